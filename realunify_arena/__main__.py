@@ -1,0 +1,3 @@
+from realunify_arena.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,221 @@
+"""Loading instances from the official four-file layout, the GEU parquet copy, or the bundled set.
+
+All three return a ``Dataset``: the good records plus every problem found. One bad entry never hides the
+good ones; callers decide whether problems are fatal (``validate`` exits non-zero, the app shows them).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance, GEUInstance, Track, UEGInstance
+from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry
+
+OFFICIAL_FILES: dict[str, tuple[Track, str]] = {
+    "UEG_direct.json": ("UEG", "direct"),
+    "UEG_step.json": ("UEG", "step"),
+    "GEU_direct.json": ("GEU", "direct"),
+    "GEU_step.json": ("GEU", "step"),
+}
+# Fields that only the step file carries; every other official field must agree between the two files.
+STEP_ONLY = {"new_prompt", "edit_prompt"}
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "assets" / "instances"
+
+
+@dataclass
+class Dataset:
+    name: str
+    instances: list[AnyInstance] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    root: Path | None = None
+
+    def __post_init__(self) -> None:
+        self._by_uid = {i.uid: i for i in self.instances}
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def get(self, uid: str) -> AnyInstance:
+        try:
+            return self._by_uid[uid]
+        except KeyError:
+            raise KeyError(f"no instance {uid!r} in dataset {self.name!r}") from None
+
+    def select(self, track: str | None = None, task_type: str | None = None) -> list[AnyInstance]:
+        return [i for i in self.instances
+                if (track in (None, "all", i.track)) and (task_type in (None, "all", i.task_type))]
+
+    def random(self, rng: random.Random, track: str | None = None, task_type: str | None = None) -> AnyInstance:
+        pool = self.select(track, task_type)
+        if not pool:
+            raise LookupError(f"dataset {self.name!r} has no {track or ''} {task_type or ''} instances".replace("  ", " "))
+        return rng.choice(pool)
+
+    def counts(self) -> dict[str, Counter]:
+        """Instances per category, per track, in the paper's column order."""
+        out: dict[str, Counter] = {"UEG": Counter(), "GEU": Counter()}
+        for inst in self.instances:
+            out[inst.track][inst.category] += 1
+        for track in out:
+            out[track] = Counter({CATEGORIES[t][1]: out[track][CATEGORIES[t][1]]
+                                  for t in CATEGORIES if CATEGORIES[t][0] == track and out[track][CATEGORIES[t][1]]})
+        return out
+
+
+def load(source: str | Path, *, name: str | None = None) -> Dataset:
+    """``"bundled"``, a folder in the official layout, a parquet file, or a folder of parquet files."""
+    if str(source) == "bundled":
+        return load_official(BUNDLED_DIR, name=name or "bundled")
+    path = Path(source).expanduser()
+    if not path.exists():
+        return Dataset(name or str(path), problems=[Problem(str(path), None, None, "no such file or folder")])
+    if path.is_file() and path.suffix == ".parquet":
+        return load_parquet([path], name=name or path.stem)
+    if path.is_dir() and any((path / f).exists() for f in OFFICIAL_FILES):
+        return load_official(path, name=name or path.name)
+    if path.is_dir() and sorted(path.glob("**/*.parquet")):
+        return load_parquet(sorted(path.glob("**/*.parquet")), name=name or path.name)
+    return Dataset(name or str(path), problems=[Problem(
+        str(path), None, None,
+        f"not a RealUnify source: expected a folder with any of {sorted(OFFICIAL_FILES)}, or parquet files")])
+
+
+def load_official(root: Path, *, name: str) -> Dataset:
+    problems: list[Problem] = []
+    merged: dict[tuple[str, int], tuple[AnyInstance, str]] = {}  # key -> (record, file it came from)
+    rejected: set[tuple[str, int]] = set()
+    for filename, (track, kind) in OFFICIAL_FILES.items():
+        path = root / filename
+        if not path.exists():
+            continue
+        entries = _read_json_list(path, problems)
+        seen_in_file: set[tuple[str, int]] = set()
+        for position, raw in enumerate(entries):
+            try:
+                record = parse_entry(raw, track=track, file=filename, position=position)
+            except EntryErrors as e:
+                problems.extend(e.problems)
+                continue
+            key = (record.task_type, record.index)
+            label = f"index {record.index} ({record.task_type})"
+            if key in seen_in_file:
+                problems.append(Problem(filename, label, "index", f"duplicate uid {record.uid} in this file"))
+                rejected.add(key)
+                continue
+            seen_in_file.add(key)
+            if isinstance(record, GEUInstance):
+                record.image_path = (root / record.input_image).resolve()
+                if not record.image_path.is_relative_to(root.resolve()):
+                    problems.append(Problem(filename, label, "input_image", "path leaves the dataset folder"))
+                    rejected.add(key)
+                    continue
+            if key in merged:
+                other, other_file = merged[key]
+                disagreement = _disagreement(other, record)
+                if disagreement:
+                    problems.append(Problem(filename, label, disagreement,
+                                            f"disagrees with {other_file} on the same instance"))
+                    rejected.add(key)
+                    continue
+                _merge_step_fields(other, record)
+            else:
+                merged[key] = (record, filename)
+    instances = []
+    for key, (record, filename) in merged.items():
+        if key in rejected:
+            continue
+        if isinstance(record, GEUInstance):
+            problem = check_image_file(record.image_path, file=filename,
+                                       label=f"index {record.index} ({record.task_type})")
+            if problem:
+                problems.append(problem)
+                continue
+        instances.append(record)
+    if not any((root / f).exists() for f in OFFICIAL_FILES):
+        problems.append(Problem(str(root), None, None, f"none of {sorted(OFFICIAL_FILES)} found"))
+    return Dataset(name, sorted(instances, key=_order), problems, root=root)
+
+
+def load_parquet(paths: list[Path], *, name: str) -> Dataset:
+    """The lmms-lab GEU copy: one parquet file per task, the image embedded as bytes."""
+    import pyarrow.parquet as pq
+
+    problems: list[Problem] = []
+    instances: list[AnyInstance] = []
+    seen: set[str] = set()
+    for path in paths:
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as e:  # noqa: BLE001 - pyarrow raises many types for a bad file
+            problems.append(Problem(path.name, None, None, f"unreadable parquet file: {e}"))
+            continue
+        for position, raw in enumerate(rows):
+            image = raw.pop("image", None)
+            if isinstance(image, dict):
+                image = image.get("bytes")
+            raw.setdefault("input_image", raw.get("image_path") or "")
+            try:
+                record = parse_entry(raw, track="GEU", file=path.name, position=position)
+            except EntryErrors as e:
+                problems.extend(e.problems)
+                continue
+            label = f"index {record.index} ({record.task_type})"
+            if not isinstance(image, (bytes, bytearray)) or not image:
+                problems.append(Problem(path.name, label, "image", "missing; expected the image as bytes"))
+                continue
+            if record.uid in seen:
+                problems.append(Problem(path.name, label, "index", f"duplicate uid {record.uid}"))
+                continue
+            seen.add(record.uid)
+            record.image_bytes = bytes(image)
+            instances.append(record)
+    return Dataset(name, sorted(instances, key=_order), problems, root=paths[0].parent if paths else None)
+
+
+def _read_json_list(path: Path, problems: list[Problem]) -> list:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        problems.append(Problem(path.name, None, None, f"not UTF-8 text: {e}"))
+        return []
+    except json.JSONDecodeError as e:
+        problems.append(Problem(path.name, None, None, f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"))
+        return []
+    if not isinstance(data, list):
+        problems.append(Problem(path.name, None, None, f"expected a JSON list of entries, got {type(data).__name__}"))
+        return []
+    return data
+
+
+def _shared_fields(record: AnyInstance) -> dict:
+    if isinstance(record, UEGInstance):
+        return {"prompt": record.prompt, "question_list": record.question_list}
+    return {"input_image": record.input_image, "question": record.question, "option": record.option,
+            "answer": record.answer, "evaluation_prompt": record.evaluation_prompt}
+
+
+def _disagreement(a: AnyInstance, b: AnyInstance) -> str | None:
+    fa, fb = _shared_fields(a), _shared_fields(b)
+    for key in fa:
+        if fa[key] is not None and fb[key] is not None and fa[key] != fb[key]:
+            return key
+    return None
+
+
+def _merge_step_fields(target: AnyInstance, other: AnyInstance) -> None:
+    for key in STEP_ONLY:
+        if getattr(other, key, None) is not None:
+            setattr(target, key, getattr(other, key))
+    for key, value in _shared_fields(other).items():
+        if getattr(target, key) is None:
+            setattr(target, key, value)
+    for key, value in other.extra.items():
+        target.extra.setdefault(key, value)
+
+
+def _order(inst: AnyInstance) -> tuple:
+    return (list(CATEGORIES).index(inst.task_type), inst.index)

@@ -1,0 +1,73 @@
+"""The paper's prompt templates, verbatim (see RealUnify, arXiv 2509.24897).
+
+Official files carry the filled strings (``new_prompt``, ``evaluation_prompt``, ``edit_prompt``); those are
+used as given. These builders fill the templates for instances that do not carry them.
+"""
+
+from __future__ import annotations
+
+JUDGE_TEMPLATE = (
+    "Please answer the following question based on the image:\n"
+    "Question: {question}\n"
+    "\n"
+    "You should only reply yes or no, and do not provide any other extra content."
+)
+
+REFINE_TEMPLATE = (
+    "Here is the prompt for image generation: {prompt}\n"
+    "\n"
+    "Please refine it into a simple, direct, and unambiguous form to ensure the generated image fully aligns "
+    "with the given description and conditions. Respond only with the refined prompt, without adding anything else."
+)
+
+MCQ_TEMPLATE = (
+    "Select the best answer to the following multiple-option question based on the image. "
+    "Respond with only the letter (A, B, C, or D) of the correct option.\n"
+    "Question: {question}\n"
+    "Option:\n"
+    "A. {A}\n"
+    "B. {B}\n"
+    "C. {C}\n"
+    "D. {D}\n"
+    "The best answer is:"
+)
+
+EDIT_TEMPLATES = {
+    "mental_reconstruction": (
+        "Please restore the image that has been shuffled by patches, without adding extra content or altering "
+        "the original image."
+    ),
+    "mental_tracking": (
+        "Here is the question: {question}\n"
+        "Please apply the corresponding transformations and modifications to the contents of the image "
+        "according to the question."
+    ),
+    "attentional_focusing": (
+        "Here is the question: {question}\nPlease highlight the regions of the image that are relevant to the question."
+    ),
+    "cognitive_navigation": (
+        "Here is the question: {question}\nPlease mark the path(s) in the image that are relevant to the question."
+    ),
+}
+
+
+def judge_prompt(question: str) -> str:
+    return JUDGE_TEMPLATE.format(question=question)
+
+
+def refine_prompt(prompt: str) -> str:
+    return REFINE_TEMPLATE.format(prompt=prompt)
+
+
+def mcq_prompt(question: str, options: list[str]) -> str:
+    if len(options) != 4:
+        raise ValueError(f"an MCQ needs 4 options, got {len(options)}")
+    return MCQ_TEMPLATE.format(question=question, **dict(zip("ABCD", options)))
+
+
+def edit_prompt(task_type: str, question: str) -> str:
+    try:
+        template = EDIT_TEMPLATES[task_type]
+    except KeyError:
+        raise ValueError(f"no edit prompt for task_type {task_type!r}; GEU task types: {sorted(EDIT_TEMPLATES)}") from None
+    return template.format(question=question)

@@ -1,0 +1,183 @@
+"""Turning raw JSON entries into records, collecting every problem instead of stopping at the first.
+
+Each problem names the file, the entry (its ``index`` when it has a usable one, else its position) and the
+field, with what was expected, so a user can fix their file without reading a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from realunify_arena.benchmark.images import MAX_PIXELS
+from realunify_arena.benchmark.schema import (
+    CATEGORIES,
+    LETTERS,
+    GEUInstance,
+    PollingQuestion,
+    Track,
+    UEGInstance,
+)
+
+UEG_FIELDS = {"index", "task_type", "prompt", "question_list", "new_prompt"}
+GEU_FIELDS = {"index", "task_type", "input_image", "question", "option", "answer", "evaluation_prompt", "edit_prompt"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    entry: str | None  # "index 7" or "position 3"; None for a whole-file problem
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.entry:
+            where += f", {self.entry}"
+        if self.field:
+            where += f", field '{self.field}'"
+        return f"{where}: {self.message}"
+
+
+class EntryErrors(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(map(str, problems)))
+        self.problems = problems
+
+
+def entry_label(raw: object, position: int) -> str:
+    if isinstance(raw, dict) and type(raw.get("index")) is int:
+        label = f"index {raw['index']}"
+        if isinstance(raw.get("task_type"), str):
+            label += f" ({raw['task_type']})"
+        return label
+    return f"position {position}"
+
+
+def describe(value: object) -> str:
+    name = type(value).__name__
+    return {"NoneType": "null", "str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean",
+            "list": "a list", "dict": "an object"}.get(name, name)
+
+
+def parse_entry(raw: object, *, track: Track, file: str, position: int) -> UEGInstance | GEUInstance:
+    """Build one record or raise EntryErrors listing everything wrong with the entry."""
+    label = entry_label(raw, position)
+    problems: list[Problem] = []
+
+    def bad(field: str | None, message: str) -> None:
+        problems.append(Problem(file, label, field, message))
+
+    if not isinstance(raw, dict):
+        bad(None, f"expected an object, got {describe(raw)}")
+        raise EntryErrors(problems)
+
+    def req(field: str, kind: type, what: str):
+        if field not in raw:
+            bad(field, f"missing; expected {what}")
+            return None
+        value = raw[field]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            bad(field, f"expected {what}, got {describe(value)}")
+            return None
+        return value
+
+    def opt_str(field: str) -> str | None:
+        value = raw.get(field)
+        if value is not None and not isinstance(value, str):
+            bad(field, f"expected a string, got {describe(value)}")
+            return None
+        return value
+
+    index = req("index", int, "an integer")
+    task_type = req("task_type", str, "a string")
+    if task_type is not None:
+        if task_type not in CATEGORIES:
+            bad("task_type", f"unknown task_type {task_type!r}; expected one of {sorted(CATEGORIES)}")
+        elif CATEGORIES[task_type][0] != track:
+            bad("task_type", f"{task_type!r} is a {CATEGORIES[task_type][0]} task, but this is a {track} file")
+
+    if track == "UEG":
+        known = UEG_FIELDS
+        prompt = req("prompt", str, "a string")
+        if prompt is not None and not prompt.strip():
+            bad("prompt", "is empty")
+        new_prompt = opt_str("new_prompt")
+        questions = _polling_questions(raw, bad)
+        if problems:
+            raise EntryErrors(problems)
+        return UEGInstance(index=index, task_type=task_type, prompt=prompt, question_list=questions,
+                           new_prompt=new_prompt, extra=_extra(raw, known))
+
+    known = GEU_FIELDS
+    input_image = req("input_image", str, "a relative image path")
+    question = req("question", str, "a string")
+    options = req("option", list, "a list of 4 option strings")
+    if options is not None:
+        if len(options) != 4:
+            bad("option", f"expected exactly 4 options, got {len(options)}")
+        elif not all(isinstance(o, str) for o in options):
+            bad("option", "expected every option to be a string")
+    answer = req("answer", str, "a letter A-D")
+    if answer is not None and answer not in LETTERS[: len(options or LETTERS)]:
+        bad("answer", f"expected a letter among the options (A-D), got {answer!r}")
+    evaluation_prompt = opt_str("evaluation_prompt")
+    edit_prompt = opt_str("edit_prompt")
+    if problems:
+        raise EntryErrors(problems)
+    return GEUInstance(index=index, task_type=task_type, question=question, option=list(options), answer=answer,
+                       input_image=input_image, evaluation_prompt=evaluation_prompt, edit_prompt=edit_prompt,
+                       extra=_extra(raw, known))
+
+
+def _polling_questions(raw: dict, bad) -> list[PollingQuestion]:
+    if "question_list" not in raw:
+        bad("question_list", "missing; expected a list of {question, answer} objects")
+        return []
+    items = raw["question_list"]
+    if not isinstance(items, list):
+        bad("question_list", f"expected a list of {{question, answer}} objects, got {describe(items)}")
+        return []
+    if not items:
+        bad("question_list", "is empty; expected at least one polling question")
+        return []
+    questions = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            bad(f"question_list[{i}]", f"expected an object, got {describe(item)}")
+            continue
+        q, a = item.get("question"), item.get("answer")
+        if not isinstance(q, str) or not q.strip():
+            bad(f"question_list[{i}].question", f"expected a non-empty string, got {describe(q)}")
+            continue
+        if a not in ("yes", "no"):
+            bad(f"question_list[{i}].answer", f"expected 'yes' or 'no', got {a!r}")
+            continue
+        questions.append(PollingQuestion(q, a))
+    return questions
+
+
+def _extra(raw: dict, known: set[str]) -> dict:
+    return {k: v for k, v in raw.items() if k not in known}
+
+
+def check_image_file(path: Path, *, file: str, label: str, max_pixels: int = MAX_PIXELS) -> Problem | None:
+    """A cheap check (header and integrity, no full decode) run for every GEU image at load time."""
+    def problem(message: str) -> Problem:
+        return Problem(file, label, "input_image", message)
+
+    if not path.is_file():
+        return problem(f"image file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                return problem(f"image {path.name} is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}")
+            im.verify()
+    except Image.DecompressionBombError:
+        return problem(f"image {path.name} is over the pixel limit of {max_pixels}")
+    except Exception as e:  # noqa: BLE001 - any decoder failure means "unreadable"; say which
+        return problem(f"unreadable image {path.name}: {e}")
+    return None

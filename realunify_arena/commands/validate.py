@@ -1,0 +1,28 @@
+"""``validate PATH``: check a RealUnify source and print counts per track and category."""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("validate", help="check instance files; print counts, or every problem found")
+    p.add_argument("path", help='"bundled", a folder in the official layout, or parquet file(s)')
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from realunify_arena.benchmark import load
+
+    dataset = load(args.path)
+    counts = dataset.counts()
+    for track in ("UEG", "GEU"):
+        per_category = ", ".join(f"{abbr} {n}" for abbr, n in counts[track].items()) or "none"
+        print(f"{track}: {sum(counts[track].values())} instances ({per_category})")
+    print(f"total: {len(dataset)} instances")
+    if dataset.problems:
+        print(f"\n{len(dataset.problems)} problem(s):", file=sys.stderr)
+        for problem in dataset.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,107 @@
+"""What one run of one instance produced: the ordered steps, the final output, settings and any error.
+
+A Trace is what the protocols return, what the store persists, what the UI shows and what the judge
+scores. Images inside a trace are PIL images while in memory and content hashes once stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Literal
+
+from PIL import Image
+
+Mode = Literal["direct", "stepwise"]
+
+
+class StepRole(str, Enum):
+    REFINED_PROMPT = "refined_prompt"  # UEG stepwise stage 1 (text)
+    GENERATED_IMAGE = "generated_image"  # UEG final (image)
+    EDITED_IMAGE = "edited_image"  # GEU stepwise stage 1 (image)
+    ANSWER = "answer"  # GEU final (text)
+
+
+class Status(str, Enum):
+    OK = "ok"
+    NOT_SUPPORTED = "not_supported"  # the paper's "-"
+    ERROR = "error"
+
+
+@dataclass
+class Step:
+    role: StepRole
+    prompt: str  # the exact string sent to the model at this step
+    text: str | None = None
+    image: Image.Image | None = None
+    image_sha: str | None = None  # set once the image is in the store
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "role": self.role.value,
+            "prompt": self.prompt,
+            "text": self.text,
+            "image_sha": self.image_sha,
+            "seconds": round(self.seconds, 4),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Step:
+        return cls(
+            role=StepRole(d["role"]),
+            prompt=d["prompt"],
+            text=d.get("text"),
+            image_sha=d.get("image_sha"),
+            seconds=d.get("seconds", 0.0),
+        )
+
+
+@dataclass
+class Trace:
+    instance_uid: str
+    model: str  # model card name
+    mode: Mode
+    settings: dict  # GenerationOptions.to_dict()
+    steps: list[Step] = field(default_factory=list)
+    status: Status = Status.OK
+    error: str | None = None
+
+    @property
+    def system(self) -> str:
+        """A system is (model card, mode), e.g. ``janus-pro-1b:stepwise``."""
+        return f"{self.model}:{self.mode}"
+
+    @property
+    def final(self) -> Step | None:
+        """The last step if the run finished (the generated image or the answer)."""
+        if self.status is not Status.OK or not self.steps:
+            return None
+        return self.steps[-1]
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.steps)
+
+    def to_dict(self) -> dict:
+        return {
+            "instance_uid": self.instance_uid,
+            "model": self.model,
+            "mode": self.mode,
+            "settings": self.settings,
+            "steps": [s.to_dict() for s in self.steps],
+            "status": self.status.value,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Trace:
+        return cls(
+            instance_uid=d["instance_uid"],
+            model=d["model"],
+            mode=d["mode"],
+            settings=d["settings"],
+            steps=[Step.from_dict(s) for s in d.get("steps", [])],
+            status=Status(d.get("status", "ok")),
+            error=d.get("error"),
+        )
