@@ -314,6 +314,18 @@ class Store:
         )
         return [{**row, "details": json.loads(row["details"])} for row in rows]
 
+    # -- votes --------------------------------------------------------------------------------
+
+    def votes(self, track: str | None = None, kind: str | None = None) -> list[dict]:
+        """Every vote with its battle (systems, instance, kind), oldest first."""
+        where, params = _where(**{"b.track": track, "b.kind": kind})
+        return self.query(
+            "select v.id as vote_id, v.battle_id, v.created_at, v.voter, v.choice, b.kind, b.track,"
+            " b.dataset, b.instance_uid, b.system_a, b.system_b, b.run_a, b.run_b"
+            f" from votes v join battles b on b.id = v.battle_id {where} order by v.id",
+            params,
+        )
+
 
 _RUN_COLUMNS = ("id, dataset, instance_uid, track, task_type, model, mode, seed, settings_key, status,"
                 " seconds, created_at")

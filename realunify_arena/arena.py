@@ -1,0 +1,238 @@
+"""Battles and votes that can be trusted.
+
+The server issues each battle an unguessable id bound to the session that received it and remembers
+which systems sit on A and B; the browser only ever holds the id. A vote is accepted once, from that
+session, after both outputs were delivered, and within the voter's rate limit. Every refusal raises
+``VoteRefused`` from inside the write transaction, so a refused vote writes nothing; an accepted one is
+returned only after it is committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import random
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from realunify_arena.store import Store, now, split_uid
+
+Side = Literal["A", "B"]
+Choice = Literal["A", "B", "tie", "both_bad"]
+Kind = Literal["model_vs_model", "direct_vs_stepwise"]
+
+CHOICES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
+KINDS: tuple[str, ...] = ("model_vs_model", "direct_vs_stepwise")
+MODES: tuple[str, ...] = ("direct", "stepwise")
+SALT_ENV = "REALUNIFY_VOTER_SALT"
+
+_BATTLE_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")  # secrets.token_urlsafe(24)
+
+
+class BattleError(Exception):
+    """A battle request the arena will not serve; the message is safe to show the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class VoteRefused(BattleError):
+    """A vote that was not recorded; nothing was written."""
+
+
+def split_system(system: str) -> tuple[str, str]:
+    """``"janus-pro-1b:stepwise"`` -> ("janus-pro-1b", "stepwise")."""
+    model, sep, mode = system.rpartition(":")
+    if not sep or not model or mode not in MODES:
+        raise BattleError(f"system {system!r}: expected '<model card>:<direct|stepwise>'")
+    return model, mode
+
+
+def voter_id(profile_username: str | None, session_hash: str, headers: Mapping[str, str],
+             *, salt: str | None = None) -> str:
+    """Who is voting: the Hugging Face username when logged in, else salted hashes of the client IP and
+    the session. The raw IP never leaves this function. ``salt`` defaults to $REALUNIFY_VOTER_SALT;
+    ``Arena.voter_id`` supplies the database's own salt when that is unset."""
+    if profile_username:
+        return f"hf:{profile_username}"
+    salt = salt or os.environ.get(SALT_ENV)
+    if not salt:
+        raise ValueError(f"no voter salt: set ${SALT_ENV} or call Arena.voter_id")
+    forwarded = next((v for k, v in headers.items() if k.lower() == "x-forwarded-for"), "")
+    ip = forwarded.split(",")[0].strip() or "unknown"
+    return f"anon:{_keyed_hash(salt, 'ip', ip, 16)}:{_keyed_hash(salt, 'session', session_hash, 12)}"
+
+
+def rate_key(voter: str) -> str:
+    """The part of a voter id the rate limit counts: the username, or the IP hash across sessions."""
+    return ":".join(voter.split(":")[:2])
+
+
+def draw_pair(systems: Sequence[str], kind: Kind, rng: random.Random) -> tuple[str, str]:
+    """Two systems for a battle, uniformly at random, on randomly chosen sides."""
+    if kind == "direct_vs_stepwise":
+        models = sorted({split_system(s)[0] for s in systems
+                         if {f"{split_system(s)[0]}:{m}" for m in MODES} <= set(systems)})
+        if not models:
+            raise BattleError("no model offers both direct and stepwise runs")
+        model = rng.choice(models)
+        pair = [f"{model}:direct", f"{model}:stepwise"]
+    elif kind == "model_vs_model":
+        distinct = sorted(set(systems))
+        if len(distinct) < 2:
+            raise BattleError("a model-vs-model battle needs at least two systems")
+        pair = rng.sample(distinct, 2)
+    else:
+        raise BattleError(f"battle kind {kind!r}: expected one of {', '.join(KINDS)}")
+    rng.shuffle(pair)
+    return pair[0], pair[1]
+
+
+def _keyed_hash(salt: str, purpose: str, value: str, length: int) -> str:
+    return hmac.new(salt.encode(), f"{purpose}|{value}".encode(), hashlib.sha256).hexdigest()[:length]
+
+
+def _session_key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+class Arena:
+    """Issues battles, records deliveries and votes, in the store's database."""
+
+    def __init__(self, store: Store, *, max_votes: int = 30, window_seconds: float = 60.0):
+        self.store = store
+        self.max_votes = max_votes
+        self.window_seconds = window_seconds
+        self.salt = os.environ.get(SALT_ENV) or store.meta("voter_salt", lambda: secrets.token_hex(32))
+
+    def voter_id(self, profile_username: str | None, session_hash: str,
+                 headers: Mapping[str, str]) -> str:
+        return voter_id(profile_username, session_hash, headers, salt=self.salt)
+
+    def voter_hash(self, voter: str) -> str:
+        """A stable pseudonym for exports: voters stay distinguishable, usernames stay private."""
+        return _keyed_hash(self.salt, "voter", voter, 16)
+
+    def new_battle(self, session_id: str, voter: str, instance_uid: str, dataset: str,
+                   system_a: str, system_b: str, kind: Kind) -> str:
+        """Record a battle and return its opaque id, the only thing the browser receives."""
+        _require_session(session_id, BattleError)
+        if kind not in KINDS:
+            raise BattleError(f"battle kind {kind!r}: expected one of {', '.join(KINDS)}")
+        model_a, mode_a = split_system(system_a)
+        model_b, mode_b = split_system(system_b)
+        if system_a == system_b:
+            raise BattleError(f"both sides are {system_a!r}: a battle needs two different systems")
+        if kind == "direct_vs_stepwise" and model_a != model_b:
+            raise BattleError(f"direct_vs_stepwise compares one model's two modes, got {system_a!r}"
+                              f" and {system_b!r}")
+        try:
+            track, _ = split_uid(instance_uid)
+        except ValueError as e:
+            raise BattleError(str(e)) from None
+        battle_id = secrets.token_urlsafe(24)
+        with self.store.write() as db:
+            db.table("battles").insert({
+                "id": battle_id, "session_key": _session_key(session_id), "voter": voter,
+                "dataset": dataset, "instance_uid": instance_uid, "track": track, "kind": kind,
+                "system_a": system_a, "system_b": system_b, "created_at": now(),
+            })
+        return battle_id
+
+    def deliver(self, battle_id: str, session_id: str, side: Side, run_id: int) -> None:
+        """Record that this side's output (a stored run of the right system and instance) was shown."""
+        if side not in ("A", "B"):
+            raise BattleError(f"side {side!r}: expected 'A' or 'B'")
+        column = side.lower()
+        with self.store.write() as db:
+            battle = self._battle_for(db, battle_id, session_id, BattleError)
+            if db.execute("select 1 from votes where battle_id = ?", (battle_id,)).fetchone():
+                raise BattleError("this battle already has a vote; start a new one")
+            run = db.execute("select instance_uid, model, mode from runs where id = ?",
+                             (run_id,)).fetchone()
+            if run is None:
+                raise BattleError(f"run {run_id} is not in the store")
+            expected = battle[f"system_{column}"]
+            if (run[0], f"{run[1]}:{run[2]}") != (battle["instance_uid"], expected):
+                raise BattleError(f"run {run_id} is {run[1]}:{run[2]} on {run[0]}, but side {side}"
+                                  f" of this battle is {expected} on {battle['instance_uid']}")
+            if battle[f"run_{column}"] not in (None, run_id):
+                raise BattleError(f"side {side} was already delivered with run {battle[f'run_{column}']}")
+            db.execute(f"update battles set run_{column} = ?, delivered_{column}_at = ? where id = ?",
+                       (run_id, now(), battle_id))
+
+    def vote(self, battle_id: str, session_id: str, voter: str, choice: Choice) -> dict:
+        """Record the vote and reveal the systems; raises ``VoteRefused`` and writes nothing otherwise."""
+        if choice not in CHOICES:
+            raise VoteRefused(f"choice {choice!r}: expected one of {', '.join(CHOICES)}")
+        if not isinstance(voter, str) or not voter:
+            raise VoteRefused("no voter identity; reload the page")
+        with self.store.write() as db:
+            battle = self._battle_for(db, battle_id, session_id, VoteRefused)
+            if db.execute("select 1 from votes where battle_id = ?", (battle_id,)).fetchone():
+                raise VoteRefused("this battle already has a vote; each battle takes one vote")
+            undelivered = [s for s in ("A", "B") if battle[f"delivered_{s.lower()}_at"] is None]
+            if undelivered:
+                raise VoteRefused(f"side {' and '.join(undelivered)} has not been shown yet;"
+                                  " vote once both outputs are on screen")
+            self._check_rate(db, voter)
+            created_at = now()
+            cursor = db.execute(
+                "insert into votes (battle_id, voter, choice, created_at) values (?, ?, ?, ?)",
+                (battle_id, voter, choice, created_at))
+            vote_id = cursor.lastrowid
+        return _revealed(battle, choice, vote_id, created_at)
+
+    def reveal(self, battle_id: str, session_id: str) -> dict:
+        """The systems behind a battle this session has voted on."""
+        with self.store.read() as db:
+            battle = self._battle_for(db, battle_id, session_id, BattleError)
+            vote = db.execute("select id, choice, created_at from votes where battle_id = ?",
+                              (battle_id,)).fetchone()
+        if vote is None:
+            raise BattleError("the systems are revealed only after the vote")
+        return _revealed(battle, vote[1], vote[0], vote[2])
+
+    def _battle_for(self, db, battle_id: str, session_id: str, error: type[BattleError]) -> dict:
+        if not isinstance(battle_id, str) or not _BATTLE_ID.match(battle_id):
+            raise error("malformed battle id; start a new battle")
+        _require_session(session_id, error)
+        cursor = db.execute("select * from battles where id = ?", (battle_id,))
+        row = cursor.fetchone()
+        if row is None:
+            raise error("unknown battle id; start a new battle")
+        battle = dict(zip([c[0] for c in cursor.description], row))
+        if not hmac.compare_digest(battle["session_key"], _session_key(session_id)):
+            raise error("this battle was issued to another session")
+        return battle
+
+    def _check_rate(self, db, voter: str) -> None:
+        key = rate_key(voter)
+        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=self.window_seconds)
+        # The key itself, or any id extending it with ":..." (ids between "key:" and "key;" sort there).
+        (recent,) = db.execute(
+            "select count(*) from votes where (voter = ? or (voter > ? and voter < ?))"
+            " and created_at > ?",
+            (key, key + ":", key + ";", since.isoformat(timespec="microseconds")),
+        ).fetchone()
+        if recent >= self.max_votes:
+            raise VoteRefused(f"rate limit: at most {self.max_votes} votes per"
+                              f" {self.window_seconds:g} s; please wait a little")
+
+
+def _require_session(session_id: str, error: type[BattleError]) -> None:
+    if not isinstance(session_id, str) or not session_id:
+        raise error("no session; reload the page")
+
+
+def _revealed(battle: dict, choice: str, vote_id: int, created_at: str) -> dict:
+    return {
+        "battle_id": battle["id"], "vote_id": vote_id, "choice": choice, "created_at": created_at,
+        "system_a": battle["system_a"], "system_b": battle["system_b"], "kind": battle["kind"],
+        "instance_uid": battle["instance_uid"],
+    }

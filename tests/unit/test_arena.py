@@ -1,0 +1,221 @@
+"""Battle integrity on a real database: every refusal writes nothing, every acknowledged vote is stored."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+from PIL import Image
+
+from realunify_arena.arena import (
+    SALT_ENV, Arena, BattleError, VoteRefused, draw_pair, rate_key, split_system, voter_id,
+)
+from realunify_arena.store import Store
+from realunify_arena.trace import Step, StepRole, Trace
+
+UID = "UEG_3_world_knowledge"
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.delenv(SALT_ENV, raising=False)
+    s = Store.open(tmp_path / "arena.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def arena(store):
+    return Arena(store, max_votes=3, window_seconds=60)
+
+
+def save_run(store: Store, system: str, uid: str = UID) -> int:
+    model, mode = split_system(system)
+    trace = Trace(uid, model, mode, {"seed": 0},
+                  steps=[Step(StepRole.GENERATED_IMAGE, prompt="p", image=Image.new("RGB", (4, 4)))])
+    return store.save_trace(trace, "bundled")
+
+
+def ready_battle(arena: Arena, session: str = "s1", voter: str = "hf:alice",
+                 a: str = "m1:direct", b: str = "m2:direct") -> str:
+    battle = arena.new_battle(session, voter, UID, "bundled", a, b, "model_vs_model")
+    arena.deliver(battle, session, "A", save_run(arena.store, a))
+    arena.deliver(battle, session, "B", save_run(arena.store, b))
+    return battle
+
+
+def vote_count(store: Store) -> int:
+    return store.query("select count(*) as n from votes")[0]["n"]
+
+
+def test_accepted_vote_is_committed_and_reveals_the_systems(arena, store):
+    battle = ready_battle(arena)
+    result = arena.vote(battle, "s1", "hf:alice", "B")
+    assert (result["system_a"], result["system_b"], result["choice"]) == ("m1:direct", "m2:direct", "B")
+    other = Store.open(store.path)  # a second connection sees it: the vote was committed
+    assert [(v["battle_id"], v["choice"], v["voter"]) for v in other.votes()] == [
+        (battle, "B", "hf:alice")]
+    other.close()
+    assert arena.reveal(battle, "s1")["vote_id"] == result["vote_id"]
+
+
+def test_battle_id_is_opaque(arena):
+    battle = ready_battle(arena, a="secret-model:direct", b="other-model:stepwise")
+    assert "secret" not in battle and "other" not in battle and len(battle) == 32
+
+
+@pytest.mark.parametrize("bad_id, message", [
+    ("not-a-battle", "malformed battle id"),
+    ("", "malformed battle id"),
+    (None, "malformed battle id"),
+    ("x" * 32, "unknown battle id"),
+])
+def test_malformed_or_unknown_ids_are_refused(arena, store, bad_id, message):
+    ready_battle(arena)
+    with pytest.raises(VoteRefused, match=message):
+        arena.vote(bad_id, "s1", "hf:alice", "A")
+    assert vote_count(store) == 0
+
+
+def test_vote_from_another_session_is_refused(arena, store):
+    battle = ready_battle(arena, session="s1")
+    with pytest.raises(VoteRefused, match="another session"):
+        arena.vote(battle, "s2", "hf:mallory", "A")
+    assert vote_count(store) == 0
+    arena.vote(battle, "s1", "hf:alice", "A")  # the owner can still vote
+
+
+def test_second_vote_on_a_battle_is_refused_and_the_first_is_kept(arena, store):
+    battle = ready_battle(arena)
+    arena.vote(battle, "s1", "hf:alice", "A")
+    with pytest.raises(VoteRefused, match="already has a vote"):
+        arena.vote(battle, "s1", "hf:alice", "B")
+    assert [v["choice"] for v in store.votes()] == ["A"]
+
+
+def test_vote_before_both_outputs_were_delivered_is_refused(arena, store):
+    battle = arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct",
+                              "model_vs_model")
+    with pytest.raises(VoteRefused, match="side A and B has not been shown"):
+        arena.vote(battle, "s1", "hf:alice", "A")
+    arena.deliver(battle, "s1", "A", save_run(store, "m1:direct"))
+    with pytest.raises(VoteRefused, match="side B has not been shown"):
+        arena.vote(battle, "s1", "hf:alice", "A")
+    assert vote_count(store) == 0
+
+
+@pytest.mark.parametrize("choice", ["a", "left", "", None, "both bad"])
+def test_unknown_choices_are_refused(arena, store, choice):
+    battle = ready_battle(arena)
+    with pytest.raises(VoteRefused, match="expected one of A, B, tie, both_bad"):
+        arena.vote(battle, "s1", "hf:alice", choice)
+    assert vote_count(store) == 0
+
+
+def test_rate_limit_counts_every_session_of_one_voter(arena, store):
+    for n in range(3):
+        arena.vote(ready_battle(arena, session=f"s{n}"), f"s{n}", "hf:alice", "tie")
+    battle = ready_battle(arena, session="s9")
+    with pytest.raises(VoteRefused, match="rate limit: at most 3 votes per 60 s"):
+        arena.vote(battle, "s9", "hf:alice", "A")
+    arena.vote(ready_battle(arena, session="s8"), "s8", "hf:bob", "A")  # others are unaffected
+    assert vote_count(store) == 4
+
+
+def test_anonymous_rate_limit_follows_the_ip_across_sessions(store):
+    arena = Arena(store, max_votes=1, window_seconds=60)
+    headers = {"X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
+    first = arena.voter_id(None, "sess-1", headers)
+    second = arena.voter_id(None, "sess-2", headers)
+    assert first != second and rate_key(first) == rate_key(second)
+    arena.vote(ready_battle(arena, session="sess-1", voter=first), "sess-1", first, "A")
+    with pytest.raises(VoteRefused, match="rate limit"):
+        arena.vote(ready_battle(arena, session="sess-2", voter=second), "sess-2", second, "A")
+
+
+def test_deliver_checks_the_run_matches_the_side(arena, store):
+    battle = arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct",
+                              "model_vs_model")
+    with pytest.raises(BattleError, match="side A of this battle is m1:direct"):
+        arena.deliver(battle, "s1", "A", save_run(store, "m2:direct"))
+    with pytest.raises(BattleError, match="on UEG_3_world_knowledge"):
+        arena.deliver(battle, "s1", "A", save_run(store, "m1:direct", uid="UEG_4_world_knowledge"))
+    with pytest.raises(BattleError, match="run 999 is not in the store"):
+        arena.deliver(battle, "s1", "A", 999)
+    with pytest.raises(BattleError, match="another session"):
+        arena.deliver(battle, "s2", "A", save_run(store, "m1:direct"))
+    assert store.query("select run_a, delivered_a_at from battles") == [
+        {"run_a": None, "delivered_a_at": None}]
+
+
+def test_reveal_before_the_vote_is_refused(arena):
+    battle = ready_battle(arena)
+    with pytest.raises(BattleError, match="revealed only after the vote"):
+        arena.reveal(battle, "s1")
+    arena.vote(battle, "s1", "hf:alice", "A")
+    with pytest.raises(BattleError, match="another session"):
+        arena.reveal(battle, "s2")
+
+
+@pytest.mark.parametrize("a, b, kind, message", [
+    ("m1:direct", "m1:direct", "model_vs_model", "two different systems"),
+    ("m1:direct", "m2:stepwise", "direct_vs_stepwise", "one model's two modes"),
+    ("m1", "m2:direct", "model_vs_model", "expected '<model card>:<direct|stepwise>'"),
+    ("m1:direct", "m2:direct", "free_for_all", "battle kind 'free_for_all'"),
+])
+def test_bad_battles_are_refused(arena, store, a, b, kind, message):
+    with pytest.raises(BattleError, match=message):
+        arena.new_battle("s1", "hf:alice", UID, "bundled", a, b, kind)
+    assert store.query("select count(*) as n from battles")[0]["n"] == 0
+
+
+def test_voter_id_hides_the_ip_and_uses_the_username_when_logged_in(store):
+    arena = Arena(store)
+    headers = {"x-forwarded-for": "198.51.100.23"}
+    assert arena.voter_id("alice", "sess", headers) == "hf:alice"
+    anon = arena.voter_id(None, "sess", headers)
+    assert "198.51.100.23" not in anon and anon.startswith("anon:")
+    assert arena.voter_id(None, "sess", {"x-forwarded-for": "198.51.100.24"}) != anon
+    assert Arena(store).voter_id(None, "sess", headers) == anon  # the salt persists in the db
+
+
+def test_voter_salt_from_the_environment(monkeypatch):
+    with pytest.raises(ValueError, match=SALT_ENV):
+        voter_id(None, "sess", {})
+    monkeypatch.setenv(SALT_ENV, "pepper")
+    assert voter_id(None, "sess", {}) != voter_id(None, "sess", {}, salt="other")
+
+
+def test_concurrent_votes_on_one_battle_store_exactly_one(arena, store):
+    battle = ready_battle(arena)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        try:
+            arena.vote(battle, "s1", "hf:alice", "A")
+            outcomes.append("ok")
+        except VoteRefused:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok"] + ["refused"] * 7
+    assert vote_count(store) == 1
+
+
+def test_draw_pair():
+    rng = random.Random(0)
+    systems = ["m1:direct", "m1:stepwise", "m2:direct", "m3:direct"]
+    for _ in range(20):
+        a, b = draw_pair(systems, "direct_vs_stepwise", rng)
+        assert {a, b} == {"m1:direct", "m1:stepwise"}
+        a, b = draw_pair(systems, "model_vs_model", rng)
+        assert a != b and {a, b} <= set(systems)
+    sides = {draw_pair(systems, "direct_vs_stepwise", rng)[0] for _ in range(30)}
+    assert sides == {"m1:direct", "m1:stepwise"}  # sides are shuffled
+    with pytest.raises(BattleError, match="both direct and stepwise"):
+        draw_pair(["m2:direct", "m3:direct"], "direct_vs_stepwise", rng)
