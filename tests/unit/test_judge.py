@@ -1,0 +1,185 @@
+"""Strict yes/no parsing, bounded retries and judge errors, GEU answer extraction (paper and strict)."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from realunify_arena.adapters.base import ModelUnavailable
+from realunify_arena.benchmark import prompts
+from realunify_arena.benchmark.schema import GEUInstance, PollingQuestion, UEGInstance
+from realunify_arena.judge import (ATTEMPTS, AdapterJudge, HumanJudge, Judge, Judgment, MissingAnswer,
+                                   build_judge, extract_choice, judge_trace, mcq_judgment, parse_choice_strict,
+                                   parse_yes_no, polling_judgment)
+from realunify_arena.trace import Status, Step, StepRole, Trace
+
+IMAGE = Image.new("RGB", (8, 8), "red")
+OPTIONS = ["a red car", "a blue car", "a green car", "no car"]
+
+
+@pytest.mark.parametrize(("reply", "verdict"), [
+    ("yes", "yes"), ("Yes.", "yes"), ("YES, the cat is red", "yes"), ("**No**", "no"), ("no", "no"),
+    ("No, it is not.", "no"), ("  \n yes", "yes"), ("“Yes”", "yes"),
+    ("know", None),  # the official substring test counts this as "no"
+    ("The answer is yes", None), ("Yes/No", None), ("Nope", None), ("", None), (None, None), ("y", None),
+])
+def test_yes_no_first_word_decides(reply, verdict):
+    assert parse_yes_no(reply) == verdict
+
+
+@pytest.mark.parametrize(("reply", "letter"), [
+    ("B", "B"), ("The best answer is C", "C"), ("Answer: A", "A"), ("Answer: D", "D"),
+    ("Best option: C", "C"),  # without stripping, the B of "Best" would win
+    ("The correct answer is (D).", "D"), ("c", None), ("I cannot tell from this image at all, sorry about that", None),
+    ("Because the path turns left, D", "B"),  # the paper's loose rule: the first capital A-D anywhere
+    ("", None), (None, None),
+])
+def test_paper_extraction(reply, letter):
+    assert extract_choice(reply) == letter
+
+
+@pytest.mark.parametrize(("reply", "letter"), [
+    ("B", "B"), ("B.", "B"), ("(B)", "B"), ("B)", "B"), (" B \n", "B"), ("**B**", "B"), ("The answer is B", "B"),
+    ("B. a blue car", "B"), ("B. A Blue  Car.", "B"),
+    ("B. a red car", None),  # the letter and the option text disagree
+    ("Because the path turns left, D", None), ("B and C", None), ("b", None), ("B or maybe C", None), ("", None),
+])
+def test_strict_extraction_accepts_only_a_clear_letter(reply, letter):
+    assert parse_choice_strict(reply, OPTIONS) == letter
+
+
+def test_mcq_judgment_reports_both_rules():
+    instance = GEUInstance(index=1, task_type="mental_tracking", question="q", option=OPTIONS, answer="B")
+    loose = mcq_judgment(instance, "Because of the blue paint.")
+    assert loose.score == 1 and loose.details["strict_score"] == 0 and loose.details["letter"] == "B"
+    clear = mcq_judgment(instance, "The best answer is: B")
+    assert (clear.score, clear.details["strict_score"]) == (1, 1)
+    wrong = mcq_judgment(instance, "A")
+    assert (wrong.kind, wrong.score, wrong.errors) == ("mcq", 0, 0)
+
+
+QUESTIONS = [PollingQuestion("Is there a tiger?", "yes"), PollingQuestion("Is there a lion?", "no")]
+
+
+def test_polling_is_all_or_nothing():
+    assert polling_judgment(QUESTIONS, [["Yes."], ["No"]], "j").score == 1
+    assert polling_judgment(QUESTIONS, [["Yes."], ["yes"]], "j").score == 0
+    judged = polling_judgment(QUESTIONS, [["no"], ["no"]], "j")
+    assert judged.score == 0 and [q["correct"] for q in judged.details["questions"]] == [False, True]
+
+
+def test_unparseable_replies_are_judge_errors_never_answers():
+    undecided = polling_judgment(QUESTIONS, [["yes"], ["maybe", "I think no", "know"]], "j")
+    assert undecided.score is None and undecided.errors == 1
+    assert undecided.details["questions"][1]["verdict"] is None
+    # A mismatch elsewhere decides the instance despite the error.
+    decided = polling_judgment(QUESTIONS, [["no"], ["maybe"]], "j")
+    assert decided.score == 0 and decided.errors == 1
+    # A later parseable retry counts.
+    assert polling_judgment(QUESTIONS, [["yes"], ["hmm", "No."]], "j").score == 1
+
+
+class ScriptedJudge(Judge):
+    """Replies from a script, recording every ask (a stand-in for a model in a test of the retry logic)."""
+
+    name = "scripted"
+
+    def __init__(self, script: dict[str, list]):
+        self.script = {q: list(replies) for q, replies in script.items()}
+        self.asked: list[tuple[str, int]] = []
+
+    def ask(self, image, question_text, attempt=0):
+        self.asked.append((question_text, attempt))
+        reply = self.script[question_text].pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+
+def ueg_trace(instance: UEGInstance) -> Trace:
+    return Trace(instance.uid, "m", "direct", {"seed": 0},
+                 [Step(StepRole.GENERATED_IMAGE, instance.prompt, image=IMAGE)])
+
+
+UEG = UEGInstance(index=3, task_type="world_knowledge", prompt="The largest feline", question_list=QUESTIONS)
+
+
+def test_judge_trace_retries_a_bounded_number_of_times():
+    judge = ScriptedJudge({"Is there a tiger?": ["Sure!", RuntimeError("HTTP 500"), "yes"],
+                           "Is there a lion?": ["hmm"] * ATTEMPTS})
+    judgment = judge_trace(ueg_trace(UEG), UEG, judge, lambda step: step.image)
+    assert judge.asked == [("Is there a tiger?", 0), ("Is there a tiger?", 1), ("Is there a tiger?", 2),
+                           ("Is there a lion?", 0), ("Is there a lion?", 1), ("Is there a lion?", 2)]
+    tiger, lion = judgment.details["questions"]
+    assert tiger["verdict"] == "yes" and "HTTP 500" in tiger["replies"][1]
+    assert lion["verdict"] is None and len(lion["replies"]) == ATTEMPTS
+    assert (judgment.score, judgment.errors) == (None, 1)
+    assert Judgment.from_dict(judgment.to_dict()) == judgment
+
+
+def test_judge_that_cannot_run_is_raised_not_counted():
+    judge = ScriptedJudge({"Is there a tiger?": [ModelUnavailable("GEMINI_API_KEY is not set")]})
+    with pytest.raises(ModelUnavailable, match="GEMINI_API_KEY"):
+        judge_trace(ueg_trace(UEG), UEG, judge, lambda step: step.image)
+
+
+def test_human_judge_uses_entered_answers():
+    judge = build_judge("human", answers={"Is there a tiger?": "yes", "Is there a lion?": "no"})
+    assert isinstance(judge, HumanJudge) and judge.name == "human"
+    assert judge_trace(ueg_trace(UEG), UEG, judge, lambda step: step.image).score == 1
+    with pytest.raises(MissingAnswer, match="lion"):
+        judge_trace(ueg_trace(UEG), UEG, build_judge("human", answers={"Is there a tiger?": "yes"}),
+                    lambda step: step.image)
+
+
+def test_judge_trace_refuses_unfinished_or_mismatched_runs():
+    failed = Trace(UEG.uid, "m", "direct", {}, status=Status.ERROR, error="boom")
+    with pytest.raises(ValueError, match="only finished runs"):
+        judge_trace(failed, UEG, HumanJudge(), lambda step: step.image)
+    other = UEGInstance(index=4, task_type="world_knowledge", prompt="p", question_list=QUESTIONS)
+    with pytest.raises(ValueError, match="UEG_4_world_knowledge"):
+        judge_trace(ueg_trace(UEG), other, HumanJudge(), lambda step: step.image)
+
+
+def test_geu_traces_are_scored_from_the_answer_without_asking_the_judge():
+    instance = GEUInstance(index=2, task_type="cognitive_navigation", question="q", option=OPTIONS, answer="D")
+    trace = Trace(instance.uid, "m", "direct", {}, [Step(StepRole.ANSWER, "prompt", text="The answer is D")])
+    judge = ScriptedJudge({})
+    assert judge_trace(trace, instance, judge, lambda step: step.image).score == 1
+    assert judge.asked == []
+
+
+class RecordingPool:
+    """The pool interface AdapterJudge uses (``use(name)`` as a context manager), recording the calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def use(self, name):
+        pool = self
+
+        class Use:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def understand(self, images, text, options):
+                pool.calls.append((name, images, text, options))
+                return "no"
+
+        return Use()
+
+
+def test_adapter_judge_sends_the_paper_prompt_greedy_then_sampled_retries():
+    pool = RecordingPool()
+    judge = build_judge("some-vlm", pool)
+    assert isinstance(judge, AdapterJudge) and judge.name == "some-vlm"
+    assert judge.ask(IMAGE, "Is there a tiger?", attempt=0) == "no"
+    judge.ask(IMAGE, "Is there a tiger?", attempt=2)
+    (name, images, text, first), (_, _, _, retry) = pool.calls
+    assert name == "some-vlm" and images == [IMAGE] and text == prompts.judge_prompt("Is there a tiger?")
+    assert first.temperature == 0 and retry.temperature > 0 and retry.seed != first.seed
+    with pytest.raises(ValueError, match="model pool"):
+        build_judge("some-vlm")
