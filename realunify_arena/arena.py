@@ -29,6 +29,7 @@ CHOICES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
 KINDS: tuple[str, ...] = ("model_vs_model", "direct_vs_stepwise")
 MODES: tuple[str, ...] = ("direct", "stepwise")
 SALT_ENV = "REALUNIFY_VOTER_SALT"
+SALT_META_KEY = "voter_salt"  # where a generated salt is kept when the environment gives none
 
 _BATTLE_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")  # secrets.token_urlsafe(24)
 
@@ -108,7 +109,7 @@ class Arena:
         self.store = store
         self.max_votes = max_votes
         self.window_seconds = window_seconds
-        self.salt = os.environ.get(SALT_ENV) or store.meta("voter_salt", lambda: secrets.token_hex(32))
+        self.salt = os.environ.get(SALT_ENV) or store.meta(SALT_META_KEY, lambda: secrets.token_hex(32))
 
     def voter_id(self, profile_username: str | None, session_hash: str,
                  headers: Mapping[str, str]) -> str:

@@ -1,0 +1,108 @@
+"""Keeping the store across Space restarts: push snapshots to a dataset repo, restore them on boot.
+
+A Space's disk is wiped on restart. When ``REALUNIFY_DATASET_REPO`` names a dataset repo, a
+``CommitScheduler`` pushes a consistent snapshot of the database (never the live file, which may be
+mid-write and has a WAL beside it) plus the content-addressed images every few minutes, and a fresh
+Space restores them before opening the store. Without that variable nothing leaves the machine.
+
+The generated voter salt is removed from snapshots, so the pushed copy cannot be used to test guessed
+IPs against the voter hashes; set ``REALUNIFY_VOTER_SALT`` as a Space secret to keep voter ids stable
+across restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+
+from huggingface_hub import CommitScheduler, HfApi
+
+from realunify_arena.arena import SALT_META_KEY
+from realunify_arena.store import Store
+
+REPO_ENV = "REALUNIFY_DATASET_REPO"
+EVERY_ENV = "REALUNIFY_PUSH_MINUTES"
+SNAPSHOT = "snapshot.sqlite"  # file name beside the database and in the repo
+PATTERNS = [SNAPSHOT, "images/*/*.png"]
+
+log = logging.getLogger(__name__)
+
+
+def snapshot(store: Store, out_path: Path) -> bool:
+    """Write a consistent, salt-free copy of the database to ``out_path``; False if it is unchanged
+    (the file is then left untouched, so the scheduler does not upload it again)."""
+    tmp = store.backup(out_path.with_name(out_path.name + ".new"))
+    conn = sqlite3.connect(tmp)
+    try:
+        conn.execute("delete from meta where key = ?", (SALT_META_KEY,))
+        conn.commit()
+    finally:
+        conn.close()
+    if out_path.exists() and _sha256(out_path) == _sha256(tmp):
+        tmp.unlink()
+        return False
+    os.replace(tmp, out_path)
+    return True
+
+
+class SnapshotScheduler(CommitScheduler):
+    """A CommitScheduler that refreshes the database snapshot just before each push."""
+
+    def __init__(self, store: Store, **kwargs):
+        self.store = store
+        super().__init__(folder_path=store.path.parent, allow_patterns=PATTERNS, **kwargs)
+
+    def push_to_hub(self):
+        with self.lock:
+            snapshot(self.store, self.store.path.parent / SNAPSHOT)
+        return super().push_to_hub()
+
+
+def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
+    """Fill an empty data folder from the dataset repo. An existing database (persistent storage)
+    wins. Errors other than a missing repo propagate: booting empty and then pushing would overwrite
+    the votes kept in the repo."""
+    if db_path.exists():
+        return False
+    if not api.repo_exists(repo_id, repo_type="dataset"):
+        log.info("dataset %s does not exist yet; starting with an empty store", repo_id)
+        return False
+    folder = db_path.parent
+    api.snapshot_download(repo_id, repo_type="dataset", local_dir=folder, allow_patterns=PATTERNS)
+    if not (folder / SNAPSHOT).exists():
+        log.info("dataset %s holds no snapshot yet; starting with an empty store", repo_id)
+        return False
+    shutil.copyfile(folder / SNAPSHOT, db_path)
+    log.info("restored %s from dataset %s", db_path, repo_id)
+    return True
+
+
+def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
+               api: HfApi | None = None) -> tuple[Store, SnapshotScheduler | None]:
+    """The app's store: restored from and pushed to the dataset repo named in ``env`` if any.
+
+    The repo is created private if it does not exist; the token comes from ``HF_TOKEN``.
+    """
+    db_path = Path(db_path)
+    repo_id = env.get(REPO_ENV, "").strip()
+    if not repo_id:
+        return Store.open(db_path), None
+    every = float(env.get(EVERY_ENV, "5"))
+    if not every > 0:
+        raise ValueError(f"${EVERY_ENV}={env[EVERY_ENV]!r}: expected a positive number of minutes")
+    api = api or HfApi()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    restore(db_path, repo_id, api)
+    store = Store.open(db_path)
+    scheduler = SnapshotScheduler(store, repo_id=repo_id, repo_type="dataset", private=True,
+                                  every=every, hf_api=api)
+    return store, scheduler
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

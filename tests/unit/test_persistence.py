@@ -1,0 +1,177 @@
+"""Snapshots, push and restore-on-boot. The Hub is replaced by a folder (there is no network in tests);
+the CommitScheduler, the store and the snapshot files are real."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from huggingface_hub import HfApi
+from PIL import Image
+
+from realunify_arena.arena import SALT_ENV, SALT_META_KEY, Arena, split_system
+from realunify_arena.persistence import EVERY_ENV, REPO_ENV, SNAPSHOT, open_store, restore, snapshot
+from realunify_arena.store import Store
+from realunify_arena.trace import Step, StepRole, Trace
+
+
+class FolderHub(HfApi):
+    """Keeps each dataset repo as a folder and counts the commits made to it."""
+
+    def __init__(self, root: Path):
+        super().__init__(token=False)
+        self.root = root
+        self.commits: list[list[str]] = []
+
+    def create_repo(self, repo_id, **kwargs):
+        (self.root / repo_id).mkdir(parents=True, exist_ok=True)
+        return SimpleNamespace(repo_id=repo_id)
+
+    def repo_exists(self, repo_id, **kwargs):
+        return (self.root / repo_id).is_dir()
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        self.commits.append(sorted(op.path_in_repo for op in operations))
+        for op in operations:
+            target = self.root / repo_id / op.path_in_repo
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with op.as_file() as f:
+                target.write_bytes(f.read())
+
+    def snapshot_download(self, repo_id, local_dir, allow_patterns=None, **kwargs):
+        shutil.copytree(self.root / repo_id, local_dir, dirs_exist_ok=True)
+        return str(local_dir)
+
+
+@pytest.fixture(autouse=True)
+def no_salt_env(monkeypatch):
+    monkeypatch.delenv(SALT_ENV, raising=False)
+
+
+def cast_vote(store: Store, n: int) -> None:
+    arena = Arena(store, max_votes=10_000)
+    uid = f"UEG_{n}_world_knowledge"
+    battle = arena.new_battle(f"s{n}", "hf:alice", uid, "bundled", "m1:direct", "m2:direct",
+                              "model_vs_model")
+    for side, system in (("A", "m1:direct"), ("B", "m2:direct")):
+        model, mode = split_system(system)
+        trace = Trace(uid, model, mode, {"seed": n},
+                      steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("L", (3, 3), n % 256))])
+        arena.deliver(battle, f"s{n}", side, store.save_trace(trace, "bundled"))
+    arena.vote(battle, f"s{n}", "hf:alice", "A")
+
+
+def test_without_a_configured_repo_nothing_is_pushed(tmp_path):
+    hub = FolderHub(tmp_path / "hub")
+    store, scheduler = open_store(tmp_path / "data" / "arena.db", env={}, api=hub)
+    cast_vote(store, 1)
+    assert scheduler is None
+    assert hub.commits == [] and not (tmp_path / "hub").exists()
+    assert not (tmp_path / "data" / SNAPSHOT).exists()
+    store.close()
+
+
+def test_snapshot_is_consistent_while_votes_are_written_and_has_no_salt(tmp_path):
+    store = Store.open(tmp_path / "arena.db")
+    Arena(store)  # generates and stores the voter salt
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            cast_vote(store, n)
+            n += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        snapshots = []
+        for i in range(5):
+            out = tmp_path / f"snap{i}.sqlite"
+            snapshot(store, out)
+            snapshots.append(out)
+    finally:
+        stop.set()
+        thread.join()
+    counts = []
+    for out in snapshots:
+        conn = sqlite3.connect(out)
+        assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("pragma foreign_key_check").fetchall() == []
+        assert conn.execute("select count(*) from meta where key = ?", (SALT_META_KEY,)).fetchone()[0] == 0
+        counts.append(conn.execute("select count(*) from votes").fetchone()[0])
+        conn.close()
+    assert counts == sorted(counts)
+    assert store.meta(SALT_META_KEY) is not None  # the live database keeps it
+    store.close()
+
+
+def test_unchanged_database_is_not_snapshotted_again(tmp_path):
+    store = Store.open(tmp_path / "arena.db")
+    cast_vote(store, 1)
+    out = tmp_path / SNAPSHOT
+    assert snapshot(store, out) is True
+    assert snapshot(store, out) is False
+    cast_vote(store, 2)
+    assert snapshot(store, out) is True
+    store.close()
+
+
+def test_votes_survive_a_restart_through_the_dataset_repo(tmp_path):
+    hub = FolderHub(tmp_path / "hub")
+    env = {REPO_ENV: "me/arena-votes", EVERY_ENV: "60"}
+    store, scheduler = open_store(tmp_path / "space1" / "arena.db", env=env, api=hub)
+    scheduler.trigger().result()  # the push at start-up (an empty store)
+    cast_vote(store, 1)
+    cast_vote(store, 2)
+    scheduler.trigger().result()
+    scheduler.stop()
+    pushed = hub.commits[-1]
+    assert SNAPSHOT in pushed and all(p == SNAPSHOT or p.startswith("images/") for p in pushed)
+    assert not any(p.startswith("arena.db") for commit in hub.commits for p in commit)  # never the live file
+    assert scheduler.trigger().result() is None  # stopped: nothing more is pushed
+    expected = [(v["battle_id"], v["choice"]) for v in store.votes()]
+    store.close()
+
+    # A fresh Space: empty disk, same repo.
+    restored, scheduler2 = open_store(tmp_path / "space2" / "arena.db", env=env, api=hub)
+    scheduler2.stop()
+    assert [(v["battle_id"], v["choice"]) for v in restored.votes()] == expected
+    run = restored.load_trace(restored.votes()[0]["run_a"])
+    assert restored.get_image(run.steps[0].image_sha).size == (3, 3)  # images came back too
+    restored.close()
+
+
+def test_existing_local_database_is_not_overwritten_by_the_repo(tmp_path):
+    hub = FolderHub(tmp_path / "hub")
+    (tmp_path / "hub" / "me" / "repo").mkdir(parents=True)
+    store = Store.open(tmp_path / "arena.db")
+    cast_vote(store, 1)
+    store.close()
+    assert restore(tmp_path / "arena.db", "me/repo", hub) is False
+    assert len(Store.open(tmp_path / "arena.db").votes()) == 1
+
+
+def test_missing_repo_starts_empty_but_other_failures_stop_the_boot(tmp_path):
+    hub = FolderHub(tmp_path / "hub")
+    assert restore(tmp_path / "a" / "arena.db", "me/new", hub) is False
+
+    class BrokenHub(FolderHub):
+        def snapshot_download(self, *args, **kwargs):
+            raise OSError("connection reset")
+
+    broken = BrokenHub(tmp_path / "hub")
+    (tmp_path / "hub" / "me" / "kept").mkdir(parents=True)
+    with pytest.raises(OSError, match="connection reset"):
+        open_store(tmp_path / "b" / "arena.db", env={REPO_ENV: "me/kept"}, api=broken)
+    assert broken.commits == []  # nothing pushed over the kept votes
+
+
+def test_bad_push_interval_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=f"{EVERY_ENV}='0'"):
+        open_store(tmp_path / "arena.db", env={REPO_ENV: "me/repo", EVERY_ENV: "0"},
+                   api=FolderHub(tmp_path / "hub"))
