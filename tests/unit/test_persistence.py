@@ -175,3 +175,80 @@ def test_bad_push_interval_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=f"{EVERY_ENV}='0'"):
         open_store(tmp_path / "arena.db", env={REPO_ENV: "me/repo", EVERY_ENV: "0"},
                    api=FolderHub(tmp_path / "hub"))
+
+
+# -- export and backup commands --------------------------------------------------------------------
+
+def test_export_votes_jsonl_and_csv_one_line_per_vote_without_raw_identities(tmp_path, capsys):
+    import csv
+    import json
+
+    from realunify_arena.cli import main
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    for n in range(3):
+        cast_vote(store, n)
+    voters = {v["voter"] for v in store.votes()}
+    store.close()
+
+    assert main(["export", "votes", "--db", str(db)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3
+    assert {(line["system_a"], line["system_b"], line["choice"], line["winner"]) for line in lines} == {
+        ("m1:direct", "m2:direct", "A", "model_a")}
+    assert {line["instance_uid"] for line in lines} == {f"UEG_{n}_world_knowledge" for n in range(3)}
+    assert len({line["voter_hash"] for line in lines}) == 1
+    assert all(line["created_at"] and line["voter_hash"] not in voters for line in lines)
+    assert "alice" not in json.dumps(lines)
+
+    out = tmp_path / "votes.csv"
+    assert main(["export", "votes", "--format", "csv", "--out", str(out), "--db", str(db)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["battle_id"] for r in rows] == [line["battle_id"] for line in lines]
+    assert rows[0]["voter_hash"] == lines[0]["voter_hash"]
+
+    assert main(["export", "votes", "--track", "GEU", "--db", str(db)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_export_of_a_missing_database_creates_nothing(tmp_path):
+    from realunify_arena.cli import main
+
+    with pytest.raises(SystemExit, match="no database at"):
+        main(["export", "votes", "--db", str(tmp_path / "missing.db")])
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_backup_command_while_votes_are_written(tmp_path, capsys):
+    from realunify_arena.cli import main
+
+    db = tmp_path / "live" / "arena.db"
+    store = Store.open(db)
+    cast_vote(store, 0)
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 1
+        while not stop.is_set():
+            cast_vote(store, n)
+            n += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert main(["backup", str(tmp_path / "bak" / "copy.db"), "--db", str(db)]) == 0
+    finally:
+        stop.set()
+        thread.join()
+    store.close()
+    assert "votes" in capsys.readouterr().out
+    copy = Store.open(tmp_path / "bak" / "copy.db")
+    votes = copy.votes()
+    assert votes and copy.db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    for vote in votes:  # every image the copy names came with it
+        for run_id in (vote["run_a"], vote["run_b"]):
+            sha = copy.load_trace(run_id).steps[0].image_sha
+            assert copy.get_image(sha).size == (3, 3)
+    copy.close()
+    assert main(["backup", str(db), "--db", str(db)]) == 2  # refuses to overwrite the live file

@@ -1,0 +1,51 @@
+"""``backup OUT.db``: a consistent copy of the store, safe to take while the app is writing to it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+
+from realunify_arena.commands.export import DEFAULT_DB, open_existing
+
+
+def register(sub) -> None:
+    p = sub.add_parser("backup", help="snapshot the store (and copy its images) while the app runs")
+    p.add_argument("out", type=Path, help="the copy to write; images go to images/ beside it")
+    p.add_argument("--db", type=Path, default=Path(os.environ.get("REALUNIFY_DB", DEFAULT_DB)),
+                   help=f"the store (default $REALUNIFY_DB or {DEFAULT_DB})")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.out.resolve() == args.db.resolve():
+        print(f"error: {args.out} is the live database; choose another path", file=sys.stderr)
+        return 2
+    store = open_existing(args.db)
+    try:
+        store.backup(args.out)  # the database first: images it names already exist, never the reverse
+        copied = copy_images(store.images_dir, args.out.parent / "images")
+    finally:
+        store.close()
+    copy = sqlite3.connect(args.out)
+    counts = {t: copy.execute(f"select count(*) from {t}").fetchone()[0]
+              for t in ("runs", "judgments", "battles", "votes")}
+    copy.close()
+    print(f"{args.out}: " + ", ".join(f"{n} {t}" for t, n in counts.items()) + f"; {copied} new images")
+    return 0
+
+
+def copy_images(source: Path, target: Path) -> int:
+    """Copy the image files ``target`` lacks (they are content-addressed: same name, same bytes)."""
+    if not source.is_dir() or source.resolve() == target.resolve():
+        return 0
+    copied = 0
+    for path in source.glob("*/*.png"):
+        dest = target / path.relative_to(source)
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest)
+            copied += 1
+    return copied
