@@ -32,6 +32,7 @@ def register(sub) -> None:
     runs.add_argument("--out", type=Path, required=True, help="folder to write into")
     runs.add_argument("--dataset", help="only runs of this dataset")
     runs.add_argument("--model", help="only runs of this model card")
+    runs.add_argument("--judge", help="also record this judge's replies to the polling questions")
     _db_argument(runs)
     runs.set_defaults(func=run_runs)
 
@@ -87,7 +88,11 @@ def run_runs(args) -> int:
 
     store = open_existing(args.db)
     try:
-        paths = export_official(store, args.out, dataset=args.dataset, model=args.model)
+        paths = export_official(store, args.out, dataset=args.dataset, model=args.model,
+                                judge=args.judge)
+    except (LookupError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     finally:
         store.close()
     for path in paths:
