@@ -1,0 +1,40 @@
+"""``score-official PATH``: score official-format result files directly and print the same table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("score-official", help="score official result files (GEU `response`, UEG `judge_answer`)",
+                       description="PATH is a folder with any of UEG_direct/UEG_step/GEU_direct/GEU_step .json, "
+                                   "or one of those files. GEU entries are scored from `response`; UEG "
+                                   "entries from a `judge_answer` field on every polling question.")
+    p.add_argument("path")
+    p.add_argument("--model", help="name shown in the table (default: the folder's name)")
+    p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from realunify_arena.reporting import OfficialFilesError, markdown, score_official, write_csv, write_json
+
+    try:
+        report = score_official(args.path, model=args.model)
+    except OfficialFilesError as e:
+        print(f"score-official: {len(e.problems)} problem(s):", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    if not report.scores:
+        print(f"score-official: {args.path}: no entry carries results (`response` or `judge_answer`)",
+              file=sys.stderr)
+        return 1
+    print(markdown(report))
+    if args.csv:
+        write_csv([report], Path(args.csv))
+    if args.json:
+        write_json([report], Path(args.json))
+    return 0

@@ -1,0 +1,380 @@
+"""Results in and out: the paper's Table 2 from the store or from official result files, CSV/JSON/plot
+copies of it, and stored runs written back as official result files for third-party scorers.
+
+Every path into the table goes through ``scoring.score_systems``, so the store and an official folder
+scored with the same replies print the same numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
+from realunify_arena.benchmark.validation import EntryErrors, Problem, parse_entry
+from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
+from realunify_arena.scoring import MODES, Outcome, SystemScore, difference, percent, score_systems
+from realunify_arena.trace import Status, StepRole
+
+OFFICIAL_MODES = {"direct": "direct", "step": "stepwise"}  # official file suffix -> protocol mode
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    value: Callable[[SystemScore], Fraction | None]
+
+
+def _category_column(task_type: str) -> Column:
+    return Column(CATEGORIES[task_type][1], lambda s: s.category(task_type))
+
+
+# The paper's Table 2 columns, then the ones it lacks.
+SCORE_COLUMNS: list[Column] = [
+    *map(_category_column, UEG_TASKS), Column("UEG", lambda s: s.ueg),
+    *map(_category_column, GEU_TASKS), Column("GEU", lambda s: s.geu),
+    Column("Total", lambda s: s.total),
+    Column("GEU strict", lambda s: s.geu_strict),
+    Column("Q-acc", lambda s: s.question_accuracy),
+]
+COUNT_COLUMNS = {"judge err": "judge_errors", "run err": "run_errors"}
+
+
+@dataclass
+class Report:
+    """One table: the systems of one dataset as one judge scored them."""
+
+    dataset: str
+    judge: str | None
+    scores: list[SystemScore]
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset}, UEG judged by {self.judge}" if self.judge else self.dataset
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+
+def markdown(report: Report) -> str:
+    """Table 2's layout: one row per model, each cell "direct/stepwise", then a Δ row (stepwise - direct)."""
+    header = ["Model", *(c.name for c in SCORE_COLUMNS), *COUNT_COLUMNS]
+    lines = [f"### {report.title}", "", _md_row(header), _md_row(["---"] * len(header))]
+    for model, by_mode in _by_model(report.scores).items():
+        def cell(get):
+            return "/".join(get(by_mode[m]) if m in by_mode else "-" for m in MODES)
+
+        lines.append(_md_row([model, *(cell(lambda s, c=c: percent(c.value(s))) for c in SCORE_COLUMNS),
+                              *(cell(lambda s, a=a: str(getattr(s, a))) for a in COUNT_COLUMNS.values())]))
+        if all(m in by_mode for m in MODES):
+            direct, stepwise = (by_mode[m] for m in MODES)
+            lines.append(_md_row([f"Δ {model}", *(difference(c.value(direct), c.value(stepwise))
+                                                   for c in SCORE_COLUMNS), *[""] * len(COUNT_COLUMNS)]))
+    return "\n".join(lines) + "\n"
+
+
+def records(report: Report) -> list[dict]:
+    """One flat record per system: the printed values, then the counts behind them."""
+    out = []
+    for s in report.scores:
+        row = {"dataset": report.dataset, "judge": report.judge, "model": s.model, "mode": s.mode}
+        row.update({c.name: percent(c.value(s)) for c in SCORE_COLUMNS})
+        row.update({"judge_errors": s.judge_errors, "run_errors": s.run_errors,
+                    "not_supported": s.not_supported, "unscored": s.unscored,
+                    "questions_right": s.questions_right, "questions_total": s.questions_total})
+        row.update({f"n {CATEGORIES[t][1]}": f"{s.categories[t].correct}/{s.categories[t].scored}"
+                    for t in CATEGORIES if t in s.categories})
+        out.append(row)
+    return out
+
+
+def write_csv(reports: Iterable[Report], path: Path) -> Path:
+    rows = [r for report in reports for r in records(report)]
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_json(reports: Iterable[Report], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = [{"dataset": r.dataset, "judge": r.judge, "systems": records(r)} for r in reports]
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def plot(report: Report, path: Path) -> Path:
+    """Per-category bars, direct beside stepwise, one panel per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = _by_model(report.scores)
+    labels = [CATEGORIES[t][1] for t in CATEGORIES]
+    fig, axes = plt.subplots(len(models), 1, figsize=(11, 2.6 * len(models) + 0.6), squeeze=False)
+    width = 0.38
+    for ax, (model, by_mode) in zip(axes[:, 0], models.items()):
+        for offset, mode in zip((-width / 2, width / 2), MODES):
+            values = [float(by_mode[mode].category(t) or 0) if mode in by_mode else 0 for t in CATEGORIES]
+            ax.bar([i + offset for i in range(len(labels))], values, width, label=mode)
+        ax.set_title(model)
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("% correct")
+        ax.axvline(len(UEG_TASKS) - 0.5, color="grey", linewidth=0.8)
+        ax.legend(loc="upper right", fontsize="small")
+    fig.suptitle(report.title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _by_model(scores: list[SystemScore]) -> dict[str, dict[str, SystemScore]]:
+    out: dict[str, dict[str, SystemScore]] = defaultdict(dict)
+    for s in scores:
+        out[s.model][s.mode] = s
+    return out
+
+
+def _md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+# -- from the store ------------------------------------------------------------------------------
+
+
+def reports_from_store(store, *, dataset: str | None = None, judge: str | None = None) -> list[Report]:
+    """One report per (dataset, UEG judge) stored; GEU needs no judge model and appears in each."""
+    runs = store.runs(dataset=dataset)
+    judgments = store.judgments()
+    mcq = {j["run_id"]: j for j in judgments if j["kind"] == "mcq"}
+    polling: dict[str, dict[int, dict]] = defaultdict(dict)
+    for j in judgments:
+        if j["kind"] == "polling":
+            polling[j["judge"]][j["run_id"]] = j
+    reports = []
+    for name in sorted({r["dataset"] for r in runs}):
+        subset = [r for r in runs if r["dataset"] == name]
+        uegs_judged = sorted(j for j in polling if any(r["id"] in polling[j] for r in subset))
+        judges = [judge] if judge else uegs_judged or [None]
+        labels = system_labels(subset)
+        for judge_name in judges:
+            outcomes = [_stored_outcome(r, labels[r["id"]], polling.get(judge_name, {}).get(r["id"]),
+                                        mcq.get(r["id"])) for r in subset]
+            reports.append(Report(name, judge_name, score_systems(outcomes)))
+    return reports
+
+
+def system_labels(runs: list[dict]) -> dict[int, str]:
+    """Run id -> the model name shown; a model run with several settings gets the differing ones added."""
+    variants: dict[str, set[str]] = defaultdict(set)
+    for r in runs:
+        variants[r["model"]].add(r["settings_key"])
+    labels = {}
+    for r in runs:
+        keys = variants[r["model"]]
+        if len(keys) == 1:
+            labels[r["id"]] = r["model"]
+            continue
+        settings = [json.loads(k) for k in sorted(keys)]
+        mine = json.loads(r["settings_key"])
+        differing = sorted(k for k in mine if len({json.dumps(s.get(k)) for s in settings}) > 1)
+        labels[r["id"]] = f"{r['model']} ({', '.join(f'{k}={mine[k]}' for k in differing)})"
+    return labels
+
+
+def _stored_outcome(run: dict, label: str, polling: dict | None, mcq: dict | None) -> Outcome:
+    base = {"model": label, "mode": run["mode"], "task_type": run["task_type"], "status": Status(run["status"])}
+    if base["status"] is not Status.OK:
+        return Outcome(**base)
+    if run["track"] == "GEU":
+        if mcq is None:
+            return Outcome(**base)
+        return Outcome(**base, score=mcq["score"], strict=mcq["details"]["strict_score"])
+    if polling is None:
+        return Outcome(**base)
+    verdicts = [q["correct"] for q in polling["details"]["questions"]]
+    return Outcome(**base, score=polling["score"], questions_right=sum(v is True for v in verdicts),
+                   questions_total=sum(v is not None for v in verdicts), judge_errors=polling["errors"])
+
+
+# -- official result files -----------------------------------------------------------------------
+
+
+class OfficialFilesError(ValueError):
+    """Result files that cannot be scored; ``problems`` names every file, entry and field at fault."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(map(str, problems)))
+        self.problems = problems
+
+
+def score_official(path: str | Path, *, model: str | None = None) -> Report:
+    """Score official-format result files (a folder with any of the four files, or one of them).
+
+    GEU entries are scored from ``response``; UEG entries from a ``judge_answer`` field on each polling
+    question. An entry without results is left out; ``"status": "not_supported"`` counts as the paper's "-".
+    """
+    path = Path(path)
+    files = sorted(path.glob("[UG]E[GU]_*.json")) if path.is_dir() else [path]
+    files = [f for f in files if f.stem.split("_", 1)[-1] in OFFICIAL_MODES and f.stem[:3] in ("UEG", "GEU")]
+    if not files:
+        raise OfficialFilesError([Problem(str(path), None, None,
+                                          "no UEG_direct/UEG_step/GEU_direct/GEU_step .json result files")])
+    name = model or (path if path.is_dir() else path.parent).resolve().name
+    outcomes, problems = [], []
+    for file in files:
+        track, kind = file.stem.split("_", 1)
+        for raw, record in _official_entries(file, track, problems):
+            outcome = _official_outcome(raw, record, name, OFFICIAL_MODES[kind], file.name, problems)
+            if outcome is not None:
+                outcomes.append(outcome)
+    if problems:
+        raise OfficialFilesError(problems)
+    return Report(str(path), "judge_answer", score_systems(outcomes))
+
+
+def _official_entries(file: Path, track: str, problems: list[Problem]) -> list[tuple[dict, AnyInstance]]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        problems.append(Problem(file.name, None, None, f"not a readable JSON file: {e}"))
+        return []
+    if not isinstance(data, list):
+        problems.append(Problem(file.name, None, None, f"expected a JSON list of entries, got {type(data).__name__}"))
+        return []
+    entries = []
+    for position, raw in enumerate(data):
+        try:
+            entries.append((raw, parse_entry(raw, track=track, file=file.name, position=position)))
+        except EntryErrors as e:
+            problems.extend(e.problems)
+    return entries
+
+
+def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, file: str,
+                      problems: list[Problem]) -> Outcome | None:
+    label = f"index {record.index} ({record.task_type})"
+    base = {"model": model, "mode": mode, "task_type": record.task_type}
+    status = raw.get("status", Status.OK.value)
+    if status in (Status.NOT_SUPPORTED.value, Status.ERROR.value):
+        return Outcome(**base, status=Status(status))
+    if status != Status.OK.value:
+        problems.append(Problem(file, label, "status", f"expected ok, not_supported or error, got {status!r}"))
+        return None
+    if isinstance(record, GEUInstance):
+        response = raw.get("response")
+        if response is None:
+            return None
+        if not isinstance(response, str):
+            problems.append(Problem(file, label, "response", f"expected the model's reply as a string, "
+                                                             f"got {type(response).__name__}"))
+            return None
+        judgment = mcq_judgment(record, response)
+        return Outcome(**base, status=Status.OK, score=judgment.score, strict=judgment.details["strict_score"])
+    answers = [item.get("judge_answer") for item in raw["question_list"]]
+    if all(a is None for a in answers):
+        return None
+    for i, a in enumerate(answers):
+        if not isinstance(a, str):
+            problems.append(Problem(file, label, f"question_list[{i}].judge_answer",
+                                    f"expected the judge's reply as a string, got {type(a).__name__}"))
+            return None
+    judgment = polling_judgment(record.question_list, [[a] for a in answers], "judge_answer")
+    verdicts = [q["correct"] for q in judgment.details["questions"]]
+    return Outcome(**base, status=Status.OK, score=judgment.score, questions_right=sum(v is True for v in verdicts),
+                   questions_total=sum(v is not None for v in verdicts), judge_errors=judgment.errors)
+
+
+def export_official(store, out_dir: str | Path, dataset: str | None = None, model: str | None = None, *,
+                    data=None, judge: str | None = None) -> list[Path]:
+    """Write stored runs as official result files, one folder per dataset and model (``<out>/<dataset>/<model>``).
+
+    Result fields: UEG ``generated_image`` (+ ``response``, the refined prompt, in the step file); GEU
+    ``response`` (+ ``edit_image`` in the step file); images are copied into the folder's ``images/``.
+    With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer``,
+    so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
+    (a loaded Dataset); without it the dataset is loaded by its stored name ("bundled" or a path).
+    """
+    from realunify_arena.benchmark import load
+
+    runs = store.runs(dataset=dataset, model=model)
+    if not runs:
+        raise LookupError(f"no stored runs{f' of dataset {dataset!r}' if dataset else ''}"
+                          f"{f' by {model!r}' if model else ''} in {store.path}")
+    written: list[Path] = []
+    for name in sorted({r["dataset"] for r in runs}):
+        source = data if data is not None and data.name == name else load(name)
+        if source.problems and not source.instances:
+            raise LookupError(f"runs of dataset {name!r}: cannot load its instances "
+                              f"({source.problems[0]}); pass the folder they came from")
+        subset = [r for r in runs if r["dataset"] == name]
+        labels = system_labels(subset)
+        for label in sorted(set(labels.values())):
+            mine = [r for r in subset if labels[r["id"]] == label]
+            folder = Path(out_dir) / _safe(name) / _safe(label)
+            written += _write_system(store, source, mine, folder, judge)
+    return written
+
+
+def _write_system(store, source, runs: list[dict], folder: Path, judge: str | None) -> list[Path]:
+    from realunify_arena.benchmark.writer import write_official
+
+    instances, fields = {}, {}
+    for run in runs:
+        instance = source.get(run["instance_uid"])
+        instances[instance.uid] = instance
+        kind = "direct" if run["mode"] == "direct" else "step"
+        fields[(instance.uid, kind)] = _result_fields(store, run, instance, folder, judge)
+    ordered = [i for i in source.instances if i.uid in instances]
+    return write_official(ordered, folder, extra_fields=fields)
+
+
+def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge: str | None) -> dict:
+    trace = store.load_trace(run["id"])
+    fields: dict = {"status": trace.status.value}
+    if trace.error:
+        fields["error"] = trace.error
+    for step in trace.steps:
+        if step.role is StepRole.GENERATED_IMAGE:
+            fields["generated_image"] = _copy_image(store, step.image_sha, folder)
+        elif step.role is StepRole.EDITED_IMAGE:
+            fields["edit_image"] = _copy_image(store, step.image_sha, folder)
+        else:  # the refined prompt (UEG stepwise) or the answer (GEU): the official "response"
+            fields["response"] = step.text
+    verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
+    if verdict is not None:
+        fields["question_list"] = [
+            {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q["replies"])}
+            for q in verdict["details"]["questions"]]
+    return fields
+
+
+def _deciding_reply(replies: list[str]) -> str:
+    """The reply whose yes/no counted, or the last unparseable one (so the judge error carries over)."""
+    return next((r for r in replies if parse_yes_no(r) is not None), replies[-1] if replies else "")
+
+
+def _copy_image(store, sha: str, folder: Path) -> str:
+    target = folder / "images" / f"{sha}.png"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(store.image_path(sha), target)
+    return f"./images/{sha}.png"
+
+
+def _safe(name: str) -> str:
+    """A folder name for a dataset path or model label."""
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in Path(name).name or name).strip("._") or "_"

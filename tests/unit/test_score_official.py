@@ -1,0 +1,136 @@
+"""Reproduction check: official-format result files built to give each paper row's per-category counts,
+in varied reply phrasings, are scored by ``score-official`` to exactly that row of Table 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, PollingQuestion, UEGInstance
+from realunify_arena.benchmark.writer import write_official
+from realunify_arena.cli import main
+from tests.unit.paper_table import PAPER_ROWS
+
+OPTIONS = ["a red circle", "a blue square", "a green triangle", "nothing"]
+# Replies that the paper's rule reads as the given letter X (format with letter= and option=).
+RIGHT = ["{letter}", "The best answer is {letter}", "Answer: {letter}", "({letter})", "{letter}. {option}",
+         "The answer is {letter}.", "**{letter}**", "The correct answer is {letter}, because it matches."]
+WRONG = ["{letter}", "Answer: {letter}", "I would pick {letter}.", "",
+         "I am not sure what the picture shows here so I will not guess at all"]
+YES = {"yes": ["Yes", "yes.", "YES, it is there", "**Yes**"], "no": ["No", "no.", "No, it is not.", "**No**"]}
+
+
+def build_results(folder: Path, rows: dict[str, tuple[list[int | None], str, str, str]]) -> None:
+    """100 instances per category; for each mode, the first ``count`` of each category answered right."""
+    instances, fields = [], {}
+    for c, task in enumerate(CATEGORIES):
+        for i in range(100):
+            if CATEGORIES[task][0] == "UEG":
+                questions = [PollingQuestion(f"Is object {k} there?", "yes" if (i + k) % 3 else "no")
+                             for k in range(1 + i % 3)]
+                inst = UEGInstance(index=i, task_type=task, prompt=f"prompt {i}", question_list=questions)
+            else:
+                answer = LETTERS[(i + c) % 4]
+                inst = GEUInstance(index=i, task_type=task, question=f"question {i}?", option=OPTIONS,
+                                   answer=answer, input_image=f"./image/{task}/sub/images/{i}.png")
+            instances.append(inst)
+            for mode, kind in (("direct", "direct"), ("stepwise", "step")):
+                if mode not in rows:
+                    continue
+                count = rows[mode][0][c]
+                if count is not None:
+                    fields[(inst.uid, kind)] = result_fields(inst, right=i < count, variant=i)
+    write_official(instances, folder, extra_fields=fields)
+
+
+def result_fields(inst, *, right: bool, variant: int) -> dict:
+    if isinstance(inst, GEUInstance):
+        if right:
+            letter, template = inst.answer, RIGHT[variant % len(RIGHT)]
+        else:
+            letter, template = LETTERS[(LETTERS.index(inst.answer) + 1) % 4], WRONG[variant % len(WRONG)]
+        return {"response": template.format(letter=letter, option=OPTIONS[LETTERS.index(letter)])}
+    items = []
+    for k, q in enumerate(inst.question_list):
+        said = q.answer if right or k else ("no" if q.answer == "yes" else "yes")  # wrong: the first one flips
+        items.append({"question": q.question, "answer": q.answer,
+                      "judge_answer": YES[said][(variant + k) % len(YES[said])]})
+    return {"generated_image": f"./images/{inst.uid}.png", "question_list": items}
+
+
+def table_row(output: str, model: str) -> dict[str, str]:
+    lines = [line for line in output.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == model:
+            return dict(zip(header, cells))
+    raise AssertionError(f"no row for {model} in:\n{output}")
+
+
+@pytest.mark.parametrize("model", list(PAPER_ROWS))
+def test_score_official_reprints_the_paper_row(model, tmp_path, capsys):
+    rows = PAPER_ROWS[model]
+    build_results(tmp_path / model, rows)
+    assert main(["score-official", str(tmp_path / model)]) == 0
+    row = table_row(capsys.readouterr().out, model)
+
+    def pair(column: int) -> str:
+        return "/".join(rows[m][column] if m in rows else "-" for m in ("direct", "stepwise"))
+
+    assert row["GEU"] == pair(2)
+    assert row["UEG"] == pair(1)
+    assert row["Total"] == pair(3)  # the totals rule: mean of the ten categories
+    abbreviations = [CATEGORIES[t][1] for t in CATEGORIES]
+    for c, abbr in enumerate(abbreviations):
+        cells = ["-" if m not in rows or rows[m][0][c] is None else f"{rows[m][0][c]}.0" for m in ("direct", "stepwise")]
+        assert row[abbr] == "/".join(cells), abbr
+    assert row["judge err"] == "/".join("0" if m in rows else "-" for m in ("direct", "stepwise"))
+
+
+def test_strict_column_is_lower_where_only_the_loose_rule_finds_a_letter(tmp_path, capsys):
+    inst = [GEUInstance(index=i, task_type="mental_tracking", question="q", option=OPTIONS, answer="B",
+                        input_image="./image/x.png") for i in range(4)]
+    replies = ["B", "Because it is blue", "Because", "B. a blue square"]
+    write_official(inst, tmp_path, extra_fields={(x.uid, "direct"): {"response": r} for x, r in zip(inst, replies)})
+    assert main(["score-official", str(tmp_path / "GEU_direct.json"), "--model", "m"]) == 0
+    row = table_row(capsys.readouterr().out, "m")
+    assert (row["MT"], row["GEU"], row["GEU strict"]) == ("100.0/-", "100.0/-", "50.0/-")
+
+
+def test_unparseable_judge_answers_are_counted_not_scored(tmp_path, capsys):
+    q = [PollingQuestion("Is it red?", "yes")]
+    inst = [UEGInstance(index=i, task_type="world_knowledge", prompt="p", question_list=q) for i in range(3)]
+    answers = ["Yes", "The image shows yes", "no"]
+    write_official(inst, tmp_path, extra_fields={
+        (x.uid, "direct"): {"question_list": [{"question": "Is it red?", "answer": "yes", "judge_answer": a}]}
+        for x, a in zip(inst, answers)})
+    assert main(["score-official", str(tmp_path), "--model", "m"]) == 0
+    row = table_row(capsys.readouterr().out, "m")
+    assert (row["WK"], row["judge err"], row["Q-acc"]) == ("50.0/-", "1/-", "50.0/-")
+
+
+def test_bad_result_files_name_the_file_entry_and_field(tmp_path, capsys):
+    inst = UEGInstance(index=7, task_type="world_knowledge", prompt="p", question_list=[PollingQuestion("q?", "yes")])
+    write_official([inst], tmp_path, extra_fields={
+        (inst.uid, "direct"): {"question_list": [{"question": "q?", "answer": "yes", "judge_answer": 1}]},
+        (inst.uid, "step"): {"status": "done", "question_list": [{"question": "q?", "answer": "yes",
+                                                                  "judge_answer": "yes"}]}})
+    (tmp_path / "GEU_direct.json").write_text("[{", encoding="utf-8")
+    assert main(["score-official", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "UEG_direct.json, index 7 (world_knowledge), field 'question_list[0].judge_answer': expected" in err
+    assert "UEG_step.json, index 7 (world_knowledge), field 'status'" in err
+    assert "GEU_direct.json: not a readable JSON file" in err
+
+
+def test_folder_without_result_files_is_refused(tmp_path, capsys):
+    assert main(["score-official", str(tmp_path)]) == 1
+    assert "no UEG_direct/UEG_step/GEU_direct/GEU_step" in capsys.readouterr().err
+    inst = UEGInstance(index=1, task_type="world_knowledge", prompt="p", question_list=[PollingQuestion("q?", "no")])
+    write_official([inst], tmp_path)  # instances only, no results
+    assert main(["score-official", str(tmp_path)]) == 1
+    assert "no entry carries results" in capsys.readouterr().err
+    assert json.loads((tmp_path / "UEG_direct.json").read_text())[0]["index"] == 1
