@@ -1,0 +1,154 @@
+"""Attentional focusing: a large canvas crowded with small shapes and short words, and four small framed
+boxes. Each question is about one box only (a count, the word written in it, or the colour of its star);
+the same kinds of things sit in the other boxes and all around, and they supply the distractors.
+"""
+
+from __future__ import annotations
+
+import random
+
+from PIL import Image, ImageDraw
+
+from realunify_arena.benchmark.generators.base import GEUDraft
+from realunify_arena.benchmark.generators.drawing import COLOURS, INK, draw_shape, font, plural
+
+NAME = "framed_regions"
+WIDTH, HEIGHT = 1280, 960
+BOX_W, BOX_H = 150, 110
+COUNTED = ("circle", "square", "triangle")  # every box also holds exactly one star, for the colour question
+SHAPE_CHOICES = (*COUNTED, "star")
+CONSONANTS, VOWELS = "BDFGKLMNPRSTVZ", "AEIU"
+WORD_SIZE, LABEL_SIZE = 13, 14
+
+Rect = tuple[float, float, float, float]
+
+
+def make(rng: random.Random) -> GEUDraft:
+    occupied: list[Rect] = []
+    boxes = _boxes(rng, occupied)
+    words = _words(rng, 4 + 20)
+    shapes: list[dict] = []
+    placed_words: list[dict] = []
+    for label, (x0, y0, x1, y1) in boxes.items():
+        inside = (x0 + 6, y0 + 6, x1 - 6, y1 - 6)
+        placed_words.append(_place_word(rng, words.pop(0), inside, occupied))
+        shapes.append(_place_shape(rng, "star", rng.choice(sorted(COLOURS)), inside, occupied))
+        for _ in range(rng.randint(4, 7)):
+            shapes.append(_place_shape(rng, rng.choice(COUNTED), rng.choice(sorted(COLOURS)), inside, occupied))
+    everywhere = (8, 8, WIDTH - 8, HEIGHT - 8)
+    for word in words:
+        placed_words.append(_place_word(rng, word, everywhere, occupied))
+    for _ in range(140):
+        shapes.append(_place_shape(rng, rng.choice(SHAPE_CHOICES), rng.choice(sorted(COLOURS)), everywhere, occupied))
+
+    box = rng.choice(sorted(boxes))
+    inside_of = {label: [s for s in shapes if _contains(rect, s["x"], s["y"])] for label, rect in boxes.items()}
+    kind = rng.choice(("count", "ocr", "attribute"))
+    if kind == "count":
+        shape, colour = rng.choice(sorted({(s["shape"], s["colour"]) for s in inside_of[box] if s["shape"] != "star"}))
+        counts = {label: sum((s["shape"], s["colour"]) == (shape, colour) for s in items)
+                  for label, items in inside_of.items()}
+        answer = str(counts[box])
+        question = f"How many {colour} {plural(shape, 2)} are inside the box labelled {box}?"
+        near = [counts[box] + 1, counts[box] - 1, counts[box] + 2]
+        pool = [str(n) for n in [counts[label] for label in sorted(boxes)] + near if n >= 0]
+        asked = {"shape": shape, "colour": colour}
+    elif kind == "ocr":
+        word_in = {label: next(w["text"] for w in placed_words if _contains(rect, w["x"], w["y"]))
+                   for label, rect in boxes.items()}
+        answer = word_in[box]
+        question = f"Which word is written inside the box labelled {box}?"
+        pool = [word_in[label] for label in sorted(boxes)]
+        asked = {}
+    else:
+        star_colour = {label: next(s["colour"] for s in items if s["shape"] == "star") for label, items in inside_of.items()}
+        answer = star_colour[box]
+        question = f"What colour is the star inside the box labelled {box}?"
+        pool = [star_colour[label] for label in sorted(boxes)] + sorted(COLOURS)
+        asked = {"shape": "star"}
+    distractors = _three_others(pool, answer)
+    params = {"canvas": [WIDTH, HEIGHT], "boxes": {k: list(v) for k, v in boxes.items()}, "shapes": shapes,
+              "words": placed_words, "question_kind": kind, "box": box, "asked": asked}
+    return GEUDraft(subtask=f"region_{kind}", question=question, answer=answer, distractors=distractors,
+                    image=_draw(boxes, shapes, placed_words), params=params)
+
+
+def _three_others(pool: list[str], answer: str) -> list[str]:
+    """Three wrong options: the first three distinct ones in pool order (the other boxes' values come first)."""
+    out: list[str] = []
+    for value in pool:
+        if value != answer and value not in out:
+            out.append(value)
+    return out[:3]
+
+
+def _boxes(rng: random.Random, occupied: list[Rect]) -> dict[str, Rect]:
+    boxes: dict[str, Rect] = {}
+    for label in ("1", "2", "3", "4"):
+        while True:
+            x0, y0 = rng.randint(20, WIDTH - BOX_W - 20), rng.randint(40, HEIGHT - BOX_H - 20)
+            rect = (x0, y0, x0 + BOX_W, y0 + BOX_H)
+            # keep a moat around the box and its label free of clutter
+            moat = (x0 - 14, y0 - 26, x0 + BOX_W + 14, y0 + BOX_H + 14)
+            if not any(_overlap(moat, o) for o in occupied):
+                occupied.append(moat)
+                boxes[label] = rect
+                break
+    return boxes
+
+
+def _words(rng: random.Random, n: int) -> list[str]:
+    words: list[str] = []
+    while len(words) < n:
+        word = "".join(rng.choice(CONSONANTS if i % 2 == 0 else VOWELS) for i in range(4))
+        if word not in words:
+            words.append(word)
+    return words
+
+
+def _place_shape(rng, shape: str, colour: str, area: Rect, occupied: list[Rect]) -> dict:
+    size = rng.randint(12, 16)
+    x, y = _free_spot(rng, size, size, area, occupied)
+    return {"shape": shape, "colour": colour, "x": x, "y": y, "size": size}
+
+
+def _place_word(rng, text: str, area: Rect, occupied: list[Rect]) -> dict:
+    left, top, right, bottom = font(WORD_SIZE).getbbox(text, anchor="mm")
+    x, y = _free_spot(rng, right - left, bottom - top, area, occupied)
+    return {"text": text, "x": x, "y": y}
+
+
+def _free_spot(rng, w: float, h: float, area: Rect, occupied: list[Rect]) -> tuple[int, int]:
+    x0, y0, x1, y1 = area
+    while True:
+        x, y = rng.randint(int(x0 + w / 2) + 1, int(x1 - w / 2) - 1), rng.randint(int(y0 + h / 2) + 1, int(y1 - h / 2) - 1)
+        rect = (x - w / 2 - 3, y - h / 2 - 3, x + w / 2 + 3, y + h / 2 + 3)
+        # a box's moat (which contains the area) does not keep out the box's own contents
+        if not any(_overlap(rect, o) and not _inside(area, o) for o in occupied):
+            occupied.append(rect)
+            return x, y
+
+
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _inside(inner: Rect, outer: Rect) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
+
+
+def _contains(rect, x: float, y: float) -> bool:
+    return rect[0] <= x <= rect[2] and rect[1] <= y <= rect[3]
+
+
+def _draw(boxes: dict[str, Rect], shapes: list[dict], words: list[dict]) -> Image.Image:
+    image = Image.new("RGB", (WIDTH, HEIGHT), (250, 250, 246))
+    draw = ImageDraw.Draw(image)
+    for label, (x0, y0, x1, y1) in boxes.items():
+        draw.rectangle((x0, y0, x1, y1), outline=(90, 90, 90), width=2)
+        draw.text((x0, y0 - 4), label, fill=INK, font=font(LABEL_SIZE), anchor="ld")
+    for s in shapes:
+        draw_shape(draw, s["shape"], s["x"], s["y"], s["size"], s["colour"])
+    for w in words:
+        draw.text((w["x"], w["y"]), w["text"], fill=INK, font=font(WORD_SIZE), anchor="mm")
+    return image

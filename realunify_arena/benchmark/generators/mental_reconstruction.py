@@ -1,0 +1,108 @@
+"""Mental reconstruction: a scene of countable, positioned shapes, cut into a k x k grid and shuffled.
+
+Shapes are large next to the patches, so most are cut apart: counting them or telling where one lies
+relative to another needs the scene put back together. The unshuffled scene is kept as the reference for
+judging a restoration.
+"""
+
+from __future__ import annotations
+
+import random
+
+from PIL import Image, ImageDraw
+
+from realunify_arena.benchmark.generators.base import GEUDraft
+from realunify_arena.benchmark.generators.drawing import COLOURS, SHAPES, draw_shape, plural
+
+NAME = "shuffled_scene"
+CANVAS = 384  # divisible by 2, 3 and 4
+BACKGROUND = (236, 240, 228)
+DIRECTIONS = ("above it", "below it", "to its left", "to its right")
+
+
+def make(rng: random.Random) -> GEUDraft:
+    k = rng.randint(2, 4)
+    objects = _place_objects(rng)
+    permutation = _derangement(rng, k * k)
+    kind = rng.choice(("count", "position"))
+    built = _position_question(rng, objects) if kind == "position" else None
+    if built is None:  # also when no two one-of-a-kind shapes lie in a clear direction
+        kind, built = "count", _count_question(rng, objects)
+    question, answer, distractors, asked = built
+    reference = draw_scene(objects)
+    params = {"canvas": CANVAS, "grid": k, "permutation": permutation, "objects": objects,
+              "question_kind": kind, "asked": asked}
+    return GEUDraft(subtask=f"scene_{kind}", question=question, answer=answer, distractors=distractors,
+                    image=shuffle_patches(reference, k, permutation), params=params, reference=reference)
+
+
+def draw_scene(objects: list[dict]) -> Image.Image:
+    image = Image.new("RGB", (CANVAS, CANVAS), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    for o in objects:
+        draw_shape(draw, o["shape"], o["x"], o["y"], o["size"], o["colour"])
+    return image
+
+
+def shuffle_patches(image: Image.Image, k: int, permutation: list[int]) -> Image.Image:
+    """Patch ``permutation[j]`` of the scene (row-major) goes to slot ``j`` of the shuffled image."""
+    step = image.width // k
+    out = Image.new("RGB", image.size)
+    for slot, source in enumerate(permutation):
+        sx, sy = (source % k) * step, (source // k) * step
+        out.paste(image.crop((sx, sy, sx + step, sy + step)), ((slot % k) * step, (slot // k) * step))
+    return out
+
+
+def _place_objects(rng: random.Random) -> list[dict]:
+    kinds = [(rng.choice(SHAPES), c) for c in rng.sample(sorted(COLOURS), 3)]
+    objects: list[dict] = []
+    target = rng.randint(9, 14)
+    while len(objects) < target:
+        shape, colour = rng.choice(kinds)
+        size = rng.randint(40, 60)
+        x, y = rng.randint(34, CANVAS - 34), rng.randint(34, CANVAS - 34)
+        if all((x - o["x"]) ** 2 + (y - o["y"]) ** 2 > ((size + o["size"]) / 2 + 6) ** 2 for o in objects):
+            objects.append({"shape": shape, "colour": colour, "x": x, "y": y, "size": size})
+    return objects
+
+
+def _derangement(rng: random.Random, n: int) -> list[int]:
+    while True:
+        order = list(range(n))
+        rng.shuffle(order)
+        if all(i != j for i, j in enumerate(order)):
+            return order
+
+
+def _count_question(rng, objects):
+    shape, colour = rng.choice(sorted({(o["shape"], o["colour"]) for o in objects}))
+    count = sum(o["shape"] == shape and o["colour"] == colour for o in objects)
+    near = [n for n in range(max(1, count - 3), count + 4) if n != count]
+    distractors = [str(n) for n in sorted(near, key=lambda n: (abs(n - count), n))[:3]]
+    question = (f"The image is a picture cut into square patches that were shuffled. "
+                f"How many {colour} {plural(shape, 2)} are in the whole original picture?")
+    return question, str(count), distractors, {"shape": shape, "colour": colour}
+
+
+def _position_question(rng, objects):
+    unique = [o for o in objects if sum((p["shape"], p["colour"]) == (o["shape"], o["colour"]) for p in objects) == 1]
+    pairs = [(a, b) for a in unique for b in unique if a is not b and _direction(a, b)]
+    if not pairs:
+        return None
+    a, b = rng.choice(pairs)
+    answer = _direction(a, b)
+    question = (f"The image is a picture cut into square patches that were shuffled. In the original picture, "
+                f"where is the {a['colour']} {a['shape']} relative to the {b['colour']} {b['shape']}?")
+    return (question, answer, [d for d in DIRECTIONS if d != answer],
+            {"subject": [a["shape"], a["colour"]], "reference": [b["shape"], b["colour"]]})
+
+
+def _direction(a: dict, b: dict) -> str | None:
+    """A direction only when one axis clearly dominates, so the answer is not a matter of taste."""
+    dx, dy = a["x"] - b["x"], a["y"] - b["y"]
+    if abs(dx) >= 2 * abs(dy) and abs(dx) >= 60:
+        return "to its right" if dx > 0 else "to its left"
+    if abs(dy) >= 2 * abs(dx) and abs(dy) >= 60:
+        return "below it" if dy > 0 else "above it"
+    return None
