@@ -1,0 +1,103 @@
+"""The paper's four protocols, the same for every adapter.
+
+- UEG direct: prompt -> image.
+- UEG stepwise: refine prompt -> refined text (understanding, text only) -> image from that text.
+- GEU direct: input image + MCQ prompt -> answer.
+- GEU stepwise: input image + edit prompt -> edited image -> MCQ answered on the edited image only.
+
+A run never raises: a capability the model lacks gives a ``not_supported`` trace (the paper's "-"), any
+other failure an ``error`` trace carrying the message, so a batch keeps going and the UI can show why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+
+from PIL import Image
+
+from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, NotSupported
+from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
+from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
+
+MODES: tuple[Mode, ...] = ("direct", "stepwise")
+
+
+def required_capabilities(instance: AnyInstance, mode: Mode) -> tuple[Capability, ...]:
+    """What the model must be able to do for this protocol, in the order the steps use it."""
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: expected one of {MODES}")
+    if isinstance(instance, GEUInstance):
+        return (Capability.UNDERSTAND,) if mode == "direct" else (Capability.EDIT, Capability.UNDERSTAND)
+    return (Capability.GENERATE,) if mode == "direct" else (Capability.UNDERSTAND, Capability.GENERATE)
+
+
+def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
+               options: GenerationOptions) -> Iterator[Trace]:
+    """Yield a snapshot of the growing trace after each step; the last one is the result."""
+    trace = Trace(instance.uid, adapter.name, mode, options.to_dict())
+    missing = [c.value for c in required_capabilities(instance, mode) if not adapter.supports(c)]
+    if missing:
+        trace.status = Status.NOT_SUPPORTED
+        trace.error = f"{adapter.name} cannot {' or '.join(missing)}, which {instance.track} {mode} needs"
+        yield _snapshot(trace)
+        return
+    try:
+        for step in _steps(instance, adapter, mode, options):
+            trace.steps.append(step)
+            yield _snapshot(trace)
+    except NotSupported as e:
+        trace.status, trace.error = Status.NOT_SUPPORTED, str(e)
+        yield _snapshot(trace)
+    except Exception as e:  # noqa: BLE001 - any model failure becomes an error trace, never an exception
+        trace.status, trace.error = Status.ERROR, f"{type(e).__name__}: {e}"
+        yield _snapshot(trace)
+
+
+def run(instance: AnyInstance, adapter: Adapter, mode: Mode, options: GenerationOptions) -> Trace:
+    """The finished trace of one protocol run."""
+    trace = None
+    for trace in run_stream(instance, adapter, mode, options):
+        pass
+    return trace
+
+
+def _steps(instance: AnyInstance, adapter: Adapter, mode: Mode, options: GenerationOptions) -> Iterator[Step]:
+    """The protocol's steps; each is computed only when the previous one has been yielded."""
+    if isinstance(instance, GEUInstance):
+        image = instance.open_image()
+        if mode == "stepwise":
+            edit = _timed(StepRole.EDITED_IMAGE, instance.edit_text,
+                          lambda: adapter.edit(image, instance.edit_text, options))
+            yield edit
+            image = edit.image
+        yield _timed(StepRole.ANSWER, instance.mcq_text,
+                     lambda: adapter.understand([image], instance.mcq_text, options))
+        return
+    prompt = instance.prompt
+    if mode == "stepwise":
+        refine = _timed(StepRole.REFINED_PROMPT, instance.refine_text,
+                        lambda: adapter.understand([], instance.refine_text, options))
+        yield refine
+        prompt = refine.text
+    yield _timed(StepRole.GENERATED_IMAGE, prompt, lambda: adapter.generate(prompt, options))
+
+
+def _timed(role: StepRole, prompt: str, call: Callable[[], object]) -> Step:
+    start = time.perf_counter()
+    output = call()
+    seconds = time.perf_counter() - start
+    if role in (StepRole.REFINED_PROMPT, StepRole.ANSWER):
+        if not isinstance(output, str):
+            raise TypeError(f"{role.value}: the model returned {type(output).__name__}, expected text")
+        # The refined prompt is sent on as the generation prompt; surrounding whitespace is not content.
+        text = output.strip() if role is StepRole.REFINED_PROMPT else output
+        return Step(role, prompt, text=text, seconds=seconds)
+    if not isinstance(output, Image.Image):
+        raise TypeError(f"{role.value}: the model returned {type(output).__name__}, expected a PIL image")
+    return Step(role, prompt, image=output, seconds=seconds)
+
+
+def _snapshot(trace: Trace) -> Trace:
+    return dataclasses.replace(trace, steps=list(trace.steps), settings=dict(trace.settings))
