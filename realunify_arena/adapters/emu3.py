@@ -1,0 +1,86 @@
+"""Emu3 through transformers: the Chat checkpoint understands, the Gen checkpoint generates.
+
+``decode_image_tokens`` is called with keywords (it accepts nothing else, unlike its docs), and the
+token layout is forced with fixed offsets checked first, which avoids the documented callback's
+wrong answer for two-token-wide grids.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from realunify_arena.adapters.base import Capability, GenerationOptions
+from realunify_arena.adapters.local import LocalAdapter, checkpoint_for
+from realunify_arena.cards import ModelCard
+
+DEFAULT_GUIDANCE = 3.0
+DEFAULT_SIDE = 720  # the Gen checkpoint's native 720x720
+
+
+class Emu3Adapter(LocalAdapter):
+    def __init__(self, card: ModelCard, device: str) -> None:
+        from transformers import AutoProcessor, Emu3ForConditionalGeneration
+
+        super().__init__(card, device)
+        for checkpoint in dict.fromkeys(card.checkpoints.values()):  # Chat and Gen may be one folder (tiny)
+            self.loaded[f"processor:{checkpoint}"] = AutoProcessor.from_pretrained(checkpoint)
+            model = Emu3ForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype).to(device)
+            self.loaded[f"model:{checkpoint}"] = model.eval()
+
+    def _pick(self, capability: Capability):
+        checkpoint = checkpoint_for(self.card, capability)
+        return self.loaded[f"model:{checkpoint}"], self.loaded[f"processor:{checkpoint}"]
+
+    def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
+        model, processor = self._pick(Capability.UNDERSTAND)
+        prompt = "USER: " + "<image>" * len(images) + text + " ASSISTANT:"
+        inputs = processor(images=images or None, text=prompt, return_tensors="pt").to(self.device, self.dtype)
+        self.generator(options.seed)
+        with torch.inference_mode():
+            ids = model.generate(**inputs, **self.sampling(options))
+        return processor.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+    def generate(self, text: str, options: GenerationOptions) -> Image.Image:
+        model, processor = self._pick(Capability.GENERATE)
+        width, height = options.width or DEFAULT_SIDE, options.height or DEFAULT_SIDE
+        inputs = processor(text=[text], return_for_image_generation=True, ratio=f"{width}:{height}",
+                           image_area=width * height, return_tensors="pt").to(self.device)
+        rows, cols = (int(n) for n in inputs.pop("image_sizes")[0])
+        negative = processor(text=[self.card.params.get("negative_prompt", "")], return_tensors="pt").to(self.device)
+        guidance = options.guidance if options.guidance is not None else DEFAULT_GUIDANCE
+        self.generator(options.seed)
+        with torch.inference_mode():
+            ids = model.generate(
+                **inputs, max_new_tokens=(cols + 1) * rows + 3, do_sample=True, guidance_scale=guidance,
+                prefix_allowed_tokens_fn=_layout(model, processor.tokenizer, rows, cols),
+                negative_prompt_ids=negative.input_ids, negative_prompt_attention_mask=negative.attention_mask)
+            pixels = model.decode_image_tokens(image_tokens=ids[:, inputs.input_ids.shape[1]:], height=rows,
+                                               width=cols)
+        return processor.postprocess(list(pixels.float()), return_tensors="PIL.Image.Image")["pixel_values"][0]
+
+
+def _layout(model, tokenizer, rows: int, cols: int):
+    """Constrain decoding to ``rows`` lines of ``cols`` visual tokens + end-of-line, then eof, eoi, eos."""
+    ids = tokenizer.convert_tokens_to_ids
+    wrapper, eol, eof, eoi = (ids(t) for t in ("<|image token|>", "<|extra_200|>", "<|extra_201|>", "<|image end|>"))
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    visual = model.vocabulary_mapping.image_tokens
+    body = (cols + 1) * rows
+    tail = {body + 1: [eof], body + 2: [eoi], body + 3: [eos]}
+
+    def allowed(batch_id: int, prefix: torch.Tensor) -> list[int]:
+        offset = prefix.shape[0] - torch.nonzero(prefix == wrapper, as_tuple=True)[0][0].item()
+        if offset in tail:  # fixed offsets first: the modulo test below would emit eol here when cols == 2
+            return tail[offset]
+        if offset > body + 3:
+            return [pad]
+        if offset % (cols + 1) == 0:
+            return [eol]
+        return visual
+
+    return allowed
+
+
+def load(card: ModelCard, device: str) -> Emu3Adapter:
+    return Emu3Adapter(card, device)

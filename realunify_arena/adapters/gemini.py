@@ -1,0 +1,89 @@
+"""Google Gemini through google-genai: gemini-2.5-pro understands, gemini-2.5-flash-image ("Nano Banana")
+generates and edits.
+
+No output-token cap is sent: 2.5 Pro thinks before answering and the cap counts thinking tokens, so a
+short cap returns an empty answer. ``endpoint`` overrides the API base URL (a proxy or a local stand-in).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from PIL import Image
+
+from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
+from realunify_arena.adapters.wire import png_bytes
+from realunify_arena.benchmark.images import open_checked
+from realunify_arena.cards import ModelCard
+
+DEFAULT_TIMEOUT_S = 300.0
+
+
+class GeminiAdapter(Adapter):
+    def __init__(self, card: ModelCard) -> None:
+        from google import genai
+        from google.genai import types
+
+        super().__init__(card=card, capabilities=card.capabilities)
+        key = os.environ.get(card.api_key_env or "", "")
+        if not key:
+            raise ModelUnavailable(f"{card.name}: API key variable {card.api_key_env} is unset")
+        self.timeout_s = float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S))
+        retries = types.HttpRetryOptions(attempts=int(card.params.get("attempts", 3)), initial_delay=1.0)
+        http = types.HttpOptions(base_url=card.endpoint, timeout=int(self.timeout_s * 1000), retry_options=retries)
+        self.client = genai.Client(api_key=key, http_options=http)
+        self.types = types
+
+    def _call(self, capability: Capability, parts: list, config) -> object:
+        with _errors(self.card, self.timeout_s):
+            return self.client.models.generate_content(model=self.card.checkpoints[capability.value],
+                                                       contents=parts, config=config)
+
+    def _image_part(self, image: Image.Image):
+        return self.types.Part.from_bytes(data=png_bytes(image), mime_type="image/png")
+
+    def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
+        parts = [self._image_part(im) for im in images] + [self.types.Part.from_text(text=text)]
+        config = self.types.GenerateContentConfig(temperature=options.temperature, seed=options.seed)
+        reply = self._call(Capability.UNDERSTAND, parts, config)
+        return (reply.text or "").strip()
+
+    def generate(self, text: str, options: GenerationOptions) -> Image.Image:
+        return self._picture(Capability.GENERATE, [self.types.Part.from_text(text=text)], options)
+
+    def edit(self, image: Image.Image, text: str, options: GenerationOptions) -> Image.Image:
+        return self._picture(Capability.EDIT, [self._image_part(image), self.types.Part.from_text(text=text)], options)
+
+    def _picture(self, capability: Capability, parts: list, options: GenerationOptions) -> Image.Image:
+        config = self.types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"], seed=options.seed)
+        reply = self._call(capability, parts, config)
+        for candidate in reply.candidates or []:
+            for part in (candidate.content.parts if candidate.content else None) or []:
+                if part.inline_data and part.inline_data.data:
+                    return open_checked(part.inline_data.data)
+        reason = reply.candidates[0].finish_reason if reply.candidates else "no candidates"
+        raise RuntimeError(f"{self.card.name}: the reply holds no image (finish reason: {reason}; "
+                           f"text: {(reply.text or '')[:200]!r})")
+
+
+@contextmanager
+def _errors(card: ModelCard, timeout_s: float) -> Iterator[None]:
+    """Name the card and the HTTP status in errors; the key is never part of a message."""
+    from google.genai import errors
+
+    try:
+        yield
+    except errors.APIError as exc:
+        raise RuntimeError(f"{card.name}: HTTP {exc.code} {exc.status or ''}: {exc.message}".replace("  ", " ")) from exc
+    except Exception as exc:
+        if "Timeout" in type(exc).__name__:  # httpx or httpx2, whichever the client picked
+            raise TimeoutError(f"{card.name}: no answer within {timeout_s:g} s") from exc
+        if "ConnectError" in type(exc).__name__:
+            raise ModelUnavailable(f"{card.name}: endpoint {card.endpoint or 'Gemini API'} not answering") from exc
+        raise
+
+
+def load(card: ModelCard, device: str) -> GeminiAdapter:
+    return GeminiAdapter(card)

@@ -1,0 +1,76 @@
+"""What every in-process (torch) family shares: dtype, device moves, memory accounting, seeding, PIL output."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from realunify_arena.adapters.base import Adapter, Capability
+from realunify_arena.cards import ModelCard
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+class LocalAdapter(Adapter):
+    """An adapter whose weights live in this process, held in ``loaded`` (models, pipelines, processors)."""
+
+    def __init__(self, card: ModelCard, device: str) -> None:
+        super().__init__(card=card, capabilities=card.capabilities)
+        self.device = device
+        self.dtype = DTYPES[card.dtype]
+        self.loaded: dict[str, Any] = {}
+
+    def _modules(self) -> Iterator[torch.nn.Module]:
+        for obj in self.loaded.values():
+            if isinstance(obj, torch.nn.Module):
+                yield obj
+            elif hasattr(obj, "components"):  # a diffusers pipeline
+                yield from (c for c in obj.components.values() if isinstance(c, torch.nn.Module))
+
+    def memory_bytes(self) -> int:
+        seen: set[int] = set()
+        total = 0
+        for module in self._modules():
+            for tensor in (*module.parameters(), *module.buffers()):
+                if id(tensor) not in seen:
+                    seen.add(id(tensor))
+                    total += tensor.numel() * tensor.element_size()
+        return total
+
+    def to(self, device: str) -> None:
+        for module in self._modules():
+            module.to(device)
+        self.device = device
+
+    def close(self) -> None:
+        self.loaded.clear()
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def generator(self, seed: int) -> torch.Generator:
+        """Seed everything a sampler may draw from; returns a generator for APIs that take one."""
+        torch.manual_seed(seed)
+        return torch.Generator(self.device).manual_seed(seed)
+
+    @staticmethod
+    def sampling(options) -> dict:
+        """Text decoding arguments: greedy at temperature 0, sampling above it."""
+        if options.temperature > 0:
+            return {"do_sample": True, "temperature": options.temperature, "max_new_tokens": options.max_new_tokens}
+        return {"do_sample": False, "max_new_tokens": options.max_new_tokens}
+
+
+def checkpoint_for(card: ModelCard, capability: Capability) -> str:
+    return card.checkpoints[capability.value]
+
+
+def pixels_to_pil(pixels: torch.Tensor) -> list[Image.Image]:
+    """(B, H, W, 3) floats in [-1, 1] -> PIL images (the Janus decoder's layout)."""
+    array = ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+    return [Image.fromarray(np.ascontiguousarray(a)) for a in array]

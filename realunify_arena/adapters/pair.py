@@ -1,0 +1,118 @@
+"""A pair: any transformers image-text-to-text VLM understands, any diffusers pipeline generates and edits.
+
+The paper's specialists (Qwen2.5-VL, Qwen-Image, FLUX.1 Kontext, OmniGen) are pairs with one side
+filled, and its oracle is a pair of two other cards (``checkpoints: {understand: card:gemini-2.5-pro}``).
+Pipelines differ in how they take the image to edit; that is read from their call signature.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from PIL import Image
+
+from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions
+from realunify_arena.adapters.local import LocalAdapter, checkpoint_for
+from realunify_arena.cards import CARD_REF, ModelCard
+
+
+class PairAdapter(LocalAdapter):
+    def __init__(self, card: ModelCard, device: str) -> None:
+        from realunify_arena.adapters import build_adapter
+
+        super().__init__(card, device)
+        self.parts: dict[Capability, Adapter] = {}
+        built: dict[str, Adapter] = {}
+        for capability in card.capabilities:
+            checkpoint = checkpoint_for(card, capability)
+            if checkpoint.startswith(CARD_REF):
+                part = card.parts[capability.value]
+                if part.name not in built:
+                    built[part.name] = build_adapter(part, device)
+                self.parts[capability] = built[part.name]
+            elif capability is Capability.UNDERSTAND:
+                self._load_vlm(checkpoint)
+            else:
+                self._load_pipeline(checkpoint)
+
+    def _load_vlm(self, checkpoint: str) -> None:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.loaded["processor"] = AutoProcessor.from_pretrained(checkpoint)
+        self.loaded["vlm"] = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=self.dtype).to(self.device)
+        self.loaded["vlm"].eval()
+
+    def _load_pipeline(self, checkpoint: str) -> None:
+        from diffusers import DiffusionPipeline
+
+        key = f"pipeline:{checkpoint}"
+        if key not in self.loaded:
+            self.loaded[key] = DiffusionPipeline.from_pretrained(checkpoint, dtype=self.dtype).to(self.device)
+            self.loaded[key].set_progress_bar_config(disable=True)
+
+    def _pipeline(self, capability: Capability):
+        return self.loaded[f"pipeline:{checkpoint_for(self.card, capability)}"]
+
+    def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
+        import torch
+
+        if Capability.UNDERSTAND in self.parts:
+            return self.parts[Capability.UNDERSTAND].understand(images, text, options)
+        if Capability.UNDERSTAND not in self.capabilities:
+            return super().understand(images, text, options)
+        processor, vlm = self.loaded["processor"], self.loaded["vlm"]
+        content = [{"type": "image", "image": image} for image in images] + [{"type": "text", "text": text}]
+        inputs = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
+                                               tokenize=True, return_dict=True, return_tensors="pt")
+        inputs = inputs.to(self.device)
+        self.generator(options.seed)
+        with torch.inference_mode():
+            ids = vlm.generate(**inputs, **self.sampling(options))
+        return processor.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+    def generate(self, text: str, options: GenerationOptions) -> Image.Image:
+        if Capability.GENERATE in self.parts:
+            return self.parts[Capability.GENERATE].generate(text, options)
+        if Capability.GENERATE not in self.capabilities:
+            return super().generate(text, options)
+        return self._run(self._pipeline(Capability.GENERATE), text, options, {})
+
+    def edit(self, image: Image.Image, text: str, options: GenerationOptions) -> Image.Image:
+        if Capability.EDIT in self.parts:
+            return self.parts[Capability.EDIT].edit(image, text, options)
+        if Capability.EDIT not in self.capabilities:
+            return super().edit(image, text, options)
+        pipeline = self._pipeline(Capability.EDIT)
+        if "input_images" in inspect.signature(pipeline.__call__).parameters:  # OmniGen: the image is named in text
+            return self._run(pipeline, f"<img><|image_1|></img> {text}", options, {"input_images": [image]})
+        return self._run(pipeline, text, options, {"image": image})
+
+    def _run(self, pipeline, prompt: str, options: GenerationOptions, extra: dict) -> Image.Image:
+        accepted = inspect.signature(pipeline.__call__).parameters
+        guidance_arg = self.card.params.get("guidance_arg", "guidance_scale")  # Qwen-Image: true_cfg_scale
+        wanted = {"num_inference_steps": options.steps, guidance_arg: options.guidance,
+                  "width": options.width, "height": options.height}
+        kwargs = {k: v for k, v in wanted.items() if v is not None and k in accepted}
+        kwargs |= self.card.params.get("call_kwargs", {}) | extra
+        return pipeline(prompt=prompt, generator=self.generator(options.seed), **kwargs).images[0]
+
+    def _distinct_parts(self) -> list[Adapter]:
+        return list({id(part): part for part in self.parts.values()}.values())
+
+    def memory_bytes(self) -> int:
+        return super().memory_bytes() + sum(p.memory_bytes() for p in self._distinct_parts())
+
+    def to(self, device: str) -> None:
+        super().to(device)
+        for part in self._distinct_parts():
+            part.to(device)
+
+    def close(self) -> None:
+        for part in self._distinct_parts():
+            part.close()
+        self.parts.clear()
+        super().close()
+
+
+def load(card: ModelCard, device: str) -> PairAdapter:
+    return PairAdapter(card, device)

@@ -1,0 +1,31 @@
+"""Images on the wire: PNG bytes and base64 for the HTTP families and the OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+
+from realunify_arena.benchmark.images import open_checked
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png_base64(image: Image.Image) -> str:
+    return base64.b64encode(png_bytes(image)).decode("ascii")
+
+
+def png_data_url(image: Image.Image) -> str:
+    return f"data:image/png;base64,{png_base64(image)}"
+
+
+def image_from_base64(data: str) -> Image.Image:
+    """Decode base64 (optionally a ``data:`` URL) through the checked opener; raises ImageError."""
+    if data.startswith("data:"):
+        data = data.partition(",")[2]
+    return open_checked(base64.b64decode(data, validate=False))

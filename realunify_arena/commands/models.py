@@ -1,0 +1,22 @@
+"""``models``: every model card, what it can do, and whether it can run here (and if not, why)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list model cards with capabilities and availability here")
+    p.add_argument("--models-dir", default=None, help="folder of model cards (default: the project's models/)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from realunify_arena.cards import MODELS_DIR, availability, load_cards
+
+    cards = load_cards(args.models_dir or MODELS_DIR)
+    width = max(map(len, cards), default=4)
+    for name, card in cards.items():
+        ok, reason = availability(card)
+        capabilities = ",".join(c.value for c in sorted(card.capabilities, key=lambda c: c.value))
+        status = "available" if ok else "unavailable"
+        print(f"{name:<{width}}  {card.family:<7} {capabilities:<26} {status:<11} {reason}")
+    return 0

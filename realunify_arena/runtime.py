@@ -1,0 +1,174 @@
+"""Where models live: loaded on first use, kept while they fit, least recently used moved out first.
+
+One lock per device serialises work on that device, so two requests never interleave on one model
+(remote cards get a lock each: their endpoints do their own scheduling). On ZeroGPU, GPU work runs
+inside ``spaces.GPU`` and models should be preloaded at start-up; elsewhere that wrapper is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from realunify_arena.adapters import Adapter, ModelUnavailable, build_adapter
+from realunify_arena.cards import ModelCard, transformers_problem
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+def on_zero_gpu() -> bool:
+    """True inside a Hugging Face ZeroGPU Space (the variable ``spaces`` itself checks)."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in {"1", "true"}
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class ModelPool:
+    """Lazily loaded adapters with LRU eviction against a memory budget.
+
+    ``budget_bytes`` caps the summed ``memory_bytes()`` of resident local models. Without it, a CUDA
+    pool evicts until the device reports enough free memory, and a CPU pool never evicts.
+    """
+
+    def __init__(self, cards: dict[str, ModelCard], device: str | None = None, budget_bytes: int | None = None,
+                 loader: Callable[[ModelCard, str], Adapter] = build_adapter) -> None:
+        self.cards = cards
+        self.device = device or default_device()
+        self.budget_bytes = budget_bytes
+        self._loader = loader
+        self._resident: OrderedDict[str, Adapter] = OrderedDict()  # least recently used first
+        self._sizes: dict[str, int] = {}  # measured footprint, to make room before a reload
+        self._in_use: Counter[str] = Counter()
+        self._state = threading.Lock()  # guards the three above and _locks
+        self._locks: dict[str, threading.RLock] = {}
+        problem = transformers_problem()
+        if problem:
+            log.warning("local model families will not load: %s", problem)
+
+    def resident(self) -> list[str]:
+        """Loaded card names, least recently used first."""
+        with self._state:
+            return list(self._resident)
+
+    def lock_for(self, name: str) -> threading.RLock:
+        key = f"remote:{name}" if self._card(name).remote else f"device:{self.device}"
+        with self._state:
+            return self._locks.setdefault(key, threading.RLock())
+
+    @contextmanager
+    def use(self, name: str) -> Iterator[Adapter]:
+        """The loaded adapter for card ``name``, held under its device lock for the block."""
+        with self.lock_for(name):
+            adapter = self._acquire(self._card(name))
+            try:
+                yield adapter
+            finally:
+                with self._state:
+                    self._in_use[name] -= 1
+
+    def run(self, name: str, work: Callable[[Adapter], R], duration: int = 60) -> R:
+        """``work(adapter)`` as GPU work: inside ``spaces.GPU`` on ZeroGPU, a plain call elsewhere."""
+        return _gpu_call(self, name, work, duration)
+
+    def preload(self, names: list[str]) -> None:
+        """Load now rather than on first use (ZeroGPU wants models placed at start-up)."""
+        for name in names:
+            with self.use(name):
+                pass
+
+    def close(self) -> None:
+        with self._state:
+            adapters = list(self._resident.values())
+            self._resident.clear()
+        for adapter in adapters:
+            adapter.close()
+
+    def _card(self, name: str) -> ModelCard:
+        try:
+            return self.cards[name]
+        except KeyError:
+            raise ModelUnavailable(f"no model card named {name!r}; known: {', '.join(sorted(self.cards))}") from None
+
+    def _acquire(self, card: ModelCard) -> Adapter:
+        with self._state:
+            adapter = self._resident.get(card.name)
+            if adapter is not None:
+                self._resident.move_to_end(card.name)
+                self._in_use[card.name] += 1
+                return adapter
+        if not card.remote:
+            problem = transformers_problem()
+            if problem:
+                raise ModelUnavailable(f"{card.name}: {problem}")
+            self._make_room(self._sizes.get(card.name, 0))
+        adapter = self._load(card)
+        with self._state:
+            self._resident[card.name] = adapter
+            self._in_use[card.name] += 1
+            self._sizes[card.name] = adapter.memory_bytes()
+        log.info("loaded %s (%.1f MB)", card.name, self._sizes[card.name] / 1e6)
+        self._make_room(0)  # the real size is known only now
+        return adapter
+
+    def _load(self, card: ModelCard) -> Adapter:
+        try:
+            return self._loader(card, self.device)
+        except Exception as exc:
+            if type(exc).__name__ != "OutOfMemoryError":
+                raise
+        log.warning("out of memory loading %s: moving every idle model out and retrying once", card.name)
+        self._make_room(None)
+        return self._loader(card, self.device)
+
+    def _fits(self, need: int | None) -> bool:
+        if need is None:
+            return False
+        if self.budget_bytes is not None:
+            with self._state:
+                used = sum(self._sizes[n] for n in self._resident)
+            return used + need <= self.budget_bytes
+        if self.device.startswith("cuda"):
+            import torch
+
+            free, _ = torch.cuda.mem_get_info(torch.device(self.device))
+            return free >= need
+        return True
+
+    def _make_room(self, need: int | None) -> None:
+        """Move idle local models out, least recently used first, until ``need`` bytes fit (None: all)."""
+        while not self._fits(need):
+            with self._state:
+                victim = next((n for n in self._resident if not self._in_use[n] and self._sizes[n] > 0), None)
+                if victim is None:
+                    return  # everything left is busy or remote: load anyway and let the device decide
+                adapter = self._resident.pop(victim)
+            log.info("moved %s out (%.1f MB) to make room", victim, self._sizes[victim] / 1e6)
+            adapter.close()
+
+
+def _gpu_call(pool: ModelPool, name: str, work: Callable[[Adapter], R], duration: int) -> R:
+    with pool.use(name) as adapter:
+        return work(adapter)
+
+
+def _wrap_for_zero_gpu() -> None:
+    """Decorate the GPU entry point once at import, as ZeroGPU requires; off ZeroGPU ``spaces.GPU`` returns it as is."""
+    global _gpu_call
+    try:
+        import spaces
+    except ImportError:
+        return
+    _gpu_call = spaces.GPU(_gpu_call, duration=lambda pool, name, work, duration: duration)
+
+
+_wrap_for_zero_gpu()
