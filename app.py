@@ -1,0 +1,35 @@
+"""Entry point, locally and as the Space's ``app_file``: settings from CLI/env -> build_demo -> launch.
+
+``python app.py [--data PATH] [--models CARD,...] [--judge CARD] [--db PATH] [--port N] ...``; every flag
+also reads ``REALUNIFY_<NAME>`` (``python app.py --help`` lists them).
+"""
+
+import spaces  # noqa: F401, I001 - on ZeroGPU this must come before anything that initialises CUDA
+
+import sys
+
+from realunify_arena.settings import Settings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = Settings.from_cli(argv)
+    except SettingsError as e:
+        print(f"app.py: {e}", file=sys.stderr)
+        return 2
+    import gradio as gr
+
+    from realunify_arena.cards import load_cards
+    from realunify_arena.runtime import ModelPool
+    from realunify_arena.store import Store
+    from realunify_arena.ui import build_demo
+
+    store = Store.open(settings.db)
+    demo = build_demo(settings, store, ModelPool(load_cards()))
+    demo.launch(server_name=settings.host, server_port=settings.port, theme=gr.themes.Soft(primary_hue="indigo"),
+                footer_links=["api", "gradio", "settings"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

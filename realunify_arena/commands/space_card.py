@@ -1,0 +1,75 @@
+"""``space-card``: write README.md's YAML front-matter from space.yaml (Hugging Face reads only the former)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FENCE = "---"
+
+
+class FrontMatterError(ValueError):
+    """README.md opens a front-matter block it never closes, or space.yaml is not a mapping."""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("space-card", help="write README.md front-matter from space.yaml (the Space's config)")
+    p.add_argument("--space", type=Path, default=ROOT / "space.yaml", help="source of truth (default space.yaml)")
+    p.add_argument("--readme", type=Path, default=ROOT / "README.md", help="README to update (default README.md)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 when the README disagrees")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    readme = args.readme.read_text(encoding="utf-8") if args.readme.exists() else ""
+    wanted = load_space(args.space)
+    if args.check:
+        current = front_matter(readme, source=str(args.readme))
+        if current != wanted:
+            keys = sorted(k for k in set(current) | set(wanted) if current.get(k) != wanted.get(k))
+            print(f"{args.readme} front-matter disagrees with {args.space} on: {', '.join(keys)}; "
+                  f"run `python -m realunify_arena space-card`")
+            return 1
+        print(f"{args.readme} front-matter matches {args.space}")
+        return 0
+    args.readme.write_text(with_front_matter(readme, wanted), encoding="utf-8")
+    print(f"wrote {len(wanted)} keys from {args.space} into {args.readme}")
+    return 0
+
+
+def load_space(path: Path) -> dict:
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise FrontMatterError(f"{path}: expected a YAML mapping of Space settings, got {type(data).__name__}")
+    return data
+
+
+def split(readme: str, *, source: str = "README.md") -> tuple[str | None, str]:
+    """(front-matter YAML text or None, body)."""
+    lines = readme.splitlines(keepends=True)
+    if not lines or lines[0].strip() != FENCE:
+        return None, readme
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() == FENCE:
+            return "".join(lines[1:i]), "".join(lines[i + 1:])
+    raise FrontMatterError(f"{source}: front-matter opened by '---' on line 1 is never closed")
+
+
+def front_matter(readme: str, *, source: str = "README.md") -> dict:
+    """The README's metadata as Hugging Face parses it ({} when there is none)."""
+    from huggingface_hub import SpaceCard
+
+    block, _ = split(readme, source=source)
+    if block is None:
+        return {}
+    return SpaceCard(readme).data.to_dict()
+
+
+def with_front_matter(readme: str, data: dict) -> str:
+    import yaml
+
+    _, body = split(readme)
+    block = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
+    return f"{FENCE}\n{block}{FENCE}\n\n{body.lstrip(chr(10))}"

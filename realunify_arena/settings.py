@@ -1,0 +1,119 @@
+"""How one app instance is configured: every field has a CLI flag and a ``REALUNIFY_*`` environment variable.
+
+The flag wins over the variable, the variable over the default. Spaces have no command line, so every
+deployment choice must be reachable through the environment (the Space's "Variables" settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+ArenaMode = Literal["live", "stored"]
+ARENA_MODES: tuple[str, ...] = ("live", "stored")
+DEFAULT_DATA_DIR = Path("data")
+
+
+class SettingsError(ValueError):
+    """A flag or environment variable has a value the app cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data: tuple[str, ...] = ("bundled",)  # instance sources: "bundled", official folders, parquet files
+    models: tuple[str, ...] = ()  # model card names offered; empty: every card the pool knows
+    judge: str = "human"  # judge card name, or "human"
+    db: Path = DEFAULT_DATA_DIR / "arena.db"
+    host: str = "127.0.0.1"
+    port: int = 7860
+    arena_mode: ArenaMode = "live"  # "stored": battles are drawn from stored runs (CPU-only Spaces)
+    min_votes: int = 20  # below this a system is shown as "preliminary" on the leaderboard
+    gpu_concurrency: int = 1  # model events allowed to run at once (they share one accelerator)
+    queue_size: int = 32  # events waiting beyond this get "queue full"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.db.parent
+
+    @classmethod
+    def from_cli(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+        """Parse ``argv`` (default: ``sys.argv[1:]``) over ``env`` (default: ``os.environ``)."""
+        env = os.environ if env is None else env
+        parser = _parser()
+        args = parser.parse_args(argv)
+        values = {}
+        for spec in _SPECS:
+            raw = getattr(args, spec.name)
+            source = f"--{spec.flag}"
+            if raw is None and spec.env in env:
+                raw, source = env[spec.env], spec.env
+            if raw is not None:
+                values[spec.name] = spec.convert(raw, source)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    flag: str
+    help: str
+    kind: str  # "list" | "path" | "int" | "str" | "mode"
+    bounds: tuple[int, int] = (1, 10**6)  # for "int"
+
+    @property
+    def env(self) -> str:
+        return f"REALUNIFY_{self.name.upper()}"
+
+    def convert(self, raw: str, source: str):
+        raw = raw.strip()
+        if self.kind == "list":
+            items = tuple(x.strip() for x in raw.split(",") if x.strip())
+            if self.name == "data" and not items:
+                raise SettingsError(f"{source}: expected at least one data source, got {raw!r}")
+            return items
+        if self.kind == "path":
+            if not raw:
+                raise SettingsError(f"{source}: expected a file path, got an empty value")
+            return Path(raw).expanduser()
+        if self.kind == "int":
+            try:
+                value = int(raw)
+            except ValueError:
+                raise SettingsError(f"{source}: expected an integer, got {raw!r}") from None
+            low, high = self.bounds
+            if not low <= value <= high:
+                raise SettingsError(f"{source}: expected an integer from {low} to {high}, got {value}")
+            return value
+        if self.kind == "mode":
+            if raw not in ARENA_MODES:
+                raise SettingsError(f"{source}: expected one of {', '.join(ARENA_MODES)}, got {raw!r}")
+            return raw
+        if not raw:
+            raise SettingsError(f"{source}: expected a value, got an empty string")
+        return raw
+
+
+_SPECS = (
+    _Spec("data", "data", 'instance sources, comma-separated: "bundled", official folders, parquet files', "list"),
+    _Spec("models", "models", "model cards to offer, comma-separated (default: every card)", "list"),
+    _Spec("judge", "judge", 'judge card, or "human" (default)', "str"),
+    _Spec("db", "db", "SQLite file for runs, judgments and votes (default data/arena.db)", "path"),
+    _Spec("host", "host", "address to listen on (default 127.0.0.1; 0.0.0.0 to serve others)", "str"),
+    _Spec("port", "port", "port to listen on (default 7860)", "int", (1, 65535)),
+    _Spec("arena_mode", "arena-mode", "live: generate battles now; stored: draw them from stored runs", "mode"),
+    _Spec("min_votes", "min-votes", "votes below which a system is shown as preliminary (default 20)", "int", (0, 10**6)),
+    _Spec("gpu_concurrency", "gpu-concurrency", "model events that may run at once (default 1)", "int"),
+    _Spec("queue_size", "queue-size", "events that may wait in the queue (default 32)", "int"),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="app.py", description="RealUnify Explore / Arena / Leaderboard app.")
+    for spec in _SPECS:
+        parser.add_argument(f"--{spec.flag}", dest=spec.name, default=None,
+                            help=f"{spec.help}; env {spec.env}")
+    return parser

@@ -1,0 +1,47 @@
+"""``build_demo``: the three tabs over injected settings, store and model pool (tests pass tiny ones).
+
+Nothing here loads a model; the pool does on first use, so the page is up within seconds.
+"""
+
+from __future__ import annotations
+
+import os
+
+import gradio as gr
+
+from realunify_arena.arena import Arena
+from realunify_arena.settings import Settings
+from realunify_arena.store import Store
+from realunify_arena.ui import arena_tab, explore, leaderboard_tab
+from realunify_arena.ui.context import AppContext
+
+TABS = ("explore", "arena", "leaderboard")
+INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
+         "instance *direct* and *stepwise* side by side; the **Arena** asks you which of two anonymous "
+         "outputs is better; the **Leaderboard** ranks systems by those votes.")
+
+
+def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
+    ctx = AppContext(settings, store, pool, Arena(store))
+    with gr.Blocks(title="RealUnify Arena") as demo:
+        with gr.Row():
+            gr.Markdown(INTRO)
+            if os.environ.get("SPACE_ID"):  # off Spaces a LoginButton needs an HF token to build at all
+                gr.LoginButton()
+        with gr.Tabs() as tabs:
+            with gr.Tab("Explore", id="explore"):
+                explore_tab = explore.build(ctx)
+            with gr.Tab("Arena", id="arena"):
+                arena_tab.build(ctx)
+            with gr.Tab("Leaderboard", id="leaderboard") as board_tab:
+                leaderboard_tab.build(ctx, board_tab)
+
+        def open_from_url(request: gr.Request):
+            """``?tab=explore&data=bundled&instance=UEG_3_world_knowledge&model=tiny-janus&judge=human&seed=2``"""
+            params = dict(request.query_params) if request else {}
+            return [gr.update(selected=params["tab"]) if params.get("tab") in TABS else gr.skip(),
+                    *explore.updates_from_url(ctx, params)]
+
+        demo.load(open_from_url, None, [tabs, *explore_tab.url_outputs], api_visibility="private")
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)
+    return demo

@@ -1,0 +1,75 @@
+"""What every tab needs: settings, store, model pool, arena, the data sources and the offered models."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from realunify_arena.adapters.base import Capability, GenerationOptions
+from realunify_arena.arena import Arena
+from realunify_arena.benchmark import Dataset, load
+from realunify_arena.benchmark.schema import AnyInstance
+from realunify_arena.cards import ModelCard, availability
+from realunify_arena.protocols import MODES, required_capabilities
+from realunify_arena.settings import Settings
+from realunify_arena.store import Store
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    store: Store
+    pool: object  # runtime.ModelPool: ``use(name)`` lends a loaded adapter
+    arena: Arena
+    rng: random.Random = field(default_factory=random.Random)
+    _datasets: dict[str, Dataset] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- data -------------------------------------------------------------------------------------
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self.settings.data)
+
+    def dataset(self, source: str) -> Dataset:
+        """A configured source, loaded on first use (a bad one still returns: its problems say why)."""
+        if source not in self.settings.data:
+            raise KeyError(f"data source {source!r} is not configured; choose one of {self.sources}")
+        with self._lock:
+            if source not in self._datasets:
+                self._datasets[source] = load(source)
+            return self._datasets[source]
+
+    # -- models -----------------------------------------------------------------------------------
+
+    @cached_property
+    def cards(self) -> dict[str, ModelCard]:
+        """The offered cards: ``settings.models`` in that order, or every card the pool knows."""
+        known = self.pool.cards
+        missing = [m for m in self.settings.models if m not in known]
+        if missing:
+            raise KeyError(f"--models names unknown card(s) {missing}; known: {sorted(known)}")
+        return {m: known[m] for m in (self.settings.models or sorted(known))}
+
+    @cached_property
+    def availability(self) -> dict[str, tuple[bool, str]]:
+        return {name: availability(card) for name, card in self.cards.items()}
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        return [(name if ok else f"{name} (unavailable: {why})", name)
+                for name, (ok, why) in self.availability.items()]
+
+    def judge_choices(self) -> list[str]:
+        judges = [n for n, c in self.pool.cards.items() if Capability.UNDERSTAND in c.capabilities]
+        return list(dict.fromkeys(["human", self.settings.judge, *judges]))
+
+    def options(self, model: str, **overrides) -> GenerationOptions:
+        """The card's defaults with the user's overrides (those left empty keep the default)."""
+        return self.cards[model].options(**{k: v for k, v in overrides.items() if v is not None})
+
+    def systems_for(self, instance: AnyInstance) -> list[str]:
+        """Every available (model, mode) able to run this instance's protocol: the arena's candidates."""
+        return [f"{name}:{mode}" for name, card in self.cards.items() if self.availability[name][0]
+                for mode in MODES if set(required_capabilities(instance, mode)) <= card.capabilities]

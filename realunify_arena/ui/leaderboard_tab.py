@@ -1,0 +1,93 @@
+"""Leaderboard: human-preference ratings per board, their 95% intervals, the benchmark table, judge agreement.
+
+Boards are separate per track (UEG, GEU) and battle kind (two models, or one model's two modes): a
+rating only compares systems that met on the same kind of battle.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from realunify_arena import ratings, reporting
+from realunify_arena.arena import KINDS
+from realunify_arena.ui.context import AppContext
+
+BOARD_HEADERS = ["rank (UB)", "system", "rating", "95% interval", "votes", "both-bad rate", "tier"]
+AGREEMENT_HEADERS = ["judge", "battles", "agreement", "decisive battles", "agreement (decisive)"]
+KIND_LABELS = {"model_vs_model": "model vs model", "direct_vs_stepwise": "direct vs stepwise"}
+
+
+def board_rows(board: list[dict]) -> list[list]:
+    return [[r["rank_ub"], r["system"], round(r["rating"]), f"{r['lower']:.0f} – {r['upper']:.0f}", r["votes"],
+             f"{100 * r['both_bad_rate']:.0f}%", "preliminary" if r["preliminary"] else "ranked"] for r in board]
+
+
+def interval_plot(board: list[dict], title: str):
+    """Ratings with their 95% intervals, best at the top; preliminary systems in grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(board), 2) + 1.2))
+    for y, row in enumerate(reversed(board)):
+        colour = "#9ca3af" if row["preliminary"] else "#4f46e5"
+        ax.errorbar(row["rating"], y, xerr=[[row["rating"] - row["lower"]], [row["upper"] - row["rating"]]],
+                    fmt="o", color=colour, capsize=4)
+    ax.set_yticks(range(len(board)), [r["system"] for r in reversed(board)])
+    ax.set_xlabel("rating (95% interval)")
+    ax.set_title(title if board else f"{title}: no votes yet")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def agreement_rows(rows: list[dict]) -> list[list]:
+    def share(x):
+        return "-" if x is None else f"{100 * x:.0f}%"
+
+    return [[r["judge"], r["battles"], share(r["agreement"]), r["decisive_battles"], share(r["agreement_decisive"])]
+            for r in rows]
+
+
+def benchmark_markdown(ctx: AppContext) -> str:
+    reports = reporting.reports_from_store(ctx.store)
+    if not reports:
+        return "*No stored runs yet: run instances in Explore or `python -m realunify_arena eval`.*"
+    return "\n\n".join(reporting.markdown(r) for r in reports)
+
+
+def build(ctx: AppContext, tab: gr.Tab) -> None:
+    with gr.Row():
+        track = gr.Radio(["UEG", "GEU"], value="UEG", label="Track", elem_id="lb-track")
+        kind = gr.Radio([(label, k) for k, label in KIND_LABELS.items()], value=KINDS[0], label="Battles",
+                        elem_id="lb-kind")
+        refresh = gr.Button("Refresh", size="sm", elem_id="lb-refresh")
+    summary = gr.Markdown(elem_id="lb-summary")
+    board = gr.Dataframe(headers=BOARD_HEADERS, value=[], interactive=False, elem_id="lb-board")
+    plot = gr.Plot(label="95% intervals", elem_id="lb-plot")
+    gr.Markdown("## Benchmark (the paper's Table 2 layout, from stored judged runs; cells are direct/stepwise)")
+    benchmark = gr.Markdown(elem_id="lb-benchmark")
+    gr.Markdown("## Judge–human agreement (does the judge's score prefer the side people voted for?)")
+    agreement = gr.Dataframe(headers=AGREEMENT_HEADERS, value=[], interactive=False, elem_id="lb-agreement")
+
+    def show(track_value, kind_value):
+        rows = ratings.leaderboard(ctx.store, track=track_value, kind=kind_value, min_votes=ctx.settings.min_votes)
+        votes = len(ctx.store.votes(track=track_value, kind=kind_value))
+        title = f"{track_value} · {KIND_LABELS[kind_value]}"
+        text = (f"**{title}**: {votes} vote{'s' if votes != 1 else ''}. Systems with fewer than "
+                f"{ctx.settings.min_votes} votes are *preliminary* and listed last.")
+        return (text, board_rows(rows), interval_plot(rows, title), benchmark_markdown(ctx),
+                agreement_rows(ratings.judge_agreement(ctx.store)))
+
+    outputs = [summary, board, plot, benchmark, agreement]
+    gr.on([refresh.click, track.change, kind.change, tab.select], show, [track, kind], outputs,
+          api_visibility="private", concurrency_limit=None)
+
+    def leaderboard(track: str = "UEG", kind: str = "model_vs_model") -> list[dict]:
+        """Ratings of one board: system, rating, lower, upper, rank_ub, votes, both_bad_rate, preliminary."""
+        if track not in ("UEG", "GEU") or kind not in KINDS:
+            raise gr.Error(f"expected track UEG or GEU and kind one of {', '.join(KINDS)}; got {track!r}, {kind!r}")
+        return ratings.leaderboard(ctx.store, track=track, kind=kind, min_votes=ctx.settings.min_votes)
+
+    gr.api(leaderboard, api_name="leaderboard", concurrency_limit=None)

@@ -1,0 +1,149 @@
+"""The app launched in-process with tiny models and a temp DB, driven through its named API endpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gradio_client import Client
+
+from realunify_arena.benchmark import load
+from realunify_arena.benchmark.generators import generate_set, write_set
+from realunify_arena.cards import load_cards
+from realunify_arena.runtime import ModelPool
+from realunify_arena.settings import Settings
+from realunify_arena.store import Store
+from realunify_arena.ui import build_demo
+
+pytestmark = pytest.mark.slow
+MODELS = ("tiny-pair", "tiny-janus")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("app")
+    write_set(generate_set(1, seed=3, task_types=["mathematical_reasoning", "mental_tracking"]), root / "data")
+    settings = Settings(data=(str(root / "data"),), models=MODELS, judge="tiny-pair", db=root / "arena.db",
+                        gpu_concurrency=2, min_votes=1)
+    store = Store.open(settings.db)
+    demo = build_demo(settings, store, ModelPool(load_cards()))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    client = Client(url, verbose=False)
+    yield {"client": client, "url": url, "store": store, "source": settings.data[0],
+           "dataset": load(settings.data[0])}
+    client.close()
+    demo.close()
+    store.close()
+
+
+def _uid(app, track: str) -> str:
+    return next(i.uid for i in app["dataset"].instances if i.track == track)
+
+
+def test_named_endpoints_are_public_and_glue_is_not(app):
+    named = set(app["client"].view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/instances", "/run_instance", "/new_battle", "/vote", "/leaderboard"} <= named
+    assert not any("lambda" in name or name.startswith("/_") for name in named), named
+
+
+def test_instances_lists_the_source(app):
+    rows = app["client"].predict(app["source"], "all", "all", api_name="/instances")
+    assert {r["uid"] for r in rows} == {i.uid for i in app["dataset"].instances}
+    geu = app["client"].predict(app["source"], "GEU", "all", api_name="/instances")
+    assert geu and all(r["track"] == "GEU" for r in geu)
+
+
+@pytest.mark.parametrize("mode, roles", [("direct", ["generated_image"]),
+                                         ("stepwise", ["refined_prompt", "generated_image"])])
+def test_ueg_run_is_stored_with_its_images_and_judged(app, mode, roles):
+    uid = _uid(app, "UEG")
+    out = app["client"].predict(app["source"], uid, "tiny-pair", mode, 5, "tiny-pair", api_name="/run_instance")
+    assert out["status"] == "ok", out["error"]
+    store = app["store"]
+    trace = store.load_trace(out["run_id"])
+    assert (trace.instance_uid, trace.model, trace.mode, trace.settings["seed"]) == (uid, "tiny-pair", mode, 5)
+    assert [s.role.value for s in trace.steps] == roles
+    assert store.image_path(trace.steps[-1].image_sha).is_file()
+    if mode == "stepwise":  # the image was generated from the refined text, and that is recorded
+        assert trace.steps[1].prompt == trace.steps[0].text
+    judgment = store.find_judgment(out["run_id"], "tiny-pair")
+    expected = app["dataset"].get(uid).question_list
+    assert [q["question"] for q in judgment["details"]["questions"]] == [q.question for q in expected]
+    assert [q["expected"] for q in judgment["details"]["questions"]] == [q.answer for q in expected]
+    assert out["judgment"] == judgment
+
+
+@pytest.mark.parametrize("mode, roles", [("direct", ["answer"]), ("stepwise", ["edited_image", "answer"])])
+def test_geu_run_is_stored_and_scored_by_its_letter(app, mode, roles):
+    uid = _uid(app, "GEU")
+    out = app["client"].predict(app["source"], uid, "tiny-pair", mode, 0, "", api_name="/run_instance")
+    assert out["status"] == "ok", out["error"]
+    trace = app["store"].load_trace(out["run_id"])
+    assert [s.role.value for s in trace.steps] == roles
+    assert trace.steps[-1].prompt == app["dataset"].get(uid).mcq_text
+    details = out["judgment"]["details"]
+    assert details["reply"] == trace.steps[-1].text
+    assert details["answer"] == app["dataset"].get(uid).answer
+    assert out["judgment"]["score"] == int(details["letter"] == details["answer"])
+
+
+def test_asking_again_reuses_the_stored_run(app):
+    uid = _uid(app, "UEG")
+    first = app["client"].predict(app["source"], uid, "tiny-janus", "direct", 9, "", api_name="/run_instance")
+    again = app["client"].predict(app["source"], uid, "tiny-janus", "direct", 9, "", api_name="/run_instance")
+    assert again["run_id"] == first["run_id"] and again["reused"] and not first["reused"]
+    other_seed = app["client"].predict(app["source"], uid, "tiny-janus", "direct", 10, "", api_name="/run_instance")
+    assert other_seed["run_id"] != first["run_id"]
+
+
+def test_bad_requests_get_specific_errors(app):
+    with pytest.raises(Exception, match="model 'nope'"):
+        app["client"].predict(app["source"], _uid(app, "UEG"), "nope", "direct", 0, "", api_name="/run_instance")
+    with pytest.raises(Exception, match="mode 'sideways'"):
+        app["client"].predict(app["source"], _uid(app, "UEG"), "tiny-pair", "sideways", 0, "",
+                              api_name="/run_instance")
+    with pytest.raises(Exception, match="no instance 'UEG_99_world_knowledge'"):
+        app["client"].predict(app["source"], "UEG_99_world_knowledge", "tiny-pair", "direct", 0, "",
+                              api_name="/run_instance")
+
+
+def test_battle_hides_identities_until_the_vote_and_the_vote_is_stored(app):
+    client, store = app["client"], app["store"]
+    battle = client.predict(app["source"], "UEG", "model_vs_model", api_name="/new_battle")
+    assert battle["ready"], battle
+    assert all(side["steps"] for side in battle["sides"].values())
+    assert not any(name in json.dumps(battle) for name in MODELS), "a system name reached the client"
+
+    revealed = client.predict(battle["battle_id"], "A", api_name="/vote")
+    assert {revealed["system_a"], revealed["system_b"]} <= {f"{m}:{mode}" for m in MODELS
+                                                              for mode in ("direct", "stepwise")}
+    rows = [v for v in store.votes() if v["battle_id"] == battle["battle_id"]]
+    assert len(rows) == 1 and rows[0]["choice"] == "A" and rows[0]["kind"] == "model_vs_model"
+    assert (rows[0]["system_a"], rows[0]["system_b"]) == (revealed["system_a"], revealed["system_b"])
+    assert rows[0]["run_a"] is not None and rows[0]["run_b"] is not None
+
+    with pytest.raises(Exception, match="already has a vote"):
+        client.predict(battle["battle_id"], "B", api_name="/vote")
+    assert len([v for v in store.votes() if v["battle_id"] == battle["battle_id"]]) == 1
+
+    board = client.predict("UEG", "model_vs_model", api_name="/leaderboard")
+    assert {r["system"] for r in board} >= {revealed["system_a"], revealed["system_b"]}
+    assert sum(r["votes"] for r in board) == 2 * len(store.votes(track="UEG", kind="model_vs_model"))
+
+
+def test_a_vote_from_another_session_or_with_a_bad_choice_is_refused(app):
+    battle = app["client"].predict(app["source"], "GEU", "direct_vs_stepwise", api_name="/new_battle")
+    assert battle["ready"], battle
+    stranger = Client(app["url"], verbose=False)
+    try:
+        with pytest.raises(Exception, match="another session"):
+            stranger.predict(battle["battle_id"], "A", api_name="/vote")
+    finally:
+        stranger.close()
+    with pytest.raises(Exception, match="choice 'C'"):
+        app["client"].predict(battle["battle_id"], "C", api_name="/vote")
+    assert not [v for v in app["store"].votes() if v["battle_id"] == battle["battle_id"]]
+    revealed = app["client"].predict(battle["battle_id"], "both_bad", api_name="/vote")
+    model_a, mode_a = revealed["system_a"].split(":")
+    model_b, mode_b = revealed["system_b"].split(":")
+    assert model_a == model_b and {mode_a, mode_b} == {"direct", "stepwise"}

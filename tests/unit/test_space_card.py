@@ -1,0 +1,54 @@
+"""space.yaml is the Space's source of truth; README.md's front-matter must say the same."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from realunify_arena.commands.space_card import FrontMatterError, front_matter, run, split, with_front_matter
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_front_matter_matches_space_yaml():
+    wanted = yaml.safe_load((ROOT / "space.yaml").read_text(encoding="utf-8"))
+    current = front_matter((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert current == wanted, "README.md front-matter is stale: run `python -m realunify_arena space-card`"
+
+
+def test_space_yaml_names_a_runnable_gradio_space():
+    space = yaml.safe_load((ROOT / "space.yaml").read_text(encoding="utf-8"))
+    import gradio
+
+    assert space["sdk"] == "gradio" and space["sdk_version"] == gradio.__version__
+    assert (ROOT / space["app_file"]).is_file()
+    assert isinstance(space["python_version"], str), "unquoted 3.10 would be read as the float 3.1"
+    assert len(space["short_description"]) <= 60  # the Hub rejects longer ones
+
+
+def test_writing_replaces_only_the_front_matter(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("---\ntitle: old\nsdk: docker\n---\n\n# Body\n\ntext with --- inside\n", encoding="utf-8")
+    space = tmp_path / "space.yaml"
+    space.write_text("title: New\nsdk: gradio\npython_version: '3.10'\nmodels:\n  - a/b\n", encoding="utf-8")
+
+    assert run(Namespace(space=space, readme=readme, check=True)) == 1
+    assert run(Namespace(space=space, readme=readme, check=False)) == 0
+    text = readme.read_text(encoding="utf-8")
+    assert front_matter(text) == {"title": "New", "sdk": "gradio", "python_version": "3.10", "models": ["a/b"]}
+    assert split(text)[1] == "\n# Body\n\ntext with --- inside\n"
+    assert run(Namespace(space=space, readme=readme, check=True)) == 0
+
+
+def test_a_readme_without_front_matter_gains_one():
+    text = with_front_matter("# Title\n", {"sdk": "gradio"})
+    assert text.startswith("---\nsdk: gradio\n---\n")
+    assert split(text)[1].strip() == "# Title"
+
+
+def test_an_unclosed_front_matter_is_named():
+    with pytest.raises(FrontMatterError, match="never closed"):
+        split("---\ntitle: x\n# no closing fence\n")
