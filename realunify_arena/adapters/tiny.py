@@ -12,6 +12,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -203,26 +204,30 @@ TINY_BASES: dict[str, tuple[Callable[[Path], None], dict[str, str]]] = {
 }
 
 
+_BUILDING = threading.Lock()
+
+
 def ensure_built(card: ModelCard) -> Path:
     """Build the card's tiny model once; parallel processes race safely (build in a temp dir, then rename)."""
     import torch
 
     base, seed = card.params["base"], int(card.params.get("seed", 0))
     folder = cache_root() / f"{card.name}-{seed}"
-    if folder.is_dir():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            TINY_BASES[base][0](building)
-        building.rename(folder)
-    except OSError:
-        if not folder.is_dir():  # not a lost race: a real failure
-            raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
+    with _BUILDING:  # the seed is torch's global RNG: two builds in one process must not interleave draws
+        if folder.is_dir():
+            return folder
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                TINY_BASES[base][0](building)
+            building.rename(folder)
+        except OSError:
+            if not folder.is_dir():  # not a lost race with another process: a real failure
+                raise
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
     return folder
 
 

@@ -1,0 +1,141 @@
+"""ModelPool with the tiny models: lazy loading, LRU eviction against a memory budget, per-device locks."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from realunify_arena.adapters import ModelUnavailable, build_adapter
+from realunify_arena.cards import load_cards
+from realunify_arena.runtime import ModelPool
+
+CARDS = load_cards()
+
+
+@pytest.fixture(scope="module")
+def sizes() -> dict[str, int]:
+    """Each tiny model's real footprint, measured once (budgets below are built from these)."""
+    measured = {}
+    for name in ("tiny-janus", "tiny-emu3", "tiny-pair"):
+        adapter = build_adapter(CARDS[name])
+        measured[name] = adapter.memory_bytes()
+        adapter.close()
+    return measured
+
+
+class CountingLoader:
+    """The real loader, counting loads per card and keeping each adapter for inspection."""
+
+    def __init__(self) -> None:
+        self.loads: list[str] = []
+        self.adapters: dict[str, list] = {}
+
+    def __call__(self, card, device):
+        self.loads.append(card.name)
+        adapter = build_adapter(card, device)
+        self.adapters.setdefault(card.name, []).append(adapter)
+        return adapter
+
+
+def test_loads_lazily_once_and_never_evicts_on_cpu_without_a_budget():
+    loader = CountingLoader()
+    pool = ModelPool(CARDS, device="cpu", loader=loader)
+    assert pool.resident() == [] and loader.loads == []
+    for name in ("tiny-janus", "tiny-emu3", "tiny-pair", "tiny-janus"):
+        with pool.use(name) as adapter:
+            assert adapter.name == name
+    assert loader.loads == ["tiny-janus", "tiny-emu3", "tiny-pair"]
+    assert pool.resident() == ["tiny-emu3", "tiny-pair", "tiny-janus"]  # least recently used first
+    pool.close()
+
+
+def test_least_recently_used_model_is_moved_out_when_the_budget_is_exceeded(sizes):
+    loader = CountingLoader()
+    budget = sizes["tiny-janus"] + sizes["tiny-pair"] + 1000  # janus + pair fit, all three do not
+    assert budget < sum(sizes.values())
+    pool = ModelPool(CARDS, device="cpu", budget_bytes=budget, loader=loader)
+    for name in ("tiny-janus", "tiny-emu3", "tiny-janus"):  # emu3 is now the least recently used
+        with pool.use(name):
+            pass
+    with pool.use("tiny-pair"):
+        pass
+    assert pool.resident() == ["tiny-janus", "tiny-pair"]
+    assert loader.adapters["tiny-emu3"][0].loaded == {}  # its weights were released
+    with pool.use("tiny-emu3"):  # known size now: room is made before loading, janus goes (LRU)
+        assert pool.resident() == ["tiny-pair", "tiny-emu3"]
+    assert loader.loads == ["tiny-janus", "tiny-emu3", "tiny-pair", "tiny-emu3"]
+    pool.close()
+
+
+def test_a_model_in_use_is_never_moved_out(sizes):
+    pool = ModelPool(CARDS, device="cpu", budget_bytes=max(sizes.values()) + 1000)
+    with pool.use("tiny-janus") as janus:
+        with pool.use("tiny-emu3"):  # over budget, but janus is busy
+            assert set(pool.resident()) == {"tiny-janus", "tiny-emu3"}
+        image = janus.generate("a red cube", CARDS["tiny-janus"].defaults)  # still usable
+        assert image.size == (32, 32)
+    with pool.use("tiny-pair"):
+        assert pool.resident() == ["tiny-pair"]
+    pool.close()
+
+
+def test_work_on_one_device_never_interleaves():
+    pool = ModelPool(CARDS, device="cpu")
+    spans: list[tuple[str, float, float]] = []
+
+    def work(name: str) -> None:
+        with pool.use(name) as adapter:
+            start = time.perf_counter()
+            adapter.generate("a red cube", CARDS[name].defaults)
+            time.sleep(0.05)  # widen the window an interleaving would need
+            spans.append((name, start, time.perf_counter()))
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in ("tiny-janus", "tiny-emu3", "tiny-janus",
+                                                                        "tiny-pair")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(spans) == 4
+    spans.sort(key=lambda s: s[1])
+    for (_, _, end), (_, start, _) in zip(spans, spans[1:]):
+        assert end <= start
+    pool.close()
+
+
+def test_remote_cards_get_their_own_lock_not_the_device_lock():
+    pool = ModelPool(CARDS, device="cpu")
+    assert pool.lock_for("tiny-janus") is pool.lock_for("tiny-pair")
+    assert pool.lock_for("gpt-4.1") is not pool.lock_for("tiny-janus")
+    assert pool.lock_for("gpt-4.1") is not pool.lock_for("gemini-2.5-pro")
+
+
+def test_out_of_memory_while_loading_moves_idle_models_out_and_retries_once():
+    failures = ["tiny-pair"]  # the first load of tiny-pair reports OOM, as a full GPU would
+
+    def loader(card, device):
+        if card.name in failures:
+            failures.remove(card.name)
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return build_adapter(card, device)
+
+    pool = ModelPool(CARDS, device="cpu", budget_bytes=10**12, loader=loader)
+    with pool.use("tiny-janus"):
+        pass
+    with pool.use("tiny-pair") as pair:
+        assert pair.name == "tiny-pair"
+    assert pool.resident() == ["tiny-pair"]
+    pool.close()
+
+
+def test_unknown_card_and_run_wrapper():
+    pool = ModelPool(CARDS, device="cpu")
+    with pytest.raises(ModelUnavailable, match="no model card named 'nope'.*tiny-janus"):
+        with pool.use("nope"):
+            pass
+    # off ZeroGPU, run() is a plain call that holds the model for the work
+    assert pool.run("tiny-janus", lambda adapter: (adapter.name, pool.resident())) == ("tiny-janus", ["tiny-janus"])
+    pool.close()
