@@ -25,12 +25,12 @@ Cell = tuple[int, int]
 
 
 def make(rng: random.Random) -> GEUDraft:
-    while True:
+    kind = rng.choice(("on_path", "closest_to_goal"))
+    while True:  # a fresh maze until one admits a well-posed question of this kind
         cols, rows = rng.randint(7, 10), rng.randint(7, 10)
         passages = _carve(rng, cols, rows)
         start, goal = (0, rng.randrange(rows)), (cols - 1, rng.randrange(rows))
         from_start, from_goal = _bfs(passages, start), _bfs(passages, goal)
-        kind = rng.choice(("on_path", "closest_to_goal"))
         chosen = (_on_path if kind == "on_path" else _closest)(rng, cols, rows, start, goal, from_start, from_goal)
         if chosen is not None:
             break

@@ -59,7 +59,8 @@ def _parking_lot(rng: random.Random):
               f"red and all the others are blue.")
     blue = total - red
     questions = [(_exactly(red, "red cars"), "yes"), (_exactly(blue, "blue cars"), "yes"),
-                 ("Are there more red cars than blue cars in the image?", "yes" if red > blue else "no")]
+                 ("Are there more red cars than blue cars in the image?", "yes" if red > blue else "no"),
+                 (_exactly(total, "red cars"), "no")]
     return prompt, questions, {"cars": total, "red_fraction": [num, den]}
 
 

@@ -8,6 +8,7 @@ judging a restoration.
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from PIL import Image, ImageDraw
 
@@ -55,15 +56,18 @@ def shuffle_patches(image: Image.Image, k: int, permutation: list[int]) -> Image
 
 
 def _place_objects(rng: random.Random) -> list[dict]:
-    kinds = [(rng.choice(SHAPES), c) for c in rng.sample(sorted(COLOURS), 3)]
+    """Three kinds that repeat (for counting) and three one-of-a-kind shapes (for positions)."""
+    colours = rng.sample(sorted(COLOURS), 6)
+    repeated = [(rng.choice(SHAPES), c) for c in colours[:3]]
+    kinds = [(rng.choice(SHAPES), c) for c in colours[3:]] + [rng.choice(repeated) for _ in range(rng.randint(7, 11))]
     objects: list[dict] = []
-    target = rng.randint(9, 14)
-    while len(objects) < target:
-        shape, colour = rng.choice(kinds)
-        size = rng.randint(40, 60)
-        x, y = rng.randint(34, CANVAS - 34), rng.randint(34, CANVAS - 34)
-        if all((x - o["x"]) ** 2 + (y - o["y"]) ** 2 > ((size + o["size"]) / 2 + 6) ** 2 for o in objects):
-            objects.append({"shape": shape, "colour": colour, "x": x, "y": y, "size": size})
+    for shape, colour in kinds:
+        while True:
+            size = rng.randint(40, 60)
+            x, y = rng.randint(34, CANVAS - 34), rng.randint(34, CANVAS - 34)
+            if all((x - o["x"]) ** 2 + (y - o["y"]) ** 2 > ((size + o["size"]) / 2 + 6) ** 2 for o in objects):
+                objects.append({"shape": shape, "colour": colour, "x": x, "y": y, "size": size})
+                break
     return objects
 
 
@@ -76,8 +80,9 @@ def _derangement(rng: random.Random, n: int) -> list[int]:
 
 
 def _count_question(rng, objects):
-    shape, colour = rng.choice(sorted({(o["shape"], o["colour"]) for o in objects}))
-    count = sum(o["shape"] == shape and o["colour"] == colour for o in objects)
+    kinds = Counter((o["shape"], o["colour"]) for o in objects)
+    shape, colour = rng.choice(sorted(kind for kind, n in kinds.items() if n >= 2))
+    count = kinds[shape, colour]
     near = [n for n in range(max(1, count - 3), count + 4) if n != count]
     distractors = [str(n) for n in sorted(near, key=lambda n: (abs(n - count), n))[:3]]
     question = (f"The image is a picture cut into square patches that were shuffled. "
@@ -86,7 +91,8 @@ def _count_question(rng, objects):
 
 
 def _position_question(rng, objects):
-    unique = [o for o in objects if sum((p["shape"], p["colour"]) == (o["shape"], o["colour"]) for p in objects) == 1]
+    kinds = Counter((o["shape"], o["colour"]) for o in objects)
+    unique = [o for o in objects if kinds[o["shape"], o["colour"]] == 1]
     pairs = [(a, b) for a in unique for b in unique if a is not b and _direction(a, b)]
     if not pairs:
         return None
