@@ -58,7 +58,7 @@ def instance_seed(seed: int, task_type: str, position: int) -> int:
 
 def generate_set(per_category: int, seed: int, task_types: list[str] | None = None) -> GeneratedSet:
     """Build ``per_category`` instances of each task type (all ten by default), in memory."""
-    task_types = list(CATEGORIES) if task_types is None else task_types
+    task_types = list(CATEGORIES) if task_types is None else list(dict.fromkeys(task_types))
     for task_type in task_types:
         if task_type not in CATEGORIES:
             raise GeneratorError(f"unknown task_type {task_type!r}; expected one of {list(CATEGORIES)}")

@@ -43,38 +43,45 @@ def make(rng: random.Random) -> GEUDraft:
 
     box = rng.choice(sorted(boxes))
     inside_of = {label: [s for s in shapes if _contains(rect, s["x"], s["y"])] for label, rect in boxes.items()}
-    kind = rng.choice(("count", "ocr", "attribute"))
-    if kind == "count":
-        shape, colour = rng.choice(sorted({(s["shape"], s["colour"]) for s in inside_of[box] if s["shape"] != "star"}))
-        counts = {label: sum((s["shape"], s["colour"]) == (shape, colour) for s in items)
-                  for label, items in inside_of.items()}
-        answer = str(counts[box])
-        question = f"How many {colour} {plural(shape, 2)} are inside the box labelled {box}?"
-        near = [counts[box] + 1, counts[box] - 1, counts[box] + 2]
-        pool = [str(n) for n in [counts[label] for label in sorted(boxes)] + near if n >= 0]
-        asked = {"shape": shape, "colour": colour}
-    elif kind == "ocr":
-        word_in = {label: next(w["text"] for w in placed_words if _contains(rect, w["x"], w["y"]))
-                   for label, rect in boxes.items()}
-        answer = word_in[box]
-        question = f"Which word is written inside the box labelled {box}?"
-        pool = [word_in[label] for label in sorted(boxes)]
-        asked = {}
-    else:
-        star_colour = {label: next(s["colour"] for s in items if s["shape"] == "star") for label, items in inside_of.items()}
-        answer = star_colour[box]
-        question = f"What colour is the star inside the box labelled {box}?"
-        pool = [star_colour[label] for label in sorted(boxes)] + sorted(COLOURS)
-        asked = {"shape": "star"}
-    distractors = _three_others(pool, answer)
+    words_in = {label: [w["text"] for w in placed_words if _contains(rect, w["x"], w["y"])]
+                for label, rect in boxes.items()}
+    kind = rng.choice(sorted(QUESTIONS))
+    question, answer, pool, asked = QUESTIONS[kind](rng, box, inside_of, words_in)
     params = {"canvas": [WIDTH, HEIGHT], "boxes": {k: list(v) for k, v in boxes.items()}, "shapes": shapes,
               "words": placed_words, "question_kind": kind, "box": box, "asked": asked}
-    return GEUDraft(subtask=f"region_{kind}", question=question, answer=answer, distractors=distractors,
-                    image=_draw(boxes, shapes, placed_words), params=params)
+    return GEUDraft(subtask=f"region_{kind}", question=question, answer=answer,
+                    distractors=_three_others(pool, answer), image=_draw(boxes, shapes, placed_words), params=params)
+
+
+# Each question builder returns (question, answer, candidate wrong options, what was asked about); the
+# candidates start with the other boxes' values, the traps for a model that looks at the wrong region.
+
+def _count_question(rng, box, inside_of, words_in):
+    shape, colour = rng.choice(sorted({(s["shape"], s["colour"]) for s in inside_of[box] if s["shape"] != "star"}))
+    counts = {label: sum((s["shape"], s["colour"]) == (shape, colour) for s in items)
+              for label, items in inside_of.items()}
+    near = [counts[box] + 1, counts[box] - 1, counts[box] + 2]
+    pool = [str(n) for n in [counts[label] for label in sorted(counts)] + near if n >= 0]
+    question = f"How many {colour} {plural(shape, 2)} are inside the box labelled {box}?"
+    return question, str(counts[box]), pool, {"shape": shape, "colour": colour}
+
+
+def _ocr_question(rng, box, inside_of, words_in):
+    return (f"Which word is written inside the box labelled {box}?", words_in[box][0],
+            [words_in[label][0] for label in sorted(words_in)], {})
+
+
+def _attribute_question(rng, box, inside_of, words_in):
+    star = {label: next(s["colour"] for s in items if s["shape"] == "star") for label, items in inside_of.items()}
+    return (f"What colour is the star inside the box labelled {box}?", star[box],
+            [star[label] for label in sorted(star)] + sorted(COLOURS), {"shape": "star"})
+
+
+QUESTIONS = {"count": _count_question, "ocr": _ocr_question, "attribute": _attribute_question}
 
 
 def _three_others(pool: list[str], answer: str) -> list[str]:
-    """Three wrong options: the first three distinct ones in pool order (the other boxes' values come first)."""
+    """The first three distinct wrong options, in pool order."""
     out: list[str] = []
     for value in pool:
         if value != answer and value not in out:
@@ -121,7 +128,8 @@ def _place_word(rng, text: str, area: Rect, occupied: list[Rect]) -> dict:
 def _free_spot(rng, w: float, h: float, area: Rect, occupied: list[Rect]) -> tuple[int, int]:
     x0, y0, x1, y1 = area
     while True:
-        x, y = rng.randint(int(x0 + w / 2) + 1, int(x1 - w / 2) - 1), rng.randint(int(y0 + h / 2) + 1, int(y1 - h / 2) - 1)
+        x = rng.randint(int(x0 + w / 2) + 1, int(x1 - w / 2) - 1)
+        y = rng.randint(int(y0 + h / 2) + 1, int(y1 - h / 2) - 1)
         rect = (x - w / 2 - 3, y - h / 2 - 3, x + w / 2 + 3, y + h / 2 + 3)
         # a box's moat (which contains the area) does not keep out the box's own contents
         if not any(_overlap(rect, o) and not _inside(area, o) for o in occupied):

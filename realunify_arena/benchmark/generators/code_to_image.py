@@ -34,7 +34,8 @@ def make(rng: random.Random) -> UEGDraft:
         questions = [(f"Does the image show exactly {count} {colour} {things}?", "yes")]
         questions += [(f"Does the image show any {c} {t}?", "no") for _, c, t in (line.split(" ") for line in wrong)]
         off_by_one = [n for n in (int(count) + 1, int(count) - 1) if n >= 2]
-        questions += [(f"Does the image show exactly {n} {colour} {things}?", "no") for n in off_by_one[:3 - len(wrong)]]
+        questions += [(f"Does the image show exactly {n} {colour} {things}?", "no")
+                      for n in off_by_one[:3 - len(wrong)]]
     prompt = ("The Python program below prints one line that describes a picture. Work out what it prints and "
               f"draw exactly that, and nothing else.\n\n{code}")
     return UEGDraft(prompt=prompt, questions=questions,
@@ -65,7 +66,9 @@ def _branches(rng: random.Random):
 
 def _threshold_count(rng: random.Random):
     threshold = rng.randint(20, 30)
-    readings = [threshold] + [rng.randint(10, 40) for _ in range(6)] + [rng.randint(threshold + 1, 40) for _ in range(2)]
+    # the threshold itself is a reading (so ">" versus ">=" matters), and at least two readings exceed it
+    readings = [threshold, rng.randint(threshold + 1, 40), rng.randint(threshold + 1, 40)]
+    readings += [rng.randint(10, 40) for _ in range(6)]
     rng.shuffle(readings)
     colour, things = rng.choice(COLOURS), rng.choice(THINGS)
     code = (f"readings = {readings}\nthreshold = {threshold}\ncount = 0\nfor r in readings:\n"

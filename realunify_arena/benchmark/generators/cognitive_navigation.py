@@ -147,7 +147,8 @@ def _draw(cols, rows, passages, start, goal, points) -> Image.Image:
             if y + 1 < rows and ((x, y), (x, y + 1)) not in passages:
                 ly = MARGIN + (y + 1) * CELL
                 draw.line((MARGIN + x * CELL, ly, MARGIN + (x + 1) * CELL, ly), fill=INK, width=WALL)
-    draw.rectangle((MARGIN - 1, MARGIN - 1, MARGIN + cols * CELL + 1, MARGIN + rows * CELL + 1), outline=INK, width=WALL)
+    border = (MARGIN - 1, MARGIN - 1, MARGIN + cols * CELL + 1, MARGIN + rows * CELL + 1)
+    draw.rectangle(border, outline=INK, width=WALL)
     marks = [("S", start, COLOURS["green"]), ("G", goal, COLOURS["red"])]
     marks += [(label, cell, COLOURS["blue"]) for label, cell in points.items()]
     for text, cell, colour in marks:

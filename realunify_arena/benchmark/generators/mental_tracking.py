@@ -85,7 +85,8 @@ def _steps(rng: random.Random, palette: list[str], mode: str) -> list[list[str]]
     return steps
 
 
-def _distractors(rng, colouring, steps, mode, target, answer) -> list[str]:
+def _distractors(rng: random.Random, colouring: list[list[str]], steps: list[list[str]], mode: str, target: str,
+                 answer: str) -> list[str]:
     other_mode = MODES[1 - MODES.index(mode)]
     mistakes = [
         colouring,  # no change applied
