@@ -1,0 +1,148 @@
+"""Model cards: the shipped set, clear errors for bad files, availability that never raises."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from realunify_arena import cli
+from realunify_arena.adapters import FAMILIES, Capability, Family
+from realunify_arena.cards import CardError, availability, load_card, load_cards
+
+SHIPPED = load_cards()
+ISSUE_CARDS = {"janus-pro-1b", "janus-pro-7b", "emu3", "bagel", "omnigen", "qwen-image-edit", "nano-banana",
+               "gpt-image-1", "gpt-4.1", "gemini-2.5-pro", "qwen2.5-vl-7b", "qwen-image", "flux-kontext",
+               "oracle-und-gen", "tiny-janus", "tiny-emu3", "tiny-pair"}
+
+
+def test_every_card_the_issue_names_ships_and_names_its_paper_row():
+    assert ISSUE_CARDS <= set(SHIPPED)
+    for card in SHIPPED.values():
+        assert "paper row" in card.description, card.name
+        assert card.capabilities <= FAMILIES[card.family].capabilities
+
+
+def test_paper_facts_are_encoded_in_the_cards():
+    assert Capability.EDIT not in SHIPPED["janus-pro-7b"].capabilities  # Janus cannot edit: GEU stepwise "-"
+    assert SHIPPED["emu3"].checkpoints == {"understand": "BAAI/Emu3-Chat-hf", "generate": "BAAI/Emu3-Gen-hf"}
+    oracle = SHIPPED["oracle-und-gen"]
+    assert oracle.parts["understand"] is SHIPPED["gemini-2.5-pro"]
+    assert oracle.parts["generate"] is SHIPPED["gpt-image-1"] and oracle.remote
+    assert SHIPPED["bagel"].family == "openai" and SHIPPED["bagel"].api_key_env is None
+
+
+def _write(tmp_path: Path, text: str, name: str = "broken") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+BAD_CARDS = [
+    ("family: janus\ncapabilities: [understand]\ncheckpoint: x\n", "description", "non-empty string"),
+    ("family: dalle\ndescription: d\ncapabilities: [generate]\ncheckpoint: x\n", "family", "one of"),
+    ("family: janus\ndescription: d\ncapabilities: [edit]\ncheckpoint: x\n", "capabilities", "offers"),
+    ("family: emu3\ndescription: d\ncapabilities: [understand, generate]\ncheckpoints: {understand: x}\n",
+     "checkpoints", "no checkpoint for declared capabilities ['generate']"),
+    ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\ndefaults: {sed: 1}\n",
+     "defaults.sed", "unknown option"),
+    ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\ndefaults: {steps: many}\n",
+     "defaults.steps", "expected a number"),
+    ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\ndtype: int8\n", "dtype", "one of"),
+    ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\nchekpoint: y\n", "chekpoint",
+     "unknown field"),
+    ("name: other\nfamily: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\n", "name",
+     "must match the file name"),
+    ("family: openai\ndescription: d\ncapabilities: [understand]\ncheckpoint: gpt\n", "endpoint", "base URL"),
+    ("family: tiny\ndescription: d\ncapabilities: [understand]\nparams: {base: chameleon}\n", "params.base",
+     "one of"),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "message"), BAD_CARDS, ids=[b[1] for b in BAD_CARDS])
+def test_a_bad_card_names_its_file_and_field(tmp_path, text, field, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(CardError) as info:
+        load_card(path)
+    assert str(info.value).startswith(f"{path}: field '{field}': ")
+    assert message in str(info.value)
+
+
+def test_invalid_yaml_and_non_map_files_name_the_file(tmp_path):
+    with pytest.raises(CardError, match=re.escape(str(tmp_path / "broken.yaml")) + ": not valid YAML"):
+        load_card(_write(tmp_path, "family: [janus\n"))
+    with pytest.raises(CardError, match="expected a YAML map"):
+        load_card(_write(tmp_path, "- janus\n"))
+
+
+def test_card_references_must_exist_declare_the_capability_and_come_from_a_pair(tmp_path):
+    _write(tmp_path, "family: gemini\ndescription: d\ncapabilities: [understand]\napi_key_env: K\ncheckpoint: g\n",
+           "judge")
+    _write(tmp_path, "family: pair\ndescription: d\ncapabilities: [generate]\ncheckpoints: {generate: card:judge}\n",
+           "combo")
+    with pytest.raises(CardError, match=r"combo.yaml: field 'checkpoints.generate': 'card:judge' must name a card"):
+        load_cards(tmp_path)
+    (tmp_path / "combo.yaml").unlink()
+    _write(tmp_path, "family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: card:judge\n", "loose")
+    with pytest.raises(CardError, match="only pair cards may name other cards"):
+        load_cards(tmp_path)
+
+
+def test_card_options_overlay_the_defaults():
+    card = SHIPPED["tiny-pair"]
+    options = card.options(seed=7)
+    assert options.seed == 7 and options.steps == card.defaults.steps and options.width == card.defaults.width
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_availability_reasons(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert availability(SHIPPED["tiny-janus"])[0]
+    assert availability(SHIPPED["gpt-4.1"]) == (False, "API key variable OPENAI_API_KEY is unset")
+    ok, reason = availability(SHIPPED["oracle-und-gen"])
+    assert not ok and reason.startswith("edit via gpt-image-1: API key variable OPENAI_API_KEY is unset")
+
+    ok, reason = availability(load_card(_write(
+        tmp_path, "family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: nobody/not-cached-model\n",
+        "uncached")))
+    assert not ok and "nobody/not-cached-model" in reason and "local cache" in reason
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    ok, reason = availability(load_card(_write(
+        tmp_path, f"family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: {folder}\n", "folder")))
+    assert ok and str(folder) in reason
+
+
+def test_a_dead_endpoint_is_reported_without_leaking_the_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("SECRET_TEST_KEY", "sk-very-secret")
+    card = load_card(_write(tmp_path, (
+        f"family: openai\ndescription: d\ncapabilities: [understand]\ncheckpoint: m\n"
+        f"endpoint: http://127.0.0.1:{_closed_port()}/v1\napi_key_env: SECRET_TEST_KEY\n"), "dead"))
+    ok, reason = availability(card)
+    assert not ok and "not answering" in reason and "sk-very-secret" not in reason
+
+
+def test_missing_package_is_a_reason_not_a_crash(monkeypatch):
+    monkeypatch.setitem(FAMILIES, "gemini", Family("gemini", FAMILIES["gemini"].capabilities, True,
+                                                   ("surely_not_installed_pkg",)))
+    assert availability(SHIPPED["gemini-2.5-pro"]) == (
+        False, "missing package surely_not_installed_pkg (pip install -r requirements.txt)")
+
+
+def test_models_command_lists_every_card_with_capabilities_and_status(capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # no probe of the public API from a test
+    assert cli.main(["models"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert set(lines) == set(SHIPPED)
+    assert re.search(r"tiny-pair\s+tiny\s+edit,generate,understand\s+available", lines["tiny-pair"])
+    assert "unavailable" in lines["gemini-2.5-pro"] and "GEMINI_API_KEY is unset" in lines["gemini-2.5-pro"]
