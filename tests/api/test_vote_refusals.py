@@ -1,110 +1,102 @@
-"""Every vote refusal, through a launched Gradio app and gradio_client, against a real SQLite store.
+"""Every vote refusal, through the launched app (``build_demo``) and gradio_client, on a real SQLite store.
 
-The app here is the arena glue only (``new_battle`` and ``vote`` endpoints named as in the real app,
-calling ``Arena`` the same way); it stands in until the full app can be launched in this tier.
+The arena runs in ``stored`` mode over runs saved here, so no model is loaded. Two situations the public
+API cannot produce on demand are set up on the server side, as the app itself would leave them: a battle
+issued to the client's session whose outputs are not delivered yet (the UI's state between "new battle"
+and "both outputs shown"), and a voter who has already used the rate limit.
 """
 
 from __future__ import annotations
 
-import random
-import socket
+import json
+import threading
 
-import gradio as gr
-import httpx
 import pytest
 from gradio_client import Client
 from PIL import Image
 
-from realunify_arena.arena import SALT_ENV, Arena, VoteRefused, draw_pair, split_system
+from realunify_arena.arena import SALT_ENV, Arena
+from realunify_arena.benchmark import load
+from realunify_arena.benchmark.generators import generate_set, write_set
+from realunify_arena.cards import load_cards
+from realunify_arena.runtime import ModelPool
+from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.trace import Step, StepRole, Trace
+from realunify_arena.ui import build_demo
 
 pytestmark = pytest.mark.slow
-
-UID = "UEG_5_commonsense_reasoning"
-SYSTEMS = ["secret-model-alpha:direct", "secret-model-beta:stepwise"]
-MAX_VOTES = 3
-
-
-def build_vote_app(store: Store, arena: Arena) -> gr.Blocks:
-    rng = random.Random(0)
-
-    def stored_run(system: str) -> int:
-        model, mode = split_system(system)
-        trace = Trace(UID, model, mode, {"seed": 0},
-                      steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4)))])
-        return store.save_trace(trace, "bundled")
-
-    def new_battle(deliver: bool = True, request: gr.Request = None) -> dict:
-        """Start a battle; with ``deliver`` both outputs are shown at once."""
-        voter = arena.voter_id(None, request.session_hash, request.headers)
-        a, b = draw_pair(SYSTEMS, "model_vs_model", rng)
-        battle_id = arena.new_battle(request.session_hash, voter, UID, "bundled", a, b, "model_vs_model")
-        if deliver:
-            arena.deliver(battle_id, request.session_hash, "A", stored_run(a))
-            arena.deliver(battle_id, request.session_hash, "B", stored_run(b))
-        return {"battle_id": battle_id, "ready": deliver}
-
-    def vote(battle_id: str, choice: str, request: gr.Request = None) -> dict:
-        """Vote on a battle this session received; returns the revealed systems."""
-        who = arena.voter_id(None, request.session_hash, request.headers)
-        try:
-            return arena.vote(battle_id, request.session_hash, who, choice)
-        except VoteRefused as e:
-            raise gr.Error(e.message) from None
-
-    with gr.Blocks() as demo:
-        gr.api(new_battle, api_name="new_battle", concurrency_limit=None)
-        gr.api(vote, api_name="vote", concurrency_limit=None)
-    return demo
+SYSTEMS = ("tiny-pair:direct", "tiny-janus:direct")
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     mp = pytest.MonkeyPatch()
-    mp.delenv(SALT_ENV, raising=False)
-    store = Store.open(tmp_path_factory.mktemp("api") / "arena.db")
-    demo = build_vote_app(store, Arena(store, max_votes=MAX_VOTES, window_seconds=600))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/", store
+    mp.delenv(SALT_ENV, raising=False)  # the salt is generated and kept in the database
+    root = tmp_path_factory.mktemp("votes")
+    write_set(generate_set(1, seed=5, task_types=["commonsense_reasoning"]), root / "data")
+    settings = Settings(data=(str(root / "data"),), models=("tiny-pair", "tiny-janus"), judge="human",
+                        db=root / "arena.db", arena_mode="stored")
+    dataset = load(settings.data[0])
+    uid = dataset.instances[0].uid
+    store = Store.open(settings.db)
+    for system in SYSTEMS:
+        model, mode = system.split(":")
+        store.save_trace(Trace(uid, model, mode, {"seed": 0}, steps=[
+            Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), len(model)))]), dataset.name)
+    demo = build_demo(settings, store, ModelPool(load_cards()))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield {"url": url, "store": store, "source": settings.data[0], "dataset": dataset.name, "uid": uid}
     demo.close()
     store.close()
     mp.undo()
 
 
-_ips = iter(f"198.51.100.{n}" for n in range(1, 255))
+_addresses = iter(f"198.51.100.{n}" for n in range(1, 255))
 
 
-def client(url: str, ip: str | None = None) -> Client:
-    """A browser session; each test votes from its own address so rate limits do not interfere."""
-    return Client(url, headers={"x-forwarded-for": ip or next(_ips)}, verbose=False)
+@pytest.fixture
+def connect(app):
+    """Open browser sessions; each test votes from its own address so rate limits do not interfere."""
+    clients: list[Client] = []
+
+    def open_session(ip: str | None = None) -> Client:
+        clients.append(Client(app["url"], headers={"x-forwarded-for": ip or next(_addresses)}, verbose=False))
+        return clients[-1]
+
+    yield open_session
+    closing = [threading.Thread(target=c.close) for c in clients]  # each waits up to 1 s for its heartbeat
+    for t in closing:
+        t.start()
+    for t in closing:
+        t.join()
 
 
-def vote_count(store: Store) -> int:
-    return store.query("select count(*) as n from votes")[0]["n"]
+def new_battle(app, c: Client) -> str:
+    battle = c.predict(app["source"], "UEG", "model_vs_model", api_name="/new_battle")
+    assert battle["ready"], battle
+    return battle["battle_id"]
 
 
-def refused(c: Client, battle_id, choice: str = "A") -> str:
+def vote_count(app) -> int:
+    return app["store"].query("select count(*) as n from votes")[0]["n"]
+
+
+def refusal(c: Client, battle_id, choice: str = "A") -> str:
     with pytest.raises(Exception) as info:
         c.predict(battle_id, choice, api_name="/vote")
     return str(info.value)
 
 
-def test_accepted_vote_reveals_systems_only_afterwards(app):
-    url, store = app
-    c = client(url)
-    battle = c.predict(api_name="/new_battle")
-    config = httpx.get(url + "config").text
-    for system in SYSTEMS:  # identities are not in anything the browser received
-        assert split_system(system)[0] not in str(battle) and split_system(system)[0] not in config
-    before = vote_count(store)
-    result = c.predict(battle["battle_id"], "B", api_name="/vote")
-    assert {result["system_a"], result["system_b"]} == set(SYSTEMS) and result["choice"] == "B"
-    assert vote_count(store) == before + 1
-    assert [v["choice"] for v in store.votes() if v["battle_id"] == battle["battle_id"]] == ["B"]
+def test_identities_reach_the_browser_only_with_the_accepted_vote(app, connect):
+    c = connect()
+    battle = c.predict(app["source"], "UEG", "model_vs_model", api_name="/new_battle")
+    assert battle["ready"] and not any(s.split(":")[0] in json.dumps(battle) for s in SYSTEMS)
+    before = vote_count(app)
+    revealed = c.predict(battle["battle_id"], "B", api_name="/vote")
+    assert {revealed["system_a"], revealed["system_b"]} == set(SYSTEMS)
+    assert vote_count(app) == before + 1
+    assert [v["choice"] for v in app["store"].votes() if v["battle_id"] == battle["battle_id"]] == ["B"]
 
 
 @pytest.mark.parametrize("bad_id, message", [
@@ -112,61 +104,66 @@ def test_accepted_vote_reveals_systems_only_afterwards(app):
     ("", "malformed battle id"),
     ("A" * 32, "unknown battle id"),
 ])
-def test_malformed_and_unknown_ids_are_refused(app, bad_id, message):
-    url, store = app
-    before = vote_count(store)
-    assert message in refused(client(url), bad_id)
-    assert vote_count(store) == before
+def test_malformed_and_unknown_ids_are_refused(app, connect, bad_id, message):
+    before = vote_count(app)
+    assert message in refusal(connect(), bad_id)
+    assert vote_count(app) == before
 
 
-def test_vote_from_another_session_is_refused(app):
-    url, store = app
-    owner, intruder = client(url), client(url)
-    battle = owner.predict(api_name="/new_battle")["battle_id"]
-    before = vote_count(store)
-    assert "issued to another session" in refused(intruder, battle)
-    assert vote_count(store) == before
+def test_vote_from_another_session_is_refused(app, connect):
+    owner, intruder = connect(), connect()
+    battle = new_battle(app, owner)
+    before = vote_count(app)
+    assert "issued to another session" in refusal(intruder, battle)
+    assert vote_count(app) == before
     owner.predict(battle, "A", api_name="/vote")  # still the owner's to cast
 
 
-def test_second_vote_on_a_battle_is_refused(app):
-    url, store = app
-    c = client(url)
-    battle = c.predict(api_name="/new_battle")["battle_id"]
+def test_second_vote_on_a_battle_is_refused(app, connect):
+    c = connect()
+    battle = new_battle(app, c)
     c.predict(battle, "tie", api_name="/vote")
-    assert "already has a vote" in refused(c, battle, "A")
-    assert [v["choice"] for v in store.votes() if v["battle_id"] == battle] == ["tie"]
+    assert "already has a vote" in refusal(c, battle, "A")
+    assert [v["choice"] for v in app["store"].votes() if v["battle_id"] == battle] == ["tie"]
 
 
-def test_vote_before_both_outputs_were_shown_is_refused(app):
-    url, store = app
-    c = client(url)
-    battle = c.predict(False, api_name="/new_battle")["battle_id"]
-    before = vote_count(store)
-    assert "has not been shown yet" in refused(c, battle)
-    assert vote_count(store) == before
+def test_unknown_choice_is_refused(app, connect):
+    c = connect()
+    battle = new_battle(app, c)
+    before = vote_count(app)
+    assert "expected one of A, B, tie, both_bad" in refusal(c, battle, "left")
+    assert vote_count(app) == before
 
 
-def test_unknown_choice_is_refused(app):
-    url, store = app
-    c = client(url)
-    battle = c.predict(api_name="/new_battle")["battle_id"]
-    before = vote_count(store)
-    assert "expected one of A, B, tie, both_bad" in refused(c, battle, "left")
-    assert vote_count(store) == before
+def test_vote_before_both_outputs_were_shown_is_refused(app, connect):
+    c = connect()
+    arena = Arena(app["store"])  # the server issues the battle to this session; nothing is delivered
+    voter = arena.voter_id(None, c.session_hash, {})
+    battle = arena.new_battle(c.session_hash, voter, app["uid"], app["dataset"], *SYSTEMS, "model_vs_model")
+    before = vote_count(app)
+    assert "has not been shown yet" in refusal(c, battle)
+    assert vote_count(app) == before
 
 
-def test_rate_limit_per_voter_across_sessions(app):
-    url, store = app
+def test_rate_limit_follows_the_address_across_sessions(app, connect):
     ip = "203.0.113.99"
-    for _ in range(MAX_VOTES):
-        c = client(url, ip)  # a new session each time: reloading the page does not reset the limit
-        c.predict(c.predict(api_name="/new_battle")["battle_id"], "A", api_name="/vote")
-    c = client(url, ip)
-    battle = c.predict(api_name="/new_battle")["battle_id"]
-    before = vote_count(store)
-    assert f"rate limit: at most {MAX_VOTES} votes" in refused(c, battle)
-    assert vote_count(store) == before
-    other = client(url)  # another address is unaffected
-    other.predict(other.predict(api_name="/new_battle")["battle_id"], "A", api_name="/vote")
-    assert not any("203.0.113.99" in v["voter"] for v in store.votes())  # no raw IP stored
+    store, server = app["store"], Arena(app["store"])
+    # Earlier sessions from the same address used up the limit (votes the app itself recorded).
+    for n in range(server.max_votes):
+        session = f"earlier-{n}"
+        voter = server.voter_id(None, session, {"x-forwarded-for": ip})
+        battle = server.new_battle(session, voter, app["uid"], app["dataset"], *SYSTEMS, "model_vs_model")
+        for side, system in zip("AB", SYSTEMS):
+            model, mode = system.split(":")
+            run_id = store.find_run(app["dataset"], app["uid"], model, mode, {"seed": 0})
+            server.deliver(battle, session, side, run_id)
+        server.vote(battle, session, voter, "A")
+    c = connect(ip)  # a fresh page load does not reset the limit
+    battle = new_battle(app, c)
+    before = vote_count(app)
+    assert f"rate limit: at most {server.max_votes} votes" in refusal(c, battle)
+    assert vote_count(app) == before
+    other = connect()  # another address is unaffected
+    other.predict(new_battle(app, other), "A", api_name="/vote")
+    assert vote_count(app) == before + 1
+    assert not any(ip in v["voter"] for v in store.votes())  # no raw address is stored
