@@ -1,9 +1,10 @@
 """Vote throughput and durability under concurrent writers.
 
-N writers (threads sharing one Store, as Gradio's workers do, or processes with a Store each, as a
-second app replica or a CLI beside the app would) run full battles (issue, deliver A and B, vote) for
-T seconds against one SQLite file (a fresh one per row). Afterwards a fresh connection checks that every acknowledged vote is
-there. The reference is one thread writer measured in the same run; other rows print their ratio to it.
+N writers (threads sharing one Store, as Gradio's workers do, or processes with a Store each, as
+a second app replica or a CLI beside the app would) run full battles (issue, deliver A and B, vote)
+for T seconds against one SQLite file (a fresh one per row). Afterwards a fresh connection checks
+that every acknowledged vote is there. The reference is one thread writer measured in the same run;
+the other rows print their ratio to it.
 
     python bench/votes.py --seconds 5 --writers 1 8 32
 """

@@ -19,6 +19,8 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from sqlite_utils import Database
+
 from realunify_arena.store import Store, now, split_uid
 
 Side = Literal["A", "B"]
@@ -199,7 +201,8 @@ class Arena:
             raise BattleError("the systems are revealed only after the vote")
         return _revealed(battle, vote[1], vote[0], vote[2])
 
-    def _battle_for(self, db, battle_id: str, session_id: str, error: type[BattleError]) -> dict:
+    def _battle_for(self, db: Database, battle_id: str, session_id: str,
+                    error: type[BattleError]) -> dict:
         if not isinstance(battle_id, str) or not _BATTLE_ID.match(battle_id):
             raise error("malformed battle id; start a new battle")
         _require_session(session_id, error)
@@ -212,7 +215,7 @@ class Arena:
             raise error("this battle was issued to another session")
         return battle
 
-    def _check_rate(self, db, voter: str) -> None:
+    def _check_rate(self, db: Database, voter: str) -> None:
         key = rate_key(voter)
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=self.window_seconds)
         # The key itself, or any id extending it with ":..." (ids between "key:" and "key;" sort there).

@@ -22,7 +22,7 @@ import re
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from PIL import Image
@@ -179,7 +179,7 @@ class Store:
 
     # -- meta ---------------------------------------------------------------------------------
 
-    def meta(self, key: str, default_factory=None) -> str | None:
+    def meta(self, key: str, default_factory: Callable[[], str] | None = None) -> str | None:
         """Read a setting kept in the database; if absent and a factory is given, store its value."""
         rows = self.query("select value from meta where key = ?", (key,))
         if rows or default_factory is None:
