@@ -51,14 +51,20 @@ def snapshot(store: Store, out_path: Path) -> bool:
 
 
 class SnapshotScheduler(CommitScheduler):
-    """A CommitScheduler that refreshes the database snapshot just before each push."""
+    """A CommitScheduler that refreshes the database snapshot just before each push.
 
-    def __init__(self, store: Store, **kwargs):
+    ``in_repo`` lists files that came from the repo (a restore), so they are not pushed back.
+    """
+
+    def __init__(self, store: Store, in_repo: list[Path] = (), **kwargs):
         self.store = store
+        self._in_repo = {p.resolve(): p.stat().st_mtime for p in in_repo}
         super().__init__(folder_path=store.path.parent, allow_patterns=PATTERNS, **kwargs)
 
     def push_to_hub(self):
         with self.lock:
+            self.last_uploaded.update(self._in_repo)
+            self._in_repo = {}
             snapshot(self.store, self.store.path.parent / SNAPSHOT)
         return super().push_to_hub()
 
@@ -97,10 +103,11 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
         raise ValueError(f"${EVERY_ENV}={env[EVERY_ENV]!r}: expected a positive number of minutes")
     api = api or HfApi()
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    restore(db_path, repo_id, api)
+    restored = restore(db_path, repo_id, api)
     store = Store.open(db_path)
-    scheduler = SnapshotScheduler(store, repo_id=repo_id, repo_type="dataset", private=True,
-                                  every=every, hf_api=api)
+    in_repo = [db_path.parent / SNAPSHOT, *sorted(store.images_dir.glob("*/*.png"))] if restored else []
+    scheduler = SnapshotScheduler(store, in_repo=in_repo, repo_id=repo_id, repo_type="dataset",
+                                  private=True, every=every, hf_api=api)
     return store, scheduler
 
 

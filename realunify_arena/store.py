@@ -140,8 +140,13 @@ class Store:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Database]:
-        """One write transaction, committed when the block ends and rolled back if it raises."""
+        """One write transaction, committed when the block ends and rolled back if it raises.
+        Inside another ``write`` of the same thread it becomes a savepoint of that transaction."""
         with self._lock:
+            if self.db.conn.in_transaction:  # only this thread can have opened it: it holds the lock
+                with self.db.atomic():
+                    yield self.db
+                return
             self.db.conn.execute("BEGIN IMMEDIATE")
             try:
                 with self.db.atomic():  # nests as a savepoint; library calls inside join it

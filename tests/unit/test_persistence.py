@@ -138,8 +138,12 @@ def test_votes_survive_a_restart_through_the_dataset_repo(tmp_path):
     store.close()
 
     # A fresh Space: empty disk, same repo.
+    commits_before = len(hub.commits)
     restored, scheduler2 = open_store(tmp_path / "space2" / "arena.db", env=env, api=hub)
+    scheduler2.trigger().result()
     scheduler2.stop()
+    pushed_back = [p for commit in hub.commits[commits_before:] for p in commit]
+    assert not any(p.startswith("images/") for p in pushed_back)  # what came from the repo stays there
     assert [(v["battle_id"], v["choice"]) for v in restored.votes()] == expected
     run = restored.load_trace(restored.votes()[0]["run_a"])
     assert restored.get_image(run.steps[0].image_sha).size == (3, 3)  # images came back too

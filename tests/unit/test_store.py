@@ -203,3 +203,14 @@ def test_meta_value_is_created_once(store):
     assert store.meta("salt") is None
     first = store.meta("salt", lambda: "s1")
     assert store.meta("salt", lambda: "s2") == first == "s1"
+
+
+def test_nested_writes_join_the_outer_transaction(store):
+    with pytest.raises(RuntimeError):
+        with store.write():
+            store.meta("outer", lambda: "1")  # a write of its own, nested
+            raise RuntimeError("abort the outer transaction")
+    assert store.meta("outer") is None  # rolled back with the outer one
+    with store.write():
+        store.meta("outer", lambda: "2")
+    assert store.meta("outer") == "2"
