@@ -72,8 +72,10 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
         return _error(500, f"{name} failed: {type(exc).__name__}: {exc}", "model_error")
 
     def options(body: dict) -> GenerationOptions:
-        fields = {"seed": _number(body, "seed", int), "guidance": _number(body, "guidance_scale", float),
-                  "steps": _number(body, "num_inference_steps", int), "temperature": _number(body, "temperature", float),
+        fields = {"seed": _number(body, "seed", int),
+                  "guidance": _number(body, "guidance_scale", float),
+                  "steps": _number(body, "num_inference_steps", int),
+                  "temperature": _number(body, "temperature", float),
                   "max_new_tokens": _number(body, "max_completion_tokens", int) or _number(body, "max_tokens", int)}
         return card.options(**{k: v for k, v in fields.items() if v is not None}, **_size(body))
 
@@ -179,7 +181,7 @@ def _flatten(messages: Any) -> tuple[list[str], list]:
             elif kind == "image_url":
                 url = (part.get("image_url") or {}).get("url", "")
                 if not url.startswith("data:image/"):
-                    raise RequestError(400, f"{where}: only data:image/... URLs are accepted (the server fetches nothing)")
+                    raise RequestError(400, f"{where}: only data:image/... URLs are accepted (nothing is fetched)")
                 try:
                     images.append(image_from_base64(url))
                 except (ImageError, ValueError) as exc:

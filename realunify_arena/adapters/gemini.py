@@ -76,7 +76,8 @@ def _errors(card: ModelCard, timeout_s: float) -> Iterator[None]:
     try:
         yield
     except errors.APIError as exc:
-        raise RuntimeError(f"{card.name}: HTTP {exc.code} {exc.status or ''}: {exc.message}".replace("  ", " ")) from exc
+        status = f"{exc.code} {exc.status}" if exc.status else str(exc.code)
+        raise RuntimeError(f"{card.name}: HTTP {status}: {exc.message}") from exc
     except Exception as exc:
         if "Timeout" in type(exc).__name__:  # httpx or httpx2, whichever the client picked
             raise TimeoutError(f"{card.name}: no answer within {timeout_s:g} s") from exc

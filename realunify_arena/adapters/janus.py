@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from realunify_arena.adapters.base import Capability, GenerationOptions
+from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, pixels_to_pil
 from realunify_arena.cards import ModelCard
 

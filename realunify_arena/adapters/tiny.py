@@ -205,6 +205,7 @@ TINY_BASES: dict[str, tuple[Callable[[Path], None], dict[str, str]]] = {
 
 
 _BUILDING = threading.Lock()
+BUILD_VERSION = 1  # part of the folder name: bump it whenever a builder changes, so stale caches are not reused
 
 
 def ensure_built(card: ModelCard) -> Path:
@@ -212,7 +213,7 @@ def ensure_built(card: ModelCard) -> Path:
     import torch
 
     base, seed = card.params["base"], int(card.params.get("seed", 0))
-    folder = cache_root() / f"{card.name}-{seed}"
+    folder = cache_root() / f"{card.name}-{seed}-v{BUILD_VERSION}"
     with _BUILDING:  # the seed is torch's global RNG: two builds in one process must not interleave draws
         if folder.is_dir():
             return folder
@@ -222,6 +223,7 @@ def ensure_built(card: ModelCard) -> Path:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 TINY_BASES[base][0](building)
+            building.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
             building.rename(folder)
         except OSError:
             if not folder.is_dir():  # not a lost race with another process: a real failure
