@@ -150,8 +150,14 @@ def load_card(path: Path) -> ModelCard:
     if family == "tiny":
         from realunify_arena.adapters.tiny import TINY_BASES  # light: builders import torch lazily
 
-        if params.get("base") not in TINY_BASES:
-            raise _fail(path, "params.base", f"expected one of {sorted(TINY_BASES)}, got {params.get('base')!r}")
+        base = params.get("base")
+        if base not in TINY_BASES:
+            raise _fail(path, "params.base", f"expected one of {sorted(TINY_BASES)}, got {base!r}")
+        if card.checkpoints:
+            raise _fail(path, "checkpoints", "a tiny card builds its own weights; remove 'checkpoint(s)'")
+        offered = FAMILIES[base].capabilities
+        if not capabilities <= offered:
+            raise _fail(path, "capabilities", f"a tiny {base} offers {sorted(c.value for c in offered)}")
     return card
 
 

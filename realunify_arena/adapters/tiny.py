@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from realunify_arena.adapters.base import Adapter, Capability
+from realunify_arena.adapters.base import Adapter
 from realunify_arena.cards import ModelCard
 
 WORDS = ["yes", "no", "A", "B", "C", "D", "a", "the", "red", "blue", "green", "cube", "cat", "image", "what",
@@ -237,8 +237,7 @@ def resolve(card: ModelCard) -> ModelCard:
     """The card as its base family sees it: checkpoints point at the built folder."""
     folder = ensure_built(card)
     layout = TINY_BASES[card.params["base"]][1]
-    checkpoints = {cap: str(folder / layout[cap]) for cap in card.checkpoints or layout
-                   if Capability(cap) in card.capabilities}
+    checkpoints = {cap.value: str(folder / layout[cap.value]) for cap in card.capabilities}
     return dataclasses.replace(card, family=card.params["base"], checkpoints=checkpoints)
 
 

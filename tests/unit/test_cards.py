@@ -58,6 +58,8 @@ BAD_CARDS = [
     ("family: openai\ndescription: d\ncapabilities: [understand]\ncheckpoint: gpt\n", "endpoint", "base URL"),
     ("family: tiny\ndescription: d\ncapabilities: [understand]\nparams: {base: chameleon}\n", "params.base",
      "one of"),
+    ("family: tiny\ndescription: d\ncapabilities: [edit]\nparams: {base: janus}\n", "capabilities",
+     "a tiny janus offers ['generate', 'understand']"),
 ]
 
 
