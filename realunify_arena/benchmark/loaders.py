@@ -185,6 +185,9 @@ def _read_json_list(path: Path, problems: list[Problem]) -> list:
     except json.JSONDecodeError as e:
         problems.append(Problem(path.name, None, None, f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"))
         return []
+    except RecursionError:
+        problems.append(Problem(path.name, None, None, "invalid entries: JSON nested too deeply to read"))
+        return []
     if not isinstance(data, list):
         problems.append(Problem(path.name, None, None, f"expected a JSON list of entries, got {type(data).__name__}"))
         return []

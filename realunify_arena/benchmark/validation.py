@@ -6,6 +6,7 @@ field, with what was expected, so a user can fix their file without reading a tr
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,9 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int) -> UEGIn
     if not isinstance(raw, dict):
         bad(None, f"expected an object, got {describe(raw)}")
         raise EntryErrors(problems)
+    if not _is_unicode_text(raw):
+        bad(None, "contains a string that is not valid Unicode (a lone surrogate escape such as \\ud800)")
+        raise EntryErrors(problems)
 
     def req(field: str, kind: type, what: str):
         if field not in raw:
@@ -130,6 +134,15 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int) -> UEGIn
     return GEUInstance(index=index, task_type=task_type, question=question, option=list(options), answer=answer,
                        input_image=input_image, evaluation_prompt=evaluation_prompt, edit_prompt=edit_prompt,
                        extra=_extra(raw, known))
+
+
+def _is_unicode_text(raw: dict) -> bool:
+    """JSON may escape lone surrogates; such text cannot be written as UTF-8 again (exports would fail)."""
+    try:
+        json.dumps(raw, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _polling_questions(raw: dict, bad) -> list[PollingQuestion]:
