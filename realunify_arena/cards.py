@@ -161,23 +161,46 @@ def load_card(path: Path) -> ModelCard:
     return card
 
 
-def load_cards(models_dir: Path | str = MODELS_DIR) -> dict[str, ModelCard]:
-    """Every ``*.yaml`` card in ``models_dir``, by name, with card:NAME references resolved."""
-    cards = {p.stem: load_card(p) for p in sorted(Path(models_dir).glob("*.yaml"))}
+def load_cards(models_dir: Path | str = MODELS_DIR, problems: list[CardError] | None = None) -> dict[str, ModelCard]:
+    """Every ``*.yaml`` card in ``models_dir``, by name, with card:NAME references resolved.
+
+    A malformed card raises CardError, unless ``problems`` is given: then it is recorded there and left
+    out (with any pair that names it), so one bad file cannot take the app or the CLI down.
+    """
+    cards: dict[str, ModelCard] = {}
+    for path in sorted(Path(models_dir).glob("*.yaml")):
+        try:
+            cards[path.stem] = load_card(path)
+        except CardError as exc:
+            _collect(exc, problems)
+    resolved = {}
     for name, card in cards.items():
-        parts = {}
-        for cap, checkpoint in card.checkpoints.items():
-            if not checkpoint.startswith(CARD_REF):
-                continue
-            target = cards.get(checkpoint.removeprefix(CARD_REF))
-            if card.family != "pair":
-                raise _fail(card.path, f"checkpoints.{cap}", "only pair cards may name other cards")
-            if target is None or Capability(cap) not in target.capabilities:
-                raise _fail(card.path, f"checkpoints.{cap}",
-                            f"{checkpoint!r} must name a card in {models_dir} that declares '{cap}'")
-            parts[cap] = target
-        cards[name] = dataclasses.replace(card, parts=parts)
-    return cards
+        try:
+            resolved[name] = dataclasses.replace(card, parts=_parts(card, cards, models_dir))
+        except CardError as exc:
+            _collect(exc, problems)
+    return resolved
+
+
+def _collect(exc: CardError, problems: list[CardError] | None) -> None:
+    if problems is None:
+        raise exc
+    problems.append(exc)
+
+
+def _parts(card: ModelCard, cards: dict[str, ModelCard], models_dir: Path | str) -> dict[str, ModelCard]:
+    parts = {}
+    for cap, checkpoint in card.checkpoints.items():
+        if not checkpoint.startswith(CARD_REF):
+            continue
+        if card.family != "pair":
+            raise _fail(card.path, f"checkpoints.{cap}", "only pair cards may name other cards")
+        target = cards.get(checkpoint.removeprefix(CARD_REF))
+        if target is None or Capability(cap) not in target.capabilities:
+            raise _fail(card.path, f"checkpoints.{cap}",
+                        f"{checkpoint!r} must name a card in {models_dir} that declares '{cap}'")
+        parts[cap] = target
+    return parts
 
 
 def transformers_problem() -> str | None:

@@ -10,13 +10,18 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import sys
+
     from realunify_arena.cards import MODELS_DIR, availability, load_cards
 
-    cards = load_cards(args.models_dir or MODELS_DIR)
+    problems: list = []
+    cards = load_cards(args.models_dir or MODELS_DIR, problems=problems)
     width = max(map(len, cards), default=4)
     for name, card in cards.items():
         ok, reason = availability(card)
         capabilities = ",".join(c.value for c in sorted(card.capabilities, key=lambda c: c.value))
         status = "available" if ok else "unavailable"
         print(f"{name:<{width}}  {card.family:<7} {capabilities:<26} {status:<11} {reason}")
-    return 0
+    for problem in problems:
+        print(f"broken card left out: {problem}", file=sys.stderr)
+    return 1 if problems else 0

@@ -29,8 +29,8 @@ def test_paper_facts_are_encoded_in_the_cards():
     assert Capability.EDIT not in SHIPPED["janus-pro-7b"].capabilities  # Janus cannot edit: GEU stepwise "-"
     assert SHIPPED["emu3"].checkpoints == {"understand": "BAAI/Emu3-Chat-hf", "generate": "BAAI/Emu3-Gen-hf"}
     oracle = SHIPPED["oracle-und-gen"]
-    assert oracle.parts["understand"] is SHIPPED["gemini-2.5-pro"]
-    assert oracle.parts["generate"] is SHIPPED["gpt-image-1"] and oracle.remote
+    assert oracle.parts["understand"] == SHIPPED["gemini-2.5-pro"]
+    assert oracle.parts["generate"] == SHIPPED["gpt-image-1"] and oracle.remote
     assert SHIPPED["bagel"].family == "openai" and SHIPPED["bagel"].api_key_env is None
 
 
@@ -148,3 +148,18 @@ def test_models_command_lists_every_card_with_capabilities_and_status(capsys, mo
     assert set(lines) == set(SHIPPED)
     assert re.search(r"tiny-pair\s+tiny\s+edit,generate,understand\s+available", lines["tiny-pair"])
     assert "unavailable" in lines["gemini-2.5-pro"] and "GEMINI_API_KEY is unset" in lines["gemini-2.5-pro"]
+
+
+def test_a_broken_card_is_left_out_with_its_problem_when_asked(tmp_path, capsys):
+    _write(tmp_path, "family: gemini\ndescription: d\ncapabilities: [understand]\napi_key_env: K\ncheckpoint: g\n",
+           "judge")
+    _write(tmp_path, "family: pair\ndescription: d\ncapabilities: [understand]\ncheckpoints: {understand: card:gone}\n",
+           "combo")
+    _write(tmp_path, "family: [janus\n", "garbled")
+    problems: list[CardError] = []
+    assert set(load_cards(tmp_path, problems=problems)) == {"judge"}
+    assert sorted(Path(str(p).split(":")[0]).name for p in problems) == ["combo.yaml", "garbled.yaml"]
+    assert cli.main(["models", "--models-dir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("judge ")
+    assert "broken card left out: " + str(tmp_path / "garbled.yaml") in captured.err
