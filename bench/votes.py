@@ -43,17 +43,29 @@ class Tally:
         self.errors += other.errors
 
 
-def prepare(db: Path) -> dict[str, int]:
-    """The two stored runs every battle delivers."""
-    store = Store.open(db)
-    run_ids = {}
-    for system in SYSTEMS:
-        model, mode = system.split(":")
-        trace = Trace(UID, model, mode, {"seed": 0},
-                      steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (8, 8)))])
-        run_ids[system] = store.save_trace(trace, "bench")
-    store.close()
-    return run_ids
+@dataclass(frozen=True)
+class Target:
+    """One row's database, its two stored runs, and the store's disk-sync level."""
+
+    db: str
+    run_ids: dict[str, int]
+    synchronous: str
+
+    @classmethod
+    def prepare(cls, db: Path, synchronous: str) -> Target:
+        store = Store.open(db, synchronous=synchronous)
+        run_ids = {}
+        for system in SYSTEMS:
+            model, mode = system.split(":")
+            trace = Trace(UID, model, mode, {"seed": 0},
+                          steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (8, 8)))])
+            run_ids[system] = store.save_trace(trace, "bench")
+        store.close()
+        return cls(str(db), run_ids, synchronous)
+
+    def open(self) -> tuple[Store, Arena]:
+        store = Store.open(self.db, synchronous=self.synchronous)
+        return store, Arena(store, max_votes=10**9)  # the bench measures the store, not the rate limit
 
 
 def cast(arena: Arena, writer: str, run_ids: dict[str, int], deadline: float) -> Tally:
@@ -75,20 +87,15 @@ def cast(arena: Arena, writer: str, run_ids: dict[str, int], deadline: float) ->
     return tally
 
 
-def _arena(store: Store) -> Arena:
-    return Arena(store, max_votes=10**9)  # the bench measures the store, not the rate limit
-
-
-def run_threads(db: Path, writers: int, seconds: float, run_ids: dict[str, int]) -> tuple[Tally, float]:
-    store = Store.open(db)
-    arena = _arena(store)
+def run_threads(target: Target, writers: int, seconds: float) -> tuple[Tally, float]:
+    store, arena = target.open()
     tallies = [Tally() for _ in range(writers)]
     barrier = threading.Barrier(writers + 1)
     deadline = [0.0]
 
     def work(i: int) -> None:
         barrier.wait()
-        tallies[i] = cast(arena, f"t{writers}-{i}", run_ids, deadline[0])
+        tallies[i] = cast(arena, f"t{writers}-{i}", target.run_ids, deadline[0])
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(writers)]
     for t in threads:
@@ -106,19 +113,17 @@ def run_threads(db: Path, writers: int, seconds: float, run_ids: dict[str, int])
     return total, elapsed
 
 
-def _process_writer(db: str, name: str, seconds: float, run_ids: dict[str, int], barrier, results) -> None:
-    store = Store.open(db)
-    arena = _arena(store)
+def _process_writer(target: Target, name: str, seconds: float, barrier, results) -> None:
+    store, arena = target.open()
     barrier.wait()
-    results.put(cast(arena, name, run_ids, time.perf_counter() + seconds))
+    results.put(cast(arena, name, target.run_ids, time.perf_counter() + seconds))
     store.close()
 
 
-def run_processes(db: Path, writers: int, seconds: float, run_ids: dict[str, int]) -> tuple[Tally, float]:
+def run_processes(target: Target, writers: int, seconds: float) -> tuple[Tally, float]:
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(writers + 1), ctx.Queue()
-    procs = [ctx.Process(target=_process_writer,
-                         args=(str(db), f"p{writers}-{i}", seconds, run_ids, barrier, results))
+    procs = [ctx.Process(target=_process_writer, args=(target, f"p{writers}-{i}", seconds, barrier, results))
              for i in range(writers)]
     for p in procs:
         p.start()
@@ -133,7 +138,7 @@ def run_processes(db: Path, writers: int, seconds: float, run_ids: dict[str, int
     return total, elapsed
 
 
-def missing(db: Path, acked: list[tuple[str, str]]) -> int:
+def missing(db: str, acked: list[tuple[str, str]]) -> int:
     """Acknowledged votes that a fresh connection cannot find with the acknowledged choice."""
     store = Store.open(db)
     stored = {(r["battle_id"], r["choice"]) for r in store.query("select battle_id, choice from votes")}
@@ -147,6 +152,8 @@ def main() -> None:
     parser.add_argument("--writers", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--modes", nargs="+", choices=("threads", "processes"),
                         default=["threads", "processes"])
+    parser.add_argument("--synchronous", choices=("full", "normal"), default="full",
+                        help="the store's disk-sync level (default full, as the app runs)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -156,16 +163,15 @@ def main() -> None:
               f"{'p99 ms':>9}{'errors':>8}{'missing':>9}")
         rows = [("threads", 1)] + [(m, n) for m in args.modes for n in args.writers]
         for i, (mode, writers) in enumerate(rows):
-            db = Path(tmp) / f"bench-{i}.db"  # a fresh file per row, so rows compare fairly
-            run_ids = prepare(db)
-            tally, elapsed = runners[mode](db, writers, args.seconds, run_ids)
+            target = Target.prepare(Path(tmp) / f"bench-{i}.db", args.synchronous)  # fresh file per row
+            tally, elapsed = runners[mode](target, writers, args.seconds)
             rate = len(tally.acked) / elapsed
             reference = rate if i == 0 else reference
             p50, p99 = (np.percentile(tally.latencies, [50, 99]) * 1000 if tally.latencies
                         else (float("nan"), float("nan")))
             label = "reference" if i == 0 else mode
             print(f"{label:<10}{writers:>8}{len(tally.acked):>8}{rate:>10.1f}{rate / reference:>8.2f}"
-                  f"{p50:>9.2f}{p99:>9.2f}{tally.errors:>8}{missing(db, tally.acked):>9}")
+                  f"{p50:>9.2f}{p99:>9.2f}{tally.errors:>8}{missing(target.db, tally.acked):>9}")
 
 
 if __name__ == "__main__":

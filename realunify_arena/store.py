@@ -6,8 +6,8 @@ compared. The schema is built by sqlite-utils migrations, so an old database is 
 Concurrency: Gradio handlers run on worker threads and the vote bench runs several processes, so every
 write takes SQLite's write lock up front (``BEGIN IMMEDIATE``, which lets the busy timeout apply instead
 of failing on a stale WAL snapshot) while holding a per-store lock that serialises this process's threads
-on the one shared connection. A write returns only after its COMMIT, so what a caller acknowledges is on
-disk.
+on the one shared connection. A write returns only after its COMMIT has been synced to disk (by
+default), so what a caller acknowledges is kept.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from realunify_arena.trace import Trace
 migrations = Migrations("realunify_arena")
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+JOURNAL_MODES = ("wal", "delete")
+SYNCHRONOUS = ("full", "normal")
 
 
 class NotFound(LookupError):
@@ -115,9 +117,17 @@ class Store:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, db_path: str | Path, *, journal_mode: str = "wal") -> Store:
-        """Create or upgrade the database. Use ``journal_mode="delete"`` on network or FUSE mounts,
-        where WAL's shared memory does not work."""
+    def open(cls, db_path: str | Path, *, journal_mode: str = "wal", synchronous: str = "full") -> Store:
+        """Create or upgrade the database.
+
+        ``synchronous="full"`` syncs every commit to disk, so an acknowledged vote survives a power cut,
+        not only a crash of the app; "normal" is several times faster and may lose the last commits
+        on power loss. Use ``journal_mode="delete"`` on network or FUSE mounts, where WAL's shared
+        memory does not work.
+        """
+        if journal_mode not in JOURNAL_MODES or synchronous not in SYNCHRONOUS:
+            raise ValueError(f"journal_mode {journal_mode!r} / synchronous {synchronous!r}: expected one"
+                             f" of {JOURNAL_MODES} / {SYNCHRONOUS}")
         path = Path(db_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
@@ -126,7 +136,7 @@ class Store:
         db.execute("PRAGMA busy_timeout=30000")
         with db.ensure_autocommit_on():
             db.execute(f"PRAGMA journal_mode={journal_mode}")
-            db.execute("PRAGMA synchronous=NORMAL" if journal_mode == "wal" else "PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA synchronous={synchronous}")
         store = cls(db, path)
         with store.write():
             migrations.apply(db)

@@ -40,9 +40,16 @@ def test_open_creates_schema_with_foreign_keys_and_wal(tmp_path):
     store = Store.open(tmp_path / "sub" / "arena.db")
     assert {"runs", "judgments", "battles", "votes", "meta"} <= set(store.db.table_names())
     assert store.db.journal_mode == "wal"
+    assert store.db.execute("pragma synchronous").fetchone()[0] == 2  # FULL: commits are synced to disk
     fks = {(fk.column, fk.other_table) for fk in store.db.table("votes").foreign_keys}
     assert ("battle_id", "battles") in fks
     store.close()
+
+
+def test_unknown_journal_or_sync_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="synchronous 'off'"):
+        Store.open(tmp_path / "arena.db", synchronous="off")
+    assert not (tmp_path / "arena.db").exists()
 
 
 def test_reopening_applies_no_migration_twice(tmp_path):
