@@ -219,7 +219,7 @@ def transformers_problem() -> str | None:
     return None
 
 
-def _checkpoint_problem(checkpoint: str) -> tuple[bool, str]:
+def _checkpoint_status(checkpoint: str) -> tuple[bool, str]:
     if Path(checkpoint).expanduser().is_dir():
         return True, f"local folder {checkpoint}"
     from huggingface_hub import snapshot_download
@@ -249,35 +249,34 @@ def _endpoint_problem(card: ModelCard) -> str | None:
 
 
 def _availability(card: ModelCard) -> tuple[bool, str]:
-    if card.parts:
-        reasons = []
-        for cap, part in sorted(card.parts.items()):
-            ok, reason = _availability(part)
-            if not ok:
-                return False, f"{cap} via {part.name}: {reason}"
-            reasons.append(f"{cap} via {part.name}")
-        if len(card.parts) == len(card.checkpoints):
-            return True, "; ".join(reasons)
+    reasons = []
+    for cap, part in sorted(card.parts.items()):
+        ok, reason = _availability(part)
+        if not ok:
+            return False, f"{cap} via {part.name}: {reason}"
+        reasons.append(f"{cap} via {part.name}")
+    if card.remote and card.family == "pair":
+        return True, "; ".join(reasons)
     family = FAMILIES[card.family]
     for package in family.packages:
         if importlib.util.find_spec(package.split(".")[0]) is None or importlib.util.find_spec(package) is None:
             return False, f"missing package {package} (pip install -r requirements.txt)"
     if card.api_key_env and not os.environ.get(card.api_key_env):
         return False, f"API key variable {card.api_key_env} is unset"
-    if family.remote:
+    if card.remote:
         if card.endpoint and card.family == "openai":
             problem = _endpoint_problem(card)
             if problem:
                 return False, problem
-        return True, f"endpoint {card.endpoint or 'default'}, key from ${card.api_key_env}"
+        key = f", key from ${card.api_key_env}" if card.api_key_env else ""
+        return True, f"endpoint {card.endpoint or 'default'}{key}"
     problem = transformers_problem()
     if problem:
         return False, problem
     if card.family == "tiny":
         return True, "built offline from configs (random weights)"
-    reasons = []
     for checkpoint in dict.fromkeys(v for v in card.checkpoints.values() if not v.startswith(CARD_REF)):
-        ok, reason = _checkpoint_problem(checkpoint)
+        ok, reason = _checkpoint_status(checkpoint)
         if not ok:
             return False, reason
         reasons.append(reason)

@@ -118,3 +118,25 @@ def test_concurrent_builds_share_one_folder_and_rebuilds_give_the_same_weights(t
     assert (rebuilt / "model.safetensors").read_bytes() == (folders[0] / "model.safetensors").read_bytes()
     other_seed = ensure_built(dataclasses.replace(card, params={**card.params, "seed": 1}))
     assert (other_seed / "model.safetensors").read_bytes() != (rebuilt / "model.safetensors").read_bytes()
+
+
+def test_a_pair_of_other_cards_delegates_each_capability(tmp_path, adapters):
+    # the oracle's shape (Gemini understands, GPT-Image-1 generates), built from tiny cards
+    for name in ("tiny-janus", "tiny-pair"):
+        (tmp_path / f"{name}.yaml").write_bytes(CARDS[name].path.read_bytes())
+    (tmp_path / "combo.yaml").write_text(
+        "family: pair\ndescription: 'test combination (paper row: the oracle shape)'\n"
+        "capabilities: [understand, generate]\n"
+        "checkpoints: {understand: card:tiny-janus, generate: card:tiny-pair}\n")
+    combo_card = load_cards(tmp_path)["combo"]
+    combo = build_adapter(combo_card)
+    options = CARDS["tiny-pair"].defaults
+    assert combo.generate("a red cube", options).tobytes() == adapters["tiny-pair"].generate("a red cube",
+                                                                                             options).tobytes()
+    janus_options = CARDS["tiny-janus"].defaults
+    assert combo.understand([SOURCE], "what ?", janus_options) == adapters["tiny-janus"].understand(
+        [SOURCE], "what ?", janus_options)
+    assert combo.memory_bytes() == adapters["tiny-janus"].memory_bytes() + adapters["tiny-pair"].memory_bytes()
+    with pytest.raises(NotSupported):
+        combo.edit(SOURCE, "make it blue", options)
+    combo.close()
