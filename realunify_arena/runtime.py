@@ -13,6 +13,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from realunify_arena.adapters import Adapter, ModelUnavailable, build_adapter
@@ -20,6 +21,7 @@ from realunify_arena.cards import ModelCard, transformers_problem
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt"}
 
 
 def on_zero_gpu() -> bool:
@@ -31,6 +33,25 @@ def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def estimate_bytes(card: ModelCard) -> int:
+    """A first-load guess of a card's footprint, before its real size is measured: ``params.memory_gb``
+    if given, else the size of its weight files in a local folder or the hub cache (0 if unknown)."""
+    if "memory_gb" in card.params:
+        return int(float(card.params["memory_gb"]) * 2**30)
+    from huggingface_hub import snapshot_download
+
+    total = 0
+    for checkpoint in dict.fromkeys(card.checkpoints.values()):
+        folder = Path(checkpoint).expanduser()
+        if not folder.is_dir():
+            try:
+                folder = Path(snapshot_download(checkpoint, local_files_only=True))
+            except Exception:  # not cached, a remote model name or a card:NAME reference
+                continue
+        total += sum(f.stat().st_size for f in folder.rglob("*") if f.suffix in WEIGHT_SUFFIXES)
+    return total
 
 
 class ModelPool:
@@ -110,7 +131,7 @@ class ModelPool:
             problem = transformers_problem()
             if problem:
                 raise ModelUnavailable(f"{card.name}: {problem}")
-            self._make_room(self._sizes.get(card.name, 0))
+            self._make_room(self._sizes.get(card.name) or estimate_bytes(card))
         adapter = self._load(card)
         with self._state:
             self._resident[card.name] = adapter

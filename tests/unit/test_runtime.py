@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from realunify_arena.adapters import ModelUnavailable, build_adapter
+from realunify_arena.adapters.tiny import resolve
 from realunify_arena.cards import load_cards
-from realunify_arena.runtime import ModelPool
+from realunify_arena.runtime import ModelPool, estimate_bytes
 
 CARDS = load_cards()
 
@@ -68,6 +71,31 @@ def test_least_recently_used_model_is_moved_out_when_the_budget_is_exceeded(size
         assert pool.resident() == ["tiny-pair", "tiny-emu3"]
     assert loader.loads == ["tiny-janus", "tiny-emu3", "tiny-pair", "tiny-emu3"]
     pool.close()
+
+
+def test_room_is_made_before_a_first_load_from_the_cards_memory_hint(sizes):
+    budget = sizes["tiny-janus"] + 1000
+    hinted = dataclasses.replace(CARDS["tiny-emu3"], params={**CARDS["tiny-emu3"].params, "memory_gb": budget / 2**30})
+    resident_at_load: dict[str, list[str]] = {}
+
+    def loader(card, device):
+        resident_at_load[card.name] = pool.resident()
+        return build_adapter(card, device)
+
+    pool = ModelPool({**CARDS, "tiny-emu3": hinted}, device="cpu", budget_bytes=budget, loader=loader)
+    with pool.use("tiny-janus"):
+        pass
+    with pool.use("tiny-emu3"):
+        pass
+    assert resident_at_load == {"tiny-janus": [], "tiny-emu3": []}  # janus left before emu3 was loaded
+    assert estimate_bytes(CARDS["tiny-janus"]) == 0  # no hint, weights not resolved yet: unknown
+    pool.close()
+
+
+def test_first_load_estimate_reads_the_weight_files_of_a_local_folder():
+    folder = Path(resolve(CARDS["tiny-pair"]).checkpoints["understand"])
+    card = dataclasses.replace(CARDS["qwen2.5-vl-7b"], checkpoints={"understand": str(folder)})
+    assert estimate_bytes(card) == sum(f.stat().st_size for f in folder.glob("*.safetensors")) > 0
 
 
 def test_a_model_in_use_is_never_moved_out(sizes):
