@@ -58,7 +58,8 @@ class ModelPool:
     """Lazily loaded adapters with LRU eviction against a memory budget.
 
     ``budget_bytes`` caps the summed ``memory_bytes()`` of resident local models. Without it, a CUDA
-    pool evicts until the device reports enough free memory, and a CPU pool never evicts.
+    pool evicts until the device reports enough free memory, and a CPU pool never evicts. An evicted
+    adapter is closed (its weights freed, not parked in host memory) and reloaded on its next use.
     """
 
     def __init__(self, cards: dict[str, ModelCard], device: str | None = None, budget_bytes: int | None = None,
