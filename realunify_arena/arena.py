@@ -77,7 +77,8 @@ def rate_key(voter: str) -> str:
 
 
 def draw_pair(systems: Sequence[str], kind: Kind, rng: random.Random) -> tuple[str, str]:
-    """Two systems for a battle, uniformly at random, on randomly chosen sides."""
+    """Two systems for a battle, uniformly over the valid pairs, on randomly chosen sides: one model's
+    two modes, or two models in the same mode."""
     if kind == "direct_vs_stepwise":
         models = sorted({split_system(s)[0] for s in systems
                          if {f"{split_system(s)[0]}:{m}" for m in MODES} <= set(systems)})
@@ -87,9 +88,11 @@ def draw_pair(systems: Sequence[str], kind: Kind, rng: random.Random) -> tuple[s
         pair = [f"{model}:direct", f"{model}:stepwise"]
     elif kind == "model_vs_model":
         distinct = sorted(set(systems))
-        if len(distinct) < 2:
-            raise BattleError("a model-vs-model battle needs at least two systems")
-        pair = rng.sample(distinct, 2)
+        pairs = [[a, b] for i, a in enumerate(distinct) for b in distinct[i + 1:]
+                 if split_system(a)[1] == split_system(b)[1]]  # sorted: same mode means different models
+        if not pairs:
+            raise BattleError("a model-vs-model battle needs two models with runs in the same mode")
+        pair = rng.choice(pairs)
     else:
         raise BattleError(f"battle kind {kind!r}: expected one of {', '.join(KINDS)}")
     rng.shuffle(pair)
@@ -129,10 +132,11 @@ class Arena:
             raise BattleError(f"battle kind {kind!r}: expected one of {', '.join(KINDS)}")
         model_a, mode_a = split_system(system_a)
         model_b, mode_b = split_system(system_b)
-        if system_a == system_b:
-            raise BattleError(f"both sides are {system_a!r}: a battle needs two different systems")
-        if kind == "direct_vs_stepwise" and model_a != model_b:
+        if kind == "direct_vs_stepwise" and (model_a != model_b or mode_a == mode_b):
             raise BattleError(f"direct_vs_stepwise compares one model's two modes, got {system_a!r}"
+                              f" and {system_b!r}")
+        if kind == "model_vs_model" and (model_a == model_b or mode_a != mode_b):
+            raise BattleError(f"model_vs_model compares two models in the same mode, got {system_a!r}"
                               f" and {system_b!r}")
         try:
             track, _ = split_uid(instance_uid)

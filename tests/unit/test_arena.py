@@ -61,7 +61,7 @@ def test_accepted_vote_is_committed_and_reveals_the_systems(arena, store):
 
 
 def test_battle_id_is_opaque(arena):
-    battle = ready_battle(arena, a="secret-model:direct", b="other-model:stepwise")
+    battle = ready_battle(arena, a="secret-model:direct", b="other-model:direct")
     assert "secret" not in battle and "other" not in battle and len(battle) == 32
 
 
@@ -159,8 +159,11 @@ def test_reveal_before_the_vote_is_refused(arena):
 
 
 @pytest.mark.parametrize("a, b, kind, message", [
-    ("m1:direct", "m1:direct", "model_vs_model", "two different systems"),
+    ("m1:direct", "m1:direct", "model_vs_model", "two models in the same mode"),
+    ("m1:direct", "m1:stepwise", "model_vs_model", "two models in the same mode"),
+    ("m1:direct", "m2:stepwise", "model_vs_model", "two models in the same mode"),
     ("m1:direct", "m2:stepwise", "direct_vs_stepwise", "one model's two modes"),
+    ("m1:stepwise", "m1:stepwise", "direct_vs_stepwise", "one model's two modes"),
     ("m1", "m2:direct", "model_vs_model", "expected '<model card>:<direct|stepwise>'"),
     ("m1:direct", "m2:direct", "free_for_all", "battle kind 'free_for_all'"),
 ])
@@ -214,8 +217,12 @@ def test_draw_pair():
         a, b = draw_pair(systems, "direct_vs_stepwise", rng)
         assert {a, b} == {"m1:direct", "m1:stepwise"}
         a, b = draw_pair(systems, "model_vs_model", rng)
-        assert a != b and {a, b} <= set(systems)
+        assert {a, b} <= {"m1:direct", "m2:direct", "m3:direct"} and a != b
     sides = {draw_pair(systems, "direct_vs_stepwise", rng)[0] for _ in range(30)}
     assert sides == {"m1:direct", "m1:stepwise"}  # sides are shuffled
+    pairs = {frozenset(draw_pair(systems, "model_vs_model", rng)) for _ in range(60)}
+    assert len(pairs) == 3  # every same-mode pair of models gets drawn
     with pytest.raises(BattleError, match="both direct and stepwise"):
         draw_pair(["m2:direct", "m3:direct"], "direct_vs_stepwise", rng)
+    with pytest.raises(BattleError, match="two models with runs in the same mode"):
+        draw_pair(["m1:direct", "m1:stepwise"], "model_vs_model", rng)
