@@ -155,7 +155,7 @@ class AdapterJudge(Judge):
     The first ask is greedy; retries sample with a new seed, since a greedy retry would repeat itself.
     """
 
-    def __init__(self, pool, card: str, *, max_new_tokens: int = 16):
+    def __init__(self, pool, card: str, *, max_new_tokens: int = 8):  # the first word is all that counts
         self.pool = pool
         self.name = card
         self.max_new_tokens = max_new_tokens

@@ -306,20 +306,15 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
     ``response`` (+ ``edit_image`` in the step file); images are copied into the folder's ``images/``.
     With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer``,
     so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
-    (a loaded Dataset); without it the dataset is loaded by its stored name ("bundled" or a path).
+    (a loaded Dataset); without it they are reloaded from where ``eval`` noted the dataset came from.
     """
-    from realunify_arena.benchmark import load
-
     runs = store.runs(dataset=dataset, model=model)
     if not runs:
         raise LookupError(f"no stored runs{f' of dataset {dataset!r}' if dataset else ''}"
                           f"{f' by {model!r}' if model else ''} in {store.path}")
     written: list[Path] = []
     for name in sorted({r["dataset"] for r in runs}):
-        source = data if data is not None and data.name == name else load(name)
-        if source.problems and not source.instances:
-            raise LookupError(f"runs of dataset {name!r}: cannot load its instances "
-                              f"({source.problems[0]}); pass the folder they came from")
+        source = data if data is not None and data.name == name else _stored_source(store, name)
         subset = [r for r in runs if r["dataset"] == name]
         labels = system_labels(subset)
         for label in sorted(set(labels.values())):
@@ -327,6 +322,21 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
             folder = Path(out_dir) / _safe(name) / _safe(label)
             written += _write_system(store, source, mine, folder, judge)
     return written
+
+
+def _stored_source(store, name: str):
+    from realunify_arena.benchmark import load
+    from realunify_arena.evaluation import SOURCE_KEY
+
+    location = "bundled" if name == "bundled" else store.meta(SOURCE_KEY.format(name))
+    if location is None:
+        raise LookupError(f"runs of dataset {name!r}: the store does not say where its instances are; "
+                          "pass the loaded dataset (data=...)")
+    source = load(location, name=name)
+    if not source.instances:
+        problem = source.problems[0] if source.problems else "no instances"
+        raise LookupError(f"runs of dataset {name!r}: cannot load its instances from {location} ({problem})")
+    return source
 
 
 def _write_system(store, source, runs: list[dict], folder: Path, judge: str | None) -> list[Path]:

@@ -1,0 +1,98 @@
+"""``eval``: run a model over a dataset, judge every run, store everything; resumable and shardable."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+MODE_CHOICES = {"direct": ("direct",), "stepwise": ("stepwise",), "both": ("direct", "stepwise")}
+
+
+def default_db() -> str:
+    from realunify_arena.settings import Settings
+
+    return os.environ.get("REALUNIFY_DB") or str(Settings.db)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="run and judge a model on RealUnify; results go into the store",
+                       description="Runs already stored are skipped, so rerunning the same command resumes. "
+                                   "Under `accelerate launch` each process takes its share of the instances.")
+    p.add_argument("--model", required=True, help="model card name (see models/)")
+    p.add_argument("--data", default="bundled", help='"bundled", an official folder, or parquet file(s)')
+    p.add_argument("--track", choices=("UEG", "GEU", "all"), default="all")
+    p.add_argument("--mode", choices=tuple(MODE_CHOICES), default="both")
+    p.add_argument("--judge", required=True, help="model card that judges UEG polling questions")
+    p.add_argument("--judge-attempts", type=int, default=None, metavar="N",
+                   help="asks per polling question before an unparseable reply is a judge error (default 3)")
+    p.add_argument("--limit", type=int, help="at most N instances per category")
+    p.add_argument("--seed", type=int, help="generation seed (default: the card's)")
+    p.add_argument("--db", default=None, help="SQLite store (default: $REALUNIFY_DB or data/arena.db)")
+    p.add_argument("--models-dir", default=None, help="folder of model cards (default: models/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from realunify_arena.adapters.base import Capability, ModelUnavailable
+    from realunify_arena.benchmark import load
+    from realunify_arena.cards import MODELS_DIR, CardError, load_cards
+    from realunify_arena.evaluation import Shard, evaluate, select, task_counts
+    from realunify_arena.judge import ATTEMPTS, HUMAN, build_judge
+    from realunify_arena.runtime import ModelPool, default_device
+    from realunify_arena.store import Store
+
+    def fail(message: str, code: int = 2) -> int:
+        print(f"eval: {message}", file=sys.stderr)
+        return code
+
+    if args.limit is not None and args.limit < 1:
+        return fail(f"--limit {args.limit}: expected a positive number of instances per category")
+    if args.judge_attempts is not None and args.judge_attempts < 1:
+        return fail(f"--judge-attempts {args.judge_attempts}: expected at least 1")
+    try:
+        cards = load_cards(args.models_dir or MODELS_DIR)
+    except CardError as e:
+        return fail(str(e))
+    for flag, name in (("--model", args.model), ("--judge", args.judge)):
+        if name == HUMAN and flag == "--judge":
+            return fail("--judge human: human judgments are entered in the app; give a model card here")
+        if name not in cards:
+            return fail(f"{flag} {name!r}: no such model card; known: {', '.join(sorted(cards))}")
+    if Capability.UNDERSTAND not in cards[args.judge].capabilities:
+        return fail(f"--judge {args.judge!r}: the card cannot understand images, so it cannot answer polling questions")
+    dataset = load(args.data)
+    if dataset.problems:
+        for problem in dataset.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return fail(f"{args.data}: {len(dataset.problems)} problem(s) above; fix them (see `validate`) and rerun")
+
+    shard = Shard.from_env()
+    device = default_device()
+    if device == "cuda" and shard.size > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    options = cards[args.model].options(**({} if args.seed is None else {"seed": args.seed}))
+    instances = select(dataset, args.track, args.limit)
+    modes = MODE_CHOICES[args.mode]
+    plan = ", ".join(f"{k} {v}" for k, v in task_counts(instances).items()) or "none"
+    print(f"eval {args.model} on {dataset.name}: {len(instances)} instances ({plan}) x {'+'.join(modes)}, "
+          f"judge {args.judge}, settings {options.to_dict()}"
+          + (f"; rank {shard.rank} of {shard.size}" if shard.size > 1 else ""), file=sys.stderr)
+
+    store = Store.open(args.db or default_db())
+    pool = ModelPool(cards, device=device)
+    try:
+        summary = evaluate(dataset, args.model, build_judge(args.judge, pool), store, pool, modes=modes,
+                           track=args.track, limit=args.limit, options=options, shard=shard,
+                           progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS)
+    except ModelUnavailable as e:
+        return fail(str(e))
+    except KeyboardInterrupt:
+        return fail(f"interrupted; everything finished so far is in {store.path}: rerun the same command to resume", 130)
+    finally:
+        pool.close()
+        store.close()
+    prefix = f"[rank {shard.rank}] " if shard.size > 1 else ""
+    for line in summary.lines():
+        print(prefix + line)
+    return 0

@@ -1,0 +1,157 @@
+"""Batch evaluation: run a model over a dataset in the chosen modes, judge every run, keep it all in the store.
+
+Resumable by construction: a run is looked up in the store by (dataset, instance, model, mode, settings)
+before it is computed, and a judgment by (run, judge), and each is committed as soon as it exists, so
+an interrupted evaluation loses only the item in flight. Under ``accelerate launch`` (or torchrun, or
+any launcher that sets ``RANK``/``WORLD_SIZE``) each process takes every WORLD_SIZE-th item from its
+rank on and writes into the same SQLite store, whose writes take the database lock up front.
+
+Generation and judging are two passes so the model under test and the judge model are not both needed
+on the device at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from realunify_arena import protocols
+from realunify_arena.adapters.base import GenerationOptions
+from realunify_arena.benchmark.loaders import Dataset
+from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance
+from realunify_arena.judge import ATTEMPTS, Judge, judge_trace, stored_images
+from realunify_arena.trace import Mode, Status
+
+SOURCE_KEY = "dataset_source:{}"  # store meta key: dataset name -> folder it was loaded from
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of the work: items ``rank, rank + size, ...``."""
+
+    rank: int = 0
+    size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.size < 1 or not 0 <= self.rank < self.size:
+            raise ValueError(f"shard rank {self.rank} of {self.size}: expected 0 <= rank < size")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Shard:
+        """RANK and WORLD_SIZE as set by ``accelerate launch``/torchrun; one whole shard without them."""
+        env = os.environ if env is None else env
+        try:
+            return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)))
+        except ValueError:
+            raise ValueError(f"RANK={env.get('RANK')!r} WORLD_SIZE={env.get('WORLD_SIZE')!r}: expected integers") from None
+
+    def take(self, items: Sequence) -> list:
+        return list(items[self.rank::self.size])
+
+
+@dataclass
+class Summary:
+    """What one process did; ``stored`` counts work found already done."""
+
+    ran: Counter = field(default_factory=Counter)  # run status -> runs computed now
+    stored_runs: int = 0
+    judged: int = 0
+    stored_judgments: int = 0
+    judge_errors: int = 0  # runs whose judgment has at least one unanswered polling question
+
+    def lines(self) -> list[str]:
+        ran = ", ".join(f"{n} {status}" for status, n in sorted(self.ran.items())) or "none"
+        return [f"runs: {sum(self.ran.values())} computed ({ran}), {self.stored_runs} already stored",
+                f"judgments: {self.judged} made ({self.judge_errors} with judge errors), "
+                f"{self.stored_judgments} already stored"]
+
+
+def select(dataset: Dataset, track: str = "all", limit: int | None = None) -> list[AnyInstance]:
+    """The instances to evaluate, in dataset order; ``limit`` caps each category, so a slice keeps every column."""
+    if track not in ("all", "UEG", "GEU"):
+        raise ValueError(f"track {track!r}: expected UEG, GEU or all")
+    taken: Counter = Counter()
+    chosen = []
+    for instance in dataset.select(track):
+        if limit is None or taken[instance.task_type] < limit:
+            taken[instance.task_type] += 1
+            chosen.append(instance)
+    return chosen
+
+
+def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: Iterable[Mode] = protocols.MODES,
+             track: str = "all", limit: int | None = None, options: GenerationOptions | None = None,
+             shard: Shard = Shard(), progress: bool = True, judge_attempts: int = ATTEMPTS) -> Summary:
+    """Run, store and judge this shard's part of the evaluation; returns what was done."""
+    options = options or pool.cards[model].defaults
+    modes = list(modes)
+    for mode in modes:
+        if mode not in protocols.MODES:
+            raise ValueError(f"mode {mode!r}: expected one of {protocols.MODES}")
+    work = shard.take([(instance, mode) for instance in select(dataset, track, limit) for mode in modes])
+    remember_source(store, dataset)
+    summary = Summary()
+    run_ids = _run_pass(work, dataset.name, model, store, pool, options, shard, progress, summary)
+    _judge_pass(run_ids, judge, judge_attempts, store, shard, progress, summary)
+    return summary
+
+
+def remember_source(store, dataset: Dataset) -> None:
+    """Note where the dataset's files are, so an export can reload the instances its runs answered."""
+    if dataset.root is not None:
+        store.meta(SOURCE_KEY.format(dataset.name), lambda: str(dataset.root.resolve()))
+
+
+def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOptions, shard: Shard,
+              progress: bool, summary: Summary) -> list[tuple[int, AnyInstance]]:
+    settings = options.to_dict()
+    done, todo = [], []
+    for instance, mode in work:
+        run_id = store.find_run(dataset, instance.uid, model, mode, settings)
+        if run_id is None:
+            todo.append((instance, mode))
+        else:
+            done.append((run_id, instance))
+    summary.stored_runs = len(done)
+    if todo:
+        with pool.use(model) as adapter, _bar(todo, f"{model} runs", shard, progress) as bar:
+            for instance, mode in bar:
+                trace = protocols.run(instance, adapter, mode, options)
+                done.append((store.save_trace(trace, dataset), instance))
+                summary.ran[trace.status.value] += 1
+    return done
+
+
+def _judge_pass(run_ids: list[tuple[int, AnyInstance]], judge: Judge, attempts: int, store, shard: Shard,
+                progress: bool, summary: Summary) -> None:
+    todo = []
+    for run_id, instance in run_ids:
+        if store.run(run_id)["status"] != Status.OK.value:
+            continue
+        if store.find_judgment(run_id, judge.name) is None:
+            todo.append((run_id, instance))
+        else:
+            summary.stored_judgments += 1
+    load_image = stored_images(store)
+    with _bar(todo, f"judged by {judge.name}", shard, progress) as bar:
+        for run_id, instance in bar:
+            judgment = judge_trace(store.load_trace(run_id), instance, judge, load_image, attempts=attempts)
+            store.save_judgment(run_id, judge.name, judgment.to_dict())
+            summary.judged += 1
+            summary.judge_errors += judgment.errors > 0
+
+
+def _bar(items: list, label: str, shard: Shard, enabled: bool):
+    from tqdm.auto import tqdm
+
+    prefix = f"[rank {shard.rank}/{shard.size}] " if shard.size > 1 else ""
+    return tqdm(items, desc=prefix + label, position=shard.rank, disable=not enabled or not items,
+                unit="item", dynamic_ncols=True, leave=True)
+
+
+def task_counts(instances: Iterable[AnyInstance]) -> dict[str, int]:
+    """Instances per category abbreviation, in the paper's order (for the command's plan line)."""
+    counts = Counter(i.task_type for i in instances)
+    return {CATEGORIES[t][1]: counts[t] for t in CATEGORIES if counts[t]}
