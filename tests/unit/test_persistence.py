@@ -256,3 +256,24 @@ def test_backup_command_while_votes_are_written(tmp_path, capsys):
             assert copy.get_image(sha).size == (3, 3)
     copy.close()
     assert main(["backup", str(db), "--db", str(db)]) == 2  # refuses to overwrite the live file
+
+
+def test_export_runs_writes_the_official_layout(tmp_path, capsys):
+    import json
+
+    from realunify_arena.benchmark import load
+    from realunify_arena.cli import main
+
+    bundled = load("bundled")
+    inst = next(i for i in bundled.instances if i.track == "UEG")
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    trace = Trace(inst.uid, "tiny-pair", "direct", {"seed": 0},
+                  steps=[Step(StepRole.GENERATED_IMAGE, inst.prompt, image=Image.new("RGB", (5, 5)))])
+    store.save_trace(trace, bundled.name)
+    store.close()
+    assert main(["export", "runs", "--format", "official", "--out", str(tmp_path / "out"), "--db", str(db)]) == 0
+    rows = json.loads((tmp_path / "out" / "bundled" / "tiny-pair" / "UEG_direct.json").read_text())
+    assert [(r["index"], r["task_type"]) for r in rows] == [(inst.index, inst.task_type)]
+    image = tmp_path / "out" / "bundled" / "tiny-pair" / rows[0]["generated_image"]
+    assert Image.open(image).size == (5, 5)
