@@ -1,0 +1,243 @@
+"""Abuse through the launched app's public API: forged, replayed and cross-session votes, votes before the
+outputs were shown, flooding past the rate limit, and names or ids injected into every parameter.
+
+The app is the real ``build_demo`` (stored arena mode, so battles need no model) over a real SQLite
+store. Every refusal must come back as an error naming the reason, and must write nothing: the row
+counts of every table stay the same and no injected text reaches the database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import shutil
+import threading
+
+import pytest
+from gradio_client import Client
+
+from realunify_arena.arena import KINDS, Arena
+from realunify_arena.cards import load_cards
+from realunify_arena.runtime import ModelPool
+from realunify_arena.settings import Settings
+from realunify_arena.store import Store
+from realunify_arena.ui import build_demo
+
+pytestmark = pytest.mark.slow
+
+TABLES = ("runs", "judgments", "battles", "votes", "meta")
+MARKER = "INJECTED-7f3a"  # text every injection carries, so the database can be searched for it
+RATE_LIMIT = 30  # Arena's default, which build_demo uses
+_addresses = (f"198.18.{a}.{b}" for a, b in itertools.product(range(256), range(1, 255)))
+
+
+@pytest.fixture(scope="module")
+def app(seeded_template, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("abuse") / "data"
+    shutil.copytree(seeded_template, folder)
+    settings = Settings(data=("bundled",), models=("tiny-pair", "tiny-janus"), db=folder / "arena.db",
+                        arena_mode="stored")
+    store = Store.open(settings.db)
+    demo = build_demo(settings, store, ModelPool(load_cards()))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield url, store
+    demo.close()
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def stranger(app) -> Client:
+    """One session for the requests that must all be refused (a refusal costs no rate-limit budget)."""
+    c = client(app[0])
+    yield c
+    c.close()
+
+
+def client(url: str, ip: str | None = None) -> Client:
+    """One browser session from one address (each test its own, so rate limits stay apart)."""
+    return Client(url, verbose=False, headers={"x-forwarded-for": ip or next(_addresses)}, download_files=False)
+
+
+def counts(store: Store) -> dict[str, int]:
+    return {t: store.query(f"select count(*) as n from {t}")[0]["n"] for t in TABLES}
+
+
+def refusal(c: Client, *args, api_name: str) -> str:
+    with pytest.raises(Exception) as info:
+        c.predict(*args, api_name=api_name)
+    return str(info.value)
+
+
+def battle(c: Client, track: str = "any") -> str:
+    started = c.predict("bundled", track, "any", api_name="/new_battle")
+    assert started["ready"], started
+    return started["battle_id"]
+
+
+@pytest.mark.parametrize("forged, message", [
+    (secrets.token_urlsafe(24), "unknown battle id"),
+    ("' OR 1=1 --" + MARKER, "malformed battle id"),
+    ("../../etc/passwd", "malformed battle id"),
+    ("\u0000" * 32, "malformed battle id"),
+    ("x" * 1_000_000, "malformed battle id"),
+    (12345, "malformed battle id"),
+    (None, "malformed battle id"),
+    ([MARKER], "malformed battle id"),
+    ({"id": MARKER}, "malformed battle id"),
+])
+def test_forged_battle_ids_are_refused_and_write_nothing(app, stranger, forged, message):
+    before = counts(app[1])
+    assert message in refusal(stranger, forged, "A", api_name="/vote")
+    assert counts(app[1]) == before
+
+
+def test_replayed_votes_are_refused_from_the_same_and_other_sessions(app):
+    url, store = app
+    owner, other = client(url), client(url)
+    battle_id = battle(owner)
+    owner.predict(battle_id, "B", api_name="/vote")
+    before = counts(store)
+    assert "already has a vote" in refusal(owner, battle_id, "A", api_name="/vote")
+    assert "issued to another session" in refusal(other, battle_id, "A", api_name="/vote")
+    assert counts(store) == before
+    assert [v["choice"] for v in store.votes() if v["battle_id"] == battle_id] == ["B"]
+
+
+def test_concurrent_replays_record_exactly_one_vote(app):
+    url, store = app
+    c = client(url)
+    battle_id = battle(c)
+    results: list[dict | str] = []
+
+    def cast(choice: str) -> None:
+        try:
+            results.append(c.predict(battle_id, choice, api_name="/vote"))
+        except Exception as e:  # noqa: BLE001 - the refusals are what is counted
+            results.append(str(e))
+
+    threads = [threading.Thread(target=cast, args=(choice,)) for choice in ("A", "B", "tie", "both_bad") * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    accepted = [r for r in results if isinstance(r, dict)]
+    assert len(results) == 12 and len(accepted) == 1
+    assert all("already has a vote" in r for r in results if isinstance(r, str))
+    assert [v["choice"] for v in store.votes() if v["battle_id"] == battle_id] == [accepted[0]["choice"]]
+
+
+def test_a_session_cannot_vote_on_another_sessions_battle(app):
+    url, store = app
+    owner, intruder = client(url), client(url)
+    battle_id = battle(owner)
+    before = counts(store)
+    assert "issued to another session" in refusal(intruder, battle_id, "A", api_name="/vote")
+    assert counts(store) == before
+    assert owner.predict(battle_id, "A", api_name="/vote")["choice"] == "A"  # still the owner's to cast
+
+
+def test_votes_before_both_outputs_were_shown_are_refused(app):
+    """A battle whose outputs are still being produced: issued to this session, delivered side by side."""
+    url, store = app
+    c = client(url)
+    c.predict("bundled", "UEG", "all", api_name="/instances")  # the session exists on the server now
+    arena = Arena(store)
+    run = store.runs(dataset="bundled", track="UEG", model="tiny-pair")[0]
+    battle_id = arena.new_battle(c.session_hash, "hf:someone", run["instance_uid"], "bundled", "tiny-pair:direct",
+                                 "tiny-pair:stepwise", "direct_vs_stepwise")
+    before = counts(store)
+    assert "side A and B has not been shown yet" in refusal(c, battle_id, "A", api_name="/vote")
+    runs = {r["mode"]: r["id"] for r in store.runs(dataset="bundled", model="tiny-pair")
+            if r["instance_uid"] == run["instance_uid"]}
+    arena.deliver(battle_id, c.session_hash, "A", runs["direct"])
+    assert "side B has not been shown yet" in refusal(c, battle_id, "A", api_name="/vote")
+    assert {t: n for t, n in counts(store).items() if t != "battles"} == \
+        {t: n for t, n in before.items() if t != "battles"}
+    arena.deliver(battle_id, c.session_hash, "B", runs["stepwise"])
+    assert c.predict(battle_id, "tie", api_name="/vote")["choice"] == "tie"
+
+
+def test_a_flood_from_one_address_stops_at_the_rate_limit(app):
+    """More votes than the limit, fired at once from several sessions of one address: exactly the limit lands."""
+    url, store = app
+    ip = next(_addresses)
+    sessions = [client(url, ip) for _ in range(4)]  # reloading the page does not reset the limit
+    battles = [(c, delivered_battle(store, c)) for c in sessions for _ in range(10)]
+    results: list[dict | str] = []
+
+    def cast(c: Client, battle_id: str) -> None:
+        try:
+            results.append(c.predict(battle_id, "A", api_name="/vote"))
+        except Exception as e:  # noqa: BLE001 - the refusals are what is counted
+            results.append(str(e))
+
+    before = counts(store)
+    threads = [threading.Thread(target=cast, args=pair) for pair in battles]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    accepted = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, str)]
+    assert len(accepted) == RATE_LIMIT and len(refused) == len(battles) - RATE_LIMIT
+    assert all(f"rate limit: at most {RATE_LIMIT} votes" in r for r in refused)
+    assert counts(store)["votes"] == before["votes"] + RATE_LIMIT
+    other = client(url)  # another address is unaffected
+    assert other.predict(battle(other), "B", api_name="/vote")["choice"] == "B"
+
+
+def delivered_battle(store: Store, c: Client) -> str:
+    """A battle issued to this client's session with both outputs shown, as ``/new_battle`` leaves it
+    (made directly, so the flood is not paced by the serialised battle endpoint)."""
+    arena = Arena(store)
+    first = store.runs(dataset="bundled", model="tiny-pair")[0]
+    run_a, run_b = [r for r in store.runs(dataset="bundled", model="tiny-pair")
+                    if r["instance_uid"] == first["instance_uid"]]
+    battle_id = arena.new_battle(c.session_hash, "hf:flood", run_a["instance_uid"], "bundled",
+                                 f"tiny-pair:{run_a['mode']}", f"tiny-pair:{run_b['mode']}", "direct_vs_stepwise")
+    arena.deliver(battle_id, c.session_hash, "A", run_a["id"])
+    arena.deliver(battle_id, c.session_hash, "B", run_b["id"])
+    return battle_id
+
+
+@pytest.mark.parametrize("args, api_name, message", [
+    (("/etc", "UEG_1_world_knowledge", "tiny-pair", "direct", 0, ""), "/run_instance", "is not configured"),
+    (("bundled", "UEG_1_world_knowledge", "../../models/gpt-4.1", "direct", 0, ""), "/run_instance",
+     "model '../../models/gpt-4.1'"),
+    (("bundled", "UEG_1_world_knowledge", f"tiny-pair'; DROP TABLE runs; -- {MARKER}", "direct", 0, ""),
+     "/run_instance", "expected one of"),
+    (("bundled", "UEG_1_world_knowledge", "tiny-pair", f"direct' OR '1'='1 {MARKER}", 0, ""), "/run_instance",
+     "expected one of direct, stepwise"),
+    (("bundled", f"UEG_1_world_knowledge' OR '1'='1 {MARKER}", "tiny-pair", "direct", 0, ""), "/run_instance",
+     "no instance"),
+    ((f"../../{MARKER}", "all", "all"), "/instances", "is not configured"),
+    ((f"/tmp/{MARKER}", "any", "any"), "/new_battle", "is not configured"),
+    (("bundled", f"UEG' OR 1=1 -- {MARKER}", "any"), "/new_battle", "no "),
+    ((f"UEG; DROP TABLE votes; {MARKER}", "model_vs_model"), "/leaderboard", "expected track UEG or GEU"),
+    (("UEG", f"model_vs_model{MARKER}"), "/leaderboard", "expected track UEG or GEU"),
+])
+def test_injected_names_and_ids_are_refused_and_write_nothing(app, stranger, args, api_name, message):
+    store = app[1]
+    before = counts(store)
+    assert message in refusal(stranger, *args, api_name=api_name)
+    assert counts(store) == before
+    assert_marker_absent(store)
+
+
+def test_an_injected_choice_or_battle_kind_never_reaches_the_database(app):
+    url, store = app
+    c = client(url)
+    started = c.predict("bundled", "any", f"model_vs_model' OR 1=1 {MARKER}", api_name="/new_battle")
+    kind = store.query("select kind from battles where id = ?", (started["battle_id"],))[0]["kind"]
+    assert kind in KINDS  # an unknown kind means "any"; only a real kind is stored
+    before = counts(store)
+    assert "expected one of A, B, tie, both_bad" in refusal(c, started["battle_id"], f"A'); DROP TABLE votes; {MARKER}",
+                                                            api_name="/vote")
+    assert counts(store) == before
+    assert_marker_absent(store)
+
+
+def assert_marker_absent(store: Store) -> None:
+    for table in TABLES:
+        for row in store.query(f"select * from {table}"):
+            assert MARKER not in repr(row), (table, row)
