@@ -7,15 +7,17 @@ any launcher that sets ``RANK``/``WORLD_SIZE``) each process takes every WORLD_S
 rank on and writes into the same SQLite store, whose writes take the database lock up front.
 
 Generation and judging are two passes so the model under test and the judge model are not both needed
-on the device at once.
+on the device at once. Nodes that cannot share one SQLite file write one store each and ``merge`` them.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from realunify_arena import protocols
 from realunify_arena.adapters.base import GenerationOptions
@@ -116,7 +118,7 @@ def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOp
             done.append((run_id, instance))
     summary.stored_runs = len(done)
     if todo:
-        with pool.use(model) as adapter, _bar(todo, f"{model} runs", shard, progress) as bar:
+        with protocols.loaded(pool, model) as adapter, _bar(todo, f"{model} runs", shard, progress) as bar:
             for instance, mode in bar:
                 trace = protocols.run(instance, adapter, mode, options)
                 done.append((store.save_trace(trace, dataset), instance))
@@ -149,6 +151,44 @@ def _bar(items: list, label: str, shard: Shard, enabled: bool):
     prefix = f"[rank {shard.rank}/{shard.size}] " if shard.size > 1 else ""
     return tqdm(items, desc=prefix + label, position=shard.rank, disable=not enabled or not items,
                 unit="item", dynamic_ncols=True, leave=True)
+
+
+def merge(source, target) -> tuple[int, int]:
+    """Copy into ``target`` the runs (with their image files) and judgments it lacks; returns how many of each.
+
+    For evaluations whose nodes cannot share one SQLite file (WAL needs local disk): each node writes
+    its own store, then the stores are merged. Merging twice adds nothing.
+    """
+    new_runs = new_judgments = 0
+    target_ids = {}
+    for row in source.runs():
+        trace = source.load_trace(row["id"])
+        if target.find_run(row["dataset"], trace.instance_uid, trace.model, trace.mode, trace.settings) is None:
+            for step in trace.steps:
+                if step.image_sha:
+                    _copy_file(source.image_path(step.image_sha), target.image_path(step.image_sha))
+            new_runs += 1
+        target_ids[row["id"]] = target.save_trace(trace, row["dataset"])
+    for j in source.judgments():
+        run_id = target_ids[j["run_id"]]
+        if target.find_judgment(run_id, j["judge"]) is None:
+            target.save_judgment(run_id, j["judge"], {k: j[k] for k in ("kind", "score", "details", "errors")})
+            new_judgments += 1
+    for name in {row["dataset"] for row in source.runs()}:
+        location = source.meta(SOURCE_KEY.format(name))
+        if location is not None:
+            target.meta(SOURCE_KEY.format(name), lambda location=location: location)
+    return new_runs, new_judgments
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    """Byte-for-byte (the name is the hash of these bytes), via a temporary file so readers never see half."""
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.partial")
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
 
 
 def task_counts(instances: Iterable[AnyInstance]) -> dict[str, int]:

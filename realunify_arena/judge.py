@@ -23,9 +23,11 @@ from PIL import Image
 from realunify_arena.adapters.base import GenerationOptions, ModelUnavailable
 from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance, PollingQuestion
+from realunify_arena.protocols import loaded
 from realunify_arena.trace import Step, Trace
 
 HUMAN = "human"
+DEFAULT_JUDGE = "qwen2.5-vl-7b"  # local and open; the paper's judge is the gemini-2.5-pro card
 ATTEMPTS = 3  # asks per polling question before a judge error is recorded
 # Phrases the paper strips before looking for a letter; longer phrases first so "The answer is" goes whole.
 ANSWER_PHRASES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
@@ -165,7 +167,7 @@ class AdapterJudge(Judge):
                                  temperature=0.0 if attempt == 0 else 0.7)
 
     def ask(self, image: Image.Image, question_text: str, attempt: int = 0) -> str:
-        with self.pool.use(self.name) as adapter:
+        with loaded(self.pool, self.name) as adapter:
             return adapter.understand([image], prompts.judge_prompt(question_text), self.options(attempt))
 
 

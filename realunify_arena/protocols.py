@@ -11,13 +11,14 @@ other failure an ``error`` trace carrying the message, so a batch keeps going an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
 
 from PIL import Image
 
-from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, NotSupported
+from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable, NotSupported
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
 
@@ -53,6 +54,20 @@ def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
     except Exception as e:  # noqa: BLE001 - any model failure becomes an error trace, never an exception
         trace.status, trace.error = Status.ERROR, f"{type(e).__name__}: {e}"
         yield _snapshot(trace)
+
+
+@contextlib.contextmanager
+def loaded(pool, name: str) -> Iterator[Adapter]:
+    """``pool.use(name)``, with any failure to load reported as ``ModelUnavailable``: a model that cannot
+    load must stop a batch with the reason, not turn into one error trace or judge error per item."""
+    with contextlib.ExitStack() as stack:
+        try:
+            adapter = stack.enter_context(pool.use(name))
+        except ModelUnavailable:
+            raise
+        except Exception as e:  # noqa: BLE001 - loaders raise OSError, ValueError, ImportError, ...
+            raise ModelUnavailable(f"{name} could not be loaded: {type(e).__name__}: {e}") from e
+        yield adapter
 
 
 def run(instance: AnyInstance, adapter: Adapter, mode: Mode, options: GenerationOptions) -> Trace:

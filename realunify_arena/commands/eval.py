@@ -22,7 +22,9 @@ def register(sub) -> None:
     p.add_argument("--data", default="bundled", help='"bundled", an official folder, or parquet file(s)')
     p.add_argument("--track", choices=("UEG", "GEU", "all"), default="all")
     p.add_argument("--mode", choices=tuple(MODE_CHOICES), default="both")
-    p.add_argument("--judge", required=True, help="model card that judges UEG polling questions")
+    p.add_argument("--judge", default=None,
+                   help="model card that answers the UEG polling questions (default: qwen2.5-vl-7b; "
+                        "the paper used gemini-2.5-pro)")
     p.add_argument("--judge-attempts", type=int, default=None, metavar="N",
                    help="asks per polling question before an unparseable reply is a judge error (default 3)")
     p.add_argument("--limit", type=int, help="at most N instances per category")
@@ -36,9 +38,9 @@ def register(sub) -> None:
 def run(args) -> int:
     from realunify_arena.adapters.base import Capability, ModelUnavailable
     from realunify_arena.benchmark import load
-    from realunify_arena.cards import MODELS_DIR, CardError, load_cards
+    from realunify_arena.cards import MODELS_DIR, CardError, availability, load_cards
     from realunify_arena.evaluation import Shard, evaluate, select, task_counts
-    from realunify_arena.judge import ATTEMPTS, HUMAN, build_judge
+    from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, build_judge
     from realunify_arena.runtime import ModelPool, default_device
     from realunify_arena.store import Store
 
@@ -46,6 +48,7 @@ def run(args) -> int:
         print(f"eval: {message}", file=sys.stderr)
         return code
 
+    args.judge = args.judge or DEFAULT_JUDGE
     if args.limit is not None and args.limit < 1:
         return fail(f"--limit {args.limit}: expected a positive number of instances per category")
     if args.judge_attempts is not None and args.judge_attempts < 1:
@@ -61,6 +64,10 @@ def run(args) -> int:
             return fail(f"{flag} {name!r}: no such model card; known: {', '.join(sorted(cards))}")
     if Capability.UNDERSTAND not in cards[args.judge].capabilities:
         return fail(f"--judge {args.judge!r}: the card cannot understand images, so it cannot answer polling questions")
+    judge_ready, why = availability(cards[args.judge])
+    if not judge_ready and args.track != "GEU":
+        print(f"eval: warning: judge {args.judge} cannot run here ({why}); runs will be stored and judged "
+              "when the same command is rerun where it can", file=sys.stderr)
     dataset = load(args.data)
     if dataset.problems:
         for problem in dataset.problems:

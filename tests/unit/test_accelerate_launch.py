@@ -54,3 +54,31 @@ def test_two_processes_share_the_work_and_the_store(tmp_path):
     assert len(keys) == 20 and set(keys.values()) == {1}  # every (instance, mode) once: nothing done twice
     assert all(store.find_judgment(r["id"], "tiny-pair") is not None for r in runs if r["status"] == "ok")
     store.close()
+
+
+def test_nodes_with_their_own_stores_merge_into_one(tmp_path, monkeypatch, capsys):
+    """Two "nodes" (rank 0 and 1 of 2), each with its own store, merged: every run once, images and judgments kept."""
+    from realunify_arena.cli import main
+
+    nodes = [tmp_path / f"node{rank}" / "arena.db" for rank in range(2)]
+    for rank, db in enumerate(nodes):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        assert main(["eval", "--model", "tiny-pair", "--judge", "tiny-pair", "--data", "bundled", "--limit", "1",
+                     "--track", "GEU", "--mode", "both", "--db", str(db), "--no-progress"]) == 0
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    merged = tmp_path / "all" / "arena.db"
+    assert main(["merge", *map(str, nodes), "--db", str(merged)]) == 0
+    assert main(["merge", *map(str, nodes), "--db", str(merged)]) == 0  # again: nothing new
+    out = capsys.readouterr().out
+    assert f"{nodes[0]}: 4 new runs, 4 new judgments" in out and f"{nodes[1]}: 0 new runs, 0 new judgments" in out
+
+    store = Store.open(merged)
+    runs = store.runs()
+    assert Counter((r["instance_uid"], r["mode"]) for r in runs) == Counter(
+        {(uid, mode): 1 for uid in {r["instance_uid"] for r in runs} for mode in ("direct", "stepwise")})
+    assert len(runs) == 8 and len(store.judgments()) == 8
+    edited = [s for r in store.runs(mode="stepwise") for s in store.load_trace(r["id"]).steps if s.image_sha]
+    assert len(edited) == 4 and all(store.get_image(s.image_sha).size for s in edited)
+    store.close()

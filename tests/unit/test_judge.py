@@ -183,3 +183,12 @@ def test_adapter_judge_sends_the_paper_prompt_greedy_then_sampled_retries():
     assert first.temperature == 0 and retry.temperature > 0 and retry.seed != first.seed
     with pytest.raises(ValueError, match="model pool"):
         build_judge("some-vlm")
+
+
+def test_a_judge_that_fails_to_load_stops_the_batch_instead_of_recording_errors():
+    class NoWeights:
+        def use(self, name):
+            raise OSError("couldn't find them in the cached files")
+
+    with pytest.raises(ModelUnavailable, match="some-vlm could not be loaded: OSError: couldn't find them"):
+        judge_trace(ueg_trace(UEG), UEG, build_judge("some-vlm", NoWeights()), lambda step: step.image)
