@@ -74,10 +74,15 @@ def run(args) -> int:
             print(f"  {problem}", file=sys.stderr)
         return fail(f"{args.data}: {len(dataset.problems)} problem(s) above; fix them (see `validate`) and rerun")
 
-    shard = Shard.from_env()
+    try:
+        shard = Shard.from_env()
+    except ValueError as e:
+        return fail(f"launcher environment: {e}")
     device = default_device()
-    if device == "cuda" and shard.size > 1:
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    if device == "cuda" and shard.size > 1:  # one process per GPU; more processes than GPUs share them
+        import torch
+
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
     options = cards[args.model].options(**({} if args.seed is None else {"seed": args.seed}))
     instances = select(dataset, args.track, args.limit)
     modes = MODE_CHOICES[args.mode]
