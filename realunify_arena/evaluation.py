@@ -85,8 +85,13 @@ def select(dataset: Dataset, track: str = "all", limit: int | None = None) -> li
 
 def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: Iterable[Mode] = protocols.MODES,
              track: str = "all", limit: int | None = None, options: GenerationOptions | None = None,
-             shard: Shard = Shard(), progress: bool = True, judge_attempts: int = ATTEMPTS) -> Summary:
-    """Run, store and judge this shard's part of the evaluation; returns what was done."""
+             shard: Shard = Shard(), progress: bool = True, judge_attempts: int = ATTEMPTS,
+             retry_errors: bool = False) -> Summary:
+    """Run, store and judge this shard's part of the evaluation; returns what was done.
+
+    A stored run whose model failed (status error) counts as wrong and is kept, unless ``retry_errors``
+    replaces it with a new attempt (for failures that were the machine's, such as running out of memory).
+    """
     options = options or pool.cards[model].defaults
     modes = list(modes)
     for mode in modes:
@@ -95,7 +100,7 @@ def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: 
     work = shard.take([(instance, mode) for instance in select(dataset, track, limit) for mode in modes])
     remember_source(store, dataset)
     summary = Summary()
-    run_ids = _run_pass(work, dataset.name, model, store, pool, options, shard, progress, summary)
+    run_ids = _run_pass(work, dataset.name, model, store, pool, options, shard, progress, summary, retry_errors)
     _judge_pass(run_ids, judge, judge_attempts, store, shard, progress, summary)
     return summary
 
@@ -107,11 +112,13 @@ def remember_source(store, dataset: Dataset) -> None:
 
 
 def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOptions, shard: Shard,
-              progress: bool, summary: Summary) -> list[tuple[int, AnyInstance]]:
+              progress: bool, summary: Summary, retry_errors: bool) -> list[tuple[int, AnyInstance]]:
     settings = options.to_dict()
     done, todo = [], []
     for instance, mode in work:
         run_id = store.find_run(dataset, instance.uid, model, mode, settings)
+        if run_id is not None and retry_errors and _forget_failed_run(store, run_id):
+            run_id = None
         if run_id is None:
             todo.append((instance, mode))
         else:
@@ -124,6 +131,17 @@ def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOp
                 done.append((store.save_trace(trace, dataset), instance))
                 summary.ran[trace.status.value] += 1
     return done
+
+
+def _forget_failed_run(store, run_id: int) -> bool:
+    """Delete the run if its model failed and nothing refers to it (a battle, a judgment); True if deleted."""
+    with store.write() as db:
+        deleted = db.execute(
+            "delete from runs where id = ? and status = ?"
+            " and not exists (select 1 from judgments where run_id = runs.id)"
+            " and not exists (select 1 from battles where run_a = runs.id or run_b = runs.id)",
+            (run_id, Status.ERROR.value))
+        return deleted.rowcount == 1
 
 
 def _judge_pass(run_ids: list[tuple[int, AnyInstance]], judge: Judge, attempts: int, store, shard: Shard,

@@ -31,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="generation seed (default: the card's)")
     p.add_argument("--db", default=None, help="SQLite store (default: $REALUNIFY_DB or data/arena.db)")
     p.add_argument("--models-dir", default=None, help="folder of model cards (default: models/)")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="run again the stored runs whose model failed (otherwise they count as wrong)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -96,7 +98,8 @@ def run(args) -> int:
     try:
         summary = evaluate(dataset, args.model, build_judge(args.judge, pool), store, pool, modes=modes,
                            track=args.track, limit=args.limit, options=options, shard=shard,
-                           progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS)
+                           progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS,
+                           retry_errors=args.retry_errors)
     except ModelUnavailable as e:
         return fail(str(e))
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from realunify_arena.benchmark import load
 from realunify_arena.cli import main
 from realunify_arena.judge import HUMAN, HumanJudge, judge_trace, stored_images
 from realunify_arena.store import Store
+from realunify_arena.trace import Status
 
 pytestmark = pytest.mark.slow
 JUDGE = "tiny-pair"
@@ -194,3 +195,29 @@ def test_human_judgments_of_stored_runs_give_their_own_table(evaluated, capsys, 
     row = cells(capsys.readouterr().out, "tiny-pair")
     assert (row["WK"], row["CR"], row["MR-I"], row["C2I"]) == ("100.0/100.0", "100.0/100.0", "0.0/0.0", "0.0/0.0")
     assert row["UEG"] == "33.3/33.3" and row["judge err"] == "0/0"
+
+
+def test_failed_runs_count_as_wrong_until_retried(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "arena.db"
+    real_run = protocols.run
+
+    def out_of_memory_once(instance, adapter, mode, options):
+        trace = real_run(instance, adapter, mode, options)
+        if instance.task_type == "mental_tracking":
+            trace.steps, trace.status, trace.error = [], Status.ERROR, "OutOfMemoryError: CUDA out of memory"
+        return trace
+
+    monkeypatch.setattr(protocols, "run", out_of_memory_once)
+    args = eval_args(db, "tiny-pair", "--track", "GEU", "--mode", "direct")
+    assert main(args) == 0
+    assert "runs: 4 computed (1 error, 3 ok)" in capsys.readouterr().out
+    monkeypatch.setattr(protocols, "run", real_run)
+    assert main(["report", "--db", str(db), "--out", str(tmp_path)]) == 0
+    row = cells(capsys.readouterr().out, "tiny-pair")
+    assert (row["MT"], row["run err"]) == ("0.0/-", "1/-")
+
+    assert main(args) == 0
+    assert "runs: 0 computed (none), 4 already stored" in capsys.readouterr().out
+    assert main([*args, "--retry-errors"]) == 0
+    assert "runs: 1 computed (1 ok), 3 already stored" in capsys.readouterr().out
+    assert [r["status"] for r in Store.open(db).runs()] == ["ok"] * 4
