@@ -89,7 +89,13 @@ def _errors(card: ModelCard) -> Iterator[None]:
     except openai.APIConnectionError as exc:
         raise ModelUnavailable(f"{where}: endpoint not answering ({exc})") from exc
     except openai.APIStatusError as exc:
-        raise RuntimeError(f"{where}: HTTP {exc.status_code}: {_message(exc)}") from exc
+        raise RuntimeError(f"{where}: HTTP {exc.status_code}: {_without_key(_message(exc), card)}") from exc
+
+
+def _without_key(text: str, card: ModelCard) -> str:
+    """An endpoint, or a proxy in front of it, may quote the key back; the message is shown to users."""
+    key = os.environ.get(card.api_key_env or "", "")
+    return text.replace(key, "***") if key else text
 
 
 def _message(exc) -> str:

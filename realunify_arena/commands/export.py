@@ -66,6 +66,8 @@ def run_votes(args) -> int:
     store = open_existing(args.db)
     lines = vote_lines(store, track=args.track, kind=args.kind)
     store.close()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
         if args.format == "csv":
