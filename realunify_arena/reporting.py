@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -125,7 +126,8 @@ def plot(report: Report, path: Path) -> Path:
     width = 0.38
     for ax, (model, by_mode) in zip(axes[:, 0], models.items()):
         for offset, mode in zip((-width / 2, width / 2), MODES):
-            values = [float(by_mode[mode].category(t) or 0) if mode in by_mode else 0 for t in CATEGORIES]
+            scores = [by_mode[mode].category(t) if mode in by_mode else None for t in CATEGORIES]
+            values = [math.nan if v is None else float(v) for v in scores]  # no bar where the table says "-"
             ax.bar([i + offset for i in range(len(labels))], values, width, label=mode)
         ax.set_title(model)
         ax.set_xticks(range(len(labels)), labels)
