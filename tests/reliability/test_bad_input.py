@@ -14,6 +14,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,6 +28,7 @@ from realunify_arena.benchmark.images import MAX_PIXELS, ImageError, open_checke
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS
 from realunify_arena.benchmark.validation import Problem, check_image_file
 from realunify_arena.benchmark.writer import write_official
+from realunify_arena.ui.explore import custom_instance
 
 # Each example is bounded: a hang or a pathological slowdown fails the example instead of stalling CI.
 BOUNDED = settings(max_examples=120, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -322,3 +324,40 @@ class TestImages:
                                                              "index 3 (mental_tracking)"]
         assert {p.field for p in dataset.problems} == {"input_image"}
         assert any(f"over the pixel limit of {MAX_PIXELS}" in p.message for p in dataset.problems)
+
+
+class TestExploreOwnInstance:
+    """The Explore tab's "your own instance" form: what a browser sends goes through ``custom_instance``."""
+
+    @BOUNDED
+    @given(prompt=ODD_TEXT, track=st.sampled_from(["UEG", "GEU"]), options=st.lists(ODD_TEXT, max_size=6))
+    def test_any_text_gives_an_instance_or_a_message(self, prompt, track, options):
+        image = Image.new("RGB", (8, 8)) if track == "GEU" else None
+        try:
+            inst = custom_instance(track, "all", prompt, image, prompt, "\n".join(options), "")
+        except gr.Error as e:
+            assert str(e.message).startswith("Your own")
+            return
+        assert inst.track == track
+        if track == "UEG":
+            assert inst.prompt == prompt.strip() and inst.prompt
+        else:
+            assert len(inst.option) == 4 and inst.open_image().size == (8, 8)
+
+    @pytest.mark.xfail(strict=True, reason="issue 9: Explore's own-instance text has no length limit "
+                                           "(realunify_arena/ui/explore.py custom_instance)")
+    def test_an_over_long_prompt_is_refused(self):
+        with pytest.raises(gr.Error, match="characters"):
+            custom_instance("UEG", "all", "draw a tiger " * 100_000, None, "", "", "")
+
+    @pytest.mark.xfail(strict=True, reason="issue 9: a lone surrogate from the browser raises UnicodeEncodeError "
+                                           "in explore.custom_instance instead of a message")
+    def test_text_that_is_not_unicode_is_refused_with_a_message(self):
+        with pytest.raises(gr.Error):
+            custom_instance("UEG", "all", "a tiger \ud800", None, "", "", "")
+
+    @pytest.mark.xfail(strict=True, reason="issue 9: an uploaded image is not checked like a file "
+                                           "(open_checked's pixel limit) before it becomes an instance")
+    def test_an_upload_over_the_pixel_limit_is_refused_with_a_message(self):
+        with pytest.raises(gr.Error, match="over the limit"):
+            custom_instance("GEU", "all", "", Image.new("1", (8_001, 8_000)), "q?", "a\nb\nc\nd", "")
