@@ -29,11 +29,11 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
             if os.environ.get("SPACE_ID"):  # off Spaces a LoginButton needs an HF token to build at all
                 gr.LoginButton()
         with gr.Tabs() as tabs:
-            with gr.Tab("Explore", id="explore"):
+            with gr.Tab("Explore", id="explore", elem_id="tab-explore"):
                 explore_tab = explore.build(ctx)
-            with gr.Tab("Arena", id="arena"):
+            with gr.Tab("Arena", id="arena", elem_id="tab-arena"):
                 arena_tab.build(ctx)
-            with gr.Tab("Leaderboard", id="leaderboard") as board_tab:
+            with gr.Tab("Leaderboard", id="leaderboard", elem_id="tab-leaderboard") as board_tab:
                 leaderboard_tab.build(ctx, board_tab)
 
         def open_from_url(request: gr.Request):

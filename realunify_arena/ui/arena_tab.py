@@ -8,6 +8,7 @@ The vote buttons unlock only when both sides are delivered; ``arena.vote`` check
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -16,15 +17,16 @@ from realunify_arena.arena import KINDS, BattleError, VoteRefused, draw_pair, sp
 from realunify_arena.benchmark import Dataset
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.judge import stored_images
-from realunify_arena.protocols import required_capabilities
+from realunify_arena.protocols import MODES
 from realunify_arena.trace import Status
 from realunify_arena.ui.context import AppContext
-from realunify_arena.ui.render import TraceView, instance_markdown, status_line
-from realunify_arena.ui.runs import RunUpdate, interleave, judge_run, stream_run
+from realunify_arena.ui.render import TraceView, instance_markdown
+from realunify_arena.ui.runs import RunUpdate, interleave, judge_run, relay, stream_run
 
 SIDES = ("A", "B")
 ANY = "any"
-VOTES = {"A": "👈 A is better", "B": "👉 B is better", "tie": "🤝 Tie", "both_bad": "👎 Both are bad"}
+VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
+MIN_REFRESH_S = 0.3
 KIND_LABELS = {"model_vs_model": "two models, same mode", "direct_vs_stepwise": "one model: direct vs stepwise"}
 
 
@@ -54,7 +56,7 @@ def pick_battle(ctx: AppContext, source: str, track: str, kind: str, session_id:
     for inst, systems in candidates:
         for battle_kind in kinds:
             try:
-                a, b = draw_pair(sorted(systems), battle_kind, ctx.rng)
+                a, b = _draw(systems, battle_kind, ctx.rng)
             except BattleError:
                 continue
             battle_id = ctx.arena.new_battle(session_id, voter, inst.uid, dataset.name, a, b, battle_kind)
@@ -63,6 +65,17 @@ def pick_battle(ctx: AppContext, source: str, track: str, kind: str, session_id:
     where = "stored runs" if ctx.settings.arena_mode == "stored" else "available models"
     raise BattleError(f"no {track or ''} instance in {dataset.name!r} has two {where} for a "
                       f"{' or '.join(kinds)} battle".replace("  ", " "))
+
+
+def _draw(systems: dict[str, int | None], kind: str, rng) -> tuple[str, str]:
+    """``draw_pair``, with model-vs-model battles kept within one mode (direct or stepwise)."""
+    if kind != "model_vs_model":
+        return draw_pair(sorted(systems), kind, rng)
+    for mode in rng.sample(list(MODES), len(MODES)):
+        same_mode = sorted(s for s in systems if split_system(s)[1] == mode)
+        if len(same_mode) >= 2:
+            return draw_pair(same_mode, kind, rng)
+    raise BattleError("no two models share a mode for this instance")
 
 
 def _stored_candidates(ctx: AppContext, dataset: Dataset, track: str | None) -> list[tuple[AnyInstance, dict]]:
@@ -133,7 +146,7 @@ def build(ctx: AppContext) -> None:
         track = gr.Radio([ANY, "UEG", "GEU"], value=ANY, label="Track", elem_id="ar-track")
         kind = gr.Radio([("any", ANY), *[(label, k) for k, label in KIND_LABELS.items()]], value=ANY,
                         label="Battle", elem_id="ar-kind")
-        new = gr.Button("⚔️ New battle", variant="primary", elem_id="ar-new")
+        new = gr.Button("New battle", variant="primary", elem_id="ar-new")
     instance_md = gr.Markdown(elem_id="ar-instance")
     input_image = gr.Image(label="Input image", type="pil", interactive=False, visible=False, height=280)
     views = {}
@@ -159,27 +172,29 @@ def build(ctx: AppContext) -> None:
             raise gr.Error(getattr(e, "message", None) or str(e)) from None
         inst = battle.instance
         shown = inst.open_image() if isinstance(inst, GEUInstance) else None
-        blanks = [v for side in SIDES for v in views[side].blank(inst.track, _shown_mode(battle, side), "⏳ waiting…")]
+        blanks = [v for side in SIDES for v in views[side].blank(inst.track, _shown_mode(battle), "waiting…")]
         return [battle, instance_markdown(inst, with_questions=False),
                 gr.update(value=shown, visible=shown is not None), *blanks, *locked, "", gr.update(visible=False)]
 
     def generate(battle: Battle | None, request: gr.Request):
         if battle is None:
             return
-        latest: dict[str, list] = {}
         images = stored_images(ctx.store)
-        for side, update in play(ctx, battle, request.session_hash):
-            expected = len(required_capabilities(battle.instance, split_system(battle.systems[side])[1]))
+        mode = _shown_mode(battle)
+        latest = {side: views[side].blank(battle.instance.track, mode, f"**{side}**: working…") for side in SIDES}
+        last_yield = 0.0
+        for side, update in relay(play(ctx, battle, request.session_hash)):
             trace = update.trace
             if trace.error:
                 trace.error = _anonymous(trace.error, battle)
-            latest[side] = views[side].show(trace, battle.instance.track, images,
-                                            status_line(trace, expected, title=f"Side {side}"))
-            values = [*latest.get("A", [gr.skip()] * 5), *latest.get("B", [gr.skip()] * 5)]
-            yield [*values, *locked, battle, gr.skip()]
+            latest[side] = views[side].show(trace, battle.instance.track, images, _progress(side, update),
+                                            final_only=mode == "direct")
+            if time.monotonic() - last_yield > MIN_REFRESH_S:  # stored sides arrive at once: show them together
+                last_yield = time.monotonic()
+                yield [*latest["A"], *latest["B"], *locked, gr.skip(), gr.skip()]
         ready = all(battle.runs.get(s) is not None for s in SIDES)
-        note = "" if ready else "⚠️ A side failed, so this battle cannot be voted on. Start a new battle."
-        yield [*[gr.skip()] * len(view_outputs), *[gr.update(interactive=ready)] * len(buttons), battle, note]
+        note = "" if ready else "A side failed, so this battle cannot be voted on. Start a new battle."
+        yield [*latest["A"], *latest["B"], *[gr.update(interactive=ready)] * len(buttons), battle, note]
 
     def voter(choice: str):
         def cast(battle: Battle | None, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -205,9 +220,17 @@ def build(ctx: AppContext) -> None:
     _register_api(ctx)
 
 
-def _shown_mode(battle: Battle, side: str) -> str:
-    """Direct-vs-stepwise battles would give the stepwise side away by its extra box, so both show it."""
-    return "stepwise" if any(split_system(s)[1] == "stepwise" for s in battle.systems.values()) else "direct"
+def _shown_mode(battle: Battle) -> str:
+    """Which layout both sides get. A direct-vs-stepwise battle shows final outputs only: the stepwise
+    side's intermediate step would give it away."""
+    return "direct" if battle.kind == "direct_vs_stepwise" else split_system(battle.systems["A"])[1]
+
+
+def _progress(side: str, update: RunUpdate) -> str:
+    """Neutral progress: no step names or timings, which would hint at the mode or the model."""
+    if update.trace.status is not Status.OK:
+        return f"**{side}**: failed: {update.trace.error}"
+    return f"**{side}**: done" if update.done else f"**{side}**: working…"
 
 
 def _register_api(ctx: AppContext) -> None:

@@ -23,7 +23,7 @@ from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import MODES, required_capabilities
 from realunify_arena.ui.context import AppContext
 from realunify_arena.ui.render import TraceView, instance_markdown, status_line, verdict_markdown
-from realunify_arena.ui.runs import judge_by_hand, judge_run, run_to_end, stream_run
+from realunify_arena.ui.runs import judge_by_hand, judge_run, relay, run_to_end, stream_run
 
 RANDOM = "random"
 CUSTOM = "custom"
@@ -233,7 +233,7 @@ def build(ctx: AppContext) -> ExploreTab:
         shown = inst.open_image() if isinstance(inst, GEUInstance) else None
         blanks = []
         for mode, column in columns.items():
-            blanks += [*column.view.blank(inst.track, mode, "⏳ waiting for the model…"), "",
+            blanks += [*column.view.blank(inst.track, mode, "waiting for the model…"), "",
                        gr.update(visible=False), gr.update(choices=[], value=[]), None, None,
                        gr.skip(), gr.skip(), gr.skip(), gr.skip()]
         return [(dataset_name, inst), instance_markdown(inst, with_questions=True),
@@ -273,20 +273,20 @@ def _column_runner(ctx: AppContext, column: Column):
         expected = len(required_capabilities(inst, mode))
         skip_rest = [gr.skip()] * (len(column.outputs) - len(column.view.outputs))
         update = None
-        for update in stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options):
+        for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options)):
             title = f"{mode} · {model} · seed {options.seed}"
             if update.reused:
                 title += f" · stored run #{update.run_id}"
             status = status_line(update.trace, expected, title=title)
             if update.done and update.run_id is not None and update.trace.final is not None:
-                status += "\n- ⚖️ judging…"
+                status += "\n- judging…"
                 yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
             elif not update.done:
                 yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
         trace, run_id = update.trace, update.run_id
         judgment, problem = (judge_run(ctx.store, ctx.pool, run_id, trace, inst, judge)
                              if run_id is not None else (None, None))
-        verdict = f"⚠️ {problem}" if problem else verdict_markdown(judgment, inst, judge=judge)
+        verdict = f"**Judge problem:** {problem}" if problem else verdict_markdown(judgment, inst, judge=judge)
         human = isinstance(inst, UEGInstance) and bool(inst.question_list) and trace.final is not None \
             and run_id is not None
         details = {"run_id": run_id, "reused_from_store": update.reused, "dataset": dataset,

@@ -32,8 +32,9 @@ def interval_plot(board: list[dict], title: str):
     fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(board), 2) + 1.2))
     for y, row in enumerate(reversed(board)):
         colour = "#9ca3af" if row["preliminary"] else "#4f46e5"
-        ax.errorbar(row["rating"], y, xerr=[[row["rating"] - row["lower"]], [row["upper"] - row["rating"]]],
-                    fmt="o", color=colour, capsize=4)
+        # Drawn as a line and a dot: a bootstrap interval need not contain the full-data estimate.
+        ax.hlines(y, row["lower"], row["upper"], color=colour, linewidth=2)
+        ax.plot(row["rating"], y, "o", color=colour)
     ax.set_yticks(range(len(board)), [r["system"] for r in reversed(board)])
     ax.set_xlabel("rating (95% interval)")
     ax.set_title(title if board else f"{title}: no votes yet")

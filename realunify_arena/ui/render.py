@@ -56,9 +56,12 @@ class TraceView:
             gr.update(value=None, visible=track == "GEU"),
         ]
 
-    def show(self, trace: Trace, track: str, images: ImageLoader, status: str) -> list:
-        values = self.blank(track, trace.mode, status)
+    def show(self, trace: Trace, track: str, images: ImageLoader, status: str, *, final_only: bool = False) -> list:
+        """The trace's steps so far; ``final_only`` leaves out the intermediate step."""
+        values = self.blank(track, "direct" if final_only else trace.mode, status)
         for step in trace.steps:
+            if final_only and step.role in (StepRole.REFINED_PROMPT, StepRole.EDITED_IMAGE):
+                continue
             slot = {StepRole.REFINED_PROMPT: 1, StepRole.EDITED_IMAGE: 2,
                     StepRole.GENERATED_IMAGE: 3, StepRole.ANSWER: 4}[step.role]
             content = step.text if step.role in (StepRole.REFINED_PROMPT, StepRole.ANSWER) else images(step)
@@ -73,11 +76,11 @@ def status_line(trace: Trace, expected_steps: int, *, title: str) -> str:
     if trace.status is Status.NOT_SUPPORTED:
         lines.append(f"- not supported (the paper's \"-\"): {trace.error}")
     elif trace.status is Status.ERROR:
-        lines.append(f"- ❌ error: {trace.error}")
+        lines.append(f"- **error:** {trace.error}")
     elif len(trace.steps) < expected_steps:
-        lines.append(f"- ⏳ step {len(trace.steps) + 1} of {expected_steps} running…")
+        lines.append(f"- step {len(trace.steps) + 1} of {expected_steps} running…")
     else:
-        lines.append(f"- ✅ done in {trace.seconds:.2f} s")
+        lines.append(f"- done in {trace.seconds:.2f} s")
     return "\n".join(lines)
 
 
@@ -99,7 +102,7 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
         if isinstance(instance, GEUInstance) or instance.question_list:
             return f"*Not judged by {judge}.*" + (" Judge it yourself below." if judge == "human" else "")
         return "*This instance has no polling questions, so there is nothing to judge.*"
-    score = {1: "✅ 1 (correct)", 0: "❌ 0 (wrong)", None: "undecided (judge errors)"}[judgment["score"]]
+    score = {1: "1 (correct)", 0: "0 (wrong)", None: "undecided (judge errors)"}[judgment["score"]]
     details = judgment["details"]
     if judgment["kind"] == "mcq":
         options = "\n".join(
@@ -109,10 +112,10 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
         return (f"{options}\n\nParsed letter: **{details['letter'] or 'none'}** "
                 f"(strict parse: {details['strict_letter'] or 'none'}) · expected **{details['answer']}** "
                 f"· {'right' if judgment['score'] else 'wrong'}\n\n**Instance score:** {score}")
-    rows = ["| polling question | expected | judge reply | verdict | |", "|---|---|---|---|---|"]
+    rows = ["| polling question | expected | judge reply | verdict | match |", "|---|---|---|---|---|"]
     for item in details["questions"]:
         reply = (item["replies"][-1] if item["replies"] else "").replace("|", "\\|").replace("\n", " ")
-        mark = {True: "✅", False: "❌", None: "⚠️ unparseable"}[item["correct"]]
+        mark = {True: "right", False: "wrong", None: "unparseable"}[item["correct"]]
         rows.append(f"| {item['question']} | {item['expected']} | {reply[:80]} | {item['verdict'] or '-'} | {mark} |")
     judged_by = details.get("judge", judge)
     return f"Judge: **{judged_by}**\n\n" + "\n".join(rows) + f"\n\n**Instance score:** {score}"

@@ -8,8 +8,11 @@ shadow the retry, since the store keeps the first run saved under a key.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import spaces
 
@@ -20,6 +23,7 @@ from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.store import Store
 from realunify_arena.trace import Mode, Status, Trace
 
+T = TypeVar("T")
 GEU_JUDGE = "answer-parser"  # GEU is scored by parsing the answer letter; no judge model takes part
 
 
@@ -75,6 +79,37 @@ def interleave(streams: dict[str, Iterator[RunUpdate]]) -> Iterator[tuple[str, R
                 yield key, next(active[key])
             except StopIteration:
                 del active[key]
+
+
+def relay(items: Iterator[T]) -> Iterator[T]:
+    """``items``, consumed to the end on one thread of its own.
+
+    Gradio advances a sync generator handler on whichever worker thread is free, but a run holds the
+    pool's device lock while suspended, and only the thread that took a lock may release it. The run
+    also finishes (and is stored) if the browser goes away mid-way.
+    """
+    handoff: queue.Queue = queue.Queue()
+    finished = object()
+
+    def pump() -> None:
+        try:
+            for item in items:
+                handoff.put(item)
+        except BaseException as e:  # noqa: BLE001 - re-raised on the consuming side
+            handoff.put(_Failure(e))
+        finally:
+            handoff.put(finished)
+
+    threading.Thread(target=pump, daemon=True, name="realunify-run").start()
+    while (item := handoff.get()) is not finished:
+        if isinstance(item, _Failure):
+            raise item.error
+        yield item
+
+
+@dataclass
+class _Failure:
+    error: BaseException
 
 
 def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstance,

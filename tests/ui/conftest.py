@@ -1,0 +1,69 @@
+"""A launched app (tiny models, temp DB, generated instances) and a headless Debian chromium page.
+
+Never ``playwright install`` (it downloads a browser): CI installs Debian's ``chromium`` and
+``$CHROMIUM_PATH`` may point elsewhere. The same launch arguments serve ``scripts/screenshots.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from realunify_arena.benchmark.generators import generate_set, write_set
+from realunify_arena.cards import load_cards
+from realunify_arena.runtime import ModelPool
+from realunify_arena.settings import Settings
+from realunify_arena.store import Store
+from realunify_arena.ui import build_demo
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+MODELS = ("tiny-pair", "tiny-janus")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if Path(str(item.fspath)).parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.ui)
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("ui-app")
+    write_set(generate_set(1, seed=5, task_types=["mathematical_reasoning", "mental_tracking"]), root / "data")
+    settings = Settings(data=(str(root / "data"),), models=MODELS, judge="tiny-pair", db=root / "arena.db",
+                        gpu_concurrency=2, min_votes=1)
+    store = Store.open(settings.db)
+    demo = build_demo(settings, store, ModelPool(load_cards()))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield {"url": url, "store": store, "settings": settings}
+    demo.close()
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)  # the first run loads the tiny models
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()

@@ -1,0 +1,85 @@
+"""The three tabs in a real browser: columns fill step by step, a battle takes a vote, the board moves."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import MODELS
+from playwright.sync_api import expect
+
+ANY_TEXT = re.compile(r"\S")
+
+
+def _open(page, app, tab: str = "explore"):
+    """Open the app on ``tab`` through the URL's query parameter."""
+    page.goto(app["url"] + f"?tab={tab}")
+    expect(page.locator(f"#tab-{tab}")).to_be_visible()
+
+
+def test_explore_ueg_fills_both_columns_including_the_refined_prompt(page, app):
+    _open(page, app)
+    page.locator("#ex-run").click()
+    expect(page.locator("#ex-stepwise-refined textarea")).to_have_value(ANY_TEXT)
+    for mode in ("direct", "stepwise"):
+        expect(page.locator(f"#ex-{mode}-image img")).to_have_count(1)
+        expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in")
+        expect(page.locator(f"#ex-{mode}-verdict")).to_contain_text("Instance score")
+    expect(page.locator("#ex-direct-refined")).to_be_hidden()  # direct has no intermediate step
+    expect(page.locator("#ex-stepwise-status")).to_contain_text("refined prompt")
+    uid = page.locator("#ex-instance-text").inner_text().split()[0]
+    stored = {(r["instance_uid"], r["mode"]) for r in app["store"].runs()}
+    assert {(uid, "direct"), (uid, "stepwise")} <= stored
+
+
+def test_explore_geu_shows_the_edited_image_then_the_answer(page, app):
+    _open(page, app)
+    page.locator("#ex-track").get_by_label("GEU", exact=True).check()
+    page.locator("#ex-run").click()
+    expect(page.locator("#ex-stepwise-edited img")).to_have_count(1)
+    for mode in ("direct", "stepwise"):
+        expect(page.locator(f"#ex-{mode}-answer textarea")).to_have_value(ANY_TEXT)
+        expect(page.locator(f"#ex-{mode}-verdict")).to_contain_text("Parsed letter")
+    expect(page.locator("#ex-input-image img")).to_have_count(1)
+
+
+def test_a_battle_hides_the_systems_until_the_vote(page, app):
+    _open(page, app, "arena")
+    arena = page.locator("#tab-arena")
+    arena.locator("#ar-track").get_by_label("UEG", exact=True).check()
+    vote = page.locator("#ar-vote-A")
+    expect(vote).to_be_disabled()
+    page.locator("#ar-new").click()
+    expect(vote).to_be_enabled()
+    for side in ("a", "b"):
+        expect(page.locator(f"#ar-{side}-status")).to_contain_text("done")
+        expect(page.locator(f"#ar-{side}-image img")).to_have_count(1)
+    assert not any(name in arena.inner_text() for name in MODELS)
+    votes_before = len(app["store"].votes())
+    vote.click()
+    expect(page.locator("#ar-reveal")).to_contain_text("A was ")
+    expect(vote).to_be_disabled()
+    expect(page.locator("#ar-next")).to_be_visible()
+    assert len(app["store"].votes()) == votes_before + 1
+    revealed = page.locator("#ar-reveal").inner_text()
+    assert any(name in revealed for name in MODELS)
+
+
+def test_the_leaderboard_counts_a_new_vote(page, app):
+    _open(page, app, "leaderboard")
+    page.locator("#lb-kind").get_by_label("model vs model", exact=True).check()
+    summary = page.locator("#lb-summary")
+    before = len(app["store"].votes(track="UEG", kind="model_vs_model"))
+    expect(summary).to_contain_text(f"{before} vote")
+
+    page.get_by_role("tab", name="Arena").click()
+    page.locator("#ar-track").get_by_label("UEG", exact=True).check()
+    page.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
+    page.locator("#ar-new").click()
+    expect(page.locator("#ar-vote-B")).to_be_enabled()
+    page.locator("#ar-vote-B").click()
+    expect(page.locator("#ar-reveal")).to_contain_text("B was ")
+    winner = re.search(r"B was (\S+)", page.locator("#ar-reveal").inner_text()).group(1)
+
+    page.get_by_role("tab", name="Leaderboard").click()
+    expect(summary).to_contain_text(f"{before + 1} vote")
+    expect(page.locator("#lb-board")).to_contain_text(winner)
