@@ -22,8 +22,8 @@ from pathlib import Path
 from realunify_arena import protocols
 from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.benchmark.loaders import Dataset
-from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance
-from realunify_arena.judge import ATTEMPTS, Judge, judge_trace, stored_images
+from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance, GEUInstance
+from realunify_arena.judge import ANSWER_PARSER, ATTEMPTS, Judge, judge_trace, stored_images
 from realunify_arena.trace import Mode, Status
 
 SOURCE_KEY = "dataset_source:{}"  # store meta key: dataset name -> folder it was loaded from
@@ -150,15 +150,16 @@ def _judge_pass(run_ids: list[tuple[int, AnyInstance]], judge: Judge, attempts: 
     for run_id, instance in run_ids:
         if store.run(run_id)["status"] != Status.OK.value:
             continue
-        if store.find_judgment(run_id, judge.name) is None:
-            todo.append((run_id, instance))
+        name = ANSWER_PARSER if isinstance(instance, GEUInstance) else judge.name
+        if store.find_judgment(run_id, name) is None:
+            todo.append((run_id, instance, name))
         else:
             summary.stored_judgments += 1
     load_image = stored_images(store)
     with _bar(todo, f"judged by {judge.name}", shard, progress) as bar:
-        for run_id, instance in bar:
+        for run_id, instance, name in bar:
             judgment = judge_trace(store.load_trace(run_id), instance, judge, load_image, attempts=attempts)
-            store.save_judgment(run_id, judge.name, judgment.to_dict())
+            store.save_judgment(run_id, name, judgment.to_dict())
             summary.judged += 1
             summary.judge_errors += judgment.errors > 0
 

@@ -27,6 +27,7 @@ from realunify_arena.protocols import loaded
 from realunify_arena.trace import Step, Trace
 
 HUMAN = "human"
+ANSWER_PARSER = "answer-parser"  # the judge name GEU judgments are stored under: no judge model takes part
 DEFAULT_JUDGE = "qwen2.5-vl-7b"  # local and open; the paper's judge is the gemini-2.5-pro card
 ATTEMPTS = 3  # asks per polling question before a judge error is recorded
 # Phrases the paper strips before looking for a letter; longer phrases first so "The answer is" goes whole.

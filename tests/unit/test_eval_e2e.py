@@ -14,7 +14,7 @@ from PIL import Image
 from realunify_arena import protocols
 from realunify_arena.benchmark import load
 from realunify_arena.cli import main
-from realunify_arena.judge import HUMAN, HumanJudge, judge_trace, stored_images
+from realunify_arena.judge import ANSWER_PARSER, HUMAN, HumanJudge, judge_trace, stored_images
 from realunify_arena.store import Store
 from realunify_arena.trace import Status
 
@@ -61,7 +61,7 @@ def test_every_run_trace_image_and_judgment_is_stored(evaluated):
             if step.image_sha:
                 assert store.image_path(step.image_sha).is_file()
                 assert isinstance(store.get_image(step.image_sha), Image.Image)
-        judgment = store.find_judgment(run["id"], JUDGE)
+        judgment = store.find_judgment(run["id"], JUDGE if run["track"] == "UEG" else ANSWER_PARSER)
         assert judgment is not None, run
         if run["track"] == "UEG":
             questions = judgment["details"]["questions"]
@@ -71,7 +71,7 @@ def test_every_run_trace_image_and_judgment_is_stored(evaluated):
             assert judgment["errors"] == sum(q["verdict"] is None for q in questions)
         else:
             assert judgment["kind"] == "mcq" and judgment["details"]["reply"] == trace.final.text
-    assert all(store.find_judgment(r["id"], JUDGE) is None for r in store.runs(status="not_supported"))
+    assert not any(j["run_id"] in {r["id"] for r in store.runs(status="not_supported")} for j in store.judgments())
     store.close()
 
 
@@ -120,7 +120,7 @@ def test_report_prints_the_stored_scores_and_writes_csv_json_and_plot(evaluated,
             expected = []
             for mode in ("direct", "stepwise"):
                 (run,) = [r for r in store.runs(model=model, mode=mode) if r["task_type"] == task]
-                judgment = store.find_judgment(run["id"], JUDGE)
+                judgment = store.find_judgment(run["id"], JUDGE if task == "world_knowledge" else ANSWER_PARSER)
                 score = judgment["score"] if judgment else None
                 expected.append("-" if score is None else f"{100 * score}.0")
             assert row[abbr] == "/".join(expected), (model, abbr)
