@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from PIL import Image
 
@@ -192,3 +194,28 @@ def test_a_judge_that_fails_to_load_stops_the_batch_instead_of_recording_errors(
 
     with pytest.raises(ModelUnavailable, match="some-vlm could not be loaded: OSError: couldn't find them"):
         judge_trace(ueg_trace(UEG), UEG, build_judge("some-vlm", NoWeights()), lambda step: step.image)
+
+
+def test_an_openai_compatible_endpoint_judges_exactly_like_the_local_model(tmp_path):
+    """The same AdapterJudge drives a card of the openai family: here the tiny pair behind serve-openai's app."""
+    from realunify_arena.cards import load_card, load_cards
+    from realunify_arena.runtime import ModelPool
+    from realunify_arena.serving import BackgroundServer, create_app
+
+    cards = load_cards()
+    pool = ModelPool(cards, device="cpu")
+    trace = ueg_trace(UEG)
+    with BackgroundServer(create_app(pool, "tiny-pair")) as server:
+        path = tmp_path / "remote-judge.yaml"
+        path.write_text(json.dumps({
+            "family": "openai", "description": "tiny-pair behind an OpenAI-compatible endpoint (test only)",
+            "endpoint": server.url, "capabilities": ["understand"], "checkpoint": "tiny-pair",
+            "params": {"send_options": True}}))
+        remote_pool = ModelPool({"remote-judge": load_card(path)}, device="cpu")
+        remote = judge_trace(trace, UEG, build_judge("remote-judge", remote_pool), lambda step: step.image)
+        local = judge_trace(trace, UEG, build_judge("tiny-pair", pool), lambda step: step.image)
+    pool.close()
+    assert remote.details["judge"] == "remote-judge"
+    assert not any("judge call failed" in r for q in remote.details["questions"] for r in q["replies"])
+    assert [q["replies"] for q in remote.details["questions"]] == [q["replies"] for q in local.details["questions"]]
+    assert (remote.score, remote.errors) == (local.score, local.errors)
