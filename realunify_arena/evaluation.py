@@ -3,7 +3,7 @@
 Resumable by construction: a run is looked up in the store by (dataset, instance, model, mode, settings)
 before it is computed, and a judgment by (run, judge), and each is committed as soon as it exists, so
 an interrupted evaluation loses only the item in flight. Under ``accelerate launch`` (or torchrun, or
-any launcher that sets ``RANK``/``WORLD_SIZE``) each process takes every WORLD_SIZE-th item from its
+any launcher that sets ``RANK``/``WORLD_SIZE``) each process takes every WORLD_SIZE-th instance from its
 rank on and writes into the same SQLite store, whose writes take the database lock up front.
 
 Generation and judging are two passes so the model under test and the judge model are not both needed
@@ -97,7 +97,9 @@ def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: 
     for mode in modes:
         if mode not in protocols.MODES:
             raise ValueError(f"mode {mode!r}: expected one of {protocols.MODES}")
-    work = shard.take([(instance, mode) for instance in select(dataset, track, limit) for mode in modes])
+    # Instances, not (instance, mode) pairs, are dealt out: with two modes and two ranks, dealing pairs would
+    # give one rank every direct run and the other every (slower) stepwise run.
+    work = [(instance, mode) for instance in shard.take(select(dataset, track, limit)) for mode in modes]
     remember_source(store, dataset)
     summary = Summary()
     run_ids = _run_pass(work, dataset.name, model, store, pool, options, shard, progress, summary, retry_errors)
