@@ -162,7 +162,7 @@ def test_export_writes_official_files_that_score_official_reads_back_the_same(ev
     rescored = cells(capsys.readouterr().out, "tiny-pair")
     stored = cells(reported, "tiny-pair")
     for column in ("WK", "CR", "MR-I", "LR", "SR", "C2I", "UEG", "MR-II", "MT", "AF", "CN", "GEU", "Total",
-                   "GEU strict", "Q-acc", "judge err"):
+                   "GEU strict", "Q-acc", "judge err", "run err"):
         assert rescored[column] == stored[column], column
 
 
