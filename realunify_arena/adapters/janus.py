@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from realunify_arena.adapters.base import GenerationOptions
+from realunify_arena.adapters.janus_fast import JanusFastGenerator, fast_path_wanted
 from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, pixels_to_pil
 from realunify_arena.cards import ModelCard
 
@@ -37,6 +38,15 @@ class JanusAdapter(LocalAdapter):
     def processor(self):
         return self.loaded["processor"]
 
+    @property
+    def fast(self) -> JanusFastGenerator | None:
+        """The compiled decoder (janus_fast), default on CUDA; card param ``fast`` or $REALUNIFY_JANUS_FAST decide."""
+        if not fast_path_wanted(self.device, self.card.params.get("fast")):
+            return None
+        if "fast" not in self.loaded:
+            self.loaded["fast"] = JanusFastGenerator(self.model)
+        return self.loaded["fast"]
+
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
         content = [{"type": "image", "image": image} for image in images] + [{"type": "text", "text": text}]
         inputs = self.processor.apply_chat_template(
@@ -59,12 +69,16 @@ class JanusAdapter(LocalAdapter):
     def generate_text_ids(self, inputs, options: GenerationOptions) -> torch.Tensor:
         """Prompt + answer token ids: the one place text decoding happens."""
         with torch.inference_mode():
+            if self.fast is not None:
+                return self.fast.generate_text(**inputs, **self.sampling(options))
             return self.model.generate(**inputs, generation_mode="text", **self.sampling(options))
 
     def generate_image_ids(self, inputs, options: GenerationOptions) -> torch.Tensor:
         """(1, 576) VQ token ids for one image: the one place image decoding happens."""
         guidance = options.guidance if options.guidance is not None else DEFAULT_GUIDANCE
         with torch.inference_mode():
+            if self.fast is not None:
+                return self.fast.generate_images(**inputs, do_sample=True, guidance_scale=guidance)
             return self.model.generate(**inputs, generation_mode="image", do_sample=True, guidance_scale=guidance)
 
 

@@ -6,11 +6,14 @@ decoder match by accident; the fixture redraws its weight matrices with a larger
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from PIL import Image
 from transformers import AutoProcessor, JanusForConditionalGeneration
 
+from realunify_arena.adapters import build_adapter
 from realunify_arena.adapters.janus_fast import (FAST_PATH_ENV, JanusFastGenerator, Knobs, Sampling, choose,
                                                  fast_path_wanted, reference_image_logits, reference_text_logits,
                                                  warp)
@@ -259,3 +262,27 @@ def test_knobs_are_tensors_so_new_values_reuse_a_compiled_graph():
     assert isinstance(knobs, Knobs)
     assert all(t.ndim == 0 and t.dtype == torch.float32 for t in knobs)
     assert Sampling(do_sample=True, top_k=5).flags == {"do_sample": True, "top_k": 5, "top_p": False}
+
+
+def test_the_janus_adapter_decodes_through_the_fast_path_when_its_card_asks(monkeypatch):
+    monkeypatch.delenv(FAST_PATH_ENV, raising=False)
+    card = load_cards()["tiny-janus"]
+    fast = build_adapter(dataclasses.replace(card, params={**card.params, "fast": True}))
+    reference = build_adapter(card)
+    try:
+        assert fast.fast is not None and reference.fast is None  # CPU: the reference loop unless asked
+        options = card.defaults
+        image = fast.generate("a red cube", options)
+        assert image.size == (options.width, options.height)
+        assert fast.generate("a red cube", options).tobytes() == image.tobytes()  # the seed decides
+        assert fast.generate("a red cube", dataclasses.replace(options, seed=1)).tobytes() != image.tobytes()
+        question = Image.new("RGB", (20, 20), (200, 30, 30))
+        assert (fast.understand([question], "what color is the cube ?", options)  # greedy: the same answer
+                == reference.understand([question], "what color is the cube ?", options))
+        monkeypatch.setenv(FAST_PATH_ENV, "1")  # the environment is read per call, and a card setting wins
+        assert reference.fast is not None
+        monkeypatch.setenv(FAST_PATH_ENV, "0")
+        assert reference.fast is None and fast.fast is not None
+    finally:
+        fast.close()
+        reference.close()
