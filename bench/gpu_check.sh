@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# GPU check of the fast Janus decoder: the CUDA tests (teacher-forced logits within bf16 noise, no host
+# synchronisation in the image loop, seeded sampling), then bench/janus_generation.py at the Janus-Pro-1B
+# and -7B shapes, batch 1 and 16, reference and fast path in the same process. About 6 minutes on one
+# H100/H200 (most of it transformers' own loop and first-call compilation); every step runs even if an
+# earlier one failed, and the exit status says whether all passed.
+#
+#   bench/gpu_check.sh fetch          # here, once, with a package index: the wheels the GPU machine lacks
+#   bench/gpu_check.sh [RESULTS_DIR]  # on the GPU machine, from the repository root
+#
+# The GPU machine image has transformers 5.17, whose Janus image generation is broken (and which predates
+# the `cache=` argument this code uses), and it cannot reach a package index: `fetch` downloads
+# transformers 5.24.0 (pure Python; its other requirements are already there) into .whl/ (ignored by
+# git); the run installs it into /tmp/site. With the device tool: carry [".whl"], command
+# `bash bench/gpu_check.sh "$OUT"`, timeout 600. Results: <size>.json, <size>.log and tests.log.
+set -uo pipefail
+
+WHEELS=.whl
+TRANSFORMERS=transformers==5.24.0
+
+if [[ "${1:-}" == "fetch" ]]; then
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform any --platform manylinux2014_x86_64 -d "$WHEELS" "$TRANSFORMERS"
+    exit $?
+fi
+
+RESULTS=${1:-bench/results}
+mkdir -p "$RESULTS"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if compgen -G "$WHEELS/*.whl" > /dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        "$WHEELS"/*.whl || exit 1
+    export PYTHONPATH="/tmp/site:$PYTHONPATH"
+fi
+python3 - <<'EOF' || exit 1
+import torch, transformers
+print(f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.cuda.get_device_name()}")
+assert tuple(int(p) for p in transformers.__version__.split(".")[:2]) >= (5, 23), "run `bench/gpu_check.sh fetch`"
+EOF
+
+status=0
+timeout 120 python3 -m pytest tests/gpu/test_janus_fast_gpu.py -q -s -p no:cacheprovider 2>&1 \
+    | tee "$RESULTS/tests.log" || status=1
+for run in 1b:200 7b:260; do  # size:seconds, so that all three steps end inside one 10-minute call
+    size=${run%:*}
+    timeout "${run#*:}" python3 bench/janus_generation.py --size "$size" --batch 1 --batch 16 --profile \
+        --json "$RESULTS/$size.json" 2>&1 | tee "$RESULTS/$size.log" || status=1
+done
+exit $status

@@ -1,0 +1,258 @@
+"""Janus-Pro image generation: transformers' ``generate`` against the fast decoder, same process, same weights.
+
+The models have random weights with the real shapes (config built on the meta device, then materialised
+on the device: no download); the arithmetic and memory traffic are those of the real checkpoints. For
+each batch (images per prompt) it prints, per image: seconds, ms per token step, the speed-up over
+``generate``, the measured copy bandwidth and the ratio to the weight-streaming floor, and images/s;
+it writes every figure to a JSON file.
+
+Floors (what a perfectly memory- or compute-bound decoder would take):
+- ``floor_lm_s`` (the issue's definition): bytes of the language model ÷ copy bandwidth × token steps.
+- ``floor_s``: per step, the weights a step reads (decoder layers, norm, image head and embedder) plus the
+  KV cache it must read, ÷ bandwidth, plus its FLOPs ÷ the measured bf16 matmul rate; × token steps.
+  At batch 1 this is close to ``floor_lm_s``; at batch 16 the KV cache and FLOPs count.
+
+    python bench/janus_generation.py --size 1b --batch 1 --batch 16 --json janus-1b.json
+    python bench/janus_generation.py --size tiny            # CPU smoke run (eager fast path)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
+
+from realunify_arena.adapters.janus_fast import JanusFastGenerator  # noqa: E402
+
+# Janus-Pro's language models (LLaMA shapes, DeepSeek-LLM vocabulary) and its special token ids.
+TEXT_SHAPES = {
+    "1b": {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 24, "num_attention_heads": 16},
+    "7b": {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 30, "num_attention_heads": 32},
+    # the GPU tests' model: Janus-Pro's vocabulary, codebook and 576 image tokens, a thin 4-layer LM
+    "small": {"hidden_size": 1024, "intermediate_size": 2816, "num_hidden_layers": 4, "num_attention_heads": 8},
+}
+JANUS_PRO_TOKENS = {"bos_token_id": 100000, "eos_token_id": 100001, "pad_token_id": 100015, "boi_token_id": 100016}
+GUIDANCE = 5.0
+PROMPT_TOKENS = 40  # a chat-templated RealUnify prompt is typically 30-60 tokens
+
+
+def janus_config(size: str):
+    """(JanusConfig, special token ids) for ``size``; ``tiny`` is the shared tiny test model's config."""
+    from transformers import GenerationConfig, JanusConfig
+
+    if size == "tiny":
+        from realunify_arena.adapters.tiny import ensure_built
+        from realunify_arena.cards import load_cards
+
+        folder = ensure_built(load_cards()["tiny-janus"])
+        generation = GenerationConfig.from_pretrained(folder)
+        tokens = {"bos_token_id": generation.bos_token_id, "eos_token_id": generation.eos_token_id,
+                  "pad_token_id": generation.pad_token_id,
+                  "boi_token_id": generation.generation_kwargs["boi_token_id"]}
+        return JanusConfig.from_pretrained(folder), tokens
+    shape = TEXT_SHAPES[size]
+    hidden = shape["hidden_size"]
+    text = {"model_type": "llama", "vocab_size": 102400, "max_position_embeddings": 16384,
+            "num_key_value_heads": shape["num_attention_heads"], **shape,
+            **{k: v for k, v in JANUS_PRO_TOKENS.items() if k != "boi_token_id"}}
+    config = JanusConfig(text_config=text, vision_config={"projection_dim": hidden},
+                         vq_config={"projection_dim": hidden, "image_token_embed_dim": hidden})
+    return config, JANUS_PRO_TOKENS
+
+
+def random_janus(size: str, device: str, dtype: torch.dtype, seed: int = 0):
+    """A Janus model of ``size`` with random weights: built on the meta device, materialised on ``device``."""
+    from transformers import JanusForConditionalGeneration
+
+    config, tokens = janus_config(size)
+    with torch.device("meta"):
+        model = JanusForConditionalGeneration(config)
+    model = model.to(dtype=dtype).to_empty(device=device)
+    with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
+        torch.manual_seed(seed)
+        model.init_weights()  # also recomputes the non-persistent buffers (rotary frequencies, position ids)
+    generation = model.generation_config
+    generation.bos_token_id, generation.eos_token_id = tokens["bos_token_id"], tokens["eos_token_id"]
+    generation.pad_token_id = tokens["pad_token_id"]
+    generation.generation_kwargs = {"boi_token_id": tokens["boi_token_id"]}
+    return model.eval()
+
+
+def prompt_ids(model, length: int, device: str) -> torch.Tensor:
+    """BOS, random text tokens, BOI: the shape of a chat-templated image prompt."""
+    generation = model.generation_config
+    vocab = model.config.text_config.vocab_size
+    low = min(1000, vocab // 2)
+    high = min(generation.bos_token_id, vocab) if generation.bos_token_id > low else vocab
+    body = torch.randint(low, high, (1, length - 2), generator=torch.Generator().manual_seed(0))
+    ids = [[generation.bos_token_id], body[0].tolist(), [generation.generation_kwargs["boi_token_id"]]]
+    return torch.tensor([sum(ids, [])], device=device)
+
+
+def synchronize(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def copy_bandwidth(device: str) -> float:
+    """Device copy bandwidth in bytes/s, counting bytes read and written (median of 10 copies of 1 GiB)."""
+    size = 2**30 if torch.device(device).type == "cuda" else 2**27
+    source = torch.empty(size, dtype=torch.uint8, device=device)
+    target = torch.empty_like(source)
+    target.copy_(source)
+    return 2 * size / statistics.median(timed(lambda: target.copy_(source), device, 10))
+
+
+def matmul_rate(device: str, dtype: torch.dtype) -> float | None:
+    """Dense matmul FLOP/s at ``dtype`` (8192³ on CUDA); None on CPU, where no compute floor is claimed."""
+    if torch.device(device).type != "cuda":
+        return None
+    a = torch.randn(8192, 8192, device=device, dtype=dtype)
+    b = torch.randn(8192, 8192, device=device, dtype=dtype)
+    a @ b
+    return 2 * 8192**3 / statistics.median(timed(lambda: a @ b, device, 10))
+
+
+def nbytes(module: torch.nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+def floors(model, batch: int, prompt: int, bandwidth: float, rate: float | None) -> dict:
+    """Seconds per call a perfectly bandwidth- (and compute-) bound decoder would need; see the module doc."""
+    lm = model.model.language_model
+    text = model.config.text_config
+    steps = model.model.vision_model.config.num_image_tokens
+    rows = 2 * batch  # classifier-free guidance doubles the batch
+    step_weights = (nbytes(lm) - nbytes(lm.embed_tokens) + nbytes(model.model.generation_head)
+                    + nbytes(model.model.generation_aligner))
+    head_dim = text.hidden_size // text.num_attention_heads
+    element = next(lm.parameters()).element_size()
+    context = prompt + (steps - 1) / 2  # mean cache length over the image
+    kv_read = 2 * text.num_hidden_layers * rows * text.num_key_value_heads * head_dim * element * context
+    matmul_params = (nbytes(lm) - nbytes(lm.embed_tokens)) / element
+    flops = 2 * rows * matmul_params + 4 * rows * text.num_hidden_layers * text.hidden_size * context
+    per_step = (step_weights + kv_read) / bandwidth + (flops / rate if rate else 0.0)
+    return {"floor_lm_s": nbytes(lm) / bandwidth * steps, "floor_s": per_step * steps,
+            "step_weight_bytes": step_weights, "step_kv_bytes": kv_read, "step_flops": flops}
+
+
+def kernel_profile(run, device: str, top: int = 15) -> list[dict]:
+    """Where one fast call's device time goes: the ``top`` kernels by total time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.device(device).type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        run()
+        synchronize(device)
+    key = "device_time_total" if torch.device(device).type == "cuda" else "cpu_time_total"
+    events = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)[:top]
+    return [{"name": e.key[:90], "total_ms": getattr(e, key) / 1e3, "calls": e.count} for e in events]
+
+
+def bench(args) -> dict:
+    from transformers import __version__ as transformers_version
+
+    device, dtype = args.device, getattr(torch, args.dtype)
+    bandwidth, rate = copy_bandwidth(device), matmul_rate(device, dtype)
+    model = random_janus(args.size, device, dtype)
+    fast = JanusFastGenerator(model, compile={"auto": None, "on": True, "off": False}[args.compile],
+                              compile_options={"mode": args.compile_mode})
+    ids = prompt_ids(model, args.prompt_tokens, device)
+    mask = torch.ones_like(ids)
+    steps = model.model.vision_model.config.num_image_tokens
+    report = {"size": args.size, "device": torch.cuda.get_device_name() if "cuda" in device else platform.processor(),
+              "dtype": args.dtype, "torch": torch.__version__, "transformers": transformers_version,
+              "compile": args.compile, "compile_mode": args.compile_mode, "image_tokens": steps,
+              "prompt_tokens": args.prompt_tokens, "copy_bandwidth_Bps": bandwidth, "matmul_flops": rate,
+              "lm_bytes": nbytes(model.model.language_model), "results": []}
+    print(f"{args.size} on {report['device']} ({args.dtype}): LM {report['lm_bytes'] / 1e9:.2f} GB, copy "
+          f"bandwidth {bandwidth / 1e12:.2f} TB/s, matmul {rate / 1e12 if rate else 0:.0f} TFLOP/s", flush=True)
+
+    def reference(batch):
+        with torch.inference_mode():
+            return model.generate(input_ids=ids, attention_mask=mask, generation_mode="image", do_sample=True,
+                                  guidance_scale=GUIDANCE, num_return_sequences=batch)
+
+    def fast_run(batch):
+        return fast.generate_images(ids, mask, do_sample=True, guidance_scale=GUIDANCE, num_return_sequences=batch)
+
+    reference(args.batch[0])  # warm-up: CUDA context, kernels, allocator
+    for batch in args.batch:
+        ref_s = statistics.median(timed(lambda: reference(batch), device, args.ref_repeats))
+        start = time.perf_counter()
+        tokens = fast_run(batch)  # compiles and records this shape's graphs
+        synchronize(device)
+        warmup_s = time.perf_counter() - start
+        fast_s = statistics.median(timed(lambda: fast_run(batch), device, args.repeats))
+        with torch.inference_mode():
+            decode_s = statistics.median(timed(lambda: model.decode_image_tokens(tokens), device, 1))
+        floor = floors(model, batch, args.prompt_tokens, bandwidth, rate)
+        row = {"batch": batch, "reference_s": ref_s, "fast_s": fast_s, "fast_first_call_s": warmup_s,
+               "reference_s_per_image": ref_s / batch, "fast_s_per_image": fast_s / batch,
+               "reference_ms_per_step": ref_s / steps * 1e3, "fast_ms_per_step": fast_s / steps * 1e3,
+               "speedup": ref_s / fast_s, "reference_images_per_s": batch / ref_s, "fast_images_per_s": batch / fast_s,
+               "vq_decode_s": decode_s, **floor, "floor_images_per_s": batch / floor["floor_s"],
+               "ratio_to_floor_lm": fast_s / floor["floor_lm_s"], "ratio_to_floor": fast_s / floor["floor_s"],
+               "peak_memory_GB": torch.cuda.max_memory_allocated() / 1e9 if "cuda" in device else None}
+        report["results"].append(row)
+        print(f"batch {batch:>2}: reference {row['reference_s_per_image']:.3f} s/image "
+              f"({row['reference_ms_per_step']:.2f} ms/step) | fast {row['fast_s_per_image']:.3f} s/image "
+              f"({row['fast_ms_per_step']:.2f} ms/step), {row['speedup']:.1f}x faster, first call "
+              f"{warmup_s:.1f} s | floor {floor['floor_lm_s']:.3f} s (LM bytes), {floor['floor_s']:.3f} s "
+              f"(weights+KV+FLOPs) -> {row['ratio_to_floor_lm']:.2f}x / {row['ratio_to_floor']:.2f}x floor | "
+              f"images/s: reference {row['reference_images_per_s']:.2f}, fast {row['fast_images_per_s']:.2f}, "
+              f"floor {row['floor_images_per_s']:.2f} | VQ decode {decode_s:.3f} s", flush=True)
+    if args.profile:
+        report["profile_batch"] = args.batch[0]
+        report["profile"] = kernel_profile(lambda: fast_run(args.batch[0]), device)
+        print(f"top kernels, one fast call at batch {args.batch[0]}:")
+        for event in report["profile"]:
+            print(f"  {event['total_ms']:9.2f} ms  {event['calls']:7d}x  {event['name']}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=["tiny", "small", "1b", "7b"], default="tiny")
+    parser.add_argument("--batch", type=int, action="append", help="images per prompt; repeatable (default 1, 16)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default=None, help="default: bfloat16 on CUDA, float32 on CPU")
+    parser.add_argument("--prompt-tokens", type=int, default=PROMPT_TOKENS)
+    parser.add_argument("--repeats", type=int, default=3, help="timed fast calls per batch (median)")
+    parser.add_argument("--ref-repeats", type=int, default=1, help="timed generate calls per batch (median)")
+    parser.add_argument("--compile", choices=["auto", "on", "off"], default="auto")
+    parser.add_argument("--compile-mode", default="reduce-overhead")
+    parser.add_argument("--profile", action="store_true", help="also list the top kernels of one fast call")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args(argv)
+    args.batch = args.batch or [1, 16]
+    args.dtype = args.dtype or ("bfloat16" if "cuda" in args.device else "float32")
+    report = bench(args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
