@@ -43,7 +43,8 @@ timeout 120 python3 -m pytest tests/gpu/test_janus_fast_gpu.py -q -s -p no:cache
     | tee "$RESULTS/tests.log" || status=1
 for run in 1b:200 7b:260; do  # size:seconds, so that all three steps end inside one 10-minute call
     size=${run%:*}
-    timeout "${run#*:}" python3 bench/janus_generation.py --size "$size" --batch 1 --batch 16 --profile \
+    # the logs say whether each step became a CUDA graph, and any recompilation or graph break
+    TORCH_LOGS=perf_hints,recompiles,graph_breaks timeout "${run#*:}" python3 bench/janus_generation.py --size "$size" --batch 1 --batch 16 --profile \
         --json "$RESULTS/$size.json" 2>&1 | tee "$RESULTS/$size.log" || status=1
 done
 exit $status

@@ -115,7 +115,7 @@ def timed(fn, device: str, repeats: int) -> list[float]:
 
 def copy_bandwidth(device: str) -> float:
     """Device copy bandwidth in bytes/s, counting bytes read and written (median of 10 copies of 1 GiB)."""
-    size = 2**30 if torch.device(device).type == "cuda" else 2**27
+    size = 2**30 if torch.device(device).type == "cuda" else 2**25
     source = torch.empty(size, dtype=torch.uint8, device=device)
     target = torch.empty_like(source)
     target.copy_(source)
@@ -179,7 +179,7 @@ def bench(args) -> dict:
     ids = prompt_ids(model, args.prompt_tokens, device)
     mask = torch.ones_like(ids)
     steps = model.model.vision_model.config.num_image_tokens
-    report = {"size": args.size, "device": torch.cuda.get_device_name() if "cuda" in device else platform.processor(),
+    report = {"size": args.size, "device": torch.cuda.get_device_name() if "cuda" in device else platform.machine(),
               "dtype": args.dtype, "torch": torch.__version__, "transformers": transformers_version,
               "compile": args.compile, "compile_mode": args.compile_mode, "image_tokens": steps,
               "prompt_tokens": args.prompt_tokens, "copy_bandwidth_Bps": bandwidth, "matmul_flops": rate,

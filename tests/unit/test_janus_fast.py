@@ -7,6 +7,9 @@ decoder match by accident; the fixture redraws its weight matrices with a larger
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -286,3 +289,25 @@ def test_the_janus_adapter_decodes_through_the_fast_path_when_its_card_asks(monk
     finally:
         fast.close()
         reference.close()
+
+
+def test_the_bench_materialises_real_buffers_and_reports_every_figure(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "janus_generation", Path(__file__).resolve().parents[2] / "bench" / "janus_generation.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    built = bench.random_janus("tiny", "cpu", torch.float32)  # meta device, then materialised
+    config, _ = bench.janus_config("tiny")
+    fresh = JanusForConditionalGeneration(config)
+    for buffer in ("language_model.rotary_emb.inv_freq", "vision_model.embeddings.position_ids"):
+        assert torch.equal(built.model.get_buffer(buffer), fresh.model.get_buffer(buffer))
+
+    out = tmp_path / "tiny.json"
+    assert bench.main(["--size", "tiny", "--batch", "1", "--batch", "2", "--repeats", "1", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    one, two = report["results"]
+    assert (one["batch"], two["batch"], report["image_tokens"]) == (1, 2, 16)
+    for row in (one, two):
+        assert all(row[k] > 0 for k in ("reference_s", "fast_s", "speedup", "floor_s", "floor_lm_s", "ratio_to_floor"))
+    assert two["floor_s"] > one["floor_s"]  # twice the rows: more cache to read and more FLOPs
+    assert two["floor_lm_s"] == one["floor_lm_s"]  # the floor counts the weights only
