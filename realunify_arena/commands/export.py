@@ -16,25 +16,37 @@ WINNER = {"A": "model_a", "B": "model_b", "tie": "tie", "both_bad": "tie (bothba
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="write votes (jsonl/csv) or runs (official result files)")
-    what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    p = sub.add_parser("export", help="write votes (jsonl/csv) or runs (official result files)",
+                       description="export votes --format jsonl|csv [--out FILE]; "
+                                   "export [runs] --format official --out DIR")
+    p.add_argument("what", nargs="?", choices=("votes", "runs"),
+                   help="votes or runs (default: runs for --format official, votes otherwise)")
+    p.add_argument("--format", choices=("jsonl", "csv", "official"),
+                   help="votes: jsonl (default) or csv; runs: official (default)")
+    p.add_argument("--out", type=Path, help="votes: file to write (default: standard output); runs: folder")
+    p.add_argument("--track", choices=("UEG", "GEU"), help="votes: only this track")
+    p.add_argument("--kind", choices=("model_vs_model", "direct_vs_stepwise"), help="votes: only this kind")
+    p.add_argument("--dataset", help="runs: only runs of this dataset")
+    p.add_argument("--model", help="runs: only runs of this model card")
+    p.add_argument("--judge", help="runs: also record this judge's replies to the polling questions")
+    _db_argument(p)
+    p.set_defaults(func=run)
 
-    votes = what.add_parser("votes", help="one line per vote: systems, instance, choice, time, voter hash")
-    votes.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    votes.add_argument("--out", type=Path, help="file to write (default: standard output)")
-    votes.add_argument("--track", choices=("UEG", "GEU"))
-    votes.add_argument("--kind", choices=("model_vs_model", "direct_vs_stepwise"))
-    _db_argument(votes)
-    votes.set_defaults(func=run_votes)
 
-    runs = what.add_parser("runs", help="stored runs in the official result layout")
-    runs.add_argument("--format", choices=("official",), default="official")
-    runs.add_argument("--out", type=Path, required=True, help="folder to write into")
-    runs.add_argument("--dataset", help="only runs of this dataset")
-    runs.add_argument("--model", help="only runs of this model card")
-    runs.add_argument("--judge", help="also record this judge's replies to the polling questions")
-    _db_argument(runs)
-    runs.set_defaults(func=run_runs)
+def run(args) -> int:
+    if args.what is None and args.format is None:
+        print("error: say what to export: 'export votes' or 'export --format official --out DIR'", file=sys.stderr)
+        return 2
+    what = args.what or ("runs" if args.format == "official" else "votes")
+    args.format = args.format or ("official" if what == "runs" else "jsonl")
+    if (what == "runs") != (args.format == "official"):
+        print(f"error: {what} export as --format {args.format}: votes take jsonl or csv, runs take official",
+              file=sys.stderr)
+        return 2
+    if what == "runs" and args.out is None:
+        print("error: --out DIR is required for the official result files", file=sys.stderr)
+        return 2
+    return run_runs(args) if what == "runs" else run_votes(args)
 
 
 def _db_argument(parser) -> None:

@@ -277,3 +277,19 @@ def test_export_runs_writes_the_official_layout(tmp_path, capsys):
     assert [(r["index"], r["task_type"]) for r in rows] == [(inst.index, inst.task_type)]
     image = tmp_path / "out" / "bundled" / "tiny-pair" / rows[0]["generated_image"]
     assert Image.open(image).size == (5, 5)
+
+
+def test_export_command_forms(tmp_path, capsys):
+    """``export --format official`` (the issue's form) means runs; mismatched pairs are refused with a reason."""
+    from realunify_arena.cli import main
+    from realunify_arena.store import Store
+
+    db = tmp_path / "arena.db"
+    Store.open(db).close()
+    assert main(["export", "--format", "official", "--out", str(tmp_path / "out"), "--db", str(db)]) == 1
+    assert "no stored runs" in capsys.readouterr().err  # reached the runs export, which found nothing
+    assert main(["export", "votes", "--format", "official", "--db", str(db)]) == 2
+    assert "votes take jsonl or csv" in capsys.readouterr().err
+    assert main(["export", "--db", str(db)]) == 2
+    assert main(["export", "--format", "csv", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.startswith("vote_id,created_at")
