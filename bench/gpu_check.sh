@@ -10,17 +10,19 @@
 #
 # The GPU machine image has transformers 5.17, whose Janus image generation is broken (and which predates
 # the `cache=` argument this code uses), and it cannot reach a package index: `fetch` downloads
-# transformers 5.24.0 (pure Python; its other requirements are already there) into .whl/ (ignored by
-# git); the run installs it into /tmp/site. With the device tool: carry [".whl"], command
+# transformers 5.24.0 and regex (its other requirements are there) into .whl/, ignored by git, 14 MB;
+# the run installs them into /tmp/site. With the device tool: carry [".whl"], command
 # `bash bench/gpu_check.sh "$OUT"`, timeout 600. Results: <size>.json, <size>.log and tests.log.
 set -uo pipefail
 
 WHEELS=.whl
-TRANSFORMERS=transformers==5.24.0
+# transformers and the one requirement of it the image may hold too old a version of (it checks at import)
+PACKAGES=(transformers==5.24.0 regex==2026.11.19)
 
 if [[ "${1:-}" == "fetch" ]]; then
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-        --platform any --platform manylinux2014_x86_64 -d "$WHEELS" "$TRANSFORMERS"
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d "$WHEELS" "${PACKAGES[@]}"
     exit $?
 fi
 
