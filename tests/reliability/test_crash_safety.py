@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 CYCLES = 3
 VOTERS = 4
-VOTES_BEFORE_KILL = 6  # per cycle, at least; the kill comes while the voters are still sending
+VOTES_BEFORE_KILL = 10  # per cycle, at least; the kill comes while the voters are still sending
 
 
 @dataclass
@@ -104,4 +104,8 @@ def test_acknowledged_votes_survive_kill_9_cycles(seeded_db, start_app):
     counted = sum(row["votes"] for track in ("UEG", "GEU") for kind in ("model_vs_model", "direct_vs_stepwise")
                   for row in client.predict(track, kind, api_name="/leaderboard"))
     assert counted == 2 * len(stored_votes(seeded_db))  # every stored vote counts for both its systems
-    assert set(ledger.acknowledged) <= set(stored_votes(seeded_db))
+    final = stored_votes(seeded_db)
+    assert set(ledger.acknowledged) <= set(final)
+    print(f"\ncrash safety: {CYCLES} kill -9 cycles survived, {len(ledger.acknowledged)} votes acknowledged, 0 lost,"
+          f" {len(final) - len(ledger.acknowledged) - 1} committed but unacknowledged at a kill,"
+          f" {killed_mid_request} requests in flight at the kills")

@@ -75,11 +75,12 @@ class FailsFirst(Adapter):
 class Stuck(FailsFirst):
     """A local model whose generation blocks until released (a deadlocked kernel, a stuck driver)."""
 
-    def __init__(self, card: ModelCard, release: threading.Event):
+    def __init__(self, card: ModelCard, release: threading.Event, entered: threading.Event):
         super().__init__(card)
-        self.release = release
+        self.release, self.entered = release, entered
 
     def generate(self, text, options) -> Image.Image:
+        self.entered.set()
         self.release.wait(120)
         return super().generate(text, options)
 
@@ -124,6 +125,7 @@ class Loader:
 
     def __init__(self, load_failures: int = 0):
         self.release = threading.Event()  # lets the "stuck" model's calls return
+        self.stuck = threading.Event()  # set once the "stuck" model is inside generate
         self.adapters: dict[str, Adapter] = {}
         self.loads: dict[str, int] = {}
         self.load_failures = load_failures
@@ -135,7 +137,7 @@ class Loader:
         if c.name == "oom-on-load" and self.loads[c.name] <= self.load_failures:
             raise out_of_memory()
         failing = {"crashes": (crash, 1), "oom": (out_of_memory, 1)}.get(c.name, (None, 0))
-        self.adapters[c.name] = Stuck(c, self.release) if c.name == "stuck" else FailsFirst(c, *failing)
+        self.adapters[c.name] = Stuck(c, self.release, self.stuck) if c.name == "stuck" else FailsFirst(c, *failing)
         return self.adapters[c.name]
 
 
@@ -217,6 +219,7 @@ def test_a_stuck_local_model_holds_only_the_model_queue(app):
     requests wait, and everything else (browsing, votes, the leaderboard) is still served."""
     client, store, _, loader = app
     stuck = client.submit("bundled", UEG_UID, "stuck", "direct", 0, "", api_name="/run_instance")
+    assert loader.stuck.wait(60)
     waiting = client.submit("bundled", UEG_UID, "steady", "direct", 300, "", api_name="/run_instance")
     assert len(client.predict("bundled", "all", "all", api_name="/instances")) == 120
     assert client.predict("UEG", "model_vs_model", api_name="/leaderboard") == []
