@@ -230,8 +230,8 @@ class JanusFastGenerator:
                                                          **sampling.flags)
             else:
                 new_step(compiled)
-                token, embeds, logits = step(embeds, cache, mask, knobs, noise, teacher.tokens[i],
-                                                         teacher.on, **sampling.flags)
+                token, embeds, logits = step(embeds, cache, mask, knobs, noise, teacher.tokens[i], teacher.on,
+                                             **sampling.flags)
             tokens[:, i] = token
             if kept is not None:
                 kept[:, i] = logits
