@@ -130,8 +130,9 @@ def reveal_markdown(ctx: AppContext, battle: Battle, revealed: dict) -> str:
         if run_id is not None:
             judgment, problem = judge_run(ctx.store, ctx.pool, run_id, ctx.store.load_trace(run_id),
                                           battle.instance, ctx.settings.judge)
-            if judgment is not None and judgment["score"] is not None:
-                score = f"judge score {judgment['score']}"
+            if judgment is not None:
+                score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
+                         else f"judge score {judgment['score']}")
             elif problem:
                 score = problem
         lines.append(f"- **{side}** was **{system}** ({score})")
@@ -142,7 +143,7 @@ def build(ctx: AppContext) -> None:
     gr.Markdown("Two anonymous systems answer the same instance. Vote once both are done; the names are "
                 "revealed after your vote.")
     with gr.Row():
-        source = gr.Dropdown(ctx.sources, value=ctx.sources[0], label="Data source", elem_id="ar-source")
+        source = gr.Dropdown(ctx.source_choices(), value=ctx.sources[0], label="Data source", elem_id="ar-source")
         track = gr.Radio([ANY, "UEG", "GEU"], value=ANY, label="Track", elem_id="ar-track")
         kind = gr.Radio([("any", ANY), *[(label, k) for k, label in KIND_LABELS.items()]], value=ANY,
                         label="Battle", elem_id="ar-kind")

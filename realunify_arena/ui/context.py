@@ -6,6 +6,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from realunify_arena.adapters.base import Capability, GenerationOptions
 from realunify_arena.arena import Arena
@@ -32,6 +33,10 @@ class AppContext:
     @property
     def sources(self) -> list[str]:
         return list(self.settings.data)
+
+    def source_choices(self) -> list[tuple[str, str]]:
+        """Sources labelled by their folder or file name (full paths say little and leak the server's layout)."""
+        return [(s if s == "bundled" else Path(s).name or s, s) for s in self.sources]
 
     def dataset(self, source: str) -> Dataset:
         """A configured source, loaded on first use (a bad one still returns: its problems say why)."""

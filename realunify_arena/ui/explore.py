@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,8 @@ class Column:
         with gr.Accordion("Earlier runs of this column", open=False):
             history_table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False,
                                          elem_id=f"ex-{mode}-history")
-            history_gallery = gr.Gallery(label="earlier outputs", columns=4, height=180, format="png")
+            history_gallery = gr.Gallery(label="earlier outputs", columns=4, height=180, format="png",
+                                         elem_id=f"ex-{mode}-gallery")
         return cls(mode, view, verdict, judge_panel, judge_box, judge_button, human_verdict, details, download,
                    history_table, history_gallery, gr.State(None), gr.State([]))
 
@@ -170,7 +172,7 @@ def _number(value) -> int | None:
 def build(ctx: AppContext) -> ExploreTab:
     sources = ctx.sources
     with gr.Row():
-        source = gr.Dropdown(sources, value=sources[0], label="Data source", elem_id="ex-source")
+        source = gr.Dropdown(ctx.source_choices(), value=sources[0], label="Data source", elem_id="ex-source")
         track = gr.Radio(["UEG", "GEU"], value="UEG", label="Track", elem_id="ex-track")
         category = gr.Dropdown(category_choices("UEG"), value="all", label="Category", elem_id="ex-category")
         instance = gr.Dropdown(instance_choices(ctx, sources[0], "UEG", "all"), value=RANDOM, label="Instance",
@@ -212,10 +214,10 @@ def build(ctx: AppContext) -> ExploreTab:
         return gr.update(choices=category_choices(track_value), value="all"), refresh_instances(
             source_value, track_value, "all")
 
-    track.change(change_track, [source, track], [category, instance], api_visibility="private", queue=False)
-    category.change(refresh_instances, [source, track, category], instance, api_visibility="private",
+    track.input(change_track, [source, track], [category, instance], api_visibility="private", queue=False)
+    category.input(refresh_instances, [source, track, category], instance, api_visibility="private",
                     queue=False)
-    source.change(refresh_instances, [source, track, category], instance, api_visibility="private", queue=False)
+    source.input(refresh_instances, [source, track, category], instance, api_visibility="private", queue=False)
 
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
                 answer):
@@ -315,15 +317,11 @@ def _gallery(ctx: AppContext, history: list[dict]) -> list:
 
 
 def _write_download(details: dict, mode: str) -> str:
+    """The details as a JSON file in the system temp folder (which Gradio serves)."""
     folder = Path(tempfile.gettempdir()) / "realunify-traces"
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"run-{details['run_id']}-{mode}.json" if details["run_id"] is not None else None
-    if name is None:
-        handle = tempfile.NamedTemporaryFile("w", suffix=f"-{mode}.json", dir=folder, delete=False)
-        handle.close()
-        path = Path(handle.name)
-    else:
-        path = folder / name
+    run = details["run_id"] if details["run_id"] is not None else f"unsaved-{uuid.uuid4().hex[:12]}"
+    path = folder / f"run-{run}-{mode}.json"
     path.write_text(json.dumps(details, indent=2, ensure_ascii=False), encoding="utf-8")
     return str(path)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 
 import pytest
 from gradio_client import Client
@@ -14,6 +15,7 @@ from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.ui import build_demo
+from realunify_arena.ui.runs import run_to_end
 
 pytestmark = pytest.mark.slow
 MODELS = ("tiny-pair", "tiny-janus")
@@ -26,11 +28,12 @@ def app(tmp_path_factory):
     settings = Settings(data=(str(root / "data"),), models=MODELS, judge="tiny-pair", db=root / "arena.db",
                         gpu_concurrency=2, min_votes=1)
     store = Store.open(settings.db)
-    demo = build_demo(settings, store, ModelPool(load_cards()))
+    pool = ModelPool(load_cards())
+    demo = build_demo(settings, store, pool)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     client = Client(url, verbose=False)
     yield {"client": client, "url": url, "store": store, "source": settings.data[0],
-           "dataset": load(settings.data[0])}
+           "dataset": load(settings.data[0]), "loaded_at_start": pool.resident()}
     client.close()
     demo.close()
     store.close()
@@ -38,6 +41,10 @@ def app(tmp_path_factory):
 
 def _uid(app, track: str) -> str:
     return next(i.uid for i in app["dataset"].instances if i.track == track)
+
+
+def test_start_up_loads_no_model(app):
+    assert app["loaded_at_start"] == []
 
 
 def test_named_endpoints_are_public_and_glue_is_not(app):
@@ -147,3 +154,33 @@ def test_a_vote_from_another_session_or_with_a_bad_choice_is_refused(app):
     model_a, mode_a = revealed["system_a"].split(":")
     model_b, mode_b = revealed["system_b"].split(":")
     assert model_a == model_b and {mode_a, mode_b} == {"direct", "stepwise"}
+
+
+def test_stored_arena_mode_serves_battles_without_running_a_model(tmp_path):
+    write_set(generate_set(1, seed=4, task_types=["mental_tracking"]), tmp_path / "data")
+    source = str(tmp_path / "data")
+    store = Store.open(tmp_path / "arena.db")
+    dataset = load(source)
+    inst = dataset.instances[0]
+    with closing(ModelPool(load_cards())) as batch_pool:
+        for model in MODELS:  # what a batch evaluation would have stored
+            run_to_end(store, batch_pool, dataset.name, inst, model, "direct", batch_pool.cards[model].options())
+    runs_before = len(store.runs())
+
+    pool = ModelPool(load_cards())
+    settings = Settings(data=(source,), models=MODELS, db=tmp_path / "arena.db", arena_mode="stored")
+    demo = build_demo(settings, store, pool)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    client = Client(url, verbose=False)
+    try:
+        battle = client.predict(source, "any", "any", api_name="/new_battle")
+        assert battle["ready"] and battle["instance_uid"] == inst.uid
+        revealed = client.predict(battle["battle_id"], "tie", api_name="/vote")
+        assert {revealed["system_a"], revealed["system_b"]} == {f"{m}:direct" for m in MODELS}
+        assert pool.resident() == [] and len(store.runs()) == runs_before
+        with pytest.raises(Exception, match="stored runs"):  # GEU direct-vs-stepwise: nothing stored to draw
+            client.predict(source, "GEU", "direct_vs_stepwise", api_name="/new_battle")
+    finally:
+        client.close()
+        demo.close()
+        store.close()

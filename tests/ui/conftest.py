@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from realunify_arena.benchmark import load
 from realunify_arena.benchmark.generators import generate_set, write_set
 from realunify_arena.cards import load_cards
 from realunify_arena.runtime import ModelPool
@@ -25,22 +27,42 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 MODELS = ("tiny-pair", "tiny-janus")
 
 
+@contextmanager
+def chromium():
+    """Headless Debian chromium driven by Playwright (the tests' and the screenshots' one setup)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if Path(str(item.fspath)).parent == Path(__file__).parent:
             item.add_marker(pytest.mark.ui)
 
 
-@pytest.fixture(scope="session")
-def app(tmp_path_factory) -> Iterator[dict]:
-    root = tmp_path_factory.mktemp("ui-app")
-    write_set(generate_set(1, seed=5, task_types=["mathematical_reasoning", "mental_tracking"]), root / "data")
+def launch_app(root: Path, *, task_types: list[str] | None = None, port: int | None = None):
+    """Generated instances, a temp DB and the tiny models under ``root``; returns (demo, url, store)."""
+    write_set(generate_set(1, seed=5, task_types=task_types), root / "data")
     settings = Settings(data=(str(root / "data"),), models=MODELS, judge="tiny-pair", db=root / "arena.db",
                         gpu_concurrency=2, min_votes=1)
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield {"url": url, "store": store, "settings": settings}
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    return demo, url, store
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("ui-app")
+    demo, url, store = launch_app(root, task_types=["mathematical_reasoning", "mental_tracking"])
+    uids = {i.track: i.uid for i in load(root / "data").instances}
+    yield {"url": url, "store": store, "uids": uids}
     demo.close()
     store.close()
 
@@ -52,12 +74,8 @@ def browser():
     expect.set_options(timeout=60_000)  # the first run loads the tiny models
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

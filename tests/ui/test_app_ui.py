@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from conftest import MODELS
@@ -83,3 +84,50 @@ def test_the_leaderboard_counts_a_new_vote(page, app):
     page.get_by_role("tab", name="Leaderboard").click()
     expect(summary).to_contain_text(f"{before + 1} vote")
     expect(page.locator("#lb-board")).to_contain_text(winner)
+
+
+def test_a_link_opens_an_instance_with_a_model_and_failures_show_in_place(page, app):
+    uid = app["uids"]["GEU"]
+    page.goto(f"{app['url']}?tab=explore&instance={uid}&model=tiny-janus&seed=7")
+    expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{uid}"))
+    expect(page.locator("#ex-model input")).to_have_value("tiny-janus")
+    expect(page.locator("#ex-seed input")).to_have_value("7")
+    expect(page.locator("#ex-track").get_by_label("GEU", exact=True)).to_be_checked()
+    page.locator("#ex-run").click()
+    expect(page.locator("#ex-direct-status")).to_contain_text("tiny-janus · seed 7")
+    expect(page.locator("#ex-direct-status")).to_contain_text("done in")
+    # tiny-janus cannot edit images: its stepwise column says so, and the rest of the page still works
+    expect(page.locator("#ex-stepwise-status")).to_contain_text("not supported")
+    expect(page.locator("#ex-direct-verdict")).to_contain_text("Parsed letter")
+
+
+def test_rerun_keeps_earlier_runs_and_a_person_can_judge_and_download(page, app):
+    _open(page, app)
+    page.locator("#ex-run").click()
+    expect(page.locator("#ex-direct-status")).to_contain_text("done in")
+    page.locator("#ex-seed input").fill("3")
+    page.locator("#ex-run").click()
+    expect(page.locator("#ex-direct-status")).to_contain_text("seed 3")
+    expect(page.locator("#ex-direct-verdict")).to_contain_text("Instance score")
+    page.get_by_role("button", name="Earlier runs of this column").first.click()
+    expect(page.locator("#ex-direct-gallery img").nth(1)).to_be_attached()  # both runs kept side by side
+
+    run_id = json.loads(_download(page, "direct"))["run_id"]
+    trace = app["store"].load_trace(run_id)
+    assert trace.settings["seed"] == 3 and trace.mode == "direct"
+
+    page.get_by_role("button", name="Judge it yourself").first.click()
+    boxes = page.locator("#ex-direct-judge-box input[type=checkbox]")
+    boxes.first.check()
+    page.locator("#ex-direct-judge-save").click()
+    expect(page.locator("#ex-direct-human-verdict")).to_contain_text(f"run #{run_id}")
+    judgment = app["store"].find_judgment(run_id, "human")
+    verdicts = [q["verdict"] for q in judgment["details"]["questions"]]
+    assert verdicts == ["yes"] + ["no"] * (boxes.count() - 1)
+
+
+def _download(page, mode: str) -> str:
+    page.get_by_role("button", name="Details: prompts, raw replies, settings, timings").first.click()
+    with page.expect_download() as download:
+        page.locator(f"#ex-{mode}-download").click()
+    return open(download.value.path(), encoding="utf-8").read()
