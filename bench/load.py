@@ -13,7 +13,7 @@ acknowledged vote must be there, and nothing else. Exit status 1 if any request 
 missing.
 
     python bench/load.py                          # 50 users for 60 s
-    python bench/load.py --users 5 --seconds 5    # the short run CI uses
+    python bench/load.py --users 5 --seconds 8 --think 1    # the short run CI uses
 """
 
 from __future__ import annotations
@@ -175,8 +175,8 @@ def drive(url: str, users: int, seconds: float, think: float, first_ip: int = 1)
     """``users`` concurrent users for ``seconds``; clients are connected before the clock starts."""
     from gradio_client import Client
 
-    clients = [Client(url, verbose=False, headers={"x-forwarded-for": f"10.{(first_ip + i) // 250}.{(first_ip + i) % 250}.1"},
-                      download_files=False) for i in range(users)]
+    addresses = [f"10.{n // 250}.{n % 250}.1" for n in range(first_ip, first_ip + users)]
+    clients = [Client(url, verbose=False, headers={"x-forwarded-for": ip}, download_files=False) for ip in addresses]
     tally = Tally()
     deadline = time.monotonic() + seconds
     start = time.perf_counter()

@@ -27,6 +27,12 @@ bench_load = _import_bench("load")
 
 
 @pytest.fixture(scope="session")
+def bench():
+    """``bench/load.py`` as a module (its app launcher, seeding and database checks)."""
+    return bench_load
+
+
+@pytest.fixture(scope="session")
 def seeded_template(tmp_path_factory) -> Path:
     """A database (and images folder) holding a stored run of every bundled instance for four systems."""
     folder = tmp_path_factory.mktemp("seeded")

@@ -90,7 +90,8 @@ class TestOfficialLoader:
         dataset = load(root)
         assert_problems_are_specific(dataset, {"UEG_direct.json"})
         if not isinstance(data, list):
-            assert [p.message for p in dataset.problems] == [f"expected a JSON list of entries, got {type(data).__name__}"]
+            expected = f"expected a JSON list of entries, got {type(data).__name__}"
+            assert [p.message for p in dataset.problems] == [expected]
         elif data:
             assert dataset.instances or dataset.problems
 

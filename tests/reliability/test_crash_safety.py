@@ -59,15 +59,7 @@ def stored_votes(db) -> dict[int, tuple[str, str]]:
         conn.close()
 
 
-def integrity(db) -> str:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute("pragma integrity_check").fetchone()[0]
-    finally:
-        conn.close()
-
-
-def test_acknowledged_votes_survive_kill_9_cycles(seeded_db, start_app):
+def test_acknowledged_votes_survive_kill_9_cycles(seeded_db, start_app, bench):
     ledger = Ledger()
     killed_mid_request = 0
     for cycle in range(CYCLES):
@@ -92,7 +84,7 @@ def test_acknowledged_votes_survive_kill_9_cycles(seeded_db, start_app):
         stored = stored_votes(seeded_db)
         missing = {vid: v for vid, v in ledger.acknowledged.items() if stored.get(vid) != v}
         assert not missing, f"cycle {cycle}: acknowledged votes lost or changed: {missing}"
-        assert integrity(seeded_db) == "ok"
+        assert bench.integrity(seeded_db) == "ok"
 
     assert killed_mid_request > 0, "no kill landed while a request was in flight"
     app = start_app(seeded_db)  # and it serves again, over everything the crashes left

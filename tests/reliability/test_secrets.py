@@ -73,8 +73,8 @@ class OpenAIStandIn(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         self.server.seen.append(auth)
         if self.path.startswith("/revoked/"):
-            self._reply(401, {"error": {"message": f"Invalid authorization header: {auth}", "type": "invalid_request_error",
-                                        "code": "invalid_api_key"}})
+            self._reply(401, {"error": {"message": f"Invalid authorization header: {auth}",
+                                        "type": "invalid_request_error", "code": "invalid_api_key"}})
             return
         self._reply(200, {"id": "c1", "object": "chat.completion", "created": 0, "model": "fake-vlm",
                           "choices": [{"index": 0, "finish_reason": "stop",
