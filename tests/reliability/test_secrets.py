@@ -123,7 +123,7 @@ def test_in_process_app_and_cli_never_reveal_keys(tmp_path, endpoint, monkeypatc
         served += [json.dumps(ok), json.dumps(revoked)]
         assert ok["status"] == "ok" and ok["trace"]["steps"][-1]["text"] == "B"
         assert revoked["status"] == "error" and "401" in revoked["error"]
-        for _ in range(12):  # until the draw pairs the two working systems
+        for _ in range(30):  # until the draw pairs the two working systems (1 in 3 per draw)
             battle = client.predict("bundled", "GEU", "model_vs_model", api_name="/new_battle")
             served.append(json.dumps(battle))
             if battle["ready"]:
