@@ -112,6 +112,17 @@ def instance_choices(ctx: AppContext, source: str, track: str, category: str) ->
     return fixed + listed
 
 
+def source_notice(ctx: AppContext, source: str) -> str:
+    """What is wrong with a source, so a bad path or file is seen on the page, not just in the log."""
+    dataset = ctx.dataset(source)
+    if not dataset.problems:
+        return ""
+    shown = "\n".join(f"- {p}" for p in dataset.problems[:5])
+    more = f"\n- … and {len(dataset.problems) - 5} more" if len(dataset.problems) > 5 else ""
+    return (f"**{len(dataset.problems)} problem(s) in {source}** ({len(dataset)} instances usable; "
+            f"`python -m realunify_arena validate {source}` lists them all):\n{shown}{more}")
+
+
 def custom_instance(track: str, category: str, prompt: str, image: Image.Image | None, question: str,
                     options_text: str, answer: str):
     """An instance from the user's own input; its index is a content hash, so a repeat reuses its runs."""
@@ -177,6 +188,7 @@ def build(ctx: AppContext) -> ExploreTab:
         category = gr.Dropdown(category_choices("UEG"), value="all", label="Category", elem_id="ex-category")
         instance = gr.Dropdown(instance_choices(ctx, sources[0], "UEG", "all"), value=RANDOM, label="Instance",
                                elem_id="ex-instance")
+    notice = gr.Markdown(source_notice(ctx, sources[0]), elem_id="ex-source-notice")
     with gr.Accordion("Your own instance (choose 'your own' above)", open=False):
         with gr.Row():
             custom_prompt = gr.Textbox(label="UEG: text-to-image prompt", lines=2)
@@ -217,7 +229,8 @@ def build(ctx: AppContext) -> ExploreTab:
     track.input(change_track, [source, track], [category, instance], api_visibility="private", queue=False)
     category.input(refresh_instances, [source, track, category], instance, api_visibility="private",
                     queue=False)
-    source.input(refresh_instances, [source, track, category], instance, api_visibility="private", queue=False)
+    source.input(lambda *values: (refresh_instances(*values), source_notice(ctx, values[0])),
+                 [source, track, category], [instance, notice], api_visibility="private", queue=False)
 
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
                 answer):
