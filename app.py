@@ -19,13 +19,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import gradio as gr
 
-    from realunify_arena.cards import load_cards
-    from realunify_arena.runtime import ModelPool
+    from realunify_arena.cards import availability, load_cards
+    from realunify_arena.runtime import ModelPool, on_zero_gpu
     from realunify_arena.store import Store
     from realunify_arena.ui import build_demo
 
     store = Store.open(settings.db)
-    demo = build_demo(settings, store, ModelPool(load_cards()))
+    pool = ModelPool(load_cards())
+    if on_zero_gpu():  # ZeroGPU wants local weights placed at start-up; elsewhere they load on first use
+        pool.preload([name for name in settings.models or pool.cards
+                      if not pool.cards[name].remote and availability(pool.cards[name])[0]])
+    demo = build_demo(settings, store, pool)
     demo.launch(server_name=settings.host, server_port=settings.port, theme=gr.themes.Soft(primary_hue="indigo"),
                 footer_links=["api", "gradio", "settings"])
     return 0

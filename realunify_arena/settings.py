@@ -28,8 +28,8 @@ class Settings:
     models: tuple[str, ...] = ()  # model card names offered; empty: every card the pool knows
     judge: str = "human"  # judge card name, or "human"
     db: Path = DEFAULT_DATA_DIR / "arena.db"
-    host: str = "127.0.0.1"
-    port: int = 7860
+    host: str | None = None  # None: Gradio's default ($GRADIO_SERVER_NAME, which Spaces set, else 127.0.0.1)
+    port: int | None = None  # None: Gradio's default ($GRADIO_SERVER_PORT, else 7860 or the next free port)
     arena_mode: ArenaMode = "live"  # "stored": battles are drawn from stored runs (CPU-only Spaces)
     min_votes: int = 20  # below this a system is shown as "preliminary" on the leaderboard
     gpu_concurrency: int = 1  # model events allowed to run at once (they share one accelerator)
@@ -59,10 +59,13 @@ class Settings:
 @dataclass(frozen=True)
 class _Spec:
     name: str
-    flag: str
     help: str
     kind: str  # "list" | "path" | "int" | "str" | "mode"
     bounds: tuple[int, int] = (1, 10**6)  # for "int"
+
+    @property
+    def flag(self) -> str:
+        return self.name.replace("_", "-")
 
     @property
     def env(self) -> str:
@@ -98,16 +101,16 @@ class _Spec:
 
 
 _SPECS = (
-    _Spec("data", "data", 'instance sources, comma-separated: "bundled", official folders, parquet files', "list"),
-    _Spec("models", "models", "model cards to offer, comma-separated (default: every card)", "list"),
-    _Spec("judge", "judge", 'judge card, or "human" (default)', "str"),
-    _Spec("db", "db", "SQLite file for runs, judgments and votes (default data/arena.db)", "path"),
-    _Spec("host", "host", "address to listen on (default 127.0.0.1; 0.0.0.0 to serve others)", "str"),
-    _Spec("port", "port", "port to listen on (default 7860)", "int", (1, 65535)),
-    _Spec("arena_mode", "arena-mode", "live: generate battles now; stored: draw them from stored runs", "mode"),
-    _Spec("min_votes", "min-votes", "votes below which a system is shown as preliminary (default 20)", "int", (0, 10**6)),
-    _Spec("gpu_concurrency", "gpu-concurrency", "model events that may run at once (default 1)", "int"),
-    _Spec("queue_size", "queue-size", "events that may wait in the queue (default 32)", "int"),
+    _Spec("data", 'instance sources, comma-separated: "bundled", official folders, parquet files', "list"),
+    _Spec("models", "model cards to offer, comma-separated (default: every card)", "list"),
+    _Spec("judge", 'judge card, or "human" (default)', "str"),
+    _Spec("db", "SQLite file for runs, judgments and votes (default data/arena.db)", "path"),
+    _Spec("host", "address to listen on (default 127.0.0.1, or $GRADIO_SERVER_NAME; 0.0.0.0 serves others)", "str"),
+    _Spec("port", "port to listen on (default 7860, or $GRADIO_SERVER_PORT)", "int", (1, 65535)),
+    _Spec("arena_mode", "live: generate battles now; stored: draw them from stored runs", "mode"),
+    _Spec("min_votes", "votes below which a system is shown as preliminary (default 20)", "int", (0, 10**6)),
+    _Spec("gpu_concurrency", "model events that may run at once (default 1)", "int"),
+    _Spec("queue_size", "events that may wait in the queue (default 32)", "int"),
 )
 
 

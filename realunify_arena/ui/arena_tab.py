@@ -39,7 +39,8 @@ class Battle:
     instance: AnyInstance
     kind: str
     systems: dict[str, str]  # side -> "model:mode"
-    runs: dict[str, int | None] = field(default_factory=dict)  # side -> stored run id once delivered
+    runs: dict[str, int | None] = field(default_factory=dict)  # side -> run id: known up front in stored mode,
+    # set on delivery when live
     errors: dict[str, str] = field(default_factory=dict)
 
 
@@ -51,8 +52,9 @@ def pick_battle(ctx: AppContext, source: str, track: str, kind: str, session_id:
     if ctx.settings.arena_mode == "stored":
         candidates = _stored_candidates(ctx, dataset, track)
     else:
-        pool = dataset.select(track)
-        candidates = [(inst, {s: None for s in ctx.systems_for(inst)}) for inst in ctx.rng.sample(pool, min(len(pool), 50))]
+        instances = dataset.select(track)
+        candidates = [(inst, dict.fromkeys(ctx.systems_for(inst)))
+                      for inst in ctx.rng.sample(instances, min(len(instances), 50))]
     for inst, systems in candidates:
         for battle_kind in kinds:
             try:

@@ -29,7 +29,7 @@ from realunify_arena.ui.runs import judge_by_hand, judge_run, relay, run_to_end,
 RANDOM = "random"
 CUSTOM = "custom"
 CUSTOM_DATASET = "custom"
-HISTORY_HEADERS = ["run", "seed", "status", "score", "seconds", "from store"]
+HISTORY_HEADERS = ["run", "instance", "seed", "status", "score", "seconds", "from store"]
 GPU = {"concurrency_id": "gpu"}
 
 
@@ -249,8 +249,8 @@ def build(ctx: AppContext) -> ExploreTab:
         blanks = []
         for mode, column in columns.items():
             blanks += [*column.view.blank(inst.track, mode, "waiting for the model…"), "",
-                       gr.update(visible=False), gr.update(choices=[], value=[]), None, None,
-                       gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+                       gr.update(visible=False), gr.update(choices=[], value=[]), None, None, None,
+                       gr.skip(), gr.skip(), gr.skip()]  # the history stays, to compare with
         return [(dataset_name, inst), instance_markdown(inst, with_questions=True),
                 gr.update(value=shown, visible=shown is not None), *blanks]
 
@@ -318,7 +318,8 @@ def _column_runner(ctx: AppContext, column: Column):
 
 def _history_row(run_id, seed, trace, judgment, reused) -> dict:
     final = trace.final
-    return {"run": run_id if run_id is not None else "-", "seed": seed, "status": trace.status.value,
+    return {"run": run_id if run_id is not None else "-", "instance": trace.instance_uid, "seed": seed,
+            "status": trace.status.value,
             "score": "-" if judgment is None or judgment["score"] is None else judgment["score"],
             "seconds": round(trace.seconds, 2), "from store": "yes" if reused else "no",
             "image_sha": final.image_sha if final is not None else None}
