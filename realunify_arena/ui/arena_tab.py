@@ -8,7 +8,6 @@ The vote buttons unlock only when both sides are delivered; ``arena.vote`` check
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -21,12 +20,11 @@ from realunify_arena.protocols import MODES
 from realunify_arena.trace import Status
 from realunify_arena.ui.context import AppContext
 from realunify_arena.ui.render import TraceView, instance_markdown
-from realunify_arena.ui.runs import RunUpdate, interleave, judge_run, relay, stream_run
+from realunify_arena.ui.runs import RunUpdate, interleave, judge_run, paced, relay, stream_run
 
 SIDES = ("A", "B")
 ANY = "any"
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
-MIN_REFRESH_S = 0.3
 KIND_LABELS = {"model_vs_model": "two models, same mode", "direct_vs_stepwise": "one model: direct vs stepwise"}
 
 
@@ -180,21 +178,20 @@ def build(ctx: AppContext) -> None:
                 gr.update(value=shown, visible=shown is not None), *blanks, *locked, "", gr.update(visible=False)]
 
     def generate(battle: Battle | None, request: gr.Request):
-        if battle is None:
-            return
+        if battle is not None:
+            yield from paced(frames(battle, request.session_hash))
+
+    def frames(battle: Battle, session_id: str):
         images = stored_images(ctx.store)
         mode = _shown_mode(battle)
         latest = {side: views[side].blank(battle.instance.track, mode, f"**{side}**: working…") for side in SIDES}
-        last_yield = 0.0
-        for side, update in relay(play(ctx, battle, request.session_hash)):
+        for side, update in relay(play(ctx, battle, session_id)):
             trace = update.trace
             if trace.error:
                 trace.error = _anonymous(trace.error, battle)
             latest[side] = views[side].show(trace, battle.instance.track, images, _progress(side, update),
                                             final_only=mode == "direct")
-            if time.monotonic() - last_yield > MIN_REFRESH_S:  # stored sides arrive at once: show them together
-                last_yield = time.monotonic()
-                yield [*latest["A"], *latest["B"], *locked, gr.skip(), gr.skip()]
+            yield [*latest["A"], *latest["B"], *locked, gr.skip(), gr.skip()]
         ready = all(battle.runs.get(s) is not None for s in SIDES)
         note = "" if ready else "A side failed, so this battle cannot be voted on. Start a new battle."
         yield [*latest["A"], *latest["B"], *[gr.update(interactive=ready)] * len(buttons), battle, note]

@@ -24,7 +24,7 @@ from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import MODES, required_capabilities
 from realunify_arena.ui.context import AppContext
 from realunify_arena.ui.render import TraceView, instance_markdown, status_line, verdict_markdown
-from realunify_arena.ui.runs import judge_by_hand, judge_run, relay, run_to_end, stream_run
+from realunify_arena.ui.runs import judge_by_hand, judge_run, paced, relay, run_to_end, stream_run
 
 RANDOM = "random"
 CUSTOM = "custom"
@@ -276,8 +276,10 @@ def _column_runner(ctx: AppContext, column: Column):
     images = stored_images(ctx.store)
 
     def run_column(current, model, judge, seed, steps, guidance, max_new_tokens, history):
-        if current is None:
-            return
+        if current is not None:
+            yield from paced(frames(current, model, judge, seed, steps, guidance, max_new_tokens, history))
+
+    def frames(current, model, judge, seed, steps, guidance, max_new_tokens, history):
         dataset, inst = current
         mode = column.mode
         if model not in ctx.cards:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -105,6 +106,19 @@ def relay(items: Iterator[T]) -> Iterator[T]:
         if isinstance(item, _Failure):
             raise item.error
         yield item
+
+
+def paced(frames: Iterator[T], gap_s: float = 0.3) -> Iterator[T]:
+    """``frames`` at least ``gap_s`` apart. Gradio sends each yield as a diff against the previous one,
+    and a browser that receives several in a burst may render only the last, losing what the skipped
+    ones changed (seen as an image that never appears); spacing them out keeps every one."""
+    last = float("-inf")
+    for frame in frames:
+        wait = last + gap_s - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        yield frame
+        last = time.monotonic()
 
 
 @dataclass
