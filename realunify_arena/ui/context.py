@@ -63,8 +63,9 @@ class AppContext:
         return {name: availability(card) for name, card in self.cards.items()}
 
     def model_choices(self) -> list[tuple[str, str]]:
-        return [(name if ok else f"{name} (unavailable: {why})", name)
-                for name, (ok, why) in self.availability.items()]
+        """Runnable cards first (the first one is the default); the others say why they cannot run."""
+        ranked = sorted(self.availability.items(), key=lambda item: not item[1][0])
+        return [(name if ok else f"{name} (unavailable: {why})", name) for name, (ok, why) in ranked]
 
     def judge_choices(self) -> list[str]:
         judges = [n for n, c in self.pool.cards.items() if Capability.UNDERSTAND in c.capabilities]

@@ -52,3 +52,11 @@ def test_a_readme_without_front_matter_gains_one():
 def test_an_unclosed_front_matter_is_named():
     with pytest.raises(FrontMatterError, match="never closed"):
         split("---\ntitle: x\n# no closing fence\n")
+
+
+def test_the_space_lists_only_checkpoints_its_model_cards_use():
+    from realunify_arena.cards import load_cards
+
+    space = yaml.safe_load((ROOT / "space.yaml").read_text(encoding="utf-8"))
+    checkpoints = {c for card in load_cards().values() for c in card.checkpoints.values()}
+    assert set(space["models"]) <= checkpoints
