@@ -20,7 +20,7 @@ import spaces
 from realunify_arena import judge as judging
 from realunify_arena import protocols
 from realunify_arena.adapters.base import GenerationOptions
-from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
+from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, UEGInstance
 from realunify_arena.store import Store
 from realunify_arena.trace import Mode, Status, Trace
 
@@ -133,8 +133,8 @@ def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstan
     stored = store.find_judgment(run_id, name)
     if stored is not None or trace.final is None:
         return stored, None
-    if name == judging.HUMAN:
-        return None, None
+    if name == judging.HUMAN or (isinstance(instance, UEGInstance) and not instance.question_list):
+        return None, None  # nobody to ask, or nothing to ask (your own prompt): an empty poll is not a pass
     try:
         judge = judging.build_judge(name, pool)
         judgment = judging.judge_trace(trace, instance, judge, judging.stored_images(store))

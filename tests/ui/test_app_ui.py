@@ -132,3 +132,16 @@ def _download(page, mode: str) -> str:
     with page.expect_download() as download:
         page.locator(f"#ex-{mode}-download").click()
     return open(download.value.path(), encoding="utf-8").read()
+
+
+def test_your_own_prompt_runs_and_is_stored_as_a_custom_instance(page, app):
+    _open(page, app)
+    page.get_by_role("button", name="Your own instance (choose 'your own' above)").click()
+    page.get_by_label("UEG: text-to-image prompt").fill("Three green apples on a wooden table")
+    page.locator("#ex-instance input").click()
+    page.get_by_role("option", name="your own (below)").click(timeout=10_000)
+    page.locator("#ex-run").click()
+    expect(page.locator("#ex-instance-text")).to_contain_text("Three green apples on a wooden table")
+    expect(page.locator("#ex-direct-image img")).to_have_count(1)
+    expect(page.locator("#ex-direct-verdict")).to_contain_text("no polling questions")
+    assert any(r["dataset"] == "custom" for r in app["store"].runs())
