@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import png_bytes
+from realunify_arena.adapters.wire import png_bytes, without_key
 from realunify_arena.benchmark.images import open_checked
 from realunify_arena.cards import ModelCard
 
@@ -70,14 +70,14 @@ class GeminiAdapter(Adapter):
 
 @contextmanager
 def _errors(card: ModelCard, timeout_s: float) -> Iterator[None]:
-    """Name the card and the HTTP status in errors; the key is never part of a message."""
+    """Name the card and the HTTP status in errors; a key quoted back by the server is taken out."""
     from google.genai import errors
 
     try:
         yield
     except errors.APIError as exc:
         status = f"{exc.code} {exc.status}" if exc.status else str(exc.code)
-        raise RuntimeError(f"{card.name}: HTTP {status}: {exc.message}") from exc
+        raise RuntimeError(f"{card.name}: HTTP {status}: {without_key(str(exc.message), card.api_key_env)}") from exc
     except Exception as exc:
         if "Timeout" in type(exc).__name__:  # httpx or httpx2, whichever the client picked
             raise TimeoutError(f"{card.name}: no answer within {timeout_s:g} s") from exc

@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import image_from_base64, png_bytes, png_data_url
+from realunify_arena.adapters.wire import image_from_base64, png_bytes, png_data_url, without_key
 from realunify_arena.cards import ModelCard
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -89,13 +89,7 @@ def _errors(card: ModelCard) -> Iterator[None]:
     except openai.APIConnectionError as exc:
         raise ModelUnavailable(f"{where}: endpoint not answering ({exc})") from exc
     except openai.APIStatusError as exc:
-        raise RuntimeError(f"{where}: HTTP {exc.status_code}: {_without_key(_message(exc), card)}") from exc
-
-
-def _without_key(text: str, card: ModelCard) -> str:
-    """An endpoint, or a proxy in front of it, may quote the key back; the message is shown to users."""
-    key = os.environ.get(card.api_key_env or "", "")
-    return text.replace(key, "***") if key else text
+        raise RuntimeError(f"{where}: HTTP {exc.status_code}: {without_key(_message(exc), card.api_key_env)}") from exc
 
 
 def _message(exc) -> str:

@@ -1,9 +1,11 @@
-"""Images on the wire: PNG bytes and base64 for the HTTP families and the OpenAI-compatible server."""
+"""On the wire: PNG bytes and base64 for the HTTP families and the OpenAI-compatible server, and error
+text with the API key taken out."""
 
 from __future__ import annotations
 
 import base64
 import io
+import os
 
 from PIL import Image
 
@@ -29,3 +31,9 @@ def image_from_base64(data: str) -> Image.Image:
     if data.startswith("data:"):
         data = data.partition(",")[2]
     return open_checked(base64.b64decode(data, validate=False))
+
+
+def without_key(text: str, key_env: str | None) -> str:
+    """An endpoint, or a proxy in front of it, may quote the key back; error text is shown to users."""
+    key = os.environ.get(key_env or "", "")
+    return text.replace(key, "***") if key else text

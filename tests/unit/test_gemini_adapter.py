@@ -59,6 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "error":
             return self._reply(400, {"error": {"code": 400, "message": "Request contains an invalid argument.",
                                                "status": "INVALID_ARGUMENT"}})
+        if mode == "quote_key":  # a proxy that echoes the request's key in its error
+            return self._reply(403, {"error": {"code": 403, "status": "PERMISSION_DENIED",
+                                               "message": f"key {self.headers.get('x-goog-api-key')} is not allowed"}})
         modalities = body.get("generationConfig", {}).get("responseModalities", [])
         if "IMAGE" in modalities and mode != "no_image":
             picture = Image.new("RGB", (24, 16), (10, 200, 30))
@@ -130,6 +133,13 @@ def test_generate_and_edit_return_the_inline_image(adapter, stand_in):
 def test_http_error_names_the_card_and_status_but_never_the_key(adapter, stand_in):
     stand_in.mode = "error"
     with pytest.raises(RuntimeError, match="stand-in-gemini: HTTP 400 INVALID_ARGUMENT: Request contains") as info:
+        adapter.understand([], "hello", adapter.card.defaults)
+    assert KEY not in str(info.value)
+
+
+def test_a_key_quoted_back_by_the_server_is_taken_out_of_the_error(adapter, stand_in):
+    stand_in.mode = "quote_key"
+    with pytest.raises(RuntimeError, match=r"HTTP 403 PERMISSION_DENIED: key \*\*\* is not allowed") as info:
         adapter.understand([], "hello", adapter.card.defaults)
     assert KEY not in str(info.value)
 
