@@ -115,6 +115,8 @@ def polling_judgment(questions: list[PollingQuestion], replies: list[list[str]],
     All-or-nothing as in the paper. A mismatch on any question makes the instance 0 even if another
     question has a judge error (the outcome is decided either way); otherwise a judge error leaves it None.
     """
+    if not questions:
+        raise ValueError(f"judge {judge}: no polling questions to score (an empty poll is not a pass)")
     if len(replies) != len(questions):
         raise ValueError(f"{len(questions)} polling questions but replies for {len(replies)}")
     items, errors = [], 0
@@ -212,6 +214,8 @@ def judge_trace(trace: Trace, instance: AnyInstance, judge: Judge, image_loader:
         raise ValueError(f"trace is for {trace.instance_uid}, instance is {instance.uid}")
     if isinstance(instance, GEUInstance):
         return mcq_judgment(instance, trace.final.text)
+    if not instance.question_list:
+        raise ValueError(f"{instance.uid} has no polling questions, so there is nothing to judge it by")
     image = image_loader(trace.final)
     replies = [_ask_until_parsed(judge, image, q.question, attempts) for q in instance.question_list]
     return polling_judgment(instance.question_list, replies, judge.name)

@@ -347,7 +347,10 @@ def _human_judge(ctx: AppContext):
         if current is None or run_id is None:
             raise gr.Error("Run the instance first; only a stored run can be judged.")
         _, inst = current
-        judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []))
+        try:
+            judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []))
+        except ValueError as e:  # an instance without polling questions: nothing to judge
+            raise gr.Error(str(e)) from None
         return "Saved as the human judgment of run #%d.\n\n%s" % (run_id, verdict_markdown(judgment, inst,
                                                                                          judge=HUMAN))
 

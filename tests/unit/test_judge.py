@@ -143,6 +143,19 @@ def test_judge_trace_refuses_unfinished_or_mismatched_runs():
         judge_trace(ueg_trace(UEG), other, HumanJudge(), lambda step: step.image)
 
 
+def test_an_instance_without_polling_questions_is_refused_not_passed():
+    with pytest.raises(ValueError, match="no polling questions"):
+        polling_judgment([], [], "j")
+    own = UEGInstance(index=77, task_type="world_knowledge", prompt="three green apples", question_list=[])
+    judge = ScriptedJudge({})
+    loaded = []
+    with pytest.raises(ValueError, match="UEG_77_world_knowledge has no polling questions"):
+        judge_trace(ueg_trace(own), own, judge, loaded.append)
+    with pytest.raises(ValueError, match="UEG_77_world_knowledge has no polling questions"):
+        judge_trace(ueg_trace(own), own, build_judge("human", answers={}), loaded.append)
+    assert judge.asked == [] and loaded == []  # refused before any image is loaded or question asked
+
+
 def test_geu_traces_are_scored_from_the_answer_without_asking_the_judge():
     instance = GEUInstance(index=2, task_type="cognitive_navigation", question="q", option=OPTIONS, answer="D")
     trace = Trace(instance.uid, "m", "direct", {}, [Step(StepRole.ANSWER, "prompt", text="The answer is D")])
