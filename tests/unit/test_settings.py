@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import gradio as gr
 import pytest
 
+from realunify_arena import persistence
 from realunify_arena.settings import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,10 +42,60 @@ def test_a_bad_value_names_its_source_and_what_was_expected(argv, env, message):
         Settings.from_cli(argv, env)
 
 
-def test_app_py_reports_a_bad_setting_and_exits_2(monkeypatch, capsys):
+def load_app_py():
     spec = importlib.util.spec_from_file_location("app_entry", ROOT / "app.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
+    return app
+
+
+def test_app_py_reports_a_bad_setting_and_exits_2(monkeypatch, capsys):
+    app = load_app_py()
     monkeypatch.setenv("REALUNIFY_PORT", "seventy")
     assert app.main([]) == 2
     assert "REALUNIFY_PORT: expected an integer, got 'seventy'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def launches(monkeypatch) -> list:
+    """The demos app.py launches; launching is skipped (these tests are about what happens before)."""
+    launched = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda demo, **kwargs: launched.append(demo))
+    return launched
+
+
+def test_app_py_opens_its_store_through_persistence_without_a_repo_nothing_is_pushed(monkeypatch, tmp_path,
+                                                                                     launches):
+    monkeypatch.delenv(persistence.REPO_ENV, raising=False)
+    opened = []
+
+    def spy(*args, **kwargs):
+        opened.append(real_open_store(*args, **kwargs))
+        return opened[-1]
+
+    real_open_store = persistence.open_store
+    monkeypatch.setattr(persistence, "open_store", spy)
+    db = tmp_path / "arena.db"
+    assert load_app_py().main(["--db", str(db), "--models", "tiny-pair"]) == 0
+    [(store, scheduler)] = opened
+    assert store.path == db and db.exists() and scheduler is None
+    assert len(launches) == 1
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({persistence.REPO_ENV: "someone/arena-votes"}, "someone/arena-votes: offline mode is enabled"),
+    ({persistence.REPO_ENV: "someone/arena-votes", persistence.EVERY_ENV: "0"},
+     "$REALUNIFY_PUSH_MINUTES='0': expected a positive number of minutes"),
+])
+def test_app_py_with_a_dataset_repo_restores_first_and_refuses_to_start_if_it_cannot(monkeypatch, tmp_path,
+                                                                                       capsys, launches, env,
+                                                                                       expected):
+    """Offline (as every test is), reading the repo fails: the app must not start empty and later push
+    that over the votes kept in the repo."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "arena.db"
+    assert load_app_py().main(["--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert f"app.py: cannot open the store {db}" in err and expected in err
+    assert not db.exists() and launches == []
