@@ -22,7 +22,8 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
 
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
-    ctx = AppContext(settings, store, pool, Arena(store))
+    arena = Arena(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window)
+    ctx = AppContext(settings, store, pool, arena)
     with gr.Blocks(title="RealUnify Arena") as demo:
         with gr.Row():
             gr.Markdown(INTRO)

@@ -36,7 +36,7 @@ def app(tmp_path_factory):
     root = tmp_path_factory.mktemp("votes")
     write_set(generate_set(1, seed=5, task_types=["commonsense_reasoning"]), root / "data")
     settings = Settings(data=(str(root / "data"),), models=("tiny-pair", "tiny-janus"), judge="human",
-                        db=root / "arena.db", arena_mode="stored")
+                        db=root / "arena.db", arena_mode="stored", vote_limit=5, vote_window=3600)
     dataset = load(settings.data[0])
     uid = dataset.instances[0].uid
     store = Store.open(settings.db)
@@ -46,7 +46,8 @@ def app(tmp_path_factory):
             Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), len(model)))]), dataset.name)
     demo = build_demo(settings, store, ModelPool(load_cards()))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield {"url": url, "store": store, "source": settings.data[0], "dataset": dataset.name, "uid": uid}
+    yield {"url": url, "store": store, "source": settings.data[0], "dataset": dataset.name, "uid": uid,
+           "settings": settings}
     demo.close()
     store.close()
     mp.undo()
@@ -145,11 +146,12 @@ def test_vote_before_both_outputs_were_shown_is_refused(app, connect):
     assert vote_count(app) == before
 
 
-def test_rate_limit_follows_the_address_across_sessions(app, connect):
+def test_rate_limit_follows_the_address_across_sessions_at_the_configured_limit(app, connect):
     ip = "203.0.113.99"
     store, server = app["store"], Arena(app["store"])
+    limit = app["settings"].vote_limit  # 5 per hour here, not the arena's default of 30 per minute
     # Earlier sessions from the same address used up the limit (votes the app itself recorded).
-    for n in range(server.max_votes):
+    for n in range(limit):
         session = f"earlier-{n}"
         voter = server.voter_id(None, session, {"x-forwarded-for": ip})
         battle = server.new_battle(session, voter, app["uid"], app["dataset"], *SYSTEMS, "model_vs_model")
@@ -161,7 +163,7 @@ def test_rate_limit_follows_the_address_across_sessions(app, connect):
     c = connect(ip)  # a fresh page load does not reset the limit
     battle = new_battle(app, c)
     before = vote_count(app)
-    assert f"rate limit: at most {server.max_votes} votes" in refusal(c, battle)
+    assert f"rate limit: at most {limit} votes per 3600 s" in refusal(c, battle)
     assert vote_count(app) == before
     other = connect()  # another address is unaffected
     other.predict(new_battle(app, other), "A", api_name="/vote")

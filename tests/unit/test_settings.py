@@ -30,12 +30,20 @@ def test_a_flag_wins_over_its_variable_and_lists_split_on_commas():
     assert s.db == Path("~/votes.db").expanduser()
 
 
+def test_the_vote_rate_limit_is_configurable():
+    s = Settings.from_cli(["--vote-window", "3600"], {"REALUNIFY_VOTE_LIMIT": "5", "REALUNIFY_VOTE_WINDOW": "9"})
+    assert (s.vote_limit, s.vote_window) == (5, 3600)
+    # the app's arena enforces it: tests/api/test_vote_refusals.py runs the app at 5 votes per hour
+
+
 @pytest.mark.parametrize("argv, env, message", [
     ([], {"REALUNIFY_PORT": "http"}, "REALUNIFY_PORT: expected an integer, got 'http'"),
     (["--port", "70000"], {}, "--port: expected an integer from 1 to 65535, got 70000"),
     ([], {"REALUNIFY_ARENA_MODE": "cached"}, "REALUNIFY_ARENA_MODE: expected one of live, stored, got 'cached'"),
     (["--data", " , "], {}, "--data: expected at least one data source"),
     ([], {"REALUNIFY_GPU_CONCURRENCY": "0"}, "REALUNIFY_GPU_CONCURRENCY: expected an integer from 1"),
+    ([], {"REALUNIFY_VOTE_LIMIT": "-3"}, "REALUNIFY_VOTE_LIMIT: expected an integer from 1"),
+    (["--vote-window", "1.5"], {}, "--vote-window: expected an integer, got '1.5'"),
 ])
 def test_a_bad_value_names_its_source_and_what_was_expected(argv, env, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
