@@ -19,6 +19,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
+from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, UEGInstance
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import MODES, required_capabilities
@@ -29,6 +30,8 @@ from realunify_arena.ui.runs import judge_by_hand, judge_run, paced, relay, run_
 RANDOM = "random"
 CUSTOM = "custom"
 CUSTOM_DATASET = "custom"
+MAX_TEXT_CHARS = 4000  # per field; the longest bundled prompt or question is about 320
+PNG_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16")  # saved as PNG without conversion
 HISTORY_HEADERS = ["run", "instance", "seed", "status", "score", "seconds", "from store"]
 GPU = {"concurrency_id": "gpu"}
 
@@ -123,29 +126,65 @@ def source_notice(ctx: AppContext, source: str) -> str:
             f"`python -m realunify_arena validate {source}` lists them all):\n{shown}{more}")
 
 
-def custom_instance(track: str, category: str, prompt: str, image: Image.Image | None, question: str,
-                    options_text: str, answer: str):
-    """An instance from the user's own input; its index is a content hash, so a repeat reuses its runs."""
+def custom_instance(track: str, category: str, prompt: str | None, image: str | Path | Image.Image | None,
+                    question: str | None, options_text: str | None, answer: str):
+    """An instance from the user's own input; its index is a content hash, so a repeat reuses its runs.
+
+    Everything is checked before anything runs: text length and encoding, and the image like any image
+    file (the UI and the API send the upload as a file path, which ``open_checked`` reads header first).
+    """
     task_type = category if category in CATEGORIES and CATEGORIES[category][0] == track else \
         next(t for t, (tr, _, _) in CATEGORIES.items() if tr == track)
     if track == "UEG":
-        if not (prompt or "").strip():
+        prompt = _checked_text("UEG prompt", prompt)
+        if not prompt.strip():
             raise gr.Error("Your own UEG instance needs a text-to-image prompt.")
-        content = prompt.encode()
-        return UEGInstance(index=_content_index(content), task_type=task_type, prompt=prompt.strip(),
+        return UEGInstance(index=_content_index(prompt.encode()), task_type=task_type, prompt=prompt.strip(),
                            question_list=[])
-    options = [line.strip() for line in (options_text or "").splitlines() if line.strip()]
-    if image is None or not (question or "").strip() or len(options) != 4:
+    question = _checked_text("GEU question", question)
+    options = [line.strip() for line in _checked_text("GEU options", options_text).splitlines() if line.strip()]
+    if image is None or not question.strip() or len(options) != 4:
         raise gr.Error("Your own GEU instance needs an image, a question and exactly 4 options "
                        f"(one per line; got {len(options)}).")
     if answer and answer not in LETTERS:
         raise gr.Error(f"The expected answer must be one of {', '.join(LETTERS)} or empty.")
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    data = buffer.getvalue()
+    data = _png(_checked_image(image))
     return GEUInstance(index=_content_index(data + question.encode() + "\n".join(options).encode()),
                        task_type=task_type, question=question.strip(), option=options, answer=answer or "",
                        image_bytes=data)
+
+
+def _checked_text(label: str, text: str | None) -> str:
+    """``text`` if it is short enough and valid Unicode (a browser can send lone surrogates, which
+    every later UTF-8 write would fail on)."""
+    text = text or ""
+    if len(text) > MAX_TEXT_CHARS:
+        raise gr.Error(f"Your own {label} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,} "
+                       "characters.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise gr.Error(f"Your own {label} is not valid Unicode text: character {e.start + 1} is a lone "
+                       "surrogate.") from None
+    return text
+
+
+def _checked_image(image: str | Path | Image.Image) -> Image.Image:
+    """The user's image as RGB, after ``open_checked``: the pixel limit before decoding, and a clear
+    message for a file that is not an image or is cut short."""
+    if isinstance(image, Image.Image):  # a Python caller's image; the UI and the API send a file path
+        image = _png(image if image.mode in PNG_MODES else image.convert("RGB"))
+    try:
+        return open_checked(image)
+    except ImageError as e:
+        message = str(e).replace(str(image), Path(image).name) if isinstance(image, (str, Path)) else str(e)
+        raise gr.Error(f"Your own GEU image cannot be used: {message}") from None
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _content_index(data: bytes) -> int:
@@ -191,11 +230,13 @@ def build(ctx: AppContext) -> ExploreTab:
     notice = gr.Markdown(source_notice(ctx, sources[0]), elem_id="ex-source-notice")
     with gr.Accordion("Your own instance (choose 'your own' above)", open=False):
         with gr.Row():
-            custom_prompt = gr.Textbox(label="UEG: text-to-image prompt", lines=2)
-            custom_image = gr.Image(label="GEU: image", type="pil", sources=["upload", "clipboard"])
+            custom_prompt = gr.Textbox(label="UEG: text-to-image prompt", lines=2, max_length=MAX_TEXT_CHARS)
+            # A path, not a decoded image: custom_instance checks the file before anything decodes it.
+            custom_image = gr.Image(label="GEU: image", type="filepath", image_mode=None,
+                                    sources=["upload", "clipboard"], elem_id="ex-custom-image")
             with gr.Column():
-                custom_question = gr.Textbox(label="GEU: question")
-                custom_options = gr.Textbox(label="GEU: 4 options, one per line", lines=4)
+                custom_question = gr.Textbox(label="GEU: question", max_length=MAX_TEXT_CHARS)
+                custom_options = gr.Textbox(label="GEU: 4 options, one per line", lines=4, max_length=MAX_TEXT_CHARS)
                 custom_answer = gr.Dropdown(["", *LETTERS], value="", label="GEU: expected answer (optional)")
     models = ctx.model_choices()
     with gr.Row():
@@ -258,7 +299,7 @@ def build(ctx: AppContext) -> ExploreTab:
         resolve, [source, track, category, instance, custom_prompt, custom_image, custom_question,
                   custom_options, custom_answer],
         [current, instance_md, input_image, *columns["direct"].outputs, *columns["stepwise"].outputs],
-        api_visibility="private", queue=False)
+        api_visibility="private", concurrency_limit=None)  # queued: Gradio shows no gr.Error of a queue=False event
 
     for mode, column in columns.items():
         resolved.success(_column_runner(ctx, column), [current, model, judge, seed, steps, guidance,

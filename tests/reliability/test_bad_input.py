@@ -345,20 +345,34 @@ class TestExploreOwnInstance:
         else:
             assert len(inst.option) == 4 and inst.open_image().size == (8, 8)
 
-    @pytest.mark.xfail(strict=True, reason="issue 9: Explore's own-instance text has no length limit "
-                                           "(realunify_arena/ui/explore.py custom_instance)")
     def test_an_over_long_prompt_is_refused(self):
         with pytest.raises(gr.Error, match="characters"):
             custom_instance("UEG", "all", "draw a tiger " * 100_000, None, "", "", "")
 
-    @pytest.mark.xfail(strict=True, reason="issue 9: a lone surrogate from the browser raises UnicodeEncodeError "
-                                           "in explore.custom_instance instead of a message")
     def test_text_that_is_not_unicode_is_refused_with_a_message(self):
         with pytest.raises(gr.Error):
             custom_instance("UEG", "all", "a tiger \ud800", None, "", "", "")
 
-    @pytest.mark.xfail(strict=True, reason="issue 9: an uploaded image is not checked like a file "
-                                           "(open_checked's pixel limit) before it becomes an instance")
     def test_an_upload_over_the_pixel_limit_is_refused_with_a_message(self):
         with pytest.raises(gr.Error, match="over the limit"):
             custom_instance("GEU", "all", "", Image.new("1", (8_001, 8_000)), "q?", "a\nb\nc\nd", "")
+
+    @pytest.mark.parametrize("content, message", [
+        (png_header_only(8_001, 8_000), "bomb.png: 8001x8000 = 64008000 pixels is over the limit"),
+        (png_bytes(Image.new("RGB", (64, 64), "red"))[:60], "bomb.png: unreadable image"),
+        (b"<html>not an image</html>", "bomb.png: not an image file"),
+    ])
+    def test_an_uploaded_file_is_read_through_open_checked(self, tmp_path, content, message):
+        """What the browser sends: the upload's file path (the server's folders are not named back)."""
+        upload = tmp_path / "bomb.png"
+        upload.write_bytes(content)
+        with pytest.raises(gr.Error, match="Your own GEU image cannot be used") as info:
+            custom_instance("GEU", "all", "", str(upload), "q?", "a\nb\nc\nd", "")
+        assert message in info.value.message and str(tmp_path) not in info.value.message
+
+    def test_an_uploaded_file_becomes_the_instance_image(self, tmp_path):
+        upload = tmp_path / "scene.png"
+        upload.write_bytes(png_bytes(Image.new("LA", (30, 20), (90, 128))))
+        inst = custom_instance("GEU", "attentional_focusing", "", upload, "Where?", "a\nb\nc\nd", "C")
+        assert (inst.task_type, inst.answer) == ("attentional_focusing", "C")
+        assert inst.open_image().mode == "RGB" and inst.open_image().size == (30, 20)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import struct
+import zlib
 
 from conftest import MODELS
+from PIL import Image
 from playwright.sync_api import expect
 
 ANY_TEXT = re.compile(r"\S")
@@ -145,3 +148,41 @@ def test_your_own_prompt_runs_and_is_stored_as_a_custom_instance(page, app):
     expect(page.locator("#ex-direct-image img")).to_have_count(1)
     expect(page.locator("#ex-direct-verdict")).to_contain_text("no polling questions")
     assert any(r["dataset"] == "custom" for r in app["store"].runs())
+
+
+def test_your_own_image_is_checked_before_anything_runs_then_used(page, app, tmp_path):
+    over_limit = tmp_path / "huge.png"  # a header claiming 8001 x 8000 pixels: refused before decoding
+    over_limit.write_bytes(_png_header(8_001, 8_000))
+    scene = tmp_path / "scene.png"
+    Image.new("RGB", (48, 32), "orange").save(scene)
+    custom_runs = len([r for r in app["store"].runs() if r["dataset"] == "custom"])
+
+    _open(page, app)
+    page.locator("#ex-track").get_by_label("GEU", exact=True).check()
+    page.get_by_role("button", name="Your own instance (choose 'your own' above)").click()
+    page.get_by_label("GEU: question").fill("What colour is the picture?")
+    page.get_by_label("GEU: 4 options, one per line").fill("orange\nblue\ngreen\nred")
+    page.locator("#ex-instance input").click()
+    page.get_by_role("option", name="your own (below)").click(timeout=10_000)
+    page.locator("#ex-custom-image input[type=file]").set_input_files(str(over_limit))
+    page.locator("#ex-run").click()
+    expect(page.get_by_text("huge.png: 8001x8000 = 64008000 pixels is over the limit")).to_be_visible()
+    assert len([r for r in app["store"].runs() if r["dataset"] == "custom"]) == custom_runs
+
+    page.locator("#ex-custom-image").get_by_role("button", name="Remove Image").click()
+    page.locator("#ex-custom-image input[type=file]").set_input_files(str(scene))
+    page.locator("#ex-run").click()
+    expect(page.locator("#ex-instance-text")).to_contain_text("What colour is the picture?")
+    expect(page.locator("#ex-input-image img")).to_have_count(1)
+    expect(page.locator("#ex-direct-verdict")).to_contain_text("Parsed letter")
+    stored = [r for r in app["store"].runs() if r["dataset"] == "custom"]
+    assert len(stored) > custom_runs
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` but carries a single byte of pixel data."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
