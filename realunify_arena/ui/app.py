@@ -43,6 +43,9 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
             return [gr.update(selected=params["tab"]) if params.get("tab") in TABS else gr.skip(),
                     *explore.updates_from_url(ctx, params)]
 
-        demo.load(open_from_url, None, [tabs, *explore_tab.url_outputs], api_visibility="private")
+        demo.load(open_from_url, None, [tabs, *explore_tab.url_outputs], api_visibility="private",
+                  concurrency_limit=None)
+    # Model events name the "gpu" group and its limit; everything else only reads or writes the store and
+    # sets concurrency_limit=None. The default is the safe one for an event that forgets to say.
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)
     return demo

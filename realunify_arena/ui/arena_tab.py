@@ -213,11 +213,17 @@ def build(ctx: AppContext) -> None:
                     [state, instance_md, input_image, *view_outputs, *buttons.values(), reveal, next_battle],
                     api_visibility="private", concurrency_limit=None)
     started.success(generate, state, [*view_outputs, *buttons.values(), state, reveal],
-                    api_visibility="private", concurrency_limit=ctx.settings.gpu_concurrency, concurrency_id="gpu")
+                    api_visibility="private", **_battle_concurrency(ctx))
     for choice, button in buttons.items():
         button.click(voter(choice), state, [reveal, *buttons.values(), next_battle], api_visibility="private",
                      concurrency_limit=None)
     _register_api(ctx)
+
+
+def _battle_concurrency(ctx: AppContext) -> dict:
+    """Live battles run models, so they share the ``gpu`` group; stored battles only read the store
+    and must not wait behind someone else's generation."""
+    return {"concurrency_limit": None} if ctx.settings.arena_mode == "stored" else ctx.gpu_events
 
 
 def _shown_mode(battle: Battle) -> str:
@@ -265,5 +271,5 @@ def _register_api(ctx: AppContext) -> None:
         except VoteRefused as e:
             raise gr.Error(e.message) from None
 
-    gr.api(new_battle, api_name="new_battle", concurrency_limit=ctx.settings.gpu_concurrency, concurrency_id="gpu")
+    gr.api(new_battle, api_name="new_battle", **_battle_concurrency(ctx))
     gr.api(vote, api_name="vote", concurrency_limit=None)

@@ -49,6 +49,12 @@ class AppContext:
 
     # -- models -----------------------------------------------------------------------------------
 
+    @property
+    def gpu_events(self) -> dict:
+        """Event arguments for a handler that runs a model: all such events share one group, so at most
+        ``gpu_concurrency`` of them use the accelerator at once; every other handler is unlimited."""
+        return {"concurrency_limit": self.settings.gpu_concurrency, "concurrency_id": "gpu"}
+
     @cached_property
     def cards(self) -> dict[str, ModelCard]:
         """The offered cards: ``settings.models`` in that order, or every card the pool knows."""

@@ -33,7 +33,6 @@ CUSTOM_DATASET = "custom"
 MAX_TEXT_CHARS = 4000  # per field; the longest bundled prompt or question is about 320
 PNG_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16")  # saved as PNG without conversion
 HISTORY_HEADERS = ["run", "instance", "seed", "status", "score", "seconds", "from store"]
-GPU = {"concurrency_id": "gpu"}
 
 
 @dataclass
@@ -304,8 +303,7 @@ def build(ctx: AppContext) -> ExploreTab:
     for mode, column in columns.items():
         resolved.success(_column_runner(ctx, column), [current, model, judge, seed, steps, guidance,
                                                        max_new_tokens, column.history],
-                         column.outputs, api_visibility="private", concurrency_limit=ctx.settings.gpu_concurrency,
-                         **GPU)
+                         column.outputs, api_visibility="private", **ctx.gpu_events)
         column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box],
                                   column.human_verdict, api_visibility="private", concurrency_limit=None)
 
@@ -430,4 +428,4 @@ def _register_api(ctx: AppContext) -> None:
                 "judge_problem": problem}
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
-    gr.api(run_instance, api_name="run_instance", concurrency_limit=ctx.settings.gpu_concurrency, **GPU)
+    gr.api(run_instance, api_name="run_instance", **ctx.gpu_events)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import closing
 
 import pytest
 from gradio_client import Client
+from gradio_client.utils import Status
 
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -180,6 +182,19 @@ def test_stored_arena_mode_serves_battles_without_running_a_model(tmp_path):
         assert pool.resident() == [] and len(store.runs()) == runs_before
         with pytest.raises(Exception, match="stored runs"):  # GEU direct-vs-stepwise: nothing stored to draw
             client.predict(source, "GEU", "direct_vs_stepwise", api_name="/new_battle")
+
+        # A model event holds the one-at-a-time gpu group (its model waits for the device lock held here);
+        # stored battles and votes go on meanwhile.
+        with pool.lock_for("tiny-pair"):
+            busy = client.submit(source, inst.uid, "tiny-pair", "direct", 99, api_name="/run_instance")
+            while busy.status().code != Status.PROCESSING:
+                time.sleep(0.05)
+            during = Client(url, verbose=False)
+            battle = during.submit(source, "any", "any", api_name="/new_battle").result(timeout=30)
+            during.predict(battle["battle_id"], "A", api_name="/vote")
+            during.close()
+            assert not busy.done()
+        assert busy.result(timeout=120)["status"] == "ok"
     finally:
         client.close()
         demo.close()
