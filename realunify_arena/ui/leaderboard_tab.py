@@ -6,15 +6,39 @@ rating only compares systems that met on the same kind of battle.
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
+
 import gradio as gr
 
 from realunify_arena import ratings, reporting
 from realunify_arena.arena import KINDS
+from realunify_arena.store import Store
 from realunify_arena.ui.context import AppContext
 
 BOARD_HEADERS = ["rank (UB)", "system", "rating", "95% interval", "votes", "both-bad rate", "tier"]
 AGREEMENT_HEADERS = ["judge", "battles", "agreement", "decisive battles", "agreement (decisive)"]
 KIND_LABELS = {"model_vs_model": "model vs model", "direct_vs_stepwise": "direct vs stepwise"}
+
+
+class BoardCache:
+    """Fitted boards, kept until the next vote: a fit is 200 bootstrap refits, too slow to repeat on every
+    page view, and the votes only ever grow, so (count, last id) says whether a board is stale."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._boards: dict[tuple, tuple[tuple, list[dict]]] = {}
+        self._locks: dict[tuple, threading.Lock] = defaultdict(threading.Lock)
+
+    def board(self, track: str, kind: str, min_votes: int) -> list[dict]:
+        key = (track, kind, min_votes)
+        with self._locks[key]:  # concurrent requests after a vote wait for one fit instead of each fitting
+            version = tuple(self.store.query("select count(*) as n, max(id) as last from votes")[0].values())
+            cached = self._boards.get(key)
+            if cached is None or cached[0] != version:
+                cached = version, ratings.leaderboard(self.store, track=track, kind=kind, min_votes=min_votes)
+                self._boards[key] = cached
+            return cached[1]
 
 
 def board_rows(board: list[dict]) -> list[list]:
@@ -59,6 +83,7 @@ def benchmark_markdown(ctx: AppContext) -> str:
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
+    boards = BoardCache(ctx.store)
     with gr.Row():
         track = gr.Radio(["UEG", "GEU"], value="UEG", label="Track", elem_id="lb-track")
         kind = gr.Radio([(label, k) for k, label in KIND_LABELS.items()], value=KINDS[0], label="Battles",
@@ -73,7 +98,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     agreement = gr.Dataframe(headers=AGREEMENT_HEADERS, value=[], interactive=False, elem_id="lb-agreement")
 
     def show(track_value, kind_value):
-        rows = ratings.leaderboard(ctx.store, track=track_value, kind=kind_value, min_votes=ctx.settings.min_votes)
+        rows = boards.board(track_value, kind_value, ctx.settings.min_votes)
         votes = len(ctx.store.votes(track=track_value, kind=kind_value))
         title = f"{track_value} · {KIND_LABELS[kind_value]}"
         text = (f"**{title}**: {votes} vote{'s' if votes != 1 else ''}. Systems with fewer than "
@@ -89,6 +114,6 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         """Ratings of one board: system, rating, lower, upper, rank_ub, votes, both_bad_rate, preliminary."""
         if track not in ("UEG", "GEU") or kind not in KINDS:
             raise gr.Error(f"expected track UEG or GEU and kind one of {', '.join(KINDS)}; got {track!r}, {kind!r}")
-        return ratings.leaderboard(ctx.store, track=track, kind=kind, min_votes=ctx.settings.min_votes)
+        return boards.board(track, kind, ctx.settings.min_votes)
 
     gr.api(leaderboard, api_name="leaderboard", concurrency_limit=None)

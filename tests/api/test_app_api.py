@@ -10,6 +10,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.utils import Status
 
+from realunify_arena import ratings
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.generators import generate_set, write_set
 from realunify_arena.cards import load_cards
@@ -138,6 +139,29 @@ def test_battle_hides_identities_until_the_vote_and_the_vote_is_stored(app):
     board = client.predict("UEG", "model_vs_model", api_name="/leaderboard")
     assert {r["system"] for r in board} >= {revealed["system_a"], revealed["system_b"]}
     assert sum(r["votes"] for r in board) == 2 * len(store.votes(track="UEG", kind="model_vs_model"))
+
+
+def test_the_leaderboard_is_fitted_once_per_new_vote(app, monkeypatch):
+    fits = []
+
+    def counted(*args, **kwargs):  # the real fit, counted
+        fits.append(kwargs)
+        return real_leaderboard(*args, **kwargs)
+
+    real_leaderboard = ratings.leaderboard
+    monkeypatch.setattr(ratings, "leaderboard", counted)
+    client, store = app["client"], app["store"]
+    first = client.predict("GEU", "model_vs_model", api_name="/leaderboard")
+    fitted = len(fits)
+    assert client.predict("GEU", "model_vs_model", api_name="/leaderboard") == first
+    assert len(fits) == fitted  # no new vote: the stored board is served
+
+    battle = client.predict(app["source"], "GEU", "model_vs_model", api_name="/new_battle")
+    client.predict(battle["battle_id"], "B", api_name="/vote")
+    board = client.predict("GEU", "model_vs_model", api_name="/leaderboard")
+    assert len(fits) == fitted + 1
+    assert sum(r["votes"] for r in board) == sum(r["votes"] for r in first) + 2
+    assert sum(r["votes"] for r in board) == 2 * len(store.votes(track="GEU", kind="model_vs_model"))
 
 
 def test_a_vote_from_another_session_or_with_a_bad_choice_is_refused(app):
