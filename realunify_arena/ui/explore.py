@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image
+from PIL import Image, ImageOps
 
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, UEGInstance
@@ -169,12 +169,12 @@ def _checked_text(label: str, text: str | None) -> str:
 
 
 def _checked_image(image: str | Path | Image.Image) -> Image.Image:
-    """The user's image as RGB, after ``open_checked``: the pixel limit before decoding, and a clear
-    message for a file that is not an image or is cut short."""
+    """The user's image as RGB, upright, after ``open_checked``: the pixel limit before decoding, and a
+    clear message for a file that is not an image or is cut short."""
     if isinstance(image, Image.Image):  # a Python caller's image; the UI and the API send a file path
         image = _png(image if image.mode in PNG_MODES else image.convert("RGB"))
     try:
-        return open_checked(image)
+        return ImageOps.exif_transpose(open_checked(image))  # as Gradio showed it (a phone photo's rotation)
     except ImageError as e:
         message = str(e).replace(str(image), Path(image).name) if isinstance(image, (str, Path)) else str(e)
         raise gr.Error(f"Your own GEU image cannot be used: {message}") from None

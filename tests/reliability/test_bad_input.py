@@ -370,9 +370,15 @@ class TestExploreOwnInstance:
             custom_instance("GEU", "all", "", str(upload), "q?", "a\nb\nc\nd", "")
         assert message in info.value.message and str(tmp_path) not in info.value.message
 
-    def test_an_uploaded_file_becomes_the_instance_image(self, tmp_path):
+    def test_an_uploaded_file_becomes_the_instance_image_upright(self, tmp_path):
         upload = tmp_path / "scene.png"
         upload.write_bytes(png_bytes(Image.new("LA", (30, 20), (90, 128))))
         inst = custom_instance("GEU", "attentional_focusing", "", upload, "Where?", "a\nb\nc\nd", "C")
         assert (inst.task_type, inst.answer) == ("attentional_focusing", "C")
         assert inst.open_image().mode == "RGB" and inst.open_image().size == (30, 20)
+        photo = tmp_path / "phone.jpg"  # stored landscape, with EXIF orientation 6: shown rotated 90 degrees
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        Image.new("RGB", (30, 20), "red").save(photo, exif=exif)
+        inst = custom_instance("GEU", "all", "", str(photo), "Where?", "a\nb\nc\nd", "")
+        assert inst.open_image().size == (20, 30)
