@@ -18,14 +18,6 @@ UID = "UEG_3_world_knowledge"
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.delenv(SALT_ENV, raising=False)
-    s = Store.open(tmp_path / "arena.db")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def arena(store):
     return Arena(store, max_votes=3, window_seconds=60)
 

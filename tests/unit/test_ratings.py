@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from realunify_arena.arena import SALT_ENV, Arena, split_system
+from realunify_arena.arena import Arena, split_system
 from realunify_arena.ratings import SCALE, leaderboard, rate, judge_agreement
 from realunify_arena.store import Store
 from realunify_arena.trace import Step, StepRole, Trace
@@ -108,14 +108,6 @@ def test_decisive_only_undoes_the_compression_of_uninformative_ties():
 
 
 # -- through the store ----------------------------------------------------------------------------
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.delenv(SALT_ENV, raising=False)
-    s = Store.open(tmp_path / "arena.db")
-    yield s
-    s.close()
-
 
 def run(store: Store, system: str, uid: str, colour: int = 0) -> int:
     model, mode = split_system(system)
