@@ -3,6 +3,7 @@ the CommitScheduler, the store and the snapshot files are real."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import threading
@@ -75,13 +76,13 @@ def test_without_a_configured_repo_nothing_is_pushed(tmp_path):
     store.close()
 
 
-def test_snapshot_is_consistent_while_votes_are_written_and_has_no_salt(tmp_path):
-    store = Store.open(tmp_path / "arena.db")
-    Arena(store)  # generates and stores the voter salt
+@contextlib.contextmanager
+def votes_streaming_in(store: Store, first: int):
+    """Votes keep being cast on another thread while the block runs (a live app being backed up)."""
     stop = threading.Event()
 
     def writer() -> None:
-        n = 0
+        n = first
         while not stop.is_set():
             cast_vote(store, n)
             n += 1
@@ -89,14 +90,21 @@ def test_snapshot_is_consistent_while_votes_are_written_and_has_no_salt(tmp_path
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        snapshots = []
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_snapshot_is_consistent_while_votes_are_written_and_has_no_salt(tmp_path):
+    store = Store.open(tmp_path / "arena.db")
+    Arena(store)  # generates and stores the voter salt
+    snapshots = []
+    with votes_streaming_in(store, first=0):
         for i in range(5):
             out = tmp_path / f"snap{i}.sqlite"
             snapshot(store, out)
             snapshots.append(out)
-    finally:
-        stop.set()
-        thread.join()
     counts = []
     for out in snapshots:
         conn = sqlite3.connect(out)
@@ -230,21 +238,8 @@ def test_backup_command_while_votes_are_written(tmp_path, capsys):
     db = tmp_path / "live" / "arena.db"
     store = Store.open(db)
     cast_vote(store, 0)
-    stop = threading.Event()
-
-    def writer() -> None:
-        n = 1
-        while not stop.is_set():
-            cast_vote(store, n)
-            n += 1
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
+    with votes_streaming_in(store, first=1):
         assert main(["backup", str(tmp_path / "bak" / "copy.db"), "--db", str(db)]) == 0
-    finally:
-        stop.set()
-        thread.join()
     store.close()
     assert "votes" in capsys.readouterr().out
     copy = Store.open(tmp_path / "bak" / "copy.db")
