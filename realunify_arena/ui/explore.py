@@ -35,6 +35,23 @@ PNG_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16")  # saved as PNG wi
 HISTORY_HEADERS = ["run", "instance", "seed", "status", "score", "seconds", "from store"]
 
 
+class UploadedImage(gr.Image):
+    """``gr.Image`` whose refusals say why. Gradio opens an upload with Pillow before any handler runs, and
+    an image Pillow refuses there (over its own bomb limit, ~179 MP, or not an image at all) reached the
+    page as a bare "Error"; this gives the message ``open_checked`` gives everywhere else."""
+
+    is_template = True  # the browser draws it as the gr.Image it is
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+            if payload is None or payload.path is None:
+                raise
+            _checked_image(payload.path, shown_name=payload.orig_name)  # raises gr.Error naming the problem
+            raise
+
+
 @dataclass
 class Column:
     """One mode's output: the trace view, its verdicts, human judging, details, download and history."""
@@ -168,15 +185,18 @@ def _checked_text(label: str, text: str | None) -> str:
     return text
 
 
-def _checked_image(image: str | Path | Image.Image) -> Image.Image:
+def _checked_image(image: str | Path | Image.Image, shown_name: str | None = None) -> Image.Image:
     """The user's image as RGB, upright, after ``open_checked``: the pixel limit before decoding, and a
-    clear message for a file that is not an image or is cut short."""
+    clear message for a file that is not an image or is cut short (naming the file by ``shown_name``, the
+    name it had on the user's machine, or else by its own name, never by a server path)."""
     if isinstance(image, Image.Image):  # a Python caller's image; the UI and the API send a file path
         image = _png(image if image.mode in PNG_MODES else image.convert("RGB"))
     try:
         return ImageOps.exif_transpose(open_checked(image))  # as Gradio showed it (a phone photo's rotation)
     except ImageError as e:
-        message = str(e).replace(str(image), Path(image).name) if isinstance(image, (str, Path)) else str(e)
+        message = str(e)
+        if isinstance(image, (str, Path)):
+            message = message.replace(str(image), shown_name or Path(image).name)
         raise gr.Error(f"Your own GEU image cannot be used: {message}") from None
 
 
@@ -231,8 +251,8 @@ def build(ctx: AppContext) -> ExploreTab:
         with gr.Row():
             custom_prompt = gr.Textbox(label="UEG: text-to-image prompt", lines=2, max_length=MAX_TEXT_CHARS)
             # A path, not a decoded image: custom_instance checks the file before anything decodes it.
-            custom_image = gr.Image(label="GEU: image", type="filepath", image_mode=None,
-                                    sources=["upload", "clipboard"], elem_id="ex-custom-image")
+            custom_image = UploadedImage(label="GEU: image", type="filepath", image_mode=None,
+                                         sources=["upload", "clipboard"], elem_id="ex-custom-image")
             with gr.Column():
                 custom_question = gr.Textbox(label="GEU: question", max_length=MAX_TEXT_CHARS)
                 custom_options = gr.Textbox(label="GEU: 4 options, one per line", lines=4, max_length=MAX_TEXT_CHARS)

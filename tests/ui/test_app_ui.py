@@ -66,6 +66,13 @@ def test_a_battle_hides_the_systems_until_the_vote(page, app):
     assert len(app["store"].votes()) == votes_before + 1
     revealed = page.locator("#ar-reveal").inner_text()
     assert any(name in revealed for name in MODELS)
+    # the judge model scores both sides after the reveal, as a model event: in the gpu group
+    expect(page.locator("#ar-reveal")).not_to_contain_text("judging")
+    for side in ("A", "B"):
+        expect(page.locator("#ar-reveal")).to_contain_text(
+            re.compile(rf"{side} was \S+ \((judge score [\d.]+|undecided: the judge's replies were unparseable)\)"))
+    judging = [f for f in app["demo"].fns.values() if f.name == "judged"]
+    assert judging and all(f.concurrency_id == "gpu" for f in judging)
 
 
 def test_the_leaderboard_counts_a_new_vote(page, app):
@@ -153,6 +160,10 @@ def test_your_own_prompt_runs_and_is_stored_as_a_custom_instance(page, app):
 def test_your_own_image_is_checked_before_anything_runs_then_used(page, app, tmp_path):
     over_limit = tmp_path / "huge.png"  # a header claiming 8001 x 8000 pixels: refused before decoding
     over_limit.write_bytes(_png_header(8_001, 8_000))
+    enormous = tmp_path / "enormous.png"  # 200 MP: over Pillow's own bomb limit too
+    enormous.write_bytes(_png_header(20_000, 10_000))
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("shopping list: apples, pears")
     scene = tmp_path / "scene.png"
     Image.new("RGB", (48, 32), "orange").save(scene)
     custom_runs = len([r for r in app["store"].runs() if r["dataset"] == "custom"])
@@ -164,12 +175,16 @@ def test_your_own_image_is_checked_before_anything_runs_then_used(page, app, tmp
     page.get_by_label("GEU: 4 options, one per line").fill("orange\nblue\ngreen\nred")
     page.locator("#ex-instance input").click()
     page.get_by_role("option", name="your own (below)").click(timeout=10_000)
-    page.locator("#ex-custom-image input[type=file]").set_input_files(str(over_limit))
-    page.locator("#ex-run").click()
-    expect(page.get_by_text("huge.png: 8001x8000 = 64008000 pixels is over the limit")).to_be_visible()
+    # ours refuses the first; Pillow itself, inside Gradio, refuses the next two before our code runs
+    for upload, message in [(over_limit, "huge.png: 8001x8000 = 64008000 pixels is over the limit"),
+                            (enormous, "enormous.png: over the pixel limit"),
+                            (not_an_image, "notes.png: not an image file Pillow can read")]:
+        page.locator("#ex-custom-image input[type=file]").set_input_files(str(upload))
+        page.locator("#ex-run").click()
+        expect(page.get_by_text(message)).to_be_visible()
+        page.locator("#ex-custom-image").get_by_role("button", name="Remove Image").click()
     assert len([r for r in app["store"].runs() if r["dataset"] == "custom"]) == custom_runs
 
-    page.locator("#ex-custom-image").get_by_role("button", name="Remove Image").click()
     page.locator("#ex-custom-image input[type=file]").set_input_files(str(scene))
     page.locator("#ex-run").click()
     expect(page.locator("#ex-instance-text")).to_contain_text("What colour is the picture?")
