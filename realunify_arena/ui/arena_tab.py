@@ -15,7 +15,7 @@ import gradio as gr
 from realunify_arena.arena import KINDS, BattleError, VoteRefused, draw_pair, split_system
 from realunify_arena.benchmark import Dataset
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
-from realunify_arena.judge import stored_images
+from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import MODES
 from realunify_arena.trace import Status
 from realunify_arena.ui.context import AppContext
@@ -121,7 +121,9 @@ def _anonymous(text: str, battle: Battle) -> str:
     return text
 
 
-def reveal_markdown(ctx: AppContext, battle: Battle, revealed: dict) -> str:
+def reveal_markdown(ctx: AppContext, battle: Battle, revealed: dict, *, ask_model: bool) -> str:
+    """Who was who, with each side's judge score; ``ask_model`` False shows "judging…" where the judge
+    model still has to run (the vote answers at once; the judging follows in the ``gpu`` group)."""
     lines = [f"**You voted: {VOTES[revealed['choice']]}** · {KIND_LABELS[revealed['kind']]}"]
     for side in SIDES:
         system = revealed[f"system_{side.lower()}"]
@@ -129,7 +131,7 @@ def reveal_markdown(ctx: AppContext, battle: Battle, revealed: dict) -> str:
         score = "not judged"
         if run_id is not None:
             judgment, problem = judge_run(ctx.store, ctx.pool, run_id, ctx.store.load_trace(run_id),
-                                          battle.instance, ctx.settings.judge)
+                                          battle.instance, ctx.settings.judge, ask_model=ask_model)
             if judgment is not None:
                 score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
                          else f"judge score {judgment['score']}")
@@ -162,6 +164,7 @@ def build(ctx: AppContext) -> None:
     reveal = gr.Markdown(elem_id="ar-reveal")
     next_battle = gr.Button("Next battle", visible=False, elem_id="ar-next")
     state = gr.State(None)  # Battle; server-side only
+    revealed_state = gr.State(None)  # what the vote revealed, for the judging that follows
     view_outputs = [*views["A"].outputs, *views["B"].outputs]
     locked = [gr.update(interactive=False)] * len(buttons)
 
@@ -205,18 +208,27 @@ def build(ctx: AppContext) -> None:
                 revealed = ctx.arena.vote(battle.battle_id, request.session_hash, who, choice)
             except VoteRefused as e:
                 raise gr.Error(e.message) from None
-            return [reveal_markdown(ctx, battle, revealed), *locked, gr.update(visible=True)]
+            return [reveal_markdown(ctx, battle, revealed, ask_model=False), revealed, *locked,
+                    gr.update(visible=True)]
 
         return cast
 
+    def judged(battle: Battle | None, revealed: dict | None):
+        if battle is None or revealed is None or revealed["battle_id"] != battle.battle_id:
+            return gr.skip()
+        return reveal_markdown(ctx, battle, revealed, ask_model=True)
+
+    votes = [button.click(voter(choice), state, [reveal, revealed_state, *buttons.values(), next_battle],
+                          api_visibility="private", concurrency_limit=None)
+             for choice, button in buttons.items()]
+    judging = [vote.success(judged, [state, revealed_state], reveal, api_visibility="private", **ctx.gpu_events)
+               for vote in votes] if ctx.settings.judge != HUMAN else []
+    # a new battle drops the last one's judging still queued, which would overwrite the new reveal
     started = gr.on([new.click, next_battle.click], start, [source, track, kind],
                     [state, instance_md, input_image, *view_outputs, *buttons.values(), reveal, next_battle],
-                    api_visibility="private", concurrency_limit=None)
+                    api_visibility="private", concurrency_limit=None, cancels=judging)
     started.success(generate, state, [*view_outputs, *buttons.values(), state, reveal],
                     api_visibility="private", **_battle_concurrency(ctx))
-    for choice, button in buttons.items():
-        button.click(voter(choice), state, [reveal, *buttons.values(), next_battle], api_visibility="private",
-                     concurrency_limit=None)
     _register_api(ctx)
 
 

@@ -26,6 +26,7 @@ from realunify_arena.trace import Mode, Status, Trace
 
 T = TypeVar("T")
 GEU_JUDGE = "answer-parser"  # GEU is scored by parsing the answer letter; no judge model takes part
+JUDGING = "judging…"  # a judgment left for the judge model's turn on the device
 
 
 @dataclass
@@ -127,14 +128,20 @@ class _Failure:
 
 
 def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstance,
-              judge_name: str) -> tuple[dict | None, str | None]:
-    """(judgment, problem): the stored judgment or a new one; a human judge is never asked here."""
+              judge_name: str, *, ask_model: bool = True) -> tuple[dict | None, str | None]:
+    """(judgment, problem): the stored judgment or a new one; a human judge is never asked here.
+
+    With ``ask_model`` False a judgment that needs the judge model is left for a later call, in the
+    ``gpu`` group, and the problem says so (GEU answers are parsed, never sent to a model).
+    """
     name = GEU_JUDGE if isinstance(instance, GEUInstance) else judge_name
     stored = store.find_judgment(run_id, name)
     if stored is not None or trace.final is None:
         return stored, None
     if name == judging.HUMAN or (isinstance(instance, UEGInstance) and not instance.question_list):
         return None, None  # nobody to ask, or nothing to ask (your own prompt): an empty poll is not a pass
+    if not ask_model and isinstance(instance, UEGInstance):
+        return None, JUDGING
     try:
         judge = judging.build_judge(name, pool)
         judgment = judging.judge_trace(trace, instance, judge, judging.stored_images(store))

@@ -62,7 +62,7 @@ def app(tmp_path_factory) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("ui-app")
     demo, url, store = launch_app(root, task_types=["mathematical_reasoning", "mental_tracking"])
     uids = {i.track: i.uid for i in load(root / "data").instances}
-    yield {"url": url, "store": store, "uids": uids}
+    yield {"url": url, "store": store, "uids": uids, "demo": demo}
     demo.close()
     store.close()
 
