@@ -35,21 +35,24 @@ PNG_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16")  # saved as PNG wi
 HISTORY_HEADERS = ["run", "instance", "seed", "status", "score", "seconds", "from store"]
 
 
-class UploadedImage(gr.Image):
-    """``gr.Image`` whose refusals say why. Gradio opens an upload with Pillow before any handler runs, and
-    an image Pillow refuses there (over its own bomb limit, ~179 MP, or not an image at all) reached the
-    page as a bare "Error"; this gives the message ``open_checked`` gives everywhere else."""
+def explained_refusals(upload: gr.Image) -> gr.Image:
+    """``upload``, with its refusals saying why. Gradio opens an upload with Pillow before any handler runs,
+    and an image Pillow refuses there (over its own bomb limit, ~179 MP, or not an image at all) reached the
+    page as a bare "Error"; this gives the message ``open_checked`` gives everywhere else. (The instance's
+    ``preprocess`` is wrapped because a ``gr.Image`` subclass makes Gradio write a ``.pyi`` beside this file.)"""
+    preprocess = upload.preprocess
 
-    is_template = True  # the browser draws it as the gr.Image it is
-
-    def preprocess(self, payload):
+    def checked(payload):
         try:
-            return super().preprocess(payload)
+            return preprocess(payload)
         except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
             if payload is None or payload.path is None:
                 raise
             _checked_image(payload.path, shown_name=payload.orig_name)  # raises gr.Error naming the problem
             raise
+
+    upload.preprocess = checked
+    return upload
 
 
 @dataclass
@@ -251,8 +254,8 @@ def build(ctx: AppContext) -> ExploreTab:
         with gr.Row():
             custom_prompt = gr.Textbox(label="UEG: text-to-image prompt", lines=2, max_length=MAX_TEXT_CHARS)
             # A path, not a decoded image: custom_instance checks the file before anything decodes it.
-            custom_image = UploadedImage(label="GEU: image", type="filepath", image_mode=None,
-                                         sources=["upload", "clipboard"], elem_id="ex-custom-image")
+            custom_image = explained_refusals(gr.Image(label="GEU: image", type="filepath", image_mode=None,
+                                                       sources=["upload", "clipboard"], elem_id="ex-custom-image"))
             with gr.Column():
                 custom_question = gr.Textbox(label="GEU: question", max_length=MAX_TEXT_CHARS)
                 custom_options = gr.Textbox(label="GEU: 4 options, one per line", lines=4, max_length=MAX_TEXT_CHARS)
