@@ -235,6 +235,8 @@ class JanusFastGenerator:
             tokens[:, i] = token
             if kept is not None:
                 kept[:, i] = logits
+            (embeds,) = carried(compiled, embeds)
+            del token, logits  # only what is carried over may outlive the next replay
         return tokens, kept
 
     def _image_step_eager(self, embeds, cache, mask, knobs, noise, forced, teacher, **flags):
@@ -319,6 +321,8 @@ class JanusFastGenerator:
             remaining[i] = unfinished.sum()
             if kept is not None:
                 kept[:, i] = logits
+            token, position, unfinished = carried(compiled, token, position, unfinished)
+            del logits  # only what is carried over may outlive the next replay
             ran = i + 1
         done = (remaining[:ran] == 0).nonzero()
         produced = int(done[0]) + 1 if len(done) else ran  # generate stops after the step that ends the last row
@@ -368,6 +372,14 @@ class JanusFastGenerator:
         if not sampling.do_sample:
             return None
         return torch.empty(shape, dtype=torch.float32, device=device).exponential_(generator=generator)
+
+
+def carried(compiled: bool, *outputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """A step's outputs that the next step takes as inputs, as copies when the step is a CUDA graph: its
+    replay reuses its output memory, and torch 2.11 marks that memory unreadable when the next step
+    starts (the error "accessing tensor output of CUDAGraphs that has been overwritten"); 2.14 copies
+    live outputs itself, so copying here costs nothing extra there."""
+    return tuple(t.clone() for t in outputs) if compiled else outputs
 
 
 def new_step(compiled: bool) -> None:
