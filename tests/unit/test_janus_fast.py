@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -198,21 +199,30 @@ def test_a_repeated_shape_reuses_the_reset_cache_and_a_new_shape_replaces_it(tin
     assert fast._caches["image"][1] is not cache
 
 
-def test_compiled_steps_trace_as_single_graphs_and_decode_the_same(tiny):
-    """fullgraph=True fails on any graph break, so on CUDA each step is one graph; the eager backend keeps this
-    test on CPU and fast while still running dynamo's tracing of transformers' modules."""
+@pytest.mark.parametrize("backend", [
+    "eager",  # dynamo's tracing of transformers' modules only: fast
+    pytest.param("inductor", marks=pytest.mark.skipif(shutil.which("g++") is None,
+                                                      reason="inductor on CPU needs a C++ compiler")),
+])
+def test_compiled_steps_trace_as_single_graphs_and_decode_the_same(tiny, backend):
+    """fullgraph=True fails on any graph break, so on CUDA each step is one graph; inductor also lowers and
+    generates code for every operation of the step (the same lowering as on CUDA, C++ instead of Triton)."""
     model, processor = tiny
     eager = JanusFastGenerator(model)
-    traced = JanusFastGenerator(model, compile=True,
-                                compile_options={"backend": "eager", "fullgraph": True, "mode": None})
+    traced = JanusFastGenerator(model, compile=True, compile_options={"backend": backend, "fullgraph": True,
+                                                                      "mode": None})
     inputs = image_inputs(processor, ["a red cube", "the blue cat is green ."])
-    sampled = dict(do_sample=True, guidance_scale=GUIDANCE, top_p=0.9)
+    text = processor(text=["<|User|>: what color is the cube ? <|Assistant|>:", "<|User|>: a cat <|Assistant|>:"],
+                     return_tensors="pt", padding=True)
+    for sampling in [dict(do_sample=False), dict(do_sample=True, top_p=0.9, top_k=40, temperature=0.7)]:
+        def decode(generator, what):
+            seeded = dict(generator=torch.Generator().manual_seed(1), **sampling)
+            if what == "image":
+                return generator.generate_images(**inputs, guidance_scale=GUIDANCE, **seeded)
+            return generator.generate_text(**text, max_new_tokens=12, **seeded)
 
-    assert torch.equal(traced.generate_images(**inputs, generator=torch.Generator().manual_seed(1), **sampled),
-                       eager.generate_images(**inputs, generator=torch.Generator().manual_seed(1), **sampled))
-    text = processor(text=["<|User|>: what color is the cube ? <|Assistant|>:"], return_tensors="pt")
-    assert torch.equal(traced.generate_text(**text, do_sample=False, max_new_tokens=6),
-                       eager.generate_text(**text, do_sample=False, max_new_tokens=6))
+        for what in ("image", "text"):
+            assert torch.equal(decode(traced, what), decode(eager, what)), (what, sampling)
 
 
 def test_settings_it_does_not_implement_are_refused_with_the_way_out(tiny):
