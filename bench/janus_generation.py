@@ -4,7 +4,9 @@ The models have random weights with the real shapes (config built on the meta de
 on the device: no download); the arithmetic and memory traffic are those of the real checkpoints. For
 each batch (images per prompt) it prints, per image: seconds, ms per token step, the speed-up over
 ``generate``, the measured copy bandwidth and the ratio to the weight-streaming floor, and images/s;
-it writes every figure to a JSON file.
+it writes every figure to a JSON file. ``--profile`` adds where one fast call's time goes: its kernel time
+against its wall time (what the GPU idles), kernel launches per token step, time per kind of kernel
+(matmul, attention, inductor's fused kernels, copies) and the top kernels.
 
 Floors (what a perfectly memory- or compute-bound decoder would take):
 - ``floor_lm_s`` (the issue's definition): bytes of the language model ÷ copy bandwidth × token steps.
@@ -155,17 +157,44 @@ def floors(model, batch: int, prompt: int, bandwidth: float, rate: float | None)
             "step_weight_bytes": step_weights, "step_kv_bytes": kv_read, "step_flops": flops}
 
 
-def kernel_profile(run, device: str, top: int = 15) -> list[dict]:
-    """Where one fast call's device time goes: the ``top`` kernels by total time."""
+KERNEL_KINDS = {  # name fragments -> kind, first match wins (cuBLAS/CUTLASS GEMMs, SDPA, inductor's fused kernels)
+    "matmul": ("gemm", "cutlass", "nvjet", "xmma", "cublas", "matmul", "addmm", "aten::mm", "aten::bmm"),
+    "attention": ("flash", "fmha", "attention", "sdpa"),
+    "fused (triton)": ("triton",),
+    "copy/fill": ("memcpy", "memset", "copy", "fill"),
+}
+
+
+def kernel_kind(name: str) -> str:
+    lowered = name.lower()
+    return next((kind for kind, parts in KERNEL_KINDS.items() if any(p in lowered for p in parts)), "other")
+
+
+def kernel_profile(run, device: str, top: int = 15) -> dict:
+    """Where one fast call's device time goes: the ``top`` kernels by their own time, the total kernel
+    time and launches (set against the call's wall time, it shows how much of the call the GPU idles), and
+    the time per kind of kernel. On CPU the same for operators' own CPU time."""
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.device(device).type == "cuda" else [])
+    cuda = torch.device(device).type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
         run()
         synchronize(device)
-    key = "device_time_total" if torch.device(device).type == "cuda" else "cpu_time_total"
-    events = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)[:top]
-    return [{"name": e.key[:90], "total_ms": getattr(e, key) / 1e3, "calls": e.count} for e in events]
+    # Own time of the kernels themselves (an operator's device time repeats its kernels') or of CPU operators.
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    counted = (lambda e: e.device_type == DeviceType.CUDA and not e.is_user_annotation) if cuda else (lambda e: True)
+    events = sorted((e for e in prof.key_averages() if counted(e) and getattr(e, key) > 0),
+                    key=lambda e: getattr(e, key), reverse=True)
+    by_kind: dict[str, float] = {}
+    for event in events:
+        kind = kernel_kind(event.key)
+        by_kind[kind] = by_kind.get(kind, 0.0) + getattr(event, key) / 1e3
+    return {"unit": "CUDA kernels" if cuda else "CPU operators",
+            "total_ms": sum(getattr(e, key) for e in events) / 1e3, "launches": sum(e.count for e in events),
+            "by_kind_ms": by_kind,
+            "top": [{"name": e.key[:90], "total_ms": getattr(e, key) / 1e3, "calls": e.count} for e in events[:top]]}
 
 
 def bench(args) -> dict:
@@ -223,10 +252,17 @@ def bench(args) -> dict:
               f"images/s: reference {row['reference_images_per_s']:.2f}, fast {row['fast_images_per_s']:.2f}, "
               f"floor {row['floor_images_per_s']:.2f} | VQ decode {decode_s:.3f} s", flush=True)
     if args.profile:
-        report["profile_batch"] = args.batch[0]
-        report["profile"] = kernel_profile(lambda: fast_run(args.batch[0]), device)
-        print(f"top kernels, one fast call at batch {args.batch[0]}:")
-        for event in report["profile"]:
+        batch, wall_s = args.batch[0], report["results"][0]["fast_s"]
+        kernels = kernel_profile(lambda: fast_run(batch), device)
+        kernels.update(batch=batch, wall_ms=wall_s * 1e3, busy_fraction=kernels["total_ms"] / (wall_s * 1e3),
+                       launches_per_step=kernels["launches"] / steps)
+        report["profile"] = kernels
+        kinds = ", ".join(f"{kind} {ms:.1f} ms" for kind, ms in sorted(kernels["by_kind_ms"].items(),
+                                                                         key=lambda kv: -kv[1]))
+        print(f"one fast call at batch {batch}: {kernels['unit']} {kernels['total_ms']:.1f} ms of the call's "
+              f"{kernels['wall_ms']:.1f} ms (busy {kernels['busy_fraction']:.0%}), {kernels['launches_per_step']:.0f}"
+              f" per token step; by kind: {kinds}")
+        for event in kernels["top"]:
             print(f"  {event['total_ms']:9.2f} ms  {event['calls']:7d}x  {event['name']}")
     save(report, args.json)
     return report

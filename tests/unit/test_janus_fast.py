@@ -313,7 +313,8 @@ def test_the_bench_materialises_real_buffers_and_reports_every_figure(tmp_path):
         assert torch.equal(built.model.get_buffer(buffer), fresh.model.get_buffer(buffer))
 
     out = tmp_path / "tiny.json"
-    assert bench.main(["--size", "tiny", "--batch", "1", "--batch", "2", "--repeats", "1", "--json", str(out)]) == 0
+    assert bench.main(["--size", "tiny", "--batch", "1", "--batch", "2", "--repeats", "1", "--profile",
+                       "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     one, two = report["results"]
     assert (one["batch"], two["batch"], report["image_tokens"]) == (1, 2, 16)
@@ -321,3 +322,10 @@ def test_the_bench_materialises_real_buffers_and_reports_every_figure(tmp_path):
         assert all(row[k] > 0 for k in ("reference_s", "fast_s", "speedup", "floor_s", "floor_lm_s", "ratio_to_floor"))
     assert two["floor_s"] > one["floor_s"]  # twice the rows: more cache to read and more FLOPs
     assert two["floor_lm_s"] == one["floor_lm_s"]  # the issue's floor counts the weights only
+
+    profile = report["profile"]  # where one fast call's time goes (on CPU: operators' own time)
+    assert profile["batch"] == 1 and 0 < profile["total_ms"] and profile["launches_per_step"] > 1
+    assert sum(profile["by_kind_ms"].values()) == pytest.approx(profile["total_ms"])
+    assert profile["by_kind_ms"]["matmul"] > 0  # the language model's projections are recognised
+    top = [event["total_ms"] for event in profile["top"]]
+    assert top == sorted(top, reverse=True) and top[0] <= profile["total_ms"]
