@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
 from gradio_client import Client
 from PIL import Image
+from stand_in import JSONHandler, serving
 
 from realunify_arena.adapters import build_adapter
 from realunify_arena.adapters.base import Adapter, Capability
@@ -91,33 +91,21 @@ def card(name: str, capabilities=ALL, **fields) -> ModelCard:
                      capabilities=frozenset(capabilities), **fields)
 
 
-class Silent(BaseHTTPRequestHandler):
+class Silent(JSONHandler):
     """An OpenAI-compatible endpoint that lists models but never answers a request (until released)."""
 
     def do_GET(self):
-        body = json.dumps({"object": "list", "data": []}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(200, {"object": "list", "data": []})
 
     def do_POST(self):
         self.server.release.wait(60)
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture(scope="module")
 def silent_endpoint():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
-    server.daemon_threads = True
-    server.release = threading.Event()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.release.set()
-    server.shutdown()
+    with serving(Silent, release=threading.Event()) as server:
+        yield f"{server.url}/v1"
+        server.release.set()
 
 
 class Loader:

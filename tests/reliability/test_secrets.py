@@ -12,13 +12,12 @@ import logging
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 from gradio_client import Client
+from stand_in import JSONHandler, serving
 
 from realunify_arena.adapters.base import Capability
 from realunify_arena.cards import ModelCard
@@ -53,46 +52,31 @@ def assert_no_secret_in_tree(folder: Path) -> int:
     return len(files)
 
 
-class OpenAIStandIn(BaseHTTPRequestHandler):
+class OpenAIStandIn(JSONHandler):
     """Answers chat completions with "B" under /v1; under /revoked/v1 it rejects the key, quoting the
     header back in the error (as a careless proxy does), to see whether the app passes that on."""
 
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self):
-        self._reply(200, {"object": "list", "data": [{"id": "fake-vlm", "object": "model"}]})
+        self.reply(200, {"object": "list", "data": [{"id": "fake-vlm", "object": "model"}]})
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         auth = self.headers.get("Authorization", "")
         self.server.seen.append(auth)
         if self.path.startswith("/revoked/"):
-            self._reply(401, {"error": {"message": f"Invalid authorization header: {auth}",
+            self.reply(401, {"error": {"message": f"Invalid authorization header: {auth}",
                                         "type": "invalid_request_error", "code": "invalid_api_key"}})
             return
-        self._reply(200, {"id": "c1", "object": "chat.completion", "created": 0, "model": "fake-vlm",
+        self.reply(200, {"id": "c1", "object": "chat.completion", "created": 0, "model": "fake-vlm",
                           "choices": [{"index": 0, "finish_reason": "stop",
                                        "message": {"role": "assistant", "content": "B"}}],
                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture(scope="module")
 def endpoint():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), OpenAIStandIn)
-    server.daemon_threads = True
-    server.seen = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", server.seen
-    server.shutdown()
+    with serving(OpenAIStandIn, seen=[]) as server:
+        yield server.url, server.seen
 
 
 def keyed_card(name: str, endpoint: str) -> ModelCard:

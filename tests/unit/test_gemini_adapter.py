@@ -10,13 +10,12 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from stand_in import JSONHandler, serving
 
 from realunify_arena.adapters import ModelUnavailable, build_adapter
 from realunify_arena.adapters.wire import png_base64
@@ -25,29 +24,8 @@ from realunify_arena.cards import load_card
 KEY = "stand-in-key-0123456789"
 
 
-class GeminiStandIn(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[dict] = []
-        self.mode = "ok"  # ok | error | stall | no_image
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: GeminiStandIn
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class GeminiStandIn(JSONHandler):
+    """Its server's ``requests`` records each request; its ``mode`` is ok | error | quote_key | stall | no_image."""
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -57,10 +35,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(5)
             return
         if mode == "error":
-            return self._reply(400, {"error": {"code": 400, "message": "Request contains an invalid argument.",
+            return self.reply(400, {"error": {"code": 400, "message": "Request contains an invalid argument.",
                                                "status": "INVALID_ARGUMENT"}})
         if mode == "quote_key":  # a proxy that echoes the request's key in its error
-            return self._reply(403, {"error": {"code": 403, "status": "PERMISSION_DENIED",
+            return self.reply(403, {"error": {"code": 403, "status": "PERMISSION_DENIED",
                                                "message": f"key {self.headers.get('x-goog-api-key')} is not allowed"}})
         modalities = body.get("generationConfig", {}).get("responseModalities", [])
         if "IMAGE" in modalities and mode != "no_image":
@@ -69,20 +47,17 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             images = sum("inlineData" in p for c in body["contents"] for p in c["parts"])
             parts = [{"text": f"B (saw {images} image)"}]
-        self._reply(200, {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}],
+        self.reply(200, {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}],
                           "modelVersion": self.path.split("/")[-1].split(":")[0]})
 
 
 @pytest.fixture()
 def stand_in():
-    server = GeminiStandIn()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
+    with serving(GeminiStandIn, requests=[], mode="ok") as server:
+        yield server
 
 
-def _card(tmp_path: Path, stand_in: GeminiStandIn, **params):
+def _card(tmp_path: Path, stand_in, **params):
     path = tmp_path / "stand-in-gemini.yaml"
     path.write_text(json.dumps({
         "family": "gemini", "description": "Gemini REST stand-in (test only)", "endpoint": stand_in.url,
@@ -166,8 +141,8 @@ def test_missing_key_is_reported_as_unavailable(tmp_path, stand_in, monkeypatch)
 
 def test_unreachable_endpoint_is_reported_as_unavailable(tmp_path, monkeypatch):
     monkeypatch.setenv("STAND_IN_GEMINI_KEY", KEY)
-    closed = GeminiStandIn()
-    closed.server_close()  # the port is free again: nothing listens there
+    with serving(GeminiStandIn) as closed:
+        pass  # on leaving, the port is free again: nothing listens there
     adapter = build_adapter(_card(tmp_path, closed, timeout_s=1))
     with pytest.raises(ModelUnavailable, match="not answering"):
         adapter.understand([], "hello", adapter.card.defaults)
