@@ -102,7 +102,6 @@ def load_official(root: Path, *, name: str) -> Dataset:
     problems: list[Problem] = []
     merged: dict[tuple[str, int], tuple[AnyInstance, str]] = {}  # key -> (record, file it came from)
     rejected: set[tuple[str, int]] = set()
-    recovered: set[tuple[str, int]] = set()  # UEG keys whose only prompt was recovered from new_prompt
     for filename, (track, kind) in OFFICIAL_FILES.items():
         path = root / filename
         if not path.exists():
@@ -128,6 +127,8 @@ def load_official(root: Path, *, name: str) -> Dataset:
                     problems.append(Problem(filename, label, "input_image", "path leaves the dataset folder"))
                     rejected.add(key)
                     continue
+            # A prompt recovered from new_prompt never overrides, nor disagrees with, the direct file's
+            # (the direct file is read first, so its record is the one kept).
             derived = isinstance(record, UEGInstance) and raw.get("prompt") is None
             if key in merged:
                 other, other_file = merged[key]
@@ -137,14 +138,9 @@ def load_official(root: Path, *, name: str) -> Dataset:
                                             f"disagrees with {other_file} on the same instance"))
                     rejected.add(key)
                     continue
-                if key in recovered and not derived:  # a prompt given in full beats one recovered
-                    other.prompt = None
-                    recovered.discard(key)
                 _merge_step_fields(other, record)
             else:
                 merged[key] = (record, filename)
-                if derived:
-                    recovered.add(key)
     instances = []
     for key, (record, filename) in merged.items():
         if key in rejected:
