@@ -123,9 +123,11 @@ def score_systems(outcomes: Iterable[Outcome]) -> list[SystemScore]:
         if o.status is Status.NOT_SUPPORTED:
             row.not_supported += 1
             continue
-        if o.status is Status.ERROR:
+        if o.status is Status.ERROR:  # the official scripts score a failed run 0, in both GEU columns
             row.run_errors += 1
             row.categories[o.task_type] = row.categories.get(o.task_type, Tally()).add(0)
+            if o.track == "GEU":
+                row.strict[o.task_type] = row.strict.get(o.task_type, Tally()).add(0)
             continue
         row.questions_right += o.questions_right
         row.questions_total += o.questions_total

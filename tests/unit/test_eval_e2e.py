@@ -154,8 +154,13 @@ def test_export_writes_official_files_that_score_official_reads_back_the_same(ev
         assert all("judge_answer" in q for q in entry["question_list"])
     for entry in geu_step:
         assert (folder / entry["edit_image"]).is_file() and isinstance(entry["response"], str)
-    janus_geu_step = json.loads((tmp_path / "bundled" / "tiny-janus" / "GEU_step.json").read_text())
-    assert all(e["status"] == "not_supported" and "edit_image" not in e for e in janus_geu_step)
+    # Janus cannot edit: no GEU stepwise entry at all (an entry without `response` crashes the official
+    # understanding scorer), while its direct file carries a `response` in every entry.
+    janus = tmp_path / "bundled" / "tiny-janus"
+    assert not (janus / "GEU_step.json").exists()
+    assert all(isinstance(e["response"], str) for e in json.loads((janus / "GEU_direct.json").read_text()))
+    for entry in ueg_step:  # absolute paths: found from any working directory
+        assert Path(entry["generated_image"]).is_absolute()
 
     # The exported folder, scored by the official-format scorer, reprints the stored table's row.
     assert main(["score-official", str(folder), "--model", "tiny-pair"]) == 0
