@@ -18,7 +18,8 @@ capability by the card's ``params.dialect`` (one string for all, or a map capabi
     data URL in ``message.content`` (a list of ``image_url`` parts, or the URL itself). Omni models such
     as BAGEL choose text or image output with ``modalities`` (``params.modalities: true``). Sources:
     vLLM-Omni ``docs/serving/chat_completions_api.md``, ``examples/online_serving/image_to_image`` and
-    ``examples/online_serving/bagel``.
+    ``examples/online_serving/bagel``. An edit sends no size: the output keeps the input image's size
+    (the official BAGEL and OmniGen2 edits derive it from the input; so do vLLM-Omni's pipelines).
 
 Other card params (all optional): ``send_options`` (send seed, guidance and steps; OpenAI's own API
 rejects them), ``option_names`` (the server's names for the card's options, e.g. ``{guidance:
@@ -161,8 +162,8 @@ class OpenAICompatAdapter(Adapter):
         if image is not None:
             content.append({"type": "image_url", "image_url": {"url": png_data_url(image)}})
         body = self._body(capability, options)
-        if options.width and options.height:
-            body.update(width=options.width, height=options.height)
+        if capability is Capability.GENERATE and options.width and options.height:
+            body.update(width=options.width, height=options.height)  # an edit keeps the input's size
         with _errors(self.card):
             reply = self.client.chat.completions.create(
                 model=self._model(capability), messages=[{"role": "user", "content": content}], extra_body=body)

@@ -202,13 +202,13 @@ def test_bagel_generates_through_chat_with_its_official_settings(tmp_path, style
 def test_bagel_edits_with_the_image_as_a_data_url_and_the_edit_settings(tmp_path):
     with _stand_in("bagel", "ByteDance-Seed/BAGEL-7B-MoT") as server:
         card = _served(tmp_path, "bagel", server.url)
-        options = dataclasses.replace(card.defaults, width=None, height=None, seed=7)
-        edited = build_adapter(card).edit(SOURCE, "make it blue", options)
+        edited = build_adapter(card).edit(SOURCE, "make it blue", dataclasses.replace(card.defaults, seed=7))
     [(path, body)] = server.requests
     assert path == "/v1/chat/completions" and body["modalities"] == ["image"]
     assert {k: body[k] for k in BAGEL_EDIT} == BAGEL_EDIT and body["seed"] == 7
     [seen] = server.seen_images
     assert seen.tobytes() == SOURCE.tobytes()  # the input image travelled losslessly
+    assert "width" not in body and "height" not in body
     assert edited.size == SOURCE.size  # no size sent: the server keeps the input's
 
 
@@ -234,8 +234,8 @@ def test_omnigen2_generates_through_the_images_api_and_edits_through_chat(tmp_pa
     assert {k: gen[k] for k in OMNIGEN2} == OMNIGEN2 and gen["size"] == "64x32"
     assert gen["negative_prompt"] == edit["negative_prompt"] == OMNIGEN2_NEGATIVE
     assert {k: edit[k] for k in OMNIGEN2} == OMNIGEN2 and edit["guidance_scale_2"] == 2.0  # image guidance
-    assert "modalities" not in edit
-    assert generated.size == edited.size == (64, 32)
+    assert "modalities" not in edit and "width" not in edit and "height" not in edit
+    assert generated.size == (64, 32) and edited.size == SOURCE.size  # an edit keeps the input's size
     assert server.seen_images[0].tobytes() == SOURCE.tobytes()
 
 
