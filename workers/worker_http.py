@@ -267,10 +267,12 @@ def make_server(worker: Worker, host: str = "127.0.0.1", port: int = 0) -> Threa
     return server
 
 
-def arguments(description: str, checkpoint: str, port: int) -> argparse.ArgumentParser:
-    """The options every worker takes; a worker adds its own (extra weights, config files)."""
+def arguments(description: str, checkpoint, port: int) -> argparse.ArgumentParser:
+    """The options every worker takes; a worker adds its own (extra weights, config files).
+    ``checkpoint=None`` makes ``--checkpoint`` required."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--checkpoint", default=checkpoint, help=f"weights: hub id or folder (default {checkpoint})")
+    parser.add_argument("--checkpoint", default=checkpoint, required=checkpoint is None,
+                        help=f"weights: hub id or folder (default {checkpoint})")
     parser.add_argument("--repo", default=".", help="the model's repository checkout (default: the current folder)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
     parser.add_argument("--port", type=int, default=port, help=f"port (default {port})")

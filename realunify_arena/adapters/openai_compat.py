@@ -21,8 +21,9 @@ capability by the card's ``params.dialect`` (one string for all, or a map capabi
     ``examples/online_serving/bagel``. An edit sends no size: the output keeps the input image's size
     (the official BAGEL and OmniGen2 edits derive it from the input; so do vLLM-Omni's pipelines).
 
-Other card params (all optional): ``send_options`` (send seed, guidance and steps; OpenAI's own API
-rejects them), ``option_names`` (the server's names for the card's options, e.g. ``{guidance:
+Other card params (all optional; the per-capability ones take one value or a map capability -> value):
+``send_options`` (per capability: send seed, guidance and steps; OpenAI's own API rejects them; off for a
+capability whose official settings differ from the card's defaults, so the server's own apply), ``option_names`` (the server's names for the card's options, e.g. ``{guidance:
 cfg_text_scale}``; defaults ``seed``, ``guidance_scale``, ``num_inference_steps``), ``extra_body`` (fixed
 fields per capability, for official settings the options do not carry, e.g. BAGEL's ``cfg_img_scale``),
 ``prompt_template`` (per capability, ``{prompt}`` is replaced by the text), ``timeout_s``, ``max_retries``.
@@ -92,6 +93,7 @@ class OpenAICompatAdapter(Adapter):
         self.dialects = card_dialects(card)
         self.extra_body = _per_capability(card, "extra_body", {})
         self.templates = _per_capability(card, "prompt_template", "{prompt}")
+        self.send_options = _per_capability(card, "send_options", False)
         self.option_names = {**OPTION_NAMES, **(card.params.get("option_names") or {})}
         self.client = make_client(card)
 
@@ -101,9 +103,9 @@ class OpenAICompatAdapter(Adapter):
     def _prompt(self, capability: Capability, text: str) -> str:
         return self.templates[capability].replace("{prompt}", text)
 
-    def _options(self, options: GenerationOptions, fields: tuple[str, ...]) -> dict[str, Any]:
+    def _options(self, capability: Capability, options: GenerationOptions, fields: tuple[str, ...]) -> dict[str, Any]:
         """The card's options under the server's names (only with ``send_options``), unset ones left out."""
-        if not self.card.params.get("send_options"):
+        if not self.send_options[capability]:
             return {}
         values = {field: getattr(options, field) for field in fields if field in self.option_names}
         return {self.option_names[k]: v for k, v in values.items() if v is not None}
@@ -112,7 +114,7 @@ class OpenAICompatAdapter(Adapter):
         """Fields beyond the OpenAI schema for ``capability``, sent through the client's ``extra_body``."""
         fields = ("max_new_tokens", "temperature") if capability is Capability.UNDERSTAND else ("seed", "guidance",
                                                                                                 "steps")
-        body = self._options(options, fields)
+        body = self._options(capability, options, fields)
         body.update(self.extra_body[capability] or {})
         if self.card.params.get("modalities"):
             body["modalities"] = [_OUTPUT_MODALITY[capability]]
