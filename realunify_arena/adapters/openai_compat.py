@@ -116,7 +116,8 @@ class OpenAICompatAdapter(Adapter):
                                                                                                 "steps")
         body = self._options(capability, options, fields)
         body.update(self.extra_body[capability] or {})
-        if self.card.params.get("modalities"):
+        chat = capability is Capability.UNDERSTAND or self.dialects[capability] == "chat"
+        if self.card.params.get("modalities") and chat:  # a chat field: the images API has no such field
             body["modalities"] = [_OUTPUT_MODALITY[capability]]
         return body
 
