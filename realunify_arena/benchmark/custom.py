@@ -65,7 +65,10 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
         raise ValueError(f"Your own GEU instance's expected answer must be one of {', '.join(LETTERS)} "
                          "or empty.")
     data = png_bytes(checked_image(image))
-    return GEUInstance(index=_content_index(data + question.encode() + "\n".join(options).encode()),
+    # The expected answer is part of what was asked: the same question with another (or no) answer is
+    # another instance, whose stored judgment must not be the first one's.
+    content = b"\n".join([data, question.encode(), "\n".join(options).encode(), (answer or "").encode()])
+    return GEUInstance(index=_content_index(content),
                        task_type=task_type, question=question.strip(), option=options, answer=answer or "",
                        image_bytes=data)
 
