@@ -187,16 +187,23 @@ def polling_judgment(questions: list[PollingQuestion], replies: list[list[str]],
 
 
 def mcq_judgment(instance: GEUInstance, reply: str | list | None) -> Judgment:
-    """Both GEU rules on one reply; a list reply counts by its first element, as the official script reads it."""
+    """The parsed letter against the expected one; score 1/0, or None when the instance has no expected
+    answer (your own GEU question asked without one: the letter is read but nothing is scored). A list
+    reply counts by its first element, as the official script reads it."""
     if isinstance(reply, list):
         reply = reply[0] if reply else None
     if not isinstance(reply, str):
         reply = None
     letter = extract_choice(reply)
     strict = parse_choice_strict(reply, instance.option)
-    return Judgment("mcq", int(letter == instance.answer), {
+    expected = instance.answer or None
+
+    def score(found: str | None) -> int | None:
+        return None if expected is None else int(found == expected)
+
+    return Judgment("mcq", score(letter), {
         "reply": reply, "answer": instance.answer, "letter": letter,
-        "strict_letter": strict, "strict_score": int(strict == instance.answer)})
+        "strict_letter": strict, "strict_score": score(strict)})
 
 
 # -- judges ---------------------------------------------------------------------------------------
@@ -244,6 +251,12 @@ class HumanJudge(Judge):
             return self.answers[question_text]
         except KeyError:
             raise MissingAnswer(f"human judge: no answer entered for {question_text!r}") from None
+
+
+def judge_name(instance: AnyInstance, judge: str) -> str:
+    """The name a run's judgment is stored under: ``ANSWER_PARSER`` for GEU (its letter is parsed, no judge
+    model takes part, as in the paper), ``judge`` for UEG. The one place this rule is written."""
+    return ANSWER_PARSER if isinstance(instance, GEUInstance) else judge
 
 
 def build_judge(name: str, pool=None, *, answers: Mapping[str, str] | None = None) -> Judge:

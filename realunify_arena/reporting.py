@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import EntryErrors, Problem, parse_entry
 from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
-from realunify_arena.scoring import MODES, Outcome, SystemScore, difference, percent, score_systems
+from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
+from realunify_arena.systems import MODES
 from realunify_arena.trace import Status, StepRole
 
 OFFICIAL_MODES = {"direct": "direct", "step": "stepwise"}  # official file suffix -> protocol mode
@@ -33,7 +35,7 @@ class Column:
 
 
 def _category_column(task_type: str) -> Column:
-    return Column(CATEGORIES[task_type][1], lambda s: s.category(task_type))
+    return Column(CATEGORIES[task_type].abbreviation, lambda s: s.category(task_type))
 
 
 # The paper's Table 2 columns, then the ones it lacks.
@@ -89,7 +91,7 @@ def records(report: Report) -> list[dict]:
         row.update({"judge_errors": s.judge_errors, "run_errors": s.run_errors,
                     "not_supported": s.not_supported, "unscored": s.unscored,
                     "questions_right": s.questions_right, "questions_total": s.questions_total})
-        row.update({f"n {CATEGORIES[t][1]}": f"{s.categories[t].correct}/{s.categories[t].scored}"
+        row.update({f"n {CATEGORIES[t].abbreviation}": f"{s.categories[t].correct}/{s.categories[t].scored}"
                     for t in CATEGORIES if t in s.categories})
         out.append(row)
     return out
@@ -121,7 +123,7 @@ def plot(report: Report, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     models = _by_model(report.scores)
-    labels = [CATEGORIES[t][1] for t in CATEGORIES]
+    labels = [c.abbreviation for c in CATEGORIES.values()]
     fig, axes = plt.subplots(len(models), 1, figsize=(11, 2.6 * len(models) + 0.6), squeeze=False)
     width = 0.38
     for ax, (model, by_mode) in zip(axes[:, 0], models.items()):
@@ -158,8 +160,9 @@ def _md_row(cells: list[str]) -> str:
 
 
 def reports_from_store(store, *, dataset: str | None = None, judge: str | None = None) -> list[Report]:
-    """One report per (dataset, UEG judge) stored; GEU needs no judge model and appears in each."""
-    runs = store.runs(dataset=dataset)
+    """One report per (dataset, UEG judge) stored; GEU needs no judge model and appears in each.
+    Runs of your own one-off instances (``benchmark.custom``) are in no table."""
+    runs = [r for r in store.runs(dataset=dataset) if is_benchmark_dataset(r["dataset"])]
     judgments = store.judgments()
     mcq = {j["run_id"]: j for j in judgments if j["kind"] == "mcq"}
     polling: dict[str, dict[int, dict]] = defaultdict(dict)
@@ -398,8 +401,13 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
     With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer``,
     so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
     (a loaded Dataset); without it they are reloaded from where ``eval`` noted the dataset came from.
+    Runs of your own one-off instances (``benchmark.custom``) are not exported: there is no instance
+    file to write them against.
     """
-    runs = store.runs(dataset=dataset, model=model)
+    if dataset is not None and not is_benchmark_dataset(dataset):
+        raise LookupError(f"runs of dataset {CUSTOM_DATASET!r} answered your own one-off instances, which are "
+                          "not exported as official result files")
+    runs = [r for r in store.runs(dataset=dataset, model=model) if is_benchmark_dataset(r["dataset"])]
     if not runs:
         raise LookupError(f"no stored runs{f' of dataset {dataset!r}' if dataset else ''}"
                           f"{f' by {model!r}' if model else ''} in {store.path}")
@@ -418,9 +426,7 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
 
 def _stored_source(store, name: str):
     from realunify_arena.benchmark import load
-    from realunify_arena.evaluation import SOURCE_KEY
-
-    location = "bundled" if name == "bundled" else store.meta(SOURCE_KEY.format(name))
+    location = "bundled" if name == "bundled" else store.dataset_source(name)
     if location is None:
         raise LookupError(f"runs of dataset {name!r}: the store does not say where its instances are; "
                           "pass the loaded dataset (data=...)")

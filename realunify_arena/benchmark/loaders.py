@@ -69,8 +69,8 @@ class Dataset:
         for inst in self.instances:
             out[inst.track][inst.category] += 1
         for track in out:
-            out[track] = Counter({CATEGORIES[t][1]: out[track][CATEGORIES[t][1]]
-                                  for t in CATEGORIES if CATEGORIES[t][0] == track and out[track][CATEGORIES[t][1]]})
+            out[track] = Counter({c.abbreviation: out[track][c.abbreviation] for c in CATEGORIES.values()
+                                  if c.track == track and out[track][c.abbreviation]})
         return out
 
 

@@ -125,8 +125,8 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int,
     if task_type is not None:
         if task_type not in CATEGORIES:
             bad("task_type", f"unknown task_type {task_type!r}; expected one of {sorted(CATEGORIES)}")
-        elif CATEGORIES[task_type][0] != track:
-            bad("task_type", f"{task_type!r} is a {CATEGORIES[task_type][0]} task, but this is a {track} file")
+        elif CATEGORIES[task_type].track != track:
+            bad("task_type", f"{task_type!r} is a {CATEGORIES[task_type].track} task, but this is a {track} file")
 
     if track == "UEG":
         known = UEG_FIELDS
