@@ -116,6 +116,31 @@ def m001_initial(db: Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
 
 
+HUMAN_JUDGE = "human"  # judge.HUMAN: the judge name single human judgments were stored under before m002
+
+
+@migrations()
+def m002_arena_pins_and_human_judgments(db: Database) -> None:
+    """Runs the arena may show are pinned (``pinned_at``); human judgments are kept per voter.
+
+    Existing runs stay unpinned (re-running ``eval`` pins its stored runs without running them again);
+    existing single human judgments are kept as the judgment of voter ``legacy``."""
+    db.execute("alter table runs add column pinned_at text")  # null: not offered to arena battles
+    db.execute("create index runs_pinned on runs (dataset, instance_uid) where pinned_at is not null")
+    db.table("human_judgments").create(
+        {"id": int, "run_id": int, "voter": str, "kind": str, "score": int, "details": str,
+         "created_at": str},
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+        not_null={"run_id", "voter", "kind", "details", "created_at"},
+    )
+    db.table("human_judgments").create_index(["run_id", "voter"], unique=True)  # one per voter and run
+    db.table("human_judgments").create_index(["voter", "created_at"])  # the rate limit's look-up
+    db.execute("insert into human_judgments (run_id, voter, kind, score, details, created_at)"
+               " select run_id, 'legacy', kind, score, details, created_at from judgments where judge = ?",
+               (HUMAN_JUDGE,))
+
+
 def now() -> str:
     """UTC timestamp with microseconds; sorts as text."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
@@ -457,10 +482,13 @@ class Store:
 
     # -- runs ---------------------------------------------------------------------------------
 
-    def save_trace(self, trace: Trace, dataset: str) -> int:
-        """Store the trace and its images; a run with the same key already stored is kept as is."""
+    def save_trace(self, trace: Trace, dataset: str, *, pin: bool = False) -> int:
+        """Store the trace and its images; a run with the same key already stored is kept as is.
+        ``pin=True`` also pins the run (new or existing) for arena battles (see ``pin``)."""
         existing = self.find_run(dataset, trace.instance_uid, trace.model, trace.mode, trace.settings)
         if existing is not None:
+            if pin:
+                self.pin([existing])
             return existing
         track, task_type = split_uid(trace.instance_uid)
         for step in trace.steps:
@@ -471,18 +499,21 @@ class Store:
             "task_type": task_type, "model": trace.model, "mode": trace.mode,
             "seed": trace.settings.get("seed"), "settings_key": settings_key(trace.settings),
             "status": trace.status.value, "seconds": round(trace.seconds, 4), "created_at": now(),
-            "trace": json.dumps(trace.to_dict()),
+            "trace": json.dumps(trace.to_dict()), "pinned_at": now() if pin else None,
         }
         columns = ", ".join(row)
 
         def insert(db: Database) -> int:
             db.execute(f"insert or ignore into runs ({columns}) values ({', '.join('?' * len(row))})",
                        tuple(row.values()))  # a concurrent save of the same key wins
-            return db.execute(
+            run_id = db.execute(
                 "select id from runs where dataset = ? and instance_uid = ? and model = ? and mode = ?"
                 " and settings_key = ?",
                 (dataset, trace.instance_uid, trace.model, trace.mode, row["settings_key"]),
             ).fetchone()[0]
+            if pin:
+                db.execute("update runs set pinned_at = ? where id = ? and pinned_at is null", (now(), run_id))
+            return run_id
 
         return self.apply(insert)
 
@@ -509,10 +540,38 @@ class Store:
         return rows[0]
 
     def runs(self, dataset: str | None = None, model: str | None = None, mode: str | None = None,
-             track: str | None = None, status: str | None = None) -> list[dict]:
-        """Indexed columns of matching runs (the trace itself via ``load_trace``), oldest first."""
+             track: str | None = None, status: str | None = None, *, pinned: bool | None = None) -> list[dict]:
+        """Indexed columns of matching runs (the trace itself via ``load_trace``), oldest first.
+        ``pinned=True``: only runs pinned for the arena (what stored battles may show); False: only others."""
         where, params = _where(dataset=dataset, model=model, mode=mode, track=track, status=status)
+        if pinned is not None:
+            where += (" and " if where else "where ") + f"pinned_at is {'not ' if pinned else ''}null"
         return self.query(f"select {_RUN_COLUMNS} from runs {where} order by id", params)
+
+    # -- arena pins ---------------------------------------------------------------------------
+
+    def pin(self, run_ids: Iterable[int], pinned: bool = True) -> int:
+        """Offer these runs to arena battles (``pinned=False``: withdraw them); return how many changed.
+
+        Stored-mode battles draw only from pinned runs, so an ad-hoc Explore run (any seed, any
+        settings) never becomes what voters see. ``eval`` pins the runs it makes or finds. Raises
+        ``NotFound`` naming the missing ids, and then changes nothing."""
+        ids = sorted({int(i) for i in run_ids})
+
+        def mark(db: Database) -> int:
+            marks = ",".join("?" * len(ids))
+            found = {r[0] for r in db.execute(f"select id from runs where id in ({marks})", ids)}
+            if len(found) != len(ids):
+                raise NotFound(f"runs {sorted(set(ids) - found)} are not in {self.path}")
+            if pinned:
+                cursor = db.execute(f"update runs set pinned_at = ? where id in ({marks}) and pinned_at is null",
+                                    (now(), *ids))
+            else:
+                cursor = db.execute(f"update runs set pinned_at = null where id in ({marks})"
+                                    " and pinned_at is not null", ids)
+            return cursor.rowcount
+
+        return self.apply(mark) if ids else 0
 
     # -- judgments ----------------------------------------------------------------------------
 
@@ -557,6 +616,81 @@ class Store:
         )
         return [{**row, "details": json.loads(row["details"])} for row in rows]
 
+    # -- human judgments, one per voter -------------------------------------------------------
+
+    def save_human_judgment(self, run_id: int, voter: str, judgment: dict, *, rate_key: str | None = None,
+                            max_per_window: int | None = None, window_seconds: float = 60.0) -> int:
+        """Store one person's ``Judgment.to_dict()`` of a run; the same voter judging again replaces only
+        their own. ``voter`` follows the vote identity rules (``arena.voter_id``). With
+        ``max_per_window``, at most that many judgments per ``window_seconds`` from voters whose id is
+        ``rate_key`` or starts with ``rate_key + ":"`` (``arena.rate_key(voter)``; default ``voter``).
+
+        Raises ``ValueError`` (missing fields, no voter), ``NotFound`` (no such run), ``RateLimited``;
+        each writes nothing. Returns the row id."""
+        missing = {"kind", "score", "details"} - judgment.keys()
+        if missing:
+            raise ValueError(f"human judgment of run {run_id}: missing {sorted(missing)}")
+        if not isinstance(voter, str) or not voter:
+            raise ValueError(f"human judgment of run {run_id}: no voter identity")
+        key = rate_key or voter
+
+        def upsert(db: Database) -> int:
+            if db.execute("select 1 from runs where id = ?", (run_id,)).fetchone() is None:
+                raise NotFound(f"run {run_id} is not in {self.path}")
+            if max_per_window is not None:
+                since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)
+                (recent,) = db.execute(
+                    "select count(*) from human_judgments where (voter = ? or (voter > ? and voter < ?))"
+                    " and created_at > ?",
+                    (key, key + ":", key + ";", since.isoformat(timespec="microseconds"))).fetchone()
+                if recent >= max_per_window:
+                    raise RateLimited(f"rate limit: at most {max_per_window} judgments per"
+                                      f" {window_seconds:g} s; please wait a little")
+            return db.execute(
+                "insert into human_judgments (run_id, voter, kind, score, details, created_at)"
+                " values (?, ?, ?, ?, ?, ?) on conflict (run_id, voter) do update set kind = excluded.kind,"
+                " score = excluded.score, details = excluded.details, created_at = excluded.created_at"
+                " returning id",
+                (run_id, voter, judgment["kind"], judgment["score"], json.dumps(judgment["details"]), now()),
+            ).fetchone()[0]
+
+        return self.apply(upsert)
+
+    def human_judgments(self, run_id: int) -> list[dict]:
+        """Every voter's judgment of a run, oldest first: voter, kind, score, details, created_at."""
+        rows = self.query("select voter, kind, score, details, created_at from human_judgments"
+                          " where run_id = ? order by id", (run_id,))
+        return [{**row, "details": json.loads(row["details"])} for row in rows]
+
+    def human_verdicts(self, run_ids: Iterable[int] | None = None) -> dict[int, dict]:
+        """The single human verdict per run (all judged runs, or these), where one is needed (reveal,
+        benchmark table, judge-human agreement): a ``Judgment.to_dict()`` whose ``score`` is the majority
+        of the voters' scores, None on a tie or when no voter decided; ``details`` counts the voters
+        (``voters``, ``yes`` = score 1, ``no`` = score 0, ``undecided``) and states the rule."""
+        where, params = "", ()
+        if run_ids is not None:
+            ids = sorted({int(i) for i in run_ids})
+            if not ids:
+                return {}
+            where, params = f"where run_id in ({','.join('?' * len(ids))})", tuple(ids)
+        rows = self.query(
+            "select run_id, min(kind) as kind, count(*) as voters, sum(score = 1) as yes,"
+            f" sum(score = 0) as no from human_judgments {where} group by run_id", params)
+        verdicts = {}
+        for row in rows:
+            yes, no = row["yes"] or 0, row["no"] or 0
+            verdicts[row["run_id"]] = {
+                "kind": row["kind"], "score": 1 if yes > no else 0 if no > yes else None, "errors": 0,
+                "details": {"voters": row["voters"], "yes": yes, "no": no,
+                            "undecided": row["voters"] - yes - no,
+                            "rule": "majority of the voters' scores; a tie is undecided"},
+            }
+        return verdicts
+
+    def human_verdict(self, run_id: int) -> dict | None:
+        """``human_verdicts([run_id])`` for one run; None when nobody judged it."""
+        return self.human_verdicts([run_id]).get(run_id)
+
     # -- votes --------------------------------------------------------------------------------
 
     def votes(self, track: str | None = None, kind: str | None = None) -> list[dict]:
@@ -571,7 +705,7 @@ class Store:
 
 
 _RUN_COLUMNS = ("id, dataset, instance_uid, track, task_type, model, mode, seed, settings_key, status,"
-                " seconds, created_at")
+                " seconds, created_at, pinned_at")
 
 
 def _where(**filters: str | None) -> tuple[str, tuple]:
