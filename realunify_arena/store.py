@@ -201,6 +201,7 @@ class Store:
         lock_file = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            lock_file = _open_lock_file(path)  # first: it also finds a read-only folder
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=0)
             db = Database(conn)
             conn.execute("PRAGMA foreign_keys=ON")
@@ -210,7 +211,6 @@ class Store:
             reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                      timeout=BUSY_SECONDS)
             reader.execute("PRAGMA foreign_keys=ON")
-            lock_file = _open_lock_file(path)
             store = cls(db, path, reader, lock_file)
             store._check_integrity()
             store._check_schema_version()
@@ -237,7 +237,7 @@ class Store:
     def _check_integrity(self) -> None:
         problems = [row[0] for row in self._reader.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
-            raise sqlite3.DatabaseError(f"integrity check failed: {'; '.join(problems)}")
+            raise sqlite3.DatabaseError("integrity check failed: " + "; ".join(" ".join(p.split()) for p in problems))
 
     def _check_schema_version(self) -> None:
         known = {m.name for m in migrations._migrations}
@@ -773,8 +773,9 @@ def _open_lock_file(path: Path) -> int | None:
         return None
     try:
         fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:
-        return None
+    except OSError as e:  # SQLite could not create its journal there either
+        raise StoreError(f"{path}: its folder is read-only ({e.strerror}; SQLite keeps its journal beside the"
+                         " file); make the folder writable, or point --db at a writable folder") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # probe: some network and FUSE mounts refuse flock
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -805,6 +806,11 @@ def _check_file(path: Path) -> None:
     if size and size < 512:
         raise StoreError(f"{path}: truncated ({size} bytes, shorter than one database page); restore it"
                          " from a backup, or move it away to start an empty database")
+    try:  # SQLite would silently fall back to read-only and fail at the first vote instead
+        os.close(os.open(path, os.O_RDWR))
+    except OSError as e:
+        raise StoreError(f"{path}: read-only ({e.strerror}); make it writable, or point --db at a writable"
+                         " copy") from None
 
 
 def _explain(path: Path, error: Exception) -> str:
