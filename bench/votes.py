@@ -13,6 +13,9 @@ whole battle, errors, missing, and the ratio project / reference. Goal (issue 18
 0 missing; processes no slower than the same number of writers as threads.
 
     python bench/votes.py                      # 1, 4, 32 threads; 4 processes x 1 and x 8 threads
+
+Each row alternates project and reference in ``--rounds`` slices of ``--seconds``, so a busy machine
+loads both alike.
     python bench/votes.py --seconds 3 --json votes.json
 """
 
@@ -289,27 +292,38 @@ class Row:
     first_error: str
 
 
-def measure(tmp: Path, i: int, label: str, design: str, processes: int, threads: int, seconds: float) -> Row:
+def measure(tmp: Path, i: int, label: str, design: str, processes: int, threads: int, seconds: float,
+            rounds: range):
+    """A generator: yields None after each round, then the row."""
     target = Target.prepare(tmp / f"bench-{i}-{design}.db", design)  # a fresh file per row
-    if processes:
-        tally, elapsed = run_processes(target, processes, threads, seconds)
-    else:
-        tally, elapsed = run_threads(target, threads, seconds)
+    tally, elapsed = Tally(), 0.0
+    for _ in rounds:  # the caller alternates designs round by round, so both see the same machine load
+        if processes:
+            part, took = run_processes(target, processes, threads, seconds)
+        else:
+            part, took = run_threads(target, threads, seconds)
+        tally.merge(part)
+        elapsed += took
+        yield None
+    missing_votes = missing(target.db, tally.acked)
     p50, p99 = (np.percentile(tally.steps, [50, 99]) * 1000 if tally.steps else (np.nan, np.nan))
     b50, b99 = (np.percentile(tally.latencies, [50, 99]) * 1000 if tally.latencies else (np.nan, np.nan))
-    return Row(label, (processes or 1) * threads, design, len(tally.acked), round(elapsed, 3),
-               len(tally.acked) / elapsed, float(p50), float(p99), float(b50), float(b99), tally.errors,
-               missing(target.db, tally.acked), tally.first_error)
+    yield Row(label, (processes or 1) * threads, design, len(tally.acked), round(elapsed, 3),
+              len(tally.acked) / elapsed, float(p50), float(p99), float(b50), float(b99), tally.errors,
+              missing_votes, tally.first_error)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each row (default 5)")
+    parser.add_argument("--seconds", type=float, default=6.0,
+                        help="seconds per row and design, split into the rounds (default 6)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 4, 32],
                         help="writer threads in one process, one row each (default 1 4 32)")
     parser.add_argument("--processes", type=int, default=4, help="writer processes (default 4; 0: none)")
     parser.add_argument("--process-threads", type=int, nargs="+", default=[1, 8],
                         help="threads per writer process, one row each (default 1 8)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternate project and reference this many times per row (default 3)")
     parser.add_argument("--json", type=Path, help="also write every row to this JSON file")
     args = parser.parse_args()
 
@@ -326,8 +340,12 @@ def main() -> None:
         print(f"{'row':<14}{'writers':>8}{'design':>10}{'battles':>9}{'battles/s':>11}{'p50 ms':>9}"
               f"{'p99 ms':>9}{'battle p99':>11}{'errors':>8}{'missing':>9}{'ratio':>8}")
         for i, (label, processes, threads) in enumerate(configs):
-            pair = {design: measure(Path(tmp), i, label, design, processes, threads, args.seconds)
-                    for design in DESIGNS}
+            runs = {design: measure(Path(tmp), i, label, design, processes, threads,
+                                    args.seconds / args.rounds, range(args.rounds)) for design in DESIGNS}
+            for _ in range(args.rounds):  # project, reference, project, ...: the same load for both
+                for design in DESIGNS:
+                    next(runs[design])
+            pair = {design: next(runs[design]) for design in DESIGNS}
             for design in DESIGNS:
                 row = pair[design]
                 ratio = row.rate / pair["reference"].rate if pair["reference"].rate else float("nan")
