@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 
 from PIL import Image
 
-from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable, NotSupported
+from realunify_arena.adapters.base import (Adapter, Capability, GenerationOptions, ModelSource, ModelUnavailable,
+                                           NotSupported)
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
 
@@ -57,7 +58,7 @@ def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
 
 
 @contextlib.contextmanager
-def loaded(pool, name: str) -> Iterator[Adapter]:
+def loaded(pool: ModelSource, name: str) -> Iterator[Adapter]:
     """``pool.use(name)``, with any failure to load reported as ``ModelUnavailable``: a model that cannot
     load must stop a batch with the reason, not turn into one error trace or judge error per item."""
     with contextlib.ExitStack() as stack:
