@@ -6,7 +6,7 @@ import re
 import socket
 from pathlib import Path
 
-import huggingface_hub
+import huggingface_hub.constants
 import pytest
 
 from realunify_arena import cli
