@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from realunify_arena.commands._options import PROBLEMS, CommandError
+
 
 def register(sub) -> None:
     p = sub.add_parser("score-official", help="score official result files (GEU `response`, UEG `judge_answer`)",
@@ -24,14 +26,11 @@ def run(args) -> int:
     try:
         report = score_official(args.path, model=args.model)
     except OfficialFilesError as e:
-        print(f"score-official: {len(e.problems)} problem(s):", file=sys.stderr)
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)
-        return 1
+        raise CommandError(f"{args.path}: {len(e.problems)} problem(s) above", PROBLEMS) from e
     if not report.scores:
-        print(f"score-official: {args.path}: no entry carries results (`response` or `judge_answer`)",
-              file=sys.stderr)
-        return 1
+        raise CommandError(f"{args.path}: no entry carries results (`response` or `judge_answer`)", PROBLEMS)
     print(markdown(report))
     if args.csv:
         write_csv([report], Path(args.csv))
