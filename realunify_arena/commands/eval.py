@@ -62,8 +62,8 @@ def run(args) -> int:
     if dataset.problems:
         for problem in dataset.problems:
             print(f"  {problem}", file=sys.stderr)
-        raise CommandError(f"{args.data}: {len(dataset.problems)} problem(s) above; fix them (see `validate`) "
-                           "and rerun", PROBLEMS)
+        raise CommandError(f"--data {args.data}: {len(dataset.problems)} problem(s) above; fix them (see `validate`) "
+                           "and rerun")  # usage: eval does not start on a source it cannot use whole
 
     try:
         shard = Shard.from_env()
