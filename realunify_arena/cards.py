@@ -30,7 +30,9 @@ MAX_SHOWN = 3  # problems named in one card's message
 
 
 class CardError(ValueError):
-    """A card file is malformed; the message names the file and the field."""
+    """A card file is malformed; the message names the file and the field. ``path``: that file, once known."""
+
+    path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -287,18 +289,30 @@ def load_cards(models_dir: Path | str = MODELS_DIR, problems: list[CardError] | 
 
     A malformed card raises CardError, unless ``problems`` is given: then it is recorded there and left
     out (with any pair that names it), so one bad file cannot take the app or the CLI down.
+
+    Args:
+        models_dir: the folder of ``*.yaml`` cards (not searched recursively).
+        problems: a list to collect broken cards into (each a ``CardError`` with ``.path`` set).
+
+    Returns:
+        Card name -> card, sorted by file name.
+
+    Raises:
+        CardError: the first malformed card, when ``problems`` is None.
     """
     cards: dict[str, ModelCard] = {}
     for path in sorted(Path(models_dir).glob("*.yaml")):
         try:
             cards[path.stem] = load_card(path)
         except CardError as exc:
+            exc.path = path
             _collect(exc, problems)
     resolved = {}
     for name, card in cards.items():
         try:
             resolved[name] = dataclasses.replace(card, parts=_parts(card, cards, models_dir))
         except CardError as exc:
+            exc.path = card.path
             _collect(exc, problems)
     return resolved
 
