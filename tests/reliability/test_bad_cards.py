@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = ("tiny-pair", "tiny-janus")
 
