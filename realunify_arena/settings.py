@@ -27,6 +27,7 @@ class SettingsError(ValueError):
 class Settings:
     data: tuple[str, ...] = ("bundled",)  # instance sources: "bundled", official folders, parquet files
     models: tuple[str, ...] = ()  # model card names offered; empty: every card the pool knows
+    models_dir: Path | None = None  # folder of model cards; None: the project's models/
     judge: str = "human"  # judge card name, or "human"
     db: Path = DEFAULT_DATA_DIR / "arena.db"
     host: str | None = None  # None: Gradio's default ($GRADIO_SERVER_NAME, which Spaces set, else 127.0.0.1)
@@ -112,6 +113,7 @@ class _Spec:
 _SPECS = (
     _Spec("data", 'instance sources, comma-separated: "bundled", official folders, parquet files', "list"),
     _Spec("models", "model cards to offer, comma-separated (default: every card)", "list"),
+    _Spec("models_dir", "folder of model cards (default: the project's models/)", "path"),
     _Spec("judge", 'judge card, or "human" (default)', "str"),
     _Spec("db", "SQLite file for runs, judgments and votes (default data/arena.db)", "path"),
     _Spec("host", "address to listen on (default 127.0.0.1, or $GRADIO_SERVER_NAME; 0.0.0.0 serves others)", "str"),

@@ -184,13 +184,21 @@ class Store:
         """Create or upgrade the database.
 
         ``synchronous="full"`` syncs every commit to disk, so an acknowledged vote survives a power cut,
-        not only a crash of the app; "normal" may lose the last commits on power loss. Use
-        ``journal_mode="delete"`` on network (NFS, SMB) or FUSE mounts, where WAL's shared memory does
-        not work; WAL is faster and lets reads run during a commit.
+        not only a crash of the app; "normal" is several times faster and may lose the last commits on
+        power loss. Use ``journal_mode="delete"`` on network (NFS, SMB) or FUSE mounts, where WAL's shared
+        memory does not work; WAL is faster and lets reads run during a commit.
 
-        Raises ``ValueError`` for an unknown mode, and ``StoreError`` (one line: what, which file, what
-        to do) for a file that is not an SQLite database, is truncated or fails its integrity check, is
-        read-only, or was written by a newer version of this code.
+        Args:
+            db_path: the SQLite file; it and its folder are created if missing. Images go to ``images/``
+                beside it.
+            journal_mode: one of ``JOURNAL_MODES``.
+            synchronous: one of ``SYNCHRONOUS``.
+
+        Raises:
+            ValueError: an unknown ``journal_mode`` or ``synchronous``.
+            StoreError: one line (what, which file, what to do) for a file that is not an SQLite database,
+                is truncated or fails its integrity check, is read-only, or was written by a newer version
+                of this code.
         """
         if journal_mode not in JOURNAL_MODES or synchronous not in SYNCHRONOUS:
             raise ValueError(f"journal_mode {journal_mode!r} / synchronous {synchronous!r}: expected one"
@@ -451,12 +459,21 @@ class Store:
     # -- images -------------------------------------------------------------------------------
 
     def image_path(self, sha: str) -> Path:
+        """Where the image ``sha`` (64 lowercase hex characters, the sha256 of its PNG bytes) is kept.
+
+        Raises:
+            ValueError: ``sha`` is not such a string (so no id can name a path outside ``images/``).
+        """
         if not isinstance(sha, str) or not _SHA256.match(sha):
             raise ValueError(f"image id {sha!r}: expected 64 lowercase hex characters (a sha256)")
         return self.images_dir / sha[:2] / f"{sha}.png"
 
     def put_image(self, img: Image.Image) -> str:
-        """Store the image as PNG named by the sha256 of its bytes; storing it again is a no-op."""
+        """Store the image as PNG named by the sha256 of its bytes; storing it again is a no-op.
+
+        Returns:
+            The image id: the sha256 of the PNG bytes, 64 lowercase hex characters.
+        """
         data = png_bytes(img)
         sha = hashlib.sha256(data).hexdigest()
         path = self.image_path(sha)
@@ -471,6 +488,12 @@ class Store:
         return sha
 
     def get_image(self, sha: str) -> Image.Image:
+        """The stored image ``sha`` (as ``put_image`` returned it), fully loaded, in the mode it was stored in.
+
+        Raises:
+            ValueError: ``sha`` is not 64 lowercase hex characters.
+            NotFound: no such image in ``images_dir``.
+        """
         path = self.image_path(sha)
         if not path.exists():
             raise NotFound(f"image {sha} is not in {self.images_dir}")
@@ -482,7 +505,16 @@ class Store:
 
     def save_trace(self, trace: Trace, dataset: str, *, pin: bool = False) -> int:
         """Store the trace and its images; a run with the same key already stored is kept as is.
-        ``pin=True`` also pins the run (new or existing) for arena battles (see ``pin``)."""
+
+        The key is (dataset, instance uid, model, mode, settings); ``trace.steps[i].image_sha`` is set for
+        every image step. ``pin=True`` also pins the run (new or existing) for arena battles (see ``pin``).
+
+        Returns:
+            The run id (a positive integer): the new run's, or the stored one's with the same key.
+
+        Raises:
+            ValueError: ``trace.instance_uid`` is not ``"<UEG|GEU>_<index>_<task_type>"``.
+        """
         existing = self.find_run(dataset, trace.instance_uid, trace.model, trace.mode, trace.settings)
         if existing is not None:
             if pin:
@@ -517,6 +549,7 @@ class Store:
 
     def find_run(self, dataset: str, instance_uid: str, model: str, mode: str,
                  settings: dict) -> int | None:
+        """The id of the run stored under this key (``settings``: ``GenerationOptions.to_dict()``), or None."""
         rows = self.query(
             "select id from runs where dataset = ? and instance_uid = ? and model = ? and mode = ?"
             " and settings_key = ?",
@@ -525,13 +558,22 @@ class Store:
         return rows[0]["id"] if rows else None
 
     def load_trace(self, run_id: int) -> Trace:
+        """The stored trace of run ``run_id``; its image steps carry ``image_sha`` (read with ``get_image``).
+
+        Raises:
+            NotFound: no run ``run_id`` in this store.
+        """
         rows = self.query("select trace from runs where id = ?", (run_id,))
         if not rows:
             raise NotFound(f"run {run_id} is not in {self.path}")
         return Trace.from_dict(json.loads(rows[0]["trace"]))
 
     def run(self, run_id: int) -> dict:
-        """One run's indexed columns."""
+        """One run's indexed columns (id, dataset, instance_uid, track, task_type, model, mode, status ...).
+
+        Raises:
+            NotFound: no run ``run_id`` in this store.
+        """
         rows = self.query(f"select {_RUN_COLUMNS} from runs where id = ?", (run_id,))
         if not rows:
             raise NotFound(f"run {run_id} is not in {self.path}")
@@ -574,7 +616,15 @@ class Store:
     # -- judgments ----------------------------------------------------------------------------
 
     def save_judgment(self, run_id: int, judge: str, judgment: dict) -> int:
-        """Store ``Judgment.to_dict()``; a later judgment by the same judge replaces the earlier one."""
+        """Store ``Judgment.to_dict()``; a later judgment by the same judge replaces the earlier one.
+
+        Returns:
+            The judgment's id.
+
+        Raises:
+            ValueError: ``judgment`` lacks one of ``kind``, ``score``, ``details``, ``errors``.
+            NotFound: no run ``run_id`` in this store.
+        """
         missing = {"kind", "score", "details", "errors"} - judgment.keys()
         if missing:
             raise ValueError(f"judgment for run {run_id} by {judge!r}: missing {sorted(missing)}")
@@ -597,6 +647,7 @@ class Store:
         return self.apply(upsert)
 
     def find_judgment(self, run_id: int, judge: str) -> dict | None:
+        """``judge``'s judgment of run ``run_id`` (kind, score 1, 0 or None if undecided, details, errors), or None."""
         rows = self.query("select kind, score, details, errors from judgments"
                           " where run_id = ? and judge = ?", (run_id, judge))
         if not rows:
