@@ -21,8 +21,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from realunify_arena.persistence import open_store
 
+    from realunify_arena.store import StoreError
+
     try:  # restored from $REALUNIFY_DATASET_REPO when that is set, so a restarted Space keeps its votes
-        store, scheduler = open_store(settings.db)
+        store, scheduler = open_store(settings.db, journal_mode=settings.journal_mode)
+    except StoreError as e:  # damaged, truncated, read-only, or newer than this code: its own one line
+        print(f"app.py: cannot open the database {e}", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as e:  # a bad push interval, or the dataset repo could not be read
         print(f"app.py: cannot open the store {settings.db}: {e}", file=sys.stderr)
         return 2

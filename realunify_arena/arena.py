@@ -143,12 +143,11 @@ class Arena:
         except ValueError as e:
             raise BattleError(str(e)) from None
         battle_id = secrets.token_urlsafe(24)
-        with self.store.write() as db:
-            db.table("battles").insert({
-                "id": battle_id, "session_key": _session_key(session_id), "voter": voter,
-                "dataset": dataset, "instance_uid": instance_uid, "track": track, "kind": kind,
-                "system_a": system_a, "system_b": system_b, "created_at": now(),
-            })
+        row = (battle_id, _session_key(session_id), voter, dataset, instance_uid, track, kind, system_a,
+               system_b, now())
+        self.store.apply(lambda db: db.execute(
+            "insert into battles (id, session_key, voter, dataset, instance_uid, track, kind, system_a,"
+            " system_b, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row))
         return battle_id
 
     def deliver(self, battle_id: str, session_id: str, side: Side, run_id: int) -> None:
@@ -156,9 +155,11 @@ class Arena:
         if side not in ("A", "B"):
             raise BattleError(f"side {side!r}: expected 'A' or 'B'")
         column = side.lower()
-        with self.store.write() as db:
+        _check_ids(battle_id, session_id, BattleError)
+
+        def record(db: Database) -> None:  # one group-committed operation: 3 statements
             battle = self._battle_for(db, battle_id, session_id, BattleError)
-            if db.execute("select 1 from votes where battle_id = ?", (battle_id,)).fetchone():
+            if battle["voted"]:
                 raise BattleError("this battle already has a vote; start a new one")
             run = db.execute("select instance_uid, model, mode from runs where id = ?",
                              (run_id,)).fetchone()
@@ -173,15 +174,19 @@ class Arena:
             db.execute(f"update battles set run_{column} = ?, delivered_{column}_at = ? where id = ?",
                        (run_id, now(), battle_id))
 
+        self.store.apply(record)
+
     def vote(self, battle_id: str, session_id: str, voter: str, choice: Choice) -> dict:
         """Record the vote and reveal the systems; raises ``VoteRefused`` and writes nothing otherwise."""
         if choice not in CHOICES:
             raise VoteRefused(f"choice {choice!r}: expected one of {', '.join(CHOICES)}")
         if not isinstance(voter, str) or not voter:
             raise VoteRefused("no voter identity; reload the page")
-        with self.store.write() as db:
+        _check_ids(battle_id, session_id, VoteRefused)
+
+        def record(db: Database) -> tuple[dict, int, str]:  # one group-committed operation: 3 statements
             battle = self._battle_for(db, battle_id, session_id, VoteRefused)
-            if db.execute("select 1 from votes where battle_id = ?", (battle_id,)).fetchone():
+            if battle["voted"]:
                 raise VoteRefused("this battle already has a vote; each battle takes one vote")
             undelivered = [s for s in ("A", "B") if battle[f"delivered_{s.lower()}_at"] is None]
             if undelivered:
@@ -192,7 +197,9 @@ class Arena:
             cursor = db.execute(
                 "insert into votes (battle_id, voter, choice, created_at) values (?, ?, ?, ?)",
                 (battle_id, voter, choice, created_at))
-            vote_id = cursor.lastrowid
+            return battle, cursor.lastrowid, created_at
+
+        battle, vote_id, created_at = self.store.apply(record)  # returns once the vote is durable
         return _revealed(battle, choice, vote_id, created_at)
 
     def reveal(self, battle_id: str, session_id: str) -> dict:
@@ -207,10 +214,9 @@ class Arena:
 
     def _battle_for(self, db: Database, battle_id: str, session_id: str,
                     error: type[BattleError]) -> dict:
-        if not isinstance(battle_id, str) or not _BATTLE_ID.match(battle_id):
-            raise error("malformed battle id; start a new battle")
-        _require_session(session_id, error)
-        cursor = db.execute("select * from battles where id = ?", (battle_id,))
+        _check_ids(battle_id, session_id, error)
+        cursor = db.execute("select *, exists (select 1 from votes where battle_id = battles.id) as voted"
+                            " from battles where id = ?", (battle_id,))
         row = cursor.fetchone()
         if row is None:
             raise error("unknown battle id; start a new battle")
@@ -231,6 +237,13 @@ class Arena:
         if recent >= self.max_votes:
             raise VoteRefused(f"rate limit: at most {self.max_votes} votes per"
                               f" {self.window_seconds:g} s; please wait a little")
+
+
+def _check_ids(battle_id: str, session_id: str, error: type[BattleError]) -> None:
+    """Refuse a malformed battle id or a missing session before the database is touched."""
+    if not isinstance(battle_id, str) or not _BATTLE_ID.match(battle_id):
+        raise error("malformed battle id; start a new battle")
+    _require_session(session_id, error)
 
 
 def _require_session(session_id: str, error: type[BattleError]) -> None:

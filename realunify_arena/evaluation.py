@@ -132,6 +132,7 @@ def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOp
                 trace = protocols.run(instance, adapter, mode, options)
                 done.append((store.save_trace(trace, dataset), instance))
                 summary.ran[trace.status.value] += 1
+    store.pin(run_id for run_id, _ in done)  # eval's runs (made or found) are what stored battles may show
     return done
 
 

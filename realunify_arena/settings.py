@@ -15,6 +15,7 @@ from typing import Literal
 
 ArenaMode = Literal["live", "stored"]
 ARENA_MODES: tuple[str, ...] = ("live", "stored")
+JOURNAL_MODES: tuple[str, ...] = ("wal", "delete")  # the store's; kept here so settings import nothing heavy
 DEFAULT_DATA_DIR = Path("data")
 
 
@@ -36,6 +37,7 @@ class Settings:
     queue_size: int = 32  # events waiting beyond this get "queue full"
     vote_limit: int = 30  # votes one voter (account, or IP across sessions) may cast per vote_window
     vote_window: int = 60  # seconds
+    journal_mode: str = "wal"  # SQLite journal: "wal" (local disks), "delete" (network and FUSE mounts)
 
     @property
     def data_dir(self) -> Path:
@@ -62,8 +64,9 @@ class Settings:
 class _Spec:
     name: str
     help: str
-    kind: str  # "list" | "path" | "int" | "str" | "mode"
+    kind: str  # "list" | "path" | "int" | "str" | "mode" | "choice"
     bounds: tuple[int, int] = (1, 10**6)  # for "int"
+    choices: tuple[str, ...] = ()  # for "choice"
 
     @property
     def flag(self) -> str:
@@ -93,6 +96,10 @@ class _Spec:
             if not low <= value <= high:
                 raise SettingsError(f"{source}: expected an integer from {low} to {high}, got {value}")
             return value
+        if self.kind == "choice":
+            if raw.lower() not in self.choices:
+                raise SettingsError(f"{source}: expected one of {', '.join(self.choices)}, got {raw!r}")
+            return raw.lower()
         if self.kind == "mode":
             if raw not in ARENA_MODES:
                 raise SettingsError(f"{source}: expected one of {', '.join(ARENA_MODES)}, got {raw!r}")
@@ -115,6 +122,8 @@ _SPECS = (
     _Spec("queue_size", "events that may wait in the queue (default 32)", "int"),
     _Spec("vote_limit", "votes one voter may cast per vote window (default 30)", "int"),
     _Spec("vote_window", "the vote limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),
+    _Spec("journal_mode", "SQLite journal mode: wal (default; local disks) or delete (network and FUSE"
+          " mounts, where WAL is unsafe)", "choice", choices=JOURNAL_MODES),
 )
 
 
