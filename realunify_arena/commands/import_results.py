@@ -1,0 +1,67 @@
+"""``import-results PATH --model NAME``: official-format result files into the store, pinned for the arena."""
+
+from __future__ import annotations
+
+import sys
+
+MODE_CHOICES = {"direct": ("direct",), "stepwise": ("stepwise",), "both": ("direct", "stepwise")}
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "import-results", help="store published official-format result files as runs (pinned for the arena)",
+        description="PATH is a folder with any of UEG_direct/UEG_step/GEU_direct/GEU_step .json result files "
+                    "(what `export --format official` and third-party runners write), or one such file. Each "
+                    "entry becomes one stored run of --model (UEG generated_image, and the refined prompt "
+                    "`response` stepwise; GEU `response`, and `edit_image` stepwise), with the judge's replies "
+                    "(`judge_answer`) as judgments. Image paths may be absolute, relative to the file, or "
+                    "relative to the current directory. Any problem stops the import and nothing is written; "
+                    "importing the same folder again changes nothing.")
+    p.add_argument("path", help="result folder or file")
+    p.add_argument("--model", required=True, help="the name the runs are stored (and battle) under")
+    p.add_argument("--mode", choices=tuple(MODE_CHOICES), default="both",
+                   help="which files to read: *_direct, *_step, or both (default)")
+    p.add_argument("--data", default=None,
+                   help='the instances the entries answer: "bundled", an official folder, or parquet file(s); '
+                        "matched by (task_type, index). Default: the entries' own instance fields, under a "
+                        "dataset named after the folder")
+    p.add_argument("--judge-name", default=None,
+                   help="the judge the `judge_answer` replies are stored under (default: judge_answer)")
+    p.add_argument("--replace", action="store_true",
+                   help="re-import entries that changed since they were imported (the old run is archived)")
+    p.add_argument("--db", default=None, help="SQLite store (default: $REALUNIFY_DB or data/arena.db)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from realunify_arena.benchmark import load
+    from realunify_arena.commands.eval import default_db
+    from realunify_arena.importing import DEFAULT_JUDGE_NAME, ImportFailed, import_results
+    from realunify_arena.store import Store, StoreError
+
+    def fail(lines: list[str], code: int) -> int:
+        for line in lines:
+            print(line, file=sys.stderr)
+        return code
+
+    data = None
+    if args.data is not None:
+        data = load(args.data)
+        if not data.instances:
+            why = [f"  {p}" for p in data.problems[:20]]
+            return fail([f"import-results: error: --data {args.data}: no usable instances", *why], 2)
+    try:
+        store = Store.open(args.db or default_db())
+    except StoreError as e:
+        return fail([f"import-results: error: {e}"], 2)
+    try:
+        summary = import_results(store, args.path, args.model, modes=MODE_CHOICES[args.mode], data=data,
+                                 judge_name=args.judge_name or DEFAULT_JUDGE_NAME, replace=args.replace)
+    except ImportFailed as e:
+        return fail([f"import-results: error: {len(e.problems)} problem(s); nothing was written:",
+                     *(f"  {p}" for p in e.problems)], 1)
+    finally:
+        store.close()
+    for line in summary.lines():
+        print(line)
+    return 0
