@@ -145,10 +145,7 @@ def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode]
             problems.append(Problem(entry.file, entry.label, None, f"changed since it was imported{when}; "
                                                                    "pass --replace to re-import it"))
         todo.append(entry)
-    if problems:
-        raise ImportFailed(problems)
-
-    traces = _traces(todo, model, problems)  # decodes the images: the last place a problem can show
+    traces = _traces(todo, model, problems)  # decodes the new and changed entries' images
     if problems:
         raise ImportFailed(problems)
     for trace in traces:
