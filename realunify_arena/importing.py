@@ -45,10 +45,10 @@ from realunify_arena.benchmark.validation import (
     parse_entry,
 )
 from realunify_arena.evaluation import remember_source
-from realunify_arena.judge import ANSWER_PARSER, mcq_judgment, polling_judgment
+from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
 from realunify_arena.reporting import OFFICIAL_MODES, RESULT_FIELDS
-from realunify_arena.store import ImportConflict, now
+from realunify_arena.store import ImportConflict, now, settings_key
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
 
 IMPORTED_SETTINGS = {"imported": True}  # the settings every imported run is stored under (part of its key)
@@ -119,10 +119,16 @@ def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode]
     if not isinstance(model, str) or not model.strip() or model != model.strip():
         raise ImportFailed([Problem(str(path), None, None, f"model name {model!r}: expected a non-empty name "
                                                            "without surrounding spaces")])
-    if not judge_name or not judge_name.strip():
-        raise ImportFailed([Problem(str(path), None, None, "judge name: expected a non-empty name")])
+    if not isinstance(judge_name, str) or not judge_name.strip() or judge_name in (HUMAN, ANSWER_PARSER):
+        raise ImportFailed([Problem(str(path), None, None, f"judge name {judge_name!r}: expected a non-empty name "
+                                                           f"other than {HUMAN!r} and {ANSWER_PARSER!r}")])
     folder = path if path.is_dir() else path.parent
     dataset = data.name if data is not None else folder.resolve().name
+    own = settings_key(IMPORTED_SETTINGS)
+    if any(r["settings_key"] != own for r in store.runs(dataset=dataset, model=model)):
+        raise ImportFailed([Problem(str(path), None, None, f"model name {model!r} already has runs made here (by "
+                                                           f"eval or the app) on dataset {dataset!r}; import the "
+                                                           "published results under a name of their own")])
     summary = ImportSummary(dataset, model)
     problems: list[Problem] = []
     files = _files(path, modes, problems)

@@ -36,7 +36,11 @@ def register(sub) -> None:
 def run(args) -> int:
     from realunify_arena.benchmark import load
     from realunify_arena.commands.eval import default_db
-    from realunify_arena.importing import DEFAULT_JUDGE_NAME, ImportFailed, import_results
+    from realunify_arena.importing import (
+        DEFAULT_JUDGE_NAME,
+        ImportFailed,
+        import_results,
+    )
     from realunify_arena.store import Store, StoreError
 
     def fail(lines: list[str], code: int) -> int:

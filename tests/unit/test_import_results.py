@@ -331,29 +331,29 @@ def _unreadable(folder, entries):
 
 
 BAD = {
-    "unreadable image": ("UEG_direct.json", _unreadable, ["UEG_direct.json, index 1 (world_knowledge), field "
-                                                          "'generated_image': unreadable image"]),
+    "unreadable image": ("UEG_direct.json", _unreadable, [("UEG_direct.json, index 1 (world_knowledge), field "
+                                                          "'generated_image': unreadable image")]),
     "image not found": ("UEG_direct.json", lambda f, e: e[0].update(generated_image="nowhere/x.png"),
-                        ["UEG_direct.json, index 0 (world_knowledge), field 'generated_image': image file not "
-                         "found: nowhere/x.png"]),
+                        [("UEG_direct.json, index 0 (world_knowledge), field 'generated_image': image file not "
+                         "found: nowhere/x.png")]),
     "missing result field": ("GEU_direct.json", lambda f, e: e[1].pop("response"),
                              ["GEU_direct.json, index 1 (mental_reconstruction), field 'response': missing"]),
     "missing instance field": ("UEG_direct.json", lambda f, e: e[0].pop("task_type"),
                                ["UEG_direct.json, index 0, field 'task_type': missing"]),
     "not in the dataset": ("GEU_direct.json", lambda f, e: e[0].update(index=9999),
-                           ["GEU_direct.json, index 9999 (mental_reconstruction), field 'index': no instance "
-                            "GEU_9999_mental_reconstruction in dataset 'bundled'"]),
+                           [("GEU_direct.json, index 9999 (mental_reconstruction), field 'index': no instance "
+                            "GEU_9999_mental_reconstruction in dataset 'bundled'")]),
     "mismatched instance": ("UEG_direct.json", lambda f, e: e[1].update(prompt="a different prompt"),
-                            ["UEG_direct.json, index 1 (world_knowledge), field 'prompt': disagrees with instance "
-                             "UEG_1_world_knowledge"]),
+                            [("UEG_direct.json, index 1 (world_knowledge), field 'prompt': disagrees with instance "
+                             "UEG_1_world_knowledge")]),
     "duplicate entry": ("GEU_direct.json", lambda f, e: e.append(dict(e[0])),
                         ["GEU_direct.json, index 0 (mental_reconstruction), field 'index': duplicate entry"]),
     "wrong type": ("GEU_direct.json", lambda f, e: e[0].update(response={"text": "A"}),
                    ["GEU_direct.json, index 0 (mental_reconstruction), field 'response': expected a string"]),
     "bad judge reply": ("UEG_direct.json",
                         lambda f, e: e[0]["question_list"][0].update(judge_answer=["yes"]),
-                        ["UEG_direct.json, index 0 (world_knowledge), field 'question_list[0].judge_answer': "
-                         "expected the judge's reply as a string"]),
+                        [("UEG_direct.json, index 0 (world_knowledge), field 'question_list[0].judge_answer': "
+                         "expected the judge's reply as a string")]),
     "bad status": ("GEU_direct.json", lambda f, e: e[0].update(status="done"),
                    ["GEU_direct.json, index 0 (mental_reconstruction), field 'status': expected ok"]),
 }
@@ -438,5 +438,31 @@ def test_save_imported_is_one_transaction(tmp_path):
         with pytest.raises(ImportConflict, match="--replace"):
             store.save_imported("d", [item("GEU_2_mental_tracking", "y"), item("GEU_1_mental_tracking", "z")])
         assert dump(tmp_path / "arena.db") == before
+    finally:
+        store.close()
+
+
+def test_names_that_would_mix_with_other_runs_are_refused(tmp_path, bundled):
+    """An imported model cannot share its name with runs made here, and judge replies cannot pose as the
+    human or answer-parser judgments."""
+    from realunify_arena.importing import ImportFailed, import_results
+
+    folder = _folder(tmp_path / "f", bundled)
+    store = Store.open(tmp_path / "arena.db")
+    try:
+        inst = bundled.select("GEU")[0]
+        store.save_trace(Trace(inst.uid, "tiny-pair", "direct", SETTINGS, [Step(StepRole.ANSWER, "p", text="A")]),
+                         "bundled", pin=True)
+        before = dump(tmp_path / "arena.db")
+        with pytest.raises(ImportFailed, match="'tiny-pair' already has runs made here"):
+            import_results(store, folder, "tiny-pair", data=bundled)
+        for judge in ("human", ANSWER_PARSER, " "):
+            with pytest.raises(ImportFailed, match="judge name"):
+                import_results(store, folder, "other", data=bundled, judge_name=judge)
+        for model in ("", " padded ", "\t"):
+            with pytest.raises(ImportFailed, match="model name"):
+                import_results(store, folder, model, data=bundled)
+        assert dump(tmp_path / "arena.db") == before
+        assert import_results(store, folder, "tiny-pair-published", data=bundled).new == 4
     finally:
         store.close()
