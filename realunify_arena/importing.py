@@ -86,6 +86,12 @@ class ImportSummary:
         return lines
 
 
+class _UnreadableFile(Exception):
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field_name, message
+
+
 @dataclass
 class _Entry:
     """One result entry, read and checked, not yet stored."""
@@ -142,7 +148,11 @@ def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode]
     stored = store.imported_runs(dataset, model, IMPORTED_SETTINGS)
     todo = []
     for entry in entries:
-        entry.digest = _digest(entry, judge_name)
+        try:
+            entry.digest = _digest(entry, judge_name)
+        except _UnreadableFile as e:
+            problems.append(Problem(entry.file, entry.label, e.field, e.message))
+            continue
         previous = stored.get((entry.instance.uid, entry.mode))
         if previous is not None and previous["digest"] == entry.digest:
             continue
@@ -435,8 +445,12 @@ def _digest(entry: _Entry, judge_name: str) -> str:
     a moved folder or absolute vs relative paths do not count as a change) and the judge name."""
     raw = dict(entry.raw)
     for role, path in entry.images.items():
-        raw["edit_image" if role is StepRole.EDITED_IMAGE else "generated_image"] = \
-            hashlib.sha256(path.read_bytes()).hexdigest()
+        name = "edit_image" if role is StepRole.EDITED_IMAGE else "generated_image"
+        try:
+            with path.open("rb") as f:  # streamed: a path may name any large file
+                raw[name] = hashlib.file_digest(f, "sha256").hexdigest()
+        except OSError as e:
+            raise _UnreadableFile(name, f"image file cannot be read: {path} ({e.strerror or e})") from None
     text = json.dumps({"entry": raw, "mode": entry.mode, "judge": judge_name}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
