@@ -141,6 +141,30 @@ def m002_arena_pins_and_human_judgments(db: Database) -> None:
                (HUMAN_JUDGE,))
 
 
+@migrations()
+def m003_run_origins(db: Database) -> None:
+    """Where an imported run came from (``run_origins``, one row per imported run), and the runs an
+    import replaced (``replaced_runs``: the old trace and judgments, kept because votes may name the run)."""
+    db.table("run_origins").create(
+        {"run_id": int, "folder": str, "file": str, "entry": str, "model": str, "imported_at": str,
+         "digest": str},
+        pk="run_id",
+        foreign_keys=[("run_id", "runs", "id")],
+        not_null={"folder", "file", "entry", "model", "imported_at", "digest"},
+    )
+    db.table("replaced_runs").create(
+        {"id": int, "run_id": int, "replaced_at": str, "status": str, "trace": str, "origin": str,
+         "judgments": str, "human_judgments": str},
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+        not_null={"run_id", "replaced_at", "status", "trace", "judgments", "human_judgments"},
+    )
+
+
+class ImportConflict(ValueError):
+    """An imported run that differs from the one stored under the same key, with no leave to replace it."""
+
+
 def now() -> str:
     """UTC timestamp with microseconds; sorts as text."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
@@ -612,6 +636,109 @@ class Store:
             return cursor.rowcount
 
         return self.apply(mark) if ids else 0
+
+    # -- imported runs ------------------------------------------------------------------------
+
+    def imported_runs(self, dataset: str, model: str, settings: dict) -> dict[tuple[str, str], dict]:
+        """(instance_uid, mode) -> the stored run of ``model`` with these settings and its origin
+        (``run_id``, ``folder``, ``file``, ``entry``, ``imported_at``, ``digest``; origin fields None for a
+        run that was not imported)."""
+        rows = self.query(
+            "select r.id as run_id, r.instance_uid, r.mode, o.folder, o.file, o.entry, o.imported_at, o.digest"
+            " from runs r left join run_origins o on o.run_id = r.id"
+            " where r.dataset = ? and r.model = ? and r.settings_key = ?",
+            (dataset, model, settings_key(settings)))
+        return {(row["instance_uid"], row["mode"]): row for row in rows}
+
+    def run_origin(self, run_id: int) -> dict | None:
+        """Where an imported run came from: folder, file, entry, model, imported_at, digest; None otherwise."""
+        rows = self.query("select folder, file, entry, model, imported_at, digest from run_origins"
+                          " where run_id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    def save_imported(self, dataset: str, items: list[dict], *, replace: bool = False) -> dict[str, int]:
+        """Store imported runs in one transaction, each pinned for the arena, with its origin and judgments.
+
+        ``items``: ``{"trace": Trace (images already stored, ``image_sha`` set), "origin": {"folder",
+        "file", "entry", "model", "imported_at", "digest"}, "judgments": {judge name: Judgment.to_dict()}}``.
+        A run stored under the same key with the same ``digest`` is left as it is; one with another digest
+        raises ``ImportConflict`` (and nothing is written) unless ``replace``: then the run keeps its id
+        (battles and votes name it), its old trace, origin and judgments are kept in ``replaced_runs``, and
+        the new ones take their place. Any error writes nothing. Returns counts: new, unchanged, replaced.
+        """
+        def write(db: Database) -> dict[str, int]:
+            counts = {"new": 0, "unchanged": 0, "replaced": 0}
+            for item in items:
+                trace, origin = item["trace"], item["origin"]
+                key = settings_key(trace.settings)
+                found = db.execute(
+                    "select r.id, o.digest from runs r left join run_origins o on o.run_id = r.id"
+                    " where r.dataset = ? and r.instance_uid = ? and r.model = ? and r.mode = ?"
+                    " and r.settings_key = ?",
+                    (dataset, trace.instance_uid, trace.model, trace.mode, key)).fetchone()
+                stamp = now()
+                track, task_type = split_uid(trace.instance_uid)
+                columns = {"status": trace.status.value, "seconds": round(trace.seconds, 4),
+                           "created_at": stamp, "trace": json.dumps(trace.to_dict()), "pinned_at": stamp}
+                if found is not None and found[1] == origin["digest"]:
+                    counts["unchanged"] += 1
+                    continue
+                if found is not None:
+                    if not replace:
+                        raise ImportConflict(f"{origin['file']}, {origin['entry']}: differs from the run"
+                                             f" imported before ({trace.system} on {trace.instance_uid});"
+                                             " pass --replace to re-import it")
+                    run_id = found[0]
+                    self._archive_run(db, run_id, stamp)
+                    db.execute(f"update runs set {', '.join(f'{c} = ?' for c in columns)} where id = ?",
+                               (*columns.values(), run_id))
+                    counts["replaced"] += 1
+                else:
+                    row = {"dataset": dataset, "instance_uid": trace.instance_uid, "track": track,
+                           "task_type": task_type, "model": trace.model, "mode": trace.mode,
+                           "seed": trace.settings.get("seed"), "settings_key": key, **columns}
+                    run_id = db.execute(f"insert into runs ({', '.join(row)}) values ({', '.join('?' * len(row))})"
+                                        " returning id", tuple(row.values())).fetchone()[0]
+                    counts["new"] += 1
+                db.execute("insert or replace into run_origins (run_id, folder, file, entry, model, imported_at,"
+                           " digest) values (?, ?, ?, ?, ?, ?, ?)",
+                           (run_id, origin["folder"], origin["file"], origin["entry"], origin["model"],
+                            origin["imported_at"], origin["digest"]))
+                for judge, judgment in item.get("judgments", {}).items():
+                    db.execute("insert into judgments (run_id, judge, kind, score, details, errors, created_at)"
+                               " values (?, ?, ?, ?, ?, ?, ?)",
+                               (run_id, judge, judgment["kind"], judgment["score"], json.dumps(judgment["details"]),
+                                int(judgment["errors"]), stamp))
+            return counts
+
+        return self.apply(write)
+
+    @staticmethod
+    def _archive_run(db: Database, run_id: int, stamp: str) -> None:
+        """Copy a run's trace, origin and (human) judgments into ``replaced_runs``, then drop the judgments,
+        which judged the old output."""
+        status, trace = db.execute("select status, trace from runs where id = ?", (run_id,)).fetchone()
+        origin = db.execute("select folder, file, entry, model, imported_at, digest from run_origins"
+                            " where run_id = ?", (run_id,)).fetchone()
+        judgments = _dicts(db.execute("select judge, kind, score, details, errors, created_at from judgments"
+                                      " where run_id = ?", (run_id,)))
+        humans = _dicts(db.execute("select voter, kind, score, details, created_at from human_judgments"
+                                   " where run_id = ?", (run_id,)))
+        origin_fields = ("folder", "file", "entry", "model", "imported_at", "digest")
+        db.execute("insert into replaced_runs (run_id, replaced_at, status, trace, origin, judgments,"
+                   " human_judgments) values (?, ?, ?, ?, ?, ?, ?)",
+                   (run_id, stamp, status, trace, json.dumps(dict(zip(origin_fields, origin))) if origin else None,
+                    json.dumps(judgments), json.dumps(humans)))
+        db.execute("delete from judgments where run_id = ?", (run_id,))
+        db.execute("delete from human_judgments where run_id = ?", (run_id,))
+
+    def replaced_runs(self, run_id: int) -> list[dict]:
+        """What an import replaced in this run, oldest first: replaced_at, status, trace, origin,
+        judgments, human_judgments (decoded)."""
+        rows = self.query("select replaced_at, status, trace, origin, judgments, human_judgments from replaced_runs"
+                          " where run_id = ? order by id", (run_id,))
+        return [{**row, **{k: json.loads(row[k]) if row[k] is not None else None
+                           for k in ("trace", "origin", "judgments", "human_judgments")}} for row in rows]
 
     # -- judgments ----------------------------------------------------------------------------
 
