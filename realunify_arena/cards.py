@@ -20,6 +20,7 @@ from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, create_model, field_validator, model_validator
 
 from realunify_arena.families import FAMILIES, TINY_LAYOUTS, Capability, GenerationOptions
+from realunify_arena.redaction import error_text, register_secret_env
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CARD_REF = "card:"  # a pair's checkpoint may name another card instead of weights
@@ -52,6 +53,9 @@ class ModelCard:
     params: dict[str, Any] = field(default_factory=dict)  # family-specific settings
     parts: dict[str, ModelCard] = field(default_factory=dict)  # capability -> card, for card:NAME checkpoints
     path: Path | None = None
+
+    def __post_init__(self) -> None:
+        register_secret_env(self.api_key_env)  # its value is masked in every error text and log from now on
 
     @property
     def remote(self) -> bool:
@@ -431,4 +435,4 @@ def availability(card: ModelCard) -> tuple[bool, str]:
     try:
         return _availability(card)
     except Exception as exc:  # a broken environment must not take the listing down
-        return False, f"availability check failed: {type(exc).__name__}: {exc}"
+        return False, f"availability check failed: {error_text(exc)}"

@@ -16,6 +16,7 @@ import sys
 
 from realunify_arena import commands
 from realunify_arena.commands._options import INTERRUPTED, CommandError
+from realunify_arena.redaction import install_log_redaction, redact
 
 
 def command_modules() -> list[str]:
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit code (see ``commands/_options.py``)."""
+    install_log_redaction()
     return run_command(build_parser().parse_args(argv))
 
 
@@ -44,7 +46,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except CommandError as e:
-        print(f"{args.command}: error: {e}", file=sys.stderr)
+        print(f"{args.command}: error: {redact(str(e))}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
         print(f"{args.command}: interrupted", file=sys.stderr)

@@ -28,6 +28,7 @@ from realunify_arena.adapters.base import GenerationOptions, ModelSource, ModelU
 from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance, PollingQuestion
 from realunify_arena.protocols import loaded
+from realunify_arena.redaction import error_text
 from realunify_arena.trace import Step, Trace
 
 HUMAN = "human"
@@ -303,7 +304,7 @@ def _ask_until_parsed(judge: Judge, image: Image.Image, question: str, attempts:
         except (ModelUnavailable, MissingAnswer):
             raise
         except Exception as e:  # noqa: BLE001 - a failed call is a failed attempt; its message is kept
-            reply = f"<judge call failed: {type(e).__name__}: {e}>"
+            reply = f"<judge call failed: {error_text(e)}>"
         replies.append(reply)
         if parse_yes_no(reply) is not None:
             break

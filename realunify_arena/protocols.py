@@ -21,6 +21,7 @@ from PIL import Image
 from realunify_arena.adapters.base import (Adapter, Capability, GenerationOptions, ModelSource, ModelUnavailable,
                                            NotSupported)
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
+from realunify_arena.redaction import error_text, redact
 from realunify_arena.systems import MODES, Mode
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
@@ -73,10 +74,10 @@ def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
             trace.steps.append(step)
             yield _snapshot(trace)
     except NotSupported as e:
-        trace.status, trace.error = Status.NOT_SUPPORTED, str(e)
+        trace.status, trace.error = Status.NOT_SUPPORTED, redact(str(e))
         yield _snapshot(trace)
     except Exception as e:  # noqa: BLE001 - any model failure becomes an error trace, never an exception
-        trace.status, trace.error = Status.ERROR, f"{type(e).__name__}: {e}"
+        trace.status, trace.error = Status.ERROR, error_text(e)  # secrets out, whatever raised it
         yield _snapshot(trace)
 
 
@@ -94,7 +95,7 @@ def loaded(pool: ModelSource, name: str) -> Iterator[Adapter]:
         except ModelUnavailable:
             raise
         except Exception as e:  # noqa: BLE001 - loaders raise OSError, ValueError, ImportError, ...
-            raise ModelUnavailable(f"{name} could not be loaded: {type(e).__name__}: {e}") from e
+            raise ModelUnavailable(f"{name} could not be loaded: {error_text(e)}") from e
         yield adapter
 
 

@@ -21,6 +21,7 @@ from realunify_arena import judge as judging
 from realunify_arena import protocols
 from realunify_arena.adapters.base import Adapter, GenerationOptions
 from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
+from realunify_arena.redaction import error_text
 from realunify_arena.store import Store
 from realunify_arena.systems import Mode
 from realunify_arena.trace import Status, Trace
@@ -62,7 +63,7 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
         for trace in steps:
             yield RunUpdate(trace)
     except Exception as e:  # noqa: BLE001 - loading failed (unavailable, out of memory): shown in place
-        trace.status, trace.error = Status.ERROR, f"{type(e).__name__}: {e}"
+        trace.status, trace.error = Status.ERROR, error_text(e)
     stored = keep_errors or trace.status is not Status.ERROR
     yield RunUpdate(trace, store.save_trace(trace, dataset) if stored else None, done=True)
 
@@ -133,7 +134,7 @@ def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstan
     try:
         return judge_stored_run(store, run_id, instance, judging.build_judge(name, pool), trace=trace), None
     except Exception as e:  # noqa: BLE001 - a judge failure is shown beside the output, never fatal
-        return None, f"judge {name} failed: {type(e).__name__}: {e}"
+        return None, f"judge {name} failed: {error_text(e)}"
 
 
 def judge_by_hand(store: Store, run_id: int, instance: AnyInstance, yes_questions: list[str]) -> dict:

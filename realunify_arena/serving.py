@@ -23,6 +23,7 @@ from realunify_arena.adapters.base import Capability, GenerationOptions, NotSupp
 from realunify_arena.adapters.wire import image_from_base64, png_base64
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.cards import ModelCard
+from realunify_arena.redaction import error_text, install_log_redaction, redact
 from realunify_arena.runtime import ModelPool
 
 LOOPBACK = "127.0.0.1"
@@ -189,11 +190,12 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
         KeyError: ``name`` is not a card of ``pool``.
     """
     card = pool.cards[name]
+    install_log_redaction()  # a model error logged by the server is cleaned like the one it answers with
     app = FastAPI(title=f"realunify-arena: {name}")
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> JSONResponse:
-        return _error(exc.status, exc.message, exc.code, exc.param)
+        return _error(exc.status, redact(exc.message), exc.code, exc.param)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -202,7 +204,7 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def model_error(request: Request, exc: Exception) -> JSONResponse:
-        return _error(500, f"{name} failed: {type(exc).__name__}: {exc}", "model_error")
+        return _error(500, f"{name} failed: {error_text(exc)}", "model_error")
 
     def check(body: _Body, capability: Capability) -> None:
         if body.model not in (None, name):

@@ -3,6 +3,9 @@ generates and edits.
 
 No output-token cap is sent: 2.5 Pro thinks before answering and the cap counts thinking tokens, so a
 short cap returns an empty answer. ``endpoint`` overrides the API base URL (a proxy or a local stand-in).
+Card params: ``timeout_s`` (one deadline in seconds for a whole request, retries included; default 300) and
+``attempts`` (tries of a request within that deadline, retrying a dropped connection or HTTP
+408/429/5xx; default 3).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from contextlib import contextmanager
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import png_bytes, without_key
+from realunify_arena.adapters.wire import png_bytes, within_deadline, without_key
 from realunify_arena.benchmark.images import open_checked
 from realunify_arena.cards import ModelCard
 
 DEFAULT_TIMEOUT_S = 300.0
+RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # google-genai's own retry statuses
 
 
 class GeminiAdapter(Adapter):
@@ -31,15 +35,25 @@ class GeminiAdapter(Adapter):
         if not key:
             raise ModelUnavailable(f"{card.name}: API key variable {card.api_key_env} is unset")
         self.timeout_s = float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S))
-        retries = types.HttpRetryOptions(attempts=int(card.params.get("attempts", 3)), initial_delay=1.0)
-        http = types.HttpOptions(base_url=card.endpoint, timeout=int(self.timeout_s * 1000), retry_options=retries)
+        self.attempts = max(1, int(card.params.get("attempts", 3)))
+        # The client makes one attempt; ``_call`` retries within one deadline (its own retries would each
+        # get the whole time limit again).
+        http = types.HttpOptions(base_url=card.endpoint, timeout=int(self.timeout_s * 1000),
+                                 retry_options=types.HttpRetryOptions(attempts=1))
         self.client = genai.Client(api_key=key, http_options=http)
         self.types = types
 
     def _call(self, capability: Capability, parts: list, config) -> object:
-        with _errors(self.card, self.timeout_s):
+        def attempt(left: float) -> object:
+            timed = config.model_copy(update={"http_options": self.types.HttpOptions(
+                timeout=max(1, int(left * 1000)), retry_options=self.types.HttpRetryOptions(attempts=1))})
             return self.client.models.generate_content(model=self.card.checkpoints[capability.value],
-                                                       contents=parts, config=config)
+                                                       contents=parts, config=timed)
+
+        with _errors(self.card):
+            return within_deadline(attempt, timeout_s=self.timeout_s, retries=self.attempts - 1,
+                                   where=self.card.name, is_timeout=lambda e: "Timeout" in type(e).__name__,
+                                   is_retryable=_retryable)
 
     def _image_part(self, image: Image.Image):
         return self.types.Part.from_bytes(data=png_bytes(image), mime_type="image/png")
@@ -68,19 +82,29 @@ class GeminiAdapter(Adapter):
                            f"text: {(reply.text or '')[:200]!r})")
 
 
+def _retryable(exc: Exception) -> bool:
+    """A passing failure worth another attempt: HTTP 408/429/5xx or a connection that failed or dropped."""
+    from google.genai import errors
+
+    if isinstance(exc, errors.APIError):
+        return exc.code in RETRY_STATUSES
+    return any(kind in type(exc).__name__ for kind in ("ConnectError", "RemoteProtocolError", "ReadError"))
+
+
 @contextmanager
-def _errors(card: ModelCard, timeout_s: float) -> Iterator[None]:
-    """Name the card and the HTTP status in errors; a key quoted back by the server is taken out."""
+def _errors(card: ModelCard) -> Iterator[None]:
+    """Name the card and the HTTP status in errors; a key quoted back by the server is taken out.
+    A timeout arrives as ``within_deadline``'s ``TimeoutError`` (measured seconds) and passes unchanged."""
     from google.genai import errors
 
     try:
         yield
+    except TimeoutError:
+        raise
     except errors.APIError as exc:
         status = f"{exc.code} {exc.status}" if exc.status else str(exc.code)
         raise RuntimeError(f"{card.name}: HTTP {status}: {without_key(str(exc.message), card.api_key_env)}") from exc
     except Exception as exc:
-        if "Timeout" in type(exc).__name__:  # httpx or httpx2, whichever the client picked
-            raise TimeoutError(f"{card.name}: no answer within {timeout_s:g} s") from exc
         if "ConnectError" in type(exc).__name__:
             raise ModelUnavailable(f"{card.name}: endpoint {card.endpoint or 'Gemini API'} not answering") from exc
         raise

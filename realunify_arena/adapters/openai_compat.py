@@ -26,23 +26,28 @@ Other card params (all optional; the per-capability ones take one value or a map
 capability whose official settings differ from the card's defaults, so the server's own apply), ``option_names`` (the server's names for the card's options, e.g. ``{guidance:
 cfg_text_scale}``; defaults ``seed``, ``guidance_scale``, ``num_inference_steps``), ``extra_body`` (fixed
 fields per capability, for official settings the options do not carry, e.g. BAGEL's ``cfg_img_scale``),
-``prompt_template`` (per capability, ``{prompt}`` is replaced by the text), ``timeout_s``, ``max_retries``.
+``prompt_template`` (per capability, ``{prompt}`` is replaced by the text), ``timeout_s`` (one deadline in
+seconds for a whole request, retries included; default 300), ``max_retries`` (retries of a dropped connection
+or an HTTP 408/409/429/5xx within that deadline; default 2).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import image_from_base64, png_bytes, png_data_url, without_key
+from realunify_arena.adapters.wire import image_from_base64, png_bytes, png_data_url, within_deadline, without_key
 from realunify_arena.cards import CardError, ModelCard
 
 DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_RETRIES = 2
+RETRY_STATUSES = (408, 409, 429)  # and every 5xx: the statuses the openai client itself retries
+R = TypeVar("R")
 DIALECTS = ("images", "chat")
 OPTION_NAMES = {"seed": "seed", "guidance": "guidance_scale", "steps": "num_inference_steps"}
 _IMAGE_CAPABILITIES = (Capability.GENERATE, Capability.EDIT)
@@ -50,8 +55,9 @@ _OUTPUT_MODALITY = {Capability.UNDERSTAND: "text", Capability.GENERATE: "image",
 
 
 def make_client(card: ModelCard):
-    """The ``openai.OpenAI`` client for ``card``: base URL, key from ``card.api_key_env``, time limit and
-    retries from ``params.timeout_s`` (seconds, default 300) and ``params.max_retries`` (default 2).
+    """The ``openai.OpenAI`` client for ``card``: base URL, key from ``card.api_key_env``, time limit
+    ``params.timeout_s`` (seconds, default 300) and no retries of its own: each of its retries would get
+    the whole time limit again, so the adapter retries itself within one deadline (``within_deadline``).
     Raises ModelUnavailable when the key variable is named but unset."""
     import openai
 
@@ -61,8 +67,7 @@ def make_client(card: ModelCard):
         if not key:
             raise ModelUnavailable(f"{card.name}: API key variable {card.api_key_env} is unset")
     return openai.OpenAI(base_url=card.endpoint, api_key=key,
-                         timeout=float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S)),
-                         max_retries=int(card.params.get("max_retries", 2)))
+                         timeout=float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S)), max_retries=0)
 
 
 def _per_capability(card: ModelCard, key: str, default: Any) -> dict[Capability, Any]:
@@ -96,6 +101,17 @@ class OpenAICompatAdapter(Adapter):
         self.send_options = _per_capability(card, "send_options", False)
         self.option_names = {**OPTION_NAMES, **(card.params.get("option_names") or {})}
         self.client = make_client(card)
+        self.timeout_s = float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S))
+        self.retries = int(card.params.get("max_retries", DEFAULT_RETRIES))
+
+    def _request(self, send: Callable[[float], R]) -> R:
+        """``send(seconds_left)`` (a client call given ``timeout=seconds_left``) within the card's one deadline."""
+        import openai
+
+        with _errors(self.card):
+            return within_deadline(send, timeout_s=self.timeout_s, retries=self.retries,
+                                   where=f"{self.card.name} at {self.card.endpoint}",
+                                   is_timeout=lambda e: isinstance(e, openai.APITimeoutError), is_retryable=_retryable)
 
     def _model(self, capability: Capability) -> str:
         return self.card.checkpoints[capability.value]
@@ -124,30 +140,27 @@ class OpenAICompatAdapter(Adapter):
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
         content = [{"type": "text", "text": self._prompt(Capability.UNDERSTAND, text)}]
         content += [{"type": "image_url", "image_url": {"url": png_data_url(im)}} for im in images]
-        with _errors(self.card):
-            reply = self.client.chat.completions.create(
-                model=self._model(Capability.UNDERSTAND), messages=[{"role": "user", "content": content}],
-                max_completion_tokens=options.max_new_tokens, temperature=options.temperature, seed=options.seed,
-                extra_body=self._body(Capability.UNDERSTAND, options) or None)
+        reply = self._request(lambda left: self.client.chat.completions.create(
+            model=self._model(Capability.UNDERSTAND), messages=[{"role": "user", "content": content}],
+            max_completion_tokens=options.max_new_tokens, temperature=options.temperature, seed=options.seed,
+            extra_body=self._body(Capability.UNDERSTAND, options) or None, timeout=left))
         return _reply_text(self.card, reply)
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
         if self.dialects[Capability.GENERATE] == "chat":
             return self._chat_image(Capability.GENERATE, text, None, options)
-        with _errors(self.card):
-            reply = self.client.images.generate(model=self._model(Capability.GENERATE),
-                                                prompt=self._prompt(Capability.GENERATE, text), n=1,
-                                                **self._images_options(Capability.GENERATE, options))
+        reply = self._request(lambda left: self.client.images.generate(
+            model=self._model(Capability.GENERATE), prompt=self._prompt(Capability.GENERATE, text), n=1,
+            **self._images_options(Capability.GENERATE, options), timeout=left))
         return self._b64_image(reply)
 
     def edit(self, image: Image.Image, text: str, options: GenerationOptions) -> Image.Image:
         if self.dialects[Capability.EDIT] == "chat":
             return self._chat_image(Capability.EDIT, text, image, options)
-        with _errors(self.card):
-            reply = self.client.images.edit(model=self._model(Capability.EDIT),
-                                            prompt=self._prompt(Capability.EDIT, text), n=1,
-                                            image=("image.png", png_bytes(image), "image/png"),
-                                            **self._images_options(Capability.EDIT, options))
+        reply = self._request(lambda left: self.client.images.edit(
+            model=self._model(Capability.EDIT), prompt=self._prompt(Capability.EDIT, text), n=1,
+            image=("image.png", png_bytes(image), "image/png"), **self._images_options(Capability.EDIT, options),
+            timeout=left))
         return self._b64_image(reply)
 
     def _images_options(self, capability: Capability, options: GenerationOptions) -> dict[str, Any]:
@@ -167,14 +180,15 @@ class OpenAICompatAdapter(Adapter):
         body = self._body(capability, options)
         if capability is Capability.GENERATE and options.width and options.height:
             body.update(width=options.width, height=options.height)  # an edit keeps the input's size
-        with _errors(self.card):
-            reply = self.client.chat.completions.create(
-                model=self._model(capability), messages=[{"role": "user", "content": content}], extra_body=body)
+        reply = self._request(lambda left: self.client.chat.completions.create(
+            model=self._model(capability), messages=[{"role": "user", "content": content}], extra_body=body,
+            timeout=left))
         return _reply_image(self.card, reply)
 
     def _b64_image(self, reply) -> Image.Image:
         if not reply.data or not reply.data[0].b64_json:
-            raise RuntimeError(f"{self.card.name}: the endpoint returned no base64 image (b64_json)")
+            raise RuntimeError(f"{self.card.name}: the endpoint returned no base64 image (b64_json); "
+                               f"got {_shown(reply)}")
         return image_from_base64(reply.data[0].b64_json)
 
 
@@ -201,19 +215,34 @@ def _reply_image(card: ModelCard, reply) -> Image.Image:
         if isinstance(url, str) and url.startswith("data:image/"):
             return image_from_base64(url)
     raise RuntimeError(f"{card.name}: the endpoint answered without an image (expected a data:image/... URL "
-                       f"in choices[].message.content)")
+                       f"in choices[].message.content); got {_shown(reply)}")
+
+
+def _shown(reply) -> str:
+    """The start of a reply, quoted in an error so the operator sees what the endpoint sent instead."""
+    data = reply.model_dump(exclude_none=True) if hasattr(reply, "model_dump") else reply
+    text = repr(data)
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _retryable(exc: Exception) -> bool:
+    """A passing failure worth another attempt: a dropped connection, HTTP 408/409/429 or any 5xx."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRY_STATUSES or exc.status_code >= 500
+    return isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError)
 
 
 @contextmanager
 def _errors(card: ModelCard) -> Iterator[None]:
-    """Turn the client's exceptions into messages that name the card and endpoint (never the key)."""
+    """Turn the client's exceptions into messages that name the card and endpoint (never the key).
+    A timeout arrives as ``within_deadline``'s ``TimeoutError`` and passes unchanged."""
     import openai
 
     where = f"{card.name} at {card.endpoint}"
     try:
         yield
-    except openai.APITimeoutError as exc:  # before APIConnectionError, its base class
-        raise TimeoutError(f"{where}: no answer within {card.params.get('timeout_s', DEFAULT_TIMEOUT_S)} s") from exc
     except openai.APIConnectionError as exc:
         raise ModelUnavailable(f"{where}: endpoint not answering ({exc})") from exc
     except openai.APIStatusError as exc:

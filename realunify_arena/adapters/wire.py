@@ -1,14 +1,19 @@
-"""On the wire: PNG bytes and base64 for the HTTP families and the OpenAI-compatible server, and error
-text with the API key taken out."""
+"""On the wire: PNG bytes and base64 for the HTTP families and the OpenAI-compatible server, error
+text with the API key taken out, and one deadline per remote request (``within_deadline``)."""
 
 from __future__ import annotations
 
 import base64
 import os
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from PIL import Image
 
 from realunify_arena.benchmark.images import open_checked, png_bytes
+
+T = TypeVar("T")
 
 
 def png_base64(image: Image.Image) -> str:
@@ -30,3 +35,42 @@ def without_key(text: str, key_env: str | None) -> str:
     """An endpoint, or a proxy in front of it, may quote the key back; error text is shown to users."""
     key = os.environ.get(key_env or "", "")
     return text.replace(key, "***") if key else text
+
+
+def within_deadline(attempt: Callable[[float], T], *, timeout_s: float, retries: int, where: str,
+                    is_timeout: Callable[[Exception], bool], is_retryable: Callable[[Exception], bool]) -> T:
+    """``attempt(seconds_left)`` until it returns, all attempts within one deadline of ``timeout_s`` seconds.
+
+    A remote call gets one deadline for the whole request, retries included: each attempt is given only
+    the time left (the client's per-request timeout), a failure ``is_retryable`` says is passing (a
+    dropped connection, HTTP 408/429/5xx) is tried again up to ``retries`` more times after a short
+    back-off (0.5 s, doubling, at most 4 s) while time is left, and anything else is raised as it is.
+
+    Raises:
+        TimeoutError: the deadline passed; the message names ``where``, the measured seconds, the
+            attempts made and the deadline, e.g. ``"x at http://h/v1: no answer after 10.0 s (1 attempt;
+            deadline 10 s)"``.
+    """
+    start = time.monotonic()
+    tries = 0
+    while True:
+        left = timeout_s - (time.monotonic() - start)
+        if left <= 0:
+            break
+        tries += 1
+        try:
+            return attempt(left)
+        except Exception as exc:
+            if is_timeout(exc):
+                raise _late(where, start, tries, timeout_s) from exc
+            delay = min(0.5 * 2 ** (tries - 1), 4.0)
+            if tries > retries or not is_retryable(exc) or time.monotonic() - start + delay >= timeout_s:
+                raise
+            time.sleep(delay)
+    raise _late(where, start, tries, timeout_s)
+
+
+def _late(where: str, start: float, tries: int, timeout_s: float) -> TimeoutError:
+    elapsed = time.monotonic() - start
+    return TimeoutError(f"{where}: no answer after {elapsed:.1f} s ({tries} attempt{'s' if tries != 1 else ''}; "
+                        f"deadline {timeout_s:g} s)")

@@ -11,6 +11,7 @@ import gradio as gr
 
 from realunify_arena.arena import Arena
 from realunify_arena.context import AppContext
+from realunify_arena.redaction import install_log_redaction
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab
@@ -22,6 +23,7 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
 
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
+    install_log_redaction()  # every log line of the app process, whichever library writes it
     arena = Arena(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window)
     ctx = AppContext(settings, store, pool, arena)
     with gr.Blocks(title="RealUnify Arena") as demo:

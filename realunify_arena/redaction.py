@@ -1,0 +1,105 @@
+"""Secrets out of every text the app shows, stores, exports or logs: ``redact`` and ``error_text``.
+
+An endpoint, a proxy in front of it, or a library's validation error may quote an API key back; any
+exception text can therefore hold one. Every place where an exception becomes text that leaves the
+process (a run's ``Trace.error``, a judge's failed reply or problem, the OpenAI-compatible server's
+error body, a command's error line, a log record) goes through ``error_text`` or ``redact``, whatever the
+exception's type, so no adapter has to get its own cleaning right.
+
+What is taken out (each replaced by ``***``):
+
+- the value of every environment variable named by a loaded card's ``api_key_env`` (``register_secret_env``)
+  or whose name says it holds a secret (contains ``KEY``, ``TOKEN``, ``SECRET``, ``PASSWORD``, ``PASSWD``,
+  ``SALT``, ``CREDENTIAL`` or ``AUTH``), when the value is at least ``MIN_SECRET_CHARS`` long (shorter
+  values are settings such as ``1``, not keys, and would blank ordinary words);
+- common key shapes: OpenAI ``sk-...``, Google ``AIza...``, Hugging Face ``hf_...``, the credentials after
+  ``Bearer`` and after an ``Authorization``, ``x-goog-api-key``, ``x-api-key`` or ``api_key`` field, and
+  ``key=`` in URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+
+MASK = "***"
+MIN_SECRET_CHARS = 8
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW(?:OR)?D|SALT|CREDENTIAL|AUTH", re.IGNORECASE)
+_SHAPES = (
+    (re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1" + MASK),
+    (re.compile(r"""(\b(?:authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key)\b["']?\s*[:=]\s*["']?)"""
+                r"""(?!Bearer\b)[^\s"',;&)}\]]+""", re.IGNORECASE), r"\1" + MASK),
+    (re.compile(r"([?&](?:key|api_key|token|access_token)=)[^\s&#\"']+", re.IGNORECASE), r"\1" + MASK),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), MASK),
+    (re.compile(r"\bhf_[A-Za-z0-9]{20,}"), MASK),
+)
+_registered: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret_env(name: str | None) -> None:
+    """Treat the variable ``name`` (a card's ``api_key_env``) as a secret from now on; ``None`` is ignored."""
+    if name:
+        with _lock:
+            _registered.add(name)
+
+
+def secret_values() -> list[str]:
+    """The current values of every secret variable (registered or secret by name), longest first, so a
+    key that contains another is masked whole."""
+    with _lock:
+        names = set(_registered)
+    values = {value for name, value in os.environ.items()
+              if (name in names or _SECRET_NAME.search(name)) and len(value) >= MIN_SECRET_CHARS}
+    return sorted(values, key=len, reverse=True)
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret value and key shape replaced by ``***`` (see the module docstring)."""
+    if not text:
+        return text
+    for value in secret_values():
+        text = text.replace(value, MASK)
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def error_text(error: BaseException) -> str:
+    """``"<ExceptionType>: <message>"`` with secrets taken out: the one way an exception becomes text
+    that a user, the store, an export or a log sees."""
+    return redact(f"{type(error).__name__}: {error}")
+
+
+_installed = False
+
+
+def install_log_redaction() -> None:
+    """Redact every log record as it is made (its message, arguments, traceback and stack), whichever
+    logger or handler it goes to. Idempotent; the app, the CLI and ``serve-openai`` call it at start."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+    make = logging.getLogRecordFactory()
+    formatter = logging.Formatter()
+
+    def redacting_factory(*args, **kwargs) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record: logging reports it when it is emitted
+            return record
+        record.msg, record.args = redact(message), None
+        if record.exc_info:
+            record.exc_text = redact(formatter.formatException(record.exc_info))
+            record.exc_info = None  # formatters print exc_text; the raw exception would print unredacted
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return record
+
+    logging.setLogRecordFactory(redacting_factory)
