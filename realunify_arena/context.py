@@ -6,8 +6,11 @@ services they call (``runs``, ``battles``); nothing here imports Gradio.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,9 +21,14 @@ from realunify_arena.benchmark import Dataset, load
 from realunify_arena.benchmark.schema import AnyInstance
 from realunify_arena.cards import ModelCard, availability
 from realunify_arena.protocols import required_capabilities
+from realunify_arena.runs import needs_device
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.systems import MODES, System
+
+
+class QueueFull(RuntimeError):
+    """More local model runs are waiting than ``settings.queue_size`` allows."""
 
 
 @dataclass
@@ -32,6 +40,8 @@ class AppContext:
     rng: random.Random = field(default_factory=random.Random)
     _datasets: dict[str, Dataset] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _device_slots: asyncio.Semaphore | None = None  # made on the event loop's first use
+    _waiting: int = 0
 
     # -- data -------------------------------------------------------------------------------------
 
@@ -65,9 +75,37 @@ class AppContext:
 
     @property
     def gpu_events(self) -> dict:
-        """Event arguments for a handler that runs a model: all such events share one group, so at most
-        ``gpu_concurrency`` of them use the accelerator at once; every other handler is unlimited."""
+        """Event arguments for a handler that runs a model not known when the event is made (an arena
+        battle): all such events share one group, so at most ``gpu_concurrency`` of them run at once. A
+        handler whose inputs name the model uses ``model_slot`` instead, which holds only local runs."""
         return {"concurrency_limit": self.settings.gpu_concurrency, "concurrency_id": "gpu"}
+
+    @asynccontextmanager
+    async def model_slot(self, model: str) -> AsyncIterator[None]:
+        """Held around one model run of a handler that Gradio admits at once (``concurrency_limit=None``;
+        ``ui.streaming.on_model_slot`` wraps it): a run of a local card waits here, on the event loop and
+        without a thread, until fewer than ``settings.gpu_concurrency`` local runs are going; a run of a
+        remote card passes at once, so a slow or hung endpoint never holds the accelerator's queue.
+
+        Raises:
+            QueueFull: ``settings.queue_size`` local runs are already waiting.
+        """
+        if not needs_device(self.pool, model):
+            yield
+            return
+        if self._device_slots is None:
+            self._device_slots = asyncio.Semaphore(self.settings.gpu_concurrency)
+        if self._device_slots.locked() and self._waiting >= self.settings.queue_size:
+            raise QueueFull(f"{self._waiting} model runs are already waiting for the accelerator; try again later")
+        self._waiting += 1
+        try:
+            await self._device_slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._device_slots.release()
 
     @cached_property
     def cards(self) -> dict[str, ModelCard]:

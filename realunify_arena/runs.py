@@ -19,7 +19,7 @@ import spaces
 
 from realunify_arena import judge as judging
 from realunify_arena import protocols
-from realunify_arena.adapters.base import Adapter, GenerationOptions
+from realunify_arena.adapters.base import Adapter, GenerationOptions, ModelSource
 from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
 from realunify_arena.redaction import error_text
 from realunify_arena.store import Store
@@ -57,8 +57,12 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
         yield RunUpdate(store.load_trace(existing), existing, reused=True, done=True)
         return
     trace = Trace(instance.uid, model, mode, options.to_dict())
-    steps = (protocols.run_stream(instance, adapter, mode, options) if adapter is not None
-             else _live(pool, instance, model, mode, options))
+    if adapter is not None:
+        steps = protocols.run_stream(instance, adapter, mode, options)
+    elif needs_device(pool, model):
+        steps = _live(pool, instance, model, mode, options)
+    else:  # a remote card: no GPU to attach on ZeroGPU, no device lock
+        steps = _remote(pool, instance, model, mode, options)
     try:
         for trace in steps:
             yield RunUpdate(trace)
@@ -68,10 +72,20 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
     yield RunUpdate(trace, store.save_trace(trace, dataset) if stored else None, done=True)
 
 
-@spaces.GPU(duration=120)  # a no-op off ZeroGPU; there, the GPU is attached only while this runs
-def _live(pool, instance: AnyInstance, model: str, mode: Mode, options: GenerationOptions) -> Iterator[Trace]:
+def needs_device(pool: ModelSource, model: str) -> bool:
+    """Whether a run of card ``model`` takes this machine's accelerator: False for a remote card (an
+    endpoint does its own scheduling, so its runs wait for no local run and no local run waits for them).
+    An unknown name counts as local, the safe side: its run fails with ``ModelUnavailable`` when it starts."""
+    card = pool.cards.get(model)
+    return card is None or not card.remote
+
+
+def _remote(pool, instance: AnyInstance, model: str, mode: Mode, options: GenerationOptions) -> Iterator[Trace]:
     with pool.use(model) as adapter:
         yield from protocols.run_stream(instance, adapter, mode, options)
+
+
+_live = spaces.GPU(duration=120)(_remote)  # a no-op off ZeroGPU; there, the GPU is attached only while it runs
 
 
 def run_to_end(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,

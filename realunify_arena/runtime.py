@@ -1,7 +1,8 @@
 """Where models live: loaded on first use, kept while they fit, least recently used moved out first.
 
-One lock per device serialises work on that device, so two requests never interleave on one model
-(remote cards get a lock each: their endpoints do their own scheduling). On ZeroGPU, GPU work runs
+One lock per device serialises work on that device, so two requests never interleave on one model.
+Remote cards take no lock at all: their endpoints do their own scheduling, and a slow or hung endpoint
+must not hold anyone else's request (``runs.needs_device`` says which cards take the device). On ZeroGPU, GPU work runs
 inside ``spaces.GPU`` and models should be preloaded at start-up; elsewhere that wrapper is a no-op.
 """
 
@@ -12,7 +13,7 @@ import os
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TypeVar
 
@@ -82,14 +83,17 @@ class ModelPool:
         with self._state:
             return list(self._resident)
 
-    def lock_for(self, name: str) -> threading.RLock:
-        key = f"remote:{name}" if self._card(name).remote else f"device:{self.device}"
-        with self._state:
-            return self._locks.setdefault(key, threading.RLock())
+    def lock_for(self, name: str) -> AbstractContextManager:
+        """The device's re-entrant lock for a local card; for a remote card, no lock (a null context)."""
+        if not self._card(name).remote:
+            with self._state:
+                return self._locks.setdefault(f"device:{self.device}", threading.RLock())
+        return nullcontext()
 
     @contextmanager
     def use(self, name: str) -> Iterator[Adapter]:
-        """The loaded adapter for card ``name``, held under its device lock for the block."""
+        """The loaded adapter for card ``name``, held under its device lock for the block (a remote card:
+        no lock, any number of requests at once)."""
         with self.lock_for(name):
             adapter = self._acquire(self._card(name))
             try:
@@ -135,6 +139,11 @@ class ModelPool:
             self._make_room(self._sizes.get(card.name) or estimate_bytes(card))
         adapter = self._load(card)
         with self._state:
+            raced = self._resident.get(card.name)  # a remote card, loaded by two requests at once (no lock)
+            if raced is not None:
+                self._in_use[card.name] += 1
+                adapter.close()
+                return raced
             self._resident[card.name] = adapter
             self._in_use[card.name] += 1
             self._sizes[card.name] = adapter.memory_bytes()

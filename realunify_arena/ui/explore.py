@@ -1,7 +1,7 @@
 """Explore: run one instance direct and stepwise side by side, watch the steps arrive, see the verdicts.
 
-Each column is its own streaming event, so the two modes progress independently; both share the
-``gpu`` concurrency group with every other model event. Every run is stored (and reused when asked for
+Each column is its own streaming event, so the two modes progress independently; a local card's run
+waits for the accelerator in ``AppContext.model_slot`` (a remote card's does not wait). Every run is stored (and reused when asked for
 again with the same settings), so the details panel, the download and the human judgment all refer to
 a stored run id.
 """
@@ -25,7 +25,7 @@ from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, run_and_judge, stream_run
 from realunify_arena.systems import MODES, System
 from realunify_arena.ui.render import TraceView, instance_markdown, status_line, verdict_markdown
-from realunify_arena.ui.streaming import paced, relay
+from realunify_arena.ui.streaming import on_model_slot, paced, relay
 
 RANDOM = "random"
 CUSTOM = "custom"
@@ -258,9 +258,9 @@ def build(ctx: AppContext) -> ExploreTab:
         api_visibility="private", concurrency_limit=None)  # queued: Gradio shows no gr.Error of a queue=False event
 
     for mode, column in columns.items():
-        resolved.success(_column_runner(ctx, column), [current, model, judge, seed, steps, guidance,
+        resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1), [current, model, judge, seed, steps, guidance,
                                                        max_new_tokens, column.history],
-                         column.outputs, api_visibility="private", **ctx.gpu_events)
+                         column.outputs, api_visibility="private", concurrency_limit=None)
         column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box],
                                   column.human_verdict, api_visibility="private", concurrency_limit=None)
 
@@ -380,4 +380,5 @@ def _register_api(ctx: AppContext) -> None:
                              judge or ctx.settings.judge)
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
-    gr.api(run_instance, api_name="run_instance", **ctx.gpu_events)
+    # concurrency_limit=None: a local card's run waits in ctx.model_slot, a remote card's does not wait
+    gr.api(on_model_slot(ctx, run_instance, model_arg=2), api_name="run_instance", concurrency_limit=None)

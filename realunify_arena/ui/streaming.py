@@ -1,16 +1,24 @@
-"""Streaming a generator handler to the browser: on one thread of its own, frames spaced apart.
+"""Streaming a generator handler to the browser: on one thread of its own, frames spaced apart; and model
+handlers that wait for the accelerator only when their card runs locally (``on_model_slot``).
 
 Gradio glue only; what is streamed (runs, battles) comes from ``realunify_arena.runs`` and ``battles``.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
+
+import anyio.to_thread
+import gradio as gr
+
+from realunify_arena.context import AppContext, QueueFull
 
 T = TypeVar("T")
 
@@ -52,6 +60,53 @@ def paced(frames: Iterator[T], gap_s: float = 0.3) -> Iterator[T]:
             time.sleep(wait)
         yield frame
         last = time.monotonic()
+
+
+def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int) -> Callable:
+    """``handler`` (a function or a generator function) as an async Gradio handler that runs inside
+    ``ctx.model_slot(<its positional argument model_arg>)``: register it with ``concurrency_limit=None``.
+
+    A local card's run waits for the accelerator without holding a thread; a remote card's run starts at
+    once, so a hung endpoint (bounded by its card's ``timeout_s``) never holds another user's local run.
+    The handler itself still runs on worker threads. A full queue is refused with a ``gr.Error``.
+    """
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        async def stream(*args) -> AsyncIterator:
+            async with _slot(ctx, args[model_arg]):
+                items = handler(*args)
+                while (item := await anyio.to_thread.run_sync(next, items, _DONE)) is not _DONE:
+                    yield item
+        return stream
+
+    @functools.wraps(handler)
+    async def call(*args):
+        async with _slot(ctx, args[model_arg]):
+            return await anyio.to_thread.run_sync(functools.partial(handler, *args))
+    return call
+
+
+_DONE = object()
+
+
+def _slot(ctx: AppContext, model):
+    return _Refusing(ctx.model_slot(model if isinstance(model, str) else ""))
+
+
+class _Refusing:
+    """``ctx.model_slot`` with ``QueueFull`` shown on the page as a ``gr.Error``."""
+
+    def __init__(self, slot) -> None:
+        self.slot = slot
+
+    async def __aenter__(self) -> None:
+        try:
+            await self.slot.__aenter__()
+        except QueueFull as e:
+            raise gr.Error(str(e)) from None
+
+    async def __aexit__(self, *exc) -> bool | None:
+        return await self.slot.__aexit__(*exc)
 
 
 @dataclass

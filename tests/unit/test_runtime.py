@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from realunify_arena.adapters import ModelUnavailable, build_adapter
+from realunify_arena.adapters import Adapter, ModelUnavailable, build_adapter
 from realunify_arena.adapters.tiny import resolve
 from realunify_arena.cards import load_cards
+from realunify_arena.runs import needs_device
 from realunify_arena.runtime import ModelPool, estimate_bytes
 
 CARDS = load_cards()
@@ -134,11 +135,26 @@ def test_work_on_one_device_never_interleaves():
     pool.close()
 
 
-def test_remote_cards_get_their_own_lock_not_the_device_lock():
-    pool = ModelPool(CARDS, device="cpu")
+def test_remote_cards_take_no_lock_and_never_wait_for_the_device():
+    pool = ModelPool(CARDS, device="cpu", loader=lambda card, device: build_adapter(card, device)
+                     if not card.remote else Adapter(card=card, capabilities=card.capabilities))
     assert pool.lock_for("tiny-janus") is pool.lock_for("tiny-pair")
-    assert pool.lock_for("gpt-4.1") is not pool.lock_for("tiny-janus")
-    assert pool.lock_for("gpt-4.1") is not pool.lock_for("gemini-2.5-pro")
+    assert needs_device(pool, "tiny-janus") and not needs_device(pool, "gpt-4.1")
+    assert not needs_device(pool, "gemini-2.5-pro") and needs_device(pool, "no-such-card")
+    entered = threading.Event()
+    # the device is busy and a request to gpt-4.1 is in flight (both held by this thread): a hung endpoint
+    # must not hold a second request to it, nor wait for the device
+    with pool.lock_for("tiny-janus"), pool.use("gpt-4.1"):
+
+        def remote() -> None:
+            with pool.use("gpt-4.1"), pool.use("gemini-2.5-pro"):
+                entered.set()
+
+        other = threading.Thread(target=remote)
+        other.start()
+        assert entered.wait(10), "a remote card waited for the device lock"
+        other.join()
+    assert set(pool.resident()) == {"gpt-4.1", "gemini-2.5-pro"}
 
 
 def test_out_of_memory_while_loading_moves_idle_models_out_and_retries_once():
