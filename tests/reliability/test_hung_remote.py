@@ -1,0 +1,93 @@
+"""A hung remote model never holds anyone's queue: its request ends at the card's one deadline (retries
+included) with the measured seconds in the message, and a local run started meanwhile in another session
+completes without waiting for it.
+
+The app is the real ``build_demo`` launched on loopback with a real ``ModelPool``: ``tiny-pair`` (a real
+tiny local model) and ``hangs``, the real OpenAI-compatible adapter talking to an endpoint that accepts
+the request and never answers. Separate ``gradio_client`` clients are separate sessions.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+from gradio_client import Client
+from gradio_client.utils import Status
+from stand_in import JSONHandler, serving
+
+from realunify_arena.adapters.base import Capability
+from realunify_arena.cards import ModelCard, load_cards
+from realunify_arena.runtime import ModelPool
+from realunify_arena.settings import Settings
+from realunify_arena.store import Store
+from realunify_arena.ui import build_demo
+
+pytestmark = pytest.mark.slow
+
+UEG_UID = "UEG_1_world_knowledge"
+DEADLINE_S = 10  # the card's timeout_s; with max_retries 2 the old client took 3 x 10 s
+MARGIN_S = 8.0  # submission, the reply's trip through the queue and the client, a busy shared machine
+
+
+class Silent(JSONHandler):
+    """Takes every request and never answers it (until the test ends)."""
+
+    def do_GET(self):
+        self.reply(200, {"object": "list", "data": []})
+
+    def do_POST(self):
+        self.server.release.wait(120)
+
+
+def test_a_hung_remote_model_ends_at_its_deadline_and_holds_no_local_run(tmp_path):
+    with serving(Silent, release=threading.Event()) as silent:
+        hangs = ModelCard(name="hangs", family="openai", description="never answers (reliability test)",
+                          capabilities=frozenset({Capability.GENERATE}), checkpoints={"generate": "silent-model"},
+                          endpoint=f"{silent.url}/v1", params={"timeout_s": DEADLINE_S, "max_retries": 2})
+        cards = {"tiny-pair": load_cards()["tiny-pair"], "hangs": hangs}
+        settings = Settings(data=("bundled",), models=tuple(cards), judge="human", db=tmp_path / "arena.db",
+                            arena_mode="live")  # gpu_concurrency 1: one local run at a time
+        store = Store.open(settings.db)
+        demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+        clients = [Client(url, verbose=False, download_files=False) for _ in range(3)]
+        try:
+            local = clients[2]
+            start = time.monotonic()
+            warm = local.predict("bundled", UEG_UID, "tiny-pair", "direct", 0, "human", api_name="/run_instance")
+            warm_s = time.monotonic() - start
+            assert warm["status"] == "ok", warm
+
+            start = time.monotonic()  # two users' requests to the hung endpoint, at once
+            hung = [c.submit("bundled", UEG_UID, "hangs", "direct", i, "human", api_name="/run_instance")
+                    for i, c in enumerate(clients[:2])]
+            while any(job.status().code != Status.PROCESSING for job in hung):  # both admitted at once
+                assert time.monotonic() - start < DEADLINE_S, "a hung request never started"
+                time.sleep(0.05)
+            local_start = time.monotonic()
+            run = local.predict("bundled", UEG_UID, "tiny-pair", "direct", 1, "human", api_name="/run_instance")
+            local_s = time.monotonic() - local_start
+            assert run["status"] == "ok" and not run["reused"], run
+            assert not any(job.done() for job in hung), "the local run waited for the hung ones to end"
+
+            ended = []
+            for job in hung:
+                result = job.result(timeout=DEADLINE_S * 4)
+                ended.append(time.monotonic() - start)
+                assert result["status"] == "error" and result["run_id"] is None, result
+                said = re.search(r"no answer after (\d+\.\d) s \(1 attempt; deadline 10 s\)$", result["error"])
+                assert said, result["error"]
+                assert DEADLINE_S <= float(said.group(1)) <= DEADLINE_S + 1.0  # the measured seconds
+            # one deadline, retries included (not 3 x 10 s), and the second user's request not queued behind the first
+            assert max(ended) <= DEADLINE_S + MARGIN_S, ended
+        finally:
+            silent.release.set()
+            for c in clients:
+                c.close()
+            demo.close()
+            store.close()
+    print(f"\nhung remote: ended after {', '.join(f'{s:.1f}' for s in ended)} s (deadline {DEADLINE_S} s); "
+          f"local run meanwhile {local_s:.2f} s (alone, first load included: {warm_s:.2f} s)")
