@@ -1,0 +1,120 @@
+"""``redaction``: what is masked in error text and logs; ``wire.within_deadline``: one deadline per request."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+
+import pytest
+
+from realunify_arena.adapters.wire import within_deadline
+from realunify_arena.cards import ModelCard
+from realunify_arena.families import Capability
+from realunify_arena.redaction import error_text, install_log_redaction, redact
+
+
+def test_a_cards_key_variable_is_masked_whatever_its_name(monkeypatch):
+    monkeypatch.setenv("PLAIN_LOOKING_VAR_A1", "quoted-value-4e1f")  # nothing in the name says secret
+    assert redact("got quoted-value-4e1f") == "got quoted-value-4e1f"
+    ModelCard(name="x", family="openai", description="x", capabilities=frozenset({Capability.UNDERSTAND}),
+              api_key_env="PLAIN_LOOKING_VAR_A1")
+    assert redact("got quoted-value-4e1f back") == "got *** back"
+
+
+@pytest.mark.parametrize("name", ["OPENAI_API_KEY", "HF_TOKEN", "REALUNIFY_VOTER_SALT", "MY_SECRET", "DB_PASSWORD"])
+def test_variables_named_as_secrets_are_masked(monkeypatch, name):
+    monkeypatch.setenv(name, "v4lue-of-the-secret")
+    assert redact(f"error: v4lue-of-the-secret in {name}") == f"error: *** in {name}"
+
+
+def test_short_values_and_ordinary_words_stay(monkeypatch):
+    monkeypatch.setenv("SOME_TOKEN", "1")
+    text = "API key variable OPENAI_API_KEY is unset; seed 1; api_key_env: KEY_NAME"
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Authorization: Bearer abc.def-ghi", "Authorization: Bearer ***"),
+    ("{'x-goog-api-key': 'q1w2e3r4'}", "{'x-goog-api-key': '***'}"),
+    ("api_key=zzz123&x=1", "api_key=***&x=1"),
+    ("GET https://h/v1/m?key=AB12cd34&alt=sse", "GET https://h/v1/m?key=***&alt=sse"),
+    ("keys sk-proj-0123456789abcdefXYZ, AIzaSyA0123456789abcdefghijKLMN and hf_0123456789abcdefghijKL",
+     "keys ***, *** and ***"),
+])
+def test_key_shapes_are_masked(text, expected):
+    assert redact(text) == expected
+
+
+def test_error_text_names_the_type_and_masks(monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "AIzaTestKeyValue000")
+    assert error_text(ValueError("parts: input_value='AIzaTestKeyValue000'")) == "ValueError: parts: input_value='***'"
+
+
+def test_log_records_are_masked_with_their_arguments_and_traceback(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-logged-key-value")
+    install_log_redaction()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("test_redaction")
+    logger.addHandler(handler)
+    try:
+        logger.warning("endpoint said %s", "no: sk-logged-key-value")
+        try:
+            raise RuntimeError("quoted sk-logged-key-value")
+        except RuntimeError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    out = stream.getvalue()
+    assert "sk-logged-key-value" not in out
+    assert "endpoint said no: ***" in out and "RuntimeError: quoted ***" in out
+
+
+class Passing(Exception):
+    pass
+
+
+def test_retries_happen_within_one_deadline():
+    calls: list[float] = []
+
+    def attempt(left: float) -> str:
+        calls.append(left)
+        if len(calls) < 3:
+            raise Passing("503")
+        return "ok"
+
+    start = time.monotonic()
+    assert within_deadline(attempt, timeout_s=10, retries=2, where="x", is_timeout=lambda e: False,
+                           is_retryable=lambda e: isinstance(e, Passing)) == "ok"
+    assert len(calls) == 3 and calls[0] <= 10 and calls[2] < calls[1] < calls[0]  # each gets the time left
+    assert 1.4 <= time.monotonic() - start < 3  # back-off 0.5 s + 1 s
+
+
+def test_a_timeout_ends_the_request_with_the_measured_seconds():
+    def attempt(left: float) -> str:
+        time.sleep(left)
+        raise TimeoutError("read timed out")
+
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"^x at h: no answer after 1\.\d s \(1 attempt; deadline 1 s\)$"):
+        within_deadline(attempt, timeout_s=1, retries=5, where="x at h", is_timeout=lambda e: True,
+                        is_retryable=lambda e: True)
+    assert time.monotonic() - start < 2
+
+
+def test_no_retry_starts_once_the_back_off_would_pass_the_deadline():
+    calls = []
+
+    def attempt(left: float) -> str:
+        calls.append(left)
+        raise Passing("busy")
+
+    start = time.monotonic()
+    with pytest.raises(Passing):
+        within_deadline(attempt, timeout_s=1.2, retries=10, where="x", is_timeout=lambda e: False,
+                        is_retryable=lambda e: True)
+    assert len(calls) == 2 and time.monotonic() - start < 1.2  # 0 s, then 0.5 s; a 1 s back-off would pass it
+    with pytest.raises(ValueError):  # not retryable: raised at once
+        within_deadline(lambda left: (_ for _ in ()).throw(ValueError("bad")), timeout_s=5, retries=3, where="x",
+                        is_timeout=lambda e: False, is_retryable=lambda e: False)
