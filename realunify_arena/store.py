@@ -341,6 +341,20 @@ class Store:
             params,
         )
 
+    def vote_counts(self, after_id: int = 0) -> list[dict]:
+        """Votes with ``id > after_id`` counted per (track, kind, system_a, system_b, choice).
+
+        Each row: those five, ``n`` (votes) and ``last_id`` (the highest vote id counted). Vote ids only
+        grow with commits (one writer at a time), so a caller keeps counts current by adding what this
+        returns for the highest ``last_id`` it has seen: one index range, not a scan of every vote.
+        """
+        return self.query(
+            "select b.track, b.kind, b.system_a, b.system_b, v.choice, count(*) as n, max(v.id) as last_id"
+            " from votes v join battles b on b.id = v.battle_id where v.id > ?"
+            " group by b.track, b.kind, b.system_a, b.system_b, v.choice",
+            (after_id,),
+        )
+
 
 _RUN_COLUMNS = ("id, dataset, instance_uid, track, task_type, model, mode, seed, settings_key, status,"
                 " seconds, created_at")

@@ -6,44 +6,20 @@ rating only compares systems that met on the same kind of battle.
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
-
 import gradio as gr
 
 from realunify_arena import ratings, reporting
 from realunify_arena.arena import KINDS
-from realunify_arena.store import Store
 from realunify_arena.ui.context import AppContext
 
-BOARD_HEADERS = ["rank (UB)", "system", "rating", "95% interval", "votes", "both-bad rate", "tier"]
+BOARD_HEADERS = ratings.BOARD_HEADERS
 AGREEMENT_HEADERS = ["judge", "battles", "agreement", "decisive battles", "agreement (decisive)"]
-KIND_LABELS = {"model_vs_model": "model vs model", "direct_vs_stepwise": "direct vs stepwise"}
-
-
-class BoardCache:
-    """Fitted boards, kept until the next vote: a fit is 200 bootstrap refits, too slow to repeat on every
-    page view, and the votes only ever grow, so (count, last id) says whether a board is stale."""
-
-    def __init__(self, store: Store):
-        self.store = store
-        self._boards: dict[tuple, tuple[tuple, list[dict]]] = {}
-        self._locks: dict[tuple, threading.Lock] = defaultdict(threading.Lock)
-
-    def board(self, track: str, kind: str, min_votes: int) -> list[dict]:
-        key = (track, kind, min_votes)
-        with self._locks[key]:  # concurrent requests after a vote wait for one fit instead of each fitting
-            version = tuple(self.store.query("select count(*) as n, max(id) as last from votes")[0].values())
-            cached = self._boards.get(key)
-            if cached is None or cached[0] != version:
-                cached = version, ratings.leaderboard(self.store, track=track, kind=kind, min_votes=min_votes)
-                self._boards[key] = cached
-            return cached[1]
+KIND_LABELS = ratings.KIND_LABELS
+VIEW_WAIT = 0.3  # seconds a view waits for a refit after a new vote before showing the last finished board
 
 
 def board_rows(board: list[dict]) -> list[list]:
-    return [[r["rank_ub"], r["system"], round(r["rating"]), f"{r['lower']:.0f} – {r['upper']:.0f}", r["votes"],
-             f"{100 * r['both_bad_rate']:.0f}%", "preliminary" if r["preliminary"] else "ranked"] for r in board]
+    return ratings.board_table(board)
 
 
 def interval_plot(board: list[dict], title: str):
@@ -56,9 +32,14 @@ def interval_plot(board: list[dict], title: str):
     fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(board), 2) + 1.2))
     for y, row in enumerate(reversed(board)):
         colour = "#9ca3af" if row["preliminary"] else "#4f46e5"
-        # Drawn as a line and a dot: a bootstrap interval need not contain the full-data estimate.
-        ax.hlines(y, row["lower"], row["upper"], color=colour, linewidth=2)
-        ax.plot(row["rating"], y, "o", color=colour)
+        # no interval: a hollow dot; one-sided (never lost / never won): a line to the open side's arrow
+        lower, upper = row["lower"], row["upper"]
+        if lower is not None or upper is not None:
+            ax.hlines(y, row["rating"] if lower is None else lower, row["rating"] if upper is None else upper,
+                      color=colour, linewidth=2)
+        marker = "o" if (lower is None) == (upper is None) else (">" if upper is None else "<")
+        ax.plot(row["rating"], y, marker, color=colour,
+                markerfacecolor="white" if lower is None and upper is None else colour)
     ax.set_yticks(range(len(board)), [r["system"] for r in reversed(board)])
     ax.set_xlabel("rating (95% interval)")
     ax.set_title(title if board else f"{title}: no votes yet")
@@ -83,7 +64,7 @@ def benchmark_markdown(ctx: AppContext) -> str:
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
-    boards = BoardCache(ctx.store)
+    boards = ratings.Leaderboards(ctx.store)
     with gr.Row():
         track = gr.Radio(["UEG", "GEU"], value="UEG", label="Track", elem_id="lb-track")
         kind = gr.Radio([(label, k) for k, label in KIND_LABELS.items()], value=KINDS[0], label="Battles",
@@ -98,22 +79,22 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     agreement = gr.Dataframe(headers=AGREEMENT_HEADERS, value=[], interactive=False, elem_id="lb-agreement")
 
     def show(track_value, kind_value):
-        rows = boards.board(track_value, kind_value, ctx.settings.min_votes)
-        votes = len(ctx.store.votes(track=track_value, kind=kind_value))
-        title = f"{track_value} · {KIND_LABELS[kind_value]}"
-        text = (f"**{title}**: {votes} vote{'s' if votes != 1 else ''}. Systems with fewer than "
-                f"{ctx.settings.min_votes} votes are *preliminary* and listed last.")
-        return (text, board_rows(rows), interval_plot(rows, title), benchmark_markdown(ctx),
-                agreement_rows(ratings.judge_agreement(ctx.store)))
+        shown = boards.board(track_value, kind_value, ctx.settings.min_votes, wait=VIEW_WAIT)
+        text = ratings.summary_markdown(shown, boards.votes(track_value, kind_value))
+        plot_update = (gr.update(value=interval_plot(shown.rows, shown.title), visible=True) if shown.rows
+                       else gr.update(value=None, visible=False))  # the empty state is the summary's text
+        return (text, board_rows(shown.rows), plot_update, benchmark_markdown(ctx),
+                agreement_rows(boards.agreement()))
 
     outputs = [summary, board, plot, benchmark, agreement]
     gr.on([refresh.click, track.change, kind.change, tab.select], show, [track, kind], outputs,
           api_visibility="private", concurrency_limit=None)
 
     def leaderboard(track: str = "UEG", kind: str = "model_vs_model") -> list[dict]:
-        """Ratings of one board: system, rating, lower, upper, rank_ub, votes, both_bad_rate, preliminary."""
+        """Ratings of one board, every vote counted (``ratings.rate_counts`` rows: system, rating, lower, upper,
+        rank_ub, votes, both_bad_rate, preliminary, flag, note)."""
         if track not in ("UEG", "GEU") or kind not in KINDS:
             raise gr.Error(f"expected track UEG or GEU and kind one of {', '.join(KINDS)}; got {track!r}, {kind!r}")
-        return boards.board(track, kind, ctx.settings.min_votes)
+        return boards.board(track, kind, ctx.settings.min_votes).rows
 
     gr.api(leaderboard, api_name="leaderboard", concurrency_limit=None)
