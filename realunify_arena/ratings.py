@@ -116,19 +116,27 @@ class VoteCounts:
 # -- the fit ---------------------------------------------------------------------------------------
 
 class _Pairs:
-    """Vote-count rows (i, j, P(i wins), count) grouped by unordered system pair, for batched fits."""
+    """Vote counts of one fit by unordered system pair (i < j) and result for i (1, 1/2 or 0), for batched fits.
+
+    Orientation (who was A) and tie versus both-bad do not enter the likelihood, so they are merged: the
+    multinomial resampling of these categories is the same as resampling the votes themselves, with about
+    a third as many categories. Sums over pairs use einsum, not BLAS matmul (small products, where a
+    threaded BLAS only adds contention on a busy machine).
+    """
 
     def __init__(self, rows: list[tuple[int, int, float, int]], n: int):
-        keyed = sorted(((min(i, j), max(i, j)), o if i < j else 1.0 - o, c) for i, j, o, c in rows)
-        pairs = [k for k, _, _ in keyed]
+        merged: Counter = Counter()
+        for i, j, o, c in rows:
+            merged[(min(i, j), max(i, j), o if i < j else 1.0 - o)] += c
+        keyed = sorted(merged.items())
+        pairs = [k[:2] for k, _ in keyed]
         firsts = [r for r in range(len(pairs)) if r == 0 or pairs[r] != pairs[r - 1]]
         self.n = n
         self.I = np.array([pairs[r][0] for r in firsts], dtype=np.intp)
         self.J = np.array([pairs[r][1] for r in firsts], dtype=np.intp)
         self.starts = np.array(firsts, dtype=np.intp)
-        self.score = np.array([s for _, s, _ in keyed])  # P(lower index wins) per row
-        self.counts = np.array([c for _, _, c in keyed], dtype=float)
-        self.row_pair = np.repeat(np.arange(len(firsts)), np.diff(np.append(self.starts, len(keyed))))
+        self.score = np.array([k[2] for k, _ in keyed])  # P(lower index wins) per category
+        self.counts = np.array([c for _, c in keyed], dtype=float)
         incidence = np.zeros((len(firsts), n))
         incidence[np.arange(len(firsts)), self.I] = 1.0
         incidence[np.arange(len(firsts)), self.J] = -1.0
@@ -139,17 +147,19 @@ class _Pairs:
         return len(self.I) == 0
 
     def totals(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per pair, from row weights ``(rounds, rows)``: votes N and wins of the lower index S, ``(rounds, pairs)``."""
+        """Per pair, from category weights ``(rounds, categories)``: votes N and wins of the lower index S,
+        ``(rounds, pairs)``."""
         return (np.add.reduceat(weights, self.starts, axis=1),
                 np.add.reduceat(weights * self.score, self.starts, axis=1))
 
     def per_system(self, N: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Votes and score (wins, half a win per tie) of every system, ``(rounds, systems)``."""
         pos, neg = np.clip(self.incidence, 0, None), np.clip(-self.incidence, 0, None)
-        return N @ (pos + neg), S @ pos + (N - S) @ neg
+        return (np.einsum("rp,pn->rn", N, pos + neg),
+                np.einsum("rp,pn->rn", S, pos) + np.einsum("rp,pn->rn", N - S, neg))
 
     def bootstrap(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
-        """Row weights of ``rounds`` resamplings of the votes with replacement, ``(rounds, rows)``."""
+        """Category weights of ``rounds`` resamplings of the votes with replacement, ``(rounds, categories)``."""
         total = int(self.counts.sum())
         return rng.multinomial(total, self.counts / total, size=rounds).astype(float)
 
@@ -167,8 +177,13 @@ class _Pairs:
         votes, score = self.per_system(N, S)
         degenerate = (votes > 0) & ((score >= votes - 1e-9) | (score <= 1e-9))
         prior = PRIOR_TIES * degenerate[:, free]  # (rounds, free)
-        I, J, M, n_free = self.I, self.J, self.incidence, len(free)
-        ridge_eye = 2.0 * RIDGE * np.eye(n_free)
+        I, J, n_free, rounds = self.I, self.J, len(free), len(theta)
+        position = np.full(self.n, -1)
+        position[free] = np.arange(n_free)
+        M = self.incidence[:, free]  # (pairs, free)
+        A = np.abs(M)
+        both = (position[I] >= 0) & (position[J] >= 0)
+        fI, fJ = position[I][both], position[J][both]
         diag = np.arange(n_free)
 
         def objective(th: np.ndarray) -> np.ndarray:
@@ -180,25 +195,21 @@ class _Pairs:
 
         f = objective(theta)
         for _ in range(200):
-            d = theta[:, I] - theta[:, J]
-            p = _sigmoid(d)
-            grad = ((N * p - S) @ M)[:, free] + 2.0 * RIDGE * theta[:, free]
+            p = _sigmoid(theta[:, I] - theta[:, J])
             pf = _sigmoid(theta[:, free])
-            grad += prior * (pf - 0.5)
+            grad = np.einsum("rp,pf->rf", N * p - S, M) + 2.0 * RIDGE * theta[:, free] + prior * (pf - 0.5)
             h = N * p * (1.0 - p)
-            hess = np.zeros((len(theta), self.n, self.n))
-            hess[:, I, J] = -h
-            hess[:, J, I] = -h
-            hess[:, np.arange(self.n), np.arange(self.n)] = h @ np.abs(M)
-            hess = hess[:, free][:, :, free] + ridge_eye
-            hess[:, diag, diag] += prior * pf * (1.0 - pf)
+            hess = np.zeros((rounds, n_free, n_free))
+            hess[:, fI, fJ] = -h[:, both]
+            hess[:, fJ, fI] = -h[:, both]
+            hess[:, diag, diag] = np.einsum("rp,pf->rf", h, A) + 2.0 * RIDGE + prior * pf * (1.0 - pf)
             step = np.linalg.solve(hess, grad[..., None])[..., 0]
             size = np.abs(step).max(axis=1)
             if size.max() < 1e-9:
                 break
             step *= np.minimum(1.0, _MAX_STEP / np.maximum(size, 1e-300))[:, None]
             slope = -(grad * step).sum(axis=1)  # directional derivative along -step (<= 0)
-            t = np.ones(len(theta))
+            t = np.ones(rounds)
             for _ in range(40):
                 candidate = theta.copy()
                 candidate[:, free] -= t[:, None] * step
@@ -305,10 +316,17 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
             placed = placing.solve(N, S, start, free)
             draws[:, free] = np.where(placing.per_system(N, S)[0][:, free] > 0, placed[:, free], np.nan)
 
+    ends = np.full((2, n), np.nan)
+    if rounds > 0:
+        seen = ~np.isnan(draws).any(axis=0)
+        ends[:, seen] = np.percentile(to_display(draws[:, seen]), [2.5, 97.5], axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: no interval, see _row
+            ends[:, ~seen] = np.nanpercentile(to_display(draws[:, ~seen]), [2.5, 97.5], axis=0)
     rows = []
     for i, s in enumerate(systems):
         fit_rows = ranked_rows if ranked[i] else placed_rows
-        rows.append(_row(s, i, to_display(theta[i]), draws[:, i], fit_rows, rounds,
+        rows.append(_row(s, i, to_display(theta[i]), ends[:, i], fit_rows, rounds,
                          votes=int(n_votes[i]), both_bad=int(both_bad[i]), preliminary=not ranked[i]))
     for r in rows:
         if not r["preliminary"]:
@@ -330,7 +348,7 @@ def _centred(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
     return theta
 
 
-def _row(system: str, i: int, rating: float, draws: np.ndarray, fit_rows: list, rounds: int, *,
+def _row(system: str, i: int, rating: float, ends: np.ndarray, fit_rows: list, rounds: int, *,
          votes: int, both_bad: int, preliminary: bool) -> dict:
     results = Counter()  # (opponent, P(win)) -> votes, for this system's votes in its fit
     for a, b, o, c in fit_rows:
@@ -360,9 +378,7 @@ def _row(system: str, i: int, rating: float, draws: np.ndarray, fit_rows: list, 
         notes.append(f"no interval: all {fitted} of its votes are one result against one opponent,"
                      " so resampling cannot vary it")
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: handled below
-            lo, hi = np.nanpercentile(to_display(draws), [2.5, 97.5])
+        lo, hi = ends  # the 2.5 and 97.5 percentiles of its bootstrap ratings
         if not np.isfinite(lo) or hi - lo < 0.05:
             notes.append("no interval: its bootstrap did not vary")
         else:

@@ -6,6 +6,9 @@ rating only compares systems that met on the same kind of battle.
 
 from __future__ import annotations
 
+import html
+import math
+
 import gradio as gr
 
 from realunify_arena import ratings, reporting
@@ -22,30 +25,52 @@ def board_rows(board: list[dict]) -> list[list]:
     return ratings.board_table(board)
 
 
-def interval_plot(board: list[dict], title: str):
-    """Ratings with their 95% intervals, best at the top; preliminary systems in grey."""
-    import matplotlib
+def interval_plot(board: list[dict], title: str) -> str:
+    """Ratings with their 95% intervals as inline SVG, best at the top; preliminary systems in grey, a hollow
+    dot where no interval is meaningful, an arrow at a one-sided interval's open end. Plain markup: drawn in
+    microseconds and sent as is, where a figure costs a render and a PNG encoding on every view."""
+    row_h, left, right, top, width = 22, 230, 20, 34, 720
+    height = top + row_h * len(board) + 34
+    ends = [x for r in board for x in (r["lower"], r["rating"], r["upper"]) if x is not None]
+    lo, hi = (min(ends), max(ends)) if ends else (950.0, 1050.0)
+    pad = max(10.0, 0.08 * (hi - lo))
+    lo, hi = lo - pad, hi + pad
+    step = next(s for s in (10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10**4, 10**5) if (hi - lo) / s <= 8)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def x(value: float) -> float:
+        return left + (value - lo) / (hi - lo) * (width - left - right)
 
-    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(board), 2) + 1.2))
-    for y, row in enumerate(reversed(board)):
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+             f'role="img" aria-label="{html.escape(title)}: ratings with 95% intervals" '
+             'style="max-width:720px;font:12px sans-serif">',
+             f'<text x="{left}" y="18" font-weight="bold">{html.escape(title)}</text>']
+    for tick in range(int(math.ceil(lo / step) * step), int(hi) + 1, step):
+        parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top - 6}" y2="{height - 28}" stroke="#e5e7eb"/>'
+                     f'<text x="{x(tick):.1f}" y="{height - 14}" text-anchor="middle" fill="#6b7280">{tick}</text>')
+    for k, row in enumerate(board):
+        y = top + row_h * k + row_h / 2
         colour = "#9ca3af" if row["preliminary"] else "#4f46e5"
-        # no interval: a hollow dot; one-sided (never lost / never won): a line to the open side's arrow
-        lower, upper = row["lower"], row["upper"]
+        lower, upper, rating = row["lower"], row["upper"], row["rating"]
+        parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{html.escape(row["system"])}</text>')
         if lower is not None or upper is not None:
-            ax.hlines(y, row["rating"] if lower is None else lower, row["rating"] if upper is None else upper,
-                      color=colour, linewidth=2)
-        marker = "o" if (lower is None) == (upper is None) else (">" if upper is None else "<")
-        ax.plot(row["rating"], y, marker, color=colour,
-                markerfacecolor="white" if lower is None and upper is None else colour)
-    ax.set_yticks(range(len(board)), [r["system"] for r in reversed(board)])
-    ax.set_xlabel("rating (95% interval)")
-    ax.set_title(title if board else f"{title}: no votes yet")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+            start, end = x(rating if lower is None else lower), x(rating if upper is None else upper)
+            if lower is None:
+                start = left
+            if upper is None:
+                end = width - right
+            parts.append(f'<line x1="{start:.1f}" x2="{end:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" '
+                         'stroke-width="2"/>')
+            for open_end, tip, back in ((upper is None, end, end - 7), (lower is None, start, start + 7)):
+                if open_end:
+                    parts.append(f'<path d="M{tip:.1f},{y:.1f} L{back:.1f},{y - 4:.1f} L{back:.1f},{y + 4:.1f} Z" '
+                                 f'fill="{colour}"/>')
+        hollow = lower is None and upper is None
+        parts.append(f'<circle cx="{x(rating):.1f}" cy="{y:.1f}" r="4" stroke="{colour}" stroke-width="2" '
+                     f'fill="{"white" if hollow else colour}"><title>{html.escape(row["system"])}: '
+                     f'{rating:.0f} ({html.escape(ratings.interval_text(row))})</title></circle>')
+    parts.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 1}" text-anchor="middle" '
+                 'fill="#6b7280">rating (95% interval)</text></svg>')
+    return "".join(parts)
 
 
 def agreement_rows(rows: list[dict]) -> list[list]:
@@ -72,7 +97,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         refresh = gr.Button("Refresh", size="sm", elem_id="lb-refresh")
     summary = gr.Markdown(elem_id="lb-summary")
     board = gr.Dataframe(headers=BOARD_HEADERS, value=[], interactive=False, elem_id="lb-board")
-    plot = gr.Plot(label="95% intervals", elem_id="lb-plot")
+    plot = gr.HTML(label="95% intervals", elem_id="lb-plot")
     gr.Markdown("## Benchmark (the paper's Table 2 layout, from stored judged runs; cells are direct/stepwise)")
     benchmark = gr.Markdown(elem_id="lb-benchmark")
     gr.Markdown("## Judge–human agreement (does the judge's score prefer the side people voted for?)")
@@ -82,7 +107,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         shown = boards.board(track_value, kind_value, ctx.settings.min_votes, wait=VIEW_WAIT)
         text = ratings.summary_markdown(shown, boards.votes(track_value, kind_value))
         plot_update = (gr.update(value=interval_plot(shown.rows, shown.title), visible=True) if shown.rows
-                       else gr.update(value=None, visible=False))  # the empty state is the summary's text
+                       else gr.update(value="", visible=False))  # the empty state is the summary's text
         return (text, board_rows(shown.rows), plot_update, benchmark_markdown(ctx),
                 agreement_rows(boards.agreement()))
 

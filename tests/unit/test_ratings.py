@@ -294,10 +294,11 @@ def test_rank_ub_is_computed_among_ranked_systems_only():
     votes += [{"system_a": "new:direct", "system_b": s, "choice": "A"} for s in THREE for _ in range(2)]
     board = rate(votes, min_votes=100)
     ranked = [r for r in board if not r["preliminary"]]
-    assert [r["rank_ub"] for r in ranked] == [1, 2, 3] or ranked[0]["rank_ub"] == 1  # the newcomer pushes none
+    assert board[0]["system"] == "p:direct" and board[-1]["system"] == "new:direct"  # rated higher, listed last
     assert all(r["rank_ub"] is None for r in board if r["preliminary"])
     alone = rate(three_systems(), min_votes=100)
-    assert [r["rank_ub"] for r in ranked] == [r["rank_ub"] for r in alone]
+    assert [r["rank_ub"] for r in ranked] == [r["rank_ub"] for r in alone]  # the newcomer pushes none down
+    assert by_system(board)["new:direct"]["rating"] > ranked[0]["rating"]
 
 
 def test_ratings_match_a_reference_bradley_terry_fit_on_a_well_connected_set():
