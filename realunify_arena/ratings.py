@@ -163,10 +163,38 @@ class _Pairs:
         total = int(self.counts.sum())
         return rng.multinomial(total, self.counts / total, size=rounds).astype(float)
 
+    def unbounded(self, N: np.ndarray, S: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where maximum likelihood has no finite answer (Ford's condition: the "won or tied against" graph is
+        not strongly connected), the systems whose group never lost, or never won, to any system outside it.
+
+        Returns booleans ``never_lost`` and ``never_won`` ``(rounds, systems)`` and ``group`` ``(rounds,
+        systems, systems)`` (i and j reach each other: the same strongly connected group). The systems not
+        in ``free`` are held fixed, so they count as one group. Systems without votes here are left out.
+        """
+        rounds, n = len(N), self.n
+        present = self.per_system(N, S)[0] > 0
+        reach = np.zeros((rounds, n, n), dtype=bool)
+        reach[:, self.I, self.J] = S > 0
+        reach[:, self.J, self.I] = (N - S) > 0
+        fixed = np.ones(n, dtype=bool)
+        fixed[free] = False
+        reach[:, fixed[:, None] & fixed[None, :]] = True
+        reach[:, np.arange(n), np.arange(n)] = True
+        for _ in range(max(1, math.ceil(math.log2(n)))):  # transitive closure by repeated squaring
+            closed = reach.astype(np.float32)
+            reach = np.einsum("rij,rjk->rik", closed, closed) > 0
+        into = reach.transpose(0, 2, 1)  # into[r, i, u]: u reaches i
+        group = reach & into
+        both = present[:, :, None] & present[:, None, :]
+        split = ~(group | ~both).all(axis=(1, 2))  # some two present systems do not reach each other
+        never_lost = present & split[:, None] & ~(into & ~reach & present[:, None, :]).any(axis=2)
+        never_won = present & split[:, None] & ~(reach & ~into & present[:, None, :]).any(axis=2)
+        return never_lost & ~fixed, never_won & ~fixed, group
+
     def solve(self, N: np.ndarray, S: np.ndarray, theta: np.ndarray, free: np.ndarray) -> np.ndarray:
         """theta ``(rounds, systems)`` maximising each round's BT log-likelihood over the ``free`` columns
         (the others held at their given values), minus ``RIDGE * |theta_free|^2``, plus one virtual tie
-        per ``PRIOR_TIES`` against theta = 0 for a free system that won or lost every vote it has.
+        per ``PRIOR_TIES`` against theta = 0 for a free system that ``unbounded`` finds never lost or never won.
 
         All rounds at once: Newton steps from batched Hessians, each capped at ``_MAX_STEP`` and halved
         per round until the objective falls (Armijo), so the fit converges from any start.
@@ -174,9 +202,8 @@ class _Pairs:
         theta = theta.astype(float).copy()
         if len(free) == 0 or self.empty:
             return theta
-        votes, score = self.per_system(N, S)
-        degenerate = (votes > 0) & ((score >= votes - 1e-9) | (score <= 1e-9))
-        prior = PRIOR_TIES * degenerate[:, free]  # (rounds, free)
+        never_lost, never_won, _ = self.unbounded(N, S, free)
+        prior = PRIOR_TIES * (never_lost | never_won)[:, free]  # (rounds, free)
         I, J, n_free, rounds = self.I, self.J, len(free), len(theta)
         position = np.full(self.n, -1)
         position[free] = np.arange(n_free)
@@ -296,6 +323,7 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
     # 1. the ranked board, on votes between ranked systems only
     board_fit = _Pairs(ranked_rows, n)
     free = np.flatnonzero(ranked)
+    flags = [_flags(board_fit, free)]
     theta = _centred(board_fit.solve(*_point(board_fit), np.zeros((1, n)), free), free)[0]
     draws = np.full((rounds, n), np.nan)
     if rounds > 0 and not board_fit.empty:
@@ -307,6 +335,7 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
     # 2. preliminary systems placed against it, the ranked ratings held fixed (per round in the bootstrap)
     placing = _Pairs(placed_rows, n)
     free = np.flatnonzero(~ranked)
+    flags.append(_flags(placing, free))
     if not placing.empty:
         theta = placing.solve(*_point(placing), theta[None], free)[0]
         if rounds > 0:
@@ -325,9 +354,10 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
             ends[:, ~seen] = np.nanpercentile(to_display(draws[:, ~seen]), [2.5, 97.5], axis=0)
     rows = []
     for i, s in enumerate(systems):
-        fit_rows = ranked_rows if ranked[i] else placed_rows
-        rows.append(_row(s, i, to_display(theta[i]), ends[:, i], fit_rows, rounds,
-                         votes=int(n_votes[i]), both_bad=int(both_bad[i]), preliminary=not ranked[i]))
+        fit_rows, (flag, group) = (ranked_rows, flags[0][i]) if ranked[i] else (placed_rows, flags[1][i])
+        rows.append(_row(s, i, float(to_display(theta[i])), ends[:, i], fit_rows, rounds, flag=flag,
+                         group=[systems[j] for j in group], votes=int(n_votes[i]), both_bad=int(both_bad[i]),
+                         preliminary=not ranked[i]))
     for r in rows:
         if not r["preliminary"]:
             upper = math.inf if r["upper"] is None else r["upper"]
@@ -340,6 +370,20 @@ def _point(pairs: _Pairs) -> tuple[np.ndarray, np.ndarray]:
     return pairs.totals(pairs.counts[None])
 
 
+def _flags(pairs: _Pairs, free: np.ndarray) -> dict[int, tuple[str | None, list[int]]]:
+    """Per free system of this fit: "never lost", "never won", "unconnected" (its group met no one else) or
+    None, and the other members of its group when the flag concerns a group."""
+    if pairs.empty:
+        return {int(i): (None, []) for i in free}
+    never_lost, never_won, group = (x[0] for x in pairs.unbounded(*_point(pairs), free))
+    out = {}
+    for i in free:
+        lost, won = bool(never_lost[i]), bool(never_won[i])
+        flag = "unconnected" if lost and won else "never lost" if lost else "never won" if won else None
+        out[int(i)] = flag, [int(j) for j in np.flatnonzero(group[i]) if j != i] if flag else []
+    return out
+
+
 def _centred(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
     """The ranked systems average theta 0 (display 1000), per round."""
     if len(free):
@@ -349,7 +393,7 @@ def _centred(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
 
 
 def _row(system: str, i: int, rating: float, ends: np.ndarray, fit_rows: list, rounds: int, *,
-         votes: int, both_bad: int, preliminary: bool) -> dict:
+         flag: str | None, group: list[str], votes: int, both_bad: int, preliminary: bool) -> dict:
     results = Counter()  # (opponent, P(win)) -> votes, for this system's votes in its fit
     for a, b, o, c in fit_rows:
         if a == i:
@@ -357,16 +401,13 @@ def _row(system: str, i: int, rating: float, ends: np.ndarray, fit_rows: list, r
         elif b == i:
             results[(a, 1.0 - o)] += c
     fitted = sum(results.values())
-    won = sum(c * o for (_, o), c in results.items())
-    flag = None
-    if fitted and won == fitted:
-        flag = "never lost"
-    elif fitted and won == 0:
-        flag = "never won"
-
     notes, lower, upper = [], None, None
-    if flag:
-        notes.append(f"{flag}: held finite by the prior ({PRIOR_TEXT})")
+    members = f" (its group: {', '.join(group)})" if group else ""
+    if flag == "unconnected":
+        notes.append(f"unconnected: never met the other systems{members}; placed by the prior ({PRIOR_TEXT})")
+    elif flag:
+        outside = (" to" if flag == "never lost" else " against") + " a system outside its group" if group else ""
+        notes.append(f"{flag}{outside}{members}: held finite by the prior ({PRIOR_TEXT})")
     if rounds <= 0:
         notes.append("no interval: no bootstrap rounds")
     elif not fitted:
@@ -389,6 +430,9 @@ def _row(system: str, i: int, rating: float, ends: np.ndarray, fit_rows: list, r
             elif flag == "never won":
                 lower = None
                 notes.append("no lower bound")
+            elif flag == "unconnected":
+                lower = upper = None
+                notes.append("no interval: its level against the others is the prior's")
     return {
         "system": system, "rating": float(rating), "lower": lower, "upper": upper, "rank_ub": None,
         "votes": votes, "both_bad_rate": both_bad / votes if votes else 0.0, "preliminary": preliminary,
