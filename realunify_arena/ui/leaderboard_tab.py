@@ -42,8 +42,8 @@ def interval_plot(board: list[dict], title: str) -> str:
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
              f'role="img" aria-label="{html.escape(title)}: ratings with 95% intervals" '
-             'style="max-width:720px;font:12px sans-serif">',
-             f'<text x="{left}" y="18" font-weight="bold">{html.escape(title)}</text>']
+             'style="max-width:720px;font:12px sans-serif;color:var(--body-text-color, #111827)">',
+             f'<text x="{left}" y="18" font-weight="bold" fill="currentColor">{html.escape(title)}</text>']
     for tick in range(int(math.ceil(lo / step) * step), int(hi) + 1, step):
         parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top - 6}" y2="{height - 28}" stroke="#e5e7eb"/>'
                      f'<text x="{x(tick):.1f}" y="{height - 14}" text-anchor="middle" fill="#6b7280">{tick}</text>')
@@ -51,7 +51,8 @@ def interval_plot(board: list[dict], title: str) -> str:
         y = top + row_h * k + row_h / 2
         colour = "#9ca3af" if row["preliminary"] else "#4f46e5"
         lower, upper, rating = row["lower"], row["upper"], row["rating"]
-        parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{html.escape(row["system"])}</text>')
+        parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="currentColor">'
+                     f'{html.escape(row["system"])}</text>')
         if lower is not None or upper is not None:
             start, end = x(rating if lower is None else lower), x(rating if upper is None else upper)
             if lower is None:
