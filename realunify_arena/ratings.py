@@ -64,7 +64,8 @@ _MAX_STEP = 2.0  # largest Newton step in theta (a damping for systems far out o
 
 @dataclass
 class CountTable:
-    """One board's votes as counts per (system_a, system_b, choice); ``last_vote_id`` is the newest counted."""
+    """One board's votes as counts per (system_a, system_b, choice). ``last_vote_id`` changes exactly when the
+    counts do: the newest vote id counted (from a store: the id the update that last changed them read up to)."""
 
     counts: Counter = field(default_factory=Counter)
     last_vote_id: int = 0
