@@ -121,8 +121,7 @@ class _Pairs:
 
     Orientation (who was A) and tie versus both-bad do not enter the likelihood, so they are merged: the
     multinomial resampling of these categories is the same as resampling the votes themselves, with about
-    a third as many categories. Sums over pairs use einsum, not BLAS matmul (small products, where a
-    threaded BLAS only adds contention on a busy machine).
+    a third as many categories.
     """
 
     def __init__(self, rows: list[tuple[int, int, float, int]], n: int):
@@ -138,10 +137,6 @@ class _Pairs:
         self.starts = np.array(firsts, dtype=np.intp)
         self.score = np.array([k[2] for k, _ in keyed])  # P(lower index wins) per category
         self.counts = np.array([c for _, c in keyed], dtype=float)
-        incidence = np.zeros((len(firsts), n))
-        incidence[np.arange(len(firsts)), self.I] = 1.0
-        incidence[np.arange(len(firsts)), self.J] = -1.0
-        self.incidence = incidence  # (pairs, systems): +1 for I, -1 for J
 
     @property
     def empty(self) -> bool:
@@ -153,11 +148,18 @@ class _Pairs:
         return (np.add.reduceat(weights, self.starts, axis=1),
                 np.add.reduceat(weights * self.score, self.starts, axis=1))
 
+    def to_systems(self, at_i: np.ndarray, at_j: np.ndarray) -> np.ndarray:
+        """Per-pair values ``(rounds, pairs)`` summed per system, ``at_i`` to each pair's I and ``at_j`` to its J:
+        ``(rounds, systems)``, by one bincount (no matmul: small products, where a threaded BLAS only adds
+        contention on a busy machine)."""
+        rounds, n = len(at_i), self.n
+        base = np.arange(rounds)[:, None] * n
+        index = np.concatenate([(base + self.I).ravel(), (base + self.J).ravel()])
+        return np.bincount(index, np.concatenate([at_i.ravel(), at_j.ravel()]), rounds * n).reshape(rounds, n)
+
     def per_system(self, N: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Votes and score (wins, half a win per tie) of every system, ``(rounds, systems)``."""
-        pos, neg = np.clip(self.incidence, 0, None), np.clip(-self.incidence, 0, None)
-        return (np.einsum("rp,pn->rn", N, pos + neg),
-                np.einsum("rp,pn->rn", S, pos) + np.einsum("rp,pn->rn", N - S, neg))
+        return self.to_systems(N, N), self.to_systems(S, N - S)
 
     def bootstrap(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
         """Category weights of ``rounds`` resamplings of the votes with replacement, ``(rounds, categories)``."""
@@ -184,6 +186,8 @@ class _Pairs:
         for _ in range(max(1, math.ceil(math.log2(n)))):  # transitive closure by repeated squaring
             closed = reach.astype(np.float32)
             reach = np.einsum("rij,rjk->rik", closed, closed) > 0
+            if reach.all():  # the usual case: every system reaches every other in a step or two
+                break
         into = reach.transpose(0, 2, 1)  # into[r, i, u]: u reaches i
         group = reach & into
         both = present[:, :, None] & present[:, None, :]
@@ -208,29 +212,27 @@ class _Pairs:
         I, J, n_free, rounds = self.I, self.J, len(free), len(theta)
         position = np.full(self.n, -1)
         position[free] = np.arange(n_free)
-        M = self.incidence[:, free]  # (pairs, free)
-        A = np.abs(M)
         both = (position[I] >= 0) & (position[J] >= 0)
         fI, fJ = position[I][both], position[J][both]
         diag = np.arange(n_free)
 
         def objective(th: np.ndarray) -> np.ndarray:
-            d = th[:, I] - th[:, J]
-            f = (S * np.logaddexp(0.0, -d) + (N - S) * np.logaddexp(0.0, d)).sum(axis=1)
+            d = th[:, I] - th[:, J]  # S softplus(-d) + (N - S) softplus(d), with softplus(d) = softplus(-d) + d
+            f = (N * np.logaddexp(0.0, -d) + (N - S) * d).sum(axis=1)
             tf = th[:, free]
-            return f + RIDGE * (tf * tf).sum(axis=1) + (prior * (np.logaddexp(0.0, -tf) + np.logaddexp(0.0, tf))
-                                                      ).sum(axis=1) / 2
+            return f + RIDGE * (tf * tf).sum(axis=1) + (prior * (np.logaddexp(0.0, -tf) + tf / 2)).sum(axis=1)
 
         f = objective(theta)
         for _ in range(200):
             p = _sigmoid(theta[:, I] - theta[:, J])
             pf = _sigmoid(theta[:, free])
-            grad = np.einsum("rp,pf->rf", N * p - S, M) + 2.0 * RIDGE * theta[:, free] + prior * (pf - 0.5)
+            residual = N * p - S
+            grad = self.to_systems(residual, -residual)[:, free] + 2.0 * RIDGE * theta[:, free] + prior * (pf - 0.5)
             h = N * p * (1.0 - p)
             hess = np.zeros((rounds, n_free, n_free))
             hess[:, fI, fJ] = -h[:, both]
             hess[:, fJ, fI] = -h[:, both]
-            hess[:, diag, diag] = np.einsum("rp,pf->rf", h, A) + 2.0 * RIDGE + prior * pf * (1.0 - pf)
+            hess[:, diag, diag] = self.to_systems(h, h)[:, free] + 2.0 * RIDGE + prior * pf * (1.0 - pf)
             step = np.linalg.solve(hess, grad[..., None])[..., 0]
             size = np.abs(step).max(axis=1)
             if size.max() < 1e-9:
@@ -353,10 +355,17 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: no interval, see _row
             ends[:, ~seen] = np.nanpercentile(to_display(draws[:, ~seen]), [2.5, 97.5], axis=0)
+    results = [Counter() for _ in systems]  # per system: (opponent, P(win)) -> votes, over its own fit's votes
+    for fit_rows, in_fit in ((ranked_rows, ranked), (placed_rows, ~ranked)):
+        for a, b, o, c in fit_rows:
+            if in_fit[a]:
+                results[a][(b, o)] += c
+            if in_fit[b]:
+                results[b][(a, 1.0 - o)] += c
     rows = []
     for i, s in enumerate(systems):
-        fit_rows, (flag, group) = (ranked_rows, flags[0][i]) if ranked[i] else (placed_rows, flags[1][i])
-        rows.append(_row(s, i, float(to_display(theta[i])), ends[:, i], fit_rows, rounds, flag=flag,
+        flag, group = flags[0][i] if ranked[i] else flags[1][i]
+        rows.append(_row(s, float(to_display(theta[i])), ends[:, i], results[i], rounds, flag=flag,
                          group=[systems[j] for j in group], votes=int(n_votes[i]), both_bad=int(both_bad[i]),
                          preliminary=not ranked[i]))
     for r in rows:
@@ -393,14 +402,8 @@ def _centred(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
     return theta
 
 
-def _row(system: str, i: int, rating: float, ends: np.ndarray, fit_rows: list, rounds: int, *,
+def _row(system: str, rating: float, ends: np.ndarray, results: Counter, rounds: int, *,
          flag: str | None, group: list[str], votes: int, both_bad: int, preliminary: bool) -> dict:
-    results = Counter()  # (opponent, P(win)) -> votes, for this system's votes in its fit
-    for a, b, o, c in fit_rows:
-        if a == i:
-            results[(b, o)] += c
-        elif b == i:
-            results[(a, 1.0 - o)] += c
     fitted = sum(results.values())
     notes, lower, upper = [], None, None
     members = f" (its group: {', '.join(group)})" if group else ""
