@@ -28,6 +28,8 @@ Kind = Literal["model_vs_model", "direct_vs_stepwise"]
 
 CHOICES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
 KINDS: tuple[str, ...] = ("model_vs_model", "direct_vs_stepwise")
+# Each choice as FastChat's arena exports write it (its ``winner`` field), so its rating scripts read our votes.
+WINNER: dict[str, str] = {"A": "model_a", "B": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 KIND_LABELS: dict[str, str] = {"model_vs_model": "two models, same mode",
                                "direct_vs_stepwise": "one model: direct vs stepwise"}  # as pages show them
 SALT_ENV = "REALUNIFY_VOTER_SALT"

@@ -7,12 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+from realunify_arena.arena import WINNER
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
 
 VOTE_FIELDS = ("vote_id", "created_at", "battle_id", "kind", "track", "dataset", "instance_uid",
                "system_a", "system_b", "choice", "winner", "voter_hash")
 # FastChat's battle vocabulary, so its tooling and arena-rank read the export as is.
-WINNER = {"A": "model_a", "B": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 
 
 def register(sub) -> None:

@@ -148,8 +148,8 @@ def test_the_leaderboard_is_fitted_once_per_new_vote(app, monkeypatch):
         fits.append(kwargs)
         return real_leaderboard(*args, **kwargs)
 
-    real_leaderboard = ratings.leaderboard
-    monkeypatch.setattr(ratings, "leaderboard", counted)
+    real_leaderboard = ratings.rate_counts  # what the app's background refit runs, once per board and new vote
+    monkeypatch.setattr(ratings, "rate_counts", counted)
     client, store = app["client"], app["store"]
     first = client.predict("GEU", "model_vs_model", api_name="/leaderboard")
     fitted = len(fits)
