@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_dataset
-from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
+from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, TRACKS, UEG_TASKS, AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import EntryErrors, Problem, parse_entry
 from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
@@ -284,7 +284,7 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
 
 
 def _is_result_file(file: Path) -> bool:
-    return file.suffix == ".json" and file.stem in {f"{t}_{k}" for t in ("UEG", "GEU") for k in OFFICIAL_MODES}
+    return file.suffix == ".json" and file.stem in {f"{t}_{k}" for t in TRACKS for k in OFFICIAL_MODES}
 
 
 def _result_files(path: Path) -> list[Path]:

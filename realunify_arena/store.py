@@ -36,6 +36,7 @@ from PIL import Image
 from sqlite_utils import Database, Migrations
 
 from realunify_arena.benchmark.images import png_bytes
+from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.trace import Trace
 
 try:  # POSIX only; elsewhere processes fall back to the busy retry alone
@@ -178,7 +179,7 @@ def settings_key(settings: dict) -> str:
 def split_uid(instance_uid: str) -> tuple[str, str]:
     """``UEG_12_world_knowledge`` -> ("UEG", "world_knowledge")."""
     parts = instance_uid.split("_", 2)
-    if len(parts) != 3 or parts[0] not in ("UEG", "GEU") or not parts[1].lstrip("-").isdigit():
+    if len(parts) != 3 or parts[0] not in TRACKS or not parts[1].lstrip("-").isdigit():
         raise ValueError(f"instance_uid {instance_uid!r}: expected '<UEG|GEU>_<index>_<task_type>'")
     return parts[0], parts[2]
 

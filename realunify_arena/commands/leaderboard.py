@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from realunify_arena.arena import KINDS
+from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import USAGE, CommandError, add_db, store_at
 
-TRACKS = ("UEG", "GEU")
 FORMATS = ("markdown", "csv", "json")
 MIN_VOTES_ENV = "REALUNIFY_MIN_VOTES"
 
