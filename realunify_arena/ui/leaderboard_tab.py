@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import gradio as gr
 
-from realunify_arena import ratings, reporting
+from realunify_arena import agreement, paired, ratings, reporting
 from realunify_arena.arena import KINDS
 from realunify_arena.store import Store
 from realunify_arena.ui.context import AppContext
@@ -117,3 +117,48 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         return boards.board(track, kind, ctx.settings.min_votes)
 
     gr.api(leaderboard, api_name="leaderboard", concurrency_limit=None)
+    build_paired(ctx, tab, refresh)
+
+
+def judges_markdown(ctx: AppContext) -> str:
+    comparisons = agreement.compare_judges(ctx.store)
+    if not comparisons:
+        return ("*Agreement needs two or more judges on the same runs: judge stored UEG runs yourself in "
+                "Explore, or `eval --judge` another model card over them.*")
+    return "\n\n".join(agreement.markdown(c) for c in comparisons)
+
+
+def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
+    """Does stepwise help? Δ per model and category with intervals; its discordant instances; judge agreement."""
+    gr.Markdown("## Does stepwise help? (paired per instance: Δ = stepwise − direct with 95% intervals; "
+                "filled dots survive Holm's correction)")
+    forest = gr.Plot(label="Δ per category (percentage points)", elem_id="lb-paired-plot")
+    with gr.Accordion("Paired tables (2x2 counts, McNemar and Holm p-values)", open=False):
+        tables = gr.Markdown(elem_id="lb-paired-tables")
+    with gr.Row():
+        category = gr.Dropdown([], label="Model and category with discordant instances", elem_id="lb-paired-category")
+        which = gr.Radio([("stepwise helped", paired.HELPED), ("stepwise hurt", paired.HURT)], value=paired.HELPED,
+                         label="List the instances where", elem_id="lb-paired-which")
+    listing = gr.Markdown(elem_id="lb-discordant")
+    gr.Markdown("## Judge agreement across judges (UEG polling questions; the paper's Table 4 layout)")
+    judges = gr.Markdown(elem_id="lb-judges")
+
+    def show_paired(current):
+        analyses = paired.analyses_from_store(ctx.store)
+        choices = paired.discordant_choices(analyses)
+        keys = [key for _, key in choices]
+        text = "\n\n".join(paired.markdown(a) for a in analyses) or "*No model has runs in both modes yet.*"
+        return (paired.forest_plot(analyses), text,
+                gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
+                judges_markdown(ctx))
+
+    gr.on([refresh.click, tab.select], show_paired, [category], [forest, tables, category, judges],
+          api_visibility="private", concurrency_limit=None)
+
+    def list_discordant(key, which_value):
+        if not key:
+            return "*No instance changed between direct and stepwise yet.*"
+        return paired.discordant_markdown(ctx.store, key, which_value, ctx.sources)
+
+    gr.on([category.change, which.change], list_discordant, [category, which], [listing],
+          api_visibility="private", concurrency_limit=None)
