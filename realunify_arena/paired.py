@@ -385,8 +385,7 @@ def forest_plot(analyses: list[Analysis], path: Path | None = None):
         ax.set_yticks(range(len(rows)), [f"{r.name} (n={r.n})" for r in rows])
         ax.set_xlim(-100, 100)
         ax.set_title(a.title, fontsize="medium")
-    axes[-1, 0].set_xlabel("Δ stepwise − direct, percentage points (95% paired bootstrap interval); "
-                           "filled = significant after Holm")
+    axes[-1, 0].set_xlabel("Δ stepwise − direct (pp), 95% paired bootstrap interval; filled: significant after Holm")
     fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -420,8 +419,8 @@ def discordant_choices(analyses: Iterable[Analysis]) -> list[tuple[str, str]]:
     out = []
     for a in analyses:
         where = f" [{a.paired.dataset}, judge {a.paired.judge}]" if several else ""
-        out += [(f"{a.paired.label} · {r.name}: {r.helped} helped, {r.hurt} hurt{where}", category_key(a.paired, r.scope))
-                for r in a.rows if r.helped + r.hurt]
+        out += [(f"{a.paired.label} · {r.name}: {r.helped} helped, {r.hurt} hurt{where}",
+                 category_key(a.paired, r.scope)) for r in a.rows if r.helped + r.hurt]
     return out
 
 
