@@ -128,6 +128,31 @@ def judges_markdown(ctx: AppContext) -> str:
     return "\n\n".join(agreement.markdown(c) for c in comparisons)
 
 
+class PairedCache:
+    """The paired section's contents, recomputed only when runs or judgments changed: a bootstrap per model
+    and category (and statsmodels' Holm, which runs the garbage collector) is too slow for every page view.
+    A judgment replaced in place gets a new ``created_at``, so (count, last id, newest judgment) is enough."""
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._cached: tuple[tuple, tuple] | None = None
+
+    def contents(self) -> tuple:
+        """(forest plot figure, paired tables Markdown, discordant choices, judges Markdown)."""
+        with self._lock:
+            version = tuple(self.ctx.store.query(
+                "select (select count(*) from runs) as runs, (select max(id) from runs) as last_run,"
+                " (select count(*) from judgments) as judgments, (select max(created_at) from judgments) as newest"
+            )[0].values())
+            if self._cached is None or self._cached[0] != version:
+                analyses = paired.analyses_from_store(self.ctx.store)
+                text = "\n\n".join(paired.markdown(a) for a in analyses) or "*No model has runs in both modes yet.*"
+                self._cached = version, (paired.forest_plot(analyses), text, paired.discordant_choices(analyses),
+                                         judges_markdown(self.ctx))
+            return self._cached[1]
+
+
 def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     """Does stepwise help? Δ per model and category with intervals; its discordant instances; judge agreement."""
     gr.Markdown("## Does stepwise help? (paired per instance: Δ = stepwise − direct with 95% intervals; "
@@ -143,14 +168,13 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     gr.Markdown("## Judge agreement across judges (UEG polling questions; the paper's Table 4 layout)")
     judges = gr.Markdown(elem_id="lb-judges")
 
+    cache = PairedCache(ctx)
+
     def show_paired(current):
-        analyses = paired.analyses_from_store(ctx.store)
-        choices = paired.discordant_choices(analyses)
+        figure, text, choices, judges_text = cache.contents()
         keys = [key for _, key in choices]
-        text = "\n\n".join(paired.markdown(a) for a in analyses) or "*No model has runs in both modes yet.*"
-        return (paired.forest_plot(analyses), text,
-                gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
-                judges_markdown(ctx))
+        return (figure, text, gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
+                judges_text)
 
     gr.on([refresh.click, tab.select], show_paired, [category], [forest, tables, category, judges],
           api_visibility="private", concurrency_limit=None)
