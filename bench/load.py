@@ -48,6 +48,7 @@ def seed_stored_runs(db: Path, systems: tuple[str, ...] = SYSTEMS, source: str =
     from realunify_arena.benchmark import load
     from realunify_arena.benchmark.schema import GEUInstance
     from realunify_arena.store import Store
+    from realunify_arena.systems import System
     from realunify_arena.trace import Step, StepRole, Trace
 
     dataset = load(source)
@@ -56,13 +57,13 @@ def seed_stored_runs(db: Path, systems: tuple[str, ...] = SYSTEMS, source: str =
     count = 0
     for inst in dataset.instances:
         for system in systems:
-            model, mode = system.split(":")
+            parsed = System.parse(system)
             pixels = Image.new("RGB", (16, 16), tuple(rng.randrange(256) for _ in range(3)))
             if isinstance(inst, GEUInstance):
                 steps = [Step(StepRole.ANSWER, inst.mcq_text, text=rng.choice("ABCD"))]
             else:
                 steps = [Step(StepRole.GENERATED_IMAGE, inst.prompt, image=pixels)]
-            store.save_trace(Trace(inst.uid, model, mode, {"seed": 0}, steps=steps), dataset.name)
+            store.save_trace(Trace(inst.uid, parsed.model, parsed.mode, {"seed": 0}, steps=steps), dataset.name)
             count += 1
     store.close()
     return count

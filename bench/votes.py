@@ -24,6 +24,7 @@ from PIL import Image
 
 from realunify_arena.arena import Arena
 from realunify_arena.store import Store
+from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
 
 UID = "UEG_1_world_knowledge"
@@ -56,8 +57,8 @@ class Target:
         store = Store.open(db, synchronous=synchronous)
         run_ids = {}
         for system in SYSTEMS:
-            model, mode = system.split(":")
-            trace = Trace(UID, model, mode, {"seed": 0},
+            parsed = System.parse(system)
+            trace = Trace(UID, parsed.model, parsed.mode, {"seed": 0},
                           steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (8, 8)))])
             run_ids[system] = store.save_trace(trace, "bench")
         store.close()

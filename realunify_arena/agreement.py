@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, UEG_TASKS
 from realunify_arena.reporting import stored_outcome, system_labels
 from realunify_arena.scoring import MODES, percent, score_systems
@@ -100,7 +101,7 @@ def agreement_of(pairs: list[tuple[str, str]], labels: tuple) -> tuple[int, floa
 def polling_judges(store, dataset: str | None = None) -> list[str]:
     """Names of the judges with polling (UEG) judgments stored, sorted."""
     return sorted({j["judge"] for j in store.judgments() if j["kind"] == "polling"
-                   and (dataset is None or j["dataset"] == dataset)})
+                   and is_benchmark_dataset(j["dataset"]) and (dataset is None or j["dataset"] == dataset)})
 
 
 def compare_judges(store, judges: list[str] | None = None, *, dataset: str | None = None) -> list[Comparison]:
@@ -118,7 +119,8 @@ def compare_judges(store, judges: list[str] | None = None, *, dataset: str | Non
     judges = list(dict.fromkeys(judges))
     verdicts: dict[str, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))  # ds -> judge -> run
     for j in store.judgments():
-        if j["kind"] == "polling" and j["judge"] in judges and (dataset is None or j["dataset"] == dataset):
+        if (j["kind"] == "polling" and j["judge"] in judges and is_benchmark_dataset(j["dataset"])
+                and (dataset is None or j["dataset"] == dataset)):
             verdicts[j["dataset"]][j["judge"]][j["run_id"]] = j
     out = []
     for name in sorted(verdicts):
@@ -179,7 +181,7 @@ def _kappa(x: float | None) -> str:
 
 
 def _scope(scope: str) -> str:
-    return "all UEG" if scope == ALL else CATEGORIES[scope][1]
+    return "all UEG" if scope == ALL else CATEGORIES[scope].abbreviation
 
 
 def score_columns(comparison: Comparison) -> list[str]:
@@ -217,7 +219,7 @@ def markdown(comparison: Comparison) -> str:
         lines.append(row([r.judge_a, r.judge_b, _scope(r.scope), r.questions, _share(r.question_agreement),
                           _kappa(r.question_kappa), r.instances, _share(r.instance_agreement),
                           _kappa(r.instance_kappa)]))
-    header = ["Judge", "n", *(CATEGORIES[t][1] for t in score_columns(comparison)), "UEG"]
+    header = ["Judge", "n", *(CATEGORIES[t].abbreviation for t in score_columns(comparison)), "UEG"]
     lines += ["", f"Scores each judge gives (direct/stepwise, %), on the {comparison.common_runs} runs every "
                   "judge decided (the layout of the paper's Table 4):"]
     for model, rows in score_rows(comparison):
@@ -233,7 +235,7 @@ def records(comparison: Comparison) -> list[dict]:
         for judge, modes in per_judge.items():
             for mode, s in modes.items():
                 out.append({"kind": "score", "dataset": comparison.dataset, "model": model, "judge": judge,
-                            "mode": mode, **{CATEGORIES[t][1]: percent(s.category(t)) for t in UEG_TASKS
+                            "mode": mode, **{CATEGORIES[t].abbreviation: percent(s.category(t)) for t in UEG_TASKS
                                              if t in s.categories},
                             "UEG": percent(s.ueg), "n": sum(t.scored for t in s.categories.values())})
     return out

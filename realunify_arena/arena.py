@@ -19,9 +19,8 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from sqlite_utils import Database
-
-from realunify_arena.store import Store, now, split_uid
+from realunify_arena.store import NotFound, Store, now, split_uid
+from realunify_arena.systems import MODES, System
 
 Side = Literal["A", "B"]
 Choice = Literal["A", "B", "tie", "both_bad"]
@@ -29,7 +28,8 @@ Kind = Literal["model_vs_model", "direct_vs_stepwise"]
 
 CHOICES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
 KINDS: tuple[str, ...] = ("model_vs_model", "direct_vs_stepwise")
-MODES: tuple[str, ...] = ("direct", "stepwise")
+KIND_LABELS: dict[str, str] = {"model_vs_model": "two models, same mode",
+                               "direct_vs_stepwise": "one model: direct vs stepwise"}  # as pages show them
 SALT_ENV = "REALUNIFY_VOTER_SALT"
 SALT_META_KEY = "voter_salt"  # where a generated salt is kept when the environment gives none
 
@@ -48,12 +48,12 @@ class VoteRefused(BattleError):
     """A vote that was not recorded; nothing was written."""
 
 
-def split_system(system: str) -> tuple[str, str]:
-    """``"janus-pro-1b:stepwise"`` -> ("janus-pro-1b", "stepwise")."""
-    model, sep, mode = system.rpartition(":")
-    if not sep or not model or mode not in MODES:
-        raise BattleError(f"system {system!r}: expected '<model card>:<direct|stepwise>'")
-    return model, mode
+def parse_system(system: str) -> System:
+    """``System.parse``, refusing with a ``BattleError`` (a message safe to show)."""
+    try:
+        return System.parse(system)
+    except ValueError as e:
+        raise BattleError(str(e)) from None
 
 
 def voter_id(profile_username: str | None, session_hash: str, headers: Mapping[str, str],
@@ -80,16 +80,17 @@ def draw_pair(systems: Sequence[str], kind: Kind, rng: random.Random) -> tuple[s
     """Two systems for a battle, uniformly over the valid pairs, on randomly chosen sides: one model's
     two modes, or two models in the same mode."""
     if kind == "direct_vs_stepwise":
-        models = sorted({split_system(s)[0] for s in systems
-                         if {f"{split_system(s)[0]}:{m}" for m in MODES} <= set(systems)})
+        offered = set(systems)
+        models = sorted({parse_system(s).model for s in systems
+                         if {str(System(parse_system(s).model, m)) for m in MODES} <= offered})
         if not models:
             raise BattleError("no model offers both direct and stepwise runs")
         model = rng.choice(models)
-        pair = [f"{model}:direct", f"{model}:stepwise"]
+        pair = [str(System(model, m)) for m in MODES]
     elif kind == "model_vs_model":
         distinct = sorted(set(systems))
         pairs = [[a, b] for i, a in enumerate(distinct) for b in distinct[i + 1:]
-                 if split_system(a)[1] == split_system(b)[1]]  # sorted: same mode means different models
+                 if parse_system(a).mode == parse_system(b).mode]  # sorted: same mode means different models
         if not pairs:
             raise BattleError("a model-vs-model battle needs two models with runs in the same mode")
         pair = rng.choice(pairs)
@@ -125,30 +126,37 @@ class Arena:
         return _keyed_hash(self.salt, "voter", voter, 16)
 
     def new_battle(self, session_id: str, voter: str, instance_uid: str, dataset: str,
-                   system_a: str, system_b: str, kind: Kind) -> str:
-        """Record a battle and return its opaque id, the only thing the browser receives."""
+                   system_a: str, system_b: str, kind: Kind, *, runs: Mapping[Side, int] | None = None) -> str:
+        """Record a battle and return its opaque id, the only thing the browser receives.
+
+        ``runs`` pins stored runs to sides up front (a battle drawn from stored runs): each must be a run
+        of that side's system on the instance, and is still ``deliver``ed when shown."""
         _require_session(session_id, BattleError)
         if kind not in KINDS:
             raise BattleError(f"battle kind {kind!r}: expected one of {', '.join(KINDS)}")
-        model_a, mode_a = split_system(system_a)
-        model_b, mode_b = split_system(system_b)
-        if kind == "direct_vs_stepwise" and (model_a != model_b or mode_a == mode_b):
+        a, b = parse_system(system_a), parse_system(system_b)
+        if kind == "direct_vs_stepwise" and (a.model != b.model or a.mode == b.mode):
             raise BattleError(f"direct_vs_stepwise compares one model's two modes, got {system_a!r}"
                               f" and {system_b!r}")
-        if kind == "model_vs_model" and (model_a == model_b or mode_a != mode_b):
+        if kind == "model_vs_model" and (a.model == b.model or a.mode != b.mode):
             raise BattleError(f"model_vs_model compares two models in the same mode, got {system_a!r}"
                               f" and {system_b!r}")
         try:
             track, _ = split_uid(instance_uid)
         except ValueError as e:
             raise BattleError(str(e)) from None
+        pinned = {side: run_id for side, run_id in (runs or {}).items() if run_id is not None}
+        for side, run_id in pinned.items():
+            if side not in ("A", "B"):
+                raise BattleError(f"side {side!r}: expected 'A' or 'B'")
+            _check_run(self.store, run_id, instance_uid, str({"A": a, "B": b}[side]), side)
         battle_id = secrets.token_urlsafe(24)
-        with self.store.write() as db:
-            db.table("battles").insert({
-                "id": battle_id, "session_key": _session_key(session_id), "voter": voter,
-                "dataset": dataset, "instance_uid": instance_uid, "track": track, "kind": kind,
-                "system_a": system_a, "system_b": system_b, "created_at": now(),
-            })
+        self.store.insert_battle({
+            "id": battle_id, "session_key": _session_key(session_id), "voter": voter,
+            "dataset": dataset, "instance_uid": instance_uid, "track": track, "kind": kind,
+            "system_a": str(a), "system_b": str(b), "run_a": pinned.get("A"), "run_b": pinned.get("B"),
+            "created_at": now(),
+        })
         return battle_id
 
     def deliver(self, battle_id: str, session_id: str, side: Side, run_id: int) -> None:
@@ -156,22 +164,14 @@ class Arena:
         if side not in ("A", "B"):
             raise BattleError(f"side {side!r}: expected 'A' or 'B'")
         column = side.lower()
-        with self.store.write() as db:
-            battle = self._battle_for(db, battle_id, session_id, BattleError)
-            if db.execute("select 1 from votes where battle_id = ?", (battle_id,)).fetchone():
+        with self.store.write():
+            battle = self._battle_for(battle_id, session_id, BattleError)
+            if self.store.battle_vote(battle_id) is not None:
                 raise BattleError("this battle already has a vote; start a new one")
-            run = db.execute("select instance_uid, model, mode from runs where id = ?",
-                             (run_id,)).fetchone()
-            if run is None:
-                raise BattleError(f"run {run_id} is not in the store")
-            expected = battle[f"system_{column}"]
-            if (run[0], f"{run[1]}:{run[2]}") != (battle["instance_uid"], expected):
-                raise BattleError(f"run {run_id} is {run[1]}:{run[2]} on {run[0]}, but side {side}"
-                                  f" of this battle is {expected} on {battle['instance_uid']}")
+            _check_run(self.store, run_id, battle["instance_uid"], battle[f"system_{column}"], side)
             if battle[f"run_{column}"] not in (None, run_id):
                 raise BattleError(f"side {side} was already delivered with run {battle[f'run_{column}']}")
-            db.execute(f"update battles set run_{column} = ?, delivered_{column}_at = ? where id = ?",
-                       (run_id, now(), battle_id))
+            self.store.deliver_battle_side(battle_id, side, run_id)
 
     def vote(self, battle_id: str, session_id: str, voter: str, choice: Choice) -> dict:
         """Record the vote and reveal the systems; raises ``VoteRefused`` and writes nothing otherwise."""
@@ -179,58 +179,61 @@ class Arena:
             raise VoteRefused(f"choice {choice!r}: expected one of {', '.join(CHOICES)}")
         if not isinstance(voter, str) or not voter:
             raise VoteRefused("no voter identity; reload the page")
-        with self.store.write() as db:
-            battle = self._battle_for(db, battle_id, session_id, VoteRefused)
-            if db.execute("select 1 from votes where battle_id = ?", (battle_id,)).fetchone():
+        with self.store.write():
+            battle = self._battle_for(battle_id, session_id, VoteRefused)
+            if self.store.battle_vote(battle_id) is not None:
                 raise VoteRefused("this battle already has a vote; each battle takes one vote")
             undelivered = [s for s in ("A", "B") if battle[f"delivered_{s.lower()}_at"] is None]
             if undelivered:
                 raise VoteRefused(f"side {' and '.join(undelivered)} has not been shown yet;"
                                   " vote once both outputs are on screen")
-            self._check_rate(db, voter)
-            created_at = now()
-            cursor = db.execute(
-                "insert into votes (battle_id, voter, choice, created_at) values (?, ?, ?, ?)",
-                (battle_id, voter, choice, created_at))
-            vote_id = cursor.lastrowid
+            self._check_rate(voter)
+            vote_id, created_at = self.store.insert_vote(battle_id, voter, choice)
         return _revealed(battle, choice, vote_id, created_at)
 
     def reveal(self, battle_id: str, session_id: str) -> dict:
         """The systems behind a battle this session has voted on."""
-        with self.store.read() as db:
-            battle = self._battle_for(db, battle_id, session_id, BattleError)
-            vote = db.execute("select id, choice, created_at from votes where battle_id = ?",
-                              (battle_id,)).fetchone()
+        with self.store.read():
+            battle = self._battle_for(battle_id, session_id, BattleError)
+            vote = self.store.battle_vote(battle_id)
         if vote is None:
             raise BattleError("the systems are revealed only after the vote")
-        return _revealed(battle, vote[1], vote[0], vote[2])
+        return _revealed(battle, vote["choice"], vote["id"], vote["created_at"])
 
-    def _battle_for(self, db: Database, battle_id: str, session_id: str,
-                    error: type[BattleError]) -> dict:
+    def battle(self, battle_id: str, session_id: str) -> dict:
+        """The battle row, for the session it was issued to; raises ``BattleError`` otherwise.
+        The row names the systems: callers show them only through ``reveal`` or after the vote."""
+        return self._battle_for(battle_id, session_id, BattleError)
+
+    def _battle_for(self, battle_id: str, session_id: str, error: type[BattleError]) -> dict:
         if not isinstance(battle_id, str) or not _BATTLE_ID.match(battle_id):
             raise error("malformed battle id; start a new battle")
         _require_session(session_id, error)
-        cursor = db.execute("select * from battles where id = ?", (battle_id,))
-        row = cursor.fetchone()
-        if row is None:
+        battle = self.store.battle(battle_id)
+        if battle is None:
             raise error("unknown battle id; start a new battle")
-        battle = dict(zip([c[0] for c in cursor.description], row))
         if not hmac.compare_digest(battle["session_key"], _session_key(session_id)):
             raise error("this battle was issued to another session")
         return battle
 
-    def _check_rate(self, db: Database, voter: str) -> None:
-        key = rate_key(voter)
+    def _check_rate(self, voter: str) -> None:
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=self.window_seconds)
-        # The key itself, or any id extending it with ":..." (ids between "key:" and "key;" sort there).
-        (recent,) = db.execute(
-            "select count(*) from votes where (voter = ? or (voter > ? and voter < ?))"
-            " and created_at > ?",
-            (key, key + ":", key + ";", since.isoformat(timespec="microseconds")),
-        ).fetchone()
+        recent = self.store.count_votes_since(rate_key(voter), since.isoformat(timespec="microseconds"))
         if recent >= self.max_votes:
             raise VoteRefused(f"rate limit: at most {self.max_votes} votes per"
                               f" {self.window_seconds:g} s; please wait a little")
+
+
+def _check_run(store: Store, run_id: int, instance_uid: str, system: str, side: str) -> None:
+    """Refuse a run that is not ``system``'s run on ``instance_uid`` for this side."""
+    try:
+        run = store.run(run_id)
+    except NotFound:
+        raise BattleError(f"run {run_id} is not in the store") from None
+    got = str(System(run["model"], run["mode"]))
+    if (run["instance_uid"], got) != (instance_uid, system):
+        raise BattleError(f"run {run_id} is {got} on {run['instance_uid']}, but side {side}"
+                          f" of this battle is {system} on {instance_uid}")
 
 
 def _require_session(session_id: str, error: type[BattleError]) -> None:

@@ -24,7 +24,7 @@ MIN_TRANSFORMERS = (5, 23)  # Janus image generation is broken in 5.17 (static-c
 PROBE_TIMEOUT_S = 2.0
 
 _FIELDS = {"name", "family", "description", "capabilities", "checkpoint", "checkpoints", "endpoint", "api_key_env",
-           "dtype", "defaults", "params"}
+           "dtype", "defaults", "params", "serve"}
 _DTYPES = {"bfloat16", "float16", "float32"}
 
 
@@ -41,6 +41,7 @@ class ModelCard:
     checkpoints: dict[str, str] = field(default_factory=dict)  # capability -> hub id, folder, remote model or card:NAME
     endpoint: str | None = None
     api_key_env: str | None = None  # the variable holding the key; the key itself is never stored
+    serve: str | None = None  # the command that starts the card's endpoint (shown when it is not answering)
     dtype: str = "bfloat16"
     defaults: GenerationOptions = field(default_factory=GenerationOptions)
     params: dict[str, Any] = field(default_factory=dict)  # family-specific settings
@@ -144,6 +145,7 @@ def load_card(path: Path) -> ModelCard:
         name=name, family=family, description=_string(path, raw, "description", required=True),
         capabilities=capabilities, checkpoints=_checkpoints(path, raw, capabilities, family),
         endpoint=_string(path, raw, "endpoint"), api_key_env=_string(path, raw, "api_key_env"), dtype=dtype,
+        serve=_string(path, raw, "serve"),
         defaults=_defaults(path, raw), params=params, path=path)
     if family == "openai" and not card.endpoint:
         raise _fail(path, "endpoint", "an openai card needs the endpoint's base URL (ending in /v1)")
@@ -242,7 +244,8 @@ def _endpoint_problem(card: ModelCard) -> str | None:
     try:
         reply = httpx.get(f"{card.endpoint.rstrip('/')}/models", headers=headers, timeout=PROBE_TIMEOUT_S)
     except httpx.HTTPError as exc:
-        return f"endpoint {card.endpoint} not answering ({type(exc).__name__})"
+        start = f"; start it with: {card.serve}" if card.serve else ""
+        return f"endpoint {card.endpoint} not answering ({type(exc).__name__}){start}"
     if reply.status_code in (401, 403):
         return f"endpoint {card.endpoint} rejected the API key in ${card.api_key_env} (HTTP {reply.status_code})"
     return None

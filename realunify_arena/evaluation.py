@@ -19,14 +19,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from realunify_arena import protocols
+from realunify_arena import protocols, runs
 from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.benchmark.loaders import Dataset
-from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance, GEUInstance
-from realunify_arena.judge import ANSWER_PARSER, ATTEMPTS, Judge, judge_trace, stored_images
-from realunify_arena.trace import Mode, Status
-
-SOURCE_KEY = "dataset_source:{}"  # store meta key: dataset name -> folder it was loaded from
+from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance
+from realunify_arena.judge import ATTEMPTS, Judge, judge_name
+from realunify_arena.systems import MODES, Mode
+from realunify_arena.trace import Status
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def select(dataset: Dataset, track: str = "all", limit: int | None = None) -> li
     return chosen
 
 
-def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: Iterable[Mode] = protocols.MODES,
+def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: Iterable[Mode] = MODES,
              track: str = "all", limit: int | None = None, options: GenerationOptions | None = None,
              shard: Shard = Shard(), progress: bool = True, judge_attempts: int = ATTEMPTS,
              retry_errors: bool = False) -> Summary:
@@ -95,8 +94,8 @@ def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: 
     options = options or pool.cards[model].defaults
     modes = list(modes)
     for mode in modes:
-        if mode not in protocols.MODES:
-            raise ValueError(f"mode {mode!r}: expected one of {protocols.MODES}")
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}: expected one of {MODES}")
     # Instances, not (instance, mode) pairs, are dealt out: with two modes and two ranks, dealing pairs would
     # give one rank every direct run and the other every (slower) stepwise run.
     work = [(instance, mode) for instance in shard.take(select(dataset, track, limit)) for mode in modes]
@@ -110,7 +109,7 @@ def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: 
 def remember_source(store, dataset: Dataset) -> None:
     """Note where the dataset's files are, so an export can reload the instances its runs answered."""
     if dataset.root is not None:
-        store.meta(SOURCE_KEY.format(dataset.name), lambda: str(dataset.root.resolve()))
+        store.remember_dataset_source(dataset.name, str(dataset.root.resolve()))
 
 
 def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOptions, shard: Shard,
@@ -119,7 +118,7 @@ def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOp
     done, todo = [], []
     for instance, mode in work:
         run_id = store.find_run(dataset, instance.uid, model, mode, settings)
-        if run_id is not None and retry_errors and _forget_failed_run(store, run_id):
+        if run_id is not None and retry_errors and store.forget_failed_run(run_id, Status.ERROR.value):
             run_id = None
         if run_id is None:
             todo.append((instance, mode))
@@ -129,21 +128,11 @@ def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOp
     if todo:
         with protocols.loaded(pool, model) as adapter, _bar(todo, f"{model} runs", shard, progress) as bar:
             for instance, mode in bar:
-                trace = protocols.run(instance, adapter, mode, options)
-                done.append((store.save_trace(trace, dataset), instance))
-                summary.ran[trace.status.value] += 1
+                update = runs.run_to_end(store, pool, dataset, instance, model, mode, options, adapter=adapter,
+                                         keep_errors=True)
+                done.append((update.run_id, instance))
+                summary.ran[update.trace.status.value] += 1
     return done
-
-
-def _forget_failed_run(store, run_id: int) -> bool:
-    """Delete the run if its model failed and nothing refers to it (a battle, a judgment); True if deleted."""
-    with store.write() as db:
-        deleted = db.execute(
-            "delete from runs where id = ? and status = ?"
-            " and not exists (select 1 from judgments where run_id = runs.id)"
-            " and not exists (select 1 from battles where run_a = runs.id or run_b = runs.id)",
-            (run_id, Status.ERROR.value))
-        return deleted.rowcount == 1
 
 
 def _judge_pass(run_ids: list[tuple[int, AnyInstance]], judge: Judge, attempts: int, store, shard: Shard,
@@ -152,18 +141,15 @@ def _judge_pass(run_ids: list[tuple[int, AnyInstance]], judge: Judge, attempts: 
     for run_id, instance in run_ids:
         if store.run(run_id)["status"] != Status.OK.value:
             continue
-        name = ANSWER_PARSER if isinstance(instance, GEUInstance) else judge.name
-        if store.find_judgment(run_id, name) is None:
-            todo.append((run_id, instance, name))
+        if store.find_judgment(run_id, judge_name(instance, judge.name)) is None:
+            todo.append((run_id, instance))
         else:
             summary.stored_judgments += 1
-    load_image = stored_images(store)
     with _bar(todo, f"judged by {judge.name}", shard, progress) as bar:
-        for run_id, instance, name in bar:
-            judgment = judge_trace(store.load_trace(run_id), instance, judge, load_image, attempts=attempts)
-            store.save_judgment(run_id, name, judgment.to_dict())
+        for run_id, instance in bar:
+            judgment = runs.judge_stored_run(store, run_id, instance, judge, attempts=attempts)
             summary.judged += 1
-            summary.judge_errors += judgment.errors > 0
+            summary.judge_errors += judgment["errors"] > 0
 
 
 def _bar(items: list, label: str, shard: Shard, enabled: bool):
@@ -196,9 +182,9 @@ def merge(source, target) -> tuple[int, int]:
             target.save_judgment(run_id, j["judge"], {k: j[k] for k in ("kind", "score", "details", "errors")})
             new_judgments += 1
     for name in {row["dataset"] for row in source.runs()}:
-        location = source.meta(SOURCE_KEY.format(name))
+        location = source.dataset_source(name)
         if location is not None:
-            target.meta(SOURCE_KEY.format(name), lambda location=location: location)
+            target.remember_dataset_source(name, location)
     return new_runs, new_judgments
 
 
@@ -215,4 +201,4 @@ def _copy_file(source: Path, target: Path) -> None:
 def task_counts(instances: Iterable[AnyInstance]) -> dict[str, int]:
     """Instances per category abbreviation, in the paper's order (for the command's plan line)."""
     counts = Counter(i.task_type for i in instances)
-    return {CATEGORIES[t][1]: counts[t] for t in CATEGORIES if counts[t]}
+    return {c.abbreviation: counts[t] for t, c in CATEGORIES.items() if counts[t]}

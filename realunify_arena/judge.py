@@ -1,13 +1,17 @@
 """Judging finished runs: polling questions for UEG images, answer letters for GEU replies.
 
 UEG: a judge (any model card that understands images, or a person) answers each polling question with
-the paper's prompt, one call per question. Replies are parsed strictly: the first word decides, so
-"No." is no and "know" or "The answer is yes" is unparseable (the official script's substring test
-would count both as "no"). An unparseable reply is asked again a bounded number of times with another
-seed, then recorded as a judge error; it is never counted as either answer.
+the paper's prompt, one call per question. A leading reasoning block (``<think>...</think>`` and its
+variants, see ``strip_reasoning``) is removed first, then the reply is parsed strictly: the first word
+decides, so "No." is no while "know", "The answer is yes" and "Yes/No" are unparseable. The official
+generation scorer (FrankYang-17/RealUnify ``eval/eval_generation.py``) lower-cases the reply and tests
+substrings: "yes" anywhere makes it yes, otherwise "no" anywhere makes it no, so "yes" wins when a reply
+contains both words and "know" counts as no. An unparseable reply is asked again a bounded number of times
+with another seed, then recorded as a judge error; it is never counted as either answer.
 
-GEU: no judge model. The paper's extraction gives the headline score; a strict parse (a clear letter
-only) is kept beside it, so answers that only score through the paper's loose rule can be seen.
+GEU: no judge model. The headline score uses the official extraction exactly (``extract_choice``, after
+``eval/eval_understanding.py``'s ``extract_characters_regex``); a strict parse (a clear letter only) is kept
+beside it, so answers that only score through the loose rule can be seen.
 """
 
 from __future__ import annotations
@@ -30,10 +34,25 @@ HUMAN = "human"
 ANSWER_PARSER = "answer-parser"  # the judge name GEU judgments are stored under: no judge model takes part
 DEFAULT_JUDGE = "qwen2.5-vl-7b"  # local and open; the paper's judge is the gemini-2.5-pro card
 ATTEMPTS = 3  # asks per polling question before a judge error is recorded
-# Phrases the paper strips before looking for a letter; longer phrases first so "The answer is" goes whole.
+# The official extraction's phrases, in its order (FrankYang-17/RealUnify eval/eval_understanding.py,
+# ``extract_characters_regex``; lmms-eval's realunify task copies the list). Each is removed wherever it
+# occurs, case-sensitively: "Answer B" and "**Answer**: D" read as B and D, not as the A of "Answer".
 ANSWER_PHRASES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
                   "The best option is", "The correct option is", "Best answer:", "Best option:",
-                  "Answer:", "Option:")
+                  "Answer", "Answer is")
+# The strict parse's own prefixes, removed before it asks for a reply that is nothing but a letter.
+STRICT_PHRASES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
+                  "The best option is", "The correct option is", "Best answer:", "Best option:",
+                  "Final Answer:", "Final answer:", "Answer:", "Option:")
+# Reasoning blocks that reasoning models put before the verdict: <think>, <thinking>, <reasoning>, <reason>,
+# Kimi's ◁think▷...◁/think▷ and the begin/end-of-thought markers. Matched case-insensitively.
+_REASONING_BLOCK = re.compile(
+    r"^\s*(?:<(think|thinking|reasoning|reason)>.*?</\1>|◁think▷.*?◁/think▷"
+    r"|<\|begin_of_thought\|>.*?<\|end_of_thought\|>)", re.DOTALL | re.IGNORECASE)
+_UNCLOSED_REASONING = re.compile(r"^\s*(?:<(?:think|thinking|reasoning|reason)>|◁think▷|<\|begin_of_thought\|>)",
+                                 re.IGNORECASE)
+_REASONING_CLOSE = re.compile(r"</(?:think|thinking|reasoning|reason)>|◁/think▷|<\|end_of_thought\|>",
+                              re.IGNORECASE)
 _STRICT_CHOICE = re.compile(r"\(?([ABCD])\)?(?:\s*[.):]\s*(.*))?", re.DOTALL)
 _EDGE_CHARS = string.punctuation + string.whitespace + "“”‘’"
 
@@ -65,34 +84,67 @@ class Judgment:
 # -- parsing ----------------------------------------------------------------------------------------
 
 
+def strip_reasoning(reply: str | None) -> str:
+    """The reply without its leading reasoning block(s); "" when the reasoning never ends.
+
+    Handles ``<think>...</think>`` (possibly empty, as Qwen3 writes it with thinking off), ``<thinking>``,
+    ``<reasoning>``, ``<reason>``, ``◁think▷...◁/think▷``, ``<|begin_of_thought|>...<|end_of_thought|>``,
+    and a bare closing tag whose opening tag was in the prompt (chat templates that open the block for the
+    model): everything up to the last closing tag is reasoning. An opened block that is never closed (a
+    reply cut short while thinking) leaves no verdict.
+    """
+    text = reply or ""
+    while True:
+        match = _REASONING_BLOCK.match(text)
+        if not match:
+            break
+        text = text[match.end():]
+    if _UNCLOSED_REASONING.match(text):
+        return ""
+    closes = list(_REASONING_CLOSE.finditer(text))
+    if closes:
+        text = text[closes[-1].end():]
+    return text
+
+
 def parse_yes_no(reply: str | None) -> Verdict | None:
-    """"yes" or "no" when the reply's first word is one of them (case and punctuation ignored)."""
-    words = (reply or "").split()
+    """"yes" or "no" when the reply's first word after any reasoning block is one of them (case and
+    punctuation ignored); None otherwise."""
+    words = strip_reasoning(reply).split()
     if not words:
         return None
     first = words[0].strip(_EDGE_CHARS).lower()
     return first if first in ("yes", "no") else None
 
 
-def _strip_phrases(reply: str) -> str:
-    for phrase in ANSWER_PHRASES:
+def _strip_phrases(reply: str, phrases: tuple[str, ...] = ANSWER_PHRASES) -> str:
+    for phrase in phrases:
         reply = reply.replace(phrase, "")
     return reply.strip()
 
 
-def extract_choice(reply: str | None) -> str | None:
-    """The paper's rule: strip the answer phrases, then the first capital A-D anywhere in the reply.
+def extract_choice(reply: str | list | None) -> str | None:
+    """The official GEU letter, or None: the headline rule.
 
-    The paper also gives no answer for a reply over 10 words without a letter; a reply without a letter
-    has no answer whatever its length, so that rule needs no code of its own.
+    As ``extract_characters_regex`` in FrankYang-17/RealUnify ``eval/eval_understanding.py``: a list reply
+    counts by its first element; the reply is stripped, every ``ANSWER_PHRASES`` entry is removed in order
+    wherever it occurs, a reply of more than 10 words without a capital A-D has no answer, otherwise the
+    first capital A-D anywhere is the answer. Lower-case and full-width letters are not letters here.
     """
-    found = re.search("[ABCD]", _strip_phrases(reply or ""))
+    if isinstance(reply, list):
+        reply = reply[0] if reply else None
+    if not isinstance(reply, str):
+        return None
+    text = _strip_phrases(reply.strip())
+    found = re.search("[ABCD]", text)
+    if len(text.split()) > 10 and not found:
+        return None
     return found.group(0) if found else None
 
 
 def parse_choice_strict(reply: str | None, options: list[str] | None = None) -> str | None:
     """A letter only when the reply is just that letter: "B", "B.", "(B)", "B)", or "B. <option B's text>"."""
-    text = _strip_phrases(reply or "").strip("*`: \n\t")
+    text = _strip_phrases(reply or "", STRICT_PHRASES).strip("*`: \n\t")
     match = _STRICT_CHOICE.fullmatch(text)
     if not match:
         return None
@@ -134,12 +186,24 @@ def polling_judgment(questions: list[PollingQuestion], replies: list[list[str]],
     return Judgment("polling", score, {"judge": judge, "questions": items}, errors)
 
 
-def mcq_judgment(instance: GEUInstance, reply: str | None) -> Judgment:
+def mcq_judgment(instance: GEUInstance, reply: str | list | None) -> Judgment:
+    """The parsed letter against the expected one; score 1/0, or None when the instance has no expected
+    answer (your own GEU question asked without one: the letter is read but nothing is scored). A list
+    reply counts by its first element, as the official script reads it."""
+    if isinstance(reply, list):
+        reply = reply[0] if reply else None
+    if not isinstance(reply, str):
+        reply = None
     letter = extract_choice(reply)
     strict = parse_choice_strict(reply, instance.option)
-    return Judgment("mcq", int(letter == instance.answer), {
+    expected = instance.answer or None
+
+    def score(found: str | None) -> int | None:
+        return None if expected is None else int(found == expected)
+
+    return Judgment("mcq", score(letter), {
         "reply": reply, "answer": instance.answer, "letter": letter,
-        "strict_letter": strict, "strict_score": int(strict == instance.answer)})
+        "strict_letter": strict, "strict_score": score(strict)})
 
 
 # -- judges ---------------------------------------------------------------------------------------
@@ -187,6 +251,12 @@ class HumanJudge(Judge):
             return self.answers[question_text]
         except KeyError:
             raise MissingAnswer(f"human judge: no answer entered for {question_text!r}") from None
+
+
+def judge_name(instance: AnyInstance, judge: str) -> str:
+    """The name a run's judgment is stored under: ``ANSWER_PARSER`` for GEU (its letter is parsed, no judge
+    model takes part, as in the paper), ``judge`` for UEG. The one place this rule is written."""
+    return ANSWER_PARSER if isinstance(instance, GEUInstance) else judge
 
 
 def build_judge(name: str, pool=None, *, answers: Mapping[str, str] | None = None) -> Judge:

@@ -187,8 +187,6 @@ def paired_sets(store, *, dataset: str | None = None, judge: str | None = None) 
 
     A model with runs in one mode only has nothing to pair and is not listed.
     """
-    from realunify_arena.evaluation import SOURCE_KEY
-
     out = []
     for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge):
         by_label: dict[str, dict[str, dict[str, tuple[dict, object]]]] = defaultdict(lambda: defaultdict(dict))
@@ -198,7 +196,7 @@ def paired_sets(store, *, dataset: str | None = None, judge: str | None = None) 
             modes = {m for per in instances.values() for m in per}
             if not {"direct", "stepwise"} <= modes:
                 continue
-            paired = PairedSet(name, judge_name, label, source=store.meta(SOURCE_KEY.format(name)))
+            paired = PairedSet(name, judge_name, label, source=store.dataset_source(name))
             for uid, per in instances.items():
                 _add(paired, uid, per)
             out.append(paired)
@@ -230,7 +228,7 @@ def analyse(paired: PairedSet, *, rounds: int = ROUNDS, seed: int = 0) -> Analys
     for p in paired.pairs:
         by_task[p.task_type].append(p)
     categories = [t for t in CATEGORIES if by_task[t] or paired.unpaired[t] or paired.undecided[t]]
-    rows = [_row(t, CATEGORIES[t][1], {t: by_task[t]}, paired, rounds, seed) for t in categories]
+    rows = [_row(t, CATEGORIES[t].abbreviation, {t: by_task[t]}, paired, rounds, seed) for t in categories]
     tracks = [_row(track, track, {t: by_task[t] for t in tasks if by_task[t]}, paired, rounds, seed,
                    left_out_of=tasks)
               for track, tasks in TRACKS.items() if any(by_task[t] for t in tasks)]
@@ -345,8 +343,9 @@ def write_json(analyses: Iterable[Analysis], path: Path) -> Path:
     payload = []
     for a in analyses:
         p = a.paired
-        moved = {CATEGORIES[t][1]: {which: [{"instance_uid": x.instance_uid, "run_direct": x.run_direct,
-                                             "run_stepwise": x.run_stepwise, "link": explore_link(x, p.source)}
+        moved = {CATEGORIES[t].abbreviation: {which: [{"instance_uid": x.instance_uid, "run_direct": x.run_direct,
+                                             "run_stepwise": x.run_stepwise,
+                                             "link": explore_link(x, "bundled" if p.dataset == "bundled" else p.source)}
                                             for x in discordant(p, t, which)] for which in (HELPED, HURT)}
                  for t in CATEGORIES if any(x.task_type == t for x in p.pairs)}
         payload.append({"dataset": p.dataset, "judge": p.judge, "model": p.label, "source": p.source,
@@ -436,7 +435,7 @@ def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = ()
         return f"*{label} has no paired runs on {dataset} any more.*"
     paired = match[0]
     pairs = discordant(paired, scope, which)
-    name = scope if scope in TRACKS else CATEGORIES[scope][1]
+    name = scope if scope in TRACKS else CATEGORIES[scope].abbreviation
     verb = "right only stepwise" if which == HELPED else "right only direct"
     if not pairs:
         return f"*{label}, {name}: no instance was {verb}.*"

@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -37,12 +36,7 @@ def snapshot(store: Store, out_path: Path) -> bool:
     """Write a consistent, salt-free copy of the database to ``out_path``; False if it is unchanged
     (the file is then left untouched, so the scheduler does not upload it again)."""
     tmp = store.backup(out_path.with_name(out_path.name + ".new"))
-    conn = sqlite3.connect(tmp)
-    try:
-        conn.execute("delete from meta where key = ?", (SALT_META_KEY,))
-        conn.commit()
-    finally:
-        conn.close()
+    Store.scrub_meta(tmp, (SALT_META_KEY,))
     if out_path.exists() and _sha256(out_path) == _sha256(tmp):
         tmp.unlink()
         return False

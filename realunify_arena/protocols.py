@@ -20,9 +20,8 @@ from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable, NotSupported
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
-from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
-
-MODES: tuple[Mode, ...] = ("direct", "stepwise")
+from realunify_arena.systems import MODES, Mode
+from realunify_arena.trace import Status, Step, StepRole, Trace
 
 
 def required_capabilities(instance: AnyInstance, mode: Mode) -> tuple[Capability, ...]:

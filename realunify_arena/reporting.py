@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import EntryErrors, Problem, parse_entry
 from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
-from realunify_arena.scoring import MODES, Outcome, SystemScore, difference, percent, score_systems
+from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
+from realunify_arena.systems import MODES
 from realunify_arena.trace import Status, StepRole
 
 OFFICIAL_MODES = {"direct": "direct", "step": "stepwise"}  # official file suffix -> protocol mode
@@ -33,7 +35,7 @@ class Column:
 
 
 def _category_column(task_type: str) -> Column:
-    return Column(CATEGORIES[task_type][1], lambda s: s.category(task_type))
+    return Column(CATEGORIES[task_type].abbreviation, lambda s: s.category(task_type))
 
 
 # The paper's Table 2 columns, then the ones it lacks.
@@ -89,7 +91,7 @@ def records(report: Report) -> list[dict]:
         row.update({"judge_errors": s.judge_errors, "run_errors": s.run_errors,
                     "not_supported": s.not_supported, "unscored": s.unscored,
                     "questions_right": s.questions_right, "questions_total": s.questions_total})
-        row.update({f"n {CATEGORIES[t][1]}": f"{s.categories[t].correct}/{s.categories[t].scored}"
+        row.update({f"n {CATEGORIES[t].abbreviation}": f"{s.categories[t].correct}/{s.categories[t].scored}"
                     for t in CATEGORIES if t in s.categories})
         out.append(row)
     return out
@@ -121,7 +123,7 @@ def plot(report: Report, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     models = _by_model(report.scores)
-    labels = [CATEGORIES[t][1] for t in CATEGORIES]
+    labels = [c.abbreviation for c in CATEGORIES.values()]
     fig, axes = plt.subplots(len(models), 1, figsize=(11, 2.6 * len(models) + 0.6), squeeze=False)
     width = 0.38
     for ax, (model, by_mode) in zip(axes[:, 0], models.items()):
@@ -158,7 +160,8 @@ def _md_row(cells: list[str]) -> str:
 
 
 def reports_from_store(store, *, dataset: str | None = None, judge: str | None = None) -> list[Report]:
-    """One report per (dataset, UEG judge) stored; GEU needs no judge model and appears in each."""
+    """One report per (dataset, UEG judge) stored; GEU needs no judge model and appears in each.
+    Runs of your own one-off instances (``benchmark.custom``) are in no table."""
     return [Report(name, judge_name, score_systems(outcome for _, outcome in scored))
             for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge)]
 
@@ -166,8 +169,8 @@ def reports_from_store(store, *, dataset: str | None = None, judge: str | None =
 def judged_runs(store, *, dataset: str | None = None,
                 judge: str | None = None) -> list[tuple[str, str | None, list[tuple[dict, Outcome]]]]:
     """(dataset, UEG judge, [(run row, its Outcome)]) per table ``reports_from_store`` prints, runs oldest
-    first; the Outcome's ``model`` is the run's label from ``system_labels``."""
-    runs = store.runs(dataset=dataset)
+    first; the Outcome's ``model`` is the run's label from ``system_labels``. Custom instances are left out."""
+    runs = [r for r in store.runs(dataset=dataset) if is_benchmark_dataset(r["dataset"])]
     judgments = store.judgments()
     mcq = {j["run_id"]: j for j in judgments if j["kind"] == "mcq"}
     polling: dict[str, dict[int, dict]] = defaultdict(dict)
@@ -232,44 +235,103 @@ class OfficialFilesError(ValueError):
         self.problems = problems
 
 
+# Fields a runner or the official scorers add to an instance entry; a file whose entries carry none of
+# them holds instances only, not results, and is skipped.
+RESULT_FIELDS = ("generated_image", "response", "model_response", "edit_image", "score", "status")
+
+
 def score_official(path: str | Path, *, model: str | None = None) -> Report:
     """Score official-format result files (a folder with any of the four files, or one of them).
 
-    GEU entries are scored from ``response``; UEG entries from a ``judge_answer`` field on each polling
-    question. An entry without results is left out; ``"status": "not_supported"`` counts as the paper's "-".
+    GEU entries are scored from ``response`` (``model_response`` as SenseNova-U1 writes it; a list counts
+    by its first element) with the official letter extraction; UEG entries from a ``judge_answer`` field
+    on each polling question, else from the per-item ``score`` (0/1) that the official generation scorer
+    writes. An entry whose run failed (GEU: no ``response``; UEG: ``generated_image`` empty or missing and
+    no score) counts as wrong and in "run err", as the official scripts count it; ``"status":
+    "not_supported"`` counts as the paper's "-". Raises OfficialFilesError naming every bad file/entry/field.
     """
     path = Path(path)
-    files = sorted(path.glob("[UG]E[GU]_*.json")) if path.is_dir() else [path]
-    files = [f for f in files if f.stem.split("_", 1)[-1] in OFFICIAL_MODES and f.stem[:3] in ("UEG", "GEU")]
+    files = _result_files(path)
     if not files:
         raise OfficialFilesError([Problem(str(path), None, None,
                                           "no UEG_direct/UEG_step/GEU_direct/GEU_step .json result files")])
     name = model or (path if path.is_dir() else path.parent).resolve().name
-    outcomes, problems = [], []
-    for file in files:
-        track, kind = file.stem.split("_", 1)
-        for raw, record in _official_entries(file, track, problems):
-            outcome = _official_outcome(raw, record, name, OFFICIAL_MODES[kind], file.name, problems)
-            if outcome is not None:
-                outcomes.append(outcome)
+    problems: list[Problem] = []
+    outcomes = _score_files(files, name, problems)
     if problems:
         raise OfficialFilesError(problems)
     return Report(str(path), "judge_answer", score_systems(outcomes))
 
 
+def score_official_folders(path: str | Path, *, model: str | None = None) -> list[Report]:
+    """Every folder of result files at or under ``path``, as ``export --format official --out DIR`` lays
+    them out (``DIR/<dataset>/<model>/``): one Report per dataset folder, one row per model folder.
+
+    A folder (or file) that itself holds result files is scored as one model, named ``model`` or the folder.
+    """
+    path = Path(path)
+    if path.is_file() or _result_files(path):
+        return [score_official(path, model=model)]
+    folders = sorted({f.parent for f in path.rglob("*.json") if f.is_file() and _is_result_file(f)}) if path.is_dir() else []
+    if not folders:
+        raise OfficialFilesError([Problem(str(path), None, None,
+                                          "no UEG_direct/UEG_step/GEU_direct/GEU_step .json result files "
+                                          "in it or in any folder under it")])
+    if model is not None and len(folders) > 1:
+        raise OfficialFilesError([Problem(str(path), None, None,
+                                          f"--model names one model, but {len(folders)} model folders are "
+                                          "under it; leave it out to name each by its folder")])
+    problems: list[Problem] = []
+    by_dataset: dict[Path, list[Outcome]] = defaultdict(list)
+    for folder in folders:
+        found: list[Problem] = []
+        by_dataset[folder.parent] += _score_files(_result_files(folder), model or folder.name, found)
+        problems += [Problem(str(folder.relative_to(path) / p.file), p.entry, p.field, p.message) for p in found]
+    if problems:
+        raise OfficialFilesError(problems)
+    return [Report(str(dataset), "judge_answer", score_systems(outcomes)) for dataset, outcomes in by_dataset.items()]
+
+
+def _is_result_file(file: Path) -> bool:
+    return file.suffix == ".json" and file.stem in {f"{t}_{k}" for t in ("UEG", "GEU") for k in OFFICIAL_MODES}
+
+
+def _result_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path] if _is_result_file(path) else []
+    return sorted(f for f in path.glob("*.json") if _is_result_file(f)) if path.is_dir() else []
+
+
+def _score_files(files: list[Path], name: str, problems: list[Problem]) -> list[Outcome]:
+    outcomes = []
+    for file in files:
+        track, kind = file.stem.split("_", 1)
+        entries = _official_entries(file, track, problems)
+        if not any(_has_results(raw) for raw, _ in entries):
+            continue  # instances only: nothing was run on this file
+        for raw, record in entries:
+            outcome = _official_outcome(raw, record, name, OFFICIAL_MODES[kind], file.name, problems)
+            if outcome is not None:
+                outcomes.append(outcome)
+    return outcomes
+
+
+def _has_results(raw: dict) -> bool:
+    return any(k in raw for k in RESULT_FIELDS) or any(
+        isinstance(q, dict) and "judge_answer" in q for q in raw.get("question_list") or [])
+
+
 def _official_entries(file: Path, track: str, problems: list[Problem]) -> list[tuple[dict, AnyInstance]]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        problems.append(Problem(file.name, None, None, f"not a readable JSON file: {e}"))
-        return []
-    if not isinstance(data, list):
-        problems.append(Problem(file.name, None, None, f"expected a JSON list of entries, got {type(data).__name__}"))
-        return []
-    entries = []
+    from realunify_arena.benchmark.loaders import read_json_list
+
+    entries, unread = [], []
+    data = read_json_list(file, unread)
+    problems += [p if p.message.startswith("expected a JSON list")
+                 else Problem(p.file, p.entry, p.field, f"not a readable JSON file: {p.message}") for p in unread]
     for position, raw in enumerate(data):
         try:
-            entries.append((raw, parse_entry(raw, track=track, file=file.name, position=position)))
+            entries.append((raw, parse_entry(raw, track=track, file=file.name, position=position,
+                                             step=file.stem.endswith("_step"))))
         except EntryErrors as e:
             problems.extend(e.problems)
     return entries
@@ -285,19 +347,34 @@ def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, fil
     if status != Status.OK.value:
         problems.append(Problem(file, label, "status", f"expected ok, not_supported or error, got {status!r}"))
         return None
+    failed = Outcome(**base, status=Status.ERROR)
     if isinstance(record, GEUInstance):
-        response = raw.get("response")
+        field = "response" if "response" in raw else "model_response"
+        response = raw.get(field)
+        if isinstance(response, list):
+            response = response[0] if response else None
         if response is None:
-            return None
+            return _scored(raw, base, file, label, problems) if "score" in raw else failed
         if not isinstance(response, str):
-            problems.append(Problem(file, label, "response", f"expected the model's reply as a string, "
-                                                             f"got {type(response).__name__}"))
+            problems.append(Problem(file, label, field, f"expected the model's reply as a string, "
+                                                        f"got {type(response).__name__}"))
+            return None
+        if record.question is None or record.option is None or record.answer is None:
+            problems.append(Problem(file, label, "answer", "missing; a reply is scored against the entry's "
+                                                           "question, option and answer"))
             return None
         judgment = mcq_judgment(record, response)
         return Outcome(**base, status=Status.OK, score=judgment.score, strict=judgment.details["strict_score"])
     answers = [item.get("judge_answer") for item in raw["question_list"]]
     if all(a is None for a in answers):
-        return None
+        if "score" in raw:
+            return _scored(raw, base, file, label, problems)
+        image = raw.get("generated_image")
+        if isinstance(image, list):  # SenseNova-U1 writes a list; its scorer takes the last
+            image = image[-1] if image else None
+        if not isinstance(image, str) or not image.strip():
+            return failed
+        return Outcome(**base, status=Status.OK)  # an image, not judged yet
     for i, a in enumerate(answers):
         if not isinstance(a, str):
             problems.append(Problem(file, label, f"question_list[{i}].judge_answer",
@@ -309,17 +386,37 @@ def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, fil
                    questions_total=sum(v is not None for v in verdicts), judge_errors=judgment.errors)
 
 
+def _scored(raw: dict, base: dict, file: str, label: str, problems: list[Problem]) -> Outcome | None:
+    """An entry already scored by the official scripts: its per-item ``score`` (1 right, 0 wrong)."""
+    score = raw["score"]
+    if score not in (0, 1) or (not isinstance(score, (int, float))):
+        problems.append(Problem(file, label, "score", f"expected 0 or 1 (the official per-item score), got {score!r}"))
+        return None
+    return Outcome(**base, status=Status.OK, score=int(score))
+
+
 def export_official(store, out_dir: str | Path, dataset: str | None = None, model: str | None = None, *,
-                    data=None, judge: str | None = None) -> list[Path]:
+                    data=None, judge: str | None = None, relative_paths: bool = False) -> list[Path]:
     """Write stored runs as official result files, one folder per dataset and model (``<out>/<dataset>/<model>``).
 
     Result fields: UEG ``generated_image`` (+ ``response``, the refined prompt, in the step file); GEU
-    ``response`` (+ ``edit_image`` in the step file); images are copied into the folder's ``images/``.
+    ``response`` (+ ``edit_image`` in the step file); images are copied into the folder's ``images/``
+    and named by absolute path, so the official scorers find them from any working directory; with
+    ``relative_paths`` they are written ``./images/<sha>.png`` instead (the folder can be moved, and the
+    official scorer must then run from inside it). A file holds an entry only for a run that was made and
+    that the model could do: a mode never run, or ``not_supported``, is left out (a file with no entries is
+    not written), so every entry carries what the official scorer reads. A failed run is written with
+    ``"generated_image": ""`` or ``"response": ""``, which the official scripts score 0.
     With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer``,
     so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
     (a loaded Dataset); without it they are reloaded from where ``eval`` noted the dataset came from.
+    Runs of your own one-off instances (``benchmark.custom``) are not exported: there is no instance
+    file to write them against.
     """
-    runs = store.runs(dataset=dataset, model=model)
+    if dataset is not None and not is_benchmark_dataset(dataset):
+        raise LookupError(f"runs of dataset {CUSTOM_DATASET!r} answered your own one-off instances, which are "
+                          "not exported as official result files")
+    runs = [r for r in store.runs(dataset=dataset, model=model) if is_benchmark_dataset(r["dataset"])]
     if not runs:
         raise LookupError(f"no stored runs{f' of dataset {dataset!r}' if dataset else ''}"
                           f"{f' by {model!r}' if model else ''} in {store.path}")
@@ -329,17 +426,16 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
         subset = [r for r in runs if r["dataset"] == name]
         labels = system_labels(subset)
         for label in sorted(set(labels.values())):
-            mine = [r for r in subset if labels[r["id"]] == label]
+            mine = [r for r in subset if labels[r["id"]] == label and r["status"] != Status.NOT_SUPPORTED.value]
             folder = Path(out_dir) / _safe(name) / _safe(label)
-            written += _write_system(store, source, mine, folder, judge)
+            if mine:
+                written += _write_system(store, source, mine, folder, judge, relative_paths)
     return written
 
 
 def _stored_source(store, name: str):
     from realunify_arena.benchmark import load
-    from realunify_arena.evaluation import SOURCE_KEY
-
-    location = "bundled" if name == "bundled" else store.meta(SOURCE_KEY.format(name))
+    location = "bundled" if name == "bundled" else store.dataset_source(name)
     if location is None:
         raise LookupError(f"runs of dataset {name!r}: the store does not say where its instances are; "
                           "pass the loaded dataset (data=...)")
@@ -350,7 +446,8 @@ def _stored_source(store, name: str):
     return source
 
 
-def _write_system(store, source, runs: list[dict], folder: Path, judge: str | None) -> list[Path]:
+def _write_system(store, source, runs: list[dict], folder: Path, judge: str | None,
+                  relative_paths: bool) -> list[Path]:
     from realunify_arena.benchmark.writer import write_official
 
     instances, fields = {}, {}
@@ -358,23 +455,26 @@ def _write_system(store, source, runs: list[dict], folder: Path, judge: str | No
         instance = source.get(run["instance_uid"])
         instances[instance.uid] = instance
         kind = "direct" if run["mode"] == "direct" else "step"
-        fields[(instance.uid, kind)] = _result_fields(store, run, instance, folder, judge)
+        fields[(instance.uid, kind)] = _result_fields(store, run, instance, folder, judge, relative_paths)
     ordered = [i for i in source.instances if i.uid in instances]
-    return write_official(ordered, folder, extra_fields=fields)
+    return write_official(ordered, folder, extra_fields=fields, only_with_fields=True)
 
 
-def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge: str | None) -> dict:
+def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge: str | None,
+                   relative_paths: bool) -> dict:
     trace = store.load_trace(run["id"])
     fields: dict = {"status": trace.status.value}
     if trace.error:
         fields["error"] = trace.error
     for step in trace.steps:
         if step.role is StepRole.GENERATED_IMAGE:
-            fields["generated_image"] = _copy_image(store, step.image_sha, folder)
+            fields["generated_image"] = _copy_image(store, step.image_sha, folder, relative_paths)
         elif step.role is StepRole.EDITED_IMAGE:
-            fields["edit_image"] = _copy_image(store, step.image_sha, folder)
+            fields["edit_image"] = _copy_image(store, step.image_sha, folder, relative_paths)
         else:  # the refined prompt (UEG stepwise) or the answer (GEU): the official "response"
             fields["response"] = step.text
+    # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
+    fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
     if verdict is not None:
         fields["question_list"] = [
@@ -388,12 +488,12 @@ def _deciding_reply(replies: list[str]) -> str:
     return next((r for r in replies if parse_yes_no(r) is not None), replies[-1] if replies else "")
 
 
-def _copy_image(store, sha: str, folder: Path) -> str:
+def _copy_image(store, sha: str, folder: Path, relative: bool = False) -> str:
     target = folder / "images" / f"{sha}.png"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(store.image_path(sha), target)
-    return f"./images/{sha}.png"
+    return f"./images/{sha}.png" if relative else str(target.resolve())
 
 
 def _safe(name: str) -> str:

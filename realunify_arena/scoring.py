@@ -15,9 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS
+from realunify_arena.systems import MODES, System
 from realunify_arena.trace import Status
-
-MODES = ("direct", "stepwise")
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class Outcome:
 
     @property
     def track(self) -> str:
-        return CATEGORIES[self.task_type][0]
+        return CATEGORIES[self.task_type].track
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class SystemScore:
 
     @property
     def system(self) -> str:
-        return f"{self.model}:{self.mode}"
+        return str(System(self.model, self.mode))
 
     def category(self, task_type: str) -> Fraction | None:
         tally = self.categories.get(task_type)
@@ -123,9 +122,11 @@ def score_systems(outcomes: Iterable[Outcome]) -> list[SystemScore]:
         if o.status is Status.NOT_SUPPORTED:
             row.not_supported += 1
             continue
-        if o.status is Status.ERROR:
+        if o.status is Status.ERROR:  # the official scripts score a failed run 0, in both GEU columns
             row.run_errors += 1
             row.categories[o.task_type] = row.categories.get(o.task_type, Tally()).add(0)
+            if o.track == "GEU":
+                row.strict[o.task_type] = row.strict.get(o.task_type, Tally()).add(0)
             continue
         row.questions_right += o.questions_right
         row.questions_total += o.questions_total

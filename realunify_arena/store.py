@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from pathlib import Path
 from PIL import Image
 from sqlite_utils import Database, Migrations
 
+from realunify_arena.benchmark.images import png_bytes
 from realunify_arena.trace import Trace
 
 migrations = Migrations("realunify_arena")
@@ -212,9 +212,7 @@ class Store:
 
     def put_image(self, img: Image.Image) -> str:
         """Store the image as PNG named by the sha256 of its bytes; storing it again is a no-op."""
-        buffer = io.BytesIO()
-        img.save(buffer, format="PNG")
-        data = buffer.getvalue()
+        data = png_bytes(img)
         sha = hashlib.sha256(data).hexdigest()
         path = self.image_path(sha)
         if not path.exists():
@@ -340,6 +338,110 @@ class Store:
             f" from votes v join battles b on b.id = v.battle_id {where} order by v.id",
             params,
         )
+
+    # =========================================================================================
+    # The statements other modules need, kept here so every SQL statement lives in this file.
+    # Each joins the caller's ``write()`` transaction when called inside one (writes nest as savepoints,
+    # reads take the same re-entrant lock), so a check and the write it guards stay one transaction.
+    # =========================================================================================
+
+    # -- dataset sources ----------------------------------------------------------------------
+
+    def dataset_source(self, dataset: str) -> str | None:
+        """Where the instances of ``dataset`` were loaded from (a folder, file or ``bundled``), if noted."""
+        return self.meta(_SOURCE_KEY.format(dataset))
+
+    def remember_dataset_source(self, dataset: str, location: str) -> str:
+        """Note where ``dataset`` was loaded from, so an export can reload the instances its runs answered.
+        The first location noted is kept; returns the one kept."""
+        return self.meta(_SOURCE_KEY.format(dataset), lambda: location)
+
+    # -- runs: maintenance --------------------------------------------------------------------
+
+    def forget_failed_run(self, run_id: int, failed_status: str = "error") -> bool:
+        """Delete the run if its status is ``failed_status`` and nothing refers to it (a judgment, a battle);
+        True if it was deleted."""
+        with self.write() as db:
+            deleted = db.execute(
+                "delete from runs where id = ? and status = ?"
+                " and not exists (select 1 from judgments where run_id = runs.id)"
+                " and not exists (select 1 from battles where run_a = runs.id or run_b = runs.id)",
+                (run_id, failed_status))
+            return deleted.rowcount == 1
+
+    # -- battles and votes (the arena's rows) -------------------------------------------------
+
+    def insert_battle(self, row: dict) -> None:
+        """A new ``battles`` row (every column of the table but the delivered runs)."""
+        with self.write() as db:
+            db.table("battles").insert(row)
+
+    def battle(self, battle_id: str) -> dict | None:
+        """The ``battles`` row, or None."""
+        rows = self.query("select * from battles where id = ?", (battle_id,))
+        return rows[0] if rows else None
+
+    def battle_vote(self, battle_id: str) -> dict | None:
+        """The vote cast on a battle (id, choice, created_at), or None."""
+        rows = self.query("select id, choice, created_at from votes where battle_id = ?", (battle_id,))
+        return rows[0] if rows else None
+
+    def deliver_battle_side(self, battle_id: str, side: str, run_id: int) -> None:
+        """Record that side ``"A"`` or ``"B"`` of the battle was shown as run ``run_id``, now."""
+        column = {"A": "a", "B": "b"}[side]
+        with self.write() as db:
+            db.execute(f"update battles set run_{column} = ?, delivered_{column}_at = ? where id = ?",
+                       (run_id, now(), battle_id))
+
+    def insert_vote(self, battle_id: str, voter: str, choice: str) -> tuple[int, str]:
+        """Store a vote; returns (vote id, created_at). The unique index refuses a second vote on a battle."""
+        created_at = now()
+        with self.write() as db:
+            cursor = db.execute("insert into votes (battle_id, voter, choice, created_at) values (?, ?, ?, ?)",
+                                (battle_id, voter, choice, created_at))
+            return cursor.lastrowid, created_at
+
+    def count_votes_since(self, voter_key: str, since: str) -> int:
+        """Votes after ``since`` (an ISO timestamp) by ``voter_key`` or any voter id extending it as
+        ``voter_key:...`` (ids between ``"key:"`` and ``"key;"`` sort there, so the index serves it)."""
+        rows = self.query("select count(*) as n from votes where (voter = ? or (voter > ? and voter < ?))"
+                          " and created_at > ?", (voter_key, voter_key + ":", voter_key + ";", since))
+        return rows[0]["n"]
+
+    def votes_version(self) -> tuple[int, int | None]:
+        """(number of votes, last vote id): changes whenever a vote is added, so caches can key on it."""
+        row = self.query("select count(*) as n, max(id) as last from votes")[0]
+        return row["n"], row["last"]
+
+    # -- whole database -----------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table: runs, judgments, battles, votes."""
+        return {t: self.query(f"select count(*) as n from {t}")[0]["n"] for t in _COUNTED}
+
+    @staticmethod
+    def scrub_meta(db_path: str | Path, keys: tuple[str, ...]) -> None:
+        """Remove ``keys`` from the ``meta`` table of a database file that is not open as a store (a
+        backup about to leave the machine)."""
+        conn = sqlite3.connect(str(db_path))
+        try:
+            conn.executemany("delete from meta where key = ?", [(k,) for k in keys])
+            conn.commit()
+        finally:
+            conn.close()
+
+    @staticmethod
+    def file_counts(db_path: str | Path) -> dict[str, int]:
+        """``counts()`` of a database file without opening (and so migrating) it as a store."""
+        conn = sqlite3.connect(str(db_path))
+        try:
+            return {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in _COUNTED}
+        finally:
+            conn.close()
+
+
+_SOURCE_KEY = "dataset_source:{}"  # meta key: dataset name -> where its instances were loaded from
+_COUNTED = ("runs", "judgments", "battles", "votes")
 
 
 _RUN_COLUMNS = ("id, dataset, instance_uid, track, task_type, model, mode, seed, settings_key, status,"

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal
-
 from PIL import Image
 
-Mode = Literal["direct", "stepwise"]
+from realunify_arena.systems import Mode, System
 
 
 class StepRole(str, Enum):
@@ -70,7 +68,7 @@ class Trace:
     @property
     def system(self) -> str:
         """A system is (model card, mode), e.g. ``janus-pro-1b:stepwise``."""
-        return f"{self.model}:{self.mode}"
+        return str(System(self.model, self.mode))
 
     @property
     def final(self) -> Step | None:

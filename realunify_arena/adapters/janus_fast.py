@@ -15,7 +15,8 @@ logits within bf16 noise on GPU (``tests/gpu/test_janus_fast_gpu.py``). Logits a
 
 Seeds: sampling draws one Exp(1) variate per codebook/vocabulary entry and step from ``generator``
 (torch's default generator of the device when none is given, so ``torch.manual_seed`` works too) and takes
-``argmax(p / E)``, an exact draw from ``p`` (the exponential race) that needs no host round trip. The
+``argmax(log p - log E)``, an exact draw from ``p`` (the exponential race in its Gumbel-max form, which
+cannot give NaN) that needs no host round trip. The
 same seed, device, batch and settings give the same tokens on every run; the draws are not those of
 transformers' ``torch.multinomial``, so one seed gives different (equally likely) images on the two paths.
 
@@ -127,10 +128,22 @@ def warp(logits: torch.Tensor, knobs: Knobs, *, guided: bool, do_sample: bool, t
 
 
 def choose(scores: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
-    """Greedy without noise; with Exp(1) noise, ``argmax(p / E)`` is an exact draw from ``p = softmax(scores)``."""
+    """Greedy without noise; with Exp(1) noise ``E``, an exact draw from ``p = softmax(scores)``.
+
+    The draw is ``argmax(log p - log E)`` (the Gumbel-max form of the exponential race ``argmax(p / E)``:
+    ``-log E`` is a standard Gumbel variate). It is written on log-probabilities with the draw clamped to the
+    smallest positive float, so a filtered-out token (``log p = -inf``) stays ``-inf`` even when its draw is
+    0: ``p / E`` there is ``0 / 0 = NaN``, and ``argmax`` picks a NaN, i.e. a token the filters removed.
+
+    Args:
+        scores: ``(rows, vocabulary)`` float32 processed scores, ``-inf`` where filtered out.
+        noise: ``(rows, vocabulary)`` Exp(1) draws, or None for greedy decoding.
+    Returns:
+        ``(rows,)`` int64 token ids.
+    """
     if noise is None:
         return scores.argmax(dim=-1)
-    return (scores.softmax(dim=-1) / noise).argmax(dim=-1)
+    return (scores.log_softmax(dim=-1) - noise.clamp_min(torch.finfo(noise.dtype).tiny).log()).argmax(dim=-1)
 
 
 class Teacher(NamedTuple):

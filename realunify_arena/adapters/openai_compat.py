@@ -1,9 +1,32 @@
-"""Any OpenAI-compatible endpoint: OpenAI itself (GPT-4.1, GPT-Image-1), vLLM / vLLM-Omni, or ``serve-openai``.
+"""Any OpenAI-compatible endpoint: OpenAI itself (GPT-4.1, GPT-Image-1), vLLM-Omni, a model worker from
+``workers/``, or ``serve-openai``.
 
-This is how models whose code needs another library stack (BAGEL, OmniGen2 ...) join the app: they run
-in their own process and this adapter talks to them. Understanding is a chat completion with the images
-as data URLs; generation and editing use the images API and expect base64 PNGs back. With
-``params.send_options: true`` the seed, guidance and steps travel too (OpenAI's own API rejects them).
+This is how models whose code needs another library stack (BAGEL, OmniGen2, Ovis-U1 ...) join the app:
+they run in their own process and this adapter talks to them. Understanding is always a chat completion
+with the images as ``image_url`` data URLs. Generation and editing speak one of two dialects, chosen per
+capability by the card's ``params.dialect`` (one string for all, or a map capability -> dialect):
+
+``images`` (default)
+    OpenAI's images API: ``POST /v1/images/generations`` (JSON) and ``POST /v1/images/edits``
+    (multipart), answered with ``data[0].b64_json``. vLLM-Omni serves the generations endpoint for
+    diffusion models with the extension fields ``negative_prompt``, ``num_inference_steps``,
+    ``guidance_scale``, ``true_cfg_scale`` and ``seed`` (its docs, ``docs/serving/image_generation_api.md``).
+``chat``
+    vLLM-Omni's diffusion chat API: ``POST /v1/chat/completions`` with the input image as an
+    ``image_url`` data URL in the user message, the generation fields (``height``, ``width``,
+    ``num_inference_steps``, ``seed``, guidance fields) in the request body, and the output image as a
+    data URL in ``message.content`` (a list of ``image_url`` parts, or the URL itself). Omni models such
+    as BAGEL choose text or image output with ``modalities`` (``params.modalities: true``). Sources:
+    vLLM-Omni ``docs/serving/chat_completions_api.md``, ``examples/online_serving/image_to_image`` and
+    ``examples/online_serving/bagel``. An edit sends no size: the output keeps the input image's size
+    (the official BAGEL and OmniGen2 edits derive it from the input; so do vLLM-Omni's pipelines).
+
+Other card params (all optional; the per-capability ones take one value or a map capability -> value):
+``send_options`` (per capability: send seed, guidance and steps; OpenAI's own API rejects them; off for a
+capability whose official settings differ from the card's defaults, so the server's own apply), ``option_names`` (the server's names for the card's options, e.g. ``{guidance:
+cfg_text_scale}``; defaults ``seed``, ``guidance_scale``, ``num_inference_steps``), ``extra_body`` (fixed
+fields per capability, for official settings the options do not carry, e.g. BAGEL's ``cfg_img_scale``),
+``prompt_template`` (per capability, ``{prompt}`` is replaced by the text), ``timeout_s``, ``max_retries``.
 """
 
 from __future__ import annotations
@@ -17,63 +40,168 @@ from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
 from realunify_arena.adapters.wire import image_from_base64, png_bytes, png_data_url, without_key
-from realunify_arena.cards import ModelCard
+from realunify_arena.cards import CardError, ModelCard
 
 DEFAULT_TIMEOUT_S = 300.0
+DIALECTS = ("images", "chat")
+OPTION_NAMES = {"seed": "seed", "guidance": "guidance_scale", "steps": "num_inference_steps"}
+_IMAGE_CAPABILITIES = (Capability.GENERATE, Capability.EDIT)
+_OUTPUT_MODALITY = {Capability.UNDERSTAND: "text", Capability.GENERATE: "image", Capability.EDIT: "image"}
+
+
+def make_client(card: ModelCard):
+    """The ``openai.OpenAI`` client for ``card``: base URL, key from ``card.api_key_env``, time limit and
+    retries from ``params.timeout_s`` (seconds, default 300) and ``params.max_retries`` (default 2).
+    Raises ModelUnavailable when the key variable is named but unset."""
+    import openai
+
+    key = "unused"  # the client insists on a key; local servers ignore it
+    if card.api_key_env:
+        key = os.environ.get(card.api_key_env, "")
+        if not key:
+            raise ModelUnavailable(f"{card.name}: API key variable {card.api_key_env} is unset")
+    return openai.OpenAI(base_url=card.endpoint, api_key=key,
+                         timeout=float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S)),
+                         max_retries=int(card.params.get("max_retries", 2)))
+
+
+def _per_capability(card: ModelCard, key: str, default: Any) -> dict[Capability, Any]:
+    """``params.<key>``: one value for every capability, or a map capability -> value."""
+    value = card.params.get(key, default)
+    if not isinstance(value, dict):
+        return {cap: value for cap in Capability}
+    unknown = set(value) - {c.value for c in Capability}
+    if unknown:
+        raise CardError(f"{card.path}: field 'params.{key}': unknown capabilities {sorted(unknown)}; "
+                        f"expected some of {sorted(c.value for c in Capability)}")
+    return {cap: value.get(cap.value, default if not isinstance(default, dict) else {}) for cap in Capability}
+
+
+def card_dialects(card: ModelCard) -> dict[Capability, str]:
+    """The dialect of each image capability (``images`` or ``chat``); raises CardError for anything else."""
+    dialects = _per_capability(card, "dialect", "images")
+    for cap in _IMAGE_CAPABILITIES:
+        if dialects[cap] not in DIALECTS:
+            raise CardError(f"{card.path}: field 'params.dialect': expected one of {list(DIALECTS)} "
+                            f"(or a map capability -> dialect), got {dialects[cap]!r} for {cap.value}")
+    return dialects
 
 
 class OpenAICompatAdapter(Adapter):
     def __init__(self, card: ModelCard) -> None:
-        import openai
-
         super().__init__(card=card, capabilities=card.capabilities)
-        key = "unused"  # the client insists on a key; local servers ignore it
-        if card.api_key_env:
-            key = os.environ.get(card.api_key_env, "")
-            if not key:
-                raise ModelUnavailable(f"{card.name}: API key variable {card.api_key_env} is unset")
-        self.client = openai.OpenAI(base_url=card.endpoint, api_key=key,
-                                    timeout=float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S)),
-                                    max_retries=int(card.params.get("max_retries", 2)))
+        self.dialects = card_dialects(card)
+        self.extra_body = _per_capability(card, "extra_body", {})
+        self.templates = _per_capability(card, "prompt_template", "{prompt}")
+        self.send_options = _per_capability(card, "send_options", False)
+        self.option_names = {**OPTION_NAMES, **(card.params.get("option_names") or {})}
+        self.client = make_client(card)
 
     def _model(self, capability: Capability) -> str:
         return self.card.checkpoints[capability.value]
 
-    def _image_options(self, options: GenerationOptions) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {}
-        if options.width and options.height:
-            kwargs["size"] = f"{options.width}x{options.height}"
-        if self.card.params.get("send_options"):
-            extra = {"seed": options.seed, "guidance_scale": options.guidance, "num_inference_steps": options.steps}
-            kwargs["extra_body"] = {k: v for k, v in extra.items() if v is not None}
-        return kwargs
+    def _prompt(self, capability: Capability, text: str) -> str:
+        return self.templates[capability].replace("{prompt}", text)
+
+    def _options(self, capability: Capability, options: GenerationOptions, fields: tuple[str, ...]) -> dict[str, Any]:
+        """The card's options under the server's names (only with ``send_options``), unset ones left out."""
+        if not self.send_options[capability]:
+            return {}
+        values = {field: getattr(options, field) for field in fields if field in self.option_names}
+        return {self.option_names[k]: v for k, v in values.items() if v is not None}
+
+    def _body(self, capability: Capability, options: GenerationOptions) -> dict[str, Any]:
+        """Fields beyond the OpenAI schema for ``capability``, sent through the client's ``extra_body``."""
+        fields = ("max_new_tokens", "temperature") if capability is Capability.UNDERSTAND else ("seed", "guidance",
+                                                                                                "steps")
+        body = self._options(capability, options, fields)
+        body.update(self.extra_body[capability] or {})
+        chat = capability is Capability.UNDERSTAND or self.dialects[capability] == "chat"
+        if self.card.params.get("modalities") and chat:  # a chat field: the images API has no such field
+            body["modalities"] = [_OUTPUT_MODALITY[capability]]
+        return body
 
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
-        content = [{"type": "image_url", "image_url": {"url": png_data_url(im)}} for im in images]
-        content.append({"type": "text", "text": text})
+        content = [{"type": "text", "text": self._prompt(Capability.UNDERSTAND, text)}]
+        content += [{"type": "image_url", "image_url": {"url": png_data_url(im)}} for im in images]
         with _errors(self.card):
             reply = self.client.chat.completions.create(
                 model=self._model(Capability.UNDERSTAND), messages=[{"role": "user", "content": content}],
-                max_completion_tokens=options.max_new_tokens, temperature=options.temperature, seed=options.seed)
-        return (reply.choices[0].message.content or "").strip()
+                max_completion_tokens=options.max_new_tokens, temperature=options.temperature, seed=options.seed,
+                extra_body=self._body(Capability.UNDERSTAND, options) or None)
+        return _reply_text(self.card, reply)
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
+        if self.dialects[Capability.GENERATE] == "chat":
+            return self._chat_image(Capability.GENERATE, text, None, options)
         with _errors(self.card):
-            reply = self.client.images.generate(model=self._model(Capability.GENERATE), prompt=text, n=1,
-                                                **self._image_options(options))
-        return self._image(reply)
+            reply = self.client.images.generate(model=self._model(Capability.GENERATE),
+                                                prompt=self._prompt(Capability.GENERATE, text), n=1,
+                                                **self._images_options(Capability.GENERATE, options))
+        return self._b64_image(reply)
 
     def edit(self, image: Image.Image, text: str, options: GenerationOptions) -> Image.Image:
+        if self.dialects[Capability.EDIT] == "chat":
+            return self._chat_image(Capability.EDIT, text, image, options)
         with _errors(self.card):
-            reply = self.client.images.edit(model=self._model(Capability.EDIT), prompt=text, n=1,
+            reply = self.client.images.edit(model=self._model(Capability.EDIT),
+                                            prompt=self._prompt(Capability.EDIT, text), n=1,
                                             image=("image.png", png_bytes(image), "image/png"),
-                                            **self._image_options(options))
-        return self._image(reply)
+                                            **self._images_options(Capability.EDIT, options))
+        return self._b64_image(reply)
 
-    def _image(self, reply) -> Image.Image:
+    def _images_options(self, capability: Capability, options: GenerationOptions) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if options.width and options.height:
+            kwargs["size"] = f"{options.width}x{options.height}"
+        body = self._body(capability, options)
+        if body:
+            kwargs["extra_body"] = body
+        return kwargs
+
+    def _chat_image(self, capability: Capability, text: str, image: Image.Image | None,
+                    options: GenerationOptions) -> Image.Image:
+        content = [{"type": "text", "text": self._prompt(capability, text)}]
+        if image is not None:
+            content.append({"type": "image_url", "image_url": {"url": png_data_url(image)}})
+        body = self._body(capability, options)
+        if capability is Capability.GENERATE and options.width and options.height:
+            body.update(width=options.width, height=options.height)  # an edit keeps the input's size
+        with _errors(self.card):
+            reply = self.client.chat.completions.create(
+                model=self._model(capability), messages=[{"role": "user", "content": content}], extra_body=body)
+        return _reply_image(self.card, reply)
+
+    def _b64_image(self, reply) -> Image.Image:
         if not reply.data or not reply.data[0].b64_json:
             raise RuntimeError(f"{self.card.name}: the endpoint returned no base64 image (b64_json)")
         return image_from_base64(reply.data[0].b64_json)
+
+
+def _parts(reply) -> Iterator[Any]:
+    """Every choice's ``message.content``: a string, or a list of content parts (dicts or SDK objects)."""
+    for choice in reply.choices or []:
+        content = choice.message.content if choice.message is not None else None
+        if isinstance(content, list):
+            yield from (part if isinstance(part, dict) else part.model_dump() for part in content)
+        elif content is not None:
+            yield content
+
+
+def _reply_text(card: ModelCard, reply) -> str:
+    texts = [p if isinstance(p, str) else p.get("text", "") for p in _parts(reply)
+             if isinstance(p, str) or p.get("type") == "text"]
+    return "\n".join(t for t in texts if t).strip()
+
+
+def _reply_image(card: ModelCard, reply) -> Image.Image:
+    """The first image data URL in the reply (vLLM-Omni puts it in ``message.content``)."""
+    for part in _parts(reply):
+        url = part if isinstance(part, str) else (part.get("image_url") or {}).get("url", "")
+        if isinstance(url, str) and url.startswith("data:image/"):
+            return image_from_base64(url)
+    raise RuntimeError(f"{card.name}: the endpoint answered without an image (expected a data:image/... URL "
+                       f"in choices[].message.content)")
 
 
 @contextmanager
@@ -93,7 +221,15 @@ def _errors(card: ModelCard) -> Iterator[None]:
 
 
 def _message(exc) -> str:
+    """The error text of an OpenAI-shaped body (``{"error": {"message"}}``) or of a FastAPI one, which
+    vLLM-Omni's image endpoints answer with (``{"detail": "..."}`` or ``{"detail": [{"loc", "msg"}]}``)."""
     body = exc.body if isinstance(exc.body, dict) else {}
+    if "detail" in body and "error" not in body:
+        detail = body["detail"]
+        if isinstance(detail, list):
+            return "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg', d)}" if isinstance(d, dict)
+                             else str(d) for d in detail)
+        return str(detail)
     error = body.get("error", body)
     return error.get("message", str(exc)) if isinstance(error, dict) else str(exc)
 

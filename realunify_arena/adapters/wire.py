@@ -4,18 +4,11 @@ text with the API key taken out."""
 from __future__ import annotations
 
 import base64
-import io
 import os
 
 from PIL import Image
 
-from realunify_arena.benchmark.images import open_checked
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+from realunify_arena.benchmark.images import open_checked, png_bytes
 
 
 def png_base64(image: Image.Image) -> str:

@@ -59,3 +59,11 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return im.convert("RGB")
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """The image encoded as PNG (lossless; the mode kept as Pillow writes it): the project's one PNG encoder,
+    used for the store's content-addressed files, the wire formats and your own uploaded images."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

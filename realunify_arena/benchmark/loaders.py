@@ -12,8 +12,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance, GEUInstance, Track, UEGInstance
-from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry
+from realunify_arena.benchmark.schema import (
+    CATEGORIES,
+    GEU_TASKS,
+    AnyInstance,
+    GEUInstance,
+    PollingQuestion,
+    Track,
+    UEGInstance,
+)
+from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
 
 OFFICIAL_FILES: dict[str, tuple[Track, str]] = {
     "UEG_direct.json": ("UEG", "direct"),
@@ -61,8 +69,8 @@ class Dataset:
         for inst in self.instances:
             out[inst.track][inst.category] += 1
         for track in out:
-            out[track] = Counter({CATEGORIES[t][1]: out[track][CATEGORIES[t][1]]
-                                  for t in CATEGORIES if CATEGORIES[t][0] == track and out[track][CATEGORIES[t][1]]})
+            out[track] = Counter({c.abbreviation: out[track][c.abbreviation] for c in CATEGORIES.values()
+                                  if c.track == track and out[track][c.abbreviation]})
         return out
 
 
@@ -85,6 +93,12 @@ def load(source: str | Path, *, name: str | None = None) -> Dataset:
 
 
 def load_official(root: Path, *, name: str) -> Dataset:
+    """The four-file layout: direct and step copies of an instance are merged into one record.
+
+    A step entry may leave out what its direct copy carries (a UEG ``prompt``: recovered from ``new_prompt``
+    when the step file stands alone; GEU ``question``/``option``/``answer``). The direct copy's values win;
+    copies that differ only in whitespace (line endings, trailing spaces, a final newline) agree.
+    """
     problems: list[Problem] = []
     merged: dict[tuple[str, int], tuple[AnyInstance, str]] = {}  # key -> (record, file it came from)
     rejected: set[tuple[str, int]] = set()
@@ -92,11 +106,11 @@ def load_official(root: Path, *, name: str) -> Dataset:
         path = root / filename
         if not path.exists():
             continue
-        entries = _read_json_list(path, problems)
+        entries = read_json_list(path, problems)
         seen_in_file: set[tuple[str, int]] = set()
         for position, raw in enumerate(entries):
             try:
-                record = parse_entry(raw, track=track, file=filename, position=position)
+                record = parse_entry(raw, track=track, file=filename, position=position, step=kind == "step")
             except EntryErrors as e:
                 problems.extend(e.problems)
                 continue
@@ -113,9 +127,12 @@ def load_official(root: Path, *, name: str) -> Dataset:
                     problems.append(Problem(filename, label, "input_image", "path leaves the dataset folder"))
                     rejected.add(key)
                     continue
+            # A prompt recovered from new_prompt never overrides, nor disagrees with, the direct file's
+            # (the direct file is read first, so its record is the one kept).
+            derived = isinstance(record, UEGInstance) and raw.get("prompt") is None
             if key in merged:
                 other, other_file = merged[key]
-                disagreement = _disagreement(other, record)
+                disagreement = _disagreement(other, record, skip={"prompt"} if derived else set())
                 if disagreement:
                     problems.append(Problem(filename, label, disagreement,
                                             f"disagrees with {other_file} on the same instance"))
@@ -127,6 +144,10 @@ def load_official(root: Path, *, name: str) -> Dataset:
     instances = []
     for key, (record, filename) in merged.items():
         if key in rejected:
+            continue
+        missing = _still_missing(record, filename)
+        if missing:
+            problems.extend(missing)
             continue
         if isinstance(record, GEUInstance):
             problem = check_image_file(record.image_path, file=filename,
@@ -140,24 +161,53 @@ def load_official(root: Path, *, name: str) -> Dataset:
     return Dataset(name, sorted(instances, key=_order), problems, root=root)
 
 
+def _still_missing(record: AnyInstance, filename: str) -> list[Problem]:
+    """Fields a step entry left out that no direct entry supplied."""
+    label = f"index {record.index} ({record.task_type})"
+    direct = filename.replace("_step", "_direct")
+    if isinstance(record, UEGInstance):
+        if record.prompt is None:
+            return [Problem(filename, label, "prompt",
+                            f"missing, not in {direct}, and new_prompt does not follow the paper's refine "
+                            "template (\"Here is the prompt for image generation: ...\"), so it cannot be recovered")]
+        return []
+    expected = {"question": "a string", "option": "a list of 4 option strings", "answer": "a letter A-D"}
+    return [Problem(filename, label, field, f"missing (and not in {direct}); expected {what}")
+            for field, what in expected.items() if getattr(record, field) is None]
+
+
 def load_parquet(paths: list[Path], *, name: str) -> Dataset:
-    """The lmms-lab GEU copy: one parquet file per task, the image embedded as bytes."""
+    """The lmms-lab GEU copy: one parquet file per task, the image embedded as bytes.
+
+    As lmms-eval's realunify task reads it (``doc.get("task_type", doc.get("category"))``), a
+    ``category`` column stands in for a missing ``task_type`` (the official string, or the category's
+    abbreviation or name); without either, a GEU task type in the file's path is used. A file without an
+    ``index`` column gets one from the row order: 0, 1, ... per task type across the files in path order,
+    so the uids are stable as long as the files are.
+    """
     import pyarrow.parquet as pq
 
     problems: list[Problem] = []
     instances: list[AnyInstance] = []
     seen: set[str] = set()
+    derived_index: Counter = Counter()
     for path in paths:
         try:
             rows = pq.read_table(path).to_pylist()
         except Exception as e:  # noqa: BLE001 - pyarrow raises many types for a bad file
             problems.append(Problem(path.name, None, None, f"unreadable parquet file: {e}"))
             continue
+        has_index = any("index" in row for row in rows)
         for position, raw in enumerate(rows):
             image = raw.pop("image", None)
             if isinstance(image, dict):
                 image = image.get("bytes")
             raw.setdefault("input_image", raw.get("image_path") or "")
+            if raw.get("task_type") is None:
+                raw["task_type"] = _task_type_from(raw.get("category"), path)
+            if not has_index and isinstance(raw.get("task_type"), str):
+                raw["index"] = derived_index[raw["task_type"]]
+                derived_index[raw["task_type"]] += 1
             try:
                 record = parse_entry(raw, track="GEU", file=path.name, position=position)
             except EntryErrors as e:
@@ -176,9 +226,30 @@ def load_parquet(paths: list[Path], *, name: str) -> Dataset:
     return Dataset(name, sorted(instances, key=_order), problems, root=paths[0].parent if paths else None)
 
 
-def _read_json_list(path: Path, problems: list[Problem]) -> list:
+def _task_type_from(category: object, path: Path) -> object:
+    """``task_type`` from a ``category`` value, else from a GEU task type named in the file's path."""
+    if isinstance(category, str):
+        wanted = category.strip().lower().replace(" ", "_").replace("-", "_")
+        for task_type, (_, abbreviation, display) in CATEGORIES.items():
+            if wanted in (task_type, abbreviation.lower().replace("-", "_"), display.lower().replace(" ", "_").replace("-", "_")):
+                return task_type
+        return category  # reported as an unknown task_type, naming the value given
+    if category is None:
+        for part in reversed(path.with_suffix("").parts):
+            for task_type in GEU_TASKS:
+                if task_type in part:
+                    return task_type
+    return category
+
+
+def read_json_list(path: Path, problems: list[Problem]) -> list:
+    """The entries of a JSON list file; any reason it cannot be read becomes one problem (and no entries).
+
+    Integers too long for Python (over 4,300 digits by default) are kept as ``OversizedInteger`` text, so
+    only the entry holding one is reported, not the file.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), parse_int=parse_json_int)
     except UnicodeDecodeError as e:
         problems.append(Problem(path.name, None, None, f"not UTF-8 text: {e}"))
         return []
@@ -188,10 +259,29 @@ def _read_json_list(path: Path, problems: list[Problem]) -> list:
     except RecursionError:
         problems.append(Problem(path.name, None, None, "invalid entries: JSON nested too deeply to read"))
         return []
+    except (OSError, ValueError) as e:
+        problems.append(Problem(path.name, None, None, f"cannot be read: {e}"))
+        return []
     if not isinstance(data, list):
         problems.append(Problem(path.name, None, None, f"expected a JSON list of entries, got {type(data).__name__}"))
         return []
     return data
+
+
+def _same_text(a: object, b: object) -> bool:
+    """Equal up to whitespace-only differences: line endings, trailing spaces on a line, blank ends."""
+    if isinstance(a, str) and isinstance(b, str):
+        return _normal_text(a) == _normal_text(b)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_text(x, y) for x, y in zip(a, b))
+    if isinstance(a, PollingQuestion) and isinstance(b, PollingQuestion):
+        return a.answer == b.answer and _same_text(a.question, b.question)
+    return a == b
+
+
+def _normal_text(text: str) -> str:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()
 
 
 def _shared_fields(record: AnyInstance) -> dict:
@@ -201,10 +291,10 @@ def _shared_fields(record: AnyInstance) -> dict:
             "answer": record.answer, "evaluation_prompt": record.evaluation_prompt}
 
 
-def _disagreement(a: AnyInstance, b: AnyInstance) -> str | None:
+def _disagreement(a: AnyInstance, b: AnyInstance, skip: set[str] = frozenset()) -> str | None:
     fa, fb = _shared_fields(a), _shared_fields(b)
     for key in fa:
-        if fa[key] is not None and fb[key] is not None and fa[key] != fb[key]:
+        if key not in skip and fa[key] is not None and fb[key] is not None and not _same_text(fa[key], fb[key]):
             return key
     return None
 

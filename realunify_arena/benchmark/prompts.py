@@ -59,6 +59,21 @@ def refine_prompt(prompt: str) -> str:
     return REFINE_TEMPLATE.format(prompt=prompt)
 
 
+def recover_prompt(new_prompt: str) -> str | None:
+    """The prompt inside a filled refine template (``new_prompt`` of ``UEG_step.json``), or None.
+
+    The template's exact prefix and suffix are removed, so a prompt with blank lines of its own (every
+    code-to-image prompt) comes back whole; cutting at the first blank line, as some third-party runners
+    do, would truncate it. Line endings may be CRLF and the text may end in extra whitespace; otherwise a
+    text that does not start and end as the template does gives None.
+    """
+    prefix, suffix = REFINE_TEMPLATE.split("{prompt}")
+    text = new_prompt.replace("\r\n", "\n").replace("\r", "\n").rstrip()
+    if not (text.startswith(prefix) and text.endswith(suffix)) or len(text) < len(prefix) + len(suffix):
+        return None
+    return text[len(prefix): len(text) - len(suffix)]
+
+
 def mcq_prompt(question: str, options: list[str]) -> str:
     if len(options) != 4:
         raise ValueError(f"an MCQ needs 4 options, got {len(options)}")

@@ -15,21 +15,32 @@ from PIL import Image
 
 Track = Literal["UEG", "GEU"]
 
-# task_type -> (track, abbreviation, display name), in the paper's column order.
-CATEGORIES: dict[str, tuple[Track, str, str]] = {
-    "world_knowledge": ("UEG", "WK", "World Knowledge"),
-    "commonsense_reasoning": ("UEG", "CR", "Commonsense Reasoning"),
-    "mathematical_reasoning": ("UEG", "MR-I", "Mathematical Reasoning"),
-    "logical_reasoning": ("UEG", "LR", "Logical Reasoning"),
-    "scientific_reasoning": ("UEG", "SR", "Scientific Reasoning"),
-    "code_to_image": ("UEG", "C2I", "Code-to-Image"),
-    "mental_reconstruction": ("GEU", "MR-II", "Mental Reconstruction"),
-    "mental_tracking": ("GEU", "MT", "Mental Tracking"),
-    "attentional_focusing": ("GEU", "AF", "Attentional Focusing"),
-    "cognitive_navigation": ("GEU", "CN", "Cognitive Navigation"),
-}
-UEG_TASKS = [t for t, (track, _, _) in CATEGORIES.items() if track == "UEG"]
-GEU_TASKS = [t for t, (track, _, _) in CATEGORIES.items() if track == "GEU"]
+
+@dataclass(frozen=True)
+class Category:
+    """One of the paper's ten task types: its track, the column abbreviation of Table 2, its display name."""
+
+    task_type: str
+    track: Track
+    abbreviation: str
+    name: str
+
+
+# task_type -> Category, in the paper's column order.
+CATEGORIES: dict[str, Category] = {c.task_type: c for c in (
+    Category("world_knowledge", "UEG", "WK", "World Knowledge"),
+    Category("commonsense_reasoning", "UEG", "CR", "Commonsense Reasoning"),
+    Category("mathematical_reasoning", "UEG", "MR-I", "Mathematical Reasoning"),
+    Category("logical_reasoning", "UEG", "LR", "Logical Reasoning"),
+    Category("scientific_reasoning", "UEG", "SR", "Scientific Reasoning"),
+    Category("code_to_image", "UEG", "C2I", "Code-to-Image"),
+    Category("mental_reconstruction", "GEU", "MR-II", "Mental Reconstruction"),
+    Category("mental_tracking", "GEU", "MT", "Mental Tracking"),
+    Category("attentional_focusing", "GEU", "AF", "Attentional Focusing"),
+    Category("cognitive_navigation", "GEU", "CN", "Cognitive Navigation"),
+)}
+UEG_TASKS = [t for t, c in CATEGORIES.items() if c.track == "UEG"]
+GEU_TASKS = [t for t, c in CATEGORIES.items() if c.track == "GEU"]
 LETTERS = ("A", "B", "C", "D")
 
 
@@ -55,11 +66,11 @@ class Instance:
 
     @property
     def category(self) -> str:
-        return CATEGORIES[self.task_type][1]
+        return CATEGORIES[self.task_type].abbreviation
 
     @property
     def category_name(self) -> str:
-        return CATEGORIES[self.task_type][2]
+        return CATEGORIES[self.task_type].name
 
 
 @dataclass

@@ -7,11 +7,13 @@ field, with what was expected, so a user can fix their file without reading a tr
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.images import MAX_PIXELS
 from realunify_arena.benchmark.schema import (
     CATEGORIES,
@@ -42,6 +44,19 @@ class Problem:
         return f"{where}: {self.message}"
 
 
+class OversizedInteger(str):
+    """A JSON integer too long for Python to convert (over ``sys.get_int_max_str_digits()`` digits), kept
+    as its digits so the entry holding it is reported like any other bad field instead of failing the file."""
+
+
+def parse_json_int(digits: str) -> int | OversizedInteger:
+    """``json.loads(..., parse_int=parse_json_int)``: an int, or the digits of one Python refuses to convert."""
+    try:
+        return int(digits)
+    except ValueError:
+        return OversizedInteger(digits)
+
+
 class EntryErrors(Exception):
     def __init__(self, problems: list[Problem]):
         super().__init__("; ".join(map(str, problems)))
@@ -58,13 +73,22 @@ def entry_label(raw: object, position: int) -> str:
 
 
 def describe(value: object) -> str:
+    if isinstance(value, OversizedInteger):
+        return f"an integer of {len(value.lstrip('-'))} digits (over the {sys.get_int_max_str_digits()}-digit limit)"
     name = type(value).__name__
     return {"NoneType": "null", "str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean",
             "list": "a list", "dict": "an object"}.get(name, name)
 
 
-def parse_entry(raw: object, *, track: Track, file: str, position: int) -> UEGInstance | GEUInstance:
-    """Build one record or raise EntryErrors listing everything wrong with the entry."""
+def parse_entry(raw: object, *, track: Track, file: str, position: int,
+                step: bool = False) -> UEGInstance | GEUInstance:
+    """Build one record or raise EntryErrors listing everything wrong with the entry.
+
+    ``step``: the entry comes from a step file, which may leave out what the direct file carries: a UEG
+    ``prompt`` is then recovered from ``new_prompt`` (``prompts.recover_prompt``; None when that fails),
+    and a GEU ``question``, ``option`` or ``answer`` may be None. The loader fills those from the direct
+    file and reports what is still missing. GEU options that are JSON numbers are taken as their text.
+    """
     label = entry_label(raw, position)
     problems: list[Problem] = []
 
@@ -78,12 +102,13 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int) -> UEGIn
         bad(None, "contains a string that is not valid Unicode (a lone surrogate escape such as \\ud800)")
         raise EntryErrors(problems)
 
-    def req(field: str, kind: type, what: str):
-        if field not in raw:
-            bad(field, f"missing; expected {what}")
+    def req(field: str, kind: type, what: str, optional: bool = False):
+        if field not in raw or (optional and raw[field] is None):
+            if not optional:
+                bad(field, f"missing; expected {what}")
             return None
         value = raw[field]
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not isinstance(value, kind) or isinstance(value, (bool, OversizedInteger)):
             bad(field, f"expected {what}, got {describe(value)}")
             return None
         return value
@@ -100,15 +125,17 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int) -> UEGIn
     if task_type is not None:
         if task_type not in CATEGORIES:
             bad("task_type", f"unknown task_type {task_type!r}; expected one of {sorted(CATEGORIES)}")
-        elif CATEGORIES[task_type][0] != track:
-            bad("task_type", f"{task_type!r} is a {CATEGORIES[task_type][0]} task, but this is a {track} file")
+        elif CATEGORIES[task_type].track != track:
+            bad("task_type", f"{task_type!r} is a {CATEGORIES[task_type].track} task, but this is a {track} file")
 
     if track == "UEG":
         known = UEG_FIELDS
-        prompt = req("prompt", str, "a string")
+        new_prompt = opt_str("new_prompt")
+        prompt = req("prompt", str, "a string", optional=step and new_prompt is not None)
+        if prompt is None and step and new_prompt is not None and "prompt" not in {p.field for p in problems}:
+            prompt = prompts.recover_prompt(new_prompt)
         if prompt is not None and not prompt.strip():
             bad("prompt", "is empty")
-        new_prompt = opt_str("new_prompt")
         questions = _polling_questions(raw, bad)
         if problems:
             raise EntryErrors(problems)
@@ -117,21 +144,26 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int) -> UEGIn
 
     known = GEU_FIELDS
     input_image = req("input_image", str, "a relative image path")
-    question = req("question", str, "a string")
-    options = req("option", list, "a list of 4 option strings")
+    question = req("question", str, "a string", optional=step)
+    options = req("option", list, "a list of 4 option strings", optional=step)
     if options is not None:
         if len(options) != 4:
             bad("option", f"expected exactly 4 options, got {len(options)}")
-        elif not all(isinstance(o, str) for o in options):
-            bad("option", "expected every option to be a string")
-    answer = req("answer", str, "a letter A-D")
+            options = None
+        elif not all(isinstance(o, (str, int, float)) and not isinstance(o, (bool, OversizedInteger))
+                     for o in options):
+            bad("option", "expected every option to be a string (or a number, taken as its text)")
+            options = None
+        else:
+            options = [o if isinstance(o, str) else str(o) for o in options]
+    answer = req("answer", str, "a letter A-D", optional=step)
     if answer is not None and answer not in LETTERS[: len(options or LETTERS)]:
         bad("answer", f"expected a letter among the options (A-D), got {answer!r}")
     evaluation_prompt = opt_str("evaluation_prompt")
     edit_prompt = opt_str("edit_prompt")
     if problems:
         raise EntryErrors(problems)
-    return GEUInstance(index=index, task_type=task_type, question=question, option=list(options), answer=answer,
+    return GEUInstance(index=index, task_type=task_type, question=question, option=options, answer=answer,
                        input_image=input_image, evaluation_prompt=evaluation_prompt, edit_prompt=edit_prompt,
                        extra=_extra(raw, known))
 

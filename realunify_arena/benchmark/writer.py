@@ -26,8 +26,11 @@ def official_entry(inst: AnyInstance, kind: str) -> dict:
     return entry
 
 
-def write_official(instances: list[AnyInstance], out: Path, *, extra_fields: dict[tuple[str, str], dict] | None = None) -> list[Path]:
-    """Write the four JSON files (only those with entries). ``extra_fields[(uid, kind)]`` adds result fields.
+def write_official(instances: list[AnyInstance], out: Path, *, extra_fields: dict[tuple[str, str], dict] | None = None,
+                   only_with_fields: bool = False) -> list[Path]:
+    """Write the four JSON files (only those with entries). ``extra_fields[(uid, kind)]`` adds result fields;
+    with ``only_with_fields`` an instance gets an entry in a file only where it has such fields (result
+    files: an entry for each run made, none for a mode that did not run).
 
     Output is deterministic: sorted keys are not used (official field order is kept), lists keep their
     order, and the JSON is written with a fixed indent and a trailing newline.
@@ -42,9 +45,13 @@ def write_official(instances: list[AnyInstance], out: Path, *, extra_fields: dic
         for kind in ("direct", "step"):
             entries = []
             for inst in group:
+                if only_with_fields and (inst.uid, kind) not in extra_fields:
+                    continue
                 entry = official_entry(inst, kind)
                 entry.update(extra_fields.get((inst.uid, kind), {}))
                 entries.append(entry)
+            if not entries:
+                continue
             path = out / f"{track}_{kind}.json"
             path.write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             written.append(path)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import sys
 from pathlib import Path
 
 from realunify_arena.commands.export import DEFAULT_DB, open_existing
+from realunify_arena.store import Store
 
 
 def register(sub) -> None:
@@ -29,10 +29,7 @@ def run(args) -> int:
         copied = copy_images(store.images_dir, args.out.parent / "images")
     finally:
         store.close()
-    copy = sqlite3.connect(args.out)
-    counts = {t: copy.execute(f"select count(*) from {t}").fetchone()[0]
-              for t in ("runs", "judgments", "battles", "votes")}
-    copy.close()
+    counts = Store.file_counts(args.out)
     print(f"{args.out}: " + ", ".join(f"{n} {t}" for t, n in counts.items()) + f"; {copied} new images")
     return 0
 

@@ -71,10 +71,13 @@ def run(args) -> int:
         print(f"eval: warning: judge {args.judge} cannot run here ({why}); runs will be stored and judged "
               "when the same command is rerun where it can", file=sys.stderr)
     dataset = load(args.data)
-    if dataset.problems:
+    if dataset.problems:  # one bad entry (or track) never stops the rest: the bad entries are skipped
+        print(f"eval: warning: {args.data}: {len(dataset.problems)} problem(s); these entries are skipped "
+              "(see `validate`):", file=sys.stderr)
         for problem in dataset.problems:
             print(f"  {problem}", file=sys.stderr)
-        return fail(f"{args.data}: {len(dataset.problems)} problem(s) above; fix them (see `validate`) and rerun")
+    if not select(dataset, args.track):
+        return fail(f"{args.data}: no usable {'' if args.track == 'all' else args.track + ' '}instances to evaluate")
 
     try:
         shard = Shard.from_env()

@@ -29,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--dataset", help="runs: only runs of this dataset")
     p.add_argument("--model", help="runs: only runs of this model card")
     p.add_argument("--judge", help="runs: also record this judge's replies to the polling questions")
+    p.add_argument("--relative-paths", action="store_true",
+                   help="runs: write image paths as ./images/<file> (the folder can be moved, but the official "
+                        "scorer must run from inside it); default: absolute paths, found from any directory")
     _db_argument(p)
     p.set_defaults(func=run)
 
@@ -103,7 +106,7 @@ def run_runs(args) -> int:
     store = open_existing(args.db)
     try:
         paths = export_official(store, args.out, dataset=args.dataset, model=args.model,
-                                judge=args.judge)
+                                judge=args.judge, relative_paths=args.relative_paths)
     except (LookupError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -9,32 +9,37 @@ from pathlib import Path
 def register(sub) -> None:
     p = sub.add_parser("score-official", help="score official result files (GEU `response`, UEG `judge_answer`)",
                        description="PATH is a folder with any of UEG_direct/UEG_step/GEU_direct/GEU_step .json, "
-                                   "or one of those files. GEU entries are scored from `response`; UEG "
-                                   "entries from a `judge_answer` field on every polling question.")
+                                   "one of those files, or a folder holding such folders (the --out folder "
+                                   "of `export --format official`: every model found is scored, one table per "
+                                   "dataset folder). GEU entries are scored from `response` with the official "
+                                   "letter extraction; UEG entries from a `judge_answer` field on every polling "
+                                   "question, or the per-item `score` the official scorer writes. Failed runs "
+                                   "(no `response`; empty `generated_image`) count as wrong, in \"run err\".")
     p.add_argument("path")
-    p.add_argument("--model", help="name shown in the table (default: the folder's name)")
+    p.add_argument("--model", help="name shown in the table (default: the folder's name; one folder only)")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from realunify_arena.reporting import OfficialFilesError, markdown, score_official, write_csv, write_json
+    from realunify_arena.reporting import OfficialFilesError, markdown, score_official_folders, write_csv, write_json
 
     try:
-        report = score_official(args.path, model=args.model)
+        reports = score_official_folders(args.path, model=args.model)
     except OfficialFilesError as e:
         print(f"score-official: {len(e.problems)} problem(s):", file=sys.stderr)
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    if not report.scores:
+    reports = [report for report in reports if report.scores]
+    if not reports:
         print(f"score-official: {args.path}: no entry carries results (`response` or `judge_answer`)",
               file=sys.stderr)
         return 1
-    print(markdown(report))
+    print("\n".join(markdown(report) for report in reports))
     if args.csv:
-        write_csv([report], Path(args.csv))
+        write_csv(reports, Path(args.csv))
     if args.json:
-        write_json([report], Path(args.json))
+        write_json(reports, Path(args.json))
     return 0

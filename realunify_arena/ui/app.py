@@ -10,10 +10,10 @@ import os
 import gradio as gr
 
 from realunify_arena.arena import Arena
+from realunify_arena.context import AppContext
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab
-from realunify_arena.ui.context import AppContext
 
 TABS = ("explore", "arena", "leaderboard")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "

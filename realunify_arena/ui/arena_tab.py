@@ -1,144 +1,52 @@
-"""Arena: one instance, two anonymous systems, a vote, then the reveal.
+"""Arena tab: one instance, two anonymous systems, a vote, then the reveal (layout and wiring).
 
-The systems behind A and B live only on the server (the arena's battle row and this session's
-``gr.State``); no component shows them before the vote. Outputs are generated live, both sides a step
-at a time, or, in ``stored`` arena mode, drawn from runs already in the store (a CPU-only Space).
-The vote buttons unlock only when both sides are delivered; ``arena.vote`` checks that again.
+What a battle does is ``realunify_arena.battles``: the browser's ``gr.State`` holds only the battle id, and
+each event reloads the battle from the store by id. No component shows a system before the vote. Outputs
+are generated live, both sides a step at a time, or, in ``stored`` arena mode, drawn from runs already in
+the store (a CPU-only Space). The vote buttons unlock only when both sides are delivered; ``arena.vote``
+checks that again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import gradio as gr
 
-from realunify_arena.arena import KINDS, BattleError, VoteRefused, draw_pair, split_system
-from realunify_arena.benchmark import Dataset
-from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
+from realunify_arena.arena import KIND_LABELS, BattleError, VoteRefused
+from realunify_arena.battles import (
+    ANY, SIDES, Battle, judge_battle, load_battle, play, play_to_end, start_battle, vote_and_reveal,
+)
+from realunify_arena.benchmark.schema import GEUInstance
+from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
-from realunify_arena.protocols import MODES
+from realunify_arena.runs import RunUpdate
 from realunify_arena.trace import Status
-from realunify_arena.ui.context import AppContext
 from realunify_arena.ui.render import TraceView, instance_markdown
-from realunify_arena.ui.runs import RunUpdate, interleave, judge_run, paced, relay, stream_run
+from realunify_arena.ui.streaming import paced, relay
 
-SIDES = ("A", "B")
-ANY = "any"
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
-KIND_LABELS = {"model_vs_model": "two models, same mode", "direct_vs_stepwise": "one model: direct vs stepwise"}
+REFUSALS = (BattleError, KeyError, LookupError)  # shown as the message, never as a traceback
 
 
-@dataclass
-class Battle:
-    """Server-side only: never returned to the browser except ``battle_id``."""
-
-    battle_id: str
-    dataset: str
-    instance: AnyInstance
-    kind: str
-    systems: dict[str, str]  # side -> "model:mode"
-    runs: dict[str, int | None] = field(default_factory=dict)  # side -> run id: known up front in stored mode,
-    # set on delivery when live
-    errors: dict[str, str] = field(default_factory=dict)
-
-
-def pick_battle(ctx: AppContext, source: str, track: str, kind: str, session_id: str, voter: str) -> Battle:
-    """An instance and two systems able to run it; from stored runs in ``stored`` mode."""
-    dataset = ctx.dataset(source)
-    kinds = [kind] if kind in KINDS else ctx.rng.sample(list(KINDS), len(KINDS))
-    track = None if track == ANY else track
-    if ctx.settings.arena_mode == "stored":
-        candidates = _stored_candidates(ctx, dataset, track)
-    else:
-        instances = dataset.select(track)
-        candidates = [(inst, dict.fromkeys(ctx.systems_for(inst)))
-                      for inst in ctx.rng.sample(instances, min(len(instances), 50))]
-    for inst, systems in candidates:
-        for battle_kind in kinds:
-            try:
-                a, b = _draw(systems, battle_kind, ctx.rng)
-            except BattleError:
-                continue
-            battle_id = ctx.arena.new_battle(session_id, voter, inst.uid, dataset.name, a, b, battle_kind)
-            return Battle(battle_id, dataset.name, inst, battle_kind, {"A": a, "B": b},
-                          runs={"A": systems[a], "B": systems[b]})
-    where = "stored runs" if ctx.settings.arena_mode == "stored" else "available models"
-    raise BattleError(f"no {track or ''} instance in {dataset.name!r} has two {where} for a "
-                      f"{' or '.join(kinds)} battle".replace("  ", " "))
-
-
-def _draw(systems: dict[str, int | None], kind: str, rng) -> tuple[str, str]:
-    """``draw_pair``, with model-vs-model battles kept within one mode (direct or stepwise)."""
-    if kind != "model_vs_model":
-        return draw_pair(sorted(systems), kind, rng)
-    for mode in rng.sample(list(MODES), len(MODES)):
-        same_mode = sorted(s for s in systems if split_system(s)[1] == mode)
-        if len(same_mode) >= 2:
-            return draw_pair(same_mode, kind, rng)
-    raise BattleError("no two models share a mode for this instance")
-
-
-def _stored_candidates(ctx: AppContext, dataset: Dataset, track: str | None) -> list[tuple[AnyInstance, dict]]:
-    """Instances with their stored finished runs, as {system: run id} (the latest run per system)."""
-    by_instance: dict[str, dict[str, int]] = {}
-    for row in ctx.store.runs(dataset=dataset.name, track=track, status=Status.OK.value):
-        by_instance.setdefault(row["instance_uid"], {})[f"{row['model']}:{row['mode']}"] = row["id"]
-    found = []
-    for uid, systems in by_instance.items():
-        try:
-            inst = dataset.get(uid)
-        except KeyError:
-            continue
-        found.append((inst, systems))
-    ctx.rng.shuffle(found)
-    return found
-
-
-def play(ctx: AppContext, battle: Battle, session_id: str):
-    """Yield (side, update) as both sides progress; deliver each side once it is stored."""
-    streams = {}
+def reveal_markdown(reveal: dict) -> str:
+    """Who was who, with each side's judge score (``battles.vote_and_reveal``/``judge_battle``'s record);
+    "judging…" where the judge model still has to run."""
+    lines = [f"**You voted: {VOTES[reveal['choice']]}** · {KIND_LABELS[reveal['kind']]}"]
     for side in SIDES:
-        if battle.runs.get(side) is not None:
-            run_id = battle.runs[side]
-            streams[side] = iter([RunUpdate(ctx.store.load_trace(run_id), run_id, reused=True, done=True)])
-        else:
-            model, mode = split_system(battle.systems[side])
-            streams[side] = stream_run(ctx.store, ctx.pool, battle.dataset, battle.instance, model, mode,
-                                       ctx.options(model))
-    for side, update in interleave(streams):
-        if update.done:
-            if update.run_id is not None and update.trace.status is Status.OK:
-                ctx.arena.deliver(battle.battle_id, session_id, side, update.run_id)
-                battle.runs[side] = update.run_id
-            else:
-                battle.errors[side] = _anonymous(update.trace.error or "no output", battle)
-        yield side, update
-
-
-def _anonymous(text: str, battle: Battle) -> str:
-    for system in battle.systems.values():
-        text = text.replace(split_system(system)[0], "the model")
-    return text
-
-
-def reveal_markdown(ctx: AppContext, battle: Battle, revealed: dict, *, ask_model: bool) -> str:
-    """Who was who, with each side's judge score; ``ask_model`` False shows "judging…" where the judge
-    model still has to run (the vote answers at once; the judging follows in the ``gpu`` group)."""
-    lines = [f"**You voted: {VOTES[revealed['choice']]}** · {KIND_LABELS[revealed['kind']]}"]
-    for side in SIDES:
-        system = revealed[f"system_{side.lower()}"]
-        run_id = battle.runs.get(side)
-        score = "not judged"
-        if run_id is not None:
-            judgment, problem = judge_run(ctx.store, ctx.pool, run_id, ctx.store.load_trace(run_id),
-                                          battle.instance, ctx.settings.judge, ask_model=ask_model)
-            if judgment is not None:
-                score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
-                         else f"judge score {judgment['score']}")
-            elif problem:
-                score = problem
-        lines.append(f"- **{side}** was **{system}** ({score})")
+        info = reveal["sides"][side]
+        judgment, score = info["judgment"], info["judge_problem"] or "not judged"
+        if judgment is not None:
+            score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
+                     else f"judge score {judgment['score']}")
+        lines.append(f"- **{side}** was **{info['system']}** ({score})")
     return "\n".join(lines)
+
+
+def _message(error: Exception) -> str:
+    return getattr(error, "message", None) or (error.args[0] if error.args else str(error))
+
+
+def _voter(ctx: AppContext, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
+    return ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers)
 
 
 def build(ctx: AppContext) -> None:
@@ -163,71 +71,71 @@ def build(ctx: AppContext) -> None:
                    for choice, label in VOTES.items()}
     reveal = gr.Markdown(elem_id="ar-reveal")
     next_battle = gr.Button("Next battle", visible=False, elem_id="ar-next")
-    state = gr.State(None)  # Battle; server-side only
-    revealed_state = gr.State(None)  # what the vote revealed, for the judging that follows
+    state = gr.State(None)  # the battle id only; the battle itself lives in the store
     view_outputs = [*views["A"].outputs, *views["B"].outputs]
     locked = [gr.update(interactive=False)] * len(buttons)
 
     def start(source_value, track_value, kind_value, request: gr.Request, profile: gr.OAuthProfile | None):
-        voter = ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers)
         try:
-            battle = pick_battle(ctx, source_value, track_value, kind_value, request.session_hash, voter)
-        except (BattleError, KeyError, LookupError) as e:
-            raise gr.Error(getattr(e, "message", None) or str(e)) from None
+            battle = start_battle(ctx, source_value, track_value, kind_value, request.session_hash,
+                                  _voter(ctx, request, profile))
+        except REFUSALS as e:
+            raise gr.Error(_message(e)) from None
         inst = battle.instance
         shown = inst.open_image() if isinstance(inst, GEUInstance) else None
-        blanks = [v for side in SIDES for v in views[side].blank(inst.track, _shown_mode(battle), "waiting…")]
-        return [battle, instance_markdown(inst, with_questions=False),
+        blanks = [v for side in SIDES for v in views[side].blank(inst.track, battle.shown_mode, "waiting…")]
+        return [battle.battle_id, instance_markdown(inst, with_questions=False),
                 gr.update(value=shown, visible=shown is not None), *blanks, *locked, "", gr.update(visible=False)]
 
-    def generate(battle: Battle | None, request: gr.Request):
-        if battle is not None:
-            yield from paced(frames(battle, request.session_hash))
+    def generate(battle_id: str | None, request: gr.Request):
+        if battle_id is None:
+            return
+        try:
+            battle = load_battle(ctx, battle_id, request.session_hash)
+        except REFUSALS as e:
+            raise gr.Error(_message(e)) from None
+        yield from paced(frames(battle, request.session_hash))
 
     def frames(battle: Battle, session_id: str):
         images = stored_images(ctx.store)
-        mode = _shown_mode(battle)
+        mode = battle.shown_mode
         latest = {side: views[side].blank(battle.instance.track, mode, f"**{side}**: working…") for side in SIDES}
         for side, update in relay(play(ctx, battle, session_id)):
-            trace = update.trace
-            if trace.error:
-                trace.error = _anonymous(trace.error, battle)
-            latest[side] = views[side].show(trace, battle.instance.track, images, _progress(side, update),
+            latest[side] = views[side].show(update.trace, battle.instance.track, images, _progress(side, update),
                                             final_only=mode == "direct")
-            yield [*latest["A"], *latest["B"], *locked, gr.skip(), gr.skip()]
-        ready = all(battle.runs.get(s) is not None for s in SIDES)
-        note = "" if ready else "A side failed, so this battle cannot be voted on. Start a new battle."
-        yield [*latest["A"], *latest["B"], *[gr.update(interactive=ready)] * len(buttons), battle, note]
+            yield [*latest["A"], *latest["B"], *locked, gr.skip()]
+        note = "" if battle.ready else "A side failed, so this battle cannot be voted on. Start a new battle."
+        yield [*latest["A"], *latest["B"], *[gr.update(interactive=battle.ready)] * len(buttons), note]
 
     def voter(choice: str):
-        def cast(battle: Battle | None, request: gr.Request, profile: gr.OAuthProfile | None):
-            if battle is None:
+        def cast(battle_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+            if battle_id is None:
                 raise gr.Error("Start a battle first.")
-            who = ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers)
             try:
-                revealed = ctx.arena.vote(battle.battle_id, request.session_hash, who, choice)
-            except VoteRefused as e:
-                raise gr.Error(e.message) from None
-            return [reveal_markdown(ctx, battle, revealed, ask_model=False), revealed, *locked,
-                    gr.update(visible=True)]
+                revealed = vote_and_reveal(ctx, battle_id, request.session_hash, _voter(ctx, request, profile),
+                                           choice)
+            except REFUSALS as e:
+                raise gr.Error(_message(e)) from None
+            return [reveal_markdown(revealed), *locked, gr.update(visible=True)]
 
         return cast
 
-    def judged(battle: Battle | None, revealed: dict | None):
-        if battle is None or revealed is None or revealed["battle_id"] != battle.battle_id:
+    def judged(battle_id: str | None, request: gr.Request):
+        try:
+            return reveal_markdown(judge_battle(ctx, battle_id, request.session_hash))
+        except REFUSALS:  # no battle, or a new one started meanwhile: nothing to update
             return gr.skip()
-        return reveal_markdown(ctx, battle, revealed, ask_model=True)
 
-    votes = [button.click(voter(choice), state, [reveal, revealed_state, *buttons.values(), next_battle],
+    votes = [button.click(voter(choice), state, [reveal, *buttons.values(), next_battle],
                           api_visibility="private", concurrency_limit=None)
              for choice, button in buttons.items()]
-    judging = [vote.success(judged, [state, revealed_state], reveal, api_visibility="private", **ctx.gpu_events)
+    judging = [vote.success(judged, state, reveal, api_visibility="private", **ctx.gpu_events)
                for vote in votes] if ctx.settings.judge != HUMAN else []
     # a new battle drops the last one's judging still queued, which would overwrite the new reveal
     started = gr.on([new.click, next_battle.click], start, [source, track, kind],
                     [state, instance_md, input_image, *view_outputs, *buttons.values(), reveal, next_battle],
                     api_visibility="private", concurrency_limit=None, cancels=judging)
-    started.success(generate, state, [*view_outputs, *buttons.values(), state, reveal],
+    started.success(generate, state, [*view_outputs, *buttons.values(), reveal],
                     api_visibility="private", **_battle_concurrency(ctx))
     _register_api(ctx)
 
@@ -236,12 +144,6 @@ def _battle_concurrency(ctx: AppContext) -> dict:
     """Live battles run models, so they share the ``gpu`` group; stored battles only read the store
     and must not wait behind someone else's generation."""
     return {"concurrency_limit": None} if ctx.settings.arena_mode == "stored" else ctx.gpu_events
-
-
-def _shown_mode(battle: Battle) -> str:
-    """Which layout both sides get. A direct-vs-stepwise battle shows final outputs only: the stepwise
-    side's intermediate step would give it away."""
-    return "direct" if battle.kind == "direct_vs_stepwise" else split_system(battle.systems["A"])[1]
 
 
 def _progress(side: str, update: RunUpdate) -> str:
@@ -255,31 +157,19 @@ def _register_api(ctx: AppContext) -> None:
     def new_battle(source: str = "", track: str = ANY, kind: str = ANY, request: gr.Request = None,
                    profile: gr.OAuthProfile | None = None) -> dict:
         """Start a battle and produce both outputs; returns the battle id and the anonymous outputs."""
-        voter = ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers)
         try:
-            battle = pick_battle(ctx, source or ctx.sources[0], track, kind, request.session_hash, voter)
-        except (BattleError, KeyError, LookupError) as e:
-            raise gr.Error(getattr(e, "message", None) or str(e)) from None
-        final: dict[str, RunUpdate] = {}
-        for side, update in play(ctx, battle, request.session_hash):
-            final[side] = update
-        inst = battle.instance
-        return {
-            "battle_id": battle.battle_id, "dataset": battle.dataset, "instance_uid": inst.uid,
-            "track": inst.track, "text": inst.question if isinstance(inst, GEUInstance) else inst.prompt,
-            "ready": all(battle.runs.get(s) is not None for s in SIDES),
-            "sides": {side: {"status": final[side].trace.status.value, "error": battle.errors.get(side),
-                             "steps": [{"role": s.role.value, "text": s.text, "image_sha": s.image_sha,
-                                        "seconds": round(s.seconds, 3)} for s in final[side].trace.steps]}
-                      for side in SIDES},
-        }
+            battle = start_battle(ctx, source or ctx.sources[0], track, kind, request.session_hash,
+                                  _voter(ctx, request, profile))
+        except REFUSALS as e:
+            raise gr.Error(_message(e)) from None
+        return play_to_end(ctx, battle, request.session_hash)
 
     def vote(battle_id: str, choice: str, request: gr.Request = None,
              profile: gr.OAuthProfile | None = None) -> dict:
-        """Vote A, B, tie or both_bad on a battle this session received; returns the revealed systems."""
-        who = ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers)
+        """Vote A, B, tie or both_bad on a battle this session received; returns the revealed systems
+        with each side's judgment (GEU at once; a UEG judgment the judge model has yet to make says so)."""
         try:
-            return ctx.arena.vote(battle_id, request.session_hash, who, choice)
+            return vote_and_reveal(ctx, battle_id, request.session_hash, _voter(ctx, request, profile), choice)
         except VoteRefused as e:
             raise gr.Error(e.message) from None
 

@@ -8,8 +8,6 @@ a stored run id.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import tempfile
 import uuid
@@ -17,21 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image, ImageOps
+from PIL import Image
 
-from realunify_arena.benchmark.images import ImageError, open_checked
+from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, checked_image, custom_instance
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, UEGInstance
+from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
-from realunify_arena.protocols import MODES, required_capabilities
-from realunify_arena.ui.context import AppContext
+from realunify_arena.protocols import required_capabilities
+from realunify_arena.runs import judge_by_hand, judge_run, run_and_judge, stream_run
+from realunify_arena.systems import MODES, System
 from realunify_arena.ui.render import TraceView, instance_markdown, status_line, verdict_markdown
-from realunify_arena.ui.runs import judge_by_hand, judge_run, paced, relay, run_to_end, stream_run
+from realunify_arena.ui.streaming import paced, relay
 
 RANDOM = "random"
 CUSTOM = "custom"
-CUSTOM_DATASET = "custom"
-MAX_TEXT_CHARS = 4000  # per field; the longest bundled prompt or question is about 320
-PNG_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16")  # saved as PNG without conversion
 HISTORY_HEADERS = ["run", "instance", "seed", "status", "score", "seconds", "from store"]
 
 
@@ -48,7 +45,10 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
         except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
             if payload is None or payload.path is None:
                 raise
-            _checked_image(payload.path, shown_name=payload.orig_name)  # raises gr.Error naming the problem
+            try:
+                checked_image(payload.path, shown_name=payload.orig_name)
+            except ValueError as e:  # names the problem
+                raise gr.Error(str(e)) from None
             raise
 
     upload.preprocess = checked
@@ -117,8 +117,8 @@ class ExploreTab:
 
 
 def category_choices(track: str) -> list[tuple[str, str]]:
-    return [("all", "all")] + [(f"{name} ({abbr})", task) for task, (t, abbr, name) in CATEGORIES.items()
-                               if t == track]
+    return [("all", "all")] + [(f"{c.name} ({c.abbreviation})", task) for task, c in CATEGORIES.items()
+                               if c.track == track]
 
 
 def instance_choices(ctx: AppContext, source: str, track: str, category: str) -> list[tuple[str, str]]:
@@ -143,74 +143,6 @@ def source_notice(ctx: AppContext, source: str) -> str:
     more = f"\n- … and {len(dataset.problems) - 5} more" if len(dataset.problems) > 5 else ""
     return (f"**{len(dataset.problems)} problem(s) in {source}** ({len(dataset)} instances usable; "
             f"`python -m realunify_arena validate {source}` lists them all):\n{shown}{more}")
-
-
-def custom_instance(track: str, category: str, prompt: str | None, image: str | Path | Image.Image | None,
-                    question: str | None, options_text: str | None, answer: str):
-    """An instance from the user's own input; its index is a content hash, so a repeat reuses its runs.
-
-    Everything is checked before anything runs: text length and encoding, and the image like any image
-    file (the UI and the API send the upload as a file path, which ``open_checked`` reads header first).
-    """
-    task_type = category if category in CATEGORIES and CATEGORIES[category][0] == track else \
-        next(t for t, (tr, _, _) in CATEGORIES.items() if tr == track)
-    if track == "UEG":
-        prompt = _checked_text("UEG prompt", prompt)
-        if not prompt.strip():
-            raise gr.Error("Your own UEG instance needs a text-to-image prompt.")
-        return UEGInstance(index=_content_index(prompt.encode()), task_type=task_type, prompt=prompt.strip(),
-                           question_list=[])
-    question = _checked_text("GEU question", question)
-    options = [line.strip() for line in _checked_text("GEU options", options_text).splitlines() if line.strip()]
-    if image is None or not question.strip() or len(options) != 4:
-        raise gr.Error("Your own GEU instance needs an image, a question and exactly 4 options "
-                       f"(one per line; got {len(options)}).")
-    if answer and answer not in LETTERS:
-        raise gr.Error(f"The expected answer must be one of {', '.join(LETTERS)} or empty.")
-    data = _png(_checked_image(image))
-    return GEUInstance(index=_content_index(data + question.encode() + "\n".join(options).encode()),
-                       task_type=task_type, question=question.strip(), option=options, answer=answer or "",
-                       image_bytes=data)
-
-
-def _checked_text(label: str, text: str | None) -> str:
-    """``text`` if it is short enough and valid Unicode (a browser can send lone surrogates, which
-    every later UTF-8 write would fail on)."""
-    text = text or ""
-    if len(text) > MAX_TEXT_CHARS:
-        raise gr.Error(f"Your own {label} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,} "
-                       "characters.")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise gr.Error(f"Your own {label} is not valid Unicode text: character {e.start + 1} is a lone "
-                       "surrogate.") from None
-    return text
-
-
-def _checked_image(image: str | Path | Image.Image, shown_name: str | None = None) -> Image.Image:
-    """The user's image as RGB, upright, after ``open_checked``: the pixel limit before decoding, and a
-    clear message for a file that is not an image or is cut short (naming the file by ``shown_name``, the
-    name it had on the user's machine, or else by its own name, never by a server path)."""
-    if isinstance(image, Image.Image):  # a Python caller's image; the UI and the API send a file path
-        image = _png(image if image.mode in PNG_MODES else image.convert("RGB"))
-    try:
-        return ImageOps.exif_transpose(open_checked(image))  # as Gradio showed it (a phone photo's rotation)
-    except ImageError as e:
-        message = str(e)
-        if isinstance(image, (str, Path)):
-            message = message.replace(str(image), shown_name or Path(image).name)
-        raise gr.Error(f"Your own GEU image cannot be used: {message}") from None
-
-
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _content_index(data: bytes) -> int:
-    return int(hashlib.sha256(data).hexdigest()[:12], 16)
 
 
 def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
@@ -306,6 +238,8 @@ def build(ctx: AppContext) -> ExploreTab:
                 dataset_name = dataset.name
                 inst = (dataset.random(ctx.rng, track_value, category_value) if choice in (None, RANDOM)
                         else dataset.get(choice))
+        except ValueError as e:  # your own instance, refused with a message
+            raise gr.Error(str(e)) from None
         except (KeyError, LookupError) as e:
             raise gr.Error(str(e).strip("'\"")) from None
         shown = inst.open_image() if isinstance(inst, GEUInstance) else None
@@ -433,22 +367,17 @@ def _register_api(ctx: AppContext) -> None:
     def run_instance(source: str, instance_uid: str, model: str, mode: str, seed: int = 0,
                      judge: str = "") -> dict:
         """Run (or reuse) one instance in one mode, store it, judge it; returns the run id, trace and judgment."""
-        if mode not in MODES:
-            raise gr.Error(f"mode {mode!r}: expected one of {', '.join(MODES)}")
-        if model not in ctx.cards:
-            raise gr.Error(f"model {model!r}: expected one of {', '.join(ctx.cards)}")
         try:
+            System(model, mode)
+            options = ctx.options(model, seed=int(seed))
             dataset = ctx.dataset(source)
             inst = dataset.get(instance_uid)
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
         except KeyError as e:
             raise gr.Error(str(e).strip("'\"")) from None
-        update = run_to_end(ctx.store, ctx.pool, dataset.name, inst, model, mode, ctx.options(model, seed=int(seed)))
-        judge_name = judge or ctx.settings.judge
-        judgment, problem = (judge_run(ctx.store, ctx.pool, update.run_id, update.trace, inst, judge_name)
-                             if update.run_id is not None else (None, None))
-        return {"run_id": update.run_id, "reused": update.reused, "status": update.trace.status.value,
-                "error": update.trace.error, "trace": update.trace.to_dict(), "judgment": judgment,
-                "judge_problem": problem}
+        return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options,
+                             judge or ctx.settings.judge)
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
     gr.api(run_instance, api_name="run_instance", **ctx.gpu_events)

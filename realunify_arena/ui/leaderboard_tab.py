@@ -11,14 +11,14 @@ from collections import defaultdict
 
 import gradio as gr
 
-from realunify_arena import agreement, paired, ratings, reporting
-from realunify_arena.arena import KINDS
+from realunify_arena import agreement as judge_comparison
+from realunify_arena import paired, ratings, reporting
+from realunify_arena.arena import KIND_LABELS, KINDS
+from realunify_arena.context import AppContext
 from realunify_arena.store import Store
-from realunify_arena.ui.context import AppContext
 
 BOARD_HEADERS = ["rank (UB)", "system", "rating", "95% interval", "votes", "both-bad rate", "tier"]
 AGREEMENT_HEADERS = ["judge", "battles", "agreement", "decisive battles", "agreement (decisive)"]
-KIND_LABELS = {"model_vs_model": "model vs model", "direct_vs_stepwise": "direct vs stepwise"}
 
 
 class BoardCache:
@@ -33,7 +33,7 @@ class BoardCache:
     def board(self, track: str, kind: str, min_votes: int) -> list[dict]:
         key = (track, kind, min_votes)
         with self._locks[key]:  # concurrent requests after a vote wait for one fit instead of each fitting
-            version = tuple(self.store.query("select count(*) as n, max(id) as last from votes")[0].values())
+            version = self.store.votes_version()
             cached = self._boards.get(key)
             if cached is None or cached[0] != version:
                 cached = version, ratings.leaderboard(self.store, track=track, kind=kind, min_votes=min_votes)
@@ -121,11 +121,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
 
 def judges_markdown(ctx: AppContext) -> str:
-    comparisons = agreement.compare_judges(ctx.store)
+    comparisons = judge_comparison.compare_judges(ctx.store)
     if not comparisons:
         return ("*Agreement needs two or more judges on the same runs: judge stored UEG runs yourself in "
                 "Explore, or `eval --judge` another model card over them.*")
-    return "\n\n".join(agreement.markdown(c) for c in comparisons)
+    return "\n\n".join(judge_comparison.markdown(c) for c in comparisons)
 
 
 class PairedCache:

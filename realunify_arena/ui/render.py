@@ -105,6 +105,10 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
     score = {1: "1 (correct)", 0: "0 (wrong)", None: "undecided (judge errors)"}[judgment["score"]]
     details = judgment["details"]
     if judgment["kind"] == "mcq":
+        if not details["answer"]:  # your own question, asked without an expected answer
+            return (f"Parsed letter: **{details['letter'] or 'none'}** (strict parse: "
+                    f"{details['strict_letter'] or 'none'}) · no expected answer was given, so this run is "
+                    "not scored")
         options = "\n".join(
             f"- {'**' if letter == details['answer'] else ''}{letter}. {text}"
             f"{' ← expected**' if letter == details['answer'] else ''}"

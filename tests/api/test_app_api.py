@@ -16,9 +16,9 @@ from realunify_arena.benchmark.generators import generate_set, write_set
 from realunify_arena.cards import load_cards
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
+from realunify_arena.runs import run_to_end
 from realunify_arena.store import Store
 from realunify_arena.ui import build_demo
-from realunify_arena.ui.runs import run_to_end
 
 pytestmark = pytest.mark.slow
 MODELS = ("tiny-pair", "tiny-janus")

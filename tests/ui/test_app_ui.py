@@ -77,7 +77,7 @@ def test_a_battle_hides_the_systems_until_the_vote(page, app):
 
 def test_the_leaderboard_counts_a_new_vote(page, app):
     _open(page, app, "leaderboard")
-    page.locator("#lb-kind").get_by_label("model vs model", exact=True).check()
+    page.locator("#lb-kind").get_by_label("two models, same mode", exact=True).check()
     summary = page.locator("#lb-summary")
     before = len(app["store"].votes(track="UEG", kind="model_vs_model"))
     expect(summary).to_contain_text(f"{before} vote")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import random
 import threading
+from dataclasses import astuple
 
 import pytest
 from PIL import Image
 
 from realunify_arena.arena import (
-    SALT_ENV, Arena, BattleError, VoteRefused, draw_pair, rate_key, split_system, voter_id,
+    SALT_ENV, Arena, BattleError, VoteRefused, draw_pair, rate_key, voter_id,
 )
 from realunify_arena.store import Store
+from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
 
 UID = "UEG_3_world_knowledge"
@@ -23,7 +25,7 @@ def arena(store):
 
 
 def save_run(store: Store, system: str, uid: str = UID) -> int:
-    model, mode = split_system(system)
+    model, mode = astuple(System.parse(system))
     trace = Trace(uid, model, mode, {"seed": 0},
                   steps=[Step(StepRole.GENERATED_IMAGE, prompt="p", image=Image.new("RGB", (4, 4)))])
     return store.save_trace(trace, "bundled")

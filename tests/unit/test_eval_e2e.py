@@ -87,7 +87,7 @@ def test_rerunning_skips_everything_stored(evaluated, capsys):
 
 def test_an_interrupted_eval_keeps_what_finished_and_resumes(tmp_path, monkeypatch, capsys):
     db = tmp_path / "arena.db"
-    real_run, calls = protocols.run, []
+    real_run, calls = protocols.run_stream, []
 
     def interrupted(*args, **kwargs):
         calls.append(args)
@@ -95,12 +95,12 @@ def test_an_interrupted_eval_keeps_what_finished_and_resumes(tmp_path, monkeypat
             raise KeyboardInterrupt
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr(protocols, "run", interrupted)
+    monkeypatch.setattr(protocols, "run_stream", interrupted)
     assert main(eval_args(db, "tiny-pair", "--track", "GEU", "--mode", "direct")) == 130
     assert "rerun the same command to resume" in capsys.readouterr().err
     kept = Store.open(db).runs()
     assert len(kept) == 3
-    monkeypatch.setattr(protocols, "run", real_run)
+    monkeypatch.setattr(protocols, "run_stream", real_run)
     assert main(eval_args(db, "tiny-pair", "--track", "GEU", "--mode", "direct")) == 0
     assert "runs: 1 computed (1 ok), 3 already stored" in capsys.readouterr().out
     assert [r["id"] for r in Store.open(db).runs()][:3] == [r["id"] for r in kept]
@@ -154,8 +154,13 @@ def test_export_writes_official_files_that_score_official_reads_back_the_same(ev
         assert all("judge_answer" in q for q in entry["question_list"])
     for entry in geu_step:
         assert (folder / entry["edit_image"]).is_file() and isinstance(entry["response"], str)
-    janus_geu_step = json.loads((tmp_path / "bundled" / "tiny-janus" / "GEU_step.json").read_text())
-    assert all(e["status"] == "not_supported" and "edit_image" not in e for e in janus_geu_step)
+    # Janus cannot edit: no GEU stepwise entry at all (an entry without `response` crashes the official
+    # understanding scorer), while its direct file carries a `response` in every entry.
+    janus = tmp_path / "bundled" / "tiny-janus"
+    assert not (janus / "GEU_step.json").exists()
+    assert all(isinstance(e["response"], str) for e in json.loads((janus / "GEU_direct.json").read_text()))
+    for entry in ueg_step:  # absolute paths: found from any working directory
+        assert Path(entry["generated_image"]).is_absolute()
 
     # The exported folder, scored by the official-format scorer, reprints the stored table's row.
     assert main(["score-official", str(folder), "--model", "tiny-pair"]) == 0
@@ -199,19 +204,19 @@ def test_human_judgments_of_stored_runs_give_their_own_table(evaluated, capsys, 
 
 def test_failed_runs_count_as_wrong_until_retried(tmp_path, monkeypatch, capsys):
     db = tmp_path / "arena.db"
-    real_run = protocols.run
+    real_run = protocols.run_stream
 
     def out_of_memory_once(instance, adapter, mode, options):
-        trace = real_run(instance, adapter, mode, options)
+        *_, trace = real_run(instance, adapter, mode, options)
         if instance.task_type == "mental_tracking":
             trace.steps, trace.status, trace.error = [], Status.ERROR, "OutOfMemoryError: CUDA out of memory"
-        return trace
+        yield trace
 
-    monkeypatch.setattr(protocols, "run", out_of_memory_once)
+    monkeypatch.setattr(protocols, "run_stream", out_of_memory_once)
     args = eval_args(db, "tiny-pair", "--track", "GEU", "--mode", "direct")
     assert main(args) == 0
     assert "runs: 4 computed (1 error, 3 ok)" in capsys.readouterr().out
-    monkeypatch.setattr(protocols, "run", real_run)
+    monkeypatch.setattr(protocols, "run_stream", real_run)
     assert main(["report", "--db", str(db), "--out", str(tmp_path)]) == 0
     row = cells(capsys.readouterr().out, "tiny-pair")
     assert (row["MT"], row["run err"]) == ("0.0/-", "1/-")

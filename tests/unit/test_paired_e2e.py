@@ -83,7 +83,7 @@ def test_report_paired_prints_the_hand_known_ueg_table_and_stored_geu_one(judged
     rows = tables(out)["Paired: tiny-pair on bundled, UEG judged by human"]
 
     for task in UEG_TASKS:
-        row = rows[CATEGORIES[task][1]]
+        row = rows[CATEGORIES[task].abbreviation]
         gained = task != "code_to_image"
         assert (row["n"], row["both right"], row["direct only (hurt)"]) == (str(LIMIT), "0", "0")
         assert row["stepwise only (helped)"] == (str(LIMIT) if gained else "0")
@@ -106,14 +106,14 @@ def test_report_paired_prints_the_hand_known_ueg_table_and_stored_geu_one(judged
                     store.find_judgment(run["id"], ANSWER_PARSER)["score"]
         helped = sum(s["stepwise"] > s["direct"] for s in scores.values())
         hurt = sum(s["stepwise"] < s["direct"] for s in scores.values())
-        row = rows[CATEGORIES[task][1]]
+        row = rows[CATEGORIES[task].abbreviation]
         assert (row["n"], row["stepwise only (helped)"], row["direct only (hurt)"]) == (str(LIMIT), str(helped), str(hurt))
     store.close()
 
     # tiny-janus cannot edit: its GEU stepwise runs are "not supported", so every instance is left out, counted
     janus = tables(out)["Paired: tiny-janus on bundled, UEG judged by human"]
-    assert {janus[CATEGORIES[t][1]]["left out: unpaired / undecided"] for t in GEU_TASKS} == {"1 / 0"}
-    assert {janus[CATEGORIES[t][1]]["n"] for t in GEU_TASKS} == {"0"}
+    assert {janus[CATEGORIES[t].abbreviation]["left out: unpaired / undecided"] for t in GEU_TASKS} == {"1 / 0"}
+    assert {janus[CATEGORIES[t].abbreviation]["n"] for t in GEU_TASKS} == {"0"}
 
     with (tmp_path / "paired.csv").open() as f:
         records = list(csv.DictReader(f))
@@ -121,7 +121,7 @@ def test_report_paired_prints_the_hand_known_ueg_table_and_stored_geu_one(judged
     assert (wk["helped"], float(wk["delta"]), float(wk["p"])) == (str(LIMIT), 100.0, min(1, 2 * 0.5 ** LIMIT))
     (pair_json,) = [a for a in json.loads((tmp_path / "paired.json").read_text()) if a["model"] == "tiny-pair"]
     helped = pair_json["discordant"]["WK"]["helped"]
-    assert len(helped) == LIMIT and all(h["link"].startswith("?tab=explore&data=") and
+    assert len(helped) == LIMIT and all(h["link"].startswith("?tab=explore&data=bundled&") and
                                         f"instance={h['instance_uid']}&model=tiny-pair" in h["link"] for h in helped)
     with Image.open(tmp_path / "forest.png") as png:
         assert png.size[0] > 500

@@ -7,6 +7,7 @@ import contextlib
 import shutil
 import sqlite3
 import threading
+from dataclasses import astuple
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,9 +15,10 @@ import pytest
 from huggingface_hub import HfApi
 from PIL import Image
 
-from realunify_arena.arena import SALT_ENV, SALT_META_KEY, Arena, split_system
+from realunify_arena.arena import SALT_ENV, SALT_META_KEY, Arena
 from realunify_arena.persistence import EVERY_ENV, REPO_ENV, SNAPSHOT, open_store, restore, snapshot
 from realunify_arena.store import Store
+from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
 
 
@@ -59,7 +61,7 @@ def cast_vote(store: Store, n: int) -> None:
     battle = arena.new_battle(f"s{n}", "hf:alice", uid, "bundled", "m1:direct", "m2:direct",
                               "model_vs_model")
     for side, system in (("A", "m1:direct"), ("B", "m2:direct")):
-        model, mode = split_system(system)
+        model, mode = astuple(System.parse(system))
         trace = Trace(uid, model, mode, {"seed": n},
                       steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("L", (3, 3), n % 256))])
         arena.deliver(battle, f"s{n}", side, store.save_trace(trace, "bundled"))

@@ -6,10 +6,12 @@ import choix
 import numpy as np
 import pytest
 from PIL import Image
+from dataclasses import astuple
 
-from realunify_arena.arena import Arena, split_system
+from realunify_arena.arena import Arena
 from realunify_arena.ratings import SCALE, leaderboard, rate, judge_agreement
 from realunify_arena.store import Store
+from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
 
 TRUE_THETA = {"s0:direct": -1.0, "s1:direct": -0.5, "s2:direct": 0.0, "s3:direct": 0.5, "s4:direct": 1.0}
@@ -110,7 +112,7 @@ def test_decisive_only_undoes_the_compression_of_uninformative_ties():
 # -- through the store ----------------------------------------------------------------------------
 
 def run(store: Store, system: str, uid: str, colour: int = 0) -> int:
-    model, mode = split_system(system)
+    model, mode = astuple(System.parse(system))
     trace = Trace(uid, model, mode, {"seed": colour},
                   steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("L", (2, 2), colour))])
     return store.save_trace(trace, "bundled")

@@ -27,7 +27,7 @@ def build_results(folder: Path, rows: dict[str, tuple[list[int | None], str, str
     instances, fields = [], {}
     for c, task in enumerate(CATEGORIES):
         for i in range(100):
-            if CATEGORIES[task][0] == "UEG":
+            if CATEGORIES[task].track == "UEG":
                 questions = [PollingQuestion(f"Is object {k} there?", "yes" if (i + k) % 3 else "no")
                              for k in range(1 + i % 3)]
                 inst = UEGInstance(index=i, task_type=task, prompt=f"prompt {i}", question_list=questions)
@@ -83,7 +83,7 @@ def test_score_official_reprints_the_paper_row(model, tmp_path, capsys):
     assert row["GEU"] == pair(2)
     assert row["UEG"] == pair(1)
     assert row["Total"] == pair(3)  # the totals rule: mean of the ten categories
-    abbreviations = [CATEGORIES[t][1] for t in CATEGORIES]
+    abbreviations = [c.abbreviation for c in CATEGORIES.values()]
     for c, abbr in enumerate(abbreviations):
         cells = ["-" if m not in rows or rows[m][0][c] is None else f"{rows[m][0][c]}.0" for m in ("direct", "stepwise")]
         assert row[abbr] == "/".join(cells), abbr

@@ -1,4 +1,8 @@
-"""What every tab needs: settings, store, model pool, arena, the data sources and the offered models."""
+"""What the app's services share: settings, store, model pool, arena, the data sources and the offered models.
+
+Built once by ``ui.build_demo`` (tests pass tiny models and a temp store) and handed to every tab and to the
+services they call (``runs``, ``battles``); nothing here imports Gradio.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,10 @@ from realunify_arena.arena import Arena
 from realunify_arena.benchmark import Dataset, load
 from realunify_arena.benchmark.schema import AnyInstance
 from realunify_arena.cards import ModelCard, availability
-from realunify_arena.protocols import MODES, required_capabilities
+from realunify_arena.protocols import required_capabilities
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
+from realunify_arena.systems import MODES, System
 
 
 @dataclass
@@ -46,6 +51,15 @@ class AppContext:
             if source not in self._datasets:
                 self._datasets[source] = load(source)
             return self._datasets[source]
+
+    def dataset_named(self, name: str) -> Dataset:
+        """The configured source whose dataset is called ``name`` (what runs and battles record);
+        raises ``KeyError`` when no configured source loads a dataset of that name."""
+        for source in self.sources:
+            dataset = self.dataset(source)
+            if dataset.name == name:
+                return dataset
+        raise KeyError(f"dataset {name!r} is not among the configured data sources {self.sources}")
 
     # -- models -----------------------------------------------------------------------------------
 
@@ -78,10 +92,13 @@ class AppContext:
         return list(dict.fromkeys(["human", self.settings.judge, *judges]))
 
     def options(self, model: str, **overrides) -> GenerationOptions:
-        """The card's defaults with the user's overrides (those left empty keep the default)."""
+        """The card's defaults with the user's overrides (those left empty keep the default); raises
+        ``KeyError`` naming the offered cards for a model not offered here."""
+        if model not in self.cards:
+            raise KeyError(f"model {model!r}: expected one of {', '.join(self.cards)}")
         return self.cards[model].options(**{k: v for k, v in overrides.items() if v is not None})
 
-    def systems_for(self, instance: AnyInstance) -> list[str]:
+    def systems_for(self, instance: AnyInstance) -> list[System]:
         """Every available (model, mode) able to run this instance's protocol: the arena's candidates."""
-        return [f"{name}:{mode}" for name, card in self.cards.items() if self.availability[name][0]
+        return [System(name, mode) for name, card in self.cards.items() if self.availability[name][0]
                 for mode in MODES if set(required_capabilities(instance, mode)) <= card.capabilities]

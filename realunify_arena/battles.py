@@ -1,0 +1,222 @@
+"""The battle flow: draw an instance and two systems, produce both sides, take the vote, reveal and judge.
+
+The Arena tab, its API endpoints and tests call these functions; ``arena.Arena`` below them keeps the
+rules a vote must pass (server-issued ids bound to a session, one vote, both sides shown, rate limit).
+
+A battle's state lives once, in the store's ``battles`` row: the instance, the systems on A and B, the
+runs pinned to each side (a battle drawn from stored runs) or delivered, and the vote. A browser holds
+only the battle id and every step reloads the battle by id (``load_battle``). Before the vote a side is
+shown only through ``anonymous_side`` (no system names, errors anonymised); after it, ``reveal`` gives
+who was who with each side's judge score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from realunify_arena.arena import KINDS, BattleError, draw_pair
+from realunify_arena.benchmark import Dataset
+from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
+from realunify_arena.context import AppContext
+from realunify_arena.judge import judge_name
+from realunify_arena.runs import RunUpdate, interleave, judge_run, stream_run
+from realunify_arena.systems import MODES, Mode, System
+from realunify_arena.trace import Status
+
+SIDES = ("A", "B")
+ANY = "any"  # a track or battle kind left to chance
+
+
+@dataclass
+class Battle:
+    """A battle as the server knows it: never sent to a browser before the vote except ``battle_id``."""
+
+    battle_id: str
+    dataset: str
+    instance: AnyInstance
+    kind: str
+    systems: dict[str, System]  # side -> system
+    runs: dict[str, int | None]  # side -> run: pinned when drawn from stored runs, else set on delivery
+    delivered: dict[str, bool]  # side -> its output was shown (recorded by ``Arena.deliver``)
+
+    @property
+    def ready(self) -> bool:
+        """Both sides were shown, so the battle takes a vote."""
+        return all(self.delivered.values())
+
+    @property
+    def shown_mode(self) -> Mode:
+        """The layout both sides get. A direct-vs-stepwise battle shows final outputs only: the stepwise
+        side's intermediate step would give it away."""
+        return "direct" if self.kind == "direct_vs_stepwise" else self.systems["A"].mode
+
+
+def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id: str, voter: str) -> Battle:
+    """Draw an instance and two systems able to run it (from stored runs in ``stored`` arena mode) and
+    record the battle. ``track`` and ``kind`` may be ``ANY``.
+
+    Raises:
+        BattleError: no instance of the source has two systems for the battle kind.
+        KeyError: ``source`` is not configured.
+    """
+    dataset = ctx.dataset(source)
+    kinds = [kind] if kind in KINDS else ctx.rng.sample(list(KINDS), len(KINDS))
+    track = None if track == ANY else track
+    if ctx.settings.arena_mode == "stored":
+        candidates = _stored_candidates(ctx, dataset, track)
+    else:
+        instances = dataset.select(track)
+        candidates = [(inst, dict.fromkeys(ctx.systems_for(inst)))
+                      for inst in ctx.rng.sample(instances, min(len(instances), 50))]
+    for inst, systems in candidates:
+        for battle_kind in kinds:
+            try:
+                a, b = _draw(systems, battle_kind, ctx.rng)
+            except BattleError:
+                continue
+            battle_id = ctx.arena.new_battle(session_id, voter, inst.uid, dataset.name, str(a), str(b),
+                                             battle_kind, runs={"A": systems[a], "B": systems[b]})
+            return load_battle(ctx, battle_id, session_id)
+    where = "stored runs" if ctx.settings.arena_mode == "stored" else "available models"
+    raise BattleError(f"no {track or ''} instance in {dataset.name!r} has two {where} for a "
+                      f"{' or '.join(kinds)} battle".replace("  ", " "))
+
+
+def load_battle(ctx: AppContext, battle_id: str, session_id: str) -> Battle:
+    """The battle issued to this session, from the store. Raises ``BattleError`` for an unknown id,
+    another session's battle, or one whose dataset is no longer configured."""
+    row = ctx.arena.battle(battle_id, session_id)
+    try:
+        instance = ctx.dataset_named(row["dataset"]).get(row["instance_uid"])
+    except KeyError as e:
+        raise BattleError(f"this battle's instance is no longer served ({e.args[0]}); start a new battle") from None
+    return Battle(battle_id, row["dataset"], instance, row["kind"],
+                  {s: System.parse(row[f"system_{s.lower()}"]) for s in SIDES},
+                  {s: row[f"run_{s.lower()}"] for s in SIDES},
+                  {s: row[f"delivered_{s.lower()}_at"] is not None for s in SIDES})
+
+
+def _draw(systems: dict[System, int | None], kind: str, rng) -> tuple[System, System]:
+    """``draw_pair``, with model-vs-model battles kept within one mode (direct or stepwise)."""
+    if kind != "model_vs_model":
+        return tuple(map(System.parse, draw_pair(sorted(map(str, systems)), kind, rng)))
+    for mode in rng.sample(list(MODES), len(MODES)):
+        same_mode = sorted(str(s) for s in systems if s.mode == mode)
+        if len(same_mode) >= 2:
+            return tuple(map(System.parse, draw_pair(same_mode, kind, rng)))
+    raise BattleError("no two models share a mode for this instance")
+
+
+def _stored_candidates(ctx: AppContext, dataset: Dataset, track: str | None) -> list[tuple[AnyInstance, dict]]:
+    """Instances with their stored finished runs, as {system: run id} (the latest run per system)."""
+    by_instance: dict[str, dict[System, int]] = {}
+    for row in ctx.store.runs(dataset=dataset.name, track=track, status=Status.OK.value):
+        by_instance.setdefault(row["instance_uid"], {})[System(row["model"], row["mode"])] = row["id"]
+    found = []
+    for uid, systems in by_instance.items():
+        try:
+            inst = dataset.get(uid)
+        except KeyError:
+            continue
+        found.append((inst, systems))
+    ctx.rng.shuffle(found)
+    return found
+
+
+# -- producing both sides ---------------------------------------------------------------------------
+
+
+def play(ctx: AppContext, battle: Battle, session_id: str) -> Iterator[tuple[str, RunUpdate]]:
+    """Yield (side, update) as both sides progress; each side is delivered once it is stored and ``ok``.
+
+    A pinned run is shown from the store; otherwise the side's system runs now (or a stored run with the
+    same settings is reused). An update's error is anonymised before it is yielded; ``battle`` is updated
+    with what was delivered, so ``battle.ready`` says whether it takes a vote.
+    """
+    streams = {}
+    for side in SIDES:
+        run_id = battle.runs.get(side)
+        if run_id is not None:
+            streams[side] = iter([RunUpdate(ctx.store.load_trace(run_id), run_id, reused=True, done=True)])
+        else:
+            system = battle.systems[side]
+            streams[side] = stream_run(ctx.store, ctx.pool, battle.dataset, battle.instance, system.model,
+                                       system.mode, ctx.options(system.model))
+    for side, update in interleave(streams):
+        if update.done and update.run_id is not None and update.trace.status is Status.OK:
+            ctx.arena.deliver(battle.battle_id, session_id, side, update.run_id)
+            battle.runs[side], battle.delivered[side] = update.run_id, True
+        if update.trace.error:
+            update.trace.error = anonymise(update.trace.error, battle)
+        yield side, update
+
+
+def anonymise(text: str, battle: Battle) -> str:
+    """``text`` with the model names of the battle's systems replaced by "the model"."""
+    for system in battle.systems.values():
+        text = text.replace(system.model, "the model")
+    return text
+
+
+def anonymous_side(battle: Battle, update: RunUpdate) -> dict:
+    """The pre-vote view of one side, as the API sends it: status, anonymised error and the steps
+    (role, text, image content hash, seconds). No system name, run id or setting."""
+    trace = update.trace
+    return {"status": trace.status.value,
+            "error": anonymise(trace.error, battle) if trace.error else None,
+            "steps": [{"role": s.role.value, "text": s.text, "image_sha": s.image_sha,
+                       "seconds": round(s.seconds, 3)} for s in trace.steps]}
+
+
+def play_to_end(ctx: AppContext, battle: Battle, session_id: str) -> dict:
+    """Produce both sides and return the anonymous pre-vote view of the battle: id, dataset, instance uid,
+    track, text, ``ready`` and each side's ``anonymous_side``."""
+    final: dict[str, RunUpdate] = {}
+    for side, update in play(ctx, battle, session_id):
+        final[side] = update
+    inst = battle.instance
+    return {"battle_id": battle.battle_id, "dataset": battle.dataset, "instance_uid": inst.uid,
+            "track": inst.track, "text": inst.question if isinstance(inst, GEUInstance) else inst.prompt,
+            "ready": battle.ready, "sides": {side: anonymous_side(battle, final[side]) for side in SIDES}}
+
+
+# -- the vote and the reveal ------------------------------------------------------------------------
+
+
+def vote_and_reveal(ctx: AppContext, battle_id: str, session_id: str, voter: str, choice: str) -> dict:
+    """Record the vote (``Arena.vote``: raises ``VoteRefused`` and writes nothing when refused) and return
+    the reveal at once: judgments that need no judge model (GEU answers, stored ones) are in it, UEG
+    judgments still to be made say ``runs.JUDGING``; ``judge_battle`` makes them."""
+    revealed = ctx.arena.vote(battle_id, session_id, voter, choice)
+    return _with_judgments(ctx, load_battle(ctx, battle_id, session_id), revealed, ask_model=False)
+
+
+def reveal(ctx: AppContext, battle_id: str, session_id: str) -> dict:
+    """The reveal of a battle this session voted on, as stored (no judge model runs); raises
+    ``BattleError`` before the vote."""
+    revealed = ctx.arena.reveal(battle_id, session_id)
+    return _with_judgments(ctx, load_battle(ctx, battle_id, session_id), revealed, ask_model=False)
+
+
+def judge_battle(ctx: AppContext, battle_id: str, session_id: str) -> dict:
+    """The reveal after the judge model scored both sides (a model event: run it in the ``gpu`` group);
+    raises ``BattleError`` before the vote."""
+    revealed = ctx.arena.reveal(battle_id, session_id)
+    return _with_judgments(ctx, load_battle(ctx, battle_id, session_id), revealed, ask_model=True)
+
+
+def _with_judgments(ctx: AppContext, battle: Battle, revealed: dict, *, ask_model: bool) -> dict:
+    """``Arena.vote``/``reveal``'s record (battle_id, vote_id, choice, created_at, system_a, system_b, kind,
+    instance_uid) plus ``sides``: per side the system, run id, judge, judgment and judge problem."""
+    sides = {}
+    for side in SIDES:
+        run_id = battle.runs.get(side)
+        judgment = problem = None
+        if run_id is not None:
+            judgment, problem = judge_run(ctx.store, ctx.pool, run_id, ctx.store.load_trace(run_id),
+                                          battle.instance, ctx.settings.judge, ask_model=ask_model)
+        sides[side] = {"system": revealed[f"system_{side.lower()}"], "run_id": run_id,
+                       "judge": judge_name(battle.instance, ctx.settings.judge), "judgment": judgment,
+                       "judge_problem": problem}
+    return {**revealed, "sides": sides}

@@ -1,0 +1,111 @@
+"""Your own instances: a prompt, or an image with a question, typed into Explore or sent to the API.
+
+Built and checked here, before anything runs: text length and encoding, the image like any image file
+(``open_checked``: the pixel limit before decoding), four options, an expected answer that is a letter or
+absent. Every refusal is a ``ValueError`` whose message starts with "Your own" and says what to change.
+
+Where they live: a one-off instance is not part of any benchmark. Its runs are stored under the reserved
+dataset name ``CUSTOM_DATASET`` (so a run has an id, can be judged by hand, downloaded and reused: the
+instance's index is a content hash, so asking again finds the run), and ``is_benchmark_dataset`` keeps
+them out of the benchmark table and the official export, whose files need the instance itself. A GEU
+instance asked without an expected answer is read (its letter parsed) but never scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from realunify_arena.benchmark.images import ImageError, open_checked, png_bytes
+from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, UEGInstance
+
+CUSTOM_DATASET = "custom"  # the dataset name one-off instances' runs are stored under
+MAX_TEXT_CHARS = 4000  # per field; the longest bundled prompt or question is about 320
+PNG_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16")  # saved as PNG without conversion
+
+
+def is_benchmark_dataset(dataset: str) -> bool:
+    """False for the runs of one-off instances: they enter no table and no official export."""
+    return dataset != CUSTOM_DATASET
+
+
+def custom_instance(track: str, category: str, prompt: str | None, image: str | Path | Image.Image | None,
+                    question: str | None, options_text: str | None, answer: str | None):
+    """An instance from the user's own input; its index is a content hash, so a repeat reuses its runs.
+
+    Args:
+        track: "UEG" (uses ``prompt``) or "GEU" (uses ``image``, ``question``, ``options_text``, ``answer``).
+        category: a task type of that track, else the track's first one.
+        image: a file path (what the UI and the API send: read header first) or a PIL image.
+        options_text: exactly four options, one per line (blank lines ignored).
+        answer: the expected letter A-D, or empty: the run is then not scored.
+
+    Raises:
+        ValueError: a message starting "Your own" naming the field and what was expected.
+    """
+    if track not in ("UEG", "GEU"):
+        raise ValueError(f"Your own instance: track {track!r}: expected UEG or GEU.")
+    known = CATEGORIES.get(category)
+    task_type = category if known is not None and known.track == track else \
+        next(t for t, c in CATEGORIES.items() if c.track == track)
+    if track == "UEG":
+        prompt = _checked_text("UEG prompt", prompt)
+        if not prompt.strip():
+            raise ValueError("Your own UEG instance needs a text-to-image prompt.")
+        return UEGInstance(index=_content_index(prompt.encode()), task_type=task_type, prompt=prompt.strip(),
+                           question_list=[])
+    question = _checked_text("GEU question", question)
+    options = [line.strip() for line in _checked_text("GEU options", options_text).splitlines() if line.strip()]
+    if image is None or not question.strip() or len(options) != 4:
+        raise ValueError("Your own GEU instance needs an image, a question and exactly 4 options "
+                         f"(one per line; got {len(options)}).")
+    if answer and answer not in LETTERS:
+        raise ValueError(f"Your own GEU instance's expected answer must be one of {', '.join(LETTERS)} "
+                         "or empty.")
+    data = png_bytes(checked_image(image))
+    # The expected answer is part of what was asked: the same question with another (or no) answer is
+    # another instance, whose stored judgment must not be the first one's.
+    content = b"\n".join([data, question.encode(), "\n".join(options).encode(), (answer or "").encode()])
+    return GEUInstance(index=_content_index(content),
+                       task_type=task_type, question=question.strip(), option=options, answer=answer or "",
+                       image_bytes=data)
+
+
+def checked_image(image: str | Path | Image.Image, shown_name: str | None = None) -> Image.Image:
+    """The user's image as RGB, upright, after ``open_checked``: the pixel limit before decoding, and a
+    clear message for a file that is not an image or is cut short (naming the file by ``shown_name``, the
+    name it had on the user's machine, or else by its own name, never by a server path).
+
+    Raises:
+        ValueError: "Your own GEU image cannot be used: <file>: <why>".
+    """
+    if isinstance(image, Image.Image):  # a Python caller's image; the UI and the API send a file path
+        image = png_bytes(image if image.mode in PNG_MODES else image.convert("RGB"))
+    try:
+        return ImageOps.exif_transpose(open_checked(image))  # as Gradio showed it (a phone photo's rotation)
+    except ImageError as e:
+        message = str(e)
+        if isinstance(image, (str, Path)):
+            message = message.replace(str(image), shown_name or Path(image).name)
+        raise ValueError(f"Your own GEU image cannot be used: {message}") from None
+
+
+def _checked_text(label: str, text: str | None) -> str:
+    """``text`` if it is short enough and valid Unicode (a browser can send lone surrogates, which
+    every later UTF-8 write would fail on)."""
+    text = text or ""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"Your own {label} is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,} "
+                         "characters.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"Your own {label} is not valid Unicode text: character {e.start + 1} is a lone "
+                         "surrogate.") from None
+    return text
+
+
+def _content_index(data: bytes) -> int:
+    return int(hashlib.sha256(data).hexdigest()[:12], 16)

@@ -1,0 +1,160 @@
+"""Run, store, judge: the one path from an instance to a stored, judged run, for the app, its API and ``eval``.
+
+A run already stored under the same key (dataset, instance, model, mode, settings) is taken from the store
+instead of being run again, which is also what lets a CPU-only Space serve stored runs. The app stores only
+finished runs (``ok`` or ``not_supported``): an error is usually transient (out of memory, an endpoint
+down) and a stored one would shadow the retry, since the store keeps the first run saved under a key.
+``eval`` keeps errors (``keep_errors``): in a benchmark table a crash counts as a wrong answer.
+
+Judgments are stored under ``judge.judge_name(instance, judge)``: GEU by the answer parser, UEG by the
+judge asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import spaces
+
+from realunify_arena import judge as judging
+from realunify_arena import protocols
+from realunify_arena.adapters.base import Adapter, GenerationOptions
+from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
+from realunify_arena.store import Store
+from realunify_arena.systems import Mode
+from realunify_arena.trace import Status, Trace
+
+JUDGING = "judging…"  # the problem shown for a judgment left for the judge model's turn on the device
+
+
+@dataclass
+class RunUpdate:
+    """One step of a run as it streams: the trace so far; the last update has ``done`` and the run id."""
+
+    trace: Trace
+    run_id: int | None = None  # set on the last update once the run is stored
+    reused: bool = False  # shown from the store, not run now
+    done: bool = False
+
+
+def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
+               options: GenerationOptions, *, adapter: Adapter | None = None,
+               keep_errors: bool = False) -> Iterator[RunUpdate]:
+    """The growing trace after each step, then the finished one with its run id (None if not stored).
+
+    Args:
+        dataset: the name runs are stored under (``Dataset.name``, or ``benchmark.custom.CUSTOM_DATASET``).
+        adapter: an adapter already lent by ``pool`` (a batch holds one for many runs); by default the
+            pool lends ``model`` for this run only, on the device where ZeroGPU attaches one.
+        keep_errors: store a run whose model failed too (``eval``); the app leaves it unstored.
+
+    Never raises for a model failure: a load or run failure is a trace with status ``error``.
+    """
+    existing = store.find_run(dataset, instance.uid, model, mode, options.to_dict())
+    if existing is not None:
+        yield RunUpdate(store.load_trace(existing), existing, reused=True, done=True)
+        return
+    trace = Trace(instance.uid, model, mode, options.to_dict())
+    steps = (protocols.run_stream(instance, adapter, mode, options) if adapter is not None
+             else _live(pool, instance, model, mode, options))
+    try:
+        for trace in steps:
+            yield RunUpdate(trace)
+    except Exception as e:  # noqa: BLE001 - loading failed (unavailable, out of memory): shown in place
+        trace.status, trace.error = Status.ERROR, f"{type(e).__name__}: {e}"
+    stored = keep_errors or trace.status is not Status.ERROR
+    yield RunUpdate(trace, store.save_trace(trace, dataset) if stored else None, done=True)
+
+
+@spaces.GPU(duration=120)  # a no-op off ZeroGPU; there, the GPU is attached only while this runs
+def _live(pool, instance: AnyInstance, model: str, mode: Mode, options: GenerationOptions) -> Iterator[Trace]:
+    with pool.use(model) as adapter:
+        yield from protocols.run_stream(instance, adapter, mode, options)
+
+
+def run_to_end(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
+               options: GenerationOptions, **kwargs) -> RunUpdate:
+    """``stream_run``'s last update: the finished (or reused) run."""
+    update = None
+    for update in stream_run(store, pool, dataset, instance, model, mode, options, **kwargs):
+        pass
+    return update
+
+
+def interleave(streams: dict[str, Iterator[RunUpdate]]) -> Iterator[tuple[str, RunUpdate]]:
+    """(key, update) taking one step from each run in turn, so both sides of a battle progress together.
+
+    One thread on purpose: each run holds its device lock while suspended, and the pool's lock is
+    re-entrant, so two runs on one accelerator alternate instead of one waiting for the other to end.
+    """
+    active = dict(streams)
+    while active:
+        for key in list(active):
+            try:
+                yield key, next(active[key])
+            except StopIteration:
+                del active[key]
+
+
+# -- judging ----------------------------------------------------------------------------------------
+
+
+def judge_stored_run(store: Store, run_id: int, instance: AnyInstance, judge: judging.Judge, *,
+                     trace: Trace | None = None, attempts: int = judging.ATTEMPTS) -> dict:
+    """Judge a stored finished run with ``judge`` and store the judgment under
+    ``judge_name(instance, judge.name)``; returns ``Judgment.to_dict()``.
+
+    Raises what ``judge.judge_trace`` raises: ``ValueError`` for an unfinished run or a UEG instance
+    without polling questions, ``ModelUnavailable`` for a judge that cannot run, ``MissingAnswer``.
+    """
+    trace = trace if trace is not None else store.load_trace(run_id)
+    judgment = judging.judge_trace(trace, instance, judge, judging.stored_images(store), attempts=attempts)
+    store.save_judgment(run_id, judging.judge_name(instance, judge.name), judgment.to_dict())
+    return judgment.to_dict()
+
+
+def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstance,
+              judge_name: str, *, ask_model: bool = True) -> tuple[dict | None, str | None]:
+    """(judgment, problem): the stored judgment or a new one; never raises, a human is never asked here.
+
+    ``problem`` says why there is no judgment when something went wrong. With ``ask_model`` False a
+    judgment that needs the judge model is left for a later call and the problem is ``JUDGING`` (GEU
+    answers are parsed, never sent to a model, so they are judged at once).
+    """
+    name = judging.judge_name(instance, judge_name)
+    stored = store.find_judgment(run_id, name)
+    if stored is not None or trace.final is None:
+        return stored, None
+    if name == judging.HUMAN or (isinstance(instance, UEGInstance) and not instance.question_list):
+        return None, None  # nobody to ask, or nothing to ask (your own prompt): an empty poll is not a pass
+    if not ask_model and isinstance(instance, UEGInstance):
+        return None, JUDGING
+    try:
+        return judge_stored_run(store, run_id, instance, judging.build_judge(name, pool), trace=trace), None
+    except Exception as e:  # noqa: BLE001 - a judge failure is shown beside the output, never fatal
+        return None, f"judge {name} failed: {type(e).__name__}: {e}"
+
+
+def judge_by_hand(store: Store, run_id: int, instance: AnyInstance, yes_questions: list[str]) -> dict:
+    """Store a person's answers to the polling questions (ticked = yes) as the run's human judgment.
+
+    Raises ``ValueError`` for an instance without polling questions (nothing to judge)."""
+    answers = {q.question: "yes" if q.question in yes_questions else "no" for q in instance.question_list}
+    return judge_stored_run(store, run_id, instance, judging.build_judge(judging.HUMAN, answers=answers))
+
+
+def run_and_judge(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
+                  options: GenerationOptions, judge_name: str) -> dict:
+    """Run (or reuse) one instance in one mode, store it, judge it.
+
+    Returns ``{"run_id", "reused", "status", "error", "trace", "judgment", "judge_problem"}``: the run id
+    (None when the run failed and was not stored), the trace as ``Trace.to_dict()``, the judgment as
+    ``Judgment.to_dict()`` (None when not judged) and why it was not, if something went wrong.
+    """
+    update = run_to_end(store, pool, dataset, instance, model, mode, options)
+    judgment, problem = (judge_run(store, pool, update.run_id, update.trace, instance, judge_name)
+                         if update.run_id is not None else (None, None))
+    return {"run_id": update.run_id, "reused": update.reused, "status": update.trace.status.value,
+            "error": update.trace.error, "trace": update.trace.to_dict(), "judgment": judgment,
+            "judge_problem": problem}

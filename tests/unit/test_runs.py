@@ -1,0 +1,157 @@
+"""The runs service (``realunify_arena.runs``) and your own instances (``benchmark.custom``), on a real SQLite
+store with tiny real models: the one path from an instance to a stored, judged run that Explore, the API
+and ``eval`` share, and where one-off instances' runs live."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from PIL import Image
+
+from realunify_arena.benchmark import load
+from realunify_arena.benchmark.custom import CUSTOM_DATASET, custom_instance
+from realunify_arena.cards import load_cards
+from realunify_arena.cli import main
+from realunify_arena.judge import ANSWER_PARSER, HUMAN
+from realunify_arena.reporting import reports_from_store
+from realunify_arena.runs import JUDGING, judge_by_hand, judge_run, run_and_judge, run_to_end, stream_run
+from realunify_arena.runtime import ModelPool
+from realunify_arena.trace import Status
+
+JUDGE = "tiny-pair"
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return ModelPool(load_cards())
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load("bundled")
+
+
+def _first(dataset, track):
+    return next(i for i in dataset.instances if i.track == track)
+
+
+def _letter(reply: str | None) -> str | None:
+    """The paper's reading, written here independently: the answer phrases go, then the first capital A-D."""
+    text = re.sub(r"The (best |correct )?(answer|option)( is)?|(Best )?(answer|option):|Answer:|Option:", "",
+                  reply or "")
+    found = re.search("[ABCD]", text)
+    return found.group(0) if found else None
+
+
+def test_a_run_streams_its_steps_is_stored_and_is_then_reused(store, pool, bundled):
+    inst = _first(bundled, "UEG")
+    options = pool.cards["tiny-pair"].options(seed=4)
+    updates = list(stream_run(store, pool, bundled.name, inst, "tiny-pair", "stepwise", options))
+    assert [len(u.trace.steps) for u in updates] == [1, 2, 2]  # refined prompt, image, then the stored run
+    assert [u.done for u in updates] == [False, False, True]
+    last = updates[-1]
+    assert last.run_id is not None and not last.reused
+    assert store.load_trace(last.run_id).to_dict() == last.trace.to_dict()
+
+    again = list(stream_run(store, pool, bundled.name, inst, "tiny-pair", "stepwise", options))
+    assert len(again) == 1 and again[0].reused and again[0].run_id == last.run_id
+    assert len(store.runs()) == 1
+
+
+def test_a_model_that_cannot_load_gives_an_error_trace_stored_only_for_eval(store, pool, bundled):
+    inst = _first(bundled, "UEG")
+    options = pool.cards["tiny-pair"].options()
+    app = run_to_end(store, pool, bundled.name, inst, "no-such-card", "direct", options)
+    assert app.trace.status is Status.ERROR and "no-such-card" in app.trace.error
+    assert app.run_id is None and store.runs() == []  # a transient failure must not shadow the retry
+    batch = run_to_end(store, pool, bundled.name, inst, "no-such-card", "direct", options, keep_errors=True)
+    assert batch.run_id is not None and store.run(batch.run_id)["status"] == "error"
+
+
+def test_geu_is_judged_by_the_answer_parser_at_once(store, pool, bundled):
+    inst = _first(bundled, "GEU")
+    out = run_and_judge(store, pool, bundled.name, inst, "tiny-pair", "direct",
+                        pool.cards["tiny-pair"].options(), JUDGE)
+    reply = store.load_trace(out["run_id"]).final.text
+    assert out["judgment"]["details"]["reply"] == reply
+    assert out["judgment"]["score"] == int(_letter(reply) == inst.answer)
+    assert store.find_judgment(out["run_id"], ANSWER_PARSER) == out["judgment"]
+    assert store.find_judgment(out["run_id"], JUDGE) is None  # no judge model took part
+
+
+def test_ueg_judging_can_wait_for_the_judge_models_turn(store, pool, bundled):
+    inst = _first(bundled, "UEG")
+    update = run_to_end(store, pool, bundled.name, inst, "tiny-pair", "direct", pool.cards["tiny-pair"].options())
+    assert judge_run(store, pool, update.run_id, update.trace, inst, JUDGE, ask_model=False) == (None, JUDGING)
+    assert store.find_judgment(update.run_id, JUDGE) is None
+    judgment, problem = judge_run(store, pool, update.run_id, update.trace, inst, JUDGE)
+    assert problem is None
+    assert [q["question"] for q in judgment["details"]["questions"]] == [q.question for q in inst.question_list]
+    assert store.find_judgment(update.run_id, JUDGE) == judgment
+    # a human judge is never asked here; a person's ticks are stored by judge_by_hand
+    assert judge_run(store, pool, update.run_id, update.trace, inst, HUMAN) == (None, None)
+    ticked = [inst.question_list[0].question]
+    human = judge_by_hand(store, update.run_id, inst, ticked)
+    assert [q["verdict"] for q in human["details"]["questions"]] == \
+        ["yes" if q.question in ticked else "no" for q in inst.question_list]
+    assert store.find_judgment(update.run_id, HUMAN) == human
+
+
+def test_eval_and_the_app_share_runs(store, pool, bundled):
+    """A run ``eval`` stored is the run the app shows for the same settings, and the other way round."""
+    inst = _first(bundled, "GEU")
+    options = pool.cards["tiny-pair"].options()
+    with pool.use("tiny-pair") as adapter:
+        batch = run_to_end(store, pool, bundled.name, inst, "tiny-pair", "direct", options, adapter=adapter,
+                           keep_errors=True)
+    shown = run_to_end(store, pool, bundled.name, inst, "tiny-pair", "direct", options)
+    assert shown.reused and shown.run_id == batch.run_id
+
+
+def test_your_own_geu_question_without_an_answer_is_read_but_not_scored(store, pool):
+    image = Image.new("RGB", (16, 16), "orange")
+    asked = custom_instance("GEU", "all", None, image, "What colour?", "orange\nblue\ngreen\nred", "")
+    out = run_and_judge(store, pool, CUSTOM_DATASET, asked, "tiny-pair", "direct",
+                        pool.cards["tiny-pair"].options(), JUDGE)
+    judgment = out["judgment"]
+    assert judgment["score"] is None and judgment["details"]["strict_score"] is None
+    assert judgment["details"]["letter"] == _letter(judgment["details"]["reply"])
+    with_answer = custom_instance("GEU", "all", None, image, "What colour?", "orange\nblue\ngreen\nred", "A")
+    scored = run_and_judge(store, pool, CUSTOM_DATASET, with_answer, "tiny-pair", "direct",
+                           pool.cards["tiny-pair"].options(), JUDGE)["judgment"]
+    assert scored["score"] == int(scored["details"]["letter"] == "A")
+
+
+def test_your_own_instances_stay_out_of_the_table_and_the_official_export(tmp_path, capsys, pool, bundled):
+    """Before: one Explore run of your own instance made ``export --format official`` fail for the whole
+    store (``LookupError: runs of dataset 'custom': ...``)."""
+    from realunify_arena.store import Store
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    options = pool.cards["tiny-pair"].options()
+    own = custom_instance("UEG", "all", "Three green apples on a wooden table", None, None, None, None)
+    assert run_to_end(store, pool, CUSTOM_DATASET, own, "tiny-pair", "direct", options).run_id is not None
+    assert main(["export", "--format", "official", "--out", str(tmp_path / "only-own"), "--db", str(db)]) == 1
+    assert "no stored runs" in capsys.readouterr().err
+
+    inst = _first(bundled, "GEU")
+    run_and_judge(store, pool, bundled.name, inst, "tiny-pair", "direct", options, JUDGE)
+    run_and_judge(store, pool, CUSTOM_DATASET, custom_instance(
+        "GEU", "all", None, Image.new("RGB", (8, 8)), "Which?", "a\nb\nc\nd", "B"), "tiny-pair", "direct", options,
+        JUDGE)
+    assert {r["dataset"] for r in store.runs()} == {CUSTOM_DATASET, bundled.name}
+    assert [r.dataset for r in reports_from_store(store)] == [bundled.name]
+    store.close()
+
+    out = tmp_path / "export"
+    assert main(["export", "--format", "official", "--out", str(out), "--db", str(db)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [bundled.name]
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
+    table = capsys.readouterr().out
+    assert f"### {bundled.name}" in table and CUSTOM_DATASET not in table
+    assert main(["export", "--format", "official", "--dataset", CUSTOM_DATASET, "--out", str(out),
+                 "--db", str(db)]) == 1
+    assert "your own one-off instances" in capsys.readouterr().err

@@ -1,0 +1,299 @@
+"""The ``openai`` family against a loopback stand-in of vLLM-Omni that accepts exactly the documented
+request shapes, answers exactly the documented response shapes, and rejects everything else.
+
+What the stand-in accepts comes from vLLM-Omni's docs and code, not from the adapter:
+- ``POST /v1/images/generations`` (``docs/serving/image_generation_api.md``): the OpenAI fields ``prompt``,
+  ``model``, ``n``, ``size``, ``response_format`` (``b64_json`` only), ``user`` and the extension fields
+  ``negative_prompt``, ``num_inference_steps``, ``guidance_scale``, ``true_cfg_scale``, ``seed``; answers
+  ``{"created", "data": [{"b64_json", "url": null, "revised_prompt": null}]}``; errors are FastAPI's
+  ``{"detail": ...}``.
+- ``POST /v1/chat/completions`` (``docs/serving/chat_completions_api.md``, ``examples/online_serving/
+  image_to_image``, ``examples/online_serving/bagel``): messages whose content is a string or a list of
+  ``text`` / ``image_url`` parts (data URLs), generation fields at the top level or in a nested
+  ``extra_body`` (both documented), ``modalities``; BAGEL's registered fields (``model_extras/bagel.py``
+  ``BAGEL_EXTRA_BODY_PARAMS``); the image answered as ``message.content = [{"type": "image_url",
+  "image_url": {"url": "data:image/png;base64,..."}}]``.
+The real server only warns about unknown fields; the stand-in rejects them so that a misspelt option
+cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from realunify_arena.adapters import ModelUnavailable, build_adapter
+from realunify_arena.adapters.openai_compat import card_dialects
+from realunify_arena.cards import MODELS_DIR, CardError, load_card
+from tests.stand_in import JSONHandler, serving
+
+OPENAI_IMAGE_FIELDS = {"prompt", "model", "n", "size", "response_format", "user"}
+OMNI_IMAGE_EXTENSIONS = {"negative_prompt", "num_inference_steps", "guidance_scale", "true_cfg_scale", "seed"}
+OPENAI_CHAT_FIELDS = {"model", "messages", "modalities", "max_completion_tokens", "max_tokens", "temperature",
+                      "seed", "stream", "n"}
+OMNI_CHAT_DIFFUSION_FIELDS = {"height", "width", "size", "num_inference_steps", "guidance_scale", "guidance_scale_2",
+                              "true_cfg_scale", "negative_prompt", "seed", "num_outputs_per_prompt", "extra_args"}
+BAGEL_EXTRA_BODY_PARAMS = {"cfg_text_scale", "cfg_img_scale", "cfg_interval", "cfg_renorm_type", "cfg_renorm_min",
+                           "negative_prompt", "think", "max_think_tokens", "do_sample", "text_temperature",
+                           "timestep_shift"}
+DEFAULT_SIDE = 48  # the stand-in's own default size when the request gives none
+
+# BAGEL's official settings, from ByteDance-Seed/Bagel@056b5fd inference.ipynb ("Image Generation",
+# "Editing", "Understanding" cells) and app.py defaults
+BAGEL_GENERATE = {"cfg_text_scale": 4.0, "cfg_img_scale": 1.0, "cfg_interval": [0.4, 1.0],
+                  "cfg_renorm_type": "global", "timestep_shift": 3.0, "num_inference_steps": 50}
+BAGEL_EDIT = {"cfg_text_scale": 4.0, "cfg_img_scale": 2.0, "cfg_interval": [0.0, 1.0],
+              "cfg_renorm_type": "text_channel", "timestep_shift": 3.0, "num_inference_steps": 50}
+# OmniGen2's official settings, from VectorSpaceLab/OmniGen2 inference.py argument defaults
+OMNIGEN2 = {"num_inference_steps": 50, "guidance_scale": 5.0, "seed": 0}
+OMNIGEN2_NEGATIVE = ("(((deformed))), blurry, over saturation, bad anatomy, disfigured, poorly drawn face, mutation, "
+                     "mutated, (extra_limb), (ugly), (poorly drawn hands), fused fingers, messy drawing, broken legs "
+                     "censor, censored, censor_bar")
+SOURCE = Image.new("RGB", (40, 24), (200, 30, 30))
+
+
+def _picture(width: int, height: int, *key) -> Image.Image:
+    """A deterministic picture whose colour depends on everything that should change the output."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).digest()
+    return Image.new("RGB", (width, height), tuple(digest[:3]))
+
+
+def _png_b64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+class VLLMOmniStandIn(JSONHandler):
+    """``server.kind``: "bagel" (omni: text or image output by ``modalities``) or "diffusion" (image out)."""
+
+    def do_GET(self) -> None:
+        if self.path == "/v1/models":
+            return self.reply(200, {"object": "list", "data": [{"id": self.server.model, "object": "model"}]})
+        self.reply(404, {"detail": "Not Found"})
+
+    def do_POST(self) -> None:
+        if self.path not in ("/v1/images/generations", "/v1/chat/completions"):
+            return self.reply(404, {"detail": "Not Found"})
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        except ValueError:
+            return self.reply(400, {"detail": "There was an error parsing the body"})
+        self.server.requests.append((self.path, body))
+        if self.path == "/v1/images/generations":
+            return self._generations(body)
+        self._chat(body)
+
+    def _size(self, body: dict, fallback: tuple[int, int]) -> tuple[int, int]:
+        if "size" in body:
+            width, _, height = str(body["size"]).partition("x")
+            return int(width), int(height)
+        return int(body.get("width", fallback[0])), int(body.get("height", fallback[1]))
+
+    def _generations(self, body: dict) -> None:
+        unknown = set(body) - OPENAI_IMAGE_FIELDS - OMNI_IMAGE_EXTENSIONS
+        if unknown:
+            return self.reply(400, {"detail": f"unsupported fields {sorted(unknown)}"})
+        if not isinstance(body.get("prompt"), str):
+            return self.reply(422, {"detail": [{"loc": ["body", "prompt"], "msg": "field required",
+                                                "type": "value_error.missing"}]})
+        if body.get("response_format", "b64_json") != "b64_json":
+            return self.reply(400, {"detail": "only response_format=b64_json is supported"})
+        if body.get("model", self.server.model) != self.server.model:
+            return self.reply(400, {"detail": f"model {body['model']!r} is not served here"})
+        width, height = self._size(body, (DEFAULT_SIDE, DEFAULT_SIDE))
+        image = _picture(width, height, body["prompt"], body.get("seed"), body.get("guidance_scale"))
+        self.reply(200, {"created": int(time.time()),
+                         "data": [{"b64_json": _png_b64(image), "url": None, "revised_prompt": None}]})
+
+    def _chat(self, body: dict) -> None:
+        allowed = OPENAI_CHAT_FIELDS | OMNI_CHAT_DIFFUSION_FIELDS | {"extra_body"}
+        if self.server.kind == "bagel":
+            allowed |= BAGEL_EXTRA_BODY_PARAMS
+        fields = {**body.pop("extra_body", {}), **body}
+        unknown = set(fields) - allowed
+        if unknown:
+            return self._error(400, f"The following fields are not accepted: {sorted(unknown)}")
+        if fields.get("model", self.server.model) != self.server.model:
+            return self._error(404, f"The model `{fields['model']}` does not exist.")
+        texts, images = [], []
+        messages = fields.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return self._error(400, "messages must be a non-empty list")
+        for message in messages:
+            content = message.get("content")
+            parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+            for part in parts:
+                if part.get("type") == "text" and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                elif part.get("type") == "image_url" and part["image_url"]["url"].startswith("data:image/"):
+                    data = part["image_url"]["url"].partition(",")[2]
+                    images.append(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+                else:
+                    return self._error(400, f"unsupported content part {part!r}")
+        self.server.seen_images.extend(images)
+        modalities = fields.get("modalities")
+        if self.server.kind == "bagel":
+            if modalities not in (["image"], ["text"]):
+                return self._error(400, f"BAGEL needs modalities ['image'] or ['text'], got {modalities!r}")
+            if modalities == ["text"]:
+                return self._choice(f"{len(images)} image(s): {' '.join(texts)}")
+        elif modalities not in (None, ["image"]):
+            return self._error(400, f"this diffusion model outputs images only, got modalities {modalities!r}")
+        fallback = images[0].size if images else (DEFAULT_SIDE, DEFAULT_SIDE)
+        width, height = self._size(fields, fallback)
+        image = _picture(width, height, texts, fields.get("seed"), [im.tobytes().hex()[:64] for im in images])
+        url = f"data:image/png;base64,{_png_b64(image)}"
+        content = [{"type": "image_url", "image_url": {"url": url}}] if self.server.style == "parts" else url
+        if self.server.style == "no-image":
+            content = "I cannot draw"
+        self._choice(content)
+
+    def _choice(self, content) -> None:
+        self.reply(200, {"id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()),
+                         "model": self.server.model, "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                             "role": "assistant", "content": content}}],
+                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+    def _error(self, status: int, message: str) -> None:
+        self.reply(status, {"error": {"message": message, "type": "BadRequestError", "param": None,
+                                      "code": status}})
+
+
+def _served(tmp_path: Path, name: str, url: str, **changes):
+    """The shipped card ``name`` pointed at the stand-in (written as a card file, read back as users would)."""
+    import yaml
+
+    raw = yaml.safe_load((MODELS_DIR / f"{name}.yaml").read_text())
+    raw["params"] = {**raw["params"], **changes.pop("params", {})}
+    raw.update(endpoint=f"{url}/v1", **changes)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_card(path)
+
+
+def _stand_in(kind: str, model: str, style: str = "parts"):
+    return serving(VLLMOmniStandIn, kind=kind, model=model, style=style, requests=[], seen_images=[])
+
+
+@pytest.mark.parametrize("style", ["parts", "url"])
+def test_bagel_generates_through_chat_with_its_official_settings(tmp_path, style):
+    with _stand_in("bagel", "ByteDance-Seed/BAGEL-7B-MoT", style) as server:
+        card = _served(tmp_path, "bagel", server.url)
+        image = build_adapter(card).generate("a red cube", card.defaults)
+    [(path, body)] = server.requests
+    assert path == "/v1/chat/completions" and body["modalities"] == ["image"]
+    assert {k: body[k] for k in BAGEL_GENERATE} == BAGEL_GENERATE
+    assert (body["width"], body["height"], body["seed"]) == (1024, 1024, 0)
+    assert body["messages"] == [{"role": "user", "content": [
+        {"type": "text", "text": "<|im_start|>a red cube<|im_end|>"}]}]
+    assert image.size == (1024, 1024)
+    assert image.getpixel((0, 0)) == _picture(1, 1, ["<|im_start|>a red cube<|im_end|>"], 0, []).getpixel((0, 0))
+
+
+def test_bagel_edits_with_the_image_as_a_data_url_and_the_edit_settings(tmp_path):
+    with _stand_in("bagel", "ByteDance-Seed/BAGEL-7B-MoT") as server:
+        card = _served(tmp_path, "bagel", server.url)
+        edited = build_adapter(card).edit(SOURCE, "make it blue", dataclasses.replace(card.defaults, seed=7))
+    [(path, body)] = server.requests
+    assert path == "/v1/chat/completions" and body["modalities"] == ["image"]
+    assert {k: body[k] for k in BAGEL_EDIT} == BAGEL_EDIT and body["seed"] == 7
+    [seen] = server.seen_images
+    assert seen.tobytes() == SOURCE.tobytes()  # the input image travelled losslessly
+    assert "width" not in body and "height" not in body
+    assert edited.size == SOURCE.size  # no size sent: the server keeps the input's
+
+
+def test_bagel_understands_with_text_modality(tmp_path):
+    with _stand_in("bagel", "ByteDance-Seed/BAGEL-7B-MoT") as server:
+        card = _served(tmp_path, "bagel", server.url)
+        answer = build_adapter(card).understand([SOURCE], "What color is it?", card.defaults)
+    [(_, body)] = server.requests
+    assert body["modalities"] == ["text"] and body["max_think_tokens"] == 1000 and body["do_sample"] is False
+    assert answer == ("1 image(s): <|im_start|>user\n<|image_pad|>\nWhat color is it?<|im_end|>\n"
+                      "<|im_start|>assistant")
+
+
+def test_omnigen2_generates_through_the_images_api_and_edits_through_chat(tmp_path):
+    with _stand_in("diffusion", "OmniGen2/OmniGen2") as server:
+        card = _served(tmp_path, "omnigen2", server.url)
+        adapter = build_adapter(card)
+        small = dataclasses.replace(card.defaults, width=64, height=32)
+        generated = adapter.generate("a red cube", small)
+        edited = adapter.edit(SOURCE, "make it blue", small)
+    (gen_path, gen), (edit_path, edit) = server.requests
+    assert gen_path == "/v1/images/generations" and edit_path == "/v1/chat/completions"
+    assert {k: gen[k] for k in OMNIGEN2} == OMNIGEN2 and gen["size"] == "64x32"
+    assert gen["negative_prompt"] == edit["negative_prompt"] == OMNIGEN2_NEGATIVE
+    assert {k: edit[k] for k in OMNIGEN2} == OMNIGEN2 and edit["guidance_scale_2"] == 2.0  # image guidance
+    assert "modalities" not in edit and "width" not in edit and "height" not in edit
+    assert generated.size == (64, 32) and edited.size == SOURCE.size  # an edit keeps the input's size
+    assert server.seen_images[0].tobytes() == SOURCE.tobytes()
+
+
+def test_seed_changes_the_picture_and_the_same_seed_repeats_it(tmp_path):
+    with _stand_in("diffusion", "OmniGen2/OmniGen2") as server:
+        adapter = build_adapter(_served(tmp_path, "omnigen2", server.url))
+        options = dataclasses.replace(adapter.card.defaults, width=16, height=16)
+        first, again = (adapter.generate("a cube", options).tobytes() for _ in range(2))
+        other = adapter.generate("a cube", dataclasses.replace(options, seed=1)).tobytes()
+    assert first == again != other
+
+
+def test_requests_the_server_does_not_document_are_refused_with_its_message(tmp_path):
+    with _stand_in("bagel", "ByteDance-Seed/BAGEL-7B-MoT") as server:
+        # editing through the images API: vLLM-Omni's BAGEL edits only through chat
+        images_edit = build_adapter(_served(tmp_path, "bagel", server.url, params={"dialect": "images"}))
+        with pytest.raises(RuntimeError, match=r"HTTP 404: Not Found"):
+            images_edit.edit(SOURCE, "make it blue", images_edit.card.defaults)
+        # a guidance name BAGEL does not register
+        misnamed = build_adapter(_served(tmp_path, "bagel", server.url, params={"option_names": {
+            "guidance": "cfg_scale"}}))
+        with pytest.raises(RuntimeError, match=r"HTTP 400: .*cfg_scale"):
+            misnamed.generate("a cube", misnamed.card.defaults)
+        # an omni model asked for an image without saying so
+        silent = build_adapter(_served(tmp_path, "bagel", server.url, params={"modalities": False}))
+        with pytest.raises(RuntimeError, match=r"HTTP 400: BAGEL needs modalities"):
+            silent.generate("a cube", silent.card.defaults)
+    with _stand_in("diffusion", "OmniGen2/OmniGen2") as server:
+        adapter = build_adapter(_served(tmp_path, "omnigen2", server.url, checkpoint="Other/Model"))
+        with pytest.raises(RuntimeError, match=r"HTTP 400: model 'Other/Model' is not served here"):
+            adapter.generate("a cube", adapter.card.defaults)
+        with pytest.raises(RuntimeError, match=r"HTTP 404: The model `Other/Model` does not exist"):
+            adapter.edit(SOURCE, "blue", adapter.card.defaults)
+
+
+def test_a_chat_reply_without_an_image_is_a_clear_error(tmp_path):
+    with _stand_in("diffusion", "OmniGen2/OmniGen2", style="no-image") as server:
+        adapter = build_adapter(_served(tmp_path, "omnigen2", server.url))
+        with pytest.raises(RuntimeError, match=r"omnigen2: the endpoint answered without an image"):
+            adapter.edit(SOURCE, "blue", dataclasses.replace(adapter.card.defaults, width=8, height=8))
+
+
+def test_fastapi_validation_errors_are_readable(tmp_path):
+    from realunify_arena.adapters.openai_compat import _message
+
+    class Exc:
+        body = {"detail": [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}]}
+
+    assert _message(Exc()) == "body.prompt: field required"
+
+
+def test_unreachable_server_and_bad_dialects_are_clear(tmp_path):
+    card = _served(tmp_path, "bagel", "http://127.0.0.1:9", params={"max_retries": 0})
+    with pytest.raises(ModelUnavailable, match="endpoint not answering"):
+        build_adapter(card).understand([], "hello", card.defaults)
+    bad = _served(tmp_path, "bagel", "http://127.0.0.1:9", params={"dialect": {"edit": "multipart"}})
+    with pytest.raises(CardError, match=r"bagel.yaml: field 'params.dialect': .*'multipart' for edit"):
+        card_dialects(bad)
+    typo = _served(tmp_path, "bagel", "http://127.0.0.1:9", params={"dialect": {"generation": "chat"}})
+    with pytest.raises(CardError, match=r"unknown capabilities \['generation'\]"):
+        card_dialects(typo)
