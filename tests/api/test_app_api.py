@@ -148,8 +148,8 @@ def test_the_leaderboard_is_fitted_once_per_new_vote(app, monkeypatch):
         fits.append(kwargs)
         return real_leaderboard(*args, **kwargs)
 
-    real_leaderboard = ratings.leaderboard
-    monkeypatch.setattr(ratings, "leaderboard", counted)
+    real_leaderboard = ratings.rate_counts  # what the app's background refit runs, once per board and new vote
+    monkeypatch.setattr(ratings, "rate_counts", counted)
     client, store = app["client"], app["store"]
     first = client.predict("GEU", "model_vs_model", api_name="/leaderboard")
     fitted = len(fits)
@@ -191,6 +191,7 @@ def test_stored_arena_mode_serves_battles_without_running_a_model(tmp_path):
     with closing(ModelPool(load_cards())) as batch_pool:
         for model in MODELS:  # what a batch evaluation would have stored
             run_to_end(store, batch_pool, dataset.name, inst, model, "direct", batch_pool.cards[model].options())
+    store.pin(r["id"] for r in store.runs())  # as `eval` pins its runs: stored battles draw only pinned runs
     runs_before = len(store.runs())
 
     pool = ModelPool(load_cards())

@@ -43,7 +43,7 @@ def _store_answers(store, inst, replies: dict[str, str]) -> dict[str, int]:
     ids = {}
     for model, reply in replies.items():
         trace = Trace(inst.uid, model, "direct", {"seed": 0}, steps=[Step(StepRole.ANSWER, inst.mcq_text, text=reply)])
-        ids[f"{model}:direct"] = store.save_trace(trace, "bundled")
+        ids[f"{model}:direct"] = store.save_trace(trace, "bundled", pin=True)  # as eval stores them
     return ids
 
 
@@ -156,7 +156,7 @@ def test_the_pre_vote_view_carries_image_hashes_not_paths(store, pool):
     for model in MODELS:
         trace = Trace(inst.uid, model, "direct", {"seed": 0},
                       steps=[Step(StepRole.GENERATED_IMAGE, inst.prompt, image=Image.new("L", (4, 4), len(model)))])
-        store.save_trace(trace, "bundled")
+        store.save_trace(trace, "bundled", pin=True)
     battle = start_battle(ctx, "bundled", "UEG", "model_vs_model", SESSION, "hf:gus")
     view = play_to_end(ctx, battle, SESSION)
     shas = [side["steps"][0]["image_sha"] for side in view["sides"].values()]
