@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+import threading
 
 import gradio as gr
 
