@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import html
 import math
+import threading
 
 import gradio as gr
 
-from realunify_arena import ratings, reporting
+from realunify_arena import agreement as judge_comparison
+from realunify_arena import paired, ratings, reporting
 from realunify_arena.arena import KIND_LABELS, KINDS
 from realunify_arena.context import AppContext
 
@@ -124,3 +126,72 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         return boards.board(track, kind, ctx.settings.min_votes).rows
 
     gr.api(leaderboard, api_name="leaderboard", concurrency_limit=None)
+    build_paired(ctx, tab, refresh)
+
+
+def judges_markdown(ctx: AppContext) -> str:
+    comparisons = judge_comparison.compare_judges(ctx.store)
+    if not comparisons:
+        return ("*Agreement needs two or more judges on the same runs: judge stored UEG runs yourself in "
+                "Explore, or `eval --judge` another model card over them.*")
+    return "\n\n".join(judge_comparison.markdown(c) for c in comparisons)
+
+
+class PairedCache:
+    """The paired section's contents, recomputed only when runs or judgments changed: a bootstrap per model
+    and category (and statsmodels' Holm, which runs the garbage collector) is too slow for every page view.
+    A judgment replaced in place gets a new ``created_at``, so (count, last id, newest judgment) is enough."""
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._cached: tuple[tuple, tuple] | None = None
+
+    def contents(self) -> tuple:
+        """(forest plot figure, paired tables Markdown, discordant choices, judges Markdown)."""
+        with self._lock:
+            version = tuple(self.ctx.store.query(
+                "select (select count(*) from runs) as runs, (select max(id) from runs) as last_run,"
+                " (select count(*) from judgments) as judgments, (select max(created_at) from judgments) as newest"
+            )[0].values())
+            if self._cached is None or self._cached[0] != version:
+                analyses = paired.analyses_from_store(self.ctx.store)
+                text = "\n\n".join(paired.markdown(a) for a in analyses) or "*No model has runs in both modes yet.*"
+                self._cached = version, (paired.forest_plot(analyses), text, paired.discordant_choices(analyses),
+                                         judges_markdown(self.ctx))
+            return self._cached[1]
+
+
+def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
+    """Does stepwise help? Δ per model and category with intervals; its discordant instances; judge agreement."""
+    gr.Markdown("## Does stepwise help? (paired per instance: Δ = stepwise − direct with 95% intervals; "
+                "filled dots survive Holm's correction)")
+    forest = gr.Plot(label="Δ per category (percentage points)", elem_id="lb-paired-plot")
+    with gr.Accordion("Paired tables (2x2 counts, McNemar and Holm p-values)", open=False):
+        tables = gr.Markdown(elem_id="lb-paired-tables")
+    with gr.Row():
+        category = gr.Dropdown([], label="Model and category with discordant instances", elem_id="lb-paired-category")
+        which = gr.Radio([("stepwise helped", paired.HELPED), ("stepwise hurt", paired.HURT)], value=paired.HELPED,
+                         label="List the instances where", elem_id="lb-paired-which")
+    listing = gr.Markdown(elem_id="lb-discordant")
+    gr.Markdown("## Judge agreement across judges (UEG polling questions; the paper's Table 4 layout)")
+    judges = gr.Markdown(elem_id="lb-judges")
+
+    cache = PairedCache(ctx)
+
+    def show_paired(current):
+        figure, text, choices, judges_text = cache.contents()
+        keys = [key for _, key in choices]
+        return (figure, text, gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
+                judges_text)
+
+    gr.on([refresh.click, tab.select], show_paired, [category], [forest, tables, category, judges],
+          api_visibility="private", concurrency_limit=None)
+
+    def list_discordant(key, which_value):
+        if not key:
+            return "*No instance changed between direct and stepwise yet.*"
+        return paired.discordant_markdown(ctx.store, key, which_value, ctx.sources)
+
+    gr.on([category.change, which.change], list_discordant, [category, which], [listing],
+          api_visibility="private", concurrency_limit=None)
