@@ -46,7 +46,8 @@ def _message(error: Exception) -> str:
 
 
 def _voter(ctx: AppContext, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
-    return ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers)
+    return ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers,
+                              peer=request.client.host if request.client else None)
 
 
 def build(ctx: AppContext) -> None:

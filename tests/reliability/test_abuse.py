@@ -36,7 +36,7 @@ def app(seeded_template, tmp_path_factory):
     folder = tmp_path_factory.mktemp("abuse") / "data"
     shutil.copytree(seeded_template, folder)
     settings = Settings(data=("bundled",), models=("tiny-pair", "tiny-janus"), db=folder / "arena.db",
-                        arena_mode="stored")
+                        arena_mode="stored", trusted_proxies=1)  # clients: visitors behind one proxy
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
