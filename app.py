@@ -21,12 +21,21 @@ def main(argv: list[str] | None = None) -> int:
 
     from realunify_arena.persistence import open_store
 
+    from realunify_arena.store import StoreError
+
     try:  # restored from $REALUNIFY_DATASET_REPO when that is set, so a restarted Space keeps its votes
-        store, scheduler = open_store(settings.db)
+        store, scheduler = open_store(settings.db, journal_mode=settings.journal_mode)
+    except StoreError as e:  # damaged, truncated, read-only, or newer than this code: its own one line
+        print(f"app.py: cannot open the database {e}", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as e:  # a bad push interval, or the dataset repo could not be read
         print(f"app.py: cannot open the store {settings.db}: {e}", file=sys.stderr)
         return 2
-    demo = build_app(settings, store)
+    try:
+        demo = build_app(settings, store)
+    except ValueError as e:  # --models names a card that does not exist
+        print(f"app.py: {e}", file=sys.stderr)
+        return 2
     # ``scheduler`` (None without a dataset repo) pushes snapshots every few minutes while launch blocks,
     # and once more at exit.
     demo.launch(server_name=settings.host, server_port=settings.port, theme=gr.themes.Soft(primary_hue="indigo"),
@@ -35,16 +44,48 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_app(settings: Settings, store):
-    """The demo over an open store, with the model pool the settings ask for."""
-    from realunify_arena.cards import availability, load_cards
+    """The demo over an open store, with the model pool the settings ask for.
+
+    A broken card never stops the app: it is left out, named on standard error and in a notice on the
+    page, and the other cards work.
+
+    Raises:
+        ValueError: ``settings.models`` names a card that is neither in the models folder nor a broken card.
+    """
+    import dataclasses
+
+    import gradio as gr
+
+    from realunify_arena.cards import MODELS_DIR, availability, load_cards
     from realunify_arena.runtime import ModelPool, on_zero_gpu
     from realunify_arena.ui import build_demo
 
-    pool = ModelPool(load_cards())
+    problems: list = []
+    models_dir = settings.models_dir or MODELS_DIR
+    pool = ModelPool(load_cards(models_dir, problems=problems))
+    for problem in problems:
+        print(f"app.py: warning: broken card left out: {problem}", file=sys.stderr)
+    broken = {p.path.stem for p in problems if p.path}
+    unknown = [m for m in settings.models if m not in pool.cards and m not in broken]
+    if unknown:
+        raise ValueError(f"--models names unknown card(s) {unknown}; known: {sorted(pool.cards)}")
+    settings = dataclasses.replace(settings, models=tuple(m for m in settings.models if m in pool.cards))
     if on_zero_gpu():  # ZeroGPU wants local weights placed at start-up; elsewhere they load on first use
         pool.preload([name for name in settings.models or pool.cards
                       if not pool.cards[name].remote and availability(pool.cards[name])[0]])
-    return build_demo(settings, store, pool)
+    demo = build_demo(settings, store, pool)
+    if problems:
+        with demo:
+            gr.Markdown(card_notice(problems), elem_id="card-problems")
+    return demo
+
+
+def card_notice(problems: list) -> str:
+    """The page's notice about broken cards: each file's name and its problem, escaped as plain text."""
+    import html
+
+    lines = "\n".join(f"- {html.escape(str(p), quote=False)}" for p in problems)
+    return f"**{len(problems)} model card(s) could not be read and are left out:**\n{lines}"
 
 
 if __name__ == "__main__":

@@ -63,7 +63,9 @@ def seed_stored_runs(db: Path, systems: tuple[str, ...] = SYSTEMS, source: str =
                 steps = [Step(StepRole.ANSWER, inst.mcq_text, text=rng.choice("ABCD"))]
             else:
                 steps = [Step(StepRole.GENERATED_IMAGE, inst.prompt, image=pixels)]
-            store.save_trace(Trace(inst.uid, parsed.model, parsed.mode, {"seed": 0}, steps=steps), dataset.name)
+            # pinned, as `eval` and `import-results` store them: stored battles draw only pinned runs
+            store.save_trace(Trace(inst.uid, parsed.model, parsed.mode, {"seed": 0}, steps=steps), dataset.name,
+                             pin=True)
             count += 1
     store.close()
     return count

@@ -1,60 +1,147 @@
-"""Vote throughput and durability under concurrent writers.
+"""Vote throughput, latency and durability under concurrent writers, against a plain-sqlite3 reference.
 
-N writers (threads sharing one Store, as Gradio's workers do, or processes with a Store each, as
-a second app replica or a CLI beside the app would) run full battles (issue, deliver A and B, vote)
-for T seconds against one SQLite file (a fresh one per row). Afterwards a fresh connection checks
-that every acknowledged vote is there. The reference is one thread writer measured in the same run;
-the other rows print their ratio to it.
+A battle is the arena's four writes: issue, deliver A, deliver B, vote. N writers run battles for T
+seconds against one SQLite file (a fresh one per row): threads sharing one ``Store`` (as Gradio's
+workers do), or processes with a ``Store`` each (app workers, accelerate ranks), each process running
+some threads. Every row runs twice in the same invocation: the project (``Arena`` over ``Store``,
+group-committed), and a reference that does the same statements the plain-``sqlite3`` way, one synced
+commit per step (a connection per writer, WAL, ``synchronous=FULL``, SQLite's busy handler). Afterwards
+a fresh connection checks that every acknowledged vote is stored with its choice.
 
-    python bench/votes.py --seconds 5 --writers 1 8 32
+Printed per row: battles/s, p50/p99 of one write's latency (call to acknowledgement, ms), the p99 of a
+whole battle, errors, missing, and the ratio project / reference. Goal (issue 18): at 32 threads >= 4x the reference, p99 < 50 ms,
+0 missing; processes no slower than the same number of writers as threads.
+
+    python bench/votes.py                      # 1, 4, 32 threads; 4 processes x 1 and x 8 threads
+
+Each row alternates project and reference in ``--rounds`` slices of ``--seconds``, so a busy machine
+loads both alike.
+    python bench/votes.py --seconds 3 --json votes.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
+import secrets
+import sqlite3
+import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout, no install needed
 
-from realunify_arena.arena import Arena
-from realunify_arena.store import Store
-from realunify_arena.systems import System
-from realunify_arena.trace import Step, StepRole, Trace
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from realunify_arena.arena import Arena, _session_key  # noqa: E402
+from realunify_arena.store import Store, now  # noqa: E402
+from realunify_arena.systems import System  # noqa: E402
+from realunify_arena.trace import Step, StepRole, Trace  # noqa: E402
 
 UID = "UEG_1_world_knowledge"
 SYSTEMS = ("bench-a:direct", "bench-b:direct")
 CHOICES = ("A", "B", "tie", "both_bad")
+DESIGNS = ("project", "reference")
 
 
 @dataclass
 class Tally:
     acked: list[tuple[str, str]] = field(default_factory=list)  # (battle id, choice) acknowledged
-    latencies: list[float] = field(default_factory=list)  # seconds spent in arena.vote
+    latencies: list[float] = field(default_factory=list)  # seconds from issue to acknowledged vote
+    steps: list[float] = field(default_factory=list)  # seconds from each write's call to its acknowledgement
     errors: int = 0
+    first_error: str = ""
 
     def merge(self, other: Tally) -> None:
         self.acked += other.acked
         self.latencies += other.latencies
+        self.steps += other.steps
         self.errors += other.errors
+        self.first_error = self.first_error or other.first_error
+
+
+class PlainArena:
+    """The reference: the arena's statements through plain ``sqlite3``, one synced commit per step.
+
+    One connection per thread (``sqlite3`` objects are not shared), ``BEGIN IMMEDIATE`` ... ``COMMIT``
+    per step, SQLite's own busy handler (``timeout=30``) between writers."""
+
+    def __init__(self, db: str):
+        self.db = db
+        self.local = threading.local()
+
+    def conn(self) -> sqlite3.Connection:
+        if not hasattr(self.local, "conn"):
+            conn = sqlite3.connect(self.db, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=wal")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self.local.conn = conn
+        return self.local.conn
+
+    def _step(self, work):
+        conn = self.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+            return result
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def new_battle(self, session, voter, uid, dataset, system_a, system_b, kind) -> str:
+        battle_id = secrets.token_urlsafe(24)
+        self._step(lambda c: c.execute(
+            "insert into battles (id, session_key, voter, dataset, instance_uid, track, kind, system_a,"
+            " system_b, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (battle_id, _session_key(session), voter, dataset, uid, uid.split("_")[0], kind, system_a,
+             system_b, now())))
+        return battle_id
+
+    def deliver(self, battle_id, session, side, run_id) -> None:
+        column = side.lower()
+
+        def work(c):
+            battle = c.execute("select session_key from battles where id = ?", (battle_id,)).fetchone()
+            assert battle is not None and battle[0] == _session_key(session)
+            assert c.execute("select 1 from votes where battle_id = ?", (battle_id,)).fetchone() is None
+            assert c.execute("select instance_uid, model, mode from runs where id = ?", (run_id,)).fetchone()
+            c.execute(f"update battles set run_{column} = ?, delivered_{column}_at = ? where id = ?",
+                      (run_id, now(), battle_id))
+        self._step(work)
+
+    def vote(self, battle_id, session, voter, choice) -> None:
+        def work(c):
+            battle = c.execute("select session_key, delivered_a_at, delivered_b_at from battles where id = ?",
+                               (battle_id,)).fetchone()
+            assert battle[0] == _session_key(session) and battle[1] and battle[2]
+            assert c.execute("select 1 from votes where battle_id = ?", (battle_id,)).fetchone() is None
+            c.execute("select count(*) from votes where voter = ? and created_at > ?", (voter, "")).fetchone()
+            c.execute("insert into votes (battle_id, voter, choice, created_at) values (?, ?, ?, ?)",
+                      (battle_id, voter, choice, now()))
+        self._step(work)
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)
 class Target:
-    """One row's database, its two stored runs, and the store's disk-sync level."""
+    """One row's database, its two stored runs, and which design writes to it."""
 
     db: str
     run_ids: dict[str, int]
-    synchronous: str
+    design: str
 
     @classmethod
-    def prepare(cls, db: Path, synchronous: str) -> Target:
-        store = Store.open(db, synchronous=synchronous)
+    def prepare(cls, db: Path, design: str) -> Target:
+        store = Store.open(db)
         run_ids = {}
         for system in SYSTEMS:
             parsed = System.parse(system)
@@ -62,70 +149,92 @@ class Target:
                           steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (8, 8)))])
             run_ids[system] = store.save_trace(trace, "bench")
         store.close()
-        return cls(str(db), run_ids, synchronous)
+        return cls(str(db), run_ids, design)
 
-    def open(self) -> tuple[Store, Arena]:
-        store = Store.open(self.db, synchronous=self.synchronous)
-        return store, Arena(store, max_votes=10**9)  # the bench measures the store, not the rate limit
+    def open(self):
+        if self.design == "reference":
+            return PlainArena(self.db)
+        return Arena(Store.open(self.db), max_votes=10**9)  # the bench measures writes, not the rate limit
 
 
-def cast(arena: Arena, writer: str, run_ids: dict[str, int], deadline: float) -> Tally:
+def close(arena) -> None:
+    if isinstance(arena, Arena):
+        arena.store.close()
+
+
+def cast(arena, writer: str, run_ids: dict[str, int], deadline: float) -> Tally:
     tally = Tally()
     n = 0
     while time.perf_counter() < deadline:
         session, voter, choice = f"{writer}-{n}", f"hf:{writer}", CHOICES[n % len(CHOICES)]
         try:
+            t0 = time.perf_counter()
             battle = arena.new_battle(session, voter, UID, "bench", *SYSTEMS, "model_vs_model")
+            t1 = time.perf_counter()
             arena.deliver(battle, session, "A", run_ids[SYSTEMS[0]])
+            t2 = time.perf_counter()
             arena.deliver(battle, session, "B", run_ids[SYSTEMS[1]])
-            start = time.perf_counter()
+            t3 = time.perf_counter()
             arena.vote(battle, session, voter, choice)
-            tally.latencies.append(time.perf_counter() - start)
+            t4 = time.perf_counter()
+            tally.steps += [t1 - t0, t2 - t1, t3 - t2, t4 - t3]
+            tally.latencies.append(t4 - t0)
             tally.acked.append((battle, choice))
-        except Exception:  # noqa: BLE001 - counted and reported; the bench must finish
+        except Exception as e:  # noqa: BLE001 - counted and reported; the bench must finish
             tally.errors += 1
+            tally.first_error = tally.first_error or f"{type(e).__name__}: {e}"
         n += 1
     return tally
 
 
-def run_threads(target: Target, writers: int, seconds: float) -> tuple[Tally, float]:
-    store, arena = target.open()
-    tallies = [Tally() for _ in range(writers)]
-    barrier = threading.Barrier(writers + 1)
+def _threads(arena, name: str, threads: int, run_ids: dict[str, int], start_barrier, seconds: float) -> Tally:
+    tallies = [Tally() for _ in range(threads)]
     deadline = [0.0]
+    barrier = threading.Barrier(threads + 1)
 
     def work(i: int) -> None:
         barrier.wait()
-        tallies[i] = cast(arena, f"t{writers}-{i}", target.run_ids, deadline[0])
+        tallies[i] = cast(arena, f"{name}-{i}", run_ids, deadline[0])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(writers)]
-    for t in threads:
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for t in workers:
         t.start()
+    start_barrier()
     deadline[0] = time.perf_counter() + seconds
-    start = time.perf_counter()
     barrier.wait()
-    for t in threads:
+    for t in workers:
         t.join()
-    elapsed = time.perf_counter() - start
-    store.close()
     total = Tally()
     for tally in tallies:
         total.merge(tally)
-    return total, elapsed
+    return total
 
 
-def _process_writer(target: Target, name: str, seconds: float, barrier, results) -> None:
-    store, arena = target.open()
-    barrier.wait()
-    results.put(cast(arena, name, target.run_ids, time.perf_counter() + seconds))
-    store.close()
+def run_threads(target: Target, threads: int, seconds: float) -> tuple[Tally, float]:
+    arena = target.open()
+    start = [0.0]
+
+    def begin():
+        start[0] = time.perf_counter()
+
+    tally = _threads(arena, f"t{threads}", threads, target.run_ids, begin, seconds)
+    elapsed = time.perf_counter() - start[0]
+    close(arena)
+    return tally, elapsed
 
 
-def run_processes(target: Target, writers: int, seconds: float) -> tuple[Tally, float]:
+def _process_writer(target: Target, name: str, threads: int, seconds: float, barrier, results) -> None:
+    arena = target.open()
+    results.put(_threads(arena, name, threads, target.run_ids, barrier.wait, seconds))
+    close(arena)
+
+
+def run_processes(target: Target, processes: int, threads: int, seconds: float) -> tuple[Tally, float]:
     ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(writers + 1), ctx.Queue()
-    procs = [ctx.Process(target=_process_writer, args=(target, f"p{writers}-{i}", seconds, barrier, results))
-             for i in range(writers)]
+    barrier, results = ctx.Barrier(processes + 1), ctx.Queue()
+    procs = [ctx.Process(target=_process_writer,
+                         args=(target, f"p{processes}x{threads}-{i}", threads, seconds, barrier, results))
+             for i in range(processes)]
     for p in procs:
         p.start()
     barrier.wait()  # every process has imported and opened its store
@@ -141,38 +250,121 @@ def run_processes(target: Target, writers: int, seconds: float) -> tuple[Tally, 
 
 def missing(db: str, acked: list[tuple[str, str]]) -> int:
     """Acknowledged votes that a fresh connection cannot find with the acknowledged choice."""
-    store = Store.open(db)
-    stored = {(r["battle_id"], r["choice"]) for r in store.query("select battle_id, choice from votes")}
-    store.close()
+    conn = sqlite3.connect(db)
+    stored = set(conn.execute("select battle_id, choice from votes"))
+    conn.close()
     return sum(vote not in stored for vote in acked)
+
+
+def statements_per_battle(tmp: Path) -> dict[str, int]:
+    """SQL statements one battle runs on the write connection(s), counted by SQLite's trace hook."""
+    counts = {}
+    for design in DESIGNS:
+        target = Target.prepare(tmp / f"count-{design}.db", design)
+        arena = target.open()
+        seen: list[str] = []
+        conn = arena.store._conn if isinstance(arena, Arena) else arena.conn()
+        conn.set_trace_callback(seen.append)
+        session = "count-session"
+        battle = arena.new_battle(session, "hf:count", UID, "bench", *SYSTEMS, "model_vs_model")
+        arena.deliver(battle, session, "A", target.run_ids[SYSTEMS[0]])
+        arena.deliver(battle, session, "B", target.run_ids[SYSTEMS[1]])
+        arena.vote(battle, session, "hf:count", "A")
+        conn.set_trace_callback(None)
+        counts[design] = len(seen)
+        close(arena)
+    return counts
+
+
+@dataclass
+class Row:
+    label: str
+    writers: int
+    design: str
+    battles: int
+    seconds: float
+    rate: float
+    p50_ms: float  # one write (issue, deliver or vote), call to acknowledgement
+    p99_ms: float
+    battle_p50_ms: float  # a whole battle, issue to acknowledged vote
+    battle_p99_ms: float
+    errors: int
+    missing: int
+    first_error: str
+
+
+def measure(tmp: Path, i: int, label: str, design: str, processes: int, threads: int, seconds: float,
+            rounds: range):
+    """A generator: yields None after each round, then the row."""
+    target = Target.prepare(tmp / f"bench-{i}-{design}.db", design)  # a fresh file per row
+    tally, elapsed = Tally(), 0.0
+    for _ in rounds:  # the caller alternates designs round by round, so both see the same machine load
+        if processes:
+            part, took = run_processes(target, processes, threads, seconds)
+        else:
+            part, took = run_threads(target, threads, seconds)
+        tally.merge(part)
+        elapsed += took
+        yield None
+    missing_votes = missing(target.db, tally.acked)
+    p50, p99 = (np.percentile(tally.steps, [50, 99]) * 1000 if tally.steps else (np.nan, np.nan))
+    b50, b99 = (np.percentile(tally.latencies, [50, 99]) * 1000 if tally.latencies else (np.nan, np.nan))
+    yield Row(label, (processes or 1) * threads, design, len(tally.acked), round(elapsed, 3),
+              len(tally.acked) / elapsed, float(p50), float(p99), float(b50), float(b99), tally.errors,
+              missing_votes, tally.first_error)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each row (default 5)")
-    parser.add_argument("--writers", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--modes", nargs="+", choices=("threads", "processes"),
-                        default=["threads", "processes"])
-    parser.add_argument("--synchronous", choices=("full", "normal"), default="full",
-                        help="the store's disk-sync level (default full, as the app runs)")
+    parser.add_argument("--seconds", type=float, default=6.0,
+                        help="seconds per row and design, split into the rounds (default 6)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 4, 32],
+                        help="writer threads in one process, one row each (default 1 4 32)")
+    parser.add_argument("--processes", type=int, default=4, help="writer processes (default 4; 0: none)")
+    parser.add_argument("--process-threads", type=int, nargs="+", default=[1, 8],
+                        help="threads per writer process, one row each (default 1 8)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternate project and reference this many times per row (default 3)")
+    parser.add_argument("--json", type=Path, help="also write every row to this JSON file")
     args = parser.parse_args()
 
+    configs = [(f"threads {n}", 0, n) for n in args.threads]
+    if args.processes:
+        configs += [(f"procs {args.processes}x{k}", args.processes, k) for k in args.process_threads]
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        runners = {"threads": run_threads, "processes": run_processes}
-        reference = 1.0
-        print(f"{'mode':<10}{'writers':>8}{'votes':>8}{'votes/s':>10}{'ratio':>8}{'p50 ms':>9}"
-              f"{'p99 ms':>9}{'errors':>8}{'missing':>9}")
-        rows = [("threads", 1)] + [(m, n) for m in args.modes for n in args.writers]
-        for i, (mode, writers) in enumerate(rows):
-            target = Target.prepare(Path(tmp) / f"bench-{i}.db", args.synchronous)  # fresh file per row
-            tally, elapsed = runners[mode](target, writers, args.seconds)
-            rate = len(tally.acked) / elapsed
-            reference = rate if i == 0 else reference
-            p50, p99 = (np.percentile(tally.latencies, [50, 99]) * 1000 if tally.latencies
-                        else (float("nan"), float("nan")))
-            label = "reference" if i == 0 else mode
-            print(f"{label:<10}{writers:>8}{len(tally.acked):>8}{rate:>10.1f}{rate / reference:>8.2f}"
-                  f"{p50:>9.2f}{p99:>9.2f}{tally.errors:>8}{missing(target.db, tally.acked):>9}")
+        statements = statements_per_battle(Path(tmp))
+        print(f"SQL statements per battle (issue + deliver A + deliver B + vote, one writer):"
+              f" project {statements['project']}, reference {statements['reference']}")
+        print("p50/p99: one write (issue, deliver, vote) from call to acknowledgement; battle p99: issue to"
+              " acknowledged vote; ratio: battles/s against the reference of the same row")
+        print(f"{'row':<14}{'writers':>8}{'design':>10}{'battles':>9}{'battles/s':>11}{'p50 ms':>9}"
+              f"{'p99 ms':>9}{'battle p99':>11}{'errors':>8}{'missing':>9}{'ratio':>8}")
+        for i, (label, processes, threads) in enumerate(configs):
+            runs = {design: measure(Path(tmp), i, label, design, processes, threads,
+                                    args.seconds / args.rounds, range(args.rounds)) for design in DESIGNS}
+            for _ in range(args.rounds):  # project, reference, project, ...: the same load for both
+                for design in DESIGNS:
+                    next(runs[design])
+            pair = {design: next(runs[design]) for design in DESIGNS}
+            for design in DESIGNS:
+                row = pair[design]
+                ratio = row.rate / pair["reference"].rate if pair["reference"].rate else float("nan")
+                print(f"{label:<14}{row.writers:>8}{design:>10}{row.battles:>9}{row.rate:>11.1f}"
+                      f"{row.p50_ms:>9.2f}{row.p99_ms:>9.2f}{row.battle_p99_ms:>11.1f}{row.errors:>8}{row.missing:>9}"
+                      f"{ratio if design == 'project' else 1.0:>8.2f}")
+                if row.first_error:
+                    print(f"    first error: {row.first_error[:200]}")
+                rows.append(row)
+    by = {(r.label, r.design): r for r in rows}
+    for label, processes, threads in configs:
+        if processes and (f"threads {processes * threads}", "project") in by:
+            same = by[(f"threads {processes * threads}", "project")]
+            print(f"{label} vs threads {processes * threads} (project): "
+                  f"{by[(label, 'project')].rate / same.rate:.2f}x the battles/s")
+    if args.json:
+        args.json.write_text(json.dumps({"statements_per_battle": statements,
+                                         "rows": [asdict(r) for r in rows]}, indent=1))
 
 
 if __name__ == "__main__":

@@ -190,14 +190,18 @@ class Arena:
         if side not in ("A", "B"):
             raise BattleError(f"side {side!r}: expected 'A' or 'B'")
         column = side.lower()
-        with self.store.write():
+        _check_ids(battle_id, session_id, BattleError)
+
+        def record(_db) -> None:  # one group-committed operation
             battle = self._battle_for(battle_id, session_id, BattleError)
-            if self.store.battle_vote(battle_id) is not None:
+            if battle["voted"]:
                 raise BattleError("this battle already has a vote; start a new one")
             _check_run(self.store, run_id, battle["instance_uid"], battle[f"system_{column}"], side)
             if battle[f"run_{column}"] not in (None, run_id):
                 raise BattleError(f"side {side} was already delivered with run {battle[f'run_{column}']}")
             self.store.deliver_battle_side(battle_id, side, run_id)
+
+        self.store.apply(record)
 
     def vote(self, battle_id: str, session_id: str, voter: str, choice: Choice) -> dict:
         """Record the vote and reveal the systems; raises ``VoteRefused`` and writes nothing otherwise."""
@@ -205,16 +209,20 @@ class Arena:
             raise VoteRefused(f"choice {choice!r}: expected one of {', '.join(CHOICES)}")
         if not isinstance(voter, str) or not voter:
             raise VoteRefused("no voter identity; reload the page")
-        with self.store.write():
+        _check_ids(battle_id, session_id, VoteRefused)
+
+        def record(_db) -> tuple[dict, int, str]:  # one group-committed operation
             battle = self._battle_for(battle_id, session_id, VoteRefused)
-            if self.store.battle_vote(battle_id) is not None:
+            if battle["voted"]:
                 raise VoteRefused("this battle already has a vote; each battle takes one vote")
             undelivered = [s for s in ("A", "B") if battle[f"delivered_{s.lower()}_at"] is None]
             if undelivered:
                 raise VoteRefused(f"side {' and '.join(undelivered)} has not been shown yet;"
                                   " vote once both outputs are on screen")
             self._check_rate(voter)
-            vote_id, created_at = self.store.insert_vote(battle_id, voter, choice)
+            return (battle, *self.store.insert_vote(battle_id, voter, choice))
+
+        battle, vote_id, created_at = self.store.apply(record)  # returns once the vote is durable
         return _revealed(battle, choice, vote_id, created_at)
 
     def reveal(self, battle_id: str, session_id: str) -> dict:
@@ -232,9 +240,7 @@ class Arena:
         return self._battle_for(battle_id, session_id, BattleError)
 
     def _battle_for(self, battle_id: str, session_id: str, error: type[BattleError]) -> dict:
-        if not isinstance(battle_id, str) or not _BATTLE_ID.match(battle_id):
-            raise error("malformed battle id; start a new battle")
-        _require_session(session_id, error)
+        _check_ids(battle_id, session_id, error)
         battle = self.store.battle(battle_id)
         if battle is None:
             raise error("unknown battle id; start a new battle")
@@ -260,6 +266,13 @@ def _check_run(store: Store, run_id: int, instance_uid: str, system: str, side: 
     if (run["instance_uid"], got) != (instance_uid, system):
         raise BattleError(f"run {run_id} is {got} on {run['instance_uid']}, but side {side}"
                           f" of this battle is {system} on {instance_uid}")
+
+
+def _check_ids(battle_id: str, session_id: str, error: type[BattleError]) -> None:
+    """Refuse a malformed battle id or a missing session before the database is touched."""
+    if not isinstance(battle_id, str) or not _BATTLE_ID.match(battle_id):
+        raise error("malformed battle id; start a new battle")
+    _require_session(session_id, error)
 
 
 def _require_session(session_id: str, error: type[BattleError]) -> None:

@@ -114,9 +114,10 @@ def _draw(systems: dict[System, int | None], kind: str, rng) -> tuple[System, Sy
 
 
 def _stored_candidates(ctx: AppContext, dataset: Dataset, track: str | None) -> list[tuple[AnyInstance, dict]]:
-    """Instances with their stored finished runs, as {system: run id} (the latest run per system)."""
+    """Instances with their stored finished runs pinned for the arena (``eval``'s and imported ones, never an
+    ad-hoc Explore run), as {system: run id} (the latest run per system)."""
     by_instance: dict[str, dict[System, int]] = {}
-    for row in ctx.store.runs(dataset=dataset.name, track=track, status=Status.OK.value):
+    for row in ctx.store.runs(dataset=dataset.name, track=track, status=Status.OK.value, pinned=True):
         by_instance.setdefault(row["instance_uid"], {})[System(row["model"], row["mode"])] = row["id"]
     found = []
     for uid, systems in by_instance.items():

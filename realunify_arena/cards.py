@@ -9,33 +9,38 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import reprlib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from packaging.version import InvalidVersion, Version
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, create_model, field_validator, model_validator
 
-from realunify_arena.adapters import FAMILIES
-from realunify_arena.adapters.base import Capability, GenerationOptions
+from realunify_arena.families import FAMILIES, TINY_LAYOUTS, Capability, GenerationOptions
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CARD_REF = "card:"  # a pair's checkpoint may name another card instead of weights
-MIN_TRANSFORMERS = (5, 23)  # Janus image generation is broken in 5.17 (static-cache bug)
+MIN_TRANSFORMERS = Version("5.23")  # Janus image generation is broken in 5.17 (static-cache bug)
 PROBE_TIMEOUT_S = 2.0
-
-_FIELDS = {"name", "family", "description", "capabilities", "checkpoint", "checkpoints", "endpoint", "api_key_env",
-           "dtype", "defaults", "params", "serve"}
-_DTYPES = {"bfloat16", "float16", "float32"}
+MAX_CARD_BYTES = 64 * 1024  # a card is a few hundred bytes; anything this big is not one
+MAX_SHOWN = 3  # problems named in one card's message
 
 
 class CardError(ValueError):
-    """A card file is malformed; the message names the file and the field."""
+    """A card file is malformed; the message names the file and the field. ``path``: that file, once known."""
+
+    path: Path | None = None
 
 
 @dataclass(frozen=True)
 class ModelCard:
+    """One runnable system, as its YAML card in ``models/`` describes it (read by ``load_card``)."""
+
     name: str
-    family: str
+    family: str  # a key of families.FAMILIES
     description: str  # names the paper row the card corresponds to
     capabilities: frozenset[Capability]
     checkpoints: dict[str, str] = field(default_factory=dict)  # capability -> hub id, folder, remote model or card:NAME
@@ -56,111 +61,229 @@ class ModelCard:
         return FAMILIES[self.family].remote
 
     def options(self, **overrides: Any) -> GenerationOptions:
-        """The card's defaults with the given fields replaced."""
+        """The card's defaults with the given fields replaced (names of ``GenerationOptions`` fields).
+
+        Raises:
+            TypeError: an override is not a ``GenerationOptions`` field.
+        """
         return dataclasses.replace(self.defaults, **overrides)
 
 
-def _fail(path: Path, key: str, message: str) -> CardError:
-    return CardError(f"{path}: field '{key}': {message}")
+# -- validation: pydantic checks the types, these messages say what was expected ------------------------
+
+_repr = reprlib.Repr()  # bounded, so a billion-laughs value is shown in a line, not expanded
+_repr.maxlevel, _repr.maxlist, _repr.maxdict, _repr.maxstring, _repr.maxother = 1, 4, 4, 60, 60
+_show = _repr.repr
+_OPTION_TYPES = typing.get_type_hints(GenerationOptions)
+_EXPECTED = {  # field -> what a valid value is, for pydantic's own type and missing-field errors
+    "name": "a non-empty string (the file name without .yaml)",
+    "family": f"one of {sorted(FAMILIES)}",
+    "description": "a non-empty string",
+    "capabilities": f"a non-empty list from {sorted(c.value for c in Capability)}",
+    "checkpoint": "a non-empty string",
+    "checkpoints": "a map capability -> checkpoint",
+    "endpoint": "a non-empty string",
+    "api_key_env": "a non-empty string",
+    "dtype": "one of ['bfloat16', 'float16', 'float32']",
+    "defaults": "a map of generation options",
+    "params": "a map",
+}
+_EXPECTED_ITEM = {  # the same for one item of a list or map field
+    "capabilities": f"one of {sorted(c.value for c in Capability)}",
+    "checkpoints": "a non-empty string (hub id, folder, remote model name or card:NAME)",
+}
 
 
-def _string(path: Path, raw: dict, key: str, required: bool = False) -> str | None:
-    value = raw.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(path, key, f"expected a non-empty string, got {value!r}")
-    return value
+class _FieldError(ValueError):
+    """Raised inside a validator: ``field`` is the dotted field the message is about."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
 
 
-def _capabilities(path: Path, raw: dict, family: str) -> frozenset[Capability]:
-    value = raw.get("capabilities")
-    allowed = sorted(c.value for c in FAMILIES[family].capabilities)
-    if not isinstance(value, list) or not value:
-        raise _fail(path, "capabilities", f"expected a non-empty list from {allowed}, got {value!r}")
-    for item in value:
-        if item not in allowed:
-            raise _fail(path, "capabilities", f"family '{family}' offers {allowed}, got {item!r}")
-    return frozenset(Capability(v) for v in value)
+def _map_or_empty(value: Any) -> Any:
+    return {} if value is None else value
 
 
-def _checkpoints(path: Path, raw: dict, capabilities: frozenset[Capability], family: str) -> dict[str, str]:
-    if "checkpoint" in raw and "checkpoints" in raw:
-        raise _fail(path, "checkpoint", "give either 'checkpoint' (one for all capabilities) or 'checkpoints'")
-    if "checkpoint" in raw:
-        single = _string(path, raw, "checkpoint", required=True)
-        return {c.value: single for c in capabilities}
-    value = raw.get("checkpoints", {})
-    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
-        raise _fail(path, "checkpoints", f"expected a map capability -> checkpoint, got {value!r}")
-    names = {c.value for c in capabilities}
-    extra = set(value) - names
-    if extra:
-        raise _fail(path, "checkpoints", f"{sorted(extra)} not among the declared capabilities {sorted(names)}")
-    missing = names - set(value)
-    if missing and family != "tiny":
-        raise _fail(path, "checkpoints", f"no checkpoint for declared capabilities {sorted(missing)}")
-    return dict(value)
+_Defaults = create_model(  # GenerationOptions' fields, strictly typed: "5" is not a number
+    "_Defaults", __config__=ConfigDict(extra="forbid", strict=True),
+    **{f.name: (_OPTION_TYPES[f.name], f.default) for f in dataclasses.fields(GenerationOptions)})
 
 
-def _defaults(path: Path, raw: dict) -> GenerationOptions:
-    value = raw.get("defaults", {}) or {}
-    types = {f.name: f.type for f in dataclasses.fields(GenerationOptions)}
-    if not isinstance(value, dict):
-        raise _fail(path, "defaults", f"expected a map of generation options, got {value!r}")
-    for key, v in value.items():
-        if key not in types:
-            raise _fail(path, f"defaults.{key}", f"unknown option; expected one of {sorted(types)}")
-        if not isinstance(v, int | float) or isinstance(v, bool):
-            raise _fail(path, f"defaults.{key}", f"expected a number, got {v!r}")
-    return GenerationOptions(**value)
+class _CardFile(BaseModel):
+    """The YAML card as written; ``load_card`` turns it into a ``ModelCard``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_min_length=1, str_strip_whitespace=False)
+
+    name: str | None = None
+    family: str
+    description: str
+    capabilities: list[str]
+    checkpoint: str | None = None
+    checkpoints: dict[str, str] | None = None
+    endpoint: str | None = None
+    api_key_env: str | None = None
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    defaults: dict[str, Any] = {}
+    params: dict[str, Any] = {}
+    serve: str | None = None  # the command that starts the card's endpoint
+
+    _map_or_empty = field_validator("defaults", "params", mode="before")(_map_or_empty)
+
+    @field_validator("name", "description", "checkpoint", "endpoint", "api_key_env", "serve")
+    @classmethod
+    def _not_blank(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not value.strip():
+            raise _FieldError(info.field_name, f"expected a non-empty string, got {value!r}")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_file_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        stem = info.context["stem"]
+        if value is not None and value != stem:
+            raise _FieldError("name", f"must match the file name '{stem}', got {value!r}")
+        return value
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        if value not in FAMILIES:
+            raise _FieldError("family", f"expected one of {sorted(FAMILIES)}, got {value!r}")
+        return value
+
+    @field_validator("capabilities")
+    @classmethod
+    def _offered(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        family = info.data.get("family")
+        allowed = sorted(c.value for c in (FAMILIES[family].capabilities if family else Capability))
+        if not value:
+            raise _FieldError("capabilities", f"expected a non-empty list from {allowed}, got []")
+        for item in value:
+            if item not in allowed:
+                raise _FieldError("capabilities", f"family '{family}' offers {allowed}, got {item!r}")
+        return value
+
+    @field_validator("checkpoints")
+    @classmethod
+    def _one_per_capability(cls, value: dict[str, str] | None, info: ValidationInfo) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if "checkpoint" in info.data and info.data["checkpoint"] is not None:
+            raise _FieldError("checkpoint", "give either 'checkpoint' (one for all capabilities) or 'checkpoints'")
+        names = set(info.data.get("capabilities") or ())
+        extra = set(value) - names
+        if extra:
+            raise _FieldError("checkpoints", f"{sorted(extra)} not among the declared capabilities {sorted(names)}")
+        missing = names - set(value)
+        if missing and info.data.get("family") != "tiny":
+            raise _FieldError("checkpoints", f"no checkpoint for declared capabilities {sorted(missing)}")
+        return value
+
+    @field_validator("defaults")
+    @classmethod
+    def _options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return _Defaults.model_validate(value).model_dump()
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = f"defaults.{'.'.join(map(str, error['loc']))}"
+            if error["type"] == "extra_forbidden":
+                raise _FieldError(key, f"unknown option; expected one of {sorted(_OPTION_TYPES)}") from None
+            raise _FieldError(key, f"expected a number, got {_show(error['input'])}") from None
+
+    @model_validator(mode="after")
+    def _family_rules(self) -> _CardFile:
+        if self.family == "openai" and not self.endpoint:
+            raise _FieldError("endpoint", "an openai card needs the endpoint's base URL (ending in /v1)")
+        if self.family == "tiny":
+            base = self.params.get("base")
+            if not isinstance(base, str) or base not in TINY_LAYOUTS:
+                raise _FieldError("params.base", f"expected one of {sorted(TINY_LAYOUTS)}, got {_show(base)}")
+            if self.checkpoint is not None or self.checkpoints:
+                raise _FieldError("checkpoints", "a tiny card builds its own weights; remove 'checkpoint(s)'")
+            offered = sorted(c.value for c in FAMILIES[base].capabilities)
+            if not set(self.capabilities) <= set(offered):
+                raise _FieldError("capabilities", f"a tiny {base} offers {offered}")
+        elif self.checkpoint is None and self.checkpoints is None and self.capabilities:
+            raise _FieldError("checkpoints", f"no checkpoint for declared capabilities {sorted(self.capabilities)}")
+        return self
 
 
-def load_card(path: Path) -> ModelCard:
-    """One card, without resolving card:NAME references (``load_cards`` does that)."""
-    path = Path(path)
+def _problem(path: Path, error: dict) -> str:
+    """One pydantic error as ``field 'KEY': what was expected, got what``."""
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, _FieldError):
+        return f"field '{cause.field}': {cause}"
+    key = ".".join(map(str, error["loc"])) or "?"
+    top = str(error["loc"][0]) if error["loc"] else ""
+    if error["type"] == "extra_forbidden":
+        return f"field '{key}': unknown field; expected some of {sorted(_CardFile.model_fields)}"
+    expected = (_EXPECTED_ITEM if len(error["loc"]) > 1 else _EXPECTED).get(top, error["msg"])
+    if error["type"] == "missing":
+        return f"field '{key}': required; expected {expected}"
+    return f"field '{key}': expected {expected}, got {_show(error['input'])}"
+
+
+def _read(path: Path) -> Any:
+    """The card file's YAML document; every way it can fail to be one is a ``CardError``."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CardError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_CARD_BYTES:
+        raise CardError(f"{path}: {len(data)} bytes; a card is a short YAML file (at most {MAX_CARD_BYTES} bytes)")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise CardError(f"{path}: UTF-16 text; save the card as UTF-8")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CardError(f"{path}: not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x}); "
+                        "save the card as UTF-8") from exc
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise CardError(f"{path}: not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise CardError(f"{path}: not valid YAML: nested too deeply") from exc
+
+
+def load_card(path: Path | str) -> ModelCard:
+    """One card, without resolving card:NAME references (``load_cards`` does that).
+
+    Args:
+        path: a ``NAME.yaml`` file, UTF-8, holding a YAML map of card fields (see ``models/README`` in the
+            project README's "Models" section).
+
+    Raises:
+        CardError: the file cannot be read, is not UTF-8 YAML, is not a map, or a field is wrong; the
+            message is ``"{path}: field '{key}': {what was expected}, got {value}"`` (up to three wrong
+            fields, separated by ``"; "``).
+    """
+    path = Path(path)
+    raw = _read(path)
     if not isinstance(raw, dict):
         raise CardError(f"{path}: expected a YAML map of card fields, got {type(raw).__name__}")
-    unknown = set(raw) - _FIELDS
-    if unknown:
-        raise _fail(path, sorted(unknown)[0], f"unknown field; expected some of {sorted(_FIELDS)}")
-    name = raw.get("name", path.stem)
-    if name != path.stem:
-        raise _fail(path, "name", f"must match the file name '{path.stem}', got {name!r}")
-    family = _string(path, raw, "family", required=True)
-    if family not in FAMILIES:
-        raise _fail(path, "family", f"expected one of {sorted(FAMILIES)}, got {family!r}")
-    capabilities = _capabilities(path, raw, family)
-    dtype = raw.get("dtype", "bfloat16")
-    if dtype not in _DTYPES:
-        raise _fail(path, "dtype", f"expected one of {sorted(_DTYPES)}, got {dtype!r}")
-    params = raw.get("params", {}) or {}
-    if not isinstance(params, dict):
-        raise _fail(path, "params", f"expected a map, got {params!r}")
-    card = ModelCard(
-        name=name, family=family, description=_string(path, raw, "description", required=True),
-        capabilities=capabilities, checkpoints=_checkpoints(path, raw, capabilities, family),
-        endpoint=_string(path, raw, "endpoint"), api_key_env=_string(path, raw, "api_key_env"), dtype=dtype,
-        serve=_string(path, raw, "serve"),
-        defaults=_defaults(path, raw), params=params, path=path)
-    if family == "openai" and not card.endpoint:
-        raise _fail(path, "endpoint", "an openai card needs the endpoint's base URL (ending in /v1)")
-    if family == "tiny":
-        from realunify_arena.adapters.tiny import TINY_BASES  # light: builders import torch lazily
-
-        base = params.get("base")
-        if base not in TINY_BASES:
-            raise _fail(path, "params.base", f"expected one of {sorted(TINY_BASES)}, got {base!r}")
-        if card.checkpoints:
-            raise _fail(path, "checkpoints", "a tiny card builds its own weights; remove 'checkpoint(s)'")
-        offered = FAMILIES[base].capabilities
-        if not capabilities <= offered:
-            raise _fail(path, "capabilities", f"a tiny {base} offers {sorted(c.value for c in offered)}")
-    return card
+    try:
+        parsed = _CardFile.model_validate(raw, context={"stem": path.stem})
+    except ValidationError as exc:
+        problems: dict[str, str] = {}  # one problem per top-level field, in the card's field order
+        for error in exc.errors(include_url=False):
+            problems.setdefault(str(error["loc"][0]) if error["loc"] else "", _problem(path, error))
+        shown = list(problems.values())[:MAX_SHOWN]
+        more = f"; and {len(problems) - MAX_SHOWN} more" if len(problems) > MAX_SHOWN else ""
+        raise CardError(f"{path}: " + "; ".join(shown) + more) from None
+    capabilities = frozenset(Capability(v) for v in parsed.capabilities)
+    if parsed.checkpoint is not None:
+        checkpoints = {c.value: parsed.checkpoint for c in capabilities}
+    else:
+        checkpoints = dict(parsed.checkpoints or {})
+    return ModelCard(
+        name=parsed.name or path.stem, family=parsed.family, description=parsed.description,
+        capabilities=capabilities, checkpoints=checkpoints, endpoint=parsed.endpoint,
+        api_key_env=parsed.api_key_env, dtype=parsed.dtype, defaults=GenerationOptions(**parsed.defaults),
+        params=parsed.params, serve=parsed.serve, path=path)
 
 
 def load_cards(models_dir: Path | str = MODELS_DIR, problems: list[CardError] | None = None) -> dict[str, ModelCard]:
@@ -168,18 +291,30 @@ def load_cards(models_dir: Path | str = MODELS_DIR, problems: list[CardError] | 
 
     A malformed card raises CardError, unless ``problems`` is given: then it is recorded there and left
     out (with any pair that names it), so one bad file cannot take the app or the CLI down.
+
+    Args:
+        models_dir: the folder of ``*.yaml`` cards (not searched recursively).
+        problems: a list to collect broken cards into (each a ``CardError`` with ``.path`` set).
+
+    Returns:
+        Card name -> card, sorted by file name.
+
+    Raises:
+        CardError: the first malformed card, when ``problems`` is None.
     """
     cards: dict[str, ModelCard] = {}
     for path in sorted(Path(models_dir).glob("*.yaml")):
         try:
             cards[path.stem] = load_card(path)
         except CardError as exc:
+            exc.path = path
             _collect(exc, problems)
     resolved = {}
     for name, card in cards.items():
         try:
             resolved[name] = dataclasses.replace(card, parts=_parts(card, cards, models_dir))
         except CardError as exc:
+            exc.path = card.path
             _collect(exc, problems)
     return resolved
 
@@ -196,11 +331,11 @@ def _parts(card: ModelCard, cards: dict[str, ModelCard], models_dir: Path | str)
         if not checkpoint.startswith(CARD_REF):
             continue
         if card.family != "pair":
-            raise _fail(card.path, f"checkpoints.{cap}", "only pair cards may name other cards")
+            raise CardError(f"{card.path}: field 'checkpoints.{cap}': only pair cards may name other cards")
         target = cards.get(checkpoint.removeprefix(CARD_REF))
         if target is None or Capability(cap) not in target.capabilities:
-            raise _fail(card.path, f"checkpoints.{cap}",
-                        f"{checkpoint!r} must name a card in {models_dir} that declares '{cap}'")
+            raise CardError(f"{card.path}: field 'checkpoints.{cap}': "
+                            f"{checkpoint!r} must name a card in {models_dir} that declares '{cap}'")
         parts[cap] = target
     return parts
 
@@ -213,9 +348,12 @@ def transformers_problem() -> str | None:
         installed = version("transformers")
     except PackageNotFoundError:
         return "transformers is not installed (pip install -r requirements.txt)"
-    numbers = tuple(int(p) for p in installed.split(".")[:2] if p.isdigit())
-    if numbers < MIN_TRANSFORMERS:
-        want = ".".join(map(str, MIN_TRANSFORMERS))
+    try:
+        too_old = Version(installed).release[:2] < MIN_TRANSFORMERS.release[:2]  # 5.23.0.dev0 counts as 5.23
+    except InvalidVersion:
+        return f"transformers reports the version {installed!r}, which is not a version number"
+    if too_old:
+        want = str(MIN_TRANSFORMERS)
         return (f"transformers {installed} is installed; Janus/Emu3 image generation needs >= {want} "
                 f"(5.17 breaks Janus generation): pip install 'transformers>={want}'")
     return None
@@ -230,7 +368,9 @@ def _checkpoint_status(checkpoint: str) -> tuple[bool, str]:
         snapshot_download(checkpoint, local_files_only=True)
         return True, f"{checkpoint} in the local cache"
     except Exception:  # not cached (or not a valid id): decide by whether the hub may be asked later
-        if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}:
+        from huggingface_hub import is_offline_mode  # HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE, as the hub reads them
+
+        if is_offline_mode():
             return False, f"weights {checkpoint} are not in the local cache and HF_HUB_OFFLINE is set"
         return True, f"{checkpoint} not cached: downloaded from the hub on first use"
 

@@ -2,7 +2,9 @@
 
 Each command lives in its own module under ``realunify_arena/commands/`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` (returning the exit code).
-Commands import their heavy dependencies inside ``func`` so ``--help`` stays instant.
+Commands import their heavy dependencies inside ``func`` so ``--help`` stays instant. Options several
+commands share (``--db``, ``--models-dir``), the error type and the exit codes live in
+``realunify_arena/commands/_options.py``; commands never import each other.
 """
 
 from __future__ import annotations
@@ -10,19 +12,40 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import sys
 
 from realunify_arena import commands
+from realunify_arena.commands._options import INTERRUPTED, CommandError
+
+
+def command_modules() -> list[str]:
+    """The module names under ``realunify_arena/commands/`` that are commands (not ``_private`` helpers)."""
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m realunify_arena",
-                                     description="RealUnify demo, arena and batch evaluator.")
+                                     description="RealUnify demo, arena and batch evaluator.",
+                                     epilog="exit codes: 0 done; 1 problems found or refused; 2 usage error; "
+                                            "130 interrupted")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{commands.__name__}.{module.name}").register(sub)
+    for name in command_modules():
+        importlib.import_module(f"{commands.__name__}.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    """Run one command; returns its exit code (see ``commands/_options.py``)."""
+    return run_command(build_parser().parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``args.func(args)`` as an exit code: a ``CommandError`` becomes ``"<command>: error: ..."`` and its code."""
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as e:
+        print(f"{args.command}: error: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print(f"{args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED

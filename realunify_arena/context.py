@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from realunify_arena.adapters.base import Capability, GenerationOptions
+from realunify_arena.adapters.base import Capability, GenerationOptions, ModelSource
 from realunify_arena.arena import Arena
 from realunify_arena.benchmark import Dataset, load
 from realunify_arena.benchmark.schema import AnyInstance
@@ -28,7 +28,7 @@ from realunify_arena.systems import MODES, System
 class AppContext:
     settings: Settings
     store: Store
-    pool: object  # runtime.ModelPool: ``use(name)`` lends a loaded adapter
+    pool: ModelSource  # runtime.ModelPool: ``use(name)`` lends a loaded adapter
     arena: Arena
     rng: random.Random = field(default_factory=random.Random)
     _datasets: dict[str, Dataset] = field(default_factory=dict)

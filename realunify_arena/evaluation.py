@@ -132,6 +132,7 @@ def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOp
                                          keep_errors=True)
                 done.append((update.run_id, instance))
                 summary.ran[update.trace.status.value] += 1
+    store.pin(run_id for run_id, _ in done)  # eval's runs (made or found) are what stored battles may show
     return done
 
 

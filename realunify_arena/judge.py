@@ -24,7 +24,7 @@ from typing import Literal
 
 from PIL import Image
 
-from realunify_arena.adapters.base import GenerationOptions, ModelUnavailable
+from realunify_arena.adapters.base import GenerationOptions, ModelSource, ModelUnavailable
 from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance, PollingQuestion
 from realunify_arena.protocols import loaded
@@ -224,7 +224,7 @@ class AdapterJudge(Judge):
     The first ask is greedy; retries sample with a new seed, since a greedy retry would repeat itself.
     """
 
-    def __init__(self, pool, card: str, *, max_new_tokens: int = 8):  # the first word is all that counts
+    def __init__(self, pool: ModelSource, card: str, *, max_new_tokens: int = 8):  # the first word is all that counts
         self.pool = pool
         self.name = card
         self.max_new_tokens = max_new_tokens
@@ -259,8 +259,12 @@ def judge_name(instance: AnyInstance, judge: str) -> str:
     return ANSWER_PARSER if isinstance(instance, GEUInstance) else judge
 
 
-def build_judge(name: str, pool=None, *, answers: Mapping[str, str] | None = None) -> Judge:
-    """``"human"`` (with the answers entered) or the name of a model card the pool can run."""
+def build_judge(name: str, pool: ModelSource | None = None, *, answers: Mapping[str, str] | None = None) -> Judge:
+    """``"human"`` (with the answers entered) or the name of a model card the pool can run.
+
+    Raises:
+        ValueError: ``name`` is a card but no ``pool`` was given.
+    """
     if name == HUMAN:
         return HumanJudge(answers)
     if pool is None:

@@ -83,7 +83,7 @@ def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
 
 
 def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
-               api: HfApi | None = None) -> tuple[Store, SnapshotScheduler | None]:
+               api: HfApi | None = None, *, journal_mode: str = "wal") -> tuple[Store, SnapshotScheduler | None]:
     """The app's store: restored from and pushed to the dataset repo named in ``env`` if any.
 
     The repo is created private if it does not exist; the token comes from ``HF_TOKEN``.
@@ -91,14 +91,14 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     db_path = Path(db_path)
     repo_id = env.get(REPO_ENV, "").strip()
     if not repo_id:
-        return Store.open(db_path), None
+        return Store.open(db_path, journal_mode=journal_mode), None
     every = float(env.get(EVERY_ENV, "5"))
     if not every > 0:
         raise ValueError(f"${EVERY_ENV}={env[EVERY_ENV]!r}: expected a positive number of minutes")
     api = api or HfApi()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     restored = restore(db_path, repo_id, api)
-    store = Store.open(db_path)
+    store = Store.open(db_path, journal_mode=journal_mode)
     in_repo = [db_path.parent / SNAPSHOT, *sorted(store.images_dir.glob("*/*.png"))] if restored else []
     scheduler = SnapshotScheduler(store, in_repo=in_repo, repo_id=repo_id, repo_type="dataset",
                                   private=True, every=every, hf_api=api)

@@ -18,14 +18,27 @@ from collections.abc import Callable, Iterator
 
 from PIL import Image
 
-from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable, NotSupported
+from realunify_arena.adapters.base import (Adapter, Capability, GenerationOptions, ModelSource, ModelUnavailable,
+                                           NotSupported)
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.systems import MODES, Mode
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
 
 def required_capabilities(instance: AnyInstance, mode: Mode) -> tuple[Capability, ...]:
-    """What the model must be able to do for this protocol, in the order the steps use it."""
+    """What the model must be able to do for this protocol, in the order the steps use it.
+
+    Args:
+        instance: a UEG or GEU instance.
+        mode: ``"direct"`` or ``"stepwise"``.
+
+    Returns:
+        1 capability for direct, 2 for stepwise (GEU stepwise: edit, understand; UEG stepwise: understand,
+        generate).
+
+    Raises:
+        ValueError: ``mode`` is not one of ``MODES``.
+    """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: expected one of {MODES}")
     if isinstance(instance, GEUInstance):
@@ -35,7 +48,19 @@ def required_capabilities(instance: AnyInstance, mode: Mode) -> tuple[Capability
 
 def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
                options: GenerationOptions) -> Iterator[Trace]:
-    """Yield a snapshot of the growing trace after each step; the last one is the result."""
+    """Yield a snapshot of the growing trace after each step; the last one is the result.
+
+    Args:
+        instance: the UEG or GEU instance to run.
+        adapter: a loaded adapter (from ``loaded`` or ``ModelSource.use``).
+        mode: ``"direct"`` (1 step) or ``"stepwise"`` (2 steps).
+        options: the generation options, recorded in ``Trace.settings``.
+
+    Yields:
+        ``Trace`` copies with 1, then 2 steps; each step's ``seconds`` is its wall time in seconds. The last
+        has ``status`` ok, ``not_supported`` (a capability the card lacks: the paper's "-") or ``error``
+        (``Trace.error`` says why). Never raises for a model failure.
+    """
     trace = Trace(instance.uid, adapter.name, mode, options.to_dict())
     missing = [c.value for c in required_capabilities(instance, mode) if not adapter.supports(c)]
     if missing:
@@ -56,9 +81,13 @@ def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
 
 
 @contextlib.contextmanager
-def loaded(pool, name: str) -> Iterator[Adapter]:
+def loaded(pool: ModelSource, name: str) -> Iterator[Adapter]:
     """``pool.use(name)``, with any failure to load reported as ``ModelUnavailable``: a model that cannot
-    load must stop a batch with the reason, not turn into one error trace or judge error per item."""
+    load must stop a batch with the reason, not turn into one error trace or judge error per item.
+
+    Raises:
+        ModelUnavailable: no card ``name``, or its adapter could not be built (the message names the cause).
+    """
     with contextlib.ExitStack() as stack:
         try:
             adapter = stack.enter_context(pool.use(name))
@@ -70,7 +99,7 @@ def loaded(pool, name: str) -> Iterator[Adapter]:
 
 
 def run(instance: AnyInstance, adapter: Adapter, mode: Mode, options: GenerationOptions) -> Trace:
-    """The finished trace of one protocol run."""
+    """The finished trace of one protocol run (the last snapshot of ``run_stream``; same arguments)."""
     trace = None
     for trace in run_stream(instance, adapter, mode, options):
         pass

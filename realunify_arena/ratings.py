@@ -26,8 +26,27 @@ def fit_bt(n_systems: int, a: np.ndarray, b: np.ndarray, outcome: np.ndarray,
            weight: np.ndarray, ridge: float = 1e-4, start: np.ndarray | None = None) -> np.ndarray:
     """Log-strengths (mean zero) maximising sum(weight * log P(outcome)) - ridge * |theta|^2.
 
-    Newton-CG with the exact Hessian (the objective is convex) converges in a handful of steps; the
-    bootstrap calls this hundreds of times, so that matters more than it looks.
+    P(A beats B) = sigmoid(theta[a] - theta[b]) (Bradley-Terry). Newton-CG with the exact Hessian (the
+    objective is convex) converges in a handful of steps; the bootstrap calls this hundreds of times, so
+    that matters more than it looks.
+
+    Args:
+        n_systems: number of systems ``S`` (>= 1); systems are the indices ``0 .. S-1``.
+        a, b: integer arrays of shape ``(M,)``, values in ``[0, S)``: the two systems of each comparison row
+            (``a != b``; a row may stand for many votes, see ``weight``).
+        outcome: float array ``(M,)`` in ``[0, 1]``: P(A wins) the row stands for (1 A won, 0 B won,
+            0.5 tie or both-bad; see ``OUTCOME``).
+        weight: float array ``(M,)``, >= 0: how many votes the row stands for.
+        ridge: L2 penalty (>= 0) that keeps a system that never lost finite.
+        start: optional float array ``(S,)`` to start from (a previous fit, for the bootstrap).
+
+    Returns:
+        float array ``(S,)`` of log-strengths in natural-log units, mean zero (``to_display`` turns them
+        into rating points). A system with no comparisons gets 0.
+
+    Raises:
+        IndexError: an index in ``a`` or ``b`` is outside ``[0, S)``.
+        ValueError: ``a``, ``b``, ``outcome`` and ``weight`` differ in length.
     """
     n = n_systems
 
@@ -52,6 +71,7 @@ def fit_bt(n_systems: int, a: np.ndarray, b: np.ndarray, outcome: np.ndarray,
 
 
 def to_display(theta: np.ndarray) -> np.ndarray:
+    """Log-strengths (any shape) -> rating points, ``1000 + 400/ln(10) * theta`` (100 points = 64% to win)."""
     return BASE + SCALE * theta
 
 
@@ -62,6 +82,20 @@ def leaderboard(store: Store, track: str | None = None, kind: str | None = None,
 
     Systems with fewer than ``min_votes`` votes are ``preliminary`` and listed after the others.
     ``decisive_only`` drops ties and both-bad votes from the fit (they compress the spread).
+
+    Args:
+        store: the votes' store.
+        track: ``"UEG"``, ``"GEU"`` or None (both).
+        kind: ``"model_vs_model"``, ``"direct_vs_stepwise"`` or None (both).
+        min_votes: votes (>= 0) below which a system is ``preliminary``.
+        rounds: bootstrap refits (>= 0; 0 gives a zero-width interval).
+        seed: bootstrap seed; the same votes and seed give the same board.
+
+    Returns:
+        A list of dicts, one per system (``"model:mode"``), with ``system``, ``rating``, ``lower``, ``upper``
+        (rating points; ``lower``/``upper`` the 2.5/97.5 bootstrap percentiles), ``rank_ub`` (1 + number
+        of systems whose lower bound is above this one's upper bound), ``votes``, ``both_bad_rate`` (in
+        [0, 1]) and ``preliminary``. Empty when there are no votes.
     """
     return rate(store.votes(track=track, kind=kind), min_votes=min_votes, rounds=rounds, seed=seed,
                 decisive_only=decisive_only)
@@ -69,7 +103,12 @@ def leaderboard(store: Store, track: str | None = None, kind: str | None = None,
 
 def rate(votes: Iterable[dict], min_votes: int = 100, rounds: int = 200, seed: int = 0,
          decisive_only: bool = False) -> list[dict]:
-    """``leaderboard`` over vote rows that carry system_a, system_b and choice."""
+    """``leaderboard`` over vote rows (dicts with ``system_a``, ``system_b`` and ``choice``, one of ``OUTCOME``'s
+    keys).
+
+    Raises:
+        KeyError: a row lacks one of those keys, or its choice is not in ``OUTCOME``.
+    """
     votes = list(votes)
     systems = sorted({v["system_a"] for v in votes} | {v["system_b"] for v in votes})
     if not systems:

@@ -12,83 +12,209 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from realunify_arena.adapters.base import Capability, GenerationOptions, NotSupported
 from realunify_arena.adapters.wire import image_from_base64, png_base64
 from realunify_arena.benchmark.images import ImageError, open_checked
+from realunify_arena.cards import ModelCard
 from realunify_arena.runtime import ModelPool
 
 LOOPBACK = "127.0.0.1"
 
 
 class RequestError(Exception):
-    def __init__(self, status: int, message: str, code: str = "invalid_request") -> None:
+    """A request the server refuses: answered with HTTP ``status`` and the OpenAI error shape."""
+
+    def __init__(self, status: int, message: str, code: str = "invalid_request", param: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+        self.status, self.message, self.code, self.param = status, message, code, param
 
 
-def _error(status: int, message: str, code: str) -> JSONResponse:
+def _error(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
     """The OpenAI error shape, which the openai client turns into its typed exceptions."""
-    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "code": code}}, status)
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": param,
+                                   "code": code}}, status)
 
 
-def _number(body: dict, key: str, kind: type) -> Any:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise RequestError(400, f"'{key}' must be a number, got {value!r}")
-    try:
-        return kind(value)
-    except ValueError:
-        raise RequestError(400, f"'{key}' must be a number, got {value!r}") from None
+# -- request bodies: pydantic checks them; what a bad field gets is said in the OpenAI error's message --------
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # JSON true is not the number 1 here
+        raise ValueError(f"expected a number, got {value!r}")
+    return value
 
 
-def _size(body: dict) -> dict:
-    size = body.get("size")
-    if size in (None, "auto"):
-        return {}
-    width, _, height = str(size).partition("x")
-    if not (width.isdigit() and height.isdigit()):
-        raise RequestError(400, f"'size' must look like 512x512, got {size!r}")
-    return {"width": int(width), "height": int(height)}
+Int = Annotated[int | None, BeforeValidator(_not_bool)]
+Float = Annotated[float | None, BeforeValidator(_not_bool)]
+
+
+class _Body(BaseModel):
+    """Fields every endpoint reads. Others the OpenAI API defines (``user``, ``quality`` ...) are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    n: Int = None
+    response_format: str | None = None
+    size: str | None = None  # "WIDTHxHEIGHT" or "auto"
+    seed: Int = None
+    guidance_scale: Float = None  # classifier-free guidance, as diffusers names it
+    num_inference_steps: Int = None
+    temperature: Float = None
+    max_completion_tokens: Int = None
+    max_tokens: Int = None  # the older name of max_completion_tokens
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        width, _, height = (value or "auto").partition("x")
+        if value not in (None, "auto") and not (width.isdigit() and height.isdigit()):
+            raise ValueError(f"must look like 512x512, got {value!r}")
+        return value
+
+    def options(self, card: ModelCard) -> GenerationOptions:
+        """The card's defaults with the request's generation fields laid over them."""
+        size = {} if self.size in (None, "auto") else dict(zip(("width", "height"), map(int, self.size.split("x"))))
+        fields = {"seed": self.seed, "guidance": self.guidance_scale, "steps": self.num_inference_steps,
+                  "temperature": self.temperature, "max_new_tokens": self.max_completion_tokens or self.max_tokens}
+        return card.options(**{k: v for k, v in fields.items() if v is not None}, **size)
+
+
+class _ImageURL(BaseModel):
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _data_only(cls, value: str) -> str:
+        if not value.startswith("data:image/"):
+            raise ValueError("only data:image/... URLs are accepted (nothing is fetched)")
+        return value
+
+
+class _TextPart(BaseModel):
+    type: Literal["text"]
+    text: str = ""
+
+
+class _ImagePart(BaseModel):
+    type: Literal["image_url"]
+    image_url: _ImageURL
+
+
+_Part = Annotated[_TextPart | _ImagePart, Field(discriminator="type")]
+
+
+def _parts(content: Any) -> Any:
+    if isinstance(content, str):  # the short form: one text part
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        raise ValueError("must be a string or a list of parts")
+    return content
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str = "user"
+    content: Annotated[list[_Part], BeforeValidator(_parts)]
+
+
+class ChatRequest(_Body):
+    """``POST /v1/chat/completions``: a conversation whose text and images are answered as one turn."""
+
+    messages: list[_Message] = Field(min_length=1)
+
+
+class ImageRequest(_Body):
+    """``POST /v1/images/generations`` (JSON) and ``/v1/images/edits`` (form fields besides the image)."""
+
+    prompt: str
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("expected a non-empty string")
+        return value
+
+
+def _where(loc: tuple) -> str:
+    """``('body', 'messages', 0, 'content')`` -> ``messages[0].content`` (the field as the request wrote it)."""
+    path, previous = "", None
+    for part in loc:
+        # skip "body", pydantic's type labels, and a tagged union's tag (it repeats the field it selects)
+        if part == "body" or (isinstance(part, str) and "[" in part) or part == previous:
+            continue
+        previous = part
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _refusal(errors: list[dict]) -> RequestError:
+    """The first validation error as a 400 in OpenAI's shape; ``param`` names the field."""
+    error = errors[0]
+    where = _where(tuple(error.get("loc", ())))
+    kind = error.get("type")
+    if kind == "json_invalid":
+        return RequestError(400, "the request body is not valid JSON")
+    if not where and kind in ("model_attributes_type", "dict_type", "model_type"):
+        return RequestError(400, "the request body must be a JSON object")
+    if kind == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag")
+        return RequestError(400, f"{where}: unsupported part type {tag!r}; expected text or image_url", param=where)
+    if kind == "missing":
+        return RequestError(400, f"'{where}' is required", param=where)
+    cause = error.get("ctx", {}).get("error")
+    message = str(cause) if isinstance(cause, ValueError) else error.get("msg", "invalid")
+    got = error.get("input")
+    shown = "" if isinstance(cause, ValueError) or isinstance(got, dict | list) else f", got {got!r}"[:120]
+    return RequestError(400, f"'{where}': {message}{shown}", param=where)
 
 
 def create_app(pool: ModelPool, name: str) -> FastAPI:
-    """Serve card ``name`` from ``pool`` under ``/v1``."""
+    """Serve card ``name`` from ``pool`` under ``/v1`` (``/v1/models``, ``/v1/chat/completions``,
+    ``/v1/images/generations``, ``/v1/images/edits``).
+
+    Args:
+        pool: where the card's adapter comes from; model work runs through ``pool.run`` (ZeroGPU-aware).
+        name: a key of ``pool.cards``.
+
+    Raises:
+        KeyError: ``name`` is not a card of ``pool``.
+    """
     card = pool.cards[name]
     app = FastAPI(title=f"realunify-arena: {name}")
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> JSONResponse:
-        return _error(exc.status, exc.message, exc.code)
+        return _error(exc.status, exc.message, exc.code, exc.param)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refusal = _refusal(list(exc.errors()))
+        return _error(refusal.status, refusal.message, refusal.code, refusal.param)
 
     @app.exception_handler(Exception)
     async def model_error(request: Request, exc: Exception) -> JSONResponse:
         return _error(500, f"{name} failed: {type(exc).__name__}: {exc}", "model_error")
 
-    def options(body: dict) -> GenerationOptions:
-        fields = {"seed": _number(body, "seed", int),
-                  "guidance": _number(body, "guidance_scale", float),
-                  "steps": _number(body, "num_inference_steps", int),
-                  "temperature": _number(body, "temperature", float),
-                  "max_new_tokens": _number(body, "max_completion_tokens", int) or _number(body, "max_tokens", int)}
-        return card.options(**{k: v for k, v in fields.items() if v is not None}, **_size(body))
-
-    def check(body: dict, capability: Capability) -> None:
-        if body.get("model") not in (None, name):
-            raise RequestError(404, f"model {body.get('model')!r} is not served here; this server serves {name!r}",
-                               "model_not_found")
+    def check(body: _Body, capability: Capability) -> None:
+        if body.model not in (None, name):
+            raise RequestError(404, f"model {body.model!r} is not served here; this server serves {name!r}",
+                               "model_not_found", "model")
         if capability not in card.capabilities:
             raise RequestError(400, f"{name} cannot {capability.value} (not declared on its card)", "not_supported")
-        if (_number(body, "n", int) or 1) != 1:
-            raise RequestError(400, "only n=1 is supported")
-        if body.get("response_format") not in (None, "b64_json"):
-            raise RequestError(400, "only response_format=b64_json is supported; this server never hosts files")
+        if (body.n or 1) != 1:
+            raise RequestError(400, "only n=1 is supported", param="n")
+        if body.response_format not in (None, "b64_json"):
+            raise RequestError(400, "only response_format=b64_json is supported; this server never hosts files",
+                               param="response_format")
 
     def run(method: str, *args: Any) -> Any:
         try:
@@ -105,48 +231,38 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
                                             "capabilities": sorted(c.value for c in card.capabilities)}]}
 
     @app.post("/v1/chat/completions")
-    async def chat(request: Request) -> dict:
-        body = await _json(request)
+    async def chat(body: ChatRequest) -> dict:
         check(body, Capability.UNDERSTAND)
-        texts, images = _flatten(body.get("messages"))
-        answer = await _in_thread(run, "understand", images, "\n".join(texts), options(body))
+        texts, images = _flatten(body.messages)
+        answer = await _in_thread(run, "understand", images, "\n".join(texts), body.options(card))
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
                 "model": name, "choices": [{"index": 0, "finish_reason": "stop",
                                             "message": {"role": "assistant", "content": answer}}],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
 
     @app.post("/v1/images/generations")
-    async def generations(request: Request) -> dict:
-        body = await _json(request)
+    async def generations(body: ImageRequest) -> dict:
         check(body, Capability.GENERATE)
-        prompt = _prompt(body)
-        return image_reply(await _in_thread(run, "generate", prompt, options(body)))
+        return image_reply(await _in_thread(run, "generate", body.prompt, body.options(card)))
 
     @app.post("/v1/images/edits")
     async def edits(request: Request) -> dict:
         form = await request.form()
-        body = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            body = ImageRequest.model_validate({k: v for k, v in form.items() if isinstance(v, str)})
+        except ValidationError as exc:
+            raise _refusal(exc.errors()) from None
         check(body, Capability.EDIT)
         uploads = form.getlist("image") or form.getlist("image[]")
         if len(uploads) != 1 or isinstance(uploads[0], str):
-            raise RequestError(400, f"expected exactly one 'image' file, got {len(uploads)}")
+            raise RequestError(400, f"expected exactly one 'image' file, got {len(uploads)}", param="image")
         try:
             image = open_checked(await uploads[0].read())
         except ImageError as exc:
-            raise RequestError(400, f"'image': {exc}") from None
-        return image_reply(await _in_thread(run, "edit", image, _prompt(body), options(body)))
+            raise RequestError(400, f"'image': {exc}", param="image") from None
+        return image_reply(await _in_thread(run, "edit", image, body.prompt, body.options(card)))
 
     return app
-
-
-async def _json(request: Request) -> dict:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise RequestError(400, "the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise RequestError(400, "the request body must be a JSON object")
-    return body
 
 
 async def _in_thread(fn, *args):
@@ -156,38 +272,19 @@ async def _in_thread(fn, *args):
     return await anyio.to_thread.run_sync(fn, *args)
 
 
-def _prompt(body: dict) -> str:
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise RequestError(400, f"'prompt' must be a non-empty string, got {prompt!r}")
-    return prompt
-
-
-def _flatten(messages: Any) -> tuple[list[str], list]:
+def _flatten(messages: list[_Message]) -> tuple[list[str], list]:
     """All text and images of the conversation, in order, as one turn (the protocols send one turn)."""
-    if not isinstance(messages, list) or not messages:
-        raise RequestError(400, "'messages' must be a non-empty list")
     texts, images = [], []
     for i, message in enumerate(messages):
-        content = message.get("content") if isinstance(message, dict) else None
-        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        if not isinstance(parts, list):
-            raise RequestError(400, f"messages[{i}].content must be a string or a list of parts")
-        for j, part in enumerate(parts):
-            where = f"messages[{i}].content[{j}]"
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind == "text":
-                texts.append(str(part.get("text", "")))
-            elif kind == "image_url":
-                url = (part.get("image_url") or {}).get("url", "")
-                if not url.startswith("data:image/"):
-                    raise RequestError(400, f"{where}: only data:image/... URLs are accepted (nothing is fetched)")
-                try:
-                    images.append(image_from_base64(url))
-                except (ImageError, ValueError) as exc:
-                    raise RequestError(400, f"{where}: {exc}") from None
-            else:
-                raise RequestError(400, f"{where}: unsupported part type {kind!r}; expected text or image_url")
+        for j, part in enumerate(message.content):
+            if isinstance(part, _TextPart):
+                texts.append(part.text)
+                continue
+            try:
+                images.append(image_from_base64(part.image_url.url))
+            except (ImageError, ValueError) as exc:
+                where = f"messages[{i}].content[{j}].image_url.url"
+                raise RequestError(400, f"{where}: {exc}", param=where) from None
     return texts, images
 
 

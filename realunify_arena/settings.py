@@ -15,6 +15,7 @@ from typing import Literal
 
 ArenaMode = Literal["live", "stored"]
 ARENA_MODES: tuple[str, ...] = ("live", "stored")
+JOURNAL_MODES: tuple[str, ...] = ("wal", "delete")  # the store's; kept here so settings import nothing heavy
 DEFAULT_DATA_DIR = Path("data")
 
 
@@ -26,6 +27,7 @@ class SettingsError(ValueError):
 class Settings:
     data: tuple[str, ...] = ("bundled",)  # instance sources: "bundled", official folders, parquet files
     models: tuple[str, ...] = ()  # model card names offered; empty: every card the pool knows
+    models_dir: Path | None = None  # folder of model cards; None: the project's models/
     judge: str = "human"  # judge card name, or "human"
     db: Path = DEFAULT_DATA_DIR / "arena.db"
     host: str | None = None  # None: Gradio's default ($GRADIO_SERVER_NAME, which Spaces set, else 127.0.0.1)
@@ -37,6 +39,7 @@ class Settings:
     vote_limit: int = 30  # votes one voter (account, or IP across sessions) may cast per vote_window
     vote_window: int = 60  # seconds
     trusted_proxies: int = 0  # proxy hops in front of the app whose X-Forwarded-For entries are believed
+    journal_mode: str = "wal"  # SQLite journal: "wal" (local disks), "delete" (network and FUSE mounts)
 
     @property
     def data_dir(self) -> Path:
@@ -63,8 +66,9 @@ class Settings:
 class _Spec:
     name: str
     help: str
-    kind: str  # "list" | "path" | "int" | "str" | "mode"
+    kind: str  # "list" | "path" | "int" | "str" | "mode" | "choice"
     bounds: tuple[int, int] = (1, 10**6)  # for "int"
+    choices: tuple[str, ...] = ()  # for "choice"
 
     @property
     def flag(self) -> str:
@@ -94,6 +98,10 @@ class _Spec:
             if not low <= value <= high:
                 raise SettingsError(f"{source}: expected an integer from {low} to {high}, got {value}")
             return value
+        if self.kind == "choice":
+            if raw.lower() not in self.choices:
+                raise SettingsError(f"{source}: expected one of {', '.join(self.choices)}, got {raw!r}")
+            return raw.lower()
         if self.kind == "mode":
             if raw not in ARENA_MODES:
                 raise SettingsError(f"{source}: expected one of {', '.join(ARENA_MODES)}, got {raw!r}")
@@ -106,6 +114,7 @@ class _Spec:
 _SPECS = (
     _Spec("data", 'instance sources, comma-separated: "bundled", official folders, parquet files', "list"),
     _Spec("models", "model cards to offer, comma-separated (default: every card)", "list"),
+    _Spec("models_dir", "folder of model cards (default: the project's models/)", "path"),
     _Spec("judge", 'judge card, or "human" (default)', "str"),
     _Spec("db", "SQLite file for runs, judgments and votes (default data/arena.db)", "path"),
     _Spec("host", "address to listen on (default 127.0.0.1, or $GRADIO_SERVER_NAME; 0.0.0.0 serves others)", "str"),
@@ -119,6 +128,8 @@ _SPECS = (
     _Spec("trusted_proxies", "proxy hops in front of the app whose X-Forwarded-For entries are believed; the "
           "voter is the right-most address they did not write (default 0: the socket peer; 1 on a Space)",
           "int", (0, 16)),
+    _Spec("journal_mode", "SQLite journal mode: wal (default; local disks) or delete (network and FUSE"
+          " mounts, where WAL is unsafe)", "choice", choices=JOURNAL_MODES),
 )
 
 

@@ -1,13 +1,18 @@
 """Everything the project produces, in one SQLite file plus a folder of content-addressed images.
 
 Runs (traces), judgments, battles and votes share one database so a vote can point at the runs it
-compared. The schema is built by sqlite-utils migrations, so an old database is upgraded in place.
+compared. The schema is built by sqlite-utils migrations, so an old database is upgraded in place; a
+database written by a newer version (a migration this code does not know) is refused.
 
-Concurrency: Gradio handlers run on worker threads and the vote bench runs several processes, so every
-write takes SQLite's write lock up front (``BEGIN IMMEDIATE``, which lets the busy timeout apply instead
-of failing on a stale WAL snapshot) while holding a per-store lock that serialises this process's threads
-on the one shared connection. A write returns only after its COMMIT has been synced to disk (by
-default), so what a caller acknowledges is kept.
+Writes (``Store.apply``) are group-committed: each operation is queued; one thread at a time, the
+committer, drains the queue into one transaction, runs each operation in a savepoint of its own (so one
+refused operation does not undo the others), commits once and only then acknowledges every operation
+in it. With ``synchronous="full"`` (the default) that COMMIT is synced to disk before anyone is told, so
+whatever a caller acknowledges survives a crash or power cut, while concurrent writers share one sync.
+``Store.write`` is the exclusive form for code that needs a block of its own. Several processes on one
+database take turns through an OS lock file beside it (``<db>.lock``) and retry a busy SQLite with a
+short backoff, never through SQLite's sleeping busy handler. Reads use a second connection and do not
+wait for a commit in WAL mode.
 """
 
 from __future__ import annotations
@@ -17,18 +22,28 @@ import datetime as dt
 import hashlib
 import json
 import os
+import random
 import re
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 from PIL import Image
 from sqlite_utils import Database, Migrations
 
 from realunify_arena.benchmark.images import png_bytes
 from realunify_arena.trace import Trace
+
+try:  # POSIX only; elsewhere processes fall back to the busy retry alone
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+T = TypeVar("T")
 
 migrations = Migrations("realunify_arena")
 
@@ -37,8 +52,20 @@ JOURNAL_MODES = ("wal", "delete")
 SYNCHRONOUS = ("full", "normal")
 
 
+BUSY_SECONDS = 30.0  # how long a writer retries a database another process holds before giving up
+_BACKOFF = (0.0002, 0.005)  # first and longest pause between retries, seconds (jittered)
+
+
 class NotFound(LookupError):
     """A run, image or battle that the store does not hold."""
+
+
+class StoreError(ValueError):
+    """A database file the store cannot use; the message is one line: what, which file, what to do."""
+
+
+class RateLimited(ValueError):
+    """A write refused because its author reached a rate limit; nothing was written."""
 
 
 @migrations()
@@ -89,6 +116,55 @@ def m001_initial(db: Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
 
 
+HUMAN_JUDGE = "human"  # judge.HUMAN: the judge name single human judgments were stored under before m002
+
+
+@migrations()
+def m002_arena_pins_and_human_judgments(db: Database) -> None:
+    """Runs the arena may show are pinned (``pinned_at``); human judgments are kept per voter.
+
+    Existing runs stay unpinned (re-running ``eval`` pins its stored runs without running them again);
+    existing single human judgments are kept as the judgment of voter ``legacy``."""
+    db.execute("alter table runs add column pinned_at text")  # null: not offered to arena battles
+    db.execute("create index runs_pinned on runs (dataset, instance_uid) where pinned_at is not null")
+    db.table("human_judgments").create(
+        {"id": int, "run_id": int, "voter": str, "kind": str, "score": int, "details": str,
+         "created_at": str},
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+        not_null={"run_id", "voter", "kind", "details", "created_at"},
+    )
+    db.table("human_judgments").create_index(["run_id", "voter"], unique=True)  # one per voter and run
+    db.table("human_judgments").create_index(["voter", "created_at"])  # the rate limit's look-up
+    db.execute("insert into human_judgments (run_id, voter, kind, score, details, created_at)"
+               " select run_id, 'legacy', kind, score, details, created_at from judgments where judge = ?",
+               (HUMAN_JUDGE,))
+
+
+@migrations()
+def m003_run_origins(db: Database) -> None:
+    """Where an imported run came from (``run_origins``, one row per imported run), and the runs an
+    import replaced (``replaced_runs``: the old trace and judgments, kept because votes may name the run)."""
+    db.table("run_origins").create(
+        {"run_id": int, "folder": str, "file": str, "entry": str, "model": str, "imported_at": str,
+         "digest": str},
+        pk="run_id",
+        foreign_keys=[("run_id", "runs", "id")],
+        not_null={"folder", "file", "entry", "model", "imported_at", "digest"},
+    )
+    db.table("replaced_runs").create(
+        {"id": int, "run_id": int, "replaced_at": str, "status": str, "trace": str, "origin": str,
+         "judgments": str, "human_judgments": str},
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+        not_null={"run_id", "replaced_at", "status", "trace", "judgments", "human_judgments"},
+    )
+
+
+class ImportConflict(ValueError):
+    """An imported run that differs from the one stored under the same key, with no leave to replace it."""
+
+
 def now() -> str:
     """UTC timestamp with microseconds; sorts as text."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
@@ -108,73 +184,274 @@ def split_uid(instance_uid: str) -> tuple[str, str]:
 
 
 class Store:
-    """One database file and the ``images/`` folder beside it."""
+    """One database file and the ``images/`` folder beside it. Safe to share between threads."""
 
-    def __init__(self, db: Database, path: Path):
-        self.db = db
+    def __init__(self, db: Database, path: Path, reader: sqlite3.Connection | None = None,
+                 lock_file: int | None = None):
+        self.db = db  # the write connection (tests and migrations); other code goes through the methods
         self.path = path
         self.images_dir = path.parent / "images"
-        self._lock = threading.RLock()
+        self._conn = db.conn
+        self._reader = reader or db.conn
+        self._reader_db = Database(self._reader) if reader is not None else db
+        self._read_lock = threading.RLock()
+        self._conn_lock = threading.RLock()  # held by the committer of a batch or by a ``write`` block
+        self._owner: int | None = None  # the thread that holds _conn_lock inside a transaction
+        self._lock_file = lock_file  # fd of <db>.lock: one writing process at a time
+        self._mutex = threading.Lock()  # guards _queue and _leading
+        self._queue: list[_Op] = []
+        self._leading = False
+        self._depth = 0  # savepoint names of nested writes
 
     @classmethod
     def open(cls, db_path: str | Path, *, journal_mode: str = "wal", synchronous: str = "full") -> Store:
         """Create or upgrade the database.
 
         ``synchronous="full"`` syncs every commit to disk, so an acknowledged vote survives a power cut,
-        not only a crash of the app; "normal" is several times faster and may lose the last commits
-        on power loss. Use ``journal_mode="delete"`` on network or FUSE mounts, where WAL's shared
-        memory does not work.
+        not only a crash of the app; "normal" is several times faster and may lose the last commits on
+        power loss. Use ``journal_mode="delete"`` on network (NFS, SMB) or FUSE mounts, where WAL's shared
+        memory does not work; WAL is faster and lets reads run during a commit.
+
+        Args:
+            db_path: the SQLite file; it and its folder are created if missing. Images go to ``images/``
+                beside it.
+            journal_mode: one of ``JOURNAL_MODES``.
+            synchronous: one of ``SYNCHRONOUS``.
+
+        Raises:
+            ValueError: an unknown ``journal_mode`` or ``synchronous``.
+            StoreError: one line (what, which file, what to do) for a file that is not an SQLite database,
+                is truncated or fails its integrity check, is read-only, or was written by a newer version
+                of this code.
         """
         if journal_mode not in JOURNAL_MODES or synchronous not in SYNCHRONOUS:
             raise ValueError(f"journal_mode {journal_mode!r} / synchronous {synchronous!r}: expected one"
                              f" of {JOURNAL_MODES} / {SYNCHRONOUS}")
         path = Path(db_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        db = Database(conn)
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=30000")
-        with db.ensure_autocommit_on():
-            db.execute(f"PRAGMA journal_mode={journal_mode}")
-            db.execute(f"PRAGMA synchronous={synchronous}")
-        store = cls(db, path)
-        with store.write():
-            migrations.apply(db)
+        _check_file(path)
+        conn = reader = None
+        lock_file = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock_file = _open_lock_file(path)  # first: it also finds a read-only folder
+            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=0)
+            db = Database(conn)
+            conn.execute("PRAGMA foreign_keys=ON")
+            with contextlib.suppress(sqlite3.OperationalError):  # another process may hold it: kept as is
+                _retry_busy(lambda: conn.execute(f"PRAGMA journal_mode={journal_mode}"))
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                     timeout=BUSY_SECONDS)
+            reader.execute("PRAGMA foreign_keys=ON")
+            store = cls(db, path, reader, lock_file)
+            store._check_integrity()
+            store._check_schema_version()
+            with store.write():
+                migrations.apply(db)
+        except (sqlite3.Error, StoreError, OSError) as e:
+            for c in (conn, reader):
+                if c is not None:
+                    c.close()
+            if lock_file is not None:
+                os.close(lock_file)
+            raise StoreError(_explain(path, e)) from None
         return store
 
     def close(self) -> None:
-        with self._lock:
+        with self._conn_lock, self._read_lock:
             self.db.close()
+            if self._reader is not self._conn:
+                self._reader.close()
+            if self._lock_file is not None:
+                os.close(self._lock_file)
+                self._lock_file = None
+
+    def _check_integrity(self) -> None:
+        problems = [row[0] for row in self._reader.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("integrity check failed: " + "; ".join(" ".join(p.split()) for p in problems))
+
+    def _check_schema_version(self) -> None:
+        known = {m.name for m in migrations._migrations}
+        if not self.db.table(migrations.migrations_table).exists():
+            return
+        newer = sorted(name for (name,) in self._reader.execute(
+            f"select name from {migrations.migrations_table} where migration_set = ?", (migrations.name,))
+            if name not in known)
+        if newer:
+            raise StoreError(f"{self.path}: written by a newer version of realunify-arena (schema migrations"
+                             f" {', '.join(newer)} are unknown here); upgrade realunify-arena, or use"
+                             " another --db file")
 
     # -- transactions -------------------------------------------------------------------------
 
+    def apply(self, operation: Callable[[Database], T]) -> T:
+        """Run ``operation(db)`` inside the next group commit; return its result once that commit is durable.
+
+        ``operation`` gets the write connection (``db.execute``) inside a transaction and must only read
+        and write through it. If it raises, its own statements are undone (a savepoint), nothing of it
+        is written and the exception is raised here; the other operations of the batch are unaffected.
+        Its result is returned only after the COMMIT that contains it returned (synced to disk with
+        ``synchronous="full"``); if that COMMIT fails, the error is raised and nothing was written.
+        Called inside another ``write``/``apply`` of the same thread, it joins that transaction.
+        """
+        if self._owner == threading.get_ident():
+            return self._nested(operation)
+        op = _Op(operation)
+        with self._mutex:
+            self._queue.append(op)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            op.event.wait()  # set when committed or refused, or when this thread is handed the lead
+            if op.done:
+                return op.result()
+        self._lead()
+        return op.result()
+
+    def _lead(self) -> None:
+        """Commit everything queued as one batch, then hand the lead to the next waiting writer."""
+        with self._mutex:
+            batch, self._queue = self._queue, []
+        try:
+            self._run_batch(batch)
+        finally:
+            with self._mutex:
+                following = self._queue[0] if self._queue else None
+                self._leading = following is not None
+            if following is not None:
+                following.event.set()  # not done: it leads the next batch
+
+    def _run_batch(self, batch: list[_Op]) -> None:
+        with self._conn_lock:
+            self._owner = threading.get_ident()
+            kept: list[_Op] = []
+            try:
+                self._begin()
+                savepoints = len(batch) > 1  # a batch of one rolls back the transaction instead
+                for op in batch:
+                    try:
+                        if savepoints:
+                            self._conn.execute("SAVEPOINT op")
+                        op.value = op.operation(self.db)
+                        if savepoints:
+                            self._conn.execute("RELEASE op")
+                        kept.append(op)
+                    except BaseException as e:  # noqa: BLE001 - handed to the operation's caller
+                        if not self._conn.in_transaction:  # SQLite dropped the transaction (I/O error, disk full)
+                            for k in kept:
+                                k.finish(e)
+                            kept = []
+                            self._begin(lock=False)
+                        elif savepoints:
+                            self._conn.execute("ROLLBACK TO op")
+                            self._conn.execute("RELEASE op")
+                        else:
+                            self._conn.execute("ROLLBACK")
+                        op.finish(e)
+                if self._conn.in_transaction:
+                    try:
+                        self._commit()
+                    except BaseException as e:  # noqa: BLE001 - nothing of the batch was written
+                        self._rollback()
+                        for k in kept:
+                            k.finish(e)
+                        kept = []
+                for k in kept:
+                    k.finish()
+            except BaseException as e:  # noqa: BLE001 - BEGIN failed (busy past BUSY_SECONDS, I/O)
+                self._rollback()
+                for op in batch:
+                    if not op.done:
+                        op.finish(e)
+                raise
+            finally:
+                self._owner = None
+                self._unlock_file()
+
+    def _nested(self, operation: Callable[[Database], T]) -> T:
+        with self._savepoint():
+            return operation(self.db)
+
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._depth += 1
+        name = f"nested_{self._depth}"
+        self._conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute(f"ROLLBACK TO {name}")
+                self._conn.execute(f"RELEASE {name}")
+            raise
+        finally:
+            self._depth -= 1
+        self._conn.execute(f"RELEASE {name}")
+
     @contextlib.contextmanager
     def write(self) -> Iterator[Database]:
-        """One write transaction, committed when the block ends and rolled back if it raises.
-        Inside another ``write`` of the same thread it becomes a savepoint of that transaction."""
-        with self._lock:
-            if self.db.conn.in_transaction:  # only this thread can have opened it: it holds the lock
-                with self.db.atomic():
-                    yield self.db
-                return
-            self.db.conn.execute("BEGIN IMMEDIATE")
+        """One exclusive write transaction, committed (and synced) when the block ends and rolled back
+        if it raises. Inside another ``write``/``apply`` of the same thread it becomes a savepoint of
+        that transaction. Prefer ``apply`` for short operations: it shares commits with other writers."""
+        if self._owner == threading.get_ident():
+            with self._savepoint():
+                yield self.db
+            return
+        with self._conn_lock:
+            self._owner = threading.get_ident()
             try:
-                with self.db.atomic():  # nests as a savepoint; library calls inside join it
+                self._begin()
+                try:
                     yield self.db
-                self.db.conn.execute("COMMIT")
-            except BaseException:
-                self.db.rollback()
-                raise
+                    self._commit()
+                except BaseException:
+                    self._rollback()
+                    raise
+            finally:
+                self._owner = None
+                self._unlock_file()
+
+    def _begin(self, lock: bool = True) -> None:
+        """BEGIN IMMEDIATE: take the write lock now, retrying briefly while another process holds it."""
+        if lock and self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX)  # woken at once when the other process is done
+        _retry_busy(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+
+    def _commit(self) -> None:
+        _retry_busy(lambda: self._conn.execute("COMMIT"))  # a busy COMMIT leaves the transaction open
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def _unlock_file(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Database]:
-        """Exclusive use of the shared connection for a consistent set of reads."""
-        with self._lock:
+        """A consistent snapshot for a set of reads (one read transaction). Inside a ``write``/``apply``
+        of the same thread it is that transaction, so it sees its uncommitted rows."""
+        if self._owner == threading.get_ident():
             yield self.db
+            return
+        with self._read_lock:
+            self._reader.execute("BEGIN")
+            try:
+                yield self._reader_db
+            finally:
+                self._reader.execute("COMMIT")
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
-        with self._lock:
-            return list(self.db.query(sql, params))
+        """Rows as dicts, from committed data (or, inside a write of this thread, from its transaction)."""
+        if self._owner == threading.get_ident():
+            cursor = self._conn.execute(sql, params)
+        else:
+            with self._read_lock:
+                cursor = self._reader.execute(sql, params)
+                return _dicts(cursor)
+        return _dicts(cursor)
 
     def backup(self, out_path: str | Path) -> Path:
         """A consistent copy of the database (taken while others may be writing); images not included."""
@@ -184,8 +461,8 @@ class Store:
         tmp.unlink(missing_ok=True)
         target = sqlite3.connect(str(tmp))
         try:
-            with self._lock:
-                self.db.conn.backup(target)
+            with self._read_lock:
+                self._reader.backup(target)
             target.execute("PRAGMA journal_mode=DELETE")
         finally:
             target.close()
@@ -206,12 +483,21 @@ class Store:
     # -- images -------------------------------------------------------------------------------
 
     def image_path(self, sha: str) -> Path:
+        """Where the image ``sha`` (64 lowercase hex characters, the sha256 of its PNG bytes) is kept.
+
+        Raises:
+            ValueError: ``sha`` is not such a string (so no id can name a path outside ``images/``).
+        """
         if not isinstance(sha, str) or not _SHA256.match(sha):
             raise ValueError(f"image id {sha!r}: expected 64 lowercase hex characters (a sha256)")
         return self.images_dir / sha[:2] / f"{sha}.png"
 
     def put_image(self, img: Image.Image) -> str:
-        """Store the image as PNG named by the sha256 of its bytes; storing it again is a no-op."""
+        """Store the image as PNG named by the sha256 of its bytes; storing it again is a no-op.
+
+        Returns:
+            The image id: the sha256 of the PNG bytes, 64 lowercase hex characters.
+        """
         data = png_bytes(img)
         sha = hashlib.sha256(data).hexdigest()
         path = self.image_path(sha)
@@ -226,6 +512,12 @@ class Store:
         return sha
 
     def get_image(self, sha: str) -> Image.Image:
+        """The stored image ``sha`` (as ``put_image`` returned it), fully loaded, in the mode it was stored in.
+
+        Raises:
+            ValueError: ``sha`` is not 64 lowercase hex characters.
+            NotFound: no such image in ``images_dir``.
+        """
         path = self.image_path(sha)
         if not path.exists():
             raise NotFound(f"image {sha} is not in {self.images_dir}")
@@ -235,10 +527,22 @@ class Store:
 
     # -- runs ---------------------------------------------------------------------------------
 
-    def save_trace(self, trace: Trace, dataset: str) -> int:
-        """Store the trace and its images; a run with the same key already stored is kept as is."""
+    def save_trace(self, trace: Trace, dataset: str, *, pin: bool = False) -> int:
+        """Store the trace and its images; a run with the same key already stored is kept as is.
+
+        The key is (dataset, instance uid, model, mode, settings); ``trace.steps[i].image_sha`` is set for
+        every image step. ``pin=True`` also pins the run (new or existing) for arena battles (see ``pin``).
+
+        Returns:
+            The run id (a positive integer): the new run's, or the stored one's with the same key.
+
+        Raises:
+            ValueError: ``trace.instance_uid`` is not ``"<UEG|GEU>_<index>_<task_type>"``.
+        """
         existing = self.find_run(dataset, trace.instance_uid, trace.model, trace.mode, trace.settings)
         if existing is not None:
+            if pin:
+                self.pin([existing])
             return existing
         track, task_type = split_uid(trace.instance_uid)
         for step in trace.steps:
@@ -249,18 +553,27 @@ class Store:
             "task_type": task_type, "model": trace.model, "mode": trace.mode,
             "seed": trace.settings.get("seed"), "settings_key": settings_key(trace.settings),
             "status": trace.status.value, "seconds": round(trace.seconds, 4), "created_at": now(),
-            "trace": json.dumps(trace.to_dict()),
+            "trace": json.dumps(trace.to_dict()), "pinned_at": now() if pin else None,
         }
-        with self.write() as db:
-            db.table("runs").insert(row, ignore=True)  # a concurrent save of the same key wins
-            return db.execute(
+        columns = ", ".join(row)
+
+        def insert(db: Database) -> int:
+            db.execute(f"insert or ignore into runs ({columns}) values ({', '.join('?' * len(row))})",
+                       tuple(row.values()))  # a concurrent save of the same key wins
+            run_id = db.execute(
                 "select id from runs where dataset = ? and instance_uid = ? and model = ? and mode = ?"
                 " and settings_key = ?",
                 (dataset, trace.instance_uid, trace.model, trace.mode, row["settings_key"]),
             ).fetchone()[0]
+            if pin:
+                db.execute("update runs set pinned_at = ? where id = ? and pinned_at is null", (now(), run_id))
+            return run_id
+
+        return self.apply(insert)
 
     def find_run(self, dataset: str, instance_uid: str, model: str, mode: str,
                  settings: dict) -> int | None:
+        """The id of the run stored under this key (``settings``: ``GenerationOptions.to_dict()``), or None."""
         rows = self.query(
             "select id from runs where dataset = ? and instance_uid = ? and model = ? and mode = ?"
             " and settings_key = ?",
@@ -269,32 +582,181 @@ class Store:
         return rows[0]["id"] if rows else None
 
     def load_trace(self, run_id: int) -> Trace:
+        """The stored trace of run ``run_id``; its image steps carry ``image_sha`` (read with ``get_image``).
+
+        Raises:
+            NotFound: no run ``run_id`` in this store.
+        """
         rows = self.query("select trace from runs where id = ?", (run_id,))
         if not rows:
             raise NotFound(f"run {run_id} is not in {self.path}")
         return Trace.from_dict(json.loads(rows[0]["trace"]))
 
     def run(self, run_id: int) -> dict:
-        """One run's indexed columns."""
+        """One run's indexed columns (id, dataset, instance_uid, track, task_type, model, mode, status ...).
+
+        Raises:
+            NotFound: no run ``run_id`` in this store.
+        """
         rows = self.query(f"select {_RUN_COLUMNS} from runs where id = ?", (run_id,))
         if not rows:
             raise NotFound(f"run {run_id} is not in {self.path}")
         return rows[0]
 
     def runs(self, dataset: str | None = None, model: str | None = None, mode: str | None = None,
-             track: str | None = None, status: str | None = None) -> list[dict]:
-        """Indexed columns of matching runs (the trace itself via ``load_trace``), oldest first."""
+             track: str | None = None, status: str | None = None, *, pinned: bool | None = None) -> list[dict]:
+        """Indexed columns of matching runs (the trace itself via ``load_trace``), oldest first.
+        ``pinned=True``: only runs pinned for the arena (what stored battles may show); False: only others."""
         where, params = _where(dataset=dataset, model=model, mode=mode, track=track, status=status)
+        if pinned is not None:
+            where += (" and " if where else "where ") + f"pinned_at is {'not ' if pinned else ''}null"
         return self.query(f"select {_RUN_COLUMNS} from runs {where} order by id", params)
+
+    # -- arena pins ---------------------------------------------------------------------------
+
+    def pin(self, run_ids: Iterable[int], pinned: bool = True) -> int:
+        """Offer these runs to arena battles (``pinned=False``: withdraw them); return how many changed.
+
+        Stored-mode battles draw only from pinned runs, so an ad-hoc Explore run (any seed, any
+        settings) never becomes what voters see. ``eval`` pins the runs it makes or finds. Raises
+        ``NotFound`` naming the missing ids, and then changes nothing."""
+        ids = sorted({int(i) for i in run_ids})
+
+        def mark(db: Database) -> int:
+            marks = ",".join("?" * len(ids))
+            found = {r[0] for r in db.execute(f"select id from runs where id in ({marks})", ids)}
+            if len(found) != len(ids):
+                raise NotFound(f"runs {sorted(set(ids) - found)} are not in {self.path}")
+            if pinned:
+                cursor = db.execute(f"update runs set pinned_at = ? where id in ({marks}) and pinned_at is null",
+                                    (now(), *ids))
+            else:
+                cursor = db.execute(f"update runs set pinned_at = null where id in ({marks})"
+                                    " and pinned_at is not null", ids)
+            return cursor.rowcount
+
+        return self.apply(mark) if ids else 0
+
+    # -- imported runs ------------------------------------------------------------------------
+
+    def imported_runs(self, dataset: str, model: str, settings: dict) -> dict[tuple[str, str], dict]:
+        """(instance_uid, mode) -> the stored run of ``model`` with these settings and its origin
+        (``run_id``, ``folder``, ``file``, ``entry``, ``imported_at``, ``digest``; origin fields None for a
+        run that was not imported)."""
+        rows = self.query(
+            "select r.id as run_id, r.instance_uid, r.mode, o.folder, o.file, o.entry, o.imported_at, o.digest"
+            " from runs r left join run_origins o on o.run_id = r.id"
+            " where r.dataset = ? and r.model = ? and r.settings_key = ?",
+            (dataset, model, settings_key(settings)))
+        return {(row["instance_uid"], row["mode"]): row for row in rows}
+
+    def run_origin(self, run_id: int) -> dict | None:
+        """Where an imported run came from: folder, file, entry, model, imported_at, digest; None otherwise."""
+        rows = self.query("select folder, file, entry, model, imported_at, digest from run_origins"
+                          " where run_id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    def save_imported(self, dataset: str, items: list[dict], *, replace: bool = False) -> dict[str, int]:
+        """Store imported runs in one transaction, each pinned for the arena, with its origin and judgments.
+
+        ``items``: ``{"trace": Trace (images already stored, ``image_sha`` set), "origin": {"folder",
+        "file", "entry", "model", "imported_at", "digest"}, "judgments": {judge name: Judgment.to_dict()}}``.
+        A run stored under the same key with the same ``digest`` is left as it is; one with another digest
+        raises ``ImportConflict`` (and nothing is written) unless ``replace``: then the run keeps its id
+        (battles and votes name it), its old trace, origin and judgments are kept in ``replaced_runs``, and
+        the new ones take their place. Any error writes nothing. Returns counts: new, unchanged, replaced.
+        """
+        def write(db: Database) -> dict[str, int]:
+            counts = {"new": 0, "unchanged": 0, "replaced": 0}
+            for item in items:
+                trace, origin = item["trace"], item["origin"]
+                key = settings_key(trace.settings)
+                found = db.execute(
+                    "select r.id, o.digest from runs r left join run_origins o on o.run_id = r.id"
+                    " where r.dataset = ? and r.instance_uid = ? and r.model = ? and r.mode = ?"
+                    " and r.settings_key = ?",
+                    (dataset, trace.instance_uid, trace.model, trace.mode, key)).fetchone()
+                stamp = now()
+                track, task_type = split_uid(trace.instance_uid)
+                columns = {"status": trace.status.value, "seconds": round(trace.seconds, 4),
+                           "created_at": stamp, "trace": json.dumps(trace.to_dict()), "pinned_at": stamp}
+                if found is not None and found[1] == origin["digest"]:
+                    counts["unchanged"] += 1
+                    continue
+                if found is not None:
+                    if not replace:
+                        raise ImportConflict(f"{origin['file']}, {origin['entry']}: differs from the run"
+                                             f" imported before ({trace.system} on {trace.instance_uid});"
+                                             " pass --replace to re-import it")
+                    run_id = found[0]
+                    self._archive_run(db, run_id, stamp)
+                    db.execute(f"update runs set {', '.join(f'{c} = ?' for c in columns)} where id = ?",
+                               (*columns.values(), run_id))
+                    counts["replaced"] += 1
+                else:
+                    row = {"dataset": dataset, "instance_uid": trace.instance_uid, "track": track,
+                           "task_type": task_type, "model": trace.model, "mode": trace.mode,
+                           "seed": trace.settings.get("seed"), "settings_key": key, **columns}
+                    run_id = db.execute(f"insert into runs ({', '.join(row)}) values ({', '.join('?' * len(row))})"
+                                        " returning id", tuple(row.values())).fetchone()[0]
+                    counts["new"] += 1
+                db.execute("insert or replace into run_origins (run_id, folder, file, entry, model, imported_at,"
+                           " digest) values (?, ?, ?, ?, ?, ?, ?)",
+                           (run_id, origin["folder"], origin["file"], origin["entry"], origin["model"],
+                            origin["imported_at"], origin["digest"]))
+                for judge, judgment in item.get("judgments", {}).items():
+                    db.execute("insert into judgments (run_id, judge, kind, score, details, errors, created_at)"
+                               " values (?, ?, ?, ?, ?, ?, ?)",
+                               (run_id, judge, judgment["kind"], judgment["score"], json.dumps(judgment["details"]),
+                                int(judgment["errors"]), stamp))
+            return counts
+
+        return self.apply(write)
+
+    @staticmethod
+    def _archive_run(db: Database, run_id: int, stamp: str) -> None:
+        """Copy a run's trace, origin and (human) judgments into ``replaced_runs``, then drop the judgments,
+        which judged the old output."""
+        status, trace = db.execute("select status, trace from runs where id = ?", (run_id,)).fetchone()
+        origin = db.execute("select folder, file, entry, model, imported_at, digest from run_origins"
+                            " where run_id = ?", (run_id,)).fetchone()
+        judgments = _dicts(db.execute("select judge, kind, score, details, errors, created_at from judgments"
+                                      " where run_id = ?", (run_id,)))
+        humans = _dicts(db.execute("select voter, kind, score, details, created_at from human_judgments"
+                                   " where run_id = ?", (run_id,)))
+        origin_fields = ("folder", "file", "entry", "model", "imported_at", "digest")
+        db.execute("insert into replaced_runs (run_id, replaced_at, status, trace, origin, judgments,"
+                   " human_judgments) values (?, ?, ?, ?, ?, ?, ?)",
+                   (run_id, stamp, status, trace, json.dumps(dict(zip(origin_fields, origin))) if origin else None,
+                    json.dumps(judgments), json.dumps(humans)))
+        db.execute("delete from judgments where run_id = ?", (run_id,))
+        db.execute("delete from human_judgments where run_id = ?", (run_id,))
+
+    def replaced_runs(self, run_id: int) -> list[dict]:
+        """What an import replaced in this run, oldest first: replaced_at, status, trace, origin,
+        judgments, human_judgments (decoded)."""
+        rows = self.query("select replaced_at, status, trace, origin, judgments, human_judgments from replaced_runs"
+                          " where run_id = ? order by id", (run_id,))
+        return [{**row, **{k: json.loads(row[k]) if row[k] is not None else None
+                           for k in ("trace", "origin", "judgments", "human_judgments")}} for row in rows]
 
     # -- judgments ----------------------------------------------------------------------------
 
     def save_judgment(self, run_id: int, judge: str, judgment: dict) -> int:
-        """Store ``Judgment.to_dict()``; a later judgment by the same judge replaces the earlier one."""
+        """Store ``Judgment.to_dict()``; a later judgment by the same judge replaces the earlier one.
+
+        Returns:
+            The judgment's id.
+
+        Raises:
+            ValueError: ``judgment`` lacks one of ``kind``, ``score``, ``details``, ``errors``.
+            NotFound: no run ``run_id`` in this store.
+        """
         missing = {"kind", "score", "details", "errors"} - judgment.keys()
         if missing:
             raise ValueError(f"judgment for run {run_id} by {judge!r}: missing {sorted(missing)}")
-        with self.write() as db:
+
+        def upsert(db: Database) -> int:
             if db.execute("select 1 from runs where id = ?", (run_id,)).fetchone() is None:
                 raise NotFound(f"run {run_id} is not in {self.path}")
             db.execute(
@@ -309,7 +771,10 @@ class Store:
             return db.execute("select id from judgments where run_id = ? and judge = ?",
                               (run_id, judge)).fetchone()[0]
 
+        return self.apply(upsert)
+
     def find_judgment(self, run_id: int, judge: str) -> dict | None:
+        """``judge``'s judgment of run ``run_id`` (kind, score 1, 0 or None if undecided, details, errors), or None."""
         rows = self.query("select kind, score, details, errors from judgments"
                           " where run_id = ? and judge = ?", (run_id, judge))
         if not rows:
@@ -326,6 +791,81 @@ class Store:
             params,
         )
         return [{**row, "details": json.loads(row["details"])} for row in rows]
+
+    # -- human judgments, one per voter -------------------------------------------------------
+
+    def save_human_judgment(self, run_id: int, voter: str, judgment: dict, *, rate_key: str | None = None,
+                            max_per_window: int | None = None, window_seconds: float = 60.0) -> int:
+        """Store one person's ``Judgment.to_dict()`` of a run; the same voter judging again replaces only
+        their own. ``voter`` follows the vote identity rules (``arena.voter_id``). With
+        ``max_per_window``, at most that many judgments per ``window_seconds`` from voters whose id is
+        ``rate_key`` or starts with ``rate_key + ":"`` (``arena.rate_key(voter)``; default ``voter``).
+
+        Raises ``ValueError`` (missing fields, no voter), ``NotFound`` (no such run), ``RateLimited``;
+        each writes nothing. Returns the row id."""
+        missing = {"kind", "score", "details"} - judgment.keys()
+        if missing:
+            raise ValueError(f"human judgment of run {run_id}: missing {sorted(missing)}")
+        if not isinstance(voter, str) or not voter:
+            raise ValueError(f"human judgment of run {run_id}: no voter identity")
+        key = rate_key or voter
+
+        def upsert(db: Database) -> int:
+            if db.execute("select 1 from runs where id = ?", (run_id,)).fetchone() is None:
+                raise NotFound(f"run {run_id} is not in {self.path}")
+            if max_per_window is not None:
+                since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)
+                (recent,) = db.execute(
+                    "select count(*) from human_judgments where (voter = ? or (voter > ? and voter < ?))"
+                    " and created_at > ?",
+                    (key, key + ":", key + ";", since.isoformat(timespec="microseconds"))).fetchone()
+                if recent >= max_per_window:
+                    raise RateLimited(f"rate limit: at most {max_per_window} judgments per"
+                                      f" {window_seconds:g} s; please wait a little")
+            return db.execute(
+                "insert into human_judgments (run_id, voter, kind, score, details, created_at)"
+                " values (?, ?, ?, ?, ?, ?) on conflict (run_id, voter) do update set kind = excluded.kind,"
+                " score = excluded.score, details = excluded.details, created_at = excluded.created_at"
+                " returning id",
+                (run_id, voter, judgment["kind"], judgment["score"], json.dumps(judgment["details"]), now()),
+            ).fetchone()[0]
+
+        return self.apply(upsert)
+
+    def human_judgments(self, run_id: int) -> list[dict]:
+        """Every voter's judgment of a run, oldest first: voter, kind, score, details, created_at."""
+        rows = self.query("select voter, kind, score, details, created_at from human_judgments"
+                          " where run_id = ? order by id", (run_id,))
+        return [{**row, "details": json.loads(row["details"])} for row in rows]
+
+    def human_verdicts(self, run_ids: Iterable[int] | None = None) -> dict[int, dict]:
+        """The single human verdict per run (all judged runs, or these), where one is needed (reveal,
+        benchmark table, judge-human agreement): a ``Judgment.to_dict()`` whose ``score`` is the majority
+        of the voters' scores, None on a tie or when no voter decided; ``details`` counts the voters
+        (``voters``, ``yes`` = score 1, ``no`` = score 0, ``undecided``) and states the rule."""
+        where, params = "", ()
+        if run_ids is not None:
+            ids = sorted({int(i) for i in run_ids})
+            if not ids:
+                return {}
+            where, params = f"where run_id in ({','.join('?' * len(ids))})", tuple(ids)
+        rows = self.query(
+            "select run_id, min(kind) as kind, count(*) as voters, sum(score = 1) as yes,"
+            f" sum(score = 0) as no from human_judgments {where} group by run_id", params)
+        verdicts = {}
+        for row in rows:
+            yes, no = row["yes"] or 0, row["no"] or 0
+            verdicts[row["run_id"]] = {
+                "kind": row["kind"], "score": 1 if yes > no else 0 if no > yes else None, "errors": 0,
+                "details": {"voters": row["voters"], "yes": yes, "no": no,
+                            "undecided": row["voters"] - yes - no,
+                            "rule": "majority of the voters' scores; a tie is undecided"},
+            }
+        return verdicts
+
+    def human_verdict(self, run_id: int) -> dict | None:
+        """``human_verdicts([run_id])`` for one run; None when nobody judged it."""
+        return self.human_verdicts([run_id]).get(run_id)
 
     # -- votes --------------------------------------------------------------------------------
 
@@ -372,13 +912,15 @@ class Store:
     # -- battles and votes (the arena's rows) -------------------------------------------------
 
     def insert_battle(self, row: dict) -> None:
-        """A new ``battles`` row (every column of the table but the delivered runs)."""
-        with self.write() as db:
-            db.table("battles").insert(row)
+        """A new ``battles`` row (``row`` maps column names to values; the delivered runs may be left out)."""
+        columns = list(row)
+        sql = f"insert into battles ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+        self._execute(sql, tuple(row[c] for c in columns))
 
     def battle(self, battle_id: str) -> dict | None:
-        """The ``battles`` row, or None."""
-        rows = self.query("select * from battles where id = ?", (battle_id,))
+        """The ``battles`` row with ``voted`` (1 once it has a vote, else 0), or None."""
+        rows = self.query("select *, exists (select 1 from votes where battle_id = battles.id) as voted"
+                          " from battles where id = ?", (battle_id,))
         return rows[0] if rows else None
 
     def battle_vote(self, battle_id: str) -> dict | None:
@@ -389,17 +931,22 @@ class Store:
     def deliver_battle_side(self, battle_id: str, side: str, run_id: int) -> None:
         """Record that side ``"A"`` or ``"B"`` of the battle was shown as run ``run_id``, now."""
         column = {"A": "a", "B": "b"}[side]
-        with self.write() as db:
-            db.execute(f"update battles set run_{column} = ?, delivered_{column}_at = ? where id = ?",
-                       (run_id, now(), battle_id))
+        self._execute(f"update battles set run_{column} = ?, delivered_{column}_at = ? where id = ?",
+                      (run_id, now(), battle_id))
 
     def insert_vote(self, battle_id: str, voter: str, choice: str) -> tuple[int, str]:
         """Store a vote; returns (vote id, created_at). The unique index refuses a second vote on a battle."""
         created_at = now()
-        with self.write() as db:
-            cursor = db.execute("insert into votes (battle_id, voter, choice, created_at) values (?, ?, ?, ?)",
-                                (battle_id, voter, choice, created_at))
-            return cursor.lastrowid, created_at
+        cursor = self._execute("insert into votes (battle_id, voter, choice, created_at) values (?, ?, ?, ?)",
+                               (battle_id, voter, choice, created_at))
+        return cursor.lastrowid, created_at
+
+    def _execute(self, sql: str, params: tuple) -> sqlite3.Cursor:
+        """One statement: directly inside this thread's ``apply``/``write`` (no savepoint of its own), else as
+        its own group-committed operation."""
+        if self._owner == threading.get_ident():
+            return self._conn.execute(sql, params)
+        return self.apply(lambda db: db.execute(sql, params))
 
     def count_votes_since(self, voter_key: str, since: str) -> int:
         """Votes after ``since`` (an ISO timestamp) by ``voter_key`` or any voter id extending it as
@@ -445,7 +992,7 @@ _COUNTED = ("runs", "judgments", "battles", "votes")
 
 
 _RUN_COLUMNS = ("id, dataset, instance_uid, track, task_type, model, mode, seed, settings_key, status,"
-                " seconds, created_at")
+                " seconds, created_at, pinned_at")
 
 
 def _where(**filters: str | None) -> tuple[str, tuple]:
@@ -454,3 +1001,123 @@ def _where(**filters: str | None) -> tuple[str, tuple]:
     if not used:
         return "", ()
     return "where " + " and ".join(f"{column} = ?" for column in used), tuple(used.values())
+
+
+class _Op:
+    """One queued ``Store.apply`` call and, once its batch is done, its outcome."""
+
+    __slots__ = ("operation", "event", "value", "error", "done")
+
+    def __init__(self, operation: Callable[[Database], Any]):
+        self.operation = operation
+        self.event = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.error, self.done = error, True
+        self.event.set()
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
+    columns = [c[0] for c in cursor.description or ()]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _retry_busy(statement: Callable[[], T]) -> T:
+    """Run ``statement``, retrying with a short jittered backoff while the database is busy (held by
+    another process), for up to ``BUSY_SECONDS``. SQLite's own busy handler would sleep instead, up to
+    100 ms at a time, which is what made several writer processes collapse."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    pause = _BACKOFF[0]
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as e:
+            if not _is_busy(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause * random.uniform(0.5, 1.5))
+        pause = min(pause * 2, _BACKOFF[1])
+
+
+def _open_lock_file(path: Path) -> int | None:
+    """The fd of ``<db>.lock``, which writing processes ``flock`` in turn; None where locks do not work
+    (the busy retry then does the job alone)."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:  # SQLite could not create its journal there either
+        raise StoreError(f"{path}: its folder is read-only ({e.strerror}; SQLite keeps its journal beside the"
+                         " file); make the folder writable, or point --db at a writable folder") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # probe: some network and FUSE mounts refuse flock
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_file(path: Path) -> None:
+    """Refuse, before SQLite sees it, a path that is a folder or a file that cannot be a database."""
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise StoreError(f"{path}: not a file; point --db at an SQLite file (it is created if missing)")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            header = f.read(len(_SQLITE_HEADER))
+    except OSError as e:
+        raise StoreError(f"{path}: cannot be read ({e.strerror}); check its permissions") from None
+    if size and header != _SQLITE_HEADER:
+        raise StoreError(f"{path}: not an SQLite database (its first bytes are not the SQLite header);"
+                         " point --db at the right file, or move this one away to start an empty database")
+    if size and size < 512:
+        raise StoreError(f"{path}: truncated ({size} bytes, shorter than one database page); restore it"
+                         " from a backup, or move it away to start an empty database")
+    try:  # SQLite would silently fall back to read-only and fail at the first vote instead
+        os.close(os.open(path, os.O_RDWR))
+    except OSError as e:
+        raise StoreError(f"{path}: read-only ({e.strerror}); make it writable, or point --db at a writable"
+                         " copy") from None
+
+
+def _explain(path: Path, error: Exception) -> str:
+    """One line for a database SQLite could not use: what, which file, what to do."""
+    if isinstance(error, StoreError):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"{path}: cannot be created or opened ({error.strerror or error}); check its folder and permissions"
+    code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+    text = str(error)
+    if code == sqlite3.SQLITE_READONLY or "readonly" in text or "read-only" in text:
+        return (f"{path}: read-only ({text}); make the file and its folder writable, or point --db at a"
+                " writable copy")
+    if code == sqlite3.SQLITE_CANTOPEN:
+        return f"{path}: cannot be opened ({text}); check that its folder exists and is writable"
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text \
+            or "integrity check" in text or "not a database" in text:
+        return (f"{path}: damaged or truncated ({text}); restore it from a backup (`backup`, or the"
+                " dataset repo's snapshot), or move it away to start an empty database")
+    if _is_busy(error):
+        return (f"{path}: locked by another process for over {BUSY_SECONDS:g} s ({text}); stop the other"
+                " writer or try again")
+    return f"{path}: cannot be used ({type(error).__name__}: {text}); restore it from a backup or use another --db"

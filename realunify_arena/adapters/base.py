@@ -2,26 +2,25 @@
 
 A model declares which of the three capabilities it has. Asking for one it lacks raises
 ``NotSupported`` (the paper's "-"), which the protocols turn into a "not supported" trace rather than
-an error.
+an error. ``Capability`` and ``GenerationOptions`` are plain data defined in ``realunify_arena.families``
+and re-exported here.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
+
+from realunify_arena.families import Capability, GenerationOptions
 
 if TYPE_CHECKING:
     from realunify_arena.cards import ModelCard
 
-
-class Capability(str, Enum):
-    UNDERSTAND = "understand"  # (images, text) -> text
-    GENERATE = "generate"  # text -> image
-    EDIT = "edit"  # (image, text) -> image
+__all__ = ["Adapter", "Capability", "GenerationOptions", "ModelSource", "ModelUnavailable", "NotSupported"]
 
 
 class NotSupported(Exception):
@@ -32,56 +31,91 @@ class ModelUnavailable(RuntimeError):
     """The card cannot be run here (weights, key, endpoint or package missing); the message says which."""
 
 
-@dataclass(frozen=True)
-class GenerationOptions:
-    """Everything that changes an output besides the input. Recorded with every output."""
-
-    seed: int = 0
-    guidance: float | None = None  # None: the card's default
-    steps: int | None = None  # diffusion steps; None: the card's default
-    width: int | None = None
-    height: int | None = None
-    max_new_tokens: int = 256
-    temperature: float = 0.0  # 0 = greedy text decoding
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> GenerationOptions:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
 @dataclass
 class Adapter:
-    """Base class of every family. Subclasses override the capabilities they declare."""
+    """Base class of every family. Subclasses override the capabilities they declare.
+
+    Images in and out are ``PIL.Image.Image`` in RGB mode, any size (the adapter resizes to what its model
+    needs); text is a Python ``str``. Every method is deterministic for equal inputs and ``options``
+    (same seed, same output) unless the card's endpoint is not.
+    """
 
     card: ModelCard
     capabilities: frozenset[Capability] = field(default_factory=frozenset)
 
     @property
     def name(self) -> str:
+        """The card's name (the file name of its YAML card, without ``.yaml``)."""
         return self.card.name
 
     def supports(self, capability: Capability) -> bool:
+        """Whether ``capability`` is declared; calling an undeclared one raises ``NotSupported``."""
         return capability in self.capabilities
 
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
+        """Answer ``text`` about ``images`` (0 or more, in order; 0 for a text-only turn such as prompt refinement).
+
+        Returns:
+            The model's reply, at most ``options.max_new_tokens`` tokens, surrounding whitespace kept.
+
+        Raises:
+            NotSupported: the card does not declare ``understand``.
+            ModelUnavailable: a remote endpoint cannot be reached or refused the key.
+            TimeoutError: a remote endpoint did not answer within the card's ``params.timeout_s``.
+        """
         raise NotSupported(f"{self.name} cannot understand images")
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
+        """An image for the prompt ``text``.
+
+        Returns:
+            An RGB image of ``options.width`` x ``options.height`` pixels when both are set, else the
+            model's native size.
+
+        Raises:
+            NotSupported: the card does not declare ``generate``.
+            ModelUnavailable, TimeoutError: as for ``understand``.
+        """
         raise NotSupported(f"{self.name} cannot generate images")
 
     def edit(self, image: Image.Image, text: str, options: GenerationOptions) -> Image.Image:
+        """``image`` edited as the instruction ``text`` says.
+
+        Returns:
+            An RGB image (the size rules of ``generate``).
+
+        Raises:
+            NotSupported: the card does not declare ``edit``.
+            ModelUnavailable, TimeoutError: as for ``understand``.
+        """
         raise NotSupported(f"{self.name} cannot edit images")
 
     def memory_bytes(self) -> int:
-        """Device memory held while resident (0 for remote endpoints); the pool evicts by this."""
+        """Device memory held while resident, in bytes (0 for remote endpoints); the pool evicts by this."""
         return 0
 
     def to(self, device: str) -> None:
-        """Move weights (``"cpu"`` to free the accelerator). Remote adapters ignore it."""
+        """Move weights to ``device`` (a torch device string; ``"cpu"`` frees the accelerator). Remote adapters ignore it."""
 
     def close(self) -> None:
         """Release everything; the adapter is not used again."""
+
+
+class ModelSource(Protocol):
+    """What the protocols, the judge, the server and the app need from a model pool.
+
+    ``runtime.ModelPool`` is the implementation; tests may pass any object with these members.
+    """
+
+    @property
+    def cards(self) -> Mapping[str, ModelCard]:
+        """Every known card by name (loaded or not)."""
+        ...
+
+    def use(self, name: str) -> AbstractContextManager[Adapter]:
+        """The loaded adapter of card ``name``, held (not evicted, not shared on its device) for the block.
+
+        Raises:
+            ModelUnavailable: no card ``name``, or it cannot run here.
+        """
+        ...

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from realunify_arena.adapters.base import Adapter
 from realunify_arena.cards import ModelCard
+from realunify_arena.families import TINY_LAYOUTS
 
 WORDS = ["yes", "no", "A", "B", "C", "D", "a", "the", "red", "blue", "green", "cube", "cat", "image", "what",
          "color", "is", "of", "?", ".", ","]
@@ -196,12 +197,9 @@ def _build_pair(folder: Path) -> None:
     _build_pair_pipeline(folder / "pipeline")
 
 
-# base family -> (builder, capability -> sub-folder holding that capability's checkpoint)
-TINY_BASES: dict[str, tuple[Callable[[Path], None], dict[str, str]]] = {
-    "janus": (_build_janus, {"understand": "", "generate": ""}),
-    "emu3": (_build_emu3, {"understand": "", "generate": ""}),
-    "pair": (_build_pair, {"understand": "vlm", "generate": "pipeline", "edit": "pipeline"}),
-}
+# base family -> the builder writing its random-weight model into a folder (its layout: families.TINY_LAYOUTS)
+TINY_BUILDERS: dict[str, Callable[[Path], None]] = {"janus": _build_janus, "emu3": _build_emu3, "pair": _build_pair}
+assert set(TINY_BUILDERS) == set(TINY_LAYOUTS), "every tiny base needs a builder and a layout"
 
 
 _BUILDING = threading.Lock()
@@ -222,7 +220,7 @@ def ensure_built(card: ModelCard) -> Path:
         try:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                TINY_BASES[base][0](building)
+                TINY_BUILDERS[base](building)
             building.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
             building.rename(folder)
         except OSError:
@@ -236,7 +234,7 @@ def ensure_built(card: ModelCard) -> Path:
 def resolve(card: ModelCard) -> ModelCard:
     """The card as its base family sees it: checkpoints point at the built folder."""
     folder = ensure_built(card)
-    layout = TINY_BASES[card.params["base"]][1]
+    layout = TINY_LAYOUTS[card.params["base"]]
     checkpoints = {cap.value: str(folder / layout[cap.value]) for cap in card.capabilities}
     return dataclasses.replace(card, family=card.params["base"], checkpoints=checkpoints)
 

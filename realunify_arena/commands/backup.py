@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
 
-from realunify_arena.commands.export import DEFAULT_DB, open_existing
+from realunify_arena.commands._options import USAGE, CommandError, add_db, store_at
 from realunify_arena.store import Store
 
 
 def register(sub) -> None:
     p = sub.add_parser("backup", help="snapshot the store (and copy its images) while the app runs")
     p.add_argument("out", type=Path, help="the copy to write; images go to images/ beside it")
-    p.add_argument("--db", type=Path, default=Path(os.environ.get("REALUNIFY_DB", DEFAULT_DB)),
-                   help=f"the store (default $REALUNIFY_DB or {DEFAULT_DB})")
+    add_db(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     if args.out.resolve() == args.db.resolve():
-        print(f"error: {args.out} is the live database; choose another path", file=sys.stderr)
-        return 2
-    store = open_existing(args.db)
-    try:
+        raise CommandError(f"{args.out} is the live database; choose another path", USAGE)
+    with store_at(args.db) as store:
         store.backup(args.out)  # the database first: images it names already exist, never the reverse
         copied = copy_images(store.images_dir, args.out.parent / "images")
-    finally:
-        store.close()
     counts = Store.file_counts(args.out)
     print(f"{args.out}: " + ", ".join(f"{n} {t}" for t, n in counts.items()) + f"; {copied} new images")
     return 0

@@ -5,13 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
+from realunify_arena.commands._options import (INTERRUPTED, PROBLEMS, CommandError, add_db, add_models_dir, card_named,
+                                               model_cards, store_at, warn)
+
 MODE_CHOICES = {"direct": ("direct",), "stepwise": ("stepwise",), "both": ("direct", "stepwise")}
-
-
-def default_db() -> str:
-    from realunify_arena.settings import Settings
-
-    return os.environ.get("REALUNIFY_DB") or str(Settings.db)
 
 
 def register(sub) -> None:
@@ -29,8 +26,8 @@ def register(sub) -> None:
                    help="asks per polling question before an unparseable reply is a judge error (default 3)")
     p.add_argument("--limit", type=int, help="at most N instances per category")
     p.add_argument("--seed", type=int, help="generation seed (default: the card's)")
-    p.add_argument("--db", default=None, help="SQLite store (default: $REALUNIFY_DB or data/arena.db)")
-    p.add_argument("--models-dir", default=None, help="folder of model cards (default: models/)")
+    add_db(p, "the store runs and judgments go into (created if missing)")
+    add_models_dir(p)
     p.add_argument("--retry-errors", action="store_true",
                    help="run again the stored runs whose model failed (otherwise they count as wrong)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -40,36 +37,27 @@ def register(sub) -> None:
 def run(args) -> int:
     from realunify_arena.adapters.base import Capability, ModelUnavailable
     from realunify_arena.benchmark import load
-    from realunify_arena.cards import MODELS_DIR, CardError, availability, load_cards
+    from realunify_arena.cards import availability
     from realunify_arena.evaluation import Shard, evaluate, select, task_counts
     from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, build_judge
     from realunify_arena.runtime import ModelPool, default_device
-    from realunify_arena.store import Store
-
-    def fail(message: str, code: int = 2) -> int:
-        print(f"eval: {message}", file=sys.stderr)
-        return code
 
     args.judge = args.judge or DEFAULT_JUDGE
     if args.limit is not None and args.limit < 1:
-        return fail(f"--limit {args.limit}: expected a positive number of instances per category")
+        raise CommandError(f"--limit {args.limit}: expected a positive number of instances per category")
     if args.judge_attempts is not None and args.judge_attempts < 1:
-        return fail(f"--judge-attempts {args.judge_attempts}: expected at least 1")
-    try:
-        cards = load_cards(args.models_dir or MODELS_DIR)
-    except CardError as e:
-        return fail(str(e))
-    for flag, name in (("--model", args.model), ("--judge", args.judge)):
-        if name == HUMAN and flag == "--judge":
-            return fail("--judge human: human judgments are entered in the app; give a model card here")
-        if name not in cards:
-            return fail(f"{flag} {name!r}: no such model card; known: {', '.join(sorted(cards))}")
-    if Capability.UNDERSTAND not in cards[args.judge].capabilities:
-        return fail(f"--judge {args.judge!r}: the card cannot understand images, so it cannot answer polling questions")
+        raise CommandError(f"--judge-attempts {args.judge_attempts}: expected at least 1")
+    if args.judge == HUMAN:
+        raise CommandError("--judge human: human judgments are entered in the app; give a model card here")
+    cards = model_cards(args.models_dir)
+    card_named(cards, args.model, "--model")
+    if Capability.UNDERSTAND not in card_named(cards, args.judge, "--judge").capabilities:
+        raise CommandError(f"--judge {args.judge!r}: the card cannot understand images, so it cannot answer "
+                           "polling questions")
     judge_ready, why = availability(cards[args.judge])
     if not judge_ready and args.track != "GEU":
-        print(f"eval: warning: judge {args.judge} cannot run here ({why}); runs will be stored and judged "
-              "when the same command is rerun where it can", file=sys.stderr)
+        warn("eval", f"judge {args.judge} cannot run here ({why}); runs will be stored and judged "
+                     "when the same command is rerun where it can")
     dataset = load(args.data)
     if dataset.problems:  # one bad entry (or track) never stops the rest: the bad entries are skipped
         print(f"eval: warning: {args.data}: {len(dataset.problems)} problem(s); these entries are skipped "
@@ -77,12 +65,13 @@ def run(args) -> int:
         for problem in dataset.problems:
             print(f"  {problem}", file=sys.stderr)
     if not select(dataset, args.track):
-        return fail(f"{args.data}: no usable {'' if args.track == 'all' else args.track + ' '}instances to evaluate")
+        raise CommandError(f"--data {args.data}: no usable {'' if args.track == 'all' else args.track + ' '}"
+                           "instances to evaluate", PROBLEMS)
 
     try:
         shard = Shard.from_env()
     except ValueError as e:
-        return fail(f"launcher environment: {e}")
+        raise CommandError(f"launcher environment: {e}") from e
     device = default_device()
     if device == "cuda" and shard.size > 1:  # one process per GPU; more processes than GPUs share them
         import torch
@@ -96,20 +85,20 @@ def run(args) -> int:
           f"judge {args.judge}, settings {options.to_dict()}"
           + (f"; rank {shard.rank} of {shard.size}" if shard.size > 1 else ""), file=sys.stderr)
 
-    store = Store.open(args.db or default_db())
-    pool = ModelPool(cards, device=device)
-    try:
-        summary = evaluate(dataset, args.model, build_judge(args.judge, pool), store, pool, modes=modes,
-                           track=args.track, limit=args.limit, options=options, shard=shard,
-                           progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS,
-                           retry_errors=args.retry_errors)
-    except ModelUnavailable as e:
-        return fail(str(e))
-    except KeyboardInterrupt:
-        return fail(f"interrupted; everything finished so far is in {store.path}: rerun the same command to resume", 130)
-    finally:
-        pool.close()
-        store.close()
+    with store_at(args.db, create=True) as store:
+        pool = ModelPool(cards, device=device)
+        try:
+            summary = evaluate(dataset, args.model, build_judge(args.judge, pool), store, pool, modes=modes,
+                               track=args.track, limit=args.limit, options=options, shard=shard,
+                               progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS,
+                               retry_errors=args.retry_errors)
+        except ModelUnavailable as e:
+            raise CommandError(str(e), PROBLEMS) from e
+        except KeyboardInterrupt:
+            raise CommandError(f"interrupted; everything finished so far is in {store.path}: rerun the same "
+                               "command to resume", INTERRUPTED) from None
+        finally:
+            pool.close()
     prefix = f"[rank {shard.rank}] " if shard.size > 1 else ""
     for line in summary.lines():
         print(prefix + line)

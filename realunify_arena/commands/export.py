@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from pathlib import Path
 
-DEFAULT_DB = "data/arena.db"
+from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
+
 VOTE_FIELDS = ("vote_id", "created_at", "battle_id", "kind", "track", "dataset", "instance_uid",
                "system_a", "system_b", "choice", "winner", "voter_hash")
 # FastChat's battle vocabulary, so its tooling and arena-rank read the export as is.
@@ -32,38 +32,21 @@ def register(sub) -> None:
     p.add_argument("--relative-paths", action="store_true",
                    help="runs: write image paths as ./images/<file> (the folder can be moved, but the official "
                         "scorer must run from inside it); default: absolute paths, found from any directory")
-    _db_argument(p)
+    add_db(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     if args.what is None and args.format is None:
-        print("error: say what to export: 'export votes' or 'export --format official --out DIR'", file=sys.stderr)
-        return 2
+        raise CommandError("say what to export: 'export votes' or 'export --format official --out DIR'", USAGE)
     what = args.what or ("runs" if args.format == "official" else "votes")
     args.format = args.format or ("official" if what == "runs" else "jsonl")
     if (what == "runs") != (args.format == "official"):
-        print(f"error: {what} export as --format {args.format}: votes take jsonl or csv, runs take official",
-              file=sys.stderr)
-        return 2
+        raise CommandError(f"{what} export as --format {args.format}: votes take jsonl or csv, runs take official",
+                           USAGE)
     if what == "runs" and args.out is None:
-        print("error: --out DIR is required for the official result files", file=sys.stderr)
-        return 2
+        raise CommandError("--out DIR is required for the official result files", USAGE)
     return run_runs(args) if what == "runs" else run_votes(args)
-
-
-def _db_argument(parser) -> None:
-    parser.add_argument("--db", type=Path, default=Path(os.environ.get("REALUNIFY_DB", DEFAULT_DB)),
-                        help=f"the store (default $REALUNIFY_DB or {DEFAULT_DB})")
-
-
-def open_existing(db: Path):
-    """The store at ``db``; a missing file is an error here, not a new empty database."""
-    from realunify_arena.store import Store
-
-    if not db.is_file():
-        raise SystemExit(f"error: no database at {db} (pass --db or set REALUNIFY_DB)")
-    return Store.open(db)
 
 
 def vote_lines(store, track: str | None = None, kind: str | None = None) -> list[dict]:
@@ -78,9 +61,8 @@ def vote_lines(store, track: str | None = None, kind: str | None = None) -> list
 
 
 def run_votes(args) -> int:
-    store = open_existing(args.db)
-    lines = vote_lines(store, track=args.track, kind=args.kind)
-    store.close()
+    with store_at(args.db) as store:
+        lines = vote_lines(store, track=args.track, kind=args.kind)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
@@ -103,15 +85,12 @@ def run_votes(args) -> int:
 def run_runs(args) -> int:
     from realunify_arena.reporting import export_official
 
-    store = open_existing(args.db)
-    try:
-        paths = export_official(store, args.out, dataset=args.dataset, model=args.model,
-                                judge=args.judge, relative_paths=args.relative_paths)
-    except (LookupError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
+    with store_at(args.db) as store:
+        try:
+            paths = export_official(store, args.out, dataset=args.dataset, model=args.model,
+                                    judge=args.judge, relative_paths=args.relative_paths)
+        except (LookupError, ValueError) as e:
+            raise CommandError(str(e), PROBLEMS) from e
     for path in paths:
         print(path)
     return 0

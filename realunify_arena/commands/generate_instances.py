@@ -6,6 +6,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from realunify_arena.commands._options import PROBLEMS, CommandError
+
 
 def register(sub) -> None:
     p = sub.add_parser("generate-instances",
@@ -33,13 +35,11 @@ def run(args) -> int:
     try:
         generated = generate_set(args.per_category, args.seed, task_types)
     except GeneratorError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise CommandError(str(e)) from e
     existing = [out / f for f in OFFICIAL_FILES if (out / f).exists()] + [p for p in [out / "image"] if p.exists()]
     if existing and not args.overwrite:
-        print(f"error: {out} already holds an instance set ({', '.join(p.name for p in existing)}); "
-              f"pass --overwrite to replace it", file=sys.stderr)
-        return 2
+        raise CommandError(f"{out} already holds an instance set ({', '.join(p.name for p in existing)}); "
+                           "pass --overwrite to replace it")
     for path in existing:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     write_set(generated, out)
@@ -57,5 +57,5 @@ def run(args) -> int:
     if dataset.problems:
         for problem in dataset.problems:
             print(f"  {problem}", file=sys.stderr)
-        return 1
+        raise CommandError(f"{out}: {len(dataset.problems)} problem(s) above in the generated set", PROBLEMS)
     return 0

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+
+from realunify_arena.commands._options import OK, PROBLEMS, add_models_dir, model_cards
+
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="list model cards with capabilities and availability here")
-    p.add_argument("--models-dir", default=None, help="folder of model cards (default: the project's models/)")
+    p = sub.add_parser("models", help="list model cards with capabilities and availability here",
+                       description="Broken cards are left out and listed on standard error (exit 1); "
+                                   "the others are listed as usual.")
+    add_models_dir(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import sys
-
-    from realunify_arena.cards import MODELS_DIR, availability, load_cards
+    from realunify_arena.cards import availability
 
     problems: list = []
-    cards = load_cards(args.models_dir or MODELS_DIR, problems=problems)
+    cards = model_cards(args.models_dir, problems=problems)
     width = max(map(len, cards), default=4)
     for name, card in cards.items():
         ok, reason = availability(card)
@@ -24,4 +28,4 @@ def run(args) -> int:
         print(f"{name:<{width}}  {card.family:<7} {capabilities:<26} {status:<11} {reason}")
     for problem in problems:
         print(f"broken card left out: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    return PROBLEMS if problems else OK

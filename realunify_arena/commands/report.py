@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from realunify_arena.commands._options import PROBLEMS, CommandError, add_db, store_at
+
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="print Table 2 (Markdown) for every stored system; write CSV and JSON")
-    p.add_argument("--db", default=None, help="SQLite store (default: $REALUNIFY_DB or data/arena.db)")
+    add_db(p)
     p.add_argument("--dataset", help="only this dataset (default: one table per dataset)")
     p.add_argument("--judge", help="UEG judge (default: one table per judge that judged UEG runs)")
     p.add_argument("--out", help="folder for report.csv and report.json (default: reports/ beside the db)")
@@ -17,23 +19,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from realunify_arena.commands.eval import default_db
     from realunify_arena.reporting import markdown, plot, reports_from_store, write_csv, write_json
-    from realunify_arena.store import Store
 
-    db = Path(args.db or default_db())
-    if not db.is_file():
-        print(f"report: no database at {db}; run `eval` first or pass --db", file=sys.stderr)
-        return 2
-    store = Store.open(db)
-    try:
+    db = args.db
+    with store_at(db) as store:
         reports = reports_from_store(store, dataset=args.dataset, judge=args.judge)
-    finally:
-        store.close()
     if not reports:
-        print(f"report: {db} holds no runs" + (f" of dataset {args.dataset!r}" if args.dataset else ""),
-              file=sys.stderr)
-        return 1
+        raise CommandError(f"{db} holds no runs" + (f" of dataset {args.dataset!r}" if args.dataset else ""),
+                           PROBLEMS)
     print("\n".join(markdown(r) for r in reports))
     out = Path(args.out) if args.out else db.parent / "reports"
     written = [write_csv(reports, out / "report.csv"), write_json(reports, out / "report.json")]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from realunify_arena.commands._options import PROBLEMS, CommandError
+
 
 def register(sub) -> None:
     p = sub.add_parser("score-official", help="score official result files (GEU `response`, UEG `judge_answer`)",
@@ -28,15 +30,12 @@ def run(args) -> int:
     try:
         reports = score_official_folders(args.path, model=args.model)
     except OfficialFilesError as e:
-        print(f"score-official: {len(e.problems)} problem(s):", file=sys.stderr)
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)
-        return 1
+        raise CommandError(f"{args.path}: {len(e.problems)} problem(s) above", PROBLEMS) from e
     reports = [report for report in reports if report.scores]
     if not reports:
-        print(f"score-official: {args.path}: no entry carries results (`response` or `judge_answer`)",
-              file=sys.stderr)
-        return 1
+        raise CommandError(f"{args.path}: no entry carries results (`response` or `judge_answer`)", PROBLEMS)
     print("\n".join(markdown(report) for report in reports))
     if args.csv:
         write_csv(reports, Path(args.csv))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
+from realunify_arena.commands._options import PROBLEMS, CommandError
+
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = "---"
 
@@ -21,6 +25,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    try:
+        return _run(args)
+    except (FrontMatterError, OSError, yaml.YAMLError) as e:
+        raise CommandError(str(e), PROBLEMS) from e
+
+
+def _run(args) -> int:
     readme = args.readme.read_text(encoding="utf-8") if args.readme.exists() else ""
     wanted = load_space(args.space)
     if args.check:
@@ -38,8 +49,12 @@ def run(args) -> int:
 
 
 def load_space(path: Path) -> dict:
-    import yaml
+    """space.yaml's settings.
 
+    Raises:
+        FrontMatterError: the file is not a YAML mapping.
+        OSError, yaml.YAMLError: it cannot be read or parsed.
+    """
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise FrontMatterError(f"{path}: expected a YAML mapping of Space settings, got {type(data).__name__}")
@@ -68,8 +83,14 @@ def front_matter(readme: str, *, source: str = "README.md") -> dict:
 
 
 def with_front_matter(readme: str, data: dict) -> str:
-    import yaml
+    """``readme`` with its front-matter replaced by ``data`` (in that key order), written by ``SpaceCard``.
 
-    _, body = split(readme)
-    block = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
-    return f"{FENCE}\n{block}{FENCE}\n\n{body.lstrip(chr(10))}"
+    Raises:
+        FrontMatterError: the README opens a front-matter block it never closes.
+    """
+    from huggingface_hub import SpaceCard, SpaceCardData
+
+    block, body = split(readme)
+    card = SpaceCard(readme if block is not None else f"{FENCE}\n{{}}\n{FENCE}\n{body}")  # "{}": no metadata yet
+    card.data = SpaceCardData(**data)
+    return card.content

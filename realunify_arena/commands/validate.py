@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from realunify_arena.commands._options import PROBLEMS, CommandError
+
 
 def register(sub) -> None:
     p = sub.add_parser("validate", help="check instance files; print counts, or every problem found")
@@ -21,8 +23,7 @@ def run(args) -> int:
         print(f"{track}: {sum(counts[track].values())} instances ({per_category})")
     print(f"total: {len(dataset)} instances")
     if dataset.problems:
-        print(f"\n{len(dataset.problems)} problem(s):", file=sys.stderr)
         for problem in dataset.problems:
             print(f"  {problem}", file=sys.stderr)
-        return 1
+        raise CommandError(f"{args.path}: {len(dataset.problems)} problem(s) above", PROBLEMS)
     return 0

@@ -191,6 +191,7 @@ def test_stored_arena_mode_serves_battles_without_running_a_model(tmp_path):
     with closing(ModelPool(load_cards())) as batch_pool:
         for model in MODELS:  # what a batch evaluation would have stored
             run_to_end(store, batch_pool, dataset.name, inst, model, "direct", batch_pool.cards[model].options())
+    store.pin(r["id"] for r in store.runs())  # as `eval` pins its runs: stored battles draw only pinned runs
     runs_before = len(store.runs())
 
     pool = ModelPool(load_cards())

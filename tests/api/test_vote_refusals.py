@@ -44,7 +44,8 @@ def app(tmp_path_factory):
     for system in SYSTEMS:
         model, mode = system.split(":")
         store.save_trace(Trace(uid, model, mode, {"seed": 0}, steps=[
-            Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), len(model)))]), dataset.name)
+            Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), len(model)))]), dataset.name,
+            pin=True)  # as `eval` stores them: stored battles draw only pinned runs
     demo = build_demo(settings, store, ModelPool(load_cards()))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield {"url": url, "store": store, "source": settings.data[0], "dataset": dataset.name, "uid": uid,

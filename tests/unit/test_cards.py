@@ -6,6 +6,7 @@ import re
 import socket
 from pathlib import Path
 
+import huggingface_hub.constants
 import pytest
 
 from realunify_arena import cli
@@ -106,6 +107,7 @@ def _closed_port() -> int:
 
 def test_availability_reasons(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # the hub reads it once, at import
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert availability(SHIPPED["tiny-janus"])[0]
     assert availability(SHIPPED["gpt-4.1"]) == (False, "API key variable OPENAI_API_KEY is unset")

@@ -17,6 +17,7 @@ from realunify_arena.benchmark.generators import GENERATORS, PROCEDURAL, generat
 from realunify_arena.benchmark.loaders import BUNDLED_DIR
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, LETTERS, UEG_TASKS, GEUInstance
 from realunify_arena.benchmark.writer import write_official
+from realunify_arena.cli import run_command
 from realunify_arena.commands import generate_instances
 
 # Regenerate with: python -m realunify_arena generate-instances --out assets/instances --per-category 12 --seed 0
@@ -27,8 +28,7 @@ def main(argv: list[str]) -> int:
     """The command exactly as the CLI runs it (its own parser), without importing every other command."""
     parser = argparse.ArgumentParser()
     generate_instances.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_command(parser.parse_args(argv))
 
 
 def files(root: Path) -> dict[str, bytes]:

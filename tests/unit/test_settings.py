@@ -30,6 +30,12 @@ def test_a_flag_wins_over_its_variable_and_lists_split_on_commas():
     assert s.db == Path("~/votes.db").expanduser()
 
 
+def test_the_models_folder_is_a_setting():
+    assert Settings.from_cli([], {}).models_dir is None  # None: the project's models/
+    assert Settings.from_cli([], {"REALUNIFY_MODELS_DIR": "~/cards"}).models_dir == Path("~/cards").expanduser()
+    assert Settings.from_cli(["--models-dir", "/x"], {"REALUNIFY_MODELS_DIR": "/y"}).models_dir == Path("/x")
+
+
 def test_the_vote_rate_limit_is_configurable():
     s = Settings.from_cli(["--vote-window", "3600"], {"REALUNIFY_VOTE_LIMIT": "5", "REALUNIFY_VOTE_WINDOW": "9"})
     assert (s.vote_limit, s.vote_window) == (5, 3600)

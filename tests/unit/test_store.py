@@ -6,6 +6,7 @@ import hashlib
 import io
 import sqlite3
 import threading
+import time
 
 import pytest
 from PIL import Image
@@ -221,3 +222,217 @@ def test_nested_writes_join_the_outer_transaction(store):
     with store.write():
         store.meta("outer", lambda: "2")
     assert store.meta("outer") == "2"
+
+
+# -- group commit ------------------------------------------------------------------------------
+
+
+def wait_until(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def traced(store: Store) -> list[str]:
+    """Every statement the store's write connection runs from now on."""
+    seen: list[str] = []
+    store._conn.set_trace_callback(seen.append)
+    return seen
+
+
+def test_concurrent_operations_share_commits_and_each_is_committed_when_acknowledged(store):
+    statements = traced(store)
+    reader = sqlite3.connect(store.path)  # an independent connection: sees only committed rows
+    missing_at_ack: list[str] = []
+    barrier = threading.Barrier(16)
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        for i in range(20):
+            key = f"k{n}-{i}"
+            store.apply(lambda db, key=key: db.execute("insert into meta (key, value) values (?, 'v')", (key,)))
+            conn = sqlite3.connect(store.path)
+            if conn.execute("select 1 from meta where key = ?", (key,)).fetchone() is None:
+                missing_at_ack.append(key)
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store._conn.set_trace_callback(None)
+    assert missing_at_ack == []
+    assert reader.execute("select count(*) from meta").fetchone()[0] == 320
+    commits = sum(s == "COMMIT" for s in statements)
+    assert commits < 320  # some operations shared a commit (on one core every batch could be size 1,
+    # but 16 threads each waiting on their sync leave queued work for the next committer)
+    reader.close()
+
+
+def test_a_refused_operation_in_a_batch_writes_nothing_and_sinks_nothing(store):
+    release = threading.Event()
+    results: dict[str, object] = {}
+
+    def blocker(db):  # holds the first batch open so that the next ones queue behind it
+        release.wait(5)
+        db.execute("insert into meta (key, value) values ('first', '1')")
+
+    def good(name):
+        def op(db):
+            db.execute("insert into meta (key, value) values (?, '1')", (name,))
+            return name
+        return op
+
+    def refused(db):
+        db.execute("insert into meta (key, value) values ('refused', '1')")  # written, then undone
+        raise LookupError("refused after writing")
+
+    def run(name, op):
+        try:
+            results[name] = store.apply(op)
+        except LookupError as e:
+            results[name] = e
+
+    first = threading.Thread(target=run, args=("first", blocker))
+    first.start()
+    wait_until(lambda: store._leading)
+    queued = [threading.Thread(target=run, args=(n, op))
+              for n, op in (("a", good("a")), ("bad", refused), ("b", good("b")))]
+    for t in queued:
+        t.start()
+    wait_until(lambda: len(store._queue) == 3)
+    statements = traced(store)
+    release.set()
+    for t in [first, *queued]:
+        t.join()
+    store._conn.set_trace_callback(None)
+    assert results["a"] == "a" and results["b"] == "b" and isinstance(results["bad"], LookupError)
+    assert {r["key"] for r in store.query("select key from meta")} == {"first", "a", "b"}
+    # after the first batch's COMMIT: the three queued operations in one transaction, a savepoint each
+    statements = statements[statements.index("COMMIT") + 1:]
+    assert statements.count("BEGIN IMMEDIATE") == 1 and statements.count("COMMIT") == 1
+    assert statements.count("SAVEPOINT op") == 3 and statements.count("ROLLBACK TO op") == 1
+
+
+def test_operations_are_acknowledged_only_if_their_commit_succeeds(store):
+    """A COMMIT that fails (here: a deferred foreign key) fails every operation of its batch."""
+    def dangling(db):
+        db.execute("pragma defer_foreign_keys = on")
+        db.execute("insert into votes (battle_id, voter, choice, created_at) values ('none', 'v', 'A', 't')")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        store.apply(dangling)
+    assert store.query("select * from votes") == []
+    store.apply(lambda db: db.execute("insert into meta (key, value) values ('after', '1')"))
+    assert store.meta("after") == "1"  # the connection is usable again
+
+
+def test_a_lone_write_runs_no_savepoint(store):
+    statements = traced(store)
+    store.apply(lambda db: db.execute("insert into meta (key, value) values ('a', '1')"))
+    with store.write() as db:
+        db.execute("insert into meta (key, value) values ('b', '1')")
+    store._conn.set_trace_callback(None)
+    assert statements == ["BEGIN IMMEDIATE", "insert into meta (key, value) values ('a', '1')", "COMMIT",
+                          "BEGIN IMMEDIATE", "insert into meta (key, value) values ('b', '1')", "COMMIT"]
+
+
+def test_a_battle_runs_at_most_21_statements(store):
+    """Issue + deliver A + deliver B + vote: 33 statements before group commit; 21 suffice (issue 18)."""
+    from realunify_arena.arena import Arena
+    arena = Arena(store, max_votes=100)
+    runs = {s: store.save_trace(Trace("UEG_3_world_knowledge", s.split(":")[0], "direct", {"seed": 0}), "b")
+            for s in ("m1:direct", "m2:direct")}
+    statements = traced(store)
+    battle = arena.new_battle("s", "hf:v", "UEG_3_world_knowledge", "b", "m1:direct", "m2:direct",
+                              "model_vs_model")
+    arena.deliver(battle, "s", "A", runs["m1:direct"])
+    arena.deliver(battle, "s", "B", runs["m2:direct"])
+    arena.vote(battle, "s", "hf:v", "A")
+    store._conn.set_trace_callback(None)
+    assert len(statements) <= 21, statements
+    assert not any(s.startswith(("SAVEPOINT", "PRAGMA")) for s in statements), statements
+
+
+def test_reads_see_committed_rows_and_a_write_sees_its_own(store):
+    with store.write():
+        store.apply(lambda db: db.execute("insert into meta (key, value) values ('inner', '1')"))
+        assert store.meta("inner") == "1"  # same thread, inside the transaction: its own row
+        seen_elsewhere = []
+        t = threading.Thread(target=lambda: seen_elsewhere.append(store.meta("inner")))
+        t.start()
+        t.join()
+        assert seen_elsewhere == [None]  # another thread reads committed data only, without waiting
+    assert store.meta("inner") == "1"
+
+
+# -- arena pins and human judgments -------------------------------------------------------------
+
+
+def test_pinned_runs_are_what_eval_or_an_explicit_pin_marks(store):
+    explore = store.save_trace(ueg_trace(seed=999), "bundled")
+    evaluated = store.save_trace(ueg_trace(seed=0), "bundled", pin=True)
+    assert [r["id"] for r in store.runs(pinned=True)] == [evaluated]
+    assert [r["id"] for r in store.runs(pinned=False)] == [explore]
+    assert store.run(evaluated)["pinned_at"] is not None and store.run(explore)["pinned_at"] is None
+    assert store.pin([explore, evaluated]) == 1  # only the unpinned one changed
+    assert len(store.runs(pinned=True)) == 2
+    assert store.pin([explore], pinned=False) == 1
+    with pytest.raises(NotFound, match=r"runs \[77\]"):
+        store.pin([evaluated, 77], pinned=False)
+    assert store.run(evaluated)["pinned_at"] is not None  # a refused pin changes nothing
+    # saving the same run again with pin=True pins the stored one
+    assert store.save_trace(ueg_trace(seed=999), "bundled", pin=True) == explore
+    assert store.run(explore)["pinned_at"] is not None
+
+
+def test_human_judgments_are_kept_per_voter_and_aggregated_by_majority(store):
+    run_id = store.save_trace(ueg_trace(), "bundled")
+    yes = {"kind": "polling", "score": 1, "details": {"verdicts": ["yes"]}}
+    no = {"kind": "polling", "score": 0, "details": {"verdicts": ["no"]}}
+    assert store.human_verdict(run_id) is None
+    store.save_human_judgment(run_id, "hf:alice", yes)
+    store.save_human_judgment(run_id, "hf:bob", no)
+    assert store.human_verdict(run_id)["score"] is None  # 1 to 1: undecided
+    store.save_human_judgment(run_id, "anon:ip1:s1", yes)
+    verdict = store.human_verdict(run_id)
+    assert verdict["score"] == 1 and verdict["details"]["voters"] == 3
+    assert (verdict["details"]["yes"], verdict["details"]["no"]) == (2, 1)
+    store.save_human_judgment(run_id, "hf:alice", no)  # alice changes her mind: replaces only hers
+    assert [(j["voter"], j["score"]) for j in store.human_judgments(run_id)] == [
+        ("hf:alice", 0), ("hf:bob", 0), ("anon:ip1:s1", 1)]
+    assert store.human_verdict(run_id)["score"] == 0
+    assert store.human_verdicts() == {run_id: store.human_verdict(run_id)}
+
+
+def test_human_judgments_are_rate_limited_per_rate_key_and_a_refusal_writes_nothing(store):
+    from realunify_arena.store import RateLimited
+    runs = [store.save_trace(ueg_trace(seed=s), "bundled") for s in range(4)]
+    judgment = {"kind": "polling", "score": 1, "details": {}}
+    for session, run_id in zip(("s1", "s2"), runs):
+        store.save_human_judgment(run_id, f"anon:ip1:{session}", judgment, rate_key="anon:ip1",
+                                  max_per_window=2)
+    with pytest.raises(RateLimited, match="at most 2 judgments per 60 s"):
+        store.save_human_judgment(runs[2], "anon:ip1:s3", judgment, rate_key="anon:ip1", max_per_window=2)
+    store.save_human_judgment(runs[2], "anon:ip2:s4", judgment, rate_key="anon:ip2", max_per_window=2)
+    assert store.human_verdicts().keys() == {runs[0], runs[1], runs[2]}
+    with pytest.raises(NotFound):
+        store.save_human_judgment(99, "hf:x", judgment)
+
+
+def test_an_old_database_is_upgraded_keeping_its_human_judgment_as_a_legacy_voter(tmp_path):
+    from sqlite_utils import Database
+    old = Database(tmp_path / "arena.db")
+    migrations.apply(old, stop_before="m002_arena_pins_and_human_judgments")
+    old.execute("insert into runs (dataset, instance_uid, track, task_type, model, mode, settings_key, status,"
+                " created_at, trace) values ('b', 'UEG_1_x', 'UEG', 'x', 'm', 'direct', '{}', 'ok', 't', '{}')")
+    old.execute("insert into judgments (run_id, judge, kind, score, details, errors, created_at)"
+                " values (1, 'human', 'polling', 1, '{}', 0, 't')")
+    old.conn.commit()
+    old.close()
+    store = Store.open(tmp_path / "arena.db")
+    assert [(j["voter"], j["score"]) for j in store.human_judgments(1)] == [("legacy", 1)]
+    assert store.runs(pinned=True) == [] and len(store.runs()) == 1  # upgraded runs are not offered
+    store.close()

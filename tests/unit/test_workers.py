@@ -255,3 +255,261 @@ def test_models_lists_every_paper_model_with_its_route_and_why_it_cannot_run(cap
             assert f"start it with: python workers/{WORKERS[name][0]}.py" in rows[name]
     assert "start it with: vllm serve ByteDance-Seed/BAGEL-7B-MoT --omni" in rows["bagel"]
     assert "API key variable GEMINI_API_KEY is unset" in rows["nano-banana"]
+
+
+# --- Show-o2: the worker's own steps, with the repository's functions and model replaced by stand-ins of
+# their signatures (showlab/Show-o@45a5a2d show-o2: models/misc.py, models/omni_attention.py, utils.py,
+# datasets/utils.py, transport/transport.py, models/modeling_showo2_qwen2_5.py, models/wan21_vae.py).
+# Token ids of the stand-in tokenizer are character codes, so the embedded prompt reads back as text.
+BOS, BOI, EOI, EOS, PAD, IMG_PAD = 1, 2, 3, 4, 5, 6
+TIME_MARK, IMAGE_MARK = -2.0, -1.0
+# the 7B demo config (configs/showo2_7b_demo_432x432.yaml) after the +1 time-embedding token
+SHOWO2_SHAPES = {"num_t2i_image_tokens": 730, "num_mmu_image_tokens": 730, "max_seq_len": 1024, "max_text_len": 290,
+                 "image_latent_dim": 16, "patch_size": 2, "latent_width": 27, "latent_height": 27, "pad_id": PAD,
+                 "bos_id": BOS, "eos_id": EOS, "boi_id": BOI, "eoi_id": EOI, "img_pad_id": IMG_PAD,
+                 "resolution": 432, "add_time_embeds": True}
+SHOWO2_ODE = {"sampling_method": "euler", "atol": 1e-6, "rtol": 1e-3, "reverse": False}
+
+
+class _Ids(dict):
+    @property
+    def input_ids(self):
+        return self["input_ids"]
+
+
+class ShowO2Tokenizer:
+    eos_token_id = EOS
+
+    def __call__(self, text, add_special_tokens=True):
+        return _Ids(input_ids=[ord(c) for c in text])
+
+    def batch_decode(self, sequences, skip_special_tokens=False):
+        return ["".join(chr(int(i)) for i in seq if not (skip_special_tokens and int(i) < 32 and chr(int(i)) != "\n"))
+                for seq in sequences]
+
+
+class ShowO2Official:
+    """Stand-ins with the repository functions' signatures; each records its call."""
+
+    def __init__(self):
+        self.calls = {}
+
+    def prepare_gen_input(self, prompts, text_tokenizer, num_image_tokens, bos_id, eos_id, boi_id, eoi_id, pad_id,
+                          img_pad_id, max_text_len, device):
+        import torch
+        self.calls["prepare_gen_input"] = dict(prompts=prompts, num_image_tokens=num_image_tokens,
+                                               ids=(bos_id, eos_id, boi_id, eoi_id, pad_id, img_pad_id),
+                                               max_text_len=max_text_len)
+        length = max_text_len + num_image_tokens + 4
+        return (torch.full((len(prompts), length), 11), torch.full((len(prompts), length), 12),
+                torch.tensor([[[9, num_image_tokens]]] * len(prompts)), torch.tensor([[[2, num_image_tokens]]] * len(prompts)))
+
+    def omni_attn_mask_naive(self, B, LEN, modalities, device, inverted=True):
+        import torch
+        self.calls["omni_attn_mask_naive"] = dict(B=B, LEN=LEN, modalities=modalities.tolist(), inverted=inverted)
+        return torch.zeros((B, 1, LEN, LEN), dtype=torch.long)
+
+    def causal_attn_mask_naive(self, B, LEN, device, inverted=True):
+        import torch
+        self.calls["causal_attn_mask_naive"] = dict(B=B, LEN=LEN, inverted=inverted)
+        return torch.zeros((B, 1, LEN, LEN), dtype=torch.long)
+
+    def image_transform(self, image, resolution=256, normalize=True, mean=(0.5,) * 3, std=(0.5,) * 3,
+                        y0_centercrop=False):
+        import torch
+        self.calls["image_transform"] = dict(image=image, resolution=resolution)
+        return torch.zeros((3, resolution, resolution))
+
+    def denorm(self, images):  # utils.denorm: [-1, 1] -> uint8, channels last
+        import torch
+        images = torch.clamp((images + 1.0) / 2.0, min=0.0, max=1.0).to(torch.float32) * 255.0
+        return images.permute(0, 2, 3, 1).cpu().numpy().astype("uint8")
+
+    def set_seed(self, seed):
+        import torch
+        self.calls["set_seed"] = seed
+        torch.manual_seed(seed)
+
+
+class ShowO2Sampler:
+    def __init__(self):
+        self.ode, self.model_kwargs, self.z = None, None, None
+
+    def sample_ode(self, *, sampling_method="dopri5", num_steps=50, atol=1e-6, rtol=1e-3, reverse=False,
+                   do_shift=False, time_shifting_factor=None):
+        self.ode = dict(sampling_method=sampling_method, num_steps=num_steps, atol=atol, rtol=rtol, reverse=reverse,
+                        time_shifting_factor=time_shifting_factor)
+
+        def sample(x, model, **model_kwargs):
+            import torch
+            self.z, self.model_kwargs = x.clone(), model_kwargs
+            model(x, torch.ones(x.shape[0]), **model_kwargs)
+            return [x, torch.tanh(x.float())]  # the last entry is the sample
+        return sample
+
+
+class ShowO2VAE:
+    def __init__(self):
+        self.sampled = None
+
+    def sample(self, videos, deterministic=False, return_features=False):
+        import torch
+        self.sampled = tuple(videos.shape)
+        return torch.zeros((videos.shape[0], 16, 1, videos.shape[-2] // 8, videos.shape[-1] // 8))
+
+    def batch_decode(self, zs):  # B x 16 x 1 x h x w latents -> B x 3 x 1 x 8h x 8w in [-1, 1]
+        return zs[:, :3].float().repeat_interleave(8, dim=-1).repeat_interleave(8, dim=-2).clamp(-1, 1)
+
+
+class ShowO2Model:
+    """The Showo2Qwen2_5 attributes the scripts use; embeddings are 1-wide and carry the token id."""
+
+    def __init__(self, reply="red"):
+        import types
+
+        import torch
+        self.reply, self.generated, self.t2i = reply, None, None
+        embed = lambda ids: ids.float()[..., None]  # noqa: E731
+        self.showo = types.SimpleNamespace(model=types.SimpleNamespace(embed_tokens=embed))
+        self.image_position_ids = torch.arange(729)[None]
+        self.position_embedding = lambda ids: torch.zeros((*ids.shape, 1))
+        self.image_embedder_und = lambda latents: torch.full((latents.shape[0], 729, 1), IMAGE_MARK)
+        self.image_embedder_gen = lambda latents: torch.full((latents.shape[0], 729, 1), IMAGE_MARK)
+        self.und_trans = lambda x: {"last_hidden_state": x}
+        self.fusion_proj = lambda x: x[..., :1]
+        self.time_embed = lambda t, dtype: torch.full((1, 1, 1), TIME_MARK, dtype=dtype)
+
+    def mmu_generate(self, input_embeds=None, attention_mask=None, max_new_tokens=100, temperature=1.0, top_k=None,
+                     eos_token=None):
+        import torch
+        self.generated = dict(sequence=input_embeds[0, :, 0].tolist(), mask=tuple(attention_mask.shape),
+                              max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, eos_token=eos_token)
+        return [torch.tensor(ord(c)) for c in self.reply] + [torch.tensor(EOS)]
+
+    def t2i_generate(self, image_latents=None, t=None, text_tokens=None, attention_mask=None, modality_positions=None,
+                     first_frame_as_cond=False, only_denoise_last_image=False, max_seq_len=None, guidance_scale=0.0,
+                     **kwargs):
+        self.t2i = dict(batch=image_latents.shape[0], text=text_tokens[:, 0].tolist(), guidance_scale=guidance_scale,
+                        max_seq_len=max_seq_len, mask=tuple(attention_mask.shape), kwargs=kwargs)
+        return image_latents
+
+
+def _show_o2(safety=None):
+    import torch
+    module = _module("show_o2")
+    parts = dict(model=ShowO2Model(), vae=ShowO2VAE(), sampler=ShowO2Sampler(), official=ShowO2Official())
+    backend = module.Backend(parts["model"], parts["vae"], ShowO2Tokenizer(), {"bos_id": BOS, "boi_id": BOI,
+                             "eoi_id": EOI}, parts["sampler"], SHOWO2_SHAPES, SHOWO2_ODE, parts["official"],
+                             torch.device("cpu"), torch.bfloat16, safety)
+    return module, module.Worker(module.NAME, backend, module.DEFAULTS), parts
+
+
+def _chars(text):
+    return [float(ord(c)) for c in text]
+
+
+def test_show_o2_generation_runs_inference_t2i_steps_with_the_official_settings():
+    import torch
+    module, worker, parts = _show_o2()
+    status, body = _http(module).handle(worker, "POST", "/v1/images/generations", {"prompt": "a red cube"})
+    assert status == 200, body
+    official, sampler, model = parts["official"], parts["sampler"], parts["model"]
+    # README's demo command: guidance_scale=7.5 num_inference_steps=50; config: time shift 3.0, euler
+    assert sampler.ode == {"sampling_method": "euler", "num_steps": 50, "atol": 1e-6, "rtol": 1e-3,
+                           "reverse": False, "time_shifting_factor": 3.0}
+    assert official.calls["set_seed"] == 42
+    assert official.calls["prepare_gen_input"] == {"prompts": ["a red cube"], "num_image_tokens": 730,
+                                                   "ids": (BOS, EOS, BOI, EOI, PAD, IMG_PAD), "max_text_len": 290}
+    # classifier-free guidance: the same noise for the prompt and the empty prompt, in one batch
+    torch.manual_seed(42)
+    noise = torch.randn((1, 16, 54, 54)).to(torch.bfloat16)
+    assert torch.equal(sampler.z, torch.cat([noise, noise]))
+    assert model.t2i["batch"] == 2 and model.t2i["text"] == [11, 12] and model.t2i["guidance_scale"] == 7.5
+    assert model.t2i["max_seq_len"] == 1024 and model.t2i["kwargs"] == {"output_hidden_states": True}
+    assert official.calls["omni_attn_mask_naive"]["B"] == 2 and official.calls["omni_attn_mask_naive"]["LEN"] == 1024
+    # the conditional half, decoded and denormalised: 54 x 54 latents -> 432 x 432 pixels
+    image = _png(body["data"][0]["b64_json"])
+    expected = torch.tanh(noise.float())[:, :3].repeat_interleave(8, -1).repeat_interleave(8, -2)
+    expected = (torch.clamp((expected + 1) / 2, 0, 1) * 255).permute(0, 2, 3, 1).numpy().astype("uint8")[0]
+    assert image.size == (432, 432) and image.tobytes() == Image.fromarray(expected).tobytes()
+
+    # request overrides arrive; guidance 0 runs the prompt alone, as inference_t2i.py's else branch
+    _http(module).handle(worker, "POST", "/v1/images/generations", {
+        "prompt": "x", "num_inference_steps": 20, "guidance_scale": 0, "time_shifting_factor": 1.0, "seed": 7})
+    assert sampler.ode["num_steps"] == 20 and sampler.ode["time_shifting_factor"] == 1.0
+    assert official.calls["set_seed"] == 7 and model.t2i["batch"] == 1 and model.t2i["guidance_scale"] == 0.0
+    status, body = _http(module).handle(worker, "POST", "/v1/images/generations", {"prompt": "x", "size": "1024x1024"})
+    assert status == 400 and "'width' is not a setting" in body["error"]["message"]  # the config fixes 432x432
+
+
+def test_show_o2_understanding_builds_inference_mmu_prompt():
+    module, worker, parts = _show_o2()
+    official, model, vae = parts["official"], parts["model"], parts["vae"]
+    question = {"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what color?"}, {"type": "image_url", "image_url": {"url": _data_url(SOURCE)}}]}]}
+    status, body = _http(module).handle(worker, "POST", "/v1/chat/completions", question)
+    assert status == 200 and body["choices"][0]["message"]["content"] == "red"
+    # inference_mmu.py: image_transform at the config's resolution, then the VAE on a one-frame video
+    assert official.calls["image_transform"]["resolution"] == 432
+    assert official.calls["image_transform"]["image"].tobytes() == SOURCE.tobytes()
+    assert vae.sampled == (1, 3, 1, 432, 432)
+    head = [float(BOS)] + _chars("system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n")
+    tail = [float(EOI)] + _chars("what color?\n<|im_start|>assistant\n")
+    expected = head + [float(BOI), TIME_MARK] + [IMAGE_MARK] * 729 + tail
+    assert model.generated["sequence"] == expected
+    assert model.generated["top_k"] == 1 and model.generated["temperature"] == 1.0  # greedy, as the script
+    assert model.generated["max_new_tokens"] == 300 and model.generated["eos_token"] == EOS
+    mask = official.calls["omni_attn_mask_naive"]
+    assert mask["modalities"] == [[[len(head) + 2, 730]]] and mask["LEN"] == len(expected) and mask["inverted"]
+
+    _http(module).handle(worker, "POST", "/v1/chat/completions", {
+        "messages": [{"role": "user", "content": "Rewrite: a cat"}], "max_completion_tokens": 9})
+    assert model.generated["sequence"] == head + _chars("Rewrite: a cat\n<|im_start|>assistant\n")
+    assert model.generated["max_new_tokens"] == 9 and official.calls["causal_attn_mask_naive"]["LEN"] == len(
+        model.generated["sequence"])
+
+    two = {"messages": [{"role": "user", "content": [{"type": "text", "text": "same?"}] + [
+        {"type": "image_url", "image_url": {"url": _data_url(SOURCE)}}] * 2}]}
+    status, body = _http(module).handle(worker, "POST", "/v1/chat/completions", two)
+    assert status == 400 and "one image at a time" in body["error"]["message"]
+
+
+def test_show_o2_safety_checker_blacks_out_a_flagged_image():
+    import numpy as np
+
+    class Processor:  # transformers.AutoFeatureExtractor
+        def __call__(self, images=None, return_tensors=None):
+            self.images = images
+            return {"pixel_values": "clip pixels"}
+
+    class Checker:  # diffusers StableDiffusionSafetyChecker.forward(clip_input, images)
+        def __call__(self, clip_input, images):
+            assert clip_input == "clip pixels"
+            return [np.zeros(images[0].shape)], [True]
+
+    module, worker, _ = _show_o2(safety=(Processor(), Checker()))
+    status, body = _http(module).handle(worker, "POST", "/v1/images/generations", {"prompt": "a red cube"})
+    image = _png(body["data"][0]["b64_json"])
+    assert status == 200 and image.size == (432, 432) and image.getextrema() == ((0, 0),) * 3
+
+
+@pytest.mark.parametrize("card_name", sorted(WORKERS))
+def test_the_card_defaults_reach_the_worker_as_its_official_settings(tmp_path, card_name):
+    """The card's ``defaults`` are sent (``send_options``): they must be the worker's official values, or the
+    card would silently replace them."""
+    module = _module(WORKERS[card_name][0])
+    worker, stand_in = _worker(module)
+    server = _http(module).make_server(worker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        raw = yaml.safe_load((MODELS_DIR / f"{card_name}.yaml").read_text())
+        raw["endpoint"] = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        (tmp_path / f"{card_name}.yaml").write_text(yaml.safe_dump(raw))
+        adapter = build_adapter(load_card(tmp_path / f"{card_name}.yaml"))
+        adapter.generate("a red cube", adapter.card.defaults)
+        assert stand_in.calls[-1][2] == {k: s.value for k, s in module.DEFAULTS["generate"].items()}
+        adapter.understand([SOURCE], "what color?", adapter.card.defaults)
+        assert stand_in.calls[-1][2] == {k: s.value for k, s in module.DEFAULTS["understand"].items()}
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,120 @@
+"""What every command shares: one ``--db`` and one ``--models-dir`` option, their openers, errors, exit codes.
+
+A command adds a shared option with ``add_db(parser)`` / ``add_models_dir(parser)`` and opens what it
+names with ``store_at(args.db)`` / ``model_cards(args.models_dir)``. It reports a failure by raising
+``CommandError(message, code)``: ``cli.main`` prints ``"<command>: error: <message>"`` on standard error
+and exits with ``code``. Exit codes (the same for every command):
+
+- ``0`` (``OK``): done.
+- ``1`` (``PROBLEMS``): the command ran and found problems, or refused (bad data, a broken card, a
+  conflict in the store, a model that cannot run here).
+- ``2`` (``USAGE``): the command line is wrong (an unknown option, a bad value, an option that names
+  nothing: no such card, no database at ``--db``). argparse's own errors use it too.
+- ``130`` (``INTERRUPTED``): stopped by Ctrl-C; what was finished is kept.
+
+This module is not a command (its name starts with ``_``, so ``cli`` does not register it).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+    from realunify_arena.cards import CardError, ModelCard
+    from realunify_arena.store import Store
+
+OK, PROBLEMS, USAGE, INTERRUPTED = 0, 1, 2, 130
+DB_ENV = "REALUNIFY_DB"
+
+
+class CommandError(Exception):
+    """A command cannot go on; ``cli.main`` prints ``"<command>: error: <message>"`` and exits with ``code``."""
+
+    def __init__(self, message: str, code: int = USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def default_db() -> Path:
+    """``$REALUNIFY_DB``, else the app's default store (``Settings.db``, ``data/arena.db``)."""
+    from realunify_arena.settings import Settings
+
+    return Path(os.environ.get(DB_ENV) or Settings.db).expanduser()
+
+
+def add_db(parser: argparse.ArgumentParser, help: str = "the store") -> None:
+    """Add ``--db PATH`` (a ``Path``; default ``default_db()``, read when the parser is built)."""
+    parser.add_argument("--db", type=Path, default=default_db(), metavar="PATH",
+                        help=f"{help} (default ${DB_ENV} or data/arena.db)")
+
+
+@contextmanager
+def store_at(path: Path | str, *, create: bool = False) -> Iterator[Store]:
+    """The store at ``path``, closed when the block ends.
+
+    Args:
+        path: the SQLite file (``args.db``).
+        create: make a new, empty store when there is none (``eval``, ``merge``); otherwise a missing
+            file is an error, never a silently created empty database.
+
+    Raises:
+        CommandError: no file at ``path`` (exit 2), or it is not a store this version can open (exit 1).
+    """
+    from realunify_arena.store import Store
+
+    path = Path(path)
+    if not create and not path.is_file():
+        raise CommandError(f"no database at {path} (pass --db or set {DB_ENV})", USAGE)
+    try:
+        store = Store.open(path)
+    except (sqlite3.DatabaseError, OSError, ValueError) as exc:
+        raise CommandError(f"{path}: cannot open the store: {exc}", PROBLEMS) from exc
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def add_models_dir(parser: argparse.ArgumentParser) -> None:
+    """Add ``--models-dir DIR`` (default: the project's ``models/``)."""
+    parser.add_argument("--models-dir", type=Path, default=None, metavar="DIR",
+                        help="folder of model cards (default: the project's models/)")
+
+
+def model_cards(models_dir: Path | str | None, problems: list[CardError] | None = None) -> dict[str, ModelCard]:
+    """The cards in ``models_dir`` (None: the project's ``models/``), as ``cards.load_cards`` reads them.
+
+    With ``problems`` given, broken cards are recorded there and left out; without it the first one raises.
+
+    Raises:
+        CommandError: a broken card (exit 1) when ``problems`` is None, or no such folder (exit 2).
+    """
+    from realunify_arena.cards import MODELS_DIR, CardError, load_cards
+
+    folder = Path(models_dir) if models_dir is not None else MODELS_DIR
+    if not folder.is_dir():
+        raise CommandError(f"--models-dir {folder}: no such folder", USAGE)
+    try:
+        return load_cards(folder, problems=problems)
+    except CardError as exc:
+        raise CommandError(str(exc), PROBLEMS) from exc
+
+
+def card_named(cards: dict[str, ModelCard], name: str, flag: str = "--model") -> ModelCard:
+    """``cards[name]``, or a ``CommandError`` (exit 2) naming the flag and the known cards."""
+    if name not in cards:
+        raise CommandError(f"{flag} {name!r}: no such model card; known: {', '.join(sorted(cards))}", USAGE)
+    return cards[name]
+
+
+def warn(command: str, message: str) -> None:
+    """``"<command>: warning: <message>"`` on standard error; the command goes on."""
+    print(f"{command}: warning: {message}", file=sys.stderr)

@@ -1,0 +1,55 @@
+"""``import-results PATH --model NAME``: official-format result files into the store, pinned for the arena."""
+
+from __future__ import annotations
+
+from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
+
+MODE_CHOICES = {"direct": ("direct",), "stepwise": ("stepwise",), "both": ("direct", "stepwise")}
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "import-results", help="store published official-format result files as runs (pinned for the arena)",
+        description="PATH is a folder with any of UEG_direct/UEG_step/GEU_direct/GEU_step .json result files "
+                    "(what `export --format official` and third-party runners write), or one such file. Each "
+                    "entry becomes one stored run of --model (UEG generated_image, and the refined prompt "
+                    "`response` stepwise; GEU `response`, and `edit_image` stepwise), with the judge's replies "
+                    "(`judge_answer`) as judgments. Image paths may be absolute, relative to the file, or "
+                    "relative to the current directory. Any problem stops the import and nothing is written; "
+                    "importing the same folder again changes nothing.")
+    p.add_argument("path", help="result folder or file")
+    p.add_argument("--model", required=True, help="the name the runs are stored (and battle) under")
+    p.add_argument("--mode", choices=tuple(MODE_CHOICES), default="both",
+                   help="which files to read: *_direct, *_step, or both (default)")
+    p.add_argument("--data", default=None,
+                   help='the instances the entries answer: "bundled", an official folder, or parquet file(s); '
+                        "matched by (task_type, index). Default: the entries' own instance fields, under a "
+                        "dataset named after the folder")
+    p.add_argument("--judge-name", default=None,
+                   help="the judge the `judge_answer` replies are stored under (default: judge_answer)")
+    p.add_argument("--replace", action="store_true",
+                   help="re-import entries that changed since they were imported (the old run is archived)")
+    add_db(p, help="the store the runs go to (created if missing)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from realunify_arena.benchmark import load
+    from realunify_arena.importing import DEFAULT_JUDGE_NAME, ImportFailed, import_results
+
+    data = None
+    if args.data is not None:
+        data = load(args.data)
+        if not data.instances:
+            shown = "".join(f"\n  {p}" for p in data.problems[:20])
+            raise CommandError(f"--data {args.data}: no usable instances{shown}", USAGE)
+    with store_at(args.db, create=True) as store:
+        try:
+            summary = import_results(store, args.path, args.model, modes=MODE_CHOICES[args.mode], data=data,
+                                     judge_name=args.judge_name or DEFAULT_JUDGE_NAME, replace=args.replace)
+        except ImportFailed as e:
+            shown = "".join(f"\n  {p}" for p in e.problems)
+            raise CommandError(f"{len(e.problems)} problem(s); nothing was written:{shown}", PROBLEMS) from e
+    for line in summary.lines():
+        print(line)
+    return 0

@@ -1,0 +1,86 @@
+"""What a model family is and offers, as plain data: capabilities, generation options, the family table.
+
+A leaf module: it imports nothing from the package, so ``cards`` (which validates a card against its
+family) and ``adapters`` (which run a card) both depend on it and never on each other's code. The adapter
+code for a family lives in ``realunify_arena/adapters/<Family.module>.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["FAMILIES", "TINY_LAYOUTS", "Capability", "Family", "GenerationOptions"]
+
+
+class Capability(str, Enum):
+    """One of the three things a unified model may do (a card declares a subset)."""
+
+    UNDERSTAND = "understand"  # (images, text) -> text
+    GENERATE = "generate"  # text -> image
+    EDIT = "edit"  # (image, text) -> image
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Everything that changes an output besides the input. Recorded with every output.
+
+    Args:
+        seed: random seed of the generation (any integer; the same seed and input give the same output).
+        guidance: classifier-free guidance scale (``guidance_scale``, > 0; about 1-10 is usual); None
+            takes the card's or the model's default.
+        steps: diffusion or sampling steps (``num_inference_steps``, >= 1); None takes the default.
+        width, height: output image size in pixels (>= 1); None takes the model's native size.
+        max_new_tokens: upper bound on generated text tokens (>= 1).
+        temperature: text sampling temperature (>= 0; 0 is greedy decoding).
+    """
+
+    seed: int = 0
+    guidance: float | None = None  # None: the card's default
+    steps: int | None = None  # diffusion steps; None: the card's default
+    width: int | None = None
+    height: int | None = None
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 = greedy text decoding
+
+    def to_dict(self) -> dict:
+        """The options as a JSON-ready dict (field name -> value), as stored with every run."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GenerationOptions:
+        """Options from a stored dict; keys that are not fields (written by other versions) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: which adapter module runs it and what its cards may declare."""
+
+    module: str  # realunify_arena.adapters.<module> exposes load(card, device) -> Adapter
+    capabilities: frozenset[Capability]  # what a card of this family may declare
+    remote: bool  # runs behind an API: nothing resident here
+    packages: tuple[str, ...]  # import names it needs
+
+
+_ALL = frozenset(Capability)
+_UNDERSTAND_GENERATE = frozenset({Capability.UNDERSTAND, Capability.GENERATE})
+
+FAMILIES: dict[str, Family] = {
+    "janus": Family("janus", _UNDERSTAND_GENERATE, False, ("torch", "transformers")),
+    "emu3": Family("emu3", _UNDERSTAND_GENERATE, False, ("torch", "transformers")),
+    "pair": Family("pair", _ALL, False, ("torch", "transformers", "diffusers")),
+    "openai": Family("openai_compat", _ALL, True, ("openai",)),
+    "gemini": Family("gemini", _ALL, True, ("google.genai",)),
+    "tiny": Family("tiny", _ALL, False, ("torch", "transformers", "diffusers", "torchvision")),
+}
+
+# A tiny card's ``params.base``: the family whose random-weight model it builds -> capability -> the
+# sub-folder of the built model that holds that capability's checkpoint ("" is the folder itself).
+TINY_LAYOUTS: dict[str, dict[str, str]] = {
+    "janus": {"understand": "", "generate": ""},
+    "emu3": {"understand": "", "generate": ""},
+    "pair": {"understand": "vlm", "generate": "pipeline", "edit": "pipeline"},
+}

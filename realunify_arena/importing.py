@@ -1,0 +1,493 @@
+"""Published results into the store: an official-format result folder becomes stored, pinned runs.
+
+A result folder (or one file) in the official layout (``UEG_direct.json``, ``UEG_step.json``,
+``GEU_direct.json``, ``GEU_step.json``: instance entries plus the result fields a runner fills in, as
+``export --format official`` and third-party runners write them) becomes one run per (instance, mode)
+under the model name given: UEG ``generated_image`` (stepwise: ``response``, the refined prompt, first),
+GEU ``response`` (stepwise: ``edit_image`` first). Judge replies on the polling questions
+(``question_list[i].judge_answer``) become a judgment under a named judge, the per-item ``score`` of the
+official generation scorer a judgment without per-question detail; GEU replies are scored with the official
+letter extraction, as ``eval`` scores them. Extra fields are ignored; a ``response`` list counts by its first
+element and a ``generated_image`` list by its last (as SenseNova-U1 writes them and its scorer reads them);
+an image path is taken as absolute, else relative to the file's folder, else to the current directory.
+
+The instances come from a dataset (``data``), matched by ``(task_type, index)``, or else from the entries'
+own instance fields. Every problem (unreadable JSON or image, a missing or mistyped field, an entry whose
+instance is not in the dataset or disagrees with it, an entry twice in a file, an entry changed since it was
+imported) is collected and named by file, entry and field, and then nothing is written: the runs go into the
+store in one transaction (``Store.save_imported``) or not at all. Imported runs carry their origin (folder,
+file, entry, model name, import time, a digest of the entry and its image bytes), so importing the same
+folder again changes nothing, and a changed entry is re-imported only with ``replace``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from realunify_arena.benchmark.images import ImageError, open_checked
+from realunify_arena.benchmark.loaders import (
+    OFFICIAL_FILES,
+    Dataset,
+    _disagreement,
+    _merge_step_fields,
+    read_json_list,
+)
+from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, UEGInstance
+from realunify_arena.benchmark.validation import (
+    EntryErrors,
+    Problem,
+    describe,
+    parse_entry,
+)
+from realunify_arena.evaluation import remember_source
+from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
+from realunify_arena.protocols import MODES
+from realunify_arena.reporting import OFFICIAL_MODES, RESULT_FIELDS
+from realunify_arena.store import ImportConflict, now, settings_key
+from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
+
+IMPORTED_SETTINGS = {"imported": True}  # the settings every imported run is stored under (part of its key)
+DEFAULT_JUDGE_NAME = "judge_answer"  # the judge name replies found in the files are stored under by default
+_MISSING = object()
+
+
+class ImportFailed(ValueError):
+    """An import that wrote nothing; ``problems`` names every file, entry and field at fault."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(map(str, problems)))
+        self.problems = problems
+
+
+@dataclass
+class ImportSummary:
+    """What an import did: runs per outcome, and the files read or skipped."""
+
+    dataset: str
+    model: str
+    new: int = 0
+    unchanged: int = 0
+    replaced: int = 0
+    files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files whose entries carry no results
+    statuses: Counter = field(default_factory=Counter)  # status of the runs read
+
+    def lines(self) -> list[str]:
+        runs = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "none"
+        lines = [(f"{self.model} on {self.dataset}: {self.new} runs imported, {self.unchanged} unchanged, "
+                  f"{self.replaced} replaced (read {', '.join(self.files) or 'no file'}; runs {runs})")]
+        lines += [f"skipped {name}: no entry carries results (generated_image, response, ...)"
+                  for name in self.skipped]
+        return lines
+
+
+class _UnreadableFile(Exception):
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field_name, message
+
+
+@dataclass
+class _Entry:
+    """One result entry, read and checked, not yet stored."""
+
+    file: str
+    label: str
+    instance: AnyInstance
+    mode: Mode
+    raw: dict
+    status: Status
+    error: str | None
+    texts: dict[StepRole, str]  # refined prompt / answer
+    images: dict[StepRole, Path]  # generated / edited image files
+    judgments: dict[str, dict]
+    digest: str = ""
+
+
+def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
+                   data: Dataset | None = None, judge_name: str = DEFAULT_JUDGE_NAME,
+                   replace: bool = False) -> ImportSummary:
+    """Import the result files at ``path`` (a folder holding any of the four official files, or one file)
+    as ``model``'s runs in ``modes``, pinned for arena battles.
+
+    ``data``: the dataset whose instances the entries answer (matched by ``(task_type, index)``; the
+    runs are stored under its name); without it, the entries' own instance fields are the instances and the
+    dataset is named after the folder (as ``benchmark.load`` names it). Returns an ``ImportSummary``; raises
+    ``ImportFailed`` listing every problem, and then nothing was written.
+    """
+    path = Path(path)
+    modes = tuple(modes)
+    if not isinstance(model, str) or not model.strip() or model != model.strip():
+        raise ImportFailed([Problem(str(path), None, None, f"model name {model!r}: expected a non-empty name "
+                                                           "without surrounding spaces")])
+    if not isinstance(judge_name, str) or not judge_name.strip() or judge_name in (HUMAN, ANSWER_PARSER):
+        raise ImportFailed([Problem(str(path), None, None, f"judge name {judge_name!r}: expected a non-empty name "
+                                                           f"other than {HUMAN!r} and {ANSWER_PARSER!r}")])
+    folder = path if path.is_dir() else path.parent
+    dataset = data.name if data is not None else folder.resolve().name
+    own = settings_key(IMPORTED_SETTINGS)
+    if any(r["settings_key"] != own for r in store.runs(dataset=dataset, model=model)):
+        raise ImportFailed([Problem(str(path), None, None, f"model name {model!r} already has runs made here (by "
+                                                           f"eval or the app) on dataset {dataset!r}; import the "
+                                                           "published results under a name of their own")])
+    summary = ImportSummary(dataset, model)
+    problems: list[Problem] = []
+    files = _files(path, modes, problems)
+    entries = _read(files, data, judge_name, problems, summary)
+    if not problems and not entries:
+        problems.append(Problem(str(path), None, None, "no entry carries results (generated_image, response, "
+                                                       "edit_image, judge answers); nothing to import"))
+    if problems:
+        raise ImportFailed(problems)
+
+    stored = store.imported_runs(dataset, model, IMPORTED_SETTINGS)
+    todo = []
+    for entry in entries:
+        try:
+            entry.digest = _digest(entry, judge_name)
+        except _UnreadableFile as e:
+            problems.append(Problem(entry.file, entry.label, e.field, e.message))
+            continue
+        previous = stored.get((entry.instance.uid, entry.mode))
+        if previous is not None and previous["digest"] == entry.digest:
+            continue
+        if previous is not None and not replace:
+            when = f" on {previous['imported_at']} from {previous['file']}" if previous["imported_at"] else ""
+            problems.append(Problem(entry.file, entry.label, None, f"changed since it was imported{when}; "
+                                                                   "pass --replace to re-import it"))
+        todo.append(entry)
+    traces = _traces(todo, model, problems)  # decodes the new and changed entries' images
+    if problems:
+        raise ImportFailed(problems)
+    for trace in traces:
+        for step in trace.steps:
+            if step.image is not None:
+                step.image_sha = store.put_image(step.image)  # content-addressed files: no stored row changes
+                step.image = None
+    imported_at = now()
+    resolved = str(folder.resolve())
+    items = [{"trace": trace, "judgments": entry.judgments,
+              "origin": {"folder": resolved, "file": entry.file, "entry": entry.label, "model": model,
+                         "imported_at": imported_at, "digest": entry.digest}}
+             for entry, trace in zip(todo, traces)]
+    try:
+        counts = store.save_imported(dataset, items, replace=replace)
+    except ImportConflict as e:  # another import of the same model landed in between
+        raise ImportFailed([Problem(str(path), None, None, str(e))]) from None
+    remember_source(store, data if data is not None else Dataset(dataset, root=folder))
+    summary.new, summary.replaced = counts["new"], counts["replaced"]
+    summary.unchanged = len(entries) - counts["new"] - counts["replaced"]
+    return summary
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def _files(path: Path, modes: tuple[Mode, ...], problems: list[Problem]) -> list[Path]:
+    """The result files to read: ``path`` itself, or the official files in the folder, for ``modes``."""
+    for mode in modes:
+        if mode not in MODES:
+            problems.append(Problem(str(path), None, None, f"mode {mode!r}: expected one of {MODES}"))
+            return []
+    names = {name for name, (_, kind) in OFFICIAL_FILES.items() if OFFICIAL_MODES[kind] in modes}
+    if path.is_file():
+        if path.name not in OFFICIAL_FILES:
+            problems.append(Problem(str(path), None, None, f"not a result file: expected one of "
+                                                           f"{', '.join(sorted(OFFICIAL_FILES))}"))
+            return []
+        if path.name not in names:
+            problems.append(Problem(str(path), None, None, f"holds {OFFICIAL_MODES[OFFICIAL_FILES[path.name][1]]} "
+                                                           f"runs, but --mode asks for {' and '.join(modes)}"))
+            return []
+        return [path]
+    if not path.is_dir():
+        problems.append(Problem(str(path), None, None, "no such file or folder"))
+        return []
+    found = [path / name for name in OFFICIAL_FILES if name in names and (path / name).is_file()]
+    if found:
+        return found
+    nested = sorted({f.parent.relative_to(path) for f in path.rglob("*.json") if f.name in OFFICIAL_FILES})
+    if nested:
+        problems.append(Problem(str(path), None, None, f"holds no result file itself, but {len(nested)} folder(s) "
+                                                       f"under it do ({', '.join(map(str, nested[:5]))}); import "
+                                                       "each model's folder with its own --model"))
+    else:
+        problems.append(Problem(str(path), None, None, f"no {' or '.join(sorted(names))} in this folder"))
+    return []
+
+
+def _read(files: list[Path], data: Dataset | None, judge_name: str, problems: list[Problem],
+          summary: ImportSummary) -> list[_Entry]:
+    parsed: list[tuple[Path, str, dict, AnyInstance, str]] = []  # file, kind, raw, record, label
+    for file in files:
+        track, kind = OFFICIAL_FILES[file.name]
+        raw_entries = read_json_list(file, problems)
+        if raw_entries and not any(isinstance(r, dict) and _has_results(r) for r in raw_entries):
+            summary.skipped.append(file.name)
+            continue
+        if raw_entries:
+            summary.files.append(file.name)
+        first_seen: dict[tuple[str, int], int] = {}
+        for position, raw in enumerate(raw_entries):
+            try:
+                record = parse_entry(raw, track=track, file=file.name, position=position, step=kind == "step")
+            except EntryErrors as e:
+                problems.extend(e.problems)
+                continue
+            key = (record.task_type, record.index)
+            label = f"index {record.index} ({record.task_type})"
+            if key in first_seen:
+                problems.append(Problem(file.name, label, "index", f"duplicate entry: this instance is also at "
+                                                                   f"position {first_seen[key]} of the file"))
+                continue
+            first_seen[key] = position
+            parsed.append((file, kind, raw, record, label))
+
+    instances = _instances(parsed, data, problems)
+    entries = []
+    for file, kind, raw, record, label in parsed:
+        instance = instances.get((record.task_type, record.index))
+        if instance is None:
+            continue
+        entry = _entry(file, kind, raw, instance, label, judge_name, problems)
+        if entry is not None:
+            summary.statuses[entry.status.value] += 1
+            entries.append(entry)
+    return entries
+
+
+def _instances(parsed, data: Dataset | None, problems: list[Problem]) -> dict[tuple[str, int], AnyInstance]:
+    """The instance each (task_type, index) answers: the dataset's, or the entries' own (direct and step
+    entries of one instance merged, as the loader merges them); disagreements are problems."""
+    out: dict[tuple[str, int], AnyInstance] = {}
+    rejected: set[tuple[str, int]] = set()
+    origin: dict[tuple[str, int], str] = {}
+    for file, kind, raw, record, label in sorted(parsed, key=lambda p: p[1] != "direct"):  # direct entries first
+        key = (record.task_type, record.index)
+        derived = isinstance(record, UEGInstance) and raw.get("prompt") is None  # recovered from new_prompt
+        skip = {"input_image"} | ({"prompt"} if derived else set())  # runners rewrite image paths
+        if data is not None:
+            try:
+                instance = data.get(record.uid)
+            except KeyError:
+                problems.append(Problem(file.name, label, "index", f"no instance {record.uid} in dataset "
+                                                                   f"{data.name!r}; entries are matched by "
+                                                                   "(task_type, index), never guessed"))
+                rejected.add(key)
+                continue
+            disagreement = _disagreement(instance, record, skip=skip)
+            if disagreement:
+                problems.append(Problem(file.name, label, disagreement, f"disagrees with instance {record.uid} "
+                                                                        f"of dataset {data.name!r}"))
+                rejected.add(key)
+                continue
+            out[key] = instance
+            continue
+        if key in out:
+            disagreement = _disagreement(out[key], record, skip=skip)
+            if disagreement:
+                problems.append(Problem(file.name, label, disagreement,
+                                        f"disagrees with {origin[key]} on the same instance"))
+                rejected.add(key)
+                continue
+            _merge_step_fields(out[key], record)
+        else:
+            if isinstance(record, GEUInstance):
+                record.image_path = _existing(record.input_image, file.parent)
+            out[key], origin[key] = record, file.name
+    return {k: v for k, v in out.items() if k not in rejected}
+
+
+def _has_results(raw: dict) -> bool:
+    return any(k in raw for k in RESULT_FIELDS) or any(
+        isinstance(q, dict) and "judge_answer" in q for q in raw.get("question_list") or [])
+
+
+def _entry(file: Path, kind: str, raw: dict, instance: AnyInstance, label: str, judge_name: str,
+           problems: list[Problem]) -> _Entry | None:
+    """One entry's run: its status, the text and image steps it holds, and its judgments."""
+    found: list[Problem] = []
+
+    def bad(field_name: str | None, message: str) -> None:
+        found.append(Problem(file.name, label, field_name, message))
+
+    mode: Mode = OFFICIAL_MODES[kind]
+    status_value = raw.get("status", Status.OK.value)
+    if status_value not in {s.value for s in Status}:
+        bad("status", f"expected ok, not_supported or error, got {status_value!r}")
+        problems.extend(found)
+        return None
+    status = Status(status_value)
+    error = raw.get("error") if isinstance(raw.get("error"), str) else None
+    texts: dict[StepRole, str] = {}
+    images: dict[StepRole, Path] = {}
+    geu = isinstance(instance, GEUInstance)
+    text_role = StepRole.ANSWER if geu else StepRole.REFINED_PROMPT
+    image_role, image_field = ((StepRole.EDITED_IMAGE, "edit_image") if geu else
+                               (StepRole.GENERATED_IMAGE, "generated_image"))
+    text_field = "model_response" if geu and "response" not in raw and "model_response" in raw else "response"
+    wants_text = geu or mode == "stepwise"
+    wants_image = not geu or mode == "stepwise"
+
+    text = _text(raw, text_field, bad) if wants_text else None
+    image = _image_path(raw, image_field, file.parent, bad) if wants_image else None
+    if isinstance(text, str):
+        texts[text_role] = text
+    if isinstance(image, Path):
+        images[image_role] = image
+    if status is Status.OK and not found:
+        if not geu and image in (None, ""):  # what the official scorer scores 0: a run that made no image
+            status = Status.ERROR
+            error = f"no generated image ({image_field} is {'null' if image is None else 'empty'} in {file.name})"
+        elif not geu and image is _MISSING:
+            bad(image_field, "missing; expected the generated image's path (\"\" or \"status\": \"error\" "
+                             "for a failed run)")
+        elif not geu and mode == "stepwise" and not isinstance(text, str):
+            bad(text_field, f"{'missing' if text is _MISSING else 'null'}; expected the refined prompt (the "
+                            "stepwise run's first step)")
+        elif geu and text is None:
+            status, error = Status.ERROR, f"no answer ({text_field} is null in {file.name})"
+        elif geu and text is _MISSING:
+            bad(text_field, "missing; expected the model's reply (a string), or \"status\": \"error\" for a "
+                            "failed run")
+        elif geu and mode == "stepwise" and not isinstance(image, Path):
+            bad(image_field, f"{'missing' if image is _MISSING else 'empty'}; expected the edited image's path "
+                             "(stepwise GEU answers on the edited image)")
+    if status is not Status.OK:
+        error = error or f"the run did not finish (status {status.value} in {file.name})"
+    if status is Status.NOT_SUPPORTED:
+        texts, images = {}, {}
+    judgments = _judgments(raw, instance, status, texts, judge_name, bad) if not found else {}
+    if found:
+        problems.extend(found)
+        return None
+    return _Entry(file.name, label, instance, mode, raw, status, error, texts, images, judgments)
+
+
+def _text(raw: dict, name: str, bad):
+    """The text field: a string, None (null), or _MISSING; a list counts by its first element."""
+    if name not in raw:
+        return _MISSING
+    value = raw[name]
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is not None and not isinstance(value, str):
+        bad(name, f"expected a string (or a list whose first element is one), got {describe(value)}")
+        return None
+    return value
+
+
+def _image_path(raw: dict, name: str, folder: Path, bad):
+    """The image field as an existing file, "" / None (no image), or _MISSING; a list counts by its last
+    element. A path is absolute, or relative to the file's folder, or to the current directory."""
+    if name not in raw:
+        return _MISSING
+    value = raw[name]
+    if isinstance(value, list):
+        value = value[-1] if value else None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return value if value is None else ""
+    if not isinstance(value, str):
+        bad(name, f"expected an image path (a string), got {describe(value)}")
+        return None
+    found = _existing(value, folder)
+    if found is None:
+        bad(name, f"image file not found: {value} (looked relative to {folder} and to the current directory)")
+        return None
+    return found
+
+
+def _existing(value: str, folder: Path) -> Path | None:
+    path = Path(value).expanduser()
+    for candidate in ([path] if path.is_absolute() else [folder / path, Path.cwd() / path]):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _judgments(raw: dict, instance: AnyInstance, status: Status, texts: dict[StepRole, str], judge_name: str,
+               bad) -> dict[str, dict]:
+    """GEU: the answer scored by the official letter extraction (as ``eval`` scores it). UEG: the judge's
+    replies on the polling questions, or the official per-item ``score``, under ``judge_name``."""
+    if status is not Status.OK:
+        return {}
+    if isinstance(instance, GEUInstance):
+        if instance.question is None or instance.option is None or instance.answer is None:
+            bad("answer", "missing; a reply is scored against the entry's question, option and answer")
+            return {}
+        return {ANSWER_PARSER: mcq_judgment(instance, texts[StepRole.ANSWER]).to_dict()}
+    items = raw.get("question_list") or []
+    answers = [item.get("judge_answer") if isinstance(item, dict) else None for item in items]
+    if all(a is None for a in answers):
+        if "score" not in raw:
+            return {}
+        score = raw["score"]
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or score not in (0, 1):
+            bad("score", f"expected 0 or 1 (the official per-item score), got {score!r}")
+            return {}
+        return {judge_name: {"kind": "polling", "score": int(score), "errors": 0,
+                             "details": {"judge": judge_name, "questions": [],
+                                         "source": "the per-item score of the official generation scorer"}}}
+    for i, a in enumerate(answers):
+        if not isinstance(a, str):
+            bad(f"question_list[{i}].judge_answer", f"expected the judge's reply as a string, got {describe(a)}")
+            return {}
+    return {judge_name: polling_judgment(instance.question_list, [[a] for a in answers], judge_name).to_dict()}
+
+
+def _digest(entry: _Entry, judge_name: str) -> str:
+    """The entry's identity for re-imports: its JSON (image paths replaced by the images' byte hashes, so
+    a moved folder or absolute vs relative paths do not count as a change) and the judge name."""
+    raw = dict(entry.raw)
+    for role, path in entry.images.items():
+        name = "edit_image" if role is StepRole.EDITED_IMAGE else "generated_image"
+        try:
+            with path.open("rb") as f:  # streamed: a path may name any large file
+                raw[name] = hashlib.file_digest(f, "sha256").hexdigest()
+        except OSError as e:
+            raise _UnreadableFile(name, f"image file cannot be read: {path} ({e.strerror or e})") from None
+    text = json.dumps({"entry": raw, "mode": entry.mode, "judge": judge_name}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# -- traces ----------------------------------------------------------------------------------------
+
+
+def _traces(entries: list[_Entry], model: str, problems: list[Problem]) -> list[Trace]:
+    """The trace of each entry, with its images decoded (an unreadable image is a problem)."""
+    traces = []
+    for entry in entries:
+        loaded = {}
+        for role, path in entry.images.items():
+            try:
+                loaded[role] = open_checked(path)
+            except ImageError as e:
+                field_name = "edit_image" if role is StepRole.EDITED_IMAGE else "generated_image"
+                problems.append(Problem(entry.file, entry.label, field_name, f"unreadable image: {e}"))
+        traces.append(Trace(entry.instance.uid, model, entry.mode, dict(IMPORTED_SETTINGS),
+                            steps=_steps(entry, loaded), status=entry.status, error=entry.error))
+    return traces
+
+
+def _steps(entry: _Entry, images: dict) -> list[Step]:
+    """The protocol's steps (``protocols._steps``), with what the file holds in place of model calls."""
+    inst, steps = entry.instance, []
+    if isinstance(inst, GEUInstance):
+        if entry.mode == "stepwise" and StepRole.EDITED_IMAGE in images:
+            steps.append(Step(StepRole.EDITED_IMAGE, inst.edit_text, image=images[StepRole.EDITED_IMAGE]))
+        if StepRole.ANSWER in entry.texts:
+            steps.append(Step(StepRole.ANSWER, inst.mcq_text, text=entry.texts[StepRole.ANSWER]))
+        return steps
+    prompt = inst.prompt
+    if entry.mode == "stepwise" and StepRole.REFINED_PROMPT in entry.texts:
+        prompt = entry.texts[StepRole.REFINED_PROMPT]
+        steps.append(Step(StepRole.REFINED_PROMPT, inst.refine_text, text=prompt))
+    if StepRole.GENERATED_IMAGE in images:
+        steps.append(Step(StepRole.GENERATED_IMAGE, prompt, image=images[StepRole.GENERATED_IMAGE]))
+    return steps
+

@@ -1,0 +1,47 @@
+"""The README is the newcomer's manual: every command and every app flag is in it (as sqlite-utils checks its
+own docs). Commands are discovered from ``realunify_arena/commands/`` through the real parser, flags from
+the app's settings, so a new one fails here until the README says what it does."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from realunify_arena import cli
+from realunify_arena.settings import _parser as app_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _commands() -> list[str]:
+    parser = cli.build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(sub.choices)
+
+
+def _app_flags() -> list[str]:
+    return sorted(o for a in app_parser()._actions for o in a.option_strings if o.startswith("--") and o != "--help")
+
+
+def test_every_command_module_is_a_command():
+    assert len(_commands()) == len(cli.command_modules()) >= 10
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_readme_shows_every_command(command):
+    assert re.search(rf"python -m realunify_arena {re.escape(command)}\b", README), (
+        f"README.md never shows `python -m realunify_arena {command}`")
+
+
+@pytest.mark.parametrize("flag", _app_flags())
+def test_readme_names_every_app_flag(flag):
+    assert re.search(rf"`{re.escape(flag)}[` =]", README), f"README.md never names the app flag `{flag}`"
+
+
+def test_the_checks_see_a_missing_entry():
+    assert "--queue-size" in _app_flags() and "serve-openai" in _commands()  # discovery found real names
+    assert not re.search(r"python -m realunify_arena no-such-command\b", README)
