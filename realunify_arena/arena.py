@@ -185,8 +185,10 @@ class Arena:
         })
         return battle_id
 
-    def deliver(self, battle_id: str, session_id: str, side: Side, run_id: int) -> None:
-        """Record that this side's output (a stored run of the right system and instance) was shown."""
+    def deliver(self, battle_id: str, session_id: str, side: Side, run_id: int, *, flag: str | None = None) -> None:
+        """Record that this side's output (a stored run of the right system and instance) was shown;
+        ``flag`` says why that output gives its system away (the battle is flagged: its vote is kept
+        but left out of the ratings)."""
         if side not in ("A", "B"):
             raise BattleError(f"side {side!r}: expected 'A' or 'B'")
         column = side.lower()
@@ -200,6 +202,8 @@ class Arena:
             if battle[f"run_{column}"] not in (None, run_id):
                 raise BattleError(f"side {side} was already delivered with run {battle[f'run_{column}']}")
             self.store.deliver_battle_side(battle_id, side, run_id)
+            if flag:
+                self.store.flag_battle(battle_id, f"side {side}: {flag}")
 
         self.store.apply(record)
 

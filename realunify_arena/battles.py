@@ -138,7 +138,7 @@ def play(ctx: AppContext, battle: Battle, session_id: str) -> Iterator[tuple[str
 
     A pinned run is shown from the store; otherwise the side's system runs now (or a stored run with the
     same settings is reused). ``battle`` is updated with what was delivered, so ``battle.ready`` says
-    whether it takes a vote. The updates are the server's: show a side before the vote only through
+    whether it takes a vote; a side whose answer names a system flags the battle (``names_shown``). The updates are the server's: show a side before the vote only through
     ``anonymous_side``.
     """
     streams = {}
@@ -152,9 +152,17 @@ def play(ctx: AppContext, battle: Battle, session_id: str) -> Iterator[tuple[str
                                        system.mode, ctx.options(system.model))
     for side, update in interleave(streams):
         if update.done and update.run_id is not None and update.trace.status is Status.OK:
-            ctx.arena.deliver(battle.battle_id, session_id, side, update.run_id)
+            ctx.arena.deliver(battle.battle_id, session_id, side, update.run_id, flag=names_shown(ctx, update))
             battle.runs[side], battle.delivered[side] = update.run_id, True
         yield side, update
+
+
+def names_shown(ctx: AppContext, update: RunUpdate) -> str | None:
+    """What in a side's final text would name a system ("names: Qwen2.5, tiny-janus"), or None. The
+    pre-vote view redacts them, and the battle is flagged: its vote is kept but not rated."""
+    final = update.trace.final
+    found = ctx.names.found(final.text) if final is not None else []
+    return f"names: {', '.join(dict.fromkeys(found))}" if found else None
 
 
 def anonymise(text: str, names: NameFilter) -> str:

@@ -97,8 +97,9 @@ def leaderboard(store: Store, track: str | None = None, kind: str | None = None,
         of systems whose lower bound is above this one's upper bound), ``votes``, ``both_bad_rate`` (in
         [0, 1]) and ``preliminary``. Empty when there are no votes.
     """
-    return rate(store.votes(track=track, kind=kind), min_votes=min_votes, rounds=rounds, seed=seed,
-                decisive_only=decisive_only)
+    # a battle whose output named its system (flagged) keeps its vote, but the vote is not rated
+    return rate([v for v in store.votes(track=track, kind=kind) if not v.get("flagged")], min_votes=min_votes,
+                rounds=rounds, seed=seed, decisive_only=decisive_only)
 
 
 def rate(votes: Iterable[dict], min_votes: int = 100, rounds: int = 200, seed: int = 0,

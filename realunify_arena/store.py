@@ -161,6 +161,13 @@ def m003_run_origins(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_flagged_battles(db: Database) -> None:
+    """A battle whose shown output named its system (``flagged``: why, e.g. the names found; null when
+    not flagged). Its vote is kept but left out of the ratings."""
+    db.execute("alter table battles add column flagged text")
+
+
 class ImportConflict(ValueError):
     """An imported run that differs from the one stored under the same key, with no leave to replace it."""
 
@@ -874,7 +881,7 @@ class Store:
         where, params = _where(**{"b.track": track, "b.kind": kind})
         return self.query(
             "select v.id as vote_id, v.battle_id, v.created_at, v.voter, v.choice, b.kind, b.track,"
-            " b.dataset, b.instance_uid, b.system_a, b.system_b, b.run_a, b.run_b"
+            " b.dataset, b.instance_uid, b.system_a, b.system_b, b.run_a, b.run_b, b.flagged"
             f" from votes v join battles b on b.id = v.battle_id {where} order by v.id",
             params,
         )
@@ -933,6 +940,17 @@ class Store:
         column = {"A": "a", "B": "b"}[side]
         self._execute(f"update battles set run_{column} = ?, delivered_{column}_at = ? where id = ?",
                       (run_id, now(), battle_id))
+
+    def flag_battle(self, battle_id: str, reason: str) -> None:
+        """Mark the battle as identity-revealing (``reason``: what gave it away); the first reason stays."""
+        self._execute("update battles set flagged = coalesce(flagged, ?) where id = ?", (reason, battle_id))
+
+    def flagged_votes(self, track: str | None = None, kind: str | None = None) -> int:
+        """How many votes were cast on flagged battles (left out of the ratings)."""
+        where, params = _where(**{"b.track": track, "b.kind": kind})
+        where = f"{where} and b.flagged is not null" if where else "where b.flagged is not null"
+        return self.query(f"select count(*) as n from votes v join battles b on b.id = v.battle_id {where}",
+                          params)[0]["n"]
 
     def insert_vote(self, battle_id: str, voter: str, choice: str) -> tuple[int, str]:
         """Store a vote; returns (vote id, created_at). The unique index refuses a second vote on a battle."""

@@ -66,6 +66,14 @@ def interval_plot(board: list[dict], title: str):
     return fig
 
 
+def left_out_note(flagged: int) -> str:
+    """How many votes the ratings leave out because a side named its model before the vote."""
+    if not flagged:
+        return ""
+    return (f" {flagged} vote{'s' if flagged != 1 else ''} left out of the ratings: a side's answer named a"
+            " model (redacted before the vote, as large public arenas do).")
+
+
 def agreement_rows(rows: list[dict]) -> list[list]:
     def share(x):
         return "-" if x is None else f"{100 * x:.0f}%"
@@ -100,8 +108,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         rows = boards.board(track_value, kind_value, ctx.settings.min_votes)
         votes = len(ctx.store.votes(track=track_value, kind=kind_value))
         title = f"{track_value} · {KIND_LABELS[kind_value]}"
+        flagged = ctx.store.flagged_votes(track=track_value, kind=kind_value)
         text = (f"**{title}**: {votes} vote{'s' if votes != 1 else ''}. Systems with fewer than "
-                f"{ctx.settings.min_votes} votes are *preliminary* and listed last.")
+                f"{ctx.settings.min_votes} votes are *preliminary* and listed last."
+                f"{left_out_note(flagged)}")
         return (text, board_rows(rows), interval_plot(rows, title), benchmark_markdown(ctx),
                 agreement_rows(ratings.judge_agreement(ctx.store)))
 
