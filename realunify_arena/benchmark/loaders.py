@@ -230,8 +230,9 @@ def _task_type_from(category: object, path: Path) -> object:
     """``task_type`` from a ``category`` value, else from a GEU task type named in the file's path."""
     if isinstance(category, str):
         wanted = category.strip().lower().replace(" ", "_").replace("-", "_")
-        for task_type, (_, abbreviation, display) in CATEGORIES.items():
-            if wanted in (task_type, abbreviation.lower().replace("-", "_"), display.lower().replace(" ", "_").replace("-", "_")):
+        for task_type, c in CATEGORIES.items():
+            if wanted in (task_type, c.abbreviation.lower().replace("-", "_"),
+                          c.name.lower().replace(" ", "_").replace("-", "_")):
                 return task_type
         return category  # reported as an unknown task_type, naming the value given
     if category is None:

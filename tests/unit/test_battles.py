@@ -47,7 +47,7 @@ def _store_answers(store, inst, replies: dict[str, str]) -> dict[str, int]:
     ids = {}
     for model, reply in replies.items():
         trace = Trace(inst.uid, model, "direct", {"seed": 0}, steps=[Step(StepRole.ANSWER, inst.mcq_text, text=reply)])
-        ids[f"{model}:direct"] = store.save_trace(trace, "bundled")
+        ids[f"{model}:direct"] = store.save_trace(trace, "bundled", pin=True)  # as eval stores them
     return ids
 
 
@@ -162,7 +162,7 @@ def test_the_pre_vote_view_carries_its_own_image_not_a_store_hash_or_path(store,
     for model in MODELS:
         trace = Trace(inst.uid, model, "direct", {"seed": 0},
                       steps=[Step(StepRole.GENERATED_IMAGE, inst.prompt, image=Image.new("L", (4, 4), len(model)))])
-        sha = store.load_trace(store.save_trace(trace, "bundled")).final.image_sha
+        sha = store.load_trace(store.save_trace(trace, "bundled", pin=True)).final.image_sha
         info = PngImagePlugin.PngInfo()
         info.add_text("parameters", f"model: {model}")  # metadata an imported image file may carry
         store.get_image(sha).save(store.image_path(sha), format="PNG", pnginfo=info)
@@ -204,7 +204,7 @@ def test_the_reveal_carries_what_the_pre_vote_view_held_back(store, pool):
         trace = Trace(inst.uid, model, "stepwise", {"seed": 3}, steps=[
             Step(StepRole.EDITED_IMAGE, "edit", image=Image.new("RGB", (4, 4), len(model)), seconds=1.5),
             Step(StepRole.ANSWER, inst.mcq_text, text="C", seconds=0.25)])
-        store.save_trace(trace, "bundled")
+        store.save_trace(trace, "bundled", pin=True)
     battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:ivy")
     view = play_to_end(ctx, battle, SESSION)
     assert all(set(side) == {"text", "image", "error"} for side in view["sides"].values())
