@@ -13,6 +13,7 @@ import random
 import pytest
 from PIL import Image, PngImagePlugin
 
+from realunify_arena import ratings
 from realunify_arena.arena import Arena, BattleError, VoteRefused
 from realunify_arena.battles import (
     anonymise, anonymous_side, judge_battle, load_battle, play, play_to_end, reveal, start_battle, vote_and_reveal,
@@ -195,6 +196,35 @@ def test_names_in_an_answer_are_redacted_before_the_vote_and_shown_after(store, 
     revealed = vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:hal", "A")
     shown = sorted(step["text"] for side in revealed["sides"].values() for step in side["steps"])
     assert shown == sorted(["As Qwen2.5-VL, I pick A.", "B, says tiny-janus"])  # the reveal shows it all
+    # flagged, the vote kept, and left out of the ratings, which say how many were left out
+    assert "Qwen2.5" in store.battle(battle.battle_id)["flagged"]
+    assert [(v["choice"], bool(v["flagged"])) for v in store.votes()] == [("A", True)]
+    assert ratings.leaderboard(store, "GEU", "model_vs_model", min_votes=0) == []
+    assert store.flagged_votes("GEU", "model_vs_model") == 1 and store.flagged_votes("UEG") == 0
+
+
+def test_an_alias_standing_as_a_word_flags_the_battle(store, pool):
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    _store_answers(store, inst, {"tiny-pair": "The emu is on the left: A.", "tiny-janus": "B"})
+    battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:joe")
+    view = play_to_end(ctx, battle, SESSION)
+    assert sorted(side["text"] for side in view["sides"].values())[1] == f"The {REDACTED} is on the left: A."
+    vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:joe", "A")
+    # "emu" is an alias (Emu3): redacted, and the battle is flagged, as the rule says for any alias
+    assert store.flagged_votes() == 1
+
+
+def test_a_battle_whose_answers_name_nobody_is_rated(store, pool):
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    _store_answers(store, inst, {"tiny-pair": "Clearly A.", "tiny-janus": "B, the emulated one"})
+    battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:joe")
+    play_to_end(ctx, battle, SESSION)
+    vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:joe", "B")
+    assert store.battle(battle.battle_id)["flagged"] is None and store.flagged_votes() == 0
+    assert {r["system"] for r in ratings.leaderboard(store, "GEU", "model_vs_model", min_votes=0)} == {
+        "tiny-pair:direct", "tiny-janus:direct"}
 
 
 def test_the_reveal_carries_what_the_pre_vote_view_held_back(store, pool):
