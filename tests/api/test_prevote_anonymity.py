@@ -18,7 +18,15 @@ import json
 from collections import Counter
 
 import pytest
-from arena_fixtures import ROLES, TIMING_KEYS, keys, lookup_ids, seed_arena_runs, shape, strings
+from arena_fixtures import (
+    ROLES,
+    TIMING_KEYS,
+    keys,
+    lookup_ids,
+    seed_arena_runs,
+    shape,
+    strings,
+)
 from gradio_client import Client
 from PIL import Image
 
