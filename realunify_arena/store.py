@@ -781,7 +781,11 @@ class Store:
         return self.apply(upsert)
 
     def find_judgment(self, run_id: int, judge: str) -> dict | None:
-        """``judge``'s judgment of run ``run_id`` (kind, score 1, 0 or None if undecided, details, errors), or None."""
+        """``judge``'s judgment of run ``run_id`` (kind, score 1, 0 or None if undecided, details, errors), or None.
+        For ``"human"`` the voters' majority verdict (``human_verdict``), the one verdict a reveal, the
+        benchmark table and judge-human agreement use."""
+        if judge == HUMAN_JUDGE:
+            return self.human_verdict(run_id)
         rows = self.query("select kind, score, details, errors from judgments"
                           " where run_id = ? and judge = ?", (run_id, judge))
         if not rows:
@@ -789,15 +793,25 @@ class Store:
         return {**rows[0], "details": json.loads(rows[0]["details"])}
 
     def judgments(self, judge: str | None = None) -> list[dict]:
-        """Judgments with their run's dataset, instance, model, mode, track and task type."""
+        """Judgments with their run's dataset, instance, model, mode, track and task type. The ``"human"``
+        ones are the voters' majority verdicts (``human_verdicts``; ``id`` None), after the others."""
         where, params = _where(**{"j.judge": judge})
+        where = f"{where} and j.judge != ?" if where else "where j.judge != ?"
         rows = self.query(
             "select j.id, j.run_id, j.judge, j.kind, j.score, j.details, j.errors, j.created_at,"
             " r.dataset, r.instance_uid, r.model, r.mode, r.track, r.task_type"
             f" from judgments j join runs r on r.id = j.run_id {where} order by j.id",
-            params,
+            (*params, HUMAN_JUDGE),
         )
-        return [{**row, "details": json.loads(row["details"])} for row in rows]
+        rows = [{**row, "details": json.loads(row["details"])} for row in rows]
+        if judge in (None, HUMAN_JUDGE):
+            verdicts = self.human_verdicts()
+            for run in self.query(
+                    "select r.id as run_id, max(h.created_at) as created_at, r.dataset, r.instance_uid, r.model,"
+                    " r.mode, r.track, r.task_type from human_judgments h join runs r on r.id = h.run_id"
+                    " group by r.id order by r.id"):
+                rows.append({"id": None, "judge": HUMAN_JUDGE, **verdicts[run["run_id"]], **run})
+        return rows
 
     # -- human judgments, one per voter -------------------------------------------------------
 

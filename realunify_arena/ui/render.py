@@ -137,6 +137,10 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
         return "*This instance has no polling questions, so there is nothing to judge.*"
     score = {1: "1 (correct)", 0: "0 (wrong)", None: "undecided (judge errors)"}[judgment["score"]]
     details = judgment["details"]
+    if "voters" in details:  # the human verdict: the majority of the people who judged the run
+        score = {1: "1 (correct)", 0: "0 (wrong)", None: "undecided (a tie)"}[judgment["score"]]
+        return (f"**Human verdict:** {score} · {details['voters']} voter(s): {details['yes']} correct, "
+                f"{details['no']} wrong ({details['rule']})")
     if judgment["kind"] == "mcq":
         if not details["answer"]:  # your own question, asked without an expected answer
             return (f"Parsed letter: **{details['letter'] or 'none'}** (strict parse: "
