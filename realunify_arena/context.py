@@ -17,6 +17,7 @@ from realunify_arena.arena import Arena
 from realunify_arena.benchmark import Dataset, load
 from realunify_arena.benchmark.schema import AnyInstance
 from realunify_arena.cards import ModelCard, availability
+from realunify_arena.identity import NameFilter
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
@@ -77,6 +78,11 @@ class AppContext:
         if missing:
             raise KeyError(f"--models names unknown card(s) {missing}; known: {sorted(known)}")
         return {m: known[m] for m in (self.settings.models or sorted(known))}
+
+    @cached_property
+    def names(self) -> NameFilter:
+        """The names that would give a system away: of every card the pool knows, and common aliases."""
+        return NameFilter.from_cards(self.pool.cards.values())
 
     @cached_property
     def availability(self) -> dict[str, tuple[bool, str]]:

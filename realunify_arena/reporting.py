@@ -476,7 +476,7 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
     # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
     fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
-    if verdict is not None:
+    if verdict is not None and "questions" in verdict["details"]:  # the human verdict counts voters instead
         fields["question_list"] = [
             {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q["replies"])}
             for q in verdict["details"]["questions"]]

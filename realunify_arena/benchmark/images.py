@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import random
+import struct
 import warnings
+import zlib
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -67,3 +70,48 @@ def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+_PIXEL_CHUNKS = (b"IHDR", b"PLTE", b"tRNS", b"IEND")  # what a PNG needs to show its pixels; IDAT is rebuilt
+
+
+def anonymous_png(image: Image.Image, rng: random.Random | None = None) -> bytes:
+    """The image's pixels as a PNG that carries nothing else and whose bytes are unique to this call.
+
+    Nothing but the pixels survives: the image is rebuilt from its pixel data, so no text chunk, EXIF,
+    ICC profile, timestamp or physical size is written (the PNG keeps only IHDR, PLTE/tRNS for a
+    palette, IDAT, IEND). Its bytes, and so any content hash of them, differ from every other encoding
+    of the same pixels: the zlib stream is flushed (``Z_SYNC_FLUSH``, an empty stored block, which
+    decoders skip) after a few input offsets drawn from ``rng`` (default: the system's secure source).
+    The decoded pixels are exactly the input's, converted to RGB(A)/L/P as Pillow keeps them.
+    Source: the PNG specification (ISO/IEC 15948), 11.2.4 IDAT, and RFC 1951 3.2.4 (stored blocks).
+    """
+    rng = rng or random.SystemRandom()
+    if image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    bare = Image.frombytes(image.mode, image.size, image.tobytes())
+    if image.mode == "P":
+        bare.putpalette(image.getpalette())
+    encoded = png_bytes(bare)
+    chunks, raw = [], bytearray()
+    position = 8  # after the signature
+    while position < len(encoded):
+        length, kind = struct.unpack(">I4s", encoded[position:position + 8])
+        data = encoded[position + 8:position + 8 + length]
+        position += 12 + length
+        if kind == b"IDAT":
+            raw += data
+        elif kind in _PIXEL_CHUNKS:
+            chunks.append((kind, data))
+    scanlines = zlib.decompress(bytes(raw))
+    cuts = sorted(rng.randrange(len(scanlines) + 1) for _ in range(4))
+    compressor = zlib.compressobj(6)
+    idat = bytearray()
+    for start, end in zip([0, *cuts], [*cuts, len(scanlines)]):
+        idat += compressor.compress(scanlines[start:end]) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    idat += compressor.flush()
+    chunks.insert(len(chunks) - 1, (b"IDAT", bytes(idat)))  # before IEND
+    out = bytearray(encoded[:8])
+    for kind, data in chunks:
+        out += struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return bytes(out)

@@ -22,7 +22,11 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
 
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
-    arena = Arena(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window)
+    # Which forwarded address is the visitor's is the arena's call (--trusted-proxies): uvicorn's own
+    # rewrite of the socket peer, which by default believes any X-Forwarded-For sent from loopback, is off.
+    os.environ["FORWARDED_ALLOW_IPS"] = ""
+    arena = Arena(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window,
+                  trusted_proxies=settings.trusted_proxies)
     ctx = AppContext(settings, store, pool, arena)
     with gr.Blocks(title="RealUnify Arena") as demo:
         with gr.Row():

@@ -17,6 +17,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
+from realunify_arena.arena import rate_key
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, checked_image, custom_instance
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext
@@ -339,16 +340,21 @@ def _write_download(details: dict, mode: str) -> str:
 
 
 def _human_judge(ctx: AppContext):
-    def save(current, run_id, ticked):
+    def save(current, run_id, ticked, request: gr.Request, profile: gr.OAuthProfile | None):
         if current is None or run_id is None:
             raise gr.Error("Run the instance first; only a stored run can be judged.")
         _, inst = current
-        try:
-            judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []))
-        except ValueError as e:  # an instance without polling questions: nothing to judge
+        voter = ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers,
+                                   peer=request.client.host if request.client else None)
+        try:  # the same identity and limit as a vote
+            judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []), voter, rate_key=rate_key(voter),
+                                     max_per_window=ctx.settings.vote_limit,
+                                     window_seconds=ctx.settings.vote_window)
+        except ValueError as e:  # nothing to judge, or over the rate limit: nothing was written
             raise gr.Error(str(e)) from None
-        return "Saved as the human judgment of run #%d.\n\n%s" % (run_id, verdict_markdown(judgment, inst,
-                                                                                         judge=HUMAN))
+        verdict = ctx.store.human_verdict(run_id)
+        return (f"Saved as your judgment of run #{run_id} (one per person; saving again replaces yours).\n\n"
+                f"{verdict_markdown(judgment, inst, judge=HUMAN)}\n\n{verdict_markdown(verdict, inst, judge=HUMAN)}")
 
     return save
 

@@ -76,6 +76,14 @@ def interval_plot(board: list[dict], title: str) -> str:
     return "".join(parts)
 
 
+def left_out_note(flagged: int) -> str:
+    """How many votes the ratings leave out because a side named its model before the vote."""
+    if not flagged:
+        return ""
+    return (f" {flagged} vote{'s' if flagged != 1 else ''} left out of the ratings: a side's answer named a"
+            " model (redacted before the vote, as large public arenas do).")
+
+
 def agreement_rows(rows: list[dict]) -> list[list]:
     def share(x):
         return "-" if x is None else f"{100 * x:.0f}%"
@@ -109,6 +117,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     def show(track_value, kind_value):
         shown = boards.board(track_value, kind_value, ctx.settings.min_votes, wait=VIEW_WAIT)
         text = ratings.summary_markdown(shown, boards.votes(track_value, kind_value))
+        text += left_out_note(ctx.store.flagged_votes(track=track_value, kind=kind_value))
         plot_update = (gr.update(value=interval_plot(shown.rows, shown.title), visible=True) if shown.rows
                        else gr.update(value="", visible=False))  # the empty state is the summary's text
         return (text, board_rows(shown.rows), plot_update, benchmark_markdown(ctx),

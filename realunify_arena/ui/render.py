@@ -7,8 +7,13 @@ track uses are visible, so a column never shows an empty image box for a text an
 
 from __future__ import annotations
 
+import base64
+import os
+import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 from PIL import Image
@@ -56,6 +61,17 @@ class TraceView:
             gr.update(value=None, visible=track == "GEU"),
         ]
 
+    def show_anonymous(self, side: dict, track: str, status: str) -> list:
+        """A side's pre-vote view (``battles.anonymous_side``): the final output only, its image served
+        from a file of its own (``battle_image_file``), so Gradio's URL for it is not the one Explore
+        shows for the same run."""
+        values = self.blank(track, "direct", status)
+        if side["image"] is not None:
+            values[3] = gr.update(value=battle_image_file(side["image"]), visible=True)
+        if side["text"] is not None:
+            values[4] = gr.update(value=side["text"], visible=True)
+        return values
+
     def show(self, trace: Trace, track: str, images: ImageLoader, status: str, *, final_only: bool = False) -> list:
         """The trace's steps so far; ``final_only`` leaves out the intermediate step."""
         values = self.blank(track, "direct" if final_only else trace.mode, status)
@@ -67,6 +83,23 @@ class TraceView:
             content = step.text if step.role in (StepRole.REFINED_PROMPT, StepRole.ANSWER) else images(step)
             values[slot] = gr.update(value=content, visible=True)
         return values
+
+
+def battle_image_file(image: dict) -> str:
+    """A pre-vote image (``{"name", "png_base64"}``) written to its own file in the system temp folder
+    (which Gradio serves); Gradio names its copy by the bytes' hash, and these bytes are unique."""
+    folder = Path(tempfile.gettempdir()) / "realunify-battles"
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = time.time() - 600  # Gradio has long copied these into its cache
+    for entry in os.scandir(folder):
+        try:
+            if entry.stat().st_mtime < stale:
+                os.remove(entry.path)
+        except OSError:  # removed meanwhile by another battle
+            pass
+    path = folder / Path(image["name"]).name
+    path.write_bytes(base64.b64decode(image["png_base64"]))
+    return str(path)
 
 
 def status_line(trace: Trace, expected_steps: int, *, title: str) -> str:
@@ -104,6 +137,10 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
         return "*This instance has no polling questions, so there is nothing to judge.*"
     score = {1: "1 (correct)", 0: "0 (wrong)", None: "undecided (judge errors)"}[judgment["score"]]
     details = judgment["details"]
+    if "voters" in details:  # the human verdict: the majority of the people who judged the run
+        score = {1: "1 (correct)", 0: "0 (wrong)", None: "undecided (a tie)"}[judgment["score"]]
+        return (f"**Human verdict:** {score} · {details['voters']} voter(s): {details['yes']} correct, "
+                f"{details['no']} wrong ({details['rule']})")
     if judgment["kind"] == "mcq":
         if not details["answer"]:  # your own question, asked without an expected answer
             return (f"Parsed letter: **{details['letter'] or 'none'}** (strict parse: "
