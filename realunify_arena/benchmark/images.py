@@ -52,7 +52,7 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
       before any mode conversion and applied, as EXIF-aware viewers and Gradio show the image;
     - 16-bit and 32-bit integer greyscale (``I;16*``, ``I``): ``value * 255 // 65535``, values clipped to
       0-65535 (so 16384 -> 63, 32768 -> 127, 65535 -> 255; never scaled by the image's own maximum);
-    - float greyscale (``F``): the values are 8-bit levels, rounded and clipped to 0-255 (Pillow's rule);
+    - float greyscale (``F``): the values are 8-bit levels, the fraction dropped, clipped to 0-255 (Pillow's rule);
     - transparency (alpha bands, a palette's or a colour's ``transparency``): composited over white;
     - everything else: Pillow's conversion to RGB (``1`` -> 0/255, ``CMYK`` -> RGB, palettes, YCbCr, LAB).
 
