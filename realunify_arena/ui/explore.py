@@ -24,7 +24,7 @@ from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, run_and_judge, stream_run
 from realunify_arena.systems import MODES, System
-from realunify_arena.ui.render import TraceView, instance_markdown, status_line, verdict_markdown
+from realunify_arena.ui.render import TraceView, instance_markdown, plain, status_line, verdict_markdown
 from realunify_arena.ui.streaming import paced, relay
 
 RANDOM = "random"
@@ -48,7 +48,7 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
             try:
                 checked_image(payload.path, shown_name=payload.orig_name)
             except ValueError as e:  # names the problem
-                raise gr.Error(str(e)) from None
+                raise gr.Error(plain(e, markdown=False)) from None
             raise
 
     upload.preprocess = checked
@@ -139,10 +139,10 @@ def source_notice(ctx: AppContext, source: str) -> str:
     dataset = ctx.dataset(source)
     if not dataset.problems:
         return ""
-    shown = "\n".join(f"- {p}" for p in dataset.problems[:5])
+    shown = "\n".join(f"- {plain(p)}" for p in dataset.problems[:5])
     more = f"\n- … and {len(dataset.problems) - 5} more" if len(dataset.problems) > 5 else ""
-    return (f"**{len(dataset.problems)} problem(s) in {source}** ({len(dataset)} instances usable; "
-            f"`python -m realunify_arena validate {source}` lists them all):\n{shown}{more}")
+    return (f"**{len(dataset.problems)} problem(s) in {plain(source)}** ({len(dataset)} instances usable; "
+            f"`python -m realunify_arena validate` on it lists them all):\n{shown}{more}")
 
 
 def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
@@ -154,7 +154,8 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
         try:
             inst = ctx.dataset(source or ctx.sources[0]).get(uid)
         except KeyError:
-            gr.Warning(f"The link names instance {uid!r}, which is not in {source or ctx.sources[0]!r}.")
+            gr.Warning(plain(f"The link names instance {uid!r}, which is not in {source or ctx.sources[0]!r}.",
+                             markdown=False))
         else:
             updates[1:] = [gr.update(value=inst.track), gr.update(choices=category_choices(inst.track),
                                                                    value=inst.task_type),
@@ -239,9 +240,9 @@ def build(ctx: AppContext) -> ExploreTab:
                 inst = (dataset.random(ctx.rng, track_value, category_value) if choice in (None, RANDOM)
                         else dataset.get(choice))
         except ValueError as e:  # your own instance, refused with a message
-            raise gr.Error(str(e)) from None
+            raise gr.Error(plain(e, markdown=False)) from None
         except (KeyError, LookupError) as e:
-            raise gr.Error(str(e).strip("'\"")) from None
+            raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
         shown = inst.open_image() if isinstance(inst, GEUInstance) else None
         blanks = []
         for mode, column in columns.items():
@@ -279,7 +280,7 @@ def _column_runner(ctx: AppContext, column: Column):
         dataset, inst = current
         mode = column.mode
         if model not in ctx.cards:
-            raise gr.Error(f"Choose a model card; {model!r} is not offered here.")
+            raise gr.Error(plain(f"Choose a model card; {model!r} is not offered here.", markdown=False))
         options = ctx.options(model, seed=_number(seed) or 0, steps=_number(steps),
                               guidance=None if guidance in (None, "") else float(guidance),
                               max_new_tokens=_number(max_new_tokens))
@@ -346,7 +347,7 @@ def _human_judge(ctx: AppContext):
         try:
             judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []))
         except ValueError as e:  # an instance without polling questions: nothing to judge
-            raise gr.Error(str(e)) from None
+            raise gr.Error(plain(e, markdown=False)) from None
         return "Saved as the human judgment of run #%d.\n\n%s" % (run_id, verdict_markdown(judgment, inst,
                                                                                          judge=HUMAN))
 
@@ -359,7 +360,7 @@ def _register_api(ctx: AppContext) -> None:
         try:
             dataset = ctx.dataset(source)
         except KeyError as e:
-            raise gr.Error(str(e).strip("'\"")) from None
+            raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
         return [{"uid": i.uid, "track": i.track, "task_type": i.task_type, "category": i.category,
                  "text": i.question if isinstance(i, GEUInstance) else i.prompt}
                 for i in dataset.select(track, task_type)]
@@ -373,9 +374,9 @@ def _register_api(ctx: AppContext) -> None:
             dataset = ctx.dataset(source)
             inst = dataset.get(instance_uid)
         except ValueError as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(plain(e, markdown=False)) from None
         except KeyError as e:
-            raise gr.Error(str(e).strip("'\"")) from None
+            raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
         return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options,
                              judge or ctx.settings.judge)
 
