@@ -213,7 +213,7 @@ def build(ctx: AppContext) -> ExploreTab:
         for mode in MODES:
             with gr.Column():
                 columns[mode] = Column.create(mode)
-    current = gr.State(None)  # (dataset name, instance) of the last Run
+    current = gr.State(None)  # (dataset name, uid) of the last Run: ``ctx.hold``, never the instance
 
     def refresh_instances(source_value, track_value, category_value):
         return gr.update(choices=instance_choices(ctx, source_value, track_value, category_value), value=RANDOM)
@@ -249,7 +249,7 @@ def build(ctx: AppContext) -> ExploreTab:
             blanks += [*column.view.blank(inst.track, mode, "waiting for the model…"), "",
                        gr.update(visible=False), gr.update(choices=[], value=[]), None, None, None,
                        gr.skip(), gr.skip(), gr.skip()]  # the history stays, to compare with
-        return [(dataset_name, inst), instance_markdown(inst, with_questions=True),
+        return [ctx.hold(dataset_name, inst), instance_markdown(inst, with_questions=True),
                 gr.update(value=shown, visible=shown is not None), *blanks]
 
     resolved = run.click(
@@ -277,7 +277,7 @@ def _column_runner(ctx: AppContext, column: Column):
             yield from paced(frames(current, model, judge, seed, steps, guidance, max_new_tokens, history))
 
     def frames(current, model, judge, seed, steps, guidance, max_new_tokens, history):
-        dataset, inst = current
+        dataset, inst = current[0], _held(ctx, current)
         mode = column.mode
         if model not in ctx.cards:
             raise gr.Error(plain(f"Choose a model card; {model!r} is not offered here.", markdown=False))
@@ -315,6 +315,13 @@ def _column_runner(ctx: AppContext, column: Column):
     return run_column
 
 
+def _held(ctx: AppContext, current: tuple[str, str]):
+    try:
+        return ctx.instance(current)
+    except KeyError as e:
+        raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
+
+
 def _history_row(run_id, seed, trace, judgment, reused) -> dict:
     final = trace.final
     return {"run": run_id if run_id is not None else "-", "instance": trace.instance_uid, "seed": seed,
@@ -343,7 +350,7 @@ def _human_judge(ctx: AppContext):
     def save(current, run_id, ticked):
         if current is None or run_id is None:
             raise gr.Error("Run the instance first; only a stored run can be judged.")
-        _, inst = current
+        inst = _held(ctx, current)
         try:
             judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []))
         except ValueError as e:  # an instance without polling questions: nothing to judge

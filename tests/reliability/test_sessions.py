@@ -115,3 +115,29 @@ def test_sessions_without_a_heartbeat_go_after_the_idle_limit(app, monkeypatch):
         assert wait_released(demo, raw) == set()
     finally:
         client.close()
+
+
+def test_a_session_s_state_holds_a_reference_not_your_own_image(tmp_path):
+    """Explore's ``gr.State`` gets ``ctx.hold``'s (dataset, uid); your own instance (with its image) is
+    held once on the server, the newest ``OWN_HELD``, and a reference to one that went says so."""
+    from PIL import Image
+
+    from realunify_arena import context
+    from realunify_arena.arena import Arena
+    from realunify_arena.benchmark.custom import CUSTOM_DATASET, custom_instance
+
+    store = Store.open(tmp_path / "arena.db")
+    ctx = context.AppContext(Settings(data=("bundled",), db=tmp_path / "arena.db"), store,
+                             ModelPool(load_cards()), Arena(store))
+    image = Image.effect_noise((256, 256), 64).convert("RGB")
+    own = [custom_instance("GEU", "all", "", image, f"question {i}?", "a\nb\nc\nd", "") for i in range(3)]
+    references = [ctx.hold(CUSTOM_DATASET, inst) for inst in own]
+    assert all(len(repr(r)) < 200 for r in references)  # not the image's bytes
+    assert [ctx.instance(r) for r in references] == own
+    bundled = ctx.dataset("bundled").instances[0]
+    assert ctx.instance(ctx.hold(ctx.dataset("bundled").name, bundled)) == bundled
+    for i in range(context.OWN_HELD):
+        ctx.hold(CUSTOM_DATASET, custom_instance("UEG", "all", f"prompt {i}", None, None, None, None))
+    with pytest.raises(KeyError, match="no longer held on the server; press Run again"):
+        ctx.instance(references[0])
+    store.close()
