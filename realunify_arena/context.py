@@ -24,7 +24,6 @@ from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.systems import MODES, System
 
-
 OWN_HELD = 64  # your own instances held for the sessions that ran them (each one is a few MB at most)
 
 
