@@ -13,7 +13,7 @@ from realunify_arena.arena import Arena
 from realunify_arena.context import AppContext
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import arena_tab, explore, leaderboard_tab
+from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
 
 TABS = ("explore", "arena", "leaderboard")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
@@ -49,6 +49,7 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
 
         demo.load(open_from_url, None, [tabs, *explore_tab.url_outputs], api_visibility="private",
                   concurrency_limit=None)
+        sessions.release_sessions(demo)  # a visit's server state goes when the visit does
     # Model events name the "gpu" group and its limit; everything else only reads or writes the store and
     # sets concurrency_limit=None. The default is the safe one for an event that forgets to say.
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)

@@ -30,7 +30,7 @@ from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.runs import RunUpdate
 from realunify_arena.store import split_uid
 from realunify_arena.trace import Status
-from realunify_arena.ui.render import TraceView, instance_markdown, status_line
+from realunify_arena.ui.render import TraceView, instance_markdown, plain, status_line
 from realunify_arena.ui.streaming import paced, relay
 
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
@@ -43,16 +43,17 @@ def reveal_markdown(reveal: dict) -> str:
     lines = [f"**You voted: {VOTES[reveal['choice']]}** · {KIND_LABELS[reveal['kind']]}"]
     for side in SIDES:
         info = reveal["sides"][side]
-        judgment, score = info["judgment"], info["judge_problem"] or "not judged"
+        judgment, score = info["judgment"], plain(info["judge_problem"] or "not judged")
         if judgment is not None:
             score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
                      else f"judge score {judgment['score']}")
-        lines.append(f"- **{side}** was **{info['system']}** ({score})")
+        lines.append(f"- **{side}** was **{plain(info['system'])}** ({score})")
     return "\n".join(lines)
 
 
 def _message(error: Exception) -> str:
-    return getattr(error, "message", None) or (error.args[0] if error.args else str(error))
+    """The refusal's text for a toast (escaped: it may quote what the visitor sent)."""
+    return plain(getattr(error, "message", None) or (error.args[0] if error.args else str(error)), markdown=False)
 
 
 def _voter(ctx: AppContext, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
@@ -175,7 +176,7 @@ def _progress(side: str, update: RunUpdate, shown: dict) -> str:
     """Neutral progress: no step names or timings, which would hint at the mode or the model; a failure
     only as ``anonymous_side`` words it."""
     if update.trace.status is not Status.OK:
-        return f"**{side}**: failed: {shown['error']}"
+        return f"**{side}**: failed: {plain(shown['error'])}"
     return f"**{side}**: done" if update.done else f"**{side}**: working…"
 
 
@@ -197,7 +198,7 @@ def _register_api(ctx: AppContext) -> None:
         try:
             return vote_and_reveal(ctx, battle_id, request.session_hash, _voter(ctx, request, profile), choice)
         except VoteRefused as e:
-            raise gr.Error(e.message) from None
+            raise gr.Error(plain(e.message, markdown=False)) from None
 
     gr.api(new_battle, api_name="new_battle", **_battle_concurrency(ctx))
     gr.api(vote, api_name="vote", concurrency_limit=None)

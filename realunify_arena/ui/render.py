@@ -11,6 +11,8 @@ import base64
 import os
 import tempfile
 import time
+import html
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,24 @@ from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
 ImageLoader = Callable[[Step], Image.Image]
+
+# Every ASCII punctuation mark as a numeric character reference: CommonMark never reads a character
+# reference as structure (spec 0.31, "Entity and numeric character references"), so no link, image,
+# autolink (``://``, ``www.``, ``@``), raw HTML, emphasis, heading, list, table cell or ``$$`` math.
+_AS_TEXT = {ord(c): f"&#{ord(c)};" for c in string.punctuation}
+
+
+def plain(value: object, *, markdown: bool = True) -> str:
+    """``value`` as text that shows as itself, for anything a visitor, a URL, a data file or a model
+    supplied: instance text, your own prompts, model and judge replies, file names, query parameters.
+
+    ``markdown=True`` for a ``gr.Markdown`` value (and Markdown built around it); ``markdown=False`` for a
+    message (``gr.Warning``/``gr.Error``/``gr.Info``), which Gradio renders as HTML: ``&``, ``<`` and ``>``
+    escaped, so the message still reads normally in an API client's error. Either way the browser shows
+    the same characters and builds no element from them.
+    """
+    text = str(value)
+    return text.translate(_AS_TEXT) if markdown else html.escape(text, quote=False)
 
 
 @dataclass
@@ -107,9 +127,9 @@ def status_line(trace: Trace, expected_steps: int, *, title: str) -> str:
     lines = [f"**{title}**"]
     lines += [f"- {step.role.value.replace('_', ' ')}: {step.seconds:.2f} s" for step in trace.steps]
     if trace.status is Status.NOT_SUPPORTED:
-        lines.append(f"- not supported (the paper's \"-\"): {trace.error}")
+        lines.append(f"- not supported (the paper's \"-\"): {plain(trace.error)}")
     elif trace.status is Status.ERROR:
-        lines.append(f"- **error:** {trace.error}")
+        lines.append(f"- **error:** {plain(trace.error)}")
     elif len(trace.steps) < expected_steps:
         lines.append(f"- step {len(trace.steps) + 1} of {expected_steps} running…")
     else:
@@ -118,14 +138,16 @@ def status_line(trace: Trace, expected_steps: int, *, title: str) -> str:
 
 
 def instance_markdown(instance: AnyInstance, *, with_questions: bool) -> str:
-    head = f"**{instance.uid}** · {instance.track} · {instance.category_name} ({instance.category})"
+    """The instance as Markdown; its text (from a data file or a visitor) shows as plain text."""
+    head = (f"**{plain(instance.uid)}** · {instance.track} · {plain(instance.category_name)} "
+            f"({plain(instance.category)})")
     if isinstance(instance, GEUInstance):
-        options = "\n".join(f"- **{letter}.** {text}" for letter, text in zip(LETTERS, instance.option))
-        return f"{head}\n\n**Question:** {instance.question}\n\n{options}"
-    text = f"{head}\n\n**Prompt:** {instance.prompt}"
+        options = "\n".join(f"- **{letter}.** {plain(text)}" for letter, text in zip(LETTERS, instance.option))
+        return f"{head}\n\n**Question:** {plain(instance.question)}\n\n{options}"
+    text = f"{head}\n\n**Prompt:** {plain(instance.prompt)}"
     if with_questions and instance.question_list:
         text += "\n\n**Polling questions** (expected answer):\n" + "\n".join(
-            f"- {q.question} (*{q.answer}*)" for q in instance.question_list)
+            f"- {plain(q.question)} (*{plain(q.answer)}*)" for q in instance.question_list)
     return text
 
 
@@ -143,20 +165,22 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
                 f"{details['no']} wrong ({details['rule']})")
     if judgment["kind"] == "mcq":
         if not details["answer"]:  # your own question, asked without an expected answer
-            return (f"Parsed letter: **{details['letter'] or 'none'}** (strict parse: "
-                    f"{details['strict_letter'] or 'none'}) · no expected answer was given, so this run is "
+            return (f"Parsed letter: **{plain(details['letter'] or 'none')}** (strict parse: "
+                    f"{plain(details['strict_letter'] or 'none')}) · no expected answer was given, so this run is "
                     "not scored")
         options = "\n".join(
-            f"- {'**' if letter == details['answer'] else ''}{letter}. {text}"
+            f"- {'**' if letter == details['answer'] else ''}{letter}. {plain(text)}"
             f"{' ← expected**' if letter == details['answer'] else ''}"
             for letter, text in zip(LETTERS, getattr(instance, "option", [])))
-        return (f"{options}\n\nParsed letter: **{details['letter'] or 'none'}** "
-                f"(strict parse: {details['strict_letter'] or 'none'}) · expected **{details['answer']}** "
+        return (f"{options}\n\nParsed letter: **{plain(details['letter'] or 'none')}** "
+                f"(strict parse: {plain(details['strict_letter'] or 'none')}) · expected "
+                f"**{plain(details['answer'])}** "
                 f"· {'right' if judgment['score'] else 'wrong'}\n\n**Instance score:** {score}")
     rows = ["| polling question | expected | judge reply | verdict | match |", "|---|---|---|---|---|"]
     for item in details["questions"]:
-        reply = (item["replies"][-1] if item["replies"] else "").replace("|", "\\|").replace("\n", " ")
+        reply = (item["replies"][-1] if item["replies"] else "").replace("\n", " ")
         mark = {True: "right", False: "wrong", None: "unparseable"}[item["correct"]]
-        rows.append(f"| {item['question']} | {item['expected']} | {reply[:80]} | {item['verdict'] or '-'} | {mark} |")
+        cells = [item["question"], item["expected"], reply[:80], item["verdict"] or "-"]
+        rows.append("| " + " | ".join(plain(c).replace("\n", " ") for c in cells) + f" | {mark} |")
     judged_by = details.get("judge", judge)
-    return f"Judge: **{judged_by}**\n\n" + "\n".join(rows) + f"\n\n**Instance score:** {score}"
+    return f"Judge: **{plain(judged_by)}**\n\n" + "\n".join(rows) + f"\n\n**Instance score:** {score}"
