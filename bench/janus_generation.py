@@ -39,6 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
+from realunify_arena.adapters.janus import IMAGE_SAMPLING  # noqa: E402
 from realunify_arena.adapters.janus_fast import JanusFastGenerator  # noqa: E402
 
 # Janus-Pro's language models (LLaMA shapes, DeepSeek-LLM vocabulary) and its special token ids.
@@ -245,11 +246,12 @@ def bench(args) -> dict:
 
     def reference(batch):
         with torch.inference_mode():
-            return model.generate(input_ids=ids, attention_mask=mask, generation_mode="image", do_sample=True,
-                                  guidance_scale=GUIDANCE, num_return_sequences=batch)
+            return model.generate(input_ids=ids, attention_mask=mask, generation_mode="image",
+                                  guidance_scale=GUIDANCE, num_return_sequences=batch, **IMAGE_SAMPLING)
 
     def fast_run(batch):
-        return fast.generate_images(ids, mask, do_sample=True, guidance_scale=GUIDANCE, num_return_sequences=batch)
+        # both paths sample as the adapter does (the authors' way: the whole codebook, temperature 1)
+        return fast.generate_images(ids, mask, guidance_scale=GUIDANCE, num_return_sequences=batch, **IMAGE_SAMPLING)
 
     reference(args.batch[0])  # warm-up: CUDA context, kernels, allocator
     claim_floor = rate is not None  # on CPU no floor is claimed

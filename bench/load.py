@@ -80,8 +80,10 @@ def free_port() -> int:
 class AppProcess:
     """``python app.py`` on a loopback port, over a given database, with its output in a log file."""
 
-    def __init__(self, db: Path, log: Path, *extra_args: str, env: dict[str, str] | None = None):
-        self.db, self.log, self.extra_args = db, log, extra_args
+    def __init__(self, db: Path, log: Path, *extra_args: str, env: dict[str, str] | None = None,
+                 trusted_proxies: int = 1):
+        # Simulated users are told apart by their X-Forwarded-For, as visitors behind one proxy are.
+        self.db, self.log, self.extra_args = db, log, ("--trusted-proxies", str(trusted_proxies), *extra_args)
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                     "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen | None = None

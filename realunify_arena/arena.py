@@ -28,6 +28,8 @@ Kind = Literal["model_vs_model", "direct_vs_stepwise"]
 
 CHOICES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
 KINDS: tuple[str, ...] = ("model_vs_model", "direct_vs_stepwise")
+# Each choice as FastChat's arena exports write it (its ``winner`` field), so its rating scripts read our votes.
+WINNER: dict[str, str] = {"A": "model_a", "B": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 KIND_LABELS: dict[str, str] = {"model_vs_model": "two models, same mode",
                                "direct_vs_stepwise": "one model: direct vs stepwise"}  # as pages show them
 SALT_ENV = "REALUNIFY_VOTER_SALT"
@@ -56,18 +58,39 @@ def parse_system(system: str) -> System:
         raise BattleError(str(e)) from None
 
 
+def client_address(headers: Mapping[str, str], peer: str | None, trusted_proxies: int = 0) -> str:
+    """The visitor's address, as far as ``trusted_proxies`` proxy hops in front of the app can vouch.
+
+    The hops are the ``X-Forwarded-For`` entries (every such header, in order) followed by ``peer``, the
+    socket peer. Each trusted proxy appends the address it received the request from, so the visitor
+    is ``trusted_proxies`` hops left of the peer: with 0 the peer itself (an app reached directly; the
+    header, which any client can write, is ignored), with 1 the right-most forwarded entry (one proxy,
+    as on a Hugging Face Space), and so on. Entries further left were written by the client and are
+    never used. A chain shorter than that (a request that bypassed the proxies) gives its left-most hop.
+    "unknown" only when there is no peer and no header at all (a call from inside the process).
+    """
+    if trusted_proxies < 0:
+        raise ValueError(f"trusted_proxies: expected 0 or more, got {trusted_proxies}")
+    forwarded = [entry.strip() for key, value in headers.items() if key.lower() == "x-forwarded-for"
+                 for entry in str(value).split(",")] if trusted_proxies else []
+    hops = [entry for entry in forwarded if entry] + ([peer] if peer else [])
+    if not hops:
+        return "unknown"
+    return hops[max(0, len(hops) - 1 - trusted_proxies)]
+
+
 def voter_id(profile_username: str | None, session_hash: str, headers: Mapping[str, str],
-             *, salt: str | None = None) -> str:
-    """Who is voting: the Hugging Face username when logged in, else salted hashes of the client IP and
-    the session. The raw IP never leaves this function. ``salt`` defaults to $REALUNIFY_VOTER_SALT;
-    ``Arena.voter_id`` supplies the database's own salt when that is unset."""
+             *, salt: str | None = None, peer: str | None = None, trusted_proxies: int = 0) -> str:
+    """Who is voting: the Hugging Face username when logged in, else salted hashes of the client's
+    address (``client_address``: the socket ``peer`` unless ``trusted_proxies`` proxies vouch for a
+    forwarded one) and of the session. The raw address never leaves this function. ``salt`` defaults to
+    $REALUNIFY_VOTER_SALT; ``Arena.voter_id`` supplies the database's own salt when that is unset."""
     if profile_username:
         return f"hf:{profile_username}"
     salt = salt or os.environ.get(SALT_ENV)
     if not salt:
         raise ValueError(f"no voter salt: set ${SALT_ENV} or call Arena.voter_id")
-    forwarded = next((v for k, v in headers.items() if k.lower() == "x-forwarded-for"), "")
-    ip = forwarded.split(",")[0].strip() or "unknown"
+    ip = client_address(headers, peer, trusted_proxies)
     return f"anon:{_keyed_hash(salt, 'ip', ip, 16)}:{_keyed_hash(salt, 'session', session_hash, 12)}"
 
 
@@ -111,15 +134,20 @@ def _session_key(session_id: str) -> str:
 class Arena:
     """Issues battles, records deliveries and votes, in the store's database."""
 
-    def __init__(self, store: Store, *, max_votes: int = 30, window_seconds: float = 60.0):
+    def __init__(self, store: Store, *, max_votes: int = 30, window_seconds: float = 60.0,
+                 trusted_proxies: int = 0):
         self.store = store
+        self.trusted_proxies = trusted_proxies  # proxy hops whose X-Forwarded-For entries are believed
         self.max_votes = max_votes
         self.window_seconds = window_seconds
         self.salt = os.environ.get(SALT_ENV) or store.meta(SALT_META_KEY, lambda: secrets.token_hex(32))
 
-    def voter_id(self, profile_username: str | None, session_hash: str,
-                 headers: Mapping[str, str]) -> str:
-        return voter_id(profile_username, session_hash, headers, salt=self.salt)
+    def voter_id(self, profile_username: str | None, session_hash: str, headers: Mapping[str, str],
+                 peer: str | None = None) -> str:
+        """``voter_id`` with this arena's salt and trusted proxy hops; ``peer`` is the socket peer's
+        address (``request.client.host``)."""
+        return voter_id(profile_username, session_hash, headers, salt=self.salt, peer=peer,
+                        trusted_proxies=self.trusted_proxies)
 
     def voter_hash(self, voter: str) -> str:
         """A stable pseudonym for exports: voters stay distinguishable, usernames stay private."""
@@ -159,8 +187,10 @@ class Arena:
         })
         return battle_id
 
-    def deliver(self, battle_id: str, session_id: str, side: Side, run_id: int) -> None:
-        """Record that this side's output (a stored run of the right system and instance) was shown."""
+    def deliver(self, battle_id: str, session_id: str, side: Side, run_id: int, *, flag: str | None = None) -> None:
+        """Record that this side's output (a stored run of the right system and instance) was shown;
+        ``flag`` says why that output gives its system away (the battle is flagged: its vote is kept
+        but left out of the ratings)."""
         if side not in ("A", "B"):
             raise BattleError(f"side {side!r}: expected 'A' or 'B'")
         column = side.lower()
@@ -174,6 +204,8 @@ class Arena:
             if battle[f"run_{column}"] not in (None, run_id):
                 raise BattleError(f"side {side} was already delivered with run {battle[f'run_{column}']}")
             self.store.deliver_battle_side(battle_id, side, run_id)
+            if flag:
+                self.store.flag_battle(battle_id, f"side {side}: {flag}")
 
         self.store.apply(record)
 

@@ -6,19 +6,24 @@ rules a vote must pass (server-issued ids bound to a session, one vote, both sid
 A battle's state lives once, in the store's ``battles`` row: the instance, the systems on A and B, the
 runs pinned to each side (a battle drawn from stored runs) or delivered, and the vote. A browser holds
 only the battle id and every step reloads the battle by id (``load_battle``). Before the vote a side is
-shown only through ``anonymous_side`` (no system names, errors anonymised); after it, ``reveal`` gives
-who was who with each side's judge score.
+shown only through ``anonymous_side``: the final output alone, in the same shape for A and B, names
+redacted, images re-encoded under a name of their own; after it, ``reveal`` gives who was who with each
+side's steps, timings, settings and judge score.
 """
 
 from __future__ import annotations
 
+import base64
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from realunify_arena.arena import KINDS, BattleError, draw_pair
 from realunify_arena.benchmark import Dataset
+from realunify_arena.benchmark.images import anonymous_png
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.context import AppContext
+from realunify_arena.identity import NameFilter
 from realunify_arena.judge import judge_name
 from realunify_arena.runs import RunUpdate, interleave, judge_run, stream_run
 from realunify_arena.systems import MODES, Mode, System
@@ -47,9 +52,9 @@ class Battle:
 
     @property
     def shown_mode(self) -> Mode:
-        """The layout both sides get. A direct-vs-stepwise battle shows final outputs only: the stepwise
-        side's intermediate step would give it away."""
-        return "direct" if self.kind == "direct_vs_stepwise" else self.systems["A"].mode
+        """The layout both sides get before the vote: final outputs only, whatever the kind (an
+        intermediate step, or its absence, would tell a stepwise side from a direct one)."""
+        return "direct"
 
 
 def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id: str, voter: str) -> Battle:
@@ -132,8 +137,9 @@ def play(ctx: AppContext, battle: Battle, session_id: str) -> Iterator[tuple[str
     """Yield (side, update) as both sides progress; each side is delivered once it is stored and ``ok``.
 
     A pinned run is shown from the store; otherwise the side's system runs now (or a stored run with the
-    same settings is reused). An update's error is anonymised before it is yielded; ``battle`` is updated
-    with what was delivered, so ``battle.ready`` says whether it takes a vote.
+    same settings is reused). ``battle`` is updated with what was delivered, so ``battle.ready`` says
+    whether it takes a vote; a side whose answer names a system flags the battle (``names_shown``). The updates are the server's: show a side before the vote only through
+    ``anonymous_side``.
     """
     streams = {}
     for side in SIDES:
@@ -146,28 +152,46 @@ def play(ctx: AppContext, battle: Battle, session_id: str) -> Iterator[tuple[str
                                        system.mode, ctx.options(system.model))
     for side, update in interleave(streams):
         if update.done and update.run_id is not None and update.trace.status is Status.OK:
-            ctx.arena.deliver(battle.battle_id, session_id, side, update.run_id)
+            ctx.arena.deliver(battle.battle_id, session_id, side, update.run_id, flag=names_shown(ctx, update))
             battle.runs[side], battle.delivered[side] = update.run_id, True
-        if update.trace.error:
-            update.trace.error = anonymise(update.trace.error, battle)
         yield side, update
 
 
-def anonymise(text: str, battle: Battle) -> str:
-    """``text`` with the model names of the battle's systems replaced by "the model"."""
-    for system in battle.systems.values():
-        text = text.replace(system.model, "the model")
-    return text
+def names_shown(ctx: AppContext, update: RunUpdate) -> str | None:
+    """What in a side's final text would name a system ("names: Qwen2.5, tiny-janus"), or None. The
+    pre-vote view redacts them, and the battle is flagged: its vote is kept but not rated."""
+    final = update.trace.final
+    found = ctx.names.found(final.text) if final is not None else []
+    return f"names: {', '.join(dict.fromkeys(found))}" if found else None
 
 
-def anonymous_side(battle: Battle, update: RunUpdate) -> dict:
-    """The pre-vote view of one side, as the API sends it: status, anonymised error and the steps
-    (role, text, image content hash, seconds). No system name, run id or setting."""
+def anonymise(text: str, names: NameFilter) -> str:
+    """Failure text with every model, family, checkpoint and maker name, path and URL replaced
+    (``NameFilter.redact_failure``)."""
+    return names.redact_failure(text)
+
+
+def anonymous_side(ctx: AppContext, update: RunUpdate) -> dict:
+    """The pre-vote view of one side: the one function that builds what a voter sees before the vote, for
+    the Arena tab and ``/new_battle`` alike. Every side has the same shape::
+
+        {"text": str | None, "image": {"name": str, "png_base64": str} | None, "error": str | None}
+
+    ``text`` is the final answer with the names that would give a system away redacted
+    (``NameFilter.redact``); ``image`` the final image as a PNG of its pixels alone (``anonymous_png``:
+    no metadata, bytes unique to this showing, so no hash of them is an id any other endpoint returns)
+    under a random name; ``error`` the anonymised failure (``anonymise``). No intermediate step, timing,
+    setting, status, run id or store hash: those come with the reveal (``vote_and_reveal``).
+    """
     trace = update.trace
-    return {"status": trace.status.value,
-            "error": anonymise(trace.error, battle) if trace.error else None,
-            "steps": [{"role": s.role.value, "text": s.text, "image_sha": s.image_sha,
-                       "seconds": round(s.seconds, 3)} for s in trace.steps]}
+    final = trace.final if update.done and trace.status is Status.OK else None
+    image = None
+    if final is not None and final.image_sha:
+        png = anonymous_png(ctx.store.get_image(final.image_sha))
+        image = {"name": f"{secrets.token_urlsafe(12)}.png", "png_base64": base64.b64encode(png).decode("ascii")}
+    return {"text": ctx.names.redact(final.text) if final is not None and final.text else None,
+            "image": image,
+            "error": anonymise(trace.error, ctx.names) if trace.error else None}
 
 
 def play_to_end(ctx: AppContext, battle: Battle, session_id: str) -> dict:
@@ -179,7 +203,7 @@ def play_to_end(ctx: AppContext, battle: Battle, session_id: str) -> dict:
     inst = battle.instance
     return {"battle_id": battle.battle_id, "dataset": battle.dataset, "instance_uid": inst.uid,
             "track": inst.track, "text": inst.question if isinstance(inst, GEUInstance) else inst.prompt,
-            "ready": battle.ready, "sides": {side: anonymous_side(battle, final[side]) for side in SIDES}}
+            "ready": battle.ready, "sides": {side: anonymous_side(ctx, final[side]) for side in SIDES}}
 
 
 # -- the vote and the reveal ------------------------------------------------------------------------
@@ -209,15 +233,23 @@ def judge_battle(ctx: AppContext, battle_id: str, session_id: str) -> dict:
 
 def _with_judgments(ctx: AppContext, battle: Battle, revealed: dict, *, ask_model: bool) -> dict:
     """``Arena.vote``/``reveal``'s record (battle_id, vote_id, choice, created_at, system_a, system_b, kind,
-    instance_uid) plus ``sides``: per side the system, run id, judge, judgment and judge problem."""
+    instance_uid) plus ``sides``: per side the system, run id, judge, judgment and judge problem, and what
+    the pre-vote view held back: the run's status, error, settings, total seconds and every step (role,
+    text, image content hash, seconds)."""
     sides = {}
     for side in SIDES:
         run_id = battle.runs.get(side)
-        judgment = problem = None
+        judgment = problem = trace = None
         if run_id is not None:
-            judgment, problem = judge_run(ctx.store, ctx.pool, run_id, ctx.store.load_trace(run_id),
-                                          battle.instance, ctx.settings.judge, ask_model=ask_model)
+            trace = ctx.store.load_trace(run_id)
+            judgment, problem = judge_run(ctx.store, ctx.pool, run_id, trace, battle.instance,
+                                          ctx.settings.judge, ask_model=ask_model)
         sides[side] = {"system": revealed[f"system_{side.lower()}"], "run_id": run_id,
                        "judge": judge_name(battle.instance, ctx.settings.judge), "judgment": judgment,
-                       "judge_problem": problem}
+                       "judge_problem": problem,
+                       "status": trace.status.value if trace else None, "error": trace.error if trace else None,
+                       "settings": trace.settings if trace else None,
+                       "seconds": round(trace.seconds, 3) if trace else None,
+                       "steps": [{"role": s.role.value, "text": s.text, "image_sha": s.image_sha,
+                                  "seconds": round(s.seconds, 3)} for s in trace.steps] if trace else []}
     return {**revealed, "sides": sides}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,13 +19,17 @@ from pathlib import Path
 from realunify_arena.adapters.base import Capability, GenerationOptions, ModelSource
 from realunify_arena.arena import Arena
 from realunify_arena.benchmark import Dataset, load
+from realunify_arena.benchmark.custom import CUSTOM_DATASET
 from realunify_arena.benchmark.schema import AnyInstance
 from realunify_arena.cards import ModelCard, availability
+from realunify_arena.identity import NameFilter
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import needs_device
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.systems import MODES, System
+
+OWN_HELD = 64  # your own instances held for the sessions that ran them (each one is a few MB at most)
 
 
 class QueueFull(RuntimeError):
@@ -40,6 +45,7 @@ class AppContext:
     rng: random.Random = field(default_factory=random.Random)
     _datasets: dict[str, Dataset] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _own: OrderedDict = field(default_factory=OrderedDict)  # uid -> your own instance, newest last
     _device_slots: asyncio.Semaphore | None = None  # made on the event loop's first use
     _waiting: int = 0
 
@@ -61,6 +67,30 @@ class AppContext:
             if source not in self._datasets:
                 self._datasets[source] = load(source)
             return self._datasets[source]
+
+    def hold(self, dataset: str, instance: AnyInstance) -> tuple[str, str]:
+        """A small reference to ``instance`` for a session's ``gr.State``: (dataset name, uid), never the
+        instance (your own GEU image would be kept per session, in every session). Your own instances are
+        in no source, so the last ``OWN_HELD`` of them stay here (newest kept; ``instance`` says when one
+        has gone)."""
+        if dataset == CUSTOM_DATASET:
+            with self._lock:
+                self._own[instance.uid] = instance
+                self._own.move_to_end(instance.uid)
+                while len(self._own) > OWN_HELD:
+                    self._own.popitem(last=False)
+        return dataset, instance.uid
+
+    def instance(self, reference: tuple[str, str]) -> AnyInstance:
+        """The instance ``hold`` returned ``reference`` for; raises ``KeyError`` with a message when it is
+        no longer there."""
+        dataset, uid = reference
+        if dataset == CUSTOM_DATASET:
+            with self._lock:
+                if uid not in self._own:
+                    raise KeyError("Your own instance is no longer held on the server; press Run again.")
+                return self._own[uid]
+        return self.dataset_named(dataset).get(uid)
 
     def dataset_named(self, name: str) -> Dataset:
         """The configured source whose dataset is called ``name`` (what runs and battles record);
@@ -115,6 +145,11 @@ class AppContext:
         if missing:
             raise KeyError(f"--models names unknown card(s) {missing}; known: {sorted(known)}")
         return {m: known[m] for m in (self.settings.models or sorted(known))}
+
+    @cached_property
+    def names(self) -> NameFilter:
+        """The names that would give a system away: of every card the pool knows, and common aliases."""
+        return NameFilter.from_cards(self.pool.cards.values())
 
     @cached_property
     def availability(self) -> dict[str, tuple[bool, str]]:

@@ -2,33 +2,264 @@
 
 BT maximum likelihood is order-free, unlike online Elo. Ties and both-bad count as half a win each way
 (the convention of Chatbot Arena, so figures are comparable); both-bad is also reported on its own, as a
-failure rate. A tiny ridge keeps a system that never lost finite. Ratings use the familiar display scale
-1000 + 400/ln(10) * theta, so 100 points mean a 64% expected win rate.
+failure rate. Ratings use the familiar display scale 1000 + 400/ln(10) * theta, so 100 points mean a 64%
+expected win rate; the ranked systems average 1000.
+
+Ranked and preliminary systems. A system with at least ``min_votes`` votes is *ranked*. The ranked board is
+fitted on the votes between ranked systems only, so a newcomer cannot move it; every preliminary system is
+then placed against that board by a second fit in which the ranked ratings are held fixed. Rank(UB)
+(1 + the number of ranked systems whose lower bound is above this one's upper bound, FastChat's
+definition) is computed among ranked systems; preliminary systems have none.
+
+Priors. A tiny ridge (``RIDGE`` on theta) keeps the fit defined; with it the point ratings match FastChat's
+and choix's maximum-likelihood fits. A system that won every vote in its fit ("never lost") or lost every
+one ("never won") has no finite maximum-likelihood rating; it is flagged and given one virtual tie against
+a 1000-rated reference (``PRIOR_TIES``), which keeps it finite: a single win over a 1000-rated system
+places it at 1191.
+
+Intervals. 95% bootstrap percentile intervals over ``rounds`` resamplings of the votes with replacement
+(multinomial resampling of the vote-count table, fixed seed, so the board does not jitter between page
+loads); the ranked board's table and the preliminary systems' votes are resampled separately, and each
+round places the preliminary systems against that round's ranked board. An interval is shown only where it
+means something: none when all of a system's votes are one result against one opponent (resampling cannot
+vary it, e.g. a single vote), one-sided for a flagged system (the prior, not the data, holds its open end),
+and every shown interval contains its point estimate.
+
+Speed. Votes are aggregated by SQL into counts per (system A, system B, choice), kept current by adding
+only votes with a higher id (``VoteCounts``); the point fit and all bootstrap rounds are solved together by
+a batched, damped Newton method on per-pair totals, so a refit costs the same at 10k and 1M votes.
+``Leaderboards`` refits on a background thread and keeps the last finished board per view.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import csv
+import io
+import json
 import math
+import threading
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize
 
+from realunify_arena.arena import KIND_LABELS
 from realunify_arena.store import Store
 
 BASE = 1000.0
 SCALE = 400.0 / math.log(10.0)
 OUTCOME = {"A": 1.0, "B": 0.0, "tie": 0.5, "both_bad": 0.5}  # P(A wins) each choice stands for
+RIDGE = 1e-4  # on theta; twice this is choix's ``alpha`` for the same fit
+PRIOR_TIES = 1.0  # virtual ties against a 1000-rated reference for a system that never lost or never won
+PRIOR_TEXT = "one virtual tie against a 1000-rated reference"
+EMPTY_TEXT = "no votes yet — play a battle"
+
+_MAX_STEP = 2.0  # largest Newton step in theta (a damping for systems far out on the logistic's flat tail)
+
+
+# -- counts ----------------------------------------------------------------------------------------
+
+@dataclass
+class CountTable:
+    """One board's votes as counts per (system_a, system_b, choice). ``last_vote_id`` changes exactly when the
+    counts do: the newest vote id counted (from a store: the id the update that last changed them read up to)."""
+
+    counts: Counter = field(default_factory=Counter)
+    last_vote_id: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @classmethod
+    def from_votes(cls, votes: Iterable[dict]) -> CountTable:
+        """From vote rows that carry system_a, system_b and choice (and optionally vote_id)."""
+        table = cls()
+        for v in votes:
+            table.counts[(v["system_a"], v["system_b"], v["choice"])] += 1
+            table.last_vote_id = max(table.last_vote_id, int(v.get("vote_id") or 0))
+        return table
+
+
+class VoteCounts:
+    """Counts of every board of a store, kept current incrementally (``update`` adds only newer votes)."""
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[str, str], CountTable] = {}
+        self.last_vote_id = 0
+        self._lock = threading.Lock()
+
+    def update(self, store: Store) -> int:
+        """Add the votes stored since the last update (one SQL query); returns how many were added."""
+        with self._lock:
+            rows = store.vote_counts(after_id=self.last_vote_id)
+            for r in rows:
+                table = self._tables.setdefault((r["track"], r["kind"]), CountTable())
+                table.counts[(r["system_a"], r["system_b"], r["choice"])] += r["n"]
+                table.last_vote_id = max(table.last_vote_id, r["last_id"])
+                self.last_vote_id = max(self.last_vote_id, r["last_id"])
+            return sum(r["n"] for r in rows)
+
+    def table(self, track: str | None = None, kind: str | None = None) -> CountTable:
+        """A copy of the counts of the boards that match (None: every track or kind)."""
+        merged = CountTable()
+        with self._lock:
+            for (t, k), table in self._tables.items():
+                if track in (None, t) and kind in (None, k):
+                    merged.counts.update(table.counts)
+                    merged.last_vote_id = max(merged.last_vote_id, table.last_vote_id)
+        return merged
+
+
+# -- the fit ---------------------------------------------------------------------------------------
+
+class _Pairs:
+    """Vote counts of one fit by unordered system pair (i < j) and result for i (1, 1/2 or 0), for batched fits.
+
+    Orientation (who was A) and tie versus both-bad do not enter the likelihood, so they are merged: the
+    multinomial resampling of these categories is the same as resampling the votes themselves, with about
+    a third as many categories.
+    """
+
+    def __init__(self, rows: list[tuple[int, int, float, int]], n: int):
+        merged: Counter = Counter()
+        for i, j, o, c in rows:
+            merged[(min(i, j), max(i, j), o if i < j else 1.0 - o)] += c
+        keyed = sorted(merged.items())
+        pairs = [k[:2] for k, _ in keyed]
+        firsts = [r for r in range(len(pairs)) if r == 0 or pairs[r] != pairs[r - 1]]
+        self.n = n
+        self.I = np.array([pairs[r][0] for r in firsts], dtype=np.intp)
+        self.J = np.array([pairs[r][1] for r in firsts], dtype=np.intp)
+        self.starts = np.array(firsts, dtype=np.intp)
+        self.score = np.array([k[2] for k, _ in keyed])  # P(lower index wins) per category
+        self.counts = np.array([c for _, c in keyed], dtype=float)
+
+    @property
+    def empty(self) -> bool:
+        return len(self.I) == 0
+
+    def totals(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair, from category weights ``(rounds, categories)``: votes N and wins of the lower index S,
+        ``(rounds, pairs)``."""
+        return (np.add.reduceat(weights, self.starts, axis=1),
+                np.add.reduceat(weights * self.score, self.starts, axis=1))
+
+    def to_systems(self, at_i: np.ndarray, at_j: np.ndarray) -> np.ndarray:
+        """Per-pair values ``(rounds, pairs)`` summed per system, ``at_i`` to each pair's I and ``at_j`` to its J:
+        ``(rounds, systems)``, by one bincount (no matmul: small products, where a threaded BLAS only adds
+        contention on a busy machine)."""
+        rounds, n = len(at_i), self.n
+        base = np.arange(rounds)[:, None] * n
+        index = np.concatenate([(base + self.I).ravel(), (base + self.J).ravel()])
+        return np.bincount(index, np.concatenate([at_i.ravel(), at_j.ravel()]), rounds * n).reshape(rounds, n)
+
+    def per_system(self, N: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Votes and score (wins, half a win per tie) of every system, ``(rounds, systems)``."""
+        return self.to_systems(N, N), self.to_systems(S, N - S)
+
+    def bootstrap(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
+        """Category weights of ``rounds`` resamplings of the votes with replacement, ``(rounds, categories)``."""
+        total = int(self.counts.sum())
+        return rng.multinomial(total, self.counts / total, size=rounds).astype(float)
+
+    def unbounded(self, N: np.ndarray, S: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where maximum likelihood has no finite answer (Ford's condition: the "won or tied against" graph is
+        not strongly connected), the systems whose group never lost, or never won, to any system outside it.
+
+        Returns booleans ``never_lost`` and ``never_won`` ``(rounds, systems)`` and ``group`` ``(rounds,
+        systems, systems)`` (i and j reach each other: the same strongly connected group). The systems not
+        in ``free`` are held fixed, so they count as one group. Systems without votes here are left out.
+        """
+        rounds, n = len(N), self.n
+        present = self.per_system(N, S)[0] > 0
+        reach = np.zeros((rounds, n, n), dtype=bool)
+        reach[:, self.I, self.J] = S > 0
+        reach[:, self.J, self.I] = (N - S) > 0
+        fixed = np.ones(n, dtype=bool)
+        fixed[free] = False
+        reach[:, fixed[:, None] & fixed[None, :]] = True
+        reach[:, np.arange(n), np.arange(n)] = True
+        for _ in range(max(1, math.ceil(math.log2(n)))):  # transitive closure by repeated squaring
+            closed = reach.astype(np.float32)
+            reach = np.einsum("rij,rjk->rik", closed, closed) > 0
+            if reach.all():  # the usual case: every system reaches every other in a step or two
+                break
+        into = reach.transpose(0, 2, 1)  # into[r, i, u]: u reaches i
+        group = reach & into
+        both = present[:, :, None] & present[:, None, :]
+        split = ~(group | ~both).all(axis=(1, 2))  # some two present systems do not reach each other
+        never_lost = present & split[:, None] & ~(into & ~reach & present[:, None, :]).any(axis=2)
+        never_won = present & split[:, None] & ~(reach & ~into & present[:, None, :]).any(axis=2)
+        return never_lost & ~fixed, never_won & ~fixed, group
+
+    def solve(self, N: np.ndarray, S: np.ndarray, theta: np.ndarray, free: np.ndarray) -> np.ndarray:
+        """theta ``(rounds, systems)`` maximising each round's BT log-likelihood over the ``free`` columns
+        (the others held at their given values), minus ``RIDGE * |theta_free|^2``, plus one virtual tie
+        per ``PRIOR_TIES`` against theta = 0 for a free system that ``unbounded`` finds never lost or never won.
+
+        All rounds at once: Newton steps from batched Hessians, each capped at ``_MAX_STEP`` and halved
+        per round until the objective falls (Armijo), so the fit converges from any start.
+        """
+        theta = theta.astype(float).copy()
+        if len(free) == 0 or self.empty:
+            return theta
+        never_lost, never_won, _ = self.unbounded(N, S, free)
+        prior = PRIOR_TIES * (never_lost | never_won)[:, free]  # (rounds, free)
+        I, J, n_free, rounds = self.I, self.J, len(free), len(theta)
+        position = np.full(self.n, -1)
+        position[free] = np.arange(n_free)
+        both = (position[I] >= 0) & (position[J] >= 0)
+        fI, fJ = position[I][both], position[J][both]
+        diag = np.arange(n_free)
+
+        def objective(th: np.ndarray) -> np.ndarray:
+            d = th[:, I] - th[:, J]  # S softplus(-d) + (N - S) softplus(d), with softplus(d) = softplus(-d) + d
+            f = (N * np.logaddexp(0.0, -d) + (N - S) * d).sum(axis=1)
+            tf = th[:, free]
+            return f + RIDGE * (tf * tf).sum(axis=1) + (prior * (np.logaddexp(0.0, -tf) + tf / 2)).sum(axis=1)
+
+        f = objective(theta)
+        for _ in range(200):
+            p = _sigmoid(theta[:, I] - theta[:, J])
+            pf = _sigmoid(theta[:, free])
+            residual = N * p - S
+            grad = self.to_systems(residual, -residual)[:, free] + 2.0 * RIDGE * theta[:, free] + prior * (pf - 0.5)
+            h = N * p * (1.0 - p)
+            hess = np.zeros((rounds, n_free, n_free))
+            hess[:, fI, fJ] = -h[:, both]
+            hess[:, fJ, fI] = -h[:, both]
+            hess[:, diag, diag] = self.to_systems(h, h)[:, free] + 2.0 * RIDGE + prior * pf * (1.0 - pf)
+            step = np.linalg.solve(hess, grad[..., None])[..., 0]
+            size = np.abs(step).max(axis=1)
+            if size.max() < 1e-9:
+                break
+            step *= np.minimum(1.0, _MAX_STEP / np.maximum(size, 1e-300))[:, None]
+            slope = -(grad * step).sum(axis=1)  # directional derivative along -step (<= 0)
+            t = np.ones(rounds)
+            for _ in range(40):
+                candidate = theta.copy()
+                candidate[:, free] -= t[:, None] * step
+                f_new = objective(candidate)
+                ok = f_new <= f + 1e-4 * t * slope + 1e-12 * np.abs(f)
+                if ok.all():
+                    break
+                t = np.where(ok, t, t / 2)
+            theta, f = candidate, f_new
+        return theta
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 def fit_bt(n_systems: int, a: np.ndarray, b: np.ndarray, outcome: np.ndarray,
-           weight: np.ndarray, ridge: float = 1e-4, start: np.ndarray | None = None) -> np.ndarray:
-    """Log-strengths (mean zero) maximising sum(weight * log P(outcome)) - ridge * |theta|^2.
-
-    P(A beats B) = sigmoid(theta[a] - theta[b]) (Bradley-Terry). Newton-CG with the exact Hessian (the
-    objective is convex) converges in a handful of steps; the bootstrap calls this hundreds of times, so
-    that matters more than it looks.
+           weight: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    """Log-strengths, mean zero, maximising sum(weight * log P(outcome)) - RIDGE * |theta|^2, with the
+    never-lost/never-won prior of ``_Pairs.solve``. P(A beats B) = sigmoid(theta[a] - theta[b]) (Bradley-Terry).
 
     Args:
         n_systems: number of systems ``S`` (>= 1); systems are the indices ``0 .. S-1``.
@@ -37,8 +268,7 @@ def fit_bt(n_systems: int, a: np.ndarray, b: np.ndarray, outcome: np.ndarray,
         outcome: float array ``(M,)`` in ``[0, 1]``: P(A wins) the row stands for (1 A won, 0 B won,
             0.5 tie or both-bad; see ``OUTCOME``).
         weight: float array ``(M,)``, >= 0: how many votes the row stands for.
-        ridge: L2 penalty (>= 0) that keeps a system that never lost finite.
-        start: optional float array ``(S,)`` to start from (a previous fit, for the bootstrap).
+        start: optional float array ``(S,)`` to start from (a previous fit).
 
     Returns:
         float array ``(S,)`` of log-strengths in natural-log units, mean zero (``to_display`` turns them
@@ -46,28 +276,15 @@ def fit_bt(n_systems: int, a: np.ndarray, b: np.ndarray, outcome: np.ndarray,
 
     Raises:
         IndexError: an index in ``a`` or ``b`` is outside ``[0, S)``.
-        ValueError: ``a``, ``b``, ``outcome`` and ``weight`` differ in length.
     """
-    n = n_systems
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        d = theta[a] - theta[b]
-        # -log sigma(d) = logaddexp(0, -d); a fractional outcome mixes both directions
-        nll = weight * (outcome * np.logaddexp(0.0, -d) + (1.0 - outcome) * np.logaddexp(0.0, d))
-        residual = weight * (1.0 / (1.0 + np.exp(-d)) - outcome)  # d(nll)/d(d)
-        grad = np.bincount(a, residual, n) - np.bincount(b, residual, n)
-        return float(nll.sum() + ridge * np.sum(theta * theta)), grad + 2.0 * ridge * theta
-
-    def hessian(theta: np.ndarray) -> np.ndarray:
-        p = 1.0 / (1.0 + np.exp(-(theta[a] - theta[b])))
-        h = weight * p * (1.0 - p)
-        flat = (np.bincount(a * n + a, h, n * n) + np.bincount(b * n + b, h, n * n)
-                - np.bincount(a * n + b, h, n * n) - np.bincount(b * n + a, h, n * n))
-        return flat.reshape(n, n) + 2.0 * ridge * np.eye(n)
-
-    x0 = np.zeros(n) if start is None else start
-    result = minimize(loss, x0, jac=True, hess=hessian, method="Newton-CG", options={"xtol": 1e-10})
-    return result.x - result.x.mean()
+    rows = [(int(i), int(j), float(o), w) for i, j, o, w in zip(a, b, outcome, weight) if w > 0]
+    pairs = _Pairs(rows, n_systems)
+    theta = np.zeros((1, n_systems)) if start is None else np.asarray(start, dtype=float)[None]
+    if pairs.empty:
+        return theta[0] - theta[0].mean()
+    N, S = pairs.totals(pairs.counts[None])
+    theta = pairs.solve(N, S, theta, np.arange(n_systems))[0]
+    return theta - theta.mean()
 
 
 def to_display(theta: np.ndarray) -> np.ndarray:
@@ -78,85 +295,339 @@ def to_display(theta: np.ndarray) -> np.ndarray:
 def leaderboard(store: Store, track: str | None = None, kind: str | None = None,
                 min_votes: int = 100, rounds: int = 200, seed: int = 0,
                 decisive_only: bool = False) -> list[dict]:
-    """One row per system, best first: rating, 95% interval, Rank(UB), votes, both-bad rate.
-
-    Systems with fewer than ``min_votes`` votes are ``preliminary`` and listed after the others.
-    ``decisive_only`` drops ties and both-bad votes from the fit (they compress the spread).
+    """One row per system, best first: ranked systems, then preliminary ones (see ``rate_counts``).
 
     Args:
         store: the votes' store.
         track: ``"UEG"``, ``"GEU"`` or None (both).
         kind: ``"model_vs_model"``, ``"direct_vs_stepwise"`` or None (both).
-        min_votes: votes (>= 0) below which a system is ``preliminary``.
-        rounds: bootstrap refits (>= 0; 0 gives a zero-width interval).
+        min_votes: votes (>= 0) below which a system is ``preliminary`` (placed, not ranked).
+        rounds: bootstrap refits (>= 0; 0 skips the intervals).
         seed: bootstrap seed; the same votes and seed give the same board.
+        decisive_only: drop tie and both-bad votes from the fit.
 
     Returns:
-        A list of dicts, one per system (``"model:mode"``), with ``system``, ``rating``, ``lower``, ``upper``
-        (rating points; ``lower``/``upper`` the 2.5/97.5 bootstrap percentiles), ``rank_ub`` (1 + number
-        of systems whose lower bound is above this one's upper bound), ``votes``, ``both_bad_rate`` (in
-        [0, 1]) and ``preliminary``. Empty when there are no votes.
+        ``rate_counts``' rows; empty when there are no votes.
     """
-    return rate(store.votes(track=track, kind=kind), min_votes=min_votes, rounds=rounds, seed=seed,
-                decisive_only=decisive_only)
+    counts = VoteCounts()
+    counts.update(store)
+    return rate_counts(counts.table(track, kind), min_votes=min_votes, rounds=rounds, seed=seed,
+                       decisive_only=decisive_only)
 
 
 def rate(votes: Iterable[dict], min_votes: int = 100, rounds: int = 200, seed: int = 0,
          decisive_only: bool = False) -> list[dict]:
-    """``leaderboard`` over vote rows (dicts with ``system_a``, ``system_b`` and ``choice``, one of ``OUTCOME``'s
-    keys).
+    """``leaderboard`` over vote rows that carry system_a, system_b and choice."""
+    return rate_counts(CountTable.from_votes(votes), min_votes=min_votes, rounds=rounds, seed=seed,
+                       decisive_only=decisive_only)
 
-    Raises:
-        KeyError: a row lacks one of those keys, or its choice is not in ``OUTCOME``.
+
+def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed: int = 0,
+                decisive_only: bool = False) -> list[dict]:
+    """The board of one vote-count table: one row per system, ranked systems best first, then the
+    preliminary ones (fewer than ``min_votes`` votes) best first.
+
+    Row fields: system; rating (display scale); lower and upper (its 95% interval, or None where none is
+    meaningful, see the module docstring); rank_ub (int, None for preliminary systems); votes; both_bad_rate
+    (0-1); preliminary (bool); flag ("never lost", "never won" or None); note (why an interval is missing
+    or one-sided, and the prior that holds a flagged system finite; or None). ``decisive_only`` drops tie
+    and both-bad votes from the fit (they compress the spread); ``rounds=0`` skips the intervals.
     """
-    votes = list(votes)
-    systems = sorted({v["system_a"] for v in votes} | {v["system_b"] for v in votes})
+    counts = {k: c for k, c in table.counts.items() if c > 0}
+    systems = sorted({a for a, _, _ in counts} | {b for _, b, _ in counts})
     if not systems:
         return []
+    unknown = sorted({c for _, _, c in counts} - OUTCOME.keys())
+    if unknown:
+        raise ValueError(f"vote choice(s) {unknown}: expected one of {', '.join(OUTCOME)}")
     index = {s: i for i, s in enumerate(systems)}
-    n_votes, both_bad = Counter(), Counter()
-    for v in votes:
-        for side in ("system_a", "system_b"):
-            n_votes[v[side]] += 1
-            both_bad[v[side]] += v["choice"] == "both_bad"
-
-    fitted = [v for v in votes if not decisive_only or v["choice"] in ("A", "B")]
-    rows = Counter((index[v["system_a"]], index[v["system_b"]], OUTCOME[v["choice"]]) for v in fitted)
-    keys = list(rows)
-    a = np.array([k[0] for k in keys], dtype=np.intp)
-    b = np.array([k[1] for k in keys], dtype=np.intp)
-    outcome = np.array([k[2] for k in keys])
-    counts = np.array([rows[k] for k in keys], dtype=float)
-
-    theta = fit_bt(len(systems), a, b, outcome, counts)
-    lower, upper = _bootstrap_interval(len(systems), a, b, outcome, counts, theta, rounds, seed)
-    rating, lower, upper = to_display(theta), to_display(lower), to_display(upper)
-
-    board = [
-        {
-            "system": s, "rating": float(rating[i]), "lower": float(lower[i]), "upper": float(upper[i]),
-            "rank_ub": 1 + int(np.sum(lower > upper[i])), "votes": n_votes[s],
-            "both_bad_rate": both_bad[s] / n_votes[s], "preliminary": n_votes[s] < min_votes,
-        }
-        for i, s in enumerate(systems)
-    ]
-    return sorted(board, key=lambda r: (r["preliminary"], -r["rating"]))
-
-
-def _bootstrap_interval(n: int, a: np.ndarray, b: np.ndarray, outcome: np.ndarray, counts: np.ndarray,
-                        theta: np.ndarray, rounds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """2.5 and 97.5 percentiles over refits on votes resampled with replacement (a fixed seed, so the
-    board does not move between page loads); the point estimate stays the full-data fit."""
-    total = int(counts.sum())
-    if total == 0 or rounds <= 0:
-        return theta.copy(), theta.copy()
+    n = len(systems)
+    n_votes, both_bad = np.zeros(n, dtype=int), np.zeros(n, dtype=int)
+    for (a, b, choice), c in counts.items():
+        for s in (a, b):
+            n_votes[index[s]] += c
+            both_bad[index[s]] += c if choice == "both_bad" else 0
+    ranked = n_votes >= min_votes
+    fitted = sorted((index[a], index[b], OUTCOME[choice], c) for (a, b, choice), c in counts.items()
+                    if not decisive_only or choice in ("A", "B"))
+    ranked_rows = [r for r in fitted if ranked[r[0]] and ranked[r[1]]]
+    placed_rows = [r for r in fitted if not (ranked[r[0]] and ranked[r[1]])]
     rng = np.random.default_rng(seed)
-    draws = np.stack([
-        fit_bt(n, a, b, outcome, rng.multinomial(total, counts / total).astype(float), start=theta)
-        for _ in range(rounds)
-    ])
-    return np.percentile(draws, 2.5, axis=0), np.percentile(draws, 97.5, axis=0)
 
+    # 1. the ranked board, on votes between ranked systems only
+    board_fit = _Pairs(ranked_rows, n)
+    free = np.flatnonzero(ranked)
+    flags = [_flags(board_fit, free)]
+    theta = _centred(board_fit.solve(*_point(board_fit), np.zeros((1, n)), free), free)[0]
+    draws = np.full((rounds, n), np.nan)
+    if rounds > 0 and not board_fit.empty:
+        weights = board_fit.bootstrap(rng, rounds)
+        N, S = board_fit.totals(weights)
+        draws[:, free] = _centred(board_fit.solve(N, S, np.tile(theta, (rounds, 1)), free), free)[:, free]
+        draws[:, free] = np.where(board_fit.per_system(N, S)[0][:, free] > 0, draws[:, free], np.nan)
+
+    # 2. preliminary systems placed against it, the ranked ratings held fixed (per round in the bootstrap)
+    placing = _Pairs(placed_rows, n)
+    free = np.flatnonzero(~ranked)
+    flags.append(_flags(placing, free))
+    if not placing.empty:
+        theta = placing.solve(*_point(placing), theta[None], free)[0]
+        if rounds > 0:
+            start = np.where(np.isnan(draws), theta, draws)
+            weights = placing.bootstrap(rng, rounds)
+            N, S = placing.totals(weights)
+            placed = placing.solve(N, S, start, free)
+            draws[:, free] = np.where(placing.per_system(N, S)[0][:, free] > 0, placed[:, free], np.nan)
+
+    ends = np.full((2, n), np.nan)
+    if rounds > 0:
+        seen = ~np.isnan(draws).any(axis=0)
+        ends[:, seen] = np.percentile(to_display(draws[:, seen]), [2.5, 97.5], axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: no interval, see _row
+            ends[:, ~seen] = np.nanpercentile(to_display(draws[:, ~seen]), [2.5, 97.5], axis=0)
+    results = [Counter() for _ in systems]  # per system: (opponent, P(win)) -> votes, over its own fit's votes
+    for fit_rows, in_fit in ((ranked_rows, ranked), (placed_rows, ~ranked)):
+        for a, b, o, c in fit_rows:
+            if in_fit[a]:
+                results[a][(b, o)] += c
+            if in_fit[b]:
+                results[b][(a, 1.0 - o)] += c
+    rows = []
+    for i, s in enumerate(systems):
+        flag, group = flags[0][i] if ranked[i] else flags[1][i]
+        rows.append(_row(s, float(to_display(theta[i])), ends[:, i], results[i], rounds, flag=flag,
+                         group=[systems[j] for j in group], votes=int(n_votes[i]), both_bad=int(both_bad[i]),
+                         preliminary=not ranked[i]))
+    for r in rows:
+        if not r["preliminary"]:
+            upper = math.inf if r["upper"] is None else r["upper"]
+            r["rank_ub"] = 1 + sum(1 for o in rows if not o["preliminary"] and o is not r
+                                   and (-math.inf if o["lower"] is None else o["lower"]) > upper)
+    return sorted(rows, key=lambda r: (r["preliminary"], -r["rating"], r["system"]))
+
+
+def _point(pairs: _Pairs) -> tuple[np.ndarray, np.ndarray]:
+    return pairs.totals(pairs.counts[None])
+
+
+def _flags(pairs: _Pairs, free: np.ndarray) -> dict[int, tuple[str | None, list[int]]]:
+    """Per free system of this fit: "never lost", "never won", "unconnected" (its group met no one else) or
+    None, and the other members of its group when the flag concerns a group."""
+    if pairs.empty:
+        return {int(i): (None, []) for i in free}
+    never_lost, never_won, group = (x[0] for x in pairs.unbounded(*_point(pairs), free))
+    out = {}
+    for i in free:
+        lost, won = bool(never_lost[i]), bool(never_won[i])
+        flag = "unconnected" if lost and won else "never lost" if lost else "never won" if won else None
+        out[int(i)] = flag, [int(j) for j in np.flatnonzero(group[i]) if j != i] if flag else []
+    return out
+
+
+def _centred(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """The ranked systems average theta 0 (display 1000), per round."""
+    if len(free):
+        theta = theta.copy()
+        theta[:, free] -= theta[:, free].mean(axis=1, keepdims=True)
+    return theta
+
+
+def _row(system: str, rating: float, ends: np.ndarray, results: Counter, rounds: int, *,
+         flag: str | None, group: list[str], votes: int, both_bad: int, preliminary: bool) -> dict:
+    fitted = sum(results.values())
+    notes, lower, upper = [], None, None
+    members = f" (its group: {', '.join(group)})" if group else ""
+    if flag == "unconnected":
+        notes.append(f"unconnected: never met the other systems{members}; placed by the prior ({PRIOR_TEXT})")
+    elif flag:
+        outside = (" to" if flag == "never lost" else " against") + " a system outside its group" if group else ""
+        notes.append(f"{flag}{outside}{members}: held finite by the prior ({PRIOR_TEXT})")
+    if rounds <= 0:
+        notes.append("no interval: no bootstrap rounds")
+    elif not fitted:
+        notes.append("no interval: no votes in its fit" + (" (none against ranked systems)" if not preliminary
+                                                            else ""))
+    elif fitted == 1:
+        notes.append("no interval: its only vote cannot vary under resampling")
+    elif len(results) == 1:
+        notes.append(f"no interval: all {fitted} of its votes are one result against one opponent,"
+                     " so resampling cannot vary it")
+    else:
+        lo, hi = ends  # the 2.5 and 97.5 percentiles of its bootstrap ratings
+        if not np.isfinite(lo) or hi - lo < 0.05:
+            notes.append("no interval: its bootstrap did not vary")
+        else:
+            lower, upper = min(float(lo), rating), max(float(hi), rating)  # contains its point estimate
+            if flag == "never lost":
+                upper = None
+                notes.append("no upper bound")
+            elif flag == "never won":
+                lower = None
+                notes.append("no lower bound")
+            elif flag == "unconnected":
+                lower = upper = None
+                notes.append("no interval: its level against the others is the prior's")
+    return {
+        "system": system, "rating": float(rating), "lower": lower, "upper": upper, "rank_ub": None,
+        "votes": votes, "both_bad_rate": both_bad / votes if votes else 0.0, "preliminary": preliminary,
+        "flag": flag, "note": "; ".join(notes) or None,
+    }
+
+
+# -- boards: what the tab, the API and the CLI show ------------------------------------------------
+
+@dataclass(frozen=True)
+class Board:
+    """One leaderboard view: ``rows`` from ``rate_counts`` over ``votes`` votes (up to ``last_vote_id``)."""
+
+    track: str | None
+    kind: str | None
+    min_votes: int
+    votes: int
+    last_vote_id: int
+    rows: list[dict]
+
+    @property
+    def title(self) -> str:
+        return f"{self.track or 'all tracks'} · {KIND_LABELS.get(self.kind, self.kind or 'all battles')}"
+
+    def to_dict(self) -> dict:
+        return {"track": self.track, "kind": self.kind, "min_votes": self.min_votes, "votes": self.votes,
+                "last_vote_id": self.last_vote_id, "rows": self.rows}
+
+
+def board_from_counts(table: CountTable, track: str | None, kind: str | None, min_votes: int,
+                      rounds: int = 200, seed: int = 0, decisive_only: bool = False) -> Board:
+    rows = rate_counts(table, min_votes=min_votes, rounds=rounds, seed=seed, decisive_only=decisive_only)
+    return Board(track, kind, min_votes, table.total, table.last_vote_id, rows)
+
+
+BOARD_HEADERS = ["rank (UB)", "system", "rating", "95% interval", "votes", "both-bad rate", "tier", "note"]
+CSV_FIELDS = ("track", "kind", "rank_ub", "system", "rating", "lower", "upper", "votes", "both_bad_rate",
+              "preliminary", "flag", "note")
+
+
+def interval_text(row: dict) -> str:
+    """``"950 – 1010"``, one-sided ``"≥ 950"`` / ``"≤ 1010"``, or ``"—"`` where no interval is meaningful."""
+    lower, upper = row["lower"], row["upper"]
+    if lower is not None and upper is not None:
+        return f"{lower:.0f} – {upper:.0f}"
+    if lower is not None:
+        return f"≥ {lower:.0f}"
+    if upper is not None:
+        return f"≤ {upper:.0f}"
+    return "—"
+
+
+def board_table(rows: list[dict]) -> list[list]:
+    """The rows as the tab and the Markdown board show them, under ``BOARD_HEADERS``."""
+    return [["–" if r["rank_ub"] is None else r["rank_ub"], r["system"], round(r["rating"]), interval_text(r),
+             r["votes"], f"{100 * r['both_bad_rate']:.0f}%", "preliminary" if r["preliminary"] else "ranked",
+             r["note"] or ""] for r in rows]
+
+
+def summary_markdown(board: Board, votes_now: int | None = None) -> str:
+    """The line above a board: its title, its vote count, and what preliminary means."""
+    votes_now = board.votes if votes_now is None else votes_now
+    if votes_now == 0:
+        return f"**{board.title}**: 0 votes; {EMPTY_TEXT} in the Arena tab."
+    text = (f"**{board.title}**: {votes_now} vote{'s' if votes_now != 1 else ''}. Systems with fewer than "
+            f"{board.min_votes} votes are *preliminary*: listed last, placed against the ranked board without "
+            "moving it, and not ranked.")
+    if votes_now != board.votes:
+        text += f" *Refitting: the board below counts {board.votes} of them.*"
+    return text
+
+
+def board_markdown(board: Board) -> str:
+    """The summary line and the board as a Markdown table (the empty state when there are no votes)."""
+    lines = [summary_markdown(board)]
+    if board.rows:
+        lines += ["", "| " + " | ".join(BOARD_HEADERS) + " |", "|" + "---|" * len(BOARD_HEADERS)]
+        lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in board_table(board.rows)]
+    return "\n".join(lines)
+
+
+def boards_csv(boards: list[Board]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for board in boards:
+        for r in board.rows:
+            writer.writerow({"track": board.track, "kind": board.kind, **{k: r[k] for k in CSV_FIELDS[2:]}})
+    return out.getvalue()
+
+
+def boards_json(boards: list[Board]) -> str:
+    return json.dumps([b.to_dict() for b in boards], indent=2, ensure_ascii=False)
+
+
+class Leaderboards:
+    """The boards of one store as the app serves them: counts kept current incrementally, one fit per
+    board and new vote on a background thread, the last finished board kept per (track, kind, min_votes).
+    Thread-safe."""
+
+    def __init__(self, store: Store, rounds: int = 200, seed: int = 0):
+        self.store = store
+        self.rounds, self.seed = rounds, seed
+        self.counts = VoteCounts()
+        self._done: dict[tuple, Board] = {}
+        self._jobs: dict[tuple, concurrent.futures.Future] = {}
+        self._fitting: dict[tuple, int] = {}
+        self._lock = threading.Lock()
+        self._refits = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="refit")
+        self._agreement: tuple[tuple, list[dict]] | None = None
+
+    def board(self, track: str, kind: str, min_votes: int, wait: float | None = None) -> Board:
+        """The board with every stored vote, once its refit finishes within ``wait`` seconds (None: however
+        long it takes); otherwise the last finished one (``Board.votes`` says how many it counts)."""
+        self.counts.update(self.store)
+        version = self.counts.table(track, kind).last_vote_id
+        key = (track, kind, min_votes)
+        with self._lock:
+            done = self._done.get(key)
+            if done is not None and done.last_vote_id >= version:
+                return done
+            job = self._jobs.get(key)
+            # a queued job will read the newest counts when it starts; a running one may have read older ones
+            if job is None or job.done() or (job.running() and self._fitting.get(key, -1) < version):
+                job = self._jobs[key] = self._refits.submit(self._refit, key)
+        try:
+            return job.result(timeout=None if done is None else wait)
+        except concurrent.futures.TimeoutError:
+            return done
+
+    def votes(self, track: str, kind: str) -> int:
+        """Votes on this board as of the last ``board`` call (no query)."""
+        return self.counts.table(track, kind).total
+
+    def _refit(self, key: tuple) -> Board:
+        track, kind, min_votes = key
+        table = self.counts.table(track, kind)
+        with self._lock:
+            self._fitting[key] = table.last_vote_id
+        rows = rate_counts(table, min_votes=min_votes, rounds=self.rounds, seed=self.seed)
+        board = Board(track, kind, min_votes, table.total, table.last_vote_id, rows)
+        with self._lock:
+            if key not in self._done or self._done[key].last_vote_id <= board.last_vote_id:
+                self._done[key] = board
+        return board
+
+    def agreement(self) -> list[dict]:
+        """``judge_agreement``, recomputed only after a new vote or judgment; empty at once if nothing is judged."""
+        judged = self.store.query("select count(*) as n, max(id) as last, max(created_at) as at"
+                                  " from judgments where score is not null")[0]
+        if not judged["n"]:
+            return []
+        version = (tuple(judged.values()), self.counts.last_vote_id)
+        cached = self._agreement
+        if cached is None or cached[0] != version:
+            cached = self._agreement = version, judge_agreement(self.store)
+        return cached[1]
+
+
+# -- judges against humans -------------------------------------------------------------------------
 
 def judge_agreement(store: Store) -> list[dict]:
     """Per judge, over voted battles whose two runs that judge scored: how often the judge's scores
@@ -166,6 +637,8 @@ def judge_agreement(store: Store) -> list[dict]:
     for j in store.judgments():
         if j["score"] is not None:
             scores[j["judge"]][j["run_id"]] = j["score"]
+    if not scores:
+        return []  # nothing judged: no need to read the votes
     votes = [v for v in store.votes() if v["run_a"] is not None and v["run_b"] is not None]
 
     board = []

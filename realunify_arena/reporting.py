@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_dataset
-from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
+from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, TRACKS, UEG_TASKS, AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import EntryErrors, Problem, parse_entry
 from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
@@ -162,6 +162,14 @@ def _md_row(cells: list[str]) -> str:
 def reports_from_store(store, *, dataset: str | None = None, judge: str | None = None) -> list[Report]:
     """One report per (dataset, UEG judge) stored; GEU needs no judge model and appears in each.
     Runs of your own one-off instances (``benchmark.custom``) are in no table."""
+    return [Report(name, judge_name, score_systems(outcome for _, outcome in scored))
+            for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge)]
+
+
+def judged_runs(store, *, dataset: str | None = None,
+                judge: str | None = None) -> list[tuple[str, str | None, list[tuple[dict, Outcome]]]]:
+    """(dataset, UEG judge, [(run row, its Outcome)]) per table ``reports_from_store`` prints, runs oldest
+    first; the Outcome's ``model`` is the run's label from ``system_labels``. Custom instances are left out."""
     runs = [r for r in store.runs(dataset=dataset) if is_benchmark_dataset(r["dataset"])]
     judgments = store.judgments()
     mcq = {j["run_id"]: j for j in judgments if j["kind"] == "mcq"}
@@ -169,17 +177,17 @@ def reports_from_store(store, *, dataset: str | None = None, judge: str | None =
     for j in judgments:
         if j["kind"] == "polling":
             polling[j["judge"]][j["run_id"]] = j
-    reports = []
+    tables = []
     for name in sorted({r["dataset"] for r in runs}):
         subset = [r for r in runs if r["dataset"] == name]
         uegs_judged = sorted(j for j in polling if any(r["id"] in polling[j] for r in subset))
         judges = [judge] if judge else uegs_judged or [None]
         labels = system_labels(subset)
         for judge_name in judges:
-            outcomes = [_stored_outcome(r, labels[r["id"]], polling.get(judge_name, {}).get(r["id"]),
-                                        mcq.get(r["id"])) for r in subset]
-            reports.append(Report(name, judge_name, score_systems(outcomes)))
-    return reports
+            tables.append((name, judge_name, [(r, stored_outcome(r, labels[r["id"]],
+                                                                 polling.get(judge_name, {}).get(r["id"]),
+                                                                 mcq.get(r["id"]))) for r in subset]))
+    return tables
 
 
 def system_labels(runs: list[dict]) -> dict[int, str]:
@@ -200,7 +208,8 @@ def system_labels(runs: list[dict]) -> dict[int, str]:
     return labels
 
 
-def _stored_outcome(run: dict, label: str, polling: dict | None, mcq: dict | None) -> Outcome:
+def stored_outcome(run: dict, label: str, polling: dict | None, mcq: dict | None) -> Outcome:
+    """One stored run scored from its polling (UEG) or answer-letter (GEU) judgment, if any."""
     base = {"model": label, "mode": run["mode"], "task_type": run["task_type"], "status": Status(run["status"])}
     if base["status"] is not Status.OK:
         return Outcome(**base)
@@ -284,7 +293,7 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
 
 
 def _is_result_file(file: Path) -> bool:
-    return file.suffix == ".json" and file.stem in {f"{t}_{k}" for t in ("UEG", "GEU") for k in OFFICIAL_MODES}
+    return file.suffix == ".json" and file.stem in {f"{t}_{k}" for t in TRACKS for k in OFFICIAL_MODES}
 
 
 def _result_files(path: Path) -> list[Path]:
@@ -467,7 +476,7 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
     # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
     fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
-    if verdict is not None:
+    if verdict is not None and "questions" in verdict["details"]:  # the human verdict counts voters instead
         fields["question_list"] = [
             {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q["replies"])}
             for q in verdict["details"]["questions"]]

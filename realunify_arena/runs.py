@@ -151,12 +151,24 @@ def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstan
         return None, f"judge {name} failed: {error_text(e)}"
 
 
-def judge_by_hand(store: Store, run_id: int, instance: AnyInstance, yes_questions: list[str]) -> dict:
-    """Store a person's answers to the polling questions (ticked = yes) as the run's human judgment.
+def judge_by_hand(store: Store, run_id: int, instance: AnyInstance, yes_questions: list[str], voter: str, *,
+                  rate_key: str | None = None, max_per_window: int | None = None,
+                  window_seconds: float = 60.0) -> dict:
+    """Store one person's answers to the polling questions (ticked = yes) as their own human judgment of
+    the run; judging again replaces only theirs. ``voter`` follows the vote identity rules
+    (``Arena.voter_id``); with ``max_per_window``, at most that many judgments per ``window_seconds``
+    per ``rate_key`` (``arena.rate_key(voter)``). The run's single human verdict, where one is needed, is
+    the majority of the voters' (``Store.human_verdict``). Returns this person's ``Judgment.to_dict()``.
 
-    Raises ``ValueError`` for an instance without polling questions (nothing to judge)."""
+    Raises ``ValueError`` for an instance without polling questions (nothing to judge), ``RateLimited``
+    over the limit (nothing written)."""
     answers = {q.question: "yes" if q.question in yes_questions else "no" for q in instance.question_list}
-    return judge_stored_run(store, run_id, instance, judging.build_judge(judging.HUMAN, answers=answers))
+    judgment = judging.judge_trace(store.load_trace(run_id), instance,
+                                   judging.build_judge(judging.HUMAN, answers=answers),
+                                   judging.stored_images(store)).to_dict()
+    store.save_human_judgment(run_id, voter, judgment, rate_key=rate_key, max_per_window=max_per_window,
+                              window_seconds=window_seconds)
+    return judgment
 
 
 def run_and_judge(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,

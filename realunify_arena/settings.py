@@ -38,6 +38,7 @@ class Settings:
     queue_size: int = 32  # events waiting beyond this get "queue full"
     vote_limit: int = 30  # votes one voter (account, or IP across sessions) may cast per vote_window
     vote_window: int = 60  # seconds
+    trusted_proxies: int = 0  # proxy hops in front of the app whose X-Forwarded-For entries are believed
     journal_mode: str = "wal"  # SQLite journal: "wal" (local disks), "delete" (network and FUSE mounts)
 
     @property
@@ -124,6 +125,9 @@ _SPECS = (
     _Spec("queue_size", "events that may wait in the queue (default 32)", "int"),
     _Spec("vote_limit", "votes one voter may cast per vote window (default 30)", "int"),
     _Spec("vote_window", "the vote limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),
+    _Spec("trusted_proxies", "proxy hops in front of the app whose X-Forwarded-For entries are believed; the "
+          "voter is the right-most address they did not write (default 0: the socket peer; 1 on a Space)",
+          "int", (0, 16)),
     _Spec("journal_mode", "SQLite journal mode: wal (default; local disks) or delete (network and FUSE"
           " mounts, where WAL is unsafe)", "choice", choices=JOURNAL_MODES),
 )

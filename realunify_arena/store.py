@@ -36,6 +36,7 @@ from PIL import Image
 from sqlite_utils import Database, Migrations
 
 from realunify_arena.benchmark.images import png_bytes
+from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.trace import Trace
 
 try:  # POSIX only; elsewhere processes fall back to the busy retry alone
@@ -161,6 +162,13 @@ def m003_run_origins(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_flagged_battles(db: Database) -> None:
+    """A battle whose shown output named its system (``flagged``: why, e.g. the names found; null when
+    not flagged). Its vote is kept but left out of the ratings."""
+    db.execute("alter table battles add column flagged text")
+
+
 class ImportConflict(ValueError):
     """An imported run that differs from the one stored under the same key, with no leave to replace it."""
 
@@ -178,7 +186,7 @@ def settings_key(settings: dict) -> str:
 def split_uid(instance_uid: str) -> tuple[str, str]:
     """``UEG_12_world_knowledge`` -> ("UEG", "world_knowledge")."""
     parts = instance_uid.split("_", 2)
-    if len(parts) != 3 or parts[0] not in ("UEG", "GEU") or not parts[1].lstrip("-").isdigit():
+    if len(parts) != 3 or parts[0] not in TRACKS or not parts[1].lstrip("-").isdigit():
         raise ValueError(f"instance_uid {instance_uid!r}: expected '<UEG|GEU>_<index>_<task_type>'")
     return parts[0], parts[2]
 
@@ -774,7 +782,11 @@ class Store:
         return self.apply(upsert)
 
     def find_judgment(self, run_id: int, judge: str) -> dict | None:
-        """``judge``'s judgment of run ``run_id`` (kind, score 1, 0 or None if undecided, details, errors), or None."""
+        """``judge``'s judgment of run ``run_id`` (kind, score 1, 0 or None if undecided, details, errors), or None.
+        For ``"human"`` the voters' majority verdict (``human_verdict``), the one verdict a reveal, the
+        benchmark table and judge-human agreement use."""
+        if judge == HUMAN_JUDGE:
+            return self.human_verdict(run_id)
         rows = self.query("select kind, score, details, errors from judgments"
                           " where run_id = ? and judge = ?", (run_id, judge))
         if not rows:
@@ -782,15 +794,25 @@ class Store:
         return {**rows[0], "details": json.loads(rows[0]["details"])}
 
     def judgments(self, judge: str | None = None) -> list[dict]:
-        """Judgments with their run's dataset, instance, model, mode, track and task type."""
+        """Judgments with their run's dataset, instance, model, mode, track and task type. The ``"human"``
+        ones are the voters' majority verdicts (``human_verdicts``; ``id`` None), after the others."""
         where, params = _where(**{"j.judge": judge})
+        where = f"{where} and j.judge != ?" if where else "where j.judge != ?"
         rows = self.query(
             "select j.id, j.run_id, j.judge, j.kind, j.score, j.details, j.errors, j.created_at,"
             " r.dataset, r.instance_uid, r.model, r.mode, r.track, r.task_type"
             f" from judgments j join runs r on r.id = j.run_id {where} order by j.id",
-            params,
+            (*params, HUMAN_JUDGE),
         )
-        return [{**row, "details": json.loads(row["details"])} for row in rows]
+        rows = [{**row, "details": json.loads(row["details"])} for row in rows]
+        if judge in (None, HUMAN_JUDGE):
+            verdicts = self.human_verdicts()
+            for run in self.query(
+                    "select r.id as run_id, max(h.created_at) as created_at, r.dataset, r.instance_uid, r.model,"
+                    " r.mode, r.track, r.task_type from human_judgments h join runs r on r.id = h.run_id"
+                    " group by r.id order by r.id"):
+                rows.append({"id": None, "judge": HUMAN_JUDGE, **verdicts[run["run_id"]], **run})
+        return rows
 
     # -- human judgments, one per voter -------------------------------------------------------
 
@@ -874,11 +896,32 @@ class Store:
         where, params = _where(**{"b.track": track, "b.kind": kind})
         return self.query(
             "select v.id as vote_id, v.battle_id, v.created_at, v.voter, v.choice, b.kind, b.track,"
-            " b.dataset, b.instance_uid, b.system_a, b.system_b, b.run_a, b.run_b"
+            " b.dataset, b.instance_uid, b.system_a, b.system_b, b.run_a, b.run_b, b.flagged"
             f" from votes v join battles b on b.id = v.battle_id {where} order by v.id",
             params,
         )
 
+    def vote_counts(self, after_id: int = 0) -> list[dict]:
+        """Votes with ``id > after_id`` counted per (track, kind, system_a, system_b, choice), leaving out the
+        votes of flagged battles (a side's output named its model; see ``flag_battle``).
+
+        Each row: those five, ``n`` (votes) and ``last_id``: the newest vote id this call counted up to
+        (the same in every row). Vote ids only grow with commits (one writer at a time), so a caller keeps
+        counts current by adding what this returns and asking next for ``after_id=last_id``: one index
+        range, not a scan of every vote. Grouped by the systems first: the temporary sort compares fewer
+        columns than with track and kind (equal on nearly every row) first.
+        """
+        with self.read() as db:  # one snapshot: the count and the rows agree
+            (last,) = db.execute("select coalesce(max(id), 0) from votes").fetchone()
+            if last <= after_id:
+                return []
+            return list(db.query(
+                "select b.track, b.kind, b.system_a, b.system_b, v.choice, count(*) as n, :last as last_id"
+                " from votes v join battles b on b.id = v.battle_id where v.id > :after and v.id <= :last"
+                " and b.flagged is null"  # a side named its model before the vote: kept, not rated
+                " group by b.system_a, b.system_b, v.choice, b.track, b.kind",
+                {"after": after_id, "last": last},
+            ))
     # =========================================================================================
     # The statements other modules need, kept here so every SQL statement lives in this file.
     # Each joins the caller's ``write()`` transaction when called inside one (writes nest as savepoints,
@@ -933,6 +976,17 @@ class Store:
         column = {"A": "a", "B": "b"}[side]
         self._execute(f"update battles set run_{column} = ?, delivered_{column}_at = ? where id = ?",
                       (run_id, now(), battle_id))
+
+    def flag_battle(self, battle_id: str, reason: str) -> None:
+        """Mark the battle as identity-revealing (``reason``: what gave it away); the first reason stays."""
+        self._execute("update battles set flagged = coalesce(flagged, ?) where id = ?", (reason, battle_id))
+
+    def flagged_votes(self, track: str | None = None, kind: str | None = None) -> int:
+        """How many votes were cast on flagged battles (left out of the ratings)."""
+        where, params = _where(**{"b.track": track, "b.kind": kind})
+        where = f"{where} and b.flagged is not null" if where else "where b.flagged is not null"
+        return self.query(f"select count(*) as n from votes v join battles b on b.id = v.battle_id {where}",
+                          params)[0]["n"]
 
     def insert_vote(self, battle_id: str, voter: str, choice: str) -> tuple[int, str]:
         """Store a vote; returns (vote id, created_at). The unique index refuses a second vote on a battle."""

@@ -11,6 +11,8 @@ from typing import Literal
 
 Mode = Literal["direct", "stepwise"]
 MODES: tuple[Mode, ...] = ("direct", "stepwise")  # the paper's two protocols, direct first as in Table 2
+# ``--mode`` of the commands that run or read runs: one protocol, or both
+MODE_CHOICES: dict[str, tuple[Mode, ...]] = {"direct": ("direct",), "stepwise": ("stepwise",), "both": MODES}
 
 
 @dataclass(frozen=True, order=True)

@@ -14,8 +14,11 @@ from realunify_arena.adapters.base import Capability, GenerationOptions
 from realunify_arena.adapters.local import LocalAdapter, checkpoint_for
 from realunify_arena.cards import ModelCard
 
-DEFAULT_GUIDANCE = 3.0
-DEFAULT_SIDE = 720  # the Gen checkpoint's native 720x720
+DEFAULT_GUIDANCE = 3.0  # classifier_free_guidance = 3.0 in BAAI's reference (baaivision/Emu3, image_generation.py)
+DEFAULT_SIDE = 720  # the Gen checkpoint's native 720x720 (image_area 518400)
+# BAAI's reference samples image tokens with GenerationConfig(do_sample=True, top_k=2048) (image_generation.py);
+# the Gen checkpoint's generation config sets no top_k, so transformers' global top_k=50 would apply.
+IMAGE_SAMPLING = {"do_sample": True, "top_k": 2048, "top_p": 1.0, "temperature": 1.0}
 
 
 class Emu3Adapter(LocalAdapter):
@@ -44,15 +47,21 @@ class Emu3Adapter(LocalAdapter):
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
         model, processor = self._pick(Capability.GENERATE)
         width, height = options.width or DEFAULT_SIDE, options.height or DEFAULT_SIDE
-        inputs = processor(text=[text], return_for_image_generation=True, ratio=f"{width}:{height}",
-                           image_area=width * height, return_tensors="pt").to(self.device)
+        # Both prompts carry the image-generation header (<|image start|>H*W<|image token|>), as in BAAI's
+        # reference, which tokenises positive and negative prompt alike in mode "G" (transformers' docs
+        # example tokenises the negative prompt as plain text; we follow the model's authors).
+        header = {"return_for_image_generation": True, "ratio": f"{width}:{height}", "image_area": width * height,
+                  "return_tensors": "pt"}
+        prompt = text + self.card.params.get("positive_prompt", "")
+        inputs = processor(text=[prompt], **header).to(self.device)
         rows, cols = (int(n) for n in inputs.pop("image_sizes")[0])
-        negative = processor(text=[self.card.params.get("negative_prompt", "")], return_tensors="pt").to(self.device)
+        negative = processor(text=[self.card.params.get("negative_prompt", "")], **header).to(self.device)
+        negative.pop("image_sizes")
         guidance = options.guidance if options.guidance is not None else DEFAULT_GUIDANCE
         self.generator(options.seed)
         with torch.inference_mode():
             ids = model.generate(
-                **inputs, max_new_tokens=(cols + 1) * rows + 3, do_sample=True, guidance_scale=guidance,
+                **inputs, max_new_tokens=(cols + 1) * rows + 3, guidance_scale=guidance, **IMAGE_SAMPLING,
                 prefix_allowed_tokens_fn=_layout(model, processor.tokenizer, rows, cols),
                 negative_prompt_ids=negative.input_ids, negative_prompt_attention_mask=negative.attention_mask)
             pixels = model.decode_image_tokens(image_tokens=ids[:, inputs.input_ids.shape[1]:], height=rows,

@@ -14,7 +14,12 @@ from realunify_arena.adapters.janus_fast import JanusFastGenerator, fast_path_wa
 from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, pixels_to_pil
 from realunify_arena.cards import ModelCard
 
-DEFAULT_GUIDANCE = 5.0  # the Janus-Pro paper's CFG weight
+DEFAULT_GUIDANCE = 5.0  # the Janus-Pro paper's CFG weight (cfg_weight=5 in DeepSeek's generation_inference.py)
+# How DeepSeek's reference (deepseek-ai/Janus, generation_inference.py) draws each image token:
+# ``torch.multinomial(softmax(logits / temperature))`` with temperature 1 over the whole 16384-entry
+# codebook. Neither public generation config sets top_k, so without these transformers would apply its
+# global default top_k=50; both decoding paths (transformers' loop and janus_fast) get them explicitly.
+IMAGE_SAMPLING = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
 
 
 class JanusAdapter(LocalAdapter):
@@ -29,6 +34,7 @@ class JanusAdapter(LocalAdapter):
         self.loaded["processor"] = AutoProcessor.from_pretrained(checkpoint)
         self.loaded["model"] = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype).to(device)
         self.loaded["model"].eval()
+        restore_boi_token_id(self.model.generation_config, self.processor)
 
     @property
     def model(self):
@@ -78,8 +84,23 @@ class JanusAdapter(LocalAdapter):
         guidance = options.guidance if options.guidance is not None else DEFAULT_GUIDANCE
         with torch.inference_mode():
             if self.fast is not None:
-                return self.fast.generate_images(**inputs, do_sample=True, guidance_scale=guidance)
-            return self.model.generate(**inputs, generation_mode="image", do_sample=True, guidance_scale=guidance)
+                return self.fast.generate_images(**inputs, guidance_scale=guidance, **IMAGE_SAMPLING)
+            return self.model.generate(**inputs, generation_mode="image", guidance_scale=guidance, **IMAGE_SAMPLING)
+
+
+def restore_boi_token_id(generation_config, processor) -> None:
+    """Give ``generation_config.generation_kwargs["boi_token_id"]`` the processor's begin-of-image id when
+    the config lacks it. Janus image generation reads it there (both transformers' loop and janus_fast's
+    unconditional prompt); a generation_config.json saved with ``"_from_model_config": true`` (as some
+    public copies of Janus-Pro are) loses ``generation_kwargs`` on loading, and generation would fail with
+    ``AttributeError``. The official value is the same token: ``<begin_of_image>``, id 100016."""
+    extra = dict(getattr(generation_config, "generation_kwargs", None) or {})
+    if extra.get("boi_token_id") is None:
+        boi = processor.tokenizer.convert_tokens_to_ids(processor.tokenizer.boi_token)
+        if boi is None or boi == processor.tokenizer.unk_token_id:
+            raise ValueError("Janus image generation: neither the generation config (generation_kwargs."
+                             "boi_token_id) nor the processor's tokenizer (boi_token) gives the begin-of-image id")
+        generation_config.generation_kwargs = {**extra, "boi_token_id": boi}
 
 
 def load(card: ModelCard, device: str) -> JanusAdapter:

@@ -417,7 +417,7 @@ def generation_settings(model, generation_config: GenerationConfig | None, kwarg
 
 def unconditional_prompt(input_ids: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
     """The CFG copy of the prompt: every token but BOS and BOI replaced by padding, as in ``generate``."""
-    boi = (config.generation_kwargs or {}).get("boi_token_id")
+    boi = (getattr(config, "generation_kwargs", None) or {}).get("boi_token_id")  # absent: janus.restore_boi_token_id
     for name, value in (("bos_token_id", config.bos_token_id), ("pad_token_id", config.pad_token_id),
                         ("generation_kwargs['boi_token_id']", boi)):
         if value is None:

@@ -58,11 +58,19 @@ class LocalAdapter(Adapter):
         torch.manual_seed(seed)
         return torch.Generator(self.device).manual_seed(seed)
 
-    @staticmethod
-    def sampling(options) -> dict:
-        """Text decoding arguments: greedy at temperature 0, sampling above it."""
+    def sampling(self, options) -> dict:
+        """Text decoding arguments: greedy at temperature 0, sampling above it.
+
+        When sampling, ``top_k`` and ``top_p`` are always set here, never inherited from the checkpoint's
+        generation config: Qwen2.5-VL ships ``top_k=1, top_p=0.001``, with which a temperature alone still
+        decodes greedily (a judge's retries would repeat the first reply). They are cleared (``top_k=0``,
+        ``top_p=1.0``: every token may be drawn) unless the card gives ``params.text_top_k`` /
+        ``params.text_top_p``.
+        """
         if options.temperature > 0:
-            return {"do_sample": True, "temperature": options.temperature, "max_new_tokens": options.max_new_tokens}
+            return {"do_sample": True, "temperature": options.temperature, "max_new_tokens": options.max_new_tokens,
+                    "top_k": int(self.card.params.get("text_top_k", 0)),
+                    "top_p": float(self.card.params.get("text_top_p", 1.0))}
         return {"do_sample": False, "max_new_tokens": options.max_new_tokens}
 
 

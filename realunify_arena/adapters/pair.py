@@ -7,6 +7,7 @@ Pipelines differ in how they take the image to edit; that is read from their cal
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 from PIL import Image
@@ -83,17 +84,29 @@ class PairAdapter(LocalAdapter):
         if Capability.EDIT not in self.capabilities:
             return super().edit(image, text, options)
         pipeline = self._pipeline(Capability.EDIT)
-        if "input_images" in inspect.signature(pipeline.__call__).parameters:  # OmniGen: the image is named in text
-            return self._run(pipeline, f"<img><|image_1|></img> {text}", options, {"input_images": [image]})
-        return self._run(pipeline, text, options, {"image": image})
+        accepted = inspect.signature(pipeline.__call__).parameters
+        if self.card.params.get("edit_size", "input") == "input":
+            # The edit keeps the input's shape: no card width/height (a 1280x960 canvas must not be squashed
+            # to 1024x1024). Qwen-Image-Edit and FLUX.1 Kontext then size the output from the input (aspect
+            # kept); OmniGen needs use_input_image_size_as_output=True (diffusers' OmniGen edit example).
+            options = dataclasses.replace(options, width=None, height=None)
+            extra = {"use_input_image_size_as_output": True} if "use_input_image_size_as_output" in accepted else {}
+        else:  # edit_size: card -- the card's width and height, as for generation
+            extra = {}
+        extra |= self.card.params.get("edit_call_kwargs", {})
+        if "input_images" in accepted:  # OmniGen: the image is named in the text
+            return self._run(pipeline, f"<img><|image_1|></img> {text}", options, extra | {"input_images": [image]})
+        return self._run(pipeline, text, options, extra | {"image": image})
 
     def _run(self, pipeline, prompt: str, options: GenerationOptions, extra: dict) -> Image.Image:
+        """Call ``pipeline``: the card's ``call_kwargs`` and the call's ``extra`` first, then every option the
+        user (or the card's defaults) set, so an explicit guidance or size always wins."""
         accepted = inspect.signature(pipeline.__call__).parameters
         guidance_arg = self.card.params.get("guidance_arg", "guidance_scale")  # Qwen-Image: true_cfg_scale
         wanted = {"num_inference_steps": options.steps, guidance_arg: options.guidance,
                   "width": options.width, "height": options.height}
-        kwargs = {k: v for k, v in wanted.items() if v is not None and k in accepted}
-        kwargs |= self.card.params.get("call_kwargs", {}) | extra
+        kwargs = self.card.params.get("call_kwargs", {}) | extra
+        kwargs |= {k: v for k, v in wanted.items() if v is not None and k in accepted}
         return pipeline(prompt=prompt, generator=self.generator(options.seed), **kwargs).images[0]
 
     def _distinct_parts(self) -> list[Adapter]:

@@ -16,14 +16,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from realunify_arena.benchmark.images import ImageError, open_checked, png_bytes
-from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, UEGInstance
+from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 
 CUSTOM_DATASET = "custom"  # the dataset name one-off instances' runs are stored under
 MAX_TEXT_CHARS = 4000  # per field; the longest bundled prompt or question is about 320
-PNG_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16")  # saved as PNG without conversion
 
 
 def is_benchmark_dataset(dataset: str) -> bool:
@@ -45,7 +44,7 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
     Raises:
         ValueError: a message starting "Your own" naming the field and what was expected.
     """
-    if track not in ("UEG", "GEU"):
+    if track not in TRACKS:
         raise ValueError(f"Your own instance: track {track!r}: expected UEG or GEU.")
     known = CATEGORIES.get(category)
     task_type = category if known is not None and known.track == track else \
@@ -74,17 +73,15 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
 
 
 def checked_image(image: str | Path | Image.Image, shown_name: str | None = None) -> Image.Image:
-    """The user's image as RGB, upright, after ``open_checked``: the pixel limit before decoding, and a
+    """The user's image through ``open_checked`` (RGB, upright, on white; the pixel limit before decoding), and a
     clear message for a file that is not an image or is cut short (naming the file by ``shown_name``, the
     name it had on the user's machine, or else by its own name, never by a server path).
 
     Raises:
         ValueError: "Your own GEU image cannot be used: <file>: <why>".
     """
-    if isinstance(image, Image.Image):  # a Python caller's image; the UI and the API send a file path
-        image = png_bytes(image if image.mode in PNG_MODES else image.convert("RGB"))
-    try:
-        return ImageOps.exif_transpose(open_checked(image))  # as Gradio showed it (a phone photo's rotation)
+    try:  # upright, on white, 8-bit RGB: the one path every image takes (a phone photo's rotation kept)
+        return open_checked(image)
     except ImageError as e:
         message = str(e)
         if isinstance(image, (str, Path)):

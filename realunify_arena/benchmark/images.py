@@ -1,23 +1,73 @@
-"""Opening untrusted images safely: one place that enforces the pixel limit and gives a clear error."""
+"""Opening untrusted images: the one path every image takes (your own uploads, dataset images, images
+models send back). ``open_checked`` enforces the pixel limit before decoding, decodes the first frame at
+8 bits per channel, applies the EXIF orientation, flattens transparency on white and returns RGB, or
+raises ``ImageError`` with a message that says why."""
 
 from __future__ import annotations
 
 import io
+import random
+import struct
+import threading
 import warnings
+import zlib
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 # 64 megapixels: far above any benchmark image (the largest AF images are ~4k x 4k), far below a bomb.
 MAX_PIXELS = 64_000_000
+# Full decodes at once, process-wide: a decode holds its decoded source plus one 8-bit RGB copy (Pillow
+# keeps RGB at 4 bytes a pixel), e.g. 6 bytes a pixel for 16-bit greyscale, 384 MB at 64 MP, so uploads
+# can hold at most this many of those at once (tests/reliability/test_image_memory.py measures it).
+MAX_CONCURRENT_DECODES = 2
+_decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
+
+ORIENTATION = 0x0112  # the EXIF/TIFF tag
+# How to turn an image stored with EXIF orientation 2-8 upright (TIFF 6.0 / EXIF 2.3, tag 274; the same
+# table as Pillow's ``ImageOps.exif_transpose``, which Gradio applies to what it shows).
+UPRIGHT = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
+    3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
+    5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,),
+    7: (Image.Transpose.TRANSVERSE,),
+    8: (Image.Transpose.ROTATE_90,),
+}
+WHITE = 255
+_ORIENTATION_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif")  # where Pillow reads it
 
 
 class ImageError(ValueError):
     """An image that cannot be used, with a message that says why."""
 
 
-def open_checked(source: str | Path | io.BytesIO | bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Decode fully and return an RGB image, or raise ImageError naming the problem."""
+def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
+                 max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """The image as the person sees it: RGB, 8 bits per channel, upright, on white.
+
+    Rules (the same for every source, so an upload and a dataset image are treated alike):
+
+    - size: ``width * height`` over ``max_pixels`` is refused from the header, before anything decodes;
+    - frames: the first frame of an animation (GIF, APNG, WebP) or the first page of a TIFF;
+    - orientation: the EXIF orientation (tag 274, 1-8; also read from XMP by Pillow) is read from the file
+      before any mode conversion and applied, as EXIF-aware viewers and Gradio show the image;
+    - 16-bit and 32-bit integer greyscale (``I;16*``, ``I``): ``value * 255 // 65535``, values clipped to
+      0-65535 (so 16384 -> 63, 32768 -> 127, 65535 -> 255; never scaled by the image's own maximum);
+    - float greyscale (``F``): the values are 8-bit levels, the fraction dropped, clipped to 0-255 (Pillow's rule);
+    - transparency (alpha bands, a palette's or a colour's ``transparency``): composited over white;
+    - everything else: Pillow's conversion to RGB (``1`` -> 0/255, ``CMYK`` -> RGB, palettes, YCbCr, LAB).
+
+    At most ``MAX_CONCURRENT_DECODES`` decodes run at once (others wait); a decode holds about the decoded
+    source plus one 8-bit copy, with no float intermediate.
+
+    Raises:
+        ImageError: the file is missing, over the limit, not an image, or unreadable; the message starts
+            with the file name (``<image bytes>`` for bytes).
+    """
+    if isinstance(source, Image.Image):
+        return _from_image(source, max_pixels)
     name = str(source) if isinstance(source, (str, Path)) else "<image bytes>"
     if isinstance(source, bytes):
         source = io.BytesIO(source)
@@ -27,14 +77,11 @@ def open_checked(source: str | Path | io.BytesIO | bytes, *, max_pixels: int = M
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as im:
-                w, h = im.size
-                if w * h > max_pixels:
-                    raise ImageError(f"{name}: {w}x{h} = {w * h} pixels is over the limit of {max_pixels}")
-                if w == 0 or h == 0:
-                    raise ImageError(f"{name}: image has zero size")
+                _check_size(name, im, max_pixels)
                 im.seek(0)  # first frame of an animation
-                im.load()
-                return _to_rgb(im)
+                with _decodes:
+                    im.load()
+                    return normalised(im)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -45,20 +92,70 @@ def open_checked(source: str | Path | io.BytesIO | bytes, *, max_pixels: int = M
         raise ImageError(f"{name}: unreadable image ({e})") from None
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit greyscale: scale to 8 bits rather than clipping to white.
-        import numpy as np
+def _from_image(image: Image.Image, max_pixels: int) -> Image.Image:
+    """A Python caller's decoded image, through the same rules (it is not closed)."""
+    _check_size("<image>", image, max_pixels)
+    with _decodes:
+        image.load()
+        out = normalised(image, close_source=False)
+    return out.copy() if out is image else out
 
-        a = np.asarray(im, dtype=np.float64)
-        hi = a.max() or 1.0
-        return Image.fromarray((a / hi * 255).astype("uint8")).convert("RGB")
-    if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
+
+def _check_size(name: str, im: Image.Image, max_pixels: int) -> None:
+    w, h = im.size
+    if w * h > max_pixels:
+        raise ImageError(f"{name}: {w}x{h} = {w * h} pixels is over the limit of {max_pixels}")
+    if w == 0 or h == 0:
+        raise ImageError(f"{name}: image has zero size")
+
+
+def orientation(im: Image.Image) -> int:
+    """The EXIF orientation 1-8 stored with ``im`` (1, upright, when absent or unreadable)."""
+    try:
+        value = im.getexif().get(ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a corrupt EXIF block must not make the image unusable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def normalised(im: Image.Image, *, close_source: bool = True) -> Image.Image:
+    """``im`` (decoded) as upright 8-bit RGB by the rules of ``open_checked``; with ``close_source`` the
+    source's pixels are released as soon as an 8-bit copy exists (peak: source + 8-bit copy)."""
+    turn = UPRIGHT.get(orientation(im), ())  # read before any conversion, which drops EXIF
+    eight_bit = _eight_bit(im)
+    if close_source and eight_bit is not im:
+        im.close()
+    for method in turn:  # on the smallest copy: greyscale turns before it becomes RGB
+        eight_bit = eight_bit.transpose(method)
+    out = eight_bit if eight_bit.mode == "RGB" else eight_bit.convert("RGB")
+    if turn:  # upright now: no orientation left for a later viewer to apply again
+        for key in _ORIENTATION_KEYS:
+            out.info.pop(key, None)
+    return out
+
+
+def _eight_bit(im: Image.Image) -> Image.Image:
+    """``L`` for greyscale sources (cheaper to turn than RGB), ``RGB`` for the rest."""
+    mode = im.mode
+    if mode == "I;16":
+        # in place per pixel (Pillow's linear point transform, no float array): exact for all 65536 values
+        return im.point(lambda v: v * (255 / 65535) + 1e-4).convert("L")
+    if mode.startswith("I;16") or mode == "I":
+        source = im if mode == "I" else im.convert("I")
+        return source.point(_SIXTEEN_TO_EIGHT, "L")  # 65536-entry table; below 0 -> 0, above 65535 -> 255
+    if mode == "F":
+        return im.convert("L")
+    if "A" in im.getbands() or "transparency" in im.info:
+        rgba = im if mode == "RGBA" else im.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (WHITE, WHITE, WHITE))
+        flat.paste(rgba, mask=rgba)  # an RGBA mask means its alpha band, without a copy of it
+        return flat
+    if mode in ("1", "L", "RGB"):
+        return im if mode != "1" else im.convert("L")
     return im.convert("RGB")
+
+
+_SIXTEEN_TO_EIGHT = [v * 255 // 65535 for v in range(65536)]
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -67,3 +164,48 @@ def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+_PIXEL_CHUNKS = (b"IHDR", b"PLTE", b"tRNS", b"IEND")  # what a PNG needs to show its pixels; IDAT is rebuilt
+
+
+def anonymous_png(image: Image.Image, rng: random.Random | None = None) -> bytes:
+    """The image's pixels as a PNG that carries nothing else and whose bytes are unique to this call.
+
+    Nothing but the pixels survives: the image is rebuilt from its pixel data, so no text chunk, EXIF,
+    ICC profile, timestamp or physical size is written (the PNG keeps only IHDR, PLTE/tRNS for a
+    palette, IDAT, IEND). Its bytes, and so any content hash of them, differ from every other encoding
+    of the same pixels: the zlib stream is flushed (``Z_SYNC_FLUSH``, an empty stored block, which
+    decoders skip) after a few input offsets drawn from ``rng`` (default: the system's secure source).
+    The decoded pixels are exactly the input's, converted to RGB(A)/L/P as Pillow keeps them.
+    Source: the PNG specification (ISO/IEC 15948), 11.2.4 IDAT, and RFC 1951 3.2.4 (stored blocks).
+    """
+    rng = rng or random.SystemRandom()
+    if image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    bare = Image.frombytes(image.mode, image.size, image.tobytes())
+    if image.mode == "P":
+        bare.putpalette(image.getpalette())
+    encoded = png_bytes(bare)
+    chunks, raw = [], bytearray()
+    position = 8  # after the signature
+    while position < len(encoded):
+        length, kind = struct.unpack(">I4s", encoded[position:position + 8])
+        data = encoded[position + 8:position + 8 + length]
+        position += 12 + length
+        if kind == b"IDAT":
+            raw += data
+        elif kind in _PIXEL_CHUNKS:
+            chunks.append((kind, data))
+    scanlines = zlib.decompress(bytes(raw))
+    cuts = sorted(rng.randrange(len(scanlines) + 1) for _ in range(4))
+    compressor = zlib.compressobj(6)
+    idat = bytearray()
+    for start, end in zip([0, *cuts], [*cuts, len(scanlines)]):
+        idat += compressor.compress(scanlines[start:end]) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    idat += compressor.flush()
+    chunks.insert(len(chunks) - 1, (b"IDAT", bytes(idat)))  # before IEND
+    out = bytearray(encoded[:8])
+    for kind, data in chunks:
+        out += struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return bytes(out)

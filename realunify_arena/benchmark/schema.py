@@ -14,6 +14,7 @@ from typing import Literal
 from PIL import Image
 
 Track = Literal["UEG", "GEU"]
+TRACKS: tuple[Track, ...] = ("UEG", "GEU")  # the paper's two directions, in its table order
 
 
 @dataclass(frozen=True)

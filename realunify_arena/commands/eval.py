@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 import sys
 
-from realunify_arena.commands._options import (INTERRUPTED, PROBLEMS, CommandError, add_db, add_models_dir, card_named,
-                                               model_cards, store_at, warn)
-
-MODE_CHOICES = {"direct": ("direct",), "stepwise": ("stepwise",), "both": ("direct", "stepwise")}
+from realunify_arena.commands._options import (
+    INTERRUPTED,
+    PROBLEMS,
+    CommandError,
+    add_db,
+    add_models_dir,
+    card_named,
+    model_cards,
+    store_at,
+    warn,
+)
+from realunify_arena.systems import MODE_CHOICES
 
 
 def register(sub) -> None:

@@ -7,12 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from realunify_arena.arena import KINDS, WINNER
+from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
 
 VOTE_FIELDS = ("vote_id", "created_at", "battle_id", "kind", "track", "dataset", "instance_uid",
                "system_a", "system_b", "choice", "winner", "voter_hash")
 # FastChat's battle vocabulary, so its tooling and arena-rank read the export as is.
-WINNER = {"A": "model_a", "B": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 
 
 def register(sub) -> None:
@@ -24,8 +25,8 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("jsonl", "csv", "official"),
                    help="votes: jsonl (default) or csv; runs: official (default)")
     p.add_argument("--out", type=Path, help="votes: file to write (default: standard output); runs: folder")
-    p.add_argument("--track", choices=("UEG", "GEU"), help="votes: only this track")
-    p.add_argument("--kind", choices=("model_vs_model", "direct_vs_stepwise"), help="votes: only this kind")
+    p.add_argument("--track", choices=TRACKS, help="votes: only this track")
+    p.add_argument("--kind", choices=KINDS, help="votes: only this kind")
     p.add_argument("--dataset", help="runs: only runs of this dataset")
     p.add_argument("--model", help="runs: only runs of this model card")
     p.add_argument("--judge", help="runs: also record this judge's replies to the polling questions")

@@ -6,6 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import PROBLEMS, CommandError
 
 
@@ -46,7 +47,7 @@ def run(args) -> int:
 
     dataset = load(out)  # read back through the same loader users get, as a check
     counts = dataset.counts()
-    for track in ("UEG", "GEU"):
+    for track in TRACKS:
         print(f"{track}: " + (", ".join(f"{abbr} {n}" for abbr, n in counts[track].items()) or "none"))
     print(f"wrote {len(dataset)} instances to {out} (seed {args.seed})")
     if args.contact_sheet:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
-
-MODE_CHOICES = {"direct": ("direct",), "stepwise": ("stepwise",), "both": ("direct", "stepwise")}
+from realunify_arena.systems import MODE_CHOICES
 
 
 def register(sub) -> None:

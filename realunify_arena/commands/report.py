@@ -15,6 +15,13 @@ def register(sub) -> None:
     p.add_argument("--judge", help="UEG judge (default: one table per judge that judged UEG runs)")
     p.add_argument("--out", help="folder for report.csv and report.json (default: reports/ beside the db)")
     p.add_argument("--plot", metavar="FILE", help="also draw per-category direct-vs-stepwise bars (PNG, SVG, PDF)")
+    p.add_argument("--paired", action="store_true",
+                   help="instead: does stepwise help? per model and category the paired 2x2 table, Δ with a "
+                        "95%% bootstrap interval, exact McNemar p and Holm p; writes paired.csv/.json "
+                        "(with --plot: a forest plot of Δ)")
+    p.add_argument("--judges", metavar="A,B,...",
+                   help="instead (or as well as --paired): agreement between these UEG judges per polling "
+                        "question and instance (Cohen's κ) and the scores each gives; writes judges.csv/.json")
     p.set_defaults(func=run)
 
 
@@ -22,6 +29,8 @@ def run(args) -> int:
     from realunify_arena.reporting import markdown, plot, reports_from_store, write_csv, write_json
 
     db = args.db
+    if args.paired or args.judges:
+        return run_analyses(args, db)
     with store_at(db) as store:
         reports = reports_from_store(store, dataset=args.dataset, judge=args.judge)
     if not reports:
@@ -36,4 +45,41 @@ def run(args) -> int:
             name = target if len(reports) == 1 else target.with_stem(f"{target.stem}-{i + 1}")
             written.append(plot(report, name))
     print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
+    return 0
+
+
+def run_analyses(args, db: Path) -> int:
+    """``report --paired`` and/or ``report --judges A,B,...`` on the store at ``db``."""
+    from realunify_arena import agreement, paired
+    from realunify_arena.commands._options import USAGE
+
+    judges = [j.strip() for j in args.judges.split(",") if j.strip()] if args.judges else None
+    with store_at(db) as store:
+        analyses = paired.analyses_from_store(store, dataset=args.dataset, judge=args.judge) if args.paired else []
+        try:
+            comparisons = agreement.compare_judges(store, judges, dataset=args.dataset) if judges is not None else []
+        except agreement.JudgeSelectionError as e:
+            raise CommandError(f"--judges {args.judges}: {e}", USAGE) from None
+    out = Path(args.out) if args.out else Path(db).parent / "reports"
+    written, missing = [], []
+    if args.paired:
+        if analyses:
+            print("\n".join(paired.markdown(a) for a in analyses))
+            written += [paired.write_csv(analyses, out / "paired.csv"), paired.write_json(analyses, out / "paired.json")]
+            if args.plot:
+                paired.forest_plot(analyses, Path(args.plot))
+                written.append(Path(args.plot))
+        else:
+            missing.append("no model has runs in both modes" + (f" of dataset {args.dataset!r}" if args.dataset else ""))
+    if judges is not None:
+        if comparisons:
+            print("\n".join(agreement.markdown(c) for c in comparisons))
+            written += [agreement.write_csv(comparisons, out / "judges.csv"),
+                        agreement.write_json(comparisons, out / "judges.json")]
+        else:
+            missing.append(f"judges {', '.join(judges)} never judged the same dataset's runs")
+    if written:
+        print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
+    if missing:
+        raise CommandError(f"{db}: " + "; ".join(missing), PROBLEMS)
     return 0

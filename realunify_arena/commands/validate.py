@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import PROBLEMS, CommandError
 
 
@@ -18,7 +19,7 @@ def run(args) -> int:
 
     dataset = load(args.path)
     counts = dataset.counts()
-    for track in ("UEG", "GEU"):
+    for track in TRACKS:
         per_category = ", ".join(f"{abbr} {n}" for abbr, n in counts[track].items()) or "none"
         print(f"{track}: {sum(counts[track].values())} instances ({per_category})")
     print(f"total: {len(dataset)} instances")

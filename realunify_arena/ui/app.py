@@ -14,7 +14,7 @@ from realunify_arena.context import AppContext
 from realunify_arena.redaction import install_log_redaction
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import arena_tab, explore, leaderboard_tab
+from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
 
 TABS = ("explore", "arena", "leaderboard")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
@@ -24,7 +24,11 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
     install_log_redaction()  # every log line of the app process, whichever library writes it
-    arena = Arena(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window)
+    # Which forwarded address is the visitor's is the arena's call (--trusted-proxies): uvicorn's own
+    # rewrite of the socket peer, which by default believes any X-Forwarded-For sent from loopback, is off.
+    os.environ["FORWARDED_ALLOW_IPS"] = ""
+    arena = Arena(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window,
+                  trusted_proxies=settings.trusted_proxies)
     ctx = AppContext(settings, store, pool, arena)
     with gr.Blocks(title="RealUnify Arena") as demo:
         with gr.Row():
@@ -47,6 +51,7 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
 
         demo.load(open_from_url, None, [tabs, *explore_tab.url_outputs], api_visibility="private",
                   concurrency_limit=None)
+        sessions.release_sessions(demo)  # a visit's server state goes when the visit does
     # Model events name the "gpu" group and its limit; everything else only reads or writes the store and
     # sets concurrency_limit=None. The default is the safe one for an event that forgets to say.
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)

@@ -13,14 +13,24 @@ import gradio as gr
 
 from realunify_arena.arena import KIND_LABELS, BattleError, VoteRefused
 from realunify_arena.battles import (
-    ANY, SIDES, Battle, judge_battle, load_battle, play, play_to_end, start_battle, vote_and_reveal,
+    ANY,
+    SIDES,
+    Battle,
+    anonymous_side,
+    judge_battle,
+    load_battle,
+    play,
+    play_to_end,
+    start_battle,
+    vote_and_reveal,
 )
 from realunify_arena.benchmark.schema import GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.runs import RunUpdate
+from realunify_arena.store import split_uid
 from realunify_arena.trace import Status
-from realunify_arena.ui.render import TraceView, instance_markdown
+from realunify_arena.ui.render import TraceView, instance_markdown, plain, status_line
 from realunify_arena.ui.streaming import paced, relay
 
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
@@ -33,20 +43,22 @@ def reveal_markdown(reveal: dict) -> str:
     lines = [f"**You voted: {VOTES[reveal['choice']]}** · {KIND_LABELS[reveal['kind']]}"]
     for side in SIDES:
         info = reveal["sides"][side]
-        judgment, score = info["judgment"], info["judge_problem"] or "not judged"
+        judgment, score = info["judgment"], plain(info["judge_problem"] or "not judged")
         if judgment is not None:
             score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
                      else f"judge score {judgment['score']}")
-        lines.append(f"- **{side}** was **{info['system']}** ({score})")
+        lines.append(f"- **{side}** was **{plain(info['system'])}** ({score})")
     return "\n".join(lines)
 
 
 def _message(error: Exception) -> str:
-    return getattr(error, "message", None) or (error.args[0] if error.args else str(error))
+    """The refusal's text for a toast (escaped: it may quote what the visitor sent)."""
+    return plain(getattr(error, "message", None) or (error.args[0] if error.args else str(error)), markdown=False)
 
 
 def _voter(ctx: AppContext, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
-    return ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers)
+    return ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers,
+                              peer=request.client.host if request.client else None)
 
 
 def build(ctx: AppContext) -> None:
@@ -97,12 +109,11 @@ def build(ctx: AppContext) -> None:
         yield from paced(frames(battle, request.session_hash))
 
     def frames(battle: Battle, session_id: str):
-        images = stored_images(ctx.store)
-        mode = battle.shown_mode
-        latest = {side: views[side].blank(battle.instance.track, mode, f"**{side}**: working…") for side in SIDES}
+        track = battle.instance.track
+        latest = {side: views[side].blank(track, battle.shown_mode, f"**{side}**: working…") for side in SIDES}
         for side, update in relay(play(ctx, battle, session_id)):
-            latest[side] = views[side].show(update.trace, battle.instance.track, images, _progress(side, update),
-                                            final_only=mode == "direct")
+            shown = anonymous_side(ctx, update)
+            latest[side] = views[side].show_anonymous(shown, track, _progress(side, update, shown))
             yield [*latest["A"], *latest["B"], *locked, gr.skip()]
         note = "" if battle.ready else "A side failed, so this battle cannot be voted on. Start a new battle."
         yield [*latest["A"], *latest["B"], *[gr.update(interactive=battle.ready)] * len(buttons), note]
@@ -116,9 +127,24 @@ def build(ctx: AppContext) -> None:
                                            choice)
             except REFUSALS as e:
                 raise gr.Error(_message(e)) from None
-            return [reveal_markdown(revealed), *locked, gr.update(visible=True)]
+            return [reveal_markdown(revealed), *locked, gr.update(visible=True), *revealed_views(revealed)]
 
         return cast
+
+    def revealed_views(revealed: dict) -> list:
+        """After the vote each column shows its whole run: every step, with timings, under its system."""
+        track, _ = split_uid(revealed["instance_uid"])
+        images = stored_images(ctx.store)
+        values = []
+        for side in SIDES:
+            info = revealed["sides"][side]
+            if info["run_id"] is None:
+                values += [gr.skip()] * len(views[side].outputs)
+                continue
+            trace = ctx.store.load_trace(info["run_id"])
+            status = status_line(trace, len(trace.steps), title=f"{side}: {info['system']}")
+            values += views[side].show(trace, track, images, status)
+        return values
 
     def judged(battle_id: str | None, request: gr.Request):
         try:
@@ -126,7 +152,7 @@ def build(ctx: AppContext) -> None:
         except REFUSALS:  # no battle, or a new one started meanwhile: nothing to update
             return gr.skip()
 
-    votes = [button.click(voter(choice), state, [reveal, *buttons.values(), next_battle],
+    votes = [button.click(voter(choice), state, [reveal, *buttons.values(), next_battle, *view_outputs],
                           api_visibility="private", concurrency_limit=None)
              for choice, button in buttons.items()]
     judging = [vote.success(judged, state, reveal, api_visibility="private", **ctx.gpu_events)
@@ -146,10 +172,11 @@ def _battle_concurrency(ctx: AppContext) -> dict:
     return {"concurrency_limit": None} if ctx.settings.arena_mode == "stored" else ctx.gpu_events
 
 
-def _progress(side: str, update: RunUpdate) -> str:
-    """Neutral progress: no step names or timings, which would hint at the mode or the model."""
+def _progress(side: str, update: RunUpdate, shown: dict) -> str:
+    """Neutral progress: no step names or timings, which would hint at the mode or the model; a failure
+    only as ``anonymous_side`` words it."""
     if update.trace.status is not Status.OK:
-        return f"**{side}**: failed: {update.trace.error}"
+        return f"**{side}**: failed: {plain(shown['error'])}"
     return f"**{side}**: done" if update.done else f"**{side}**: working…"
 
 
@@ -171,7 +198,7 @@ def _register_api(ctx: AppContext) -> None:
         try:
             return vote_and_reveal(ctx, battle_id, request.session_hash, _voter(ctx, request, profile), choice)
         except VoteRefused as e:
-            raise gr.Error(e.message) from None
+            raise gr.Error(plain(e.message, markdown=False)) from None
 
     gr.api(new_battle, api_name="new_battle", **_battle_concurrency(ctx))
     gr.api(vote, api_name="vote", concurrency_limit=None)

@@ -17,6 +17,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
+from realunify_arena.arena import rate_key
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, checked_image, custom_instance
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext
@@ -24,7 +25,7 @@ from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, run_and_judge, stream_run
 from realunify_arena.systems import MODES, System
-from realunify_arena.ui.render import TraceView, instance_markdown, status_line, verdict_markdown
+from realunify_arena.ui.render import TraceView, instance_markdown, plain, status_line, verdict_markdown
 from realunify_arena.ui.streaming import on_model_slot, paced, relay
 
 RANDOM = "random"
@@ -48,7 +49,7 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
             try:
                 checked_image(payload.path, shown_name=payload.orig_name)
             except ValueError as e:  # names the problem
-                raise gr.Error(str(e)) from None
+                raise gr.Error(plain(e, markdown=False)) from None
             raise
 
     upload.preprocess = checked
@@ -139,10 +140,10 @@ def source_notice(ctx: AppContext, source: str) -> str:
     dataset = ctx.dataset(source)
     if not dataset.problems:
         return ""
-    shown = "\n".join(f"- {p}" for p in dataset.problems[:5])
+    shown = "\n".join(f"- {plain(p)}" for p in dataset.problems[:5])
     more = f"\n- … and {len(dataset.problems) - 5} more" if len(dataset.problems) > 5 else ""
-    return (f"**{len(dataset.problems)} problem(s) in {source}** ({len(dataset)} instances usable; "
-            f"`python -m realunify_arena validate {source}` lists them all):\n{shown}{more}")
+    return (f"**{len(dataset.problems)} problem(s) in {plain(source)}** ({len(dataset)} instances usable; "
+            f"`python -m realunify_arena validate` on it lists them all):\n{shown}{more}")
 
 
 def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
@@ -154,7 +155,8 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
         try:
             inst = ctx.dataset(source or ctx.sources[0]).get(uid)
         except KeyError:
-            gr.Warning(f"The link names instance {uid!r}, which is not in {source or ctx.sources[0]!r}.")
+            gr.Warning(plain(f"The link names instance {uid!r}, which is not in {source or ctx.sources[0]!r}.",
+                             markdown=False))
         else:
             updates[1:] = [gr.update(value=inst.track), gr.update(choices=category_choices(inst.track),
                                                                    value=inst.task_type),
@@ -212,7 +214,7 @@ def build(ctx: AppContext) -> ExploreTab:
         for mode in MODES:
             with gr.Column():
                 columns[mode] = Column.create(mode)
-    current = gr.State(None)  # (dataset name, instance) of the last Run
+    current = gr.State(None)  # (dataset name, uid) of the last Run: ``ctx.hold``, never the instance
 
     def refresh_instances(source_value, track_value, category_value):
         return gr.update(choices=instance_choices(ctx, source_value, track_value, category_value), value=RANDOM)
@@ -239,16 +241,16 @@ def build(ctx: AppContext) -> ExploreTab:
                 inst = (dataset.random(ctx.rng, track_value, category_value) if choice in (None, RANDOM)
                         else dataset.get(choice))
         except ValueError as e:  # your own instance, refused with a message
-            raise gr.Error(str(e)) from None
+            raise gr.Error(plain(e, markdown=False)) from None
         except (KeyError, LookupError) as e:
-            raise gr.Error(str(e).strip("'\"")) from None
+            raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
         shown = inst.open_image() if isinstance(inst, GEUInstance) else None
         blanks = []
         for mode, column in columns.items():
             blanks += [*column.view.blank(inst.track, mode, "waiting for the model…"), "",
                        gr.update(visible=False), gr.update(choices=[], value=[]), None, None, None,
                        gr.skip(), gr.skip(), gr.skip()]  # the history stays, to compare with
-        return [(dataset_name, inst), instance_markdown(inst, with_questions=True),
+        return [ctx.hold(dataset_name, inst), instance_markdown(inst, with_questions=True),
                 gr.update(value=shown, visible=shown is not None), *blanks]
 
     resolved = run.click(
@@ -258,8 +260,8 @@ def build(ctx: AppContext) -> ExploreTab:
         api_visibility="private", concurrency_limit=None)  # queued: Gradio shows no gr.Error of a queue=False event
 
     for mode, column in columns.items():
-        resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1), [current, model, judge, seed, steps, guidance,
-                                                       max_new_tokens, column.history],
+        resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1),
+                         [current, model, judge, seed, steps, guidance, max_new_tokens, column.history],
                          column.outputs, api_visibility="private", concurrency_limit=None)
         column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box],
                                   column.human_verdict, api_visibility="private", concurrency_limit=None)
@@ -276,10 +278,10 @@ def _column_runner(ctx: AppContext, column: Column):
             yield from paced(frames(current, model, judge, seed, steps, guidance, max_new_tokens, history))
 
     def frames(current, model, judge, seed, steps, guidance, max_new_tokens, history):
-        dataset, inst = current
+        dataset, inst = current[0], _held(ctx, current)
         mode = column.mode
         if model not in ctx.cards:
-            raise gr.Error(f"Choose a model card; {model!r} is not offered here.")
+            raise gr.Error(plain(f"Choose a model card; {model!r} is not offered here.", markdown=False))
         options = ctx.options(model, seed=_number(seed) or 0, steps=_number(steps),
                               guidance=None if guidance in (None, "") else float(guidance),
                               max_new_tokens=_number(max_new_tokens))
@@ -314,6 +316,13 @@ def _column_runner(ctx: AppContext, column: Column):
     return run_column
 
 
+def _held(ctx: AppContext, current: tuple[str, str]):
+    try:
+        return ctx.instance(current)
+    except KeyError as e:
+        raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
+
+
 def _history_row(run_id, seed, trace, judgment, reused) -> dict:
     final = trace.final
     return {"run": run_id if run_id is not None else "-", "instance": trace.instance_uid, "seed": seed,
@@ -339,16 +348,21 @@ def _write_download(details: dict, mode: str) -> str:
 
 
 def _human_judge(ctx: AppContext):
-    def save(current, run_id, ticked):
+    def save(current, run_id, ticked, request: gr.Request, profile: gr.OAuthProfile | None):
         if current is None or run_id is None:
             raise gr.Error("Run the instance first; only a stored run can be judged.")
-        _, inst = current
-        try:
-            judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []))
-        except ValueError as e:  # an instance without polling questions: nothing to judge
-            raise gr.Error(str(e)) from None
-        return "Saved as the human judgment of run #%d.\n\n%s" % (run_id, verdict_markdown(judgment, inst,
-                                                                                         judge=HUMAN))
+        inst = _held(ctx, current)
+        voter = ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers,
+                                   peer=request.client.host if request.client else None)
+        try:  # the same identity and limit as a vote
+            judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []), voter, rate_key=rate_key(voter),
+                                     max_per_window=ctx.settings.vote_limit,
+                                     window_seconds=ctx.settings.vote_window)
+        except ValueError as e:  # nothing to judge, or over the rate limit: nothing was written
+            raise gr.Error(plain(e, markdown=False)) from None
+        verdict = ctx.store.human_verdict(run_id)
+        return (f"Saved as your judgment of run #{run_id} (one per person; saving again replaces yours).\n\n"
+                f"{verdict_markdown(judgment, inst, judge=HUMAN)}\n\n{verdict_markdown(verdict, inst, judge=HUMAN)}")
 
     return save
 
@@ -359,7 +373,7 @@ def _register_api(ctx: AppContext) -> None:
         try:
             dataset = ctx.dataset(source)
         except KeyError as e:
-            raise gr.Error(str(e).strip("'\"")) from None
+            raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
         return [{"uid": i.uid, "track": i.track, "task_type": i.task_type, "category": i.category,
                  "text": i.question if isinstance(i, GEUInstance) else i.prompt}
                 for i in dataset.select(track, task_type)]
@@ -373,9 +387,9 @@ def _register_api(ctx: AppContext) -> None:
             dataset = ctx.dataset(source)
             inst = dataset.get(instance_uid)
         except ValueError as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(plain(e, markdown=False)) from None
         except KeyError as e:
-            raise gr.Error(str(e).strip("'\"")) from None
+            raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
         return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options,
                              judge or ctx.settings.judge)
 

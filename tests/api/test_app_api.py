@@ -121,7 +121,7 @@ def test_battle_hides_identities_until_the_vote_and_the_vote_is_stored(app):
     client, store = app["client"], app["store"]
     battle = client.predict(app["source"], "UEG", "model_vs_model", api_name="/new_battle")
     assert battle["ready"], battle
-    assert all(side["steps"] for side in battle["sides"].values())
+    assert all(side["image"] for side in battle["sides"].values())  # the final output only, before the vote
     assert not any(name in json.dumps(battle) for name in MODELS), "a system name reached the client"
 
     revealed = client.predict(battle["battle_id"], "A", api_name="/vote")
@@ -148,8 +148,8 @@ def test_the_leaderboard_is_fitted_once_per_new_vote(app, monkeypatch):
         fits.append(kwargs)
         return real_leaderboard(*args, **kwargs)
 
-    real_leaderboard = ratings.leaderboard
-    monkeypatch.setattr(ratings, "leaderboard", counted)
+    real_leaderboard = ratings.rate_counts  # what the app's background refit runs, once per board and new vote
+    monkeypatch.setattr(ratings, "rate_counts", counted)
     client, store = app["client"], app["store"]
     first = client.predict("GEU", "model_vs_model", api_name="/leaderboard")
     fitted = len(fits)

@@ -36,7 +36,8 @@ def app(tmp_path_factory):
     root = tmp_path_factory.mktemp("votes")
     write_set(generate_set(1, seed=5, task_types=["commonsense_reasoning"]), root / "data")
     settings = Settings(data=(str(root / "data"),), models=("tiny-pair", "tiny-janus"), judge="human",
-                        db=root / "arena.db", arena_mode="stored", vote_limit=5, vote_window=3600)
+                        db=root / "arena.db", arena_mode="stored", vote_limit=5, vote_window=3600,
+                        trusted_proxies=1)  # clients: visitors behind one proxy, told apart by X-Forwarded-For
     dataset = load(settings.data[0])
     uid = dataset.instances[0].uid
     store = Store.open(settings.db)
@@ -149,12 +150,12 @@ def test_vote_before_both_outputs_were_shown_is_refused(app, connect):
 
 def test_rate_limit_follows_the_address_across_sessions_at_the_configured_limit(app, connect):
     ip = "203.0.113.99"
-    store, server = app["store"], Arena(app["store"])
+    store, server = app["store"], Arena(app["store"], trusted_proxies=1)
     limit = app["settings"].vote_limit  # 5 per hour here, not the arena's default of 30 per minute
     # Earlier sessions from the same address used up the limit (votes the app itself recorded).
     for n in range(limit):
         session = f"earlier-{n}"
-        voter = server.voter_id(None, session, {"x-forwarded-for": ip})
+        voter = server.voter_id(None, session, {"x-forwarded-for": ip}, peer="127.0.0.1")
         battle = server.new_battle(session, voter, app["uid"], app["dataset"], *SYSTEMS, "model_vs_model")
         for side, system in zip("AB", SYSTEMS):
             model, mode = system.split(":")

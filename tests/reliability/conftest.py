@@ -50,11 +50,13 @@ def seeded_db(seeded_template, tmp_path) -> Path:
 
 @pytest.fixture
 def start_app(tmp_path):
-    """``start_app(db, *app_args, env=...)`` launches ``app.py`` (stored arena mode) and stops it afterwards."""
+    """``start_app(db, *app_args, env=..., trusted_proxies=1)`` launches ``app.py`` (stored arena mode) and
+    stops it afterwards. By default it believes one proxy hop, so clients stand for visitors behind a proxy
+    told apart by their ``X-Forwarded-For``."""
     started = []
 
-    def start(db: Path, *args: str, env: dict[str, str] | None = None):
-        app = bench_load.AppProcess(db, tmp_path / "app.log", *args, env=env)
+    def start(db: Path, *args: str, env: dict[str, str] | None = None, trusted_proxies: int = 1):
+        app = bench_load.AppProcess(db, tmp_path / "app.log", *args, env=env, trusted_proxies=trusted_proxies)
         started.append(app)
         app.start()
         return app

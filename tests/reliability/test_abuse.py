@@ -8,7 +8,10 @@ counts of every table stay the same and no injected text reaches the database.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
+import json
 import secrets
 import shutil
 import threading
@@ -36,7 +39,7 @@ def app(seeded_template, tmp_path_factory):
     folder = tmp_path_factory.mktemp("abuse") / "data"
     shutil.copytree(seeded_template, folder)
     settings = Settings(data=("bundled",), models=("tiny-pair", "tiny-janus"), db=folder / "arena.db",
-                        arena_mode="stored")
+                        arena_mode="stored", trusted_proxies=1)  # clients: visitors behind one proxy
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
@@ -241,3 +244,89 @@ def assert_marker_absent(store: Store) -> None:
     for table in TABLES:
         for row in store.query(f"select * from {table}"):
             assert MARKER not in repr(row), (table, row)
+
+
+# -- one machine posing as many voters ------------------------------------------------------------------
+
+
+def xff_votes(url: str, forwarded: list[str]) -> list[str]:
+    """The case vote-xff-ratelimit: one machine, a session per ``X-Forwarded-For`` value, one vote each."""
+    outcomes = []
+    for xff in forwarded:
+        c = Client(url, verbose=False, headers={"X-Forwarded-For": xff}, download_files=False)
+        try:
+            b = c.predict(source="bundled", track="any", kind="any", api_name="/new_battle")
+            c.predict(battle_id=b["battle_id"], choice="A", api_name="/vote")
+            outcomes.append("accepted")
+        except Exception as e:  # noqa: BLE001 - the refusals are what is counted
+            outcomes.append(f"refused ({str(e)[:60]})")
+        finally:
+            c.close()
+    return outcomes
+
+
+@pytest.mark.parametrize("proxies, forwarded", [
+    # reached directly: whatever the client writes, it is one socket peer
+    (0, ["203.0.113.7"] * 5 + [f"198.51.100.{i}" for i in range(1, 9)]),
+    # behind one proxy, which appends the address it saw: the client's own entries are ignored
+    (1, [f"198.51.100.{i}, 203.0.113.7" for i in range(1, 14)]),
+])
+def test_a_client_rotating_x_forwarded_for_cannot_exceed_the_vote_limit(seeded_db, start_app, proxies, forwarded):
+    app = start_app(seeded_db, "--vote-limit", "3", "--vote-window", "120", trusted_proxies=proxies)
+    outcomes = xff_votes(app.url, forwarded)
+    assert outcomes.count("accepted") == 3, outcomes
+    assert all("rate limit: at most 3 votes per 120 s" in o for o in outcomes if o != "accepted")
+    store = Store.open(seeded_db)
+    try:
+        voters = {v["voter"].split(":")[1] for v in store.votes()}
+        address = "127.0.0.1" if proxies == 0 else "203.0.113.7"
+        expected = Arena(store, trusted_proxies=proxies).voter_id(None, "s", {}, peer=address).split(":")[1]
+        assert voters == {expected}  # keyed on the socket peer (or the proxy's entry), not a shared "unknown"
+        assert expected != Arena(store).voter_id(None, "s", {}).split(":")[1]
+    finally:
+        store.close()
+
+
+def test_the_directed_vote_script_fails_at_every_step(tmp_path):
+    """The issue's script cast 795 directed votes in 45 s: it told the sides apart (step count, timings,
+    image hashes also returned by ``/run_instance``, names in answers) and invented an ``X-Forwarded-For``
+    per session to pass the rate limit. Here every one of those steps finds nothing, and one machine's
+    votes stop at the limit."""
+    from arena_fixtures import TIMING_KEYS, keys, lookup_ids, seed_arena_runs, strings
+
+    from realunify_arena.benchmark import load
+
+    settings = Settings(data=("bundled",), models=("tiny-pair", "tiny-janus"), db=tmp_path / "arena.db",
+                        arena_mode="stored", vote_limit=3, vote_window=120)
+    store = Store.open(settings.db)
+    pool = ModelPool(load_cards())
+    runs = seed_arena_runs(store, load("bundled"), pool.cards, settings.models, per_track=4, naming=("tiny-janus",))
+    demo = build_demo(settings, store, pool)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    target = "tiny-janus"
+    found = {"step count": 0, "timings": 0, "shared ids": 0, "names": 0}
+    accepted = 0
+    try:
+        for n in range(16):
+            c = client(url, ip=f"198.51.100.{n + 1}")  # a new invented address per session
+            battle = c.predict("bundled", "any", "any", api_name="/new_battle")
+            sides = battle["sides"]
+            found["step count"] += len({len(side.get("steps", [])) for side in sides.values()}) > 1
+            found["timings"] += any(t in k.lower() for k in keys(sides) for t in TIMING_KEYS)
+            targets = [s for s in runs[battle["instance_uid"]] if s.startswith(f"{target}:")]
+            ids = lookup_ids(c, "bundled", battle["instance_uid"], targets)
+            pngs = {hashlib.sha256(base64.b64decode(side["image"]["png_base64"])).hexdigest()
+                    for side in sides.values() if side["image"]}
+            found["shared ids"] += bool(ids & pngs) or any(i in s for s in strings(sides) for i in ids if len(i) > 4)
+            found["names"] += target in json.dumps(sides)
+            try:
+                c.predict(battle["battle_id"], "A", api_name="/vote")
+                accepted += 1
+            except Exception as e:  # noqa: BLE001 - the refusals are what is counted
+                assert "rate limit" in str(e)
+            c.close()
+    finally:
+        demo.close()
+        store.close()
+    assert found == {"step count": 0, "timings": 0, "shared ids": 0, "names": 0}
+    assert accepted == 3

@@ -132,7 +132,7 @@ def test_rerun_keeps_earlier_runs_and_a_person_can_judge_and_download(page, app)
     boxes.first.check()
     page.locator("#ex-direct-judge-save").click()
     expect(page.locator("#ex-direct-human-verdict")).to_contain_text(f"run #{run_id}")
-    judgment = app["store"].find_judgment(run_id, "human")
+    (judgment,) = app["store"].human_judgments(run_id)  # this visitor's own, kept per voter
     verdicts = [q["verdict"] for q in judgment["details"]["questions"]]
     assert verdicts == ["yes"] + ["no"] * (boxes.count() - 1)
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from realunify_arena.arena import (
-    SALT_ENV, Arena, BattleError, VoteRefused, draw_pair, rate_key, voter_id,
+    SALT_ENV, Arena, BattleError, VoteRefused, client_address, draw_pair, rate_key, voter_id,
 )
 from realunify_arena.store import Store
 from realunify_arena.systems import System
@@ -118,10 +118,10 @@ def test_rate_limit_counts_every_session_of_one_voter(arena, store):
 
 
 def test_anonymous_rate_limit_follows_the_ip_across_sessions(store):
-    arena = Arena(store, max_votes=1, window_seconds=60)
+    arena = Arena(store, max_votes=1, window_seconds=60, trusted_proxies=2)
     headers = {"X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
-    first = arena.voter_id(None, "sess-1", headers)
-    second = arena.voter_id(None, "sess-2", headers)
+    first = arena.voter_id(None, "sess-1", headers, peer="10.0.0.2")
+    second = arena.voter_id(None, "sess-2", headers, peer="10.0.0.2")
     assert first != second and rate_key(first) == rate_key(second)
     arena.vote(ready_battle(arena, session="sess-1", voter=first), "sess-1", first, "A")
     with pytest.raises(VoteRefused, match="rate limit"):
@@ -168,13 +168,40 @@ def test_bad_battles_are_refused(arena, store, a, b, kind, message):
 
 
 def test_voter_id_hides_the_ip_and_uses_the_username_when_logged_in(store):
-    arena = Arena(store)
+    arena = Arena(store, trusted_proxies=1)
     headers = {"x-forwarded-for": "198.51.100.23"}
-    assert arena.voter_id("alice", "sess", headers) == "hf:alice"
-    anon = arena.voter_id(None, "sess", headers)
+    assert arena.voter_id("alice", "sess", headers, peer="10.0.0.1") == "hf:alice"
+    anon = arena.voter_id(None, "sess", headers, peer="10.0.0.1")
     assert "198.51.100.23" not in anon and anon.startswith("anon:")
-    assert arena.voter_id(None, "sess", {"x-forwarded-for": "198.51.100.24"}) != anon
-    assert Arena(store).voter_id(None, "sess", headers) == anon  # the salt persists in the db
+    assert arena.voter_id(None, "sess", {"x-forwarded-for": "198.51.100.24"}, peer="10.0.0.1") != anon
+    assert Arena(store, trusted_proxies=1).voter_id(None, "sess", headers, peer="10.0.0.1") == anon  # salt kept
+
+
+@pytest.mark.parametrize("headers, peer, proxies, expected", [
+    ({}, "192.0.2.1", 0, "192.0.2.1"),  # reached directly, no header: the socket peer
+    ({"X-Forwarded-For": "203.0.113.7"}, "192.0.2.1", 0, "192.0.2.1"),  # no proxy trusted: header ignored
+    ({"x-forwarded-for": "203.0.113.7"}, "10.0.0.9", 1, "203.0.113.7"),  # one proxy appended the visitor
+    # a client-written entry left of the proxy's is never used, however many it sends
+    ({"x-forwarded-for": "1.1.1.1, 2.2.2.2 ,203.0.113.7"}, "10.0.0.9", 1, "203.0.113.7"),
+    ({"x-forwarded-for": "1.1.1.1, 203.0.113.7, 10.0.0.5"}, "10.0.0.9", 2, "203.0.113.7"),  # two proxy hops
+    ({"x-forwarded-for": "203.0.113.7"}, "10.0.0.9", 3, "203.0.113.7"),  # fewer hops than proxies: left-most
+    ({}, "10.0.0.9", 1, "10.0.0.9"),  # configured for a proxy but reached directly: the peer
+    ({}, None, 0, "unknown"),  # no request at all (called from inside the process)
+])
+def test_client_address_is_the_rightmost_address_no_trusted_proxy_wrote(headers, peer, proxies, expected):
+    assert client_address(headers, peer, proxies) == expected
+
+
+def test_a_rotated_forwarded_header_does_not_change_the_rate_key(store):
+    direct, proxied = Arena(store), Arena(store, trusted_proxies=1)
+    keys = {rate_key(direct.voter_id(None, f"s{n}", {"x-forwarded-for": f"198.51.100.{n}"}, peer="192.0.2.1"))
+            for n in range(8)}
+    assert len(keys) == 1  # reached directly: the peer, whatever the header says
+    keys = {rate_key(proxied.voter_id(None, f"s{n}", {"x-forwarded-for": f"198.51.100.{n}, 192.0.2.1"},
+                                      peer="10.0.0.9")) for n in range(8)}
+    assert len(keys) == 1  # behind one proxy: the entry the proxy appended, not the client's inventions
+    visitors = {rate_key(direct.voter_id(None, "s", {}, peer=f"192.0.2.{n}")) for n in range(1, 4)}
+    assert len(visitors) == 3  # without any header, each peer is its own voter, not one shared bucket
 
 
 def test_voter_salt_from_the_environment(monkeypatch):

@@ -4,12 +4,16 @@ in the store and reloads by id, the pre-vote view names no system, and the UI an
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
 import random
 
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
+from realunify_arena import ratings
 from realunify_arena.arena import Arena, BattleError, VoteRefused
 from realunify_arena.battles import (
     anonymise, anonymous_side, judge_battle, load_battle, play, play_to_end, reveal, start_battle, vote_and_reveal,
@@ -17,6 +21,7 @@ from realunify_arena.battles import (
 from realunify_arena.benchmark import load
 from realunify_arena.cards import load_cards
 from realunify_arena.context import AppContext
+from realunify_arena.identity import REDACTED
 from realunify_arena.judge import ANSWER_PARSER
 from realunify_arena.runs import JUDGING, RunUpdate
 from realunify_arena.runtime import ModelPool
@@ -64,7 +69,7 @@ def test_a_stored_battle_lives_in_the_store_and_the_vote_reveals_and_judges_it(s
     view = play_to_end(ctx, battle, SESSION)
     assert view["ready"] and load_battle(ctx, battle.battle_id, SESSION).ready
     assert not any(model in json.dumps(view) for model in MODELS), "a system name reached the pre-vote view"
-    assert sorted(side["steps"][0]["text"] for side in view["sides"].values()) == \
+    assert sorted(side["text"] for side in view["sides"].values()) == \
         sorted([f"The answer is {inst.answer}.", wrong])
 
     revealed = vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:alice", "A")
@@ -123,9 +128,10 @@ def test_a_failed_side_is_anonymised_and_the_battle_takes_no_vote(store, pool):
     battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:dan")
     failed = Trace(inst.uid, "tiny-janus", "direct", {}, status=Status.ERROR,
                    error="tiny-janus ran out of memory; tiny-pair is fine")
-    view = anonymous_side(battle, RunUpdate(failed, done=True))
-    assert view["error"] == "the model ran out of memory; the model is fine"
-    assert anonymise("tiny-pair and tiny-janus", battle) == "the model and the model"
+    view = anonymous_side(ctx, RunUpdate(failed, done=True))
+    assert view["error"] == f"{REDACTED} ran out of memory; {REDACTED} is fine"
+    assert view["text"] is None and view["image"] is None
+    assert anonymise("tiny-pair and tiny-janus", ctx.names) == f"{REDACTED} and {REDACTED}"
     assert not load_battle(ctx, battle.battle_id, SESSION).ready
 
 
@@ -149,15 +155,93 @@ def test_a_pinned_run_must_be_its_sides_system(store, pool):
     assert store.counts()["battles"] == 0
 
 
-def test_the_pre_vote_view_carries_image_hashes_not_paths(store, pool):
-    """The pre-vote view carries content hashes, not files or paths."""
+def test_the_pre_vote_view_carries_its_own_image_not_a_store_hash_or_path(store, pool):
+    """The pre-vote image is the stored pixels under a name and bytes of its own: no content hash the
+    store (and so ``/run_instance``) knows, no path, no metadata."""
     ctx = _context(store, pool, arena_mode="stored")
     inst = next(i for i in load("bundled").instances if i.track == "UEG")
     for model in MODELS:
         trace = Trace(inst.uid, model, "direct", {"seed": 0},
                       steps=[Step(StepRole.GENERATED_IMAGE, inst.prompt, image=Image.new("L", (4, 4), len(model)))])
-        store.save_trace(trace, "bundled", pin=True)
+        sha = store.load_trace(store.save_trace(trace, "bundled", pin=True)).final.image_sha
+        info = PngImagePlugin.PngInfo()
+        info.add_text("parameters", f"model: {model}")  # metadata an imported image file may carry
+        store.get_image(sha).save(store.image_path(sha), format="PNG", pnginfo=info)
     battle = start_battle(ctx, "bundled", "UEG", "model_vs_model", SESSION, "hf:gus")
     view = play_to_end(ctx, battle, SESSION)
-    shas = [side["steps"][0]["image_sha"] for side in view["sides"].values()]
-    assert all(store.image_path(sha).is_file() for sha in shas) and str(store.path.parent) not in json.dumps(view)
+    text = json.dumps(view)
+    assert str(store.path.parent) not in text
+    for side in "AB":
+        image = view["sides"][side]["image"]
+        png = base64.b64decode(image["png_base64"])
+        sha = store.load_trace(battle.runs[side]).final.image_sha
+        assert sha not in text and hashlib.sha256(png).hexdigest() != sha
+        decoded = Image.open(io.BytesIO(png))
+        assert decoded.info == {} and b"tiny" not in png
+        expected = store.get_image(sha)
+        assert decoded.tobytes() == expected.convert(decoded.mode).tobytes()
+    again = play_to_end(ctx, load_battle(ctx, battle.battle_id, SESSION), SESSION)
+    assert {again["sides"][s]["image"]["png_base64"] for s in "AB"}.isdisjoint(
+        {view["sides"][s]["image"]["png_base64"] for s in "AB"})  # every showing is its own bytes
+
+
+def test_names_in_an_answer_are_redacted_before_the_vote_and_shown_after(store, pool):
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    _store_answers(store, inst, {"tiny-pair": "As Qwen2.5-VL, I pick A.", "tiny-janus": "B, says tiny-janus"})
+    battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:hal")
+    view = play_to_end(ctx, battle, SESSION)
+    texts = sorted(side["text"] for side in view["sides"].values())
+    assert texts == sorted([f"As {REDACTED}-VL, I pick A.", f"B, says {REDACTED}"])
+    revealed = vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:hal", "A")
+    shown = sorted(step["text"] for side in revealed["sides"].values() for step in side["steps"])
+    assert shown == sorted(["As Qwen2.5-VL, I pick A.", "B, says tiny-janus"])  # the reveal shows it all
+    # flagged, the vote kept, and left out of the ratings, which say how many were left out
+    assert "Qwen2.5" in store.battle(battle.battle_id)["flagged"]
+    assert [(v["choice"], bool(v["flagged"])) for v in store.votes()] == [("A", True)]
+    assert ratings.leaderboard(store, "GEU", "model_vs_model", min_votes=0) == []
+    assert store.flagged_votes("GEU", "model_vs_model") == 1 and store.flagged_votes("UEG") == 0
+
+
+def test_an_alias_standing_as_a_word_flags_the_battle(store, pool):
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    _store_answers(store, inst, {"tiny-pair": "The emu is on the left: A.", "tiny-janus": "B"})
+    battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:joe")
+    view = play_to_end(ctx, battle, SESSION)
+    assert sorted(side["text"] for side in view["sides"].values())[1] == f"The {REDACTED} is on the left: A."
+    vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:joe", "A")
+    # "emu" is an alias (Emu3): redacted, and the battle is flagged, as the rule says for any alias
+    assert store.flagged_votes() == 1
+
+
+def test_a_battle_whose_answers_name_nobody_is_rated(store, pool):
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    _store_answers(store, inst, {"tiny-pair": "Clearly A.", "tiny-janus": "B, the emulated one"})
+    battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:joe")
+    play_to_end(ctx, battle, SESSION)
+    vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:joe", "B")
+    assert store.battle(battle.battle_id)["flagged"] is None and store.flagged_votes() == 0
+    assert {r["system"] for r in ratings.leaderboard(store, "GEU", "model_vs_model", min_votes=0)} == {
+        "tiny-pair:direct", "tiny-janus:direct"}
+
+
+def test_the_reveal_carries_what_the_pre_vote_view_held_back(store, pool):
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    for model in MODELS:
+        trace = Trace(inst.uid, model, "stepwise", {"seed": 3}, steps=[
+            Step(StepRole.EDITED_IMAGE, "edit", image=Image.new("RGB", (4, 4), len(model)), seconds=1.5),
+            Step(StepRole.ANSWER, inst.mcq_text, text="C", seconds=0.25)])
+        store.save_trace(trace, "bundled", pin=True)
+    battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:ivy")
+    view = play_to_end(ctx, battle, SESSION)
+    assert all(set(side) == {"text", "image", "error"} for side in view["sides"].values())
+    assert "1.5" not in json.dumps(view) and "edited_image" not in json.dumps(view)
+    revealed = vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:ivy", "tie")
+    for side in "AB":
+        info = revealed["sides"][side]
+        assert [s["role"] for s in info["steps"]] == ["edited_image", "answer"]
+        assert [s["seconds"] for s in info["steps"]] == [1.5, 0.25] and info["seconds"] == 1.75
+        assert info["status"] == "ok" and info["settings"] == {"seed": 3} and info["steps"][0]["image_sha"]

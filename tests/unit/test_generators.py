@@ -162,3 +162,15 @@ def test_bundled_set_validates_and_is_what_the_generator_writes(tmp_path):
     write_official(generate_set(12, seed=0).instances, tmp_path)
     for name in ("UEG_direct.json", "UEG_step.json", "GEU_direct.json", "GEU_step.json"):
         assert (tmp_path / name).read_bytes() == (BUNDLED_DIR / name).read_bytes(), f"assets/instances/{name} is stale"
+
+
+def test_bundled_geu_images_include_non_square_ones_in_every_category():
+    # real GEU inputs are mazes, photos and 1280x960 canvases: an edit that forces a square must show
+    dataset = load("bundled")
+    shapes: dict[str, set[bool]] = {}
+    for inst in dataset.instances:
+        if isinstance(inst, GEUInstance):
+            width, height = inst.open_image().size
+            shapes.setdefault(inst.task_type, set()).add(width == height)
+    assert set(shapes) == set(GEU_TASKS)
+    assert all(False in square for square in shapes.values()), shapes

@@ -98,11 +98,11 @@ def test_mental_tracking_image_shows_the_recorded_colours(generated):
 # -- mental reconstruction ------------------------------------------------------------------------------------
 
 def unshuffle(shuffled: Image.Image, k: int, permutation: list[int]) -> Image.Image:
-    step = shuffled.width // k
+    sx, sy = shuffled.width // k, shuffled.height // k  # k x k equal patches, square only on a square scene
     restored = Image.new("RGB", shuffled.size)
     for slot, source in enumerate(permutation):
-        patch = shuffled.crop(((slot % k) * step, (slot // k) * step, (slot % k + 1) * step, (slot // k + 1) * step))
-        restored.paste(patch, ((source % k) * step, (source // k) * step))
+        patch = shuffled.crop(((slot % k) * sx, (slot // k) * sy, (slot % k + 1) * sx, (slot // k + 1) * sy))
+        restored.paste(patch, ((source % k) * sx, (source // k) * sy))
     return restored
 
 
@@ -115,6 +115,7 @@ def test_mental_reconstruction_restores_to_the_reference_and_answers_are_recount
         shuffled = Image.open(root / inst.input_image).convert("RGB")
         reference = Image.open(root / inst.extra["reference_image"]).convert("RGB")
         assert 2 <= p["grid"] <= 4
+        assert list(shuffled.size) == p["canvas"] and all(side % p["grid"] == 0 for side in p["canvas"])
         assert np.array_equal(np.asarray(unshuffle(shuffled, p["grid"], p["permutation"])), np.asarray(reference))
         assert not np.array_equal(np.asarray(shuffled), np.asarray(reference))
         for o in p["objects"]:  # the reference shows every recorded object where the record says

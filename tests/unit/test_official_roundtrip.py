@@ -40,7 +40,7 @@ class ThinkingJudge(JSONHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        text = body["messages"][-1]["content"][-1]["text"]
+        text = next(part["text"] for part in body["messages"][-1]["content"] if part.get("type") == "text")
         question = text.split("Question: ", 1)[1].split("\n", 1)[0]
         reply = "<think>\n\n</think>\n\nYes" if "red" in question else "<think>\nLooking.\n</think>\nNo."
         self.server.replies.append(reply)
@@ -126,7 +126,7 @@ def official_counts(folder: Path) -> dict[tuple[str, str], str]:
         for item in json.loads(file.read_text(encoding="utf-8")):
             right = (official_letter(item["response"]) == item["answer"] if track == "GEU"
                      else official_generation_score(item) == 1)
-            tally = counts[(mode, CATEGORIES[item["task_type"]][1])]
+            tally = counts[(mode, CATEGORIES[item["task_type"]].abbreviation)]
             tally[0] += right
             tally[1] += 1
     return {key: f"{c}/{n}" for key, (c, n) in counts.items()}
@@ -167,15 +167,15 @@ def test_release_shaped_folder_validates_evaluates_exports_and_scores_like_the_o
     assert "UEG: 12 instances (WK 2, CR 2, MR-I 2, LR 2, SR 2, C2I 2)" in out
     assert "GEU: 8 instances (MR-II 2, MT 2, AF 2, CN 2)" in out
 
-    real_run = protocols.run
+    real_run = protocols.run_stream  # eval runs each instance through the runs service, which streams
 
     def some_runs_fail(instance, adapter, mode, options):  # a failed run counts as wrong everywhere
-        trace = real_run(instance, adapter, mode, options)
+        *_, trace = real_run(instance, adapter, mode, options)
         if (instance.task_type, mode) in {("world_knowledge", "direct"), ("mental_tracking", "stepwise")}:
             trace.steps, trace.status, trace.error = [], Status.ERROR, "RuntimeError: out of memory"
-        return trace
+        yield trace
 
-    monkeypatch.setattr(protocols, "run", some_runs_fail)
+    monkeypatch.setattr(protocols, "run_stream", some_runs_fail)
     db = tmp_path / "store" / "arena.db"
     assert main(["eval", "--model", "tiny-pair", "--judge", JUDGE, "--data", str(data), "--limit", "1",
                  "--models-dir", str(models), "--db", str(db), "--no-progress"]) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import choix
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from PIL import Image
 from dataclasses import astuple
 
 from realunify_arena.arena import Arena
-from realunify_arena.ratings import SCALE, leaderboard, rate, judge_agreement
+from realunify_arena.ratings import SCALE, board_table, judge_agreement, leaderboard, rate
 from realunify_arena.store import Store
 from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
@@ -167,3 +169,328 @@ def test_judge_agreement_with_and_without_ties(store):
     assert rows["qwen"]["decisive_battles"] == 3
     assert rows["qwen"]["agreement_decisive"] == pytest.approx(2 / 3)
     assert (rows["gemini"]["battles"], rows["gemini"]["agreement"]) == (1, 0.0)
+
+
+# -- ranked and preliminary systems, honest intervals ---------------------------------------------
+
+THREE = {"p:direct": 0.3, "q:direct": 0.0, "r:direct": -0.3}
+
+
+def three_systems(n_votes: int = 360, seed: int = 5) -> list[dict]:
+    """Well-observed votes among three systems (each in about 240 of them)."""
+    rng = np.random.default_rng(seed)
+    systems, votes = list(THREE), []
+    for _ in range(n_votes):
+        i, j = rng.choice(3, size=2, replace=False)
+        a, b = systems[i], systems[j]
+        p_a = 1 / (1 + np.exp(THREE[b] - THREE[a]))
+        u = rng.random()
+        choice = "tie" if u < 0.1 else "A" if u < 0.1 + 0.9 * p_a else "B"
+        votes.append({"system_a": a, "system_b": b, "choice": choice})
+    return votes
+
+
+def by_system(board: list[dict]) -> dict[str, dict]:
+    return {r["system"]: r for r in board}
+
+
+@pytest.mark.parametrize("newcomer_votes", [1, 3, 20])
+def test_a_preliminary_newcomer_moves_no_ranked_rating_or_interval(newcomer_votes):
+    votes = three_systems()
+    before = by_system(rate(votes, min_votes=100))
+    opponents = ["p:direct", "q:direct", "r:direct"]
+    # an undefeated newcomer: the worst case for the others (today 1 vote moved them ~300 points, 20-0 ~240)
+    extra = [{"system_a": "new:direct", "system_b": opponents[k % 3], "choice": "A"} for k in range(newcomer_votes)]
+    after = by_system(rate(votes + extra, min_votes=100))
+    for system in THREE:
+        assert not after[system]["preliminary"]
+        assert abs(after[system]["rating"] - before[system]["rating"]) <= 15
+        width = lambda r: r["upper"] - r["lower"]  # noqa: E731
+        assert width(after[system]) <= 1.3 * width(before[system])
+        assert after[system]["rank_ub"] == before[system]["rank_ub"]
+    new = after["new:direct"]
+    assert new["preliminary"] and new["rank_ub"] is None and new["flag"] == "never lost"
+    assert "virtual tie" in new["note"] and math.isfinite(new["rating"])
+    assert new["rating"] > max(after[s]["rating"] for s in THREE)  # it won every vote: placed above them
+    assert new["upper"] is None  # its open end is the prior's, not the data's
+    assert [r["system"] for r in rate(votes + extra, min_votes=100)][-1] == "new:direct"
+
+
+def test_newcomers_that_only_beat_the_board_and_split_among_themselves_stay_finite():
+    """Each lost once, to the other: no single one "never lost", but as a pair they never lost to the board,
+    so maximum likelihood sends both to infinity (a ridge alone left them near 4700)."""
+    votes = three_systems()
+    votes += [{"system_a": n, "system_b": s, "choice": "A"} for n in ("n1:direct", "n2:direct") for s in THREE]
+    votes += [{"system_a": "n1:direct", "system_b": "n2:direct", "choice": c} for c in "AB"]
+    board = by_system(rate(votes, min_votes=100))
+    for name, other in (("n1:direct", "n2:direct"), ("n2:direct", "n1:direct")):
+        row = board[name]
+        assert row["flag"] == "never lost" and f"its group: {other}" in row["note"] and row["upper"] is None
+        assert board["p:direct"]["rating"] < row["rating"] < 1000 + SCALE * 4  # above the board, and finite
+    assert by_system(rate(three_systems(), min_votes=100))["p:direct"]["rating"] == board["p:direct"]["rating"]
+
+
+def test_a_newcomer_is_placed_against_the_fixed_board_under_the_stated_prior():
+    """One win over q: with the ranked ratings fixed, the newcomer's rating x solves the score equation
+    (1 - s(x - q)) + (one virtual tie at 0: 1/2 - s(x)) = 0, solved here by bisection."""
+    votes = three_systems()
+    board = by_system(rate(votes + [{"system_a": "q:direct", "system_b": "new:direct", "choice": "B"}],
+                           min_votes=100))
+    q = (board["q:direct"]["rating"] - 1000.0) / SCALE
+
+    def score(x):
+        return (1 - 1 / (1 + math.exp(-(x - q)))) + 0.5 - 1 / (1 + math.exp(-x))
+
+    lo, hi = -10.0, 10.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if score(mid) > 0 else (lo, mid)
+    assert board["new:direct"]["rating"] == pytest.approx(1000.0 + SCALE * lo, abs=0.5)
+
+
+def test_single_vote_systems_show_no_interval_and_every_interval_holds_its_estimate():
+    rng = np.random.default_rng(7)
+    systems = [f"s{i}:direct" for i in range(8)]
+    seen_single = seen_interval = 0
+    for trial in range(12):
+        n = int(rng.integers(3, 60))
+        votes = [{"system_a": a, "system_b": b, "choice": str(rng.choice(["A", "B", "tie", "both_bad"]))}
+                 for a, b in (rng.choice(systems, size=2, replace=False) for _ in range(n))]
+        votes.append({"system_a": "solo:direct", "system_b": systems[trial % 8], "choice": "AB"[trial % 2]})
+        for min_votes in (0, 1, 5, 100):
+            board = rate(votes, min_votes=min_votes, rounds=50, seed=trial)
+            for row, shown in zip(board, board_table(board)):
+                lower, upper = row["lower"], row["upper"]
+                if row["votes"] == 1:
+                    seen_single += 1
+                    assert lower is None and upper is None and shown[3] == "—", row
+                    assert "cannot vary" in row["note"]
+                if lower is not None:
+                    assert lower <= row["rating"] + 1e-9, row
+                if upper is not None:
+                    assert row["rating"] <= upper + 1e-9, row
+                if lower is not None and upper is not None:
+                    seen_interval += 1
+                    assert upper - lower >= 0.05, row  # never "1000 – 1000"
+                    low_text, high_text = shown[3].split(" – ")
+                    assert low_text != high_text, row
+                assert (lower is None or upper is None) == (row["note"] is not None and "bound" in row["note"]
+                                                              or "no interval" in (row["note"] or "")), row
+    assert seen_single >= 48 and seen_interval >= 40  # the checks above ran on both kinds of row
+
+
+def test_never_lost_and_never_won_are_flagged_with_the_prior_that_keeps_them_finite():
+    votes = [{"system_a": "x:direct", "system_b": "y:direct", "choice": "A"}] * 20
+    votes += [{"system_a": "z:direct", "system_b": "x:direct", "choice": "B"}] * 10
+    votes += [{"system_a": "y:direct", "system_b": "z:direct", "choice": c} for c in "AB" * 15]
+    board = by_system(rate(votes, min_votes=10))
+    x, y, z = board["x:direct"], board["y:direct"], board["z:direct"]
+    assert x["flag"] == "never lost" and "one virtual tie against a 1000-rated reference" in x["note"]
+    # y and z split their votes, but neither ever beat x: as a group they have no finite rating either
+    assert y["flag"] == z["flag"] == "never won" and "its group: z:direct" in y["note"]
+    assert y["lower"] is None and y["upper"] is not None and abs(y["rating"] - z["rating"]) < 10
+    assert x["upper"] is None and x["lower"] is not None and x["rank_ub"] == 1
+    assert math.isfinite(x["rating"]) and x["rating"] > y["rating"]
+    votes.append({"system_a": "y:direct", "system_b": "x:direct", "choice": "A"})  # one win over x: all finite
+    assert all(r["flag"] is None and r["lower"] < r["rating"] < r["upper"] for r in rate(votes, min_votes=10))
+
+    loser = by_system(rate([{"system_a": "u:direct", "system_b": "v:direct", "choice": "A"},
+                            {"system_a": "v:direct", "system_b": "u:direct", "choice": "B"}], min_votes=0))
+    assert loser["v:direct"]["flag"] == "never won" and loser["u:direct"]["flag"] == "never lost"
+    # both flagged and symmetric, t = theta_u = -theta_v: the two wins' score 4 (1 - s(2t)) balances the two
+    # virtual ties' 2 (s(t) - 1/2) and the ridge's 4e-4 t; solved by bisection
+    def score(t):
+        return 2 * (1 - 1 / (1 + math.exp(-2 * t))) * 2 - 2 * (1 / (1 + math.exp(-t)) - 0.5) - 4e-4 * t
+    lo, hi = 0.0, 20.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if score(mid) > 0 else (lo, mid)
+    assert loser["u:direct"]["rating"] == pytest.approx(1000 + SCALE * lo, abs=0.5)
+    assert loser["v:direct"]["rating"] == pytest.approx(1000 - SCALE * lo, abs=0.5)
+
+
+def test_rank_ub_is_computed_among_ranked_systems_only():
+    votes = three_systems()
+    votes += [{"system_a": "new:direct", "system_b": s, "choice": "A"} for s in THREE for _ in range(2)]
+    board = rate(votes, min_votes=100)
+    ranked = [r for r in board if not r["preliminary"]]
+    assert board[0]["system"] == "p:direct" and board[-1]["system"] == "new:direct"  # rated higher, listed last
+    assert all(r["rank_ub"] is None for r in board if r["preliminary"])
+    alone = rate(three_systems(), min_votes=100)
+    assert [r["rank_ub"] for r in ranked] == [r["rank_ub"] for r in alone]  # the newcomer pushes none down
+    assert by_system(board)["new:direct"]["rating"] > ranked[0]["rating"]
+
+
+def test_ratings_match_a_reference_bradley_terry_fit_on_a_well_connected_set():
+    """Hunter's (2004) MM iteration for BT, ties as half a win each way, no prior: independent of our
+    Newton solver; the ridge and priors must not shift a well-connected board by half a point."""
+    votes = simulate(3000, seed=8, tie_rate=0.15)
+    ours = {r["system"]: r["rating"] for r in rate(votes, rounds=0, min_votes=100)}
+    systems = sorted(ours)
+    index = {s: i for i, s in enumerate(systems)}
+    n = len(systems)
+    wins, games = np.zeros(n), np.zeros((n, n))
+    for v in votes:
+        a, b = index[v["system_a"]], index[v["system_b"]]
+        score = {"A": 1.0, "B": 0.0}.get(v["choice"], 0.5)
+        wins[a] += score
+        wins[b] += 1 - score
+        games[a, b] += 1
+        games[b, a] += 1
+    p = np.ones(n)
+    for _ in range(5000):
+        p = wins / (games / (p[:, None] + p[None, :])).sum(axis=1)
+        p /= np.exp(np.log(p).mean())
+    reference = 1000.0 + SCALE * np.log(p)
+    for s in systems:
+        assert ours[s] == pytest.approx(reference[index[s]], abs=0.5)
+
+
+# -- counts kept incrementally, boards refitted off the request path -----------------------------
+
+def test_counts_are_aggregated_in_sql_and_kept_incrementally(store):
+    from realunify_arena.ratings import CountTable, VoteCounts
+
+    arena = Arena(store, max_votes=1000)
+    counts = VoteCounts()
+    plan = [("m1:direct", "m2:direct", "A"), ("m2:direct", "m1:direct", "tie"), ("m1:direct", "m3:direct", "B")]
+    for k, (a, b, choice) in enumerate(plan * 2):
+        battle(arena, f"UEG_{k}_world_knowledge", a, b, "model_vs_model", choice)
+        if k % 2:
+            counts.update(store)
+    battle(arena, "GEU_1_mental_tracking", "m1:direct", "m1:stepwise", "direct_vs_stepwise", "both_bad")
+    assert counts.update(store) == 1  # only the votes newer than the last counted one are read
+    assert counts.update(store) == 0
+    fresh = CountTable.from_votes(store.votes(track="UEG", kind="model_vs_model"))
+    assert counts.table("UEG", "model_vs_model").counts == fresh.counts
+    assert counts.table("UEG", "model_vs_model").last_vote_id == max(v["vote_id"] for v in store.votes(track="UEG"))
+    assert counts.table().total == len(store.votes()) == 7
+    assert leaderboard(store, track="UEG", rounds=20) == rate(store.votes(track="UEG"), rounds=20)
+    assert [r["n"] for r in store.vote_counts(after_id=max(v["vote_id"] for v in store.votes()) - 1)] == [1]
+
+
+def test_the_app_boards_refit_in_the_background_once_per_new_vote(store, monkeypatch):
+    import threading
+
+    from realunify_arena import ratings
+
+    arena = Arena(store, max_votes=1000)
+    battle(arena, "UEG_1_world_knowledge", "m1:direct", "m2:direct", "model_vs_model", "A")
+    boards = ratings.Leaderboards(store, rounds=20)
+    first = boards.board("UEG", "model_vs_model", 20)
+    assert first.votes == 1 and boards.board("UEG", "model_vs_model", 20) is first
+
+    release, fits = threading.Event(), []
+    real = ratings.rate_counts
+
+    def slow(*args, **kwargs):
+        fits.append(args[0].total)
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ratings, "rate_counts", slow)
+    battle(arena, "UEG_2_world_knowledge", "m1:direct", "m2:direct", "model_vs_model", "B")
+    shown = boards.board("UEG", "model_vs_model", 20, wait=0.05)
+    assert shown is first and boards.votes("UEG", "model_vs_model") == 2  # the last finished board, at once
+    assert "Refitting" in ratings.summary_markdown(shown, boards.votes("UEG", "model_vs_model"))
+    assert boards.board("UEG", "model_vs_model", 20, wait=0.05) is first  # the same refit, not a second one
+    release.set()
+    fresh = boards.board("UEG", "model_vs_model", 20)
+    assert fresh.votes == 2 and sum(r["votes"] for r in fresh.rows) == 4 and fits == [2]
+
+
+def test_judge_agreement_returns_at_once_when_nothing_is_judged(store, monkeypatch):
+    from realunify_arena import ratings
+
+    arena = Arena(store, max_votes=1000)
+    battle(arena, "UEG_1_world_knowledge", "m1:direct", "m2:direct", "model_vs_model", "A")
+
+    def no_votes(*args, **kwargs):
+        raise AssertionError("read every vote although nothing is judged")
+
+    monkeypatch.setattr(store, "votes", no_votes)
+    assert judge_agreement(store) == []
+    assert ratings.Leaderboards(store).agreement() == []
+
+
+# -- the leaderboard command ----------------------------------------------------------------------
+
+def filled_store(path) -> Store:
+    store = Store.open(path)
+    arena = Arena(store, max_votes=1000)
+    plan = [("m1:direct", "m2:direct", "A"), ("m2:direct", "m3:direct", "A"), ("m3:direct", "m1:direct", "B"),
+            ("m1:direct", "m3:direct", "tie"), ("m2:direct", "m1:direct", "both_bad")]
+    for k in range(30):
+        a, b, choice = plan[k % len(plan)]
+        battle(arena, f"UEG_{k}_world_knowledge", a, b, "model_vs_model", choice if k % 4 else "B")
+    battle(arena, "UEG_99_world_knowledge", "m4:direct", "m1:direct", "model_vs_model", "A")
+    battle(arena, "GEU_1_mental_tracking", "m1:direct", "m1:stepwise", "direct_vs_stepwise", "B")
+    return store
+
+
+def test_the_leaderboard_command_prints_the_tabs_boards_from_the_store_and_from_an_export(tmp_path, capsys):
+    import json
+
+    from realunify_arena import ratings
+    from realunify_arena.cli import main
+
+    db = tmp_path / "arena.db"
+    store = filled_store(db)
+    tab = ratings.Leaderboards(store)  # what the Leaderboard tab and /leaderboard serve
+    expected = {(t, k): tab.board(t, k, 20).rows for t in ("UEG", "GEU")
+                for k in ("model_vs_model", "direct_vs_stepwise")}
+    store.close()
+
+    assert main(["leaderboard", "--db", str(db), "--format", "json"]) == 0
+    boards = json.loads(capsys.readouterr().out)
+    assert {(b["track"], b["kind"]): b["rows"] for b in boards} == {k: json.loads(json.dumps(rows))
+                                                                    for k, rows in expected.items()}
+    ueg = next(b for b in boards if (b["track"], b["kind"]) == ("UEG", "model_vs_model"))
+    assert ueg["votes"] == 31 and ueg["min_votes"] == 20
+    assert by_system(ueg["rows"])["m4:direct"]["preliminary"]  # 1 vote: placed, not ranked
+    assert by_system(ueg["rows"])["m4:direct"]["lower"] is None
+
+    assert main(["leaderboard", "--db", str(db), "--track", "UEG", "--kind", "model_vs_model"]) == 0
+    markdown = capsys.readouterr().out
+    assert "| rank (UB) | system | rating | 95% interval |" in markdown
+    for row in board_table(expected[("UEG", "model_vs_model")]):
+        assert f"| {row[0]} | {row[1]} | {row[2]} | {row[3]} | {row[4]} |" in markdown
+    assert main(["leaderboard", "--db", str(db), "--track", "GEU", "--kind", "model_vs_model"]) == 0
+    assert "no votes yet — play a battle" in capsys.readouterr().out
+
+    for fmt in ("jsonl", "csv"):
+        exported = tmp_path / f"votes.{fmt}"
+        assert main(["export", "votes", "--format", fmt, "--out", str(exported), "--db", str(db)]) == 0
+        capsys.readouterr()
+        assert main(["leaderboard", "--votes", str(exported), "--format", "json"]) == 0
+        from_file = json.loads(capsys.readouterr().out)
+        assert [b["rows"] for b in from_file] == [b["rows"] for b in boards], fmt
+
+    assert main(["leaderboard", "--db", str(db), "--format", "csv", "--out", str(tmp_path / "b.csv")]) == 0
+    import csv
+    rows = list(csv.DictReader((tmp_path / "b.csv").open()))
+    assert len(rows) == sum(len(b["rows"]) for b in boards)
+    assert {(r["track"], r["kind"]) for r in rows} == {("UEG", "model_vs_model"), ("GEU", "direct_vs_stepwise")}
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "A"}\n'
+     '{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "choice": "A"}\n',
+     "line 2: field 'system_b' is missing"),
+    ('{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "C"}\n',
+     "line 1: choice 'C' is not one of A, B, tie, both_bad"),
+    ('{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "A"}\n'
+     'not json\n', "line 2: not JSON"),
+    ("vote_id,track,kind,system_a,system_b,choice\n1,XYZ,model_vs_model,a:direct,b:direct,A\n",
+     "line 2: track 'XYZ' is not one of UEG, GEU"),
+])
+def test_the_leaderboard_command_names_the_line_and_field_of_a_bad_votes_file(tmp_path, capsys, content, message):
+    from realunify_arena.cli import main
+
+    path = tmp_path / "votes.txt"
+    path.write_text(content)
+    assert main(["leaderboard", "--votes", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err and "Traceback" not in err
+    assert main(["leaderboard", "--db", str(tmp_path / "missing.db")]) == 2
+    assert "no database at" in capsys.readouterr().err and not (tmp_path / "missing.db").exists()

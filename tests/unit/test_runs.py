@@ -15,8 +15,16 @@ from realunify_arena.cards import load_cards
 from realunify_arena.cli import main
 from realunify_arena.judge import ANSWER_PARSER, HUMAN
 from realunify_arena.reporting import reports_from_store
-from realunify_arena.runs import JUDGING, judge_by_hand, judge_run, run_and_judge, run_to_end, stream_run
+from realunify_arena.runs import (
+    JUDGING,
+    judge_by_hand,
+    judge_run,
+    run_and_judge,
+    run_to_end,
+    stream_run,
+)
 from realunify_arena.runtime import ModelPool
+from realunify_arena.store import RateLimited
 from realunify_arena.trace import Status
 
 JUDGE = "tiny-pair"
@@ -92,10 +100,35 @@ def test_ueg_judging_can_wait_for_the_judge_models_turn(store, pool, bundled):
     # a human judge is never asked here; a person's ticks are stored by judge_by_hand
     assert judge_run(store, pool, update.run_id, update.trace, inst, HUMAN) == (None, None)
     ticked = [inst.question_list[0].question]
-    human = judge_by_hand(store, update.run_id, inst, ticked)
+    human = judge_by_hand(store, update.run_id, inst, ticked, "hf:alice")
     assert [q["verdict"] for q in human["details"]["questions"]] == \
         ["yes" if q.question in ticked else "no" for q in inst.question_list]
-    assert store.find_judgment(update.run_id, HUMAN) == human
+    assert [(j["voter"], j["details"]) for j in store.human_judgments(update.run_id)] == [("hf:alice", human["details"])]
+    assert store.find_judgment(update.run_id, HUMAN)["score"] == human["score"]  # one voter: their verdict
+
+
+def test_human_judgments_are_kept_per_voter_rate_limited_and_feed_one_verdict(store, pool, bundled):
+    """Three sessions judging one shared run no longer overwrite each other (1 -> 0 -> 1): each is kept,
+    the verdict the reveal, the benchmark table and judge-human agreement read is their majority."""
+    inst = _first(bundled, "UEG")
+    run_id = run_to_end(store, pool, bundled.name, inst, "tiny-pair", "direct",
+                        pool.cards["tiny-pair"].options()).run_id
+    everything = [q.question for q in inst.question_list]
+    expected_all = all(q.answer == "yes" for q in inst.question_list)
+    right, wrong = (everything, []) if expected_all else ([q.question for q in inst.question_list
+                                                           if q.answer == "yes"], everything)
+    scores = [judge_by_hand(store, run_id, inst, ticks, voter)["score"]
+              for voter, ticks in (("anon:ip1:s1", right), ("anon:ip2:s2", wrong), ("anon:ip3:s3", right))]
+    assert scores == [1, 0, 1]
+    assert len(store.human_judgments(run_id)) == 3
+    verdict = store.find_judgment(run_id, HUMAN)
+    assert verdict["score"] == 1 and verdict["details"]["voters"] == 3
+    assert judge_run(store, pool, run_id, store.load_trace(run_id), inst, HUMAN) == (verdict, None)  # the reveal's
+    rows = [j for j in store.judgments() if j["judge"] == HUMAN]  # the benchmark table's and agreement's
+    assert [(j["run_id"], j["score"]) for j in rows] == [(run_id, 1)]
+    with pytest.raises(RateLimited, match="at most 1 judgments per 60 s"):
+        judge_by_hand(store, run_id, inst, wrong, "anon:ip1:s9", rate_key="anon:ip1", max_per_window=1)
+    assert len(store.human_judgments(run_id)) == 3
 
 
 def test_eval_and_the_app_share_runs(store, pool, bundled):

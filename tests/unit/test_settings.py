@@ -42,6 +42,12 @@ def test_the_vote_rate_limit_is_configurable():
     # the app's arena enforces it: tests/api/test_vote_refusals.py runs the app at 5 votes per hour
 
 
+def test_trusted_proxies_default_to_none_and_come_from_the_flag_or_the_environment():
+    assert Settings.from_cli([], {}).trusted_proxies == 0  # the socket peer, not a client-written header
+    assert Settings.from_cli([], {"REALUNIFY_TRUSTED_PROXIES": "1"}).trusted_proxies == 1
+    assert Settings.from_cli(["--trusted-proxies", "2"], {"REALUNIFY_TRUSTED_PROXIES": "1"}).trusted_proxies == 2
+
+
 @pytest.mark.parametrize("argv, env, message", [
     ([], {"REALUNIFY_PORT": "http"}, "REALUNIFY_PORT: expected an integer, got 'http'"),
     (["--port", "70000"], {}, "--port: expected an integer from 1 to 65535, got 70000"),
@@ -50,6 +56,7 @@ def test_the_vote_rate_limit_is_configurable():
     ([], {"REALUNIFY_GPU_CONCURRENCY": "0"}, "REALUNIFY_GPU_CONCURRENCY: expected an integer from 1"),
     ([], {"REALUNIFY_VOTE_LIMIT": "-3"}, "REALUNIFY_VOTE_LIMIT: expected an integer from 1"),
     (["--vote-window", "1.5"], {}, "--vote-window: expected an integer, got '1.5'"),
+    ([], {"REALUNIFY_TRUSTED_PROXIES": "-1"}, "REALUNIFY_TRUSTED_PROXIES: expected an integer from 0 to 16"),
 ])
 def test_a_bad_value_names_its_source_and_what_was_expected(argv, env, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):

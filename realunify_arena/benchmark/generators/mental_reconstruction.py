@@ -1,5 +1,8 @@
 """Mental reconstruction: a scene of countable, positioned shapes, cut into a k x k grid and shuffled.
 
+Scenes are landscape, portrait or square (as the official set's photos are), so an edit that squashes
+its input to a square shows.
+
 Shapes are large next to the patches, so most are cut apart: counting them or telling where one lies
 relative to another needs the scene put back together. The unshuffled scene is kept as the reference for
 judging a restoration.
@@ -16,29 +19,30 @@ from realunify_arena.benchmark.generators.base import GEUDraft
 from realunify_arena.benchmark.generators.drawing import COLOURS, SHAPES, draw_shape, plural
 
 NAME = "shuffled_scene"
-CANVAS = 384  # divisible by 2, 3 and 4
+CANVASES = ((480, 360), (360, 480), (384, 384))  # (width, height), each side divisible by 2, 3 and 4
 BACKGROUND = (236, 240, 228)
 DIRECTIONS = ("above it", "below it", "to its left", "to its right")
 
 
 def make(rng: random.Random) -> GEUDraft:
+    canvas = rng.choice(CANVASES)
     k = rng.randint(2, 4)
-    objects = _place_objects(rng)
+    objects = _place_objects(rng, canvas)
     permutation = _derangement(rng, k * k)
     kind = rng.choice(("count", "position"))
     built = _position_question(rng, objects) if kind == "position" else None
     if built is None:  # also when no two one-of-a-kind shapes lie in a clear direction
         kind, built = "count", _count_question(rng, objects)
     question, answer, distractors, asked = built
-    reference = draw_scene(objects)
-    params = {"canvas": CANVAS, "grid": k, "permutation": permutation, "objects": objects,
+    reference = draw_scene(objects, canvas)
+    params = {"canvas": list(canvas), "grid": k, "permutation": permutation, "objects": objects,
               "question_kind": kind, "asked": asked}
     return GEUDraft(subtask=f"scene_{kind}", question=question, answer=answer, distractors=distractors,
                     image=shuffle_patches(reference, k, permutation), params=params, reference=reference)
 
 
-def draw_scene(objects: list[dict]) -> Image.Image:
-    image = Image.new("RGB", (CANVAS, CANVAS), BACKGROUND)
+def draw_scene(objects: list[dict], canvas: tuple[int, int]) -> Image.Image:
+    image = Image.new("RGB", canvas, BACKGROUND)
     draw = ImageDraw.Draw(image)
     for o in objects:
         draw_shape(draw, o["shape"], o["x"], o["y"], o["size"], o["colour"])
@@ -47,15 +51,15 @@ def draw_scene(objects: list[dict]) -> Image.Image:
 
 def shuffle_patches(image: Image.Image, k: int, permutation: list[int]) -> Image.Image:
     """Patch ``permutation[j]`` of the scene (row-major) goes to slot ``j`` of the shuffled image."""
-    step = image.width // k
+    step_x, step_y = image.width // k, image.height // k
     out = Image.new("RGB", image.size)
     for slot, source in enumerate(permutation):
-        sx, sy = (source % k) * step, (source // k) * step
-        out.paste(image.crop((sx, sy, sx + step, sy + step)), ((slot % k) * step, (slot // k) * step))
+        sx, sy = (source % k) * step_x, (source // k) * step_y
+        out.paste(image.crop((sx, sy, sx + step_x, sy + step_y)), ((slot % k) * step_x, (slot // k) * step_y))
     return out
 
 
-def _place_objects(rng: random.Random) -> list[dict]:
+def _place_objects(rng: random.Random, canvas: tuple[int, int]) -> list[dict]:
     """Three kinds that repeat (for counting) and three one-of-a-kind shapes (for positions)."""
     colours = rng.sample(sorted(COLOURS), 6)
     repeated = [(rng.choice(SHAPES), c) for c in colours[:3]]
@@ -64,7 +68,7 @@ def _place_objects(rng: random.Random) -> list[dict]:
     for shape, colour in kinds:
         while True:
             size = rng.randint(40, 60)
-            x, y = rng.randint(34, CANVAS - 34), rng.randint(34, CANVAS - 34)
+            x, y = rng.randint(34, canvas[0] - 34), rng.randint(34, canvas[1] - 34)
             if all((x - o["x"]) ** 2 + (y - o["y"]) ** 2 > ((size + o["size"]) / 2 + 6) ** 2 for o in objects):
                 objects.append({"shape": shape, "colour": colour, "x": x, "y": y, "size": size})
                 break
@@ -85,7 +89,7 @@ def _count_question(rng, objects):
     count = kinds[shape, colour]
     near = [n for n in range(max(1, count - 3), count + 4) if n != count]
     distractors = [str(n) for n in sorted(near, key=lambda n: (abs(n - count), n))[:3]]
-    question = (f"The image is a picture cut into square patches that were shuffled. "
+    question = (f"The image is a picture cut into a grid of equal patches that were shuffled. "
                 f"How many {colour} {plural(shape, 2)} are in the whole original picture?")
     return question, str(count), distractors, {"shape": shape, "colour": colour}
 
@@ -98,7 +102,7 @@ def _position_question(rng, objects):
         return None
     a, b = rng.choice(pairs)
     answer = _direction(a, b)
-    question = (f"The image is a picture cut into square patches that were shuffled. In the original picture, "
+    question = (f"The image is a picture cut into a grid of equal patches that were shuffled. In the original picture, "
                 f"where is the {a['colour']} {a['shape']} relative to the {b['colour']} {b['shape']}?")
     return (question, answer, [d for d in DIRECTIONS if d != answer],
             {"subject": [a["shape"], a["colour"]], "reference": [b["shape"], b["colour"]]})

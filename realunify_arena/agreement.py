@@ -1,0 +1,261 @@
+"""Judge agreement across judges: do two UEG judges (model judges, or people) read the same images alike?
+
+When two or more judges answered the polling questions of the same stored runs, this reports, per judge
+pair, how often their yes/no verdicts agree on each polling question and on each instance's all-or-nothing
+score, with Cohen's κ (chance-corrected agreement, ``statsmodels.stats.inter_rater.cohens_kappa``), and the
+scores each judge gives in the layout of the paper's judge comparison (RealUnify, Table 4: Gemini 2.5 Pro,
+Qwen2.5-VL and human experts scoring BAGEL's UEG runs, direct and stepwise).
+
+Only verdicts both judges gave count: an unparseable reply (a judge error) is left out, never read as yes
+or no. The score table uses the runs *every* compared judge decided, so the judges' figures are computed
+on the same instances (``n``).
+
+``ratings.judge_agreement`` answers a different question (does a judge's score prefer the side people
+voted for in arena battles); the two may later share this module.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from realunify_arena.benchmark.custom import is_benchmark_dataset
+from realunify_arena.benchmark.schema import CATEGORIES, UEG_TASKS
+from realunify_arena.reporting import stored_outcome, system_labels
+from realunify_arena.scoring import MODES, percent, score_systems
+
+ALL = "all"  # the scope of a row over every UEG category
+VERDICTS = ("yes", "no")
+
+
+class JudgeSelectionError(ValueError):
+    """Judges that cannot be compared (fewer than two, or one that judged nothing stored)."""
+
+
+@dataclass(frozen=True)
+class PairAgreement:
+    """Two judges on one scope (a UEG task_type, or ``"all"``). Shares are fractions in [0, 1]; κ in
+    [-1, 1], None where undefined (no items, or both judges gave one answer throughout)."""
+
+    judge_a: str
+    judge_b: str
+    scope: str
+    questions: int  # polling questions both answered yes or no
+    question_agreement: float | None
+    question_kappa: float | None
+    instances: int  # runs both judges decided (all-or-nothing score not None)
+    instance_agreement: float | None
+    instance_kappa: float | None
+
+
+@dataclass
+class Comparison:
+    """The judges' agreement and scores on one dataset."""
+
+    dataset: str
+    judges: list[str]
+    agreement: list[PairAgreement] = field(default_factory=list)
+    # model label -> judge -> (mode -> SystemScore), over the runs every judge decided
+    scores: dict[str, dict[str, dict]] = field(default_factory=dict)
+    common_runs: int = 0
+
+
+def cohen_kappa(table) -> float | None:
+    """Cohen's κ of a square confusion matrix (rows: judge A's answer, columns: judge B's), via statsmodels;
+    None where it is undefined (no items, or chance agreement 1: both always gave the same single answer).
+
+    Source: Cohen (1960), κ = (p_o − p_e) / (1 − p_e).
+    """
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    table = np.asarray(table, dtype=float)
+    if table.ndim != 2 or table.shape[0] != table.shape[1]:
+        raise ValueError(f"expected a square confusion matrix, got shape {table.shape}")
+    if table.sum() == 0:
+        return None
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")
+        kappa = float(cohens_kappa(table, return_results=False))
+    return kappa if np.isfinite(kappa) else None
+
+
+def agreement_of(pairs: list[tuple[str, str]], labels: tuple) -> tuple[int, float | None, float | None]:
+    """(count, share equal, κ) of paired answers drawn from ``labels``."""
+    if not pairs:
+        return 0, None, None
+    index = {v: i for i, v in enumerate(labels)}
+    table = np.zeros((len(labels), len(labels)))
+    for a, b in pairs:
+        table[index[a], index[b]] += 1
+    return len(pairs), float(np.trace(table) / len(pairs)), cohen_kappa(table)
+
+
+def polling_judges(store, dataset: str | None = None) -> list[str]:
+    """Names of the judges with polling (UEG) judgments stored, sorted."""
+    return sorted({j["judge"] for j in store.judgments() if j["kind"] == "polling"
+                   and is_benchmark_dataset(j["dataset"]) and (dataset is None or j["dataset"] == dataset)})
+
+
+def compare_judges(store, judges: list[str] | None = None, *, dataset: str | None = None) -> list[Comparison]:
+    """One Comparison per dataset on which at least two of ``judges`` (default: every polling judge) judged
+    runs. Raises JudgeSelectionError for fewer than two judges or one with no stored polling judgments."""
+    known = polling_judges(store, dataset)
+    if judges is None:
+        judges = known
+    elif len(set(judges)) < 2:
+        raise JudgeSelectionError(f"judges {judges}: name two or more judges to compare; stored: {known or 'none'}")
+    unknown = [j for j in judges if j not in known]
+    if unknown:
+        raise JudgeSelectionError(f"judge(s) {unknown} judged no UEG runs{f' of {dataset!r}' if dataset else ''}"
+                                  f" in {store.path}; stored judges: {known or 'none'}")
+    judges = list(dict.fromkeys(judges))
+    verdicts: dict[str, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))  # ds -> judge -> run
+    for j in store.judgments():
+        if (j["kind"] == "polling" and j["judge"] in judges and is_benchmark_dataset(j["dataset"])
+                and (dataset is None or j["dataset"] == dataset)):
+            verdicts[j["dataset"]][j["judge"]][j["run_id"]] = j
+    out = []
+    for name in sorted(verdicts):
+        by_judge = verdicts[name]
+        present = [j for j in judges if by_judge.get(j)]
+        if len(present) < 2:
+            continue
+        comparison = Comparison(name, present)
+        for a, b in combinations(present, 2):
+            comparison.agreement += _pair_rows(a, b, by_judge[a], by_judge[b])
+        _scores(store, comparison, by_judge)
+        out.append(comparison)
+    return out
+
+
+def _pair_rows(a: str, b: str, mine: dict[int, dict], theirs: dict[int, dict]) -> list[PairAgreement]:
+    questions, instances = defaultdict(list), defaultdict(list)
+    for run_id in sorted(mine.keys() & theirs.keys()):
+        x, y = mine[run_id], theirs[run_id]
+        task = x["task_type"]
+        for qa, qb in zip(x["details"]["questions"], y["details"]["questions"]):
+            if qa["question"] == qb["question"] and qa["verdict"] in VERDICTS and qb["verdict"] in VERDICTS:
+                questions[task].append((qa["verdict"], qb["verdict"]))
+        if x["score"] is not None and y["score"] is not None:
+            instances[task].append((x["score"], y["score"]))
+    rows = []
+    for scope in (ALL, *(t for t in UEG_TASKS if questions[t] or instances[t])):
+        qs = [p for t in UEG_TASKS for p in questions[t]] if scope == ALL else questions[scope]
+        ins = [p for t in UEG_TASKS for p in instances[t]] if scope == ALL else instances[scope]
+        rows.append(PairAgreement(a, b, scope, *agreement_of(qs, VERDICTS), *agreement_of(ins, (1, 0))))
+    return rows
+
+
+def _scores(store, comparison: Comparison, by_judge: dict[str, dict[int, dict]]) -> None:
+    decided = [{r for r, j in by_judge[name].items() if j["score"] is not None} for name in comparison.judges]
+    common = set.intersection(*decided)
+    comparison.common_runs = len(common)
+    runs = [r for r in store.runs(dataset=comparison.dataset) if r["id"] in common]
+    labels = system_labels(store.runs(dataset=comparison.dataset))
+    for name in comparison.judges:
+        outcomes = [stored_outcome(r, labels[r["id"]], by_judge[name][r["id"]], None) for r in runs]
+        for s in score_systems(outcomes):
+            comparison.scores.setdefault(s.model, {}).setdefault(name, {})[s.mode] = s
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+AGREEMENT_HEADER = ["Judge A", "Judge B", "Scope", "questions", "agreement", "κ (questions)", "instances",
+                    "agreement", "κ (instances)"]
+
+
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _kappa(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _scope(scope: str) -> str:
+    return "all UEG" if scope == ALL else CATEGORIES[scope].abbreviation
+
+
+def score_columns(comparison: Comparison) -> list[str]:
+    """The UEG categories the compared runs cover, then UEG."""
+    seen = {t for per in comparison.scores.values() for modes in per.values() for s in modes.values()
+            for t in s.categories}
+    return [t for t in UEG_TASKS if t in seen]
+
+
+def score_rows(comparison: Comparison) -> list[tuple[str, list[list[str]]]]:
+    """Per model: rows ``[judge, n, <category "direct/stepwise">..., UEG "direct/stepwise"]`` (Table 4)."""
+    tasks = score_columns(comparison)
+    out = []
+    for model, per_judge in comparison.scores.items():
+        rows = []
+        for judge, modes in per_judge.items():
+            def cell(get):
+                return "/".join(get(modes[m]) if m in modes else "-" for m in MODES)
+
+            n = sum(t.scored for s in modes.values() for t in s.categories.values())
+            rows.append([judge, str(n), *(cell(lambda s, t=t: percent(s.category(t))) for t in tasks),
+                         cell(lambda s: percent(s.ueg))])
+        out.append((model, rows))
+    return out
+
+
+def markdown(comparison: Comparison) -> str:
+    def row(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    lines = [f"### Judges on {comparison.dataset}: {', '.join(comparison.judges)}", "",
+             "Agreement per polling question and per instance (all-or-nothing score), with Cohen's κ:", "",
+             row(AGREEMENT_HEADER), row(["---"] * len(AGREEMENT_HEADER))]
+    for r in comparison.agreement:
+        lines.append(row([r.judge_a, r.judge_b, _scope(r.scope), r.questions, _share(r.question_agreement),
+                          _kappa(r.question_kappa), r.instances, _share(r.instance_agreement),
+                          _kappa(r.instance_kappa)]))
+    header = ["Judge", "n", *(CATEGORIES[t].abbreviation for t in score_columns(comparison)), "UEG"]
+    lines += ["", f"Scores each judge gives (direct/stepwise, %), on the {comparison.common_runs} runs every "
+                  "judge decided (the layout of the paper's Table 4):"]
+    for model, rows in score_rows(comparison):
+        lines += ["", f"**{model}**", "", row(header), row(["---"] * len(header)), *map(row, rows)]
+    return "\n".join(lines) + "\n"
+
+
+def records(comparison: Comparison) -> list[dict]:
+    """Flat rows: one per judge pair and scope (``kind`` "agreement"), one per model, judge and mode
+    (``kind`` "score": the UEG category scores and UEG)."""
+    out = [{"kind": "agreement", "dataset": comparison.dataset, **asdict(r)} for r in comparison.agreement]
+    for model, per_judge in comparison.scores.items():
+        for judge, modes in per_judge.items():
+            for mode, s in modes.items():
+                out.append({"kind": "score", "dataset": comparison.dataset, "model": model, "judge": judge,
+                            "mode": mode, **{CATEGORIES[t].abbreviation: percent(s.category(t)) for t in UEG_TASKS
+                                             if t in s.categories},
+                            "UEG": percent(s.ueg), "n": sum(t.scored for t in s.categories.values())})
+    return out
+
+
+def write_csv(comparisons: Iterable[Comparison], path: Path) -> Path:
+    rows = [r for c in comparisons for r in records(c)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or ["kind"],
+                                restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_json(comparisons: Iterable[Comparison], path: Path) -> Path:
+    payload = [{"dataset": c.dataset, "judges": c.judges, "common_runs": c.common_runs,
+                "agreement": [asdict(r) for r in c.agreement],
+                "scores": [r for r in records(c) if r["kind"] == "score"]} for c in comparisons]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,167 @@
+"""``leaderboard``: the Leaderboard tab's boards as Markdown, CSV or JSON, from the store or an exported votes file.
+
+The same function fits the tab's boards and these (``ratings.board_from_counts``, the same bootstrap seed
+and rounds), so a script gets exactly the numbers the page shows; ``--votes FILE`` reads a file written by
+``export votes`` (JSON Lines or CSV), e.g. to rate votes gathered elsewhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+from realunify_arena.arena import KINDS
+from realunify_arena.benchmark.schema import TRACKS
+from realunify_arena.commands._options import USAGE, CommandError, add_db, store_at
+
+FORMATS = ("markdown", "csv", "json")
+MIN_VOTES_ENV = "REALUNIFY_MIN_VOTES"
+
+
+class VotesFileError(ValueError):
+    """A votes file that cannot be read; the message names the file, the line and the field."""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("leaderboard", help="print the Leaderboard tab's boards (Markdown, CSV or JSON) from the "
+                                           "store or from a file written by `export votes`")
+    add_db(p, help="the store whose votes are rated (unless --votes)")
+    p.add_argument("--votes", type=Path, metavar="FILE",
+                   help="rate the votes in FILE (written by `export votes`, JSON Lines or CSV) instead of the store")
+    p.add_argument("--track", choices=TRACKS, help="only this track (default: both)")
+    p.add_argument("--kind", choices=KINDS, help="only this kind of battle (default: both)")
+    p.add_argument("--format", choices=FORMATS, default="markdown", help="output format (default: markdown)")
+    p.add_argument("--min-votes", type=int, default=None,
+                   help=f"votes below which a system is preliminary (default: ${MIN_VOTES_ENV} or 20, as the app)")
+    p.add_argument("--rounds", type=int, default=200, help="bootstrap rounds for the 95%% intervals (default 200; "
+                                                           "0: no intervals)")
+    p.add_argument("--decisive-only", action="store_true", help="fit on A/B votes only (ties and both-bad out)")
+    p.add_argument("--out", type=Path, help="write to FILE (default: standard output)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from realunify_arena import ratings
+
+    try:
+        min_votes = _min_votes(args.min_votes)
+    except ValueError as e:
+        raise CommandError(str(e), USAGE) from None
+    if args.rounds < 0:
+        raise CommandError(f"--rounds {args.rounds}: expected 0 or more", USAGE)
+    try:
+        tables = _tables_from_file(args.votes) if args.votes else _tables_from_store(args.db)
+    except (OSError, VotesFileError) as e:
+        raise CommandError(str(e), USAGE) from None
+    boards = [ratings.board_from_counts(tables(track, kind), track, kind, min_votes, rounds=args.rounds,
+                                        decisive_only=args.decisive_only)
+              for track in ([args.track] if args.track else TRACKS)
+              for kind in ([args.kind] if args.kind else KINDS)]
+    if args.format == "markdown":
+        text = "\n\n".join(ratings.board_markdown(b) for b in boards) + "\n"
+    elif args.format == "csv":
+        text = ratings.boards_csv(boards)
+    else:
+        text = ratings.boards_json(boards) + "\n"
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {len(boards)} board{'s' if len(boards) != 1 else ''} to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _min_votes(flag: int | None) -> int:
+    from realunify_arena.settings import Settings
+
+    if flag is not None:
+        source, value = "--min-votes", flag
+    elif MIN_VOTES_ENV in os.environ:
+        source, raw = MIN_VOTES_ENV, os.environ[MIN_VOTES_ENV].strip()
+        if not raw.isdigit():
+            raise ValueError(f"{source}={raw!r}: expected a whole number of votes, 0 or more")
+        value = int(raw)
+    else:
+        return Settings.min_votes
+    if value < 0:
+        raise ValueError(f"{source} {value}: expected 0 or more")
+    return value
+
+
+def _tables_from_store(db: Path):
+    from realunify_arena.ratings import VoteCounts
+
+    if not db.is_file():
+        raise OSError(f"no database at {db}; pass --db, set REALUNIFY_DB, or rate a file with --votes")
+    with store_at(db) as store:
+        counts = VoteCounts()
+        counts.update(store)
+    return counts.table
+
+
+def _tables_from_file(path: Path):
+    from realunify_arena.ratings import CountTable
+
+    votes = read_votes(path)
+    return lambda track, kind: CountTable.from_votes(v for v in votes if v["track"] == track and v["kind"] == kind)
+
+
+def read_votes(path: Path) -> list[dict]:
+    """Votes from a file written by ``export votes``: JSON Lines or CSV (told apart by the first character).
+
+    Each vote needs track, kind, system_a, system_b and choice (or FastChat's ``winner``, which the export
+    writes beside it). Raises ``VotesFileError`` naming the line and field of the first bad vote.
+    """
+    from realunify_arena.arena import WINNER
+
+    if not path.is_file():
+        raise VotesFileError(f"no votes file at {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise VotesFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); expected the JSON Lines "
+                             "or CSV that `export votes` writes") from None
+    if text.lstrip().startswith("{"):
+        records = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise VotesFileError(f"{path} line {number}: not JSON ({e.msg}); expected one vote object per "
+                                     "line") from None
+            if not isinstance(record, dict):
+                raise VotesFileError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
+            records.append((number, record))
+    else:
+        reader = csv.DictReader(text.splitlines())
+        records = [(reader.line_num, row) for row in reader]
+    from_winner = {name: choice for choice, name in WINNER.items()}
+    votes = []
+    for number, record in records:
+        where = f"{path} line {number}"
+        vote = {}
+        for name, allowed in (("track", TRACKS), ("kind", KINDS), ("system_a", None), ("system_b", None)):
+            value = record.get(name)
+            if not isinstance(value, str) or not value:
+                raise VotesFileError(f"{where}: field {name!r} is missing or empty; a file written by "
+                                     "`export votes` has track, kind, system_a, system_b and choice")
+            if allowed and value not in allowed:
+                raise VotesFileError(f"{where}: {name} {value!r} is not one of {', '.join(allowed)}")
+            vote[name] = value
+        choice = record.get("choice") or from_winner.get(record.get("winner"))
+        if choice not in WINNER:
+            raise VotesFileError(f"{where}: choice {record.get('choice', record.get('winner'))!r} is not one of "
+                                 f"{', '.join(WINNER)} (or a FastChat winner: {', '.join(WINNER.values())})")
+        vote["choice"] = choice
+        try:
+            vote["vote_id"] = int(record.get("vote_id") or 0)
+        except (TypeError, ValueError):
+            raise VotesFileError(f"{where}: vote_id {record.get('vote_id')!r} is not a whole number") from None
+        votes.append(vote)
+    return votes

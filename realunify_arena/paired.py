@@ -1,0 +1,448 @@
+"""Does stepwise help, with confidence? The paired per-instance comparison of one model's two modes.
+
+The paper answers with Δ = stepwise − direct per category. Each instance is run in both modes by the same
+model, so the two scores are *paired*, and the evidence is in the instances that moved:
+
+- the 2x2 table per category: direct right/wrong × stepwise right/wrong (``both``, ``hurt`` = direct
+  only, ``helped`` = stepwise only, ``neither``);
+- Δ in percentage points with a paired bootstrap 95% interval (instances resampled with their pair of
+  scores; percentile interval, ``scipy.stats.bootstrap``);
+- the exact McNemar test (a two-sided binomial test on the discordant pairs, ``statsmodels``), with Holm's
+  step-down correction across the categories of one model (and, apart, across its two tracks) reported
+  beside the raw p-values.
+
+A track row (UEG, GEU) follows the paper's track score, the mean of its categories: its Δ is the mean of
+the category Δs and its bootstrap resamples within each category (stratified); its McNemar test pools the
+track's pairs. On the full benchmark (100 instances per category) the two readings coincide.
+
+Left out, and counted: an instance stored in one mode only (or whose other mode the model cannot run,
+"not supported"), and an instance the judge left undecided in either mode (unparseable replies, or not
+judged yet). A run on which the model itself failed scores 0, as in the table (``scoring.Outcome``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+
+from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS
+from realunify_arena.reporting import judged_runs
+from realunify_arena.scoring import round_half_up
+from realunify_arena.trace import Status
+
+ALPHA = 0.05  # family-wise error rate of Holm's correction, and 1 - the interval's confidence
+ROUNDS = 2000  # bootstrap resamples
+TRACKS = {"UEG": UEG_TASKS, "GEU": GEU_TASKS}
+HELPED, HURT = "helped", "hurt"  # stepwise right where direct was wrong / the reverse
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One instance scored in both modes (1 right, 0 wrong) with the runs behind the scores."""
+
+    instance_uid: str
+    task_type: str
+    direct: int
+    stepwise: int
+    run_direct: int
+    run_stepwise: int
+    model: str  # the model card name (the label may add settings)
+    seed: int | None
+
+    @property
+    def moved(self) -> str | None:
+        """``"helped"``, ``"hurt"`` or None (concordant)."""
+        return None if self.direct == self.stepwise else HELPED if self.stepwise else HURT
+
+
+@dataclass
+class PairedSet:
+    """One model's paired instances on one dataset, UEG as one judge scored it."""
+
+    dataset: str
+    judge: str | None
+    label: str  # the model as the table names it
+    pairs: list[Pair] = field(default_factory=list)
+    unpaired: Counter = field(default_factory=Counter)  # task_type -> instances stored in one mode only
+    undecided: Counter = field(default_factory=Counter)  # task_type -> instances the judge left undecided
+    source: str | None = None  # where the dataset was loaded from, if the store knows
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the analysis: a category (``scope`` = its task_type) or a track (``scope`` = UEG/GEU).
+
+    Percentages are in percentage points (0-100); ``low``/``high`` bound Δ's 95% interval; ``p`` is the
+    exact McNemar p-value (1.0 without discordant pairs) and ``p_holm`` the Holm-adjusted one.
+    """
+
+    scope: str
+    name: str
+    n: int
+    both: int
+    hurt: int
+    helped: int
+    neither: int
+    direct: float | None
+    stepwise: float | None
+    delta: float | None
+    low: float | None
+    high: float | None
+    p: float | None
+    p_holm: float | None
+    unpaired: int
+    undecided: int
+
+    @property
+    def significant(self) -> bool:
+        """Survives Holm's correction at ``ALPHA``."""
+        return self.p_holm is not None and self.p_holm < ALPHA
+
+
+@dataclass
+class Analysis:
+    paired: PairedSet
+    rows: list[Row]
+
+    @property
+    def title(self) -> str:
+        judge = f", UEG judged by {self.paired.judge}" if self.paired.judge else ""
+        return f"{self.paired.label} on {self.paired.dataset}{judge}"
+
+
+# -- statistics ----------------------------------------------------------------------------------
+
+
+def mcnemar_exact(hurt: int, helped: int) -> float:
+    """Exact (binomial) McNemar p-value, two-sided, from the two discordant counts; 1.0 when there are none.
+
+    Source: McNemar (1947), exact form as in ``statsmodels.stats.contingency_tables.mcnemar(exact=True)``,
+    which computes it: min(1, 2 · P[Binomial(hurt + helped, 1/2) <= min(hurt, helped)]).
+    """
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    if hurt < 0 or helped < 0:
+        raise ValueError(f"discordant counts must be >= 0, got hurt={hurt}, helped={helped}")
+    return float(mcnemar([[0, hurt], [helped, 0]], exact=True).pvalue)
+
+
+def holm(pvalues: list[float | None], alpha: float = ALPHA) -> list[float | None]:
+    """Holm's step-down adjusted p-values (``statsmodels.stats.multitest.multipletests``); None stays None
+    and is not counted in the family."""
+    from statsmodels.stats.multitest import multipletests
+
+    tested = [p for p in pvalues if p is not None]
+    if not tested:
+        return list(pvalues)
+    adjusted = iter(multipletests(tested, alpha=alpha, method="holm")[1])
+    return [None if p is None else float(next(adjusted)) for p in pvalues]
+
+
+def paired_interval(strata: list[np.ndarray], *, rounds: int = ROUNDS, seed: int = 0,
+                    confidence: float = 1 - ALPHA) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over strata of each stratum's mean difference.
+
+    ``strata``: one array per category of per-instance differences stepwise − direct (-1, 0 or 1), each
+    pair resampled as one unit within its stratum (``scipy.stats.bootstrap``, independent resampling of
+    each sample). Returned in the input's units (fractions; multiply by 100 for percentage points).
+    A stratum of one pair always resamples to itself; with no stratum of two or more the interval is the
+    point estimate. Raises ValueError for no strata or an empty one.
+    """
+    from scipy.stats import bootstrap
+
+    if not strata or any(len(s) == 0 for s in strata):
+        raise ValueError("paired_interval: expected one or more non-empty strata of differences")
+    fixed = [float(np.mean(s)) for s in strata if len(s) < 2]
+    varying = [np.asarray(s, dtype=float) for s in strata if len(s) >= 2]
+    k = len(strata)
+    if not varying:
+        value = sum(fixed) / k
+        return value, value
+
+    def statistic(*samples, axis=-1):
+        return (sum(np.mean(s, axis=axis) for s in samples) + sum(fixed)) / k
+
+    with warnings.catch_warnings():  # all-equal differences: a zero-width interval is the right answer
+        warnings.simplefilter("ignore")
+        result = bootstrap(varying, statistic, n_resamples=rounds, confidence_level=confidence,
+                           method="percentile", vectorized=True, random_state=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    return float(low), float(high)
+
+
+# -- collecting pairs from the store --------------------------------------------------------------
+
+
+def paired_sets(store, *, dataset: str | None = None, judge: str | None = None) -> list[PairedSet]:
+    """Every model stored in both modes, per (dataset, UEG judge) as ``report`` groups its tables.
+
+    A model with runs in one mode only has nothing to pair and is not listed.
+    """
+    out = []
+    for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge):
+        by_label: dict[str, dict[str, dict[str, tuple[dict, object]]]] = defaultdict(lambda: defaultdict(dict))
+        for run, outcome in scored:
+            by_label[outcome.model][run["instance_uid"]][outcome.mode] = (run, outcome)
+        for label, instances in by_label.items():
+            modes = {m for per in instances.values() for m in per}
+            if not {"direct", "stepwise"} <= modes:
+                continue
+            paired = PairedSet(name, judge_name, label, source=store.dataset_source(name))
+            for uid, per in instances.items():
+                _add(paired, uid, per)
+            out.append(paired)
+    return out
+
+
+def _add(paired: PairedSet, uid: str, per: dict[str, tuple[dict, object]]) -> None:
+    task_type = next(iter(per.values()))[0]["task_type"]
+    usable = {m: v for m, v in per.items() if v[1].status is not Status.NOT_SUPPORTED}
+    if set(usable) != {"direct", "stepwise"}:
+        paired.unpaired[task_type] += 1
+        return
+    scores = {m: 0 if o.status is Status.ERROR else o.score for m, (_, o) in usable.items()}
+    if any(s is None for s in scores.values()):
+        paired.undecided[task_type] += 1
+        return
+    run_d, run_s = usable["direct"][0], usable["stepwise"][0]
+    paired.pairs.append(Pair(uid, task_type, int(scores["direct"]), int(scores["stepwise"]), run_d["id"],
+                             run_s["id"], run_d["model"], run_d["seed"]))
+
+
+# -- the analysis ---------------------------------------------------------------------------------
+
+
+def analyse(paired: PairedSet, *, rounds: int = ROUNDS, seed: int = 0) -> Analysis:
+    """Rows for every category with pairs or left-out instances (paper order), then each track that has
+    pairs. The bootstrap seed is fixed, so the same store gives the same intervals."""
+    by_task: dict[str, list[Pair]] = defaultdict(list)
+    for p in paired.pairs:
+        by_task[p.task_type].append(p)
+    categories = [t for t in CATEGORIES if by_task[t] or paired.unpaired[t] or paired.undecided[t]]
+    rows = [_row(t, CATEGORIES[t].abbreviation, {t: by_task[t]}, paired, rounds, seed) for t in categories]
+    tracks = [_row(track, track, {t: by_task[t] for t in tasks if by_task[t]}, paired, rounds, seed,
+                   left_out_of=tasks)
+              for track, tasks in TRACKS.items() if any(by_task[t] for t in tasks)]
+    return Analysis(paired, _with_holm(rows) + _with_holm(tracks))
+
+
+def analyses_from_store(store, *, dataset: str | None = None, judge: str | None = None,
+                        rounds: int = ROUNDS, seed: int = 0) -> list[Analysis]:
+    return [analyse(p, rounds=rounds, seed=seed) for p in paired_sets(store, dataset=dataset, judge=judge)]
+
+
+def _row(scope: str, name: str, strata: dict[str, list[Pair]], paired: PairedSet, rounds: int, seed: int,
+         left_out_of: Iterable[str] | None = None) -> Row:
+    pairs = [p for ps in strata.values() for p in ps]
+    tally = Counter((p.direct, p.stepwise) for p in pairs)
+    both, hurt, helped, neither = tally[(1, 1)], tally[(1, 0)], tally[(0, 1)], tally[(0, 0)]
+    covered = list(left_out_of or strata)
+    left = {"unpaired": sum(paired.unpaired[t] for t in covered),
+            "undecided": sum(paired.undecided[t] for t in covered)}
+    if not pairs:
+        return Row(scope, name, 0, 0, 0, 0, 0, None, None, None, None, None, None, None, **left)
+    live = [ps for ps in strata.values() if ps]
+    direct = 100 * sum(np.mean([p.direct for p in ps]) for ps in live) / len(live)
+    stepwise = 100 * sum(np.mean([p.stepwise for p in ps]) for ps in live) / len(live)
+    low, high = paired_interval([np.array([p.stepwise - p.direct for p in ps]) for ps in live],
+                                rounds=rounds, seed=seed)
+    return Row(scope, name, len(pairs), both, hurt, helped, neither, float(direct), float(stepwise),
+               float(stepwise - direct), 100 * low, 100 * high, mcnemar_exact(hurt, helped), None, **left)
+
+
+def _with_holm(rows: list[Row]) -> list[Row]:
+    adjusted = holm([r.p for r in rows])
+    return [Row(**{**asdict(r), "p_holm": a}) for r, a in zip(rows, adjusted)]
+
+
+# -- discordant instances and links ---------------------------------------------------------------
+
+
+def discordant(paired: PairedSet, task_type: str, which: str) -> list[Pair]:
+    """The instances of one category (or track, "UEG"/"GEU") where stepwise ``"helped"`` or ``"hurt"``."""
+    if which not in (HELPED, HURT):
+        raise ValueError(f"which={which!r}: expected {HELPED!r} or {HURT!r}")
+    tasks = TRACKS.get(task_type, (task_type,))
+    return [p for p in paired.pairs if p.task_type in tasks and p.moved == which]
+
+
+def explore_link(pair: Pair, source: str | None = None) -> str:
+    """A relative app link that opens the instance in Explore with the model and seed of its runs:
+    ``?tab=explore&data=<source>&instance=<uid>&model=<card>&seed=<seed>`` (data left out when unknown)."""
+    params = {"tab": "explore", **({"data": source} if source else {}), "instance": pair.instance_uid,
+              "model": pair.model, **({"seed": pair.seed} if pair.seed is not None else {})}
+    return "?" + urlencode(params)
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+HEADER = ["Scope", "n", "both right", "direct only (hurt)", "stepwise only (helped)", "both wrong", "direct %",
+          "stepwise %", "Δ pp", "95% interval", "McNemar p", "Holm p", "left out: unpaired / undecided"]
+
+
+def _pp(x: float | None, signed: bool = False) -> str:
+    """Percentage points to one decimal, halves up as the paper rounds; "+" on a positive difference."""
+    if x is None:
+        return "-"
+    text = str(round_half_up(Decimal(repr(x))))
+    if text == "-0.0":
+        text = "0.0"
+    return "+" + text if signed and not text.startswith("-") and text != "0.0" else text
+
+
+def _p(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3g}" if x >= 0.001 else f"{x:.1e}"
+
+
+def row_cells(row: Row) -> list[str]:
+    """The printed values of one row, in ``HEADER`` order (a significant Holm p is marked with *)."""
+    interval = "-" if row.low is None else f"[{_pp(row.low, True)}, {_pp(row.high, True)}]"
+    holm_p = _p(row.p_holm) + (" *" if row.significant else "")
+    return [row.name, str(row.n), str(row.both), str(row.hurt), str(row.helped), str(row.neither), _pp(row.direct),
+            _pp(row.stepwise), _pp(row.delta, True), interval, _p(row.p), holm_p,
+            f"{row.unpaired} / {row.undecided}"]
+
+
+def markdown(analysis: Analysis) -> str:
+    lines = [f"### Paired: {analysis.title}", "",
+             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row_cells(r)) + " |" for r in analysis.rows]
+    lines += ["", f"Δ = stepwise − direct over instances scored in both modes; 95% paired bootstrap interval "
+                  f"({ROUNDS} resamples); exact McNemar test on the discordant pairs; Holm p adjusts across "
+                  f"the categories (and, apart, the tracks); * = below {ALPHA} after Holm."]
+    return "\n".join(lines) + "\n"
+
+
+def records(analysis: Analysis) -> list[dict]:
+    p = analysis.paired
+    return [{"dataset": p.dataset, "judge": p.judge, "model": p.label, **asdict(r),
+             "significant": r.significant} for r in analysis.rows]
+
+
+def write_csv(analyses: Iterable[Analysis], path: Path) -> Path:
+    rows = [r for a in analyses for r in records(a)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or ["model"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_json(analyses: Iterable[Analysis], path: Path) -> Path:
+    """Each analysis with its rows and, per category, the discordant instances with their runs."""
+    payload = []
+    for a in analyses:
+        p = a.paired
+        moved = {CATEGORIES[t].abbreviation: {which: [{"instance_uid": x.instance_uid, "run_direct": x.run_direct,
+                                             "run_stepwise": x.run_stepwise,
+                                             "link": explore_link(x, "bundled" if p.dataset == "bundled" else p.source)}
+                                            for x in discordant(p, t, which)] for which in (HELPED, HURT)}
+                 for t in CATEGORIES if any(x.task_type == t for x in p.pairs)}
+        payload.append({"dataset": p.dataset, "judge": p.judge, "model": p.label, "source": p.source,
+                        "rows": [{**asdict(r), "significant": r.significant} for r in a.rows],
+                        "discordant": moved})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def forest_plot(analyses: list[Analysis], path: Path | None = None):
+    """Δ (pp) with its 95% interval per category and track, one panel per model (and dataset/judge).
+
+    Filled dots survive Holm's correction; hollow grey ones do not. Returns the matplotlib figure, also
+    saved to ``path`` (PNG, SVG, PDF) when given.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [a for a in analyses if any(r.n for r in a.rows)]
+    heights = [max(sum(1 for r in a.rows if r.n), 1) for a in panels] or [1]
+    fig, axes = plt.subplots(len(heights), 1, figsize=(8, 0.32 * sum(heights) + 1.3 * len(heights) + 0.4),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    if not panels:
+        axes[0, 0].set_axis_off()
+        axes[0, 0].set_title("No model stored in both modes yet")
+    for ax, a in zip(axes[:, 0], panels):
+        rows = [r for r in a.rows if r.n][::-1]
+        for y, r in enumerate(rows):
+            colour = "#4f46e5" if r.significant else "#9ca3af"
+            ax.hlines(y, r.low, r.high, color=colour, linewidth=2)
+            ax.plot(r.delta, y, "o", color=colour, markerfacecolor=colour if r.significant else "white")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(rows)), [f"{r.name} (n={r.n})" for r in rows])
+        ax.set_xlim(-100, 100)
+        ax.set_title(a.title, fontsize="medium")
+    axes[-1, 0].set_xlabel("Δ stepwise − direct (pp), 95% paired bootstrap interval; filled: significant after Holm")
+    fig.tight_layout()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return fig
+
+
+# -- choosing and listing discordant instances (the Leaderboard's section; also usable from code) ----------
+
+
+def app_source(sources: Iterable[str], dataset: str, location: str | None = None) -> str | None:
+    """The app's data source that holds ``dataset`` (by name, or by the folder ``eval`` loaded it from)."""
+    for s in sources:
+        if s == dataset or Path(s).name == dataset or Path(s).stem == dataset:
+            return s
+        if location and s != "bundled" and Path(s).resolve() == Path(location):
+            return s
+    return None
+
+
+def category_key(paired: PairedSet, scope: str) -> str:
+    """A text key naming one model's category (or track) in one table: what the UI's chooser returns."""
+    return json.dumps([paired.dataset, paired.judge, paired.label, scope])
+
+
+def discordant_choices(analyses: Iterable[Analysis]) -> list[tuple[str, str]]:
+    """(label, key) for every category or track with discordant pairs, in table order."""
+    analyses = list(analyses)
+    several = len({(a.paired.dataset, a.paired.judge) for a in analyses}) > 1
+    out = []
+    for a in analyses:
+        where = f" [{a.paired.dataset}, judge {a.paired.judge}]" if several else ""
+        out += [(f"{a.paired.label} · {r.name}: {r.helped} helped, {r.hurt} hurt{where}",
+                 category_key(a.paired, r.scope)) for r in a.rows if r.helped + r.hurt]
+    return out
+
+
+def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = ()) -> str:
+    """The instances of the category ``key`` names where stepwise ``which`` ("helped"/"hurt"), each with a
+    link that opens it in Explore; a key that names nothing stored says so."""
+    try:
+        dataset, judge, label, scope = json.loads(key)
+    except (TypeError, ValueError):
+        return "*Choose a model and category with discordant instances.*"
+    match = [p for p in paired_sets(store, dataset=dataset, judge=judge) if p.label == label and p.judge == judge]
+    if not match:
+        return f"*{label} has no paired runs on {dataset} any more.*"
+    paired = match[0]
+    pairs = discordant(paired, scope, which)
+    name = scope if scope in TRACKS else CATEGORIES[scope].abbreviation
+    verb = "right only stepwise" if which == HELPED else "right only direct"
+    if not pairs:
+        return f"*{label}, {name}: no instance was {verb}.*"
+    source = app_source(sources, paired.dataset, paired.source)
+    lines = [f"**{label}, {name}: {len(pairs)} instance{'s' if len(pairs) != 1 else ''} {verb}** "
+             f"(stepwise {which})", ""]
+    lines += [f"- [{p.instance_uid}]({explore_link(p, source)}) — direct run #{p.run_direct} "
+              f"{'right' if p.direct else 'wrong'}, stepwise run #{p.run_stepwise} {'right' if p.stepwise else 'wrong'}"
+              for p in pairs]
+    return "\n".join(lines)

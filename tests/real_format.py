@@ -1,0 +1,256 @@
+"""Real-format checkpoint folders for tests: each real checkpoint's processor/tokenizer configuration, chat
+template, special-token ids and generation config, with random weights at reduced depth and width.
+
+The facts come from what transformers itself ships, not from this project's code:
+
+- Janus-Pro (deepseek-community/Janus-Pro-1B): ``convert_janus_weights_to_hf.py`` (its CHAT_TEMPLATE,
+  ``use_default_system_prompt=True``, the ``image_token``/``boi_token``/``eoi_token`` names, the generation
+  config's temperature 1 and guidance 5) and the hub's config files (vocab 102400, bos 100000, eos 100001,
+  pad 100015, ``<begin_of_image>`` 100016, ``<image_placeholder>`` 100581, ``<end_of_image>`` 100593,
+  ``generation_kwargs.boi_token_id`` 100016, 384 px input, 576 image tokens, a 16384-entry VQ codebook).
+- Emu3 (BAAI/Emu3-Chat-hf, BAAI/Emu3-Gen-hf): ``convert_emu3_weights_to_hf.py`` (byte-level BPE,
+  bos ``<|extra_203|>``, eos ``<|extra_204|>``, pad ``<|endoftext|>``, ``vocabulary_map`` = the tokenizer's
+  vocabulary) and the hub files (vocab 184622, ``<|extra_k|>`` from 151646 with ``<image>`` on the first,
+  ``<|image token|>`` 151851, ``<|image start|>`` 151852, ``<|image end|>`` 151853, 32768 visual tokens
+  from 151854, 512²-1024² pixel preprocessing, spatial factor 8).
+- Qwen2.5-VL (Qwen/Qwen2.5-VL-7B-Instruct): the hub's flat config layout (text fields at top level), its
+  chat template, special tokens from 151643, CLIP mean/std with 3136..12845056 pixels, and its
+  generation config (``top_k=1, top_p=0.001, temperature=0.1, repetition_penalty=1.05``).
+
+Real ``tokenizer.json`` files (5-10 MB) are not available offline. A byte-level BPE stand-in keeps the real
+special tokens at their real ids; every other id decodes to a filler word, so random weights give text.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+# ---- tokenizers ---------------------------------------------------------------------------------------
+
+
+def byte_level_tokenizer(size: int, specials: dict[int, str], *, bos: str | None = None, eos: str,
+                         pad: str, extra: dict[str, str] | None = None, plain: dict[int, str] | None = None,
+                         add_bos: bool = False, padding_side: str = "right"):
+    """A byte-level BPE over ``size`` ids: the 256 byte symbols first, ``specials`` (id -> token, matched
+    anywhere in text) and ``plain`` (id -> vocabulary entry) at their ids, filler words everywhere else."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    taken = {**(plain or {}), **specials}
+    vocab = {symbol: i for i, symbol in enumerate(alphabet)}
+    vocab.update({f"Ġw{i}": i for i in range(len(alphabet), size) if i not in taken})
+    vocab.update({token: i for i, token in taken.items()})
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.add_special_tokens(list(specials.values()))
+    if add_bos:
+        backend.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, vocab[bos])])
+    kwargs = {"bos_token": bos} if bos else {}
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=eos, pad_token=pad,
+                                   extra_special_tokens=extra or {}, padding_side=padding_side, **kwargs)
+
+
+def _rewrite_json(path: Path, **changes) -> None:
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+# ---- Janus-Pro ----------------------------------------------------------------------------------------
+
+JANUS_BOS, JANUS_EOS, JANUS_PAD = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"
+JANUS_IDS = {100000: JANUS_BOS, 100001: JANUS_EOS, 100015: JANUS_PAD, 100016: "<begin_of_image>",
+             100581: "<image_placeholder>", 100588: "<|User|>", 100589: "<|Assistant|>", 100593: "<end_of_image>"}
+# The chat template transformers' conversion script writes for every Janus(-Pro) checkpoint.
+JANUS_CHAT_TEMPLATE = (
+    "{%set seps=['\n\n','<\uff5cend\u2581of\u2581sentence\uff5c>']%}"
+    "{%set i=0%}"
+    "{%for message in messages%}"
+    "{%if message['role']|lower=='user'%}"
+    "<|User|>: "
+    "{%elif message['role']|lower=='assistant'%}"
+    "<|Assistant|>:{%if not (loop.last and not add_generation_prompt and message['content'][0]['type']=='text' "
+    "and message['content'][0]['text']=='')%} {%endif%}"
+    "{%else%}"
+    "{{message['role'].capitalize()}}: "
+    "{%endif%}"
+    "{%for content in message['content']%}"
+    "{%if content['type']=='image'%}"
+    "{%if not loop.first%}{{'\n'}}{%endif%}"
+    "<image_placeholder>"
+    "{%if not loop.last%}{{'\n'}}{%endif%}"
+    "{%elif content['type']=='text'%}"
+    "{%set text=content['text']%}"
+    "{%if loop.first%}{%set text=text.lstrip()%}{%endif%}"
+    "{%if loop.last%}{%set text=text.rstrip()%}{%endif%}"
+    "{%if not loop.first and message['content'][loop.index0-1]['type']=='text'%}"
+    "{{' '+text}}"
+    "{%else%}"
+    "{{text}}"
+    "{%endif%}"
+    "{%endif%}"
+    "{%endfor%}"
+    "{%if not loop.last or add_generation_prompt%}"
+    "{%if message['role']|lower=='user'%}"
+    "{{seps[0]}}"
+    "{%else%}"
+    "{{seps[1]}}"
+    "{%endif%}"
+    "{%endif%}"
+    "{%endfor%}"
+    "{%if add_generation_prompt%}<|Assistant|>:{%endif%}"
+)
+
+
+def build_janus_pro(folder: Path, *, generation_kwargs: bool = True, seed: int = 0) -> Path:
+    """Janus-Pro-1B's format at 2 LLM layers of width 32. ``generation_kwargs=False`` saves the generation
+    config as some public copies carry it (``"_from_model_config": true``), which drops the boi id."""
+    from transformers import (JanusConfig, JanusForConditionalGeneration, JanusImageProcessor, JanusProcessor,
+                              LlamaConfig)
+
+    torch.manual_seed(seed)
+    tok = byte_level_tokenizer(
+        102400, JANUS_IDS, bos=JANUS_BOS, eos=JANUS_EOS, pad=JANUS_PAD, add_bos=True, padding_side="left",
+        extra={"image_token": "<image_placeholder>", "boi_token": "<begin_of_image>", "eoi_token": "<end_of_image>"})
+    images = JanusImageProcessor(size={"height": 384, "width": 384}, min_size=14, image_mean=[0.5] * 3,
+                                 image_std=[0.5] * 3, resample=3)
+    JanusProcessor(image_processor=images, tokenizer=tok, chat_template=JANUS_CHAT_TEMPLATE,
+                   use_default_system_prompt=True, num_image_tokens=576).save_pretrained(folder)
+    text = LlamaConfig(vocab_size=102400, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=16384,
+                       pad_token_id=100015, bos_token_id=100000, eos_token_id=100001)
+    config = JanusConfig(
+        text_config=text,
+        vision_config={"image_size": 384, "patch_size": 16, "hidden_size": 32, "num_hidden_layers": 1,
+                       "num_attention_heads": 4, "mlp_ratio": 2, "projection_dim": 32, "depth": 2,
+                       "num_image_tokens": 576},
+        vq_config={"embed_dim": 8, "num_embeddings": 16384, "latent_channels": 32, "base_channels": 32,
+                   "channel_multiplier": [1, 1, 2, 2, 4], "num_res_blocks": 1, "projection_dim": 32,
+                   "image_token_embed_dim": 32},
+        image_token_id=100581)
+    model = JanusForConditionalGeneration(config).to(torch.bfloat16).eval()
+    generation = model.generation_config
+    generation.bos_token_id, generation.eos_token_id, generation.pad_token_id = 100000, 100001, 100015
+    generation.guidance_scale, generation.temperature = 5, 1
+    generation.generation_kwargs = {"boi_token_id": 100016}
+    generation._from_model_config = False
+    model.save_pretrained(folder)
+    if not generation_kwargs:
+        _rewrite_json(folder / "generation_config.json", _from_model_config=True)
+    return folder
+
+
+# ---- Emu3 ---------------------------------------------------------------------------------------------
+
+EMU3_VOCAB, EMU3_VISUAL_START, EMU3_CODEBOOK = 184622, 151854, 32768
+
+
+def _emu3_specials() -> dict[int, str]:
+    specials = {151643: "<|endoftext|>", 151644: "<|im_start|>", 151645: "<|im_end|>"}
+    specials |= {151646 + k: f"<|extra_{k}|>" for k in range(1, 205)}
+    specials |= {151646: "<image>", 151851: "<|image token|>", 151852: "<|image start|>", 151853: "<|image end|>"}
+    return specials
+
+
+def build_emu3(folder: Path, *, seed: int = 0) -> Path:
+    """Emu3-Chat-hf / Emu3-Gen-hf's format (one builder, two seeds) at 2 LLM layers of width 32."""
+    from transformers import Emu3Config, Emu3ForConditionalGeneration, Emu3ImageProcessor, Emu3Processor
+
+    torch.manual_seed(seed)
+    visual = {EMU3_VISUAL_START + i: f"<|visual token{i:06d}|>" for i in range(EMU3_CODEBOOK)}
+    tok = byte_level_tokenizer(
+        EMU3_VOCAB, _emu3_specials(), plain=visual, bos="<|extra_203|>", eos="<|extra_204|>", pad="<|endoftext|>",
+        extra={"image_token": "<image>", "boi_token": "<|image start|>", "eoi_token": "<|image end|>",
+               "image_wrapper_token": "<|image token|>", "eof_token": "<|extra_201|>"})
+    images = Emu3ImageProcessor(min_pixels=512 * 512, max_pixels=1024 * 1024, spatial_factor=8,
+                                image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    Emu3Processor(image_processor=images, tokenizer=tok,
+                  chat_template=EMU3_CHAT_TEMPLATE).save_pretrained(folder)
+    config = Emu3Config(
+        text_config={"vocab_size": EMU3_VOCAB, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 9216,
+                     "pad_token_id": 151643, "bos_token_id": 151849, "eos_token_id": 151850},
+        vq_config={"codebook_size": EMU3_CODEBOOK, "embed_dim": 4, "latent_channels": 4,
+                   "temporal_downsample_factor": 4, "base_channels": 32, "channel_multiplier": [1, 2, 2, 4],
+                   "num_res_blocks": 1, "attn_resolutions": [], "hidden_size": 128, "num_attention_heads": 1},
+        vocabulary_map=tok.get_vocab())
+    model = Emu3ForConditionalGeneration(config).to(torch.bfloat16).eval()
+    generation = model.generation_config
+    generation.bos_token_id, generation.eos_token_id, generation.pad_token_id = 151849, 151850, 151643
+    model.save_pretrained(folder)
+    return folder
+
+
+# The Emu3 -hf processors render "USER: <image>... text ASSISTANT:" (a LLaVA-1.5/Vicuna-style template);
+# the project's Emu3 adapter writes that prompt itself, so the template only has to be present.
+EMU3_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}"
+    "{% endif %}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>' }}"
+    "{% endfor %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+    "{{ content['text'] + ' '}}{% endfor %}{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+
+# ---- Qwen2.5-VL ---------------------------------------------------------------------------------------
+
+QWEN_IDS = {151643: "<|endoftext|>", 151644: "<|im_start|>", 151645: "<|im_end|>", 151646: "<|object_ref_start|>",
+            151647: "<|object_ref_end|>", 151648: "<|box_start|>", 151649: "<|box_end|>", 151650: "<|quad_start|>",
+            151651: "<|quad_end|>", 151652: "<|vision_start|>", 151653: "<|vision_end|>", 151654: "<|vision_pad|>",
+            151655: "<|image_pad|>", 151656: "<|video_pad|>"}
+# Qwen2.5-VL-Instruct's chat template (chat_template.json on the hub; the default system prompt included).
+QWEN_CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}"
+    "<|im_end|>\n{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in "
+    "content or 'image_url' in content %}{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}"
+    "Picture {{ image_count.value }}: {% endif %}<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] "
+    "== 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}"
+    "Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content "
+    "%}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}"
+    "<|im_start|>assistant\n{% endif %}"
+)
+QWEN_GENERATION = {"bos_token_id": 151643, "pad_token_id": 151643, "do_sample": True, "eos_token_id": [151645, 151643],
+                   "repetition_penalty": 1.05, "temperature": 0.1, "top_k": 1, "top_p": 0.001}
+
+
+def build_qwen2_5_vl(folder: Path, *, seed: int = 0) -> Path:
+    """Qwen2.5-VL-7B-Instruct's format at 2 LLM layers of width 32 (head dim 16, so the M-RoPE sections
+    [16, 24, 24] of head dim 128 become [2, 3, 3]), with the hub's flat config.json and generation config."""
+    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
+                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+
+    torch.manual_seed(seed)
+    tok = byte_level_tokenizer(152064, QWEN_IDS, eos="<|im_end|>", pad="<|endoftext|>",
+                               extra={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
+                                      "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>"})
+    clip_mean, clip_std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+    images = Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056, patch_size=14, merge_size=2,
+                                   temporal_patch_size=2, image_mean=clip_mean, image_std=clip_std)
+    Qwen2_5_VLProcessor(image_processor=images, tokenizer=tok, video_processor=Qwen2VLVideoProcessor(),
+                        chat_template=QWEN_CHAT_TEMPLATE).save_pretrained(folder)
+    text = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "num_key_value_heads": 1, "vocab_size": 152064, "max_position_embeddings": 128000, "rope_theta": 1e6,
+            "rope_scaling": {"type": "mrope", "rope_type": "default", "mrope_section": [2, 3, 3]},
+            "bos_token_id": 151643, "eos_token_id": 151645, "tie_word_embeddings": False}
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 32, "num_heads": 2, "out_hidden_size": 32,
+              "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
+              "fullatt_block_indexes": [1], "tokens_per_second": 2}
+    ids = {"vision_start_token_id": 151652, "vision_end_token_id": 151653, "vision_token_id": 151654,
+           "image_token_id": 151655, "video_token_id": 151656}
+    model = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids))
+    model = model.to(torch.bfloat16).eval()
+    model.save_pretrained(folder)
+    # the hub's layout: text fields at the top level (transformers 4.41-era), vision_config nested
+    flat = {"architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
+            "torch_dtype": "bfloat16", "hidden_act": "silu", "rms_norm_eps": 1e-6, "use_cache": True,
+            **text, **ids, "vision_config": {**vision, "in_chans": 3, "model_type": "qwen2_5_vl"}}
+    (folder / "config.json").write_text(json.dumps(flat, indent=2))
+    (folder / "generation_config.json").write_text(json.dumps(QWEN_GENERATION, indent=2))
+    return folder

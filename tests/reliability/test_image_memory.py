@@ -1,0 +1,106 @@
+"""Memory stays bounded while images decode: a small file that decodes to a huge 16-bit image, alone and
+several at once.
+
+The reported case: an 8000x8000 16-bit greyscale PNG is about 136 KB on disk and inside the 64 MP limit,
+and it raised peak memory by 1.2 GB through a float64 path; four at once reached 5.3 GB. Each
+measurement runs ``open_checked`` in a fresh Python process and reads that process's peak resident memory
+(``VmHWM`` in ``/proc/self/status``, Linux) before and after, so Pillow's own (C) allocations count too.
+
+The bound comes from the image size: a decode may hold its decoded source (2 bytes a pixel for 16 bits)
+and one 8-bit RGB copy (Pillow keeps RGB at 4 bytes a pixel), 6 bytes a pixel in all; concurrent decodes
+wait on ``MAX_CONCURRENT_DECODES``, so N at once hold at most that many decodes plus one finished result
+on its way out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from realunify_arena.benchmark.images import MAX_CONCURRENT_DECODES, MAX_PIXELS
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")]
+
+ROOT = Path(__file__).resolve().parents[2]
+BYTES_PER_PIXEL = 2 + 4  # decoded 16-bit source + 8-bit RGB copy
+SLACK = 32 * 2**20  # interpreter and allocator noise
+LEVEL = 16384  # -> 16384 * 255 // 65535 = 63 in every channel
+
+MEASURE = r"""
+import io, json, sys, threading
+from PIL import Image
+from realunify_arena.benchmark.images import open_checked
+
+path, copies = sys.argv[1], int(sys.argv[2])
+tiny = io.BytesIO()
+Image.new("I;16", (8, 8), 1).save(tiny, format="PNG")
+open_checked(tiny.getvalue())  # plugins and code paths loaded before the baseline
+
+def peak():  # this process's peak resident memory (ru_maxrss would start at the parent's peak: fork keeps it)
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmHWM:")[1].split()[0]) * 1024
+
+before = peak()
+pixels = []
+
+def decode():
+    image = open_checked(path)
+    pixels.append((image.size, image.getpixel((0, 0)), image.getpixel((image.width - 1, image.height - 1))))
+    del image
+
+threads = [threading.Thread(target=decode) for _ in range(copies)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps({"rise": peak() - before, "pixels": pixels}))
+"""
+
+
+def measure(path: Path, copies: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(copies)], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def sixteen_bit_png(path: Path, side: int) -> Path:
+    Image.new("I;16", (side, side), LEVEL).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def at_the_limit(tmp_path_factory) -> Path:
+    side = 8000
+    assert side * side <= MAX_PIXELS  # the reported image is allowed in: its decode must be cheap
+    return sixteen_bit_png(tmp_path_factory.mktemp("memory") / "flat16.png", side)
+
+
+def test_one_64_megapixel_16_bit_png_decodes_within_6_bytes_a_pixel(at_the_limit):
+    assert at_the_limit.stat().st_size < 400_000  # a small file...
+    result = measure(at_the_limit, 1)
+    pixels = 8000 * 8000
+    bound = BYTES_PER_PIXEL * pixels + SLACK  # ...that may cost 416 MB, not the 1.2 GB it did
+    print(f"peak rise {result['rise'] / 2**20:.0f} MB for one 64 MP 16-bit PNG (bound {bound / 2**20:.0f} MB)")
+    assert result["pixels"] == [[[8000, 8000], [63, 63, 63], [63, 63, 63]]]
+    assert result["rise"] < bound
+
+
+def test_concurrent_decodes_wait_for_each_other(tmp_path):
+    side, copies = 4000, 6
+    path = sixteen_bit_png(tmp_path / "flat16.png", side)
+    result = measure(path, copies)
+    per_decode = BYTES_PER_PIXEL * side * side
+    bound = MAX_CONCURRENT_DECODES * per_decode + 4 * side * side + SLACK
+    print(f"peak rise {result['rise'] / 2**20:.0f} MB for {copies} concurrent 16 MP 16-bit PNGs "
+          f"(bound {bound / 2**20:.0f} MB; unlimited would be about {copies * 5 * side * side / 2**20:.0f} MB)")
+    assert len(result["pixels"]) == copies and all(p[1] == [63, 63, 63] for p in result["pixels"])
+    assert result["rise"] < bound

@@ -1,0 +1,92 @@
+"""Edits keep the input's shape: a pair card sends no width/height to an edit pipeline (unless it says
+``edit_size: card``), and OmniGen gets ``use_input_image_size_as_output=True`` with its edit guidance."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+from realunify_arena.adapters import build_adapter
+from realunify_arena.benchmark import load
+from realunify_arena.benchmark.schema import GEUInstance
+from realunify_arena.cards import load_cards
+from realunify_arena.protocols import run
+from realunify_arena.trace import Status
+
+CARDS = load_cards()
+
+
+@pytest.fixture(scope="module")
+def tiny_pair():
+    adapter = build_adapter(CARDS["tiny-pair"])
+    yield adapter
+    adapter.close()
+
+
+def non_square_geu(task_type: str) -> GEUInstance:
+    return next(i for i in load("bundled").instances if isinstance(i, GEUInstance) and i.task_type == task_type
+                and len(set(i.open_image().size)) == 2)
+
+
+class Recorder:
+    """Wraps a pipeline's __call__ (keeping its signature visible to the adapter) to see what it was sent."""
+
+    def __init__(self, pipeline):
+        self.pipeline, self.calls, self.original_class = pipeline, [], type(pipeline)
+        original = type(pipeline).__call__
+
+        def call(this, *args, **kwargs):
+            self.calls.append(kwargs)
+            return original(this, *args, **kwargs)
+
+        call.__signature__ = inspect.signature(original)
+        pipeline.__class__ = type(f"Recorded{type(pipeline).__name__}", (type(pipeline),), {"__call__": call})
+
+
+@pytest.mark.parametrize("task_type", ["mental_tracking", "cognitive_navigation"])
+def test_geu_stepwise_edit_keeps_a_non_square_inputs_shape(tiny_pair, task_type):
+    instance = non_square_geu(task_type)
+    width, height = instance.open_image().size
+    trace = run(instance, tiny_pair, "stepwise", CARDS["tiny-pair"].defaults)  # card: 32x32 for generation
+    assert trace.status is Status.OK, trace.error
+    edited = trace.steps[0].image
+    # OmniGen crops its input to multiples of 16 (diffusers' crop_image): the aspect ratio is kept
+    assert edited.size == (width - width % 16, height - height % 16)
+
+
+def test_omnigen_edits_get_the_input_size_flag_and_its_edit_guidance(tiny_pair):
+    pipeline = next(v for k, v in tiny_pair.loaded.items() if k.startswith("pipeline:"))
+    recorder = Recorder(pipeline)
+    omnigen, resolved = CARDS["omnigen"], tiny_pair.card
+    card = dataclasses.replace(resolved, params={**resolved.params, **omnigen.params})
+    tiny_pair.card = card
+    try:
+        image = non_square_geu("mental_tracking").open_image()
+        options = dataclasses.replace(card.defaults, guidance=None)  # as the omnigen card: no one guidance
+        tiny_pair.edit(image, "make it blue", options)
+        tiny_pair.generate("a red cube", options)
+        tiny_pair.edit(image, "make it blue", dataclasses.replace(options, guidance=3.5))
+    finally:
+        tiny_pair.card = resolved
+        pipeline.__class__ = recorder.original_class
+    edit, generate, explicit = recorder.calls
+    # diffusers' OmniGen "Image edit" example: guidance_scale=2, img_guidance_scale=1.6,
+    # use_input_image_size_as_output=True; text-to-image: the pipeline's default guidance 2.5
+    assert edit["use_input_image_size_as_output"] is True
+    assert (edit["guidance_scale"], edit["img_guidance_scale"]) == (2.0, 1.6)
+    assert "width" not in edit and "height" not in edit
+    assert generate["guidance_scale"] == 2.5 and "use_input_image_size_as_output" not in generate
+    assert (generate["width"], generate["height"]) == (card.defaults.width, card.defaults.height)
+    assert explicit["guidance_scale"] == 3.5  # an explicit choice wins over the card's
+
+
+def test_a_card_may_ask_for_its_own_edit_size(tiny_pair):
+    image, resolved = non_square_geu("mental_tracking").open_image(), tiny_pair.card
+    tiny_pair.card = dataclasses.replace(resolved, params={**resolved.params, "edit_size": "card"})
+    try:
+        out = tiny_pair.edit(image, "make it blue", CARDS["tiny-pair"].defaults)
+    finally:
+        tiny_pair.card = resolved
+    assert out.size == (CARDS["tiny-pair"].defaults.width, CARDS["tiny-pair"].defaults.height)

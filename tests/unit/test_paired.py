@@ -1,0 +1,282 @@
+"""Paired direct-vs-stepwise statistics and judge agreement, checked against hand-computed values.
+
+Expected p-values, intervals' targets and κ come from the definitions worked by hand here (McNemar's exact
+test is a two-sided sign test on the discordant pairs; κ = (p_o − p_e) / (1 − p_e)), never from the code
+under test. The store-backed tests use a real SQLite file.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import comb
+from urllib.parse import parse_qs
+
+import numpy as np
+import pytest
+
+from realunify_arena import agreement, paired
+from realunify_arena.benchmark.schema import PollingQuestion
+from realunify_arena.judge import polling_judgment
+from realunify_arena.store import Store
+from realunify_arena.trace import Status, Step, StepRole, Trace
+
+
+def sign_test(hurt: int, helped: int) -> float:
+    """Reference: two-sided exact binomial test of the discordant counts against 1/2, by hand."""
+    n, k = hurt + helped, min(hurt, helped)
+    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n)
+
+
+# -- McNemar ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("hurt", "helped", "expected"), [
+    (0, 0, Fraction(1)),  # all concordant: no evidence either way
+    (0, 5, Fraction(2, 32)),  # one-sided: 2 * (1/2)^5
+    (10, 0, Fraction(2, 1024)),  # one-sided the other way
+    (1, 9, Fraction(2 * (1 + 10), 1024)),
+    (3, 9, Fraction(2 * (1 + 12 + 66 + 220), 4096)),
+    (5, 5, Fraction(1)),  # balanced: capped at 1
+    (4, 5, Fraction(1)),
+])
+def test_exact_mcnemar_matches_hand_computed_p_values(hurt, helped, expected):
+    assert paired.mcnemar_exact(hurt, helped) == pytest.approx(float(expected), rel=1e-12)
+    assert paired.mcnemar_exact(helped, hurt) == pytest.approx(float(expected), rel=1e-12)  # symmetric
+    assert sign_test(hurt, helped) == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_holm_adjusts_step_down_and_keeps_untested_rows_out_of_the_family():
+    # sorted 0.01, 0.03, 0.04 -> 3*0.01, max(2*0.03, .) , max(1*0.04, previous) = 0.03, 0.06, 0.06
+    assert paired.holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])
+    assert paired.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert paired.holm([None]) == [None]
+
+
+# -- the bootstrap interval -------------------------------------------------------------------------
+
+
+def test_paired_bootstrap_interval_covers_the_true_delta_at_about_the_nominal_rate():
+    """Synthetic paired sets with P(helped) = 0.25, P(hurt) = 0.10: the true Δ is 0.15. A 95% interval
+    should contain it in about 95% of sets (a percentile interval runs slightly under at this size)."""
+    rng = np.random.default_rng(2024)
+    trials, n, true_delta = 300, 120, 0.25 - 0.10
+    covered = 0
+    for trial in range(trials):
+        diffs = rng.choice([1, -1, 0], size=n, p=[0.25, 0.10, 0.65])
+        low, high = paired.paired_interval([diffs], rounds=1000, seed=trial)
+        covered += low <= true_delta <= high
+    assert 0.90 <= covered / trials <= 0.99, covered / trials
+
+
+def test_stratified_interval_covers_the_mean_of_the_category_deltas():
+    rng = np.random.default_rng(7)
+    trials, covered = 200, 0
+    true_delta = (0.30 - 0.05 + 0.05 - 0.15) / 2  # two categories: +0.25 and -0.10
+    for trial in range(trials):
+        a = rng.choice([1, -1, 0], size=80, p=[0.30, 0.05, 0.65])
+        b = rng.choice([1, -1, 0], size=40, p=[0.05, 0.15, 0.80])
+        low, high = paired.paired_interval([a, b], rounds=1000, seed=trial)
+        covered += low <= true_delta <= high
+    assert 0.90 <= covered / trials <= 0.99, covered / trials
+
+
+def test_interval_of_identical_pairs_is_a_point_and_a_single_pair_does_not_vary():
+    assert paired.paired_interval([np.zeros(30)]) == (0.0, 0.0)
+    assert paired.paired_interval([np.ones(1)]) == (1.0, 1.0)
+    low, high = paired.paired_interval([np.ones(1), np.array([0, 0, 0, -1] * 5)])
+    assert low <= (1 - 0.25) / 2 <= high and high <= 0.5  # the single +1 stratum is always +1
+    with pytest.raises(ValueError, match="non-empty"):
+        paired.paired_interval([np.array([])])
+
+
+# -- the analysis of one model ------------------------------------------------------------------------
+
+
+def _pairs(task: str, both: int, hurt: int, helped: int, neither: int, start: int = 0) -> list[paired.Pair]:
+    kinds = [(1, 1)] * both + [(1, 0)] * hurt + [(0, 1)] * helped + [(0, 0)] * neither
+    return [paired.Pair(f"UEG_{start + i}_{task}", task, d, s, 2 * (start + i), 2 * (start + i) + 1, "m", 0)
+            for i, (d, s) in enumerate(kinds)]
+
+
+def test_analyse_gives_the_table_delta_p_values_and_counts_per_category_and_track():
+    ps = paired.PairedSet("set", "judge", "m")
+    ps.pairs = _pairs("world_knowledge", 3, 1, 6, 2) + _pairs("commonsense_reasoning", 2, 0, 0, 2, start=100)
+    ps.unpaired["world_knowledge"] = 2
+    ps.undecided["commonsense_reasoning"] = 1
+    ps.undecided["logical_reasoning"] = 4  # a category with nothing paired still shows what was left out
+    rows = {r.scope: r for r in paired.analyse(ps, rounds=500).rows}
+    assert list(rows) == ["world_knowledge", "commonsense_reasoning", "logical_reasoning", "UEG"]
+
+    wk = rows["world_knowledge"]
+    assert (wk.n, wk.both, wk.hurt, wk.helped, wk.neither) == (12, 3, 1, 6, 2)
+    assert wk.direct == pytest.approx(100 * 4 / 12) and wk.stepwise == pytest.approx(100 * 9 / 12)
+    assert wk.delta == pytest.approx(100 * 5 / 12)
+    assert wk.p == pytest.approx(2 * (1 + 7) / 2 ** 7)  # sign test, 1 of 7 discordant
+    assert wk.low < wk.delta < wk.high
+    assert (wk.unpaired, wk.undecided) == (2, 0)
+
+    cr = rows["commonsense_reasoning"]
+    assert (cr.delta, cr.p, cr.low, cr.high, cr.undecided) == (0.0, 1.0, 0.0, 0.0, 1)
+    lr = rows["logical_reasoning"]
+    assert (lr.n, lr.delta, lr.p, lr.p_holm, lr.undecided) == (0, None, None, None, 4)
+    # Holm over the two tested categories: 2 * 0.125, then max(1 * 1.0, 0.25)
+    assert (wk.p_holm, cr.p_holm) == (pytest.approx(0.25), pytest.approx(1.0))
+    assert not wk.significant
+
+    ueg = rows["UEG"]  # the paper's track score: the mean of the category scores
+    assert ueg.delta == pytest.approx((100 * 5 / 12 + 0) / 2)
+    assert (ueg.n, ueg.hurt, ueg.helped) == (16, 1, 6)
+    assert ueg.p == pytest.approx(sign_test(1, 6))
+    assert (ueg.unpaired, ueg.undecided) == (2, 5)
+
+
+def test_a_clear_gain_survives_holm_and_is_marked():
+    ps = paired.PairedSet("set", "judge", "m")
+    ps.pairs = _pairs("world_knowledge", 10, 0, 12, 10) + _pairs("code_to_image", 5, 2, 3, 5, start=100)
+    rows = {r.scope: r for r in paired.analyse(ps, rounds=500).rows}
+    assert rows["world_knowledge"].p_holm == pytest.approx(2 * sign_test(0, 12))
+    assert rows["world_knowledge"].significant and not rows["code_to_image"].significant
+    cells = paired.row_cells(rows["world_knowledge"])
+    assert cells[paired.HEADER.index("Holm p")].endswith("*")
+    assert cells[paired.HEADER.index("Δ pp")] == "+37.5"  # 12 of 32
+
+
+def test_discordant_instances_and_their_explore_links():
+    ps = paired.PairedSet("bundled", "judge", "m")
+    ps.pairs = _pairs("world_knowledge", 1, 1, 2, 1)
+    helped = paired.discordant(ps, "world_knowledge", paired.HELPED)
+    assert [p.instance_uid for p in helped] == ["UEG_2_world_knowledge", "UEG_3_world_knowledge"]
+    assert [p.instance_uid for p in paired.discordant(ps, "UEG", paired.HURT)] == ["UEG_1_world_knowledge"]
+    link = paired.explore_link(helped[0], "bundled")
+    assert link.startswith("?")
+    assert parse_qs(link[1:]) == {"tab": ["explore"], "data": ["bundled"], "instance": ["UEG_2_world_knowledge"],
+                                  "model": ["m"], "seed": ["0"]}
+    assert paired.app_source(["/x/other", "/data/myset"], "myset") == "/data/myset"
+    assert paired.app_source(["bundled"], "elsewhere") is None
+
+
+# -- from a real store ------------------------------------------------------------------------------
+
+QUESTIONS = [PollingQuestion("Is there a cat?", "yes"), PollingQuestion("Is it red?", "no")]
+
+
+def _run(store: Store, uid: str, model: str, mode: str, status: Status = Status.OK) -> int:
+    steps = [Step(StepRole.ANSWER if uid.startswith("GEU") else StepRole.GENERATED_IMAGE, "p", text="A")]
+    if uid.startswith("UEG"):
+        from PIL import Image
+
+        steps = [Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), "red"))]
+    trace = Trace(uid, model, mode, {"seed": 3}, steps if status is Status.OK else [], status)
+    return store.save_trace(trace, "set")
+
+
+def _poll(store: Store, run_id: int, judge: str, replies: list[str]) -> None:
+    judgment = polling_judgment(QUESTIONS, [[r] for r in replies], judge)
+    store.save_judgment(run_id, judge, judgment.to_dict())
+
+
+def _mcq(store: Store, run_id: int, score: int) -> None:
+    store.save_judgment(run_id, "answer-parser", {"kind": "mcq", "score": score,
+                                                  "details": {"strict_score": score}, "errors": 0})
+
+
+RIGHT, WRONG, UNSURE = ["yes", "no"], ["no", "no"], ["maybe", "no"]
+
+
+def test_pairs_from_a_store_leave_out_and_count_unpaired_and_undecided(tmp_path):
+    store = Store.open(tmp_path / "arena.db")
+    wk = "world_knowledge"
+    plan = {  # instance -> (direct replies, stepwise replies); None = no run in that mode
+        f"UEG_1_{wk}": (WRONG, RIGHT), f"UEG_2_{wk}": (WRONG, RIGHT), f"UEG_3_{wk}": (RIGHT, RIGHT),
+        f"UEG_4_{wk}": (RIGHT, WRONG), f"UEG_5_{wk}": (WRONG, None), f"UEG_6_{wk}": (UNSURE, RIGHT),
+    }
+    for uid, replies in plan.items():
+        for mode, r in zip(("direct", "stepwise"), replies):
+            if r is not None:
+                _poll(store, _run(store, uid, "m", mode), "judge-x", r)
+    mt = "mental_tracking"
+    _mcq(store, _run(store, f"GEU_1_{mt}", "m", "direct"), 1)
+    _run(store, f"GEU_1_{mt}", "m", "stepwise", Status.ERROR)  # the model failed: scores 0, as in the table
+    _mcq(store, _run(store, f"GEU_2_{mt}", "m", "direct"), 0)
+    _run(store, f"GEU_2_{mt}", "m", "stepwise", Status.NOT_SUPPORTED)
+    _mcq(store, _run(store, f"GEU_1_{mt}", "only-direct", "direct"), 1)  # one mode only: no analysis
+
+    (ps,) = paired.paired_sets(store)
+    assert (ps.dataset, ps.judge, ps.label) == ("set", "judge-x", "m")
+    by_uid = {p.instance_uid: (p.direct, p.stepwise) for p in ps.pairs}
+    assert by_uid == {f"UEG_1_{wk}": (0, 1), f"UEG_2_{wk}": (0, 1), f"UEG_3_{wk}": (1, 1), f"UEG_4_{wk}": (1, 0),
+                      f"GEU_1_{mt}": (1, 0)}
+    assert dict(ps.unpaired) == {wk: 1, mt: 1} and dict(ps.undecided) == {wk: 1}
+    assert all(p.seed == 3 and p.model == "m" for p in ps.pairs)
+
+    rows = {r.scope: r for r in paired.analyse(ps, rounds=200).rows}
+    assert (rows[wk].n, rows[wk].helped, rows[wk].hurt, rows[wk].delta) == (4, 2, 1, pytest.approx(25.0))
+    assert rows[wk].p == pytest.approx(1.0)  # 1 vs 2: far from evidence
+    assert (rows[mt].n, rows[mt].hurt, rows[mt].unpaired) == (1, 1, 1)
+    text = paired.discordant_markdown(store, paired.category_key(ps, wk), paired.HELPED, ["set"])
+    assert text.count("?tab=explore&data=set&instance=UEG_") == 2 and f"UEG_4_{wk}" not in text
+    store.close()
+
+
+# -- judge agreement -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("table", "expected"), [
+    ([[10, 0], [0, 10]], 1.0),  # perfect
+    ([[25, 25], [25, 25]], 0.0),  # what chance alone gives
+    ([[0, 10], [10, 0]], -1.0),  # always opposite
+    ([[20, 5], [10, 15]], 0.4),  # p_o = 35/50, p_e = (25*30 + 25*20)/2500 = 0.5 -> (0.7-0.5)/0.5
+    ([[45, 15], [25, 15]], (0.6 - 0.54) / (1 - 0.54)),  # p_e = (60*70 + 40*30)/10000 = 0.54
+])
+def test_cohen_kappa_for_known_confusion_matrices(table, expected):
+    assert agreement.cohen_kappa(table) == pytest.approx(expected, abs=1e-12)
+
+
+def test_kappa_is_undefined_without_items_or_variation():
+    assert agreement.cohen_kappa([[0, 0], [0, 0]]) is None
+    assert agreement.cohen_kappa([[9, 0], [0, 0]]) is None  # both always "yes": p_e = 1
+
+
+def test_two_judges_of_the_same_runs_agreement_kappa_and_scores(tmp_path):
+    store = Store.open(tmp_path / "arena.db")
+    wk = "world_knowledge"
+    # Judge A vs judge B per run: four runs, two questions each.
+    plan = [  # (uid, mode, A's replies, B's replies)
+        (f"UEG_1_{wk}", "direct", ["yes", "no"], ["yes", "no"]),  # A right, B right
+        (f"UEG_1_{wk}", "stepwise", ["yes", "no"], ["no", "no"]),  # A right, B wrong
+        (f"UEG_2_{wk}", "direct", ["no", "yes"], ["no", "yes"]),  # both wrong
+        (f"UEG_2_{wk}", "stepwise", ["yes", "no"], ["yes", "maybe"]),  # A right, B undecided
+    ]
+    for uid, mode, a, b in plan:
+        run_id = _run(store, uid, "m", mode)
+        _poll(store, run_id, "judge-a", a)
+        _poll(store, run_id, "judge-b", b)
+    _poll(store, _run(store, f"UEG_3_{wk}", "m", "direct"), "judge-a", ["yes", "no"])  # A only
+
+    (c,) = agreement.compare_judges(store, ["judge-a", "judge-b"])
+    overall = c.agreement[0]
+    assert (overall.judge_a, overall.judge_b, overall.scope) == ("judge-a", "judge-b", agreement.ALL)
+    # Questions both answered yes or no, (A, B): run 1 direct (yes,yes) (no,no); run 1 stepwise (yes,no)
+    # (no,no); run 2 direct (no,no) (yes,yes); run 2 stepwise (yes,yes), B's "maybe" left out. So 7 items,
+    # confusion [[3, 1], [0, 3]]: A says yes 4 times, B 3 times.
+    table = [[3, 1], [0, 3]]
+    p_o, p_e = 6 / 7, (4 * 3 + 3 * 4) / 49
+    assert overall.questions == 7 and overall.question_agreement == pytest.approx(p_o)
+    assert overall.question_kappa == pytest.approx((p_o - p_e) / (1 - p_e))
+    assert agreement.cohen_kappa(table) == pytest.approx((p_o - p_e) / (1 - p_e))
+    # Instances both decided: run1d (1,1), run1s (1,0), run2d (0,0) -> 2 of 3 agree
+    assert overall.instances == 3 and overall.instance_agreement == pytest.approx(2 / 3)
+
+    # Table 4: each judge's scores on the runs both decided (run1d, run1s, run2d)
+    assert c.common_runs == 3
+    a_direct, a_step = c.scores["m"]["judge-a"]["direct"], c.scores["m"]["judge-a"]["stepwise"]
+    b_step = c.scores["m"]["judge-b"]["stepwise"]
+    assert (a_direct.ueg, a_step.ueg, b_step.ueg) == (50, 100, 0)
+    md = agreement.markdown(c)
+    assert "| judge-a | 3 | 50.0/100.0 | 50.0/100.0 |" in md and "| judge-b | 3 | 50.0/0.0 | 50.0/0.0 |" in md
+
+    with pytest.raises(agreement.JudgeSelectionError, match="two or more"):
+        agreement.compare_judges(store, ["judge-a"])
+    with pytest.raises(agreement.JudgeSelectionError, match=r"\['nobody'\] judged no UEG runs"):
+        agreement.compare_judges(store, ["judge-a", "nobody"])
+    store.close()
