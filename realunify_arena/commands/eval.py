@@ -8,6 +8,7 @@ import sys
 from realunify_arena.commands._options import (
     INTERRUPTED,
     PROBLEMS,
+    USAGE,
     CommandError,
     add_db,
     add_models_dir,
@@ -74,7 +75,7 @@ def run(args) -> int:
             print(f"  {problem}", file=sys.stderr)
     if not select(dataset, args.track):
         raise CommandError(f"--data {args.data}: no usable {'' if args.track == 'all' else args.track + ' '}"
-                           "instances to evaluate", PROBLEMS)
+                           "instances to evaluate", USAGE)  # eval does not start: --data names nothing it can use
 
     try:
         shard = Shard.from_env()
