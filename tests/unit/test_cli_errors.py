@@ -45,3 +45,11 @@ def test_an_output_path_that_cannot_be_written_is_one_error_line(paths, capsys, 
     assert err.startswith(f"{argv[0]}: error: ") and len(err.strip().splitlines()) == 1, err
     assert f"{culprit.format(**paths)}: " in err and "Traceback" not in err
     assert not Path(paths["folder"] + ".partial").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--paired"]])
+def test_a_plot_file_of_a_format_matplotlib_cannot_write_is_a_usage_error(paths, capsys, tmp_path, extra):
+    """Before: ``report --plot bars.xyz`` computed the tables, then matplotlib's ValueError was a traceback."""
+    assert main(["report", "--db", paths["db"], "--plot", str(tmp_path / "bars.xyz"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("report: error: --plot ") and "'xyz'" in err and "png" in err and "Traceback" not in err
