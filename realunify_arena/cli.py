@@ -15,7 +15,7 @@ import pkgutil
 import sys
 
 from realunify_arena import commands
-from realunify_arena.commands._options import INTERRUPTED, CommandError
+from realunify_arena.commands._options import INTERRUPTED, PROBLEMS, CommandError
 from realunify_arena.redaction import install_log_redaction, redact
 
 
@@ -48,6 +48,11 @@ def run_command(args: argparse.Namespace) -> int:
     except CommandError as e:
         print(f"{args.command}: error: {redact(str(e))}", file=sys.stderr)
         return e.code
+    except OSError as e:  # a path the command cannot read or write (a folder where a file goes, ...)
+        path = e.filename2 or e.filename  # a rename's target is the path the user named
+        where = f"{path}: " if path else ""
+        print(f"{args.command}: error: {redact(where + str(e.strerror or e))}", file=sys.stderr)
+        return PROBLEMS
     except KeyboardInterrupt:
         print(f"{args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED

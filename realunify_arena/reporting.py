@@ -359,9 +359,9 @@ def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, fil
             problems.append(Problem(file, label, field, f"expected the model's reply as a string, "
                                                         f"got {type(response).__name__}"))
             return None
-        if record.question is None or record.option is None or record.answer is None:
-            problems.append(Problem(file, label, "answer", "missing; a reply is scored against the entry's "
-                                                           "question, option and answer"))
+        if record.answer is None:  # the official scorer reads only response, task_type and answer
+            problems.append(Problem(file, label, "answer", "missing; expected the letter A-D the reply is "
+                                                           "scored against"))
             return None
         judgment = mcq_judgment(record, response)
         return Outcome(**base, status=Status.OK, score=judgment.score, strict=judgment.details["strict_score"])

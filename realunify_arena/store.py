@@ -474,7 +474,11 @@ class Store:
             target.execute("PRAGMA journal_mode=DELETE")
         finally:
             target.close()
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # no half-made copy left beside a target that cannot be replaced
+            raise
         return out
 
     # -- meta ---------------------------------------------------------------------------------

@@ -244,13 +244,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(*handle(self.worker, "GET", self.path, None))
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:  # int() accepts "-1": rfile.read(-1) would wait for the client to close
+            return self._send(400, {"error": {"message": "Content-Length must be a whole number of bytes",
+                                              "type": "invalid_request_error", "code": "invalid_request"}})
         if length > MAX_BODY_BYTES:
             return self._send(413, {"error": {"message": f"body over {MAX_BODY_BYTES} bytes",
                                               "type": "invalid_request_error", "code": "too_large"}})
         try:
             body = json.loads(self.rfile.read(length) or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply to read
             return self._send(400, {"error": {"message": "the request body is not valid JSON",
                                               "type": "invalid_request_error", "code": "invalid_json"}})
         self._send(*handle(self.worker, "POST", self.path, body))

@@ -140,6 +140,11 @@ def read_votes(path: Path) -> list[dict]:
             records.append((number, record))
     else:
         reader = csv.DictReader(text.splitlines())
+        missing = [name for name in ("track", "kind", "system_a", "system_b")
+                   if reader.fieldnames is not None and name not in reader.fieldnames]
+        if missing:  # a file that is neither JSON Lines nor the export's CSV is not "no votes"
+            raise VotesFileError(f"{path} line 1: no column {missing[0]!r}; expected JSON Lines or the CSV that "
+                                 "`export votes` writes (track, kind, system_a, system_b, choice)")
         records = [(reader.line_num, row) for row in reader]
     from_winner = {name: choice for choice, name in WINNER.items()}
     votes = []

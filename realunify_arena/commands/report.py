@@ -29,6 +29,8 @@ def run(args) -> int:
     from realunify_arena.reporting import markdown, plot, reports_from_store, write_csv, write_json
 
     db = args.db
+    if args.plot:
+        _check_plot_format(args.plot)
     if args.paired or args.judges:
         return run_analyses(args, db)
     with store_at(db) as store:
@@ -46,6 +48,19 @@ def run(args) -> int:
             written.append(plot(report, name))
     print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
     return 0
+
+
+def _check_plot_format(path: str) -> None:
+    """Refuse, before any work, a ``--plot`` file whose extension matplotlib cannot write."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from realunify_arena.commands._options import USAGE
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if suffix and suffix not in formats:
+        raise CommandError(f"--plot {path}: cannot draw a {suffix!r} file; expected one of "
+                           f"{', '.join(sorted(formats))}", USAGE)
 
 
 def run_analyses(args, db: Path) -> int:

@@ -255,3 +255,23 @@ def test_an_export_root_scores_every_model_in_every_dataset(tmp_path, capsys):
     write(root / "setB" / "model-1", {"GEU_direct.json": [geu(1, response=7)]})
     assert main(["score-official", str(root)]) == 1
     assert "setB/model-1/GEU_direct.json, index 1 (mental_tracking), field 'response'" in capsys.readouterr().err
+
+
+def test_geu_step_results_without_question_and_option_are_scored_from_the_answer(tmp_path, capsys):
+    """eval_understanding.py reads only ``response``, ``task_type`` and ``answer``: a GEU_step.json entry
+    without ``question``/``option`` (as the step file may leave them to the direct file) is scored, alone or
+    beside its direct file. Hand count: step B, B right and A wrong of 3 = 66.7; direct 1 of 1 = 100.0."""
+    def bare(index, reply, answer="B"):
+        entry = geu(index, answer=answer, response=reply)
+        del entry["question"], entry["option"], entry["evaluation_prompt"]
+        return entry
+
+    step = [bare(1, "The answer is B"), bare(2, "Answer: B"), bare(3, "A")]
+    row = table_row(score(write(tmp_path / "m", {"GEU_step.json": step}), capsys), "m")
+    assert (row["MT"], row["run err"]) == ("-/66.7", "-/0")
+    both = {"GEU_direct.json": [geu(1, response="B")], "GEU_step.json": step}
+    row = table_row(score(write(tmp_path / "n", both), capsys), "n")
+    assert row["MT"] == "100.0/66.7"
+    step[0].pop("answer")  # nothing to score against: named as the missing field
+    assert main(["score-official", str(write(tmp_path / "o", {"GEU_step.json": step}))]) == 1
+    assert "GEU_step.json, index 1 (mental_tracking), field 'answer': missing" in capsys.readouterr().err

@@ -483,6 +483,10 @@ def test_the_leaderboard_command_prints_the_tabs_boards_from_the_store_and_from_
      'not json\n', "line 2: not JSON"),
     ("vote_id,track,kind,system_a,system_b,choice\n1,XYZ,model_vs_model,a:direct,b:direct,A\n",
      "line 2: track 'XYZ' is not one of UEG, GEU"),
+    # Neither JSON Lines nor the export's CSV: a header without the vote columns, not "0 votes".
+    ('[{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "A"}]\n',
+     "line 1: no column 'track'"),
+    ("not json\n", "line 1: no column 'track'"),
 ])
 def test_the_leaderboard_command_names_the_line_and_field_of_a_bad_votes_file(tmp_path, capsys, content, message):
     from realunify_arena.cli import main

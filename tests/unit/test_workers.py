@@ -201,6 +201,34 @@ def test_the_card_drives_the_worker_over_http(tmp_path, card_name):
         server.server_close()
 
 
+@pytest.mark.parametrize("headers, body, message", [
+    ("Content-Length: abc\r\n", b"{}", "Content-Length"),  # before: no reply, a traceback in the log
+    ("Content-Length: -1\r\n", b"{}", "Content-Length"),  # before: read to EOF, the client waited forever
+    ("Content-Length: 400002\r\n", b"[" * 200001 + b"]" * 200001, "not valid JSON"),  # before: RecursionError
+])
+def test_malformed_http_requests_get_an_openai_shaped_400(headers, body, message):
+    import socket
+
+    module = _module("blip3o")
+    worker, stand_in = _worker(module)
+    server = _http(module).make_server(worker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(server.server_address, timeout=10) as conn:
+            conn.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode() + body)
+            conn.shutdown(socket.SHUT_WR)
+            reply = b""
+            while chunk := conn.recv(65536):
+                reply += chunk
+        head, _, payload = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 400"), reply[:200]
+        assert message in json.loads(payload)["error"]["message"]
+        assert stand_in.calls == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_workers_import_only_the_standard_library_and_run_on_python_3_9():
     stdlib = set(sys.stdlib_module_names) | {"worker_http", "__future__"}
     for path in sorted(WORKERS_DIR.glob("*.py")):

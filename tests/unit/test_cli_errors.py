@@ -1,0 +1,55 @@
+"""An output path a command cannot write (a folder where a file goes, a file where a folder goes) is one
+``COMMAND: error: PATH: why`` line and exit 1, through ``cli.main`` as a user runs it, never a traceback;
+a backup that cannot be put in place leaves no ``.partial`` file behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from realunify_arena.cli import main
+from realunify_arena.store import Store
+
+
+@pytest.fixture
+def paths(tmp_path):
+    db = tmp_path / "arena.db"
+    Store.open(db).close()
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "GEU_direct.json").write_text(json.dumps([{
+        "index": 1, "task_type": "mental_tracking", "input_image": "./a.png", "question": "q?",
+        "option": ["a", "b", "c", "d"], "answer": "B", "response": "B"}]))
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    return {"db": str(db), "results": str(results), "folder": str(folder), "file": str(a_file)}
+
+
+@pytest.mark.parametrize("argv, culprit", [
+    (["export", "votes", "--db", "{db}", "--out", "{folder}"], "{folder}"),
+    (["leaderboard", "--db", "{db}", "--out", "{folder}"], "{folder}"),
+    (["score-official", "{results}", "--csv", "{folder}"], "{folder}"),
+    (["score-official", "{results}", "--json", "{folder}"], "{folder}"),
+    (["generate-instances", "--out", "{file}", "--per-category", "1", "--categories", "world_knowledge"],
+     "{file}"),
+    (["backup", "--db", "{db}", "{folder}"], "{folder}"),
+])
+def test_an_output_path_that_cannot_be_written_is_one_error_line(paths, capsys, argv, culprit):
+    argv = [a.format(**paths) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{argv[0]}: error: ") and len(err.strip().splitlines()) == 1, err
+    assert f"{culprit.format(**paths)}: " in err and "Traceback" not in err
+    assert not Path(paths["folder"] + ".partial").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--paired"]])
+def test_a_plot_file_of_a_format_matplotlib_cannot_write_is_a_usage_error(paths, capsys, tmp_path, extra):
+    """Before: ``report --plot bars.xyz`` computed the tables, then matplotlib's ValueError was a traceback."""
+    assert main(["report", "--db", paths["db"], "--plot", str(tmp_path / "bars.xyz"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("report: error: --plot ") and "'xyz'" in err and "png" in err and "Traceback" not in err
