@@ -45,6 +45,7 @@ _IMAGE_FIELDS = {"model", "prompt", "n", "size", "response_format", "user"}
 # OpenAI names that carry a setting under another name
 _ALIASES = {"max_completion_tokens": "max_new_tokens", "max_tokens": "max_new_tokens"}
 MAX_BODY_BYTES = 64 * 1024 * 1024
+READ_TIMEOUT_S = 30.0  # a client that stops sending mid-request is dropped after this long (socket timeout)
 
 
 class Setting:
@@ -231,6 +232,9 @@ def _chat(worker: Worker, body: dict) -> dict:
 
 class _Handler(BaseHTTPRequestHandler):
     worker: Worker  # set on the subclass made by make_server
+    # socketserver sets this on the connection: a body shorter than its Content-Length (or a client that
+    # goes quiet) ends the request instead of holding a worker thread forever
+    timeout = READ_TIMEOUT_S
 
     def _send(self, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()

@@ -211,7 +211,9 @@ def _reply_text(card: ModelCard, reply) -> str:
 def _reply_image(card: ModelCard, reply) -> Image.Image:
     """The first image data URL in the reply (vLLM-Omni puts it in ``message.content``)."""
     for part in _parts(reply):
-        url = part if isinstance(part, str) else (part.get("image_url") or {}).get("url", "")
+        url = part.get("image_url") if isinstance(part, dict) else part  # the URL's object, or the URL itself
+        if isinstance(url, dict):
+            url = url.get("url", "")
         if isinstance(url, str) and url.startswith("data:image/"):
             return image_from_base64(url)
     raise RuntimeError(f"{card.name}: the endpoint answered without an image (expected a data:image/... URL "

@@ -297,3 +297,26 @@ def test_unreachable_server_and_bad_dialects_are_clear(tmp_path):
     typo = _served(tmp_path, "bagel", "http://127.0.0.1:9", params={"dialect": {"generation": "chat"}})
     with pytest.raises(CardError, match=r"unknown capabilities \['generation'\]"):
         card_dialects(typo)
+
+
+def test_an_image_part_whose_image_url_is_the_url_itself_is_read_and_a_partless_reply_is_a_clear_error():
+    """Some servers write ``{"type": "image_url", "image_url": "data:..."}`` (the URL, not an object): read
+    it; a reply with no image at all names what came back (before: a bare AttributeError on ``str.get``)."""
+    from types import SimpleNamespace
+
+    from realunify_arena.adapters.openai_compat import _reply_image
+
+    picture = Image.new("RGB", (3, 2), (10, 200, 30))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    card = load_card(MODELS_DIR / "bagel.yaml")
+
+    def reply(content):
+        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=content))])
+
+    for content in ([{"type": "image_url", "image_url": url}], [{"type": "image_url", "image_url": {"url": url}}], url):
+        got = _reply_image(card, reply(content))
+        assert got.size == (3, 2) and got.convert("RGB").getpixel((0, 0)) == (10, 200, 30)
+    with pytest.raises(RuntimeError, match="without an image"):
+        _reply_image(card, reply([{"type": "image_url", "image_url": 7}, {"type": "text", "text": "no"}]))

@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -223,6 +224,29 @@ def test_malformed_http_requests_get_an_openai_shaped_400(headers, body, message
         head, _, payload = reply.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.0 400"), reply[:200]
         assert message in json.loads(payload)["error"]["message"]
+        assert stand_in.calls == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_body_shorter_than_its_content_length_does_not_hold_a_worker_thread(monkeypatch):
+    """A client that declares 100 bytes and sends 11 is dropped after the read timeout (before: never)."""
+    import socket
+
+    module = _module("blip3o")
+    http = _http(module)
+    monkeypatch.setattr(http._Handler, "timeout", 1.0)
+    worker, stand_in = _worker(module)
+    server = http.make_server(worker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(server.server_address, timeout=20) as conn:
+            conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\": 1}")
+            started = time.monotonic()
+            while conn.recv(65536):  # the worker closes the connection once its read times out
+                pass
+        assert time.monotonic() - started < 10
         assert stand_in.calls == []
     finally:
         server.shutdown()
