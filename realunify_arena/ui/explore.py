@@ -24,7 +24,9 @@ from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, run_and_judge, stream_run
 from realunify_arena.systems import MODES, System
-from realunify_arena.ui.render import TraceView, instance_markdown, status_line, verdict_markdown
+from realunify_arena.ui.render import (
+    ABSOLUTE_LINK_JS, TraceView, explore_query, instance_label, instance_markdown, status_line, verdict_markdown,
+)
 from realunify_arena.ui.streaming import paced, relay
 
 RANDOM = "random"
@@ -127,11 +129,7 @@ def instance_choices(ctx: AppContext, source: str, track: str, category: str) ->
         dataset = ctx.dataset(source)
     except KeyError:
         return fixed
-    listed = []
-    for inst in dataset.select(track, category):
-        text = inst.question if isinstance(inst, GEUInstance) else inst.prompt
-        listed.append((f"{inst.uid}: {text[:70]}", inst.uid))
-    return fixed + listed
+    return fixed + [(instance_label(inst), inst.uid) for inst in dataset.select(track, category)]
 
 
 def source_notice(ctx: AppContext, source: str) -> str:
@@ -204,7 +202,9 @@ def build(ctx: AppContext) -> ExploreTab:
             steps = gr.Number(None, precision=0, label="Diffusion steps")
             guidance = gr.Number(None, label="Guidance")
             max_new_tokens = gr.Number(None, precision=0, label="Max new tokens")
-    instance_md = gr.Markdown(elem_id="ex-instance-text")
+    link = gr.Textbox(label="Link to this run (instance, model, seed)", interactive=False, buttons=["copy"],
+                      placeholder="Run an instance of a data source to get its link", elem_id="ex-link")
+    instance_md = gr.Markdown(elem_id="ex-instance-text", latex_delimiters=[])  # instance text as written
     input_image = gr.Image(label="Input image", type="pil", interactive=False, visible=False, height=280,
                            elem_id="ex-input-image")
     with gr.Row(equal_height=False):
@@ -257,12 +257,21 @@ def build(ctx: AppContext) -> ExploreTab:
         [current, instance_md, input_image, *columns["direct"].outputs, *columns["stepwise"].outputs],
         api_visibility="private", concurrency_limit=None)  # queued: Gradio shows no gr.Error of a queue=False event
 
+    def link_for(source_value, current_value, model_value, judge_value, seed_value):
+        if current_value is None or current_value[0] == CUSTOM_DATASET:
+            return ""  # your own instance is not in a data source a link could name
+        return explore_query(source_value, current_value[1].uid, model=model_value, judge=judge_value,
+                             seed=_number(seed_value) or 0)
+
+    resolved.success(link_for, [source, current, model, judge, seed], link, api_visibility="private",
+                     queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)
     for mode, column in columns.items():
         resolved.success(_column_runner(ctx, column), [current, model, judge, seed, steps, guidance,
                                                        max_new_tokens, column.history],
                          column.outputs, api_visibility="private", **ctx.gpu_events)
-        column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box],
-                                  column.human_verdict, api_visibility="private", concurrency_limit=None)
+        column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box, judge],
+                                  [column.human_verdict, column.verdict], api_visibility="private",
+                                  concurrency_limit=None)
 
     _register_api(ctx)
     return ExploreTab(source, track, category, instance, model, judge, seed)
@@ -299,9 +308,10 @@ def _column_runner(ctx: AppContext, column: Column):
         trace, run_id = update.trace, update.run_id
         judgment, problem = (judge_run(ctx.store, ctx.pool, run_id, trace, inst, judge)
                              if run_id is not None else (None, None))
-        verdict = f"**Judge problem:** {problem}" if problem else verdict_markdown(judgment, inst, judge=judge)
         human = isinstance(inst, UEGInstance) and bool(inst.question_list) and trace.final is not None \
             and run_id is not None
+        verdict = f"**Judge problem:** {problem}" if problem else verdict_markdown(
+            judgment, inst, judge=judge, judge_here=human, has_output=trace.final is not None)
         details = {"run_id": run_id, "reused_from_store": update.reused, "dataset": dataset,
                    "trace": trace.to_dict(), "judgment": judgment, "judge_problem": problem}
         history = [*history, _history_row(run_id, options.seed, trace, judgment, update.reused)]
@@ -339,7 +349,7 @@ def _write_download(details: dict, mode: str) -> str:
 
 
 def _human_judge(ctx: AppContext):
-    def save(current, run_id, ticked):
+    def save(current, run_id, ticked, judge):
         if current is None or run_id is None:
             raise gr.Error("Run the instance first; only a stored run can be judged.")
         _, inst = current
@@ -347,8 +357,11 @@ def _human_judge(ctx: AppContext):
             judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []))
         except ValueError as e:  # an instance without polling questions: nothing to judge
             raise gr.Error(str(e)) from None
-        return "Saved as the human judgment of run #%d.\n\n%s" % (run_id, verdict_markdown(judgment, inst,
-                                                                                         judge=HUMAN))
+        shown = verdict_markdown(judgment, inst, judge=HUMAN)
+        # the column's verdict is the human judgment when "human" is the chosen judge: it no longer says
+        # "not judged"
+        return "Saved as the human judgment of run #%d.\n\n%s" % (run_id, shown), \
+            shown if judge == HUMAN else gr.skip()
 
     return save
 

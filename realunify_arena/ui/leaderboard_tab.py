@@ -13,6 +13,7 @@ import gradio as gr
 
 from realunify_arena import ratings, reporting
 from realunify_arena.arena import KIND_LABELS, KINDS
+from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.context import AppContext
 from realunify_arena.store import Store
 
@@ -75,10 +76,24 @@ def agreement_rows(rows: list[dict]) -> list[list]:
 
 
 def benchmark_markdown(ctx: AppContext) -> str:
-    reports = reporting.reports_from_store(ctx.store)
+    """Table 2 from batch evaluations only (pinned runs: ``eval``, ``import-results``), with the number of
+    items behind each cell; one-off Explore runs (any settings, any seed) are counted, never scored here."""
+    reports = reporting.reports_from_store(ctx.store, pinned=True)
+    one_off = sum(is_benchmark_dataset(r["dataset"]) for r in ctx.store.runs(pinned=False))
+    note = (f"\n\n*{one_off} run{'s' if one_off != 1 else ''} made in Explore "
+            f"{'are' if one_off != 1 else 'is'} not in this table: a one-off run (any settings, any seed) is "
+            "not a benchmark evaluation.*") if one_off else ""
     if not reports:
-        return "*No stored runs yet: run instances in Explore or `python -m realunify_arena eval`.*"
-    return "\n\n".join(reporting.markdown(r) for r in reports)
+        return ("*No batch evaluation yet: the table fills from `python -m realunify_arena eval --model NAME` "
+                "(or `import-results` of published result files), then Refresh.*" + note)
+    return ("Each model's **n** row gives the number of items behind each cell (Q-acc: polling questions).\n\n"
+            + "\n\n".join(_scrolling(reporting.markdown(r, items=True)) for r in reports) + note)
+
+
+def _scrolling(table: str) -> str:
+    """A wide Markdown table that scrolls sideways on a narrow screen instead of breaking its headers and
+    names inside words (Gradio's Markdown keeps inline ``style``)."""
+    return f'<div style="overflow-x: auto; white-space: nowrap">\n\n{table}\n\n</div>'
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
@@ -91,7 +106,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     summary = gr.Markdown(elem_id="lb-summary")
     board = gr.Dataframe(headers=BOARD_HEADERS, value=[], interactive=False, elem_id="lb-board")
     plot = gr.Plot(label="95% intervals", elem_id="lb-plot")
-    gr.Markdown("## Benchmark (the paper's Table 2 layout, from stored judged runs; cells are direct/stepwise)")
+    gr.Markdown("## Benchmark (the paper's Table 2 layout, from batch evaluations; cells are direct/stepwise)")
     benchmark = gr.Markdown(elem_id="lb-benchmark")
     gr.Markdown("## Judge–human agreement (does the judge's score prefer the side people voted for?)")
     agreement = gr.Dataframe(headers=AGREEMENT_HEADERS, value=[], interactive=False, elem_id="lb-agreement")
@@ -102,7 +117,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         title = f"{track_value} · {KIND_LABELS[kind_value]}"
         text = (f"**{title}**: {votes} vote{'s' if votes != 1 else ''}. Systems with fewer than "
                 f"{ctx.settings.min_votes} votes are *preliminary* and listed last.")
-        return (text, board_rows(rows), interval_plot(rows, title), benchmark_markdown(ctx),
+        if not votes:  # the empty state says what to do, instead of an empty plot
+            text = f"**{title}**: 0 votes; no votes yet — play a battle in the Arena tab."
+        plot_update = gr.update(value=interval_plot(rows, title), visible=True) if rows else \
+            gr.update(value=None, visible=False)
+        return (text, board_rows(rows), plot_update, benchmark_markdown(ctx),
                 agreement_rows(ratings.judge_agreement(ctx.store)))
 
     outputs = [summary, board, plot, benchmark, agreement]
