@@ -48,7 +48,9 @@ def _message(error: Exception) -> str:
 
 
 def _source_of(ctx: AppContext, dataset: str) -> str | None:
-    return next((s for s in ctx.sources if ctx.dataset(s).name == dataset), None)
+    """The configured source of ``dataset`` for a link's ``data``: "" for the first (left out of the link)."""
+    source = next((s for s in ctx.sources if ctx.dataset(s).name == dataset), None)
+    return "" if source == ctx.sources[0] else source
 
 
 def side_links(ctx: AppContext, reveal: dict) -> dict[str, str]:
@@ -59,7 +61,8 @@ def side_links(ctx: AppContext, reveal: dict) -> dict[str, str]:
         run = ctx.store.run(run_id) if run_id is not None else None
         source = _source_of(ctx, run["dataset"]) if run is not None else None
         if source is not None:
-            links[side] = explore_query(source, run["instance_uid"], model=run["model"], seed=run["seed"])
+            links[side] = explore_query(source or None, run["instance_uid"], model=run["model"],
+                                        seed=run["seed"])
     return links
 
 
@@ -163,7 +166,7 @@ def build(ctx: AppContext) -> None:
         except REFUSALS:
             return ""
         source = _source_of(ctx, battle.dataset)
-        return explore_query(source, battle.instance.uid) if source is not None else ""
+        return explore_query(source or None, battle.instance.uid) if source is not None else ""
 
     started.success(instance_link, state, link, api_visibility="private", queue=False).then(
         None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)

@@ -185,10 +185,11 @@ def instance_label(instance: AnyInstance, width: int = 70) -> str:
     return f"{instance.uid}: {text[:width]}{'…' if len(text) > width else ''}"
 
 
-def explore_query(source: str, instance_uid: str, *, model: str | None = None, seed: int | None = None,
+def explore_query(source: str | None, instance_uid: str, *, model: str | None = None, seed: int | None = None,
                   judge: str | None = None) -> str:
     """The query string of an Explore link (``?tab=explore&data=…&instance=…&model=…&seed=…``), which
-    ``explore.updates_from_url`` opens; parameters left None are left out."""
+    ``explore.updates_from_url`` opens; parameters left None are left out (no ``data``: the app's first
+    source, so a link does not show the server's path to it)."""
     params = {"tab": "explore", "data": source, "instance": instance_uid, "model": model, "seed": seed,
               "judge": judge}
     return "?" + urlencode({k: v for k, v in params.items() if v is not None})

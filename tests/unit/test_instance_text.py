@@ -53,13 +53,13 @@ def test_in_a_table_cell_every_line_break_stays_in_the_cell():
     cell = instance_text_markdown("first | line\nsecond <b>line</b>", table_cell=True)
     row = f"| {cell} | x |"
     rendered = MD.render("| q | v |\n|---|---|\n" + row)
-    cells = re.findall(r"<td>(.*?)</td>", rendered, re.S)
+    cells = re.findall(r"<td>(.*?)</td>", rendered, re.DOTALL)
     assert len(cells) == 2 and cells[1] == "x"
     assert _text_of(cells[0]) == "first | line\nsecond <b>line</b>"
 
 
 def _code_blocks(rendered: str) -> list[str]:
-    return [html.unescape(c) for c in re.findall(r"<pre><code[^>]*>(.*?)</code></pre>", rendered, re.S)]
+    return [html.unescape(c) for c in re.findall(r"<pre><code[^>]*>(.*?)</code></pre>", rendered, re.DOTALL)]
 
 
 def test_every_bundled_code_to_image_program_is_one_code_block_with_its_lines_and_indentation():
