@@ -106,6 +106,7 @@ def test_judge_it_yourself_appears_only_where_there_is_something_to_judge(page, 
     expect(verdict).not_to_contain_text("Judge it yourself")
 
     page.goto(f"{readable['url']}?tab=explore&instance={geu.uid}&model=tiny-pair&judge=human")
+    expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{geu.uid}"))
     page.locator("#ex-run").click()
     expect(page.locator("#ex-direct-verdict")).to_contain_text("Parsed letter")
     expect(page.get_by_role("button", name="Judge it yourself")).to_have_count(0)
