@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # runnable from a checkout right after `pip install -r requirements.txt`
 SYSTEMS = ("tiny-pair:direct", "tiny-pair:stepwise", "tiny-janus:direct", "tiny-janus:stepwise")
 ENDPOINTS = ("/instances", "/new_battle", "/vote", "/leaderboard")
 

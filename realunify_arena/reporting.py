@@ -32,19 +32,25 @@ OFFICIAL_MODES = {"direct": "direct", "step": "stepwise"}  # official file suffi
 class Column:
     name: str
     value: Callable[[SystemScore], Fraction | None]
+    items: Callable[[SystemScore], int]  # how many scored items (Q-acc: polling questions) the value rests on
+
+
+def _items(tallies: dict, task_types: Iterable[str]) -> int:
+    return sum(tallies[t].scored for t in task_types if t in tallies)
 
 
 def _category_column(task_type: str) -> Column:
-    return Column(CATEGORIES[task_type].abbreviation, lambda s: s.category(task_type))
+    return Column(CATEGORIES[task_type].abbreviation, lambda s: s.category(task_type),
+                  lambda s: _items(s.categories, [task_type]))
 
 
 # The paper's Table 2 columns, then the ones it lacks.
 SCORE_COLUMNS: list[Column] = [
-    *map(_category_column, UEG_TASKS), Column("UEG", lambda s: s.ueg),
-    *map(_category_column, GEU_TASKS), Column("GEU", lambda s: s.geu),
-    Column("Total", lambda s: s.total),
-    Column("GEU strict", lambda s: s.geu_strict),
-    Column("Q-acc", lambda s: s.question_accuracy),
+    *map(_category_column, UEG_TASKS), Column("UEG", lambda s: s.ueg, lambda s: _items(s.categories, UEG_TASKS)),
+    *map(_category_column, GEU_TASKS), Column("GEU", lambda s: s.geu, lambda s: _items(s.categories, GEU_TASKS)),
+    Column("Total", lambda s: s.total, lambda s: _items(s.categories, CATEGORIES)),
+    Column("GEU strict", lambda s: s.geu_strict, lambda s: _items(s.strict, GEU_TASKS)),
+    Column("Q-acc", lambda s: s.question_accuracy, lambda s: s.questions_total),
 ]
 COUNT_COLUMNS = {"judge err": "judge_errors", "run err": "run_errors"}
 
@@ -65,8 +71,11 @@ class Report:
 # -- rendering -----------------------------------------------------------------------------------
 
 
-def markdown(report: Report) -> str:
-    """Table 2's layout: one row per model, each cell "direct/stepwise", then a Δ row (stepwise - direct)."""
+def markdown(report: Report, *, items: bool = False) -> str:
+    """Table 2's layout: one row per model, each cell "direct/stepwise", then a Δ row (stepwise - direct).
+
+    ``items``: under each model a row "n <model>" with the number of scored items behind each cell
+    (direct/stepwise; Q-acc counts polling questions)."""
     header = ["Model", *(c.name for c in SCORE_COLUMNS), *COUNT_COLUMNS]
     lines = [f"### {report.title}", "", _md_row(header), _md_row(["---"] * len(header))]
     for model, by_mode in _by_model(report.scores).items():
@@ -75,6 +84,9 @@ def markdown(report: Report) -> str:
 
         lines.append(_md_row([model, *(cell(lambda s, c=c: percent(c.value(s))) for c in SCORE_COLUMNS),
                               *(cell(lambda s, a=a: str(getattr(s, a))) for a in COUNT_COLUMNS.values())]))
+        if items:
+            lines.append(_md_row([f"n {model}", *(cell(lambda s, c=c: str(c.items(s))) for c in SCORE_COLUMNS),
+                                  *[""] * len(COUNT_COLUMNS)]))
         if all(m in by_mode for m in MODES):
             direct, stepwise = (by_mode[m] for m in MODES)
             lines.append(_md_row([f"Δ {model}", *(difference(c.value(direct), c.value(stepwise))
@@ -159,18 +171,21 @@ def _md_row(cells: list[str]) -> str:
 # -- from the store ------------------------------------------------------------------------------
 
 
-def reports_from_store(store, *, dataset: str | None = None, judge: str | None = None) -> list[Report]:
+def reports_from_store(store, *, dataset: str | None = None, judge: str | None = None,
+                       pinned: bool | None = None) -> list[Report]:
     """One report per (dataset, UEG judge) stored; GEU needs no judge model and appears in each.
-    Runs of your own one-off instances (``benchmark.custom``) are in no table."""
+    Runs of your own one-off instances (``benchmark.custom``) are in no table. ``pinned=True``: only the
+    runs of batch evaluations (``eval`` and ``import-results`` pin theirs; a one-off Explore run is not)."""
     return [Report(name, judge_name, score_systems(outcome for _, outcome in scored))
-            for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge)]
+            for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge, pinned=pinned)]
 
 
-def judged_runs(store, *, dataset: str | None = None,
-                judge: str | None = None) -> list[tuple[str, str | None, list[tuple[dict, Outcome]]]]:
+def judged_runs(store, *, dataset: str | None = None, judge: str | None = None,
+                pinned: bool | None = None) -> list[tuple[str, str | None, list[tuple[dict, Outcome]]]]:
     """(dataset, UEG judge, [(run row, its Outcome)]) per table ``reports_from_store`` prints, runs oldest
-    first; the Outcome's ``model`` is the run's label from ``system_labels``. Custom instances are left out."""
-    runs = [r for r in store.runs(dataset=dataset) if is_benchmark_dataset(r["dataset"])]
+    first; the Outcome's ``model`` is the run's label from ``system_labels``. Custom instances are left out;
+    ``pinned`` as in ``reports_from_store``."""
+    runs = [r for r in store.runs(dataset=dataset, pinned=pinned) if is_benchmark_dataset(r["dataset"])]
     judgments = store.judgments()
     mcq = {j["run_id"]: j for j in judgments if j["kind"] == "mcq"}
     polling: dict[str, dict[int, dict]] = defaultdict(dict)

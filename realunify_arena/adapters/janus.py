@@ -77,7 +77,8 @@ class JanusAdapter(LocalAdapter):
         with torch.inference_mode():
             if self.fast is not None:
                 return self.fast.generate_text(**inputs, **self.sampling(options))
-            return self.model.generate(**inputs, generation_mode="text", **self.sampling(options))
+            return self.model.generate(**inputs, generation_mode="text",
+                                       **as_total_length(self.sampling(options), inputs["input_ids"].shape[1]))
 
     def generate_image_ids(self, inputs, options: GenerationOptions) -> torch.Tensor:
         """(1, 576) VQ token ids for one image: the one place image decoding happens."""
@@ -101,6 +102,20 @@ def restore_boi_token_id(generation_config, processor) -> None:
             raise ValueError("Janus image generation: neither the generation config (generation_kwargs."
                              "boi_token_id) nor the processor's tokenizer (boi_token) gives the begin-of-image id")
         generation_config.generation_kwargs = {**extra, "boi_token_id": boi}
+
+
+def as_total_length(sampling: dict, prompt_length: int) -> dict:
+    """``sampling`` with ``max_new_tokens`` given as the same limit on the total length, ``max_length``.
+
+    ``JanusForConditionalGeneration.generate`` (text mode) prepares the generation config itself and hands
+    it to ``GenerationMixin.generate``, which then sees ``max_length`` (20, filled in by the first
+    preparation) beside ``max_new_tokens`` and logs "Both `max_new_tokens` and `max_length` seem to have
+    been set" on every call: once per item of an ``eval``. A total length alone decodes the same tokens."""
+    sampling = dict(sampling)
+    new_tokens = sampling.pop("max_new_tokens", None)
+    if new_tokens is not None:
+        sampling["max_length"] = prompt_length + new_tokens
+    return sampling
 
 
 def load(card: ModelCard, device: str) -> JanusAdapter:

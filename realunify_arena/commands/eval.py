@@ -51,6 +51,7 @@ def run(args) -> int:
     from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, build_judge
     from realunify_arena.runtime import ModelPool, default_device
 
+    judge_chosen = args.judge is not None
     args.judge = args.judge or DEFAULT_JUDGE
     if args.limit is not None and args.limit < 1:
         raise CommandError(f"--limit {args.limit}: expected a positive number of instances per category")
@@ -63,8 +64,13 @@ def run(args) -> int:
     if Capability.UNDERSTAND not in card_named(cards, args.judge, "--judge").capabilities:
         raise CommandError(f"--judge {args.judge!r}: the card cannot understand images, so it cannot answer "
                            "polling questions")
-    judge_ready, why = availability(cards[args.judge])
-    if not judge_ready and args.track != "GEU":
+    judge_ready, why = availability(cards[args.judge]) if args.track != "GEU" else (True, "")
+    if not judge_ready and not judge_chosen:  # checked before anything loads: no minutes of hub retries first
+        raise CommandError(f"the default judge {args.judge} cannot run here: {why}. Give --judge CARD (one that "
+                           "understands images and runs here: `python -m realunify_arena models` lists them), "
+                           f"make {args.judge}'s weights available (download them where the hub can be "
+                           "reached), or use --track GEU (no judge model needed)", PROBLEMS)
+    if not judge_ready:
         warn("eval", f"judge {args.judge} cannot run here ({why}); runs will be stored and judged "
                      "when the same command is rerun where it can")
     dataset = load(args.data)

@@ -64,6 +64,11 @@ def vote_lines(store, track: str | None = None, kind: str | None = None) -> list
 def run_votes(args) -> int:
     with store_at(args.db) as store:
         lines = vote_lines(store, track=args.track, kind=args.kind)
+        where = store.path
+    if not lines:  # said on standard error, so an empty export is never mistaken for a failed one
+        only = " ".join(f"{name} {value}" for name, value in (("track", args.track), ("kind", args.kind)) if value)
+        print(f"export: no votes{f' of {only}' if only else ''} in {where}: nothing to export (votes come from "
+              "Arena battles)", file=sys.stderr)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout

@@ -30,16 +30,17 @@ from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.runs import RunUpdate
 from realunify_arena.store import split_uid
 from realunify_arena.trace import Status
-from realunify_arena.ui.render import TraceView, instance_markdown, plain, status_line
+from realunify_arena.ui.render import ABSOLUTE_LINK_JS, TraceView, explore_query, instance_markdown, plain, status_line
 from realunify_arena.ui.streaming import paced, relay
 
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
 REFUSALS = (BattleError, KeyError, LookupError)  # shown as the message, never as a traceback
 
 
-def reveal_markdown(reveal: dict) -> str:
+def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
     """Who was who, with each side's judge score (``battles.vote_and_reveal``/``judge_battle``'s record);
-    "judging…" where the judge model still has to run."""
+    "judging…" where the judge model still has to run. ``links``: side -> an Explore query (``?tab=…``)
+    opening this instance with that side's model and seed."""
     lines = [f"**You voted: {VOTES[reveal['choice']]}** · {KIND_LABELS[reveal['kind']]}"]
     for side in SIDES:
         info = reveal["sides"][side]
@@ -47,13 +48,34 @@ def reveal_markdown(reveal: dict) -> str:
         if judgment is not None:
             score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
                      else f"judge score {judgment['score']}")
-        lines.append(f"- **{side}** was **{plain(info['system'])}** ({score})")
+        link = (links or {}).get(side)
+        lines.append(f"- **{side}** was **{plain(info['system'])}** ({score})"
+                     + (f" · [open in Explore]({link})" if link else ""))
     return "\n".join(lines)
 
 
 def _message(error: Exception) -> str:
     """The refusal's text for a toast (escaped: it may quote what the visitor sent)."""
     return plain(getattr(error, "message", None) or (error.args[0] if error.args else str(error)), markdown=False)
+
+
+def _source_of(ctx: AppContext, dataset: str) -> str | None:
+    """The configured source of ``dataset`` for a link's ``data``: "" for the first (left out of the link)."""
+    source = next((s for s in ctx.sources if ctx.dataset(s).name == dataset), None)
+    return "" if source == ctx.sources[0] else source
+
+
+def side_links(ctx: AppContext, reveal: dict) -> dict[str, str]:
+    """Side -> the Explore query of this battle's instance with that side's model and the seed of its run."""
+    links = {}
+    for side in SIDES:
+        run_id = reveal["sides"][side]["run_id"]
+        run = ctx.store.run(run_id) if run_id is not None else None
+        source = _source_of(ctx, run["dataset"]) if run is not None else None
+        if source is not None:
+            links[side] = explore_query(source or None, run["instance_uid"], model=run["model"],
+                                        seed=run["seed"])
+    return links
 
 
 def _voter(ctx: AppContext, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
@@ -70,7 +92,9 @@ def build(ctx: AppContext) -> None:
         kind = gr.Radio([("any", ANY), *[(label, k) for k, label in KIND_LABELS.items()]], value=ANY,
                         label="Battle", elem_id="ar-kind")
         new = gr.Button("New battle", variant="primary", elem_id="ar-new")
-    instance_md = gr.Markdown(elem_id="ar-instance")
+    instance_md = gr.Markdown(elem_id="ar-instance", latex_delimiters=[])  # instance text as written
+    link = gr.Textbox(label="Link to this instance (opens it in Explore)", interactive=False, buttons=["copy"],
+                      elem_id="ar-link")
     input_image = gr.Image(label="Input image", type="pil", interactive=False, visible=False, height=280)
     views = {}
     with gr.Row(equal_height=False):
@@ -127,7 +151,8 @@ def build(ctx: AppContext) -> None:
                                            choice)
             except REFUSALS as e:
                 raise gr.Error(_message(e)) from None
-            return [reveal_markdown(revealed), *locked, gr.update(visible=True), *revealed_views(revealed)]
+            return [reveal_markdown(revealed, side_links(ctx, revealed)), *locked, gr.update(visible=True),
+                    *revealed_views(revealed)]
 
         return cast
 
@@ -148,7 +173,8 @@ def build(ctx: AppContext) -> None:
 
     def judged(battle_id: str | None, request: gr.Request):
         try:
-            return reveal_markdown(judge_battle(ctx, battle_id, request.session_hash))
+            revealed = judge_battle(ctx, battle_id, request.session_hash)
+            return reveal_markdown(revealed, side_links(ctx, revealed))
         except REFUSALS:  # no battle, or a new one started meanwhile: nothing to update
             return gr.skip()
 
@@ -161,6 +187,17 @@ def build(ctx: AppContext) -> None:
     started = gr.on([new.click, next_battle.click], start, [source, track, kind],
                     [state, instance_md, input_image, *view_outputs, *buttons.values(), reveal, next_battle],
                     api_visibility="private", concurrency_limit=None, cancels=judging)
+
+    def instance_link(battle_id: str | None, request: gr.Request):
+        try:
+            battle = load_battle(ctx, battle_id, request.session_hash)
+        except REFUSALS:
+            return ""
+        source = _source_of(ctx, battle.dataset)
+        return explore_query(source or None, battle.instance.uid) if source is not None else ""
+
+    started.success(instance_link, state, link, api_visibility="private", queue=False).then(
+        None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)
     started.success(generate, state, [*view_outputs, *buttons.values(), reveal],
                     api_visibility="private", **_battle_concurrency(ctx))
     _register_api(ctx)

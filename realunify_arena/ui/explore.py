@@ -25,7 +25,16 @@ from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, run_and_judge, stream_run
 from realunify_arena.systems import MODES, System
-from realunify_arena.ui.render import TraceView, instance_markdown, plain, status_line, verdict_markdown
+from realunify_arena.ui.render import (
+    ABSOLUTE_LINK_JS,
+    TraceView,
+    explore_query,
+    instance_label,
+    instance_markdown,
+    plain,
+    status_line,
+    verdict_markdown,
+)
 from realunify_arena.ui.streaming import on_model_slot, paced, relay
 
 RANDOM = "random"
@@ -128,11 +137,7 @@ def instance_choices(ctx: AppContext, source: str, track: str, category: str) ->
         dataset = ctx.dataset(source)
     except KeyError:
         return fixed
-    listed = []
-    for inst in dataset.select(track, category):
-        text = inst.question if isinstance(inst, GEUInstance) else inst.prompt
-        listed.append((f"{inst.uid}: {text[:70]}", inst.uid))
-    return fixed + listed
+    return fixed + [(instance_label(inst), inst.uid) for inst in dataset.select(track, category)]
 
 
 def source_notice(ctx: AppContext, source: str) -> str:
@@ -206,7 +211,9 @@ def build(ctx: AppContext) -> ExploreTab:
             steps = gr.Number(None, precision=0, label="Diffusion steps")
             guidance = gr.Number(None, label="Guidance")
             max_new_tokens = gr.Number(None, precision=0, label="Max new tokens")
-    instance_md = gr.Markdown(elem_id="ex-instance-text")
+    link = gr.Textbox(label="Link to this run (instance, model, seed)", interactive=False, buttons=["copy"],
+                      placeholder="Run an instance of a data source to get its link", elem_id="ex-link")
+    instance_md = gr.Markdown(elem_id="ex-instance-text", latex_delimiters=[])  # instance text as written
     input_image = gr.Image(label="Input image", type="pil", interactive=False, visible=False, height=280,
                            elem_id="ex-input-image")
     with gr.Row(equal_height=False):
@@ -259,12 +266,22 @@ def build(ctx: AppContext) -> ExploreTab:
         [current, instance_md, input_image, *columns["direct"].outputs, *columns["stepwise"].outputs],
         api_visibility="private", concurrency_limit=None)  # queued: Gradio shows no gr.Error of a queue=False event
 
+    def link_for(source_value, current_value, model_value, judge_value, seed_value):
+        if current_value is None or current_value[0] == CUSTOM_DATASET:
+            return ""  # your own instance is not in a data source a link could name
+        return explore_query(None if source_value == ctx.sources[0] else source_value, current_value[1].uid,
+                             model=model_value, judge=judge_value,
+                             seed=_number(seed_value) or 0)
+
+    resolved.success(link_for, [source, current, model, judge, seed], link, api_visibility="private",
+                     queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)
     for mode, column in columns.items():
         resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1),
                          [current, model, judge, seed, steps, guidance, max_new_tokens, column.history],
                          column.outputs, api_visibility="private", concurrency_limit=None)
-        column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box],
-                                  column.human_verdict, api_visibility="private", concurrency_limit=None)
+        column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box, judge],
+                                  [column.human_verdict, column.verdict], api_visibility="private",
+                                  concurrency_limit=None)
 
     _register_api(ctx)
     return ExploreTab(source, track, category, instance, model, judge, seed)
@@ -301,9 +318,10 @@ def _column_runner(ctx: AppContext, column: Column):
         trace, run_id = update.trace, update.run_id
         judgment, problem = (judge_run(ctx.store, ctx.pool, run_id, trace, inst, judge)
                              if run_id is not None else (None, None))
-        verdict = f"**Judge problem:** {problem}" if problem else verdict_markdown(judgment, inst, judge=judge)
         human = isinstance(inst, UEGInstance) and bool(inst.question_list) and trace.final is not None \
             and run_id is not None
+        verdict = f"**Judge problem:** {problem}" if problem else verdict_markdown(
+            judgment, inst, judge=judge, judge_here=human, has_output=trace.final is not None)
         details = {"run_id": run_id, "reused_from_store": update.reused, "dataset": dataset,
                    "trace": trace.to_dict(), "judgment": judgment, "judge_problem": problem}
         history = [*history, _history_row(run_id, options.seed, trace, judgment, update.reused)]
@@ -348,7 +366,7 @@ def _write_download(details: dict, mode: str) -> str:
 
 
 def _human_judge(ctx: AppContext):
-    def save(current, run_id, ticked, request: gr.Request, profile: gr.OAuthProfile | None):
+    def save(current, run_id, ticked, judge, request: gr.Request, profile: gr.OAuthProfile | None):
         if current is None or run_id is None:
             raise gr.Error("Run the instance first; only a stored run can be judged.")
         inst = _held(ctx, current)
@@ -360,9 +378,12 @@ def _human_judge(ctx: AppContext):
                                      window_seconds=ctx.settings.vote_window)
         except ValueError as e:  # nothing to judge, or over the rate limit: nothing was written
             raise gr.Error(plain(e, markdown=False)) from None
-        verdict = ctx.store.human_verdict(run_id)
+        verdict = verdict_markdown(ctx.store.human_verdict(run_id), inst, judge=HUMAN)
+        # the column's verdict is the people's verdict when "human" is the chosen judge: it no longer says
+        # "not judged"
         return (f"Saved as your judgment of run #{run_id} (one per person; saving again replaces yours).\n\n"
-                f"{verdict_markdown(judgment, inst, judge=HUMAN)}\n\n{verdict_markdown(verdict, inst, judge=HUMAN)}")
+                f"{verdict_markdown(judgment, inst, judge=HUMAN)}\n\n{verdict}"), \
+            verdict if judge == HUMAN else gr.skip()
 
     return save
 

@@ -15,6 +15,7 @@ import gradio as gr
 from realunify_arena import agreement as judge_comparison
 from realunify_arena import paired, ratings, reporting
 from realunify_arena.arena import KIND_LABELS, KINDS
+from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.context import AppContext
 from realunify_arena.ui.render import plain
 
@@ -94,10 +95,24 @@ def agreement_rows(rows: list[dict]) -> list[list]:
 
 
 def benchmark_markdown(ctx: AppContext) -> str:
-    reports = reporting.reports_from_store(ctx.store)
+    """Table 2 from batch evaluations only (pinned runs: ``eval``, ``import-results``), with the number of
+    items behind each cell; one-off Explore runs (any settings, any seed) are counted, never scored here."""
+    reports = reporting.reports_from_store(ctx.store, pinned=True)
+    one_off = sum(is_benchmark_dataset(r["dataset"]) for r in ctx.store.runs(pinned=False))
+    note = (f"\n\n*{one_off} run{'s' if one_off != 1 else ''} made in Explore "
+            f"{'are' if one_off != 1 else 'is'} not in this table: a one-off run (any settings, any seed) is "
+            "not a benchmark evaluation.*") if one_off else ""
     if not reports:
-        return "*No stored runs yet: run instances in Explore or `python -m realunify_arena eval`.*"
-    return "\n\n".join(reporting.markdown(r) for r in reports)
+        return ("*No batch evaluation yet: the table fills from `python -m realunify_arena eval --model NAME` "
+                "(or `import-results` of published result files), then Refresh.*" + note)
+    return ("Each model's **n** row gives the number of items behind each cell (Q-acc: polling questions).\n\n"
+            + "\n\n".join(_scrolling(reporting.markdown(r, items=True)) for r in reports) + note)
+
+
+def _scrolling(table: str) -> str:
+    """A wide Markdown table that scrolls sideways on a narrow screen instead of breaking its headers and
+    names inside words (Gradio's Markdown keeps inline ``style``)."""
+    return f'<div style="overflow-x: auto; white-space: nowrap">\n\n{table}\n\n</div>'
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
@@ -110,7 +125,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     summary = gr.Markdown(elem_id="lb-summary")
     board = gr.Dataframe(headers=BOARD_HEADERS, value=[], interactive=False, elem_id="lb-board")
     plot = gr.HTML(label="95% intervals", elem_id="lb-plot")
-    gr.Markdown("## Benchmark (the paper's Table 2 layout, from stored judged runs; cells are direct/stepwise)")
+    gr.Markdown("## Benchmark (the paper's Table 2 layout, from batch evaluations; cells are direct/stepwise)")
     benchmark = gr.Markdown(elem_id="lb-benchmark")
     gr.Markdown("## Judge–human agreement (does the judge's score prefer the side people voted for?)")
     agreement = gr.Dataframe(headers=AGREEMENT_HEADERS, value=[], interactive=False, elem_id="lb-agreement")

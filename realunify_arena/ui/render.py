@@ -8,14 +8,16 @@ track uses are visible, so a column never shows an empty image box for a text an
 from __future__ import annotations
 
 import base64
+import html
 import os
+import re
+import string
 import tempfile
 import time
-import html
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import gradio as gr
 from PIL import Image
@@ -24,6 +26,9 @@ from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
 ImageLoader = Callable[[Step], Image.Image]
+# Turns the query a handler returns ("?tab=explore&…") into the page's own absolute URL, in the browser
+# (behind a proxy such as a Space only the page knows its public address).
+ABSOLUTE_LINK_JS = "(query) => query && query.startsWith('?') ? window.location.origin + window.location.pathname + query : query"
 
 # Every ASCII punctuation mark as a numeric character reference: CommonMark never reads a character
 # reference as structure (spec 0.31, "Entity and numeric character references"), so no link, image,
@@ -137,25 +142,139 @@ def status_line(trace: Trace, expected_steps: int, *, title: str) -> str:
     return "\n".join(lines)
 
 
+# Instance text is escaped line by line with ``plain`` (every ASCII punctuation mark as a character reference,
+# so nothing becomes syntax). Gradio's LaTeX runs on the rendered text: the components showing instance text
+# set ``latex_delimiters=[]``.
+_NBSP = "&nbsp;"
+_FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+_CODE_LINE = re.compile(r"[=;{}]|\w\(|\)\s*$|:\s*$|^\s*(def|for|while|if|elif|else|return|import|from|print|"
+                        r"int|let|var|const|function|class|#include)\b")
+CODE_TASKS = ("code_to_image",)  # categories whose prompt holds a program, shown as a code block
+
+
+def _escape_line(line: str) -> str:
+    body = line.lstrip(" \t")
+    indent = line[:len(line) - len(body)].replace("\t", "    ")
+    return _NBSP * len(indent) + plain(body)
+
+
+def instance_text_markdown(text: str, *, table_cell: bool = False) -> str:
+    """Instance text (a prompt, question, option or polling question, from a data file or typed by a
+    visitor) as Markdown that shows it exactly as written: Markdown and HTML characters appear literally
+    (nothing becomes a tag, link, heading, list or emphasis), every line break is kept (as a hard break,
+    so the text is one paragraph and can sit in a list item) and leading indentation is kept.
+
+    Args:
+        table_cell: for a cell of a Markdown table: line breaks become ``<br>`` (a table row is one line).
+    """
+    lines = [_escape_line(line) or _NBSP for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    while lines and lines[-1] == _NBSP:  # a trailing line break shows nothing
+        lines.pop()
+    return ("<br>" if table_cell else "  \n").join(lines)
+
+
+def code_block(code: str, language: str = "") -> str:
+    """``code`` verbatim in a fenced block (a fence longer than any backtick run inside it)."""
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{code.rstrip(chr(10))}\n{fence}"
+
+
+def _looks_like_code(lines: list[str]) -> bool:
+    """A paragraph reads as program text: an indented line, or most lines code-like (an assignment, a
+    call, a block opener) and not sentences ending in ``.``, ``?`` or ``!``."""
+    lines = [line for line in lines if line.strip()]
+    if any(line[:1] in (" ", "\t") for line in lines):
+        return True
+    code_like = [bool(_CODE_LINE.search(line)) and not line.rstrip().endswith((".", "?", "!")) for line in lines]
+    return bool(lines) and 2 * sum(code_like) >= len(lines)
+
+
+def prompt_markdown(text: str, *, task_type: str = "") -> str:
+    """A prompt as Markdown: fenced code in it stays a code block; in a code-to-image prompt the
+    paragraphs that read as a program (consecutive ones, with their blank lines) become one code block;
+    everything else is ``instance_text_markdown``."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    parts, at = [], 0
+    for match in _FENCE.finditer(text):
+        parts += _prose_and_code(text[at:match.start()], task_type)
+        parts.append(code_block(match.group(2)))
+        at = match.end()
+    parts += _prose_and_code(text[at:], task_type)
+    return "\n\n".join(p for p in parts if p)
+
+
+def _prose_and_code(text: str, task_type: str) -> list[str]:
+    if not text.strip():
+        return []
+    if task_type not in CODE_TASKS:
+        return [instance_text_markdown(text.strip("\n"))]
+    paragraphs = [p for p in re.split(r"\n[ \t]*\n", text.strip("\n")) if p.strip()]
+    out: list[str] = []
+    code: list[str] = []
+    for paragraph in paragraphs:
+        if _looks_like_code(paragraph.split("\n")):
+            code.append(paragraph)
+            continue
+        if code:
+            out.append(code_block("\n\n".join(code)))
+            code = []
+        out.append(instance_text_markdown(paragraph))
+    if code:
+        out.append(code_block("\n\n".join(code)))
+    return out
+
+
+def instance_label(instance: AnyInstance, width: int = 70) -> str:
+    """A one-line menu label: the uid and the start of the prompt or question, whitespace collapsed (a
+    code-to-image prompt is summarised by its program, since the instruction before it is shared)."""
+    text = instance.question if isinstance(instance, GEUInstance) else instance.prompt
+    if instance.task_type in CODE_TASKS:
+        code = [p for p in re.split(r"\n[ \t]*\n", text) if _looks_like_code(p.split("\n"))]
+        text = "\n".join(code) or text
+    text = " ".join(text.split())
+    return f"{instance.uid}: {text[:width]}{'…' if len(text) > width else ''}"
+
+
+def explore_query(source: str | None, instance_uid: str, *, model: str | None = None, seed: int | None = None,
+                  judge: str | None = None) -> str:
+    """The query string of an Explore link (``?tab=explore&data=…&instance=…&model=…&seed=…``), which
+    ``explore.updates_from_url`` opens; parameters left None are left out (no ``data``: the app's first
+    source, so a link does not show the server's path to it)."""
+    params = {"tab": "explore", "data": source, "instance": instance_uid, "model": model, "seed": seed,
+              "judge": judge}
+    return "?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
 def instance_markdown(instance: AnyInstance, *, with_questions: bool) -> str:
-    """The instance as Markdown; its text (from a data file or a visitor) shows as plain text."""
-    head = (f"**{plain(instance.uid)}** · {instance.track} · {plain(instance.category_name)} "
-            f"({plain(instance.category)})")
+    """The instance as written: the prompt (a program as a code block) or the question and its four
+    options, then optionally the polling questions with their expected answers. All instance text goes
+    through ``instance_text_markdown``; show it in a ``gr.Markdown(latex_delimiters=[])``."""
+    head = (f"**{instance_text_markdown(instance.uid)}** · {instance.track} · {instance.category_name} "
+            f"({instance.category})")
     if isinstance(instance, GEUInstance):
-        options = "\n".join(f"- **{letter}.** {plain(text)}" for letter, text in zip(LETTERS, instance.option))
-        return f"{head}\n\n**Question:** {plain(instance.question)}\n\n{options}"
-    text = f"{head}\n\n**Prompt:** {plain(instance.prompt)}"
+        options = "\n".join(f"- **{letter}.** {instance_text_markdown(text)}"
+                            for letter, text in zip(LETTERS, instance.option))
+        return f"{head}\n\n**Question:**  \n{instance_text_markdown(instance.question)}\n\n{options}"
+    text = f"{head}\n\n**Prompt:**\n\n{prompt_markdown(instance.prompt, task_type=instance.task_type)}"
     if with_questions and instance.question_list:
         text += "\n\n**Polling questions** (expected answer):\n" + "\n".join(
-            f"- {plain(q.question)} (*{plain(q.answer)}*)" for q in instance.question_list)
+            f"- {instance_text_markdown(q.question)} (*{q.answer}*)" for q in instance.question_list)
     return text
 
 
-def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str) -> str:
-    """The judge's verdict per polling question against the expected answer, or the parsed GEU letter."""
+def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str, judge_here: bool = False,
+                     has_output: bool = True) -> str:
+    """The judge's verdict per polling question against the expected answer, or the parsed GEU letter.
+
+    ``judge_here``: the page offers "Judge it yourself" for this run, so an unjudged run points to it;
+    ``has_output``: False for a run that ended without a final output (nothing to judge).
+    """
     if judgment is None:
+        if not has_output:
+            return "*No output, so there is nothing to judge.*"
         if isinstance(instance, GEUInstance) or instance.question_list:
-            return f"*Not judged by {judge}.*" + (" Judge it yourself below." if judge == "human" else "")
+            return f"*Not judged by {judge}.*" + (" Judge it yourself below." if judge_here else "")
         return "*This instance has no polling questions, so there is nothing to judge.*"
     score = {1: "1 (correct)", 0: "0 (wrong)", None: "undecided (judge errors)"}[judgment["score"]]
     details = judgment["details"]
@@ -169,7 +288,7 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
                     f"{plain(details['strict_letter'] or 'none')}) · no expected answer was given, so this run is "
                     "not scored")
         options = "\n".join(
-            f"- {'**' if letter == details['answer'] else ''}{letter}. {plain(text)}"
+            f"- {'**' if letter == details['answer'] else ''}{letter}. {instance_text_markdown(text)}"
             f"{' ← expected**' if letter == details['answer'] else ''}"
             for letter, text in zip(LETTERS, getattr(instance, "option", [])))
         return (f"{options}\n\nParsed letter: **{plain(details['letter'] or 'none')}** "
@@ -178,9 +297,10 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
                 f"· {'right' if judgment['score'] else 'wrong'}\n\n**Instance score:** {score}")
     rows = ["| polling question | expected | judge reply | verdict | match |", "|---|---|---|---|---|"]
     for item in details["questions"]:
-        reply = (item["replies"][-1] if item["replies"] else "").replace("\n", " ")
+        reply = " ".join((item["replies"][-1] if item["replies"] else "").split())
         mark = {True: "right", False: "wrong", None: "unparseable"}[item["correct"]]
-        cells = [item["question"], item["expected"], reply[:80], item["verdict"] or "-"]
-        rows.append("| " + " | ".join(plain(c).replace("\n", " ") for c in cells) + f" | {mark} |")
+        rows.append(f"| {instance_text_markdown(item['question'], table_cell=True)} | {item['expected']} | "
+                    f"{instance_text_markdown(reply[:80])} | {item['verdict'] or '-'} | {mark} |")
     judged_by = details.get("judge", judge)
-    return f"Judge: **{plain(judged_by)}**\n\n" + "\n".join(rows) + f"\n\n**Instance score:** {score}"
+    return f"Judge: **{instance_text_markdown(judged_by)}**\n\n" + "\n".join(rows) + \
+        f"\n\n**Instance score:** {score}"

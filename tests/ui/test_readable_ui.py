@@ -1,0 +1,138 @@
+"""Readable pages in a real browser: the empty leaderboard says what to do, a code-to-image program keeps its
+lines in Explore and the Arena, links carry instance/model/seed, "Judge it yourself" appears only where there
+is something to judge, and the benchmark table (batch runs only) reads on a 390 px phone screen.
+
+Its own app (one code-to-image and one mental-tracking instance), so every UEG battle shows the program and
+the leaderboard starts empty.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from conftest import launch_app
+from playwright.sync_api import expect
+
+from realunify_arena.benchmark import load
+from realunify_arena.judge import ANSWER_PARSER, mcq_judgment
+from realunify_arena.trace import Step, StepRole, Trace
+
+
+@pytest.fixture(scope="module")
+def readable(tmp_path_factory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("readable-app")
+    demo, url, store = launch_app(root, task_types=["code_to_image", "mental_tracking"])
+    data = load(root / "data")
+    yield {"url": url, "store": store, "data": data, "source": str(root / "data"),
+           "ueg": next(i for i in data.instances if i.track == "UEG"),
+           "geu": next(i for i in data.instances if i.track == "GEU")}
+    demo.close()
+    store.close()
+
+
+@pytest.fixture
+def page(browser, readable):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+def _program(instance) -> str:
+    return instance.prompt.split("\n\n", 1)[1].rstrip("\n")  # the generator writes instruction, blank line, program
+
+
+def test_an_empty_leaderboard_says_what_to_do_instead_of_an_empty_plot(page, readable):
+    page.goto(readable["url"] + "?tab=leaderboard")
+    expect(page.locator("#lb-summary")).to_contain_text("no votes yet — play a battle")
+    expect(page.locator("#lb-plot")).to_be_hidden()
+    expect(page.locator("#lb-benchmark")).to_contain_text("No batch evaluation yet")
+    expect(page.locator("#lb-benchmark")).to_contain_text("python -m realunify_arena eval")
+
+
+def test_a_code_to_image_program_keeps_its_lines_and_a_link_reopens_the_run(page, readable):
+    inst = readable["ueg"]
+    page.goto(f"{readable['url']}?tab=explore&instance={inst.uid}&model=tiny-janus&seed=4")
+    expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{inst.uid}: "))
+    page.locator("#ex-run").click()
+    code = page.locator("#ex-instance-text pre code")
+    expect(code).to_have_count(1)
+    assert code.inner_text().rstrip("\n") == _program(inst)  # every line break and indent as written
+    assert "\n" in _program(inst)
+    link = page.locator("#ex-link textarea, #ex-link input").first
+    expect(link).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+/\?tab=explore&"))
+    query = link.input_value().split("?", 1)[1]
+    assert {"instance=" + inst.uid, "model=tiny-janus", "seed=4"} <= set(query.split("&"))
+
+    page.goto(link.input_value())  # the copied link opens the same instance, model and seed
+    expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{inst.uid}"))
+    expect(page.locator("#ex-model input")).to_have_value("tiny-janus")
+    expect(page.locator("#ex-seed input")).to_have_value("4")
+
+
+def test_a_battle_shows_the_program_then_links_each_side_after_the_vote(page, readable):
+    inst = readable["ueg"]
+    page.goto(readable["url"] + "?tab=arena")
+    page.locator("#ar-track").get_by_label("UEG", exact=True).check()
+    page.locator("#ar-new").click()
+    code = page.locator("#ar-instance pre code")
+    expect(code).to_have_count(1)
+    assert code.inner_text().rstrip("\n") == _program(inst)
+    link = page.locator("#ar-link textarea, #ar-link input").first
+    expect(link).to_have_value(re.compile(f"instance={inst.uid}"))
+    assert "model=" not in link.input_value()  # nothing names a system before the vote
+    page.locator("#ar-vote-A").click()
+    expect(page.locator("#ar-reveal")).to_contain_text("A was")
+    hrefs = [a.get_attribute("href") for a in page.locator("#ar-reveal a").all()]
+    assert len(hrefs) == 2 and all(f"instance={inst.uid}" in h and "model=tiny-" in h and "seed=" in h
+                                   for h in hrefs)
+
+
+def test_judge_it_yourself_appears_only_where_there_is_something_to_judge(page, readable):
+    ueg, geu = readable["ueg"], readable["geu"]
+    page.goto(f"{readable['url']}?tab=explore&instance={ueg.uid}&model=tiny-pair&judge=human&seed=1")
+    expect(page.locator("#ex-judge input")).to_have_value("human")
+    page.locator("#ex-run").click()
+    verdict = page.locator("#ex-direct-verdict")
+    expect(verdict).to_contain_text("Not judged by human. Judge it yourself below.")
+    page.get_by_role("button", name="Judge it yourself").first.click()
+    page.locator("#ex-direct-judge-box input[type=checkbox]").first.check()
+    page.locator("#ex-direct-judge-save").click()
+    expect(page.locator("#ex-direct-human-verdict")).to_contain_text("Saved as the human judgment")
+    expect(verdict).to_contain_text("Instance score")  # the verdict follows the saved judgment
+    expect(verdict).not_to_contain_text("Judge it yourself")
+
+    page.goto(f"{readable['url']}?tab=explore&instance={geu.uid}&model=tiny-pair&judge=human")
+    expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{geu.uid}"))
+    page.locator("#ex-run").click()
+    expect(page.locator("#ex-direct-verdict")).to_contain_text("Parsed letter")
+    expect(page.get_by_role("button", name="Judge it yourself")).to_have_count(0)
+    assert "Judge it yourself" not in page.locator("#tab-explore").inner_text()
+
+
+def test_the_benchmark_table_counts_batch_runs_and_reads_on_a_phone(browser, readable):
+    store, data, geu = readable["store"], readable["data"], readable["geu"]
+    wrong = next(letter for letter in "ABCD" if letter != geu.answer)
+    for model, letter, pin in (("tiny-pair", geu.answer, True), ("tiny-emu3", wrong, False)):
+        trace = Trace(geu.uid, model, "direct", {"seed": 0}, steps=[Step(StepRole.ANSWER, geu.mcq_text, text=letter)])
+        run_id = store.save_trace(trace, data.name, pin=pin)  # pinned: as eval stores it; not: one-off
+        store.save_judgment(run_id, ANSWER_PARSER, mcq_judgment(geu, letter).to_dict())
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(readable["url"] + "?tab=leaderboard")
+        table = page.locator("#lb-benchmark table").first
+        expect(table).to_contain_text("n tiny-pair")
+        assert "tiny-emu3" not in page.locator("#lb-benchmark").inner_text()
+        expect(page.locator("#lb-benchmark")).to_contain_text("made in Explore")
+        lines_per_header = page.evaluate("""() => [...document.querySelectorAll('#lb-benchmark th')].map(th => {
+            const range = document.createRange(); range.selectNodeContents(th);
+            return [th.innerText, new Set([...range.getClientRects()].map(r => Math.round(r.top))).size];
+        })""")
+        assert lines_per_header and all(lines == 1 for _, lines in lines_per_header), lines_per_header
+        page.screenshot(path=str(readable["store"].path.parent / "phone-leaderboard.png"), full_page=True)
+    finally:
+        context.close()
