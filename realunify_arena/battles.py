@@ -27,7 +27,7 @@ from realunify_arena.identity import NameFilter
 from realunify_arena.judge import judge_name
 from realunify_arena.runs import RunUpdate, interleave, judge_run, stream_run
 from realunify_arena.systems import MODES, Mode, System
-from realunify_arena.trace import Status
+from realunify_arena.trace import Status, StepRole
 
 SIDES = ("A", "B")
 ANY = "any"  # a track or battle kind left to chance
@@ -189,7 +189,8 @@ def anonymous_side(ctx: AppContext, update: RunUpdate) -> dict:
     if final is not None and final.image_sha:
         png = anonymous_png(ctx.store.get_image(final.image_sha))
         image = {"name": f"{secrets.token_urlsafe(12)}.png", "png_base64": base64.b64encode(png).decode("ascii")}
-    return {"text": ctx.names.redact(final.text) if final is not None and final.text else None,
+    answered = final is not None and (final.text or final.role is StepRole.ANSWER)  # "" is still an answer
+    return {"text": ctx.names.redact(final.text or "") if answered else None,
             "image": image,
             "error": anonymise(trace.error, ctx.names) if trace.error else None}
 

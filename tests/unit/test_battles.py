@@ -245,3 +245,15 @@ def test_the_reveal_carries_what_the_pre_vote_view_held_back(store, pool):
         assert [s["role"] for s in info["steps"]] == ["edited_image", "answer"]
         assert [s["seconds"] for s in info["steps"]] == [1.5, 0.25] and info["seconds"] == 1.75
         assert info["status"] == "ok" and info["settings"] == {"seed": 3} and info["steps"][0]["image_sha"]
+
+
+def test_an_empty_answer_has_the_same_pre_vote_shape_as_any_other(store, pool):
+    """A model that answers with nothing still answered: its side's text is "" like the other side's
+    string, not None (a different shape before the vote)."""
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    _store_answers(store, inst, {"tiny-pair": "", "tiny-janus": "B"})
+    battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:ivy")
+    view = play_to_end(ctx, battle, SESSION)
+    assert sorted(side["text"] for side in view["sides"].values()) == ["", "B"]
+    assert all(side["image"] is None and side["error"] is None for side in view["sides"].values())
