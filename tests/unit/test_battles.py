@@ -257,3 +257,15 @@ def test_an_empty_answer_has_the_same_pre_vote_shape_as_any_other(store, pool):
     view = play_to_end(ctx, battle, SESSION)
     assert sorted(side["text"] for side in view["sides"].values()) == ["", "B"]
     assert all(side["image"] is None and side["error"] is None for side in view["sides"].values())
+
+
+def test_an_imported_model_naming_itself_is_redacted_and_flagged(store, pool):
+    """Stored battles also draw systems that are no card (runs stored by import-results under a name of
+    the maintainer's choosing): an answer naming its own system gives it away just the same."""
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    _store_answers(store, inst, {"SenseNova-U1": "SenseNova U1 picks A", "team-x": "B"})
+    battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:jo")
+    view = play_to_end(ctx, battle, SESSION)
+    assert sorted(side["text"] for side in view["sides"].values()) == sorted([f"{REDACTED} picks A", "B"])
+    assert "SenseNova U1" in store.battle(battle.battle_id)["flagged"]
