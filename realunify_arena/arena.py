@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import os
 import random
 import re
@@ -68,6 +69,10 @@ def client_address(headers: Mapping[str, str], peer: str | None, trusted_proxies
     as on a Hugging Face Space), and so on. Entries further left were written by the client and are
     never used. A chain shorter than that (a request that bypassed the proxies) gives its left-most hop.
     "unknown" only when there is no peer and no header at all (a call from inside the process).
+
+    The address is normalised (``_address_key``): a port or IPv6 zone is dropped, an IPv4-mapped IPv6
+    address is the IPv4 one, and an IPv6 address counts by its /64 network, the block one subscriber is
+    given (RFC 6177), inside which a visitor can pick any source address.
     """
     if trusted_proxies < 0:
         raise ValueError(f"trusted_proxies: expected 0 or more, got {trusted_proxies}")
@@ -76,7 +81,24 @@ def client_address(headers: Mapping[str, str], peer: str | None, trusted_proxies
     hops = [entry for entry in forwarded if entry] + ([peer] if peer else [])
     if not hops:
         return "unknown"
-    return hops[max(0, len(hops) - 1 - trusted_proxies)]
+    return _address_key(hops[max(0, len(hops) - 1 - trusted_proxies)])
+
+
+def _address_key(address: str) -> str:
+    """One spelling per visitor: no port ("[v6]:p", "v4:p") or zone ("%eth0"), IPv4-mapped IPv6 as IPv4,
+    other IPv6 as its /64 network; something that is not an address is kept as written."""
+    text = address.strip().strip('"')
+    if bracketed := re.fullmatch(r"\[([^\]]+)\](?::\d+)?", text):
+        text = bracketed.group(1)
+    elif text.count(":") == 1:
+        text = text.split(":")[0]
+    try:
+        ip = ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ip.ipv4_mapped) if ip.ipv4_mapped else str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def voter_id(profile_username: str | None, session_hash: str, headers: Mapping[str, str],

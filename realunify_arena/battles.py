@@ -23,11 +23,11 @@ from realunify_arena.benchmark import Dataset
 from realunify_arena.benchmark.images import anonymous_png
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.context import AppContext
-from realunify_arena.identity import NameFilter
+from realunify_arena.identity import COMMON_WORDS, NameFilter
 from realunify_arena.judge import judge_name
 from realunify_arena.runs import RunUpdate, interleave, judge_run, stream_run
 from realunify_arena.systems import MODES, Mode, System
-from realunify_arena.trace import Status
+from realunify_arena.trace import Status, StepRole
 
 SIDES = ("A", "B")
 ANY = "any"  # a track or battle kind left to chance
@@ -150,18 +150,29 @@ def play(ctx: AppContext, battle: Battle, session_id: str) -> Iterator[tuple[str
             system = battle.systems[side]
             streams[side] = stream_run(ctx.store, ctx.pool, battle.dataset, battle.instance, system.model,
                                        system.mode, ctx.options(system.model))
+    names = battle_names(ctx, battle)
     for side, update in interleave(streams):
         if update.done and update.run_id is not None and update.trace.status is Status.OK:
-            ctx.arena.deliver(battle.battle_id, session_id, side, update.run_id, flag=names_shown(ctx, update))
+            ctx.arena.deliver(battle.battle_id, session_id, side, update.run_id,
+                              flag=names_shown(ctx, update, names))
             battle.runs[side], battle.delivered[side] = update.run_id, True
         yield side, update
 
 
-def names_shown(ctx: AppContext, update: RunUpdate) -> str | None:
+def battle_names(ctx: AppContext, battle: Battle) -> NameFilter:
+    """``ctx.names`` plus the battle's own models, which need not be cards (runs stored by
+    ``import-results`` under a name the maintainer chose)."""
+    extra = {s.model for s in battle.systems.values()
+             if len(s.model) >= 2 and s.model.lower() not in COMMON_WORDS} - ctx.names.names
+    return NameFilter.from_cards([], aliases=ctx.names.names | extra) if extra else ctx.names
+
+
+def names_shown(ctx: AppContext, update: RunUpdate, names: NameFilter | None = None) -> str | None:
     """What in a side's final text would name a system ("names: Qwen2.5, tiny-janus"), or None. The
-    pre-vote view redacts them, and the battle is flagged: its vote is kept but not rated."""
+    pre-vote view redacts them, and the battle is flagged: its vote is kept but not rated. ``names``
+    defaults to ``ctx.names`` (``battle_names`` adds the battle's models)."""
     final = update.trace.final
-    found = ctx.names.found(final.text) if final is not None else []
+    found = (names or ctx.names).found(final.text) if final is not None else []
     return f"names: {', '.join(dict.fromkeys(found))}" if found else None
 
 
@@ -171,7 +182,7 @@ def anonymise(text: str, names: NameFilter) -> str:
     return names.redact_failure(text)
 
 
-def anonymous_side(ctx: AppContext, update: RunUpdate) -> dict:
+def anonymous_side(ctx: AppContext, update: RunUpdate, names: NameFilter | None = None) -> dict:
     """The pre-vote view of one side: the one function that builds what a voter sees before the vote, for
     the Arena tab and ``/new_battle`` alike. Every side has the same shape::
 
@@ -180,18 +191,20 @@ def anonymous_side(ctx: AppContext, update: RunUpdate) -> dict:
     ``text`` is the final answer with the names that would give a system away redacted
     (``NameFilter.redact``); ``image`` the final image as a PNG of its pixels alone (``anonymous_png``:
     no metadata, bytes unique to this showing, so no hash of them is an id any other endpoint returns)
-    under a random name; ``error`` the anonymised failure (``anonymise``). No intermediate step, timing,
+    under a random name; ``error`` the anonymised failure (``anonymise``); ``names`` defaults to
+    ``ctx.names`` (pass ``battle_names``). No intermediate step, timing,
     setting, status, run id or store hash: those come with the reveal (``vote_and_reveal``).
     """
-    trace = update.trace
+    trace, names = update.trace, names or ctx.names
     final = trace.final if update.done and trace.status is Status.OK else None
     image = None
     if final is not None and final.image_sha:
         png = anonymous_png(ctx.store.get_image(final.image_sha))
         image = {"name": f"{secrets.token_urlsafe(12)}.png", "png_base64": base64.b64encode(png).decode("ascii")}
-    return {"text": ctx.names.redact(final.text) if final is not None and final.text else None,
+    answered = final is not None and (final.text or final.role is StepRole.ANSWER)  # "" is still an answer
+    return {"text": names.redact(final.text or "") if answered else None,
             "image": image,
-            "error": anonymise(trace.error, ctx.names) if trace.error else None}
+            "error": anonymise(trace.error, names) if trace.error else None}
 
 
 def play_to_end(ctx: AppContext, battle: Battle, session_id: str) -> dict:
@@ -203,7 +216,8 @@ def play_to_end(ctx: AppContext, battle: Battle, session_id: str) -> dict:
     inst = battle.instance
     return {"battle_id": battle.battle_id, "dataset": battle.dataset, "instance_uid": inst.uid,
             "track": inst.track, "text": inst.question if isinstance(inst, GEUInstance) else inst.prompt,
-            "ready": battle.ready, "sides": {side: anonymous_side(ctx, final[side]) for side in SIDES}}
+            "ready": battle.ready,
+            "sides": {side: anonymous_side(ctx, final[side], battle_names(ctx, battle)) for side in SIDES}}
 
 
 # -- the vote and the reveal ------------------------------------------------------------------------

@@ -11,12 +11,16 @@ battle the same way: they keep the vote but leave it out of the ratings (LMSYS C
 Matching ignores case and treats spaces, hyphens, underscores, dots and slashes between a name's parts
 alike ("Janus-Pro-7B", "janus pro 7b", "models--deepseek-community--Janus-Pro-7B"). In outputs a name
 must stand on its own (not inside a longer word: "emulate" is not "Emu"); in failure text any
-occurrence counts ("OpenAIError").
+occurrence counts ("OpenAIError"). A name counts as it displays: the text is matched after NFKC
+normalisation (fullwidth "Ｑｗｅｎ"), without invisible format characters (a zero-width space), with every
+Unicode dash read as "-" and Cyrillic and Greek letters that look Latin read as those (``LOOKALIKES``); what
+is redacted is the span of the original text.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,6 +39,9 @@ ALIASES: tuple[str, ...] = (
 )
 # Family names that are ordinary words ("a pair of shoes", "a tiny house") are not names.
 COMMON_WORDS = frozenset({"pair", "tiny", "openai_compat", "local", "remote", "model", "chat"})
+# Cyrillic and Greek letters that display as Latin ones (after Unicode's confusables list, confusables.txt).
+LOOKALIKES = str.maketrans("аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅУοαινκρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+                           "aeopcyxijsdqwABEKMHOPCTXIJSYoaivkptuxABEZHIKMNOPTYX")
 _SEPARATORS = r"[\s\-_./]*"
 _VERSION = r"(?:[\-_.]?\d(?:\w|\.\d)*)*"  # "GPT-4o", "Qwen2.5", "Emu3": a version goes with its name
 
@@ -84,11 +91,11 @@ class NameFilter:
 
     def found(self, text: str | None) -> list[str]:
         """The names standing as words in ``text``, as written there, in order."""
-        return [m.group(0) for m in self._in_words.finditer(text or "")]
+        return [text[a:b] for a, b in _spans(self._in_words, text or "")]
 
     def redact(self, text: str | None) -> str | None:
         """``text`` with each name standing as a word replaced by ``REDACTED`` (a model's output)."""
-        return None if text is None else self._in_words.sub(REDACTED, text)
+        return None if text is None else _replace(text, _spans(self._in_words, text))
 
     def redact_failure(self, text: str | None) -> str | None:
         """``text`` with every occurrence of a name, paths and URLs replaced (a failure message, which
@@ -97,4 +104,25 @@ class NameFilter:
             return None
         text = re.sub(r"https?://\S+", "<url>", text)
         text = re.sub(r"(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\":,;)]+){2,}[\\/]?", "<path>", text)
-        return self._anywhere.sub(REDACTED, text)
+        return _replace(text, _spans(self._anywhere, text))
+
+
+def _spans(pattern: re.Pattern, text: str) -> list[tuple[int, int]]:
+    """Where ``pattern`` matches ``text`` as it displays (see the module docstring), as spans of ``text``."""
+    shown, origin = [], []
+    for i, char in enumerate(text):
+        if unicodedata.category(char) == "Cf":  # zero-width and other invisible format characters
+            continue
+        char = "-" if unicodedata.category(char) == "Pd" else unicodedata.normalize("NFKC", char)
+        for c in char.translate(LOOKALIKES):
+            shown.append(c)
+            origin.append(i)
+    return [(origin[m.start()], origin[m.end() - 1] + 1) for m in pattern.finditer("".join(shown)) if m.end() > m.start()]
+
+
+def _replace(text: str, spans: list[tuple[int, int]]) -> str:
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], REDACTED]
+        last = end
+    return "".join(out) + text[last:]

@@ -12,7 +12,8 @@ from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
 
 VOTE_FIELDS = ("vote_id", "created_at", "battle_id", "kind", "track", "dataset", "instance_uid",
-               "system_a", "system_b", "choice", "winner", "voter_hash")
+               "system_a", "system_b", "choice", "winner", "voter_hash", "flagged")
+# ``flagged``: why the battle gave a system away before the vote (null when not): kept, but not rated.
 # FastChat's battle vocabulary, so its tooling and arena-rank read the export as is.
 
 

@@ -114,7 +114,8 @@ def read_votes(path: Path) -> list[dict]:
     """Votes from a file written by ``export votes``: JSON Lines or CSV (told apart by the first character).
 
     Each vote needs track, kind, system_a, system_b and choice (or FastChat's ``winner``, which the export
-    writes beside it). Raises ``VotesFileError`` naming the line and field of the first bad vote.
+    writes beside it). A vote whose ``flagged`` field is set (its battle named a system before the vote) is
+    left out, as the tab leaves it out of the ratings. Raises ``VotesFileError`` naming the line and field of the first bad vote.
     """
     from realunify_arena.arena import WINNER
 
@@ -149,6 +150,8 @@ def read_votes(path: Path) -> list[dict]:
     from_winner = {name: choice for choice, name in WINNER.items()}
     votes = []
     for number, record in records:
+        if record.get("flagged"):
+            continue
         where = f"{path} line {number}"
         vote = {}
         for name, allowed in (("track", TRACKS), ("kind", KINDS), ("system_a", None), ("system_b", None)):

@@ -17,6 +17,7 @@ from realunify_arena.battles import (
     SIDES,
     Battle,
     anonymous_side,
+    battle_names,
     judge_battle,
     load_battle,
     play,
@@ -135,8 +136,9 @@ def build(ctx: AppContext) -> None:
     def frames(battle: Battle, session_id: str):
         track = battle.instance.track
         latest = {side: views[side].blank(track, battle.shown_mode, f"**{side}**: working…") for side in SIDES}
+        names = battle_names(ctx, battle)
         for side, update in relay(play(ctx, battle, session_id)):
-            shown = anonymous_side(ctx, update)
+            shown = anonymous_side(ctx, update, names)
             latest[side] = views[side].show_anonymous(shown, track, _progress(side, update, shown))
             yield [*latest["A"], *latest["B"], *locked, gr.skip()]
         note = "" if battle.ready else "A side failed, so this battle cannot be voted on. Start a new battle."

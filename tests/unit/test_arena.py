@@ -247,3 +247,19 @@ def test_draw_pair():
         draw_pair(["m2:direct", "m3:direct"], "direct_vs_stepwise", rng)
     with pytest.raises(BattleError, match="two models with runs in the same mode"):
         draw_pair(["m1:direct", "m1:stepwise"], "model_vs_model", rng)
+
+
+@pytest.mark.parametrize("rotated", [
+    [f"2001:db8:5:7::{n:x}" for n in range(1, 9)],  # one IPv6 /64: a visitor picks any of 2^64 source addresses
+    [f"[2001:db8:5:7::{n:x}]:{40000 + n}" for n in range(1, 9)],  # as some proxies write it, with a port
+    [f"198.51.100.7:{40000 + n}" for n in range(1, 9)],  # an IPv4 address with the source port
+    ["::ffff:198.51.100.7", "198.51.100.7", "198.51.100.7:443"],  # one address, spelled three ways
+])
+def test_one_visitor_spelling_or_rotating_its_address_keeps_one_rate_key(store, rotated):
+    proxied = Arena(store, trusted_proxies=1)
+    keys = {rate_key(proxied.voter_id(None, f"s{n}", {"x-forwarded-for": f"1.1.1.{n}, {address}"},
+                                      peer="10.0.0.9")) for n, address in enumerate(rotated)}
+    assert len(keys) == 1, rotated
+    assert client_address({"x-forwarded-for": "[2001:db8:5:7::1]:443"}, "10.0.0.9", 1) == "2001:db8:5:7::/64"
+    assert client_address({}, "2001:db8:5:8::1", 0) != client_address({}, "2001:db8:5:7::1", 0)  # other /64s
+    assert client_address({"x-forwarded-for": "not-an-address"}, "10.0.0.9", 1) == "not-an-address"

@@ -245,3 +245,27 @@ def test_the_reveal_carries_what_the_pre_vote_view_held_back(store, pool):
         assert [s["role"] for s in info["steps"]] == ["edited_image", "answer"]
         assert [s["seconds"] for s in info["steps"]] == [1.5, 0.25] and info["seconds"] == 1.75
         assert info["status"] == "ok" and info["settings"] == {"seed": 3} and info["steps"][0]["image_sha"]
+
+
+def test_an_empty_answer_has_the_same_pre_vote_shape_as_any_other(store, pool):
+    """A model that answers with nothing still answered: its side's text is "" like the other side's
+    string, not None (a different shape before the vote)."""
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    _store_answers(store, inst, {"tiny-pair": "", "tiny-janus": "B"})
+    battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:ivy")
+    view = play_to_end(ctx, battle, SESSION)
+    assert sorted(side["text"] for side in view["sides"].values()) == ["", "B"]
+    assert all(side["image"] is None and side["error"] is None for side in view["sides"].values())
+
+
+def test_an_imported_model_naming_itself_is_redacted_and_flagged(store, pool):
+    """Stored battles also draw systems that are no card (runs stored by import-results under a name of
+    the maintainer's choosing): an answer naming its own system gives it away just the same."""
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    _store_answers(store, inst, {"SenseNova-U1": "SenseNova U1 picks A", "team-x": "B"})
+    battle = start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:jo")
+    view = play_to_end(ctx, battle, SESSION)
+    assert sorted(side["text"] for side in view["sides"].values()) == sorted([f"{REDACTED} picks A", "B"])
+    assert "SenseNova U1" in store.battle(battle.battle_id)["flagged"]

@@ -24,6 +24,13 @@ def names() -> NameFilter:
     ("FLUX.1 Kontext made it", f"{REDACTED} {REDACTED} made it"),
     ("Trained by OpenAI, answer B", f"Trained by {REDACTED}, answer B"),
     ("I think tiny-janus would say A", f"I think {REDACTED} would say A"),  # a loaded card's name
+    # spelled with characters that display as the name: fullwidth (NFKC), a zero-width space, Cyrillic letters
+    # that look Latin, a Unicode hyphen (U+2011, as chat models write "GPT‑4o")
+    ("I am \uff31\uff57\uff45\uff4e: A", f"I am {REDACTED}: A"),
+    ("I am Q\u200bwen: A", f"I am {REDACTED}: A"),
+    ("I am Qw\u0435n: A", f"I am {REDACTED}: A"),
+    ("I am GPT\u20114o: A", f"I am {REDACTED}: A"),
+    ("tiny\u2010janus says A", f"{REDACTED} says A"),
 ])
 def test_names_are_redacted_in_outputs(names, text, expected):
     assert names.redact(text) == expected

@@ -498,3 +498,39 @@ def test_the_leaderboard_command_names_the_line_and_field_of_a_bad_votes_file(tm
     assert message in err and str(path) in err and "Traceback" not in err
     assert main(["leaderboard", "--db", str(tmp_path / "missing.db")]) == 2
     assert "no database at" in capsys.readouterr().err and not (tmp_path / "missing.db").exists()
+
+
+def test_flagged_votes_left_out_of_the_tab_stay_out_when_rated_from_an_export(tmp_path, capsys):
+    """A battle whose output named its model keeps its vote but not in the ratings: the board rated from
+    `export votes` must leave it out too, as the tab does."""
+    import json
+
+    from realunify_arena.cli import main
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    arena = Arena(store, max_votes=1000)
+    for k in range(6):
+        battle(arena, f"UEG_{k}_world_knowledge", "m1:direct", "m2:direct", "model_vs_model", "A")
+    for k in range(6, 12):  # m2 wins these, but each was flagged: not rated
+        session = f"session-{k}"
+        battle_id = arena.new_battle(session, "hf:rater", f"UEG_{k}_world_knowledge", "bundled", "m1:direct",
+                                     "m2:direct", "model_vs_model")
+        arena.deliver(battle_id, session, "A", run(store, "m1:direct", f"UEG_{k}_world_knowledge"))
+        arena.deliver(battle_id, session, "B", run(store, "m2:direct", f"UEG_{k}_world_knowledge"),
+                      flag="names: m2")
+        arena.vote(battle_id, session, "hf:rater", "B")
+    store.close()
+
+    assert main(["leaderboard", "--db", str(db), "--track", "UEG", "--kind", "model_vs_model", "--format",
+                 "json"]) == 0
+    from_store = json.loads(capsys.readouterr().out)
+    assert from_store[0]["votes"] == 6
+    for fmt in ("jsonl", "csv"):
+        exported = tmp_path / f"votes.{fmt}"
+        assert main(["export", "votes", "--format", fmt, "--out", str(exported), "--db", str(db)]) == 0
+        capsys.readouterr()
+        assert main(["leaderboard", "--votes", str(exported), "--track", "UEG", "--kind", "model_vs_model",
+                     "--format", "json"]) == 0
+        from_file = json.loads(capsys.readouterr().out)
+        assert from_file[0]["votes"] == 6 and from_file[0]["rows"] == from_store[0]["rows"], fmt
