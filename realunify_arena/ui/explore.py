@@ -269,7 +269,7 @@ def build(ctx: AppContext) -> ExploreTab:
     def link_for(source_value, current_value, model_value, judge_value, seed_value):
         if current_value is None or current_value[0] == CUSTOM_DATASET:
             return ""  # your own instance is not in a data source a link could name
-        return explore_query(None if source_value == ctx.sources[0] else source_value, current_value[1].uid,
+        return explore_query(None if source_value == ctx.sources[0] else source_value, current_value[1],
                              model=model_value, judge=judge_value,
                              seed=_number(seed_value) or 0)
 

@@ -101,7 +101,7 @@ def test_judge_it_yourself_appears_only_where_there_is_something_to_judge(page, 
     page.get_by_role("button", name="Judge it yourself").first.click()
     page.locator("#ex-direct-judge-box input[type=checkbox]").first.check()
     page.locator("#ex-direct-judge-save").click()
-    expect(page.locator("#ex-direct-human-verdict")).to_contain_text("Saved as the human judgment")
+    expect(page.locator("#ex-direct-human-verdict")).to_contain_text("Saved as your judgment")
     expect(verdict).to_contain_text("Instance score")  # the verdict follows the saved judgment
     expect(verdict).not_to_contain_text("Judge it yourself")
 
