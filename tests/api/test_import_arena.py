@@ -5,6 +5,8 @@ Explore run) is never drawn."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
 
@@ -67,9 +69,12 @@ def test_stored_arena_battles_two_imported_models_and_takes_a_vote(tmp_path):
     try:
         battle = client.predict(source, "UEG", "model_vs_model", api_name="/new_battle")
         assert battle["ready"] and battle["instance_uid"] == ueg.uid
-        shown = {battle["sides"][side]["steps"][-1]["image_sha"] for side in ("A", "B")}
-        stored = {store.load_trace(i).final.image_sha for i, r in imported.items() if r["track"] == "UEG"}
-        assert shown == stored and len(shown) == 2  # each side is one imported model's published image
+        # before the vote each side carries only its final image, re-encoded under a battle-only name: its
+        # pixels are one imported model's published image
+        shown = {_pixels(base64.b64decode(battle["sides"][side]["image"]["png_base64"])) for side in ("A", "B")}
+        stored = {_pixels(store.get_image(store.load_trace(i).final.image_sha))
+                  for i, r in imported.items() if r["track"] == "UEG"}
+        assert shown == stored and len(shown) == 2
         assert "alpha" not in json.dumps(battle) and "beta" not in json.dumps(battle)  # anonymous until the vote
 
         revealed = client.predict(battle["battle_id"], "A", api_name="/vote")
@@ -87,3 +92,10 @@ def test_stored_arena_battles_two_imported_models_and_takes_a_vote(tmp_path):
         client.close()
         demo.close()
         store.close()
+
+
+def _pixels(image) -> bytes:
+    """The decoded RGB pixels of PNG bytes or a PIL image (what a voter sees, whatever the file's bytes)."""
+    if isinstance(image, bytes):
+        image = Image.open(io.BytesIO(image))
+    return image.convert("RGB").tobytes()
