@@ -757,6 +757,10 @@ class Store:
     def save_judgment(self, run_id: int, judge: str, judgment: dict) -> int:
         """Store ``Judgment.to_dict()``; a later judgment by the same judge replaces the earlier one.
 
+        Human judgments are kept per person (``save_human_judgment``): a ``"human"`` judgment given here, with
+        no person named, is stored as the judgment of voter ``legacy`` (as the upgrade stores older ones), so
+        it counts in the voters' majority instead of vanishing from every view.
+
         Returns:
             The judgment's id.
 
@@ -767,6 +771,8 @@ class Store:
         missing = {"kind", "score", "details", "errors"} - judgment.keys()
         if missing:
             raise ValueError(f"judgment for run {run_id} by {judge!r}: missing {sorted(missing)}")
+        if judge == HUMAN_JUDGE:
+            return self.save_human_judgment(run_id, "legacy", judgment)
 
         def upsert(db: Database) -> int:
             if db.execute("select 1 from runs where id = ?", (run_id,)).fetchone() is None:
@@ -878,6 +884,10 @@ class Store:
         rows = self.query(
             "select run_id, min(kind) as kind, count(*) as voters, sum(score = 1) as yes,"
             f" sum(score = 0) as no from human_judgments {where} group by run_id", params)
+        answers: dict[int, dict[str, list[dict]]] = {}  # run -> question -> each voter's item for it
+        for row in self.query(f"select run_id, details from human_judgments {where}", params):
+            for item in json.loads(row["details"]).get("questions", []):
+                answers.setdefault(row["run_id"], {}).setdefault(item["question"], []).append(item)
         verdicts = {}
         for row in rows:
             yes, no = row["yes"] or 0, row["no"] or 0
@@ -885,7 +895,10 @@ class Store:
                 "kind": row["kind"], "score": 1 if yes > no else 0 if no > yes else None, "errors": 0,
                 "details": {"voters": row["voters"], "yes": yes, "no": no,
                             "undecided": row["voters"] - yes - no,
-                            "rule": "majority of the voters' scores; a tie is undecided"},
+                            "rule": "majority of the voters' scores; a tie is undecided",
+                            "judge": HUMAN_JUDGE,
+                            "questions": [_majority_item(items)
+                                          for items in answers.get(row["run_id"], {}).values()]},
             }
         return verdicts
 
@@ -1043,6 +1056,16 @@ class Store:
             return {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in _COUNTED}
         finally:
             conn.close()
+
+
+def _majority_item(items: list[dict]) -> dict:
+    """One polling question's verdict across voters, shaped like a judge's item: the majority answer
+    ("yes"/"no", None on a tie) and whether it matches the expected answer (None when undecided)."""
+    said = [i.get("verdict") for i in items if i.get("verdict") in ("yes", "no")]
+    verdict = max(("yes", "no"), key=said.count) if said and said.count("yes") != said.count("no") else None
+    expected = items[0].get("expected")
+    return {"question": items[0]["question"], "expected": expected, "verdict": verdict,
+            "correct": None if verdict is None else verdict == expected, "replies": [], "voters": len(items)}
 
 
 _SOURCE_KEY = "dataset_source:{}"  # meta key: dataset name -> where its instances were loaded from
