@@ -66,10 +66,6 @@ def run_votes(args) -> int:
     with store_at(args.db) as store:
         lines = vote_lines(store, track=args.track, kind=args.kind)
         where = store.path
-    if not lines:  # said on standard error, so an empty export is never mistaken for a failed one
-        only = " ".join(f"{name} {value}" for name, value in (("track", args.track), ("kind", args.kind)) if value)
-        print(f"export: no votes{f' of {only}' if only else ''} in {where}: nothing to export (votes come from "
-              "Arena battles)", file=sys.stderr)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
@@ -84,6 +80,10 @@ def run_votes(args) -> int:
     finally:
         if args.out:
             out.close()
+    if not lines:  # said on standard error (once written), so an empty export is never mistaken for a failed one
+        only = " ".join(f"{name} {value}" for name, value in (("track", args.track), ("kind", args.kind)) if value)
+        print(f"export: no votes{f' of {only}' if only else ''} in {where}: nothing to export (votes come from "
+              "Arena battles)", file=sys.stderr)
     if args.out:
         print(f"wrote {len(lines)} votes to {args.out}", file=sys.stderr)
     return 0
