@@ -378,12 +378,12 @@ def _human_judge(ctx: AppContext):
                                      window_seconds=ctx.settings.vote_window)
         except ValueError as e:  # nothing to judge, or over the rate limit: nothing was written
             raise gr.Error(plain(e, markdown=False)) from None
-        verdict = verdict_markdown(ctx.store.human_verdict(run_id), inst, judge=HUMAN)
-        # the column's verdict is the people's verdict when "human" is the chosen judge: it no longer says
-        # "not judged"
+        yours = verdict_markdown(judgment, inst, judge=HUMAN)
+        people = verdict_markdown(ctx.store.human_verdict(run_id), inst, judge=HUMAN)
+        # with "human" as the chosen judge the column's verdict is your judgment and the people's majority:
+        # it no longer says "not judged"
         return (f"Saved as your judgment of run #{run_id} (one per person; saving again replaces yours).\n\n"
-                f"{verdict_markdown(judgment, inst, judge=HUMAN)}\n\n{verdict}"), \
-            verdict if judge == HUMAN else gr.skip()
+                f"{yours}\n\n{people}"), f"{yours}\n\n{people}" if judge == HUMAN else gr.skip()
 
     return save
 
