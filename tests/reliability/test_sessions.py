@@ -50,12 +50,25 @@ def app(seeded_template, tmp_path_factory):
 
 
 def visit(client: Client) -> str:
-    """One visit: a new session from a new address, a battle, a vote. Returns its session id."""
+    """One visit: a new session from a new address, a battle, a vote. Returns its session id.
+
+    The visit holds its own heartbeat stream open from before its first call to its end, as a browser
+    tab does, and closes it when done (the tab closing). The client's own heartbeat thread cannot stand
+    in for this: it follows ``reset_session`` only at its next heartbeat line, so a visit shorter than
+    one heartbeat interval may never have a heartbeat and so never unload (CI saw exactly that).
+    """
     client.reset_session()
     client.headers["x-forwarded-for"] = next(_addresses)
-    started = client.predict("bundled", "any", "any", api_name="/new_battle")
-    client.predict(started["battle_id"], "A", api_name="/vote")
-    return client.session_hash
+    session = client.session_hash
+    with httpx.stream("GET", client.heartbeat_url.format(session_hash=session),
+                      headers=dict(client.headers), timeout=30) as heartbeat:
+        assert heartbeat.status_code == 200
+        lines = heartbeat.iter_lines()  # kept referenced: a collected iterator closes the stream
+        assert next(lines).startswith("data: ALIVE")  # the server holds our tab open
+        started = client.predict("bundled", "any", "any", api_name="/new_battle")
+        client.predict(started["battle_id"], "A", api_name="/vote")
+        del lines
+    return session
 
 
 def held(demo) -> set[str]:
