@@ -215,8 +215,8 @@ def _with_judgments(ctx: AppContext, battle: Battle, revealed: dict, *, ask_mode
         judgment = problem = None
         if run_id is not None:
             judgment, problem = judge_run(ctx.store, ctx.pool, run_id, ctx.store.load_trace(run_id),
-                                          battle.instance, ctx.settings.judge, ask_model=ask_model)
+                                          battle.instance, ctx.judge, ask_model=ask_model)
         sides[side] = {"system": revealed[f"system_{side.lower()}"], "run_id": run_id,
-                       "judge": judge_name(battle.instance, ctx.settings.judge), "judgment": judgment,
+                       "judge": judge_name(battle.instance, ctx.judge), "judgment": judgment,
                        "judge_problem": problem}
     return {**revealed, "sides": sides}

@@ -6,19 +6,23 @@ from __future__ import annotations
 def register(sub) -> None:
     p = sub.add_parser("models", help="list model cards with capabilities and availability here")
     p.add_argument("--models-dir", default=None, help="folder of model cards (default: the project's models/)")
+    p.add_argument("--allow-large-models", action="store_true", default=None,
+                   help="count cards too large for this machine as runnable (env REALUNIFY_ALLOW_LARGE_MODELS)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import sys
 
-    from realunify_arena.cards import MODELS_DIR, availability, load_cards
+    from realunify_arena.availability import availability_of
+    from realunify_arena.cards import MODELS_DIR, load_cards
 
     problems: list = []
     cards = load_cards(args.models_dir or MODELS_DIR, problems=problems)
     width = max(map(len, cards), default=4)
+    checked = availability_of(cards.values(), allow_large=args.allow_large_models)
     for name, card in cards.items():
-        ok, reason = availability(card)
+        ok, reason = checked[name]
         capabilities = ",".join(c.value for c in sorted(card.capabilities, key=lambda c: c.value))
         status = "available" if ok else "unavailable"
         print(f"{name:<{width}}  {card.family:<7} {capabilities:<26} {status:<11} {reason}")

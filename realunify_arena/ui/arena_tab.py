@@ -130,7 +130,7 @@ def build(ctx: AppContext) -> None:
                           api_visibility="private", concurrency_limit=None)
              for choice, button in buttons.items()]
     judging = [vote.success(judged, state, reveal, api_visibility="private", **ctx.gpu_events)
-               for vote in votes] if ctx.settings.judge != HUMAN else []
+               for vote in votes] if ctx.judge != HUMAN else []
     # a new battle drops the last one's judging still queued, which would overwrite the new reveal
     started = gr.on([new.click, next_battle.click], start, [source, track, kind],
                     [state, instance_md, input_image, *view_outputs, *buttons.values(), reveal, next_battle],

@@ -163,7 +163,7 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
     model = params.get("model")
     updates.append(gr.update(value=model) if model in ctx.cards else gr.skip())
     judge = params.get("judge")
-    updates.append(gr.update(value=judge) if judge in ctx.judge_choices() else gr.skip())
+    updates.append(gr.update(value=judge) if judge in dict(map(reversed, ctx.judge_choices())) else gr.skip())
     seed = params.get("seed", "")
     updates.append(gr.update(value=int(seed)) if seed.lstrip("-").isdigit() else gr.skip())
     return updates
@@ -195,7 +195,7 @@ def build(ctx: AppContext) -> ExploreTab:
     models = ctx.model_choices()
     with gr.Row():
         model = gr.Dropdown(models, value=models[0][1] if models else None, label="Model", elem_id="ex-model")
-        judge = gr.Dropdown(ctx.judge_choices(), value=ctx.settings.judge, label="Judge (UEG polling questions)",
+        judge = gr.Dropdown(ctx.judge_choices(), value=ctx.judge, label="Judge (UEG polling questions)",
                             elem_id="ex-judge")
         seed = gr.Number(0, precision=0, label="Seed", elem_id="ex-seed")
         run = gr.Button("Run", variant="primary", elem_id="ex-run")
@@ -377,7 +377,7 @@ def _register_api(ctx: AppContext) -> None:
         except KeyError as e:
             raise gr.Error(str(e).strip("'\"")) from None
         return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options,
-                             judge or ctx.settings.judge)
+                             judge or ctx.judge)
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
     gr.api(run_instance, api_name="run_instance", **ctx.gpu_events)
