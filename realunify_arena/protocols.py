@@ -18,8 +18,15 @@ from collections.abc import Callable, Iterator
 
 from PIL import Image
 
-from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable, NotSupported
+from realunify_arena.adapters.base import (
+    Adapter,
+    Capability,
+    GenerationOptions,
+    ModelUnavailable,
+    NotSupported,
+)
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
+from realunify_arena.stopping import RunControl, RunStopped, active
 from realunify_arena.systems import MODES, Mode
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
@@ -34,8 +41,12 @@ def required_capabilities(instance: AnyInstance, mode: Mode) -> tuple[Capability
 
 
 def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
-               options: GenerationOptions) -> Iterator[Trace]:
-    """Yield a snapshot of the growing trace after each step; the last one is the result."""
+               options: GenerationOptions, control: RunControl | None = None) -> Iterator[Trace]:
+    """Yield a snapshot of the growing trace after each step; the last one is the result.
+
+    ``control`` is checked before each step and is the active control while a step runs (the model's
+    loop checks it): a stopped run or one past its time limit ends as an ``error`` trace with the reason.
+    """
     trace = Trace(instance.uid, adapter.name, mode, options.to_dict())
     missing = [c.value for c in required_capabilities(instance, mode) if not adapter.supports(c)]
     if missing:
@@ -43,10 +54,20 @@ def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
         trace.error = f"{adapter.name} cannot {' or '.join(missing)}, which {instance.track} {mode} needs"
         yield _snapshot(trace)
         return
+    steps = _steps(instance, adapter, mode, options)
     try:
-        for step in _steps(instance, adapter, mode, options):
+        while True:
+            if control is not None:
+                control.check()
+            with active(control):  # the step runs inside next(): the model's loop sees the control
+                step = next(steps, None)
+            if step is None:
+                break
             trace.steps.append(step)
             yield _snapshot(trace)
+    except RunStopped as e:
+        trace.status, trace.error = Status.ERROR, str(e)
+        yield _snapshot(trace)
     except NotSupported as e:
         trace.status, trace.error = Status.NOT_SUPPORTED, str(e)
         yield _snapshot(trace)
@@ -64,7 +85,7 @@ def loaded(pool, name: str) -> Iterator[Adapter]:
             adapter = stack.enter_context(pool.use(name))
         except ModelUnavailable:
             raise
-        except Exception as e:  # noqa: BLE001 - loaders raise OSError, ValueError, ImportError, ...
+        except Exception as e:
             raise ModelUnavailable(f"{name} could not be loaded: {type(e).__name__}: {e}") from e
         yield adapter
 

@@ -12,7 +12,7 @@ judge asked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import spaces
@@ -21,6 +21,7 @@ from realunify_arena import judge as judging
 from realunify_arena import protocols
 from realunify_arena.adapters.base import Adapter, GenerationOptions
 from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
+from realunify_arena.stopping import RunControl, RunStopped
 from realunify_arena.store import Store
 from realunify_arena.systems import Mode
 from realunify_arena.trace import Status, Trace
@@ -40,7 +41,8 @@ class RunUpdate:
 
 def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
                options: GenerationOptions, *, adapter: Adapter | None = None,
-               keep_errors: bool = False) -> Iterator[RunUpdate]:
+               keep_errors: bool = False, control: RunControl | None = None,
+               report: Callable[[str], None] | None = None) -> Iterator[RunUpdate]:
     """The growing trace after each step, then the finished one with its run id (None if not stored).
 
     Args:
@@ -48,6 +50,9 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
         adapter: an adapter already lent by ``pool`` (a batch holds one for many runs); by default the
             pool lends ``model`` for this run only, on the device where ZeroGPU attaches one.
         keep_errors: store a run whose model failed too (``eval``); the app leaves it unstored.
+        control: stops the run (Stop, or its time limit, counted once the model is loaded); a stopped run
+            is an ``error`` trace saying why, never stored by the app.
+        report: called with each loading stage ("downloading …", "loading … onto cuda") as it begins.
 
     Never raises for a model failure: a load or run failure is a trace with status ``error``.
     """
@@ -56,11 +61,17 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
         yield RunUpdate(store.load_trace(existing), existing, reused=True, done=True)
         return
     trace = Trace(instance.uid, model, mode, options.to_dict())
-    steps = (protocols.run_stream(instance, adapter, mode, options) if adapter is not None
-             else _live(pool, instance, model, mode, options))
+    if adapter is not None:
+        if control is not None:
+            control.start_clock()
+        steps = protocols.run_stream(instance, adapter, mode, options, control)
+    else:
+        steps = _live(pool, instance, model, mode, options, control, report)
     try:
         for trace in steps:
             yield RunUpdate(trace)
+    except RunStopped as e:  # stopped while waiting for the device or loading
+        trace.status, trace.error = Status.ERROR, str(e)
     except Exception as e:  # noqa: BLE001 - loading failed (unavailable, out of memory): shown in place
         trace.status, trace.error = Status.ERROR, f"{type(e).__name__}: {e}"
     stored = keep_errors or trace.status is not Status.ERROR
@@ -68,9 +79,15 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
 
 
 @spaces.GPU(duration=120)  # a no-op off ZeroGPU; there, the GPU is attached only while this runs
-def _live(pool, instance: AnyInstance, model: str, mode: Mode, options: GenerationOptions) -> Iterator[Trace]:
-    with pool.use(model) as adapter:
-        yield from protocols.run_stream(instance, adapter, mode, options)
+def _live(pool, instance: AnyInstance, model: str, mode: Mode, options: GenerationOptions,
+          control: RunControl | None = None, report: Callable[[str], None] | None = None) -> Iterator[Trace]:
+    if control is not None:
+        control.check()
+    with pool.use(model, report=report) if report is not None else pool.use(model) as adapter:
+        if control is not None:
+            control.check()  # stopped while waiting for the device or loading
+            control.start_clock()
+        yield from protocols.run_stream(instance, adapter, mode, options, control)
 
 
 def run_to_end(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
