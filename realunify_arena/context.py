@@ -19,6 +19,7 @@ from realunify_arena.benchmark import Dataset, load
 from realunify_arena.benchmark.schema import AnyInstance
 from realunify_arena.cards import ModelCard
 from realunify_arena.judge import DEFAULT_JUDGE, HUMAN, PAPER_JUDGE
+from realunify_arena.limits import check_options
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.settings import AUTO_JUDGE, Settings
 from realunify_arena.store import Store
@@ -121,10 +122,12 @@ class AppContext:
 
     def options(self, model: str, **overrides) -> GenerationOptions:
         """The card's defaults with the user's overrides (those left empty keep the default); raises
-        ``KeyError`` naming the offered cards for a model not offered here."""
+        ``KeyError`` naming the offered cards for a model not offered here and ``ValueError`` naming the
+        limit a setting breaks (``limits.check_options``)."""
         if model not in self.cards:
             raise KeyError(f"model {model!r}: expected one of {', '.join(self.cards)}")
-        return self.cards[model].options(**{k: v for k, v in overrides.items() if v is not None})
+        card = self.cards[model]
+        return check_options(card, card.options(**{k: v for k, v in overrides.items() if v is not None}))
 
     def systems_for(self, instance: AnyInstance) -> list[System]:
         """Every runnable (model, mode) able to run this instance's protocol: the live arena's candidates."""

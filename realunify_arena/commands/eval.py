@@ -43,6 +43,7 @@ def run(args) -> int:
     from realunify_arena.cards import MODELS_DIR, CardError, availability, load_cards
     from realunify_arena.evaluation import Shard, evaluate, select, task_counts
     from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, build_judge
+    from realunify_arena.limits import check_options
     from realunify_arena.runtime import ModelPool, default_device
     from realunify_arena.store import Store
 
@@ -89,6 +90,10 @@ def run(args) -> int:
 
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
     options = cards[args.model].options(**({} if args.seed is None else {"seed": args.seed}))
+    try:
+        check_options(cards[args.model], options)
+    except ValueError as e:
+        return fail(str(e))
     instances = select(dataset, args.track, args.limit)
     modes = MODE_CHOICES[args.mode]
     plan = ", ".join(f"{k} {v}" for k, v in task_counts(instances).items()) or "none"
