@@ -21,6 +21,7 @@ from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import judge_name
 from realunify_arena.runs import RunUpdate, interleave, judge_run, stream_run
+from realunify_arena.stopping import RunControl
 from realunify_arena.systems import MODES, Mode, System
 from realunify_arena.trace import Status
 
@@ -127,12 +128,14 @@ def _stored_candidates(ctx: AppContext, dataset: Dataset, track: str | None) -> 
 # -- producing both sides ---------------------------------------------------------------------------
 
 
-def play(ctx: AppContext, battle: Battle, session_id: str) -> Iterator[tuple[str, RunUpdate]]:
+def play(ctx: AppContext, battle: Battle, session_id: str,
+         control: RunControl | None = None) -> Iterator[tuple[str, RunUpdate]]:
     """Yield (side, update) as both sides progress; each side is delivered once it is stored and ``ok``.
 
     A pinned run is shown from the store; otherwise the side's system runs now (or a stored run with the
     same settings is reused). An update's error is anonymised before it is yielded; ``battle`` is updated
-    with what was delivered, so ``battle.ready`` says whether it takes a vote.
+    with what was delivered, so ``battle.ready`` says whether it takes a vote. ``control`` stops both sides
+    (each side with its own time-limit clock).
     """
     streams = {}
     for side in SIDES:
@@ -142,7 +145,8 @@ def play(ctx: AppContext, battle: Battle, session_id: str) -> Iterator[tuple[str
         else:
             system = battle.systems[side]
             streams[side] = stream_run(ctx.store, ctx.pool, battle.dataset, battle.instance, system.model,
-                                       system.mode, ctx.options(system.model))
+                                       system.mode, ctx.options(system.model),
+                                       control=control.fork() if control is not None else None)
     for side, update in interleave(streams):
         if update.done and update.run_id is not None and update.trace.status is Status.OK:
             ctx.arena.deliver(battle.battle_id, session_id, side, update.run_id)

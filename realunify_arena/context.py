@@ -22,6 +22,7 @@ from realunify_arena.judge import DEFAULT_JUDGE, HUMAN, PAPER_JUDGE
 from realunify_arena.limits import check_options
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.settings import AUTO_JUDGE, Settings
+from realunify_arena.stopping import RunRegistry
 from realunify_arena.store import Store
 from realunify_arena.systems import MODES, System
 
@@ -33,6 +34,7 @@ class AppContext:
     pool: object  # runtime.ModelPool: ``use(name)`` lends a loaded adapter
     arena: Arena
     rng: random.Random = field(default_factory=random.Random)
+    runs: RunRegistry = field(default_factory=RunRegistry)  # runs in flight per browser session (Stop)
     _datasets: dict[str, Dataset] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -92,6 +92,13 @@ class ModelPool:
                 with self._state:
                     self._in_use[name] -= 1
 
+    def stage(self, name: str) -> str | None:
+        """What using ``name`` first involves (``loading_stage``), or None when it is loaded already."""
+        with self._state:
+            if name in self._resident:
+                return None
+        return loading_stage(self._card(name), self.device)
+
     def run(self, name: str, work: Callable[[Adapter], R], duration: int = 60) -> R:
         """``work(adapter)`` as GPU work: inside ``spaces.GPU`` on ZeroGPU, a plain call elsewhere."""
         return _gpu_call(self, name, work, duration)

@@ -100,6 +100,8 @@ class _Request:
     """One Run click of a session: its columns still to finish and their controls."""
 
     columns: int
+    keys: tuple = ()  # what the runs are called (Explore: the modes), to say which were still pending
+    finished: set = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)
     stopped: bool = False
     controls: set = field(default_factory=set)
@@ -115,15 +117,16 @@ class RunRegistry:
         self._lock = threading.Lock()
         self._sessions: dict[str, dict[str, _Request]] = {}
 
-    def begin(self, session: str, columns: int) -> str:
-        """Record a request of ``columns`` runs; returns its id (what each run passes to ``open``)."""
+    def begin(self, session: str, columns: int, keys: tuple = ()) -> str:
+        """Record a request of ``columns`` runs (named ``keys``); returns its id (what each run passes
+        to ``open``)."""
         request_id = uuid.uuid4().hex
         now = time.monotonic()
         with self._lock:
             requests = self._sessions.setdefault(session, {})
             for stale in [k for k, r in requests.items() if now - r.started >= self.max_age_s]:
                 del requests[stale]  # stopped while queued (its run never came), or dropped
-            requests[request_id] = _Request(columns)
+            requests[request_id] = _Request(columns, tuple(keys))
         return request_id
 
     def busy(self, session: str) -> bool:
@@ -144,27 +147,30 @@ class RunRegistry:
                     control.stop()
         return control
 
-    def close(self, session: str, request_id: str | None, control: RunControl) -> None:
-        """The run ended (finished, failed or stopped)."""
+    def close(self, session: str, request_id: str | None, control: RunControl, key=None) -> None:
+        """The run (named ``key``) ended: finished, failed or stopped."""
         with self._lock:
             requests = self._sessions.get(session, {})
             request = requests.get(request_id) if request_id else None
             if request is None:
                 return
             request.controls.discard(control)
+            request.finished.add(key)
             request.columns -= 1
             if request.columns <= 0:
                 del requests[request_id]
             if not requests:
                 self._sessions.pop(session, None)
 
-    def stop(self, session: str, reason: str = STOPPED_BY_USER) -> int:
-        """Stop every run of the session, running or still queued; returns how many were running."""
-        running = 0
+    def stop(self, session: str, reason: str = STOPPED_BY_USER) -> set:
+        """Stop every run of the session, running or still queued; returns the keys of those that had
+        not ended."""
+        pending = set()
         with self._lock:
             for request in self._sessions.get(session, {}).values():
+                if not request.stopped:
+                    pending |= set(request.keys) - request.finished
                 request.stopped = True  # kept until its runs end: one still queued starts stopped
                 for control in request.controls:
                     control.stop(reason)
-                    running += 1
-        return running
+        return pending

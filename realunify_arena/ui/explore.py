@@ -23,6 +23,7 @@ from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, run_and_judge, stream_run
+from realunify_arena.stopping import STOPPED_BY_USER
 from realunify_arena.systems import MODES, System
 from realunify_arena.ui.render import TraceView, instance_markdown, status_line, verdict_markdown
 from realunify_arena.ui.streaming import paced, relay
@@ -173,6 +174,30 @@ def _number(value) -> int | None:
     return None if value in (None, "") else int(value)
 
 
+def model_note(ctx: AppContext, model: str | None) -> str:
+    """What the page says under the model menu: a tiny card's outputs are noise; an unavailable one's reason."""
+    card = ctx.cards.get(model)
+    if card is None:
+        return ""
+    if card.family == "tiny":
+        return (f"**{model}** has random weights: its images and answers are noise. It exercises the pipeline "
+                "(loading, steps, judging) without downloading a model.")
+    runnable, why = ctx.availability[model]
+    return "" if runnable else f"**{model}** cannot run here: {why}"
+
+
+def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens):
+    """The validated settings of a Run (``AppContext.options``), or ``gr.Error`` naming the broken limit."""
+    try:
+        return ctx.options(model, seed=_number(seed) or 0, steps=_number(steps),
+                           guidance=None if guidance in (None, "") else float(guidance),
+                           max_new_tokens=_number(max_new_tokens))
+    except KeyError:
+        raise gr.Error(f"Choose a model card; {model!r} is not offered here.") from None
+    except ValueError as e:
+        raise gr.Error(f"Not run: {e}.") from None
+
+
 def build(ctx: AppContext) -> ExploreTab:
     sources = ctx.sources
     with gr.Row():
@@ -199,11 +224,13 @@ def build(ctx: AppContext) -> ExploreTab:
                             elem_id="ex-judge")
         seed = gr.Number(0, precision=0, label="Seed", elem_id="ex-seed")
         run = gr.Button("Run", variant="primary", elem_id="ex-run")
+        stop = gr.Button("Stop", variant="stop", elem_id="ex-stop")
+    note = gr.Markdown(model_note(ctx, models[0][1] if models else None), elem_id="ex-model-note")
     with gr.Accordion("Generation settings (empty: the card's default)", open=False):
         with gr.Row():
-            steps = gr.Number(None, precision=0, label="Diffusion steps")
-            guidance = gr.Number(None, label="Guidance")
-            max_new_tokens = gr.Number(None, precision=0, label="Max new tokens")
+            steps = gr.Number(None, precision=0, label="Diffusion steps", elem_id="ex-steps")
+            guidance = gr.Number(None, label="Guidance", elem_id="ex-guidance")
+            max_new_tokens = gr.Number(None, precision=0, label="Max new tokens", elem_id="ex-max-new-tokens")
     instance_md = gr.Markdown(elem_id="ex-instance-text")
     input_image = gr.Image(label="Input image", type="pil", interactive=False, visible=False, height=280,
                            elem_id="ex-input-image")
@@ -212,7 +239,8 @@ def build(ctx: AppContext) -> ExploreTab:
         for mode in MODES:
             with gr.Column():
                 columns[mode] = Column.create(mode)
-    current = gr.State(None)  # (dataset name, instance) of the last Run
+    current = gr.State(None)  # (dataset name, instance, run request id) of the last Run
+    model.change(lambda m: model_note(ctx, m), model, note, api_visibility="private", queue=False)
 
     def refresh_instances(source_value, track_value, category_value):
         return gr.update(choices=instance_choices(ctx, source_value, track_value, category_value), value=RANDOM)
@@ -228,7 +256,11 @@ def build(ctx: AppContext) -> ExploreTab:
                  [source, track, category], [instance, notice], api_visibility="private", queue=False)
 
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
-                answer):
+                answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request):
+        if ctx.runs.busy(request.session_hash):
+            raise gr.Error("A run is already in progress on this page (its seed is shown in each column): "
+                           "wait for it to finish or press Stop, then Run again.")
+        _user_options(ctx, model_value, seed_value, steps_value, guidance_value, tokens_value)
         try:
             if choice == CUSTOM:
                 dataset_name = CUSTOM_DATASET
@@ -248,22 +280,32 @@ def build(ctx: AppContext) -> ExploreTab:
             blanks += [*column.view.blank(inst.track, mode, "waiting for the model…"), "",
                        gr.update(visible=False), gr.update(choices=[], value=[]), None, None, None,
                        gr.skip(), gr.skip(), gr.skip()]  # the history stays, to compare with
-        return [(dataset_name, inst), instance_markdown(inst, with_questions=True),
+        request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns))
+        return [(dataset_name, inst, request_id), instance_markdown(inst, with_questions=True),
                 gr.update(value=shown, visible=shown is not None), *blanks]
 
     resolved = run.click(
         resolve, [source, track, category, instance, custom_prompt, custom_image, custom_question,
-                  custom_options, custom_answer],
+                  custom_options, custom_answer, model, seed, steps, guidance, max_new_tokens],
         [current, instance_md, input_image, *columns["direct"].outputs, *columns["stepwise"].outputs],
-        api_visibility="private", concurrency_limit=None)  # queued: Gradio shows no gr.Error of a queue=False event
+        api_visibility="private", concurrency_limit=None,  # queued: Gradio shows no gr.Error of a queue=False event
+        trigger_mode="multiple")  # a second click reaches resolve, which refuses it with a message
 
+    running = []
     for mode, column in columns.items():
-        resolved.success(_column_runner(ctx, column), [current, model, judge, seed, steps, guidance,
-                                                       max_new_tokens, column.history],
-                         column.outputs, api_visibility="private", **ctx.gpu_events)
+        running.append(resolved.success(_column_runner(ctx, column), [current, model, judge, seed, steps, guidance,
+                                                                      max_new_tokens, column.history],
+                                        column.outputs, api_visibility="private", **ctx.gpu_events))
         column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box],
                                   column.human_verdict, api_visibility="private", concurrency_limit=None)
 
+    def stop_runs(request: gr.Request):
+        pending = ctx.runs.stop(request.session_hash)  # the runs themselves end at their next step
+        return [gr.update(value=f"**{mode}** · {STOPPED_BY_USER}") if mode in pending else gr.skip()
+                for mode in columns]
+
+    stop.click(stop_runs, None, [c.view.status for c in columns.values()], cancels=running,
+               api_visibility="private", concurrency_limit=None, queue=False)
     _register_api(ctx)
     return ExploreTab(source, track, category, instance, model, judge, seed)
 
@@ -271,26 +313,33 @@ def build(ctx: AppContext) -> ExploreTab:
 def _column_runner(ctx: AppContext, column: Column):
     images = stored_images(ctx.store)
 
-    def run_column(current, model, judge, seed, steps, guidance, max_new_tokens, history):
-        if current is not None:
-            yield from paced(frames(current, model, judge, seed, steps, guidance, max_new_tokens, history))
+    def run_column(current, model, judge, seed, steps, guidance, max_new_tokens, history, request: gr.Request,
+                   progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's way to ask for a tracker
+        if current is None:
+            return
+        session, request_id = request.session_hash, current[2]
+        control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s)
+        try:
+            yield from paced(frames(current, model, judge, seed, steps, guidance, max_new_tokens, history,
+                                    control, lambda stage: progress(0.0, desc=stage)))
+        finally:
+            ctx.runs.close(session, request_id, control, column.mode)
 
-    def frames(current, model, judge, seed, steps, guidance, max_new_tokens, history):
-        dataset, inst = current
+    def frames(current, model, judge, seed, steps, guidance, max_new_tokens, history, control, report):
+        dataset, inst, _ = current
         mode = column.mode
-        if model not in ctx.cards:
-            raise gr.Error(f"Choose a model card; {model!r} is not offered here.")
-        options = ctx.options(model, seed=_number(seed) or 0, steps=_number(steps),
-                              guidance=None if guidance in (None, "") else float(guidance),
-                              max_new_tokens=_number(max_new_tokens))
+        options = _user_options(ctx, model, seed, steps, guidance, max_new_tokens)
         expected = len(required_capabilities(inst, mode))
         skip_rest = [gr.skip()] * (len(column.outputs) - len(column.view.outputs))
         update = None
-        for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options)):
+        for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options, control=control,
+                                       report=report)):
             title = f"{mode} · {model} · seed {options.seed}"
             if update.reused:
                 title += f" · stored run #{update.run_id}"
             status = status_line(update.trace, expected, title=title)
+            if update.stage:
+                status = f"**{title}**\n- {update.stage}…"
             if update.done and update.run_id is not None and update.trace.final is not None:
                 status += "\n- judging…"
                 yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]

@@ -81,16 +81,16 @@ def test_stop_ends_a_text_generate_loop_from_another_thread(store, pool):
 
 def test_the_registry_stops_a_sessions_runs_and_only_that_sessions():
     runs = RunRegistry()
-    mine, other = runs.begin("me", columns=2), runs.begin("you", columns=1)
+    mine, other = runs.begin("me", columns=2, keys=("direct", "stepwise")), runs.begin("you", columns=1)
     assert runs.busy("me") and runs.busy("you")
     first = runs.open("me", mine, time_limit_s=None)
     theirs = runs.open("you", other, time_limit_s=None)
-    assert runs.stop("me") == 1
+    assert runs.stop("me") == {"direct", "stepwise"}  # one running, one still queued
     assert first.stopped and not theirs.stopped and not runs.busy("me")
     queued = runs.open("me", mine, time_limit_s=None)  # the column that was still waiting in the queue
     assert queued.stopped
-    runs.close("me", mine, first)
-    runs.close("me", mine, queued)
+    runs.close("me", mine, first, "direct")
+    runs.close("me", mine, queued, "stepwise")
     assert not runs.busy("me") and runs.busy("you")
     runs.close("you", other, theirs)
     assert not runs.busy("you")
