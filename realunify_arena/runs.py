@@ -37,7 +37,6 @@ class RunUpdate:
     run_id: int | None = None  # set on the last update once the run is stored
     reused: bool = False  # shown from the store, not run now
     done: bool = False
-    stage: str | None = None  # before the first step: what loading involves ("loading … onto cuda")
 
 
 def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
@@ -68,9 +67,6 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
         steps = protocols.run_stream(instance, adapter, mode, options, control)
     else:
         steps = _live(pool, instance, model, mode, options, control, report)
-        stage = pool.stage(model) if hasattr(pool, "stage") else None
-        if stage:
-            yield RunUpdate(trace, stage=stage)
     try:
         for trace in steps:
             yield RunUpdate(trace)

@@ -331,6 +331,10 @@ def _column_runner(ctx: AppContext, column: Column):
         options = _user_options(ctx, model, seed, steps, guidance, max_new_tokens)
         expected = len(required_capabilities(inst, mode))
         skip_rest = [gr.skip()] * (len(column.outputs) - len(column.view.outputs))
+        title = f"{mode} · {model} · seed {options.seed}"
+        stage = ctx.pool.stage(model) if hasattr(ctx.pool, "stage") else None  # None: loaded already
+        yield [gr.update(value=f"**{title}**\n- {stage or f'step 1 of {expected} running'}…"),
+               *[gr.skip()] * (len(column.outputs) - 1)]
         update = None
         for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options, control=control,
                                        report=report)):
@@ -338,8 +342,6 @@ def _column_runner(ctx: AppContext, column: Column):
             if update.reused:
                 title += f" · stored run #{update.run_id}"
             status = status_line(update.trace, expected, title=title)
-            if update.stage:
-                status = f"**{title}**\n- {update.stage}…"
             if update.done and update.run_id is not None and update.trace.final is not None:
                 status += "\n- judging…"
                 yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
