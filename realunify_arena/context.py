@@ -139,6 +139,4 @@ class AppContext:
 
 
 def _label(name: str, runnable: bool, reason: str) -> str:
-    if not runnable:
-        return f"{name} (unavailable: {reason})"
-    return f"{name} (random weights: outputs are noise)" if "random weights" in reason else name
+    return name if runnable else f"{name} (unavailable: {reason})"

@@ -393,7 +393,7 @@ def _human_judge(ctx: AppContext):
     def save(current, run_id, ticked):
         if current is None or run_id is None:
             raise gr.Error("Run the instance first; only a stored run can be judged.")
-        _, inst = current
+        inst = current[1]
         try:
             judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []))
         except ValueError as e:  # an instance without polling questions: nothing to judge

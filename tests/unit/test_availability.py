@@ -181,7 +181,7 @@ def test_defaults_are_runnable_models_and_judges(tmp_path, store, monkeypatch):
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     ctx = _context(tmp_path, store, ("janus-pro-7b", "emu3", "tiny-janus"))
     choices = ctx.model_choices()
-    assert choices[0][1] == "tiny-janus" and "random weights" in choices[0][0]
+    assert choices[0] == ("tiny-janus", "tiny-janus")
     assert all("unavailable" in label for label, name in choices[1:])
     assert ctx.judge == "human"  # no key, no cached VLM, and never a random-weight judge
     labels = dict((name, label) for label, name in ctx.judge_choices())
