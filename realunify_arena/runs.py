@@ -64,7 +64,7 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
     if adapter is not None:
         if control is not None:
             control.start_clock()
-        steps = protocols.run_stream(instance, adapter, mode, options, control)
+        steps = _protocol(instance, adapter, mode, options, control)
     else:
         steps = _live(pool, instance, model, mode, options, control, report)
     try:
@@ -87,7 +87,15 @@ def _live(pool, instance: AnyInstance, model: str, mode: Mode, options: Generati
         if control is not None:
             control.check()  # stopped while waiting for the device or loading
             control.start_clock()
-        yield from protocols.run_stream(instance, adapter, mode, options, control)
+        yield from _protocol(instance, adapter, mode, options, control)
+
+
+def _protocol(instance: AnyInstance, adapter: Adapter, mode: Mode, options: GenerationOptions,
+              control: RunControl | None) -> Iterator[Trace]:
+    """``protocols.run_stream``, given the control only when there is one."""
+    if control is None:
+        return protocols.run_stream(instance, adapter, mode, options)
+    return protocols.run_stream(instance, adapter, mode, options, control=control)
 
 
 def run_to_end(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
