@@ -52,10 +52,11 @@ def app(tmp_path_factory):
     availability.forget_probes()
 
 
-@pytest.mark.parametrize("track", ["UEG", "GEU", "any", "any", "any"])
+@pytest.mark.parametrize("track", ["UEG", "GEU", "any"])
 def test_new_battles_draw_only_runnable_systems(app, track):
-    battle = app["client"].predict(app["source"], track, "any", api_name="/new_battle")
-    row = app["store"].battle(battle["battle_id"])
-    drawn = {System.parse(row["system_a"]).model, System.parse(row["system_b"]).model}
-    assert drawn <= RUNNABLE, drawn
-    assert battle["ready"], battle  # both sides delivered: nobody waited on a side that could not load
+    for _ in range(2):
+        battle = app["client"].predict(app["source"], track, "any", api_name="/new_battle")
+        row = app["store"].battle(battle["battle_id"])
+        drawn = {System.parse(row["system_a"]).model, System.parse(row["system_b"]).model}
+        assert drawn <= RUNNABLE, drawn
+        assert battle["ready"], battle  # both sides delivered: nobody waited on a side that could not load

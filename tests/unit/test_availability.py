@@ -9,6 +9,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from huggingface_hub import constants
@@ -58,13 +59,13 @@ def _card(tmp_path: Path, checkpoint: str, name: str = "local", extra: str = "")
 class _Hub(BaseHTTPRequestHandler):
     """A loopback stand-in for the hub's API: answers the probe and one repo's file list."""
 
-    sizes: dict[str, int] = {}
+    sizes: ClassVar[dict[str, int]] = {}
 
-    def do_HEAD(self):  # noqa: N802 - http.server's naming
+    def do_HEAD(self):  # http.server's naming
         self.send_response(200)
         self.end_headers()
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         body = json.dumps({"id": "org/Model-8B", "sha": COMMIT, "siblings": [
             {"rfilename": n, "size": s} for n, s in self.sizes.items()]}).encode()
         self.send_response(200)
