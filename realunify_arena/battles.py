@@ -26,6 +26,7 @@ from realunify_arena.context import AppContext
 from realunify_arena.identity import COMMON_WORDS, NameFilter
 from realunify_arena.judge import judge_name
 from realunify_arena.runs import RunUpdate, interleave, judge_run, stream_run
+from realunify_arena.stopping import RunControl
 from realunify_arena.systems import MODES, Mode, System
 from realunify_arena.trace import Status, StepRole
 
@@ -133,13 +134,15 @@ def _stored_candidates(ctx: AppContext, dataset: Dataset, track: str | None) -> 
 # -- producing both sides ---------------------------------------------------------------------------
 
 
-def play(ctx: AppContext, battle: Battle, session_id: str) -> Iterator[tuple[str, RunUpdate]]:
+def play(ctx: AppContext, battle: Battle, session_id: str,
+         control: RunControl | None = None) -> Iterator[tuple[str, RunUpdate]]:
     """Yield (side, update) as both sides progress; each side is delivered once it is stored and ``ok``.
 
     A pinned run is shown from the store; otherwise the side's system runs now (or a stored run with the
     same settings is reused). ``battle`` is updated with what was delivered, so ``battle.ready`` says
-    whether it takes a vote; a side whose answer names a system flags the battle (``names_shown``). The updates are the server's: show a side before the vote only through
-    ``anonymous_side``.
+    whether it takes a vote; a side whose answer names a system flags the battle (``names_shown``). The
+    updates are the server's: show a side before the vote only through ``anonymous_side``. ``control``
+    stops both sides (each side with its own time-limit clock).
     """
     streams = {}
     for side in SIDES:
@@ -149,7 +152,8 @@ def play(ctx: AppContext, battle: Battle, session_id: str) -> Iterator[tuple[str
         else:
             system = battle.systems[side]
             streams[side] = stream_run(ctx.store, ctx.pool, battle.dataset, battle.instance, system.model,
-                                       system.mode, ctx.options(system.model))
+                                       system.mode, ctx.options(system.model),
+                                       control=control.fork() if control is not None else None)
     names = battle_names(ctx, battle)
     for side, update in interleave(streams):
         if update.done and update.run_id is not None and update.trace.status is Status.OK:
@@ -257,9 +261,9 @@ def _with_judgments(ctx: AppContext, battle: Battle, revealed: dict, *, ask_mode
         if run_id is not None:
             trace = ctx.store.load_trace(run_id)
             judgment, problem = judge_run(ctx.store, ctx.pool, run_id, trace, battle.instance,
-                                          ctx.settings.judge, ask_model=ask_model)
+                                          ctx.judge, ask_model=ask_model)
         sides[side] = {"system": revealed[f"system_{side.lower()}"], "run_id": run_id,
-                       "judge": judge_name(battle.instance, ctx.settings.judge), "judgment": judgment,
+                       "judge": judge_name(battle.instance, ctx.judge), "judgment": judgment,
                        "judge_problem": problem,
                        "status": trace.status.value if trace else None, "error": trace.error if trace else None,
                        "settings": trace.settings if trace else None,

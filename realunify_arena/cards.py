@@ -7,8 +7,6 @@ here (no weights, no key, no endpoint, a missing package) is still listed, with 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import os
 import reprlib
 import typing
 from dataclasses import dataclass, field
@@ -17,15 +15,27 @@ from typing import Any, Literal
 
 import yaml
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-from realunify_arena.families import FAMILIES, TINY_LAYOUTS, Capability, GenerationOptions
-from realunify_arena.redaction import error_text, register_secret_env
+from realunify_arena.families import (
+    FAMILIES,
+    TINY_LAYOUTS,
+    Capability,
+    GenerationOptions,
+)
+from realunify_arena.redaction import register_secret_env
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CARD_REF = "card:"  # a pair's checkpoint may name another card instead of weights
 MIN_TRANSFORMERS = Version("5.23")  # Janus image generation is broken in 5.17 (static-cache bug)
-PROBE_TIMEOUT_S = 2.0
 MAX_CARD_BYTES = 64 * 1024  # a card is a few hundred bytes; anything this big is not one
 MAX_SHOWN = 3  # problems named in one card's message
 
@@ -363,76 +373,9 @@ def transformers_problem() -> str | None:
     return None
 
 
-def _checkpoint_status(checkpoint: str) -> tuple[bool, str]:
-    if Path(checkpoint).expanduser().is_dir():
-        return True, f"local folder {checkpoint}"
-    from huggingface_hub import snapshot_download
+def availability(card: ModelCard, **kwargs) -> tuple[bool, str]:
+    """Whether ``card`` can run here and why not: ``realunify_arena.availability.availability``."""
+    # imported here: that module builds on this one
+    from realunify_arena.availability import availability as check
 
-    try:
-        snapshot_download(checkpoint, local_files_only=True)
-        return True, f"{checkpoint} in the local cache"
-    except Exception:  # not cached (or not a valid id): decide by whether the hub may be asked later
-        from huggingface_hub import is_offline_mode  # HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE, as the hub reads them
-
-        if is_offline_mode():
-            return False, f"weights {checkpoint} are not in the local cache and HF_HUB_OFFLINE is set"
-        return True, f"{checkpoint} not cached: downloaded from the hub on first use"
-
-
-def _endpoint_problem(card: ModelCard) -> str | None:
-    import httpx
-
-    headers = {}
-    if card.api_key_env:
-        headers["Authorization"] = f"Bearer {os.environ[card.api_key_env]}"
-    try:
-        reply = httpx.get(f"{card.endpoint.rstrip('/')}/models", headers=headers, timeout=PROBE_TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        start = f"; start it with: {card.serve}" if card.serve else ""
-        return f"endpoint {card.endpoint} not answering ({type(exc).__name__}){start}"
-    if reply.status_code in (401, 403):
-        return f"endpoint {card.endpoint} rejected the API key in ${card.api_key_env} (HTTP {reply.status_code})"
-    return None
-
-
-def _availability(card: ModelCard) -> tuple[bool, str]:
-    reasons = []
-    for cap, part in sorted(card.parts.items()):
-        ok, reason = _availability(part)
-        if not ok:
-            return False, f"{cap} via {part.name}: {reason}"
-        reasons.append(f"{cap} via {part.name}")
-    if card.remote and card.family == "pair":
-        return True, "; ".join(reasons)
-    family = FAMILIES[card.family]
-    for package in family.packages:
-        if importlib.util.find_spec(package.split(".")[0]) is None or importlib.util.find_spec(package) is None:
-            return False, f"missing package {package} (pip install -r requirements.txt)"
-    if card.api_key_env and not os.environ.get(card.api_key_env):
-        return False, f"API key variable {card.api_key_env} is unset"
-    if card.remote:
-        if card.endpoint and card.family == "openai":
-            problem = _endpoint_problem(card)
-            if problem:
-                return False, problem
-        key = f", key from ${card.api_key_env}" if card.api_key_env else ""
-        return True, f"endpoint {card.endpoint or 'default'}{key}"
-    problem = transformers_problem()
-    if problem:
-        return False, problem
-    if card.family == "tiny":
-        return True, "built offline from configs (random weights)"
-    for checkpoint in dict.fromkeys(v for v in card.checkpoints.values() if not v.startswith(CARD_REF)):
-        ok, reason = _checkpoint_status(checkpoint)
-        if not ok:
-            return False, reason
-        reasons.append(reason)
-    return True, "; ".join(reasons)
-
-
-def availability(card: ModelCard) -> tuple[bool, str]:
-    """Whether ``card`` can run here and why not. Never raises; only the card's own endpoint is contacted."""
-    try:
-        return _availability(card)
-    except Exception as exc:  # a broken environment must not take the listing down
-        return False, f"availability check failed: {error_text(exc)}"
+    return check(card, **kwargs)

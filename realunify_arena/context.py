@@ -18,14 +18,18 @@ from pathlib import Path
 
 from realunify_arena.adapters.base import Capability, GenerationOptions, ModelSource
 from realunify_arena.arena import Arena
+from realunify_arena.availability import availability_of
 from realunify_arena.benchmark import Dataset, load
 from realunify_arena.benchmark.custom import CUSTOM_DATASET
 from realunify_arena.benchmark.schema import AnyInstance
-from realunify_arena.cards import ModelCard, availability
+from realunify_arena.cards import ModelCard
 from realunify_arena.identity import NameFilter
+from realunify_arena.judge import DEFAULT_JUDGE, HUMAN, PAPER_JUDGE
+from realunify_arena.limits import check_options
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import needs_device
-from realunify_arena.settings import Settings
+from realunify_arena.settings import AUTO_JUDGE, Settings
+from realunify_arena.stopping import RunRegistry
 from realunify_arena.store import Store
 from realunify_arena.systems import MODES, System
 
@@ -43,6 +47,7 @@ class AppContext:
     pool: ModelSource  # runtime.ModelPool: ``use(name)`` lends a loaded adapter
     arena: Arena
     rng: random.Random = field(default_factory=random.Random)
+    runs: RunRegistry = field(default_factory=RunRegistry)  # runs in flight per browser session (Stop)
     _datasets: dict[str, Dataset] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _own: OrderedDict = field(default_factory=OrderedDict)  # uid -> your own instance, newest last
@@ -153,25 +158,58 @@ class AppContext:
 
     @cached_property
     def availability(self) -> dict[str, tuple[bool, str]]:
-        return {name: availability(card) for name, card in self.cards.items()}
+        """(runnable, reason) of every offered card and every judge card, checked once on this pool's device
+        (``availability.availability``)."""
+        judges = {n: c for n, c in self.pool.cards.items() if Capability.UNDERSTAND in c.capabilities}
+        return availability_of({**judges, **self.cards}.values(), device=getattr(self.pool, "device", None),
+                               allow_large=self.settings.allow_large_models)
+
+    def runnable(self, name: str) -> bool:
+        return self.availability.get(name, (False, ""))[0]
 
     def model_choices(self) -> list[tuple[str, str]]:
-        """Runnable cards first (the first one is the default); the others say why they cannot run."""
-        ranked = sorted(self.availability.items(), key=lambda item: not item[1][0])
-        return [(name if ok else f"{name} (unavailable: {why})", name) for name, (ok, why) in ranked]
+        """Runnable cards first, real models before tiny random-weight ones (the first one is the default);
+        the others say why they cannot run."""
+        ranked = sorted(self.cards, key=lambda n: (not self.runnable(n), self.cards[n].family == "tiny"))
+        return [(_label(name, *self.availability[name]), name) for name in ranked]
 
-    def judge_choices(self) -> list[str]:
+    @cached_property
+    def judge(self) -> str:
+        """The judge the app uses: ``settings.judge``, or for "auto" the paper's judge (``PAPER_JUDGE``) when it
+        can run (its key is set), else the default local VLM judge when its weights are cached, else any
+        runnable local VLM card with cached weights (never a tiny random-weight one), else ``human``."""
+        if self.settings.judge != AUTO_JUDGE:
+            return self.settings.judge
+        if self.runnable(PAPER_JUDGE):
+            return PAPER_JUDGE
+        local = [n for n, c in self.pool.cards.items() if Capability.UNDERSTAND in c.capabilities
+                 and not c.remote and c.family != "tiny" and self.runnable(n)
+                 and "downloaded from the hub" not in self.availability[n][1]]
+        return DEFAULT_JUDGE if DEFAULT_JUDGE in local else (local[0] if local else HUMAN)
+
+    def judge_choices(self) -> list[tuple[str, str]]:
+        """``human``, the app's judge, then every card that understands images; those that cannot run here
+        say why, as the model menu does."""
         judges = [n for n, c in self.pool.cards.items() if Capability.UNDERSTAND in c.capabilities]
-        return list(dict.fromkeys(["human", self.settings.judge, *judges]))
+        names = list(dict.fromkeys([HUMAN, self.judge, *judges]))
+        return [(name if name == HUMAN or name not in self.availability else _label(name, *self.availability[name]),
+                 name) for name in names]
 
     def options(self, model: str, **overrides) -> GenerationOptions:
         """The card's defaults with the user's overrides (those left empty keep the default); raises
-        ``KeyError`` naming the offered cards for a model not offered here."""
+        ``KeyError`` naming the offered cards for a model not offered here and ``ValueError`` naming the
+        limit a setting breaks (``limits.check_options``)."""
         if model not in self.cards:
             raise KeyError(f"model {model!r}: expected one of {', '.join(self.cards)}")
-        return self.cards[model].options(**{k: v for k, v in overrides.items() if v is not None})
+        card = self.cards[model]
+        return check_options(card, card.options(**{k: v for k, v in overrides.items() if v is not None}))
 
     def systems_for(self, instance: AnyInstance) -> list[System]:
-        """Every available (model, mode) able to run this instance's protocol: the arena's candidates."""
-        return [System(name, mode) for name, card in self.cards.items() if self.availability[name][0]
+        """Every runnable (model, mode) able to run this instance's protocol: the live arena's candidates."""
+        return [System(name, mode) for name, card in self.cards.items() if self.runnable(name)
                 for mode in MODES if set(required_capabilities(instance, mode)) <= card.capabilities]
+
+
+
+def _label(name: str, runnable: bool, reason: str) -> str:
+    return name if runnable else f"{name} (unavailable: {reason})"

@@ -34,6 +34,7 @@ from realunify_arena.trace import Step, Trace
 HUMAN = "human"
 ANSWER_PARSER = "answer-parser"  # the judge name GEU judgments are stored under: no judge model takes part
 DEFAULT_JUDGE = "qwen2.5-vl-7b"  # local and open; the paper's judge is the gemini-2.5-pro card
+PAPER_JUDGE = "gemini-2.5-pro"  # RealUnify's own judge (REALUNIFY.md); runs when $GEMINI_API_KEY is set
 ATTEMPTS = 3  # asks per polling question before a judge error is recorded
 # The official extraction's phrases, in its order (FrankYang-17/RealUnify eval/eval_understanding.py,
 # ``extract_characters_regex``; lmms-eval's realunify task copies the list). Each is removed wherever it

@@ -22,6 +22,7 @@ from realunify_arena.adapters.base import (Adapter, Capability, GenerationOption
                                            NotSupported)
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.redaction import error_text, redact
+from realunify_arena.stopping import RunControl, RunStopped, active
 from realunify_arena.systems import MODES, Mode
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
@@ -48,7 +49,7 @@ def required_capabilities(instance: AnyInstance, mode: Mode) -> tuple[Capability
 
 
 def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
-               options: GenerationOptions) -> Iterator[Trace]:
+               options: GenerationOptions, control: RunControl | None = None) -> Iterator[Trace]:
     """Yield a snapshot of the growing trace after each step; the last one is the result.
 
     Args:
@@ -56,6 +57,8 @@ def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
         adapter: a loaded adapter (from ``loaded`` or ``ModelSource.use``).
         mode: ``"direct"`` (1 step) or ``"stepwise"`` (2 steps).
         options: the generation options, recorded in ``Trace.settings``.
+        control: checked before each step and the active control while a step runs (the model's loop
+            checks it); a stopped run or one past its time limit ends as an ``error`` trace with the reason.
 
     Yields:
         ``Trace`` copies with 1, then 2 steps; each step's ``seconds`` is its wall time in seconds. The last
@@ -69,10 +72,20 @@ def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
         trace.error = f"{adapter.name} cannot {' or '.join(missing)}, which {instance.track} {mode} needs"
         yield _snapshot(trace)
         return
+    steps = _steps(instance, adapter, mode, options)
     try:
-        for step in _steps(instance, adapter, mode, options):
+        while True:
+            if control is not None:
+                control.check()
+            with active(control):  # the step runs inside next(): the model's loop sees the control
+                step = next(steps, None)
+            if step is None:
+                break
             trace.steps.append(step)
             yield _snapshot(trace)
+    except RunStopped as e:
+        trace.status, trace.error = Status.ERROR, str(e)
+        yield _snapshot(trace)
     except NotSupported as e:
         trace.status, trace.error = Status.NOT_SUPPORTED, redact(str(e))
         yield _snapshot(trace)

@@ -12,7 +12,7 @@ judge asked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import spaces
@@ -22,6 +22,7 @@ from realunify_arena import protocols
 from realunify_arena.adapters.base import Adapter, GenerationOptions, ModelSource
 from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
 from realunify_arena.redaction import error_text
+from realunify_arena.stopping import RunControl, RunStopped
 from realunify_arena.store import Store
 from realunify_arena.systems import Mode
 from realunify_arena.trace import Status, Trace
@@ -41,7 +42,8 @@ class RunUpdate:
 
 def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
                options: GenerationOptions, *, adapter: Adapter | None = None,
-               keep_errors: bool = False) -> Iterator[RunUpdate]:
+               keep_errors: bool = False, control: RunControl | None = None,
+               report: Callable[[str], None] | None = None) -> Iterator[RunUpdate]:
     """The growing trace after each step, then the finished one with its run id (None if not stored).
 
     Args:
@@ -49,6 +51,9 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
         adapter: an adapter already lent by ``pool`` (a batch holds one for many runs); by default the
             pool lends ``model`` for this run only, on the device where ZeroGPU attaches one.
         keep_errors: store a run whose model failed too (``eval``); the app leaves it unstored.
+        control: stops the run (Stop, or its time limit, counted once the model is loaded); a stopped run
+            is an ``error`` trace saying why, never stored by the app.
+        report: called with each loading stage ("downloading …", "loading … onto cuda") as it begins.
 
     Never raises for a model failure: a load or run failure is a trace with status ``error``.
     """
@@ -58,14 +63,18 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
         return
     trace = Trace(instance.uid, model, mode, options.to_dict())
     if adapter is not None:
-        steps = protocols.run_stream(instance, adapter, mode, options)
+        if control is not None:
+            control.start_clock()
+        steps = _protocol(instance, adapter, mode, options, control)
     elif needs_device(pool, model):
-        steps = _live(pool, instance, model, mode, options)
+        steps = _live(pool, instance, model, mode, options, control, report)
     else:  # a remote card: no GPU to attach on ZeroGPU, no device lock
-        steps = _remote(pool, instance, model, mode, options)
+        steps = _remote(pool, instance, model, mode, options, control, report)
     try:
         for trace in steps:
             yield RunUpdate(trace)
+    except RunStopped as e:  # stopped while waiting for the device or loading
+        trace.status, trace.error = Status.ERROR, str(e)
     except Exception as e:  # noqa: BLE001 - loading failed (unavailable, out of memory): shown in place
         trace.status, trace.error = Status.ERROR, error_text(e)
     stored = keep_errors or trace.status is not Status.ERROR
@@ -80,9 +89,23 @@ def needs_device(pool: ModelSource, model: str) -> bool:
     return card is None or not card.remote
 
 
-def _remote(pool, instance: AnyInstance, model: str, mode: Mode, options: GenerationOptions) -> Iterator[Trace]:
-    with pool.use(model) as adapter:
-        yield from protocols.run_stream(instance, adapter, mode, options)
+def _remote(pool, instance: AnyInstance, model: str, mode: Mode, options: GenerationOptions,
+            control: RunControl | None = None, report: Callable[[str], None] | None = None) -> Iterator[Trace]:
+    if control is not None:
+        control.check()
+    with pool.use(model, report=report) if report is not None else pool.use(model) as adapter:
+        if control is not None:
+            control.check()  # stopped while waiting for the device or loading
+            control.start_clock()
+        yield from _protocol(instance, adapter, mode, options, control)
+
+
+def _protocol(instance: AnyInstance, adapter: Adapter, mode: Mode, options: GenerationOptions,
+              control: RunControl | None) -> Iterator[Trace]:
+    """``protocols.run_stream``, given the control only when there is one."""
+    if control is None:
+        return protocols.run_stream(instance, adapter, mode, options)
+    return protocols.run_stream(instance, adapter, mode, options, control=control)
 
 
 _live = spaces.GPU(duration=120)(_remote)  # a no-op off ZeroGPU; there, the GPU is attached only while it runs

@@ -14,7 +14,6 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from pathlib import Path
 from typing import TypeVar
 
 from realunify_arena.adapters import Adapter, ModelUnavailable, build_adapter
@@ -22,7 +21,6 @@ from realunify_arena.cards import ModelCard, transformers_problem
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
-WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt"}
 
 
 def on_zero_gpu() -> bool:
@@ -37,22 +35,12 @@ def default_device() -> str:
 
 
 def estimate_bytes(card: ModelCard) -> int:
-    """A first-load guess of a card's footprint, before its real size is measured: ``params.memory_gb``
-    if given, else the size of its weight files in a local folder or the hub cache (0 if unknown)."""
-    if "memory_gb" in card.params:
-        return int(float(card.params["memory_gb"]) * 2**30)
-    from huggingface_hub import snapshot_download
+    """A first-load guess of a card's footprint, before its real size is measured:
+    ``availability.estimate_bytes`` (``params.memory_gb``, local or cached weight files, a size in the
+    checkpoint's name), 0 if unknown."""
+    from realunify_arena.availability import estimate_bytes as weight_bytes
 
-    total = 0
-    for checkpoint in dict.fromkeys(card.checkpoints.values()):
-        folder = Path(checkpoint).expanduser()
-        if not folder.is_dir():
-            try:
-                folder = Path(snapshot_download(checkpoint, local_files_only=True))
-            except Exception:  # not cached, a remote model name or a card:NAME reference
-                continue
-        total += sum(f.stat().st_size for f in folder.rglob("*") if f.suffix in WEIGHT_SUFFIXES)
-    return total
+    return weight_bytes(card) or 0
 
 
 class ModelPool:
@@ -91,16 +79,34 @@ class ModelPool:
         return nullcontext()
 
     @contextmanager
-    def use(self, name: str) -> Iterator[Adapter]:
+    def use(self, name: str, report: Callable[[str], None] | None = None) -> Iterator[Adapter]:
         """The loaded adapter for card ``name``, held under its device lock for the block (a remote card:
-        no lock, any number of requests at once)."""
-        with self.lock_for(name):
-            adapter = self._acquire(self._card(name))
+        no lock, any number of requests at once). ``report`` is told each stage that may take a while:
+        waiting for the device, downloading, loading."""
+        card = self._card(name)
+        lock = self.lock_for(name)
+        if card.remote:
+            held = nullcontext()
+        else:
+            if not lock.acquire(blocking=False):
+                if report is not None:
+                    report("waiting for the run ahead of yours to finish on the device")
+                lock.acquire()
+            held = _held(lock)
+        with held:
+            adapter = self._acquire(card, report)
             try:
                 yield adapter
             finally:
                 with self._state:
                     self._in_use[name] -= 1
+
+    def stage(self, name: str) -> str | None:
+        """What using ``name`` first involves (``loading_stage``), or None when it is loaded already."""
+        with self._state:
+            if name in self._resident:
+                return None
+        return loading_stage(self._card(name), self.device)
 
     def run(self, name: str, work: Callable[[Adapter], R], duration: int = 60) -> R:
         """``work(adapter)`` as GPU work: inside ``spaces.GPU`` on ZeroGPU, a plain call elsewhere."""
@@ -125,19 +131,22 @@ class ModelPool:
         except KeyError:
             raise ModelUnavailable(f"no model card named {name!r}; known: {', '.join(sorted(self.cards))}") from None
 
-    def _acquire(self, card: ModelCard) -> Adapter:
+    def _acquire(self, card: ModelCard, report: Callable[[str], None] | None = None) -> Adapter:
         with self._state:
             adapter = self._resident.get(card.name)
             if adapter is not None:
                 self._resident.move_to_end(card.name)
                 self._in_use[card.name] += 1
                 return adapter
+        if report is not None:
+            report(loading_stage(card, self.device))
         if not card.remote:
             problem = transformers_problem()
             if problem:
                 raise ModelUnavailable(f"{card.name}: {problem}")
             self._make_room(self._sizes.get(card.name) or estimate_bytes(card))
         adapter = self._load(card)
+        adapter.watch_for_stop()
         with self._state:
             raced = self._resident.get(card.name)  # a remote card, loaded by two requests at once (no lock)
             if raced is not None:
@@ -185,6 +194,32 @@ class ModelPool:
                 adapter = self._resident.pop(victim)
             log.info("moved %s out (%.1f MB) to make room", victim, self._sizes[victim] / 1e6)
             adapter.close()
+
+
+@contextmanager
+def _held(lock: threading.RLock) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def loading_stage(card: ModelCard, device: str) -> str:
+    """What loading ``card`` involves, for a progress line: a download (with its size when known), then
+    placing the weights on ``device``; or connecting to its endpoint."""
+    from realunify_arena.availability import cached_folder
+
+    if card.remote:
+        return f"connecting to {card.name}'s endpoint"
+    if card.family == "tiny":
+        return f"building {card.name} (random weights) and loading it onto {device}"
+    missing = [c for c in dict.fromkeys(card.checkpoints.values()) if not c.startswith("card:")
+               and cached_folder(c)[0] is None]
+    if not missing:
+        return f"loading {card.name} onto {device}"
+    size = estimate_bytes(card)
+    about = f" (about {size / 1e9:.1f} GB)" if size else ""
+    return f"downloading {', '.join(missing)} from the hub{about}, then loading {card.name} onto {device}"
 
 
 def _gpu_call(pool: ModelPool, name: str, work: Callable[[Adapter], R], duration: int) -> R:

@@ -17,6 +17,10 @@ ArenaMode = Literal["live", "stored"]
 ARENA_MODES: tuple[str, ...] = ("live", "stored")
 JOURNAL_MODES: tuple[str, ...] = ("wal", "delete")  # the store's; kept here so settings import nothing heavy
 DEFAULT_DATA_DIR = Path("data")
+AUTO_JUDGE = "auto"  # the judge setting's default: chosen by what can run here (``AppContext.judge``)
+SPACE_RUN_TIME_LIMIT_S = 180  # the per-run time limit on a Hugging Face Space (``$SPACE_ID`` set)
+LOCAL_RUN_TIME_LIMIT_S = 900  # ... and elsewhere
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class SettingsError(ValueError):
@@ -28,7 +32,7 @@ class Settings:
     data: tuple[str, ...] = ("bundled",)  # instance sources: "bundled", official folders, parquet files
     models: tuple[str, ...] = ()  # model card names offered; empty: every card the pool knows
     models_dir: Path | None = None  # folder of model cards; None: the project's models/
-    judge: str = "human"  # judge card name, or "human"
+    judge: str = AUTO_JUDGE  # judge card name, "human", or "auto" (what can run here; see AppContext.judge)
     db: Path = DEFAULT_DATA_DIR / "arena.db"
     host: str | None = None  # None: Gradio's default ($GRADIO_SERVER_NAME, which Spaces set, else 127.0.0.1)
     port: int | None = None  # None: Gradio's default ($GRADIO_SERVER_PORT, else 7860 or the next free port)
@@ -40,6 +44,17 @@ class Settings:
     vote_window: int = 60  # seconds
     trusted_proxies: int = 0  # proxy hops in front of the app whose X-Forwarded-For entries are believed
     journal_mode: str = "wal"  # SQLite journal: "wal" (local disks), "delete" (network and FUSE mounts)
+    allow_large_models: bool = False  # offer cards too large for this machine (an 8B model on a CPU host)
+    run_time_limit: int | None = None  # seconds a run may generate for; 0: no limit; None: the default below
+
+    @property
+    def time_limit_s(self) -> float | None:
+        """The per-run time limit in seconds (None: none): ``run_time_limit`` if set, else
+        ``SPACE_RUN_TIME_LIMIT_S`` on a Space and ``LOCAL_RUN_TIME_LIMIT_S`` elsewhere."""
+        limit = self.run_time_limit
+        if limit is None:
+            limit = SPACE_RUN_TIME_LIMIT_S if os.environ.get("SPACE_ID") else LOCAL_RUN_TIME_LIMIT_S
+        return float(limit) if limit > 0 else None
 
     @property
     def data_dir(self) -> Path:
@@ -66,7 +81,7 @@ class Settings:
 class _Spec:
     name: str
     help: str
-    kind: str  # "list" | "path" | "int" | "str" | "mode" | "choice"
+    kind: str  # "list" | "path" | "int" | "str" | "mode" | "choice" | "bool"
     bounds: tuple[int, int] = (1, 10**6)  # for "int"
     choices: tuple[str, ...] = ()  # for "choice"
 
@@ -98,6 +113,10 @@ class _Spec:
             if not low <= value <= high:
                 raise SettingsError(f"{source}: expected an integer from {low} to {high}, got {value}")
             return value
+        if self.kind == "bool":
+            if raw.lower() not in _TRUE + _FALSE:
+                raise SettingsError(f"{source}: expected one of {', '.join(_TRUE + _FALSE)}, got {raw!r}")
+            return raw.lower() in _TRUE
         if self.kind == "choice":
             if raw.lower() not in self.choices:
                 raise SettingsError(f"{source}: expected one of {', '.join(self.choices)}, got {raw!r}")
@@ -115,7 +134,8 @@ _SPECS = (
     _Spec("data", 'instance sources, comma-separated: "bundled", official folders, parquet files', "list"),
     _Spec("models", "model cards to offer, comma-separated (default: every card)", "list"),
     _Spec("models_dir", "folder of model cards (default: the project's models/)", "path"),
-    _Spec("judge", 'judge card, or "human" (default)', "str"),
+    _Spec("judge", 'judge card, "human", or "auto" (default: the paper\'s judge gemini-2.5-pro when $GEMINI_API_KEY'
+          ' is set, else a cached local VLM judge, else human)', "str"),
     _Spec("db", "SQLite file for runs, judgments and votes (default data/arena.db)", "path"),
     _Spec("host", "address to listen on (default 127.0.0.1, or $GRADIO_SERVER_NAME; 0.0.0.0 serves others)", "str"),
     _Spec("port", "port to listen on (default 7860, or $GRADIO_SERVER_PORT)", "int", (1, 65535)),
@@ -130,12 +150,17 @@ _SPECS = (
           "int", (0, 16)),
     _Spec("journal_mode", "SQLite journal mode: wal (default; local disks) or delete (network and FUSE"
           " mounts, where WAL is unsafe)", "choice", choices=JOURNAL_MODES),
+    _Spec("allow_large_models", "offer models too large for this machine (an 8B model on a CPU host); as a bare"
+          " flag: yes", "bool"),
+    _Spec("run_time_limit", f"seconds a run may generate before it is stopped, 0 for no limit (default "
+          f"{SPACE_RUN_TIME_LIMIT_S} on a Space, else {LOCAL_RUN_TIME_LIMIT_S})", "int", (0, 7 * 24 * 3600)),
 )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="RealUnify Explore / Arena / Leaderboard app.")
     for spec in _SPECS:
+        extra = {"nargs": "?", "const": "yes"} if spec.kind == "bool" else {}
         parser.add_argument(f"--{spec.flag}", dest=spec.name, default=None,
-                            help=f"{spec.help}; env {spec.env}")
+                            help=f"{spec.help}; env {spec.env}", **extra)
     return parser

@@ -97,6 +97,10 @@ class Adapter:
     def to(self, device: str) -> None:
         """Move weights to ``device`` (a torch device string; ``"cpu"`` frees the accelerator). Remote adapters ignore it."""
 
+    def watch_for_stop(self) -> None:
+        """Let a stopped run end inside a long model call (``stopping.check`` per step); the pool calls
+        this once after loading. Remote adapters stop between calls only."""
+
     def close(self) -> None:
         """Release everything; the adapter is not used again."""
 

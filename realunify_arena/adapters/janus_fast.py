@@ -38,6 +38,8 @@ from transformers import GenerationConfig, StaticCache
 from transformers.generation.logits_process import (ClassifierFreeGuidanceLogitsProcessor, TemperatureLogitsWarper,
                                                     TopKLogitsWarper, TopPLogitsWarper)
 
+from realunify_arena import stopping
+
 FAST_PATH_ENV = "REALUNIFY_JANUS_FAST"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -237,6 +239,7 @@ class JanusFastGenerator:
         tokens = torch.empty(rows, steps, dtype=torch.long, device=device)
         kept = None if forced is None else torch.empty(2 * rows, steps, width, device=device)
         for i in range(steps):
+            stopping.check()  # host-side only: no synchronisation
             noise = self._noise(generator, sampling, (rows, width), device)
             if i == 0:  # the prefill's last position gives the first token
                 token, embeds, logits = self._image_tail(hidden, knobs, noise, teacher.tokens[0], teacher.on,
@@ -321,6 +324,7 @@ class JanusFastGenerator:
         for i in range(steps):
             if i and i % self.sync_every == 0 and forced is None and not bool(unfinished.any()):
                 break  # the only host synchronisation: once every sync_every steps
+            stopping.check()
             noise = self._noise(generator, sampling, (rows, vocab), device)
             if i == 0:
                 token, unfinished = self._text_tail(logits, knobs, noise, teacher.tokens[0], teacher.on, unfinished,

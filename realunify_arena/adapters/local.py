@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from realunify_arena import stopping
 from realunify_arena.adapters.base import Adapter, Capability
 from realunify_arena.cards import ModelCard
 
@@ -42,6 +43,17 @@ class LocalAdapter(Adapter):
                     total += tensor.numel() * tensor.element_size()
         return total
 
+    def watch_for_stop(self) -> None:
+        """A forward pre-hook on each model and on the first block of each of its ``ModuleList``s (decoder
+        layers, transformer blocks) runs ``stopping.check()``: once per decoding or denoising step, in any
+        generate loop or pipeline, at the cost of a few Python calls per step. Skipped inside compiled code."""
+        for module in self._modules():
+            targets = [module] + [m[0] for m in module.modules() if isinstance(m, torch.nn.ModuleList) and len(m)]
+            for target in targets:
+                if not getattr(target, "_realunify_stop_hook", False):
+                    target.register_forward_pre_hook(_stop_hook)
+                    target._realunify_stop_hook = True
+
     def to(self, device: str) -> None:
         for module in self._modules():
             module.to(device)
@@ -72,6 +84,11 @@ class LocalAdapter(Adapter):
                     "top_k": int(self.card.params.get("text_top_k", 0)),
                     "top_p": float(self.card.params.get("text_top_p", 1.0))}
         return {"do_sample": False, "max_new_tokens": options.max_new_tokens}
+
+
+def _stop_hook(module, args) -> None:
+    if not torch.compiler.is_compiling():
+        stopping.check()
 
 
 def checkpoint_for(card: ModelCard, capability: Capability) -> str:

@@ -12,17 +12,20 @@ def register(sub) -> None:
                        description="Broken cards are left out and listed on standard error (exit 1); "
                                    "the others are listed as usual.")
     add_models_dir(p)
+    p.add_argument("--allow-large-models", action="store_true", default=None,
+                   help="count cards too large for this machine as runnable (env REALUNIFY_ALLOW_LARGE_MODELS)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from realunify_arena.cards import availability
+    from realunify_arena.availability import availability_of
 
     problems: list = []
     cards = model_cards(args.models_dir, problems=problems)
     width = max(map(len, cards), default=4)
+    checked = availability_of(cards.values(), allow_large=args.allow_large_models)
     for name, card in cards.items():
-        ok, reason = availability(card)
+        ok, reason = checked[name]
         capabilities = ",".join(c.value for c in sorted(card.capabilities, key=lambda c: c.value))
         status = "available" if ok else "unavailable"
         print(f"{name:<{width}}  {card.family:<7} {capabilities:<26} {status:<11} {reason}")

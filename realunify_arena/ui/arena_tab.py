@@ -93,6 +93,10 @@ def build(ctx: AppContext) -> None:
         kind = gr.Radio([("any", ANY), *[(label, k) for k, label in KIND_LABELS.items()]], value=ANY,
                         label="Battle", elem_id="ar-kind")
         new = gr.Button("New battle", variant="primary", elem_id="ar-new")
+        stop = gr.Button("Stop", variant="stop", elem_id="ar-stop")
+    if any(card.family == "tiny" for card in ctx.cards.values()):
+        gr.Markdown("Some systems here are tiny random-weight test models: their outputs are noise.",
+                    elem_id="ar-tiny-note")
     instance_md = gr.Markdown(elem_id="ar-instance", latex_delimiters=[])  # instance text as written
     link = gr.Textbox(label="Link to this instance (opens it in Explore)", interactive=False, buttons=["copy"],
                       elem_id="ar-link")
@@ -131,13 +135,19 @@ def build(ctx: AppContext) -> None:
             battle = load_battle(ctx, battle_id, request.session_hash)
         except REFUSALS as e:
             raise gr.Error(_message(e)) from None
-        yield from paced(frames(battle, request.session_hash))
+        session = request.session_hash
+        request_id = ctx.runs.begin(session, 1, keys=("battle",))
+        control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s)
+        try:
+            yield from paced(frames(battle, session, control))
+        finally:
+            ctx.runs.close(session, request_id, control, "battle")
 
-    def frames(battle: Battle, session_id: str):
+    def frames(battle: Battle, session_id: str, control):
         track = battle.instance.track
         latest = {side: views[side].blank(track, battle.shown_mode, f"**{side}**: working…") for side in SIDES}
         names = battle_names(ctx, battle)
-        for side, update in relay(play(ctx, battle, session_id)):
+        for side, update in relay(play(ctx, battle, session_id, control)):
             shown = anonymous_side(ctx, update, names)
             latest[side] = views[side].show_anonymous(shown, track, _progress(side, update, shown))
             yield [*latest["A"], *latest["B"], *locked, gr.skip()]
@@ -184,7 +194,7 @@ def build(ctx: AppContext) -> None:
                           api_visibility="private", concurrency_limit=None)
              for choice, button in buttons.items()]
     judging = [vote.success(judged, state, reveal, api_visibility="private", **ctx.gpu_events)
-               for vote in votes] if ctx.settings.judge != HUMAN else []
+               for vote in votes] if ctx.judge != HUMAN else []
     # a new battle drops the last one's judging still queued, which would overwrite the new reveal
     started = gr.on([new.click, next_battle.click], start, [source, track, kind],
                     [state, instance_md, input_image, *view_outputs, *buttons.values(), reveal, next_battle],
@@ -200,8 +210,15 @@ def build(ctx: AppContext) -> None:
 
     started.success(instance_link, state, link, api_visibility="private", queue=False).then(
         None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)
-    started.success(generate, state, [*view_outputs, *buttons.values(), reveal],
-                    api_visibility="private", **_battle_concurrency(ctx))
+    generating = started.success(generate, state, [*view_outputs, *buttons.values(), reveal],
+                                 api_visibility="private", **_battle_concurrency(ctx))
+
+    def stop_battle(request: gr.Request):
+        stopped = ctx.runs.stop(request.session_hash)  # both sides end at their next step
+        return "Stopped: this battle cannot be voted on. Start a new battle." if stopped else gr.skip()
+
+    stop.click(stop_battle, None, reveal, cancels=[generating], api_visibility="private",
+               concurrency_limit=None, queue=False)
     _register_api(ctx)
 
 

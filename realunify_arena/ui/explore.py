@@ -24,6 +24,7 @@ from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, run_and_judge, stream_run
+from realunify_arena.stopping import STOPPED_BY_USER
 from realunify_arena.systems import MODES, System
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
@@ -170,7 +171,7 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
     model = params.get("model")
     updates.append(gr.update(value=model) if model in ctx.cards else gr.skip())
     judge = params.get("judge")
-    updates.append(gr.update(value=judge) if judge in ctx.judge_choices() else gr.skip())
+    updates.append(gr.update(value=judge) if judge in dict(map(reversed, ctx.judge_choices())) else gr.skip())
     seed = params.get("seed", "")
     updates.append(gr.update(value=int(seed)) if seed.lstrip("-").isdigit() else gr.skip())
     return updates
@@ -178,6 +179,30 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
 
 def _number(value) -> int | None:
     return None if value in (None, "") else int(value)
+
+
+def model_note(ctx: AppContext, model: str | None) -> str:
+    """What the page says under the model menu: a tiny card's outputs are noise; an unavailable one's reason."""
+    card = ctx.cards.get(model)
+    if card is None:
+        return ""
+    if card.family == "tiny":
+        return (f"**{model}** has random weights: its images and answers are noise. It exercises the pipeline "
+                "(loading, steps, judging) without downloading a model.")
+    runnable, why = ctx.availability[model]
+    return "" if runnable else f"**{model}** cannot run here: {why}"
+
+
+def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens):
+    """The validated settings of a Run (``AppContext.options``), or ``gr.Error`` naming the broken limit."""
+    try:
+        return ctx.options(model, seed=_number(seed) or 0, steps=_number(steps),
+                           guidance=None if guidance in (None, "") else float(guidance),
+                           max_new_tokens=_number(max_new_tokens))
+    except KeyError:
+        raise gr.Error(plain(f"Choose a model card; {model!r} is not offered here.", markdown=False)) from None
+    except ValueError as e:
+        raise gr.Error(plain(f"Not run: {e}.", markdown=False)) from None
 
 
 def build(ctx: AppContext) -> ExploreTab:
@@ -202,15 +227,17 @@ def build(ctx: AppContext) -> ExploreTab:
     models = ctx.model_choices()
     with gr.Row():
         model = gr.Dropdown(models, value=models[0][1] if models else None, label="Model", elem_id="ex-model")
-        judge = gr.Dropdown(ctx.judge_choices(), value=ctx.settings.judge, label="Judge (UEG polling questions)",
+        judge = gr.Dropdown(ctx.judge_choices(), value=ctx.judge, label="Judge (UEG polling questions)",
                             elem_id="ex-judge")
         seed = gr.Number(0, precision=0, label="Seed", elem_id="ex-seed")
         run = gr.Button("Run", variant="primary", elem_id="ex-run")
+        stop = gr.Button("Stop", variant="stop", elem_id="ex-stop")
+    note = gr.Markdown(model_note(ctx, models[0][1] if models else None), elem_id="ex-model-note")
     with gr.Accordion("Generation settings (empty: the card's default)", open=False):
         with gr.Row():
-            steps = gr.Number(None, precision=0, label="Diffusion steps")
-            guidance = gr.Number(None, label="Guidance")
-            max_new_tokens = gr.Number(None, precision=0, label="Max new tokens")
+            steps = gr.Number(None, precision=0, label="Diffusion steps", elem_id="ex-steps")
+            guidance = gr.Number(None, label="Guidance", elem_id="ex-guidance")
+            max_new_tokens = gr.Number(None, precision=0, label="Max new tokens", elem_id="ex-max-new-tokens")
     link = gr.Textbox(label="Link to this run (instance, model, seed)", interactive=False, buttons=["copy"],
                       placeholder="Run an instance of a data source to get its link", elem_id="ex-link")
     instance_md = gr.Markdown(elem_id="ex-instance-text", latex_delimiters=[])  # instance text as written
@@ -221,7 +248,9 @@ def build(ctx: AppContext) -> ExploreTab:
         for mode in MODES:
             with gr.Column():
                 columns[mode] = Column.create(mode)
-    current = gr.State(None)  # (dataset name, uid) of the last Run: ``ctx.hold``, never the instance
+    # (dataset name, uid, run request id) of the last Run: ``ctx.hold``'s reference, never the instance
+    current = gr.State(None)
+    model.change(lambda m: model_note(ctx, m), model, note, api_visibility="private", queue=False)
 
     def refresh_instances(source_value, track_value, category_value):
         return gr.update(choices=instance_choices(ctx, source_value, track_value, category_value), value=RANDOM)
@@ -237,7 +266,11 @@ def build(ctx: AppContext) -> ExploreTab:
                  [source, track, category], [instance, notice], api_visibility="private", queue=False)
 
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
-                answer):
+                answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request):
+        if ctx.runs.busy(request.session_hash):
+            raise gr.Error("A run is already in progress on this page (its seed is shown in each column): "
+                           "wait for it to finish or press Stop, then Run again.")
+        _user_options(ctx, model_value, seed_value, steps_value, guidance_value, tokens_value)
         try:
             if choice == CUSTOM:
                 dataset_name = CUSTOM_DATASET
@@ -257,14 +290,16 @@ def build(ctx: AppContext) -> ExploreTab:
             blanks += [*column.view.blank(inst.track, mode, "waiting for the model…"), "",
                        gr.update(visible=False), gr.update(choices=[], value=[]), None, None, None,
                        gr.skip(), gr.skip(), gr.skip()]  # the history stays, to compare with
-        return [ctx.hold(dataset_name, inst), instance_markdown(inst, with_questions=True),
+        request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns))
+        return [(*ctx.hold(dataset_name, inst), request_id), instance_markdown(inst, with_questions=True),
                 gr.update(value=shown, visible=shown is not None), *blanks]
 
     resolved = run.click(
         resolve, [source, track, category, instance, custom_prompt, custom_image, custom_question,
-                  custom_options, custom_answer],
+                  custom_options, custom_answer, model, seed, steps, guidance, max_new_tokens],
         [current, instance_md, input_image, *columns["direct"].outputs, *columns["stepwise"].outputs],
-        api_visibility="private", concurrency_limit=None)  # queued: Gradio shows no gr.Error of a queue=False event
+        api_visibility="private", concurrency_limit=None,  # queued: Gradio shows no gr.Error of a queue=False event
+        trigger_mode="multiple")  # a second click reaches resolve, which refuses it with a message
 
     def link_for(source_value, current_value, model_value, judge_value, seed_value):
         if current_value is None or current_value[0] == CUSTOM_DATASET:
@@ -275,14 +310,23 @@ def build(ctx: AppContext) -> ExploreTab:
 
     resolved.success(link_for, [source, current, model, judge, seed], link, api_visibility="private",
                      queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)
+    running = []
     for mode, column in columns.items():
-        resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1),
-                         [current, model, judge, seed, steps, guidance, max_new_tokens, column.history],
-                         column.outputs, api_visibility="private", concurrency_limit=None)
+        running.append(resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1),
+                                        [current, model, judge, seed, steps, guidance, max_new_tokens,
+                                         column.history],
+                                        column.outputs, api_visibility="private", concurrency_limit=None))
         column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box, judge],
                                   [column.human_verdict, column.verdict], api_visibility="private",
                                   concurrency_limit=None)
 
+    def stop_runs(request: gr.Request):
+        pending = ctx.runs.stop(request.session_hash)  # the runs themselves end at their next step
+        return [gr.update(value=f"**{mode}** · {STOPPED_BY_USER}") if mode in pending else gr.skip()
+                for mode in columns]
+
+    stop.click(stop_runs, None, [c.view.status for c in columns.values()], cancels=running,
+               api_visibility="private", concurrency_limit=None, queue=False)
     _register_api(ctx)
     return ExploreTab(source, track, category, instance, model, judge, seed)
 
@@ -290,22 +334,31 @@ def build(ctx: AppContext) -> ExploreTab:
 def _column_runner(ctx: AppContext, column: Column):
     images = stored_images(ctx.store)
 
-    def run_column(current, model, judge, seed, steps, guidance, max_new_tokens, history):
-        if current is not None:
-            yield from paced(frames(current, model, judge, seed, steps, guidance, max_new_tokens, history))
+    def run_column(current, model, judge, seed, steps, guidance, max_new_tokens, history, request: gr.Request,
+                   progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's way to ask for a tracker
+        if current is None:
+            return
+        session, request_id = request.session_hash, current[2]
+        control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s)
+        try:
+            yield from paced(frames(current, model, judge, seed, steps, guidance, max_new_tokens, history,
+                                    control, lambda stage: progress(0.0, desc=stage)))
+        finally:
+            ctx.runs.close(session, request_id, control, column.mode)
 
-    def frames(current, model, judge, seed, steps, guidance, max_new_tokens, history):
+    def frames(current, model, judge, seed, steps, guidance, max_new_tokens, history, control, report):
         dataset, inst = current[0], _held(ctx, current)
         mode = column.mode
-        if model not in ctx.cards:
-            raise gr.Error(plain(f"Choose a model card; {model!r} is not offered here.", markdown=False))
-        options = ctx.options(model, seed=_number(seed) or 0, steps=_number(steps),
-                              guidance=None if guidance in (None, "") else float(guidance),
-                              max_new_tokens=_number(max_new_tokens))
+        options = _user_options(ctx, model, seed, steps, guidance, max_new_tokens)
         expected = len(required_capabilities(inst, mode))
         skip_rest = [gr.skip()] * (len(column.outputs) - len(column.view.outputs))
+        title = f"{mode} · {model} · seed {options.seed}"
+        stage = ctx.pool.stage(model) if hasattr(ctx.pool, "stage") else None  # None: loaded already
+        yield [gr.update(value=f"**{title}**\n- {stage or f'step 1 of {expected} running'}…"),
+               *[gr.skip()] * (len(column.outputs) - 1)]
         update = None
-        for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options)):
+        for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options, control=control,
+                                       report=report)):
             title = f"{mode} · {model} · seed {options.seed}"
             if update.reused:
                 title += f" · stored run #{update.run_id}"
@@ -334,9 +387,10 @@ def _column_runner(ctx: AppContext, column: Column):
     return run_column
 
 
-def _held(ctx: AppContext, current: tuple[str, str]):
+def _held(ctx: AppContext, current: tuple[str, str, int]):
+    """The instance of a Run's ``current`` state, (dataset name, uid, run request id)."""
     try:
-        return ctx.instance(current)
+        return ctx.instance(current[:2])
     except KeyError as e:
         raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
 
@@ -412,7 +466,7 @@ def _register_api(ctx: AppContext) -> None:
         except KeyError as e:
             raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
         return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options,
-                             judge or ctx.settings.judge)
+                             judge or ctx.judge)
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
     # concurrency_limit=None: a local card's run waits in ctx.model_slot, a remote card's does not wait

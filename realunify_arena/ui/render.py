@@ -47,6 +47,15 @@ def plain(value: object, *, markdown: bool = True) -> str:
     """
     text = str(value)
     return text.translate(_AS_TEXT) if markdown else html.escape(text, quote=False)
+BOX_PX = 320  # the height of an image box; smaller images are scaled up to it
+EMPTY_OUTPUT = "(empty output)"
+
+
+def scaled_up(image: Image.Image, box: int = BOX_PX) -> Image.Image:
+    """``image`` enlarged by a whole factor with nearest-neighbour sampling, so a small output (a tiny
+    model's 32x32 image) fills the box with sharp pixels instead of a blur; larger images are unchanged."""
+    factor = box // max(image.size)
+    return image.resize((image.width * factor, image.height * factor), Image.NEAREST) if factor > 1 else image
 
 
 @dataclass
@@ -65,9 +74,9 @@ class TraceView:
             refined=gr.Textbox(label="Refined prompt (step 1)", lines=3, interactive=False,
                                elem_id=f"{prefix}-refined", visible=False),
             edited=gr.Image(label="Edited image (step 1)", type="pil", format="png", interactive=False,
-                            elem_id=f"{prefix}-edited", visible=False, height=320),
+                            elem_id=f"{prefix}-edited", visible=False, height=BOX_PX),
             image=gr.Image(label="Generated image", type="pil", format="png", interactive=False,
-                           elem_id=f"{prefix}-image", height=320),
+                           elem_id=f"{prefix}-image", height=BOX_PX),
             answer=gr.Textbox(label="Answer", interactive=False, elem_id=f"{prefix}-answer", visible=False),
         )
 
@@ -105,7 +114,8 @@ class TraceView:
                 continue
             slot = {StepRole.REFINED_PROMPT: 1, StepRole.EDITED_IMAGE: 2,
                     StepRole.GENERATED_IMAGE: 3, StepRole.ANSWER: 4}[step.role]
-            content = step.text if step.role in (StepRole.REFINED_PROMPT, StepRole.ANSWER) else images(step)
+            content = ((step.text or EMPTY_OUTPUT) if step.role in (StepRole.REFINED_PROMPT, StepRole.ANSWER)
+                       else scaled_up(images(step)))
             values[slot] = gr.update(value=content, visible=True)
         return values
 

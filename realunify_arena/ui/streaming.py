@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import contextvars
 import queue
 import threading
 import time
@@ -28,7 +29,8 @@ def relay(items: Iterator[T]) -> Iterator[T]:
 
     Gradio advances a sync generator handler on whichever worker thread is free, but a run holds the
     pool's device lock while suspended, and only the thread that took a lock may release it. The run
-    also finishes (and is stored) if the browser goes away mid-way.
+    also finishes (and is stored) if the browser goes away mid-way. The thread runs in a copy of the
+    caller's context, so Gradio's progress tracker (``gr.Progress``) reaches the page from it.
     """
     handoff: queue.Queue = queue.Queue()
     finished = object()
@@ -42,7 +44,8 @@ def relay(items: Iterator[T]) -> Iterator[T]:
         finally:
             handoff.put(finished)
 
-    threading.Thread(target=pump, daemon=True, name="realunify-run").start()
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(pump,), daemon=True, name="realunify-run").start()
     while (item := handoff.get()) is not finished:
         if isinstance(item, _Failure):
             raise item.error

@@ -1,0 +1,318 @@
+"""Whether a model card can run on this machine now, and if not, why (``models``, every menu, the Arena).
+
+A local card is runnable only when all of these hold:
+
+- its weights are here: a local folder, or every weight file of a hub snapshot in the local cache (an
+  interrupted download counts as not cached); or, if not, the hub can be asked for them: huggingface_hub's
+  offline flag (``HF_HUB_OFFLINE``) is off and the hub answers a quick probe (``HUB_PROBE_TIMEOUT_S``, the
+  answer kept for ``HUB_PROBE_TTL_S``);
+- it fits this machine: its weights (``params.memory_gb``, else the cached files, else the hub's file list,
+  else the size in its checkpoint name, e.g. ``7B``) fit the accelerator's memory, or on a CPU host
+  ``CPU_MAX_BYTES`` of host memory (an 8B model on a CPU takes many minutes per image). ``allow_large``
+  (``--allow-large-models`` / ``REALUNIFY_ALLOW_LARGE_MODELS``) lets such a card be tried anyway;
+- the packages its family needs are installed (and transformers is new enough).
+
+A remote card needs its API key variable set and, for an OpenAI-compatible endpoint, the endpoint to answer.
+Nothing here raises: a broken environment is a reason, not a crash.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from realunify_arena.cards import CARD_REF, ModelCard, transformers_problem
+from realunify_arena.families import FAMILIES
+from realunify_arena.redaction import error_text
+
+HUB_PROBE_TIMEOUT_S = 2.0  # a hub that has not answered by then is treated as unreachable
+HUB_PROBE_TTL_S = 300.0  # how long a probe's answer is reused
+ENDPOINT_PROBE_TIMEOUT_S = 2.0
+CPU_MAX_BYTES = 6 * 2**30  # on a CPU host, larger weights are "too large for this machine" unless forced
+ALLOW_LARGE_ENV = "REALUNIFY_ALLOW_LARGE_MODELS"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
+_BYTES_PER_PARAM = {"bfloat16": 2, "float16": 2, "float32": 4}
+_SIZE_IN_NAME = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[Bb](?![a-zA-Z])")  # "Janus-Pro-7B", "Qwen2.5-VL-7B"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class HubProbe:
+    reachable: bool
+    reason: str  # says which endpoint and why not
+    checked_at: float
+
+
+_probes: dict[str, HubProbe] = {}
+_probe_lock = threading.Lock()
+_hub_sizes: dict[str, int | None] = {}
+
+
+def hub_offline() -> bool:
+    """huggingface_hub's offline flag: its constant (read at import) or ``$HF_HUB_OFFLINE`` set since."""
+    from huggingface_hub import constants
+
+    return constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in constants.ENV_VARS_TRUE_VALUES
+
+
+def hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def probe_hub(endpoint: str | None = None, *, timeout: float = HUB_PROBE_TIMEOUT_S,
+              ttl: float = HUB_PROBE_TTL_S) -> HubProbe:
+    """Whether the hub at ``endpoint`` (default: huggingface_hub's, ``$HF_ENDPOINT``) answers an HTTP request
+    within ``timeout`` seconds; any HTTP status counts as an answer. Results are cached per endpoint for
+    ``ttl`` seconds. With the offline flag set nothing is sent."""
+    import httpx
+
+    endpoint = (endpoint or hub_endpoint()).rstrip("/")
+    if hub_offline():
+        return HubProbe(False, "HF_HUB_OFFLINE is set", time.monotonic())
+    with _probe_lock:
+        cached = _probes.get(endpoint)
+        if cached is not None and time.monotonic() - cached.checked_at < ttl:
+            return cached
+        try:
+            httpx.head(f"{endpoint}/api/models", timeout=timeout)
+            probe = HubProbe(True, f"the hub {endpoint} answers", time.monotonic())
+        except httpx.TimeoutException:
+            probe = HubProbe(False, f"the hub {endpoint} did not answer within {timeout:g} s", time.monotonic())
+        except httpx.HTTPError as exc:
+            probe = HubProbe(False, f"the hub {endpoint} cannot be reached ({type(exc).__name__})", time.monotonic())
+        _probes[endpoint] = probe
+        return probe
+
+
+def forget_probes() -> None:
+    """Drop the cached hub probes and sizes (the next check asks again)."""
+    with _probe_lock:
+        _probes.clear()
+        _hub_sizes.clear()
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    return [f for f in folder.rglob("*") if f.name.endswith(WEIGHT_SUFFIXES) and f.is_file()]
+
+
+def complete_snapshot(folder: Path) -> tuple[bool, str]:
+    """Whether ``folder`` holds a complete set of weights: every shard a ``*.index.json`` names is there,
+    and at least one weight file exists. The reason names what is missing."""
+    for index in folder.rglob("*.index.json"):
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
+        except (OSError, ValueError, AttributeError):
+            return False, f"{index.name} cannot be read"
+        missing = sorted(s for s in shards if not (index.parent / s).is_file())
+        if missing:
+            return False, f"{len(missing)} of {len(shards)} weight files named by {index.name} are missing"
+    if not _weight_files(folder):
+        return False, "no weight files"
+    return True, ""
+
+
+def cached_folder(checkpoint: str, cache_dir: str | Path | None = None) -> tuple[Path | None, str]:
+    """(folder, problem): the local folder or cached hub snapshot holding ``checkpoint``'s complete
+    weights, or None with why not (not cached, or only partly)."""
+    folder = Path(checkpoint).expanduser()
+    if folder.is_dir():
+        return folder, ""
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = Path(snapshot_download(checkpoint, local_files_only=True, cache_dir=cache_dir))
+    except Exception:  # noqa: BLE001 - not cached, or not a valid repo id
+        return None, "not in the local cache"
+    ok, problem = complete_snapshot(folder)
+    return (folder, "") if ok else (None, f"only partly in the local cache ({problem})")
+
+
+def _hub_size(checkpoint: str) -> int | None:
+    """The summed size of the repo's weight files as the hub lists them (safetensors when there are any),
+    or None when the hub does not say; cached with the probes."""
+    if checkpoint in _hub_sizes:
+        return _hub_sizes[checkpoint]
+    size = None
+    try:
+        from huggingface_hub import HfApi
+
+        info = HfApi().model_info(checkpoint, files_metadata=True, timeout=HUB_PROBE_TIMEOUT_S)
+        files = [(s.rfilename, s.size or 0) for s in info.siblings or [] if s.rfilename.endswith(WEIGHT_SUFFIXES)]
+        preferred = [f for f in files if f[0].endswith(".safetensors")] or files
+        size = sum(n for _, n in preferred) or None
+    except Exception:  # noqa: BLE001 - gated, missing, timed out: unknown
+        size = None
+    with _probe_lock:
+        _hub_sizes[checkpoint] = size
+    return size
+
+
+def _size_from_name(checkpoint: str, dtype: str) -> int | None:
+    match = _SIZE_IN_NAME.search(checkpoint.rsplit("/", 1)[-1])
+    return int(float(match.group(1)) * 1e9 * _BYTES_PER_PARAM[dtype]) if match else None
+
+
+def estimate_bytes(card: ModelCard, *, ask_hub: bool = False) -> int | None:
+    """The card's weights in bytes, or None when nothing says: ``params.memory_gb``, else per checkpoint the
+    cached or local files, else (``ask_hub``) the hub's file sizes, else a size in its name (``7B``) times
+    the dtype's bytes per parameter. Remote cards and card:NAME references count 0."""
+    if "memory_gb" in card.params:
+        return int(float(card.params["memory_gb"]) * 2**30)
+    if card.remote or card.family == "tiny":
+        return 0
+    total = 0
+    for checkpoint in dict.fromkeys(v for v in card.checkpoints.values() if not v.startswith(CARD_REF)):
+        folder, _ = cached_folder(checkpoint)
+        if folder is not None:
+            size = sum(f.stat().st_size for f in _weight_files(folder))
+        else:
+            size = (_hub_size(checkpoint) if ask_hub else None) or _size_from_name(checkpoint, card.dtype)
+        if size is None:
+            return None
+        total += size
+    return total
+
+
+def device_capacity(device: str | None = None) -> tuple[int, str]:
+    """(bytes a model's weights may take on ``device`` (default: CUDA if present, else CPU), how that was
+    decided)."""
+    device = device or _default_device()
+    if device.startswith("cuda"):
+        import torch
+
+        total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+        return int(total * 0.9), f"the GPU has {_gb(total)}"
+    available = _host_available_bytes()
+    if available is not None and available < CPU_MAX_BYTES:
+        return available, f"this CPU host has {_gb(available)} of memory free"
+    return CPU_MAX_BYTES, f"a CPU host runs models up to {_gb(CPU_MAX_BYTES)}"
+
+
+def _host_available_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def allow_large_default() -> bool:
+    return os.environ.get(ALLOW_LARGE_ENV, "").strip().lower() in _TRUE
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _checkpoint_status(checkpoint: str) -> tuple[bool, bool, str]:
+    """(usable, cached, reason) for one local checkpoint."""
+    if Path(checkpoint).expanduser().is_dir():
+        return True, True, f"local folder {checkpoint}"
+    folder, problem = cached_folder(checkpoint)
+    if folder is not None:
+        return True, True, f"{checkpoint} in the local cache"
+    if hub_offline():
+        return False, False, f"weights {checkpoint} are {problem} and HF_HUB_OFFLINE is set"
+    probe = probe_hub()
+    if not probe.reachable:
+        return False, False, f"weights {checkpoint} are {problem} and {probe.reason}"
+    return True, False, f"{checkpoint} {problem}: downloaded from the hub on first use"
+
+
+def _endpoint_problem(card: ModelCard) -> str | None:
+    import httpx
+
+    headers = {}
+    if card.api_key_env:
+        headers["Authorization"] = f"Bearer {os.environ[card.api_key_env]}"
+    try:
+        reply = httpx.get(f"{card.endpoint.rstrip('/')}/models", headers=headers, timeout=ENDPOINT_PROBE_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        start = f"; start it with: {card.serve}" if card.serve else ""
+        return f"endpoint {card.endpoint} not answering ({type(exc).__name__}){start}"
+    if reply.status_code in (401, 403):
+        return f"endpoint {card.endpoint} rejected the API key in ${card.api_key_env} (HTTP {reply.status_code})"
+    return None
+
+
+def _check(card: ModelCard, device: str | None, allow_large: bool) -> tuple[bool, str]:
+    reasons = []
+    for cap, part in sorted(card.parts.items()):
+        ok, reason = _check(part, device, allow_large)
+        if not ok:
+            return False, f"{cap} via {part.name}: {reason}"
+        reasons.append(f"{cap} via {part.name}")
+    if card.remote and card.family == "pair":
+        return True, "; ".join(reasons)
+    for package in FAMILIES[card.family].packages:
+        if importlib.util.find_spec(package.split(".")[0]) is None or importlib.util.find_spec(package) is None:
+            return False, f"missing package {package} (pip install -r requirements.txt)"
+    if card.api_key_env and not os.environ.get(card.api_key_env):
+        return False, f"API key variable {card.api_key_env} is unset"
+    if card.remote:
+        if card.endpoint and card.family == "openai":
+            problem = _endpoint_problem(card)
+            if problem:
+                return False, problem
+        key = f", key from ${card.api_key_env}" if card.api_key_env else ""
+        return True, f"endpoint {card.endpoint or 'default'}{key}"
+    problem = transformers_problem()
+    if problem:
+        return False, problem
+    if card.family == "tiny":
+        return True, "built offline from configs (random weights: outputs are noise)"
+    downloads = False
+    for checkpoint in dict.fromkeys(v for v in card.checkpoints.values() if not v.startswith(CARD_REF)):
+        ok, cached, reason = _checkpoint_status(checkpoint)
+        if not ok:
+            return False, reason
+        downloads |= not cached
+        reasons.append(reason)
+    size = estimate_bytes(card, ask_hub=downloads)
+    if size:
+        capacity, why = device_capacity(device)
+        if size > capacity:
+            if not allow_large:
+                return False, (f"too large for this machine: about {_gb(size)} of weights and {why} "
+                               f"(--allow-large-models or {ALLOW_LARGE_ENV}=1 tries anyway)")
+            reasons.append(f"about {_gb(size)}, over this machine's {_gb(capacity)}: allowed by --allow-large-models")
+        else:
+            reasons.append(f"about {_gb(size)} of weights")
+    return True, "; ".join(reasons)
+
+
+def availability(card: ModelCard, *, device: str | None = None, allow_large: bool | None = None) -> tuple[bool, str]:
+    """(runnable, reason) for ``card`` on ``device`` (default: CUDA if present, else CPU).
+
+    ``allow_large`` (default: ``$REALUNIFY_ALLOW_LARGE_MODELS``) lets a card too large for the device count
+    as runnable. Contacts at most the hub (one cached probe, and its file list for a card not yet cached)
+    and the card's own endpoint. Never raises.
+    """
+    try:
+        return _check(card, device, allow_large_default() if allow_large is None else allow_large)
+    except Exception as exc:  # noqa: BLE001 - a broken environment must not take the listing down
+        return False, f"availability check failed: {error_text(exc)}"
+
+
+def availability_of(cards: Iterable[ModelCard], **kwargs) -> dict[str, tuple[bool, str]]:
+    """``availability`` of several cards, checked in parallel (each may wait on a probe), by name."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cards = list(cards)
+    with ThreadPoolExecutor(max_workers=min(8, max(1, len(cards)))) as pool:
+        results = list(pool.map(lambda c: availability(c, **kwargs), cards))
+    return {card.name: result for card, result in zip(cards, results)}

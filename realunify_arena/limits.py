@@ -1,0 +1,70 @@
+"""Generation settings a card accepts: one check used by the app, its API and ``eval``.
+
+Every limit can be set per card under ``params.limits`` (for example ``limits: {max_new_tokens: 2048}``);
+the defaults below keep one request from holding a shared accelerator for long: tiny random-weight cards
+get small ones, since their outputs are noise at any length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from realunify_arena.adapters.base import GenerationOptions
+from realunify_arena.cards import ModelCard
+
+SEED_MAX = 2**32 - 1  # numpy's and most samplers' seed range is [0, 2**32)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds of the settings; lower bounds are fixed (``check_options``)."""
+
+    max_new_tokens: int = 4096  # text tokens per understanding call
+    steps: int = 250  # num_inference_steps of a diffusion pipeline
+    side: int = 2048  # width and height in pixels
+    temperature: float = 2.0
+
+
+TINY_LIMITS = Limits(max_new_tokens=256, steps=50, side=512)
+
+
+def limits_for(card: ModelCard) -> Limits:
+    """The card's limits: the defaults (``TINY_LIMITS`` for tiny cards) with ``params.limits`` applied."""
+    base = TINY_LIMITS if card.family == "tiny" else Limits()
+    given = card.params.get("limits") or {}
+    known = {f.name for f in fields(Limits)}
+    unknown = set(given) - known
+    if unknown:
+        raise ValueError(f"{card.path or card.name}: field 'params.limits': unknown {sorted(unknown)}; "
+                         f"expected some of {sorted(known)}")
+    return replace(base, **given)
+
+
+def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOptions:
+    """``options`` if ``card`` accepts them; else ``ValueError`` naming the setting, its value and the limit.
+
+    Checked: ``max_new_tokens`` 1..limit, ``steps`` (num_inference_steps) 1..limit, ``width``/``height``
+    16..limit px, ``guidance`` (classifier-free guidance scale) not negative, ``seed`` 0..2**32-1,
+    ``temperature`` 0..limit.
+    """
+    limits = limits_for(card)
+    where = f" for {card.name}"
+    checks = [
+        ("max_new_tokens", options.max_new_tokens, 1, limits.max_new_tokens),
+        ("steps (num_inference_steps)", options.steps, 1, limits.steps),
+        ("width", options.width, 16, limits.side),
+        ("height", options.height, 16, limits.side),
+        ("seed", options.seed, 0, SEED_MAX),
+        ("temperature", options.temperature, 0, limits.temperature),
+    ]
+    for name, value, low, high in checks:
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"{name} = {_num(value)} is outside the allowed range {_num(low)} to {_num(high)}{where}")
+    if options.guidance is not None and options.guidance < 0:
+        raise ValueError(f"guidance (classifier-free guidance scale) = {options.guidance:g} must not be negative"
+                         f"{where}; 0 turns guidance off")
+    return options
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

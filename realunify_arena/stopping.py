@@ -1,0 +1,176 @@
+"""Stopping a run: the user's Stop, or the per-run time limit, checked inside the model's own loop.
+
+A ``RunControl`` travels with one run (``runs.stream_run`` -> ``protocols.run_stream``). While a step runs,
+the control is the thread's *active* one, and ``check()`` (called before each step, by a forward pre-hook
+on each loaded model's repeated blocks — one call per decoding or denoising step — and by hand-written
+decoding loops) raises ``RunStopped`` once the control is stopped or past its deadline. The exception
+unwinds through the model call, the protocol turns it into an error trace with the reason, and the
+device lock is released by the ``with pool.use(...)`` block it leaves. ``RunRegistry`` finds the runs
+of one browser session, so a Stop button can stop them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+STOPPED_BY_USER = "stopped: you pressed Stop"
+_local = threading.local()
+
+
+class RunStopped(Exception):
+    """A run was stopped before it finished; the message says why (shown as the run's error)."""
+
+
+class RunControl:
+    """Stop signal and deadline of one run.
+
+    Args:
+        time_limit_s: seconds the run may generate once its model is loaded (``start_clock``); None: no limit.
+        event: a stop signal shared with other controls (``fork``): stopping one stops all.
+    """
+
+    def __init__(self, time_limit_s: float | None = None, event: threading.Event | None = None) -> None:
+        self.time_limit_s = time_limit_s
+        self._event = event or threading.Event()
+        self._deadline: float | None = None
+        self.reason = STOPPED_BY_USER
+
+    def fork(self) -> RunControl:
+        """A control with its own clock that stops together with this one (the two sides of a battle)."""
+        child = RunControl(self.time_limit_s, self._event)
+        child.reason = self.reason
+        return child
+
+    def start_clock(self) -> None:
+        """Start counting the time limit (after loading: a download is not generation)."""
+        if self.time_limit_s is not None:
+            self._deadline = time.monotonic() + self.time_limit_s
+
+    def stop(self, reason: str = STOPPED_BY_USER) -> None:
+        self.reason = reason
+        self._event.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise ``RunStopped`` if the run was stopped or has used up its time limit."""
+        if self._event.is_set():
+            raise RunStopped(self.reason)
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise RunStopped(f"stopped: the run took longer than the {self.time_limit_s:g} s time limit "
+                             "(--run-time-limit / REALUNIFY_RUN_TIME_LIMIT)")
+
+    @contextmanager
+    def active(self) -> Iterator[RunControl]:
+        """Make this the thread's active control for the block (what ``check()`` consults)."""
+        previous = getattr(_local, "control", None)
+        _local.control = self
+        try:
+            yield self
+        finally:
+            _local.control = previous
+
+
+def check() -> None:
+    """``check()`` the thread's active control; nothing when no run is active on this thread."""
+    control = getattr(_local, "control", None)
+    if control is not None:
+        control.check()
+
+
+@contextmanager
+def active(control: RunControl | None) -> Iterator[None]:
+    """``control.active()``, or nothing for None."""
+    if control is None:
+        yield
+    else:
+        with control.active():
+            yield
+
+
+@dataclass
+class _Request:
+    """One Run click of a session: its columns still to finish and their controls."""
+
+    columns: int
+    keys: tuple = ()  # what the runs are called (Explore: the modes), to say which were still pending
+    finished: set = field(default_factory=set)
+    started: float = field(default_factory=time.monotonic)
+    stopped: bool = False
+    controls: set = field(default_factory=set)
+
+
+class RunRegistry:
+    """The runs in flight per browser session, so that session's Stop can stop them and a second Run
+    while one is in flight can be refused. A request older than ``max_age_s`` no longer counts as busy
+    (its events were dropped without ending)."""
+
+    def __init__(self, max_age_s: float = 3600.0) -> None:
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._sessions: dict[str, dict[str, _Request]] = {}
+
+    def begin(self, session: str, columns: int, keys: tuple = ()) -> str:
+        """Record a request of ``columns`` runs (named ``keys``); returns its id (what each run passes
+        to ``open``)."""
+        request_id = uuid.uuid4().hex
+        now = time.monotonic()
+        with self._lock:
+            requests = self._sessions.setdefault(session, {})
+            for stale in [k for k, r in requests.items() if now - r.started >= self.max_age_s]:
+                del requests[stale]  # stopped while queued (its run never came), or dropped
+            requests[request_id] = _Request(columns, tuple(keys))
+        return request_id
+
+    def busy(self, session: str) -> bool:
+        """Whether the session has a request with runs still to finish."""
+        now = time.monotonic()
+        with self._lock:
+            return any(r.columns > 0 and not r.stopped and now - r.started < self.max_age_s
+                       for r in self._sessions.get(session, {}).values())
+
+    def open(self, session: str, request_id: str | None, time_limit_s: float | None) -> RunControl:
+        """A control for one run of the request (already stopped if the request was stopped)."""
+        control = RunControl(time_limit_s)
+        with self._lock:
+            request = self._sessions.get(session, {}).get(request_id) if request_id else None
+            if request is not None:
+                request.controls.add(control)
+                if request.stopped:
+                    control.stop()
+        return control
+
+    def close(self, session: str, request_id: str | None, control: RunControl, key=None) -> None:
+        """The run (named ``key``) ended: finished, failed or stopped."""
+        with self._lock:
+            requests = self._sessions.get(session, {})
+            request = requests.get(request_id) if request_id else None
+            if request is None:
+                return
+            request.controls.discard(control)
+            request.finished.add(key)
+            request.columns -= 1
+            if request.columns <= 0:
+                del requests[request_id]
+            if not requests:
+                self._sessions.pop(session, None)
+
+    def stop(self, session: str, reason: str = STOPPED_BY_USER) -> set:
+        """Stop every run of the session, running or still queued; returns the keys of those that had
+        not ended."""
+        pending = set()
+        with self._lock:
+            for request in self._sessions.get(session, {}).values():
+                if not request.stopped:
+                    pending |= set(request.keys) - request.finished
+                request.stopped = True  # kept until its runs end: one still queued starts stopped
+                for control in request.controls:
+                    control.stop(reason)
+        return pending

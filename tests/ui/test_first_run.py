@@ -1,0 +1,155 @@
+"""The first five minutes in a real browser: the default Run on a machine whose hub does not answer, Stop
+ending a long run so the next session's run starts, and a capped setting refused with a message."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+
+import pytest
+from huggingface_hub import constants
+from playwright.sync_api import expect
+
+from realunify_arena import availability
+from realunify_arena.benchmark.generators import generate_set, write_set
+from realunify_arena.cards import load_card, load_cards
+from realunify_arena.runtime import ModelPool
+from realunify_arena.settings import Settings
+from realunify_arena.store import Store
+from realunify_arena.ui import build_demo
+
+# a tiny card whose default run would denoise for hours: only Stop (or the time limit) ends it
+SLOW_CARD = """family: tiny
+description: >-
+  Tiny random-weight pair (paper row: none) that denoises for a million steps; for the Stop test.
+capabilities: [understand, generate, edit]
+dtype: float32
+defaults: {width: 32, height: 32, steps: 1000000, guidance: 3.0, max_new_tokens: 8}
+params: {base: pair, seed: 0, limits: {steps: 1000000}}
+"""
+
+
+@pytest.fixture(scope="module")
+def offline_app(tmp_path_factory):
+    """Every shipped card offered, no API keys, nothing cached, and a hub that accepts connections but
+    never answers: what a fresh machine behind a firewall sees."""
+    root = tmp_path_factory.mktemp("first-run")
+    patch = pytest.MonkeyPatch()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    patch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    patch.setattr(constants, "HF_HUB_CACHE", str(root / "hub"))
+    patch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for name in ("HF_HUB_OFFLINE", "GEMINI_API_KEY", "OPENAI_API_KEY"):
+        patch.delenv(name, raising=False)
+    availability.forget_probes()
+    write_set(generate_set(1, seed=6, task_types=["mathematical_reasoning"]), root / "data")
+    settings = Settings(data=(str(root / "data"),), db=root / "arena.db")  # the defaults: every card, judge auto
+    store = Store.open(settings.db)
+    started = time.monotonic()
+    demo = build_demo(settings, store, ModelPool(load_cards(), device="cpu"))
+    built_s = time.monotonic() - started
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield {"url": url, "store": store, "built_s": built_s}
+    demo.close()
+    store.close()
+    silent.close()
+    patch.undo()
+    availability.forget_probes()
+
+
+@pytest.fixture(scope="module")
+def slow_app(tmp_path_factory):
+    """One accelerator slot shared by every session, and a card whose run never ends by itself."""
+    root = tmp_path_factory.mktemp("stop")
+    (root / "cards").mkdir()
+    (root / "cards" / "tiny-slow.yaml").write_text(SLOW_CARD)
+    write_set(generate_set(1, seed=7, task_types=["mathematical_reasoning"]), root / "data")
+    cards = {**load_cards(), "tiny-slow": load_card(root / "cards" / "tiny-slow.yaml")}
+    settings = Settings(data=(str(root / "data"),), models=("tiny-janus", "tiny-slow"), judge="human",
+                        db=root / "arena.db", gpu_concurrency=1, run_time_limit=0)
+    store = Store.open(settings.db)
+    demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield {"url": url, "store": store}
+    demo.close()
+    store.close()
+
+
+def _page(browser, url: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    expect(page.locator("#tab-explore")).to_be_visible()
+    return context, page
+
+
+def test_the_default_run_finishes_with_a_runnable_model_when_the_hub_does_not_answer(browser, offline_app):
+    assert offline_app["built_s"] < 60  # every card checked once, each hub probe bounded by its timeout
+    context, page = _page(browser, offline_app["url"])
+    try:
+        model = page.locator("#ex-model input")
+        expect(model).to_have_value("tiny-emu3")  # the first runnable card
+        expect(page.locator("#ex-model-note")).to_contain_text("random weights: its images and answers are noise")
+        expect(page.locator("#ex-judge input")).to_have_value("human")  # no key, no cached VLM judge
+        page.locator("#ex-model input").click()
+        expect(page.locator("li").filter(has_text=re.compile(
+            r"janus-pro-7b \(unavailable: weights deepseek-community/Janus-Pro-7B are not in the local cache "
+            r"and the hub .* did not answer"))).to_have_count(1)
+        page.keyboard.press("Escape")
+        started = time.monotonic()
+        page.locator("#ex-run").click()
+        for mode in ("direct", "stepwise"):
+            expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
+        elapsed = time.monotonic() - started
+        assert elapsed < 120, elapsed  # was: 141 s of "waiting for the model…", then a connection error
+        runs = offline_app["store"].runs()
+        assert {r["model"] for r in runs} == {"tiny-emu3"} and all(r["status"] == "ok" for r in runs)
+    finally:
+        context.close()
+
+
+def test_stop_ends_a_long_run_and_the_next_sessions_run_starts(browser, slow_app):
+    first_context, first = _page(browser, slow_app["url"] + "?model=tiny-slow")
+    second_context, second = _page(browser, slow_app["url"] + "?model=tiny-janus")
+    try:
+        expect(first.locator("#ex-model input")).to_have_value("tiny-slow")
+        statuses = first.locator("#ex-direct-status, #ex-stepwise-status")  # either column may get the slot first
+        first.locator("#ex-run").click()
+        expect(statuses.filter(has_text="loading it onto cpu")).to_have_count(1, timeout=120_000)
+        first.locator("#ex-run").click()  # a second Run while the first is in flight: refused, not dropped
+        expect(first.get_by_text("A run is already in progress on this page")).to_be_visible()
+
+        second.locator("#ex-run").click()  # another visitor: waits for the one accelerator slot
+        time.sleep(3)
+        expect(second.locator("#ex-direct-status")).not_to_contain_text("done in")
+        first.locator("#ex-stop").click()
+        for mode in ("direct", "stepwise"):  # the running column and the one still queued
+            expect(first.locator(f"#ex-{mode}-status")).to_contain_text("you pressed Stop")
+        for mode in ("direct", "stepwise"):
+            expect(second.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
+        assert {r["model"] for r in slow_app["store"].runs()} == {"tiny-janus"}  # the stopped run is not stored
+
+        first.locator("#ex-run").click()  # after Stop the page runs again
+        expect(statuses.filter(has_text="running")).to_have_count(1, timeout=120_000)
+        first.locator("#ex-stop").click()
+        expect(statuses.filter(has_text="you pressed Stop")).to_have_count(2)
+    finally:
+        first_context.close()
+        second_context.close()
+
+
+def test_a_setting_over_the_cards_limit_is_refused_with_a_message(page, app):
+    page.goto(app["url"] + "?model=tiny-janus")
+    expect(page.locator("#ex-model input")).to_have_value("tiny-janus")
+    runs_before = len(app["store"].runs())
+    page.get_by_text("Generation settings (empty: the card's default)").click()
+    page.locator("#ex-max-new-tokens input").fill("100000")
+    page.locator("#ex-run").click()
+    expect(page.get_by_text("max_new_tokens = 100000 is outside the allowed range 1 to 256 for tiny-janus")
+           ).to_be_visible()
+    time.sleep(2)
+    assert len(app["store"].runs()) == runs_before  # nothing ran

@@ -1,0 +1,204 @@
+"""Availability tells the truth: weights on disk (a real hub-cache layout), a hub that does not answer, a
+model too large for the machine, and the app's default model and judge chosen from what can run."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from huggingface_hub import constants
+
+from realunify_arena import availability as av
+from realunify_arena.arena import Arena
+from realunify_arena.cards import load_card, load_cards
+from realunify_arena.context import AppContext
+from realunify_arena.settings import Settings
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+SHIPPED = load_cards()
+
+
+@pytest.fixture(autouse=True)
+def isolated_hub(tmp_path, monkeypatch):
+    """A private hub cache, probes forgotten, online unless a test says otherwise."""
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv(av.ALLOW_LARGE_ENV, raising=False)
+    av.forget_probes()
+    yield cache
+    av.forget_probes()
+
+
+def _snapshot(cache: Path, repo: str, files: dict[str, bytes]) -> Path:
+    """A snapshot laid out as huggingface_hub writes one: refs/main -> snapshots/<commit>/files."""
+    root = cache / f"models--{repo.replace('/', '--')}"
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(COMMIT)
+    folder = root / "snapshots" / COMMIT
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def _card(tmp_path: Path, checkpoint: str, name: str = "local", extra: str = ""):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: {checkpoint}\n{extra}")
+    return load_card(path)
+
+
+class _Hub(BaseHTTPRequestHandler):
+    """A loopback stand-in for the hub's API: answers the probe and one repo's file list."""
+
+    sizes: ClassVar[dict[str, int]] = {}
+
+    def do_HEAD(self):  # http.server's naming
+        self.send_response(200)
+        self.end_headers()
+
+    def do_GET(self):
+        body = json.dumps({"id": "org/Model-8B", "sha": COMMIT, "siblings": [
+            {"rfilename": n, "size": s} for n, s in self.sizes.items()]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def silent_hub(monkeypatch):
+    """A loopback socket that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{s.getsockname()[1]}")
+        yield s
+
+
+def test_a_cached_snapshot_runs_offline_and_a_partial_one_does_not(isolated_hub, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _snapshot(isolated_hub, "org/whole", {"config.json": b"{}", "model.safetensors": b"x" * 64})
+    ok, reason = av.availability(_card(tmp_path, "org/whole"), device="cpu")
+    assert ok and "org/whole in the local cache" in reason
+
+    index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    _snapshot(isolated_hub, "org/half", {"config.json": b"{}", "model.safetensors.index.json": json.dumps(index).encode(),
+                                         "model-00001-of-00002.safetensors": b"x" * 64})
+    ok, reason = av.availability(_card(tmp_path, "org/half", "half"), device="cpu")
+    assert not ok
+    assert "only partly in the local cache" in reason and "1 of 2 weight files" in reason
+    assert "HF_HUB_OFFLINE" in reason
+
+    ok, reason = av.availability(_card(tmp_path, "org/absent", "absent"), device="cpu")
+    assert not ok and "org/absent" in reason and "not in the local cache" in reason and "HF_HUB_OFFLINE" in reason
+
+
+def test_an_unanswering_hub_is_unreachable_within_the_probe_timeout_and_the_answer_is_cached(silent_hub, tmp_path):
+    started = time.monotonic()
+    probe = av.probe_hub(timeout=0.5)
+    assert time.monotonic() - started < 3
+    assert not probe.reachable and "did not answer within 0.5 s" in probe.reason
+    assert av.probe_hub(timeout=0.5) is probe  # reused, not asked again
+
+    started = time.monotonic()
+    ok, reason = av.availability(_card(tmp_path, "org/not-here"), device="cpu")
+    assert time.monotonic() - started < 3
+    assert not ok and "org/not-here" in reason and constants.ENDPOINT in reason
+
+
+def test_a_probe_past_its_ttl_asks_again(hub):
+    first = av.probe_hub(ttl=0)
+    assert first.reachable
+    assert av.probe_hub(ttl=0) is not first
+
+
+def test_an_uncached_model_too_large_for_a_cpu_host_is_refused_unless_forced(hub, tmp_path):
+    _Hub.sizes = {"model-00001-of-00002.safetensors": 9 * 10**9, "model-00002-of-00002.safetensors": 7 * 10**9,
+                  "pytorch_model.bin": 32 * 10**9, "README.md": 5}
+    card = _card(tmp_path, "org/Model-8B")
+    ok, reason = av.availability(card, device="cpu", allow_large=False)
+    assert not ok and "too large for this machine" in reason
+    assert "16.0 GB" in reason  # the hub's safetensors, not the .bin copy, not the name's guess
+    assert "--allow-large-models" in reason
+    ok, reason = av.availability(card, device="cpu", allow_large=True)
+    assert ok and "downloaded from the hub on first use" in reason and "allowed by --allow-large-models" in reason
+
+
+def test_the_size_in_a_checkpoint_name_is_the_last_resort(tmp_path, monkeypatch):
+    monkeypatch.setattr(av, "_hub_size", lambda checkpoint: None)
+    assert av.estimate_bytes(_card(tmp_path, "org/Model-7B"), ask_hub=True) == 7 * 10**9 * 2  # bfloat16
+    assert av.estimate_bytes(_card(tmp_path, "org/Model"), ask_hub=True) is None
+    assert av.estimate_bytes(_card(tmp_path, "org/Model", "hinted", "params: {memory_gb: 3}\n")) == 3 * 2**30
+
+
+def test_a_cached_model_larger_than_the_host_allows_is_too_large(isolated_hub, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _snapshot(isolated_hub, "org/small", {"model.safetensors": b"x" * 4096})
+    monkeypatch.setattr(av, "CPU_MAX_BYTES", 1000)
+    ok, reason = av.availability(_card(tmp_path, "org/small"), device="cpu")
+    assert not ok and "too large for this machine" in reason
+    monkeypatch.setenv(av.ALLOW_LARGE_ENV, "1")  # the environment forces it too
+    assert av.availability(_card(tmp_path, "org/small"), device="cpu")[0]
+
+
+class _Pool:
+    """The two things AppContext reads from a pool when choosing defaults (no model is loaded)."""
+
+    device = "cpu"
+
+    def __init__(self, cards):
+        self.cards = cards
+
+
+def _context(tmp_path, store, models, judge="auto") -> AppContext:
+    settings = Settings(models=models, judge=judge, db=tmp_path / "arena.db")
+    return AppContext(settings, store, _Pool(SHIPPED), Arena(store))
+
+
+def test_defaults_are_runnable_models_and_judges(tmp_path, store, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    ctx = _context(tmp_path, store, ("janus-pro-7b", "emu3", "tiny-janus"))
+    choices = ctx.model_choices()
+    assert choices[0] == ("tiny-janus", "tiny-janus")
+    assert all("unavailable" in label for label, name in choices[1:])
+    assert ctx.judge == "human"  # no key, no cached VLM, and never a random-weight judge
+    labels = dict((name, label) for label, name in ctx.judge_choices())
+    assert "GEMINI_API_KEY is unset" in labels["gemini-2.5-pro"]
+    assert "tiny-pair" in labels and "unavailable" not in labels["tiny-pair"]
+
+
+def test_the_papers_judge_is_the_default_when_its_key_is_set(tmp_path, store, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key-not-used")
+    assert _context(tmp_path, store, ("tiny-janus",)).judge == "gemini-2.5-pro"
+    assert _context(tmp_path, store, ("tiny-janus",), judge="tiny-pair").judge == "tiny-pair"  # set: kept
+
+
+def test_a_cached_local_vlm_is_the_judge_without_a_key(isolated_hub, tmp_path, store, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    _snapshot(isolated_hub, "Qwen/Qwen2.5-VL-7B-Instruct", {"model.safetensors": b"x" * 64})
+    assert _context(tmp_path, store, ("tiny-janus",)).judge == "qwen2.5-vl-7b"

@@ -1,0 +1,67 @@
+"""Generation settings are capped per card with a message naming the limit; the same check in the app's
+context (UI and API) and in ``eval``."""
+
+from __future__ import annotations
+
+import pytest
+
+from realunify_arena import cli
+from realunify_arena.adapters.base import GenerationOptions
+from realunify_arena.cards import load_card, load_cards
+from realunify_arena.limits import SEED_MAX, check_options, limits_for
+
+SHIPPED = load_cards()
+
+
+def test_every_shipped_cards_own_defaults_pass():
+    for card in SHIPPED.values():
+        assert check_options(card, card.defaults) == card.defaults, card.name
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"max_new_tokens": 100000}, "max_new_tokens = 100000 is outside the allowed range 1 to 256 for tiny-janus"),
+    ({"max_new_tokens": 0}, "max_new_tokens = 0 is outside the allowed range 1 to 256"),
+    ({"steps": 51}, "steps (num_inference_steps) = 51 is outside the allowed range 1 to 50"),
+    ({"width": 4096}, "width = 4096 is outside the allowed range 16 to 512"),
+    ({"height": 8}, "height = 8 is outside the allowed range 16 to 512"),
+    ({"seed": -1}, f"seed = -1 is outside the allowed range 0 to {SEED_MAX}"),
+    ({"seed": SEED_MAX + 1}, f"seed = {SEED_MAX + 1} is outside the allowed range 0 to {SEED_MAX}"),
+    ({"guidance": -2.5}, "guidance (classifier-free guidance scale) = -2.5 must not be negative"),
+    ({"temperature": 3.0}, "temperature = 3 is outside the allowed range 0 to 2"),
+])
+def test_a_setting_past_its_limit_is_refused_naming_the_limit(overrides, message):
+    card = SHIPPED["tiny-janus"]
+    with pytest.raises(ValueError) as refused:
+        check_options(card, card.options(**overrides))
+    assert message in str(refused.value)
+
+
+def test_the_edges_pass_and_real_cards_allow_more_than_tiny_ones():
+    tiny, real = SHIPPED["tiny-pair"], SHIPPED["qwen-image"]
+    check_options(tiny, tiny.options(max_new_tokens=256, steps=50, width=512, height=16, seed=SEED_MAX, guidance=0.0))
+    check_options(real, real.options(max_new_tokens=4096, steps=250, width=2048))
+    with pytest.raises(ValueError, match="1 to 4096 for qwen-image"):
+        check_options(real, real.options(max_new_tokens=4097))
+
+
+def test_a_card_sets_its_own_limits_and_a_wrong_name_is_named(tmp_path):
+    path = tmp_path / "capped.yaml"
+    path.write_text("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: org/m\n"
+                    "params: {limits: {max_new_tokens: 300}}\n")
+    card = load_card(path)
+    assert limits_for(card).max_new_tokens == 300
+    with pytest.raises(ValueError, match="1 to 300 for capped"):
+        check_options(card, GenerationOptions(max_new_tokens=301))
+    path.write_text("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: org/m\n"
+                    "params: {limits: {max_tokens: 300}}\n")
+    with pytest.raises(ValueError, match=r"params.limits.*unknown \['max_tokens'\]"):
+        limits_for(load_card(path))
+
+
+def test_eval_refuses_a_seed_outside_the_range_before_running_anything(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code = cli.main(["eval", "--model", "tiny-janus", "--judge", "tiny-pair", "--seed", "-1",
+                     "--db", str(tmp_path / "arena.db")])
+    assert code == 2
+    assert "seed = -1 is outside the allowed range" in capsys.readouterr().err
+    assert not (tmp_path / "arena.db").exists()

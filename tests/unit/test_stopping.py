@@ -1,0 +1,97 @@
+"""Runs really stop: inside a transformers generate loop and a diffusers denoising loop, on Stop or at the
+time limit, leaving nothing stored and the device free for the next run."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from realunify_arena.adapters.base import GenerationOptions
+from realunify_arena.benchmark import load
+from realunify_arena.cards import load_cards
+from realunify_arena.runs import run_to_end
+from realunify_arena.runtime import ModelPool
+from realunify_arena.stopping import STOPPED_BY_USER, RunControl, RunRegistry
+from realunify_arena.trace import Status
+
+BUNDLED = load("bundled")
+UEG = next(i for i in BUNDLED.instances if i.track == "UEG")
+
+
+@pytest.fixture(scope="module")
+def pool():
+    pool = ModelPool(load_cards(), device="cpu")
+    yield pool
+    pool.close()
+
+
+def _lock_is_free(pool, name) -> bool:
+    """Whether another thread (the next user's run) can take the device lock now."""
+    got = []
+
+    def take():
+        lock = pool.lock_for(name)
+        got.append(lock.acquire(timeout=5))
+        if got[-1]:
+            lock.release()
+
+    worker = threading.Thread(target=take)
+    worker.start()
+    worker.join()
+    return got == [True]
+
+
+def test_the_time_limit_ends_a_denoising_loop_that_would_run_for_hours(store, pool):
+    stages = []
+    control = RunControl(time_limit_s=1.0)
+    update = run_to_end(store, pool, BUNDLED.name, UEG, "tiny-pair", "direct",
+                        GenerationOptions(steps=10**6), control=control, report=stages.append)
+    assert update.trace.status is Status.ERROR
+    assert "1 s time limit" in update.trace.error and "REALUNIFY_RUN_TIME_LIMIT" in update.trace.error
+    assert update.run_id is None and not store.runs()  # a stopped run is not stored
+    assert stages and "tiny-pair" in stages[0] and "onto cpu" in stages[0]
+    assert _lock_is_free(pool, "tiny-pair")
+
+
+def test_stop_ends_a_text_generate_loop_from_another_thread(store, pool):
+    with pool.use("tiny-janus"):
+        pass  # loaded beforehand, so the stop lands inside generation
+    control = RunControl()
+    finished = []
+
+    def run():
+        finished.append(run_to_end(store, pool, BUNDLED.name, UEG, "tiny-janus", "stepwise",
+                                   GenerationOptions(max_new_tokens=10**6), control=control))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(3)
+    assert worker.is_alive()  # a million tokens: still generating
+    stopped_at = time.monotonic()
+    control.stop()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert time.monotonic() - stopped_at < 30
+    trace = finished[0].trace
+    assert trace.status is Status.ERROR and trace.error == STOPPED_BY_USER and not trace.steps
+    assert _lock_is_free(pool, "tiny-janus")
+
+
+def test_the_registry_stops_a_sessions_runs_and_only_that_sessions():
+    runs = RunRegistry()
+    mine, other = runs.begin("me", columns=2, keys=("direct", "stepwise")), runs.begin("you", columns=1)
+    assert runs.busy("me") and runs.busy("you")
+    first = runs.open("me", mine, time_limit_s=None)
+    theirs = runs.open("you", other, time_limit_s=None)
+    assert runs.stop("me") == {"direct", "stepwise"}  # one running, one still queued
+    assert first.stopped and not theirs.stopped and not runs.busy("me")
+    queued = runs.open("me", mine, time_limit_s=None)  # the column that was still waiting in the queue
+    assert queued.stopped
+    runs.close("me", mine, first, "direct")
+    runs.close("me", mine, queued, "stepwise")
+    assert not runs.busy("me") and runs.busy("you")
+    runs.close("you", other, theirs)
+    assert not runs.busy("you")
+    assert RunRegistry(max_age_s=0).begin("me", 1) and not RunRegistry(max_age_s=0).busy("me")
