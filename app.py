@@ -56,7 +56,8 @@ def build_app(settings: Settings, store):
 
     import gradio as gr
 
-    from realunify_arena.cards import MODELS_DIR, availability, load_cards
+    from realunify_arena.availability import availability
+    from realunify_arena.cards import MODELS_DIR, load_cards
     from realunify_arena.runtime import ModelPool, on_zero_gpu
     from realunify_arena.ui import build_demo
 

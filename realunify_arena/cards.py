@@ -371,11 +371,3 @@ def transformers_problem() -> str | None:
         return (f"transformers {installed} is installed; Janus/Emu3 image generation needs >= {want} "
                 f"(5.17 breaks Janus generation): pip install 'transformers>={want}'")
     return None
-
-
-def availability(card: ModelCard, **kwargs) -> tuple[bool, str]:
-    """Whether ``card`` can run here and why not: ``realunify_arena.availability.availability``."""
-    # imported here: that module builds on this one
-    from realunify_arena.availability import availability as check
-
-    return check(card, **kwargs)

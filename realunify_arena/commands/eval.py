@@ -46,7 +46,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from realunify_arena.adapters.base import Capability, ModelUnavailable
     from realunify_arena.benchmark import load
-    from realunify_arena.cards import availability
+    from realunify_arena.availability import availability
     from realunify_arena.evaluation import Shard, evaluate, select, task_counts
     from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, build_judge
     from realunify_arena.limits import check_options

@@ -16,7 +16,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from realunify_arena.cards import availability
+    from realunify_arena.availability import availability
     from realunify_arena.runtime import ModelPool
     from realunify_arena.serving import BackgroundServer, create_app
 

@@ -11,7 +11,8 @@ import pytest
 
 from realunify_arena import cli
 from realunify_arena.adapters import FAMILIES, Capability, Family
-from realunify_arena.cards import CardError, availability, load_card, load_cards
+from realunify_arena.availability import availability
+from realunify_arena.cards import CardError, load_card, load_cards
 
 SHIPPED = load_cards()
 ISSUE_CARDS = {"janus-pro-1b", "janus-pro-7b", "emu3", "bagel", "omnigen", "qwen-image-edit", "nano-banana",
