@@ -15,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import spaces
-
 from realunify_arena import judge as judging
 from realunify_arena import protocols
 from realunify_arena.adapters.base import Adapter, GenerationOptions
 from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
+from realunify_arena.runtime import zero_gpu
 from realunify_arena.store import Store
 from realunify_arena.systems import Mode
 from realunify_arena.trace import Status, Trace
@@ -67,7 +66,7 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
     yield RunUpdate(trace, store.save_trace(trace, dataset) if stored else None, done=True)
 
 
-@spaces.GPU(duration=120)  # a no-op off ZeroGPU; there, the GPU is attached only while this runs
+@zero_gpu(duration=120)  # off ZeroGPU the function as is; there, the GPU is attached only while this runs
 def _live(pool, instance: AnyInstance, model: str, mode: Mode, options: GenerationOptions) -> Iterator[Trace]:
     with pool.use(model) as adapter:
         yield from protocols.run_stream(instance, adapter, mode, options)
@@ -136,6 +135,15 @@ def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstan
         return None, f"judge {name} failed: {type(e).__name__}: {e}"
 
 
+def prefetch_judge(pool, instance: AnyInstance, model: str, judge_name: str) -> None:
+    """Start loading the judge model in the background when judging this run will need it (a UEG instance
+    with polling questions, a judge card), after ``model``'s own load: see ``ModelPool.prefetch``."""
+    name = judging.judge_name(instance, judge_name)
+    if name != judging.HUMAN and isinstance(instance, UEGInstance) and instance.question_list \
+            and hasattr(pool, "prefetch"):
+        pool.prefetch(name, after=model)
+
+
 def judge_by_hand(store: Store, run_id: int, instance: AnyInstance, yes_questions: list[str]) -> dict:
     """Store a person's answers to the polling questions (ticked = yes) as the run's human judgment.
 
@@ -152,6 +160,7 @@ def run_and_judge(store: Store, pool, dataset: str, instance: AnyInstance, model
     (None when the run failed and was not stored), the trace as ``Trace.to_dict()``, the judgment as
     ``Judgment.to_dict()`` (None when not judged) and why it was not, if something went wrong.
     """
+    prefetch_judge(pool, instance, model, judge_name)
     update = run_to_end(store, pool, dataset, instance, model, mode, options)
     judgment, problem = (judge_run(store, pool, update.run_id, update.trace, instance, judge_name)
                          if update.run_id is not None else (None, None))

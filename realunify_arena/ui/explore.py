@@ -22,7 +22,7 @@ from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, U
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
-from realunify_arena.runs import judge_by_hand, judge_run, run_and_judge, stream_run
+from realunify_arena.runs import judge_by_hand, judge_run, prefetch_judge, run_and_judge, stream_run
 from realunify_arena.systems import MODES, System
 from realunify_arena.ui.render import TraceView, instance_markdown, status_line, verdict_markdown
 from realunify_arena.ui.streaming import paced, relay
@@ -286,6 +286,7 @@ def _column_runner(ctx: AppContext, column: Column):
         expected = len(required_capabilities(inst, mode))
         skip_rest = [gr.skip()] * (len(column.outputs) - len(column.view.outputs))
         update = None
+        prefetch_judge(ctx.pool, inst, model, judge)  # the judge loads while the model runs
         for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options)):
             title = f"{mode} · {model} · seed {options.seed}"
             if update.reused:
