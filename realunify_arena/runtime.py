@@ -206,7 +206,8 @@ class ModelPool:
             if name in self._resident or name in self._loading:
                 return None
             known = self._sizes.get(name)
-        if not self._fits(known if known is not None else estimate_bytes(card)):
+        estimate = estimate_bytes(card) if known is None else known
+        if not self._fits(estimate):
             return None
         with self._changed:
             if name in self._resident or name in self._loading:
@@ -223,6 +224,7 @@ class ModelPool:
                     return
                 pending.started = True
             try:
+                self._set_threads(name, known if known is not None else estimate)
                 with self._load_lock:
                     adapter = self._loader(card, self.device)
                 with self._changed:
@@ -254,13 +256,14 @@ class ModelPool:
         except KeyError:
             raise ModelUnavailable(f"no model card named {name!r}; known: {', '.join(sorted(self.cards))}") from None
 
-    def _set_threads(self, name: str) -> None:
+    def _set_threads(self, name: str, size: int | None = None) -> None:
+        """Size torch's threads on this thread for card ``name`` (its measured size, else ``size``)."""
         if self.torch_threads is None and "OMP_NUM_THREADS" in os.environ:
             return
         with self._state:
-            size = self._sizes.get(name, 0)
+            size = self._sizes.get(name, size or 0)
         want = torch_threads_for(size, self.torch_threads)
-        import torch  # already loaded with the model
+        import torch  # the model needs it now
 
         if torch.get_num_threads() != want:  # this thread's setting (torch keeps one per thread)
             torch.set_num_threads(want)
@@ -285,7 +288,9 @@ class ModelPool:
             problem = transformers_problem()
             if problem:
                 raise ModelUnavailable(f"{card.name}: {problem}")
-            self._make_room(self._sizes.get(card.name) or estimate_bytes(card))
+            need = self._sizes.get(card.name) or estimate_bytes(card)
+            self._make_room(need)
+            self._set_threads(card.name, need)  # loading runs torch ops too
         try:
             with self._load_lock:
                 adapter = self._load(card)

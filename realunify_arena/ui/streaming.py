@@ -71,6 +71,8 @@ def merge_frames(earlier: list, later: list) -> list:
 def _merge_output(earlier, later):
     if not _is_update(later):  # a plain value: the new value, with any other properties set earlier
         return {**earlier, "value": later} if _is_update(earlier) and set(earlier) - {"__type__", "value"} else later
+    if set(later) == {"__type__"}:  # a skip
+        return earlier
     if not _is_update(earlier):
         return later if "value" in later else {**later, "value": earlier}
     return {**earlier, **later}
