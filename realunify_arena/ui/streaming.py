@@ -5,6 +5,7 @@ Gradio glue only; what is streamed (runs, battles) comes from ``realunify_arena.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -87,11 +88,13 @@ _FINISHED = object()
 
 class _Pump:
     """Items of an iterator produced on a daemon thread of its own, handed over through a queue; an
-    exception in the iterator is raised again on the consuming side."""
+    exception in the iterator is raised again on the consuming side. The thread runs in a copy of the
+    caller's context, so Gradio's per-event context (``gr.Warning``, the request) still applies there."""
 
     def __init__(self, items: Iterator) -> None:
         self._handoff: queue.Queue = queue.Queue()
-        threading.Thread(target=self._run, args=(items,), daemon=True, name="realunify-run").start()
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(self._run, items), daemon=True, name="realunify-run").start()
 
     def _run(self, items: Iterator) -> None:
         try:

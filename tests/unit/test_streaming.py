@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 
@@ -42,15 +43,21 @@ def test_frames_further_apart_than_the_gap_are_each_sent_as_they_come():
     assert list(paced(slow(), gap_s=0.05)) == [[0], [1], [2]]
 
 
+EVENT = contextvars.ContextVar("event")
+
+
 def test_frames_are_produced_on_a_thread_of_their_own_and_errors_reach_the_consumer():
-    threads = []
+    threads, events = [], []
 
     def frames():
         threads.append(threading.current_thread())
+        events.append(EVENT.get(None))  # Gradio keeps its per-event context (gr.Warning, the request) in these
         yield [1]
         raise gr.Error("the model failed")
 
+    EVENT.set("event 7")
     with pytest.raises(gr.Error, match="the model failed"):
         list(paced(frames()))
     assert threads and threads[0] is not threading.current_thread()
+    assert events == ["event 7"]
     assert list(relay(iter([1, 2]))) == [1, 2]
