@@ -208,7 +208,10 @@ def test_torch_threads_follow_the_model_size_on_the_thread_that_runs_it(monkeypa
     previous = torch.get_num_threads()
     try:
         cards = {**CARDS, "big": dataclasses.replace(CARDS["tiny-janus"], name="big")}
-        loader = lambda card, device: BigAdapter() if card.name == "big" else build_adapter(card, device)  # noqa: E731
+
+        def loader(card, device):
+            return BigAdapter() if card.name == "big" else build_adapter(card, device)
+
         pool = ModelPool(cards, device="cpu", loader=loader)
         assert BigAdapter().memory_bytes() >= TINY_MODEL_BYTES
         torch.set_num_threads(2)
