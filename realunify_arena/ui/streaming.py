@@ -28,7 +28,7 @@ def relay(items: Iterator[T]) -> Iterator[T]:
         yield item
 
 
-def paced(frames: Iterator[list], gap_s: float = 0.3) -> Iterator[list]:
+def paced(frames: Iterator[T], gap_s: float = 0.3) -> Iterator[T]:
     """``frames`` (each a list of output values, as a Gradio handler yields), produced on a thread of their
     own and sent at most one per ``gap_s``: frames that arrive closer together are merged into the newest
     (a ``gr.skip()`` keeps the earlier value, an update's properties add to the earlier ones), so nothing
@@ -41,7 +41,7 @@ def paced(frames: Iterator[list], gap_s: float = 0.3) -> Iterator[list]:
     fixed time (which made a run look slower than it was).
     """
     pump = _Pump(frames)
-    pending: list | None = None
+    pending: T | None = None
     last = float("-inf")
     while True:
         wait = None if pending is None else max(0.0, last + gap_s - time.monotonic())
@@ -61,10 +61,11 @@ def paced(frames: Iterator[list], gap_s: float = 0.3) -> Iterator[list]:
             pending, last = None, time.monotonic()
 
 
-def merge_frames(earlier: list, later: list) -> list:
+def merge_frames(earlier: T, later: T) -> T:
     """One frame with the effect of showing ``earlier`` then ``later``, output by output: a skip (an update
-    without properties) keeps the earlier output; an update's properties override the earlier ones."""
-    if len(earlier) != len(later):
+    without properties) keeps the earlier output; an update's properties override the earlier ones. A frame
+    that is not a list (one output, or a whole state) replaces the earlier one."""
+    if not isinstance(earlier, list | tuple) or not isinstance(later, list | tuple) or len(earlier) != len(later):
         return later
     return [_merge_output(a, b) for a, b in zip(earlier, later)]
 

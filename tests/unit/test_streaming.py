@@ -22,6 +22,7 @@ def test_merging_keeps_what_a_skip_leaves_and_adds_update_properties():
         {"__type__": "update", "value": "v", "visible": False},
     ]
     assert merge_frames(["x"], [gr.update(value="y")]) == [{"__type__": "update", "value": "y"}]
+    assert merge_frames("state 1", "state 2") == "state 2"  # a whole state: the newest replaces it
 
 
 def test_a_burst_is_merged_and_the_last_frame_is_never_held_back():
