@@ -4,9 +4,11 @@
 also reads ``REALUNIFY_<NAME>`` (``python app.py --help`` lists them).
 """
 
-import spaces  # noqa: F401, I001 - on ZeroGPU this must come before anything that initialises CUDA
-
+import os
 import sys
+
+if os.environ.get("SPACES_ZERO_GPU", "").lower() in {"1", "t", "true"}:  # spaces' own test (runtime.on_zero_gpu)
+    import spaces  # noqa: F401 - on ZeroGPU this must come before anything that initialises CUDA
 
 from realunify_arena.settings import Settings, SettingsError
 
@@ -63,7 +65,7 @@ def build_app(settings: Settings, store):
 
     problems: list = []
     models_dir = settings.models_dir or MODELS_DIR
-    pool = ModelPool(load_cards(models_dir, problems=problems))
+    pool = ModelPool(load_cards(models_dir, problems=problems), torch_threads=settings.torch_threads)
     for problem in problems:
         print(f"app.py: warning: broken card left out: {problem}", file=sys.stderr)
     broken = {p.path.stem for p in problems if p.path}

@@ -15,14 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import spaces
-
 from realunify_arena import judge as judging
 from realunify_arena import protocols
 from realunify_arena.adapters.base import Adapter, GenerationOptions, ModelSource
 from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
 from realunify_arena.redaction import error_text
 from realunify_arena.stopping import RunControl, RunStopped
+from realunify_arena.runtime import zero_gpu
 from realunify_arena.store import Store
 from realunify_arena.systems import Mode
 from realunify_arena.trace import Status, Trace
@@ -108,7 +107,7 @@ def _protocol(instance: AnyInstance, adapter: Adapter, mode: Mode, options: Gene
     return protocols.run_stream(instance, adapter, mode, options, control=control)
 
 
-_live = spaces.GPU(duration=120)(_remote)  # a no-op off ZeroGPU; there, the GPU is attached only while it runs
+_live = zero_gpu(duration=120)(_remote)  # off ZeroGPU the function as is; there, the GPU is attached only while it runs
 
 
 def run_to_end(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
@@ -174,6 +173,15 @@ def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstan
         return None, f"judge {name} failed: {error_text(e)}"
 
 
+def prefetch_judge(pool, instance: AnyInstance, model: str, judge_name: str) -> None:
+    """Start loading the judge model in the background when judging this run will need it (a UEG instance
+    with polling questions, a judge card), after ``model``'s own load: see ``ModelPool.prefetch``."""
+    name = judging.judge_name(instance, judge_name)
+    if name != judging.HUMAN and isinstance(instance, UEGInstance) and instance.question_list \
+            and hasattr(pool, "prefetch"):
+        pool.prefetch(name, after=model)
+
+
 def judge_by_hand(store: Store, run_id: int, instance: AnyInstance, yes_questions: list[str], voter: str, *,
                   rate_key: str | None = None, max_per_window: int | None = None,
                   window_seconds: float = 60.0) -> dict:
@@ -202,6 +210,7 @@ def run_and_judge(store: Store, pool, dataset: str, instance: AnyInstance, model
     (None when the run failed and was not stored), the trace as ``Trace.to_dict()``, the judgment as
     ``Judgment.to_dict()`` (None when not judged) and why it was not, if something went wrong.
     """
+    prefetch_judge(pool, instance, model, judge_name)
     update = run_to_end(store, pool, dataset, instance, model, mode, options)
     judgment, problem = (judge_run(store, pool, update.run_id, update.trace, instance, judge_name)
                          if update.run_id is not None else (None, None))

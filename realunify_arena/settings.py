@@ -39,6 +39,7 @@ class Settings:
     arena_mode: ArenaMode = "live"  # "stored": battles are drawn from stored runs (CPU-only Spaces)
     min_votes: int = 20  # below this a system is shown as "preliminary" on the leaderboard
     gpu_concurrency: int = 1  # model events allowed to run at once (they share one accelerator)
+    torch_threads: int | None = None  # torch's CPU threads per model run; None: sized to the host and model
     queue_size: int = 32  # events waiting beyond this get "queue full"
     vote_limit: int = 30  # votes one voter (account, or IP across sessions) may cast per vote_window
     vote_window: int = 60  # seconds
@@ -142,6 +143,8 @@ _SPECS = (
     _Spec("arena_mode", "live: generate battles now; stored: draw them from stored runs", "mode"),
     _Spec("min_votes", "votes below which a system is shown as preliminary (default 20)", "int", (0, 10**6)),
     _Spec("gpu_concurrency", "model events that may run at once (default 1)", "int"),
+    _Spec("torch_threads", "torch CPU threads for a model run (default: 1 for tiny models, else the physical"
+          " cores)", "int", (1, 4096)),
     _Spec("queue_size", "events that may wait in the queue (default 32)", "int"),
     _Spec("vote_limit", "votes one voter may cast per vote window (default 30)", "int"),
     _Spec("vote_window", "the vote limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from realunify_arena.commands._options import USAGE, CommandError, add_db, store_at

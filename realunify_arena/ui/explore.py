@@ -23,7 +23,7 @@ from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, U
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
-from realunify_arena.runs import judge_by_hand, judge_run, run_and_judge, stream_run
+from realunify_arena.runs import judge_by_hand, judge_run, prefetch_judge, run_and_judge, stream_run
 from realunify_arena.stopping import STOPPED_BY_USER
 from realunify_arena.systems import MODES, System
 from realunify_arena.ui.render import (
@@ -357,6 +357,7 @@ def _column_runner(ctx: AppContext, column: Column):
         yield [gr.update(value=f"**{title}**\n- {stage or f'step 1 of {expected} running'}…"),
                *[gr.skip()] * (len(column.outputs) - 1)]
         update = None
+        prefetch_judge(ctx.pool, inst, model, judge)  # the judge loads while the model runs
         for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options, control=control,
                                        report=report)):
             title = f"{mode} · {model} · seed {options.seed}"

@@ -1,5 +1,5 @@
-"""Streaming a generator handler to the browser: on one thread of its own, frames spaced apart; and model
-handlers that wait for the accelerator only when their card runs locally (``on_model_slot``).
+"""Streaming a generator handler to the browser: on one thread of its own, bursts of frames merged; and
+model handlers that wait for the accelerator only when their card runs locally (``on_model_slot``).
 
 Gradio glue only; what is streamed (runs, battles) comes from ``realunify_arena.runs`` and ``battles``.
 """
@@ -32,37 +32,95 @@ def relay(items: Iterator[T]) -> Iterator[T]:
     also finishes (and is stored) if the browser goes away mid-way. The thread runs in a copy of the
     caller's context, so Gradio's progress tracker (``gr.Progress``) reaches the page from it.
     """
-    handoff: queue.Queue = queue.Queue()
-    finished = object()
-
-    def pump() -> None:
-        try:
-            for item in items:
-                handoff.put(item)
-        except BaseException as e:  # noqa: BLE001 - re-raised on the consuming side
-            handoff.put(_Failure(e))
-        finally:
-            handoff.put(finished)
-
-    context = contextvars.copy_context()
-    threading.Thread(target=context.run, args=(pump,), daemon=True, name="realunify-run").start()
-    while (item := handoff.get()) is not finished:
-        if isinstance(item, _Failure):
-            raise item.error
+    pump = _Pump(items)
+    while (item := pump.get()) is not _FINISHED:
         yield item
 
 
 def paced(frames: Iterator[T], gap_s: float = 0.3) -> Iterator[T]:
-    """``frames`` at least ``gap_s`` apart. Gradio sends each yield as a diff against the previous one,
-    and a browser that receives several in a burst may render only the last, losing what the skipped
-    ones changed (seen as an image that never appears); spacing them out keeps every one."""
+    """``frames`` (each a list of output values, as a Gradio handler yields), produced on a thread of their
+    own and sent at most one per ``gap_s``: frames that arrive closer together are merged into the newest
+    (a ``gr.skip()`` keeps the earlier value, an update's properties add to the earlier ones), so nothing
+    any frame changed is lost. Nothing ever waits: a frame is sent as soon as it arrives unless one was
+    sent within ``gap_s``, and the last frame is sent the moment it exists.
+
+    Why: Gradio sends each yield as a diff against the previous one, and a browser that receives several
+    in a burst may render only the last, losing what the skipped ones changed (seen as an image that never
+    appears). Merging here means a burst never reaches the browser, without holding any frame back for a
+    fixed time (which made a run look slower than it was).
+    """
+    pump = _Pump(frames)
+    pending: T | None = None
     last = float("-inf")
-    for frame in frames:
-        wait = last + gap_s - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        yield frame
-        last = time.monotonic()
+    while True:
+        wait = None if pending is None else max(0.0, last + gap_s - time.monotonic())
+        try:
+            item = pump.get(wait)
+        except queue.Empty:  # the gap is over: show the newest state
+            yield pending
+            pending, last = None, time.monotonic()
+            continue
+        if item is _FINISHED:
+            if pending is not None:
+                yield pending
+            return
+        pending = item if pending is None else merge_frames(pending, item)
+        if time.monotonic() >= last + gap_s:
+            yield pending
+            pending, last = None, time.monotonic()
+
+
+def merge_frames(earlier: T, later: T) -> T:
+    """One frame with the effect of showing ``earlier`` then ``later``, output by output: a skip (an update
+    without properties) keeps the earlier output; an update's properties override the earlier ones. A frame
+    that is not a list (one output, or a whole state) replaces the earlier one."""
+    if not isinstance(earlier, list | tuple) or not isinstance(later, list | tuple) or len(earlier) != len(later):
+        return later
+    return [_merge_output(a, b) for a, b in zip(earlier, later)]
+
+
+def _merge_output(earlier, later):
+    if not _is_update(later):  # a plain value: the new value, with any other properties set earlier
+        return {**earlier, "value": later} if _is_update(earlier) and set(earlier) - {"__type__", "value"} else later
+    if set(later) == {"__type__"}:  # a skip
+        return earlier
+    if not _is_update(earlier):
+        return later if "value" in later else {**later, "value": earlier}
+    return {**earlier, **later}
+
+
+def _is_update(value) -> bool:
+    return isinstance(value, dict) and value.get("__type__") == "update"
+
+
+_FINISHED = object()
+
+
+class _Pump:
+    """Items of an iterator produced on a daemon thread of its own, handed over through a queue; an
+    exception in the iterator is raised again on the consuming side. The thread runs in a copy of the
+    caller's context, so Gradio's per-event context (``gr.Warning``, the request) still applies there."""
+
+    def __init__(self, items: Iterator) -> None:
+        self._handoff: queue.Queue = queue.Queue()
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(self._run, items), daemon=True, name="realunify-run").start()
+
+    def _run(self, items: Iterator) -> None:
+        try:
+            for item in items:
+                self._handoff.put(item)
+        except BaseException as e:  # noqa: BLE001 - re-raised on the consuming side
+            self._handoff.put(_Failure(e))
+        finally:
+            self._handoff.put(_FINISHED)
+
+    def get(self, timeout: float | None = None):
+        """The next item, or ``_FINISHED``; raises the iterator's exception, or ``queue.Empty`` after ``timeout``."""
+        item = self._handoff.get(timeout=timeout)
+        if isinstance(item, _Failure):
+            raise item.error
+        return item
 
 
 def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int) -> Callable:

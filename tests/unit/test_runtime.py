@@ -183,3 +183,150 @@ def test_unknown_card_and_run_wrapper():
     # off ZeroGPU, run() is a plain call that holds the model for the work
     assert pool.run("tiny-janus", lambda adapter: (adapter.name, pool.resident())) == ("tiny-janus", ["tiny-janus"])
     pool.close()
+
+
+# -- torch threads and prefetch (issue 18) ------------------------------------------------------------
+
+
+class BigAdapter:
+    """Stands in for a large model: only its reported footprint matters to the thread policy."""
+
+    name = "big"
+
+    def memory_bytes(self) -> int:
+        return 2**30
+
+    def close(self) -> None:
+        pass
+
+
+def _threads_in_use(pool, name: str, on_new_thread: bool = False) -> int:
+    """torch's intra-op threads as seen by the thread running ``name`` (torch keeps one setting per thread)."""
+    seen = []
+
+    def work():
+        with pool.use(name):
+            seen.append(torch.get_num_threads())
+
+    if on_new_thread:
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    else:
+        work()
+    return seen[0]
+
+
+def test_torch_threads_follow_the_model_size_on_the_thread_that_runs_it(monkeypatch):
+    from realunify_arena.runtime import TINY_MODEL_BYTES, physical_cores
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    previous = torch.get_num_threads()
+    try:
+        cards = {**CARDS, "big": dataclasses.replace(CARDS["tiny-janus"], name="big")}
+
+        def loader(card, device):
+            return BigAdapter() if card.name == "big" else build_adapter(card, device)
+
+        pool = ModelPool(cards, device="cpu", loader=loader)
+        assert BigAdapter().memory_bytes() >= TINY_MODEL_BYTES
+        torch.set_num_threads(2)
+        assert _threads_in_use(pool, "tiny-janus") == 1  # a tiny model: one thread
+        assert _threads_in_use(pool, "tiny-janus", on_new_thread=True) == 1  # a run's own thread too
+        assert _threads_in_use(pool, "big") == physical_cores()
+        fixed = ModelPool(cards, device="cpu", loader=loader, torch_threads=3)
+        assert _threads_in_use(fixed, "tiny-janus") == 3 and _threads_in_use(fixed, "big") == 3
+        with pytest.raises(ValueError, match="torch_threads must be at least 1"):
+            ModelPool(cards, torch_threads=0)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_physical_cores_is_within_what_this_process_may_use():
+    import os
+
+    from realunify_arena.runtime import physical_cores
+
+    cores = physical_cores()
+    assert 1 <= cores <= len(os.sched_getaffinity(0)) <= (os.cpu_count() or 1)
+
+
+def test_a_setting_of_omp_num_threads_is_left_alone(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert _threads_in_use(ModelPool(CARDS, device="cpu"), "tiny-janus") == 2
+    finally:
+        torch.set_num_threads(previous)
+
+
+class SlowLoader(CountingLoader):
+    """The real loader, slowed down, recording how many loads ever overlapped."""
+
+    def __init__(self, delay: float = 0.3) -> None:
+        super().__init__()
+        self.delay, self.active, self.most_at_once = delay, 0, 0
+        self._lock = threading.Lock()
+
+    def __call__(self, card, device):
+        with self._lock:
+            self.active += 1
+            self.most_at_once = max(self.most_at_once, self.active)
+        try:
+            time.sleep(self.delay)
+            return super().__call__(card, device)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+def test_a_prefetch_loads_in_the_background_and_a_use_meanwhile_takes_its_adapter():
+    loader = SlowLoader()
+    pool = ModelPool(CARDS, device="cpu", loader=loader)
+    thread = pool.prefetch("tiny-pair")
+    assert thread is not None and pool.prefetch("tiny-pair") is None  # one load per card
+    time.sleep(0.05)
+    with pool.use("tiny-pair") as adapter:  # waits for the prefetch instead of loading a second copy
+        assert adapter is loader.adapters["tiny-pair"][0]
+    thread.join()
+    assert loader.loads == ["tiny-pair"]
+    assert pool.prefetch("tiny-pair") is None  # already resident
+    pool.close()
+
+
+def test_a_prefetch_after_a_model_waits_for_that_load_and_loads_never_overlap():
+    loader = SlowLoader()
+    pool = ModelPool(CARDS, device="cpu", loader=loader)
+    thread = pool.prefetch("tiny-pair", after="tiny-janus")
+    time.sleep(0.5)
+    assert loader.loads == []  # still waiting for the run's own model
+    with pool.use("tiny-janus"):
+        pass
+    thread.join(timeout=120)
+    assert loader.loads == ["tiny-janus", "tiny-pair"] and pool.resident() == ["tiny-janus", "tiny-pair"]
+    other = pool.prefetch("tiny-emu3")  # no ordering: it may start while the next load does
+    with pool.use("tiny-emu3"):
+        pass
+    other.join(timeout=120)
+    assert loader.most_at_once == 1 and loader.loads.count("tiny-emu3") == 1
+    pool.close()
+
+
+def test_a_use_takes_over_a_prefetch_that_has_not_started():
+    loader = CountingLoader()
+    pool = ModelPool(CARDS, device="cpu", loader=loader)
+    thread = pool.prefetch("tiny-pair", after="tiny-janus")  # tiny-janus is never used: the stored-run case
+    with pool.use("tiny-pair"):
+        pass
+    thread.join(timeout=10)
+    assert not thread.is_alive() and loader.loads == ["tiny-pair"]
+    pool.close()
+
+
+def test_prefetch_skips_what_it_cannot_load_safely_beside_a_run():
+    pool = ModelPool({**CARDS, "half": dataclasses.replace(CARDS["tiny-pair"], name="half", dtype="bfloat16")},
+                     device="cpu", loader=CountingLoader())
+    assert pool.prefetch("half") is None  # building it would switch torch's default dtype under a running model
+    assert pool.prefetch("no-such-card") is None
+    assert pool.prefetch("tiny-pair") is not None

@@ -46,6 +46,18 @@ def test_trusted_proxies_default_to_none_and_come_from_the_flag_or_the_environme
     assert Settings.from_cli([], {}).trusted_proxies == 0  # the socket peer, not a client-written header
     assert Settings.from_cli([], {"REALUNIFY_TRUSTED_PROXIES": "1"}).trusted_proxies == 1
     assert Settings.from_cli(["--trusted-proxies", "2"], {"REALUNIFY_TRUSTED_PROXIES": "1"}).trusted_proxies == 2
+def test_torch_threads_are_sized_by_the_pool_unless_set(monkeypatch, tmp_path):
+    assert Settings.from_cli([], {}).torch_threads is None  # the pool sizes them per model
+    assert Settings.from_cli([], {"REALUNIFY_TORCH_THREADS": "2"}).torch_threads == 2
+    with pytest.raises(SettingsError, match="--torch-threads: expected an integer from 1"):
+        Settings.from_cli(["--torch-threads", "0"], {})
+    spec = importlib.util.spec_from_file_location("app_main", ROOT / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    pools = []
+    monkeypatch.setattr("realunify_arena.ui.build_demo", lambda settings, store, pool: pools.append(pool))
+    app.build_app(Settings(models=("tiny-janus",), torch_threads=3, db=tmp_path / "a.db"), store=None)
+    assert pools[0].torch_threads == 3  # the app's pool gets the setting
 
 
 @pytest.mark.parametrize("argv, env, message", [

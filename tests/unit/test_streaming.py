@@ -1,0 +1,64 @@
+"""``ui.streaming``: a run's frames reach the browser merged in bursts, never held back for a fixed time."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+
+import gradio as gr
+import pytest
+
+from realunify_arena.ui.streaming import merge_frames, paced, relay
+
+
+def test_merging_keeps_what_a_skip_leaves_and_adds_update_properties():
+    earlier = ["img-1", gr.update(value="a", visible=True), "text", gr.update(visible=False)]
+    later = [gr.skip(), "b", gr.update(visible=True), gr.update(value="v")]
+    assert merge_frames(earlier, later) == [
+        "img-1",  # skipped later: the earlier image stays
+        {"__type__": "update", "value": "b", "visible": True},  # a new value; the earlier visibility stays
+        {"__type__": "update", "value": "text", "visible": True},  # a property change; the earlier value stays
+        {"__type__": "update", "value": "v", "visible": False},
+    ]
+    assert merge_frames(["x"], [gr.update(value="y")]) == [{"__type__": "update", "value": "y"}]
+    assert merge_frames("state 1", "state 2") == "state 2"  # a whole state: the newest replaces it
+
+
+def test_a_burst_is_merged_and_the_last_frame_is_never_held_back():
+    frames = [["image", "step 1"], [gr.skip(), "step 2"], ["final image", gr.skip()]]
+    start = time.monotonic()
+    shown = list(paced(iter(frames), gap_s=30.0))
+    elapsed = time.monotonic() - start
+    assert shown == [["image", "step 1"], ["final image", "step 2"]]  # nothing any frame changed is lost
+    assert elapsed < 10.0  # far less than the 30 s gap: the last frame went out as soon as it existed
+
+
+def test_frames_further_apart_than_the_gap_are_each_sent_as_they_come():
+    def slow():
+        for i in range(3):
+            if i:
+                time.sleep(1.0)
+            yield [i]
+
+    assert list(paced(slow(), gap_s=0.05)) == [[0], [1], [2]]
+
+
+EVENT = contextvars.ContextVar("event")
+
+
+def test_frames_are_produced_on_a_thread_of_their_own_and_errors_reach_the_consumer():
+    threads, events = [], []
+
+    def frames():
+        threads.append(threading.current_thread())
+        events.append(EVENT.get(None))  # Gradio keeps its per-event context (gr.Warning, the request) in these
+        yield [1]
+        raise gr.Error("the model failed")
+
+    EVENT.set("event 7")
+    with pytest.raises(gr.Error, match="the model failed"):
+        list(paced(frames()))
+    assert threads and threads[0] is not threading.current_thread()
+    assert events == ["event 7"]
+    assert list(relay(iter([1, 2]))) == [1, 2]
