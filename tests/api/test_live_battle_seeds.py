@@ -109,3 +109,8 @@ def test_live_battle_pixels_match_no_explore_run_before_the_vote_and_the_reveale
     assert tally["pre-vote matches at seed 0"] == 0
     assert tally["post-vote matches at the revealed seed"] == tally["sides"]
     print(dict(tally))
+
+
+def test_the_live_arena_tab_makes_no_stored_mode_caveat(app):
+    shown = [str(c.get("props", {}).get("value")) for c in app["client"].config["components"]]
+    assert not [v for v in shown if "can be matched to their model" in v]
