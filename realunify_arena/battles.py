@@ -18,8 +18,8 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from realunify_arena.arena import KINDS, BattleError, draw_pair
 from realunify_arena.adapters.base import GenerationOptions
+from realunify_arena.arena import KINDS, BattleError, draw_pair
 from realunify_arena.benchmark import Dataset
 from realunify_arena.benchmark.images import anonymous_png
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
