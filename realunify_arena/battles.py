@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.arena import KINDS, BattleError, draw_pair
 from realunify_arena.benchmark import Dataset
 from realunify_arena.benchmark.images import anonymous_png
@@ -32,6 +33,10 @@ from realunify_arena.trace import Status, StepRole
 
 SIDES = ("A", "B")
 ANY = "any"  # a track or battle kind left to chance
+# A live battle side's seed is drawn uniformly from [0, BATTLE_SEEDS): a non-negative 32-bit signed integer,
+# which every backend takes (torch generators, Gemini's int32 ``seed``, OpenAI-compatible servers), and far
+# too many to run them all in Explore and match a battle's pixels before the vote.
+BATTLE_SEEDS = 2**31
 
 
 @dataclass
@@ -138,11 +143,12 @@ def play(ctx: AppContext, battle: Battle, session_id: str,
          control: RunControl | None = None) -> Iterator[tuple[str, RunUpdate]]:
     """Yield (side, update) as both sides progress; each side is delivered once it is stored and ``ok``.
 
-    A pinned run is shown from the store; otherwise the side's system runs now (or a stored run with the
-    same settings is reused). ``battle`` is updated with what was delivered, so ``battle.ready`` says
-    whether it takes a vote; a side whose answer names a system flags the battle (``names_shown``). The
-    updates are the server's: show a side before the vote only through ``anonymous_side``. ``control``
-    stops both sides (each side with its own time-limit clock).
+    A pinned run is shown from the store; otherwise the side's system runs now with the card's settings and
+    a fresh seed of its own (``battle_options``), never a stored run, so its output matches nothing Explore or
+    ``/run_instance`` returns before the vote (the reveal gives the seed). ``battle`` is updated with what
+    was delivered, so ``battle.ready`` says whether it takes a vote; a side whose answer names a system
+    flags the battle (``names_shown``). The updates are the server's: show a side before the vote only
+    through ``anonymous_side``. ``control`` stops both sides (each side with its own time-limit clock).
     """
     streams = {}
     for side in SIDES:
@@ -152,7 +158,7 @@ def play(ctx: AppContext, battle: Battle, session_id: str,
         else:
             system = battle.systems[side]
             streams[side] = stream_run(ctx.store, ctx.pool, battle.dataset, battle.instance, system.model,
-                                       system.mode, ctx.options(system.model),
+                                       system.mode, battle_options(ctx, battle, system), reuse=False,
                                        control=control.fork() if control is not None else None)
     names = battle_names(ctx, battle)
     for side, update in interleave(streams):
@@ -161,6 +167,18 @@ def play(ctx: AppContext, battle: Battle, session_id: str,
                               flag=names_shown(ctx, update, names))
             battle.runs[side], battle.delivered[side] = update.run_id, True
         yield side, update
+
+
+def battle_options(ctx: AppContext, battle: Battle, system: System) -> GenerationOptions:
+    """The card's settings with a seed drawn by ``secrets`` from [0, ``BATTLE_SEEDS``) under which nothing
+    of this system on this instance is stored yet (an Explore run at that seed would otherwise hold the
+    key), so a live side is always a run of its own. Explore keeps its own deterministic seeds."""
+    for _ in range(8):  # a stored run at a drawn seed is a 1-in-2**31 event per stored seed
+        options = ctx.options(system.model, seed=secrets.randbelow(BATTLE_SEEDS))
+        if ctx.store.find_run(battle.dataset, battle.instance.uid, system.model, system.mode,
+                              options.to_dict()) is None:
+            break
+    return options
 
 
 def battle_names(ctx: AppContext, battle: Battle) -> NameFilter:

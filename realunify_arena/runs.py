@@ -1,7 +1,8 @@
 """Run, store, judge: the one path from an instance to a stored, judged run, for the app, its API and ``eval``.
 
 A run already stored under the same key (dataset, instance, model, mode, settings) is taken from the store
-instead of being run again, which is also what lets a CPU-only Space serve stored runs. The app stores only
+instead of being run again, which is also what lets a CPU-only Space serve stored runs (except a live
+battle's run before its vote, and never for a live battle's own sides: see ``stream_run``). The app stores only
 finished runs (``ok`` or ``not_supported``): an error is usually transient (out of memory, an endpoint
 down) and a stored one would shadow the retry, since the store keeps the first run saved under a key.
 ``eval`` keeps errors (``keep_errors``): in a benchmark table a crash counts as a wrong answer.
@@ -41,7 +42,7 @@ class RunUpdate:
 
 def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
                options: GenerationOptions, *, adapter: Adapter | None = None,
-               keep_errors: bool = False, control: RunControl | None = None,
+               keep_errors: bool = False, reuse: bool = True, control: RunControl | None = None,
                report: Callable[[str], None] | None = None) -> Iterator[RunUpdate]:
     """The growing trace after each step, then the finished one with its run id (None if not stored).
 
@@ -53,11 +54,18 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
         control: stops the run (Stop, or its time limit, counted once the model is loaded); a stopped run
             is an ``error`` trace saying why, never stored by the app.
         report: called with each loading stage ("downloading …", "loading … onto cuda") as it begins.
+        reuse: take a run stored under the same key instead of running (the default). A live battle
+            passes False (with a fresh seed of its own): its sides are never a stored run.
+
+    A stored run that a live battle showed and that awaits the battle's vote (``Store.awaits_vote``) is
+    not reused: the model runs again and the run is not stored (its key is the battle's), so no other
+    request can fetch a battle's run before the vote.
 
     Never raises for a model failure: a load or run failure is a trace with status ``error``.
     """
-    existing = store.find_run(dataset, instance.uid, model, mode, options.to_dict())
-    if existing is not None:
+    existing = store.find_run(dataset, instance.uid, model, mode, options.to_dict()) if reuse else None
+    held = existing is not None and store.awaits_vote(existing)
+    if existing is not None and not held:
         yield RunUpdate(store.load_trace(existing), existing, reused=True, done=True)
         return
     trace = Trace(instance.uid, model, mode, options.to_dict())
@@ -76,7 +84,11 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
         trace.status, trace.error = Status.ERROR, str(e)
     except Exception as e:  # noqa: BLE001 - loading failed (unavailable, out of memory): shown in place
         trace.status, trace.error = Status.ERROR, error_text(e)
-    stored = keep_errors or trace.status is not Status.ERROR
+    stored = not held and (keep_errors or trace.status is not Status.ERROR)
+    if held:  # the run is not stored, its images are (content-addressed), so the trace shows them
+        for step in trace.steps:
+            if step.image is not None:
+                step.image_sha = store.put_image(step.image)
     yield RunUpdate(trace, store.save_trace(trace, dataset) if stored else None, done=True)
 
 

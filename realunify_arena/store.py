@@ -988,6 +988,16 @@ class Store:
         rows = self.query("select id, choice, created_at from votes where battle_id = ?", (battle_id,))
         return rows[0] if rows else None
 
+    def awaits_vote(self, run_id: int) -> bool:
+        """Whether run ``run_id`` is what a live battle showed that has no vote yet: an unpinned run on a
+        side of an unvoted battle. Explore does not offer such a run from the store (its seed would name
+        the side); a pinned run (``eval``'s or imported, published by nature) is never held back."""
+        rows = self.query(
+            "select 1 from runs r join battles b on b.run_a = r.id or b.run_b = r.id"
+            " where r.id = ? and r.pinned_at is null"
+            " and not exists (select 1 from votes v where v.battle_id = b.id) limit 1", (run_id,))
+        return bool(rows)
+
     def deliver_battle_side(self, battle_id: str, side: str, run_id: int) -> None:
         """Record that side ``"A"`` or ``"B"`` of the battle was shown as run ``run_id``, now."""
         column = {"A": "a", "B": "b"}[side]

@@ -36,6 +36,9 @@ from realunify_arena.ui.streaming import paced, relay
 
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
 REFUSALS = (BattleError, KeyError, LookupError)  # shown as the message, never as a traceback
+STORED_NOTE = (" Battles here show published runs (batch evaluations, imported results), which Explore also "
+               "serves, so outputs can be matched to their model: votes count per person within a rate limit, "
+               "and votes on battles whose answer named a model are left out of the ratings.")
 
 
 def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
@@ -86,7 +89,7 @@ def _voter(ctx: AppContext, request: gr.Request, profile: gr.OAuthProfile | None
 
 def build(ctx: AppContext) -> None:
     gr.Markdown("Two anonymous systems answer the same instance. Vote once both are done; the names are "
-                "revealed after your vote.")
+                "revealed after your vote." + (STORED_NOTE if ctx.settings.arena_mode == "stored" else ""))
     with gr.Row():
         source = gr.Dropdown(ctx.source_choices(), value=ctx.sources[0], label="Data source", elem_id="ar-source")
         track = gr.Radio([ANY, "UEG", "GEU"], value=ANY, label="Track", elem_id="ar-track")

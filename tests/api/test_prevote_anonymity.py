@@ -122,3 +122,9 @@ def test_a_named_answer_is_redacted_before_the_vote(app):
         texts = sorted((side["text"] for side in battle["sides"].values()), key=len)
         assert len(texts[0]) == 1 and texts[1].startswith(f"As {REDACTED}, I choose "), texts
         client.predict(battle["battle_id"], "B", api_name="/vote")
+
+
+def test_the_arena_tab_says_stored_outputs_can_be_matched(app):
+    """Stored battles show published runs that Explore also serves: the tab says so and names the defences."""
+    shown = [str(c.get("props", {}).get("value")) for c in app["client"].config["components"]]
+    assert [v for v in shown if "can be matched to their model" in v and "rate limit" in v]

@@ -13,7 +13,7 @@ import random
 import pytest
 from PIL import Image, PngImagePlugin
 
-from realunify_arena import ratings
+from realunify_arena import battles, ratings
 from realunify_arena.arena import Arena, BattleError, VoteRefused
 from realunify_arena.battles import (
     anonymise, anonymous_side, judge_battle, load_battle, play, play_to_end, reveal, start_battle, vote_and_reveal,
@@ -23,7 +23,7 @@ from realunify_arena.cards import load_cards
 from realunify_arena.context import AppContext
 from realunify_arena.identity import REDACTED
 from realunify_arena.judge import ANSWER_PARSER
-from realunify_arena.runs import JUDGING, RunUpdate
+from realunify_arena.runs import JUDGING, RunUpdate, run_to_end
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.systems import System
@@ -119,6 +119,37 @@ def test_a_live_battle_runs_both_sides_and_the_judge_model_follows_the_vote(stor
     for side in "AB":
         info = judged["sides"][side]
         assert info["judge"] == "tiny-pair" and info["judgment"] == store.find_judgment(info["run_id"], "tiny-pair")
+
+
+def test_a_live_side_runs_with_a_fresh_seed_and_is_offered_elsewhere_only_after_the_vote(store, pool, monkeypatch):
+    """Each live side draws its own seed (skipping one whose run is already stored, e.g. by Explore), runs
+    now, and is not handed out by the store's run reuse until the battle has its vote; a pinned run always is."""
+    ctx = _context(store, pool)
+    battle = start_battle(ctx, "bundled", "UEG", "direct_vs_stepwise", SESSION, "hf:eve")
+    model, dataset = battle.systems["A"].model, load("bundled")
+    taken = {mode: run_to_end(store, pool, dataset.name, battle.instance, model, mode,
+                              ctx.options(model, seed=4242)).run_id for mode in ("direct", "stepwise")}
+    draws = iter([4242, 77, 4242, 88])  # A: a seed Explore holds, then its own; B the same
+    monkeypatch.setattr(battles.secrets, "randbelow", lambda n: next(draws))
+    list(play(ctx, battle, SESSION))
+    monkeypatch.undo()
+    seeds = {side: store.load_trace(battle.runs[side]).settings["seed"] for side in "AB"}
+    assert seeds == {"A": 77, "B": 88} and not set(battle.runs.values()) & set(taken.values())
+    assert store.awaits_vote(battle.runs["A"]) and store.awaits_vote(battle.runs["B"])
+
+    system = battle.systems["A"]
+    asked = ctx.options(model, seed=77)
+    before = run_to_end(store, pool, dataset.name, battle.instance, model, system.mode, asked)
+    assert before.run_id is None and not before.reused and before.trace.final.image_sha  # run again, not stored
+    assert before.trace.final.image_sha == store.load_trace(battle.runs["A"]).final.image_sha  # same seed, same image
+    vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:eve", "A")
+    after = run_to_end(store, pool, dataset.name, battle.instance, model, system.mode, asked)
+    assert after.reused and after.run_id == battle.runs["A"] and not store.awaits_vote(battle.runs["A"])
+
+    pinned_battle = start_battle(ctx, "bundled", "UEG", "direct_vs_stepwise", SESSION, "hf:eve")
+    list(play(ctx, pinned_battle, SESSION))
+    store.pin([pinned_battle.runs["B"]])  # pinned (published by eval): never held back
+    assert not store.awaits_vote(pinned_battle.runs["B"]) and store.awaits_vote(pinned_battle.runs["A"])
 
 
 def test_a_failed_side_is_anonymised_and_the_battle_takes_no_vote(store, pool):
