@@ -25,8 +25,8 @@ from realunify_arena.benchmark.images import anonymous_png
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.identity import COMMON_WORDS, NameFilter
-from realunify_arena.judge import judge_name
-from realunify_arena.runs import RunUpdate, interleave, judge_run, stream_run
+from realunify_arena.judge import HUMAN, judge_name
+from realunify_arena.runs import RunUpdate, interleave, judge_run, needs_device, stream_run
 from realunify_arena.stopping import RunControl
 from realunify_arena.systems import MODES, Mode, System
 from realunify_arena.trace import Status, StepRole
@@ -179,6 +179,21 @@ def battle_options(ctx: AppContext, battle: Battle, system: System) -> Generatio
                               options.to_dict()) is None:
             break
     return options
+def play_needs_device(ctx: AppContext, battle: Battle) -> bool:
+    """Whether producing ``battle`` (``play``) takes this machine's accelerator: some side still to run
+    (no pinned or delivered run) is a local card (``runs.needs_device``). A battle of remote models, or
+    one drawn from stored runs, runs outside the model slot, so a hung endpoint holds nobody's local run;
+    each remote request still ends at its card's deadline."""
+    return any(battle.runs.get(side) is None and needs_device(ctx.pool, battle.systems[side].model)
+               for side in SIDES)
+
+
+def judging_needs_device(ctx: AppContext, battle: Battle) -> bool:
+    """Whether ``judge_battle`` takes the accelerator: a UEG battle judged by a local judge card (GEU
+    answers are parsed, never sent to a model; a human judge is not asked here)."""
+    judge = ctx.judge
+    return (not isinstance(battle.instance, GEUInstance) and judge != HUMAN
+            and needs_device(ctx.pool, judge))
 
 
 def battle_names(ctx: AppContext, battle: Battle) -> NameFilter:
@@ -229,11 +244,11 @@ def anonymous_side(ctx: AppContext, update: RunUpdate, names: NameFilter | None 
             "error": anonymise(trace.error, names) if trace.error else None}
 
 
-def play_to_end(ctx: AppContext, battle: Battle, session_id: str) -> dict:
+def play_to_end(ctx: AppContext, battle: Battle, session_id: str, control: RunControl | None = None) -> dict:
     """Produce both sides and return the anonymous pre-vote view of the battle: id, dataset, instance uid,
-    track, text, ``ready`` and each side's ``anonymous_side``."""
+    track, text, ``ready`` and each side's ``anonymous_side``. ``control`` as for ``play``."""
     final: dict[str, RunUpdate] = {}
-    for side, update in play(ctx, battle, session_id):
+    for side, update in play(ctx, battle, session_id, control):
         final[side] = update
     inst = battle.instance
     return {"battle_id": battle.battle_id, "dataset": battle.dataset, "instance_uid": inst.uid,
@@ -261,8 +276,8 @@ def reveal(ctx: AppContext, battle_id: str, session_id: str) -> dict:
 
 
 def judge_battle(ctx: AppContext, battle_id: str, session_id: str) -> dict:
-    """The reveal after the judge model scored both sides (a model event: run it in the ``gpu`` group);
-    raises ``BattleError`` before the vote."""
+    """The reveal after the judge model scored both sides (a model event: hold ``ctx.device_slot`` when
+    ``judging_needs_device``); raises ``BattleError`` before the vote."""
     revealed = ctx.arena.reveal(battle_id, session_id)
     return _with_judgments(ctx, load_battle(ctx, battle_id, session_id), revealed, ask_model=True)
 

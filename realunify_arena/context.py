@@ -110,9 +110,9 @@ class AppContext:
 
     @property
     def gpu_events(self) -> dict:
-        """Event arguments for a handler that runs a model not known when the event is made (an arena
-        battle): all such events share one group, so at most ``gpu_concurrency`` of them run at once. A
-        handler whose inputs name the model uses ``model_slot`` instead, which holds only local runs."""
+        """Event arguments for a handler that runs a model not known when the event is made: all such
+        events share one group, so at most ``gpu_concurrency`` of them run at once. Prefer ``model_slot``
+        (the inputs name the model) or ``device_slot`` (the handler can tell), which hold only local runs."""
         return {"concurrency_limit": self.settings.gpu_concurrency, "concurrency_id": "gpu"}
 
     @asynccontextmanager
@@ -125,7 +125,15 @@ class AppContext:
         Raises:
             QueueFull: ``settings.queue_size`` local runs are already waiting.
         """
-        if not needs_device(self.pool, model):
+        async with self.device_slot(needs_device(self.pool, model)):
+            yield
+
+    @asynccontextmanager
+    async def device_slot(self, needed: bool) -> AsyncIterator[None]:
+        """``model_slot`` for work whose models are known only inside the handler (an arena battle loaded
+        by its id; ``battles.play_needs_device`` decides): with ``needed`` False it passes at once, else it
+        waits for one of the ``settings.gpu_concurrency`` slots. Raises ``QueueFull`` as ``model_slot``."""
+        if not needed:
             yield
             return
         if self._device_slots is None:

@@ -282,7 +282,8 @@ def stored_images(store) -> ImageLoader:
 def judge_trace(trace: Trace, instance: AnyInstance, judge: Judge, image_loader: ImageLoader, *,
                 attempts: int = ATTEMPTS) -> Judgment:
     """Judge a finished run. A backend that cannot run at all (``ModelUnavailable``) or a missing human
-    answer is raised; any other failure of one ask counts as an unparseable reply."""
+    answer is raised; any other failure of one ask counts as an unparseable reply, and a question whose
+    ask timed out (``TimeoutError``: the judge's one deadline passed) is not asked again."""
     if trace.final is None:
         raise ValueError(f"{trace.system} on {trace.instance_uid}: only finished runs are judged "
                          f"(status {trace.status.value})")
@@ -306,6 +307,9 @@ def _ask_until_parsed(judge: Judge, image: Image.Image, question: str, attempts:
             raise
         except Exception as e:  # noqa: BLE001 - a failed call is a failed attempt; its message is kept
             reply = f"<judge call failed: {error_text(e)}>"
+            if isinstance(e, TimeoutError):  # the endpoint had its whole deadline: asking again would only wait again
+                replies.append(reply)
+                break
         replies.append(reply)
         if parse_yes_no(reply) is not None:
             break

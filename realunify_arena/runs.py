@@ -215,15 +215,16 @@ def judge_by_hand(store: Store, run_id: int, instance: AnyInstance, yes_question
 
 
 def run_and_judge(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
-                  options: GenerationOptions, judge_name: str) -> dict:
-    """Run (or reuse) one instance in one mode, store it, judge it.
+                  options: GenerationOptions, judge_name: str, control: RunControl | None = None) -> dict:
+    """Run (or reuse) one instance in one mode, store it, judge it; ``control`` (``stream_run``) bounds the
+    run, e.g. by the app's per-run time limit.
 
     Returns ``{"run_id", "reused", "status", "error", "trace", "judgment", "judge_problem"}``: the run id
     (None when the run failed and was not stored), the trace as ``Trace.to_dict()``, the judgment as
     ``Judgment.to_dict()`` (None when not judged) and why it was not, if something went wrong.
     """
     prefetch_judge(pool, instance, model, judge_name)
-    update = run_to_end(store, pool, dataset, instance, model, mode, options)
+    update = run_to_end(store, pool, dataset, instance, model, mode, options, control=control)
     judgment, problem = (judge_run(store, pool, update.run_id, update.trace, instance, judge_name)
                          if update.run_id is not None else (None, None))
     return {"run_id": update.run_id, "reused": update.reused, "status": update.trace.status.value,

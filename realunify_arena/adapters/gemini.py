@@ -20,6 +20,7 @@ from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions
 from realunify_arena.adapters.wire import png_bytes, within_deadline, without_key
 from realunify_arena.benchmark.images import open_checked
 from realunify_arena.cards import ModelCard
+from realunify_arena.http_deadline import deadline_client_args
 
 DEFAULT_TIMEOUT_S = 300.0
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # google-genai's own retry statuses
@@ -37,9 +38,9 @@ class GeminiAdapter(Adapter):
         self.timeout_s = float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S))
         self.attempts = max(1, int(card.params.get("attempts", 3)))
         # The client makes one attempt; ``_call`` retries within one deadline (its own retries would each
-        # get the whole time limit again).
+        # get the whole time limit again), which its HTTP client keeps as a total however slowly bytes arrive.
         http = types.HttpOptions(base_url=card.endpoint, timeout=int(self.timeout_s * 1000),
-                                 retry_options=types.HttpRetryOptions(attempts=1))
+                                 retry_options=types.HttpRetryOptions(attempts=1), client_args=deadline_client_args())
         self.client = genai.Client(api_key=key, http_options=http)
         self.types = types
 

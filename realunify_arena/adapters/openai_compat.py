@@ -43,6 +43,7 @@ from PIL import Image
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
 from realunify_arena.adapters.wire import image_from_base64, png_bytes, png_data_url, within_deadline, without_key
 from realunify_arena.cards import CardError, ModelCard
+from realunify_arena.http_deadline import deadline_client_args
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_RETRIES = 2
@@ -57,7 +58,8 @@ _OUTPUT_MODALITY = {Capability.UNDERSTAND: "text", Capability.GENERATE: "image",
 def make_client(card: ModelCard):
     """The ``openai.OpenAI`` client for ``card``: base URL, key from ``card.api_key_env``, time limit
     ``params.timeout_s`` (seconds, default 300) and no retries of its own: each of its retries would get
-    the whole time limit again, so the adapter retries itself within one deadline (``within_deadline``).
+    the whole time limit again, so the adapter retries itself within one deadline (``within_deadline``),
+    which its HTTP client keeps as a total (``http_deadline``), however slowly bytes arrive.
     Raises ModelUnavailable when the key variable is named but unset."""
     import openai
 
@@ -67,7 +69,8 @@ def make_client(card: ModelCard):
         if not key:
             raise ModelUnavailable(f"{card.name}: API key variable {card.api_key_env} is unset")
     return openai.OpenAI(base_url=card.endpoint, api_key=key,
-                         timeout=float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S)), max_retries=0)
+                         timeout=float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S)), max_retries=0,
+                         http_client=openai.DefaultHttpxClient(**deadline_client_args()))
 
 
 def _per_capability(card: ModelCard, key: str, default: Any) -> dict[Capability, Any]:

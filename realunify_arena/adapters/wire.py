@@ -1,5 +1,9 @@
 """On the wire: PNG bytes and base64 for the HTTP families and the OpenAI-compatible server, error
-text with the API key taken out, and one deadline per remote request (``within_deadline``)."""
+text with the API key taken out, and one deadline per remote request (``within_deadline``).
+
+The deadline is a true total (``http_deadline``): a remote family's HTTP client is built with
+``http_deadline.deadline_client_args``, and ``within_deadline`` holds a ``total_deadline`` around the request.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from typing import TypeVar
 from PIL import Image
 
 from realunify_arena.benchmark.images import open_checked, png_bytes
+from realunify_arena.http_deadline import total_deadline
+from realunify_arena.redaction import redact
 
 T = TypeVar("T")
 
@@ -53,24 +59,25 @@ def within_deadline(attempt: Callable[[float], T], *, timeout_s: float, retries:
     """
     start = time.monotonic()
     tries = 0
-    while True:
-        left = timeout_s - (time.monotonic() - start)
-        if left <= 0:
-            break
-        tries += 1
-        try:
-            return attempt(left)
-        except Exception as exc:
-            if is_timeout(exc):
-                raise _late(where, start, tries, timeout_s) from exc
-            delay = min(0.5 * 2 ** (tries - 1), 4.0)
-            if tries > retries or not is_retryable(exc) or time.monotonic() - start + delay >= timeout_s:
-                raise
-            time.sleep(delay)
+    with total_deadline(timeout_s) as deadline:
+        while True:
+            left = timeout_s - (time.monotonic() - start)
+            if left <= 0:
+                break
+            tries += 1
+            try:
+                return attempt(left)
+            except Exception as exc:
+                if deadline.expired or is_timeout(exc):  # a socket shut at the deadline fails in any way
+                    raise _late(where, start, tries, timeout_s) from exc
+                delay = min(0.5 * 2 ** (tries - 1), 4.0)
+                if tries > retries or not is_retryable(exc) or time.monotonic() - start + delay >= timeout_s:
+                    raise
+                time.sleep(delay)
     raise _late(where, start, tries, timeout_s)
 
 
 def _late(where: str, start: float, tries: int, timeout_s: float) -> TimeoutError:
     elapsed = time.monotonic() - start
-    return TimeoutError(f"{where}: no answer after {elapsed:.1f} s ({tries} attempt{'s' if tries != 1 else ''}; "
-                        f"deadline {timeout_s:g} s)")
+    return TimeoutError(redact(f"{where}: no answer after {elapsed:.1f} s ({tries} attempt{'s' if tries != 1 else ''}; "
+                               f"deadline {timeout_s:g} s)"))

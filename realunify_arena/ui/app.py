@@ -52,7 +52,8 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
         demo.load(open_from_url, None, [tabs, *explore_tab.url_outputs], api_visibility="private",
                   concurrency_limit=None)
         sessions.release_sessions(demo)  # a visit's server state goes when the visit does
-    # Model events name the "gpu" group and its limit; everything else only reads or writes the store and
-    # sets concurrency_limit=None. The default is the safe one for an event that forgets to say.
+    # Model events are admitted at once and a local model's run waits in ctx.model_slot/device_slot (a
+    # remote one does not); everything else only reads or writes the store. All set concurrency_limit=None;
+    # the default is the safe one for an event that forgets to say.
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)
     return demo

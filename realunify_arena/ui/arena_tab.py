@@ -9,6 +9,7 @@ checks that again.
 
 from __future__ import annotations
 
+import anyio.to_thread
 import gradio as gr
 
 from realunify_arena.arena import KIND_LABELS, BattleError, VoteRefused
@@ -19,8 +20,10 @@ from realunify_arena.battles import (
     anonymous_side,
     battle_names,
     judge_battle,
+    judging_needs_device,
     load_battle,
     play,
+    play_needs_device,
     play_to_end,
     start_battle,
     vote_and_reveal,
@@ -29,10 +32,11 @@ from realunify_arena.benchmark.schema import GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.runs import RunUpdate
+from realunify_arena.stopping import RunControl
 from realunify_arena.store import split_uid
 from realunify_arena.trace import Status
 from realunify_arena.ui.render import ABSOLUTE_LINK_JS, TraceView, explore_query, instance_markdown, plain, status_line
-from realunify_arena.ui.streaming import paced, relay
+from realunify_arena.ui.streaming import in_device_slot, on_device_slot, paced, relay
 
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
 REFUSALS = (BattleError, KeyError, LookupError)  # shown as the message, never as a traceback
@@ -196,7 +200,8 @@ def build(ctx: AppContext) -> None:
     votes = [button.click(voter(choice), state, [reveal, *buttons.values(), next_battle, *view_outputs],
                           api_visibility="private", concurrency_limit=None)
              for choice, button in buttons.items()]
-    judging = [vote.success(judged, state, reveal, api_visibility="private", **ctx.gpu_events)
+    judging = [vote.success(on_device_slot(ctx, judged, _needs_device(ctx, judging_needs_device)), state, reveal,
+                            api_visibility="private", concurrency_limit=None)
                for vote in votes] if ctx.judge != HUMAN else []
     # a new battle drops the last one's judging still queued, which would overwrite the new reveal
     started = gr.on([new.click, next_battle.click], start, [source, track, kind],
@@ -213,8 +218,11 @@ def build(ctx: AppContext) -> None:
 
     started.success(instance_link, state, link, api_visibility="private", queue=False).then(
         None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)
-    generating = started.success(generate, state, [*view_outputs, *buttons.values(), reveal],
-                                 api_visibility="private", **_battle_concurrency(ctx))
+    # admitted at once: a battle with a side on a local card waits in ctx.device_slot, one of remote
+    # models (or stored runs) does not, so a hung endpoint holds no one's local run
+    generating = started.success(on_device_slot(ctx, generate, _needs_device(ctx, play_needs_device)), state,
+                                 [*view_outputs, *buttons.values(), reveal], api_visibility="private",
+                                 concurrency_limit=None)
 
     def stop_battle(request: gr.Request):
         stopped = ctx.runs.stop(request.session_hash)  # both sides end at their next step
@@ -225,10 +233,15 @@ def build(ctx: AppContext) -> None:
     _register_api(ctx)
 
 
-def _battle_concurrency(ctx: AppContext) -> dict:
-    """Live battles run models, so they share the ``gpu`` group; stored battles only read the store
-    and must not wait behind someone else's generation."""
-    return {"concurrency_limit": None} if ctx.settings.arena_mode == "stored" else ctx.gpu_events
+def _needs_device(ctx: AppContext, decides):
+    """``decides(ctx, battle)`` (``battles.play_needs_device`` or ``judging_needs_device``) for a handler's
+    (battle id, request); a battle this session cannot load runs nothing (its handler refuses it)."""
+    def needs(battle_id: str | None, request: gr.Request) -> bool:
+        try:
+            return battle_id is not None and decides(ctx, load_battle(ctx, battle_id, request.session_hash))
+        except REFUSALS:
+            return False
+    return needs
 
 
 def _progress(side: str, update: RunUpdate, shown: dict) -> str:
@@ -240,15 +253,16 @@ def _progress(side: str, update: RunUpdate, shown: dict) -> str:
 
 
 def _register_api(ctx: AppContext) -> None:
-    def new_battle(source: str = "", track: str = ANY, kind: str = ANY, request: gr.Request = None,
-                   profile: gr.OAuthProfile | None = None) -> dict:
+    async def new_battle(source: str = "", track: str = ANY, kind: str = ANY, request: gr.Request = None,
+                         profile: gr.OAuthProfile | None = None) -> dict:
         """Start a battle and produce both outputs; returns the battle id and the anonymous outputs."""
         try:
-            battle = start_battle(ctx, source or ctx.sources[0], track, kind, request.session_hash,
-                                  _voter(ctx, request, profile))
+            battle = await anyio.to_thread.run_sync(lambda: start_battle(
+                ctx, source or ctx.sources[0], track, kind, request.session_hash, _voter(ctx, request, profile)))
         except REFUSALS as e:
             raise gr.Error(_message(e)) from None
-        return play_to_end(ctx, battle, request.session_hash)
+        return await in_device_slot(ctx, play_needs_device(ctx, battle), play_to_end, ctx, battle,
+                                    request.session_hash, RunControl(ctx.settings.time_limit_s))
 
     def vote(battle_id: str, choice: str, request: gr.Request = None,
              profile: gr.OAuthProfile | None = None) -> dict:
@@ -259,5 +273,5 @@ def _register_api(ctx: AppContext) -> None:
         except VoteRefused as e:
             raise gr.Error(plain(e.message, markdown=False)) from None
 
-    gr.api(new_battle, api_name="new_battle", **_battle_concurrency(ctx))
+    gr.api(new_battle, api_name="new_battle", concurrency_limit=None)  # a local side waits in ctx.device_slot
     gr.api(vote, api_name="vote", concurrency_limit=None)

@@ -24,7 +24,7 @@ from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, prefetch_judge, run_and_judge, stream_run
-from realunify_arena.stopping import STOPPED_BY_USER
+from realunify_arena.stopping import STOPPED_BY_USER, RunControl
 from realunify_arena.systems import MODES, System
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
@@ -467,7 +467,7 @@ def _register_api(ctx: AppContext) -> None:
         except KeyError as e:
             raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
         return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options,
-                             judge or ctx.judge)
+                             judge or ctx.judge, control=RunControl(ctx.settings.time_limit_s))
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
     # concurrency_limit=None: a local card's run waits in ctx.model_slot, a remote card's does not wait

@@ -1,5 +1,6 @@
 """Streaming a generator handler to the browser: on one thread of its own, bursts of frames merged; and
-model handlers that wait for the accelerator only when their card runs locally (``on_model_slot``).
+model handlers that wait for the accelerator only when their card runs locally (``on_model_slot``, or
+``on_device_slot`` / ``in_device_slot`` when the handler's own data says so, as for an arena battle).
 
 Gradio glue only; what is streamed (runs, battles) comes from ``realunify_arena.runs`` and ``battles``.
 """
@@ -131,10 +132,36 @@ def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int) -> Callabl
     once, so a hung endpoint (bounded by its card's ``timeout_s``) never holds another user's local run.
     The handler itself still runs on worker threads. A full queue is refused with a ``gr.Error``.
     """
+    async def slot(args: tuple):
+        model = args[model_arg]
+        return _Refusing(ctx.model_slot(model if isinstance(model, str) else ""))
+
+    return _in_slot(handler, slot)
+
+
+def on_device_slot(ctx: AppContext, handler: Callable, needs_device: Callable[..., bool]) -> Callable:
+    """``handler`` as ``on_model_slot`` makes it, for a handler whose models only its inputs' data can tell
+    (an arena battle, by its id): ``needs_device(*args)`` (on a worker thread: it may read the store) says
+    whether this call holds ``ctx.device_slot``. Register it with ``concurrency_limit=None``."""
+    async def slot(args: tuple):
+        return _Refusing(ctx.device_slot(await anyio.to_thread.run_sync(functools.partial(needs_device, *args))))
+
+    return _in_slot(handler, slot)
+
+
+async def in_device_slot(ctx: AppContext, needed: bool, function: Callable[..., T], *args) -> T:
+    """``function(*args)`` on a worker thread, inside ``ctx.device_slot(needed)``: for an async handler
+    that learns what it runs part-way (``/new_battle`` draws its systems first)."""
+    async with _Refusing(ctx.device_slot(needed)):
+        return await anyio.to_thread.run_sync(functools.partial(function, *args))
+
+
+def _in_slot(handler: Callable, slot: Callable) -> Callable:
+    """``handler`` as an async handler that runs on worker threads inside ``await slot(args)``."""
     if inspect.isgeneratorfunction(handler):
         @functools.wraps(handler)
         async def stream(*args) -> AsyncIterator:
-            async with _slot(ctx, args[model_arg]):
+            async with await slot(args):
                 items = handler(*args)
                 while (item := await anyio.to_thread.run_sync(next, items, _DONE)) is not _DONE:
                     yield item
@@ -142,7 +169,7 @@ def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int) -> Callabl
 
     @functools.wraps(handler)
     async def call(*args):
-        async with _slot(ctx, args[model_arg]):
+        async with await slot(args):
             return await anyio.to_thread.run_sync(functools.partial(handler, *args))
     return call
 
@@ -150,12 +177,8 @@ def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int) -> Callabl
 _DONE = object()
 
 
-def _slot(ctx: AppContext, model):
-    return _Refusing(ctx.model_slot(model if isinstance(model, str) else ""))
-
-
 class _Refusing:
-    """``ctx.model_slot`` with ``QueueFull`` shown on the page as a ``gr.Error``."""
+    """``ctx.model_slot`` or ``device_slot`` with ``QueueFull`` shown on the page as a ``gr.Error``."""
 
     def __init__(self, slot) -> None:
         self.slot = slot

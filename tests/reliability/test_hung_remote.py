@@ -1,6 +1,7 @@
 """A hung remote model never holds anyone's queue: its request ends at the card's one deadline (retries
 included) with the measured seconds in the message, and a local run started meanwhile in another session
-completes without waiting for it.
+completes without waiting for it; a live Arena battle of two remote models runs outside the model slot, so
+a local battle or run in another session does not wait for it either.
 
 The app is the real ``build_demo`` launched on loopback with a real ``ModelPool``: ``tiny-pair`` (a real
 tiny local model) and ``hangs``, the real OpenAI-compatible adapter talking to an endpoint that accepts
@@ -9,6 +10,7 @@ the request and never answers. Separate ``gradio_client`` clients are separate s
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -28,6 +30,7 @@ from realunify_arena.ui import build_demo
 pytestmark = pytest.mark.slow
 
 UEG_UID = "UEG_1_world_knowledge"
+GEU_UID = "GEU_1_mental_reconstruction"
 DEADLINE_S = 10  # the card's timeout_s; with max_retries 2 the old client took 3 x 10 s
 MARGIN_S = 8.0  # submission, the reply's trip through the queue and the client, a busy shared machine
 
@@ -91,3 +94,88 @@ def test_a_hung_remote_model_ends_at_its_deadline_and_holds_no_local_run(tmp_pat
             store.close()
     print(f"\nhung remote: ended after {', '.join(f'{s:.1f}' for s in ended)} s (deadline {DEADLINE_S} s); "
           f"local run meanwhile {local_s:.2f} s (alone, first load included: {warm_s:.2f} s)")
+
+
+class DripsOnPost(JSONHandler):
+    """Lists its models at once (so the cards are available), then answers every request a byte every
+    0.5 s (headers announcing a 1 MB body first), until the test ends."""
+
+    def do_GET(self):
+        self.reply(200, {"object": "list", "data": [{"id": "drip-model", "object": "model"}]})
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        try:
+            while not self.server.release.wait(0.5):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+        except OSError:
+            pass  # the client shut the connection: its deadline
+
+
+BATTLE_DEADLINE_S = 5  # per side; the two sides of a battle run one after the other on one thread
+
+
+def test_a_hung_remote_battle_holds_no_local_battle_or_run(tmp_path):
+    """Session 1 starts a live battle of two remote models whose endpoint drips bytes; meanwhile session 2's
+    battle of a local model (direct vs stepwise) and session 3's local Explore run finish, and the hung
+    battle ends at its sides' deadlines, unvotable, each side saying so."""
+    with serving(DripsOnPost, release=threading.Event()) as drips:
+        local = dataclasses.replace(load_cards()["tiny-pair"],  # GEU only, so UEG battles are remote-vs-remote
+                                    capabilities=frozenset({Capability.UNDERSTAND, Capability.EDIT}))
+        remote = {name: ModelCard(name=name, family="openai", description="drips (reliability test)",
+                                  capabilities=frozenset({Capability.GENERATE}), checkpoints={"generate": "drip-model"},
+                                  endpoint=f"{drips.url}/v1", params={"timeout_s": BATTLE_DEADLINE_S, "max_retries": 2})
+                  for name in ("drips-a", "drips-b")}
+        cards = {"tiny-pair": local, **remote}
+        settings = Settings(data=("bundled",), models=tuple(cards), judge="human", db=tmp_path / "arena.db",
+                            arena_mode="live")  # gpu_concurrency 1
+        store = Store.open(settings.db)
+        demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+        clients = [Client(url, verbose=False, download_files=False) for _ in range(3)]
+        try:
+            hung_user, battler, explorer = clients
+            for mode in ("direct", "stepwise"):  # loads both pipelines (a seed the battle's settings do not use)
+                warm = explorer.predict("bundled", GEU_UID, "tiny-pair", mode, 7, "human", api_name="/run_instance")
+                assert warm["status"] == "ok", warm
+
+            start = time.monotonic()
+            hung = hung_user.submit("bundled", "UEG", "model_vs_model", api_name="/new_battle")
+            while hung.status().code != Status.PROCESSING:
+                assert time.monotonic() - start < BATTLE_DEADLINE_S, "the hung battle never started"
+                time.sleep(0.05)
+            time.sleep(0.5)  # its first request is on the wire
+
+            battle_start = time.monotonic()
+            battle = battler.submit("bundled", "GEU", "direct_vs_stepwise", api_name="/new_battle").result(
+                timeout=4 * BATTLE_DEADLINE_S)  # a local battle queued behind the hung one would wait for ever
+            battle_s = time.monotonic() - battle_start
+            assert battle["ready"], battle
+            assert {side["error"] for side in battle["sides"].values()} == {None}, battle
+            run_start = time.monotonic()
+            run = explorer.predict("bundled", GEU_UID, "tiny-pair", "direct", 1, "human", api_name="/run_instance")
+            run_s = time.monotonic() - run_start
+            assert run["status"] == "ok" and not run["reused"], run
+            assert not hung.done(), "the local battle or run waited for the hung battle to end"
+
+            result = hung.result(timeout=BATTLE_DEADLINE_S * 4)
+            hung_s = time.monotonic() - start
+            assert not result["ready"], result
+            for side in result["sides"].values():
+                said = re.search(r"no answer after (\d+\.\d) s \(1 attempt; deadline 5 s\)", side["error"] or "")
+                assert said, result
+                assert BATTLE_DEADLINE_S <= float(said.group(1)) <= BATTLE_DEADLINE_S + 1.0
+            assert hung_s <= 2 * BATTLE_DEADLINE_S + MARGIN_S, hung_s  # each side one deadline, no retries
+        finally:
+            drips.release.set()
+            for c in clients:
+                c.close()
+            demo.close()
+            store.close()
+    print(f"\nhung remote battle: ended after {hung_s:.1f} s (two sides, deadline {BATTLE_DEADLINE_S} s each); "
+          f"meanwhile a local battle {battle_s:.2f} s and a local Explore run {run_s:.2f} s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import struct
@@ -66,13 +67,15 @@ def test_a_battle_hides_the_systems_until_the_vote(page, app):
     assert len(app["store"].votes()) == votes_before + 1
     revealed = page.locator("#ar-reveal").inner_text()
     assert any(name in revealed for name in MODELS)
-    # the judge model scores both sides after the reveal, as a model event: in the gpu group
+    # the judge model scores both sides after the reveal, as a model event: admitted at once, it waits for
+    # the accelerator in ctx.device_slot when its card is local (battles.judging_needs_device)
     expect(page.locator("#ar-reveal")).not_to_contain_text("judging")
     for side in ("A", "B"):
         expect(page.locator("#ar-reveal")).to_contain_text(
             re.compile(rf"{side} was \S+ \((judge score [\d.]+|undecided: the judge's replies were unparseable)\)"))
     judging = [f for f in app["demo"].fns.values() if f.name == "judged"]
-    assert judging and all(f.concurrency_id == "gpu" for f in judging)
+    assert judging and all(f.concurrency_limit is None and inspect.iscoroutinefunction(f.fn)
+                           and f.fn.__wrapped__.__name__ == "judged" for f in judging)
 
 
 def test_the_leaderboard_counts_a_new_vote(page, app):

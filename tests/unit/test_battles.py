@@ -4,6 +4,7 @@ in the store and reloads by id, the pre-vote view names no system, and the UI an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -15,11 +16,13 @@ from PIL import Image, PngImagePlugin
 
 from realunify_arena import battles, ratings
 from realunify_arena.arena import Arena, BattleError, VoteRefused
+from realunify_arena.adapters.base import Capability
 from realunify_arena.battles import (
-    anonymise, anonymous_side, judge_battle, load_battle, play, play_to_end, reveal, start_battle, vote_and_reveal,
+    Battle, anonymise, anonymous_side, judge_battle, judging_needs_device, load_battle, play, play_needs_device,
+    play_to_end, reveal, start_battle, vote_and_reveal,
 )
 from realunify_arena.benchmark import load
-from realunify_arena.cards import load_cards
+from realunify_arena.cards import ModelCard, load_cards
 from realunify_arena.context import AppContext
 from realunify_arena.identity import REDACTED
 from realunify_arena.judge import ANSWER_PARSER
@@ -300,3 +303,57 @@ def test_an_imported_model_naming_itself_is_redacted_and_flagged(store, pool):
     view = play_to_end(ctx, battle, SESSION)
     assert sorted(side["text"] for side in view["sides"].values()) == sorted([f"{REDACTED} picks A", "B"])
     assert "SenseNova U1" in store.battle(battle.battle_id)["flagged"]
+
+
+# -- which battles wait for the accelerator -----------------------------------------------------------
+
+
+def _far(name: str) -> ModelCard:
+    return ModelCard(name=name, family="openai", description="an endpoint (test only)",
+                     capabilities=frozenset(Capability), checkpoints={c.value: "m" for c in Capability},
+                     endpoint="http://127.0.0.1:9/v1")
+
+
+def test_a_battle_waits_for_the_accelerator_only_for_a_local_side_still_to_run(store):
+    pool = ModelPool({**load_cards(), "far-a": _far("far-a"), "far-b": _far("far-b")})
+    ctx = _context(store, pool, judge="tiny-pair")
+    ueg = next(i for i in load("bundled").instances if i.track == "UEG")
+    geu = next(i for i in load("bundled").instances if i.track == "GEU")
+
+    def battle(a: str, b: str, runs=None, inst=ueg) -> Battle:
+        return Battle("b", "bundled", inst, "model_vs_model", {"A": System(a, "direct"), "B": System(b, "direct")},
+                      runs or {"A": None, "B": None}, {"A": False, "B": False})
+
+    assert not play_needs_device(ctx, battle("far-a", "far-b"))  # two endpoints: outside the model slot
+    assert play_needs_device(ctx, battle("far-a", "tiny-pair"))
+    assert play_needs_device(ctx, battle("tiny-janus", "tiny-pair"))
+    assert not play_needs_device(ctx, battle("tiny-janus", "tiny-pair", {"A": 1, "B": 2}))  # pinned or delivered
+    assert play_needs_device(ctx, battle("tiny-janus", "far-a", {"A": None, "B": 2}))
+    assert play_needs_device(ctx, battle("not-a-card", "far-a"))  # unknown counts as local: the safe side
+    assert judging_needs_device(ctx, battle("far-a", "far-b"))  # a local judge model scores UEG images
+    assert not judging_needs_device(ctx, battle("tiny-pair", "tiny-janus", inst=geu))  # GEU: parsed, no model
+    assert not judging_needs_device(_context(store, pool, judge="far-a"), battle("tiny-pair", "tiny-janus"))
+    assert not judging_needs_device(_context(store, pool, judge="human"), battle("tiny-pair", "tiny-janus"))
+
+
+def test_the_device_slot_holds_local_work_and_lets_remote_work_pass(store, pool):
+    ctx = _context(store, pool)  # gpu_concurrency 1
+
+    async def scenario() -> list[str]:
+        order = []
+        async with ctx.device_slot(True):
+            async with ctx.device_slot(False):  # remote work passes while the slot is held
+                order.append("remote")
+            waiting = asyncio.create_task(_enter(ctx, True, order))
+            await asyncio.sleep(0.05)
+            assert not waiting.done(), "a second local run entered a held slot"
+            order.append("first local done")
+        await asyncio.wait_for(waiting, 1)
+        return order
+
+    assert asyncio.run(scenario()) == ["remote", "first local done", "second local"]
+
+
+async def _enter(ctx: AppContext, needed: bool, order: list[str]) -> None:
+    async with ctx.device_slot(needed):
+        order.append("second local")

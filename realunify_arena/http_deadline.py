@@ -1,0 +1,106 @@
+"""A true total deadline for HTTP requests to remote models, which httpx does not have: its read timeout
+restarts with every byte, so an endpoint that drips a byte now and then never times out.
+
+A remote client (``httpx.Client``, ``openai.DefaultHttpxClient``, google-genai's ``client_args``) is built
+with ``deadline_client_args``: its requests report every socket they open (httpcore's ``trace`` request
+extension) to the enclosing ``total_deadline``, which shuts those sockets down when the deadline passes, so
+a blocked read or write ends at once whatever the endpoint sends (status line, headers, body, TLS
+handshake). Connections are not kept alive, so every request opens its own socket and none escapes its
+deadline. ``adapters.wire.within_deadline`` holds one around each remote request, retries included.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import httpx
+
+_OPENED = (".connect_tcp.complete", ".connect_unix_socket.complete", ".start_tls.complete")  # httpcore trace events
+
+
+class Deadline:
+    """The sockets opened by requests under one ``total_deadline``; ``expired`` once it passed and they
+    were shut down (a request that was reading then fails, whatever error its client makes of it)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(seconds, 0.0), self.expire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's ``trace`` request extension: note each socket a request opens (TCP, then TLS)."""
+        if not event.endswith(_OPENED) or info.get("return_value") is None:
+            return
+        sock = info["return_value"].get_extra_info("socket")
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    """Shut ``sock`` down both ways: a recv or send blocked on it in another thread returns at once (a
+    close would not wake it). The plain socket method, also for a TLS socket, whose own ``shutdown``
+    would pull its TLS state from under the reading thread. A socket already closed is left alone."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+_CURRENT: ContextVar[Deadline | None] = ContextVar("realunify_deadline", default=None)
+
+
+@contextmanager
+def total_deadline(seconds: float) -> Iterator[Deadline]:
+    """Every request made in this block by a client built with ``deadline_client_args`` (in this thread)
+    ends at most ``seconds`` after the block starts: its sockets are shut down then, and the request fails
+    with its client's connection or read error (check ``Deadline.expired`` to tell it from another)."""
+    deadline = Deadline(seconds)
+    token = _CURRENT.set(deadline)
+    deadline._timer.start()
+    try:
+        yield deadline
+    finally:
+        deadline._timer.cancel()
+        _CURRENT.reset(token)
+
+
+def _traced(request: httpx.Request) -> None:
+    """httpx request hook: a request made under a ``total_deadline`` reports its sockets to it."""
+    deadline = _CURRENT.get()
+    if deadline is None:
+        return
+    earlier = request.extensions.get("trace")
+    if earlier is None:
+        request.extensions["trace"] = deadline.trace
+    else:
+        def both(event: str, info: dict[str, Any]) -> None:
+            earlier(event, info)
+            deadline.trace(event, info)
+        request.extensions["trace"] = both
+
+
+def deadline_client_args() -> dict[str, Any]:
+    """Keyword arguments for an ``httpx.Client`` (or a subclass, e.g. ``openai.DefaultHttpxClient``) whose
+    requests end at the enclosing ``total_deadline``: the request hook, and no kept-alive connections."""
+    return {"event_hooks": {"request": [_traced]},
+            "limits": httpx.Limits(max_connections=100, max_keepalive_connections=0)}
