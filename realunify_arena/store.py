@@ -318,24 +318,36 @@ class Store:
         return op.result()
 
     def _lead(self) -> None:
-        """Commit everything queued as one batch, then hand the lead to the next waiting writer."""
-        with self._mutex:
-            batch, self._queue = self._queue, []
+        """Commit everything queued as one batch, hand the lead to the next waiting writer, then
+        acknowledge the batch (after the locks are released, so other processes need not wait for it)."""
+        outcomes: list[tuple[_Op, BaseException | None]] = []
         try:
-            self._run_batch(batch)
+            self._run_batch(outcomes)
         finally:
             with self._mutex:
                 following = self._queue[0] if self._queue else None
                 self._leading = following is not None
             if following is not None:
                 following.event.set()  # not done: it leads the next batch
+            for op, error in outcomes:
+                op.finish(error)
 
-    def _run_batch(self, batch: list[_Op]) -> None:
+    def _drain(self) -> list[_Op]:
+        with self._mutex:
+            batch, self._queue = self._queue, []
+        return batch
+
+    def _run_batch(self, outcomes: list[tuple[_Op, BaseException | None]]) -> None:
+        """Take the write locks, then drain the queue (what arrived while another process held the database
+        joins this batch), run each operation and commit once. Each operation's outcome goes to
+        ``outcomes``, for the caller to hand out once the locks are released."""
         with self._conn_lock:
             self._owner = threading.get_ident()
-            kept: list[_Op] = []
+            batch: list[_Op] = []
             try:
                 self._begin()
+                batch = self._drain()
+                kept: list[_Op] = []
                 savepoints = len(batch) > 1  # a batch of one rolls back the transaction instead
                 for op in batch:
                     try:
@@ -347,8 +359,7 @@ class Store:
                         kept.append(op)
                     except BaseException as e:  # noqa: BLE001 - handed to the operation's caller
                         if not self._conn.in_transaction:  # SQLite dropped the transaction (I/O error, disk full)
-                            for k in kept:
-                                k.finish(e)
+                            outcomes += [(k, e) for k in kept]
                             kept = []
                             self._begin(lock=False)
                         elif savepoints:
@@ -356,22 +367,19 @@ class Store:
                             self._conn.execute("RELEASE op")
                         else:
                             self._conn.execute("ROLLBACK")
-                        op.finish(e)
+                        outcomes.append((op, e))
                 if self._conn.in_transaction:
                     try:
                         self._commit()
                     except BaseException as e:  # noqa: BLE001 - nothing of the batch was written
                         self._rollback()
-                        for k in kept:
-                            k.finish(e)
+                        outcomes += [(k, e) for k in kept]
                         kept = []
-                for k in kept:
-                    k.finish()
+                outcomes += [(k, None) for k in kept]
             except BaseException as e:  # noqa: BLE001 - BEGIN failed (busy past BUSY_SECONDS, I/O)
                 self._rollback()
-                for op in batch:
-                    if not op.done:
-                        op.finish(e)
+                given = {id(op) for op, _ in outcomes}
+                outcomes += [(op, e) for op in batch + self._drain() if id(op) not in given]
                 raise
             finally:
                 self._owner = None

@@ -272,10 +272,11 @@ def test_concurrent_operations_share_commits_and_each_is_committed_when_acknowle
 
 
 def test_a_refused_operation_in_a_batch_writes_nothing_and_sinks_nothing(store):
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     results: dict[str, object] = {}
 
     def blocker(db):  # holds the first batch open so that the next ones queue behind it
+        started.set()
         release.wait(5)
         db.execute("insert into meta (key, value) values ('first', '1')")
 
@@ -297,7 +298,7 @@ def test_a_refused_operation_in_a_batch_writes_nothing_and_sinks_nothing(store):
 
     first = threading.Thread(target=run, args=("first", blocker))
     first.start()
-    wait_until(lambda: store._leading)
+    started.wait(5)  # the first batch is open (its committer drained the queue once it held the locks)
     queued = [threading.Thread(target=run, args=(n, op))
               for n, op in (("a", good("a")), ("bad", refused), ("b", good("b")))]
     for t in queued:
