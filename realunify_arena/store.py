@@ -169,6 +169,44 @@ def m004_flagged_battles(db: Database) -> None:
     db.execute("alter table battles add column flagged text")
 
 
+# The rated votes counted per (track, kind, system_a, system_b, choice), kept by triggers in the transaction
+# that changes a vote or its battle, whichever connection writes it: the cold leaderboard reads this small
+# table instead of joining every vote to its battle (2+ s at 1M votes). Flagged battles' votes are left out.
+_TALLY_ADD = ("insert into vote_tally (track, kind, system_a, system_b, choice, n)"
+              " select {b}.track, {b}.kind, {b}.system_a, {b}.system_b, {v}.choice, 1 from {source}"
+              " where {where} on conflict do update set n = n + 1")
+_TALLY_REMOVE = ("update vote_tally set n = n - 1 where (track, kind, system_a, system_b, choice) in"
+                 " (select {b}.track, {b}.kind, {b}.system_a, {b}.system_b, {v}.choice from {source}"
+                 " where {where})")
+_TALLY_TRIGGERS = {
+    "vote_tally_insert": ("after insert on votes", [
+        _TALLY_ADD.format(b="b", v="new", source="battles b", where="b.id = new.battle_id and b.flagged is null")]),
+    "vote_tally_delete": ("after delete on votes", [
+        _TALLY_REMOVE.format(b="b", v="old", source="battles b", where="b.id = old.battle_id and b.flagged is null")]),
+    "vote_tally_update": ("after update of battle_id, choice on votes", [
+        _TALLY_REMOVE.format(b="b", v="old", source="battles b", where="b.id = old.battle_id and b.flagged is null"),
+        _TALLY_ADD.format(b="b", v="new", source="battles b", where="b.id = new.battle_id and b.flagged is null")]),
+    "vote_tally_battle": ("after update of id, track, kind, system_a, system_b, flagged on battles", [
+        _TALLY_REMOVE.format(b="old", v="v", source="votes v", where="v.battle_id = old.id and old.flagged is null"),
+        _TALLY_ADD.format(b="new", v="v", source="votes v", where="v.battle_id = new.id and new.flagged is null")]),
+}
+
+
+@migrations()
+def m005_vote_tally(db: Database) -> None:
+    """``vote_tally``: rated votes counted per board, system pair and choice, kept by triggers (filled here
+    from the votes already stored)."""
+    db.execute("create table vote_tally (track text not null, kind text not null, system_a text not null,"
+               " system_b text not null, choice text not null, n integer not null,"
+               " primary key (track, kind, system_a, system_b, choice)) without rowid")
+    db.execute("insert into vote_tally (track, kind, system_a, system_b, choice, n)"
+               " select b.track, b.kind, b.system_a, b.system_b, v.choice, count(*)"
+               " from votes v join battles b on b.id = v.battle_id where b.flagged is null"
+               " group by b.track, b.kind, b.system_a, b.system_b, v.choice")
+    for name, (event, statements) in _TALLY_TRIGGERS.items():
+        db.execute(f"create trigger {name} {event} begin {'; '.join(statements)}; end")
+
+
 class ImportConflict(ValueError):
     """An imported run that differs from the one stored under the same key, with no leave to replace it."""
 
@@ -933,13 +971,18 @@ class Store:
         Each row: those five, ``n`` (votes) and ``last_id``: the newest vote id this call counted up to
         (the same in every row). Vote ids only grow with commits (one writer at a time), so a caller keeps
         counts current by adding what this returns and asking next for ``after_id=last_id``: one index
-        range, not a scan of every vote. Grouped by the systems first: the temporary sort compares fewer
-        columns than with track and kind (equal on nearly every row) first.
+        range, not a scan of every vote. Every vote (``after_id=0``) is read from ``vote_tally``, the counts
+        the triggers keep (a few rows per system pair, however many votes); newer votes are counted from
+        the votes themselves, grouped by the systems first (a cheaper sort than track and kind first).
         """
         with self.read() as db:  # one snapshot: the count and the rows agree
             (last,) = db.execute("select coalesce(max(id), 0) from votes").fetchone()
             if last <= after_id:
                 return []
+            if after_id <= 0:
+                return list(db.query(
+                    "select track, kind, system_a, system_b, choice, n, :last as last_id from vote_tally"
+                    " where n > 0", {"last": last}))
             return list(db.query(
                 "select b.track, b.kind, b.system_a, b.system_b, v.choice, count(*) as n, :last as last_id"
                 " from votes v join battles b on b.id = v.battle_id where v.id > :after and v.id <= :last"
