@@ -191,7 +191,7 @@ def tab_view_after_a_vote(db: Path, store: Store) -> tuple[float, str]:
     from realunify_arena.arena import Arena
     from realunify_arena.settings import Settings
     from realunify_arena.ui import leaderboard_tab
-    from realunify_arena.ui.context import AppContext
+    from realunify_arena.context import AppContext
 
     ctx = AppContext(settings=Settings(db=db), store=store, pool=None, arena=Arena(store))
     with gr.Blocks() as demo:
