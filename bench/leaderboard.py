@@ -3,8 +3,9 @@
 For each size (default 10k, 100k and 1M votes among 20 systems, all on one board) a store is filled with
 battles and votes, and these are timed (best of ``--repeat``):
 
-- project cold: a fresh ``ratings.Leaderboards`` builds the board: the vote-count query over every vote,
-  the fit, and ``--rounds`` bootstrap rounds (what the app does once after it starts);
+- project cold: a fresh ``ratings.Leaderboards`` builds the board: the counts of every vote (read from the
+  ``vote_tally`` table the store's triggers keep), the fit, and ``--rounds`` bootstrap rounds (what the app
+  does once after it starts);
 - project refit: one more vote is stored, then the board is asked for again: only the new vote is read,
   then the fit and bootstrap again (what the app does after every vote);
 - reference: the same count query through plain ``sqlite3``, then a textbook vectorised numpy BT fit
@@ -15,7 +16,7 @@ Ratios: cold / (reference query + fit), refit / reference fit alone (the stricte
 also one Leaderboard tab view right after a new vote (the tab's own handler, plot included). Checks: the
 project's ratings equal the reference's, and the previous implementation's (scipy Newton-CG on the vote
 rows, as before this change), within 0.5 points; the incremental refit equals a fresh recount's fit.
-Goals: <= 1.2x the reference at every size, <= 2 s at 1M, tab view after a vote <= 0.5 s at 100k.
+Goals: <= 1.2x the reference at every size, <= 2 s cold build and refit at 1M, tab view after a vote <= 0.5 s at 100k.
 
     python bench/leaderboard.py [--sizes 10000 100000 1000000] [--systems 20] [--rounds 200] [--keep DIR]
 """
@@ -190,7 +191,7 @@ def tab_view_after_a_vote(db: Path, store: Store) -> tuple[float, str]:
     from realunify_arena.arena import Arena
     from realunify_arena.settings import Settings
     from realunify_arena.ui import leaderboard_tab
-    from realunify_arena.ui.context import AppContext
+    from realunify_arena.context import AppContext
 
     ctx = AppContext(settings=Settings(db=db), store=store, pool=None, arena=Arena(store))
     with gr.Blocks() as demo:
@@ -290,8 +291,10 @@ def main(argv: list[str] | None = None) -> int:
               f" {r['incremental']:>6.2f} {r['after_a_vote']:>6.2f} {r['interval_ends_vs_reference']:>6.1f}")
         ok &= cold_ratio <= 1.2 and refit_ratio <= 1.2 and r["vs_reference"] < 0.5 and r["vs_previous"] < 0.5
         ok &= r["incremental"] < 0.5 and r["all_ranked"]
+        print(f"  cold build at {n_votes} votes: {r['cold']:.3f}s, {cold_ratio:.2f}x the reference (its count query"
+              f" over every vote + fit, {r['query'] + r['fit']:.3f}s){'; goal <= 2 s' if n_votes >= 1_000_000 else ''}")
         if n_votes >= 1_000_000:
-            ok &= r["refit"] <= 2.0
+            ok &= r["refit"] <= 2.0 and r["cold"] <= 2.0
         if r["view"] is not None:
             seconds, summary = r["view"]
             fresh = "Refitting" not in summary
@@ -302,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
           " incremental refit against a fresh recount of the same votes; Δvotes: change after the added votes (all"
           " system-00 over system-01; information); Δends: largest interval-end difference from the reference"
           " (different resampling draws)")
-    print("goals " + ("met" if ok else "NOT met") + ": <= 1.2x reference, <= 2 s refit at 1M, tab view <= 0.5 s,"
+    print("goals " + ("met" if ok else "NOT met") + ": <= 1.2x reference, <= 2 s cold build and refit at 1M,"
+          " tab view <= 0.5 s,"
           " ratings within 0.5 points")
     if not args.keep:
         for f in folder.iterdir():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import sqlite3
 import threading
 import time
@@ -272,10 +273,11 @@ def test_concurrent_operations_share_commits_and_each_is_committed_when_acknowle
 
 
 def test_a_refused_operation_in_a_batch_writes_nothing_and_sinks_nothing(store):
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     results: dict[str, object] = {}
 
     def blocker(db):  # holds the first batch open so that the next ones queue behind it
+        started.set()
         release.wait(5)
         db.execute("insert into meta (key, value) values ('first', '1')")
 
@@ -297,7 +299,7 @@ def test_a_refused_operation_in_a_batch_writes_nothing_and_sinks_nothing(store):
 
     first = threading.Thread(target=run, args=("first", blocker))
     first.start()
-    wait_until(lambda: store._leading)
+    started.wait(5)  # the first batch is open (its committer drained the queue once it held the locks)
     queued = [threading.Thread(target=run, args=(n, op))
               for n, op in (("a", good("a")), ("bad", refused), ("b", good("b")))]
     for t in queued:
@@ -436,3 +438,24 @@ def test_an_old_database_is_upgraded_keeping_its_human_judgment_as_a_legacy_vote
     assert [(j["voter"], j["score"]) for j in store.human_judgments(1)] == [("legacy", 1)]
     assert store.runs(pinned=True) == [] and len(store.runs()) == 1  # upgraded runs are not offered
     store.close()
+
+
+def test_writes_queued_while_another_process_holds_the_database_share_one_commit(store):
+    """The committer drains the queue only once it holds ``<db>.lock``: what queued meanwhile joins its batch."""
+    import fcntl
+    other = os.open(f"{store.path}.lock", os.O_RDWR)  # another open file: flock treats it as another process
+    fcntl.flock(other, fcntl.LOCK_EX)
+    statements = traced(store)
+    threads = [threading.Thread(target=store.apply, args=(
+        lambda db, k=k: db.execute("insert into meta (key, value) values (?, '1')", (f"q{k}",)),))
+        for k in range(5)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(store._queue) == 5)  # the leader waits on the lock; nothing was drained yet
+    fcntl.flock(other, fcntl.LOCK_UN)
+    os.close(other)
+    for t in threads:
+        t.join()
+    store._conn.set_trace_callback(None)
+    assert statements.count("BEGIN IMMEDIATE") == 1 and statements.count("COMMIT") == 1
+    assert {r["key"] for r in store.query("select key from meta")} == {f"q{k}" for k in range(5)}
