@@ -211,6 +211,14 @@ class ImportConflict(ValueError):
     """An imported run that differs from the one stored under the same key, with no leave to replace it."""
 
 
+@migrations()
+def m006_battle_run_indexes(db: Database) -> None:
+    """Look-ups of the battles that showed a run (``Store.awaits_vote``, asked whenever Explore would reuse
+    a stored run) by index instead of a scan of every battle."""
+    db.execute("create index if not exists battles_run_a on battles (run_a) where run_a is not null")
+    db.execute("create index if not exists battles_run_b on battles (run_b) where run_b is not null")
+
+
 def now() -> str:
     """UTC timestamp with microseconds; sorts as text."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
@@ -1044,9 +1052,11 @@ class Store:
         side of an unvoted battle. Explore does not offer such a run from the store (its seed would name
         the side); a pinned run (``eval``'s or imported, published by nature) is never held back."""
         rows = self.query(
-            "select 1 from runs r join battles b on b.run_a = r.id or b.run_b = r.id"
-            " where r.id = ? and r.pinned_at is null"
-            " and not exists (select 1 from votes v where v.battle_id = b.id) limit 1", (run_id,))
+            "select 1 from runs r where r.id = ? and r.pinned_at is null and exists ("
+            " select 1 from battles b where b.run_a = r.id and not exists (select 1 from votes v where v.battle_id = b.id)"
+            " union all"
+            " select 1 from battles b where b.run_b = r.id and not exists (select 1 from votes v where v.battle_id = b.id))",
+            (run_id,))
         return bool(rows)
 
     def deliver_battle_side(self, battle_id: str, side: str, run_id: int) -> None:
