@@ -234,16 +234,23 @@ def _checkpoint_status(checkpoint: str) -> tuple[bool, bool, str]:
 
 
 def _endpoint_problem(card: ModelCard) -> str | None:
+    """What keeps ``card``'s endpoint from serving, or None: asked ``GET <endpoint>/models`` with a total
+    deadline of ``ENDPOINT_PROBE_TIMEOUT_S`` (an endpoint that drips bytes counts as not answering)."""
     import httpx
+
+    from realunify_arena.http_deadline import deadline_client_args, total_deadline
 
     headers = {}
     if card.api_key_env:
         headers["Authorization"] = f"Bearer {os.environ[card.api_key_env]}"
-    try:
-        reply = httpx.get(f"{card.endpoint.rstrip('/')}/models", headers=headers, timeout=ENDPOINT_PROBE_TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        start = f"; start it with: {card.serve}" if card.serve else ""
-        return f"endpoint {card.endpoint} not answering ({type(exc).__name__}){start}"
+    limit = ENDPOINT_PROBE_TIMEOUT_S
+    with total_deadline(limit) as deadline, httpx.Client(**deadline_client_args()) as client:
+        try:
+            reply = client.get(f"{card.endpoint.rstrip('/')}/models", headers=headers, timeout=limit)
+        except httpx.HTTPError as exc:
+            start = f"; start it with: {card.serve}" if card.serve else ""
+            why = f"no answer within {limit:g} s" if deadline.expired else type(exc).__name__
+            return f"endpoint {card.endpoint} not answering ({why}){start}"
     if reply.status_code in (401, 403):
         return f"endpoint {card.endpoint} rejected the API key in ${card.api_key_env} (HTTP {reply.status_code})"
     return None

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 from stand_in import dripping
 
-from realunify_arena import cards
+from realunify_arena import availability
 from realunify_arena.adapters import build_adapter
 from realunify_arena.adapters.base import Capability, GenerationOptions
 from realunify_arena.benchmark.schema import PollingQuestion, UEGInstance
@@ -149,14 +149,14 @@ def _timed(call) -> tuple[str, float]:
 
 def test_the_card_probe_ends_at_its_deadline(monkeypatch):
     """``models`` and the app's start-up ask each endpoint card's ``/models``: a dripping endpoint is
-    reported as not answering after ``PROBE_TIMEOUT_S``, not waited on for ever."""
-    monkeypatch.setattr(cards, "PROBE_TIMEOUT_S", 2.0)
+    reported as not answering after ``availability.ENDPOINT_PROBE_TIMEOUT_S``, not waited on for ever."""
+    monkeypatch.setattr(availability, "ENDPOINT_PROBE_TIMEOUT_S", 2.0)
     with dripping() as server:
         card = _openai(server.url)
         monkeypatch.setenv(KEY_ENV, KEY)
         with ThreadPoolExecutor(1) as pool:
             start = time.monotonic()
-            probe = pool.submit(cards.availability, card)
+            probe = pool.submit(availability.availability, card)
             done, _ = wait([probe], timeout=15)
             elapsed = time.monotonic() - start
             assert server.dripped >= 2
