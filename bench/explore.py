@@ -110,10 +110,10 @@ def child(args) -> None:
     acquiring: dict[str, float] = {}  # time in the pool getting a model for a use: torch's import, load, waits
     acquire = pool._acquire
 
-    def timed_acquire(card):
+    def timed_acquire(card, *args, **kwargs):
         start = time.perf_counter()
         try:
-            return acquire(card)
+            return acquire(card, *args, **kwargs)
         finally:
             acquiring[card.name] = acquiring.get(card.name, 0.0) + time.perf_counter() - start
 

@@ -82,13 +82,17 @@ def probe_hub(endpoint: str | None = None, *, timeout: float = HUB_PROBE_TIMEOUT
         cached = _probes.get(endpoint)
         if cached is not None and time.monotonic() - cached.checked_at < ttl:
             return cached
-        try:
-            httpx.head(f"{endpoint}/api/models", timeout=timeout)
-            probe = HubProbe(True, f"the hub {endpoint} answers", time.monotonic())
-        except httpx.TimeoutException:
-            probe = HubProbe(False, f"the hub {endpoint} did not answer within {timeout:g} s", time.monotonic())
-        except httpx.HTTPError as exc:
-            probe = HubProbe(False, f"the hub {endpoint} cannot be reached ({type(exc).__name__})", time.monotonic())
+        from realunify_arena.http_deadline import deadline_client_args, total_deadline
+
+        # a total deadline: a hub (or proxy) that drips bytes is as unreachable as a silent one
+        with total_deadline(timeout) as deadline, httpx.Client(**deadline_client_args()) as client:
+            try:
+                client.head(f"{endpoint}/api/models", timeout=timeout)
+                probe = HubProbe(True, f"the hub {endpoint} answers", time.monotonic())
+            except httpx.HTTPError as exc:
+                why = (f"did not answer within {timeout:g} s" if deadline.expired
+                       or isinstance(exc, httpx.TimeoutException) else f"cannot be reached ({type(exc).__name__})")
+                probe = HubProbe(False, f"the hub {endpoint} {why}", time.monotonic())
         _probes[endpoint] = probe
         return probe
 

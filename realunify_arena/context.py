@@ -169,7 +169,7 @@ class AppContext:
         """(runnable, reason) of every offered card and every judge card, checked once on this pool's device
         (``availability.availability``)."""
         judges = {n: c for n, c in self.pool.cards.items() if Capability.UNDERSTAND in c.capabilities}
-        return availability_of({**judges, **self.cards}.values(), device=getattr(self.pool, "device", None),
+        return availability_of({**judges, **self.cards}.values(), device=getattr(self.pool, "chosen_device", None),
                                allow_large=self.settings.allow_large_models)
 
     def runnable(self, name: str) -> bool:

@@ -142,6 +142,12 @@ class ModelPool:
             self._device = default_device()
         return self._device
 
+    @property
+    def chosen_device(self) -> str | None:
+        """The device given to the pool, or None while the default (CUDA if present, else CPU) is not
+        resolved yet: for callers that can decide later, without importing torch now."""
+        return self._device
+
     def resident(self) -> list[str]:
         """Loaded card names, least recently used first."""
         with self._state:

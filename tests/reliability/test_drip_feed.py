@@ -166,3 +166,17 @@ def test_the_card_probe_ends_at_its_deadline(monkeypatch):
     assert not ok and "not answering (no answer within 2 s)" in why, why
     assert elapsed <= 2.0 + MARGIN_S, elapsed
     assert KEY not in why
+
+
+def test_the_hub_probe_ends_at_its_deadline(monkeypatch):
+    """Availability asks the hub once (``probe_hub``) before offering a model that is not cached: a hub or
+    proxy that drips bytes counts as unreachable after the probe's timeout, not after the last byte."""
+    monkeypatch.setattr(availability, "hub_offline", lambda: False)  # the tests run with HF_HUB_OFFLINE=1
+    availability.forget_probes()
+    with dripping(headers_first=False) as server:  # the status line itself a byte at a time
+        start = time.monotonic()
+        probe = availability.probe_hub(server.url, timeout=2.0, ttl=0)
+        elapsed = time.monotonic() - start
+        server.stop.set()
+    assert not probe.reachable and "did not answer within 2 s" in probe.reason, probe
+    assert elapsed <= 2.0 + MARGIN_S, elapsed

@@ -196,6 +196,9 @@ class BigAdapter:
     def memory_bytes(self) -> int:
         return 2**30
 
+    def watch_for_stop(self) -> None:  # the pool arms Stop on every adapter it loads
+        pass
+
     def close(self) -> None:
         pass
 
