@@ -26,7 +26,7 @@ from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.identity import COMMON_WORDS, NameFilter
 from realunify_arena.judge import HUMAN, judge_name
-from realunify_arena.runs import RunUpdate, interleave, judge_run, needs_device, stream_run
+from realunify_arena.runs import RunUpdate, concurrently, interleave, judge_run, needs_device, stream_run
 from realunify_arena.stopping import RunControl
 from realunify_arena.systems import MODES, Mode, System
 from realunify_arena.trace import Status, StepRole
@@ -149,19 +149,26 @@ def play(ctx: AppContext, battle: Battle, session_id: str,
     was delivered, so ``battle.ready`` says whether it takes a vote; a side whose answer names a system
     flags the battle (``names_shown``). The updates are the server's: show a side before the vote only
     through ``anonymous_side``. ``control`` stops both sides (each side with its own time-limit clock).
+
+    The local sides (and stored ones) progress together on one thread (``runs.interleave``: two runs on
+    one accelerator alternate under its re-entrant lock); each remote side runs on a thread of its own
+    (``runs.concurrently``), so a local side ends and releases the device lock while an endpoint is still
+    answering, or hung until its card's deadline. Delivery happens here, on the caller's thread.
     """
-    streams = {}
+    here, remote = {}, {}
     for side in SIDES:
         run_id = battle.runs.get(side)
         if run_id is not None:
-            streams[side] = iter([RunUpdate(ctx.store.load_trace(run_id), run_id, reused=True, done=True)])
+            here[side] = iter([RunUpdate(ctx.store.load_trace(run_id), run_id, reused=True, done=True)])
         else:
             system = battle.systems[side]
-            streams[side] = stream_run(ctx.store, ctx.pool, battle.dataset, battle.instance, system.model,
-                                       system.mode, battle_options(ctx, battle, system), reuse=False,
-                                       control=control.fork() if control is not None else None)
+            stream = stream_run(ctx.store, ctx.pool, battle.dataset, battle.instance, system.model,
+                                system.mode, battle_options(ctx, battle, system), reuse=False,
+                                control=control.fork() if control is not None else None)
+            (here if needs_device(ctx.pool, system.model) else remote)[side] = stream
+    groups = ([interleave(here)] if here else []) + [interleave({side: s}) for side, s in remote.items()]
     names = battle_names(ctx, battle)
-    for side, update in interleave(streams):
+    for side, update in concurrently(groups):
         if update.done and update.run_id is not None and update.trace.status is Status.OK:
             ctx.arena.deliver(battle.battle_id, session_id, side, update.run_id,
                               flag=names_shown(ctx, update, names))
@@ -180,12 +187,15 @@ def battle_options(ctx: AppContext, battle: Battle, system: System) -> Generatio
             break
     return options
 def play_needs_device(ctx: AppContext, battle: Battle) -> bool:
-    """Whether producing ``battle`` (``play``) takes this machine's accelerator: some side still to run
-    (no pinned or delivered run) is a local card (``runs.needs_device``). A battle of remote models, or
-    one drawn from stored runs, runs outside the model slot, so a hung endpoint holds nobody's local run;
-    each remote request still ends at its card's deadline."""
-    return any(battle.runs.get(side) is None and needs_device(ctx.pool, battle.systems[side].model)
-               for side in SIDES)
+    """Whether producing ``battle`` (``play``) holds the app's device slot (``AppContext.device_slot``):
+    some side is still to run (no pinned or delivered run) and every such side is a local card
+    (``runs.needs_device``). A battle drawn from stored runs, or with any remote side still to run, passes
+    outside the slot: a slot held for a battle is held until its last side ends, so a remote side hung until
+    its card's deadline would hold every other user's local run that long. The trade-off: the local side of
+    a mixed battle waits for the device on a thread (the pool's device lock, taken only while it runs),
+    outside ``settings.queue_size``'s cap on waiting local runs."""
+    to_run = [battle.systems[side].model for side in SIDES if battle.runs.get(side) is None]
+    return bool(to_run) and all(needs_device(ctx.pool, model) for model in to_run)
 
 
 def judging_needs_device(ctx: AppContext, battle: Battle) -> bool:

@@ -13,8 +13,12 @@ judge asked for.
 
 from __future__ import annotations
 
+import contextvars
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from realunify_arena import judge as judging
 from realunify_arena import protocols
@@ -27,6 +31,7 @@ from realunify_arena.store import Store
 from realunify_arena.systems import Mode
 from realunify_arena.trace import Status, Trace
 
+T = TypeVar("T")
 JUDGING = "judging…"  # the problem shown for a judgment left for the judge model's turn on the device
 
 
@@ -132,18 +137,80 @@ def run_to_end(store: Store, pool, dataset: str, instance: AnyInstance, model: s
 
 
 def interleave(streams: dict[str, Iterator[RunUpdate]]) -> Iterator[tuple[str, RunUpdate]]:
-    """(key, update) taking one step from each run in turn, so both sides of a battle progress together.
+    """(key, update) taking one step from each run in turn, so runs on one thread progress together.
 
     One thread on purpose: each run holds its device lock while suspended, and the pool's lock is
-    re-entrant, so two runs on one accelerator alternate instead of one waiting for the other to end.
+    re-entrant, so two local runs on one accelerator alternate instead of one waiting for the other to end.
+    Never put a remote run here beside a local one: while the remote one waits for its endpoint, the local
+    one's suspended generator holds the device lock (``battles.play`` gives each remote side a thread of its
+    own through ``concurrently``). A run left unfinished is closed when this is, so its lock is released.
     """
     active = dict(streams)
-    while active:
-        for key in list(active):
-            try:
-                yield key, next(active[key])
-            except StopIteration:
-                del active[key]
+    try:
+        while active:
+            for key in list(active):
+                try:
+                    yield key, next(active[key])
+                except StopIteration:
+                    del active[key]
+    finally:
+        for stream in active.values():
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
+
+_ENDED = object()  # a producer of ``concurrently`` is done
+
+
+@dataclass
+class _Raised:
+    error: BaseException
+
+
+def concurrently(streams: list[Iterator[T]]) -> Iterator[T]:
+    """The items of ``streams`` as they arrive, each stream produced on a daemon thread of its own (in a
+    copy of the caller's context), so a local run ends, and releases its device lock, while a remote one
+    still waits for its endpoint. An exception in a stream is raised again here once its earlier items are
+    out. Closing this (or abandoning it) makes each producer close its stream after its next item, as a
+    generator dropped on one thread would be; a stream blocked in a call ends when that call does (a
+    remote request at its card's deadline, a run when its ``RunControl`` stops it). A single stream is
+    simply iterated here, on the caller's thread."""
+    if len(streams) == 1:
+        yield from streams[0]
+        return
+    handoff: queue.Queue = queue.Queue()
+    closed = threading.Event()
+
+    def produce(items: Iterator) -> None:
+        try:
+            for item in items:
+                handoff.put(item)
+                if closed.is_set():
+                    break
+        except BaseException as e:  # noqa: BLE001 - raised again on the consuming side
+            handoff.put(_Raised(e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+            handoff.put(_ENDED)
+
+    for items in streams:
+        threading.Thread(target=contextvars.copy_context().run, args=(produce, items), daemon=True,
+                         name="realunify-side").start()
+    try:
+        running = len(streams)
+        while running:
+            item = handoff.get()
+            if item is _ENDED:
+                running -= 1
+            elif isinstance(item, _Raised):
+                raise item.error
+            else:
+                yield item
+    finally:
+        closed.set()
 
 
 # -- judging ----------------------------------------------------------------------------------------

@@ -218,8 +218,9 @@ def build(ctx: AppContext) -> None:
 
     started.success(instance_link, state, link, api_visibility="private", queue=False).then(
         None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)
-    # admitted at once: a battle with a side on a local card waits in ctx.device_slot, one of remote
-    # models (or stored runs) does not, so a hung endpoint holds no one's local run
+    # admitted at once: a battle whose sides to run are all local cards waits in ctx.device_slot; one with
+    # a remote side (or of stored runs) does not, its local side taking the device lock on a thread of its
+    # own (battles.play), so a hung endpoint holds no one's local run
     generating = started.success(on_device_slot(ctx, generate, _needs_device(ctx, play_needs_device)), state,
                                  [*view_outputs, *buttons.values(), reveal], api_visibility="private",
                                  concurrency_limit=None)

@@ -1,7 +1,8 @@
 """A hung remote model never holds anyone's queue: its request ends at the card's one deadline (retries
 included) with the measured seconds in the message, and a local run started meanwhile in another session
 completes without waiting for it; a live Arena battle of two remote models runs outside the model slot, so
-a local battle or run in another session does not wait for it either.
+a local battle or run in another session does not wait for it either; and a battle of a hung remote model
+against a local one delivers its local side, and releases the device, while the remote side still hangs.
 
 The app is the real ``build_demo`` launched on loopback with a real ``ModelPool``: ``tiny-pair`` (a real
 tiny local model) and ``hangs``, the real OpenAI-compatible adapter talking to an endpoint that accepts
@@ -117,7 +118,7 @@ class DripsOnPost(JSONHandler):
             pass  # the client shut the connection: its deadline
 
 
-BATTLE_DEADLINE_S = 5  # per side; the two sides of a battle run one after the other on one thread
+BATTLE_DEADLINE_S = 10  # per side; a battle's remote sides run at once, each on a thread of its own
 
 
 def test_a_hung_remote_battle_holds_no_local_battle_or_run(tmp_path):
@@ -167,15 +168,76 @@ def test_a_hung_remote_battle_holds_no_local_battle_or_run(tmp_path):
             hung_s = time.monotonic() - start
             assert not result["ready"], result
             for side in result["sides"].values():
-                said = re.search(r"no answer after (\d+\.\d) s \(1 attempt; deadline 5 s\)", side["error"] or "")
+                said = re.search(rf"no answer after (\d+\.\d) s \(1 attempt; deadline {BATTLE_DEADLINE_S} s\)",
+                                 side["error"] or "")
                 assert said, result
                 assert BATTLE_DEADLINE_S <= float(said.group(1)) <= BATTLE_DEADLINE_S + 1.0
-            assert hung_s <= 2 * BATTLE_DEADLINE_S + MARGIN_S, hung_s  # each side one deadline, no retries
+            assert hung_s <= BATTLE_DEADLINE_S + MARGIN_S, hung_s  # both sides at once, one deadline, no retries
         finally:
             drips.release.set()
             for c in clients:
                 c.close()
             demo.close()
             store.close()
-    print(f"\nhung remote battle: ended after {hung_s:.1f} s (two sides, deadline {BATTLE_DEADLINE_S} s each); "
+    print(f"\nhung remote battle: ended after {hung_s:.1f} s (two sides at once, deadline {BATTLE_DEADLINE_S} s); "
           f"meanwhile a local battle {battle_s:.2f} s and a local Explore run {run_s:.2f} s")
+
+
+def test_a_battle_of_a_hung_remote_model_against_a_local_one_holds_no_local_run(tmp_path):
+    """Session 1 starts a live GEU battle of a remote model whose endpoint drips bytes against the local
+    ``tiny-pair``: the local side runs on a thread of its own and releases the device when it ends, so
+    session 2's local Explore run finishes while the battle still waits for the remote side; the battle then
+    ends at the remote side's deadline, unvotable, with its local side's output delivered."""
+    with serving(DripsOnPost, release=threading.Event()) as drips:
+        remote = ModelCard(name="drips-u", family="openai", description="drips (reliability test)",
+                           capabilities=frozenset({Capability.UNDERSTAND}), checkpoints={"understand": "drip-model"},
+                           endpoint=f"{drips.url}/v1", params={"timeout_s": BATTLE_DEADLINE_S, "max_retries": 2})
+        local = dataclasses.replace(load_cards()["tiny-pair"], capabilities=frozenset({Capability.UNDERSTAND}))
+        cards = {"tiny-pair": local, "drips-u": remote}  # GEU direct: the one model-vs-model pair
+        settings = Settings(data=("bundled",), models=tuple(cards), judge="human", db=tmp_path / "arena.db",
+                            arena_mode="live")  # gpu_concurrency 1
+        store = Store.open(settings.db)
+        demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+        clients = [Client(url, verbose=False, download_files=False) for _ in range(2)]
+        try:
+            battler, explorer = clients
+            warm = explorer.predict("bundled", GEU_UID, "tiny-pair", "direct", 7, "human", api_name="/run_instance")
+            assert warm["status"] == "ok", warm
+
+            start = time.monotonic()
+            mixed = battler.submit("bundled", "GEU", "model_vs_model", api_name="/new_battle")
+            while mixed.status().code != Status.PROCESSING:
+                assert time.monotonic() - start < BATTLE_DEADLINE_S, "the mixed battle never started"
+                time.sleep(0.05)
+            time.sleep(1.0)  # its remote request is on the wire, its local side under way or done
+
+            run_start = time.monotonic()
+            run = explorer.predict("bundled", GEU_UID, "tiny-pair", "direct", 1, "human", api_name="/run_instance")
+            run_s = time.monotonic() - run_start
+            assert run["status"] == "ok" and not run["reused"], run
+            assert not mixed.done(), "the local run waited for the mixed battle's remote side to end"
+
+            result = mixed.result(timeout=BATTLE_DEADLINE_S * 4)
+            mixed_s = time.monotonic() - start
+            assert not result["ready"], result
+            errors = sorted((side["error"] or "" for side in result["sides"].values()), key=bool)
+            assert errors[0] == "" and re.search(rf"no answer after \d+\.\d s \(1 attempt; deadline "
+                                                 rf"{BATTLE_DEADLINE_S} s\)", errors[1]), result
+            shown = next(side for side in result["sides"].values() if side["error"] is None)
+            assert shown["text"] is not None, result  # the local side's answer, delivered
+            row = store.battle(result["battle_id"])
+            systems = {"a": row["system_a"], "b": row["system_b"]}
+            local_side = next(s for s, system in systems.items() if system.startswith("tiny-pair"))
+            remote_side = "b" if local_side == "a" else "a"
+            assert row[f"run_{local_side}"] is not None and row[f"delivered_{local_side}_at"], row
+            assert row[f"run_{remote_side}"] is None and not row[f"delivered_{remote_side}_at"], row
+            assert mixed_s <= BATTLE_DEADLINE_S + MARGIN_S, mixed_s
+        finally:
+            drips.release.set()
+            for c in clients:
+                c.close()
+            demo.close()
+            store.close()
+    print(f"\nmixed battle (hung remote vs local): ended after {mixed_s:.1f} s (deadline {BATTLE_DEADLINE_S} s); "
+          f"a local Explore run meanwhile {run_s:.2f} s")

@@ -315,7 +315,7 @@ def _far(name: str) -> ModelCard:
                      endpoint="http://127.0.0.1:9/v1")
 
 
-def test_a_battle_waits_for_the_accelerator_only_for_a_local_side_still_to_run(store):
+def test_a_battle_takes_the_device_slot_only_when_its_sides_to_run_are_all_local(store):
     pool = ModelPool({**load_cards(), "far-a": _far("far-a"), "far-b": _far("far-b")})
     ctx = _context(store, pool, judge="tiny-pair")
     ueg = next(i for i in load("bundled").instances if i.track == "UEG")
@@ -326,11 +326,16 @@ def test_a_battle_waits_for_the_accelerator_only_for_a_local_side_still_to_run(s
                       runs or {"A": None, "B": None}, {"A": False, "B": False})
 
     assert not play_needs_device(ctx, battle("far-a", "far-b"))  # two endpoints: outside the model slot
-    assert play_needs_device(ctx, battle("far-a", "tiny-pair"))
+    # a remote side still to run: outside the slot (its local side takes the device lock on a thread)
+    assert not play_needs_device(ctx, battle("far-a", "tiny-pair"))
+    assert not play_needs_device(ctx, battle("tiny-janus", "far-a"))
     assert play_needs_device(ctx, battle("tiny-janus", "tiny-pair"))
     assert not play_needs_device(ctx, battle("tiny-janus", "tiny-pair", {"A": 1, "B": 2}))  # pinned or delivered
-    assert play_needs_device(ctx, battle("tiny-janus", "far-a", {"A": None, "B": 2}))
-    assert play_needs_device(ctx, battle("not-a-card", "far-a"))  # unknown counts as local: the safe side
+    assert play_needs_device(ctx, battle("tiny-janus", "far-a", {"A": None, "B": 2}))  # the remote side is done
+    assert not play_needs_device(ctx, battle("tiny-janus", "far-a", {"A": 1, "B": None}))  # the local side is done
+    assert play_needs_device(ctx, battle("not-a-card", "tiny-pair"))  # unknown counts as local: the safe side
+    assert play_needs_device(ctx, battle("not-a-card", "far-a", {"A": None, "B": 2}))
+    assert not play_needs_device(ctx, battle("not-a-card", "far-a"))
     assert judging_needs_device(ctx, battle("far-a", "far-b"))  # a local judge model scores UEG images
     assert not judging_needs_device(ctx, battle("tiny-pair", "tiny-janus", inst=geu))  # GEU: parsed, no model
     assert not judging_needs_device(_context(store, pool, judge="far-a"), battle("tiny-pair", "tiny-janus"))

@@ -5,6 +5,7 @@ and ``eval`` share, and where one-off instances' runs live."""
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 from PIL import Image
@@ -17,6 +18,7 @@ from realunify_arena.judge import ANSWER_PARSER, HUMAN
 from realunify_arena.reporting import reports_from_store
 from realunify_arena.runs import (
     JUDGING,
+    concurrently,
     judge_by_hand,
     judge_run,
     run_and_judge,
@@ -188,3 +190,54 @@ def test_your_own_instances_stay_out_of_the_table_and_the_official_export(tmp_pa
     assert main(["export", "--format", "official", "--dataset", CUSTOM_DATASET, "--out", str(out),
                  "--db", str(db)]) == 1
     assert "your own one-off instances" in capsys.readouterr().err
+
+
+def test_concurrent_streams_end_and_release_their_locks_while_another_still_waits():
+    """``concurrently`` (a battle's sides): a stream holding a lock while suspended, as a local run holds its
+    device lock, ends and releases it while another stream is still blocked (a remote side waiting for its
+    endpoint); its items arrive meanwhile; an exception is raised on the consuming side; closing the
+    consumer closes each stream after its next item."""
+    device, answer = threading.RLock(), threading.Event()
+    closed = []
+
+    def local():
+        with device:
+            yield "local", 1
+            yield "local", 2
+
+    def remote():
+        try:
+            answer.wait(10)  # a hung request, until the test answers it
+            yield "remote", 1
+            yield "remote", 2
+        finally:
+            closed.append("remote")
+
+    items = concurrently([local(), remote()])
+    assert [next(items), next(items)] == [("local", 1), ("local", 2)]  # not held behind the remote one
+
+    def take():
+        if not device.acquire(timeout=5):
+            return False
+        device.release()
+        return True
+    taker = []
+    t = threading.Thread(target=lambda: taker.append(take()))  # another run gets the device meanwhile
+    t.start()
+    t.join(10)
+    assert taker == [True]
+    answer.set()
+    assert next(items) == ("remote", 1)
+    items.close()  # abandoned: the remote stream is closed after its next item
+    for _ in range(100):
+        if closed:
+            break
+        threading.Event().wait(0.05)
+    assert closed == ["remote"]
+
+    def fails():
+        yield "x"
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        list(concurrently([fails(), iter(["y"])]))
