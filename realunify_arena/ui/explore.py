@@ -357,9 +357,9 @@ def _column_runner(ctx: AppContext, column: Column):
         yield [gr.update(value=f"**{title}**\n- {stage or f'step 1 of {expected} running'}…"),
                *[gr.skip()] * (len(column.outputs) - 1)]
         update = None
-        prefetch_judge(ctx.pool, inst, model, judge)  # the judge loads while the model runs
+        prefetch_judge(ctx.pool, inst, model, judge, ctx.why_not)  # the judge loads while the model runs
         for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options, control=control,
-                                       report=report)):
+                                       report=report, why_not=ctx.why_not)):
             title = f"{mode} · {model} · seed {options.seed}"
             if update.reused:
                 title += f" · stored run #{update.run_id}"
@@ -370,7 +370,7 @@ def _column_runner(ctx: AppContext, column: Column):
             elif not update.done:
                 yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
         trace, run_id = update.trace, update.run_id
-        judgment, problem = (judge_run(ctx.store, ctx.pool, run_id, trace, inst, judge)
+        judgment, problem = (judge_run(ctx.store, ctx.pool, run_id, trace, inst, judge, why_not=ctx.why_not)
                              if run_id is not None else (None, None))
         human = isinstance(inst, UEGInstance) and bool(inst.question_list) and trace.final is not None \
             and run_id is not None
@@ -467,7 +467,7 @@ def _register_api(ctx: AppContext) -> None:
         except KeyError as e:
             raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
         return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options,
-                             judge or ctx.judge, control=RunControl(ctx.settings.time_limit_s))
+                             judge or ctx.judge, control=RunControl(ctx.settings.time_limit_s), why_not=ctx.why_not)
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
     # concurrency_limit=None: a local card's run waits in ctx.model_slot, a remote card's does not wait
