@@ -49,7 +49,7 @@ class Guidance(ClassifierFreeGuidanceLogitsProcessor):
     transformers' processor refuses scale 1, where the rule gives the conditional logits alone (guidance off).
     Janus always runs both halves, so guidance off still needs a processor that keeps the conditional one."""
 
-    def __init__(self, guidance_scale: float):  # noqa: D107 - the parent's check (scale > 1) is the point
+    def __init__(self, guidance_scale: float):  # not the parent's: it refuses scale 1
         if not guidance_scale >= 1:
             raise ValueError(f"Janus guidance scale must be >= 1 (1: guidance off), got {guidance_scale}")
         self.guidance_scale = float(guidance_scale)

@@ -29,12 +29,12 @@ def test_every_shipped_cards_own_defaults_pass():
     ({"guidance": -2.5}, "guidance (classifier-free guidance scale) = -2.5 must not be negative"),
     ({"temperature": 3.0}, "temperature = 3 is outside the allowed range 0 to 2"),
     # NaN passes every comparison (``nan < 0`` is False), infinity passes "not negative": refused by name
-    ({"guidance": float("nan")}, "guidance (classifier-free guidance scale) = nan is not allowed for tiny-janus: "
-                                 "it must be a finite number, 0 or more"),
+    ({"guidance": float("nan")}, ("guidance (classifier-free guidance scale) = nan is not allowed for tiny-janus: "
+                                  "it must be a finite number, 0 or more")),
     ({"guidance": float("inf")}, "guidance (classifier-free guidance scale) = inf is not allowed"),
     ({"guidance": float("-inf")}, "guidance (classifier-free guidance scale) = -inf is not allowed"),
-    ({"temperature": float("nan")}, "temperature = nan is not allowed for tiny-janus: it must be a finite number "
-                                    "from 0 to 2"),
+    ({"temperature": float("nan")}, ("temperature = nan is not allowed for tiny-janus: it must be a finite number "
+                                     "from 0 to 2")),
     ({"temperature": float("inf")}, "temperature = inf is not allowed"),
 ])
 def test_a_setting_past_its_limit_is_refused_naming_the_limit(overrides, message):
