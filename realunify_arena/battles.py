@@ -304,7 +304,7 @@ def _with_judgments(ctx: AppContext, battle: Battle, revealed: dict, *, ask_mode
         if run_id is not None:
             trace = ctx.store.load_trace(run_id)
             judgment, problem = judge_run(ctx.store, ctx.pool, run_id, trace, battle.instance,
-                                          ctx.judge, ask_model=ask_model)
+                                          ctx.judge, ask_model=ask_model, why_not=ctx.why_not)
         sides[side] = {"system": revealed[f"system_{side.lower()}"], "run_id": run_id,
                        "judge": judge_name(battle.instance, ctx.judge), "judgment": judgment,
                        "judge_problem": problem,

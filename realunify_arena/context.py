@@ -175,6 +175,13 @@ class AppContext:
     def runnable(self, name: str) -> bool:
         return self.availability.get(name, (False, ""))[0]
 
+    def why_not(self, name: str) -> str | None:
+        """Why card ``name`` (a model or judge) cannot run here, or None when it can or is not a checked
+        card (``human``, a name the run refuses elsewhere). ``runs.stream_run`` / ``judge_run`` take it as
+        ``why_not``: a run or judgment that is not stored is refused with this reason, before any loading."""
+        runnable, reason = self.availability.get(name, (True, ""))
+        return None if runnable else f"{name} cannot run here: {reason}"
+
     def model_choices(self) -> list[tuple[str, str]]:
         """Runnable cards first, real models before tiny random-weight ones (the first one is the default);
         the others say why they cannot run."""

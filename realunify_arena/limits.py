@@ -7,6 +7,7 @@ get small ones, since their outputs are noise at any length.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 
 from realunify_arena.adapters.base import GenerationOptions
@@ -25,6 +26,7 @@ class Limits:
     temperature: float = 2.0
 
 
+_NAMES = {"steps": "steps (num_inference_steps)", "guidance": "guidance (classifier-free guidance scale)"}
 TINY_LIMITS = Limits(max_new_tokens=256, steps=50, side=512)
 
 
@@ -45,13 +47,20 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
 
     Checked: ``max_new_tokens`` 1..limit, ``steps`` (num_inference_steps) 1..limit, ``width``/``height``
     16..limit px, ``guidance`` (classifier-free guidance scale) not negative, ``seed`` 0..2**32-1,
-    ``temperature`` 0..limit.
+    ``temperature`` 0..limit; every number finite (NaN and infinity are refused for each setting).
     """
     limits = limits_for(card)
     where = f" for {card.name}"
+    allowed = {"guidance": "a finite number, 0 or more", "temperature": f"a finite number from 0 to "
+               f"{_num(limits.temperature)}"}
+    for field in fields(options):  # NaN passes every comparison below, so it is refused first
+        value = getattr(options, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{_NAMES.get(field.name, field.name)} = {value} is not allowed{where}: it must be "
+                             f"{allowed.get(field.name, 'a finite number')}")
     checks = [
         ("max_new_tokens", options.max_new_tokens, 1, limits.max_new_tokens),
-        ("steps (num_inference_steps)", options.steps, 1, limits.steps),
+        (_NAMES["steps"], options.steps, 1, limits.steps),
         ("width", options.width, 16, limits.side),
         ("height", options.height, 16, limits.side),
         ("seed", options.seed, 0, SEED_MAX),
@@ -61,7 +70,7 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
         if value is not None and not low <= value <= high:
             raise ValueError(f"{name} = {_num(value)} is outside the allowed range {_num(low)} to {_num(high)}{where}")
     if options.guidance is not None and options.guidance < 0:
-        raise ValueError(f"guidance (classifier-free guidance scale) = {options.guidance:g} must not be negative"
+        raise ValueError(f"{_NAMES['guidance']} = {options.guidance:g} must not be negative"
                          f"{where}; 0 turns guidance off")
     return options
 

@@ -48,7 +48,8 @@ class RunUpdate:
 def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
                options: GenerationOptions, *, adapter: Adapter | None = None,
                keep_errors: bool = False, reuse: bool = True, control: RunControl | None = None,
-               report: Callable[[str], None] | None = None) -> Iterator[RunUpdate]:
+               report: Callable[[str], None] | None = None,
+               why_not: Callable[[str], str | None] | None = None) -> Iterator[RunUpdate]:
     """The growing trace after each step, then the finished one with its run id (None if not stored).
 
     Args:
@@ -61,6 +62,10 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
         report: called with each loading stage ("downloading …", "loading … onto cuda") as it begins.
         reuse: take a run stored under the same key instead of running (the default). A live battle
             passes False (with a fresh seed of its own): its sides are never a stored run.
+        why_not: says why a card cannot run here (``AppContext.why_not``; None: it can). A run of such a
+            card that is not in the store is refused with that reason (an ``error`` trace, not stored)
+            before anything loads; a stored run of it is still served (a CPU Space shows stored runs of
+            models it cannot hold).
 
     A stored run that a live battle showed and that awaits the battle's vote (``Store.awaits_vote``) is
     not reused: the model runs again and the run is not stored (its key is the battle's), so no other
@@ -74,6 +79,11 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
         yield RunUpdate(store.load_trace(existing), existing, reused=True, done=True)
         return
     trace = Trace(instance.uid, model, mode, options.to_dict())
+    refused = why_not(model) if why_not is not None and adapter is None else None
+    if refused is not None:
+        trace.status, trace.error = Status.ERROR, f"Not run: {refused}"
+        yield RunUpdate(trace, done=True)
+        return
     if adapter is not None:
         if control is not None:
             control.start_clock()
@@ -231,12 +241,15 @@ def judge_stored_run(store: Store, run_id: int, instance: AnyInstance, judge: ju
 
 
 def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstance,
-              judge_name: str, *, ask_model: bool = True) -> tuple[dict | None, str | None]:
+              judge_name: str, *, ask_model: bool = True,
+              why_not: Callable[[str], str | None] | None = None) -> tuple[dict | None, str | None]:
     """(judgment, problem): the stored judgment or a new one; never raises, a human is never asked here.
 
     ``problem`` says why there is no judgment when something went wrong. With ``ask_model`` False a
     judgment that needs the judge model is left for a later call and the problem is ``JUDGING`` (GEU
-    answers are parsed, never sent to a model, so they are judged at once).
+    answers are parsed, never sent to a model, so they are judged at once). A judge card that cannot run
+    here (``why_not``, as ``stream_run``) is not loaded: the problem says why (a stored judgment by it is
+    still returned).
     """
     name = judging.judge_name(instance, judge_name)
     stored = store.find_judgment(run_id, name)
@@ -246,18 +259,23 @@ def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstan
         return None, None  # nobody to ask, or nothing to ask (your own prompt): an empty poll is not a pass
     if not ask_model and isinstance(instance, UEGInstance):
         return None, JUDGING
+    refused = why_not(name) if why_not is not None else None
+    if refused is not None:
+        return None, f"judge {name} not run: {refused}"
     try:
         return judge_stored_run(store, run_id, instance, judging.build_judge(name, pool), trace=trace), None
     except Exception as e:  # noqa: BLE001 - a judge failure is shown beside the output, never fatal
         return None, f"judge {name} failed: {error_text(e)}"
 
 
-def prefetch_judge(pool, instance: AnyInstance, model: str, judge_name: str) -> None:
+def prefetch_judge(pool, instance: AnyInstance, model: str, judge_name: str,
+                   why_not: Callable[[str], str | None] | None = None) -> None:
     """Start loading the judge model in the background when judging this run will need it (a UEG instance
-    with polling questions, a judge card), after ``model``'s own load: see ``ModelPool.prefetch``."""
+    with polling questions, a judge card that can run here: ``why_not``), after ``model``'s own load: see
+    ``ModelPool.prefetch``."""
     name = judging.judge_name(instance, judge_name)
     if name != judging.HUMAN and isinstance(instance, UEGInstance) and instance.question_list \
-            and hasattr(pool, "prefetch"):
+            and hasattr(pool, "prefetch") and (why_not is None or why_not(name) is None):
         pool.prefetch(name, after=model)
 
 
@@ -282,17 +300,20 @@ def judge_by_hand(store: Store, run_id: int, instance: AnyInstance, yes_question
 
 
 def run_and_judge(store: Store, pool, dataset: str, instance: AnyInstance, model: str, mode: Mode,
-                  options: GenerationOptions, judge_name: str, control: RunControl | None = None) -> dict:
+                  options: GenerationOptions, judge_name: str, control: RunControl | None = None,
+                  why_not: Callable[[str], str | None] | None = None) -> dict:
     """Run (or reuse) one instance in one mode, store it, judge it; ``control`` (``stream_run``) bounds the
-    run, e.g. by the app's per-run time limit.
+    run, e.g. by the app's per-run time limit; ``why_not`` (``stream_run``, ``judge_run``) refuses a model or
+    judge that cannot run here, unless the run or judgment is stored.
 
     Returns ``{"run_id", "reused", "status", "error", "trace", "judgment", "judge_problem"}``: the run id
     (None when the run failed and was not stored), the trace as ``Trace.to_dict()``, the judgment as
     ``Judgment.to_dict()`` (None when not judged) and why it was not, if something went wrong.
     """
-    prefetch_judge(pool, instance, model, judge_name)
-    update = run_to_end(store, pool, dataset, instance, model, mode, options, control=control)
-    judgment, problem = (judge_run(store, pool, update.run_id, update.trace, instance, judge_name)
+    prefetch_judge(pool, instance, model, judge_name, why_not)
+    update = run_to_end(store, pool, dataset, instance, model, mode, options, control=control, why_not=why_not)
+    judgment, problem = (judge_run(store, pool, update.run_id, update.trace, instance, judge_name,
+                                   why_not=why_not)
                          if update.run_id is not None else (None, None))
     return {"run_id": update.run_id, "reused": update.reused, "status": update.trace.status.value,
             "error": update.trace.error, "trace": update.trace.to_dict(), "judgment": judgment,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import torch
 from PIL import Image
+from transformers import LogitsProcessorList
 
 from realunify_arena.adapters.base import GenerationOptions
-from realunify_arena.adapters.janus_fast import JanusFastGenerator, fast_path_wanted
+from realunify_arena.adapters.janus_fast import JanusFastGenerator, fast_path_wanted, guidance_processor
 from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, pixels_to_pil
 from realunify_arena.cards import ModelCard
 
@@ -81,12 +82,20 @@ class JanusAdapter(LocalAdapter):
                                        **as_total_length(self.sampling(options), inputs["input_ids"].shape[1]))
 
     def generate_image_ids(self, inputs, options: GenerationOptions) -> torch.Tensor:
-        """(1, 576) VQ token ids for one image: the one place image decoding happens."""
+        """(1, 576) VQ token ids for one image: the one place image decoding happens. A guidance of 1 or
+        less turns classifier-free guidance off (the conditional logits alone)."""
         guidance = options.guidance if options.guidance is not None else DEFAULT_GUIDANCE
         with torch.inference_mode():
             if self.fast is not None:
                 return self.fast.generate_images(**inputs, guidance_scale=guidance, **IMAGE_SAMPLING)
-            return self.model.generate(**inputs, generation_mode="image", guidance_scale=guidance, **IMAGE_SAMPLING)
+            if guidance > 1:
+                return self.model.generate(**inputs, generation_mode="image", guidance_scale=guidance,
+                                           **IMAGE_SAMPLING)
+            # transformers adds its processor only above 1 but always runs both halves: give it one that
+            # keeps the conditional half (guidance_scale 1 stops it adding another)
+            return self.model.generate(**inputs, generation_mode="image", guidance_scale=1,
+                                       logits_processor=LogitsProcessorList([guidance_processor(guidance)]),
+                                       **IMAGE_SAMPLING)
 
 
 def restore_boi_token_id(generation_config, processor) -> None:

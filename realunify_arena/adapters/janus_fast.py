@@ -44,6 +44,23 @@ FAST_PATH_ENV = "REALUNIFY_JANUS_FAST"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
+class Guidance(ClassifierFreeGuidanceLogitsProcessor):
+    """DeepSeek's classifier-free guidance, ``uncond + scale * (cond - uncond)``, at any scale >= 1:
+    transformers' processor refuses scale 1, where the rule gives the conditional logits alone (guidance off).
+    Janus always runs both halves, so guidance off still needs a processor that keeps the conditional one."""
+
+    def __init__(self, guidance_scale: float):  # not the parent's: it refuses scale 1
+        if not guidance_scale >= 1:
+            raise ValueError(f"Janus guidance scale must be >= 1 (1: guidance off), got {guidance_scale}")
+        self.guidance_scale = float(guidance_scale)
+
+
+def guidance_processor(scale: float) -> ClassifierFreeGuidanceLogitsProcessor:
+    """The guidance processor of a Janus image run: a scale <= 1 means guidance off (the conditional
+    logits alone, DeepSeek's rule at scale 1), as in diffusers and transformers, where guidance acts above 1."""
+    return Guidance(max(float(scale), 1.0))
+
+
 def fast_path_wanted(device: str | torch.device, setting: bool | None = None) -> bool:
     """Whether to decode with ``JanusFastGenerator``: an explicit (card) setting, else ``$REALUNIFY_JANUS_FAST``,
     else on CUDA only (on CPU there are no launches to save, and compiling would cost seconds)."""
@@ -213,11 +230,11 @@ class JanusFastGenerator:
         device = input_ids.device
         config = generation_settings(self.model, generation_config, kwargs, device)
         guidance, config.guidance_scale = config.guidance_scale, None  # as generate: CFG is batched, added below
-        if guidance is None or guidance <= 1:
-            raise ValueError(f"Janus image generation needs guidance_scale > 1, got {guidance}")
+        if guidance is None:
+            raise ValueError("Janus image generation needs a guidance_scale (<= 1: guidance off)")
         processors = self.model._get_logits_processor(
             config, input_ids_seq_length=input_ids.shape[1], encoder_input_ids=input_ids, device=device,
-            logits_processor=[ClassifierFreeGuidanceLogitsProcessor(guidance)])
+            logits_processor=[guidance_processor(guidance)])
         sampling = Sampling.from_processors(processors, config.do_sample)
         copies = config.num_return_sequences or 1
         input_ids = input_ids.repeat_interleave(copies, dim=0)

@@ -17,6 +17,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
+from realunify_arena.adapters.base import Capability
 from realunify_arena.arena import rate_key
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, checked_image, custom_instance
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, UEGInstance
@@ -193,12 +194,42 @@ def model_note(ctx: AppContext, model: str | None) -> str:
     return "" if runnable else f"**{model}** cannot run here: {why}"
 
 
+SETTINGS = ("steps", "guidance", "max_new_tokens")  # the generation settings fields, in their order
+
+
+def settings_used(card) -> dict[str, bool]:
+    """Which of ``SETTINGS`` the page offers for ``card``: diffusion steps and guidance where the card
+    generates or edits and declares a default for them (the others leave them to their pipeline or
+    service), max new tokens where it understands images."""
+    generates = bool({Capability.GENERATE, Capability.EDIT} & card.capabilities)
+    return {"steps": generates and card.defaults.steps is not None,
+            "guidance": generates and card.defaults.guidance is not None,
+            "max_new_tokens": Capability.UNDERSTAND in card.capabilities}
+
+
+def settings_fields(ctx: AppContext, model: str | None) -> list:
+    """Updates of the settings fields for ``model``: its defaults in the fields it uses, the others
+    hidden and empty (a browser sends an empty number field as 0, so no field is left empty by default)."""
+    card = ctx.cards.get(model)
+    used = settings_used(card) if card is not None else dict.fromkeys(SETTINGS, False)
+    return [gr.update(value=getattr(card.defaults, name) if used[name] else None, visible=used[name])
+            for name in SETTINGS]
+
+
+def _setting(value) -> int | None:
+    """An integer setting where 0 is never valid (steps, max new tokens): empty or 0 is the card's default."""
+    return None if value in (None, "") or int(value) == 0 else int(value)
+
+
 def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens):
-    """The validated settings of a Run (``AppContext.options``), or ``gr.Error`` naming the broken limit."""
+    """The validated settings of a Run (``AppContext.options``), or ``gr.Error`` naming the broken limit.
+    Empty fields, 0 steps or max new tokens, and fields the card does not use keep the card's defaults."""
+    card = ctx.cards.get(model)
+    used = settings_used(card) if card is not None else dict.fromkeys(SETTINGS, True)
     try:
-        return ctx.options(model, seed=_number(seed) or 0, steps=_number(steps),
-                           guidance=None if guidance in (None, "") else float(guidance),
-                           max_new_tokens=_number(max_new_tokens))
+        return ctx.options(model, seed=_number(seed) or 0, steps=_setting(steps) if used["steps"] else None,
+                           guidance=None if guidance in (None, "") or not used["guidance"] else float(guidance),
+                           max_new_tokens=_setting(max_new_tokens) if used["max_new_tokens"] else None)
     except KeyError:
         raise gr.Error(plain(f"Choose a model card; {model!r} is not offered here.", markdown=False)) from None
     except ValueError as e:
@@ -234,10 +265,16 @@ def build(ctx: AppContext) -> ExploreTab:
         stop = gr.Button("Stop", variant="stop", elem_id="ex-stop")
     note = gr.Markdown(model_note(ctx, models[0][1] if models else None), elem_id="ex-model-note")
     with gr.Accordion("Generation settings (empty: the card's default)", open=False):
+        gr.Markdown("The chosen model's defaults; settings it does not take are hidden.")
         with gr.Row():
-            steps = gr.Number(None, precision=0, label="Diffusion steps", elem_id="ex-steps")
-            guidance = gr.Number(None, label="Guidance", elem_id="ex-guidance")
-            max_new_tokens = gr.Number(None, precision=0, label="Max new tokens", elem_id="ex-max-new-tokens")
+            shown = settings_fields(ctx, models[0][1] if models else None)
+            steps = gr.Number(shown[0]["value"], precision=0, visible=shown[0]["visible"],
+                              label="Diffusion steps (empty or 0: the card's default)", elem_id="ex-steps")
+            guidance = gr.Number(shown[1]["value"], visible=shown[1]["visible"],
+                                 label="Guidance (classifier-free scale, 0 or more)", elem_id="ex-guidance")
+            max_new_tokens = gr.Number(shown[2]["value"], precision=0, visible=shown[2]["visible"],
+                                       label="Max new tokens (empty or 0: the card's default)",
+                                       elem_id="ex-max-new-tokens")
     link = gr.Textbox(label="Link to this run (instance, model, seed)", interactive=False, buttons=["copy"],
                       placeholder="Run an instance of a data source to get its link", elem_id="ex-link")
     instance_md = gr.Markdown(elem_id="ex-instance-text", latex_delimiters=[])  # instance text as written
@@ -250,7 +287,8 @@ def build(ctx: AppContext) -> ExploreTab:
                 columns[mode] = Column.create(mode)
     # (dataset name, uid, run request id) of the last Run: ``ctx.hold``'s reference, never the instance
     current = gr.State(None)
-    model.change(lambda m: model_note(ctx, m), model, note, api_visibility="private", queue=False)
+    model.change(lambda m: [model_note(ctx, m), *settings_fields(ctx, m)], model,
+                 [note, steps, guidance, max_new_tokens], api_visibility="private", queue=False)
 
     def refresh_instances(source_value, track_value, category_value):
         return gr.update(choices=instance_choices(ctx, source_value, track_value, category_value), value=RANDOM)
@@ -357,9 +395,9 @@ def _column_runner(ctx: AppContext, column: Column):
         yield [gr.update(value=f"**{title}**\n- {stage or f'step 1 of {expected} running'}…"),
                *[gr.skip()] * (len(column.outputs) - 1)]
         update = None
-        prefetch_judge(ctx.pool, inst, model, judge)  # the judge loads while the model runs
+        prefetch_judge(ctx.pool, inst, model, judge, ctx.why_not)  # the judge loads while the model runs
         for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options, control=control,
-                                       report=report)):
+                                       report=report, why_not=ctx.why_not)):
             title = f"{mode} · {model} · seed {options.seed}"
             if update.reused:
                 title += f" · stored run #{update.run_id}"
@@ -370,7 +408,7 @@ def _column_runner(ctx: AppContext, column: Column):
             elif not update.done:
                 yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
         trace, run_id = update.trace, update.run_id
-        judgment, problem = (judge_run(ctx.store, ctx.pool, run_id, trace, inst, judge)
+        judgment, problem = (judge_run(ctx.store, ctx.pool, run_id, trace, inst, judge, why_not=ctx.why_not)
                              if run_id is not None else (None, None))
         human = isinstance(inst, UEGInstance) and bool(inst.question_list) and trace.final is not None \
             and run_id is not None
@@ -467,7 +505,7 @@ def _register_api(ctx: AppContext) -> None:
         except KeyError as e:
             raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
         return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options,
-                             judge or ctx.judge, control=RunControl(ctx.settings.time_limit_s))
+                             judge or ctx.judge, control=RunControl(ctx.settings.time_limit_s), why_not=ctx.why_not)
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
     # concurrency_limit=None: a local card's run waits in ctx.model_slot, a remote card's does not wait

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from contextlib import closing
@@ -11,6 +12,7 @@ from gradio_client import Client
 from gradio_client.utils import Status
 
 from realunify_arena import ratings
+from realunify_arena.adapters.tiny import resolve
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.generators import generate_set, write_set
 from realunify_arena.cards import load_cards
@@ -220,6 +222,49 @@ def test_stored_arena_mode_serves_battles_without_running_a_model(tmp_path):
             during.close()
             assert not busy.done()
         assert busy.result(timeout=120)["status"] == "ok"
+    finally:
+        client.close()
+        demo.close()
+        store.close()
+
+
+def test_a_card_that_cannot_run_here_is_refused_unless_its_run_is_stored(tmp_path):
+    """A Janus card whose weights are on disk but say 999 GB (too large for this CPU host): /run_instance
+    refuses a new run of it, and a judgment by it, with the reason and without loading anything; a stored
+    run of it is still served (a CPU Space shows stored runs of models it cannot hold)."""
+    write_set(generate_set(1, seed=5, task_types=["mathematical_reasoning"]), tmp_path / "data")
+    source = str(tmp_path / "data")
+    dataset = load(source)
+    inst = next(i for i in dataset.instances if i.track == "UEG" and i.question_list)
+    tiny = resolve(load_cards()["tiny-janus"])  # the built tiny Janus folder, as a real Janus card
+    huge = dataclasses.replace(tiny, name="huge-janus", params={**tiny.params, "memory_gb": 999})
+    cards = {**load_cards(), "huge-janus": huge}
+    store = Store.open(tmp_path / "arena.db")
+    with closing(ModelPool(cards)) as batch_pool:  # what a machine that can hold it stored
+        stored = run_to_end(store, batch_pool, dataset.name, inst, "huge-janus", "direct",
+                            huge.options(seed=1))
+    assert stored.run_id is not None
+
+    pool = ModelPool(cards)
+    settings = Settings(data=(source,), models=("tiny-pair", "huge-janus"), judge="tiny-pair",
+                        db=tmp_path / "arena.db")
+    demo = build_demo(settings, store, pool)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    client = Client(url, verbose=False)
+    try:
+        runs_before = len(store.runs())
+        fresh = client.predict(source, inst.uid, "huge-janus", "direct", 2, "", api_name="/run_instance")
+        assert fresh["status"] == "error" and fresh["run_id"] is None
+        assert "huge-janus cannot run here: too large for this machine" in fresh["error"]
+        assert pool.resident() == [] and len(store.runs()) == runs_before  # nothing loaded, nothing stored
+
+        served = client.predict(source, inst.uid, "huge-janus", "direct", 1, "", api_name="/run_instance")
+        assert served["status"] == "ok" and served["reused"] and served["run_id"] == stored.run_id
+
+        judged = client.predict(source, inst.uid, "tiny-pair", "direct", 3, "huge-janus", api_name="/run_instance")
+        assert judged["status"] == "ok" and judged["judgment"] is None
+        assert "judge huge-janus not run: huge-janus cannot run here: too large" in judged["judge_problem"]
+        assert pool.resident() == ["tiny-pair"]  # the model ran; the judge never loaded
     finally:
         client.close()
         demo.close()

@@ -153,3 +153,26 @@ def test_a_setting_over_the_cards_limit_is_refused_with_a_message(page, app):
            ).to_be_visible()
     time.sleep(2)
     assert len(app["store"].runs()) == runs_before  # nothing ran
+
+
+def test_opened_settings_hold_the_cards_defaults_and_zero_keeps_them(page, app):
+    """Opening the settings used to send its empty fields as 0 and refuse every Run; now they hold the
+    chosen card's defaults (hidden where it takes none), 0 max new tokens is the default, and Janus runs
+    with guidance 1 (guidance off)."""
+    page.goto(app["url"] + "?model=tiny-janus")
+    expect(page.locator("#ex-model input")).to_have_value("tiny-janus")
+    page.get_by_text("Generation settings (empty: the card's default)").click()
+    expect(page.locator("#ex-guidance input")).to_have_value("5")
+    expect(page.locator("#ex-max-new-tokens input")).to_have_value("8")
+    expect(page.locator("#ex-steps")).to_be_hidden()  # Janus has no diffusion steps
+    page.locator("#ex-max-new-tokens input").fill("0")
+    page.locator("#ex-guidance input").fill("1")
+    runs_before = {r["id"] for r in app["store"].runs()}
+    page.locator("#ex-run").click()
+    for mode in ("direct", "stepwise"):
+        expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
+    new = [r for r in app["store"].runs() if r["id"] not in runs_before]
+    assert len(new) == 2 and all(r["status"] == "ok" for r in new), new
+    for run in new:
+        settings = app["store"].load_trace(run["id"]).settings
+        assert (settings["guidance"], settings["max_new_tokens"]) == (1.0, 8), settings

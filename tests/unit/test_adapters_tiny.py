@@ -7,11 +7,13 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from realunify_arena.adapters import Capability, NotSupported, build_adapter
 from realunify_arena.adapters.emu3 import Emu3Adapter
 from realunify_arena.adapters.janus import JanusAdapter
+from realunify_arena.adapters.janus_fast import guidance_processor
 from realunify_arena.adapters.pair import PairAdapter
 from realunify_arena.adapters.tiny import ensure_built, resolve
 from realunify_arena.cards import load_cards
@@ -142,3 +144,22 @@ def test_a_pair_of_other_cards_delegates_each_capability(tmp_path, adapters):
     with pytest.raises(NotSupported):
         combo.edit(SOURCE, "make it blue", options)
     combo.close()
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["transformers", "janus_fast"])
+def test_janus_guidance_at_or_below_one_is_guidance_off(adapters, monkeypatch, fast):
+    """Janus runs both halves at any scale; <= 1 is guidance off (DeepSeek's rule at 1: the conditional
+    logits alone), so 0, 0.5 and 1 give the same image (the tiny model's random weights barely tell the
+    halves apart, so the processor itself is checked for the rule)."""
+    janus = adapters["tiny-janus"]
+    monkeypatch.setitem(janus.card.params, "fast", fast)
+    base = CARDS["tiny-janus"].defaults
+    images = {g: janus.generate("a red cube", dataclasses.replace(base, guidance=g, seed=3)).tobytes()
+              for g in (0.0, 0.5, 1.0, 5.0)}
+    assert images[0.0] == images[0.5] == images[1.0]
+    cond, uncond = torch.tensor([[1.0, 4.0]]), torch.tensor([[3.0, 0.0]])
+    scores = torch.cat([cond, uncond])
+    ids = torch.zeros((1, 1), dtype=torch.long)
+    assert torch.equal(guidance_processor(0)(ids, scores), cond)  # off: the conditional logits alone
+    assert torch.equal(guidance_processor(1)(ids, scores), cond)
+    assert torch.equal(guidance_processor(5)(ids, scores), uncond + 5 * (cond - uncond))

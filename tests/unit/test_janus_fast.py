@@ -240,6 +240,18 @@ def test_compiled_steps_trace_as_single_graphs_and_decode_the_same(tiny, backend
             assert torch.equal(decode(traced, what), decode(eager, what)), (what, sampling)
 
 
+def test_guidance_at_or_below_one_is_off_the_conditional_logits_alone(tiny):
+    """Guidance 1 (and below: off) was refused; it decodes from the conditional half alone (DeepSeek's rule
+    at scale 1), checked greedily against one full forward pass of transformers' own modules."""
+    model, processor = tiny
+    fast = JanusFastGenerator(model)
+    inputs = image_inputs(processor, ["a red cube"])
+    ids = fast.generate_images(**inputs, guidance_scale=1.0, do_sample=False)
+    assert torch.equal(fast.generate_images(**inputs, guidance_scale=0.0, do_sample=False), ids)
+    whole = reference_image_logits(model, inputs["input_ids"], ids, 1.0, inputs["attention_mask"])
+    assert torch.equal(whole[: ids.shape[0]].argmax(-1), ids)  # rows: the conditional half first
+
+
 def test_settings_it_does_not_implement_are_refused_with_the_way_out(tiny):
     model, processor = tiny
     fast = JanusFastGenerator(model)
@@ -247,8 +259,8 @@ def test_settings_it_does_not_implement_are_refused_with_the_way_out(tiny):
 
     with pytest.raises(NotImplementedError, match=f"RepetitionPenaltyLogitsProcessor.*{FAST_PATH_ENV}=0"):
         fast.generate_images(**inputs, do_sample=True, guidance_scale=GUIDANCE, repetition_penalty=1.3)
-    with pytest.raises(ValueError, match="guidance_scale > 1, got 1.0"):
-        fast.generate_images(**inputs, guidance_scale=1.0)
+    with pytest.raises(ValueError, match="needs a guidance_scale"):
+        fast.generate_images(**inputs, guidance_scale=None)
     with pytest.raises(TypeError, match="unknown generation arguments: \\['colour'\\]"):
         fast.generate_images(**inputs, guidance_scale=GUIDANCE, colour="red")
     right_padded = processor(text=["<|User|>: a red cube <|Assistant|>:", "<|User|>: a <|Assistant|>:"],

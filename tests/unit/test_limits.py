@@ -28,6 +28,14 @@ def test_every_shipped_cards_own_defaults_pass():
     ({"seed": SEED_MAX + 1}, f"seed = {SEED_MAX + 1} is outside the allowed range 0 to {SEED_MAX}"),
     ({"guidance": -2.5}, "guidance (classifier-free guidance scale) = -2.5 must not be negative"),
     ({"temperature": 3.0}, "temperature = 3 is outside the allowed range 0 to 2"),
+    # NaN passes every comparison (``nan < 0`` is False), infinity passes "not negative": refused by name
+    ({"guidance": float("nan")}, ("guidance (classifier-free guidance scale) = nan is not allowed for tiny-janus: "
+                                  "it must be a finite number, 0 or more")),
+    ({"guidance": float("inf")}, "guidance (classifier-free guidance scale) = inf is not allowed"),
+    ({"guidance": float("-inf")}, "guidance (classifier-free guidance scale) = -inf is not allowed"),
+    ({"temperature": float("nan")}, ("temperature = nan is not allowed for tiny-janus: it must be a finite number "
+                                     "from 0 to 2")),
+    ({"temperature": float("inf")}, "temperature = inf is not allowed"),
 ])
 def test_a_setting_past_its_limit_is_refused_naming_the_limit(overrides, message):
     card = SHIPPED["tiny-janus"]
@@ -65,3 +73,52 @@ def test_eval_refuses_a_seed_outside_the_range_before_running_anything(capsys, t
     assert code == 2
     assert "seed = -1 is outside the allowed range" in capsys.readouterr().err
     assert not (tmp_path / "arena.db").exists()
+
+
+class _Pool:
+    device = "cpu"
+
+    def __init__(self, cards):
+        self.cards = cards
+
+
+def _context(tmp_path):
+    from realunify_arena.arena import Arena
+    from realunify_arena.context import AppContext
+    from realunify_arena.settings import Settings
+    from realunify_arena.store import Store
+
+    store = Store.open(tmp_path / "arena.db")
+    settings = Settings(models=("tiny-janus", "tiny-pair", "qwen2.5-vl-7b"), judge="human", db=tmp_path / "arena.db")
+    return AppContext(settings, store, _Pool(SHIPPED), Arena(store))
+
+
+def test_explore_fields_hold_the_cards_defaults_and_empty_or_zero_keeps_them(tmp_path):
+    """A browser sends an empty number field as 0: 0 steps or max new tokens (never valid) is the card's
+    default, as an empty field is; the fields show each card's defaults and hide what it does not take."""
+    from realunify_arena.ui.explore import _user_options, settings_fields
+
+    ctx = _context(tmp_path)
+    janus, pair = SHIPPED["tiny-janus"].defaults, SHIPPED["tiny-pair"].defaults
+    for empty in (None, "", 0):
+        assert _user_options(ctx, "tiny-janus", 0, empty, None, empty) == janus
+        assert _user_options(ctx, "tiny-pair", 0, empty, None, empty) == pair
+    # settings a card does not take are ignored (Janus has no diffusion steps), set ones are kept
+    assert _user_options(ctx, "tiny-janus", 3, 7, 2.0, 16) == SHIPPED["tiny-janus"].options(
+        seed=3, guidance=2.0, max_new_tokens=16)
+    assert _user_options(ctx, "tiny-pair", 0, 3, 0, 0).steps == 3
+    assert _user_options(ctx, "tiny-pair", 0, 3, 0, 0).guidance == 0.0  # 0 guidance is a real setting
+
+    fields = {name: settings_fields(ctx, name) for name in ("tiny-janus", "tiny-pair", "qwen2.5-vl-7b")}
+    assert [(f["value"], f["visible"]) for f in fields["tiny-janus"]] == [(None, False), (5.0, True), (8, True)]
+    assert [(f["value"], f["visible"]) for f in fields["tiny-pair"]] == [(2, True), (3.0, True), (8, True)]
+    assert [f["visible"] for f in fields["qwen2.5-vl-7b"]] == [False, False, True]  # understands only
+
+
+def test_explore_refuses_a_non_finite_setting_naming_it(tmp_path):
+    import gradio as gr
+
+    from realunify_arena.ui.explore import _user_options
+
+    with pytest.raises(gr.Error, match=r"guidance \(classifier-free guidance scale\) = nan is not allowed"):
+        _user_options(_context(tmp_path), "tiny-janus", 0, None, float("nan"), None)
