@@ -58,7 +58,8 @@ class Guidance(ClassifierFreeGuidanceLogitsProcessor):
 def guidance_processor(scale: float) -> ClassifierFreeGuidanceLogitsProcessor:
     """The guidance processor of a Janus image run: a scale <= 1 means guidance off (the conditional
     logits alone, DeepSeek's rule at scale 1), as in diffusers and transformers, where guidance acts above 1."""
-    return Guidance(max(float(scale), 1.0))
+    scale = float(scale)
+    return ClassifierFreeGuidanceLogitsProcessor(scale) if scale > 1 else Guidance(1.0)  # transformers' own above 1
 
 
 def fast_path_wanted(device: str | torch.device, setting: bool | None = None) -> bool:
