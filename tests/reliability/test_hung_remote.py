@@ -15,6 +15,7 @@ import dataclasses
 import re
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from gradio_client import Client
@@ -36,6 +37,39 @@ DEADLINE_S = 10  # the card's timeout_s; with max_retries 2 the old client took 
 MARGIN_S = 8.0  # submission, the reply's trip through the queue and the client, a busy shared machine
 
 
+@contextmanager
+def launched(cards: dict[str, ModelCard], tmp_path, sessions: int):
+    """The real app on loopback with ``cards`` (live arena, human judge, ``gpu_concurrency`` 1: one local run
+    at a time), its store and ``sessions`` gradio_client clients (each its own session)."""
+    settings = Settings(data=("bundled",), models=tuple(cards), judge="human", db=tmp_path / "arena.db",
+                        arena_mode="live")
+    store = Store.open(settings.db)
+    demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    clients = [Client(url, verbose=False, download_files=False) for _ in range(sessions)]
+    try:
+        yield store, clients
+    finally:
+        for c in clients:
+            c.close()
+        demo.close()
+        store.close()
+
+
+def wait_processing(jobs, since: float, within: float, what: str) -> None:
+    """Wait until every submitted job is being processed (admitted, not queued), at most ``within`` s."""
+    while any(job.status().code != Status.PROCESSING for job in jobs):
+        assert time.monotonic() - since < within, f"{what} never started"
+        time.sleep(0.05)
+
+
+def remote_card(name: str, url: str, capability: Capability, deadline_s: float, checkpoint: str) -> ModelCard:
+    """The real OpenAI-compatible adapter's card for a loopback stand-in endpoint, retries allowed (2)."""
+    return ModelCard(name=name, family="openai", description="hangs or drips (reliability test)",
+                     capabilities=frozenset({capability}), checkpoints={capability.value: checkpoint},
+                     endpoint=f"{url}/v1", params={"timeout_s": deadline_s, "max_retries": 2})
+
+
 class Silent(JSONHandler):
     """Takes every request and never answers it (until the test ends)."""
 
@@ -48,51 +82,38 @@ class Silent(JSONHandler):
 
 def test_a_hung_remote_model_ends_at_its_deadline_and_holds_no_local_run(tmp_path):
     with serving(Silent, release=threading.Event()) as silent:
-        hangs = ModelCard(name="hangs", family="openai", description="never answers (reliability test)",
-                          capabilities=frozenset({Capability.GENERATE}), checkpoints={"generate": "silent-model"},
-                          endpoint=f"{silent.url}/v1", params={"timeout_s": DEADLINE_S, "max_retries": 2})
+        hangs = remote_card("hangs", silent.url, Capability.GENERATE, DEADLINE_S, "silent-model")
         cards = {"tiny-pair": load_cards()["tiny-pair"], "hangs": hangs}
-        settings = Settings(data=("bundled",), models=tuple(cards), judge="human", db=tmp_path / "arena.db",
-                            arena_mode="live")  # gpu_concurrency 1: one local run at a time
-        store = Store.open(settings.db)
-        demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-        clients = [Client(url, verbose=False, download_files=False) for _ in range(3)]
-        try:
-            local = clients[2]
-            start = time.monotonic()
-            warm = local.predict("bundled", UEG_UID, "tiny-pair", "direct", 0, "human", api_name="/run_instance")
-            warm_s = time.monotonic() - start
-            assert warm["status"] == "ok", warm
+        with launched(cards, tmp_path, 3) as (store, clients):
+            try:
+                local = clients[2]
+                start = time.monotonic()
+                warm = local.predict("bundled", UEG_UID, "tiny-pair", "direct", 0, "human", api_name="/run_instance")
+                warm_s = time.monotonic() - start
+                assert warm["status"] == "ok", warm
 
-            start = time.monotonic()  # two users' requests to the hung endpoint, at once
-            hung = [c.submit("bundled", UEG_UID, "hangs", "direct", i, "human", api_name="/run_instance")
-                    for i, c in enumerate(clients[:2])]
-            while any(job.status().code != Status.PROCESSING for job in hung):  # both admitted at once
-                assert time.monotonic() - start < DEADLINE_S, "a hung request never started"
-                time.sleep(0.05)
-            local_start = time.monotonic()
-            run = local.predict("bundled", UEG_UID, "tiny-pair", "direct", 1, "human", api_name="/run_instance")
-            local_s = time.monotonic() - local_start
-            assert run["status"] == "ok" and not run["reused"], run
-            assert not any(job.done() for job in hung), "the local run waited for the hung ones to end"
+                start = time.monotonic()  # two users' requests to the hung endpoint, at once
+                hung = [c.submit("bundled", UEG_UID, "hangs", "direct", i, "human", api_name="/run_instance")
+                        for i, c in enumerate(clients[:2])]
+                wait_processing(hung, start, DEADLINE_S, "a hung request")  # both admitted at once
+                local_start = time.monotonic()
+                run = local.predict("bundled", UEG_UID, "tiny-pair", "direct", 1, "human", api_name="/run_instance")
+                local_s = time.monotonic() - local_start
+                assert run["status"] == "ok" and not run["reused"], run
+                assert not any(job.done() for job in hung), "the local run waited for the hung ones to end"
 
-            ended = []
-            for job in hung:
-                result = job.result(timeout=DEADLINE_S * 4)
-                ended.append(time.monotonic() - start)
-                assert result["status"] == "error" and result["run_id"] is None, result
-                said = re.search(r"no answer after (\d+\.\d) s \(1 attempt; deadline 10 s\)$", result["error"])
-                assert said, result["error"]
-                assert DEADLINE_S <= float(said.group(1)) <= DEADLINE_S + 1.0  # the measured seconds
-            # one deadline, retries included (not 3 x 10 s), and the second user's request not queued behind the first
-            assert max(ended) <= DEADLINE_S + MARGIN_S, ended
-        finally:
-            silent.release.set()
-            for c in clients:
-                c.close()
-            demo.close()
-            store.close()
+                ended = []
+                for job in hung:
+                    result = job.result(timeout=DEADLINE_S * 4)
+                    ended.append(time.monotonic() - start)
+                    assert result["status"] == "error" and result["run_id"] is None, result
+                    said = re.search(r"no answer after (\d+\.\d) s \(1 attempt; deadline 10 s\)$", result["error"])
+                    assert said, result["error"]
+                    assert DEADLINE_S <= float(said.group(1)) <= DEADLINE_S + 1.0  # the measured seconds
+                # one deadline, retries included (not 3 x 10 s), and the second user's request not queued behind the first
+                assert max(ended) <= DEADLINE_S + MARGIN_S, ended
+            finally:
+                silent.release.set()
     print(f"\nhung remote: ended after {', '.join(f'{s:.1f}' for s in ended)} s (deadline {DEADLINE_S} s); "
           f"local run meanwhile {local_s:.2f} s (alone, first load included: {warm_s:.2f} s)")
 
@@ -118,7 +139,8 @@ class DripsOnPost(JSONHandler):
             pass  # the client shut the connection: its deadline
 
 
-BATTLE_DEADLINE_S = 10  # per side; a battle's remote sides run at once, each on a thread of its own
+BATTLE_DEADLINE_S = 20  # per side (remote sides run at once, each on a thread of its own); wide, because the local
+# battle beside it draws a random GEU instance, and a tiny edit of a large input image took up to 13 s on a busy box
 
 
 def test_a_hung_remote_battle_holds_no_local_battle_or_run(tmp_path):
@@ -128,57 +150,44 @@ def test_a_hung_remote_battle_holds_no_local_battle_or_run(tmp_path):
     with serving(DripsOnPost, release=threading.Event()) as drips:
         local = dataclasses.replace(load_cards()["tiny-pair"],  # GEU only, so UEG battles are remote-vs-remote
                                     capabilities=frozenset({Capability.UNDERSTAND, Capability.EDIT}))
-        remote = {name: ModelCard(name=name, family="openai", description="drips (reliability test)",
-                                  capabilities=frozenset({Capability.GENERATE}), checkpoints={"generate": "drip-model"},
-                                  endpoint=f"{drips.url}/v1", params={"timeout_s": BATTLE_DEADLINE_S, "max_retries": 2})
+        remote = {name: remote_card(name, drips.url, Capability.GENERATE, BATTLE_DEADLINE_S, "drip-model")
                   for name in ("drips-a", "drips-b")}
         cards = {"tiny-pair": local, **remote}
-        settings = Settings(data=("bundled",), models=tuple(cards), judge="human", db=tmp_path / "arena.db",
-                            arena_mode="live")  # gpu_concurrency 1
-        store = Store.open(settings.db)
-        demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-        clients = [Client(url, verbose=False, download_files=False) for _ in range(3)]
-        try:
-            hung_user, battler, explorer = clients
-            for mode in ("direct", "stepwise"):  # loads both pipelines (a seed the battle's settings do not use)
-                warm = explorer.predict("bundled", GEU_UID, "tiny-pair", mode, 7, "human", api_name="/run_instance")
-                assert warm["status"] == "ok", warm
+        with launched(cards, tmp_path, 3) as (store, clients):
+            try:
+                hung_user, battler, explorer = clients
+                for mode in ("direct", "stepwise"):  # loads both pipelines (a seed the battle's settings do not use)
+                    warm = explorer.predict("bundled", GEU_UID, "tiny-pair", mode, 7, "human", api_name="/run_instance")
+                    assert warm["status"] == "ok", warm
 
-            start = time.monotonic()
-            hung = hung_user.submit("bundled", "UEG", "model_vs_model", api_name="/new_battle")
-            while hung.status().code != Status.PROCESSING:
-                assert time.monotonic() - start < BATTLE_DEADLINE_S, "the hung battle never started"
-                time.sleep(0.05)
-            time.sleep(0.5)  # its first request is on the wire
+                start = time.monotonic()
+                hung = hung_user.submit("bundled", "UEG", "model_vs_model", api_name="/new_battle")
+                wait_processing([hung], start, BATTLE_DEADLINE_S, "the hung battle")
+                time.sleep(0.5)  # its first request is on the wire
 
-            battle_start = time.monotonic()
-            battle = battler.submit("bundled", "GEU", "direct_vs_stepwise", api_name="/new_battle").result(
-                timeout=4 * BATTLE_DEADLINE_S)  # a local battle queued behind the hung one would wait for ever
-            battle_s = time.monotonic() - battle_start
-            assert battle["ready"], battle
-            assert {side["error"] for side in battle["sides"].values()} == {None}, battle
-            run_start = time.monotonic()
-            run = explorer.predict("bundled", GEU_UID, "tiny-pair", "direct", 1, "human", api_name="/run_instance")
-            run_s = time.monotonic() - run_start
-            assert run["status"] == "ok" and not run["reused"], run
-            assert not hung.done(), "the local battle or run waited for the hung battle to end"
+                battle_start = time.monotonic()
+                battle = battler.submit("bundled", "GEU", "direct_vs_stepwise", api_name="/new_battle").result(
+                    timeout=4 * BATTLE_DEADLINE_S)  # a local battle queued behind the hung one would wait for ever
+                battle_s = time.monotonic() - battle_start
+                assert battle["ready"], battle
+                assert {side["error"] for side in battle["sides"].values()} == {None}, battle
+                run_start = time.monotonic()
+                run = explorer.predict("bundled", GEU_UID, "tiny-pair", "direct", 1, "human", api_name="/run_instance")
+                run_s = time.monotonic() - run_start
+                assert run["status"] == "ok" and not run["reused"], run
+                assert not hung.done(), "the local battle or run waited for the hung battle to end"
 
-            result = hung.result(timeout=BATTLE_DEADLINE_S * 4)
-            hung_s = time.monotonic() - start
-            assert not result["ready"], result
-            for side in result["sides"].values():
-                said = re.search(rf"no answer after (\d+\.\d) s \(1 attempt; deadline {BATTLE_DEADLINE_S} s\)",
-                                 side["error"] or "")
-                assert said, result
-                assert BATTLE_DEADLINE_S <= float(said.group(1)) <= BATTLE_DEADLINE_S + 1.0
-            assert hung_s <= BATTLE_DEADLINE_S + MARGIN_S, hung_s  # both sides at once, one deadline, no retries
-        finally:
-            drips.release.set()
-            for c in clients:
-                c.close()
-            demo.close()
-            store.close()
+                result = hung.result(timeout=BATTLE_DEADLINE_S * 4)
+                hung_s = time.monotonic() - start
+                assert not result["ready"], result
+                for side in result["sides"].values():
+                    said = re.search(rf"no answer after (\d+\.\d) s \(1 attempt; deadline {BATTLE_DEADLINE_S} s\)",
+                                     side["error"] or "")
+                    assert said, result
+                    assert BATTLE_DEADLINE_S <= float(said.group(1)) <= BATTLE_DEADLINE_S + 1.0
+                assert hung_s <= BATTLE_DEADLINE_S + MARGIN_S, hung_s  # both sides at once, one deadline, no retries
+            finally:
+                drips.release.set()
     print(f"\nhung remote battle: ended after {hung_s:.1f} s (two sides at once, deadline {BATTLE_DEADLINE_S} s); "
           f"meanwhile a local battle {battle_s:.2f} s and a local Explore run {run_s:.2f} s")
 
@@ -189,55 +198,42 @@ def test_a_battle_of_a_hung_remote_model_against_a_local_one_holds_no_local_run(
     session 2's local Explore run finishes while the battle still waits for the remote side; the battle then
     ends at the remote side's deadline, unvotable, with its local side's output delivered."""
     with serving(DripsOnPost, release=threading.Event()) as drips:
-        remote = ModelCard(name="drips-u", family="openai", description="drips (reliability test)",
-                           capabilities=frozenset({Capability.UNDERSTAND}), checkpoints={"understand": "drip-model"},
-                           endpoint=f"{drips.url}/v1", params={"timeout_s": BATTLE_DEADLINE_S, "max_retries": 2})
+        remote = remote_card("drips-u", drips.url, Capability.UNDERSTAND, BATTLE_DEADLINE_S, "drip-model")
         local = dataclasses.replace(load_cards()["tiny-pair"], capabilities=frozenset({Capability.UNDERSTAND}))
         cards = {"tiny-pair": local, "drips-u": remote}  # GEU direct: the one model-vs-model pair
-        settings = Settings(data=("bundled",), models=tuple(cards), judge="human", db=tmp_path / "arena.db",
-                            arena_mode="live")  # gpu_concurrency 1
-        store = Store.open(settings.db)
-        demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-        clients = [Client(url, verbose=False, download_files=False) for _ in range(2)]
-        try:
-            battler, explorer = clients
-            warm = explorer.predict("bundled", GEU_UID, "tiny-pair", "direct", 7, "human", api_name="/run_instance")
-            assert warm["status"] == "ok", warm
+        with launched(cards, tmp_path, 2) as (store, clients):
+            try:
+                battler, explorer = clients
+                warm = explorer.predict("bundled", GEU_UID, "tiny-pair", "direct", 7, "human", api_name="/run_instance")
+                assert warm["status"] == "ok", warm
 
-            start = time.monotonic()
-            mixed = battler.submit("bundled", "GEU", "model_vs_model", api_name="/new_battle")
-            while mixed.status().code != Status.PROCESSING:
-                assert time.monotonic() - start < BATTLE_DEADLINE_S, "the mixed battle never started"
-                time.sleep(0.05)
-            time.sleep(1.0)  # its remote request is on the wire, its local side under way or done
+                start = time.monotonic()
+                mixed = battler.submit("bundled", "GEU", "model_vs_model", api_name="/new_battle")
+                wait_processing([mixed], start, BATTLE_DEADLINE_S, "the mixed battle")
+                time.sleep(1.0)  # its remote request is on the wire, its local side under way or done
 
-            run_start = time.monotonic()
-            run = explorer.predict("bundled", GEU_UID, "tiny-pair", "direct", 1, "human", api_name="/run_instance")
-            run_s = time.monotonic() - run_start
-            assert run["status"] == "ok" and not run["reused"], run
-            assert not mixed.done(), "the local run waited for the mixed battle's remote side to end"
+                run_start = time.monotonic()
+                run = explorer.predict("bundled", GEU_UID, "tiny-pair", "direct", 1, "human", api_name="/run_instance")
+                run_s = time.monotonic() - run_start
+                assert run["status"] == "ok" and not run["reused"], run
+                assert not mixed.done(), "the local run waited for the mixed battle's remote side to end"
 
-            result = mixed.result(timeout=BATTLE_DEADLINE_S * 4)
-            mixed_s = time.monotonic() - start
-            assert not result["ready"], result
-            errors = sorted((side["error"] or "" for side in result["sides"].values()), key=bool)
-            assert errors[0] == "" and re.search(rf"no answer after \d+\.\d s \(1 attempt; deadline "
-                                                 rf"{BATTLE_DEADLINE_S} s\)", errors[1]), result
-            shown = next(side for side in result["sides"].values() if side["error"] is None)
-            assert shown["text"] is not None, result  # the local side's answer, delivered
-            row = store.battle(result["battle_id"])
-            systems = {"a": row["system_a"], "b": row["system_b"]}
-            local_side = next(s for s, system in systems.items() if system.startswith("tiny-pair"))
-            remote_side = "b" if local_side == "a" else "a"
-            assert row[f"run_{local_side}"] is not None and row[f"delivered_{local_side}_at"], row
-            assert row[f"run_{remote_side}"] is None and not row[f"delivered_{remote_side}_at"], row
-            assert mixed_s <= BATTLE_DEADLINE_S + MARGIN_S, mixed_s
-        finally:
-            drips.release.set()
-            for c in clients:
-                c.close()
-            demo.close()
-            store.close()
+                result = mixed.result(timeout=BATTLE_DEADLINE_S * 4)
+                mixed_s = time.monotonic() - start
+                assert not result["ready"], result
+                errors = sorted((side["error"] or "" for side in result["sides"].values()), key=bool)
+                assert errors[0] == "" and re.search(rf"no answer after \d+\.\d s \(1 attempt; deadline "
+                                                     rf"{BATTLE_DEADLINE_S} s\)", errors[1]), result
+                shown = next(side for side in result["sides"].values() if side["error"] is None)
+                assert shown["text"] is not None, result  # the local side's answer, delivered
+                row = store.battle(result["battle_id"])
+                systems = {"a": row["system_a"], "b": row["system_b"]}
+                local_side = next(s for s, system in systems.items() if system.startswith("tiny-pair"))
+                remote_side = "b" if local_side == "a" else "a"
+                assert row[f"run_{local_side}"] is not None and row[f"delivered_{local_side}_at"], row
+                assert row[f"run_{remote_side}"] is None and not row[f"delivered_{remote_side}_at"], row
+                assert mixed_s <= BATTLE_DEADLINE_S + MARGIN_S, mixed_s
+            finally:
+                drips.release.set()
     print(f"\nmixed battle (hung remote vs local): ended after {mixed_s:.1f} s (deadline {BATTLE_DEADLINE_S} s); "
           f"a local Explore run meanwhile {run_s:.2f} s")
