@@ -108,13 +108,6 @@ class AppContext:
 
     # -- models -----------------------------------------------------------------------------------
 
-    @property
-    def gpu_events(self) -> dict:
-        """Event arguments for a handler that runs a model not known when the event is made: all such
-        events share one group, so at most ``gpu_concurrency`` of them run at once. Prefer ``model_slot``
-        (the inputs name the model) or ``device_slot`` (the handler can tell), which hold only local runs."""
-        return {"concurrency_limit": self.settings.gpu_concurrency, "concurrency_id": "gpu"}
-
     @asynccontextmanager
     async def model_slot(self, model: str) -> AsyncIterator[None]:
         """Held around one model run of a handler that Gradio admits at once (``concurrency_limit=None``;

@@ -13,9 +13,6 @@ judge asked for.
 
 from __future__ import annotations
 
-import contextvars
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -24,6 +21,7 @@ from realunify_arena import judge as judging
 from realunify_arena import protocols
 from realunify_arena.adapters.base import Adapter, GenerationOptions, ModelSource
 from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
+from realunify_arena.pump import FINISHED, Pump
 from realunify_arena.redaction import error_text
 from realunify_arena.stopping import RunControl, RunStopped
 from realunify_arena.runtime import zero_gpu
@@ -170,14 +168,6 @@ def interleave(streams: dict[str, Iterator[RunUpdate]]) -> Iterator[tuple[str, R
                 close()
 
 
-_ENDED = object()  # a producer of ``concurrently`` is done
-
-
-@dataclass
-class _Raised:
-    error: BaseException
-
-
 def concurrently(streams: list[Iterator[T]]) -> Iterator[T]:
     """The items of ``streams`` as they arrive, each stream produced on a daemon thread of its own (in a
     copy of the caller's context), so a local run ends, and releases its device lock, while a remote one
@@ -189,38 +179,12 @@ def concurrently(streams: list[Iterator[T]]) -> Iterator[T]:
     if len(streams) == 1:
         yield from streams[0]
         return
-    handoff: queue.Queue = queue.Queue()
-    closed = threading.Event()
-
-    def produce(items: Iterator) -> None:
-        try:
-            for item in items:
-                handoff.put(item)
-                if closed.is_set():
-                    break
-        except BaseException as e:  # noqa: BLE001 - raised again on the consuming side
-            handoff.put(_Raised(e))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-            handoff.put(_ENDED)
-
-    for items in streams:
-        threading.Thread(target=contextvars.copy_context().run, args=(produce, items), daemon=True,
-                         name="realunify-side").start()
+    pump = Pump(streams, name="realunify-side")
     try:
-        running = len(streams)
-        while running:
-            item = handoff.get()
-            if item is _ENDED:
-                running -= 1
-            elif isinstance(item, _Raised):
-                raise item.error
-            else:
-                yield item
+        while (item := pump.get()) is not FINISHED:
+            yield item
     finally:
-        closed.set()
+        pump.close()
 
 
 # -- judging ----------------------------------------------------------------------------------------

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-import contextvars
 import queue
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from typing import TypeVar
 
 import anyio.to_thread
 import gradio as gr
 
 from realunify_arena.context import AppContext, QueueFull
+from realunify_arena.pump import FINISHED, Pump
 
 T = TypeVar("T")
 
@@ -33,8 +31,8 @@ def relay(items: Iterator[T]) -> Iterator[T]:
     also finishes (and is stored) if the browser goes away mid-way. The thread runs in a copy of the
     caller's context, so Gradio's progress tracker (``gr.Progress``) reaches the page from it.
     """
-    pump = _Pump(items)
-    while (item := pump.get()) is not _FINISHED:
+    pump = Pump([items])
+    while (item := pump.get()) is not FINISHED:
         yield item
 
 
@@ -50,7 +48,7 @@ def paced(frames: Iterator[T], gap_s: float = 0.3) -> Iterator[T]:
     appears). Merging here means a burst never reaches the browser, without holding any frame back for a
     fixed time (which made a run look slower than it was).
     """
-    pump = _Pump(frames)
+    pump = Pump([frames])
     pending: T | None = None
     last = float("-inf")
     while True:
@@ -61,7 +59,7 @@ def paced(frames: Iterator[T], gap_s: float = 0.3) -> Iterator[T]:
             yield pending
             pending, last = None, time.monotonic()
             continue
-        if item is _FINISHED:
+        if item is FINISHED:
             if pending is not None:
                 yield pending
             return
@@ -92,36 +90,6 @@ def _merge_output(earlier, later):
 
 def _is_update(value) -> bool:
     return isinstance(value, dict) and value.get("__type__") == "update"
-
-
-_FINISHED = object()
-
-
-class _Pump:
-    """Items of an iterator produced on a daemon thread of its own, handed over through a queue; an
-    exception in the iterator is raised again on the consuming side. The thread runs in a copy of the
-    caller's context, so Gradio's per-event context (``gr.Warning``, the request) still applies there."""
-
-    def __init__(self, items: Iterator) -> None:
-        self._handoff: queue.Queue = queue.Queue()
-        context = contextvars.copy_context()
-        threading.Thread(target=context.run, args=(self._run, items), daemon=True, name="realunify-run").start()
-
-    def _run(self, items: Iterator) -> None:
-        try:
-            for item in items:
-                self._handoff.put(item)
-        except BaseException as e:  # noqa: BLE001 - re-raised on the consuming side
-            self._handoff.put(_Failure(e))
-        finally:
-            self._handoff.put(_FINISHED)
-
-    def get(self, timeout: float | None = None):
-        """The next item, or ``_FINISHED``; raises the iterator's exception, or ``queue.Empty`` after ``timeout``."""
-        item = self._handoff.get(timeout=timeout)
-        if isinstance(item, _Failure):
-            raise item.error
-        return item
 
 
 def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int) -> Callable:
@@ -192,7 +160,3 @@ class _Refusing:
     async def __aexit__(self, *exc) -> bool | None:
         return await self.slot.__aexit__(*exc)
 
-
-@dataclass
-class _Failure:
-    error: BaseException
