@@ -142,19 +142,32 @@ def cached_folder(checkpoint: str, cache_dir: str | Path | None = None) -> tuple
 
 def _hub_size(checkpoint: str) -> int | None:
     """The summed size of the repo's weight files as the hub lists them (safetensors when there are any),
-    or None when the hub does not say; cached with the probes."""
+    or None when the hub does not say within ``HUB_PROBE_TIMEOUT_S`` in all; cached with the probes.
+
+    huggingface_hub's timeouts bound each read, not the call (and it may ask the hub other things first),
+    so a hub that drips bytes would hold the listing: the question runs on a daemon thread and an answer
+    later than the limit counts as none."""
     if checkpoint in _hub_sizes:
         return _hub_sizes[checkpoint]
-    size = None
-    try:
-        from huggingface_hub import HfApi
+    answer: list[int | None] = []
 
-        info = HfApi().model_info(checkpoint, files_metadata=True, timeout=HUB_PROBE_TIMEOUT_S)
-        files = [(s.rfilename, s.size or 0) for s in info.siblings or [] if s.rfilename.endswith(WEIGHT_SUFFIXES)]
-        preferred = [f for f in files if f[0].endswith(".safetensors")] or files
-        size = sum(n for _, n in preferred) or None
-    except Exception:  # noqa: BLE001 - gated, missing, timed out: unknown
-        size = None
+    def ask() -> None:
+        try:
+            from huggingface_hub import HfApi
+
+            info = HfApi(endpoint=hub_endpoint()).model_info(checkpoint, files_metadata=True,
+                                                             timeout=HUB_PROBE_TIMEOUT_S)
+            files = [(s.rfilename, s.size or 0) for s in info.siblings or []
+                     if s.rfilename.endswith(WEIGHT_SUFFIXES)]
+            preferred = [f for f in files if f[0].endswith(".safetensors")] or files
+            answer.append(sum(n for _, n in preferred) or None)
+        except Exception:  # noqa: BLE001 - gated, missing, timed out: unknown
+            answer.append(None)
+
+    asking = threading.Thread(target=ask, daemon=True, name="realunify-hub-size")
+    asking.start()
+    asking.join(HUB_PROBE_TIMEOUT_S)
+    size = answer[0] if answer else None
     with _probe_lock:
         _hub_sizes[checkpoint] = size
     return size

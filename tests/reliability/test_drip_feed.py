@@ -180,3 +180,25 @@ def test_the_hub_probe_ends_at_its_deadline(monkeypatch):
         server.stop.set()
     assert not probe.reachable and "did not answer within 2 s" in probe.reason, probe
     assert elapsed <= 2.0 + MARGIN_S, elapsed
+
+
+def test_a_hub_that_answers_the_probe_then_drips_holds_no_listing(monkeypatch, tmp_path):
+    """The probe's HEAD has no body to drip, so such a hub counts as reachable; the next question (the
+    repo's file sizes, for a model not cached) must still end at its limit, the size then taken from the
+    checkpoint's name."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(availability, "hub_offline", lambda: False)  # the tests run with HF_HUB_OFFLINE=1
+    monkeypatch.setattr(availability, "HUB_PROBE_TIMEOUT_S", 2.0)
+    availability.forget_probes()
+    card_file = tmp_path / "local.yaml"
+    card_file.write_text("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: org/Model-1B\n")
+    with dripping() as server:  # headers at once, then the body a byte every 0.5 s
+        monkeypatch.setattr(constants, "ENDPOINT", server.url)
+        start = time.monotonic()
+        ok, why = availability.availability(load_card(card_file), device="cpu")
+        elapsed = time.monotonic() - start
+        server.stop.set()
+    availability.forget_probes()
+    assert ok and "about 2.0 GB of weights" in why, why  # 1B x 2 bytes (bfloat16), from the name
+    assert elapsed <= 2 * 2.0 + MARGIN_S, elapsed  # the probe, then the size question, each bounded
