@@ -112,6 +112,7 @@ class Row:
 class Analysis:
     paired: PairedSet
     rows: list[Row]
+    rounds: int = ROUNDS  # bootstrap resamples behind each row's interval
 
     @property
     def title(self) -> str:
@@ -232,7 +233,7 @@ def analyse(paired: PairedSet, *, rounds: int = ROUNDS, seed: int = 0) -> Analys
     tracks = [_row(track, track, {t: by_task[t] for t in tasks if by_task[t]}, paired, rounds, seed,
                    left_out_of=tasks)
               for track, tasks in TRACKS.items() if any(by_task[t] for t in tasks)]
-    return Analysis(paired, _with_holm(rows) + _with_holm(tracks))
+    return Analysis(paired, _with_holm(rows) + _with_holm(tracks), rounds)
 
 
 def analyses_from_store(store, *, dataset: str | None = None, judge: str | None = None,
@@ -317,7 +318,7 @@ def markdown(analysis: Analysis) -> str:
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row_cells(r)) + " |" for r in analysis.rows]
     lines += ["", f"Δ = stepwise − direct over instances scored in both modes; 95% paired bootstrap interval "
-                  f"({ROUNDS} resamples); exact McNemar test on the discordant pairs; Holm p adjusts across "
+                  f"({analysis.rounds} resamples); exact McNemar test on the discordant pairs; Holm p adjusts across "
                   f"the categories (and, apart, the tracks); * = below {ALPHA} after Holm."]
     return "\n".join(lines) + "\n"
 

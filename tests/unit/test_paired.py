@@ -139,6 +139,7 @@ def test_a_clear_gain_survives_holm_and_is_marked():
     cells = paired.row_cells(rows["world_knowledge"])
     assert cells[paired.HEADER.index("Holm p")].endswith("*")
     assert cells[paired.HEADER.index("Δ pp")] == "+37.5"  # 12 of 32
+    assert "(500 resamples)" in paired.markdown(paired.analyse(ps, rounds=500))  # the footer names what ran
 
 
 def test_discordant_instances_and_their_explore_links():
