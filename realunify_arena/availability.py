@@ -40,7 +40,6 @@ ALLOW_LARGE_ENV = "REALUNIFY_ALLOW_LARGE_MODELS"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
 _BYTES_PER_PARAM = {"bfloat16": 2, "float16": 2, "float32": 4}
 _SIZE_IN_NAME = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[Bb](?![a-zA-Z])")  # "Janus-Pro-7B", "Qwen2.5-VL-7B"
-_TRUE = {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -226,7 +225,15 @@ def _gb(n: int) -> str:
 
 
 def allow_large_default() -> bool:
-    return os.environ.get(ALLOW_LARGE_ENV, "").strip().lower() in _TRUE
+    """``$REALUNIFY_ALLOW_LARGE_MODELS`` as a yes/no value (unset or empty: no).
+
+    Raises:
+        SettingsError: a value that is neither yes nor no (the message names the variable).
+    """
+    from realunify_arena.settings import parse_bool
+
+    raw = os.environ.get(ALLOW_LARGE_ENV, "")
+    return parse_bool(raw, f"${ALLOW_LARGE_ENV}") if raw.strip() else False
 
 
 def _default_device() -> str:

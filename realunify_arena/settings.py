@@ -27,6 +27,18 @@ class SettingsError(ValueError):
     """A flag or environment variable has a value the app cannot use; the message names it."""
 
 
+def parse_bool(raw: str, source: str) -> bool:
+    """A yes/no flag or environment value: 1/true/yes/on or 0/false/no/off, any case.
+
+    Raises:
+        SettingsError: anything else; the message starts with ``source`` (the flag or variable).
+    """
+    value = raw.strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise SettingsError(f"{source}: expected one of {', '.join(_TRUE + _FALSE)}, got {raw!r}")
+    return value in _TRUE
+
+
 @dataclass(frozen=True)
 class Settings:
     data: tuple[str, ...] = ("bundled",)  # instance sources: "bundled", official folders, parquet files
@@ -115,9 +127,7 @@ class _Spec:
                 raise SettingsError(f"{source}: expected an integer from {low} to {high}, got {value}")
             return value
         if self.kind == "bool":
-            if raw.lower() not in _TRUE + _FALSE:
-                raise SettingsError(f"{source}: expected one of {', '.join(_TRUE + _FALSE)}, got {raw!r}")
-            return raw.lower() in _TRUE
+            return parse_bool(raw, source)
         if self.kind == "choice":
             if raw.lower() not in self.choices:
                 raise SettingsError(f"{source}: expected one of {', '.join(self.choices)}, got {raw!r}")

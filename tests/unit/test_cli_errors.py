@@ -53,3 +53,21 @@ def test_a_plot_file_of_a_format_matplotlib_cannot_write_is_a_usage_error(paths,
     assert main(["report", "--db", paths["db"], "--plot", str(tmp_path / "bars.xyz"), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("report: error: --plot ") and "'xyz'" in err and "png" in err and "Traceback" not in err
+
+
+def test_allow_large_models_reads_yes_and_no_like_the_app_and_refuses_anything_else(tmp_path, capsys, monkeypatch):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "tiny-janus.yaml").write_text((Path(__file__).parents[2] / "models" / "tiny-janus.yaml").read_text())
+    monkeypatch.delenv("REALUNIFY_ALLOW_LARGE_MODELS", raising=False)
+    for value in ("--allow-large-models", "--allow-large-models=no", "--allow-large-models=YES"):
+        assert main(["models", "--models-dir", str(cards), value]) == 0, value
+        assert "tiny-janus" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(["models", "--models-dir", str(cards), "--allow-large-models=maybe"])
+    assert exit_.value.code == 2
+    assert "--allow-large-models" in capsys.readouterr().err
+    monkeypatch.setenv("REALUNIFY_ALLOW_LARGE_MODELS", "perhaps")
+    assert main(["models", "--models-dir", str(cards)]) == 2
+    err = capsys.readouterr().err
+    assert "REALUNIFY_ALLOW_LARGE_MODELS" in err and "'perhaps'" in err and "Traceback" not in err
