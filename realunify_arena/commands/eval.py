@@ -49,7 +49,7 @@ def run(args) -> int:
     from realunify_arena.availability import availability
     from realunify_arena.evaluation import Shard, evaluate, select, task_counts
     from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, build_judge
-    from realunify_arena.limits import check_options
+    from realunify_arena.limits import SEED_MAX, check_options
     from realunify_arena.runtime import ModelPool, default_device
 
     judge_chosen = args.judge is not None
@@ -93,11 +93,14 @@ def run(args) -> int:
         import torch
 
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
-    options = cards[args.model].options(**({} if args.seed is None else {"seed": args.seed}))
+    card = cards[args.model]
+    if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
+        raise CommandError(f"--seed {args.seed}: expected an integer from 0 to {SEED_MAX}", USAGE)
+    options = card.options(**({} if args.seed is None else {"seed": args.seed}))
     try:
-        check_options(cards[args.model], options)
-    except ValueError as e:
-        raise CommandError(f"--model {args.model}: {e}", USAGE) from e
+        check_options(card, options)
+    except ValueError as e:  # the card's own settings, not this command line: fix the card
+        raise CommandError(f"{card.path or '--model ' + args.model}: its settings cannot run: {e}", PROBLEMS) from e
     instances = select(dataset, args.track, args.limit)
     modes = MODE_CHOICES[args.mode]
     plan = ", ".join(f"{k} {v}" for k, v in task_counts(instances).items()) or "none"

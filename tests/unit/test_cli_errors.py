@@ -71,3 +71,19 @@ def test_allow_large_models_reads_yes_and_no_like_the_app_and_refuses_anything_e
     assert main(["models", "--models-dir", str(cards)]) == 2
     err = capsys.readouterr().err
     assert "REALUNIFY_ALLOW_LARGE_MODELS" in err and "'perhaps'" in err and "Traceback" not in err
+
+
+def test_eval_blames_the_seed_flag_or_the_card_whichever_holds_the_bad_setting(tmp_path, capsys):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    text = (Path(__file__).parents[2] / "models" / "tiny-janus.yaml").read_text()
+    (cards / "tiny-janus.yaml").write_text(text)
+    (cards / "wide.yaml").write_text(text.replace("width: 32", "width: 100000"))
+    base = ["eval", "--models-dir", str(cards), "--judge", "tiny-janus", "--data", "bundled", "--track", "GEU",
+            "--limit", "1", "--db", str(tmp_path / "e.db")]
+    assert main(base + ["--model", "tiny-janus", "--seed", "-1"]) == 2  # the command line's value: usage
+    err = capsys.readouterr().err
+    assert "--seed -1" in err and str(2**32 - 1) in err
+    assert main(base + ["--model", "wide"]) == 1  # the card's own default: fix the card, not the command
+    err = capsys.readouterr().err
+    assert str(cards / "wide.yaml") in err and "width = 100000" in err and "Traceback" not in err
