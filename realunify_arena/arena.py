@@ -245,8 +245,9 @@ class Arena:
                 raise VoteRefused("this battle already has a vote; each battle takes one vote")
             undelivered = [s for s in ("A", "B") if battle[f"delivered_{s.lower()}_at"] is None]
             if undelivered:
-                raise VoteRefused(f"side {' and '.join(undelivered)} has not been shown yet;"
-                                  " vote once both outputs are on screen")
+                raise VoteRefused(f"side {' and '.join(undelivered)} has not been shown: still running, or it"
+                                  " failed; a battle takes a vote once both outputs are on screen (after a"
+                                  " failed side, start a new battle)")
             self._check_rate(voter)
             return (battle, *self.store.insert_vote(battle_id, voter, choice))
 
