@@ -17,6 +17,7 @@ from realunify_arena.store import Store
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
 
 TABS = ("explore", "arena", "leaderboard")
+EVENTS_PENDING_MAX = 1024  # events admitted to Gradio's queue and not started yet (all start at once)
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
          "instance *direct* and *stepwise* side by side; the **Arena** asks you which of two anonymous "
          "outputs is better; the **Leaderboard** ranks systems by those votes.")
@@ -55,5 +56,8 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
     # Model events are admitted at once and a local model's run waits in ctx.model_slot/device_slot (a
     # remote one does not); everything else only reads or writes the store. All set concurrency_limit=None;
     # the default is the safe one for an event that forgets to say.
-    demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)
+    # settings.queue_size caps the local runs waiting for the accelerator (ctx.device_slot); Gradio's own
+    # queue only holds events for the moment before they start, so its cap is wide: a burst of 40 votes on a
+    # loaded machine got "Queue is full" at 32 instead of the vote rate limit's answer.
+    demo.queue(max_size=EVENTS_PENDING_MAX, default_concurrency_limit=settings.gpu_concurrency)
     return demo
