@@ -225,12 +225,19 @@ def build(ctx: AppContext) -> None:
                                  [*view_outputs, *buttons.values(), reveal], api_visibility="private",
                                  concurrency_limit=None)
 
-    def stop_battle(request: gr.Request):
-        stopped = ctx.runs.stop(request.session_hash)  # both sides end at their next step
-        return "Stopped: this battle cannot be voted on. Start a new battle." if stopped else gr.skip()
+    def stop_battle(battle_id: str | None, request: gr.Request):
+        if not ctx.runs.stop(request.session_hash):  # both sides end at their next step
+            return [gr.skip()] * 3
+        try:
+            delivered = load_battle(ctx, battle_id, request.session_hash).delivered
+        except REFUSALS:
+            delivered = {}
+        # a side already shown keeps its "done"; the other no longer says "working…"
+        return ["Stopped: this battle cannot be voted on. Start a new battle.",
+                *[gr.skip() if delivered.get(side) else f"**{side}**: stopped (you pressed Stop)" for side in SIDES]]
 
-    stop.click(stop_battle, None, reveal, cancels=[generating], api_visibility="private",
-               concurrency_limit=None, queue=False)
+    stop.click(stop_battle, state, [reveal, views["A"].status, views["B"].status], cancels=[generating],
+               api_visibility="private", concurrency_limit=None, queue=False)
     _register_api(ctx)
 
 

@@ -142,6 +142,26 @@ def test_stop_ends_a_long_run_and_the_next_sessions_run_starts(browser, slow_app
         second_context.close()
 
 
+def test_stop_in_the_arena_marks_the_unfinished_sides_stopped(browser, slow_app):
+    """tiny-janus against tiny-slow (whose run never ends; the two local sides share the accelerator, so
+    neither finishes): after Stop no side says "working…" any more and the battle takes no vote."""
+    context, page = _page(browser, slow_app["url"])
+    try:
+        page.get_by_role("tab", name="Arena").click()
+        page.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
+        page.locator("#ar-new").click()
+        statuses = page.locator("#ar-a-status, #ar-b-status")
+        expect(statuses.filter(has_text="working")).to_have_count(2, timeout=120_000)
+        page.locator("#ar-stop").click()
+        expect(page.locator("#ar-reveal")).to_contain_text("Stopped: this battle cannot be voted on")
+        expect(statuses.filter(has_text="stopped (you pressed Stop)")).to_have_count(2)
+        time.sleep(1)  # no late frame of the cancelled battle brings "working…" back
+        expect(statuses.filter(has_text="working")).to_have_count(0)
+        expect(page.locator("#ar-vote-A")).to_be_disabled()
+    finally:
+        context.close()
+
+
 def test_a_setting_over_the_cards_limit_is_refused_with_a_message(page, app):
     page.goto(app["url"] + "?model=tiny-janus")
     expect(page.locator("#ex-model input")).to_have_value("tiny-janus")
