@@ -22,8 +22,11 @@ GEU stepwise tiny-pair (the one that edits).
 
 The app figure: the real app launched in the ``current`` process and driven through ``gradio_client``
 (``/run_instance``, warm, new seeds); its overhead over the same call made directly (``runs.run_and_judge``)
-is the app's share (queue, HTTP, serialisation). Goals: warm tiny-janus UEG direct >= 3x faster than the
-reference, UI overhead (pacing + app share) <= 10% of a warm run.
+is the app's share (queue, HTTP, serialisation). Gradio's floor, in the same run: a bare Gradio app whose
+``/run_instance`` returns a reply of the same size, called the same way; the app's time around its own run
+minus the floor is ours. Calls come from a process of their own, through ``gradio_client`` and again through
+Gradio's HTTP API on one kept connection (without ``gradio_client``'s own costs). Goals: warm tiny-janus UEG
+direct >= 3x faster than the reference, UI overhead (pacing + app share) <= 10% of a warm run.
 
     python bench/explore.py [--warm 5] [--protocols UEG:direct,GEU:stepwise] [--reference-threads default]
                             [--reference-paced 0.3]
@@ -39,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable right after `pip install -r requirements.txt`
@@ -161,34 +165,122 @@ def child(args) -> None:
 
 
 def app_figure(pool, store, dataset, inst, model, calls: int) -> dict:
-    """Warm ``/run_instance`` through ``gradio_client`` against the same call made directly (same pool)."""
-    import logging
+    """Warm ``/run_instance`` against the same call made directly (same pool), and Gradio's floor: a bare
+    Gradio app, launched in this process too, whose ``/run_instance`` (same signature, registered the same
+    way) returns a recorded reply of the same size, at once (``instant``) or after waiting as long as the
+    app's own run just took (``held``: a client sets up its result stream while a run goes on, so only a call
+    of the same length shows what it adds to one). The calls come from a process of their own, as a user's
+    would (in this one a client would take the interpreter from the run: ``gradio_client`` builds two HTTP
+    clients, each with a fresh TLS context, per call), ``call_api``: through ``gradio_client`` and through
+    Gradio's HTTP API. Calls alternate, so all see the same load.
 
-    from gradio_client import Client
+    Returns, per way of calling (``client``, ``http``), medians in seconds of: ``app``; ``share`` (each call
+    minus the direct call beside it); ``around`` (each call minus the app's own ``run_and_judge`` in it: the
+    app's queue, HTTP and wrapping alone, with less of the run's noise); ``held`` and ``instant`` (the floor:
+    the bare app's call minus its wait). ``direct``: the median direct call.
+    """
+    import logging
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import gradio as gr
 
     from realunify_arena.runs import run_and_judge
     from realunify_arena.settings import Settings
     from realunify_arena.ui import build_demo
+    from realunify_arena.ui import explore as explore_tab
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    handler = Timed()  # the app's own run_and_judge inside /run_instance: the call minus it is the app around it
+    explore_tab.run_and_judge = handler.wrap(run_and_judge)
     settings = Settings(models=(model, JUDGE), judge=JUDGE, db=Path(tempfile.mkdtemp()) / "unused.db")
     demo = build_demo(settings, store, pool)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    args = ("bundled", inst.uid, model, "direct")
+    reply = run_and_judge(store, pool, dataset.name, inst, model, "direct", pool.cards[model].options(seed=3000),
+                          JUDGE)
+    hold = [0.0]  # how long the bare endpoint waits before its reply
+
+    def run_instance(source: str, instance_uid: str, model: str, mode: str, seed: int = 0, judge: str = "") -> dict:
+        time.sleep(hold[0])
+        return reply
+
+    with gr.Blocks() as bare:
+        gr.api(run_instance, api_name="run_instance", concurrency_limit=None)
+    app_url = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)[1]
+    bare_url = bare.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)[1]
+    caller = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     try:
-        client = Client(url, verbose=False)
-        client.predict("bundled", inst.uid, model, "direct", 3000, JUDGE, api_name="/run_instance")  # warm-up
-        via_app, direct = [], []
+        def timed(way: str, url: str, seed: int) -> tuple[float, float]:
+            """(seconds the caller waited, of which in the app's run_and_judge)"""
+            handler.take()
+            seconds, status = caller.submit(call_api, way, url, (*args, seed, JUDGE)).result()
+            if status is not None:
+                raise RuntimeError(f"/run_instance at {url}: {status}")
+            return seconds, handler.take()
+
+        for way in WAYS:  # warm-up; each reply as big as the other
+            timed(way, app_url, 3001), timed(way, bare_url, 3001)
+        direct, rows = [], {way: [] for way in WAYS}
         for i in range(calls):
+            seed = 4000 + 10 * i
             start = time.perf_counter()
-            client.predict("bundled", inst.uid, model, "direct", 4000 + i, JUDGE, api_name="/run_instance")
-            via_app.append(time.perf_counter() - start)
-            options = pool.cards[model].options(seed=5000 + i)
-            start = time.perf_counter()
+            options = pool.cards[model].options(seed=seed)
             run_and_judge(store, pool, dataset.name, inst, model, "direct", options, JUDGE)
             direct.append(time.perf_counter() - start)
-        return {"app": statistics.median(via_app), "direct": statistics.median(direct)}
+            for n, way in enumerate(WAYS, 1):
+                total, inside = timed(way, app_url, seed + n)
+                hold[0] = inside
+                held = timed(way, bare_url, seed)[0] - inside
+                hold[0] = 0.0
+                rows[way].append({"app": total, "share": total - direct[-1], "around": total - inside,
+                                  "held": held, "instant": timed(way, bare_url, seed)[0]})
+        return {"direct": statistics.median(direct),
+                **{way: {key: statistics.median(r[key] for r in got) for key in got[0]} for way, got in rows.items()}}
     finally:
+        explore_tab.run_and_judge = run_and_judge
+        caller.shutdown()
         demo.close()
+        bare.close()
+
+
+WAYS = ("client", "http")
+_callers: dict = {}  # in the caller process: a gradio_client Client per URL, one httpx client, a session per URL
+
+
+def call_api(way: str, url: str, data: tuple) -> tuple[float, str | None]:
+    """One ``/run_instance`` call at ``url`` in the caller process (``app_figure``): (seconds, None when the
+    run was stored and judged, else what went wrong). ``way``: ``client`` (``gradio_client``, what a user of
+    the API runs) or ``http`` (Gradio's documented HTTP API, ``POST /gradio_api/call/NAME`` then its event
+    stream, on one kept connection and one session per app: without ``gradio_client``'s own costs, a fresh
+    HTTP client per request and a 50 ms poll for the result; a new session per call would add Gradio's
+    per-session set-up, which grows with the number of components on the page)."""
+    import httpx
+    from gradio_client import Client
+
+    if way == "client":
+        if url not in _callers:
+            _callers[url] = Client(url, verbose=False)
+        start = time.perf_counter()
+        reply = _callers[url].predict(*data, api_name="/run_instance")
+        seconds = time.perf_counter() - start
+    else:
+        if "http" not in _callers:
+            _callers["http"] = httpx.Client(timeout=120)
+        http, session = _callers["http"], _callers.setdefault(("session", url), uuid.uuid4().hex)
+        call = f"{url}gradio_api/call/run_instance"
+        start = time.perf_counter()
+        event = http.post(call, json={"data": list(data), "session_hash": session}).raise_for_status().json()
+        with http.stream("GET", f"{call}/{event['event_id']}") as stream:  # "event: KIND" then "data: JSON"
+            lines = stream.iter_lines()
+            kind = next((line[6:].strip() for line in lines
+                         if line.startswith("event:") and line[6:].strip() in ("complete", "error")), None)
+            body = next((line[5:] for line in lines if line.startswith("data:")), "null")
+        seconds = time.perf_counter() - start
+        if kind != "complete":
+            return seconds, f"{kind or 'no result'}: {body}"
+        reply = json.loads(body)[0]
+    ok = reply["status"] == "ok" and reply["judgment"] is not None
+    return seconds, None if ok else reply["error"] or reply["judge_problem"]
 
 
 def run_child(config: str, protocol: str, args) -> dict:
@@ -258,10 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     app = results.get(("UEG:direct", "current"), {}).get("app")
     if app:
         c = warm["UEG:direct", "current"]
-        share = max(0.0, app["app"] - app["direct"])
-        print(f"  app (/run_instance through gradio_client, warm UEG direct): {app['app']:.2f} s vs direct "
-              f"{app['direct']:.2f} s: app share {share:.2f} s; UI overhead (pacing/relay {c['ui']:.2f} s + app share)"
-              f" = {(c['ui'] + share) / c['total']:.0%} of a warm run (goal <= 10%)")
+        for way, label in (("client", "through gradio_client"), ("http", "through Gradio's HTTP API, kept connection")):
+            a = app[way]
+            share = max(0.0, a["share"])
+            print(f"  app (/run_instance {label}, warm UEG direct): {a['app']:.2f} s vs direct {app['direct']:.2f} s: "
+                  f"app share {share:.3f} s; UI overhead (pacing/relay {c['ui']:.2f} s + app share) = "
+                  f"{(c['ui'] + share) / c['total']:.0%} of a warm run (goal <= 10%)")
+            print(f"    the app around its run {a['around']:.3f} s; Gradio's floor (a bare app's /run_instance held as "
+                  f"long) {a['held']:.3f} s = {a['held'] / c['total']:.0%} of a warm run (instant: "
+                  f"{a['instant']:.3f} s); ours {a['around'] - a['held']:+.3f} s")
     if ("UEG:direct", "reference") in results:
         c, r = warm["UEG:direct", "current"], warm["UEG:direct", "reference"]
         print(f"  goal: warm tiny-janus UEG direct >= 3x faster than the reference: {r['shown'] / c['shown']:.1f}x to "
