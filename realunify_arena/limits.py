@@ -47,17 +47,29 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
 
     Checked: ``max_new_tokens`` 1..limit, ``steps`` (num_inference_steps) 1..limit, ``width``/``height``
     16..limit px, ``guidance`` (classifier-free guidance scale) not negative, ``seed`` 0..2**32-1,
-    ``temperature`` 0..limit; every number finite (NaN and infinity are refused for each setting).
+    ``temperature`` 0..limit; every number finite (NaN and infinity are refused for each setting); every
+    value a number (text and booleans from an API caller are refused) and the integer settings (seed, steps,
+    width, height, max_new_tokens) whole: 7.0 is returned as 7, 1.5 is refused.
     """
     limits = limits_for(card)
     where = f" for {card.name}"
     allowed = {"guidance": "a finite number, 0 or more", "temperature": f"a finite number from 0 to "
                f"{_num(limits.temperature)}"}
-    for field in fields(options):  # NaN passes every comparison below, so it is refused first
-        value = getattr(options, field.name)
+    whole = {}
+    for field in fields(options):  # an API caller's JSON may hold anything; NaN passes every comparison below
+        value, name = getattr(options, field.name), _NAMES.get(field.name, field.name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{name} = {_short(value)} is not allowed{where}: it must be a number")
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{_NAMES.get(field.name, field.name)} = {value} is not allowed{where}: it must be "
+            raise ValueError(f"{name} = {value} is not allowed{where}: it must be "
                              f"{allowed.get(field.name, 'a finite number')}")
+        if field.name in _WHOLE and isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError(f"{name} = {value:g} is not allowed{where}: it must be a whole number")
+            whole[field.name] = int(value)
+    options = replace(options, **whole)
     checks = [
         ("max_new_tokens", options.max_new_tokens, 1, limits.max_new_tokens),
         (_NAMES["steps"], options.steps, 1, limits.steps),
@@ -73,6 +85,14 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
         raise ValueError(f"{_NAMES['guidance']} = {options.guidance:g} must not be negative"
                          f"{where}; 0 turns guidance off")
     return options
+
+
+_WHOLE = ("seed", "steps", "width", "height", "max_new_tokens")  # integer settings; 7.0 is taken as 7
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _num(value: float) -> str:

@@ -95,7 +95,7 @@ def run(args) -> int:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
     card = cards[args.model]
     if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
-        raise CommandError(f"--seed {args.seed}: expected an integer from 0 to {SEED_MAX}", USAGE)
+        raise CommandError(f"--seed {args.seed}: outside the allowed range 0 to {SEED_MAX}", USAGE)
     options = card.options(**({} if args.seed is None else {"seed": args.seed}))
     try:
         check_options(card, options)

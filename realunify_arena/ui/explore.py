@@ -497,7 +497,7 @@ def _register_api(ctx: AppContext) -> None:
         """Run (or reuse) one instance in one mode, store it, judge it; returns the run id, trace and judgment."""
         try:
             System(model, mode)
-            options = ctx.options(model, seed=int(seed))
+            options = ctx.options(model, seed=seed)  # check_options refuses 1.5 or "abc" by name
             dataset = ctx.dataset(source)
             inst = dataset.get(instance_uid)
         except ValueError as e:

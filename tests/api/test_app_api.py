@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from contextlib import closing
 
@@ -117,6 +118,14 @@ def test_bad_requests_get_specific_errors(app):
     with pytest.raises(Exception, match="no instance 'UEG_99_world_knowledge'"):
         app["client"].predict(app["source"], "UEG_99_world_knowledge", "tiny-pair", "direct", 0, "",
                               api_name="/run_instance")
+    runs_before = len(app["store"].runs())
+    for seed, message in ((1.5, "seed = 1.5 is not allowed for tiny-pair: it must be a whole number"),
+                          ("abc", "seed = 'abc' is not allowed for tiny-pair: it must be a number"),
+                          (-3, "seed = -3 is outside the allowed range")):
+        with pytest.raises(Exception, match=re.escape(message)):  # was: 1.5 ran as seed 1; "abc" named no field
+            app["client"].predict(app["source"], _uid(app, "UEG"), "tiny-pair", "direct", seed, "",
+                                  api_name="/run_instance")
+    assert len(app["store"].runs()) == runs_before
 
 
 def test_battle_hides_identities_until_the_vote_and_the_vote_is_stored(app):

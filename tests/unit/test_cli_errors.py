@@ -83,7 +83,7 @@ def test_eval_blames_the_seed_flag_or_the_card_whichever_holds_the_bad_setting(t
             "--limit", "1", "--db", str(tmp_path / "e.db")]
     assert main(base + ["--model", "tiny-janus", "--seed", "-1"]) == 2  # the command line's value: usage
     err = capsys.readouterr().err
-    assert "--seed -1" in err and str(2**32 - 1) in err
+    assert f"--seed -1: outside the allowed range 0 to {2**32 - 1}" in err
     assert main(base + ["--model", "wide"]) == 1  # the card's own default: fix the card, not the command
     err = capsys.readouterr().err
     assert str(cards / "wide.yaml") in err and "width = 100000" in err and "Traceback" not in err

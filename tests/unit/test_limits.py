@@ -36,12 +36,26 @@ def test_every_shipped_cards_own_defaults_pass():
     ({"temperature": float("nan")}, ("temperature = nan is not allowed for tiny-janus: it must be a finite number "
                                      "from 0 to 2")),
     ({"temperature": float("inf")}, "temperature = inf is not allowed"),
+    # an API caller's JSON: a fraction where a whole number goes, text, a boolean
+    ({"seed": 1.5}, "seed = 1.5 is not allowed for tiny-janus: it must be a whole number"),
+    ({"steps": 2.25}, "steps (num_inference_steps) = 2.25 is not allowed for tiny-janus: it must be a whole number"),
+    ({"seed": "abc"}, "seed = 'abc' is not allowed for tiny-janus: it must be a number"),
+    ({"max_new_tokens": True}, "max_new_tokens = True is not allowed for tiny-janus: it must be a number"),
+    ({"guidance": "5"}, "guidance (classifier-free guidance scale) = '5' is not allowed for tiny-janus: it must be"
+                        " a number"),
 ])
 def test_a_setting_past_its_limit_is_refused_naming_the_limit(overrides, message):
     card = SHIPPED["tiny-janus"]
     with pytest.raises(ValueError) as refused:
         check_options(card, card.options(**overrides))
     assert message in str(refused.value)
+
+
+def test_a_whole_number_sent_as_a_float_is_taken_as_that_integer():
+    card = SHIPPED["tiny-janus"]
+    options = check_options(card, card.options(seed=7.0, steps=3.0, width=32.0))
+    assert (options.seed, options.steps, options.width) == (7, 3, 32)
+    assert all(type(v) is int for v in (options.seed, options.steps, options.width))
 
 
 def test_the_edges_pass_and_real_cards_allow_more_than_tiny_ones():
@@ -71,7 +85,7 @@ def test_eval_refuses_a_seed_outside_the_range_before_running_anything(capsys, t
     code = cli.main(["eval", "--model", "tiny-janus", "--judge", "tiny-pair", "--seed", "-1",
                      "--db", str(tmp_path / "arena.db")])
     assert code == 2
-    assert "seed = -1 is outside the allowed range" in capsys.readouterr().err
+    assert f"--seed -1: outside the allowed range 0 to {SEED_MAX}" in capsys.readouterr().err
     assert not (tmp_path / "arena.db").exists()
 
 
