@@ -18,10 +18,12 @@ Nothing here raises: a broken environment is a reason, not a crash.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
 import re
+import ssl
 import threading
 import time
 from collections.abc import Iterable
@@ -81,10 +83,10 @@ def probe_hub(endpoint: str | None = None, *, timeout: float = HUB_PROBE_TIMEOUT
         cached = _probes.get(endpoint)
         if cached is not None and time.monotonic() - cached.checked_at < ttl:
             return cached
-        from realunify_arena.http_deadline import deadline_client_args, total_deadline
+        from realunify_arena.http_deadline import total_deadline
 
         # a total deadline: a hub (or proxy) that drips bytes is as unreachable as a silent one
-        with total_deadline(timeout) as deadline, httpx.Client(**deadline_client_args()) as client:
+        with total_deadline(timeout) as deadline, _probe_client() as client:
             try:
                 client.head(f"{endpoint}/api/models", timeout=timeout)
                 probe = HubProbe(True, f"the hub {endpoint} answers", time.monotonic())
@@ -94,6 +96,24 @@ def probe_hub(endpoint: str | None = None, *, timeout: float = HUB_PROBE_TIMEOUT
                 probe = HubProbe(False, f"the hub {endpoint} {why}", time.monotonic())
         _probes[endpoint] = probe
         return probe
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context (certifi's CA bundle), made once: loading the bundle takes ~40 ms of CPU,
+    which every probe client paid again (a dozen cards at start-up)."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
+def _probe_client():
+    """An ``httpx.Client`` for one probe under the enclosing ``http_deadline.total_deadline``."""
+    import httpx
+
+    from realunify_arena.http_deadline import deadline_client_args
+
+    return httpx.Client(verify=_tls_context(), **deadline_client_args())
 
 
 def forget_probes() -> None:
@@ -262,13 +282,13 @@ def _endpoint_problem(card: ModelCard) -> str | None:
     deadline of ``ENDPOINT_PROBE_TIMEOUT_S`` (an endpoint that drips bytes counts as not answering)."""
     import httpx
 
-    from realunify_arena.http_deadline import deadline_client_args, total_deadline
+    from realunify_arena.http_deadline import total_deadline
 
     headers = {}
     if card.api_key_env:
         headers["Authorization"] = f"Bearer {os.environ[card.api_key_env]}"
     limit = ENDPOINT_PROBE_TIMEOUT_S
-    with total_deadline(limit) as deadline, httpx.Client(**deadline_client_args()) as client:
+    with total_deadline(limit) as deadline, _probe_client() as client:
         try:
             reply = client.get(f"{card.endpoint.rstrip('/')}/models", headers=headers, timeout=limit)
         except httpx.HTTPError as exc:

@@ -7,6 +7,7 @@ here (no weights, no key, no endpoint, a missing package) is still listed, with 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import reprlib
 import typing
 from dataclasses import dataclass, field
@@ -354,6 +355,7 @@ def _parts(card: ModelCard, cards: dict[str, ModelCard], models_dir: Path | str)
     return parts
 
 
+@functools.cache  # read once per process: the metadata parse costs ~5 ms, and start-up checks every local card
 def transformers_problem() -> str | None:
     """Why the installed transformers cannot run the local families, or None if it can."""
     from importlib.metadata import PackageNotFoundError, version

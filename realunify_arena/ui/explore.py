@@ -84,33 +84,41 @@ class Column:
     history_gallery: gr.Gallery
     run_id: gr.State
     history: gr.State
+    details_panel: gr.Accordion
+    history_panel: gr.Accordion
 
     @classmethod
     def create(cls, mode: str) -> Column:
         gr.Markdown(f"### {mode.capitalize()}")
         view = TraceView.create(f"ex-{mode}")
         verdict = gr.Markdown(elem_id=f"ex-{mode}-verdict")
+        # The panels below have nothing to show before this column's first run, so they and their components
+        # start hidden and a finished run's last update shows them: the page then loads no code for a checkbox
+        # group, JSON viewer, download button, table or gallery (with its video player) before it is usable
+        # (issue 18: the browser fetches the code of every component not hidden, on any tab or panel).
         with gr.Accordion("Judge it yourself", open=False, visible=False) as judge_panel:
             judge_box = gr.CheckboxGroup([], label="Tick every polling question the image answers with yes",
-                                         elem_id=f"ex-{mode}-judge-box")
+                                         visible=False, elem_id=f"ex-{mode}-judge-box")
             judge_button = gr.Button("Save my judgment", size="sm", elem_id=f"ex-{mode}-judge-save")
             human_verdict = gr.Markdown(elem_id=f"ex-{mode}-human-verdict")
-        with gr.Accordion("Details: prompts, raw replies, settings, timings", open=False):
-            details = gr.JSON(label="trace and judgment", elem_id=f"ex-{mode}-details")
-            download = gr.DownloadButton("Download trace (JSON)", value=None, size="sm",
+        with gr.Accordion("Details: prompts, raw replies, settings, timings", open=False,
+                          visible=False) as details_panel:
+            details = gr.JSON(label="trace and judgment", visible=False, elem_id=f"ex-{mode}-details")
+            download = gr.DownloadButton("Download trace (JSON)", value=None, size="sm", visible=False,
                                          elem_id=f"ex-{mode}-download")
-        with gr.Accordion("Earlier runs of this column", open=False):
-            history_table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False,
+        with gr.Accordion("Earlier runs of this column", open=False, visible=False) as history_panel:
+            history_table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, visible=False,
                                          elem_id=f"ex-{mode}-history")
             history_gallery = gr.Gallery(label="earlier outputs", columns=4, height=180, format="png",
-                                         elem_id=f"ex-{mode}-gallery")
+                                         visible=False, elem_id=f"ex-{mode}-gallery")
         return cls(mode, view, verdict, judge_panel, judge_box, judge_button, human_verdict, details, download,
-                   history_table, history_gallery, gr.State(None), gr.State([]))
+                   history_table, history_gallery, gr.State(None), gr.State([]), details_panel, history_panel)
 
     @property
     def outputs(self) -> list:
         return [*self.view.outputs, self.verdict, self.judge_panel, self.judge_box, self.details,
-                self.download, self.run_id, self.history, self.history_table, self.history_gallery]
+                self.download, self.run_id, self.history, self.history_table, self.history_gallery,
+                self.details_panel, self.history_panel]
 
 
 @dataclass
@@ -327,7 +335,7 @@ def build(ctx: AppContext) -> ExploreTab:
         for mode, column in columns.items():
             blanks += [*column.view.blank(inst.track, mode, "waiting for the model…"), "",
                        gr.update(visible=False), gr.update(choices=[], value=[]), None, None, None,
-                       gr.skip(), gr.skip(), gr.skip()]  # the history stays, to compare with
+                       gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()]  # the history stays, to compare with
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns))
         return [(*ctx.hold(dataset_name, inst), request_id), instance_markdown(inst, with_questions=True),
                 gr.update(value=shown, visible=shown is not None), *blanks]
@@ -419,9 +427,10 @@ def _column_runner(ctx: AppContext, column: Column):
         history = [*history, _history_row(run_id, options.seed, trace, judgment, update.reused)]
         yield [*column.view.show(trace, inst.track, images, status_line(trace, expected, title=title)),
                verdict, gr.update(visible=human),
-               gr.update(choices=[q.question for q in inst.question_list] if human else [], value=[]),
-               details, _write_download(details, mode), run_id, history,
-               [[row[h] for h in HISTORY_HEADERS] for row in history], _gallery(ctx, history)]
+               gr.update(choices=[q.question for q in inst.question_list] if human else [], value=[], visible=True),
+               gr.update(value=details, visible=True), gr.update(value=_write_download(details, mode), visible=True),
+               run_id, history, gr.update(value=[[row[h] for h in HISTORY_HEADERS] for row in history], visible=True),
+               gr.update(value=_gallery(ctx, history), visible=True), gr.update(visible=True), gr.update(visible=True)]
 
     return run_column
 

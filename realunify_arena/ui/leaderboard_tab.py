@@ -123,12 +123,15 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                         elem_id="lb-kind")
         refresh = gr.Button("Refresh", size="sm", elem_id="lb-refresh")
     summary = gr.Markdown(elem_id="lb-summary")
-    board = gr.Dataframe(headers=BOARD_HEADERS, value=[], interactive=False, elem_id="lb-board")
-    plot = gr.HTML(label="95% intervals", elem_id="lb-plot")
+    # Tables and plots start hidden and ``show`` (on selecting this tab) fills and shows them: the browser
+    # fetches the code of every component not hidden, on any tab, before the page is usable (issue 18).
+    board = gr.Dataframe(headers=BOARD_HEADERS, value=[], interactive=False, visible=False, elem_id="lb-board")
+    plot = gr.HTML(label="95% intervals", visible=False, elem_id="lb-plot")
     gr.Markdown("## Benchmark (the paper's Table 2 layout, from batch evaluations; cells are direct/stepwise)")
     benchmark = gr.Markdown(elem_id="lb-benchmark")
     gr.Markdown("## Judge–human agreement (does the judge's score prefer the side people voted for?)")
-    agreement = gr.Dataframe(headers=AGREEMENT_HEADERS, value=[], interactive=False, elem_id="lb-agreement")
+    agreement = gr.Dataframe(headers=AGREEMENT_HEADERS, value=[], interactive=False, visible=False,
+                             elem_id="lb-agreement")
 
     def show(track_value, kind_value):
         shown = boards.board(track_value, kind_value, ctx.settings.min_votes, wait=VIEW_WAIT)
@@ -136,8 +139,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         text += left_out_note(ctx.store.flagged_votes(track=track_value, kind=kind_value))
         plot_update = (gr.update(value=interval_plot(shown.rows, shown.title), visible=True) if shown.rows
                        else gr.update(value="", visible=False))  # the empty state is the summary's text
-        return (text, board_rows(shown.rows), plot_update, benchmark_markdown(ctx),
-                agreement_rows(boards.agreement()))
+        return (text, gr.update(value=board_rows(shown.rows), visible=True), plot_update, benchmark_markdown(ctx),
+                gr.update(value=agreement_rows(boards.agreement()), visible=True))
 
     outputs = [summary, board, plot, benchmark, agreement]
     gr.on([refresh.click, track.change, kind.change, tab.select], show, [track, kind], outputs,
@@ -192,7 +195,7 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     """Does stepwise help? Δ per model and category with intervals; its discordant instances; judge agreement."""
     gr.Markdown("## Does stepwise help? (paired per instance: Δ = stepwise − direct with 95% intervals; "
                 "filled dots survive Holm's correction)")
-    forest = gr.Plot(label="Δ per category (percentage points)", elem_id="lb-paired-plot")
+    forest = gr.Plot(label="Δ per category (percentage points)", visible=False, elem_id="lb-paired-plot")
     with gr.Accordion("Paired tables (2x2 counts, McNemar and Holm p-values)", open=False):
         tables = gr.Markdown(elem_id="lb-paired-tables")
     with gr.Row():
@@ -208,7 +211,8 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     def show_paired(current):
         figure, text, choices, judges_text = cache.contents()
         keys = [key for _, key in choices]
-        return (figure, text, gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
+        return (gr.update(value=figure, visible=True), text,
+                gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
                 judges_text)
 
     gr.on([refresh.click, tab.select], show_paired, [category], [forest, tables, category, judges],
