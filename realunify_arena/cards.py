@@ -241,6 +241,9 @@ def _problem(path: Path, error: dict) -> str:
     return f"field '{key}': expected {expected}, got {_show(error['input'])}"
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster, 26 cards read at start-up
+
+
 def _read(path: Path) -> Any:
     """The card file's YAML document; every way it can fail to be one is a ``CardError``."""
     try:
@@ -257,7 +260,7 @@ def _read(path: Path) -> Any:
         raise CardError(f"{path}: not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x}); "
                         "save the card as UTF-8") from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader (libyaml's where installed)
     except yaml.YAMLError as exc:
         raise CardError(f"{path}: not valid YAML: {exc}") from exc
     except RecursionError as exc:

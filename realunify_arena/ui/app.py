@@ -17,7 +17,6 @@ from realunify_arena.store import Store
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
 
 TABS = ("explore", "arena", "leaderboard")
-EVENTS_PENDING_MAX = 1024  # events admitted to Gradio's queue and not started yet (all start at once)
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
          "instance *direct* and *stepwise* side by side; the **Arena** asks you which of two anonymous "
          "outputs is better; the **Leaderboard** ranks systems by those votes.")
@@ -54,10 +53,9 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
                   concurrency_limit=None)
         sessions.release_sessions(demo)  # a visit's server state goes when the visit does
     # Model events are admitted at once and a local model's run waits in ctx.model_slot/device_slot (a
-    # remote one does not); everything else only reads or writes the store. All set concurrency_limit=None;
-    # the default is the safe one for an event that forgets to say.
-    # settings.queue_size caps the local runs waiting for the accelerator (ctx.device_slot); Gradio's own
-    # queue only holds events for the moment before they start, so its cap is wide: a burst of 40 votes on a
-    # loaded machine got "Queue is full" at 32 instead of the vote rate limit's answer.
-    demo.queue(max_size=EVENTS_PENDING_MAX, default_concurrency_limit=settings.gpu_concurrency)
+    # remote one does not), where settings.queue_size caps how many wait; everything else only reads or
+    # writes the store. All set concurrency_limit=None; Gradio's default of 1 stays for an event that forgets
+    # to say. Gradio's own queue is left as Blocks makes it (no cap on pending events: they start at once;
+    # with a cap of 32, a burst of 40 votes on a loaded machine got "Queue is full" instead of the vote rate
+    # limit's answer). demo.queue(...) would also rebuild the whole FastAPI app (~0.2 s of start-up).
     return demo
