@@ -43,6 +43,12 @@ def test_every_shipped_cards_own_defaults_pass():
     ({"max_new_tokens": True}, "max_new_tokens = True is not allowed for tiny-janus: it must be a number"),
     ({"guidance": "5"}, "guidance (classifier-free guidance scale) = '5' is not allowed for tiny-janus: it must be"
                         " a number"),
+    # JSON integers have no size limit: 10**400 is refused by name, not an OverflowError from float()
+    ({"seed": 10**400}, f"seed = {'1' + '0' * 36}... is outside the allowed range 0 to {SEED_MAX}"),
+    ({"width": -10**400}, "width = -100000000000000000000000000000000000... is outside the allowed range 16 to 512"),
+    ({"temperature": 10**400}, "temperature = 1000000000000000000000000000000000000... is outside the allowed range"),
+    ({"guidance": -10**400}, "guidance (classifier-free guidance scale) = -100000000000000000000000000000000000..."
+                             " must not be negative"),
 ])
 def test_a_setting_past_its_limit_is_refused_naming_the_limit(overrides, message):
     card = SHIPPED["tiny-janus"]
