@@ -82,7 +82,7 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
         if value is not None and not low <= value <= high:
             raise ValueError(f"{name} = {_num(value)} is outside the allowed range {_num(low)} to {_num(high)}{where}")
     if options.guidance is not None and options.guidance < 0:
-        raise ValueError(f"{_NAMES['guidance']} = {options.guidance:g} must not be negative"
+        raise ValueError(f"{_NAMES['guidance']} = {_num(options.guidance)} must not be negative"
                          f"{where}; 0 turns guidance off")
     return options
 
@@ -96,4 +96,8 @@ def _short(value: object) -> str:
 
 
 def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    """``value`` for a message: an int exactly (never through float, which overflows at an API caller's
+    10**400) and shortened past 40 characters; a float in %g, as an int when whole."""
+    if isinstance(value, int):
+        return _short(value)
+    return _short(int(value)) if value.is_integer() else f"{value:g}"

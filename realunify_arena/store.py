@@ -423,9 +423,10 @@ class Store:
                         kept = []
                 outcomes += [(k, None) for k in kept]
             except BaseException as e:  # noqa: BLE001 - BEGIN failed (busy past BUSY_SECONDS, I/O)
-                self._rollback()
-                given = {id(op) for op, _ in outcomes}
+                given = {id(op) for op, _ in outcomes}  # every op gets an outcome before anything else can fail
                 outcomes += [(op, e) for op in batch + self._drain() if id(op) not in given]
+                with contextlib.suppress(sqlite3.Error):  # e.g. a closed store: e is the error to report
+                    self._rollback()
                 raise
             finally:
                 self._owner = None

@@ -9,6 +9,7 @@ a stored run id.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -182,7 +183,8 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
     judge = params.get("judge")
     updates.append(gr.update(value=judge) if judge in dict(map(reversed, ctx.judge_choices())) else gr.skip())
     seed = params.get("seed", "")
-    updates.append(gr.update(value=int(seed)) if seed.lstrip("-").isdigit() else gr.skip())
+    # an optional minus and up to 20 ASCII digits: "--5", "²" and 5000 digits passed isdigit(), then int() raised
+    updates.append(gr.update(value=int(seed)) if re.fullmatch(r"-?[0-9]{1,20}", seed) else gr.skip())
     return updates
 
 

@@ -121,7 +121,8 @@ def test_bad_requests_get_specific_errors(app):
     runs_before = len(app["store"].runs())
     for seed, message in ((1.5, "seed = 1.5 is not allowed for tiny-pair: it must be a whole number"),
                           ("abc", "seed = 'abc' is not allowed for tiny-pair: it must be a number"),
-                          (-3, "seed = -3 is outside the allowed range")):
+                          (-3, "seed = -3 is outside the allowed range"),
+                          (10**400, "seed = 1000000000000000000000000000000000000... is outside the allowed range")):
         with pytest.raises(Exception, match=re.escape(message)):  # was: 1.5 ran as seed 1; "abc" named no field
             app["client"].predict(app["source"], _uid(app, "UEG"), "tiny-pair", "direct", seed, "",
                                   api_name="/run_instance")

@@ -43,6 +43,12 @@ def test_every_shipped_cards_own_defaults_pass():
     ({"max_new_tokens": True}, "max_new_tokens = True is not allowed for tiny-janus: it must be a number"),
     ({"guidance": "5"}, "guidance (classifier-free guidance scale) = '5' is not allowed for tiny-janus: it must be"
                         " a number"),
+    # JSON integers have no size limit: 10**400 is refused by name, not an OverflowError from float()
+    ({"seed": 10**400}, f"seed = {'1' + '0' * 36}... is outside the allowed range 0 to {SEED_MAX}"),
+    ({"width": -10**400}, "width = -100000000000000000000000000000000000... is outside the allowed range 16 to 512"),
+    ({"temperature": 10**400}, "temperature = 1000000000000000000000000000000000000... is outside the allowed range"),
+    ({"guidance": -10**400}, "guidance (classifier-free guidance scale) = -100000000000000000000000000000000000..."
+                             " must not be negative"),
 ])
 def test_a_setting_past_its_limit_is_refused_naming_the_limit(overrides, message):
     card = SHIPPED["tiny-janus"]
@@ -136,3 +142,19 @@ def test_explore_refuses_a_non_finite_setting_naming_it(tmp_path):
 
     with pytest.raises(gr.Error, match=r"guidance \(classifier-free guidance scale\) = nan is not allowed"):
         _user_options(_context(tmp_path), "tiny-janus", 0, None, float("nan"), None)
+
+
+def test_a_link_with_a_malformed_seed_changes_no_seed_and_raises_nothing(tmp_path):
+    """``?seed=--5``, ``?seed=²`` or 5000 digits passed the digit test (``lstrip('-').isdigit()``) and then int() raised,
+    so the page's load event failed and none of the link's other values (model, instance) were applied."""
+    import gradio as gr
+
+    from realunify_arena.ui.explore import updates_from_url
+
+    ctx = _context(tmp_path)
+    for bad in ("--5", "²", "1e3", "", "seven", "1" * 5000):
+        updates = updates_from_url(ctx, {"model": "tiny-janus", "seed": bad})
+        assert updates[-1] is gr.skip() or updates[-1] == gr.skip(), bad  # the seed field is left as it is
+        assert updates[-3] == gr.update(value="tiny-janus")  # the rest of the link still applies
+    assert updates_from_url(ctx, {"seed": "-3"})[-1] == gr.update(value=-3)  # refused later, on Run, by name
+    assert updates_from_url(ctx, {"seed": "12"})[-1] == gr.update(value=12)

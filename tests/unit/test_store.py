@@ -331,6 +331,27 @@ def test_operations_are_acknowledged_only_if_their_commit_succeeds(store):
     assert store.meta("after") == "1"  # the connection is usable again
 
 
+def test_writes_after_close_are_each_refused_and_none_waits_forever(tmp_path):
+    """BEGIN fails on a closed store and so does the ROLLBACK after it: the failing batch must still
+    release the lead, or every later writer (and any writer queued when close() ran) waits forever."""
+    store = Store.open(tmp_path / "arena.db")
+    store.close()
+    for _ in range(3):
+        outcome = []
+
+        def write():
+            try:
+                store.apply(lambda db: db.execute("insert into meta (key, value) values ('k', 'v')"))
+            except sqlite3.ProgrammingError as e:
+                outcome.append(str(e))
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        writer.join(5)
+        assert not writer.is_alive(), "apply on a closed store hangs"
+        assert outcome == ["Cannot operate on a closed database."]
+
+
 def test_a_lone_write_runs_no_savepoint(store):
     statements = traced(store)
     store.apply(lambda db: db.execute("insert into meta (key, value) values ('a', '1')"))
