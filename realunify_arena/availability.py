@@ -245,15 +245,15 @@ def _gb(n: int) -> str:
 
 
 def allow_large_default() -> bool:
-    """``$REALUNIFY_ALLOW_LARGE_MODELS`` as a yes/no value (unset or empty: no).
+    """``$REALUNIFY_ALLOW_LARGE_MODELS`` as a yes/no value, read as ``app.py`` reads it (unset: no).
 
     Raises:
-        SettingsError: a value that is neither yes nor no (the message names the variable).
+        SettingsError: a value, empty included, that is neither yes nor no (the message names the variable).
     """
     from realunify_arena.settings import parse_bool
 
-    raw = os.environ.get(ALLOW_LARGE_ENV, "")
-    return parse_bool(raw, f"${ALLOW_LARGE_ENV}") if raw.strip() else False
+    raw = os.environ.get(ALLOW_LARGE_ENV)
+    return False if raw is None else parse_bool(raw, ALLOW_LARGE_ENV)
 
 
 def _default_device() -> str:

@@ -52,7 +52,7 @@ class Settings:
     min_votes: int = 20  # below this a system is shown as "preliminary" on the leaderboard
     gpu_concurrency: int = 1  # model events allowed to run at once (they share one accelerator)
     torch_threads: int | None = None  # torch's CPU threads per model run; None: sized to the host and model
-    queue_size: int = 32  # local model runs that may wait for the accelerator; one more gets "queue full"
+    queue_size: int = 32  # local model runs that may wait for the accelerator; one more is refused (QueueFull)
     vote_limit: int = 30  # votes one voter (account, or IP across sessions) may cast per vote_window
     vote_window: int = 60  # seconds
     trusted_proxies: int = 0  # proxy hops in front of the app whose X-Forwarded-For entries are believed
@@ -156,7 +156,7 @@ _SPECS = (
     _Spec("torch_threads", "torch CPU threads for a model run (default: 1 for tiny models, else the physical"
           " cores)", "int", (1, 4096)),
     _Spec("queue_size", "local model runs that may wait for the accelerator (default 32); one more is refused"
-          " with \"queue full\"", "int"),
+          " (\"... already waiting for the accelerator; try again later\")", "int"),
     _Spec("vote_limit", "votes one voter may cast per vote window (default 30)", "int"),
     _Spec("vote_window", "the vote limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),
     _Spec("trusted_proxies", "proxy hops in front of the app whose X-Forwarded-For entries are believed; the "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -162,12 +162,16 @@ class RunRegistry:
             if not requests:
                 self._sessions.pop(session, None)
 
-    def stop(self, session: str, reason: str = STOPPED_BY_USER) -> set:
-        """Stop every run of the session, running or still queued; returns the keys of those that had
-        not ended."""
+    def stop(self, session: str, reason: str = STOPPED_BY_USER, keys: Iterable | None = None) -> set:
+        """Stop the session's runs, running or still queued: every request, or with ``keys`` only the
+        requests that name one of them (a tab's Stop leaves the other tab's runs alone); returns the keys of
+        the runs stopped that had not ended."""
+        wanted = None if keys is None else set(keys)
         pending = set()
         with self._lock:
             for request in self._sessions.get(session, {}).values():
+                if wanted is not None and not wanted & set(request.keys):
+                    continue
                 if not request.stopped:
                     pending |= set(request.keys) - request.finished
                 request.stopped = True  # kept until its runs end: one still queued starts stopped

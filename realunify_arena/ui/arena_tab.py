@@ -143,12 +143,12 @@ def build(ctx: AppContext) -> None:
         except REFUSALS as e:
             raise gr.Error(_message(e)) from None
         session = request.session_hash
-        request_id = ctx.runs.begin(session, 1, keys=("battle",))
+        request_id = ctx.runs.begin(session, 1, keys=(BATTLE_RUN,))
         control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s)
         try:
             yield from paced(frames(battle, session, control))
         finally:
-            ctx.runs.close(session, request_id, control, "battle")
+            ctx.runs.close(session, request_id, control, BATTLE_RUN)
 
     def frames(battle: Battle, session_id: str, control):
         track = battle.instance.track
@@ -226,7 +226,7 @@ def build(ctx: AppContext) -> None:
                                  concurrency_limit=None)
 
     def stop_battle(battle_id: str | None, request: gr.Request):
-        if not ctx.runs.stop(request.session_hash):  # both sides end at their next step
+        if not ctx.runs.stop(request.session_hash, keys=(BATTLE_RUN,)):  # both sides end at their next step
             return [gr.skip()] * 3
         try:
             delivered = load_battle(ctx, battle_id, request.session_hash).delivered
@@ -239,6 +239,9 @@ def build(ctx: AppContext) -> None:
     stop.click(stop_battle, state, [reveal, views["A"].status, views["B"].status], cancels=[generating],
                api_visibility="private", concurrency_limit=None, queue=False)
     _register_api(ctx)
+
+
+BATTLE_RUN = "battle"  # the run-registry key of a battle (ctx.runs): the Arena's Stop stops only these
 
 
 def _needs_device(ctx: AppContext, decides):

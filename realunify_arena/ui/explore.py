@@ -369,7 +369,8 @@ def build(ctx: AppContext) -> ExploreTab:
                                   concurrency_limit=None)
 
     def stop_runs(request: gr.Request):
-        pending = ctx.runs.stop(request.session_hash)  # the runs themselves end at their next step
+        pending = ctx.runs.stop(request.session_hash, keys=columns)  # they end at their next step; a battle
+        # of the Arena tab in the same browser session goes on
         return [gr.update(value=f"**{mode}** · {STOPPED_BY_USER}") if mode in pending else gr.skip()
                 for mode in columns]
 

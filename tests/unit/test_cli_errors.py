@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from realunify_arena.cli import main
+from realunify_arena.settings import Settings, SettingsError
 from realunify_arena.store import Store
 
 
@@ -67,10 +68,14 @@ def test_allow_large_models_reads_yes_and_no_like_the_app_and_refuses_anything_e
         main(["models", "--models-dir", str(cards), "--allow-large-models=maybe"])
     assert exit_.value.code == 2
     assert "--allow-large-models" in capsys.readouterr().err
-    monkeypatch.setenv("REALUNIFY_ALLOW_LARGE_MODELS", "perhaps")
-    assert main(["models", "--models-dir", str(cards)]) == 2
-    err = capsys.readouterr().err
-    assert "REALUNIFY_ALLOW_LARGE_MODELS" in err and "'perhaps'" in err and "Traceback" not in err
+    for value in ("perhaps", ""):  # refused as app.py refuses it (Settings.from_cli), by the same rule
+        monkeypatch.setenv("REALUNIFY_ALLOW_LARGE_MODELS", value)
+        assert main(["models", "--models-dir", str(cards)]) == 2
+        err = capsys.readouterr().err
+        assert f"REALUNIFY_ALLOW_LARGE_MODELS: expected one of 1, true, yes, on, 0, false, no, off, got {value!r}" in err
+        with pytest.raises(SettingsError) as app_refusal:
+            Settings.from_cli([], env={"REALUNIFY_ALLOW_LARGE_MODELS": value})
+        assert str(app_refusal.value) in err
 
 
 def test_eval_blames_the_seed_flag_or_the_card_whichever_holds_the_bad_setting(tmp_path, capsys):

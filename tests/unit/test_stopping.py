@@ -95,3 +95,14 @@ def test_the_registry_stops_a_sessions_runs_and_only_that_sessions():
     runs.close("you", other, theirs)
     assert not runs.busy("you")
     assert RunRegistry(max_age_s=0).begin("me", 1) and not RunRegistry(max_age_s=0).busy("me")
+
+
+def test_a_tabs_stop_stops_only_the_runs_it_names():
+    runs = RunRegistry()
+    explore = runs.begin("me", columns=2, keys=("direct", "stepwise"))
+    battle = runs.begin("me", columns=1, keys=("battle",))
+    columns, side = runs.open("me", explore, time_limit_s=None), runs.open("me", battle, time_limit_s=None)
+    assert runs.stop("me", keys=("battle",)) == {"battle"}
+    assert side.stopped and not columns.stopped  # the Arena's Stop left the Explore run alone
+    assert runs.stop("me", keys=("battle",)) == set()  # already stopped: nothing pending
+    assert runs.stop("me", keys=("direct", "stepwise")) == {"direct", "stepwise"} and columns.stopped
