@@ -154,6 +154,7 @@ def build(ctx: AppContext) -> None:
         track = battle.instance.track
         latest = {side: views[side].blank(track, battle.shown_mode, f"**{side}**: working…") for side in SIDES}
         names = battle_names(ctx, battle)
+        yield [*latest["A"], *latest["B"], *locked, gr.skip()]  # at once: a side's first step may take long
         for side, update in relay(play(ctx, battle, session_id, control)):
             shown = anonymous_side(ctx, update, names)
             latest[side] = views[side].show_anonymous(shown, track, _progress(side, update, shown))
