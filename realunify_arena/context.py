@@ -10,7 +10,7 @@ import asyncio
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -109,25 +109,33 @@ class AppContext:
     # -- models -----------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def model_slot(self, model: str) -> AsyncIterator[None]:
+    async def model_slot(self, model: str, abandon: Callable[[], bool] | None = None) -> AsyncIterator[bool]:
         """Held around one model run of a handler that Gradio admits at once (``concurrency_limit=None``;
         ``ui.streaming.on_model_slot`` wraps it): a run of a local card waits here, on the event loop and
         without a thread, until fewer than ``settings.gpu_concurrency`` local runs are going; a run of a
         remote card passes at once, so a slow or hung endpoint never holds the accelerator's queue.
 
+        Args:
+            abandon: asked every ``SLOT_POLL_S`` seconds while waiting (the run's Stop was pressed): once it
+                says True the wait ends without a slot. None: wait until a slot is free.
+
+        Yields:
+            True when the block holds a slot (or needs none); False when the wait was abandoned.
+
         Raises:
             QueueFull: ``settings.queue_size`` local runs are already waiting.
         """
-        async with self.device_slot(needs_device(self.pool, model)):
-            yield
+        async with self.device_slot(needs_device(self.pool, model), abandon) as held:
+            yield held
 
     @asynccontextmanager
-    async def device_slot(self, needed: bool) -> AsyncIterator[None]:
+    async def device_slot(self, needed: bool, abandon: Callable[[], bool] | None = None) -> AsyncIterator[bool]:
         """``model_slot`` for work whose models are known only inside the handler (an arena battle loaded
         by its id; ``battles.play_needs_device`` decides): with ``needed`` False it passes at once, else it
-        waits for one of the ``settings.gpu_concurrency`` slots. Raises ``QueueFull`` as ``model_slot``."""
+        waits for one of the ``settings.gpu_concurrency`` slots, in arrival order. ``abandon``, the value
+        yielded and ``QueueFull`` as ``model_slot``."""
         if not needed:
-            yield
+            yield True
             return
         if self._device_slots is None:
             self._device_slots = asyncio.Semaphore(self.settings.gpu_concurrency)
@@ -135,13 +143,14 @@ class AppContext:
             raise QueueFull(f"{self._waiting} model runs are already waiting for the accelerator; try again later")
         self._waiting += 1
         try:
-            await self._device_slots.acquire()
+            held = await _acquire(self._device_slots, abandon)
         finally:
             self._waiting -= 1
         try:
-            yield
+            yield held
         finally:
-            self._device_slots.release()
+            if held:
+                self._device_slots.release()
 
     @cached_property
     def cards(self) -> dict[str, ModelCard]:
@@ -221,3 +230,28 @@ class AppContext:
 
 def _label(name: str, runnable: bool, reason: str) -> str:
     return name if runnable else f"{name} (unavailable: {reason})"
+
+
+SLOT_POLL_S = 0.1  # how often a run waiting for the accelerator asks whether it was stopped
+
+
+async def _acquire(slots: asyncio.Semaphore, abandon: Callable[[], bool] | None) -> bool:
+    """Acquire ``slots``, keeping the waiter's place in line (one acquire, polled); False, with nothing
+    acquired, once ``abandon()`` says so. A caller cancelled while waiting acquires nothing either."""
+    if abandon is None:
+        await slots.acquire()
+        return True
+    waiter = asyncio.ensure_future(slots.acquire())
+    try:
+        while not waiter.done():
+            await asyncio.wait({waiter}, timeout=SLOT_POLL_S)
+            if not waiter.done() and abandon():
+                waiter.cancel()  # a slot granted meanwhile is handed on by the semaphore itself
+                await asyncio.wait({waiter})
+    except BaseException:  # the caller was cancelled while waiting
+        if waiter.done() and not waiter.cancelled():
+            slots.release()
+        else:
+            waiter.cancel()
+        raise
+    return not waiter.cancelled()

@@ -136,6 +136,15 @@ class RunRegistry:
             return any(r.columns > 0 and not r.stopped and now - r.started < self.max_age_s
                        for r in self._sessions.get(session, {}).values())
 
+    def stopped(self, request_id: str | None) -> bool:
+        """Whether the request ``request_id`` (of any session: the ids are random and never shown to
+        another session) was stopped."""
+        if not request_id:
+            return False
+        with self._lock:
+            return any(request_id in requests and requests[request_id].stopped
+                       for requests in self._sessions.values())
+
     def open(self, session: str, request_id: str | None, time_limit_s: float | None) -> RunControl:
         """A control for one run of the request (already stopped if the request was stopped)."""
         control = RunControl(time_limit_s)

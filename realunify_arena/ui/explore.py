@@ -26,7 +26,7 @@ from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, prefetch_judge, run_and_judge, stream_run
-from realunify_arena.stopping import STOPPED_BY_USER, RunControl
+from realunify_arena.stopping import RunControl
 from realunify_arena.systems import MODES, System
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
@@ -360,7 +360,8 @@ def build(ctx: AppContext) -> ExploreTab:
                      queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)
     running = []
     for mode, column in columns.items():
-        running.append(resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1),
+        running.append(resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1,
+                                                      abandon=lambda current, *_: ctx.runs.stopped(current[2])),
                                         [current, model, judge, seed, steps, guidance, max_new_tokens,
                                          column.history],
                                         column.outputs, api_visibility="private", concurrency_limit=None))
@@ -369,13 +370,13 @@ def build(ctx: AppContext) -> ExploreTab:
                                   concurrency_limit=None)
 
     def stop_runs(request: gr.Request):
-        pending = ctx.runs.stop(request.session_hash, keys=columns)  # they end at their next step; a battle
-        # of the Arena tab in the same browser session goes on
-        return [gr.update(value=f"**{mode}** · {STOPPED_BY_USER}") if mode in pending else gr.skip()
-                for mode in columns]
+        # each column says "stopped" on its own stream (a reply of this event could arrive before the
+        # column's last frame and be overwritten by it): a running column at its next step, or within
+        # STOP_GRACE_S while its model still loads; a queued one at once. A battle of the Arena tab in
+        # the same browser session goes on.
+        ctx.runs.stop(request.session_hash, keys=columns)
 
-    stop.click(stop_runs, None, [c.view.status for c in columns.values()], cancels=running,
-               api_visibility="private", concurrency_limit=None, queue=False)
+    stop.click(stop_runs, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     _register_api(ctx)
     return ExploreTab(source, track, category, instance, model, judge, seed)
 
@@ -390,6 +391,9 @@ def _column_runner(ctx: AppContext, column: Column):
         session, request_id = request.session_hash, current[2]
         control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s)
         try:
+            if control.stopped:  # stopped while it waited for the accelerator
+                yield _stopped_frame(column, f"{column.mode} · {model}", control)
+                return
             yield from paced(frames(current, model, judge, seed, steps, guidance, max_new_tokens, history,
                                     control, lambda stage: progress(0.0, desc=stage)))
         finally:
@@ -408,7 +412,7 @@ def _column_runner(ctx: AppContext, column: Column):
         update = None
         prefetch_judge(ctx.pool, inst, model, judge, ctx.why_not)  # the judge loads while the model runs
         for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options, control=control,
-                                       report=report, why_not=ctx.why_not)):
+                                       report=report, why_not=ctx.why_not), control):
             title = f"{mode} · {model} · seed {options.seed}"
             if update.reused:
                 title += f" · stored run #{update.run_id}"
@@ -418,6 +422,9 @@ def _column_runner(ctx: AppContext, column: Column):
                 yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
             elif not update.done:
                 yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
+        if update is None or not update.done:  # stopped, and its model did not get to a step in time
+            yield _stopped_frame(column, title, control)
+            return
         trace, run_id = update.trace, update.run_id
         judgment, problem = (judge_run(ctx.store, ctx.pool, run_id, trace, inst, judge, why_not=ctx.why_not)
                              if run_id is not None else (None, None))
@@ -436,6 +443,11 @@ def _column_runner(ctx: AppContext, column: Column):
                gr.update(value=_gallery(ctx, history), visible=True), gr.update(visible=True), gr.update(visible=True)]
 
     return run_column
+
+
+def _stopped_frame(column: Column, title: str, control: RunControl) -> list:
+    """A column's frame for a run that ended before its first step (Stop, or its time limit)."""
+    return [gr.update(value=f"**{title}**\n- {control.reason}"), *[gr.skip()] * (len(column.outputs) - 1)]
 
 
 def _held(ctx: AppContext, current: tuple[str, str, int]):

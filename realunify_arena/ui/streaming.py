@@ -19,20 +19,43 @@ import gradio as gr
 
 from realunify_arena.context import AppContext, QueueFull
 from realunify_arena.pump import FINISHED, Pump
+from realunify_arena.stopping import RunControl
+
+STOP_POLL_S = 0.1  # how often a relayed run's control is looked at while no item arrives
+STOP_GRACE_S = 1.0  # how long a stopped run may take to end before its handler says "stopped" itself
 
 T = TypeVar("T")
 
 
-def relay(items: Iterator[T]) -> Iterator[T]:
+def relay(items: Iterator[T], control: RunControl | None = None, grace_s: float = STOP_GRACE_S) -> Iterator[T]:
     """``items``, consumed to the end on one thread of its own.
 
     Gradio advances a sync generator handler on whichever worker thread is free, but a run holds the
     pool's device lock while suspended, and only the thread that took a lock may release it. The run
     also finishes (and is stored) if the browser goes away mid-way. The thread runs in a copy of the
     caller's context, so Gradio's progress tracker (``gr.Progress``) reaches the page from it.
+
+    With ``control``: once it is stopped, ``items`` has ``grace_s`` seconds to end (a run stops at its
+    next step and yields its stopped trace); if it has not, relaying ends there and the thread is left to
+    end by itself (a model still loading), so the handler can say "stopped" at once on its own stream.
     """
     pump = Pump([items])
-    while (item := pump.get()) is not FINISHED:
+    give_up = None  # when relaying ends if the stopped items have not
+    while True:
+        if control is None:
+            item = pump.get()
+        else:
+            try:
+                item = pump.get(STOP_POLL_S if give_up is None else max(0.0, give_up - time.monotonic()))
+            except queue.Empty:
+                if give_up is None and control.stopped:
+                    give_up = time.monotonic() + grace_s
+                elif give_up is not None and time.monotonic() >= give_up:
+                    pump.close()
+                    return
+                continue
+        if item is FINISHED:
+            return
         yield item
 
 
@@ -92,17 +115,21 @@ def _is_update(value) -> bool:
     return isinstance(value, dict) and value.get("__type__") == "update"
 
 
-def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int) -> Callable:
+def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int,
+                  abandon: Callable[..., bool] | None = None) -> Callable:
     """``handler`` (a function or a generator function) as an async Gradio handler that runs inside
     ``ctx.model_slot(<its positional argument model_arg>)``: register it with ``concurrency_limit=None``.
 
     A local card's run waits for the accelerator without holding a thread; a remote card's run starts at
     once, so a hung endpoint (bounded by its card's ``timeout_s``) never holds another user's local run.
     The handler itself still runs on worker threads. A full queue is refused with a ``gr.Error``.
+    ``abandon(*args)``, asked while the run waits, ends the wait once it says True (its Stop was pressed):
+    the handler then runs at once without the accelerator, and must touch no model (it ends as stopped).
     """
     async def slot(args: tuple):
         model = args[model_arg]
-        return _Refusing(ctx.model_slot(model if isinstance(model, str) else ""))
+        return _Refusing(ctx.model_slot(model if isinstance(model, str) else "",
+                                        None if abandon is None else functools.partial(abandon, *args)))
 
     return _in_slot(handler, slot)
 

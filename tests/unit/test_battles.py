@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import random
+import threading
 
 import pytest
 from PIL import Image, PngImagePlugin
@@ -364,3 +365,40 @@ def test_the_device_slot_holds_local_work_and_lets_remote_work_pass(store, pool)
 async def _enter(ctx: AppContext, needed: bool, order: list[str]) -> None:
     async with ctx.device_slot(needed):
         order.append("second local")
+
+
+def test_a_stopped_run_leaves_the_slot_queue_at_once_and_the_line_behind_it_keeps_its_order(store, pool):
+    """A queued run whose Stop was pressed stops waiting (without taking a slot), while the runs queued
+    after it still enter in arrival order and the slot count stays right."""
+    ctx = _context(store, pool)  # gpu_concurrency 1
+    stopped = threading.Event()
+
+    async def scenario() -> tuple[list, list]:
+        order, held = [], []
+
+        async def queued(name: str, abandon=None):
+            async with ctx.device_slot(True, abandon) as holds:
+                held.append((name, holds))
+                order.append(name)
+                await asyncio.sleep(0.01)
+
+        async with ctx.device_slot(True):
+            abandoning = asyncio.create_task(queued("stopped", stopped.is_set))
+            await asyncio.sleep(0.01)
+            second = asyncio.create_task(queued("second", lambda: False))
+            await asyncio.sleep(0.01)
+            third = asyncio.create_task(queued("third"))
+            await asyncio.sleep(0.05)
+            stopped.set()
+            await asyncio.wait_for(abandoning, 1)  # it left while the slot was still held
+            assert not second.done() and not third.done()
+            order.append("first done")
+        await asyncio.wait_for(asyncio.gather(second, third), 2)
+        async with ctx.device_slot(True) as holds:  # every slot came back: the next run enters at once
+            held.append(("last", holds))
+        return order, held
+
+    with ThreadPoolExecutor(1) as thread:
+        order, held = thread.submit(asyncio.run, scenario()).result()
+    assert order == ["stopped", "first done", "second", "third"]
+    assert held == [("stopped", False), ("second", True), ("third", True), ("last", True)]

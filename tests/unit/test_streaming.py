@@ -9,6 +9,7 @@ import time
 import gradio as gr
 import pytest
 
+from realunify_arena.stopping import RunControl
 from realunify_arena.ui.streaming import merge_frames, paced, relay
 
 
@@ -62,3 +63,35 @@ def test_frames_are_produced_on_a_thread_of_their_own_and_errors_reach_the_consu
     assert threads and threads[0] is not threading.current_thread()
     assert events == ["event 7"]
     assert list(relay(iter([1, 2]))) == [1, 2]
+
+
+def test_a_stopped_run_that_ends_in_time_is_relayed_to_its_last_item():
+    control = RunControl()
+
+    def run():
+        yield "step 1"
+        while not control.stopped:  # a model checking its control at each step
+            time.sleep(0.01)
+        yield "stopped trace"
+
+    items = relay(run(), control, grace_s=5.0)
+    assert next(items) == "step 1"
+    control.stop()
+    assert list(items) == ["stopped trace"]
+
+
+def test_a_stopped_run_stuck_in_a_call_is_given_up_after_the_grace():
+    control, release = RunControl(), threading.Event()
+
+    def loading():
+        yield "loading"
+        release.wait(30)  # a model load that checks nothing
+        yield "never relayed"
+
+    items = relay(loading(), control, grace_s=0.3)
+    assert next(items) == "loading"
+    control.stop()
+    started = time.monotonic()
+    assert list(items) == []
+    assert time.monotonic() - started < 5.0  # the handler can say "stopped" long before the load ends
+    release.set()
