@@ -8,10 +8,12 @@ Writes (``Store.apply``) are group-committed: each operation is queued; one thre
 committer, drains the queue into one transaction, runs each operation in a savepoint of its own (so one
 refused operation does not undo the others), commits once and only then acknowledges every operation
 in it. With ``synchronous="full"`` (the default) that COMMIT is synced to disk before anyone is told, so
-whatever a caller acknowledges survives a crash or power cut, while concurrent writers share one sync.
-``Store.write`` is the exclusive form for code that needs a block of its own. Several processes on one
-database take turns through an OS lock file beside it (``<db>.lock``) and retry a busy SQLite with a
-short backoff, never through SQLite's sleeping busy handler. Reads use a second connection and do not
+whatever a caller acknowledges survives a crash or power cut; in WAL mode the sync happens after the
+write lock is let go and one sync serves every commit written before it, of any thread or process
+(``walsync``). ``Store.write`` is the exclusive form for code that needs a block of its own. Several
+processes on one database take turns through an OS lock file beside it (``<db>.lock``, which also holds
+the commit counters; ``<db>.sync`` makes syncs take turns) and retry a busy SQLite with a short backoff,
+never through SQLite's sleeping busy handler. Reads use a second connection and do not
 wait for a commit in WAL mode.
 """
 
@@ -38,6 +40,7 @@ from sqlite_utils import Database, Migrations
 from realunify_arena.benchmark.images import png_bytes
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.trace import Trace
+from realunify_arena.walsync import WalSync
 
 try:  # POSIX only; elsewhere processes fall back to the busy retry alone
     import fcntl
@@ -256,6 +259,7 @@ class Store:
         self._queue: list[_Op] = []
         self._leading = False
         self._depth = 0  # savepoint names of nested writes
+        self._wal_sync: WalSync | None = None  # set by ``open`` where COMMIT leaves the sync to it
 
     @classmethod
     def open(cls, db_path: str | Path, *, journal_mode: str = "wal", synchronous: str = "full") -> Store:
@@ -293,11 +297,17 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             with contextlib.suppress(sqlite3.OperationalError):  # another process may hold it: kept as is
                 _retry_busy(lambda: conn.execute(f"PRAGMA journal_mode={journal_mode}"))
-            conn.execute(f"PRAGMA synchronous={synchronous}")
+            # FULL in WAL mode: COMMIT only writes the WAL (NORMAL) and WalSync syncs it outside the write
+            # lock before anything is acknowledged; the same guarantee, one sync shared by many commits.
+            wal = _retry_busy(lambda: conn.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
+            wal_sync = wal and synchronous == "full"
+            conn.execute(f"PRAGMA synchronous={'normal' if wal_sync else synchronous}")
             reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                      timeout=BUSY_SECONDS)
             reader.execute("PRAGMA foreign_keys=ON")
             store = cls(db, path, reader, lock_file)
+            if wal_sync:
+                store._wal_sync = WalSync(path, lock_file)
             store._check_integrity()
             store._check_schema_version()
             with store.write():
@@ -316,6 +326,8 @@ class Store:
             self.db.close()
             if self._reader is not self._conn:
                 self._reader.close()
+            if self._wal_sync is not None:
+                self._wal_sync.close()
             if self._lock_file is not None:
                 os.close(self._lock_file)
                 self._lock_file = None
@@ -367,8 +379,15 @@ class Store:
         """Commit everything queued as one batch, hand the lead to the next waiting writer, then
         acknowledge the batch (after the locks are released, so other processes need not wait for it)."""
         outcomes: list[tuple[_Op, BaseException | None]] = []
+        commit = 0
         try:
-            self._run_batch(outcomes)
+            commit = self._run_batch(outcomes)
+            if commit:  # other processes write meanwhile; this one's next batch gathers until the sync is done
+                try:
+                    self._make_durable(commit)
+                except OSError as e:  # the commit is in the file but not confirmed on disk: nothing acknowledged
+                    outcomes = [(op, error or StoreError(f"{self.path}: could not sync the write-ahead log"
+                                                         f" to disk ({e})")) for op, error in outcomes]
         finally:
             with self._mutex:
                 following = self._queue[0] if self._queue else None
@@ -383,10 +402,11 @@ class Store:
             batch, self._queue = self._queue, []
         return batch
 
-    def _run_batch(self, outcomes: list[tuple[_Op, BaseException | None]]) -> None:
+    def _run_batch(self, outcomes: list[tuple[_Op, BaseException | None]]) -> int:
         """Take the write locks, then drain the queue (what arrived while another process held the database
         joins this batch), run each operation and commit once. Each operation's outcome goes to
-        ``outcomes``, for the caller to hand out once the locks are released."""
+        ``outcomes``, for the caller to hand out once the locks are released and the commit is durable.
+        Returns the commit's number for ``_make_durable`` (0: nothing committed)."""
         with self._conn_lock:
             self._owner = threading.get_ident()
             batch: list[_Op] = []
@@ -414,14 +434,16 @@ class Store:
                         else:
                             self._conn.execute("ROLLBACK")
                         outcomes.append((op, e))
+                commit = 0
                 if self._conn.in_transaction:
                     try:
-                        self._commit()
+                        commit = self._commit()
                     except BaseException as e:  # noqa: BLE001 - nothing of the batch was written
                         self._rollback()
                         outcomes += [(k, e) for k in kept]
                         kept = []
                 outcomes += [(k, None) for k in kept]
+                return commit
             except BaseException as e:  # noqa: BLE001 - BEGIN failed (busy past BUSY_SECONDS, I/O)
                 given = {id(op) for op, _ in outcomes}  # every op gets an outcome before anything else can fail
                 outcomes += [(op, e) for op in batch + self._drain() if id(op) not in given]
@@ -467,13 +489,17 @@ class Store:
                 self._begin()
                 try:
                     yield self.db
-                    self._commit()
+                    commit = self._commit()
                 except BaseException:
                     self._rollback()
                     raise
             finally:
                 self._owner = None
                 self._unlock_file()
+        try:
+            self._make_durable(commit)
+        except OSError as e:
+            raise StoreError(f"{self.path}: could not sync the write-ahead log to disk ({e})") from None
 
     def _begin(self, lock: bool = True) -> None:
         """BEGIN IMMEDIATE: take the write lock now, retrying briefly while another process holds it."""
@@ -481,8 +507,20 @@ class Store:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX)  # woken at once when the other process is done
         _retry_busy(lambda: self._conn.execute("BEGIN IMMEDIATE"))
 
-    def _commit(self) -> None:
-        _retry_busy(lambda: self._conn.execute("COMMIT"))  # a busy COMMIT leaves the transaction open
+    def _commit(self) -> int:
+        """COMMIT (retried while busy: a busy COMMIT leaves the transaction open); returns its number for
+        ``_make_durable`` (0 where SQLite synced it itself)."""
+        _retry_busy(lambda: self._conn.execute("COMMIT"))
+        return self._wal_sync.committed() if self._wal_sync is not None else 0
+
+    def _make_durable(self, commit: int) -> None:
+        """Return once commit number ``commit`` is on disk (see ``walsync``). Call without the write locks.
+
+        Raises:
+            OSError: the sync failed (the commit must not be acknowledged).
+        """
+        if commit and self._wal_sync is not None:
+            self._wal_sync.make_durable(commit)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:

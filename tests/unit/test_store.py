@@ -42,7 +42,8 @@ def test_open_creates_schema_with_foreign_keys_and_wal(tmp_path):
     store = Store.open(tmp_path / "sub" / "arena.db")
     assert {"runs", "judgments", "battles", "votes", "meta"} <= set(store.db.table_names())
     assert store.db.journal_mode == "wal"
-    assert store.db.execute("pragma synchronous").fetchone()[0] == 2  # FULL: commits are synced to disk
+    # FULL semantics: in WAL mode COMMIT writes the WAL (NORMAL) and walsync syncs it before acknowledging
+    assert store.db.execute("pragma synchronous").fetchone()[0] == 1 and store._wal_sync is not None
     fks = {(fk.column, fk.other_table) for fk in store.db.table("votes").foreign_keys}
     assert ("battle_id", "battles") in fks
     store.close()

@@ -1,0 +1,119 @@
+"""Durable commits shared between writers: COMMIT writes SQLite's write-ahead log, one sync serves many.
+
+With ``synchronous=FULL`` in WAL mode SQLite syncs the WAL inside every COMMIT, while the committer holds the
+database's write lock: every other writer, in this process or another, waits for that sync, and every
+commit pays one of its own. ``Store`` instead commits with ``synchronous=NORMAL`` (COMMIT writes the WAL,
+unsynced) and, after letting go of the write lock and before acknowledging anything, calls
+``WalSync.make_durable``: it returns once a sync of the WAL file that started after that COMMIT returned
+has finished. The WAL is append-only, so such a sync makes every commit written before it durable, whoever
+wrote it (``fdatasync`` flushes the file, not one descriptor's writes); checkpoints and WAL restarts stay
+safe because SQLite syncs the WAL before a checkpoint and the database after it in NORMAL mode
+(https://www.sqlite.org/pragma.html#pragma_synchronous). What is acknowledged is therefore as durable as
+with FULL, while the next writer already runs and concurrent committers share one sync.
+
+Across processes the two numbers that matter, commits made and commits known to be synced, live in the
+first 16 bytes of ``<db>.lock`` (mapped into memory): the first is counted under the write lock (the
+``flock`` of that file ``Store`` takes), the second is written under the ``flock`` of ``<db>.sync``, which
+also makes syncs take turns. Where ``flock`` does not work (no lock file) the numbers are this object's own.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import threading
+from pathlib import Path
+
+try:  # POSIX only
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+_WORD = struct.Struct("Q")  # native, aligned 8-byte words: a single load/store each on x86-64 and arm64
+_MADE, _SYNCED = 0, 8  # offsets of the two counters; each written only under its own lock
+_sync_file = getattr(os, "fdatasync", os.fsync)
+
+
+class WalSync:
+    """The commit counter and the shared WAL sync of one database file.
+
+    Args:
+        db_path: the SQLite file; its WAL is ``<db_path>-wal``.
+        write_lock_fd: the open ``<db>.lock`` that writers ``flock`` (None: counters local to this object).
+
+    Raises:
+        OSError: ``<db>.sync`` cannot be created (the folder is read-only).
+    """
+
+    def __init__(self, db_path: Path, write_lock_fd: int | None):
+        self._wal = f"{db_path}-wal"
+        self._thread_lock = threading.Lock()  # one sync at a time in this process
+        self._local = bytearray(2 * _WORD.size)
+        self._counters: mmap.mmap | bytearray = self._local
+        self._sync_fd: int | None = None
+        if write_lock_fd is None or fcntl is None:
+            return
+        if os.fstat(write_lock_fd).st_size < len(self._local):
+            os.ftruncate(write_lock_fd, len(self._local))  # a new lock file, or an older version's (empty): zeros
+        self._counters = mmap.mmap(write_lock_fd, len(self._local))
+        self._sync_fd = os.open(f"{db_path}.sync", os.O_RDWR | os.O_CREAT, 0o644)
+        self._repair(write_lock_fd)
+
+    def _repair(self, write_lock_fd: int) -> None:
+        """Counters that say more was synced than was ever made (the lock file's page torn by a power cut,
+        or edited) would let a new commit pass as already durable: count on from the higher number."""
+        fcntl.flock(write_lock_fd, fcntl.LOCK_EX)
+        fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
+        try:
+            made, synced = (_WORD.unpack_from(self._counters, at)[0] for at in (_MADE, _SYNCED))
+            if synced > made:
+                _WORD.pack_into(self._counters, _MADE, synced)
+        finally:
+            fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+            fcntl.flock(write_lock_fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if isinstance(self._counters, mmap.mmap):
+                self._counters.close()
+            self._counters = self._local
+            if self._sync_fd is not None:
+                os.close(self._sync_fd)
+                self._sync_fd = None
+
+    def committed(self) -> int:
+        """Count one COMMIT that just returned; returns its number. Call with the write lock held."""
+        made = _WORD.unpack_from(self._counters, _MADE)[0] + 1
+        _WORD.pack_into(self._counters, _MADE, made)
+        return made
+
+    def make_durable(self, commit: int) -> None:
+        """Return once commit number ``commit`` (from ``committed``) is on disk: at once if a sync already
+        covered it, else after one ``fdatasync`` of the WAL, which covers every commit counted before it
+        started. Call without the write lock held.
+
+        Raises:
+            OSError: the sync failed; the commit must not be acknowledged.
+        """
+        with self._thread_lock:
+            if self._sync_fd is not None:
+                fcntl.flock(self._sync_fd, fcntl.LOCK_EX)  # woken at once when the other process's sync is done
+            try:
+                synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
+                if commit <= synced:
+                    return
+                covered = _WORD.unpack_from(self._counters, _MADE)[0]  # all written before the sync starts
+                try:
+                    fd = os.open(self._wal, os.O_RDONLY)
+                except FileNotFoundError:  # removed after a full checkpoint, which synced the database file
+                    pass
+                else:
+                    try:
+                        _sync_file(fd)
+                    finally:
+                        os.close(fd)
+                _WORD.pack_into(self._counters, _SYNCED, max(synced, covered))
+            finally:
+                if self._sync_fd is not None:
+                    fcntl.flock(self._sync_fd, fcntl.LOCK_UN)

@@ -1,0 +1,117 @@
+"""``walsync``: in WAL mode a write is acknowledged only after a sync of the WAL that began after its
+COMMIT, and one sync serves the commits of every thread and process written before it began.
+
+The syncs are real (``fdatasync`` of the WAL); a spy around them counts them or holds one back.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from realunify_arena import walsync
+from realunify_arena.store import Store, _open_lock_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def syncs(monkeypatch):
+    """Every WAL sync of this process, in order; set ``hold`` to make the next syncs wait for it."""
+    real = walsync._sync_file
+    record = {"count": 0, "hold": None}
+
+    def spy(fd):
+        if record["hold"] is not None:
+            record["hold"].wait(30)
+        real(fd)
+        record["count"] += 1
+
+    monkeypatch.setattr(walsync, "_sync_file", spy)
+    return record
+
+
+def test_a_write_is_committed_before_the_sync_and_acknowledged_only_after_it(tmp_path, syncs):
+    store = Store.open(tmp_path / "arena.db")
+    other = Store.open(tmp_path / "arena.db")
+    try:
+        assert store.db.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL: COMMIT leaves the sync to us
+        syncs["hold"], syncs["count"] = threading.Event(), 0
+        done = threading.Event()
+        writer = threading.Thread(target=lambda: (store.remember_dataset_source("d", "held"), done.set()))
+        writer.start()
+        for _ in range(100):  # a fresh connection sees the commit while its sync is held...
+            if other.dataset_source("d") == "held":
+                break
+            done.wait(0.05)
+        assert other.dataset_source("d") == "held"
+        assert not done.wait(0.3)  # ...but the writer has not been told
+        syncs["hold"].set()
+        writer.join(10)
+        assert done.is_set() and syncs["count"] == 1
+    finally:
+        syncs["hold"].set()
+        other.close()
+        store.close()
+
+
+def test_journal_mode_delete_leaves_the_sync_to_sqlite(tmp_path, syncs):
+    store = Store.open(tmp_path / "arena.db", journal_mode="delete")
+    try:
+        assert store.db.execute("pragma synchronous").fetchone()[0] == 2  # FULL: COMMIT syncs
+        store.remember_dataset_source("d", "x")
+        assert syncs["count"] == 0
+    finally:
+        store.close()
+
+
+OTHER_PROCESS = r'''
+import sys
+from realunify_arena.store import _open_lock_file
+from realunify_arena.walsync import WalSync
+from pathlib import Path
+path = Path(sys.argv[1])
+sync = WalSync(path, _open_lock_file(path))
+print(sync.committed())
+'''
+
+
+def test_one_sync_covers_the_commits_another_process_counted_before_it(tmp_path, syncs):
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    (tmp_path / "arena.db-wal").write_bytes(b"")  # a WAL to sync
+    here = walsync.WalSync(path, _open_lock_file(path))
+    syncs["count"] = 0
+    mine = here.committed()
+    theirs = int(subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(path)], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout)
+    assert theirs == mine + 1  # one counter for every process on the file
+    here.make_durable(theirs)
+    assert syncs["count"] == 1
+    here.make_durable(mine)  # covered by that sync: none of its own
+    assert syncs["count"] == 1
+    mine = here.committed()  # counted after the sync began: needs another
+    here.make_durable(mine)
+    assert syncs["count"] == 2
+    here.close()
+
+
+def test_counters_that_claim_more_synced_than_made_are_repaired_at_open(tmp_path, syncs):
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    lock = Path(f"{path}.lock")
+    lock.write_bytes(struct.pack("QQ", 5, 1000))  # made 5, synced 1000: a torn page
+    store = Store.open(path)
+    try:
+        before = syncs["count"]
+        store.remember_dataset_source("d", "x")
+        assert syncs["count"] == before + 1  # the new commit is numbered past 1000, so it is synced
+        made, synced = struct.unpack("QQ", lock.read_bytes()[:16])
+        assert made > 1000 and synced == made
+    finally:
+        store.close()
