@@ -117,10 +117,11 @@ class RunRegistry:
         self._lock = threading.Lock()
         self._sessions: dict[str, dict[str, _Request]] = {}
 
-    def begin(self, session: str, columns: int, keys: tuple = ()) -> str:
+    def begin(self, session: str, columns: int, keys: tuple = (), request_id: str | None = None) -> str:
         """Record a request of ``columns`` runs (named ``keys``); returns its id (what each run passes
-        to ``open``)."""
-        request_id = uuid.uuid4().hex
+        to ``open``): ``request_id`` when given (a random id the caller already has, such as a battle's),
+        else a new one."""
+        request_id = request_id or uuid.uuid4().hex
         now = time.monotonic()
         with self._lock:
             requests = self._sessions.setdefault(session, {})

@@ -32,7 +32,7 @@ from realunify_arena.benchmark.schema import GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.runs import RunUpdate
-from realunify_arena.stopping import RunControl
+from realunify_arena.stopping import STOPPED_BY_USER, RunControl
 from realunify_arena.store import split_uid
 from realunify_arena.trace import Status
 from realunify_arena.ui.render import ABSOLUTE_LINK_JS, TraceView, explore_query, instance_markdown, plain, status_line
@@ -129,6 +129,8 @@ def build(ctx: AppContext) -> None:
                                   _voter(ctx, request, profile))
         except REFUSALS as e:
             raise gr.Error(_message(e)) from None
+        # registered now, so a Stop while the battle still waits for the accelerator finds it
+        ctx.runs.begin(request.session_hash, 1, keys=(BATTLE_RUN,), request_id=battle.battle_id)
         inst = battle.instance
         shown = inst.open_image() if isinstance(inst, GEUInstance) else None
         blanks = [v for side in SIDES for v in views[side].blank(inst.track, battle.shown_mode, "waiting…")]
@@ -138,28 +140,45 @@ def build(ctx: AppContext) -> None:
     def generate(battle_id: str | None, request: gr.Request):
         if battle_id is None:
             return
-        try:
-            battle = load_battle(ctx, battle_id, request.session_hash)
-        except REFUSALS as e:
-            raise gr.Error(_message(e)) from None
         session = request.session_hash
-        request_id = ctx.runs.begin(session, 1, keys=(BATTLE_RUN,))
-        control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s)
+        control = ctx.runs.open(session, battle_id, ctx.settings.time_limit_s)
         try:
+            if control.stopped:  # stopped while it waited for the accelerator
+                yield [*_side_status(f"stopped ({_USER_STOP})"), *locked, STOPPED_NOTE]
+                return
+            try:
+                battle = load_battle(ctx, battle_id, session)
+            except REFUSALS as e:
+                raise gr.Error(_message(e)) from None
             yield from paced(frames(battle, session, control))
         finally:
-            ctx.runs.close(session, request_id, control, BATTLE_RUN)
+            ctx.runs.close(session, battle_id, control, BATTLE_RUN)
 
-    def frames(battle: Battle, session_id: str, control):
+    def _side_status(text: str) -> list:
+        """Every output of both columns skipped but the statuses, which say ``text``."""
+        return [value for side in SIDES  # a view's status is its first output
+                for value in (f"**{side}**: {text}", *[gr.skip()] * (len(views[side].outputs) - 1))]
+
+    def frames(battle: Battle, session_id: str, control: RunControl):
         track = battle.instance.track
         latest = {side: views[side].blank(track, battle.shown_mode, f"**{side}**: working…") for side in SIDES}
+        ended = set()
         names = battle_names(ctx, battle)
         yield [*latest["A"], *latest["B"], *locked, gr.skip()]  # at once: a side's first step may take long
-        for side, update in relay(play(ctx, battle, session_id, control)):
+        for side, update in relay(play(ctx, battle, session_id, control), control):
             shown = anonymous_side(ctx, update, names)
-            latest[side] = views[side].show_anonymous(shown, track, _progress(side, update, shown))
+            stopped = update.done and control.stopped and update.trace.error == control.reason
+            status = f"**{side}**: stopped ({_USER_STOP})" if stopped and control.reason == STOPPED_BY_USER \
+                else _progress(side, update, shown)
+            latest[side] = views[side].show_anonymous(shown, track, status)
+            ended |= {side} if update.done else set()
             yield [*latest["A"], *latest["B"], *locked, gr.skip()]
-        note = "" if battle.ready else "A side failed, so this battle cannot be voted on. Start a new battle."
+        if control.stopped and control.reason == STOPPED_BY_USER and not battle.ready:
+            for side in set(SIDES) - ended:  # still loading when relaying gave up: say so, keep the rest
+                latest[side] = [f"**{side}**: stopped ({_USER_STOP})", *latest[side][1:]]
+            note = STOPPED_NOTE
+        else:
+            note = "" if battle.ready else "A side failed, so this battle cannot be voted on. Start a new battle."
         yield [*latest["A"], *latest["B"], *[gr.update(interactive=battle.ready)] * len(buttons), note]
 
     def voter(choice: str):
@@ -222,27 +241,25 @@ def build(ctx: AppContext) -> None:
     # admitted at once: a battle whose sides to run are all local cards waits in ctx.device_slot; one with
     # a remote side (or of stored runs) does not, its local side taking the device lock on a thread of its
     # own (battles.play), so a hung endpoint holds no one's local run
-    generating = started.success(on_device_slot(ctx, generate, _needs_device(ctx, play_needs_device)), state,
-                                 [*view_outputs, *buttons.values(), reveal], api_visibility="private",
-                                 concurrency_limit=None)
+    started.success(on_device_slot(ctx, generate, _needs_device(ctx, play_needs_device),
+                                   abandon=lambda battle_id, *_: ctx.runs.stopped(battle_id)),
+                    state, [*view_outputs, *buttons.values(), reveal], api_visibility="private",
+                    concurrency_limit=None)
 
-    def stop_battle(battle_id: str | None, request: gr.Request):
-        if not ctx.runs.stop(request.session_hash, keys=(BATTLE_RUN,)):  # both sides end at their next step
-            return [gr.skip()] * 3
-        try:
-            delivered = load_battle(ctx, battle_id, request.session_hash).delivered
-        except REFUSALS:
-            delivered = {}
-        # a side already shown keeps its "done"; the other no longer says "working…"
-        return ["Stopped: this battle cannot be voted on. Start a new battle.",
-                *[gr.skip() if delivered.get(side) else f"**{side}**: stopped (you pressed Stop)" for side in SIDES]]
+    def stop_battle(request: gr.Request):
+        # the battle's own stream says "stopped" (a reply of this event could arrive before the battle's
+        # last frame and be overwritten by it): a running side at its next step, one still loading after
+        # STOP_GRACE_S, a battle still waiting for the accelerator at once. A side already shown keeps
+        # its "done", a side that failed its failure. An Explore run of the same browser session goes on.
+        ctx.runs.stop(request.session_hash, keys=(BATTLE_RUN,))
 
-    stop.click(stop_battle, state, [reveal, views["A"].status, views["B"].status], cancels=[generating],
-               api_visibility="private", concurrency_limit=None, queue=False)
+    stop.click(stop_battle, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     _register_api(ctx)
 
 
 BATTLE_RUN = "battle"  # the run-registry key of a battle (ctx.runs): the Arena's Stop stops only these
+STOPPED_NOTE = "Stopped: this battle cannot be voted on. Start a new battle."
+_USER_STOP = "you pressed Stop"
 
 
 def _needs_device(ctx: AppContext, decides):

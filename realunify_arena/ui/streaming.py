@@ -134,12 +134,15 @@ def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int,
     return _in_slot(handler, slot)
 
 
-def on_device_slot(ctx: AppContext, handler: Callable, needs_device: Callable[..., bool]) -> Callable:
+def on_device_slot(ctx: AppContext, handler: Callable, needs_device: Callable[..., bool],
+                   abandon: Callable[..., bool] | None = None) -> Callable:
     """``handler`` as ``on_model_slot`` makes it, for a handler whose models only its inputs' data can tell
     (an arena battle, by its id): ``needs_device(*args)`` (on a worker thread: it may read the store) says
-    whether this call holds ``ctx.device_slot``. Register it with ``concurrency_limit=None``."""
+    whether this call holds ``ctx.device_slot``; ``abandon`` as for ``on_model_slot``. Register it with
+    ``concurrency_limit=None``."""
     async def slot(args: tuple):
-        return _Refusing(ctx.device_slot(await anyio.to_thread.run_sync(functools.partial(needs_device, *args))))
+        needed = await anyio.to_thread.run_sync(functools.partial(needs_device, *args))
+        return _Refusing(ctx.device_slot(needed, None if abandon is None else functools.partial(abandon, *args)))
 
     return _in_slot(handler, slot)
 

@@ -174,6 +174,36 @@ def test_stop_in_the_arena_marks_the_unfinished_sides_stopped(browser, slow_app)
         context.close()
 
 
+def test_stop_in_the_arena_ends_a_battle_still_waiting_for_the_accelerator_at_once(browser, slow_app):
+    """An Explore run of tiny-slow holds the one accelerator slot; a battle of another visitor waits for it.
+    Its Stop ends the wait at once, in that battle's columns, while the Explore run goes on."""
+    explore_context, explore = _page(browser, slow_app["url"] + "?model=tiny-slow")
+    arena_context, arena = _page(browser, slow_app["url"])
+    try:
+        expect(explore.locator("#ex-model input")).to_have_value("tiny-slow")
+        statuses = explore.locator("#ex-direct-status, #ex-stepwise-status")
+        _press(explore, "#ex-run")
+        expect(statuses.filter(has_text="running")).to_have_count(1, timeout=120_000)
+
+        arena.bring_to_front()
+        arena.get_by_role("tab", name="Arena").click()
+        arena.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
+        _press(arena, "#ar-new")
+        sides = arena.locator("#ar-a-status, #ar-b-status")
+        expect(sides.filter(has_text="waiting")).to_have_count(2)
+        time.sleep(1)
+        _press(arena, "#ar-stop")
+        expect(sides.filter(has_text="stopped (you pressed Stop)")).to_have_count(2, timeout=10_000)
+        expect(arena.locator("#ar-reveal")).to_contain_text("Stopped: this battle cannot be voted on")
+        expect(arena.locator("#ar-vote-A")).to_be_disabled()
+        expect(statuses.filter(has_text="running")).to_have_count(1)  # the other visitor's run goes on
+    finally:
+        _press(explore, "#ex-stop")
+        expect(statuses.filter(has_text="you pressed Stop")).to_have_count(2)
+        explore_context.close()
+        arena_context.close()
+
+
 def test_a_setting_over_the_cards_limit_is_refused_with_a_message(page, app):
     page.goto(app["url"] + "?model=tiny-janus")
     expect(page.locator("#ex-model input")).to_have_value("tiny-janus")
