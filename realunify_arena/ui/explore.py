@@ -179,6 +179,10 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
                            gr.update(choices=instance_choices(ctx, source or ctx.sources[0], inst.track,
                                                               inst.task_type), value=uid)]
     model = params.get("model")
+    if model and model not in ctx.cards:  # e.g. an arena side whose runs were imported: nothing here runs it
+        gr.Warning(plain(f"The link names model {model!r}, which this app does not offer (its runs may have "
+                         "been imported, or the card is not in --models); Run uses the model chosen below.",
+                         markdown=False))
     updates.append(gr.update(value=model) if model in ctx.cards else gr.skip())
     judge = params.get("judge")
     updates.append(gr.update(value=judge) if judge in dict(map(reversed, ctx.judge_choices())) else gr.skip())

@@ -158,3 +158,17 @@ def test_a_link_with_a_malformed_seed_changes_no_seed_and_raises_nothing(tmp_pat
         assert updates[-3] == gr.update(value="tiny-janus")  # the rest of the link still applies
     assert updates_from_url(ctx, {"seed": "-3"})[-1] == gr.update(value=-3)  # refused later, on Run, by name
     assert updates_from_url(ctx, {"seed": "12"})[-1] == gr.update(value=12)
+
+
+def test_a_link_naming_a_model_this_app_does_not_offer_says_so(tmp_path):
+    """An arena side of imported runs links to Explore with its model, which is no card here: the page used
+    to open silently on the default model, so Run ran another model than the link named."""
+    import gradio as gr
+
+    from realunify_arena.ui.explore import updates_from_url
+
+    ctx = _context(tmp_path)
+    with pytest.warns(UserWarning, match="names model 'imported-model', which this app does not offer"):
+        updates = updates_from_url(ctx, {"model": "imported-model", "seed": "4"})
+    assert updates[-3] is gr.skip() or updates[-3] == gr.skip()  # the model menu is left as it is
+    assert updates[-1] == gr.update(value=4)  # the rest of the link still applies
