@@ -14,8 +14,11 @@ from realunify_arena.settings import Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
+    from realunify_arena.tls import tls_context
+
     try:
         settings = Settings.from_cli(argv)
+        tls_context()  # a CA variable naming no CA file is refused here, not at each remote model's request
     except SettingsError as e:
         print(f"app.py: {e}", file=sys.stderr)
         return 2

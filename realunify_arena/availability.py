@@ -18,12 +18,10 @@ Nothing here raises: a broken environment is a reason, not a crash.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
 import os
 import re
-import ssl
 import threading
 import time
 from collections.abc import Iterable
@@ -33,6 +31,7 @@ from pathlib import Path
 from realunify_arena.cards import CARD_REF, ModelCard, transformers_problem
 from realunify_arena.families import FAMILIES
 from realunify_arena.redaction import error_text
+from realunify_arena.settings import SettingsError
 
 HUB_PROBE_TIMEOUT_S = 2.0  # a hub that has not answered by then is treated as unreachable
 HUB_PROBE_TTL_S = 300.0  # how long a probe's answer is reused
@@ -91,20 +90,12 @@ def probe_hub(endpoint: str | None = None, *, timeout: float = HUB_PROBE_TIMEOUT
                 client.head(f"{endpoint}/api/models", timeout=timeout)
                 probe = HubProbe(True, f"the hub {endpoint} answers", time.monotonic())
             except httpx.HTTPError as exc:
-                why = (f"did not answer within {timeout:g} s" if deadline.expired
-                       or isinstance(exc, httpx.TimeoutException) else f"cannot be reached ({type(exc).__name__})")
-                probe = HubProbe(False, f"the hub {endpoint} {why}", time.monotonic())
+                hub = f"the hub {endpoint}"
+                why = (f"{hub} did not answer within {timeout:g} s" if deadline.expired
+                       or isinstance(exc, httpx.TimeoutException) else _unreachable(hub, exc, "cannot be reached"))
+                probe = HubProbe(False, why, time.monotonic())
         _probes[endpoint] = probe
         return probe
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """httpx's default TLS context (certifi's CA bundle), made once: loading the bundle takes ~40 ms of CPU,
-    which every probe client paid again (a dozen cards at start-up)."""
-    import httpx
-
-    return httpx.create_ssl_context()
 
 
 def _probe_client():
@@ -113,7 +104,16 @@ def _probe_client():
 
     from realunify_arena.http_deadline import deadline_client_args
 
-    return httpx.Client(verify=_tls_context(), **deadline_client_args())
+    return httpx.Client(**deadline_client_args())
+
+
+def _unreachable(where: str, exc: Exception, what: str = "not answering") -> str:
+    """``where what (ConnectError)`` for a failed request; ``where: the TLS certificate could not be verified
+    ...`` when a certificate check failed (``tls.certificate_problem``)."""
+    from realunify_arena.tls import certificate_problem
+
+    problem = certificate_problem(exc)
+    return f"{where}: {problem}" if problem else f"{where} {what} ({type(exc).__name__})"
 
 
 def forget_probes() -> None:
@@ -250,7 +250,7 @@ def allow_large_default() -> bool:
     Raises:
         SettingsError: a value, empty included, that is neither yes nor no (the message names the variable).
     """
-    from realunify_arena.settings import parse_bool
+    from realunify_arena.settings import parse_bool  # settings is light; kept beside its use
 
     raw = os.environ.get(ALLOW_LARGE_ENV)
     return False if raw is None else parse_bool(raw, ALLOW_LARGE_ENV)
@@ -293,8 +293,9 @@ def _endpoint_problem(card: ModelCard) -> str | None:
             reply = client.get(f"{card.endpoint.rstrip('/')}/models", headers=headers, timeout=limit)
         except httpx.HTTPError as exc:
             start = f"; start it with: {card.serve}" if card.serve else ""
-            why = f"no answer within {limit:g} s" if deadline.expired else type(exc).__name__
-            return f"endpoint {card.endpoint} not answering ({why}){start}"
+            where = f"endpoint {card.endpoint}"
+            why = f"{where} not answering (no answer within {limit:g} s)" if deadline.expired else _unreachable(where, exc)
+            return why + start
     if reply.status_code in (401, 403):
         return f"endpoint {card.endpoint} rejected the API key in ${card.api_key_env} (HTTP {reply.status_code})"
     return None
@@ -355,6 +356,8 @@ def availability(card: ModelCard, *, device: str | None = None, allow_large: boo
     """
     try:
         return _check(card, device, allow_large_default() if allow_large is None else allow_large)
+    except SettingsError as exc:  # e.g. a CA variable naming no file: the message names the variable
+        return False, str(exc)
     except Exception as exc:  # noqa: BLE001 - a broken environment must not take the listing down
         return False, f"availability check failed: {error_text(exc)}"
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from realunify_arena.tls import tls_context
+
 _OPENED = (".connect_tcp.complete", ".connect_unix_socket.complete", ".start_tls.complete")  # httpcore trace events
 
 
@@ -101,6 +103,12 @@ def _traced(request: httpx.Request) -> None:
 
 def deadline_client_args() -> dict[str, Any]:
     """Keyword arguments for an ``httpx.Client`` (or a subclass, e.g. ``openai.DefaultHttpxClient``) whose
-    requests end at the enclosing ``total_deadline``: the request hook, and no kept-alive connections."""
-    return {"event_hooks": {"request": [_traced]},
+    requests end at the enclosing ``total_deadline``: the request hook, and no kept-alive connections; and
+    the package's TLS trust (``tls.tls_context``: the CAs ``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE`` or
+    ``CURL_CA_BUNDLE`` name).
+
+    Raises:
+        SettingsError: one of those variables names no readable CA file or folder (the message names it).
+    """
+    return {"event_hooks": {"request": [_traced]}, "verify": tls_context(),
             "limits": httpx.Limits(max_connections=100, max_keepalive_connections=0)}

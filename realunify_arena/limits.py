@@ -26,6 +26,14 @@ class Limits:
     temperature: float = 2.0
 
 
+class OptionError(ValueError):
+    """A generation setting ``card`` refuses; ``setting`` is the ``GenerationOptions`` field it names."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
 _NAMES = {"steps": "steps (num_inference_steps)", "guidance": "guidance (classifier-free guidance scale)"}
 TINY_LIMITS = Limits(max_new_tokens=256, steps=50, side=512)
 
@@ -43,7 +51,8 @@ def limits_for(card: ModelCard) -> Limits:
 
 
 def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOptions:
-    """``options`` if ``card`` accepts them; else ``ValueError`` naming the setting, its value and the limit.
+    """``options`` if ``card`` accepts them; else ``OptionError`` (a ``ValueError``) naming the setting, its
+    value and the limit.
 
     Checked: ``max_new_tokens`` 1..limit, ``steps`` (num_inference_steps) 1..limit, ``width``/``height``
     16..limit px, ``guidance`` (classifier-free guidance scale) not negative, ``seed`` 0..2**32-1,
@@ -61,28 +70,30 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{name} = {_short(value)} is not allowed{where}: it must be a number")
+            raise OptionError(field.name, f"{name} = {_short(value)} is not allowed{where}: it must be a number")
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{name} = {value} is not allowed{where}: it must be "
+            raise OptionError(field.name, f"{name} = {value} is not allowed{where}: it must be "
                              f"{allowed.get(field.name, 'a finite number')}")
         if field.name in _WHOLE and isinstance(value, float):
             if not value.is_integer():
-                raise ValueError(f"{name} = {value:g} is not allowed{where}: it must be a whole number")
+                raise OptionError(field.name, f"{name} = {value:g} is not allowed{where}: it must be a whole number")
             whole[field.name] = int(value)
     options = replace(options, **whole)
     checks = [
-        ("max_new_tokens", options.max_new_tokens, 1, limits.max_new_tokens),
-        (_NAMES["steps"], options.steps, 1, limits.steps),
-        ("width", options.width, 16, limits.side),
-        ("height", options.height, 16, limits.side),
-        ("seed", options.seed, 0, SEED_MAX),
-        ("temperature", options.temperature, 0, limits.temperature),
+        ("max_new_tokens", 1, limits.max_new_tokens),
+        ("steps", 1, limits.steps),
+        ("width", 16, limits.side),
+        ("height", 16, limits.side),
+        ("seed", 0, SEED_MAX),
+        ("temperature", 0, limits.temperature),
     ]
-    for name, value, low, high in checks:
+    for field, low, high in checks:
+        value = getattr(options, field)
         if value is not None and not low <= value <= high:
-            raise ValueError(f"{name} = {_num(value)} is outside the allowed range {_num(low)} to {_num(high)}{where}")
+            raise OptionError(field, f"{_NAMES.get(field, field)} = {_num(value)} is outside the allowed range "
+                                     f"{_num(low)} to {_num(high)}{where}")
     if options.guidance is not None and options.guidance < 0:
-        raise ValueError(f"{_NAMES['guidance']} = {_num(options.guidance)} must not be negative"
+        raise OptionError("guidance", f"{_NAMES['guidance']} = {_num(options.guidance)} must not be negative"
                          f"{where}; 0 turns guidance off")
     return options
 

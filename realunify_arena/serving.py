@@ -3,7 +3,8 @@
 Lets one process per GPU or per library stack serve a model that the app then reaches through the
 ``openai`` family: chat completions with image input (understand), image generations (generate) and
 image edits (edit). Besides the OpenAI fields it reads ``seed``, ``guidance_scale`` and
-``num_inference_steps``, so recorded generation options mean the same thing remotely.
+``num_inference_steps``, so recorded generation options mean the same thing remotely. Every setting is
+held to the card's limits as in the app (``limits.check_options``): one past them is refused with a 400.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from realunify_arena.adapters.base import Capability, GenerationOptions, NotSupp
 from realunify_arena.adapters.wire import image_from_base64, png_base64
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.cards import ModelCard
+from realunify_arena.limits import OptionError, check_options
 from realunify_arena.redaction import error_text, install_log_redaction, redact
 from realunify_arena.runtime import ModelPool
 
@@ -80,11 +82,22 @@ class _Body(BaseModel):
         return value
 
     def options(self, card: ModelCard) -> GenerationOptions:
-        """The card's defaults with the request's generation fields laid over them."""
+        """The card's defaults with the request's generation fields laid over them, checked against the card's
+        limits as the app checks them (``limits.check_options``).
+
+        Raises:
+            RequestError: 400 naming the request's field, the setting and its limit (``param``: the field).
+        """
         size = {} if self.size in (None, "auto") else dict(zip(("width", "height"), map(int, self.size.split("x"))))
+        tokens = "max_completion_tokens" if self.max_completion_tokens is not None else "max_tokens"
         fields = {"seed": self.seed, "guidance": self.guidance_scale, "steps": self.num_inference_steps,
-                  "temperature": self.temperature, "max_new_tokens": self.max_completion_tokens or self.max_tokens}
-        return card.options(**{k: v for k, v in fields.items() if v is not None}, **size)
+                  "temperature": self.temperature, "max_new_tokens": getattr(self, tokens)}
+        try:
+            return check_options(card, card.options(**{k: v for k, v in fields.items() if v is not None}, **size))
+        except OptionError as exc:
+            param = {"guidance": "guidance_scale", "steps": "num_inference_steps", "max_new_tokens": tokens,
+                     "width": "size", "height": "size"}.get(exc.setting, exc.setting)
+            raise RequestError(400, f"'{param}': {exc}", param=param) from None
 
 
 class _ImageURL(BaseModel):

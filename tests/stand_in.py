@@ -1,18 +1,23 @@
-"""Local HTTP stand-ins for remote model APIs: a quiet JSON request handler and a server on a free port,
-and an endpoint that answers a byte at a time for ever (``dripping``).
+"""Local HTTP stand-ins for remote model APIs: a quiet JSON request handler and a server on a free port
+(plain HTTP, or HTTPS with a certificate from ``private_ca``), and an endpoint that answers a byte at a time for
+ever (``dripping``).
 
 The tests' stand-ins (OpenAI-compatible, Gemini) subclass ``JSONHandler`` and run under ``serving``.
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 
 
@@ -29,13 +34,54 @@ class JSONHandler(BaseHTTPRequestHandler):
         pass  # keep the test output clean
 
 
+def private_ca(folder: Path) -> SimpleNamespace:
+    """A private CA and a certificate it signed for 127.0.0.1, as PEM files in ``folder``: ``ca`` (the CA's
+    certificate, what a client must trust), ``cert`` and ``key`` (the server's). No public CA signed them,
+    so a client that trusts only the usual CAs refuses the server."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def issue(subject, key, issuer, signer, *, ca: bool, extra=()):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+        for extension in extra:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "realunify test CA")])
+    ca = issue(ca_name, ca_key, ca_name, ca_key, ca=True)
+    server = issue(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), server_key, ca_name, ca_key,
+                   ca=False, extra=[x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                    x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())])
+    files = SimpleNamespace(ca=folder / "ca.pem", cert=folder / "server.pem", key=folder / "server-key.pem")
+    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
+    return files
+
+
 @contextmanager
-def serving(handler: type[JSONHandler], **state) -> Iterator[ThreadingHTTPServer]:
+def serving(handler: type[JSONHandler], tls: SimpleNamespace | None = None, **state) -> Iterator[ThreadingHTTPServer]:
     """A threaded server for ``handler`` on 127.0.0.1 (``server.url``), with ``state`` set as its attributes
-    for the handler to read and the test to inspect; shut down and its port closed on exit."""
+    for the handler to read and the test to inspect; shut down and its port closed on exit. With ``tls``
+    (``private_ca``'s files) it speaks HTTPS with that certificate."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls.cert, tls.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.url = server.url.replace("http://", "https://")
     for name, value in state.items():
         setattr(server, name, value)
     threading.Thread(target=server.serve_forever, daemon=True).start()

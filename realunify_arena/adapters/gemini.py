@@ -21,6 +21,7 @@ from realunify_arena.adapters.wire import png_bytes, within_deadline, without_ke
 from realunify_arena.benchmark.images import open_checked
 from realunify_arena.cards import ModelCard
 from realunify_arena.http_deadline import deadline_client_args
+from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # google-genai's own retry statuses
@@ -89,7 +90,8 @@ def _retryable(exc: Exception) -> bool:
 
     if isinstance(exc, errors.APIError):
         return exc.code in RETRY_STATUSES
-    return any(kind in type(exc).__name__ for kind in ("ConnectError", "RemoteProtocolError", "ReadError"))
+    return (any(kind in type(exc).__name__ for kind in ("ConnectError", "RemoteProtocolError", "ReadError"))
+            and certificate_problem(exc) is None)  # a certificate that failed its check fails again
 
 
 @contextmanager
@@ -107,7 +109,9 @@ def _errors(card: ModelCard) -> Iterator[None]:
         raise RuntimeError(f"{card.name}: HTTP {status}: {without_key(str(exc.message), card.api_key_env)}") from exc
     except Exception as exc:
         if "ConnectError" in type(exc).__name__:
-            raise ModelUnavailable(f"{card.name}: endpoint {card.endpoint or 'Gemini API'} not answering") from exc
+            where = f"{card.name}: endpoint {card.endpoint or 'Gemini API'}"
+            problem = certificate_problem(exc)
+            raise ModelUnavailable(f"{where}: {problem}" if problem else f"{where} not answering") from exc
         raise
 
 

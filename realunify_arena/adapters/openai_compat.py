@@ -44,6 +44,7 @@ from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions
 from realunify_arena.adapters.wire import image_from_base64, png_bytes, png_data_url, within_deadline, without_key
 from realunify_arena.cards import CardError, ModelCard
 from realunify_arena.http_deadline import deadline_client_args
+from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_RETRIES = 2
@@ -231,12 +232,14 @@ def _shown(reply) -> str:
 
 
 def _retryable(exc: Exception) -> bool:
-    """A passing failure worth another attempt: a dropped connection, HTTP 408/409/429 or any 5xx."""
+    """A passing failure worth another attempt: a dropped connection, HTTP 408/409/429 or any 5xx (not a
+    certificate that failed its check: it fails again)."""
     import openai
 
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in RETRY_STATUSES or exc.status_code >= 500
-    return isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError)
+    return (isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError)
+            and certificate_problem(exc) is None)
 
 
 @contextmanager
@@ -249,7 +252,7 @@ def _errors(card: ModelCard) -> Iterator[None]:
     try:
         yield
     except openai.APIConnectionError as exc:
-        raise ModelUnavailable(f"{where}: endpoint not answering ({exc})") from exc
+        raise ModelUnavailable(f"{where}: {certificate_problem(exc) or f'endpoint not answering ({exc})'}") from exc
     except openai.APIStatusError as exc:
         raise RuntimeError(f"{where}: HTTP {exc.status_code}: {without_key(_message(exc), card.api_key_env)}") from exc
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from stand_in import JSONHandler, serving
+from stand_in import JSONHandler, private_ca, serving
 
 from realunify_arena.adapters import ModelUnavailable, build_adapter
 from realunify_arena.adapters.wire import png_base64
@@ -146,3 +146,24 @@ def test_unreachable_endpoint_is_reported_as_unavailable(tmp_path, monkeypatch):
     adapter = build_adapter(_card(tmp_path, closed, timeout_s=1))
     with pytest.raises(ModelUnavailable, match="not answering"):
         adapter.understand([], "hello", adapter.card.defaults)
+
+
+def test_an_https_endpoint_uses_the_ca_in_requests_ca_bundle_and_names_an_untrusted_certificate(tmp_path,
+                                                                                                monkeypatch):
+    """The stand-in behind HTTPS with a private CA's certificate: trusted through REQUESTS_CA_BUNDLE (before:
+    ignored), and without it the error says the certificate could not be verified (before: "not answering")."""
+    ca = private_ca(tmp_path)
+    monkeypatch.setenv("STAND_IN_GEMINI_KEY", KEY)
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    with serving(GeminiStandIn, tls=ca, requests=[], mode="ok") as server:
+        card = _card(tmp_path, server, timeout_s=10, attempts=3)
+        with pytest.raises(ModelUnavailable) as refused:
+            build_adapter(card).understand([], "hello", card.defaults)
+        assert str(refused.value) == (
+            f"stand-in-gemini: endpoint {server.url}: the TLS certificate could not be verified (unable to get local "
+            "issuer certificate); to trust the CA that signed it, set SSL_CERT_FILE, REQUESTS_CA_BUNDLE or "
+            "CURL_CA_BUNDLE to a CA file or folder")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.ca))
+        assert build_adapter(card).understand([], "hello", card.defaults) == "B (saw 0 image)"
+        assert len(server.requests) == 1

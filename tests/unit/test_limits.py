@@ -172,3 +172,69 @@ def test_a_link_naming_a_model_this_app_does_not_offer_says_so(tmp_path):
         updates = updates_from_url(ctx, {"model": "imported-model", "seed": "4"})
     assert updates[-3] is gr.skip() or updates[-3] == gr.skip()  # the model menu is left as it is
     assert updates[-1] == gr.update(value=4)  # the rest of the link still applies
+@pytest.fixture(scope="module")
+def served_tiny_pair():
+    """``serve-openai``'s app for tiny-pair (limits: TINY_LIMITS) on a real loopback port."""
+    from realunify_arena.runtime import ModelPool
+    from realunify_arena.serving import BackgroundServer, create_app
+
+    pool = ModelPool(load_cards(), device="cpu")
+    with BackgroundServer(create_app(pool, "tiny-pair")) as server:
+        yield server.url
+    pool.close()
+
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path, body, param, message", [
+    ("chat/completions", {"messages": HI, "max_tokens": 100000}, "max_tokens",
+     "'max_tokens': max_new_tokens = 100000 is outside the allowed range 1 to 256 for tiny-pair"),
+    ("chat/completions", {"messages": HI, "max_completion_tokens": 0, "max_tokens": 8}, "max_completion_tokens",
+     "'max_completion_tokens': max_new_tokens = 0 is outside the allowed range 1 to 256"),
+    ("chat/completions", {"messages": HI, "seed": 10**400}, "seed",
+     f"'seed': seed = {'1' + '0' * 36}... is outside the allowed range 0 to {SEED_MAX} for tiny-pair"),
+    ("chat/completions", {"messages": HI, "temperature": 2.5}, "temperature",
+     "'temperature': temperature = 2.5 is outside the allowed range 0 to 2"),
+    ("images/generations", {"prompt": "a cube", "seed": -1}, "seed",
+     f"'seed': seed = -1 is outside the allowed range 0 to {SEED_MAX}"),
+    ("images/generations", {"prompt": "a cube", "size": "4096x64"}, "size",
+     "'size': width = 4096 is outside the allowed range 16 to 512"),
+    ("images/generations", {"prompt": "a cube", "num_inference_steps": 51}, "num_inference_steps",
+     "'num_inference_steps': steps (num_inference_steps) = 51 is outside the allowed range 1 to 50"),
+    ("images/generations", {"prompt": "a cube", "guidance_scale": -1}, "guidance_scale",
+     "'guidance_scale': guidance (classifier-free guidance scale) = -1 must not be negative"),
+    ("images/generations", {"prompt": "a cube", "seed": "abc"}, "seed", "'seed': Input should be a valid integer"),
+])
+def test_serve_openai_refuses_a_setting_past_the_cards_limit_with_an_openai_400(served_tiny_pair, path, body,
+                                                                               param, message):
+    """Before: the loopback server ran whatever was asked (100000 tokens, a 10**400 seed) on the card."""
+    import httpx
+
+    reply = httpx.post(f"{served_tiny_pair}/{path}", json=body, timeout=30)
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert message in error["message"]
+    assert (error["param"], error["type"]) == (param, "invalid_request_error")
+    assert "Traceback" not in reply.text
+
+
+@pytest.mark.slow
+def test_serve_openai_runs_a_request_at_the_limit_and_an_edit_past_it_is_refused(served_tiny_pair):
+    import base64
+    import io
+
+    import httpx
+    from PIL import Image
+
+    from realunify_arena.adapters.wire import png_bytes
+
+    source = png_bytes(Image.new("RGB", (32, 32), (200, 30, 30)))
+    edit = httpx.post(f"{served_tiny_pair}/images/edits", data={"prompt": "blue", "seed": str(SEED_MAX + 1)},
+                      files={"image": ("x.png", source, "image/png")}, timeout=30)
+    assert edit.status_code == 400 and edit.json()["error"]["param"] == "seed", edit.text
+    at_limit = httpx.post(f"{served_tiny_pair}/images/generations", timeout=120, json={
+        "prompt": "a cube", "seed": SEED_MAX, "size": "16x16", "num_inference_steps": 1, "guidance_scale": 0})
+    assert at_limit.status_code == 200, at_limit.text
+    assert Image.open(io.BytesIO(base64.b64decode(at_limit.json()["data"][0]["b64_json"]))).size == (16, 16)
