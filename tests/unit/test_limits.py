@@ -172,6 +172,8 @@ def test_a_link_naming_a_model_this_app_does_not_offer_says_so(tmp_path):
         updates = updates_from_url(ctx, {"model": "imported-model", "seed": "4"})
     assert updates[-3] is gr.skip() or updates[-3] == gr.skip()  # the model menu is left as it is
     assert updates[-1] == gr.update(value=4)  # the rest of the link still applies
+
+
 @pytest.fixture(scope="module")
 def served_tiny_pair():
     """``serve-openai``'s app for tiny-pair (limits: TINY_LIMITS) on a real loopback port."""
