@@ -104,6 +104,7 @@ class _Request:
     finished: set = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)
     stopped: bool = False
+    reason: str = STOPPED_BY_USER  # why it was stopped: what a run opened after the stop says
     controls: set = field(default_factory=set)
 
 
@@ -154,12 +155,15 @@ class RunRegistry:
             if request is not None:
                 request.controls.add(control)
                 if request.stopped:
-                    control.stop()
+                    control.stop(request.reason)
         return control
 
-    def close(self, session: str, request_id: str | None, control: RunControl, key=None) -> None:
-        """The run (named ``key``) ended: finished, failed or stopped."""
+    def close(self, session: str | None, request_id: str | None, control: RunControl | None, key=None) -> None:
+        """The run (named ``key``) ended: finished, failed or stopped; or, with ``session`` and ``control``
+        None, it was refused before it started (a full queue), so it never opened a control."""
         with self._lock:
+            if session is None:  # a run refused before it started: its request, whatever the session
+                session = next((s for s, requests in self._sessions.items() if request_id in requests), None)
             requests = self._sessions.get(session, {})
             request = requests.get(request_id) if request_id else None
             if request is None:
@@ -185,6 +189,7 @@ class RunRegistry:
                 if not request.stopped:
                     pending |= set(request.keys) - request.finished
                 request.stopped = True  # kept until its runs end: one still queued starts stopped
+                request.reason = reason
                 for control in request.controls:
                     control.stop(reason)
         return pending

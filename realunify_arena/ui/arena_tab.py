@@ -129,6 +129,9 @@ def build(ctx: AppContext) -> None:
                                   _voter(ctx, request, profile))
         except REFUSALS as e:
             raise gr.Error(_message(e)) from None
+        # the page's earlier battle can no longer be voted on (the page now holds this one): it stops and
+        # shows nothing more, and one never generated (New battle pressed twice at once) is not left busy
+        ctx.runs.stop(request.session_hash, SUPERSEDED, keys=(BATTLE_RUN,))
         # registered now, so a Stop while the battle still waits for the accelerator finds it
         ctx.runs.begin(request.session_hash, 1, keys=(BATTLE_RUN,), request_id=battle.battle_id)
         inst = battle.instance
@@ -144,7 +147,8 @@ def build(ctx: AppContext) -> None:
         control = ctx.runs.open(session, battle_id, ctx.settings.time_limit_s)
         try:
             if control.stopped:  # stopped while it waited for the accelerator
-                yield [*_side_status(f"stopped ({_USER_STOP})"), *locked, STOPPED_NOTE]
+                if control.reason != SUPERSEDED:
+                    yield [*_side_status(f"stopped ({_USER_STOP})"), *locked, STOPPED_NOTE]
                 return
             try:
                 battle = load_battle(ctx, battle_id, session)
@@ -166,6 +170,8 @@ def build(ctx: AppContext) -> None:
         names = battle_names(ctx, battle)
         yield [*latest["A"], *latest["B"], *locked, gr.skip()]  # at once: a side's first step may take long
         for side, update in relay(play(ctx, battle, session_id, control), control):
+            if control.stopped and control.reason == SUPERSEDED:
+                return  # the page shows a newer battle
             shown = anonymous_side(ctx, update, names)
             stopped = update.done and control.stopped and update.trace.error == control.reason
             status = f"**{side}**: stopped ({_USER_STOP})" if stopped and control.reason == STOPPED_BY_USER \
@@ -173,6 +179,8 @@ def build(ctx: AppContext) -> None:
             latest[side] = views[side].show_anonymous(shown, track, status)
             ended |= {side} if update.done else set()
             yield [*latest["A"], *latest["B"], *locked, gr.skip()]
+        if control.stopped and control.reason == SUPERSEDED:
+            return
         if control.stopped and control.reason == STOPPED_BY_USER and not battle.ready:
             for side in set(SIDES) - ended:  # still loading when relaying gave up: say so, keep the rest
                 latest[side] = [f"**{side}**: stopped ({_USER_STOP})", *latest[side][1:]]
@@ -242,9 +250,11 @@ def build(ctx: AppContext) -> None:
     # a remote side (or of stored runs) does not, its local side taking the device lock on a thread of its
     # own (battles.play), so a hung endpoint holds no one's local run
     started.success(on_device_slot(ctx, generate, _needs_device(ctx, play_needs_device),
-                                   abandon=lambda battle_id, *_: ctx.runs.stopped(battle_id)),
+                                   abandon=lambda battle_id, *_: ctx.runs.stopped(battle_id),
+                                   refused=lambda battle_id, *_: ctx.runs.close(None, battle_id, None, BATTLE_RUN)),
                     state, [*view_outputs, *buttons.values(), reveal], api_visibility="private",
-                    concurrency_limit=None)
+                    concurrency_limit=None, trigger_mode="multiple")  # New battle while one runs: "once"
+    # dropped the new battle's event (it was never generated, and the page stayed busy)
 
     def stop_battle(request: gr.Request):
         # the battle's own stream says "stopped" (a reply of this event could arrive before the battle's
@@ -260,6 +270,7 @@ def build(ctx: AppContext) -> None:
 BATTLE_RUN = "battle"  # the run-registry key of a battle (ctx.runs): the Arena's Stop stops only these
 STOPPED_NOTE = "Stopped: this battle cannot be voted on. Start a new battle."
 _USER_STOP = "you pressed Stop"
+SUPERSEDED = "stopped: a new battle was started on this page"
 
 
 def _needs_device(ctx: AppContext, decides):

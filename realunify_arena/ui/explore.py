@@ -365,10 +365,14 @@ def build(ctx: AppContext) -> ExploreTab:
     running = []
     for mode, column in columns.items():
         running.append(resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1,
-                                                      abandon=lambda current, *_: ctx.runs.stopped(current[2])),
+                                                      abandon=lambda current, *_: ctx.runs.stopped(current[2]),
+                                                      refused=lambda current, *_, mode=mode: ctx.runs.close(
+                                                          None, current and current[2], None, mode)),
                                         [current, model, judge, seed, steps, guidance, max_new_tokens,
                                          column.history],
-                                        column.outputs, api_visibility="private", concurrency_limit=None))
+                                        column.outputs, api_visibility="private", concurrency_limit=None,
+                                        trigger_mode="multiple"))  # Run right after Stop, while the stopped
+        # column still ends: "once" dropped the new column's event (it never ran, the page stayed busy)
         column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box, judge],
                                   [column.human_verdict, column.verdict], api_visibility="private",
                                   concurrency_limit=None)

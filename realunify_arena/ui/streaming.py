@@ -116,7 +116,7 @@ def _is_update(value) -> bool:
 
 
 def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int,
-                  abandon: Callable[..., bool] | None = None) -> Callable:
+                  abandon: Callable[..., bool] | None = None, refused: Callable[..., None] | None = None) -> Callable:
     """``handler`` (a function or a generator function) as an async Gradio handler that runs inside
     ``ctx.model_slot(<its positional argument model_arg>)``: register it with ``concurrency_limit=None``.
 
@@ -125,24 +125,31 @@ def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int,
     The handler itself still runs on worker threads. A full queue is refused with a ``gr.Error``.
     ``abandon(*args)``, asked while the run waits, ends the wait once it says True (its Stop was pressed):
     the handler then runs at once without the accelerator, and must touch no model (it ends as stopped).
+    ``refused(*args)`` is called when the handler will not run at all (the queue is full, or the event was
+    cancelled while waiting): a run registered before it was queued is closed there.
     """
     async def slot(args: tuple):
         model = args[model_arg]
-        return _Refusing(ctx.model_slot(model if isinstance(model, str) else "",
-                                        None if abandon is None else functools.partial(abandon, *args)))
+        return _Refusing(ctx.model_slot(model if isinstance(model, str) else "", _bound(abandon, args)),
+                         _bound(refused, args))
 
     return _in_slot(handler, slot)
 
 
 def on_device_slot(ctx: AppContext, handler: Callable, needs_device: Callable[..., bool],
-                   abandon: Callable[..., bool] | None = None) -> Callable:
+                   abandon: Callable[..., bool] | None = None, refused: Callable[..., None] | None = None) -> Callable:
     """``handler`` as ``on_model_slot`` makes it, for a handler whose models only its inputs' data can tell
     (an arena battle, by its id): ``needs_device(*args)`` (on a worker thread: it may read the store) says
-    whether this call holds ``ctx.device_slot``; ``abandon`` as for ``on_model_slot``. Register it with
-    ``concurrency_limit=None``."""
+    whether this call holds ``ctx.device_slot``; ``abandon`` and ``refused`` as for ``on_model_slot``.
+    Register it with ``concurrency_limit=None``."""
     async def slot(args: tuple):
-        needed = await anyio.to_thread.run_sync(functools.partial(needs_device, *args))
-        return _Refusing(ctx.device_slot(needed, None if abandon is None else functools.partial(abandon, *args)))
+        try:
+            needed = await anyio.to_thread.run_sync(functools.partial(needs_device, *args))
+        except BaseException:
+            if refused is not None:
+                refused(*args)
+            raise
+        return _Refusing(ctx.device_slot(needed, _bound(abandon, args)), _bound(refused, args))
 
     return _in_slot(handler, slot)
 
@@ -175,17 +182,27 @@ def _in_slot(handler: Callable, slot: Callable) -> Callable:
 _DONE = object()
 
 
-class _Refusing:
-    """``ctx.model_slot`` or ``device_slot`` with ``QueueFull`` shown on the page as a ``gr.Error``."""
+def _bound(function: Callable | None, args: tuple) -> Callable | None:
+    return None if function is None else functools.partial(function, *args)
 
-    def __init__(self, slot) -> None:
+
+class _Refusing:
+    """``ctx.model_slot`` or ``device_slot`` with ``QueueFull`` shown on the page as a ``gr.Error``, and
+    ``refused()`` called when the slot is not entered (the handler will not run)."""
+
+    def __init__(self, slot, refused: Callable[[], None] | None = None) -> None:
         self.slot = slot
+        self.refused = refused
 
     async def __aenter__(self) -> None:
         try:
             await self.slot.__aenter__()
-        except QueueFull as e:
-            raise gr.Error(str(e)) from None
+        except BaseException as e:  # a full queue, or cancelled while waiting
+            if self.refused is not None:
+                self.refused()
+            if isinstance(e, QueueFull):
+                raise gr.Error(str(e)) from None
+            raise
 
     async def __aexit__(self, *exc) -> bool | None:
         return await self.slot.__aexit__(*exc)

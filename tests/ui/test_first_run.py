@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from contextlib import contextmanager
 
 import pytest
 from huggingface_hub import constants
@@ -60,22 +61,36 @@ def offline_app(tmp_path_factory):
     availability.forget_probes()
 
 
-@pytest.fixture(scope="module")
-def slow_app(tmp_path_factory):
+@contextmanager
+def _slow_app(root, **settings):
     """One accelerator slot shared by every session, and a card whose run never ends by itself."""
-    root = tmp_path_factory.mktemp("stop")
     (root / "cards").mkdir()
     (root / "cards" / "tiny-slow.yaml").write_text(SLOW_CARD)
     write_set(generate_set(1, seed=7, task_types=["mathematical_reasoning"]), root / "data")
     cards = {**load_cards(), "tiny-slow": load_card(root / "cards" / "tiny-slow.yaml")}
     settings = Settings(data=(str(root / "data"),), models=("tiny-janus", "tiny-slow"), judge="human",
-                        db=root / "arena.db", gpu_concurrency=1, run_time_limit=0)
+                        db=root / "arena.db", **{"gpu_concurrency": 1, "run_time_limit": 0, **settings})
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield {"url": url, "store": store}
-    demo.close()
-    store.close()
+    try:
+        yield {"url": url, "store": store}
+    finally:
+        demo.close()
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def slow_app(tmp_path_factory):
+    with _slow_app(tmp_path_factory.mktemp("stop")) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def full_app(tmp_path_factory):
+    """No room to wait for the one slot: a local run that would wait is refused at once."""
+    with _slow_app(tmp_path_factory.mktemp("full"), queue_size=0) as app:
+        yield app
 
 
 def _page(browser, url: str):
@@ -238,3 +253,112 @@ def test_opened_settings_hold_the_cards_defaults_and_zero_keeps_them(page, app):
     for run in new:
         settings = app["store"].load_trace(run["id"]).settings
         assert (settings["guidance"], settings["max_new_tokens"]) == (1.0, 8), settings
+
+
+BUSY = "A run is already in progress on this page"
+QUEUE_FULL = "already waiting for the accelerator"
+
+
+def test_a_column_refused_by_a_full_queue_does_not_leave_the_page_busy(browser, tmp_path):
+    """The two columns of a Run share one slot and none may wait: one runs tiny-slow until the time limit
+    stops it (saying so), the other is refused. The next Run starts: it was refused as "already in
+    progress" for an hour, because the refused column never ended."""
+    with _slow_app(tmp_path, queue_size=0, run_time_limit=4) as app:
+        context, page = _page(browser, app["url"] + "?model=tiny-slow")
+        statuses = page.locator("#ex-direct-status, #ex-stepwise-status")
+        try:
+            expect(page.locator("#ex-model input")).to_have_value("tiny-slow")
+            page.locator("#ex-run").click()
+            expect(page.locator("[data-testid='toast-text']").filter(has_text=QUEUE_FULL)).not_to_have_count(0)
+            expect(statuses.filter(has_text="the 4 s time limit")).to_have_count(1, timeout=120_000)
+            page.locator("#ex-seed input").fill("3")
+            page.locator("#ex-run").click()
+            expect(statuses.filter(has_text="tiny-slow · seed 3")).to_have_count(1, timeout=120_000)
+            expect(page.get_by_text(BUSY)).to_have_count(0)
+        finally:
+            context.close()
+
+
+def test_a_battle_refused_by_a_full_queue_does_not_leave_the_page_busy(browser, full_app):
+    """An Explore run of tiny-slow holds the one slot; a New battle of the same page is refused (nothing may
+    wait). Once the run is stopped, the page's next Run starts: the refused battle no longer counts as a
+    run in progress (it did, for an hour, and Explore's Stop does not stop battles)."""
+    context, page = _page(browser, full_app["url"] + "?model=tiny-slow")
+    statuses = page.locator("#ex-direct-status, #ex-stepwise-status")
+    try:
+        expect(page.locator("#ex-model input")).to_have_value("tiny-slow")
+        page.locator("#ex-run").click()
+        expect(statuses.filter(has_text="tiny-slow · seed 0")).to_have_count(1, timeout=120_000)
+        page.get_by_role("tab", name="Arena").click()
+        page.locator("#ar-new").click()
+        expect(page.locator("[data-testid='toast-text']").filter(has_text=QUEUE_FULL)).not_to_have_count(0)
+        page.get_by_role("tab", name="Explore").click()
+        page.locator("#ex-stop").click()
+        expect(statuses.filter(has_text="you pressed Stop")).to_have_count(1)
+        page.locator("#ex-seed input").fill("5")
+        page.locator("#ex-run").click()
+        expect(statuses.filter(has_text="tiny-slow · seed 5")).to_have_count(1, timeout=120_000)
+        expect(page.get_by_text(BUSY)).to_have_count(0)
+    finally:
+        page.locator("#ex-stop").click()
+        expect(statuses.filter(has_text="you pressed Stop")).to_have_count(1)
+        context.close()
+
+
+def test_a_new_battle_stops_the_pages_running_battle(browser, slow_app):
+    """tiny-janus against tiny-slow never ends. New battle (one model, direct vs stepwise) until tiny-janus
+    is drawn: the earlier battles stop and free the one accelerator slot, so that battle finishes and takes
+    a vote. Before, the new battle's event was dropped while the first one's was pending (Gradio's
+    trigger_mode "once"): it was never generated, the old battle went on unseen and the page stayed busy;
+    and a running old battle held the accelerator, so the new one waited behind it."""
+    store = slow_app["store"]
+    context, page = _page(browser, slow_app["url"])
+    try:
+        page.get_by_role("tab", name="Arena").click()
+        page.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
+        sides = page.locator("#ar-a-status, #ar-b-status")
+        page.locator("#ar-new").click()
+        expect(sides.filter(has_text="working")).to_have_count(2, timeout=120_000)
+        page.locator("#ar-kind").get_by_label("one model: direct vs stepwise", exact=True).check()
+        for _ in range(12):  # each draw is tiny-janus or tiny-slow
+            battles = store.query("select count(*) as n from battles")[0]["n"]
+            page.locator("#ar-new").click()
+            deadline = time.monotonic() + 30
+            while store.query("select count(*) as n from battles")[0]["n"] == battles:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            if store.query("select system_a from battles order by rowid desc limit 1")[0]["system_a"].startswith(
+                    "tiny-janus"):
+                break
+        expect(sides.filter(has_text="done")).to_have_count(2, timeout=60_000)
+        page.locator("#ar-vote-A").click()
+        expect(page.locator("#ar-reveal")).to_contain_text("You voted")
+    finally:
+        page.locator("#ar-stop").click()
+        context.close()
+
+
+def test_a_run_right_after_stop_runs_both_its_columns(browser, tmp_path):
+    """Stop while tiny-slow still loads (its column ends STOP_GRACE_S later), then Run tiny-janus at once:
+    both new columns run. One of them was dropped (its event was still pending from the stopped run), never
+    ran, and left the page "already in progress"."""
+    with _slow_app(tmp_path) as app:
+        context, page = _page(browser, app["url"] + "?model=tiny-slow")
+        statuses = page.locator("#ex-direct-status, #ex-stepwise-status")
+        try:
+            expect(page.locator("#ex-model input")).to_have_value("tiny-slow")
+            page.locator("#ex-run").click()
+            expect(statuses.filter(has_text="loading it onto cpu")).to_have_count(1, timeout=120_000)
+            page.locator("#ex-model input").fill("tiny-janus")
+            page.keyboard.press("Enter")
+            expect(page.locator("#ex-model input")).to_have_value("tiny-janus")
+            expect(statuses.filter(has_text="you pressed Stop")).to_have_count(0)  # still loading
+            page.locator("#ex-stop").dispatch_event("click")
+            page.locator("#ex-run").dispatch_event("click")
+            expect(statuses.filter(has_text=re.compile(r"tiny-janus · seed 0.*done in", re.DOTALL))).to_have_count(
+                2, timeout=120_000)
+            page.locator("#ex-run").click()  # the page is not busy
+            expect(page.get_by_text(BUSY)).to_have_count(0)
+        finally:
+            page.locator("#ex-stop").click()
+            context.close()

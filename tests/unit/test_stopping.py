@@ -106,3 +106,25 @@ def test_a_tabs_stop_stops_only_the_runs_it_names():
     assert side.stopped and not columns.stopped  # the Arena's Stop left the Explore run alone
     assert runs.stop("me", keys=("battle",)) == set()  # already stopped: nothing pending
     assert runs.stop("me", keys=("direct", "stepwise")) == {"direct", "stepwise"} and columns.stopped
+
+
+def test_a_run_opened_after_a_stop_says_why_the_request_was_stopped():
+    runs = RunRegistry()
+    request = runs.begin("s", 1, keys=("battle",))
+    runs.stop("s", "stopped: a new battle was started on this page", keys=("battle",))
+    control = runs.open("s", request, None)
+    assert control.stopped and control.reason == "stopped: a new battle was started on this page"
+
+
+def test_a_run_refused_before_it_started_ends_its_request():
+    """A column refused by a full queue never opens a control; closing it by the request id alone (the
+    refusal does not know the session) leaves the session free once its other column ends."""
+    runs = RunRegistry()
+    request = runs.begin("s", 2, keys=("direct", "stepwise"))
+    control = runs.open("s", request, None)
+    runs.close(None, request, None, "stepwise")  # refused
+    assert runs.busy("s")  # the direct column still runs
+    runs.close("s", request, control, "direct")
+    assert not runs.busy("s")
+    runs.close(None, "unknown", None, "direct")  # nothing registered: nothing happens
+    assert not runs.busy("s")
