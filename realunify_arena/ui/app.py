@@ -58,4 +58,19 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
     # to say. Gradio's own queue is left as Blocks makes it (no cap on pending events: they start at once;
     # with a cap of 32, a burst of 40 votes on a loaded machine got "Queue is full" instead of the vote rate
     # limit's answer). demo.queue(...) would also rebuild the whole FastAPI app (~0.2 s of start-up).
+    _pace_progress(demo)
     return demo
+
+
+PROGRESS_INTERVAL_S = 0.25  # at most this often a running event's progress bar is sent to the page
+
+
+def _pace_progress(demo: gr.Blocks) -> None:
+    """Send each event's pending progress (``gr.Progress``, and the tqdm bars it tracks: downloads, denoising
+    loops) at most every ``PROGRESS_INTERVAL_S`` instead of Gradio's 10 ms: a model that denoises a step in
+    microseconds (a tiny card) sent 100 progress messages a second per column, and a browser on a loaded
+    machine stopped answering clicks (a Stop click waited 60 s in CI). Gradio 6.31 keeps that interval on
+    its queue object; if a later Gradio drops the attribute the app starts as before, unpaced."""
+    queue = getattr(demo, "_queue", None)
+    if queue is not None and hasattr(queue, "progress_update_sleep_when_free"):
+        queue.progress_update_sleep_when_free = PROGRESS_INTERVAL_S
