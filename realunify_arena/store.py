@@ -358,7 +358,9 @@ class Store:
         and write through it. If it raises, its own statements are undone (a savepoint), nothing of it
         is written and the exception is raised here; the other operations of the batch are unaffected.
         Its result is returned only after the COMMIT that contains it returned (synced to disk with
-        ``synchronous="full"``); if that COMMIT fails, the error is raised and nothing was written.
+        ``synchronous="full"``); if that COMMIT fails, the error is raised and nothing was written. In WAL
+        mode a failed sync after the COMMIT raises too (``StoreError``): the rows are in the file, but may not
+        be on disk, and are never acknowledged (``walsync``).
         Called inside another ``write``/``apply`` of the same thread, it joins that transaction.
         """
         if self._owner == threading.get_ident():

@@ -11,14 +11,17 @@ safe because SQLite syncs the WAL before a checkpoint and the database after it 
 (https://www.sqlite.org/pragma.html#pragma_synchronous). What is acknowledged is therefore as durable as
 with FULL, while the next writer already runs and concurrent committers share one sync.
 
-Across processes the two numbers that matter, commits made and commits known to be synced, live in the
-first 16 bytes of ``<db>.lock`` (mapped into memory): the first is counted under the write lock (the
-``flock`` of that file ``Store`` takes), the second is written under the ``flock`` of ``<db>.sync``, which
-also makes syncs take turns. Where ``flock`` does not work (no lock file) the numbers are this object's own.
+Across processes the numbers that matter, commits made, commits known to be synced and the commits a failed
+sync may have lost, live in the first 32 bytes of ``<db>.lock`` (mapped into memory): the first is counted
+under the write lock (the ``flock`` of that file ``Store`` takes), the others are written under the ``flock`` of
+``<db>.sync``, which also makes syncs take turns. Where ``flock`` does not work (no lock file) the numbers are
+this object's own. A commit a failed sync may have lost is never acknowledged, even after a later sync
+succeeds (Linux reports a write-back error once, and only to descriptors open when it happened).
 """
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import struct
@@ -32,6 +35,11 @@ except ImportError:  # pragma: no cover - Windows
 
 _WORD = struct.Struct("Q")  # native, aligned 8-byte words: a single load/store each on x86-64 and arm64
 _MADE, _SYNCED = 0, 8  # offsets of the two counters; each written only under its own lock
+# the commits a failed sync may have lost (first, last; 0, 0: none), written under the sync lock. Linux reports a
+# write-back error once, to descriptors open when it happened: a later sync on a fresh descriptor succeeds
+# although those commits' pages were dropped, so they are refused by number, never acknowledged.
+_LOST_FIRST, _LOST_LAST = 16, 24
+_WORDS = 4
 _sync_file = getattr(os, "fdatasync", os.fsync)
 
 
@@ -49,7 +57,7 @@ class WalSync:
     def __init__(self, db_path: Path, write_lock_fd: int | None):
         self._wal = f"{db_path}-wal"
         self._thread_lock = threading.Lock()  # one sync at a time in this process
-        self._local = bytearray(2 * _WORD.size)
+        self._local = bytearray(_WORDS * _WORD.size)
         self._counters: mmap.mmap | bytearray = self._local
         self._sync_fd: int | None = None
         if write_lock_fd is None or fcntl is None:
@@ -100,6 +108,10 @@ class WalSync:
             if self._sync_fd is not None:
                 fcntl.flock(self._sync_fd, fcntl.LOCK_EX)  # woken at once when the other process's sync is done
             try:
+                first, last = (_WORD.unpack_from(self._counters, at)[0] for at in (_LOST_FIRST, _LOST_LAST))
+                if last and first <= commit <= last:
+                    raise OSError(errno.EIO, f"an earlier sync of {self._wal} failed, so this commit (number "
+                                             f"{commit}) may not be on disk")
                 synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
                 if commit <= synced:
                     return
@@ -111,6 +123,10 @@ class WalSync:
                 else:
                     try:
                         _sync_file(fd)
+                    except OSError:  # every commit not known synced may be lost: refused from now on
+                        _WORD.pack_into(self._counters, _LOST_FIRST, min(first, synced + 1) if last else synced + 1)
+                        _WORD.pack_into(self._counters, _LOST_LAST, max(last, covered))
+                        raise
                     finally:
                         os.close(fd)
                 _WORD.pack_into(self._counters, _SYNCED, max(synced, covered))

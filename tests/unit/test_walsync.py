@@ -115,3 +115,33 @@ def test_counters_that_claim_more_synced_than_made_are_repaired_at_open(tmp_path
         assert made > 1000 and synced == made
     finally:
         store.close()
+
+
+def test_commits_a_failed_sync_may_have_lost_are_never_acknowledged_even_after_a_later_sync(tmp_path, monkeypatch):
+    """Linux reports a write-back error once: a later sync on a fresh descriptor succeeds although the pages of
+    the commits the failed sync covered were dropped. Those commits must fail, whoever asks and when."""
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    (tmp_path / "arena.db-wal").write_bytes(b"")
+    real, failing = walsync._sync_file, [True]
+
+    def sync(fd):
+        if failing[0]:
+            failing[0] = False
+            raise OSError(5, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(walsync, "_sync_file", sync)
+    leader = walsync.WalSync(path, _open_lock_file(path))
+    follower = walsync.WalSync(path, _open_lock_file(path))  # another store (or process) on the file
+    first, second = leader.committed(), follower.committed()
+    with pytest.raises(OSError):
+        leader.make_durable(first)  # the sync that covered both failed
+    with pytest.raises(OSError, match="may not be on disk"):
+        follower.make_durable(second)  # used to sync again on a fresh descriptor, succeed and acknowledge
+    later = follower.committed()
+    follower.make_durable(later)  # a commit after the failure is synced and acknowledged as usual
+    with pytest.raises(OSError, match="may not be on disk"):
+        leader.make_durable(second)  # still refused after that successful sync
+    leader.close()
+    follower.close()
