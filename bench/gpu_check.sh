@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
 # GPU check of the fast Janus decoder: the CUDA tests (teacher-forced logits within bf16 noise, no host
 # synchronisation in the image loop, seeded sampling), then bench/janus_generation.py at the Janus-Pro-1B
-# and -7B shapes, batch 1 and 16, reference and fast path in the same process (3 timed calls each). At most
-# 6 minutes on one H100/H200 (each step has its own time limit, 90 + 120 + 150 s), so a 15-minute device
-# budget leaves room for the machine's start and one rerun; every step runs even if an earlier one failed,
-# each size's JSON is written after every batch row, and the exit status says whether all passed.
+# and -7B shapes, batch 1 and 16, reference and fast path in the same process (3 timed calls each). Each step
+# has its own time limit (tests 100 s, 1b 300 s, 7b 330 s: transformers' loop alone takes ~15 s an image at
+# either size, and each batch shape compiles once), every step runs even if an earlier one failed, each
+# size's JSON is written after every batch row, and the exit status says whether all passed. The steps can
+# be split over two calls of a 15-minute device budget (machine start + ~400 s + ~330 s), the second call
+# reaching the machine while it is still warm.
 #
-#   bench/gpu_check.sh fetch          # here, once, with a package index: the wheels the GPU machine lacks
-#   bench/gpu_check.sh [RESULTS_DIR]  # on the GPU machine, from the repository root
+#   bench/gpu_check.sh fetch                          # here, once, with a package index: the wheels the GPU machine lacks
+#   bench/gpu_check.sh [RESULTS_DIR [STEP...]]        # on the GPU machine, from the repository root;
+#                                                     # STEP: tests, determinism, 1b, 7b (default: all)
 #
 # The GPU machine image has transformers 5.17, whose Janus image generation is broken (and which predates
-# the `cache=` argument this code uses), and it cannot reach a package index: `fetch` downloads
-# transformers 5.24.0 and regex (its other requirements are there) into .whl/, ignored by git, 14 MB;
-# the run installs them into /tmp/site. With the device tool: carry [".whl"], command
-# `bash bench/gpu_check.sh "$OUT"`, timeout_s 420, then give_back. Results: <size>.json, <size>.log and tests.log.
+# the `cache=` argument this code uses), and no pydantic, and it cannot reach a package index: `fetch`
+# downloads transformers 5.24.0, regex and pydantic (their other requirements are there) into .whl/, ignored
+# by git, 17 MB; the run installs them into /tmp/site. With the device tool: carry [".whl"], command
+# `bash bench/gpu_check.sh "$OUT" tests 1b` (timeout_s 420), then at once `bash bench/gpu_check.sh "$OUT" 7b`,
+# then give_back. Results: <size>.json, <size>.log and tests.log.
 set -uo pipefail
 
 WHEELS=.whl
-# transformers and the one requirement of it the image may hold too old a version of (it checks at import)
-PACKAGES=(transformers==5.24.0 regex==2026.11.19)
+# transformers and the one requirement of it the image may hold too old a version of (it checks at import), and
+# pydantic with its requirements: the image has none, and the bench imports the Janus adapter (cards use it)
+PACKAGES=(transformers==5.24.0 regex==2026.11.19 pydantic==2.13.4 pydantic-core==2.46.4 annotated-types==0.7.0
+          typing-inspection==0.4.2 typing-extensions==4.16.0)
 
 if [[ "${1:-}" == "fetch" ]]; then
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -28,6 +34,8 @@ if [[ "${1:-}" == "fetch" ]]; then
 fi
 
 RESULTS=${1:-bench/results}
+STEPS=("${@:2}")
+[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(tests determinism 1b 7b)
 mkdir -p "$RESULTS"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if compgen -G "$WHEELS/*.whl" > /dev/null; then
@@ -39,15 +47,21 @@ python3 - <<'EOF' || exit 1
 import torch, transformers
 print(f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.cuda.get_device_name()}")
 assert tuple(int(p) for p in transformers.__version__.split(".")[:2]) >= (5, 23), "run `bench/gpu_check.sh fetch`"
+import realunify_arena.adapters.janus  # the bench's import: pydantic (cards) and the adapter
 EOF
 
 status=0
-timeout 90 python3 -m pytest tests/gpu/test_janus_fast_gpu.py -q -s -p no:cacheprovider 2>&1 \
-    | tee "$RESULTS/tests.log" || status=1
-for run in 1b:120 7b:150; do  # size:seconds, so that all three steps end inside 6 minutes
-    size=${run%:*}
-    # the logs say whether each step became a CUDA graph, and any recompilation or graph break
-    TORCH_LOGS=perf_hints,recompiles,graph_breaks timeout "${run#*:}" python3 bench/janus_generation.py --size "$size" --batch 1 --batch 16 --profile \
-        --json "$RESULTS/$size.json" 2>&1 | tee "$RESULTS/$size.log" || status=1
+for step in "${STEPS[@]}"; do
+    case $step in
+        tests) timeout 100 python3 -m pytest tests/gpu/test_janus_fast_gpu.py -q -s -p no:cacheprovider 2>&1 \
+                   | tee "$RESULTS/tests.log" || status=1 ;;
+        1b|7b) # the logs say whether each step became a CUDA graph, and any recompilation or graph break
+               TORCH_LOGS=perf_hints,recompiles,graph_breaks timeout "$([[ $step == 1b ]] && echo 300 || echo 330)" \
+                   python3 bench/janus_generation.py --size "$step" --batch 1 --batch 16 --profile \
+                   --json "$RESULTS/$step.json" 2>&1 | tee "$RESULTS/$step.log" || status=1 ;;
+        determinism) timeout 150 python3 bench/janus_determinism.py --json "$RESULTS/determinism.json" 2>&1 \
+                   | tee "$RESULTS/determinism.log" || status=1 ;;
+        *) echo "unknown step $step (tests, determinism, 1b, 7b)"; status=2 ;;
+    esac
 done
 exit $status

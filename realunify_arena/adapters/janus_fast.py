@@ -11,7 +11,8 @@ It computes the same function as ``model.generate``: the same prompt handling (C
 unconditional copy padded except BOS/BOI, ``num_return_sequences``, left padding), the same logits
 processors (read from transformers' own list, so a setting not implemented here is refused rather than
 ignored), identical greedy tokens on CPU in float32 (``tests/unit/test_janus_fast.py``), and per-step
-logits within bf16 noise on GPU (``tests/gpu/test_janus_fast_gpu.py``). Logits are processed in float32.
+logits within bf16 noise on GPU (``tests/gpu/test_janus_fast_gpu.py``). Logits are processed in float32. Attention never runs on cuDNN's kernels, whose results vary from call to
+call on CUDA (``adapters/determinism.py``), so a seed repeats its image.
 
 Seeds: sampling draws one Exp(1) variate per codebook/vocabulary entry and step from ``generator``
 (torch's default generator of the device when none is given, so ``torch.manual_seed`` works too) and takes
@@ -39,6 +40,7 @@ from transformers.generation.logits_process import (ClassifierFreeGuidanceLogits
                                                     TopKLogitsWarper, TopPLogitsWarper)
 
 from realunify_arena import stopping
+from realunify_arena.adapters.determinism import reproducible_attention
 
 FAST_PATH_ENV = "REALUNIFY_JANUS_FAST"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -218,14 +220,16 @@ class JanusFastGenerator:
                         generator: torch.Generator | None = None, generation_config: GenerationConfig | None = None,
                         **kwargs) -> torch.Tensor:
         """(prompts × num_return_sequences, num_image_tokens) VQ token ids, rows grouped by prompt."""
-        return self._image_loop(input_ids, attention_mask, generator, generation_config, kwargs, None)[0]
+        with reproducible_attention():
+            return self._image_loop(input_ids, attention_mask, generator, generation_config, kwargs, None)[0]
 
     @torch.inference_mode()
     def image_logits(self, input_ids: torch.Tensor, forced: torch.Tensor, attention_mask: torch.Tensor | None = None,
                      *, generator: torch.Generator | None = None, **kwargs) -> torch.Tensor:
         """Raw head logits (2 × rows, steps, codebook) of each step, run with the same settings (so the same
         graph) as ``generate_images`` but feeding back ``forced`` (rows, steps): the teacher-forced check."""
-        return self._image_loop(input_ids, attention_mask, generator, None, kwargs, forced)[1]
+        with reproducible_attention():
+            return self._image_loop(input_ids, attention_mask, generator, None, kwargs, forced)[1]
 
     def _image_loop(self, input_ids, attention_mask, generator, generation_config, kwargs, forced):
         device = input_ids.device
@@ -274,8 +278,9 @@ class JanusFastGenerator:
         return tokens, kept
 
     def _image_step_eager(self, embeds, cache, mask, knobs, noise, forced, teacher, **flags):
-        hidden = self.model.model.language_model(
-            inputs_embeds=embeds, attention_mask=mask, cache=cache, use_cache=True).last_hidden_state[:, -1]
+        with reproducible_attention():  # also inside: the compiled graph (and its cache entry) records it
+            hidden = self.model.model.language_model(
+                inputs_embeds=embeds, attention_mask=mask, cache=cache, use_cache=True).last_hidden_state[:, -1]
         return self._image_tail(hidden, knobs, noise, forced, teacher, **flags)
 
     def _image_tail(self, hidden, knobs, noise, forced, teacher, **flags):
@@ -292,7 +297,9 @@ class JanusFastGenerator:
                       pixel_values: torch.Tensor | None = None, *, generator: torch.Generator | None = None,
                       generation_config: GenerationConfig | None = None, **kwargs) -> torch.Tensor:
         """Prompt + new token ids, padded after each row's end of sequence, as ``generate`` returns them."""
-        new = self._text_loop(input_ids, attention_mask, pixel_values, generator, generation_config, kwargs, None)[0]
+        with reproducible_attention():
+            new = self._text_loop(input_ids, attention_mask, pixel_values, generator, generation_config, kwargs,
+                                  None)[0]
         return torch.cat([input_ids, new], dim=1)
 
     @torch.inference_mode()
@@ -301,7 +308,8 @@ class JanusFastGenerator:
                     **kwargs) -> torch.Tensor:
         """LM-head logits (rows, steps, vocab) of each step with ``forced`` (rows, steps) fed back."""
         kwargs = {**kwargs, "max_new_tokens": forced.shape[1]}
-        return self._text_loop(input_ids, attention_mask, pixel_values, generator, None, kwargs, forced)[1]
+        with reproducible_attention():
+            return self._text_loop(input_ids, attention_mask, pixel_values, generator, None, kwargs, forced)[1]
 
     def _text_loop(self, input_ids, attention_mask, pixel_values, generator, generation_config, kwargs, forced):
         device = input_ids.device
@@ -365,8 +373,9 @@ class JanusFastGenerator:
 
     def _text_step_eager(self, token, position, cache, mask, knobs, noise, forced, teacher, unfinished, eos, pad,
                          **flags):
-        logits = self.model(input_ids=token.unsqueeze(-1), position_ids=position, cache=cache, use_cache=True,
-                            attention_mask=mask).logits[:, -1]
+        with reproducible_attention():  # as in _image_step_eager
+            logits = self.model(input_ids=token.unsqueeze(-1), position_ids=position, cache=cache, use_cache=True,
+                                attention_mask=mask).logits[:, -1]
         token, unfinished = self._text_tail(logits, knobs, noise, forced, teacher, unfinished, eos, pad, **flags)
         return token, position + 1, unfinished, logits
 

@@ -1,9 +1,11 @@
-"""What every in-process (torch) family shares: dtype, device moves, memory accounting, seeding, PIL output."""
+"""What every in-process (torch) family shares: dtype, device moves, memory accounting, seeding, reproducible
+attention, PIL output."""
 
 from __future__ import annotations
 
+import functools
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -12,13 +14,25 @@ from PIL import Image
 
 from realunify_arena import stopping
 from realunify_arena.adapters.base import Adapter, Capability
+from realunify_arena.adapters.determinism import reproducible_attention
 from realunify_arena.cards import ModelCard
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 
 class LocalAdapter(Adapter):
-    """An adapter whose weights live in this process, held in ``loaded`` (models, pipelines, processors)."""
+    """An adapter whose weights live in this process, held in ``loaded`` (models, pipelines, processors).
+
+    A subclass's ``understand``, ``generate`` and ``edit`` run with ``reproducible_attention()``: on CUDA,
+    cuDNN's attention kernels vary from call to call, which breaks the same-seed-same-output promise of
+    ``Adapter`` (``adapters/determinism.py``).
+    """
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("understand", "generate", "edit"):
+            if name in cls.__dict__:
+                setattr(cls, name, _with_reproducible_attention(cls.__dict__[name]))
 
     def __init__(self, card: ModelCard, device: str) -> None:
         super().__init__(card=card, capabilities=card.capabilities)
@@ -84,6 +98,15 @@ class LocalAdapter(Adapter):
                     "top_k": int(self.card.params.get("text_top_k", 0)),
                     "top_p": float(self.card.params.get("text_top_p", 1.0))}
         return {"do_sample": False, "max_new_tokens": options.max_new_tokens}
+
+
+def _with_reproducible_attention(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def wrapped(*args, **kwargs):
+        with reproducible_attention():
+            return method(*args, **kwargs)
+
+    return wrapped
 
 
 def _stop_hook(module, args) -> None:

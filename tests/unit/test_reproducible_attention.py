@@ -1,0 +1,104 @@
+"""A seed repeats its output on CUDA only if attention repeats its numbers: cuDNN's attention kernels do not
+(measured on an H200: ``bench/janus_determinism.py``, ``bench/results/determinism.json``), and PyTorch leaves
+that backend out of its deterministic mode. These tests check, on CPU, that every in-process model call and
+every fast Janus step offers attention no cuDNN backend, eagerly and in the compiled graph. The GPU test
+``tests/gpu/test_janus_fast_gpu.py`` checks that the logits then repeat bit for bit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+from transformers import JanusForConditionalGeneration
+
+from realunify_arena.adapters import build_adapter
+from realunify_arena.adapters.janus_fast import JanusFastGenerator
+from realunify_arena.adapters.tiny import ensure_built
+from realunify_arena.cards import load_cards
+
+
+def record_cudnn_offered(modules) -> list[bool]:
+    """Hooks on every attention module: whether cuDNN attention is enabled when each one runs."""
+    seen: list[bool] = []
+    for module in modules:
+        for sub in module.modules():
+            if type(sub).__name__.endswith("Attention"):
+                sub.register_forward_pre_hook(lambda *_: seen.append(torch.backends.cuda.cudnn_sdp_enabled()))
+    return seen
+
+
+@pytest.fixture
+def janus():  # each test its own: hooks left by one would split the graph another traces
+    return JanusForConditionalGeneration.from_pretrained(ensure_built(load_cards()["tiny-janus"])).eval()
+
+
+def prompt(model) -> torch.Tensor:
+    generation = model.generation_config
+    return torch.tensor([[generation.bos_token_id, 5, 6, 7, generation.generation_kwargs["boi_token_id"]]])
+
+
+def test_fast_janus_steps_never_offer_cudnn_attention(janus):
+    seen = record_cudnn_offered([janus])
+    assert torch.backends.cuda.cudnn_sdp_enabled()  # PyTorch's default: the tests below would pass vacuously else
+    fast = JanusFastGenerator(janus, compile=False)
+
+    fast.generate_images(prompt(janus), do_sample=True, guidance_scale=5.0)
+    images = len(seen)
+    fast.generate_text(prompt(janus), do_sample=False, max_new_tokens=4)
+
+    steps = janus.model.vision_model.config.num_image_tokens
+    assert images >= steps * janus.config.text_config.num_hidden_layers  # prefill + every step, every layer
+    assert len(seen) > images
+    assert not any(seen)
+    assert torch.backends.cuda.cudnn_sdp_enabled()  # restored after the call
+
+
+def test_the_compiled_step_graph_carries_the_attention_choice(janus):
+    """What dynamo traces is what a CUDA graph replays: the graph itself must set the backends, so that a
+    graph compiled elsewhere (inductor's on-disk cache) cannot bring cuDNN attention back."""
+    graphs = []
+
+    def capture(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    torch._dynamo.reset()
+    fast = JanusFastGenerator(janus, compile=True, compile_options={"mode": None, "backend": capture})
+    fast.generate_images(prompt(janus), do_sample=True, guidance_scale=5.0)
+    torch._dynamo.reset()
+
+    assert graphs, "the image step was not compiled"
+    nodes = list(graphs[0].graph.nodes)
+
+    def called(name):
+        return [i for i, node in enumerate(nodes) if getattr(node.target, "__name__", None) == name]
+
+    attention, enters = called("scaled_dot_product_attention"), called("_sdpa_kernel")
+    assert attention and enters
+    first = nodes[enters[0]]
+    backends = {arg.args[0] for arg in first.args[0]}
+    assert backends == {"FLASH_ATTENTION", "EFFICIENT_ATTENTION", "MATH"}
+    assert enters[0] < attention[0] and len(attention) == janus.config.text_config.num_hidden_layers
+    later = [i for i in enters if i > attention[0]]  # the exit restores the caller's backends after the last layer
+    assert later and later[-1] > attention[-1]
+
+
+@pytest.mark.parametrize("name", ["tiny-janus", "tiny-emu3", "tiny-pair"])
+def test_every_local_family_call_runs_without_cudnn_attention(name):
+    card = load_cards()[name]
+    adapter = build_adapter(card)
+    try:
+        seen = record_cudnn_offered(adapter._modules())
+        options = card.defaults
+        image = Image.new("RGB", (32, 32), (200, 30, 30))
+        calls = {"understand": lambda: adapter.understand([image], "What colour is it?", options),
+                 "generate": lambda: adapter.generate("a red cube", options),
+                 "edit": lambda: adapter.edit(image, "make it blue", options)}
+        for capability in sorted(c.value for c in card.capabilities):
+            before = len(seen)
+            calls[capability]()
+            assert len(seen) > before, f"{name}.{capability}: no attention module ran"
+        assert not any(seen)
+        assert torch.backends.cuda.cudnn_sdp_enabled()
+    finally:
+        adapter.close()
