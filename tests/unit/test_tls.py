@@ -150,6 +150,20 @@ def test_a_variable_naming_a_missing_file_is_a_clear_message_not_a_traceback(end
     assert str(refused.value).startswith(f"https-vlm could not be loaded: SettingsError: {expected}")
 
 
+@pytest.mark.parametrize("command", [["models"], ["eval", "--model", "tiny-janus"],
+                                     ["serve-openai", "--model", "tiny-janus", "--port", "0"]])
+def test_the_commands_that_read_cards_refuse_a_missing_ca_file_at_start(tmp_path, monkeypatch, capsys, command):
+    from realunify_arena.cli import main
+
+    missing = tmp_path / "company-ca.pem"
+    monkeypatch.setenv("SSL_CERT_FILE", str(missing))
+    argv = [*command, "--db", str(tmp_path / "arena.db")] if command[0] == "eval" else command
+    assert main(argv) == 2  # refused before any model, server or database is touched
+    err = capsys.readouterr().err
+    assert err.startswith(f"{command[0]}: error: SSL_CERT_FILE={missing}: no such CA file or folder")
+    assert "Traceback" not in err and not (tmp_path / "arena.db").exists()
+
+
 def test_a_file_that_holds_no_certificate_is_named(endpoint, tmp_path, monkeypatch):
     not_pem = tmp_path / "ca.pem"
     not_pem.write_text("not a certificate\n")
