@@ -362,3 +362,57 @@ def test_a_run_right_after_stop_runs_both_its_columns(browser, tmp_path):
         finally:
             page.locator("#ex-stop").click()
             context.close()
+
+
+def _fn_index(demo, name: str) -> int:
+    """The dependency index of ``demo``'s event handler called ``name`` (what the page's queue/join sends)."""
+    return next(index for index, fn in demo.fns.items() if fn.name == name)
+
+
+def test_two_close_new_battles_play_the_newer_battle_once(page, app):
+    """Two New battle clicks close together: the first battle's generate event reaches the server only after
+    the second battle started (held here until then, as a loaded machine or a slow network delays it). It
+    used to read the page's battle from the session's state when it began, by then the newer battle, so
+    both events played the newer battle at once (two runs per side, the second delivery refused) and the
+    first battle was never stopped or closed. Now each event plays the battle its own click started: the
+    first is stopped (superseded) and the newer one runs once."""
+    store, generate = app["store"], _fn_index(app["demo"], "generate")
+    held = []
+
+    def hold_generate(route):
+        body = route.request.post_data_json or {}
+        if body.get("fn_index") == generate:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.goto(app["url"])
+    page.get_by_role("tab", name="Arena").click()
+    runs_before = {r["id"] for r in store.runs()}
+    battles_before = store.query("select count(*) as n from battles")[0]["n"]
+    page.route("**/queue/join*", hold_generate)
+    page.locator("#ar-new").click()
+    deadline = time.monotonic() + 60
+    while len(held) < 1:  # the first battle started: its generate event is on its way
+        assert time.monotonic() < deadline, "the first battle's generate event was never sent"
+        page.wait_for_timeout(50)
+    page.locator("#ar-new").click()
+    while len(held) < 2:
+        assert time.monotonic() < deadline, "the second battle's generate event was never sent"
+        page.wait_for_timeout(50)
+    for route in held:
+        route.continue_()
+    page.unroute("**/queue/join*")
+    sides = page.locator("#ar-a-status, #ar-b-status")
+    expect(sides.filter(has_text="done")).to_have_count(2, timeout=120_000)
+    expect(page.locator("#ar-vote-A")).to_be_enabled()
+    battles = store.query("select id, run_a, run_b from battles order by rowid desc limit 2")
+    assert store.query("select count(*) as n from battles")[0]["n"] == battles_before + 2
+    newer, older = battles
+    time.sleep(2)  # a second play of the newer battle would store its runs by now
+    new_runs = {r["id"] for r in store.runs()} - runs_before
+    assert new_runs == {newer["run_a"], newer["run_b"]}, (new_runs, newer)  # each side ran once
+    assert (older["run_a"], older["run_b"]) == (None, None)  # the superseded battle never ran
+    expect(page.locator("[data-testid='toast-text']")).to_have_count(0)
+    page.locator("#ar-vote-A").click()
+    expect(page.locator("#ar-reveal")).to_contain_text("You voted")
