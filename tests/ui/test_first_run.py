@@ -416,3 +416,48 @@ def test_two_close_new_battles_play_the_newer_battle_once(page, app):
     expect(page.locator("[data-testid='toast-text']")).to_have_count(0)
     page.locator("#ar-vote-A").click()
     expect(page.locator("#ar-reveal")).to_contain_text("You voted")
+
+
+def test_a_run_stopped_before_its_columns_began_does_not_run_as_the_next_one(page, app):
+    """Run, Stop and Run again before the first Run's column events reach the server (held here, as a loaded
+    machine or a slow network delays them): those events used to read the page's run from the session's
+    state when they began, by then the second Run's, so each ran the stopped Run's settings (seed 0) as the
+    second run, unstopped, beside the second Run's own columns. Now each column runs the Run it was sent
+    for: the stopped one says so, and only the second Run's runs are made."""
+    store = app["store"]
+    columns = {index for index, fn in app["demo"].fns.items() if fn.name == "run_column"}
+    assert len(columns) == 2
+    held = []
+
+    def hold_columns(route):
+        body = route.request.post_data_json or {}
+        if body.get("fn_index") in columns:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.goto(app["url"] + "?model=tiny-janus&seed=11")
+    expect(page.locator("#ex-model input")).to_have_value("tiny-janus")
+    expect(page.locator("#ex-seed input")).to_have_value("11")
+    runs_before = {r["id"] for r in store.runs()}
+    page.route("**/queue/join*", hold_columns)
+    page.locator("#ex-run").click()
+    deadline = time.monotonic() + 60
+    while len(held) < 2:
+        assert time.monotonic() < deadline, "the first Run's column events were never sent"
+        page.wait_for_timeout(50)
+    page.locator("#ex-stop").click()
+    page.locator("#ex-seed input").fill("12")
+    page.locator("#ex-run").click()
+    while len(held) < 4:
+        assert time.monotonic() < deadline, "the second Run's column events were never sent"
+        page.wait_for_timeout(50)
+    for route in held:
+        route.continue_()
+    page.unroute("**/queue/join*")
+    for mode in ("direct", "stepwise"):
+        expect(page.locator(f"#ex-{mode}-status")).to_contain_text("seed 12", timeout=120_000)
+        expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
+    time.sleep(2)  # a run of the stopped Run would be stored by now
+    new = [store.load_trace(r["id"]).settings["seed"] for r in store.runs() if r["id"] not in runs_before]
+    assert sorted(new) == [12, 12], new
