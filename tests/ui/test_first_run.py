@@ -364,9 +364,39 @@ def test_a_run_right_after_stop_runs_both_its_columns(browser, tmp_path):
             context.close()
 
 
-def _fn_index(demo, name: str) -> int:
-    """The dependency index of ``demo``'s event handler called ``name`` (what the page's queue/join sends)."""
-    return next(index for index, fn in demo.fns.items() if fn.name == name)
+def _fn_indices(demo, name: str) -> set[int]:
+    """The dependency indices of ``demo``'s event handlers called ``name`` (what the page's queue/join sends)."""
+    return {index for index, fn in demo.fns.items() if fn.name == name}
+
+
+JOIN = "**/queue/join*"
+
+
+def _hold_events(page, indices: set[int]) -> list:
+    """Hold back the page's requests to start an event of ``indices`` (as a loaded machine or a slow network
+    delays them); returns the list of held routes, to ``continue_()`` later. The rest pass."""
+    held = []
+
+    def hold(route):
+        if (route.request.post_data_json or {}).get("fn_index") in indices:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(JOIN, hold)
+    return held
+
+
+def _wait_held(page, held: list, count: int, deadline: float) -> None:
+    while len(held) < count:
+        assert time.monotonic() < deadline, f"{len(held)} of {count} held events were sent"
+        page.wait_for_timeout(50)
+
+
+def _release(page, held: list) -> None:
+    for route in held:
+        route.continue_()
+    page.unroute(JOIN)
 
 
 def test_two_close_new_battles_play_the_newer_battle_once(page, app):
@@ -376,33 +406,18 @@ def test_two_close_new_battles_play_the_newer_battle_once(page, app):
     both events played the newer battle at once (two runs per side, the second delivery refused) and the
     first battle was never stopped or closed. Now each event plays the battle its own click started: the
     first is stopped (superseded) and the newer one runs once."""
-    store, generate = app["store"], _fn_index(app["demo"], "generate")
-    held = []
-
-    def hold_generate(route):
-        body = route.request.post_data_json or {}
-        if body.get("fn_index") == generate:
-            held.append(route)
-        else:
-            route.continue_()
-
+    store = app["store"]
     page.goto(app["url"])
     page.get_by_role("tab", name="Arena").click()
     runs_before = {r["id"] for r in store.runs()}
     battles_before = store.query("select count(*) as n from battles")[0]["n"]
-    page.route("**/queue/join*", hold_generate)
+    held = _hold_events(page, _fn_indices(app["demo"], "generate"))
     page.locator("#ar-new").click()
     deadline = time.monotonic() + 60
-    while len(held) < 1:  # the first battle started: its generate event is on its way
-        assert time.monotonic() < deadline, "the first battle's generate event was never sent"
-        page.wait_for_timeout(50)
+    _wait_held(page, held, 1, deadline)  # the first battle started: its generate event is on its way
     page.locator("#ar-new").click()
-    while len(held) < 2:
-        assert time.monotonic() < deadline, "the second battle's generate event was never sent"
-        page.wait_for_timeout(50)
-    for route in held:
-        route.continue_()
-    page.unroute("**/queue/join*")
+    _wait_held(page, held, 2, deadline)
+    _release(page, held)
     sides = page.locator("#ar-a-status, #ar-b-status")
     expect(sides.filter(has_text="done")).to_have_count(2, timeout=120_000)
     expect(page.locator("#ar-vote-A")).to_be_enabled()
@@ -425,36 +440,21 @@ def test_a_run_stopped_before_its_columns_began_does_not_run_as_the_next_one(pag
     second run, unstopped, beside the second Run's own columns. Now each column runs the Run it was sent
     for: the stopped one says so, and only the second Run's runs are made."""
     store = app["store"]
-    columns = {index for index, fn in app["demo"].fns.items() if fn.name == "run_column"}
+    columns = _fn_indices(app["demo"], "run_column")
     assert len(columns) == 2
-    held = []
-
-    def hold_columns(route):
-        body = route.request.post_data_json or {}
-        if body.get("fn_index") in columns:
-            held.append(route)
-        else:
-            route.continue_()
-
     page.goto(app["url"] + "?model=tiny-janus&seed=11")
     expect(page.locator("#ex-model input")).to_have_value("tiny-janus")
     expect(page.locator("#ex-seed input")).to_have_value("11")
     runs_before = {r["id"] for r in store.runs()}
-    page.route("**/queue/join*", hold_columns)
+    held = _hold_events(page, columns)
     page.locator("#ex-run").click()
     deadline = time.monotonic() + 60
-    while len(held) < 2:
-        assert time.monotonic() < deadline, "the first Run's column events were never sent"
-        page.wait_for_timeout(50)
+    _wait_held(page, held, 2, deadline)
     page.locator("#ex-stop").click()
     page.locator("#ex-seed input").fill("12")
     page.locator("#ex-run").click()
-    while len(held) < 4:
-        assert time.monotonic() < deadline, "the second Run's column events were never sent"
-        page.wait_for_timeout(50)
-    for route in held:
-        route.continue_()
-    page.unroute("**/queue/join*")
+    _wait_held(page, held, 4, deadline)
+    _release(page, held)
     for mode in ("direct", "stepwise"):
         expect(page.locator(f"#ex-{mode}-status")).to_contain_text("seed 12", timeout=120_000)
         expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
