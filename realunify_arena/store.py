@@ -1123,9 +1123,11 @@ class Store:
     # -- battles and votes (the arena's rows) -------------------------------------------------
 
     def insert_battle(self, row: dict) -> None:
-        """A new ``battles`` row (``row`` maps column names to values; the delivered runs may be left out)."""
+        """A new ``battles`` row (``row`` maps column names to values; the delivered runs may be left out).
+        A row with this ``id`` already stored (written by a start that raised ``StoreError``) is kept as is."""
         columns = list(row)
-        sql = f"insert into battles ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+        sql = (f"insert into battles ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+               " on conflict (id) do nothing")
         self._execute(sql, tuple(row[c] for c in columns))
 
     def battle(self, battle_id: str) -> dict | None:
@@ -1135,8 +1137,8 @@ class Store:
         return rows[0] if rows else None
 
     def battle_vote(self, battle_id: str) -> dict | None:
-        """The vote cast on a battle (id, choice, created_at), or None."""
-        rows = self.query("select id, choice, created_at from votes where battle_id = ?", (battle_id,))
+        """The vote cast on a battle (id, voter, choice, created_at), or None."""
+        rows = self.query("select id, voter, choice, created_at from votes where battle_id = ?", (battle_id,))
         return rows[0] if rows else None
 
     def awaits_vote(self, run_id: int) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from realunify_arena import walsync
+from realunify_arena.arena import Arena, VoteRefused
 from realunify_arena.store import Store, StoreError
 from realunify_arena.trace import Trace
 
@@ -66,6 +67,23 @@ def after_power_cut(path: Path, sync: FailingSync, out: Path) -> sqlite3.Connect
     return sqlite3.connect(out / path.name)
 
 
+@pytest.fixture
+def arena(store):
+    return Arena(store, max_votes=100)
+
+
+def runs(store: Store) -> dict[str, int]:
+    return {s: store.save_trace(Trace(UID, s.split(":")[0], "direct", {"seed": 0}), "bundled") for s in SYSTEMS}
+
+
+def shown_battle(arena: Arena, session: str = "s1") -> str:
+    ids = runs(arena.store)
+    battle = arena.new_battle(session, "hf:alice", UID, "bundled", *SYSTEMS, "model_vs_model")
+    for side, system in zip("AB", SYSTEMS):
+        arena.deliver(battle, session, side, ids[system])
+    return battle
+
+
 def test_a_write_acknowledged_after_a_failed_sync_survives_the_loss_of_the_failed_frames(store, sync, tmp_path):
     """WAL frames carry chained checksums: recovery stops at the first missing one. A later commit, synced
     and acknowledged, used to sit behind the lost frames and vanish with them."""
@@ -80,6 +98,48 @@ def test_a_write_acknowledged_after_a_failed_sync_survives_the_loss_of_the_faile
     assert kept["dataset_source:a"] == "before"
 
 
+def test_a_vote_whose_sync_failed_is_stored_once_by_its_retry_and_then_on_disk(arena, store, sync, tmp_path):
+    battle = shown_battle(arena)
+    sync.fail_next()
+    with pytest.raises(StoreError):
+        arena.vote(battle, "s1", "hf:alice", "B")
+    revealed = arena.vote(battle, "s1", "hf:alice", "B")  # used to be refused: "already has a vote"
+    assert revealed["choice"] == "B" and (revealed["system_a"], revealed["system_b"]) == SYSTEMS
+    assert [(v["vote_id"], v["choice"]) for v in store.votes()] == [(revealed["vote_id"], "B")]
+    db = after_power_cut(store.path, sync, tmp_path / "cut")
+    assert db.execute("select id, battle_id, voter, choice from votes").fetchall() == [
+        (revealed["vote_id"], battle, "hf:alice", "B")]
+    with pytest.raises(VoteRefused, match="already has a vote"):  # once acknowledged, a repeat is a second vote
+        arena.vote(battle, "s1", "hf:alice", "B")
+
+
+def test_another_vote_after_a_failed_one_is_still_refused(arena, store, sync):
+    battle = shown_battle(arena)
+    sync.fail_next()
+    with pytest.raises(StoreError):
+        arena.vote(battle, "s1", "hf:alice", "A")
+    with pytest.raises(VoteRefused, match="already has a vote"):
+        arena.vote(battle, "s1", "hf:alice", "B")
+    with pytest.raises(VoteRefused, match="already has a vote"):
+        arena.vote(battle, "s1", "hf:mallory", "A")
+    assert [v["choice"] for v in store.votes()] == ["A"]
+
+
+def test_a_battle_start_whose_sync_failed_is_retried_as_the_same_battle(arena, store, sync, tmp_path):
+    ids = runs(store)
+    sync.fail_next()
+    with pytest.raises(StoreError):
+        arena.new_battle("s1", "hf:alice", UID, "bundled", *SYSTEMS, "model_vs_model", runs={"A": ids[SYSTEMS[0]]})
+    battle = arena.new_battle("s1", "hf:alice", UID, "bundled", *reversed(SYSTEMS), "model_vs_model")
+    assert store.counts()["battles"] == 1  # used to be 2
+    row = store.battle(battle)
+    assert (row["system_a"], row["system_b"], row["run_a"]) == (*SYSTEMS, ids[SYSTEMS[0]])  # the first start's
+    db = after_power_cut(store.path, sync, tmp_path / "cut")
+    assert db.execute("select id from battles").fetchall() == [(battle,)]
+    other = arena.new_battle("s1", "hf:alice", UID, "bundled", *SYSTEMS, "model_vs_model")
+    assert other != battle and store.counts()["battles"] == 2  # a start after the retry is a new battle
+
+
 def test_a_run_whose_sync_failed_is_found_by_its_retry_and_answered_once_on_disk(store, sync, tmp_path):
     """The retry finds the run and writes nothing: it used to return the id of a run that was not on disk."""
     trace = Trace(UID, "m1", "direct", {"seed": 7})
@@ -90,3 +150,23 @@ def test_a_run_whose_sync_failed_is_found_by_its_retry_and_answered_once_on_disk
     assert store.counts()["runs"] == 1
     db = after_power_cut(store.path, sync, tmp_path / "cut")
     assert db.execute("select id, model from runs").fetchall() == [(run_id, "m1")]
+
+
+def test_retried_deliveries_and_judgments_are_stored_once_and_on_disk(arena, store, sync, tmp_path):
+    """A delivery of the same run again, a judgment replaced: each retry is answered once its row is on disk."""
+    ids = runs(store)
+    run_id = ids[SYSTEMS[1]]
+    battle = arena.new_battle("s1", "hf:alice", UID, "bundled", *SYSTEMS, "model_vs_model")
+    sync.fail_next()
+    with pytest.raises(StoreError):
+        arena.deliver(battle, "s1", "A", ids[SYSTEMS[0]])
+    arena.deliver(battle, "s1", "A", ids[SYSTEMS[0]])
+    judgment = {"kind": "ueg", "score": 1, "details": {"why": "x"}, "errors": 0}
+    sync.fail_next()
+    with pytest.raises(StoreError):
+        store.save_judgment(run_id, "judge-1", judgment)
+    store.save_judgment(run_id, "judge-1", judgment)
+    db = after_power_cut(store.path, sync, tmp_path / "cut")
+    assert db.execute("select run_a from battles where id = ? and delivered_a_at is not null",
+                      (battle,)).fetchall() == [(ids[SYSTEMS[0]],)]
+    assert db.execute("select run_id, judge, score from judgments").fetchall() == [(run_id, "judge-1", 1)]
