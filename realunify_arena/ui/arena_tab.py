@@ -9,6 +9,8 @@ checks that again.
 
 from __future__ import annotations
 
+import logging
+
 import anyio.to_thread
 import gradio as gr
 
@@ -33,11 +35,12 @@ from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.runs import RunUpdate
 from realunify_arena.stopping import STOPPED_BY_USER, RunControl
-from realunify_arena.store import split_uid
+from realunify_arena.store import StoreError, split_uid
 from realunify_arena.trace import Status
 from realunify_arena.ui.render import ABSOLUTE_LINK_JS, TraceView, explore_query, instance_markdown, plain, status_line
 from realunify_arena.ui.streaming import in_device_slot, on_device_slot, paced, relay
 
+log = logging.getLogger(__name__)
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
 REFUSALS = (BattleError, KeyError, LookupError)  # shown as the message, never as a traceback
 STORED_NOTE = (" Battles here show published runs (batch evaluations, imported results), which Explore also "
@@ -60,6 +63,15 @@ def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
         lines.append(f"- **{side}** was **{plain(info['system'])}** ({score})"
                      + (f" · [open in Explore]({link})" if link else ""))
     return "\n".join(lines)
+
+
+def _unsaved(error: StoreError, what: str, advice: str = "please try again") -> gr.Error:
+    """The visitor's words for a write the store could not confirm on disk (``StoreError``): nothing counted,
+    and ``advice`` (trying again is safe: ``Arena`` completes the retry of a vote or a start, so it stores
+    one copy). The server's path and the OS error go to the log only."""
+    log.warning("%s not saved: %s", what, error)
+    return gr.Error(f"{what} was not saved: the server could not confirm it on disk, so nothing was counted;"
+                    f" {advice}.")
 
 
 def _message(error: Exception) -> str:
@@ -129,6 +141,8 @@ def build(ctx: AppContext) -> None:
                                   _voter(ctx, request, profile))
         except REFUSALS as e:
             raise gr.Error(_message(e)) from None
+        except StoreError as e:
+            raise _unsaved(e, "The new battle") from None
         # the page's earlier battle can no longer be voted on (the page now holds this one): it stops and
         # shows nothing more, and one never generated (New battle pressed twice at once) is not left busy
         ctx.runs.stop(request.session_hash, SUPERSEDED, keys=(BATTLE_RUN,))
@@ -154,7 +168,10 @@ def build(ctx: AppContext) -> None:
                 battle = load_battle(ctx, battle_id, session)
             except REFUSALS as e:
                 raise gr.Error(_message(e)) from None
-            yield from paced(frames(battle, session, control))
+            try:
+                yield from paced(frames(battle, session, control))
+            except StoreError as e:  # a side's delivery: this battle cannot take a vote
+                raise _unsaved(e, "This battle", "please start a new battle") from None
         finally:
             ctx.runs.close(session, battle_id, control, BATTLE_RUN)
 
@@ -198,6 +215,8 @@ def build(ctx: AppContext) -> None:
                                            choice)
             except REFUSALS as e:
                 raise gr.Error(_message(e)) from None
+            except StoreError as e:
+                raise _unsaved(e, "Your vote") from None
             return [reveal_markdown(revealed, side_links(ctx, revealed)), *locked, gr.update(visible=True),
                     *revealed_views(revealed)]
 
@@ -301,8 +320,13 @@ def _register_api(ctx: AppContext) -> None:
                 ctx, source or ctx.sources[0], track, kind, request.session_hash, _voter(ctx, request, profile)))
         except REFUSALS as e:
             raise gr.Error(_message(e)) from None
-        return await in_device_slot(ctx, play_needs_device(ctx, battle), play_to_end, ctx, battle,
-                                    request.session_hash, RunControl(ctx.settings.time_limit_s))
+        except StoreError as e:
+            raise _unsaved(e, "The new battle") from None
+        try:
+            return await in_device_slot(ctx, play_needs_device(ctx, battle), play_to_end, ctx, battle,
+                                        request.session_hash, RunControl(ctx.settings.time_limit_s))
+        except StoreError as e:  # a side's delivery: this battle cannot take a vote
+            raise _unsaved(e, "This battle", "please start a new battle") from None
 
     def vote(battle_id: str, choice: str, request: gr.Request = None,
              profile: gr.OAuthProfile | None = None) -> dict:
@@ -312,6 +336,8 @@ def _register_api(ctx: AppContext) -> None:
             return vote_and_reveal(ctx, battle_id, request.session_hash, _voter(ctx, request, profile), choice)
         except VoteRefused as e:
             raise gr.Error(plain(e.message, markdown=False)) from None
+        except StoreError as e:
+            raise _unsaved(e, "Your vote") from None
 
     gr.api(new_battle, api_name="new_battle", concurrency_limit=None)  # a local side waits in ctx.device_slot
     gr.api(vote, api_name="vote", concurrency_limit=None)
