@@ -13,9 +13,11 @@ import json
 import threading
 
 import pytest
+from failing_sync import FailingSync
 from gradio_client import Client
 from PIL import Image
 
+from realunify_arena import walsync
 from realunify_arena.arena import SALT_ENV, Arena
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -177,17 +179,9 @@ def test_rate_limit_follows_the_address_across_sessions_at_the_configured_limit(
 @pytest.fixture
 def fail_next_sync(monkeypatch):
     """Call it to make the server's next WAL sync fail, as fdatasync does on a write-back error."""
-    from realunify_arena import walsync
-    real, failing = walsync._sync_file, [False]
-
-    def sync(fd):
-        if failing[0]:
-            failing[0] = False
-            raise OSError(5, "Input/output error")
-        real(fd)
-
-    monkeypatch.setattr(walsync, "_sync_file", sync)
-    return lambda: failing.__setitem__(0, True)
+    spy = FailingSync(walsync._sync_file)
+    monkeypatch.setattr(walsync, "_sync_file", spy)
+    return spy.fail_next
 
 
 def test_a_vote_whose_sync_failed_says_so_and_its_retry_is_recorded_once(app, connect, fail_next_sync):

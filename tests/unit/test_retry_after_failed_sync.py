@@ -9,12 +9,13 @@ sync covered begin (their pages never reached the disk), unless the WAL was empt
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+
+from failing_sync import FailingSync
 
 from realunify_arena import walsync
 from realunify_arena.arena import Arena, VoteRefused
@@ -23,26 +24,6 @@ from realunify_arena.trace import Trace
 
 UID = "UEG_3_world_knowledge"
 SYSTEMS = ("m1:direct", "m2:direct")
-
-
-class FailingSync:
-    """Wraps the real WAL sync: ``fail_next()`` makes the next one raise EIO and notes the WAL bytes it
-    covered (from the end of the last good sync to the end of the file) and the WAL's salt then."""
-
-    def __init__(self, real, synced_to: int):
-        self.real, self.failing, self.synced_to, self.lost = real, False, synced_to, None
-
-    def __call__(self, fd: int) -> None:
-        size = os.fstat(fd).st_size
-        if self.failing:
-            self.failing = False
-            self.lost = (self.synced_to, os.pread(fd, 8, 16))  # WAL header bytes 16-23: the salts
-            raise OSError(5, "Input/output error")
-        self.real(fd)
-        self.synced_to = size
-
-    def fail_next(self) -> None:
-        self.failing = True
 
 
 @pytest.fixture
