@@ -9,8 +9,6 @@ checks that again.
 
 from __future__ import annotations
 
-import logging
-
 import anyio.to_thread
 import gradio as gr
 
@@ -37,10 +35,17 @@ from realunify_arena.runs import RunUpdate
 from realunify_arena.stopping import STOPPED_BY_USER, RunControl
 from realunify_arena.store import StoreError, split_uid
 from realunify_arena.trace import Status
-from realunify_arena.ui.render import ABSOLUTE_LINK_JS, TraceView, explore_query, instance_markdown, plain, status_line
+from realunify_arena.ui.render import (
+    ABSOLUTE_LINK_JS,
+    TraceView,
+    explore_query,
+    instance_markdown,
+    plain,
+    status_line,
+    unsaved,
+)
 from realunify_arena.ui.streaming import in_device_slot, on_device_slot, paced, relay
 
-log = logging.getLogger(__name__)
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
 REFUSALS = (BattleError, KeyError, LookupError)  # shown as the message, never as a traceback
 STORED_NOTE = (" Battles here show published runs (batch evaluations, imported results), which Explore also "
@@ -63,15 +68,6 @@ def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
         lines.append(f"- **{side}** was **{plain(info['system'])}** ({score})"
                      + (f" · [open in Explore]({link})" if link else ""))
     return "\n".join(lines)
-
-
-def _unsaved(error: StoreError, what: str, advice: str = "please try again") -> gr.Error:
-    """The visitor's words for a write the store could not confirm on disk (``StoreError``): nothing counted,
-    and ``advice`` (trying again is safe: ``Arena`` completes the retry of a vote or a start, so it stores
-    one copy). The server's path and the OS error go to the log only."""
-    log.warning("%s not saved: %s", what, error)
-    return gr.Error(f"{what} was not saved: the server could not confirm it on disk, so nothing was counted;"
-                    f" {advice}.")
 
 
 def _message(error: Exception) -> str:
@@ -142,7 +138,7 @@ def build(ctx: AppContext) -> None:
         except REFUSALS as e:
             raise gr.Error(_message(e)) from None
         except StoreError as e:
-            raise _unsaved(e, "The new battle") from None
+            raise gr.Error(unsaved(e, "The new battle")) from None
         # the page's earlier battle can no longer be voted on (the page now holds this one): it stops and
         # shows nothing more, and one never generated (New battle pressed twice at once) is not left busy
         ctx.runs.stop(request.session_hash, SUPERSEDED, keys=(BATTLE_RUN,))
@@ -171,7 +167,7 @@ def build(ctx: AppContext) -> None:
             try:
                 yield from paced(frames(battle, session, control))
             except StoreError as e:  # a side's delivery: this battle cannot take a vote
-                raise _unsaved(e, "This battle", "please start a new battle") from None
+                raise gr.Error(unsaved(e, "This battle", "please start a new battle")) from None
         finally:
             ctx.runs.close(session, battle_id, control, BATTLE_RUN)
 
@@ -216,7 +212,7 @@ def build(ctx: AppContext) -> None:
             except REFUSALS as e:
                 raise gr.Error(_message(e)) from None
             except StoreError as e:
-                raise _unsaved(e, "Your vote") from None
+                raise gr.Error(unsaved(e, "Your vote")) from None
             return [reveal_markdown(revealed, side_links(ctx, revealed)), *locked, gr.update(visible=True),
                     *revealed_views(revealed)]
 
@@ -321,12 +317,12 @@ def _register_api(ctx: AppContext) -> None:
         except REFUSALS as e:
             raise gr.Error(_message(e)) from None
         except StoreError as e:
-            raise _unsaved(e, "The new battle") from None
+            raise gr.Error(unsaved(e, "The new battle")) from None
         try:
             return await in_device_slot(ctx, play_needs_device(ctx, battle), play_to_end, ctx, battle,
                                         request.session_hash, RunControl(ctx.settings.time_limit_s))
         except StoreError as e:  # a side's delivery: this battle cannot take a vote
-            raise _unsaved(e, "This battle", "please start a new battle") from None
+            raise gr.Error(unsaved(e, "This battle", "please start a new battle")) from None
 
     def vote(battle_id: str, choice: str, request: gr.Request = None,
              profile: gr.OAuthProfile | None = None) -> dict:
@@ -337,7 +333,7 @@ def _register_api(ctx: AppContext) -> None:
         except VoteRefused as e:
             raise gr.Error(plain(e.message, markdown=False)) from None
         except StoreError as e:
-            raise _unsaved(e, "Your vote") from None
+            raise gr.Error(unsaved(e, "Your vote")) from None
 
     gr.api(new_battle, api_name="new_battle", concurrency_limit=None)  # a local side waits in ctx.device_slot
     gr.api(vote, api_name="vote", concurrency_limit=None)
