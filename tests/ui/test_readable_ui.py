@@ -147,16 +147,20 @@ def test_a_vote_or_judgment_the_disk_did_not_confirm_says_so_and_clicking_again_
     sync = FailingSync(walsync._sync_file)
     monkeypatch.setattr(walsync, "_sync_file", sync)
     toasts = page.locator("[data-testid='toast-text']")
+
+    def fails_then_saves(button, what: str) -> None:
+        sync.fail_next()
+        button.click()
+        expect(toasts.filter(has_text=f"{what} was not saved")).to_contain_text("please try again")
+        assert str(readable["store"].path) not in toasts.all_inner_texts()[-1]
+        button.click()
+
     page.goto(readable["url"] + "?tab=arena")
     page.locator("#ar-track").get_by_label("UEG", exact=True).check()
     page.locator("#ar-new").click()
     expect(page.locator("#ar-vote-B")).to_be_enabled()
     votes = readable["store"].counts()["votes"]
-    sync.fail_next()
-    page.locator("#ar-vote-B").click()
-    expect(toasts.filter(has_text="Your vote was not saved")).to_contain_text("please try again")
-    assert str(readable["store"].path) not in toasts.all_inner_texts()[-1]
-    page.locator("#ar-vote-B").click()
+    fails_then_saves(page.locator("#ar-vote-B"), "Your vote")
     expect(page.locator("#ar-reveal")).to_contain_text("B was")
     assert readable["store"].counts()["votes"] == votes + 1
 
@@ -167,9 +171,5 @@ def test_a_vote_or_judgment_the_disk_did_not_confirm_says_so_and_clicking_again_
     expect(page.locator("#ex-direct-verdict")).to_contain_text("Judge it yourself below.")
     page.get_by_role("button", name="Judge it yourself").first.click()
     page.locator("#ex-direct-judge-box input[type=checkbox]").first.check()
-    sync.fail_next()
-    page.locator("#ex-direct-judge-save").click()
-    expect(toasts.filter(has_text="Your judgment was not saved")).to_contain_text("please try again")
-    assert str(readable["store"].path) not in toasts.all_inner_texts()[-1]
-    page.locator("#ex-direct-judge-save").click()
+    fails_then_saves(page.locator("#ex-direct-judge-save"), "Your judgment")
     expect(page.locator("#ex-direct-human-verdict")).to_contain_text("Saved as your judgment")
