@@ -977,7 +977,8 @@ class Store:
         """Store one person's ``Judgment.to_dict()`` of a run; the same voter judging again replaces only
         their own. ``voter`` follows the vote identity rules (``arena.voter_id``). With
         ``max_per_window``, at most that many judgments per ``window_seconds`` from voters whose id is
-        ``rate_key`` or starts with ``rate_key + ":"`` (``arena.rate_key(voter)``; default ``voter``).
+        ``rate_key`` or starts with ``rate_key + ":"`` (``arena.rate_key(voter)``; default ``voter``). The
+        same judgment saved again (same voter, run and content: a retry after a ``StoreError``) is not counted.
 
         Raises ``ValueError`` (missing fields, no voter), ``NotFound`` (no such run), ``RateLimited``;
         each writes nothing. Returns the row id."""
@@ -987,6 +988,7 @@ class Store:
         if not isinstance(voter, str) or not voter:
             raise ValueError(f"human judgment of run {run_id}: no voter identity")
         key = rate_key or voter
+        details = json.dumps(judgment["details"])
 
         def upsert(db: Database) -> int:
             if db.execute("select 1 from runs where id = ?", (run_id,)).fetchone() is None:
@@ -995,8 +997,10 @@ class Store:
                 since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)
                 (recent,) = db.execute(
                     "select count(*) from human_judgments where (voter = ? or (voter > ? and voter < ?))"
-                    " and created_at > ?",
-                    (key, key + ":", key + ";", since.isoformat(timespec="microseconds"))).fetchone()
+                    " and created_at > ? and not (run_id = ? and voter = ? and kind = ? and score is ?"
+                    " and details = ?)",
+                    (key, key + ":", key + ";", since.isoformat(timespec="microseconds"),
+                     run_id, voter, judgment["kind"], judgment["score"], details)).fetchone()
                 if recent >= max_per_window:
                     raise RateLimited(f"rate limit: at most {max_per_window} judgments per"
                                       f" {window_seconds:g} s; please wait a little")
@@ -1005,7 +1009,7 @@ class Store:
                 " values (?, ?, ?, ?, ?, ?) on conflict (run_id, voter) do update set kind = excluded.kind,"
                 " score = excluded.score, details = excluded.details, created_at = excluded.created_at"
                 " returning id",
-                (run_id, voter, judgment["kind"], judgment["score"], json.dumps(judgment["details"]), now()),
+                (run_id, voter, judgment["kind"], judgment["score"], details, now()),
             ).fetchone()[0]
 
         return self.apply(upsert)

@@ -19,7 +19,7 @@ from failing_sync import FailingSync
 
 from realunify_arena import walsync
 from realunify_arena.arena import Arena, VoteRefused
-from realunify_arena.store import Store, StoreError
+from realunify_arena.store import RateLimited, Store, StoreError
 from realunify_arena.trace import Trace
 
 UID = "UEG_3_world_knowledge"
@@ -151,3 +151,21 @@ def test_retried_deliveries_and_judgments_are_stored_once_and_on_disk(arena, sto
     assert db.execute("select run_a from battles where id = ? and delivered_a_at is not null",
                       (battle,)).fetchall() == [(ids[SYSTEMS[0]],)]
     assert db.execute("select run_id, judge, score from judgments").fetchall() == [(run_id, "judge-1", 1)]
+
+
+def test_a_human_judgment_retried_at_the_rate_limit_replaces_its_failed_attempt(store, sync, tmp_path):
+    """The failed attempt's row is the one the retry replaces: it is not another judgment to count."""
+    run_id = store.save_trace(Trace(UID, "m1", "direct", {"seed": 3}), "bundled")
+    judgment = {"kind": "polling", "score": 1, "details": {}}
+    limit = {"rate_key": "anon:ip1", "max_per_window": 1}
+    sync.fail_next()
+    with pytest.raises(StoreError):
+        store.save_human_judgment(run_id, "anon:ip1:s1", judgment, **limit)
+    store.save_human_judgment(run_id, "anon:ip1:s1", judgment, **limit)  # used to be refused: rate limit
+    with pytest.raises(RateLimited):  # another verdict on the run is a new judgment to count
+        store.save_human_judgment(run_id, "anon:ip1:s1", {**judgment, "score": 0}, **limit)
+    with pytest.raises(RateLimited):  # another run is another judgment
+        store.save_human_judgment(store.save_trace(Trace(UID, "m2", "direct", {"seed": 3}), "bundled"),
+                                  "anon:ip1:s1", judgment, **limit)
+    db = after_power_cut(store.path, sync, tmp_path / "cut")
+    assert db.execute("select run_id, voter, score from human_judgments").fetchall() == [(run_id, "anon:ip1:s1", 1)]
