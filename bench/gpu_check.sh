@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# GPU check of the fast Janus decoder: the CUDA tests (teacher-forced logits within bf16 noise, no host
-# synchronisation in the image loop, seeded sampling), then bench/janus_generation.py at the Janus-Pro-1B
-# and -7B shapes, batch 1 and 16, reference and fast path in the same process (3 timed calls each). Each step
-# has its own time limit (tests 100 s, 1b 300 s, 7b 330 s: transformers' loop alone takes ~15 s an image at
-# either size, and each batch shape compiles once), every step runs even if an earlier one failed, each
-# size's JSON is written after every batch row, and the exit status says whether all passed. The steps can
-# be split over two calls of a 15-minute device budget (machine start + ~400 s + ~330 s), the second call
-# reaching the machine while it is still warm.
+# GPU check of the fast Janus decoder: the CUDA tests (teacher-forced logits within bf16 noise and repeating
+# bit for bit, no host synchronisation in the image loop, seeded sampling), bench/janus_determinism.py (do
+# logits and seeded images repeat, compiled and eager, as shipped and with cuDNN attention allowed), then
+# bench/janus_generation.py at the Janus-Pro-1B and -7B shapes, batch 1 and 16, reference and fast path in
+# the same process (3 timed calls each). Each step has its own time limit (tests 100 s, determinism 150 s,
+# 1b 300 s, 7b 330 s: transformers' loop alone takes ~15 s an image at either size, and each batch shape
+# compiles once, ~35-40 s), every step runs even if an earlier one failed, each JSON is written after every
+# row, and the exit status says whether all passed.
+#
+# On an H200 (2026-12-04) the steps took: tests 47 s, 1b ~240 s, 7b ~290 s, determinism over 120 s. So a
+# 15-minute device budget fits two calls: `tests determinism 1b` (timeout_s 500), then at once, while the
+# machine is warm (it is given back after 30 s idle), `7b` (timeout_s 340), then give_back.
 #
 #   bench/gpu_check.sh fetch                          # here, once, with a package index: the wheels the GPU machine lacks
 #   bench/gpu_check.sh [RESULTS_DIR [STEP...]]        # on the GPU machine, from the repository root;
@@ -16,8 +20,8 @@
 # the `cache=` argument this code uses), and no pydantic, and it cannot reach a package index: `fetch`
 # downloads transformers 5.24.0, regex and pydantic (their other requirements are there) into .whl/, ignored
 # by git, 17 MB; the run installs them into /tmp/site. With the device tool: carry [".whl"], command
-# `bash bench/gpu_check.sh "$OUT" tests 1b` (timeout_s 420), then at once `bash bench/gpu_check.sh "$OUT" 7b`,
-# then give_back. Results: <size>.json, <size>.log and tests.log.
+# `bash bench/gpu_check.sh "$OUT" tests determinism 1b`, then `bash bench/gpu_check.sh "$OUT" 7b`.
+# Results: <size>.json, <size>.log, tests.log, determinism.json and determinism.log.
 set -uo pipefail
 
 WHEELS=.whl

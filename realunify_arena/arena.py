@@ -5,6 +5,12 @@ which systems sit on A and B; the browser only ever holds the id. A vote is acce
 session, after both outputs were delivered, and within the voter's rate limit. Every refusal raises
 ``VoteRefused`` from inside the write transaction, so a refused vote writes nothing; an accepted one is
 returned only after it is committed.
+
+A write that raised ``StoreError`` (its commit could not be confirmed on disk) may still be in the database.
+Retrying it is safe: the same vote again (same battle, voter and choice) is answered with the vote stored
+by the failed attempt, and a session's next battle start after a failed one gets the battle that start
+recorded; each retry commits and is acknowledged only once the store has made that row durable. A different
+vote on the battle is still refused. The failed writes are remembered in this process only.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from realunify_arena.store import NotFound, Store, now, split_uid
+from realunify_arena.store import NotFound, Store, StoreError, now, split_uid
 from realunify_arena.systems import MODES, System
 
 Side = Literal["A", "B"]
@@ -163,6 +169,9 @@ class Arena:
         self.max_votes = max_votes
         self.window_seconds = window_seconds
         self.salt = os.environ.get(SALT_ENV) or store.meta(SALT_META_KEY, lambda: secrets.token_hex(32))
+        # writes answered with StoreError, which a retry completes instead of repeating (module docstring)
+        self._failed_starts: dict[str, dict] = {}  # session key -> the battles row that start wrote
+        self._failed_votes: dict[str, tuple[str, str]] = {}  # battle id -> (voter, choice)
 
     def voter_id(self, profile_username: str | None, session_hash: str, headers: Mapping[str, str],
                  peer: str | None = None) -> str:
@@ -180,7 +189,9 @@ class Arena:
         """Record a battle and return its opaque id, the only thing the browser receives.
 
         ``runs`` pins stored runs to sides up front (a battle drawn from stored runs): each must be a run
-        of that side's system on the instance, and is still ``deliver``ed when shown."""
+        of that side's system on the instance, and is still ``deliver``ed when shown. After a start of
+        this session that raised ``StoreError``, a start on the same dataset returns that battle instead
+        (written again if it is missing), so a retry leaves one battle, not two."""
         _require_session(session_id, BattleError)
         if kind not in KINDS:
             raise BattleError(f"battle kind {kind!r}: expected one of {', '.join(KINDS)}")
@@ -200,14 +211,19 @@ class Arena:
             if side not in ("A", "B"):
                 raise BattleError(f"side {side!r}: expected 'A' or 'B'")
             _check_run(self.store, run_id, instance_uid, str({"A": a, "B": b}[side]), side)
-        battle_id = secrets.token_urlsafe(24)
-        self.store.insert_battle({
-            "id": battle_id, "session_key": _session_key(session_id), "voter": voter,
-            "dataset": dataset, "instance_uid": instance_uid, "track": track, "kind": kind,
-            "system_a": str(a), "system_b": str(b), "run_a": pinned.get("A"), "run_b": pinned.get("B"),
-            "created_at": now(),
-        })
-        return battle_id
+        session_key = _session_key(session_id)
+        row = self._failed_starts.pop(session_key, None)
+        if row is None or row["dataset"] != dataset:
+            row = {"id": secrets.token_urlsafe(24), "session_key": session_key, "voter": voter,
+                   "dataset": dataset, "instance_uid": instance_uid, "track": track, "kind": kind,
+                   "system_a": str(a), "system_b": str(b), "run_a": pinned.get("A"), "run_b": pinned.get("B"),
+                   "created_at": now()}
+        try:
+            self.store.insert_battle(row)  # the failed start's row, if it is there, is kept as it is
+        except StoreError:
+            self._failed_starts[session_key] = row
+            raise
+        return row["id"]
 
     def deliver(self, battle_id: str, session_id: str, side: Side, run_id: int, *, flag: str | None = None) -> None:
         """Record that this side's output (a stored run of the right system and instance) was shown;
@@ -242,6 +258,9 @@ class Arena:
         def record(_db) -> tuple[dict, int, str]:  # one group-committed operation
             battle = self._battle_for(battle_id, session_id, VoteRefused)
             if battle["voted"]:
+                stored = self.store.battle_vote(battle_id)
+                if self._failed_votes.get(battle_id) == (voter, choice) == (stored["voter"], stored["choice"]):
+                    return battle, stored["id"], stored["created_at"]  # the failed attempt's vote: this one
                 raise VoteRefused("this battle already has a vote; each battle takes one vote")
             undelivered = [s for s in ("A", "B") if battle[f"delivered_{s.lower()}_at"] is None]
             if undelivered:
@@ -251,7 +270,12 @@ class Arena:
             self._check_rate(voter)
             return (battle, *self.store.insert_vote(battle_id, voter, choice))
 
-        battle, vote_id, created_at = self.store.apply(record)  # returns once the vote is durable
+        try:
+            battle, vote_id, created_at = self.store.apply(record)  # returns once the vote is durable
+        except StoreError:
+            self._failed_votes[battle_id] = (voter, choice)
+            raise
+        self._failed_votes.pop(battle_id, None)
         return _revealed(battle, choice, vote_id, created_at)
 
     def reveal(self, battle_id: str, session_id: str) -> dict:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -388,8 +389,7 @@ class Store:
                 try:
                     self._make_durable(commit)
                 except OSError as e:  # the commit is in the file but not confirmed on disk: nothing acknowledged
-                    outcomes = [(op, error or StoreError(f"{self.path}: could not sync the write-ahead log"
-                                                         f" to disk ({e})")) for op, error in outcomes]
+                    outcomes = [(op, error or StoreError(self._sync_failed(e))) for op, error in outcomes]
         finally:
             with self._mutex:
                 following = self._queue[0] if self._queue else None
@@ -501,7 +501,7 @@ class Store:
         try:
             self._make_durable(commit)
         except OSError as e:
-            raise StoreError(f"{self.path}: could not sync the write-ahead log to disk ({e})") from None
+            raise StoreError(self._sync_failed(e)) from None
 
     def _begin(self, lock: bool = True) -> None:
         """BEGIN IMMEDIATE: take the write lock now, retrying briefly while another process holds it."""
@@ -518,12 +518,60 @@ class Store:
 
     def _make_durable(self, commit: int) -> None:
         """Return once commit number ``commit`` is on disk (see ``walsync``). Call without the write locks.
+        After a failed sync the WAL is first emptied into the database file (``_heal``).
 
         Raises:
-            OSError: the sync failed (the commit must not be acknowledged).
+            OSError: the sync or that checkpoint failed (the commit must not be acknowledged).
         """
         if commit and self._wal_sync is not None:
+            self._heal()
             self._wal_sync.make_durable(commit)
+
+    def _heal(self) -> None:
+        """After a failed WAL sync, copy the WAL into the database file, sync that and empty the WAL
+        (``PRAGMA wal_checkpoint(TRUNCATE)``; in NORMAL mode SQLite syncs the database file after a checkpoint,
+        https://www.sqlite.org/pragma.html#pragma_synchronous), so the commits that sync may have lost, and
+        every later one, are on disk and the next commit starts a fresh WAL. Without it nothing written after
+        the failure is safe: recovery drops every WAL frame after the first one missing from the disk, since
+        their checksums are chained (https://www.sqlite.org/fileformat2.html#walformat). At once if no sync
+        failed. The lost frames are copied from the OS page cache, which keeps a page whose write-back failed
+        unless memory pressure evicts it. Call without the write locks.
+
+        Raises:
+            OSError: the checkpoint failed, or readers kept it from emptying the WAL for ``BUSY_SECONDS``.
+        """
+        if self._wal_sync is None or not self._wal_sync.lost():
+            return
+        with self._conn_lock:
+            if self._lock_file is not None:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX)  # no commit is counted during the checkpoint
+            try:
+                if not self._wal_sync.lost():  # another writer healed it meanwhile
+                    return
+                try:
+                    _retry_busy(self._checkpoint)
+                except sqlite3.Error as e:
+                    raise OSError(errno.EIO, f"the checkpoint after a failed sync failed ({e})") from None
+                self._wal_sync.healed()
+            finally:
+                self._unlock_file()
+
+    def _checkpoint(self) -> None:
+        """One TRUNCATE checkpoint; a reader still on the WAL makes it raise "locked" (``_retry_busy`` waits)."""
+        busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise sqlite3.OperationalError("database is locked: a reader still uses the write-ahead log")
+
+    def _durable_found(self) -> None:
+        """Before answering a write with a row found already stored (a retry finding its earlier, failed
+        write): heal a failed sync (``_heal``), so that row is on disk. Raises ``StoreError`` if that fails."""
+        try:
+            self._heal()
+        except OSError as e:
+            raise StoreError(self._sync_failed(e)) from None
+
+    def _sync_failed(self, error: OSError) -> str:
+        return f"{self.path}: could not sync the write-ahead log to disk ({error}); nothing was acknowledged, try again"
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -582,6 +630,8 @@ class Store:
     def meta(self, key: str, default_factory: Callable[[], str] | None = None) -> str | None:
         """Read a setting kept in the database; if absent and a factory is given, store its value."""
         rows = self.query("select value from meta where key = ?", (key,))
+        if rows and default_factory is not None:
+            self._durable_found()
         if rows or default_factory is None:
             return rows[0]["value"] if rows else None
         with self.write() as db:
@@ -651,6 +701,7 @@ class Store:
         if existing is not None:
             if pin:
                 self.pin([existing])
+            self._durable_found()
             return existing
         track, task_type = split_uid(trace.instance_uid)
         for step in trace.steps:
@@ -927,7 +978,8 @@ class Store:
         """Store one person's ``Judgment.to_dict()`` of a run; the same voter judging again replaces only
         their own. ``voter`` follows the vote identity rules (``arena.voter_id``). With
         ``max_per_window``, at most that many judgments per ``window_seconds`` from voters whose id is
-        ``rate_key`` or starts with ``rate_key + ":"`` (``arena.rate_key(voter)``; default ``voter``).
+        ``rate_key`` or starts with ``rate_key + ":"`` (``arena.rate_key(voter)``; default ``voter``). The
+        same judgment saved again (same voter, run and content: a retry after a ``StoreError``) is not counted.
 
         Raises ``ValueError`` (missing fields, no voter), ``NotFound`` (no such run), ``RateLimited``;
         each writes nothing. Returns the row id."""
@@ -937,6 +989,7 @@ class Store:
         if not isinstance(voter, str) or not voter:
             raise ValueError(f"human judgment of run {run_id}: no voter identity")
         key = rate_key or voter
+        details = json.dumps(judgment["details"])
 
         def upsert(db: Database) -> int:
             if db.execute("select 1 from runs where id = ?", (run_id,)).fetchone() is None:
@@ -945,8 +998,10 @@ class Store:
                 since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)
                 (recent,) = db.execute(
                     "select count(*) from human_judgments where (voter = ? or (voter > ? and voter < ?))"
-                    " and created_at > ?",
-                    (key, key + ":", key + ";", since.isoformat(timespec="microseconds"))).fetchone()
+                    " and created_at > ? and not (run_id = ? and voter = ? and kind = ? and score is ?"
+                    " and details = ?)",
+                    (key, key + ":", key + ";", since.isoformat(timespec="microseconds"),
+                     run_id, voter, judgment["kind"], judgment["score"], details)).fetchone()
                 if recent >= max_per_window:
                     raise RateLimited(f"rate limit: at most {max_per_window} judgments per"
                                       f" {window_seconds:g} s; please wait a little")
@@ -955,7 +1010,7 @@ class Store:
                 " values (?, ?, ?, ?, ?, ?) on conflict (run_id, voter) do update set kind = excluded.kind,"
                 " score = excluded.score, details = excluded.details, created_at = excluded.created_at"
                 " returning id",
-                (run_id, voter, judgment["kind"], judgment["score"], json.dumps(judgment["details"]), now()),
+                (run_id, voter, judgment["kind"], judgment["score"], details, now()),
             ).fetchone()[0]
 
         return self.apply(upsert)
@@ -1073,9 +1128,11 @@ class Store:
     # -- battles and votes (the arena's rows) -------------------------------------------------
 
     def insert_battle(self, row: dict) -> None:
-        """A new ``battles`` row (``row`` maps column names to values; the delivered runs may be left out)."""
+        """A new ``battles`` row (``row`` maps column names to values; the delivered runs may be left out).
+        A row with this ``id`` already stored (written by a start that raised ``StoreError``) is kept as is."""
         columns = list(row)
-        sql = f"insert into battles ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+        sql = (f"insert into battles ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+               " on conflict (id) do nothing")
         self._execute(sql, tuple(row[c] for c in columns))
 
     def battle(self, battle_id: str) -> dict | None:
@@ -1085,8 +1142,8 @@ class Store:
         return rows[0] if rows else None
 
     def battle_vote(self, battle_id: str) -> dict | None:
-        """The vote cast on a battle (id, choice, created_at), or None."""
-        rows = self.query("select id, choice, created_at from votes where battle_id = ?", (battle_id,))
+        """The vote cast on a battle (id, voter, choice, created_at), or None."""
+        rows = self.query("select id, voter, choice, created_at from votes where battle_id = ?", (battle_id,))
         return rows[0] if rows else None
 
     def awaits_vote(self, run_id: int) -> bool:

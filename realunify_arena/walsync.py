@@ -19,6 +19,11 @@ this object's own. A commit a failed sync may have lost is never acknowledged, e
 succeeds (Linux reports a write-back error once, and only to descriptors open when it happened): every commit
 numbered when the sync failed, those written while it ran included (a commit is numbered before its COMMIT
 writes the WAL), from the first not known synced.
+
+A later commit is no safer: WAL frames carry chained checksums, so recovery after a crash stops at the first
+frame that did not reach the disk and drops every frame after it, however well synced. Until the WAL is
+emptied into the database file (a checkpoint that syncs it, then ``healed``), ``lost`` says so and the
+caller (``Store``) must checkpoint before acknowledging anything more.
 """
 
 from __future__ import annotations
@@ -102,6 +107,26 @@ class WalSync:
         made = _WORD.unpack_from(self._counters, _MADE)[0] + 1
         _WORD.pack_into(self._counters, _MADE, made)
         return made
+
+    def lost(self) -> bool:
+        """Whether a failed sync may have lost commits that no checkpoint has healed since (``healed``)."""
+        return _WORD.unpack_from(self._counters, _LOST_LAST)[0] != 0
+
+    def healed(self) -> None:
+        """Record that a checkpoint copied every commit counted so far into the database file, synced it and
+        emptied the WAL: none is lost any more, and each counts as synced. Call with the write lock held
+        (no commit is counted meanwhile), right after that checkpoint."""
+        with self._thread_lock:
+            if self._sync_fd is not None:
+                fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
+            try:
+                made = _WORD.unpack_from(self._counters, _MADE)[0]
+                _WORD.pack_into(self._counters, _SYNCED, max(made, _WORD.unpack_from(self._counters, _SYNCED)[0]))
+                _WORD.pack_into(self._counters, _LOST_FIRST, 0)
+                _WORD.pack_into(self._counters, _LOST_LAST, 0)
+            finally:
+                if self._sync_fd is not None:
+                    fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
 
     def make_durable(self, commit: int) -> None:
         """Return once commit number ``commit`` (from ``next_commit``) is on disk: at once if a sync already

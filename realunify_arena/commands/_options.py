@@ -66,9 +66,11 @@ def store_at(path: Path | str, *, create: bool = False) -> Iterator[Store]:
             file is an error, never a silently created empty database.
 
     Raises:
-        CommandError: no file at ``path`` (exit 2), or it is not a store this version can open (exit 1).
+        CommandError: no file at ``path`` (exit 2), or it is not a store this version can open (exit 1), or
+            a write in the block could not be confirmed on disk (``StoreError``, exit 1: running the command
+            again is safe, a write found already stored is made durable and kept once).
     """
-    from realunify_arena.store import Store
+    from realunify_arena.store import Store, StoreError
 
     path = Path(path)
     if not create and not path.is_file():
@@ -79,6 +81,8 @@ def store_at(path: Path | str, *, create: bool = False) -> Iterator[Store]:
         raise CommandError(f"{path}: cannot open the store: {exc}", PROBLEMS) from exc
     try:
         yield store
+    except StoreError as exc:  # one line: which file, that nothing was acknowledged, try again
+        raise CommandError(str(exc), PROBLEMS) from None
     finally:
         store.close()
 

@@ -33,9 +33,17 @@ from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.runs import RunUpdate
 from realunify_arena.stopping import STOPPED_BY_USER, RunControl
-from realunify_arena.store import split_uid
+from realunify_arena.store import StoreError, split_uid
 from realunify_arena.trace import Status
-from realunify_arena.ui.render import ABSOLUTE_LINK_JS, TraceView, explore_query, instance_markdown, plain, status_line
+from realunify_arena.ui.render import (
+    ABSOLUTE_LINK_JS,
+    TraceView,
+    explore_query,
+    instance_markdown,
+    plain,
+    status_line,
+    unsaved,
+)
 from realunify_arena.ui.streaming import in_device_slot, on_device_slot, paced, relay
 
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
@@ -135,6 +143,8 @@ def build(ctx: AppContext) -> None:
                                   _voter(ctx, request, profile))
         except REFUSALS as e:
             raise gr.Error(_message(e)) from None
+        except StoreError as e:
+            raise gr.Error(unsaved(e, "The new battle")) from None
         # the page's earlier battle can no longer be voted on (the page now holds this one): it stops and
         # shows nothing more, and one never generated (New battle pressed twice at once) is not left busy
         ctx.runs.stop(request.session_hash, SUPERSEDED, keys=(BATTLE_RUN,))
@@ -160,7 +170,10 @@ def build(ctx: AppContext) -> None:
                 battle = load_battle(ctx, battle_id, session)
             except REFUSALS as e:
                 raise gr.Error(_message(e)) from None
-            yield from paced(frames(battle, session, control))
+            try:
+                yield from paced(frames(battle, session, control))
+            except StoreError as e:  # a side's delivery: this battle cannot take a vote
+                raise gr.Error(unsaved(e, "This battle", "please start a new battle")) from None
         finally:
             ctx.runs.close(session, battle_id, control, BATTLE_RUN)
 
@@ -204,6 +217,8 @@ def build(ctx: AppContext) -> None:
                                            choice)
             except REFUSALS as e:
                 raise gr.Error(_message(e)) from None
+            except StoreError as e:
+                raise gr.Error(unsaved(e, "Your vote")) from None
             return [reveal_markdown(revealed, side_links(ctx, revealed)), *locked, gr.update(visible=True),
                     *revealed_views(revealed)]
 
@@ -308,8 +323,13 @@ def _register_api(ctx: AppContext) -> None:
                 ctx, source or ctx.sources[0], track, kind, request.session_hash, _voter(ctx, request, profile)))
         except REFUSALS as e:
             raise gr.Error(_message(e)) from None
-        return await in_device_slot(ctx, play_needs_device(ctx, battle), play_to_end, ctx, battle,
-                                    request.session_hash, RunControl(ctx.settings.time_limit_s))
+        except StoreError as e:
+            raise gr.Error(unsaved(e, "The new battle")) from None
+        try:
+            return await in_device_slot(ctx, play_needs_device(ctx, battle), play_to_end, ctx, battle,
+                                        request.session_hash, RunControl(ctx.settings.time_limit_s))
+        except StoreError as e:  # a side's delivery: this battle cannot take a vote
+            raise gr.Error(unsaved(e, "This battle", "please start a new battle")) from None
 
     def vote(battle_id: str, choice: str, request: gr.Request = None,
              profile: gr.OAuthProfile | None = None) -> dict:
@@ -319,6 +339,8 @@ def _register_api(ctx: AppContext) -> None:
             return vote_and_reveal(ctx, battle_id, request.session_hash, _voter(ctx, request, profile), choice)
         except VoteRefused as e:
             raise gr.Error(plain(e.message, markdown=False)) from None
+        except StoreError as e:
+            raise gr.Error(unsaved(e, "Your vote")) from None
 
     gr.api(new_battle, api_name="new_battle", concurrency_limit=None)  # a local side waits in ctx.device_slot
     gr.api(vote, api_name="vote", concurrency_limit=None)

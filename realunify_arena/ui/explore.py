@@ -27,6 +27,7 @@ from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, prefetch_judge, run_and_judge, stream_run
 from realunify_arena.stopping import RunControl
+from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, System
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
@@ -36,6 +37,7 @@ from realunify_arena.ui.render import (
     instance_markdown,
     plain,
     status_line,
+    unsaved,
     verdict_markdown,
 )
 from realunify_arena.ui.streaming import on_model_slot, paced, relay
@@ -506,6 +508,8 @@ def _human_judge(ctx: AppContext):
             judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []), voter, rate_key=rate_key(voter),
                                      max_per_window=ctx.settings.vote_limit,
                                      window_seconds=ctx.settings.vote_window)
+        except StoreError as e:  # a ValueError too, whose message names the server's file
+            raise gr.Error(unsaved(e, "Your judgment")) from None
         except ValueError as e:  # nothing to judge, or over the rate limit: nothing was written
             raise gr.Error(plain(e, markdown=False)) from None
         yours = verdict_markdown(judgment, inst, judge=HUMAN)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import logging
 import os
 import re
 import string
@@ -34,6 +35,17 @@ ABSOLUTE_LINK_JS = "(query) => query && query.startsWith('?') ? window.location.
 # reference as structure (spec 0.31, "Entity and numeric character references"), so no link, image,
 # autolink (``://``, ``www.``, ``@``), raw HTML, emphasis, heading, list, table cell or ``$$`` math.
 _AS_TEXT = {ord(c): f"&#{ord(c)};" for c in string.punctuation}
+
+
+def unsaved(error: Exception, what: str, advice: str = "please try again") -> str:
+    """The visitor's words for a write the store could not confirm on disk (a ``StoreError``): nothing
+    counted, and ``advice``. Trying again is safe: ``Arena`` completes the retry of a vote or a battle start,
+    and a judgment saved again replaces the stored one. The server's path and the OS error go to the log only."""
+    _log.warning("%s not saved: %s", what, error)
+    return f"{what} was not saved: the server could not confirm it on disk, so nothing was counted; {advice}."
+
+
+_log = logging.getLogger(__name__)
 
 
 def plain(value: object, *, markdown: bool = True) -> str:

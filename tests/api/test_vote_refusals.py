@@ -8,13 +8,16 @@ and "both outputs shown"), and a voter who has already used the rate limit.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 
 import pytest
+from failing_sync import FailingSync
 from gradio_client import Client
 from PIL import Image
 
+from realunify_arena import walsync
 from realunify_arena.arena import SALT_ENV, Arena
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -171,3 +174,39 @@ def test_rate_limit_follows_the_address_across_sessions_at_the_configured_limit(
     other.predict(new_battle(app, other), "A", api_name="/vote")
     assert vote_count(app) == before + 1
     assert not any(ip in v["voter"] for v in store.votes())  # no raw address is stored
+
+
+@pytest.fixture
+def fail_next_sync(monkeypatch):
+    """Call it to make the server's next WAL sync fail, as fdatasync does on a write-back error."""
+    spy = FailingSync(walsync._sync_file)
+    monkeypatch.setattr(walsync, "_sync_file", spy)
+    return spy.fail_next
+
+
+def test_a_vote_whose_sync_failed_says_so_and_its_retry_is_recorded_once(app, connect, fail_next_sync):
+    """The disk did not confirm the vote: the client is told it was not counted and to try again (no server
+    path, no traceback), and trying again records it once."""
+    c = connect()
+    battle = new_battle(app, c)
+    fail_next_sync()
+    message = refusal(c, battle, "B")
+    assert "not saved" in message and "try again" in message, message
+    assert str(app["settings"].db) not in message and "Traceback" not in message
+    revealed = c.predict(battle, "B", api_name="/vote")
+    assert revealed["choice"] == "B"
+    assert [(v["vote_id"], v["choice"]) for v in app["store"].votes() if v["battle_id"] == battle] == [
+        (revealed["vote_id"], "B")]
+
+
+def test_a_battle_start_whose_sync_failed_says_so_and_its_retry_leaves_one_battle(app, connect, fail_next_sync):
+    c = connect()
+    session_key = hashlib.sha256(c.session_hash.encode()).hexdigest()
+    fail_next_sync()
+    with pytest.raises(Exception) as info:
+        c.predict(app["source"], "UEG", "model_vs_model", api_name="/new_battle")
+    assert "not saved" in str(info.value) and "try again" in str(info.value), str(info.value)
+    battle = new_battle(app, c)
+    rows = app["store"].query("select id from battles where session_key = ?", (session_key,))
+    assert [r["id"] for r in rows] == [battle]  # the retry is the failed start's battle, not a second one
+    c.predict(battle, "A", api_name="/vote")

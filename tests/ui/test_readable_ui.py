@@ -136,3 +136,40 @@ def test_the_benchmark_table_counts_batch_runs_and_reads_on_a_phone(browser, rea
         page.screenshot(path=str(readable["store"].path.parent / "phone-leaderboard.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_a_vote_or_judgment_the_disk_did_not_confirm_says_so_and_clicking_again_saves_it(page, readable, monkeypatch):
+    """The next WAL sync fails (EIO, as after a write-back error): the toast says the write was not saved and
+    to try again, without the server's path; the same click again is saved, once."""
+    from failing_sync import FailingSync
+
+    from realunify_arena import walsync
+    sync = FailingSync(walsync._sync_file)
+    monkeypatch.setattr(walsync, "_sync_file", sync)
+    toasts = page.locator("[data-testid='toast-text']")
+
+    def fails_then_saves(button, what: str) -> None:
+        sync.fail_next()
+        button.click()
+        expect(toasts.filter(has_text=f"{what} was not saved")).to_contain_text("please try again")
+        assert str(readable["store"].path) not in toasts.all_inner_texts()[-1]
+        button.click()
+
+    page.goto(readable["url"] + "?tab=arena")
+    page.locator("#ar-track").get_by_label("UEG", exact=True).check()
+    page.locator("#ar-new").click()
+    expect(page.locator("#ar-vote-B")).to_be_enabled()
+    votes = readable["store"].counts()["votes"]
+    fails_then_saves(page.locator("#ar-vote-B"), "Your vote")
+    expect(page.locator("#ar-reveal")).to_contain_text("B was")
+    assert readable["store"].counts()["votes"] == votes + 1
+
+    ueg = readable["ueg"]
+    page.goto(f"{readable['url']}?tab=explore&instance={ueg.uid}&model=tiny-pair&judge=human&seed=2")
+    expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{ueg.uid}"))
+    page.locator("#ex-run").click()
+    expect(page.locator("#ex-direct-verdict")).to_contain_text("Judge it yourself below.")
+    page.get_by_role("button", name="Judge it yourself").first.click()
+    page.locator("#ex-direct-judge-box input[type=checkbox]").first.check()
+    fails_then_saves(page.locator("#ex-direct-judge-save"), "Your judgment")
+    expect(page.locator("#ex-direct-human-verdict")).to_contain_text("Saved as your judgment")

@@ -92,3 +92,24 @@ def test_eval_blames_the_seed_flag_or_the_card_whichever_holds_the_bad_setting(t
     assert main(base + ["--model", "wide"]) == 1  # the card's own default: fix the card, not the command
     err = capsys.readouterr().err
     assert str(cards / "wide.yaml") in err and "width = 100000" in err and "Traceback" not in err
+
+
+def test_a_write_the_disk_did_not_confirm_is_one_error_line_and_the_command_can_be_run_again(tmp_path, capsys,
+                                                                                             monkeypatch):
+    from failing_sync import FailingSync
+
+    from realunify_arena import walsync
+    from realunify_arena.trace import Trace
+    source, target = tmp_path / "node.db", tmp_path / "arena.db"
+    node = Store.open(source)
+    node.save_trace(Trace("UEG_3_world_knowledge", "m1", "direct", {"seed": 0}), "bundled")
+    node.close()
+    sync = FailingSync(walsync._sync_file)
+    monkeypatch.setattr(walsync, "_sync_file", sync)
+    sync.fail_next(after=2)  # opening the target and the source each commit (and sync) once; then the run
+    assert main(["merge", str(source), "--db", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("merge: error: ") and "could not sync the write-ahead log" in err and "try again" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert main(["merge", str(source), "--db", str(target)]) == 0  # again: the run is there, once
+    assert Store.file_counts(target)["runs"] == 1
