@@ -16,7 +16,9 @@ sync may have lost, live in the first 32 bytes of ``<db>.lock`` (mapped into mem
 under the write lock (the ``flock`` of that file ``Store`` takes), the others are written under the ``flock`` of
 ``<db>.sync``, which also makes syncs take turns. Where ``flock`` does not work (no lock file) the numbers are
 this object's own. A commit a failed sync may have lost is never acknowledged, even after a later sync
-succeeds (Linux reports a write-back error once, and only to descriptors open when it happened).
+succeeds (Linux reports a write-back error once, and only to descriptors open when it happened): every commit
+numbered when the sync failed, those written while it ran included (a commit is numbered before its COMMIT
+writes the WAL), from the first not known synced.
 
 A later commit is no safer: WAL frames carry chained checksums, so recovery after a crash stops at the first
 frame that did not reach the disk and drops every frame after it, however well synced. Until the WAL is
@@ -75,13 +77,15 @@ class WalSync:
 
     def _repair(self, write_lock_fd: int) -> None:
         """Counters that say more was synced than was ever made (the lock file's page torn by a power cut,
-        or edited) would let a new commit pass as already durable: count on from the higher number."""
+        or edited) would let a new commit pass as already durable, and a lost range past the commits made
+        would refuse every new commit until the count passed it (garbage: forever): count on from the
+        highest number."""
         fcntl.flock(write_lock_fd, fcntl.LOCK_EX)
         fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
         try:
-            made, synced = (_WORD.unpack_from(self._counters, at)[0] for at in (_MADE, _SYNCED))
-            if synced > made:
-                _WORD.pack_into(self._counters, _MADE, synced)
+            made, synced, last = (_WORD.unpack_from(self._counters, at)[0] for at in (_MADE, _SYNCED, _LOST_LAST))
+            if max(synced, last) > made:
+                _WORD.pack_into(self._counters, _MADE, max(synced, last))
         finally:
             fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
             fcntl.flock(write_lock_fd, fcntl.LOCK_UN)
@@ -95,8 +99,11 @@ class WalSync:
                 os.close(self._sync_fd)
                 self._sync_fd = None
 
-    def committed(self) -> int:
-        """Count one COMMIT that just returned; returns its number. Call with the write lock held."""
+    def next_commit(self) -> int:
+        """Number the COMMIT about to be written; returns its number. Call with the write lock held, before
+        the COMMIT: a commit counted only after it returned could have its pages in a sync that fails before
+        it is counted, and so fall outside the range that failure refuses. A COMMIT that fails leaves its
+        number unused."""
         made = _WORD.unpack_from(self._counters, _MADE)[0] + 1
         _WORD.pack_into(self._counters, _MADE, made)
         return made
@@ -122,7 +129,7 @@ class WalSync:
                     fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
 
     def make_durable(self, commit: int) -> None:
-        """Return once commit number ``commit`` (from ``committed``) is on disk: at once if a sync already
+        """Return once commit number ``commit`` (from ``next_commit``) is on disk: at once if a sync already
         covered it, else after one ``fdatasync`` of the WAL, which covers every commit counted before it
         started. Call without the write lock held.
 
@@ -148,9 +155,12 @@ class WalSync:
                 else:
                     try:
                         _sync_file(fd)
-                    except OSError:  # every commit not known synced may be lost: refused from now on
+                    except OSError:  # every commit not known synced may be lost: refused from now on, up to
+                        # the last one numbered now, since the failed write-back also took the pages of commits
+                        # written while it ran (the write lock is free during a sync)
+                        made = _WORD.unpack_from(self._counters, _MADE)[0]
                         _WORD.pack_into(self._counters, _LOST_FIRST, min(first, synced + 1) if last else synced + 1)
-                        _WORD.pack_into(self._counters, _LOST_LAST, max(last, covered))
+                        _WORD.pack_into(self._counters, _LOST_LAST, max(last, made))
                         raise
                     finally:
                         os.close(fd)

@@ -128,6 +128,12 @@ def build(ctx: AppContext) -> None:
     reveal = gr.Markdown(elem_id="ar-reveal")
     next_battle = gr.Button("Next battle", visible=False, elem_id="ar-next")
     state = gr.State(None)  # the battle id only; the battle itself lives in the store
+    # the id of the battle a click started, for that click's own generate event. Not ``state``: an event
+    # reads a gr.State on the server when it begins, so a generate event that began after a second click's
+    # start read the second battle, and two close clicks played the newer battle twice (never the first,
+    # which was stopped but never closed). The page sends a component's value as the event is triggered:
+    # right after its own start has returned.
+    started_id = gr.Textbox(visible=False, elem_id="ar-started")
     view_outputs = [*views["A"].outputs, *views["B"].outputs]
     locked = [gr.update(interactive=False)] * len(buttons)
 
@@ -147,11 +153,11 @@ def build(ctx: AppContext) -> None:
         inst = battle.instance
         shown = inst.open_image() if isinstance(inst, GEUInstance) else None
         blanks = [v for side in SIDES for v in views[side].blank(inst.track, battle.shown_mode, "waiting…")]
-        return [battle.battle_id, instance_markdown(inst, with_questions=False),
+        return [battle.battle_id, battle.battle_id, instance_markdown(inst, with_questions=False),
                 gr.update(value=shown, visible=shown is not None), *blanks, *locked, "", gr.update(visible=False)]
 
-    def generate(battle_id: str | None, request: gr.Request):
-        if battle_id is None:
+    def generate(battle_id: str, request: gr.Request):
+        if not battle_id:
             return
         session = request.session_hash
         control = ctx.runs.open(session, battle_id, ctx.settings.time_limit_s)
@@ -248,7 +254,8 @@ def build(ctx: AppContext) -> None:
                for vote in votes] if ctx.judge != HUMAN else []
     # a new battle drops the last one's judging still queued, which would overwrite the new reveal
     started = gr.on([new.click, next_battle.click], start, [source, track, kind],
-                    [state, instance_md, input_image, *view_outputs, *buttons.values(), reveal, next_battle],
+                    [state, started_id, instance_md, input_image, *view_outputs, *buttons.values(), reveal,
+                     next_battle],
                     api_visibility="private", concurrency_limit=None, cancels=judging)
 
     def instance_link(battle_id: str | None, request: gr.Request):
@@ -267,7 +274,7 @@ def build(ctx: AppContext) -> None:
     started.success(on_device_slot(ctx, generate, _needs_device(ctx, play_needs_device),
                                    abandon=lambda battle_id, *_: ctx.runs.stopped(battle_id),
                                    refused=lambda battle_id, *_: ctx.runs.close(None, battle_id, None, BATTLE_RUN)),
-                    state, [*view_outputs, *buttons.values(), reveal], api_visibility="private",
+                    started_id, [*view_outputs, *buttons.values(), reveal], api_visibility="private",
                     concurrency_limit=None, trigger_mode="multiple")  # New battle while one runs: "once"
     # dropped the new battle's event (it was never generated, and the page stayed busy)
 

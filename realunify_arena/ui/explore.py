@@ -303,6 +303,10 @@ def build(ctx: AppContext) -> ExploreTab:
                 columns[mode] = Column.create(mode)
     # (dataset name, uid, run request id) of the last Run: ``ctx.hold``'s reference, never the instance
     current = gr.State(None)
+    # the same, for this Run's own column events: they read a gr.State when they begin on the server, by
+    # then perhaps the next Run's (Run, Stop, Run while the first Run's events were on their way), and ran
+    # the stopped Run's settings as that run; a component's value is sent as the event is triggered
+    started = gr.JSON(visible=False, elem_id="ex-started")
     model.change(lambda m: [model_note(ctx, m), *settings_fields(ctx, m)], model,
                  [note, steps, guidance, max_new_tokens], api_visibility="private", queue=False)
 
@@ -345,13 +349,14 @@ def build(ctx: AppContext) -> ExploreTab:
                        gr.update(visible=False), gr.update(choices=[], value=[]), None, None, None,
                        gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()]  # the history stays, to compare with
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns))
-        return [(*ctx.hold(dataset_name, inst), request_id), instance_markdown(inst, with_questions=True),
+        held = (*ctx.hold(dataset_name, inst), request_id)
+        return [held, list(held), instance_markdown(inst, with_questions=True),
                 gr.update(value=shown, visible=shown is not None), *blanks]
 
     resolved = run.click(
         resolve, [source, track, category, instance, custom_prompt, custom_image, custom_question,
                   custom_options, custom_answer, model, seed, steps, guidance, max_new_tokens],
-        [current, instance_md, input_image, *columns["direct"].outputs, *columns["stepwise"].outputs],
+        [current, started, instance_md, input_image, *columns["direct"].outputs, *columns["stepwise"].outputs],
         api_visibility="private", concurrency_limit=None,  # queued: Gradio shows no gr.Error of a queue=False event
         trigger_mode="multiple")  # a second click reaches resolve, which refuses it with a message
 
@@ -370,7 +375,7 @@ def build(ctx: AppContext) -> ExploreTab:
                                                       abandon=lambda current, *_: ctx.runs.stopped(current[2]),
                                                       refused=lambda current, *_, mode=mode: ctx.runs.close(
                                                           None, current and current[2], None, mode)),
-                                        [current, model, judge, seed, steps, guidance, max_new_tokens,
+                                        [started, model, judge, seed, steps, guidance, max_new_tokens,
                                          column.history],
                                         column.outputs, api_visibility="private", concurrency_limit=None,
                                         trigger_mode="multiple"))  # Run right after Stop, while the stopped

@@ -362,3 +362,102 @@ def test_a_run_right_after_stop_runs_both_its_columns(browser, tmp_path):
         finally:
             page.locator("#ex-stop").click()
             context.close()
+
+
+def _fn_indices(demo, name: str) -> set[int]:
+    """The dependency indices of ``demo``'s event handlers called ``name`` (what the page's queue/join sends)."""
+    return {index for index, fn in demo.fns.items() if fn.name == name}
+
+
+JOIN = "**/queue/join*"
+
+
+def _hold_events(page, indices: set[int]) -> list:
+    """Hold back the page's requests to start an event of ``indices`` (as a loaded machine or a slow network
+    delays them); returns the list of held routes, to ``continue_()`` later. The rest pass."""
+    held = []
+
+    def hold(route):
+        if (route.request.post_data_json or {}).get("fn_index") in indices:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(JOIN, hold)
+    return held
+
+
+def _wait_held(page, held: list, count: int, deadline: float) -> None:
+    while len(held) < count:
+        assert time.monotonic() < deadline, f"{len(held)} of {count} held events were sent"
+        page.wait_for_timeout(50)
+
+
+def _release(page, held: list) -> None:
+    for route in held:
+        route.continue_()
+    page.unroute(JOIN)
+
+
+def test_two_close_new_battles_play_the_newer_battle_once(page, app):
+    """Two New battle clicks close together: the first battle's generate event reaches the server only after
+    the second battle started (held here until then, as a loaded machine or a slow network delays it). It
+    used to read the page's battle from the session's state when it began, by then the newer battle, so
+    both events played the newer battle at once (two runs per side, the second delivery refused) and the
+    first battle was never stopped or closed. Now each event plays the battle its own click started: the
+    first is stopped (superseded) and the newer one runs once."""
+    store = app["store"]
+    page.goto(app["url"])
+    page.get_by_role("tab", name="Arena").click()
+    runs_before = {r["id"] for r in store.runs()}
+    battles_before = store.query("select count(*) as n from battles")[0]["n"]
+    held = _hold_events(page, _fn_indices(app["demo"], "generate"))
+    page.locator("#ar-new").click()
+    deadline = time.monotonic() + 60
+    _wait_held(page, held, 1, deadline)  # the first battle started: its generate event is on its way
+    page.locator("#ar-new").click()
+    _wait_held(page, held, 2, deadline)
+    _release(page, held)
+    sides = page.locator("#ar-a-status, #ar-b-status")
+    expect(sides.filter(has_text="done")).to_have_count(2, timeout=120_000)
+    expect(page.locator("#ar-vote-A")).to_be_enabled()
+    battles = store.query("select id, run_a, run_b from battles order by rowid desc limit 2")
+    assert store.query("select count(*) as n from battles")[0]["n"] == battles_before + 2
+    newer, older = battles
+    time.sleep(2)  # a second play of the newer battle would store its runs by now
+    new_runs = {r["id"] for r in store.runs()} - runs_before
+    assert new_runs == {newer["run_a"], newer["run_b"]}, (new_runs, newer)  # each side ran once
+    assert (older["run_a"], older["run_b"]) == (None, None)  # the superseded battle never ran
+    expect(page.locator("[data-testid='toast-text']")).to_have_count(0)
+    page.locator("#ar-vote-A").click()
+    expect(page.locator("#ar-reveal")).to_contain_text("You voted")
+
+
+def test_a_run_stopped_before_its_columns_began_does_not_run_as_the_next_one(page, app):
+    """Run, Stop and Run again before the first Run's column events reach the server (held here, as a loaded
+    machine or a slow network delays them): those events used to read the page's run from the session's
+    state when they began, by then the second Run's, so each ran the stopped Run's settings (seed 0) as the
+    second run, unstopped, beside the second Run's own columns. Now each column runs the Run it was sent
+    for: the stopped one says so, and only the second Run's runs are made."""
+    store = app["store"]
+    columns = _fn_indices(app["demo"], "run_column")
+    assert len(columns) == 2
+    page.goto(app["url"] + "?model=tiny-janus&seed=11")
+    expect(page.locator("#ex-model input")).to_have_value("tiny-janus")
+    expect(page.locator("#ex-seed input")).to_have_value("11")
+    runs_before = {r["id"] for r in store.runs()}
+    held = _hold_events(page, columns)
+    page.locator("#ex-run").click()
+    deadline = time.monotonic() + 60
+    _wait_held(page, held, 2, deadline)
+    page.locator("#ex-stop").click()
+    page.locator("#ex-seed input").fill("12")
+    page.locator("#ex-run").click()
+    _wait_held(page, held, 4, deadline)
+    _release(page, held)
+    for mode in ("direct", "stepwise"):
+        expect(page.locator(f"#ex-{mode}-status")).to_contain_text("seed 12", timeout=120_000)
+        expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
+    time.sleep(2)  # a run of the stopped Run would be stored by now
+    new = [store.load_trace(r["id"]).settings["seed"] for r in store.runs() if r["id"] not in runs_before]
+    assert sorted(new) == [12, 12], new
