@@ -512,9 +512,8 @@ class Store:
     def _commit(self) -> int:
         """COMMIT (retried while busy: a busy COMMIT leaves the transaction open); returns its number for
         ``_make_durable`` (0 where SQLite synced it itself)."""
-        commit = self._wal_sync.next_commit() if self._wal_sync is not None else 0  # numbered before it is written
         _retry_busy(lambda: self._conn.execute("COMMIT"))
-        return commit
+        return self._wal_sync.committed() if self._wal_sync is not None else 0  # counted once it is written
 
     def _make_durable(self, commit: int) -> None:
         """Return once commit number ``commit`` is on disk (see ``walsync``). Call without the write locks.

@@ -15,15 +15,16 @@ Across processes the numbers that matter, commits made, commits known to be sync
 sync may have lost, live in the first 32 bytes of ``<db>.lock`` (mapped into memory): the first is counted
 under the write lock (the ``flock`` of that file ``Store`` takes), the others are written under the ``flock`` of
 ``<db>.sync``, which also makes syncs take turns. Where ``flock`` does not work (no lock file) the numbers are
-this object's own. A commit a failed sync may have lost is never acknowledged, even after a later sync
-succeeds (Linux reports a write-back error once, and only to descriptors open when it happened): every commit
-numbered when the sync failed, those written while it ran included (a commit is numbered before its COMMIT
-writes the WAL), from the first not known synced.
+this object's own. A commit is counted once its COMMIT has returned (its WAL frames are written), so a sync
+that read the count before it started covers every commit counted.
 
-A later commit is no safer: WAL frames carry chained checksums, so recovery after a crash stops at the first
-frame that did not reach the disk and drops every frame after it, however well synced. Until the WAL is
-emptied into the database file (a checkpoint that syncs it, then ``healed``), ``lost`` says so and the
-caller (``Store``) must checkpoint before acknowledging anything more.
+A commit a failed sync may have lost is never acknowledged, even after a later sync succeeds (Linux reports a
+write-back error once, and only to descriptors open when it happened). A later commit is no safer: the failed
+write-back may also have taken the pages of commits written while it ran, and WAL frames carry chained
+checksums, so recovery after a crash stops at the first frame that did not reach the disk and drops every
+frame after it, however well synced. So after a failed sync every commit from the first not known synced on
+is refused, until the WAL is emptied into the database file (a checkpoint that syncs it, then ``healed``);
+``lost`` says so, and the caller (``Store``) checkpoints before acknowledging anything more.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ except ImportError:  # pragma: no cover - Windows
 
 _WORD = struct.Struct("Q")  # native, aligned 8-byte words: a single load/store each on x86-64 and arm64
 _MADE, _SYNCED = 0, 8  # offsets of the two counters; each written only under its own lock
-# the commits a failed sync may have lost (first, last; 0, 0: none), written under the sync lock. Linux reports a
-# write-back error once, to descriptors open when it happened: a later sync on a fresh descriptor succeeds
-# although those commits' pages were dropped, so they are refused by number, never acknowledged.
+# the commits a failed sync may have lost (first, last; 0, 0: none; last UNTIL_HEALED after a failure), written
+# under the sync lock. Linux reports a write-back error once, to descriptors open when it happened: a later sync
+# on a fresh descriptor succeeds although those commits' pages were dropped, so they are refused by number.
 _LOST_FIRST, _LOST_LAST = 16, 24
+UNTIL_HEALED = 2**64 - 1  # the lost range's end after a failed sync: every later commit too, until ``healed``
 _WORDS = 4
 _sync_file = getattr(os, "fdatasync", os.fsync)
 
@@ -77,15 +79,15 @@ class WalSync:
 
     def _repair(self, write_lock_fd: int) -> None:
         """Counters that say more was synced than was ever made (the lock file's page torn by a power cut,
-        or edited) would let a new commit pass as already durable, and a lost range past the commits made
-        would refuse every new commit until the count passed it (garbage: forever): count on from the
-        highest number."""
+        or edited) would let a new commit pass as already durable: count on from the higher number. A lost
+        range, garbage included, is left as it is: it only asks for a checkpoint (``healed``) before the next
+        acknowledgement, which is always safe."""
         fcntl.flock(write_lock_fd, fcntl.LOCK_EX)
         fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
         try:
-            made, synced, last = (_WORD.unpack_from(self._counters, at)[0] for at in (_MADE, _SYNCED, _LOST_LAST))
-            if max(synced, last) > made:
-                _WORD.pack_into(self._counters, _MADE, max(synced, last))
+            made, synced = (_WORD.unpack_from(self._counters, at)[0] for at in (_MADE, _SYNCED))
+            if synced > made:
+                _WORD.pack_into(self._counters, _MADE, synced)
         finally:
             fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
             fcntl.flock(write_lock_fd, fcntl.LOCK_UN)
@@ -99,11 +101,11 @@ class WalSync:
                 os.close(self._sync_fd)
                 self._sync_fd = None
 
-    def next_commit(self) -> int:
-        """Number the COMMIT about to be written; returns its number. Call with the write lock held, before
-        the COMMIT: a commit counted only after it returned could have its pages in a sync that fails before
-        it is counted, and so fall outside the range that failure refuses. A COMMIT that fails leaves its
-        number unused."""
+    def committed(self) -> int:
+        """Count one COMMIT that just returned; returns its number. Call with the write lock held, after the
+        COMMIT: a commit numbered before its frames are written could be counted by a sync that starts
+        meanwhile (``make_durable`` reads the count first), be taken as synced, and be acknowledged unsynced.
+        One written while a sync fails is refused all the same (the lost range runs until ``healed``)."""
         made = _WORD.unpack_from(self._counters, _MADE)[0] + 1
         _WORD.pack_into(self._counters, _MADE, made)
         return made
@@ -129,7 +131,7 @@ class WalSync:
                     fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
 
     def make_durable(self, commit: int) -> None:
-        """Return once commit number ``commit`` (from ``next_commit``) is on disk: at once if a sync already
+        """Return once commit number ``commit`` (from ``committed``) is on disk: at once if a sync already
         covered it, else after one ``fdatasync`` of the WAL, which covers every commit counted before it
         started. Call without the write lock held.
 
@@ -155,12 +157,10 @@ class WalSync:
                 else:
                     try:
                         _sync_file(fd)
-                    except OSError:  # every commit not known synced may be lost: refused from now on, up to
-                        # the last one numbered now, since the failed write-back also took the pages of commits
-                        # written while it ran (the write lock is free during a sync)
-                        made = _WORD.unpack_from(self._counters, _MADE)[0]
+                    except OSError:  # every commit not known synced may be lost, and every later one with it
+                        # (written while this sync ran, or behind the lost frames): refused until ``healed``
                         _WORD.pack_into(self._counters, _LOST_FIRST, min(first, synced + 1) if last else synced + 1)
-                        _WORD.pack_into(self._counters, _LOST_LAST, max(last, made))
+                        _WORD.pack_into(self._counters, _LOST_LAST, UNTIL_HEALED)
                         raise
                     finally:
                         os.close(fd)

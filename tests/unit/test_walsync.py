@@ -77,7 +77,7 @@ from realunify_arena.walsync import WalSync
 from pathlib import Path
 path = Path(sys.argv[1])
 sync = WalSync(path, _open_lock_file(path))
-print(sync.next_commit())
+print(sync.committed())
 '''
 
 
@@ -87,7 +87,7 @@ def test_one_sync_covers_the_commits_another_process_counted_before_it(tmp_path,
     (tmp_path / "arena.db-wal").write_bytes(b"")  # a WAL to sync
     here = walsync.WalSync(path, _open_lock_file(path))
     syncs["count"] = 0
-    mine = here.next_commit()
+    mine = here.committed()
     theirs = int(subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(path)], cwd=ROOT, check=True,
                                 capture_output=True, text=True).stdout)
     assert theirs == mine + 1  # one counter for every process on the file
@@ -95,7 +95,7 @@ def test_one_sync_covers_the_commits_another_process_counted_before_it(tmp_path,
     assert syncs["count"] == 1
     here.make_durable(mine)  # covered by that sync: none of its own
     assert syncs["count"] == 1
-    mine = here.next_commit()  # counted after the sync began: needs another
+    mine = here.committed()  # counted after the sync began: needs another
     here.make_durable(mine)
     assert syncs["count"] == 2
     here.close()
@@ -134,15 +134,19 @@ def test_commits_a_failed_sync_may_have_lost_are_never_acknowledged_even_after_a
     monkeypatch.setattr(walsync, "_sync_file", sync)
     leader = walsync.WalSync(path, _open_lock_file(path))
     follower = walsync.WalSync(path, _open_lock_file(path))  # another store (or process) on the file
-    first, second = leader.next_commit(), follower.next_commit()
+    first, second = leader.committed(), follower.committed()
     with pytest.raises(OSError):
         leader.make_durable(first)  # the sync that covered both failed
     with pytest.raises(OSError, match="may not be on disk"):
         follower.make_durable(second)  # used to sync again on a fresh descriptor, succeed and acknowledge
-    later = follower.next_commit()
-    follower.make_durable(later)  # a commit after the failure is synced and acknowledged as usual
+    later = follower.committed()
     with pytest.raises(OSError, match="may not be on disk"):
-        leader.make_durable(second)  # still refused after that successful sync
+        follower.make_durable(later)  # behind the lost frames (chained checksums): refused until healed
+    with pytest.raises(OSError, match="may not be on disk"):
+        leader.make_durable(second)
+    follower.healed()  # what Store does after a checkpoint has copied the WAL into the synced database file
+    after = follower.committed()
+    follower.make_durable(after)
     leader.close()
     follower.close()
 
@@ -161,25 +165,28 @@ def test_a_commit_written_while_a_sync_fails_is_never_acknowledged(tmp_path, mon
 
     def failing_once(fd):
         if not during:
-            during.append(follower.next_commit())  # another writer commits while this sync runs...
+            during.append(follower.committed())  # another writer commits while this sync runs...
             raise OSError(5, "Input/output error")  # ...and the write-back fails
         real(fd)
 
     monkeypatch.setattr(walsync, "_sync_file", failing_once)
-    first = leader.next_commit()
+    first = leader.committed()
     with pytest.raises(OSError):
         leader.make_durable(first)
     with pytest.raises(OSError, match="may not be on disk"):
         follower.make_durable(during[0])
-    later = follower.next_commit()  # counted after the failed sync returned: synced and acknowledged
-    follower.make_durable(later)
+    with pytest.raises(OSError, match="may not be on disk"):
+        follower.make_durable(follower.committed())  # even one counted after the failed sync returned
+    leader.healed()  # a checkpoint copied the WAL into the synced database file
+    follower.make_durable(follower.committed())
     leader.close()
     follower.close()
 
 
-def test_a_store_commit_is_numbered_before_it_writes_the_wal(tmp_path):
-    """A commit counted only after COMMIT returned could have its WAL pages in a sync that fails before it is
-    counted, and so fall outside the refused range: the number is taken first, under the write lock."""
+def test_a_store_commit_is_counted_only_once_its_commit_has_written_the_wal(tmp_path):
+    """A sync reads the count of commits made, then syncs: everything counted by then must already be in the
+    WAL. A commit numbered before its COMMIT wrote its frames could be counted by a sync that starts meanwhile
+    (in another thread or process), be marked synced, and be acknowledged later without any sync."""
     path = tmp_path / "arena.db"
     store = Store.open(path)
     lock = Path(f"{path}.lock")
@@ -190,24 +197,23 @@ def test_a_store_commit_is_numbered_before_it_writes_the_wal(tmp_path):
         store._conn.set_trace_callback(lambda sql: made_at_commit.append(
             struct.unpack_from("Q", lock.read_bytes())[0]) if sql == "COMMIT" else None)
         store.remember_dataset_source("d", "x")
-        assert made_at_commit == [before + 1], (before, made_at_commit)
+        assert made_at_commit == [before], (before, made_at_commit)
+        assert struct.unpack_from("Q", lock.read_bytes())[0] == before + 1
     finally:
         store._conn.set_trace_callback(None)
         store.close()
 
 
-def test_a_lost_range_past_the_commit_counter_is_repaired_at_open(tmp_path, syncs):
-    """A ``<db>.lock`` whose lost range lies past the commits made (edited, or garbage) refused every new
-    commit until the counter passed it, with garbage forever (a ``Store`` heals it with a checkpoint on
-    its first write): counting goes on past it, so a new commit is synced and acknowledged as usual."""
+def test_a_garbage_lost_range_only_costs_a_checkpoint(tmp_path):
+    """A ``<db>.lock`` whose lost range is garbage (edited, or a torn page) must neither let an unsynced
+    commit through nor stop the store for good: the store heals it with a checkpoint on its next write."""
     path = tmp_path / "arena.db"
     Store.open(path).close()
-    (tmp_path / "arena.db-wal").write_bytes(b"")
     Path(f"{path}.lock").write_bytes(struct.pack("QQQQ", 5, 5, 6, 2**62))
-    sync = walsync.WalSync(path, _open_lock_file(path))
+    store = Store.open(path)
     try:
-        commit = sync.next_commit()
-        sync.make_durable(commit)  # was: EIO "may not be on disk" for commit 6
-        assert commit > 2**62
+        store.remember_dataset_source("d", "x")  # acknowledged after the healing checkpoint
+        assert struct.unpack("QQQQ", Path(f"{path}.lock").read_bytes()[:32])[2:] == (0, 0)
     finally:
-        sync.close()
+        store.close()
+    assert Store.open(path).dataset_source("d") == "x"
