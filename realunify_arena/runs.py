@@ -121,6 +121,9 @@ def _remote(pool, instance: AnyInstance, model: str, mode: Mode, options: Genera
         if control is not None:
             control.check()  # stopped while waiting for the device or loading
             control.start_clock()
+        # the model is ready: a trace without steps, so a page that said "loading" says step 1 is running
+        # (the protocol reports each step only once it has finished)
+        yield Trace(instance.uid, model, mode, options.to_dict())
         yield from _protocol(instance, adapter, mode, options, control)
 
 

@@ -58,8 +58,9 @@ def test_a_run_streams_its_steps_is_stored_and_is_then_reused(store, pool, bundl
     inst = _first(bundled, "UEG")
     options = pool.cards["tiny-pair"].options(seed=4)
     updates = list(stream_run(store, pool, bundled.name, inst, "tiny-pair", "stepwise", options))
-    assert [len(u.trace.steps) for u in updates] == [1, 2, 2]  # refined prompt, image, then the stored run
-    assert [u.done for u in updates] == [False, False, True]
+    # the model ready (no step yet: the page stops saying "loading"), refined prompt, image, the stored run
+    assert [len(u.trace.steps) for u in updates] == [0, 1, 2, 2]
+    assert [u.done for u in updates] == [False, False, False, True]
     last = updates[-1]
     assert last.run_id is not None and not last.reused
     assert store.load_trace(last.run_id).to_dict() == last.trace.to_dict()
