@@ -11,8 +11,9 @@ It computes the same function as ``model.generate``: the same prompt handling (C
 unconditional copy padded except BOS/BOI, ``num_return_sequences``, left padding), the same logits
 processors (read from transformers' own list, so a setting not implemented here is refused rather than
 ignored), identical greedy tokens on CPU in float32 (``tests/unit/test_janus_fast.py``), and per-step
-logits within bf16 noise on GPU (``tests/gpu/test_janus_fast_gpu.py``). Logits are processed in float32. Attention never runs on cuDNN's kernels, whose results vary from call to
-call on CUDA (``adapters/determinism.py``), so a seed repeats its image.
+logits within bf16 noise on GPU (``tests/gpu/test_janus_fast_gpu.py``). Logits are processed in float32.
+Attention never runs on cuDNN's kernels, whose results vary from call to call on CUDA
+(``adapters/determinism.py``), so a seed repeats its image.
 
 Seeds: sampling draws one Exp(1) variate per codebook/vocabulary entry and step from ``generator``
 (torch's default generator of the device when none is given, so ``torch.manual_seed`` works too) and takes
