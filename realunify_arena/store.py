@@ -563,9 +563,22 @@ class Store:
 
     def _durable_found(self) -> None:
         """Before answering a write with a row found already stored (a retry finding its earlier, failed
-        write): heal a failed sync (``_heal``), so that row is on disk. Raises ``StoreError`` if that fails."""
+        write, or another session's write of the same key whose sync may still be running): heal a failed
+        sync (``_heal``), then wait for a sync that covers every commit counted so far, the found row's
+        included. Inside this thread's own transaction its commit does that. Raises ``StoreError`` if the
+        row's sync failed or fails."""
+        if self._wal_sync is None or self._owner == threading.get_ident():
+            return
         try:
             self._heal()
+            with self._conn_lock:  # the row's COMMIT is counted under these locks once it has returned
+                if self._lock_file is not None:
+                    fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+                try:
+                    made = self._wal_sync.made()
+                finally:
+                    self._unlock_file()
+            self._wal_sync.make_durable(made)
         except OSError as e:
             raise StoreError(self._sync_failed(e)) from None
 

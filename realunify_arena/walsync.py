@@ -110,6 +110,10 @@ class WalSync:
         _WORD.pack_into(self._counters, _MADE, made)
         return made
 
+    def made(self) -> int:
+        """How many commits have been counted (``committed``), by any process on the file."""
+        return _WORD.unpack_from(self._counters, _MADE)[0]
+
     def lost(self) -> bool:
         """Whether a failed sync may have lost commits that no checkpoint has healed since (``healed``)."""
         return _WORD.unpack_from(self._counters, _LOST_LAST)[0] != 0

@@ -169,3 +169,61 @@ def test_a_human_judgment_retried_at_the_rate_limit_replaces_its_failed_attempt(
                                   "anon:ip1:s1", judgment, **limit)
     db = after_power_cut(store.path, sync, tmp_path / "cut")
     assert db.execute("select run_id, voter, score from human_judgments").fetchall() == [(run_id, "anon:ip1:s1", 1)]
+
+
+@pytest.mark.parametrize("write", ["save_trace", "meta"])
+def test_a_write_finding_a_row_whose_sync_is_still_running_waits_for_that_sync(store, monkeypatch, write):
+    """Two sessions finishing the same run key (Explore seeds are deterministic), or a retry racing the first
+    attempt: the second finds the row stored and must not answer before the row is on disk. Here the first
+    write's sync is held, then fails: the second write must fail too, not return the row."""
+    import errno
+    import threading
+
+    real, held, release = walsync._sync_file, threading.Event(), threading.Event()
+    failing = [False]
+
+    def sync(fd):
+        if failing[0]:
+            failing[0] = False
+            held.set()
+            release.wait(30)
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(walsync, "_sync_file", sync)
+
+    def call():
+        if write == "save_trace":
+            return store.save_trace(Trace(UID, "m1", "direct", {"seed": 0}), "bundled")
+        return store.meta("salt", lambda: "first")
+
+    failing[0] = True
+    results = {}
+
+    def first():
+        try:
+            results["first"] = call()
+        except StoreError as error:
+            results["first"] = error
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert held.wait(10)  # the first write committed; its sync is running
+    second = {}
+    waiter = threading.Thread(target=lambda: second.update(value=_outcome(call)))
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive(), f"answered before the first write's sync ended: {second}"
+    release.set()
+    thread.join(10)
+    waiter.join(10)
+    assert isinstance(results["first"], StoreError)
+    assert isinstance(second["value"], StoreError)  # not the row a failed sync may have lost
+    assert call() is not None  # the retry after it heals and answers
+
+
+def _outcome(call):
+    try:
+        return call()
+    except StoreError as error:
+        return error
