@@ -9,7 +9,9 @@ commit per step (a connection per writer, WAL, ``synchronous=FULL``, SQLite's bu
 a fresh connection checks that every acknowledged vote is stored with its choice.
 
 Printed per row: battles/s, p50/p99 of one write's latency (call to acknowledgement, ms), the p99 of a
-whole battle, errors, missing, and the ratio project / reference. Goal (issue 18): at 32 threads >= 4x the reference, p99 < 50 ms,
+whole battle, WAL syncs per battle (the project's ``fdatasync`` calls, counted in every writer process; the
+reference syncs inside each COMMIT, 4 per battle, which Python cannot count), errors, missing, and the ratio
+project / reference. Goal (issue 18): at 32 threads >= 4x the reference, p99 < 50 ms,
 0 missing; processes no slower than the same number of writers as threads.
 
     python bench/votes.py                      # 1, 4, 32 threads; 4 processes x 1 and x 8 threads
@@ -38,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from realunify_arena import walsync  # noqa: E402
 from realunify_arena.arena import Arena, _session_key  # noqa: E402
 from realunify_arena.store import Store, now  # noqa: E402
 from realunify_arena.systems import System  # noqa: E402
@@ -56,13 +59,27 @@ class Tally:
     steps: list[float] = field(default_factory=list)  # seconds from each write's call to its acknowledgement
     errors: int = 0
     first_error: str = ""
+    syncs: int = 0  # WAL fdatasync calls the project's stores made meanwhile (walsync)
 
     def merge(self, other: Tally) -> None:
+        self.syncs += other.syncs
         self.acked += other.acked
         self.latencies += other.latencies
         self.steps += other.steps
         self.errors += other.errors
         self.first_error = self.first_error or other.first_error
+
+
+_SYNCS = [0]  # fdatasync calls of walsync in this process (each writer process counts its own)
+_sync_file = walsync._sync_file
+
+
+def _counted_sync(fd: int) -> None:
+    _sync_file(fd)
+    _SYNCS[0] += 1  # only the thread holding walsync's sync lock gets here: no race
+
+
+walsync._sync_file = _counted_sync  # a spawned writer process imports this module, so it counts too
 
 
 class PlainArena:
@@ -201,10 +218,11 @@ def _threads(arena, name: str, threads: int, run_ids: dict[str, int], start_barr
         t.start()
     start_barrier()
     deadline[0] = time.perf_counter() + seconds
+    syncs = _SYNCS[0]
     barrier.wait()
     for t in workers:
         t.join()
-    total = Tally()
+    total = Tally(syncs=_SYNCS[0] - syncs)
     for tally in tallies:
         total.merge(tally)
     return total
@@ -288,6 +306,7 @@ class Row:
     p99_ms: float
     battle_p50_ms: float  # a whole battle, issue to acknowledged vote
     battle_p99_ms: float
+    syncs_per_battle: float  # the project's WAL syncs; nan for the reference (4: one per COMMIT, in SQLite)
     errors: int
     missing: int
     first_error: str
@@ -310,7 +329,8 @@ def measure(tmp: Path, i: int, label: str, design: str, processes: int, threads:
     p50, p99 = (np.percentile(tally.steps, [50, 99]) * 1000 if tally.steps else (np.nan, np.nan))
     b50, b99 = (np.percentile(tally.latencies, [50, 99]) * 1000 if tally.latencies else (np.nan, np.nan))
     yield Row(label, (processes or 1) * threads, design, len(tally.acked), round(elapsed, 3),
-              len(tally.acked) / elapsed, float(p50), float(p99), float(b50), float(b99), tally.errors,
+              len(tally.acked) / elapsed, float(p50), float(p99), float(b50), float(b99),
+              tally.syncs / len(tally.acked) if tally.acked and design == "project" else float("nan"), tally.errors,
               missing_votes, tally.first_error)
 
 
@@ -346,7 +366,7 @@ def main() -> None:
         print("p50/p99: one write (issue, deliver, vote) from call to acknowledgement; battle p99: issue to"
               " acknowledged vote; ratio: battles/s against the reference of the same row")
         print(f"{'row':<14}{'writers':>8}{'design':>10}{'battles':>9}{'battles/s':>11}{'p50 ms':>9}"
-              f"{'p99 ms':>9}{'battle p99':>11}{'errors':>8}{'missing':>9}{'ratio':>8}")
+              f"{'p99 ms':>9}{'battle p99':>11}{'syncs/b':>8}{'errors':>8}{'missing':>9}{'ratio':>8}")
         for group in groups:
             runs = {(label, design): measure(Path(tmp), configs.index((label, processes, threads)), label,
                                              design, processes, threads, args.seconds / args.rounds,
@@ -360,7 +380,8 @@ def main() -> None:
                 reference = done[(label, "reference")]
                 ratio = row.rate / reference.rate if reference.rate else float("nan")
                 print(f"{label:<14}{row.writers:>8}{design:>10}{row.battles:>9}{row.rate:>11.1f}"
-                      f"{row.p50_ms:>9.2f}{row.p99_ms:>9.2f}{row.battle_p99_ms:>11.1f}{row.errors:>8}{row.missing:>9}"
+                      f"{row.p50_ms:>9.2f}{row.p99_ms:>9.2f}{row.battle_p99_ms:>11.1f}{row.syncs_per_battle:>8.2f}"
+                      f"{row.errors:>8}{row.missing:>9}"
                       f"{ratio if design == 'project' else 1.0:>8.2f}")
                 if row.first_error:
                     print(f"    first error: {row.first_error[:200]}")
