@@ -24,6 +24,7 @@ import datetime as dt
 import errno
 import hashlib
 import json
+import logging
 import os
 import random
 import re
@@ -49,6 +50,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 migrations = Migrations("realunify_arena")
 
@@ -58,6 +60,11 @@ SYNCHRONOUS = ("full", "normal")
 
 
 BUSY_SECONDS = 30.0  # how long a writer retries a database another process holds before giving up
+# the WAL sizes (bytes) past which an acknowledged write checkpoints it (``Store._tidy_wal``): from the first
+# it tries once, readers permitting (SQLite's own default is 1000 pages, ~4 MB); from the second it waits for
+# readers, up to BUSY_SECONDS, so a WAL that readers keep from emptying stops growing there
+CHECKPOINT_BYTES = 4 * 2**20
+CHECKPOINT_WAIT_BYTES = 64 * 2**20
 _BACKOFF = (0.0002, 0.005)  # first and longest pause between retries, seconds (jittered)
 
 
@@ -306,6 +313,8 @@ class Store:
             reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                      timeout=BUSY_SECONDS)
             reader.execute("PRAGMA foreign_keys=ON")
+            for c in (conn, reader):  # no checkpoint behind WalSync's back: SQLite's ignores a failed sync
+                c.execute("PRAGMA wal_autocheckpoint=0")
             store = cls(db, path, reader, lock_file)
             if wal_sync:
                 store._wal_sync = WalSync(path, lock_file)
@@ -398,6 +407,8 @@ class Store:
                 following.wake()  # not done: it leads the next batch
             for op, error in outcomes:
                 op.finish(error)
+        if commit:
+            self._tidy_wal()  # after the acknowledgements: none of them waits for a checkpoint
 
     def _drain(self) -> list[_Op]:
         with self._mutex:
@@ -502,6 +513,7 @@ class Store:
             self._make_durable(commit)
         except OSError as e:
             raise StoreError(self._sync_failed(e)) from None
+        self._tidy_wal()
 
     def _begin(self, lock: bool = True) -> None:
         """BEGIN IMMEDIATE: take the write lock now, retrying briefly while another process holds it."""
@@ -541,25 +553,60 @@ class Store:
         """
         if self._wal_sync is None or not self._wal_sync.lost():
             return
+        if not self._checkpoint_wal(wait=True, only_if_lost=True):
+            raise OSError(errno.EIO, "the checkpoint after a failed sync could not empty the write-ahead log:"
+                                     f" readers kept it busy for {BUSY_SECONDS:.0f} s")
+
+    def _tidy_wal(self) -> None:
+        """Checkpoint the WAL once it holds ``CHECKPOINT_BYTES`` (SQLite's automatic checkpoint is off: it
+        would sync the WAL behind WalSync's back and ignore a failure). Call after acknowledging, without the
+        write locks; a failure is not raised (what was acknowledged is synced already) but leaves the lost
+        range marked, so the next write heals first."""
+        if self._wal_sync is None:
+            return
+        try:
+            size = os.stat(f"{self.path}-wal").st_size
+        except OSError:
+            return
+        if size < CHECKPOINT_BYTES:
+            return
+        try:
+            self._checkpoint_wal(wait=size >= CHECKPOINT_WAIT_BYTES)
+        except OSError as e:
+            log.warning("%s: checkpoint of the write-ahead log failed (%s); the next write retries it", self.path, e)
+
+    def _checkpoint_wal(self, wait: bool, only_if_lost: bool = False) -> bool:
+        """One TRUNCATE checkpoint under the write locks, through ``WalSync.checkpoint`` (an I/O error marks the
+        lost range; a finished one heals it). ``wait``: retry while readers (or another process's checkpoint)
+        keep it busy, up to ``BUSY_SECONDS``; else one try. ``only_if_lost``: skip it (True) if another writer
+        healed meanwhile. Returns whether the WAL was emptied.
+
+        Raises:
+            OSError: the checkpoint failed (I/O error, or any SQLite error other than busy).
+        """
         with self._conn_lock:
             if self._lock_file is not None:
                 fcntl.flock(self._lock_file, fcntl.LOCK_EX)  # no commit is counted during the checkpoint
             try:
-                if not self._wal_sync.lost():  # another writer healed it meanwhile
-                    return
-                try:
-                    _retry_busy(self._checkpoint)
-                except sqlite3.Error as e:
-                    raise OSError(errno.EIO, f"the checkpoint after a failed sync failed ({e})") from None
-                self._wal_sync.healed()
+                if only_if_lost and not self._wal_sync.lost():
+                    return True
+                return self._wal_sync.checkpoint(lambda: self._truncate_wal(wait))
             finally:
                 self._unlock_file()
 
-    def _checkpoint(self) -> None:
-        """One TRUNCATE checkpoint; a reader still on the WAL makes it raise "locked" (``_retry_busy`` waits)."""
-        busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy:
-            raise sqlite3.OperationalError("database is locked: a reader still uses the write-ahead log")
+    def _truncate_wal(self, wait: bool) -> bool:
+        """``PRAGMA wal_checkpoint(TRUNCATE)``: True if it emptied the WAL, False if readers kept it busy."""
+        def once() -> bool:
+            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy and wait:
+                raise sqlite3.OperationalError("database is locked: a reader still uses the write-ahead log")
+            return not busy
+        try:
+            return _retry_busy(once) if wait else once()
+        except sqlite3.Error as e:
+            if _is_busy(e):
+                return False
+            raise OSError(errno.EIO, f"the checkpoint of the write-ahead log failed ({e})") from None
 
     def _durable_found(self) -> None:
         """Before answering a write with a row found already stored (a retry finding its earlier, failed
