@@ -303,8 +303,11 @@ class Store:
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=0)
             db = Database(conn)
             conn.execute("PRAGMA foreign_keys=ON")
-            with contextlib.suppress(sqlite3.OperationalError):  # another process may hold it: kept as is
+            switch_failed = False
+            try:
                 _retry_busy(lambda: conn.execute(f"PRAGMA journal_mode={journal_mode}"))
+            except sqlite3.OperationalError as e:  # another process may hold it: kept as is
+                switch_failed = not _is_busy(e)  # leaving WAL checkpoints, and may have hidden a failed sync
             # FULL in WAL mode: COMMIT only writes the WAL (NORMAL) and WalSync syncs it outside the write
             # lock before anything is acknowledged; the same guarantee, one sync shared by many commits.
             wal = _retry_busy(lambda: conn.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
@@ -318,6 +321,8 @@ class Store:
             store = cls(db, path, reader, lock_file)
             if wal_sync:
                 store._wal_sync = WalSync(path, lock_file)
+                if switch_failed:  # still WAL: nothing more acknowledged until a checkpoint has worked
+                    store._wal_sync.mark_lost()
             store._check_integrity()
             store._check_schema_version()
             with store.write():
@@ -332,12 +337,22 @@ class Store:
         return store
 
     def close(self) -> None:
+        """Close both connections and the lock files. In WAL mode the WAL is checkpointed first, through
+        ``_checkpoint_wal``: SQLite's own checkpoint when the last connection closes ignores a failed sync, so
+        a failure here is recorded in ``<db>.lock`` (the next store on the file heals before acknowledging).
+        What was acknowledged was synced before, and stays in the WAL if a checkpoint fails."""
         with self._conn_lock, self._read_lock:
+            if self._wal_sync is not None:
+                try:
+                    self._checkpoint_wal(wait=False)
+                except OSError as e:
+                    log.warning("%s: %s at close; the next store on it checkpoints first", self.path, e.strerror)
             self.db.close()
             if self._reader is not self._conn:
                 self._reader.close()
             if self._wal_sync is not None:
                 self._wal_sync.close()
+                self._wal_sync = None
             if self._lock_file is not None:
                 os.close(self._lock_file)
                 self._lock_file = None
@@ -573,7 +588,8 @@ class Store:
         try:
             self._checkpoint_wal(wait=size >= CHECKPOINT_WAIT_BYTES)
         except OSError as e:
-            log.warning("%s: checkpoint of the write-ahead log failed (%s); the next write retries it", self.path, e)
+            log.warning("%s: %s; the next write checkpoints before anything more is acknowledged",
+                        self.path, e.strerror)
 
     def _checkpoint_wal(self, wait: bool, only_if_lost: bool = False) -> bool:
         """One TRUNCATE checkpoint under the write locks, through ``WalSync.checkpoint`` (an I/O error marks the

@@ -156,6 +156,12 @@ class WalSync:
                 self._mark_healed()
             return emptied
 
+    def mark_lost(self) -> None:
+        """Record that a sync of SQLite's own may have failed unseen (a checkpoint whose error SQLite did not
+        pass on): every commit not known synced, and every later one, is refused until ``healed``."""
+        with self._sync_locked():
+            self._mark_lost()
+
     @contextlib.contextmanager
     def _sync_locked(self) -> Iterator[None]:
         """The sync lock: this process's threads and, through ``<db>.sync``, other processes take turns."""

@@ -9,10 +9,13 @@ fails because the process may not grow a file past ``RLIMIT_FSIZE`` (EFBIG, repo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import resource
+import shutil
 import signal
 import sqlite3
+import struct
 import threading
 from pathlib import Path
 
@@ -21,7 +24,7 @@ import pytest
 from realunify_arena import store as store_module
 from realunify_arena import walsync
 from realunify_arena.commands._options import store_at
-from realunify_arena.store import CHECKPOINT_BYTES, Store
+from realunify_arena.store import CHECKPOINT_BYTES, Store, StoreError
 
 BIG = CHECKPOINT_BYTES + 2**20  # one value that takes the WAL past the checkpoint size (the reviewer's 5 MB)
 
@@ -45,7 +48,8 @@ def wal(store: Store) -> Path:
 
 def test_a_big_commit_is_checkpointed_by_the_store_after_its_sync_never_by_sqlite_at_commit(opened, monkeypatch):
     events = []
-    real_sync, real_committed, real_checkpoint = walsync._sync_file, walsync.WalSync.committed, walsync.WalSync.checkpoint
+    real_sync, real_committed = walsync._sync_file, walsync.WalSync.committed
+    real_checkpoint = walsync.WalSync.checkpoint
 
     def sync(fd):
         real_sync(fd)
@@ -71,10 +75,24 @@ def test_a_big_commit_is_checkpointed_by_the_store_after_its_sync_never_by_sqlit
         assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
 
 
+@contextlib.contextmanager
+def files_may_not_grow_past(size: int):
+    """This process may not grow any file past ``size`` bytes: a write beyond fails with EFBIG, which SQLite
+    reports as SQLITE_IOERR_WRITE (the signal that would end the process is ignored meanwhile)."""
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
 @pytest.fixture
 def no_room_for_the_checkpoint(monkeypatch):
-    """The store's next checkpoint runs while this process may not grow a file past 1 MB: SQLite's write into
-    the database file fails (a real EFBIG, SQLITE_IOERR_WRITE). Files are free again as soon as it returns."""
+    """The store's next checkpoint runs while no file may grow past 1 MB: SQLite's write into the database file
+    fails. Files are free again as soon as it returns."""
     real = walsync.WalSync.checkpoint
     calls = []
 
@@ -82,17 +100,22 @@ def no_room_for_the_checkpoint(monkeypatch):
         calls.append(run)
         if len(calls) > 1:
             return real(self, run)
-        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, hard))
-        try:
+        with files_may_not_grow_past(2**20):
             return real(self, run)
-        finally:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
     monkeypatch.setattr(walsync.WalSync, "checkpoint", checkpoint)
-    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of the signal that ends the process
-    yield calls
-    signal.signal(signal.SIGXFSZ, previous)
+    return calls
+
+
+def lost_range(path: Path) -> tuple[int, int]:
+    """The commits ``<db>.lock`` says a failed sync may have lost ((0, 0): none)."""
+    return struct.unpack_from("QQ", Path(f"{path}.lock").read_bytes(), 16)
+
+
+def only_the_database_file(path: Path, out: Path) -> sqlite3.Connection:
+    """The database file without its WAL, opened by SQLite: what a checkpoint has put there."""
+    out.write_bytes(path.read_bytes())
+    return sqlite3.connect(out)
 
 
 def test_a_checkpoint_that_fails_refuses_what_it_may_have_lost_until_the_next_write_heals(
@@ -101,13 +124,11 @@ def test_a_checkpoint_that_fails_refuses_what_it_may_have_lost_until_the_next_wr
     with caplog.at_level(logging.WARNING, logger=store_module.__name__):
         assert store.meta("big", lambda: "x" * BIG) == "x" * BIG  # synced, then acknowledged: safe
     assert len(no_room_for_the_checkpoint) == 1, "the store did not checkpoint the big WAL"
-    assert "checkpoint of the write-ahead log failed" in caplog.text
+    assert "the checkpoint of the write-ahead log failed" in caplog.text
     assert store._wal_sync.lost(), "a failed checkpoint left no lost range: a later sync would acknowledge"
     store.remember_dataset_source("b", "after")  # healed first: a checkpoint that worked, then acknowledged
     assert len(no_room_for_the_checkpoint) == 2 and not store._wal_sync.lost()
-    alone = tmp_path / "alone.db"  # the database file without its WAL: the healing checkpoint put it all there
-    alone.write_bytes(store.path.read_bytes())
-    db = sqlite3.connect(alone)
+    db = only_the_database_file(store.path, tmp_path / "alone.db")  # the healing checkpoint put it all there
     assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
     assert db.execute("select length(value) from meta where key = 'big'").fetchone()[0] == BIG
     assert db.execute("select value from meta where key = 'dataset_source:a'").fetchone()[0] == "before"
@@ -143,3 +164,41 @@ def test_the_wal_stops_growing_where_the_store_waits_for_readers(store, monkeypa
     finally:
         let_go.set()
         thread.join(30)
+
+
+def test_a_checkpoint_at_close_that_fails_is_recorded_and_healed_by_the_next_store(tmp_path):
+    """SQLite checkpoints when the last connection closes and ignores a failure there."""
+    path = tmp_path / "arena.db"
+    store = Store.open(path)
+    store.meta("mid", lambda: "m" * 2**20)  # acknowledged; the WAL stays below the checkpoint size
+    with files_may_not_grow_past(path.stat().st_size):  # the checkpoint must grow the database file
+        store.close()
+    assert lost_range(path) != (0, 0), "a checkpoint at close failed and nothing recorded it"
+    store = Store.open(path)  # its first write (the schema's) heals before it is acknowledged
+    store.close()
+    assert lost_range(path) == (0, 0)
+    db = only_the_database_file(path, tmp_path / "alone.db")
+    assert db.execute("select length(value) from meta where key = 'mid'").fetchone()[0] == 2**20
+    db.close()
+
+
+def test_a_store_that_could_not_leave_wal_mode_acknowledges_nothing_until_a_checkpoint_works(tmp_path):
+    """``journal_mode="delete"`` on a database left in WAL mode (a crash) checkpoints while switching; if that
+    fails, SQLite stays in WAL mode and the store carries on with WalSync, after a failure it did not see."""
+    path, crashed = tmp_path / "arena.db", tmp_path / "crashed" / "arena.db"
+    Store.open(path).close()  # the schema in the database file
+    store = Store.open(path)
+    store.meta("mid", lambda: "m" * 2**20)
+    crashed.parent.mkdir()
+    for suffix in ("", "-wal"):  # the files as a crash leaves them: the WAL not checkpointed
+        shutil.copy(f"{path}{suffix}", f"{crashed}{suffix}")
+    store.close()
+    refused = pytest.raises(StoreError, match="checkpoint of the write-ahead log failed")
+    with files_may_not_grow_past(crashed.stat().st_size), refused:
+        Store.open(crashed, journal_mode="delete")  # its first write is refused: the healing checkpoint fails
+    store = Store.open(crashed, journal_mode="delete")
+    try:
+        assert store.db.execute("pragma journal_mode").fetchone()[0] == "delete"
+        assert store.meta("mid") == "m" * 2**20
+    finally:
+        store.close()
