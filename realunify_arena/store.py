@@ -60,9 +60,10 @@ SYNCHRONOUS = ("full", "normal")
 
 
 BUSY_SECONDS = 30.0  # how long a writer retries a database another process holds before giving up
-# the WAL sizes (bytes) past which an acknowledged write checkpoints it (``Store._tidy_wal``): from the first
-# it tries once, readers permitting (SQLite's own default is 1000 pages, ~4 MB); from the second it waits for
-# readers, up to BUSY_SECONDS, so a WAL that readers keep from emptying stops growing there
+# WAL sizes (bytes) for the checkpoints an acknowledged write runs (``Store._tidy_wal``; SQLite's automatic one,
+# at 1000 pages, ~4 MB, is off): from the first it tries once, readers permitting, a RESTART (the next writer
+# reuses the file from its start: overwriting is cheaper than growing a file); a file twice that size is
+# TRUNCATEd; from the second size it waits for readers, up to BUSY_SECONDS, so the WAL stops growing there
 CHECKPOINT_BYTES = 4 * 2**20
 CHECKPOINT_WAIT_BYTES = 64 * 2**20
 _BACKOFF = (0.0002, 0.005)  # first and longest pause between retries, seconds (jittered)
@@ -268,6 +269,7 @@ class Store:
         self._leading = False
         self._depth = 0  # savepoint names of nested writes
         self._wal_sync: WalSync | None = None  # set by ``open`` where COMMIT leaves the sync to it
+        self._checkpoint_at = CHECKPOINT_BYTES  # the WAL file size from which ``_tidy_wal`` checkpoints
 
     @classmethod
     def open(cls, db_path: str | Path, *, journal_mode: str = "wal", synchronous: str = "full") -> Store:
@@ -344,7 +346,7 @@ class Store:
         with self._conn_lock, self._read_lock:
             if self._wal_sync is not None:
                 try:
-                    self._checkpoint_wal(wait=False)
+                    self._checkpoint_wal("TRUNCATE", wait=False)
                 except OSError as e:
                     log.warning("%s: %s at close; the next store on it checkpoints first", self.path, e.strerror)
             self.db.close()
@@ -568,7 +570,7 @@ class Store:
         """
         if self._wal_sync is None or not self._wal_sync.lost():
             return
-        if not self._checkpoint_wal(wait=True, only_if_lost=True):
+        if not self._checkpoint_wal("TRUNCATE", wait=True, only_if_lost=True):
             raise OSError(errno.EIO, "the checkpoint after a failed sync could not empty the write-ahead log:"
                                      f" readers kept it busy for {BUSY_SECONDS:.0f} s")
 
@@ -583,19 +585,27 @@ class Store:
             size = os.stat(f"{self.path}-wal").st_size
         except OSError:
             return
-        if size < CHECKPOINT_BYTES:
+        if size < self._checkpoint_at:
             return
+        wait = size >= CHECKPOINT_WAIT_BYTES
+        mode = "TRUNCATE" if wait or size >= 2 * CHECKPOINT_BYTES else "RESTART"
         try:
-            self._checkpoint_wal(wait=size >= CHECKPOINT_WAIT_BYTES)
+            emptied = self._checkpoint_wal(mode, wait)
         except OSError as e:
             log.warning("%s: %s; the next write checkpoints before anything more is acknowledged",
                         self.path, e.strerror)
+            emptied = False
+        if not emptied:  # readers kept it busy (or it failed): again once another CHECKPOINT_BYTES are written
+            self._checkpoint_at = size + CHECKPOINT_BYTES
+        else:  # a restarted WAL only grows past its size again after that many bytes of new frames
+            self._checkpoint_at = size + 1 if mode == "RESTART" else CHECKPOINT_BYTES
 
-    def _checkpoint_wal(self, wait: bool, only_if_lost: bool = False) -> bool:
-        """One TRUNCATE checkpoint under the write locks, through ``WalSync.checkpoint`` (an I/O error marks the
-        lost range; a finished one heals it). ``wait``: retry while readers (or another process's checkpoint)
-        keep it busy, up to ``BUSY_SECONDS``; else one try. ``only_if_lost``: skip it (True) if another writer
-        healed meanwhile. Returns whether the WAL was emptied.
+    def _checkpoint_wal(self, mode: str, wait: bool, only_if_lost: bool = False) -> bool:
+        """One checkpoint (``mode``: RESTART or TRUNCATE) under the write locks, through ``WalSync.checkpoint``
+        (an I/O error marks the lost range; one that finished heals it). ``wait``: retry while readers (or
+        another process's checkpoint) keep it busy, up to ``BUSY_SECONDS``; else one try. ``only_if_lost``:
+        skip it (True) if another writer healed meanwhile. Returns whether every frame was copied into the
+        synced database file and the WAL emptied (TRUNCATE) or left for the next writer to restart (RESTART).
 
         Raises:
             OSError: the checkpoint failed (I/O error, or any SQLite error other than busy).
@@ -606,14 +616,14 @@ class Store:
             try:
                 if only_if_lost and not self._wal_sync.lost():
                     return True
-                return self._wal_sync.checkpoint(lambda: self._truncate_wal(wait))
+                return self._wal_sync.checkpoint(lambda: self._run_checkpoint(mode, wait))
             finally:
                 self._unlock_file()
 
-    def _truncate_wal(self, wait: bool) -> bool:
-        """``PRAGMA wal_checkpoint(TRUNCATE)``: True if it emptied the WAL, False if readers kept it busy."""
+    def _run_checkpoint(self, mode: str, wait: bool) -> bool:
+        """``PRAGMA wal_checkpoint(mode)``: True if it finished, False if readers kept it busy."""
         def once() -> bool:
-            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _, _ = self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
             if busy and wait:
                 raise sqlite3.OperationalError("database is locked: a reader still uses the write-ahead log")
             return not busy

@@ -70,7 +70,7 @@ def test_a_big_commit_is_checkpointed_by_the_store_after_its_sync_never_by_sqlit
     opened.meta("big", lambda: "x" * BIG)
     assert events[0] == ("commit", before), f"SQLite copied the WAL into the database file inside COMMIT: {events}"
     assert events[1:] == ["sync", "checkpoint"], events
-    assert opened.path.stat().st_size > BIG and wal(opened).stat().st_size == 0  # copied, WAL emptied
+    assert opened.path.stat().st_size > BIG  # copied into the database file
     for conn in (opened.db.conn, opened._reader):
         assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
 
