@@ -14,7 +14,9 @@ write lock is let go and one sync serves every commit written before it, of any 
 processes on one database take turns through an OS lock file beside it (``<db>.lock``, which also holds
 the commit counters; ``<db>.sync`` makes syncs take turns) and retry a busy SQLite with a short backoff,
 never through SQLite's sleeping busy handler. Reads use a second connection and do not
-wait for a commit in WAL mode.
+wait for a commit in WAL mode. Checkpoints of the WAL are the store's own (SQLite's automatic one would sync
+the WAL behind ``walsync`` and ignore a failure): after an acknowledged write once the WAL holds
+``CHECKPOINT_BYTES``, after a failed sync, and at ``close``; each one's failure is handled as a failed sync.
 """
 
 from __future__ import annotations
