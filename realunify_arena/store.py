@@ -14,7 +14,9 @@ write lock is let go and one sync serves every commit written before it, of any 
 processes on one database take turns through an OS lock file beside it (``<db>.lock``, which also holds
 the commit counters; ``<db>.sync`` makes syncs take turns) and retry a busy SQLite with a short backoff,
 never through SQLite's sleeping busy handler. Reads use a second connection and do not
-wait for a commit in WAL mode.
+wait for a commit in WAL mode. Checkpoints of the WAL are the store's own (SQLite's automatic one would sync
+the WAL behind ``walsync`` and ignore a failure): after an acknowledged write once the WAL holds
+``CHECKPOINT_BYTES``, after a failed sync, and at ``close``; each one's failure is handled as a failed sync.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import datetime as dt
 import errno
 import hashlib
 import json
+import logging
 import os
 import random
 import re
@@ -49,6 +52,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 migrations = Migrations("realunify_arena")
 
@@ -58,6 +62,12 @@ SYNCHRONOUS = ("full", "normal")
 
 
 BUSY_SECONDS = 30.0  # how long a writer retries a database another process holds before giving up
+# WAL sizes (bytes) for the checkpoints an acknowledged write runs (``Store._tidy_wal``; SQLite's automatic one,
+# at 1000 pages, ~4 MB, is off): from the first it tries once, readers permitting, a RESTART (the next writer
+# reuses the file from its start: overwriting is cheaper than growing a file); a file twice that size is
+# TRUNCATEd; from the second size it waits for readers, up to BUSY_SECONDS, so the WAL stops growing there
+CHECKPOINT_BYTES = 4 * 2**20
+CHECKPOINT_WAIT_BYTES = 64 * 2**20
 _BACKOFF = (0.0002, 0.005)  # first and longest pause between retries, seconds (jittered)
 
 
@@ -261,6 +271,7 @@ class Store:
         self._leading = False
         self._depth = 0  # savepoint names of nested writes
         self._wal_sync: WalSync | None = None  # set by ``open`` where COMMIT leaves the sync to it
+        self._checkpoint_at = CHECKPOINT_BYTES  # the WAL file size from which ``_tidy_wal`` checkpoints
 
     @classmethod
     def open(cls, db_path: str | Path, *, journal_mode: str = "wal", synchronous: str = "full") -> Store:
@@ -296,8 +307,11 @@ class Store:
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=0)
             db = Database(conn)
             conn.execute("PRAGMA foreign_keys=ON")
-            with contextlib.suppress(sqlite3.OperationalError):  # another process may hold it: kept as is
+            switch_failed = False
+            try:
                 _retry_busy(lambda: conn.execute(f"PRAGMA journal_mode={journal_mode}"))
+            except sqlite3.OperationalError as e:  # another process may hold it: kept as is
+                switch_failed = not _is_busy(e)  # leaving WAL checkpoints, and may have hidden a failed sync
             # FULL in WAL mode: COMMIT only writes the WAL (NORMAL) and WalSync syncs it outside the write
             # lock before anything is acknowledged; the same guarantee, one sync shared by many commits.
             wal = _retry_busy(lambda: conn.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
@@ -306,9 +320,13 @@ class Store:
             reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                      timeout=BUSY_SECONDS)
             reader.execute("PRAGMA foreign_keys=ON")
+            for c in (conn, reader):  # no checkpoint behind WalSync's back: SQLite's ignores a failed sync
+                c.execute("PRAGMA wal_autocheckpoint=0")
             store = cls(db, path, reader, lock_file)
             if wal_sync:
                 store._wal_sync = WalSync(path, lock_file)
+                if switch_failed:  # still WAL: nothing more acknowledged until a checkpoint has worked
+                    store._wal_sync.mark_lost()
             store._check_integrity()
             store._check_schema_version()
             with store.write():
@@ -323,12 +341,22 @@ class Store:
         return store
 
     def close(self) -> None:
+        """Close both connections and the lock files. In WAL mode the WAL is checkpointed first, through
+        ``_checkpoint_wal``: SQLite's own checkpoint when the last connection closes ignores a failed sync, so
+        a failure here is recorded in ``<db>.lock`` (the next store on the file heals before acknowledging).
+        What was acknowledged was synced before, and stays in the WAL if a checkpoint fails."""
         with self._conn_lock, self._read_lock:
+            if self._wal_sync is not None:
+                try:
+                    self._checkpoint_wal("TRUNCATE", wait=False)
+                except OSError as e:
+                    log.warning("%s: %s at close; the next store on it checkpoints first", self.path, e.strerror)
             self.db.close()
             if self._reader is not self._conn:
                 self._reader.close()
             if self._wal_sync is not None:
                 self._wal_sync.close()
+                self._wal_sync = None
             if self._lock_file is not None:
                 os.close(self._lock_file)
                 self._lock_file = None
@@ -398,6 +426,8 @@ class Store:
                 following.wake()  # not done: it leads the next batch
             for op, error in outcomes:
                 op.finish(error)
+        if commit:
+            self._tidy_wal()  # after the acknowledgements: none of them waits for a checkpoint
 
     def _drain(self) -> list[_Op]:
         with self._mutex:
@@ -502,6 +532,7 @@ class Store:
             self._make_durable(commit)
         except OSError as e:
             raise StoreError(self._sync_failed(e)) from None
+        self._tidy_wal()
 
     def _begin(self, lock: bool = True) -> None:
         """BEGIN IMMEDIATE: take the write lock now, retrying briefly while another process holds it."""
@@ -541,25 +572,69 @@ class Store:
         """
         if self._wal_sync is None or not self._wal_sync.lost():
             return
+        if not self._checkpoint_wal("TRUNCATE", wait=True, only_if_lost=True):
+            raise OSError(errno.EIO, "the checkpoint after a failed sync could not empty the write-ahead log:"
+                                     f" readers kept it busy for {BUSY_SECONDS:.0f} s")
+
+    def _tidy_wal(self) -> None:
+        """Checkpoint the WAL once it holds ``CHECKPOINT_BYTES`` (SQLite's automatic checkpoint is off: it
+        would sync the WAL behind WalSync's back and ignore a failure). Call after acknowledging, without the
+        write locks; a failure is not raised (what was acknowledged is synced already) but leaves the lost
+        range marked, so the next write heals first."""
+        if self._wal_sync is None:
+            return
+        try:
+            size = os.stat(f"{self.path}-wal").st_size
+        except OSError:
+            return
+        if size < self._checkpoint_at:
+            return
+        wait = size >= CHECKPOINT_WAIT_BYTES
+        mode = "TRUNCATE" if wait or size >= 2 * CHECKPOINT_BYTES else "RESTART"
+        try:
+            emptied = self._checkpoint_wal(mode, wait)
+        except OSError as e:
+            log.warning("%s: %s; the next write checkpoints before anything more is acknowledged",
+                        self.path, e.strerror)
+            emptied = False
+        if not emptied:  # readers kept it busy (or it failed): again once another CHECKPOINT_BYTES are written
+            self._checkpoint_at = size + CHECKPOINT_BYTES
+        else:  # a restarted WAL only grows past its size again after that many bytes of new frames
+            self._checkpoint_at = size + 1 if mode == "RESTART" else CHECKPOINT_BYTES
+
+    def _checkpoint_wal(self, mode: str, wait: bool, only_if_lost: bool = False) -> bool:
+        """One checkpoint (``mode``: RESTART or TRUNCATE) under the write locks, through ``WalSync.checkpoint``
+        (an I/O error marks the lost range; one that finished heals it). ``wait``: retry while readers (or
+        another process's checkpoint) keep it busy, up to ``BUSY_SECONDS``; else one try. ``only_if_lost``:
+        skip it (True) if another writer healed meanwhile. Returns whether every frame was copied into the
+        synced database file and the WAL emptied (TRUNCATE) or left for the next writer to restart (RESTART).
+
+        Raises:
+            OSError: the checkpoint failed (I/O error, or any SQLite error other than busy).
+        """
         with self._conn_lock:
             if self._lock_file is not None:
                 fcntl.flock(self._lock_file, fcntl.LOCK_EX)  # no commit is counted during the checkpoint
             try:
-                if not self._wal_sync.lost():  # another writer healed it meanwhile
-                    return
-                try:
-                    _retry_busy(self._checkpoint)
-                except sqlite3.Error as e:
-                    raise OSError(errno.EIO, f"the checkpoint after a failed sync failed ({e})") from None
-                self._wal_sync.healed()
+                if only_if_lost and not self._wal_sync.lost():
+                    return True
+                return self._wal_sync.checkpoint(lambda: self._run_checkpoint(mode, wait))
             finally:
                 self._unlock_file()
 
-    def _checkpoint(self) -> None:
-        """One TRUNCATE checkpoint; a reader still on the WAL makes it raise "locked" (``_retry_busy`` waits)."""
-        busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy:
-            raise sqlite3.OperationalError("database is locked: a reader still uses the write-ahead log")
+    def _run_checkpoint(self, mode: str, wait: bool) -> bool:
+        """``PRAGMA wal_checkpoint(mode)``: True if it finished, False if readers kept it busy."""
+        def once() -> bool:
+            busy, _, _ = self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            if busy and wait:
+                raise sqlite3.OperationalError("database is locked: a reader still uses the write-ahead log")
+            return not busy
+        try:
+            return _retry_busy(once) if wait else once()
+        except sqlite3.Error as e:
+            if _is_busy(e):
+                return False
+            raise OSError(errno.EIO, f"the checkpoint of the write-ahead log failed ({e})") from None
 
     def _durable_found(self) -> None:
         """Before answering a write with a row found already stored (a retry finding its earlier, failed

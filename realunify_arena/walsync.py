@@ -25,15 +25,23 @@ checksums, so recovery after a crash stops at the first frame that did not reach
 frame after it, however well synced. So after a failed sync every commit from the first not known synced on
 is refused, until the WAL is emptied into the database file (a checkpoint that syncs it, then ``healed``);
 ``lost`` says so, and the caller (``Store``) checkpoints before acknowledging anything more.
+
+SQLite's own syncs are the other way a failure goes unseen: a checkpoint syncs the WAL on SQLite's descriptor
+and, run automatically at COMMIT (``wal_autocheckpoint``), ignores a failure, which Linux then reports to no
+later descriptor. So ``Store`` turns automatic checkpoints off and runs each one through ``checkpoint``: under
+the sync lock (no sync of ours runs meanwhile, so none can succeed in between on a fresh descriptor), and a
+checkpoint that fails marks the lost range exactly as a failed sync does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
 import struct
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 try:  # POSIX only
@@ -122,17 +130,62 @@ class WalSync:
         """Record that a checkpoint copied every commit counted so far into the database file, synced it and
         emptied the WAL: none is lost any more, and each counts as synced. Call with the write lock held
         (no commit is counted meanwhile), right after that checkpoint."""
+        with self._sync_locked():
+            self._mark_healed()
+
+    def checkpoint(self, run: Callable[[], bool]) -> bool:
+        """Run ``run``, a checkpoint, with no sync of ours running meanwhile; returns its result.
+
+        A checkpoint syncs the WAL on SQLite's own descriptor, and a write-back error is reported once per
+        open file: a sync of ours on a fresh descriptor would then succeed. So if ``run`` raises ``OSError``
+        (an I/O error), every commit not known synced, and every later one, is lost as after a failed sync,
+        until ``healed``. ``run`` returns True when it emptied the WAL into the synced database file (a
+        TRUNCATE checkpoint that finished): every commit counted is then healed. Call with the write lock
+        held (``healed`` needs it), never inside a sync.
+
+        Raises:
+            OSError: from ``run``; the lost range is marked.
+        """
+        with self._sync_locked():
+            try:
+                emptied = run()
+            except OSError:
+                self._mark_lost()
+                raise
+            if emptied:
+                self._mark_healed()
+            return emptied
+
+    def mark_lost(self) -> None:
+        """Record that a sync of SQLite's own may have failed unseen (a checkpoint whose error SQLite did not
+        pass on): every commit not known synced, and every later one, is refused until ``healed``."""
+        with self._sync_locked():
+            self._mark_lost()
+
+    @contextlib.contextmanager
+    def _sync_locked(self) -> Iterator[None]:
+        """The sync lock: this process's threads and, through ``<db>.sync``, other processes take turns."""
         with self._thread_lock:
             if self._sync_fd is not None:
-                fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
+                fcntl.flock(self._sync_fd, fcntl.LOCK_EX)  # woken at once when the other process's sync is done
             try:
-                made = _WORD.unpack_from(self._counters, _MADE)[0]
-                _WORD.pack_into(self._counters, _SYNCED, max(made, _WORD.unpack_from(self._counters, _SYNCED)[0]))
-                _WORD.pack_into(self._counters, _LOST_FIRST, 0)
-                _WORD.pack_into(self._counters, _LOST_LAST, 0)
+                yield
             finally:
                 if self._sync_fd is not None:
                     fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+
+    def _mark_healed(self) -> None:
+        made = _WORD.unpack_from(self._counters, _MADE)[0]
+        _WORD.pack_into(self._counters, _SYNCED, max(made, _WORD.unpack_from(self._counters, _SYNCED)[0]))
+        _WORD.pack_into(self._counters, _LOST_FIRST, 0)
+        _WORD.pack_into(self._counters, _LOST_LAST, 0)
+
+    def _mark_lost(self) -> None:
+        """Every commit not known synced may be lost, and every later one with it (written while the failed
+        sync ran, or behind the lost frames): refused until ``healed``. Call under the sync lock."""
+        first, last, synced = (_WORD.unpack_from(self._counters, at)[0] for at in (_LOST_FIRST, _LOST_LAST, _SYNCED))
+        _WORD.pack_into(self._counters, _LOST_FIRST, min(first, synced + 1) if last else synced + 1)
+        _WORD.pack_into(self._counters, _LOST_LAST, UNTIL_HEALED)
 
     def make_durable(self, commit: int) -> None:
         """Return once commit number ``commit`` (from ``committed``) is on disk: at once if a sync already
@@ -142,33 +195,25 @@ class WalSync:
         Raises:
             OSError: the sync failed; the commit must not be acknowledged.
         """
-        with self._thread_lock:
-            if self._sync_fd is not None:
-                fcntl.flock(self._sync_fd, fcntl.LOCK_EX)  # woken at once when the other process's sync is done
+        with self._sync_locked():
+            first, last = (_WORD.unpack_from(self._counters, at)[0] for at in (_LOST_FIRST, _LOST_LAST))
+            if last and first <= commit <= last:
+                raise OSError(errno.EIO, f"an earlier sync of {self._wal} failed, so this commit (number "
+                                         f"{commit}) may not be on disk")
+            synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
+            if commit <= synced:
+                return
+            covered = _WORD.unpack_from(self._counters, _MADE)[0]  # all written before the sync starts
             try:
-                first, last = (_WORD.unpack_from(self._counters, at)[0] for at in (_LOST_FIRST, _LOST_LAST))
-                if last and first <= commit <= last:
-                    raise OSError(errno.EIO, f"an earlier sync of {self._wal} failed, so this commit (number "
-                                             f"{commit}) may not be on disk")
-                synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
-                if commit <= synced:
-                    return
-                covered = _WORD.unpack_from(self._counters, _MADE)[0]  # all written before the sync starts
+                fd = os.open(self._wal, os.O_RDONLY)
+            except FileNotFoundError:  # removed after a full checkpoint, which synced the database file
+                pass
+            else:
                 try:
-                    fd = os.open(self._wal, os.O_RDONLY)
-                except FileNotFoundError:  # removed after a full checkpoint, which synced the database file
-                    pass
-                else:
-                    try:
-                        _sync_file(fd)
-                    except OSError:  # every commit not known synced may be lost, and every later one with it
-                        # (written while this sync ran, or behind the lost frames): refused until ``healed``
-                        _WORD.pack_into(self._counters, _LOST_FIRST, min(first, synced + 1) if last else synced + 1)
-                        _WORD.pack_into(self._counters, _LOST_LAST, UNTIL_HEALED)
-                        raise
-                    finally:
-                        os.close(fd)
-                _WORD.pack_into(self._counters, _SYNCED, max(synced, covered))
-            finally:
-                if self._sync_fd is not None:
-                    fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+                    _sync_file(fd)
+                except OSError:
+                    self._mark_lost()
+                    raise
+                finally:
+                    os.close(fd)
+            _WORD.pack_into(self._counters, _SYNCED, max(synced, covered))

@@ -217,3 +217,35 @@ def test_a_garbage_lost_range_only_costs_a_checkpoint(tmp_path):
     finally:
         store.close()
     assert Store.open(path).dataset_source("d") == "x"
+
+
+def test_a_failed_checkpoint_loses_every_commit_not_known_synced_until_one_heals(tmp_path):
+    """A checkpoint syncs the WAL on SQLite's own descriptor: if that fails, Linux reports it there once and our
+    next sync on a fresh descriptor succeeds. So a failed checkpoint must refuse what a failed sync refuses."""
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    (tmp_path / "arena.db-wal").write_bytes(b"")
+    writer = walsync.WalSync(path, _open_lock_file(path))
+    other = walsync.WalSync(path, _open_lock_file(path))  # another store (or process) on the file
+    synced = writer.committed()
+    writer.make_durable(synced)
+    pending = other.committed()  # written, its sync still to come
+
+    def failing_checkpoint():
+        raise OSError(5, "Input/output error")
+
+    with pytest.raises(OSError):
+        writer.checkpoint(failing_checkpoint)
+    other.make_durable(synced)  # synced before: still acknowledged
+    with pytest.raises(OSError, match="may not be on disk"):
+        other.make_durable(pending)  # used to sync on a fresh descriptor, succeed and acknowledge
+    later = writer.committed()
+    with pytest.raises(OSError, match="may not be on disk"):
+        writer.make_durable(later)  # behind the frames the checkpoint's sync may have lost
+    assert not writer.checkpoint(lambda: False)  # busy (readers): nothing healed
+    assert writer.lost()
+    assert writer.checkpoint(lambda: True)  # a TRUNCATE checkpoint that emptied the WAL: healed
+    other.make_durable(pending)
+    writer.make_durable(writer.committed())
+    writer.close()
+    other.close()
