@@ -13,7 +13,8 @@ processors (read from transformers' own list, so a setting not implemented here 
 ignored), identical greedy tokens on CPU in float32 (``tests/unit/test_janus_fast.py``), and per-step
 logits within bf16 noise on GPU (``tests/gpu/test_janus_fast_gpu.py``). Logits are processed in float32.
 Attention never runs on cuDNN's kernels, whose results vary from call to call on CUDA
-(``adapters/determinism.py``), so a seed repeats its image.
+(``adapters/determinism.py``), so a seed repeats its image: each call turns that backend off for the process,
+and each compiled step records the allowed backends in its graph.
 
 Seeds: sampling draws one Exp(1) variate per codebook/vocabulary entry and step from ``generator``
 (torch's default generator of the device when none is given, so ``torch.manual_seed`` works too) and takes
@@ -41,7 +42,7 @@ from transformers.generation.logits_process import (ClassifierFreeGuidanceLogits
                                                     TopKLogitsWarper, TopPLogitsWarper)
 
 from realunify_arena import stopping
-from realunify_arena.adapters.determinism import reproducible_attention
+from realunify_arena.adapters.determinism import leave_out_cudnn_attention, reproducible_attention
 
 FAST_PATH_ENV = "REALUNIFY_JANUS_FAST"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -221,16 +222,16 @@ class JanusFastGenerator:
                         generator: torch.Generator | None = None, generation_config: GenerationConfig | None = None,
                         **kwargs) -> torch.Tensor:
         """(prompts × num_return_sequences, num_image_tokens) VQ token ids, rows grouped by prompt."""
-        with reproducible_attention():
-            return self._image_loop(input_ids, attention_mask, generator, generation_config, kwargs, None)[0]
+        leave_out_cudnn_attention()
+        return self._image_loop(input_ids, attention_mask, generator, generation_config, kwargs, None)[0]
 
     @torch.inference_mode()
     def image_logits(self, input_ids: torch.Tensor, forced: torch.Tensor, attention_mask: torch.Tensor | None = None,
                      *, generator: torch.Generator | None = None, **kwargs) -> torch.Tensor:
         """Raw head logits (2 × rows, steps, codebook) of each step, run with the same settings (so the same
         graph) as ``generate_images`` but feeding back ``forced`` (rows, steps): the teacher-forced check."""
-        with reproducible_attention():
-            return self._image_loop(input_ids, attention_mask, generator, None, kwargs, forced)[1]
+        leave_out_cudnn_attention()
+        return self._image_loop(input_ids, attention_mask, generator, None, kwargs, forced)[1]
 
     def _image_loop(self, input_ids, attention_mask, generator, generation_config, kwargs, forced):
         device = input_ids.device
@@ -298,9 +299,9 @@ class JanusFastGenerator:
                       pixel_values: torch.Tensor | None = None, *, generator: torch.Generator | None = None,
                       generation_config: GenerationConfig | None = None, **kwargs) -> torch.Tensor:
         """Prompt + new token ids, padded after each row's end of sequence, as ``generate`` returns them."""
-        with reproducible_attention():
-            new = self._text_loop(input_ids, attention_mask, pixel_values, generator, generation_config, kwargs,
-                                  None)[0]
+        leave_out_cudnn_attention()
+        new = self._text_loop(input_ids, attention_mask, pixel_values, generator, generation_config, kwargs,
+                              None)[0]
         return torch.cat([input_ids, new], dim=1)
 
     @torch.inference_mode()
@@ -309,8 +310,8 @@ class JanusFastGenerator:
                     **kwargs) -> torch.Tensor:
         """LM-head logits (rows, steps, vocab) of each step with ``forced`` (rows, steps) fed back."""
         kwargs = {**kwargs, "max_new_tokens": forced.shape[1]}
-        with reproducible_attention():
-            return self._text_loop(input_ids, attention_mask, pixel_values, generator, None, kwargs, forced)[1]
+        leave_out_cudnn_attention()
+        return self._text_loop(input_ids, attention_mask, pixel_values, generator, None, kwargs, forced)[1]
 
     def _text_loop(self, input_ids, attention_mask, pixel_values, generator, generation_config, kwargs, forced):
         device = input_ids.device

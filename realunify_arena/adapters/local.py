@@ -14,7 +14,7 @@ from PIL import Image
 
 from realunify_arena import stopping
 from realunify_arena.adapters.base import Adapter, Capability
-from realunify_arena.adapters.determinism import reproducible_attention
+from realunify_arena.adapters.determinism import leave_out_cudnn_attention
 from realunify_arena.cards import ModelCard
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -23,16 +23,17 @@ DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch
 class LocalAdapter(Adapter):
     """An adapter whose weights live in this process, held in ``loaded`` (models, pipelines, processors).
 
-    A subclass's ``understand``, ``generate`` and ``edit`` run with ``reproducible_attention()``: on CUDA,
-    cuDNN's attention kernels vary from call to call, which breaks the same-seed-same-output promise of
-    ``Adapter`` (``adapters/determinism.py``).
+    A subclass's ``understand``, ``generate`` and ``edit`` first call ``leave_out_cudnn_attention()``: on
+    CUDA, cuDNN's attention kernels vary from call to call, which breaks the same-seed-same-output promise of
+    ``Adapter`` (``adapters/determinism.py``). It is switched off for the whole process and never back on, so
+    calls on other threads cannot turn it on under a running one.
     """
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         for name in ("understand", "generate", "edit"):
             if name in cls.__dict__:
-                setattr(cls, name, _with_reproducible_attention(cls.__dict__[name]))
+                setattr(cls, name, _without_cudnn_attention(cls.__dict__[name]))
 
     def __init__(self, card: ModelCard, device: str) -> None:
         super().__init__(card=card, capabilities=card.capabilities)
@@ -100,11 +101,11 @@ class LocalAdapter(Adapter):
         return {"do_sample": False, "max_new_tokens": options.max_new_tokens}
 
 
-def _with_reproducible_attention(method: Callable) -> Callable:
+def _without_cudnn_attention(method: Callable) -> Callable:
     @functools.wraps(method)
     def wrapped(*args, **kwargs):
-        with reproducible_attention():
-            return method(*args, **kwargs)
+        leave_out_cudnn_attention()
+        return method(*args, **kwargs)
 
     return wrapped
 

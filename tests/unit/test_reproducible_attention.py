@@ -6,6 +6,8 @@ every fast Janus step offers attention no cuDNN backend, eagerly and in the comp
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 from PIL import Image
@@ -101,3 +103,48 @@ def test_every_local_family_call_runs_without_cudnn_attention(name):
         assert not any(seen)
     finally:
         adapter.close()
+
+
+def test_a_call_ending_on_another_thread_does_not_bring_cudnn_attention_back():
+    """PyTorch's backend switches are process-wide. Thread A's call starts, then B's; A's ends while B's runs:
+    whatever A's end does must not turn cuDNN attention back on under B (a context that restores the
+    caller's choice on exit did: B's later layers ran with it on)."""
+    card = load_cards()["tiny-janus"]
+    first, second = build_adapter(card), build_adapter(card)
+    a_inside, b_inside, a_done = threading.Event(), threading.Event(), threading.Event()
+    seen_by_b: list[bool] = []
+
+    def hold_a(*_):
+        if not a_inside.is_set():
+            a_inside.set()
+            assert b_inside.wait(60)
+
+    def hold_b(*_):
+        if not b_inside.is_set():
+            b_inside.set()
+            assert a_done.wait(60)
+        seen_by_b.append(torch.backends.cuda.cudnn_sdp_enabled())
+
+    for adapter, hook in ((first, hold_a), (second, hold_b)):
+        for module in adapter._modules():
+            for sub in module.modules():
+                if type(sub).__name__.endswith("Attention"):
+                    sub.register_forward_pre_hook(hook)
+    image, options = Image.new("RGB", (32, 32), (200, 30, 30)), card.defaults
+    try:
+        torch.backends.cuda.enable_cudnn_sdp(True)  # as by default: else this passes vacuously
+        a = threading.Thread(target=first.understand, args=([image], "What colour?", options))
+        b = threading.Thread(target=second.understand, args=([image], "What colour?", options))
+        a.start()
+        assert a_inside.wait(60)
+        b.start()
+        assert b_inside.wait(60)
+        a.join(60)
+        a_done.set()
+        b.join(60)
+        assert not a.is_alive() and not b.is_alive()
+        assert len(seen_by_b) > 1 and not any(seen_by_b)
+    finally:
+        a_done.set()
+        first.close()
+        second.close()
