@@ -77,6 +77,7 @@ class WalSync:
         self._local = bytearray(_WORDS * _WORD.size)
         self._counters: mmap.mmap | bytearray = self._local
         self._sync_fd: int | None = None
+        self._closed = False
         if write_lock_fd is None or fcntl is None:
             return
         if os.fstat(write_lock_fd).st_size < len(self._local):
@@ -101,7 +102,10 @@ class WalSync:
             fcntl.flock(write_lock_fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        """Let go of the counters and ``<db>.sync``; ``make_durable`` refuses every commit from now on (the
+        shared counters, a lost range included, are no longer read)."""
         with self._thread_lock:
+            self._closed = True
             if isinstance(self._counters, mmap.mmap):
                 self._counters.close()
             self._counters = self._local
@@ -193,9 +197,11 @@ class WalSync:
         started. Call without the write lock held.
 
         Raises:
-            OSError: the sync failed; the commit must not be acknowledged.
+            OSError: the sync failed, or this object was closed; the commit must not be acknowledged.
         """
         with self._sync_locked():
+            if self._closed:
+                raise OSError(errno.EIO, f"the sync of {self._wal} was closed before commit {commit} was synced")
             first, last = (_WORD.unpack_from(self._counters, at)[0] for at in (_LOST_FIRST, _LOST_LAST))
             if last and first <= commit <= last:
                 raise OSError(errno.EIO, f"an earlier sync of {self._wal} failed, so this commit (number "
