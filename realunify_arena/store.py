@@ -321,8 +321,8 @@ class Store:
             reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                      timeout=BUSY_SECONDS)
             reader.execute("PRAGMA foreign_keys=ON")
-            for c in (conn, reader):  # no checkpoint behind WalSync's back: SQLite's ignores a failed sync
-                c.execute("PRAGMA wal_autocheckpoint=0")
+            for c in (conn, reader) if wal_sync else ():  # no checkpoint behind WalSync's back: SQLite's
+                c.execute("PRAGMA wal_autocheckpoint=0")  # ignores a failed sync (without WalSync it is the only one)
             store = cls(db, path, reader, lock_file)
             if wal_sync:
                 store._wal_sync, store._wal_synced = WalSync(path, lock_file), True

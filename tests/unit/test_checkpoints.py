@@ -254,3 +254,17 @@ def test_a_write_whose_sync_has_not_run_when_the_store_closes_is_not_acknowledge
     assert not acknowledged or syncs, f"acknowledged {acknowledged} with no sync of the WAL after the commit"
     for outcome in outcomes:
         assert "nothing was acknowledged, try again" in str(outcome), outcome
+
+
+def test_a_store_synchronous_normal_still_checkpoints_its_wal(tmp_path):
+    """``synchronous="normal"`` leaves syncs and checkpoints to SQLite (no WalSync): its automatic checkpoint
+    must stay on there, or nothing ever copies the WAL back and it grows with every write."""
+    store = Store.open(tmp_path / "arena.db", synchronous="normal")
+    try:
+        for key in "abc":
+            store.meta(key, lambda: key * BIG)
+        size = Path(f"{store.path}-wal").stat().st_size
+        assert size < 2 * BIG, f"the WAL holds {size} bytes after 3 writes of {BIG}: never checkpointed"
+        assert store.path.stat().st_size > 3 * BIG
+    finally:
+        store.close()
