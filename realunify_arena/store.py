@@ -346,7 +346,7 @@ class Store:
         ``_checkpoint_wal``: SQLite's own checkpoint when the last connection closes ignores a failed sync, so
         a failure here is recorded in ``<db>.lock`` (the next store on the file heals before acknowledging).
         What was acknowledged was synced before, and stays in the WAL if a checkpoint fails."""
-        with self._conn_lock, self._read_lock:
+        with self._read_lock, self._conn_lock:  # the order of a write inside a read block (no deadlock)
             if self._wal_sync is not None:
                 try:
                     self._checkpoint_wal("TRUNCATE", wait=False)

@@ -268,3 +268,33 @@ def test_a_store_synchronous_normal_still_checkpoints_its_wal(tmp_path):
         assert store.path.stat().st_size > 3 * BIG
     finally:
         store.close()
+
+
+def test_close_waits_for_a_read_block_that_writes_instead_of_deadlocking(tmp_path):
+    """A thread inside ``read()`` (holding the read lock) that then writes needs the write lock; ``close`` took
+    the write lock first and then waited for the read lock: each waited for the other for ever."""
+    store = Store.open(tmp_path / "arena.db")  # not the fixture: its closing would wait on a deadlock too
+    inside, started, results = threading.Event(), threading.Event(), {}
+
+    def read_then_write():
+        with store.read() as db:
+            inside.set()
+            started.wait(10)
+            closing.join(0.5)  # close() has started and waits for this block
+            results["read"] = db.execute("select count(*) from meta").fetchone()[0]
+            results["written"] = store.meta("written inside", lambda: "yes")
+
+    closing = threading.Thread(target=lambda: (started.set(), store.close()), daemon=True)  # daemons: a deadlock
+    thread = threading.Thread(target=read_then_write, daemon=True)  # fails the test instead of hanging pytest
+    thread.start()
+    assert inside.wait(10)
+    closing.start()
+    closing.join(10)
+    thread.join(10)
+    assert not closing.is_alive() and not thread.is_alive(), "close() and a read block that writes deadlocked"
+    assert results["written"] == "yes"
+    reopened = Store.open(store.path)
+    try:
+        assert reopened.meta("written inside") == "yes"
+    finally:
+        reopened.close()
