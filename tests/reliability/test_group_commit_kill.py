@@ -62,7 +62,8 @@ def work(i):
 
 for i in range(threads):
     threading.Thread(target=work, args=(i,), daemon=True).start()
-print("READY", flush=True)
+with out:  # not inside an ACK line another thread is printing
+    print("READY", flush=True)
 threading.Event().wait()
 '''
 
