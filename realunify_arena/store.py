@@ -663,7 +663,7 @@ class Store:
                     made = wal_sync.made()
                 finally:
                     self._unlock_file()
-            wal_sync.make_durable(made)
+            wal_sync.make_durable(made, force=True)  # the row may be a dead process's commit, never counted
         except OSError as e:
             raise StoreError(self._sync_failed(e)) from None
 

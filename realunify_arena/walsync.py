@@ -191,10 +191,11 @@ class WalSync:
         _WORD.pack_into(self._counters, _LOST_FIRST, min(first, synced + 1) if last else synced + 1)
         _WORD.pack_into(self._counters, _LOST_LAST, UNTIL_HEALED)
 
-    def make_durable(self, commit: int) -> None:
+    def make_durable(self, commit: int, *, force: bool = False) -> None:
         """Return once commit number ``commit`` (from ``committed``) is on disk: at once if a sync already
         covered it, else after one ``fdatasync`` of the WAL, which covers every commit counted before it
-        started. Call without the write lock held.
+        started. ``force``: sync even so, to cover commits written but never counted (a process killed between
+        its COMMIT and ``committed``), whose rows another process may find. Call without the write lock held.
 
         Raises:
             OSError: the sync failed, or this object was closed; the commit must not be acknowledged.
@@ -207,7 +208,7 @@ class WalSync:
                 raise OSError(errno.EIO, f"an earlier sync of {self._wal} failed, so this commit (number "
                                          f"{commit}) may not be on disk")
             synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
-            if commit <= synced:
+            if commit <= synced and not force:
                 return
             covered = _WORD.unpack_from(self._counters, _MADE)[0]  # all written before the sync starts
             try:
