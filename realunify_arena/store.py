@@ -270,7 +270,8 @@ class Store:
         self._queue: list[_Op] = []
         self._leading = False
         self._depth = 0  # savepoint names of nested writes
-        self._wal_sync: WalSync | None = None  # set by ``open`` where COMMIT leaves the sync to it
+        self._wal_sync: WalSync | None = None  # set by ``open`` where COMMIT leaves the sync to it; None once closed
+        self._wal_synced = False  # whether ``open`` set it: a write after ``close`` is refused, never acknowledged
         self._checkpoint_at = CHECKPOINT_BYTES  # the WAL file size from which ``_tidy_wal`` checkpoints
 
     @classmethod
@@ -320,11 +321,11 @@ class Store:
             reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                      timeout=BUSY_SECONDS)
             reader.execute("PRAGMA foreign_keys=ON")
-            for c in (conn, reader):  # no checkpoint behind WalSync's back: SQLite's ignores a failed sync
-                c.execute("PRAGMA wal_autocheckpoint=0")
+            for c in (conn, reader) if wal_sync else ():  # no checkpoint behind WalSync's back: SQLite's
+                c.execute("PRAGMA wal_autocheckpoint=0")  # ignores a failed sync (without WalSync it is the only one)
             store = cls(db, path, reader, lock_file)
             if wal_sync:
-                store._wal_sync = WalSync(path, lock_file)
+                store._wal_sync, store._wal_synced = WalSync(path, lock_file), True
                 if switch_failed:  # still WAL: nothing more acknowledged until a checkpoint has worked
                     store._wal_sync.mark_lost()
             store._check_integrity()
@@ -345,7 +346,7 @@ class Store:
         ``_checkpoint_wal``: SQLite's own checkpoint when the last connection closes ignores a failed sync, so
         a failure here is recorded in ``<db>.lock`` (the next store on the file heals before acknowledging).
         What was acknowledged was synced before, and stays in the WAL if a checkpoint fails."""
-        with self._conn_lock, self._read_lock:
+        with self._read_lock, self._conn_lock:  # the order of a write inside a read block (no deadlock)
             if self._wal_sync is not None:
                 try:
                     self._checkpoint_wal("TRUNCATE", wait=False)
@@ -553,9 +554,12 @@ class Store:
         Raises:
             OSError: the sync or that checkpoint failed (the commit must not be acknowledged).
         """
-        if commit and self._wal_sync is not None:
+        if commit:
+            wal_sync = self._wal_sync
+            if wal_sync is None:  # ``close`` ran since the COMMIT: no sync of this store's covers it any more
+                raise OSError(errno.EIO, "the store was closed before this commit was synced")
             self._heal()
-            self._wal_sync.make_durable(commit)
+            wal_sync.make_durable(commit)  # raises if ``close`` has closed it meanwhile
 
     def _heal(self) -> None:
         """After a failed WAL sync, copy the WAL into the database file, sync that and empty the WAL
@@ -570,7 +574,8 @@ class Store:
         Raises:
             OSError: the checkpoint failed, or readers kept it from emptying the WAL for ``BUSY_SECONDS``.
         """
-        if self._wal_sync is None or not self._wal_sync.lost():
+        wal_sync = self._wal_sync
+        if wal_sync is None or not wal_sync.lost():
             return
         if not self._checkpoint_wal("TRUNCATE", wait=True, only_if_lost=True):
             raise OSError(errno.EIO, "the checkpoint after a failed sync could not empty the write-ahead log:"
@@ -613,6 +618,8 @@ class Store:
             OSError: the checkpoint failed (I/O error, or any SQLite error other than busy).
         """
         with self._conn_lock:
+            if self._wal_sync is None:  # closed since the caller looked
+                return False
             if self._lock_file is not None:
                 fcntl.flock(self._lock_file, fcntl.LOCK_EX)  # no commit is counted during the checkpoint
             try:
@@ -642,18 +649,21 @@ class Store:
         sync (``_heal``), then wait for a sync that covers every commit counted so far, the found row's
         included. Inside this thread's own transaction its commit does that. Raises ``StoreError`` if the
         row's sync failed or fails."""
-        if self._wal_sync is None or self._owner == threading.get_ident():
+        if not self._wal_synced or self._owner == threading.get_ident():
             return
         try:
+            wal_sync = self._wal_sync
+            if wal_sync is None:  # closed meanwhile: the row's sync may never run
+                raise OSError(errno.EIO, "the store was closed before the row found was known synced")
             self._heal()
             with self._conn_lock:  # the row's COMMIT is counted under these locks once it has returned
                 if self._lock_file is not None:
                     fcntl.flock(self._lock_file, fcntl.LOCK_EX)
                 try:
-                    made = self._wal_sync.made()
+                    made = wal_sync.made()
                 finally:
                     self._unlock_file()
-            self._wal_sync.make_durable(made)
+            wal_sync.make_durable(made, force=True)  # the row may be a dead process's commit, never counted
         except OSError as e:
             raise StoreError(self._sync_failed(e)) from None
 

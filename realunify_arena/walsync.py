@@ -77,6 +77,7 @@ class WalSync:
         self._local = bytearray(_WORDS * _WORD.size)
         self._counters: mmap.mmap | bytearray = self._local
         self._sync_fd: int | None = None
+        self._closed = False
         if write_lock_fd is None or fcntl is None:
             return
         if os.fstat(write_lock_fd).st_size < len(self._local):
@@ -101,7 +102,10 @@ class WalSync:
             fcntl.flock(write_lock_fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        """Let go of the counters and ``<db>.sync``; ``make_durable`` refuses every commit from now on (the
+        shared counters, a lost range included, are no longer read)."""
         with self._thread_lock:
+            self._closed = True
             if isinstance(self._counters, mmap.mmap):
                 self._counters.close()
             self._counters = self._local
@@ -187,21 +191,24 @@ class WalSync:
         _WORD.pack_into(self._counters, _LOST_FIRST, min(first, synced + 1) if last else synced + 1)
         _WORD.pack_into(self._counters, _LOST_LAST, UNTIL_HEALED)
 
-    def make_durable(self, commit: int) -> None:
+    def make_durable(self, commit: int, *, force: bool = False) -> None:
         """Return once commit number ``commit`` (from ``committed``) is on disk: at once if a sync already
         covered it, else after one ``fdatasync`` of the WAL, which covers every commit counted before it
-        started. Call without the write lock held.
+        started. ``force``: sync even so, to cover commits written but never counted (a process killed between
+        its COMMIT and ``committed``), whose rows another process may find. Call without the write lock held.
 
         Raises:
-            OSError: the sync failed; the commit must not be acknowledged.
+            OSError: the sync failed, or this object was closed; the commit must not be acknowledged.
         """
         with self._sync_locked():
+            if self._closed:
+                raise OSError(errno.EIO, f"the sync of {self._wal} was closed before commit {commit} was synced")
             first, last = (_WORD.unpack_from(self._counters, at)[0] for at in (_LOST_FIRST, _LOST_LAST))
             if last and first <= commit <= last:
                 raise OSError(errno.EIO, f"an earlier sync of {self._wal} failed, so this commit (number "
                                          f"{commit}) may not be on disk")
             synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
-            if commit <= synced:
+            if commit <= synced and not force:
                 return
             covered = _WORD.unpack_from(self._counters, _MADE)[0]  # all written before the sync starts
             try:

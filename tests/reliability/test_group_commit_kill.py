@@ -32,7 +32,10 @@ from realunify_arena.arena import Arena
 from realunify_arena.store import Store
 from realunify_arena.trace import Trace
 
-db, name, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+db, name, threads, checkpoint_bytes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+if checkpoint_bytes:  # the store's own RESTART/TRUNCATE checkpoints every few commits, so kills land in them too
+    import realunify_arena.store as store_module
+    store_module.CHECKPOINT_BYTES, store_module.CHECKPOINT_WAIT_BYTES = checkpoint_bytes, 8 * checkpoint_bytes
 store = Store.open(db)
 arena = Arena(store, max_votes=10**9)
 uid = "UEG_1_world_knowledge"
@@ -59,12 +62,17 @@ def work(i):
 
 for i in range(threads):
     threading.Thread(target=work, args=(i,), daemon=True).start()
-print("READY", flush=True)
+with out:  # not inside an ACK line another thread is printing
+    print("READY", flush=True)
 threading.Event().wait()
 '''
 
 
-def test_acknowledged_votes_survive_kill_9_of_group_committing_processes(tmp_path):
+@pytest.mark.parametrize("checkpoint_bytes", [0, 32 * 1024], ids=["default checkpoints", "checkpoints every 32 KB"])
+def test_acknowledged_votes_survive_kill_9_of_group_committing_processes(tmp_path, checkpoint_bytes):
+    """``checkpoint_bytes``: 0 keeps the store's sizes (4 MB: a checkpoint now and then, the WAL ends near 4 MB);
+    32 KB makes the writers RESTART and TRUNCATE the WAL every few battles, so kills also fall inside and right
+    after them."""
     db = tmp_path / "arena.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     acked: set[tuple[str, str]] = set()
@@ -83,7 +91,8 @@ def test_acknowledged_votes_survive_kill_9_of_group_committing_processes(tmp_pat
 
     for cycle in range(CYCLES):
         before = len(acked)
-        procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), f"c{cycle}p{i}", str(THREADS)],
+        procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), f"c{cycle}p{i}", str(THREADS),
+                                   str(checkpoint_bytes)],
                                   stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
                  for i in range(PROCESSES)]
         readers = [threading.Thread(target=read, args=(p,), daemon=True) for p in procs]
@@ -100,12 +109,15 @@ def test_acknowledged_votes_survive_kill_9_of_group_committing_processes(tmp_pat
             t.join(timeout=10)
         assert len(acked) >= before + ACKS_BEFORE_KILL, "the writers did not get going"
 
+        wal_bytes = Path(f"{db}-wal").stat().st_size
         conn = sqlite3.connect(db)
         stored = set(conn.execute("select battle_id, choice from votes"))
         assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
         conn.close()
         lost = acked - stored
         assert lost == set(), f"cycle {cycle}: {len(lost)} acknowledged votes lost"
+        if checkpoint_bytes:  # they ran: at the store's own sizes the WAL ends near 4 MB
+            assert wal_bytes < 40 * checkpoint_bytes, f"cycle {cycle}: a {wal_bytes}-byte WAL was never checkpointed"
     assert not [e for e in errors if "locked" in e or "busy" in e], errors[:3]
     assert errors == [], errors[:3]
     print(f"{CYCLES} kill -9 cycles, {PROCESSES} processes x {THREADS} threads: {len(acked)} acknowledged,"

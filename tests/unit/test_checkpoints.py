@@ -202,3 +202,99 @@ def test_a_store_that_could_not_leave_wal_mode_acknowledges_nothing_until_a_chec
         assert store.meta("mid") == "m" * 2**20
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("writers", [1, 2], ids=["a new row", "and a write finding it stored"])
+def test_a_write_whose_sync_has_not_run_when_the_store_closes_is_not_acknowledged(store, monkeypatch, writers):
+    """``close`` while a write has committed (its row in the WAL) but not yet waited for its sync (the app
+    shutting down with requests in flight); with ``writers=2`` a second write of the same key has found that
+    row stored and waits for its sync too. Another process's reader holds a snapshot, so the checkpoint at close
+    cannot copy the WAL into the database file: only a sync of the WAL makes the row durable. Each write must be
+    answered "not saved, try again", never acknowledged unsynced; and ``close`` must not wait for them."""
+    reader = sqlite3.connect(store.path, isolation_level=None)  # another process's long read
+    reader.execute("begin")
+    reader.execute("select count(*) from meta").fetchone()
+    real_sync, real_make_durable, real_durable_found = walsync._sync_file, Store._make_durable, Store._durable_found
+    syncs, arrived, go = [], threading.Semaphore(0), threading.Event()
+
+    def gated(real):
+        def before_the_sync(self, *args):  # the write locks are let go; the sync has not started
+            arrived.release()
+            go.wait(30)
+            return real(self, *args)
+        return before_the_sync
+
+    monkeypatch.setattr(Store, "_make_durable", gated(real_make_durable))
+    monkeypatch.setattr(Store, "_durable_found", gated(real_durable_found))
+    monkeypatch.setattr(walsync, "_sync_file", lambda fd: (syncs.append(fd), real_sync(fd)))
+    outcomes = []
+
+    def write_it(value):
+        try:
+            outcomes.append(store.meta("key", lambda: value))
+        except StoreError as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=write_it, args=(f"value {i}",)) for i in range(writers)]
+    try:
+        for thread in threads:
+            thread.start()
+            assert arrived.acquire(timeout=10)
+        closing = threading.Thread(target=store.close)
+        closing.start()
+        closing.join(10)
+        assert not closing.is_alive(), "close() deadlocked with writes waiting for their sync"
+    finally:
+        go.set()
+        for thread in threads:
+            thread.join(10)
+        reader.close()
+    assert len(outcomes) == writers
+    acknowledged = [o for o in outcomes if not isinstance(o, StoreError)]
+    assert not acknowledged or syncs, f"acknowledged {acknowledged} with no sync of the WAL after the commit"
+    for outcome in outcomes:
+        assert "nothing was acknowledged, try again" in str(outcome), outcome
+
+
+def test_a_store_synchronous_normal_still_checkpoints_its_wal(tmp_path):
+    """``synchronous="normal"`` leaves syncs and checkpoints to SQLite (no WalSync): its automatic checkpoint
+    must stay on there, or nothing ever copies the WAL back and it grows with every write."""
+    store = Store.open(tmp_path / "arena.db", synchronous="normal")
+    try:
+        for key in "abc":
+            store.meta(key, lambda: key * BIG)
+        size = Path(f"{store.path}-wal").stat().st_size
+        assert size < 2 * BIG, f"the WAL holds {size} bytes after 3 writes of {BIG}: never checkpointed"
+        assert store.path.stat().st_size > 3 * BIG
+    finally:
+        store.close()
+
+
+def test_close_waits_for_a_read_block_that_writes_instead_of_deadlocking(tmp_path):
+    """A thread inside ``read()`` (holding the read lock) that then writes needs the write lock; ``close`` took
+    the write lock first and then waited for the read lock: each waited for the other for ever."""
+    store = Store.open(tmp_path / "arena.db")  # not the fixture: its closing would wait on a deadlock too
+    inside, started, results = threading.Event(), threading.Event(), {}
+
+    def read_then_write():
+        with store.read() as db:
+            inside.set()
+            started.wait(10)
+            closing.join(0.5)  # close() has started and waits for this block
+            results["read"] = db.execute("select count(*) from meta").fetchone()[0]
+            results["written"] = store.meta("written inside", lambda: "yes")
+
+    closing = threading.Thread(target=lambda: (started.set(), store.close()), daemon=True)  # daemons: a deadlock
+    thread = threading.Thread(target=read_then_write, daemon=True)  # fails the test instead of hanging pytest
+    thread.start()
+    assert inside.wait(10)
+    closing.start()
+    closing.join(10)
+    thread.join(10)
+    assert not closing.is_alive() and not thread.is_alive(), "close() and a read block that writes deadlocked"
+    assert results["written"] == "yes"
+    reopened = Store.open(store.path)
+    try:
+        assert reopened.meta("written inside") == "yes"
+    finally:
+        reopened.close()

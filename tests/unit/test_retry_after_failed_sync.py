@@ -9,8 +9,12 @@ sync covered begin (their pages never reached the disk), unless the WAL was empt
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +26,7 @@ from realunify_arena.arena import Arena, VoteRefused
 from realunify_arena.store import RateLimited, Store, StoreError
 from realunify_arena.trace import Trace
 
+ROOT = Path(__file__).resolve().parents[2]
 UID = "UEG_3_world_knowledge"
 SYSTEMS = ("m1:direct", "m2:direct")
 
@@ -227,3 +232,28 @@ def _outcome(call):
         return call()
     except StoreError as error:
         return error
+
+
+KILLED_AFTER_COMMIT = r'''
+import os, signal, sys
+from realunify_arena import walsync
+from realunify_arena.store import Store
+store = Store.open(sys.argv[1])
+walsync.WalSync.committed = lambda self: os.kill(os.getpid(), signal.SIGKILL)  # right after COMMIT returned
+store.meta("salt", lambda: "the dead writer's")
+'''
+
+
+def test_a_row_whose_writer_died_before_counting_its_commit_is_synced_before_another_process_answers(
+        store, monkeypatch):
+    """A writer process killed between its COMMIT and counting it (``WalSync.committed``) leaves a row in the WAL
+    that no sync was asked for and that the counters do not know. Another process finding it (its salt, a run of
+    the same key) used to answer at once, with every counted commit already synced: nothing had synced the row."""
+    died = subprocess.run([sys.executable, "-c", KILLED_AFTER_COMMIT, str(store.path)], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    syncs, real = [], walsync._sync_file
+    monkeypatch.setattr(walsync, "_sync_file", lambda fd: (syncs.append(os.fstat(fd).st_size), real(fd)))
+    wal_size = Path(f"{store.path}-wal").stat().st_size
+    assert store.meta("salt", lambda: "mine") == "the dead writer's"
+    assert syncs and syncs[-1] >= wal_size, "the dead writer's row was answered before any sync covered it"

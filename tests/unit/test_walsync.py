@@ -249,3 +249,17 @@ def test_a_failed_checkpoint_loses_every_commit_not_known_synced_until_one_heals
     writer.make_durable(writer.committed())
     writer.close()
     other.close()
+
+
+def test_a_closed_walsync_acknowledges_nothing_even_with_a_lost_range_it_no_longer_reads(tmp_path):
+    """A store's write that committed just before ``close`` may reach ``make_durable`` after it: the shared
+    counters (a lost range from the checkpoint that failed at close included) are no longer mapped, so a sync
+    on a fresh descriptor would succeed and acknowledge what the failure may have lost."""
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    sync = walsync.WalSync(path, _open_lock_file(path))
+    commit = sync.committed()
+    sync.mark_lost()  # the checkpoint at close failed
+    sync.close()
+    with pytest.raises(OSError, match=f"closed before commit {commit} was synced"):
+        sync.make_durable(commit)
