@@ -10,7 +10,10 @@ A write that raised ``StoreError`` (its commit could not be confirmed on disk) m
 Retrying it is safe: the same vote again (same battle, voter and choice) is answered with the vote stored
 by the failed attempt, and a session's next battle start after a failed one gets the battle that start
 recorded; each retry commits and is acknowledged only once the store has made that row durable. A different
-vote on the battle is still refused. The failed writes are remembered in this process only.
+vote on the battle is still refused. The failed writes are remembered in this process only: a retry that
+reaches another process, or comes after a restart, is refused with "already has a vote", and only once the
+store has made that vote durable (``Store.durable_found``), so the refusal never names a vote a power cut
+could still take away.
 """
 
 from __future__ import annotations
@@ -261,6 +264,7 @@ class Arena:
                 stored = self.store.battle_vote(battle_id)
                 if self._failed_votes.get(battle_id) == (voter, choice) == (stored["voter"], stored["choice"]):
                     return battle, stored["id"], stored["created_at"]  # the failed attempt's vote: this one
+                found.append(stored)
                 raise VoteRefused("this battle already has a vote; each battle takes one vote")
             undelivered = [s for s in ("A", "B") if battle[f"delivered_{s.lower()}_at"] is None]
             if undelivered:
@@ -270,8 +274,13 @@ class Arena:
             self._check_rate(voter)
             return (battle, *self.store.insert_vote(battle_id, voter, choice))
 
+        found: list[dict] = []  # the vote already stored, when that is why this one is refused
         try:
             battle, vote_id, created_at = self.store.apply(record)  # returns once the vote is durable
+        except VoteRefused:
+            if found:  # "already has a vote" only once that vote is on disk: it may be a failed write of
+                self.store.durable_found()  # another process's (or before a restart), which a retry would miss
+            raise
         except StoreError:
             self._failed_votes[battle_id] = (voter, choice)
             raise

@@ -643,9 +643,10 @@ class Store:
                 return False
             raise OSError(errno.EIO, f"the checkpoint of the write-ahead log failed ({e})") from None
 
-    def _durable_found(self) -> None:
+    def durable_found(self) -> None:
         """Before answering a write with a row found already stored (a retry finding its earlier, failed
-        write, or another session's write of the same key whose sync may still be running): heal a failed
+        write, or another session's write of the same key whose sync may still be running), or refusing one
+        because of it ("already has a vote"): heal a failed
         sync (``_heal``), then wait for a sync that covers every commit counted so far, the found row's
         included. Inside this thread's own transaction its commit does that. Raises ``StoreError`` if the
         row's sync failed or fails."""
@@ -728,7 +729,7 @@ class Store:
         """Read a setting kept in the database; if absent and a factory is given, store its value."""
         rows = self.query("select value from meta where key = ?", (key,))
         if rows and default_factory is not None:
-            self._durable_found()
+            self.durable_found()
         if rows or default_factory is None:
             return rows[0]["value"] if rows else None
         with self.write() as db:
@@ -798,7 +799,7 @@ class Store:
         if existing is not None:
             if pin:
                 self.pin([existing])
-            self._durable_found()
+            self.durable_found()
             return existing
         track, task_type = split_uid(trace.instance_uid)
         for step in trace.steps:

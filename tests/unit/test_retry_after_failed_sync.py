@@ -257,3 +257,18 @@ def test_a_row_whose_writer_died_before_counting_its_commit_is_synced_before_ano
     wal_size = Path(f"{store.path}-wal").stat().st_size
     assert store.meta("salt", lambda: "mine") == "the dead writer's"
     assert syncs and syncs[-1] >= wal_size, "the dead writer's row was answered before any sync covered it"
+
+
+def test_a_vote_refused_as_already_cast_is_on_disk_when_the_refusal_says_so(arena, store, sync, tmp_path):
+    """The failed attempt is remembered in its process only: a retry reaching another process (here a second
+    Arena on the same store, as after a restart) is refused with "already has a vote". The voter then stops
+    retrying, so that vote must be on disk by the time the refusal is given."""
+    elsewhere = Arena(store, max_votes=100)
+    battle = shown_battle(arena)
+    sync.fail_next()
+    with pytest.raises(StoreError):
+        arena.vote(battle, "s1", "hf:alice", "B")
+    with pytest.raises(VoteRefused, match="already has a vote"):
+        elsewhere.vote(battle, "s1", "hf:alice", "B")
+    db = after_power_cut(store.path, sync, tmp_path / "cut")
+    assert db.execute("select battle_id, voter, choice from votes").fetchall() == [(battle, "hf:alice", "B")]
