@@ -263,7 +263,7 @@ def test_a_vote_refused_as_already_cast_is_on_disk_when_the_refusal_says_so(aren
     """The failed attempt is remembered in its process only: a retry reaching another process (here a second
     Arena on the same store, as after a restart) is refused with "already has a vote". The voter then stops
     retrying, so that vote must be on disk by the time the refusal is given."""
-    elsewhere = Arena(store, max_votes=100)
+    elsewhere = Arena(store, max_votes=100)  # made first: making one reads the stored salt, and that heals
     battle = shown_battle(arena)
     sync.fail_next()
     with pytest.raises(StoreError):
