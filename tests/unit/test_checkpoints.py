@@ -214,7 +214,7 @@ def test_a_write_whose_sync_has_not_run_when_the_store_closes_is_not_acknowledge
     reader = sqlite3.connect(store.path, isolation_level=None)  # another process's long read
     reader.execute("begin")
     reader.execute("select count(*) from meta").fetchone()
-    real_sync, real_make_durable, real_durable_found = walsync._sync_file, Store._make_durable, Store._durable_found
+    real_sync, real_make_durable, real_durable_found = walsync._sync_file, Store._make_durable, Store.durable_found
     syncs, arrived, go = [], threading.Semaphore(0), threading.Event()
 
     def gated(real):
@@ -225,7 +225,7 @@ def test_a_write_whose_sync_has_not_run_when_the_store_closes_is_not_acknowledge
         return before_the_sync
 
     monkeypatch.setattr(Store, "_make_durable", gated(real_make_durable))
-    monkeypatch.setattr(Store, "_durable_found", gated(real_durable_found))
+    monkeypatch.setattr(Store, "durable_found", gated(real_durable_found))
     monkeypatch.setattr(walsync, "_sync_file", lambda fd: (syncs.append(fd), real_sync(fd)))
     outcomes = []
 
