@@ -9,17 +9,14 @@ fails because the process may not grow a file past ``RLIMIT_FSIZE`` (EFBIG, repo
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import resource
 import shutil
-import signal
 import sqlite3
-import struct
 import threading
 from pathlib import Path
 
 import pytest
+from failing_sync import files_may_not_grow_past, lost_range
 
 from realunify_arena import store as store_module
 from realunify_arena import walsync
@@ -75,20 +72,6 @@ def test_a_big_commit_is_checkpointed_by_the_store_after_its_sync_never_by_sqlit
         assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
 
 
-@contextlib.contextmanager
-def files_may_not_grow_past(size: int):
-    """This process may not grow any file past ``size`` bytes: a write beyond fails with EFBIG, which SQLite
-    reports as SQLITE_IOERR_WRITE (the signal that would end the process is ignored meanwhile)."""
-    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, previous)
-
-
 @pytest.fixture
 def no_room_for_the_checkpoint(monkeypatch):
     """The store's next checkpoint runs while no file may grow past 1 MB: SQLite's write into the database file
@@ -105,11 +88,6 @@ def no_room_for_the_checkpoint(monkeypatch):
 
     monkeypatch.setattr(walsync.WalSync, "checkpoint", checkpoint)
     return calls
-
-
-def lost_range(path: Path) -> tuple[int, int]:
-    """The commits ``<db>.lock`` says a failed sync may have lost ((0, 0): none)."""
-    return struct.unpack_from("QQ", Path(f"{path}.lock").read_bytes(), 16)
 
 
 def only_the_database_file(path: Path, out: Path) -> sqlite3.Connection:
