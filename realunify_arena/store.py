@@ -273,9 +273,11 @@ class Store:
         self._wal_sync: WalSync | None = None  # set by ``open`` where COMMIT leaves the sync to it; None once closed
         self._wal_synced = False  # whether ``open`` set it: a write after ``close`` is refused, never acknowledged
         self._checkpoint_at = CHECKPOINT_BYTES  # the WAL file size from which ``_tidy_wal`` checkpoints
+        self._for_reading = False  # opened for a caller that only reads (``open``): a found row is not waited on
 
     @classmethod
-    def open(cls, db_path: str | Path, *, journal_mode: str = "wal", synchronous: str = "full") -> Store:
+    def open(cls, db_path: str | Path, *, journal_mode: str = "wal", synchronous: str = "full",
+             for_reading: bool = False) -> Store:
         """Create or upgrade the database.
 
         ``synchronous="full"`` syncs every commit to disk, so an acknowledged vote survives a power cut,
@@ -288,6 +290,13 @@ class Store:
                 beside it.
             journal_mode: one of ``JOURNAL_MODES``.
             synchronous: one of ``SYNCHRONOUS``.
+            for_reading: the caller only reads (``export``, ``report``, ``backup``, ``leaderboard``, a
+                ``merge`` source). When the schema is current, the open then writes nothing: no schema
+                transaction, and no healing checkpoint after another process's failed sync (``_heal``), so
+                such a command still works on a full disk, which is when a backup is wanted most. What it
+                reads may include commits whose sync failed (they are in the file, perhaps not on disk).
+                A write through the store is still allowed, and heals first as every write does. An old
+                schema is upgraded as usual (a write).
 
         Raises:
             ValueError: an unknown ``journal_mode`` or ``synchronous``.
@@ -330,8 +339,10 @@ class Store:
                     store._wal_sync.mark_lost()
             store._check_integrity()
             store._check_schema_version()
-            with store.write():
-                migrations.apply(db)
+            store._for_reading = for_reading
+            if not for_reading or migrations.pending(db):
+                with store.write():  # also proves the file writable, and heals a failed sync first
+                    migrations.apply(db)
         except (sqlite3.Error, StoreError, OSError) as e:
             for c in (conn, reader):
                 if c is not None:
@@ -726,9 +737,11 @@ class Store:
     # -- meta ---------------------------------------------------------------------------------
 
     def meta(self, key: str, default_factory: Callable[[], str] | None = None) -> str | None:
-        """Read a setting kept in the database; if absent and a factory is given, store its value."""
+        """Read a setting kept in the database; if absent and a factory is given, store its value. A value
+        found is returned once it is known synced (``durable_found``), except on a store opened
+        ``for_reading``, which acknowledges no write and so returns it as read."""
         rows = self.query("select value from meta where key = ?", (key,))
-        if rows and default_factory is not None:
+        if rows and default_factory is not None and not self._for_reading:
             self.durable_found()
         if rows or default_factory is None:
             return rows[0]["value"] if rows else None

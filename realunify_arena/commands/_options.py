@@ -57,13 +57,15 @@ def add_db(parser: argparse.ArgumentParser, help: str = "the store") -> None:
 
 
 @contextmanager
-def store_at(path: Path | str, *, create: bool = False) -> Iterator[Store]:
+def store_at(path: Path | str, *, create: bool = False, for_reading: bool = False) -> Iterator[Store]:
     """The store at ``path``, closed when the block ends.
 
     Args:
         path: the SQLite file (``args.db``).
         create: make a new, empty store when there is none (``eval``, ``merge``); otherwise a missing
             file is an error, never a silently created empty database.
+        for_reading: the command only reads (``Store.open``'s ``for_reading``): opening and closing write
+            nothing when the schema is current, so it works on a full disk or after a failed sync.
 
     Raises:
         CommandError: no file at ``path`` (exit 2), or it is not a store this version can open (exit 1), or
@@ -76,7 +78,7 @@ def store_at(path: Path | str, *, create: bool = False) -> Iterator[Store]:
     if not create and not path.is_file():
         raise CommandError(f"no database at {path} (pass --db or set {DB_ENV})", USAGE)
     try:
-        store = Store.open(path)
+        store = Store.open(path, for_reading=for_reading)
     except (sqlite3.DatabaseError, OSError, ValueError) as exc:
         raise CommandError(f"{path}: cannot open the store: {exc}", PROBLEMS) from exc
     try:

@@ -19,7 +19,7 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.out.resolve() == args.db.resolve():
         raise CommandError(f"{args.out} is the live database; choose another path", USAGE)
-    with store_at(args.db) as store:
+    with store_at(args.db, for_reading=True) as store:
         store.backup(args.out)  # the database first: images it names already exist, never the reverse
         copied = copy_images(store.images_dir, args.out.parent / "images")
     counts = Store.file_counts(args.out)

@@ -63,7 +63,7 @@ def vote_lines(store, track: str | None = None, kind: str | None = None) -> list
 
 
 def run_votes(args) -> int:
-    with store_at(args.db) as store:
+    with store_at(args.db, for_reading=True) as store:
         lines = vote_lines(store, track=args.track, kind=args.kind)
         where = store.path
     if args.out:
@@ -92,7 +92,7 @@ def run_votes(args) -> int:
 def run_runs(args) -> int:
     from realunify_arena.reporting import export_official
 
-    with store_at(args.db) as store:
+    with store_at(args.db, for_reading=True) as store:
         try:
             paths = export_official(store, args.out, dataset=args.dataset, model=args.model,
                                     judge=args.judge, relative_paths=args.relative_paths)

@@ -97,7 +97,7 @@ def _tables_from_store(db: Path):
 
     if not db.is_file():
         raise OSError(f"no database at {db}; pass --db, set REALUNIFY_DB, or rate a file with --votes")
-    with store_at(db) as store:
+    with store_at(db, for_reading=True) as store:
         counts = VoteCounts()
         counts.update(store)
     return counts.table

@@ -24,7 +24,7 @@ def run(args) -> int:
             raise CommandError(f"{source_path} is the target store itself", USAGE)
     with store_at(args.db, create=True) as target:
         for source_path in args.sources:
-            with store_at(source_path) as source:
+            with store_at(source_path, for_reading=True) as source:
                 runs, judgments = merge(source, target)
             print(f"{source_path}: {runs} new runs, {judgments} new judgments")
     return 0

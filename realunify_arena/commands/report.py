@@ -33,7 +33,7 @@ def run(args) -> int:
         _check_plot_format(args.plot)
     if args.paired or args.judges:
         return run_analyses(args, db)
-    with store_at(db) as store:
+    with store_at(db, for_reading=True) as store:
         reports = reports_from_store(store, dataset=args.dataset, judge=args.judge)
     if not reports:
         raise CommandError(f"{db} holds no runs" + (f" of dataset {args.dataset!r}" if args.dataset else ""),
@@ -69,7 +69,7 @@ def run_analyses(args, db: Path) -> int:
     from realunify_arena.commands._options import USAGE
 
     judges = [j.strip() for j in args.judges.split(",") if j.strip()] if args.judges else None
-    with store_at(db) as store:
+    with store_at(db, for_reading=True) as store:
         analyses = paired.analyses_from_store(store, dataset=args.dataset, judge=args.judge) if args.paired else []
         try:
             comparisons = agreement.compare_judges(store, judges, dataset=args.dataset) if judges is not None else []

@@ -106,7 +106,7 @@ def test_a_write_the_disk_did_not_confirm_is_one_error_line_and_the_command_can_
     node.close()
     sync = FailingSync(walsync._sync_file)
     monkeypatch.setattr(walsync, "_sync_file", sync)
-    sync.fail_next(after=2)  # opening the target and the source each commit (and sync) once; then the run
+    sync.fail_next(after=1)  # opening the target commits (and syncs) once, the source (read only) not; then the run
     assert main(["merge", str(source), "--db", str(target)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("merge: error: ") and "could not sync the write-ahead log" in err and "try again" in err

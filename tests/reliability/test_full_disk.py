@@ -1,0 +1,164 @@
+"""On a full disk, after a sync failed, the commands that only read still work: ``export``, ``report``,
+``leaderboard``, ``backup`` and a ``merge`` source. That is when an operator wants a copy most.
+
+Before, every command opened the store with a write (the schema transaction), and a write first heals a
+failed sync with a checkpoint into the database file, which a full disk refuses: the command said "cannot
+open the store" and read nothing. Commands that write must still refuse until a checkpoint works.
+
+Real files and real failures: the failed sync is a real failed checkpoint (``<db>.lock`` records the lost
+range), and the full disk is ``RLIMIT_FSIZE`` set in the command's own process, so SQLite's write into the
+database file fails with EFBIG (SQLITE_IOERR_WRITE). Each command runs as ``python -m realunify_arena``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+from dataclasses import astuple
+from pathlib import Path
+
+import pytest
+from failing_sync import files_may_not_grow_past, lost_range
+from PIL import Image
+
+from realunify_arena.arena import SALT_ENV, Arena
+from realunify_arena.store import Store
+from realunify_arena.systems import System
+from realunify_arena.trace import Step, StepRole, Trace
+
+pytestmark = pytest.mark.slow
+
+VOTES = 3
+CHOICES = ("A", "B", "tie")
+
+
+def cast_vote(arena: Arena, store: Store, n: int) -> None:
+    uid = f"UEG_{n + 1}_world_knowledge"
+    battle = arena.new_battle(f"s{n}", "hf:alice", uid, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    for side, system in (("A", "m1:direct"), ("B", "m2:direct")):
+        model, mode = astuple(System.parse(system))
+        trace = Trace(uid, model, mode, {"seed": n},
+                      steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("L", (3, 3), n))])
+        arena.deliver(battle, f"s{n}", side, store.save_trace(trace, "bundled"))
+    arena.vote(battle, f"s{n}", "hf:alice", CHOICES[n])
+
+
+@pytest.fixture
+def full_disk_after_a_failed_sync(tmp_path, monkeypatch) -> tuple[Path, int]:
+    """A store whose last checkpoint failed for want of room (its votes are in the WAL only, the lost range
+    is recorded), and the size no file may grow past: the database file's, so any checkpoint fails."""
+    monkeypatch.delenv(SALT_ENV, raising=False)
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    store.meta("padding", lambda: "p" * 2**21)  # checkpointed at close: outputs below stay under the limit
+    store.close()
+    store = Store.open(db)
+    arena = Arena(store, max_votes=100)
+    for n in range(VOTES):
+        cast_vote(arena, store, n)
+    store.meta("later", lambda: "l" * 2**20)  # WAL pages past the end of the database file
+    size = db.stat().st_size
+    with files_may_not_grow_past(size):
+        store.close()
+    assert lost_range(db) != (0, 0), "the setup's checkpoint at close did not fail"
+    return db, size
+
+
+def run_cli(args: list[str], limit: int, cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m realunify_arena ARGS`` in a process that may not grow any file past ``limit`` bytes."""
+    def full_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of the signal; kept across exec
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    return subprocess.run([sys.executable, "-m", "realunify_arena", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, preexec_fn=full_disk)
+
+
+def stored(db: Path, sql: str) -> list[tuple]:
+    """The rows of ``sql``, sorted, read with plain sqlite3 (WAL included). Read-only: SQLite's last read-write
+    connection to close would checkpoint the WAL into the file itself, which the full disk forbids."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return sorted(conn.execute(sql))
+    finally:
+        conn.close()
+
+
+def stored_votes(db: Path) -> list[tuple[str, str]]:
+    """(battle id, choice) of every vote."""
+    return stored(db, "select battle_id, choice from votes")
+
+
+def test_reading_commands_work_on_a_full_disk_after_a_failed_sync(full_disk_after_a_failed_sync, tmp_path):
+    db, limit = full_disk_after_a_failed_sync
+    expected = stored_votes(db)
+    assert len(expected) == VOTES
+    before = db.read_bytes()
+
+    out = tmp_path / "votes.csv"
+    done = run_cli(["export", "votes", "--format", "csv", "--out", str(out), "--db", str(db)], limit, tmp_path)
+    assert done.returncode == 0, done.stderr
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["battle_id"], r["choice"]) for r in rows) == expected
+    assert "Traceback" not in done.stderr
+
+    done = run_cli(["leaderboard", "--format", "json", "--rounds", "10", "--db", str(db)], limit, tmp_path)
+    assert done.returncode == 0, done.stderr
+    board = next(b for b in json.loads(done.stdout) if (b["track"], b["kind"]) == ("UEG", "model_vs_model"))
+    assert board["votes"] == VOTES  # A, B, tie: one win each and a tie
+    assert {r["system"]: r["votes"] for r in board["rows"]} == {"m1:direct": VOTES, "m2:direct": VOTES}
+
+    done = run_cli(["report", "--out", str(tmp_path / "reports"), "--db", str(db)], limit, tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "reports" / "report.json").read_text())
+    assert report, "the report is empty"
+
+    assert db.read_bytes() == before, "a command that only reads changed the database file"
+    assert lost_range(db) != (0, 0), "a command that only reads claimed the failed sync healed"
+
+
+def test_a_merge_reads_its_source_on_a_full_disk(full_disk_after_a_failed_sync, tmp_path):
+    """``merge`` copies the source's runs (votes stay where they were cast). The target is on another disk with room; only the source's disk is full (the limit is the source's
+    size, which the merged target stays under)."""
+    db, limit = full_disk_after_a_failed_sync
+    target = tmp_path / "other-disk" / "merged.db"
+    done = run_cli(["merge", str(db), "--db", str(target)], limit, tmp_path)
+    assert done.returncode == 0, done.stderr
+    runs = "select instance_uid, model, mode, trace from runs"
+    assert len(stored(db, runs)) == 2 * VOTES
+    assert stored(target, runs) == stored(db, runs)
+
+
+def test_the_backup_command_opens_without_writing_after_a_failed_sync(full_disk_after_a_failed_sync, tmp_path):
+    """A backup holds the whole database, larger than the full disk allows any file here, so the disk is full
+    while the command opens the store and free again for the copy (a copy to another disk)."""
+    db, limit = full_disk_after_a_failed_sync
+    with files_may_not_grow_past(limit):
+        store = Store.open(db, for_reading=True)  # as ``backup`` opens it (``store_at(..., for_reading=True)``)
+    try:
+        store.backup(tmp_path / "copy.db")
+    finally:
+        store.close()
+    assert stored_votes(tmp_path / "copy.db") == stored_votes(db)
+
+
+def test_a_command_that_writes_still_refuses_until_a_checkpoint_works(full_disk_after_a_failed_sync, tmp_path):
+    db, limit = full_disk_after_a_failed_sync
+    expected = stored_votes(db)
+    other = tmp_path / "other.db"
+    Store.open(other).close()
+    done = run_cli(["merge", str(other), "--db", str(db)], limit, tmp_path)  # the target is written
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert str(db) in done.stderr
+    assert lost_range(db) != (0, 0)
+    done = run_cli(["merge", str(other), "--db", str(db)], 2**40, tmp_path)  # room again: healed, then written
+    assert done.returncode == 0, done.stderr
+    assert lost_range(db) == (0, 0)
+    assert stored_votes(db) == expected
