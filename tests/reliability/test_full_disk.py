@@ -12,8 +12,10 @@ database file fails with EFBIG (SQLITE_IOERR_WRITE). Each command runs as ``pyth
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import resource
 import signal
 import sqlite3
@@ -193,3 +195,38 @@ def test_export_votes_on_a_full_disk_with_no_voter_salt_stored(tmp_path, monkeyp
         assert done.stdout == "" and "no votes" in done.stderr
     assert (db.read_bytes(), Path(f"{db}-wal").read_bytes()) == before, "the failed export changed the store"
     assert stored(db, "select key from meta where key = 'voter_salt'") == []
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB filesystem of its own (tmpfs), mounted for the test; skipped where mounting is not allowed."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small filesystem here (mount -t tmpfs needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_store_closed_cleanly_on_a_really_full_disk_is_refused_with_what_to_do(small_disk, tmp_path):
+    """A store closed cleanly has no ``-shm`` file, which SQLite must create (32 KiB) before any read: on a
+    really full disk it cannot (SQLITE_IOERR_SHMSIZE), and the reading command is refused. The line must say
+    the disk is full, not that the database is damaged and should be restored from a backup."""
+    db = small_disk / "arena.db"
+    Store.open(db).close()
+    fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"x" * 4096)
+    finally:
+        os.close(fd)
+    before = db.read_bytes()
+    done = run_cli(["leaderboard", "--db", str(db)], 2**40, tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert str(db) in done.stderr and "disk" in done.stderr and "free" in done.stderr, done.stderr
+    assert "restore it from a backup" not in done.stderr, done.stderr
+    assert db.read_bytes() == before
