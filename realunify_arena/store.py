@@ -1491,6 +1491,10 @@ def _explain(path: Path, error: Exception) -> str:
             or "integrity check" in text or "not a database" in text:
         return (f"{path}: damaged or truncated ({text}); restore it from a backup (`backup`, or the"
                 " dataset repo's snapshot), or move it away to start an empty database")
+    no_room_for_shm = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_IOERR_SHMSIZE
+    if code == sqlite3.SQLITE_FULL or no_room_for_shm:
+        return (f"{path}: its disk is full ({text}); free space on that disk and try again (SQLite needs room"
+                " beside the file even to read it: 32 KiB for its shared-memory file)")
     if _is_busy(error):
         return (f"{path}: locked by another process for over {BUSY_SECONDS:g} s ({text}); stop the other"
                 " writer or try again")

@@ -64,8 +64,9 @@ def store_at(path: Path | str, *, create: bool = False, for_reading: bool = Fals
         path: the SQLite file (``args.db``).
         create: make a new, empty store when there is none (``eval``, ``merge``); otherwise a missing
             file is an error, never a silently created empty database.
-        for_reading: the command only reads (``Store.open``'s ``for_reading``): opening and closing write
-            nothing when the schema is current, so it works on a full disk or after a failed sync.
+        for_reading: the command only reads (``Store.open``'s ``for_reading``): opening writes nothing when
+            the schema is current, and the checkpoint at close, where the disk refuses it, only warns; so it
+            works on a full disk or after a failed sync.
 
     Raises:
         CommandError: no file at ``path`` (exit 2), or it is not a store this version can open (exit 1), or

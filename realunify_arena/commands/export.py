@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -52,14 +53,35 @@ def run(args) -> int:
 
 
 def vote_lines(store, track: str | None = None, kind: str | None = None) -> list[dict]:
-    from realunify_arena.arena import Arena
+    """One dict per vote; ``voter_hash`` keyed with the arena's voter salt.
 
-    arena = Arena(store)
+    Raises:
+        CommandError: no salt is set or stored and storing a new one failed (a full disk; exit 1). With no
+            votes none is made: an export that only reads writes nothing.
+    """
+    votes = store.votes(track=track, kind=kind)
+    if not votes:
+        return []
+    arena = _arena(store)
     return [
         {**{k: v[k] for k in VOTE_FIELDS if k in v}, "winner": WINNER[v["choice"]],
          "voter_hash": arena.voter_hash(v["voter"])}
-        for v in store.votes(track=track, kind=kind)
+        for v in votes
     ]
+
+
+def _arena(store):
+    """``Arena(store)``, which stores a new voter salt when neither ``$REALUNIFY_VOTER_SALT`` nor the store has one."""
+    from realunify_arena.arena import SALT_ENV, Arena
+    from realunify_arena.store import StoreError
+
+    try:
+        return Arena(store)
+    except (sqlite3.Error, StoreError) as e:
+        reason = str(e).split("; ")[0].removeprefix(f"{store.path}: ")
+        raise CommandError(f"{store.path}: no voter salt is stored in it, and storing a new one failed ({reason});"
+                           f" set {SALT_ENV} to the app's salt, or free disk space and try again",
+                           PROBLEMS) from None
 
 
 def run_votes(args) -> int:

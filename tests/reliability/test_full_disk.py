@@ -12,8 +12,10 @@ database file fails with EFBIG (SQLITE_IOERR_WRITE). Each command runs as ``pyth
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import resource
 import signal
 import sqlite3
@@ -48,25 +50,31 @@ def cast_vote(arena: Arena, store: Store, n: int) -> None:
     arena.vote(battle, f"s{n}", "hf:alice", CHOICES[n])
 
 
-@pytest.fixture
-def full_disk_after_a_failed_sync(tmp_path, monkeypatch) -> tuple[Path, int]:
-    """A store whose last checkpoint failed for want of room (its votes are in the WAL only, the lost range
-    is recorded), and the size no file may grow past: the database file's, so any checkpoint fails."""
-    monkeypatch.delenv(SALT_ENV, raising=False)
-    db = tmp_path / "arena.db"
+def a_failed_sync(db: Path, votes: int = VOTES) -> int:
+    """Make ``db`` a store whose last checkpoint failed for want of room (its votes are in the WAL only, the
+    lost range is recorded); returns the size no file may grow past: the database file's, so any checkpoint
+    fails."""
     store = Store.open(db)
     store.meta("padding", lambda: "p" * 2**21)  # checkpointed at close: outputs below stay under the limit
     store.close()
     store = Store.open(db)
     arena = Arena(store, max_votes=100)
-    for n in range(VOTES):
+    for n in range(votes):
         cast_vote(arena, store, n)
     store.meta("later", lambda: "l" * 2**20)  # WAL pages past the end of the database file
     size = db.stat().st_size
     with files_may_not_grow_past(size):
         store.close()
     assert lost_range(db) != (0, 0), "the setup's checkpoint at close did not fail"
-    return db, size
+    return size
+
+
+@pytest.fixture
+def full_disk_after_a_failed_sync(tmp_path, monkeypatch) -> tuple[Path, int]:
+    """A store after ``a_failed_sync`` (its voter salt stored in it), and the size no file may grow past."""
+    monkeypatch.delenv(SALT_ENV, raising=False)
+    db = tmp_path / "arena.db"
+    return db, a_failed_sync(db)
 
 
 def run_cli(args: list[str], limit: int, cwd: Path) -> subprocess.CompletedProcess:
@@ -162,3 +170,63 @@ def test_a_command_that_writes_still_refuses_until_a_checkpoint_works(full_disk_
     assert done.returncode == 0, done.stderr
     assert lost_range(db) == (0, 0)
     assert stored_votes(db) == expected
+
+
+@pytest.mark.parametrize("votes", [VOTES, 0])
+def test_export_votes_on_a_full_disk_with_no_voter_salt_stored(tmp_path, monkeypatch, votes):
+    """The app voted with ``$REALUNIFY_VOTER_SALT`` (as the README advises for a Space), so the store holds no
+    salt, and the operator exports without it. With no votes there is nothing to hash: the export writes
+    nothing and works. With votes, a salt must be stored for the pseudonyms to stay stable, and the full disk
+    (the write-ahead log may not grow either) refuses it: one line naming the file and what to do, no traceback."""
+    monkeypatch.setenv(SALT_ENV, "the app's salt")
+    db = tmp_path / "arena.db"
+    a_failed_sync(db, votes)
+    monkeypatch.delenv(SALT_ENV)
+    limit = min(db.stat().st_size, Path(f"{db}-wal").stat().st_size)
+    before = db.read_bytes(), Path(f"{db}-wal").read_bytes()
+    done = run_cli(["export", "votes", "--db", str(db)], limit, tmp_path)
+    assert "Traceback" not in done.stderr
+    if votes:
+        assert done.returncode == 1, done.stderr
+        error = [line for line in done.stderr.splitlines() if line.startswith("export: error: ")]
+        assert len(error) == 1 and str(db) in error[0] and SALT_ENV in error[0], done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "" and "no votes" in done.stderr
+    assert (db.read_bytes(), Path(f"{db}-wal").read_bytes()) == before, "the failed export changed the store"
+    assert stored(db, "select key from meta where key = 'voter_salt'") == []
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB filesystem of its own (tmpfs), mounted for the test; skipped where mounting is not allowed."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small filesystem here (mount -t tmpfs needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_store_closed_cleanly_on_a_really_full_disk_is_refused_with_what_to_do(small_disk, tmp_path):
+    """A store closed cleanly has no ``-shm`` file, which SQLite must create (32 KiB) before any read: on a
+    really full disk it cannot (SQLITE_IOERR_SHMSIZE), and the reading command is refused. The line must say
+    the disk is full, not that the database is damaged and should be restored from a backup."""
+    db = small_disk / "arena.db"
+    Store.open(db).close()
+    fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"x" * 4096)
+    finally:
+        os.close(fd)
+    before = db.read_bytes()
+    done = run_cli(["leaderboard", "--db", str(db)], 2**40, tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert str(db) in done.stderr and "disk" in done.stderr and "free" in done.stderr, done.stderr
+    assert "restore it from a backup" not in done.stderr, done.stderr
+    assert db.read_bytes() == before
