@@ -76,7 +76,8 @@ class NotFound(LookupError):
 
 
 class StoreError(ValueError):
-    """A database file the store cannot use; the message is one line: what, which file, what to do."""
+    """A database file the store cannot use, or a write it could not complete or confirm on disk (a refused
+    COMMIT, a failed sync); the message is one line: what, which file, what to do."""
 
 
 class RateLimited(ValueError):
@@ -399,9 +400,10 @@ class Store:
         and write through it. If it raises, its own statements are undone (a savepoint), nothing of it
         is written and the exception is raised here; the other operations of the batch are unaffected.
         Its result is returned only after the COMMIT that contains it returned (synced to disk with
-        ``synchronous="full"``); if that COMMIT fails, the error is raised and nothing was written. In WAL
-        mode a failed sync after the COMMIT raises too (``StoreError``): the rows are in the file, but may not
-        be on disk, and are never acknowledged (``walsync``).
+        ``synchronous="full"``); if that COMMIT fails, the error is raised (``StoreError`` for a full disk or an
+        I/O error) and nothing was written. In WAL mode a failed sync after the COMMIT raises too
+        (``StoreError``): the rows are in the file, but may not be on disk, and are never acknowledged
+        (``walsync``).
         Called inside another ``write``/``apply`` of the same thread, it joins that transaction.
         """
         if self._owner == threading.get_ident():
@@ -469,6 +471,7 @@ class Store:
                         kept.append(op)
                     except BaseException as e:  # noqa: BLE001 - handed to the operation's caller
                         if not self._conn.in_transaction:  # SQLite dropped the transaction (I/O error, disk full)
+                            e = self._refused(e)
                             outcomes += [(k, e) for k in kept]
                             kept = []
                             self._begin(lock=False)
@@ -554,8 +557,17 @@ class Store:
 
     def _commit(self) -> int:
         """COMMIT (retried while busy: a busy COMMIT leaves the transaction open); returns its number for
-        ``_make_durable`` (0 where SQLite synced it itself)."""
-        _retry_busy(lambda: self._conn.execute("COMMIT"))
+        ``_make_durable`` (0 where SQLite synced it itself).
+
+        Raises:
+            StoreError: SQLite refused the COMMIT (a full disk, an I/O error, busy past ``BUSY_SECONDS``);
+                nothing of the transaction is written once the caller rolls it back.
+            sqlite3.IntegrityError: a deferred constraint failed at COMMIT.
+        """
+        try:
+            _retry_busy(lambda: self._conn.execute("COMMIT"))
+        except sqlite3.OperationalError as e:
+            raise self._refused(e) from e
         return self._wal_sync.committed() if self._wal_sync is not None else 0  # counted once it is written
 
     def _make_durable(self, commit: int) -> None:
@@ -678,6 +690,14 @@ class Store:
             wal_sync.make_durable(made, force=True)  # the row may be a dead process's commit, never counted
         except OSError as e:
             raise StoreError(self._sync_failed(e)) from None
+
+    def _refused(self, error: BaseException) -> BaseException:
+        """A ``StoreError`` (one line naming the file) for an operational SQLite error that refused a write (a
+        full disk, an I/O error, locked past ``BUSY_SECONDS``); other errors (a constraint, a bug) as they are."""
+        if not isinstance(error, sqlite3.OperationalError):
+            return error
+        return StoreError(f"{self.path}: the database refused the write ({error}); nothing of it was stored:"
+                          " try again (on a full disk, once space is freed)")
 
     def _sync_failed(self, error: OSError) -> str:
         return f"{self.path}: could not sync the write-ahead log to disk ({error}); nothing was acknowledged, try again"

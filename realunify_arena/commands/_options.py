@@ -70,8 +70,9 @@ def store_at(path: Path | str, *, create: bool = False, for_reading: bool = Fals
 
     Raises:
         CommandError: no file at ``path`` (exit 2), or it is not a store this version can open (exit 1), or
-            a write in the block could not be confirmed on disk (``StoreError``, exit 1: running the command
-            again is safe, a write found already stored is made durable and kept once).
+            a write in the block was refused (a full disk) or could not be confirmed on disk (``StoreError``,
+            exit 1: running the command again is safe, a write found already stored is made durable and kept
+            once).
     """
     from realunify_arena.store import Store, StoreError
 

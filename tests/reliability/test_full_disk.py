@@ -230,3 +230,28 @@ def test_a_store_closed_cleanly_on_a_really_full_disk_is_refused_with_what_to_do
     assert str(db) in done.stderr and "disk" in done.stderr and "free" in done.stderr, done.stderr
     assert "restore it from a backup" not in done.stderr, done.stderr
     assert db.read_bytes() == before
+
+
+def test_a_command_that_writes_on_a_full_disk_says_so_in_one_line_and_can_be_run_again(tmp_path):
+    """A COMMIT the full disk refuses (not a failed sync: nothing of it is written) is one line naming the
+    file, and running the command again completes it. Before: SQLite's ``disk I/O error`` as a traceback."""
+    source, target = tmp_path / "node.db", tmp_path / "arena.db"
+    node = Store.open(source)
+    for n in range(20):
+        node.save_trace(Trace(f"UEG_{n + 1}_world_knowledge", "m1", "direct", {"seed": n},
+                              steps=[Step(StepRole.GENERATED_IMAGE, "p" * 20_000, image=Image.new("L", (3, 3), n))]),
+                        "bundled")
+    node.close()
+    Store.open(target).close()
+    runs = "select instance_uid, model, mode, trace from runs"
+
+    done = run_cli(["merge", str(source), "--db", str(target)], 64 * 1024, tmp_path)  # 400 KB of runs to write
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("merge: error: ")]
+    assert len(error) == 1 and str(target) in error[0] and "try again" in error[0], done.stderr
+    assert len(stored(target, runs)) < 20
+
+    done = run_cli(["merge", str(source), "--db", str(target)], 2**40, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert stored(target, runs) == stored(source, runs)
