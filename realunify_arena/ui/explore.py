@@ -426,17 +426,22 @@ def _column_runner(ctx: AppContext, column: Column):
                *[gr.skip()] * (len(column.outputs) - 1)]
         update = None
         prefetch_judge(ctx.pool, inst, model, judge, ctx.why_not)  # the judge loads while the model runs
-        for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options, control=control,
-                                       report=report, why_not=ctx.why_not), control):
-            title = f"{mode} · {model} · seed {options.seed}"
-            if update.reused:
-                title += f" · stored run #{update.run_id}"
-            status = status_line(update.trace, expected, title=title)
-            if update.done and update.run_id is not None and update.trace.final is not None:
-                status += "\n- judging…"
-                yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
-            elif not update.done:
-                yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
+        try:
+            for update in relay(stream_run(ctx.store, ctx.pool, dataset, inst, model, mode, options,
+                                           control=control, report=report, why_not=ctx.why_not), control):
+                title = f"{mode} · {model} · seed {options.seed}"
+                if update.reused:
+                    title += f" · stored run #{update.run_id}"
+                status = status_line(update.trace, expected, title=title)
+                if update.done and update.run_id is not None and update.trace.final is not None:
+                    status += "\n- judging…"
+                    yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
+                elif not update.done:
+                    yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
+        except StoreError as e:  # the run's save was refused (full disk) or not confirmed on disk: said in place
+            yield [gr.update(value=f"**{title}**\n- {unsaved(e, 'This run', 'run it again')}"),
+                   *[gr.skip()] * (len(column.outputs) - 1)]
+            return
         if update is None or not update.done:  # stopped, and its model did not get to a step in time
             yield _stopped_frame(column, title, control)
             return
@@ -545,8 +550,11 @@ def _register_api(ctx: AppContext) -> None:
             raise gr.Error(plain(e, markdown=False)) from None
         except KeyError as e:
             raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
-        return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options,
-                             judge or ctx.judge, control=RunControl(ctx.settings.time_limit_s), why_not=ctx.why_not)
+        try:
+            return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options, judge or ctx.judge,
+                                 control=RunControl(ctx.settings.time_limit_s), why_not=ctx.why_not)
+        except StoreError as e:  # the run's save was refused or not confirmed on disk
+            raise gr.Error(unsaved(e, "This run", "run it again")) from None
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
     # concurrency_limit=None: a local card's run waits in ctx.model_slot, a remote card's does not wait

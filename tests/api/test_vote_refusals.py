@@ -1,4 +1,5 @@
-"""Every vote refusal, through the launched app (``build_demo``) and gradio_client, on a real SQLite store.
+"""Every vote refusal (and, beside them, a run whose save the disk did not confirm), through the launched app
+(``build_demo``) and gradio_client, on a real SQLite store.
 
 The arena runs in ``stored`` mode over runs saved here, so no model is loaded. Two situations the public
 API cannot produce on demand are set up on the server side, as the app itself would leave them: a battle
@@ -210,3 +211,18 @@ def test_a_battle_start_whose_sync_failed_says_so_and_its_retry_leaves_one_battl
     rows = app["store"].query("select id from battles where session_key = ?", (session_key,))
     assert [r["id"] for r in rows] == [battle]  # the retry is the failed start's battle, not a second one
     c.predict(battle, "A", api_name="/vote")
+
+
+def test_a_run_whose_sync_failed_says_so_and_running_it_again_stores_it_once(app, connect, fail_next_sync):
+    """``/run_instance`` (Explore's API) when the disk did not confirm the run's save: the client is told it
+    was not saved and to run it again (no server path, no traceback); running it again stores it, once."""
+    c = connect()
+    fail_next_sync()
+    with pytest.raises(Exception) as info:
+        c.predict(app["source"], app["uid"], "tiny-pair", "stepwise", 41, api_name="/run_instance")
+    assert "not saved" in str(info.value) and "run it again" in str(info.value), str(info.value)
+    assert str(app["settings"].db) not in str(info.value) and "Traceback" not in str(info.value)
+    result = c.predict(app["source"], app["uid"], "tiny-pair", "stepwise", 41, api_name="/run_instance")
+    rows = app["store"].query("select id from runs where instance_uid = ? and model = 'tiny-pair' and mode ="
+                              " 'stepwise' and json_extract(trace, '$.settings.seed') = 41", (app["uid"],))
+    assert [r["id"] for r in rows] == [result["run_id"]]

@@ -138,6 +138,34 @@ def test_the_benchmark_table_counts_batch_runs_and_reads_on_a_phone(browser, rea
         context.close()
 
 
+def test_an_explore_run_the_disk_did_not_confirm_says_so_in_its_column_and_running_again_saves_it(
+        page, readable, monkeypatch):
+    """The WAL sync after a run's save fails (EIO): the column says, in place, that this run was not saved
+    and to run it again, without the server's path (before: Gradio's bare "Error" toast); Run again stores
+    it and judges it."""
+    from failing_sync import FailingSync
+
+    from realunify_arena import walsync
+    sync = FailingSync(walsync._sync_file)
+    monkeypatch.setattr(walsync, "_sync_file", sync)
+    ueg = readable["ueg"]
+    page.goto(f"{readable['url']}?tab=explore&instance={ueg.uid}&model=tiny-pair&judge=human&seed=31")
+    expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{ueg.uid}"))
+    status = page.locator("#ex-direct-status, #ex-stepwise-status")
+    sync.fail_next()
+    page.locator("#ex-run").click()
+    not_saved = status.filter(has_text="This run was not saved")
+    expect(not_saved.first).to_contain_text("run it again")
+    assert str(readable["store"].path) not in " ".join(status.all_inner_texts())
+    page.locator("#ex-run").click()
+    for mode in ("direct", "stepwise"):
+        expect(page.locator(f"#ex-{mode}-verdict")).to_contain_text("Judge it yourself below.")
+    expect(not_saved).to_have_count(0)
+    stored = readable["store"].query("select mode from runs where instance_uid = ? and model = 'tiny-pair'"
+                                     " and json_extract(trace, '$.settings.seed') = 31", (ueg.uid,))
+    assert sorted(r["mode"] for r in stored) == ["direct", "stepwise"]
+
+
 def test_a_vote_or_judgment_the_disk_did_not_confirm_says_so_and_clicking_again_saves_it(page, readable, monkeypatch):
     """The next WAL sync fails (EIO, as after a write-back error): the toast says the write was not saved and
     to try again, without the server's path; the same click again is saved, once."""
