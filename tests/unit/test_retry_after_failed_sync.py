@@ -70,6 +70,15 @@ def shown_battle(arena: Arena, session: str = "s1") -> str:
     return battle
 
 
+def failed_vote(arena: Arena, sync, choice: str) -> str:
+    """A shown battle whose vote (hf:alice, ``choice``) was answered ``StoreError``: its WAL sync failed."""
+    battle = shown_battle(arena)
+    sync.fail_next()
+    with pytest.raises(StoreError):
+        arena.vote(battle, "s1", "hf:alice", choice)
+    return battle
+
+
 def test_a_write_acknowledged_after_a_failed_sync_survives_the_loss_of_the_failed_frames(store, sync, tmp_path):
     """WAL frames carry chained checksums: recovery stops at the first missing one. A later commit, synced
     and acknowledged, used to sit behind the lost frames and vanish with them."""
@@ -85,10 +94,7 @@ def test_a_write_acknowledged_after_a_failed_sync_survives_the_loss_of_the_faile
 
 
 def test_a_vote_whose_sync_failed_is_stored_once_by_its_retry_and_then_on_disk(arena, store, sync, tmp_path):
-    battle = shown_battle(arena)
-    sync.fail_next()
-    with pytest.raises(StoreError):
-        arena.vote(battle, "s1", "hf:alice", "B")
+    battle = failed_vote(arena, sync, "B")
     revealed = arena.vote(battle, "s1", "hf:alice", "B")  # used to be refused: "already has a vote"
     assert revealed["choice"] == "B" and (revealed["system_a"], revealed["system_b"]) == SYSTEMS
     assert [(v["vote_id"], v["choice"]) for v in store.votes()] == [(revealed["vote_id"], "B")]
@@ -100,10 +106,7 @@ def test_a_vote_whose_sync_failed_is_stored_once_by_its_retry_and_then_on_disk(a
 
 
 def test_another_vote_after_a_failed_one_is_still_refused(arena, store, sync):
-    battle = shown_battle(arena)
-    sync.fail_next()
-    with pytest.raises(StoreError):
-        arena.vote(battle, "s1", "hf:alice", "A")
+    battle = failed_vote(arena, sync, "A")
     with pytest.raises(VoteRefused, match="already has a vote"):
         arena.vote(battle, "s1", "hf:alice", "B")
     with pytest.raises(VoteRefused, match="already has a vote"):
@@ -264,10 +267,7 @@ def test_a_vote_refused_as_already_cast_is_on_disk_when_the_refusal_says_so(aren
     Arena on the same store, as after a restart) is refused with "already has a vote". The voter then stops
     retrying, so that vote must be on disk by the time the refusal is given."""
     elsewhere = Arena(store, max_votes=100)  # made first: making one reads the stored salt, and that heals
-    battle = shown_battle(arena)
-    sync.fail_next()
-    with pytest.raises(StoreError):
-        arena.vote(battle, "s1", "hf:alice", "B")
+    battle = failed_vote(arena, sync, "B")
     with pytest.raises(VoteRefused, match="already has a vote"):
         elsewhere.vote(battle, "s1", "hf:alice", "B")
     db = after_power_cut(store.path, sync, tmp_path / "cut")
