@@ -255,3 +255,32 @@ def test_a_command_that_writes_on_a_full_disk_says_so_in_one_line_and_can_be_run
     done = run_cli(["merge", str(source), "--db", str(target)], 2**40, tmp_path)
     assert done.returncode == 0, done.stderr
     assert stored(target, runs) == stored(source, runs)
+
+
+def test_import_results_whose_image_the_full_disk_refuses_names_the_file_and_can_be_run_again(tmp_path):
+    """The image file (written before the run's row) is what the full disk refuses: one line naming the file
+    it could not write, no ``.partial`` left in ``images/``, and the import run again stores the run once.
+    Before: ``import-results: error: File too large``, naming nothing, with the partial file left behind."""
+    from realunify_arena.benchmark import load
+    from realunify_arena.benchmark.writer import official_entry
+
+    folder, db = tmp_path / "results", tmp_path / "arena.db"
+    folder.mkdir()
+    entry = official_entry(next(i for i in load("bundled").instances if i.track == "UEG"), "direct")
+    Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3)).save(folder / "u0.png")  # ~270 KB of PNG
+    (folder / "UEG_direct.json").write_text(json.dumps([{**entry, "generated_image": "u0.png"}]), encoding="utf-8")
+    Store.open(db).close()
+    args = ["import-results", str(folder), "--model", "runner-x", "--data", "bundled", "--db", str(db)]
+
+    done = run_cli(args, 128 * 1024, tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("import-results: error: ")]
+    assert len(error) == 1 and str(tmp_path / "images") in error[0] and "try again" in error[0], done.stderr
+    assert stored(db, "select id from runs") == []
+    assert not list((tmp_path / "images").rglob("*.partial")), "a partial image file was left behind"
+
+    done = run_cli(args, 2**40, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(stored(db, "select id from runs")) == 1
+    assert len(list((tmp_path / "images").rglob("*.png"))) == 1
