@@ -284,3 +284,29 @@ def test_import_results_whose_image_the_full_disk_refuses_names_the_file_and_can
     assert done.returncode == 0, done.stderr
     assert len(stored(db, "select id from runs")) == 1
     assert len(list((tmp_path / "images").rglob("*.png"))) == 1
+
+
+def test_merge_whose_image_copy_the_full_disk_refuses_leaves_no_partial_file_and_can_be_run_again(tmp_path):
+    """``merge`` copies a run's image file before its row: refused by the full disk, it is one line naming the
+    file with what to do, and no ``<sha>.<pid>.partial`` stays in ``images/`` (its pid-named file was never
+    removed by any later merge). Running it again stores the run and its image once."""
+    (tmp_path / "node").mkdir()
+    source, target = tmp_path / "node" / "node.db", tmp_path / "arena.db"
+    node = Store.open(source)
+    image = Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3))  # ~270 KB of PNG
+    node.save_trace(Trace("UEG_1_world_knowledge", "m1", "direct", {"seed": 1},
+                          steps=[Step(StepRole.GENERATED_IMAGE, "p", image=image)]), "bundled")
+    node.close()
+    Store.open(target).close()
+
+    done = run_cli(["merge", str(source), "--db", str(target)], 128 * 1024, tmp_path)
+    assert done.returncode == 1, done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("merge: error: ")]
+    assert len(error) == 1 and str(tmp_path / "images") in error[0] and "try again" in error[0], done.stderr
+    assert stored(target, "select id from runs") == []
+    assert not list((tmp_path / "images").rglob("*.partial")), "a partial image file was left behind"
+
+    done = run_cli(["merge", str(source), "--db", str(target)], 2**40, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(stored(target, "select id from runs")) == 1
+    assert [p.suffix for p in (tmp_path / "images").rglob("*.*")] == [".png"]
