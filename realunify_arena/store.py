@@ -537,6 +537,12 @@ class Store:
                 try:
                     yield self.db
                     commit = self._commit()
+                except sqlite3.OperationalError as e:
+                    dropped = not self._conn.in_transaction  # SQLite dropped it (I/O error, disk full)
+                    self._rollback()
+                    if dropped:
+                        raise self._refused(e) from e
+                    raise
                 except BaseException:
                     self._rollback()
                     raise

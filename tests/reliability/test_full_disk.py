@@ -29,7 +29,7 @@ from failing_sync import files_may_not_grow_past, lost_range
 from PIL import Image
 
 from realunify_arena.arena import SALT_ENV, Arena
-from realunify_arena.store import Store
+from realunify_arena.store import Store, StoreError
 from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
 
@@ -310,3 +310,20 @@ def test_merge_whose_image_copy_the_full_disk_refuses_leaves_no_partial_file_and
     assert done.returncode == 0, done.stderr
     assert len(stored(target, "select id from runs")) == 1
     assert [p.suffix for p in (tmp_path / "images").rglob("*.*")] == [".png"]
+
+
+def test_a_write_block_whose_statement_the_full_disk_refuses_is_a_store_error(tmp_path):
+    """A statement inside ``Store.write()`` that spills its pages to a full disk (SQLite drops the
+    transaction) is the same one line naming the file as a refused COMMIT, and nothing of it is stored; the
+    same write once there is room stores it. Before: a raw ``sqlite3.OperationalError: disk I/O error``."""
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    try:
+        value = "x" * 20_000_000  # more than the page cache holds: written to the WAL before the COMMIT
+        with files_may_not_grow_past(200_000), pytest.raises(StoreError, match="refused the write") as refused:
+            store.meta("big", lambda: value)
+        assert str(db) in str(refused.value) and "try again" in str(refused.value)
+        assert store.meta("big") is None
+        assert store.meta("big", lambda: value) == value
+    finally:
+        store.close()
