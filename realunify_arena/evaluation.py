@@ -12,6 +12,7 @@ on the device at once. Nodes that cannot share one SQLite file write one store e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections import Counter
@@ -24,6 +25,7 @@ from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.benchmark.loaders import Dataset
 from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance
 from realunify_arena.judge import ATTEMPTS, Judge, judge_name
+from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, Mode
 from realunify_arena.trace import Status
 
@@ -193,10 +195,18 @@ def _copy_file(source: Path, target: Path) -> None:
     """Byte-for-byte (the name is the hash of these bytes), via a temporary file so readers never see half."""
     if target.exists():
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{os.getpid()}.partial")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+    except OSError as e:  # copied before the run's row: nothing of the run is stored yet
+        with contextlib.suppress(OSError):
+            partial.unlink()  # named by this pid: no later merge would ever remove it
+        if e.filename == os.fspath(source) and e.filename2 is None:  # the source's image (missing, unreadable)
+            raise
+        raise StoreError(f"{target}: the image could not be copied ({e.strerror or e}); nothing of the run was"
+                         " stored: try again (on a full disk, once space is freed)") from None
 
 
 def task_counts(instances: Iterable[AnyInstance]) -> dict[str, int]:

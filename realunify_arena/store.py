@@ -537,6 +537,12 @@ class Store:
                 try:
                     yield self.db
                     commit = self._commit()
+                except sqlite3.OperationalError as e:
+                    dropped = not self._conn.in_transaction  # SQLite dropped it (I/O error, disk full)
+                    self._rollback()
+                    if dropped:
+                        raise self._refused(e) from e
+                    raise
                 except BaseException:
                     self._rollback()
                     raise
@@ -786,18 +792,30 @@ class Store:
 
         Returns:
             The image id: the sha256 of the PNG bytes, 64 lowercase hex characters.
+
+        Raises:
+            StoreError: the file could not be written (a full disk, an I/O error): one line naming it; no
+                partial file is left, and storing it again (the run saved again) writes it.
         """
         data = png_bytes(img)
         sha = hashlib.sha256(data).hexdigest()
         path = self.image_path(sha)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".partial")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)  # readers never see a half-written file
+            tmp = None
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".partial")
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)  # readers never see a half-written file
+            except OSError as e:  # the image is written before its run's row: nothing of the run is stored
+                if tmp is not None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                raise StoreError(f"{path}: the image could not be written ({e.strerror or e}); nothing of the"
+                                 " run was stored: try again (on a full disk, once space is freed)") from None
         return sha
 
     def get_image(self, sha: str) -> Image.Image:

@@ -29,7 +29,7 @@ from failing_sync import files_may_not_grow_past, lost_range
 from PIL import Image
 
 from realunify_arena.arena import SALT_ENV, Arena
-from realunify_arena.store import Store
+from realunify_arena.store import Store, StoreError
 from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
 
@@ -255,3 +255,75 @@ def test_a_command_that_writes_on_a_full_disk_says_so_in_one_line_and_can_be_run
     done = run_cli(["merge", str(source), "--db", str(target)], 2**40, tmp_path)
     assert done.returncode == 0, done.stderr
     assert stored(target, runs) == stored(source, runs)
+
+
+def test_import_results_whose_image_the_full_disk_refuses_names_the_file_and_can_be_run_again(tmp_path):
+    """The image file (written before the run's row) is what the full disk refuses: one line naming the file
+    it could not write, no ``.partial`` left in ``images/``, and the import run again stores the run once.
+    Before: ``import-results: error: File too large``, naming nothing, with the partial file left behind."""
+    from realunify_arena.benchmark import load
+    from realunify_arena.benchmark.writer import official_entry
+
+    folder, db = tmp_path / "results", tmp_path / "arena.db"
+    folder.mkdir()
+    entry = official_entry(next(i for i in load("bundled").instances if i.track == "UEG"), "direct")
+    Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3)).save(folder / "u0.png")  # ~270 KB of PNG
+    (folder / "UEG_direct.json").write_text(json.dumps([{**entry, "generated_image": "u0.png"}]), encoding="utf-8")
+    Store.open(db).close()
+    args = ["import-results", str(folder), "--model", "runner-x", "--data", "bundled", "--db", str(db)]
+
+    done = run_cli(args, 128 * 1024, tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("import-results: error: ")]
+    assert len(error) == 1 and str(tmp_path / "images") in error[0] and "try again" in error[0], done.stderr
+    assert stored(db, "select id from runs") == []
+    assert not list((tmp_path / "images").rglob("*.partial")), "a partial image file was left behind"
+
+    done = run_cli(args, 2**40, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(stored(db, "select id from runs")) == 1
+    assert len(list((tmp_path / "images").rglob("*.png"))) == 1
+
+
+def test_merge_whose_image_copy_the_full_disk_refuses_leaves_no_partial_file_and_can_be_run_again(tmp_path):
+    """``merge`` copies a run's image file before its row: refused by the full disk, it is one line naming the
+    file with what to do, and no ``<sha>.<pid>.partial`` stays in ``images/`` (its pid-named file was never
+    removed by any later merge). Running it again stores the run and its image once."""
+    (tmp_path / "node").mkdir()
+    source, target = tmp_path / "node" / "node.db", tmp_path / "arena.db"
+    node = Store.open(source)
+    image = Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3))  # ~270 KB of PNG
+    node.save_trace(Trace("UEG_1_world_knowledge", "m1", "direct", {"seed": 1},
+                          steps=[Step(StepRole.GENERATED_IMAGE, "p", image=image)]), "bundled")
+    node.close()
+    Store.open(target).close()
+
+    done = run_cli(["merge", str(source), "--db", str(target)], 128 * 1024, tmp_path)
+    assert done.returncode == 1, done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("merge: error: ")]
+    assert len(error) == 1 and str(tmp_path / "images") in error[0] and "try again" in error[0], done.stderr
+    assert stored(target, "select id from runs") == []
+    assert not list((tmp_path / "images").rglob("*.partial")), "a partial image file was left behind"
+
+    done = run_cli(["merge", str(source), "--db", str(target)], 2**40, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(stored(target, "select id from runs")) == 1
+    assert [p.suffix for p in (tmp_path / "images").rglob("*.*")] == [".png"]
+
+
+def test_a_write_block_whose_statement_the_full_disk_refuses_is_a_store_error(tmp_path):
+    """A statement inside ``Store.write()`` that spills its pages to a full disk (SQLite drops the
+    transaction) is the same one line naming the file as a refused COMMIT, and nothing of it is stored; the
+    same write once there is room stores it. Before: a raw ``sqlite3.OperationalError: disk I/O error``."""
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    try:
+        value = "x" * 20_000_000  # more than the page cache holds: written to the WAL before the COMMIT
+        with files_may_not_grow_past(200_000), pytest.raises(StoreError, match="refused the write") as refused:
+            store.meta("big", lambda: value)
+        assert str(db) in str(refused.value) and "try again" in str(refused.value)
+        assert store.meta("big") is None
+        assert store.meta("big", lambda: value) == value
+    finally:
+        store.close()
