@@ -12,7 +12,6 @@ on the device at once. Nodes that cannot share one SQLite file write one store e
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from collections import Counter
@@ -20,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from realunify_arena import protocols, runs
+from realunify_arena import durable, protocols, runs
 from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.benchmark.loaders import Dataset
 from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance
@@ -192,21 +191,21 @@ def merge(source, target) -> tuple[int, int]:
 
 
 def _copy_file(source: Path, target: Path) -> None:
-    """Byte-for-byte (the name is the hash of these bytes), via a temporary file so readers never see half."""
+    """Byte-for-byte (the name is the hash of these bytes), durably and via a temporary file so readers never
+    see half (``durable.write_file``): the copy's name is on disk before the run's row is committed.
+
+    Raises:
+        OSError: the source image cannot be read (missing, unreadable), as it is.
+        StoreError: the copy could not be written or synced; nothing of the run is stored yet.
+    """
     if target.exists():
         return
-    partial = target.with_suffix(f".{os.getpid()}.partial")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
-    except OSError as e:  # copied before the run's row: nothing of the run is stored yet
-        with contextlib.suppress(OSError):
-            partial.unlink()  # named by this pid: no later merge would ever remove it
-        if e.filename == os.fspath(source) and e.filename2 is None:  # the source's image (missing, unreadable)
-            raise
-        raise StoreError(f"{target}: the image could not be copied ({e.strerror or e}); nothing of the run was"
-                         " stored: try again (on a full disk, once space is freed)") from None
+    with open(source, "rb") as src:  # a missing source raises as it is, naming the source
+        try:
+            durable.write_file(target, lambda f: shutil.copyfileobj(src, f))
+        except OSError as e:  # copied before the run's row: nothing of the run is stored yet
+            raise StoreError(f"{target}: the image could not be copied ({e.strerror or e}); nothing of the run"
+                             " was stored: try again (on a full disk, once space is freed)") from None
 
 
 def task_counts(instances: Iterable[AnyInstance]) -> dict[str, int]:

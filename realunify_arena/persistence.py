@@ -21,6 +21,7 @@ from pathlib import Path
 
 from huggingface_hub import CommitScheduler, HfApi
 
+from realunify_arena import durable
 from realunify_arena.arena import SALT_META_KEY
 from realunify_arena.store import Store
 
@@ -40,7 +41,7 @@ def snapshot(store: Store, out_path: Path) -> bool:
     if out_path.exists() and _sha256(out_path) == _sha256(tmp):
         tmp.unlink()
         return False
-    os.replace(tmp, out_path)
+    durable.replace(tmp, out_path)  # the push that follows reads a snapshot that survives a crash
     return True
 
 

@@ -31,7 +31,6 @@ import os
 import random
 import re
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +40,7 @@ from typing import Any, TypeVar
 from PIL import Image
 from sqlite_utils import Database, Migrations
 
+from realunify_arena import durable
 from realunify_arena.benchmark.images import png_bytes
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.trace import Trace
@@ -743,7 +743,7 @@ class Store:
     def backup(self, out_path: str | Path) -> Path:
         """A consistent copy of the database (taken while others may be writing); images not included."""
         out = Path(out_path)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        durable.make_folders(out.parent)
         tmp = out.with_name(out.name + ".partial")
         tmp.unlink(missing_ok=True)
         target = sqlite3.connect(str(tmp))
@@ -754,7 +754,7 @@ class Store:
         finally:
             target.close()
         try:
-            os.replace(tmp, out)
+            durable.replace(tmp, out)  # a backup reported written survives a power cut
         except OSError:
             tmp.unlink(missing_ok=True)  # no half-made copy left beside a target that cannot be replaced
             raise
@@ -801,19 +801,9 @@ class Store:
         sha = hashlib.sha256(data).hexdigest()
         path = self.image_path(sha)
         if not path.exists():
-            tmp = None
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".partial")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)  # readers never see a half-written file
+                durable.write_file(path, lambda f: f.write(data))  # its name is on disk before the run's row
             except OSError as e:  # the image is written before its run's row: nothing of the run is stored
-                if tmp is not None:
-                    with contextlib.suppress(OSError):
-                        os.unlink(tmp)
                 raise StoreError(f"{path}: the image could not be written ({e.strerror or e}); nothing of the"
                                  " run was stored: try again (on a full disk, once space is freed)") from None
         return sha

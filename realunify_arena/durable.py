@@ -1,0 +1,88 @@
+"""Files that survive a crash once written: content synced, then the name synced into its folder.
+
+``fsync`` on a file does not make its name durable: "Calling fsync() does not necessarily ensure that the
+entry in the directory containing the file has also reached disk. For that an explicit fsync() on a file
+descriptor for the directory is also needed" (fsync(2), https://man7.org/linux/man-pages/man2/fsync.2.html).
+The same holds for ``rename`` and for a folder just created. The store writes an image before the row that
+names it, and acknowledges the row only once its commit is synced (``walsync``); unless the image's name is
+synced first, a power cut after that acknowledgement can leave a stored run whose image file is gone.
+
+Every function here raises ``OSError`` (a full disk, an I/O error, a failed sync) and leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+_fsync = os.fsync  # tests wrap it to see what is synced, and in which order
+
+
+def sync_folder(folder: Path) -> None:
+    """Make the names in ``folder`` (created, renamed or removed entries) durable. A no-op where folders
+    cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except IsADirectoryError:  # pragma: no cover - Windows: folders cannot be opened or synced
+        return
+    try:
+        _fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_folders(folder: Path) -> None:
+    """``mkdir -p folder``, each folder it creates synced into its parent (deepest last)."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if path.is_dir():
+            break
+        missing.append(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in reversed(missing):  # the outermost first: a name is only reachable once its parent's is
+        sync_folder(path.parent)
+
+
+def write_file(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Create or replace ``path`` with what ``write(file)`` writes to the open binary file, durably.
+
+    Written to a temporary ``*.partial`` file in the same folder (readers never see half a file), synced,
+    renamed to ``path``, then the folder synced (the new name), after creating missing folders the same way.
+    On an error the partial file is removed and ``path`` is as it was.
+
+    Raises:
+        OSError: from ``write``, the disk (full, I/O error) or a sync; ``path`` was not written.
+    """
+    make_folders(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            _fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    sync_folder(path.parent)
+
+
+def replace(source: Path, target: Path) -> None:
+    """Rename the finished file ``source`` to ``target`` (same file system), durably: ``source``'s content is
+    synced first, then the rename, into ``target``'s folder.
+
+    Raises:
+        OSError: a sync or the rename failed; ``target`` may already be replaced if only the folder's sync failed.
+    """
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        _fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(source, target)
+    sync_folder(target.parent)
