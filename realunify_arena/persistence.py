@@ -67,7 +67,12 @@ class SnapshotScheduler(CommitScheduler):
 def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
     """Fill an empty data folder from the dataset repo. An existing database (persistent storage)
     wins. Errors other than a missing repo propagate: booting empty and then pushing would overwrite
-    the votes kept in the repo."""
+    the votes kept in the repo. The database is put in place whole (``durable.write_file``): a restore cut
+    short (a full disk, a crash) leaves none, so the next boot restores again.
+
+    Raises:
+        OSError: the download, or the copy into place, failed; ``db_path`` was not created.
+    """
     if db_path.exists():
         return False
     if not api.repo_exists(repo_id, repo_type="dataset"):
@@ -78,7 +83,8 @@ def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
     if not (folder / SNAPSHOT).exists():
         log.info("dataset %s holds no snapshot yet; starting with an empty store", repo_id)
         return False
-    shutil.copyfile(folder / SNAPSHOT, db_path)
+    with open(folder / SNAPSHOT, "rb") as src:  # all or nothing: a half-copied file would win the next boot
+        durable.write_file(db_path, lambda f: shutil.copyfileobj(src, f))
     log.info("restored %s from dataset %s", db_path, repo_id)
     return True
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from failing_sync import files_may_not_grow_past
 from huggingface_hub import HfApi
 from PIL import Image
 
@@ -168,6 +169,40 @@ def test_existing_local_database_is_not_overwritten_by_the_repo(tmp_path):
     store.close()
     assert restore(tmp_path / "arena.db", "me/repo", hub) is False
     assert len(Store.open(tmp_path / "arena.db").votes()) == 1
+
+
+def test_a_restore_cut_short_leaves_no_database_so_the_next_boot_restores_again(tmp_path):
+    """The disk fills while the snapshot is copied into place (``RLIMIT_FSIZE``: a real short write). Before,
+    the half-copied file stayed as ``arena.db``, and the next boot took it for persistent storage ("an
+    existing database wins") instead of restoring the repo's votes."""
+    hub = FolderHub(tmp_path / "hub")
+    repo = tmp_path / "hub" / "me" / "repo"
+    repo.mkdir(parents=True)
+    old = Store.open(tmp_path / "old" / "arena.db")
+    for n in range(1, 25):
+        cast_vote(old, n)
+    snapshot(old, repo / SNAPSHOT)
+    expected = sorted((v["battle_id"], v["choice"]) for v in old.votes())
+    old.close()
+    size = (repo / SNAPSHOT).stat().st_size
+    db = tmp_path / "space" / "arena.db"
+
+    with contextlib.ExitStack() as full:
+        class FillsUpAfterTheDownload(FolderHub):
+            def snapshot_download(self, *args, **kwargs):
+                folder = super().snapshot_download(*args, **kwargs)
+                full.enter_context(files_may_not_grow_past(size // 2))
+                return folder
+
+        with pytest.raises(OSError):
+            restore(db, "me/repo", FillsUpAfterTheDownload(tmp_path / "hub"))
+    assert not db.exists(), "a half-copied database was left to win the next boot"
+    assert not list(db.parent.glob("*.partial"))
+
+    assert restore(db, "me/repo", hub) is True  # the next boot, with room
+    restored = Store.open(db)
+    assert sorted((v["battle_id"], v["choice"]) for v in restored.votes()) == expected
+    restored.close()
 
 
 def test_missing_repo_starts_empty_but_other_failures_stop_the_boot(tmp_path):
