@@ -25,10 +25,9 @@ _fsync = os.fsync  # tests wrap it to see what is synced, and in which order
 def sync_folder(folder: Path) -> None:
     """Make the names in ``folder`` (created, renamed or removed entries) durable. A no-op where folders
     cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except IsADirectoryError:  # pragma: no cover - Windows: folders cannot be opened or synced
+    if os.name == "nt":  # pragma: no cover - os.open of a folder raises PermissionError there, not a no-op
         return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         _fsync(fd)
     finally:
@@ -36,15 +35,40 @@ def sync_folder(folder: Path) -> None:
 
 
 def make_folders(folder: Path) -> None:
-    """``mkdir -p folder``, each folder it creates synced into its parent (deepest last)."""
+    """``mkdir -p folder``, each folder it creates synced into its parent (deepest last).
+
+    If a sync fails, the folders it created are removed again where still empty, so that the next call
+    creates (and syncs) them anew rather than finding them and syncing nothing.
+    """
     missing = []
     for path in (folder, *folder.parents):
         if path.is_dir():
             break
         missing.append(path)
     folder.mkdir(parents=True, exist_ok=True)
-    for path in reversed(missing):  # the outermost first: a name is only reachable once its parent's is
-        sync_folder(path.parent)
+    try:
+        for path in reversed(missing):  # the outermost first: a name is only reachable once its parent's is
+            sync_folder(path.parent)
+    except OSError:
+        for path in missing:  # the deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+
+
+def exists(path: Path) -> bool:
+    """Whether ``path`` exists; if it does, its name is synced into its folder first.
+
+    A file found there may have been renamed in by another writer that has not synced its folder yet, or whose
+    sync failed: acknowledging anything that names it must wait for its name to be on disk.
+
+    Raises:
+        OSError: the folder's sync failed.
+    """
+    if not path.exists():
+        return False
+    sync_folder(path.parent)
+    return True
 
 
 def write_file(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -52,10 +76,11 @@ def write_file(path: Path, write: Callable[[BinaryIO], None]) -> None:
 
     Written to a temporary ``*.partial`` file in the same folder (readers never see half a file), synced,
     renamed to ``path``, then the folder synced (the new name), after creating missing folders the same way.
-    On an error the partial file is removed and ``path`` is as it was.
+    On an error the partial file is removed and ``path`` is as it was, except when only the folder's last
+    sync failed: then ``path`` is already replaced but its name may not be on disk (``exists`` syncs it).
 
     Raises:
-        OSError: from ``write``, the disk (full, I/O error) or a sync; ``path`` was not written.
+        OSError: from ``write``, the disk (full, I/O error) or a sync.
     """
     make_folders(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".partial")

@@ -198,8 +198,12 @@ def _copy_file(source: Path, target: Path) -> None:
         OSError: the source image cannot be read (missing, unreadable), as it is.
         StoreError: the copy could not be written or synced; nothing of the run is stored yet.
     """
-    if target.exists():
-        return
+    try:
+        if durable.exists(target):  # synced into its folder: another writer may have just renamed it there
+            return
+    except OSError as e:
+        raise StoreError(f"{target}: the image could not be synced ({e.strerror or e}); nothing of the run"
+                         " was stored: try again") from None
     with open(source, "rb") as src:  # a missing source raises as it is, naming the source
         try:
             durable.write_file(target, lambda f: shutil.copyfileobj(src, f))

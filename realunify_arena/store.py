@@ -800,12 +800,12 @@ class Store:
         data = png_bytes(img)
         sha = hashlib.sha256(data).hexdigest()
         path = self.image_path(sha)
-        if not path.exists():
-            try:
+        try:
+            if not durable.exists(path):  # one found there is synced into its folder: it may be just renamed
                 durable.write_file(path, lambda f: f.write(data))  # its name is on disk before the run's row
-            except OSError as e:  # the image is written before its run's row: nothing of the run is stored
-                raise StoreError(f"{path}: the image could not be written ({e.strerror or e}); nothing of the"
-                                 " run was stored: try again (on a full disk, once space is freed)") from None
+        except OSError as e:  # the image is written before its run's row: nothing of the run is stored
+            raise StoreError(f"{path}: the image could not be written ({e.strerror or e}); nothing of the"
+                             " run was stored: try again (on a full disk, once space is freed)") from None
         return sha
 
     def get_image(self, sha: str) -> Image.Image:

@@ -37,12 +37,15 @@ class Syncs:
     def __init__(self, monkeypatch):
         self.events: list[tuple[str, Path]] = []
         self.fail_folders = 0  # how many folder syncs from now on raise EIO
+        self.fail_paths: set[Path] = set()  # folders whose syncs raise EIO (until removed)
         real_fsync, real_wal = durable._fsync, walsync._sync_file
 
         def fsync(fd: int) -> None:
             path = Path(os.readlink(f"/proc/self/fd/{fd}"))
             kind = "folder" if path.is_dir() else "file"
             self.events.append((kind, path))
+            if kind == "folder" and path in self.fail_paths:
+                raise OSError(errno.EIO, "Input/output error")
             if kind == "folder" and self.fail_folders:
                 self.fail_folders -= 1
                 raise OSError(errno.EIO, "Input/output error")
@@ -126,6 +129,44 @@ def test_an_image_whose_name_could_not_be_synced_stores_no_run_and_saving_again_
     store.close()
 
 
+def test_after_a_failed_sync_of_new_folders_saving_again_syncs_them_before_the_run_is_acknowledged(
+        tmp_path, monkeypatch):
+    # the folders made for the image stayed behind; the next save found them and synced none of their names
+    store = Store.open(tmp_path / "arena.db")
+    syncs = Syncs(monkeypatch)
+    syncs.fail_folders = 1  # images/'s name, synced into the database's folder
+    with pytest.raises(StoreError):
+        store.save_trace(a_trace(1), "bundled")
+    syncs.events.clear()
+    run_id = store.save_trace(a_trace(1), "bundled")
+    image = image_of(store, run_id)
+    store.close()
+    content = next(i for i, (kind, path) in enumerate(syncs.events) if kind == "file")
+    acknowledged = syncs.first_wal_after(content)
+    for folder in (tmp_path, tmp_path / "images", image.parent):
+        assert syncs.index("folder", folder) < acknowledged, syncs.events
+
+
+def test_an_image_renamed_but_whose_name_sync_failed_is_synced_when_saved_again(tmp_path, monkeypatch):
+    # put_image skipped an image already there: its name, never synced, was acknowledged by the next run
+    store = Store.open(tmp_path / "arena.db")
+    first = image_of(store, store.save_trace(a_trace(1), "bundled"))
+    first.unlink()  # its folder exists: only the image's own name is synced
+    syncs = Syncs(monkeypatch)
+    syncs.fail_paths = {first.parent}
+    with pytest.raises(StoreError, match="Input/output error"):
+        store.put_image(Image.new("RGB", (8, 8), (1, 7, 9)))
+    assert first.is_file()  # renamed, its name not known to be on disk
+    syncs.fail_paths = set()
+    syncs.events.clear()
+    again = a_trace(1)
+    again.settings = {"seed": 2}  # another run with the same image
+    run_id = store.save_trace(again, "bundled")
+    assert image_of(store, run_id) == first
+    store.close()
+    assert syncs.index("folder", first.parent) < syncs.first_wal_after(0), syncs.events
+
+
 def test_merge_syncs_each_copied_image_and_its_name_before_the_run_row(tmp_path, monkeypatch):
     node = Store.open(tmp_path / "node.db")
     node.save_trace(a_trace(3), "bundled")
@@ -174,3 +215,20 @@ def test_a_backup_is_synced_then_its_name_before_it_is_reported_written(tmp_path
     name = syncs.index("folder", out.parent)
     assert made < content < name == len(events) - 1, events
     assert rows(out) == 1
+
+
+def test_merge_syncs_the_name_of_an_image_the_target_already_has_before_the_run_row(tmp_path, monkeypatch):
+    # found there (another writer's rename, its folder not yet synced), it was skipped and its run acknowledged
+    node = Store.open(tmp_path / "node.db")
+    image = image_of(node, node.save_trace(a_trace(6), "bundled"))
+    node.close()
+    (tmp_path / "main").mkdir()
+    db = tmp_path / "main" / "arena.db"
+    source, target = Store.open(tmp_path / "node.db", for_reading=True), Store.open(db)
+    copy = target.image_path(image.stem)
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(image.read_bytes())
+    syncs = Syncs(monkeypatch)
+    assert merge(source, target) == (1, 0)
+    source.close(), target.close()
+    assert syncs.index("folder", copy.parent) < syncs.first_wal_after(0), syncs.events
