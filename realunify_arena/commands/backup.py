@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from realunify_arena import durable
 from realunify_arena.commands._options import USAGE, CommandError, add_db, store_at
 from realunify_arena.store import Store
 
@@ -28,14 +29,25 @@ def run(args) -> int:
 
 
 def copy_images(source: Path, target: Path) -> int:
-    """Copy the image files ``target`` lacks (they are content-addressed: same name, same bytes)."""
+    """Copy the image files ``target`` lacks (they are content-addressed: same name, same bytes), each durably
+    and via a temporary file (``durable.write_file``): one cut short (a full disk, a crash) is never left under
+    its name, where every later backup would find it and skip it.
+
+    Raises:
+        OSError: an image could not be read, written or synced; the images copied before it are kept.
+    """
     if not source.is_dir() or source.resolve() == target.resolve():
         return 0
     copied = 0
     for path in source.glob("*/*.png"):
         dest = target / path.relative_to(source)
         if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, dest)
+            with open(path, "rb") as src:  # an unreadable source raises as it is, naming it
+                try:
+                    durable.write_file(dest, lambda f, src=src: shutil.copyfileobj(src, f))
+                except OSError as e:  # written through a descriptor: the error names no file
+                    if e.filename is not None or e.errno is None:
+                        raise
+                    raise OSError(e.errno, e.strerror, str(dest)) from None
             copied += 1
     return copied

@@ -312,6 +312,32 @@ def test_merge_whose_image_copy_the_full_disk_refuses_leaves_no_partial_file_and
     assert [p.suffix for p in (tmp_path / "images").rglob("*.*")] == [".png"]
 
 
+def test_backup_whose_image_copy_the_full_disk_refuses_leaves_no_cut_image_and_can_be_run_again(tmp_path):
+    """``backup`` copies the images the copy lacks beside it. Refused by the full disk mid-copy, it left a cut
+    ``images/<ab>/<sha>.png`` there, which every later backup found and skipped: the backup's image stayed cut.
+    Now no image (and no partial file) is left, and running it again copies the whole image."""
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    image = Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3))  # ~270 KB of PNG
+    store.save_trace(Trace("UEG_1_world_knowledge", "m1", "direct", {"seed": 1},
+                           steps=[Step(StepRole.GENERATED_IMAGE, "p", image=image)]), "bundled")
+    original = next((tmp_path / "images").rglob("*.png"))
+    store.close()
+    out = tmp_path / "copies" / "nightly.db"
+
+    done = run_cli(["backup", str(out), "--db", str(db)], 128 * 1024, tmp_path)
+    assert done.returncode == 1, done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("backup: error: ")]
+    assert len(error) == 1 and str(out.parent / "images") in error[0], done.stderr
+    assert not [p for p in (out.parent / "images").rglob("*") if p.is_file()], "a cut image was left behind"
+
+    done = run_cli(["backup", str(out), "--db", str(db)], 2**40, tmp_path)
+    assert done.returncode == 0, done.stderr
+    copy = out.parent / "images" / original.relative_to(tmp_path / "images")
+    assert copy.read_bytes() == original.read_bytes()
+    assert [p.suffix for p in (out.parent / "images").rglob("*.*")] == [".png"]
+
+
 def test_a_write_block_whose_statement_the_full_disk_refuses_is_a_store_error(tmp_path):
     """A statement inside ``Store.write()`` that spills its pages to a full disk (SQLite drops the
     transaction) is the same one line naming the file as a refused COMMIT, and nothing of it is stored; the
