@@ -31,6 +31,7 @@ import os
 import random
 import re
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -741,22 +742,31 @@ class Store:
         return _dicts(cursor)
 
     def backup(self, out_path: str | Path) -> Path:
-        """A consistent copy of the database (taken while others may be writing); images not included."""
+        """A consistent copy of the database (taken while others may be writing); images not included.
+
+        Written beside ``out_path`` under a name of its own (backups to one path at once do not collide), then
+        put in place durably (``durable.replace``); returns ``out_path`` as a ``Path``.
+
+        Raises:
+            OSError, sqlite3.Error: the copy could not be written (a full disk) or put in place; no partial file is
+                left and ``out_path`` is as it was.
+        """
         out = Path(out_path)
         durable.make_folders(out.parent)
-        tmp = out.with_name(out.name + ".partial")
-        tmp.unlink(missing_ok=True)
-        target = sqlite3.connect(str(tmp))
+        fd, name = tempfile.mkstemp(dir=out.parent, prefix=f"{out.name}.", suffix=".partial")  # one per backup
+        os.close(fd)
+        tmp = Path(name)
         try:
-            with self._read_lock:
-                self._reader.backup(target)
-            target.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            target.close()
-        try:
+            target = sqlite3.connect(str(tmp))  # an empty file is an empty database
+            try:
+                with self._read_lock:
+                    self._reader.backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                target.close()
             durable.replace(tmp, out)  # a backup reported written survives a power cut
-        except OSError:
-            tmp.unlink(missing_ok=True)  # no half-made copy left beside a target that cannot be replaced
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # no half-made copy left: cut short by a full disk, or not put in place
             raise
         return out
 

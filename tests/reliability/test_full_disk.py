@@ -156,6 +156,50 @@ def test_the_backup_command_opens_without_writing_after_a_failed_sync(full_disk_
     assert stored_votes(tmp_path / "copy.db") == stored_votes(db)
 
 
+def test_a_backup_the_full_disk_cuts_short_leaves_no_partial_file_and_the_old_backup_intact(tmp_path):
+    """Before, the copy cut short stayed beside the target as ``<out>.partial`` (only a failed rename removed it)."""
+    store = Store.open(tmp_path / "arena.db")
+    store.save_trace(Trace("UEG_1_world_knowledge", "m1", "direct", {"seed": 0},
+                           steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.effect_noise((256, 256), 64))]),
+                     "bundled")
+    out = tmp_path / "copies" / "arena.db"
+    store.backup(out)
+    old = out.read_bytes()
+    for n in range(1, 40):  # rows enough that the copy outgrows the limit
+        store.save_trace(Trace("UEG_1_world_knowledge", "m1", "direct", {"seed": n}, steps=[]), "bundled")
+    with pytest.raises((OSError, sqlite3.Error)), files_may_not_grow_past(len(old)):
+        store.backup(out)
+    assert out.read_bytes() == old
+    assert not list(out.parent.glob("*.partial")), "a cut copy was left beside the backup"
+    store.close()
+
+
+def test_backups_to_one_path_at_once_each_finish_whole(tmp_path):
+    """Two backups to one path shared the name ``<out>.partial``: one unlinked or overwrote the other's copy."""
+    import threading
+    store = Store.open(tmp_path / "arena.db")
+    for n in range(200):
+        store.save_trace(Trace("UEG_1_world_knowledge", "m1", "direct", {"seed": n}, steps=[]), "bundled")
+    out, errors = tmp_path / "copy.db", []
+
+    def backup() -> None:
+        try:
+            for _ in range(10):
+                store.backup(out)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=backup) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    assert errors == []
+    assert len(stored(out, "select id from runs")) == 200
+    assert not list(tmp_path.glob("*.partial"))
+
+
 def test_a_command_that_writes_still_refuses_until_a_checkpoint_works(full_disk_after_a_failed_sync, tmp_path):
     db, limit = full_disk_after_a_failed_sync
     expected = stored_votes(db)
