@@ -80,7 +80,8 @@ def write_file(path: Path, write: Callable[[BinaryIO], None]) -> None:
     sync failed: then ``path`` is already replaced but its name may not be on disk (``exists`` syncs it).
 
     Raises:
-        OSError: from ``write``, the disk (full, I/O error) or a sync.
+        OSError: from ``write``, the disk (full, I/O error) or a sync; one that names no file (a write through
+            a descriptor) is raised naming ``path``.
     """
     make_folders(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".partial")
@@ -90,9 +91,11 @@ def write_file(path: Path, write: Callable[[BinaryIO], None]) -> None:
             f.flush()
             _fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(path)) from None  # "File too large" alone names nothing
         raise
     sync_folder(path.parent)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from realunify_arena import durable
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, TRACKS, UEG_TASKS, AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import EntryErrors, Problem, parse_entry
@@ -504,10 +505,17 @@ def _deciding_reply(replies: list[str]) -> str:
 
 
 def _copy_image(store, sha: str, folder: Path, relative: bool = False) -> str:
+    """Copy stored image ``sha`` to ``folder/images/<sha>.png`` unless it is there; returns the path the export
+    names. The copy goes through a temporary file (``durable.write_file``): one cut short (a full disk) is never
+    left under the final name, which a later export would find and skip.
+
+    Raises:
+        OSError: the stored image cannot be read, or the copy cannot be written (naming the file).
+    """
     target = folder / "images" / f"{sha}.png"
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(store.image_path(sha), target)
+        with open(store.image_path(sha), "rb") as src:
+            durable.write_file(target, lambda f: shutil.copyfileobj(src, f))
     return f"./images/{sha}.png" if relative else str(target.resolve())
 
 

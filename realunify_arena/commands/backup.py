@@ -43,11 +43,6 @@ def copy_images(source: Path, target: Path) -> int:
         dest = target / path.relative_to(source)
         if not dest.exists():
             with open(path, "rb") as src:  # an unreadable source raises as it is, naming it
-                try:
-                    durable.write_file(dest, lambda f, src=src: shutil.copyfileobj(src, f))
-                except OSError as e:  # written through a descriptor: the error names no file
-                    if e.filename is not None or e.errno is None:
-                        raise
-                    raise OSError(e.errno, e.strerror, str(dest)) from None
+                durable.write_file(dest, lambda f, src=src: shutil.copyfileobj(src, f))
             copied += 1
     return copied

@@ -301,6 +301,30 @@ def test_a_command_that_writes_on_a_full_disk_says_so_in_one_line_and_can_be_run
     assert stored(target, runs) == stored(source, runs)
 
 
+def test_export_runs_whose_image_copy_the_full_disk_cuts_short_exports_it_whole_when_run_again(tmp_path):
+    """``export runs`` copies each run's image into the export folder, skipping one already there. Before, a copy
+    the full disk cut short stayed under its final name, and every later export skipped it: the official
+    scorers then read a cut PNG."""
+    db, out = tmp_path / "arena.db", tmp_path / "export"
+    store = Store.open(db)
+    image = Image.frombytes("RGB", (300, 300), os.urandom(300 * 300 * 3))  # ~270 KB of PNG
+    run_id = store.save_trace(Trace("UEG_1_world_knowledge", "runner-x", "direct", {"seed": 0},
+                                    steps=[Step(StepRole.GENERATED_IMAGE, "p", image=image)]), "bundled")
+    stored_image = store.image_path(store.load_trace(run_id).steps[0].image_sha)
+    store.close()
+    args = ["export", "runs", "--format", "official", "--out", str(out), "--db", str(db)]
+
+    done = run_cli(args, 128 * 1024, tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert not [p for p in out.rglob("*.png") if p.read_bytes() != stored_image.read_bytes()], "a cut image was left"
+
+    done = run_cli(args, 2**40, tmp_path)
+    assert done.returncode == 0, done.stderr
+    exported = list(out.rglob(stored_image.name))
+    assert len(exported) == 1 and exported[0].read_bytes() == stored_image.read_bytes()
+    assert not list(out.rglob("*.partial"))
+
+
 def test_import_results_whose_image_the_full_disk_refuses_names_the_file_and_can_be_run_again(tmp_path):
     """The image file (written before the run's row) is what the full disk refuses: one line naming the file
     it could not write, no ``.partial`` left in ``images/``, and the import run again stores the run once.
