@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from realunify_arena import durable
 from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, UEG_TASKS
 from realunify_arena.reporting import stored_outcome, system_labels
@@ -243,8 +244,7 @@ def records(comparison: Comparison) -> list[dict]:
 
 def write_csv(comparisons: Iterable[Comparison], path: Path) -> Path:
     rows = [r for c in comparisons for r in records(c)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with durable.open_text(path) as f:  # replaces the previous file only once written whole
         writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or ["kind"],
                                 restval="")
         writer.writeheader()
@@ -256,6 +256,5 @@ def write_json(comparisons: Iterable[Comparison], path: Path) -> Path:
     payload = [{"dataset": c.dataset, "judges": c.judges, "common_runs": c.common_runs,
                 "agreement": [asdict(r) for r in c.agreement],
                 "scores": [r for r in records(c) if r["kind"] == "score"]} for c in comparisons]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    durable.write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     return path

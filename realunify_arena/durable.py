@@ -15,9 +15,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO, TextIO
 
 _fsync = os.fsync  # tests wrap it to see what is synced, and in which order
 
@@ -71,6 +71,27 @@ def exists(path: Path) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _written(path: Path, **open_args) -> Iterator[IO]:
+    """The file object a caller writes ``path``'s new content to (``open_args`` as for ``open``); see
+    ``write_file``."""
+    make_folders(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, **open_args) as f:
+            yield f
+            f.flush()
+            _fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(path)) from None  # "File too large" alone names nothing
+        raise
+    sync_folder(path.parent)
+
+
 def write_file(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Create or replace ``path`` with what ``write(file)`` writes to the open binary file, durably.
 
@@ -83,21 +104,21 @@ def write_file(path: Path, write: Callable[[BinaryIO], None]) -> None:
         OSError: from ``write``, the disk (full, I/O error) or a sync; one that names no file (a write through
             a descriptor) is raised naming ``path``.
     """
-    make_folders(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            _fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
-            raise OSError(e.errno, e.strerror, str(path)) from None  # "File too large" alone names nothing
-        raise
-    sync_folder(path.parent)
+    with _written(path, mode="wb") as f:
+        write(f)
+
+
+def open_text(path: Path) -> contextlib.AbstractContextManager[TextIO]:
+    """``with open_text(path) as f:`` a text file (UTF-8, newlines as written, as ``csv`` wants) that replaces
+    ``path`` only when the block ends without an error, whole and durably, as ``write_file`` does. A command's
+    output cut short (a full disk, an error while writing) never replaces the previous one."""
+    return _written(path, mode="w", encoding="utf-8", newline="")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8), whole and durably (``open_text``)."""
+    with open_text(path) as f:
+        f.write(text)
 
 
 def replace(source: Path, target: Path) -> None:

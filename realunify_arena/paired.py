@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 
+from realunify_arena import durable
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS
 from realunify_arena.reporting import judged_runs
 from realunify_arena.scoring import round_half_up
@@ -331,8 +332,7 @@ def records(analysis: Analysis) -> list[dict]:
 
 def write_csv(analyses: Iterable[Analysis], path: Path) -> Path:
     rows = [r for a in analyses for r in records(a)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with durable.open_text(path) as f:  # replaces the previous file only once written whole
         writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or ["model"])
         writer.writeheader()
         writer.writerows(rows)
@@ -352,8 +352,7 @@ def write_json(analyses: Iterable[Analysis], path: Path) -> Path:
         payload.append({"dataset": p.dataset, "judge": p.judge, "model": p.label, "source": p.source,
                         "rows": [{**asdict(r), "significant": r.significant} for r in a.rows],
                         "discordant": moved})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    durable.write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     return path
 
 

@@ -113,8 +113,7 @@ def records(report: Report) -> list[dict]:
 def write_csv(reports: Iterable[Report], path: Path) -> Path:
     rows = [r for report in reports for r in records(report)]
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with durable.open_text(path) as f:  # replaces the previous file only once written whole
         writer = csv.DictWriter(f, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
@@ -122,9 +121,8 @@ def write_csv(reports: Iterable[Report], path: Path) -> Path:
 
 
 def write_json(reports: Iterable[Report], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = [{"dataset": r.dataset, "judge": r.judge, "systems": records(r)} for r in reports]
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    durable.write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     return path
 
 

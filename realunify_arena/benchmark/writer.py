@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from realunify_arena import durable
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, UEGInstance
 
 
@@ -53,6 +54,6 @@ def write_official(instances: list[AnyInstance], out: Path, *, extra_fields: dic
             if not entries:
                 continue
             path = out / f"{track}_{kind}.json"
-            path.write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            durable.write_text(path, json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
             written.append(path)
     return written

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sqlite3
 import sys
 from pathlib import Path
 
+from realunify_arena import durable
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
@@ -88,10 +90,8 @@ def run_votes(args) -> int:
     with store_at(args.db, for_reading=True) as store:
         lines = vote_lines(store, track=args.track, kind=args.kind)
         where = store.path
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-    out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
-    try:
+    # a file replaces the previous export only once written whole
+    with durable.open_text(args.out) if args.out else contextlib.nullcontext(sys.stdout) as out:
         if args.format == "csv":
             writer = csv.DictWriter(out, fieldnames=VOTE_FIELDS)
             writer.writeheader()
@@ -99,9 +99,6 @@ def run_votes(args) -> int:
         else:
             for line in lines:
                 out.write(json.dumps(line) + "\n")
-    finally:
-        if args.out:
-            out.close()
     if not lines:  # said on standard error (once written), so an empty export is never mistaken for a failed one
         only = " ".join(f"{name} {value}" for name, value in (("track", args.track), ("kind", args.kind)) if value)
         print(f"export: no votes{f' of {only}' if only else ''} in {where}: nothing to export (votes come from "

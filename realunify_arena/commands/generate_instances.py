@@ -6,6 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from realunify_arena import durable
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import PROBLEMS, CommandError
 
@@ -52,8 +53,8 @@ def run(args) -> int:
     print(f"wrote {len(dataset)} instances to {out} (seed {args.seed})")
     if args.contact_sheet:
         geu = [i for i in dataset.instances if isinstance(i, GEUInstance)]
-        args.contact_sheet.parent.mkdir(parents=True, exist_ok=True)
-        contact_sheet(geu).save(args.contact_sheet, format="PNG", optimize=True)
+        sheet = contact_sheet(geu)
+        durable.write_file(args.contact_sheet, lambda f: sheet.save(f, format="PNG", optimize=True))
         print(f"contact sheet: {args.contact_sheet}")
     if dataset.problems:
         for problem in dataset.problems:

@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from realunify_arena import durable
 from realunify_arena.arena import KINDS
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import USAGE, CommandError, add_db, store_at
@@ -67,8 +68,7 @@ def run(args) -> int:
     else:
         text = ratings.boards_json(boards) + "\n"
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+        durable.write_text(args.out, text)  # replaces the previous board only once written whole
         print(f"wrote {len(boards)} board{'s' if len(boards) != 1 else ''} to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from realunify_arena import durable
 from realunify_arena.commands._options import PROBLEMS, CommandError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,7 @@ def _run(args) -> int:
             return 1
         print(f"{args.readme} front-matter matches {args.space}")
         return 0
-    args.readme.write_text(with_front_matter(readme, wanted), encoding="utf-8")
+    durable.write_text(args.readme, with_front_matter(readme, wanted))  # never a README cut short
     print(f"wrote {len(wanted)} keys from {args.space} into {args.readme}")
     return 0
 

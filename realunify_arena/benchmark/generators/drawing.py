@@ -12,6 +12,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from realunify_arena import durable
+
 # Well-separated colours whose names a model can be asked about.
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30),
@@ -71,5 +73,4 @@ def plural(noun: str, count: int) -> str:
 
 def save_png(image: Image.Image, path: Path) -> None:
     """Optimised PNG with no metadata: small files, byte-identical for identical pixels."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG", optimize=True)
+    durable.write_file(path, lambda f: image.save(f, format="PNG", optimize=True))  # never a PNG cut short

@@ -1,0 +1,97 @@
+"""A command's output file replaces the previous one only once written whole.
+
+Before, each command opened its output for writing, truncating the previous file, and wrote into it: cut short
+by a full disk it exited 1, but left a truncated file where a good one had been (an earlier export, board,
+score table or README). Now every output goes through ``durable.open_text``/``write_text``: a temporary file
+beside it, renamed into place once written and synced.
+
+Each command runs as ``python -m realunify_arena`` in a process that may not grow any file past 64 bytes
+(``RLIMIT_FSIZE``), a real short write. The test keeps the store open meanwhile, so its ``-shm`` file exists
+and the command's read of the store needs no room.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from realunify_arena.arena import Arena
+from realunify_arena.store import Store
+from realunify_arena.systems import System
+from realunify_arena.trace import Step, StepRole, Trace
+
+ROOT = Path(__file__).resolve().parents[2]
+LIMIT = 64
+PREVIOUS = "the previous, complete output\n" * 20  # longer than LIMIT: a rewrite in place would be cut
+
+
+def run_cli(args: list[str], cwd: Path, limit: int = LIMIT) -> subprocess.CompletedProcess:
+    def full_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    return subprocess.run([sys.executable, "-m", "realunify_arena", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, preexec_fn=full_disk)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A store with votes (held open for the module), an official results folder, and a README."""
+    tmp = tmp_path_factory.mktemp("outputs")
+    store = Store.open(tmp / "arena.db")
+    arena = Arena(store, max_votes=10**6)
+    for n in range(12):
+        session, uid = f"s{n}", "UEG_1_world_knowledge"
+        battle = arena.new_battle(session, f"hf:v{n}", uid, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+        for side, model in (("A", "m1"), ("B", "m2")):
+            trace = Trace(uid, model, "direct", {"seed": n}, steps=[Step(StepRole.GENERATED_IMAGE, "p")])
+            arena.deliver(battle, session, side, store.save_trace(trace, "bundled"))
+        arena.vote(battle, session, f"hf:v{n}", ("A", "B", "tie")[n % 3])
+    results = tmp / "results"
+    results.mkdir()
+    (results / "GEU_direct.json").write_text(json.dumps([{
+        "index": i, "task_type": "mental_tracking", "input_image": "./a.png", "question": "q?",
+        "option": ["a", "b", "c", "d"], "answer": "B", "response": "AB"[i % 2]} for i in range(1, 30)]))
+    shutil.copy(ROOT / "README.md", tmp / "README.md")
+    (tmp / "README.md").write_text((tmp / "README.md").read_text().replace("sdk_version", "sdk_versio"))
+    yield tmp
+    store.close()
+
+
+COMMANDS = {
+    "export votes (JSONL)": ["export", "votes", "--db", "{db}", "--out", "{out}"],
+    "export votes (CSV)": ["export", "votes", "--format", "csv", "--db", "{db}", "--out", "{out}"],
+    "leaderboard": ["leaderboard", "--db", "{db}", "--out", "{out}"],
+    "score-official --csv": ["score-official", "{results}", "--csv", "{out}"],
+    "score-official --json": ["score-official", "{results}", "--json", "{out}"],
+    "space-card": ["space-card", "--space", str(ROOT / "space.yaml"), "--readme", "{out}"],
+}
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_an_output_the_full_disk_cuts_short_leaves_the_previous_one_whole(setup, name, tmp_path):
+    out = tmp_path / "output"
+    if name == "space-card":
+        shutil.copy(setup / "README.md", out)  # its front matter differs from space.yaml: it is rewritten
+    else:
+        out.write_text(PREVIOUS)
+    previous = out.read_bytes()
+    args = [a.format(db=setup / "arena.db", out=out, results=setup / "results") for a in COMMANDS[name]]
+
+    done = run_cli(args, tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert str(out) in done.stderr, done.stderr  # the error names the file it could not write
+    assert out.read_bytes() == previous, "the previous output was cut"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["output"], "a partial file was left beside it"
+
+    done = run_cli(args, tmp_path, limit=2**40)  # with room: written whole
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() != previous and len(out.read_bytes()) > LIMIT
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["output"]
