@@ -7,14 +7,16 @@ The same holds for ``rename`` and for a folder just created. The store writes an
 names it, and acknowledges the row only once its commit is synced (``walsync``); unless the image's name is
 synced first, a power cut after that acknowledgement can leave a stored run whose image file is gone.
 
-Every function here raises ``OSError`` (a full disk, an I/O error, a failed sync) and leaves no partial file.
+Every function here raises ``OSError`` (a full disk, an I/O error, a failed sync) and leaves no partial file
+(``write_file``: but a pipe or a device, such as /dev/stdout, is written to as it is).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO, TextIO
@@ -71,12 +73,62 @@ def exists(path: Path) -> bool:
     return True
 
 
+def _new_partial(path: Path, mode: int | None) -> tuple[int, str]:
+    """Create ``path.<random>.partial`` beside ``path``, exclusively; returns its descriptor and name.
+
+    Created with mode 0o666 less the umask, as ``open(path, "w")`` creates a file (``mkstemp`` makes 0o600: a
+    CSV or README others could read before became readable by its owner alone), or with ``mode`` (that of the
+    file it replaces, which an ``open(path, "w")`` kept)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = str(path.parent / f"{path.name}.{secrets.token_hex(4)}.partial")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        if mode is not None:
+            try:
+                os.chmod(tmp, mode)
+            except BaseException:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        return fd, tmp
+    raise FileExistsError(f"no free temporary name beside {path}")  # pragma: no cover
+
+
+def _named(e: BaseException, path: Path) -> BaseException:
+    if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+        return OSError(e.errno, e.strerror, str(path))  # "File too large" alone names nothing
+    return e
+
+
 @contextlib.contextmanager
 def _written(path: Path, **open_args) -> Iterator[IO]:
     """The file object a caller writes ``path``'s new content to (``open_args`` as for ``open``); see
     ``write_file``."""
+    try:
+        found = os.stat(path)  # follows a symbolic link
+    except OSError:
+        found = None
+    if found is not None and not stat.S_ISREG(found.st_mode) and not stat.S_ISDIR(found.st_mode):
+        # a pipe, a terminal, /dev/stdout, /dev/null, bash's >(...): nothing there to replace, and a rename
+        # would replace the pipe (or /dev/stdout itself) by a regular file no one reads. Written as it is.
+        try:
+            with open(path, **open_args) as f:
+                yield f
+        except BaseException as e:
+            named = _named(e, path)
+            if named is e:
+                raise
+            raise named from None
+        return
+    if os.path.islink(path):  # replace the file the link names, as open(path, "w") wrote it; keep the link
+        path = Path(os.path.realpath(path))
     make_folders(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".partial")
+    fd, tmp = _new_partial(path, stat.S_IMODE(found.st_mode) if found is not None and stat.S_ISREG(found.st_mode)
+                           else None)
     try:
         with os.fdopen(fd, **open_args) as f:
             yield f
@@ -86,9 +138,10 @@ def _written(path: Path, **open_args) -> Iterator[IO]:
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
-            raise OSError(e.errno, e.strerror, str(path)) from None  # "File too large" alone names nothing
-        raise
+        named = _named(e, path)
+        if named is e:
+            raise
+        raise named from None
     sync_folder(path.parent)
 
 
@@ -99,6 +152,10 @@ def write_file(path: Path, write: Callable[[BinaryIO], None]) -> None:
     renamed to ``path``, then the folder synced (the new name), after creating missing folders the same way.
     On an error the partial file is removed and ``path`` is as it was, except when only the folder's last
     sync failed: then ``path`` is already replaced but its name may not be on disk (``exists`` syncs it).
+
+    The new file has the mode of the one it replaces, or 0o666 less the umask (as ``open(path, "w")``). A
+    symbolic link stays: the file it names is replaced. A ``path`` that is no regular file (a pipe, /dev/stdout,
+    bash's ``>(...)``) is written to as it is, as nothing there can be replaced: cut short, it stays cut.
 
     Raises:
         OSError: from ``write``, the disk (full, I/O error) or a sync; one that names no file (a write through
