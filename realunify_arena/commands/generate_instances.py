@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from realunify_arena import durable
-from realunify_arena.benchmark.schema import TRACKS
+from realunify_arena.benchmark.schema import GEU_TASKS, TRACKS
 from realunify_arena.commands._options import PROBLEMS, CommandError
 
 
@@ -38,6 +38,10 @@ def run(args) -> int:
         generated = generate_set(args.per_category, args.seed, task_types)
     except GeneratorError as e:
         raise CommandError(str(e)) from e
+    if args.contact_sheet and task_types is not None and not any(t in GEU_TASKS for t in task_types):
+        # refused before anything is written: contact_sheet() of no GEU instance was a ValueError traceback
+        raise CommandError(f"--contact-sheet draws GEU instances, and --categories {args.categories} names no GEU "
+                           f"task (one of {', '.join(GEU_TASKS)})")
     existing = [out / f for f in OFFICIAL_FILES if (out / f).exists()] + [p for p in [out / "image"] if p.exists()]
     if existing and not args.overwrite:
         raise CommandError(f"{out} already holds an instance set ({', '.join(p.name for p in existing)}); "

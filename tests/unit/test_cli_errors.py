@@ -113,3 +113,13 @@ def test_a_write_the_disk_did_not_confirm_is_one_error_line_and_the_command_can_
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert main(["merge", str(source), "--db", str(target)]) == 0  # again: the run is there, once
     assert Store.file_counts(target)["runs"] == 1
+
+
+def test_a_contact_sheet_of_categories_with_no_geu_task_is_one_error_line_and_writes_nothing(tmp_path, capsys):
+    """Before: the set was written, then contact_sheet([]) raised ValueError, a traceback."""
+    out = tmp_path / "set"
+    assert main(["generate-instances", "--out", str(out), "--per-category", "1", "--categories", "world_knowledge",
+                 "--contact-sheet", str(tmp_path / "sheet.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("generate-instances: error: --contact-sheet ") and len(err.strip().splitlines()) == 1, err
+    assert "mental_tracking" in err and not out.exists() and not (tmp_path / "sheet.png").exists()
