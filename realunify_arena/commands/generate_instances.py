@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from realunify_arena import durable
@@ -23,6 +25,35 @@ def register(sub) -> None:
                    help="replace the four JSON files and image/ if the folder already holds a set")
     p.add_argument("--contact-sheet", type=Path, help="also write a PNG contact sheet of a few GEU instances")
     p.set_defaults(func=run)
+
+
+def _write_whole(generated, out: Path, existing: list[Path], write_set) -> None:
+    """Write the set into a hidden folder in ``out``, then swap it for the ``existing`` set: a set cut short
+    (a full disk) leaves the previous one as it was (before, ``--overwrite`` deleted it first) and no half set
+    that a rerun would refuse to overwrite. A crash during the swap may leave ``.*.partial`` folders in ``out``.
+
+    Raises:
+        OSError: the set could not be written (naming the file) or put in place.
+    """
+    out.mkdir(parents=True, exist_ok=True)  # a file where the folder goes: FileExistsError naming it
+    durable.sync_folder(out.parent)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".generating-", suffix=".partial"))
+    try:
+        try:
+            write_set(generated, staging)
+        except OSError as e:  # named by where it was going, not by the hidden folder
+            if e.filename is None or not Path(e.filename).is_relative_to(staging):
+                raise
+            raise OSError(e.errno, e.strerror, str(out / Path(e.filename).relative_to(staging))) from None
+        previous = Path(tempfile.mkdtemp(dir=out, prefix=".replaced-", suffix=".partial"))
+        for path in existing:
+            os.replace(path, previous / path.name)
+        for item in sorted(staging.iterdir()):
+            os.replace(item, out / item.name)
+        durable.sync_folder(out)
+        shutil.rmtree(previous)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def run(args) -> int:
@@ -46,9 +77,7 @@ def run(args) -> int:
     if existing and not args.overwrite:
         raise CommandError(f"{out} already holds an instance set ({', '.join(p.name for p in existing)}); "
                            "pass --overwrite to replace it")
-    for path in existing:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    write_set(generated, out)
+    _write_whole(generated, out, existing, write_set)
 
     dataset = load(out)  # read back through the same loader users get, as a check
     counts = dataset.counts()

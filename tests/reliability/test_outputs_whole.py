@@ -95,3 +95,27 @@ def test_an_output_the_full_disk_cuts_short_leaves_the_previous_one_whole(setup,
     assert done.returncode == 0, done.stderr
     assert out.read_bytes() != previous and len(out.read_bytes()) > LIMIT
     assert sorted(p.name for p in tmp_path.iterdir()) == ["output"]
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_an_instance_set_the_full_disk_cuts_short_leaves_the_previous_one_or_none(tmp_path, overwrite):
+    """Before: ``--overwrite`` deleted the previous set, then wrote the new one in place: cut short, neither was
+    left (an empty ``image/`` tree); into an empty folder, a half set stayed that a rerun refused to overwrite."""
+    out = tmp_path / "set"
+    args = ["generate-instances", "--out", str(out), "--per-category", "2", "--categories",
+            "mental_tracking,world_knowledge"]
+    if overwrite:
+        assert run_cli(args, tmp_path, limit=2**40).returncode == 0
+        args.append("--overwrite")
+    previous = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} if overwrite else {}
+
+    done = run_cli(args, tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert f"{out}/" in done.stderr and ".partial" not in done.stderr, done.stderr  # named where it was going
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == previous
+    assert not [p for p in out.iterdir() if p.name not in {"GEU_direct.json", "GEU_step.json", "UEG_direct.json",
+                                                           "UEG_step.json", "image"}], "a partial folder was left"
+
+    done = run_cli(args, tmp_path, limit=2**40)  # with room: written whole
+    assert done.returncode == 0, done.stderr
+    assert len(list((out / "image").rglob("*.png"))) == 2 and len(list(out.glob("*.json"))) == 4
