@@ -277,6 +277,8 @@ def test_a_column_refused_by_a_full_queue_does_not_leave_the_page_busy(browser, 
             page.locator("#ex-run").click()
             expect(statuses.filter(has_text="tiny-slow · seed 3")).to_have_count(1, timeout=120_000)
             expect(page.get_by_text(BUSY)).to_have_count(0)
+            _press(page, "#ex-stop")  # a run left going when the test process exits aborts it (rc 134)
+            expect(statuses.filter(has_text="you pressed Stop")).not_to_have_count(0, timeout=60_000)
         finally:
             context.close()
 
