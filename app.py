@@ -45,7 +45,23 @@ def main(argv: list[str] | None = None) -> int:
     # and once more at exit.
     demo.launch(server_name=settings.host, server_port=settings.port, theme=gr.themes.Soft(primary_hue="indigo"),
                 footer_links=["api", "gradio", "settings"])
+    stop_runs_at_exit()  # launch returns on Ctrl-C
     return 0
+
+
+SHUTDOWN_WAIT_S = 30.0  # how long a shutdown waits for stopped runs to leave their model
+
+
+def stop_runs_at_exit(wait_s: float = SHUTDOWN_WAIT_S) -> None:
+    """Stop the runs still going and wait for their threads to leave the model: one still inside torch when
+    the interpreter exits aborts it ("terminate called without an active exception", exit status 134)."""
+    from realunify_arena import stopping
+
+    running = stopping.stop_all()
+    if running:
+        print(f"app.py: stopping {running} model run(s) before exiting (at most {wait_s:g} s)", file=sys.stderr)
+        if not stopping.wait_until_idle(wait_s):
+            print(f"app.py: warning: a model run did not stop within {wait_s:g} s", file=sys.stderr)
 
 
 def build_app(settings: Settings, store):

@@ -69,13 +69,43 @@ class RunControl:
 
     @contextmanager
     def active(self) -> Iterator[RunControl]:
-        """Make this the thread's active control for the block (what ``check()`` consults)."""
+        """Make this the thread's active control for the block (what ``check()`` consults); while the block
+        runs, ``stop_all`` stops it and ``wait_until_idle`` waits for it."""
         previous = getattr(_local, "control", None)
         _local.control = self
+        with _running_changed:
+            _running.append(self)
         try:
             yield self
         finally:
             _local.control = previous
+            with _running_changed:
+                _running.remove(self)
+                _running_changed.notify_all()
+
+
+_running: list[RunControl] = []  # the controls of every thread inside ``active()`` now
+_running_changed = threading.Condition()
+STOPPED_AT_SHUTDOWN = "stopped: the app was shut down during the run"
+
+
+def stop_all(reason: str = STOPPED_AT_SHUTDOWN) -> int:
+    """Stop every run going in this process, in any thread (the app shutting down); returns how many.
+
+    A model thread still inside torch when the interpreter exits aborts the process ("terminate called
+    without an active exception", exit status 134): stop the runs, then ``wait_until_idle``."""
+    with _running_changed:
+        running = list(_running)
+    for control in running:
+        control.stop(reason)
+    return len(running)
+
+
+def wait_until_idle(timeout_s: float) -> bool:
+    """Wait until no thread is inside a run's ``active()`` block, at most ``timeout_s`` seconds; returns
+    whether none is (a stopped run leaves at its model's next step)."""
+    with _running_changed:
+        return _running_changed.wait_for(lambda: not _running, timeout_s)
 
 
 def check() -> None:

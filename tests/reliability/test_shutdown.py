@@ -1,0 +1,85 @@
+"""Ctrl-C while a model runs shuts the app down cleanly.
+
+Before, the run's thread was still inside torch when the interpreter exited, and the process aborted:
+"terminate called without an active exception", exit status 134 (SIGABRT). Now ``app.py`` stops the runs
+still going and waits for their threads to leave the model before it returns.
+
+A real ``app.py`` process, a real run over the API of a tiny card that would denoise for a million steps, a
+real SIGINT once its model is loaded and denoising.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOW_CARD = """family: tiny
+description: Tiny random-weight pair that denoises for a million steps; only Stop or a shutdown ends it.
+capabilities: [understand, generate, edit]
+dtype: float32
+defaults: {width: 32, height: 32, steps: 1000000, guidance: 3.0, max_new_tokens: 8}
+params: {base: pair, seed: 0, limits: {steps: 1000000}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_ctrl_c_during_a_model_run_exits_cleanly(tmp_path):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "tiny-slow.yaml").write_text(SLOW_CARD)
+    port = free_port()
+    app = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--models-dir", str(cards), "--models", "tiny-slow",
+                            "--judge", "human", "--db", str(tmp_path / "arena.db"), "--port", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    lines: list[str] = []
+    loaded = threading.Event()
+
+    def read() -> None:  # the pipeline's load bar on standard error says the model is in memory
+        for line in app.stderr:
+            lines.append(line)
+            if "Loading pipeline components" in line and "100%" in line:
+                loaded.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        client = None
+        for _ in range(240):
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                if app.poll() is not None:
+                    break
+                time.sleep(0.5)
+        assert client is not None, "".join(lines)
+        client.submit("bundled", "UEG_1_world_knowledge", "tiny-slow", "direct", 0, "", api_name="/run_instance")
+        assert loaded.wait(120), "the model never loaded:\n" + "".join(lines)
+        time.sleep(2)  # denoising: inside torch
+        assert app.poll() is None
+        app.send_signal(signal.SIGINT)
+        returncode = app.wait(120)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    reader.join(10)
+    stderr = "".join(lines)
+    assert "terminate called" not in stderr, stderr
+    assert returncode == 0, f"exit status {returncode}:\n{stderr}"
+    assert "stopping 1 model run(s) before exiting" in stderr, stderr
