@@ -60,7 +60,11 @@ class RunControl:
         return self._event.is_set()
 
     def check(self) -> None:
-        """Raise ``RunStopped`` if the run was stopped or has used up its time limit."""
+        """Raise ``RunStopped`` if the run was stopped, the app is shutting down (``stop_all``: a run that was
+        loading, queued or between two steps when it was called is not among the controls it stopped) or
+        the run has used up its time limit."""
+        if _shutting_down.is_set() and not self._event.is_set():
+            self.stop(STOPPED_AT_SHUTDOWN)
         if self._event.is_set():
             raise RunStopped(self.reason)
         if self._deadline is not None and time.monotonic() > self._deadline:
@@ -86,6 +90,7 @@ class RunControl:
 
 _running: list[RunControl] = []  # the controls of every thread inside ``active()`` now
 _running_changed = threading.Condition()
+_shutting_down = threading.Event()  # set by ``stop_all``: every control's ``check()`` stops its run from then on
 STOPPED_AT_SHUTDOWN = "stopped: the app was shut down during the run"
 
 
@@ -93,7 +98,9 @@ def stop_all(reason: str = STOPPED_AT_SHUTDOWN) -> int:
     """Stop every run going in this process, in any thread (the app shutting down); returns how many.
 
     A model thread still inside torch when the interpreter exits aborts the process ("terminate called
-    without an active exception", exit status 134): stop the runs, then ``wait_until_idle``."""
+    without an active exception", exit status 134): stop the runs, then ``wait_until_idle``. A run not inside
+    ``active()`` now (loading its model, between two steps) is stopped at its next ``check()``."""
+    _shutting_down.set()
     with _running_changed:
         running = list(_running)
     for control in running:

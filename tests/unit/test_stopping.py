@@ -128,3 +128,23 @@ def test_a_run_refused_before_it_started_ends_its_request():
     assert not runs.busy("s")
     runs.close(None, "unknown", None, "direct")  # nothing registered: nothing happens
     assert not runs.busy("s")
+
+
+def test_stop_all_also_stops_a_run_that_was_not_inside_a_step_when_it_was_called():
+    """A run loading its model or between two steps at Ctrl-C was not among the controls ``stop_all``
+    stopped: its next step began inside torch while the interpreter exited (``wait_until_idle`` had returned
+    with no step running). Now the shutdown stops it at its next ``check()``."""
+    import pytest
+
+    from realunify_arena import stopping
+
+    loading = stopping.RunControl()  # opened, its model still loading: not inside ``active()``
+    try:
+        assert stopping.stop_all() == 0
+        assert stopping.wait_until_idle(0.1)
+        with pytest.raises(stopping.RunStopped, match="shut down"):
+            loading.check()  # what ``run_stream`` does before each step
+        with pytest.raises(stopping.RunStopped, match="shut down"):
+            stopping.RunControl().check()  # a run opened after the shutdown began
+    finally:
+        stopping._shutting_down.clear()
