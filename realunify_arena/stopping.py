@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class RunControl:
         self._event = event or threading.Event()
         self._deadline: float | None = None
         self.reason = STOPPED_BY_USER
+        _opened.add(self)  # for ``stop_all``: a run loading its model or between two steps is stopped too
 
     def fork(self) -> RunControl:
         """A control with its own clock that stops together with this one (the two sides of a battle)."""
@@ -60,11 +62,8 @@ class RunControl:
         return self._event.is_set()
 
     def check(self) -> None:
-        """Raise ``RunStopped`` if the run was stopped, the app is shutting down (``stop_all``: a run that was
-        loading, queued or between two steps when it was called is not among the controls it stopped) or
-        the run has used up its time limit."""
-        if _shutting_down.is_set() and not self._event.is_set():
-            self.stop(STOPPED_AT_SHUTDOWN)
+        """Raise ``RunStopped`` if the run was stopped (by Stop, or by ``stop_all`` at shutdown) or has used
+        up its time limit."""
         if self._event.is_set():
             raise RunStopped(self.reason)
         if self._deadline is not None and time.monotonic() > self._deadline:
@@ -90,20 +89,20 @@ class RunControl:
 
 _running: list[RunControl] = []  # the controls of every thread inside ``active()`` now
 _running_changed = threading.Condition()
-_shutting_down = threading.Event()  # set by ``stop_all``: every control's ``check()`` stops its run from then on
+_opened: weakref.WeakSet[RunControl] = weakref.WeakSet()  # every control whose run may still go on
 STOPPED_AT_SHUTDOWN = "stopped: the app was shut down during the run"
 
 
 def stop_all(reason: str = STOPPED_AT_SHUTDOWN) -> int:
-    """Stop every run going in this process, in any thread (the app shutting down); returns how many.
+    """Stop every run going in this process, in any thread (the app shutting down).
 
     A model thread still inside torch when the interpreter exits aborts the process ("terminate called
-    without an active exception", exit status 134): stop the runs, then ``wait_until_idle``. A run not inside
-    ``active()`` now (loading its model, between two steps) is stopped at its next ``check()``."""
-    _shutting_down.set()
+    without an active exception", exit status 134): stop the runs, then ``wait_until_idle``. Every control
+    opened so far is stopped: a run not inside a step now (loading its model, between two steps) stops at its
+    next ``check()``. Returns the number inside a step, which ``wait_until_idle`` waits for."""
     with _running_changed:
         running = list(_running)
-    for control in running:
+    for control in list(_opened):  # those inside a step, and those loading their model or between two steps
         control.stop(reason)
     return len(running)
 
