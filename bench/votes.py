@@ -19,6 +19,15 @@ project / reference. Goal (issue 18): at 32 threads >= 4x the reference, p99 < 5
 Each row alternates project and reference in ``--rounds`` slices of ``--seconds``, so a busy machine
 loads both alike.
     python bench/votes.py --seconds 3 --json votes.json
+
+How the ratios move with the disk: the reference pays four syncs per battle while holding the write lock,
+the project a fraction of one outside it, so the ratio grows with what a sync costs. The bench first prints
+this disk's ``fdatasync`` latency (a virtual disk with a write cache: tens of microseconds; an SSD that
+honours flushes: hundreds; a spinning disk: milliseconds). ``--flush-latency-us N`` emulates a slower disk
+for both designs alike: it re-runs itself with an ``LD_PRELOAD`` shim (built with the system C compiler)
+that waits N microseconds (a little more: the kernel's timer slack) after every ``fsync``/``fdatasync``
+returns, in SQLite's and Python's calls and in every writer process; the probe line prints the latency in effect.
+    python bench/votes.py --flush-latency-us 500     # a disk whose flush takes about 0.5 ms more
 """
 
 from __future__ import annotations
@@ -26,8 +35,11 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import secrets
+import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -334,6 +346,58 @@ def measure(tmp: Path, i: int, label: str, design: str, processes: int, threads:
               missing_votes, tally.first_error)
 
 
+_FLUSH_ENV, _SHIM_DIR_ENV = "VOTES_BENCH_FLUSH_US", "VOTES_BENCH_SHIM_DIR"
+_FLUSH_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <time.h>
+static long added_ns = -1;
+static void wait_added(void) {
+    if (added_ns < 0) { const char *us = getenv("%s"); added_ns = us ? atol(us) * 1000L : 0; }
+    if (added_ns > 0) { struct timespec t = {added_ns / 1000000000L, added_ns %% 1000000000L}; nanosleep(&t, NULL); }
+}
+int fsync(int fd) { static int (*real)(int); if (!real) real = dlsym(RTLD_NEXT, "fsync");
+                    int rc = real(fd); wait_added(); return rc; }
+int fdatasync(int fd) { static int (*real)(int); if (!real) real = dlsym(RTLD_NEXT, "fdatasync");
+                        int rc = real(fd); wait_added(); return rc; }
+""" % _FLUSH_ENV
+
+
+def emulate_flush_latency(us: int) -> None:
+    """Re-run this bench with every ``fsync``/``fdatasync`` taking ``us`` microseconds longer (an
+    ``LD_PRELOAD`` shim, inherited by the writer processes); returns only inside the re-run."""
+    if os.environ.get(_FLUSH_ENV) == str(us):
+        return
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        sys.exit("--flush-latency-us builds an LD_PRELOAD shim and needs a C compiler (cc or gcc) on PATH")
+    build = Path(tempfile.mkdtemp(prefix="votes-bench-flush-"))
+    (build / "flush.c").write_text(_FLUSH_SHIM)
+    subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(build / "flush.so"), str(build / "flush.c"), "-ldl"],
+                   check=True)
+    preload = " ".join(filter(None, [str(build / "flush.so"), os.environ.get("LD_PRELOAD", "")]))
+    env = dict(os.environ, LD_PRELOAD=preload, **{_FLUSH_ENV: str(us), _SHIM_DIR_ENV: str(build)})
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def flush_latency_us(folder: Path, n: int = 200) -> float:
+    """Median seconds x 1e6 of writing one 4 KiB page and ``fdatasync``ing it, in ``folder``."""
+    path = folder / "flush-probe"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    times = []
+    try:
+        for i in range(n):
+            t0 = time.perf_counter()
+            os.pwrite(fd, b"x" * 4096, (i % 16) * 4096)
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return float(np.median(times) * 1e6)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0,
@@ -346,7 +410,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternate project and reference this many times per row (default 3)")
     parser.add_argument("--json", type=Path, help="also write every row to this JSON file")
+    parser.add_argument("--flush-latency-us", type=int, default=0, metavar="N",
+                        help="emulate a slower disk: every fsync/fdatasync of both designs takes N microseconds"
+                             " longer (needs a C compiler; default 0: the disk as it is)")
     args = parser.parse_args()
+    if args.flush_latency_us < 0:
+        parser.error("--flush-latency-us: expected microseconds >= 0")
+    if args.flush_latency_us:
+        emulate_flush_latency(args.flush_latency_us)
+    try:
+        run(args)
+    finally:
+        if os.environ.get(_SHIM_DIR_ENV):
+            shutil.rmtree(os.environ[_SHIM_DIR_ENV], ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> None:
 
     configs = [(f"threads {n}", 0, n) for n in args.threads]
     if args.processes:
@@ -360,6 +439,8 @@ def main() -> None:
         (twin[0].append(config) if twin else groups.append([config]))
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
+        added = f" ({args.flush_latency_us} us of it added by --flush-latency-us)" if args.flush_latency_us else ""
+        print(f"fdatasync of one 4 KiB page in {tmp}: median {flush_latency_us(Path(tmp)):.0f} us{added}")
         statements = statements_per_battle(Path(tmp))
         print(f"SQL statements per battle (issue + deliver A + deliver B + vote, one writer):"
               f" project {statements['project']}, reference {statements['reference']}")
