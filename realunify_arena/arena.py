@@ -238,6 +238,9 @@ class Arena:
         _check_ids(battle_id, session_id, BattleError)
 
         def record(_db) -> None:  # one group-committed operation
+            if not flag and self.store.deliver_battle_side_checked(battle_id, _session_key(session_id), side,
+                                                                   run_id):
+                return  # every check below held; otherwise they say which one failed
             battle = self._battle_for(battle_id, session_id, BattleError)
             if battle["voted"]:
                 raise BattleError("this battle already has a vote; start a new one")

@@ -1313,6 +1313,22 @@ class Store:
         self._execute(f"update battles set run_{column} = ?, delivered_{column}_at = ? where id = ?",
                       (run_id, now(), battle_id))
 
+    def deliver_battle_side_checked(self, battle_id: str, session_key: str, side: str, run_id: int) -> bool:
+        """``deliver_battle_side`` in one statement, only where every check of ``Arena.deliver`` holds: the
+        battle is ``session_key``'s, has no vote, this side is unset or already ``run_id``, and run ``run_id``
+        is this side's system (``model:mode``, as ``System.__str__`` writes it) on the battle's instance.
+        Returns whether the row was written; False writes nothing, and the caller finds out which check
+        failed (three statements instead of one, only on that path)."""
+        column = {"A": "a", "B": "b"}[side]
+        cursor = self._execute(
+            f"update battles set run_{column} = ?1, delivered_{column}_at = ?2"
+            f" where id = ?3 and session_key = ?4 and (run_{column} is null or run_{column} = ?1)"
+            f" and not exists (select 1 from votes where battle_id = ?3)"
+            f" and exists (select 1 from runs r where r.id = ?1 and r.instance_uid = battles.instance_uid"
+            f" and r.model || ':' || r.mode = battles.system_{column})",
+            (run_id, now(), battle_id, session_key))
+        return cursor.rowcount == 1
+
     def flag_battle(self, battle_id: str, reason: str) -> None:
         """Mark the battle as identity-revealing (``reason``: what gave it away); the first reason stays."""
         self._execute("update battles set flagged = coalesce(flagged, ?) where id = ?", (reason, battle_id))

@@ -24,9 +24,9 @@ def arena(store):
     return Arena(store, max_votes=3, window_seconds=60)
 
 
-def save_run(store: Store, system: str, uid: str = UID) -> int:
+def save_run(store: Store, system: str, uid: str = UID, seed: int = 0) -> int:
     model, mode = astuple(System.parse(system))
-    trace = Trace(uid, model, mode, {"seed": 0},
+    trace = Trace(uid, model, mode, {"seed": seed},
                   steps=[Step(StepRole.GENERATED_IMAGE, prompt="p", image=Image.new("RGB", (4, 4)))])
     return store.save_trace(trace, "bundled")
 
@@ -141,6 +141,57 @@ def test_deliver_checks_the_run_matches_the_side(arena, store):
         arena.deliver(battle, "s2", "A", save_run(store, "m1:direct"))
     assert store.query("select run_a, delivered_a_at from battles") == [
         {"run_a": None, "delivered_a_at": None}]
+
+
+def _battle_statements(store: Store, work) -> list[str]:
+    """The statements ``work()`` ran on the store's write connection that read or write arena tables."""
+    seen: list[str] = []
+    store.db.conn.set_trace_callback(seen.append)
+    try:
+        work()
+    finally:
+        store.db.conn.set_trace_callback(None)
+    return [s for s in seen if any(t in s.lower() for t in (" battles", " runs", " votes"))]
+
+
+def test_a_valid_delivery_is_one_statement(arena, store):
+    battle = arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    run = save_run(store, "m1:direct")
+    statements = _battle_statements(store, lambda: arena.deliver(battle, "s1", "A", run))
+    assert len(statements) == 1 and statements[0].lower().startswith("update battles"), statements
+    row = store.query("select run_a, delivered_a_at from battles")[0]
+    assert row["run_a"] == run and row["delivered_a_at"]
+
+
+def test_every_delivery_check_still_holds_and_says_which_failed(arena, store):
+    """Each refusal of ``deliver`` (expected messages written from its rules), with the row left as it was;
+    and the deliveries it allows: the same run again, and a flagged one."""
+    battle = arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    run_a, run_b = save_run(store, "m1:direct"), save_run(store, "m2:direct")
+    arena.deliver(battle, "s1", "A", run_a)
+    first = store.query("select * from battles")[0]
+    other_a = save_run(store, "m1:direct", seed=1)
+    assert other_a != run_a
+    refusals = [
+        (lambda: arena.deliver(battle, "s1", "A", other_a), f"side A was already delivered with run {run_a}"),
+        (lambda: arena.deliver(battle, "s1", "B", run_a), "side B of this battle is m2:direct"),
+        (lambda: arena.deliver(battle, "s2", "B", run_b), "another session"),
+        (lambda: arena.deliver("x" * 32, "s1", "B", run_b), "unknown battle id"),
+    ]
+    for call, message in refusals:
+        with pytest.raises(BattleError, match=message):
+            call()
+        assert store.query("select * from battles") == [first]
+    arena.deliver(battle, "s1", "A", run_a)  # the same run again: allowed, only the time moves
+    again = store.query("select * from battles")[0]
+    assert again["run_a"] == run_a and again["delivered_a_at"] >= first["delivered_a_at"]
+    arena.deliver(battle, "s1", "B", run_b, flag="names: m2")
+    assert store.query("select run_b, flagged from battles")[0] == {"run_b": run_b, "flagged": "side B: names: m2"}
+    arena.vote(battle, "s1", "hf:alice", "A")
+    voted = store.query("select * from battles")
+    with pytest.raises(BattleError, match="already has a vote"):
+        arena.deliver(battle, "s1", "A", run_a)
+    assert store.query("select * from battles") == voted
 
 
 def test_reveal_before_the_vote_is_refused(arena):
