@@ -6,6 +6,7 @@ also reads ``REALUNIFY_<NAME>`` (``python app.py --help`` lists them).
 
 import os
 import sys
+from collections.abc import Callable
 
 if os.environ.get("SPACES_ZERO_GPU", "").lower() in {"1", "t", "true"}:  # spaces' own test (runtime.on_zero_gpu)
     import spaces  # noqa: F401 - on ZeroGPU this must come before anything that initialises CUDA
@@ -45,23 +46,45 @@ def main(argv: list[str] | None = None) -> int:
     # and once more at exit.
     demo.launch(server_name=settings.host, server_port=settings.port, theme=gr.themes.Soft(primary_hue="indigo"),
                 footer_links=["api", "gradio", "settings"])
-    stop_runs_at_exit()  # launch returns on Ctrl-C
+    # launch returns on Ctrl-C; a second one exits at once, after the final snapshot push (if any)
+    stop_runs_at_exit(before_forced_exit=scheduler.push_to_hub if scheduler is not None else None)
     return 0
 
 
 SHUTDOWN_WAIT_S = 30.0  # how long a shutdown waits for stopped runs to leave their model
+FORCED_EXIT_STATUS = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
 
 
-def stop_runs_at_exit(wait_s: float = SHUTDOWN_WAIT_S) -> None:
+def stop_runs_at_exit(wait_s: float = SHUTDOWN_WAIT_S, before_forced_exit: Callable[[], object] | None = None) -> None:
     """Stop the runs still going and wait for their threads to leave the model: one still inside torch when
-    the interpreter exits aborts it ("terminate called without an active exception", exit status 134)."""
+    the interpreter exits aborts it ("terminate called without an active exception", exit status 134).
+
+    A Ctrl-C during that wait exits at once with status ``FORCED_EXIT_STATUS`` (``os._exit``: no interpreter
+    shutdown, so neither a traceback nor that abort), after ``before_forced_exit`` (the Space's final
+    snapshot push, which ``atexit`` would have run). Every acknowledged write is already on disk."""
     from realunify_arena import stopping
 
     running = stopping.stop_all()
-    if running:
-        print(f"app.py: stopping {running} model run(s) before exiting (at most {wait_s:g} s)", file=sys.stderr)
+    if not running:
+        return
+    print(f"app.py: stopping {running} model run(s) before exiting (at most {wait_s:g} s; Ctrl-C again to"
+          " exit at once)", file=sys.stderr, flush=True)
+    try:
         if not stopping.wait_until_idle(wait_s):
             print(f"app.py: warning: a model run did not stop within {wait_s:g} s", file=sys.stderr)
+        return
+    except KeyboardInterrupt:
+        pass
+    print("app.py: exiting without waiting for the model run(s)", file=sys.stderr, flush=True)
+    try:
+        if before_forced_exit is not None:
+            before_forced_exit()
+    except BaseException as e:  # noqa: BLE001 - a third Ctrl-C, or the push failed: exit all the same
+        print(f"app.py: the final snapshot push did not finish: {type(e).__name__}: {e}", file=sys.stderr)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(FORCED_EXIT_STATUS)
 
 
 def build_app(settings: Settings, store):

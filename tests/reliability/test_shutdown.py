@@ -83,3 +83,49 @@ def test_ctrl_c_during_a_model_run_exits_cleanly(tmp_path):
     assert "terminate called" not in stderr, stderr
     assert returncode == 0, f"exit status {returncode}:\n{stderr}"
     assert "stopping 1 model run(s) before exiting" in stderr, stderr
+
+
+STUBBORN_RUN = """
+import sys, threading, time
+sys.path.insert(0, sys.argv[1])
+import app
+from realunify_arena import stopping
+
+inside = threading.Event()
+
+def model_still_loading():  # inside a run, but never reaching a step that checks for a stop
+    with stopping.active(stopping.RunControl()):
+        inside.set()
+        time.sleep(300)
+
+threading.Thread(target=model_still_loading).start()  # not a daemon: a normal exit would wait for it
+inside.wait()
+app.stop_runs_at_exit(wait_s=120, before_forced_exit=lambda: print("final push", file=sys.stderr, flush=True))
+print("returned", file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_a_second_ctrl_c_during_the_shutdown_wait_exits_at_once_without_a_traceback(tmp_path):
+    """The first Ctrl-C waits for the runs to stop; a run that does not (its model still loading) held the app
+    for the whole wait, and a second Ctrl-C then printed a KeyboardInterrupt traceback."""
+    child = subprocess.Popen([sys.executable, "-c", STUBBORN_RUN, str(ROOT)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        first = child.stderr.readline()
+        assert "stopping 1 model run(s) before exiting" in first and "Ctrl-C again" in first, first
+        time.sleep(0.5)
+        assert child.poll() is None, "it did not wait for the run"
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        returncode = child.wait(30)
+        waited = time.monotonic() - started
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    rest = child.stderr.read()
+    assert returncode == 130, f"exit status {returncode}:\n{first}{rest}"
+    assert waited < 10, f"took {waited:.1f} s after the second Ctrl-C"
+    assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest
+    assert "exiting without waiting" in rest and "final push" in rest and "returned" not in rest, rest
