@@ -73,7 +73,7 @@ def exists(path: Path) -> bool:
     return True
 
 
-def _new_partial(path: Path, mode: int | None) -> tuple[int, str]:
+def new_partial(path: Path, mode: int | None) -> tuple[int, str]:
     """Create ``path.<random>.partial`` beside ``path``, exclusively; returns its descriptor and name.
 
     Created with mode 0o666 less the umask, as ``open(path, "w")`` creates a file (``mkstemp`` makes 0o600: a
@@ -127,7 +127,7 @@ def _written(path: Path, **open_args) -> Iterator[IO]:
     if os.path.islink(path):  # replace the file the link names, as open(path, "w") wrote it; keep the link
         path = Path(os.path.realpath(path))
     make_folders(path.parent)
-    fd, tmp = _new_partial(path, stat.S_IMODE(found.st_mode) if found is not None and stat.S_ISREG(found.st_mode)
+    fd, tmp = new_partial(path, stat.S_IMODE(found.st_mode) if found is not None and stat.S_ISREG(found.st_mode)
                            else None)
     try:
         with os.fdopen(fd, **open_args) as f:

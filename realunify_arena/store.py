@@ -31,7 +31,7 @@ import os
 import random
 import re
 import sqlite3
-import tempfile
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -745,7 +745,8 @@ class Store:
         """A consistent copy of the database (taken while others may be writing); images not included.
 
         Written beside ``out_path`` under a name of its own (backups to one path at once do not collide), then
-        put in place durably (``durable.replace``); returns ``out_path`` as a ``Path``.
+        put in place durably (``durable.replace``); returns ``out_path`` as a ``Path``. The copy has the database
+        file's permissions: no more readable than the votes it copies, and no less.
 
         Raises:
             OSError, sqlite3.Error: the copy could not be written (a full disk) or put in place; no partial file is
@@ -753,7 +754,8 @@ class Store:
         """
         out = Path(out_path)
         durable.make_folders(out.parent)
-        fd, name = tempfile.mkstemp(dir=out.parent, prefix=f"{out.name}.", suffix=".partial")  # one per backup
+        # a name of its own per backup; as readable as the database itself (votes name their voters)
+        fd, name = durable.new_partial(out, stat.S_IMODE(os.stat(self.path).st_mode))
         os.close(fd)
         tmp = Path(name)
         try:

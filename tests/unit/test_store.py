@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import sqlite3
+import stat
 import threading
 import time
 
@@ -207,6 +208,18 @@ def test_backup_is_a_consistent_standalone_database(store, tmp_path):
     copy = Store.open(out)
     assert copy.load_trace(run_id).to_dict() == store.load_trace(run_id).to_dict()
     copy.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o600])
+def test_a_backup_is_exactly_as_readable_as_the_database(store, tmp_path, mode):
+    """It was always 0600 (a temporary file's mode): a backup for a colleague or a cron job's reader could not
+    be read by them, though the database could."""
+    os.chmod(store.path, mode)
+    out = store.backup(tmp_path / "copy.db")
+    assert stat.S_IMODE(out.stat().st_mode) == mode
+    out.chmod(0o666)  # a backup replacing an older one takes the database's mode, not the old file's
+    assert stat.S_IMODE(store.backup(out).stat().st_mode) == mode
 
 
 def test_meta_value_is_created_once(store):
