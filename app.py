@@ -44,10 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # ``scheduler`` (None without a dataset repo) pushes snapshots every few minutes while launch blocks,
     # and once more at exit.
-    demo.launch(server_name=settings.host, server_port=settings.port, theme=gr.themes.Soft(primary_hue="indigo"),
-                footer_links=["api", "gradio", "settings"])
+    final_push = scheduler.push_to_hub if scheduler is not None else None
+    try:
+        demo.launch(server_name=settings.host, server_port=settings.port,
+                    theme=gr.themes.Soft(primary_hue="indigo"), footer_links=["api", "gradio", "settings"])
+    except KeyboardInterrupt:  # a second Ctrl-C while launch closed its server (up to 5 s with a run's stream
+        exit_at_once(final_push)  # open): the runs were never stopped, and an interpreter exit would abort
     # launch returns on Ctrl-C; a second one exits at once, after the final snapshot push (if any)
-    stop_runs_at_exit(before_forced_exit=scheduler.push_to_hub if scheduler is not None else None)
+    stop_runs_at_exit(before_forced_exit=final_push)
     return 0
 
 
@@ -74,7 +78,12 @@ def stop_runs_at_exit(wait_s: float = SHUTDOWN_WAIT_S, before_forced_exit: Calla
             print(f"app.py: warning: a model run did not stop within {wait_s:g} s", file=sys.stderr)
         return
     except KeyboardInterrupt:
-        pass
+        exit_at_once(before_forced_exit)
+
+
+def exit_at_once(before_forced_exit: Callable[[], object] | None = None) -> None:
+    """Exit now with status ``FORCED_EXIT_STATUS`` after ``before_forced_exit`` (see ``stop_runs_at_exit``):
+    the answer to a second Ctrl-C, wherever in the shutdown it arrives."""
     print("app.py: exiting without waiting for the model run(s)", file=sys.stderr, flush=True)
     try:
         if before_forced_exit is not None:

@@ -373,12 +373,18 @@ def emulate_flush_latency(us: int) -> None:
     if cc is None:
         sys.exit("--flush-latency-us builds an LD_PRELOAD shim and needs a C compiler (cc or gcc) on PATH")
     build = Path(tempfile.mkdtemp(prefix="votes-bench-flush-"))
-    (build / "flush.c").write_text(_FLUSH_SHIM)
-    subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(build / "flush.so"), str(build / "flush.c"), "-ldl"],
-                   check=True)
-    preload = " ".join(filter(None, [str(build / "flush.so"), os.environ.get("LD_PRELOAD", "")]))
-    env = dict(os.environ, LD_PRELOAD=preload, **{_FLUSH_ENV: str(us), _SHIM_DIR_ENV: str(build)})
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    try:  # the re-run removes the folder when it ends; until it has started, it is this process's to remove
+        (build / "flush.c").write_text(_FLUSH_SHIM)
+        built = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(build / "flush.so"), str(build / "flush.c"),
+                                "-ldl"])
+        if built.returncode != 0:
+            sys.exit(f"--flush-latency-us: {cc} could not build the LD_PRELOAD shim (exit status {built.returncode})")
+        preload = " ".join(filter(None, [str(build / "flush.so"), os.environ.get("LD_PRELOAD", "")]))
+        env = dict(os.environ, LD_PRELOAD=preload, **{_FLUSH_ENV: str(us), _SHIM_DIR_ENV: str(build)})
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    except BaseException:  # a failed build or exec (execve itself never returns)
+        shutil.rmtree(build, ignore_errors=True)
+        raise
 
 
 def flush_latency_us(folder: Path, n: int = 200) -> float:

@@ -327,7 +327,12 @@ def _check_run(store: Store, run_id: int, instance_uid: str, system: str, side: 
         run = store.run(run_id)
     except NotFound:
         raise BattleError(f"run {run_id} is not in the store") from None
-    got = str(System(run["model"], run["mode"]))
+    try:
+        got = str(System(run["model"], run["mode"]))
+    except ValueError:  # a stored run whose mode is not one of MODES (or with no model) is no side's system
+        got = f"{run['model']}:{run['mode']}"
+        message = f"run {run_id} is {got!r}, not a system, but side {side} of this battle is {system}"
+        raise BattleError(message) from None
     if (run["instance_uid"], got) != (instance_uid, system):
         raise BattleError(f"run {run_id} is {got} on {run['instance_uid']}, but side {side}"
                           f" of this battle is {system} on {instance_uid}")

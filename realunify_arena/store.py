@@ -44,6 +44,7 @@ from sqlite_utils import Database, Migrations
 from realunify_arena import durable
 from realunify_arena.benchmark.images import png_bytes
 from realunify_arena.benchmark.schema import TRACKS
+from realunify_arena.systems import MODES
 from realunify_arena.trace import Trace
 from realunify_arena.walsync import WalSync
 
@@ -1320,14 +1321,17 @@ class Store:
         battle is ``session_key``'s, has no vote, this side is unset or already ``run_id``, and run ``run_id``
         is this side's system (``model:mode``, as ``System.__str__`` writes it) on the battle's instance.
         Returns whether the row was written; False writes nothing, and the caller finds out which check
-        failed (three statements instead of one, only on that path)."""
+        failed (three statements instead of one, only on that path). The run's model must be non-empty and
+        its mode one of ``MODES``, as ``System`` requires: ``model || ':' || mode`` alone would let model
+        ``m1`` in mode ``x:direct`` pass for system ``m1:x:direct`` (model ``m1:x``)."""
         column = {"A": "a", "B": "b"}[side]
+        modes = ", ".join(f"'{m}'" for m in MODES)
         cursor = self._execute(
             f"update battles set run_{column} = ?1, delivered_{column}_at = ?2"
             f" where id = ?3 and session_key = ?4 and (run_{column} is null or run_{column} = ?1)"
             f" and not exists (select 1 from votes where battle_id = ?3)"
             f" and exists (select 1 from runs r where r.id = ?1 and r.instance_uid = battles.instance_uid"
-            f" and r.model || ':' || r.mode = battles.system_{column})",
+            f" and r.model <> '' and r.mode in ({modes}) and r.model || ':' || r.mode = battles.system_{column})",
             (run_id, now(), battle_id, session_key))
         return cursor.rowcount == 1
 

@@ -129,3 +129,64 @@ def test_a_second_ctrl_c_during_the_shutdown_wait_exits_at_once_without_a_traceb
     assert waited < 10, f"took {waited:.1f} s after the second Ctrl-C"
     assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest
     assert "exiting without waiting" in rest and "final push" in rest and "returned" not in rest, rest
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_a_quick_second_ctrl_c_while_the_server_closes_exits_at_once_without_a_traceback(tmp_path):
+    """Ctrl-C twice in a row, during a run. Gradio's ``launch`` catches the first and closes its server, which
+    waits up to 5 s for the run's open stream; the second arrived there, so it left ``launch`` as a
+    KeyboardInterrupt: a traceback, and the runs never stopped before the interpreter exited."""
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "tiny-slow.yaml").write_text(SLOW_CARD)
+    port = free_port()
+    app = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--models-dir", str(cards), "--models", "tiny-slow",
+                            "--judge", "human", "--db", str(tmp_path / "arena.db"), "--port", str(port)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    lines: list[str] = []
+    loaded, closing = threading.Event(), threading.Event()
+
+    def read(stream) -> None:
+        for line in stream:
+            lines.append(line)
+            if "Loading pipeline components" in line and "100%" in line:
+                loaded.set()
+            if "closing server" in line:  # gradio caught the first Ctrl-C and is closing its server
+                closing.set()
+
+    readers = [threading.Thread(target=read, args=(s,), daemon=True) for s in (app.stdout, app.stderr)]
+    for reader in readers:
+        reader.start()
+    try:
+        client = None
+        for _ in range(240):
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                if app.poll() is not None:
+                    break
+                time.sleep(0.5)
+        assert client is not None, "".join(lines)
+        client.submit("bundled", "UEG_1_world_knowledge", "tiny-slow", "direct", 0, "", api_name="/run_instance")
+        assert loaded.wait(120), "the model never loaded:\n" + "".join(lines)
+        time.sleep(2)  # denoising: inside torch
+        assert app.poll() is None
+        app.send_signal(signal.SIGINT)
+        assert closing.wait(30), "".join(lines)
+        time.sleep(0.5)
+        started = time.monotonic()
+        app.send_signal(signal.SIGINT)
+        returncode = app.wait(60)
+        waited = time.monotonic() - started
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    for reader in readers:
+        reader.join(10)
+    output = "".join(lines)
+    assert "terminate called" not in output and "Traceback" not in output, output
+    assert returncode == 130, f"exit status {returncode}:\n{output}"
+    assert waited < 10, f"took {waited:.1f} s after the second Ctrl-C"
+    assert "exiting without waiting" in output, output

@@ -314,3 +314,19 @@ def test_one_visitor_spelling_or_rotating_its_address_keeps_one_rate_key(store, 
     assert client_address({"x-forwarded-for": "[2001:db8:5:7::1]:443"}, "10.0.0.9", 1) == "2001:db8:5:7::/64"
     assert client_address({}, "2001:db8:5:8::1", 0) != client_address({}, "2001:db8:5:7::1", 0)  # other /64s
     assert client_address({"x-forwarded-for": "not-an-address"}, "10.0.0.9", 1) == "not-an-address"
+
+
+def test_a_run_whose_mode_holds_a_colon_is_not_the_side_whose_model_does(arena, store):
+    """The one-statement delivery compared ``model || ':' || mode`` with the side's system: a stored run of
+    model ``m1`` in mode ``x:direct`` (``Trace`` does not check its mode) passed for side ``m1:x:direct``,
+    whose model is ``m1:x``, and was written; ``_check_run`` would have refused it."""
+    battle = arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:x:direct", "m2:x:direct", "model_vs_model")
+    trace = Trace(UID, "m1", "x:direct", {"seed": 0},
+                  steps=[Step(StepRole.GENERATED_IMAGE, prompt="p", image=Image.new("RGB", (4, 4)))])
+    impostor = store.save_trace(trace, "bundled")
+    before = store.query("select * from battles")
+    with pytest.raises(BattleError, match="not a system"):
+        arena.deliver(battle, "s1", "A", impostor)
+    assert store.query("select * from battles") == before
+    arena.deliver(battle, "s1", "A", save_run(store, "m1:x:direct"))  # the side's real system is delivered
+    assert store.query("select run_a from battles")[0]["run_a"] is not None
