@@ -84,7 +84,8 @@ def stop_runs_at_exit(wait_s: float = SHUTDOWN_WAIT_S, before_forced_exit: Calla
 def exit_at_once(before_forced_exit: Callable[[], object] | None = None) -> None:
     """Exit now with status ``FORCED_EXIT_STATUS`` after ``before_forced_exit`` (see ``stop_runs_at_exit``):
     the answer to a second Ctrl-C, wherever in the shutdown it arrives."""
-    print("app.py: exiting without waiting for the model run(s)", file=sys.stderr, flush=True)
+    pushing = " (pushing the final snapshot first)" if before_forced_exit is not None else ""
+    print(f"app.py: exiting without waiting for the model run(s){pushing}", file=sys.stderr, flush=True)
     try:
         if before_forced_exit is not None:
             before_forced_exit()

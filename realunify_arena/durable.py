@@ -14,6 +14,7 @@ Every function here raises ``OSError`` (a full disk, an I/O error, a failed sync
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -73,12 +74,17 @@ def exists(path: Path) -> bool:
     return True
 
 
+_NO_PERMISSIONS_HERE = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP}  # chmod on FAT, some network mounts
+
+
 def new_partial(path: Path, mode: int | None) -> tuple[int, str]:
     """Create ``path.<random>.partial`` beside ``path``, exclusively; returns its descriptor and name.
 
     Created with mode 0o666 less the umask, as ``open(path, "w")`` creates a file (``mkstemp`` makes 0o600: a
     CSV or README others could read before became readable by its owner alone), or with ``mode`` (that of the
-    file it replaces, which an ``open(path, "w")`` kept)."""
+    file it replaces, which an ``open(path, "w")`` kept). Where the file system has no permissions to set
+    (``chmod`` refused as unsupported: FAT, some network mounts), the file keeps the mode it was made with,
+    as ``open(path, "w")`` would have left it."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
         tmp = str(path.parent / f"{path.name}.{secrets.token_hex(4)}.partial")
@@ -88,7 +94,11 @@ def new_partial(path: Path, mode: int | None) -> tuple[int, str]:
             continue
         if mode is not None:
             try:
-                os.chmod(tmp, mode)
+                try:
+                    os.chmod(tmp, mode)
+                except OSError as e:
+                    if e.errno not in _NO_PERMISSIONS_HERE:
+                        raise
             except BaseException:
                 os.close(fd)
                 with contextlib.suppress(OSError):

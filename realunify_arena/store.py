@@ -747,16 +747,21 @@ class Store:
 
         Written beside ``out_path`` under a name of its own (backups to one path at once do not collide), then
         put in place durably (``durable.replace``); returns ``out_path`` as a ``Path``. The copy has the database
-        file's permissions: no more readable than the votes it copies, and no less.
+        file's permissions (plus read and write for its owner): no more readable than the votes it copies, and
+        no less. An ``out_path`` that is a symbolic link stays one: the file it names is replaced.
 
         Raises:
             OSError, sqlite3.Error: the copy could not be written (a full disk) or put in place; no partial file is
                 left and ``out_path`` is as it was.
         """
         out = Path(out_path)
+        if out.is_symlink():  # replace the file the link names, as every other output does; keep the link
+            out = Path(os.path.realpath(out))
         durable.make_folders(out.parent)
-        # a name of its own per backup; as readable as the database itself (votes name their voters)
-        fd, name = durable.new_partial(out, stat.S_IMODE(os.stat(self.path).st_mode))
+        # a name of its own per backup; as readable as the database itself (votes name their voters), and
+        # always readable and writable by its owner (SQLite writes it), with no setuid, setgid or sticky bit
+        mode = stat.S_IMODE(os.stat(self.path).st_mode) & 0o777 | 0o600
+        fd, name = durable.new_partial(out, mode)
         os.close(fd)
         tmp = Path(name)
         try:
@@ -771,7 +776,7 @@ class Store:
         except BaseException:
             tmp.unlink(missing_ok=True)  # no half-made copy left: cut short by a full disk, or not put in place
             raise
-        return out
+        return Path(out_path)
 
     # -- meta ---------------------------------------------------------------------------------
 

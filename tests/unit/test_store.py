@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -220,6 +221,37 @@ def test_a_backup_is_exactly_as_readable_as_the_database(store, tmp_path, mode):
     assert stat.S_IMODE(out.stat().st_mode) == mode
     out.chmod(0o666)  # a backup replacing an older one takes the database's mode, not the old file's
     assert stat.S_IMODE(store.backup(out).stat().st_mode) == mode
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and links")
+def test_a_backup_keeps_only_the_databases_permission_bits_and_a_linked_out_stays_a_link(store, tmp_path):
+    os.chmod(store.path, 0o2640)  # setgid: not a backup's to carry
+    target = tmp_path / "backups" / "latest.db"
+    target.parent.mkdir()
+    target.write_bytes(b"an older backup")
+    link = tmp_path / "latest.db"
+    link.symlink_to(target)
+    assert store.backup(link) == link
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    raw = sqlite3.connect(target)
+    assert raw.execute("pragma integrity_check").fetchone()[0] == "ok"
+    raw.close()
+
+
+def test_an_output_on_a_file_system_without_permissions_is_still_written(tmp_path, monkeypatch):
+    """``chmod`` refused as unsupported (FAT, some network mounts) failed every backup and every output that
+    replaced a file; the file is now written with the mode it was made with."""
+    from realunify_arena import durable
+
+    def refuse(path, mode):
+        raise OSError(errno.EPERM, "Operation not permitted", str(path))
+
+    out = tmp_path / "votes.csv"
+    out.write_text("old")
+    monkeypatch.setattr(durable.os, "chmod", refuse)
+    durable.write_text(out, "new")
+    assert out.read_text() == "new" and not list(tmp_path.glob("*.partial"))
 
 
 def test_meta_value_is_created_once(store):
