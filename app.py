@@ -97,6 +97,25 @@ def exit_at_once(before_forced_exit: Callable[[], object] | None = None) -> None
         os._exit(FORCED_EXIT_STATUS)
 
 
+def exit_process(status: int) -> None:
+    """End the process with ``status`` after what ``sys.exit`` runs first (the ``atexit`` callbacks: the Space's
+    final snapshot push, Gradio's clean-up), but without the interpreter's shutdown after them.
+
+    That shutdown ends each daemon thread that is inside a torch call when the call returns, by unwinding its
+    stack through C++ code that may not be unwound: the process aborts ("terminate called without an active
+    exception", exit status 134). ``stop_runs_at_exit`` waits for the runs' steps, but a daemon thread can still
+    be inside torch: a model loading, the judge's prefetch, the work a run does after its last step. Every
+    acknowledged write is on disk already; an unacknowledged one is rolled back, as after ``kill -9``."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()  # noqa: SLF001 - what Py_FinalizeEx runs first; its own errors are printed
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+
 def build_app(settings: Settings, store):
     """The demo over an open store, with the model pool the settings ask for.
 
@@ -144,4 +163,4 @@ def card_notice(problems: list) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -190,3 +190,39 @@ def test_a_quick_second_ctrl_c_while_the_server_closes_exits_at_once_without_a_t
     assert returncode == 130, f"exit status {returncode}:\n{output}"
     assert waited < 10, f"took {waited:.1f} s after the second Ctrl-C"
     assert "exiting without waiting" in output, output
+
+
+TORCH_AT_EXIT = """
+import sys, threading, time
+sys.path.insert(0, sys.argv[1])
+import torch
+import app
+
+a = torch.randn(1200, 1200)
+started = threading.Event()
+
+def busy():  # a daemon thread inside torch when the process exits: a model still loading, say
+    started.set()
+    while True:
+        torch.mm(a, a)
+
+threading.Thread(target=busy, daemon=True).start()
+started.wait()
+time.sleep(0.3)
+import atexit
+atexit.register(lambda: print("atexit ran", file=sys.stderr, flush=True))
+app.exit_process(int(sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("status", [0, 2])
+def test_the_app_exits_with_its_status_while_a_daemon_thread_is_inside_torch(tmp_path, status):
+    """``sys.exit`` with a daemon thread inside a torch call aborts: "terminate called without an active
+    exception", exit status 134 (it failed ``test_ctrl_c_during_a_model_run_exits_cleanly`` once in CI, a thread
+    still in torch after its run's last step). ``app.exit_process`` runs the ``atexit`` callbacks and exits
+    without the interpreter's shutdown."""
+    done = subprocess.run([sys.executable, "-c", TORCH_AT_EXIT, str(ROOT), str(status)], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert "terminate called" not in done.stderr, done.stderr
+    assert done.returncode == status, done.stderr
+    assert "atexit ran" in done.stderr, done.stderr
