@@ -72,6 +72,8 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
         KeyError: ``source`` is not configured.
     """
     dataset = ctx.dataset(source)
+    if track not in (ANY, None, "UEG", "GEU"):  # a list or object from an API client reached SQLite
+        raise BattleError(f"track {track!r}: expected one of {ANY}, UEG, GEU")
     kinds = [kind] if kind in KINDS else ctx.rng.sample(list(KINDS), len(KINDS))
     track = None if track == ANY else track
     if ctx.settings.arena_mode == "stored":

@@ -50,7 +50,7 @@ class Dataset:
     def get(self, uid: str) -> AnyInstance:
         try:
             return self._by_uid[uid]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: a list or object from an API client, not a uid
             raise KeyError(f"no instance {uid!r} in dataset {self.name!r}") from None
 
     def select(self, track: str | None = None, task_type: str | None = None) -> list[AnyInstance]:

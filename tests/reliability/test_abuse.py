@@ -215,7 +215,7 @@ def delivered_battle(store: Store, c: Client) -> str:
      "no instance"),
     ((f"../../{MARKER}", "all", "all"), "/instances", "is not configured"),
     ((f"/tmp/{MARKER}", "any", "any"), "/new_battle", "is not configured"),
-    (("bundled", f"UEG' OR 1=1 -- {MARKER}", "any"), "/new_battle", "no "),
+    (("bundled", f"UEG' OR 1=1 -- {MARKER}", "any"), "/new_battle", "expected one of any, UEG, GEU"),
     ((f"UEG; DROP TABLE votes; {MARKER}", "model_vs_model"), "/leaderboard", "expected track UEG or GEU"),
     (("UEG", f"model_vs_model{MARKER}"), "/leaderboard", "expected track UEG or GEU"),
 ])
@@ -223,6 +223,28 @@ def test_injected_names_and_ids_are_refused_and_write_nothing(app, stranger, arg
     store = app[1]
     before = counts(store)
     assert message in refusal(stranger, *args, api_name=api_name)
+    assert counts(store) == before
+    assert_marker_absent(store)
+
+
+@pytest.mark.parametrize("args, api_name, message", [
+    (("bundled", {"uid": MARKER}, "tiny-pair", "direct", 0, ""), "/run_instance", "no instance {'uid'"),
+    (("bundled", [MARKER], "tiny-pair", "direct", 0, ""), "/run_instance", "no instance ["),
+    (("bundled", "UEG_1_world_knowledge", "tiny-pair", "direct", 0, {"card": MARKER}), "/run_instance",
+     "expected a judge card's name"),
+    (("bundled", "UEG_1_world_knowledge", "tiny-pair", "direct", 0, [MARKER]), "/run_instance",
+     "expected a judge card's name"),
+    (("bundled", {"track": MARKER}, "any"), "/new_battle", "expected one of any, UEG, GEU"),
+    (("bundled", ["UEG"], "any"), "/new_battle", "expected one of any, UEG, GEU"),
+])
+def test_a_list_or_object_where_a_name_goes_is_refused_with_a_message(app, stranger, args, api_name, message):
+    """A script sends JSON, so any parameter may arrive as a list or an object. Before: an unhashable uid or
+    judge (``TypeError``) and a track bound as an SQLite parameter (``ProgrammingError``) ended in Gradio's
+    bare "Error" with no reason."""
+    store = app[1]
+    before = counts(store)
+    text = refusal(stranger, *args, api_name=api_name)
+    assert message in text and "show_error" not in text, text
     assert counts(store) == before
     assert_marker_absent(store)
 
