@@ -22,7 +22,7 @@ from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.arena import KINDS, BattleError, draw_pair
 from realunify_arena.benchmark import Dataset
 from realunify_arena.benchmark.images import anonymous_png
-from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
+from realunify_arena.benchmark.schema import TRACKS, AnyInstance, GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.identity import COMMON_WORDS, NameFilter
 from realunify_arena.judge import HUMAN, judge_name
@@ -72,8 +72,8 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
         KeyError: ``source`` is not configured.
     """
     dataset = ctx.dataset(source)
-    if track not in (ANY, None, "UEG", "GEU"):  # a list or object from an API client reached SQLite
-        raise BattleError(f"track {track!r}: expected one of {ANY}, UEG, GEU")
+    if track not in (ANY, None, *TRACKS):  # a list or object from an API client reached SQLite
+        raise BattleError(f"track {track!r}: expected one of {ANY}, {', '.join(TRACKS)}")
     kinds = [kind] if kind in KINDS else ctx.rng.sample(list(KINDS), len(KINDS))
     track = None if track == ANY else track
     if ctx.settings.arena_mode == "stored":
