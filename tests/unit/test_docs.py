@@ -45,3 +45,13 @@ def test_readme_names_every_app_flag(flag):
 def test_the_checks_see_a_missing_entry():
     assert "--queue-size" in _app_flags() and "serve-openai" in _commands()  # discovery found real names
     assert not re.search(r"python -m realunify_arena no-such-command\b", README)
+
+
+def test_the_readme_card_example_is_a_card(tmp_path):
+    # the "write a card, no code" example is what a newcomer copies into models/; it must load as written
+    from realunify_arena.cards import load_card
+
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", README, re.S) if b.startswith("family:")]
+    (tmp_path / "qwen2.5-vl-3b.yaml").write_text(block, encoding="utf-8")
+    card = load_card(tmp_path / "qwen2.5-vl-3b.yaml")
+    assert card.family == "pair" and card.description.startswith("Qwen2.5-VL-3B (paper row: none;")
