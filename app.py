@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as e:
         print(f"app.py: {e}", file=sys.stderr)
         return 2
+    for source in settings.data:  # loaded on first use: a mistyped path would show only once chosen in the page
+        if source != "bundled" and not os.path.exists(os.path.expanduser(source)):
+            print(f"app.py: warning: data source {source}: no such file or folder (the page lists it with"
+                  " this problem)", file=sys.stderr)
     import gradio as gr
 
     from realunify_arena.persistence import open_store

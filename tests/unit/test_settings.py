@@ -132,3 +132,16 @@ def test_app_py_with_a_dataset_repo_restores_first_and_refuses_to_start_if_it_ca
     err = capsys.readouterr().err
     assert f"app.py: cannot open the store {db}" in err and expected in err
     assert not db.exists() and launches == []
+
+
+def test_a_data_source_that_is_not_there_is_named_at_start_up(tmp_path, capsys, launches):
+    """Sources load on first use, so ``--data bundled,/mistyped/path`` started silently: the typo showed only
+    once that source was chosen in the page."""
+    missing, present = tmp_path / "RealUnfy", tmp_path / "RealUnify"
+    present.mkdir()
+    argv = ["--db", str(tmp_path / "arena.db"), "--models", "tiny-pair", "--data", f"bundled,{missing},{present}"]
+    assert load_app_py().main(argv) == 0
+    err = capsys.readouterr().err
+    assert f"data source {missing}: no such file or folder" in err
+    assert str(present) not in err and "data source bundled" not in err
+    assert len(launches) == 1
