@@ -174,6 +174,13 @@ class RunRegistry:
             return any(r.columns > 0 and not r.stopped and now - r.started < self.max_age_s
                        for r in self._sessions.get(session, {}).values())
 
+    def known(self, session: str, request_id: str) -> bool:
+        """Whether ``session`` started request ``request_id`` (``begin``) and it has runs still to end: what a
+        run that comes with a request id from the browser must be part of."""
+        with self._lock:
+            request = self._sessions.get(session, {}).get(request_id)
+            return request is not None and request.columns > 0
+
     def stopped(self, request_id: str | None) -> bool:
         """Whether the request ``request_id`` (of any session: the ids are random and never shown to
         another session) was stopped."""

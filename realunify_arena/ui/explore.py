@@ -372,9 +372,10 @@ def build(ctx: AppContext) -> ExploreTab:
     running = []
     for mode, column in columns.items():
         running.append(resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1,
-                                                      abandon=lambda current, *_: ctx.runs.stopped(current[2]),
+                                                      abandon=lambda current, *_: ctx.runs.stopped(
+                                                          _request_of(current)),
                                                       refused=lambda current, *_, mode=mode: ctx.runs.close(
-                                                          None, current and current[2], None, mode)),
+                                                          None, _request_of(current), None, mode)),
                                         [started, model, judge, seed, steps, guidance, max_new_tokens,
                                          column.history],
                                         column.outputs, api_visibility="private", concurrency_limit=None,
@@ -403,7 +404,9 @@ def _column_runner(ctx: AppContext, column: Column):
                    progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's way to ask for a tracker
         if current is None:
             return
-        session, request_id = request.session_hash, current[2]
+        session, request_id = request.session_hash, _request_of(current)
+        if request_id is None or not ctx.runs.known(session, request_id):
+            raise gr.Error(NOT_STARTED)  # the column's event called directly, with a made-up ``started``
         control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s)
         try:
             if control.stopped:  # stopped while it waited for the accelerator
@@ -470,7 +473,19 @@ def _stopped_frame(column: Column, title: str, control: RunControl) -> list:
     return [gr.update(value=f"**{title}**\n- {control.reason}"), *[gr.skip()] * (len(column.outputs) - 1)]
 
 
-def _held(ctx: AppContext, current: tuple[str, str, int]):
+NOT_STARTED = "this run was not started by Run: press Run to start one"
+
+
+def _request_of(current) -> str | None:
+    """The run request id in a Run's ``current``/``started`` value, (dataset name, uid, request id) as
+    ``resolve`` set it; None for anything else. ``started`` comes back from the browser, so a direct call of a
+    column's event can put anything there: a number, or a request this session never started."""
+    if isinstance(current, (list, tuple)) and len(current) == 3 and all(isinstance(p, str) for p in current):
+        return current[2]
+    return None
+
+
+def _held(ctx: AppContext, current: tuple[str, str, str]):
     """The instance of a Run's ``current`` state, (dataset name, uid, run request id)."""
     try:
         return ctx.instance(current[:2])

@@ -352,3 +352,43 @@ def test_the_directed_vote_script_fails_at_every_step(tmp_path):
         store.close()
     assert found == {"step count": 0, "timings": 0, "shared ids": 0, "names": 0}
     assert accepted == 3
+
+
+def _queue_call(url: str, fn_index: int, data: list) -> dict:
+    """Call event ``fn_index`` as the page's queue does (``gradio_client`` refuses a private one); returns the
+    completed message."""
+    import uuid
+
+    import httpx
+
+    session = uuid.uuid4().hex[:12]
+    with httpx.Client(base_url=url, timeout=120, headers={"x-forwarded-for": next(_addresses)}) as http:
+        joined = http.post("/gradio_api/queue/join", json={"data": data, "fn_index": fn_index,
+                                                           "session_hash": session, "event_data": None})
+        assert joined.status_code == 200, joined.text
+        with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    message = json.loads(line[len("data:"):])
+                    if message.get("msg") in ("process_completed", "unexpected_error"):
+                        return message
+    raise AssertionError("the queue closed without completing the event")
+
+
+@pytest.mark.parametrize("started", [5, ["bundled", "UEG_1_world_knowledge", "a-request-never-started"],
+                                     ["bundled", "UEG_1_world_knowledge"], {"0": "bundled"}])
+def test_an_explore_column_called_directly_with_a_made_up_start_is_refused_and_runs_nothing(app, started):
+    """Explore's run columns take ``started`` (dataset, uid, request id) back from the browser. Called
+    directly: a number raised a TypeError (Gradio's bare "Error", a traceback in the log); a request id this
+    session never started ran the model, a run its Stop and its "already running" check knew nothing about."""
+    url, store = app
+    c = client(url)
+    columns = [i for i, d in enumerate(c.config["dependencies"]) if str(d.get("api_name")).startswith("run_column")]
+    c.close()
+    assert len(columns) == 2
+    before = counts(store)
+    for fn_index in columns:
+        done = _queue_call(url, fn_index, [started, "tiny-pair", "human", 0, 0, 0, 0, []])
+        assert done.get("success") is False, done
+        assert "not started by Run" in json.dumps(done.get("output")), done
+    assert counts(store) == before
