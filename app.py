@@ -6,7 +6,6 @@ also reads ``REALUNIFY_<NAME>`` (``python app.py --help`` lists them).
 
 import os
 import sys
-from collections.abc import Callable
 
 if os.environ.get("SPACES_ZERO_GPU", "").lower() in {"1", "t", "true"}:  # spaces' own test (runtime.on_zero_gpu)
     import spaces  # noqa: F401 - on ZeroGPU this must come before anything that initialises CUDA
@@ -48,14 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # ``scheduler`` (None without a dataset repo) pushes snapshots every few minutes while launch blocks,
     # and once more at exit.
-    final_push = scheduler.push_to_hub if scheduler is not None else None
     try:
         demo.launch(server_name=settings.host, server_port=settings.port,
                     theme=gr.themes.Soft(primary_hue="indigo"), footer_links=["api", "gradio", "settings"])
     except KeyboardInterrupt:  # a second Ctrl-C while launch closed its server (up to 5 s with a run's stream
-        exit_at_once(final_push)  # open): the runs were never stopped, and an interpreter exit would abort
-    # launch returns on Ctrl-C; a second one exits at once, after the final snapshot push (if any)
-    stop_runs_at_exit(before_forced_exit=final_push)
+        exit_at_once()  # open): the runs were never stopped, and an interpreter exit would abort
+    stop_runs_at_exit()  # launch returns on Ctrl-C; a second one exits at once
     return 0
 
 
@@ -63,13 +60,10 @@ SHUTDOWN_WAIT_S = 30.0  # how long a shutdown waits for stopped runs to leave th
 FORCED_EXIT_STATUS = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
 
 
-def stop_runs_at_exit(wait_s: float = SHUTDOWN_WAIT_S, before_forced_exit: Callable[[], object] | None = None) -> None:
+def stop_runs_at_exit(wait_s: float = SHUTDOWN_WAIT_S) -> None:
     """Stop the runs still going and wait for their threads to leave the model: one still inside torch when
     the interpreter exits aborts it ("terminate called without an active exception", exit status 134).
-
-    A Ctrl-C during that wait exits at once with status ``FORCED_EXIT_STATUS`` (``os._exit``: no interpreter
-    shutdown, so neither a traceback nor that abort), after ``before_forced_exit`` (the Space's final
-    snapshot push, which ``atexit`` would have run). Every acknowledged write is already on disk."""
+    A Ctrl-C during that wait exits at once (``exit_at_once``)."""
     from realunify_arena import stopping
 
     running = stopping.stop_all()
@@ -80,25 +74,16 @@ def stop_runs_at_exit(wait_s: float = SHUTDOWN_WAIT_S, before_forced_exit: Calla
     try:
         if not stopping.wait_until_idle(wait_s):
             print(f"app.py: warning: a model run did not stop within {wait_s:g} s", file=sys.stderr)
-        return
     except KeyboardInterrupt:
-        exit_at_once(before_forced_exit)
+        exit_at_once()
 
 
-def exit_at_once(before_forced_exit: Callable[[], object] | None = None) -> None:
-    """Exit now with status ``FORCED_EXIT_STATUS`` after ``before_forced_exit`` (see ``stop_runs_at_exit``):
-    the answer to a second Ctrl-C, wherever in the shutdown it arrives."""
-    pushing = " (pushing the final snapshot first)" if before_forced_exit is not None else ""
-    print(f"app.py: exiting without waiting for the model run(s){pushing}", file=sys.stderr, flush=True)
-    try:
-        if before_forced_exit is not None:
-            before_forced_exit()
-    except BaseException as e:  # noqa: BLE001 - a third Ctrl-C, or the push failed: exit all the same
-        print(f"app.py: the final snapshot push did not finish: {type(e).__name__}: {e}", file=sys.stderr)
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(FORCED_EXIT_STATUS)
+def exit_at_once() -> None:
+    """The answer to a second Ctrl-C, wherever in the shutdown it arrives: ``exit_process`` with status
+    ``FORCED_EXIT_STATUS``, without waiting for the runs (the ``atexit`` callbacks, the Space's final snapshot
+    push among them, still run first). Every acknowledged write is already on disk."""
+    print("app.py: exiting without waiting for the model run(s)", file=sys.stderr, flush=True)
+    exit_process(FORCED_EXIT_STATUS)
 
 
 def exit_process(status: int) -> None:

@@ -10,12 +10,14 @@ real SIGINT once its model is loaded and denoising.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,26 +39,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
-def test_ctrl_c_during_a_model_run_exits_cleanly(tmp_path):
+@contextlib.contextmanager
+def app_denoising(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, list[str], threading.Event]]:
+    """A real ``app.py`` process running the never-ending tiny card over the API, once its model is loaded
+    and denoising (inside torch); yields the process, its output lines so far (standard output and error) and
+    an event set once Gradio says it is closing its server (it caught a Ctrl-C). Killed at the end if alive."""
     cards = tmp_path / "cards"
     cards.mkdir()
     (cards / "tiny-slow.yaml").write_text(SLOW_CARD)
     port = free_port()
     app = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--models-dir", str(cards), "--models", "tiny-slow",
                             "--judge", "human", "--db", str(tmp_path / "arena.db"), "--port", str(port)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     lines: list[str] = []
-    loaded = threading.Event()
+    loaded, closing = threading.Event(), threading.Event()
 
-    def read() -> None:  # the pipeline's load bar on standard error says the model is in memory
-        for line in app.stderr:
+    def read(stream) -> None:  # the pipeline's load bar on standard error says the model is in memory
+        for line in stream:
             lines.append(line)
             if "Loading pipeline components" in line and "100%" in line:
                 loaded.set()
+            if "closing server" in line:  # gradio caught the first Ctrl-C and is closing its server
+                closing.set()
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    readers = [threading.Thread(target=read, args=(s,), daemon=True) for s in (app.stdout, app.stderr)]
+    for reader in readers:
+        reader.start()
     try:
         client = None
         for _ in range(240):
@@ -72,13 +80,20 @@ def test_ctrl_c_during_a_model_run_exits_cleanly(tmp_path):
         assert loaded.wait(120), "the model never loaded:\n" + "".join(lines)
         time.sleep(2)  # denoising: inside torch
         assert app.poll() is None
-        app.send_signal(signal.SIGINT)
-        returncode = app.wait(120)
+        yield app, lines, closing
     finally:
         if app.poll() is None:
             app.kill()
             app.wait()
-    reader.join(10)
+        for reader in readers:
+            reader.join(10)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_ctrl_c_during_a_model_run_exits_cleanly(tmp_path):
+    with app_denoising(tmp_path) as (app, lines, _):
+        app.send_signal(signal.SIGINT)
+        returncode = app.wait(120)
     stderr = "".join(lines)
     assert "terminate called" not in stderr, stderr
     assert returncode == 0, f"exit status {returncode}:\n{stderr}"
@@ -100,7 +115,9 @@ def model_still_loading():  # inside a run, but never reaching a step that check
 
 threading.Thread(target=model_still_loading).start()  # not a daemon: a normal exit would wait for it
 inside.wait()
-app.stop_runs_at_exit(wait_s=120, before_forced_exit=lambda: print("final push", file=sys.stderr, flush=True))
+import atexit
+atexit.register(lambda: print("final push", file=sys.stderr, flush=True))  # as the Space's snapshot push is
+app.stop_runs_at_exit(wait_s=120)
 print("returned", file=sys.stderr, flush=True)
 """
 
@@ -136,42 +153,7 @@ def test_a_quick_second_ctrl_c_while_the_server_closes_exits_at_once_without_a_t
     """Ctrl-C twice in a row, during a run. Gradio's ``launch`` catches the first and closes its server, which
     waits up to 5 s for the run's open stream; the second arrived there, so it left ``launch`` as a
     KeyboardInterrupt: a traceback, and the runs never stopped before the interpreter exited."""
-    cards = tmp_path / "cards"
-    cards.mkdir()
-    (cards / "tiny-slow.yaml").write_text(SLOW_CARD)
-    port = free_port()
-    app = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--models-dir", str(cards), "--models", "tiny-slow",
-                            "--judge", "human", "--db", str(tmp_path / "arena.db"), "--port", str(port)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    lines: list[str] = []
-    loaded, closing = threading.Event(), threading.Event()
-
-    def read(stream) -> None:
-        for line in stream:
-            lines.append(line)
-            if "Loading pipeline components" in line and "100%" in line:
-                loaded.set()
-            if "closing server" in line:  # gradio caught the first Ctrl-C and is closing its server
-                closing.set()
-
-    readers = [threading.Thread(target=read, args=(s,), daemon=True) for s in (app.stdout, app.stderr)]
-    for reader in readers:
-        reader.start()
-    try:
-        client = None
-        for _ in range(240):
-            try:
-                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-                break
-            except Exception:  # noqa: BLE001 - not listening yet
-                if app.poll() is not None:
-                    break
-                time.sleep(0.5)
-        assert client is not None, "".join(lines)
-        client.submit("bundled", "UEG_1_world_knowledge", "tiny-slow", "direct", 0, "", api_name="/run_instance")
-        assert loaded.wait(120), "the model never loaded:\n" + "".join(lines)
-        time.sleep(2)  # denoising: inside torch
-        assert app.poll() is None
+    with app_denoising(tmp_path) as (app, lines, closing):
         app.send_signal(signal.SIGINT)
         assert closing.wait(30), "".join(lines)
         time.sleep(0.5)
@@ -179,12 +161,6 @@ def test_a_quick_second_ctrl_c_while_the_server_closes_exits_at_once_without_a_t
         app.send_signal(signal.SIGINT)
         returncode = app.wait(60)
         waited = time.monotonic() - started
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
-    for reader in readers:
-        reader.join(10)
     output = "".join(lines)
     assert "terminate called" not in output and "Traceback" not in output, output
     assert returncode == 130, f"exit status {returncode}:\n{output}"
