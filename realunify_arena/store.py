@@ -236,6 +236,16 @@ def m006_battle_run_indexes(db: Database) -> None:
     db.execute("create index if not exists battles_run_b on battles (run_b) where run_b is not null")
 
 
+_CHECKED_DELIVERY = {  # Store.deliver_battle_side_checked's statement per side, built once
+    side: f"update battles set run_{c} = ?1, delivered_{c}_at = ?2"
+          f" where id = ?3 and session_key = ?4 and (run_{c} is null or run_{c} = ?1)"
+          f" and not exists (select 1 from votes where battle_id = ?3)"
+          f" and exists (select 1 from runs r where r.id = ?1 and r.instance_uid = battles.instance_uid"
+          f" and r.model <> '' and r.mode in ({', '.join(repr(m) for m in MODES)})"
+          f" and r.model || ':' || r.mode = battles.system_{c})"
+    for side, c in (("A", "a"), ("B", "b"))}
+
+
 def now() -> str:
     """UTC timestamp with microseconds; sorts as text."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
@@ -1329,15 +1339,7 @@ class Store:
         failed (three statements instead of one, only on that path). The run's model must be non-empty and
         its mode one of ``MODES``, as ``System`` requires: ``model || ':' || mode`` alone would let model
         ``m1`` in mode ``x:direct`` pass for system ``m1:x:direct`` (model ``m1:x``)."""
-        column = {"A": "a", "B": "b"}[side]
-        modes = ", ".join(f"'{m}'" for m in MODES)
-        cursor = self._execute(
-            f"update battles set run_{column} = ?1, delivered_{column}_at = ?2"
-            f" where id = ?3 and session_key = ?4 and (run_{column} is null or run_{column} = ?1)"
-            f" and not exists (select 1 from votes where battle_id = ?3)"
-            f" and exists (select 1 from runs r where r.id = ?1 and r.instance_uid = battles.instance_uid"
-            f" and r.model <> '' and r.mode in ({modes}) and r.model || ':' || r.mode = battles.system_{column})",
-            (run_id, now(), battle_id, session_key))
+        cursor = self._execute(_CHECKED_DELIVERY[side], (run_id, now(), battle_id, session_key))
         return cursor.rowcount == 1
 
     def flag_battle(self, battle_id: str, reason: str) -> None:
