@@ -77,6 +77,14 @@ def exists(path: Path) -> bool:
 _NO_PERMISSIONS_HERE = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP}  # chmod on FAT, some network mounts
 
 
+def _chmod_where_supported(path: str, mode: int) -> None:
+    try:
+        os.chmod(path, mode)
+    except OSError as e:
+        if e.errno not in _NO_PERMISSIONS_HERE:
+            raise
+
+
 def new_partial(path: Path, mode: int | None) -> tuple[int, str]:
     """Create ``path.<random>.partial`` beside ``path``, exclusively; returns its descriptor and name.
 
@@ -92,18 +100,14 @@ def new_partial(path: Path, mode: int | None) -> tuple[int, str]:
             fd = os.open(tmp, flags, 0o666)
         except FileExistsError:
             continue
-        if mode is not None:
-            try:
-                try:
-                    os.chmod(tmp, mode)
-                except OSError as e:
-                    if e.errno not in _NO_PERMISSIONS_HERE:
-                        raise
-            except BaseException:
-                os.close(fd)
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+        try:
+            if mode is not None:
+                _chmod_where_supported(tmp, mode)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         return fd, tmp
     raise FileExistsError(f"no free temporary name beside {path}")  # pragma: no cover
 
