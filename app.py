@@ -152,4 +152,9 @@ def card_notice(problems: list) -> str:
 
 
 if __name__ == "__main__":
-    exit_process(main())
+    try:
+        status = main()
+    except KeyboardInterrupt:  # Ctrl-C before the server is up: importing gradio, opening the store, building
+        print("app.py: interrupted while starting", file=sys.stderr)  # the page (launch handles its own)
+        status = FORCED_EXIT_STATUS
+    exit_process(status)

@@ -202,3 +202,40 @@ def test_the_app_exits_with_its_status_while_a_daemon_thread_is_inside_torch(tmp
     assert "terminate called" not in done.stderr, done.stderr
     assert done.returncode == status, done.stderr
     assert "atexit ran" in done.stderr, done.stderr
+
+
+SLOW_GRADIO_IMPORT = """
+import importlib.abc, runpy, sys, time
+sys.path.insert(0, sys.argv[1])
+
+class SlowGradio(importlib.abc.MetaPathFinder):  # the app's first heavy import, made to last
+    def find_spec(self, name, path=None, target=None):
+        if name == "gradio":
+            print("importing gradio", file=sys.stderr, flush=True)
+            time.sleep(60)
+        return None
+
+sys.meta_path.insert(0, SlowGradio())
+sys.argv = [sys.argv[1] + "/app.py", "--db", sys.argv[2]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_ctrl_c_while_the_app_starts_exits_without_a_traceback(tmp_path):
+    """Ctrl-C during start-up (gradio's import alone takes seconds) printed a KeyboardInterrupt traceback."""
+    child = subprocess.Popen([sys.executable, "-c", SLOW_GRADIO_IMPORT, str(ROOT), str(tmp_path / "arena.db")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        first = child.stderr.readline()
+        assert "importing gradio" in first, first + child.stderr.read()
+        child.send_signal(signal.SIGINT)
+        returncode = child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    rest = child.stderr.read()
+    assert returncode == 130, f"exit status {returncode}:\n{first}{rest}"
+    assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest
+    assert "interrupted" in rest, rest
