@@ -122,17 +122,14 @@ print("returned", file=sys.stderr, flush=True)
 """
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
-def test_a_second_ctrl_c_during_the_shutdown_wait_exits_at_once_without_a_traceback(tmp_path):
-    """The first Ctrl-C waits for the runs to stop; a run that does not (its model still loading) held the app
-    for the whole wait, and a second Ctrl-C then printed a KeyboardInterrupt traceback."""
-    child = subprocess.Popen([sys.executable, "-c", STUBBORN_RUN, str(ROOT)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+def interrupt_once_ready(script: str, args: list[str], cwd: Path, ready) -> tuple[str, int, float, str]:
+    """Run ``python -c script *args``; once ``ready(first line of standard error, process)`` returns, send SIGINT.
+    Returns (that first line, the exit status, seconds from the signal to the exit, the rest of standard error)."""
+    child = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, cwd=cwd)
     try:
         first = child.stderr.readline()
-        assert "stopping 1 model run(s) before exiting" in first and "Ctrl-C again" in first, first
-        time.sleep(0.5)
-        assert child.poll() is None, "it did not wait for the run"
+        ready(first, child)
         started = time.monotonic()
         child.send_signal(signal.SIGINT)
         returncode = child.wait(30)
@@ -141,7 +138,19 @@ def test_a_second_ctrl_c_during_the_shutdown_wait_exits_at_once_without_a_traceb
         if child.poll() is None:
             child.kill()
             child.wait()
-    rest = child.stderr.read()
+    return first, returncode, waited, child.stderr.read()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_a_second_ctrl_c_during_the_shutdown_wait_exits_at_once_without_a_traceback(tmp_path):
+    """The first Ctrl-C waits for the runs to stop; a run that does not (its model still loading) held the app
+    for the whole wait, and a second Ctrl-C then printed a KeyboardInterrupt traceback."""
+    def ready(first: str, child: subprocess.Popen) -> None:
+        assert "stopping 1 model run(s) before exiting" in first and "Ctrl-C again" in first, first
+        time.sleep(0.5)
+        assert child.poll() is None, "it did not wait for the run"
+
+    first, returncode, waited, rest = interrupt_once_ready(STUBBORN_RUN, [str(ROOT)], tmp_path, ready)
     assert returncode == 130, f"exit status {returncode}:\n{first}{rest}"
     assert waited < 10, f"took {waited:.1f} s after the second Ctrl-C"
     assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest
@@ -224,18 +233,11 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
 def test_ctrl_c_while_the_app_starts_exits_without_a_traceback(tmp_path):
     """Ctrl-C during start-up (gradio's import alone takes seconds) printed a KeyboardInterrupt traceback."""
-    child = subprocess.Popen([sys.executable, "-c", SLOW_GRADIO_IMPORT, str(ROOT), str(tmp_path / "arena.db")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    try:
-        first = child.stderr.readline()
+    def ready(first: str, child: subprocess.Popen) -> None:
         assert "importing gradio" in first, first + child.stderr.read()
-        child.send_signal(signal.SIGINT)
-        returncode = child.wait(30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    rest = child.stderr.read()
+
+    first, returncode, _, rest = interrupt_once_ready(SLOW_GRADIO_IMPORT, [str(ROOT), str(tmp_path / "arena.db")],
+                                                      tmp_path, ready)
     assert returncode == 130, f"exit status {returncode}:\n{first}{rest}"
     assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest
     assert "interrupted" in rest, rest
