@@ -27,17 +27,19 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _write_whole(generated, out: Path, existing: list[Path], write_set) -> None:
-    """Write the set into a hidden folder in ``out``, then swap it for the ``existing`` set: a set cut short
+def _write_whole(generated, out: Path, write_set) -> None:
+    """Write the set into a hidden folder in ``out``, then swap it for the set there: a set cut short
     (a full disk) leaves the previous one as it was (before, ``--overwrite`` deleted it first) and no half set
-    that a rerun would refuse to overwrite. A crash during the swap may leave ``.*.partial`` folders in ``out``.
+    that a rerun would refuse to overwrite. The swap moves the previous set into a second hidden folder named
+    after the first; a run killed during it leaves both, and the next run finishes that swap first
+    (``_finish_interrupted_swaps``).
 
     Raises:
         OSError: the set could not be written (naming the file) or put in place.
     """
     out.mkdir(parents=True, exist_ok=True)  # a file where the folder goes: FileExistsError naming it
     durable.sync_folder(out.parent)
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=".generating-", suffix=".partial"))
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=_STAGING, suffix=_PARTIAL))
     try:
         try:
             write_set(generated, staging)
@@ -45,15 +47,52 @@ def _write_whole(generated, out: Path, existing: list[Path], write_set) -> None:
             if e.filename is None or not Path(e.filename).is_relative_to(staging):
                 raise
             raise OSError(e.errno, e.strerror, str(out / Path(e.filename).relative_to(staging))) from None
-        previous = Path(tempfile.mkdtemp(dir=out, prefix=".replaced-", suffix=".partial"))
-        for path in existing:
-            os.replace(path, previous / path.name)
-        for item in sorted(staging.iterdir()):
-            os.replace(item, out / item.name)
+        durable.sync_folder(staging)
+        previous = _replaced(staging)
+        previous.mkdir()  # from here on, a killed run's swap is finished by the next run
         durable.sync_folder(out)
+        _swap_in(staging, out, previous)
         shutil.rmtree(previous)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+_STAGING, _REPLACED, _PARTIAL = ".generating-", ".replaced-", ".partial"  # the hidden folders' names
+
+
+def _replaced(staging: Path) -> Path:
+    """Where the swap out of ``staging`` puts the set it replaces: the same random part, another prefix."""
+    return staging.with_name(_REPLACED + staging.name[len(_STAGING):])
+
+
+def _swap_in(staging: Path, out: Path, previous: Path) -> None:
+    """Move each file and folder of ``staging`` into ``out``, first moving what ``out`` holds of that name into
+    ``previous``. Items already moved are no longer in ``staging``, so a swap a killed run began finishes here."""
+    for item in sorted(staging.iterdir()):
+        target = out / item.name
+        if target.exists() or target.is_symlink():
+            os.replace(target, previous / item.name)
+        os.replace(item, target)
+    durable.sync_folder(out)
+
+
+def _finish_interrupted_swaps(out: Path) -> None:
+    """Tidy what a run killed in ``_write_whole`` left in ``out``. A staging folder with its replaced folder
+    beside it holds a whole new set that was being swapped in: the rest of it goes in (the previous set was
+    being replaced on purpose), then both folders go. A staging folder alone was cut short while it was written:
+    it goes, and whatever ``out`` held stays. A replaced folder alone was being deleted after its swap: it goes.
+
+    Raises:
+        OSError: a file could not be moved or a folder removed (naming it).
+    """
+    if not out.is_dir():
+        return
+    for staging in sorted(out.glob(f"{_STAGING}*{_PARTIAL}")):
+        if _replaced(staging).is_dir():
+            _swap_in(staging, out, _replaced(staging))
+        shutil.rmtree(staging)
+    for previous in sorted(out.glob(f"{_REPLACED}*{_PARTIAL}")):
+        shutil.rmtree(previous)
 
 
 def run(args) -> int:
@@ -73,11 +112,12 @@ def run(args) -> int:
         # refused before anything is written: contact_sheet() of no GEU instance was a ValueError traceback
         raise CommandError(f"--contact-sheet draws GEU instances, and --categories {args.categories} names no GEU "
                            f"task (one of {', '.join(GEU_TASKS)})")
+    _finish_interrupted_swaps(out)
     existing = [out / f for f in OFFICIAL_FILES if (out / f).exists()] + [p for p in [out / "image"] if p.exists()]
     if existing and not args.overwrite:
         raise CommandError(f"{out} already holds an instance set ({', '.join(p.name for p in existing)}); "
                            "pass --overwrite to replace it")
-    _write_whole(generated, out, existing, write_set)
+    _write_whole(generated, out, write_set)
 
     dataset = load(out)  # read back through the same loader users get, as a check
     counts = dataset.counts()

@@ -119,3 +119,54 @@ def test_an_instance_set_the_full_disk_cuts_short_leaves_the_previous_one_or_non
     done = run_cli(args, tmp_path, limit=2**40)  # with room: written whole
     assert done.returncode == 0, done.stderr
     assert len(list((out / "image").rglob("*.png"))) == 2 and len(list(out.glob("*.json"))) == 4
+
+
+KILLED_AT = """
+import os, signal, sys
+from realunify_arena.cli import main
+
+point, calls = sys.argv[1], [0]
+real_mkdir, real_replace = os.mkdir, os.replace
+
+def mkdir(path, *args, **kwargs):
+    if point == "replaced" and os.path.basename(path).startswith(".replaced-"):  # the set is written; the
+        os.kill(os.getpid(), signal.SIGKILL)  # swap has not begun
+    real_mkdir(path, *args, **kwargs)
+
+def replace(src, dst):  # the swap's n-th move (each item: what out holds of its name out, the new one in)
+    into, out_of = (os.path.basename(os.path.dirname(p)) for p in (dst, src))
+    calls[0] += into.startswith(".replaced-") or (out_of.startswith(".generating-") and not into.startswith("."))
+    if calls[0] == int(point if point.isdigit() else 0):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+
+os.mkdir, os.replace = mkdir, replace
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _files(folder: Path) -> dict[Path, bytes]:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("point", ["replaced", "1", "6", "10"])
+def test_a_generate_instances_run_killed_mid_swap_is_finished_by_the_next_run(tmp_path, point):
+    """A run killed while it swapped the new set in (kill -9 between two moves) left hidden ``.partial`` folders in
+    ``--out`` for good, and a set of some old and some new files; killed before the swap, the new set's folder
+    stayed. Now the next run finishes a swap that had begun (the new set is whole: it was written before), drops a
+    set the swap had not begun with, and leaves no hidden folder."""
+    args = ["generate-instances", "--per-category", "1", "--categories", "mental_tracking,world_knowledge"]
+    old, new, out = tmp_path / "old", tmp_path / "new", tmp_path / "set"
+    for folder, seed in ((old, "1"), (new, "2"), (out, "1")):  # the expected sets, made the ordinary way
+        assert run_cli([*args, "--out", str(folder), "--seed", seed], tmp_path, limit=2**40).returncode == 0
+    assert _files(old) != _files(new)
+
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT, point, *args, "--out", str(out), "--seed", "2",
+                             "--overwrite"], capture_output=True, text=True, cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [p for p in out.iterdir() if p.name.endswith(".partial")], "the kill came too late to leave anything"
+
+    rerun = run_cli([*args, "--out", str(out), "--seed", "3"], tmp_path, limit=2**40)  # no --overwrite: refused
+    assert rerun.returncode != 0 and "already holds an instance set" in rerun.stderr, rerun.stderr
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".partial")], "hidden folders were left"
+    assert _files(out) == _files(new if point != "replaced" else old)
