@@ -14,6 +14,7 @@ instance asked without an expected answer is read (its letter parsed) but never 
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from pathlib import Path
 
 from PIL import Image
@@ -51,13 +52,14 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
         next(t for t, c in CATEGORIES.items() if c.track == track)
     if track == "UEG":
         prompt = _checked_text("UEG prompt", prompt)
-        if not prompt.strip():
+        if _shows_nothing(prompt):
             raise ValueError("Your own UEG instance needs a text-to-image prompt.")
         return UEGInstance(index=_content_index(prompt.encode()), task_type=task_type, prompt=prompt.strip(),
                            question_list=[])
     question = _checked_text("GEU question", question)
-    options = [line.strip() for line in _checked_text("GEU options", options_text).splitlines() if line.strip()]
-    if image is None or not question.strip() or len(options) != 4:
+    options = [line.strip() for line in _checked_text("GEU options", options_text).splitlines()
+               if not _shows_nothing(line)]
+    if image is None or _shows_nothing(question) or len(options) != 4:
         raise ValueError("Your own GEU instance needs an image, a question and exactly 4 options "
                          f"(one per line; got {len(options)}).")
     if answer and answer not in LETTERS:
@@ -102,6 +104,12 @@ def _checked_text(label: str, text: str | None) -> str:
         raise ValueError(f"Your own {label} is not valid Unicode text: character {e.start + 1} is a lone "
                          "surrogate.") from None
     return text
+
+
+def _shows_nothing(text: str) -> bool:
+    """True for text a reader sees as empty: only whitespace, control and format characters (zero-width
+    spaces and joiners, direction marks, a BOM, a soft hyphen), which ``str.strip`` keeps."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
 
 def _content_index(data: bytes) -> int:

@@ -345,6 +345,18 @@ class TestExploreOwnInstance:
         else:
             assert len(inst.option) == 4 and inst.open_image().size == (8, 8)
 
+    @pytest.mark.parametrize("invisible", ["\u200b\u200d\u2060\ufeff", " \u202e\u200b ", "\u0000\u00ad"])
+    def test_text_with_no_visible_character_is_refused_like_empty_text(self, invisible):
+        """Zero-width, direction and control characters show nothing: a prompt of only those is an empty
+        prompt to the person who typed it, and must be refused before any model runs on it."""
+        with pytest.raises(ValueError, match="needs a text-to-image prompt"):
+            custom_instance("UEG", "all", invisible, None, "", "", "")
+        image = Image.new("RGB", (8, 8))
+        with pytest.raises(ValueError, match="exactly 4 options"):
+            custom_instance("GEU", "all", "", image, invisible, "a\nb\nc\nd", "")
+        with pytest.raises(ValueError, match="got 3"):  # an invisible line is no option
+            custom_instance("GEU", "all", "", image, "Where?", f"a\nb\n{invisible}\nd", "")
+
     def test_an_over_long_prompt_is_refused(self):
         with pytest.raises(ValueError, match="characters"):
             custom_instance("UEG", "all", "draw a tiger " * 100_000, None, "", "", "")
