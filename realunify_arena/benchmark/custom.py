@@ -54,7 +54,8 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
         prompt = _checked_text("UEG prompt", prompt)
         if _shows_nothing(prompt):
             raise ValueError("Your own UEG instance needs a text-to-image prompt.")
-        return UEGInstance(index=_content_index(prompt.encode()), task_type=task_type, prompt=prompt.strip(),
+        prompt = prompt.strip()  # stored stripped, so its id comes from the stripped text too
+        return UEGInstance(index=_content_index(prompt.encode()), task_type=task_type, prompt=prompt,
                            question_list=[])
     question = _checked_text("GEU question", question)
     options = [line.strip() for line in _checked_text("GEU options", options_text).splitlines()
@@ -65,12 +66,13 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
     if answer and answer not in LETTERS:
         raise ValueError(f"Your own GEU instance's expected answer must be one of {', '.join(LETTERS)} "
                          "or empty.")
+    question = question.strip()
     data = png_bytes(checked_image(image))
     # The expected answer is part of what was asked: the same question with another (or no) answer is
     # another instance, whose stored judgment must not be the first one's.
     content = b"\n".join([data, question.encode(), "\n".join(options).encode(), (answer or "").encode()])
     return GEUInstance(index=_content_index(content),
-                       task_type=task_type, question=question.strip(), option=options, answer=answer or "",
+                       task_type=task_type, question=question, option=options, answer=answer or "",
                        image_bytes=data)
 
 

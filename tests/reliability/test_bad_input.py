@@ -357,6 +357,15 @@ class TestExploreOwnInstance:
         with pytest.raises(ValueError, match="got 3"):  # an invisible line is no option
             custom_instance("GEU", "all", "", image, "Where?", f"a\nb\n{invisible}\nd", "")
 
+    def test_the_same_text_with_surrounding_spaces_is_the_same_instance(self):
+        """The instance is stored stripped, so its id must come from the stripped text: otherwise a repeat
+        with a trailing space is another instance with the same prompt and does not reuse its runs."""
+        assert custom_instance("UEG", "all", "  cat on a mat \n", None, "", "", "").uid == \
+            custom_instance("UEG", "all", "cat on a mat", None, "", "", "").uid
+        image = Image.new("RGB", (8, 8))
+        assert custom_instance("GEU", "all", "", image, " Where? ", "a\nb\nc\nd", "").uid == \
+            custom_instance("GEU", "all", "", image, "Where?", "a\nb\nc\nd", "").uid
+
     def test_an_over_long_prompt_is_refused(self):
         with pytest.raises(ValueError, match="characters"):
             custom_instance("UEG", "all", "draw a tiger " * 100_000, None, "", "", "")
