@@ -29,6 +29,7 @@ from realunify_arena.limits import check_options
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import needs_device
 from realunify_arena.settings import AUTO_JUDGE, Settings
+from realunify_arena.shown import brief
 from realunify_arena.stopping import RunRegistry
 from realunify_arena.store import Store
 from realunify_arena.systems import MODES, System
@@ -67,7 +68,7 @@ class AppContext:
     def dataset(self, source: str) -> Dataset:
         """A configured source, loaded on first use (a bad one still returns: its problems say why)."""
         if source not in self.settings.data:
-            raise KeyError(f"data source {source!r} is not configured; choose one of {self.sources}")
+            raise KeyError(f"data source {brief(source)} is not configured; choose one of {self.sources}")
         with self._lock:
             if source not in self._datasets:
                 self._datasets[source] = load(source)
@@ -217,7 +218,7 @@ class AppContext:
         ``KeyError`` naming the offered cards for a model not offered here and ``ValueError`` naming the
         limit a setting breaks (``limits.check_options``)."""
         if model not in self.cards:
-            raise KeyError(f"model {model!r}: expected one of {', '.join(self.cards)}")
+            raise KeyError(f"model {brief(model)}: expected one of {', '.join(self.cards)}")
         card = self.cards[model]
         return check_options(card, card.options(**{k: v for k, v in overrides.items() if v is not None}))
 

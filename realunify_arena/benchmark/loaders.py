@@ -22,6 +22,7 @@ from realunify_arena.benchmark.schema import (
     UEGInstance,
 )
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
+from realunify_arena.shown import brief
 
 OFFICIAL_FILES: dict[str, tuple[Track, str]] = {
     "UEG_direct.json": ("UEG", "direct"),
@@ -51,7 +52,7 @@ class Dataset:
         try:
             return self._by_uid[uid]
         except (KeyError, TypeError):  # TypeError: a list or object from an API client, not a uid
-            raise KeyError(f"no instance {uid!r} in dataset {self.name!r}") from None
+            raise KeyError(f"no instance {brief(uid)} in dataset {self.name!r}") from None
 
     def select(self, track: str | None = None, task_type: str | None = None) -> list[AnyInstance]:
         return [i for i in self.instances

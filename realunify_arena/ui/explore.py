@@ -26,6 +26,7 @@ from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, prefetch_judge, run_and_judge, stream_run
+from realunify_arena.shown import brief
 from realunify_arena.stopping import RunControl
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, System
@@ -559,7 +560,7 @@ def _register_api(ctx: AppContext) -> None:
         try:
             System(model, mode)
             if judge is not None and not isinstance(judge, str):  # a list or object: no judge card's name
-                raise ValueError(f"judge {judge!r}: expected a judge card's name or {HUMAN!r}")
+                raise ValueError(f"judge {brief(judge)}: expected a judge card's name or {HUMAN!r}")
             options = ctx.options(model, seed=seed)  # check_options refuses 1.5 or "abc" by name
             dataset = ctx.dataset(source)
             inst = dataset.get(instance_uid)

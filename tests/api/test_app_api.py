@@ -129,6 +129,28 @@ def test_bad_requests_get_specific_errors(app):
     assert len(app["store"].runs()) == runs_before
 
 
+def test_a_huge_argument_is_refused_without_being_echoed_back_whole(app):
+    """A refusal names the bad value briefly and says what was expected: a caller's 100,000-character
+    argument must not come back as a 100,000-character error (nor fill a page's toast)."""
+    huge = "x" * 100_000
+    uid = _uid(app, "UEG")
+    calls = {
+        "data source": ((huge, "all", "all"), "/instances"),
+        "model": ((app["source"], uid, huge, "direct", 0, ""), "/run_instance"),
+        "mode": ((app["source"], uid, "tiny-pair", huge, 0, ""), "/run_instance"),
+        "no instance": ((app["source"], huge, "tiny-pair", "direct", 0, ""), "/run_instance"),
+        "source": ((huge, uid, "tiny-pair", "direct", 0, ""), "/run_instance"),
+        "track": ((app["source"], huge, "any"), "/new_battle"),
+        "choice": (("a" * 32, huge), "/vote"),
+        "expected track": ((huge, huge), "/leaderboard"),
+    }
+    for what, (args, endpoint) in calls.items():
+        with pytest.raises(Exception) as info:
+            app["client"].predict(*args, api_name=endpoint)
+        message = str(info.value)
+        assert what in message and len(message) < 1_000, (endpoint, what, message[:200], len(message))
+
+
 def test_battle_hides_identities_until_the_vote_and_the_vote_is_stored(app):
     client, store = app["client"], app["store"]
     battle = client.predict(app["source"], "UEG", "model_vs_model", api_name="/new_battle")
