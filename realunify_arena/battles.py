@@ -75,6 +75,8 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
     dataset = ctx.dataset(source)
     if track not in (ANY, None, *TRACKS):  # a list or object from an API client reached SQLite
         raise BattleError(f"track {brief(track)}: expected one of {ANY}, {', '.join(TRACKS)}")
+    if kind not in (ANY, None, *KINDS):  # a misspelt kind was played as any kind
+        raise BattleError(f"battle kind {brief(kind)}: expected one of {ANY}, {', '.join(KINDS)}")
     kinds = [kind] if kind in KINDS else ctx.rng.sample(list(KINDS), len(KINDS))
     track = None if track == ANY else track
     if ctx.settings.arena_mode == "stored":

@@ -151,6 +151,16 @@ def test_a_huge_argument_is_refused_without_being_echoed_back_whole(app):
         assert what in message and len(message) < 1_000, (endpoint, what, message[:200], len(message))
 
 
+@pytest.mark.parametrize("kind", ["model-vs-model", "bogus", ["model_vs_model"]])
+def test_an_unknown_battle_kind_is_refused_and_starts_no_battle(app, kind):
+    """A misspelt kind is refused like a misspelt track, not silently played as a battle of any kind
+    (the caller would vote on a kind of battle it did not ask for)."""
+    before = app["store"].query("select count(*) as n from battles")[0]["n"]
+    with pytest.raises(Exception, match=r"kind .*expected one of any, model_vs_model, direct_vs_stepwise"):
+        app["client"].predict(app["source"], "UEG", kind, api_name="/new_battle")
+    assert app["store"].query("select count(*) as n from battles")[0]["n"] == before
+
+
 def test_battle_hides_identities_until_the_vote_and_the_vote_is_stored(app):
     client, store = app["client"], app["store"]
     battle = client.predict(app["source"], "UEG", "model_vs_model", api_name="/new_battle")
