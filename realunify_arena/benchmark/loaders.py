@@ -17,6 +17,7 @@ from realunify_arena.benchmark.schema import (
     GEU_TASKS,
     AnyInstance,
     GEUInstance,
+    TRACKS,
     PollingQuestion,
     Track,
     UEGInstance,
@@ -55,6 +56,16 @@ class Dataset:
             raise KeyError(f"no instance {brief(uid)} in dataset {self.name!r}") from None
 
     def select(self, track: str | None = None, task_type: str | None = None) -> list[AnyInstance]:
+        """Instances of ``track`` and ``task_type`` (each None or "all" for every one).
+
+        Raises:
+            ValueError: an unknown track or task type (a misspelt filter selects nothing, which would
+                read as "no such instances").
+        """
+        if track not in (None, "all", *TRACKS):
+            raise ValueError(f"track {brief(track)}: expected one of all, {', '.join(TRACKS)}")
+        if task_type not in (None, "all", *CATEGORIES):
+            raise ValueError(f"task type {brief(task_type)}: expected all or one of {', '.join(CATEGORIES)}")
         return [i for i in self.instances
                 if (track in (None, "all", i.track)) and (task_type in (None, "all", i.task_type))]
 

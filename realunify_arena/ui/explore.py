@@ -547,12 +547,14 @@ def _register_api(ctx: AppContext) -> None:
     def instances(source: str = "bundled", track: str = "all", task_type: str = "all") -> list[dict]:
         """Instances of a configured data source: uid, track, task_type, and the prompt or question."""
         try:
-            dataset = ctx.dataset(source)
+            selected = ctx.dataset(source).select(track, task_type)
         except KeyError as e:
             raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
+        except ValueError as e:
+            raise gr.Error(plain(e, markdown=False)) from None
         return [{"uid": i.uid, "track": i.track, "task_type": i.task_type, "category": i.category,
                  "text": i.question if isinstance(i, GEUInstance) else i.prompt}
-                for i in dataset.select(track, task_type)]
+                for i in selected]
 
     def run_instance(source: str, instance_uid: str, model: str, mode: str, seed: int = 0,
                      judge: str = "") -> dict:

@@ -66,6 +66,18 @@ def test_instances_lists_the_source(app):
     assert geu and all(r["track"] == "GEU" for r in geu)
 
 
+@pytest.mark.parametrize("track, task_type, message", [
+    ("ueg", "all", "track 'ueg': expected one of all, UEG, GEU"),
+    ("UEG", "bogus", "task type 'bogus': expected all or one of"),
+    (["UEG"], "all", "track ['UEG']: expected one of all, UEG, GEU"),
+])
+def test_instances_refuses_an_unknown_track_or_task_type(app, track, task_type, message):
+    """A misspelt filter is refused with what was expected, not answered with an empty list that reads
+    as 'this source has no such instances'."""
+    with pytest.raises(Exception, match=re.escape(message)):
+        app["client"].predict(app["source"], track, task_type, api_name="/instances")
+
+
 @pytest.mark.parametrize("mode, roles", [("direct", ["generated_image"]),
                                          ("stepwise", ["refined_prompt", "generated_image"])])
 def test_ueg_run_is_stored_with_its_images_and_judged(app, mode, roles):
