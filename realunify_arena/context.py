@@ -213,6 +213,13 @@ class AppContext:
         return [(name if name == HUMAN or name not in self.availability else _label(name, *self.availability[name]),
                  name) for name in names]
 
+    def check_judge(self, judge: object) -> None:
+        """Raises ``ValueError`` naming the offered judges for one ``judge_choices`` does not offer (an
+        unknown name, a card that cannot read images, a list from an API client), before anything runs."""
+        offered = [name for _, name in self.judge_choices()]
+        if judge not in offered:
+            raise ValueError(f"judge {brief(judge)}: expected {HUMAN} or one of {', '.join(offered[1:])}")
+
     def options(self, model: str, **overrides) -> GenerationOptions:
         """The card's defaults with the user's overrides (those left empty keep the default); raises
         ``KeyError`` naming the offered cards for a model not offered here and ``ValueError`` naming the

@@ -561,8 +561,8 @@ def _register_api(ctx: AppContext) -> None:
         """Run (or reuse) one instance in one mode, store it, judge it; returns the run id, trace and judgment."""
         try:
             System(model, mode)
-            if judge is not None and not isinstance(judge, str):  # a list or object: no judge card's name
-                raise ValueError(f"judge {brief(judge)}: expected a judge card's name or {HUMAN!r}")
+            if judge:  # empty: the app's judge
+                ctx.check_judge(judge)
             options = ctx.options(model, seed=seed)  # check_options refuses 1.5 or "abc" by name
             dataset = ctx.dataset(source)
             inst = dataset.get(instance_uid)

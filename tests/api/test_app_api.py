@@ -173,6 +173,18 @@ def test_an_unknown_battle_kind_is_refused_and_starts_no_battle(app, kind):
     assert app["store"].query("select count(*) as n from battles")[0]["n"] == before
 
 
+@pytest.mark.parametrize("judge, shown", [("nope", "'nope'"), ("gpt-image-1", "'gpt-image-1'"),
+                                          (["tiny-pair"], "['tiny-pair']")])
+def test_a_judge_that_is_not_offered_is_refused_before_anything_runs(app, judge, shown):
+    """An unknown judge (or a card that cannot read images) is refused up front, like an unknown model:
+    not a model run stored first and then an internal 'ModelUnavailable' failure in judge_problem."""
+    uid = next(i.uid for i in app["dataset"].instances if i.track == "UEG")
+    runs_before = len(app["store"].runs())
+    with pytest.raises(Exception, match=re.escape(f"judge {shown}: expected human or one of")):
+        app["client"].predict(app["source"], uid, "tiny-janus", "stepwise", 7, judge, api_name="/run_instance")
+    assert len(app["store"].runs()) == runs_before
+
+
 def test_battle_hides_identities_until_the_vote_and_the_vote_is_stored(app):
     client, store = app["client"], app["store"]
     battle = client.predict(app["source"], "UEG", "model_vs_model", api_name="/new_battle")
