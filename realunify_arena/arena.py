@@ -29,6 +29,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from realunify_arena.shown import brief
 from realunify_arena.store import NotFound, Store, StoreError, now, split_uid
 from realunify_arena.systems import MODES, System
 
@@ -149,7 +150,7 @@ def draw_pair(systems: Sequence[str], kind: Kind, rng: random.Random) -> tuple[s
             raise BattleError("a model-vs-model battle needs two models with runs in the same mode")
         pair = rng.choice(pairs)
     else:
-        raise BattleError(f"battle kind {kind!r}: expected one of {', '.join(KINDS)}")
+        raise BattleError(f"battle kind {brief(kind)}: expected one of {', '.join(KINDS)}")
     rng.shuffle(pair)
     return pair[0], pair[1]
 
@@ -197,7 +198,7 @@ class Arena:
         (written again if it is missing), so a retry leaves one battle, not two."""
         _require_session(session_id, BattleError)
         if kind not in KINDS:
-            raise BattleError(f"battle kind {kind!r}: expected one of {', '.join(KINDS)}")
+            raise BattleError(f"battle kind {brief(kind)}: expected one of {', '.join(KINDS)}")
         a, b = parse_system(system_a), parse_system(system_b)
         if kind == "direct_vs_stepwise" and (a.model != b.model or a.mode == b.mode):
             raise BattleError(f"direct_vs_stepwise compares one model's two modes, got {system_a!r}"
@@ -256,7 +257,7 @@ class Arena:
     def vote(self, battle_id: str, session_id: str, voter: str, choice: Choice) -> dict:
         """Record the vote and reveal the systems; raises ``VoteRefused`` and writes nothing otherwise."""
         if choice not in CHOICES:
-            raise VoteRefused(f"choice {choice!r}: expected one of {', '.join(CHOICES)}")
+            raise VoteRefused(f"choice {brief(choice)}: expected one of {', '.join(CHOICES)}")
         if not isinstance(voter, str) or not voter:
             raise VoteRefused("no voter identity; reload the page")
         _check_ids(battle_id, session_id, VoteRefused)

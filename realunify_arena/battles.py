@@ -27,6 +27,7 @@ from realunify_arena.context import AppContext
 from realunify_arena.identity import COMMON_WORDS, NameFilter
 from realunify_arena.judge import HUMAN, judge_name
 from realunify_arena.runs import RunUpdate, concurrently, interleave, judge_run, needs_device, stream_run
+from realunify_arena.shown import brief
 from realunify_arena.stopping import RunControl
 from realunify_arena.systems import MODES, Mode, System
 from realunify_arena.trace import Status, StepRole
@@ -73,7 +74,9 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
     """
     dataset = ctx.dataset(source)
     if track not in (ANY, None, *TRACKS):  # a list or object from an API client reached SQLite
-        raise BattleError(f"track {track!r}: expected one of {ANY}, {', '.join(TRACKS)}")
+        raise BattleError(f"track {brief(track)}: expected one of {ANY}, {', '.join(TRACKS)}")
+    if kind not in (ANY, None, *KINDS):  # a misspelt kind was played as any kind
+        raise BattleError(f"battle kind {brief(kind)}: expected one of {ANY}, {', '.join(KINDS)}")
     kinds = [kind] if kind in KINDS else ctx.rng.sample(list(KINDS), len(KINDS))
     track = None if track == ANY else track
     if ctx.settings.arena_mode == "stored":

@@ -29,6 +29,7 @@ from realunify_arena.limits import check_options
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import needs_device
 from realunify_arena.settings import AUTO_JUDGE, Settings
+from realunify_arena.shown import brief
 from realunify_arena.stopping import RunRegistry
 from realunify_arena.store import Store
 from realunify_arena.systems import MODES, System
@@ -67,7 +68,7 @@ class AppContext:
     def dataset(self, source: str) -> Dataset:
         """A configured source, loaded on first use (a bad one still returns: its problems say why)."""
         if source not in self.settings.data:
-            raise KeyError(f"data source {source!r} is not configured; choose one of {self.sources}")
+            raise KeyError(f"data source {brief(source)} is not configured; choose one of {self.sources}")
         with self._lock:
             if source not in self._datasets:
                 self._datasets[source] = load(source)
@@ -212,12 +213,19 @@ class AppContext:
         return [(name if name == HUMAN or name not in self.availability else _label(name, *self.availability[name]),
                  name) for name in names]
 
+    def check_judge(self, judge: object) -> None:
+        """Raises ``ValueError`` naming the offered judges for one ``judge_choices`` does not offer (an
+        unknown name, a card that cannot read images, a list from an API client), before anything runs."""
+        offered = [name for _, name in self.judge_choices()]
+        if judge not in offered:
+            raise ValueError(f"judge {brief(judge)}: expected {HUMAN} or one of {', '.join(offered[1:])}")
+
     def options(self, model: str, **overrides) -> GenerationOptions:
         """The card's defaults with the user's overrides (those left empty keep the default); raises
         ``KeyError`` naming the offered cards for a model not offered here and ``ValueError`` naming the
         limit a setting breaks (``limits.check_options``)."""
         if model not in self.cards:
-            raise KeyError(f"model {model!r}: expected one of {', '.join(self.cards)}")
+            raise KeyError(f"model {brief(model)}: expected one of {', '.join(self.cards)}")
         card = self.cards[model]
         return check_options(card, card.options(**{k: v for k, v in overrides.items() if v is not None}))
 

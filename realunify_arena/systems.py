@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from realunify_arena.shown import brief
+
 Mode = Literal["direct", "stepwise"]
 MODES: tuple[Mode, ...] = ("direct", "stepwise")  # the paper's two protocols, direct first as in Table 2
 # ``--mode`` of the commands that run or read runs: one protocol, or both
@@ -24,9 +26,9 @@ class System:
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
-            raise ValueError(f"system model {self.model!r}: expected a model card name")
+            raise ValueError(f"system model {brief(self.model)}: expected a model card name")
         if self.mode not in MODES:
-            raise ValueError(f"system mode {self.mode!r}: expected one of {', '.join(MODES)}")
+            raise ValueError(f"system mode {brief(self.mode)}: expected one of {', '.join(MODES)}")
 
     @classmethod
     def parse(cls, text: str) -> System:

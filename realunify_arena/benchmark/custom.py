@@ -14,6 +14,7 @@ instance asked without an expected answer is read (its letter parsed) but never 
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from pathlib import Path
 
 from PIL import Image
@@ -51,24 +52,27 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
         next(t for t, c in CATEGORIES.items() if c.track == track)
     if track == "UEG":
         prompt = _checked_text("UEG prompt", prompt)
-        if not prompt.strip():
+        if _shows_nothing(prompt):
             raise ValueError("Your own UEG instance needs a text-to-image prompt.")
-        return UEGInstance(index=_content_index(prompt.encode()), task_type=task_type, prompt=prompt.strip(),
+        prompt = prompt.strip()  # stored stripped, so its id comes from the stripped text too
+        return UEGInstance(index=_content_index(prompt.encode()), task_type=task_type, prompt=prompt,
                            question_list=[])
     question = _checked_text("GEU question", question)
-    options = [line.strip() for line in _checked_text("GEU options", options_text).splitlines() if line.strip()]
-    if image is None or not question.strip() or len(options) != 4:
+    options = [line.strip() for line in _checked_text("GEU options", options_text).splitlines()
+               if not _shows_nothing(line)]
+    if image is None or _shows_nothing(question) or len(options) != 4:
         raise ValueError("Your own GEU instance needs an image, a question and exactly 4 options "
                          f"(one per line; got {len(options)}).")
     if answer and answer not in LETTERS:
         raise ValueError(f"Your own GEU instance's expected answer must be one of {', '.join(LETTERS)} "
                          "or empty.")
+    question = question.strip()
     data = png_bytes(checked_image(image))
     # The expected answer is part of what was asked: the same question with another (or no) answer is
     # another instance, whose stored judgment must not be the first one's.
     content = b"\n".join([data, question.encode(), "\n".join(options).encode(), (answer or "").encode()])
     return GEUInstance(index=_content_index(content),
-                       task_type=task_type, question=question.strip(), option=options, answer=answer or "",
+                       task_type=task_type, question=question, option=options, answer=answer or "",
                        image_bytes=data)
 
 
@@ -102,6 +106,12 @@ def _checked_text(label: str, text: str | None) -> str:
         raise ValueError(f"Your own {label} is not valid Unicode text: character {e.start + 1} is a lone "
                          "surrogate.") from None
     return text
+
+
+def _shows_nothing(text: str) -> bool:
+    """True for text a reader sees as empty: only whitespace, control and format characters (zero-width
+    spaces and joiners, direction marks, a BOM, a soft hyphen), which ``str.strip`` keeps."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
 
 def _content_index(data: bytes) -> int:

@@ -17,11 +17,13 @@ from realunify_arena.benchmark.schema import (
     GEU_TASKS,
     AnyInstance,
     GEUInstance,
+    TRACKS,
     PollingQuestion,
     Track,
     UEGInstance,
 )
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
+from realunify_arena.shown import brief
 
 OFFICIAL_FILES: dict[str, tuple[Track, str]] = {
     "UEG_direct.json": ("UEG", "direct"),
@@ -51,9 +53,19 @@ class Dataset:
         try:
             return self._by_uid[uid]
         except (KeyError, TypeError):  # TypeError: a list or object from an API client, not a uid
-            raise KeyError(f"no instance {uid!r} in dataset {self.name!r}") from None
+            raise KeyError(f"no instance {brief(uid)} in dataset {self.name!r}") from None
 
     def select(self, track: str | None = None, task_type: str | None = None) -> list[AnyInstance]:
+        """Instances of ``track`` and ``task_type`` (each None or "all" for every one).
+
+        Raises:
+            ValueError: an unknown track or task type (a misspelt filter selects nothing, which would
+                read as "no such instances").
+        """
+        if track not in (None, "all", *TRACKS):
+            raise ValueError(f"track {brief(track)}: expected one of all, {', '.join(TRACKS)}")
+        if task_type not in (None, "all", *CATEGORIES):
+            raise ValueError(f"task type {brief(task_type)}: expected all or one of {', '.join(CATEGORIES)}")
         return [i for i in self.instances
                 if (track in (None, "all", i.track)) and (task_type in (None, "all", i.task_type))]
 

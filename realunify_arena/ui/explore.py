@@ -26,6 +26,7 @@ from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, prefetch_judge, run_and_judge, stream_run
+from realunify_arena.shown import brief
 from realunify_arena.stopping import RunControl
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, System
@@ -546,20 +547,22 @@ def _register_api(ctx: AppContext) -> None:
     def instances(source: str = "bundled", track: str = "all", task_type: str = "all") -> list[dict]:
         """Instances of a configured data source: uid, track, task_type, and the prompt or question."""
         try:
-            dataset = ctx.dataset(source)
+            selected = ctx.dataset(source).select(track, task_type)
         except KeyError as e:
             raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
+        except ValueError as e:
+            raise gr.Error(plain(e, markdown=False)) from None
         return [{"uid": i.uid, "track": i.track, "task_type": i.task_type, "category": i.category,
                  "text": i.question if isinstance(i, GEUInstance) else i.prompt}
-                for i in dataset.select(track, task_type)]
+                for i in selected]
 
     def run_instance(source: str, instance_uid: str, model: str, mode: str, seed: int = 0,
                      judge: str = "") -> dict:
         """Run (or reuse) one instance in one mode, store it, judge it; returns the run id, trace and judgment."""
         try:
             System(model, mode)
-            if judge is not None and not isinstance(judge, str):  # a list or object: no judge card's name
-                raise ValueError(f"judge {judge!r}: expected a judge card's name or {HUMAN!r}")
+            if judge:  # empty: the app's judge
+                ctx.check_judge(judge)
             options = ctx.options(model, seed=seed)  # check_options refuses 1.5 or "abc" by name
             dataset = ctx.dataset(source)
             inst = dataset.get(instance_uid)

@@ -17,6 +17,7 @@ from realunify_arena import paired, ratings, reporting
 from realunify_arena.arena import KIND_LABELS, KINDS
 from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.context import AppContext
+from realunify_arena.shown import brief
 from realunify_arena.ui.render import plain
 
 BOARD_HEADERS = ratings.BOARD_HEADERS
@@ -150,8 +151,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         """Ratings of one board, every vote counted (``ratings.rate_counts`` rows: system, rating, lower, upper,
         rank_ub, votes, both_bad_rate, preliminary, flag, note)."""
         if track not in ("UEG", "GEU") or kind not in KINDS:
-            raise gr.Error(plain(f"expected track UEG or GEU and kind one of {', '.join(KINDS)}; got {track!r}, "
-                                 f"{kind!r}", markdown=False))
+            raise gr.Error(plain(f"expected track UEG or GEU and kind one of {', '.join(KINDS)}; got {brief(track)}, "
+                                 f"{brief(kind)}", markdown=False))
         return boards.board(track, kind, ctx.settings.min_votes).rows
 
     gr.api(leaderboard, api_name="leaderboard", concurrency_limit=None)

@@ -66,6 +66,18 @@ def test_instances_lists_the_source(app):
     assert geu and all(r["track"] == "GEU" for r in geu)
 
 
+@pytest.mark.parametrize("track, task_type, message", [
+    ("ueg", "all", "track 'ueg': expected one of all, UEG, GEU"),
+    ("UEG", "bogus", "task type 'bogus': expected all or one of"),
+    (["UEG"], "all", "track ['UEG']: expected one of all, UEG, GEU"),
+])
+def test_instances_refuses_an_unknown_track_or_task_type(app, track, task_type, message):
+    """A misspelt filter is refused with what was expected, not answered with an empty list that reads
+    as 'this source has no such instances'."""
+    with pytest.raises(Exception, match=re.escape(message)):
+        app["client"].predict(app["source"], track, task_type, api_name="/instances")
+
+
 @pytest.mark.parametrize("mode, roles", [("direct", ["generated_image"]),
                                          ("stepwise", ["refined_prompt", "generated_image"])])
 def test_ueg_run_is_stored_with_its_images_and_judged(app, mode, roles):
@@ -126,6 +138,50 @@ def test_bad_requests_get_specific_errors(app):
         with pytest.raises(Exception, match=re.escape(message)):  # was: 1.5 ran as seed 1; "abc" named no field
             app["client"].predict(app["source"], _uid(app, "UEG"), "tiny-pair", "direct", seed, "",
                                   api_name="/run_instance")
+    assert len(app["store"].runs()) == runs_before
+
+
+def test_a_huge_argument_is_refused_without_being_echoed_back_whole(app):
+    """A refusal names the bad value briefly and says what was expected: a caller's 100,000-character
+    argument must not come back as a 100,000-character error (nor fill a page's toast)."""
+    huge = "x" * 100_000
+    uid = _uid(app, "UEG")
+    calls = {
+        "data source": ((huge, "all", "all"), "/instances"),
+        "model": ((app["source"], uid, huge, "direct", 0, ""), "/run_instance"),
+        "mode": ((app["source"], uid, "tiny-pair", huge, 0, ""), "/run_instance"),
+        "no instance": ((app["source"], huge, "tiny-pair", "direct", 0, ""), "/run_instance"),
+        "source": ((huge, uid, "tiny-pair", "direct", 0, ""), "/run_instance"),
+        "track": ((app["source"], huge, "any"), "/new_battle"),
+        "choice": (("a" * 32, huge), "/vote"),
+        "expected track": ((huge, huge), "/leaderboard"),
+    }
+    for what, (args, endpoint) in calls.items():
+        with pytest.raises(Exception) as info:
+            app["client"].predict(*args, api_name=endpoint)
+        message = str(info.value)
+        assert what in message and len(message) < 1_000, (endpoint, what, message[:200], len(message))
+
+
+@pytest.mark.parametrize("kind", ["model-vs-model", "bogus", ["model_vs_model"]])
+def test_an_unknown_battle_kind_is_refused_and_starts_no_battle(app, kind):
+    """A misspelt kind is refused like a misspelt track, not silently played as a battle of any kind
+    (the caller would vote on a kind of battle it did not ask for)."""
+    before = app["store"].query("select count(*) as n from battles")[0]["n"]
+    with pytest.raises(Exception, match=r"kind .*expected one of any, model_vs_model, direct_vs_stepwise"):
+        app["client"].predict(app["source"], "UEG", kind, api_name="/new_battle")
+    assert app["store"].query("select count(*) as n from battles")[0]["n"] == before
+
+
+@pytest.mark.parametrize("judge, shown", [("nope", "'nope'"), ("gpt-image-1", "'gpt-image-1'"),
+                                          (["tiny-pair"], "['tiny-pair']")])
+def test_a_judge_that_is_not_offered_is_refused_before_anything_runs(app, judge, shown):
+    """An unknown judge (or a card that cannot read images) is refused up front, like an unknown model:
+    not a model run stored first and then an internal 'ModelUnavailable' failure in judge_problem."""
+    uid = next(i.uid for i in app["dataset"].instances if i.track == "UEG")
+    runs_before = len(app["store"].runs())
+    with pytest.raises(Exception, match=re.escape(f"judge {shown}: expected human or one of")):
+        app["client"].predict(app["source"], uid, "tiny-janus", "stepwise", 7, judge, api_name="/run_instance")
     assert len(app["store"].runs()) == runs_before
 
 

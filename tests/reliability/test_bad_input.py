@@ -345,6 +345,27 @@ class TestExploreOwnInstance:
         else:
             assert len(inst.option) == 4 and inst.open_image().size == (8, 8)
 
+    @pytest.mark.parametrize("invisible", ["\u200b\u200d\u2060\ufeff", " \u202e\u200b ", "\u0000\u00ad"])
+    def test_text_with_no_visible_character_is_refused_like_empty_text(self, invisible):
+        """Zero-width, direction and control characters show nothing: a prompt of only those is an empty
+        prompt to the person who typed it, and must be refused before any model runs on it."""
+        with pytest.raises(ValueError, match="needs a text-to-image prompt"):
+            custom_instance("UEG", "all", invisible, None, "", "", "")
+        image = Image.new("RGB", (8, 8))
+        with pytest.raises(ValueError, match="exactly 4 options"):
+            custom_instance("GEU", "all", "", image, invisible, "a\nb\nc\nd", "")
+        with pytest.raises(ValueError, match="got 3"):  # an invisible line is no option
+            custom_instance("GEU", "all", "", image, "Where?", f"a\nb\n{invisible}\nd", "")
+
+    def test_the_same_text_with_surrounding_spaces_is_the_same_instance(self):
+        """The instance is stored stripped, so its id must come from the stripped text: otherwise a repeat
+        with a trailing space is another instance with the same prompt and does not reuse its runs."""
+        assert custom_instance("UEG", "all", "  cat on a mat \n", None, "", "", "").uid == \
+            custom_instance("UEG", "all", "cat on a mat", None, "", "", "").uid
+        image = Image.new("RGB", (8, 8))
+        assert custom_instance("GEU", "all", "", image, " Where? ", "a\nb\nc\nd", "").uid == \
+            custom_instance("GEU", "all", "", image, "Where?", "a\nb\nc\nd", "").uid
+
     def test_an_over_long_prompt_is_refused(self):
         with pytest.raises(ValueError, match="characters"):
             custom_instance("UEG", "all", "draw a tiger " * 100_000, None, "", "", "")
