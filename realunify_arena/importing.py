@@ -318,7 +318,7 @@ def _entry(file: Path, kind: str, raw: dict, instance: AnyInstance, label: str, 
 
     mode: Mode = OFFICIAL_MODES[kind]
     status_value = raw.get("status", Status.OK.value)
-    if status_value not in {s.value for s in Status}:
+    if not isinstance(status_value, str) or status_value not in {s.value for s in Status}:
         bad("status", f"expected ok, not_supported or error, got {status_value!r}")
         problems.extend(found)
         return None

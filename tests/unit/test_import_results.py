@@ -356,6 +356,10 @@ BAD = {
                          "expected the judge's reply as a string")]),
     "bad status": ("GEU_direct.json", lambda f, e: e[0].update(status="done"),
                    ["GEU_direct.json, index 0 (mental_reconstruction), field 'status': expected ok"]),
+    # Before: a list or object as the status was a traceback (unhashable in the set of statuses).
+    "status not a string": ("UEG_direct.json", lambda f, e: e[0].update(status=["ok"]),
+                            [("UEG_direct.json, index 0 (world_knowledge), field 'status': expected ok, "
+                              "not_supported or error, got ['ok']")]),
 }
 
 
