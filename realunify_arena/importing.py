@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -208,7 +209,8 @@ def _files(path: Path, modes: tuple[Mode, ...], problems: list[Problem]) -> list
     if not path.is_dir():
         problems.append(Problem(str(path), None, None, "no such file or folder"))
         return []
-    found = [path / name for name in OFFICIAL_FILES if name in names and (path / name).is_file()]
+    # Whatever stands at a result file's name is read (a folder or a symlink loop there is named as unreadable).
+    found = [path / name for name in OFFICIAL_FILES if name in names and os.path.lexists(path / name)]
     if found:
         return found
     nested = sorted({f.parent.relative_to(path) for f in path.rglob("*.json") if f.name in OFFICIAL_FILES})

@@ -470,3 +470,20 @@ def test_names_that_would_mix_with_other_runs_are_refused(tmp_path, bundled):
         assert import_results(store, folder, "tiny-pair-published", data=bundled).new == 4
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("make", ["folder", "symlink loop"])
+def test_a_result_file_name_that_is_not_a_readable_file_is_named(tmp_path, capsys, make):
+    """Before: a folder (or a symlink loop) named UEG_direct.json was skipped, and the folder was said to hold
+    'no result file itself, but 1 folder(s) under it do (.)', telling the user to import the folder itself."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    if make == "folder":
+        (folder / "UEG_direct.json").mkdir()
+    else:
+        (folder / "UEG_direct.json").symlink_to(folder / "UEG_direct.json")
+    db = tmp_path / "arena.db"
+    assert main(["import-results", str(folder), "--model", "m", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "UEG_direct.json" in err and "cannot be read" in err and "folder(s) under it" not in err, err
+    assert "Traceback" not in err
