@@ -166,3 +166,16 @@ def test_a_votes_file_saved_with_a_byte_order_mark_is_read(tmp_path, capsys, nam
                  "--track", "UEG", "--kind", "model_vs_model"]) == 0
     out = capsys.readouterr().out
     assert "a:direct" in out and "b:direct" in out
+
+
+def test_ctrl_c_while_the_command_line_is_read_is_exit_130_without_a_traceback(capsys, monkeypatch):
+    """Before: a Ctrl-C in the first half second (building the parser imports every command module) escaped
+    cli.main as a KeyboardInterrupt traceback, and the process died of SIGINT instead of exiting 130."""
+    from realunify_arena import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert main(["leaderboard", "--rounds", "0"]) == 130
+    assert capsys.readouterr().err == "leaderboard: interrupted\n"
