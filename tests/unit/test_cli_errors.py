@@ -179,3 +179,18 @@ def test_ctrl_c_while_the_command_line_is_read_is_exit_130_without_a_traceback(c
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert main(["leaderboard", "--rounds", "0"]) == 130
     assert capsys.readouterr().err == "leaderboard: interrupted\n"
+
+
+@pytest.mark.parametrize("categories", ["", " , ", ","])
+def test_categories_naming_no_task_type_is_a_usage_error_and_an_existing_set_is_kept(tmp_path, capsys, categories):
+    """Before: --categories '' (or only commas) generated an empty set; with --overwrite it replaced, i.e.
+    deleted, the set already in --out, then failed with 'not a RealUnify source'."""
+    out = tmp_path / "set"
+    assert main(["generate-instances", "--out", str(out), "--per-category", "1",
+                 "--categories", "world_knowledge"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["generate-instances", "--out", str(out), "--categories", categories, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("generate-instances: error: --categories ") and "names no task type" in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
