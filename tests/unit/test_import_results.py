@@ -487,3 +487,18 @@ def test_a_result_file_name_that_is_not_a_readable_file_is_named(tmp_path, capsy
     err = capsys.readouterr().err
     assert "UEG_direct.json" in err and "cannot be read" in err and "folder(s) under it" not in err, err
     assert "Traceback" not in err
+
+
+def test_two_models_whose_folder_names_coincide_are_not_exported_over_each_other(exported, tmp_path, capsys):
+    """Before: models 'a:direct' and 'a_direct' were both exported to <out>/<dataset>/a_direct, the second's
+    files overwriting the first's (direct results of one model beside step results of the other)."""
+    db = tmp_path / "two.db"
+    for model in ("a:direct", "a_direct"):
+        assert main(["import-results", str(exported / "out" / "bundled" / "origin"), "--model", model, "--data",
+                     "bundled", "--db", str(db)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["export", "--format", "official", "--out", str(out), "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("export: error: ") and "'a:direct'" in err and "'a_direct'" in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
