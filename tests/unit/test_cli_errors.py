@@ -194,3 +194,14 @@ def test_categories_naming_no_task_type_is_a_usage_error_and_an_existing_set_is_
     err = capsys.readouterr().err
     assert err.startswith("generate-instances: error: --categories ") and "names no task type" in err, err
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_report_with_a_judge_that_judged_nothing_is_a_usage_error(tmp_path, capsys):
+    """Before: --judge naming no stored judge (a typo) printed and wrote a table of blanks and exited 0."""
+    db = tmp_path / "arena.db"
+    Store.open(db).close()
+    out = tmp_path / "reports"
+    assert main(["report", "--db", str(db), "--judge", "gtp-4.1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("report: error: --judge gtp-4.1: judged no UEG runs") and "stored judges: none" in err, err
+    assert not out.exists()
