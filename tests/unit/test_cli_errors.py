@@ -205,3 +205,14 @@ def test_report_with_a_judge_that_judged_nothing_is_a_usage_error(tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith("report: error: --judge gtp-4.1: judged no UEG runs") and "stored judges: none" in err, err
     assert not out.exists()
+
+
+def test_export_official_with_a_judge_that_judged_nothing_is_a_usage_error(tmp_path, capsys):
+    """Before: --judge naming no stored judge wrote the result files without any judge_answer and exited 0."""
+    db = tmp_path / "arena.db"
+    Store.open(db).close()
+    out = tmp_path / "out"
+    assert main(["export", "--format", "official", "--db", str(db), "--judge", "gtp-4.1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("export: error: --judge gtp-4.1: judged no UEG runs") and "stored judges: none" in err, err
+    assert not out.exists()
