@@ -38,7 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit code (see ``commands/_options.py``)."""
     install_log_redaction()
-    return run_command(build_parser().parse_args(argv))
+    try:
+        args = build_parser().parse_args(argv)  # imports every command module: a Ctrl-C may land here
+    except KeyboardInterrupt:
+        words = sys.argv[1:2] if argv is None else argv[:1]
+        print(f"{next((w for w in words if not w.startswith('-')), 'python -m realunify_arena')}: interrupted",
+              file=sys.stderr)
+        return INTERRUPTED
+    return run_command(args)
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -208,7 +209,8 @@ def _files(path: Path, modes: tuple[Mode, ...], problems: list[Problem]) -> list
     if not path.is_dir():
         problems.append(Problem(str(path), None, None, "no such file or folder"))
         return []
-    found = [path / name for name in OFFICIAL_FILES if name in names and (path / name).is_file()]
+    # Whatever stands at a result file's name is read (a folder or a symlink loop there is named as unreadable).
+    found = [path / name for name in OFFICIAL_FILES if name in names and os.path.lexists(path / name)]
     if found:
         return found
     nested = sorted({f.parent.relative_to(path) for f in path.rglob("*.json") if f.name in OFFICIAL_FILES})
@@ -318,7 +320,7 @@ def _entry(file: Path, kind: str, raw: dict, instance: AnyInstance, label: str, 
 
     mode: Mode = OFFICIAL_MODES[kind]
     status_value = raw.get("status", Status.OK.value)
-    if status_value not in {s.value for s in Status}:
+    if not isinstance(status_value, str) or status_value not in {s.value for s in Status}:
         bad("status", f"expected ok, not_supported or error, got {status_value!r}")
         problems.extend(found)
         return None

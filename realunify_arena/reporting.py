@@ -434,6 +434,7 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
     if not runs:
         raise LookupError(f"no stored runs{f' of dataset {dataset!r}' if dataset else ''}"
                           f"{f' by {model!r}' if model else ''} in {store.path}")
+    _refuse_shared_folders(runs, out_dir)
     written: list[Path] = []
     for name in sorted({r["dataset"] for r in runs}):
         source = data if data is not None and data.name == name else _stored_source(store, name)
@@ -445,6 +446,21 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
             if mine:
                 written += _write_system(store, source, mine, folder, judge, relative_paths)
     return written
+
+
+def _refuse_shared_folders(runs: list[dict], out_dir: str | Path) -> None:
+    """Refuse, before anything is written, two datasets or models whose folder names come out the same
+    (``a:direct`` and ``a_direct``): the second would overwrite the first's files and mix their results."""
+    owner: dict[Path, tuple[str, str]] = {}
+    for name in sorted({r["dataset"] for r in runs}):
+        subset = [r for r in runs if r["dataset"] == name]
+        for label in sorted(set(system_labels(subset).values())):
+            folder = Path(out_dir) / _safe(name) / _safe(label)
+            other = owner.setdefault(folder, (name, label))
+            if other != (name, label):
+                raise ValueError(f"{folder}: both {other[1]!r} on {other[0]!r} and {label!r} on {name!r} would be "
+                                 "written to this folder; export them one at a time (--model, --dataset) to "
+                                 "different --out folders")
 
 
 def _stored_source(store, name: str):

@@ -314,7 +314,8 @@ class Store:
         Raises:
             ValueError: an unknown ``journal_mode`` or ``synchronous``.
             StoreError: one line (what, which file, what to do) for a file that is not an SQLite database,
-                is truncated or fails its integrity check, is read-only, or was written by a newer version
+                is truncated or fails its integrity check, is another program's database (tables but none of
+                this schema), is read-only, or was written by a newer version
                 of this code.
         """
         if journal_mode not in JOURNAL_MODES or synchronous not in SYNCHRONOUS:
@@ -330,6 +331,7 @@ class Store:
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=0)
             db = Database(conn)
             conn.execute("PRAGMA foreign_keys=ON")
+            _refuse_foreign(conn, path)  # before the journal switch: another program's file is left as it was
             switch_failed = False
             try:
                 _retry_busy(lambda: conn.execute(f"PRAGMA journal_mode={journal_mode}"))
@@ -1514,6 +1516,16 @@ def _open_lock_file(path: Path) -> int | None:
 
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse an SQLite file holding tables but no schema of ours: another program's database, never written to."""
+    tables = sorted(name for (name,) in _retry_busy(lambda: conn.execute(
+        "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'").fetchall()))
+    if tables and migrations.migrations_table not in tables:
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(f"{path}: not a realunify-arena store (it holds other tables: {shown}); point --db at "
+                         "the store, or at a new file to start an empty one")
 
 
 def _check_file(path: Path) -> None:

@@ -112,6 +112,14 @@ def run_runs(args) -> int:
     from realunify_arena.reporting import export_official
 
     with store_at(args.db, for_reading=True) as store:
+        if args.judge is not None:  # a judge that judged nothing here is a typo: no judge_answer would be written
+            from realunify_arena.agreement import polling_judges
+
+            known = polling_judges(store, args.dataset)
+            if args.judge not in known:
+                raise CommandError(f"--judge {args.judge}: judged no UEG runs"
+                                   f"{f' of dataset {args.dataset!r}' if args.dataset else ''} in {args.db}; "
+                                   f"stored judges: {', '.join(known) or 'none'}", USAGE)
         try:
             paths = export_official(store, args.out, dataset=args.dataset, model=args.model,
                                     judge=args.judge, relative_paths=args.relative_paths)

@@ -104,6 +104,9 @@ def run(args) -> int:
 
     out: Path = args.out
     task_types = None if args.categories == "all" else [t.strip() for t in args.categories.split(",") if t.strip()]
+    if task_types == []:  # refused before anything is written: an empty set would replace an existing one
+        raise CommandError(f"--categories {args.categories!r}: names no task type; expected comma-separated task "
+                           "types, or all")
     try:
         generated = generate_set(args.per_category, args.seed, task_types)
     except GeneratorError as e:

@@ -122,7 +122,7 @@ def read_votes(path: Path) -> list[dict]:
     if not path.is_file():
         raise VotesFileError(f"no votes file at {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's or editor's byte order mark is no data
     except UnicodeDecodeError as e:
         raise VotesFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); expected the JSON Lines "
                              "or CSV that `export votes` writes") from None
@@ -141,12 +141,16 @@ def read_votes(path: Path) -> list[dict]:
             records.append((number, record))
     else:
         reader = csv.DictReader(text.splitlines())
-        missing = [name for name in ("track", "kind", "system_a", "system_b")
-                   if reader.fieldnames is not None and name not in reader.fieldnames]
-        if missing:  # a file that is neither JSON Lines nor the export's CSV is not "no votes"
-            raise VotesFileError(f"{path} line 1: no column {missing[0]!r}; expected JSON Lines or the CSV that "
-                                 "`export votes` writes (track, kind, system_a, system_b, choice)")
-        records = [(reader.line_num, row) for row in reader]
+        try:
+            missing = [name for name in ("track", "kind", "system_a", "system_b")
+                       if reader.fieldnames is not None and name not in reader.fieldnames]
+            if missing:  # a file that is neither JSON Lines nor the export's CSV is not "no votes"
+                raise VotesFileError(f"{path} line 1: no column {missing[0]!r}; expected JSON Lines or the CSV "
+                                     "that `export votes` writes (track, kind, system_a, system_b, choice)")
+            records = [(reader.line_num, row) for row in reader]
+        except csv.Error as e:  # a field over the csv module's size limit, ...
+            raise VotesFileError(f"{path} line {reader.line_num + 1}: not CSV ({e}); expected the CSV that "
+                                 "`export votes` writes") from None
     from_winner = {name: choice for choice, name in WINNER.items()}
     votes = []
     for number, record in records:
@@ -162,14 +166,16 @@ def read_votes(path: Path) -> list[dict]:
             if allowed and value not in allowed:
                 raise VotesFileError(f"{where}: {name} {value!r} is not one of {', '.join(allowed)}")
             vote[name] = value
-        choice = record.get("choice") or from_winner.get(record.get("winner"))
-        if choice not in WINNER:
+        choice, winner = record.get("choice"), record.get("winner")
+        if not choice and isinstance(winner, str):
+            choice = from_winner.get(winner)
+        if not isinstance(choice, str) or choice not in WINNER:  # a list or object is no choice either
             raise VotesFileError(f"{where}: choice {record.get('choice', record.get('winner'))!r} is not one of "
                                  f"{', '.join(WINNER)} (or a FastChat winner: {', '.join(WINNER.values())})")
         vote["choice"] = choice
         try:
             vote["vote_id"] = int(record.get("vote_id") or 0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
             raise VotesFileError(f"{where}: vote_id {record.get('vote_id')!r} is not a whole number") from None
         votes.append(vote)
     return votes

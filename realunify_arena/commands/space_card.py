@@ -14,7 +14,8 @@ FENCE = "---"
 
 
 class FrontMatterError(ValueError):
-    """README.md opens a front-matter block it never closes, or space.yaml is not a mapping."""
+    """README.md opens a front-matter block it never closes or holds one that is not a mapping, space.yaml is
+    not a mapping, or either is not UTF-8 text."""
 
 
 def register(sub) -> None:
@@ -33,7 +34,7 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    readme = args.readme.read_text(encoding="utf-8") if args.readme.exists() else ""
+    readme = _read_text(args.readme) if args.readme.exists() else ""
     wanted = load_space(args.space)
     if args.check:
         current = front_matter(readme, source=str(args.readme))
@@ -44,7 +45,8 @@ def _run(args) -> int:
             return 1
         print(f"{args.readme} front-matter matches {args.space}")
         return 0
-    durable.write_text(args.readme, with_front_matter(readme, wanted))  # never a README cut short
+    updated = with_front_matter(readme, wanted, source=str(args.readme))
+    durable.write_text(args.readme, updated)  # never a README cut short
     print(f"wrote {len(wanted)} keys from {args.space} into {args.readme}")
     return 0
 
@@ -56,10 +58,27 @@ def load_space(path: Path) -> dict:
         FrontMatterError: the file is not a YAML mapping.
         OSError, yaml.YAMLError: it cannot be read or parsed.
     """
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yaml.safe_load(_read_text(path))
     if not isinstance(data, dict):
         raise FrontMatterError(f"{path}: expected a YAML mapping of Space settings, got {type(data).__name__}")
     return data
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise FrontMatterError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _card(readme: str, source: str):
+    """``SpaceCard(readme)``; a front-matter block that is not a mapping is a ``FrontMatterError``."""
+    from huggingface_hub import SpaceCard
+
+    try:
+        return SpaceCard(readme)
+    except ValueError as e:  # huggingface_hub: "repo card metadata block should be a dict"
+        raise FrontMatterError(f"{source}: front-matter is not a YAML mapping of Space settings ({e})") from None
 
 
 def split(readme: str, *, source: str = "README.md") -> tuple[str | None, str]:
@@ -75,23 +94,23 @@ def split(readme: str, *, source: str = "README.md") -> tuple[str | None, str]:
 
 def front_matter(readme: str, *, source: str = "README.md") -> dict:
     """The README's metadata as Hugging Face parses it ({} when there is none)."""
-    from huggingface_hub import SpaceCard
-
     block, _ = split(readme, source=source)
     if block is None:
         return {}
-    return SpaceCard(readme).data.to_dict()
+    return _card(readme, source).data.to_dict()
 
 
-def with_front_matter(readme: str, data: dict) -> str:
+def with_front_matter(readme: str, data: dict, *, source: str = "README.md") -> str:
     """``readme`` with its front-matter replaced by ``data`` (in that key order), written by ``SpaceCard``.
 
     Raises:
-        FrontMatterError: the README opens a front-matter block it never closes.
+        FrontMatterError: the README opens a front-matter block it never closes, or holds one that is not a
+            mapping.
     """
-    from huggingface_hub import SpaceCard, SpaceCardData
+    from huggingface_hub import SpaceCardData
 
-    block, body = split(readme)
-    card = SpaceCard(readme if block is not None else f"{FENCE}\n{{}}\n{FENCE}\n{body}")  # "{}": no metadata yet
+    block, body = split(readme, source=source)
+    # "{}": no metadata yet
+    card = _card(readme if block is not None else f"{FENCE}\n{{}}\n{FENCE}\n{body}", source)
     card.data = SpaceCardData(**data)
     return card.content

@@ -188,3 +188,25 @@ def test_app_py_as_a_process_says_one_line_and_never_starts(good_db, tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "damaged or truncated" in lines[0] and "Traceback" not in done.stderr, done.stderr
     assert "Running on" not in done.stdout
+
+
+@pytest.mark.parametrize("tables", [["foo"], ["votes", "runs"]])
+def test_another_applications_database_is_refused_and_left_untouched(tmp_path, capsys, tables):
+    """Before: a --db naming another program's SQLite file got this app's tables written into it (or, where a
+    table name clashed, its journal switched to WAL and a 'table "runs" already exists' error)."""
+    from realunify_arena.cli import main
+
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    for table in tables:
+        conn.execute(f"create table {table} (x)")
+    conn.commit()
+    conn.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(StoreError) as refused:
+        Store.open(path)
+    one_line(str(refused.value), path, "not a realunify-arena store")
+    assert main(["export", "votes", "--db", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "not a realunify-arena store" in err and tables[0] in err and "Traceback" not in err
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before

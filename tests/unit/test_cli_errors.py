@@ -123,3 +123,96 @@ def test_a_contact_sheet_of_categories_with_no_geu_task_is_one_error_line_and_wr
     err = capsys.readouterr().err
     assert err.startswith("generate-instances: error: --contact-sheet ") and len(err.strip().splitlines()) == 1, err
     assert "mental_tracking" in err and not out.exists() and not (tmp_path / "sheet.png").exists()
+
+
+VOTE = '"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct"'
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{' + VOTE + ', "winner": ["model_a"]}', "line 1: choice ['model_a'] is not one of"),
+    ('{' + VOTE + ', "choice": {"A": 1}}', "line 1: choice {'A': 1} is not one of"),
+    ('{' + VOTE + ', "choice": "A", "vote_id": Infinity}', "line 1: vote_id inf is not a whole number"),
+])
+def test_a_hand_edited_votes_file_with_a_wrong_json_type_is_one_error_line(tmp_path, capsys, line, message):
+    """Before: a list or object as the choice/winner, or an infinite vote_id, was a Python traceback."""
+    path = tmp_path / "votes.jsonl"
+    path.write_text(line + "\n")
+    assert main(["leaderboard", "--votes", str(path), "--rounds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"leaderboard: error: {path} ") and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_votes_csv_with_an_overlong_field_is_one_error_line_naming_the_line(tmp_path, capsys):
+    """Before: the csv module's field-size limit surfaced as a traceback (_csv.Error)."""
+    path = tmp_path / "votes.csv"
+    path.write_text("track,kind,system_a,system_b,choice\nUEG,model_vs_model,a,b,A\n"
+                    f"UEG,model_vs_model,a,{'b' * 200_000},A\n")
+    assert main(["leaderboard", "--votes", str(path), "--rounds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"leaderboard: error: {path} line 3: not CSV") and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("name, content", [
+    ("votes.csv", "track,kind,system_a,system_b,choice\r\nUEG,model_vs_model,a:direct,b:direct,A\r\n"),
+    ("votes.jsonl", '{' + VOTE + ', "choice": "A"}\n'),
+])
+def test_a_votes_file_saved_with_a_byte_order_mark_is_read(tmp_path, capsys, name, content):
+    """A spreadsheet or Windows editor saves UTF-8 with a BOM (and CRLF); before, the BOM hid the 'track'
+    column and a good file was refused."""
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + content.encode())
+    assert main(["leaderboard", "--votes", str(path), "--rounds", "0", "--min-votes", "0", "--format", "json",
+                 "--track", "UEG", "--kind", "model_vs_model"]) == 0
+    out = capsys.readouterr().out
+    assert "a:direct" in out and "b:direct" in out
+
+
+def test_ctrl_c_while_the_command_line_is_read_is_exit_130_without_a_traceback(capsys, monkeypatch):
+    """Before: a Ctrl-C in the first half second (building the parser imports every command module) escaped
+    cli.main as a KeyboardInterrupt traceback, and the process died of SIGINT instead of exiting 130."""
+    from realunify_arena import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert main(["leaderboard", "--rounds", "0"]) == 130
+    assert capsys.readouterr().err == "leaderboard: interrupted\n"
+
+
+@pytest.mark.parametrize("categories", ["", " , ", ","])
+def test_categories_naming_no_task_type_is_a_usage_error_and_an_existing_set_is_kept(tmp_path, capsys, categories):
+    """Before: --categories '' (or only commas) generated an empty set; with --overwrite it replaced, i.e.
+    deleted, the set already in --out, then failed with 'not a RealUnify source'."""
+    out = tmp_path / "set"
+    assert main(["generate-instances", "--out", str(out), "--per-category", "1",
+                 "--categories", "world_knowledge"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["generate-instances", "--out", str(out), "--categories", categories, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("generate-instances: error: --categories ") and "names no task type" in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_report_with_a_judge_that_judged_nothing_is_a_usage_error(tmp_path, capsys):
+    """Before: --judge naming no stored judge (a typo) printed and wrote a table of blanks and exited 0."""
+    db = tmp_path / "arena.db"
+    Store.open(db).close()
+    out = tmp_path / "reports"
+    assert main(["report", "--db", str(db), "--judge", "gtp-4.1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("report: error: --judge gtp-4.1: judged no UEG runs") and "stored judges: none" in err, err
+    assert not out.exists()
+
+
+def test_export_official_with_a_judge_that_judged_nothing_is_a_usage_error(tmp_path, capsys):
+    """Before: --judge naming no stored judge wrote the result files without any judge_answer and exited 0."""
+    db = tmp_path / "arena.db"
+    Store.open(db).close()
+    out = tmp_path / "out"
+    assert main(["export", "--format", "official", "--db", str(db), "--judge", "gtp-4.1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("export: error: --judge gtp-4.1: judged no UEG runs") and "stored judges: none" in err, err
+    assert not out.exists()

@@ -356,6 +356,10 @@ BAD = {
                          "expected the judge's reply as a string")]),
     "bad status": ("GEU_direct.json", lambda f, e: e[0].update(status="done"),
                    ["GEU_direct.json, index 0 (mental_reconstruction), field 'status': expected ok"]),
+    # Before: a list or object as the status was a traceback (unhashable in the set of statuses).
+    "status not a string": ("UEG_direct.json", lambda f, e: e[0].update(status=["ok"]),
+                            [("UEG_direct.json, index 0 (world_knowledge), field 'status': expected ok, "
+                              "not_supported or error, got ['ok']")]),
 }
 
 
@@ -466,3 +470,35 @@ def test_names_that_would_mix_with_other_runs_are_refused(tmp_path, bundled):
         assert import_results(store, folder, "tiny-pair-published", data=bundled).new == 4
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("make", ["folder", "symlink loop"])
+def test_a_result_file_name_that_is_not_a_readable_file_is_named(tmp_path, capsys, make):
+    """Before: a folder (or a symlink loop) named UEG_direct.json was skipped, and the folder was said to hold
+    'no result file itself, but 1 folder(s) under it do (.)', telling the user to import the folder itself."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    if make == "folder":
+        (folder / "UEG_direct.json").mkdir()
+    else:
+        (folder / "UEG_direct.json").symlink_to(folder / "UEG_direct.json")
+    db = tmp_path / "arena.db"
+    assert main(["import-results", str(folder), "--model", "m", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "UEG_direct.json" in err and "cannot be read" in err and "folder(s) under it" not in err, err
+    assert "Traceback" not in err
+
+
+def test_two_models_whose_folder_names_coincide_are_not_exported_over_each_other(exported, tmp_path, capsys):
+    """Before: models 'a:direct' and 'a_direct' were both exported to <out>/<dataset>/a_direct, the second's
+    files overwriting the first's (direct results of one model beside step results of the other)."""
+    db = tmp_path / "two.db"
+    for model in ("a:direct", "a_direct"):
+        assert main(["import-results", str(exported / "out" / "bundled" / "origin"), "--model", model, "--data",
+                     "bundled", "--db", str(db)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["export", "--format", "official", "--out", str(out), "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("export: error: ") and "'a:direct'" in err and "'a_direct'" in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()

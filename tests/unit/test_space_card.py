@@ -60,3 +60,23 @@ def test_the_space_lists_only_checkpoints_its_model_cards_use():
     space = yaml.safe_load((ROOT / "space.yaml").read_text(encoding="utf-8"))
     checkpoints = {c for card in load_cards().values() for c in card.checkpoints.values()}
     assert set(space["models"]) <= checkpoints
+
+
+@pytest.mark.parametrize("readme, space, culprit", [
+    (b"\xff\xfe not utf-8\n", b"sdk: gradio\n", "README.md: not UTF-8 text"),
+    (b"# title\n", b"\xff: [\n", "space.yaml: not UTF-8 text"),
+    (b"---\n- a list\n---\nbody\n", b"sdk: gradio\n", "README.md: front-matter is not a YAML mapping"),
+])
+@pytest.mark.parametrize("check", [True, False])
+def test_a_readme_or_space_file_that_cannot_be_read_is_one_error_line(tmp_path, capsys, readme, space, culprit,
+                                                                       check):
+    """Before: invalid UTF-8 in either file, or a front-matter block that is a list, was a Python traceback."""
+    from realunify_arena.cli import main
+
+    (tmp_path / "README.md").write_bytes(readme)
+    (tmp_path / "space.yaml").write_bytes(space)
+    argv = ["space-card", "--readme", str(tmp_path / "README.md"), "--space", str(tmp_path / "space.yaml")]
+    assert main(argv + (["--check"] if check else [])) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"space-card: error: {tmp_path / culprit}") and len(err.strip().splitlines()) == 1, err
+    assert (tmp_path / "README.md").read_bytes() == readme
