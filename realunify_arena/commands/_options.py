@@ -135,3 +135,17 @@ def card_named(cards: dict[str, ModelCard], name: str, flag: str = "--model") ->
 def warn(command: str, message: str) -> None:
     """``"<command>: warning: <message>"`` on standard error; the command goes on."""
     print(f"{command}: warning: {message}", file=sys.stderr)
+
+
+def check_judge_judged(store: Store, judge: str | None, dataset: str | None, db: Path) -> None:
+    """Refuse ``--judge`` naming a judge that judged no UEG run (of ``dataset``) in the store: a typo, which
+    would otherwise give a table of blanks or result files with no ``judge_answer``. Raises ``CommandError``
+    (``USAGE``) listing the stored judges; None (no ``--judge``) passes."""
+    if judge is None:
+        return
+    from realunify_arena.agreement import polling_judges
+
+    known = polling_judges(store, dataset)
+    if judge not in known:
+        raise CommandError(f"--judge {judge}: judged no UEG runs{f' of dataset {dataset!r}' if dataset else ''} in"
+                           f" {db}; stored judges: {', '.join(known) or 'none'}", USAGE)

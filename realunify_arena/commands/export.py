@@ -12,7 +12,7 @@ from pathlib import Path
 from realunify_arena import durable
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
-from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
+from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, check_judge_judged, store_at
 
 VOTE_FIELDS = ("vote_id", "created_at", "battle_id", "kind", "track", "dataset", "instance_uid",
                "system_a", "system_b", "choice", "winner", "voter_hash", "flagged")
@@ -112,14 +112,7 @@ def run_runs(args) -> int:
     from realunify_arena.reporting import export_official
 
     with store_at(args.db, for_reading=True) as store:
-        if args.judge is not None:  # a judge that judged nothing here is a typo: no judge_answer would be written
-            from realunify_arena.agreement import polling_judges
-
-            known = polling_judges(store, args.dataset)
-            if args.judge not in known:
-                raise CommandError(f"--judge {args.judge}: judged no UEG runs"
-                                   f"{f' of dataset {args.dataset!r}' if args.dataset else ''} in {args.db}; "
-                                   f"stored judges: {', '.join(known) or 'none'}", USAGE)
+        check_judge_judged(store, args.judge, args.dataset, args.db)
         try:
             paths = export_official(store, args.out, dataset=args.dataset, model=args.model,
                                     judge=args.judge, relative_paths=args.relative_paths)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
+from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, check_judge_judged, store_at
 
 
 def register(sub) -> None:
@@ -34,14 +34,7 @@ def run(args) -> int:
     if args.paired or args.judges:
         return run_analyses(args, db)
     with store_at(db, for_reading=True) as store:
-        if args.judge is not None:  # a judge that judged nothing here is a typo, not a table of blanks
-            from realunify_arena.agreement import polling_judges
-
-            known = polling_judges(store, args.dataset)
-            if args.judge not in known:
-                raise CommandError(f"--judge {args.judge}: judged no UEG runs"
-                                   f"{f' of dataset {args.dataset!r}' if args.dataset else ''} in {db}; stored "
-                                   f"judges: {', '.join(known) or 'none'}", USAGE)
+        check_judge_judged(store, args.judge, args.dataset, db)
         reports = reports_from_store(store, dataset=args.dataset, judge=args.judge)
     if not reports:
         raise CommandError(f"{db} holds no runs" + (f" of dataset {args.dataset!r}" if args.dataset else ""),
@@ -72,7 +65,6 @@ def _check_plot_format(path: str) -> None:
 def run_analyses(args, db: Path) -> int:
     """``report --paired`` and/or ``report --judges A,B,...`` on the store at ``db``."""
     from realunify_arena import agreement, paired
-    from realunify_arena.commands._options import USAGE
 
     judges = [j.strip() for j in args.judges.split(",") if j.strip()] if args.judges else None
     with store_at(db, for_reading=True) as store:
