@@ -15,9 +15,9 @@ from pathlib import Path
 from realunify_arena.benchmark.schema import (
     CATEGORIES,
     GEU_TASKS,
+    TRACKS,
     AnyInstance,
     GEUInstance,
-    TRACKS,
     PollingQuestion,
     Track,
     UEGInstance,
