@@ -108,6 +108,19 @@ class _Entry:
     images: dict[StepRole, Path]  # generated / edited image files
     judgments: dict[str, dict]
     digest: str = ""
+    trace: Trace | None = None  # with its images decoded, once they are
+
+
+@dataclass
+class ReadResults:
+    """Result files read and checked, with nothing stored yet (``read_results``); ``store_results`` stores them."""
+
+    path: Path
+    folder: Path
+    model: str
+    data: Dataset | None
+    summary: ImportSummary
+    entries: list[_Entry]
 
 
 def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
@@ -121,6 +134,19 @@ def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode]
     dataset is named after the folder (as ``benchmark.load`` names it). Returns an ``ImportSummary``; raises
     ``ImportFailed`` listing every problem, and then nothing was written.
     """
+    read = read_results(path, model, modes=modes, data=data, judge_name=judge_name)
+    return store_results(store, read, replace=replace)
+
+
+def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES, data: Dataset | None = None,
+                 judge_name: str = DEFAULT_JUDGE_NAME, decode: bool = False) -> ReadResults:
+    """Read and check the result files at ``path`` (``import_results``'s arguments) without a store, so a
+    refused import never needs (or creates) one. ``decode``: also decode every image now (the store is new,
+    so every entry will be stored): then only the store itself can still refuse the import.
+
+    Raises:
+        ImportFailed: every problem found in the files (and the names given).
+    """
     path = Path(path)
     modes = tuple(modes)
     if not isinstance(model, str) or not model.strip() or model != model.strip():
@@ -131,11 +157,6 @@ def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode]
                                                            f"other than {HUMAN!r} and {ANSWER_PARSER!r}")])
     folder = path if path.is_dir() else path.parent
     dataset = data.name if data is not None else folder.resolve().name
-    own = settings_key(IMPORTED_SETTINGS)
-    if any(r["settings_key"] != own for r in store.runs(dataset=dataset, model=model)):
-        raise ImportFailed([Problem(str(path), None, None, f"model name {model!r} already has runs made here (by "
-                                                           f"eval or the app) on dataset {dataset!r}; import the "
-                                                           "published results under a name of their own")])
     summary = ImportSummary(dataset, model)
     problems: list[Problem] = []
     files = _files(path, modes, problems)
@@ -143,17 +164,32 @@ def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode]
     if not problems and not entries:
         problems.append(Problem(str(path), None, None, "no entry carries results (generated_image, response, "
                                                        "edit_image, judge answers); nothing to import"))
-    if problems:
-        raise ImportFailed(problems)
-
-    stored = store.imported_runs(dataset, model, IMPORTED_SETTINGS)
-    todo = []
     for entry in entries:
         try:
             entry.digest = _digest(entry, judge_name)
         except _UnreadableFile as e:
             problems.append(Problem(entry.file, entry.label, e.field, e.message))
-            continue
+    if decode and not problems:
+        for entry, trace in zip(entries, _traces(entries, model, problems)):
+            entry.trace = trace
+    if problems:
+        raise ImportFailed(problems)
+    return ReadResults(path, folder, model, data, summary, entries)
+
+
+def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportSummary:
+    """Store what ``read_results`` read, in one transaction, or nothing (``ImportFailed``)."""
+    path, folder, model, summary, entries = read.path, read.folder, read.model, read.summary, read.entries
+    dataset = summary.dataset
+    own = settings_key(IMPORTED_SETTINGS)
+    if any(r["settings_key"] != own for r in store.runs(dataset=dataset, model=model)):
+        raise ImportFailed([Problem(str(path), None, None, f"model name {model!r} already has runs made here (by "
+                                                           f"eval or the app) on dataset {dataset!r}; import the "
+                                                           "published results under a name of their own")])
+    problems: list[Problem] = []
+    stored = store.imported_runs(dataset, model, IMPORTED_SETTINGS)
+    todo = []
+    for entry in entries:
         previous = stored.get((entry.instance.uid, entry.mode))
         if previous is not None and previous["digest"] == entry.digest:
             continue
@@ -162,9 +198,12 @@ def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode]
             problems.append(Problem(entry.file, entry.label, None, f"changed since it was imported{when}; "
                                                                    "pass --replace to re-import it"))
         todo.append(entry)
-    traces = _traces(todo, model, problems)  # decodes the new and changed entries' images
+    undecoded = [e for e in todo if e.trace is None]  # decodes the new and changed entries' images
+    for entry, trace in zip(undecoded, _traces(undecoded, model, problems)):
+        entry.trace = trace
     if problems:
         raise ImportFailed(problems)
+    traces = [entry.trace for entry in todo]
     for trace in traces:
         for step in trace.steps:
             if step.image is not None:
@@ -180,7 +219,7 @@ def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode]
         counts = store.save_imported(dataset, items, replace=replace)
     except ImportConflict as e:  # another import of the same model landed in between
         raise ImportFailed([Problem(str(path), None, None, str(e))]) from None
-    remember_source(store, data if data is not None else Dataset(dataset, root=folder))
+    remember_source(store, read.data if read.data is not None else Dataset(dataset, root=folder))
     summary.new, summary.replaced = counts["new"], counts["replaced"]
     summary.unchanged = len(entries) - counts["new"] - counts["replaced"]
     return summary

@@ -108,20 +108,23 @@ def run(args) -> int:
           f"judge {args.judge}, settings {options.to_dict()}"
           + (f"; rank {shard.rank} of {shard.size}" if shard.size > 1 else ""), file=sys.stderr)
 
-    with store_at(args.db, create=True) as store:
-        pool = ModelPool(cards, device=device)
-        try:
-            summary = evaluate(dataset, args.model, build_judge(args.judge, pool), store, pool, modes=modes,
-                               track=args.track, limit=args.limit, options=options, shard=shard,
-                               progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS,
-                               retry_errors=args.retry_errors)
-        except ModelUnavailable as e:
-            raise CommandError(str(e), PROBLEMS) from e
-        except KeyboardInterrupt:
-            raise CommandError(f"interrupted; everything finished so far is in {store.path}: rerun the same "
-                               "command to resume", INTERRUPTED) from None
-        finally:
-            pool.close()
+    pool = ModelPool(cards, device=device)
+    try:
+        if not args.db.exists():  # a new store: every run is to do, so the model loads before the store is
+            pool.preload([args.model])  # created, and a model that cannot run here leaves none behind
+        with store_at(args.db, create=True) as store:
+            try:
+                summary = evaluate(dataset, args.model, build_judge(args.judge, pool), store, pool, modes=modes,
+                                   track=args.track, limit=args.limit, options=options, shard=shard,
+                                   progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS,
+                                   retry_errors=args.retry_errors)
+            except KeyboardInterrupt:
+                raise CommandError(f"interrupted; everything finished so far is in {store.path}: rerun the same "
+                                   "command to resume", INTERRUPTED) from None
+    except ModelUnavailable as e:
+        raise CommandError(str(e), PROBLEMS) from e
+    finally:
+        pool.close()
     prefix = f"[rank {shard.rank}] " if shard.size > 1 else ""
     for line in summary.lines():
         print(prefix + line)

@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from realunify_arena.benchmark import load
-    from realunify_arena.importing import DEFAULT_JUDGE_NAME, ImportFailed, import_results
+    from realunify_arena.importing import DEFAULT_JUDGE_NAME, ImportFailed, read_results, store_results
 
     data = None
     if args.data is not None:
@@ -42,13 +42,14 @@ def run(args) -> int:
         if not data.instances:
             shown = "".join(f"\n  {p}" for p in data.problems[:20])
             raise CommandError(f"--data {args.data}: no usable instances{shown}", USAGE)
-    with store_at(args.db, create=True) as store:
-        try:
-            summary = import_results(store, args.path, args.model, modes=MODE_CHOICES[args.mode], data=data,
-                                     judge_name=args.judge_name or DEFAULT_JUDGE_NAME, replace=args.replace)
-        except ImportFailed as e:
-            shown = "".join(f"\n  {p}" for p in e.problems)
-            raise CommandError(f"{len(e.problems)} problem(s); nothing was written:{shown}", PROBLEMS) from e
+    try:  # the files are read and checked first: a refused import creates no store
+        read = read_results(args.path, args.model, modes=MODE_CHOICES[args.mode], data=data,
+                            judge_name=args.judge_name or DEFAULT_JUDGE_NAME, decode=not args.db.exists())
+        with store_at(args.db, create=True) as store:
+            summary = store_results(store, read, replace=args.replace)
+    except ImportFailed as e:
+        shown = "".join(f"\n  {p}" for p in e.problems)
+        raise CommandError(f"{len(e.problems)} problem(s); nothing was written:{shown}", PROBLEMS) from e
     for line in summary.lines():
         print(line)
     return 0

@@ -22,6 +22,8 @@ def run(args) -> int:
             raise CommandError(f"no database at {source_path}", USAGE)
         if source_path.resolve() == args.db.resolve():
             raise CommandError(f"{source_path} is the target store itself", USAGE)
+        with store_at(source_path, for_reading=True):  # each source opens before the target is created
+            pass
     with store_at(args.db, create=True) as target:
         for source_path in args.sources:
             with store_at(source_path, for_reading=True) as source:

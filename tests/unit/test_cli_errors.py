@@ -216,3 +216,61 @@ def test_export_official_with_a_judge_that_judged_nothing_is_a_usage_error(tmp_p
     err = capsys.readouterr().err
     assert err.startswith("export: error: --judge gtp-4.1: judged no UEG runs") and "stored judges: none" in err, err
     assert not out.exists()
+
+
+def _store_files(db: Path) -> list[str]:
+    """The store file and its companions (``.lock``, ``.sync``, ``-wal`` ...) at ``db``."""
+    return sorted(p.name for p in db.parent.glob(db.name + "*"))
+
+
+@pytest.mark.parametrize("what", ["missing-folder", "bad-json"])
+def test_import_results_that_refuses_its_input_creates_no_store(tmp_path, capsys, what):
+    """Before: the store (with .lock and .sync) was created, then the input refused: 'nothing was written'."""
+    source = tmp_path / "nonexistent"
+    if what == "bad-json":
+        source.mkdir()
+        (source / "GEU_direct.json").write_text("[{")
+    db = tmp_path / "new.db"
+    assert main(["import-results", str(source), "--model", "m", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("import-results: error: ") and "nothing was written" in err
+    assert ("no such file or folder" if what == "missing-folder" else "GEU_direct.json: invalid JSON") in err
+    assert _store_files(db) == []
+
+
+def test_import_results_whose_image_cannot_be_decoded_creates_no_store(tmp_path, capsys):
+    """An image that exists (so it hashes) but is no image is found before a new store is created."""
+    source = tmp_path / "results"
+    source.mkdir()
+    (source / "not.png").write_bytes(b"not an image")
+    (source / "UEG_direct.json").write_text(json.dumps([{
+        "index": 1, "task_type": "mental_reconstruction", "prompt": "a cat", "question_list": [
+            {"question": "Is there a cat?", "answer": "yes"}], "generated_image": str(source / "not.png")}]))
+    db = tmp_path / "new.db"
+    code = main(["import-results", str(source), "--model", "m", "--db", str(db)])
+    err = capsys.readouterr().err
+    assert code == 1 and "nothing was written" in err, err
+    assert _store_files(db) == []
+
+
+def test_merge_of_a_source_that_is_not_a_store_creates_no_target(tmp_path, capsys):
+    good = tmp_path / "node0.db"
+    Store.open(good).close()
+    bad = tmp_path / "node1.db"
+    bad.write_bytes(b"this is not a SQLite file" * 100)
+    target = tmp_path / "merged.db"
+    assert main(["merge", str(good), str(bad), "--db", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("merge: error: ") and str(bad) in err and "Traceback" not in err
+    assert _store_files(target) == []
+
+
+def test_eval_of_a_model_that_cannot_run_here_creates_no_store(tmp_path, capsys, monkeypatch):
+    """Before: the new store was created, then loading the model (no API key) refused the eval."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    db = tmp_path / "new.db"
+    assert main(["eval", "--model", "gpt-4.1", "--track", "GEU", "--limit", "1", "--no-progress",
+                 "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "eval: error: gpt-4.1: API key variable OPENAI_API_KEY is unset" in err and "Traceback" not in err
+    assert _store_files(db) == []
