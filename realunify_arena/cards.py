@@ -33,6 +33,7 @@ from realunify_arena.families import (
     GenerationOptions,
 )
 from realunify_arena.redaction import register_secret_env
+from realunify_arena.systems import model_name_problem
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CARD_REF = "card:"  # a pair's checkpoint may name another card instead of weights
@@ -275,11 +276,15 @@ def load_card(path: Path | str) -> ModelCard:
             project README's "Models" section).
 
     Raises:
-        CardError: the file cannot be read, is not UTF-8 YAML, is not a map, or a field is wrong; the
+        CardError: the file name is no model name (``systems.MODEL_NAME_RULE``), the file cannot be read,
+            is not UTF-8 YAML, is not a map, or a field is wrong; the
             message is ``"{path}: field '{key}': {what was expected}, got {value}"`` (up to three wrong
             fields, separated by ``"; "``).
     """
     path = Path(path)
+    problem = model_name_problem(path.stem)
+    if problem:  # the card's name is its file name, and becomes a system name and an export folder
+        raise CardError(f"{path}: the file name (the card's name) {problem}")
     raw = _read(path)
     if not isinstance(raw, dict):
         raise CardError(f"{path}: expected a YAML map of card fields, got {type(raw).__name__}")

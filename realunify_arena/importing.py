@@ -50,6 +50,7 @@ from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_ju
 from realunify_arena.protocols import MODES
 from realunify_arena.reporting import OFFICIAL_MODES, RESULT_FIELDS
 from realunify_arena.store import ImportConflict, now, settings_key
+from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
 
 IMPORTED_SETTINGS = {"imported": True}  # the settings every imported run is stored under (part of its key)
@@ -149,9 +150,8 @@ def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
     """
     path = Path(path)
     modes = tuple(modes)
-    if not isinstance(model, str) or not model.strip() or model != model.strip():
-        raise ImportFailed([Problem(str(path), None, None, f"model name {model!r}: expected a non-empty name "
-                                                           "without surrounding spaces")])
+    if model_name_problem(model):
+        raise ImportFailed([Problem(str(path), None, None, f"model name {model_name_problem(model)}")])
     if not isinstance(judge_name, str) or not judge_name.strip() or judge_name in (HUMAN, ANSWER_PARSER):
         raise ImportFailed([Problem(str(path), None, None, f"judge name {judge_name!r}: expected a non-empty name "
                                                            f"other than {HUMAN!r} and {ANSWER_PARSER!r}")])

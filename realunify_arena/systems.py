@@ -6,6 +6,7 @@ and exports carry (e.g. ``janus-pro-1b:stepwise``). A leaf module: it imports no
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +16,31 @@ Mode = Literal["direct", "stepwise"]
 MODES: tuple[Mode, ...] = ("direct", "stepwise")  # the paper's two protocols, direct first as in Table 2
 # ``--mode`` of the commands that run or read runs: one protocol, or both
 MODE_CHOICES: dict[str, tuple[Mode, ...]] = {"direct": ("direct",), "stepwise": ("stepwise",), "both": MODES}
+
+# A model name (a card's file stem, an imported model's --model) is also part of a system's text form, a CSV
+# and Markdown table cell and a folder name in exports: so one line, no ':' or '/', and a short file name.
+MODEL_NAME_MAX = 100
+MODEL_NAME_RULE = (f"1 to {MODEL_NAME_MAX} ASCII letters, digits, '.', '_' or '-', starting with a letter or digit "
+                   "(like the model cards' names, e.g. janus-pro-1b)")
+_MODEL_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MODEL_NAME_MAX - 1}}}")
+
+
+def model_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a model name (``MODEL_NAME_RULE``): ``"<name, shortened>: expected ..."``; None when
+    it can."""
+    if isinstance(name, str) and _MODEL_NAME.fullmatch(name):
+        return None
+    size = f" ({len(name)} characters)" if isinstance(name, str) and len(name) > MODEL_NAME_MAX else ""
+    return f"{brief(name)}{size}: expected {MODEL_NAME_RULE}"
+
+
+def system_problem(text: object) -> str | None:
+    """Why ``text`` is no system's text form (``<model>:<direct|stepwise>``, the model a model name): a line
+    naming ``text`` (shortened) and what is expected; None when it is one."""
+    model, sep, mode = text.rpartition(":") if isinstance(text, str) else ("", "", "")
+    if sep and mode in MODES and model_name_problem(model) is None:
+        return None
+    return f"{brief(text)}: expected '<model>:<{'|'.join(MODES)}>', the model {MODEL_NAME_RULE}"
 
 
 @dataclass(frozen=True, order=True)

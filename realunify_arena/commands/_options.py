@@ -132,6 +132,17 @@ def card_named(cards: dict[str, ModelCard], name: str, flag: str = "--model") ->
     return cards[name]
 
 
+def check_model_name(name: str, flag: str = "--model") -> str:
+    """``name``, or a ``CommandError`` (exit 2) when it cannot be a model name (``systems.MODEL_NAME_RULE``):
+    the flag, the name given (shortened) and the rule."""
+    from realunify_arena.systems import model_name_problem
+
+    problem = model_name_problem(name)
+    if problem:
+        raise CommandError(f"{flag} {problem}", USAGE)
+    return name
+
+
 def warn(command: str, message: str) -> None:
     """``"<command>: warning: <message>"`` on standard error; the command goes on."""
     print(f"{command}: warning: {message}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
+from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, check_model_name, store_at
 from realunify_arena.systems import MODE_CHOICES
 
 
@@ -17,7 +17,8 @@ def register(sub) -> None:
                     "relative to the current directory. Any problem stops the import and nothing is written; "
                     "importing the same folder again changes nothing.")
     p.add_argument("path", help="result folder or file")
-    p.add_argument("--model", required=True, help="the name the runs are stored (and battle) under")
+    p.add_argument("--model", required=True, help="the name the runs are stored (and battle) under: letters, digits, '.', "
+                                                    "'_' or '-', as a model card's name")
     p.add_argument("--mode", choices=tuple(MODE_CHOICES), default="both",
                    help="which files to read: *_direct, *_step, or both (default)")
     p.add_argument("--data", default=None,
@@ -36,6 +37,7 @@ def run(args) -> int:
     from realunify_arena.benchmark import load
     from realunify_arena.importing import DEFAULT_JUDGE_NAME, ImportFailed, read_results, store_results
 
+    check_model_name(args.model)
     data = None
     if args.data is not None:
         data = load(args.data)

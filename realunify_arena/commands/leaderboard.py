@@ -118,6 +118,7 @@ def read_votes(path: Path) -> list[dict]:
     left out, as the tab leaves it out of the ratings. Raises ``VotesFileError`` naming the line and field of the first bad vote.
     """
     from realunify_arena.arena import WINNER
+    from realunify_arena.systems import system_problem
 
     if not path.is_file():
         raise VotesFileError(f"no votes file at {path}")
@@ -165,6 +166,8 @@ def read_votes(path: Path) -> list[dict]:
                                      "`export votes` has track, kind, system_a, system_b and choice")
             if allowed and value not in allowed:
                 raise VotesFileError(f"{where}: {name} {value!r} is not one of {', '.join(allowed)}")
+            if not allowed and system_problem(value):  # a newline or ':' in a name would break the tables
+                raise VotesFileError(f"{where}: {name} {system_problem(value)}")
             vote[name] = value
         choice, winner = record.get("choice"), record.get("winner")
         if not choice and isinstance(winner, str):

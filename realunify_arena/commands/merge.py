@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realunify_arena.commands._options import USAGE, CommandError, add_db, store_at
+from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
 
 
 def register(sub) -> None:
-    p = sub.add_parser("merge", help="copy runs, images and judgments from other stores into --db (multi-node eval)")
+    p = sub.add_parser("merge", help="copy runs, images and judgments from other stores into --db (multi-node eval)",
+                       description="Model names are copied as they are; a source holding one that is no model "
+                                   "name (letters, digits, '.', '_' or '-', as a model card's name: an older "
+                                   "import's) is refused whole, before anything is written.")
     p.add_argument("sources", nargs="+", type=Path, help="stores written by other nodes")
     add_db(p, "the store to merge into (created if missing)")
     p.set_defaults(func=run)
@@ -16,14 +19,18 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from realunify_arena.evaluation import merge
+    from realunify_arena.systems import model_name_problem
 
     for source_path in args.sources:
         if not source_path.is_file():
             raise CommandError(f"no database at {source_path}", USAGE)
         if source_path.resolve() == args.db.resolve():
             raise CommandError(f"{source_path} is the target store itself", USAGE)
-        with store_at(source_path, for_reading=True):  # each source opens before the target is created
-            pass
+        with store_at(source_path, for_reading=True) as source:  # each source opens before the target is created
+            bad = sorted(filter(None, map(model_name_problem, {row["model"] for row in source.runs()})))
+        if bad:  # names are copied as they are: one that report and export cannot write stays out
+            raise CommandError(f"{source_path}: its runs are stored under model name {bad[0]}; nothing was "
+                               "merged", PROBLEMS)
     with store_at(args.db, create=True) as target:
         for source_path in args.sources:
             with store_at(source_path, for_reading=True) as source:

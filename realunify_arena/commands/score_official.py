@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from realunify_arena.commands._options import PROBLEMS, CommandError
+from realunify_arena.commands._options import PROBLEMS, CommandError, check_model_name
 
 
 def register(sub) -> None:
@@ -27,6 +27,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from realunify_arena.reporting import OfficialFilesError, markdown, score_official_folders, write_csv, write_json
 
+    if args.model is not None:
+        check_model_name(args.model)
     try:
         reports = score_official_folders(args.path, model=args.model)
     except OfficialFilesError as e:

@@ -274,3 +274,84 @@ def test_eval_of_a_model_that_cannot_run_here_creates_no_store(tmp_path, capsys,
     err = capsys.readouterr().err
     assert "eval: error: gpt-4.1: API key variable OPENAI_API_KEY is unset" in err and "Traceback" not in err
     assert _store_files(db) == []
+
+
+BAD_MODEL_NAMES = ["two\nlines", "a:direct", "../up", "org/model", "bell\x07", "x" * 5000, "x" * 101, "with space",
+                   ".hidden", ""]
+
+
+@pytest.mark.parametrize("name", BAD_MODEL_NAMES, ids=lambda name: repr(name)[:20])
+def test_import_results_refuses_a_model_name_that_is_no_card_name(paths, tmp_path, capsys, name):
+    """Before: any name was stored; a newline broke report's tables, 5000 characters made export fail with
+    'File name too long'. The rule is a model card's: letters, digits, '.', '_', '-', at most 100."""
+    db = tmp_path / "new.db"
+    assert main(["import-results", paths["results"], "--model", name, "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("import-results: error: --model ") and len(err.strip().splitlines()) == 1, err
+    assert len(err) < 400 and "letters, digits" in err and "Traceback" not in err
+    assert _store_files(db) == []
+
+
+@pytest.mark.parametrize("name", ["a", "janus-pro-1b", "Qwen2.5-VL_7B", "x" * 100], ids=lambda name: name[:20])
+def test_import_results_takes_a_model_name_like_a_card_name_and_only_such(paths, tmp_path, capsys, name):
+    db = tmp_path / "ok.db"
+    assert main(["import-results", paths["results"], "--model", f"{name}:direct", "--db", str(db)]) == 2
+    assert main(["import-results", paths["results"], "--model", name, "--db", str(db)]) == 0
+    assert capsys.readouterr().out.startswith(f"{name} on ")
+
+
+def test_score_official_refuses_a_table_name_that_is_no_model_name(paths, capsys):
+    assert main(["score-official", paths["results"], "--model", "a\n| b |"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("score-official: error: --model 'a\\n| b |': expected ") and err.count("\n") == 1, err
+
+
+def test_a_card_whose_file_name_is_no_model_name_is_a_broken_card(tmp_path, capsys):
+    from realunify_arena.cards import CardError, load_cards
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    for stem in ("good-card", "bad:card", "bad card"):
+        (cards / f"{stem}.yaml").write_text(json.dumps({
+            "family": "openai", "description": "d", "capabilities": ["understand"], "checkpoint": "gpt-4.1",
+            "endpoint": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY"}))
+    problems: list[CardError] = []
+    assert list(load_cards(cards, problems=problems)) == ["good-card"]
+    assert sorted(p.path.name for p in problems) == ["bad card.yaml", "bad:card.yaml"]
+    assert all("the file name (the card's name) 'bad" in str(p) for p in problems)
+
+
+def test_merge_refuses_a_source_holding_a_model_name_report_and_export_cannot_write(tmp_path, capsys):
+    import sqlite3
+
+    from realunify_arena.trace import Step, StepRole, Trace
+
+    source = tmp_path / "old.db"
+    store = Store.open(source)
+    try:
+        store.save_trace(Trace("GEU_1_mental_tracking", "fine", "direct", {},
+                               [Step(StepRole.ANSWER, "p", text="A")]), "bundled")
+        store.save_trace(Trace("GEU_2_mental_tracking", "fine", "direct", {},
+                               [Step(StepRole.ANSWER, "p", text="A")]), "bundled")
+    finally:
+        store.close()
+    with sqlite3.connect(source) as conn:  # as an import before the model name rule stored it
+        conn.execute("update runs set model = 'two\nlines' where instance_uid = 'GEU_2_mental_tracking'")
+    conn.close()
+    target = tmp_path / "merged.db"
+    assert main(["merge", str(source), "--db", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"merge: error: {source}: its runs are stored under model name 'two\\nlines'"), err
+    assert len(err.strip().splitlines()) == 1 and _store_files(target) == []
+
+
+@pytest.mark.parametrize("system", ["a\nb:direct", "a:b:direct", "a", "x" * 200 + ":direct"],
+                         ids=lambda name: repr(name)[:20])
+def test_a_votes_file_naming_no_system_is_one_error_line(tmp_path, capsys, system):
+    path = tmp_path / "votes.jsonl"
+    path.write_text(json.dumps({"track": "UEG", "kind": "model_vs_model", "system_a": "b:direct",
+                                "system_b": system, "choice": "A"}) + "\n")
+    assert main(["leaderboard", "--votes", str(path), "--rounds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"leaderboard: error: {path} line 1: system_b ") and "'<model>:<direct|stepwise>'" in err
+    assert len(err.strip().splitlines()) == 1 and len(err) < 500, err
