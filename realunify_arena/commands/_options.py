@@ -125,6 +125,13 @@ def model_cards(models_dir: Path | str | None, problems: list[CardError] | None 
         raise CommandError(str(exc), PROBLEMS) from exc
 
 
+def existing_file(path: Path, flag: str) -> Path:
+    """``path``, or a ``CommandError`` (exit 2) naming ``flag`` when it names no file (nothing, or a folder)."""
+    if not path.is_file():
+        raise CommandError(f"{flag} {path}: {'a folder, not a file' if path.is_dir() else 'no such file'}", USAGE)
+    return path
+
+
 def card_named(cards: dict[str, ModelCard], name: str, flag: str = "--model") -> ModelCard:
     """``cards[name]``, or a ``CommandError`` (exit 2) naming the flag and the known cards."""
     if name not in cards:

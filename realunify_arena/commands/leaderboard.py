@@ -16,7 +16,7 @@ from pathlib import Path
 from realunify_arena import durable
 from realunify_arena.arena import KINDS
 from realunify_arena.benchmark.schema import TRACKS
-from realunify_arena.commands._options import USAGE, CommandError, add_db, store_at
+from realunify_arena.commands._options import USAGE, CommandError, add_db, existing_file, store_at
 
 FORMATS = ("markdown", "csv", "json")
 MIN_VOTES_ENV = "REALUNIFY_MIN_VOTES"
@@ -106,7 +106,7 @@ def _tables_from_store(db: Path):
 def _tables_from_file(path: Path):
     from realunify_arena.ratings import CountTable
 
-    votes = read_votes(path)
+    votes = read_votes(existing_file(path, "--votes"))
     return lambda track, kind: CountTable.from_votes(v for v in votes if v["track"] == track and v["kind"] == kind)
 
 

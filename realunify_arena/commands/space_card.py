@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from realunify_arena import durable
-from realunify_arena.commands._options import PROBLEMS, CommandError
+from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, existing_file
 
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = "---"
@@ -34,7 +34,13 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    readme = _read_text(args.readme) if args.readme.exists() else ""
+    existing_file(args.space, "--space")  # options naming nothing are usage errors, as everywhere
+    if args.readme.exists():
+        readme = _read_text(existing_file(args.readme, "--readme"))
+    elif not args.readme.parent.is_dir():
+        raise CommandError(f"--readme {args.readme}: no folder {args.readme.parent} to write it in", USAGE)
+    else:
+        readme = ""  # a README is made
     wanted = load_space(args.space)
     if args.check:
         current = front_matter(readme, source=str(args.readme))

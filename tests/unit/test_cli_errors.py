@@ -355,3 +355,21 @@ def test_a_votes_file_naming_no_system_is_one_error_line(tmp_path, capsys, syste
     err = capsys.readouterr().err
     assert err.startswith(f"leaderboard: error: {path} line 1: system_b ") and "'<model>:<direct|stepwise>'" in err
     assert len(err.strip().splitlines()) == 1 and len(err) < 500, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["space-card", "--space", "{missing}"], "--space {missing}: no such file"),
+    (["space-card", "--space", "{folder}", "--check"], "--space {folder}: a folder, not a file"),
+    (["space-card", "--readme", "{folder}", "--check"], "--readme {folder}: a folder, not a file"),
+    (["space-card", "--readme", "{missing}/README.md"], "--readme {missing}/README.md: no folder {missing} to"),
+    (["leaderboard", "--votes", "{missing}"], "--votes {missing}: no such file"),
+    (["leaderboard", "--votes", "{folder}"], "--votes {folder}: a folder, not a file"),
+])
+def test_an_input_file_option_naming_no_file_is_a_usage_error_naming_the_option(paths, tmp_path, capsys, argv,
+                                                                                message):
+    """Before: space-card --space /nonexistent was '[Errno 2] No such file or directory', exit 1."""
+    names = {**paths, "missing": str(tmp_path / "nonexistent")}
+    assert main([a.format(**names) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{argv[0]}: error: {message.format(**names)}"), err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "nonexistent").exists()
