@@ -132,6 +132,18 @@ def existing_file(path: Path, flag: str) -> Path:
     return path
 
 
+def out_folder(path: Path, flag: str = "--out") -> Path:
+    """``path``, to be a folder the command writes into (made if missing), or a ``CommandError`` (exit 2),
+    before any work, when it or the nearest existing folder above it is a file."""
+    for place in (path, *path.parents):
+        if place.exists() or place.is_symlink():
+            if place.is_dir():
+                return path
+            what = "names a file" if place == path else f"lies under {place}, a file"
+            raise CommandError(f"{flag} {path}: {what}, not a folder", USAGE)
+    return path
+
+
 def card_named(cards: dict[str, ModelCard], name: str, flag: str = "--model") -> ModelCard:
     """``cards[name]``, or a ``CommandError`` (exit 2) naming the flag and the known cards."""
     if name not in cards:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, check_judge_judged, store_at
+from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged,
+                                               out_folder, store_at)
 
 
 def register(sub) -> None:
@@ -29,6 +30,10 @@ def run(args) -> int:
     from realunify_arena.reporting import markdown, plot, reports_from_store, write_csv, write_json
 
     db = args.db
+    if args.out:  # refused before any work, as a usage error
+        out_folder(Path(args.out))
+    else:
+        out_folder(db.parent / "reports", "the default --out")
     if args.plot:
         _check_plot_format(args.plot)
     if args.paired or args.judges:

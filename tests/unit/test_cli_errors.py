@@ -35,8 +35,6 @@ def paths(tmp_path):
     (["leaderboard", "--db", "{db}", "--out", "{folder}"], "{folder}"),
     (["score-official", "{results}", "--csv", "{folder}"], "{folder}"),
     (["score-official", "{results}", "--json", "{folder}"], "{folder}"),
-    (["generate-instances", "--out", "{file}", "--per-category", "1", "--categories", "world_knowledge"],
-     "{file}"),
     (["backup", "--db", "{db}", "{folder}"], "{folder}"),
 ])
 def test_an_output_path_that_cannot_be_written_is_one_error_line(paths, capsys, argv, culprit):
@@ -373,3 +371,28 @@ def test_an_input_file_option_naming_no_file_is_a_usage_error_naming_the_option(
     err = capsys.readouterr().err
     assert err.startswith(f"{argv[0]}: error: {message.format(**names)}"), err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "nonexistent").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["export", "--format", "official", "--db", "{db}", "--out", "{file}"], "--out {file}: names a file, not a folder"),
+    (["export", "runs", "--db", "{db}", "--out", "{file}/sub"], "--out {file}/sub: lies under {file}, a file, not"),
+    (["report", "--db", "{db}", "--out", "{file}"], "--out {file}: names a file, not a folder"),
+    (["report", "--db", "{db}", "--paired", "--out", "{file}"], "--out {file}: names a file, not a folder"),
+    (["generate-instances", "--out", "{file}", "--per-category", "1", "--categories", "world_knowledge"],
+     "--out {file}: names a file, not a folder"),
+])
+def test_an_out_folder_that_is_a_file_is_a_usage_error_naming_the_option(paths, capsys, argv, message):
+    """Before: export wrote up to '{file}/bundled/.../images: Not a directory' (exit 1); report and
+    generate-instances failed the same way, after the work was done."""
+    before = Path(paths["file"]).read_text()
+    assert main([a.format(**paths) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{argv[0]}: error: {message.format(**paths)}") and err.count("\n") == 1, err
+    assert Path(paths["file"]).read_text() == before
+
+
+def test_report_whose_default_out_folder_is_a_file_says_so(paths, capsys):
+    reports = Path(paths["db"]).parent / "reports"
+    reports.write_text("x")
+    assert main(["report", "--db", paths["db"]]) == 2
+    assert capsys.readouterr().err.startswith(f"report: error: the default --out {reports}: names a file, not a")
