@@ -144,6 +144,16 @@ def out_folder(path: Path, flag: str = "--out") -> Path:
     return path
 
 
+def check_seed(seed: int | None, flag: str = "--seed") -> int | None:
+    """``seed`` (None: not given), or a ``CommandError`` (exit 2) when it is outside ``limits.SEED_MAX``'s range,
+    the one seed range of every command and of a card's settings."""
+    from realunify_arena.limits import SEED_MAX
+
+    if seed is not None and not 0 <= seed <= SEED_MAX:
+        raise CommandError(f"{flag} {seed}: outside the allowed range 0 to {SEED_MAX}", USAGE)
+    return seed
+
+
 def card_named(cards: dict[str, ModelCard], name: str, flag: str = "--model") -> ModelCard:
     """``cards[name]``, or a ``CommandError`` (exit 2) naming the flag and the known cards."""
     if name not in cards:

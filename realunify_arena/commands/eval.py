@@ -13,6 +13,7 @@ from realunify_arena.commands._options import (
     add_db,
     add_models_dir,
     card_named,
+    check_seed,
     model_cards,
     store_at,
     warn,
@@ -49,7 +50,7 @@ def run(args) -> int:
     from realunify_arena.availability import availability
     from realunify_arena.evaluation import Shard, evaluate, select, task_counts
     from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, build_judge
-    from realunify_arena.limits import SEED_MAX, check_options
+    from realunify_arena.limits import check_options
     from realunify_arena.runtime import ModelPool, default_device
 
     judge_chosen = args.judge is not None
@@ -58,6 +59,7 @@ def run(args) -> int:
         raise CommandError(f"--limit {args.limit}: expected a positive number of instances per category")
     if args.judge_attempts is not None and args.judge_attempts < 1:
         raise CommandError(f"--judge-attempts {args.judge_attempts}: expected at least 1")
+    check_seed(args.seed)  # the one seed range (limits.SEED_MAX), as generate-instances checks it
     if args.judge == HUMAN:
         raise CommandError("--judge human: human judgments are entered in the app; give a model card here")
     cards = model_cards(args.models_dir)
@@ -94,8 +96,6 @@ def run(args) -> int:
 
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
     card = cards[args.model]
-    if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
-        raise CommandError(f"--seed {args.seed}: outside the allowed range 0 to {SEED_MAX}", USAGE)
     options = card.options(**({} if args.seed is None else {"seed": args.seed}))
     try:
         check_options(card, options)

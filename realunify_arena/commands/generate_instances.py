@@ -10,7 +10,7 @@ from pathlib import Path
 
 from realunify_arena import durable
 from realunify_arena.benchmark.schema import GEU_TASKS, TRACKS
-from realunify_arena.commands._options import PROBLEMS, CommandError, out_folder
+from realunify_arena.commands._options import PROBLEMS, CommandError, check_seed, out_folder
 
 
 def register(sub) -> None:
@@ -102,6 +102,7 @@ def run(args) -> int:
     from realunify_arena.benchmark.loaders import OFFICIAL_FILES
     from realunify_arena.benchmark.schema import GEUInstance
 
+    check_seed(args.seed)
     out: Path = out_folder(args.out)
     task_types = None if args.categories == "all" else [t.strip() for t in args.categories.split(",") if t.strip()]
     if task_types == []:  # refused before anything is written: an empty set would replace an existing one

@@ -396,3 +396,15 @@ def test_report_whose_default_out_folder_is_a_file_says_so(paths, capsys):
     reports.write_text("x")
     assert main(["report", "--db", paths["db"]]) == 2
     assert capsys.readouterr().err.startswith(f"report: error: the default --out {reports}: names a file, not a")
+
+
+@pytest.mark.parametrize("seed", ["-5", str(2**32)])
+def test_generate_instances_takes_the_seeds_eval_takes(tmp_path, capsys, seed):
+    """Before: generate-instances --seed -5 wrote a set, while eval refused seeds outside 0 to 2**32 - 1."""
+    out = tmp_path / "set"
+    argv = ["generate-instances", "--out", str(out), "--per-category", "1", "--categories", "world_knowledge"]
+    assert main([*argv, "--seed", seed]) == 2
+    err = capsys.readouterr().err
+    assert err == f"generate-instances: error: --seed {seed}: outside the allowed range 0 to {2**32 - 1}\n"
+    assert not out.exists()
+    assert main([*argv, "--seed", str(2**32 - 1)]) == 0 and out.is_dir()
