@@ -130,6 +130,21 @@ def test_analyse_gives_the_table_delta_p_values_and_counts_per_category_and_trac
     assert (ueg.unpaired, ueg.undecided) == (2, 5)
 
 
+def test_track_percentages_round_halves_up_like_the_table():
+    """BAGEL's GEU direct row in the paper: MR-II 37, MT 31, AF 50, CN 39 of 100 -> mean 39.25, printed 39.3
+    (half up, as ``report`` prints it); stepwise all wrong, so Δ = -39.25 -> -39.3."""
+    ps = paired.PairedSet("set", "judge", "m")
+    for k, (task, right) in enumerate((("mental_reconstruction", 37), ("mental_tracking", 31),
+                                       ("attentional_focusing", 50), ("cognitive_navigation", 39))):
+        ps.pairs += _pairs(task, 0, right, 0, 100 - right, start=100 * k)
+    rows = {r.scope: r for r in paired.analyse(ps, rounds=50).rows}
+    cells = paired.row_cells(rows["GEU"])
+    assert cells[paired.HEADER.index("direct %")] == "39.3"
+    assert cells[paired.HEADER.index("stepwise %")] == "0.0"
+    assert cells[paired.HEADER.index("Δ pp")] == "-39.3"
+    assert rows["GEU"].direct == 39.25
+
+
 def test_a_clear_gain_survives_holm_and_is_marked():
     ps = paired.PairedSet("set", "judge", "m")
     ps.pairs = _pairs("world_knowledge", 10, 0, 12, 10) + _pairs("code_to_image", 5, 2, 3, 5, start=100)
