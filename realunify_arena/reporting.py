@@ -262,7 +262,8 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     on each polling question, else from the per-item ``score`` (0/1) that the official generation scorer
     writes. An entry whose run failed (GEU: no ``response``; UEG: ``generated_image`` empty or missing and
     no score) counts as wrong and in "run err", as the official scripts count it; ``"status":
-    "not_supported"`` counts as the paper's "-". Raises OfficialFilesError naming every bad file/entry/field.
+    "not_supported"`` counts as the paper's "-". Raises OfficialFilesError naming every bad file/entry/field
+    (an instance entered twice in one file included: it would be scored twice).
     """
     path = Path(path)
     files = _result_files(path)
@@ -338,16 +339,24 @@ def _has_results(raw: dict) -> bool:
 def _official_entries(file: Path, track: str, problems: list[Problem]) -> list[tuple[dict, AnyInstance]]:
     from realunify_arena.benchmark.loaders import read_json_list
 
-    entries, unread = [], []
+    entries, unread, first_seen = [], [], {}
     data = read_json_list(file, unread)
     problems += [p if p.message.startswith("expected a JSON list")
                  else Problem(p.file, p.entry, p.field, f"not a readable JSON file: {p.message}") for p in unread]
     for position, raw in enumerate(data):
         try:
-            entries.append((raw, parse_entry(raw, track=track, file=file.name, position=position,
-                                             step=file.stem.endswith("_step"))))
+            record = parse_entry(raw, track=track, file=file.name, position=position, step=file.stem.endswith("_step"))
         except EntryErrors as e:
             problems.extend(e.problems)
+            continue
+        key = (record.task_type, record.index)  # an instance; a second copy would be scored twice
+        if key in first_seen:
+            problems.append(Problem(file.name, f"index {record.index} ({record.task_type})", "index",
+                                    f"duplicate entry: this instance is also at position {first_seen[key]} "
+                                    "of the file"))
+            continue
+        first_seen[key] = position
+        entries.append((raw, record))
     return entries
 
 
