@@ -296,3 +296,34 @@ def test_two_judges_of_the_same_runs_agreement_kappa_and_scores(tmp_path):
     with pytest.raises(agreement.JudgeSelectionError, match=r"\['nobody'\] judged no UEG runs"):
         agreement.compare_judges(store, ["judge-a", "nobody"])
     store.close()
+
+
+def test_merge_does_not_hang_a_judgment_on_another_output_stored_under_the_same_key(tmp_path, capsys):
+    """Two nodes ran the same run key (instance, model, mode, settings) and got different images (an API
+    model, another GPU). The merged store keeps the first image; the second node's judge judged the
+    other image, so its verdict must not become a verdict on the kept one (judge agreement and the
+    judge-y table would compare or score an image that judge never saw)."""
+    from PIL import Image
+
+    from realunify_arena.cli import main
+
+    uid = "UEG_1_world_knowledge"
+    nodes = []
+    for name, colour, judge, replies in (("a", "red", "judge-x", RIGHT), ("b", "blue", "judge-y", WRONG)):
+        store = Store.open(tmp_path / name / "arena.db")
+        trace = Trace(uid, "m", "direct", {"seed": 3},
+                      [Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), colour))])
+        _poll(store, store.save_trace(trace, "set"), judge, replies)
+        store.close()
+        nodes.append(str(tmp_path / name / "arena.db"))
+    target = tmp_path / "all" / "arena.db"
+    assert main(["merge", *nodes, "--db", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert f"{nodes[1]}: 0 new runs, 0 new judgments; 1 run(s) differ" in out
+    store = Store.open(target)
+    (run,) = store.runs()
+    (step,) = store.load_trace(run["id"]).steps
+    assert store.get_image(step.image_sha).getpixel((0, 0)) == (255, 0, 0)  # the first node's image is kept
+    assert store.find_judgment(run["id"], "judge-x")["score"] == 1
+    assert store.find_judgment(run["id"], "judge-y") is None  # it judged the blue image, not this one
+    store.close()
