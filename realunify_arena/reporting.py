@@ -517,14 +517,18 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
     verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
     if verdict is not None and "questions" in verdict["details"]:  # the human verdict counts voters instead
         fields["question_list"] = [
-            {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q["replies"])}
+            {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q)}
             for q in verdict["details"]["questions"]]
     return fields
 
 
-def _deciding_reply(replies: list[str]) -> str:
-    """The reply whose yes/no counted, or the last unparseable one (so the judge error carries over)."""
-    return next((r for r in replies if parse_yes_no(r) is not None), replies[-1] if replies else "")
+def _deciding_reply(question: dict) -> str:
+    """The reply whose yes/no counted, or the last unparseable one (so the judge error carries over). The
+    voters' majority (``judge human``) keeps no replies, only its verdict: that yes/no, or "" on a tie."""
+    replies = question.get("replies") or []
+    if not replies:
+        return question.get("verdict") or ""
+    return next((r for r in replies if parse_yes_no(r) is not None), replies[-1])
 
 
 def _copy_image(store, sha: str, folder: Path, relative: bool = False) -> str:
