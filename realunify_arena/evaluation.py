@@ -168,9 +168,11 @@ def merge(source, target) -> tuple[int, int, int]:
     the same key (dataset, instance, model, mode, settings).
 
     For evaluations whose nodes cannot share one SQLite file (WAL needs local disk): each node writes
-    its own store, then the stores are merged. Merging twice adds nothing. Where two nodes ran the same
-    key and got different outputs (status, text or image), the stored run is kept and the source's
-    judgments of its own output are not copied: they judged an output the kept run does not hold.
+    its own store, then the stores are merged. Merging twice adds nothing. A run pinned in the source (an
+    ``eval`` or imported run, which the Leaderboard table and stored battles show) is pinned in the target
+    too. Where two nodes ran the same key and got different outputs (status, text or image), the stored
+    run is kept and the source's judgments of its own output are not copied: they judged an output the
+    kept run does not hold.
     """
     new_runs = new_judgments = differing = 0
     target_ids = {}
@@ -185,7 +187,7 @@ def merge(source, target) -> tuple[int, int, int]:
         elif _output(target.load_trace(existing)) != _output(trace):
             differing += 1
             continue
-        target_ids[row["id"]] = target.save_trace(trace, row["dataset"])
+        target_ids[row["id"]] = target.save_trace(trace, row["dataset"], pin=row["pinned_at"] is not None)
     for j in source.judgments():
         run_id = target_ids.get(j["run_id"])
         if run_id is not None and target.find_judgment(run_id, j["judge"]) is None:

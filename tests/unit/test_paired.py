@@ -327,3 +327,22 @@ def test_merge_does_not_hang_a_judgment_on_another_output_stored_under_the_same_
     assert store.find_judgment(run["id"], "judge-x")["score"] == 1
     assert store.find_judgment(run["id"], "judge-y") is None  # it judged the blue image, not this one
     store.close()
+
+
+def test_merge_keeps_which_runs_are_pinned(tmp_path, capsys):
+    """eval and import-results pin their runs (the Leaderboard tab's table and stored arena battles use only
+    those); a node's pinned run stays pinned in the merged store, a one-off Explore run stays unpinned."""
+    from realunify_arena.cli import main
+
+    node = Store.open(tmp_path / "node" / "arena.db")
+    mt = "mental_tracking"
+    for uid, pin in ((f"GEU_1_{mt}", True), (f"GEU_2_{mt}", False)):
+        trace = Trace(uid, "m", "direct", {"seed": 3}, [Step(StepRole.ANSWER, "p", text="A")])
+        _mcq(node, node.save_trace(trace, "set", pin=pin), 1)
+    node.close()
+    target = tmp_path / "all" / "arena.db"
+    assert main(["merge", str(tmp_path / "node" / "arena.db"), "--db", str(target)]) == 0
+    store = Store.open(target)
+    assert [r["instance_uid"] for r in store.runs(pinned=True)] == [f"GEU_1_{mt}"]
+    assert [r["instance_uid"] for r in store.runs(pinned=False)] == [f"GEU_2_{mt}"]
+    store.close()
