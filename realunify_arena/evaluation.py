@@ -170,7 +170,8 @@ def merge(source, target) -> tuple[int, int, int]:
     For evaluations whose nodes cannot share one SQLite file (WAL needs local disk): each node writes
     its own store, then the stores are merged. Merging twice adds nothing. A run pinned in the source (an
     ``eval`` or imported run, which the Leaderboard table and stored battles show) is pinned in the target
-    too. Where two nodes ran the same key and got different outputs (status, text or image), the stored
+    too, and an imported run keeps the record of where it came from (so importing the same files again
+    changes nothing). Where two nodes ran the same key and got different outputs (status, text or image), the stored
     run is kept and the source's judgments of its own output are not copied: they judged an output the
     kept run does not hold.
     """
@@ -188,6 +189,9 @@ def merge(source, target) -> tuple[int, int, int]:
             differing += 1
             continue
         target_ids[row["id"]] = target.save_trace(trace, row["dataset"], pin=row["pinned_at"] is not None)
+        origin = source.run_origin(row["id"])
+        if origin is not None:
+            target.keep_origin(target_ids[row["id"]], origin)
     for j in source.judgments():
         run_id = target_ids.get(j["run_id"])
         if run_id is not None and target.find_judgment(run_id, j["judge"]) is None:
