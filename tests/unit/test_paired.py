@@ -346,3 +346,11 @@ def test_merge_keeps_which_runs_are_pinned(tmp_path, capsys):
     assert [r["instance_uid"] for r in store.runs(pinned=True)] == [f"GEU_1_{mt}"]
     assert [r["instance_uid"] for r in store.runs(pinned=False)] == [f"GEU_2_{mt}"]
     store.close()
+
+
+def test_agreement_shares_round_halves_up_as_every_other_figure():
+    """9 of 16 questions agree: 56.25% prints 56.3% (half up, as the table and the paper print), not
+    Python's half-even 56.2%; 1 of 8 instances: 12.5%."""
+    row = agreement.PairAgreement("a", "b", agreement.ALL, 16, 9 / 16, None, 8, 1 / 8, None)
+    md = agreement.markdown(agreement.Comparison("set", ["a", "b"], [row]))
+    assert "| a | b | all UEG | 16 | 56.3% | - | 8 | 12.5% | - |" in md
