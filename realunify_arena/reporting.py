@@ -260,8 +260,9 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     GEU entries are scored from ``response`` (``model_response`` as SenseNova-U1 writes it; a list counts
     by its first element) with the official letter extraction; UEG entries from a ``judge_answer`` field
     on each polling question, else from the per-item ``score`` (0/1) that the official generation scorer
-    writes. An entry whose run failed (GEU: no ``response``; UEG: ``generated_image`` empty or missing and
-    no score) counts as wrong and in "run err", as the official scripts count it; ``"status":
+    writes. An entry whose run failed (GEU: no ``response``; UEG: ``generated_image`` empty, even beside
+    judge replies, or missing with no score and no judge reply) counts as wrong and in "run err", as the
+    official scripts count it; ``"status":
     "not_supported"`` counts as the paper's "-". Raises OfficialFilesError naming every bad file/entry/field
     (an instance entered twice in one file included: it would be scored twice).
     """
@@ -389,14 +390,15 @@ def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, fil
         judgment = mcq_judgment(record, response)
         return Outcome(**base, status=Status.OK, score=judgment.score, strict=judgment.details["strict_score"])
     answers = [item.get("judge_answer") for item in raw["question_list"]]
+    image = raw.get("generated_image")
+    if isinstance(image, list):  # SenseNova-U1 writes a list; its scorer takes the last
+        image = image[-1] if image else None
+    has_image = isinstance(image, str) and bool(image.strip())
+    if "score" in raw and all(a is None for a in answers):
+        return _scored(raw, base, file, label, problems)
+    if not has_image and ("generated_image" in raw or all(a is None for a in answers)):
+        return failed  # the official scorer scores an empty generated_image 0, whatever a judge said of it
     if all(a is None for a in answers):
-        if "score" in raw:
-            return _scored(raw, base, file, label, problems)
-        image = raw.get("generated_image")
-        if isinstance(image, list):  # SenseNova-U1 writes a list; its scorer takes the last
-            image = image[-1] if image else None
-        if not isinstance(image, str) or not image.strip():
-            return failed
         return Outcome(**base, status=Status.OK)  # an image, not judged yet
     for i, a in enumerate(answers):
         if not isinstance(a, str):
