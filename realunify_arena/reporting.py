@@ -430,7 +430,7 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
     ``relative_paths`` they are written ``./images/<sha>.png`` instead (the folder can be moved, and the
     official scorer must then run from inside it). A file holds an entry only for a run that was made and
     that the model could do: a mode never run, or ``not_supported``, is left out (a file with no entries is
-    not written), so every entry carries what the official scorer reads. A failed run is written with
+    not written; LookupError when no file at all is), so every entry carries what the official scorer reads. A failed run is written with
     ``"generated_image": ""`` or ``"response": ""``, which the official scripts score 0.
     With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer``,
     so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
@@ -456,6 +456,10 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
             folder = Path(out_dir) / _safe(name) / _safe(label)
             if mine:
                 written += _write_system(store, source, mine, folder, judge, relative_paths)
+    if not written:
+        raise LookupError(f"no result file to write: every stored run{f' of dataset {dataset!r}' if dataset else ''}"
+                          f"{f' by {model!r}' if model else ''} in {store.path} is one its model cannot do "
+                          "(not_supported, the paper's \"-\"), which gets no entry")
     return written
 
 

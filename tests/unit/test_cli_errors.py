@@ -216,3 +216,20 @@ def test_export_official_with_a_judge_that_judged_nothing_is_a_usage_error(tmp_p
     err = capsys.readouterr().err
     assert err.startswith("export: error: --judge gtp-4.1: judged no UEG runs") and "stored judges: none" in err, err
     assert not out.exists()
+
+
+def test_export_official_with_only_runs_the_model_cannot_do_says_there_is_nothing_to_write(tmp_path, capsys):
+    """Before: a store holding only not_supported runs (tiny-janus on GEU stepwise) exported nothing, printed
+    nothing and exited 0, as if files had been written; with no runs at all it is one error line, exit 1."""
+    from realunify_arena.trace import Status, Trace
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    store.save_trace(Trace("GEU_0_mental_tracking", "m", "stepwise", {"seed": 0}, [], Status.NOT_SUPPORTED),
+                     "bundled")
+    store.close()
+    out = tmp_path / "out"
+    assert main(["export", "--format", "official", "--db", str(db), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("export: error: ") and "not_supported" in err and len(err.strip().splitlines()) == 1, err
+    assert not list(out.rglob("*.json")) if out.exists() else True
