@@ -22,6 +22,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from itertools import combinations
 from pathlib import Path
 
@@ -174,7 +175,9 @@ AGREEMENT_HEADER = ["Judge A", "Judge B", "Scope", "questions", "agreement", "κ
 
 
 def _share(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
+    """A share as a percentage, halves up like every other figure (9/16 -> 56.3%; the share is a count over
+    a count, so the exact fraction is recovered from the float)."""
+    return "-" if x is None else f"{percent(100 * Fraction(x).limit_denominator(10 ** 9))}%"
 
 
 def _kappa(x: float | None) -> str:

@@ -162,32 +162,51 @@ def _bar(items: list, label: str, shard: Shard, enabled: bool):
                 unit="item", dynamic_ncols=True, leave=True)
 
 
-def merge(source, target) -> tuple[int, int]:
-    """Copy into ``target`` the runs (with their image files) and judgments it lacks; returns how many of each.
+def merge(source, target) -> tuple[int, int, int]:
+    """Copy into ``target`` the runs (with their image files) and judgments it lacks; returns how many runs
+    and judgments were new, and how many source runs differ from the run ``target`` already holds under
+    the same key (dataset, instance, model, mode, settings).
 
     For evaluations whose nodes cannot share one SQLite file (WAL needs local disk): each node writes
-    its own store, then the stores are merged. Merging twice adds nothing.
+    its own store, then the stores are merged. Merging twice adds nothing. A run pinned in the source (an
+    ``eval`` or imported run, which the Leaderboard table and stored battles show) is pinned in the target
+    too, and an imported run keeps the record of where it came from (so importing the same files again
+    changes nothing). Where two nodes ran the same key and got different outputs (status, text or image), the stored
+    run is kept and the source's judgments of its own output are not copied: they judged an output the
+    kept run does not hold.
     """
-    new_runs = new_judgments = 0
+    new_runs = new_judgments = differing = 0
     target_ids = {}
     for row in source.runs():
         trace = source.load_trace(row["id"])
-        if target.find_run(row["dataset"], trace.instance_uid, trace.model, trace.mode, trace.settings) is None:
+        existing = target.find_run(row["dataset"], trace.instance_uid, trace.model, trace.mode, trace.settings)
+        if existing is None:
             for step in trace.steps:
                 if step.image_sha:
                     _copy_file(source.image_path(step.image_sha), target.image_path(step.image_sha))
             new_runs += 1
-        target_ids[row["id"]] = target.save_trace(trace, row["dataset"])
+        elif _output(target.load_trace(existing)) != _output(trace):
+            differing += 1
+            continue
+        target_ids[row["id"]] = target.save_trace(trace, row["dataset"], pin=row["pinned_at"] is not None)
+        origin = source.run_origin(row["id"])
+        if origin is not None:
+            target.keep_origin(target_ids[row["id"]], origin)
     for j in source.judgments():
-        run_id = target_ids[j["run_id"]]
-        if target.find_judgment(run_id, j["judge"]) is None:
+        run_id = target_ids.get(j["run_id"])
+        if run_id is not None and target.find_judgment(run_id, j["judge"]) is None:
             target.save_judgment(run_id, j["judge"], {k: j[k] for k in ("kind", "score", "details", "errors")})
             new_judgments += 1
     for name in {row["dataset"] for row in source.runs()}:
         location = source.dataset_source(name)
         if location is not None:
             target.remember_dataset_source(name, location)
-    return new_runs, new_judgments
+    return new_runs, new_judgments, differing
+
+
+def _output(trace) -> tuple:
+    """What a judge saw of a run: its status and each step's text and image."""
+    return trace.status, [(step.role, step.text, step.image_sha) for step in trace.steps]
 
 
 def _copy_file(source: Path, target: Path) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -115,8 +116,19 @@ def parse_yes_no(reply: str | None) -> Verdict | None:
     words = strip_reasoning(reply).split()
     if not words:
         return None
-    first = words[0].strip(_EDGE_CHARS).lower()
+    first = _strip_punctuation(words[0]).lower()
     return first if first in ("yes", "no") else None
+
+
+def _strip_punctuation(word: str) -> str:
+    """``word`` without the punctuation at either end, any script's (an em dash, an ellipsis, "。", "！",
+    "「」" as much as ASCII's), so "Yes—" and "Yes。" read as yes; "Yes/No" keeps its inner slash."""
+    start, end = 0, len(word)
+    while start < end and (word[start] in _EDGE_CHARS or unicodedata.category(word[start]).startswith("P")):
+        start += 1
+    while end > start and (word[end - 1] in _EDGE_CHARS or unicodedata.category(word[end - 1]).startswith("P")):
+        end -= 1
+    return word[start:end]
 
 
 def _strip_phrases(reply: str, phrases: tuple[str, ...] = ANSWER_PHRASES) -> str:

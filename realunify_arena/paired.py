@@ -29,6 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -253,8 +254,10 @@ def _row(scope: str, name: str, strata: dict[str, list[Pair]], paired: PairedSet
     if not pairs:
         return Row(scope, name, 0, 0, 0, 0, 0, None, None, None, None, None, None, None, **left)
     live = [ps for ps in strata.values() if ps]
-    direct = 100 * sum(np.mean([p.direct for p in ps]) for ps in live) / len(live)
-    stepwise = 100 * sum(np.mean([p.stepwise for p in ps]) for ps in live) / len(live)
+    # Exact fractions, as the table keeps them: a float mean can land just under a half (39.25 as
+    # 39.24999...) and print rounded down where the table rounds it up.
+    direct = 100 * sum((Fraction(sum(p.direct for p in ps), len(ps)) for ps in live), Fraction(0)) / len(live)
+    stepwise = 100 * sum((Fraction(sum(p.stepwise for p in ps), len(ps)) for ps in live), Fraction(0)) / len(live)
     low, high = paired_interval([np.array([p.stepwise - p.direct for p in ps]) for ps in live],
                                 rounds=rounds, seed=seed)
     return Row(scope, name, len(pairs), both, hurt, helped, neither, float(direct), float(stepwise),

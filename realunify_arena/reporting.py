@@ -260,9 +260,10 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     GEU entries are scored from ``response`` (``model_response`` as SenseNova-U1 writes it; a list counts
     by its first element) with the official letter extraction; UEG entries from a ``judge_answer`` field
     on each polling question, else from the per-item ``score`` (0/1) that the official generation scorer
-    writes. An entry whose run failed (GEU: no ``response``; UEG: ``generated_image`` empty or missing and
-    no score) counts as wrong and in "run err", as the official scripts count it; ``"status":
-    "not_supported"`` counts as the paper's "-". Raises OfficialFilesError naming every bad file/entry/field.
+    writes. An entry whose run failed (GEU: no ``response``; UEG: ``generated_image`` empty, even beside
+    judge replies, or missing with no score and no judge reply) counts as wrong and in "run err", as the
+    official scripts count it; ``"status": "not_supported"`` counts as the paper's "-". Raises OfficialFilesError naming every bad file/entry/field
+    (an instance entered twice in one file included: it would be scored twice).
     """
     path = Path(path)
     files = _result_files(path)
@@ -338,16 +339,24 @@ def _has_results(raw: dict) -> bool:
 def _official_entries(file: Path, track: str, problems: list[Problem]) -> list[tuple[dict, AnyInstance]]:
     from realunify_arena.benchmark.loaders import read_json_list
 
-    entries, unread = [], []
+    entries, unread, first_seen = [], [], {}
     data = read_json_list(file, unread)
     problems += [p if p.message.startswith("expected a JSON list")
                  else Problem(p.file, p.entry, p.field, f"not a readable JSON file: {p.message}") for p in unread]
     for position, raw in enumerate(data):
         try:
-            entries.append((raw, parse_entry(raw, track=track, file=file.name, position=position,
-                                             step=file.stem.endswith("_step"))))
+            record = parse_entry(raw, track=track, file=file.name, position=position, step=file.stem.endswith("_step"))
         except EntryErrors as e:
             problems.extend(e.problems)
+            continue
+        key = (record.task_type, record.index)  # an instance; a second copy would be scored twice
+        if key in first_seen:
+            problems.append(Problem(file.name, f"index {record.index} ({record.task_type})", "index",
+                                    f"duplicate entry: this instance is also at position {first_seen[key]} "
+                                    "of the file"))
+            continue
+        first_seen[key] = position
+        entries.append((raw, record))
     return entries
 
 
@@ -380,14 +389,15 @@ def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, fil
         judgment = mcq_judgment(record, response)
         return Outcome(**base, status=Status.OK, score=judgment.score, strict=judgment.details["strict_score"])
     answers = [item.get("judge_answer") for item in raw["question_list"]]
+    image = raw.get("generated_image")
+    if isinstance(image, list):  # SenseNova-U1 writes a list; its scorer takes the last
+        image = image[-1] if image else None
+    has_image = isinstance(image, str) and bool(image.strip())
+    if "score" in raw and all(a is None for a in answers):
+        return _scored(raw, base, file, label, problems)
+    if not has_image and ("generated_image" in raw or all(a is None for a in answers)):
+        return failed  # the official scorer scores an empty generated_image 0, whatever a judge said of it
     if all(a is None for a in answers):
-        if "score" in raw:
-            return _scored(raw, base, file, label, problems)
-        image = raw.get("generated_image")
-        if isinstance(image, list):  # SenseNova-U1 writes a list; its scorer takes the last
-            image = image[-1] if image else None
-        if not isinstance(image, str) or not image.strip():
-            return failed
         return Outcome(**base, status=Status.OK)  # an image, not judged yet
     for i, a in enumerate(answers):
         if not isinstance(a, str):
@@ -419,8 +429,9 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
     ``relative_paths`` they are written ``./images/<sha>.png`` instead (the folder can be moved, and the
     official scorer must then run from inside it). A file holds an entry only for a run that was made and
     that the model could do: a mode never run, or ``not_supported``, is left out (a file with no entries is
-    not written), so every entry carries what the official scorer reads. A failed run is written with
-    ``"generated_image": ""`` or ``"response": ""``, which the official scripts score 0.
+    not written; ``LookupError`` when no file at all is), so every entry carries what the official scorer
+    reads. A failed run is written with ``"generated_image": ""`` or ``"response": ""``, which the official
+    scripts score 0.
     With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer``,
     so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
     (a loaded Dataset); without it they are reloaded from where ``eval`` noted the dataset came from.
@@ -445,6 +456,10 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
             folder = Path(out_dir) / _safe(name) / _safe(label)
             if mine:
                 written += _write_system(store, source, mine, folder, judge, relative_paths)
+    if not written:
+        raise LookupError(f"no result file to write: every stored run{f' of dataset {dataset!r}' if dataset else ''}"
+                          f"{f' by {model!r}' if model else ''} in {store.path} is one its model cannot do "
+                          "(not_supported, the paper's \"-\"), which gets no entry")
     return written
 
 
@@ -508,14 +523,18 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
     verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
     if verdict is not None and "questions" in verdict["details"]:  # the human verdict counts voters instead
         fields["question_list"] = [
-            {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q["replies"])}
+            {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q)}
             for q in verdict["details"]["questions"]]
     return fields
 
 
-def _deciding_reply(replies: list[str]) -> str:
-    """The reply whose yes/no counted, or the last unparseable one (so the judge error carries over)."""
-    return next((r for r in replies if parse_yes_no(r) is not None), replies[-1] if replies else "")
+def _deciding_reply(question: dict) -> str:
+    """The reply whose yes/no counted, or the last unparseable one (so the judge error carries over). The
+    voters' majority (``judge human``) keeps no replies, only its verdict: that yes/no, or "" on a tie."""
+    replies = question.get("replies") or []
+    if not replies:
+        return question.get("verdict") or ""
+    return next((r for r in replies if parse_yes_no(r) is not None), replies[-1])
 
 
 def _copy_image(store, sha: str, folder: Path, relative: bool = False) -> str:

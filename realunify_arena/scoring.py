@@ -67,7 +67,8 @@ class SystemScore:
     expected: tuple[str, ...] = ()  # the task types the evaluated data holds
     questions_right: int = 0
     questions_total: int = 0
-    judge_errors: int = 0  # instances left unscored because the judge gave no usable answer
+    judge_errors: int = 0  # instances with a polling question the judge gave no usable answer to (unscored,
+    # unless another question already fails the instance: then it scores 0 and is counted here too)
     unscored: int = 0  # instances run but not judged yet
     run_errors: int = 0  # instances on which the model itself failed (scored 0)
     not_supported: int = 0

@@ -984,6 +984,16 @@ class Store:
                           " where run_id = ?", (run_id,))
         return rows[0] if rows else None
 
+    def keep_origin(self, run_id: int, origin: dict) -> None:
+        """Record where run ``run_id`` was imported from (``run_origin``'s fields), unless it has a record:
+        how ``merge`` carries an imported run's origin into another store."""
+        def write(db: Database) -> None:
+            db.execute("insert or ignore into run_origins (run_id, folder, file, entry, model, imported_at, digest)"
+                       " values (?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, *(origin[k] for k in ("folder", "file", "entry", "model", "imported_at", "digest"))))
+
+        self.apply(write)
+
     def save_imported(self, dataset: str, items: list[dict], *, replace: bool = False) -> dict[str, int]:
         """Store imported runs in one transaction, each pinned for the arena, with its origin and judgments.
 

@@ -34,6 +34,9 @@ def run(args) -> int:
     with store_at(args.db, create=True) as target:
         for source_path in args.sources:
             with store_at(source_path, for_reading=True) as source:
-                runs, judgments = merge(source, target)
-            print(f"{source_path}: {runs} new runs, {judgments} new judgments")
+                runs, judgments, differing = merge(source, target)
+            print(f"{source_path}: {runs} new runs, {judgments} new judgments"
+                  + (f"; {differing} run(s) differ from the one stored under the same key (instance, model, "
+                     "mode, settings): the stored one is kept, and this store's judgments of them are not "
+                     "copied" if differing else ""))
     return 0

@@ -408,3 +408,18 @@ def test_generate_instances_takes_the_seeds_eval_takes(tmp_path, capsys, seed):
     assert err == f"generate-instances: error: --seed {seed}: outside the allowed range 0 to {2**32 - 1}\n"
     assert not out.exists()
     assert main([*argv, "--seed", str(2**32 - 1)]) == 0 and out.is_dir()
+def test_export_official_with_only_runs_the_model_cannot_do_says_there_is_nothing_to_write(tmp_path, capsys):
+    """Before: a store holding only not_supported runs (tiny-janus on GEU stepwise) exported nothing, printed
+    nothing and exited 0, as if files had been written; with no runs at all it is one error line, exit 1."""
+    from realunify_arena.trace import Status, Trace
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    store.save_trace(Trace("GEU_0_mental_tracking", "m", "stepwise", {"seed": 0}, [], Status.NOT_SUPPORTED),
+                     "bundled")
+    store.close()
+    out = tmp_path / "out"
+    assert main(["export", "--format", "official", "--db", str(db), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("export: error: ") and "not_supported" in err and len(err.strip().splitlines()) == 1, err
+    assert not list(out.rglob("*.json")) if out.exists() else True

@@ -241,6 +241,28 @@ def third_party(folder: Path, bundled, cwd: Path) -> dict:
     return expected
 
 
+def test_merged_imported_runs_keep_their_origin_and_reimport_changes_nothing(exported, tmp_path, capsys):
+    """An imported run records where it came from; a node's store merged into another keeps that record,
+    so importing the same folder into the merged store again changes nothing (it is not "changed since
+    it was imported", which would ask for --replace on all 40 runs)."""
+    folder = exported / "out" / "bundled" / "origin"
+    node, merged = tmp_path / "node" / "arena.db", tmp_path / "all" / "arena.db"
+    args = ["import-results", str(folder), "--model", "published", "--data", "bundled", "--judge-name", JUDGE]
+    assert main([*args, "--db", str(node)]) == 0
+    assert main(["merge", str(node), "--db", str(merged)]) == 0
+    capsys.readouterr()
+    assert main([*args, "--db", str(merged)]) == 0
+    assert "0 runs imported, 40 unchanged, 0 replaced" in capsys.readouterr().out
+    source, target = Store.open(node), Store.open(merged)
+    try:
+        def origins(store):
+            return {(r["instance_uid"], r["mode"]): store.run_origin(r["id"]) for r in store.runs()}
+        assert origins(target) == origins(source) and None not in origins(target).values()
+    finally:
+        source.close()
+        target.close()
+
+
 def test_a_third_party_folder_imports_with_hand_computed_scores(tmp_path, bundled, monkeypatch, capsys):
     cwd = tmp_path / "work"
     cwd.mkdir()

@@ -22,6 +22,8 @@ OPTIONS = ["a red car", "a blue car", "a green car", "no car"]
 @pytest.mark.parametrize(("reply", "verdict"), [
     ("yes", "yes"), ("Yes.", "yes"), ("YES, the cat is red", "yes"), ("**No**", "no"), ("no", "no"),
     ("No, it is not.", "no"), ("  \n yes", "yes"), ("“Yes”", "yes"),
+    # Punctuation beyond ASCII is punctuation too: dashes, an ellipsis, CJK full stops and marks.
+    ("Yes—", "yes"), ("No – it is blue", "no"), ("No…", "no"), ("Yes。", "yes"), ("No！", "no"), ("「Yes」", "yes"),
     ("know", None),  # the official substring test counts this as "no"
     ("The answer is yes", None), ("Yes/No", None), ("Nope", None), ("", None), (None, None), ("y", None),
 ])

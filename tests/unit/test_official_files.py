@@ -205,6 +205,16 @@ def test_a_run_without_a_generated_image_is_wrong_and_stays_in_the_denominator(t
     assert (row["WK"], row["run err"]) == ("33.3/-", "2/-")
 
 
+def test_an_empty_generated_image_is_a_failed_run_even_with_judge_answers(tmp_path, capsys):
+    """eval_generation.py scores an empty generated_image 0; judge replies beside it (a judge asked about
+    no image) do not make it right: WK 1 of 2 = 50.0, one run err."""
+    qs = [{"question": "Red and white stripes?", "answer": "yes", "judge_answer": "Yes"}]
+    judged = ueg(1, generated_image="./images/1.png", question_list=qs)
+    failed = ueg(2, generated_image="", question_list=qs)
+    row = table_row(score(write(tmp_path / "m", {"UEG_direct.json": [judged, failed]}), capsys), "m")
+    assert (row["WK"], row["run err"], row["judge err"]) == ("50.0/-", "1/-", "0/-")
+
+
 def test_stored_judge_replies_with_think_blocks_are_read_after_the_block(tmp_path, capsys):
     """Case judge-think-tags: SR 100.0, judge err 0."""
     def qs(*pairs):

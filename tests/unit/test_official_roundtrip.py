@@ -244,3 +244,36 @@ def test_eval_of_one_track_runs_when_the_other_track_has_problems(tmp_path, mode
     assert "UEG_step.json, index 1 (world_knowledge), field 'prompt': missing" in captured.err
     assert "runs: 4 computed (4 ok)" in captured.out
     assert {r["task_type"] for r in Store.open(db).runs()} == set(GEU_TASKS)
+
+
+def test_export_with_the_human_judge_carries_the_human_verdicts_to_score_official(tmp_path, capsys):
+    """People's answers are stored as verdicts, not judge replies: exported under ``--judge human`` each
+    polling question must carry the voters' yes/no, so score-official reprints report's row (here every
+    answer is the expected one: WK 100.0, no judge error), not a judge error per question."""
+    from realunify_arena.benchmark import load
+    from realunify_arena.judge import HUMAN, HumanJudge, judge_trace, stored_images
+    from realunify_arena.trace import Step, StepRole, Trace
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    instance = next(i for i in load("bundled").instances if i.uid == "UEG_0_world_knowledge")
+    trace = Trace(instance.uid, "m", "direct", {"seed": 0},
+                  [Step(StepRole.GENERATED_IMAGE, instance.prompt, image=Image.new("RGB", (4, 4), "red"))])
+    run_id = store.save_trace(trace, "bundled")
+    answers = {q.question: q.answer for q in instance.question_list}
+    store.save_judgment(run_id, HUMAN, judge_trace(store.load_trace(run_id), instance, HumanJudge(answers),
+                                                   stored_images(store)).to_dict())
+    store.close()
+
+    def row(output: str) -> list[str]:
+        line = next(line for line in output.splitlines() if line.startswith("| m |"))
+        return [c.strip() for c in line.strip("|").split("|")]
+
+    assert main(["report", "--db", str(db), "--judge", HUMAN, "--out", str(tmp_path / "report")]) == 0
+    stored = row(capsys.readouterr().out)
+    assert stored[1] == "100.0/-" and stored[-2] == "0/-"  # WK, judge err
+    assert main(["export", "--format", "official", "--db", str(db), "--judge", HUMAN,
+                 "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    assert main(["score-official", str(tmp_path / "out")]) == 0
+    assert row(capsys.readouterr().out) == stored

@@ -130,6 +130,21 @@ def test_analyse_gives_the_table_delta_p_values_and_counts_per_category_and_trac
     assert (ueg.unpaired, ueg.undecided) == (2, 5)
 
 
+def test_track_percentages_round_halves_up_like_the_table():
+    """BAGEL's GEU direct row in the paper: MR-II 37, MT 31, AF 50, CN 39 of 100 -> mean 39.25, printed 39.3
+    (half up, as ``report`` prints it); stepwise all wrong, so Δ = -39.25 -> -39.3."""
+    ps = paired.PairedSet("set", "judge", "m")
+    for k, (task, right) in enumerate((("mental_reconstruction", 37), ("mental_tracking", 31),
+                                       ("attentional_focusing", 50), ("cognitive_navigation", 39))):
+        ps.pairs += _pairs(task, 0, right, 0, 100 - right, start=100 * k)
+    rows = {r.scope: r for r in paired.analyse(ps, rounds=50).rows}
+    cells = paired.row_cells(rows["GEU"])
+    assert cells[paired.HEADER.index("direct %")] == "39.3"
+    assert cells[paired.HEADER.index("stepwise %")] == "0.0"
+    assert cells[paired.HEADER.index("Δ pp")] == "-39.3"
+    assert rows["GEU"].direct == 39.25
+
+
 def test_a_clear_gain_survives_holm_and_is_marked():
     ps = paired.PairedSet("set", "judge", "m")
     ps.pairs = _pairs("world_knowledge", 10, 0, 12, 10) + _pairs("code_to_image", 5, 2, 3, 5, start=100)
@@ -281,3 +296,61 @@ def test_two_judges_of_the_same_runs_agreement_kappa_and_scores(tmp_path):
     with pytest.raises(agreement.JudgeSelectionError, match=r"\['nobody'\] judged no UEG runs"):
         agreement.compare_judges(store, ["judge-a", "nobody"])
     store.close()
+
+
+def test_merge_does_not_hang_a_judgment_on_another_output_stored_under_the_same_key(tmp_path, capsys):
+    """Two nodes ran the same run key (instance, model, mode, settings) and got different images (an API
+    model, another GPU). The merged store keeps the first image; the second node's judge judged the
+    other image, so its verdict must not become a verdict on the kept one (judge agreement and the
+    judge-y table would compare or score an image that judge never saw)."""
+    from PIL import Image
+
+    from realunify_arena.cli import main
+
+    uid = "UEG_1_world_knowledge"
+    nodes = []
+    for name, colour, judge, replies in (("a", "red", "judge-x", RIGHT), ("b", "blue", "judge-y", WRONG)):
+        store = Store.open(tmp_path / name / "arena.db")
+        trace = Trace(uid, "m", "direct", {"seed": 3},
+                      [Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), colour))])
+        _poll(store, store.save_trace(trace, "set"), judge, replies)
+        store.close()
+        nodes.append(str(tmp_path / name / "arena.db"))
+    target = tmp_path / "all" / "arena.db"
+    assert main(["merge", *nodes, "--db", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert f"{nodes[1]}: 0 new runs, 0 new judgments; 1 run(s) differ" in out
+    store = Store.open(target)
+    (run,) = store.runs()
+    (step,) = store.load_trace(run["id"]).steps
+    assert store.get_image(step.image_sha).getpixel((0, 0)) == (255, 0, 0)  # the first node's image is kept
+    assert store.find_judgment(run["id"], "judge-x")["score"] == 1
+    assert store.find_judgment(run["id"], "judge-y") is None  # it judged the blue image, not this one
+    store.close()
+
+
+def test_merge_keeps_which_runs_are_pinned(tmp_path, capsys):
+    """eval and import-results pin their runs (the Leaderboard tab's table and stored arena battles use only
+    those); a node's pinned run stays pinned in the merged store, a one-off Explore run stays unpinned."""
+    from realunify_arena.cli import main
+
+    node = Store.open(tmp_path / "node" / "arena.db")
+    mt = "mental_tracking"
+    for uid, pin in ((f"GEU_1_{mt}", True), (f"GEU_2_{mt}", False)):
+        trace = Trace(uid, "m", "direct", {"seed": 3}, [Step(StepRole.ANSWER, "p", text="A")])
+        _mcq(node, node.save_trace(trace, "set", pin=pin), 1)
+    node.close()
+    target = tmp_path / "all" / "arena.db"
+    assert main(["merge", str(tmp_path / "node" / "arena.db"), "--db", str(target)]) == 0
+    store = Store.open(target)
+    assert [r["instance_uid"] for r in store.runs(pinned=True)] == [f"GEU_1_{mt}"]
+    assert [r["instance_uid"] for r in store.runs(pinned=False)] == [f"GEU_2_{mt}"]
+    store.close()
+
+
+def test_agreement_shares_round_halves_up_as_every_other_figure():
+    """9 of 16 questions agree: 56.25% prints 56.3% (half up, as the table and the paper print), not
+    Python's half-even 56.2%; 1 of 8 instances: 12.5%."""
+    row = agreement.PairAgreement("a", "b", agreement.ALL, 16, 9 / 16, None, 8, 1 / 8, None)
+    md = agreement.markdown(agreement.Comparison("set", ["a", "b"], [row]))
+    assert "| a | b | all UEG | 16 | 56.3% | - | 8 | 12.5% | - |" in md

@@ -126,6 +126,22 @@ def test_bad_result_files_name_the_file_entry_and_field(tmp_path, capsys):
     assert "GEU_direct.json: not a readable JSON file" in err
 
 
+def test_an_entry_twice_in_a_file_is_refused_not_counted_twice(tmp_path, capsys):
+    """An instance is one (task_type, index): a second copy would score it twice (1 right of 2 instances
+    would print 66.7). It is a problem in the file, as import-results reports it, and nothing is printed."""
+    inst = [GEUInstance(index=i, task_type="mental_tracking", question="q", option=OPTIONS, answer="B",
+                        input_image="./image/x.png") for i in range(2)]
+    write_official(inst, tmp_path, extra_fields={(inst[0].uid, "direct"): {"response": "B"},
+                                                 (inst[1].uid, "direct"): {"response": "C"}})
+    file = tmp_path / "GEU_direct.json"
+    entries = json.loads(file.read_text(encoding="utf-8"))
+    file.write_text(json.dumps(entries + [entries[0]]), encoding="utf-8")
+    assert main(["score-official", str(tmp_path), "--model", "m"]) == 1
+    out, err = capsys.readouterr()
+    assert "| m |" not in out
+    assert "GEU_direct.json, index 0 (mental_tracking), field 'index': duplicate entry" in err
+
+
 def test_folder_without_result_files_is_refused(tmp_path, capsys):
     assert main(["score-official", str(tmp_path)]) == 1
     assert "no UEG_direct/UEG_step/GEU_direct/GEU_step" in capsys.readouterr().err
