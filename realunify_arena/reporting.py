@@ -262,7 +262,8 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     on each polling question, else from the per-item ``score`` (0/1) that the official generation scorer
     writes. An entry whose run failed (GEU: no ``response``; UEG: ``generated_image`` empty, even beside
     judge replies, or missing with no score and no judge reply) counts as wrong and in "run err", as the
-    official scripts count it; ``"status": "not_supported"`` counts as the paper's "-". Raises OfficialFilesError naming every bad file/entry/field
+    official scripts count it; ``"status": "not_supported"`` counts as the paper's "-". Raises
+    OfficialFilesError naming every bad file/entry/field
     (an instance entered twice in one file included: it would be scored twice).
     """
     path = Path(path)
