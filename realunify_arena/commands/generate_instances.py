@@ -30,9 +30,9 @@ def register(sub) -> None:
 def _write_whole(generated, out: Path, write_set) -> None:
     """Write the set into a hidden folder in ``out``, then swap it for the set there: a set cut short
     (a full disk) leaves the previous one as it was (before, ``--overwrite`` deleted it first) and no half set
-    that a rerun would refuse to overwrite. The swap moves the previous set into a second hidden folder named
-    after the first; a run killed during it leaves both, and the next run finishes that swap first
-    (``_finish_interrupted_swaps``).
+    that a rerun would refuse to overwrite. The swap moves the previous set (all of it, also the files the new
+    set has none of) into a second hidden folder named after the first; a run killed during it leaves both, and
+    the next run finishes that swap first (``_finish_interrupted_swaps``).
 
     Raises:
         OSError: the set could not be written (naming the file) or put in place.
@@ -47,6 +47,7 @@ def _write_whole(generated, out: Path, write_set) -> None:
             if e.filename is None or not Path(e.filename).is_relative_to(staging):
                 raise
             raise OSError(e.errno, e.strerror, str(out / Path(e.filename).relative_to(staging))) from None
+        durable.write_text(staging / _NAMES, "".join(f"{p.name}\n" for p in sorted(staging.iterdir())))
         durable.sync_folder(staging)
         previous = _replaced(staging)
         previous.mkdir()  # from here on, a killed run's swap is finished by the next run
@@ -58,6 +59,7 @@ def _write_whole(generated, out: Path, write_set) -> None:
 
 
 _STAGING, _REPLACED, _PARTIAL = ".generating-", ".replaced-", ".partial"  # the hidden folders' names
+_NAMES = ".names"  # in the staging folder, written before the swap: the new set's files and folders, one a line
 
 
 def _replaced(staging: Path) -> Path:
@@ -66,12 +68,24 @@ def _replaced(staging: Path) -> Path:
 
 
 def _swap_in(staging: Path, out: Path, previous: Path) -> None:
-    """Move each file and folder of ``staging`` into ``out``, first moving what ``out`` holds of that name into
-    ``previous``. Items already moved are no longer in ``staging``, so a swap a killed run began finishes here."""
-    for item in sorted(staging.iterdir()):
-        target = out / item.name
-        if target.exists() or target.is_symlink():
-            os.replace(target, previous / item.name)
+    """Move the previous set's files and folders that the new set has none of from ``out`` into ``previous``,
+    then each file and folder of the new set (``staging``'s ``_NAMES``) into ``out``, first moving what ``out``
+    holds of that name into ``previous``. Items already moved are no longer where they were, so a swap a killed
+    run began finishes here."""
+    from realunify_arena.benchmark.loaders import OFFICIAL_FILES
+
+    listed = staging / _NAMES  # absent only in a swap an earlier version began: the new set is what is left
+    names = listed.read_text(encoding="utf-8").splitlines() if listed.exists() else sorted(
+        p.name for p in staging.iterdir())
+    for name in [*OFFICIAL_FILES, "image"]:
+        if name not in names and os.path.lexists(out / name):
+            os.replace(out / name, previous / name)
+    for name in names:
+        item, target = staging / name, out / name
+        if not os.path.lexists(item):  # moved in before the kill
+            continue
+        if os.path.lexists(target):
+            os.replace(target, previous / name)
         os.replace(item, target)
     durable.sync_folder(out)
 

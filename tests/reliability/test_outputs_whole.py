@@ -170,3 +170,27 @@ def test_a_generate_instances_run_killed_mid_swap_is_finished_by_the_next_run(tm
     assert rerun.returncode != 0 and "already holds an instance set" in rerun.stderr, rerun.stderr
     assert not [p.name for p in out.iterdir() if p.name.endswith(".partial")], "hidden folders were left"
     assert _files(out) == _files(new if point != "replaced" else old)
+
+
+@pytest.mark.parametrize("point", [None, "1", "3", "5", "6"])
+def test_an_overwriting_set_with_fewer_files_leaves_none_of_the_previous_set(tmp_path, point):
+    """A UEG-only set written with ``--overwrite`` over a full set swapped in only the files it has: the previous
+    set's GEU files and ``image/`` stayed, so the folder loaded as a mix of both sets. Killed or not, the folder
+    ends holding exactly what the new set's run writes into an empty folder."""
+    full = ["generate-instances", "--per-category", "1", "--categories", "mental_tracking,world_knowledge"]
+    ueg = ["generate-instances", "--per-category", "1", "--categories", "world_knowledge", "--seed", "2"]
+    new, out = tmp_path / "new", tmp_path / "set"
+    assert run_cli([*ueg, "--out", str(new)], tmp_path, limit=2**40).returncode == 0
+    assert run_cli([*full, "--out", str(out)], tmp_path, limit=2**40).returncode == 0
+    assert (out / "image").is_dir() and not (new / "image").exists()
+
+    if point is None:
+        assert run_cli([*ueg, "--out", str(out), "--overwrite"], tmp_path, limit=2**40).returncode == 0
+    else:
+        killed = subprocess.run([sys.executable, "-c", KILLED_AT, point, *ueg, "--out", str(out), "--overwrite"],
+                                capture_output=True, text=True, cwd=tmp_path)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        rerun = run_cli([*ueg, "--out", str(out)], tmp_path, limit=2**40)  # finishes the swap, then refuses
+        assert "already holds an instance set" in rerun.stderr, rerun.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["UEG_direct.json", "UEG_step.json"]
+    assert _files(out) == _files(new)
