@@ -58,14 +58,15 @@ class System:
 
     @classmethod
     def parse(cls, text: str) -> System:
-        """``"janus-pro-1b:stepwise"`` -> System("janus-pro-1b", "stepwise"); the model may hold colons.
+        """``"janus-pro-1b:stepwise"`` -> System("janus-pro-1b", "stepwise"), split at the last colon: a model name
+        stored before the name rule (``model_name_problem``) may hold colons; a new one cannot.
 
         Raises:
             ValueError: not ``<model card>:<direct|stepwise>``.
         """
         model, sep, mode = text.rpartition(":") if isinstance(text, str) else ("", "", "")
         if not sep or not model or mode not in MODES:
-            raise ValueError(f"system {text!r}: expected '<model card>:<{'|'.join(MODES)}>'")
+            raise ValueError(f"system {brief(text)}: expected '<model card>:<{'|'.join(MODES)}>'")
         return cls(model, mode)
 
     def __str__(self) -> str:
