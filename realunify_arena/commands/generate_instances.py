@@ -74,9 +74,7 @@ def _swap_in(staging: Path, out: Path, previous: Path) -> None:
     run began finishes here."""
     from realunify_arena.benchmark.loaders import OFFICIAL_FILES
 
-    listed = staging / _NAMES  # absent only in a swap an earlier version began: the new set is what is left
-    names = listed.read_text(encoding="utf-8").splitlines() if listed.exists() else sorted(
-        p.name for p in staging.iterdir())
+    names = (staging / _NAMES).read_text(encoding="utf-8").splitlines()  # written before ``previous`` was made
     for name in [*OFFICIAL_FILES, "image"]:
         if name not in names and os.path.lexists(out / name):
             os.replace(out / name, previous / name)
