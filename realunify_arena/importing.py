@@ -39,12 +39,7 @@ from realunify_arena.benchmark.loaders import (
     read_json_list,
 )
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, UEGInstance
-from realunify_arena.benchmark.validation import (
-    EntryErrors,
-    Problem,
-    describe,
-    parse_entry,
-)
+from realunify_arena.benchmark.validation import Problem, describe, parse_result_entries
 from realunify_arena.evaluation import remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
@@ -273,21 +268,9 @@ def _read(files: list[Path], data: Dataset | None, judge_name: str, problems: li
             continue
         if raw_entries:
             summary.files.append(file.name)
-        first_seen: dict[tuple[str, int], int] = {}
-        for position, raw in enumerate(raw_entries):
-            try:
-                record = parse_entry(raw, track=track, file=file.name, position=position, step=kind == "step")
-            except EntryErrors as e:
-                problems.extend(e.problems)
-                continue
-            key = (record.task_type, record.index)
-            label = f"index {record.index} ({record.task_type})"
-            if key in first_seen:
-                problems.append(Problem(file.name, label, "index", f"duplicate entry: this instance is also at "
-                                                                   f"position {first_seen[key]} of the file"))
-                continue
-            first_seen[key] = position
-            parsed.append((file, kind, raw, record, label))
+        for raw, record in parse_result_entries(raw_entries, track=track, file=file.name, step=kind == "step",
+                                                problems=problems):
+            parsed.append((file, kind, raw, record, f"index {record.index} ({record.task_type})"))
 
     instances = _instances(parsed, data, problems)
     entries = []

@@ -20,7 +20,7 @@ from pathlib import Path
 from realunify_arena import durable
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, TRACKS, UEG_TASKS, AnyInstance, GEUInstance
-from realunify_arena.benchmark.validation import EntryErrors, Problem, parse_entry
+from realunify_arena.benchmark.validation import Problem, parse_result_entries
 from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.systems import MODES
@@ -340,25 +340,11 @@ def _has_results(raw: dict) -> bool:
 def _official_entries(file: Path, track: str, problems: list[Problem]) -> list[tuple[dict, AnyInstance]]:
     from realunify_arena.benchmark.loaders import read_json_list
 
-    entries, unread, first_seen = [], [], {}
+    unread: list[Problem] = []
     data = read_json_list(file, unread)
     problems += [p if p.message.startswith("expected a JSON list")
                  else Problem(p.file, p.entry, p.field, f"not a readable JSON file: {p.message}") for p in unread]
-    for position, raw in enumerate(data):
-        try:
-            record = parse_entry(raw, track=track, file=file.name, position=position, step=file.stem.endswith("_step"))
-        except EntryErrors as e:
-            problems.extend(e.problems)
-            continue
-        key = (record.task_type, record.index)  # an instance; a second copy would be scored twice
-        if key in first_seen:
-            problems.append(Problem(file.name, f"index {record.index} ({record.task_type})", "index",
-                                    f"duplicate entry: this instance is also at position {first_seen[key]} "
-                                    "of the file"))
-            continue
-        first_seen[key] = position
-        entries.append((raw, record))
-    return entries
+    return parse_result_entries(data, track=track, file=file.name, step=file.stem.endswith("_step"), problems=problems)
 
 
 def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, file: str,

@@ -80,6 +80,28 @@ def describe(value: object) -> str:
             "list": "a list", "dict": "an object"}.get(name, name)
 
 
+def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bool,
+                         problems: list[Problem]) -> list[tuple[object, UEGInstance | GEUInstance]]:
+    """Each entry of one result file with its record (``parse_entry``), in file order. An entry that does not
+    parse, or that repeats an instance (task type and index) already in the file, which would be counted twice,
+    is left out and its problems appended to ``problems``."""
+    parsed, first_seen = [], {}
+    for position, raw in enumerate(raw_entries):
+        try:
+            record = parse_entry(raw, track=track, file=file, position=position, step=step)
+        except EntryErrors as e:
+            problems.extend(e.problems)
+            continue
+        key = (record.task_type, record.index)
+        if key in first_seen:
+            problems.append(Problem(file, f"index {record.index} ({record.task_type})", "index", "duplicate entry:"
+                                    f" this instance is also at position {first_seen[key]} of the file"))
+            continue
+        first_seen[key] = position
+        parsed.append((raw, record))
+    return parsed
+
+
 def parse_entry(raw: object, *, track: Track, file: str, position: int,
                 step: bool = False) -> UEGInstance | GEUInstance:
     """Build one record or raise EntryErrors listing everything wrong with the entry.
