@@ -145,8 +145,9 @@ def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
     """
     path = Path(path)
     modes = tuple(modes)
-    if model_name_problem(model):
-        raise ImportFailed([Problem(str(path), None, None, f"model name {model_name_problem(model)}")])
+    problem = model_name_problem(model)
+    if problem:
+        raise ImportFailed([Problem(str(path), None, None, f"model name {problem}")])
     if not isinstance(judge_name, str) or not judge_name.strip() or judge_name in (HUMAN, ANSWER_PARSER):
         raise ImportFailed([Problem(str(path), None, None, f"judge name {judge_name!r}: expected a non-empty name "
                                                            f"other than {HUMAN!r} and {ANSWER_PARSER!r}")])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, check_model_name, store_at
-from realunify_arena.systems import MODE_CHOICES
+from realunify_arena.systems import MODE_CHOICES, MODEL_NAME_RULE
 
 
 def register(sub) -> None:
@@ -17,8 +17,8 @@ def register(sub) -> None:
                     "relative to the current directory. Any problem stops the import and nothing is written; "
                     "importing the same folder again changes nothing.")
     p.add_argument("path", help="result folder or file")
-    p.add_argument("--model", required=True, help="the name the runs are stored (and battle) under: letters, digits, '.', "
-                                                    "'_' or '-', as a model card's name")
+    p.add_argument("--model", required=True,
+                   help=f"the name the runs are stored (and battle) under: {MODEL_NAME_RULE}")
     p.add_argument("--mode", choices=tuple(MODE_CHOICES), default="both",
                    help="which files to read: *_direct, *_step, or both (default)")
     p.add_argument("--data", default=None,

@@ -166,8 +166,9 @@ def read_votes(path: Path) -> list[dict]:
                                      "`export votes` has track, kind, system_a, system_b and choice")
             if allowed and value not in allowed:
                 raise VotesFileError(f"{where}: {name} {value!r} is not one of {', '.join(allowed)}")
-            if not allowed and system_problem(value):  # a newline or ':' in a name would break the tables
-                raise VotesFileError(f"{where}: {name} {system_problem(value)}")
+            problem = None if allowed else system_problem(value)  # a newline or ':' in a name breaks the tables
+            if problem:
+                raise VotesFileError(f"{where}: {name} {problem}")
             vote[name] = value
         choice, winner = record.get("choice"), record.get("winner")
         if not choice and isinstance(winner, str):

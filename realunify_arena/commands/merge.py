@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
+from realunify_arena.systems import MODEL_NAME_RULE
 
 
 def register(sub) -> None:
     p = sub.add_parser("merge", help="copy runs, images and judgments from other stores into --db (multi-node eval)",
                        description="Model names are copied as they are; a source holding one that is no model "
-                                   "name (letters, digits, '.', '_' or '-', as a model card's name: an older "
-                                   "import's) is refused whole, before anything is written.")
+                                   f"name ({MODEL_NAME_RULE}; an older import's) is refused whole, before anything "
+                                   "is written.")
     p.add_argument("sources", nargs="+", type=Path, help="stores written by other nodes")
     add_db(p, "the store to merge into (created if missing)")
     p.set_defaults(func=run)
