@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import reprlib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from realunify_arena.families import (
     GenerationOptions,
 )
 from realunify_arena.redaction import register_secret_env
+from realunify_arena.shown import brief
 from realunify_arena.systems import model_name_problem
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -87,9 +87,7 @@ class ModelCard:
 
 # -- validation: pydantic checks the types, these messages say what was expected ------------------------
 
-_repr = reprlib.Repr()  # bounded, so a billion-laughs value is shown in a line, not expanded
-_repr.maxlevel, _repr.maxlist, _repr.maxdict, _repr.maxstring, _repr.maxother = 1, 4, 4, 60, 60
-_show = _repr.repr
+_show = brief  # bounded, so a billion-laughs value is shown in a line, not expanded
 _OPTION_TYPES = typing.get_type_hints(GenerationOptions)
 _EXPECTED = {  # field -> what a valid value is, for pydantic's own type and missing-field errors
     "name": "a non-empty string (the file name without .yaml)",
