@@ -487,6 +487,11 @@ def test_the_leaderboard_command_prints_the_tabs_boards_from_the_store_and_from_
     ('[{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "A"}]\n',
      "line 1: no column 'track'"),
     ("not json\n", "line 1: no column 'track'"),
+    # choice and FastChat's winner both given and disagreeing: which one would be rated? (ratings13)
+    ('{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "A",'
+     ' "winner": "model_b"}\n', "line 1: choice 'A' and winner 'model_b' disagree"),
+    ("track,kind,system_a,system_b,choice,winner\nUEG,model_vs_model,a:direct,b:direct,tie,tie (bothbad)\n",
+     "line 2: choice 'tie' and winner 'tie (bothbad)' disagree"),
 ])
 def test_the_leaderboard_command_names_the_line_and_field_of_a_bad_votes_file(tmp_path, capsys, content, message):
     from realunify_arena.cli import main
