@@ -539,3 +539,72 @@ def test_flagged_votes_left_out_of_the_tab_stay_out_when_rated_from_an_export(tm
                      "--format", "json"]) == 0
         from_file = json.loads(capsys.readouterr().out)
         assert from_file[0]["votes"] == 6 and from_file[0]["rows"] == from_store[0]["rows"], fmt
+
+
+# -- review against FastChat's rating code (ratings13) ----------------------------------------------
+
+def votes_of(a: str, b: str, choice: str, n: int = 1) -> list[dict]:
+    return [{"system_a": a, "system_b": b, "choice": choice} for _ in range(n)]
+
+
+def reference_mle(votes: list[dict]) -> dict[str, float]:
+    """FastChat's ``compute_mle_elo`` written independently: an unpenalised logistic fit on the battles
+    (a tie or both-bad is half a win each way), rating = 1000 + 400 * log10-strength, solved by L-BFGS from
+    zero. Each step of L-BFGS is a combination of gradients, and every gradient sums to zero over each
+    connected part of the comparison graph, so each part stays centred at 1000, as FastChat's fit does."""
+    from scipy.optimize import minimize
+
+    systems = sorted({v["system_a"] for v in votes} | {v["system_b"] for v in votes})
+    index = {s: i for i, s in enumerate(systems)}
+    a = np.array([index[v["system_a"]] for v in votes])
+    b = np.array([index[v["system_b"]] for v in votes])
+    won = np.array([{"A": 1.0, "B": 0.0, "tie": 0.5, "both_bad": 0.5}[v["choice"]] for v in votes])
+
+    def loss(r):
+        d = (r[a] - r[b]) * math.log(10) / 400
+        return float((won * np.logaddexp(0, -d) + (1 - won) * np.logaddexp(0, d)).sum())
+
+    fit = minimize(loss, np.zeros(len(systems)), method="L-BFGS-B",
+                   options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 10_000})
+    return {s: 1000 + float(r) for s, r in zip(systems, fit.x)}
+
+
+def test_a_disconnected_board_keeps_each_parts_maximum_likelihood_spread():
+    """Two parts that never met: within each, the ratings are FastChat's (finite) maximum-likelihood fit;
+    only the parts' levels against each other are a convention (each part averages 1000), not a prior that
+    pulls every system towards 1000 and shrinks the spreads the votes do determine."""
+    votes = (votes_of("a:direct", "b:direct", "A", 8) + votes_of("b:direct", "a:direct", "A", 2)
+             + votes_of("c:direct", "d:direct", "A", 5) + votes_of("d:direct", "c:direct", "A", 3)
+             + votes_of("c:direct", "d:direct", "tie", 2) + votes_of("c:direct", "d:direct", "both_bad", 1))
+    expected = reference_mle(votes)
+    assert expected["a:direct"] - expected["b:direct"] == pytest.approx(800 * math.log10(2), abs=0.01)  # 8-2: 4:1
+    board = by_system(rate(votes, min_votes=0, rounds=50))
+    for system, rating in expected.items():
+        assert board[system]["rating"] == pytest.approx(rating, abs=0.1), system
+        assert board[system]["flag"] == "unconnected" and board[system]["lower"] is None
+        assert "average 1000" in board[system]["note"] and "virtual tie" not in board[system]["note"]
+
+
+def test_a_system_that_lost_every_vote_is_not_ranked_first():
+    """Rank(UB) = 1 + the systems surely better. A system whose group never beat anyone, against systems that
+    beat it, sits infinitely below them at maximum likelihood (FastChat's fit puts it far below, with an upper
+    bound under their lower bounds): each of them counts, even where its own interval is not shown."""
+    group = (votes_of("x:direct", "y:direct", "A", 30) + votes_of("y:direct", "z:direct", "A", 15)
+             + votes_of("z:direct", "y:direct", "A", 15) + votes_of("x:direct", "z:direct", "A", 10)
+             + votes_of("z:direct", "x:direct", "A", 10))
+    board = by_system(rate(group + votes_of("w:direct", "x:direct", "B", 25), min_votes=20, rounds=100))
+    assert board["w:direct"]["flag"] == "never won"
+    assert board["w:direct"]["rank_ub"] == 4  # x, y and z all beat its group; it never beat theirs
+    assert min(board[s]["rank_ub"] for s in ("x:direct", "y:direct", "z:direct")) == 1
+
+    two = by_system(rate(votes_of("u:direct", "v:direct", "A", 25), min_votes=0, rounds=100))
+    assert (two["u:direct"]["rank_ub"], two["v:direct"]["rank_ub"]) == (1, 2)
+    # a chain: p beat everyone, s lost to everyone, q and r split; no one is surely above p, all are above s
+    chain = (votes_of("p:direct", "q:direct", "A", 12) + votes_of("p:direct", "r:direct", "A", 12)
+             + votes_of("q:direct", "r:direct", "A", 12) + votes_of("r:direct", "q:direct", "A", 12)
+             + votes_of("q:direct", "s:direct", "A", 12) + votes_of("r:direct", "s:direct", "A", 12))
+    ranks = {s: r["rank_ub"] for s, r in by_system(rate(chain, min_votes=0, rounds=100)).items()}
+    assert ranks["p:direct"] == 1 and ranks["s:direct"] == 4 and 2 <= ranks["q:direct"] <= 3
+    # two parts that never met rank nothing of each other
+    apart = rate(votes_of("a:direct", "b:direct", "tie", 5) + votes_of("c:direct", "d:direct", "tie", 5), min_votes=0)
+    assert {r["rank_ub"] for r in apart} == {1}
