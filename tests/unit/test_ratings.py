@@ -608,3 +608,16 @@ def test_a_system_that_lost_every_vote_is_not_ranked_first():
     # two parts that never met rank nothing of each other
     apart = rate(votes_of("a:direct", "b:direct", "tie", 5) + votes_of("c:direct", "d:direct", "tie", 5), min_votes=0)
     assert {r["rank_ub"] for r in apart} == {1}
+
+
+def test_parts_that_never_met_count_in_none_of_each_others_rank():
+    """Two copies of the same board that never met: each copy's ranks are those it has alone. The copies'
+    one-sided intervals (both held by the prior) must not rank the other copy's losers below its winner."""
+    def part(top: str, low: str, other: str) -> list[dict]:
+        return (votes_of(top, low, "A", 20) + votes_of(top, other, "A", 20)
+                + votes_of(low, other, "A", 5) + votes_of(other, low, "A", 5))
+
+    alone = {r["system"]: r["rank_ub"] for r in rate(part("a:direct", "b:direct", "e:direct"), min_votes=0)}
+    assert alone == {"a:direct": 1, "b:direct": 2, "e:direct": 2}  # a beat both, never lost: surely above
+    both = rate(part("a:direct", "b:direct", "e:direct") + part("c:direct", "d:direct", "f:direct"), min_votes=0)
+    assert {r["system"]: r["rank_ub"] for r in both} == {**alone, "c:direct": 1, "d:direct": 2, "f:direct": 2}
