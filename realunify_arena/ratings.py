@@ -527,6 +527,17 @@ def board_from_counts(table: CountTable, track: str | None, kind: str | None, mi
 
 
 BOARD_HEADERS = ["rank (UB)", "system", "rating", "95% interval", "votes", "both-bad rate", "tier", "note"]
+COLUMNS_MARKDOWN = (
+    "**rank (UB)**: 1 + the number of ranked systems surely better (interval wholly above this one's, or a "
+    "group that beat this one's and never lost to it), so systems whose intervals overlap share a rank. "
+    "**rating**: Bradley–Terry strength on the Elo scale: the ranked systems average 1000, and 100 points "
+    "more means an expected 64% of the battles between the two won (200: 76%, 400: 91%); tie and both-bad "
+    "votes count half a win each way. **95% interval**: the 2.5 and 97.5 percentiles of the rating over "
+    "bootstrap resamplings of the votes; ≥ or ≤ where only one end is known, — where none is meaningful "
+    "(the note says why). **votes**: its votes on this board, ties and both-bad included, votes of flagged "
+    "battles left out. **both-bad rate**: the share of its votes that found both sides bad. **tier**: ranked, "
+    "or preliminary (too few votes: placed against the ranked board without moving it, and not ranked). "
+    "**note**: why an interval is missing or one-sided, and what holds a flagged rating finite.")
 CSV_FIELDS = ("track", "kind", "rank_ub", "system", "rating", "lower", "upper", "votes", "both_bad_rate",
               "preliminary", "flag", "note")
 
@@ -564,11 +575,13 @@ def summary_markdown(board: Board, votes_now: int | None = None) -> str:
 
 
 def board_markdown(board: Board) -> str:
-    """The summary line and the board as a Markdown table (the empty state when there are no votes)."""
+    """The summary line, the board as a Markdown table and what its columns mean (the empty state when there
+    are no votes)."""
     lines = [summary_markdown(board)]
     if board.rows:
         lines += ["", "| " + " | ".join(BOARD_HEADERS) + " |", "|" + "---|" * len(BOARD_HEADERS)]
         lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in board_table(board.rows)]
+        lines += ["", COLUMNS_MARKDOWN]
     return "\n".join(lines)
 
 

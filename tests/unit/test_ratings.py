@@ -621,3 +621,25 @@ def test_parts_that_never_met_count_in_none_of_each_others_rank():
     assert alone == {"a:direct": 1, "b:direct": 2, "e:direct": 2}  # a beat both, never lost: surely above
     both = rate(part("a:direct", "b:direct", "e:direct") + part("c:direct", "d:direct", "f:direct"), min_votes=0)
     assert {r["system"]: r["rank_ub"] for r in both} == {**alone, "c:direct": 1, "d:direct": 2, "f:direct": 2}
+
+
+def test_the_board_says_what_each_column_means_on_the_page_in_the_cli_and_in_the_readme():
+    """Every column is explained where the board is shown, with the scale's meaning computed here from the
+    Bradley-Terry/Elo formula P(win) = 1 / (1 + 10^(-gap/400)) and FastChat's Rank(UB) rule."""
+    from pathlib import Path
+
+    from realunify_arena import ratings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    board = ratings.Board("UEG", "model_vs_model", 0, 2, 2, rate(votes_of("a:direct", "b:direct", "A", 2), min_votes=0))
+    shown = ratings.board_markdown(board)
+    tab = (Path(ratings.__file__).parent / "ui" / "leaderboard_tab.py").read_text()
+    assert "ratings.COLUMNS_MARKDOWN" in tab
+    for text in (ratings.COLUMNS_MARKDOWN, shown, readme):
+        for header in ratings.BOARD_HEADERS:
+            if header != "system":
+                assert f"**{header}**" in text, header
+        for gap in (100, 200, 400):
+            assert f"{round(100 / (1 + 10 ** (-gap / 400)))}%" in text, gap
+        assert "average 1000" in text and "1 + the number of ranked systems surely better" in text
+        assert "both-bad included" in text and "flagged battles left out" in text.replace("votes of flagged", "flagged")
