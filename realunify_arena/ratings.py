@@ -9,13 +9,18 @@ Ranked and preliminary systems. A system with at least ``min_votes`` votes is *r
 fitted on the votes between ranked systems only, so a newcomer cannot move it; every preliminary system is
 then placed against that board by a second fit in which the ranked ratings are held fixed. Rank(UB)
 (1 + the number of ranked systems whose lower bound is above this one's upper bound, FastChat's
-definition) is computed among ranked systems; preliminary systems have none.
+definition) is computed among ranked systems; preliminary systems have none. A missing bound is open, with
+two refinements where the votes alone order systems: a system counts against another whose group never
+won or tied against its own although it beat theirs (infinitely above at maximum likelihood, so surely
+better, shown interval or not), and systems in parts that no votes link count against none of each other.
 
 Priors. A tiny ridge (``RIDGE`` on theta) keeps the fit defined; with it the point ratings match FastChat's
 and choix's maximum-likelihood fits. A system that won every vote in its fit ("never lost") or lost every
 one ("never won") has no finite maximum-likelihood rating; it is flagged and given one virtual tie against
 a 1000-rated reference (``PRIOR_TIES``), which keeps it finite: a single win over a 1000-rated system
-places it at 1191.
+places it at 1191. A group of systems that met no one else ("unconnected") has a finite spread, which is
+kept as the votes give it (no prior); only its level is a convention: it averages 1000, where FastChat's
+unpenalised fit, started at 0, leaves each connected part.
 
 Intervals. 95% bootstrap percentile intervals over ``rounds`` resamplings of the votes with replacement
 (multinomial resampling of the vote-count table, fixed seed, so the board does not jitter between page
@@ -55,6 +60,7 @@ OUTCOME = {"A": 1.0, "B": 0.0, "tie": 0.5, "both_bad": 0.5}  # P(A wins) each ch
 RIDGE = 1e-4  # on theta; twice this is choix's ``alpha`` for the same fit
 PRIOR_TIES = 1.0  # virtual ties against a 1000-rated reference for a system that never lost or never won
 PRIOR_TEXT = "one virtual tie against a 1000-rated reference"
+CONVENTION_TEXT = "its group is set to average 1000, a convention: no vote links it to the others"
 EMPTY_TEXT = "no votes yet — play a battle"
 
 _MAX_STEP = 2.0  # largest Newton step in theta (a damping for systems far out on the logistic's flat tail)
@@ -170,9 +176,11 @@ class _Pairs:
         """Where maximum likelihood has no finite answer (Ford's condition: the "won or tied against" graph is
         not strongly connected), the systems whose group never lost, or never won, to any system outside it.
 
-        Returns booleans ``never_lost`` and ``never_won`` ``(rounds, systems)`` and ``group`` ``(rounds,
-        systems, systems)`` (i and j reach each other: the same strongly connected group). The systems not
-        in ``free`` are held fixed, so they count as one group. Systems without votes here are left out.
+        Returns booleans ``never_lost`` and ``never_won`` ``(rounds, systems)`` (both: "unconnected", its group
+        met no one else), ``group`` ``(rounds, systems, systems)`` (i and j reach each other: the same strongly
+        connected group) and ``reach`` of the same shape (i won or tied against j, directly or through others).
+        The systems not in ``free`` are held fixed, so they count as one group. Systems without votes here are
+        left out.
         """
         rounds, n = len(N), self.n
         present = self.per_system(N, S)[0] > 0
@@ -194,12 +202,14 @@ class _Pairs:
         split = ~(group | ~both).all(axis=(1, 2))  # some two present systems do not reach each other
         never_lost = present & split[:, None] & ~(into & ~reach & present[:, None, :]).any(axis=2)
         never_won = present & split[:, None] & ~(reach & ~into & present[:, None, :]).any(axis=2)
-        return never_lost & ~fixed, never_won & ~fixed, group
+        return never_lost & ~fixed, never_won & ~fixed, group, reach
 
     def solve(self, N: np.ndarray, S: np.ndarray, theta: np.ndarray, free: np.ndarray) -> np.ndarray:
         """theta ``(rounds, systems)`` maximising each round's BT log-likelihood over the ``free`` columns
         (the others held at their given values), minus ``RIDGE * |theta_free|^2``, plus one virtual tie
-        per ``PRIOR_TIES`` against theta = 0 for a free system that ``unbounded`` finds never lost or never won.
+        per ``PRIOR_TIES`` against theta = 0 for a free system that ``unbounded`` finds never lost or never won
+        (not both: an unconnected group's spread is finite, and the ridge alone centres it at 0, where
+        FastChat's unpenalised fit, started at 0, leaves each connected part).
 
         All rounds at once: Newton steps from batched Hessians, each capped at ``_MAX_STEP`` and halved
         per round until the objective falls (Armijo), so the fit converges from any start.
@@ -207,8 +217,8 @@ class _Pairs:
         theta = theta.astype(float).copy()
         if len(free) == 0 or self.empty:
             return theta
-        never_lost, never_won, _ = self.unbounded(N, S, free)
-        prior = PRIOR_TIES * (never_lost | never_won)[:, free]  # (rounds, free)
+        never_lost, never_won, _, _ = self.unbounded(N, S, free)
+        prior = PRIOR_TIES * (never_lost ^ never_won)[:, free]  # (rounds, free)
         I, J, n_free, rounds = self.I, self.J, len(free), len(theta)
         position = np.full(self.n, -1)
         position[free] = np.arange(n_free)
@@ -358,6 +368,7 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
     board_fit = _Pairs(ranked_rows, n)
     free = np.flatnonzero(ranked)
     flags = [_flags(board_fit, free)]
+    above, linked = _order(board_fit, free)
     theta = _centred(board_fit.solve(*_point(board_fit), np.zeros((1, n)), free), free)[0]
     draws = np.full((rounds, n), np.nan)
     if rounds > 0 and not board_fit.empty:
@@ -399,11 +410,11 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
         rows.append(_row(s, float(to_display(theta[i])), ends[:, i], results[i], rounds, flag=flag,
                          group=[systems[j] for j in group], votes=int(n_votes[i]), both_bad=int(both_bad[i]),
                          preliminary=not ranked[i]))
-    for r in rows:
-        if not r["preliminary"]:
-            upper = math.inf if r["upper"] is None else r["upper"]
-            r["rank_ub"] = 1 + sum(1 for o in rows if not o["preliminary"] and o is not r
-                                   and (-math.inf if o["lower"] is None else o["lower"]) > upper)
+    for i in np.flatnonzero(ranked):
+        upper = math.inf if rows[i]["upper"] is None else rows[i]["upper"]
+        rows[i]["rank_ub"] = 1 + sum(
+            1 for j in np.flatnonzero(ranked) if j != i
+            and (above[j, i] or linked[i, j] and (-math.inf if rows[j]["lower"] is None else rows[j]["lower"]) > upper))
     return sorted(rows, key=lambda r: (r["preliminary"], -r["rating"], r["system"]))
 
 
@@ -416,13 +427,25 @@ def _flags(pairs: _Pairs, free: np.ndarray) -> dict[int, tuple[str | None, list[
     None, and the other members of its group when the flag concerns a group."""
     if pairs.empty:
         return {int(i): (None, []) for i in free}
-    never_lost, never_won, group = (x[0] for x in pairs.unbounded(*_point(pairs), free))
+    never_lost, never_won, group, _ = (x[0] for x in pairs.unbounded(*_point(pairs), free))
     out = {}
     for i in free:
         lost, won = bool(never_lost[i]), bool(never_won[i])
         flag = "unconnected" if lost and won else "never lost" if lost else "never won" if won else None
         out[int(i)] = flag, [int(j) for j in np.flatnonzero(group[i]) if j != i] if flag else []
     return out
+
+
+def _order(pairs: _Pairs, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Booleans ``(systems, systems)`` of this fit's votes: ``above[j, i]``, j's group won or tied against i's
+    (through others too) and i's never against j's, so at maximum likelihood j is infinitely above i, surely
+    better whatever the intervals say; ``group[i, j]``, i and j reach each other (only there do intervals
+    compare: systems that no votes order are neither)."""
+    n = pairs.n
+    if pairs.empty:
+        return np.zeros((n, n), dtype=bool), np.eye(n, dtype=bool)
+    _, _, group, reach = (x[0] for x in pairs.unbounded(*_point(pairs), free))
+    return reach & ~reach.T, group
 
 
 def _centred(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -439,7 +462,7 @@ def _row(system: str, rating: float, ends: np.ndarray, results: Counter, rounds:
     notes, lower, upper = [], None, None
     members = f" (its group: {', '.join(group)})" if group else ""
     if flag == "unconnected":
-        notes.append(f"unconnected: never met the other systems{members}; placed by the prior ({PRIOR_TEXT})")
+        notes.append(f"unconnected: never met the other systems{members}; {CONVENTION_TEXT}")
     elif flag:
         outside = (" to" if flag == "never lost" else " against") + " a system outside its group" if group else ""
         notes.append(f"{flag}{outside}{members}: held finite by the prior ({PRIOR_TEXT})")
@@ -467,7 +490,7 @@ def _row(system: str, rating: float, ends: np.ndarray, results: Counter, rounds:
                 notes.append("no lower bound")
             elif flag == "unconnected":
                 lower = upper = None
-                notes.append("no interval: its level against the others is the prior's")
+                notes.append("no interval: its level against the others is a convention")
     return {
         "system": system, "rating": float(rating), "lower": lower, "upper": upper, "rank_ub": None,
         "votes": votes, "both_bad_rate": both_bad / votes if votes else 0.0, "preliminary": preliminary,
@@ -504,6 +527,17 @@ def board_from_counts(table: CountTable, track: str | None, kind: str | None, mi
 
 
 BOARD_HEADERS = ["rank (UB)", "system", "rating", "95% interval", "votes", "both-bad rate", "tier", "note"]
+COLUMNS_MARKDOWN = (
+    "**rank (UB)**: 1 + the number of ranked systems surely better (interval wholly above this one's, or a "
+    "group that beat this one's and never lost to it), so systems whose intervals overlap share a rank. "
+    "**rating**: Bradley–Terry strength on the Elo scale: the ranked systems average 1000, and 100 points "
+    "more means an expected 64% of the battles between the two won (200: 76%, 400: 91%); tie and both-bad "
+    "votes count half a win each way. **95% interval**: the 2.5 and 97.5 percentiles of the rating over "
+    "bootstrap resamplings of the votes; ≥ or ≤ where only one end is known, — where none is meaningful "
+    "(the note says why). **votes**: its votes on this board, ties and both-bad included, votes of flagged "
+    "battles left out. **both-bad rate**: the share of its votes that found both sides bad. **tier**: ranked, "
+    "or preliminary (too few votes: placed against the ranked board without moving it, and not ranked). "
+    "**note**: why an interval is missing or one-sided, and what holds a flagged rating finite.")
 CSV_FIELDS = ("track", "kind", "rank_ub", "system", "rating", "lower", "upper", "votes", "both_bad_rate",
               "preliminary", "flag", "note")
 
@@ -541,11 +575,13 @@ def summary_markdown(board: Board, votes_now: int | None = None) -> str:
 
 
 def board_markdown(board: Board) -> str:
-    """The summary line and the board as a Markdown table (the empty state when there are no votes)."""
+    """The summary line, the board as a Markdown table and what its columns mean (the empty state when there
+    are no votes)."""
     lines = [summary_markdown(board)]
     if board.rows:
         lines += ["", "| " + " | ".join(BOARD_HEADERS) + " |", "|" + "---|" * len(BOARD_HEADERS)]
         lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in board_table(board.rows)]
+        lines += ["", COLUMNS_MARKDOWN]
     return "\n".join(lines)
 
 

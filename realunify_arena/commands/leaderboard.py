@@ -17,6 +17,7 @@ from realunify_arena import durable
 from realunify_arena.arena import KINDS
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import USAGE, CommandError, add_db, existing_file, store_at
+from realunify_arena.shown import brief
 
 FORMATS = ("markdown", "csv", "json")
 MIN_VOTES_ENV = "REALUNIFY_MIN_VOTES"
@@ -114,7 +115,7 @@ def read_votes(path: Path) -> list[dict]:
     """Votes from a file written by ``export votes``: JSON Lines or CSV (told apart by the first character).
 
     Each vote needs track, kind, system_a, system_b and choice (or FastChat's ``winner``, which the export
-    writes beside it). A vote whose ``flagged`` field is set (its battle named a system before the vote) is
+    writes beside it; where both are given they must agree). A vote whose ``flagged`` field is set (its battle named a system before the vote) is
     left out, as the tab leaves it out of the ratings. Raises ``VotesFileError`` naming the line and field of the first bad vote.
     """
     from realunify_arena.arena import WINNER
@@ -176,6 +177,9 @@ def read_votes(path: Path) -> list[dict]:
         if not isinstance(choice, str) or choice not in WINNER:  # a list or object is no choice either
             raise VotesFileError(f"{where}: choice {record.get('choice', record.get('winner'))!r} is not one of "
                                  f"{', '.join(WINNER)} (or a FastChat winner: {', '.join(WINNER.values())})")
+        if winner not in (None, "") and winner != WINNER[choice]:  # which of the two would be rated?
+            raise VotesFileError(f"{where}: choice {choice!r} and winner {brief(winner)} disagree; expected winner "
+                                 f"{WINNER[choice]!r} beside choice {choice!r}, as `export votes` writes them")
         vote["choice"] = choice
         try:
             vote["vote_id"] = int(record.get("vote_id") or 0)

@@ -128,6 +128,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     # fetches the code of every component not hidden, on any tab, before the page is usable (issue 18).
     board = gr.Dataframe(headers=BOARD_HEADERS, value=[], interactive=False, visible=False, elem_id="lb-board")
     plot = gr.HTML(label="95% intervals", visible=False, elem_id="lb-plot")
+    with gr.Accordion("What the columns mean", open=False):
+        gr.Markdown(ratings.COLUMNS_MARKDOWN, elem_id="lb-columns")
     gr.Markdown("## Benchmark (the paper's Table 2 layout, from batch evaluations; cells are direct/stepwise)")
     benchmark = gr.Markdown(elem_id="lb-benchmark")
     gr.Markdown("## Judge–human agreement (does the judge's score prefer the side people voted for?)")

@@ -487,6 +487,11 @@ def test_the_leaderboard_command_prints_the_tabs_boards_from_the_store_and_from_
     ('[{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "A"}]\n',
      "line 1: no column 'track'"),
     ("not json\n", "line 1: no column 'track'"),
+    # choice and FastChat's winner both given and disagreeing: which one would be rated? (ratings13)
+    ('{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "A",'
+     ' "winner": "model_b"}\n', "line 1: choice 'A' and winner 'model_b' disagree"),
+    ("track,kind,system_a,system_b,choice,winner\nUEG,model_vs_model,a:direct,b:direct,tie,tie (bothbad)\n",
+     "line 2: choice 'tie' and winner 'tie (bothbad)' disagree"),
 ])
 def test_the_leaderboard_command_names_the_line_and_field_of_a_bad_votes_file(tmp_path, capsys, content, message):
     from realunify_arena.cli import main
@@ -534,3 +539,107 @@ def test_flagged_votes_left_out_of_the_tab_stay_out_when_rated_from_an_export(tm
                      "--format", "json"]) == 0
         from_file = json.loads(capsys.readouterr().out)
         assert from_file[0]["votes"] == 6 and from_file[0]["rows"] == from_store[0]["rows"], fmt
+
+
+# -- review against FastChat's rating code (ratings13) ----------------------------------------------
+
+def votes_of(a: str, b: str, choice: str, n: int = 1) -> list[dict]:
+    return [{"system_a": a, "system_b": b, "choice": choice} for _ in range(n)]
+
+
+def reference_mle(votes: list[dict]) -> dict[str, float]:
+    """FastChat's ``compute_mle_elo`` written independently: an unpenalised logistic fit on the battles
+    (a tie or both-bad is half a win each way), rating = 1000 + 400 * log10-strength, solved by L-BFGS from
+    zero. Each step of L-BFGS is a combination of gradients, and every gradient sums to zero over each
+    connected part of the comparison graph, so each part stays centred at 1000, as FastChat's fit does."""
+    from scipy.optimize import minimize
+
+    systems = sorted({v["system_a"] for v in votes} | {v["system_b"] for v in votes})
+    index = {s: i for i, s in enumerate(systems)}
+    a = np.array([index[v["system_a"]] for v in votes])
+    b = np.array([index[v["system_b"]] for v in votes])
+    won = np.array([{"A": 1.0, "B": 0.0, "tie": 0.5, "both_bad": 0.5}[v["choice"]] for v in votes])
+
+    def loss(r):
+        d = (r[a] - r[b]) * math.log(10) / 400
+        return float((won * np.logaddexp(0, -d) + (1 - won) * np.logaddexp(0, d)).sum())
+
+    fit = minimize(loss, np.zeros(len(systems)), method="L-BFGS-B",
+                   options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 10_000})
+    return {s: 1000 + float(r) for s, r in zip(systems, fit.x)}
+
+
+def test_a_disconnected_board_keeps_each_parts_maximum_likelihood_spread():
+    """Two parts that never met: within each, the ratings are FastChat's (finite) maximum-likelihood fit;
+    only the parts' levels against each other are a convention (each part averages 1000), not a prior that
+    pulls every system towards 1000 and shrinks the spreads the votes do determine."""
+    votes = (votes_of("a:direct", "b:direct", "A", 8) + votes_of("b:direct", "a:direct", "A", 2)
+             + votes_of("c:direct", "d:direct", "A", 5) + votes_of("d:direct", "c:direct", "A", 3)
+             + votes_of("c:direct", "d:direct", "tie", 2) + votes_of("c:direct", "d:direct", "both_bad", 1))
+    expected = reference_mle(votes)
+    assert expected["a:direct"] - expected["b:direct"] == pytest.approx(800 * math.log10(2), abs=0.01)  # 8-2: 4:1
+    board = by_system(rate(votes, min_votes=0, rounds=50))
+    for system, rating in expected.items():
+        assert board[system]["rating"] == pytest.approx(rating, abs=0.1), system
+        assert board[system]["flag"] == "unconnected" and board[system]["lower"] is None
+        assert "average 1000" in board[system]["note"] and "virtual tie" not in board[system]["note"]
+
+
+def test_a_system_that_lost_every_vote_is_not_ranked_first():
+    """Rank(UB) = 1 + the systems surely better. A system whose group never beat anyone, against systems that
+    beat it, sits infinitely below them at maximum likelihood (FastChat's fit puts it far below, with an upper
+    bound under their lower bounds): each of them counts, even where its own interval is not shown."""
+    group = (votes_of("x:direct", "y:direct", "A", 30) + votes_of("y:direct", "z:direct", "A", 15)
+             + votes_of("z:direct", "y:direct", "A", 15) + votes_of("x:direct", "z:direct", "A", 10)
+             + votes_of("z:direct", "x:direct", "A", 10))
+    board = by_system(rate(group + votes_of("w:direct", "x:direct", "B", 25), min_votes=20, rounds=100))
+    assert board["w:direct"]["flag"] == "never won"
+    assert board["w:direct"]["rank_ub"] == 4  # x, y and z all beat its group; it never beat theirs
+    assert min(board[s]["rank_ub"] for s in ("x:direct", "y:direct", "z:direct")) == 1
+
+    two = by_system(rate(votes_of("u:direct", "v:direct", "A", 25), min_votes=0, rounds=100))
+    assert (two["u:direct"]["rank_ub"], two["v:direct"]["rank_ub"]) == (1, 2)
+    # a chain: p beat everyone, s lost to everyone, q and r split; no one is surely above p, all are above s
+    chain = (votes_of("p:direct", "q:direct", "A", 12) + votes_of("p:direct", "r:direct", "A", 12)
+             + votes_of("q:direct", "r:direct", "A", 12) + votes_of("r:direct", "q:direct", "A", 12)
+             + votes_of("q:direct", "s:direct", "A", 12) + votes_of("r:direct", "s:direct", "A", 12))
+    ranks = {s: r["rank_ub"] for s, r in by_system(rate(chain, min_votes=0, rounds=100)).items()}
+    assert ranks["p:direct"] == 1 and ranks["s:direct"] == 4 and 2 <= ranks["q:direct"] <= 3
+    # two parts that never met rank nothing of each other
+    apart = rate(votes_of("a:direct", "b:direct", "tie", 5) + votes_of("c:direct", "d:direct", "tie", 5), min_votes=0)
+    assert {r["rank_ub"] for r in apart} == {1}
+
+
+def test_parts_that_never_met_count_in_none_of_each_others_rank():
+    """Two copies of the same board that never met: each copy's ranks are those it has alone. The copies'
+    one-sided intervals (both held by the prior) must not rank the other copy's losers below its winner."""
+    def part(top: str, low: str, other: str) -> list[dict]:
+        return (votes_of(top, low, "A", 20) + votes_of(top, other, "A", 20)
+                + votes_of(low, other, "A", 5) + votes_of(other, low, "A", 5))
+
+    alone = {r["system"]: r["rank_ub"] for r in rate(part("a:direct", "b:direct", "e:direct"), min_votes=0)}
+    assert alone == {"a:direct": 1, "b:direct": 2, "e:direct": 2}  # a beat both, never lost: surely above
+    both = rate(part("a:direct", "b:direct", "e:direct") + part("c:direct", "d:direct", "f:direct"), min_votes=0)
+    assert {r["system"]: r["rank_ub"] for r in both} == {**alone, "c:direct": 1, "d:direct": 2, "f:direct": 2}
+
+
+def test_the_board_says_what_each_column_means_on_the_page_in_the_cli_and_in_the_readme():
+    """Every column is explained where the board is shown, with the scale's meaning computed here from the
+    Bradley-Terry/Elo formula P(win) = 1 / (1 + 10^(-gap/400)) and FastChat's Rank(UB) rule."""
+    from pathlib import Path
+
+    from realunify_arena import ratings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    board = ratings.Board("UEG", "model_vs_model", 0, 2, 2, rate(votes_of("a:direct", "b:direct", "A", 2), min_votes=0))
+    shown = ratings.board_markdown(board)
+    tab = (Path(ratings.__file__).parent / "ui" / "leaderboard_tab.py").read_text()
+    assert "ratings.COLUMNS_MARKDOWN" in tab
+    for text in (ratings.COLUMNS_MARKDOWN, shown, readme):
+        for header in ratings.BOARD_HEADERS:
+            if header != "system":
+                assert f"**{header}**" in text, header
+        for gap in (100, 200, 400):
+            assert f"{round(100 / (1 + 10 ** (-gap / 400)))}%" in text, gap
+        assert "average 1000" in text and "1 + the number of ranked systems surely better" in text
+        assert "both-bad included" in text and "flagged battles left out" in text.replace("votes of flagged", "flagged")
