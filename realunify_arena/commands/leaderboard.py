@@ -115,8 +115,9 @@ def read_votes(path: Path) -> list[dict]:
     """Votes from a file written by ``export votes``: JSON Lines or CSV (told apart by the first character).
 
     Each vote needs track, kind, system_a, system_b and choice (or FastChat's ``winner``, which the export
-    writes beside it; where both are given they must agree). A vote whose ``flagged`` field is set (its battle named a system before the vote) is
-    left out, as the tab leaves it out of the ratings. Raises ``VotesFileError`` naming the line and field of the first bad vote.
+    writes beside it; where both are given they must agree). A vote whose ``flagged`` field is set (its battle
+    named a system before the vote) is left out, as the tab leaves it out of the ratings. Raises
+    ``VotesFileError`` naming the line and field of the first bad vote.
     """
     from realunify_arena.arena import WINNER
     from realunify_arena.systems import system_problem
