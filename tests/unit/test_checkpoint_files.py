@@ -126,11 +126,26 @@ def test_a_truncated_pipeline_component_is_named(sound, tmp_path):
     assert message.startswith("omnigen: ") and str(weights) in message and "truncated" in message
 
 
+def test_a_sharded_checkpoint_as_the_7b_ships_it_loads(sound, tmp_path):
+    """Janus-Pro-7B ships model-0000N-of-0000M.safetensors with model.safetensors.index.json."""
+    from transformers import JanusForConditionalGeneration
+
+    folder = _copy(sound["janus"], tmp_path)
+    (folder / "model.safetensors").unlink()
+    JanusForConditionalGeneration.from_pretrained(sound["janus"]).save_pretrained(folder, max_shard_size="4MB")
+    assert len(list(folder.glob("model-*-of-*.safetensors"))) > 1 and (folder / "model.safetensors.index.json").is_file()
+    _loads("janus-pro-7b", folder)
+
+
+def _loads(card_name: str, folder: Path) -> None:
+    card = CARDS[card_name]
+    card = dataclasses.replace(card, dtype="float32", checkpoints={c: str(folder) for c in card.checkpoints})
+    pool = ModelPool({card.name: card}, device="cpu")
+    with loaded(pool, card.name) as adapter:
+        assert adapter.memory_bytes() > 0
+    pool.close()
+
+
 def test_sound_checkpoints_still_load(sound):
-    for card_name, key in (("janus-pro-1b", "janus"), ("omnigen", "pipeline")):
-        card = CARDS[card_name]
-        card = dataclasses.replace(card, dtype="float32", checkpoints={c: str(sound[key]) for c in card.checkpoints})
-        pool = ModelPool({card.name: card}, device="cpu")
-        with loaded(pool, card.name) as adapter:
-            assert adapter.memory_bytes() > 0
-        pool.close()
+    _loads("janus-pro-1b", sound["janus"])
+    _loads("omnigen", sound["pipeline"])
