@@ -222,7 +222,23 @@ class _CardFile(BaseModel):
                 raise _FieldError("capabilities", f"a tiny {base} offers {offered}")
         elif self.checkpoint is None and self.checkpoints is None and self.capabilities:
             raise _FieldError("checkpoints", f"no checkpoint for declared capabilities {sorted(self.capabilities)}")
+        self._only_what_the_family_reads()
         return self
+
+    def _only_what_the_family_reads(self) -> None:
+        """A setting the family's adapter never reads would silently change nothing: refuse it."""
+        family = FAMILIES[self.family]
+        known, ignored, who = family.params, family.ignores, f"family '{self.family}'"
+        if self.family == "tiny":  # params.base was checked above
+            base = FAMILIES[self.params["base"]]
+            known, ignored, who = known | (base.params or frozenset()), base.ignores, f"a tiny {self.params['base']}"
+        for option in sorted(ignored & {k for k, v in self.defaults.items() if v is not None}):
+            raise _FieldError(f"defaults.{option}", f"{who} never reads it (it generates images token by "
+                                                    "token, without diffusion steps); remove it")
+        if known is not None:
+            for key in self.params:
+                if key not in known:
+                    raise _FieldError(f"params.{key}", f"{who} reads no such setting; expected some of {sorted(known)}")
 
 
 def _problem(path: Path, error: dict) -> str:

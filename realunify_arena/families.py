@@ -63,18 +63,31 @@ class Family:
     capabilities: frozenset[Capability]  # what a card of this family may declare
     remote: bool  # runs behind an API: nothing resident here
     packages: tuple[str, ...]  # import names it needs
+    params: frozenset[str] | None = None  # the ``params`` keys its adapter reads (None: any, read elsewhere)
+    ignores: frozenset[str] = frozenset()  # GenerationOptions fields its adapter never reads
 
 
 _ALL = frozenset(Capability)
 _UNDERSTAND_GENERATE = frozenset({Capability.UNDERSTAND, Capability.GENERATE})
 
+# ``params`` every local card may carry: limits.py's ``limits``, availability's ``memory_gb``, and
+# LocalAdapter.sampling's text_top_k / text_top_p
+_LOCAL_PARAMS = frozenset({"limits", "memory_gb", "text_top_k", "text_top_p"})
+# Janus and Emu3 generate images token by token: there are no diffusion steps to set
+_NO_STEPS = frozenset({"steps"})
+
 FAMILIES: dict[str, Family] = {
-    "janus": Family("janus", _UNDERSTAND_GENERATE, False, ("torch", "transformers")),
-    "emu3": Family("emu3", _UNDERSTAND_GENERATE, False, ("torch", "transformers")),
-    "pair": Family("pair", _ALL, False, ("torch", "transformers", "diffusers")),
+    "janus": Family("janus", _UNDERSTAND_GENERATE, False, ("torch", "transformers"),
+                    _LOCAL_PARAMS | {"fast"}, _NO_STEPS),
+    "emu3": Family("emu3", _UNDERSTAND_GENERATE, False, ("torch", "transformers"),
+                   _LOCAL_PARAMS | {"positive_prompt", "negative_prompt"}, _NO_STEPS),
+    "pair": Family("pair", _ALL, False, ("torch", "transformers", "diffusers"),
+                   _LOCAL_PARAMS | {"guidance_arg", "call_kwargs", "edit_call_kwargs", "edit_size"}),
     "openai": Family("openai_compat", _ALL, True, ("openai",)),
     "gemini": Family("gemini", _ALL, True, ("google.genai",)),
-    "tiny": Family("tiny", _ALL, False, ("torch", "transformers", "diffusers", "torchvision")),
+    # a tiny card also takes its base family's params and ignores what its base ignores
+    "tiny": Family("tiny", _ALL, False, ("torch", "transformers", "diffusers", "torchvision"),
+                   frozenset({"base", "seed"})),
 }
 
 # A tiny card's ``params.base``: the family whose random-weight model it builds -> capability -> the

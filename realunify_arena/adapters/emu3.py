@@ -27,6 +27,7 @@ class Emu3Adapter(LocalAdapter):
 
         super().__init__(card, device)
         for checkpoint in dict.fromkeys(card.checkpoints.values()):  # Chat and Gen may be one folder (tiny)
+            self.checked(checkpoint, "transformers")
             self.loaded[f"processor:{checkpoint}"] = AutoProcessor.from_pretrained(checkpoint)
             model = Emu3ForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype).to(device)
             self.loaded[f"model:{checkpoint}"] = model.eval()

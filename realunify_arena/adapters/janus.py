@@ -31,7 +31,7 @@ class JanusAdapter(LocalAdapter):
         checkpoints = set(card.checkpoints.values())
         if len(checkpoints) != 1:
             raise ValueError(f"{card.path}: a janus card has one checkpoint for all capabilities, got {checkpoints}")
-        checkpoint = checkpoint_for(card, next(iter(card.capabilities)))
+        checkpoint = self.checked(checkpoint_for(card, next(iter(card.capabilities))), "transformers")
         self.loaded["processor"] = AutoProcessor.from_pretrained(checkpoint)
         self.loaded["model"] = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype).to(device)
         self.loaded["model"].eval()

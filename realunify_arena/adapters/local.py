@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from realunify_arena import stopping
-from realunify_arena.adapters.base import Adapter, Capability
+from realunify_arena.adapters.base import Adapter, Capability, ModelUnavailable
+from realunify_arena.adapters.checkpoint_files import check_checkpoint
 from realunify_arena.adapters.determinism import leave_out_cudnn_attention
 from realunify_arena.cards import ModelCard
 
@@ -40,6 +41,18 @@ class LocalAdapter(Adapter):
         self.device = device
         self.dtype = DTYPES[card.dtype]
         self.loaded: dict[str, Any] = {}
+
+    def checked(self, checkpoint: str, kind: str) -> str:
+        """``checkpoint``, once its files pass ``check_checkpoint(checkpoint, kind)``.
+
+        Raises:
+            ModelUnavailable: ``"{card}: {file}: {what is wrong}; expected {what}"``.
+        """
+        try:
+            check_checkpoint(checkpoint, kind)
+        except ModelUnavailable as exc:
+            raise ModelUnavailable(f"{self.name}: {exc}") from None
+        return checkpoint
 
     def _modules(self) -> Iterator[torch.nn.Module]:
         for obj in self.loaded.values():

@@ -39,6 +39,7 @@ class PairAdapter(LocalAdapter):
     def _load_vlm(self, checkpoint: str) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        self.checked(checkpoint, "transformers")
         self.loaded["processor"] = AutoProcessor.from_pretrained(checkpoint)
         self.loaded["vlm"] = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=self.dtype).to(self.device)
         self.loaded["vlm"].eval()
@@ -48,6 +49,7 @@ class PairAdapter(LocalAdapter):
 
         key = f"pipeline:{checkpoint}"
         if key not in self.loaded:
+            self.checked(checkpoint, "diffusers")
             self.loaded[key] = DiffusionPipeline.from_pretrained(checkpoint, dtype=self.dtype).to(self.device)
             self.loaded[key].set_progress_bar_config(disable=True)
 

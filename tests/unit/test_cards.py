@@ -67,6 +67,10 @@ BAD_CARDS = [
 
 @pytest.mark.parametrize(("text", "field", "message"), BAD_CARDS, ids=[b[1] for b in BAD_CARDS])
 def test_a_bad_card_names_its_file_and_field(tmp_path, text, field, message):
+    _assert_refused(tmp_path, text, field, message)
+
+
+def _assert_refused(tmp_path: Path, text: str, field: str, message: str) -> None:
     path = _write(tmp_path, text)
     with pytest.raises(CardError) as info:
         load_card(path)
@@ -166,3 +170,40 @@ def test_a_broken_card_is_left_out_with_its_problem_when_asked(tmp_path, capsys)
     captured = capsys.readouterr()
     assert captured.out.startswith("judge ")
     assert "broken card left out: " + str(tmp_path / "garbled.yaml") in captured.err
+
+
+_BASE = "description: d\ncapabilities: [understand, generate]\n"
+IGNORED_SETTINGS = [  # a setting the family's adapter never reads would silently change nothing
+    (f"family: janus\n{_BASE}checkpoint: x\ndefaults: {{steps: 50}}\n", "defaults.steps", "never reads it"),
+    (f"family: emu3\n{_BASE}checkpoint: x\ndefaults: {{steps: 50}}\n", "defaults.steps", "never reads it"),
+    (f"family: tiny\n{_BASE}params: {{base: emu3}}\ndefaults: {{steps: 2}}\n", "defaults.steps",
+     "a tiny emu3 never reads it"),
+    # pair-only diffusers settings on a token-by-token family, and the reverse
+    (f"family: janus\n{_BASE}checkpoint: x\nparams: {{guidance_arg: true_cfg_scale}}\n", "params.guidance_arg",
+     "family 'janus' reads no such setting"),
+    (f"family: emu3\n{_BASE}checkpoint: x\nparams: {{call_kwargs: {{guidance_scale: 2}}}}\n", "params.call_kwargs",
+     "reads no such setting"),
+    ("family: pair\ndescription: d\ncapabilities: [generate]\ncheckpoint: x\nparams: {negative_prompt: ugly}\n",
+     "params.negative_prompt", "family 'pair' reads no such setting"),
+    (f"family: tiny\n{_BASE}params: {{base: janus, negative_prompt: ugly}}\n", "params.negative_prompt",
+     "a tiny janus reads no such setting"),
+    (f"family: janus\n{_BASE}checkpoint: x\nparams: {{fats: true}}\n", "params.fats", "expected some of"),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "message"), IGNORED_SETTINGS, ids=[f"{i}-{b[1]}" for i, b in
+                                                                               enumerate(IGNORED_SETTINGS)])
+def test_a_card_setting_its_family_never_reads_is_refused(tmp_path, text, field, message):
+    _assert_refused(tmp_path, text, field, message)
+
+
+@pytest.mark.parametrize("text", [
+    f"family: janus\n{_BASE}checkpoint: x\nparams: {{fast: true, text_top_k: 5, limits: {{}}, memory_gb: 4}}\n",
+    f"family: emu3\n{_BASE}checkpoint: x\nparams: {{positive_prompt: ' hd', negative_prompt: ugly}}\n",
+    "family: pair\ndescription: d\ncapabilities: [edit]\ncheckpoint: x\ndefaults: {steps: 50}\n"
+    "params: {guidance_arg: true_cfg_scale, call_kwargs: {}, edit_call_kwargs: {}, edit_size: card}\n",
+    f"family: tiny\n{_BASE}params: {{base: emu3, seed: 1, negative_prompt: ugly}}\n",
+    f"family: openai\n{_BASE}endpoint: http://h/v1\ncheckpoint: m\nparams: {{anything: 1}}\n",
+])
+def test_settings_the_family_reads_are_accepted(tmp_path, text):
+    load_card(_write(tmp_path, text))
