@@ -94,7 +94,8 @@ def _safetensors_problem(path: Path) -> str | None:
         with path.open("rb") as f:
             head = f.read(8)
             if len(head) < 8:
-                return f"{path}: {size} bytes; expected a safetensors file (an 8-byte header length, then a header); download it again"
+                return (f"{path}: {size} bytes; expected a safetensors file (an 8-byte header length, then a"
+                        " header); download it again")
             (length,) = struct.unpack("<Q", head)
             if length > size - 8:
                 return (f"{path}: truncated or not safetensors ({size} bytes, the header alone claims {length}); "
