@@ -30,6 +30,7 @@ from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance, PollingQuestion
 from realunify_arena.protocols import loaded
 from realunify_arena.redaction import error_text
+from realunify_arena.scoring import instance_score
 from realunify_arena.trace import Step, Trace
 
 HUMAN = "human"
@@ -191,12 +192,7 @@ def polling_judgment(questions: list[PollingQuestion], replies: list[list[str]],
         errors += verdict is None
         items.append({"question": q.question, "expected": q.answer, "replies": list(answers),
                       "verdict": verdict, "correct": None if verdict is None else verdict == q.answer})
-    if any(item["correct"] is False for item in items):
-        score = 0
-    elif errors:
-        score = None
-    else:
-        score = 1
+    score = instance_score(item["correct"] for item in items)
     return Judgment("polling", score, {"judge": judge, "questions": items}, errors)
 
 
