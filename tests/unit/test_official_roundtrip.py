@@ -321,3 +321,27 @@ def test_several_human_voters_give_one_verdict_in_report_export_and_score_offici
     stored, rescored = _human_report_and_rescored_export(tmp_path, db, capsys)
     assert stored[1] == "50.0/-" and stored[-2] == "2/-"  # WK, judge err: the hand-computed values
     assert rescored == stored
+
+
+def test_export_of_a_model_run_with_two_settings_scores_back_under_model_names(tmp_path, capsys):
+    """A model run with two seeds is labelled "m (seed=0)" / "m (seed=1)"; export names each folder after
+    its label, and score-official names each model after its folder, which must be a model name
+    (``systems.MODEL_NAME_RULE``: no '=', no spaces)."""
+    from realunify_arena.benchmark import load
+    from realunify_arena.systems import model_name_problem
+    from realunify_arena.trace import Step, StepRole, Trace
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    instance = next(i for i in load("bundled").instances if i.uid == "UEG_0_world_knowledge")
+    for seed in (0, 1):
+        store.save_trace(Trace(instance.uid, "m", "direct", {"seed": seed}, [
+            Step(StepRole.GENERATED_IMAGE, instance.prompt, image=Image.new("RGB", (4, 4), "red"))]), "bundled")
+    store.close()
+    assert main(["export", "--format", "official", "--db", str(db), "--out", str(tmp_path / "out")]) == 0
+    folders = sorted(p.name for p in (tmp_path / "out" / "bundled").iterdir())
+    assert len(folders) == 2 and not any(map(model_name_problem, folders)), folders
+    capsys.readouterr()
+    assert main(["score-official", str(tmp_path / "out")]) == 0
+    rows = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines() if line.startswith("| m")]
+    assert sorted(rows) == folders
