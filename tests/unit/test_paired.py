@@ -298,6 +298,33 @@ def test_two_judges_of_the_same_runs_agreement_kappa_and_scores(tmp_path):
     store.close()
 
 
+def test_judge_scores_count_failed_runs_as_report_does(tmp_path):
+    """``report --judges``' score table left out runs whose model failed (no judge sees them), so a judge's
+    figure there could exceed ``report``'s. Hand-computed: WK direct, one run both judges call right and one
+    failed run -> 1 of 2 = 50.0 with one run error, in both tables and for both judges; the paired analysis
+    (of the same store, one stepwise run right) pairs the failed direct run as 0."""
+    from realunify_arena.reporting import reports_from_store
+
+    store = Store.open(tmp_path / "arena.db")
+    wk = "world_knowledge"
+    right = _run(store, f"UEG_1_{wk}", "m", "direct")
+    for judge in ("judge-a", "judge-b"):
+        _poll(store, right, judge, RIGHT)
+    _run(store, f"UEG_2_{wk}", "m", "direct", Status.ERROR)
+    (c,) = agreement.compare_judges(store, ["judge-a", "judge-b"])
+    for judge in ("judge-a", "judge-b"):
+        scored = c.scores["m"][judge]["direct"]
+        assert (scored.category(wk), scored.run_errors) == (50, 1)
+        (report,) = reports_from_store(store, judge=judge)
+        (row,) = report.scores
+        assert (row.category(wk), row.run_errors) == (50, 1)
+    stepwise = _run(store, f"UEG_2_{wk}", "m", "stepwise")
+    _poll(store, stepwise, "judge-a", RIGHT)
+    (analysis,) = paired.analyses_from_store(store, judge="judge-a", rounds=50)
+    assert [(p.direct, p.stepwise) for p in analysis.paired.pairs] == [(0, 1)]
+    store.close()
+
+
 def test_merge_does_not_hang_a_judgment_on_another_output_stored_under_the_same_key(tmp_path, capsys):
     """Two nodes ran the same run key (instance, model, mode, settings) and got different images (an API
     model, another GPU). The merged store keeps the first image; the second node's judge judged the
