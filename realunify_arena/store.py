@@ -46,7 +46,7 @@ from realunify_arena.benchmark.images import png_bytes
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.scoring import instance_score
 from realunify_arena.systems import MODES
-from realunify_arena.trace import Trace
+from realunify_arena.trace import Status, Trace
 from realunify_arena.walsync import WalSync
 
 try:  # POSIX only; elsewhere processes fall back to the busy retry alone
@@ -1052,6 +1052,33 @@ class Store:
                                (run_id, judge, judgment["kind"], judgment["score"], json.dumps(judgment["details"]),
                                 int(judgment["errors"]), stamp))
             return counts
+
+        return self.apply(write)
+
+    def replace_failed_run(self, run_id: int, trace: Trace, *, pin: bool = False) -> bool:
+        """Put ``trace``, a successful run of the same key whose images are already stored (``image_sha``
+        set), in place of stored run ``run_id`` when that run failed (status ``error``): the run keeps its id
+        (battles name it); its failed trace, origin and judgments go to ``replaced_runs`` (as an import with
+        ``replace`` keeps them) and its origin is dropped. ``pin`` pins it. Returns False, writing nothing,
+        when the stored run did not fail.
+
+        Raises:
+            NotFound: no run ``run_id`` in this store.
+        """
+        def write(db: Database) -> bool:
+            row = db.execute("select status from runs where id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"run {run_id} is not in {self.path}")
+            if row[0] != Status.ERROR.value:
+                return False
+            stamp = now()
+            self._archive_run(db, run_id, stamp)
+            db.execute("delete from run_origins where run_id = ?", (run_id,))
+            db.execute("update runs set status = ?, seconds = ?, created_at = ?, trace = ?,"
+                       " pinned_at = case when ? then coalesce(pinned_at, ?) else pinned_at end where id = ?",
+                       (trace.status.value, round(trace.seconds, 4), stamp, json.dumps(trace.to_dict()), pin, stamp,
+                        run_id))
+            return True
 
         return self.apply(write)
 

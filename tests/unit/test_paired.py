@@ -356,6 +356,54 @@ def test_merge_does_not_hang_a_judgment_on_another_output_stored_under_the_same_
     store.close()
 
 
+def test_merge_keeps_each_voters_human_judgment_and_prefers_a_successful_run_to_a_failed_one(tmp_path, capsys):
+    """Node a: UEG_1 judged by two people (right, right), UEG_2 failed. Node b: UEG_1 judged by a third
+    person (wrong), UEG_2 succeeded and judge-x called it right. Merged (a then b): UEG_1 keeps three
+    voters, each their own judgment (before: node a's majority was saved as one "legacy" voter); UEG_2 is
+    b's successful run under the same id, judged by judge-x, with a's failed run archived (before: a's
+    failure was kept and counted as "differing", b's run and judgment dropped)."""
+    from realunify_arena.cli import main
+    from realunify_arena.judge import HUMAN
+
+    wk = "world_knowledge"
+    right = polling_judgment(QUESTIONS, [[r] for r in RIGHT], HUMAN).to_dict()
+    wrong = polling_judgment(QUESTIONS, [[r] for r in WRONG], HUMAN).to_dict()
+    a = Store.open(tmp_path / "a.db")
+    judged = _run(a, f"UEG_1_{wk}", "m", "direct")
+    for voter in ("hf:ann", "hf:bo"):
+        a.save_human_judgment(judged, voter, right)
+    failed = _run(a, f"UEG_2_{wk}", "m", "direct", Status.ERROR)
+    a.close()
+    b = Store.open(tmp_path / "b.db")
+    b.save_human_judgment(_run(b, f"UEG_1_{wk}", "m", "direct"), "hf:cy", wrong)
+    _poll(b, _run(b, f"UEG_2_{wk}", "m", "direct"), "judge-x", RIGHT)
+    b.close()
+    target = tmp_path / "all.db"
+    assert main(["merge", str(tmp_path / "a.db"), str(tmp_path / "b.db"), "--db", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "1 failed run(s) in --db replaced by this store's successful run" in out and "differ" not in out, out
+    store = Store.open(target)
+    ids = {r["instance_uid"]: r["id"] for r in store.runs()}
+    assert sorted((h["voter"], h["score"]) for h in store.human_judgments(ids[f"UEG_1_{wk}"])) == [
+        ("hf:ann", 1), ("hf:bo", 1), ("hf:cy", 0)]
+    assert store.human_verdict(ids[f"UEG_1_{wk}"])["details"]["voters"] == 3
+    assert ids[f"UEG_2_{wk}"] == failed  # the same run id, now the successful run
+    assert store.run(failed)["status"] == "ok" and store.find_judgment(failed, "judge-x")["score"] == 1
+    assert [r["status"] for r in store.replaced_runs(failed)] == ["error"]
+    store.close()
+    # merging again adds nothing, and a failed run never replaces a successful one
+    c = Store.open(tmp_path / "c.db")
+    _run(c, f"UEG_2_{wk}", "m", "direct", Status.ERROR)
+    c.close()
+    assert main(["merge", str(tmp_path / "b.db"), str(tmp_path / "c.db"), "--db", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'b.db'}: 0 new runs, 0 new judgments\n" in out
+    assert "1 failed run(s) not copied: --db holds a successful run" in out, out
+    store = Store.open(target)
+    assert store.run(failed)["status"] == "ok" and len(store.human_judgments(ids[f"UEG_1_{wk}"])) == 3
+    store.close()
+
+
 def test_merge_keeps_which_runs_are_pinned(tmp_path, capsys):
     """eval and import-results pin their runs (the Leaderboard tab's table and stored arena battles use only
     those); a node's pinned run stays pinned in the merged store, a one-off Explore run stays unpinned."""
