@@ -540,7 +540,8 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
 
 def _deciding_reply(question: dict) -> str:
     """The reply whose yes/no counted, or the last unparseable one (so the judge error carries over). The
-    voters' majority (``judge human``) keeps no replies, only its verdict: that yes/no, or "" on a tie."""
+    human verdict (``judge human``, ``Store.human_verdicts``) keeps no replies, only each question's majority:
+    that yes/no, or "" on a tie (a judge error to score-official, as to report)."""
     replies = question.get("replies") or []
     if not replies:
         return question.get("verdict") or ""
