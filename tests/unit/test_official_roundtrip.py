@@ -295,9 +295,10 @@ def test_several_human_voters_give_one_verdict_in_report_export_and_score_offici
       UEG_1 (yes, no): v1 right, v2 misses Q1 -> Q1 tied, Q2 right -> undecided (a judge error);
       UEG_2 (yes, yes, no): v1 misses Q1 and Q2, v2 misses Q2 -> Q1 tied, Q2 wrong -> 0.
     WK = 1 of 2 scored = 50.0; "judge err" counts UEG_1 and UEG_2 (a tied question each, as a judge error
-    counts even where another question already fails the instance): 2. score-official on the export must print the same row."""
+    counts even where another question already fails the instance): 2. score-official on the export must
+    print the same row."""
     from realunify_arena.benchmark import load
-    from realunify_arena.judge import HUMAN, HumanJudge, judge_trace, stored_images
+    from realunify_arena.judge import HumanJudge, judge_trace, stored_images
     from realunify_arena.trace import Step, StepRole, Trace
 
     flip = {"yes": "no", "no": "yes"}
