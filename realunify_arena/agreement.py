@@ -33,6 +33,7 @@ from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, UEG_TASKS
 from realunify_arena.reporting import stored_outcome, system_labels
 from realunify_arena.scoring import MODES, percent, score_systems
+from realunify_arena.trace import Status
 
 ALL = "all"  # the scope of a row over every UEG category
 VERDICTS = ("yes", "no")
@@ -157,13 +158,17 @@ def _pair_rows(a: str, b: str, mine: dict[int, dict], theirs: dict[int, dict]) -
 
 
 def _scores(store, comparison: Comparison, by_judge: dict[str, dict[int, dict]]) -> None:
+    """Each judge's table on the same runs: the UEG runs every judge decided, plus the UEG runs whose model
+    failed (or could not run the mode), which no judge sees and which count as ``report`` counts them (a
+    failed run 0 and in "run err", a not-supported one as "-"), so these figures never exceed report's."""
     decided = [{r for r, j in by_judge[name].items() if j["score"] is not None} for name in comparison.judges]
     common = set.intersection(*decided)
     comparison.common_runs = len(common)
-    runs = [r for r in store.runs(dataset=comparison.dataset) if r["id"] in common]
+    runs = [r for r in store.runs(dataset=comparison.dataset)
+            if r["id"] in common or (r["track"] == "UEG" and r["status"] != Status.OK.value)]
     labels = system_labels(store.runs(dataset=comparison.dataset))
     for name in comparison.judges:
-        outcomes = [stored_outcome(r, labels[r["id"]], by_judge[name][r["id"]], None) for r in runs]
+        outcomes = [stored_outcome(r, labels[r["id"]], by_judge[name].get(r["id"]), None) for r in runs]
         for s in score_systems(outcomes):
             comparison.scores.setdefault(s.model, {}).setdefault(name, {})[s.mode] = s
 

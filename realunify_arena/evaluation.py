@@ -18,12 +18,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from realunify_arena import durable, protocols, runs
 from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.benchmark.loaders import Dataset
 from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance
-from realunify_arena.judge import ATTEMPTS, Judge, judge_name
+from realunify_arena.judge import ATTEMPTS, HUMAN, Judge, judge_name
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, Mode
 from realunify_arena.trace import Status
@@ -162,46 +163,73 @@ def _bar(items: list, label: str, shard: Shard, enabled: bool):
                 unit="item", dynamic_ncols=True, leave=True)
 
 
-def merge(source, target) -> tuple[int, int, int]:
-    """Copy into ``target`` the runs (with their image files) and judgments it lacks; returns how many runs
-    and judgments were new, and how many source runs differ from the run ``target`` already holds under
-    the same key (dataset, instance, model, mode, settings).
+class MergeCounts(NamedTuple):
+    """What ``merge`` did with one source store."""
+
+    runs: int  # runs new to the target
+    judgments: int  # judgments new to the target (each voter's human judgment counts as one)
+    differing: int  # source runs whose output differs from the target's under the same key: the target's kept
+    replaced: int  # target runs that had failed, replaced by the source's successful run of the same key
+    failed_kept_out: int  # source runs that failed where the target holds a successful run of the key
+
+
+def merge(source, target) -> MergeCounts:
+    """Copy into ``target`` the runs (with their image files) and judgments it lacks; returns ``MergeCounts``.
 
     For evaluations whose nodes cannot share one SQLite file (WAL needs local disk): each node writes
     its own store, then the stores are merged. Merging twice adds nothing. A run pinned in the source (an
     ``eval`` or imported run, which the Leaderboard table and stored battles show) is pinned in the target
     too, and an imported run keeps the record of where it came from (so importing the same files again
-    changes nothing). Where two nodes ran the same key and got different outputs (status, text or image), the stored
-    run is kept and the source's judgments of its own output are not copied: they judged an output the
-    kept run does not hold.
+    changes nothing). Human judgments are copied per voter (``Store.save_human_judgment``), each voter's
+    own, so the target's verdict (``Store.human_verdicts``) counts every voter of both stores; a voter who judged the run in
+    both keeps the target's. Where two nodes ran the same key (dataset, instance, model, mode, settings):
+    a successful run replaces a failed one (``Store.replace_failed_run``: same id, the failed one archived
+    with its judgments) and a failed run never replaces a successful one; where both succeeded with
+    different outputs (text or image), the stored run is kept and the source's judgments of its own output
+    are not copied: they judged an output the kept run does not hold.
     """
-    new_runs = new_judgments = differing = 0
+    counts = dict.fromkeys(MergeCounts._fields, 0)
     target_ids = {}
     for row in source.runs():
         trace = source.load_trace(row["id"])
         existing = target.find_run(row["dataset"], trace.instance_uid, trace.model, trace.mode, trace.settings)
-        if existing is None:
+        stored = target.load_trace(existing) if existing is not None else None
+        if stored is None or (stored.status is Status.ERROR and trace.status is Status.OK):
             for step in trace.steps:
                 if step.image_sha:
                     _copy_file(source.image_path(step.image_sha), target.image_path(step.image_sha))
-            new_runs += 1
-        elif _output(target.load_trace(existing)) != _output(trace):
-            differing += 1
+        if stored is not None and stored.status is Status.ERROR and trace.status is Status.OK:
+            target.replace_failed_run(existing, trace, pin=row["pinned_at"] is not None)
+            counts["replaced"] += 1
+        elif stored is not None and stored.status is Status.OK and trace.status is Status.ERROR:
+            counts["failed_kept_out"] += 1
             continue
+        elif stored is not None and _output(stored) != _output(trace):
+            counts["differing"] += 1
+            continue
+        counts["runs"] += stored is None
         target_ids[row["id"]] = target.save_trace(trace, row["dataset"], pin=row["pinned_at"] is not None)
         origin = source.run_origin(row["id"])
         if origin is not None:
             target.keep_origin(target_ids[row["id"]], origin)
     for j in source.judgments():
         run_id = target_ids.get(j["run_id"])
-        if run_id is not None and target.find_judgment(run_id, j["judge"]) is None:
+        if j["judge"] == HUMAN or run_id is None:
+            continue  # human judgments: per voter, below
+        if target.find_judgment(run_id, j["judge"]) is None:
             target.save_judgment(run_id, j["judge"], {k: j[k] for k in ("kind", "score", "details", "errors")})
-            new_judgments += 1
+            counts["judgments"] += 1
+    for source_id, run_id in target_ids.items():
+        voters = {h["voter"] for h in target.human_judgments(run_id)}
+        for h in source.human_judgments(source_id):
+            if h["voter"] not in voters:
+                target.save_human_judgment(run_id, h["voter"], {k: h[k] for k in ("kind", "score", "details")})
+                counts["judgments"] += 1
     for name in {row["dataset"] for row in source.runs()}:
         location = source.dataset_source(name)
         if location is not None:
             target.remember_dataset_source(name, location)
-    return new_runs, new_judgments, differing
+    return MergeCounts(**counts)
 
 
 def _output(trace) -> tuple:

@@ -3,7 +3,8 @@
 UEG: a judge (any model card that understands images, or a person) answers each polling question with
 the paper's prompt, one call per question. A leading reasoning block (``<think>...</think>`` and its
 variants, see ``strip_reasoning``) is removed first, then the reply is parsed strictly: the first word
-decides, so "No." is no while "know", "The answer is yes" and "Yes/No" are unparseable. The official
+decides, so "No." and "Yes—the image shows" are answers while "know", "The answer is yes", "Yes/No" and
+"Yes and no" are unparseable (``parse_yes_no``). The official
 generation scorer (FrankYang-17/RealUnify ``eval/eval_generation.py``) lower-cases the reply and tests
 substrings: "yes" anywhere makes it yes, otherwise "no" anywhere makes it no, so "yes" wins when a reply
 contains both words and "know" counts as no. An unparseable reply is asked again a bounded number of times
@@ -30,6 +31,7 @@ from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance, PollingQuestion
 from realunify_arena.protocols import loaded
 from realunify_arena.redaction import error_text
+from realunify_arena.scoring import instance_score
 from realunify_arena.trace import Step, Trace
 
 HUMAN = "human"
@@ -58,6 +60,7 @@ _REASONING_CLOSE = re.compile(r"</(?:think|thinking|reasoning|reason)>|◁/think
                               re.IGNORECASE)
 _STRICT_CHOICE = re.compile(r"\(?([ABCD])\)?(?:\s*[.):]\s*(.*))?", re.DOTALL)
 _EDGE_CHARS = string.punctuation + string.whitespace + "“”‘’"
+_WORD = re.compile(r"[^\W_]+")  # a run of letters and digits
 
 Verdict = Literal["yes", "no"]
 ImageLoader = Callable[[Step], Image.Image]
@@ -111,24 +114,34 @@ def strip_reasoning(reply: str | None) -> str:
 
 
 def parse_yes_no(reply: str | None) -> Verdict | None:
-    """"yes" or "no" when the reply's first word after any reasoning block is one of them (case and
-    punctuation ignored); None otherwise."""
-    words = strip_reasoning(reply).split()
-    if not words:
-        return None
-    first = _strip_punctuation(words[0]).lower()
-    return first if first in ("yes", "no") else None
+    """"yes" or "no" when the reply's first word after any reasoning block is one of them, else None.
 
-
-def _strip_punctuation(word: str) -> str:
-    """``word`` without the punctuation at either end, any script's (an em dash, an ellipsis, "。", "！",
-    "「」" as much as ASCII's), so "Yes—" and "Yes。" read as yes; "Yes/No" keeps its inner slash."""
-    start, end = 0, len(word)
-    while start < end and (word[start] in _EDGE_CHARS or unicodedata.category(word[start]).startswith("P")):
+    Case and the punctuation around the word are ignored, any script's ("**Yes**", "Yes:", "“No”", "Yes。"),
+    and a dash or other punctuation may join it to the next word ("Yes—the image shows", "No–it does not",
+    "Yes-the"). A reply that goes on to the other answer is ambiguous and gives None: "Yes/No", "Yes-no",
+    "Yes and no", "No or yes", "Yes, no". So are words that only start with one ("Yesterday", "Nope"), or
+    carry a digit ("Yes2")."""
+    text = strip_reasoning(reply).lstrip()
+    start = 0
+    while start < len(text) and _is_punctuation(text[start]):
         start += 1
-    while end > start and (word[end - 1] in _EDGE_CHARS or unicodedata.category(word[end - 1]).startswith("P")):
-        end -= 1
-    return word[start:end]
+    words = _WORD.findall(text[start:])
+    if not words or not text[start:].lower().startswith(words[0].lower()):
+        return None  # nothing, or a symbol that is not punctuation ("✅") before the first word
+    first = words[0].lower()
+    after = text[start + len(words[0]):][:1]
+    if first not in ("yes", "no") or (after and not (after.isspace() or _is_punctuation(after))):
+        return None
+    other = "no" if first == "yes" else "yes"
+    rest = [w.lower() for w in words[1:3]]
+    if rest[:1] == [other] or (rest[:1] in (["and"], ["or"]) and rest[1:2] == [other]):
+        return None  # "Yes/No", "Yes and no": both answers
+    return first
+
+
+def _is_punctuation(char: str) -> bool:
+    """Any script's punctuation (an em dash, "。", "「"), ASCII's symbols and quotes, and white space."""
+    return char in _EDGE_CHARS or unicodedata.category(char).startswith("P")
 
 
 def _strip_phrases(reply: str, phrases: tuple[str, ...] = ANSWER_PHRASES) -> str:
@@ -191,12 +204,7 @@ def polling_judgment(questions: list[PollingQuestion], replies: list[list[str]],
         errors += verdict is None
         items.append({"question": q.question, "expected": q.answer, "replies": list(answers),
                       "verdict": verdict, "correct": None if verdict is None else verdict == q.answer})
-    if any(item["correct"] is False for item in items):
-        score = 0
-    elif errors:
-        score = None
-    else:
-        score = 1
+    score = instance_score(item["correct"] for item in items)
     return Judgment("polling", score, {"judge": judge, "questions": items}, errors)
 
 

@@ -23,7 +23,7 @@ from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, TRACKS, UEG_
 from realunify_arena.benchmark.validation import Problem, parse_result_entries
 from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
-from realunify_arena.systems import MODES
+from realunify_arena.systems import MODES, model_name_problem
 from realunify_arena.trace import Status, StepRole
 
 OFFICIAL_MODES = {"direct": "direct", "step": "stepwise"}  # official file suffix -> protocol mode
@@ -249,6 +249,25 @@ class OfficialFilesError(ValueError):
         self.problems = problems
 
 
+class FolderNameError(OfficialFilesError):
+    """A result folder scored without ``--model`` whose name (the model's name by default) is no model name."""
+
+
+def _folder_model(folder: Path, model: str | None, *, alone: bool) -> str:
+    """``model``, else ``folder``'s name when it is a model name (``systems.model_name_problem``); raises
+    FolderNameError naming the folder, the rule and the way out (``--model`` for a lone folder)."""
+    if model is not None:
+        return model
+    problem = model_name_problem(folder.name)
+    if problem:
+        fix = ("pass --model NAME" if alone else
+               "rename the folder, or score it alone with --model NAME")
+        raise FolderNameError([Problem(str(folder), None, None,
+                                       f"the folder's name is the model's name unless --model is given, and it is "
+                                       f"no model name: {problem}; {fix}")])
+    return folder.name
+
+
 # Fields a runner or the official scorers add to an instance entry; a file whose entries carry none of
 # them holds instances only, not results, and is skipped.
 RESULT_FIELDS = ("generated_image", "response", "model_response", "edit_image", "score", "status")
@@ -264,14 +283,15 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     judge replies, or missing with no score and no judge reply) counts as wrong and in "run err", as the
     official scripts count it; ``"status": "not_supported"`` counts as the paper's "-". Raises
     OfficialFilesError naming every bad file/entry/field
-    (an instance entered twice in one file included: it would be scored twice).
+    (an instance entered twice in one file included: it would be scored twice), or FolderNameError (one of
+    them) when ``model`` is None and the folder's name is no model name (``systems.MODEL_NAME_RULE``).
     """
     path = Path(path)
     files = _result_files(path)
     if not files:
         raise OfficialFilesError([Problem(str(path), None, None,
                                           "no UEG_direct/UEG_step/GEU_direct/GEU_step .json result files")])
-    name = model or (path if path.is_dir() else path.parent).resolve().name
+    name = _folder_model((path if path.is_dir() else path.parent).resolve(), model, alone=True)
     problems: list[Problem] = []
     outcomes = _score_files(files, name, problems)
     if problems:
@@ -284,6 +304,8 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
     them out (``DIR/<dataset>/<model>/``): one Report per dataset folder, one row per model folder.
 
     A folder (or file) that itself holds result files is scored as one model, named ``model`` or the folder.
+    Raises OfficialFilesError as ``score_official``, FolderNameError (before any file is read) for a model
+    folder whose name is no model name when ``model`` is None.
     """
     path = Path(path)
     if path.is_file() or _result_files(path):
@@ -299,9 +321,10 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
                                           "under it; leave it out to name each by its folder")])
     problems: list[Problem] = []
     by_dataset: dict[Path, list[Outcome]] = defaultdict(list)
+    names = {folder: _folder_model(folder, model, alone=len(folders) == 1) for folder in folders}
     for folder in folders:
         found: list[Problem] = []
-        by_dataset[folder.parent] += _score_files(_result_files(folder), model or folder.name, found)
+        by_dataset[folder.parent] += _score_files(_result_files(folder), names[folder], found)
         problems += [Problem(str(folder.relative_to(path) / p.file), p.entry, p.field, p.message) for p in found]
     if problems:
         raise OfficialFilesError(problems)
@@ -517,7 +540,8 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
 
 def _deciding_reply(question: dict) -> str:
     """The reply whose yes/no counted, or the last unparseable one (so the judge error carries over). The
-    voters' majority (``judge human``) keeps no replies, only its verdict: that yes/no, or "" on a tie."""
+    human verdict (``judge human``, ``Store.human_verdicts``) keeps no replies, only each question's majority:
+    that yes/no, or "" on a tie (a judge error to score-official, as to report)."""
     replies = question.get("replies") or []
     if not replies:
         return question.get("verdict") or ""
@@ -540,5 +564,8 @@ def _copy_image(store, sha: str, folder: Path, relative: bool = False) -> str:
 
 
 def _safe(name: str) -> str:
-    """A folder name for a dataset path or model label."""
-    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in Path(name).name or name).strip("._") or "_"
+    """A folder name for a dataset path or model label: ASCII letters, digits, '-', '_' and '.' only, so a
+    model folder's name is a model name (``systems.MODEL_NAME_RULE``) that ``score-official`` takes as the
+    model's ("m (seed=1)" -> "m__seed_1")."""
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_"
+                   for c in Path(name).name or name).strip("._") or "_"

@@ -113,6 +113,24 @@ class SystemScore:
         return Fraction(100 * self.questions_right, self.questions_total) if self.questions_total else None
 
 
+def instance_score(correct: Iterable[bool | None]) -> int | None:
+    """The paper's all-or-nothing UEG instance rule over its polling questions' verdicts.
+
+    ``correct``: per polling question True (the verdict matched the expected answer), False (it did not)
+    or None (no verdict: a judge error, or human voters tied). Returns 0 when any question is False (the
+    instance fails whatever the undecided ones say), else None when any is None, else 1.
+
+    Raises:
+        ValueError: no questions (an empty poll is not a pass).
+    """
+    correct = list(correct)
+    if not correct:
+        raise ValueError("no polling questions to score (an empty poll is not a pass)")
+    if any(c is False for c in correct):
+        return 0
+    return None if any(c is None for c in correct) else 1
+
+
 def score_systems(outcomes: Iterable[Outcome]) -> list[SystemScore]:
     """One SystemScore per (model, mode) seen, models in first-seen order, direct before stepwise."""
     outcomes = list(outcomes)

@@ -44,8 +44,9 @@ from sqlite_utils import Database, Migrations
 from realunify_arena import durable
 from realunify_arena.benchmark.images import png_bytes
 from realunify_arena.benchmark.schema import TRACKS
+from realunify_arena.scoring import instance_score
 from realunify_arena.systems import MODES
-from realunify_arena.trace import Trace
+from realunify_arena.trace import Status, Trace
 from realunify_arena.walsync import WalSync
 
 try:  # POSIX only; elsewhere processes fall back to the busy retry alone
@@ -135,6 +136,9 @@ def m001_initial(db: Database) -> None:
 
 
 HUMAN_JUDGE = "human"  # judge.HUMAN: the judge name single human judgments were stored under before m002
+# How several people's judgments of one run make its one human verdict (``Store.human_verdicts``).
+HUMAN_RULE = ("per polling question the voters' majority (a tie leaves the question undecided), then the paper's "
+              "all-or-nothing rule: any wrong question scores 0, else any undecided one leaves the run undecided")
 
 
 @migrations()
@@ -1051,6 +1055,33 @@ class Store:
 
         return self.apply(write)
 
+    def replace_failed_run(self, run_id: int, trace: Trace, *, pin: bool = False) -> bool:
+        """Put ``trace``, a successful run of the same key whose images are already stored (``image_sha``
+        set), in place of stored run ``run_id`` when that run failed (status ``error``): the run keeps its id
+        (battles name it); its failed trace, origin and judgments go to ``replaced_runs`` (as an import with
+        ``replace`` keeps them) and its origin is dropped. ``pin`` pins it. Returns False, writing nothing,
+        when the stored run did not fail.
+
+        Raises:
+            NotFound: no run ``run_id`` in this store.
+        """
+        def write(db: Database) -> bool:
+            row = db.execute("select status from runs where id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"run {run_id} is not in {self.path}")
+            if row[0] != Status.ERROR.value:
+                return False
+            stamp = now()
+            self._archive_run(db, run_id, stamp)
+            db.execute("delete from run_origins where run_id = ?", (run_id,))
+            db.execute("update runs set status = ?, seconds = ?, created_at = ?, trace = ?,"
+                       " pinned_at = case when ? then coalesce(pinned_at, ?) else pinned_at end where id = ?",
+                       (trace.status.value, round(trace.seconds, 4), stamp, json.dumps(trace.to_dict()), pin, stamp,
+                        run_id))
+            return True
+
+        return self.apply(write)
+
     @staticmethod
     def _archive_run(db: Database, run_id: int, stamp: str) -> None:
         """Copy a run's trace, origin and (human) judgments into ``replaced_runs``, then drop the judgments,
@@ -1201,10 +1232,21 @@ class Store:
         return [{**row, "details": json.loads(row["details"])} for row in rows]
 
     def human_verdicts(self, run_ids: Iterable[int] | None = None) -> dict[int, dict]:
-        """The single human verdict per run (all judged runs, or these), where one is needed (reveal,
-        benchmark table, judge-human agreement): a ``Judgment.to_dict()`` whose ``score`` is the majority
-        of the voters' scores, None on a tie or when no voter decided; ``details`` counts the voters
-        (``voters``, ``yes`` = score 1, ``no`` = score 0, ``undecided``) and states the rule."""
+        """The single human verdict per run (all judged runs, or these): the one verdict the reveal, ``report
+        --judge human``, ``export --judge human``, the paired analysis and judge agreement all read.
+
+        The rule (``HUMAN_RULE``), the official scoring applied to the voters: per polling question the
+        majority of the voters who answered it yes or no; a tie between them (or no answer) leaves that
+        question undecided, like a judge error (no tie-break: no voter outranks another). Then the paper's
+        all-or-nothing instance rule (``scoring.instance_score``): 0 if any question's majority is wrong, else
+        None (undecided) if any is tied, else 1. So ``score-official`` on the ``export --judge human`` files,
+        which carry each question's majority as its ``judge_answer``, reprints ``report --judge human``.
+        Judgments that carry no per-question answers (none of the voters') fall back to the majority of the
+        voters' scores, a tie undecided.
+
+        Returns run id -> ``Judgment.to_dict()``: ``errors`` = undecided questions; ``details``: ``questions``
+        (each question's majority item), ``voters``, ``yes``/``no``/``undecided`` (voters whose own
+        judgment scored the run 1 / 0 / neither), ``rule``, ``judge``."""
         where, params = "", ()
         if run_ids is not None:
             ids = sorted({int(i) for i in run_ids})
@@ -1215,20 +1257,21 @@ class Store:
             "select run_id, min(kind) as kind, count(*) as voters, sum(score = 1) as yes,"
             f" sum(score = 0) as no from human_judgments {where} group by run_id", params)
         answers: dict[int, dict[str, list[dict]]] = {}  # run -> question -> each voter's item for it
-        for row in self.query(f"select run_id, details from human_judgments {where}", params):
+        for row in self.query(f"select run_id, details from human_judgments {where} order by id", params):
             for item in json.loads(row["details"]).get("questions", []):
                 answers.setdefault(row["run_id"], {}).setdefault(item["question"], []).append(item)
         verdicts = {}
         for row in rows:
             yes, no = row["yes"] or 0, row["no"] or 0
+            questions = [_majority_item(items) for items in answers.get(row["run_id"], {}).values()]
+            if questions:
+                score = instance_score(q["correct"] for q in questions)
+            else:
+                score = 1 if yes > no else 0 if no > yes else None
             verdicts[row["run_id"]] = {
-                "kind": row["kind"], "score": 1 if yes > no else 0 if no > yes else None, "errors": 0,
-                "details": {"voters": row["voters"], "yes": yes, "no": no,
-                            "undecided": row["voters"] - yes - no,
-                            "rule": "majority of the voters' scores; a tie is undecided",
-                            "judge": HUMAN_JUDGE,
-                            "questions": [_majority_item(items)
-                                          for items in answers.get(row["run_id"], {}).values()]},
+                "kind": row["kind"], "score": score, "errors": sum(q["verdict"] is None for q in questions),
+                "details": {"voters": row["voters"], "yes": yes, "no": no, "undecided": row["voters"] - yes - no,
+                            "rule": HUMAN_RULE, "judge": HUMAN_JUDGE, "questions": questions},
             }
         return verdicts
 

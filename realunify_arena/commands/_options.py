@@ -132,6 +132,17 @@ def existing_file(path: Path, flag: str) -> Path:
     return path
 
 
+def existing_path(path: str | Path, flag: str, *, keyword: str | None = None) -> str | Path:
+    """``path`` as given, or a ``CommandError`` (exit 2) naming ``flag`` (an option, or a positional's name such
+    as ``PATH``) when nothing is there (a file or a folder will do; ``~`` is expanded). ``keyword``: a value
+    that names no path and passes as it is (``"bundled"``)."""
+    if keyword is not None and str(path) == keyword:
+        return path
+    if not Path(path).expanduser().exists():
+        raise CommandError(f"{flag} {path}: no such file or folder", USAGE)
+    return path
+
+
 def out_folder(path: Path, flag: str = "--out") -> Path:
     """``path``, to be a folder the command writes into (made if missing), or a ``CommandError`` (exit 2),
     before any work, when it or the nearest existing folder above it is a file."""

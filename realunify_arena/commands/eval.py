@@ -14,6 +14,7 @@ from realunify_arena.commands._options import (
     add_models_dir,
     card_named,
     check_seed,
+    existing_path,
     model_cards,
     store_at,
     warn,
@@ -59,6 +60,7 @@ def run(args) -> int:
         raise CommandError(f"--limit {args.limit}: expected a positive number of instances per category")
     if args.judge_attempts is not None and args.judge_attempts < 1:
         raise CommandError(f"--judge-attempts {args.judge_attempts}: expected at least 1")
+    existing_path(args.data, "--data", keyword="bundled")  # a usage error before any card or model loads
     check_seed(args.seed)  # the one seed range (limits.SEED_MAX), as generate-instances checks it
     if args.judge == HUMAN:
         raise CommandError("--judge human: human judgments are entered in the app; give a model card here")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, check_model_name, store_at
+from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_model_name,
+                                               existing_path, store_at)
 from realunify_arena.systems import MODE_CHOICES, MODEL_NAME_RULE
 
 
@@ -16,7 +17,7 @@ def register(sub) -> None:
                     "(`judge_answer`) as judgments. Image paths may be absolute, relative to the file, or "
                     "relative to the current directory. Any problem stops the import and nothing is written; "
                     "importing the same folder again changes nothing.")
-    p.add_argument("path", help="result folder or file")
+    p.add_argument("path", metavar="PATH", help="result folder or file")
     p.add_argument("--model", required=True,
                    help=f"the name the runs are stored (and battle) under: {MODEL_NAME_RULE}")
     p.add_argument("--mode", choices=tuple(MODE_CHOICES), default="both",
@@ -38,8 +39,10 @@ def run(args) -> int:
     from realunify_arena.importing import DEFAULT_JUDGE_NAME, ImportFailed, read_results, store_results
 
     check_model_name(args.model)
+    existing_path(args.path, "PATH")
     data = None
     if args.data is not None:
+        existing_path(args.data, "--data", keyword="bundled")
         data = load(args.data)
         if not data.instances:
             shown = "".join(f"\n  {p}" for p in data.problems[:20])

@@ -12,7 +12,9 @@ def register(sub) -> None:
     p = sub.add_parser("merge", help="copy runs, images and judgments from other stores into --db (multi-node eval)",
                        description="Model names are copied as they are; a source holding one that is no model "
                                    f"name ({MODEL_NAME_RULE}; an older import's) is refused whole, before anything "
-                                   "is written.")
+                                   "is written. Human judgments are copied per voter. For a key (instance, model, "
+                                   "mode, settings) stored in both, a successful run replaces a failed one; "
+                                   "otherwise the stored run is kept.")
     p.add_argument("sources", nargs="+", type=Path, help="stores written by other nodes")
     add_db(p, "the store to merge into (created if missing)")
     p.set_defaults(func=run)
@@ -35,9 +37,17 @@ def run(args) -> int:
     with store_at(args.db, create=True) as target:
         for source_path in args.sources:
             with store_at(source_path, for_reading=True) as source:
-                runs, judgments, differing = merge(source, target)
-            print(f"{source_path}: {runs} new runs, {judgments} new judgments"
-                  + (f"; {differing} run(s) differ from the one stored under the same key (instance, model, "
-                     "mode, settings): the stored one is kept, and this store's judgments of them are not "
-                     "copied" if differing else ""))
+                done = merge(source, target)
+            notes = [f"{done.runs} new runs, {done.judgments} new judgments"]
+            if done.replaced:
+                notes.append(f"{done.replaced} failed run(s) in --db replaced by this store's successful run of the "
+                             "same key (the failed one is archived with its judgments)")
+            if done.failed_kept_out:
+                notes.append(f"{done.failed_kept_out} failed run(s) not copied: --db holds a successful run of the "
+                             "same key")
+            if done.differing:
+                notes.append(f"{done.differing} run(s) differ from the one stored under the same key (instance, "
+                             "model, mode, settings): the stored one is kept, and this store's judgments of them "
+                             "are not copied")
+            print(f"{source_path}: " + "; ".join(notes))
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from realunify_arena.commands._options import PROBLEMS, CommandError, check_model_name
+from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, check_model_name, existing_path
+from realunify_arena.systems import MODEL_NAME_RULE
 
 
 def register(sub) -> None:
@@ -17,20 +18,25 @@ def register(sub) -> None:
                                    "letter extraction; UEG entries from a `judge_answer` field on every polling "
                                    "question, or the per-item `score` the official scorer writes. Failed runs "
                                    "(no `response`; empty `generated_image`) count as wrong, in \"run err\".")
-    p.add_argument("path")
-    p.add_argument("--model", help="name shown in the table (default: the folder's name; one folder only)")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--model", help="name shown in the table (default: the folder's name, which must then be a model name: "
+                        f"{MODEL_NAME_RULE}; one folder only)")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from realunify_arena.reporting import OfficialFilesError, markdown, score_official_folders, write_csv, write_json
+    from realunify_arena.reporting import (FolderNameError, OfficialFilesError, markdown, score_official_folders,
+                                           write_csv, write_json)
 
     if args.model is not None:
         check_model_name(args.model)
+    existing_path(args.path, "PATH")
     try:
         reports = score_official_folders(args.path, model=args.model)
+    except FolderNameError as e:  # the command line can fix it: --model
+        raise CommandError(str(e.problems[0]), USAGE) from None
     except OfficialFilesError as e:
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)

@@ -5,19 +5,19 @@ from __future__ import annotations
 import sys
 
 from realunify_arena.benchmark.schema import TRACKS
-from realunify_arena.commands._options import PROBLEMS, CommandError
+from realunify_arena.commands._options import PROBLEMS, CommandError, existing_path
 
 
 def register(sub) -> None:
     p = sub.add_parser("validate", help="check instance files; print counts, or every problem found")
-    p.add_argument("path", help='"bundled", a folder in the official layout, or parquet file(s)')
+    p.add_argument("path", metavar="PATH", help='"bundled", a folder in the official layout, or parquet file(s)')
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from realunify_arena.benchmark import load
 
-    dataset = load(args.path)
+    dataset = load(existing_path(args.path, "PATH", keyword="bundled"))
     counts = dataset.counts()
     for track in TRACKS:
         per_category = ", ".join(f"{abbr} {n}" for abbr, n in counts[track].items()) or "none"

@@ -229,10 +229,12 @@ def test_import_results_that_refuses_its_input_creates_no_store(tmp_path, capsys
         source.mkdir()
         (source / "GEU_direct.json").write_text("[{")
     db = tmp_path / "new.db"
-    assert main(["import-results", str(source), "--model", "m", "--db", str(db)]) == 1
+    missing = what == "missing-folder"  # a usage error (exit 2), like every input path naming nothing
+    assert main(["import-results", str(source), "--model", "m", "--db", str(db)]) == (2 if missing else 1)
     err = capsys.readouterr().err
-    assert err.startswith("import-results: error: ") and "nothing was written" in err
-    assert ("no such file or folder" if what == "missing-folder" else "GEU_direct.json: invalid JSON") in err
+    assert err.startswith("import-results: error: ")
+    assert (f"PATH {source}: no such file or folder" if missing else "GEU_direct.json: invalid JSON") in err
+    assert missing or "nothing was written" in err
     assert _store_files(db) == []
 
 
@@ -423,3 +425,21 @@ def test_export_official_with_only_runs_the_model_cannot_do_says_there_is_nothin
     err = capsys.readouterr().err
     assert err.startswith("export: error: ") and "not_supported" in err and len(err.strip().splitlines()) == 1, err
     assert not list(out.rglob("*.json")) if out.exists() else True
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["import-results", "{missing}", "--model", "m", "--db", "{db}"], "PATH"),
+    (["import-results", "{results}", "--model", "m", "--db", "{db}", "--data", "{missing}"], "--data"),
+    (["score-official", "{missing}"], "PATH"),
+    (["validate", "{missing}"], "PATH"),
+    (["eval", "--model", "tiny-pair", "--judge", "tiny-pair", "--data", "{missing}", "--db", "{db}"], "--data"),
+])
+def test_an_input_path_that_does_not_exist_is_a_usage_error_naming_it(paths, tmp_path, capsys, argv, named):
+    """Like the other input options (``_options.existing_file``): exit 2, one line naming the option (or the
+    positional PATH) and the path; before, import-results, score-official and validate exited 1."""
+    missing = str(tmp_path / "no-such-results")
+    argv = [a.format(**paths, missing=missing) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"{argv[0]}: error: {named} {missing}: no such file or folder\n", err
+    assert not Path(missing).exists()

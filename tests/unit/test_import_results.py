@@ -414,7 +414,6 @@ def test_unreadable_json_and_wrong_paths_are_problems_not_tracebacks(tmp_path, b
     (folder / "GEU_direct.json").write_text('[{"index": 0,', encoding="utf-8")
     cases = [
         ([str(folder)], "GEU_direct.json: invalid JSON at line 1"),
-        ([str(tmp_path / "missing")], "no such file or folder"),
         ([str(folder / "u0.png")], "not a result file"),
         ([str(tmp_path)], "import each model's folder with its own --model"),
         ([str(folder / "UEG_direct.json"), "--mode", "stepwise"], "holds direct runs, but --mode asks for stepwise"),
@@ -424,7 +423,9 @@ def test_unreadable_json_and_wrong_paths_are_problems_not_tracebacks(tmp_path, b
         assert main(["import-results", *extra, "--model", "m", "--db", str(db)]) == 1
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
-    capsys.readouterr()
+    capsys.readouterr()  # a path naming nothing is a usage error (exit 2), as for every input path
+    assert main(["import-results", str(tmp_path / "missing"), "--model", "m", "--db", str(db)]) == 2
+    assert "PATH " + str(tmp_path / "missing") + ": no such file or folder" in capsys.readouterr().err
     assert main(["import-results", str(folder), "--model", "m", "--data", str(tmp_path / "nowhere"),
                  "--db", str(db)]) == 2
     assert "--data" in capsys.readouterr().err

@@ -31,6 +31,18 @@ def test_yes_no_first_word_decides(reply, verdict):
     assert parse_yes_no(reply) == verdict
 
 
+@pytest.mark.parametrize(("reply", "verdict"), [
+    # A dash (or other punctuation) joined to the next word still ends the verdict word.
+    ("Yes—the image shows a red cube", "yes"), ("No–it does not", "no"), ("Yes-the cube melted", "yes"),
+    ("No—", "no"), ("Yes:the", "yes"), ("**Yes**—a cube", "yes"), ("“No”-it is blue", "no"),
+    # ...but a reply that goes on to the other answer says both, and a longer word is not the verdict.
+    ("Yes and no", None), ("No or yes", None), ("Yes-no", None), ("Yes—No", None), ("Yes, no", None),
+    ("YES/no", None), ("Yesterday", None), ("Yes2", None), ("No-one is there", "no"),
+])
+def test_a_verdict_joined_to_the_next_word_reads_and_both_answers_do_not(reply, verdict):
+    assert parse_yes_no(reply) == verdict
+
+
 @pytest.mark.parametrize(("reply", "letter"), [
     ("B", "B"), ("The best answer is C", "C"), ("Answer: A", "A"), ("Answer: D", "D"),
     ("Best option: C", "C"),  # without stripping, the B of "Best" would win

@@ -246,6 +246,22 @@ def test_eval_of_one_track_runs_when_the_other_track_has_problems(tmp_path, mode
     assert {r["task_type"] for r in Store.open(db).runs()} == set(GEU_TASKS)
 
 
+def _human_report_and_rescored_export(tmp_path, db, capsys) -> tuple[list[str], list[str]]:
+    """Model "m"'s row cells from ``report --judge human``, and from ``score-official`` on ``export --judge
+    human``'s files."""
+    def row(output: str) -> list[str]:
+        line = next(line for line in output.splitlines() if line.startswith("| m |"))
+        return [c.strip() for c in line.strip("|").split("|")]
+
+    assert main(["report", "--db", str(db), "--judge", "human", "--out", str(tmp_path / "report")]) == 0
+    stored = row(capsys.readouterr().out)
+    assert main(["export", "--format", "official", "--db", str(db), "--judge", "human",
+                 "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    assert main(["score-official", str(tmp_path / "out")]) == 0
+    return stored, row(capsys.readouterr().out)
+
+
 def test_export_with_the_human_judge_carries_the_human_verdicts_to_score_official(tmp_path, capsys):
     """People's answers are stored as verdicts, not judge replies: exported under ``--judge human`` each
     polling question must carry the voters' yes/no, so score-official reprints report's row (here every
@@ -265,15 +281,68 @@ def test_export_with_the_human_judge_carries_the_human_verdicts_to_score_officia
                                                    stored_images(store)).to_dict())
     store.close()
 
-    def row(output: str) -> list[str]:
-        line = next(line for line in output.splitlines() if line.startswith("| m |"))
-        return [c.strip() for c in line.strip("|").split("|")]
-
-    assert main(["report", "--db", str(db), "--judge", HUMAN, "--out", str(tmp_path / "report")]) == 0
-    stored = row(capsys.readouterr().out)
+    stored, rescored = _human_report_and_rescored_export(tmp_path, db, capsys)
     assert stored[1] == "100.0/-" and stored[-2] == "0/-"  # WK, judge err
-    assert main(["export", "--format", "official", "--db", str(db), "--judge", HUMAN,
-                 "--out", str(tmp_path / "out")]) == 0
+    assert rescored == stored
+
+
+def test_several_human_voters_give_one_verdict_in_report_export_and_score_official(tmp_path, capsys):
+    """Several people judged each run. The one rule (``Store.human_verdicts``): per polling question the
+    voters' majority (a tie leaves the question undecided), then the paper's all-or-nothing instance rule.
+    Hand-computed on three WK runs:
+      UEG_0 (yes, yes, no): v1 misses Q1, v2 misses Q2, v3 gets all -> each question 2 of 3 right -> 1
+        (the majority of the voters' own instance scores, 0, 0, 1, would say 0);
+      UEG_1 (yes, no): v1 right, v2 misses Q1 -> Q1 tied, Q2 right -> undecided (a judge error);
+      UEG_2 (yes, yes, no): v1 misses Q1 and Q2, v2 misses Q2 -> Q1 tied, Q2 wrong -> 0.
+    WK = 1 of 2 scored = 50.0; "judge err" counts UEG_1 and UEG_2 (a tied question each, as a judge error
+    counts even where another question already fails the instance): 2. score-official on the export must
+    print the same row."""
+    from realunify_arena.benchmark import load
+    from realunify_arena.judge import HumanJudge, judge_trace, stored_images
+    from realunify_arena.trace import Step, StepRole, Trace
+
+    flip = {"yes": "no", "no": "yes"}
+    plan = {"UEG_0_world_knowledge": [{0}, {1}, set()], "UEG_1_world_knowledge": [set(), {0}],
+            "UEG_2_world_knowledge": [{0, 1}, {1}]}  # per voter: the questions they answer wrongly
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    instances = {i.uid: i for i in load("bundled").instances}
+    for uid, voters in plan.items():
+        instance = instances[uid]
+        trace = Trace(uid, "m", "direct", {"seed": 0},
+                      [Step(StepRole.GENERATED_IMAGE, instance.prompt, image=Image.new("RGB", (4, 4), "red"))])
+        run_id = store.save_trace(trace, "bundled", pin=True)
+        for n, wrong in enumerate(voters):
+            answers = {q.question: flip[q.answer] if i in wrong else q.answer
+                       for i, q in enumerate(instance.question_list)}
+            judgment = judge_trace(store.load_trace(run_id), instance, HumanJudge(answers), stored_images(store))
+            store.save_human_judgment(run_id, f"hf:voter{n}", judgment.to_dict())
+    store.close()
+
+    stored, rescored = _human_report_and_rescored_export(tmp_path, db, capsys)
+    assert stored[1] == "50.0/-" and stored[-2] == "2/-"  # WK, judge err: the hand-computed values
+    assert rescored == stored
+
+
+def test_export_of_a_model_run_with_two_settings_scores_back_under_model_names(tmp_path, capsys):
+    """A model run with two seeds is labelled "m (seed=0)" / "m (seed=1)"; export names each folder after
+    its label, and score-official names each model after its folder, which must be a model name
+    (``systems.MODEL_NAME_RULE``: no '=', no spaces)."""
+    from realunify_arena.benchmark import load
+    from realunify_arena.systems import model_name_problem
+    from realunify_arena.trace import Step, StepRole, Trace
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    instance = next(i for i in load("bundled").instances if i.uid == "UEG_0_world_knowledge")
+    for seed in (0, 1):
+        store.save_trace(Trace(instance.uid, "m", "direct", {"seed": seed}, [
+            Step(StepRole.GENERATED_IMAGE, instance.prompt, image=Image.new("RGB", (4, 4), "red"))]), "bundled")
+    store.close()
+    assert main(["export", "--format", "official", "--db", str(db), "--out", str(tmp_path / "out")]) == 0
+    folders = sorted(p.name for p in (tmp_path / "out" / "bundled").iterdir())
+    assert len(folders) == 2 and not any(map(model_name_problem, folders)), folders
     capsys.readouterr()
     assert main(["score-official", str(tmp_path / "out")]) == 0
-    assert row(capsys.readouterr().out) == stored
+    rows = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines() if line.startswith("| m")]
+    assert sorted(rows) == folders

@@ -298,6 +298,33 @@ def test_two_judges_of_the_same_runs_agreement_kappa_and_scores(tmp_path):
     store.close()
 
 
+def test_judge_scores_count_failed_runs_as_report_does(tmp_path):
+    """``report --judges``' score table left out runs whose model failed (no judge sees them), so a judge's
+    figure there could exceed ``report``'s. Hand-computed: WK direct, one run both judges call right and one
+    failed run -> 1 of 2 = 50.0 with one run error, in both tables and for both judges; the paired analysis
+    (of the same store, one stepwise run right) pairs the failed direct run as 0."""
+    from realunify_arena.reporting import reports_from_store
+
+    store = Store.open(tmp_path / "arena.db")
+    wk = "world_knowledge"
+    right = _run(store, f"UEG_1_{wk}", "m", "direct")
+    for judge in ("judge-a", "judge-b"):
+        _poll(store, right, judge, RIGHT)
+    _run(store, f"UEG_2_{wk}", "m", "direct", Status.ERROR)
+    (c,) = agreement.compare_judges(store, ["judge-a", "judge-b"])
+    for judge in ("judge-a", "judge-b"):
+        scored = c.scores["m"][judge]["direct"]
+        assert (scored.category(wk), scored.run_errors) == (50, 1)
+        (report,) = reports_from_store(store, judge=judge)
+        (row,) = report.scores
+        assert (row.category(wk), row.run_errors) == (50, 1)
+    stepwise = _run(store, f"UEG_2_{wk}", "m", "stepwise")
+    _poll(store, stepwise, "judge-a", RIGHT)
+    (analysis,) = paired.analyses_from_store(store, judge="judge-a", rounds=50)
+    assert [(p.direct, p.stepwise) for p in analysis.paired.pairs] == [(0, 1)]
+    store.close()
+
+
 def test_merge_does_not_hang_a_judgment_on_another_output_stored_under_the_same_key(tmp_path, capsys):
     """Two nodes ran the same run key (instance, model, mode, settings) and got different images (an API
     model, another GPU). The merged store keeps the first image; the second node's judge judged the
@@ -326,6 +353,54 @@ def test_merge_does_not_hang_a_judgment_on_another_output_stored_under_the_same_
     assert store.get_image(step.image_sha).getpixel((0, 0)) == (255, 0, 0)  # the first node's image is kept
     assert store.find_judgment(run["id"], "judge-x")["score"] == 1
     assert store.find_judgment(run["id"], "judge-y") is None  # it judged the blue image, not this one
+    store.close()
+
+
+def test_merge_keeps_each_voters_human_judgment_and_prefers_a_successful_run_to_a_failed_one(tmp_path, capsys):
+    """Node a: UEG_1 judged by two people (right, right), UEG_2 failed. Node b: UEG_1 judged by a third
+    person (wrong), UEG_2 succeeded and judge-x called it right. Merged (a then b): UEG_1 keeps three
+    voters, each their own judgment (before: node a's majority was saved as one "legacy" voter); UEG_2 is
+    b's successful run under the same id, judged by judge-x, with a's failed run archived (before: a's
+    failure was kept and counted as "differing", b's run and judgment dropped)."""
+    from realunify_arena.cli import main
+    from realunify_arena.judge import HUMAN
+
+    wk = "world_knowledge"
+    right = polling_judgment(QUESTIONS, [[r] for r in RIGHT], HUMAN).to_dict()
+    wrong = polling_judgment(QUESTIONS, [[r] for r in WRONG], HUMAN).to_dict()
+    a = Store.open(tmp_path / "a.db")
+    judged = _run(a, f"UEG_1_{wk}", "m", "direct")
+    for voter in ("hf:ann", "hf:bo"):
+        a.save_human_judgment(judged, voter, right)
+    failed = _run(a, f"UEG_2_{wk}", "m", "direct", Status.ERROR)
+    a.close()
+    b = Store.open(tmp_path / "b.db")
+    b.save_human_judgment(_run(b, f"UEG_1_{wk}", "m", "direct"), "hf:cy", wrong)
+    _poll(b, _run(b, f"UEG_2_{wk}", "m", "direct"), "judge-x", RIGHT)
+    b.close()
+    target = tmp_path / "all.db"
+    assert main(["merge", str(tmp_path / "a.db"), str(tmp_path / "b.db"), "--db", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "1 failed run(s) in --db replaced by this store's successful run" in out and "differ" not in out, out
+    store = Store.open(target)
+    ids = {r["instance_uid"]: r["id"] for r in store.runs()}
+    assert sorted((h["voter"], h["score"]) for h in store.human_judgments(ids[f"UEG_1_{wk}"])) == [
+        ("hf:ann", 1), ("hf:bo", 1), ("hf:cy", 0)]
+    assert store.human_verdict(ids[f"UEG_1_{wk}"])["details"]["voters"] == 3
+    assert ids[f"UEG_2_{wk}"] == failed  # the same run id, now the successful run
+    assert store.run(failed)["status"] == "ok" and store.find_judgment(failed, "judge-x")["score"] == 1
+    assert [r["status"] for r in store.replaced_runs(failed)] == ["error"]
+    store.close()
+    # merging again adds nothing, and a failed run never replaces a successful one
+    c = Store.open(tmp_path / "c.db")
+    _run(c, f"UEG_2_{wk}", "m", "direct", Status.ERROR)
+    c.close()
+    assert main(["merge", str(tmp_path / "b.db"), str(tmp_path / "c.db"), "--db", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'b.db'}: 0 new runs, 0 new judgments\n" in out
+    assert "1 failed run(s) not copied: --db holds a successful run" in out, out
+    store = Store.open(target)
+    assert store.run(failed)["status"] == "ok" and len(store.human_judgments(ids[f"UEG_1_{wk}"])) == 3
     store.close()
 
 

@@ -4,6 +4,7 @@ in varied reply phrasings, are scored by ``score-official`` to exactly that row 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -73,9 +74,10 @@ def table_row(output: str, model: str) -> dict[str, str]:
 @pytest.mark.parametrize("model", list(PAPER_ROWS))
 def test_score_official_reprints_the_paper_row(model, tmp_path, capsys):
     rows = PAPER_ROWS[model]
-    build_results(tmp_path / model, rows)
-    assert main(["score-official", str(tmp_path / model)]) == 0
-    row = table_row(capsys.readouterr().out, model)
+    name = model.replace(" ", "-")  # the folder names the model: a model name has no spaces
+    build_results(tmp_path / name, rows)
+    assert main(["score-official", str(tmp_path / name)]) == 0
+    row = table_row(capsys.readouterr().out, name)
 
     def pair(column: int) -> str:
         return "/".join(rows[m][column] if m in rows else "-" for m in ("direct", "stepwise"))
@@ -150,3 +152,25 @@ def test_folder_without_result_files_is_refused(tmp_path, capsys):
     assert main(["score-official", str(tmp_path)]) == 1
     assert "no entry carries results" in capsys.readouterr().err
     assert json.loads((tmp_path / "UEG_direct.json").read_text())[0]["index"] == 1
+
+
+def test_a_folder_name_that_is_no_model_name_is_refused_unless_model_names_one(tmp_path, capsys):
+    """Without --model the folder's name is the model's name, so it must pass the model-name rule
+    (``systems.MODEL_NAME_RULE``): a usage error naming the folder and suggesting --model, one line."""
+    inst = UEGInstance(index=1, task_type="world_knowledge", prompt="p", question_list=[PollingQuestion("q?", "no")])
+    folder = tmp_path / "my results | v2"
+    write_official([inst], folder, extra_fields={(inst.uid, "direct"): {
+        "generated_image": "./images/x.png", "question_list": [{"question": "q?", "answer": "no", "judge_answer": "No"}]}})
+    assert main(["score-official", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "my results | v2" in err and "expected 1 to" in err and "--model NAME" in err, err
+    assert main(["score-official", str(folder), "--model", "m"]) == 0
+    assert table_row(capsys.readouterr().out, "m")["WK"] == "100.0/-"
+    # the layout export writes (<out>/<dataset>/<model>/): each model folder is named by its folder
+    nested = tmp_path / "out"
+    (nested / "bundled").mkdir(parents=True)
+    folder.rename(nested / "bundled" / "bad name")
+    shutil.copytree(nested / "bundled" / "bad name", nested / "bundled" / "good")  # two models: --model cannot help
+    assert main(["score-official", str(nested)]) == 2
+    err = capsys.readouterr().err
+    assert "bad name" in err and "rename the folder" in err and err.count("\n") == 1, err
