@@ -118,24 +118,30 @@ def parse_yes_no(reply: str | None) -> Verdict | None:
 
     Case and the punctuation around the word are ignored, any script's ("**Yes**", "Yes:", "“No”", "Yes。"),
     and a dash or other punctuation may join it to the next word ("Yes—the image shows", "No–it does not",
-    "Yes-the"). A reply that goes on to the other answer is ambiguous and gives None: "Yes/No", "Yes-no",
-    "Yes and no", "No or yes", "Yes, no". So are words that only start with one ("Yesterday", "Nope"), or
-    carry a digit ("Yes2")."""
+    "Yes-the"). A reply that gives both answers is ambiguous and gives None: the other answer joined to the
+    first without a space ("Yes/No", "Yes-no"), or ending the reply after it, alone or after "and"/"or"
+    ("Yes, no", "Yes and no.", "No or yes"). Where the other word starts a phrase it is no answer: "Yes, no
+    other object is visible" is yes. Words that only start with one ("Yesterday", "Nope") or carry a digit
+    ("Yes2") give None."""
     text = strip_reasoning(reply).lstrip()
     start = 0
     while start < len(text) and _is_punctuation(text[start]):
         start += 1
-    words = _WORD.findall(text[start:])
-    if not words or not text[start:].lower().startswith(words[0].lower()):
+    words = list(_WORD.finditer(text, start))
+    if not words or words[0].start() != start:
         return None  # nothing, or a symbol that is not punctuation ("✅") before the first word
-    first = words[0].lower()
-    after = text[start + len(words[0]):][:1]
+    first = words[0].group().lower()
+    after = text[words[0].end():][:1]
     if first not in ("yes", "no") or (after and not (after.isspace() or _is_punctuation(after))):
         return None
     other = "no" if first == "yes" else "yes"
-    rest = [w.lower() for w in words[1:3]]
-    if rest[:1] == [other] or (rest[:1] in (["and"], ["or"]) and rest[1:2] == [other]):
-        return None  # "Yes/No", "Yes and no": both answers
+    rest = [w.group().lower() for w in words[1:3]]
+    if rest[:1] == [other]:
+        joined = not any(c.isspace() for c in text[words[0].end():words[1].start()])
+        if joined or len(words) == 2:
+            return None  # "Yes/No", "Yes-no", "Yes, no.": both answers
+    elif rest[:1] in (["and"], ["or"]) and rest[1:2] == [other] and len(words) == 3:
+        return None  # "Yes and no", "No or yes"
     return first
 
 

@@ -37,7 +37,10 @@ def test_yes_no_first_word_decides(reply, verdict):
     ("No—", "no"), ("Yes:the", "yes"), ("**Yes**—a cube", "yes"), ("“No”-it is blue", "no"),
     # ...but a reply that goes on to the other answer says both, and a longer word is not the verdict.
     ("Yes and no", None), ("No or yes", None), ("Yes-no", None), ("Yes—No", None), ("Yes, no", None),
-    ("YES/no", None), ("Yesterday", None), ("Yes2", None), ("No-one is there", "no"),
+    ("YES/no", None), ("Yesterday", None), ("Yes2", None), ("No-one is there", "no"), ("Yes and no.", None),
+    # ...while the other word starting a phrase is no second answer.
+    ("Yes, no other object is visible.", "yes"), ("No, yes-men are not shown", "no"),
+    ("Yes and no cars are parked", "yes"), ("Yes. No text appears.", "yes"),
 ])
 def test_a_verdict_joined_to_the_next_word_reads_and_both_answers_do_not(reply, verdict):
     assert parse_yes_no(reply) == verdict
