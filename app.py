@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as e:  # damaged, truncated, read-only, or newer than this code: its own one line
         print(f"app.py: cannot open the database {e}", file=sys.stderr)
         return 2
-    except (ValueError, OSError) as e:  # a bad push interval, or the dataset repo could not be read
+    except SettingsError as e:  # $REALUNIFY_DATASET_REPO or $REALUNIFY_PUSH_MINUTES: it names the variable
+        print(f"app.py: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as e:  # the dataset repo could not be read (its message names the variable)
         print(f"app.py: cannot open the store {settings.db}: {e}", file=sys.stderr)
         return 2
     try:

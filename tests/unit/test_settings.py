@@ -116,9 +116,7 @@ def test_app_py_opens_its_store_through_persistence_without_a_repo_nothing_is_pu
 
 
 @pytest.mark.parametrize("env, expected", [
-    ({persistence.REPO_ENV: "someone/arena-votes"}, "someone/arena-votes: offline mode is enabled"),
-    ({persistence.REPO_ENV: "someone/arena-votes", persistence.EVERY_ENV: "0"},
-     "$REALUNIFY_PUSH_MINUTES='0': expected a positive number of minutes"),
+    ({persistence.REPO_ENV: "someone/arena-votes"}, "REALUNIFY_DATASET_REPO=someone/arena-votes: "),
 ])
 def test_app_py_with_a_dataset_repo_restores_first_and_refuses_to_start_if_it_cannot(monkeypatch, tmp_path,
                                                                                        capsys, launches, env,
@@ -131,6 +129,26 @@ def test_app_py_with_a_dataset_repo_restores_first_and_refuses_to_start_if_it_ca
     assert load_app_py().main(["--db", str(db)]) == 2
     err = capsys.readouterr().err
     assert f"app.py: cannot open the store {db}" in err and expected in err
+    assert not db.exists() and launches == []
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({persistence.REPO_ENV: "someone/arena-votes", persistence.EVERY_ENV: "0"},
+     "app.py: REALUNIFY_PUSH_MINUTES: expected a number of minutes above 0"),
+    ({persistence.REPO_ENV: "someone/arena-votes", persistence.EVERY_ENV: "ten"},
+     "app.py: REALUNIFY_PUSH_MINUTES: expected a number of minutes above 0"),
+    ({persistence.REPO_ENV: "my votes"}, "app.py: REALUNIFY_DATASET_REPO: expected a dataset repo id like user/name"),
+])
+def test_app_py_names_a_bad_space_setting_in_one_line_without_the_token(monkeypatch, tmp_path, capsys, launches,
+                                                                        env, expected):
+    token = "hf_" + "x7" * 17
+    monkeypatch.setenv("HF_TOKEN", token)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "arena.db"
+    assert load_app_py().main(["--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(expected) and err.count("\n") == 1 and token not in err
     assert not db.exists() and launches == []
 
 
