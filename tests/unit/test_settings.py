@@ -152,6 +152,22 @@ def test_app_py_names_a_bad_space_setting_in_one_line_without_the_token(monkeypa
     assert not db.exists() and launches == []
 
 
+@pytest.mark.parametrize("variable", [persistence.REPO_ENV, "REALUNIFY_PORT", "REALUNIFY_JOURNAL_MODE",
+                                      "REALUNIFY_MODELS"])
+def test_app_py_never_echoes_a_secret_pasted_into_the_wrong_variable(monkeypatch, tmp_path, capsys, launches,
+                                                                      variable):
+    """The HF_TOKEN secret's value set by mistake as another setting: the refusal names the setting, not the
+    token (the CLI's error lines are cleaned the same way, by ``redaction.redact``)."""
+    token = "hf_" + "Q9" * 17
+    monkeypatch.setenv("HF_TOKEN", token)
+    monkeypatch.setenv(variable, token)
+    db = tmp_path / "arena.db"
+    assert load_app_py().main(["--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("app.py: ") and variable in err and err.count("\n") == 1
+    assert token not in err and "***" in err and launches == []
+
+
 def test_a_data_source_that_is_not_there_is_named_at_start_up(tmp_path, capsys, launches):
     """Sources load on first use, so ``--data bundled,/mistyped/path`` started silently: the typo showed only
     once that source was chosen in the page."""
