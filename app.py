@@ -11,7 +11,7 @@ if os.environ.get("SPACES_ZERO_GPU", "").lower() in {"1", "t", "true"}:  # space
     import spaces  # noqa: F401 - on ZeroGPU this must come before anything that initialises CUDA
 
 from realunify_arena.redaction import redact
-from realunify_arena.settings import Settings, SettingsError
+from realunify_arena.settings import Settings, SettingsError, janus_fast_switch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings.from_cli(argv)
+        janus_fast_switch()  # read only when a Janus model loads: a bad value would fail a visitor's first run
         tls_context()  # a CA variable naming no CA file is refused here, not at each remote model's request
     except SettingsError as e:
         return refuse(str(e))

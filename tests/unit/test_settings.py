@@ -168,6 +168,17 @@ def test_app_py_never_echoes_a_secret_pasted_into_the_wrong_variable(monkeypatch
     assert token not in err and "***" in err and launches == []
 
 
+def test_app_py_refuses_a_bad_janus_fast_switch_at_start_not_at_the_first_janus_run(monkeypatch, tmp_path, capsys,
+                                                                                     launches):
+    """``REALUNIFY_JANUS_FAST=maybe`` was read only when a Janus model loaded: the app started, and the first
+    visitor's Janus run failed with it."""
+    monkeypatch.setenv("REALUNIFY_JANUS_FAST", "maybe")
+    assert load_app_py().main(["--db", str(tmp_path / "arena.db")]) == 2
+    err = capsys.readouterr().err
+    assert err == "app.py: REALUNIFY_JANUS_FAST: expected one of 1, true, yes, on, 0, false, no, off, got 'maybe'\n"
+    assert launches == []
+
+
 def test_a_data_source_that_is_not_there_is_named_at_start_up(tmp_path, capsys, launches):
     """Sources load on first use, so ``--data bundled,/mistyped/path`` started silently: the typo showed only
     once that source was chosen in the page."""
