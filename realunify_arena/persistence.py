@@ -101,6 +101,13 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     """The app's store: restored from and pushed to the dataset repo named in ``env`` if any.
 
     The repo is created private if it does not exist; the token comes from ``HF_TOKEN``.
+
+    Raises:
+        SettingsError: a bad ``REALUNIFY_DATASET_REPO`` or ``REALUNIFY_PUSH_MINUTES`` (``repo_settings``);
+            nothing was created.
+        OSError: the repo could not be read or created; the message starts ``REALUNIFY_DATASET_REPO=<id>:``
+            and no store was opened.
+        StoreError: the database cannot be used (``Store.open``).
     """
     db_path = Path(db_path)
     synced = repo_settings(env)
@@ -130,12 +137,15 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
     """The dataset repo and the push interval in minutes from ``env``; None when no repo is set.
 
     Raises:
-        SettingsError: ``REALUNIFY_DATASET_REPO`` is not ``owner/name`` by the Hub's naming rule, or
-            ``REALUNIFY_PUSH_MINUTES`` is not a number above 0 and at most ``MAX_PUSH_MINUTES``; one line
-            naming the variable, what was expected and the value given.
+        SettingsError: ``REALUNIFY_DATASET_REPO`` is not ``owner/name`` by the Hub's naming rule,
+            ``REALUNIFY_PUSH_MINUTES`` is not a number above 0 and at most ``MAX_PUSH_MINUTES``, or it is set
+            without a repo; one line naming the variable, what was expected and the value given.
     """
     repo_id = env.get(REPO_ENV, "").strip()
     if not repo_id:
+        if env.get(EVERY_ENV, "").strip():  # set alone, it suggests the votes are kept when nothing is pushed
+            raise SettingsError(f"{EVERY_ENV} is set but {REPO_ENV} is not: expected a dataset repo id like"
+                                f" user/name in {REPO_ENV} to push the votes to, or neither variable")
         return None
     if not _REPO_ID.fullmatch(repo_id):
         raise SettingsError(f"{REPO_ENV}: expected a dataset repo id like user/name, got {brief(repo_id)} (each"

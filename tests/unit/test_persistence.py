@@ -230,6 +230,9 @@ def test_missing_repo_starts_empty_but_other_failures_stop_the_boot(tmp_path):
     ({REPO_ENV: "not a repo!!"}, f"{REPO_ENV}: expected a dataset repo id like user/name, got 'not a repo!!'"),
     ({REPO_ENV: "votes"}, f"{REPO_ENV}: expected a dataset repo id like user/name, got 'votes'"),
     ({REPO_ENV: "me/votes/extra"}, f"{REPO_ENV}: expected a dataset repo id like user/name"),
+    # an interval without a repo was ignored: the Space ran believing its votes were kept, and lost them at restart
+    ({EVERY_ENV: "10"}, f"{EVERY_ENV} is set but {REPO_ENV} is not"),
+    ({REPO_ENV: "  ", EVERY_ENV: "10"}, f"{EVERY_ENV} is set but {REPO_ENV} is not"),
 ])
 def test_a_bad_space_setting_is_named_with_what_was_expected_and_touches_nothing(tmp_path, env, expected):
     hub = FolderHub(tmp_path / "hub")
