@@ -10,7 +10,8 @@ import sys
 if os.environ.get("SPACES_ZERO_GPU", "").lower() in {"1", "t", "true"}:  # spaces' own test (runtime.on_zero_gpu)
     import spaces  # noqa: F401 - on ZeroGPU this must come before anything that initialises CUDA
 
-from realunify_arena.settings import Settings, SettingsError
+from realunify_arena.redaction import redact
+from realunify_arena.settings import Settings, SettingsError, janus_fast_switch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,14 +19,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings.from_cli(argv)
+        janus_fast_switch()  # read only when a Janus model loads: a bad value would fail a visitor's first run
         tls_context()  # a CA variable naming no CA file is refused here, not at each remote model's request
     except SettingsError as e:
-        print(f"app.py: {e}", file=sys.stderr)
-        return 2
+        return refuse(str(e))
     for source in settings.data:  # loaded on first use: a mistyped path would show only once chosen in the page
         if source != "bundled" and not os.path.exists(os.path.expanduser(source)):
-            print(f"app.py: warning: data source {source}: no such file or folder (the page lists it with"
-                  " this problem)", file=sys.stderr)
+            print(redact(f"app.py: warning: data source {source}: no such file or folder (the page lists it"
+                         " with this problem)"), file=sys.stderr)
     import gradio as gr
 
     from realunify_arena.persistence import open_store
@@ -35,16 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     try:  # restored from $REALUNIFY_DATASET_REPO when that is set, so a restarted Space keeps its votes
         store, scheduler = open_store(settings.db, journal_mode=settings.journal_mode)
     except StoreError as e:  # damaged, truncated, read-only, or newer than this code: its own one line
-        print(f"app.py: cannot open the database {e}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError) as e:  # a bad push interval, or the dataset repo could not be read
-        print(f"app.py: cannot open the store {settings.db}: {e}", file=sys.stderr)
-        return 2
+        return refuse(f"cannot open the database {e}")
+    except SettingsError as e:  # $REALUNIFY_DATASET_REPO or $REALUNIFY_PUSH_MINUTES: it names the variable
+        return refuse(str(e))
+    except (ValueError, OSError) as e:  # the dataset repo could not be read (its message names the variable)
+        return refuse(f"cannot open the store {settings.db}: {e}")
     try:
         demo = build_app(settings, store)
     except ValueError as e:  # --models names a card that does not exist
-        print(f"app.py: {e}", file=sys.stderr)
-        return 2
+        return refuse(str(e))
     # ``scheduler`` (None without a dataset repo) pushes snapshots every few minutes while launch blocks,
     # and once more at exit.
     try:
@@ -54,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         exit_at_once()  # open): the runs were never stopped, and an interpreter exit would abort
     stop_runs_at_exit()  # launch returns on Ctrl-C; a second one exits at once
     return 0
+
+
+def refuse(message: str) -> int:
+    """Print why the app cannot start as one line on standard error, secrets taken out (a token pasted into
+    the wrong setting is echoed as ``***``), and return the usage-error exit status 2."""
+    print(f"app.py: {redact(message)}", file=sys.stderr)
+    return 2
 
 
 SHUTDOWN_WAIT_S = 30.0  # how long a shutdown waits for stopped runs to leave their model
@@ -127,11 +134,12 @@ def build_app(settings: Settings, store):
     models_dir = settings.models_dir or MODELS_DIR
     pool = ModelPool(load_cards(models_dir, problems=problems), torch_threads=settings.torch_threads)
     for problem in problems:
-        print(f"app.py: warning: broken card left out: {problem}", file=sys.stderr)
+        print(redact(f"app.py: warning: broken card left out: {problem}"), file=sys.stderr)
     broken = {p.path.stem for p in problems if p.path}
     unknown = [m for m in settings.models if m not in pool.cards and m not in broken]
     if unknown:
-        raise ValueError(f"--models names unknown card(s) {unknown}; known: {sorted(pool.cards)}")
+        raise ValueError(f"--models (or REALUNIFY_MODELS) names unknown card(s) {unknown}; known:"
+                         f" {sorted(pool.cards)}")
     settings = dataclasses.replace(settings, models=tuple(m for m in settings.models if m in pool.cards))
     if on_zero_gpu():  # ZeroGPU wants local weights placed at start-up; elsewhere they load on first use
         pool.preload([name for name in settings.models or pool.cards

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,12 +25,17 @@ from huggingface_hub import CommitScheduler, HfApi
 
 from realunify_arena import durable
 from realunify_arena.arena import SALT_META_KEY
+from realunify_arena.settings import SettingsError
+from realunify_arena.shown import brief
 from realunify_arena.store import Store
 
 REPO_ENV = "REALUNIFY_DATASET_REPO"
 EVERY_ENV = "REALUNIFY_PUSH_MINUTES"
 SNAPSHOT = "snapshot.sqlite"  # file name beside the database and in the repo
 PATTERNS = [SNAPSHOT, "images/*/*.png"]
+MAX_PUSH_MINUTES = 7 * 24 * 60  # a week; longer (or inf) would leave every vote of a restart unpushed
+# The Hub's rule for an owner and a repo name (huggingface_hub.utils.validate_repo_id), with the owner required
+_REPO_ID = re.compile(r"(?!.*(--|\.\.))[A-Za-z0-9]([\w.-]{0,94}[A-Za-z0-9])?/[A-Za-z0-9]([\w.-]{0,94}[A-Za-z0-9])?")
 
 log = logging.getLogger(__name__)
 
@@ -94,22 +101,64 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     """The app's store: restored from and pushed to the dataset repo named in ``env`` if any.
 
     The repo is created private if it does not exist; the token comes from ``HF_TOKEN``.
+
+    Raises:
+        SettingsError: a bad ``REALUNIFY_DATASET_REPO`` or ``REALUNIFY_PUSH_MINUTES`` (``repo_settings``);
+            nothing was created.
+        OSError: the repo could not be read or created; the message starts ``REALUNIFY_DATASET_REPO=<id>:``
+            and no store was opened.
+        StoreError: the database cannot be used (``Store.open``).
     """
     db_path = Path(db_path)
-    repo_id = env.get(REPO_ENV, "").strip()
-    if not repo_id:
+    synced = repo_settings(env)
+    if synced is None:
         return Store.open(db_path, journal_mode=journal_mode), None
-    every = float(env.get(EVERY_ENV, "5"))
-    if not every > 0:
-        raise ValueError(f"${EVERY_ENV}={env[EVERY_ENV]!r}: expected a positive number of minutes")
+    repo_id, every = synced
     api = api or HfApi()
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    restored = restore(db_path, repo_id, api)
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        restored = restore(db_path, repo_id, api)
+    except OSError as e:  # the repo could not be read: starting empty would later push over the votes kept there
+        raise OSError(f"{REPO_ENV}={repo_id}: restoring the store from this dataset repo failed ({e}); nothing was"
+                      " started; check the repo id, the HF_TOKEN secret and the network") from None
     store = Store.open(db_path, journal_mode=journal_mode)
     in_repo = [db_path.parent / SNAPSHOT, *sorted(store.images_dir.glob("*/*.png"))] if restored else []
-    scheduler = SnapshotScheduler(store, in_repo=in_repo, repo_id=repo_id, repo_type="dataset",
-                                  private=True, every=every, hf_api=api)
+    try:
+        scheduler = SnapshotScheduler(store, in_repo=in_repo, repo_id=repo_id, repo_type="dataset",
+                                      private=True, every=every, hf_api=api)
+    except OSError as e:  # creating the repo failed (no token, no write access): votes would never leave
+        store.close()
+        raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or reached ({e}); check the"
+                      " HF_TOKEN secret (it needs write access) and the network") from None
     return store, scheduler
+
+
+def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | None:
+    """The dataset repo and the push interval in minutes from ``env``; None when no repo is set.
+
+    Raises:
+        SettingsError: ``REALUNIFY_DATASET_REPO`` is not ``owner/name`` by the Hub's naming rule,
+            ``REALUNIFY_PUSH_MINUTES`` is not a number above 0 and at most ``MAX_PUSH_MINUTES``, or it is set
+            without a repo; one line naming the variable, what was expected and the value given.
+    """
+    repo_id = env.get(REPO_ENV, "").strip()
+    if not repo_id:
+        if env.get(EVERY_ENV, "").strip():  # set alone, it suggests the votes are kept when nothing is pushed
+            raise SettingsError(f"{EVERY_ENV} is set but {REPO_ENV} is not: expected a dataset repo id like"
+                                f" user/name in {REPO_ENV} to push the votes to, or neither variable")
+        return None
+    if not _REPO_ID.fullmatch(repo_id):
+        raise SettingsError(f"{REPO_ENV}: expected a dataset repo id like user/name, got {brief(repo_id)} (each"
+                            " part: letters, digits, '-', '_' or '.')")
+    raw = env.get(EVERY_ENV, "5").strip()
+    try:
+        every = float(raw)
+    except ValueError:
+        every = math.nan
+    if not 0 < every <= MAX_PUSH_MINUTES:  # also refuses nan and inf
+        raise SettingsError(f"{EVERY_ENV}: expected a number of minutes above 0 and at most {MAX_PUSH_MINUTES},"
+                            f" got {brief(raw)}")
+    return repo_id, every
 
 
 def _sha256(path: Path) -> str:

@@ -23,6 +23,9 @@ LOCAL_RUN_TIME_LIMIT_S = 900  # ... and elsewhere
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
+JANUS_FAST_ENV = "REALUNIFY_JANUS_FAST"  # an environment switch only (cards say ``params: {fast: ...}``)
+
+
 class SettingsError(ValueError):
     """A flag or environment variable has a value the app cannot use; the message names it."""
 
@@ -37,6 +40,16 @@ def parse_bool(raw: str, source: str) -> bool:
     if value not in _TRUE + _FALSE:
         raise SettingsError(f"{source}: expected one of {', '.join(_TRUE + _FALSE)}, got {raw!r}")
     return value in _TRUE
+
+
+def janus_fast_switch(env: Mapping[str, str] | None = None) -> bool | None:
+    """``$REALUNIFY_JANUS_FAST`` as yes/no; None when unset or empty (then the device decides).
+
+    Raises:
+        SettingsError: any other value; ``app.py`` checks it at start, before any Janus model loads.
+    """
+    raw = (os.environ if env is None else env).get(JANUS_FAST_ENV, "")
+    return parse_bool(raw, JANUS_FAST_ENV) if raw.strip() else None
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ kept small: at batch 16 the cache, not the weights, is most of the bytes a step 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -43,9 +42,9 @@ from transformers.generation.logits_process import (ClassifierFreeGuidanceLogits
 
 from realunify_arena import stopping
 from realunify_arena.adapters.determinism import leave_out_cudnn_attention, reproducible_attention
+from realunify_arena.settings import JANUS_FAST_ENV, janus_fast_switch
 
-FAST_PATH_ENV = "REALUNIFY_JANUS_FAST"
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+FAST_PATH_ENV = JANUS_FAST_ENV
 
 
 class Guidance(ClassifierFreeGuidanceLogitsProcessor):
@@ -71,13 +70,9 @@ def fast_path_wanted(device: str | torch.device, setting: bool | None = None) ->
     else on CUDA only (on CPU there are no launches to save, and compiling would cost seconds)."""
     if setting is not None:
         return bool(setting)
-    raw = os.environ.get(FAST_PATH_ENV, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    if raw:
-        raise ValueError(f"${FAST_PATH_ENV} must be one of {sorted(_TRUE | _FALSE)}, got {raw!r}")
+    switch = janus_fast_switch()  # a bad value raises SettingsError (a ValueError) naming the variable
+    if switch is not None:
+        return switch
     return torch.device(device).type == "cuda"
 
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from realunify_arena.arena import SALT_ENV, SALT_META_KEY, Arena
 from realunify_arena.persistence import EVERY_ENV, REPO_ENV, SNAPSHOT, open_store, restore, snapshot
+from realunify_arena.settings import SettingsError
 from realunify_arena.store import Store
 from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
@@ -220,10 +221,39 @@ def test_missing_repo_starts_empty_but_other_failures_stop_the_boot(tmp_path):
     assert broken.commits == []  # nothing pushed over the kept votes
 
 
-def test_bad_push_interval_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match=f"{EVERY_ENV}='0'"):
-        open_store(tmp_path / "arena.db", env={REPO_ENV: "me/repo", EVERY_ENV: "0"},
-                   api=FolderHub(tmp_path / "hub"))
+@pytest.mark.parametrize("env, expected", [
+    ({REPO_ENV: "me/repo", EVERY_ENV: "0"}, f"{EVERY_ENV}: expected a number of minutes above 0 and at most"),
+    ({REPO_ENV: "me/repo", EVERY_ENV: "five"}, f"{EVERY_ENV}: expected a number of minutes"),
+    # inf passed "> 0": the scheduler's thread then died on sleep(inf) and nothing was ever pushed
+    ({REPO_ENV: "me/repo", EVERY_ENV: "inf"}, f"{EVERY_ENV}: expected a number of minutes"),
+    ({REPO_ENV: "me/repo", EVERY_ENV: "nan"}, f"{EVERY_ENV}: expected a number of minutes"),
+    ({REPO_ENV: "not a repo!!"}, f"{REPO_ENV}: expected a dataset repo id like user/name, got 'not a repo!!'"),
+    ({REPO_ENV: "votes"}, f"{REPO_ENV}: expected a dataset repo id like user/name, got 'votes'"),
+    ({REPO_ENV: "me/votes/extra"}, f"{REPO_ENV}: expected a dataset repo id like user/name"),
+    # an interval without a repo was ignored: the Space ran believing its votes were kept, and lost them at restart
+    ({EVERY_ENV: "10"}, f"{EVERY_ENV} is set but {REPO_ENV} is not"),
+    ({REPO_ENV: "  ", EVERY_ENV: "10"}, f"{EVERY_ENV} is set but {REPO_ENV} is not"),
+])
+def test_a_bad_space_setting_is_named_with_what_was_expected_and_touches_nothing(tmp_path, env, expected):
+    hub = FolderHub(tmp_path / "hub")
+    (tmp_path / "hub" / "me" / "repo").mkdir(parents=True)
+    with pytest.raises(SettingsError) as caught:
+        open_store(tmp_path / "data" / "arena.db", env=env, api=hub)
+    message = str(caught.value)
+    assert message.startswith(expected) and "\n" not in message
+    assert not (tmp_path / "data").exists() and hub.commits == []
+
+
+def test_a_repo_that_cannot_be_read_is_named_by_its_setting(tmp_path):
+    class Unreachable(FolderHub):
+        def repo_exists(self, repo_id, **kwargs):
+            raise OSError("Cannot reach https://huggingface.co/api/datasets/me/kept")
+
+    with pytest.raises(OSError) as caught:
+        open_store(tmp_path / "arena.db", env={REPO_ENV: "me/kept"}, api=Unreachable(tmp_path / "hub"))
+    message = str(caught.value)
+    assert message.startswith(f"{REPO_ENV}=me/kept: ") and "Cannot reach" in message and "\n" not in message
+    assert not (tmp_path / "arena.db").exists()
 
 
 # -- export and backup commands --------------------------------------------------------------------

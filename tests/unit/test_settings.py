@@ -116,9 +116,7 @@ def test_app_py_opens_its_store_through_persistence_without_a_repo_nothing_is_pu
 
 
 @pytest.mark.parametrize("env, expected", [
-    ({persistence.REPO_ENV: "someone/arena-votes"}, "someone/arena-votes: offline mode is enabled"),
-    ({persistence.REPO_ENV: "someone/arena-votes", persistence.EVERY_ENV: "0"},
-     "$REALUNIFY_PUSH_MINUTES='0': expected a positive number of minutes"),
+    ({persistence.REPO_ENV: "someone/arena-votes"}, "REALUNIFY_DATASET_REPO=someone/arena-votes: "),
 ])
 def test_app_py_with_a_dataset_repo_restores_first_and_refuses_to_start_if_it_cannot(monkeypatch, tmp_path,
                                                                                        capsys, launches, env,
@@ -132,6 +130,53 @@ def test_app_py_with_a_dataset_repo_restores_first_and_refuses_to_start_if_it_ca
     err = capsys.readouterr().err
     assert f"app.py: cannot open the store {db}" in err and expected in err
     assert not db.exists() and launches == []
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({persistence.REPO_ENV: "someone/arena-votes", persistence.EVERY_ENV: "0"},
+     "app.py: REALUNIFY_PUSH_MINUTES: expected a number of minutes above 0"),
+    ({persistence.REPO_ENV: "someone/arena-votes", persistence.EVERY_ENV: "ten"},
+     "app.py: REALUNIFY_PUSH_MINUTES: expected a number of minutes above 0"),
+    ({persistence.REPO_ENV: "my votes"}, "app.py: REALUNIFY_DATASET_REPO: expected a dataset repo id like user/name"),
+])
+def test_app_py_names_a_bad_space_setting_in_one_line_without_the_token(monkeypatch, tmp_path, capsys, launches,
+                                                                        env, expected):
+    token = "hf_" + "x7" * 17
+    monkeypatch.setenv("HF_TOKEN", token)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "arena.db"
+    assert load_app_py().main(["--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(expected) and err.count("\n") == 1 and token not in err
+    assert not db.exists() and launches == []
+
+
+@pytest.mark.parametrize("variable", [persistence.REPO_ENV, "REALUNIFY_PORT", "REALUNIFY_JOURNAL_MODE",
+                                      "REALUNIFY_MODELS"])
+def test_app_py_never_echoes_a_secret_pasted_into_the_wrong_variable(monkeypatch, tmp_path, capsys, launches,
+                                                                      variable):
+    """The HF_TOKEN secret's value set by mistake as another setting: the refusal names the setting, not the
+    token (the CLI's error lines are cleaned the same way, by ``redaction.redact``)."""
+    token = "hf_" + "Q9" * 17
+    monkeypatch.setenv("HF_TOKEN", token)
+    monkeypatch.setenv(variable, token)
+    db = tmp_path / "arena.db"
+    assert load_app_py().main(["--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("app.py: ") and variable in err and err.count("\n") == 1
+    assert token not in err and "***" in err and launches == []
+
+
+def test_app_py_refuses_a_bad_janus_fast_switch_at_start_not_at_the_first_janus_run(monkeypatch, tmp_path, capsys,
+                                                                                     launches):
+    """``REALUNIFY_JANUS_FAST=maybe`` was read only when a Janus model loaded: the app started, and the first
+    visitor's Janus run failed with it."""
+    monkeypatch.setenv("REALUNIFY_JANUS_FAST", "maybe")
+    assert load_app_py().main(["--db", str(tmp_path / "arena.db")]) == 2
+    err = capsys.readouterr().err
+    assert err == "app.py: REALUNIFY_JANUS_FAST: expected one of 1, true, yes, on, 0, false, no, off, got 'maybe'\n"
+    assert launches == []
 
 
 def test_a_data_source_that_is_not_there_is_named_at_start_up(tmp_path, capsys, launches):
