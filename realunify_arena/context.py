@@ -105,7 +105,7 @@ class AppContext:
             dataset = self.dataset(source)
             if dataset.name == name:
                 return dataset
-        raise KeyError(f"dataset {name!r} is not among the configured data sources {self.sources}")
+        raise KeyError(f"dataset {brief(name)} is not among the configured data sources {self.sources}")
 
     # -- models -----------------------------------------------------------------------------------
 

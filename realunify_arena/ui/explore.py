@@ -174,8 +174,8 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
         try:
             inst = ctx.dataset(source or ctx.sources[0]).get(uid)
         except KeyError:
-            gr.Warning(plain(f"The link names instance {uid!r}, which is not in {source or ctx.sources[0]!r}.",
-                             markdown=False))
+            gr.Warning(plain(f"The link names instance {brief(uid)}, which is not in "
+                             f"{brief(source or ctx.sources[0])}.", markdown=False))
         else:
             updates[1:] = [gr.update(value=inst.track), gr.update(choices=category_choices(inst.track),
                                                                    value=inst.task_type),
@@ -183,7 +183,7 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
                                                               inst.task_type), value=uid)]
     model = params.get("model")
     if model and model not in ctx.cards:  # e.g. an arena side whose runs were imported: nothing here runs it
-        gr.Warning(plain(f"The link names model {model!r}, which this app does not offer (its runs may have "
+        gr.Warning(plain(f"The link names model {brief(model)}, which this app does not offer (its runs may have "
                          "been imported, or the card is not in --models); Run uses the model chosen below.",
                          markdown=False))
     updates.append(gr.update(value=model) if model in ctx.cards else gr.skip())
@@ -248,7 +248,7 @@ def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens)
                            guidance=None if guidance in (None, "") or not used["guidance"] else float(guidance),
                            max_new_tokens=_setting(max_new_tokens) if used["max_new_tokens"] else None)
     except KeyError:
-        raise gr.Error(plain(f"Choose a model card; {model!r} is not offered here.", markdown=False)) from None
+        raise gr.Error(plain(f"Choose a model card; {brief(model)} is not offered here.", markdown=False)) from None
     except ValueError as e:
         raise gr.Error(plain(f"Not run: {e}.", markdown=False)) from None
 

@@ -48,11 +48,19 @@ def assert_only_text(node, *expected_text: str, own_bold: tuple[str, ...] = ()) 
     assert sorted(node.locator("strong, b").all_inner_texts()) == sorted(own_bold)
 
 
-def test_a_crafted_instance_link_shows_its_text_in_the_warning(page, app, fetched):
-    page.goto(f"{app['url']}?tab=explore&instance={quote(PAYLOAD)}")
-    toast = page.locator("[data-testid='toast-text']").filter(has_text="The link names instance")
-    assert_only_text(toast, "Session expired: sign in again</a><form", f'<img src="https://{EVIL}/pixel.png">',
-                     f"[click here](https://{EVIL}/md)")
+# A link's value is quoted shortened (its first 27 and last 28 characters around "..."), so the crafted
+# link keeps a whole element at each end, where the shortened quote still holds it, and the PAYLOAD between
+HEAD, TAIL = f"<img src=//{EVIL}/p> ", f"<a href=//{EVIL}>a</a>"
+LONG_PAYLOAD = HEAD + PAYLOAD * 50 + TAIL  # about 25,000 characters
+
+
+@pytest.mark.parametrize("param, said", [("instance", "The link names instance"), ("model", "The link names model")])
+def test_a_crafted_link_shows_its_value_shortened_as_text_in_the_warning(page, app, fetched, param, said):
+    """The warning quoted the whole value (25,000 characters here); it shows the value's start and end."""
+    page.goto(f"{app['url']}?tab=explore&{param}={quote(LONG_PAYLOAD)}")
+    toast = page.locator("[data-testid='toast-text']").filter(has_text=said)
+    assert_only_text(toast, f"{said} '{HEAD}...{TAIL}'")
+    assert "Session expired" not in toast.inner_text() and len(toast.inner_text()) < 400
     assert page.locator("input[type=password]").count() == 0
     assert fetched == []
 

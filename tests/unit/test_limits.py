@@ -174,6 +174,46 @@ def test_a_link_naming_a_model_this_app_does_not_offer_says_so(tmp_path):
     assert updates[-1] == gr.update(value=4)  # the rest of the link still applies
 
 
+# 100,000 characters a link or a caller may send: its start and end as a bounded repr shows them (27
+# characters after the opening quote, "...", the last 28 before the closing one), never the whole
+LONG = "<b>" + "A" * 50_000 + "B" * 50_000 + "</b>"
+LONG_SHOWN = "'<b>" + "A" * 24 + "..." + "B" * 24 + "</b>'"
+
+
+def _one_warning(record) -> str:
+    assert len(record) == 1, [str(w.message) for w in record]
+    return str(record[0].message)
+
+
+@pytest.mark.parametrize("param, said", [("instance", "The link names instance"),
+                                         ("model", "The link names model")])
+def test_a_link_with_a_very_long_value_shows_it_shortened_in_its_warning(tmp_path, param, said):
+    """``?instance=`` and ``?model=`` with 100,000 characters put all of them in the page's warning."""
+    from realunify_arena.ui.explore import updates_from_url
+
+    ctx = _context(tmp_path)
+    with pytest.warns(UserWarning) as record:
+        updates_from_url(ctx, {param: LONG})
+    message = _one_warning(record)
+    assert LONG_SHOWN.replace("<", "&lt;").replace(">", "&gt;") in message  # shortened, and escaped
+    assert message.startswith(f"{said} {LONG_SHOWN[:1]}&lt;b&gt;") and len(message) < 400, message[:400]
+
+
+def test_a_direct_call_naming_a_very_long_model_or_dataset_is_refused_in_one_short_line(tmp_path):
+    """A browser's direct call of Run's events sends anything as the model menu's value or as the held
+    (dataset, instance) reference; each refusal quoted all of it."""
+    import gradio as gr
+
+    from realunify_arena.ui.explore import _held, _user_options
+
+    ctx = _context(tmp_path)
+    for refuse in (lambda: _user_options(ctx, LONG, 0, None, None, None), lambda: _held(ctx, (LONG, "UEG_1_x", "r"))):
+        with pytest.raises(gr.Error) as caught:
+            refuse()
+        assert LONG_SHOWN.replace("<", "&lt;").replace(">", "&gt;") in caught.value.message
+        assert len(caught.value.message) < 400, caught.value.message[:400]
+
+
 @pytest.fixture(scope="module")
 def served_tiny_pair():
     """``serve-openai``'s app for tiny-pair (limits: TINY_LIMITS) on a real loopback port."""
