@@ -4,6 +4,7 @@
 also reads ``REALUNIFY_<NAME>`` (``python app.py --help`` lists them).
 """
 
+import contextlib
 import os
 import sys
 
@@ -101,15 +102,38 @@ def exit_process(status: int) -> None:
     stack through C++ code that may not be unwound: the process aborts ("terminate called without an active
     exception", exit status 134). ``stop_runs_at_exit`` waits for the runs' steps, but a daemon thread can still
     be inside torch: a model loading, the judge's prefetch, the work a run does after its last step. Every
-    acknowledged write is on disk already; an unacknowledged one is rolled back, as after ``kill -9``."""
-    import atexit
+    acknowledged write is on disk already; an unacknowledged one is rolled back, as after ``kill -9``.
 
+    A Ctrl-C while the callbacks run (a third one, or a second after a clean stop) no longer interrupts the
+    final snapshot push, whose ``KeyboardInterrupt`` Python printed as "Exception ignored in atexit callback"
+    with a traceback, and which left the votes since the last push out of the dataset repo: it is answered
+    by one line (``FINISHING``, once) and the callbacks finish; ``kill`` still ends the process."""
+    import atexit
+    import signal
+
+    with contextlib.suppress(ValueError):  # ValueError: not the main thread, where no handler can be set
+        signal.signal(signal.SIGINT, _finish_first)
     try:
         atexit._run_exitfuncs()  # noqa: SLF001 - what Py_FinalizeEx runs first; its own errors are printed
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
+
+
+FINISHING = ("app.py: finishing the final save before exiting (the snapshot push); Ctrl-C cannot cut it short,"
+             " `kill` the process to give it up")
+
+
+_finishing_said = False
+
+
+def _finish_first(signum, frame) -> None:
+    """SIGINT while ``exit_process`` runs the ``atexit`` callbacks: say ``FINISHING`` once, interrupt nothing."""
+    global _finishing_said
+    if not _finishing_said:
+        _finishing_said = True
+        print(FINISHING, file=sys.stderr, flush=True)
 
 
 def build_app(settings: Settings, store):

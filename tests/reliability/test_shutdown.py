@@ -241,3 +241,61 @@ def test_ctrl_c_while_the_app_starts_exits_without_a_traceback(tmp_path):
     assert returncode == 130, f"exit status {returncode}:\n{first}{rest}"
     assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest
     assert "interrupted" in rest, rest
+
+
+SLOW_FINAL_PUSH = """
+import atexit, runpy, sys, time
+sys.path.insert(0, sys.argv[1])
+
+def final_push():  # as the Space's CommitScheduler pushes its last snapshot at exit: a few seconds of upload
+    print("final push started", file=sys.stderr, flush=True)
+    time.sleep(4)
+    print("final push done", file=sys.stderr, flush=True)
+
+atexit.register(final_push)
+sys.argv = [sys.argv[1] + "/app.py", "--db", sys.argv[2], "--models", "tiny-pair", "--judge", "human",
+            "--port", sys.argv[3]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_more_ctrl_c_during_the_final_push_let_it_finish_and_say_so_in_one_line(tmp_path):
+    """Ctrl-C stops the app, whose ``atexit`` callbacks then push the last snapshot; each further Ctrl-C there
+    (a third one after ``exit_at_once``, or a second after a clean stop) raised ``KeyboardInterrupt`` inside the
+    push: "Exception ignored in atexit callback" and a traceback, and the push, with the votes since the
+    last one, was cut short."""
+    port = free_port()
+    app = subprocess.Popen([sys.executable, "-c", SLOW_FINAL_PUSH, str(ROOT), str(tmp_path / "arena.db"), str(port)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    lines: list[str] = []
+    listening, pushing = threading.Event(), threading.Event()
+
+    def read() -> None:
+        for line in app.stdout:
+            lines.append(line)
+            if f":{port}" in line:
+                listening.set()
+            if "final push started" in line:
+                pushing.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert listening.wait(120), "".join(lines)
+        app.send_signal(signal.SIGINT)
+        assert pushing.wait(60), "".join(lines)
+        for _ in range(3):  # impatient presses while the push runs
+            time.sleep(0.3)
+            app.send_signal(signal.SIGINT)
+        returncode = app.wait(60)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    time.sleep(0.2)  # the reader's last lines
+    output = "".join(lines)
+    assert "Traceback" not in output and "Exception ignored" not in output, output
+    assert "KeyboardInterrupt" not in output, output
+    assert "final push done" in output, output  # the push was not cut short
+    assert output.count("finishing the final save before exiting") == 1, output
+    assert returncode in (0, 130), f"exit status {returncode}:\n{output}"  # a clean stop, or exit_at_once
