@@ -21,6 +21,7 @@ from PIL import Image
 
 from realunify_arena.benchmark.images import ImageError, open_checked, png_bytes
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
+from realunify_arena.shown import brief
 
 CUSTOM_DATASET = "custom"  # the dataset name one-off instances' runs are stored under
 MAX_TEXT_CHARS = 4000  # per field; the longest bundled prompt or question is about 320
@@ -46,7 +47,7 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
         ValueError: a message starting "Your own" naming the field and what was expected.
     """
     if track not in TRACKS:
-        raise ValueError(f"Your own instance: track {track!r}: expected UEG or GEU.")
+        raise ValueError(f"Your own instance: track {brief(track)}: expected UEG or GEU.")
     known = CATEGORIES.get(category)
     task_type = category if known is not None and known.track == track else \
         next(t for t, c in CATEGORIES.items() if c.track == track)

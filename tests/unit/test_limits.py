@@ -204,6 +204,7 @@ def test_a_direct_call_naming_a_very_long_model_or_dataset_is_refused_in_one_sho
     (dataset, instance) reference; each refusal quoted all of it."""
     import gradio as gr
 
+    from realunify_arena.benchmark.custom import custom_instance
     from realunify_arena.ui.explore import _held, _user_options
 
     ctx = _context(tmp_path)
@@ -212,6 +213,9 @@ def test_a_direct_call_naming_a_very_long_model_or_dataset_is_refused_in_one_sho
             refuse()
         assert LONG_SHOWN.replace("<", "&lt;").replace(">", "&gt;") in caught.value.message
         assert len(caught.value.message) < 400, caught.value.message[:400]
+    with pytest.raises(ValueError) as caught:  # Run's own-instance track (a radio button's value)
+        custom_instance(LONG, "all", "a prompt", None, "", "", "")
+    assert LONG_SHOWN in str(caught.value) and len(str(caught.value)) < 400, str(caught.value)[:400]
 
 
 @pytest.fixture(scope="module")
