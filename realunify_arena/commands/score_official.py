@@ -17,7 +17,8 @@ def register(sub) -> None:
                                    "dataset folder). GEU entries are scored from `response` with the official "
                                    "letter extraction; UEG entries from a `judge_answer` field on every polling "
                                    "question, or the per-item `score` the official scorer writes. Failed runs "
-                                   "(no `response`; empty `generated_image`) count as wrong, in \"run err\".")
+                                   "(no `response`; empty `generated_image`, or one naming no file and not judged) "
+                                   "count as wrong, in \"run err\".")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--model", help="name shown in the table (default: the folder's name, which must then be a model name: "
                         f"{MODEL_NAME_RULE}; one folder only)")
