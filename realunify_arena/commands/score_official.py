@@ -46,6 +46,13 @@ def run(args) -> int:
     if not reports:
         raise CommandError(f"{args.path}: no entry carries results (`response` or `judge_answer`)", PROBLEMS)
     print("\n".join(markdown(report) for report in reports))
+    for report in reports:
+        for score in report.scores:
+            if score.unscored:  # a table over the judged entries only must say so
+                entries = f"{score.unscored} entr{'y' if score.unscored == 1 else 'ies'}"
+                print(f"note: {report.dataset}: {score.system}: {entries} with an image but no `judge_answer` on "
+                      "its polling questions and no `score`: not judged, so left out of the percentages",
+                      file=sys.stderr)
     if args.csv:
         write_csv(reports, Path(args.csv))
     if args.json:

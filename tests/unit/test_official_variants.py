@@ -66,8 +66,12 @@ def test_an_image_the_official_scorer_cannot_find_scores_0_and_stays_in_the_deno
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # the paths are relative to the file, not to where the command runs
-    got = scored(folder, capsys)
+    assert main(["score-official", str(folder), "--model", "m"]) == 0
+    out, err = capsys.readouterr()
+    got = row(out, "m")
     assert (got["WK"], got["run err"]) == ("33.3/-", "2/-")
+    # the table is over the judged entries only, and says so (before: nothing said index 4 was left out)
+    assert err.count("\n") == 1 and "m:direct: 1 entry with an image but no `judge_answer`" in err, err
 
 
 def test_windows_separators_name_the_same_image(tmp_path, capsys):
