@@ -458,8 +458,9 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
     not written; ``LookupError`` when no file at all is), so every entry carries what the official scorer
     reads. A failed run is written with ``"generated_image": ""`` or ``"response": ""``, which the official
     scripts score 0.
-    With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer``,
-    so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
+    With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer`` (a
+    judgment without replies, imported from the official scorer's per-item ``score``, is written as that
+    ``score``), so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
     (a loaded Dataset); without it they are reloaded from where ``eval`` noted the dataset came from.
     Runs of your own one-off instances (``benchmark.custom``) are not exported: there is no instance
     file to write them against.
@@ -547,10 +548,13 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
     # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
     fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
-    if verdict is not None and "questions" in verdict["details"]:  # the human verdict counts voters instead
+    questions = verdict["details"].get("questions") if verdict is not None else None
+    if questions:
         fields["question_list"] = [
             {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q)}
-            for q in verdict["details"]["questions"]]
+            for q in questions]
+    elif verdict is not None and verdict["score"] in (0, 1):  # no replies kept: a per-item score imported from
+        fields["score"] = verdict["score"]  # the official scorer's output, written back as it wrote it
     return fields
 
 

@@ -121,3 +121,23 @@ def test_a_file_with_a_byte_order_mark_is_read(tmp_path, capsys):
     folder = write(tmp_path / "results", "GEU_direct.json", entries, bom=True)
     assert scored(folder, capsys)["MT"] == "50.0/-"
     assert imported(folder, tmp_path / "arena.db", capsys)["MT"] == "50.0/-"
+
+
+def test_official_per_item_scores_survive_import_export_and_score_official(tmp_path, capsys):
+    """The official scorer's output (``score`` per item, no judge replies) imported, exported with --judge and
+    scored again: WK = 1/2 each time. Before, export wrote ``"question_list": []`` (the instance's polling
+    questions lost) and score-official refused the file ("question_list: is empty")."""
+    folder = tmp_path / "results"
+    image(folder / "images" / "1.png")
+    write(folder, "UEG_direct.json", [ueg(1, generated_image="./images/1.png", score=1),
+                                      ueg(2, generated_image="./images/1.png", score=0)])
+    db = tmp_path / "arena.db"
+    assert imported(folder, db, capsys)["WK"] == "50.0/-"
+    out = tmp_path / "out"
+    assert main(["export", "runs", "--format", "official", "--out", str(out), "--judge", "judge_answer",
+                 "--db", str(db)]) == 0
+    (file,) = out.rglob("UEG_direct.json")
+    entries = json.loads(file.read_text(encoding="utf-8"))
+    assert [(e["index"], e["question_list"], e["score"]) for e in entries] == [(1, QUESTIONS, 1), (2, QUESTIONS, 0)]
+    capsys.readouterr()
+    assert scored(file.parent, capsys)["WK"] == "50.0/-"
