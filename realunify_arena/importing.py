@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from realunify_arena.benchmark.images import ImageError, open_checked
+from realunify_arena.benchmark.result_paths import find_result_image
 from realunify_arena.benchmark.loaders import (
     OFFICIAL_FILES,
     Dataset,
@@ -43,7 +44,8 @@ from realunify_arena.benchmark.validation import Problem, describe, parse_result
 from realunify_arena.evaluation import remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
-from realunify_arena.reporting import OFFICIAL_MODES, RESULT_FIELDS
+from realunify_arena.shown import brief
+from realunify_arena.reporting import OFFICIAL_MODES, RESULT_FIELDS, item_score
 from realunify_arena.store import ImportConflict, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
@@ -323,7 +325,7 @@ def _instances(parsed, data: Dataset | None, problems: list[Problem]) -> dict[tu
             _merge_step_fields(out[key], record)
         else:
             if isinstance(record, GEUInstance):
-                record.image_path = _existing(record.input_image, file.parent)
+                record.image_path = find_result_image(record.input_image, file.parent)
             out[key], origin[key] = record, file.name
     return {k: v for k, v in out.items() if k not in rejected}
 
@@ -409,7 +411,7 @@ def _text(raw: dict, name: str, bad):
 
 def _image_path(raw: dict, name: str, folder: Path, bad):
     """The image field as an existing file, "" / None (no image), or _MISSING; a list counts by its last
-    element. A path is absolute, or relative to the file's folder, or to the current directory."""
+    element. A path is found as ``find_result_image`` finds it (the file's folder, then the current one)."""
     if name not in raw:
         return _MISSING
     value = raw[name]
@@ -420,19 +422,12 @@ def _image_path(raw: dict, name: str, folder: Path, bad):
     if not isinstance(value, str):
         bad(name, f"expected an image path (a string), got {describe(value)}")
         return None
-    found = _existing(value, folder)
+    found = find_result_image(value, folder)
     if found is None:
-        bad(name, f"image file not found: {value} (looked relative to {folder} and to the current directory)")
+        shown = value if len(value) <= 120 and value.isprintable() else brief(value)
+        bad(name, f"image file not found: {shown} (looked relative to {folder} and to the current directory)")
         return None
     return found
-
-
-def _existing(value: str, folder: Path) -> Path | None:
-    path = Path(value).expanduser()
-    for candidate in ([path] if path.is_absolute() else [folder / path, Path.cwd() / path]):
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
 
 
 def _judgments(raw: dict, instance: AnyInstance, status: Status, texts: dict[StepRole, str], judge_name: str,
@@ -451,11 +446,11 @@ def _judgments(raw: dict, instance: AnyInstance, status: Status, texts: dict[Ste
     if all(a is None for a in answers):
         if "score" not in raw:
             return {}
-        score = raw["score"]
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or score not in (0, 1):
-            bad("score", f"expected 0 or 1 (the official per-item score), got {score!r}")
+        score = item_score(raw["score"])
+        if score is None:
+            bad("score", f"expected 0 or 1 (the official per-item score), got {brief(raw['score'])}")
             return {}
-        return {judge_name: {"kind": "polling", "score": int(score), "errors": 0,
+        return {judge_name: {"kind": "polling", "score": score, "errors": 0,
                              "details": {"judge": judge_name, "questions": [],
                                          "source": "the per-item score of the official generation scorer"}}}
     for i, a in enumerate(answers):

@@ -19,10 +19,12 @@ from pathlib import Path
 
 from realunify_arena import durable
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_dataset
+from realunify_arena.benchmark.result_paths import find_result_image
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, TRACKS, UEG_TASKS, AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import Problem, parse_result_entries
 from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
+from realunify_arena.shown import brief
 from realunify_arena.systems import MODES, model_name_problem
 from realunify_arena.trace import Status, StepRole
 
@@ -280,8 +282,9 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     by its first element) with the official letter extraction; UEG entries from a ``judge_answer`` field
     on each polling question, else from the per-item ``score`` (0/1) that the official generation scorer
     writes. An entry whose run failed (GEU: no ``response``; UEG: ``generated_image`` empty, even beside
-    judge replies, or missing with no score and no judge reply) counts as wrong and in "run err", as the
-    official scripts count it; ``"status": "not_supported"`` counts as the paper's "-". Raises
+    judge replies; missing, or naming no file (``benchmark.result_paths``), with no score and no judge reply)
+    counts as wrong and in "run err", as the official scripts count it; an image that is there but carries
+    neither is not judged yet and is left out; ``"status": "not_supported"`` counts as the paper's "-". Raises
     OfficialFilesError naming every bad file/entry/field
     (an instance entered twice in one file included: it would be scored twice), or FolderNameError (one of
     them) when ``model`` is None and the folder's name is no model name (``systems.MODEL_NAME_RULE``).
@@ -349,7 +352,7 @@ def _score_files(files: list[Path], name: str, problems: list[Problem]) -> list[
         if not any(_has_results(raw) for raw, _ in entries):
             continue  # instances only: nothing was run on this file
         for raw, record in entries:
-            outcome = _official_outcome(raw, record, name, OFFICIAL_MODES[kind], file.name, problems)
+            outcome = _official_outcome(raw, record, name, OFFICIAL_MODES[kind], file, problems)
             if outcome is not None:
                 outcomes.append(outcome)
     return outcomes
@@ -370,8 +373,9 @@ def _official_entries(file: Path, track: str, problems: list[Problem]) -> list[t
     return parse_result_entries(data, track=track, file=file.name, step=file.stem.endswith("_step"), problems=problems)
 
 
-def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, file: str,
+def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, path: Path,
                       problems: list[Problem]) -> Outcome | None:
+    file = path.name
     label = f"index {record.index} ({record.task_type})"
     base = {"model": model, "mode": mode, "task_type": record.task_type}
     status = raw.get("status", Status.OK.value)
@@ -407,7 +411,9 @@ def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, fil
         return _scored(raw, base, file, label, problems)
     if not has_image and ("generated_image" in raw or all(a is None for a in answers)):
         return failed  # the official scorer scores an empty generated_image 0, whatever a judge said of it
-    if all(a is None for a in answers):
+    if all(a is None for a in answers):  # nothing judged it: the official scorer would, if it found the image
+        if find_result_image(image, path.parent) is None:
+            return failed  # eval_generation.py scores an image it cannot find 0 (os.path.exists)
         return Outcome(**base, status=Status.OK)  # an image, not judged yet
     for i, a in enumerate(answers):
         if not isinstance(a, str):
@@ -422,11 +428,21 @@ def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, fil
 
 def _scored(raw: dict, base: dict, file: str, label: str, problems: list[Problem]) -> Outcome | None:
     """An entry already scored by the official scripts: its per-item ``score`` (1 right, 0 wrong)."""
-    score = raw["score"]
-    if score not in (0, 1) or (not isinstance(score, (int, float))):
-        problems.append(Problem(file, label, "score", f"expected 0 or 1 (the official per-item score), got {score!r}"))
+    score = item_score(raw["score"])
+    if score is None:
+        problems.append(Problem(file, label, "score", f"expected 0 or 1 (the official per-item score), "
+                                                      f"got {brief(raw['score'])}"))
         return None
-    return Outcome(**base, status=Status.OK, score=int(score))
+    return Outcome(**base, status=Status.OK, score=score)
+
+
+def item_score(value: object) -> int | None:
+    """The official per-item ``score`` as 1 or 0, or None when it is neither. The official summary counts an
+    item right when ``score == 1``, so ``true`` and ``1.0`` are 1 and ``false`` and ``0.0`` are 0; NaN, text
+    and anything else are no score."""
+    if isinstance(value, (bool, int, float)) and value in (0, 1):
+        return int(value)
+    return None
 
 
 def export_official(store, out_dir: str | Path, dataset: str | None = None, model: str | None = None, *,
@@ -442,8 +458,9 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
     not written; ``LookupError`` when no file at all is), so every entry carries what the official scorer
     reads. A failed run is written with ``"generated_image": ""`` or ``"response": ""``, which the official
     scripts score 0.
-    With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer``,
-    so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
+    With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer`` (a
+    judgment without replies, imported from the official scorer's per-item ``score``, is written as that
+    ``score``), so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
     (a loaded Dataset); without it they are reloaded from where ``eval`` noted the dataset came from.
     Runs of your own one-off instances (``benchmark.custom``) are not exported: there is no instance
     file to write them against.
@@ -531,10 +548,13 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
     # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
     fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
-    if verdict is not None and "questions" in verdict["details"]:  # the human verdict counts voters instead
+    questions = verdict["details"].get("questions") if verdict is not None else None
+    if questions:
         fields["question_list"] = [
             {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q)}
-            for q in verdict["details"]["questions"]]
+            for q in questions]
+    elif verdict is not None and verdict["score"] in (0, 1):  # no replies kept: a per-item score imported from
+        fields["score"] = verdict["score"]  # the official scorer's output, written back as it wrote it
     return fields
 
 

@@ -256,13 +256,14 @@ def _task_type_from(category: object, path: Path) -> object:
 
 
 def read_json_list(path: Path, problems: list[Problem]) -> list:
-    """The entries of a JSON list file; any reason it cannot be read becomes one problem (and no entries).
+    """The entries of a JSON list file (UTF-8, with or without the byte-order mark Windows tools write); any
+    reason it cannot be read becomes one problem (and no entries).
 
     Integers too long for Python (over 4,300 digits by default) are kept as ``OversizedInteger`` text, so
     only the entry holding one is reported, not the file.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_int=parse_json_int)
+        data = json.loads(path.read_text(encoding="utf-8-sig"), parse_int=parse_json_int)  # a BOM is no error
     except UnicodeDecodeError as e:
         problems.append(Problem(path.name, None, None, f"not UTF-8 text: {e}"))
         return []

@@ -17,7 +17,8 @@ def register(sub) -> None:
                                    "dataset folder). GEU entries are scored from `response` with the official "
                                    "letter extraction; UEG entries from a `judge_answer` field on every polling "
                                    "question, or the per-item `score` the official scorer writes. Failed runs "
-                                   "(no `response`; empty `generated_image`) count as wrong, in \"run err\".")
+                                   "(no `response`; empty `generated_image`, or one naming no file and not judged) "
+                                   "count as wrong, in \"run err\".")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--model", help="name shown in the table (default: the folder's name, which must then be a model name: "
                         f"{MODEL_NAME_RULE}; one folder only)")
@@ -45,6 +46,13 @@ def run(args) -> int:
     if not reports:
         raise CommandError(f"{args.path}: no entry carries results (`response` or `judge_answer`)", PROBLEMS)
     print("\n".join(markdown(report) for report in reports))
+    for report in reports:
+        for score in report.scores:
+            if score.unscored:  # a table over the judged entries only must say so
+                entries = f"{score.unscored} entr{'y' if score.unscored == 1 else 'ies'}"
+                print(f"note: {report.dataset}: {score.system}: {entries} with an image but no `judge_answer` on "
+                      "its polling questions and no `score`: not judged, so left out of the percentages",
+                      file=sys.stderr)
     if args.csv:
         write_csv(reports, Path(args.csv))
     if args.json:
