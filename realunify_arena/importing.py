@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from realunify_arena.benchmark.images import ImageError, open_checked
-from realunify_arena.benchmark.result_paths import find_result_image
 from realunify_arena.benchmark.loaders import (
     OFFICIAL_FILES,
     Dataset,
@@ -39,13 +38,14 @@ from realunify_arena.benchmark.loaders import (
     _merge_step_fields,
     read_json_list,
 )
+from realunify_arena.benchmark.result_paths import find_result_image
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, UEGInstance
 from realunify_arena.benchmark.validation import Problem, describe, parse_result_entries
 from realunify_arena.evaluation import remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
-from realunify_arena.shown import brief
 from realunify_arena.reporting import OFFICIAL_MODES, RESULT_FIELDS, item_score
+from realunify_arena.shown import brief
 from realunify_arena.store import ImportConflict, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
