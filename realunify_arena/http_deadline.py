@@ -7,6 +7,12 @@ extension) to the enclosing ``total_deadline``, which shuts those sockets down w
 a blocked read or write ends at once whatever the endpoint sends (status line, headers, body, TLS
 handshake). Connections are not kept alive, so every request opens its own socket and none escapes its
 deadline. ``adapters.wire.within_deadline`` holds one around each remote request, retries included.
+
+The same clients also bound the memory a reply can take: at most ``MAX_REPLY_BYTES`` of body are read
+(an endpoint that streams without end, or answers a huge body, fails with ``ReplyTooLarge`` at that size,
+before anything parses it), and replies are asked for uncompressed (``Accept-Encoding: identity``), so the
+bytes counted are the bytes kept; a reply compressed anyway is refused (a small compressed body can
+expand without bound).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import httpx
 
 from realunify_arena.tls import tls_context
 
+MAX_REPLY_BYTES = 128 * 2**20  # 128 MiB: a 4096x4096 PNG in base64 is well under it
 _OPENED = (".connect_tcp.complete", ".connect_unix_socket.complete", ".start_tls.complete")  # httpcore trace events
 
 
@@ -101,14 +108,57 @@ def _traced(request: httpx.Request) -> None:
         request.extensions["trace"] = both
 
 
+class ReplyTooLarge(RuntimeError):
+    """A reply's body is over ``MAX_REPLY_BYTES``, or compressed although the request asked for it plain."""
+
+
+def _plain(request) -> None:
+    """httpx request hook: ask for the reply uncompressed, so ``_capped`` counts the bytes kept."""
+    request.headers["Accept-Encoding"] = "identity"
+
+
+def _capped(response) -> None:
+    """httpx response hook (before the body is read): refuse a body announced over ``MAX_REPLY_BYTES``
+    or compressed, and stop reading one that grows past it.
+
+    Raises:
+        ReplyTooLarge: the message gives the limit in MiB and what the endpoint sent.
+    """
+    limit = MAX_REPLY_BYTES
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ReplyTooLarge(f"the reply is compressed (Content-Encoding: {encoding[:40]}) although it was asked "
+                            f"for uncompressed; refused, since its size cannot be bounded before it is expanded")
+    announced = response.headers.get("Content-Length", "")
+    if announced.isdigit() and int(announced) > limit:
+        raise ReplyTooLarge(f"the reply is {int(announced) / 2**20:.0f} MiB (Content-Length), over the "
+                            f"{limit // 2**20} MiB limit; not read")
+    stream = response.stream
+    # the stream must stay an instance of its own library's SyncByteStream (httpx or openai's httpx2)
+    base = next((c for c in type(stream).__mro__ if c.__name__ == "SyncByteStream"), None)
+    if base is None:
+        return
+
+    def counted(_self):
+        read = 0
+        for chunk in stream:
+            read += len(chunk)
+            if read > limit:
+                raise ReplyTooLarge(f"the reply grew past the {limit // 2**20} MiB limit; stopped reading it")
+            yield chunk
+
+    response.stream = type("CappedStream", (base,), {"__iter__": counted, "close": lambda _self: stream.close()})()
+
+
 def deadline_client_args() -> dict[str, Any]:
     """Keyword arguments for an ``httpx.Client`` (or a subclass, e.g. ``openai.DefaultHttpxClient``) whose
-    requests end at the enclosing ``total_deadline``: the request hook, and no kept-alive connections; and
+    requests end at the enclosing ``total_deadline``: the request hook, and no kept-alive connections; whose
+    replies are read only up to ``MAX_REPLY_BYTES`` (``ReplyTooLarge`` past it, see the module); and
     the package's TLS trust (``tls.tls_context``: the CAs ``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE`` or
     ``CURL_CA_BUNDLE`` name).
 
     Raises:
         SettingsError: one of those variables names no readable CA file or folder (the message names it).
     """
-    return {"event_hooks": {"request": [_traced]}, "verify": tls_context(),
+    return {"event_hooks": {"request": [_traced, _plain], "response": [_capped]}, "verify": tls_context(),
             "limits": httpx.Limits(max_connections=100, max_keepalive_connections=0)}

@@ -52,6 +52,13 @@ class Adapter:
         """Whether ``capability`` is declared; calling an undeclared one raises ``NotSupported``."""
         return capability in self.capabilities
 
+    def require(self, capability: Capability) -> None:
+        """Raise ``NotSupported`` ("<name> cannot <capability> images") unless ``capability`` is declared: a
+        family that serves every capability (a remote endpoint) calls it first, so a card's declaration
+        holds whatever the endpoint could do."""
+        if not self.supports(capability):
+            raise NotSupported(f"{self.name} cannot {capability.value} images")
+
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
         """Answer ``text`` about ``images`` (0 or more, in order; 0 for a text-only turn such as prompt refinement).
 

@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import png_bytes, within_deadline, without_key
-from realunify_arena.benchmark.images import open_checked
+from realunify_arena.adapters.wire import error_line, png_bytes, server_wait, unreadable_reply, within_deadline
+from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.cards import ModelCard
-from realunify_arena.http_deadline import deadline_client_args
+from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
 from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -55,21 +55,27 @@ class GeminiAdapter(Adapter):
         with _errors(self.card):
             return within_deadline(attempt, timeout_s=self.timeout_s, retries=self.attempts - 1,
                                    where=self.card.name, is_timeout=lambda e: "Timeout" in type(e).__name__,
-                                   is_retryable=_retryable)
+                                   is_retryable=_retryable, retry_after=server_wait)
 
     def _image_part(self, image: Image.Image):
         return self.types.Part.from_bytes(data=png_bytes(image), mime_type="image/png")
 
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
+        self.require(Capability.UNDERSTAND)
         parts = [self._image_part(im) for im in images] + [self.types.Part.from_text(text=text)]
         config = self.types.GenerateContentConfig(temperature=options.temperature, seed=options.seed)
         reply = self._call(Capability.UNDERSTAND, parts, config)
-        return (reply.text or "").strip()
+        text = (reply.text or "").strip()
+        if not text:  # an empty answer is the request failing (blocked, cut off), not the model answering
+            raise RuntimeError(f"{self.card.name}: the reply holds no text ({_why_empty(reply)})")
+        return text
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
+        self.require(Capability.GENERATE)
         return self._picture(Capability.GENERATE, [self.types.Part.from_text(text=text)], options)
 
     def edit(self, image: Image.Image, text: str, options: GenerationOptions) -> Image.Image:
+        self.require(Capability.EDIT)
         return self._picture(Capability.EDIT, [self._image_part(image), self.types.Part.from_text(text=text)], options)
 
     def _picture(self, capability: Capability, parts: list, options: GenerationOptions) -> Image.Image:
@@ -78,10 +84,21 @@ class GeminiAdapter(Adapter):
         for candidate in reply.candidates or []:
             for part in (candidate.content.parts if candidate.content else None) or []:
                 if part.inline_data and part.inline_data.data:
-                    return open_checked(part.inline_data.data)
-        reason = reply.candidates[0].finish_reason if reply.candidates else "no candidates"
-        raise RuntimeError(f"{self.card.name}: the reply holds no image (finish reason: {reason}; "
+                    try:
+                        return open_checked(part.inline_data.data)
+                    except ImageError as exc:
+                        raise ImageError(f"{self.card.name}: the reply's image: {exc}") from None
+        raise RuntimeError(f"{self.card.name}: the reply holds no image ({_why_empty(reply)}; "
                            f"text: {(reply.text or '')[:200]!r})")
+
+
+def _why_empty(reply) -> str:
+    """Why a reply may hold nothing: its first candidate's finish reason, or the prompt's block reason."""
+    if reply.candidates:
+        return f"finish reason: {reply.candidates[0].finish_reason}"
+    feedback = getattr(reply, "prompt_feedback", None)
+    blocked = getattr(feedback, "block_reason", None)
+    return f"no candidates; prompt blocked: {blocked}" if blocked else "no candidates"
 
 
 def _retryable(exc: Exception) -> bool:
@@ -106,12 +123,19 @@ def _errors(card: ModelCard) -> Iterator[None]:
         raise
     except errors.APIError as exc:
         status = f"{exc.code} {exc.status}" if exc.status else str(exc.code)
-        raise RuntimeError(f"{card.name}: HTTP {status}: {without_key(str(exc.message), card.api_key_env)}") from exc
+        raise RuntimeError(f"{card.name}: HTTP {status}: {error_line(str(exc.message), card.api_key_env)}") from exc
+    except ReplyTooLarge as exc:
+        raise RuntimeError(f"{card.name}: endpoint {card.endpoint or 'Gemini API'}: {exc}") from exc
+    except ValueError as exc:  # the client reading a 200 reply: not JSON, not UTF-8, not Gemini's shape
+        raise RuntimeError(f"{card.name}: endpoint {card.endpoint or 'Gemini API'}: {unreadable_reply(exc, card.api_key_env)}") from exc
     except Exception as exc:
+        where = f"{card.name}: endpoint {card.endpoint or 'Gemini API'}"
         if "ConnectError" in type(exc).__name__:
-            where = f"{card.name}: endpoint {card.endpoint or 'Gemini API'}"
             problem = certificate_problem(exc)
             raise ModelUnavailable(f"{where}: {problem}" if problem else f"{where} not answering") from exc
+        if any(c.__name__ == "HTTPError" for c in type(exc).__mro__):  # httpx's (or httpx2's) transport errors
+            raise ModelUnavailable(f"{where}: the connection failed ({type(exc).__name__}: "
+                                   f"{error_line(str(exc), card.api_key_env, 100)})") from exc
         raise
 
 

@@ -41,9 +41,11 @@ from typing import Any, TypeVar
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import image_from_base64, png_bytes, png_data_url, within_deadline, without_key
+from realunify_arena.adapters.wire import (error_line, image_from_base64, png_bytes, png_data_url, server_wait, unreadable_reply,
+                                           within_deadline, without_key)
+from realunify_arena.benchmark.images import ImageError
 from realunify_arena.cards import CardError, ModelCard
-from realunify_arena.http_deadline import deadline_client_args
+from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
 from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -112,10 +114,12 @@ class OpenAICompatAdapter(Adapter):
         """``send(seconds_left)`` (a client call given ``timeout=seconds_left``) within the card's one deadline."""
         import openai
 
+        where = f"{self.card.name} at {self.card.endpoint}"
         with _errors(self.card):
-            return within_deadline(send, timeout_s=self.timeout_s, retries=self.retries,
-                                   where=f"{self.card.name} at {self.card.endpoint}",
-                                   is_timeout=lambda e: isinstance(e, openai.APITimeoutError), is_retryable=_retryable)
+            reply = within_deadline(send, timeout_s=self.timeout_s, retries=self.retries, where=where,
+                                    is_timeout=lambda e: isinstance(e, openai.APITimeoutError),
+                                    is_retryable=_retryable, retry_after=server_wait)
+        return _checked(self.card, where, reply)
 
     def _model(self, capability: Capability) -> str:
         return self.card.checkpoints[capability.value]
@@ -142,6 +146,7 @@ class OpenAICompatAdapter(Adapter):
         return body
 
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
+        self.require(Capability.UNDERSTAND)
         content = [{"type": "text", "text": self._prompt(Capability.UNDERSTAND, text)}]
         content += [{"type": "image_url", "image_url": {"url": png_data_url(im)}} for im in images]
         reply = self._request(lambda left: self.client.chat.completions.create(
@@ -151,6 +156,7 @@ class OpenAICompatAdapter(Adapter):
         return _reply_text(self.card, reply)
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
+        self.require(Capability.GENERATE)
         if self.dialects[Capability.GENERATE] == "chat":
             return self._chat_image(Capability.GENERATE, text, None, options)
         reply = self._request(lambda left: self.client.images.generate(
@@ -159,6 +165,7 @@ class OpenAICompatAdapter(Adapter):
         return self._b64_image(reply)
 
     def edit(self, image: Image.Image, text: str, options: GenerationOptions) -> Image.Image:
+        self.require(Capability.EDIT)
         if self.dialects[Capability.EDIT] == "chat":
             return self._chat_image(Capability.EDIT, text, image, options)
         reply = self._request(lambda left: self.client.images.edit(
@@ -192,8 +199,8 @@ class OpenAICompatAdapter(Adapter):
     def _b64_image(self, reply) -> Image.Image:
         if not reply.data or not reply.data[0].b64_json:
             raise RuntimeError(f"{self.card.name}: the endpoint returned no base64 image (b64_json); "
-                               f"got {_shown(reply)}")
-        return image_from_base64(reply.data[0].b64_json)
+                               f"got {_shown(self.card, reply)}")
+        return _decoded(self.card, reply.data[0].b64_json)
 
 
 def _parts(reply) -> Iterator[Any]:
@@ -206,10 +213,36 @@ def _parts(reply) -> Iterator[Any]:
             yield content
 
 
+def _checked(card: ModelCard, where: str, reply: R) -> R:
+    """``reply`` if it is a JSON object that is not an error; an endpoint or a proxy may answer HTTP 200
+    with a page of HTML or with ``{"error": {...}}``, which the client passes on as a string or as a
+    reply whose fields are all missing.
+
+    Raises:
+        RuntimeError: the message names the card and endpoint and quotes the start of what was sent.
+    """
+    if isinstance(reply, (str, bytes)):
+        raise RuntimeError(f"{where}: the reply is not JSON: {error_line(str(reply), card.api_key_env, 100)}")
+    error = (getattr(reply, "model_extra", None) or {}).get("error")
+    if error is not None:
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise RuntimeError(f"{where}: the endpoint answered HTTP 200 with an error: "
+                           f"{error_line(str(message), card.api_key_env)}")
+    return reply
+
+
 def _reply_text(card: ModelCard, reply) -> str:
+    """The answer's text; raises RuntimeError when the reply has no choice or no text (an empty answer is
+    the endpoint failing, not the model answering, and must not be scored as one)."""
+    if not reply.choices:
+        raise RuntimeError(f"{card.name}: the endpoint answered no choices; got {_shown(card, reply)}")
     texts = [p if isinstance(p, str) else p.get("text", "") for p in _parts(reply)
              if isinstance(p, str) or p.get("type") == "text"]
-    return "\n".join(t for t in texts if t).strip()
+    text = "\n".join(t for t in texts if isinstance(t, str) and t).strip()
+    if not text:
+        reasons = sorted({str(c.finish_reason) for c in reply.choices})
+        raise RuntimeError(f"{card.name}: the endpoint answered no text (finish reason: {', '.join(reasons)})")
+    return text
 
 
 def _reply_image(card: ModelCard, reply) -> Image.Image:
@@ -219,15 +252,24 @@ def _reply_image(card: ModelCard, reply) -> Image.Image:
         if isinstance(url, dict):
             url = url.get("url", "")
         if isinstance(url, str) and url.startswith("data:image/"):
-            return image_from_base64(url)
+            return _decoded(card, url)
     raise RuntimeError(f"{card.name}: the endpoint answered without an image (expected a data:image/... URL "
-                       f"in choices[].message.content); got {_shown(reply)}")
+                       f"in choices[].message.content); got {_shown(card, reply)}")
 
 
-def _shown(reply) -> str:
-    """The start of a reply, quoted in an error so the operator sees what the endpoint sent instead."""
-    data = reply.model_dump(exclude_none=True) if hasattr(reply, "model_dump") else reply
-    text = repr(data)
+def _decoded(card: ModelCard, data: str) -> Image.Image:
+    """The endpoint's base64 image (or data URL) through the checked opener; raises ImageError naming the card."""
+    try:
+        return image_from_base64(data)
+    except ImageError as exc:
+        raise ImageError(f"{card.name}: the endpoint's image: {exc}") from None
+
+
+def _shown(card: ModelCard, reply) -> str:
+    """The start of a reply, quoted in an error so the operator sees what the endpoint sent instead (a key
+    quoted back taken out)."""
+    data = reply.model_dump(exclude_none=True, warnings=False) if hasattr(reply, "model_dump") else reply
+    text = without_key(repr(data), card.api_key_env)
     return text if len(text) <= 300 else text[:300] + "…"
 
 
@@ -252,14 +294,23 @@ def _errors(card: ModelCard) -> Iterator[None]:
     try:
         yield
     except openai.APIConnectionError as exc:
-        raise ModelUnavailable(f"{where}: {certificate_problem(exc) or f'endpoint not answering ({exc})'}") from exc
+        cause = exc.__cause__  # the transport's error, e.g. RemoteProtocolError, TooManyRedirects
+        detail = error_line(f"{type(cause).__name__}: {cause}" if cause else str(exc), card.api_key_env, 150)
+        raise ModelUnavailable(f"{where}: {certificate_problem(exc) or f'endpoint not answering ({detail})'}") from exc
     except openai.APIStatusError as exc:
-        raise RuntimeError(f"{where}: HTTP {exc.status_code}: {without_key(_message(exc), card.api_key_env)}") from exc
+        raise RuntimeError(f"{where}: HTTP {exc.status_code}: {error_line(_message(exc), card.api_key_env)}") from exc
+    except ReplyTooLarge as exc:
+        raise RuntimeError(f"{where}: {exc}") from exc
+    except ValueError as exc:  # the client reading a 200 reply: not JSON, not UTF-8, not the API's shape
+        raise RuntimeError(f"{where}: {unreadable_reply(exc, card.api_key_env)}") from exc
 
 
 def _message(exc) -> str:
-    """The error text of an OpenAI-shaped body (``{"error": {"message"}}``) or of a FastAPI one, which
-    vLLM-Omni's image endpoints answer with (``{"detail": "..."}`` or ``{"detail": [{"loc", "msg"}]}``)."""
+    """The error text of an OpenAI-shaped body (``{"error": {"message"}}``), of a FastAPI one, which
+    vLLM-Omni's image endpoints answer with (``{"detail": "..."}`` or ``{"detail": [{"loc", "msg"}]}``), or
+    the text of an HTML or plain page (a proxy's 502; ``error_line`` shortens it)."""
+    if isinstance(exc.body, str) and exc.body.strip():  # a proxy's HTML or plain-text error page
+        return exc.body
     body = exc.body if isinstance(exc.body, dict) else {}
     if "detail" in body and "error" not in body:
         detail = body["detail"]

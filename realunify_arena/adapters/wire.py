@@ -8,14 +8,18 @@ The deadline is a true total (``http_deadline``): a remote family's HTTP client 
 from __future__ import annotations
 
 import base64
+import binascii
+import email.utils
+import json
 import os
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from PIL import Image
 
-from realunify_arena.benchmark.images import open_checked, png_bytes
+from realunify_arena.benchmark.images import ImageError, open_checked, png_bytes
 from realunify_arena.http_deadline import total_deadline
 from realunify_arena.redaction import redact
 
@@ -31,10 +35,15 @@ def png_data_url(image: Image.Image) -> str:
 
 
 def image_from_base64(data: str) -> Image.Image:
-    """Decode base64 (optionally a ``data:`` URL) through the checked opener; raises ImageError."""
+    """Decode base64 (optionally a ``data:`` URL) through the checked opener; raises ImageError, also for
+    text that is not base64 (a truncated one whose length no longer fits)."""
     if data.startswith("data:"):
         data = data.partition(",")[2]
-    return open_checked(base64.b64decode(data, validate=False))
+    try:
+        raw = base64.b64decode(data, validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageError(f"<image bytes>: not valid base64 ({exc}; {len(data)} characters)") from None
+    return open_checked(raw)
 
 
 def without_key(text: str, key_env: str | None) -> str:
@@ -43,14 +52,60 @@ def without_key(text: str, key_env: str | None) -> str:
     return text.replace(key, "***") if key else text
 
 
+def error_line(text: str, key_env: str | None, limit: int = 300) -> str:
+    """An endpoint's error text as one short line for a message: the key taken out first (so a cut never
+    leaves part of it), HTML tags and control characters dropped, whitespace collapsed, at most ``limit``
+    characters (``…`` marks a cut)."""
+    text = re.sub(r"<[^>]*>", " ", without_key(text, key_env))
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def unreadable_reply(exc: ValueError, key_env: str | None) -> str:
+    """What an HTTP client's ``ValueError`` while reading a 200 reply means, for a message: the body is not
+    JSON or not UTF-8 (``json.JSONDecodeError``, ``UnicodeDecodeError``), or is JSON of another shape (a
+    validation error, which quotes the values: ``error_line`` takes the key out)."""
+    kind = "is not valid JSON" if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) else \
+        "does not have the API's shape"
+    return f"the reply {kind} ({type(exc).__name__}: {error_line(str(exc), key_env)})"
+
+
+def retry_after_s(headers) -> float | None:
+    """The wait an HTTP reply's headers ask for before a retry, in seconds (>= 0): OpenAI's ``retry-after-ms``,
+    else ``Retry-After`` as seconds or as an HTTP date; None when neither is there or readable."""
+    try:
+        millis = headers.get("retry-after-ms")
+        if millis is not None:
+            return max(0.0, float(millis) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        if value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def server_wait(exc: Exception) -> float | None:
+    """``retry_after_s`` of the HTTP reply an HTTP error carries (``exc.response``: the openai and
+    google-genai errors); None for any other error."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    return retry_after_s(headers) if headers is not None else None
+
+
 def within_deadline(attempt: Callable[[float], T], *, timeout_s: float, retries: int, where: str,
-                    is_timeout: Callable[[Exception], bool], is_retryable: Callable[[Exception], bool]) -> T:
+                    is_timeout: Callable[[Exception], bool], is_retryable: Callable[[Exception], bool],
+                    retry_after: Callable[[Exception], float | None] = lambda exc: None) -> T:
     """``attempt(seconds_left)`` until it returns, all attempts within one deadline of ``timeout_s`` seconds.
 
     A remote call gets one deadline for the whole request, retries included: each attempt is given only
     the time left (the client's per-request timeout), a failure ``is_retryable`` says is passing (a
     dropped connection, HTTP 408/429/5xx) is tried again up to ``retries`` more times after a short
-    back-off (0.5 s, doubling, at most 4 s) while time is left, and anything else is raised as it is.
+    back-off (0.5 s, doubling, at most 4 s), or after the wait the server asked for (``retry_after(exc)``
+    seconds, from its ``Retry-After``) when longer, while time is left; a failure whose wait would end past
+    the deadline is raised at once, and anything else is raised as it is.
 
     Raises:
         TimeoutError: the deadline passed; the message names ``where``, the measured seconds, the
@@ -70,7 +125,7 @@ def within_deadline(attempt: Callable[[float], T], *, timeout_s: float, retries:
             except Exception as exc:
                 if deadline.expired or is_timeout(exc):  # a socket shut at the deadline fails in any way
                     raise _late(where, start, tries, timeout_s) from exc
-                delay = min(0.5 * 2 ** (tries - 1), 4.0)
+                delay = max(min(0.5 * 2 ** (tries - 1), 4.0), retry_after(exc) or 0.0)
                 if tries > retries or not is_retryable(exc) or time.monotonic() - start + delay >= timeout_s:
                     raise
                 time.sleep(delay)

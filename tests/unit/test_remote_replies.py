@@ -1,0 +1,359 @@
+"""What real servers (and the proxies in front of them) answer when things go wrong, against the real
+``openai`` and ``gemini`` adapters: a loopback stand-in speaks HTTP, nothing in the adapters is replaced.
+
+Every failure must become one clear line naming the card (never a parser's bare exception, never an empty
+answer scored as the model's), stay within the card's deadline and a bounded amount of memory, and never
+carry the key. The expected shapes come from the HTTP and API rules, not from the adapters: RFC 9110
+section 10.2.3 (``Retry-After``: seconds or an HTTP date), OpenAI's chat completion (``choices[].message.
+content``), Gemini's ``generateContent`` (``candidates``, ``promptFeedback.blockReason``).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from realunify_arena.adapters import ModelUnavailable, NotSupported, build_adapter
+from realunify_arena.benchmark.images import ImageError
+from realunify_arena.cards import load_card
+from realunify_arena.cli import main
+from realunify_arena.http_deadline import MAX_REPLY_BYTES
+from realunify_arena.store import Store
+from tests.stand_in import JSONHandler, serving
+
+KEY = "sk-remote13-0123456789abcdefXYZ"
+KEY_ENV = "REMOTE13_TEST_KEY"
+
+
+def _chat(content) -> dict:
+    return {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}]}
+
+
+def _png_b64(width: int = 8, height: int = 8) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (9, 99, 199)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+class Misbehaving(JSONHandler):
+    """Answers every request as ``server.answer(handler)`` says; ``server.times`` records when each came."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.times.append(time.monotonic())
+        self.server.answer(self)
+
+    def send(self, status: int, body: bytes | str, content_type: str = "application/json", headers=()) -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture()
+def server(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    with serving(Misbehaving, times=[], answer=lambda h: h.reply(200, _chat("fine"))) as running:
+        yield running
+
+
+def _card(tmp_path: Path, server, *, family: str = "openai", capabilities=("understand", "generate", "edit"),
+          **params):
+    path = tmp_path / f"{family}-stand-in.yaml"
+    card = {"family": family, "description": "misbehaving stand-in (test only)", "capabilities": list(capabilities),
+            "endpoint": f"{server.url}/v1" if family == "openai" else server.url, "api_key_env": KEY_ENV,
+            "checkpoint": "m", "params": {"timeout_s": 5, **params}}
+    path.write_text(json.dumps(card))
+    return load_card(path)
+
+
+def _adapter(tmp_path, server, **kwargs):
+    return build_adapter(_card(tmp_path, server, **kwargs))
+
+
+def _one_line_without_key(error: BaseException, *names: str) -> str:
+    text = str(error)
+    assert "\n" not in text and KEY not in text and len(text) < 600, text
+    for name in names:
+        assert name in text, text
+    return text
+
+
+# --- HTTP 200 that is not an answer ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body, expected", [
+    (_chat(None), "no text"),                                                        # content null
+    ({"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": []}, "no choices"),
+    ({"error": {"message": "The model is overloaded", "type": "server_error"}}, "The model is overloaded"),
+])
+def test_an_openai_200_without_an_answer_is_an_error_not_an_empty_answer(tmp_path, server, body, expected):
+    """Before: each returned "" as the model's answer (scored as a wrong answer, not a failed run)."""
+    server.answer = lambda h: h.reply(200, body)
+    adapter = _adapter(tmp_path, server)
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "What is shown?", adapter.card.defaults)
+    _one_line_without_key(failed.value, "openai-stand-in", expected)
+
+
+def test_content_as_a_list_of_text_parts_is_read(tmp_path, server):
+    server.answer = lambda h: h.reply(200, _chat([{"type": "text", "text": "B"}, {"type": "text", "text": "!"}]))
+    adapter = _adapter(tmp_path, server)
+    assert adapter.understand([], "Which?", adapter.card.defaults) == "B\n!"
+
+
+@pytest.mark.parametrize("body, content_type, expected", [
+    (b'{"choices": [', "application/json", "is not valid JSON"),
+    (b'{"choices": [{"message": {"content": "caf\xe9"}}]}', "application/json", "is not valid JSON"),  # Latin-1
+    (b"<html><body>Service maintenance</body></html>", "text/html", "is not JSON: Service maintenance"),
+])
+def test_an_openai_200_that_is_not_json_names_the_card(tmp_path, server, body, content_type, expected):
+    """Before: a bare JSONDecodeError / UnicodeDecodeError / "AttributeError: 'str' object has no attribute
+    'choices'", naming neither the card nor the endpoint."""
+    server.answer = lambda h: h.send(200, body, content_type)
+    adapter = _adapter(tmp_path, server)
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    _one_line_without_key(failed.value, f"openai-stand-in at {server.url}/v1", expected)
+
+
+def test_a_200_error_object_fails_the_image_dialects_too(tmp_path, server):
+    server.answer = lambda h: h.reply(200, {"error": {"message": "CUDA out of memory"}})
+    for dialect in ("images", "chat"):
+        adapter = _adapter(tmp_path, server, dialect=dialect)
+        with pytest.raises(RuntimeError, match="answered HTTP 200 with an error: CUDA out of memory"):
+            adapter.generate("a cat", adapter.card.defaults)
+
+
+# --- error pages ----------------------------------------------------------------------------------------
+
+
+def test_a_proxy_html_error_page_is_shown_as_its_text_and_a_quoted_key_never_in_part(tmp_path, server):
+    """Before: "HTTP 502: Error code: 502" (the page dropped). The key sits where a 300-character cut would
+    split it: it is masked before any cut, so not even its start is shown."""
+    page = ("<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>"
+            + "<p>upstream failed</p>" * 13 + f"<p>request key={KEY}</p></body></html>")
+    server.answer = lambda h: h.send(502, page, "text/html")
+    adapter = _adapter(tmp_path, server, max_retries=0)
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    text = _one_line_without_key(failed.value, "HTTP 502: 502 Bad Gateway 502 Bad Gateway upstream failed")
+    assert "<" not in text and KEY[:12] not in text
+
+
+# --- images that are not images ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data_url, expected", [
+    ("data:image/png;base64," + _png_b64()[:30], "not valid base64"),    # cut inside a 4-character group
+    ("data:image/png;base64," + base64.b64encode(b"hello, not a picture").decode(), "not an image"),
+])
+def test_a_broken_image_in_a_chat_reply_names_the_card(tmp_path, server, data_url, expected):
+    """Before: the truncated one raised a bare ``binascii.Error: Incorrect padding``."""
+    server.answer = lambda h: h.reply(200, _chat([{"type": "image_url", "image_url": {"url": data_url}}]))
+    adapter = _adapter(tmp_path, server, dialect="chat")
+    with pytest.raises(ImageError) as failed:
+        adapter.generate("a cat", adapter.card.defaults)
+    _one_line_without_key(failed.value, "openai-stand-in", expected)
+
+
+def test_images_as_b64_json_and_as_data_url_parts_are_read(tmp_path, server):
+    server.answer = lambda h: h.reply(200, {"created": 0, "data": [{"b64_json": _png_b64(5, 3)}]})
+    adapter = _adapter(tmp_path, server)
+    assert adapter.generate("x", adapter.card.defaults).size == (5, 3)
+    server.answer = lambda h: h.reply(200, _chat("data:image/png;base64," + _png_b64(4, 6)))
+    adapter = _adapter(tmp_path, server, dialect="chat")
+    assert adapter.edit(Image.new("RGB", (4, 6)), "x", adapter.card.defaults).size == (4, 6)
+
+
+# --- Retry-After ---------------------------------------------------------------------------------------------
+
+
+def test_retry_after_is_waited_for_within_the_deadline(tmp_path, server):
+    """Before: the retry came after the fixed 0.5 s back-off, ignoring the server's 2 s."""
+    def busy_once(h):
+        if len(h.server.times) == 1:
+            return h.send(429, json.dumps({"error": {"message": "Rate limit"}}), headers=[("Retry-After", "2")])
+        h.reply(200, _chat("fine"))
+
+    server.answer = busy_once
+    adapter = _adapter(tmp_path, server, max_retries=1)
+    assert adapter.understand([], "q", adapter.card.defaults) == "fine"
+    assert len(server.times) == 2 and server.times[1] - server.times[0] >= 2.0
+
+
+def test_a_retry_after_past_the_deadline_fails_at_once(tmp_path, server):
+    """Before: a second request 0.5 s later, which the server had asked not to get for 60 s."""
+    server.answer = lambda h: h.send(503, json.dumps({"error": {"message": "Busy"}}),
+                                     headers=[("Retry-After", "60")])
+    adapter = _adapter(tmp_path, server, max_retries=2)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="HTTP 503: Busy"):
+        adapter.understand([], "q", adapter.card.defaults)
+    assert len(server.times) == 1 and time.monotonic() - start < 1.5
+
+
+# --- bounded memory ---------------------------------------------------------------------------------------------
+
+
+def _endless(h) -> None:
+    """A 200 whose chunked body never ends, sent as fast as the client reads."""
+    h.send_response(200)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    chunk = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+    try:
+        while True:
+            h.wfile.write(chunk)
+    except OSError:
+        pass
+
+
+def test_an_endless_reply_is_cut_at_the_size_limit_long_before_the_deadline(tmp_path, server):
+    """Before: read until the deadline (memory growing by hundreds of MB a second), then a timeout."""
+    server.answer = _endless
+    adapter = _adapter(tmp_path, server, timeout_s=60, max_retries=0)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    _one_line_without_key(failed.value, "openai-stand-in", f"past the {MAX_REPLY_BYTES // 2**20} MiB limit")
+    assert time.monotonic() - start < 30
+
+
+def test_a_reply_announced_over_the_limit_or_compressed_is_not_read(tmp_path, server):
+    """Before: a body announced at 1 GiB was read (and a gzip bomb expanded) before anything was checked."""
+    def huge(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(2**30))
+        h.end_headers()
+        h.wfile.write(b'{"id": "')
+        h.wfile.flush()
+        time.sleep(3)  # never sends the rest: the client must not wait for it
+
+    server.answer = huge
+    adapter = _adapter(tmp_path, server, timeout_s=20, max_retries=0)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"the reply is 1024 MiB \(Content-Length\), over the 128 MiB limit"):
+        adapter.understand([], "q", adapter.card.defaults)
+    assert time.monotonic() - start < 2.5
+
+    bomb = gzip.compress(b'{"id": "' + b"0" * (64 << 20) + b'"}')  # 64 MiB of JSON in about 64 kB
+    server.answer = lambda h: h.send(200, bomb, headers=[("Content-Encoding", "gzip")])
+    with pytest.raises(RuntimeError, match=r"compressed \(Content-Encoding: gzip\)"):
+        adapter.understand([], "q", adapter.card.defaults)
+
+
+# --- connections ----------------------------------------------------------------------------------------------
+
+
+def _hang_up(h) -> None:
+    h.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _redirect_to_itself(h) -> None:
+    h.send(307, b"", headers=[("Location", h.path)])
+
+
+@pytest.mark.parametrize("answer, expected", [(_hang_up, "RemoteProtocolError"),
+                                              (_redirect_to_itself, "TooManyRedirects")])
+def test_a_dropped_connection_or_a_redirect_loop_names_the_card_and_what_happened(tmp_path, server, answer,
+                                                                                   expected):
+    """Before: openai said only "Connection error."; gemini raised the bare httpx exception."""
+    server.answer = answer
+    for family in ("openai", "gemini"):
+        adapter = _adapter(tmp_path, server, family=family, max_retries=0) if family == "openai" else \
+            _adapter(tmp_path, server, family=family, attempts=1)
+        with pytest.raises(ModelUnavailable) as failed:
+            adapter.understand([], "q", adapter.card.defaults)
+        _one_line_without_key(failed.value, f"{family}-stand-in", expected)
+
+
+# --- Gemini ----------------------------------------------------------------------------------------------------
+
+
+def test_a_gemini_reply_without_text_is_an_error_that_says_why(tmp_path, server):
+    """Before: "" (a blocked prompt or a cut-off answer scored as the model's answer)."""
+    server.answer = lambda h: h.reply(200, {"candidates": [], "promptFeedback": {"blockReason": "SAFETY"}})
+    adapter = _adapter(tmp_path, server, family="gemini")
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    _one_line_without_key(failed.value, "gemini-stand-in", "no text", "SAFETY")
+    server.answer = lambda h: h.reply(200, {"candidates": [{"content": {"role": "model", "parts": []},
+                                                            "finishReason": "MAX_TOKENS"}]})
+    with pytest.raises(RuntimeError, match="no text.*MAX_TOKENS"):
+        adapter.understand([], "q", adapter.card.defaults)
+
+
+def test_a_gemini_200_that_is_not_json_names_the_card(tmp_path, server):
+    server.answer = lambda h: h.send(200, b"<html>maintenance</html>", "text/html")
+    adapter = _adapter(tmp_path, server, family="gemini")
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    _one_line_without_key(failed.value, "gemini-stand-in", "is not valid JSON")
+
+
+def test_gemini_waits_for_retry_after_too(tmp_path, server):
+    def busy_once(h):
+        if len(h.server.times) == 1:
+            return h.send(429, json.dumps({"error": {"code": 429, "message": "slow", "status": "RESOURCE_EXHAUSTED"}}),
+                          headers=[("Retry-After", "2")])
+        h.reply(200, {"candidates": [{"content": {"role": "model", "parts": [{"text": "A"}]}}]})
+
+    server.answer = busy_once
+    adapter = _adapter(tmp_path, server, family="gemini", attempts=2)
+    assert adapter.understand([], "q", adapter.card.defaults) == "A"
+    assert server.times[1] - server.times[0] >= 2.0
+
+
+# --- capabilities ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["openai", "gemini"])
+def test_a_capability_the_card_does_not_declare_is_refused_without_a_request(tmp_path, server, family):
+    """Before: both raised a bare ``KeyError: 'generate'`` (the card has no checkpoint for it)."""
+    adapter = _adapter(tmp_path, server, family=family, capabilities=("understand",))
+    with pytest.raises(NotSupported, match=f"{family}-stand-in cannot generate images"):
+        adapter.generate("a cat", adapter.card.defaults)
+    with pytest.raises(NotSupported, match="cannot edit images"):
+        adapter.edit(Image.new("RGB", (4, 4)), "x", adapter.card.defaults)
+    assert server.times == []
+
+
+# --- a batch eval ------------------------------------------------------------------------------------------------
+
+
+def test_eval_records_each_failed_remote_run_with_its_message_and_goes_on(tmp_path, server, capsys):
+    """Before: every run was stored as "ok" with an empty answer."""
+    server.answer = lambda h: h.reply(200, {"error": {"message": f"overloaded (key {KEY})"}})
+    models = tmp_path / "models"
+    models.mkdir()
+    _card(models, server, capabilities=("understand",), max_retries=0)
+    db = tmp_path / "arena.db"
+    assert main(["eval", "--model", "openai-stand-in", "--models-dir", str(models), "--track", "GEU", "--mode",
+                 "direct", "--limit", "1", "--judge", "openai-stand-in", "--db", str(db), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "runs: 4 computed (4 error)" in out and KEY not in out
+    store = Store.open(db)
+    runs = store.runs(model="openai-stand-in")
+    assert len(runs) == 4 and {r["status"] for r in runs} == {"error"}
+    for run in runs:
+        error = store.load_trace(run["id"]).error
+        assert "answered HTTP 200 with an error: overloaded (key ***)" in error and KEY not in error
+    assert KEY.encode() not in db.read_bytes()
