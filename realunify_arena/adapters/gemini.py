@@ -127,7 +127,8 @@ def _errors(card: ModelCard) -> Iterator[None]:
     except ReplyTooLarge as exc:
         raise RuntimeError(f"{card.name}: endpoint {card.endpoint or 'Gemini API'}: {exc}") from exc
     except ValueError as exc:  # the client reading a 200 reply: not JSON, not UTF-8, not Gemini's shape
-        raise RuntimeError(f"{card.name}: endpoint {card.endpoint or 'Gemini API'}: {unreadable_reply(exc, card.api_key_env)}") from exc
+        reason = unreadable_reply(exc, card.api_key_env)
+        raise RuntimeError(f"{card.name}: endpoint {card.endpoint or 'Gemini API'}: {reason}") from exc
     except Exception as exc:
         where = f"{card.name}: endpoint {card.endpoint or 'Gemini API'}"
         if "ConnectError" in type(exc).__name__:

@@ -41,8 +41,8 @@ from typing import Any, TypeVar
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import (error_line, image_from_base64, png_bytes, png_data_url, server_wait, unreadable_reply,
-                                           within_deadline, without_key)
+from realunify_arena.adapters.wire import (error_line, image_from_base64, png_bytes, png_data_url, server_wait,
+                                           unreadable_reply, within_deadline, without_key)
 from realunify_arena.benchmark.images import ImageError
 from realunify_arena.cards import CardError, ModelCard
 from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
