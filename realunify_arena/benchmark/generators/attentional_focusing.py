@@ -6,10 +6,11 @@ the same kinds of things sit in the other boxes and all around, and they supply 
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from PIL import Image, ImageDraw
 
-from realunify_arena.benchmark.generators.base import GEUDraft
+from realunify_arena.benchmark.generators.base import GEUDraft, count_window
 from realunify_arena.benchmark.generators.drawing import COLOURS, INK, draw_shape, font, plural
 
 NAME = "framed_regions"
@@ -24,6 +25,14 @@ Rect = tuple[float, float, float, float]
 
 
 def make(rng: random.Random) -> GEUDraft:
+    kind, rank = rng.choice(sorted(QUESTIONS)), rng.randrange(4)
+    while True:  # a fresh canvas until the asked box holds a kind counted at least ``rank`` times
+        drawn = _canvas(rng, kind, rank)
+        if drawn is not None:
+            return drawn
+
+
+def _canvas(rng: random.Random, kind: str, rank: int) -> GEUDraft | None:
     occupied: list[Rect] = []
     boxes = _boxes(rng, occupied)
     words = _words(rng, 4 + 20)
@@ -45,33 +54,38 @@ def make(rng: random.Random) -> GEUDraft:
     inside_of = {label: [s for s in shapes if _contains(rect, s["x"], s["y"])] for label, rect in boxes.items()}
     words_in = {label: [w["text"] for w in placed_words if _contains(rect, w["x"], w["y"])]
                 for label, rect in boxes.items()}
-    kind = rng.choice(sorted(QUESTIONS))
-    question, answer, pool, asked = QUESTIONS[kind](rng, box, inside_of, words_in)
+    built = QUESTIONS[kind](rng, box, inside_of, words_in, rank)
+    if built is None:
+        return None
+    question, answer, pool, asked = built
     params = {"canvas": [WIDTH, HEIGHT], "boxes": {k: list(v) for k, v in boxes.items()}, "shapes": shapes,
               "words": placed_words, "question_kind": kind, "box": box, "asked": asked}
     return GEUDraft(subtask=f"region_{kind}", question=question, answer=answer,
                     distractors=_three_others(pool, answer), image=_draw(boxes, shapes, placed_words), params=params)
 
 
-# Each question builder returns (question, answer, candidate wrong options, what was asked about); the
-# candidates start with the other boxes' values, the traps for a model that looks at the wrong region.
+# Each question builder returns (question, answer, candidate wrong options, what was asked about), or None
+# when this canvas cannot ask it; the OCR and colour candidates start with the other boxes' values, the traps
+# for a model that looks at the wrong region. ``rank`` (0-3) is where a count answer sits among its options.
 
-def _count_question(rng, box, inside_of, words_in):
-    shape, colour = rng.choice(sorted({(s["shape"], s["colour"]) for s in inside_of[box] if s["shape"] != "star"}))
-    counts = {label: sum((s["shape"], s["colour"]) == (shape, colour) for s in items)
-              for label, items in inside_of.items()}
-    near = [counts[box] + 1, counts[box] - 1, counts[box] + 2]
-    pool = [str(n) for n in [counts[label] for label in sorted(counts)] + near if n >= 0]
+def _count_question(rng, box, inside_of, words_in, rank):
+    """None when no counted kind in the box is there ``rank`` times or more (the options would go below 0)."""
+    in_box = Counter((s["shape"], s["colour"]) for s in inside_of[box] if s["shape"] != "star")
+    kinds = sorted(k for k, n in in_box.items() if n >= rank)
+    if not kinds:
+        return None
+    shape, colour = rng.choice(kinds)
     question = f"How many {colour} {plural(shape, 2)} are inside the box labelled {box}?"
-    return question, str(counts[box]), pool, {"shape": shape, "colour": colour}
+    return question, str(in_box[shape, colour]), count_window(in_box[shape, colour], rank), {"shape": shape,
+                                                                                             "colour": colour}
 
 
-def _ocr_question(rng, box, inside_of, words_in):
+def _ocr_question(rng, box, inside_of, words_in, rank):
     return (f"Which word is written inside the box labelled {box}?", words_in[box][0],
             [words_in[label][0] for label in sorted(words_in)], {})
 
 
-def _attribute_question(rng, box, inside_of, words_in):
+def _attribute_question(rng, box, inside_of, words_in, rank):
     star = {label: next(s["colour"] for s in items if s["shape"] == "star") for label, items in inside_of.items()}
     return (f"What colour is the star inside the box labelled {box}?", star[box],
             [star[label] for label in sorted(star)] + sorted(COLOURS), {"shape": "star"})

@@ -15,7 +15,7 @@ from collections import Counter
 
 from PIL import Image, ImageDraw
 
-from realunify_arena.benchmark.generators.base import GEUDraft
+from realunify_arena.benchmark.generators.base import GEUDraft, count_window
 from realunify_arena.benchmark.generators.drawing import COLOURS, SHAPES, draw_shape, plural
 
 NAME = "shuffled_scene"
@@ -85,10 +85,10 @@ def _derangement(rng: random.Random, n: int) -> list[int]:
 
 def _count_question(rng, objects):
     kinds = Counter((o["shape"], o["colour"]) for o in objects)
-    shape, colour = rng.choice(sorted(kind for kind, n in kinds.items() if n >= 2))
+    rank = rng.randrange(4)  # the answer's place among the sorted options; 7+ repeats of 3 kinds: one has 3+
+    shape, colour = rng.choice(sorted(kind for kind, n in kinds.items() if n >= max(2, rank)))
     count = kinds[shape, colour]
-    near = [n for n in range(max(1, count - 3), count + 4) if n != count]
-    distractors = [str(n) for n in sorted(near, key=lambda n: (abs(n - count), n))[:3]]
+    distractors = count_window(count, rank)
     question = (f"The image is a picture cut into a grid of equal patches that were shuffled. "
                 f"How many {colour} {plural(shape, 2)} are in the whole original picture?")
     return question, str(count), distractors, {"shape": shape, "colour": colour}
