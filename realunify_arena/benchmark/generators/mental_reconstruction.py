@@ -10,13 +10,14 @@ judging a restoration.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 
 from PIL import Image, ImageDraw
 
 from realunify_arena.benchmark.generators.base import GEUDraft, count_window
-from realunify_arena.benchmark.generators.drawing import COLOURS, SHAPES, draw_shape, plural
+from realunify_arena.benchmark.generators.drawing import COLOURS, SHAPES, draw_shape, plural, shape_radius
 
 NAME = "shuffled_scene"
 CANVASES = ((480, 360), (360, 480), (384, 384))  # (width, height), each side divisible by 2, 3 and 4
@@ -69,7 +70,8 @@ def _place_objects(rng: random.Random, canvas: tuple[int, int]) -> list[dict]:
         while True:
             size = rng.randint(40, 60)
             x, y = rng.randint(34, canvas[0] - 34), rng.randint(34, canvas[1] - 34)
-            if all((x - o["x"]) ** 2 + (y - o["y"]) ** 2 > ((size + o["size"]) / 2 + 6) ** 2 for o in objects):
+            reach = shape_radius(shape, size) + 6  # corners included: no shape hides part of another
+            if all(math.hypot(x - o["x"], y - o["y"]) > reach + shape_radius(o["shape"], o["size"]) for o in objects):
                 objects.append({"shape": shape, "colour": colour, "x": x, "y": y, "size": size})
                 break
     return objects
