@@ -125,3 +125,24 @@ def test_mental_tracking_answer_read_from_question_and_pixels():
         image = generated.images[inst.input_image]
         assert inst.option[LETTERS.index(inst.answer)] == _solve_tracking(inst.question, image), inst.uid
         assert len(set(inst.option)) == 4
+
+
+def test_option_texts_alone_do_not_tell_the_count_answer():
+    """A guesser that learns, from one seed's 400 instances, how often each option text is the answer when it
+    is shown, and picks the likeliest option on another seed's instances, stays near chance."""
+    for task in ("attentional_focusing", "mental_reconstruction"):
+        def kind(inst):
+            return inst.extra["generator"]["params"]["question_kind"]
+        answered, shown = Counter(), Counter()
+        for inst in generate_set(400, 1, [task]).instances:
+            answered[kind(inst), inst.option[LETTERS.index(inst.answer)]] += 1
+            shown.update((kind(inst), o) for o in inst.option)
+        hits = Counter()
+        tried = Counter()
+        for inst in generate_set(400, 2, [task]).instances:
+            k = kind(inst)
+            guess = max(range(4), key=lambda j: (answered[k, inst.option[j]] + 0.5) / (shown[k, inst.option[j]] + 2))
+            tried[k] += 1
+            hits[k] += LETTERS[guess] == inst.answer
+        for k in tried:
+            assert hits[k] / tried[k] <= CHANCE_LIMIT, f"{task}/{k}: the option-text prior picks {hits[k] / tried[k]:.0%}"

@@ -6,7 +6,6 @@ the same kinds of things sit in the other boxes and all around, and they supply 
 from __future__ import annotations
 
 import random
-from collections import Counter
 
 from PIL import Image, ImageDraw
 
@@ -20,19 +19,21 @@ COUNTED = ("circle", "square", "triangle")  # every box also holds exactly one s
 SHAPE_CHOICES = (*COUNTED, "star")
 CONSONANTS, VOWELS = "BDFGKLMNPRSTVZ", "AEIU"
 WORD_SIZE, LABEL_SIZE = 13, 14
+LABELS = ("1", "2", "3", "4")
 
 Rect = tuple[float, float, float, float]
 
 
 def make(rng: random.Random) -> GEUDraft:
-    kind, rank = rng.choice(sorted(QUESTIONS)), rng.randrange(4)
-    while True:  # a fresh canvas until the asked box holds a kind counted at least ``rank`` times
-        drawn = _canvas(rng, kind, rank)
-        if drawn is not None:
-            return drawn
-
-
-def _canvas(rng: random.Random, kind: str, rank: int) -> GEUDraft | None:
+    kind, box = rng.choice(sorted(QUESTIONS)), rng.choice(LABELS)
+    # A count question plants its answer: the kind asked about goes into the box ``start + rank`` times, the
+    # options are the run of four from ``start`` (count_window), and ``start`` and ``rank`` are both uniform
+    # over 0-3, so neither the answer's place among the sorted options nor the values shown tell it.
+    plant = None
+    if kind == "count":
+        rank = rng.randrange(4)
+        plant = {"shape": rng.choice(COUNTED), "colour": rng.choice(sorted(COLOURS)),
+                 "count": rng.randrange(4) + rank, "rank": rank}
     occupied: list[Rect] = []
     boxes = _boxes(rng, occupied)
     words = _words(rng, 4 + 20)
@@ -42,50 +43,48 @@ def _canvas(rng: random.Random, kind: str, rank: int) -> GEUDraft | None:
         inside = (x0 + 6, y0 + 6, x1 - 6, y1 - 6)
         placed_words.append(_place_word(rng, words.pop(0), inside, occupied))
         shapes.append(_place_shape(rng, "star", rng.choice(sorted(COLOURS)), inside, occupied))
-        for _ in range(rng.randint(4, 7)):
-            shapes.append(_place_shape(rng, rng.choice(COUNTED), rng.choice(sorted(COLOURS)), inside, occupied))
+        planted = plant["count"] if plant and label == box else 0
+        for _ in range(planted):
+            shapes.append(_place_shape(rng, plant["shape"], plant["colour"], inside, occupied))
+        for _ in range(max(0, rng.randint(4, 7) - planted)):
+            while True:
+                shape, colour = rng.choice(COUNTED), rng.choice(sorted(COLOURS))
+                if not planted or (shape, colour) != (plant["shape"], plant["colour"]):
+                    break
+            shapes.append(_place_shape(rng, shape, colour, inside, occupied))
     everywhere = (8, 8, WIDTH - 8, HEIGHT - 8)
     for word in words:
         placed_words.append(_place_word(rng, word, everywhere, occupied))
     for _ in range(140):
         shapes.append(_place_shape(rng, rng.choice(SHAPE_CHOICES), rng.choice(sorted(COLOURS)), everywhere, occupied))
 
-    box = rng.choice(sorted(boxes))
     inside_of = {label: [s for s in shapes if _contains(rect, s["x"], s["y"])] for label, rect in boxes.items()}
     words_in = {label: [w["text"] for w in placed_words if _contains(rect, w["x"], w["y"])]
                 for label, rect in boxes.items()}
-    built = QUESTIONS[kind](rng, box, inside_of, words_in, rank)
-    if built is None:
-        return None
-    question, answer, pool, asked = built
+    question, answer, pool, asked = QUESTIONS[kind](rng, box, inside_of, words_in, plant)
     params = {"canvas": [WIDTH, HEIGHT], "boxes": {k: list(v) for k, v in boxes.items()}, "shapes": shapes,
               "words": placed_words, "question_kind": kind, "box": box, "asked": asked}
     return GEUDraft(subtask=f"region_{kind}", question=question, answer=answer,
                     distractors=_three_others(pool, answer), image=_draw(boxes, shapes, placed_words), params=params)
 
 
-# Each question builder returns (question, answer, candidate wrong options, what was asked about), or None
-# when this canvas cannot ask it; the OCR and colour candidates start with the other boxes' values, the traps
-# for a model that looks at the wrong region. ``rank`` (0-3) is where a count answer sits among its options.
+# Each question builder returns (question, answer, candidate wrong options, what was asked about); the OCR and
+# colour candidates start with the other boxes' values, the traps for a model that looks at the wrong region.
+# ``plant`` (count questions only) is what ``make`` put into the box: shape, colour, count and its rank.
 
-def _count_question(rng, box, inside_of, words_in, rank):
-    """None when no counted kind in the box is there ``rank`` times or more (the options would go below 0)."""
-    in_box = Counter((s["shape"], s["colour"]) for s in inside_of[box] if s["shape"] != "star")
-    kinds = sorted(k for k, n in in_box.items() if n >= rank)
-    if not kinds:
-        return None
-    shape, colour = rng.choice(kinds)
+def _count_question(rng, box, inside_of, words_in, plant):
+    shape, colour = plant["shape"], plant["colour"]
+    count = sum((s["shape"], s["colour"]) == (shape, colour) for s in inside_of[box])
     question = f"How many {colour} {plural(shape, 2)} are inside the box labelled {box}?"
-    return question, str(in_box[shape, colour]), count_window(in_box[shape, colour], rank), {"shape": shape,
-                                                                                             "colour": colour}
+    return question, str(count), count_window(count, plant["rank"]), {"shape": shape, "colour": colour}
 
 
-def _ocr_question(rng, box, inside_of, words_in, rank):
+def _ocr_question(rng, box, inside_of, words_in, plant):
     return (f"Which word is written inside the box labelled {box}?", words_in[box][0],
             [words_in[label][0] for label in sorted(words_in)], {})
 
 
-def _attribute_question(rng, box, inside_of, words_in, rank):
+def _attribute_question(rng, box, inside_of, words_in, plant):
     star = {label: next(s["colour"] for s in items if s["shape"] == "star") for label, items in inside_of.items()}
     return (f"What colour is the star inside the box labelled {box}?", star[box],
             [star[label] for label in sorted(star)] + sorted(COLOURS), {"shape": "star"})
@@ -105,7 +104,7 @@ def _three_others(pool: list[str], answer: str) -> list[str]:
 
 def _boxes(rng: random.Random, occupied: list[Rect]) -> dict[str, Rect]:
     boxes: dict[str, Rect] = {}
-    for label in ("1", "2", "3", "4"):
+    for label in LABELS:
         while True:
             x0, y0 = rng.randint(20, WIDTH - BOX_W - 20), rng.randint(40, HEIGHT - BOX_H - 20)
             rect = (x0, y0, x0 + BOX_W, y0 + BOX_H)

@@ -28,12 +28,16 @@ DIRECTIONS = ("above it", "below it", "to its left", "to its right")
 def make(rng: random.Random) -> GEUDraft:
     canvas = rng.choice(CANVASES)
     k = rng.randint(2, 4)
-    objects = _place_objects(rng, canvas)
+    # A count question's answer is planted: the first repeated kind appears ``start + rank`` times and the
+    # options are the run of four from ``start`` (count_window); both uniform, so the options do not tell it.
+    rank = rng.randrange(4)
+    planted = 2 + rng.randrange(4) + rank
+    objects = _place_objects(rng, canvas, planted)
     permutation = _derangement(rng, k * k)
     kind = rng.choice(("count", "position"))
     built = _position_question(rng, objects) if kind == "position" else None
     if built is None:  # also when no two one-of-a-kind shapes lie in a clear direction
-        kind, built = "count", _count_question(rng, objects)
+        kind, built = "count", _count_question(objects, rank)
     question, answer, distractors, asked = built
     reference = draw_scene(objects, canvas)
     params = {"canvas": list(canvas), "grid": k, "permutation": permutation, "objects": objects,
@@ -60,11 +64,14 @@ def shuffle_patches(image: Image.Image, k: int, permutation: list[int]) -> Image
     return out
 
 
-def _place_objects(rng: random.Random, canvas: tuple[int, int]) -> list[dict]:
-    """Three kinds that repeat (for counting) and three one-of-a-kind shapes (for positions)."""
+def _place_objects(rng: random.Random, canvas: tuple[int, int], planted: int) -> list[dict]:
+    """Three kinds that repeat (for counting; the first exactly ``planted`` times, 2-8) and three
+    one-of-a-kind shapes (for positions); at most 14 objects, as many as a portrait canvas takes."""
     colours = rng.sample(sorted(COLOURS), 6)
     repeated = [(rng.choice(SHAPES), c) for c in colours[:3]]
-    kinds = [(rng.choice(SHAPES), c) for c in colours[3:]] + [rng.choice(repeated) for _ in range(rng.randint(7, 11))]
+    others = rng.randint(max(2, 7 - planted), max(3, 11 - planted))
+    kinds = ([(rng.choice(SHAPES), c) for c in colours[3:]] + [repeated[0]] * planted
+             + [rng.choice(repeated[1:]) for _ in range(others)])
     objects: list[dict] = []
     for shape, colour in kinds:
         while True:
@@ -85,11 +92,10 @@ def _derangement(rng: random.Random, n: int) -> list[int]:
             return order
 
 
-def _count_question(rng, objects):
-    kinds = Counter((o["shape"], o["colour"]) for o in objects)
-    rank = rng.randrange(4)  # the answer's place among the sorted options; 7+ repeats of 3 kinds: one has 3+
-    shape, colour = rng.choice(sorted(kind for kind, n in kinds.items() if n >= max(2, rank)))
-    count = kinds[shape, colour]
+def _count_question(objects, rank):
+    """About the planted kind: the first object after the three one-of-a-kind shapes."""
+    shape, colour = objects[3]["shape"], objects[3]["colour"]
+    count = sum((o["shape"], o["colour"]) == (shape, colour) for o in objects)
     distractors = count_window(count, rank)
     question = (f"The image is a picture cut into a grid of equal patches that were shuffled. "
                 f"How many {colour} {plural(shape, 2)} are in the whole original picture?")
