@@ -1,6 +1,7 @@
 """Attentional focusing: a large canvas crowded with small shapes and short words, and four small framed
 boxes. Each question is about one box only (a count, the word written in it, or the colour of its star);
-the same kinds of things sit in the other boxes and all around, and they supply the distractors.
+the same kinds of things sit in the other boxes and all around, and they supply the word and colour
+distractors; a count's options are a run of four numbers in which the planted answer's place is random.
 """
 
 from __future__ import annotations
