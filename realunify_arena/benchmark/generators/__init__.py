@@ -3,8 +3,8 @@
 ``generate_set`` is the seeded driver. Each procedural instance gets its own seed derived from
 (run seed, task_type, position), so ``GENERATORS[name].make(random.Random(seed))`` rebuilds it alone and the
 same run seed always gives byte-identical files. Every instance records ``extra["generator"] =
-{"name", "seed", "params"}``; GEU correct letters are spread evenly over A-D within each category, a remainder of under four drawn at
-random (``spread_letters``).
+{"name", "seed", "params"}``; GEU correct letters are spread evenly over A-D within each category, a
+remainder of under four drawn at random (``spread_letters``).
 """
 
 from __future__ import annotations
