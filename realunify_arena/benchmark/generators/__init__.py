@@ -3,7 +3,8 @@
 ``generate_set`` is the seeded driver. Each procedural instance gets its own seed derived from
 (run seed, task_type, position), so ``GENERATORS[name].make(random.Random(seed))`` rebuilds it alone and the
 same run seed always gives byte-identical files. Every instance records ``extra["generator"] =
-{"name", "seed", "params"}``; GEU correct letters are spread evenly over A-D within each category.
+{"name", "seed", "params"}``; GEU correct letters are spread evenly over A-D within each category, a
+remainder of under four drawn at random (``spread_letters``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ def instance_seed(seed: int, task_type: str, position: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+def spread_letters(count: int, rng: random.Random) -> list[str]:
+    """``count`` answer letters in a random order: each of A-D ``count // 4`` times, and the ``count % 4`` left
+    over drawn at random without repeats, so no letter is favoured across seeds (a set of one is not always A)."""
+    letters = [LETTERS[i % 4] for i in range(count - count % 4)] + rng.sample(LETTERS, count % 4)
+    rng.shuffle(letters)
+    return letters
+
+
 def generate_set(per_category: int, seed: int, task_types: list[str] | None = None) -> GeneratedSet:
     """Build ``per_category`` instances of each task type (all ten by default), in memory."""
     task_types = list(CATEGORIES) if task_types is None else list(dict.fromkeys(task_types))
@@ -82,8 +91,7 @@ def write_set(generated: GeneratedSet, out_dir: Path) -> list[Path]:
 
 def _procedural(out: GeneratedSet, task_type: str, count: int, seed: int) -> None:
     module = PROCEDURAL[task_type]
-    letters = [LETTERS[i % 4] for i in range(count)]
-    random.Random(f"{seed}/{task_type}/letters").shuffle(letters)
+    letters = spread_letters(count, random.Random(f"{seed}/{task_type}/letters"))
     for position in range(count):
         own_seed = instance_seed(seed, task_type, position)
         draft = module.make(random.Random(own_seed))

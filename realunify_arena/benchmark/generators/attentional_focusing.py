@@ -1,6 +1,7 @@
 """Attentional focusing: a large canvas crowded with small shapes and short words, and four small framed
 boxes. Each question is about one box only (a count, the word written in it, or the colour of its star);
-the same kinds of things sit in the other boxes and all around, and they supply the distractors.
+the same kinds of things sit in the other boxes and all around, and they supply the word and colour
+distractors; a count's options are a run of four numbers in which the planted answer's place is random.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import random
 
 from PIL import Image, ImageDraw
 
-from realunify_arena.benchmark.generators.base import GEUDraft
+from realunify_arena.benchmark.generators.base import GEUDraft, count_window
 from realunify_arena.benchmark.generators.drawing import COLOURS, INK, draw_shape, font, plural
 
 NAME = "framed_regions"
@@ -19,11 +20,21 @@ COUNTED = ("circle", "square", "triangle")  # every box also holds exactly one s
 SHAPE_CHOICES = (*COUNTED, "star")
 CONSONANTS, VOWELS = "BDFGKLMNPRSTVZ", "AEIU"
 WORD_SIZE, LABEL_SIZE = 13, 14
+LABELS = ("1", "2", "3", "4")
 
 Rect = tuple[float, float, float, float]
 
 
 def make(rng: random.Random) -> GEUDraft:
+    kind, box = rng.choice(sorted(QUESTIONS)), rng.choice(LABELS)
+    # A count question plants its answer: the kind asked about goes into the box ``start + rank`` times, the
+    # options are the run of four from ``start`` (count_window), and ``start`` and ``rank`` are both uniform
+    # over 0-3, so neither the answer's place among the sorted options nor the values shown tell it.
+    plant = None
+    if kind == "count":
+        rank = rng.randrange(4)
+        plant = {"shape": rng.choice(COUNTED), "colour": rng.choice(sorted(COLOURS)),
+                 "count": rng.randrange(4) + rank, "rank": rank}
     occupied: list[Rect] = []
     boxes = _boxes(rng, occupied)
     words = _words(rng, 4 + 20)
@@ -33,45 +44,48 @@ def make(rng: random.Random) -> GEUDraft:
         inside = (x0 + 6, y0 + 6, x1 - 6, y1 - 6)
         placed_words.append(_place_word(rng, words.pop(0), inside, occupied))
         shapes.append(_place_shape(rng, "star", rng.choice(sorted(COLOURS)), inside, occupied))
-        for _ in range(rng.randint(4, 7)):
-            shapes.append(_place_shape(rng, rng.choice(COUNTED), rng.choice(sorted(COLOURS)), inside, occupied))
+        planted = plant["count"] if plant and label == box else 0
+        for _ in range(planted):
+            shapes.append(_place_shape(rng, plant["shape"], plant["colour"], inside, occupied))
+        for _ in range(max(0, rng.randint(4, 7) - planted)):
+            while True:
+                shape, colour = rng.choice(COUNTED), rng.choice(sorted(COLOURS))
+                if not planted or (shape, colour) != (plant["shape"], plant["colour"]):
+                    break
+            shapes.append(_place_shape(rng, shape, colour, inside, occupied))
     everywhere = (8, 8, WIDTH - 8, HEIGHT - 8)
     for word in words:
         placed_words.append(_place_word(rng, word, everywhere, occupied))
     for _ in range(140):
         shapes.append(_place_shape(rng, rng.choice(SHAPE_CHOICES), rng.choice(sorted(COLOURS)), everywhere, occupied))
 
-    box = rng.choice(sorted(boxes))
     inside_of = {label: [s for s in shapes if _contains(rect, s["x"], s["y"])] for label, rect in boxes.items()}
     words_in = {label: [w["text"] for w in placed_words if _contains(rect, w["x"], w["y"])]
                 for label, rect in boxes.items()}
-    kind = rng.choice(sorted(QUESTIONS))
-    question, answer, pool, asked = QUESTIONS[kind](rng, box, inside_of, words_in)
+    question, answer, pool, asked = QUESTIONS[kind](rng, box, inside_of, words_in, plant)
     params = {"canvas": [WIDTH, HEIGHT], "boxes": {k: list(v) for k, v in boxes.items()}, "shapes": shapes,
               "words": placed_words, "question_kind": kind, "box": box, "asked": asked}
     return GEUDraft(subtask=f"region_{kind}", question=question, answer=answer,
                     distractors=_three_others(pool, answer), image=_draw(boxes, shapes, placed_words), params=params)
 
 
-# Each question builder returns (question, answer, candidate wrong options, what was asked about); the
-# candidates start with the other boxes' values, the traps for a model that looks at the wrong region.
+# Each question builder returns (question, answer, candidate wrong options, what was asked about); the OCR and
+# colour candidates start with the other boxes' values, the traps for a model that looks at the wrong region.
+# ``plant`` (count questions only) is what ``make`` put into the box: shape, colour, count and its rank.
 
-def _count_question(rng, box, inside_of, words_in):
-    shape, colour = rng.choice(sorted({(s["shape"], s["colour"]) for s in inside_of[box] if s["shape"] != "star"}))
-    counts = {label: sum((s["shape"], s["colour"]) == (shape, colour) for s in items)
-              for label, items in inside_of.items()}
-    near = [counts[box] + 1, counts[box] - 1, counts[box] + 2]
-    pool = [str(n) for n in [counts[label] for label in sorted(counts)] + near if n >= 0]
+def _count_question(rng, box, inside_of, words_in, plant):
+    shape, colour = plant["shape"], plant["colour"]
+    count = sum((s["shape"], s["colour"]) == (shape, colour) for s in inside_of[box])
     question = f"How many {colour} {plural(shape, 2)} are inside the box labelled {box}?"
-    return question, str(counts[box]), pool, {"shape": shape, "colour": colour}
+    return question, str(count), count_window(count, plant["rank"]), {"shape": shape, "colour": colour}
 
 
-def _ocr_question(rng, box, inside_of, words_in):
+def _ocr_question(rng, box, inside_of, words_in, plant):
     return (f"Which word is written inside the box labelled {box}?", words_in[box][0],
             [words_in[label][0] for label in sorted(words_in)], {})
 
 
-def _attribute_question(rng, box, inside_of, words_in):
+def _attribute_question(rng, box, inside_of, words_in, plant):
     star = {label: next(s["colour"] for s in items if s["shape"] == "star") for label, items in inside_of.items()}
     return (f"What colour is the star inside the box labelled {box}?", star[box],
             [star[label] for label in sorted(star)] + sorted(COLOURS), {"shape": "star"})
@@ -91,7 +105,7 @@ def _three_others(pool: list[str], answer: str) -> list[str]:
 
 def _boxes(rng: random.Random, occupied: list[Rect]) -> dict[str, Rect]:
     boxes: dict[str, Rect] = {}
-    for label in ("1", "2", "3", "4"):
+    for label in LABELS:
         while True:
             x0, y0 = rng.randint(20, WIDTH - BOX_W - 20), rng.randint(40, HEIGHT - BOX_H - 20)
             rect = (x0, y0, x0 + BOX_W, y0 + BOX_H)

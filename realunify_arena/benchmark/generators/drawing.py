@@ -52,6 +52,14 @@ def shape_points(shape: str, x: float, y: float, size: float) -> list[tuple[floa
     raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
 
 
+def shape_radius(shape: str, size: float) -> float:
+    """How far the shape reaches from its centre: ``size / 2`` for a circle or star, more for the corners of
+    a square (x 1.41) or triangle (x 1.28). Two shapes whose centres are further apart than the sum never touch."""
+    if shape == "circle":
+        return size / 2
+    return max(math.hypot(px, py) for px, py in shape_points(shape, 0, 0, size))
+
+
 def draw_shape(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, size: float, colour: str) -> None:
     fill = COLOURS[colour]
     if shape == "circle":

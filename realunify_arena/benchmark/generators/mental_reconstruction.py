@@ -10,13 +10,14 @@ judging a restoration.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 
 from PIL import Image, ImageDraw
 
-from realunify_arena.benchmark.generators.base import GEUDraft
-from realunify_arena.benchmark.generators.drawing import COLOURS, SHAPES, draw_shape, plural
+from realunify_arena.benchmark.generators.base import GEUDraft, count_window
+from realunify_arena.benchmark.generators.drawing import COLOURS, SHAPES, draw_shape, plural, shape_radius
 
 NAME = "shuffled_scene"
 CANVASES = ((480, 360), (360, 480), (384, 384))  # (width, height), each side divisible by 2, 3 and 4
@@ -27,12 +28,16 @@ DIRECTIONS = ("above it", "below it", "to its left", "to its right")
 def make(rng: random.Random) -> GEUDraft:
     canvas = rng.choice(CANVASES)
     k = rng.randint(2, 4)
-    objects = _place_objects(rng, canvas)
+    # A count question's answer is planted: the first repeated kind appears ``start + rank`` times and the
+    # options are the run of four from ``start`` (count_window); both uniform, so the options do not tell it.
+    rank = rng.randrange(4)
+    planted = 2 + rng.randrange(4) + rank
+    objects = _place_objects(rng, canvas, planted)
     permutation = _derangement(rng, k * k)
     kind = rng.choice(("count", "position"))
     built = _position_question(rng, objects) if kind == "position" else None
     if built is None:  # also when no two one-of-a-kind shapes lie in a clear direction
-        kind, built = "count", _count_question(rng, objects)
+        kind, built = "count", _count_question(objects, rank)
     question, answer, distractors, asked = built
     reference = draw_scene(objects, canvas)
     params = {"canvas": list(canvas), "grid": k, "permutation": permutation, "objects": objects,
@@ -59,17 +64,21 @@ def shuffle_patches(image: Image.Image, k: int, permutation: list[int]) -> Image
     return out
 
 
-def _place_objects(rng: random.Random, canvas: tuple[int, int]) -> list[dict]:
-    """Three kinds that repeat (for counting) and three one-of-a-kind shapes (for positions)."""
+def _place_objects(rng: random.Random, canvas: tuple[int, int], planted: int) -> list[dict]:
+    """Three kinds that repeat (for counting; the first exactly ``planted`` times, 2-8) and three
+    one-of-a-kind shapes (for positions); at most 14 objects, as many as a portrait canvas takes."""
     colours = rng.sample(sorted(COLOURS), 6)
     repeated = [(rng.choice(SHAPES), c) for c in colours[:3]]
-    kinds = [(rng.choice(SHAPES), c) for c in colours[3:]] + [rng.choice(repeated) for _ in range(rng.randint(7, 11))]
+    others = rng.randint(max(2, 7 - planted), max(3, 11 - planted))
+    kinds = ([(rng.choice(SHAPES), c) for c in colours[3:]] + [repeated[0]] * planted
+             + [rng.choice(repeated[1:]) for _ in range(others)])
     objects: list[dict] = []
     for shape, colour in kinds:
         while True:
             size = rng.randint(40, 60)
             x, y = rng.randint(34, canvas[0] - 34), rng.randint(34, canvas[1] - 34)
-            if all((x - o["x"]) ** 2 + (y - o["y"]) ** 2 > ((size + o["size"]) / 2 + 6) ** 2 for o in objects):
+            reach = shape_radius(shape, size) + 6  # corners included: no shape hides part of another
+            if all(math.hypot(x - o["x"], y - o["y"]) > reach + shape_radius(o["shape"], o["size"]) for o in objects):
                 objects.append({"shape": shape, "colour": colour, "x": x, "y": y, "size": size})
                 break
     return objects
@@ -83,12 +92,11 @@ def _derangement(rng: random.Random, n: int) -> list[int]:
             return order
 
 
-def _count_question(rng, objects):
-    kinds = Counter((o["shape"], o["colour"]) for o in objects)
-    shape, colour = rng.choice(sorted(kind for kind, n in kinds.items() if n >= 2))
-    count = kinds[shape, colour]
-    near = [n for n in range(max(1, count - 3), count + 4) if n != count]
-    distractors = [str(n) for n in sorted(near, key=lambda n: (abs(n - count), n))[:3]]
+def _count_question(objects, rank):
+    """About the planted kind: the first object after the three one-of-a-kind shapes."""
+    shape, colour = objects[3]["shape"], objects[3]["colour"]
+    count = sum((o["shape"], o["colour"]) == (shape, colour) for o in objects)
+    distractors = count_window(count, rank)
     question = (f"The image is a picture cut into a grid of equal patches that were shuffled. "
                 f"How many {colour} {plural(shape, 2)} are in the whole original picture?")
     return question, str(count), distractors, {"shape": shape, "colour": colour}

@@ -3,7 +3,8 @@
 The question names the chain and a colour; the answer is what the segments of that colour spell after the
 chain is applied. Sequential chains are applied step by step (a segment can change twice); simultaneous ones
 all at once (each segment changes at most once), so reading one as the other gives a wrong answer that we
-offer as a distractor, together with the image read without any change.
+offer as a distractor where it fits the options' 2 x 2 grid (``_distractors``), as is the image read without
+any change.
 """
 
 from __future__ import annotations
@@ -87,25 +88,44 @@ def _steps(rng: random.Random, palette: list[str], mode: str) -> list[list[str]]
 
 def _distractors(rng: random.Random, colouring: list[list[str]], steps: list[list[str]], mode: str, target: str,
                  answer: str) -> list[str]:
+    """Three wrong readings that, with the answer, form a 2 x 2 grid: two digit positions each take one of two
+    digits, so every option differs from the others in one, one and two positions and none is the "centre"
+    that an option-only guess could pick (one-digit variants of the answer alone gave it away). Where a
+    mistaken reading (no change applied, the other mode, the last step forgotten) differs from the answer in
+    at most two positions, the grid is built on it, so that mistake is one of the options."""
     other_mode = MODES[1 - MODES.index(mode)]
     mistakes = [
         colouring,  # no change applied
         [[recolour(c, steps, other_mode) for c in pos] for pos in colouring],
         [[recolour(c, steps[:-1], mode) for c in pos] for pos in colouring],  # last step forgotten
     ]
-    out: list[str] = []
+    decoy = None
     for wrong in mistakes:
         read = read_digits(wrong, target)
-        if read and read != answer and read not in out:
-            out.append(read)
-    while len(out) < 3:  # near misses: one digit swapped for a similar-looking one
-        pos = rng.randrange(len(answer))
-        near = sorted((d for d in DIGIT_SEGMENTS if d != answer[pos]),
-                      key=lambda d: (len(set(DIGIT_SEGMENTS[d]) ^ set(DIGIT_SEGMENTS[answer[pos]])), d))[:3]
-        candidate = answer[:pos] + rng.choice(near) + answer[pos + 1:]
-        if candidate != answer and candidate not in out:
-            out.append(candidate)
-    return out[:3]
+        if read and read != answer and sum(a != b for a, b in zip(read, answer)) <= 2:
+            decoy = read
+            break
+    if decoy is None:
+        decoy = answer
+    differ = [i for i in range(len(answer)) if decoy[i] != answer[i]]
+    others = [i for i in range(len(answer)) if i not in differ]
+    positions = sorted(differ + rng.sample(others, 2 - len(differ)))
+    alternative = {}
+    for pos in positions:
+        if decoy[pos] != answer[pos]:
+            alternative[pos] = decoy[pos]
+        else:  # a similar-looking digit: fewest segments changed
+            near = sorted((d for d in DIGIT_SEGMENTS if d != answer[pos]),
+                          key=lambda d: (len(set(DIGIT_SEGMENTS[d]) ^ set(DIGIT_SEGMENTS[answer[pos]])), d))[:3]
+            alternative[pos] = rng.choice(near)
+    out = []
+    for swap in ((positions[0],), (positions[1],), tuple(positions)):
+        digits = list(answer)
+        for pos in swap:
+            digits[pos] = alternative[pos]
+        out.append("".join(digits))
+    rng.shuffle(out)
+    return out
 
 
 def _question(steps: list[list[str]], mode: str, target: str) -> str:
