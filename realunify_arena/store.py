@@ -1244,9 +1244,10 @@ class Store:
         all-or-nothing instance rule (``scoring.instance_score``): 0 if any question's majority is wrong, else
         None (undecided) if any is tied, else 1. So ``score-official`` on the ``export --judge human`` files,
         which carry each question's majority as its ``judge_answer``, reprints ``report --judge human``.
-        Where any voter's judgment carries no per-question answers (an old store's ``legacy`` voter), the
-        per-question rule would leave that voter out, so the majority of all the voters' scores decides, a
-        tie undecided.
+        Where any voter's judgment carries no per-question answers (an old store's ``legacy`` voter, an
+        imported per-item ``score``), the per-question rule would leave that voter out, so the majority of
+        all the voters' scores decides, a tie undecided, and ``questions`` is empty (``export`` then writes
+        the per-item ``score``).
 
         Returns run id -> ``Judgment.to_dict()``: ``errors`` = undecided questions; ``details``: ``questions``
         (each question's majority item), ``voters``, ``yes``/``no``/``undecided`` (voters whose own
@@ -1273,8 +1274,8 @@ class Store:
             questions = [_majority_item(items) for items in answers.get(row["run_id"], {}).values()]
             if questions and answering[row["run_id"]] == row["voters"]:
                 score, rule = instance_score(q["correct"] for q in questions), HUMAN_RULE
-            else:
-                score, rule = 1 if yes > no else 0 if no > yes else None, SCORES_RULE
+            else:  # no per-question majority stands for the verdict (export would write it as the answers)
+                score, rule, questions = 1 if yes > no else 0 if no > yes else None, SCORES_RULE, []
             verdicts[row["run_id"]] = {
                 "kind": row["kind"], "score": score, "errors": sum(q["verdict"] is None for q in questions),
                 "details": {"voters": row["voters"], "yes": yes, "no": no, "undecided": row["voters"] - yes - no,
