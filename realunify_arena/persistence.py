@@ -16,7 +16,6 @@ import hashlib
 import logging
 import math
 import os
-import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,8 +33,6 @@ EVERY_ENV = "REALUNIFY_PUSH_MINUTES"
 SNAPSHOT = "snapshot.sqlite"  # file name beside the database and in the repo
 PATTERNS = [SNAPSHOT, "images/*/*.png"]
 MAX_PUSH_MINUTES = 7 * 24 * 60  # a week; longer (or inf) would leave every vote of a restart unpushed
-# The Hub's rule for an owner and a repo name (huggingface_hub.utils.validate_repo_id), with the owner required
-_REPO_ID = re.compile(r"(?!.*(--|\.\.))[A-Za-z0-9]([\w.-]{0,94}[A-Za-z0-9])?/[A-Za-z0-9]([\w.-]{0,94}[A-Za-z0-9])?")
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +144,7 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
             raise SettingsError(f"{EVERY_ENV} is set but {REPO_ENV} is not: expected a dataset repo id like"
                                 f" user/name in {REPO_ENV} to push the votes to, or neither variable")
         return None
-    if not _REPO_ID.fullmatch(repo_id):
+    if not _hub_repo_id(repo_id):
         raise SettingsError(f"{REPO_ENV}: expected a dataset repo id like user/name, got {brief(repo_id)} (each"
                             " part: letters, digits, '-', '_' or '.')")
     raw = env.get(EVERY_ENV, "5").strip()
@@ -159,6 +156,19 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
         raise SettingsError(f"{EVERY_ENV}: expected a number of minutes above 0 and at most {MAX_PUSH_MINUTES},"
                             f" got {brief(raw)}")
     return repo_id, every
+
+
+def _hub_repo_id(repo_id: str) -> bool:
+    """Whether ``repo_id`` is ``owner/name`` by the Hub's own rule (``huggingface_hub``'s ``validate_repo_id``:
+    ASCII letters, digits, '-', '_', '.', '-' and '.' neither first nor last, no '--' or '..', at most 96
+    characters), the owner required."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        return False
+    return repo_id.count("/") == 1
 
 
 def _sha256(path: Path) -> str:

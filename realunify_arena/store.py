@@ -34,6 +34,7 @@ import sqlite3
 import stat
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -139,6 +140,8 @@ HUMAN_JUDGE = "human"  # judge.HUMAN: the judge name single human judgments were
 # How several people's judgments of one run make its one human verdict (``Store.human_verdicts``).
 HUMAN_RULE = ("per polling question the voters' majority (a tie leaves the question undecided), then the paper's "
               "all-or-nothing rule: any wrong question scores 0, else any undecided one leaves the run undecided")
+# ... where some voter's judgment has no per-question answers (an old store's ``legacy`` voter)
+SCORES_RULE = "majority of the voters' scores (not every voter answered per question); a tie is undecided"
 
 
 @migrations()
@@ -1241,8 +1244,10 @@ class Store:
         all-or-nothing instance rule (``scoring.instance_score``): 0 if any question's majority is wrong, else
         None (undecided) if any is tied, else 1. So ``score-official`` on the ``export --judge human`` files,
         which carry each question's majority as its ``judge_answer``, reprints ``report --judge human``.
-        Judgments that carry no per-question answers (none of the voters') fall back to the majority of the
-        voters' scores, a tie undecided.
+        Where any voter's judgment carries no per-question answers (an old store's ``legacy`` voter, an
+        imported per-item ``score``), the per-question rule would leave that voter out, so the majority of
+        all the voters' scores decides, a tie undecided, and ``questions`` is empty (``export`` then writes
+        the per-item ``score``).
 
         Returns run id -> ``Judgment.to_dict()``: ``errors`` = undecided questions; ``details``: ``questions``
         (each question's majority item), ``voters``, ``yes``/``no``/``undecided`` (voters whose own
@@ -1257,21 +1262,24 @@ class Store:
             "select run_id, min(kind) as kind, count(*) as voters, sum(score = 1) as yes,"
             f" sum(score = 0) as no from human_judgments {where} group by run_id", params)
         answers: dict[int, dict[str, list[dict]]] = {}  # run -> question -> each voter's item for it
+        answering: Counter[int] = Counter()  # run -> voters whose judgment carries per-question answers
         for row in self.query(f"select run_id, details from human_judgments {where} order by id", params):
-            for item in json.loads(row["details"]).get("questions", []):
+            items = json.loads(row["details"]).get("questions") or []
+            answering[row["run_id"]] += bool(items)
+            for item in items:
                 answers.setdefault(row["run_id"], {}).setdefault(item["question"], []).append(item)
         verdicts = {}
         for row in rows:
             yes, no = row["yes"] or 0, row["no"] or 0
             questions = [_majority_item(items) for items in answers.get(row["run_id"], {}).values()]
-            if questions:
-                score = instance_score(q["correct"] for q in questions)
-            else:
-                score = 1 if yes > no else 0 if no > yes else None
+            if questions and answering[row["run_id"]] == row["voters"]:
+                score, rule = instance_score(q["correct"] for q in questions), HUMAN_RULE
+            else:  # no per-question majority stands for the verdict (export would write it as the answers)
+                score, rule, questions = 1 if yes > no else 0 if no > yes else None, SCORES_RULE, []
             verdicts[row["run_id"]] = {
                 "kind": row["kind"], "score": score, "errors": sum(q["verdict"] is None for q in questions),
                 "details": {"voters": row["voters"], "yes": yes, "no": no, "undecided": row["voters"] - yes - no,
-                            "rule": HUMAN_RULE, "judge": HUMAN_JUDGE, "questions": questions},
+                            "rule": rule, "judge": HUMAN_JUDGE, "questions": questions},
             }
         return verdicts
 

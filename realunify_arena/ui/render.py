@@ -301,7 +301,8 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
     score = {1: "1 (correct)", 0: "0 (wrong)", None: "undecided (judge errors)"}[judgment["score"]]
     details = judgment["details"]
     if "voters" in details:  # the human verdict: per question the people's majority (Store.human_verdicts)
-        score = {1: "1 (correct)", 0: "0 (wrong)", None: "undecided (voters tied on a polling question)"}[judgment["score"]]
+        tie = "voters tied on a polling question" if details.get("questions") else "the voters' scores tied"
+        score = {1: "1 (correct)", 0: "0 (wrong)", None: f"undecided ({tie})"}[judgment["score"]]
         return (f"**Human verdict:** {score} · {details['voters']} voter(s): {details['yes']} correct, "
                 f"{details['no']} wrong ({details['rule']})")
     if judgment["kind"] == "mcq":

@@ -112,6 +112,24 @@ def test_judge_it_yourself_is_offered_only_where_the_panel_is():
     assert "nothing to judge" in verdict_markdown(None, no_questions, judge="human")
 
 
+def test_the_human_verdict_says_which_tie_left_it_undecided(tmp_path):
+    """Two voters, one of them an old store's score-only judgment (no per-question answers): 1 to 1 on their
+    scores. No polling question was voted on by all, so the page must not say a question was tied."""
+    from realunify_arena.store import Store
+    from realunify_arena.trace import Step, StepRole, Trace
+
+    ueg = UEGInstance(index=7, task_type="world_knowledge", prompt="p",
+                      question_list=[PollingQuestion("Is it red?", "yes")])
+    store = Store.open(tmp_path / "arena.db")
+    run_id = store.save_trace(Trace(ueg.uid, "m", "direct", {}, [Step(StepRole.GENERATED_IMAGE, "p")]), "bundled")
+    store.save_human_judgment(run_id, "legacy", {"kind": "polling", "score": 0, "details": {}})
+    store.save_human_judgment(run_id, "hf:a", {"kind": "polling", "score": 1, "details": {"questions": [
+        {"question": "Is it red?", "expected": "yes", "verdict": "yes", "correct": True}]}})
+    shown = verdict_markdown(store.human_verdict(run_id), ueg, judge="human")
+    store.close()
+    assert "undecided" in shown and "polling question" not in shown.split("(")[1]
+
+
 def test_an_explore_link_carries_instance_model_seed_and_is_url_encoded():
     query = explore_query("/data/Real Unify&co", "UEG_3_world_knowledge", model="tiny-janus", seed=2)
     assert query == ("?tab=explore&data=%2Fdata%2FReal+Unify%26co&instance=UEG_3_world_knowledge"

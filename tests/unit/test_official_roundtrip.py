@@ -286,6 +286,17 @@ def test_export_with_the_human_judge_carries_the_human_verdicts_to_score_officia
     assert rescored == stored
 
 
+def _judge_as_voters(store, run_id: int, instance, voters: list[set[int]]) -> None:
+    """Voter ``hf:voter{n}`` judges the run by hand, answering wrongly the questions (indices) ``voters[n]`` names."""
+    from realunify_arena.judge import HumanJudge, judge_trace, stored_images
+
+    flip = {"yes": "no", "no": "yes"}
+    for n, wrong in enumerate(voters):
+        answers = {q.question: flip[q.answer] if i in wrong else q.answer for i, q in enumerate(instance.question_list)}
+        judgment = judge_trace(store.load_trace(run_id), instance, HumanJudge(answers), stored_images(store))
+        store.save_human_judgment(run_id, f"hf:voter{n}", judgment.to_dict())
+
+
 def test_several_human_voters_give_one_verdict_in_report_export_and_score_official(tmp_path, capsys):
     """Several people judged each run. The one rule (``Store.human_verdicts``): per polling question the
     voters' majority (a tie leaves the question undecided), then the paper's all-or-nothing instance rule.
@@ -298,10 +309,8 @@ def test_several_human_voters_give_one_verdict_in_report_export_and_score_offici
     counts even where another question already fails the instance): 2. score-official on the export must
     print the same row."""
     from realunify_arena.benchmark import load
-    from realunify_arena.judge import HumanJudge, judge_trace, stored_images
     from realunify_arena.trace import Step, StepRole, Trace
 
-    flip = {"yes": "no", "no": "yes"}
     plan = {"UEG_0_world_knowledge": [{0}, {1}, set()], "UEG_1_world_knowledge": [set(), {0}],
             "UEG_2_world_knowledge": [{0, 1}, {1}]}  # per voter: the questions they answer wrongly
     db = tmp_path / "arena.db"
@@ -312,15 +321,36 @@ def test_several_human_voters_give_one_verdict_in_report_export_and_score_offici
         trace = Trace(uid, "m", "direct", {"seed": 0},
                       [Step(StepRole.GENERATED_IMAGE, instance.prompt, image=Image.new("RGB", (4, 4), "red"))])
         run_id = store.save_trace(trace, "bundled", pin=True)
-        for n, wrong in enumerate(voters):
-            answers = {q.question: flip[q.answer] if i in wrong else q.answer
-                       for i, q in enumerate(instance.question_list)}
-            judgment = judge_trace(store.load_trace(run_id), instance, HumanJudge(answers), stored_images(store))
-            store.save_human_judgment(run_id, f"hf:voter{n}", judgment.to_dict())
+        _judge_as_voters(store, run_id, instance, voters)
     store.close()
 
     stored, rescored = _human_report_and_rescored_export(tmp_path, db, capsys)
     assert stored[1] == "50.0/-" and stored[-2] == "2/-"  # WK, judge err: the hand-computed values
+    assert rescored == stored
+
+
+def test_a_human_voter_without_per_question_answers_counts_in_report_export_and_score_official(tmp_path, capsys):
+    """An imported per-item human score (or an old store's ``legacy`` voter) carries no per-question answers.
+    Hand-computed on UEG_0: the score-only voter 0, v1 right on every question, v2 wrong on Q1. The voters'
+    scores are 0, 1, 0: the run fails (WK 0.0, no judge error). The per-question majority of v1 and v2
+    alone (Q1 tied) would drop the score-only voter and call the run undecided."""
+    from realunify_arena.benchmark import load
+    from realunify_arena.judge import HUMAN
+    from realunify_arena.trace import Step, StepRole, Trace
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    instance = next(i for i in load("bundled").instances if i.uid == "UEG_0_world_knowledge")
+    trace = Trace(instance.uid, "m", "direct", {"seed": 0},
+                  [Step(StepRole.GENERATED_IMAGE, instance.prompt, image=Image.new("RGB", (4, 4), "red"))])
+    run_id = store.save_trace(trace, "bundled", pin=True)
+    store.save_judgment(run_id, HUMAN, {"kind": "polling", "score": 0, "errors": 0,
+                                        "details": {"judge": HUMAN, "questions": []}})
+    _judge_as_voters(store, run_id, instance, [set(), {0}])
+    store.close()
+
+    stored, rescored = _human_report_and_rescored_export(tmp_path, db, capsys)
+    assert stored[1] == "0.0/-" and stored[-2] == "0/-"  # WK, judge err: the hand-computed values
     assert rescored == stored
 
 

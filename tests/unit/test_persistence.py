@@ -17,7 +17,7 @@ from huggingface_hub import HfApi
 from PIL import Image
 
 from realunify_arena.arena import SALT_ENV, SALT_META_KEY, Arena
-from realunify_arena.persistence import EVERY_ENV, REPO_ENV, SNAPSHOT, open_store, restore, snapshot
+from realunify_arena.persistence import EVERY_ENV, REPO_ENV, SNAPSHOT, open_store, repo_settings, restore, snapshot
 from realunify_arena.settings import SettingsError
 from realunify_arena.store import Store
 from realunify_arena.systems import System
@@ -242,6 +242,19 @@ def test_a_bad_space_setting_is_named_with_what_was_expected_and_touches_nothing
     message = str(caught.value)
     assert message.startswith(expected) and "\n" not in message
     assert not (tmp_path / "data").exists() and hub.commits == []
+
+
+# The Hub's naming rule (https://huggingface.co/docs/hub/repositories: letters, digits, '-', '_', '.'; '-' and '.'
+# neither start nor end a part, '--' and '..' are forbidden, at most 96 characters), written out by hand here
+@pytest.mark.parametrize("repo_id", ["me/votes_", "me/_votes", "_team/votes", "team_/arena_votes_v2"])
+def test_a_dataset_repo_id_the_hub_accepts_is_accepted(repo_id):
+    assert repo_settings({REPO_ENV: repo_id}) == (repo_id, 5.0)
+
+
+@pytest.mark.parametrize("repo_id", ["me/naïve", "mé/votes", "me/votes-", "me/.votes", "me/vo..tes", "me/" + "a" * 97])
+def test_a_dataset_repo_id_the_hub_refuses_is_refused_at_start(repo_id):
+    with pytest.raises(SettingsError, match=f"^{REPO_ENV}: expected a dataset repo id like user/name"):
+        repo_settings({REPO_ENV: repo_id})
 
 
 def test_a_repo_that_cannot_be_read_is_named_by_its_setting(tmp_path):

@@ -491,16 +491,21 @@ def test_human_judgments_are_rate_limited_per_rate_key_and_a_refusal_writes_noth
         store.save_human_judgment(99, "hf:x", judgment)
 
 
-def test_an_old_database_is_upgraded_keeping_its_human_judgment_as_a_legacy_voter(tmp_path):
+def old_store_with_human_judgment(tmp_path, score: int) -> None:
+    """An arena.db as written before m002: one run judged by a person, as judge 'human', details ``{}``."""
     from sqlite_utils import Database
     old = Database(tmp_path / "arena.db")
     migrations.apply(old, stop_before="m002_arena_pins_and_human_judgments")
     old.execute("insert into runs (dataset, instance_uid, track, task_type, model, mode, settings_key, status,"
                 " created_at, trace) values ('b', 'UEG_1_x', 'UEG', 'x', 'm', 'direct', '{}', 'ok', 't', '{}')")
     old.execute("insert into judgments (run_id, judge, kind, score, details, errors, created_at)"
-                " values (1, 'human', 'polling', 1, '{}', 0, 't')")
+                " values (1, 'human', 'polling', ?, '{}', 0, 't')", (score,))
     old.conn.commit()
     old.close()
+
+
+def test_an_old_database_is_upgraded_keeping_its_human_judgment_as_a_legacy_voter(tmp_path):
+    old_store_with_human_judgment(tmp_path, 1)
     store = Store.open(tmp_path / "arena.db")
     assert [(j["voter"], j["score"]) for j in store.human_judgments(1)] == [("legacy", 1)]
     assert store.runs(pinned=True) == [] and len(store.runs()) == 1  # upgraded runs are not offered
@@ -526,3 +531,23 @@ def test_writes_queued_while_another_process_holds_the_database_share_one_commit
     store._conn.set_trace_callback(None)
     assert statements.count("BEGIN IMMEDIATE") == 1 and statements.count("COMMIT") == 1
     assert {r["key"] for r in store.query("select key from meta")} == {f"q{k}" for k in range(5)}
+
+
+def test_a_voter_without_per_question_answers_still_counts_in_the_human_verdict(tmp_path):
+    """An old store's human judgment (voter ``legacy``, details ``{}``: no per-question answers) beside a
+    new voter's per-question judgment. Neither voter may be dropped: the questions of one voter alone
+    cannot make the run's verdict, so the voters' scores decide (the rule such judgments had): 0 against 1
+    is a tie (undecided), and a second passing voter makes it 2 to 1, a pass."""
+    old_store_with_human_judgment(tmp_path, 0)
+    store = Store.open(tmp_path / "arena.db")
+    passed = {"kind": "polling", "score": 1, "details": {"questions": [
+        {"question": "Is there a cat?", "expected": "yes", "verdict": "yes", "correct": True},
+        {"question": "Is it red?", "expected": "no", "verdict": "no", "correct": True}]}}
+    store.save_human_judgment(1, "hf:alice", passed)
+    verdict = store.human_verdict(1)
+    assert verdict["details"]["voters"] == 2 and (verdict["details"]["yes"], verdict["details"]["no"]) == (1, 1)
+    assert verdict["score"] is None  # legacy said 0, alice said 1: a tie, not alice's pass
+    assert "scores" in verdict["details"]["rule"]  # the rule stated is the one applied
+    store.save_human_judgment(1, "hf:bob", passed)
+    assert store.human_verdict(1)["score"] == 1
+    store.close()
