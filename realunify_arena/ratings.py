@@ -12,7 +12,9 @@ then placed against that board by a second fit in which the ranked ratings are h
 definition) is computed among ranked systems; preliminary systems have none. A missing bound is open, with
 two refinements where the votes alone order systems: a system counts against another whose group never
 won or tied against its own although it beat theirs (infinitely above at maximum likelihood, so surely
-better, shown interval or not), and systems in parts that no votes link count against none of each other.
+better, shown interval or not), provided its shown rating is higher too (the prior holds both finite, and a
+rank must not contradict the ratings beside it); and intervals are compared only between systems that the
+votes link both ways (the same strongly connected group), so parts that never met rank none of each other.
 
 Priors. A tiny ridge (``RIDGE`` on theta) keeps the fit defined; with it the point ratings match FastChat's
 and choix's maximum-likelihood fits. A system that won every vote in its fit ("never lost") or lost every
@@ -414,7 +416,8 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
         upper = math.inf if rows[i]["upper"] is None else rows[i]["upper"]
         rows[i]["rank_ub"] = 1 + sum(
             1 for j in np.flatnonzero(ranked) if j != i
-            and (above[j, i] or linked[i, j] and (-math.inf if rows[j]["lower"] is None else rows[j]["lower"]) > upper))
+            and (above[j, i] and rows[j]["rating"] > rows[i]["rating"]  # never against the ratings shown
+                 or linked[i, j] and (-math.inf if rows[j]["lower"] is None else rows[j]["lower"]) > upper))
     return sorted(rows, key=lambda r: (r["preliminary"], -r["rating"], r["system"]))
 
 
@@ -528,8 +531,9 @@ def board_from_counts(table: CountTable, track: str | None, kind: str | None, mi
 
 BOARD_HEADERS = ["rank (UB)", "system", "rating", "95% interval", "votes", "both-bad rate", "tier", "note"]
 COLUMNS_MARKDOWN = (
-    "**rank (UB)**: 1 + the number of ranked systems surely better (interval wholly above this one's, or a "
-    "group that beat this one's and never lost to it), so systems whose intervals overlap share a rank. "
+    "**rank (UB)**: 1 + the number of ranked systems surely better (among systems the votes link both ways, "
+    "an interval wholly above this one's; or a higher rating whose group beat this one's and never lost to "
+    "it), so systems whose intervals overlap share a rank. "
     "**rating**: Bradley–Terry strength on the Elo scale: the ranked systems average 1000, and 100 points "
     "more means an expected 64% of the battles between the two won (200: 76%, 400: 91%); tie and both-bad "
     "votes count half a win each way. **95% interval**: the 2.5 and 97.5 percentiles of the rating over "

@@ -610,6 +610,22 @@ def test_a_system_that_lost_every_vote_is_not_ranked_first():
     assert {r["rank_ub"] for r in apart} == {1}
 
 
+def test_a_rank_never_contradicts_the_ratings_shown_beside_it():
+    """a beat b 3-0 and never lost, so maximum likelihood puts a infinitely above c (c's group, {b, c}, never
+    beat a's); but the prior holds a at a finite rating below c's, which 60 wins over b earn. The board must
+    not rank c below a system it shows rated lower: c shares rank 1 with a, and b is ranked below them."""
+    votes = (votes_of("a:direct", "b:direct", "A", 3) + votes_of("c:direct", "b:direct", "A", 60)
+             + votes_of("b:direct", "c:direct", "A", 2))
+    board = by_system(rate(votes, min_votes=0, rounds=100))
+    assert board["c:direct"]["rating"] > board["a:direct"]["rating"] > board["b:direct"]["rating"]
+    for i in board.values():
+        for j in board.values():
+            if i["rating"] > j["rating"]:
+                assert i["rank_ub"] <= j["rank_ub"], (i["system"], j["system"])
+    assert board["a:direct"]["rank_ub"] == board["c:direct"]["rank_ub"] == 1
+    assert board["b:direct"]["rank_ub"] >= 2  # below a at least: rated lower, and it never beat a
+
+
 def test_parts_that_never_met_count_in_none_of_each_others_rank():
     """Two copies of the same board that never met: each copy's ranks are those it has alone. The copies'
     one-sided intervals (both held by the prior) must not rank the other copy's losers below its winner."""
