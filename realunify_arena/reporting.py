@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from realunify_arena.benchmark.validation import Problem, parse_result_entries
 from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.shown import brief
-from realunify_arena.systems import MODES, model_name_problem
+from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
 from realunify_arena.trace import Status, StepRole
 
 OFFICIAL_MODES = {"direct": "direct", "step": "stepwise"}  # official file suffix -> protocol mode
@@ -60,11 +61,13 @@ COUNT_COLUMNS = {"judge err": "judge_errors", "run err": "run_errors"}
 
 @dataclass
 class Report:
-    """One table: the systems of one dataset as one judge scored them."""
+    """One table: the systems of one dataset as one judge scored them; ``notes``: what the reader must know
+    about how it was made (e.g. a folder's name that was cleaned into its model's name)."""
 
     dataset: str
     judge: str | None
     scores: list[SystemScore]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -252,22 +255,28 @@ class OfficialFilesError(ValueError):
 
 
 class FolderNameError(OfficialFilesError):
-    """A result folder scored without ``--model`` whose name (the model's name by default) is no model name."""
+    """Result folders scored without ``--model`` whose names make one model name, or none."""
 
 
-def _folder_model(folder: Path, model: str | None, *, alone: bool) -> str:
-    """``model``, else ``folder``'s name when it is a model name (``systems.model_name_problem``); raises
-    FolderNameError naming the folder, the rule and the way out (``--model`` for a lone folder)."""
+def _folder_model(folder: Path, model: str | None, notes: list[str], *, alone: bool) -> str:
+    """``model``, else ``folder``'s name as a model name (``systems.MODEL_NAME_RULE``): as it is when it is one,
+    else each run of other characters replaced by ``_`` (``m__seed=0``, as exports before that rule named a
+    folder, becomes ``m__seed_0``), with a line in ``notes`` saying so. Raises FolderNameError naming the
+    folder, the rule and the way out (``--model`` for a lone folder) when nothing of the name is left."""
     if model is not None:
         return model
     problem = model_name_problem(folder.name)
-    if problem:
-        fix = ("pass --model NAME" if alone else
-               "rename the folder, or score it alone with --model NAME")
+    if not problem:
+        return folder.name
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", folder.name).lstrip("._-")[:MODEL_NAME_MAX]
+    if model_name_problem(cleaned):
+        fix = "pass --model NAME" if alone else "rename the folder, or score it alone with --model NAME"
         raise FolderNameError([Problem(str(folder), None, None,
                                        f"the folder's name is the model's name unless --model is given, and it is "
                                        f"no model name: {problem}; {fix}")])
-    return folder.name
+    notes.append(f"{folder}: shown as model {cleaned!r}, the folder's name made a model name ({MODEL_NAME_RULE});"
+                 " --model NAME names a lone folder's model")
+    return cleaned
 
 
 # Fields a runner or the official scorers add to an instance entry; a file whose entries carry none of
@@ -287,19 +296,21 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     neither is not judged yet and is left out; ``"status": "not_supported"`` counts as the paper's "-". Raises
     OfficialFilesError naming every bad file/entry/field
     (an instance entered twice in one file included: it would be scored twice), or FolderNameError (one of
-    them) when ``model`` is None and the folder's name is no model name (``systems.MODEL_NAME_RULE``).
+    them) when ``model`` is None and nothing of the folder's name makes a model name
+    (``systems.MODEL_NAME_RULE``; other characters are replaced by ``_``, said in ``Report.notes``).
     """
     path = Path(path)
     files = _result_files(path)
     if not files:
         raise OfficialFilesError([Problem(str(path), None, None,
                                           "no UEG_direct/UEG_step/GEU_direct/GEU_step .json result files")])
-    name = _folder_model((path if path.is_dir() else path.parent).resolve(), model, alone=True)
+    notes: list[str] = []
+    name = _folder_model((path if path.is_dir() else path.parent).resolve(), model, notes, alone=True)
     problems: list[Problem] = []
     outcomes = _score_files(files, name, problems)
     if problems:
         raise OfficialFilesError(problems)
-    return Report(str(path), "judge_answer", score_systems(outcomes))
+    return Report(str(path), "judge_answer", score_systems(outcomes), notes)
 
 
 def score_official_folders(path: str | Path, *, model: str | None = None) -> list[Report]:
@@ -307,8 +318,8 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
     them out (``DIR/<dataset>/<model>/``): one Report per dataset folder, one row per model folder.
 
     A folder (or file) that itself holds result files is scored as one model, named ``model`` or the folder.
-    Raises OfficialFilesError as ``score_official``, FolderNameError (before any file is read) for a model
-    folder whose name is no model name when ``model`` is None.
+    Raises OfficialFilesError as ``score_official``, FolderNameError (before any file is read) when ``model``
+    is None and a model folder's name makes no model name, or two folders of one dataset make the same one.
     """
     path = Path(path)
     if path.is_file() or _result_files(path):
@@ -324,14 +335,26 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
                                           "under it; leave it out to name each by its folder")])
     problems: list[Problem] = []
     by_dataset: dict[Path, list[Outcome]] = defaultdict(list)
-    names = {folder: _folder_model(folder, model, alone=len(folders) == 1) for folder in folders}
+    notes: dict[Path, list[str]] = defaultdict(list)  # per dataset folder
+    names = {folder: _folder_model(folder, model, notes[folder.parent], alone=len(folders) == 1) for folder in folders}
+    for dataset in {folder.parent for folder in folders}:
+        named = defaultdict(list)
+        for folder in folders:
+            if folder.parent == dataset:
+                named[names[folder]].append(folder.name)
+        clash = next(((name, found) for name, found in named.items() if len(found) > 1), None)
+        if clash:
+            raise FolderNameError([Problem(str(dataset), None, None,
+                                           f"folders {', '.join(map(repr, clash[1]))} would all be model {clash[0]!r}"
+                                           " (a folder's name made a model name); rename them apart")])
     for folder in folders:
         found: list[Problem] = []
         by_dataset[folder.parent] += _score_files(_result_files(folder), names[folder], found)
         problems += [Problem(str(folder.relative_to(path) / p.file), p.entry, p.field, p.message) for p in found]
     if problems:
         raise OfficialFilesError(problems)
-    return [Report(str(dataset), "judge_answer", score_systems(outcomes)) for dataset, outcomes in by_dataset.items()]
+    return [Report(str(dataset), "judge_answer", score_systems(outcomes), notes[dataset])
+            for dataset, outcomes in by_dataset.items()]
 
 
 def _is_result_file(file: Path) -> bool:

@@ -20,8 +20,8 @@ def register(sub) -> None:
                                    "(no `response`; empty `generated_image`, or one naming no file and not judged) "
                                    "count as wrong, in \"run err\".")
     p.add_argument("path", metavar="PATH")
-    p.add_argument("--model", help="name shown in the table (default: the folder's name, which must then be a model name: "
-                        f"{MODEL_NAME_RULE}; one folder only)")
+    p.add_argument("--model", help="name shown in the table (default: the folder's name made a model name, "
+                        f"{MODEL_NAME_RULE}, other characters replaced by '_'; one folder only)")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
     p.set_defaults(func=run)
@@ -47,6 +47,8 @@ def run(args) -> int:
         raise CommandError(f"{args.path}: no entry carries results (`response` or `judge_answer`)", PROBLEMS)
     print("\n".join(markdown(report) for report in reports))
     for report in reports:
+        for note in report.notes:
+            print(f"note: {note}", file=sys.stderr)
         for score in report.scores:
             if score.unscored:  # a table over the judged entries only must say so
                 entries = f"{score.unscored} entr{'y' if score.unscored == 1 else 'ies'}"

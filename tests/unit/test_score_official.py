@@ -154,23 +154,35 @@ def test_folder_without_result_files_is_refused(tmp_path, capsys):
     assert json.loads((tmp_path / "UEG_direct.json").read_text())[0]["index"] == 1
 
 
-def test_a_folder_name_that_is_no_model_name_is_refused_unless_model_names_one(tmp_path, capsys):
-    """Without --model the folder's name is the model's name, so it must pass the model-name rule
-    (``systems.MODEL_NAME_RULE``): a usage error naming the folder and suggesting --model, one line."""
+def test_a_folder_name_that_is_no_model_name_is_made_one_and_said(tmp_path, capsys):
+    """Without --model the folder's name is the model's name, made a model name (``systems.MODEL_NAME_RULE``):
+    each run of other characters becomes ``_`` and a note on stderr says so (a folder that an export wrote
+    before the rule, ``m__seed=0``, still scores). Nothing left of the name, or two folders of one dataset
+    made the same name, is a usage error naming them, one line."""
     inst = UEGInstance(index=1, task_type="world_knowledge", prompt="p", question_list=[PollingQuestion("q?", "no")])
     folder = tmp_path / "my results | v2"
     write_official([inst], folder, extra_fields={(inst.uid, "direct"): {
         "generated_image": "./images/x.png", "question_list": [{"question": "q?", "answer": "no", "judge_answer": "No"}]}})
-    assert main(["score-official", str(folder)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "my results | v2" in err and "expected 1 to" in err and "--model NAME" in err, err
+    assert main(["score-official", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert table_row(out, "my_results_v2")["WK"] == "100.0/-"  # ' | ' is one run of other characters: one '_'
+    assert err.count("\n") == 1 and "my results | v2" in err and "'my_results_v2'" in err, err
     assert main(["score-official", str(folder), "--model", "m"]) == 0
-    assert table_row(capsys.readouterr().out, "m")["WK"] == "100.0/-"
+    out, err = capsys.readouterr()
+    assert table_row(out, "m")["WK"] == "100.0/-" and err == ""
     # the layout export writes (<out>/<dataset>/<model>/): each model folder is named by its folder
     nested = tmp_path / "out"
     (nested / "bundled").mkdir(parents=True)
-    folder.rename(nested / "bundled" / "bad name")
-    shutil.copytree(nested / "bundled" / "bad name", nested / "bundled" / "good")  # two models: --model cannot help
+    folder.rename(nested / "bundled" / "m__seed=0")
+    shutil.copytree(nested / "bundled" / "m__seed=0", nested / "bundled" / "good")
+    assert main(["score-official", str(nested)]) == 0
+    out, err = capsys.readouterr()
+    assert table_row(out, "m__seed_0")["WK"] == table_row(out, "good")["WK"] == "100.0/-"
+    shutil.copytree(nested / "bundled" / "good", nested / "bundled" / "m__seed_0")  # the same name twice
     assert main(["score-official", str(nested)]) == 2
     err = capsys.readouterr().err
-    assert "bad name" in err and "rename the folder" in err and err.count("\n") == 1, err
+    assert "'m__seed=0'" in err and "'m__seed_0'" in err and "rename them apart" in err and err.count("\n") == 1, err
+    (nested / "bundled" / "m__seed_0").rename(nested / "bundled" / "+++")  # nothing left of the name
+    assert main(["score-official", str(nested)]) == 2
+    err = capsys.readouterr().err
+    assert "+++" in err and "rename the folder" in err and err.count("\n") == 1, err
