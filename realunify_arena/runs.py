@@ -253,7 +253,8 @@ def judge_by_hand(store: Store, run_id: int, instance: AnyInstance, yes_question
     the run; judging again replaces only theirs. ``voter`` follows the vote identity rules
     (``Arena.voter_id``); with ``max_per_window``, at most that many judgments per ``window_seconds``
     per ``rate_key`` (``arena.rate_key(voter)``). The run's single human verdict, where one is needed, is
-    made per polling question by the voters' majority, then the paper's instance rule (``Store.human_verdict``). Returns this person's ``Judgment.to_dict()``.
+    made per polling question by the voters' majority, then the paper's instance rule
+    (``Store.human_verdict``). Returns this person's ``Judgment.to_dict()``.
 
     Raises ``ValueError`` for an instance without polling questions (nothing to judge), ``RateLimited``
     over the limit (nothing written)."""
