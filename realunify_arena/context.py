@@ -206,9 +206,10 @@ class AppContext:
         return DEFAULT_JUDGE if DEFAULT_JUDGE in local else (local[0] if local else HUMAN)
 
     def judge_choices(self) -> list[tuple[str, str]]:
-        """``human``, the app's judge, then every card that understands images; those that cannot run here
-        say why, as the model menu does."""
-        judges = [n for n, c in self.pool.cards.items() if Capability.UNDERSTAND in c.capabilities]
+        """``human``, the app's judge, then every card that understands images, ranked as the model menu is:
+        runnable ones first, real models before tiny random-weight ones; those that cannot run here say why."""
+        judges = sorted((n for n, c in self.pool.cards.items() if Capability.UNDERSTAND in c.capabilities),
+                        key=lambda n: (not self.runnable(n), self.pool.cards[n].family == "tiny"))
         names = list(dict.fromkeys([HUMAN, self.judge, *judges]))
         return [(name if name == HUMAN or name not in self.availability else _label(name, *self.availability[name]),
                  name) for name in names]

@@ -7,6 +7,7 @@ rating only compares systems that met on the same kind of battle.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import threading
 
@@ -110,10 +111,16 @@ def benchmark_markdown(ctx: AppContext) -> str:
             + "\n\n".join(_scrolling(reporting.markdown(r, items=True)) for r in reports) + note)
 
 
-def _scrolling(table: str) -> str:
-    """A wide Markdown table that scrolls sideways on a narrow screen instead of breaking its headers and
-    names inside words (Gradio's Markdown keeps inline ``style``)."""
-    return f'<div style="overflow-x: auto; white-space: nowrap">\n\n{table}\n\n</div>'
+def _scrolling(text: str) -> str:
+    """``text`` (Markdown) with each of its tables in a box that scrolls sideways on a narrow screen instead
+    of breaking headers and names inside words (Gradio's Markdown keeps inline ``style``); the prose
+    around the tables still wraps."""
+    out: list[str] = []
+    for is_table, block in itertools.groupby(text.split("\n"), key=lambda line: line.startswith("|")):
+        lines = "\n".join(block)
+        out.append(f'<div style="overflow-x: auto; white-space: nowrap">\n\n{lines}\n\n</div>' if is_table
+                   else lines)
+    return "\n".join(out)
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
@@ -166,7 +173,7 @@ def judges_markdown(ctx: AppContext) -> str:
     if not comparisons:
         return ("*Agreement needs two or more judges on the same runs: judge stored UEG runs yourself in "
                 "Explore, or `eval --judge` another model card over them.*")
-    return "\n\n".join(judge_comparison.markdown(c) for c in comparisons)
+    return "\n\n".join(_scrolling(judge_comparison.markdown(c)) for c in comparisons)
 
 
 class PairedCache:
@@ -188,7 +195,8 @@ class PairedCache:
             )[0].values())
             if self._cached is None or self._cached[0] != version:
                 analyses = paired.analyses_from_store(self.ctx.store)
-                text = "\n\n".join(paired.markdown(a) for a in analyses) or "*No model has runs in both modes yet.*"
+                text = ("\n\n".join(_scrolling(paired.markdown(a)) for a in analyses)
+                        or "*No model has runs in both modes yet.*")
                 self._cached = version, (paired.forest_plot(analyses), text, paired.discordant_choices(analyses),
                                          judges_markdown(self.ctx))
             return self._cached[1]

@@ -62,3 +62,32 @@ def test_the_leaderboard_shows_the_forest_plot_and_opens_a_discordant_instance(p
     page.goto(app["url"] + href)  # the link opens the instance in Explore with the model and seed of its runs
     expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{app['uid']}"))
     expect(page.locator("#ex-model input")).to_have_value("tiny-pair")
+
+
+# Words of table cells (headers, categories, judge names) whose text spans more than one line box: a word
+# broken inside itself, e.g. "McNem / ar p", which a narrow column does when the table may wrap anywhere.
+BROKEN_WORDS = """(root) => {
+  const broken = [];
+  for (const cell of root.querySelectorAll("th, td")) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.data.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+        if (tops.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+
+
+def test_the_paired_and_judge_tables_never_break_a_word_across_lines(page, evaluated_app):
+    page.goto(evaluated_app["url"] + "?tab=leaderboard")
+    page.locator("#lb-refresh").click()
+    page.get_by_role("button", name="Paired tables (2x2 counts, McNemar and Holm p-values)").click()
+    for section in ("#lb-paired-tables", "#lb-judges"):
+        expect(page.locator(f"{section} table").first).to_be_visible()
+        assert page.locator(section).evaluate(BROKEN_WORDS) == [], section

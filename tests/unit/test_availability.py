@@ -190,6 +190,15 @@ def test_defaults_are_runnable_models_and_judges(tmp_path, store, monkeypatch):
     assert "tiny-pair" in labels and "unavailable" not in labels["tiny-pair"]
 
 
+def test_the_judge_menu_lists_the_judges_that_can_run_here_first(tmp_path, store, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no weights cached, no key: only the tiny cards can run
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    names = [name for _, name in _context(tmp_path, store, ("tiny-janus",)).judge_choices()]
+    # the three shipped tiny cards read images (models/tiny-*.yaml); every other judge card is unavailable here
+    assert names[:4] == ["human", "tiny-emu3", "tiny-janus", "tiny-pair"]
+
+
 def test_the_papers_judge_is_the_default_when_its_key_is_set(tmp_path, store, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("GEMINI_API_KEY", "test-key-not-used")
