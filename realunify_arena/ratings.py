@@ -369,8 +369,8 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
     # 1. the ranked board, on votes between ranked systems only
     board_fit = _Pairs(ranked_rows, n)
     free = np.flatnonzero(ranked)
-    flags = [_flags(board_fit, free)]
-    above, linked = _order(board_fit, free)
+    board_flags, above, linked = _structure(board_fit, free)
+    flags = [board_flags]
     theta = _centred(board_fit.solve(*_point(board_fit), np.zeros((1, n)), free), free)[0]
     draws = np.full((rounds, n), np.nan)
     if rounds > 0 and not board_fit.empty:
@@ -382,7 +382,7 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
     # 2. preliminary systems placed against it, the ranked ratings held fixed (per round in the bootstrap)
     placing = _Pairs(placed_rows, n)
     free = np.flatnonzero(~ranked)
-    flags.append(_flags(placing, free))
+    flags.append(_structure(placing, free)[0])
     if not placing.empty:
         theta = placing.solve(*_point(placing), theta[None], free)[0]
         if rounds > 0:
@@ -425,30 +425,27 @@ def _point(pairs: _Pairs) -> tuple[np.ndarray, np.ndarray]:
     return pairs.totals(pairs.counts[None])
 
 
-def _flags(pairs: _Pairs, free: np.ndarray) -> dict[int, tuple[str | None, list[int]]]:
-    """Per free system of this fit: "never lost", "never won", "unconnected" (its group met no one else) or
-    None, and the other members of its group when the flag concerns a group."""
+def _structure(pairs: _Pairs, free: np.ndarray) -> tuple[dict[int, tuple[str | None, list[int]]], np.ndarray,
+                                                         np.ndarray]:
+    """What this fit's votes alone say, from one pass over its "won or tied against" graph (``unbounded``):
+
+    - per free system: "never lost", "never won", "unconnected" (its group met no one else) or None, and the
+      other members of its group when the flag concerns a group;
+    - ``above[j, i]`` ``(systems, systems)``: j's group won or tied against i's (through others too) and i's
+      never against j's, so at maximum likelihood j is infinitely above i;
+    - ``group[i, j]``: i and j reach each other (only there do intervals compare: systems that no votes
+      order are neither).
+    """
+    n = pairs.n
     if pairs.empty:
-        return {int(i): (None, []) for i in free}
-    never_lost, never_won, group, _ = (x[0] for x in pairs.unbounded(*_point(pairs), free))
-    out = {}
+        return {int(i): (None, []) for i in free}, np.zeros((n, n), dtype=bool), np.eye(n, dtype=bool)
+    never_lost, never_won, group, reach = (x[0] for x in pairs.unbounded(*_point(pairs), free))
+    flags = {}
     for i in free:
         lost, won = bool(never_lost[i]), bool(never_won[i])
         flag = "unconnected" if lost and won else "never lost" if lost else "never won" if won else None
-        out[int(i)] = flag, [int(j) for j in np.flatnonzero(group[i]) if j != i] if flag else []
-    return out
-
-
-def _order(pairs: _Pairs, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Booleans ``(systems, systems)`` of this fit's votes: ``above[j, i]``, j's group won or tied against i's
-    (through others too) and i's never against j's, so at maximum likelihood j is infinitely above i, surely
-    better whatever the intervals say; ``group[i, j]``, i and j reach each other (only there do intervals
-    compare: systems that no votes order are neither)."""
-    n = pairs.n
-    if pairs.empty:
-        return np.zeros((n, n), dtype=bool), np.eye(n, dtype=bool)
-    _, _, group, reach = (x[0] for x in pairs.unbounded(*_point(pairs), free))
-    return reach & ~reach.T, group
+        flags[int(i)] = flag, [int(j) for j in np.flatnonzero(group[i]) if j != i] if flag else []
+    return flags, reach & ~reach.T, group
 
 
 def _centred(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
