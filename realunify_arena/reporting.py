@@ -337,15 +337,13 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
     by_dataset: dict[Path, list[Outcome]] = defaultdict(list)
     notes: dict[Path, list[str]] = defaultdict(list)  # per dataset folder
     names = {folder: _folder_model(folder, model, notes[folder.parent], alone=len(folders) == 1) for folder in folders}
-    for dataset in {folder.parent for folder in folders}:
-        named = defaultdict(list)
-        for folder in folders:
-            if folder.parent == dataset:
-                named[names[folder]].append(folder.name)
-        clash = next(((name, found) for name, found in named.items() if len(found) > 1), None)
-        if clash:
+    named = defaultdict(list)  # (dataset folder, model name) -> the model folders named so
+    for folder in folders:
+        named[folder.parent, names[folder]].append(folder.name)
+    for (dataset, name), found in named.items():
+        if len(found) > 1:
             raise FolderNameError([Problem(str(dataset), None, None,
-                                           f"folders {', '.join(map(repr, clash[1]))} would all be model {clash[0]!r}"
+                                           f"folders {', '.join(map(repr, found))} would all be model {name!r}"
                                            " (a folder's name made a model name); rename them apart")])
     for folder in folders:
         found: list[Problem] = []
