@@ -45,6 +45,7 @@ import csv
 import io
 import json
 import math
+import re
 import threading
 import warnings
 from collections import Counter, defaultdict
@@ -560,6 +561,18 @@ def board_table(rows: list[dict]) -> list[list]:
     return [["–" if r["rank_ub"] is None else r["rank_ub"], r["system"], round(r["rating"]), interval_text(r),
              r["votes"], f"{100 * r['both_bad_rate']:.0f}%", "preliminary" if r["preliminary"] else "ranked",
              r["note"] or ""] for r in rows]
+
+
+def notes_markdown(rows: list[dict]) -> str:
+    """The board's notes in full, one list item per system that has one (``**Notes**`` and the list; "" when
+    no row has a note), for under the tab's table, whose cells keep one line each and cut a long note short.
+    Every ASCII punctuation character is backslash-escaped, so the text shows as itself in Markdown."""
+    items = [f"- {_markdown_text(r['system'])}: {_markdown_text(r['note'])}" for r in rows if r["note"]]
+    return "**Notes**\n\n" + "\n".join(items) if items else ""
+
+
+def _markdown_text(text: str) -> str:
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
 
 
 def summary_markdown(board: Board, votes_now: int | None = None) -> str:

@@ -24,6 +24,9 @@ from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUIns
 from realunify_arena.shown import brief
 
 CUSTOM_DATASET = "custom"  # the dataset name one-off instances' runs are stored under
+# ``Instance.extra`` key of a visitor's own instance: the category they chose, or None (they chose "all"; its
+# task_type is then only the track's first, whose step prompt a stepwise run needs, not a category they picked)
+OWN_CATEGORY = "own_category"
 MAX_TEXT_CHARS = 4000  # per field; the longest bundled prompt or question is about 320
 
 
@@ -49,15 +52,16 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
     if track not in TRACKS:
         raise ValueError(f"Your own instance: track {brief(track)}: expected UEG or GEU.")
     known = CATEGORIES.get(category)
-    task_type = category if known is not None and known.track == track else \
-        next(t for t, c in CATEGORIES.items() if c.track == track)
+    chosen = category if known is not None and known.track == track else None
+    task_type = chosen or next(t for t, c in CATEGORIES.items() if c.track == track)
+    extra = {OWN_CATEGORY: chosen}
     if track == "UEG":
         prompt = _checked_text("UEG prompt", prompt)
         if _shows_nothing(prompt):
             raise ValueError("Your own UEG instance needs a text-to-image prompt.")
         prompt = prompt.strip()  # stored stripped, so its id comes from the stripped text too
         return UEGInstance(index=_content_index(prompt.encode()), task_type=task_type, prompt=prompt,
-                           question_list=[])
+                           question_list=[], extra=extra)
     question = _checked_text("GEU question", question)
     options = [line.strip() for line in _checked_text("GEU options", options_text).splitlines()
                if not _shows_nothing(line)]
@@ -74,7 +78,24 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
     content = b"\n".join([data, question.encode(), "\n".join(options).encode(), (answer or "").encode()])
     return GEUInstance(index=_content_index(content),
                        task_type=task_type, question=question, option=options, answer=answer or "",
-                       image_bytes=data)
+                       image_bytes=data, extra=extra)
+
+
+def is_own(instance) -> bool:
+    """Whether ``instance`` is a visitor's own (made by ``custom_instance``), not a data source's."""
+    return OWN_CATEGORY in instance.extra
+
+
+def category_label(instance) -> str:
+    """How an instance's category is shown: "World Knowledge (WK)" for a data source's instance; for a
+    visitor's own (``custom_instance``) "own prompt" (UEG) or "own question" (GEU), followed by the category
+    they chose, e.g. "own question · Mental Tracking (MT)", or by nothing when they chose none: never a
+    category they did not pick."""
+    named = f"{instance.category_name} ({instance.category})"
+    if not is_own(instance):
+        return named
+    own = "own question" if instance.track == "GEU" else "own prompt"
+    return f"{own} · {named}" if instance.extra[OWN_CATEGORY] else own
 
 
 def checked_image(image: str | Path | Image.Image, shown_name: str | None = None) -> Image.Image:

@@ -21,7 +21,7 @@ from PIL import Image
 from realunify_arena.adapters.base import Capability
 from realunify_arena.arena import rate_key
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, checked_image, custom_instance
-from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, UEGInstance
+from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.protocols import required_capabilities
@@ -48,11 +48,23 @@ CUSTOM = "custom"
 HISTORY_HEADERS = ["run", "instance", "seed", "status", "score", "seconds", "from store"]
 
 
+class RefusedUpload(str):
+    """The path of an uploaded image ``checked_image`` refused, with its message (``reason``): Run refuses
+    your own GEU instance with it, in place."""
+
+    def __new__(cls, path: str, reason: str):
+        upload = super().__new__(cls, path)
+        upload.reason = reason
+        return upload
+
+
 def explained_refusals(upload: gr.Image) -> gr.Image:
     """``upload``, with its refusals saying why. Gradio opens an upload with Pillow before any handler runs,
     and an image Pillow refuses there (over its own bomb limit, ~179 MP, or not an image at all) reached the
-    page as a bare "Error"; this gives the message ``open_checked`` gives everywhere else. (The instance's
-    ``preprocess`` is wrapped because a ``gr.Image`` subclass makes Gradio write a ``.pyi`` beside this file.)"""
+    page as a bare "Error" (then a toast that fades); an image ``open_checked`` explains is passed on as a
+    ``RefusedUpload`` instead, so Run refuses your own GEU instance with that message, shown in place, and a
+    Run of a data source's instance is not refused for an image it does not use. (The instance's ``preprocess`` is
+    wrapped because a ``gr.Image`` subclass makes Gradio write a ``.pyi`` beside this file.)"""
     preprocess = upload.preprocess
 
     def checked(payload):
@@ -63,8 +75,8 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
                 raise
             try:
                 checked_image(payload.path, shown_name=payload.orig_name)
-            except ValueError as e:  # names the problem
-                raise gr.Error(plain(e, markdown=False)) from None
+            except ValueError as e:  # names the problem (by the name the file had on the visitor's machine)
+                return RefusedUpload(payload.path, str(e))
             raise
 
     upload.preprocess = checked
@@ -239,7 +251,15 @@ def _setting(value) -> int | None:
 
 
 def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens):
-    """The validated settings of a Run (``AppContext.options``), or ``gr.Error`` naming the broken limit.
+    """The validated settings of a Run (``AppContext.options``), or ``gr.Error`` naming the broken limit."""
+    try:
+        return _checked_options(ctx, model, seed, steps, guidance, max_new_tokens)
+    except ValueError as e:
+        raise gr.Error(plain(f"Not run: {e}", markdown=False)) from None
+
+
+def _checked_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens):
+    """``_user_options``, refusing with a ``ValueError`` whose message (plain text) names the broken limit.
     Empty fields, 0 steps or max new tokens, and fields the card does not use keep the card's defaults."""
     card = ctx.cards.get(model)
     used = settings_used(card) if card is not None else dict.fromkeys(SETTINGS, True)
@@ -248,9 +268,9 @@ def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens)
                            guidance=None if guidance in (None, "") or not used["guidance"] else float(guidance),
                            max_new_tokens=_setting(max_new_tokens) if used["max_new_tokens"] else None)
     except KeyError:
-        raise gr.Error(plain(f"Choose a model card; {brief(model)} is not offered here.", markdown=False)) from None
+        raise ValueError(f"Choose a model card; {brief(model)} is not offered here.") from None
     except ValueError as e:
-        raise gr.Error(plain(f"Not run: {e}.", markdown=False)) from None
+        raise ValueError(f"{e}.") from None
 
 
 def build(ctx: AppContext) -> ExploreTab:
@@ -329,30 +349,38 @@ def build(ctx: AppContext) -> ExploreTab:
         if ctx.runs.busy(request.session_hash):
             raise gr.Error("A run is already in progress on this page (its seed is shown in each column): "
                            "wait for it to finish or press Stop, then Run again.")
-        _user_options(ctx, model_value, seed_value, steps_value, guidance_value, tokens_value)
         try:
+            _checked_options(ctx, model_value, seed_value, steps_value, guidance_value, tokens_value)
             if choice == CUSTOM:
                 dataset_name = CUSTOM_DATASET
+                if track_value == "GEU" and isinstance(image, RefusedUpload):
+                    raise ValueError(image.reason)
                 inst = custom_instance(track_value, category_value, prompt, image, question, options_text, answer)
             else:
                 dataset = ctx.dataset(source_value)
                 dataset_name = dataset.name
                 inst = (dataset.random(ctx.rng, track_value, category_value) if choice in (None, RANDOM)
                         else dataset.get(choice))
-        except ValueError as e:  # your own instance, refused with a message
-            raise gr.Error(plain(e, markdown=False)) from None
-        except (KeyError, LookupError) as e:
-            raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
+        except (ValueError, LookupError) as e:  # your own instance or the settings, refused with a message
+            # said in place, where the run would have shown, until the next Run: a toast fades, and an
+            # error here would leave each column a bare "Error" badge; no run starts (``started`` None)
+            reason = f"**Not run:** {plain(e.args[0] if isinstance(e, KeyError) and e.args else e)}"
+            return [None, None, reason, gr.update(value=None, visible=False),
+                    *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
         shown = inst.open_image() if isinstance(inst, GEUInstance) else None
-        blanks = []
-        for mode, column in columns.items():
-            blanks += [*column.view.blank(inst.track, mode, "waiting for the model…"), "",
-                       gr.update(visible=False), gr.update(choices=[], value=[]), None, None, None,
-                       gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()]  # the history stays, to compare with
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns))
         held = (*ctx.hold(dataset_name, inst), request_id)
         return [held, list(held), instance_markdown(inst, with_questions=True),
-                gr.update(value=shown, visible=shown is not None), *blanks]
+                gr.update(value=shown, visible=shown is not None),
+                *blank_columns(inst.track, "waiting for the model…")]
+
+    def blank_columns(track_value: str, status: str) -> list:
+        blanks = []
+        for mode, column in columns.items():
+            blanks += [*column.view.blank(track_value, mode, status), "",
+                       gr.update(visible=False), gr.update(choices=[], value=[]), None, None, None,
+                       gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()]  # the history stays, to compare with
+        return blanks
 
     resolved = run.click(
         resolve, [source, track, category, instance, custom_prompt, custom_image, custom_question,
@@ -373,8 +401,8 @@ def build(ctx: AppContext) -> ExploreTab:
     running = []
     for mode, column in columns.items():
         running.append(resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1,
-                                                      abandon=lambda current, *_: ctx.runs.stopped(
-                                                          _request_of(current)),
+                                                      abandon=lambda current, *_: (  # None: Run refused
+                                                          current is None or ctx.runs.stopped(_request_of(current))),
                                                       refused=lambda current, *_, mode=mode: ctx.runs.close(
                                                           None, _request_of(current), None, mode)),
                                         [started, model, judge, seed, steps, guidance, max_new_tokens,
@@ -474,6 +502,7 @@ def _stopped_frame(column: Column, title: str, control: RunControl) -> list:
     return [gr.update(value=f"**{title}**\n- {control.reason}"), *[gr.skip()] * (len(column.outputs) - 1)]
 
 
+REFUSED_STATUS = "**Not run:** the reason is shown above, where the instance would be; change it and Run again."
 NOT_STARTED = "this run was not started by Run: press Run to start one"
 
 

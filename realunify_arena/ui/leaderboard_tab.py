@@ -134,6 +134,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     # Tables and plots start hidden and ``show`` (on selecting this tab) fills and shows them: the browser
     # fetches the code of every component not hidden, on any tab, before the page is usable (issue 18).
     board = gr.Dataframe(headers=BOARD_HEADERS, value=[], interactive=False, visible=False, elem_id="lb-board")
+    notes = gr.Markdown(elem_id="lb-notes")  # each note in full: the table cuts a long one at its cell's edge
     plot = gr.HTML(label="95% intervals", visible=False, elem_id="lb-plot")
     with gr.Accordion("What the columns mean", open=False):
         gr.Markdown(ratings.COLUMNS_MARKDOWN, elem_id="lb-columns")
@@ -149,10 +150,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         text += left_out_note(ctx.store.flagged_votes(track=track_value, kind=kind_value))
         plot_update = (gr.update(value=interval_plot(shown.rows, shown.title), visible=True) if shown.rows
                        else gr.update(value="", visible=False))  # the empty state is the summary's text
-        return (text, gr.update(value=board_rows(shown.rows), visible=True), plot_update, benchmark_markdown(ctx),
-                gr.update(value=agreement_rows(boards.agreement()), visible=True))
+        return (text, gr.update(value=board_rows(shown.rows), visible=True), ratings.notes_markdown(shown.rows),
+                plot_update, benchmark_markdown(ctx), gr.update(value=agreement_rows(boards.agreement()), visible=True))
 
-    outputs = [summary, board, plot, benchmark, agreement]
+    outputs = [summary, board, notes, plot, benchmark, agreement]
     gr.on([refresh.click, track.change, kind.change, tab.select], show, [track, kind], outputs,
           api_visibility="private", concurrency_limit=None)
 

@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import gradio as gr
 from PIL import Image
 
+from realunify_arena.benchmark.custom import category_label, is_own
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
@@ -272,8 +273,9 @@ def instance_markdown(instance: AnyInstance, *, with_questions: bool) -> str:
     """The instance as written: the prompt (a program as a code block) or the question and its four
     options, then optionally the polling questions with their expected answers. All instance text goes
     through ``instance_text_markdown``; show it in a ``gr.Markdown(latex_delimiters=[])``."""
-    head = (f"**{instance_text_markdown(instance.uid)}** · {instance.track} · {instance.category_name} "
-            f"({instance.category})")
+    # your own instance's uid carries the task type its stepwise prompt used, maybe not a category you chose
+    name = "Your own instance" if is_own(instance) else instance_text_markdown(instance.uid)
+    head = f"**{name}** · {instance.track} · {category_label(instance)}"
     if isinstance(instance, GEUInstance):
         options = "\n".join(f"- **{letter}.** {instance_text_markdown(text)}"
                             for letter, text in zip(LETTERS, instance.option))

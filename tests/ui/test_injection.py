@@ -97,6 +97,8 @@ def test_a_crafted_file_name_shows_as_text_in_the_refusal(page, app, tmp_path, f
     page.get_by_role("option", name="your own (below)").click(timeout=10_000)
     page.locator("#ex-custom-image input[type=file]").set_input_files(str(upload))
     page.locator("#ex-run").click()
-    toast = page.locator("[data-testid='toast-text']").filter(has_text="not an image file")
-    assert_only_text(toast, f'<img src="https:{EVIL}"><a href="https:{EVIL}">sign in<a>.png')
+    refusal = page.locator("#ex-instance-text")  # said in place since board14 (before: a toast)
+    expect(refusal).to_contain_text("not an image file")
+    assert_only_text(refusal, f'<img src="https:{EVIL}"><a href="https:{EVIL}">sign in<a>.png',
+                     own_bold=("Not run:",))
     assert fetched == []

@@ -483,9 +483,10 @@ def test_the_leaderboard_command_prints_the_tabs_boards_from_the_store_and_from_
      'not json\n', "line 2: not JSON"),
     ("vote_id,track,kind,system_a,system_b,choice\n1,XYZ,model_vs_model,a:direct,b:direct,A\n",
      "line 2: track 'XYZ' is not one of UEG, GEU"),
-    # Neither JSON Lines nor the export's CSV: a header without the vote columns, not "0 votes".
-    ('[{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "A"}]\n',
-     "line 1: no column 'track'"),
+    # A JSON array (FastChat's battle file shape) is read; a bad entry is named by its place (board14).
+    ('[{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "C"}]\n',
+     "entry 1 (index 0): choice 'C' is not one of A, B, tie, both_bad"),
+    # Neither JSON Lines, a JSON array nor the export's CSV: a header without the vote columns, not "0 votes".
     ("not json\n", "line 1: no column 'track'"),
     # choice and FastChat's winner both given and disagreeing: which one would be rated? (ratings13)
     ('{"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "A",'

@@ -1,0 +1,164 @@
+"""Votes read from a file: ``export votes`` output (JSON Lines or CSV) or FastChat battles.
+
+FastChat's battle files (``clean_battle_<date>.json``, written by its ``clean_battle_data.py`` and read by its
+``elo_analysis.py``) are one JSON array of battle objects ``{model_a, model_b, winner, anony, language,
+tstamp, ...}`` with ``winner`` one of ``model_a``, ``model_b``, ``tie``, ``tie (bothbad)``; the same objects one
+per line (JSON Lines) are read too. A battle names no track or kind, so the caller says which board such
+battles rate. As in FastChat's rating, a battle with ``anony`` false (the voter saw the models' names) is
+left out, as a vote whose ``flagged`` field is set is left out of the tab's ratings.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from realunify_arena.arena import KINDS, WINNER
+from realunify_arena.benchmark.schema import TRACKS
+from realunify_arena.shown import brief
+
+EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
+            "object a line, with model_a, model_b and winner)")
+
+
+class VotesFileError(ValueError):
+    """A votes file that cannot be read; the message names the file, the line or entry, and the field."""
+
+
+def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
+    """Votes from ``path``: dicts with track, kind, system_a, system_b, choice (``arena.WINNER``'s keys) and
+    vote_id (0 where the file gives none), in file order.
+
+    The format is told apart by the first character: ``[`` a JSON array (FastChat's battle file), ``{`` JSON
+    Lines, anything else CSV. An ``export votes`` vote needs track, kind, system_a, system_b and choice (or
+    FastChat's ``winner``; where both are given they must agree). A FastChat battle (a record with model_a and
+    model_b) needs winner; its track and kind are its own fields where it has them, else ``board`` (track,
+    kind). Left out: votes with ``flagged`` set, battles with ``anony`` false. Raises ``VotesFileError`` naming
+    the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
+    record, or asking for ``board`` when a battle names no track or kind and none was given.
+    """
+    if not path.is_file():
+        raise VotesFileError(f"no votes file at {path}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's or editor's byte order mark is no data
+    except UnicodeDecodeError as e:
+        raise VotesFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); expected {EXPECTED}") from None
+    start = text.lstrip()[:1]
+    records = _array(path, text) if start == "[" else _lines(path, text) if start == "{" else _csv(path, text)
+    votes = []
+    for where, record in records:
+        vote = _vote(f"{path} {where}", record, board)
+        if vote is not None:
+            votes.append(vote)
+    return votes
+
+
+def _array(path: Path, text: str) -> list[tuple[str, object]]:
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise VotesFileError(f"{path} line {e.lineno} column {e.colno}: not JSON ({e.msg}); expected a JSON array "
+                             "of battle objects, as FastChat's clean_battle file") from None
+    if not isinstance(items, list):  # e.g. '[1] x' fails above; a top-level object starts with '{'
+        raise VotesFileError(f"{path}: expected a JSON array of battle objects, got {type(items).__name__}")
+    return [(f"entry {i + 1} (index {i})", item) for i, item in enumerate(items)]
+
+
+def _lines(path: Path, text: str) -> list[tuple[str, object]]:
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append((f"line {number}", json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise VotesFileError(f"{path} line {number}: not JSON ({e.msg}); expected one vote object per "
+                                 "line") from None
+    return records
+
+
+def _csv(path: Path, text: str) -> list[tuple[str, object]]:
+    reader = csv.DictReader(text.splitlines())
+    try:
+        missing = [name for name in ("track", "kind", "system_a", "system_b")
+                   if reader.fieldnames is not None and name not in reader.fieldnames]
+        if missing:  # a file that is none of the formats is not "no votes"
+            raise VotesFileError(f"{path} line 1: no column {missing[0]!r}; expected {EXPECTED}")
+        return [(f"line {reader.line_num}", row) for row in reader]
+    except csv.Error as e:  # a field over the csv module's size limit, ...
+        raise VotesFileError(f"{path} line {reader.line_num + 1}: not CSV ({e}); expected the CSV that "
+                             "`export votes` writes") from None
+
+
+def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | None:
+    """One record as a vote, None when it is left out; raises ``VotesFileError`` (``where``: file and line)."""
+    if not isinstance(record, dict):
+        raise VotesFileError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    battle = "system_a" not in record and "system_b" not in record and ("model_a" in record or "model_b" in record)
+    if record.get("flagged"):
+        return None
+    if battle:
+        anony = record.get("anony", True)
+        if not isinstance(anony, bool):
+            raise VotesFileError(f"{where}: field 'anony' is {brief(anony)}; expected true or false")
+        if not anony:  # FastChat rates anonymous battles only
+            return None
+    vote = {}
+    for name in ("track", "kind"):
+        allowed = TRACKS if name == "track" else KINDS
+        value = record.get(name)
+        if battle and value in (None, "") and board is not None:
+            value = board[0 if name == "track" else 1]
+        if battle and value in (None, ""):
+            raise VotesFileError(f"{where}: a FastChat battle with no {name!r}; pass --track and --kind to say "
+                                 "which board its battles rate")
+        if not isinstance(value, str) or not value:
+            raise VotesFileError(f"{where}: field {name!r} is missing or empty; a file written by "
+                                 "`export votes` has track, kind, system_a, system_b and choice")
+        if value not in allowed:
+            raise VotesFileError(f"{where}: {name} {brief(value)} is not one of {', '.join(allowed)}")
+        vote[name] = value
+    for side in ("a", "b"):
+        vote[f"system_{side}"] = _system(where, f"model_{side}" if battle else f"system_{side}", record, battle)
+    vote["choice"] = _choice(where, record, battle)
+    try:
+        vote["vote_id"] = int(record.get("vote_id") or 0)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
+        raise VotesFileError(f"{where}: vote_id {brief(record.get('vote_id'))} is not a whole number") from None
+    return vote
+
+
+def _system(where: str, name: str, record: dict, battle: bool) -> str:
+    from realunify_arena.systems import model_name_problem, system_problem
+
+    value = record.get(name)
+    if not isinstance(value, str) or not value:
+        raise VotesFileError(f"{where}: field {name!r} is missing or empty" + (
+            "; a FastChat battle has model_a, model_b and winner" if battle else
+            "; a file written by `export votes` has track, kind, system_a, system_b and choice"))
+    problem = system_problem(value)  # a newline or ':' in a name breaks the tables
+    if problem and battle and model_name_problem(value) is None:  # FastChat names models, not model:mode
+        problem = None
+    if problem:
+        raise VotesFileError(f"{where}: {name} {problem}" + (" (or a model name)" if battle else ""))
+    return value
+
+
+def _choice(where: str, record: dict, battle: bool) -> str:
+    from_winner = {name: choice for choice, name in WINNER.items()}
+    choice, winner = (None if battle else record.get("choice")), record.get("winner")
+    if battle:
+        if not isinstance(winner, str) or winner not in from_winner:
+            raise VotesFileError(f"{where}: field 'winner' is {brief(winner) if 'winner' in record else 'missing'}; "
+                                 f"expected one of {', '.join(WINNER.values())}")
+        return from_winner[winner]
+    if not choice and isinstance(winner, str):
+        choice = from_winner.get(winner)
+    if not isinstance(choice, str) or choice not in WINNER:  # a list or object is no choice either
+        raise VotesFileError(f"{where}: choice {record.get('choice', record.get('winner'))!r} is not one of "
+                             f"{', '.join(WINNER)} (or a FastChat winner: {', '.join(WINNER.values())})")
+    if winner not in (None, "") and winner != WINNER[choice]:  # which of the two would be rated?
+        raise VotesFileError(f"{where}: choice {choice!r} and winner {brief(winner)} disagree; expected winner "
+                             f"{WINNER[choice]!r} beside choice {choice!r}, as `export votes` writes them")
+    return choice

@@ -1,0 +1,139 @@
+"""`leaderboard --votes FILE` reads FastChat's battle files (board14).
+
+The format is FastChat's own: ``fastchat/serve/monitor/clean_battle_data.py`` writes ``clean_battle_<date>.json``
+with ``json.dump(battles, fout, indent=2)``, a JSON array of battles ``{model_a, model_b, winner, judge, turn,
+anony, language, tstamp}``, ``winner`` one of model_a, model_b, tie, tie (bothbad); ``elo_analysis.py`` reads it
+with ``pd.read_json`` and rates only the battles whose ``anony`` is true.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from realunify_arena.cli import main
+
+BOARD = ["--track", "UEG", "--kind", "model_vs_model"]
+
+
+def battles() -> list[dict]:
+    """A connected board where every model won and lost, with ties and both-bad, as FastChat writes them."""
+    plan = [("vicuna-13b", "koala-13b", "model_a", 9), ("koala-13b", "vicuna-13b", "model_a", 3),
+            ("koala-13b", "alpaca-13b", "model_a", 6), ("alpaca-13b", "koala-13b", "model_a", 4),
+            ("alpaca-13b", "vicuna-13b", "model_b", 7), ("vicuna-13b", "alpaca-13b", "model_b", 2),
+            ("alpaca-13b", "llama-13b", "model_a", 5), ("llama-13b", "alpaca-13b", "model_a", 2),
+            ("llama-13b", "vicuna-13b", "tie", 3), ("koala-13b", "llama-13b", "tie (bothbad)", 4),
+            ("llama-13b", "koala-13b", "model_b", 3), ("vicuna-13b", "llama-13b", "model_a", 6)]
+    out = []
+    for a, b, winner, n in plan:
+        for _ in range(n):
+            out.append({"model_a": a, "model_b": b, "winner": winner, "judge": f"arena_user_{len(out)}",
+                        "turn": 1, "anony": True, "language": "English", "tstamp": 1682000000.5 + len(out)})
+    return out
+
+
+def fastchat_mle_elo(rows: list[dict]) -> dict[str, float]:
+    """FastChat's ``compute_mle_elo`` objective, written here: each battle twice as rows of a logistic
+    regression with +ln 10 for model_a and -ln 10 for model_b, no intercept; a win for A is two A wins, a tie
+    (either kind) one A win and one B win; rating = 400 * coefficient + 1000. Solved by Newton's method with
+    the pseudo-inverse (the fit is unpenalised: steps stay orthogonal to the all-equal shift, from 0)."""
+    models = sorted({r["model_a"] for r in rows} | {r["model_b"] for r in rows})
+    index = {m: i for i, m in enumerate(models)}
+    x, y = [], []
+    for r in rows:
+        row = np.zeros(len(models))
+        row[index[r["model_a"]]], row[index[r["model_b"]]] = math.log(10), -math.log(10)
+        x += [row, row]
+        y += [1.0, 1.0] if r["winner"] == "model_a" else [0.0, 0.0] if r["winner"] == "model_b" else [1.0, 0.0]
+    x, y = np.array(x), np.array(y)
+    beta = np.zeros(len(models))
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-x @ beta))
+        beta -= np.linalg.pinv(x.T @ (x * (p * (1 - p))[:, None])) @ (x.T @ (p - y))
+    return {m: 400 * float(beta[index[m]]) + 1000 for m in models}
+
+
+def board(tmp_path, capsys, name: str, text: str, *flags: str) -> dict:
+    path = tmp_path / name
+    path.write_text(text)
+    assert main(["leaderboard", "--votes", str(path), "--format", "json", "--rounds", "20", "--min-votes", "0",
+                 *flags]) == 0, capsys.readouterr().err
+    (only,) = json.loads(capsys.readouterr().out)
+    return only
+
+
+def test_a_fastchat_clean_battle_file_is_rated_as_fastchats_mle_elo(tmp_path, capsys):
+    rows = battles()
+    expected = fastchat_mle_elo(rows)
+    assert expected["vicuna-13b"] > expected["koala-13b"] > expected["llama-13b"]  # the reference is sane
+    got = board(tmp_path, capsys, "clean_battle_20230905.json", json.dumps(rows, indent=2), *BOARD)
+    assert (got["track"], got["kind"], got["votes"]) == ("UEG", "model_vs_model", len(rows))
+    ratings = {r["system"]: r["rating"] for r in got["rows"]}
+    assert ratings.keys() == expected.keys()
+    for model, rating in expected.items():
+        assert ratings[model] == pytest.approx(rating, abs=0.5), model
+
+    # the same battles as JSON Lines: the same board
+    lines = board(tmp_path, capsys, "battles.jsonl", "".join(json.dumps(r) + "\n" for r in rows), *BOARD)
+    assert lines["rows"] == got["rows"]
+
+
+def test_battles_whose_voter_saw_the_names_are_left_out_as_fastchat_does(tmp_path, capsys):
+    rows = battles()
+    named = [dict(r, anony=False, winner="model_b") for r in rows[:15]]  # would swing vicuna vs koala
+    plain = board(tmp_path, capsys, "a.json", json.dumps(rows), *BOARD)
+    mixed = board(tmp_path, capsys, "b.json", json.dumps(named + rows), *BOARD)
+    assert mixed["votes"] == len(rows) and mixed["rows"] == plain["rows"]
+
+
+def test_battles_that_name_a_track_and_kind_need_no_flags_and_others_ask_for_them(tmp_path, capsys):
+    rows = [dict(r, track="GEU", kind="model_vs_model") for r in battles()]
+    path = tmp_path / "own.json"
+    path.write_text(json.dumps(rows))
+    assert main(["leaderboard", "--votes", str(path), "--format", "json", "--rounds", "0"]) == 0
+    geu = {(b["track"], b["kind"]): b["votes"] for b in json.loads(capsys.readouterr().out)}
+    assert geu[("GEU", "model_vs_model")] == len(rows) and geu[("UEG", "model_vs_model")] == 0
+
+    path.write_text(json.dumps(battles()))
+    assert main(["leaderboard", "--votes", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "entry 1" in err and "--track and --kind" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"model_a": "a", "model_b": "b", "winner": "model_c"}, "field 'winner' is 'model_c'; expected one of model_a"),
+    ({"model_a": "a", "model_b": "b"}, "field 'winner' is missing"),
+    ({"model_a": "a", "winner": "tie"}, "field 'model_b' is missing or empty"),
+    ({"model_a": "a\nb", "model_b": "b", "winner": "tie"}, "model_a 'a\\nb'"),
+    ({"model_a": "a", "model_b": "b", "winner": "tie", "anony": "yes"}, "field 'anony' is 'yes'; expected true"),
+    ({"model_a": "a", "model_b": "b", "winner": "tie", "track": "XYZ"}, "track 'XYZ' is not one of UEG, GEU"),
+    ("model_a", "expected a JSON object, got str"),
+])
+def test_a_bad_battle_is_refused_naming_the_file_entry_and_field(tmp_path, capsys, entry, message):
+    good = {"model_a": "a", "model_b": "b", "winner": "model_a", "anony": True}
+    path = tmp_path / "clean_battle.json"
+    path.write_text(json.dumps([good, good, entry, good], indent=2))
+    assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} entry 3 (index 2): " in err and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+    path.write_text("".join(json.dumps(e) + "\n" for e in (good, good, entry, good)))
+    assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} line 3: " in err and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[{"model_a": "a", "model_b": "b", "winner": "tie"},\n oops]', "line 2 column 2: not JSON"),
+    ('[{"model_a": "a", "model_b": "b", "winner": "tie"}', "not JSON"),
+])
+def test_a_broken_json_array_names_the_line(tmp_path, capsys, text, message):
+    path = tmp_path / "clean_battle.json"
+    path.write_text(text)
+    assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and message in err and "Traceback" not in err
