@@ -70,9 +70,9 @@ class Family:
 _ALL = frozenset(Capability)
 _UNDERSTAND_GENERATE = frozenset({Capability.UNDERSTAND, Capability.GENERATE})
 
-# ``params`` every local card may carry: limits.py's ``limits``, availability's ``memory_gb``, and
-# LocalAdapter.sampling's text_top_k / text_top_p
-_LOCAL_PARAMS = frozenset({"limits", "memory_gb", "text_top_k", "text_top_p"})
+# ``params`` every local card may carry: limits.py's ``limits``, availability's ``memory_gb``,
+# LocalAdapter.sampling's text_top_k / text_top_p, and LocalAdapter.variant (from_pretrained's ``variant``)
+_LOCAL_PARAMS = frozenset({"limits", "memory_gb", "text_top_k", "text_top_p", "variant"})
 # Janus and Emu3 generate images token by token: there are no diffusion steps to set
 _NO_STEPS = frozenset({"steps"})
 

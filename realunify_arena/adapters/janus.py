@@ -33,7 +33,8 @@ class JanusAdapter(LocalAdapter):
             raise ValueError(f"{card.path}: a janus card has one checkpoint for all capabilities, got {checkpoints}")
         checkpoint = self.checked(checkpoint_for(card, next(iter(card.capabilities))), "transformers")
         self.loaded["processor"] = AutoProcessor.from_pretrained(checkpoint)
-        self.loaded["model"] = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype).to(device)
+        self.loaded["model"] = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype,
+                                                                             variant=self.variant).to(device)
         self.loaded["model"].eval()
         restore_boi_token_id(self.model.generation_config, self.processor)
 

@@ -41,7 +41,8 @@ class PairAdapter(LocalAdapter):
 
         self.checked(checkpoint, "transformers")
         self.loaded["processor"] = AutoProcessor.from_pretrained(checkpoint)
-        self.loaded["vlm"] = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=self.dtype).to(self.device)
+        self.loaded["vlm"] = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=self.dtype,
+                                                                     variant=self.variant).to(self.device)
         self.loaded["vlm"].eval()
 
     def _load_pipeline(self, checkpoint: str) -> None:
@@ -50,7 +51,7 @@ class PairAdapter(LocalAdapter):
         key = f"pipeline:{checkpoint}"
         if key not in self.loaded:
             self.checked(checkpoint, "diffusers")
-            self.loaded[key] = DiffusionPipeline.from_pretrained(checkpoint, dtype=self.dtype).to(self.device)
+            self.loaded[key] = DiffusionPipeline.from_pretrained(checkpoint, dtype=self.dtype, variant=self.variant).to(self.device)
             self.loaded[key].set_progress_bar_config(disable=True)
 
     def _pipeline(self, capability: Capability):
