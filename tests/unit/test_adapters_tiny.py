@@ -163,3 +163,28 @@ def test_janus_guidance_at_or_below_one_is_guidance_off(adapters, monkeypatch, f
     assert torch.equal(guidance_processor(0)(ids, scores), cond)  # off: the conditional logits alone
     assert torch.equal(guidance_processor(1)(ids, scores), cond)
     assert torch.equal(guidance_processor(5)(ids, scores), uncond + 5 * (cond - uncond))
+
+
+def test_a_bfloat16_pair_vlm_gets_its_floating_inputs_in_bfloat16():
+    """The VLM of a bfloat16 pair card (a real tiny Qwen2.5-VL, from_pretrained in bfloat16 on CPU) is handed
+    pixel_values in bfloat16, as Janus and Emu3 are: vision towers that do not cast them (GOT-OCR2, Chameleon,
+    Fuyu) fail on the processor's float32 with a bfloat16 checkpoint. Qwen2.5-VL casts them itself, so its
+    ``generate`` is watched (it still runs) rather than expected to fail."""
+    card = dataclasses.replace(CARDS["tiny-pair"], dtype="bfloat16")
+    adapter = build_adapter(card)
+    vlm = adapter.loaded["vlm"]
+    assert vlm.dtype == torch.bfloat16
+    handed = []
+    real_generate = vlm.generate
+
+    def watched(**kwargs):
+        handed.append(kwargs)
+        return real_generate(**kwargs)
+
+    vlm.generate = watched
+    try:
+        assert isinstance(adapter.understand([SOURCE], "what color ?", card.defaults), str)
+    finally:
+        adapter.close()
+    assert handed[0]["pixel_values"].dtype == torch.bfloat16
+    assert handed[0]["input_ids"].dtype == torch.long and handed[0]["image_grid_thw"].dtype == torch.long
