@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from realunify_arena.adapters import Capability, NotSupported, build_adapter
+from realunify_arena.adapters import Capability, ModelUnavailable, NotSupported, build_adapter
 from realunify_arena.adapters.emu3 import Emu3Adapter
 from realunify_arena.adapters.janus import JanusAdapter
 from realunify_arena.adapters.janus_fast import guidance_processor
@@ -97,6 +97,26 @@ def test_sampled_text_is_reproducible_by_seed(adapters):
 def test_requested_size_is_honoured_where_the_model_allows(adapters, name, size):
     options = dataclasses.replace(CARDS[name].defaults, width=size[0], height=size[1])
     assert adapters[name].generate("a red cube", options).size == size
+
+
+@pytest.mark.parametrize(("name", "size", "made"), [("tiny-janus", (64, 64), "size 32x32"),
+                                                    ("tiny-janus", (32, 48), "size 32x32"),
+                                                    ("tiny-emu3", (20, 20), "size 16x16")])  # 20 / 8 = 2.5 -> 2
+def test_a_size_the_model_cannot_make_is_refused_not_silently_changed(adapters, name, size, made):
+    """Janus decodes one fixed token grid (the tiny one 4x4 tokens of 8 px); Emu3 whole 8-px tokens."""
+    options = dataclasses.replace(CARDS[name].defaults, width=size[0], height=size[1])
+    with pytest.raises(ValueError) as info:
+        adapters[name].generate("a red cube", options)
+    assert str(info.value).startswith(f"size {size[0]}x{size[1]} is not allowed for {name}: it makes {made} instead")
+
+
+def test_janus_without_a_size_makes_its_grid_and_a_card_claiming_another_is_refused(adapters):
+    options = dataclasses.replace(CARDS["tiny-janus"].defaults, width=None, height=None)
+    assert adapters["tiny-janus"].generate("a red cube", options).size == (32, 32)
+    wrong = dataclasses.replace(CARDS["tiny-janus"], defaults=dataclasses.replace(options, width=64, height=64))
+    with pytest.raises(ModelUnavailable, match=r"^tiny-janus: defaults width x height 64x64, but .* generates only "
+                                               r"32x32 images"):
+        build_adapter(wrong)
 
 
 def test_understand_without_images_is_text_only_generation(adapters):

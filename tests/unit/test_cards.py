@@ -224,3 +224,11 @@ def test_a_card_setting_its_family_never_reads_is_refused(tmp_path, text, field,
 ])
 def test_settings_the_family_reads_are_accepted(tmp_path, text):
     load_card(_write(tmp_path, text))
+
+
+def test_an_emu3_default_size_that_is_not_whole_image_tokens_is_refused(tmp_path):
+    _write(tmp_path, "family: emu3\ndescription: d\ncapabilities: [generate]\ncheckpoint: x\n"
+                     "defaults: {width: 500, height: 720}\n")
+    with pytest.raises(CardError, match=r"field 'defaults.width': family 'emu3' makes whole image tokens of 8 px; "
+                                        r"expected a multiple of 8, got 500"):
+        load_cards(tmp_path)
