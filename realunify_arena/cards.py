@@ -225,6 +225,10 @@ class _CardFile(BaseModel):
             raise _FieldError("checkpoints", f"no checkpoint for declared capabilities {sorted(self.capabilities)}")
         self._only_what_the_family_reads()
         self._a_size_the_family_makes()
+        variant = self.params.get("variant")
+        if variant is not None and not (isinstance(variant, str) and variant.strip() and "/" not in variant):
+            raise _FieldError("params.variant", "expected the weights' variant name from their file names "
+                                                f"(e.g. 'fp16' for model.fp16.safetensors), got {_show(variant)}")
         return self
 
     def _a_size_the_family_makes(self) -> None:

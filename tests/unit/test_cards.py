@@ -232,3 +232,17 @@ def test_an_emu3_default_size_that_is_not_whole_image_tokens_is_refused(tmp_path
     with pytest.raises(CardError, match=r"field 'defaults.width': family 'emu3' makes whole image tokens of 8 px; "
                                         r"expected a multiple of 8, got 500"):
         load_cards(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["16", "''", "[fp16]"])
+def test_a_variant_that_is_not_a_name_is_refused(tmp_path, value):
+    _write(tmp_path, "family: pair\ndescription: d\ncapabilities: [generate]\ncheckpoint: x\n"
+                     f"params: {{variant: {value}}}\n")
+    with pytest.raises(CardError, match=r"field 'params.variant': expected the weights' variant name"):
+        load_cards(tmp_path)
+
+
+def test_a_variant_name_is_accepted(tmp_path):
+    _write(tmp_path, "family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\n"
+                     "params: {variant: fp16}\n", "ok")
+    assert load_cards(tmp_path)["ok"].params["variant"] == "fp16"
