@@ -30,6 +30,7 @@ from realunify_arena.families import (
     TINY_LAYOUTS,
     Capability,
     GenerationOptions,
+    family_of,
 )
 from realunify_arena.redaction import register_secret_env
 from realunify_arena.shown import brief
@@ -223,7 +224,23 @@ class _CardFile(BaseModel):
         elif self.checkpoint is None and self.checkpoints is None and self.capabilities:
             raise _FieldError("checkpoints", f"no checkpoint for declared capabilities {sorted(self.capabilities)}")
         self._only_what_the_family_reads()
+        self._a_size_the_family_makes()
+        variant = self.params.get("variant")
+        if variant is not None and not (isinstance(variant, str) and variant.strip() and "/" not in variant):
+            raise _FieldError("params.variant", "expected the weights' variant name from their file names "
+                                                f"(e.g. 'fp16' for model.fp16.safetensors), got {_show(variant)}")
         return self
+
+    def _a_size_the_family_makes(self) -> None:
+        """A default size an image-token family cannot make is refused: a side that is not whole tokens (Emu3).
+        A fixed-grid family's (Janus) default size is its checkpoint's, checked when the adapter loads it."""
+        family = family_of(self.family, self.params)
+        for name in ("width", "height"):
+            value = self.defaults.get(name)
+            if family.size_step and value is not None and value % family.size_step:
+                raise _FieldError(f"defaults.{name}", f"family '{family.module}' makes whole image tokens of "
+                                                      f"{family.size_step} px; expected a multiple of "
+                                                      f"{family.size_step}, got {_show(value)}")
 
     def _only_what_the_family_reads(self) -> None:
         """A setting the family's adapter never reads would silently change nothing: refuse it."""

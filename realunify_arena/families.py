@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["FAMILIES", "TINY_LAYOUTS", "Capability", "Family", "GenerationOptions"]
+__all__ = ["FAMILIES", "TINY_LAYOUTS", "Capability", "Family", "GenerationOptions", "family_of"]
 
 
 class Capability(str, Enum):
@@ -31,7 +31,10 @@ class GenerationOptions:
         guidance: classifier-free guidance scale (``guidance_scale``, > 0; about 1-10 is usual); None
             takes the card's or the model's default.
         steps: diffusion or sampling steps (``num_inference_steps``, >= 1); None takes the default.
-        width, height: output image size in pixels (>= 1); None takes the model's native size.
+        width, height: output image size in pixels (>= 1); None takes the model's native size. Token-by-token
+            families make only some sizes (``Family.size_step``, ``Family.fixed_size``): Janus only its one
+            grid's (384x384 for Janus-Pro, the card's defaults), Emu3 whole image tokens (multiples of 8 px);
+            ``limits.check_options`` refuses any other size, naming the size the model would make instead.
         max_new_tokens: upper bound on generated text tokens (>= 1).
         temperature: text sampling temperature (>= 0; 0 is greedy decoding).
     """
@@ -65,22 +68,41 @@ class Family:
     packages: tuple[str, ...]  # import names it needs
     params: frozenset[str] | None = None  # the ``params`` keys its adapter reads (None: any, read elsewhere)
     ignores: frozenset[str] = frozenset()  # GenerationOptions fields its adapter never reads
+    # Image sizes a token-by-token family can make (None: any; a diffusion pipeline or an API sizes the image):
+    # each side is a whole number of image tokens of ``size_step`` pixels, and with ``fixed_size`` the token
+    # grid itself is fixed, so only the card's ``defaults`` width x height can be made.
+    size_step: int | None = None
+    fixed_size: bool = False
+
+    def produced_size(self, width: int, height: int, native: tuple[int | None, int | None]) -> tuple[int, int]:
+        """The (width, height) in pixels this family makes when asked for ``width`` x ``height``: the request
+        itself for a family that sizes freely; the native size (``native``: the card's default width and
+        height) for a fixed grid; each side rounded to whole ``size_step``-pixel tokens otherwise (Emu3's
+        processor: ``round(side / spatial_factor)`` tokens when ratio and area are the request's own)."""
+        if self.fixed_size:
+            return native[0] or width, native[1] or height
+        if self.size_step:
+            step = self.size_step
+            return max(1, round(width / step)) * step, max(1, round(height / step)) * step
+        return width, height
 
 
 _ALL = frozenset(Capability)
 _UNDERSTAND_GENERATE = frozenset({Capability.UNDERSTAND, Capability.GENERATE})
 
-# ``params`` every local card may carry: limits.py's ``limits``, availability's ``memory_gb``, and
-# LocalAdapter.sampling's text_top_k / text_top_p
-_LOCAL_PARAMS = frozenset({"limits", "memory_gb", "text_top_k", "text_top_p"})
+# ``params`` every local card may carry: limits.py's ``limits``, availability's ``memory_gb``,
+# LocalAdapter.sampling's text_top_k / text_top_p, and LocalAdapter.variant (from_pretrained's ``variant``)
+_LOCAL_PARAMS = frozenset({"limits", "memory_gb", "text_top_k", "text_top_p", "variant"})
 # Janus and Emu3 generate images token by token: there are no diffusion steps to set
 _NO_STEPS = frozenset({"steps"})
 
 FAMILIES: dict[str, Family] = {
+    # Janus decodes a fixed grid of image tokens (24x24 of 16 px: 384x384 for Janus-Pro)
     "janus": Family("janus", _UNDERSTAND_GENERATE, False, ("torch", "transformers"),
-                    _LOCAL_PARAMS | {"fast"}, _NO_STEPS),
+                    _LOCAL_PARAMS | {"fast"}, _NO_STEPS, fixed_size=True),
+    # Emu3 takes any grid of 8-px image tokens (the processor's spatial_factor); the card's size is its default
     "emu3": Family("emu3", _UNDERSTAND_GENERATE, False, ("torch", "transformers"),
-                   _LOCAL_PARAMS | {"positive_prompt", "negative_prompt"}, _NO_STEPS),
+                   _LOCAL_PARAMS | {"positive_prompt", "negative_prompt"}, _NO_STEPS, size_step=8),
     "pair": Family("pair", _ALL, False, ("torch", "transformers", "diffusers"),
                    _LOCAL_PARAMS | {"guidance_arg", "call_kwargs", "edit_call_kwargs", "edit_size"}),
     "openai": Family("openai_compat", _ALL, True, ("openai",)),
@@ -97,3 +119,11 @@ TINY_LAYOUTS: dict[str, dict[str, str]] = {
     "emu3": {"understand": "", "generate": ""},
     "pair": {"understand": "vlm", "generate": "pipeline", "edit": "pipeline"},
 }
+
+
+def family_of(family: str, params: dict) -> Family:
+    """The family whose adapter runs a card of ``family`` with these ``params``: a tiny card's base
+    (``params.base``) for ``"tiny"``, else ``FAMILIES[family]``. Raises ``KeyError`` for an unknown name."""
+    if family == "tiny":
+        return FAMILIES[params["base"]]
+    return FAMILIES[family]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 
 from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.cards import ModelCard
+from realunify_arena.families import family_of
 
 SEED_MAX = 2**32 - 1  # numpy's and most samplers' seed range is [0, 2**32)
 
@@ -55,7 +56,7 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
     value and the limit.
 
     Checked: ``max_new_tokens`` 1..limit, ``steps`` (num_inference_steps) 1..limit, ``width``/``height``
-    16..limit px, ``guidance`` (classifier-free guidance scale) not negative, ``seed`` 0..2**32-1,
+    16..limit px and a size the card's family can make (``size_problem``), ``guidance`` (classifier-free guidance scale) not negative, ``seed`` 0..2**32-1,
     ``temperature`` 0..limit; every number finite (NaN and infinity are refused for each setting); every
     value a number (text and booleans from an API caller are refused) and the integer settings (seed, steps,
     width, height, max_new_tokens) whole: 7.0 is returned as 7, 1.5 is refused.
@@ -95,7 +96,46 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
     if options.guidance is not None and options.guidance < 0:
         raise OptionError("guidance", f"{_NAMES['guidance']} = {_num(options.guidance)} must not be negative"
                          f"{where}; 0 turns guidance off")
+    problem = size_problem(card, options.width, options.height)
+    if problem:
+        raise problem
     return options
+
+
+def size_problem(card: ModelCard, width: int | None, height: int | None) -> OptionError | None:
+    """Why ``card`` cannot make a ``width`` x ``height`` image (None: that side is the model's default), or None.
+
+    A token-by-token family makes only some sizes (``Family.produced_size``): Janus one fixed grid (the card's
+    default size, 384x384 for Janus-Pro), Emu3 whole 8-px image tokens. Any other size would come back
+    silently different, so it is refused: ``"size 512x512 is not allowed for janus-pro-1b: it makes size
+    384x384 instead (one fixed grid of image tokens); ask for that or leave the size unset"``. The setting
+    named is the first side that differs (``width`` or ``height``).
+    """
+    family = family_of(card.family, card.params)
+    if (width is None and height is None) or not (family.fixed_size or family.size_step):
+        return None
+    made = family.produced_size(width or 0, height or 0, (card.defaults.width, card.defaults.height))
+    why = "one fixed grid of image tokens" if family.fixed_size else f"whole image tokens of {family.size_step} px"
+    return size_refusal(card.name, (width, height), made, why)
+
+
+def size_refusal(name: str, asked: tuple[int | None, int | None], made: tuple[int, int],
+                 why: str) -> OptionError | None:
+    """The ``OptionError`` for card ``name`` asked for ``asked`` (width, height; None: unset) but making
+    ``made``, ``why`` being the reason in words; None when every side asked for is the side made."""
+    wrong = [side for side, a, m in zip(("width", "height"), asked, made) if a is not None and a != m]
+    if not wrong:
+        return None
+    instead = _size(*(m if a is not None else None for a, m in zip(asked, made)))
+    return OptionError(wrong[0], f"{_size(*asked)} is not allowed for {name}: it makes {instead} instead ({why}); "
+                                 "ask for that or leave the size unset")
+
+
+def _size(width: int | None, height: int | None) -> str:
+    """``size 512x384``, or the one side given (``height 300``)."""
+    if width is not None and height is not None:
+        return f"size {width}x{height}"
+    return f"width {width}" if width is not None else f"height {height}"
 
 
 _WHOLE = ("seed", "steps", "width", "height", "max_new_tokens")  # integer settings; 7.0 is taken as 7

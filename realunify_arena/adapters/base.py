@@ -77,11 +77,13 @@ class Adapter:
 
         Returns:
             An RGB image of ``options.width`` x ``options.height`` pixels when both are set, else the
-            model's native size.
+            model's native size. Never another size than asked: a family that cannot make it refuses.
 
         Raises:
             NotSupported: the card does not declare ``generate``.
             ModelUnavailable, TimeoutError: as for ``understand``.
+            limits.OptionError: a size a token-by-token family cannot make (Janus: only its fixed grid's,
+                384x384 for Janus-Pro; Emu3: whole 8-px tokens), naming the asked size and the one it makes.
         """
         raise NotSupported(f"{self.name} cannot generate images")
 

@@ -11,6 +11,7 @@ wrong and what was expected, in one line.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -25,7 +26,7 @@ _CONFIGS = ("config.json", "generation_config.json", "tokenizer_config.json", "s
             "scheduler_config.json", "model_index.json")
 
 
-def check_checkpoint(checkpoint: str, kind: str) -> None:
+def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None) -> None:
     """Refuse a local (or already cached) checkpoint whose files cannot be what ``kind`` needs.
 
     Args:
@@ -33,15 +34,19 @@ def check_checkpoint(checkpoint: str, kind: str) -> None:
             uncached hub id is left to the library, which downloads it).
         kind: ``"transformers"`` (``config.json``, weights, a tokenizer and a processor) or ``"diffusers"``
             (``model_index.json`` and each component sub-folder it names).
+        variant: the weights' variant the library is asked for (``from_pretrained(variant=...)``, the card's
+            ``params.variant``, e.g. ``"fp16"``); None: unvarianted weights.
 
     Raises:
         ModelUnavailable: ``"{file}: {what is wrong}; expected {what}"`` for the first bad file, or the
-            folder named by a path does not exist.
+            folder named by a path does not exist; weights present only as another variant name the
+            ``params.variant`` to set.
     """
     folder = _folder(checkpoint)
     if folder is None:
         return
-    problem = _diffusers_problem(folder) if kind == "diffusers" else _model_problem(folder, processor=True)
+    problem = (_diffusers_problem(folder, variant) if kind == "diffusers"
+               else _model_problem(folder, variant, processor=True))
     if problem:
         raise ModelUnavailable(problem)
 
@@ -116,36 +121,83 @@ def _safetensors_problem(path: Path) -> str | None:
     return None
 
 
-def _weights_problem(folder: Path, stem: str) -> str | None:
-    """Weights as ``{stem}.safetensors``, a sharded index of them, or a torch ``.bin``."""
-    index = folder / f"{stem}.safetensors.index.json"
-    if index.is_file():
-        content, _ = _json(index)
-        weight_map = content.get("weight_map") if isinstance(content, dict) else None
-        if not isinstance(weight_map, dict) or not weight_map:
-            return f"{index}: field 'weight_map': expected a map tensor name -> shard file"
-        files = sorted({str(f) for f in weight_map.values()})
-        missing = [f for f in files if not (folder / f).is_file()]
-        if missing:
-            return f"{index}: field 'weight_map' names {', '.join(missing)}, which {folder} lacks"
-        shards = [folder / f for f in files]
-    else:
-        shards = sorted(folder.glob("*.safetensors"))
-        if not shards:
-            bins = [folder / f"{stem}.bin", folder / f"{stem}.bin.index.json"]
-            if stem == "model":
-                bins.insert(0, folder / "pytorch_model.bin")
-            if any(b.is_file() for b in bins) or list(folder.glob("pytorch_model-*.bin")):
-                return None
-            return f"{folder}: no weights; expected {stem}.safetensors (or its sharded index)"
-    for shard in shards:
-        problem = _safetensors_problem(shard)
+# The weight files from_pretrained reads, as transformers and diffusers name them (``_add_variant``): one file
+# or a sharded index, safetensors or torch ``.bin``, each optionally with a variant (``fp16``) inserted.
+_LAYOUTS = (  # (pattern with {stem}/{bin}, kind) in the libraries' order of preference
+    (r"{stem}\.safetensors\.index(?:\.(?P<v>[^.]+))?\.json", "index"),
+    (r"{stem}(?:\.(?P<v>[^.]+))?\.safetensors", "safetensors"),
+    (r"{bin}\.bin\.index(?:\.(?P<v>[^.]+))?\.json", "index"),
+    (r"{bin}(?:\.(?P<v>[^.]+))?\.bin", "bin"),
+)
+
+
+def _weight_files(folder: Path, stem: str) -> dict[str | None, list[tuple[Path, str]]]:
+    """variant (None: none) -> its weight entry files (path, kind), in the libraries' order of preference.
+    ``stem`` is ``model`` (transformers; torch files are ``pytorch_model.bin``) or ``diffusion_pytorch_model``."""
+    names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    found: dict[str | None, list[tuple[Path, str]]] = {}
+    for pattern, kind in _LAYOUTS:
+        regex = re.compile(pattern.format(stem=re.escape(stem),
+                                          bin=re.escape("pytorch_model" if stem == "model" else stem)))
+        for name in names:
+            match = regex.fullmatch(name)
+            if match:
+                found.setdefault(match["v"], []).append((folder / name, kind))
+    return found
+
+
+def _index_problem(index: Path) -> tuple[list[Path], str | None]:
+    """(shard files, problem) of one sharded-checkpoint index."""
+    content, problem = _json(index)
+    if problem:
+        return [], problem
+    weight_map = content.get("weight_map") if isinstance(content, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        return [], f"{index}: field 'weight_map': expected a map tensor name -> shard file"
+    files = sorted({str(f) for f in weight_map.values()})
+    missing = [f for f in files if not (index.parent / f).is_file()]
+    if missing:
+        return [], f"{index}: field 'weight_map' names {', '.join(missing)}, which {index.parent} lacks"
+    return [index.parent / f for f in files], None
+
+
+def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: bool = False) -> str | None:
+    """Weights in any layout from_pretrained(variant=variant) reads: ``{stem}.safetensors``, a sharded index of
+    them, a torch ``.bin`` (``pytorch_model.bin`` for transformers) or its index, with the variant's name
+    inserted (``model.fp16.safetensors``, ``diffusion_pytorch_model.fp16.bin``,
+    ``model.safetensors.index.fp16.json``). ``fallback``: the variant may be missing where unvarianted
+    weights exist (a diffusers pipeline loads such a component without it)."""
+    found = _weight_files(folder, stem)
+    entries = found.get(variant) or (found.get(None) if fallback and variant else None)
+    if not entries:
+        others = sorted(v for v in found if v is not None)
+        if variant is None and others:
+            files = ", ".join(p.name for p, _ in found[others[0]])
+            return (f"{folder}: weights only as variant {' or '.join(map(repr, others))} ({files}); set the card's "
+                    f"params.variant: {others[0]} (from_pretrained(variant='{others[0]}') loads them)")
+        if variant is not None and found:
+            has = ", ".join(p.name for files in found.values() for p, _ in files)
+            kept = "remove the card's params.variant" if None in found else f"set params.variant: {sorted(others)[0]}"
+            return (f"{folder}: no weights of variant '{variant}' (expected {stem}.{variant}.safetensors or its "
+                    f"sharded index, or a .{variant}.bin); it has {has}: {kept}")
+        return (f"{folder}: no weights; expected {stem}.safetensors (or its sharded index), "
+                f"{'pytorch_model' if stem == 'model' else stem}.bin, or a variant of them ({stem}.fp16.safetensors)")
+    path, kind = entries[0]
+    shards = [path] if kind == "safetensors" else []
+    if kind == "index":
+        shards, problem = _index_problem(path)
         if problem:
             return problem
+    for shard in shards:
+        if shard.name.endswith(".safetensors"):
+            problem = _safetensors_problem(shard)
+            if problem:
+                return problem
     return None
 
 
-def _model_problem(folder: Path, *, processor: bool, stem: str = "model") -> str | None:
+def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: str = "model",
+                   fallback: bool = False) -> str | None:
     problem = _jsons_problem(folder)
     if problem:
         return problem
@@ -160,10 +212,10 @@ def _model_problem(folder: Path, *, processor: bool, stem: str = "model") -> str
             return f"{folder}: no tokenizer; expected tokenizer.json or tokenizer_config.json"
         if not any((folder / n).is_file() for n in ("preprocessor_config.json", "processor_config.json")):
             return f"{folder}: no image processor; expected preprocessor_config.json or processor_config.json"
-    return _weights_problem(folder, stem)
+    return _weights_problem(folder, stem, variant, fallback=fallback)
 
 
-def _diffusers_problem(folder: Path) -> str | None:
+def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
     index = folder / "model_index.json"
     if not index.is_file():
         return f"{index}: missing; expected a diffusers pipeline folder (model_index.json)"
@@ -183,7 +235,7 @@ def _diffusers_problem(folder: Path) -> str | None:
             return problem
         if (sub / "config.json").is_file():  # a model (not a scheduler, tokenizer or processor)
             library = spec[0]
-            problem = _model_problem(sub, processor=False,
+            problem = _model_problem(sub, variant, processor=False, fallback=True,
                                      stem="diffusion_pytorch_model" if library == "diffusers" else "model")
             if problem:
                 return problem

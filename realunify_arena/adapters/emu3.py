@@ -13,6 +13,7 @@ from PIL import Image
 from realunify_arena.adapters.base import Capability, GenerationOptions
 from realunify_arena.adapters.local import LocalAdapter, checkpoint_for
 from realunify_arena.cards import ModelCard
+from realunify_arena.limits import size_refusal
 
 DEFAULT_GUIDANCE = 3.0  # classifier_free_guidance = 3.0 in BAAI's reference (baaivision/Emu3, image_generation.py)
 DEFAULT_SIDE = 720  # the Gen checkpoint's native 720x720 (image_area 518400)
@@ -29,7 +30,7 @@ class Emu3Adapter(LocalAdapter):
         for checkpoint in dict.fromkeys(card.checkpoints.values()):  # Chat and Gen may be one folder (tiny)
             self.checked(checkpoint, "transformers")
             self.loaded[f"processor:{checkpoint}"] = AutoProcessor.from_pretrained(checkpoint)
-            model = Emu3ForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype).to(device)
+            model = Emu3ForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype, variant=self.variant).to(device)
             self.loaded[f"model:{checkpoint}"] = model.eval()
 
     def _pick(self, capability: Capability):
@@ -46,6 +47,13 @@ class Emu3Adapter(LocalAdapter):
         return processor.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
+        """An image of ``options.width`` x ``options.height`` (each None: 720), which must be whole image tokens
+        (the processor's ``spatial_factor``, 8 px): the token grid is ``round(side / 8)`` a side.
+
+        Raises:
+            limits.OptionError: a side that is not whole tokens, naming the card, the asked size and the size
+                Emu3 would make (``check_options`` refuses it before any run; this guards direct callers).
+        """
         model, processor = self._pick(Capability.GENERATE)
         width, height = options.width or DEFAULT_SIDE, options.height or DEFAULT_SIDE
         # Both prompts carry the image-generation header (<|image start|>H*W<|image token|>), as in BAAI's
@@ -56,6 +64,11 @@ class Emu3Adapter(LocalAdapter):
         prompt = text + self.card.params.get("positive_prompt", "")
         inputs = processor(text=[prompt], **header).to(self.device)
         rows, cols = (int(n) for n in inputs.pop("image_sizes")[0])
+        step = processor.image_processor.spatial_factor
+        refusal = size_refusal(self.name, (options.width, options.height), (cols * step, rows * step),
+                               f"whole image tokens of {step} px")
+        if refusal:
+            raise refusal
         negative = processor(text=[self.card.params.get("negative_prompt", "")], **header).to(self.device)
         negative.pop("image_sizes")
         guidance = options.guidance if options.guidance is not None else DEFAULT_GUIDANCE

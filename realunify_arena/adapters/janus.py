@@ -10,10 +10,11 @@ import torch
 from PIL import Image
 from transformers import LogitsProcessorList
 
-from realunify_arena.adapters.base import GenerationOptions
+from realunify_arena.adapters.base import Capability, GenerationOptions, ModelUnavailable
 from realunify_arena.adapters.janus_fast import JanusFastGenerator, fast_path_wanted, guidance_processor
 from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, pixels_to_pil
 from realunify_arena.cards import ModelCard
+from realunify_arena.limits import size_refusal
 
 DEFAULT_GUIDANCE = 5.0  # the Janus-Pro paper's CFG weight (cfg_weight=5 in DeepSeek's generation_inference.py)
 # How DeepSeek's reference (deepseek-ai/Janus, generation_inference.py) draws each image token:
@@ -33,9 +34,24 @@ class JanusAdapter(LocalAdapter):
             raise ValueError(f"{card.path}: a janus card has one checkpoint for all capabilities, got {checkpoints}")
         checkpoint = self.checked(checkpoint_for(card, next(iter(card.capabilities))), "transformers")
         self.loaded["processor"] = AutoProcessor.from_pretrained(checkpoint)
-        self.loaded["model"] = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype).to(device)
+        self.loaded["model"] = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype,
+                                                                             variant=self.variant).to(device)
         self.loaded["model"].eval()
         restore_boi_token_id(self.model.generation_config, self.processor)
+        side = self.native_side
+        declared = (card.defaults.width, card.defaults.height)
+        if Capability.GENERATE in card.capabilities and any(d not in (None, side) for d in declared):
+            raise ModelUnavailable(f"{card.name}: defaults width x height {declared[0]}x{declared[1]}, but "
+                                   f"{checkpoint} generates only {side}x{side} images (a fixed grid of image "
+                                   f"tokens); set the card's defaults to width: {side}, height: {side}")
+
+    @property
+    def native_side(self) -> int:
+        """The side in pixels of every generated image: the VQ grid (``vq_config.num_patches`` tokens a side,
+        24 for Janus-Pro) times the decoder's upsampling (2 per level after the first: 16 for Janus-Pro's five
+        ``channel_multiplier`` levels), 384 for Janus-Pro. Janus cannot make any other size."""
+        vq = self.model.config.vq_config
+        return vq.num_patches * 2 ** (len(vq.channel_multiplier) - 1)
 
     @property
     def model(self):
@@ -64,6 +80,18 @@ class JanusAdapter(LocalAdapter):
         return self.processor.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
+        """A ``native_side`` x ``native_side`` image (384x384 for Janus-Pro); ``options.width``/``height`` may only
+        repeat that size (or be None).
+
+        Raises:
+            limits.OptionError: another width or height asked for, naming the card, the asked size and the
+                size Janus makes (``check_options`` refuses it before any run; this guards direct callers).
+        """
+        side = self.native_side
+        refusal = size_refusal(self.name, (options.width, options.height), (side, side),
+                               "one fixed grid of image tokens")
+        if refusal:
+            raise refusal
         prompt = self.processor.apply_chat_template(
             [{"role": "user", "content": [{"type": "text", "text": text}]}], add_generation_prompt=True)
         inputs = self.processor(text=prompt, generation_mode="image", return_tensors="pt").to(self.device)

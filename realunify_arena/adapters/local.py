@@ -42,14 +42,20 @@ class LocalAdapter(Adapter):
         self.dtype = DTYPES[card.dtype]
         self.loaded: dict[str, Any] = {}
 
+    @property
+    def variant(self) -> str | None:
+        """The weights' variant every ``from_pretrained`` of this card reads (``params.variant``, e.g. ``"fp16"``
+        for ``model.fp16.safetensors`` / ``pytorch_model.fp16.bin``); None: unvarianted weights."""
+        return self.card.params.get("variant")
+
     def checked(self, checkpoint: str, kind: str) -> str:
-        """``checkpoint``, once its files pass ``check_checkpoint(checkpoint, kind)``.
+        """``checkpoint``, once its files pass ``check_checkpoint(checkpoint, kind, self.variant)``.
 
         Raises:
             ModelUnavailable: ``"{card}: {file}: {what is wrong}; expected {what}"``.
         """
         try:
-            check_checkpoint(checkpoint, kind)
+            check_checkpoint(checkpoint, kind, self.variant)
         except ModelUnavailable as exc:
             raise ModelUnavailable(f"{self.name}: {exc}") from None
         return checkpoint

@@ -41,7 +41,8 @@ class PairAdapter(LocalAdapter):
 
         self.checked(checkpoint, "transformers")
         self.loaded["processor"] = AutoProcessor.from_pretrained(checkpoint)
-        self.loaded["vlm"] = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=self.dtype).to(self.device)
+        self.loaded["vlm"] = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=self.dtype,
+                                                                     variant=self.variant).to(self.device)
         self.loaded["vlm"].eval()
 
     def _load_pipeline(self, checkpoint: str) -> None:
@@ -50,7 +51,7 @@ class PairAdapter(LocalAdapter):
         key = f"pipeline:{checkpoint}"
         if key not in self.loaded:
             self.checked(checkpoint, "diffusers")
-            self.loaded[key] = DiffusionPipeline.from_pretrained(checkpoint, dtype=self.dtype).to(self.device)
+            self.loaded[key] = DiffusionPipeline.from_pretrained(checkpoint, dtype=self.dtype, variant=self.variant).to(self.device)
             self.loaded[key].set_progress_bar_config(disable=True)
 
     def _pipeline(self, capability: Capability):
@@ -67,7 +68,10 @@ class PairAdapter(LocalAdapter):
         content = [{"type": "image", "image": image} for image in images] + [{"type": "text", "text": text}]
         inputs = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
                                                tokenize=True, return_dict=True, return_tensors="pt")
-        inputs = inputs.to(self.device)
+        # floating inputs (pixel_values, image_grid_thw stays integer) in the model's dtype: a bfloat16 or float16
+        # checkpoint whose vision tower does not cast them itself (GOT-OCR2, Chameleon) fails on the processor's
+        # float32 ("Input type (float) and bias type (c10::BFloat16) should be the same")
+        inputs = inputs.to(self.device, self.dtype)
         self.generator(options.seed)
         with torch.inference_mode():
             ids = vlm.generate(**inputs, **self.sampling(options))

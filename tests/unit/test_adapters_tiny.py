@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from realunify_arena.adapters import Capability, NotSupported, build_adapter
+from realunify_arena.adapters import Capability, ModelUnavailable, NotSupported, build_adapter
 from realunify_arena.adapters.emu3 import Emu3Adapter
 from realunify_arena.adapters.janus import JanusAdapter
 from realunify_arena.adapters.janus_fast import guidance_processor
@@ -99,6 +99,26 @@ def test_requested_size_is_honoured_where_the_model_allows(adapters, name, size)
     assert adapters[name].generate("a red cube", options).size == size
 
 
+@pytest.mark.parametrize(("name", "size", "made"), [("tiny-janus", (64, 64), "size 32x32"),
+                                                    ("tiny-janus", (32, 48), "size 32x32"),
+                                                    ("tiny-emu3", (20, 20), "size 16x16")])  # 20 / 8 = 2.5 -> 2
+def test_a_size_the_model_cannot_make_is_refused_not_silently_changed(adapters, name, size, made):
+    """Janus decodes one fixed token grid (the tiny one 4x4 tokens of 8 px); Emu3 whole 8-px tokens."""
+    options = dataclasses.replace(CARDS[name].defaults, width=size[0], height=size[1])
+    with pytest.raises(ValueError) as info:
+        adapters[name].generate("a red cube", options)
+    assert str(info.value).startswith(f"size {size[0]}x{size[1]} is not allowed for {name}: it makes {made} instead")
+
+
+def test_janus_without_a_size_makes_its_grid_and_a_card_claiming_another_is_refused(adapters):
+    options = dataclasses.replace(CARDS["tiny-janus"].defaults, width=None, height=None)
+    assert adapters["tiny-janus"].generate("a red cube", options).size == (32, 32)
+    wrong = dataclasses.replace(CARDS["tiny-janus"], defaults=dataclasses.replace(options, width=64, height=64))
+    with pytest.raises(ModelUnavailable, match=r"^tiny-janus: defaults width x height 64x64, but .* generates only "
+                                               r"32x32 images"):
+        build_adapter(wrong)
+
+
 def test_understand_without_images_is_text_only_generation(adapters):
     # the stepwise UEG stage 1 (refine the prompt) sends no image
     for name in TINY:
@@ -163,3 +183,28 @@ def test_janus_guidance_at_or_below_one_is_guidance_off(adapters, monkeypatch, f
     assert torch.equal(guidance_processor(0)(ids, scores), cond)  # off: the conditional logits alone
     assert torch.equal(guidance_processor(1)(ids, scores), cond)
     assert torch.equal(guidance_processor(5)(ids, scores), uncond + 5 * (cond - uncond))
+
+
+def test_a_bfloat16_pair_vlm_gets_its_floating_inputs_in_bfloat16():
+    """The VLM of a bfloat16 pair card (a real tiny Qwen2.5-VL, from_pretrained in bfloat16 on CPU) is handed
+    pixel_values in bfloat16, as Janus and Emu3 are: vision towers that do not cast them (GOT-OCR2, Chameleon,
+    Fuyu) fail on the processor's float32 with a bfloat16 checkpoint. Qwen2.5-VL casts them itself, so its
+    ``generate`` is watched (it still runs) rather than expected to fail."""
+    card = dataclasses.replace(CARDS["tiny-pair"], dtype="bfloat16")
+    adapter = build_adapter(card)
+    vlm = adapter.loaded["vlm"]
+    assert vlm.dtype == torch.bfloat16
+    handed = []
+    real_generate = vlm.generate
+
+    def watched(**kwargs):
+        handed.append(kwargs)
+        return real_generate(**kwargs)
+
+    vlm.generate = watched
+    try:
+        assert isinstance(adapter.understand([SOURCE], "what color ?", card.defaults), str)
+    finally:
+        adapter.close()
+    assert handed[0]["pixel_values"].dtype == torch.bfloat16
+    assert handed[0]["input_ids"].dtype == torch.long and handed[0]["image_grid_thw"].dtype == torch.long

@@ -36,6 +36,23 @@ def test_paper_facts_are_encoded_in_the_cards():
     assert SHIPPED["bagel"].family == "openai" and SHIPPED["bagel"].api_key_env is None
 
 
+# (width, height, steps, guidance) each local generating card's authors use, copied from their own sources:
+# Qwen-Image: the model card's example (aspect_ratios "1:1": (1328, 1328), 50 steps, true_cfg_scale 4.0; not
+# the diffusers pipeline's 1024x1024 fallback); FLUX.1 Kontext: BFL's example (28 steps, guidance 2.5) at
+# the pipeline's 1024x1024; OmniGen: the diffusers docs' text-to-image example (1024x1024, 50 steps);
+# Janus-Pro: deepseek-ai/Janus generation_inference.py (img_size 384, cfg_weight 5); Emu3-Gen: baaivision/Emu3
+# image_generation.py (image_area 720*720, classifier_free_guidance 3.0).
+UPSTREAM_DEFAULTS = {"qwen-image": (1328, 1328, 50, 4.0), "flux-kontext": (1024, 1024, 28, 2.5),
+                     "omnigen": (1024, 1024, 50, None), "janus-pro-1b": (384, 384, None, 5.0),
+                     "janus-pro-7b": (384, 384, None, 5.0), "emu3": (720, 720, None, 3.0)}
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_DEFAULTS))
+def test_generation_defaults_are_the_model_authors(name):
+    d = SHIPPED[name].defaults
+    assert (d.width, d.height, d.steps, d.guidance) == UPSTREAM_DEFAULTS[name]
+
+
 def _write(tmp_path: Path, text: str, name: str = "broken") -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(text)
@@ -207,3 +224,25 @@ def test_a_card_setting_its_family_never_reads_is_refused(tmp_path, text, field,
 ])
 def test_settings_the_family_reads_are_accepted(tmp_path, text):
     load_card(_write(tmp_path, text))
+
+
+def test_an_emu3_default_size_that_is_not_whole_image_tokens_is_refused(tmp_path):
+    _write(tmp_path, "family: emu3\ndescription: d\ncapabilities: [generate]\ncheckpoint: x\n"
+                     "defaults: {width: 500, height: 720}\n")
+    with pytest.raises(CardError, match=r"field 'defaults.width': family 'emu3' makes whole image tokens of 8 px; "
+                                        r"expected a multiple of 8, got 500"):
+        load_cards(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["16", "''", "[fp16]"])
+def test_a_variant_that_is_not_a_name_is_refused(tmp_path, value):
+    _write(tmp_path, "family: pair\ndescription: d\ncapabilities: [generate]\ncheckpoint: x\n"
+                     f"params: {{variant: {value}}}\n")
+    with pytest.raises(CardError, match=r"field 'params.variant': expected the weights' variant name"):
+        load_cards(tmp_path)
+
+
+def test_a_variant_name_is_accepted(tmp_path):
+    _write(tmp_path, "family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\n"
+                     "params: {variant: fp16}\n", "ok")
+    assert load_cards(tmp_path)["ok"].params["variant"] == "fp16"

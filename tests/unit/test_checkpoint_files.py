@@ -36,10 +36,12 @@ def sound(tmp_path_factory) -> dict[str, Path]:
     torch.set_num_threads(threads)
 
 
-def _load(card_name: str, folder: Path | str) -> str:
-    """The one-line reason the real card, pointed at ``folder``, does not load (via ``protocols.loaded``)."""
+def _load(card_name: str, folder: Path | str, **params) -> str:
+    """The one-line reason the real card, pointed at ``folder`` with ``params`` added, does not load (via
+    ``protocols.loaded``)."""
     card = CARDS[card_name]
-    card = dataclasses.replace(card, dtype="float32", checkpoints={c: str(folder) for c in card.checkpoints})
+    card = dataclasses.replace(card, dtype="float32", checkpoints={c: str(folder) for c in card.checkpoints},
+                               params={**card.params, **params})
     pool = ModelPool({card.name: card}, device="cpu")
     try:
         with pytest.raises(ModelUnavailable) as info, loaded(pool, card.name):
@@ -137,9 +139,11 @@ def test_a_sharded_checkpoint_as_the_7b_ships_it_loads(sound, tmp_path):
     _loads("janus-pro-7b", folder)
 
 
-def _loads(card_name: str, folder: Path) -> None:
+def _loads(card_name: str, folder: Path, **params) -> None:
+    """The real card, pointed at ``folder`` with ``params`` added, loads."""
     card = CARDS[card_name]
-    card = dataclasses.replace(card, dtype="float32", checkpoints={c: str(folder) for c in card.checkpoints})
+    card = dataclasses.replace(card, dtype="float32", checkpoints={c: str(folder) for c in card.checkpoints},
+                               params={**card.params, **params})
     pool = ModelPool({card.name: card}, device="cpu")
     with loaded(pool, card.name) as adapter:
         assert adapter.memory_bytes() > 0
@@ -149,3 +153,70 @@ def _loads(card_name: str, folder: Path) -> None:
 def test_sound_checkpoints_still_load(sound):
     _loads("janus-pro-1b", sound["janus"])
     _loads("omnigen", sound["pipeline"])
+
+
+def _variant_only(sound: Path, tmp_path: Path, save) -> Path:
+    """A copy of ``sound`` whose weights are replaced by ``save(folder)``'s."""
+    folder = _copy(sound, tmp_path)
+    for old in folder.glob("*.safetensors"):
+        old.unlink()
+    save(folder)
+    return folder
+
+
+def _save_bin(model, folder: Path, variant: str | None = None) -> None:
+    """What transformers 4.x's save_pretrained(variant=..., safe_serialization=False) wrote: the state dict as
+    pytorch_model[.VARIANT].bin (transformers 5 saves safetensors only; it still loads .bin files)."""
+    model.save_pretrained(folder)
+    for written in folder.glob("model*.safetensors*"):
+        written.unlink()
+    torch.save(model.state_dict(), folder / f"pytorch_model{'.' + variant if variant else ''}.bin")
+
+
+@pytest.mark.parametrize("layout", ["safetensors", "bin"])
+def test_weights_only_as_a_variant_name_the_variant_to_set_and_load_with_it(sound, tmp_path, layout):
+    """model.fp16.safetensors or pytorch_model.fp16.bin alone: from_pretrained(variant="fp16") loads them,
+    from_pretrained() does not. The check says which variant to set, and with it the card loads."""
+    from transformers import JanusForConditionalGeneration
+
+    model = JanusForConditionalGeneration.from_pretrained(sound["janus"])
+    save = ((lambda f: model.save_pretrained(f, variant="fp16")) if layout == "safetensors"
+            else (lambda f: _save_bin(model, f, "fp16")))
+    folder = _variant_only(sound["janus"], tmp_path, save)
+    weights = {"safetensors": "model.fp16.safetensors", "bin": "pytorch_model.fp16.bin"}[layout]
+    assert (folder / weights).is_file() and not list(folder.glob("model.safetensors"))
+    message = _load("janus-pro-1b", folder)
+    assert message.startswith("janus-pro-1b: ") and weights in message
+    assert "params.variant: fp16" in message and "no weights;" not in message
+    _loads("janus-pro-1b", folder, variant="fp16")
+
+
+def test_a_pipeline_component_only_as_a_variant_bin_names_the_variant_and_loads_with_it(sound, tmp_path):
+    """diffusers' save_pretrained(variant="fp16", safe_serialization=False) writes diffusion_pytorch_model.fp16.bin."""
+    from diffusers import OmniGenTransformer2DModel
+
+    sub = "transformer"
+    model = OmniGenTransformer2DModel.from_pretrained(sound["pipeline"] / sub)
+    folder = _copy(sound["pipeline"], tmp_path)
+    for old in (folder / sub).glob("*.safetensors"):
+        old.unlink()
+    model.save_pretrained(folder / sub, variant="fp16", safe_serialization=False)
+    assert [p.name for p in (folder / sub).glob("*.bin")] == ["diffusion_pytorch_model.fp16.bin"]
+    message = _load("omnigen", folder)
+    assert "diffusion_pytorch_model.fp16.bin" in message and "params.variant: fp16" in message
+    _loads("omnigen", folder, variant="fp16")
+
+
+def test_unvarianted_bin_weights_load(sound, tmp_path):
+    """pytorch_model.bin alone (as transformers 4.x saved it with safe_serialization=False)."""
+    from transformers import JanusForConditionalGeneration
+
+    model = JanusForConditionalGeneration.from_pretrained(sound["janus"])
+    single = _variant_only(sound["janus"], tmp_path, lambda f: _save_bin(model, f))
+    assert (single / "pytorch_model.bin").is_file()
+    _loads("janus-pro-1b", single)
+
+
+def test_a_variant_the_folder_lacks_is_named(sound, tmp_path):
+    message = _load("janus-pro-1b", sound["janus"], variant="fp16")
+    assert "no weights of variant 'fp16'" in message and "model.safetensors" in message

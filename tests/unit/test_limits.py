@@ -284,3 +284,45 @@ def test_serve_openai_runs_a_request_at_the_limit_and_an_edit_past_it_is_refused
         "prompt": "a cube", "seed": SEED_MAX, "size": "16x16", "num_inference_steps": 1, "guidance_scale": 0})
     assert at_limit.status_code == 200, at_limit.text
     assert Image.open(io.BytesIO(base64.b64decode(at_limit.json()["data"][0]["b64_json"]))).size == (16, 16)
+
+
+# (card, asked width, asked height) -> the size the model makes instead, worked out by hand: Janus-Pro decodes
+# a fixed 24x24 grid of 16-px tokens (384x384; the tiny Janus 4x4 of 8 px, 32x32); Emu3 rounds each side to
+# whole 8-px tokens (500 / 8 = 62.5 -> 62 tokens = 496 px, 300 / 8 = 37.5 -> 38 = 304 px; round half to even).
+@pytest.mark.parametrize("name, width, height, made, setting", [
+    ("janus-pro-1b", 512, 512, "size 384x384", "width"),
+    ("janus-pro-7b", 384, 768, "size 384x384", "height"),
+    ("tiny-janus", 64, 64, "size 32x32", "width"),
+    ("emu3", 500, 300, "size 496x304", "width"),
+    ("emu3", None, 300, "height 304", "height"),
+    ("tiny-emu3", 38, 32, "size 40x32", "width"),  # 38 / 8 = 4.75 -> 5 tokens
+])
+def test_a_size_a_token_by_token_model_cannot_make_is_refused_naming_what_it_makes(name, width, height, made,
+                                                                                   setting):
+    card = SHIPPED[name]
+    with pytest.raises(ValueError) as info:
+        check_options(card, card.options(width=width, height=height))
+    asked = f"size {width}x{height}" if width is not None else f"height {height}"
+    message = str(info.value)
+    assert message.startswith(f"{asked} is not allowed for {name}: it makes {made} instead")
+    assert "\n" not in message and info.value.setting == setting
+
+
+@pytest.mark.parametrize("name, width, height", [("janus-pro-1b", 384, 384), ("emu3", 512, 296),
+                                                  ("emu3", 1024, 576), ("qwen-image", 500, 300),
+                                                  ("tiny-pair", 48, 16)])
+def test_sizes_the_model_makes_pass(name, width, height):
+    card = SHIPPED[name]
+    options = check_options(card, card.options(width=width, height=height))
+    assert (options.width, options.height) == (width, height)
+
+
+def test_an_api_image_request_for_a_size_janus_cannot_make_is_a_400_naming_size():
+    """serve-openai's images request (``size: WIDTHxHEIGHT``) goes through the same check: a 400 on 'size'."""
+    from realunify_arena.serving import ImageRequest, RequestError
+
+    with pytest.raises(RequestError) as info:
+        ImageRequest(prompt="a cube", size="512x512").options(SHIPPED["janus-pro-7b"])
+    assert info.value.status == 400 and info.value.param == "size"
+    assert info.value.message == ("'size': size 512x512 is not allowed for janus-pro-7b: it makes size 384x384 "
+                                  "instead (one fixed grid of image tokens); ask for that or leave the size unset")
