@@ -31,9 +31,10 @@ class GenerationOptions:
         guidance: classifier-free guidance scale (``guidance_scale``, > 0; about 1-10 is usual); None
             takes the card's or the model's default.
         steps: diffusion or sampling steps (``num_inference_steps``, >= 1); None takes the default.
-        width, height: output image size in pixels (>= 1); None takes the model's native size. Token-by-token
-            families make only some sizes (``Family.size_step``, ``Family.fixed_size``): Janus only its one
-            grid's (384x384 for Janus-Pro, the card's defaults), Emu3 whole image tokens (multiples of 8 px);
+        width, height: output image size in pixels (>= 1); None takes the model's native size. Some families
+            make only some sizes (``Family.size_step``, ``Family.fixed_size``): Janus only its one grid's
+            (384x384 for Janus-Pro, the card's defaults), Emu3 whole image tokens (multiples of 8 px), a pair's
+            diffusers pipeline multiples of 16 px;
             ``limits.check_options`` refuses any other size, naming the size the model would make instead.
         max_new_tokens: upper bound on generated text tokens (>= 1).
         temperature: text sampling temperature (>= 0; 0 is greedy decoding).
@@ -73,6 +74,8 @@ class Family:
     # grid itself is fixed, so only the card's ``defaults`` width x height can be made.
     size_step: int | None = None
     fixed_size: bool = False
+    # sides rounded down to whole ``size_step`` (diffusers' pipelines) rather than to the nearest (Emu3's tokens)
+    size_floor: bool = False
 
     def produced_size(self, width: int, height: int, native: tuple[int | None, int | None]) -> tuple[int, int]:
         """The (width, height) in pixels this family makes when asked for ``width`` x ``height``: the request
@@ -83,8 +86,19 @@ class Family:
             return native[0] or width, native[1] or height
         if self.size_step:
             step = self.size_step
-            return max(1, round(width / step)) * step, max(1, round(height / step)) * step
+            whole = (lambda side: side // step) if self.size_floor else (lambda side: round(side / step))
+            return max(1, whole(width)) * step, max(1, whole(height)) * step
         return width, height
+
+    def size_reason(self) -> str:
+        """Why only ``produced_size``'s sizes are made, in words, for a refusal ("" for a family that sizes
+        freely)."""
+        if self.fixed_size:
+            return "one fixed grid of image tokens"
+        if self.size_floor:
+            return (f"its diffusers pipeline rounds each side down to a multiple of {self.size_step} px: 8-px VAE"
+                    " latents packed in 2x2 patches")
+        return f"whole image tokens of {self.size_step} px" if self.size_step else ""
 
 
 _ALL = frozenset(Capability)
@@ -103,8 +117,11 @@ FAMILIES: dict[str, Family] = {
     # Emu3 takes any grid of 8-px image tokens (the processor's spatial_factor); the card's size is its default
     "emu3": Family("emu3", _UNDERSTAND_GENERATE, False, ("torch", "transformers"),
                    _LOCAL_PARAMS | {"positive_prompt", "negative_prompt"}, _NO_STEPS, size_step=8),
+    # FLUX.1 Kontext, Qwen-Image and OmniGen pack 8x-downsampled VAE latents in 2x2 patches: any other side is
+    # rounded down to a multiple of 16 px with only a logged warning (diffusers' ``prepare_latents``)
     "pair": Family("pair", _ALL, False, ("torch", "transformers", "diffusers"),
-                   _LOCAL_PARAMS | {"guidance_arg", "call_kwargs", "edit_call_kwargs", "edit_size"}),
+                   _LOCAL_PARAMS | {"guidance_arg", "call_kwargs", "edit_call_kwargs", "edit_size"},
+                   size_step=16, size_floor=True),
     "openai": Family("openai_compat", _ALL, True, ("openai",)),
     "gemini": Family("gemini", _ALL, True, ("google.genai",)),
     # a tiny card also takes its base family's params and ignores what its base ignores

@@ -56,7 +56,8 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
     value and the limit.
 
     Checked: ``max_new_tokens`` 1..limit, ``steps`` (num_inference_steps) 1..limit, ``width``/``height``
-    16..limit px and a size the card's family can make (``size_problem``), ``guidance`` (classifier-free guidance scale) not negative, ``seed`` 0..2**32-1,
+    16..limit px and a size the card's family can make (``size_problem``), ``guidance`` (classifier-free
+    guidance scale) not negative, ``seed`` 0..2**32-1,
     ``temperature`` 0..limit; every number finite (NaN and infinity are refused for each setting); every
     value a number (text and booleans from an API caller are refused) and the integer settings (seed, steps,
     width, height, max_new_tokens) whole: 7.0 is returned as 7, 1.5 is refused.
@@ -105,18 +106,21 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
 def size_problem(card: ModelCard, width: int | None, height: int | None) -> OptionError | None:
     """Why ``card`` cannot make a ``width`` x ``height`` image (None: that side is the model's default), or None.
 
-    A token-by-token family makes only some sizes (``Family.produced_size``): Janus one fixed grid (the card's
-    default size, 384x384 for Janus-Pro), Emu3 whole 8-px image tokens. Any other size would come back
+    Some families make only some sizes (``Family.produced_size``): Janus one fixed grid (the card's default
+    size, 384x384 for Janus-Pro), Emu3 whole 8-px image tokens, a pair's diffusers pipeline multiples of 16 px
+    (rounded down). Any other size would come back
     silently different, so it is refused: ``"size 512x512 is not allowed for janus-pro-1b: it makes size
     384x384 instead (one fixed grid of image tokens); ask for that or leave the size unset"``. The setting
     named is the first side that differs (``width`` or ``height``).
     """
+    part = card.parts.get("generate")
+    if part is not None:  # a pair whose images another card makes (card:NAME): that card's rule
+        return size_problem(part, width, height)
     family = family_of(card.family, card.params)
     if (width is None and height is None) or not (family.fixed_size or family.size_step):
         return None
     made = family.produced_size(width or 0, height or 0, (card.defaults.width, card.defaults.height))
-    why = "one fixed grid of image tokens" if family.fixed_size else f"whole image tokens of {family.size_step} px"
-    return size_refusal(card.name, (width, height), made, why)
+    return size_refusal(card.name, (width, height), made, family.size_reason())
 
 
 def size_refusal(name: str, asked: tuple[int | None, int | None], made: tuple[int, int],

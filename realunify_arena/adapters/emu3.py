@@ -30,7 +30,8 @@ class Emu3Adapter(LocalAdapter):
         for checkpoint in dict.fromkeys(card.checkpoints.values()):  # Chat and Gen may be one folder (tiny)
             self.checked(checkpoint, "transformers")
             self.loaded[f"processor:{checkpoint}"] = AutoProcessor.from_pretrained(checkpoint)
-            model = Emu3ForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype, variant=self.variant).to(device)
+            model = Emu3ForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype,
+                                                                  variant=self.variant).to(device)
             self.loaded[f"model:{checkpoint}"] = model.eval()
 
     def _pick(self, capability: Capability):

@@ -15,6 +15,7 @@ from PIL import Image
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions
 from realunify_arena.adapters.local import LocalAdapter, checkpoint_for
 from realunify_arena.cards import CARD_REF, ModelCard
+from realunify_arena.limits import size_refusal
 
 
 class PairAdapter(LocalAdapter):
@@ -51,7 +52,8 @@ class PairAdapter(LocalAdapter):
         key = f"pipeline:{checkpoint}"
         if key not in self.loaded:
             self.checked(checkpoint, "diffusers")
-            self.loaded[key] = DiffusionPipeline.from_pretrained(checkpoint, dtype=self.dtype, variant=self.variant).to(self.device)
+            pipeline = DiffusionPipeline.from_pretrained(checkpoint, dtype=self.dtype, variant=self.variant)
+            self.loaded[key] = pipeline.to(self.device)
             self.loaded[key].set_progress_bar_config(disable=True)
 
     def _pipeline(self, capability: Capability):
@@ -113,7 +115,26 @@ class PairAdapter(LocalAdapter):
                   "width": options.width, "height": options.height}
         kwargs = self.card.params.get("call_kwargs", {}) | extra
         kwargs |= {k: v for k, v in wanted.items() if v is not None and k in accepted}
+        self._check_size(pipeline, kwargs.get("width"), kwargs.get("height"))
         return pipeline(prompt=prompt, generator=self.generator(options.seed), **kwargs).images[0]
+
+    def _check_size(self, pipeline, width: int | None, height: int | None) -> None:
+        """Refuse a size ``pipeline`` would round down with only a logged warning: FLUX.1 Kontext, Qwen-Image
+        and OmniGen need sides in multiples of ``vae_scale_factor * 2`` px (16 for their 8x VAEs), as their
+        ``check_inputs`` say. ``limits.check_options`` refuses such a size before any run (16 px, the real
+        checkpoints' multiple); this guards direct callers and a pipeline with another VAE factor.
+
+        Raises:
+            limits.OptionError: naming the card, the asked size and the size the pipeline would make."""
+        factor = getattr(pipeline, "vae_scale_factor", None)
+        if not isinstance(factor, int) or factor < 1:
+            return
+        multiple = factor * 2
+        made = tuple(None if side is None else max(1, side // multiple) * multiple for side in (width, height))
+        refusal = size_refusal(self.name, (width, height), made,
+                               f"its diffusers pipeline rounds each side down to a multiple of {multiple} px")
+        if refusal:
+            raise refusal
 
     def _distinct_parts(self) -> list[Adapter]:
         return list({id(part): part for part in self.parts.values()}.values())

@@ -110,6 +110,19 @@ def test_a_size_the_model_cannot_make_is_refused_not_silently_changed(adapters, 
     assert str(info.value).startswith(f"size {size[0]}x{size[1]} is not allowed for {name}: it makes {made} instead")
 
 
+def test_a_pair_pipeline_refuses_a_size_it_would_round_down(adapters):
+    """diffusers' OmniGen (as FLUX and Qwen-Image) rounds each side down to a multiple of vae_scale_factor * 2
+    with only a logged warning; the adapter refuses instead, naming the size the pipeline would make."""
+    pipeline = adapters["tiny-pair"].loaded["pipeline:" + adapters["tiny-pair"].card.checkpoints["generate"]]
+    multiple = pipeline.vae_scale_factor * 2  # the pipeline's own: 2 ** (len(VAE blocks) - 1) * 2
+    asked = (3 * multiple + 1, 2 * multiple)
+    options = dataclasses.replace(CARDS["tiny-pair"].defaults, width=asked[0], height=asked[1])
+    with pytest.raises(ValueError) as info:
+        adapters["tiny-pair"].generate("a red cube", options)
+    assert str(info.value).startswith(f"size {asked[0]}x{asked[1]} is not allowed for tiny-pair: it makes size "
+                                      f"{3 * multiple}x{2 * multiple} instead")
+
+
 def test_janus_without_a_size_makes_its_grid_and_a_card_claiming_another_is_refused(adapters):
     options = dataclasses.replace(CARDS["tiny-janus"].defaults, width=None, height=None)
     assert adapters["tiny-janus"].generate("a red cube", options).size == (32, 32)
