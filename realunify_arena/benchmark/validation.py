@@ -81,12 +81,12 @@ def entry_index(value: object) -> int | None:
     return None
 
 
-def entry_label(raw: object, position: int, place: str | None = None, key_index: bool = False) -> str:
-    """"index 12 (world_knowledge)" when the entry has a usable index (an integer; with ``key_index``, what
+def entry_label(raw: object, position: int, place: str | None = None, result_entry: bool = False) -> str:
+    """"index 12 (world_knowledge)" when the entry has a usable index (an integer; with ``result_entry``, what
     ``entry_index`` reads), else ``place`` (e.g. "line 4" of a .jsonl file), else "position N" (0-based)."""
     index = None
     if isinstance(raw, dict):
-        index = entry_index(raw.get("index")) if key_index else raw.get("index")
+        index = entry_index(raw.get("index")) if result_entry else raw.get("index")
         index = index if type(index) is int else None
     if index is not None:
         label = f"index {index}"
@@ -115,7 +115,7 @@ def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bo
         place = places[position] if places else f"position {position}"
         try:
             record = parse_entry(raw, track=track, file=file, position=position, step=step, place=place,
-                                 key_index=True)
+                                 result_entry=True)
         except EntryErrors as e:
             problems.extend(e.problems)
             continue
@@ -130,18 +130,21 @@ def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bo
 
 
 def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bool = False,
-                place: str | None = None, key_index: bool = False) -> UEGInstance | GEUInstance:
+                place: str | None = None, result_entry: bool = False) -> UEGInstance | GEUInstance:
     """Build one record or raise EntryErrors listing everything wrong with the entry.
 
     ``step``: the entry comes from a step file, which may leave out what the direct file carries: a UEG
     ``prompt`` is then recovered from ``new_prompt`` (``prompts.recover_prompt``; None when that fails),
     and a GEU ``question``, ``option`` or ``answer`` may be None. The loader fills those from the direct
     file and reports what is still missing. GEU options that are JSON numbers are taken as their text; with
-    ``key_index`` (result files, whose ``index`` the official scripts use only as a key) an ``index`` is read
-    by ``entry_index`` (``"12"`` and ``12.0`` are 12), else it must be a JSON integer. ``place``: the entry's label when it
+    ``result_entry`` (an entry of a result file, whose ``index`` the official scripts use only as a key) an
+    ``index`` is read by ``entry_index`` (``"12"`` and ``12.0`` are 12), else it must be a JSON integer; an
+    instance entry (not ``result_entry``) whose options repeat (``repeated``: the same text up to case and
+    spacing, which makes the expected letter ambiguous) or whose polling questions repeat is refused, while a
+    result entry's reply is still scored by its letter, as the official scorer scores it. ``place``: the entry's label when it
     has no usable index (default "position N").
     """
-    label = entry_label(raw, position, place, key_index)
+    label = entry_label(raw, position, place, result_entry)
     problems: list[Problem] = []
 
     def bad(field: str | None, message: str) -> None:
@@ -172,7 +175,7 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
             return None
         return value
 
-    if key_index and "index" in raw and not isinstance(raw["index"], (int, OversizedInteger)):
+    if result_entry and "index" in raw and not isinstance(raw["index"], (int, OversizedInteger)):
         index = entry_index(raw["index"])
         if index is None:
             shown = f" {brief(raw['index'])}" if isinstance(raw["index"], (str, float)) else ""
@@ -196,6 +199,13 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
         if prompt is not None and not prompt.strip():
             bad("prompt", "is empty")
         questions = _polling_questions(raw, bad)
+        twice = repeated([q.question for q in questions])
+        if twice and not result_entry and len(questions) == len(raw["question_list"]):  # positions as written
+            i, j = twice
+            verdict = ("with opposite expected answers: no image can pass both"
+                       if questions[i].answer != questions[j].answer else "twice")
+            bad(f"question_list[{j}].question", f"repeats question_list[{i}] ({brief(questions[j].question)}) "
+                                                f"{verdict}; expected each polling question once")
         if problems:
             raise EntryErrors(problems)
         return UEGInstance(index=index, task_type=task_type, prompt=prompt, question_list=questions,
@@ -215,6 +225,12 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
             options = None
         else:
             options = [o if isinstance(o, str) else str(o) for o in options]
+            twice = repeated(options)
+            if twice and not result_entry:
+                i, j = twice
+                bad("option", f"options {LETTERS[i]} and {LETTERS[j]} are the same text ({brief(options[j])}): "
+                              "the expected letter is ambiguous; expected 4 different options")
+                options = None
     answer = req("answer", str, "a letter A-D", optional=step)
     if answer is not None and answer not in LETTERS[: len(options or LETTERS)]:
         bad("answer", f"expected a letter among the options (A-D), got {answer!r}")
@@ -225,6 +241,18 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
     return GEUInstance(index=index, task_type=task_type, question=question, option=options, answer=answer,
                        input_image=input_image, evaluation_prompt=evaluation_prompt, edit_prompt=edit_prompt,
                        extra=_extra(raw, known))
+
+
+def repeated(texts: list[str]) -> tuple[int, int] | None:
+    """The positions (first, second) of the first text that repeats an earlier one, comparing them up to case
+    and runs of whitespace ("Red  car" repeats "red car"), or None when all differ."""
+    seen: dict[str, int] = {}
+    for position, text in enumerate(texts):
+        key = " ".join(text.split()).casefold()
+        if key in seen:
+            return seen[key], position
+        seen[key] = position
+    return None
 
 
 def _is_unicode_text(raw: dict) -> bool:
