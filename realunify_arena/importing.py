@@ -9,7 +9,10 @@ GEU ``response`` (stepwise: ``edit_image`` first). Judge replies on the polling 
 official generation scorer a judgment without per-question detail; GEU replies are scored with the official
 letter extraction, as ``eval`` scores them. Extra fields are ignored; a ``response`` list counts by its first
 element and a ``generated_image`` list by its last (as SenseNova-U1 writes them and its scorer reads them);
-an image path is taken as absolute, else relative to the file's folder, else to the current directory.
+an image path is found by ``benchmark.result_paths.find_result_image``. Files (``.json`` or ``.jsonl``) are
+read by ``benchmark.result_files`` and each entry under the rule ``score-official`` applies
+(``official_results``): a run without its reply or image is stored as failed, and judge replies are stored
+and count even when the image they judged is not here (the run then has no image step; the summary says so).
 
 The instances come from a dataset (``data``), matched by ``(task_type, index)``, or else from the entries'
 own instance fields. Every problem (unreadable JSON or image, a missing or mistyped field, an entry whose
@@ -24,35 +27,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from realunify_arena.benchmark.images import ImageError, open_checked
-from realunify_arena.benchmark.loaders import (
-    OFFICIAL_FILES,
-    Dataset,
-    _disagreement,
-    _merge_step_fields,
-    read_json_list,
-)
+from realunify_arena.benchmark.loaders import Dataset, _disagreement, _merge_step_fields
+from realunify_arena.benchmark.result_files import (NAMES_SHOWN, STEMS, result_files_in, result_folders_under,
+                                                   result_kind)
 from realunify_arena.benchmark.result_paths import find_result_image
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, UEGInstance
-from realunify_arena.benchmark.validation import Problem, describe, parse_result_entries
+from realunify_arena.benchmark.validation import Problem
 from realunify_arena.evaluation import remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
-from realunify_arena.reporting import OFFICIAL_MODES, RESULT_FIELDS, item_score
-from realunify_arena.shown import brief
+from realunify_arena.official_results import OFFICIAL_MODES, ResultEntry, read_result_files
 from realunify_arena.store import ImportConflict, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
 
 IMPORTED_SETTINGS = {"imported": True}  # the settings every imported run is stored under (part of its key)
 DEFAULT_JUDGE_NAME = "judge_answer"  # the judge name replies found in the files are stored under by default
-_MISSING = object()
 
 
 class ImportFailed(ValueError):
@@ -74,6 +70,7 @@ class ImportSummary:
     replaced: int = 0
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files whose entries carry no results
+    notes: list[str] = field(default_factory=list)  # entries stored without the image they name
     statuses: Counter = field(default_factory=Counter)  # status of the runs read
 
     def lines(self) -> list[str]:
@@ -82,6 +79,7 @@ class ImportSummary:
                   f"{self.replaced} replaced (read {', '.join(self.files) or 'no file'}; runs {runs})")]
         lines += [f"skipped {name}: no entry carries results (generated_image, response, ...)"
                   for name in self.skipped]
+        lines += [f"note: {note}" for note in self.notes]
         return lines
 
 
@@ -158,7 +156,7 @@ def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
     summary = ImportSummary(dataset, model)
     problems: list[Problem] = []
     files = _files(path, modes, problems)
-    entries = _read(files, data, judge_name, problems, summary)
+    entries = _read(files, folder, data, judge_name, problems, summary)
     if not problems and not entries:
         problems.append(Problem(str(path), None, None, "no entry carries results (generated_image, response, "
                                                        "edit_image, judge answers); nothing to import"))
@@ -227,74 +225,77 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
 
 
 def _files(path: Path, modes: tuple[Mode, ...], problems: list[Problem]) -> list[Path]:
-    """The result files to read: ``path`` itself, or the official files in the folder, for ``modes``."""
+    """The result files to read (``benchmark.result_files``: ``.json`` or ``.jsonl``): ``path`` itself, or
+    those in the folder, for ``modes``."""
     for mode in modes:
         if mode not in MODES:
             problems.append(Problem(str(path), None, None, f"mode {mode!r}: expected one of {MODES}"))
             return []
-    names = {name for name, (_, kind) in OFFICIAL_FILES.items() if OFFICIAL_MODES[kind] in modes}
     if path.is_file():
-        if path.name not in OFFICIAL_FILES:
-            problems.append(Problem(str(path), None, None, f"not a result file: expected one of "
-                                                           f"{', '.join(sorted(OFFICIAL_FILES))}"))
+        kind = result_kind(path)
+        if kind is None:
+            problems.append(Problem(str(path), None, None, f"not a result file: expected one of {NAMES_SHOWN}"))
             return []
-        if path.name not in names:
-            problems.append(Problem(str(path), None, None, f"holds {OFFICIAL_MODES[OFFICIAL_FILES[path.name][1]]} "
-                                                           f"runs, but --mode asks for {' and '.join(modes)}"))
+        if OFFICIAL_MODES[kind[1]] not in modes:
+            problems.append(Problem(str(path), None, None, f"holds {OFFICIAL_MODES[kind[1]]} runs, but --mode asks "
+                                                           f"for {' and '.join(modes)}"))
             return []
         return [path]
     if not path.is_dir():
         problems.append(Problem(str(path), None, None, "no such file or folder"))
         return []
     # Whatever stands at a result file's name is read (a folder or a symlink loop there is named as unreadable).
-    found = [path / name for name in OFFICIAL_FILES if name in names and os.path.lexists(path / name)]
-    if found:
+    found = [f for f in result_files_in(path, problems) if OFFICIAL_MODES[result_kind(f)[1]] in modes]
+    if found or problems:
         return found
-    nested = sorted({f.parent.relative_to(path) for f in path.rglob("*.json") if f.name in OFFICIAL_FILES})
+    nested = [f.relative_to(path) for f in result_folders_under(path) if f != path]
     if nested:
         problems.append(Problem(str(path), None, None, f"holds no result file itself, but {len(nested)} folder(s) "
                                                        f"under it do ({', '.join(map(str, nested[:5]))}); import "
                                                        "each model's folder with its own --model"))
     else:
-        problems.append(Problem(str(path), None, None, f"no {' or '.join(sorted(names))} in this folder"))
+        wanted = sorted(f"{t}_{k}" for t, k in STEMS.values() if OFFICIAL_MODES[k] in modes)
+        problems.append(Problem(str(path), None, None, f"no {' or '.join(wanted)} (.json or .jsonl) in this folder"))
     return []
 
 
-def _read(files: list[Path], data: Dataset | None, judge_name: str, problems: list[Problem],
+def _read(files: list[Path], folder: Path, data: Dataset | None, judge_name: str, problems: list[Problem],
           summary: ImportSummary) -> list[_Entry]:
-    parsed: list[tuple[Path, str, dict, AnyInstance, str]] = []  # file, kind, raw, record, label
-    for file in files:
-        track, kind = OFFICIAL_FILES[file.name]
-        raw_entries = read_json_list(file, problems)
-        if raw_entries and not any(isinstance(r, dict) and _has_results(r) for r in raw_entries):
-            summary.skipped.append(file.name)
-            continue
-        if raw_entries:
-            summary.files.append(file.name)
-        for raw, record in parse_result_entries(raw_entries, track=track, file=file.name, step=kind == "step",
-                                                problems=problems):
-            parsed.append((file, kind, raw, record, f"index {record.index} ({record.task_type})"))
-
-    instances = _instances(parsed, data, problems)
+    read = read_result_files(files, problems)
+    summary.files, summary.skipped = read.files, read.skipped
+    summary.notes = _image_notes(read.entries)
+    instances = _instances(read.entries, folder, data, problems)
     entries = []
-    for file, kind, raw, record, label in parsed:
-        instance = instances.get((record.task_type, record.index))
+    for result in read.entries:
+        instance = instances.get((result.record.task_type, result.record.index))
         if instance is None:
             continue
-        entry = _entry(file, kind, raw, instance, label, judge_name, problems)
+        entry = _entry(result, instance, judge_name, problems)
         if entry is not None:
             summary.statuses[entry.status.value] += 1
             entries.append(entry)
     return entries
 
 
-def _instances(parsed, data: Dataset | None, problems: list[Problem]) -> dict[tuple[str, int], AnyInstance]:
+def _image_notes(entries: list[ResultEntry]) -> list[str]:
+    """One line per file whose judged or answered entries name an image that is not here."""
+    noted: dict[str, list[ResultEntry]] = {}
+    for entry in entries:
+        if entry.note:
+            noted.setdefault(entry.file, []).append(entry)
+    return [f"{file}: {len(found)} entr{'y' if len(found) == 1 else 'ies'} stored without the image named "
+            f"(first: {found[0].label}: {found[0].note})" for file, found in noted.items()]
+
+
+def _instances(results: list[ResultEntry], folder: Path, data: Dataset | None,
+               problems: list[Problem]) -> dict[tuple[str, int], AnyInstance]:
     """The instance each (task_type, index) answers: the dataset's, or the entries' own (direct and step
     entries of one instance merged, as the loader merges them); disagreements are problems."""
     out: dict[tuple[str, int], AnyInstance] = {}
     rejected: set[tuple[str, int]] = set()
     origin: dict[tuple[str, int], str] = {}
-    for file, kind, raw, record, label in sorted(parsed, key=lambda p: p[1] != "direct"):  # direct entries first
+    for result in sorted(results, key=lambda r: r.mode != "direct"):  # direct entries first
+        file, raw, record, label = result.file, result.raw, result.record, result.label
         key = (record.task_type, record.index)
         derived = isinstance(record, UEGInstance) and raw.get("prompt") is None  # recovered from new_prompt
         skip = {"input_image"} | ({"prompt"} if derived else set())  # runners rewrite image paths
@@ -302,14 +303,14 @@ def _instances(parsed, data: Dataset | None, problems: list[Problem]) -> dict[tu
             try:
                 instance = data.get(record.uid)
             except KeyError:
-                problems.append(Problem(file.name, label, "index", f"no instance {record.uid} in dataset "
+                problems.append(Problem(file, label, "index", f"no instance {record.uid} in dataset "
                                                                    f"{data.name!r}; entries are matched by "
                                                                    "(task_type, index), never guessed"))
                 rejected.add(key)
                 continue
             disagreement = _disagreement(instance, record, skip=skip)
             if disagreement:
-                problems.append(Problem(file.name, label, disagreement, f"disagrees with instance {record.uid} "
+                problems.append(Problem(file, label, disagreement, f"disagrees with instance {record.uid} "
                                                                         f"of dataset {data.name!r}"))
                 rejected.add(key)
                 continue
@@ -318,146 +319,66 @@ def _instances(parsed, data: Dataset | None, problems: list[Problem]) -> dict[tu
         if key in out:
             disagreement = _disagreement(out[key], record, skip=skip)
             if disagreement:
-                problems.append(Problem(file.name, label, disagreement,
+                problems.append(Problem(file, label, disagreement,
                                         f"disagrees with {origin[key]} on the same instance"))
                 rejected.add(key)
                 continue
             _merge_step_fields(out[key], record)
         else:
             if isinstance(record, GEUInstance):
-                record.image_path = find_result_image(record.input_image, file.parent)
-            out[key], origin[key] = record, file.name
+                record.image_path = find_result_image(record.input_image, folder)
+            out[key], origin[key] = record, file
     return {k: v for k, v in out.items() if k not in rejected}
 
 
-def _has_results(raw: dict) -> bool:
-    return any(k in raw for k in RESULT_FIELDS) or any(
-        isinstance(q, dict) and "judge_answer" in q for q in raw.get("question_list") or [])
-
-
-def _entry(file: Path, kind: str, raw: dict, instance: AnyInstance, label: str, judge_name: str,
-           problems: list[Problem]) -> _Entry | None:
-    """One entry's run: its status, the text and image steps it holds, and its judgments."""
+def _entry(result: ResultEntry, instance: AnyInstance, judge_name: str, problems: list[Problem]) -> _Entry | None:
+    """One entry's run, as the shared rule (``official_results``) read it: its status, the text and image steps
+    it holds, and its judgments."""
     found: list[Problem] = []
 
     def bad(field_name: str | None, message: str) -> None:
-        found.append(Problem(file.name, label, field_name, message))
+        found.append(Problem(result.file, result.label, field_name, message))
 
-    mode: Mode = OFFICIAL_MODES[kind]
-    status_value = raw.get("status", Status.OK.value)
-    if not isinstance(status_value, str) or status_value not in {s.value for s in Status}:
-        bad("status", f"expected ok, not_supported or error, got {status_value!r}")
-        problems.extend(found)
-        return None
-    status = Status(status_value)
-    error = raw.get("error") if isinstance(raw.get("error"), str) else None
+    geu = isinstance(instance, GEUInstance)
     texts: dict[StepRole, str] = {}
     images: dict[StepRole, Path] = {}
-    geu = isinstance(instance, GEUInstance)
-    text_role = StepRole.ANSWER if geu else StepRole.REFINED_PROMPT
-    image_role, image_field = ((StepRole.EDITED_IMAGE, "edit_image") if geu else
-                               (StepRole.GENERATED_IMAGE, "generated_image"))
-    text_field = "model_response" if geu and "response" not in raw and "model_response" in raw else "response"
-    wants_text = geu or mode == "stepwise"
-    wants_image = not geu or mode == "stepwise"
-
-    text = _text(raw, text_field, bad) if wants_text else None
-    image = _image_path(raw, image_field, file.parent, bad) if wants_image else None
-    if isinstance(text, str):
-        texts[text_role] = text
-    if isinstance(image, Path):
-        images[image_role] = image
-    if status is Status.OK and not found:
-        if not geu and image in (None, ""):  # what the official scorer scores 0: a run that made no image
-            status = Status.ERROR
-            error = f"no generated image ({image_field} is {'null' if image is None else 'empty'} in {file.name})"
-        elif not geu and image is _MISSING:
-            bad(image_field, "missing; expected the generated image's path (\"\" or \"status\": \"error\" "
-                             "for a failed run)")
-        elif not geu and mode == "stepwise" and not isinstance(text, str):
-            bad(text_field, f"{'missing' if text is _MISSING else 'null'}; expected the refined prompt (the "
-                            "stepwise run's first step)")
-        elif geu and text is None:
-            status, error = Status.ERROR, f"no answer ({text_field} is null in {file.name})"
-        elif geu and text is _MISSING:
-            bad(text_field, "missing; expected the model's reply (a string), or \"status\": \"error\" for a "
-                            "failed run")
-        elif geu and mode == "stepwise" and not isinstance(image, Path):
-            bad(image_field, f"{'missing' if image is _MISSING else 'empty'}; expected the edited image's path "
-                             "(stepwise GEU answers on the edited image)")
-    if status is not Status.OK:
-        error = error or f"the run did not finish (status {status.value} in {file.name})"
-    if status is Status.NOT_SUPPORTED:
-        texts, images = {}, {}
-    judgments = _judgments(raw, instance, status, texts, judge_name, bad) if not found else {}
+    if result.status is not Status.NOT_SUPPORTED:
+        if result.text is not None:
+            texts[StepRole.ANSWER if geu else StepRole.REFINED_PROMPT] = result.text
+        if result.image is not None:
+            images[StepRole.EDITED_IMAGE if geu else StepRole.GENERATED_IMAGE] = result.image
+    judgments = _judgments(result, instance, judge_name, bad)
     if found:
         problems.extend(found)
         return None
-    return _Entry(file.name, label, instance, mode, raw, status, error, texts, images, judgments)
+    return _Entry(result.file, result.label, instance, result.mode, result.raw, result.status, result.error, texts,
+                  images, judgments)
 
 
-def _text(raw: dict, name: str, bad):
-    """The text field: a string, None (null), or _MISSING; a list counts by its first element."""
-    if name not in raw:
-        return _MISSING
-    value = raw[name]
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if value is not None and not isinstance(value, str):
-        bad(name, f"expected a string (or a list whose first element is one), got {describe(value)}")
-        return None
-    return value
-
-
-def _image_path(raw: dict, name: str, folder: Path, bad):
-    """The image field as an existing file, "" / None (no image), or _MISSING; a list counts by its last
-    element. A path is found as ``find_result_image`` finds it (the file's folder, then the current one)."""
-    if name not in raw:
-        return _MISSING
-    value = raw[name]
-    if isinstance(value, list):
-        value = value[-1] if value else None
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return value if value is None else ""
-    if not isinstance(value, str):
-        bad(name, f"expected an image path (a string), got {describe(value)}")
-        return None
-    found = find_result_image(value, folder)
-    if found is None:
-        shown = value if len(value) <= 120 and value.isprintable() else brief(value)
-        bad(name, f"image file not found: {shown} (looked relative to {folder} and to the current directory)")
-        return None
-    return found
-
-
-def _judgments(raw: dict, instance: AnyInstance, status: Status, texts: dict[StepRole, str], judge_name: str,
-               bad) -> dict[str, dict]:
+def _judgments(result: ResultEntry, instance: AnyInstance, judge_name: str, bad) -> dict[str, dict]:
     """GEU: the answer scored by the official letter extraction (as ``eval`` scores it). UEG: the judge's
-    replies on the polling questions, or the official per-item ``score``, under ``judge_name``."""
-    if status is not Status.OK:
+    replies on the polling questions under ``judge_name``. Either: the official per-item ``score``, when it
+    decides."""
+    if result.status is not Status.OK:
         return {}
-    if isinstance(instance, GEUInstance):
+    geu = isinstance(instance, GEUInstance)
+    if result.score is not None:
+        details = {"source": "the per-item score of the official scorer"}
+        if geu:
+            return {ANSWER_PARSER: {"kind": "mcq", "score": result.score, "errors": 0,
+                                    "details": {**details, "reply": None, "answer": instance.answer,
+                                                "strict_score": None}}}
+        return {judge_name: {"kind": "polling", "score": result.score, "errors": 0,
+                             "details": {**details, "judge": judge_name, "questions": []}}}
+    if geu:
         if instance.question is None or instance.option is None or instance.answer is None:
             bad("answer", "missing; a reply is scored against the entry's question, option and answer")
             return {}
-        return {ANSWER_PARSER: mcq_judgment(instance, texts[StepRole.ANSWER]).to_dict()}
-    items = raw.get("question_list") or []
-    answers = [item.get("judge_answer") if isinstance(item, dict) else None for item in items]
-    if all(a is None for a in answers):
-        if "score" not in raw:
-            return {}
-        score = item_score(raw["score"])
-        if score is None:
-            bad("score", f"expected 0 or 1 (the official per-item score), got {brief(raw['score'])}")
-            return {}
-        return {judge_name: {"kind": "polling", "score": score, "errors": 0,
-                             "details": {"judge": judge_name, "questions": [],
-                                         "source": "the per-item score of the official generation scorer"}}}
-    for i, a in enumerate(answers):
-        if not isinstance(a, str):
-            bad(f"question_list[{i}].judge_answer", f"expected the judge's reply as a string, got {describe(a)}")
-            return {}
-    return {judge_name: polling_judgment(instance.question_list, [[a] for a in answers], judge_name).to_dict()}
+        return {ANSWER_PARSER: mcq_judgment(instance, result.text).to_dict()}
+    if result.judge_answers is None:
+        return {}
+    return {judge_name: polling_judgment(instance.question_list, [[a] for a in result.judge_answers],
+                                         judge_name).to_dict()}
 
 
 def _digest(entry: _Entry, judge_name: str) -> str:

@@ -20,16 +20,15 @@ from pathlib import Path
 
 from realunify_arena import durable
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_dataset
-from realunify_arena.benchmark.result_paths import find_result_image
-from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, TRACKS, UEG_TASKS, AnyInstance, GEUInstance
-from realunify_arena.benchmark.validation import Problem, parse_result_entries
+from realunify_arena.benchmark.result_files import NAMES_SHOWN, result_files_in, result_folders_under, result_kind
+from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
+from realunify_arena.benchmark.validation import Problem
 from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
+from realunify_arena.official_results import ResultEntry, read_result_files
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
-from realunify_arena.shown import brief
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
 from realunify_arena.trace import Status, StepRole
 
-OFFICIAL_MODES = {"direct": "direct", "step": "stepwise"}  # official file suffix -> protocol mode
 
 
 @dataclass(frozen=True)
@@ -279,34 +278,31 @@ def _folder_model(folder: Path, model: str | None, notes: list[str], *, alone: b
     return cleaned
 
 
-# Fields a runner or the official scorers add to an instance entry; a file whose entries carry none of
-# them holds instances only, not results, and is skipped.
-RESULT_FIELDS = ("generated_image", "response", "model_response", "edit_image", "score", "status")
-
-
 def score_official(path: str | Path, *, model: str | None = None) -> Report:
     """Score official-format result files (a folder with any of the four files, or one of them).
 
     GEU entries are scored from ``response`` (``model_response`` as SenseNova-U1 writes it; a list counts
     by its first element) with the official letter extraction; UEG entries from a ``judge_answer`` field
     on each polling question, else from the per-item ``score`` (0/1) that the official generation scorer
-    writes. An entry whose run failed (GEU: no ``response``; UEG: ``generated_image`` empty, even beside
-    judge replies; missing, or naming no file (``benchmark.result_paths``), with no score and no judge reply)
-    counts as wrong and in "run err", as the official scripts count it; an image that is there but carries
-    neither is not judged yet and is left out; ``"status": "not_supported"`` counts as the paper's "-". Raises
+    writes. Files are ``.json`` lists or ``.jsonl`` (``benchmark.result_files``), read under the rule
+    ``import-results`` applies too (``official_results``): an entry whose run failed (GEU: no ``response``;
+    UEG: ``generated_image`` empty, even beside judge replies; missing, or naming no file here, with no score
+    and no judge reply) counts as wrong and in "run err", as the official scripts count it; judge replies
+    count even when the image they judged is not here; an image that is there but
+    carries neither is not judged yet and is left out; ``"status": "not_supported"`` counts as the paper's
+    "-". Raises
     OfficialFilesError naming every bad file/entry/field
     (an instance entered twice in one file included: it would be scored twice), or FolderNameError (one of
     them) when ``model`` is None and nothing of the folder's name makes a model name
     (``systems.MODEL_NAME_RULE``; other characters are replaced by ``_``, said in ``Report.notes``).
     """
     path = Path(path)
-    files = _result_files(path)
-    if not files:
-        raise OfficialFilesError([Problem(str(path), None, None,
-                                          "no UEG_direct/UEG_step/GEU_direct/GEU_step .json result files")])
+    problems: list[Problem] = []
+    files = _result_files(path, problems)
+    if not files and not problems:
+        raise OfficialFilesError([Problem(str(path), None, None, f"no {NAMES_SHOWN} result files")])
     notes: list[str] = []
     name = _folder_model((path if path.is_dir() else path.parent).resolve(), model, notes, alone=True)
-    problems: list[Problem] = []
     outcomes = _score_files(files, name, problems)
     if problems:
         raise OfficialFilesError(problems)
@@ -322,13 +318,12 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
     is None and a model folder's name makes no model name, or two folders of one dataset make the same one.
     """
     path = Path(path)
-    if path.is_file() or _result_files(path):
+    folders = result_folders_under(path) if path.is_dir() else []
+    if path.is_file() or path in folders:
         return [score_official(path, model=model)]
-    folders = sorted({f.parent for f in path.rglob("*.json") if f.is_file() and _is_result_file(f)}) if path.is_dir() else []
     if not folders:
         raise OfficialFilesError([Problem(str(path), None, None,
-                                          "no UEG_direct/UEG_step/GEU_direct/GEU_step .json result files "
-                                          "in it or in any folder under it")])
+                                          f"no {NAMES_SHOWN} result files in it or in any folder under it")])
     if model is not None and len(folders) > 1:
         raise OfficialFilesError([Problem(str(path), None, None,
                                           f"--model names one model, but {len(folders)} model folders are "
@@ -347,7 +342,8 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
                                            " (a folder's name made a model name); rename them apart")])
     for folder in folders:
         found: list[Problem] = []
-        by_dataset[folder.parent] += _score_files(_result_files(folder), names[folder], found)
+        files = _result_files(folder, found)
+        by_dataset[folder.parent] += _score_files(files, names[folder], found)
         problems += [Problem(str(folder.relative_to(path) / p.file), p.entry, p.field, p.message) for p in found]
     if problems:
         raise OfficialFilesError(problems)
@@ -355,115 +351,39 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
             for dataset, outcomes in by_dataset.items()]
 
 
-def _is_result_file(file: Path) -> bool:
-    return file.suffix == ".json" and file.stem in {f"{t}_{k}" for t in TRACKS for k in OFFICIAL_MODES}
-
-
-def _result_files(path: Path) -> list[Path]:
+def _result_files(path: Path, problems: list[Problem] | None = None) -> list[Path]:
     if path.is_file():
-        return [path] if _is_result_file(path) else []
-    return sorted(f for f in path.glob("*.json") if _is_result_file(f)) if path.is_dir() else []
+        return [path] if result_kind(path) is not None else []
+    return result_files_in(path, problems) if path.is_dir() else []
 
 
 def _score_files(files: list[Path], name: str, problems: list[Problem]) -> list[Outcome]:
-    outcomes = []
-    for file in files:
-        track, kind = file.stem.split("_", 1)
-        entries = _official_entries(file, track, problems)
-        if not any(_has_results(raw) for raw, _ in entries):
-            continue  # instances only: nothing was run on this file
-        for raw, record in entries:
-            outcome = _official_outcome(raw, record, name, OFFICIAL_MODES[kind], file, problems)
-            if outcome is not None:
-                outcomes.append(outcome)
-    return outcomes
+    read = read_result_files(files, problems)
+    return [outcome for outcome in (_official_outcome(e, name, problems) for e in read.entries)
+            if outcome is not None]
 
 
-def _has_results(raw: dict) -> bool:
-    return any(k in raw for k in RESULT_FIELDS) or any(
-        isinstance(q, dict) and "judge_answer" in q for q in raw.get("question_list") or [])
-
-
-def _official_entries(file: Path, track: str, problems: list[Problem]) -> list[tuple[dict, AnyInstance]]:
-    from realunify_arena.benchmark.loaders import read_json_list
-
-    unread: list[Problem] = []
-    data = read_json_list(file, unread)
-    problems += [p if p.message.startswith("expected a JSON list")
-                 else Problem(p.file, p.entry, p.field, f"not a readable JSON file: {p.message}") for p in unread]
-    return parse_result_entries(data, track=track, file=file.name, step=file.stem.endswith("_step"), problems=problems)
-
-
-def _official_outcome(raw: dict, record: AnyInstance, model: str, mode: str, path: Path,
-                      problems: list[Problem]) -> Outcome | None:
-    file = path.name
-    label = f"index {record.index} ({record.task_type})"
-    base = {"model": model, "mode": mode, "task_type": record.task_type}
-    status = raw.get("status", Status.OK.value)
-    if status in (Status.NOT_SUPPORTED.value, Status.ERROR.value):
-        return Outcome(**base, status=Status(status))
-    if status != Status.OK.value:
-        problems.append(Problem(file, label, "status", f"expected ok, not_supported or error, got {status!r}"))
-        return None
-    failed = Outcome(**base, status=Status.ERROR)
+def _official_outcome(entry: ResultEntry, model: str, problems: list[Problem]) -> Outcome | None:
+    """The Outcome of one entry read by the shared rule (``official_results``)."""
+    record = entry.record
+    base = {"model": model, "mode": entry.mode, "task_type": record.task_type, "status": entry.status}
+    if entry.status is not Status.OK:
+        return Outcome(**base)
+    if entry.score is not None:
+        return Outcome(**base, score=entry.score)
     if isinstance(record, GEUInstance):
-        field = "response" if "response" in raw else "model_response"
-        response = raw.get(field)
-        if isinstance(response, list):
-            response = response[0] if response else None
-        if response is None:
-            return _scored(raw, base, file, label, problems) if "score" in raw else failed
-        if not isinstance(response, str):
-            problems.append(Problem(file, label, field, f"expected the model's reply as a string, "
-                                                        f"got {type(response).__name__}"))
-            return None
         if record.answer is None:  # the official scorer reads only response, task_type and answer
-            problems.append(Problem(file, label, "answer", "missing; expected the letter A-D the reply is "
-                                                           "scored against"))
+            problems.append(Problem(entry.file, entry.label, "answer", "missing; expected the letter A-D the "
+                                                                       "reply is scored against"))
             return None
-        judgment = mcq_judgment(record, response)
-        return Outcome(**base, status=Status.OK, score=judgment.score, strict=judgment.details["strict_score"])
-    answers = [item.get("judge_answer") for item in raw["question_list"]]
-    image = raw.get("generated_image")
-    if isinstance(image, list):  # SenseNova-U1 writes a list; its scorer takes the last
-        image = image[-1] if image else None
-    has_image = isinstance(image, str) and bool(image.strip())
-    if "score" in raw and all(a is None for a in answers):
-        return _scored(raw, base, file, label, problems)
-    if not has_image and ("generated_image" in raw or all(a is None for a in answers)):
-        return failed  # the official scorer scores an empty generated_image 0, whatever a judge said of it
-    if all(a is None for a in answers):  # nothing judged it: the official scorer would, if it found the image
-        if find_result_image(image, path.parent) is None:
-            return failed  # eval_generation.py scores an image it cannot find 0 (os.path.exists)
-        return Outcome(**base, status=Status.OK)  # an image, not judged yet
-    for i, a in enumerate(answers):
-        if not isinstance(a, str):
-            problems.append(Problem(file, label, f"question_list[{i}].judge_answer",
-                                    f"expected the judge's reply as a string, got {type(a).__name__}"))
-            return None
-    judgment = polling_judgment(record.question_list, [[a] for a in answers], "judge_answer")
+        judgment = mcq_judgment(record, entry.text)
+        return Outcome(**base, score=judgment.score, strict=judgment.details["strict_score"])
+    if entry.judge_answers is None:
+        return Outcome(**base)  # an image, not judged yet
+    judgment = polling_judgment(record.question_list, [[a] for a in entry.judge_answers], "judge_answer")
     verdicts = [q["correct"] for q in judgment.details["questions"]]
-    return Outcome(**base, status=Status.OK, score=judgment.score, questions_right=sum(v is True for v in verdicts),
+    return Outcome(**base, score=judgment.score, questions_right=sum(v is True for v in verdicts),
                    questions_total=sum(v is not None for v in verdicts), judge_errors=judgment.errors)
-
-
-def _scored(raw: dict, base: dict, file: str, label: str, problems: list[Problem]) -> Outcome | None:
-    """An entry already scored by the official scripts: its per-item ``score`` (1 right, 0 wrong)."""
-    score = item_score(raw["score"])
-    if score is None:
-        problems.append(Problem(file, label, "score", f"expected 0 or 1 (the official per-item score), "
-                                                      f"got {brief(raw['score'])}"))
-        return None
-    return Outcome(**base, status=Status.OK, score=score)
-
-
-def item_score(value: object) -> int | None:
-    """The official per-item ``score`` as 1 or 0, or None when it is neither. The official summary counts an
-    item right when ``score == 1``, so ``true`` and ``1.0`` are 1 and ``false`` and ``0.0`` are 0; NaN, text
-    and anything else are no score."""
-    if isinstance(value, (bool, int, float)) and value in (0, 1):
-        return int(value)
-    return None
 
 
 def export_official(store, out_dir: str | Path, dataset: str | None = None, model: str | None = None, *,

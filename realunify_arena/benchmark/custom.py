@@ -21,6 +21,7 @@ from PIL import Image
 
 from realunify_arena.benchmark.images import ImageError, open_checked, png_bytes
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
+from realunify_arena.benchmark.validation import repeated
 from realunify_arena.shown import brief
 
 CUSTOM_DATASET = "custom"  # the dataset name one-off instances' runs are stored under
@@ -68,6 +69,10 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
     if image is None or _shows_nothing(question) or len(options) != 4:
         raise ValueError("Your own GEU instance needs an image, a question and exactly 4 options "
                          f"(one per line; got {len(options)}).")
+    twice = repeated(options)
+    if twice:
+        raise ValueError(f"Your own GEU instance's options {LETTERS[twice[0]]} and {LETTERS[twice[1]]} are the same "
+                         "text, so the expected letter would be ambiguous; give 4 different options.")
     if answer and answer not in LETTERS:
         raise ValueError(f"Your own GEU instance's expected answer must be one of {', '.join(LETTERS)} "
                          "or empty.")

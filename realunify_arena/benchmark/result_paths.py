@@ -2,12 +2,16 @@
 
 Runners write absolute paths, paths relative to the result file (``./images/1.png``, as ``export --format
 official --relative-paths`` writes them) or relative to the directory they ran in (where the official
-scorer, ``os.path.exists(img)``, looks); a runner on Windows writes ``.\\images\\1.png``.
+scorer, ``os.path.exists(img)``, looks); a runner on Windows writes ``.\\images\\1.png`` or an absolute
+``C:\\results\\images\\1.png``, and a folder copied from another machine keeps that machine's absolute paths.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
+
+_WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|[\\/]{2}[^\\/]+[\\/][^\\/]+)")  # C:\ or C:/ or \\server\share
 
 
 def find_result_image(value: str, folder: Path) -> Path | None:
@@ -15,8 +19,11 @@ def find_result_image(value: str, folder: Path) -> Path | None:
 
     ``value``: an absolute path, or one relative to ``folder`` (the result file's folder, tried first) or to
     the current directory; a leading ``~`` is a home folder. Backslashes are read as ``/`` when the path as
-    written names no file (a file written on Windows). A path that cannot name a file here (a NUL byte, too
-    long a name, the home folder of an unknown user) gives None, never an exception.
+    written names no file (a file written on Windows). An absolute path that names no file here (a Windows
+    path such as ``C:\\results\\images\\1.png`` or ``\\\\server\\share\\1.png``, or another machine's
+    ``/home/...``) is tried relative to ``folder`` by its tail, longest first: ``results/images/1.png``, then
+    ``images/1.png``, then ``1.png`` (a tail holding ``..`` is not tried). A path that cannot name a file here
+    (a NUL byte, too long a name, the home folder of an unknown user) gives None, never an exception.
     """
     written = [value] + ([value.replace("\\", "/")] if "\\" in value else [])
     for text in written:
@@ -25,10 +32,34 @@ def find_result_image(value: str, folder: Path) -> Path | None:
             path = path.expanduser()
         except RuntimeError:  # "~someone/..." for a user this machine does not know: taken as written
             pass
-        for candidate in ([path] if path.is_absolute() else [folder / path, Path.cwd() / path]):
-            try:
-                if candidate.is_file():
-                    return candidate.resolve()
-            except (OSError, ValueError):  # too long a name, a NUL byte: no file of that name
-                continue
+        if _WINDOWS_ABSOLUTE.match(text):
+            candidates = []  # never relative to the current directory: "C:/x" is no folder named "C:" here
+        elif path.is_absolute():
+            candidates = [path]
+        else:
+            candidates = [folder / path, Path.cwd() / path]
+        found = _first_file(candidates)
+        if found is not None:
+            return found
+    if _WINDOWS_ABSOLUTE.match(value) or Path(value.replace("\\", "/")).is_absolute():
+        return _first_file([folder / tail for tail in _tails(value)])
+    return None
+
+
+def _tails(value: str) -> list[PurePosixPath]:
+    """The relative tails of an absolute path, longest first, without its drive, share or root."""
+    text = value.replace("\\", "/")
+    match = _WINDOWS_ABSOLUTE.match(text)
+    parts = [p for p in text[match.end() if match else 0:].split("/") if p]
+    tails = [PurePosixPath(*parts[i:]) for i in range(len(parts))]
+    return [t for t in tails if ".." not in t.parts and "." != str(t)]
+
+
+def _first_file(candidates) -> Path | None:
+    for candidate in candidates:
+        try:
+            if candidate.is_file():
+                return candidate.resolve()
+        except (OSError, ValueError):  # too long a name, a NUL byte: no file of that name
+            continue
     return None

@@ -7,6 +7,7 @@ field, with what was expected, so a user can fix their file without reading a tr
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from PIL import Image
 
 from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.images import MAX_PIXELS
+from realunify_arena.shown import brief
 from realunify_arena.benchmark.schema import (
     CATEGORIES,
     LETTERS,
@@ -63,13 +65,35 @@ class EntryErrors(Exception):
         self.problems = problems
 
 
-def entry_label(raw: object, position: int) -> str:
-    if isinstance(raw, dict) and type(raw.get("index")) is int:
-        label = f"index {raw['index']}"
+def entry_index(value: object) -> int | None:
+    """An entry's ``index`` as an integer, or None when it is none. The official scripts use the index only
+    as a key, and runners write it as they like: an integer, its digits as a string (``"12"``, surrounding
+    spaces ignored) or an integral JSON number (``12.0``) all give 12; a boolean, a fraction, other text or an
+    integer too long to read give None."""
+    if isinstance(value, bool) or isinstance(value, OversizedInteger):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,18}\s*", value):
+        return int(value)
+    return None
+
+
+def entry_label(raw: object, position: int, place: str | None = None, result_entry: bool = False) -> str:
+    """"index 12 (world_knowledge)" when the entry has a usable index (an integer; with ``result_entry``, what
+    ``entry_index`` reads), else ``place`` (e.g. "line 4" of a .jsonl file), else "position N" (0-based)."""
+    index = None
+    if isinstance(raw, dict):
+        index = entry_index(raw.get("index")) if result_entry else raw.get("index")
+        index = index if type(index) is int else None
+    if index is not None:
+        label = f"index {index}"
         if isinstance(raw.get("task_type"), str):
             label += f" ({raw['task_type']})"
         return label
-    return f"position {position}"
+    return place or f"position {position}"
 
 
 def describe(value: object) -> str:
@@ -80,38 +104,47 @@ def describe(value: object) -> str:
             "list": "a list", "dict": "an object"}.get(name, name)
 
 
-def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bool,
-                         problems: list[Problem]) -> list[tuple[object, UEGInstance | GEUInstance]]:
+def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bool, problems: list[Problem],
+                         places: list[str] | None = None) -> list[tuple[object, UEGInstance | GEUInstance]]:
     """Each entry of one result file with its record (``parse_entry``), in file order. An entry that does not
     parse, or that repeats an instance (task type and index) already in the file, which would be counted twice,
-    is left out and its problems appended to ``problems``."""
+    is left out and its problems appended to ``problems``. ``places``: where each entry is in the file
+    ("line 4" of a .jsonl file), one per entry; default "position N"."""
     parsed, first_seen = [], {}
     for position, raw in enumerate(raw_entries):
+        place = places[position] if places else f"position {position}"
         try:
-            record = parse_entry(raw, track=track, file=file, position=position, step=step)
+            record = parse_entry(raw, track=track, file=file, position=position, step=step, place=place,
+                                 result_entry=True)
         except EntryErrors as e:
             problems.extend(e.problems)
             continue
         key = (record.task_type, record.index)
         if key in first_seen:
             problems.append(Problem(file, f"index {record.index} ({record.task_type})", "index", "duplicate entry:"
-                                    f" this instance is also at position {first_seen[key]} of the file"))
+                                    f" this instance is also at {first_seen[key]} of the file"))
             continue
-        first_seen[key] = position
+        first_seen[key] = place
         parsed.append((raw, record))
     return parsed
 
 
-def parse_entry(raw: object, *, track: Track, file: str, position: int,
-                step: bool = False) -> UEGInstance | GEUInstance:
+def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bool = False,
+                place: str | None = None, result_entry: bool = False) -> UEGInstance | GEUInstance:
     """Build one record or raise EntryErrors listing everything wrong with the entry.
 
     ``step``: the entry comes from a step file, which may leave out what the direct file carries: a UEG
     ``prompt`` is then recovered from ``new_prompt`` (``prompts.recover_prompt``; None when that fails),
     and a GEU ``question``, ``option`` or ``answer`` may be None. The loader fills those from the direct
-    file and reports what is still missing. GEU options that are JSON numbers are taken as their text.
+    file and reports what is still missing. GEU options that are JSON numbers are taken as their text; with
+    ``result_entry`` (an entry of a result file, whose ``index`` the official scripts use only as a key) an
+    ``index`` is read by ``entry_index`` (``"12"`` and ``12.0`` are 12), else it must be a JSON integer; an
+    instance entry (not ``result_entry``) whose options repeat (``repeated``: the same text up to case and
+    spacing, which makes the expected letter ambiguous) or whose polling questions repeat is refused, while a
+    result entry's reply is still scored by its letter, as the official scorer scores it. ``place``: the entry's label when it
+    has no usable index (default "position N").
     """
-    label = entry_label(raw, position)
+    label = entry_label(raw, position, place, result_entry)
     problems: list[Problem] = []
 
     def bad(field: str | None, message: str) -> None:
@@ -142,7 +175,14 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int,
             return None
         return value
 
-    index = req("index", int, "an integer")
+    if result_entry and "index" in raw and not isinstance(raw["index"], (int, OversizedInteger)):
+        index = entry_index(raw["index"])
+        if index is None:
+            shown = f" {brief(raw['index'])}" if isinstance(raw["index"], (str, float)) else ""
+            bad("index", f"expected an integer, got {describe(raw['index'])}{shown} (an integer's digits as a "
+                         "string, such as \"12\", are read as that integer)")
+    else:
+        index = req("index", int, "an integer")
     task_type = req("task_type", str, "a string")
     if task_type is not None:
         if task_type not in CATEGORIES:
@@ -159,6 +199,13 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int,
         if prompt is not None and not prompt.strip():
             bad("prompt", "is empty")
         questions = _polling_questions(raw, bad)
+        twice = repeated([q.question for q in questions])
+        if twice and not result_entry and len(questions) == len(raw["question_list"]):  # positions as written
+            i, j = twice
+            verdict = ("with opposite expected answers: no image can pass both"
+                       if questions[i].answer != questions[j].answer else "twice")
+            bad(f"question_list[{j}].question", f"repeats question_list[{i}] ({brief(questions[j].question)}) "
+                                                f"{verdict}; expected each polling question once")
         if problems:
             raise EntryErrors(problems)
         return UEGInstance(index=index, task_type=task_type, prompt=prompt, question_list=questions,
@@ -178,6 +225,12 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int,
             options = None
         else:
             options = [o if isinstance(o, str) else str(o) for o in options]
+            twice = repeated(options)
+            if twice and not result_entry:
+                i, j = twice
+                bad("option", f"options {LETTERS[i]} and {LETTERS[j]} are the same text ({brief(options[j])}): "
+                              "the expected letter is ambiguous; expected 4 different options")
+                options = None
     answer = req("answer", str, "a letter A-D", optional=step)
     if answer is not None and answer not in LETTERS[: len(options or LETTERS)]:
         bad("answer", f"expected a letter among the options (A-D), got {answer!r}")
@@ -188,6 +241,18 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int,
     return GEUInstance(index=index, task_type=task_type, question=question, option=options, answer=answer,
                        input_image=input_image, evaluation_prompt=evaluation_prompt, edit_prompt=edit_prompt,
                        extra=_extra(raw, known))
+
+
+def repeated(texts: list[str]) -> tuple[int, int] | None:
+    """The positions (first, second) of the first text that repeats an earlier one, comparing them up to case
+    and runs of whitespace ("Red  car" repeats "red car"), or None when all differ."""
+    seen: dict[str, int] = {}
+    for position, text in enumerate(texts):
+        key = " ".join(text.split()).casefold()
+        if key in seen:
+            return seen[key], position
+        seen[key] = position
+    return None
 
 
 def _is_unicode_text(raw: dict) -> bool:

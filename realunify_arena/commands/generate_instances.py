@@ -17,8 +17,15 @@ def register(sub) -> None:
     p = sub.add_parser("generate-instances",
                        help="generate our own instances (computed answers) in the official four-file layout")
     p.add_argument("--out", required=True, type=Path, help="folder to write the four JSON files and image/ into")
-    p.add_argument("--per-category", type=int, default=12, help="instances per category (default 12)")
-    p.add_argument("--seed", type=int, default=0, help="run seed; the same seed gives byte-identical files")
+    p.add_argument("--per-category", type=int, default=12,
+                   help="instances per category, 1 to 1000 (default 12; the paper has 100). The hand-written "
+                        "categories (world_knowledge, commonsense_reasoning, logical_reasoning, "
+                        "scientific_reasoning) have 12 each")
+    p.add_argument("--seed", type=int, default=0,
+                   help="run seed; the same seed gives byte-identical files, another seed other instances: "
+                        "procedural categories draw new ones, hand-written categories pick which of their 12 "
+                        "and in what order (at 12 a category: the same 12, in another order), and the order "
+                        "of their polling questions; seed 0 keeps their file order (the bundled set)")
     p.add_argument("--categories", default="all",
                    help="comma-separated task types (e.g. mental_tracking,code_to_image); default all ten")
     p.add_argument("--overwrite", action="store_true",
@@ -109,12 +116,15 @@ def _finish_interrupted_swaps(out: Path) -> None:
 
 def run(args) -> int:
     from realunify_arena.benchmark import load
-    from realunify_arena.benchmark.generators import GeneratorError, generate_set, write_set
+    from realunify_arena.benchmark.generators import MAX_PER_CATEGORY, GeneratorError, generate_set, write_set
     from realunify_arena.benchmark.generators.contact_sheet import contact_sheet
     from realunify_arena.benchmark.loaders import OFFICIAL_FILES
     from realunify_arena.benchmark.schema import GEUInstance
 
     check_seed(args.seed)
+    if not 1 <= args.per_category <= MAX_PER_CATEGORY:  # a huge set would run for hours and fill the disk
+        raise CommandError(f"--per-category {args.per_category}: must be at least 1 and at most "
+                           f"{MAX_PER_CATEGORY} (the paper has 100 a category)")
     out: Path = out_folder(args.out)
     task_types = None if args.categories == "all" else [t.strip() for t in args.categories.split(",") if t.strip()]
     if task_types == []:  # refused before anything is written: an empty set would replace an existing one

@@ -14,10 +14,15 @@ def register(sub) -> None:
                     "(what `export --format official` and third-party runners write), or one such file. Each "
                     "entry becomes one stored run of --model (UEG generated_image, and the refined prompt "
                     "`response` stepwise; GEU `response`, and `edit_image` stepwise), with the judge's replies "
-                    "(`judge_answer`) as judgments. Image paths may be absolute, relative to the file, or "
-                    "relative to the current directory. Any problem stops the import and nothing is written; "
+                    "(`judge_answer`) as judgments. Files may be .json lists or .jsonl (one JSON object a "
+                    "line). Image paths may be absolute, relative to the file, or relative to the current "
+                    "directory; an absolute path that names no file here (C:\\results\\images\\1.png) is "
+                    "looked for by its tail in the file's folder. Entries are read under score-official's rule: "
+                    "a run without its reply or image is stored as failed, and judge replies count (and are "
+                    "stored) even when the image they judged is not here. Any problem stops the import and "
+                    "nothing is written; "
                     "importing the same folder again changes nothing.")
-    p.add_argument("path", metavar="PATH", help="result folder or file")
+    p.add_argument("path", metavar="PATH", help="result folder or file (.json or .jsonl)")
     p.add_argument("--model", required=True,
                    help=f"the name the runs are stored (and battle) under: {MODEL_NAME_RULE}")
     p.add_argument("--mode", choices=tuple(MODE_CHOICES), default="both",

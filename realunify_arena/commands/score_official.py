@@ -11,14 +11,17 @@ from realunify_arena.systems import MODEL_NAME_RULE
 
 def register(sub) -> None:
     p = sub.add_parser("score-official", help="score official result files (GEU `response`, UEG `judge_answer`)",
-                       description="PATH is a folder with any of UEG_direct/UEG_step/GEU_direct/GEU_step .json, "
-                                   "one of those files, or a folder holding such folders (the --out folder "
+                       description="PATH is a folder with any of UEG_direct/UEG_step/GEU_direct/GEU_step .json "
+                                   "(a JSON list) or .jsonl (one JSON object a line), one of those files, or a "
+                                   "folder holding such folders (the --out folder "
                                    "of `export --format official`: every model found is scored, one table per "
                                    "dataset folder). GEU entries are scored from `response` with the official "
                                    "letter extraction; UEG entries from a `judge_answer` field on every polling "
                                    "question, or the per-item `score` the official scorer writes. Failed runs "
                                    "(no `response`; empty `generated_image`, or one naming no file and not judged) "
-                                   "count as wrong, in \"run err\".")
+                                   "count as wrong, in \"run err\"; judge replies count even when the image "
+                                   "they judged is not here. `index` may be an integer or its digits as a string. "
+                                   "import-results reads the files under the same rule.")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--model", help="name shown in the table (default: the folder's name made a model name, "
                         f"{MODEL_NAME_RULE}, other characters replaced by '_'; one folder only)")

@@ -125,7 +125,7 @@ def test_bad_result_files_name_the_file_entry_and_field(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "UEG_direct.json, index 7 (world_knowledge), field 'question_list[0].judge_answer': expected" in err
     assert "UEG_step.json, index 7 (world_knowledge), field 'status'" in err
-    assert "GEU_direct.json: not a readable JSON file" in err
+    assert "GEU_direct.json: invalid JSON at line 1" in err
 
 
 def test_an_entry_twice_in_a_file_is_refused_not_counted_twice(tmp_path, capsys):

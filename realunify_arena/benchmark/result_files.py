@@ -1,0 +1,101 @@
+"""Finding and reading official-format result files: the one reader ``score-official`` and ``import-results``
+share.
+
+A result file is named after its official file (``UEG_direct``, ``UEG_step``, ``GEU_direct``, ``GEU_step``)
+and is either a JSON list of entries (``.json``, as the official scripts and ``export --format official``
+write it) or one JSON object a line (``.jsonl``, as many third-party runners write it; blank lines are
+skipped). Problems name the file and the entry: its index when it has one, else ``line N`` of a .jsonl file
+or ``position N`` of a list.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from realunify_arena.benchmark.loaders import read_json_list
+from realunify_arena.benchmark.schema import AnyInstance, Track
+from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
+
+SUFFIXES = (".json", ".jsonl")
+STEMS: dict[str, tuple[Track, str]] = {  # file name without its suffix -> (track, "direct" | "step")
+    "UEG_direct": ("UEG", "direct"),
+    "UEG_step": ("UEG", "step"),
+    "GEU_direct": ("GEU", "direct"),
+    "GEU_step": ("GEU", "step"),
+}
+NAMES_SHOWN = "UEG_direct/UEG_step/GEU_direct/GEU_step .json or .jsonl"
+
+
+def result_kind(path: Path) -> tuple[Track, str] | None:
+    """(track, "direct" | "step") of a result file's name, or None when the name is no result file's."""
+    return STEMS.get(path.stem) if path.suffix in SUFFIXES else None
+
+
+def result_files_in(folder: Path, problems: list[Problem] | None = None) -> list[Path]:
+    """The result files directly in ``folder``, sorted. Both a ``.json`` and a ``.jsonl`` of one name would
+    count the same runs twice: that is a problem (appended to ``problems``) and neither is returned."""
+    try:
+        found = sorted(f for f in folder.iterdir() if result_kind(f) is not None)
+    except OSError:
+        return []
+    stems = [f.stem for f in found]
+    twice = {stem for stem in stems if stems.count(stem) > 1}
+    if twice and problems is not None:
+        for stem in sorted(twice):
+            problems.append(Problem(str(folder), None, None, f"holds both {stem}.json and {stem}.jsonl; they would "
+                                                             "count the same runs twice: keep one"))
+    return [f for f in found if f.stem not in twice]
+
+
+def result_folders_under(path: Path) -> list[Path]:
+    """Every folder at or under ``path`` that holds a result file, sorted."""
+    return sorted({f.parent for f in path.rglob("*") if result_kind(f) is not None and f.is_file()})
+
+
+def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
+    """The raw entries of one result file and where each is ("position N" / "line N"); a file that cannot be
+    read is one problem (and no entries)."""
+    if file.suffix == ".json":
+        entries = read_json_list(file, problems)
+        return entries, [f"position {i}" for i in range(len(entries))]
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        problems.append(Problem(file.name, None, None, f"not UTF-8 text: {e}"))
+        return [], []
+    except OSError as e:
+        problems.append(Problem(file.name, None, None, f"cannot be read: {e.strerror or e}"))
+        return [], []
+    entries, places, bad = [], [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line, parse_int=parse_json_int)
+        except json.JSONDecodeError as e:
+            bad.append(Problem(file.name, f"line {number}", None, f"invalid JSON at column {e.colno}: {e.msg} "
+                                                                   "(a .jsonl file holds one JSON object a line)"))
+            continue
+        except (RecursionError, ValueError) as e:
+            bad.append(Problem(file.name, f"line {number}", None, f"cannot be read: {e or 'nested too deeply'}"))
+            continue
+        if not isinstance(value, dict):
+            bad.append(Problem(file.name, f"line {number}", None, f"expected one JSON object a line, got "
+                                                                   f"{describe(value)}"))
+            continue
+        entries.append(value)
+        places.append(f"line {number}")
+    problems.extend(bad)
+    return entries, places
+
+
+def parse_result_file(file: Path, problems: list[Problem]) -> list[tuple[dict, AnyInstance, str]]:
+    """Each good entry of one result file: (raw entry, its record, its label "index 12 (world_knowledge)"),
+    in file order (``validation.parse_result_entries``: a string ``index`` such as ``"12"`` is 12); the
+    problems of the others are appended to ``problems``."""
+    track, kind = STEMS[file.stem]
+    entries, places = read_entries(file, problems)
+    parsed = parse_result_entries(entries, track=track, file=file.name, step=kind == "step", problems=problems,
+                                  places=places)
+    return [(raw, record, f"index {record.index} ({record.task_type})") for raw, record in parsed]

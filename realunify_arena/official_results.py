@@ -1,0 +1,206 @@
+"""What one entry of an official-format result file says happened: the one rule ``score-official`` and
+``import-results`` both apply (``read_result_files``), so the table of a folder and the table of the same
+folder imported agree entry by entry.
+
+The rule, following what the official scorers count (``eval_understanding.py`` reads ``response``;
+``eval_generation.py`` scores an image it cannot open 0):
+
+- ``"status": "not_supported"`` is the paper's "-"; ``"status": "error"`` a failed run.
+- GEU: the reply is ``response`` (``model_response`` as SenseNova-U1 writes it; a list counts by its first
+  element). No reply (null or missing): scored by the official per-item ``score`` when there is one, else a
+  failed run. Stepwise, the ``edit_image`` is kept when it names a file here; a missing one never voids the
+  reply, which is what is scored.
+- UEG: the image is ``generated_image`` (a list counts by its last element; paths as
+  ``result_paths.find_result_image`` finds them). The per-item ``score`` decides when no polling question
+  carries a ``judge_answer``. An empty ``generated_image`` ("" or null) is a failed run, whatever a judge said
+  (the official scorer scores it 0). Judge replies otherwise decide, even when the image file is not here (a
+  folder copied without its images): the replies are what is scored, and ``ResultEntry.note`` says so.
+  Without replies, an image found is a run not judged yet, and an image missing or not found a failed run.
+  Stepwise, a ``response`` is the refined prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from realunify_arena.benchmark.result_files import STEMS, parse_result_file
+from realunify_arena.benchmark.result_paths import find_result_image
+from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
+from realunify_arena.benchmark.validation import Problem, describe
+from realunify_arena.shown import brief
+from realunify_arena.trace import Mode, Status
+
+OFFICIAL_MODES: dict[str, Mode] = {"direct": "direct", "step": "stepwise"}  # official file suffix -> mode
+# Fields a runner or the official scorers add to an instance entry; a file whose entries carry none of
+# them (nor a judge_answer) holds instances only, not results, and is skipped.
+RESULT_FIELDS = ("generated_image", "response", "model_response", "edit_image", "score", "status")
+
+
+@dataclass
+class ResultEntry:
+    """One result entry read by the shared rule. ``status`` OK with ``score`` set: scored by the official
+    per-item score; with ``judge_answers``: by those (UEG); GEU with ``text``: by the reply's letter; UEG with
+    neither: an image not judged yet."""
+
+    file: str  # the result file's name
+    label: str  # "index 12 (world_knowledge)"
+    record: AnyInstance
+    raw: dict
+    mode: Mode
+    status: Status
+    error: str | None = None
+    text: str | None = None  # GEU: the reply; UEG stepwise: the refined prompt
+    image: Path | None = None  # the generated (UEG) or edited (GEU stepwise) image file, when found here
+    judge_answers: list[str] | None = None  # UEG: one reply per polling question
+    score: int | None = None  # the official per-item score, when it decides
+    note: str | None = None  # judged or answered, but the image it names is not here
+
+
+@dataclass
+class ResultFiles:
+    entries: list[ResultEntry] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # the files read
+    skipped: list[str] = field(default_factory=list)  # files whose entries carry no results
+
+
+def read_result_files(files: list[Path], problems: list[Problem]) -> ResultFiles:
+    """Every entry of ``files`` (result files, ``result_files.result_kind``) under the rule above; each
+    problem (an unreadable file, a bad field, an instance twice in a file) is appended to ``problems`` by file,
+    entry and field, and its entry left out."""
+    out = ResultFiles()
+    for file in files:
+        kind = STEMS[file.stem][1]
+        parsed = parse_result_file(file, problems)
+        if parsed and not any(has_results(raw) for raw, _, _ in parsed):
+            out.skipped.append(file.name)
+            continue
+        if parsed:
+            out.files.append(file.name)
+        for raw, record, label in parsed:
+            entry = _entry(file, OFFICIAL_MODES[kind], raw, record, label, problems)
+            if entry is not None:
+                out.entries.append(entry)
+    return out
+
+
+def has_results(raw: dict) -> bool:
+    return any(k in raw for k in RESULT_FIELDS) or any(
+        isinstance(q, dict) and "judge_answer" in q for q in raw.get("question_list") or [])
+
+
+def item_score(value: object) -> int | None:
+    """The official per-item ``score`` as 1 or 0, or None when it is neither. The official summary counts an
+    item right when ``score == 1``, so ``true`` and ``1.0`` are 1 and ``false`` and ``0.0`` are 0; NaN, text
+    and anything else are no score."""
+    if isinstance(value, (bool, int, float)) and value in (0, 1):
+        return int(value)
+    return None
+
+
+_ABSENT = object()
+
+
+def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
+           problems: list[Problem]) -> ResultEntry | None:
+    file, found = path.name, []
+
+    def bad(field_name: str, message: str) -> None:
+        found.append(Problem(file, label, field_name, message))
+
+    geu = isinstance(record, GEUInstance)
+    status = raw.get("status", Status.OK.value)
+    if not isinstance(status, str) or status not in {s.value for s in Status}:
+        bad("status", f"expected ok, not_supported or error, got {brief(status)}")
+    text_field = "model_response" if geu and "response" not in raw and "model_response" in raw else "response"
+    text = _text(raw, text_field, bad) if geu or mode == "stepwise" else _ABSENT
+    image_field = "edit_image" if geu else "generated_image"
+    image = _image(raw, image_field, bad) if not geu or mode == "stepwise" else _ABSENT
+    answers = None
+    if not geu:
+        answers = [item.get("judge_answer") for item in raw["question_list"]]
+        if all(a is None for a in answers):
+            answers = None
+        else:
+            for i, a in enumerate(answers):
+                if not isinstance(a, str):
+                    bad(f"question_list[{i}].judge_answer", f"expected the judge's reply as a string, "
+                                                            f"got {describe(a)}")
+    if found:
+        problems.extend(found)
+        return None
+    entry = ResultEntry(file, label, record, raw, mode, Status(status),
+                        text=text if isinstance(text, str) else None)
+    located = find_result_image(image, path.parent) if isinstance(image, str) and image.strip() else None
+    entry.image = located
+    if entry.status is not Status.OK:
+        given = raw.get("error")
+        entry.error = given if isinstance(given, str) else f"the run did not finish (status {status} in {file})"
+        return entry
+    decided_by_score = "score" in raw and (text is None or text is _ABSENT if geu else answers is None)
+    if decided_by_score:
+        entry.score = item_score(raw["score"])
+        if entry.score is None:
+            problems.append(Problem(file, label, "score", f"expected 0 or 1 (the official per-item score), "
+                                                          f"got {brief(raw['score'])}"))
+            return None
+        return entry
+    if geu:
+        if entry.text is None:
+            said = "null" if text is None else "missing"
+            return _failed(entry, f"no answer ({text_field} is {said} in {file})")
+        if mode == "stepwise" and located is None:
+            entry.note = _not_here(image_field, image, path.parent, "the reply is scored without it")
+        return entry
+    if image is None or (isinstance(image, str) and not image.strip()):
+        return _failed(entry, f"no generated image ({image_field} is {'null' if image is None else 'empty'} in "
+                              f"{file})")
+    entry.judge_answers = answers
+    if located is None:
+        if answers is not None:
+            entry.note = _not_here(image_field, image, path.parent, "judged by its judge_answer replies")
+            return entry
+        if image is _ABSENT:
+            return _failed(entry, f"no generated image ({image_field} missing in {file}, and no judge_answer)")
+        return _failed(entry, f"no generated image: {_not_here(image_field, image, path.parent, 'not judged')}")
+    return entry
+
+
+def _failed(entry: ResultEntry, error: str) -> ResultEntry:
+    entry.status, entry.error = Status.ERROR, error
+    return entry
+
+
+def _not_here(name: str, value: object, folder: Path, outcome: str) -> str:
+    if value is _ABSENT:
+        return f"{name} missing; {outcome}"
+    shown = value if isinstance(value, str) and len(value) <= 120 and value.isprintable() else brief(value)
+    return (f"{name} {shown} not found (looked relative to {folder} and to the current directory); "
+            f"{outcome}")
+
+
+def _text(raw: dict, name: str, bad):
+    """The text field: a string, None (null), or _ABSENT; a list counts by its first element."""
+    if name not in raw:
+        return _ABSENT
+    value = raw[name]
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is not None and not isinstance(value, str):
+        bad(name, f"expected a string (or a list whose first element is one), got {describe(value)}")
+        return None
+    return value
+
+
+def _image(raw: dict, name: str, bad):
+    """The image field as written: a path string, "" / None (no image), or _ABSENT; a list counts by its last
+    element (as SenseNova-U1 writes it and its scorer reads it)."""
+    if name not in raw:
+        return _ABSENT
+    value = raw[name]
+    if isinstance(value, list):
+        value = value[-1] if value else None
+    if value is not None and not isinstance(value, str):
+        bad(name, f"expected an image path (a string), got {describe(value)}")
+        return None
+    return value

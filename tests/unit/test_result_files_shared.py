@@ -1,0 +1,205 @@
+"""``score-official`` and ``import-results`` read result files with one reader and one rule: a string
+``index`` is a key like an integer one, ``.jsonl`` files are read, an image missing beside judge replies is
+judged by the replies, and Windows absolute paths are found by their tail in the result file's folder.
+
+Expected percentages are counted by hand from the entries written here (the official rule: a UEG item is
+right only when every polling question's reply matches; a GEU item when the letter matches)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from realunify_arena.benchmark.result_paths import find_result_image
+from realunify_arena.cli import main
+from realunify_arena.store import Store
+from realunify_arena.trace import StepRole
+from tests.unit.test_official_files import table_row
+
+QUESTIONS = [("Is there a red ball?", "yes"), ("Is there a cat?", "no")]
+
+
+def ueg(index, *, replies=None, image=None, **extra) -> dict:
+    entry = {"index": index, "task_type": "world_knowledge", "prompt": f"prompt {index}",
+             "question_list": [{"question": q, "answer": a} for q, a in QUESTIONS], **extra}
+    if replies is not None:
+        for item, reply in zip(entry["question_list"], replies):
+            item["judge_answer"] = reply
+    if image is not None:
+        entry["generated_image"] = image
+    return entry
+
+
+def geu(index, answer: str, response: str) -> dict:
+    return {"index": index, "task_type": "mental_tracking", "input_image": f"./image/mental_tracking/s/images/{index}.png",
+            "question": f"question {index}?", "option": ["one", "two", "three", "four"], "answer": answer,
+            "response": response}
+
+
+def write(path: Path, entries: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(entries), encoding="utf-8")
+    return path
+
+
+def picture(path: Path, colour=(200, 10, 10)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), colour).save(path)
+
+
+def both_tables(folder: Path, tmp_path: Path, capsys) -> tuple[dict, dict]:
+    """The row score-official prints for ``folder``, and the row `report` prints after importing it."""
+    capsys.readouterr()
+    assert main(["score-official", str(folder), "--model", "m"]) == 0, capsys.readouterr().err
+    scored = table_row(capsys.readouterr().out, "m")
+    db = tmp_path / "arena.db"
+    assert main(["import-results", str(folder), "--model", "m", "--db", str(db)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0, capsys.readouterr().err
+    return scored, table_row(capsys.readouterr().out, "m")
+
+
+def stored_runs(db: Path) -> dict[str, dict]:
+    store = Store.open(db)
+    try:
+        return {r["instance_uid"]: {"status": r["status"], "trace": store.load_trace(r["id"])} for r in store.runs()}
+    finally:
+        store.close()
+
+
+def test_a_string_index_is_the_same_key_in_both_commands(tmp_path, capsys):
+    folder = tmp_path / "res"
+    picture(folder / "1.png")
+    picture(folder / "2.png", (0, 0, 200))
+    write(folder / "UEG_direct.json", [ueg("1", replies=["Yes", "No"], image="1.png"),    # right
+                                       ueg(" 2 ", replies=["No", "No"], image="2.png")])  # wrong
+    write(folder / "GEU_direct.json", [geu("7", "B", "B"), geu(8.0, "C", "A"), geu("9", "D", "The answer is D")])
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand: WK 1 of 2 = 50.0; MT 2 of 3 = 66.7
+    assert (scored["WK"], scored["MT"]) == ("50.0/-", "66.7/-")
+    assert (imported["WK"], imported["MT"]) == ("50.0/-", "66.7/-")
+
+
+def test_an_index_that_is_no_integer_is_named(tmp_path, capsys):
+    write(tmp_path / "r" / "GEU_direct.json", [geu("seven", "B", "B"), geu(1.5, "B", "B")])
+    for command in (["score-official", str(tmp_path / "r")],
+                    ["import-results", str(tmp_path / "r"), "--model", "m", "--db", str(tmp_path / "a.db")]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert "GEU_direct.json, position 0, field 'index': expected an integer, got a string 'seven'" in err, err
+        assert "GEU_direct.json, position 1, field 'index': expected an integer, got a number 1.5" in err, err
+    assert not (tmp_path / "a.db").exists()
+
+
+def test_jsonl_files_are_read_by_both_and_a_bad_line_is_named(tmp_path, capsys):
+    folder = tmp_path / "res"
+    picture(folder / "img" / "1.png")
+    write(folder / "UEG_direct.jsonl", [ueg(1, replies=["yes", "no"], image="img/1.png"),
+                                        ueg(2, replies=["yes", "yes"], image="img/1.png"),
+                                        ueg(3, replies=["yes", "no"], image="img/1.png")])
+    write(folder / "GEU_step.jsonl", [{**geu(4, "A", "A"), "edit_image": "img/1.png"}])
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand: WK 2 of 3 = 66.7 (entry 2 answers "yes" where "no" is expected); MT stepwise 1 of 1
+    assert (scored["WK"], scored["MT"]) == ("66.7/-", "-/100.0")
+    assert (imported["WK"], imported["MT"]) == ("66.7/-", "-/100.0")
+
+    bad = tmp_path / "bad"
+    write(bad / "GEU_direct.jsonl", [geu(1, "A", "A")])
+    with (bad / "GEU_direct.jsonl").open("a", encoding="utf-8") as f:
+        f.write("\n[1, 2]\n{\"index\": 3,\n" + json.dumps(geu(4, "A", 5)) + "\n")
+    for command in (["score-official", str(bad)],
+                    ["import-results", str(bad), "--model", "m", "--db", str(tmp_path / "b.db")]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert "GEU_direct.jsonl, line 3: expected one JSON object a line, got a list" in err, err
+        assert "GEU_direct.jsonl, line 4: invalid JSON at column" in err, err
+        assert "GEU_direct.jsonl, index 4 (mental_tracking), field 'response': expected a string" in err, err
+        assert "Traceback" not in err
+
+
+def test_a_json_and_a_jsonl_of_one_name_are_refused(tmp_path, capsys):
+    folder = tmp_path / "res"
+    write(folder / "GEU_direct.json", [geu(1, "A", "A")])
+    write(folder / "GEU_direct.jsonl", [geu(1, "A", "A")])
+    for command in (["score-official", str(folder)],
+                    ["import-results", str(folder), "--model", "m", "--db", str(tmp_path / "a.db")]):
+        assert main(command) == 1
+        assert "holds both GEU_direct.json and GEU_direct.jsonl" in capsys.readouterr().err
+
+
+def test_an_image_missing_beside_judge_replies_is_judged_by_both(tmp_path, capsys):
+    """The official scorer counts a missing or empty image as a failed run; judge replies already made on an
+    image (a folder copied without its images) are what is scored, in both commands."""
+    folder = tmp_path / "res"
+    picture(folder / "here.png")
+    write(folder / "UEG_direct.json", [
+        ueg(1, replies=["Yes", "No"], image="gone/1.png"),  # judged right, image not here: 1
+        ueg(2, replies=["Yes", "No"], image="here.png"),    # judged right: 1
+        ueg(3, image="gone/3.png"),                         # not judged, image not here: failed run, 0
+        ueg(4, replies=["Yes", "No"], image=""),            # empty image: failed run, 0 whatever was said
+        ueg(5, replies=["Yes", "No"]),                      # no generated_image field, judged right: 1
+    ])
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand: 3 of 5 = 60.0; run errors: entries 3 and 4
+    assert (scored["WK"], scored["run err"]) == ("60.0/-", "2/-")
+    assert (imported["WK"], imported["run err"]) == ("60.0/-", "2/-")
+    runs = stored_runs(tmp_path / "arena.db")
+    by_index = {uid.split("_")[1]: run for uid, run in runs.items()}
+    assert [by_index[str(i)]["status"] for i in range(1, 6)] == ["ok", "ok", "error", "error", "ok"]
+    assert [s.role for s in by_index["1"]["trace"].steps] == []  # stored without the image it names
+    assert [s.role for s in by_index["2"]["trace"].steps] == [StepRole.GENERATED_IMAGE]
+
+
+@pytest.mark.parametrize("written", [r"C:\results\images\1.png", "C:/results/images/1.png",
+                                     r"D:\elsewhere\res\images\1.png", r"\\server\share\res\images\1.png",
+                                     "/home/someone/res/images/1.png"])
+def test_an_absolute_path_from_another_machine_is_found_by_its_tail(written, tmp_path):
+    folder = tmp_path / "res"
+    picture(folder / "images" / "1.png")
+    assert find_result_image(written, folder) == (folder / "images" / "1.png").resolve()
+    assert find_result_image("C:/results/1.png", folder) is None  # no 1.png directly in the folder
+    picture(folder / "1.png")
+    assert find_result_image("C:/results/1.png", folder) == (folder / "1.png").resolve()
+    (folder / "sub").mkdir()
+    assert find_result_image(r"C:\x\..\1.png", folder / "sub") is None  # "../1.png" is no tail tried
+
+
+def test_windows_absolute_paths_are_imported_and_scored(tmp_path, capsys):
+    folder = tmp_path / "res"
+    picture(folder / "images" / "1.png", (1, 2, 3))
+    picture(folder / "2.png", (4, 5, 6))
+    write(folder / "UEG_direct.json", [ueg(1, image=r"C:\results\images\1.png"),
+                                       ueg(2, image="C:/results/2.png")])
+    capsys.readouterr()
+    assert main(["score-official", str(folder), "--model", "m"]) == 0, capsys.readouterr().err
+    assert "2 entries with an image but no `judge_answer`" in capsys.readouterr().err  # found, not failed
+    db = tmp_path / "arena.db"
+    assert main(["import-results", str(folder), "--model", "m", "--db", str(db)]) == 0, capsys.readouterr().err
+    runs = stored_runs(db)
+    store = Store.open(db)
+    try:
+        pixels = sorted(store.get_image(run["trace"].steps[0].image_sha).getpixel((0, 0)) for run in runs.values())
+    finally:
+        store.close()
+    assert pixels == [(1, 2, 3), (4, 5, 6)]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from runs where status = 'ok'").fetchone() == (2,)
+
+
+def test_a_reply_missing_is_a_failed_run_in_both(tmp_path, capsys):
+    folder = tmp_path / "res"
+    no_reply = geu(2, "A", "A")
+    del no_reply["response"]
+    write(folder / "GEU_direct.json", [geu(1, "A", "A"), no_reply, {**geu(3, "B", "B"), "response": None},
+                                       {**geu(4, "C", "x"), "response": None, "score": 1}])
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand: entries 1 (letter) and 4 (the official per-item score) right, 2 and 3 failed: 2 of 4 = 50.0
+    assert (scored["MT"], scored["run err"]) == ("50.0/-", "2/-")
+    assert (imported["MT"], imported["run err"]) == ("50.0/-", "2/-")
