@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     try:  # restored from $REALUNIFY_DATASET_REPO when that is set, so a restarted Space keeps its votes
         store, scheduler = open_store(settings.db, journal_mode=settings.journal_mode)
     except StoreError as e:  # damaged, truncated, read-only, or newer than this code: its own one line
-        return refuse(f"cannot open the database {e}")
+        return refuse(settings.named_in(f"cannot open the database {e}", "db"))
     except SettingsError as e:  # $REALUNIFY_DATASET_REPO or $REALUNIFY_PUSH_MINUTES: it names the variable
         return refuse(str(e))
     except (ValueError, OSError) as e:  # the dataset repo could not be read (its message names the variable)
-        return refuse(f"cannot open the store {settings.db}: {e}")
+        return refuse(f"cannot open the store {settings.db} ({settings.where('db')}): {e}")
     try:
         demo = build_app(settings, store)
     except ValueError as e:  # --models names a card that does not exist
@@ -162,7 +162,7 @@ def build_app(settings: Settings, store):
     broken = {p.path.stem for p in problems if p.path}
     unknown = [m for m in settings.models if m not in pool.cards and m not in broken]
     if unknown:
-        raise ValueError(f"--models (or REALUNIFY_MODELS) names unknown card(s) {unknown}; known:"
+        raise ValueError(f"{settings.where('models')} names unknown card(s) {unknown}; known:"
                          f" {sorted(pool.cards)}")
     settings = dataclasses.replace(settings, models=tuple(m for m in settings.models if m in pool.cards))
     if on_zero_gpu():  # ZeroGPU wants local weights placed at start-up; elsewhere they load on first use

@@ -301,7 +301,8 @@ def _endpoint_problem(card: ModelCard) -> str | None:
     return None
 
 
-def _check(card: ModelCard, device: str | None, allow_large: bool) -> tuple[bool, str]:
+def _check(card: ModelCard, device: str | None, allow_large: str | None) -> tuple[bool, str]:
+    """``availability``'s check; ``allow_large``: what allowed large models (a flag or variable), or None."""
     reasons = []
     for cap, part in sorted(card.parts.items()):
         ok, reason = _check(part, device, allow_large)
@@ -341,21 +342,25 @@ def _check(card: ModelCard, device: str | None, allow_large: bool) -> tuple[bool
             if not allow_large:
                 return False, (f"too large for this machine: about {_gb(size)} of weights and {why} "
                                f"(--allow-large-models or {ALLOW_LARGE_ENV}=1 tries anyway)")
-            reasons.append(f"about {_gb(size)}, over this machine's {_gb(capacity)}: allowed by --allow-large-models")
+            reasons.append(f"about {_gb(size)}, over this machine's {_gb(capacity)}: allowed by {allow_large}")
         else:
             reasons.append(f"about {_gb(size)} of weights")
     return True, "; ".join(reasons)
 
 
-def availability(card: ModelCard, *, device: str | None = None, allow_large: bool | None = None) -> tuple[bool, str]:
+def availability(card: ModelCard, *, device: str | None = None, allow_large: bool | None = None,
+                 allowed_by: str = "--allow-large-models") -> tuple[bool, str]:
     """(runnable, reason) for ``card`` on ``device`` (default: CUDA if present, else CPU).
 
     ``allow_large`` (default: ``$REALUNIFY_ALLOW_LARGE_MODELS``) lets a card too large for the device count
-    as runnable. Contacts at most the hub (one cached probe, and its file list for a card not yet cached)
-    and the card's own endpoint. Never raises.
+    as runnable; the reason then names what allowed it: ``allowed_by`` (the flag or variable the caller
+    read it from), or the variable when ``allow_large`` is None. Contacts at most the hub (one cached probe,
+    and its file list for a card not yet cached) and the card's own endpoint. Never raises.
     """
     try:
-        return _check(card, device, allow_large_default() if allow_large is None else allow_large)
+        if allow_large is None:
+            allow_large, allowed_by = allow_large_default(), ALLOW_LARGE_ENV
+        return _check(card, device, allowed_by if allow_large else None)
     except SettingsError as exc:  # e.g. a CA variable naming no file: the message names the variable
         return False, str(exc)
     except Exception as exc:  # noqa: BLE001 - a broken environment must not take the listing down

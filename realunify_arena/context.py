@@ -159,7 +159,7 @@ class AppContext:
         known = self.pool.cards
         missing = [m for m in self.settings.models if m not in known]
         if missing:
-            raise KeyError(f"--models names unknown card(s) {missing}; known: {sorted(known)}")
+            raise KeyError(f"{self.settings.where('models')} names unknown card(s) {missing}; known: {sorted(known)}")
         return {m: known[m] for m in (self.settings.models or sorted(known))}
 
     @cached_property
@@ -173,7 +173,8 @@ class AppContext:
         (``availability.availability``)."""
         judges = {n: c for n, c in self.pool.cards.items() if Capability.UNDERSTAND in c.capabilities}
         return availability_of({**judges, **self.cards}.values(), device=getattr(self.pool, "chosen_device", None),
-                               allow_large=self.settings.allow_large_models)
+                               allow_large=self.settings.allow_large_models,
+                               allowed_by=self.settings.where("allow_large_models"))
 
     def runnable(self, name: str) -> bool:
         return self.availability.get(name, (False, ""))[0]

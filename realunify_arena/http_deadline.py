@@ -11,14 +11,18 @@ deadline. ``adapters.wire.within_deadline`` holds one around each remote request
 The same clients also bound the memory a reply can take: at most ``MAX_REPLY_BYTES`` of body are read
 (an endpoint that streams without end, or answers a huge body, fails with ``ReplyTooLarge`` at that size,
 before anything parses it), and replies are asked for uncompressed (``Accept-Encoding: identity``), so the
-bytes counted are the bytes kept; a reply compressed anyway is refused (a small compressed body can
-expand without bound).
+bytes counted are the bytes kept; an answer compressed anyway is refused (a small compressed body can
+expand without bound). An error reply (any status from 300 up: a 503 from a proxy, a 429) is never refused
+for its body, so its status is retried or reported as it would be uncompressed: at most
+``MAX_ERROR_BODY_BYTES`` of it are kept, expanded (gzip or deflate) only up to that size, and a body in
+another encoding is dropped (the status alone is reported).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,6 +33,8 @@ import httpx
 from realunify_arena.tls import tls_context
 
 MAX_REPLY_BYTES = 128 * 2**20  # 128 MiB: a 4096x4096 PNG in base64 is well under it
+MAX_ERROR_BODY_BYTES = 64 * 2**10  # an error reply's body kept: its message is shown cut to 300 characters
+_ERROR_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 32 + zlib.MAX_WBITS}
 _OPENED = (".connect_tcp.complete", ".connect_unix_socket.complete", ".start_tls.complete")  # httpcore trace events
 
 
@@ -118,14 +124,19 @@ def _plain(request) -> None:
 
 
 def _capped(response) -> None:
-    """httpx response hook (before the body is read): refuse a body announced over ``MAX_REPLY_BYTES``
-    or compressed, and stop reading one that grows past it.
+    """httpx response hook (before the body is read): refuse an answer's body announced over
+    ``MAX_REPLY_BYTES`` or compressed, and stop reading one that grows past it; keep an error reply's body
+    (status 300 and up) to ``MAX_ERROR_BODY_BYTES`` (``_error_body``), never refused, so the client sees
+    its status and retries or reports it.
 
     Raises:
         ReplyTooLarge: the message gives the limit in MiB and what the endpoint sent.
     """
     limit = MAX_REPLY_BYTES
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if response.status_code >= 300:  # not the answer: its status is what counts, whatever its body
+        _error_body(response, encoding)
+        return
     if encoding not in ("", "identity"):
         raise ReplyTooLarge(f"the reply is compressed (Content-Encoding: {encoding[:40]}) although it was asked "
                             f"for uncompressed; refused, since its size cannot be bounded before it is expanded")
@@ -133,13 +144,8 @@ def _capped(response) -> None:
     if announced.isdigit() and int(announced) > limit:
         raise ReplyTooLarge(f"the reply is {int(announced) / 2**20:.0f} MiB (Content-Length), over the "
                             f"{limit // 2**20} MiB limit; not read")
-    stream = response.stream
-    # the stream must stay an instance of its own library's SyncByteStream (httpx or openai's httpx2)
-    base = next((c for c in type(stream).__mro__ if c.__name__ == "SyncByteStream"), None)
-    if base is None:
-        return
 
-    def counted(_self):
+    def counted(stream):
         read = 0
         for chunk in stream:
             read += len(chunk)
@@ -147,7 +153,44 @@ def _capped(response) -> None:
                 raise ReplyTooLarge(f"the reply grew past the {limit // 2**20} MiB limit; stopped reading it")
             yield chunk
 
-    response.stream = type("CappedStream", (base,), {"__iter__": counted, "close": lambda _self: stream.close()})()
+    _restream(response, counted)
+
+
+def _restream(response, body) -> None:
+    """Read ``response``'s body as ``body(stream)`` yields it (a generator over the original byte stream). The
+    new stream stays an instance of its own library's ``SyncByteStream`` (httpx, or openai's copy of it); a
+    stream of another kind (an async one) is left alone."""
+    stream = response.stream
+    base = next((c for c in type(stream).__mro__ if c.__name__ == "SyncByteStream"), None)
+    if base is not None:
+        response.stream = type("BoundedStream", (base,), {"__iter__": lambda _self: body(stream),
+                                                          "close": lambda _self: stream.close()})()
+
+
+def _error_body(response, encoding: str) -> None:
+    """Make an error reply's body at most ``MAX_ERROR_BODY_BYTES`` of plain bytes, read lazily: expanded here
+    when gzip or deflate (never past that size, so a compressed bomb stays small), dropped when in another
+    encoding; the reply then says it is uncompressed, so the client does not expand it again."""
+    wbits = _ERROR_WBITS.get(encoding)
+    plain = encoding in ("", "identity")
+    for name in ("Content-Encoding", "Content-Length"):
+        response.headers.pop(name, None)
+
+    def kept(stream):
+        room, expand = MAX_ERROR_BODY_BYTES, zlib.decompressobj(wbits) if wbits else None
+        if not plain and expand is None:
+            return
+        try:
+            for chunk in stream:
+                piece = chunk[:room] if expand is None else expand.decompress(chunk, room)
+                room -= len(piece)
+                yield piece
+                if room <= 0:
+                    return
+        except zlib.error:  # a damaged compressed body: what was expanded is kept
+            return
+
+    _restream(response, kept)
 
 
 def deadline_client_args() -> dict[str, Any]:

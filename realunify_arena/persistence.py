@@ -24,7 +24,7 @@ from huggingface_hub import CommitScheduler, HfApi
 
 from realunify_arena import durable
 from realunify_arena.arena import SALT_META_KEY
-from realunify_arena.settings import SettingsError
+from realunify_arena.settings import SettingsError, out_of_range
 from realunify_arena.shown import brief
 from realunify_arena.store import Store
 
@@ -153,8 +153,7 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
     except ValueError:
         every = math.nan
     if not 0 < every <= MAX_PUSH_MINUTES:  # also refuses nan and inf
-        raise SettingsError(f"{EVERY_ENV}: expected a number of minutes above 0 and at most {MAX_PUSH_MINUTES},"
-                            f" got {brief(raw)}")
+        raise out_of_range(EVERY_ENV, raw, f"a number of minutes above 0 and at most {MAX_PUSH_MINUTES}")
     return repo_id, every
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from realunify_arena.shown import brief
 
 ArenaMode = Literal["live", "stored"]
 ARENA_MODES: tuple[str, ...] = ("live", "stored")
@@ -28,6 +30,27 @@ JANUS_FAST_ENV = "REALUNIFY_JANUS_FAST"  # an environment switch only (cards say
 
 class SettingsError(ValueError):
     """A flag or environment variable has a value the app cannot use; the message names it."""
+
+
+def out_of_range(source: str, raw: object, expected: str) -> SettingsError:
+    """The one form of every numeric flag or variable's error: ``"<source>: expected <kind and range>, got
+    <value>"``, e.g. ``"REALUNIFY_MIN_VOTES: expected an integer from 0 to 1000000, got 'many'"``."""
+    return SettingsError(f"{source}: expected {expected}, got {brief(raw)}")
+
+
+def parse_int(raw: str, source: str, low: int, high: int) -> int:
+    """An integer flag or variable from ``low`` to ``high`` (both included).
+
+    Raises:
+        SettingsError: not an integer, or out of range (``out_of_range``'s form, naming ``source``).
+    """
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise out_of_range(source, raw.strip() if value is None else value, f"an integer from {low} to {high}")
+    return value
 
 
 def parse_bool(raw: str, source: str) -> bool:
@@ -72,6 +95,25 @@ class Settings:
     journal_mode: str = "wal"  # SQLite journal: "wal" (local disks), "delete" (network and FUSE mounts)
     allow_large_models: bool = False  # offer cards too large for this machine (an 8B model on a CPU host)
     run_time_limit: int | None = None  # seconds a run may generate for; 0: no limit; None: the default below
+    # where each value set came from: (field, "--flag" or "REALUNIFY_VAR"); a field absent here is the default
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+
+    def source(self, name: str) -> str | None:
+        """Where field ``name`` came from: its flag (``"--db"``), its variable (``"REALUNIFY_DB"``), or
+        None for the default."""
+        return dict(self.sources).get(name)
+
+    def where(self, name: str) -> str:
+        """What a message about field ``name`` names: its ``source``, or both the flag and the variable when
+        the value is the default (``"--db (or REALUNIFY_DB)"``)."""
+        setting = spec(name)
+        return self.source(name) or f"--{setting.flag} (or {setting.env})"
+
+    def named_in(self, text: str, name: str) -> str:
+        """``text`` (e.g. a ``StoreError`` that says "point --db at ...") with field ``name``'s flag replaced
+        by the variable when the value came from the variable."""
+        setting = spec(name)
+        return text.replace(f"--{setting.flag}", setting.env) if self.source(name) == setting.env else text
 
     @property
     def time_limit_s(self) -> float | None:
@@ -92,7 +134,7 @@ class Settings:
         env = os.environ if env is None else env
         parser = _parser()
         args = parser.parse_args(argv)
-        values = {}
+        values, sources = {}, []
         for spec in _SPECS:
             raw = getattr(args, spec.name)
             source = f"--{spec.flag}"
@@ -100,7 +142,8 @@ class Settings:
                 raw, source = env[spec.env], spec.env
             if raw is not None:
                 values[spec.name] = spec.convert(raw, source)
-        return cls(**values)
+                sources.append((spec.name, source))
+        return cls(**values, sources=tuple(sources))
 
 
 @dataclass(frozen=True)
@@ -131,14 +174,7 @@ class _Spec:
                 raise SettingsError(f"{source}: expected a file path, got an empty value")
             return Path(raw).expanduser()
         if self.kind == "int":
-            try:
-                value = int(raw)
-            except ValueError:
-                raise SettingsError(f"{source}: expected an integer, got {raw!r}") from None
-            low, high = self.bounds
-            if not low <= value <= high:
-                raise SettingsError(f"{source}: expected an integer from {low} to {high}, got {value}")
-            return value
+            return parse_int(raw, source, *self.bounds)
         if self.kind == "bool":
             return parse_bool(raw, source)
         if self.kind == "choice":
@@ -182,6 +218,11 @@ _SPECS = (
     _Spec("run_time_limit", f"seconds a run may generate before it is stopped, 0 for no limit (default "
           f"{SPACE_RUN_TIME_LIMIT_S} on a Space, else {LOCAL_RUN_TIME_LIMIT_S})", "int", (0, 7 * 24 * 3600)),
 )
+
+
+def spec(name: str) -> _Spec:
+    """The flag and variable of field ``name`` (``spec("min_votes").env == "REALUNIFY_MIN_VOTES"``)."""
+    return next(s for s in _SPECS if s.name == name)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -11,13 +11,12 @@ Card params: ``timeout_s`` (one deadline in seconds for a whole request, retries
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import error_line, png_bytes, server_wait, unreadable_reply, within_deadline
+from realunify_arena.adapters.wire import (error_line, generated_image, png_bytes, server_wait, shielded,
+                                           unreadable_reply, within_deadline)
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.cards import ModelCard
 from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
@@ -52,10 +51,10 @@ class GeminiAdapter(Adapter):
             return self.client.models.generate_content(model=self.card.checkpoints[capability.value],
                                                        contents=parts, config=timed)
 
-        with _errors(self.card):
-            return within_deadline(attempt, timeout_s=self.timeout_s, retries=self.attempts - 1,
-                                   where=self.card.name, is_timeout=lambda e: "Timeout" in type(e).__name__,
-                                   is_retryable=_retryable, retry_after=server_wait)
+        return shielded(lambda: within_deadline(attempt, timeout_s=self.timeout_s, retries=self.attempts - 1,
+                                                where=self.card.name, is_timeout=lambda e: "Timeout" in type(e).__name__,
+                                                is_retryable=_retryable, retry_after=server_wait),
+                        lambda exc: _translated(self.card, exc))
 
     def _image_part(self, image: Image.Image):
         return self.types.Part.from_bytes(data=png_bytes(image), mime_type="image/png")
@@ -84,10 +83,10 @@ class GeminiAdapter(Adapter):
         for candidate in reply.candidates or []:
             for part in (candidate.content.parts if candidate.content else None) or []:
                 if part.inline_data and part.inline_data.data:
-                    try:
-                        return open_checked(part.inline_data.data)
-                    except ImageError as exc:
-                        raise ImageError(f"{self.card.name}: the reply's image: {exc}") from None
+                    data = part.inline_data.data
+                    image = shielded(lambda: open_checked(data),
+                                     lambda exc: ImageError(f"{self.card.name}: the reply's image: {exc}"))
+                    return generated_image(self.card.name, image)
         raise RuntimeError(f"{self.card.name}: the reply holds no image ({_why_empty(reply)}; "
                            f"text: {(reply.text or '')[:200]!r})")
 
@@ -111,33 +110,29 @@ def _retryable(exc: Exception) -> bool:
             and certificate_problem(exc) is None)  # a certificate that failed its check fails again
 
 
-@contextmanager
-def _errors(card: ModelCard) -> Iterator[None]:
-    """Name the card and the HTTP status in errors; a key quoted back by the server is taken out.
-    A timeout arrives as ``within_deadline``'s ``TimeoutError`` (measured seconds) and passes unchanged."""
+def _translated(card: ModelCard, exc: Exception) -> BaseException:
+    """The client's exception as a message naming the card and the HTTP status (a key quoted back by the
+    server taken out); the caller raises it ``detached``. A timeout arrives as ``within_deadline``'s
+    ``TimeoutError`` (measured seconds) and passes unchanged, as does anything not from the client."""
     from google.genai import errors
 
-    try:
-        yield
-    except TimeoutError:
-        raise
-    except errors.APIError as exc:
+    where = f"{card.name}: endpoint {card.endpoint or 'Gemini API'}"
+    if isinstance(exc, TimeoutError):
+        return exc
+    if isinstance(exc, errors.APIError):
         status = f"{exc.code} {exc.status}" if exc.status else str(exc.code)
-        raise RuntimeError(f"{card.name}: HTTP {status}: {error_line(str(exc.message), card.api_key_env)}") from exc
-    except ReplyTooLarge as exc:
-        raise RuntimeError(f"{card.name}: endpoint {card.endpoint or 'Gemini API'}: {exc}") from exc
-    except ValueError as exc:  # the client reading a 200 reply: not JSON, not UTF-8, not Gemini's shape
-        reason = unreadable_reply(exc, card.api_key_env)
-        raise RuntimeError(f"{card.name}: endpoint {card.endpoint or 'Gemini API'}: {reason}") from exc
-    except Exception as exc:
-        where = f"{card.name}: endpoint {card.endpoint or 'Gemini API'}"
-        if "ConnectError" in type(exc).__name__:
-            problem = certificate_problem(exc)
-            raise ModelUnavailable(f"{where}: {problem}" if problem else f"{where} not answering") from exc
-        if any(c.__name__ == "HTTPError" for c in type(exc).__mro__):  # httpx's (or httpx2's) transport errors
-            raise ModelUnavailable(f"{where}: the connection failed ({type(exc).__name__}: "
-                                   f"{error_line(str(exc), card.api_key_env, 100)})") from exc
-        raise
+        return RuntimeError(f"{card.name}: HTTP {status}: {error_line(str(exc.message), card.api_key_env)}")
+    if isinstance(exc, ReplyTooLarge):
+        return RuntimeError(f"{where}: {exc}")
+    if isinstance(exc, ValueError):  # the client reading a 200 reply: not JSON, not UTF-8, not Gemini's shape
+        return RuntimeError(f"{where}: {unreadable_reply(exc, card.api_key_env)}")
+    if "ConnectError" in type(exc).__name__:
+        problem = certificate_problem(exc)
+        return ModelUnavailable(f"{where}: {problem}" if problem else f"{where} not answering")
+    if any(c.__name__ == "HTTPError" for c in type(exc).__mro__):  # httpx's (or httpx2's) transport errors
+        return ModelUnavailable(f"{where}: the connection failed ({type(exc).__name__}: "
+                                f"{error_line(str(exc), card.api_key_env, 100)})")
+    return exc
 
 
 def load(card: ModelCard, device: str) -> GeminiAdapter:

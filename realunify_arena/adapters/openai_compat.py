@@ -35,14 +35,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import (error_line, image_from_base64, png_bytes, png_data_url, server_wait,
-                                           unreadable_reply, within_deadline, without_key)
+from realunify_arena.adapters.wire import (error_line, generated_image, image_from_base64, png_bytes, png_data_url,
+                                           server_wait, shielded, unreadable_reply, within_deadline, without_key)
 from realunify_arena.benchmark.images import ImageError
 from realunify_arena.cards import CardError, ModelCard
 from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
@@ -115,10 +114,10 @@ class OpenAICompatAdapter(Adapter):
         import openai
 
         where = f"{self.card.name} at {self.card.endpoint}"
-        with _errors(self.card):
-            reply = within_deadline(send, timeout_s=self.timeout_s, retries=self.retries, where=where,
-                                    is_timeout=lambda e: isinstance(e, openai.APITimeoutError),
-                                    is_retryable=_retryable, retry_after=server_wait)
+        reply = shielded(lambda: within_deadline(send, timeout_s=self.timeout_s, retries=self.retries, where=where,
+                                                 is_timeout=lambda e: isinstance(e, openai.APITimeoutError),
+                                                 is_retryable=_retryable, retry_after=server_wait),
+                         lambda exc: _translated(self.card, exc))
         return _checked(self.card, where, reply)
 
     def _model(self, capability: Capability) -> str:
@@ -258,11 +257,10 @@ def _reply_image(card: ModelCard, reply) -> Image.Image:
 
 
 def _decoded(card: ModelCard, data: str) -> Image.Image:
-    """The endpoint's base64 image (or data URL) through the checked opener; raises ImageError naming the card."""
-    try:
-        return image_from_base64(data)
-    except ImageError as exc:
-        raise ImageError(f"{card.name}: the endpoint's image: {exc}") from None
+    """The endpoint's base64 image (or data URL) through the checked opener, at least ``MIN_IMAGE_SIDE`` px
+    a side (``generated_image``); raises ImageError naming the card."""
+    image = shielded(lambda: image_from_base64(data), lambda exc: ImageError(f"{card.name}: the endpoint's image: {exc}"))
+    return generated_image(card.name, image)
 
 
 def _shown(card: ModelCard, reply) -> str:
@@ -284,25 +282,24 @@ def _retryable(exc: Exception) -> bool:
             and certificate_problem(exc) is None)
 
 
-@contextmanager
-def _errors(card: ModelCard) -> Iterator[None]:
-    """Turn the client's exceptions into messages that name the card and endpoint (never the key).
-    A timeout arrives as ``within_deadline``'s ``TimeoutError`` and passes unchanged."""
+def _translated(card: ModelCard, exc: Exception) -> BaseException:
+    """The client's exception as a message that names the card and endpoint (never the key); the caller
+    raises it ``detached``. A timeout arrives as ``within_deadline``'s ``TimeoutError`` and passes unchanged."""
     import openai
 
     where = f"{card.name} at {card.endpoint}"
-    try:
-        yield
-    except openai.APIConnectionError as exc:
+    if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__  # the transport's error, e.g. RemoteProtocolError, TooManyRedirects
         detail = error_line(f"{type(cause).__name__}: {cause}" if cause else str(exc), card.api_key_env, 150)
-        raise ModelUnavailable(f"{where}: {certificate_problem(exc) or f'endpoint not answering ({detail})'}") from exc
-    except openai.APIStatusError as exc:
-        raise RuntimeError(f"{where}: HTTP {exc.status_code}: {error_line(_message(exc), card.api_key_env)}") from exc
-    except ReplyTooLarge as exc:
-        raise RuntimeError(f"{where}: {exc}") from exc
-    except ValueError as exc:  # the client reading a 200 reply: not JSON, not UTF-8, not the API's shape
-        raise RuntimeError(f"{where}: {unreadable_reply(exc, card.api_key_env)}") from exc
+        return ModelUnavailable(f"{where}: {certificate_problem(exc) or f'endpoint not answering ({detail})'}")
+    if isinstance(exc, openai.APIStatusError):
+        return RuntimeError(f"{where}: HTTP {exc.status_code}: {error_line(_message(exc), card.api_key_env)}")
+    if isinstance(exc, ReplyTooLarge):
+        return RuntimeError(f"{where}: {exc}")
+    if isinstance(exc, (ValueError, openai.APIError)):  # reading a 200 reply: not JSON, not UTF-8, not the API's shape
+        error = exc if isinstance(exc, ValueError) else ValueError(str(exc))
+        return RuntimeError(f"{where}: {unreadable_reply(error, card.api_key_env)}")
+    return exc
 
 
 def _message(exc) -> str:

@@ -1,5 +1,7 @@
 """On the wire: PNG bytes and base64 for the HTTP families and the OpenAI-compatible server, error
-text with the API key taken out, and one deadline per remote request (``within_deadline``).
+text with the API key taken out, exceptions that leave an adapter without the client's own (``detached``),
+a floor on a generated image's size (``generated_image``), and one deadline per remote request
+(``within_deadline``).
 
 The deadline is a true total (``http_deadline``): a remote family's HTTP client is built with
 ``http_deadline.deadline_client_args``, and ``within_deadline`` holds a ``total_deadline`` around the request.
@@ -24,6 +26,7 @@ from realunify_arena.http_deadline import total_deadline
 from realunify_arena.redaction import redact
 
 T = TypeVar("T")
+MIN_IMAGE_SIDE = 16  # pixels; see ``generated_image``
 
 
 def png_base64(image: Image.Image) -> str:
@@ -44,6 +47,49 @@ def image_from_base64(data: str) -> Image.Image:
     except (binascii.Error, ValueError) as exc:
         raise ImageError(f"<image bytes>: not valid base64 ({exc}; {len(data)} characters)") from None
     return open_checked(raw)
+
+
+def generated_image(name: str, image: Image.Image) -> Image.Image:
+    """``image`` if each side is at least ``MIN_IMAGE_SIDE`` (16) pixels: a remote model's picture for the
+    model called ``name``.
+
+    16 px is the smallest output of the pipelines these endpoints serve: a latent-diffusion model decodes
+    8x-downsampled latents in 2x2 patches (SD3, FLUX, Qwen-Image, OmniGen2), so its least step is 16 px, and
+    the APIs' own smallest sizes are far above it (OpenAI images: 256x256; Gemini image models: 1024 px).
+    An image under one 16-px patch of a judge's vision encoder also shows the judge nothing, so a 1x1 or
+    8x8 reply is an endpoint failing (a placeholder, an error in pixels), never a generation to score.
+
+    Raises:
+        ImageError: a side is under the floor; the message names ``name``, the size and the floor.
+    """
+    width, height = image.size
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise ImageError(f"{name}: the endpoint's image is {width}x{height} pixels, under the {MIN_IMAGE_SIDE} px "
+                         f"a side a generated image must have; refused as a failed run")
+    return image
+
+
+def detached(error: BaseException) -> BaseException:
+    """``error`` made safe to leave an adapter: no ``__cause__`` or ``__context__`` (the client's exceptions
+    hold the request's headers, key included, and the reply's body, which may quote it; a traceback prints
+    them), its text arguments and notes ``redact``-ed. Raise the result outside any ``except`` block
+    (``shielded`` does), or Python sets ``__context__`` again."""
+    error.__cause__ = error.__context__ = None
+    error.__suppress_context__ = False
+    error.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in error.args)
+    if getattr(error, "__notes__", None):
+        error.__notes__ = [redact(str(note)) for note in error.__notes__]
+    return error
+
+
+def shielded(call: Callable[[], T], translate: Callable[[Exception], BaseException]) -> T:
+    """``call()``; an exception it raises is turned into ``translate(exc)`` (a message naming the model, or
+    ``exc`` itself) and raised ``detached``, with no chain back to what the client raised."""
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 - every error leaves through translate and detached
+        error = detached(translate(exc))
+    raise error
 
 
 def without_key(text: str, key_env: str | None) -> str:

@@ -50,6 +50,27 @@ def default_db() -> Path:
     return Path(os.environ.get(DB_ENV) or Settings.db).expanduser()
 
 
+def db_source(path: Path | str) -> str | None:
+    """Where a command's ``--db`` value came from: ``REALUNIFY_DB`` when that variable is set and ``path`` is
+    its value (``add_db``'s default), None when ``path`` is the app's default store and the variable is unset,
+    else ``--db``. (A ``--db`` that repeats the variable's value is named as the variable: the same file.)"""
+    from realunify_arena.settings import Settings
+
+    path = Path(path).expanduser()
+    if os.environ.get(DB_ENV):
+        return DB_ENV if path == Path(os.environ[DB_ENV]).expanduser() else "--db"
+    return None if path == Path(Settings.db) else "--db"
+
+
+def no_database(path: Path | str, alternative: str = "") -> str:
+    """The message for a store file that is not there, naming where ``path`` came from (``db_source``);
+    ``alternative`` (e.g. ``", or rate a file with --votes"``) ends it."""
+    source = db_source(path)
+    if source is None:
+        return f"no database at {path}; pass --db or set {DB_ENV}{alternative}"
+    return f"no database at {path} (from {source}); point {source} at the store{alternative}"
+
+
 def add_db(parser: argparse.ArgumentParser, help: str = "the store") -> None:
     """Add ``--db PATH`` (a ``Path``; default ``default_db()``, read when the parser is built)."""
     parser.add_argument("--db", type=Path, default=default_db(), metavar="PATH",
@@ -78,11 +99,13 @@ def store_at(path: Path | str, *, create: bool = False, for_reading: bool = Fals
 
     path = Path(path)
     if not create and not path.is_file():
-        raise CommandError(f"no database at {path} (pass --db or set {DB_ENV})", USAGE)
+        raise CommandError(no_database(path), USAGE)
+    source = db_source(path)
     try:
         store = Store.open(path, for_reading=for_reading)
     except (sqlite3.DatabaseError, OSError, ValueError) as exc:
-        raise CommandError(f"{path}: cannot open the store: {exc}", PROBLEMS) from exc
+        text = str(exc).replace("--db", DB_ENV) if source == DB_ENV else str(exc)
+        raise CommandError(f"{path}: cannot open the store: {text}", PROBLEMS) from exc
     try:
         yield store
     except StoreError as exc:  # one line: which file, that nothing was acknowledged, try again

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 
 from realunify_arena.commands._options import (
     INTERRUPTED,
@@ -19,6 +20,7 @@ from realunify_arena.commands._options import (
     store_at,
     warn,
 )
+from realunify_arena.library_bars import library_bars_off
 from realunify_arena.systems import MODE_CHOICES
 
 
@@ -111,22 +113,24 @@ def run(args) -> int:
           + (f"; rank {shard.rank} of {shard.size}" if shard.size > 1 else ""), file=sys.stderr)
 
     pool = ModelPool(cards, device=device)
-    try:
-        if not args.db.exists():  # a new store: every run is to do, so the model loads before the store is
-            pool.preload([args.model])  # created, and a model that cannot run here leaves none behind
-        with store_at(args.db, create=True) as store:
-            try:
-                summary = evaluate(dataset, args.model, build_judge(args.judge, pool), store, pool, modes=modes,
-                                   track=args.track, limit=args.limit, options=options, shard=shard,
-                                   progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS,
-                                   retry_errors=args.retry_errors)
-            except KeyboardInterrupt:
-                raise CommandError(f"interrupted; everything finished so far is in {store.path}: rerun the same "
-                                   "command to resume", INTERRUPTED) from None
-    except ModelUnavailable as e:
-        raise CommandError(str(e), PROBLEMS) from e
-    finally:
-        pool.close()
+    # --no-progress: the libraries' own loading bars too (transformers, diffusers, huggingface_hub)
+    with library_bars_off() if args.no_progress else nullcontext():
+        try:
+            if not args.db.exists():  # a new store: every run is to do, so the model loads before the store is
+                pool.preload([args.model])  # created, and a model that cannot run here leaves none behind
+            with store_at(args.db, create=True) as store:
+                try:
+                    summary = evaluate(dataset, args.model, build_judge(args.judge, pool), store, pool, modes=modes,
+                                       track=args.track, limit=args.limit, options=options, shard=shard,
+                                       progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS,
+                                       retry_errors=args.retry_errors)
+                except KeyboardInterrupt:
+                    raise CommandError(f"interrupted; everything finished so far is in {store.path}: rerun the same "
+                                       "command to resume", INTERRUPTED) from None
+        except ModelUnavailable as e:
+            raise CommandError(str(e), PROBLEMS) from e
+        finally:
+            pool.close()
     prefix = f"[rank {shard.rank}] " if shard.size > 1 else ""
     for line in summary.lines():
         print(prefix + line)

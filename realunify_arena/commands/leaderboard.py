@@ -16,11 +16,11 @@ from pathlib import Path
 from realunify_arena import durable
 from realunify_arena.arena import KINDS
 from realunify_arena.benchmark.schema import TRACKS
-from realunify_arena.commands._options import USAGE, CommandError, add_db, existing_file, store_at
+from realunify_arena.commands._options import USAGE, CommandError, add_db, existing_file, no_database, store_at
 from realunify_arena.vote_files import VotesFileError, read_votes
 
 FORMATS = ("markdown", "csv", "json")
-MIN_VOTES_ENV = "REALUNIFY_MIN_VOTES"
+MIN_VOTES_ENV = "REALUNIFY_MIN_VOTES"  # Settings' variable for min_votes, as app.py reads it
 
 
 def register(sub) -> None:
@@ -34,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--track", choices=TRACKS, help="only this track (default: both)")
     p.add_argument("--kind", choices=KINDS, help="only this kind of battle (default: both)")
     p.add_argument("--format", choices=FORMATS, default="markdown", help="output format (default: markdown)")
-    p.add_argument("--min-votes", type=int, default=None,
+    p.add_argument("--min-votes", default=None, metavar="N",
                    help=f"votes below which a system is preliminary (default: ${MIN_VOTES_ENV} or 20, as the app)")
     p.add_argument("--rounds", type=int, default=200, help="bootstrap rounds for the 95%% intervals (default 200; "
                                                            "0: no intervals)")
@@ -75,28 +75,28 @@ def run(args) -> int:
     return 0
 
 
-def _min_votes(flag: int | None) -> int:
-    from realunify_arena.settings import Settings
+def _min_votes(flag: str | None) -> int:
+    """``--min-votes``, else ``$REALUNIFY_MIN_VOTES``, else the app's default, read by the app's own rule
+    (``Settings``: an integer from 0 to 10**6; the error names the flag or the variable the value came from).
 
+    Raises:
+        SettingsError: not an integer in that range.
+    """
+    from realunify_arena.settings import Settings, spec
+
+    setting = spec("min_votes")
     if flag is not None:
-        source, value = "--min-votes", flag
-    elif MIN_VOTES_ENV in os.environ:
-        source, raw = MIN_VOTES_ENV, os.environ[MIN_VOTES_ENV].strip()
-        if not raw.isdigit():
-            raise ValueError(f"{source}={raw!r}: expected a whole number of votes, 0 or more")
-        value = int(raw)
-    else:
-        return Settings.min_votes
-    if value < 0:
-        raise ValueError(f"{source} {value}: expected 0 or more")
-    return value
+        return setting.convert(flag, f"--{setting.flag}")
+    if setting.env in os.environ:
+        return setting.convert(os.environ[setting.env], setting.env)
+    return Settings.min_votes
 
 
 def _tables_from_store(db: Path):
     from realunify_arena.ratings import VoteCounts
 
     if not db.is_file():
-        raise OSError(f"no database at {db}; pass --db, set REALUNIFY_DB, or rate a file with --votes")
+        raise OSError(no_database(db, ", or rate a file with --votes"))
     with store_at(db, for_reading=True) as store:
         counts = VoteCounts()
         counts.update(store)

@@ -30,18 +30,18 @@ def _yes_no(raw: str) -> bool:
 
 
 def run(args) -> int:
-    from realunify_arena.availability import allow_large_default, availability_of
+    from realunify_arena.availability import ALLOW_LARGE_ENV, allow_large_default, availability_of
 
     problems: list = []
     cards = model_cards(args.models_dir, problems=problems)
     width = max(map(len, cards), default=4)
-    allow_large = args.allow_large_models
+    allow_large, allowed_by = args.allow_large_models, "--allow-large-models"
     if allow_large is None:
         try:
-            allow_large = allow_large_default()
+            allow_large, allowed_by = allow_large_default(), ALLOW_LARGE_ENV
         except SettingsError as e:
             raise CommandError(str(e)) from None
-    checked = availability_of(cards.values(), allow_large=allow_large)
+    checked = availability_of(cards.values(), allow_large=allow_large, allowed_by=allowed_by)
     for name, card in cards.items():
         ok, reason = checked[name]
         capabilities = ",".join(c.value for c in sorted(card.capabilities, key=lambda c: c.value))

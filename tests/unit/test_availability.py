@@ -160,7 +160,9 @@ def test_a_cached_model_larger_than_the_host_allows_is_too_large(isolated_hub, t
     ok, reason = av.availability(_card(tmp_path, "org/small"), device="cpu")
     assert not ok and "too large for this machine" in reason
     monkeypatch.setenv(av.ALLOW_LARGE_ENV, "1")  # the environment forces it too
-    assert av.availability(_card(tmp_path, "org/small"), device="cpu")[0]
+    ok, reason = av.availability(_card(tmp_path, "org/small"), device="cpu")
+    assert ok and "allowed by REALUNIFY_ALLOW_LARGE_MODELS" in reason  # before: "allowed by --allow-large-models"
+    assert "--allow-large-models" not in reason
 
 
 class _Pool:

@@ -173,12 +173,12 @@ def test_a_broken_image_in_a_chat_reply_names_the_card(tmp_path, server, data_ur
 
 
 def test_images_as_b64_json_and_as_data_url_parts_are_read(tmp_path, server):
-    server.answer = lambda h: h.reply(200, {"created": 0, "data": [{"b64_json": _png_b64(5, 3)}]})
+    server.answer = lambda h: h.reply(200, {"created": 0, "data": [{"b64_json": _png_b64(20, 16)}]})
     adapter = _adapter(tmp_path, server)
-    assert adapter.generate("x", adapter.card.defaults).size == (5, 3)
-    server.answer = lambda h: h.reply(200, _chat("data:image/png;base64," + _png_b64(4, 6)))
+    assert adapter.generate("x", adapter.card.defaults).size == (20, 16)
+    server.answer = lambda h: h.reply(200, _chat("data:image/png;base64," + _png_b64(16, 24)))
     adapter = _adapter(tmp_path, server, dialect="chat")
-    assert adapter.edit(Image.new("RGB", (4, 6)), "x", adapter.card.defaults).size == (4, 6)
+    assert adapter.edit(Image.new("RGB", (16, 24)), "x", adapter.card.defaults).size == (16, 24)
 
 
 # --- Retry-After ---------------------------------------------------------------------------------------------
@@ -357,3 +357,150 @@ def test_eval_records_each_failed_remote_run_with_its_message_and_goes_on(tmp_pa
         error = store.load_trace(run["id"]).error
         assert "answered HTTP 200 with an error: overloaded (key ***)" in error and KEY not in error
     assert KEY.encode() not in db.read_bytes()
+
+
+# --- compressed error replies ---------------------------------------------------------------------------------
+
+
+def _deflate(data: bytes) -> bytes:
+    import zlib
+    return zlib.compress(data)
+
+
+@pytest.mark.parametrize("family", ["openai", "gemini"])
+@pytest.mark.parametrize("encoding, pack", [("gzip", gzip.compress), ("deflate", _deflate)])
+def test_a_compressed_error_reply_is_retried_and_reported_like_a_plain_one(tmp_path, server, family, encoding, pack):
+    """Before: a 503 with ``Content-Encoding: gzip`` (a proxy compressing its error page although the request
+    asked for ``identity``) was refused as a compressed reply: never retried, its status never reported."""
+    error = {"error": {"code": 503, "message": "Busy right now", "status": "UNAVAILABLE"}}
+    fine = _chat("fine") if family == "openai" else {"candidates": [{"content": {"role": "model",
+                                                                                 "parts": [{"text": "fine"}]}}]}
+
+    def busy_once(h):
+        if len(h.server.times) == 1:
+            return h.send(503, pack(json.dumps(error).encode()), headers=[("Content-Encoding", encoding)])
+        h.reply(200, fine)
+
+    server.answer = busy_once
+    retries = {"max_retries": 1} if family == "openai" else {"attempts": 2}
+    adapter = _adapter(tmp_path, server, family=family, **retries)
+    assert adapter.understand([], "q", adapter.card.defaults) == "fine"
+    assert len(server.times) == 2
+
+    server.answer = lambda h: h.send(503, pack(json.dumps(error).encode()), headers=[("Content-Encoding", encoding)])
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    _one_line_without_key(failed.value, f"{family}-stand-in", "HTTP 503", "Busy right now")
+
+
+def test_a_compressed_error_bomb_or_an_unknown_encoding_still_reports_the_status(tmp_path, server):
+    """An error body is expanded only to a bounded size; one in an encoding the stdlib cannot expand is dropped,
+    and the status is reported all the same."""
+    bomb = gzip.compress(b"x" * (256 << 20))  # 256 MiB of text in about 256 kB
+    adapter = _adapter(tmp_path, server, max_retries=0)
+    for body, encoding in ((bomb, "gzip"), (b"\x8b\x00\x80not really brotli", "br")):
+        server.answer = lambda h: h.send(502, body, "text/plain", headers=[("Content-Encoding", encoding)])
+        with pytest.raises(RuntimeError) as failed:
+            adapter.understand([], "q", adapter.card.defaults)
+        _one_line_without_key(failed.value, "openai-stand-in", "HTTP 502")
+
+
+# --- degenerate generated images ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(1, 1), (15, 64), (64, 15)])
+@pytest.mark.parametrize("family, dialect", [("openai", "images"), ("openai", "chat"), ("gemini", None)])
+def test_a_degenerate_generated_image_is_a_failed_run_naming_the_card_and_size(tmp_path, server, family, dialect,
+                                                                               size):
+    """Before: a 1x1 (or 15 px wide) picture was returned as the model's generation and judged as one. The
+    floor, 16 px a side, is the smallest output of an 8x-latent, 2x2-patch diffusion model."""
+    data = _png_b64(*size)
+    if family == "gemini":
+        reply = {"candidates": [{"content": {"role": "model",
+                                             "parts": [{"inlineData": {"mimeType": "image/png", "data": data}}]}}]}
+    elif dialect == "chat":
+        reply = _chat([{"type": "image_url", "image_url": {"url": "data:image/png;base64," + data}}])
+    else:
+        reply = {"created": 0, "data": [{"b64_json": data}]}
+    server.answer = lambda h: h.reply(200, reply)
+    adapter = _adapter(tmp_path, server, family=family, **({"dialect": dialect} if dialect else {}))
+    for call in (lambda: adapter.generate("a cat", adapter.card.defaults),
+                 lambda: adapter.edit(Image.new("RGB", (64, 64)), "make it red", adapter.card.defaults)):
+        with pytest.raises(ImageError) as failed:
+            call()
+        _one_line_without_key(failed.value, f"{family}-stand-in", f"{size[0]}x{size[1]} pixels", "16 px")
+
+
+@pytest.mark.parametrize("family, dialect", [("openai", "images"), ("openai", "chat"), ("gemini", None)])
+def test_a_zero_byte_generated_image_is_a_failed_run(tmp_path, server, family, dialect):
+    if family == "gemini":
+        reply = {"candidates": [{"content": {"role": "model",
+                                             "parts": [{"inlineData": {"mimeType": "image/png", "data": ""}}]}}]}
+    elif dialect == "chat":
+        reply = _chat([{"type": "image_url", "image_url": {"url": "data:image/png;base64,"}}])
+    else:
+        reply = {"created": 0, "data": [{"b64_json": ""}]}
+    server.answer = lambda h: h.reply(200, reply)
+    adapter = _adapter(tmp_path, server, family=family, **({"dialect": dialect} if dialect else {}))
+    with pytest.raises((RuntimeError, ImageError)) as failed:
+        adapter.generate("a cat", adapter.card.defaults)
+    _one_line_without_key(failed.value, f"{family}-stand-in")
+
+
+def test_an_image_at_the_floor_is_accepted(tmp_path, server):
+    server.answer = lambda h: h.reply(200, {"created": 0, "data": [{"b64_json": _png_b64(16, 16)}]})
+    adapter = _adapter(tmp_path, server)
+    assert adapter.generate("a cat", adapter.card.defaults).size == (16, 16)
+
+
+# --- nothing chained to an adapter's error holds the key -------------------------------------------------------
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo += [current.__cause__, current.__context__]
+    return seen
+
+
+def _quoting(kind: str, family: str):
+    def answer(h):
+        key = h.headers.get("x-goog-api-key") or h.headers.get("Authorization", "").removeprefix("Bearer ")
+        if kind == "status":
+            return h.send(401, json.dumps({"error": {"code": 401, "message": f"bad key {key}",
+                                                     "status": "UNAUTHENTICATED"}}))
+        if kind == "transport":  # an illegal header line: the HTTP parser's error quotes it
+            h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Debug " + key.encode() + b"\r\n\r\n{}")
+            h.close_connection = True
+            return None
+        if kind == "malformed":
+            body = {"candidates": [{"content": {"role": "model", "parts": key}}]} if family == "gemini" else \
+                {"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": key}
+            return h.reply(200, body)
+        time.sleep(3)  # "slow": past the card's deadline, so the client has hung up
+        return None
+    return answer
+
+
+@pytest.mark.parametrize("family", ["openai", "gemini"])
+@pytest.mark.parametrize("kind", ["status", "transport", "malformed", "slow"])
+def test_no_exception_leaving_an_adapter_carries_the_key_in_its_chain(tmp_path, server, family, kind):
+    """Before: the adapter's own message was clean, but ``raise ... from exc`` chained the client's exception,
+    whose text quotes the reply's body (the key the server echoed) and whose request holds the key; a
+    traceback print (``traceback.format_exception``, a log's ``exc_info``) showed it."""
+    import traceback
+
+    server.answer = _quoting(kind, family)
+    retries = {"max_retries": 0} if family == "openai" else {"attempts": 1}
+    adapter = _adapter(tmp_path, server, family=family, timeout_s=1, **retries)
+    with pytest.raises(Exception) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    error = failed.value
+    assert _chain(error) == [error], [repr(e) for e in _chain(error)]
+    shown = "".join(traceback.format_exception(error)) + repr(error.args) + repr(getattr(error, "__notes__", []))
+    assert KEY not in shown, shown

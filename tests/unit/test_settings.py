@@ -61,13 +61,13 @@ def test_torch_threads_are_sized_by_the_pool_unless_set(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("argv, env, message", [
-    ([], {"REALUNIFY_PORT": "http"}, "REALUNIFY_PORT: expected an integer, got 'http'"),
+    ([], {"REALUNIFY_PORT": "http"}, "REALUNIFY_PORT: expected an integer from 1 to 65535, got 'http'"),
     (["--port", "70000"], {}, "--port: expected an integer from 1 to 65535, got 70000"),
     ([], {"REALUNIFY_ARENA_MODE": "cached"}, "REALUNIFY_ARENA_MODE: expected one of live, stored, got 'cached'"),
     (["--data", " , "], {}, "--data: expected at least one data source"),
     ([], {"REALUNIFY_GPU_CONCURRENCY": "0"}, "REALUNIFY_GPU_CONCURRENCY: expected an integer from 1"),
     ([], {"REALUNIFY_VOTE_LIMIT": "-3"}, "REALUNIFY_VOTE_LIMIT: expected an integer from 1"),
-    (["--vote-window", "1.5"], {}, "--vote-window: expected an integer, got '1.5'"),
+    (["--vote-window", "1.5"], {}, "--vote-window: expected an integer from 1 to 604800, got '1.5'"),
     ([], {"REALUNIFY_TRUSTED_PROXIES": "-1"}, "REALUNIFY_TRUSTED_PROXIES: expected an integer from 0 to 16"),
 ])
 def test_a_bad_value_names_its_source_and_what_was_expected(argv, env, message):
@@ -86,7 +86,7 @@ def test_app_py_reports_a_bad_setting_and_exits_2(monkeypatch, capsys):
     app = load_app_py()
     monkeypatch.setenv("REALUNIFY_PORT", "seventy")
     assert app.main([]) == 2
-    assert "REALUNIFY_PORT: expected an integer, got 'seventy'" in capsys.readouterr().err
+    assert "REALUNIFY_PORT: expected an integer from 1 to 65535, got 'seventy'" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -190,3 +190,89 @@ def test_a_data_source_that_is_not_there_is_named_at_start_up(tmp_path, capsys, 
     assert f"data source {missing}: no such file or folder" in err
     assert str(present) not in err and "data source bundled" not in err
     assert len(launches) == 1
+
+
+# --- every numeric variable's error has one form; every message names where the value came from -------------
+
+# (variable, its range as the app documents it in --help): written out here, not read from the settings
+NUMERIC = {"REALUNIFY_PORT": (1, 65535), "REALUNIFY_MIN_VOTES": (0, 10**6), "REALUNIFY_GPU_CONCURRENCY": (1, 10**6),
+           "REALUNIFY_TORCH_THREADS": (1, 4096), "REALUNIFY_QUEUE_SIZE": (1, 10**6),
+           "REALUNIFY_VOTE_LIMIT": (1, 10**6), "REALUNIFY_VOTE_WINDOW": (1, 7 * 24 * 3600),
+           "REALUNIFY_TRUSTED_PROXIES": (0, 16), "REALUNIFY_RUN_TIME_LIMIT": (0, 7 * 24 * 3600)}
+
+
+@pytest.mark.parametrize("variable", sorted(NUMERIC))
+@pytest.mark.parametrize("raw, shown", [("many", "'many'"), ("-5", "-5"), ("99999999", "99999999")])
+def test_every_numeric_variable_error_is_variable_expected_range_got_value(variable, raw, shown):
+    low, high = NUMERIC[variable]
+    if low <= int(raw) <= high if raw.lstrip("-").isdigit() else False:
+        return
+    with pytest.raises(SettingsError) as failed:
+        Settings.from_cli([], {variable: raw})
+    assert str(failed.value) == f"{variable}: expected an integer from {low} to {high}, got {shown}"
+
+
+def test_the_leaderboard_reads_realunify_min_votes_in_the_apps_words(monkeypatch, capsys):
+    """Before: "REALUNIFY_MIN_VOTES='many': expected a whole number of votes, 0 or more" (the app said
+    "REALUNIFY_MIN_VOTES: expected an integer from 0 to 1000000, got 'many'" for the same value)."""
+    from realunify_arena.cli import main
+
+    for raw, shown in (("many", "'many'"), ("-1", "-1"), ("2000000", "2000000")):
+        monkeypatch.setenv("REALUNIFY_MIN_VOTES", raw)
+        assert main(["leaderboard", "--db", "/nonexistent/x.db"]) == 2
+        expected = f"REALUNIFY_MIN_VOTES: expected an integer from 0 to 1000000, got {shown}"
+        assert f"leaderboard: error: {expected}\n" in capsys.readouterr().err
+    monkeypatch.delenv("REALUNIFY_MIN_VOTES")
+    assert main(["leaderboard", "--db", "/nonexistent/x.db", "--min-votes", "-1"]) == 2
+    assert "leaderboard: error: --min-votes: expected an integer from 0 to 1000000, got -1\n" in capsys.readouterr().err
+
+
+def _not_sqlite(path: Path) -> Path:
+    path.write_bytes(b"not a database at all, just text" * 40)
+    return path
+
+
+@pytest.mark.parametrize("command", [["report"], ["leaderboard"], ["export", "votes", "--out", "x.jsonl"]])
+def test_a_command_names_realunify_db_when_the_path_came_from_it(monkeypatch, tmp_path, capsys, command):
+    """Before: "no database at ... (pass --db or set REALUNIFY_DB)" and "point --db at the right file" when no
+    --db was given at all: the path came from the variable."""
+    from realunify_arena.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "missing.db"
+    monkeypatch.setenv("REALUNIFY_DB", str(missing))
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert f"no database at {missing} (from REALUNIFY_DB)" in err and "--db" not in err.replace("--votes", "")
+
+    monkeypatch.setenv("REALUNIFY_DB", str(_not_sqlite(tmp_path / "text.db")))
+    assert main(command) != 0
+    err = capsys.readouterr().err
+    assert "not an SQLite database" in err and "point REALUNIFY_DB at" in err and "--db" not in err
+
+    other = tmp_path / "other.db"  # the flag wins: now the flag is named
+    assert main([*command, "--db", str(other)]) == 2
+    assert f"no database at {other} (from --db)" in capsys.readouterr().err
+
+
+def test_app_py_names_realunify_db_or_db_whichever_gave_the_path(monkeypatch, tmp_path, capsys, launches):
+    bad = _not_sqlite(tmp_path / "text.db")
+    monkeypatch.setenv("REALUNIFY_DB", str(bad))
+    assert load_app_py().main([]) == 2
+    err = capsys.readouterr().err
+    assert "not an SQLite database" in err and "point REALUNIFY_DB at the right file" in err and "--db" not in err
+    assert load_app_py().main(["--db", str(bad)]) == 2
+    assert "point --db at the right file" in capsys.readouterr().err
+    assert launches == []
+
+
+@pytest.mark.parametrize("argv, env, named", [([], {"REALUNIFY_MODELS": "no-such-card"}, "REALUNIFY_MODELS"),
+                                              (["--models", "no-such-card"], {}, "--models")])
+def test_app_py_names_the_source_of_unknown_models(monkeypatch, tmp_path, capsys, launches, argv, env, named):
+    """Before: "--models (or REALUNIFY_MODELS) names unknown card(s)" whichever was used."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_app_py().main([*argv, "--db", str(tmp_path / "arena.db")]) == 2
+    err = capsys.readouterr().err
+    assert f"app.py: {named} names unknown card(s) ['no-such-card']" in err
+    assert ("REALUNIFY_MODELS" not in err) if named == "--models" else ("--models" not in err)

@@ -306,7 +306,7 @@ def test_an_image_part_whose_image_url_is_the_url_itself_is_read_and_a_partless_
 
     from realunify_arena.adapters.openai_compat import _reply_image
 
-    picture = Image.new("RGB", (3, 2), (10, 200, 30))
+    picture = Image.new("RGB", (18, 16), (10, 200, 30))
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
@@ -317,6 +317,6 @@ def test_an_image_part_whose_image_url_is_the_url_itself_is_read_and_a_partless_
 
     for content in ([{"type": "image_url", "image_url": url}], [{"type": "image_url", "image_url": {"url": url}}], url):
         got = _reply_image(card, reply(content))
-        assert got.size == (3, 2) and got.convert("RGB").getpixel((0, 0)) == (10, 200, 30)
+        assert got.size == (18, 16) and got.convert("RGB").getpixel((0, 0)) == (10, 200, 30)
     with pytest.raises(RuntimeError, match="without an image"):
         _reply_image(card, reply([{"type": "image_url", "image_url": 7}, {"type": "text", "text": "no"}]))

@@ -38,7 +38,7 @@ WORKERS = {"ovis-u1": ("ovis_u1", {"understand", "generate", "edit"}),
            "show-o2": ("show_o2", {"understand", "generate"}),
            "mio": ("mio", {"understand", "generate", "edit"}),
            "illume-plus": ("illume_plus", {"understand", "generate", "edit"})}
-SOURCE = Image.new("RGB", (20, 12), (10, 200, 30))
+SOURCE = Image.new("RGB", (20, 16), (10, 200, 30))  # at the 16 px floor a remote image must reach
 
 
 def _module(name: str):
