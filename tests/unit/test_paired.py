@@ -80,13 +80,31 @@ def test_stratified_interval_covers_the_mean_of_the_category_deltas():
     assert 0.90 <= covered / trials <= 0.99, covered / trials
 
 
-def test_interval_of_identical_pairs_is_a_point_and_a_single_pair_does_not_vary():
-    assert paired.paired_interval([np.zeros(30)]) == (0.0, 0.0)
-    assert paired.paired_interval([np.ones(1)]) == (1.0, 1.0)
-    low, high = paired.paired_interval([np.ones(1), np.array([0, 0, 0, -1] * 5)])
-    assert low <= (1 - 0.25) / 2 <= high and high <= 0.5  # the single +1 stratum is always +1
+def test_no_interval_where_resampling_cannot_vary():
+    """A percentile bootstrap over pairs that all moved alike, or over a category of one pair, gives the
+    same Δ in every resample: before, a zero-width "95% interval" ([+100.0, +100.0] from one instance, or
+    from 5 that all helped) claimed certainty, and a track with a one-pair category counted that
+    category's Δ as known exactly. By hand: 5 of 5 helped is compatible with a true P(helped) as low as
+    1 - 0.025 ** (1/5) ≈ 0.52 (Clopper-Pearson), so no honest 95% interval is a point."""
+    assert paired.paired_interval([np.zeros(30)]) is None  # 30 concordant pairs
+    assert paired.paired_interval([np.ones(5)]) is None  # all helped: Δ = 100 pp, no spread to resample
+    assert paired.paired_interval([np.ones(1)]) is None  # one instance
+    assert paired.paired_interval([np.ones(1), np.array([0, 0, 0, -1] * 5)]) is None  # a one-pair category
+    low, high = paired.paired_interval([np.ones(3), np.array([0, 0, 0, -1] * 5)])  # a constant category of 3
+    assert low <= (1 - 0.25) / 2 <= high and high <= 0.5  # it still counts, the other varies
     with pytest.raises(ValueError, match="non-empty"):
         paired.paired_interval([np.array([])])
+
+    ps = paired.PairedSet("set", "judge", "m")
+    ps.pairs = _pairs("world_knowledge", 0, 0, 1, 0) + _pairs("commonsense_reasoning", 0, 0, 5, 0, start=10)
+    analysis = paired.analyse(ps, rounds=200)
+    rows = {r.scope: r for r in analysis.rows}
+    for scope in ("world_knowledge", "commonsense_reasoning", "UEG"):
+        assert (rows[scope].low, rows[scope].high) == (None, None), scope
+        assert paired.row_cells(rows[scope])[paired.HEADER.index("95% interval")] == "-"
+    assert rows["UEG"].delta == 100.0 and rows["commonsense_reasoning"].p == pytest.approx(2 / 32)
+    assert "one pair" in paired.markdown(analysis)  # the footer says what "-" means
+    paired.forest_plot([analysis])  # the dot alone, no error
 
 
 # -- the analysis of one model ------------------------------------------------------------------------
@@ -116,7 +134,7 @@ def test_analyse_gives_the_table_delta_p_values_and_counts_per_category_and_trac
     assert (wk.unpaired, wk.undecided) == (2, 0)
 
     cr = rows["commonsense_reasoning"]
-    assert (cr.delta, cr.p, cr.low, cr.high, cr.undecided) == (0.0, 1.0, 0.0, 0.0, 1)
+    assert (cr.delta, cr.p, cr.low, cr.high, cr.undecided) == (0.0, 1.0, None, None, 1)  # all concordant
     lr = rows["logical_reasoning"]
     assert (lr.n, lr.delta, lr.p, lr.p_holm, lr.undecided) == (0, None, None, None, 4)
     # Holm over the two tested categories: 2 * 0.125, then max(1 * 1.0, 0.25)
