@@ -189,13 +189,16 @@ def paired_interval(strata: list[np.ndarray], *, rounds: int = ROUNDS, seed: int
 # -- collecting pairs from the store --------------------------------------------------------------
 
 
-def paired_sets(store, *, dataset: str | None = None, judge: str | None = None) -> list[PairedSet]:
+def paired_sets(store, *, dataset: str | None = None, judge: str | None = None,
+                pinned: bool | None = None) -> list[PairedSet]:
     """Every model stored in both modes, per (dataset, UEG judge) as ``report`` groups its tables.
 
-    A model with runs in one mode only has nothing to pair and is not listed.
+    A model with runs in one mode only has nothing to pair and is not listed. ``pinned=True``: only the runs
+    of batch evaluations (``eval``, ``import-results``), as the Leaderboard's table reads them; a one-off
+    Explore run (another seed) would otherwise add a system and rename the model by its settings.
     """
     out = []
-    for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge):
+    for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge, pinned=pinned):
         by_label: dict[str, dict[str, dict[str, tuple[dict, object]]]] = defaultdict(lambda: defaultdict(dict))
         for run, outcome in scored:
             by_label[outcome.model][run["instance_uid"]][outcome.mode] = (run, outcome)
@@ -243,8 +246,10 @@ def analyse(paired: PairedSet, *, rounds: int = ROUNDS, seed: int = 0) -> Analys
 
 
 def analyses_from_store(store, *, dataset: str | None = None, judge: str | None = None,
-                        rounds: int = ROUNDS, seed: int = 0) -> list[Analysis]:
-    return [analyse(p, rounds=rounds, seed=seed) for p in paired_sets(store, dataset=dataset, judge=judge)]
+                        rounds: int = ROUNDS, seed: int = 0, pinned: bool | None = None) -> list[Analysis]:
+    """``analyse`` of every ``paired_sets`` entry (``pinned`` as there)."""
+    return [analyse(p, rounds=rounds, seed=seed)
+            for p in paired_sets(store, dataset=dataset, judge=judge, pinned=pinned)]
 
 
 def _row(scope: str, name: str, strata: dict[str, list[Pair]], paired: PairedSet, rounds: int, seed: int,
@@ -433,14 +438,17 @@ def discordant_choices(analyses: Iterable[Analysis]) -> list[tuple[str, str]]:
     return out
 
 
-def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = ()) -> str:
+def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = (), *,
+                        pinned: bool | None = None) -> str:
     """The instances of the category ``key`` names where stepwise ``which`` ("helped"/"hurt"), each with a
-    link that opens it in Explore; a key that names nothing stored says so."""
+    link that opens it in Explore; a key that names nothing stored says so. ``pinned`` as the analyses that
+    gave the key were made (``paired_sets``)."""
     try:
         dataset, judge, label, scope = json.loads(key)
     except (TypeError, ValueError):
         return "*Choose a model and category with discordant instances.*"
-    match = [p for p in paired_sets(store, dataset=dataset, judge=judge) if p.label == label and p.judge == judge]
+    match = [p for p in paired_sets(store, dataset=dataset, judge=judge, pinned=pinned)
+             if p.label == label and p.judge == judge]
     if not match:
         return f"*{label} has no paired runs on {dataset} any more.*"
     paired = match[0]

@@ -178,9 +178,11 @@ def judges_markdown(ctx: AppContext) -> str:
 
 
 class PairedCache:
-    """The paired section's contents, recomputed only when runs or judgments changed: a bootstrap per model
-    and category (and statsmodels' Holm, which runs the garbage collector) is too slow for every page view.
-    A judgment replaced in place gets a new ``created_at``, so (count, last id, newest judgment) is enough."""
+    """The paired section's contents over the runs the benchmark table above it reads (pinned: batch
+    evaluations and imports, never a one-off Explore run), recomputed only when runs, pins or judgments
+    changed: a bootstrap per model and category (and statsmodels' Holm, which runs the garbage collector) is
+    too slow for every page view. A judgment replaced in place (a model's, or a voter's own) gets a new
+    ``created_at`` and a pin a new ``pinned_at``, so counts, last ids and the newest stamps are enough."""
 
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
@@ -192,10 +194,13 @@ class PairedCache:
         with self._lock:
             version = tuple(self.ctx.store.query(
                 "select (select count(*) from runs) as runs, (select max(id) from runs) as last_run,"
-                " (select count(*) from judgments) as judgments, (select max(created_at) from judgments) as newest"
+                " (select count(pinned_at) from runs) as pinned, (select max(pinned_at) from runs) as last_pin,"
+                " (select count(*) from judgments) as judgments, (select max(created_at) from judgments) as newest,"
+                " (select count(*) from human_judgments) as people,"
+                " (select max(created_at) from human_judgments) as newest_person"
             )[0].values())
             if self._cached is None or self._cached[0] != version:
-                analyses = paired.analyses_from_store(self.ctx.store)
+                analyses = paired.analyses_from_store(self.ctx.store, pinned=True)  # the table's runs
                 text = ("\n\n".join(_scrolling(paired.markdown(a)) for a in analyses)
                         or "*No model has runs in both modes yet.*")
                 self._cached = version, (paired.forest_plot(analyses), text, paired.discordant_choices(analyses),
@@ -233,7 +238,7 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     def list_discordant(key, which_value):
         if not key:
             return "*No instance changed between direct and stepwise yet.*"
-        return paired.discordant_markdown(ctx.store, key, which_value, ctx.sources)
+        return paired.discordant_markdown(ctx.store, key, which_value, ctx.sources, pinned=True)
 
     gr.on([category.change, which.change], list_discordant, [category, which], [listing],
           api_visibility="private", concurrency_limit=None)

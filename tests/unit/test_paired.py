@@ -447,3 +447,60 @@ def test_agreement_shares_round_halves_up_as_every_other_figure():
     row = agreement.PairAgreement("a", "b", agreement.ALL, 16, 9 / 16, None, 8, 1 / 8, None)
     md = agreement.markdown(agreement.Comparison("set", ["a", "b"], [row]))
     assert "| a | b | all UEG | 16 | 56.3% | - | 8 | 12.5% | - |" in md
+
+
+# -- the Leaderboard's paired section reads the runs its benchmark table reads ---------------------------
+
+
+def test_leaderboard_paired_section_reads_pinned_runs_and_follows_pins_and_people(tmp_path):
+    """The Leaderboard's Table 2 counts pinned runs only (batch evaluations, imports). Before, its paired
+    section read every run: a one-off Explore run of the same model at another seed split the model into
+    'm (seed=3)' (the batch runs) and 'm (seed=7)' (one Explore pair), names the table above never shows;
+    and its cache ignored pins and people's judgments, so a pin or a voter's judgment left it stale."""
+    from types import SimpleNamespace
+
+    from realunify_arena.ui.leaderboard_tab import PairedCache, benchmark_markdown
+
+    store = Store.open(tmp_path / "arena.db")
+    wk = "world_knowledge"
+    uids = [f"UEG_{i}_{wk}" for i in range(1, 5)]
+    batch = {}
+    for i, uid in enumerate(uids):  # the batch evaluation: helped on 1 and 2, both right on 3 and 4
+        for mode in ("direct", "stepwise"):
+            run_id = store.save_trace(Trace(uid, "m", mode, {"seed": 3}, [
+                Step(StepRole.GENERATED_IMAGE, "p", image=_red())]), "set", pin=True)
+            _poll(store, run_id, "judge-x", WRONG if mode == "direct" and i < 2 else RIGHT)
+            batch[uid, mode] = run_id
+    one_off = []
+    for mode in ("direct", "stepwise"):  # an Explore run of the same model, another seed, not pinned
+        run_id = store.save_trace(Trace(uids[0], "m", mode, {"seed": 7}, [
+            Step(StepRole.GENERATED_IMAGE, "p", image=_red())]), "set")
+        _poll(store, run_id, "judge-x", RIGHT if mode == "direct" else WRONG)
+        one_off.append(run_id)
+    ctx = SimpleNamespace(store=store)
+    assert "| m |" in benchmark_markdown(ctx)  # the table names the model 'm'
+    cache = PairedCache(ctx)
+    _, text, choices, _ = cache.contents()
+    assert "### Paired: m on set, UEG judged by judge-x" in text
+    assert "seed=" not in text, text
+    assert [label for label, _ in choices] == ["m · WK: 2 helped, 0 hurt", "m · UEG: 2 helped, 0 hurt"]
+    key = choices[0][1]
+    listing = paired.discordant_markdown(store, key, paired.HELPED, ["set"], pinned=True)
+    assert f"[{uids[0]}]" in listing and f"[{uids[1]}]" in listing
+
+    store.save_human_judgment(batch[uids[0], "direct"], "voter-1", polling_judgment(
+        QUESTIONS, [[r] for r in RIGHT], "human").to_dict())
+    store.save_human_judgment(batch[uids[0], "stepwise"], "voter-1", polling_judgment(
+        QUESTIONS, [[r] for r in RIGHT], "human").to_dict())
+    _, text, _, _ = cache.contents()
+    assert "UEG judged by human" in text  # a voter's judgments show without a restart
+    store.pin(one_off)  # now part of the batch runs: the model has two settings, as in the table
+    _, text, _, _ = cache.contents()
+    assert "m (seed=7)" in text and "| m (seed=7) |" in benchmark_markdown(ctx)
+    store.close()
+
+
+def _red():
+    from PIL import Image
+
+    return Image.new("RGB", (4, 4), "red")
