@@ -526,3 +526,38 @@ def test_two_models_whose_folder_names_coincide_are_not_exported_over_each_other
     err = capsys.readouterr().err
     assert err.startswith("export: error: ") and "'a:direct'" in err and "'a_direct'" in err, err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_two_models_folders_of_the_same_name_must_answer_the_same_instances(tmp_path, bundled, capsys):
+    """Without --data the runs go under a dataset named after the folder, and the store remembers where the
+    first folder of that name was: the app, report and export read the instances there. Before, a second
+    model's folder of the same name whose entries hold other instances (other prompts, other indices) was
+    stored under the same dataset and uids: a battle showed its image under the first folder's prompt."""
+    db = tmp_path / "arena.db"
+    a = _folder(tmp_path / "alpha" / "results", bundled)
+    same = _folder(tmp_path / "beta" / "results", bundled)  # the same instances: one benchmark, two models
+    other = _folder(tmp_path / "gamma" / "results", bundled)
+    _edit(other, "UEG_direct.json", lambda es: es[0].update(prompt="A prompt no other folder has"))
+    _edit(other, "GEU_direct.json", lambda es: es[1].update(index=9999))
+    assert main(["import-results", str(a), "--model", "alpha", "--db", str(db)]) == 0
+    assert main(["import-results", str(same), "--model", "beta", "--db", str(db)]) == 0
+    capsys.readouterr()
+    before = dump(db)
+
+    assert main(["import-results", str(other), "--model", "gamma", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    head, *lines = err.strip().splitlines()
+    assert head == "import-results: error: 2 problem(s); nothing was written:", err
+    ueg, geu = (i for i in bundled.instances if i.track == "UEG"), (i for i in bundled.instances if i.track == "GEU")
+    first_ueg, second_geu = next(ueg), [next(geu), next(geu)][1]
+    prompt, index = sorted(lines, key=lambda line: "GEU" in line)
+    assert prompt.startswith(f"  UEG_direct.json, index {first_ueg.index} ({first_ueg.task_type}), field 'prompt': "
+                             f"disagrees with instance {first_ueg.uid} of dataset 'results'"), err
+    assert index.startswith(f"  GEU_direct.json, index 9999 ({second_geu.task_type}), field 'index': instance "
+                            f"GEU_9999_{second_geu.task_type} is not in dataset 'results'"), err
+    assert str(a.resolve()) in prompt and "Traceback" not in err
+    assert dump(db) == before  # nothing stored
+    store = Store.open(db)
+    assert store.dataset_source("results") == str(a.resolve())
+    assert {r["model"] for r in store.runs()} == {"alpha", "beta"}
+    store.close()
