@@ -148,6 +148,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         shown = boards.board(track_value, kind_value, ctx.settings.min_votes, wait=VIEW_WAIT)
         text = ratings.summary_markdown(shown, boards.votes(track_value, kind_value))
         text += left_out_note(ctx.store.flagged_votes(track=track_value, kind=kind_value))
+        imported = [r["system"] for r in imported_rows(ctx, shown.rows) if r["imported"]]
+        text += f"\n\n{reporting.imported_line(imported)}" if imported else ""
         plot_update = (gr.update(value=interval_plot(shown.rows, shown.title), visible=True) if shown.rows
                        else gr.update(value="", visible=False))  # the empty state is the summary's text
         return (text, gr.update(value=board_rows(shown.rows), visible=True), ratings.notes_markdown(shown.rows),
@@ -159,14 +161,19 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     def leaderboard(track: str = "UEG", kind: str = "model_vs_model") -> list[dict]:
         """Ratings of one board, every vote counted (``ratings.rate_counts`` rows: system, rating, lower, upper,
-        rank_ub, votes, both_bad_rate, preliminary, flag, note)."""
+        rank_ub, votes, both_bad_rate, preliminary, flag, note; and imported: the system's runs came from
+        published result files)."""
         if track not in ("UEG", "GEU") or kind not in KINDS:
             raise gr.Error(plain(f"expected track UEG or GEU and kind one of {', '.join(KINDS)}; got {brief(track)}, "
                                  f"{brief(kind)}", markdown=False))
-        return boards.board(track, kind, ctx.settings.min_votes).rows
+        return imported_rows(ctx, boards.board(track, kind, ctx.settings.min_votes).rows)
 
     gr.api(leaderboard, api_name="leaderboard", concurrency_limit=None)
     build_paired(ctx, tab, refresh)
+
+
+def imported_rows(ctx: AppContext, rows: list[dict]) -> list[dict]:
+    return ratings.mark_imported(rows, ctx.store.imported_models())
 
 
 def judges_markdown(ctx: AppContext) -> str:

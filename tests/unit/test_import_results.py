@@ -15,6 +15,7 @@ from PIL import Image
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.writer import official_entry
 from realunify_arena.cli import main
+from realunify_arena.importing import import_results
 from realunify_arena.judge import ANSWER_PARSER, mcq_judgment, polling_judgment
 from realunify_arena.store import ImportConflict, Store
 from realunify_arena.trace import Status, Step, StepRole, Trace
@@ -120,12 +121,15 @@ def test_exported_runs_import_under_another_name_with_the_same_table_and_images(
     assert "40 runs imported, 0 unchanged, 0 replaced" in capsys.readouterr().out
 
     expected = table(src, tmp_path / "r1", capsys, rename=("origin", "published"))
-    assert "| published |" in expected and JUDGE in expected
-    assert table(dst, tmp_path / "r2", capsys) == expected
+    assert "| published |" in expected and JUDGE in expected and "Imported" not in expected
+    # the same table, marked as imported (before, nothing told an imported row from one run here)
+    assert table(dst, tmp_path / "r2", capsys) == (expected.rstrip("\n") + "\n\nImported from published result "
+                                                   "files, not run here: `published`.\n\n")
     a = json.loads((tmp_path / "r1" / "report.json").read_text())
     b = json.loads((tmp_path / "r2" / "report.json").read_text())
     for x, y in zip(a[0]["systems"], b[0]["systems"], strict=True):
-        assert {**x, "model": "published"} == y  # the counts behind the figures too (n per category, errors)
+        assert x["imported"] is False and y["imported"] is True
+        assert {**x, "model": "published", "imported": True} == y  # the counts behind the figures too
 
     source, imported = Store.open(src), Store.open(dst)
     try:
@@ -560,4 +564,26 @@ def test_two_models_folders_of_the_same_name_must_answer_the_same_instances(tmp_
     store = Store.open(db)
     assert store.dataset_source("results") == str(a.resolve())
     assert {r["model"] for r in store.runs()} == {"alpha", "beta"}
+    store.close()
+
+
+def test_imported_models_are_marked_in_the_leaderboards_table_and_board_rows(tmp_path, bundled):
+    """Before, the Leaderboard's Table 2, report's table and files, and the ratings board showed an imported
+    model exactly as a model run here."""
+    from types import SimpleNamespace
+
+    from realunify_arena import ratings
+    from realunify_arena.ui.leaderboard_tab import benchmark_markdown
+
+    store = Store.open(tmp_path / "arena.db")
+    import_results(store, _folder(tmp_path / "pub" / "alpha", bundled), "alpha", data=bundled)
+    uid = next(i.uid for i in bundled.instances if i.track == "GEU")
+    store.save_trace(Trace(uid, "here", "direct", {"seed": 1}, [Step(StepRole.ANSWER, "p", text="A")]), "bundled",
+                     pin=True)
+    text = benchmark_markdown(SimpleNamespace(store=store))
+    assert "| alpha |" in text and "| here |" in text
+    assert "Imported from published result files, not run here: `alpha`." in text and "`here`" not in text
+    rows = [{"system": "alpha:direct"}, {"system": "here:direct"}]
+    assert [r["imported"] for r in ratings.mark_imported(rows, store.imported_models())] == [True, False]
+    assert store.imported_models("elsewhere") == set()
     store.close()
