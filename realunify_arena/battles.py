@@ -301,13 +301,16 @@ def _with_judgments(ctx: AppContext, battle: Battle, revealed: dict, *, ask_mode
     """``Arena.vote``/``reveal``'s record (battle_id, vote_id, choice, created_at, system_a, system_b, kind,
     instance_uid) plus ``sides``: per side the system, run id, judge, judgment and judge problem, and what
     the pre-vote view held back: the run's status, error, settings, total seconds and every step (role,
-    text, image content hash, seconds)."""
+    text, image content hash, seconds), and ``imported``: for a run imported from published result files
+    (``import-results``) where it came from (file, entry, imported_at; not the importing machine's folder),
+    else None."""
     sides = {}
     for side in SIDES:
         run_id = battle.runs.get(side)
-        judgment = problem = trace = None
+        judgment = problem = trace = origin = None
         if run_id is not None:
             trace = ctx.store.load_trace(run_id)
+            origin = ctx.store.run_origin(run_id)
             judgment, problem = judge_run(ctx.store, ctx.pool, run_id, trace, battle.instance,
                                           ctx.judge, ask_model=ask_model, why_not=ctx.why_not)
         sides[side] = {"system": revealed[f"system_{side.lower()}"], "run_id": run_id,
@@ -317,5 +320,6 @@ def _with_judgments(ctx: AppContext, battle: Battle, revealed: dict, *, ask_mode
                        "settings": trace.settings if trace else None,
                        "seconds": round(trace.seconds, 3) if trace else None,
                        "steps": [{"role": s.role.value, "text": s.text, "image_sha": s.image_sha,
-                                  "seconds": round(s.seconds, 3)} for s in trace.steps] if trace else []}
+                                  "seconds": round(s.seconds, 3)} for s in trace.steps] if trace else [],
+                       "imported": {k: origin[k] for k in ("file", "entry", "imported_at")} if origin else None}
     return {**revealed, "sides": sides}

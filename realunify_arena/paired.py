@@ -6,7 +6,9 @@ model, so the two scores are *paired*, and the evidence is in the instances that
 - the 2x2 table per category: direct right/wrong × stepwise right/wrong (``both``, ``hurt`` = direct
   only, ``helped`` = stepwise only, ``neither``);
 - Δ in percentage points with a paired bootstrap 95% interval (instances resampled with their pair of
-  scores; percentile interval, ``scipy.stats.bootstrap``);
+  scores; percentile interval, ``scipy.stats.bootstrap``), or none ("-") where resampling cannot measure
+  the uncertainty: a category with a single pair, or pairs that all moved alike (all concordant, or all
+  helped): resampling them gives the same Δ every time, and a zero-width "interval" would claim certainty;
 - the exact McNemar test (a two-sided binomial test on the discordant pairs, ``statsmodels``), with Holm's
   step-down correction across the categories of one model (and, apart, across its two tracks) reported
   beside the raw p-values.
@@ -83,7 +85,8 @@ class PairedSet:
 class Row:
     """One line of the analysis: a category (``scope`` = its task_type) or a track (``scope`` = UEG/GEU).
 
-    Percentages are in percentage points (0-100); ``low``/``high`` bound Δ's 95% interval; ``p`` is the
+    Percentages are in percentage points (0-100); ``low``/``high`` bound Δ's 95% interval (None where
+    ``paired_interval`` has none: a category with one pair, or every category's pairs alike); ``p`` is the
     exact McNemar p-value (1.0 without discordant pairs) and ``p_holm`` the Holm-adjusted one.
     """
 
@@ -151,32 +154,33 @@ def holm(pvalues: list[float | None], alpha: float = ALPHA) -> list[float | None
 
 
 def paired_interval(strata: list[np.ndarray], *, rounds: int = ROUNDS, seed: int = 0,
-                    confidence: float = 1 - ALPHA) -> tuple[float, float]:
+                    confidence: float = 1 - ALPHA) -> tuple[float, float] | None:
     """Percentile bootstrap interval of the mean over strata of each stratum's mean difference.
 
     ``strata``: one array per category of per-instance differences stepwise − direct (-1, 0 or 1), each
     pair resampled as one unit within its stratum (``scipy.stats.bootstrap``, independent resampling of
     each sample). Returned in the input's units (fractions; multiply by 100 for percentage points).
-    A stratum of one pair always resamples to itself; with no stratum of two or more the interval is the
-    point estimate. Raises ValueError for no strata or an empty one.
+
+    None (no interval) where resampling cannot measure the uncertainty: a stratum of one pair (it resamples
+    to itself, so its category's Δ would count as known exactly), or no stratum with differing pairs (every
+    resample gives the point estimate: a zero-width interval from, say, 5 pairs that all helped). Raises
+    ValueError for no strata or an empty one.
     """
     from scipy.stats import bootstrap
 
     if not strata or any(len(s) == 0 for s in strata):
         raise ValueError("paired_interval: expected one or more non-empty strata of differences")
-    fixed = [float(np.mean(s)) for s in strata if len(s) < 2]
-    varying = [np.asarray(s, dtype=float) for s in strata if len(s) >= 2]
-    k = len(strata)
-    if not varying:
-        value = sum(fixed) / k
-        return value, value
+    samples = [np.asarray(s, dtype=float) for s in strata]
+    if any(len(s) < 2 for s in samples) or all(np.all(s == s[0]) for s in samples):
+        return None
+    k = len(samples)
 
-    def statistic(*samples, axis=-1):
-        return (sum(np.mean(s, axis=axis) for s in samples) + sum(fixed)) / k
+    def statistic(*resampled, axis=-1):
+        return sum(np.mean(s, axis=axis) for s in resampled) / k
 
-    with warnings.catch_warnings():  # all-equal differences: a zero-width interval is the right answer
+    with warnings.catch_warnings():  # a stratum whose pairs all agree resamples to its own mean
         warnings.simplefilter("ignore")
-        result = bootstrap(varying, statistic, n_resamples=rounds, confidence_level=confidence,
+        result = bootstrap(samples, statistic, n_resamples=rounds, confidence_level=confidence,
                            method="percentile", vectorized=True, random_state=np.random.default_rng(seed))
     low, high = result.confidence_interval
     return float(low), float(high)
@@ -185,13 +189,16 @@ def paired_interval(strata: list[np.ndarray], *, rounds: int = ROUNDS, seed: int
 # -- collecting pairs from the store --------------------------------------------------------------
 
 
-def paired_sets(store, *, dataset: str | None = None, judge: str | None = None) -> list[PairedSet]:
+def paired_sets(store, *, dataset: str | None = None, judge: str | None = None,
+                pinned: bool | None = None) -> list[PairedSet]:
     """Every model stored in both modes, per (dataset, UEG judge) as ``report`` groups its tables.
 
-    A model with runs in one mode only has nothing to pair and is not listed.
+    A model with runs in one mode only has nothing to pair and is not listed. ``pinned=True``: only the runs
+    of batch evaluations (``eval``, ``import-results``), as the Leaderboard's table reads them; a one-off
+    Explore run (another seed) would otherwise add a system and rename the model by its settings.
     """
     out = []
-    for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge):
+    for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge, pinned=pinned):
         by_label: dict[str, dict[str, dict[str, tuple[dict, object]]]] = defaultdict(lambda: defaultdict(dict))
         for run, outcome in scored:
             by_label[outcome.model][run["instance_uid"]][outcome.mode] = (run, outcome)
@@ -239,8 +246,10 @@ def analyse(paired: PairedSet, *, rounds: int = ROUNDS, seed: int = 0) -> Analys
 
 
 def analyses_from_store(store, *, dataset: str | None = None, judge: str | None = None,
-                        rounds: int = ROUNDS, seed: int = 0) -> list[Analysis]:
-    return [analyse(p, rounds=rounds, seed=seed) for p in paired_sets(store, dataset=dataset, judge=judge)]
+                        rounds: int = ROUNDS, seed: int = 0, pinned: bool | None = None) -> list[Analysis]:
+    """``analyse`` of every ``paired_sets`` entry (``pinned`` as there)."""
+    return [analyse(p, rounds=rounds, seed=seed)
+            for p in paired_sets(store, dataset=dataset, judge=judge, pinned=pinned)]
 
 
 def _row(scope: str, name: str, strata: dict[str, list[Pair]], paired: PairedSet, rounds: int, seed: int,
@@ -258,10 +267,11 @@ def _row(scope: str, name: str, strata: dict[str, list[Pair]], paired: PairedSet
     # 39.24999...) and print rounded down where the table rounds it up.
     direct = 100 * sum((Fraction(sum(p.direct for p in ps), len(ps)) for ps in live), Fraction(0)) / len(live)
     stepwise = 100 * sum((Fraction(sum(p.stepwise for p in ps), len(ps)) for ps in live), Fraction(0)) / len(live)
-    low, high = paired_interval([np.array([p.stepwise - p.direct for p in ps]) for ps in live],
-                                rounds=rounds, seed=seed)
+    interval = paired_interval([np.array([p.stepwise - p.direct for p in ps]) for ps in live],
+                               rounds=rounds, seed=seed)
+    low, high = (None, None) if interval is None else (100 * interval[0], 100 * interval[1])
     return Row(scope, name, len(pairs), both, hurt, helped, neither, float(direct), float(stepwise),
-               float(stepwise - direct), 100 * low, 100 * high, mcnemar_exact(hurt, helped), None, **left)
+               float(stepwise - direct), low, high, mcnemar_exact(hurt, helped), None, **left)
 
 
 def _with_holm(rows: list[Row]) -> list[Row]:
@@ -322,7 +332,8 @@ def markdown(analysis: Analysis) -> str:
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row_cells(r)) + " |" for r in analysis.rows]
     lines += ["", f"Δ = stepwise − direct over instances scored in both modes; 95% paired bootstrap interval "
-                  f"({analysis.rounds} resamples); exact McNemar test on the discordant pairs; Holm p adjusts across "
+                  f"({analysis.rounds} resamples), \"-\" where resampling cannot vary (a category with one pair, or "
+                  f"pairs that all moved alike); exact McNemar test on the discordant pairs; Holm p adjusts across "
                   f"the categories (and, apart, the tracks); * = below {ALPHA} after Holm."]
     return "\n".join(lines) + "\n"
 
@@ -381,7 +392,8 @@ def forest_plot(analyses: list[Analysis], path: Path | None = None):
         rows = [r for r in a.rows if r.n][::-1]
         for y, r in enumerate(rows):
             colour = "#4f46e5" if r.significant else "#9ca3af"
-            ax.hlines(y, r.low, r.high, color=colour, linewidth=2)
+            if r.low is not None:  # no interval: the dot alone
+                ax.hlines(y, r.low, r.high, color=colour, linewidth=2)
             ax.plot(r.delta, y, "o", color=colour, markerfacecolor=colour if r.significant else "white")
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(rows)), [f"{r.name} (n={r.n})" for r in rows])
@@ -426,14 +438,17 @@ def discordant_choices(analyses: Iterable[Analysis]) -> list[tuple[str, str]]:
     return out
 
 
-def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = ()) -> str:
+def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = (), *,
+                        pinned: bool | None = None) -> str:
     """The instances of the category ``key`` names where stepwise ``which`` ("helped"/"hurt"), each with a
-    link that opens it in Explore; a key that names nothing stored says so."""
+    link that opens it in Explore; a key that names nothing stored says so. ``pinned`` as the analyses that
+    gave the key were made (``paired_sets``)."""
     try:
         dataset, judge, label, scope = json.loads(key)
     except (TypeError, ValueError):
         return "*Choose a model and category with discordant instances.*"
-    match = [p for p in paired_sets(store, dataset=dataset, judge=judge) if p.label == label and p.judge == judge]
+    match = [p for p in paired_sets(store, dataset=dataset, judge=judge, pinned=pinned)
+             if p.label == label and p.judge == judge]
     if not match:
         return f"*{label} has no paired runs on {dataset} any more.*"
     paired = match[0]

@@ -563,6 +563,12 @@ def board_table(rows: list[dict]) -> list[list]:
              r["note"] or ""] for r in rows]
 
 
+def mark_imported(rows: list[dict], imported_models: set[str]) -> list[dict]:
+    """Board rows with ``imported``: whether the system's model is one of ``imported_models`` (its runs came
+    from published result files, ``import-results``, not from a model run here)."""
+    return [{**r, "imported": r["system"].rpartition(":")[0] in imported_models} for r in rows]
+
+
 def notes_markdown(rows: list[dict]) -> str:
     """The board's notes in full, one list item per system that has one (``**Notes**`` and the list; "" when
     no row has a note), for under the tab's table, whose cells keep one line each and cut a long note short.

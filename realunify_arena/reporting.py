@@ -61,12 +61,14 @@ COUNT_COLUMNS = {"judge err": "judge_errors", "run err": "run_errors"}
 @dataclass
 class Report:
     """One table: the systems of one dataset as one judge scored them; ``notes``: what the reader must know
-    about how it was made (e.g. a folder's name that was cleaned into its model's name)."""
+    about how it was made (e.g. a folder's name that was cleaned into its model's name); ``imported``: the
+    models in it whose runs were imported (``import-results``), not run here, marked under the table."""
 
     dataset: str
     judge: str | None
     scores: list[SystemScore]
     notes: list[str] = field(default_factory=list)
+    imported: list[str] = field(default_factory=list)  # models whose runs came from published result files
 
     @property
     def title(self) -> str:
@@ -96,14 +98,23 @@ def markdown(report: Report, *, items: bool = False) -> str:
             direct, stepwise = (by_mode[m] for m in MODES)
             lines.append(_md_row([f"Δ {model}", *(difference(c.value(direct), c.value(stepwise))
                                                    for c in SCORE_COLUMNS), *[""] * len(COUNT_COLUMNS)]))
+    if report.imported:
+        lines += ["", imported_line(report.imported)]
     return "\n".join(lines) + "\n"
+
+
+def imported_line(names: Iterable[str]) -> str:
+    """The line that marks imported systems or models under a table (Markdown; each name as code, which a
+    model name, letters, digits, ``.``, ``_``, ``-``, cannot break)."""
+    return f"Imported from published result files, not run here: {', '.join(f'`{n}`' for n in names)}."
 
 
 def records(report: Report) -> list[dict]:
     """One flat record per system: the printed values, then the counts behind them."""
     out = []
     for s in report.scores:
-        row = {"dataset": report.dataset, "judge": report.judge, "model": s.model, "mode": s.mode}
+        row = {"dataset": report.dataset, "judge": report.judge, "model": s.model, "mode": s.mode,
+               "imported": s.model in report.imported}
         row.update({c.name: percent(c.value(s)) for c in SCORE_COLUMNS})
         row.update({"judge_errors": s.judge_errors, "run_errors": s.run_errors,
                     "not_supported": s.not_supported, "unscored": s.unscored,
@@ -179,8 +190,13 @@ def reports_from_store(store, *, dataset: str | None = None, judge: str | None =
     """One report per (dataset, UEG judge) stored; GEU needs no judge model and appears in each.
     Runs of your own one-off instances (``benchmark.custom``) are in no table. ``pinned=True``: only the
     runs of batch evaluations (``eval`` and ``import-results`` pin theirs; a one-off Explore run is not)."""
-    return [Report(name, judge_name, score_systems(outcome for _, outcome in scored))
-            for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge, pinned=pinned)]
+    reports = []
+    for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge, pinned=pinned):
+        imported = store.imported_models(name)
+        scores = score_systems(outcome for _, outcome in scored)
+        reports.append(Report(name, judge_name, scores,
+                              imported=list(dict.fromkeys(s.model for s in scores if s.model in imported))))
+    return reports
 
 
 def judged_runs(store, *, dataset: str | None = None, judge: str | None = None,

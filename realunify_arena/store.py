@@ -985,6 +985,13 @@ class Store:
             (dataset, model, settings_key(settings)))
         return {(row["instance_uid"], row["mode"]): row for row in rows}
 
+    def imported_models(self, dataset: str | None = None) -> set[str]:
+        """Names of the models with runs imported from published result files (``import-results``), in
+        ``dataset`` or any."""
+        where, params = _where(**{"r.dataset": dataset})
+        return {row["model"] for row in self.query(
+            f"select distinct r.model from runs r join run_origins o on o.run_id = r.id {where}", params)}
+
     def run_origin(self, run_id: int) -> dict | None:
         """Where an imported run came from: folder, file, entry, model, imported_at, digest; None otherwise."""
         rows = self.query("select folder, file, entry, model, imported_at, digest from run_origins"

@@ -65,6 +65,9 @@ def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
             score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
                      else f"judge score {judgment['score']}")
         link = (links or {}).get(side)
+        origin = info.get("imported")
+        if origin:
+            score += plain(f"; imported from published results: {origin['file']}, {origin['entry']}")
         lines.append(f"- **{side}** was **{plain(info['system'])}** ({score})"
                      + (f" · [open in Explore]({link})" if link else ""))
     return "\n".join(lines)

@@ -148,6 +148,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         shown = boards.board(track_value, kind_value, ctx.settings.min_votes, wait=VIEW_WAIT)
         text = ratings.summary_markdown(shown, boards.votes(track_value, kind_value))
         text += left_out_note(ctx.store.flagged_votes(track=track_value, kind=kind_value))
+        imported = [r["system"] for r in imported_rows(ctx, shown.rows) if r["imported"]]
+        text += f"\n\n{reporting.imported_line(imported)}" if imported else ""
         plot_update = (gr.update(value=interval_plot(shown.rows, shown.title), visible=True) if shown.rows
                        else gr.update(value="", visible=False))  # the empty state is the summary's text
         return (text, gr.update(value=board_rows(shown.rows), visible=True), ratings.notes_markdown(shown.rows),
@@ -159,14 +161,19 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     def leaderboard(track: str = "UEG", kind: str = "model_vs_model") -> list[dict]:
         """Ratings of one board, every vote counted (``ratings.rate_counts`` rows: system, rating, lower, upper,
-        rank_ub, votes, both_bad_rate, preliminary, flag, note)."""
+        rank_ub, votes, both_bad_rate, preliminary, flag, note; and imported: the system's runs came from
+        published result files)."""
         if track not in ("UEG", "GEU") or kind not in KINDS:
             raise gr.Error(plain(f"expected track UEG or GEU and kind one of {', '.join(KINDS)}; got {brief(track)}, "
                                  f"{brief(kind)}", markdown=False))
-        return boards.board(track, kind, ctx.settings.min_votes).rows
+        return imported_rows(ctx, boards.board(track, kind, ctx.settings.min_votes).rows)
 
     gr.api(leaderboard, api_name="leaderboard", concurrency_limit=None)
     build_paired(ctx, tab, refresh)
+
+
+def imported_rows(ctx: AppContext, rows: list[dict]) -> list[dict]:
+    return ratings.mark_imported(rows, ctx.store.imported_models())
 
 
 def judges_markdown(ctx: AppContext) -> str:
@@ -178,9 +185,11 @@ def judges_markdown(ctx: AppContext) -> str:
 
 
 class PairedCache:
-    """The paired section's contents, recomputed only when runs or judgments changed: a bootstrap per model
-    and category (and statsmodels' Holm, which runs the garbage collector) is too slow for every page view.
-    A judgment replaced in place gets a new ``created_at``, so (count, last id, newest judgment) is enough."""
+    """The paired section's contents over the runs the benchmark table above it reads (pinned: batch
+    evaluations and imports, never a one-off Explore run), recomputed only when runs, pins or judgments
+    changed: a bootstrap per model and category (and statsmodels' Holm, which runs the garbage collector) is
+    too slow for every page view. A judgment replaced in place (a model's, or a voter's own) gets a new
+    ``created_at`` and a pin a new ``pinned_at``, so counts, last ids and the newest stamps are enough."""
 
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
@@ -192,10 +201,13 @@ class PairedCache:
         with self._lock:
             version = tuple(self.ctx.store.query(
                 "select (select count(*) from runs) as runs, (select max(id) from runs) as last_run,"
-                " (select count(*) from judgments) as judgments, (select max(created_at) from judgments) as newest"
+                " (select count(pinned_at) from runs) as pinned, (select max(pinned_at) from runs) as last_pin,"
+                " (select count(*) from judgments) as judgments, (select max(created_at) from judgments) as newest,"
+                " (select count(*) from human_judgments) as people,"
+                " (select max(created_at) from human_judgments) as newest_person"
             )[0].values())
             if self._cached is None or self._cached[0] != version:
-                analyses = paired.analyses_from_store(self.ctx.store)
+                analyses = paired.analyses_from_store(self.ctx.store, pinned=True)  # the table's runs
                 text = ("\n\n".join(_scrolling(paired.markdown(a)) for a in analyses)
                         or "*No model has runs in both modes yet.*")
                 self._cached = version, (paired.forest_plot(analyses), text, paired.discordant_choices(analyses),
@@ -233,7 +245,7 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     def list_discordant(key, which_value):
         if not key:
             return "*No instance changed between direct and stepwise yet.*"
-        return paired.discordant_markdown(ctx.store, key, which_value, ctx.sources)
+        return paired.discordant_markdown(ctx.store, key, which_value, ctx.sources, pinned=True)
 
     gr.on([category.change, which.change], list_discordant, [category, which], [listing],
           api_visibility="private", concurrency_limit=None)

@@ -24,6 +24,8 @@ from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.trace import Step, StepRole, Trace
 from realunify_arena.ui import build_demo
+from realunify_arena.ui.arena_tab import reveal_markdown
+from realunify_arena.ui.render import plain
 
 pytestmark = pytest.mark.slow
 
@@ -79,11 +81,20 @@ def test_stored_arena_battles_two_imported_models_and_takes_a_vote(tmp_path):
 
         revealed = client.predict(battle["battle_id"], "A", api_name="/vote")
         assert {revealed["system_a"], revealed["system_b"]} == {"alpha:direct", "beta:direct"}
+        # marked as imported where shown (before: nothing told them from runs made here), without the
+        # importing machine's folder
+        for side in ("A", "B"):
+            origin = revealed["sides"][side]["imported"]
+            assert origin["file"] == "UEG_direct.json" and origin["entry"] == f"index {ueg.index} ({ueg.task_type})"
+            assert origin["imported_at"] and str(tmp_path) not in json.dumps(revealed["sides"][side])
+        text = reveal_markdown(revealed)
+        assert text.count(plain("; imported from published results: UEG_direct.json, index")) == 2, text
         (vote,) = store.votes()
         assert vote["choice"] == "A" and {vote["run_a"], vote["run_b"]} <= set(imported)
         assert all(store.run_origin(vote[f"run_{s}"])["model"] in ("alpha", "beta") for s in "ab")
         board = client.predict("UEG", "model_vs_model", api_name="/leaderboard")
         assert {row["system"] for row in board} == {"alpha:direct", "beta:direct"}
+        assert all(row["imported"] is True for row in board)
 
         with pytest.raises(Exception, match="stored runs"):  # gamma's GEU run is not pinned: no GEU battle
             client.predict(source, "GEU", "model_vs_model", api_name="/new_battle")

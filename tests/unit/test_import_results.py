@@ -15,6 +15,7 @@ from PIL import Image
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.writer import official_entry
 from realunify_arena.cli import main
+from realunify_arena.importing import import_results
 from realunify_arena.judge import ANSWER_PARSER, mcq_judgment, polling_judgment
 from realunify_arena.store import ImportConflict, Store
 from realunify_arena.trace import Status, Step, StepRole, Trace
@@ -120,12 +121,15 @@ def test_exported_runs_import_under_another_name_with_the_same_table_and_images(
     assert "40 runs imported, 0 unchanged, 0 replaced" in capsys.readouterr().out
 
     expected = table(src, tmp_path / "r1", capsys, rename=("origin", "published"))
-    assert "| published |" in expected and JUDGE in expected
-    assert table(dst, tmp_path / "r2", capsys) == expected
+    assert "| published |" in expected and JUDGE in expected and "Imported" not in expected
+    # the same table, marked as imported (before, nothing told an imported row from one run here)
+    assert table(dst, tmp_path / "r2", capsys) == (expected.rstrip("\n") + "\n\nImported from published result "
+                                                   "files, not run here: `published`.\n\n")
     a = json.loads((tmp_path / "r1" / "report.json").read_text())
     b = json.loads((tmp_path / "r2" / "report.json").read_text())
     for x, y in zip(a[0]["systems"], b[0]["systems"], strict=True):
-        assert {**x, "model": "published"} == y  # the counts behind the figures too (n per category, errors)
+        assert x["imported"] is False and y["imported"] is True
+        assert {**x, "model": "published", "imported": True} == y  # the counts behind the figures too
 
     source, imported = Store.open(src), Store.open(dst)
     try:
@@ -526,3 +530,60 @@ def test_two_models_whose_folder_names_coincide_are_not_exported_over_each_other
     err = capsys.readouterr().err
     assert err.startswith("export: error: ") and "'a:direct'" in err and "'a_direct'" in err, err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_two_models_folders_of_the_same_name_must_answer_the_same_instances(tmp_path, bundled, capsys):
+    """Without --data the runs go under a dataset named after the folder, and the store remembers where the
+    first folder of that name was: the app, report and export read the instances there. Before, a second
+    model's folder of the same name whose entries hold other instances (other prompts, other indices) was
+    stored under the same dataset and uids: a battle showed its image under the first folder's prompt."""
+    db = tmp_path / "arena.db"
+    a = _folder(tmp_path / "alpha" / "results", bundled)
+    same = _folder(tmp_path / "beta" / "results", bundled)  # the same instances: one benchmark, two models
+    other = _folder(tmp_path / "gamma" / "results", bundled)
+    _edit(other, "UEG_direct.json", lambda es: es[0].update(prompt="A prompt no other folder has"))
+    _edit(other, "GEU_direct.json", lambda es: es[1].update(index=9999))
+    assert main(["import-results", str(a), "--model", "alpha", "--db", str(db)]) == 0
+    assert main(["import-results", str(same), "--model", "beta", "--db", str(db)]) == 0
+    capsys.readouterr()
+    before = dump(db)
+
+    assert main(["import-results", str(other), "--model", "gamma", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    head, *lines = err.strip().splitlines()
+    assert head == "import-results: error: 2 problem(s); nothing was written:", err
+    ueg, geu = (i for i in bundled.instances if i.track == "UEG"), (i for i in bundled.instances if i.track == "GEU")
+    first_ueg, second_geu = next(ueg), [next(geu), next(geu)][1]
+    prompt, index = sorted(lines, key=lambda line: "GEU" in line)
+    assert prompt.startswith(f"  UEG_direct.json, index {first_ueg.index} ({first_ueg.task_type}), field 'prompt': "
+                             f"disagrees with instance {first_ueg.uid} of dataset 'results'"), err
+    assert index.startswith(f"  GEU_direct.json, index 9999 ({second_geu.task_type}), field 'index': instance "
+                            f"GEU_9999_{second_geu.task_type} is not in dataset 'results'"), err
+    assert str(a.resolve()) in prompt and "Traceback" not in err
+    assert dump(db) == before  # nothing stored
+    store = Store.open(db)
+    assert store.dataset_source("results") == str(a.resolve())
+    assert {r["model"] for r in store.runs()} == {"alpha", "beta"}
+    store.close()
+
+
+def test_imported_models_are_marked_in_the_leaderboards_table_and_board_rows(tmp_path, bundled):
+    """Before, the Leaderboard's Table 2, report's table and files, and the ratings board showed an imported
+    model exactly as a model run here."""
+    from types import SimpleNamespace
+
+    from realunify_arena import ratings
+    from realunify_arena.ui.leaderboard_tab import benchmark_markdown
+
+    store = Store.open(tmp_path / "arena.db")
+    import_results(store, _folder(tmp_path / "pub" / "alpha", bundled), "alpha", data=bundled)
+    uid = next(i.uid for i in bundled.instances if i.track == "GEU")
+    store.save_trace(Trace(uid, "here", "direct", {"seed": 1}, [Step(StepRole.ANSWER, "p", text="A")]), "bundled",
+                     pin=True)
+    text = benchmark_markdown(SimpleNamespace(store=store))
+    assert "| alpha |" in text and "| here |" in text
+    assert "Imported from published result files, not run here: `alpha`." in text and "`here`" not in text
+    rows = [{"system": "alpha:direct"}, {"system": "here:direct"}]
+    assert [r["imported"] for r in ratings.mark_imported(rows, store.imported_models())] == [True, False]
+    assert store.imported_models("elsewhere") == set()
+    store.close()

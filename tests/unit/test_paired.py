@@ -80,13 +80,31 @@ def test_stratified_interval_covers_the_mean_of_the_category_deltas():
     assert 0.90 <= covered / trials <= 0.99, covered / trials
 
 
-def test_interval_of_identical_pairs_is_a_point_and_a_single_pair_does_not_vary():
-    assert paired.paired_interval([np.zeros(30)]) == (0.0, 0.0)
-    assert paired.paired_interval([np.ones(1)]) == (1.0, 1.0)
-    low, high = paired.paired_interval([np.ones(1), np.array([0, 0, 0, -1] * 5)])
-    assert low <= (1 - 0.25) / 2 <= high and high <= 0.5  # the single +1 stratum is always +1
+def test_no_interval_where_resampling_cannot_vary():
+    """A percentile bootstrap over pairs that all moved alike, or over a category of one pair, gives the
+    same Δ in every resample: before, a zero-width "95% interval" ([+100.0, +100.0] from one instance, or
+    from 5 that all helped) claimed certainty, and a track with a one-pair category counted that
+    category's Δ as known exactly. By hand: 5 of 5 helped is compatible with a true P(helped) as low as
+    1 - 0.025 ** (1/5) ≈ 0.52 (Clopper-Pearson), so no honest 95% interval is a point."""
+    assert paired.paired_interval([np.zeros(30)]) is None  # 30 concordant pairs
+    assert paired.paired_interval([np.ones(5)]) is None  # all helped: Δ = 100 pp, no spread to resample
+    assert paired.paired_interval([np.ones(1)]) is None  # one instance
+    assert paired.paired_interval([np.ones(1), np.array([0, 0, 0, -1] * 5)]) is None  # a one-pair category
+    low, high = paired.paired_interval([np.ones(3), np.array([0, 0, 0, -1] * 5)])  # a constant category of 3
+    assert low <= (1 - 0.25) / 2 <= high and high <= 0.5  # it still counts, the other varies
     with pytest.raises(ValueError, match="non-empty"):
         paired.paired_interval([np.array([])])
+
+    ps = paired.PairedSet("set", "judge", "m")
+    ps.pairs = _pairs("world_knowledge", 0, 0, 1, 0) + _pairs("commonsense_reasoning", 0, 0, 5, 0, start=10)
+    analysis = paired.analyse(ps, rounds=200)
+    rows = {r.scope: r for r in analysis.rows}
+    for scope in ("world_knowledge", "commonsense_reasoning", "UEG"):
+        assert (rows[scope].low, rows[scope].high) == (None, None), scope
+        assert paired.row_cells(rows[scope])[paired.HEADER.index("95% interval")] == "-"
+    assert rows["UEG"].delta == 100.0 and rows["commonsense_reasoning"].p == pytest.approx(2 / 32)
+    assert "one pair" in paired.markdown(analysis)  # the footer says what "-" means
+    paired.forest_plot([analysis])  # the dot alone, no error
 
 
 # -- the analysis of one model ------------------------------------------------------------------------
@@ -116,7 +134,7 @@ def test_analyse_gives_the_table_delta_p_values_and_counts_per_category_and_trac
     assert (wk.unpaired, wk.undecided) == (2, 0)
 
     cr = rows["commonsense_reasoning"]
-    assert (cr.delta, cr.p, cr.low, cr.high, cr.undecided) == (0.0, 1.0, 0.0, 0.0, 1)
+    assert (cr.delta, cr.p, cr.low, cr.high, cr.undecided) == (0.0, 1.0, None, None, 1)  # all concordant
     lr = rows["logical_reasoning"]
     assert (lr.n, lr.delta, lr.p, lr.p_holm, lr.undecided) == (0, None, None, None, 4)
     # Holm over the two tested categories: 2 * 0.125, then max(1 * 1.0, 0.25)
@@ -429,3 +447,60 @@ def test_agreement_shares_round_halves_up_as_every_other_figure():
     row = agreement.PairAgreement("a", "b", agreement.ALL, 16, 9 / 16, None, 8, 1 / 8, None)
     md = agreement.markdown(agreement.Comparison("set", ["a", "b"], [row]))
     assert "| a | b | all UEG | 16 | 56.3% | - | 8 | 12.5% | - |" in md
+
+
+# -- the Leaderboard's paired section reads the runs its benchmark table reads ---------------------------
+
+
+def test_leaderboard_paired_section_reads_pinned_runs_and_follows_pins_and_people(tmp_path):
+    """The Leaderboard's Table 2 counts pinned runs only (batch evaluations, imports). Before, its paired
+    section read every run: a one-off Explore run of the same model at another seed split the model into
+    'm (seed=3)' (the batch runs) and 'm (seed=7)' (one Explore pair), names the table above never shows;
+    and its cache ignored pins and people's judgments, so a pin or a voter's judgment left it stale."""
+    from types import SimpleNamespace
+
+    from realunify_arena.ui.leaderboard_tab import PairedCache, benchmark_markdown
+
+    store = Store.open(tmp_path / "arena.db")
+    wk = "world_knowledge"
+    uids = [f"UEG_{i}_{wk}" for i in range(1, 5)]
+    batch = {}
+    for i, uid in enumerate(uids):  # the batch evaluation: helped on 1 and 2, both right on 3 and 4
+        for mode in ("direct", "stepwise"):
+            run_id = store.save_trace(Trace(uid, "m", mode, {"seed": 3}, [
+                Step(StepRole.GENERATED_IMAGE, "p", image=_red())]), "set", pin=True)
+            _poll(store, run_id, "judge-x", WRONG if mode == "direct" and i < 2 else RIGHT)
+            batch[uid, mode] = run_id
+    one_off = []
+    for mode in ("direct", "stepwise"):  # an Explore run of the same model, another seed, not pinned
+        run_id = store.save_trace(Trace(uids[0], "m", mode, {"seed": 7}, [
+            Step(StepRole.GENERATED_IMAGE, "p", image=_red())]), "set")
+        _poll(store, run_id, "judge-x", RIGHT if mode == "direct" else WRONG)
+        one_off.append(run_id)
+    ctx = SimpleNamespace(store=store)
+    assert "| m |" in benchmark_markdown(ctx)  # the table names the model 'm'
+    cache = PairedCache(ctx)
+    _, text, choices, _ = cache.contents()
+    assert "### Paired: m on set, UEG judged by judge-x" in text
+    assert "seed=" not in text, text
+    assert [label for label, _ in choices] == ["m · WK: 2 helped, 0 hurt", "m · UEG: 2 helped, 0 hurt"]
+    key = choices[0][1]
+    listing = paired.discordant_markdown(store, key, paired.HELPED, ["set"], pinned=True)
+    assert f"[{uids[0]}]" in listing and f"[{uids[1]}]" in listing
+
+    store.save_human_judgment(batch[uids[0], "direct"], "voter-1", polling_judgment(
+        QUESTIONS, [[r] for r in RIGHT], "human").to_dict())
+    store.save_human_judgment(batch[uids[0], "stepwise"], "voter-1", polling_judgment(
+        QUESTIONS, [[r] for r in RIGHT], "human").to_dict())
+    _, text, _, _ = cache.contents()
+    assert "UEG judged by human" in text  # a voter's judgments show without a restart
+    store.pin(one_off)  # now part of the batch runs: the model has two settings, as in the table
+    _, text, _, _ = cache.contents()
+    assert "m (seed=7)" in text and "| m (seed=7) |" in benchmark_markdown(ctx)
+    store.close()
+
+
+def _red():
+    from PIL import Image
+
+    return Image.new("RGB", (4, 4), "red")
