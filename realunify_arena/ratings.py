@@ -688,14 +688,15 @@ class Leaderboards:
 def judge_agreement(store: Store) -> list[dict]:
     """Per judge, over voted battles whose two runs that judge scored: how often the judge's scores
     prefer the side humans preferred. ``agreement`` counts ties (equal scores; tie or both-bad votes)
-    as a third answer; ``agreement_decisive`` uses only battles both sides called decisively."""
+    as a third answer; ``agreement_decisive`` uses only battles both sides called decisively. Votes the
+    ratings leave out (a flagged battle: a side named its model) are left out here too."""
     scores: dict[str, dict[int, int]] = defaultdict(dict)
     for j in store.judgments():
         if j["score"] is not None:
             scores[j["judge"]][j["run_id"]] = j["score"]
     if not scores:
         return []  # nothing judged: no need to read the votes
-    votes = [v for v in store.votes() if v["run_a"] is not None and v["run_b"] is not None]
+    votes = [v for v in store.votes() if v["run_a"] is not None and v["run_b"] is not None and not v["flagged"]]
 
     board = []
     for judge in sorted(scores):

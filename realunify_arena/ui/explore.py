@@ -167,8 +167,12 @@ def instance_choices(ctx: AppContext, source: str, track: str, category: str) ->
 
 
 def source_notice(ctx: AppContext, source: str) -> str:
-    """What is wrong with a source, so a bad path or file is seen on the page, not just in the log."""
-    dataset = ctx.dataset(source)
+    """What is wrong with a source, so a bad path or file is seen on the page, not just in the log; a source
+    that is not configured (only a direct call of the event can send one) says so."""
+    try:
+        dataset = ctx.dataset(source)
+    except KeyError as e:
+        return f"**{plain(e.args[0])}**"
     if not dataset.problems:
         return ""
     shown = "\n".join(f"- {plain(p)}" for p in dataset.problems[:5])
@@ -341,8 +345,11 @@ def build(ctx: AppContext) -> ExploreTab:
     track.input(change_track, [source, track], [category, instance], api_visibility="private", queue=False)
     category.input(refresh_instances, [source, track, category], instance, api_visibility="private",
                     queue=False)
-    source.input(lambda *values: (refresh_instances(*values), source_notice(ctx, values[0])),
-                 [source, track, category], [instance, notice], api_visibility="private", queue=False)
+    def change_source(source_value, track_value, category_value):
+        return refresh_instances(source_value, track_value, category_value), source_notice(ctx, source_value)
+
+    source.input(change_source, [source, track, category], [instance, notice], api_visibility="private",
+                 queue=False)
 
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
                 answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request):

@@ -396,3 +396,12 @@ def test_an_explore_column_called_directly_with_a_made_up_start_is_refused_and_r
         assert done.get("success") is False, done
         assert "not started by Run" in json.dumps(done.get("output")), done
     assert counts(store) == before
+
+
+def _fn_index(url: str, name: str) -> int:
+    """The page's event whose handler is ``name`` (a private one: ``gradio_client`` will not call it)."""
+    c = Client(url, verbose=False)
+    found = [i for i, d in enumerate(c.config["dependencies"]) if d.get("api_name") == name]
+    c.close()
+    assert len(found) == 1, found
+    return found[0]

@@ -399,6 +399,20 @@ def test_the_app_boards_refit_in_the_background_once_per_new_vote(store, monkeyp
     assert fresh.votes == 2 and sum(r["votes"] for r in fresh.rows) == 4 and fits == [2]
 
 
+def test_judge_agreement_leaves_out_the_votes_the_ratings_leave_out(store):
+    """A flagged battle (a side named its model) is left out of the ratings, so a voter who knew the models
+    must not count in the judge's agreement with humans either: before, both battles below counted (1/2)."""
+    arena = Arena(store, max_votes=1000)
+    for n, (choice, flagged) in enumerate([("A", False), ("B", True)]):
+        run_a, run_b = battle(arena, f"UEG_{n}_world_knowledge", "m1:direct", "m2:direct", "model_vs_model", choice)
+        for run_id, score in ((run_a, 1), (run_b, 0)):  # the judge prefers A both times
+            store.save_judgment(run_id, "qwen", {"kind": "polling", "score": score, "details": {}, "errors": 0})
+        if flagged:
+            store.flag_battle(store.votes()[-1]["battle_id"], "named: m1")
+    (row,) = judge_agreement(store)
+    assert (row["battles"], row["agreement"]) == (1, 1.0)
+
+
 def test_judge_agreement_returns_at_once_when_nothing_is_judged(store, monkeypatch):
     from realunify_arena import ratings
 
