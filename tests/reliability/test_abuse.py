@@ -405,3 +405,24 @@ def _fn_index(url: str, name: str) -> int:
     c.close()
     assert len(found) == 1, found
     return found[0]
+
+
+@pytest.mark.parametrize("source", [None, 5, ["bundled"], f"../../{MARKER}"])
+def test_explore_s_source_event_called_with_a_made_up_source_says_why(app, source):
+    """Explore's data-source menu event, called directly with a source the menu does not offer: before, a
+    None (or a list) reached the dataset look-up, a KeyError: the page's bare "Error" and a traceback."""
+    import httpx
+
+    url, store = app
+    fn_index = _fn_index(url, "change_source")
+    before = counts(store)
+    with httpx.Client(base_url=url, timeout=60) as http:
+        reply = http.post("/gradio_api/run/predict", json={"data": [source, "UEG", "all"], "fn_index": fn_index,
+                                                           "session_hash": "s-source", "event_data": None})
+    body = reply.json()
+    if reply.status_code == 200:  # our handler ran: it says the source is not configured
+        import html
+        assert "is not configured; choose one of ['bundled']" in html.unescape(body["data"][1]), body
+    else:  # Gradio's own check of the menu's choices refused it, by name
+        assert "is not in the list of choices" in str(body.get("error")), body
+    assert counts(store) == before
