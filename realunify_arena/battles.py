@@ -72,7 +72,8 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
         BattleError: no instance of the source has two systems for the battle kind.
         KeyError: ``source`` is not configured.
     """
-    dataset = ctx.dataset(source)
+    # live battles store their runs under the dataset's name: noted where its instances are, as eval does
+    dataset = ctx.dataset(source) if ctx.settings.arena_mode == "stored" else ctx.dataset_for_runs(source)
     if track not in (ANY, None, *TRACKS):  # a list or object from an API client reached SQLite
         raise BattleError(f"track {brief(track)}: expected one of {ANY}, {', '.join(TRACKS)}")
     if kind not in (ANY, None, *KINDS):  # a misspelt kind was played as any kind

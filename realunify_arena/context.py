@@ -23,6 +23,7 @@ from realunify_arena.benchmark import Dataset, load
 from realunify_arena.benchmark.custom import CUSTOM_DATASET
 from realunify_arena.benchmark.schema import AnyInstance
 from realunify_arena.cards import ModelCard
+from realunify_arena.dataset_names import conflicts, dataset_claims, other_source_conflicts, remember_source
 from realunify_arena.identity import NameFilter
 from realunify_arena.judge import DEFAULT_JUDGE, HUMAN, PAPER_JUDGE
 from realunify_arena.limits import check_options
@@ -66,13 +67,37 @@ class AppContext:
         return [(s if s == "bundled" else Path(s).name or s, s) for s in self.sources]
 
     def dataset(self, source: str) -> Dataset:
-        """A configured source, loaded on first use (a bad one still returns: its problems say why)."""
+        """A configured source, loaded on first use (a bad one still returns: its problems say why).
+
+        Runs are stored under the dataset's name, so one name answers one set of instances
+        (``dataset_names``): an instance that is not the one the store keeps under that name from another
+        place, or that an earlier configured source of the same name states otherwise, is left out and
+        named among the dataset's problems (Explore shows them; nothing runs or battles under it)."""
         if source not in self.settings.data:
             raise KeyError(f"data source {brief(source)} is not configured; choose one of {self.sources}")
         with self._lock:
             if source not in self._datasets:
-                self._datasets[source] = load(source)
+                self._datasets[source] = self._checked(load(source), source)
             return self._datasets[source]
+
+    def _checked(self, dataset: Dataset, source: str) -> Dataset:
+        problems = conflicts(self.store, dataset.name, dataset.root, dataset_claims(dataset))
+        for earlier in self.sources[:self.sources.index(source)]:
+            other = self._datasets.get(earlier) or load(earlier)
+            if other.name == dataset.name and other.root != dataset.root:
+                problems += other_source_conflicts(other, dataset)
+        if not problems:
+            return dataset
+        refused = {p.entry for p in problems}
+        kept = [i for i in dataset.instances if f"instance {i.uid}" not in refused]
+        return Dataset(dataset.name, kept, dataset.problems + problems, dataset.root)
+
+    def dataset_for_runs(self, source: str) -> Dataset:
+        """``dataset``, noting in the store where its instances are (``dataset_names.remember_source``):
+        called before a run of it is stored, as ``eval`` does."""
+        dataset = self.dataset(source)
+        remember_source(self.store, dataset)
+        return dataset
 
     def hold(self, dataset: str, instance: AnyInstance) -> tuple[str, str]:
         """A small reference to ``instance`` for a session's ``gr.State``: (dataset name, uid), never the

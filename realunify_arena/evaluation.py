@@ -24,6 +24,7 @@ from realunify_arena import durable, protocols, runs
 from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.benchmark.loaders import Dataset
 from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance
+from realunify_arena.dataset_names import DatasetConflict, check_dataset, remember_source, store_conflicts
 from realunify_arena.judge import ATTEMPTS, HUMAN, Judge, judge_name
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, Mode
@@ -92,6 +93,11 @@ def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: 
 
     A stored run whose model failed (status error) counts as wrong and is kept, unless ``retry_errors``
     replaces it with a new attempt (for failures that were the machine's, such as running out of memory).
+
+    Raises:
+        dataset_names.DatasetConflict: the store keeps runs of another place's instances under
+            ``dataset.name`` and the chosen instances are not those (``dataset_names.conflicts``); nothing
+            was stored.
     """
     options = options or pool.cards[model].defaults
     modes = list(modes)
@@ -100,18 +106,14 @@ def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: 
             raise ValueError(f"mode {mode!r}: expected one of {MODES}")
     # Instances, not (instance, mode) pairs, are dealt out: with two modes and two ranks, dealing pairs would
     # give one rank every direct run and the other every (slower) stepwise run.
-    work = [(instance, mode) for instance in shard.take(select(dataset, track, limit)) for mode in modes]
+    chosen = select(dataset, track, limit)
+    check_dataset(store, dataset, chosen)  # every rank checks every instance: all refuse, before any write
+    work = [(instance, mode) for instance in shard.take(chosen) for mode in modes]
     remember_source(store, dataset)
     summary = Summary()
     run_ids = _run_pass(work, dataset.name, model, store, pool, options, shard, progress, summary, retry_errors)
     _judge_pass(run_ids, judge, judge_attempts, store, shard, progress, summary)
     return summary
-
-
-def remember_source(store, dataset: Dataset) -> None:
-    """Note where the dataset's files are, so an export can reload the instances its runs answered."""
-    if dataset.root is not None:
-        store.remember_dataset_source(dataset.name, str(dataset.root.resolve()))
 
 
 def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOptions, shard: Shard,
@@ -187,7 +189,14 @@ def merge(source, target) -> MergeCounts:
     with its judgments) and a failed run never replaces a successful one; where both succeeded with
     different outputs (text or image), the stored run is kept and the source's judgments of its own output
     are not copied: they judged an output the kept run does not hold.
+
+    Raises:
+        dataset_names.DatasetConflict: ``source``'s runs answer, under a dataset name, other instances than
+            ``target`` keeps under it (``dataset_names.store_conflicts``); nothing was copied.
     """
+    problems = store_conflicts(source, target)
+    if problems:
+        raise DatasetConflict(problems)
     counts = dict.fromkeys(MergeCounts._fields, 0)
     target_ids = {}
     for row in source.runs():

@@ -34,12 +34,12 @@ from pathlib import Path
 
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.loaders import Dataset, _disagreement, _merge_step_fields
-from realunify_arena.benchmark.result_files import (NAMES_SHOWN, STEMS, parse_result_file, result_files_in,
+from realunify_arena.benchmark.result_files import (NAMES_SHOWN, STEMS, result_files_in,
                                                    result_folders_under, result_kind)
 from realunify_arena.benchmark.result_paths import find_result_image
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, UEGInstance
 from realunify_arena.benchmark.validation import Problem
-from realunify_arena.evaluation import remember_source
+from realunify_arena.dataset_names import Claim, conflicts, remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
 from realunify_arena.official_results import OFFICIAL_MODES, ResultEntry, read_result_files
@@ -222,54 +222,14 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
 
 
 def _against_stored_dataset(store, read: ReadResults) -> list[Problem]:
-    """Entries whose instance is not the one this store already keeps under the dataset's name.
-
-    Runs are stored under a dataset *name* (``--data``'s, else the result folder's), and the store remembers
-    the first place instances of that name were loaded from: the app, ``report`` and ``export`` read the
-    instances there. Another folder of the same name (two models' ``results/`` folders, say) whose entries
-    answer other instances would otherwise be stored as answers to those: a battle would show one model's
-    image for another prompt. Each entry must name an instance of the remembered source, with the same
-    fields (``_disagreement``); a remembered source that is gone (moved) cannot be checked and is not.
-    """
-    name = read.summary.dataset
-    location = store.dataset_source(name)
+    """Entries whose instance is not the one this store already keeps under the dataset's name
+    (``dataset_names.conflicts``: one rule for every writer of runs). An entry that states no UEG prompt
+    (one derived from its refined prompt) is not compared on it."""
     mine = read.data.root if read.data is not None else read.folder
-    if location is None or (mine is not None and Path(location) == mine.resolve()) or not Path(location).exists():
-        return []
-    kept = _instances_at(Path(location), name)
-    problems = []
-    for entry in read.entries:
-        uid = entry.instance.uid
-        derived = isinstance(entry.instance, UEGInstance) and entry.raw.get("prompt") is None
-        disagreement = "index" if uid not in kept else _disagreement(
-            kept[uid], entry.instance, skip={"input_image"} | ({"prompt"} if derived else set()))
-        if disagreement:
-            what = (f"instance {uid} is not in" if disagreement == "index" else
-                    f"disagrees with instance {uid} of")
-            problems.append(Problem(entry.file, entry.label, disagreement, (
-                f"{what} dataset {name!r}, whose runs in this store answer the instances at {location}: these "
-                "results answer other instances under the same name; import them from a folder of another name "
-                "(the dataset is named after it), or with --data naming the instances they answer")))
-    return problems
-
-
-def _instances_at(location: Path, name: str) -> dict[str, AnyInstance]:
-    """uid -> instance of a source as its files state them: a folder of result files (``.json`` or
-    ``.jsonl``; it holds no input images, which the loader would want), direct entries first, else what
-    ``benchmark.load`` reads."""
-    from realunify_arena.benchmark import load
-
-    files = result_files_in(location, []) if location.is_dir() else []
-    if not files:
-        return {i.uid: i for i in load(location, name=name).instances}
-    out: dict[str, AnyInstance] = {}
-    for file in sorted(files, key=lambda f: STEMS[f.stem][1] != "direct"):
-        for _, record, _ in parse_result_file(file, []):
-            if record.uid in out:
-                _merge_step_fields(out[record.uid], record)
-            else:
-                out[record.uid] = record
-    return out
+    claims = [Claim(e.file, e.label, e.instance,
+                    frozenset({"prompt"}) if isinstance(e.instance, UEGInstance) and e.raw.get("prompt") is None
+                    else frozenset()) for e in read.entries]
+    return conflicts(store, read.summary.dataset, mine, claims)
 
 
 # -- reading ---------------------------------------------------------------------------------------

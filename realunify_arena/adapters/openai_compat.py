@@ -14,7 +14,9 @@ capability by the card's ``params.dialect`` (one string for all, or a map capabi
 ``chat``
     vLLM-Omni's diffusion chat API: ``POST /v1/chat/completions`` with the input image as an
     ``image_url`` data URL in the user message, the generation fields (``height``, ``width``,
-    ``num_inference_steps``, ``seed``, guidance fields) in the request body, and the output image as a
+    ``num_inference_steps``, ``seed``, guidance fields) in the request body, at the top level and (card
+    param ``nested_extra_body``) again in a nested ``extra_body`` object, which older releases read
+    alone, and the output image as a
     data URL in ``message.content`` (a list of ``image_url`` parts, or the URL itself). Omni models such
     as BAGEL choose text or image output with ``modalities`` (``params.modalities: true``). Sources:
     vLLM-Omni ``docs/serving/chat_completions_api.md``, ``examples/online_serving/image_to_image`` and
@@ -26,7 +28,8 @@ Other card params (all optional; the per-capability ones take one value or a map
 capability whose official settings differ from the card's defaults, so the server's own apply), ``option_names`` (the server's names for the card's options, e.g. ``{guidance:
 cfg_text_scale}``; defaults ``seed``, ``guidance_scale``, ``num_inference_steps``), ``extra_body`` (fixed
 fields per capability, for official settings the options do not carry, e.g. BAGEL's ``cfg_img_scale``),
-``prompt_template`` (per capability, ``{prompt}`` is replaced by the text), ``timeout_s`` (one deadline in
+``prompt_template`` (per capability, ``{prompt}`` is replaced by the text), ``nested_extra_body`` (chat
+dialect: also send the generation fields in a nested ``extra_body`` object, as vLLM-Omni reads them), ``timeout_s`` (one deadline in
 seconds for a whole request, retries included; default 300), ``max_retries`` (retries of a dropped connection
 or an HTTP 408/409/429/5xx within that deadline; default 2).
 """
@@ -190,6 +193,12 @@ class OpenAICompatAdapter(Adapter):
         body = self._body(capability, options)
         if capability is Capability.GENERATE and options.width and options.height:
             body.update(width=options.width, height=options.height)  # an edit keeps the input's size
+        # The SDK's extra_body flattens these fields to the top level, which newer vLLM-Omni releases read;
+        # its diffusion chat path up to late 2025 (serving_chat.py _create_diffusion_chat_completion) reads
+        # only a nested JSON "extra_body" and ran every edit with its defaults (50 steps, guidance 7.5, no
+        # seed). Both are documented (docs/serving/chat_completions_api.md): vLLM-Omni cards send both.
+        if self.card.params.get("nested_extra_body"):
+            body["extra_body"] = {k: v for k, v in body.items() if k != "modalities"}
         reply = self._request(lambda left: self.client.chat.completions.create(
             model=self._model(capability), messages=[{"role": "user", "content": content}], extra_body=body,
             timeout=left))

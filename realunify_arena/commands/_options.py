@@ -43,6 +43,13 @@ class CommandError(Exception):
         self.code = code
 
 
+def problems_written(problems) -> str:
+    """A refusal that wrote nothing, one problem (``benchmark.validation.Problem``: file, entry, field,
+    message) a line, as ``import-results`` and ``eval`` print it."""
+    shown = "".join(f"\n  {p}" for p in problems)
+    return f"{len(problems)} problem(s); nothing was written:{shown}"
+
+
 def default_db() -> Path:
     """``$REALUNIFY_DB``, else the app's default store (``Settings.db``, ``data/arena.db``)."""
     from realunify_arena.settings import Settings

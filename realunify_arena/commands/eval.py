@@ -17,6 +17,7 @@ from realunify_arena.commands._options import (
     check_seed,
     existing_path,
     model_cards,
+    problems_written,
     store_at,
     warn,
 )
@@ -51,6 +52,7 @@ def run(args) -> int:
     from realunify_arena.adapters.base import Capability, ModelUnavailable
     from realunify_arena.benchmark import load
     from realunify_arena.availability import availability
+    from realunify_arena.dataset_names import DatasetConflict
     from realunify_arena.evaluation import Shard, evaluate, select, task_counts
     from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, build_judge
     from realunify_arena.limits import check_options
@@ -127,6 +129,8 @@ def run(args) -> int:
                 except KeyboardInterrupt:
                     raise CommandError(f"interrupted; everything finished so far is in {store.path}: rerun the same "
                                        "command to resume", INTERRUPTED) from None
+                except DatasetConflict as e:  # as import-results words and exits on the same rule
+                    raise CommandError(problems_written(e.problems), PROBLEMS) from e
         except ModelUnavailable as e:
             raise CommandError(str(e), PROBLEMS) from e
         finally:

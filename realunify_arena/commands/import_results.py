@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_model_name,
-                                               existing_path, store_at)
+                                               existing_path, problems_written, store_at)
 from realunify_arena.systems import MODE_CHOICES, MODEL_NAME_RULE
 
 
@@ -58,8 +58,7 @@ def run(args) -> int:
         with store_at(args.db, create=True) as store:
             summary = store_results(store, read, replace=args.replace)
     except ImportFailed as e:
-        shown = "".join(f"\n  {p}" for p in e.problems)
-        raise CommandError(f"{len(e.problems)} problem(s); nothing was written:{shown}", PROBLEMS) from e
+        raise CommandError(problems_written(e.problems), PROBLEMS) from e
     for line in summary.lines():
         print(line)
     return 0

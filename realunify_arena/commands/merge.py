@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, add_db, store_at
+from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, problems_written,
+                                               store_at)
 from realunify_arena.systems import MODEL_NAME_RULE
 
 
@@ -21,6 +22,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from realunify_arena.dataset_names import DatasetConflict, store_conflicts
     from realunify_arena.evaluation import merge
     from realunify_arena.systems import model_name_problem
 
@@ -34,10 +36,21 @@ def run(args) -> int:
         if bad:  # names are copied as they are: one that report and export cannot write stays out
             raise CommandError(f"{source_path}: its runs are stored under model name {bad[0]}; nothing was "
                                "merged", PROBLEMS)
+    if args.db.exists():  # every source is checked before any is merged: a refusal writes nothing
+        with store_at(args.db, for_reading=True) as target:
+            for source_path in args.sources:
+                with store_at(source_path, for_reading=True) as source:
+                    problems = store_conflicts(source, target)
+                if problems:
+                    raise CommandError(problems_written(problems), PROBLEMS)
     with store_at(args.db, create=True) as target:
         for source_path in args.sources:
             with store_at(source_path, for_reading=True) as source:
-                done = merge(source, target)
+                try:
+                    done = merge(source, target)
+                except DatasetConflict as e:  # two sources answering other instances under one name
+                    raise CommandError(f"{source_path}: not merged (the stores before it were): "
+                                       + problems_written(e.problems), PROBLEMS) from e
             notes = [f"{done.runs} new runs, {done.judgments} new judgments"]
             if done.replaced:
                 notes.append(f"{done.replaced} failed run(s) in --db replaced by this store's successful run of the "

@@ -364,7 +364,7 @@ def build(ctx: AppContext) -> ExploreTab:
                     raise ValueError(image.reason)
                 inst = custom_instance(track_value, category_value, prompt, image, question, options_text, answer)
             else:
-                dataset = ctx.dataset(source_value)
+                dataset = ctx.dataset_for_runs(source_value)
                 dataset_name = dataset.name
                 inst = (dataset.random(ctx.rng, track_value, category_value) if choice in (None, RANDOM)
                         else dataset.get(choice))
@@ -600,7 +600,7 @@ def _register_api(ctx: AppContext) -> None:
             if judge:  # empty: the app's judge
                 ctx.check_judge(judge)
             options = ctx.options(model, seed=seed)  # check_options refuses 1.5 or "abc" by name
-            dataset = ctx.dataset(source)
+            dataset = ctx.dataset_for_runs(source)
             inst = dataset.get(instance_uid)
         except ValueError as e:
             raise gr.Error(plain(e, markdown=False)) from None

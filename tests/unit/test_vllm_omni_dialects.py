@@ -118,7 +118,12 @@ class VLLMOmniStandIn(JSONHandler):
         allowed = OPENAI_CHAT_FIELDS | OMNI_CHAT_DIFFUSION_FIELDS | {"extra_body"}
         if self.server.kind == "bagel":
             allowed |= BAGEL_EXTRA_BODY_PARAMS
-        fields = {**body.pop("extra_body", {}), **body}
+        nested = body.get("extra_body", {})  # the recorded request keeps its nested copy
+        body = {k: v for k, v in body.items() if k != "extra_body"}
+        if self.server.kind == "diffusion-2025":  # serving_chat.py at be81443c (Dec 2025): the diffusion chat
+            # path reads its generation fields only from a nested "extra_body" (the top-level ones are ignored)
+            body = {k: v for k, v in body.items() if k in OPENAI_CHAT_FIELDS}
+        fields = {**nested, **body}
         unknown = set(fields) - allowed
         if unknown:
             return self._error(400, f"The following fields are not accepted: {sorted(unknown)}")
@@ -237,6 +242,24 @@ def test_omnigen2_generates_through_the_images_api_and_edits_through_chat(tmp_pa
     assert "modalities" not in edit and "width" not in edit and "height" not in edit
     assert generated.size == (64, 32) and edited.size == SOURCE.size  # an edit keeps the input's size
     assert server.seen_images[0].tobytes() == SOURCE.tobytes()
+
+
+def test_omnigen2_edits_keep_their_settings_on_a_server_that_reads_only_the_nested_extra_body(tmp_path):
+    """vLLM-Omni's diffusion chat path as released up to late 2025 reads ``request.extra_body`` only; before,
+    the fields went to the top level alone, and every edit ran with the server's defaults (50 steps,
+    guidance 7.5, no image guidance, no negative prompt, a random seed)."""
+    with _stand_in("diffusion-2025", "OmniGen2/OmniGen2") as server:
+        card = _served(tmp_path, "omnigen2", server.url)
+        adapter = build_adapter(card)
+        first = adapter.edit(SOURCE, "make it blue", dataclasses.replace(card.defaults, seed=3))
+        again = adapter.edit(SOURCE, "make it blue", dataclasses.replace(card.defaults, seed=3))
+        other = adapter.edit(SOURCE, "make it blue", dataclasses.replace(card.defaults, seed=4))
+    nested = server.requests[0][1]["extra_body"]
+    assert {k: nested[k] for k in ("num_inference_steps", "guidance_scale")} == {"num_inference_steps": 50,
+                                                                                 "guidance_scale": 5.0}
+    assert nested["seed"] == 3 and nested["guidance_scale_2"] == 2.0 and nested["negative_prompt"] == OMNIGEN2_NEGATIVE
+    assert "modalities" not in nested
+    assert first.tobytes() == again.tobytes() != other.tobytes()  # the seed reached the server
 
 
 def test_seed_changes_the_picture_and_the_same_seed_repeats_it(tmp_path):
