@@ -51,6 +51,7 @@ class AppContext:
     rng: random.Random = field(default_factory=random.Random)
     runs: RunRegistry = field(default_factory=RunRegistry)  # runs in flight per browser session (Stop)
     _datasets: dict[str, Dataset] = field(default_factory=dict)
+    _remembered: set[str] = field(default_factory=set)  # sources whose place ``dataset_for_runs`` noted
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _own: OrderedDict = field(default_factory=OrderedDict)  # uid -> your own instance, newest last
     _device_slots: asyncio.Semaphore | None = None  # made on the event loop's first use
@@ -96,7 +97,9 @@ class AppContext:
         """``dataset``, noting in the store where its instances are (``dataset_names.remember_source``):
         called before a run of it is stored, as ``eval`` does."""
         dataset = self.dataset(source)
-        remember_source(self.store, dataset)
+        if source not in self._remembered:  # the first place noted is kept: once per source is enough
+            remember_source(self.store, dataset)
+            self._remembered.add(source)
         return dataset
 
     def hold(self, dataset: str, instance: AnyInstance) -> tuple[str, str]:
