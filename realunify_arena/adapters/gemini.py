@@ -21,6 +21,7 @@ from realunify_arena.adapters.wire import error_line, png_bytes, server_wait, un
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.cards import ModelCard
 from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
+from realunify_arena.redaction import shortened
 from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -89,7 +90,7 @@ class GeminiAdapter(Adapter):
                     except ImageError as exc:
                         raise ImageError(f"{self.card.name}: the reply's image: {exc}") from None
         raise RuntimeError(f"{self.card.name}: the reply holds no image ({_why_empty(reply)}; "
-                           f"text: {(reply.text or '')[:200]!r})")
+                           f"text: {shortened(repr(reply.text or ''), 200)})")
 
 
 def _why_empty(reply) -> str:
