@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from realunify_arena.shown import brief
+
 ArenaMode = Literal["live", "stored"]
 ARENA_MODES: tuple[str, ...] = ("live", "stored")
 JOURNAL_MODES: tuple[str, ...] = ("wal", "delete")  # the store's; kept here so settings import nothing heavy
@@ -107,7 +109,7 @@ class Settings:
 class _Spec:
     name: str
     help: str
-    kind: str  # "list" | "path" | "int" | "str" | "mode" | "choice" | "bool"
+    kind: str  # "list" | "path" | "folder" (an existing one) | "int" | "str" | "mode" | "choice" | "bool"
     bounds: tuple[int, int] = (1, 10**6)  # for "int"
     choices: tuple[str, ...] = ()  # for "choice"
 
@@ -130,6 +132,13 @@ class _Spec:
             if not raw:
                 raise SettingsError(f"{source}: expected a file path, got an empty value")
             return Path(raw).expanduser()
+        if self.kind == "folder":  # a mistyped folder would start an app that offers no model, silently
+            folder = Path(raw).expanduser()
+            if not folder.is_dir():
+                what = "not a folder" if folder.exists() else "no such folder"
+                raise SettingsError(f"{source} {brief(raw)}: {what}; expected the folder that holds the model "
+                                    f"cards (*.yaml)")
+            return folder
         if self.kind == "int":
             try:
                 value = int(raw)
@@ -157,7 +166,7 @@ class _Spec:
 _SPECS = (
     _Spec("data", 'instance sources, comma-separated: "bundled", official folders, parquet files', "list"),
     _Spec("models", "model cards to offer, comma-separated (default: every card)", "list"),
-    _Spec("models_dir", "folder of model cards (default: the project's models/)", "path"),
+    _Spec("models_dir", "folder of model cards (default: the project's models/)", "folder"),
     _Spec("judge", 'judge card, "human", or "auto" (default: the paper\'s judge gemini-2.5-pro when $GEMINI_API_KEY'
           ' is set, else a cached local VLM judge, else human)', "str"),
     _Spec("db", "SQLite file for runs, judgments and votes (default data/arena.db)", "path"),

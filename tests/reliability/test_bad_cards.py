@@ -109,3 +109,35 @@ def test_app_refuses_an_unknown_model_name_with_a_message(models_dir, tmp_path):
     assert done.returncode == 2
     assert "app.py: --models (or REALUNIFY_MODELS) names unknown card(s) ['no-such-card']" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("where, said", [("missing", "no such folder"), ("file", "not a folder")])
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_app_refuses_a_models_folder_that_is_not_one_instead_of_serving_no_model(tmp_path, where, said, via):
+    """A mistyped ``--models-dir`` (or ``REALUNIFY_MODELS_DIR``) started an app that offered no model at all
+    and said nothing (with ``--models``: "unknown card(s)", blaming the cards). One line naming the setting
+    and the path, exit 2, nothing served."""
+    folder = tmp_path / "modles"
+    if where == "file":
+        folder.write_text("family: tiny\n", encoding="utf-8")
+    import socket
+
+    with socket.socket() as probe:  # a free port, so an app that does start serves there (and is stopped)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = [sys.executable, str(ROOT / "app.py"), "--db", str(tmp_path / "a.db"), "--port", str(port)]
+    env = _env()
+    if via == "flag":
+        args += ["--models-dir", str(folder)]
+    else:
+        env["REALUNIFY_MODELS_DIR"] = str(folder)
+    try:
+        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=40)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"app.py started serving: {exc.stdout!r} {exc.stderr!r}") from None
+    setting = "--models-dir" if via == "flag" else "REALUNIFY_MODELS_DIR"
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line and line.startswith(f"app.py: {setting} '/"), line
+    assert line.endswith(f"modles': {said}; expected the folder that holds the model cards (*.yaml)"), line
+    assert not (tmp_path / "a.db").exists()
