@@ -17,6 +17,10 @@ from PIL import Image, UnidentifiedImageError
 
 # 64 megapixels: far above any benchmark image (the largest AF images are ~4k x 4k), far below a bomb.
 MAX_PIXELS = 64_000_000
+# The largest file a visitor may upload to the app (Gradio's ``max_file_size``, checked as the upload arrives):
+# a 64 MP photo is ~10-30 MB as JPEG; without a limit any visitor could fill the server's disk, where the
+# database lives, at network speed (a 150 MB upload was stored in 0.3 s on loopback).
+MAX_UPLOAD_BYTES = 64 * 2**20
 # Full decodes at once, process-wide: a decode holds its decoded source plus one 8-bit RGB copy (Pillow
 # keeps RGB at 4 bytes a pixel), e.g. 6 bytes a pixel for 16-bit greyscale, 384 MB at 64 MP, so uploads
 # can hold at most this many of those at once (tests/reliability/test_image_memory.py measures it).
