@@ -26,6 +26,7 @@ leaves a part of it that no longer matches the whole value.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import logging
 import os
@@ -96,6 +97,15 @@ def error_text(error: BaseException) -> str:
     """``"<ExceptionType>: <message>"`` with secrets taken out: the one way an exception becomes text
     that a user, the store, an export or a log sees."""
     return redact(f"{type(error).__name__}: {error}")
+
+
+class RedactingParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors (``invalid choice: '<value>'``, quoting what was typed) are
+    redacted before they are printed: a key pasted into the wrong option never reaches a terminal log.
+    Its subcommand parsers are of the same class."""
+
+    def error(self, message: str):
+        super().error(redact(message))
 
 
 _installed = False

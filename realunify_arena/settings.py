@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from realunify_arena.redaction import RedactingParser
 from realunify_arena.shown import brief
 
 ArenaMode = Literal["live", "stored"]
@@ -194,7 +195,7 @@ _SPECS = (
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="app.py", description="RealUnify Explore / Arena / Leaderboard app.")
+    parser = RedactingParser(prog="app.py", description="RealUnify Explore / Arena / Leaderboard app.")
     for spec in _SPECS:
         extra = {"nargs": "?", "const": "yes"} if spec.kind == "bool" else {}
         parser.add_argument(f"--{spec.flag}", dest=spec.name, default=None,

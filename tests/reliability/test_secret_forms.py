@@ -117,3 +117,21 @@ def test_a_password_in_a_cards_endpoint_url_is_never_shown(tmp_path):
     out = done.stdout + done.stderr
     assert "proxy-up" in out and "proxy-down" in out and "alice" in out, out
     assert_clean("models' output", out, PROXY_PASSWORD)
+
+
+@pytest.mark.parametrize("args", [
+    ["-m", "realunify_arena", "leaderboard", "--track", "{token}"],
+    ["-m", "realunify_arena", "{token}"],
+    ["-m", "realunify_arena", "eval", "--model", "tiny-pair", "--mode", "{token}"],
+    ["app.py", "--journal-mode", "{token}"],
+])
+def test_a_token_pasted_into_an_option_with_fixed_choices_is_not_echoed(args):
+    """argparse's own usage error quotes the value typed ("invalid choice: '<value>'"), outside the commands'
+    redacted error line: a token pasted into the wrong option reached standard error (a CI log) whole."""
+    token = "Zq8dj3kLm2Pq9Rt5Vw7Xy1Bc4Nf6Hg0Jk2Lm8Pq3Rs5"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "MY_SERVICE_TOKEN": token}
+    done = subprocess.run([sys.executable, *(a.format(token=token) for a in args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "***" in done.stderr, done.stderr
+    assert_clean("the usage error", done.stdout + done.stderr, token)
