@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                          " with this problem)"), file=sys.stderr)
     import gradio as gr
 
+    from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
     from realunify_arena.persistence import open_store
 
     from realunify_arena.store import StoreError
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     # ``scheduler`` (None without a dataset repo) pushes snapshots every few minutes while launch blocks,
     # and once more at exit.
     try:
-        demo.launch(server_name=settings.host, server_port=settings.port,
+        demo.launch(server_name=settings.host, server_port=settings.port, max_file_size=MAX_UPLOAD_BYTES,
                     theme=gr.themes.Soft(primary_hue="indigo"), footer_links=["api", "gradio", "settings"])
     except KeyboardInterrupt:  # a second Ctrl-C while launch closed its server (up to 5 s with a run's stream
         exit_at_once()  # open): the runs were never stopped, and an interpreter exit would abort

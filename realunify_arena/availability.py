@@ -30,7 +30,7 @@ from pathlib import Path
 
 from realunify_arena.cards import CARD_REF, ModelCard, transformers_problem
 from realunify_arena.families import FAMILIES
-from realunify_arena.redaction import error_text
+from realunify_arena.redaction import error_text, redact
 from realunify_arena.settings import SettingsError
 
 HUB_PROBE_TIMEOUT_S = 2.0  # a hub that has not answered by then is treated as unreachable
@@ -355,14 +355,16 @@ def availability(card: ModelCard, *, device: str | None = None, allow_large: boo
     ``allow_large`` (default: ``$REALUNIFY_ALLOW_LARGE_MODELS``) lets a card too large for the device count
     as runnable; the reason then names what allowed it: ``allowed_by`` (the flag or variable the caller
     read it from), or the variable when ``allow_large`` is None. Contacts at most the hub (one cached probe,
-    and its file list for a card not yet cached) and the card's own endpoint. Never raises.
+    and its file list for a card not yet cached) and the card's own endpoint. Never raises. The reason is
+    redacted (an endpoint's password, a key the endpoint quoted): menus on a public page show it.
     """
     try:
         if allow_large is None:
             allow_large, allowed_by = allow_large_default(), ALLOW_LARGE_ENV
-        return _check(card, device, allowed_by if allow_large else None)
+        ok, reason = _check(card, device, allowed_by if allow_large else None)
+        return ok, redact(reason)
     except SettingsError as exc:  # e.g. a CA variable naming no file: the message names the variable
-        return False, str(exc)
+        return False, redact(str(exc))
     except Exception as exc:  # noqa: BLE001 - a broken environment must not take the listing down
         return False, f"availability check failed: {error_text(exc)}"
 

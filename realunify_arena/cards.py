@@ -294,9 +294,21 @@ def _read(path: Path) -> Any:
     try:
         return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader (libyaml's where installed)
     except yaml.YAMLError as exc:
-        raise CardError(f"{path}: not valid YAML: {exc}") from exc
+        raise CardError(f"{path}: not valid YAML: {yaml_problem(exc)}") from exc
     except RecursionError as exc:
         raise CardError(f"{path}: not valid YAML: nested too deeply") from exc
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML parser's error as one line for a message: ``"line L, column C: <problem>"`` (1-based, where the
+    parser stopped), then ``"(<context> at line L, column C)"`` when it says what it was reading; an error
+    without a position as its own words on one line."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return " ".join(str(exc).split())
+    context, where = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    started = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context}{started})" if context else "")
 
 
 def load_card(path: Path | str) -> ModelCard:

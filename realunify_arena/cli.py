@@ -16,7 +16,7 @@ import sys
 
 from realunify_arena import commands
 from realunify_arena.commands._options import INTERRUPTED, PROBLEMS, CommandError
-from realunify_arena.redaction import install_log_redaction, redact
+from realunify_arena.redaction import RedactingParser, install_log_redaction, redact
 
 
 def command_modules() -> list[str]:
@@ -25,7 +25,7 @@ def command_modules() -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m realunify_arena",
+    parser = RedactingParser(prog="python -m realunify_arena",
                                      description="RealUnify demo, arena and batch evaluator.",
                                      epilog="exit codes: 0 done; 1 problems found or refused; 2 usage error; "
                                             "130 interrupted")

@@ -14,15 +14,25 @@ What is taken out (each replaced by ``***``):
   values are settings such as ``1``, not keys, and would blank ordinary words);
 - common key shapes: OpenAI ``sk-...``, Google ``AIza...``, Hugging Face ``hf_...``, the credentials after
   ``Bearer`` and after an ``Authorization``, ``x-goog-api-key``, ``x-api-key`` or ``api_key`` field, and
-  ``key=`` in URLs.
+  ``key=`` in URLs;
+- each secret value also in the forms it takes on the wire: percent-encoded (``quote``, ``quote_plus``) and
+  base64 (standard and URL-safe, with or without padding);
+- the password of a URL's user information (``https://user:password@host``), such as a card's ``endpoint``
+  behind a basic-auth proxy: the user name stays.
+
+A text shortened for a message must be redacted *before* the cut (``shortened``): a cut through a key
+leaves a part of it that no longer matches the whole value.
 """
 
 from __future__ import annotations
 
+import argparse
+import base64
 import logging
 import os
 import re
 import threading
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 MIN_SECRET_CHARS = 8
@@ -32,6 +42,7 @@ _SHAPES = (
     (re.compile(r"""(\b(?:authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key)\b["']?\s*[:=]\s*["']?)"""
                 r"""(?!Bearer\b)[^\s"',;&)}\]]+""", re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"([?&](?:key|api_key|token|access_token)=)[^\s&#\"']+", re.IGNORECASE), r"\1" + MASK),
+    (re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)"), r"\1" + MASK),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), MASK),
     (re.compile(r"\bhf_[A-Za-z0-9]{20,}"), MASK),
@@ -54,7 +65,21 @@ def secret_values() -> list[str]:
         names = set(_registered)
     values = {value for name, value in os.environ.items()
               if (name in names or _SECRET_NAME.search(name)) and len(value) >= MIN_SECRET_CHARS}
-    return sorted(values, key=len, reverse=True)
+    return sorted({form for value in values for form in _wire_forms(value)}, key=len, reverse=True)
+
+
+def _wire_forms(value: str) -> set[str]:
+    """``value`` and the forms a URL, a form body or an auth header give it (percent-encoded, base64)."""
+    raw = value.encode("utf-8", "surrogatepass")
+    encoded = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    return {value, quote(value, safe=""), quote(value), quote_plus(value)} | encoded | {e.rstrip("=") for e in encoded}
+
+
+def shortened(text: str, limit: int, mark: str = "…") -> str:
+    """``text`` redacted, then cut to at most ``limit`` characters (``mark`` ends a cut): redacting first
+    means a cut never leaves part of a key."""
+    text = redact(text)
+    return text if len(text) <= limit else text[:max(0, limit - len(mark))] + mark
 
 
 def redact(text: str) -> str:
@@ -72,6 +97,15 @@ def error_text(error: BaseException) -> str:
     """``"<ExceptionType>: <message>"`` with secrets taken out: the one way an exception becomes text
     that a user, the store, an export or a log sees."""
     return redact(f"{type(error).__name__}: {error}")
+
+
+class RedactingParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors (``invalid choice: '<value>'``, quoting what was typed) are
+    redacted before they are printed: a key pasted into the wrong option never reaches a terminal log.
+    Its subcommand parsers are of the same class."""
+
+    def error(self, message: str):
+        super().error(redact(message))
 
 
 _installed = False

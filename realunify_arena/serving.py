@@ -25,7 +25,7 @@ from realunify_arena.adapters.wire import image_from_base64, png_base64
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.cards import ModelCard
 from realunify_arena.limits import OptionError, check_options
-from realunify_arena.redaction import error_text, install_log_redaction, redact
+from realunify_arena.redaction import error_text, install_log_redaction, redact, shortened
 from realunify_arena.runtime import ModelPool
 
 LOOPBACK = "127.0.0.1"
@@ -187,7 +187,7 @@ def _refusal(errors: list[dict]) -> RequestError:
     cause = error.get("ctx", {}).get("error")
     message = str(cause) if isinstance(cause, ValueError) else error.get("msg", "invalid")
     got = error.get("input")
-    shown = "" if isinstance(cause, ValueError) or isinstance(got, dict | list) else f", got {got!r}"[:120]
+    shown = "" if isinstance(cause, ValueError) or isinstance(got, dict | list) else shortened(f", got {got!r}", 120, "")
     return RequestError(400, f"'{where}': {message}{shown}", param=where)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from realunify_arena.redaction import RedactingParser
 from realunify_arena.shown import brief
 
 ArenaMode = Literal["live", "stored"]
@@ -150,7 +151,7 @@ class Settings:
 class _Spec:
     name: str
     help: str
-    kind: str  # "list" | "path" | "int" | "str" | "mode" | "choice" | "bool"
+    kind: str  # "list" | "path" | "folder" (an existing one) | "int" | "str" | "mode" | "choice" | "bool"
     bounds: tuple[int, int] = (1, 10**6)  # for "int"
     choices: tuple[str, ...] = ()  # for "choice"
 
@@ -173,6 +174,13 @@ class _Spec:
             if not raw:
                 raise SettingsError(f"{source}: expected a file path, got an empty value")
             return Path(raw).expanduser()
+        if self.kind == "folder":  # a mistyped folder would start an app that offers no model, silently
+            folder = Path(raw).expanduser()
+            if not folder.is_dir():
+                what = "not a folder" if folder.exists() else "no such folder"
+                raise SettingsError(f"{source} {brief(raw)}: {what}; expected the folder that holds the model "
+                                    f"cards (*.yaml)")
+            return folder
         if self.kind == "int":
             return parse_int(raw, source, *self.bounds)
         if self.kind == "bool":
@@ -193,7 +201,7 @@ class _Spec:
 _SPECS = (
     _Spec("data", 'instance sources, comma-separated: "bundled", official folders, parquet files', "list"),
     _Spec("models", "model cards to offer, comma-separated (default: every card)", "list"),
-    _Spec("models_dir", "folder of model cards (default: the project's models/)", "path"),
+    _Spec("models_dir", "folder of model cards (default: the project's models/)", "folder"),
     _Spec("judge", 'judge card, "human", or "auto" (default: the paper\'s judge gemini-2.5-pro when $GEMINI_API_KEY'
           ' is set, else a cached local VLM judge, else human)', "str"),
     _Spec("db", "SQLite file for runs, judgments and votes (default data/arena.db)", "path"),
@@ -226,7 +234,7 @@ def spec(name: str) -> _Spec:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="app.py", description="RealUnify Explore / Arena / Leaderboard app.")
+    parser = RedactingParser(prog="app.py", description="RealUnify Explore / Arena / Leaderboard app.")
     for spec in _SPECS:
         extra = {"nargs": "?", "const": "yes"} if spec.kind == "bool" else {}
         parser.add_argument(f"--{spec.flag}", dest=spec.name, default=None,

@@ -20,6 +20,7 @@ from realunify_arena.adapters.wire import (error_line, generated_image, png_byte
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.cards import ModelCard
 from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
+from realunify_arena.redaction import shortened
 from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -88,7 +89,7 @@ class GeminiAdapter(Adapter):
                                      lambda exc: ImageError(f"{self.card.name}: the reply's image: {exc}"))
                     return generated_image(self.card.name, image)
         raise RuntimeError(f"{self.card.name}: the reply holds no image ({_why_empty(reply)}; "
-                           f"text: {(reply.text or '')[:200]!r})")
+                           f"text: {shortened(repr(reply.text or ''), 200)})")
 
 
 def _why_empty(reply) -> str:

@@ -48,6 +48,7 @@ from realunify_arena.adapters.wire import (error_line, generated_image, image_fr
 from realunify_arena.benchmark.images import ImageError
 from realunify_arena.cards import CardError, ModelCard
 from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
+from realunify_arena.redaction import shortened
 from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -276,8 +277,7 @@ def _shown(card: ModelCard, reply) -> str:
     """The start of a reply, quoted in an error so the operator sees what the endpoint sent instead (a key
     quoted back taken out)."""
     data = reply.model_dump(exclude_none=True, warnings=False) if hasattr(reply, "model_dump") else reply
-    text = without_key(repr(data), card.api_key_env)
-    return text if len(text) <= 300 else text[:300] + "…"
+    return shortened(without_key(repr(data), card.api_key_env), 301)
 
 
 def _retryable(exc: Exception) -> bool:

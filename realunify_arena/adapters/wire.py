@@ -23,7 +23,7 @@ from PIL import Image
 
 from realunify_arena.benchmark.images import ImageError, open_checked, png_bytes
 from realunify_arena.http_deadline import total_deadline
-from realunify_arena.redaction import redact
+from realunify_arena.redaction import redact, shortened
 
 T = TypeVar("T")
 MIN_IMAGE_SIDE = 16  # pixels; see ``generated_image``
@@ -103,8 +103,7 @@ def error_line(text: str, key_env: str | None, limit: int = 300) -> str:
     leaves part of it), HTML tags and control characters dropped, whitespace collapsed, at most ``limit``
     characters (``…`` marks a cut)."""
     text = re.sub(r"<[^>]*>", " ", without_key(text, key_env))
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return shortened(" ".join("".join(c if c.isprintable() else " " for c in text).split()), limit)
 
 
 def unreadable_reply(exc: ValueError, key_env: str | None) -> str:

@@ -1,7 +1,7 @@
 """Opening untrusted images: the one path every image takes (your own uploads, dataset images, images
 models send back). ``open_checked`` enforces the pixel limit before decoding, decodes the first frame at
-8 bits per channel, applies the EXIF orientation, flattens transparency on white and returns RGB, or
-raises ``ImageError`` with a message that says why."""
+8 bits per channel, applies the EXIF orientation and an embedded colour profile, flattens transparency on
+white and returns sRGB, or raises ``ImageError`` with a message that says why."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ from PIL import Image, UnidentifiedImageError
 
 # 64 megapixels: far above any benchmark image (the largest AF images are ~4k x 4k), far below a bomb.
 MAX_PIXELS = 64_000_000
+# The largest file a visitor may upload to the app (Gradio's ``max_file_size``, checked as the upload arrives):
+# a 64 MP photo is ~10-30 MB as JPEG; without a limit any visitor could fill the server's disk, where the
+# database lives, at network speed (a 150 MB upload was stored in 0.3 s on loopback).
+MAX_UPLOAD_BYTES = 64 * 2**20
 # Full decodes at once, process-wide: a decode holds its decoded source plus one 8-bit RGB copy (Pillow
 # keeps RGB at 4 bytes a pixel), e.g. 6 bytes a pixel for 16-bit greyscale, 384 MB at 64 MP, so uploads
 # can hold at most this many of those at once (tests/reliability/test_image_memory.py measures it).
@@ -56,6 +60,10 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
     - 16-bit and 32-bit integer greyscale (``I;16*``, ``I``): ``value * 255 // 65535``, values clipped to
       0-65535 (so 16384 -> 63, 32768 -> 127, 65535 -> 255; never scaled by the image's own maximum);
     - float greyscale (``F``): the values are 8-bit levels, the fraction dropped, clipped to 0-255 (Pillow's rule);
+    - colour profile: an embedded RGB ICC profile (a phone's Display P3, Adobe RGB) is applied, converting
+      the pixels to sRGB as colour-managed viewers and browsers show them, and the profile is dropped (the
+      pixels are sRGB now); an sRGB profile, a profile of another colour space, or one that cannot be read
+      leaves the pixels as they are (a browser ignores an invalid profile too);
     - transparency (alpha bands, a palette's or a colour's ``transparency``): composited over white;
     - everything else: Pillow's conversion to RGB (``1`` -> 0/255, ``CMYK`` -> RGB, palettes, YCbCr, LAB).
 
@@ -122,16 +130,64 @@ def normalised(im: Image.Image, *, close_source: bool = True) -> Image.Image:
     """``im`` (decoded) as upright 8-bit RGB by the rules of ``open_checked``; with ``close_source`` the
     source's pixels are released as soon as an 8-bit copy exists (peak: source + 8-bit copy)."""
     turn = UPRIGHT.get(orientation(im), ())  # read before any conversion, which drops EXIF
+    profile = rgb_profile(im)  # likewise: flattening transparency drops it
     eight_bit = _eight_bit(im)
     if close_source and eight_bit is not im:
         im.close()
     for method in turn:  # on the smallest copy: greyscale turns before it becomes RGB
         eight_bit = eight_bit.transpose(method)
     out = eight_bit if eight_bit.mode == "RGB" else eight_bit.convert("RGB")
+    if profile is not None:
+        out = _to_srgb(out, profile, in_place=close_source or out is not im)
     if turn:  # upright now: no orientation left for a later viewer to apply again
         for key in _ORIENTATION_KEYS:
             out.info.pop(key, None)
     return out
+
+
+def rgb_profile(im: Image.Image):
+    """The RGB ICC profile embedded in ``im`` (an ``ImageCms.ImageCmsProfile``), or None: none, sRGB itself
+    (nothing to convert), another colour space (greyscale, CMYK), or unreadable."""
+    data = im.info.get("icc_profile")
+    if not data:
+        return None
+    from PIL import ImageCms
+
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(data))
+        description = ImageCms.getProfileDescription(profile).strip()
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+    if profile.profile.xcolor_space.strip() != "RGB" or description.startswith("sRGB"):
+        return None
+    return profile
+
+
+def _to_srgb(image: Image.Image, profile, *, in_place: bool) -> Image.Image:
+    """``image`` (RGB, pixels in ``profile``'s colours) converted to sRGB, perceptual intent, without the
+    profile in its info; unchanged but for that when the profile cannot make a transform."""
+    from PIL import ImageCms
+
+    try:
+        converted = ImageCms.profileToProfile(image, profile, _srgb(), outputMode="RGB", inPlace=in_place)
+    except ImageCms.PyCMSError:
+        converted = None
+    out = image if converted is None else converted
+    if out is image and not in_place:
+        out = image.copy()
+    out.info.pop("icc_profile", None)
+    return out
+
+
+_SRGB = []
+
+
+def _srgb():
+    if not _SRGB:
+        from PIL import ImageCms
+
+        _SRGB.append(ImageCms.createProfile("sRGB"))
+    return _SRGB[0]
 
 
 def _eight_bit(im: Image.Image) -> Image.Image:

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from realunify_arena import durable
+from realunify_arena.cards import yaml_problem
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, existing_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,10 @@ def load_space(path: Path) -> dict:
         FrontMatterError: the file is not a YAML mapping.
         OSError, yaml.YAMLError: it cannot be read or parsed.
     """
-    data = yaml.safe_load(_read_text(path))
+    try:
+        data = yaml.safe_load(_read_text(path))
+    except yaml.YAMLError as e:
+        raise FrontMatterError(f"{path}: not valid YAML: {yaml_problem(e)}") from None
     if not isinstance(data, dict):
         raise FrontMatterError(f"{path}: expected a YAML mapping of Space settings, got {type(data).__name__}")
     return data
@@ -85,6 +89,8 @@ def _card(readme: str, source: str):
         return SpaceCard(readme)
     except ValueError as e:  # huggingface_hub: "repo card metadata block should be a dict"
         raise FrontMatterError(f"{source}: front-matter is not a YAML mapping of Space settings ({e})") from None
+    except yaml.YAMLError as e:
+        raise FrontMatterError(f"{source}: front-matter is not valid YAML: {yaml_problem(e)}") from None
 
 
 def split(readme: str, *, source: str = "README.md") -> tuple[str | None, str]:

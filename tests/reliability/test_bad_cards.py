@@ -9,6 +9,7 @@ realunify_arena models`` and ``python app.py`` run on it as processes.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,3 +110,69 @@ def test_app_refuses_an_unknown_model_name_with_a_message(models_dir, tmp_path):
     assert done.returncode == 2
     assert "app.py: --models names unknown card(s) ['no-such-card']" in done.stderr  # the flag gave it
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("where, said", [("missing", "no such folder"), ("file", "not a folder")])
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_app_refuses_a_models_folder_that_is_not_one_instead_of_serving_no_model(tmp_path, where, said, via):
+    """A mistyped ``--models-dir`` (or ``REALUNIFY_MODELS_DIR``) started an app that offered no model at all
+    and said nothing (with ``--models``: "unknown card(s)", blaming the cards). One line naming the setting
+    and the path, exit 2, nothing served."""
+    folder = tmp_path / "modles"
+    if where == "file":
+        folder.write_text("family: tiny\n", encoding="utf-8")
+    import socket
+
+    with socket.socket() as probe:  # a free port, so an app that does start serves there (and is stopped)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = [sys.executable, str(ROOT / "app.py"), "--db", str(tmp_path / "a.db"), "--port", str(port)]
+    env = _env()
+    if via == "flag":
+        args += ["--models-dir", str(folder)]
+    else:
+        env["REALUNIFY_MODELS_DIR"] = str(folder)
+    try:
+        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=40)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"app.py started serving: {exc.stdout!r} {exc.stderr!r}") from None
+    setting = "--models-dir" if via == "flag" else "REALUNIFY_MODELS_DIR"
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line and line.startswith(f"app.py: {setting} '/"), line
+    assert line.endswith(f"modles': {said}; expected the folder that holds the model cards (*.yaml)"), line
+    assert not (tmp_path / "a.db").exists()
+
+
+def test_a_yaml_error_is_one_line_naming_the_file_line_and_column(tmp_path):
+    """PyYAML's error text spans four lines ("  in "<unicode string>", line 2, column 14" ...): a card or
+    space.yaml with an unclosed ``[`` gave a message whose lines after the first look like other messages
+    and name no file. Each is one line: the file, where the parser stopped (1-based, counted here by hand:
+    the list opens at line 2, column 14 and the file ends at line 3, column 1), and what it read."""
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(ROOT / "models" / "tiny-pair.yaml", models)
+    card = models / "unclosed.yaml"
+    card.write_text("family: tiny\ndescription: [1, 2\n", encoding="utf-8")
+    # libyaml (where installed) and pure-Python PyYAML word the problem differently; the places are the same
+    where = r"line 3, column 1: [^\n]*expected ',' or '\]'[^\n]* \(while parsing a flow sequence at line 2, column 14\)"
+    listing = subprocess.run([sys.executable, "-m", "realunify_arena", "models", "--models-dir", str(models)],
+                             cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert re.fullmatch(f"broken card left out: {re.escape(str(card))}: not valid YAML: {where}\n", listing.stderr), \
+        listing.stderr
+    chosen = subprocess.run([sys.executable, "-m", "realunify_arena", "eval", "--model", "unclosed", "--models-dir",
+                             str(models), "--judge", "tiny-pair", "--limit", "1"],
+                            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert chosen.returncode == 1
+    assert re.fullmatch(f"eval: error: {re.escape(str(card))}: not valid YAML: {where}", chosen.stderr.splitlines()[-1]), \
+        chosen.stderr
+    assert all(not line.startswith(" ") for line in chosen.stderr.splitlines()), chosen.stderr
+    space = tmp_path / "space.yaml"
+    space.write_text("title: x\nsdk: gradio\ntags: [a, b\n", encoding="utf-8")
+    card_done = subprocess.run([sys.executable, "-m", "realunify_arena", "space-card", "--space", str(space),
+                                "--readme", str(tmp_path / "README.md")],
+                               cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert card_done.returncode == 1
+    assert card_done.stderr.splitlines() == [
+        f"space-card: error: {space}: not valid YAML: line 4, column 1: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence at line 3, column 7)"], card_done.stderr

@@ -223,3 +223,79 @@ def test_the_phone_screenshot_case(tmp_path, mode):
         assert got.size == (20, 40)
         assert got.getpixel((10, 2)) == red_top and got.getpixel((10, 37)) == blue_bottom
     assert np.array_equal(np.asarray(upload), np.asarray(from_dataset))
+
+
+# An RGB ICC profile (v2, matrix/TRC) written here byte by byte from the ICC.1:2001-04 layout, so the test
+# does not take the profile from the library under test: sRGB's D50 primaries with red and green exchanged.
+# A pixel stored (255, 0, 0) under it is sRGB's green, and a colour-managed viewer shows it green.
+SRGB_D50 = {"red": (0.4361, 0.2225, 0.0139), "green": (0.3851, 0.7169, 0.0971), "blue": (0.1431, 0.0606, 0.7141)}
+
+
+def _icc_rgb_profile(red, green, blue, gamma: float = 2.2) -> bytes:
+    import struct
+
+    def s15(x):
+        return struct.pack(">i", round(x * 65536))
+
+    def xyz(x, y, z):
+        return b"XYZ " + b"\0" * 4 + s15(x) + s15(y) + s15(z)
+
+    name = b"red-green exchanged test profile\0"
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(name)) + name + b"\0" * 78
+    curve = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    tags = [(b"desc", desc), (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(*red)), (b"gXYZ", xyz(*green)),
+            (b"bXYZ", xyz(*blue)), (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve),
+            (b"cprt", b"text" + b"\0" * 4 + b"none\0\0\0\0")]
+    start, table, body = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, data in tags:
+        data += b"\0" * (-len(data) % 4)
+        table += sig + struct.pack(">II", start + len(body), len(data))
+        body += data
+    header = (struct.pack(">I", start + len(body)) + b"\0" * 4 + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ "
+              + b"\0" * 12 + b"acsp" + b"\0" * 28 + s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 48)
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+ICC_CASES = [("PNG", "RGB"), ("PNG", "RGBA"), ("PNG", "P"), ("JPEG", "RGB"), ("WEBP", "RGB"), ("WEBP", "RGBA"),
+             ("TIFF", "RGB")]
+
+
+@pytest.mark.parametrize("fmt, mode", ICC_CASES, ids=[f"{f}-{m}" for f, m in ICC_CASES])
+def test_an_embedded_colour_profile_is_applied_as_a_colour_managed_viewer_does(tmp_path, fmt, mode):
+    """Stored red, green and blue blocks under the exchanged profile arrive as sRGB green, red and blue (a
+    phone's Display P3 photo arrives as its viewer shows it, not with its numbers read as sRGB); the result
+    carries no profile, so the stored PNG and what a model receives are the same sRGB pixels. The upload
+    path (a file path) and the dataset path agree."""
+    profile = _icc_rgb_profile(SRGB_D50["green"], SRGB_D50["red"], SRGB_D50["blue"])
+    stored = np.zeros((BLOCK, 3 * BLOCK, 3), np.uint8)
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        stored[:, i * BLOCK:(i + 1) * BLOCK] = colour
+    image = Image.fromarray(stored)
+    image = image.convert(mode) if mode != "P" else image.quantize(colors=3, method=Image.Quantize.MAXCOVERAGE)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, icc_profile=profile, **({"quality": 100} if fmt in ("JPEG", "WEBP") else {}))
+    with Image.open(io.BytesIO(buffer.getvalue())) as reread:
+        assert reread.info.get("icc_profile") == profile  # the file really carries the profile
+    got = open_checked(buffer.getvalue())
+    shown = [(0, 255, 0), (255, 0, 0), (0, 0, 255)]
+    for i, want in enumerate(shown):
+        pixel = got.getpixel((i * BLOCK + BLOCK // 2, BLOCK // 2))
+        assert max(abs(a - b) for a, b in zip(pixel, want)) <= 8, (i, pixel, want)
+    assert "icc_profile" not in got.info
+    path = tmp_path / f"photo.{fmt.lower()}"
+    path.write_bytes(buffer.getvalue())
+    upload = custom_instance("GEU", "mental_tracking", None, str(path), "Which colour is on the left?",
+                             "red\nblue\ngreen\nblack", "C").open_image()
+    assert np.array_equal(np.asarray(upload), np.asarray(got))
+
+
+def test_an_srgb_or_unreadable_profile_leaves_the_pixels_as_they_are():
+    """sRGB's own profile (nothing to convert) and a profile of garbage bytes change no pixel."""
+    from PIL import ImageCms
+
+    stored = Image.new("RGB", (16, 16), (200, 30, 90))
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for profile in (srgb, b"not a profile at all" * 10):
+        buffer = io.BytesIO()
+        stored.save(buffer, format="PNG", icc_profile=profile)
+        assert open_checked(buffer.getvalue()).getpixel((8, 8)) == (200, 30, 90)

@@ -30,10 +30,16 @@ def test_a_flag_wins_over_its_variable_and_lists_split_on_commas():
     assert s.db == Path("~/votes.db").expanduser()
 
 
-def test_the_models_folder_is_a_setting():
+def test_the_models_folder_is_a_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("cards", "x", "y"):
+        (tmp_path / name).mkdir()
     assert Settings.from_cli([], {}).models_dir is None  # None: the project's models/
-    assert Settings.from_cli([], {"REALUNIFY_MODELS_DIR": "~/cards"}).models_dir == Path("~/cards").expanduser()
-    assert Settings.from_cli(["--models-dir", "/x"], {"REALUNIFY_MODELS_DIR": "/y"}).models_dir == Path("/x")
+    assert Settings.from_cli([], {"REALUNIFY_MODELS_DIR": "~/cards"}).models_dir == tmp_path / "cards"
+    chosen = Settings.from_cli(["--models-dir", str(tmp_path / "x")], {"REALUNIFY_MODELS_DIR": str(tmp_path / "y")})
+    assert chosen.models_dir == tmp_path / "x"
+    with pytest.raises(SettingsError, match=r"^REALUNIFY_MODELS_DIR '/no/such/cards': no such folder"):
+        Settings.from_cli([], {"REALUNIFY_MODELS_DIR": "/no/such/cards"})
 
 
 def test_the_vote_rate_limit_is_configurable():
