@@ -56,7 +56,8 @@ def conflicts(store, name: str, root: Path | str | None, claims: Iterable[Claim]
         One ``Problem`` per claim whose uid is not an instance of the remembered source (field ``index``;
         where part of that source cannot be read now, the message says so and names its first problem
         instead of calling the instance foreign) or whose fields differ from it (the first such field;
-        ``input_image`` is never compared, result files hold none). Empty when nothing is remembered, the source is this one, or it is gone.
+        ``input_image`` is never compared, result files hold none). Empty when nothing is remembered, the
+        source is this one, or it is gone.
     """
     location = store.dataset_source(name)
     if location is None or _same_place(location, root):
