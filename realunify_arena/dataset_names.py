@@ -53,14 +53,17 @@ def conflicts(store, name: str, root: Path | str | None, claims: Iterable[Claim]
         claims: the instances to be stored, each named by file and entry for the message.
 
     Returns:
-        One ``Problem`` per claim whose uid is not an instance of the remembered source (field ``index``)
-        or whose fields differ from it (the first such field; ``input_image`` is never compared, result
-        files hold none). Empty when nothing is remembered, the source is this one, or it is gone.
+        One ``Problem`` per claim whose uid is not an instance of the remembered source (field ``index``;
+        where part of that source cannot be read now, the message says so and names its first problem
+        instead of calling the instance foreign) or whose fields differ from it (the first such field;
+        ``input_image`` is never compared, result files hold none). Empty when nothing is remembered, the
+        source is this one, or it is gone.
     """
     location = store.dataset_source(name)
     if location is None or _same_place(location, root):
         return []
-    kept = _instances_at(location, name)
+    unread: list[Problem] = []
+    kept = _instances_at(location, name, unread)
     if kept is None:
         return []
     problems = []
@@ -68,7 +71,13 @@ def conflicts(store, name: str, root: Path | str | None, claims: Iterable[Claim]
         uid = claim.instance.uid
         field = "index" if uid not in kept else _disagreement(kept[uid], claim.instance,
                                                               skip={"input_image"} | set(claim.skip))
-        if field:
+        if field == "index" and unread:  # perhaps one of the entries that cannot be read there now
+            problems.append(Problem(claim.file, claim.entry, "index", (
+                f"instance {uid} cannot be checked against dataset {name!r}: its runs in this store answer the "
+                f"instances at {location}, which cannot all be read now ({len(unread)} problem(s), first: "
+                f"{unread[0]}); repair that place, or use a folder of another name (the dataset is named after "
+                "it)")))
+        elif field:
             problems.append(_problem(claim, field, name, f"its runs in this store answer the instances at {location}"))
     return problems
 
@@ -146,19 +155,24 @@ def _same_place(location: str, root: Path | str | None) -> bool:
     return root is not None and Path(location) == Path(root).resolve()
 
 
-def _instances_at(location: str, name: str) -> dict[str, AnyInstance] | None:
+def _instances_at(location: str, name: str,
+                  problems: list[Problem] | None = None) -> dict[str, AnyInstance] | None:
     """uid -> instance of a remembered source as its files state them (None: it is gone): a folder of
     result files (``.json`` or ``.jsonl``; it holds no input images, which the loader would want), direct
-    entries first, else what ``benchmark.load`` reads."""
+    entries first, else what ``benchmark.load`` reads. What cannot be read there is appended to
+    ``problems``."""
+    problems = [] if problems is None else problems
     path = Path(location)
     if not path.exists():
         return None
-    files = result_files_in(path, []) if path.is_dir() else []
+    files = result_files_in(path, problems) if path.is_dir() else []
     if not files:
-        return {i.uid: i for i in load(path, name=name).instances}
+        loaded = load(path, name=name)
+        problems.extend(loaded.problems)
+        return {i.uid: i for i in loaded.instances}
     out: dict[str, AnyInstance] = {}
     for file in sorted(files, key=lambda f: STEMS[f.stem][1] != "direct"):
-        for _, record, _ in parse_result_file(file, []):
+        for _, record, _ in parse_result_file(file, problems):
             if record.uid in out:
                 _merge_step_fields(out[record.uid], record)
             else:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from realunify_arena.benchmark.result_files import STEMS, parse_result_file
-from realunify_arena.benchmark.result_paths import find_result_image
+from realunify_arena.benchmark.result_paths import climbs_out, find_result_image
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import Problem, describe
 from realunify_arena.shown import brief
@@ -175,6 +175,8 @@ def _not_here(name: str, value: object, folder: Path, outcome: str) -> str:
     if value is _ABSENT:
         return f"{name} missing; {outcome}"
     shown = value if isinstance(value, str) and len(value) <= 120 and value.isprintable() else brief(value)
+    if isinstance(value, str) and climbs_out(value):
+        return f"{name} {shown} climbs above {folder} by '..' (a result file never reads outside it); {outcome}"
     return (f"{name} {shown} not found (looked relative to {folder} and to the current directory); "
             f"{outcome}")
 

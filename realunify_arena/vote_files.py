@@ -34,7 +34,8 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
     Lines, anything else CSV. An ``export votes`` vote needs track, kind, system_a, system_b and choice (or
     FastChat's ``winner``; where both are given they must agree). A FastChat battle (a record with model_a and
     model_b) needs winner; its track and kind are its own fields where it has them, else ``board`` (track,
-    kind). Left out: votes with ``flagged`` set, battles with ``anony`` false. Raises ``VotesFileError`` naming
+    kind). Left out: votes with ``flagged`` set, battles with ``anony`` false. A vote of a system against itself,
+or a file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
     record, or asking for ``board`` when a battle names no track or kind and none was given.
     """
@@ -60,6 +61,9 @@ def _array(path: Path, text: str) -> list[tuple[str, object]]:
     except json.JSONDecodeError as e:
         raise VotesFileError(f"{path} line {e.lineno} column {e.colno}: not JSON ({e.msg}); expected a JSON array "
                              "of battle objects, as FastChat's clean_battle file") from None
+    except RecursionError:
+        raise VotesFileError(f"{path}: JSON nested too deeply to read; expected a JSON array of battle objects, "
+                             "as FastChat's clean_battle file") from None
     if not isinstance(items, list):  # e.g. '[1] x' fails above; a top-level object starts with '{'
         raise VotesFileError(f"{path}: expected a JSON array of battle objects, got {type(items).__name__}")
     return [(f"entry {i + 1} (index {i})", item) for i, item in enumerate(items)]
@@ -75,6 +79,9 @@ def _lines(path: Path, text: str) -> list[tuple[str, object]]:
         except json.JSONDecodeError as e:
             raise VotesFileError(f"{path} line {number}: not JSON ({e.msg}); expected one vote object per "
                                  "line") from None
+        except RecursionError:
+            raise VotesFileError(f"{path} line {number}: JSON nested too deeply to read; expected one vote object "
+                                 "per line") from None
     return records
 
 
@@ -121,6 +128,10 @@ def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | N
         vote[name] = value
     for side in ("a", "b"):
         vote[f"system_{side}"] = _system(where, f"model_{side}" if battle else f"system_{side}", record, battle)
+    if vote["system_a"] == vote["system_b"]:  # no battle: it could move no rating, yet would count as votes
+        a, b = ("model_a", "model_b") if battle else ("system_a", "system_b")
+        raise VotesFileError(f"{where}: {a} and {b} are both {brief(vote['system_a'])}; a battle is between two "
+                             "different systems")
     vote["choice"] = _choice(where, record, battle)
     try:
         vote["vote_id"] = int(record.get("vote_id") or 0)

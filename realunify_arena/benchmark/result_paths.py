@@ -22,7 +22,9 @@ def find_result_image(value: str, folder: Path) -> Path | None:
     written names no file (a file written on Windows). An absolute path that names no file here (a Windows
     path such as ``C:\\results\\images\\1.png`` or ``\\\\server\\share\\1.png``, or another machine's
     ``/home/...``) is tried relative to ``folder`` by its tail, longest first: ``results/images/1.png``, then
-    ``images/1.png``, then ``1.png`` (a tail holding ``..`` is not tried). A path that cannot name a file here
+    ``images/1.png``, then ``1.png`` (a tail holding ``..`` is not tried). A relative path that climbs above
+    the folder it is read from (``../../secret.png``, ``..\\..\\secret.png``) names no file: a result file
+    never reaches outside its folder or the current directory by ``..``. A path that cannot name a file here
     (a NUL byte, too long a name, the home folder of an unknown user) gives None, never an exception.
     """
     written = [value] + ([value.replace("\\", "/")] if "\\" in value else [])
@@ -36,14 +38,22 @@ def find_result_image(value: str, folder: Path) -> Path | None:
             candidates = []  # never relative to the current directory: "C:/x" is no folder named "C:" here
         elif path.is_absolute():
             candidates = [path]
-        else:
-            candidates = [folder / path, Path.cwd() / path]
+        else:  # never above the folder it is relative to: "../../secret.png" names no result image
+            candidates = [c for c in (_within(folder, path), _within(Path.cwd(), path)) if c is not None]
         found = _first_file(candidates)
         if found is not None:
             return found
     if _WINDOWS_ABSOLUTE.match(value) or Path(value.replace("\\", "/")).is_absolute():
         return _first_file([folder / tail for tail in _tails(value)])
     return None
+
+
+def climbs_out(value: str) -> bool:
+    """Whether ``value``, a relative path (``/`` or ``\\``), climbs above the folder it is read from by ``..``
+    (``../../secret.png``): such a path names no result image (``find_result_image``)."""
+    text = value.replace("\\", "/")
+    return (not _WINDOWS_ABSOLUTE.match(text) and not text.startswith(("/", "~"))
+            and _within(Path("."), PurePosixPath(text)) is None)
 
 
 def _tails(value: str) -> list[PurePosixPath]:
@@ -53,6 +63,20 @@ def _tails(value: str) -> list[PurePosixPath]:
     parts = [p for p in text[match.end() if match else 0:].split("/") if p]
     tails = [PurePosixPath(*parts[i:]) for i in range(len(parts))]
     return [t for t in tails if ".." not in t.parts and "." != str(t)]
+
+
+def _within(base: Path, relative: Path) -> Path | None:
+    """``base / relative`` with its ``.`` and ``..`` parts applied as written (no link followed), or None when a
+    ``..`` climbs above ``base``."""
+    parts: list[str] = []
+    for part in relative.parts:
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return base.joinpath(*parts)
 
 
 def _first_file(candidates) -> Path | None:

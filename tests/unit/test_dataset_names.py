@@ -177,3 +177,30 @@ def test_the_apps_sources_of_one_name_serve_one_set_of_instances(tmp_path, bundl
         assert any(p.field == "question" and str(x.resolve()) in p.message for p in served.problems)
     finally:
         store.close()
+
+
+def test_a_remembered_place_that_cannot_be_read_now_is_named_not_called_other_instances(tmp_path, bundled, capsys):
+    """x/results (all GEU instances) is remembered; then its file is damaged. Importing y/results, the same
+    answers, cannot be checked: before, every entry was refused as 'not in dataset' (the instances of x
+    read as none), blaming y; now the message says x cannot be read and why. Nothing is written either way."""
+    db = tmp_path / "arena.db"
+    everything = len(bundled.select("GEU"))
+    x = _results(tmp_path / "x" / "results", bundled, per_track=everything)
+    y = _results(tmp_path / "y" / "results", bundled, per_track=1)
+    assert main(["import-results", str(x), "--model", "published", "--db", str(db)]) == 0
+    (x / "GEU_direct.json").write_text("[{broken", encoding="utf-8")
+    capsys.readouterr()
+    before = dump(db)
+    assert main(["import-results", str(y), "--model", "other", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    uid = _geu(bundled, 0).uid
+    assert f"instance {uid} cannot be checked against dataset 'results'" in err, err
+    assert f"{x.resolve()}, which cannot all be read now" in err and "GEU_direct.json: invalid JSON" in err, err
+    assert "is not in dataset" not in err and "Traceback" not in err
+    assert dump(db) == before
+
+    (x / "GEU_direct.json").unlink()  # the place is there, and holds nothing a loader reads
+    assert main(["import-results", str(y), "--model", "other", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot all be read now" in err and "not a RealUnify source" in err, err
+    assert dump(db) == before

@@ -203,3 +203,33 @@ def test_a_reply_missing_is_a_failed_run_in_both(tmp_path, capsys):
     # by hand: entries 1 (letter) and 4 (the official per-item score) right, 2 and 3 failed: 2 of 4 = 50.0
     assert (scored["MT"], scored["run err"]) == ("50.0/-", "2/-")
     assert (imported["MT"], imported["run err"]) == ("50.0/-", "2/-")
+
+
+@pytest.mark.parametrize("written", [r"..\..\secret.png", "../../secret.png", r".\images\..\..\..\secret.png",
+                                     r"C:\..\..\secret.png", "images/../../../secret.png"])
+def test_a_path_that_climbs_above_the_result_folder_is_never_read(written, tmp_path, capsys, monkeypatch):
+    # the secret sits two levels above the result folder; the current directory is the result folder itself,
+    # so neither the folder nor the current directory may be left by ".."
+    secret, folder = tmp_path / "secret.png", tmp_path / "a" / "res"
+    picture(secret, (7, 7, 7))
+    picture(folder / "secret.png", (9, 9, 9))  # a file of that name inside the folder is no excuse either
+    monkeypatch.chdir(folder)
+    write(folder / "UEG_direct.json", [ueg(1, image=written, replies=["Yes", "No"]), ueg(2, image=written)])
+    assert find_result_image(written, folder) in (None, (folder / "secret.png").resolve())  # Windows tail only
+    capsys.readouterr()
+    assert main(["score-official", str(folder), "--model", "m"]) == 0, capsys.readouterr().err
+    # by hand: entry 1 right by its replies; entry 2 (no replies) failed for want of an image (1 of 2), or,
+    # for the Windows path, found by its tail inside the folder and left to a judge (1 of 1)
+    assert table_row(capsys.readouterr().out, "m")["WK"] == ("100.0/-" if written.startswith("C:") else "50.0/-")
+    db = tmp_path / "arena.db"
+    assert main(["import-results", str(folder), "--model", "m", "--db", str(db)]) == 0, capsys.readouterr().err
+    store = Store.open(db)
+    try:
+        shas = [s.image_sha for run in stored_runs(db).values() for s in run["trace"].steps if s.image_sha]
+        pixels = [store.get_image(sha).getpixel((0, 0)) for sha in shas]
+    finally:
+        store.close()
+    assert (7, 7, 7) not in pixels
+    if not written.startswith("C:"):  # entry 2's stored error says why its image was not read
+        error = stored_runs(db)["UEG_2_world_knowledge"]["trace"].error
+        assert "climbs above" in error and str(folder) in error
