@@ -322,7 +322,7 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     outcomes = _score_files(files, name, problems)
     if problems:
         raise OfficialFilesError(problems)
-    return Report(str(path), "judge_answer", score_systems(outcomes), notes)
+    return Report(str(path), _official_judge(files), score_systems(outcomes), notes)
 
 
 def score_official_folders(path: str | Path, *, model: str | None = None) -> list[Report]:
@@ -363,8 +363,16 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
         problems += [Problem(str(folder.relative_to(path) / p.file), p.entry, p.field, p.message) for p in found]
     if problems:
         raise OfficialFilesError(problems)
-    return [Report(str(dataset), "judge_answer", score_systems(outcomes), notes[dataset])
+    return [Report(str(dataset), _official_judge([f for folder in folders if folder.parent == dataset
+                                                  for f in _result_files(folder)]),
+                   score_systems(outcomes), notes[dataset])
             for dataset, outcomes in by_dataset.items()]
+
+
+def _official_judge(files: list[Path]) -> str | None:
+    """The UEG judge of official result files: their ``judge_answer`` replies, or None where no file is a
+    UEG one (a GEU-only table names no UEG judge, as ``report``'s does not)."""
+    return "judge_answer" if any(result_kind(f)[0] == "UEG" for f in files) else None
 
 
 def _result_files(path: Path, problems: list[Problem] | None = None) -> list[Path]:

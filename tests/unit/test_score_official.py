@@ -102,6 +102,24 @@ def test_strict_column_is_lower_where_only_the_loose_rule_finds_a_letter(tmp_pat
     assert (row["MT"], row["GEU"], row["GEU strict"]) == ("100.0/-", "100.0/-", "50.0/-")
 
 
+def test_a_geu_only_table_names_no_ueg_judge(tmp_path, capsys):
+    """Only GEU files: nothing was judged, so the title and the JSON name no UEG judge (they said
+    "UEG judged by judge_answer"); a folder with a UEG file still names its judge_answer replies."""
+    geu = [GEUInstance(index=0, task_type="mental_tracking", question="q", option=OPTIONS, answer="B",
+                       input_image="./image/x.png")]
+    write_official(geu, tmp_path / "geu", extra_fields={(geu[0].uid, "direct"): {"response": "B"}})
+    assert main(["score-official", str(tmp_path / "geu"), "--model", "m", "--json", str(tmp_path / "g.json")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"### {tmp_path / 'geu'}" and "judged by" not in out
+    assert json.loads((tmp_path / "g.json").read_text())[0]["judge"] is None
+    q = [PollingQuestion("Is it red?", "yes")]
+    ueg = [UEGInstance(index=0, task_type="world_knowledge", prompt="p", question_list=q)]
+    write_official(ueg, tmp_path / "ueg", extra_fields={
+        (ueg[0].uid, "direct"): {"question_list": [{"question": "Is it red?", "answer": "yes", "judge_answer": "Yes"}]}})
+    assert main(["score-official", str(tmp_path / "ueg"), "--model", "m"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"### {tmp_path / 'ueg'}, UEG judged by judge_answer"
+
+
 def test_unparseable_judge_answers_are_counted_not_scored(tmp_path, capsys):
     q = [PollingQuestion("Is it red?", "yes")]
     inst = [UEGInstance(index=i, task_type="world_knowledge", prompt="p", question_list=q) for i in range(3)]
