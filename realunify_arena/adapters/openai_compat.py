@@ -20,8 +20,11 @@ capability by the card's ``params.dialect`` (one string for all, or a map capabi
     data URL in ``message.content`` (a list of ``image_url`` parts, or the URL itself). Omni models such
     as BAGEL choose text or image output with ``modalities`` (``params.modalities: true``). Sources:
     vLLM-Omni ``docs/serving/chat_completions_api.md``, ``examples/online_serving/image_to_image`` and
-    ``examples/online_serving/bagel``. An edit sends no size: the output keeps the input image's size
-    (the official BAGEL and OmniGen2 edits derive it from the input; so do vLLM-Omni's pipelines).
+    ``examples/online_serving/bagel``.
+
+An edit sends no size in either dialect: the output keeps the input image's size (the official BAGEL and
+OmniGen2 edits derive it from the input; so do vLLM-Omni's pipelines) or, on OpenAI's images API, its
+aspect (``size`` defaults to ``auto`` there; GPT-Image-1 makes 1024x1024, 1536x1024 or 1024x1536).
 
 Other card params (all optional; the per-capability ones take one value or a map capability -> value):
 ``send_options`` (per capability: send seed, guidance and steps; OpenAI's own API rejects them; off for a
@@ -193,7 +196,10 @@ class OpenAICompatAdapter(Adapter):
 
     def _images_options(self, capability: Capability, options: GenerationOptions) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
-        if options.width and options.height:
+        # an edit sends no size, as in the chat dialect: the server sizes it from the input (OpenAI's edits
+        # default to size "auto", which follows the input's aspect); the card's square default would squash
+        # a landscape or portrait GEU image before the question is answered on it
+        if capability is Capability.GENERATE and options.width and options.height:
             kwargs["size"] = f"{options.width}x{options.height}"
         body = self._body(capability, options)
         if body:
