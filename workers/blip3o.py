@@ -2,7 +2,8 @@
 repository's diffusion decoder pipeline. BLIP3-o has no editing in the paper (its GEU stepwise is "-").
 
 Run inside a BLIP3-o environment (JiuhaiChen/BLIP3o README: torch 2.3.0, transformers 4.51.3, the
-repository's forked diffusers), from the repository checkout:
+repository's forked diffusers), from a checkout of its branch main (``git clone -b main``: the default branch,
+BLIP3o-NEXT, holds another model's code and inference.py):
     python /path/to/workers/blip3o.py --repo . --checkpoint BLIP3o/BLIP3o-Model-8B --port 8105
 Source: JiuhaiChen/BLIP3o (branch main) ``inference.py``: ``load_pretrained_model(path)``,
 ``DiffusionPipeline.from_pretrained(path + "/diffusion-decoder", custom_pipeline=..., multimodal_encoder=model,

@@ -6,8 +6,9 @@ configs and checkpoints the demo takes:
     python /path/to/workers/illume_plus.py --repo . --config <mllm config.py> --tokenizer-config <dualvitok
         config.py> --tokenizer-checkpoint <dualvitok .bin> --diffusion-decoder-path <sdxl decoder> --port 8107
 Source: illume-unified-mllm/ILLUME_plus@51de69d ``ILLUME/app.py`` (handlers, the demo's slider defaults,
-``build_eval_model`` configuration in its ``__main__``). The handlers read the module globals ``eval_model``
-and ``args``, which ``Backend.load`` sets as the demo's ``__main__`` does. Never run against real weights here.
+``build_eval_model`` configuration in its ``__main__``). The handlers read the module globals ``eval_model``,
+``args`` and ``streamer`` and the device attributes ``__main__`` gives the model, all of which ``Backend.load``
+sets as the demo's ``__main__`` does on one GPU. Never run against real weights here.
 """
 
 from __future__ import annotations
@@ -48,13 +49,21 @@ class Backend:
 
     @classmethod
     def load(cls, args) -> Backend:
+        import torch
+
         import app  # ILLUME/app.py, the demo module
 
         app.args = args
-        app.eval_model = app.build_eval_model(dict(
+        model = app.build_eval_model(dict(
             type="ILLUME", config=args.config, tokenizer_config=args.tokenizer_config,
             diffusion_decoder_path=args.diffusion_decoder_path, tokenizer_checkpoint=args.tokenizer_checkpoint,
             torch_dtype=args.torch_dtype))
+        placed(model, torch.device(args.device))
+        app.eval_model = model
+        # app.py's __main__ makes the streamer http_chat_bot reads from this module global (None until then:
+        # every chat would fail inside the handler, which answers its error banner as if it were the reply)
+        app.streamer = app.TextIteratorStreamer(model.tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                                timeout=15)
         return cls(app)
 
     def _state(self, text, image, mode):
@@ -71,7 +80,17 @@ class Backend:
     def understand(self, images, question, *, temperature, top_k, top_p, max_new_tokens) -> str:
         state = self._state(question, images[0] if images else None, "chat")
         state = self._drain(self.app.http_chat_bot(state, temperature, top_k, top_p, max_new_tokens))
-        return str(state.messages[-1][-1])
+        return self._reply(state.messages[-1][-1])
+
+    def _reply(self, answer) -> str:
+        """The chat handler's answer; its error banners (app.py ``server_error_msg``, ``server_oom_msg``, the
+        too-long notice) are a failed request, never a reply to score."""
+        text = str(answer)
+        banners = (getattr(self.app, "server_error_msg", None), getattr(self.app, "server_oom_msg", None),
+                   "Exceeds max token length")
+        if answer is None or any(b and text.startswith(b) for b in banners):
+            raise RuntimeError(f"ILLUME+'s chat handler failed: {text}"[:300])
+        return text
 
     def _image(self, text, image, mode, s):
         state = self._state(text, image, mode)
@@ -98,13 +117,27 @@ class Backend:
             num_inference_steps=num_inference_steps, max_new_tokens=max_new_tokens))
 
 
+def placed(model, device) -> None:
+    """``model`` (app.py's ILLUME) set up as app.py's ``__main__`` does on one device: its MLLM, VQ tokenizer and
+    diffusion decoder moved to ``device`` and the attributes the handlers read set (``device``, ``mllm_device``,
+    ``vq_device``, ``diffusion_device``, ``local_rank``; ILLUME itself sets only ``device``, to the local rank,
+    so without this every generation and edit fails on ``eval_model.vq_device``)."""
+    for part in ("mllm_model", "vq_model", "diffusion_decoder_pipe"):
+        component = getattr(model, part, None)
+        if component is not None:
+            component.to(device)
+    model.device = model.mllm_device = model.vq_device = model.diffusion_device = device
+    model.local_rank = 0 if device.type == "cuda" else -1
+
+
 def main(argv=None) -> None:
     parser = arguments(__doc__.splitlines()[0], NAME, PORT)
     parser.add_argument("--config", required=True, help="MLLM config file (configs/example/illume_plus_3b/...)")
     parser.add_argument("--tokenizer-config", required=True, help="DualViTok config file")
     parser.add_argument("--tokenizer-checkpoint", default=None, help="DualViTok checkpoint")
     parser.add_argument("--diffusion-decoder-path", default=None, help="SDXL diffusion decoder folder")
-    parser.add_argument("--torch-dtype", default="bf16", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--torch-dtype", default="fp32", choices=["fp32", "bf16", "fp16"],
+                        help="weights' dtype (default fp32, app.py's --torch_dtype default)")
     args = parser.parse_args(argv)
     add_repo_to_path(args.repo)
     run(Worker(NAME, Backend.load(args), DEFAULTS), args.host, args.port)

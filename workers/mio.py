@@ -6,9 +6,11 @@ Run inside a MIO environment (MIO-Team/MIO README: ``conda create -n mio python=
 requirements.txt``), from the repository checkout:
     python /path/to/workers/mio.py --repo . --checkpoint m-a-p/MIO-7B-Instruct --port 8106
 Source: MIO-Team/MIO@6c0b5e6 ``infer.py`` (generation_config and the per-task recommendations in its
-docstring; prompt formats of its image-understanding and image-generation examples). MIO has no
-dedicated edit entry point: an edit is the chat turn ``<image_placeholder_0>`` + instruction decoded with the
-image-generation settings. MIO's tokenizer reads images from files, so inputs travel as temporary files.
+docstring; prompt formats of its Instruct image-understanding and image-generation examples: the text, then
+a newline and the image placeholders, as in "What colour of clothes is the man wearing?" + newline +
+``<image_placeholder_0>``). MIO has no dedicated edit entry point: an edit is the chat turn instruction +
+newline + ``<image_placeholder_0>``, in the same order, decoded with the image-generation settings. MIO's
+tokenizer reads images from files, so inputs travel as temporary files.
 Never run against real weights here.
 """
 
@@ -34,7 +36,8 @@ IMAGE = {"num_beams": Setting(5, f"{SRC} recommended image generation config"),
          "top_p": Setting(0.7, f"{SRC} recommended image generation config"),
          "max_new_tokens": Setting(512, f"{SRC} generation_config max_new_tokens")}
 DEFAULTS = {"understand": TEXT, "generate": IMAGE, "edit": dict(IMAGE)}
-FIXED = dict(temperature=1.0, length_penalty=1.0, pad_token_id=0, guidance_scale=None)  # infer.py
+# infer.py's generation_config entries that no task changes (pad_token_id: the tokenizer's, set per call)
+FIXED = dict(temperature=1.0, length_penalty=1.0, top_k=0, num_return_sequences=1, guidance_scale=None)
 
 
 class Backend:
@@ -62,6 +65,7 @@ class Backend:
                                                     truncation=True, max_length=2048, return_tensors="pt")
         output = self.model.generate(input_ids=inputs.input_ids.to(self.device),
                                      attention_mask=inputs.attention_mask.to(self.device),
+                                     pad_token_id=self.tokenizer.tokenizer.pad_token_id,
                                      eos_token_id=7, **FIXED, **settings)  # 7 = <|im_end|> (infer.py, Instruct)
         return self.tokenizer.detokenize(output, output_image_dir=folder, output_speech_dir=folder,
                                          extract_assistant=True, save_images=True, save_speeches=False)
@@ -69,7 +73,7 @@ class Backend:
     def understand(self, images, question, *, num_beams, do_sample, repetition_penalty, max_new_tokens) -> str:
         placeholders = "".join(f"<image_placeholder_{i}>" for i in range(len(images)))
         with tempfile.TemporaryDirectory() as folder:
-            texts, _, _ = self._run(f"{placeholders}\n{question}" if images else question, images, dict(
+            texts, _, _ = self._run(f"{question}\n{placeholders}" if images else question, images, dict(
                 num_beams=num_beams, do_sample=do_sample, repetition_penalty=repetition_penalty,
                 max_new_tokens=max_new_tokens), folder)
         return texts[0]
@@ -91,7 +95,7 @@ class Backend:
             max_new_tokens=max_new_tokens))
 
     def edit(self, image, instruction, *, num_beams, do_sample, repetition_penalty, top_p, max_new_tokens):
-        return self._image(f"<image_placeholder_0>\n{instruction}", [image], dict(
+        return self._image(f"{instruction}\n<image_placeholder_0>", [image], dict(
             num_beams=num_beams, do_sample=do_sample, repetition_penalty=repetition_penalty, top_p=top_p,
             max_new_tokens=max_new_tokens))
 

@@ -48,11 +48,17 @@ class Backend:
 
     @classmethod
     def load(cls, args) -> Backend:
+        import argparse
+
         import torch
         from univa.serve import cli
 
         device = torch.device(args.device)
-        model, task_head, processor = cli.load_main_model_and_processor(args.checkpoint, device)
+        checkpoint = local_folder(args.checkpoint)
+        # cli.py's loader reads the task head from the module global args.model_path, which only its __main__
+        # sets (a NameError otherwise): set it as __main__ would for these paths
+        cli.args = argparse.Namespace(model_path=checkpoint, flux_path=args.flux_path, siglip_path=args.siglip_path)
+        model, task_head, processor = cli.load_main_model_and_processor(checkpoint, device)
         pipe, tokenizers, text_encoders = cli.load_pipe(model.denoise_tower.denoiser, args.flux_path, device)
         siglip = cli.load_siglip_and_processor(args.siglip_path, device)
         return cls(cli, model, task_head, processor, pipe, tokenizers, text_encoders, siglip, device)
@@ -104,6 +110,16 @@ class Backend:
             paths = _save([image], folder)
             height, width = self.cli.update_size(paths[0], None, "any_11ratio", anchor_pixels=anchor_pixels)
             return self._denoise(instruction, paths, height, width, num_inference_steps, guidance_scale, seed)
+
+
+def local_folder(checkpoint: str) -> str:
+    """``checkpoint`` as a folder: a hub id is fetched into the hub cache (cli.py opens
+    ``<model_path>/task_head_final.pt`` as a file, which a hub id is not; its README passes a downloaded folder)."""
+    if os.path.isdir(checkpoint):
+        return checkpoint
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(checkpoint)
 
 
 def _save(images, folder):

@@ -20,8 +20,11 @@ capability by the card's ``params.dialect`` (one string for all, or a map capabi
     data URL in ``message.content`` (a list of ``image_url`` parts, or the URL itself). Omni models such
     as BAGEL choose text or image output with ``modalities`` (``params.modalities: true``). Sources:
     vLLM-Omni ``docs/serving/chat_completions_api.md``, ``examples/online_serving/image_to_image`` and
-    ``examples/online_serving/bagel``. An edit sends no size: the output keeps the input image's size
-    (the official BAGEL and OmniGen2 edits derive it from the input; so do vLLM-Omni's pipelines).
+    ``examples/online_serving/bagel``.
+
+An edit sends no size in either dialect: the output keeps the input image's size (the official BAGEL and
+OmniGen2 edits derive it from the input; so do vLLM-Omni's pipelines) or, on OpenAI's images API, its
+aspect (``size`` defaults to ``auto`` there; GPT-Image-1 makes 1024x1024, 1536x1024 or 1024x1536).
 
 Other card params (all optional; the per-capability ones take one value or a map capability -> value):
 ``send_options`` (per capability: send seed, guidance and steps; OpenAI's own API rejects them; off for a
@@ -29,7 +32,10 @@ capability whose official settings differ from the card's defaults, so the serve
 cfg_text_scale}``; defaults ``seed``, ``guidance_scale``, ``num_inference_steps``), ``extra_body`` (fixed
 fields per capability, for official settings the options do not carry, e.g. BAGEL's ``cfg_img_scale``),
 ``prompt_template`` (per capability, ``{prompt}`` is replaced by the text), ``nested_extra_body`` (chat
-dialect: also send the generation fields in a nested ``extra_body`` object, as vLLM-Omni reads them), ``timeout_s`` (one deadline in
+dialect: also send the generation fields in a nested ``extra_body`` object, as vLLM-Omni reads them),
+``token_limit_field`` (the chat field that carries ``max_new_tokens``: ``max_completion_tokens``, OpenAI's name and
+the default, or ``max_tokens``, the only one vLLM-Omni's multi-stage chat path reads: serving_chat.py
+``_OPENAI_SAMPLING_FIELDS``; plain vLLM and the workers read either), ``timeout_s`` (one deadline in
 seconds for a whole request, retries included; default 300), ``max_retries`` (retries of a dropped connection
 or an HTTP 408/409/429/5xx within that deadline; default 2).
 """
@@ -56,6 +62,7 @@ DEFAULT_RETRIES = 2
 RETRY_STATUSES = (408, 409, 429)  # and every 5xx: the statuses the openai client itself retries
 R = TypeVar("R")
 DIALECTS = ("images", "chat")
+TOKEN_LIMIT_FIELDS = ("max_completion_tokens", "max_tokens")
 OPTION_NAMES = {"seed": "seed", "guidance": "guidance_scale", "steps": "num_inference_steps"}
 _IMAGE_CAPABILITIES = (Capability.GENERATE, Capability.EDIT)
 _OUTPUT_MODALITY = {Capability.UNDERSTAND: "text", Capability.GENERATE: "image", Capability.EDIT: "image"}
@@ -101,10 +108,21 @@ def card_dialects(card: ModelCard) -> dict[Capability, str]:
     return dialects
 
 
+def card_token_limit_field(card: ModelCard) -> str:
+    """The chat field that carries ``max_new_tokens`` (``params.token_limit_field``, default
+    ``max_completion_tokens``); raises CardError naming the card file for anything but ``TOKEN_LIMIT_FIELDS``."""
+    field = card.params.get("token_limit_field", TOKEN_LIMIT_FIELDS[0])
+    if field not in TOKEN_LIMIT_FIELDS:
+        raise CardError(f"{card.path}: field 'params.token_limit_field': expected one of {list(TOKEN_LIMIT_FIELDS)}, "
+                        f"got {field!r}")
+    return field
+
+
 class OpenAICompatAdapter(Adapter):
     def __init__(self, card: ModelCard) -> None:
         super().__init__(card=card, capabilities=card.capabilities)
         self.dialects = card_dialects(card)
+        self.token_limit_field = card_token_limit_field(card)
         self.extra_body = _per_capability(card, "extra_body", {})
         self.templates = _per_capability(card, "prompt_template", "{prompt}")
         self.send_options = _per_capability(card, "send_options", False)
@@ -154,7 +172,7 @@ class OpenAICompatAdapter(Adapter):
         content += [{"type": "image_url", "image_url": {"url": png_data_url(im)}} for im in images]
         reply = self._request(lambda left: self.client.chat.completions.create(
             model=self._model(Capability.UNDERSTAND), messages=[{"role": "user", "content": content}],
-            max_completion_tokens=options.max_new_tokens, temperature=options.temperature, seed=options.seed,
+            **{self.token_limit_field: options.max_new_tokens}, temperature=options.temperature, seed=options.seed,
             extra_body=self._body(Capability.UNDERSTAND, options) or None, timeout=left))
         return _reply_text(self.card, reply)
 
@@ -179,7 +197,10 @@ class OpenAICompatAdapter(Adapter):
 
     def _images_options(self, capability: Capability, options: GenerationOptions) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
-        if options.width and options.height:
+        # an edit sends no size, as in the chat dialect: the server sizes it from the input (OpenAI's edits
+        # default to size "auto", which follows the input's aspect); the card's square default would squash
+        # a landscape or portrait GEU image before the question is answered on it
+        if capability is Capability.GENERATE and options.width and options.height:
             kwargs["size"] = f"{options.width}x{options.height}"
         body = self._body(capability, options)
         if body:

@@ -55,3 +55,16 @@ def test_the_readme_card_example_is_a_card(tmp_path):
     (tmp_path / "qwen2.5-vl-3b.yaml").write_text(block, encoding="utf-8")
     card = load_card(tmp_path / "qwen2.5-vl-3b.yaml")
     assert card.family == "pair" and card.description.startswith("Qwen2.5-VL-3B (paper row: none;")
+
+
+def test_the_blip3o_recipes_check_out_branch_main():
+    """JiuhaiChen/BLIP3o's default branch is BLIP3o-NEXT (another model: its inference.py builds
+    blip3oQwenForInferenceLM, no diffusion-decoder pipeline); BLIP3-o-8B's code, the one the worker follows,
+    is on branch main. A plain clone would start the worker on the wrong code."""
+    from realunify_arena.cards import MODELS_DIR
+
+    readme_row = next(line for line in README.splitlines() if line.startswith("| BLIP3-o |"))
+    card = (MODELS_DIR / "blip3o.yaml").read_text(encoding="utf-8")
+    worker = (ROOT / "workers" / "blip3o.py").read_text(encoding="utf-8")
+    for where, text in (("README.md", readme_row), ("models/blip3o.yaml", card), ("workers/blip3o.py", worker)):
+        assert "clone -b main" in text, f"{where} does not say to clone BLIP3o's branch main"

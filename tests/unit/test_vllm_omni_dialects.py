@@ -13,6 +13,9 @@ What the stand-in accepts comes from vLLM-Omni's docs and code, not from the ada
   ``extra_body`` (both documented), ``modalities``; BAGEL's registered fields (``model_extras/bagel.py``
   ``BAGEL_EXTRA_BODY_PARAMS``); the image answered as ``message.content = [{"type": "image_url",
   "image_url": {"url": "data:image/png;base64,..."}}]``.
+BAGEL's text comes from vLLM-Omni's multi-stage chat path, whose comprehension stage takes its token limit
+from ``max_tokens`` alone (``serving_chat.py`` ``_OPENAI_SAMPLING_FIELDS``, at be81443c and later releases:
+``max_completion_tokens`` is not among them), else its stage YAML's default; the stand-in records that limit.
 The real server only warns about unknown fields; the stand-in rejects them so that a misspelt option
 cannot pass silently.
 """
@@ -45,6 +48,7 @@ BAGEL_EXTRA_BODY_PARAMS = {"cfg_text_scale", "cfg_img_scale", "cfg_interval", "c
                            "negative_prompt", "think", "max_think_tokens", "do_sample", "text_temperature",
                            "timestep_shift"}
 DEFAULT_SIDE = 48  # the stand-in's own default size when the request gives none
+STAGE_MAX_TOKENS = 2048  # the stand-in's stage default token limit, used when the request sets no max_tokens
 
 # BAGEL's official settings, from ByteDance-Seed/Bagel@056b5fd inference.ipynb ("Image Generation",
 # "Editing", "Understanding" cells) and app.py defaults
@@ -150,6 +154,7 @@ class VLLMOmniStandIn(JSONHandler):
             if modalities not in (["image"], ["text"]):
                 return self._error(400, f"BAGEL needs modalities ['image'] or ['text'], got {modalities!r}")
             if modalities == ["text"]:
+                self.server.token_limits.append(fields.get("max_tokens") or STAGE_MAX_TOKENS)
                 return self._choice(f"{len(images)} image(s): {' '.join(texts)}")
         elif modalities not in (None, ["image"]):
             return self._error(400, f"this diffusion model outputs images only, got modalities {modalities!r}")
@@ -186,7 +191,8 @@ def _served(tmp_path: Path, name: str, url: str, **changes):
 
 
 def _stand_in(kind: str, model: str, style: str = "parts"):
-    return serving(VLLMOmniStandIn, kind=kind, model=model, style=style, requests=[], seen_images=[])
+    return serving(VLLMOmniStandIn, kind=kind, model=model, style=style, requests=[], seen_images=[],
+                   token_limits=[])
 
 
 @pytest.mark.parametrize("style", ["parts", "url"])
@@ -223,6 +229,7 @@ def test_bagel_understands_with_text_modality(tmp_path):
         answer = build_adapter(card).understand([SOURCE], "What color is it?", card.defaults)
     [(_, body)] = server.requests
     assert body["modalities"] == ["text"] and body["max_think_tokens"] == 1000 and body["do_sample"] is False
+    assert server.token_limits == [1000]  # BAGEL's 1000 text tokens reach the stage that writes the answer
     assert answer == ("1 image(s): <|im_start|>user\n<|image_pad|>\nWhat color is it?<|im_end|>\n"
                       "<|im_start|>assistant")
 
@@ -320,6 +327,10 @@ def test_unreachable_server_and_bad_dialects_are_clear(tmp_path):
     typo = _served(tmp_path, "bagel", "http://127.0.0.1:9", params={"dialect": {"generation": "chat"}})
     with pytest.raises(CardError, match=r"unknown capabilities \['generation'\]"):
         card_dialects(typo)
+    limit = _served(tmp_path, "bagel", "http://127.0.0.1:9", params={"token_limit_field": "max_new_tokens"})
+    with pytest.raises(CardError, match=r"bagel.yaml: field 'params.token_limit_field': expected one of "
+                                        r"\['max_completion_tokens', 'max_tokens'\], got 'max_new_tokens'"):
+        build_adapter(limit)
 
 
 def test_an_image_part_whose_image_url_is_the_url_itself_is_read_and_a_partless_reply_is_a_clear_error():
