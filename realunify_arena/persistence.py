@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from huggingface_hub import CommitScheduler, HfApi
+from huggingface_hub.errors import HTTPError  # the Hub client's errors; a refused connection is not an OSError
 
 from realunify_arena import durable
 from realunify_arena.arena import SALT_META_KEY
@@ -66,6 +67,17 @@ class SnapshotScheduler(CommitScheduler):
             self._in_repo = {}
             snapshot(self.store, self.store.path.parent / SNAPSHOT)
         return super().push_to_hub()
+
+    def _push_to_hub(self):
+        """One push (scheduled, or the last one at exit); a failure is logged as one line and the next push
+        tries again. Before, the push at exit re-raised it: "Exception ignored in atexit callback" and a
+        traceback when the Hub could not be reached as the Space stopped."""
+        try:
+            return super()._push_to_hub()
+        except (OSError, HTTPError) as e:  # CommitScheduler logged "Error while pushing to Hub" already
+            log.error("%s=%s: the votes since the last push are only in %s until a push succeeds (%s)",
+                      REPO_ENV, self.repo_id, self.store.path, _one_line(e))
+            return None
 
 
 def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
@@ -115,19 +127,45 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         restored = restore(db_path, repo_id, api)
-    except OSError as e:  # the repo could not be read: starting empty would later push over the votes kept there
-        raise OSError(f"{REPO_ENV}={repo_id}: restoring the store from this dataset repo failed ({e}); nothing was"
-                      " started; check the repo id, the HF_TOKEN secret and the network") from None
+    except (OSError, HTTPError) as e:  # the repo could not be read: starting empty would later push over the votes
+        raise OSError(f"{REPO_ENV}={repo_id}: restoring the store from this dataset repo failed ({_one_line(e)});"
+                      " nothing was started; check the repo id, the HF_TOKEN secret and the network") from None
+    try:
+        writable(repo_id, api)
+    except (OSError, HTTPError) as e:  # a read token: every push would fail, and the votes die with the Space
+        raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or written ({_one_line(e)});"
+                      " nothing was started; check the HF_TOKEN secret (it needs write access) and the network"
+                      ) from None
     store = Store.open(db_path, journal_mode=journal_mode)
     in_repo = [db_path.parent / SNAPSHOT, *sorted(store.images_dir.glob("*/*.png"))] if restored else []
     try:
         scheduler = SnapshotScheduler(store, in_repo=in_repo, repo_id=repo_id, repo_type="dataset",
                                       private=True, every=every, hf_api=api)
-    except OSError as e:  # creating the repo failed (no token, no write access): votes would never leave
+    except (OSError, HTTPError) as e:  # creating the repo failed (no token, no write access): votes would never leave
         store.close()
-        raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or reached ({e}); check the"
-                      " HF_TOKEN secret (it needs write access) and the network") from None
+        raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or reached ({_one_line(e)});"
+                      " check the HF_TOKEN secret (it needs write access) and the network") from None
     return store, scheduler
+
+
+def writable(repo_id: str, api: HfApi) -> None:
+    """Make sure the token (``HF_TOKEN``) can push to dataset ``repo_id``: the repo is created private when it
+    does not exist, then the Hub's own write check is asked (``HfApi.auth_check(write=True)``).
+
+    ``create_repo(exist_ok=True)`` alone passes a read-only token when the repo exists, and every push after
+    it failed in the background: the app ran, and its votes were lost at the next restart.
+
+    Raises:
+        OSError, huggingface_hub.errors.HTTPError: the Hub refused (no token, a read-only token, no access to
+            the namespace) or could not be reached.
+    """
+    api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
+    api.auth_check(repo_id, repo_type="dataset", write=True)
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message as one line (the Hub's HTTP errors run over several); its type's name if empty."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | None:
