@@ -81,8 +81,8 @@ class SnapshotScheduler(CommitScheduler):
 
 
 def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
-    """Fill an empty data folder from the dataset repo. An existing database (persistent storage)
-    wins. Errors other than a missing repo propagate: booting empty and then pushing would overwrite
+    """Fill an empty data folder from the dataset repo. A database already there (the same disk after a
+    restart, or an attached volume) wins. Errors other than a missing repo propagate: booting empty and then pushing would overwrite
     the votes kept in the repo. The database is put in place whole (``durable.write_file``): a restore cut
     short (a full disk, a crash) leaves none, so the next boot restores again.
 
