@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import shutil
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -40,13 +41,22 @@ log = logging.getLogger(__name__)
 
 def snapshot(store: Store, out_path: Path) -> bool:
     """Write a consistent, salt-free copy of the database to ``out_path``; False if it is unchanged
-    (the file is then left untouched, so the scheduler does not upload it again)."""
+    (the file is then left untouched, so the scheduler does not upload it again).
+
+    Raises:
+        OSError, sqlite3.Error: the copy could not be made (a full disk); ``out_path`` is as it was and no
+            partial copy is left.
+    """
     tmp = store.backup(out_path.with_name(out_path.name + ".new"))
-    Store.scrub_meta(tmp, (SALT_META_KEY,))
-    if out_path.exists() and _sha256(out_path) == _sha256(tmp):
-        tmp.unlink()
-        return False
-    durable.replace(tmp, out_path)  # the push that follows reads a snapshot that survives a crash
+    try:
+        Store.scrub_meta(tmp, (SALT_META_KEY,))
+        if out_path.exists() and _sha256(out_path) == _sha256(tmp):
+            tmp.unlink()
+            return False
+        durable.replace(tmp, out_path)  # the push that follows reads a snapshot that survives a crash
+    except BaseException:  # a full disk: no database-sized leftover beside the store
+        tmp.unlink(missing_ok=True)
+        raise
     return True
 
 
@@ -69,12 +79,12 @@ class SnapshotScheduler(CommitScheduler):
         return super().push_to_hub()
 
     def _push_to_hub(self):
-        """One push (scheduled, or the last one at exit); a failure is logged as one line and the next push
-        tries again. Before, the push at exit re-raised it: "Exception ignored in atexit callback" and a
-        traceback when the Hub could not be reached as the Space stopped."""
+        """One push (scheduled, or the last one at exit); a failure (the Hub unreachable or refusing, the snapshot
+        not written on a full disk) is logged as one line and the next push tries again. Before, the push at
+        exit re-raised it: "Exception ignored in atexit callback" and a traceback as the Space stopped."""
         try:
             return super()._push_to_hub()
-        except (OSError, HTTPError) as e:  # CommitScheduler logged "Error while pushing to Hub" already
+        except (OSError, HTTPError, sqlite3.Error) as e:  # the Hub refused or is unreachable; a full disk
             log.error("%s=%s: the votes since the last push are only in %s until a push succeeds (%s)",
                       REPO_ENV, self.repo_id, self.store.path, _one_line(e))
             return None
