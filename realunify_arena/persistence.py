@@ -17,10 +17,12 @@ import logging
 import math
 import os
 import shutil
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
 from huggingface_hub import CommitScheduler, HfApi
+from huggingface_hub.errors import HTTPError  # the Hub client's errors; a refused connection is not an OSError
 
 from realunify_arena import durable
 from realunify_arena.arena import SALT_META_KEY
@@ -39,13 +41,22 @@ log = logging.getLogger(__name__)
 
 def snapshot(store: Store, out_path: Path) -> bool:
     """Write a consistent, salt-free copy of the database to ``out_path``; False if it is unchanged
-    (the file is then left untouched, so the scheduler does not upload it again)."""
+    (the file is then left untouched, so the scheduler does not upload it again).
+
+    Raises:
+        OSError, sqlite3.Error: the copy could not be made (a full disk); ``out_path`` is as it was and no
+            partial copy is left.
+    """
     tmp = store.backup(out_path.with_name(out_path.name + ".new"))
-    Store.scrub_meta(tmp, (SALT_META_KEY,))
-    if out_path.exists() and _sha256(out_path) == _sha256(tmp):
-        tmp.unlink()
-        return False
-    durable.replace(tmp, out_path)  # the push that follows reads a snapshot that survives a crash
+    try:
+        Store.scrub_meta(tmp, (SALT_META_KEY,))
+        if out_path.exists() and _sha256(out_path) == _sha256(tmp):
+            tmp.unlink()
+            return False
+        durable.replace(tmp, out_path)  # the push that follows reads a snapshot that survives a crash
+    except BaseException:  # a full disk: no database-sized leftover beside the store
+        tmp.unlink(missing_ok=True)
+        raise
     return True
 
 
@@ -67,10 +78,21 @@ class SnapshotScheduler(CommitScheduler):
             snapshot(self.store, self.store.path.parent / SNAPSHOT)
         return super().push_to_hub()
 
+    def _push_to_hub(self):
+        """One push (scheduled, or the last one at exit); a failure (the Hub unreachable or refusing, the snapshot
+        not written on a full disk) is logged as one line and the next push tries again. Before, the push at
+        exit re-raised it: "Exception ignored in atexit callback" and a traceback as the Space stopped."""
+        try:
+            return super()._push_to_hub()
+        except (OSError, HTTPError, sqlite3.Error) as e:  # the Hub refused or is unreachable; a full disk
+            log.error("%s=%s: the votes since the last push are only in %s until a push succeeds (%s)",
+                      REPO_ENV, self.repo_id, self.store.path, _one_line(e))
+            return None
+
 
 def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
-    """Fill an empty data folder from the dataset repo. An existing database (persistent storage)
-    wins. Errors other than a missing repo propagate: booting empty and then pushing would overwrite
+    """Fill an empty data folder from the dataset repo. A database already there (the same disk after a
+    restart, or an attached volume) wins. Errors other than a missing repo propagate: booting empty and then pushing would overwrite
     the votes kept in the repo. The database is put in place whole (``durable.write_file``): a restore cut
     short (a full disk, a crash) leaves none, so the next boot restores again.
 
@@ -115,19 +137,45 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         restored = restore(db_path, repo_id, api)
-    except OSError as e:  # the repo could not be read: starting empty would later push over the votes kept there
-        raise OSError(f"{REPO_ENV}={repo_id}: restoring the store from this dataset repo failed ({e}); nothing was"
-                      " started; check the repo id, the HF_TOKEN secret and the network") from None
+    except (OSError, HTTPError) as e:  # the repo could not be read: starting empty would later push over the votes
+        raise OSError(f"{REPO_ENV}={repo_id}: restoring the store from this dataset repo failed ({_one_line(e)});"
+                      " nothing was started; check the repo id, the HF_TOKEN secret and the network") from None
+    try:
+        writable(repo_id, api)
+    except (OSError, HTTPError) as e:  # a read token: every push would fail, and the votes die with the Space
+        raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or written ({_one_line(e)});"
+                      " nothing was started; check the HF_TOKEN secret (it needs write access) and the network"
+                      ) from None
     store = Store.open(db_path, journal_mode=journal_mode)
     in_repo = [db_path.parent / SNAPSHOT, *sorted(store.images_dir.glob("*/*.png"))] if restored else []
     try:
         scheduler = SnapshotScheduler(store, in_repo=in_repo, repo_id=repo_id, repo_type="dataset",
                                       private=True, every=every, hf_api=api)
-    except OSError as e:  # creating the repo failed (no token, no write access): votes would never leave
+    except (OSError, HTTPError) as e:  # creating the repo failed (no token, no write access): votes would never leave
         store.close()
-        raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or reached ({e}); check the"
-                      " HF_TOKEN secret (it needs write access) and the network") from None
+        raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or reached ({_one_line(e)});"
+                      " check the HF_TOKEN secret (it needs write access) and the network") from None
     return store, scheduler
+
+
+def writable(repo_id: str, api: HfApi) -> None:
+    """Make sure the token (``HF_TOKEN``) can push to dataset ``repo_id``: the repo is created private when it
+    does not exist, then the Hub's own write check is asked (``HfApi.auth_check(write=True)``).
+
+    ``create_repo(exist_ok=True)`` alone passes a read-only token when the repo exists, and every push after
+    it failed in the background: the app ran, and its votes were lost at the next restart.
+
+    Raises:
+        OSError, huggingface_hub.errors.HTTPError: the Hub refused (no token, a read-only token, no access to
+            the namespace) or could not be reached.
+    """
+    api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
+    api.auth_check(repo_id, repo_type="dataset", write=True)
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message as one line (the Hub's HTTP errors run over several); its type's name if empty."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | None:

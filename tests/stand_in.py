@@ -2,7 +2,8 @@
 (plain HTTP, or HTTPS with a certificate from ``private_ca``), and an endpoint that answers a byte at a time for
 ever (``dripping``).
 
-The tests' stand-ins (OpenAI-compatible, Gemini) subclass ``JSONHandler`` and run under ``serving``.
+The tests' stand-ins (OpenAI-compatible, Gemini, the Hugging Face Hub's repo API: ``HubHandler``) subclass
+``JSONHandler`` and run under ``serving``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,33 @@ class JSONHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass  # keep the test output clean
+
+
+class HubHandler(JSONHandler):
+    """The Hugging Face Hub's answers about dataset repos that ``huggingface_hub`` asks for (pointed here by
+    ``HfApi(endpoint=server.url)`` or ``$HF_ENDPOINT``), as the Hub gives them for a token that can only read
+    (``server.writable`` False) or can also write: every dataset exists and holds no file; creating one is
+    refused (403) or answered "already exists" (409); the write check (``auth-check/write``) is 403 or 200; an
+    upload (``preupload``) is always refused (403). ``server.seen`` lists each ``(method, path)``."""
+
+    def do_GET(self) -> None:
+        self.server.seen.append(("GET", self.path))
+        if self.path.startswith("/api/datasets/") and self.path.endswith("/auth-check/write"):
+            return self.reply(200 if self.server.writable else 403, {"error": "read-only token"})
+        if self.path.startswith("/api/datasets/") and "/tree/" in self.path:
+            return self.reply(200, [])
+        if self.path.startswith("/api/datasets/"):
+            repo_id = "/".join(self.path.split("/")[3:5])
+            return self.reply(200, {"id": repo_id, "sha": "0" * 40, "siblings": [], "private": True})
+        self.reply(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        self.server.seen.append(("POST", self.path))
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        if self.path == "/api/repos/create" and self.server.writable:
+            name = f"{body.get('organization') or 'me'}/{body.get('name')}"
+            return self.reply(409, {"error": "already exists", "url": f"{self.server.url}/datasets/{name}"})
+        self.reply(403, {"error": "read-only token"})
 
 
 def private_ca(folder: Path) -> SimpleNamespace:

@@ -9,9 +9,11 @@ import yaml
 from realunify_arena import durable
 from realunify_arena.cards import yaml_problem
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, existing_file
+from realunify_arena.space_config import space_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = "---"
+CONFIG_REFERENCE = "https://huggingface.co/docs/hub/spaces-config-reference"
 
 
 class FrontMatterError(ValueError):
@@ -43,6 +45,10 @@ def _run(args) -> int:
     else:
         readme = ""  # a README is made
     wanted = load_space(args.space)
+    problems = space_problems(wanted, args.space.resolve().parent)
+    if problems:  # written, the README would be refused by the Hub or its setting silently ignored
+        raise CommandError(f"{args.space}: {'; '.join(problems)} (see {CONFIG_REFERENCE}); README not written",
+                           PROBLEMS)
     if args.check:
         current = front_matter(readme, source=str(args.readme))
         if current != wanted:

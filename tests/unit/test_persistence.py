@@ -7,6 +7,7 @@ import contextlib
 import shutil
 import sqlite3
 import threading
+import time
 from dataclasses import astuple
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,6 +39,9 @@ class FolderHub(HfApi):
 
     def repo_exists(self, repo_id, **kwargs):
         return (self.root / repo_id).is_dir()
+
+    def auth_check(self, repo_id, **kwargs):
+        pass  # the folder's owner may write
 
     def create_commit(self, repo_id, operations, **kwargs):
         self.commits.append(sorted(op.path_in_repo for op in operations))
@@ -257,16 +261,76 @@ def test_a_dataset_repo_id_the_hub_refuses_is_refused_at_start(repo_id):
         repo_settings({REPO_ENV: repo_id})
 
 
-def test_a_repo_that_cannot_be_read_is_named_by_its_setting(tmp_path):
-    class Unreachable(FolderHub):
-        def repo_exists(self, repo_id, **kwargs):
-            raise OSError("Cannot reach https://huggingface.co/api/datasets/me/kept")
+UNREACHABLE_HUB = "http://127.0.0.1:9"  # the discard port: nothing listens, every connection is refused
 
+
+@pytest.fixture
+def hub_at(monkeypatch):
+    """``hub_at(url)``: an ``HfApi`` that talks to ``url`` (a loopback stand-in) as it talks to the Hub, as
+    ``$HF_ENDPOINT`` would set it at import; tests/conftest.py's ``HF_HUB_OFFLINE=1`` is lifted for it."""
+    import huggingface_hub.constants
+
+    def api(url: str, token: str) -> HfApi:
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", url)
+        return HfApi(endpoint=url, token=token)
+
+    return api
+
+
+def test_a_repo_that_cannot_be_read_is_named_by_its_setting(tmp_path, hub_at):
+    """Before: the real client's refused connection (``httpx2.ConnectError``, not an ``OSError``) escaped as a
+    traceback; the old test's stand-in raised an ``OSError``, which the real client never does."""
+    api = hub_at(UNREACHABLE_HUB, "hf_readTokenThatMustNotShow0123")
     with pytest.raises(OSError) as caught:
-        open_store(tmp_path / "arena.db", env={REPO_ENV: "me/kept"}, api=Unreachable(tmp_path / "hub"))
+        open_store(tmp_path / "arena.db", env={REPO_ENV: "me/kept"}, api=api)
     message = str(caught.value)
-    assert message.startswith(f"{REPO_ENV}=me/kept: ") and "Cannot reach" in message and "\n" not in message
+    assert message.startswith(f"{REPO_ENV}=me/kept: restoring the store from this dataset repo failed (")
+    assert "Connection refused" in message and "\n" not in message and "hf_read" not in message
     assert not (tmp_path / "arena.db").exists()
+
+
+def test_a_token_that_can_only_read_stops_the_boot_before_any_vote_is_taken(tmp_path, hub_at):
+    """Before: ``create_repo(exist_ok=True)`` let a read-only token through when the repo existed, the app ran,
+    and every push failed in the background ("403 Forbidden" in the log): the votes died at the next restart."""
+    from stand_in import HubHandler, serving
+
+    with serving(HubHandler, seen=[], writable=False) as hub:
+        api = hub_at(hub.url, "hf_readTokenThatMustNotShow0123")
+        with pytest.raises(OSError) as caught:
+            open_store(tmp_path / "arena.db", env={REPO_ENV: "me/votes"}, api=api)
+    message = str(caught.value)
+    assert message.startswith(f"{REPO_ENV}=me/votes: the dataset repo could not be created or written (403")
+    assert "it needs write access" in message and "\n" not in message and "hf_read" not in message
+    assert not (tmp_path / "arena.db").exists()
+    assert not [path for method, path in hub.seen if path.endswith("/preupload/main")]
+
+
+def test_a_push_that_fails_at_exit_is_one_logged_line_not_a_traceback(tmp_path, caplog, hub_at):
+    """The push ``atexit`` runs as the Space stops (``CommitScheduler._push_to_hub``): before, the Hub's refusal
+    was re-raised, which Python prints as "Exception ignored in atexit callback" and a traceback."""
+    from stand_in import HubHandler, serving
+
+    with serving(HubHandler, seen=[], writable=True) as hub:
+        api = hub_at(hub.url, "hf_writeTokenThatMustNotShow012")
+        store, scheduler = open_store(tmp_path / "arena.db", env={REPO_ENV: "me/votes", EVERY_ENV: "10080"},
+                                      api=api)
+        try:
+            deadline = time.monotonic() + 30  # the first push, at start, is refused the same way
+            while getattr(scheduler, "last_future", None) is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with contextlib.suppress(Exception):
+                scheduler.last_future.result(timeout=30)
+            cast_vote(store, 1)
+            caplog.clear()
+            with caplog.at_level("ERROR", logger="realunify_arena.persistence"):
+                assert scheduler._push_to_hub() is None  # noqa: SLF001 - what atexit calls
+        finally:
+            scheduler.stop()
+            store.close()
+    ours = [r.getMessage() for r in caplog.records if r.name == "realunify_arena.persistence"]
+    assert len(ours) == 1 and ours[0].startswith(f"{REPO_ENV}=me/votes: the votes since the last push are only in")
+    assert "403" in ours[0] and "\n" not in ours[0] and "hf_write" not in ours[0]
 
 
 # -- export and backup commands --------------------------------------------------------------------
@@ -368,3 +432,34 @@ def test_export_command_forms(tmp_path, capsys):
     assert main(["export", "--db", str(db)]) == 2
     assert main(["export", "--format", "csv", "--db", str(db)]) == 0
     assert capsys.readouterr().out.startswith("vote_id,created_at")
+
+
+def test_a_full_disk_at_push_time_is_one_logged_line_and_the_next_push_catches_up(tmp_path, caplog):
+    """The data folder fills up (``RLIMIT_FSIZE``: a real short write) while the snapshot is taken. Before, the
+    snapshot's SQLite error (not an OSError) escaped the push, at exit as "Exception ignored in atexit
+    callback" and a traceback; a snapshot that failed after its copy left a database-sized ``.new`` file."""
+    hub = FolderHub(tmp_path / "hub")
+    store, scheduler = open_store(tmp_path / "data" / "arena.db", env={REPO_ENV: "me/repo", EVERY_ENV: "10080"},
+                                  api=hub)
+    try:
+        deadline = time.monotonic() + 30
+        while not hub.commits and time.monotonic() < deadline:  # the first push, at start
+            time.sleep(0.05)
+        for n in range(1, 25):
+            cast_vote(store, n)
+        size = store.path.stat().st_size
+        with caplog.at_level("ERROR", logger="realunify_arena.persistence"):
+            with files_may_not_grow_past(size // 4):
+                assert scheduler._push_to_hub() is None  # noqa: SLF001 - what atexit calls
+        ours = [r.getMessage() for r in caplog.records if r.name == "realunify_arena.persistence"]
+        assert len(ours) == 1 and ours[0].startswith(f"{REPO_ENV}=me/repo: the votes since the last push are only in")
+        assert "\n" not in ours[0]
+        assert sorted(p.name for p in store.path.parent.iterdir() if "snapshot" in p.name) == [SNAPSHOT]
+
+        scheduler._push_to_hub()  # noqa: SLF001 - room again: the next push carries every vote
+        pushed = sqlite3.connect(tmp_path / "hub" / "me" / "repo" / SNAPSHOT)
+        assert pushed.execute("select count(*) from votes").fetchone()[0] == 24
+        pushed.close()
+    finally:
+        scheduler.stop()
+        store.close()

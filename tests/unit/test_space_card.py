@@ -80,3 +80,73 @@ def test_a_readme_or_space_file_that_cannot_be_read_is_one_error_line(tmp_path, 
     err = capsys.readouterr().err
     assert err.startswith(f"space-card: error: {tmp_path / culprit}") and len(err.strip().splitlines()) == 1, err
     assert (tmp_path / "README.md").read_bytes() == readme
+
+
+GOOD_SPACE = {"title": "T", "emoji": "🧩", "colorFrom": "indigo", "colorTo": "pink", "sdk": "gradio",
+              "sdk_version": "6.31.0", "python_version": "3.11", "app_file": "app.py", "suggested_hardware": "cpu-basic",
+              "short_description": "x" * 60, "startup_duration_timeout": "1h", "hf_oauth": True,
+              "hf_oauth_expiration_minutes": 43200, "models": ["owner/name"], "tags": ["arena"],
+              "preload_from_hub": ["owner/name", "owner/name a.json,b/c.safetensors",
+                                   "owner/name config.json " + "0123456789abcdef" * 2 + "01234567"]}
+
+
+def space_folder(tmp_path, **changes) -> Path:
+    """A Space's files in ``tmp_path``: app.py, requirements.txt pinning gradio 6.31.0, a README and a
+    space.yaml that is ``GOOD_SPACE`` with ``changes`` (None removes a key)."""
+    (tmp_path / "app.py").write_text("print('hi')\n", encoding="utf-8")
+    (tmp_path / "requirements.txt").write_text("torch==2.14.1\ngradio[oauth] == 6.31.0  # the SDK\n",
+                                               encoding="utf-8")
+    (tmp_path / "README.md").write_text("# body\n", encoding="utf-8")
+    space = {k: v for k, v in {**GOOD_SPACE, **changes}.items() if v is not None}
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space, allow_unicode=True, sort_keys=False),
+                                         encoding="utf-8")
+    return tmp_path
+
+
+def test_a_space_yaml_the_hub_accepts_is_written(tmp_path, capsys):
+    from realunify_arena.cli import main
+
+    folder = space_folder(tmp_path)
+    assert main(["space-card", "--readme", str(folder / "README.md"), "--space", str(folder / "space.yaml")]) == 0
+    assert front_matter((folder / "README.md").read_text(encoding="utf-8")) == GOOD_SPACE
+
+
+# Each value is outside what https://huggingface.co/docs/hub/spaces-config-reference accepts (or, for
+# short_description, over the Hub's 60-character limit); before, space-card wrote every one of them.
+@pytest.mark.parametrize("changes, says", [
+    ({"short_description": "y" * 61}, "short_description: expected at most 60 characters"),
+    ({"sdk": "streamlit"}, "sdk: expected one of gradio, docker, static, got 'streamlit'"),
+    ({"colorFrom": "orange"}, "colorFrom: expected one of red, yellow, green, blue, indigo, purple, pink, gray"),
+    ({"python_version": 3.1}, "python_version: expected a quoted Python version '3.x' or '3.x.x'"),
+    ({"python_version": "python3.11"}, "python_version: expected a quoted Python version"),
+    ({"sdk_version": "6.30.0"}, "sdk_version: expected '6.31.0', the gradio version"),
+    ({"app_file": "main.py"}, "app_file: expected a file in"),
+    ({"suggested_hardware": "zero-a10g"}, "suggested_hardware: expected a hardware flavour of the Hub"),
+    ({"suggested_hardware": "cpu"}, "suggested_hardware: expected a hardware flavour of the Hub"),
+    ({"suggested_storage": "small"}, "suggested_storage: the Hub no longer offers persistent storage"),
+    ({"app_port": 7860}, "app_port: expected a port 1 to 65535, and only with sdk: docker"),
+    ({"pinned": "yes"}, "pinned: expected true or false, got 'yes'"),
+    ({"hf_oauth_expiration_minutes": 43201}, "hf_oauth_expiration_minutes: expected whole minutes 1 to 43200"),
+    ({"startup_duration_timeout": 3600}, "startup_duration_timeout: expected a duration such as '30m' or '1h'"),
+    ({"startup_duration_timeout": "1 hour"}, "startup_duration_timeout: expected a duration"),
+    ({"models": "owner/name"}, "models: expected a list of texts"),
+    ({"models": ["not a repo"]}, "models: expected Hub repo ids like owner/name, got 'not a repo'"),
+    ({"datasets": ["a/b/c"]}, "datasets: expected Hub repo ids like owner/name, got 'a/b/c'"),
+    ({"tags": "arena"}, "tags: expected a list of texts"),
+    ({"preload_from_hub": "owner/name"}, "preload_from_hub: expected a list of"),
+    ({"preload_from_hub": ["owner/name a.json main"]}, "preload_from_hub: expected 'owner/name'"),
+    ({"preload_from_hub": ["owner/name a.json abc 1"]}, "preload_from_hub: expected 'owner/name'"),
+    ({"short_descripton": "typo"}, "short_descripton: not a field of the Spaces configuration reference"),
+])
+@pytest.mark.parametrize("check", [True, False])
+def test_a_field_the_hub_refuses_or_ignores_is_named_and_nothing_is_written(tmp_path, capsys, changes, says, check):
+    from realunify_arena.cli import main
+
+    folder = space_folder(tmp_path, **changes)
+    before = (folder / "README.md").read_bytes()
+    argv = ["space-card", "--readme", str(folder / "README.md"), "--space", str(folder / "space.yaml")]
+    assert main(argv + (["--check"] if check else [])) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"space-card: error: {folder / 'space.yaml'}: ") and says in err, err
+    assert len(err.strip().splitlines()) == 1 and "spaces-config-reference" in err
+    assert (folder / "README.md").read_bytes() == before

@@ -1,0 +1,68 @@
+"""A Space that keeps its votes in a dataset repo (``REALUNIFY_DATASET_REPO`` + ``HF_TOKEN``) starts only when
+the Hub can be read and written; otherwise ``app.py`` says so in one line and exits 2, before any vote is taken.
+
+No network: the Hub is ``$HF_ENDPOINT``, either the discard port (nothing listens, every connection is refused)
+or a loopback stand-in of its repo API (``stand_in.HubHandler``). The client is the real ``huggingface_hub``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from stand_in import HubHandler, serving
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "hf_spaceSecretThatMustNeverShow01234"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_space(tmp_path: Path, endpoint: str) -> subprocess.CompletedProcess:
+    """``app.py`` as a Space runs it: settings from the environment, ``GRADIO_SERVER_NAME``/``PORT`` set."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_ENDPOINT": endpoint, "HF_HUB_OFFLINE": "0",
+           "HF_TOKEN": TOKEN, "REALUNIFY_DATASET_REPO": "me/votes", "REALUNIFY_DB": str(tmp_path / "data" / "arena.db"),
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(free_port())}
+    env.pop("REALUNIFY_PUSH_MINUTES", None)
+    try:  # before: with a read-only token the app started and served, so it never exited by itself
+        return subprocess.run([sys.executable, str(ROOT / "app.py")], capture_output=True, text=True, timeout=90,
+                              env=env, cwd=tmp_path)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"app.py started instead of refusing: {e.stdout!r}")
+
+
+def refused_in_one_line(done: subprocess.CompletedProcess, says: str) -> str:
+    # the restore's own progress bar ("Fetching 0 files") is a boot log line, not part of the refusal
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("Fetching ")]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("app.py: ") and says in lines[0], done.stderr
+    assert TOKEN not in done.stderr + done.stdout and "Running on" not in done.stdout
+    return lines[0]
+
+
+def test_a_hub_that_cannot_be_reached_stops_the_space_with_one_line(tmp_path):
+    """Before: the client's ``httpx2.ConnectError`` (not an ``OSError``) was a traceback, exit status 1."""
+    done = start_space(tmp_path, "http://127.0.0.1:9")
+    line = refused_in_one_line(done, "REALUNIFY_DATASET_REPO=me/votes: restoring the store from this dataset"
+                                     " repo failed (")
+    assert "Connection refused" in line
+    assert not (tmp_path / "data" / "arena.db").exists()
+
+
+def test_a_read_only_token_stops_the_space_before_any_vote_is_taken(tmp_path):
+    """Before: the Space ran; each push was refused in the background, and its votes were lost at restart."""
+    with serving(HubHandler, seen=[], writable=False) as hub:
+        done = start_space(tmp_path, hub.url)
+    line = refused_in_one_line(done, "REALUNIFY_DATASET_REPO=me/votes: the dataset repo could not be created"
+                                     " or written (403")
+    assert "it needs write access" in line
+    assert ("GET", "/api/datasets/me/votes/auth-check/write") in hub.seen
+    assert not (tmp_path / "data" / "arena.db").exists()
