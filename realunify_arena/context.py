@@ -23,7 +23,7 @@ from realunify_arena.benchmark import Dataset, load
 from realunify_arena.benchmark.custom import CUSTOM_DATASET
 from realunify_arena.benchmark.schema import AnyInstance
 from realunify_arena.cards import ModelCard
-from realunify_arena.dataset_names import conflicts, dataset_claims, other_source_conflicts, remember_source
+from realunify_arena.dataset_names import conflicts, dataset_claims, other_source_conflicts
 from realunify_arena.identity import NameFilter
 from realunify_arena.judge import DEFAULT_JUDGE, HUMAN, PAPER_JUDGE
 from realunify_arena.limits import check_options
@@ -51,7 +51,6 @@ class AppContext:
     rng: random.Random = field(default_factory=random.Random)
     runs: RunRegistry = field(default_factory=RunRegistry)  # runs in flight per browser session (Stop)
     _datasets: dict[str, Dataset] = field(default_factory=dict)
-    _remembered: set[str] = field(default_factory=set)  # sources whose place ``dataset_for_runs`` noted
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _own: OrderedDict = field(default_factory=OrderedDict)  # uid -> your own instance, newest last
     _device_slots: asyncio.Semaphore | None = None  # made on the event loop's first use
@@ -94,12 +93,12 @@ class AppContext:
         return Dataset(dataset.name, kept, dataset.problems + problems, dataset.root)
 
     def dataset_for_runs(self, source: str) -> Dataset:
-        """``dataset``, noting in the store where its instances are (``dataset_names.remember_source``):
-        called before a run of it is stored, as ``eval`` does."""
+        """``dataset``, for a run to be stored under its name: the store notes where its instances are with
+        that run (``Store.note_source_with_runs``, in the run's own transaction), as ``eval`` notes it
+        (``dataset_names.remember_source``) before its runs."""
         dataset = self.dataset(source)
-        if source not in self._remembered:  # the first place noted is kept: once per source is enough
-            remember_source(self.store, dataset)
-            self._remembered.add(source)
+        if dataset.root is not None:  # noted with the next run stored (no write, no sync of its own)
+            self.store.note_source_with_runs(dataset.name, str(dataset.root.resolve()))
         return dataset
 
     def hold(self, dataset: str, instance: AnyInstance) -> tuple[str, str]:

@@ -284,6 +284,7 @@ class Store:
         self._reader_db = Database(self._reader) if reader is not None else db
         self._read_lock = threading.RLock()
         self._conn_lock = threading.RLock()  # held by the committer of a batch or by a ``write`` block
+        self._sources_with_runs: dict[str, str] = {}  # ``note_source_with_runs``: dataset -> place, not yet noted
         self._owner: int | None = None  # the thread that holds _conn_lock inside a transaction
         self._lock_file = lock_file  # fd of <db>.lock: one writing process at a time
         self._mutex = threading.Lock()  # guards _queue and _leading
@@ -902,9 +903,16 @@ class Store:
             ).fetchone()[0]
             if pin:
                 db.execute("update runs set pinned_at = ? where id = ? and pinned_at is null", (now(), run_id))
+            if location is not None:
+                db.execute("insert or ignore into meta (key, value) values (?, ?)",
+                           (_SOURCE_KEY.format(dataset), location))
             return run_id
 
-        return self.apply(insert)
+        location = self._sources_with_runs.get(dataset)
+        run_id = self.apply(insert)
+        if location is not None:  # committed and synced with the run
+            self._sources_with_runs.pop(dataset, None)
+        return run_id
 
     def find_run(self, dataset: str, instance_uid: str, model: str, mode: str,
                  settings: dict) -> int | None:
@@ -1348,6 +1356,13 @@ class Store:
         """Note where ``dataset`` was loaded from, so an export can reload the instances its runs answered.
         The first location noted is kept; returns the one kept."""
         return self.meta(_SOURCE_KEY.format(dataset), lambda: location)
+
+    def note_source_with_runs(self, dataset: str, location: str) -> None:
+        """Note where ``dataset`` was loaded from in the transaction of its next new run (``save_trace``),
+        not in a write of its own: a request that stores a run commits (and syncs) once, so a failed sync
+        fails that run, and nothing is written for a dataset no run is stored under. The first location
+        noted is kept, as ``remember_dataset_source`` keeps it."""
+        self._sources_with_runs.setdefault(dataset, location)
 
     # -- runs: maintenance --------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from realunify_arena.context import AppContext
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
+from realunify_arena.trace import Step, StepRole, Trace
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +170,11 @@ def test_the_apps_sources_of_one_name_serve_one_set_of_instances(tmp_path, bundl
         with pytest.raises(KeyError):
             served.get(first.uid)
 
-        ctx.dataset_for_runs(str(x))  # a run of x is about to be stored: the store notes x
+        noted = ctx.dataset_for_runs(str(x))  # a run of x is about to be stored: the store notes x with it
+        assert store.dataset_source("results") is None  # no write of its own (a failed sync fails the run)
+        inst = noted.instances[0]
+        store.save_trace(Trace(inst.uid, "tiny-pair", "direct", {"seed": 0}, steps=[
+            Step(StepRole.ANSWER, "q", text="A")]), noted.name)
         assert store.dataset_source("results") == str(x.resolve())
         alone = _context(store, [y])  # a later app serving only y: the store's 'results' is x's
         served = alone.dataset(str(y))
