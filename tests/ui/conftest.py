@@ -85,3 +85,17 @@ def page(browser, app):
     page.set_default_timeout(60_000)
     yield page
     context.close()
+
+
+def vote_in_arena(page, app: dict, track: str, kind_label: str, choice: str) -> None:
+    """Open the Arena, play one battle of ``track`` and ``kind_label`` (as the Battle radio shows it) and vote
+    ``choice`` (A, B, tie, both_bad) once both sides are delivered; returns when the reveal shows."""
+    from playwright.sync_api import expect
+
+    page.goto(app["url"] + "?tab=arena")
+    page.locator("#ar-track").get_by_label(track, exact=True).check()
+    page.locator("#ar-kind").get_by_label(kind_label, exact=True).check()
+    page.locator("#ar-new").click()
+    expect(page.locator(f"#ar-vote-{choice}")).to_be_enabled()
+    page.locator(f"#ar-vote-{choice}").click()
+    expect(page.locator("#ar-reveal")).to_contain_text("You voted")
