@@ -22,6 +22,13 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
          "outputs is better; the **Leaderboard** ranks systems by those votes.")
 
 
+def launch_options() -> dict:
+    """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme at launch, not in
+    ``Blocks``): ``app.py``, the UI tests and ``scripts/screenshots.py`` all pass them, so the README's
+    screenshots show the page a visitor sees."""
+    return {"theme": gr.themes.Soft(primary_hue="indigo"), "footer_links": ["api", "gradio", "settings"]}
+
+
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
     install_log_redaction()  # every log line of the app process, whichever library writes it
     # Which forwarded address is the visitor's is the arena's call (--trusted-proxies): uvicorn's own

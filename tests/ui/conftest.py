@@ -19,7 +19,7 @@ from realunify_arena.cards import load_cards
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -53,7 +53,8 @@ def launch_app(root: Path, *, task_types: list[str] | None = None, port: int | N
                         gpu_concurrency=2, min_votes=1)
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                            **launch_options())
     return demo, url, store
 
 
