@@ -28,12 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         if source != "bundled" and not os.path.exists(os.path.expanduser(source)):
             print(redact(f"app.py: warning: data source {source}: no such file or folder (the page lists it"
                          " with this problem)"), file=sys.stderr)
-    import gradio as gr
-
-    from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
     from realunify_arena.persistence import open_store
-
     from realunify_arena.store import StoreError
+    from realunify_arena.ui import launch_options
 
     try:  # restored from $REALUNIFY_DATASET_REPO when that is set, so a restarted Space keeps its votes
         store, scheduler = open_store(settings.db, journal_mode=settings.journal_mode)
@@ -50,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     # ``scheduler`` (None without a dataset repo) pushes snapshots every few minutes while launch blocks,
     # and once more at exit.
     try:
-        demo.launch(server_name=settings.host, server_port=settings.port, max_file_size=MAX_UPLOAD_BYTES,
-                    theme=gr.themes.Soft(primary_hue="indigo"), footer_links=["api", "gradio", "settings"])
+        demo.launch(server_name=settings.host, server_port=settings.port, **launch_options())
     except KeyboardInterrupt:  # a second Ctrl-C while launch closed its server (up to 5 s with a run's stream
         exit_at_once()  # open): the runs were never stopped, and an interpreter exit would abort
     stop_runs_at_exit()  # launch returns on Ctrl-C; a second one exits at once

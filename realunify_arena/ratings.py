@@ -65,6 +65,9 @@ PRIOR_TIES = 1.0  # virtual ties against a 1000-rated reference for a system tha
 PRIOR_TEXT = "one virtual tie against a 1000-rated reference"
 CONVENTION_TEXT = "its group is set to average 1000, a convention: no vote links it to the others"
 EMPTY_TEXT = "no votes yet — play a battle"
+AGREEMENT_EMPTY_TEXT = ("*No voted battle has both sides judged yet: after your vote the app's judge scores each "
+                        "side (with the judge `human`, nothing does), then this table compares its scores with "
+                        "the votes.*")
 
 _MAX_STEP = 2.0  # largest Newton step in theta (a damping for systems far out on the logistic's flat tail)
 
@@ -514,11 +517,16 @@ class Board:
 
     @property
     def title(self) -> str:
-        return f"{self.track or 'all tracks'} · {KIND_LABELS.get(self.kind, self.kind or 'all battles')}"
+        return board_title(self.track, self.kind)
 
     def to_dict(self) -> dict:
         return {"track": self.track, "kind": self.kind, "min_votes": self.min_votes, "votes": self.votes,
                 "last_vote_id": self.last_vote_id, "rows": self.rows}
+
+
+def board_title(track: str | None, kind: str | None) -> str:
+    """A board's name as pages and tables show it: "UEG · two models, same mode" (None: all of them)."""
+    return f"{track or 'all tracks'} · {KIND_LABELS.get(kind, kind or 'all battles')}"
 
 
 def board_from_counts(table: CountTable, track: str | None, kind: str | None, min_votes: int,
@@ -581,9 +589,15 @@ def _markdown_text(text: str) -> str:
     return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
 
 
-def summary_markdown(board: Board, votes_now: int | None = None) -> str:
-    """The line above a board: its title, its vote count, and what preliminary means."""
+def summary_markdown(board: Board, votes_now: int | None = None, elsewhere: dict[str, int] | None = None) -> str:
+    """The line above a board: its title, its vote count, and what preliminary means. ``elsewhere``: the
+    other boards that hold votes (title -> votes), named when this one is empty, so that a visitor who just
+    voted on another kind of battle is not told there are no votes."""
     votes_now = board.votes if votes_now is None else votes_now
+    if votes_now == 0 and elsewhere:
+        where = "; ".join(f"**{title}**: {n} vote{'s' if n != 1 else ''}" for title, n in elsewhere.items())
+        return (f"**{board.title}**: 0 votes on this board yet. Votes so far are on other boards ({where}): "
+                "choose their Track and Battles above.")
     if votes_now == 0:
         return f"**{board.title}**: 0 votes; {EMPTY_TEXT} in the Arena tab."
     text = (f"**{board.title}**: {votes_now} vote{'s' if votes_now != 1 else ''}. Systems with fewer than "
@@ -657,6 +671,12 @@ class Leaderboards:
     def votes(self, track: str, kind: str) -> int:
         """Votes on this board as of the last ``board`` call (no query)."""
         return self.counts.table(track, kind).total
+
+    def elsewhere(self, track: str, kind: str) -> dict[str, int]:
+        """The other boards with votes as of the last ``board`` call: ``board_title`` -> votes, in board order
+        (tracks UEG, GEU; kinds as ``KIND_LABELS``)."""
+        others = ((t, k) for t in ("UEG", "GEU") for k in KIND_LABELS if (t, k) != (track, kind))
+        return {board_title(t, k): n for t, k in others if (n := self.votes(t, k))}
 
     def _refit(self, key: tuple) -> Board:
         track, kind, min_votes = key

@@ -94,6 +94,7 @@ def _battle(page, url: str, choice: str) -> None:
     expect(button).to_be_enabled()
     button.click()
     expect(page.locator("#ar-reveal")).to_contain_text(re.compile("A was"))
+    expect(page.locator("#ar-reveal")).not_to_contain_text("judging")  # the reveal as it ends, with the scores
 
 
 if __name__ == "__main__":

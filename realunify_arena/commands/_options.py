@@ -121,6 +121,42 @@ def store_at(path: Path | str, *, create: bool = False, for_reading: bool = Fals
         store.close()
 
 
+def add_allow_large(parser: argparse.ArgumentParser, what: str = "count cards too large for this machine as "
+                                                                   "runnable") -> None:
+    """``--allow-large-models [yes|no]``, read as ``app.py`` reads it (a bare flag means yes); see
+    ``allow_large_of``."""
+    parser.add_argument("--allow-large-models", nargs="?", const="yes", default=None, metavar="yes|no",
+                        type=_yes_no, help=f"{what}; a bare flag means yes, as in app.py (default: env "
+                                           "REALUNIFY_ALLOW_LARGE_MODELS, else no)")
+
+
+def _yes_no(raw: str) -> bool:
+    """An argparse ``type`` reading yes/no the way the app's settings do; a bad value is a usage error."""
+    import argparse
+
+    from realunify_arena.settings import SettingsError, parse_bool
+
+    try:
+        return parse_bool(raw, "value")
+    except SettingsError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def allow_large_of(args: argparse.Namespace) -> dict:
+    """``availability``'s keyword arguments from ``--allow-large-models``, else ``$REALUNIFY_ALLOW_LARGE_MODELS``:
+    ``{"allow_large": bool, "allowed_by": the flag or variable}``. Raises ``CommandError`` (exit 2) for a
+    variable that is not yes/no."""
+    from realunify_arena.availability import ALLOW_LARGE_ENV, allow_large_default
+    from realunify_arena.settings import SettingsError
+
+    if args.allow_large_models is not None:
+        return {"allow_large": args.allow_large_models, "allowed_by": "--allow-large-models"}
+    try:
+        return {"allow_large": allow_large_default(), "allowed_by": ALLOW_LARGE_ENV}
+    except SettingsError as e:
+        raise CommandError(str(e)) from None
+
+
 def add_models_dir(parser: argparse.ArgumentParser) -> None:
     """Add ``--models-dir DIR`` (default: the project's ``models/``)."""
     parser.add_argument("--models-dir", type=Path, default=None, metavar="DIR",

@@ -11,8 +11,10 @@ from realunify_arena.commands._options import (
     PROBLEMS,
     USAGE,
     CommandError,
+    add_allow_large,
     add_db,
     add_models_dir,
+    allow_large_of,
     card_named,
     check_seed,
     existing_path,
@@ -42,6 +44,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="generation seed (default: the card's)")
     add_db(p, "the store runs and judgments go into (created if missing)")
     add_models_dir(p)
+    add_allow_large(p, "evaluate (and judge with) a card too large for this machine anyway")
     p.add_argument("--retry-errors", action="store_true",
                    help="run again the stored runs whose model failed (otherwise they count as wrong)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -73,7 +76,12 @@ def run(args) -> int:
     if Capability.UNDERSTAND not in card_named(cards, args.judge, "--judge").capabilities:
         raise CommandError(f"--judge {args.judge!r}: the card cannot understand images, so it cannot answer "
                            "polling questions")
-    judge_ready, why = availability(cards[args.judge]) if args.track != "GEU" else (True, "")
+    allow_large = allow_large_of(args)
+    ready, why = availability(cards[args.model], **allow_large)
+    if not ready:  # checked before anything loads: no minutes of hub retries, no store created
+        raise CommandError(f"--model {args.model} cannot run here: {why}. `python -m realunify_arena models` "
+                           "lists the cards that can", PROBLEMS)
+    judge_ready, why = availability(cards[args.judge], **allow_large) if args.track != "GEU" else (True, "")
     if not judge_ready and not judge_chosen:  # checked before anything loads: no minutes of hub retries first
         raise CommandError(f"the default judge {args.judge} cannot run here: {why}. Give --judge CARD (one that "
                            "understands images and runs here: `python -m realunify_arena models` lists them), "

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from realunify_arena.commands._options import PROBLEMS, CommandError, add_models_dir, card_named, model_cards, warn
+from realunify_arena.commands._options import (
+    PROBLEMS,
+    CommandError,
+    add_allow_large,
+    add_models_dir,
+    allow_large_of,
+    card_named,
+    model_cards,
+    warn,
+)
 
 
 def register(sub) -> None:
@@ -11,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free port; default 8000)")
     add_models_dir(p)
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu ... (default: cuda if available)")
+    add_allow_large(p, "serve a card too large for this machine anyway")
     p.add_argument("--preload", action="store_true", help="load the model before accepting requests")
     p.set_defaults(func=run)
 
@@ -24,7 +34,7 @@ def run(args) -> int:
     cards = model_cards(args.models_dir, problems=problems)  # a broken card elsewhere does not stop this one
     for problem in problems:
         warn("serve-openai", f"broken card left out: {problem}")
-    ok, reason = availability(card_named(cards, args.model))
+    ok, reason = availability(card_named(cards, args.model), device=args.device, **allow_large_of(args))
     if not ok:
         raise CommandError(f"{args.model} is not available here: {reason}", PROBLEMS)
     pool = ModelPool(cards, device=args.device)

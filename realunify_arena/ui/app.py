@@ -10,6 +10,7 @@ import os
 import gradio as gr
 
 from realunify_arena.arena import Arena
+from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
 from realunify_arena.context import AppContext
 from realunify_arena.redaction import install_log_redaction
 from realunify_arena.settings import Settings
@@ -20,6 +21,15 @@ TABS = ("explore", "arena", "leaderboard")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
          "instance *direct* and *stepwise* side by side; the **Arena** asks you which of two anonymous "
          "outputs is better; the **Leaderboard** ranks systems by those votes.")
+
+
+def launch_options() -> dict:
+    """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme at launch, not in
+    ``Blocks``) and its upload limit (``max_file_size``: ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger
+    upload with a 413 before keeping it): ``app.py``, the UI tests and ``scripts/screenshots.py`` all pass
+    them, so the README's screenshots and the tests show the page a visitor gets."""
+    return {"theme": gr.themes.Soft(primary_hue="indigo"), "footer_links": ["api", "gradio", "settings"],
+            "max_file_size": MAX_UPLOAD_BYTES}
 
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:

@@ -96,6 +96,14 @@ def agreement_rows(rows: list[dict]) -> list[list]:
             for r in rows]
 
 
+def agreement_updates(rows: list[dict]) -> tuple:
+    """The agreement table and its empty state: the table once a voted battle counts, else the text saying why
+    it is empty (an empty table says nothing)."""
+    counted = any(r["battles"] for r in rows)
+    return (gr.update(value=agreement_rows(rows), visible=counted),
+            gr.update(value="" if counted else ratings.AGREEMENT_EMPTY_TEXT, visible=not counted))
+
+
 def benchmark_markdown(ctx: AppContext) -> str:
     """Table 2 from batch evaluations only (pinned runs: ``eval``, ``import-results``), with the number of
     items behind each cell; one-off Explore runs (any settings, any seed) are counted, never scored here."""
@@ -143,19 +151,21 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     gr.Markdown("## Judge–human agreement (does the judge's score prefer the side people voted for?)")
     agreement = gr.Dataframe(headers=AGREEMENT_HEADERS, value=[], interactive=False, visible=False,
                              elem_id="lb-agreement")
+    agreement_empty = gr.Markdown(elem_id="lb-agreement-empty")
 
     def show(track_value, kind_value):
         shown = boards.board(track_value, kind_value, ctx.settings.min_votes, wait=VIEW_WAIT)
-        text = ratings.summary_markdown(shown, boards.votes(track_value, kind_value))
+        text = ratings.summary_markdown(shown, boards.votes(track_value, kind_value),
+                                        boards.elsewhere(track_value, kind_value))
         text += left_out_note(ctx.store.flagged_votes(track=track_value, kind=kind_value))
         imported = [r["system"] for r in imported_rows(ctx, shown.rows) if r["imported"]]
         text += f"\n\n{reporting.imported_line(imported)}" if imported else ""
         plot_update = (gr.update(value=interval_plot(shown.rows, shown.title), visible=True) if shown.rows
                        else gr.update(value="", visible=False))  # the empty state is the summary's text
         return (text, gr.update(value=board_rows(shown.rows), visible=True), ratings.notes_markdown(shown.rows),
-                plot_update, benchmark_markdown(ctx), gr.update(value=agreement_rows(boards.agreement()), visible=True))
+                plot_update, benchmark_markdown(ctx), *agreement_updates(boards.agreement()))
 
-    outputs = [summary, board, notes, plot, benchmark, agreement]
+    outputs = [summary, board, notes, plot, benchmark, agreement, agreement_empty]
     gr.on([refresh.click, track.change, kind.change, tab.select], show, [track, kind], outputs,
           api_visibility="private", concurrency_limit=None)
 

@@ -25,6 +25,7 @@ from PIL import Image
 
 from realunify_arena.benchmark.custom import category_label, is_own
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
+from realunify_arena.judge import HUMAN
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
 ImageLoader = Callable[[Step], Image.Image]
@@ -298,7 +299,9 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
         if not has_output:
             return "*No output, so there is nothing to judge.*"
         if isinstance(instance, GEUInstance) or instance.question_list:
-            return f"*Not judged by {judge}.*" + (" Judge it yourself below." if judge_here else "")
+            who = ("*No judge model ran: the judge chosen is `human`, you.*" if judge == HUMAN
+                   else f"*Not judged by {judge}.*")
+            return who + (" Judge it yourself below." if judge_here else "")
         return "*This instance has no polling questions, so there is nothing to judge.*"
     score = {1: "1 (correct)", 0: "0 (wrong)", None: "undecided (judge errors)"}[judgment["score"]]
     details = judgment["details"]

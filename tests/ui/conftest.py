@@ -19,7 +19,7 @@ from realunify_arena.cards import load_cards
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -53,7 +53,8 @@ def launch_app(root: Path, *, task_types: list[str] | None = None, port: int | N
                         gpu_concurrency=2, min_votes=1)
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                            **launch_options())
     return demo, url, store
 
 
@@ -85,3 +86,17 @@ def page(browser, app):
     page.set_default_timeout(60_000)
     yield page
     context.close()
+
+
+def vote_in_arena(page, app: dict, track: str, kind_label: str, choice: str) -> None:
+    """Open the Arena, play one battle of ``track`` and ``kind_label`` (as the Battle radio shows it) and vote
+    ``choice`` (A, B, tie, both_bad) once both sides are delivered; returns when the reveal shows."""
+    from playwright.sync_api import expect
+
+    page.goto(app["url"] + "?tab=arena")
+    page.locator("#ar-track").get_by_label(track, exact=True).check()
+    page.locator("#ar-kind").get_by_label(kind_label, exact=True).check()
+    page.locator("#ar-new").click()
+    expect(page.locator(f"#ar-vote-{choice}")).to_be_enabled()
+    page.locator(f"#ar-vote-{choice}").click()
+    expect(page.locator("#ar-reveal")).to_contain_text("You voted")

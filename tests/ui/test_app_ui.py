@@ -8,7 +8,7 @@ import re
 import struct
 import zlib
 
-from conftest import MODELS
+from conftest import MODELS, vote_in_arena
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -85,12 +85,7 @@ def test_the_leaderboard_counts_a_new_vote(page, app):
     before = len(app["store"].votes(track="UEG", kind="model_vs_model"))
     expect(summary).to_contain_text(f"{before} vote")
 
-    page.get_by_role("tab", name="Arena").click()
-    page.locator("#ar-track").get_by_label("UEG", exact=True).check()
-    page.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
-    page.locator("#ar-new").click()
-    expect(page.locator("#ar-vote-B")).to_be_enabled()
-    page.locator("#ar-vote-B").click()
+    vote_in_arena(page, app, "UEG", "two models, same mode", "B")
     expect(page.locator("#ar-reveal")).to_contain_text("B was ")
     winner = re.search(r"B was (\S+)", page.locator("#ar-reveal").inner_text()).group(1)
 

@@ -97,7 +97,9 @@ def test_judge_it_yourself_appears_only_where_there_is_something_to_judge(page, 
     expect(page.locator("#ex-judge input")).to_have_value("human")
     page.locator("#ex-run").click()
     verdict = page.locator("#ex-direct-verdict")
-    expect(verdict).to_contain_text("Not judged by human. Judge it yourself below.")
+    # "Not judged by human." read as if no human had judged yet: the judge chosen is the visitor
+    expect(verdict).to_contain_text("No judge model ran: the judge chosen is human, you. Judge it yourself below.")
+    expect(verdict).not_to_contain_text("Not judged by")
     page.get_by_role("button", name="Judge it yourself").first.click()
     page.locator("#ex-direct-judge-box input[type=checkbox]").first.check()
     page.locator("#ex-direct-judge-save").click()

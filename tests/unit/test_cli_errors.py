@@ -272,7 +272,8 @@ def test_eval_of_a_model_that_cannot_run_here_creates_no_store(tmp_path, capsys,
     assert main(["eval", "--model", "gpt-4.1", "--track", "GEU", "--limit", "1", "--no-progress",
                  "--db", str(db)]) == 1
     err = capsys.readouterr().err
-    assert "eval: error: gpt-4.1: API key variable OPENAI_API_KEY is unset" in err and "Traceback" not in err
+    assert "eval: error: --model gpt-4.1 cannot run here: API key variable OPENAI_API_KEY is unset" in err
+    assert "Traceback" not in err
     assert _store_files(db) == []
 
 
