@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -88,11 +88,14 @@ def select(dataset: Dataset, track: str = "all", limit: int | None = None) -> li
 def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: Iterable[Mode] = MODES,
              track: str = "all", limit: int | None = None, options: GenerationOptions | None = None,
              shard: Shard = Shard(), progress: bool = True, judge_attempts: int = ATTEMPTS,
-             retry_errors: bool = False) -> Summary:
+             retry_errors: bool = False, before_runs: Callable[[], None] | None = None) -> Summary:
     """Run, store and judge this shard's part of the evaluation; returns what was done.
 
     A stored run whose model failed (status error) counts as wrong and is kept, unless ``retry_errors``
     replaces it with a new attempt (for failures that were the machine's, such as running out of memory).
+    ``before_runs`` is called once before the model loads, only when some run is still to do (a rerun whose
+    runs are all stored needs no model): the caller's chance to refuse a model that cannot run here; what
+    it raises propagates.
 
     Raises:
         dataset_names.DatasetConflict: the store keeps runs of another place's instances under
@@ -111,13 +114,15 @@ def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: 
     work = [(instance, mode) for instance in shard.take(chosen) for mode in modes]
     remember_source(store, dataset)
     summary = Summary()
-    run_ids = _run_pass(work, dataset.name, model, store, pool, options, shard, progress, summary, retry_errors)
+    run_ids = _run_pass(work, dataset.name, model, store, pool, options, shard, progress, summary, retry_errors,
+                        before_runs)
     _judge_pass(run_ids, judge, judge_attempts, store, shard, progress, summary)
     return summary
 
 
 def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOptions, shard: Shard,
-              progress: bool, summary: Summary, retry_errors: bool) -> list[tuple[int, AnyInstance]]:
+              progress: bool, summary: Summary, retry_errors: bool,
+              before_runs: Callable[[], None] | None) -> list[tuple[int, AnyInstance]]:
     settings = options.to_dict()
     done, todo = [], []
     for instance, mode in work:
@@ -129,6 +134,8 @@ def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOp
         else:
             done.append((run_id, instance))
     summary.stored_runs = len(done)
+    if todo and before_runs is not None:
+        before_runs()
     if todo:
         with protocols.loaded(pool, model) as adapter, _bar(todo, f"{model} runs", shard, progress) as bar:
             for instance, mode in bar:

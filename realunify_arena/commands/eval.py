@@ -77,10 +77,16 @@ def run(args) -> int:
         raise CommandError(f"--judge {args.judge!r}: the card cannot understand images, so it cannot answer "
                            "polling questions")
     allow_large = allow_large_of(args)
-    ready, why = availability(cards[args.model], **allow_large)
-    if not ready:  # checked before anything loads: no minutes of hub retries, no store created
-        raise CommandError(f"--model {args.model} cannot run here: {why}. `python -m realunify_arena models` "
-                           "lists the cards that can", PROBLEMS)
+
+    def model_ready() -> None:
+        """Refuse a model that cannot run here before it loads: no minutes of hub retries first."""
+        ready, why = availability(cards[args.model], **allow_large)
+        if not ready:
+            raise CommandError(f"--model {args.model} cannot run here: {why}. `python -m realunify_arena models` "
+                               "lists the cards that can", PROBLEMS)
+
+    if not args.db.exists():  # a new store: every run is to do; refused before the store is created
+        model_ready()
     judge_ready, why = availability(cards[args.judge], **allow_large) if args.track != "GEU" else (True, "")
     if not judge_ready and not judge_chosen:  # checked before anything loads: no minutes of hub retries first
         raise CommandError(f"the default judge {args.judge} cannot run here: {why}. Give --judge CARD (one that "
@@ -133,7 +139,7 @@ def run(args) -> int:
                     summary = evaluate(dataset, args.model, build_judge(args.judge, pool), store, pool, modes=modes,
                                        track=args.track, limit=args.limit, options=options, shard=shard,
                                        progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS,
-                                       retry_errors=args.retry_errors)
+                                       retry_errors=args.retry_errors, before_runs=model_ready)
                 except KeyboardInterrupt:
                     raise CommandError(f"interrupted; everything finished so far is in {store.path}: rerun the same "
                                        "command to resume", INTERRUPTED) from None

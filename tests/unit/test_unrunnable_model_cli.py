@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from realunify_arena.cli import build_parser, main
+from tests.stand_in import JSONHandler, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,3 +77,38 @@ def test_every_command_that_says_allow_large_models_accepts_it(command):
     required = {"eval": ["--model", "x"], "serve-openai": ["--model", "x"], "models": []}[command]
     args = build_parser().parse_args([command, *required, "--allow-large-models", "no"])
     assert args.allow_large_models is False
+
+
+class _ChatStandIn(JSONHandler):
+    """An OpenAI-compatible chat endpoint that answers every question 'A' (GET /models: the probe)."""
+
+    def do_GET(self) -> None:
+        self.reply(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.reply(200, {"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "A"}}]})
+
+
+def test_eval_rerun_with_every_run_stored_resumes_while_the_models_endpoint_is_down(tmp_path, capsys):
+    """'rerun the same command to resume' holds when nothing is left for the model to do: a rerun whose runs
+    are all stored needs no model (e.g. its vLLM server stopped to free the GPU for the judge), so the
+    up-front availability refusal must not stop it; a run still to do is refused as before."""
+    cards, db = tmp_path / "models", tmp_path / "arena.db"
+    cards.mkdir()
+    args = ["eval", "--model", "remote", "--judge", "remote", "--track", "GEU", "--mode", "direct", "--limit", "1", "--db", str(db),
+            "--models-dir", str(cards), "--no-progress"]
+    with serving(_ChatStandIn) as server:
+        (cards / "remote.yaml").write_text(f"family: openai\ncapabilities: [understand]\nendpoint: {server.url}/v1\n"
+                                           "checkpoint: m\ndescription: a served model\n", encoding="utf-8")
+        assert main(args) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "0 already stored" in out
+    # the server is gone; every run is stored: the rerun finishes (0 computed), as before the up-front check
+    assert main(args) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "runs: 0 computed" in out and "already stored" in out and "0 already stored" not in out
+    # one more instance per category is work for the model: refused, naming the endpoint
+    assert main([a if a != "1" else "2" for a in args]) == 1
+    assert "--model remote cannot run here: endpoint" in capsys.readouterr().err
