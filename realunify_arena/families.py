@@ -86,8 +86,9 @@ class Family:
             return native[0] or width, native[1] or height
         if self.size_step:
             step = self.size_step
-            whole = (lambda side: side // step) if self.size_floor else (lambda side: round(side / step))
-            return max(1, whole(width)) * step, max(1, whole(height)) * step
+            if self.size_floor:
+                return rounded_down(width, step), rounded_down(height, step)
+            return max(1, round(width / step)) * step, max(1, round(height / step)) * step
         return width, height
 
     def size_reason(self) -> str:
@@ -96,9 +97,20 @@ class Family:
         if self.fixed_size:
             return "one fixed grid of image tokens"
         if self.size_floor:
-            return (f"its diffusers pipeline rounds each side down to a multiple of {self.size_step} px: 8-px VAE"
-                    " latents packed in 2x2 patches")
+            return rounded_down_reason(self.size_step)
         return f"whole image tokens of {self.size_step} px" if self.size_step else ""
+
+
+def rounded_down(side: int, step: int) -> int:
+    """``side`` (px) rounded down to a whole number of ``step`` px, at least one: what diffusers' FLUX,
+    Qwen-Image and OmniGen pipelines make of a side that is not one (``prepare_latents``)."""
+    return max(1, side // step) * step
+
+
+def rounded_down_reason(step: int) -> str:
+    """Why a diffusers pipeline makes only multiples of ``step`` px (``vae_scale_factor * 2``), for a refusal."""
+    return (f"its diffusers pipeline rounds each side down to a multiple of {step} px (VAE latents packed in 2x2"
+            " patches)")
 
 
 _ALL = frozenset(Capability)

@@ -123,6 +123,16 @@ def size_problem(card: ModelCard, width: int | None, height: int | None) -> Opti
     return size_refusal(card.name, (width, height), made, family.size_reason())
 
 
+def edit_size_used(card: ModelCard) -> bool:
+    """Whether an edit by ``card`` is made at the width x height asked for: only a pair card with
+    ``params.edit_size: card``. Every other edit keeps the input image's size (a pair's default
+    ``edit_size: input``; the images API's ``auto``), so a size asked for an edit is not used and not checked."""
+    part = card.parts.get("edit")
+    if part is not None:  # a pair whose edits another card makes (card:NAME): that card's rule
+        return edit_size_used(part)
+    return family_of(card.family, card.params).module == "pair" and card.params.get("edit_size", "input") == "card"
+
+
 def size_refusal(name: str, asked: tuple[int | None, int | None], made: tuple[int, int],
                  why: str) -> OptionError | None:
     """The ``OptionError`` for card ``name`` asked for ``asked`` (width, height; None: unset) but making

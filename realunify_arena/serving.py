@@ -24,7 +24,7 @@ from realunify_arena.adapters.base import Capability, GenerationOptions, NotSupp
 from realunify_arena.adapters.wire import image_from_base64, png_base64
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.cards import ModelCard
-from realunify_arena.limits import OptionError, check_options
+from realunify_arena.limits import OptionError, check_options, edit_size_used
 from realunify_arena.redaction import error_text, install_log_redaction, redact, shortened
 from realunify_arena.runtime import ModelPool
 
@@ -81,14 +81,17 @@ class _Body(BaseModel):
             raise ValueError(f"must look like 512x512, got {value!r}")
         return value
 
-    def options(self, card: ModelCard) -> GenerationOptions:
+    def options(self, card: ModelCard, *, edit: bool = False) -> GenerationOptions:
         """The card's defaults with the request's generation fields laid over them, checked against the card's
-        limits as the app checks them (``limits.check_options``).
+        limits as the app checks them (``limits.check_options``). For an ``edit`` whose output keeps the input
+        image's size (``limits.edit_size_used`` False) a ``size`` is not used, so it is neither checked nor
+        passed on.
 
         Raises:
             RequestError: 400 naming the request's field, the setting and its limit (``param``: the field).
         """
-        size = {} if self.size in (None, "auto") else dict(zip(("width", "height"), map(int, self.size.split("x"))))
+        size = {} if self.size in (None, "auto") or (edit and not edit_size_used(card)) else \
+            dict(zip(("width", "height"), map(int, self.size.split("x"))))
         tokens = "max_completion_tokens" if self.max_completion_tokens is not None else "max_tokens"
         fields = {"seed": self.seed, "guidance": self.guidance_scale, "steps": self.num_inference_steps,
                   "temperature": self.temperature, "max_new_tokens": getattr(self, tokens)}
@@ -275,7 +278,7 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
             image = open_checked(await uploads[0].read())
         except ImageError as exc:
             raise RequestError(400, f"'image': {exc}", param="image") from None
-        return image_reply(await _in_thread(run, "edit", image, body.prompt, body.options(card)))
+        return image_reply(await _in_thread(run, "edit", image, body.prompt, body.options(card, edit=True)))
 
     return app
 

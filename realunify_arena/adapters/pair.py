@@ -15,6 +15,7 @@ from PIL import Image
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions
 from realunify_arena.adapters.local import LocalAdapter, checkpoint_for
 from realunify_arena.cards import CARD_REF, ModelCard
+from realunify_arena.families import rounded_down, rounded_down_reason
 from realunify_arena.limits import size_refusal
 
 
@@ -130,9 +131,8 @@ class PairAdapter(LocalAdapter):
         if not isinstance(factor, int) or factor < 1:
             return
         multiple = factor * 2
-        made = tuple(None if side is None else max(1, side // multiple) * multiple for side in (width, height))
-        refusal = size_refusal(self.name, (width, height), made,
-                               f"its diffusers pipeline rounds each side down to a multiple of {multiple} px")
+        made = tuple(None if side is None else rounded_down(side, multiple) for side in (width, height))
+        refusal = size_refusal(self.name, (width, height), made, rounded_down_reason(multiple))
         if refusal:
             raise refusal
 

@@ -286,6 +286,25 @@ def test_serve_openai_runs_a_request_at_the_limit_and_an_edit_past_it_is_refused
     assert Image.open(io.BytesIO(base64.b64decode(at_limit.json()["data"][0]["b64_json"]))).size == (16, 16)
 
 
+def test_an_edit_size_is_checked_only_where_the_edit_is_made_at_that_size():
+    """A pair edit keeps its input's size (``edit_size: input``, the default), so serve-openai's
+    ``/v1/images/edits`` neither checks nor passes a size: 1000x1000 on flux-kontext was refused with "it makes
+    992x992" although the edit comes out at the input's size. With ``edit_size: card`` the size is the card's
+    rule, and a generation is checked as before."""
+    import dataclasses
+
+    from realunify_arena.serving import ImageRequest, RequestError
+
+    kontext = SHIPPED["flux-kontext"]
+    edit = ImageRequest(prompt="make it blue", size="1000x1000").options(kontext, edit=True)
+    assert (edit.width, edit.height) == (kontext.defaults.width, kontext.defaults.height)
+    sized = dataclasses.replace(kontext, params={**kontext.params, "edit_size": "card"})
+    for card, kwargs in ((kontext, {}), (sized, {"edit": True})):
+        with pytest.raises(RequestError, match="size 1000x1000 is not allowed for flux-kontext: it makes size"
+                                               " 992x992"):
+            ImageRequest(prompt="a cube", size="1000x1000").options(card, **kwargs)
+
+
 # (card, asked width, asked height) -> the size the model makes instead, worked out by hand: Janus-Pro decodes
 # a fixed 24x24 grid of 16-px tokens (384x384; the tiny Janus 4x4 of 8 px, 32x32); Emu3 rounds each side to
 # whole 8-px tokens (500 / 8 = 62.5 -> 62 tokens = 496 px, 300 / 8 = 37.5 -> 38 = 304 px; round half to even).
