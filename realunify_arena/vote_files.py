@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from realunify_arena.arena import KINDS, WINNER
@@ -56,14 +57,8 @@ or a file nested too deeply to parse, is refused. Raises ``VotesFileError`` nami
 
 
 def _array(path: Path, text: str) -> list[tuple[str, object]]:
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise VotesFileError(f"{path} line {e.lineno} column {e.colno}: not JSON ({e.msg}); expected a JSON array "
-                             "of battle objects, as FastChat's clean_battle file") from None
-    except RecursionError:
-        raise VotesFileError(f"{path}: JSON nested too deeply to read; expected a JSON array of battle objects, "
-                             "as FastChat's clean_battle file") from None
+    expected = "a JSON array of battle objects, as FastChat's clean_battle file"
+    items = _json(text, lambda e: f"{path} line {e.lineno} column {e.colno}", f"{path}", expected)
     if not isinstance(items, list):  # e.g. '[1] x' fails above; a top-level object starts with '{'
         raise VotesFileError(f"{path}: expected a JSON array of battle objects, got {type(items).__name__}")
     return [(f"entry {i + 1} (index {i})", item) for i, item in enumerate(items)]
@@ -72,17 +67,21 @@ def _array(path: Path, text: str) -> list[tuple[str, object]]:
 def _lines(path: Path, text: str) -> list[tuple[str, object]]:
     records = []
     for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append((f"line {number}", json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise VotesFileError(f"{path} line {number}: not JSON ({e.msg}); expected one vote object per "
-                                 "line") from None
-        except RecursionError:
-            raise VotesFileError(f"{path} line {number}: JSON nested too deeply to read; expected one vote object "
-                                 "per line") from None
+        if line.strip():
+            where = f"{path} line {number}"
+            records.append((f"line {number}", _json(line, lambda e: where, where, "one vote object per line")))
     return records
+
+
+def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expected: str) -> object:
+    """``text`` parsed as JSON, or ``VotesFileError``: ``at(error)`` names the place of a syntax error,
+    ``where`` that of JSON nested too deeply for the parser (a ``RecursionError``, not a traceback)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise VotesFileError(f"{at(e)}: not JSON ({e.msg}); expected {expected}") from None
+    except RecursionError:
+        raise VotesFileError(f"{where}: JSON nested too deeply to read; expected {expected}") from None
 
 
 def _csv(path: Path, text: str) -> list[tuple[str, object]]:
