@@ -278,16 +278,26 @@ def hub_at(monkeypatch):
     return api
 
 
+READ_TOKEN = "hf_readTokenThatMustNotShow0123"
+
+
+def _refused_boot(tmp_path, api, repo: str) -> str:
+    """``open_store`` with ``$REALUNIFY_DATASET_REPO=repo`` must refuse (``OSError``) in one line without the
+    token, creating no store; returns the message."""
+    with pytest.raises(OSError) as caught:
+        open_store(tmp_path / "arena.db", env={REPO_ENV: repo}, api=api)
+    message = str(caught.value)
+    assert "\n" not in message and "hf_read" not in message
+    assert not (tmp_path / "arena.db").exists()
+    return message
+
+
 def test_a_repo_that_cannot_be_read_is_named_by_its_setting(tmp_path, hub_at):
     """Before: the real client's refused connection (``httpx2.ConnectError``, not an ``OSError``) escaped as a
     traceback; the old test's stand-in raised an ``OSError``, which the real client never does."""
-    api = hub_at(UNREACHABLE_HUB, "hf_readTokenThatMustNotShow0123")
-    with pytest.raises(OSError) as caught:
-        open_store(tmp_path / "arena.db", env={REPO_ENV: "me/kept"}, api=api)
-    message = str(caught.value)
+    message = _refused_boot(tmp_path, hub_at(UNREACHABLE_HUB, READ_TOKEN), "me/kept")
     assert message.startswith(f"{REPO_ENV}=me/kept: restoring the store from this dataset repo failed (")
-    assert "Connection refused" in message and "\n" not in message and "hf_read" not in message
-    assert not (tmp_path / "arena.db").exists()
+    assert "Connection refused" in message
 
 
 def test_a_token_that_can_only_read_stops_the_boot_before_any_vote_is_taken(tmp_path, hub_at):
@@ -296,13 +306,9 @@ def test_a_token_that_can_only_read_stops_the_boot_before_any_vote_is_taken(tmp_
     from stand_in import HubHandler, serving
 
     with serving(HubHandler, seen=[], writable=False) as hub:
-        api = hub_at(hub.url, "hf_readTokenThatMustNotShow0123")
-        with pytest.raises(OSError) as caught:
-            open_store(tmp_path / "arena.db", env={REPO_ENV: "me/votes"}, api=api)
-    message = str(caught.value)
+        message = _refused_boot(tmp_path, hub_at(hub.url, READ_TOKEN), "me/votes")
     assert message.startswith(f"{REPO_ENV}=me/votes: the dataset repo could not be created or written (403")
-    assert "it needs write access" in message and "\n" not in message and "hf_read" not in message
-    assert not (tmp_path / "arena.db").exists()
+    assert "it needs write access" in message
     assert not [path for method, path in hub.seen if path.endswith("/preupload/main")]
 
 
