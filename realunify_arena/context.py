@@ -83,7 +83,9 @@ class AppContext:
     def _checked(self, dataset: Dataset, source: str) -> Dataset:
         problems = conflicts(self.store, dataset.name, dataset.root, dataset_claims(dataset))
         for earlier in self.sources[:self.sources.index(source)]:
-            other = self._datasets.get(earlier) or load(earlier)
+            other = self._datasets.get(earlier)
+            if other is None:  # loaded (and checked) once, as ``dataset`` would: called under ``_lock``
+                other = self._datasets[earlier] = self._checked(load(earlier), earlier)
             if other.name == dataset.name and other.root != dataset.root:
                 problems += other_source_conflicts(other, dataset)
         if not problems:

@@ -285,6 +285,7 @@ class Store:
         self._read_lock = threading.RLock()
         self._conn_lock = threading.RLock()  # held by the committer of a batch or by a ``write`` block
         self._sources_with_runs: dict[str, str] = {}  # ``note_source_with_runs``: dataset -> place, not yet noted
+        self._sources_noted: set[str] = set()  # datasets whose place a run's transaction has noted
         self._owner: int | None = None  # the thread that holds _conn_lock inside a transaction
         self._lock_file = lock_file  # fd of <db>.lock: one writing process at a time
         self._mutex = threading.Lock()  # guards _queue and _leading
@@ -910,7 +911,8 @@ class Store:
 
         location = self._sources_with_runs.get(dataset)
         run_id = self.apply(insert)
-        if location is not None:  # committed and synced with the run
+        if location is not None:  # committed and synced with the run: not noted again by this store
+            self._sources_noted.add(dataset)
             self._sources_with_runs.pop(dataset, None)
         return run_id
 
@@ -1362,7 +1364,8 @@ class Store:
         not in a write of its own: a request that stores a run commits (and syncs) once, so a failed sync
         fails that run, and nothing is written for a dataset no run is stored under. The first location
         noted is kept, as ``remember_dataset_source`` keeps it."""
-        self._sources_with_runs.setdefault(dataset, location)
+        if dataset not in self._sources_noted:
+            self._sources_with_runs.setdefault(dataset, location)
 
     # -- runs: maintenance --------------------------------------------------------------------
 
