@@ -191,8 +191,11 @@ def reports_from_store(store, *, dataset: str | None = None, judge: str | None =
     Runs of your own one-off instances (``benchmark.custom``) are in no table. ``pinned=True``: only the
     runs of batch evaluations (``eval`` and ``import-results`` pin theirs; a one-off Explore run is not)."""
     reports = []
+    imported_in: dict[str, set] = {}  # dataset -> its imported models: one query per dataset, not per judge
     for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge, pinned=pinned):
-        imported = store.imported_models(name)
+        if name not in imported_in:
+            imported_in[name] = set(store.imported_models(name))
+        imported = imported_in[name]
         scores = score_systems(outcome for _, outcome in scored)
         reports.append(Report(name, judge_name, scores,
                               imported=list(dict.fromkeys(s.model for s in scores if s.model in imported))))
@@ -356,16 +359,16 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
             raise FolderNameError([Problem(str(dataset), None, None,
                                            f"folders {', '.join(map(repr, found))} would all be model {name!r}"
                                            " (a folder's name made a model name); rename them apart")])
+    files_of: dict[Path, list[Path]] = defaultdict(list)  # dataset folder -> its result files (for the judge)
     for folder in folders:
         found: list[Problem] = []
         files = _result_files(folder, found)
+        files_of[folder.parent] += files
         by_dataset[folder.parent] += _score_files(files, names[folder], found)
         problems += [Problem(str(folder.relative_to(path) / p.file), p.entry, p.field, p.message) for p in found]
     if problems:
         raise OfficialFilesError(problems)
-    return [Report(str(dataset), _official_judge([f for folder in folders if folder.parent == dataset
-                                                  for f in _result_files(folder)]),
-                   score_systems(outcomes), notes[dataset])
+    return [Report(str(dataset), _official_judge(files_of[dataset]), score_systems(outcomes), notes[dataset])
             for dataset, outcomes in by_dataset.items()]
 
 
