@@ -85,7 +85,8 @@ def run(args) -> int:
             raise CommandError(f"--model {args.model} cannot run here: {why}. `python -m realunify_arena models` "
                                "lists the cards that can", PROBLEMS)
 
-    if not args.db.exists():  # a new store: every run is to do; refused before the store is created
+    new_store = not args.db.exists()
+    if new_store:  # every run is to do: refused before the store is created (not again before the runs)
         model_ready()
     judge_ready, why = availability(cards[args.judge], **allow_large) if args.track != "GEU" else (True, "")
     if not judge_ready and not judge_chosen:  # checked before anything loads: no minutes of hub retries first
@@ -132,14 +133,15 @@ def run(args) -> int:
     # --no-progress: the libraries' own loading bars too (transformers, diffusers, huggingface_hub)
     with library_bars_off() if args.no_progress else nullcontext():
         try:
-            if not args.db.exists():  # a new store: every run is to do, so the model loads before the store is
+            if new_store:  # every run is to do, so the model loads before the store is
                 pool.preload([args.model])  # created, and a model that cannot run here leaves none behind
             with store_at(args.db, create=True) as store:
                 try:
                     summary = evaluate(dataset, args.model, build_judge(args.judge, pool), store, pool, modes=modes,
                                        track=args.track, limit=args.limit, options=options, shard=shard,
                                        progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS,
-                                       retry_errors=args.retry_errors, before_runs=model_ready)
+                                       retry_errors=args.retry_errors,
+                                       before_runs=None if new_store else model_ready)
                 except KeyboardInterrupt:
                     raise CommandError(f"interrupted; everything finished so far is in {store.path}: rerun the same "
                                        "command to resume", INTERRUPTED) from None
