@@ -72,18 +72,16 @@ class SnapshotScheduler(CommitScheduler):
         super().__init__(folder_path=store.path.parent, allow_patterns=PATTERNS, **kwargs)
 
     def push_to_hub(self):
-        with self.lock:
-            self.last_uploaded.update(self._in_repo)
-            self._in_repo = {}
-            snapshot(self.store, self.store.path.parent / SNAPSHOT)
-        return super().push_to_hub()
-
-    def _push_to_hub(self):
-        """One push (scheduled, or the last one at exit); a failure (the Hub unreachable or refusing, the snapshot
-        not written on a full disk) is logged as one line and the next push tries again. Before, the push at
-        exit re-raised it: "Exception ignored in atexit callback" and a traceback as the Space stopped."""
+        """One push (scheduled, or the last one at exit): a fresh snapshot, then the upload. A failure (the Hub
+        unreachable or refusing, the snapshot not written on a full disk) is logged as one line, here rather
+        than by the scheduler's ``_push_to_hub`` (which logged it too, then re-raised: "Exception ignored in
+        atexit callback" and a traceback as the Space stopped), and the next push tries again."""
         try:
-            return super()._push_to_hub()
+            with self.lock:
+                self.last_uploaded.update(self._in_repo)
+                self._in_repo = {}
+                snapshot(self.store, self.store.path.parent / SNAPSHOT)
+            return super().push_to_hub()
         except (OSError, HTTPError, sqlite3.Error) as e:  # the Hub refused or is unreachable; a full disk
             log.error("%s=%s: the votes since the last push are only in %s until a push succeeds (%s)",
                       REPO_ENV, self.repo_id, self.store.path, _one_line(e))
