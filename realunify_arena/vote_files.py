@@ -155,8 +155,11 @@ def _system(where: str, name: str, record: dict, battle: bool) -> str:
     return value
 
 
+_FROM_WINNER = {name: choice for choice, name in WINNER.items()}  # FastChat's winner -> our choice
+
+
 def _choice(where: str, record: dict, battle: bool) -> str:
-    from_winner = {name: choice for choice, name in WINNER.items()}
+    from_winner = _FROM_WINNER
     choice, winner = (None if battle else record.get("choice")), record.get("winner")
     if battle:
         if not isinstance(winner, str) or winner not in from_winner:

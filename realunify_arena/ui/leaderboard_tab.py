@@ -155,8 +155,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     def show(track_value, kind_value):
         shown = boards.board(track_value, kind_value, ctx.settings.min_votes, wait=VIEW_WAIT)
-        text = ratings.summary_markdown(shown, boards.votes(track_value, kind_value),
-                                        boards.elsewhere(track_value, kind_value))
+        votes = boards.votes(track_value, kind_value)  # the other boards are only named when this one is empty
+        text = ratings.summary_markdown(shown, votes, boards.elsewhere(track_value, kind_value) if votes == 0 else None)
         text += left_out_note(ctx.store.flagged_votes(track=track_value, kind=kind_value))
         imported = [r["system"] for r in imported_rows(ctx, shown.rows) if r["imported"]]
         text += f"\n\n{reporting.imported_line(imported)}" if imported else ""
