@@ -28,6 +28,7 @@ from realunify_arena import durable
 from realunify_arena.arena import SALT_META_KEY
 from realunify_arena.settings import SettingsError, out_of_range
 from realunify_arena.shown import brief
+from realunify_arena.space_config import is_repo_id
 from realunify_arena.store import Store
 
 REPO_ENV = "REALUNIFY_DATASET_REPO"
@@ -190,7 +191,7 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
             raise SettingsError(f"{EVERY_ENV} is set but {REPO_ENV} is not: expected a dataset repo id like"
                                 f" user/name in {REPO_ENV} to push the votes to, or neither variable")
         return None
-    if not _hub_repo_id(repo_id):
+    if not is_repo_id(repo_id, owner_required=True):
         raise SettingsError(f"{REPO_ENV}: expected a dataset repo id like user/name, got {brief(repo_id)} (each"
                             " part: letters, digits, '-', '_' or '.')")
     raw = env.get(EVERY_ENV, "5").strip()
@@ -201,19 +202,6 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
     if not 0 < every <= MAX_PUSH_MINUTES:  # also refuses nan and inf
         raise out_of_range(EVERY_ENV, raw, f"a number of minutes above 0 and at most {MAX_PUSH_MINUTES}")
     return repo_id, every
-
-
-def _hub_repo_id(repo_id: str) -> bool:
-    """Whether ``repo_id`` is ``owner/name`` by the Hub's own rule (``huggingface_hub``'s ``validate_repo_id``:
-    ASCII letters, digits, '-', '_', '.', '-' and '.' neither first nor last, no '--' or '..', at most 96
-    characters), the owner required."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError:
-        return False
-    return repo_id.count("/") == 1
 
 
 def _sha256(path: Path) -> str:

@@ -61,7 +61,7 @@ def space_problems(data: dict, folder: Path) -> list[str]:
             bad(key, "a list of texts")
     for key in REPO_LISTS:
         for repo_id in data.get(key) or []:
-            if isinstance(repo_id, str) and not _repo_id(repo_id):
+            if isinstance(repo_id, str) and not is_repo_id(repo_id):
                 problems.append(f"{key}: expected Hub repo ids like owner/name, got {brief(repo_id)}")
     for key in ("colorFrom", "colorTo"):
         if key in data and data[key] not in COLOURS:
@@ -101,7 +101,7 @@ def _preload_problems(items) -> list[str]:
     problems = []
     for item in items:
         parts = item.split(" ") if isinstance(item, str) else []
-        if not (1 <= len(parts) <= 3 and _repo_id(parts[0]) and all(parts[1:])
+        if not (1 <= len(parts) <= 3 and is_repo_id(parts[0]) and all(parts[1:])
                 and (len(parts) < 3 or _SHA.fullmatch(parts[2]))):
             problems.append(f"preload_from_hub: expected 'owner/name', 'owner/name file1,file2' or 'owner/name"
                             f" file1,file2 COMMIT_SHA' (40 hex digits), got {brief(item)}")
@@ -132,14 +132,17 @@ def gradio_pin(requirements: Path) -> str | None:
     return match.group(2) if match else None
 
 
-def _repo_id(value: str) -> bool:
+def is_repo_id(value: str, *, owner_required: bool = False) -> bool:
+    """Whether ``value`` is a Hub repo id by the Hub's own rule (``huggingface_hub``'s ``validate_repo_id``:
+    ASCII letters, digits, '-', '_', '.', '-' and '.' neither first nor last, no '--' or '..', at most 96
+    characters): ``name`` or ``owner/name``, the owner required when ``owner_required``."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
         validate_repo_id(value)
     except HFValidationError:
         return False
-    return value.count("/") <= 1
+    return value.count("/") == 1 if owner_required else value.count("/") <= 1
 
 
 def _int_in(value, low: int, high: int) -> bool:
