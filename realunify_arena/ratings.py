@@ -45,7 +45,6 @@ import csv
 import io
 import json
 import math
-import re
 import threading
 import warnings
 from collections import Counter, defaultdict
@@ -575,18 +574,6 @@ def mark_imported(rows: list[dict], imported_models: set[str]) -> list[dict]:
     """Board rows with ``imported``: whether the system's model is one of ``imported_models`` (its runs came
     from published result files, ``import-results``, not from a model run here)."""
     return [{**r, "imported": r["system"].rpartition(":")[0] in imported_models} for r in rows]
-
-
-def notes_markdown(rows: list[dict]) -> str:
-    """The board's notes in full, one list item per system that has one (``**Notes**`` and the list; "" when
-    no row has a note), for under the tab's table, whose cells keep one line each and cut a long note short.
-    Every ASCII punctuation character is backslash-escaped, so the text shows as itself in Markdown."""
-    items = [f"- {_markdown_text(r['system'])}: {_markdown_text(r['note'])}" for r in rows if r["note"]]
-    return "**Notes**\n\n" + "\n".join(items) if items else ""
-
-
-def _markdown_text(text: str) -> str:
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
 
 
 def summary_markdown(board: Board, votes_now: int | None = None, elsewhere: dict[str, int] | None = None) -> str:

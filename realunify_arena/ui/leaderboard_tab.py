@@ -19,7 +19,7 @@ from realunify_arena.arena import KIND_LABELS, KINDS
 from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.context import AppContext
 from realunify_arena.shown import brief
-from realunify_arena.ui.render import plain
+from realunify_arena.ui.render import notes_markdown, plain
 
 BOARD_HEADERS = ratings.BOARD_HEADERS
 AGREEMENT_HEADERS = ["judge", "battles", "agreement", "decisive battles", "agreement (decisive)"]
@@ -162,7 +162,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         text += f"\n\n{reporting.imported_line(imported)}" if imported else ""
         plot_update = (gr.update(value=interval_plot(shown.rows, shown.title), visible=True) if shown.rows
                        else gr.update(value="", visible=False))  # the empty state is the summary's text
-        return (text, gr.update(value=board_rows(shown.rows), visible=True), ratings.notes_markdown(shown.rows),
+        return (text, gr.update(value=board_rows(shown.rows), visible=True), notes_markdown(shown.rows),
                 plot_update, benchmark_markdown(ctx), *agreement_updates(boards.agreement()))
 
     outputs = [summary, board, notes, plot, benchmark, agreement, agreement_empty]

@@ -61,6 +61,17 @@ def plain(value: object, *, markdown: bool = True) -> str:
     """
     text = str(value)
     return text.translate(_AS_TEXT) if markdown else html.escape(text, quote=False)
+
+
+def notes_markdown(rows: list[dict]) -> str:
+    """The board's notes in full, one list item per system that has one (``**Notes**`` and the list; "" when
+    no row has a note), for under the Leaderboard tab's table, whose cells keep one line each and cut a long
+    note short. ``rows``: ``ratings`` board rows (``system``, ``note``); each text ``plain``, so it shows as
+    itself."""
+    items = [f"- {plain(r['system'])}: {plain(r['note'])}" for r in rows if r["note"]]
+    return "**Notes**\n\n" + "\n".join(items) if items else ""
+
+
 BOX_PX = 320  # the height of an image box; smaller images are scaled up to it
 EMPTY_OUTPUT = "(empty output)"
 

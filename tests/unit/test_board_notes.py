@@ -7,7 +7,7 @@ import re
 
 from markdown_it import MarkdownIt
 
-from realunify_arena.ratings import notes_markdown
+from realunify_arena.ui.render import notes_markdown
 
 LONG = ("never lost: held finite by the prior (one virtual tie against a 1000-rated reference); no interval: "
         "its only vote cannot vary under resampling")
