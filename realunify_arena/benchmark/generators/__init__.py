@@ -138,9 +138,15 @@ def generate_set(per_category: int, seed: int, task_types: list[str] | None = No
 
 
 def write_set(generated: GeneratedSet, out_dir: Path) -> list[Path]:
-    """The official four JSON files plus every image, under ``out_dir``; one image in memory at a time."""
+    """The official four JSON files plus every image, under ``out_dir``; one instance's draft (its image and
+    reference) in memory at a time, drawn once for both (``_geu`` adds an instance's recipes one after the
+    other)."""
+    last: tuple[tuple[ModuleType, int], object] | None = None
     for rel, recipe in generated.recipes.items():
-        save_png(recipe.draw(), out_dir / rel)
+        key = (recipe.module, recipe.seed)
+        if last is None or last[0] != key:
+            last = key, recipe.module.make(random.Random(recipe.seed))
+        save_png(getattr(last[1], recipe.which), out_dir / rel)
     return write_official(generated.instances, out_dir)
 
 
