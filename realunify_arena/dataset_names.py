@@ -69,8 +69,7 @@ def conflicts(store, name: str, root: Path | str | None, claims: Iterable[Claim]
     problems = []
     for claim in claims:
         uid = claim.instance.uid
-        field = "index" if uid not in kept else _disagreement(kept[uid], claim.instance,
-                                                              skip={"input_image"} | set(claim.skip))
+        field = _differing(kept, claim)
         if field == "index" and unread:  # perhaps one of the entries that cannot be read there now
             problems.append(Problem(claim.file, claim.entry, "index", (
                 f"instance {uid} cannot be checked against dataset {name!r}: its runs in this store answer the "
@@ -80,6 +79,14 @@ def conflicts(store, name: str, root: Path | str | None, claims: Iterable[Claim]
         elif field:
             problems.append(_problem(claim, field, name, f"its runs in this store answer the instances at {location}"))
     return problems
+
+
+def _differing(kept: dict[str, AnyInstance], claim: Claim) -> str | None:
+    """The field in which ``claim``'s instance differs from the one ``kept`` holds under its uid ("index":
+    none there; input images and ``claim.skip`` not compared), or None when they agree."""
+    uid = claim.instance.uid
+    return "index" if uid not in kept else _disagreement(kept[uid], claim.instance,
+                                                         skip={"input_image"} | set(claim.skip))
 
 
 def _problem(claim: Claim, field: str, name: str, held: str) -> Problem:
@@ -115,8 +122,7 @@ def other_source_conflicts(first: Dataset, second: Dataset) -> list[Problem]:
     place = first.root if first.root is not None else first.name
     problems = []
     for claim in dataset_claims(second):
-        uid = claim.instance.uid
-        field = "index" if uid not in kept else _disagreement(kept[uid], claim.instance, skip={"input_image"})
+        field = _differing(kept, claim)
         if field:
             problems.append(_problem(claim, field, second.name, f"the data source {place} configured before it "
                                                                 "holds under that name"))
