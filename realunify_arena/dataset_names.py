@@ -63,7 +63,7 @@ def conflicts(store, name: str, root: Path | str | None, claims: Iterable[Claim]
     if location is None or _same_place(location, root):
         return []
     unread: list[Problem] = []
-    kept = _instances_at(location, name, unread)
+    kept = instances_at(location, name, unread)
     if kept is None:
         return []
     problems = []
@@ -136,7 +136,7 @@ def store_conflicts(source, target) -> list[Problem]:
     problems = []
     for name in sorted({row["dataset"] for row in source.runs()}):
         location = source.dataset_source(name)
-        stated = _instances_at(location, name) if location is not None else None
+        stated = instances_at(location, name) if location is not None else None
         if stated is None:
             continue
         uids = sorted({row["instance_uid"] for row in source.runs(dataset=name)})
@@ -161,7 +161,7 @@ def _same_place(location: str, root: Path | str | None) -> bool:
     return root is not None and Path(location) == Path(root).resolve()
 
 
-def _instances_at(location: str, name: str,
+def instances_at(location: str, name: str,
                   problems: list[Problem] | None = None) -> dict[str, AnyInstance] | None:
     """uid -> instance of a remembered source as its files state them (None: it is gone): a folder of
     result files (``.json`` or ``.jsonl``; it holds no input images, which the loader would want), direct

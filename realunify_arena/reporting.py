@@ -23,6 +23,7 @@ from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_datase
 from realunify_arena.benchmark.result_files import NAMES_SHOWN, result_files_in, result_folders_under, result_kind
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import Problem
+from realunify_arena.dataset_names import instances_at
 from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
 from realunify_arena.official_results import ResultEntry, read_result_files
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
@@ -474,12 +475,23 @@ def _refuse_shared_folders(runs: list[dict], out_dir: str | Path) -> None:
 
 
 def _stored_source(store, name: str):
+    """The instances of dataset ``name`` where the store says they are: the bundled set, a dataset folder, or
+    the result folder its runs were imported from (read as ``dataset_names.instances_at`` reads it: ``.json``
+    or ``.jsonl`` entries, no input images needed, which such a folder seldom holds)."""
     from realunify_arena.benchmark import load
+    from realunify_arena.benchmark.loaders import Dataset
     location = "bundled" if name == "bundled" else store.dataset_source(name)
     if location is None:
         raise LookupError(f"runs of dataset {name!r}: the store does not say where its instances are; "
                           "pass the loaded dataset (data=...)")
-    source = load(location, name=name)
+    if location == "bundled":
+        source = load(location, name=name)
+    else:
+        problems: list[Problem] = []
+        found = instances_at(location, name, problems)
+        if found is None:
+            raise LookupError(f"runs of dataset {name!r}: its instances were at {location}, which is gone")
+        source = Dataset(name, list(found.values()), problems, root=Path(location))
     if not source.instances:
         problem = source.problems[0] if source.problems else "no instances"
         raise LookupError(f"runs of dataset {name!r}: cannot load its instances from {location} ({problem})")

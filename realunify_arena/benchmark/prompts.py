@@ -6,6 +6,8 @@ used as given. These builders fill the templates for instances that do not carry
 
 from __future__ import annotations
 
+import re
+
 JUDGE_TEMPLATE = (
     "Please answer the following question based on the image:\n"
     "Question: {question}\n"
@@ -62,16 +64,25 @@ def refine_prompt(prompt: str) -> str:
 def recover_prompt(new_prompt: str) -> str | None:
     """The prompt inside a filled refine template (``new_prompt`` of ``UEG_step.json``), or None.
 
-    The template's exact prefix and suffix are removed, so a prompt with blank lines of its own (every
-    code-to-image prompt) comes back whole; cutting at the first blank line, as some third-party runners
-    do, would truncate it. Line endings may be CRLF and the text may end in extra whitespace; otherwise a
-    text that does not start and end as the template does gives None.
+    The template's words before and after the prompt are removed, so a prompt with blank lines of its own
+    (every code-to-image prompt) comes back whole; cutting at the first blank line, as some third-party runners
+    do, would truncate it. The white space where the prompt joins the template is not fixed (the template's
+    line breaks are reconstructed, REALUNIFY.md): a space, one line break or a blank line, CRLF or not, all
+    match, as does white space between the template's own words; the prompt comes back without white space
+    at its two ends. A text that does not start and end with the template's words gives None.
     """
-    prefix, suffix = REFINE_TEMPLATE.split("{prompt}")
-    text = new_prompt.replace("\r\n", "\n").replace("\r", "\n").rstrip()
-    if not (text.startswith(prefix) and text.endswith(suffix)) or len(text) < len(prefix) + len(suffix):
-        return None
-    return text[len(prefix): len(text) - len(suffix)]
+    match = _REFINE_FILLED.fullmatch(new_prompt)
+    return match.group(1) if match and match.group(1) else None
+
+
+def _words_pattern(text: str) -> str:
+    """A regex for ``text`` whose white space runs match any white space run."""
+    return r"\s+".join(re.escape(word) for word in text.split())
+
+
+_REFINE_PREFIX, _REFINE_SUFFIX = REFINE_TEMPLATE.split("{prompt}")
+_REFINE_FILLED = re.compile(rf"\s*{_words_pattern(_REFINE_PREFIX)}\s*(.*?)\s*{_words_pattern(_REFINE_SUFFIX)}\s*",
+                            re.DOTALL)
 
 
 def mcq_prompt(question: str, options: list[str]) -> str:

@@ -587,3 +587,40 @@ def test_imported_models_are_marked_in_the_leaderboards_table_and_board_rows(tmp
     assert [r["imported"] for r in ratings.mark_imported(rows, store.imported_models())] == [True, False]
     assert store.imported_models("elsewhere") == set()
     store.close()
+
+
+# -- export of imported runs -------------------------------------------------------------------------
+
+
+def test_runs_imported_from_a_runner_folder_without_input_images_export_and_score_back(tmp_path, capsys):
+    """A third-party runner's folder holds its replies (here as .jsonl) and generated images, not the GEU input
+    images. Imported without --data, its runs must export again: before, export reloaded the folder with the
+    dataset loader, which drops every GEU instance whose input image is absent (and reads no .jsonl), and failed
+    with "no instance 'GEU_1_mental_tracking' in dataset ...". Expected values by the official rule (first
+    capital A-D after removing "Answer" etc.; UEG all polling questions right), computed by hand."""
+    folder = tmp_path / "runner-y"
+    folder.mkdir()
+    _image(1).save(folder / "1.png")
+    option = ["one", "two", "three", "four"]
+    geu = [{"index": 1, "task_type": "mental_tracking", "input_image": "./image/mt/a/images/1.png",
+            "question": "How many?", "option": option, "answer": "B", "response": "Answer: (B)"},  # B: right
+           {"index": 2, "task_type": "mental_tracking", "input_image": "./image/mt/a/images/2.png",
+            "question": "How many now?", "option": option, "answer": "C", "response": "c"}]  # no capital: wrong
+    (folder / "GEU_direct.jsonl").write_text("".join(json.dumps(e) + "\n" for e in geu), encoding="utf-8")
+    ueg = [{"index": 1, "task_type": "world_knowledge", "prompt": "a tiger", "generated_image": "1.png",
+            "question_list": [{"question": "Is there a tiger?", "answer": "yes", "judge_answer": "Yes."}]}]
+    (folder / "UEG_direct.json").write_text(json.dumps(ueg), encoding="utf-8")
+    db = tmp_path / "arena.db"
+    assert main(["import-results", str(folder), "--model", "runner-y", "--db", str(db)]) == 0
+    out = tmp_path / "out"
+    assert main(["export", "--format", "official", "--out", str(out), "--db", str(db),
+                 "--judge", "judge_answer"]) == 0, capsys.readouterr().err
+    exported = out / "runner-y" / "runner-y"
+    entries = json.loads((exported / "GEU_direct.json").read_text(encoding="utf-8"))
+    assert [(e["index"], e["input_image"], e["answer"], e["response"]) for e in entries] == [
+        (1, "./image/mt/a/images/1.png", "B", "Answer: (B)"), (2, "./image/mt/a/images/2.png", "C", "c")]
+    capsys.readouterr()
+    assert main(["score-official", str(exported), "--model", "runner-y"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| runner-y")][0]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "100.0/-" and cells[9] == "50.0/-"  # WK 1 of 1; MT 1 of 2

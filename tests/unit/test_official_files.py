@@ -79,6 +79,31 @@ def test_the_direct_prompt_wins_and_a_crlf_step_copy_is_no_disagreement(tmp_path
     assert problems(ds) == [] and ds.instances[0].prompt == CODE_PROMPT
 
 
+def test_the_refine_templates_line_breaks_may_differ_where_the_prompt_joins_it(tmp_path):
+    """REALUNIFY.md gives the refine template's line breaks "as best reconstructed": a release (or a runner that
+    re-fills it) may join the prompt with one line break, a space, or break the instruction's sentences onto
+    two lines. The prompt is what stands between the template's words; before, anything but the exact
+    "{prompt}\\n\\nPlease refine" joint dropped the instance ("new_prompt does not follow the template")."""
+    instruction = ("Please refine it into a simple, direct, and unambiguous form to ensure the generated image "
+                   "fully aligns with the given description and conditions. Respond only with the refined prompt, "
+                   "without adding anything else.")
+    shapes = {1: f"Here is the prompt for image generation: A red fox\n{instruction}",
+              2: f"Here is the prompt for image generation:\nA red fox\n\n{instruction}",
+              3: f"Here is the prompt for image generation: A red fox {instruction}",
+              4: f"Here is the prompt for image generation: {CODE_PROMPT}\n"
+                 + instruction.replace(". Respond", ".\nRespond")}
+    entries = []
+    for index, new_prompt in shapes.items():
+        entry = ueg_step(index, "code_to_image" if index == 4 else "world_knowledge")
+        entry["new_prompt"] = new_prompt
+        entries.append(entry)
+    ds = load(write(tmp_path / "d", {"UEG_step.json": entries}))
+    assert problems(ds) == []
+    assert {i.index: i.prompt for i in ds.instances} == {1: "A red fox", 2: "A red fox", 3: "A red fox",
+                                                         4: CODE_PROMPT}
+    assert ds.instances[0].refine_text == shapes[1]  # the file's own text is what a stepwise run is asked
+
+
 def test_a_step_entry_whose_template_cannot_be_undone_is_named_and_hides_nothing(tmp_path):
     odd = ueg_step(2, prompt="x")
     odd["new_prompt"] = "Please draw: a tiger"
