@@ -409,18 +409,21 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
                 results[a][(b, o)] += c
             if in_fit[b]:
                 results[b][(a, 1.0 - o)] += c
-    rows = []
+    rows, bounds = [], []
     for i, s in enumerate(systems):
         flag, group = flags[0][i] if ranked[i] else flags[1][i]
-        rows.append(_row(s, float(to_display(theta[i])), ends[:, i], results[i], rounds, flag=flag,
+        row, within = _row(s, float(to_display(theta[i])), ends[:, i], results[i], rounds, flag=flag,
                          group=[systems[j] for j in group], votes=int(n_votes[i]), both_bad=int(both_bad[i]),
-                         preliminary=not ranked[i]))
+                         preliminary=not ranked[i])
+        rows.append(row)
+        # the bounds its rank uses: the shown ones, else those within an unconnected group (open where None)
+        lower, upper = (row["lower"], row["upper"]) if row["flag"] != "unconnected" else within
+        bounds.append((-math.inf if lower is None else lower, math.inf if upper is None else upper))
     for i in np.flatnonzero(ranked):
-        upper = math.inf if rows[i]["upper"] is None else rows[i]["upper"]
         rows[i]["rank_ub"] = 1 + sum(
             1 for j in np.flatnonzero(ranked) if j != i
             and (above[j, i] and rows[j]["rating"] > rows[i]["rating"]  # never against the ratings shown
-                 or linked[i, j] and (-math.inf if rows[j]["lower"] is None else rows[j]["lower"]) > upper))
+                 or linked[i, j] and bounds[j][0] > bounds[i][1]))
     return sorted(rows, key=lambda r: (r["preliminary"], -r["rating"], r["system"]))
 
 
@@ -460,9 +463,13 @@ def _centred(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
 
 
 def _row(system: str, rating: float, ends: np.ndarray, results: Counter, rounds: int, *,
-         flag: str | None, group: list[str], votes: int, both_bad: int, preliminary: bool) -> dict:
+         flag: str | None, group: list[str], votes: int, both_bad: int,
+         preliminary: bool) -> tuple[dict, tuple[float | None, float | None]]:
+    """A board row, and the (lower, upper) interval its rank compares where the row shows none (an unconnected
+    group's: meaningful between members of the group, whose common level cancels; (None, None) otherwise)."""
     fitted = sum(results.values())
     notes, lower, upper = [], None, None
+    within = None, None  # the interval its rank uses where none is shown: an unconnected group's, see below
     members = f" (its group: {', '.join(group)})" if group else ""
     if flag == "unconnected":
         notes.append(f"unconnected: never met the other systems{members}; {CONVENTION_TEXT}")
@@ -492,13 +499,15 @@ def _row(system: str, rating: float, ends: np.ndarray, results: Counter, rounds:
                 lower = None
                 notes.append("no lower bound")
             elif flag == "unconnected":
+                within = lower, upper  # its group's common level cancels between two of its members
                 lower = upper = None
-                notes.append("no interval: its level against the others is a convention")
+                notes.append("no interval: its level against the others is a convention (its rank compares "
+                             "its interval with its group's only)")
     return {
         "system": system, "rating": float(rating), "lower": lower, "upper": upper, "rank_ub": None,
         "votes": votes, "both_bad_rate": both_bad / votes if votes else 0.0, "preliminary": preliminary,
         "flag": flag, "note": "; ".join(notes) or None,
-    }
+    }, within
 
 
 # -- boards: what the tab, the API and the CLI show ------------------------------------------------

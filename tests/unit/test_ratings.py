@@ -674,3 +674,38 @@ def test_the_board_says_what_each_column_means_on_the_page_in_the_cli_and_in_the
             assert f"{round(100 / (1 + 10 ** (-gap / 400)))}%" in text, gap
         assert "average 1000" in text and "1 + the number of ranked systems surely better" in text
         assert "both-bad included" in text and "flagged battles left out" in text.replace("votes of flagged", "flagged")
+
+
+def two_system_ranks(wins: int, losses: int, rounds: int = 4000) -> tuple[int, int]:
+    """FastChat's Rank(UB) for two systems alone, by an independent bootstrap: the two ratings mirror each other
+    about their mean, so the winner's 2.5th percentile is above the loser's 97.5th exactly when the 2.5th
+    percentile of the winner's log-odds over resamplings of the ``wins + losses`` votes is above 0."""
+    rng = np.random.default_rng(11)
+    k = rng.binomial(wins + losses, wins / (wins + losses), size=rounds)
+    gap = np.log(np.maximum(k, 0.5) / np.maximum(wins + losses - k, 0.5))
+    return (1, 2) if np.percentile(gap, 2.5) > 0 else (1, 1)
+
+
+def test_each_unconnected_part_is_ranked_within_itself_as_it_would_be_alone():
+    """One model's direct vs stepwise battles make a part per model: the parts never meet, so their levels are a
+    convention and no interval is shown, but within a part the votes do order its two systems. A stepwise mode
+    beaten 45-5 is ranked 2 by FastChat's rule, alone or beside other models' parts (before: rank 1, as if
+    another model's part made its own battles say less)."""
+    parts = {("m1:direct", "m1:stepwise"): (45, 5), ("m2:stepwise", "m2:direct"): (40, 10),
+             ("m3:direct", "m3:stepwise"): (26, 24)}
+    expected, votes = {}, []
+    for (a, b), (wins, losses) in parts.items():
+        part = votes_of(a, b, "A", wins) + votes_of(b, a, "A", losses)
+        expected[a], expected[b] = two_system_ranks(wins, losses)
+        alone = by_system(rate(part, min_votes=0, rounds=200))
+        assert (alone[a]["rank_ub"], alone[b]["rank_ub"]) == (expected[a], expected[b])
+        votes += part
+    assert [expected[s] for s in ("m1:stepwise", "m2:direct", "m3:stepwise")] == [2, 2, 1]  # the reference agrees
+    board = by_system(rate(votes, min_votes=0, rounds=200))
+    assert {s: r["rank_ub"] for s, r in board.items()} == expected
+    for row in board.values():
+        assert row["flag"] == "unconnected" and row["lower"] is None and row["upper"] is None
+        assert "its rank compares its interval with its group's only" in row["note"]
+    # a part of ties only orders nothing: both of its systems share rank 1
+    tied = by_system(rate(votes + votes_of("m4:direct", "m4:stepwise", "tie", 20), min_votes=0, rounds=200))
+    assert tied["m4:direct"]["rank_ub"] == tied["m4:stepwise"]["rank_ub"] == 1
