@@ -709,3 +709,44 @@ def test_each_unconnected_part_is_ranked_within_itself_as_it_would_be_alone():
     # a part of ties only orders nothing: both of its systems share rank 1
     tied = by_system(rate(votes + votes_of("m4:direct", "m4:stepwise", "tie", 20), min_votes=0, rounds=200))
     assert tied["m4:direct"]["rank_ub"] == tied["m4:stepwise"]["rank_ub"] == 1
+
+
+def test_a_system_without_a_fitted_vote_against_the_ranked_board_is_not_ranked():
+    """FastChat's board with ties excluded (``exclude_tie``) has no row for a model whose battles were all ties,
+    so it is ranked against no one; here it stays listed with its votes but is preliminary and unranked (before:
+    ranked 1 at the board's 1000 convention). The same holds for a system with enough votes, all of them against
+    preliminary systems: the ranked fit holds none of them."""
+    votes = votes_of("a:direct", "b:direct", "A", 30) + votes_of("b:direct", "a:direct", "A", 10)
+    gap = 400 * math.log10(3)  # 30-10: odds 3
+    tied = by_system(rate(votes + votes_of("c:direct", "a:direct", "tie", 20), min_votes=0, rounds=50,
+                          decisive_only=True))
+    assert tied["c:direct"]["preliminary"] and tied["c:direct"]["rank_ub"] is None
+    assert "none of the votes fitted is against a ranked system" in tied["c:direct"]["note"]
+    assert (tied["a:direct"]["rank_ub"], tied["b:direct"]["rank_ub"]) == (1, 2)
+    assert tied["a:direct"]["rating"] == pytest.approx(1000 + gap / 2, abs=0.1)  # a and b alone average 1000
+
+    orphan = votes[:]
+    for k in range(4):
+        orphan += votes_of("c:direct", f"p{k}:direct", "A", 4) + votes_of(f"p{k}:direct", "c:direct", "A", 1)
+    board = by_system(rate(orphan, min_votes=10, rounds=50))
+    assert board["c:direct"]["votes"] == 20 and board["c:direct"]["preliminary"]
+    assert board["c:direct"]["rank_ub"] is None
+    assert [r["rank_ub"] for r in board.values() if not r["preliminary"]] == [1, 2]
+
+
+def test_preliminary_systems_that_never_met_the_ranked_board_are_unconnected_not_placed():
+    """Two newcomers that only played each other: the votes fix their gap (6-2, odds 3) but not their level
+    against the ranked board, so they are flagged unconnected, averaging 1000 by convention, with no interval
+    (before: shown with intervals, unflagged, as if placed against the board)."""
+    votes = (votes_of("a:direct", "b:direct", "A", 15) + votes_of("b:direct", "a:direct", "A", 5)
+             + votes_of("x:direct", "y:direct", "A", 6) + votes_of("y:direct", "x:direct", "A", 2))
+    board = by_system(rate(votes, min_votes=10, rounds=50))
+    for s in ("x:direct", "y:direct"):
+        assert board[s]["preliminary"] and board[s]["flag"] == "unconnected"
+        assert board[s]["lower"] is None and board[s]["upper"] is None and "average 1000" in board[s]["note"]
+    gap = 400 * math.log10(3)
+    assert board["x:direct"]["rating"] == pytest.approx(1000 + gap / 2, abs=0.1)
+    assert board["y:direct"]["rating"] == pytest.approx(1000 - gap / 2, abs=0.1)
+    # one vote against the board places them: no longer unconnected
+    placed = by_system(rate(votes + votes_of("x:direct", "a:direct", "B", 1), min_votes=10, rounds=50))
+    assert placed["x:direct"]["flag"] != "unconnected" and placed["y:direct"]["flag"] != "unconnected"
