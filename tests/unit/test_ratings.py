@@ -674,6 +674,7 @@ def test_the_board_says_what_each_column_means_on_the_page_in_the_cli_and_in_the
             assert f"{round(100 / (1 + 10 ** (-gap / 400)))}%" in text, gap
         assert "average 1000" in text and "1 + the number of ranked systems surely better" in text
         assert "both-bad included" in text and "flagged battles left out" in text.replace("votes of flagged", "flagged")
+        assert "2.5 and 97.5 percentiles" in text and "fixed seed" in text  # the interval says its method
 
 
 def two_system_ranks(wins: int, losses: int, rounds: int = 4000) -> tuple[int, int]:
