@@ -5,7 +5,9 @@ BT maximum likelihood is order-free, unlike online Elo. Ties and both-bad count 
 failure rate. Ratings use the familiar display scale 1000 + 400/ln(10) * theta, so 100 points mean a 64%
 expected win rate; the ranked systems average 1000.
 
-Ranked and preliminary systems. A system with at least ``min_votes`` votes is *ranked*. The ranked board is
+Ranked and preliminary systems. A system with at least ``min_votes`` votes, at least one of them fitted against
+another such system, is *ranked* (one whose every fitted vote is against preliminary systems, or with
+``decisive_only`` one with only ties, is preliminary: the ranked fit would hold no vote of it). The ranked board is
 fitted on the votes between ranked systems only, so a newcomer cannot move it; every preliminary system is
 then placed against that board by a second fit in which the ranked ratings are held fixed. Rank(UB)
 (1 + the number of ranked systems whose lower bound is above this one's upper bound, FastChat's
@@ -63,6 +65,8 @@ RIDGE = 1e-4  # on theta; twice this is choix's ``alpha`` for the same fit
 PRIOR_TIES = 1.0  # virtual ties against a 1000-rated reference for a system that never lost or never won
 PRIOR_TEXT = "one virtual tie against a 1000-rated reference"
 CONVENTION_TEXT = "its group is set to average 1000, a convention: no vote links it to the others"
+ORPHAN_TEXT = ("preliminary although it has enough votes: none of the votes fitted is against a ranked system, "
+               "so the ranked board cannot rate it")
 EMPTY_TEXT = "no votes yet — play a battle"
 AGREEMENT_EMPTY_TEXT = ("*No voted battle has both sides judged yet: after your vote the app's judge scores each "
                         "side (with the judge `human`, nothing does), then this table compares its scores with "
@@ -135,7 +139,8 @@ class _Pairs:
     a third as many categories.
     """
 
-    def __init__(self, rows: list[tuple[int, int, float, int]], n: int):
+    def __init__(self, rows: list[tuple[int, int, float, int]], n: int, anchors: np.ndarray | None = None):
+        self.anchors = np.zeros(n, dtype=bool) if anchors is None else anchors  # held-fixed systems with ratings
         merged: Counter = Counter()
         for i, j, o, c in rows:
             merged[(min(i, j), max(i, j), o if i < j else 1.0 - o)] += c
@@ -185,10 +190,11 @@ class _Pairs:
         met no one else), ``group`` ``(rounds, systems, systems)`` (i and j reach each other: the same strongly
         connected group) and ``reach`` of the same shape (i won or tied against j, directly or through others).
         The systems not in ``free`` are held fixed, so they count as one group. Systems without votes here are
-        left out.
+        left out, except the ``anchors`` (held fixed at ratings of their own): free systems that never met them
+        are an unconnected group.
         """
         rounds, n = len(N), self.n
-        present = self.per_system(N, S)[0] > 0
+        present = (self.per_system(N, S)[0] > 0) | self.anchors
         reach = np.zeros((rounds, n, n), dtype=bool)
         reach[:, self.I, self.J] = S > 0
         reach[:, self.J, self.I] = (N - S) > 0
@@ -362,9 +368,10 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
         for s in (a, b):
             n_votes[index[s]] += c
             both_bad[index[s]] += c if choice == "both_bad" else 0
-    ranked = n_votes >= min_votes
     fitted = sorted((index[a], index[b], OUTCOME[choice], c) for (a, b, choice), c in counts.items()
                     if not decisive_only or choice in ("A", "B"))
+    enough = n_votes >= min_votes
+    ranked = _rankable(enough, fitted)
     ranked_rows = [r for r in fitted if ranked[r[0]] and ranked[r[1]]]
     placed_rows = [r for r in fitted if not (ranked[r[0]] and ranked[r[1]])]
     rng = np.random.default_rng(seed)
@@ -383,7 +390,7 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
         draws[:, free] = np.where(board_fit.per_system(N, S)[0][:, free] > 0, draws[:, free], np.nan)
 
     # 2. preliminary systems placed against it, the ranked ratings held fixed (per round in the bootstrap)
-    placing = _Pairs(placed_rows, n)
+    placing = _Pairs(placed_rows, n, anchors=board_fit.per_system(*_point(board_fit))[0][0] > 0)
     free = np.flatnonzero(~ranked)
     flags.append(_structure(placing, free)[0])
     if not placing.empty:
@@ -409,19 +416,39 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
                 results[a][(b, o)] += c
             if in_fit[b]:
                 results[b][(a, 1.0 - o)] += c
-    rows = []
+    rows, bounds = [], []
     for i, s in enumerate(systems):
         flag, group = flags[0][i] if ranked[i] else flags[1][i]
-        rows.append(_row(s, float(to_display(theta[i])), ends[:, i], results[i], rounds, flag=flag,
+        row, within = _row(s, float(to_display(theta[i])), ends[:, i], results[i], rounds, flag=flag,
                          group=[systems[j] for j in group], votes=int(n_votes[i]), both_bad=int(both_bad[i]),
-                         preliminary=not ranked[i]))
+                         preliminary=not ranked[i])
+        if enough[i] and not ranked[i]:
+            row["note"] = "; ".join(filter(None, [ORPHAN_TEXT, row["note"]]))
+        rows.append(row)
+        # the bounds its rank uses: the shown ones, else those within an unconnected group (open where None)
+        lower, upper = (row["lower"], row["upper"]) if row["flag"] != "unconnected" else within
+        bounds.append((-math.inf if lower is None else lower, math.inf if upper is None else upper))
     for i in np.flatnonzero(ranked):
-        upper = math.inf if rows[i]["upper"] is None else rows[i]["upper"]
         rows[i]["rank_ub"] = 1 + sum(
             1 for j in np.flatnonzero(ranked) if j != i
             and (above[j, i] and rows[j]["rating"] > rows[i]["rating"]  # never against the ratings shown
-                 or linked[i, j] and (-math.inf if rows[j]["lower"] is None else rows[j]["lower"]) > upper))
+                 or linked[i, j] and bounds[j][0] > bounds[i][1]))
     return sorted(rows, key=lambda r: (r["preliminary"], -r["rating"], r["system"]))
+
+
+def _rankable(enough: np.ndarray, fitted: list[tuple[int, int, float, int]]) -> np.ndarray:
+    """Booleans ``(systems,)``: the systems with ``enough`` votes that have a vote in the fit against another
+    such system, repeated until none is left without one (a system the ranked fit holds no vote of has no
+    rating there, only the board's convention, and nothing could rank it)."""
+    ranked = enough.copy()
+    while True:
+        met = np.zeros(len(ranked), dtype=bool)
+        for a, b, _, _ in fitted:
+            if ranked[a] and ranked[b]:
+                met[a] = met[b] = True
+        if (met == ranked).all():
+            return ranked
+        ranked = met
 
 
 def _point(pairs: _Pairs) -> tuple[np.ndarray, np.ndarray]:
@@ -460,9 +487,13 @@ def _centred(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
 
 
 def _row(system: str, rating: float, ends: np.ndarray, results: Counter, rounds: int, *,
-         flag: str | None, group: list[str], votes: int, both_bad: int, preliminary: bool) -> dict:
+         flag: str | None, group: list[str], votes: int, both_bad: int,
+         preliminary: bool) -> tuple[dict, tuple[float | None, float | None]]:
+    """A board row, and the (lower, upper) interval its rank compares where the row shows none (an unconnected
+    group's: meaningful between members of the group, whose common level cancels; (None, None) otherwise)."""
     fitted = sum(results.values())
     notes, lower, upper = [], None, None
+    within = None, None  # the interval its rank uses where none is shown: an unconnected group's, see below
     members = f" (its group: {', '.join(group)})" if group else ""
     if flag == "unconnected":
         notes.append(f"unconnected: never met the other systems{members}; {CONVENTION_TEXT}")
@@ -492,13 +523,15 @@ def _row(system: str, rating: float, ends: np.ndarray, results: Counter, rounds:
                 lower = None
                 notes.append("no lower bound")
             elif flag == "unconnected":
+                within = lower, upper  # its group's common level cancels between two of its members
                 lower = upper = None
-                notes.append("no interval: its level against the others is a convention")
+                notes.append("no interval: its level against the others is a convention" + (
+                    "" if preliminary else " (its rank compares its interval with its group's only)"))
     return {
         "system": system, "rating": float(rating), "lower": lower, "upper": upper, "rank_ub": None,
         "votes": votes, "both_bad_rate": both_bad / votes if votes else 0.0, "preliminary": preliminary,
         "flag": flag, "note": "; ".join(notes) or None,
-    }
+    }, within
 
 
 # -- boards: what the tab, the API and the CLI show ------------------------------------------------
@@ -542,10 +575,12 @@ COLUMNS_MARKDOWN = (
     "**rating**: Bradley–Terry strength on the Elo scale: the ranked systems average 1000, and 100 points "
     "more means an expected 64% of the battles between the two won (200: 76%, 400: 91%); tie and both-bad "
     "votes count half a win each way. **95% interval**: the 2.5 and 97.5 percentiles of the rating over "
-    "bootstrap resamplings of the votes; ≥ or ≤ where only one end is known, — where none is meaningful "
+    "bootstrap resamplings of the votes (a fixed seed: the same votes always give the same interval); ≥ or ≤ "
+    "where only one end is known, — where none is meaningful "
     "(the note says why). **votes**: its votes on this board, ties and both-bad included, votes of flagged "
     "battles left out. **both-bad rate**: the share of its votes that found both sides bad. **tier**: ranked, "
-    "or preliminary (too few votes: placed against the ranked board without moving it, and not ranked). "
+    "or preliminary (too few votes, or none fitted against a ranked system: placed against the ranked board "
+    "without moving it, and not ranked). "
     "**note**: why an interval is missing or one-sided, and what holds a flagged rating finite.")
 CSV_FIELDS = ("track", "kind", "rank_ub", "system", "rating", "lower", "upper", "votes", "both_bad_rate",
               "preliminary", "flag", "note")

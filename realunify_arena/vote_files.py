@@ -5,7 +5,9 @@ FastChat's battle files (``clean_battle_<date>.json``, written by its ``clean_ba
 tstamp, ...}`` with ``winner`` one of ``model_a``, ``model_b``, ``tie``, ``tie (bothbad)``; the same objects one
 per line (JSON Lines) are read too. A battle names no track or kind, so the caller says which board such
 battles rate. As in FastChat's rating, a battle with ``anony`` false (the voter saw the models' names) is
-left out, as a vote whose ``flagged`` field is set is left out of the tab's ratings.
+left out, as a vote whose ``flagged`` field is set is left out of the tab's ratings; so is a battle whose
+``dedup_tag`` says it was not ``sampled`` (a redundant copy of a prompt asked too often, which FastChat's
+published leaderboard leaves out).
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
     Lines, anything else CSV. An ``export votes`` vote needs track, kind, system_a, system_b and choice (or
     FastChat's ``winner``; where both are given they must agree). A FastChat battle (a record with model_a and
     model_b) needs winner; its track and kind are its own fields where it has them, else ``board`` (track,
-    kind). Left out: votes with ``flagged`` set, battles with ``anony`` false. A vote of a system against itself,
-or a file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
+    kind). Left out: votes with ``flagged`` set, battles with ``anony`` false or ``dedup_tag.sampled`` false. A
+    vote of a system against itself, or a file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
     record, or asking for ``board`` when a battle names no track or kind and none was given.
     """
@@ -110,6 +112,8 @@ def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | N
             raise VotesFileError(f"{where}: field 'anony' is {brief(anony)}; expected true or false")
         if not anony:  # FastChat rates anonymous battles only
             return None
+        if not _sampled(where, record):  # a redundant copy of a high-frequency prompt: FastChat leaves it out
+            return None
     vote = {}
     for name in ("track", "kind"):
         allowed = TRACKS if name == "track" else KINDS
@@ -137,6 +141,20 @@ def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | N
     except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         raise VotesFileError(f"{where}: vote_id {brief(record.get('vote_id'))} is not a whole number") from None
     return vote
+
+
+def _sampled(where: str, record: dict) -> bool:
+    """A battle's ``dedup_tag`` (FastChat's deduplication: ``{"high_freq": bool, "sampled": bool}``; the
+    battles of a prompt asked too often are all tagged high_freq and only a sample of them ``sampled``):
+    whether the battle is rated. No tag: rated. Raises ``VotesFileError`` for a tag of another shape."""
+    tag = record.get("dedup_tag")
+    if tag is None:
+        return True
+    sampled = tag.get("sampled", True) if isinstance(tag, dict) else None
+    if not isinstance(sampled, bool):
+        raise VotesFileError(f"{where}: field 'dedup_tag' is {brief(tag)}; expected an object whose 'sampled' is "
+                             "true or false, as FastChat's deduplication writes it")
+    return sampled
 
 
 def _system(where: str, name: str, record: dict, battle: bool) -> str:

@@ -674,3 +674,80 @@ def test_the_board_says_what_each_column_means_on_the_page_in_the_cli_and_in_the
             assert f"{round(100 / (1 + 10 ** (-gap / 400)))}%" in text, gap
         assert "average 1000" in text and "1 + the number of ranked systems surely better" in text
         assert "both-bad included" in text and "flagged battles left out" in text.replace("votes of flagged", "flagged")
+        assert "2.5 and 97.5 percentiles" in text and "fixed seed" in text  # the interval says its method
+
+
+def two_system_ranks(wins: int, losses: int, rounds: int = 4000) -> tuple[int, int]:
+    """FastChat's Rank(UB) for two systems alone, by an independent bootstrap: the two ratings mirror each other
+    about their mean, so the winner's 2.5th percentile is above the loser's 97.5th exactly when the 2.5th
+    percentile of the winner's log-odds over resamplings of the ``wins + losses`` votes is above 0."""
+    rng = np.random.default_rng(11)
+    k = rng.binomial(wins + losses, wins / (wins + losses), size=rounds)
+    gap = np.log(np.maximum(k, 0.5) / np.maximum(wins + losses - k, 0.5))
+    return (1, 2) if np.percentile(gap, 2.5) > 0 else (1, 1)
+
+
+def test_each_unconnected_part_is_ranked_within_itself_as_it_would_be_alone():
+    """One model's direct vs stepwise battles make a part per model: the parts never meet, so their levels are a
+    convention and no interval is shown, but within a part the votes do order its two systems. A stepwise mode
+    beaten 45-5 is ranked 2 by FastChat's rule, alone or beside other models' parts (before: rank 1, as if
+    another model's part made its own battles say less)."""
+    parts = {("m1:direct", "m1:stepwise"): (45, 5), ("m2:stepwise", "m2:direct"): (40, 10),
+             ("m3:direct", "m3:stepwise"): (26, 24)}
+    expected, votes = {}, []
+    for (a, b), (wins, losses) in parts.items():
+        part = votes_of(a, b, "A", wins) + votes_of(b, a, "A", losses)
+        expected[a], expected[b] = two_system_ranks(wins, losses)
+        alone = by_system(rate(part, min_votes=0, rounds=200))
+        assert (alone[a]["rank_ub"], alone[b]["rank_ub"]) == (expected[a], expected[b])
+        votes += part
+    assert [expected[s] for s in ("m1:stepwise", "m2:direct", "m3:stepwise")] == [2, 2, 1]  # the reference agrees
+    board = by_system(rate(votes, min_votes=0, rounds=200))
+    assert {s: r["rank_ub"] for s, r in board.items()} == expected
+    for row in board.values():
+        assert row["flag"] == "unconnected" and row["lower"] is None and row["upper"] is None
+        assert "its rank compares its interval with its group's only" in row["note"]
+    # a part of ties only orders nothing: both of its systems share rank 1
+    tied = by_system(rate(votes + votes_of("m4:direct", "m4:stepwise", "tie", 20), min_votes=0, rounds=200))
+    assert tied["m4:direct"]["rank_ub"] == tied["m4:stepwise"]["rank_ub"] == 1
+
+
+def test_a_system_without_a_fitted_vote_against_the_ranked_board_is_not_ranked():
+    """FastChat's board with ties excluded (``exclude_tie``) has no row for a model whose battles were all ties,
+    so it is ranked against no one; here it stays listed with its votes but is preliminary and unranked (before:
+    ranked 1 at the board's 1000 convention). The same holds for a system with enough votes, all of them against
+    preliminary systems: the ranked fit holds none of them."""
+    votes = votes_of("a:direct", "b:direct", "A", 30) + votes_of("b:direct", "a:direct", "A", 10)
+    gap = 400 * math.log10(3)  # 30-10: odds 3
+    tied = by_system(rate(votes + votes_of("c:direct", "a:direct", "tie", 20), min_votes=0, rounds=50,
+                          decisive_only=True))
+    assert tied["c:direct"]["preliminary"] and tied["c:direct"]["rank_ub"] is None
+    assert "none of the votes fitted is against a ranked system" in tied["c:direct"]["note"]
+    assert (tied["a:direct"]["rank_ub"], tied["b:direct"]["rank_ub"]) == (1, 2)
+    assert tied["a:direct"]["rating"] == pytest.approx(1000 + gap / 2, abs=0.1)  # a and b alone average 1000
+
+    orphan = votes[:]
+    for k in range(4):
+        orphan += votes_of("c:direct", f"p{k}:direct", "A", 4) + votes_of(f"p{k}:direct", "c:direct", "A", 1)
+    board = by_system(rate(orphan, min_votes=10, rounds=50))
+    assert board["c:direct"]["votes"] == 20 and board["c:direct"]["preliminary"]
+    assert board["c:direct"]["rank_ub"] is None
+    assert [r["rank_ub"] for r in board.values() if not r["preliminary"]] == [1, 2]
+
+
+def test_preliminary_systems_that_never_met_the_ranked_board_are_unconnected_not_placed():
+    """Two newcomers that only played each other: the votes fix their gap (6-2, odds 3) but not their level
+    against the ranked board, so they are flagged unconnected, averaging 1000 by convention, with no interval
+    (before: shown with intervals, unflagged, as if placed against the board)."""
+    votes = (votes_of("a:direct", "b:direct", "A", 15) + votes_of("b:direct", "a:direct", "A", 5)
+             + votes_of("x:direct", "y:direct", "A", 6) + votes_of("y:direct", "x:direct", "A", 2))
+    board = by_system(rate(votes, min_votes=10, rounds=50))
+    for s in ("x:direct", "y:direct"):
+        assert board[s]["preliminary"] and board[s]["flag"] == "unconnected"
+        assert board[s]["lower"] is None and board[s]["upper"] is None and "average 1000" in board[s]["note"]
+    gap = 400 * math.log10(3)
+    assert board["x:direct"]["rating"] == pytest.approx(1000 + gap / 2, abs=0.1)
+    assert board["y:direct"]["rating"] == pytest.approx(1000 - gap / 2, abs=0.1)
+    # one vote against the board places them: no longer unconnected
+    placed = by_system(rate(votes + votes_of("x:direct", "a:direct", "B", 1), min_votes=10, rounds=50))
+    assert placed["x:direct"]["flag"] != "unconnected" and placed["y:direct"]["flag"] != "unconnected"

@@ -89,6 +89,30 @@ def test_battles_whose_voter_saw_the_names_are_left_out_as_fastchat_does(tmp_pat
     assert mixed["votes"] == len(rows) and mixed["rows"] == plain["rows"]
 
 
+def test_battles_that_deduplication_did_not_sample_are_left_out_as_fastchat_does(tmp_path, capsys):
+    """FastChat's deduplication tags every battle of a too-frequent prompt ``{"high_freq": true, ...}`` and keeps
+    a sample (``"sampled": true``); its leaderboard rates only battles with ``sampled`` true (or no tag)."""
+    rows = [dict(r, dedup_tag={"high_freq": False, "sampled": True}) for r in battles()]
+    repeats = [dict(rows[0], model_a="koala-13b", model_b="vicuna-13b", dedup_tag={"high_freq": True,
+                                                                                   "sampled": False})] * 40
+    kept = [dict(rows[0], dedup_tag={"high_freq": True, "sampled": True})]
+    expected = fastchat_mle_elo(rows + kept)
+    got = board(tmp_path, capsys, "c.json", json.dumps(repeats + rows + kept), *BOARD)
+    assert got["votes"] == len(rows) + 1
+    for r in got["rows"]:
+        assert r["rating"] == pytest.approx(expected[r["system"]], abs=0.5), r["system"]
+
+
+@pytest.mark.parametrize("tag", ["yes", {"sampled": "false"}, [True]])
+def test_a_dedup_tag_of_another_shape_is_refused_naming_the_entry(tmp_path, capsys, tag):
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(battles()[:2] + [dict(battles()[0], dedup_tag=tag)]))
+    assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} entry 3 (index 2): field 'dedup_tag' is" in err and "'sampled' is true or false" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_battles_that_name_a_track_and_kind_need_no_flags_and_others_ask_for_them(tmp_path, capsys):
     rows = [dict(r, track="GEU", kind="model_vs_model") for r in battles()]
     path = tmp_path / "own.json"
