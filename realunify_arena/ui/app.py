@@ -38,7 +38,8 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
     # rewrite of the socket peer, which by default believes any X-Forwarded-For sent from loopback, is off.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     arena = Arena(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window,
-                  trusted_proxies=settings.trusted_proxies)
+                  trusted_proxies=settings.trusted_proxies, max_battles=settings.battle_limit,
+                  battle_window_seconds=settings.battle_window)
     ctx = AppContext(settings, store, pool, arena)
     with gr.Blocks(title="RealUnify Arena") as demo:
         with gr.Row():
