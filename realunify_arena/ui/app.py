@@ -16,6 +16,7 @@ from realunify_arena.redaction import install_log_redaction
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
+from realunify_arena.ui.calls import answer_miscounted_calls
 
 TABS = ("explore", "arena", "leaderboard")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
@@ -70,6 +71,7 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
     # with a cap of 32, a burst of 40 votes on a loaded machine got "Queue is full" instead of the vote rate
     # limit's answer). demo.queue(...) would also rebuild the whole FastAPI app (~0.2 s of start-up).
     _pace_progress(demo)
+    answer_miscounted_calls(demo)  # a script's call with too few or too many values
     return demo
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import threading
 
+import httpx
 import pytest
 from failing_sync import FailingSync
 from gradio_client import Client
@@ -228,6 +229,30 @@ def test_a_vote_retried_on_another_worker_is_accepted_as_the_stored_vote(app, co
         retry.close()
     assert [(v["vote_id"], v["choice"]) for v in app["store"].votes() if v["battle_id"] == battle] == [
         (cast["vote_id"], "B")]
+
+
+def raw_call(url: str, api: str, data) -> str:
+    """A script's plain HTTP call of ``/api`` with ``data`` as the values; the server's event stream."""
+    event = httpx.post(f"{url}gradio_api/call/{api}", json={"data": data}, timeout=30).json()["event_id"]
+    return httpx.get(f"{url}gradio_api/call/{api}/{event}", timeout=30).text
+
+
+@pytest.mark.parametrize("api, data, message", [
+    ("vote", [], "/vote takes 2 values (battle_id, choice), got 0"),
+    ("vote", ["A" * 32], "/vote takes 2 values (battle_id, choice), got 1"),
+    ("vote", ["A" * 32, "A", "extra"], "/vote takes 2 values (battle_id, choice), got 3"),
+    ("new_battle", [["bundled"]], "/new_battle takes 3 values (source, track, kind), got 1"),
+])
+def test_a_call_with_the_wrong_number_of_values_gets_a_one_line_answer(app, capfd, api, data, message):
+    """Gradio's own count check answered such a call with ``{"error": null}`` (no message) and logged a
+    traceback quoting the values; extra values were dropped silently."""
+    before = (vote_count(app), battle_count(app))
+    capfd.readouterr()
+    stream = raw_call(app["url"], api, data)
+    assert stream.splitlines()[:2] == ["event: error", "data: " + json.dumps(
+        {"error": message, "duration": 10, "visible": True, "title": "Error"})], stream
+    assert "Traceback" not in capfd.readouterr().err
+    assert (vote_count(app), battle_count(app)) == before
 
 
 @pytest.fixture
