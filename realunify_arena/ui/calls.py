@@ -1,4 +1,8 @@
-"""Calls with the wrong number of values answered with a one-line message (wiring).
+"""Refused calls answered with a one-line message and no traceback in the server log (wiring).
+
+``Refusal`` is the ``gr.Error`` every handler raises for a request it refuses (a malformed battle id, a
+vote past the rate limit, a setting out of range): the caller gets the message; the server log got a
+Python traceback of each one, so a script repeating a refused call cheaply filled the log.
 
 Gradio checks that an event got enough values before our handler runs; a script's call with too few (an
 ``/vote`` with only the battle id) made it raise a bare ``ValueError``: the caller got an error with no
@@ -14,9 +18,17 @@ import inspect
 import gradio as gr
 
 
+class Refusal(gr.Error):
+    """``gr.Error(message)`` that Gradio does not print a traceback for (``print_exception=False``)."""
+
+    def __init__(self, message: str = "Error raised.", **options) -> None:
+        options.setdefault("print_exception", False)
+        super().__init__(message, **options)
+
+
 def answer_miscounted_calls(demo: gr.Blocks) -> None:
     """Replace ``demo``'s check of an event's input count: too few values (any event), or more than a
-    public API endpoint takes, raise ``gr.Error`` (``print_exception=False``) such as
+    public API endpoint takes, raise ``Refusal`` such as
     ``"/vote takes 2 values (battle_id, choice), got 1"``. The check is Gradio's ``Blocks.validate_inputs``,
     called before preprocessing; it is replaced on this instance only."""
     gradio_check = demo.validate_inputs
@@ -25,8 +37,8 @@ def answer_miscounted_calls(demo: gr.Blocks) -> None:
         wanted, got = len(block_fn.inputs), len(inputs)
         public = getattr(block_fn, "api_visibility", "public") == "public" and block_fn.api_name
         if got < wanted or (public and got > wanted):
-            raise gr.Error(f"{_endpoint(block_fn)} takes {wanted} value{'s' * (wanted != 1)}"
-                           f"{_names(block_fn)}, got {got}", print_exception=False)
+            raise Refusal(f"{_endpoint(block_fn)} takes {wanted} value{'s' * (wanted != 1)}"
+                          f"{_names(block_fn)}, got {got}")
         gradio_check(block_fn, inputs)
 
     demo.validate_inputs = validate_inputs

@@ -255,6 +255,18 @@ def test_a_call_with_the_wrong_number_of_values_gets_a_one_line_answer(app, capf
     assert (vote_count(app), battle_count(app)) == before
 
 
+def test_refused_calls_leave_no_traceback_in_the_server_log(app, connect, capfd):
+    """Every refusal logged a Python traceback, so a script repeating a refused call (no database work at
+    all for a malformed id) filled the server log; the caller's answer is unchanged."""
+    c = connect()
+    capfd.readouterr()
+    for _ in range(3):
+        assert "malformed battle id" in refusal(c, "not a battle")
+    with pytest.raises(Exception, match="data source"):
+        c.predict("no such source", "UEG", "model_vs_model", api_name="/new_battle")
+    assert "Traceback" not in capfd.readouterr().err
+
+
 @pytest.fixture
 def fail_next_sync(monkeypatch):
     """Call it to make the server's next WAL sync fail, as fdatasync does on a write-back error."""
