@@ -7,13 +7,14 @@ session, after both outputs were delivered, and within the voter's rate limit. E
 returned only after it is committed.
 
 A write that raised ``StoreError`` (its commit could not be confirmed on disk) may still be in the database.
-Retrying it is safe: the same vote again (same battle, voter and choice) is answered with the vote stored
-by the failed attempt, and a session's next battle start after a failed one gets the battle that start
-recorded; each retry commits and is acknowledged only once the store has made that row durable. A different
-vote on the battle is still refused. The failed writes are remembered in this process only: a retry that
-reaches another process, or comes after a restart, is refused with "already has a vote", and only once the
-store has made that vote durable (``Store.durable_found``), so the refusal never names a vote a power cut
-could still take away.
+Retrying it is safe: the same vote again (same battle, voter and choice) is answered with the vote already
+stored, found in the store itself, so a retry that reaches another app process, or comes after a restart, is
+accepted the same way (idempotently: nothing new is written, the vote id is the stored one). A different vote
+on the battle is refused with "already has a vote". Either answer is given only once the store has made the
+stored vote durable (``Store.durable_found``), so it never names a vote a power cut could still take away.
+A session's next battle start after a failed one gets the battle that start recorded; that failed start is
+remembered in this process only (a retry reaching another process starts a second battle, which the battle
+limit counts).
 """
 
 from __future__ import annotations
@@ -167,15 +168,18 @@ class Arena:
     """Issues battles, records deliveries and votes, in the store's database."""
 
     def __init__(self, store: Store, *, max_votes: int = 30, window_seconds: float = 60.0,
-                 trusted_proxies: int = 0):
+                 trusted_proxies: int = 0, max_battles: int = 60, battle_window_seconds: float = 60.0):
         self.store = store
         self.trusted_proxies = trusted_proxies  # proxy hops whose X-Forwarded-For entries are believed
         self.max_votes = max_votes
         self.window_seconds = window_seconds
+        # battles one voter (account, or address across sessions) may start per battle_window_seconds: each
+        # start stores a row (and in live mode runs two models), so a script cannot fill the database
+        self.max_battles = max_battles
+        self.battle_window_seconds = battle_window_seconds
         self.salt = os.environ.get(SALT_ENV) or store.meta(SALT_META_KEY, lambda: secrets.token_hex(32))
         # writes answered with StoreError, which a retry completes instead of repeating (module docstring)
         self._failed_starts: dict[str, dict] = {}  # session key -> the battles row that start wrote
-        self._failed_votes: dict[str, tuple[str, str]] = {}  # battle id -> (voter, choice)
 
     def voter_id(self, profile_username: str | None, session_hash: str, headers: Mapping[str, str],
                  peer: str | None = None) -> str:
@@ -195,7 +199,11 @@ class Arena:
         ``runs`` pins stored runs to sides up front (a battle drawn from stored runs): each must be a run
         of that side's system on the instance, and is still ``deliver``ed when shown. After a start of
         this session that raised ``StoreError``, a start on the same dataset returns that battle instead
-        (written again if it is missing), so a retry leaves one battle, not two."""
+        (written again if it is missing), so a retry leaves one battle, not two.
+
+        Raises ``BattleError`` for a request it will not serve, among them a new battle past the voter's
+        battle limit (``max_battles`` per ``battle_window_seconds``, counted like the vote limit per
+        ``rate_key``: "rate limit: at most 60 new battles per 60 s; please wait a little"); nothing is written then."""
         _require_session(session_id, BattleError)
         if kind not in KINDS:
             raise BattleError(f"battle kind {brief(kind)}: expected one of {', '.join(KINDS)}")
@@ -217,13 +225,21 @@ class Arena:
             _check_run(self.store, run_id, instance_uid, str({"A": a, "B": b}[side]), side)
         session_key = _session_key(session_id)
         row = self._failed_starts.pop(session_key, None)
-        if row is None or row["dataset"] != dataset:
+        retry = row is not None and row["dataset"] == dataset
+        if not retry:
             row = {"id": secrets.token_urlsafe(24), "session_key": session_key, "voter": voter,
                    "dataset": dataset, "instance_uid": instance_uid, "track": track, "kind": kind,
                    "system_a": str(a), "system_b": str(b), "run_a": pinned.get("A"), "run_b": pinned.get("B"),
                    "created_at": now()}
-        try:
+
+        def record(_db) -> None:  # one group-committed operation: concurrent starts cannot all pass the limit
+            if not retry:  # a retry completes a start the limit already let through
+                self._check_rate(voter, self.store.count_battles_since, self.max_battles,
+                                 self.battle_window_seconds, "new battles", BattleError)
             self.store.insert_battle(row)  # the failed start's row, if it is there, is kept as it is
+
+        try:
+            self.store.apply(record)
         except StoreError:
             self._failed_starts[session_key] = row
             raise
@@ -266,29 +282,28 @@ class Arena:
             battle = self._battle_for(battle_id, session_id, VoteRefused)
             if battle["voted"]:
                 stored = self.store.battle_vote(battle_id)
-                if self._failed_votes.get(battle_id) == (voter, choice) == (stored["voter"], stored["choice"]):
-                    return battle, stored["id"], stored["created_at"]  # the failed attempt's vote: this one
                 found.append(stored)
+                if (stored["voter"], stored["choice"]) == (voter, choice):
+                    return battle, stored["id"], stored["created_at"]  # a retry of that vote: this one
                 raise VoteRefused("this battle already has a vote; each battle takes one vote")
             undelivered = [s for s in ("A", "B") if battle[f"delivered_{s.lower()}_at"] is None]
             if undelivered:
                 raise VoteRefused(f"side {' and '.join(undelivered)} has not been shown: still running, or it"
                                   " failed; a battle takes a vote once both outputs are on screen (after a"
                                   " failed side, start a new battle)")
-            self._check_rate(voter)
+            self._check_rate(voter, self.store.count_votes_since, self.max_votes, self.window_seconds, "votes",
+                             VoteRefused)
             return (battle, *self.store.insert_vote(battle_id, voter, choice))
 
         found: list[dict] = []  # the vote already stored, when that is why this one is refused
         try:
-            battle, vote_id, created_at = self.store.apply(record)  # returns once the vote is durable
+            battle, vote_id, created_at = self.store.apply(record)  # returns once a new vote is durable
         except VoteRefused:
             if found:  # "already has a vote" only once that vote is on disk: it may be a failed write of
                 self.store.durable_found()  # another process's (or before a restart), which a retry would miss
             raise
-        except StoreError:
-            self._failed_votes[battle_id] = (voter, choice)
-            raise
-        self._failed_votes.pop(battle_id, None)
+        if found:  # the vote found (a retry's earlier write) is acknowledged only once it is on disk
+            self.store.durable_found()
         return _revealed(battle, choice, vote_id, created_at)
 
     def reveal(self, battle_id: str, session_id: str) -> dict:
@@ -314,12 +329,14 @@ class Arena:
             raise error("this battle was issued to another session")
         return battle
 
-    def _check_rate(self, voter: str) -> None:
-        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=self.window_seconds)
-        recent = self.store.count_votes_since(rate_key(voter), since.isoformat(timespec="microseconds"))
-        if recent >= self.max_votes:
-            raise VoteRefused(f"rate limit: at most {self.max_votes} votes per"
-                              f" {self.window_seconds:g} s; please wait a little")
+    @staticmethod
+    def _check_rate(voter: str, count_since, limit: int, window_seconds: float, what: str,
+                    error: type[BattleError]) -> None:
+        """Raise ``error`` when ``voter``'s ``rate_key`` already has ``limit`` rows counted by ``count_since``
+        (a ``Store.count_*_since``) within the last ``window_seconds``; ``what`` names them in the message."""
+        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)
+        if count_since(rate_key(voter), since.isoformat(timespec="microseconds")) >= limit:
+            raise error(f"rate limit: at most {limit} {what} per {window_seconds:g} s; please wait a little")
 
 
 def _check_run(store: Store, run_id: int, instance_uid: str, system: str, side: str) -> None:

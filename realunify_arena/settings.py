@@ -92,6 +92,8 @@ class Settings:
     queue_size: int = 32  # local model runs that may wait for the accelerator; one more is refused (QueueFull)
     vote_limit: int = 30  # votes one voter (account, or IP across sessions) may cast per vote_window
     vote_window: int = 60  # seconds
+    battle_limit: int = 60  # battles one voter (account, or IP across sessions) may start per battle_window
+    battle_window: int = 60  # seconds
     trusted_proxies: int = 0  # proxy hops in front of the app whose X-Forwarded-For entries are believed
     journal_mode: str = "wal"  # SQLite journal: "wal" (local disks), "delete" (network and FUSE mounts)
     allow_large_models: bool = False  # offer cards too large for this machine (an 8B model on a CPU host)
@@ -216,6 +218,8 @@ _SPECS = (
           " (\"... already waiting for the accelerator; try again later\")", "int"),
     _Spec("vote_limit", "votes one voter may cast per vote window (default 30)", "int"),
     _Spec("vote_window", "the vote limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),
+    _Spec("battle_limit", "new battles one voter may start per battle window (default 60)", "int"),
+    _Spec("battle_window", "the battle limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),
     _Spec("trusted_proxies", "proxy hops in front of the app whose X-Forwarded-For entries are believed; the "
           "voter is the right-most address they did not write (default 0: the socket peer; 1 on a Space)",
           "int", (0, 16)),

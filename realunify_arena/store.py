@@ -243,6 +243,13 @@ def m006_battle_run_indexes(db: Database) -> None:
     db.execute("create index if not exists battles_run_b on battles (run_b) where run_b is not null")
 
 
+@migrations()
+def m007_battle_rate_index(db: Database) -> None:
+    """The battle-start rate limit's look-up (``Store.count_battles_since``: a voter's battles since a time)
+    by index instead of a scan of every battle."""
+    db.execute("create index if not exists battles_voter_created on battles (voter, created_at)")
+
+
 _CHECKED_DELIVERY = {  # Store.deliver_battle_side_checked's statement per side, built once
     side: f"update battles set run_{c} = ?1, delivered_{c}_at = ?2"
           f" where id = ?3 and session_key = ?4 and (run_{c} is null or run_{c} = ?1)"
@@ -1458,7 +1465,15 @@ class Store:
     def count_votes_since(self, voter_key: str, since: str) -> int:
         """Votes after ``since`` (an ISO timestamp) by ``voter_key`` or any voter id extending it as
         ``voter_key:...`` (ids between ``"key:"`` and ``"key;"`` sort there, so the index serves it)."""
-        rows = self.query("select count(*) as n from votes where (voter = ? or (voter > ? and voter < ?))"
+        return self._count_since("votes", voter_key, since)
+
+    def count_battles_since(self, voter_key: str, since: str) -> int:
+        """Battles started after ``since`` (an ISO timestamp) by ``voter_key`` or any voter id extending it,
+        as ``count_votes_since`` counts votes (the index ``battles_voter_created`` serves it)."""
+        return self._count_since("battles", voter_key, since)
+
+    def _count_since(self, table: str, voter_key: str, since: str) -> int:
+        rows = self.query(f"select count(*) as n from {table} where (voter = ? or (voter > ? and voter < ?))"
                           " and created_at > ?", (voter_key, voter_key + ":", voter_key + ";", since))
         return rows[0]["n"]
 

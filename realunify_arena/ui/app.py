@@ -16,6 +16,7 @@ from realunify_arena.redaction import install_log_redaction
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
+from realunify_arena.ui.calls import answer_miscounted_calls
 
 TABS = ("explore", "arena", "leaderboard")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
@@ -38,7 +39,8 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
     # rewrite of the socket peer, which by default believes any X-Forwarded-For sent from loopback, is off.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     arena = Arena(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window,
-                  trusted_proxies=settings.trusted_proxies)
+                  trusted_proxies=settings.trusted_proxies, max_battles=settings.battle_limit,
+                  battle_window_seconds=settings.battle_window)
     ctx = AppContext(settings, store, pool, arena)
     with gr.Blocks(title="RealUnify Arena") as demo:
         with gr.Row():
@@ -69,6 +71,7 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
     # with a cap of 32, a burst of 40 votes on a loaded machine got "Queue is full" instead of the vote rate
     # limit's answer). demo.queue(...) would also rebuild the whole FastAPI app (~0.2 s of start-up).
     _pace_progress(demo)
+    answer_miscounted_calls(demo)  # a script's call with too few or too many values
     return demo
 
 

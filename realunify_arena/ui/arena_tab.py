@@ -35,6 +35,7 @@ from realunify_arena.runs import RunUpdate
 from realunify_arena.stopping import STOPPED_BY_USER, RunControl
 from realunify_arena.store import StoreError, split_uid
 from realunify_arena.trace import Status
+from realunify_arena.ui.calls import Refusal
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
     TraceView,
@@ -145,9 +146,9 @@ def build(ctx: AppContext) -> None:
             battle = start_battle(ctx, source_value, track_value, kind_value, request.session_hash,
                                   _voter(ctx, request, profile))
         except REFUSALS as e:
-            raise gr.Error(_message(e)) from None
+            raise Refusal(_message(e)) from None
         except StoreError as e:
-            raise gr.Error(unsaved(e, "The new battle")) from None
+            raise Refusal(unsaved(e, "The new battle")) from None
         # the page's earlier battle can no longer be voted on (the page now holds this one): it stops and
         # shows nothing more, and one never generated (New battle pressed twice at once) is not left busy
         ctx.runs.stop(request.session_hash, SUPERSEDED, keys=(BATTLE_RUN,))
@@ -172,11 +173,11 @@ def build(ctx: AppContext) -> None:
             try:
                 battle = load_battle(ctx, battle_id, session)
             except REFUSALS as e:
-                raise gr.Error(_message(e)) from None
+                raise Refusal(_message(e)) from None
             try:
                 yield from paced(frames(battle, session, control))
             except StoreError as e:  # a side's delivery: this battle cannot take a vote
-                raise gr.Error(unsaved(e, "This battle", "please start a new battle")) from None
+                raise Refusal(unsaved(e, "This battle", "please start a new battle")) from None
         finally:
             ctx.runs.close(session, battle_id, control, BATTLE_RUN)
 
@@ -214,14 +215,14 @@ def build(ctx: AppContext) -> None:
     def voter(choice: str):
         def cast(battle_id: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
             if battle_id is None:
-                raise gr.Error("Start a battle first.")
+                raise Refusal("Start a battle first.")
             try:
                 revealed = vote_and_reveal(ctx, battle_id, request.session_hash, _voter(ctx, request, profile),
                                            choice)
             except REFUSALS as e:
-                raise gr.Error(_message(e)) from None
+                raise Refusal(_message(e)) from None
             except StoreError as e:
-                raise gr.Error(unsaved(e, "Your vote")) from None
+                raise Refusal(unsaved(e, "Your vote")) from None
             return [reveal_markdown(revealed, side_links(ctx, revealed)), *locked, gr.update(visible=True),
                     *revealed_views(revealed)]
 
@@ -325,14 +326,14 @@ def _register_api(ctx: AppContext) -> None:
             battle = await anyio.to_thread.run_sync(lambda: start_battle(
                 ctx, source or ctx.sources[0], track, kind, request.session_hash, _voter(ctx, request, profile)))
         except REFUSALS as e:
-            raise gr.Error(_message(e)) from None
+            raise Refusal(_message(e)) from None
         except StoreError as e:
-            raise gr.Error(unsaved(e, "The new battle")) from None
+            raise Refusal(unsaved(e, "The new battle")) from None
         try:
             return await in_device_slot(ctx, play_needs_device(ctx, battle), play_to_end, ctx, battle,
                                         request.session_hash, RunControl(ctx.settings.time_limit_s))
         except StoreError as e:  # a side's delivery: this battle cannot take a vote
-            raise gr.Error(unsaved(e, "This battle", "please start a new battle")) from None
+            raise Refusal(unsaved(e, "This battle", "please start a new battle")) from None
 
     def vote(battle_id: str, choice: str, request: gr.Request = None,
              profile: gr.OAuthProfile | None = None) -> dict:
@@ -341,9 +342,9 @@ def _register_api(ctx: AppContext) -> None:
         try:
             return vote_and_reveal(ctx, battle_id, request.session_hash, _voter(ctx, request, profile), choice)
         except VoteRefused as e:
-            raise gr.Error(plain(e.message, markdown=False)) from None
+            raise Refusal(plain(e.message, markdown=False)) from None
         except StoreError as e:
-            raise gr.Error(unsaved(e, "Your vote")) from None
+            raise Refusal(unsaved(e, "Your vote")) from None
 
     gr.api(new_battle, api_name="new_battle", concurrency_limit=None)  # a local side waits in ctx.device_slot
     gr.api(vote, api_name="vote", concurrency_limit=None)

@@ -30,6 +30,7 @@ from realunify_arena.shown import brief
 from realunify_arena.stopping import RunControl
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, System
+from realunify_arena.ui.calls import Refusal
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
     TraceView,
@@ -259,7 +260,7 @@ def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens)
     try:
         return _checked_options(ctx, model, seed, steps, guidance, max_new_tokens)
     except ValueError as e:
-        raise gr.Error(plain(f"Not run: {e}", markdown=False)) from None
+        raise Refusal(plain(f"Not run: {e}", markdown=False)) from None
 
 
 def _checked_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens):
@@ -354,7 +355,7 @@ def build(ctx: AppContext) -> ExploreTab:
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
                 answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request):
         if ctx.runs.busy(request.session_hash):
-            raise gr.Error("A run is already in progress on this page (its seed is shown in each column): "
+            raise Refusal("A run is already in progress on this page (its seed is shown in each column): "
                            "wait for it to finish or press Stop, then Run again.")
         try:
             _checked_options(ctx, model_value, seed_value, steps_value, guidance_value, tokens_value)
@@ -442,7 +443,7 @@ def _column_runner(ctx: AppContext, column: Column):
             return
         session, request_id = request.session_hash, _request_of(current)
         if request_id is None or not ctx.runs.known(session, request_id):
-            raise gr.Error(NOT_STARTED)  # the column's event called directly, with a made-up ``started``
+            raise Refusal(NOT_STARTED)  # the column's event called directly, with a made-up ``started``
         control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s)
         try:
             if control.stopped:  # stopped while it waited for the accelerator
@@ -527,7 +528,7 @@ def _held(ctx: AppContext, current: tuple[str, str, str]):
     try:
         return ctx.instance(current[:2])
     except KeyError as e:
-        raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
+        raise Refusal(plain(str(e).strip("'\""), markdown=False)) from None
 
 
 def _history_row(run_id, seed, trace, judgment, reused) -> dict:
@@ -557,7 +558,7 @@ def _write_download(details: dict, mode: str) -> str:
 def _human_judge(ctx: AppContext):
     def save(current, run_id, ticked, judge, request: gr.Request, profile: gr.OAuthProfile | None):
         if current is None or run_id is None:
-            raise gr.Error("Run the instance first; only a stored run can be judged.")
+            raise Refusal("Run the instance first; only a stored run can be judged.")
         inst = _held(ctx, current)
         voter = ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers,
                                    peer=request.client.host if request.client else None)
@@ -566,9 +567,9 @@ def _human_judge(ctx: AppContext):
                                      max_per_window=ctx.settings.vote_limit,
                                      window_seconds=ctx.settings.vote_window)
         except StoreError as e:  # a ValueError too, whose message names the server's file
-            raise gr.Error(unsaved(e, "Your judgment")) from None
+            raise Refusal(unsaved(e, "Your judgment")) from None
         except ValueError as e:  # nothing to judge, or over the rate limit: nothing was written
-            raise gr.Error(plain(e, markdown=False)) from None
+            raise Refusal(plain(e, markdown=False)) from None
         yours = verdict_markdown(judgment, inst, judge=HUMAN)
         people = verdict_markdown(ctx.store.human_verdict(run_id), inst, judge=HUMAN)
         # with "human" as the chosen judge the column's verdict is your judgment and the people's majority:
@@ -585,9 +586,9 @@ def _register_api(ctx: AppContext) -> None:
         try:
             selected = ctx.dataset(source).select(track, task_type)
         except KeyError as e:
-            raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
+            raise Refusal(plain(str(e).strip("'\""), markdown=False)) from None
         except ValueError as e:
-            raise gr.Error(plain(e, markdown=False)) from None
+            raise Refusal(plain(e, markdown=False)) from None
         return [{"uid": i.uid, "track": i.track, "task_type": i.task_type, "category": i.category,
                  "text": i.question if isinstance(i, GEUInstance) else i.prompt}
                 for i in selected]
@@ -603,14 +604,14 @@ def _register_api(ctx: AppContext) -> None:
             dataset = ctx.dataset_for_runs(source)
             inst = dataset.get(instance_uid)
         except ValueError as e:
-            raise gr.Error(plain(e, markdown=False)) from None
+            raise Refusal(plain(e, markdown=False)) from None
         except KeyError as e:
-            raise gr.Error(plain(str(e).strip("'\""), markdown=False)) from None
+            raise Refusal(plain(str(e).strip("'\""), markdown=False)) from None
         try:
             return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options, judge or ctx.judge,
                                  control=RunControl(ctx.settings.time_limit_s), why_not=ctx.why_not)
         except StoreError as e:  # the run's save was refused or not confirmed on disk
-            raise gr.Error(unsaved(e, "This run", "run it again")) from None
+            raise Refusal(unsaved(e, "This run", "run it again")) from None
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
     # concurrency_limit=None: a local card's run waits in ctx.model_slot, a remote card's does not wait

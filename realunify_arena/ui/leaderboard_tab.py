@@ -19,6 +19,7 @@ from realunify_arena.arena import KIND_LABELS, KINDS
 from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.context import AppContext
 from realunify_arena.shown import brief
+from realunify_arena.ui.calls import Refusal
 from realunify_arena.ui.render import notes_markdown, plain
 
 BOARD_HEADERS = ratings.BOARD_HEADERS
@@ -174,7 +175,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         rank_ub, votes, both_bad_rate, preliminary, flag, note; and imported: the system's runs came from
         published result files)."""
         if track not in ("UEG", "GEU") or kind not in KINDS:
-            raise gr.Error(plain(f"expected track UEG or GEU and kind one of {', '.join(KINDS)}; got {brief(track)}, "
+            raise Refusal(plain(f"expected track UEG or GEU and kind one of {', '.join(KINDS)}; got {brief(track)}, "
                                  f"{brief(kind)}", markdown=False))
         return imported_rows(ctx, boards.board(track, kind, ctx.settings.min_votes).rows)
 

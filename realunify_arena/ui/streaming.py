@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 
 import anyio.to_thread
-import gradio as gr
 
 from realunify_arena.context import AppContext, QueueFull
 from realunify_arena.pump import FINISHED, Pump
 from realunify_arena.stopping import RunControl
+from realunify_arena.ui.calls import Refusal
 
 STOP_POLL_S = 0.1  # how often a relayed run's control is looked at while no item arrives
 STOP_GRACE_S = 1.0  # how long a stopped run may take to end before its handler says "stopped" itself
@@ -201,7 +201,7 @@ class _Refusing:
             if self.refused is not None:
                 self.refused()
             if isinstance(e, QueueFull):
-                raise gr.Error(str(e)) from None
+                raise Refusal(str(e)) from None
             raise
 
     async def __aexit__(self, *exc) -> bool | None:

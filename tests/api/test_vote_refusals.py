@@ -13,6 +13,7 @@ import hashlib
 import json
 import threading
 
+import httpx
 import pytest
 from failing_sync import FailingSync
 from gradio_client import Client
@@ -41,6 +42,7 @@ def app(tmp_path_factory):
     write_set(generate_set(1, seed=5, task_types=["commonsense_reasoning"]), root / "data")
     settings = Settings(data=(str(root / "data"),), models=("tiny-pair", "tiny-janus"), judge="human",
                         db=root / "arena.db", arena_mode="stored", vote_limit=5, vote_window=3600,
+                        battle_limit=8, battle_window=3600,
                         trusted_proxies=1)  # clients: visitors behind one proxy, told apart by X-Forwarded-For
     dataset = load(settings.data[0])
     uid = dataset.instances[0].uid
@@ -175,6 +177,94 @@ def test_rate_limit_follows_the_address_across_sessions_at_the_configured_limit(
     other.predict(new_battle(app, other), "A", api_name="/vote")
     assert vote_count(app) == before + 1
     assert not any(ip in v["voter"] for v in store.votes())  # no raw address is stored
+
+
+def battle_count(app) -> int:
+    return app["store"].query("select count(*) as n from battles")[0]["n"]
+
+
+def test_battle_starts_are_limited_per_address_across_sessions(app, connect):
+    """A script starting battle after battle from one address (new sessions each time) gets the configured
+    number, then a one-line refusal that writes nothing; another address still starts battles."""
+    ip = "203.0.113.55"
+    limit = app["settings"].battle_limit  # 8 per hour here, not the default of 60 per minute
+    for _ in range(limit):
+        new_battle(app, connect(ip))
+    before = battle_count(app)
+    with pytest.raises(Exception) as info:
+        connect(ip).predict(app["source"], "UEG", "model_vs_model", api_name="/new_battle")
+    assert str(info.value) == f"rate limit: at most {limit} new battles per 3600 s; please wait a little"
+    assert battle_count(app) == before
+    new_battle(app, connect())
+    assert battle_count(app) == before + 1
+
+
+@pytest.fixture
+def second_worker(app):
+    """A second app process's view: its own Store, Arena and server on the same database file, as another
+    worker behind a load balancer has (nothing of the first one's memory)."""
+    store = Store.open(app["settings"].db)
+    demo = build_demo(app["settings"], store, ModelPool(load_cards()))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield url
+    demo.close()
+    store.close()
+
+
+def test_a_vote_retried_on_another_worker_is_accepted_as_the_stored_vote(app, connect, second_worker):
+    """The vote's answer was lost and the client sent it again (same battle, same session, same choice); the
+    retry reached another worker. It is answered with the vote already stored; nothing new is written."""
+    ip = next(_addresses)
+    c = connect(ip)
+    battle = new_battle(app, c)
+    cast = c.predict(battle, "B", api_name="/vote")
+    retry = Client(second_worker, headers={"x-forwarded-for": ip}, verbose=False)
+    retry.session_hash = c.session_hash  # the same browser session, reaching the other worker
+    try:
+        again = retry.predict(battle, "B", api_name="/vote")
+        assert (again["vote_id"], again["choice"], again["system_a"], again["system_b"]) == (
+            cast["vote_id"], "B", cast["system_a"], cast["system_b"])
+        assert "already has a vote" in refusal(retry, battle, "A")  # a different vote is still refused
+    finally:
+        retry.close()
+    assert [(v["vote_id"], v["choice"]) for v in app["store"].votes() if v["battle_id"] == battle] == [
+        (cast["vote_id"], "B")]
+
+
+def raw_call(url: str, api: str, data) -> str:
+    """A script's plain HTTP call of ``/api`` with ``data`` as the values; the server's event stream."""
+    event = httpx.post(f"{url}gradio_api/call/{api}", json={"data": data}, timeout=30).json()["event_id"]
+    return httpx.get(f"{url}gradio_api/call/{api}/{event}", timeout=30).text
+
+
+@pytest.mark.parametrize("api, data, message", [
+    ("vote", [], "/vote takes 2 values (battle_id, choice), got 0"),
+    ("vote", ["A" * 32], "/vote takes 2 values (battle_id, choice), got 1"),
+    ("vote", ["A" * 32, "A", "extra"], "/vote takes 2 values (battle_id, choice), got 3"),
+    ("new_battle", [["bundled"]], "/new_battle takes 3 values (source, track, kind), got 1"),
+])
+def test_a_call_with_the_wrong_number_of_values_gets_a_one_line_answer(app, capfd, api, data, message):
+    """Gradio's own count check answered such a call with ``{"error": null}`` (no message) and logged a
+    traceback quoting the values; extra values were dropped silently."""
+    before = (vote_count(app), battle_count(app))
+    capfd.readouterr()
+    stream = raw_call(app["url"], api, data)
+    assert stream.splitlines()[:2] == ["event: error", "data: " + json.dumps(
+        {"error": message, "duration": 10, "visible": True, "title": "Error"})], stream
+    assert "Traceback" not in capfd.readouterr().err
+    assert (vote_count(app), battle_count(app)) == before
+
+
+def test_refused_calls_leave_no_traceback_in_the_server_log(app, connect, capfd):
+    """Every refusal logged a Python traceback, so a script repeating a refused call (no database work at
+    all for a malformed id) filled the server log; the caller's answer is unchanged."""
+    c = connect()
+    capfd.readouterr()
+    for _ in range(3):
+        assert "malformed battle id" in refusal(c, "not a battle")
+    with pytest.raises(Exception, match="data source"):
+        c.predict("no such source", "UEG", "model_vs_model", api_name="/new_battle")
+    assert "Traceback" not in capfd.readouterr().err
 
 
 @pytest.fixture

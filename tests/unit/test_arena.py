@@ -263,23 +263,25 @@ def test_voter_salt_from_the_environment(monkeypatch):
 
 
 def test_concurrent_votes_on_one_battle_store_exactly_one(arena, store):
+    """Racing votes: one is stored; the same vote again is that vote (a retry), a different one is refused."""
     battle = ready_battle(arena)
-    outcomes: list[str] = []
+    outcomes: list[tuple[str, object]] = []
 
-    def attempt() -> None:
+    def attempt(choice: str) -> None:
         try:
-            arena.vote(battle, "s1", "hf:alice", "A")
-            outcomes.append("ok")
-        except VoteRefused:
-            outcomes.append("refused")
+            outcomes.append((choice, arena.vote(battle, "s1", "hf:alice", choice)["vote_id"]))
+        except VoteRefused as e:
+            outcomes.append((choice, e.message))
 
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    threads = [threading.Thread(target=attempt, args=(choice,)) for choice in ("A", "B") * 4]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(outcomes) == ["ok"] + ["refused"] * 7
-    assert vote_count(store) == 1
+    (stored,) = store.votes()
+    assert sorted(outcomes) == sorted(
+        (choice, stored["vote_id"] if choice == stored["choice"]
+         else "this battle already has a vote; each battle takes one vote") for choice in ("A", "B") * 4)
 
 
 def test_draw_pair():
@@ -330,3 +332,54 @@ def test_a_run_whose_mode_holds_a_colon_is_not_the_side_whose_model_does(arena, 
     assert store.query("select * from battles") == before
     arena.deliver(battle, "s1", "A", save_run(store, "m1:x:direct"))  # the side's real system is delivered
     assert store.query("select run_a from battles")[0]["run_a"] is not None
+
+
+def battle_rows(store: Store) -> int:
+    return store.query("select count(*) as n from battles")[0]["n"]
+
+
+def test_battle_starts_are_limited_per_voter_across_sessions(store):
+    """A script starting battle after battle (each stores a row) is held to the battle limit, counted per
+    address across sessions like votes; the refusal writes nothing and other visitors are unaffected."""
+    arena = Arena(store, max_battles=3, battle_window_seconds=60)
+    voters = [arena.voter_id(None, f"sess-{n}", {}, peer="203.0.113.7") for n in range(4)]
+    for n, voter in enumerate(voters[:3]):
+        arena.new_battle(f"sess-{n}", voter, UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    with pytest.raises(BattleError) as info:
+        arena.new_battle("sess-3", voters[3], UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    assert info.value.message == "rate limit: at most 3 new battles per 60 s; please wait a little"
+    assert battle_rows(store) == 3
+    other = arena.voter_id(None, "sess-9", {}, peer="198.51.100.1")
+    arena.new_battle("sess-9", other, UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    assert battle_rows(store) == 4
+
+
+def test_battles_older_than_the_window_do_not_count(store):
+    arena = Arena(store, max_battles=1, battle_window_seconds=60)
+    arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    store.db.execute("update battles set created_at = '2000-01-01T00:00:00.000000+00:00'")
+    store.db.conn.commit()
+    arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    assert battle_rows(store) == 2
+
+
+def test_a_vote_retried_on_another_worker_is_the_stored_vote(tmp_path):
+    """A vote whose answer was lost, retried (same battle, session, voter and choice) on another app worker
+    (its own Store and Arena on the same file, nothing in memory) is accepted as the vote already stored;
+    a different choice is still refused, and one vote stays stored."""
+    first = Store.open(tmp_path / "arena.db")
+    battle = ready_battle(Arena(first))
+    cast = Arena(first).vote(battle, "s1", "hf:alice", "B")
+    other = Store.open(tmp_path / "arena.db")
+    try:
+        retried = Arena(other).vote(battle, "s1", "hf:alice", "B")
+        assert (retried["vote_id"], retried["choice"], retried["created_at"]) == (
+            cast["vote_id"], "B", cast["created_at"])
+        with pytest.raises(VoteRefused, match="already has a vote"):
+            Arena(other).vote(battle, "s1", "hf:alice", "A")
+        with pytest.raises(VoteRefused, match="already has a vote"):  # another voter's same choice
+            Arena(other).vote(battle, "s1", "hf:mallory", "B")
+    finally:
+        other.close()
+    assert [(v["vote_id"], v["choice"]) for v in first.votes()] == [(cast["vote_id"], "B")]
+    first.close()

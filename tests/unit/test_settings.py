@@ -204,6 +204,7 @@ def test_a_data_source_that_is_not_there_is_named_at_start_up(tmp_path, capsys, 
 NUMERIC = {"REALUNIFY_PORT": (1, 65535), "REALUNIFY_MIN_VOTES": (0, 10**6), "REALUNIFY_GPU_CONCURRENCY": (1, 10**6),
            "REALUNIFY_TORCH_THREADS": (1, 4096), "REALUNIFY_QUEUE_SIZE": (1, 10**6),
            "REALUNIFY_VOTE_LIMIT": (1, 10**6), "REALUNIFY_VOTE_WINDOW": (1, 7 * 24 * 3600),
+           "REALUNIFY_BATTLE_LIMIT": (1, 10**6), "REALUNIFY_BATTLE_WINDOW": (1, 7 * 24 * 3600),
            "REALUNIFY_TRUSTED_PROXIES": (0, 16), "REALUNIFY_RUN_TIME_LIMIT": (0, 7 * 24 * 3600)}
 
 

@@ -1,0 +1,58 @@
+"""Refused calls answered with a one-line message and no traceback in the server log (wiring).
+
+``Refusal`` is the ``gr.Error`` every handler raises for a request it refuses (a malformed battle id, a
+vote past the rate limit, a setting out of range): the caller gets the message; the server log got a
+Python traceback of each one, so a script repeating a refused call cheaply filled the log.
+
+Gradio checks that an event got enough values before our handler runs; a script's call with too few (an
+``/vote`` with only the battle id) made it raise a bare ``ValueError``: the caller got an error with no
+message at all, and the server log a traceback quoting the values sent. Too many values were dropped
+silently, so a call written for another signature seemed to work. ``answer_miscounted_calls`` makes both a
+``gr.Error`` that names the endpoint, the values it takes and how many came, and logs no traceback.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import gradio as gr
+
+
+class Refusal(gr.Error):
+    """``gr.Error(message)`` that Gradio does not print a traceback for (``print_exception=False``)."""
+
+    def __init__(self, message: str = "Error raised.", **options) -> None:
+        options.setdefault("print_exception", False)
+        super().__init__(message, **options)
+
+
+def answer_miscounted_calls(demo: gr.Blocks) -> None:
+    """Replace ``demo``'s check of an event's input count: too few values (any event), or more than a
+    public API endpoint takes, raise ``Refusal`` such as
+    ``"/vote takes 2 values (battle_id, choice), got 1"``. The check is Gradio's ``Blocks.validate_inputs``,
+    called before preprocessing; it is replaced on this instance only."""
+    gradio_check = demo.validate_inputs
+
+    def validate_inputs(block_fn, inputs: list) -> None:
+        wanted, got = len(block_fn.inputs), len(inputs)
+        public = getattr(block_fn, "api_visibility", "public") == "public" and block_fn.api_name
+        if got < wanted or (public and got > wanted):
+            raise Refusal(f"{_endpoint(block_fn)} takes {wanted} value{'s' * (wanted != 1)}"
+                          f"{_names(block_fn)}, got {got}")
+        gradio_check(block_fn, inputs)
+
+    demo.validate_inputs = validate_inputs
+
+
+def _endpoint(block_fn) -> str:
+    return f"/{block_fn.api_name}" if block_fn.api_name else "this event"
+
+
+def _names(block_fn) -> str:
+    """`` (battle_id, choice)``: the handler's first parameters, one per input (Gradio passes the inputs
+    to them in order; a request or login profile comes after), or "" when they cannot be read."""
+    try:
+        params = list(inspect.signature(block_fn.fn).parameters)[:len(block_fn.inputs)]
+    except (TypeError, ValueError):
+        return ""
+    return f" ({', '.join(params)})" if len(params) == len(block_fn.inputs) and params else ""
