@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.cards import ModelCard
 from realunify_arena.families import family_of
+from realunify_arena.shown import brief
 
 SEED_MAX = 2**32 - 1  # numpy's and most samplers' seed range is [0, 2**32)
 
@@ -72,7 +73,7 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise OptionError(field.name, f"{name} = {_short(value)} is not allowed{where}: it must be a number")
+            raise OptionError(field.name, f"{name} = {brief(value)} is not allowed{where}: it must be a number")
         if isinstance(value, float) and not math.isfinite(value):
             raise OptionError(field.name, f"{name} = {value} is not allowed{where}: it must be "
                              f"{allowed.get(field.name, 'a finite number')}")
@@ -155,14 +156,9 @@ def _size(width: int | None, height: int | None) -> str:
 _WHOLE = ("seed", "steps", "width", "height", "max_new_tokens")  # integer settings; 7.0 is taken as 7
 
 
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _num(value: float) -> str:
     """``value`` for a message: an int exactly (never through float, which overflows at an API caller's
     10**400) and shortened past 40 characters; a float in %g, as an int when whole."""
     if isinstance(value, int):
-        return _short(value)
-    return _short(int(value)) if value.is_integer() else f"{value:g}"
+        return brief(value)
+    return brief(int(value)) if value.is_integer() else f"{value:g}"
