@@ -25,7 +25,7 @@ from realunify_arena.adapters.base import GenerationOptions
 from realunify_arena.benchmark.loaders import Dataset
 from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance
 from realunify_arena.dataset_names import DatasetConflict, check_dataset, remember_source, store_conflicts
-from realunify_arena.judge import ATTEMPTS, HUMAN, Judge, judge_name
+from realunify_arena.judge import ATTEMPTS, HUMAN, Judge, asks_judge, judge_name
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, Mode
 from realunify_arena.trace import Status
@@ -88,14 +88,18 @@ def select(dataset: Dataset, track: str = "all", limit: int | None = None) -> li
 def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: Iterable[Mode] = MODES,
              track: str = "all", limit: int | None = None, options: GenerationOptions | None = None,
              shard: Shard = Shard(), progress: bool = True, judge_attempts: int = ATTEMPTS,
-             retry_errors: bool = False, before_runs: Callable[[], None] | None = None) -> Summary:
+             retry_errors: bool = False, before_runs: Callable[[], None] | None = None,
+             before_judging: Callable[[], None] | None = None) -> Summary:
     """Run, store and judge this shard's part of the evaluation; returns what was done.
 
     A stored run whose model failed (status error) counts as wrong and is kept, unless ``retry_errors``
     replaces it with a new attempt (for failures that were the machine's, such as running out of memory).
     ``before_runs`` is called once before the model loads, only when some run is still to do (a rerun whose
     runs are all stored needs no model): the caller's chance to refuse a model that cannot run here; what
-    it raises propagates.
+    it raises propagates. ``before_judging`` is called once, before that and before anything is run or
+    forgotten, only when the judge model will be asked: some UEG run is still to do, or a stored successful
+    UEG run has no judgment by ``judge`` yet (GEU answers are parsed, never sent to the judge; a rerun whose
+    judgments are all stored needs no judge): the caller's chance to refuse a judge that cannot run here.
 
     Raises:
         dataset_names.DatasetConflict: the store keeps runs of another place's instances under
@@ -114,28 +118,53 @@ def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: 
     work = [(instance, mode) for instance in shard.take(chosen) for mode in modes]
     remember_source(store, dataset)
     summary = Summary()
-    run_ids = _run_pass(work, dataset.name, model, store, pool, options, shard, progress, summary, retry_errors,
-                        before_runs)
+    stored, todo, to_retry = _plan(work, dataset.name, model, store, options, retry_errors)
+    if before_judging is not None and _judge_needed(stored, todo, judge, store):
+        before_judging()
+    run_ids = _run_pass(stored, todo, to_retry, dataset.name, model, store, pool, options, shard, progress,
+                        summary, before_runs)
     _judge_pass(run_ids, judge, judge_attempts, store, shard, progress, summary)
     return summary
 
 
-def _run_pass(work, dataset: str, model: str, store, pool, options: GenerationOptions, shard: Shard,
-              progress: bool, summary: Summary, retry_errors: bool,
-              before_runs: Callable[[], None] | None) -> list[tuple[int, AnyInstance]]:
+def _plan(work, dataset: str, model: str, store, options: GenerationOptions, retry_errors: bool
+          ) -> tuple[list[tuple[int, AnyInstance]], list[tuple[AnyInstance, str]], dict[int, int]]:
+    """(stored, todo, to_retry) for ``work``'s (instance, mode) pairs, changing nothing: ``stored`` holds
+    (run id, instance) of the runs kept, ``todo`` the pairs to run, ``to_retry`` maps the index in ``todo`` of
+    a pair whose stored run failed (``retry_errors``) to that run's id, forgotten only when the runs start."""
     settings = options.to_dict()
-    done, todo = [], []
+    stored, todo, to_retry = [], [], {}
     for instance, mode in work:
         run_id = store.find_run(dataset, instance.uid, model, mode, settings)
-        if run_id is not None and retry_errors and store.forget_failed_run(run_id, Status.ERROR.value):
+        if run_id is not None and retry_errors and store.run(run_id)["status"] == Status.ERROR.value:
+            to_retry[len(todo)] = run_id
             run_id = None
         if run_id is None:
             todo.append((instance, mode))
         else:
-            done.append((run_id, instance))
-    summary.stored_runs = len(done)
-    if todo and before_runs is not None:
+            stored.append((run_id, instance))
+    return stored, todo, to_retry
+
+
+def _judge_needed(stored: list[tuple[int, AnyInstance]], todo: list[tuple[AnyInstance, str]], judge: Judge,
+                  store) -> bool:
+    """Whether the judge model will be asked: a UEG run to do, or a stored successful UEG run not yet judged."""
+    if any(asks_judge(instance) for instance, _ in todo):
+        return True
+    return any(asks_judge(instance) and store.run(run_id)["status"] == Status.OK.value
+               and store.find_judgment(run_id, judge.name) is None for run_id, instance in stored)
+
+
+def _run_pass(stored: list[tuple[int, AnyInstance]], todo: list[tuple[AnyInstance, str]], to_retry: dict[int, int],
+              dataset: str, model: str, store, pool, options: GenerationOptions, shard: Shard, progress: bool,
+              summary: Summary, before_runs: Callable[[], None] | None) -> list[tuple[int, AnyInstance]]:
+    if todo and before_runs is not None:  # before a failed run is forgotten: a refusal loses nothing
         before_runs()
+    done = list(stored)
+    for at, run_id in sorted(to_retry.items(), reverse=True):  # a failed run a battle shows is kept, not rerun
+        if not store.forget_failed_run(run_id, Status.ERROR.value):
+            done.append((run_id, todo.pop(at)[0]))
+    summary.stored_runs = len(done)
     if todo:
         with protocols.loaded(pool, model) as adapter, _bar(todo, f"{model} runs", shard, progress) as bar:
             for instance, mode in bar:

@@ -284,7 +284,13 @@ class HumanJudge(Judge):
 def judge_name(instance: AnyInstance, judge: str) -> str:
     """The name a run's judgment is stored under: ``ANSWER_PARSER`` for GEU (its letter is parsed, no judge
     model takes part, as in the paper), ``judge`` for UEG. The one place this rule is written."""
-    return ANSWER_PARSER if isinstance(instance, GEUInstance) else judge
+    return judge if asks_judge(instance) else ANSWER_PARSER
+
+
+def asks_judge(instance: AnyInstance) -> bool:
+    """Whether judging a run of ``instance`` asks the judge (UEG: its polling questions), not the answer
+    parser (GEU)."""
+    return not isinstance(instance, GEUInstance)
 
 
 def build_judge(name: str, pool: ModelSource | None = None, *, answers: Mapping[str, str] | None = None) -> Judge:

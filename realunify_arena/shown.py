@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import reprlib
 
-_repr = reprlib.Repr()
-_repr.maxlevel, _repr.maxlist, _repr.maxdict, _repr.maxstring, _repr.maxother = 1, 4, 4, 60, 60
+
+class _Brief(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        """A long integer keeps its leading digits (its size reads from them): 37 of them and '...'."""
+        text = repr(x)
+        return text if len(text) <= self.maxlong else text[:self.maxlong - 3] + "..."
+
+
+_repr = _Brief()
+_repr.maxlevel, _repr.maxlist, _repr.maxdict, _repr.maxstring, _repr.maxother, _repr.maxlong = 1, 4, 4, 60, 60, 40
 
 
 def brief(value: object) -> str:
-    """``repr(value)``, at most about 60 characters (a long string keeps its start and end around '...')."""
+    """``repr(value)``, at most about 60 characters (a long string keeps its start and end around '...'; an
+    integer past 40 characters its first 37 and '...')."""
     return _repr.repr(value)

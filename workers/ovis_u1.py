@@ -3,7 +3,8 @@
 Run inside an Ovis-U1 environment (AIDC-AI/Ovis-U1 README: Python 3.10, torch 2.4.0, transformers 4.51.3,
 ``pip install -r requirements.txt && pip install -e .``), from the repository checkout:
     python /path/to/realunify-arena/workers/ovis_u1.py --repo . --port 8101
-Entry points (AIDC-AI/Ovis-U1@dccf5eb): ``test_img_to_txt.pipe_txt_gen(model, pil_image, prompt)``,
+Entry points (AIDC-AI/Ovis-U1@dccf5eb): ``test_img_to_txt.pipe_txt_gen(model, pil_image, prompt)`` (with an
+image; a question without one is built as Ovis-U1's text-to-text script does, ``Backend._text_only``),
 ``test_txt_to_img.pipe_t2i(model, prompt, height, width, steps, cfg, seed)``,
 ``test_img_edit.pipe_img_edit(model, input_img, prompt, steps, txt_cfg, img_cfg, seed)``; the model is
 ``AutoModelForCausalLM.from_pretrained(..., torch_dtype=bfloat16, trust_remote_code=True)`` as their main().
@@ -56,7 +57,38 @@ class Backend:
         return cls(model.eval().to(args.device).to(torch.bfloat16), pipe_txt_gen, pipe_t2i, pipe_img_edit)
 
     def understand(self, images, question) -> str:
-        return self._und(self.model, images[0] if images else None, question)
+        if images:
+            return self._und(self.model, images[0], question)
+        return self._text_only(question)
+
+    def _text_only(self, question) -> str:
+        """A question with no image (UEG stepwise refines a prompt as text), as Ovis-U1's text-to-text script
+        builds it: the prompt holds no ``<image>`` and ``preprocess_inputs`` gets ``images=None``, so no image is
+        placed; the model's ``merge_multimodal`` still iterates ``grid_thws`` at inference, so a mock image's
+        ``pixel_values``/``grid_thws`` (``visual_tokenizer.mock_input``) go with it, unused. ``pipe_txt_gen`` is
+        not for this: it puts ``<image>`` before every prompt and reads ``images[0]``, and a ``None`` there is
+        swallowed (``propagate_exception=False``), logged, and replaced by that mock image, which the model
+        then reads as the picture. Decoding as ``pipe_txt_gen``: greedy, ``max_new_tokens=4096``."""
+        import torch
+        from torchvision import transforms
+
+        model = self.model
+        text_tokenizer, visual_tokenizer = model.get_text_tokenizer(), model.get_visual_tokenizer()
+        _, input_ids, _, _ = model.preprocess_inputs(question, None, generation_preface=None, return_labels=False,
+                                                     propagate_exception=False, multimodal_type="text",
+                                                     fix_sample_overall_length_navit=False)
+        attention_mask = torch.ne(input_ids, text_tokenizer.pad_token_id).unsqueeze(0).to(device=model.device)
+        input_ids = input_ids.unsqueeze(0).to(device=model.device)
+        mock, _ = visual_tokenizer.mock_input()
+        pixel_values, grid_thws, _ = visual_tokenizer.preprocess_image(transforms.ToPILImage()(mock[0]))
+        with torch.inference_mode():
+            output_ids = model.generate(
+                input_ids, pixel_values=pixel_values.to(device=visual_tokenizer.device, dtype=torch.bfloat16),
+                attention_mask=attention_mask, grid_thws=grid_thws.to(device=visual_tokenizer.device),
+                max_new_tokens=4096, do_sample=False, top_p=None, top_k=None, temperature=None,
+                repetition_penalty=None, eos_token_id=text_tokenizer.eos_token_id,
+                pad_token_id=text_tokenizer.pad_token_id, use_cache=True)[0]
+        return text_tokenizer.decode(output_ids, skip_special_tokens=True)
 
     def generate(self, prompt, *, width, height, num_inference_steps, guidance_scale, seed):
         return self._t2i(self.model, prompt, height, width, num_inference_steps, guidance_scale, seed=seed)[0]

@@ -43,7 +43,8 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
     Args:
         track: "UEG" (uses ``prompt``) or "GEU" (uses ``image``, ``question``, ``options_text``, ``answer``).
         category: a task type of that track, else the track's first one.
-        image: a file path (what the UI and the API send: read header first) or a PIL image.
+        image: a file path (what the UI and the API send: read header first), a ``RefusedUpload`` (a GEU
+            instance is refused with its reason) or a PIL image.
         options_text: exactly four options, one per line (blank lines ignored).
         answer: the expected letter A-D, or empty: the run is then not scored.
 
@@ -63,6 +64,8 @@ def custom_instance(track: str, category: str, prompt: str | None, image: str | 
         prompt = prompt.strip()  # stored stripped, so its id comes from the stripped text too
         return UEGInstance(index=_content_index(prompt.encode()), task_type=task_type, prompt=prompt,
                            question_list=[], extra=extra)
+    if isinstance(image, RefusedUpload):
+        raise ValueError(image.reason)
     question = _checked_text("GEU question", question)
     options = [line.strip() for line in _checked_text("GEU options", options_text).splitlines()
                if not _shows_nothing(line)]
@@ -118,6 +121,30 @@ def checked_image(image: str | Path | Image.Image, shown_name: str | None = None
         if isinstance(image, (str, Path)):
             message = message.replace(str(image), shown_name or Path(image).name)
         raise ValueError(f"Your own GEU image cannot be used: {message}") from None
+
+
+class RefusedUpload(str):
+    """The path of an uploaded image file ``checked_image`` refused, with its message (``reason``: "Your own GEU
+    image cannot be used: <file>: <why>", the file named as on the uploader's machine). An upload handler
+    whose own decoding failed passes it on in place of the path (``refused_upload``), and ``custom_instance``
+    refuses a GEU instance with its reason; an instance that uses no upload is not refused for it."""
+
+    reason: str
+
+    def __new__(cls, path: str, reason: str):
+        upload = super().__new__(cls, path)
+        upload.reason = reason
+        return upload
+
+
+def refused_upload(path: str, shown_name: str | None = None) -> RefusedUpload | None:
+    """``path`` as a ``RefusedUpload`` if ``checked_image`` refuses the file (its message naming the file
+    ``shown_name``, else its own name), or None if the file opens (a caller's failure was something else)."""
+    try:
+        checked_image(path, shown_name=shown_name)
+    except ValueError as e:
+        return RefusedUpload(path, str(e))
+    return None
 
 
 def _checked_text(label: str, text: str | None) -> str:

@@ -57,7 +57,7 @@ def run(args) -> int:
     from realunify_arena.availability import availability
     from realunify_arena.dataset_names import DatasetConflict
     from realunify_arena.evaluation import Shard, evaluate, select, task_counts
-    from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, build_judge
+    from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, asks_judge, build_judge
     from realunify_arena.limits import check_options
     from realunify_arena.runtime import ModelPool, default_device
 
@@ -85,18 +85,23 @@ def run(args) -> int:
             raise CommandError(f"--model {args.model} cannot run here: {why}. `python -m realunify_arena models` "
                                "lists the cards that can", PROBLEMS)
 
+    def judge_ready() -> None:
+        """Refuse the default judge that cannot run here, warn of a chosen one, before anything loads (no minutes
+        of hub retries first); called only when a judgment by it will be made (a rerun whose UEG judgments are
+        all stored needs no judge)."""
+        ready, why = availability(cards[args.judge], **allow_large)
+        if not ready and not judge_chosen:
+            raise CommandError(f"the default judge {args.judge} cannot run here: {why}. Give --judge CARD (one "
+                               "that understands images and runs here: `python -m realunify_arena models` lists "
+                               f"them), make {args.judge}'s weights available (download them where the hub can be "
+                               "reached), or use --track GEU (no judge model needed)", PROBLEMS)
+        if not ready:
+            warn("eval", f"judge {args.judge} cannot run here ({why}); runs will be stored and judged "
+                         "when the same command is rerun where it can")
+
     new_store = not args.db.exists()
     if new_store:  # every run is to do: refused before the store is created (not again before the runs)
         model_ready()
-    judge_ready, why = availability(cards[args.judge], **allow_large) if args.track != "GEU" else (True, "")
-    if not judge_ready and not judge_chosen:  # checked before anything loads: no minutes of hub retries first
-        raise CommandError(f"the default judge {args.judge} cannot run here: {why}. Give --judge CARD (one that "
-                           "understands images and runs here: `python -m realunify_arena models` lists them), "
-                           f"make {args.judge}'s weights available (download them where the hub can be "
-                           "reached), or use --track GEU (no judge model needed)", PROBLEMS)
-    if not judge_ready:
-        warn("eval", f"judge {args.judge} cannot run here ({why}); runs will be stored and judged "
-                     "when the same command is rerun where it can")
     dataset = load(args.data)
     if dataset.problems:  # one bad entry (or track) never stops the rest: the bad entries are skipped
         print(f"eval: warning: {args.data}: {len(dataset.problems)} problem(s); these entries are skipped "
@@ -123,6 +128,8 @@ def run(args) -> int:
     except ValueError as e:  # the card's own settings, not this command line: fix the card
         raise CommandError(f"{card.path or '--model ' + args.model}: its settings cannot run: {e}", PROBLEMS) from e
     instances = select(dataset, args.track, args.limit)
+    if new_store and any(map(asks_judge, instances)):
+        judge_ready()  # every UEG run is to do and judged: checked before the store is created
     modes = MODE_CHOICES[args.mode]
     plan = ", ".join(f"{k} {v}" for k, v in task_counts(instances).items()) or "none"
     print(f"eval {args.model} on {dataset.name}: {len(instances)} instances ({plan}) x {'+'.join(modes)}, "
@@ -141,7 +148,8 @@ def run(args) -> int:
                                        track=args.track, limit=args.limit, options=options, shard=shard,
                                        progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS,
                                        retry_errors=args.retry_errors,
-                                       before_runs=None if new_store else model_ready)
+                                       before_runs=None if new_store else model_ready,
+                                       before_judging=None if new_store else judge_ready)
                 except KeyboardInterrupt:
                     raise CommandError(f"interrupted; everything finished so far is in {store.path}: rerun the same "
                                        "command to resume", INTERRUPTED) from None

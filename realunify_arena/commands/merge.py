@@ -36,21 +36,24 @@ def run(args) -> int:
         if bad:  # names are copied as they are: one that report and export cannot write stays out
             raise CommandError(f"{source_path}: its runs are stored under model name {bad[0]}; nothing was "
                                "merged", PROBLEMS)
-    if args.db.exists():  # every source is checked before any is merged: a refusal writes nothing
+    # Every source is checked against --db before any is merged, so a refusal writes nothing: the first by
+    # merge() itself (before it writes; --db is as it is now), each later one here and again by merge(),
+    # against --db with the sources before it merged (two sources may answer other instances under one name).
+    if args.db.exists():
         with store_at(args.db, for_reading=True) as target:
-            for source_path in args.sources:
+            for source_path in args.sources[1:]:
                 with store_at(source_path, for_reading=True) as source:
                     problems = store_conflicts(source, target)
                 if problems:
                     raise CommandError(problems_written(problems), PROBLEMS)
     with store_at(args.db, create=True) as target:
-        for source_path in args.sources:
+        for number, source_path in enumerate(args.sources):
             with store_at(source_path, for_reading=True) as source:
                 try:
                     done = merge(source, target)
-                except DatasetConflict as e:  # two sources answering other instances under one name
-                    raise CommandError(f"{source_path}: not merged (the stores before it were): "
-                                       + problems_written(e.problems), PROBLEMS) from e
+                except DatasetConflict as e:  # the first source against --db, or a later one against those before
+                    before = "" if number == 0 else f"{source_path}: not merged (the stores before it were): "
+                    raise CommandError(before + problems_written(e.problems), PROBLEMS) from e
             notes = [f"{done.runs} new runs, {done.judgments} new judgments"]
             if done.replaced:
                 notes.append(f"{done.replaced} failed run(s) in --db replaced by this store's successful run of the "

@@ -18,12 +18,12 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from realunify_arena.adapters.base import Capability
 from realunify_arena.arena import rate_key
-from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, checked_image, custom_instance
+from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_upload
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
+from realunify_arena.limits import FORM_SETTINGS, form_number, form_options, settings_used
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.runs import judge_by_hand, judge_run, prefetch_judge, run_and_judge, stream_run
 from realunify_arena.shown import brief
@@ -49,22 +49,13 @@ CUSTOM = "custom"
 HISTORY_HEADERS = ["run", "instance", "seed", "status", "score", "seconds", "from store"]
 
 
-class RefusedUpload(str):
-    """The path of an uploaded image ``checked_image`` refused, with its message (``reason``): Run refuses
-    your own GEU instance with it, in place."""
-
-    def __new__(cls, path: str, reason: str):
-        upload = super().__new__(cls, path)
-        upload.reason = reason
-        return upload
-
-
 def explained_refusals(upload: gr.Image) -> gr.Image:
     """``upload``, with its refusals saying why. Gradio opens an upload with Pillow before any handler runs,
     and an image Pillow refuses there (over its own bomb limit, ~179 MP, or not an image at all) reached the
     page as a bare "Error" (then a toast that fades); an image ``open_checked`` explains is passed on as a
-    ``RefusedUpload`` instead, so Run refuses your own GEU instance with that message, shown in place, and a
-    Run of a data source's instance is not refused for an image it does not use. (The instance's ``preprocess`` is
+    ``RefusedUpload`` instead (``benchmark.custom.refused_upload``), so Run refuses your own GEU instance with
+    that message (``custom_instance``), shown in place, and a Run of a data source's instance is not refused
+    for an image it does not use. (The instance's ``preprocess`` is
     wrapped because a ``gr.Image`` subclass makes Gradio write a ``.pyi`` beside this file.)"""
     preprocess = upload.preprocess
 
@@ -74,11 +65,11 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
         except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
             if payload is None or payload.path is None:
                 raise
-            try:
-                checked_image(payload.path, shown_name=payload.orig_name)
-            except ValueError as e:  # names the problem (by the name the file had on the visitor's machine)
-                return RefusedUpload(payload.path, str(e))
-            raise
+            # names the problem (by the name the file had on the visitor's machine)
+            refused = refused_upload(payload.path, shown_name=payload.orig_name)
+            if refused is None:
+                raise
+            return refused
 
     upload.preprocess = checked
     return upload
@@ -212,10 +203,6 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
     return updates
 
 
-def _number(value) -> int | None:
-    return None if value in (None, "") else int(value)
-
-
 def model_note(ctx: AppContext, model: str | None) -> str:
     """What the page says under the model menu: a tiny card's outputs are noise; an unavailable one's reason."""
     card = ctx.cards.get(model)
@@ -228,54 +215,21 @@ def model_note(ctx: AppContext, model: str | None) -> str:
     return "" if runnable else f"**{model}** cannot run here: {why}"
 
 
-SETTINGS = ("steps", "guidance", "max_new_tokens")  # the generation settings fields, in their order
-
-
-def settings_used(card) -> dict[str, bool]:
-    """Which of ``SETTINGS`` the page offers for ``card``: diffusion steps and guidance where the card
-    generates or edits and declares a default for them (the others leave them to their pipeline or
-    service), max new tokens where it understands images."""
-    generates = bool({Capability.GENERATE, Capability.EDIT} & card.capabilities)
-    return {"steps": generates and card.defaults.steps is not None,
-            "guidance": generates and card.defaults.guidance is not None,
-            "max_new_tokens": Capability.UNDERSTAND in card.capabilities}
-
-
 def settings_fields(ctx: AppContext, model: str | None) -> list:
     """Updates of the settings fields for ``model``: its defaults in the fields it uses, the others
     hidden and empty (a browser sends an empty number field as 0, so no field is left empty by default)."""
     card = ctx.cards.get(model)
-    used = settings_used(card) if card is not None else dict.fromkeys(SETTINGS, False)
+    used = settings_used(card) if card is not None else dict.fromkeys(FORM_SETTINGS, False)
     return [gr.update(value=getattr(card.defaults, name) if used[name] else None, visible=used[name])
-            for name in SETTINGS]
-
-
-def _setting(value) -> int | None:
-    """An integer setting where 0 is never valid (steps, max new tokens): empty or 0 is the card's default."""
-    return None if value in (None, "") or int(value) == 0 else int(value)
+            for name in FORM_SETTINGS]
 
 
 def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens):
     """The validated settings of a Run (``AppContext.options``), or ``gr.Error`` naming the broken limit."""
     try:
-        return _checked_options(ctx, model, seed, steps, guidance, max_new_tokens)
+        return form_options(ctx.cards, model, seed, steps, guidance, max_new_tokens)
     except ValueError as e:
         raise Refusal(plain(f"Not run: {e}", markdown=False)) from None
-
-
-def _checked_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens):
-    """``_user_options``, refusing with a ``ValueError`` whose message (plain text) names the broken limit.
-    Empty fields, 0 steps or max new tokens, and fields the card does not use keep the card's defaults."""
-    card = ctx.cards.get(model)
-    used = settings_used(card) if card is not None else dict.fromkeys(SETTINGS, True)
-    try:
-        return ctx.options(model, seed=_number(seed) or 0, steps=_setting(steps) if used["steps"] else None,
-                           guidance=None if guidance in (None, "") or not used["guidance"] else float(guidance),
-                           max_new_tokens=_setting(max_new_tokens) if used["max_new_tokens"] else None)
-    except KeyError:
-        raise ValueError(f"Choose a model card; {brief(model)} is not offered here.") from None
-    except ValueError as e:
-        raise ValueError(f"{e}.") from None
 
 
 def build(ctx: AppContext) -> ExploreTab:
@@ -358,11 +312,9 @@ def build(ctx: AppContext) -> ExploreTab:
             raise Refusal("A run is already in progress on this page (its seed is shown in each column): "
                            "wait for it to finish or press Stop, then Run again.")
         try:
-            _checked_options(ctx, model_value, seed_value, steps_value, guidance_value, tokens_value)
+            form_options(ctx.cards, model_value, seed_value, steps_value, guidance_value, tokens_value)
             if choice == CUSTOM:
                 dataset_name = CUSTOM_DATASET
-                if track_value == "GEU" and isinstance(image, RefusedUpload):
-                    raise ValueError(image.reason)
                 inst = custom_instance(track_value, category_value, prompt, image, question, options_text, answer)
             else:
                 dataset = ctx.dataset_for_runs(source_value)
@@ -402,7 +354,7 @@ def build(ctx: AppContext) -> ExploreTab:
             return ""  # your own instance is not in a data source a link could name
         return explore_query(None if source_value == ctx.sources[0] else source_value, current_value[1],
                              model=model_value, judge=judge_value,
-                             seed=_number(seed_value) or 0)
+                             seed=form_number(seed_value) or 0)
 
     resolved.success(link_for, [source, current, model, judge, seed], link, api_visibility="private",
                      queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)
