@@ -451,27 +451,33 @@ class Store:
         return op.result()
 
     def _lead(self) -> None:
-        """Commit everything queued as one batch, hand the lead to the next waiting writer, then
-        acknowledge the batch (after the locks are released, so other processes need not wait for it)."""
+        """Commit everything queued as one batch, hand the lead to the next waiting writer (whose batch
+        commits while this one's sync runs), then acknowledge the batch once its commit is durable."""
         outcomes: list[tuple[_Op, BaseException | None]] = []
         commit = 0
         try:
-            commit = self._run_batch(outcomes)
-            if commit:  # other processes write meanwhile; this one's next batch gathers until the sync is done
+            try:
+                commit = self._run_batch(outcomes)
+            finally:
+                self._hand_lead()
+            if commit:  # the sync runs without the locks: the next batch, and other processes, write meanwhile
                 try:
                     self._make_durable(commit)
                 except OSError as e:  # the commit is in the file but not confirmed on disk: nothing acknowledged
                     outcomes = [(op, error or StoreError(self._sync_failed(e))) for op, error in outcomes]
         finally:
-            with self._mutex:
-                following = self._queue[0] if self._queue else None
-                self._leading = following is not None
-            if following is not None:
-                following.wake()  # not done: it leads the next batch
             for op, error in outcomes:
                 op.finish(error)
         if commit:
             self._tidy_wal()  # after the acknowledgements: none of them waits for a checkpoint
+
+    def _hand_lead(self) -> None:
+        """Wake the first queued writer to lead the next batch, or mark that nobody leads."""
+        with self._mutex:
+            following = self._queue[0] if self._queue else None
+            self._leading = following is not None
+        if following is not None:
+            following.wake()  # not done: it leads the next batch
 
     def _drain(self) -> list[_Op]:
         with self._mutex:
@@ -493,11 +499,9 @@ class Store:
                 savepoints = len(batch) > 1  # a batch of one rolls back the transaction instead
                 for op in batch:
                     try:
-                        if savepoints:
+                        if savepoints:  # left open: COMMIT releases them all, one statement per operation saved
                             self._conn.execute("SAVEPOINT op")
                         op.value = op.operation(self.db)
-                        if savepoints:
-                            self._conn.execute("RELEASE op")
                         kept.append(op)
                     except BaseException as e:  # noqa: BLE001 - handed to the operation's caller
                         if not self._conn.in_transaction:  # SQLite dropped the transaction (I/O error, disk full)
@@ -506,8 +510,7 @@ class Store:
                             kept = []
                             self._begin(lock=False)
                         elif savepoints:
-                            self._conn.execute("ROLLBACK TO op")
-                            self._conn.execute("RELEASE op")
+                            self._conn.execute("ROLLBACK TO op")  # the newest savepoint of that name: this one's
                         else:
                             self._conn.execute("ROLLBACK")
                         outcomes.append((op, e))

@@ -200,27 +200,85 @@ class WalSync:
         Raises:
             OSError: the sync failed, or this object was closed; the commit must not be acknowledged.
         """
-        with self._sync_locked():
-            if self._closed:
-                raise OSError(errno.EIO, f"the sync of {self._wal} was closed before commit {commit} was synced")
-            first, last = (_WORD.unpack_from(self._counters, at)[0] for at in (_LOST_FIRST, _LOST_LAST))
-            if last and first <= commit <= last:
-                raise OSError(errno.EIO, f"an earlier sync of {self._wal} failed, so this commit (number "
-                                         f"{commit}) may not be on disk")
-            synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
-            if commit <= synced and not force:
+        if not force and self._synced_already(commit):
+            return
+        with self._thread_lock:
+            if self._sync_fd is None:
+                if not self._covered(commit) or force:  # _covered first: a lost commit is refused, forced or not
+                    self._sync()
                 return
-            covered = _WORD.unpack_from(self._counters, _MADE)[0]  # all written before the sync starts
             try:
-                fd = os.open(self._wal, os.O_RDONLY)
-            except FileNotFoundError:  # removed after a full checkpoint, which synced the database file
-                pass
-            else:
-                try:
-                    _sync_file(fd)
-                except OSError:
-                    self._mark_lost()
-                    raise
-                finally:
-                    os.close(fd)
-            _WORD.pack_into(self._counters, _SYNCED, max(synced, covered))
+                fcntl.flock(self._sync_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another process is syncing: wait for its sync, which may cover this commit,
+                if not force and self._after_running_sync(commit):  # beside every process waiting for it
+                    return
+                fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
+            try:
+                if not self._covered(commit) or force:
+                    self._sync()
+            finally:
+                fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+
+    def _after_running_sync(self, commit: int) -> bool:
+        """Wait for the sync another process is running to end, then say whether it (or any before it)
+        covered ``commit``. The wait takes ``<db>.sync`` shared, which every process waiting so gets at once
+        when that sync ends: a process it covered returns then, rather than queueing behind the next sync
+        (with an exclusive lock each waiter waited for every sync the ones before it ran).
+
+        Raises:
+            OSError: as ``_covered``.
+        """
+        fcntl.flock(self._sync_fd, fcntl.LOCK_SH)
+        try:
+            return self._covered(commit)
+        finally:
+            fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+
+    def _synced_already(self, commit: int) -> bool:
+        """Without a lock: whether a sync that finished covered ``commit`` and no sync failed since.
+        ``_SYNCED`` only grows, and is stored after its sync returned; a failure's lost range starts after
+        the ``_SYNCED`` of its time, and a heal stores ``_SYNCED`` before clearing the range, so a torn read
+        only ever says no (the locked path then decides)."""
+        counters = self._counters
+        try:
+            return (not self._closed and _WORD.unpack_from(counters, _LOST_LAST)[0] == 0
+                    and commit <= _WORD.unpack_from(counters, _SYNCED)[0])
+        except ValueError:  # the mapping was closed meanwhile (``close``)
+            return False
+
+    def _covered(self, commit: int) -> bool:
+        """Under the sync lock (shared or not): whether ``commit`` is synced already.
+
+        Raises:
+            OSError: this object was closed, or ``commit`` is in the range a failed sync may have lost.
+        """
+        if self._closed:
+            raise OSError(errno.EIO, f"the sync of {self._wal} was closed before commit {commit} was synced")
+        first, last = (_WORD.unpack_from(self._counters, at)[0] for at in (_LOST_FIRST, _LOST_LAST))
+        if last and first <= commit <= last:
+            raise OSError(errno.EIO, f"an earlier sync of {self._wal} failed, so this commit (number "
+                                     f"{commit}) may not be on disk")
+        return commit <= _WORD.unpack_from(self._counters, _SYNCED)[0]
+
+    def _sync(self) -> None:
+        """One ``fdatasync`` of the WAL, covering every commit counted before it starts. Call under the
+        sync lock.
+
+        Raises:
+            OSError: the sync failed; the lost range is marked.
+        """
+        synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
+        covered = _WORD.unpack_from(self._counters, _MADE)[0]  # all written before the sync starts
+        try:
+            fd = os.open(self._wal, os.O_RDONLY)
+        except FileNotFoundError:  # removed after a full checkpoint, which synced the database file
+            pass
+        else:
+            try:
+                _sync_file(fd)
+            except OSError:
+                self._mark_lost()
+                raise
+            finally:
+                os.close(fd)
+        _WORD.pack_into(self._counters, _SYNCED, max(synced, covered))

@@ -59,6 +59,29 @@ def test_battle_id_is_opaque(arena):
     assert "secret" not in battle and "other" not in battle and len(battle) == 32
 
 
+def test_battle_ids_sort_in_issue_order_and_keep_120_random_bits(store):
+    """Later battles' ids sort after earlier ones, so the id index and the votes' index on it grow at their
+    end instead of changing a random page per battle (issue 18: several times the write-ahead log per vote);
+    each id still carries 20 characters of ``secrets.token_urlsafe`` (120 bits) no visitor can guess."""
+    import base64
+    import time
+    arena = Arena(store, max_battles=10**6)
+    ids = []
+    for i in range(40):
+        ids.append(arena.new_battle(f"s{i}", "hf:alice", UID, "bundled", "m1:direct", "m2:direct",
+                                    "model_vs_model"))
+        if i % 10 == 9:
+            time.sleep(0.002)  # ids within one millisecond may come in any order; across milliseconds, in order
+    millis = [int(b[:12], 16) for b in ids]
+    assert millis == sorted(millis) and millis[-1] > millis[0]
+    assert abs(millis[-1] / 1000 - time.time()) < 60  # the issue time, in milliseconds since the epoch
+    tails = [b[12:] for b in ids]
+    assert len(set(tails)) == len(tails)
+    assert all(len(base64.urlsafe_b64decode(t)) == 15 for t in tails)  # 15 bytes: 120 bits
+    stored = [r["id"] for r in store.query("select id from battles order by id")]
+    assert [int(b[:12], 16) for b in stored] == sorted(millis)
+
+
 @pytest.mark.parametrize("bad_id, message", [
     ("not-a-battle", "malformed battle id"),
     ("", "malformed battle id"),

@@ -263,3 +263,65 @@ def test_a_closed_walsync_acknowledges_nothing_even_with_a_lost_range_it_no_long
     sync.close()
     with pytest.raises(OSError, match=f"closed before commit {commit} was synced"):
         sync.make_durable(commit)
+
+
+def _other_sync_fd(path: Path) -> int:
+    """``<db>.sync`` opened apart, as another process has it (flock locks belong to an open file)."""
+    import os
+    return os.open(f"{path}.sync", os.O_RDWR)
+
+
+def test_a_commit_already_synced_is_acknowledged_while_another_process_syncs(tmp_path, syncs):
+    """A commit that an earlier sync covered does not wait for the sync lock: another process's sync (of later
+    commits) may take as long as the disk likes (issue 18: waiters queued behind syncs that were not theirs)."""
+    import fcntl
+    import os
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    (tmp_path / "arena.db-wal").write_bytes(b"")
+    here = walsync.WalSync(path, _open_lock_file(path))
+    commit = here.committed()
+    here.make_durable(commit)
+    other = _other_sync_fd(path)
+    fcntl.flock(other, fcntl.LOCK_EX)  # another process's sync, running
+    try:
+        done = threading.Event()
+        waiter = threading.Thread(target=lambda: (here.make_durable(commit), done.set()), daemon=True)
+        waiter.start()
+        assert done.wait(5), "an acknowledged-durable commit waited for another process's sync"
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+        here.close()
+
+
+def test_a_commit_the_running_sync_covers_returns_when_that_sync_ends_without_a_sync_of_its_own(tmp_path, syncs):
+    """While another process syncs, a commit counted before that sync began waits for it (a shared lock, which
+    every such waiter gets together when it ends), then returns without a sync; one counted after it began
+    syncs once more."""
+    import fcntl
+    import os
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    (tmp_path / "arena.db-wal").write_bytes(b"")
+    here = walsync.WalSync(path, _open_lock_file(path))
+    counters = walsync.WalSync(path, _open_lock_file(path))  # the other process's view of the shared counters
+    covered = here.committed()
+    other = _other_sync_fd(path)
+    fcntl.flock(other, fcntl.LOCK_EX)  # the other process's sync starts: it covers every commit counted so far
+    try:
+        syncs["count"] = 0
+        done = threading.Event()
+        waiter = threading.Thread(target=lambda: (here.make_durable(covered), done.set()), daemon=True)
+        waiter.start()
+        assert not done.wait(0.3)  # not before that sync ends
+        walsync._WORD.pack_into(counters._counters, walsync._SYNCED, counters.made())  # it ends, and says so
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+    assert done.wait(5) and syncs["count"] == 0
+    later = here.committed()
+    here.make_durable(later)
+    assert syncs["count"] == 1
+    counters.close()
+    here.close()
