@@ -163,8 +163,9 @@ def new_battle_id() -> str:
 
     The time first makes ids of later battles sort after earlier ones, so the id index (and the votes'
     index on it) grow at their end: a fully random id would change a random page of each index per battle,
-    several times the write-ahead log per vote, and as many more checkpoints (issue 18). The time says
-    nothing the visitor does not know: it is when their own battle started."""
+    several times the write-ahead log per vote, and as many more checkpoints (issue 18). The time is when
+    the battle started: its visitor knows it; ``export votes``, which carries each vote's own time, shows it too
+    (and with it how long a vote took), never who voted (``voter_hash``)."""
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_urlsafe(15)}"
 
 

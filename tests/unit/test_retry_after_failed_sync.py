@@ -101,8 +101,8 @@ def test_a_vote_whose_sync_failed_is_stored_once_by_its_retry_and_then_on_disk(a
     db = after_power_cut(store.path, sync, tmp_path / "cut")
     assert db.execute("select id, battle_id, voter, choice from votes").fetchall() == [
         (revealed["vote_id"], battle, "hf:alice", "B")]
-    with pytest.raises(VoteRefused, match="already has a vote"):  # once acknowledged, a repeat is a second vote
-        arena.vote(battle, "s1", "hf:alice", "B")
+    again = arena.vote(battle, "s1", "hf:alice", "B")  # a repeat after the acknowledgement: the same vote
+    assert again["vote_id"] == revealed["vote_id"] and len(store.votes()) == 1
 
 
 def test_another_vote_after_a_failed_one_is_still_refused(arena, store, sync):
@@ -262,13 +262,15 @@ def test_a_row_whose_writer_died_before_counting_its_commit_is_synced_before_ano
     assert syncs and syncs[-1] >= wal_size, "the dead writer's row was answered before any sync covered it"
 
 
-def test_a_vote_refused_as_already_cast_is_on_disk_when_the_refusal_says_so(arena, store, sync, tmp_path):
-    """The failed attempt is remembered in its process only: a retry reaching another process (here a second
-    Arena on the same store, as after a restart) is refused with "already has a vote". The voter then stops
-    retrying, so that vote must be on disk by the time the refusal is given."""
+def test_a_retry_reaching_another_process_gets_the_stored_vote_once_it_is_on_disk(arena, store, sync, tmp_path):
+    """A retry reaching another process (here a second Arena on the same store, as after a restart) finds the
+    failed attempt's vote in the store and is answered with it, not refused. The voter then stops retrying, so
+    that vote must be on disk by the time the answer is given."""
     elsewhere = Arena(store, max_votes=100)  # made first: making one reads the stored salt, and that heals
     battle = failed_vote(arena, sync, "B")
-    with pytest.raises(VoteRefused, match="already has a vote"):
-        elsewhere.vote(battle, "s1", "hf:alice", "B")
+    answered = elsewhere.vote(battle, "s1", "hf:alice", "B")
+    assert answered["choice"] == "B" and len(store.votes()) == 1
+    with pytest.raises(VoteRefused, match="already has a vote"):  # another choice is a second vote
+        elsewhere.vote(battle, "s1", "hf:alice", "A")
     db = after_power_cut(store.path, sync, tmp_path / "cut")
     assert db.execute("select battle_id, voter, choice from votes").fetchall() == [(battle, "hf:alice", "B")]
