@@ -463,8 +463,11 @@ class Store:
             if commit:  # the sync runs without the locks: the next batch, and other processes, write meanwhile
                 try:
                     self._make_durable(commit)
-                except OSError as e:  # the commit is in the file but not confirmed on disk: nothing acknowledged
+                except BaseException as e:  # the commit is in the file but not confirmed on disk: nothing
+                    # acknowledged, also when Ctrl-C or SystemExit ended the wait (raised on in this thread)
                     outcomes = [(op, error or StoreError(self._sync_failed(e))) for op, error in outcomes]
+                    if not isinstance(e, OSError):
+                        raise
         finally:
             for op, error in outcomes:
                 op.finish(error)
@@ -738,8 +741,9 @@ class Store:
         return StoreError(f"{self.path}: the database refused the write ({error}); nothing of it was stored:"
                           " try again (on a full disk, once space is freed)")
 
-    def _sync_failed(self, error: OSError) -> str:
-        return f"{self.path}: could not sync the write-ahead log to disk ({error}); nothing was acknowledged, try again"
+    def _sync_failed(self, error: BaseException) -> str:
+        what = error if isinstance(error, OSError) else f"interrupted by {type(error).__name__}"
+        return f"{self.path}: could not sync the write-ahead log to disk ({what}); nothing was acknowledged, try again"
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:

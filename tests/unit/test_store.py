@@ -592,3 +592,59 @@ def test_the_next_batch_commits_while_the_previous_batch_syncs(tmp_path, monkeyp
         held.set()
         reader.close()
         store.close()
+
+
+class _Interrupted(BaseException):
+    """Stands for KeyboardInterrupt/SystemExit reaching the thread that syncs a batch (not an ``OSError``)."""
+
+
+def test_an_interrupted_sync_acknowledges_no_operation_of_its_batch(tmp_path, monkeypatch):
+    """A batch's sync ended by a BaseException (Ctrl-C, SystemExit) never confirmed the commit on disk: the
+    thread that led the batch gets that exception, every other operation of the batch an error, none its value
+    (the old code acknowledged them all); the lead is not lost, and the next write is acknowledged."""
+    import fcntl
+    from realunify_arena import walsync
+    from realunify_arena.store import StoreError, _open_lock_file
+    path = tmp_path / "arena.db"
+    store = Store.open(path)
+    real = walsync._sync_file
+    interrupted = []
+
+    def interrupted_sync(fd):
+        if not interrupted:
+            interrupted.append(fd)
+            raise _Interrupted
+        real(fd)
+
+    outcomes: dict[str, object] = {}
+
+    def write(name):
+        try:
+            outcomes[name] = store.apply(lambda db: db.execute("insert into meta (key, value) values (?, '1')",
+                                                               (name,)) and name)
+        except BaseException as e:  # noqa: BLE001 - recorded for the assertions
+            outcomes[name] = e
+
+    other_process = _open_lock_file(path)  # holds the write lock: both writes gather into one batch
+    fcntl.flock(other_process, fcntl.LOCK_EX)
+    monkeypatch.setattr(walsync, "_sync_file", interrupted_sync)
+    try:
+        threads = [threading.Thread(target=write, args=(name,)) for name in ("a", "b")]
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(store._queue) == 2)
+    finally:
+        fcntl.flock(other_process, fcntl.LOCK_UN)
+        os.close(other_process)
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads), "a writer of the interrupted batch got no outcome"
+    assert interrupted, "the batch was not synced"
+    kinds = sorted(type(o).__name__ for o in outcomes.values())
+    assert kinds == ["StoreError", "_Interrupted"], outcomes  # neither "a" nor "b": nothing acknowledged
+    assert "interrupted" in str(next(o for o in outcomes.values() if isinstance(o, StoreError)))
+    done = threading.Thread(target=write, args=("c",))
+    done.start()
+    done.join(10)
+    assert outcomes.get("c") == "c"  # the lead was handed on; a later sync covers it
+    store.close()
