@@ -505,6 +505,9 @@ class Store:
                         if savepoints:  # left open: COMMIT releases them all, one statement per operation saved
                             self._conn.execute("SAVEPOINT op")
                         op.value = op.operation(self.db)
+                        if not self._conn.in_transaction:  # an error it caught ended the transaction: nothing kept
+                            raise sqlite3.OperationalError("the transaction was rolled back by an error the"
+                                                           " operation caught")
                         kept.append(op)
                     except BaseException as e:  # noqa: BLE001 - handed to the operation's caller
                         if not self._conn.in_transaction:  # SQLite dropped the transaction (I/O error, disk full)
