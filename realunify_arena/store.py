@@ -463,8 +463,11 @@ class Store:
             if commit:  # the sync runs without the locks: the next batch, and other processes, write meanwhile
                 try:
                     self._make_durable(commit)
-                except OSError as e:  # the commit is in the file but not confirmed on disk: nothing acknowledged
+                except BaseException as e:  # the commit is in the file but not confirmed on disk: nothing
+                    # acknowledged, also when Ctrl-C or SystemExit ended the wait (raised on in this thread)
                     outcomes = [(op, error or StoreError(self._sync_failed(e))) for op, error in outcomes]
+                    if not isinstance(e, OSError):
+                        raise
         finally:
             for op, error in outcomes:
                 op.finish(error)
@@ -502,6 +505,9 @@ class Store:
                         if savepoints:  # left open: COMMIT releases them all, one statement per operation saved
                             self._conn.execute("SAVEPOINT op")
                         op.value = op.operation(self.db)
+                        if not self._conn.in_transaction:  # an error it caught ended the transaction: nothing kept
+                            raise sqlite3.OperationalError("the transaction was rolled back by an error the"
+                                                           " operation caught")
                         kept.append(op)
                     except BaseException as e:  # noqa: BLE001 - handed to the operation's caller
                         if not self._conn.in_transaction:  # SQLite dropped the transaction (I/O error, disk full)
@@ -738,8 +744,9 @@ class Store:
         return StoreError(f"{self.path}: the database refused the write ({error}); nothing of it was stored:"
                           " try again (on a full disk, once space is freed)")
 
-    def _sync_failed(self, error: OSError) -> str:
-        return f"{self.path}: could not sync the write-ahead log to disk ({error}); nothing was acknowledged, try again"
+    def _sync_failed(self, error: BaseException) -> str:
+        what = error if isinstance(error, OSError) else f"interrupted by {type(error).__name__}"
+        return f"{self.path}: could not sync the write-ahead log to disk ({what}); nothing was acknowledged, try again"
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:

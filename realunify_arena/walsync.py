@@ -204,7 +204,7 @@ class WalSync:
             return
         with self._thread_lock:
             if self._sync_fd is None:
-                if not self._covered(commit) or force:  # _covered first: a lost commit is refused, forced or not
+                if not self._covered(commit, force) or force:  # _covered first: a lost commit is refused
                     self._sync()
                 return
             try:
@@ -214,7 +214,7 @@ class WalSync:
                     return
                 fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
             try:
-                if not self._covered(commit) or force:
+                if not self._covered(commit, force) or force:
                     self._sync()
             finally:
                 fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
@@ -246,16 +246,20 @@ class WalSync:
         except ValueError:  # the mapping was closed meanwhile (``close``)
             return False
 
-    def _covered(self, commit: int) -> bool:
-        """Under the sync lock (shared or not): whether ``commit`` is synced already.
+    def _covered(self, commit: int, force: bool = False) -> bool:
+        """Under the sync lock (shared or not): whether ``commit`` is synced already. ``force``: the caller
+        also asks for commits never counted (``make_durable``), which come after every counted one, so any lost
+        range includes them; a sync for them would store ``_SYNCED`` past lost commits, which the lock-free
+        ``_synced_already`` may then read beside a lost range it read as empty just before the failure.
 
         Raises:
-            OSError: this object was closed, or ``commit`` is in the range a failed sync may have lost.
+            OSError: this object was closed, or ``commit`` (with ``force``, any commit) is in the range a failed
+                sync may have lost.
         """
         if self._closed:
             raise OSError(errno.EIO, f"the sync of {self._wal} was closed before commit {commit} was synced")
         first, last = (_WORD.unpack_from(self._counters, at)[0] for at in (_LOST_FIRST, _LOST_LAST))
-        if last and first <= commit <= last:
+        if last and (first <= commit <= last or force):
             raise OSError(errno.EIO, f"an earlier sync of {self._wal} failed, so this commit (number "
                                      f"{commit}) may not be on disk")
         return commit <= _WORD.unpack_from(self._counters, _SYNCED)[0]

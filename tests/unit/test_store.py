@@ -274,6 +274,14 @@ def test_nested_writes_join_the_outer_transaction(store):
 # -- group commit ------------------------------------------------------------------------------
 
 
+def inserting(key: str):
+    """An operation for ``Store.apply`` that stores meta ``key`` = '1' and returns ``key``."""
+    def operation(db):
+        db.execute("insert into meta (key, value) values (?, '1')", (key,))
+        return key
+    return operation
+
+
 def wait_until(condition, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -327,11 +335,7 @@ def test_a_refused_operation_in_a_batch_writes_nothing_and_sinks_nothing(store):
         release.wait(5)
         db.execute("insert into meta (key, value) values ('first', '1')")
 
-    def good(name):
-        def op(db):
-            db.execute("insert into meta (key, value) values (?, '1')", (name,))
-            return name
-        return op
+    good = inserting
 
     def refused(db):
         db.execute("insert into meta (key, value) values ('refused', '1')")  # written, then undone
@@ -592,3 +596,112 @@ def test_the_next_batch_commits_while_the_previous_batch_syncs(tmp_path, monkeyp
         held.set()
         reader.close()
         store.close()
+
+
+class _Interrupted(BaseException):
+    """Stands for KeyboardInterrupt/SystemExit reaching the thread that syncs a batch (not an ``OSError``)."""
+
+
+def test_an_interrupted_sync_acknowledges_no_operation_of_its_batch(tmp_path, monkeypatch):
+    """A batch's sync ended by a BaseException (Ctrl-C, SystemExit) never confirmed the commit on disk: the
+    thread that led the batch gets that exception, every other operation of the batch an error, none its value
+    (the old code acknowledged them all); the lead is not lost, and the next write is acknowledged."""
+    import fcntl
+    from realunify_arena import walsync
+    from realunify_arena.store import StoreError, _open_lock_file
+    path = tmp_path / "arena.db"
+    store = Store.open(path)
+    real = walsync._sync_file
+    interrupted = []
+
+    def interrupted_sync(fd):
+        if not interrupted:
+            interrupted.append(fd)
+            raise _Interrupted
+        real(fd)
+
+    outcomes: dict[str, object] = {}
+
+    def write(name):
+        try:
+            outcomes[name] = store.apply(inserting(name))
+        except BaseException as e:  # noqa: BLE001 - recorded for the assertions
+            outcomes[name] = e
+
+    other_process = _open_lock_file(path)  # holds the write lock: both writes gather into one batch
+    fcntl.flock(other_process, fcntl.LOCK_EX)
+    monkeypatch.setattr(walsync, "_sync_file", interrupted_sync)
+    try:
+        threads = [threading.Thread(target=write, args=(name,)) for name in ("a", "b")]
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(store._queue) == 2)
+    finally:
+        fcntl.flock(other_process, fcntl.LOCK_UN)
+        os.close(other_process)
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads), "a writer of the interrupted batch got no outcome"
+    assert interrupted, "the batch was not synced"
+    kinds = sorted(type(o).__name__ for o in outcomes.values())
+    assert kinds == ["StoreError", "_Interrupted"], outcomes  # neither "a" nor "b": nothing acknowledged
+    assert "interrupted" in str(next(o for o in outcomes.values() if isinstance(o, StoreError)))
+    done = threading.Thread(target=write, args=("c",))
+    done.start()
+    done.join(10)
+    assert outcomes.get("c") == "c"  # the lead was handed on; a later sync covers it
+    store.close()
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_an_operation_that_swallows_the_error_sqlite_ended_the_transaction_with_is_not_acknowledged(tmp_path,
+                                                                                                    batch):
+    """An operation may catch an SQLite error itself and return; if that error ended the whole transaction
+    (``RAISE(ROLLBACK)`` in a trigger here; a full disk or an I/O error alike), the batch's earlier writes are
+    gone. Every operation acknowledged must have its row stored: the old code acknowledged them all (a batch's
+    ``RELEASE op`` used to notice the transaction was gone; a batch of one never did)."""
+    import fcntl
+    import sqlite3
+    from realunify_arena.store import _open_lock_file
+    path = tmp_path / "arena.db"
+    store = Store.open(path)
+    store.db.execute("create temp trigger boom before insert on meta when new.key = 'boom'"
+                     " begin select raise(rollback, 'the transaction is ended'); end")
+
+    def swallowing(db):
+        try:
+            db.execute("insert into meta (key, value) values ('boom', '1')")
+        except sqlite3.IntegrityError:  # taken for "already there"
+            pass
+        return "swallowing"
+
+    operations = ([inserting("first")] if batch > 1 else []) + [swallowing] + ([inserting("last")] if batch > 1 else [])
+    outcomes: dict[int, object] = {}
+
+    def write(i):
+        try:
+            outcomes[i] = store.apply(operations[i])
+        except Exception as e:  # noqa: BLE001 - recorded for the assertions
+            outcomes[i] = e
+
+    other_process = _open_lock_file(path)  # holds the write lock: the writes gather into one batch
+    fcntl.flock(other_process, fcntl.LOCK_EX)
+    threads = []
+    try:
+        for i in range(len(operations)):
+            threads.append(threading.Thread(target=write, args=(i,)))
+            threads[-1].start()
+            wait_until(lambda: len(store._queue) == len(threads))
+    finally:
+        fcntl.flock(other_process, fcntl.LOCK_UN)
+        os.close(other_process)
+    for t in threads:
+        t.join(10)
+    stored = {r["key"] for r in store.query("select key from meta")}
+    for i, outcome in outcomes.items():
+        if isinstance(outcome, str) and outcome != "swallowing":
+            assert outcome in stored, f"{outcome!r} acknowledged but not stored"
+    assert not isinstance(outcomes[operations.index(swallowing)], str), "acknowledged although SQLite rolled it back"
+    if batch > 1:
+        assert outcomes[2] == "last" and "last" in stored  # the next operation runs in a new transaction
+    store.close()

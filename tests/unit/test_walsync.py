@@ -117,13 +117,9 @@ def test_counters_that_claim_more_synced_than_made_are_repaired_at_open(tmp_path
         store.close()
 
 
-def test_commits_a_failed_sync_may_have_lost_are_never_acknowledged_even_after_a_later_sync(tmp_path, monkeypatch):
-    """Linux reports a write-back error once: a later sync on a fresh descriptor succeeds although the pages of
-    the commits the failed sync covered were dropped. Those commits must fail, whoever asks and when."""
-    path = tmp_path / "arena.db"
-    Store.open(path).close()
-    (tmp_path / "arena.db-wal").write_bytes(b"")
-    real, failing = walsync._sync_file, [True]
+def _fail_next_sync(monkeypatch, failing: list[bool]) -> list[bool]:
+    """Around the real sync: while ``failing[0]`` is True the next sync fails with EIO (and clears it)."""
+    real = walsync._sync_file
 
     def sync(fd):
         if failing[0]:
@@ -132,6 +128,16 @@ def test_commits_a_failed_sync_may_have_lost_are_never_acknowledged_even_after_a
         real(fd)
 
     monkeypatch.setattr(walsync, "_sync_file", sync)
+    return failing
+
+
+def test_commits_a_failed_sync_may_have_lost_are_never_acknowledged_even_after_a_later_sync(tmp_path, monkeypatch):
+    """Linux reports a write-back error once: a later sync on a fresh descriptor succeeds although the pages of
+    the commits the failed sync covered were dropped. Those commits must fail, whoever asks and when."""
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    (tmp_path / "arena.db-wal").write_bytes(b"")
+    _fail_next_sync(monkeypatch, [True])
     leader = walsync.WalSync(path, _open_lock_file(path))
     follower = walsync.WalSync(path, _open_lock_file(path))  # another store (or process) on the file
     first, second = leader.committed(), follower.committed()
@@ -325,3 +331,35 @@ def test_a_commit_the_running_sync_covers_returns_when_that_sync_ends_without_a_
     assert syncs["count"] == 1
     counters.close()
     here.close()
+
+
+def test_a_forced_sync_after_a_failed_one_refuses_and_never_counts_lost_commits_as_synced(tmp_path, monkeypatch):
+    """``force`` syncs for commits never counted (written by a process killed before ``committed``): they come
+    after every counted commit, so after a failed sync they are in the lost range too, and the forced sync is
+    refused like any lost commit. The old code synced on a fresh descriptor (which succeeds: the write-back error
+    was reported once) and stored ``_SYNCED`` past the first lost commit, which a lock-free reader that had read
+    no lost range just before the failure then took as synced."""
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    (tmp_path / "arena.db-wal").write_bytes(b"")
+    failing = _fail_next_sync(monkeypatch, [False])
+    lock_fd = _open_lock_file(path)
+    here = walsync.WalSync(path, lock_fd)
+    other = walsync.WalSync(path, _open_lock_file(path))  # another store (or process) on the file
+    synced = here.committed()
+    here.make_durable(synced)
+    failing[0] = True
+    with pytest.raises(OSError, match="Input/output"):
+        here.make_durable(synced, force=True)  # a forced sync fails: everything after commit 1 may be lost
+    lost = other.committed()  # written after the failure, behind the lost frames
+    with pytest.raises(OSError, match="may not be on disk"):
+        here.make_durable(synced, force=True)  # the old code synced again here, succeeded and returned
+    import os
+    raw = os.pread(lock_fd, 32, 0)  # the shared counters as another process reads them: made, synced, lost range
+    _, synced_now, first, last = struct.unpack("4Q", raw)
+    assert last != 0 and first <= lost
+    assert synced_now < lost, "a lost commit is counted as synced: a lock-free read acknowledges it"
+    with pytest.raises(OSError, match="may not be on disk"):
+        other.make_durable(lost)
+    here.close()
+    other.close()
