@@ -381,6 +381,7 @@ def build(ctx: AppContext) -> ExploreTab:
                 dataset_name = dataset.name
                 inst = (dataset.random(ctx.rng, track_value, category_value) if choice in (None, RANDOM)
                         else dataset.get(choice))
+            shown = inst.open_image() if isinstance(inst, GEUInstance) else None  # an ImageError if it is gone
             # each column that runs its model now (not a stored run shown again) counts against the run limit
             ctx.arena.admit_runs(visitor(ctx, request, profile),
                                  sum(runs_model(ctx.store, dataset_name, inst, model_value, mode, options, ctx.why_not)
@@ -391,10 +392,10 @@ def build(ctx: AppContext) -> ExploreTab:
             if isinstance(e, StoreError):  # the run limit's count could not be written: its message names the file
                 reason = f"**Not run:** {unsaved(e, 'This run', 'run it again')}"
             else:
-                reason = f"**Not run:** {plain(e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e)}"
+                said = e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e
+                reason = f"**Not run:** {plain(without_paths(str(said)))}"  # an image's error names its file only
             return [None, None, reason, gr.update(value=None, visible=False),
                     *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
-        shown = inst.open_image() if isinstance(inst, GEUInstance) else None
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns))
         held = (*ctx.hold(dataset_name, inst), request_id)
         return [held, list(held), instance_markdown(inst, with_questions=True),
