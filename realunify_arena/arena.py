@@ -63,6 +63,10 @@ class VoteRefused(BattleError):
     """A vote that was not recorded; nothing was written."""
 
 
+class RunRefused(BattleError):
+    """A new model run refused by the visitor's run limit (``Arena.admit_runs``); nothing was run or written."""
+
+
 def parse_system(system: str) -> System:
     """``System.parse``, refusing with a ``BattleError`` (a message safe to show)."""
     try:
@@ -181,7 +185,8 @@ class Arena:
     """Issues battles, records deliveries and votes, in the store's database."""
 
     def __init__(self, store: Store, *, max_votes: int = 30, window_seconds: float = 60.0,
-                 trusted_proxies: int = 0, max_battles: int = 60, battle_window_seconds: float = 60.0):
+                 trusted_proxies: int = 0, max_battles: int = 60, battle_window_seconds: float = 60.0,
+                 max_runs: int = 30, run_window_seconds: float = 60.0):
         self.store = store
         self.trusted_proxies = trusted_proxies  # proxy hops whose X-Forwarded-For entries are believed
         self.max_votes = max_votes
@@ -190,6 +195,10 @@ class Arena:
         # start stores a row (and in live mode runs two models), so a script cannot fill the database
         self.max_battles = max_battles
         self.battle_window_seconds = battle_window_seconds
+        # new model runs (Explore's Run, /run_instance) one voter may start per run_window_seconds: each runs a
+        # model and stores a run, so a script cannot fill the database or hold the accelerator's queue
+        self.max_runs = max_runs
+        self.run_window_seconds = run_window_seconds
         self.salt = os.environ.get(SALT_ENV) or store.meta(SALT_META_KEY, lambda: secrets.token_hex(32))
         # writes answered with StoreError, which a retry completes instead of repeating (module docstring)
         self._failed_starts: dict[str, dict] = {}  # session key -> the battles row that start wrote
@@ -257,6 +266,28 @@ class Arena:
             self._failed_starts[session_key] = row
             raise
         return row["id"]
+
+    def admit_runs(self, voter: str, count: int = 1) -> None:
+        """Count ``count`` new model runs ``voter`` is about to start (a stored run served again is not one),
+        or refuse them all: past ``max_runs`` per ``run_window_seconds``, counted per ``rate_key`` in the store
+        (every app process counts the same starts), checked and recorded in one group-committed operation so
+        concurrent calls cannot all pass.
+
+        Raises:
+            RunRefused: over the limit ("rate limit: at most 30 new runs per 60 s; please wait a little"),
+                or no voter identity; nothing is written then.
+        """
+        if not isinstance(voter, str) or not voter:
+            raise RunRefused("no visitor identity; reload the page")
+        if count <= 0:
+            return
+
+        def record(_db) -> None:
+            since = self._check_rate(voter, self.store.count_run_starts_since, self.max_runs - count + 1,
+                                     self.run_window_seconds, "new runs", RunRefused, shown_limit=self.max_runs)
+            self.store.insert_run_starts(voter, count, expired_before=since)
+
+        self.store.apply(record)
 
     def deliver(self, battle_id: str, session_id: str, side: Side, run_id: int, *, flag: str | None = None) -> None:
         """Record that this side's output (a stored run of the right system and instance) was shown;
@@ -344,12 +375,16 @@ class Arena:
 
     @staticmethod
     def _check_rate(voter: str, count_since, limit: int, window_seconds: float, what: str,
-                    error: type[BattleError]) -> None:
+                    error: type[BattleError], shown_limit: int | None = None) -> str:
         """Raise ``error`` when ``voter``'s ``rate_key`` already has ``limit`` rows counted by ``count_since``
-        (a ``Store.count_*_since``) within the last ``window_seconds``; ``what`` names them in the message."""
-        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)
-        if count_since(rate_key(voter), since.isoformat(timespec="microseconds")) >= limit:
-            raise error(f"rate limit: at most {limit} {what} per {window_seconds:g} s; please wait a little")
+        (a ``Store.count_*_since``) within the last ``window_seconds``; ``what`` names them in the message,
+        with ``shown_limit`` (default ``limit``) as the limit. Returns the window's start (ISO timestamp)."""
+        since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)).isoformat(
+            timespec="microseconds")
+        if count_since(rate_key(voter), since) >= limit:
+            shown = limit if shown_limit is None else shown_limit
+            raise error(f"rate limit: at most {shown} {what} per {window_seconds:g} s; please wait a little")
+        return since
 
 
 def _check_run(store: Store, run_id: int, instance_uid: str, system: str, side: str) -> None:

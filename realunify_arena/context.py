@@ -64,7 +64,15 @@ class AppContext:
 
     def source_choices(self) -> list[tuple[str, str]]:
         """Sources labelled by their folder or file name (full paths say little and leak the server's layout)."""
-        return [(s if s == "bundled" else Path(s).name or s, s) for s in self.sources]
+        return [(self.source_label(s), s) for s in self.sources]
+
+    def source_label(self, source: str) -> str:
+        """What the data source menu shows for ``source``: "bundled", or its folder or file name."""
+        return source if source == "bundled" else Path(source).name or source
+
+    def _offered_sources(self) -> str:
+        """The data source menu's labels, for a message: never the server's paths."""
+        return ", ".join(self.source_label(s) for s in self.sources)
 
     def dataset(self, source: str) -> Dataset:
         """A configured source, loaded on first use (a bad one still returns: its problems say why).
@@ -74,7 +82,7 @@ class AppContext:
         place, or that an earlier configured source of the same name states otherwise, is left out and
         named among the dataset's problems (Explore shows them; nothing runs or battles under it)."""
         if source not in self.settings.data:
-            raise KeyError(f"data source {brief(source)} is not configured; choose one of {self.sources}")
+            raise KeyError(f"data source {brief(source)} is not configured; choose one of: {self._offered_sources()}")
         with self._lock:
             if source not in self._datasets:
                 self._datasets[source] = self._checked(load(source), source)
@@ -134,7 +142,7 @@ class AppContext:
             dataset = self.dataset(source)
             if dataset.name == name:
                 return dataset
-        raise KeyError(f"dataset {brief(name)} is not among the configured data sources {self.sources}")
+        raise KeyError(f"dataset {brief(name)} is not among the configured data sources: {self._offered_sources()}")
 
     # -- models -----------------------------------------------------------------------------------
 

@@ -94,9 +94,21 @@ def redact(text: str) -> str:
 
 
 def error_text(error: BaseException) -> str:
-    """``"<ExceptionType>: <message>"`` with secrets taken out: the one way an exception becomes text
-    that a user, the store, an export or a log sees."""
-    return redact(f"{type(error).__name__}: {error}")
+    """``"<ExceptionType>: <message>"`` with secrets and the server's folders taken out (``without_paths``):
+    the one way an exception becomes text that a user, the store, an export or a log sees."""
+    return without_paths(redact(f"{type(error).__name__}: {error}"))
+
+
+# an absolute POSIX path ("/root/.cache/x/y.bin", "~/models/z.yaml"): not one inside a URL ("https://h/a/b"),
+# whose slashes follow ":", "/" or a host name
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])~?/(?:[^\s/'\"()<>,;:|*?]+/)*([^\s/'\"()<>,;:|*?]*)")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute file path cut to its last part (``"cannot open /srv/app/data/x.json"`` ->
+    ``"cannot open x.json"``): what a visitor is shown names no folder of the server (its layout, user name,
+    cache or mount points). A path's own name says which file; the log keeps the whole path."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "/", text) if text else text
 
 
 class RedactingParser(argparse.ArgumentParser):

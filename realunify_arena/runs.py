@@ -105,6 +105,17 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
     yield RunUpdate(trace, store.save_trace(trace, dataset) if stored else None, done=True)
 
 
+def runs_model(store: Store, dataset: str, instance: AnyInstance, model: str, mode: Mode,
+               options: GenerationOptions, why_not: Callable[[str], str | None] | None = None) -> bool:
+    """Whether ``stream_run`` (reusing stored runs, as the app does) would run ``model`` now: False when it
+    serves a stored run (one no battle holds for its vote) or refuses a card that cannot run here
+    (``why_not``). The app counts only the runs this says True for against a visitor's run limit."""
+    existing = store.find_run(dataset, instance.uid, model, mode, options.to_dict())
+    if existing is not None and not store.awaits_vote(existing):
+        return False
+    return why_not is None or why_not(model) is None
+
+
 def needs_device(pool: ModelSource, model: str) -> bool:
     """Whether a run of card ``model`` takes this machine's accelerator: False for a remote card (an
     endpoint does its own scheduling, so its runs wait for no local run and no local run waits for them).

@@ -94,6 +94,8 @@ class Settings:
     vote_window: int = 60  # seconds
     battle_limit: int = 60  # battles one voter (account, or IP across sessions) may start per battle_window
     battle_window: int = 60  # seconds
+    run_limit: int = 30  # new model runs (Explore, /run_instance) one voter may start per run_window
+    run_window: int = 60  # seconds
     trusted_proxies: int = 0  # proxy hops in front of the app whose X-Forwarded-For entries are believed
     journal_mode: str = "wal"  # SQLite journal: "wal" (local disks), "delete" (network and FUSE mounts)
     allow_large_models: bool = False  # offer cards too large for this machine (an 8B model on a CPU host)
@@ -220,6 +222,9 @@ _SPECS = (
     _Spec("vote_window", "the vote limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),
     _Spec("battle_limit", "new battles one voter may start per battle window (default 60)", "int"),
     _Spec("battle_window", "the battle limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),
+    _Spec("run_limit", "new model runs one visitor may start per run window, from Explore or /run_instance; a"
+          " stored run shown again is not counted (default 30)", "int"),
+    _Spec("run_window", "the run limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),
     _Spec("trusted_proxies", "proxy hops in front of the app whose X-Forwarded-For entries are believed; the "
           "voter is the right-most address they did not write (default 0: the socket peer; 1 on a Space)",
           "int", (0, 16)),

@@ -250,6 +250,15 @@ def m007_battle_rate_index(db: Database) -> None:
     db.execute("create index if not exists battles_voter_created on battles (voter, created_at)")
 
 
+@migrations()
+def m008_run_starts(db: Database) -> None:
+    """``run_starts``: who started a new model run from the app (Explore's Run or ``/run_instance``) and when,
+    one row per run started (a stored run served again is not one): the per-visitor run limit's count
+    (``Store.count_run_starts_since``), kept in the store so every app process counts the same starts."""
+    db.execute("create table run_starts (id integer primary key, voter text not null, created_at text not null)")
+    db.execute("create index run_starts_voter_created on run_starts (voter, created_at)")
+
+
 _CHECKED_DELIVERY = {  # Store.deliver_battle_side_checked's statement per side, built once
     side: f"update battles set run_{c} = ?1, delivered_{c}_at = ?2"
           f" where id = ?3 and session_key = ?4 and (run_{c} is null or run_{c} = ?1)"
@@ -1481,6 +1490,21 @@ class Store:
         """Battles started after ``since`` (an ISO timestamp) by ``voter_key`` or any voter id extending it,
         as ``count_votes_since`` counts votes (the index ``battles_voter_created`` serves it)."""
         return self._count_since("battles", voter_key, since)
+
+    def count_run_starts_since(self, voter_key: str, since: str) -> int:
+        """New model runs started after ``since`` (an ISO timestamp) by ``voter_key`` or any voter id extending
+        it, as ``count_votes_since`` counts votes (the index ``run_starts_voter_created`` serves it)."""
+        return self._count_since("run_starts", voter_key, since)
+
+    def insert_run_starts(self, voter: str, count: int, *, expired_before: str | None = None) -> None:
+        """Record ``count`` new model runs started now by ``voter``; with ``expired_before`` (an ISO timestamp)
+        this voter's starts before it, which no limit window counts any more, are deleted (the table stays
+        as small as the limit)."""
+        if expired_before is not None:
+            self._execute("delete from run_starts where voter = ? and created_at <= ?", (voter, expired_before))
+        created_at = now()
+        for _ in range(count):
+            self._execute("insert into run_starts (voter, created_at) values (?, ?)", (voter, created_at))
 
     def _count_since(self, table: str, voter_key: str, since: str) -> int:
         rows = self.query(f"select count(*) as n from {table} where (voter = ? or (voter > ? and voter < ?))"

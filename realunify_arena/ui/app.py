@@ -40,7 +40,8 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     arena = Arena(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window,
                   trusted_proxies=settings.trusted_proxies, max_battles=settings.battle_limit,
-                  battle_window_seconds=settings.battle_window)
+                  battle_window_seconds=settings.battle_window, max_runs=settings.run_limit,
+                  run_window_seconds=settings.run_window)
     ctx = AppContext(settings, store, pool, arena)
     with gr.Blocks(title="RealUnify Arena") as demo:
         with gr.Row():

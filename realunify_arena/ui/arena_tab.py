@@ -46,6 +46,7 @@ from realunify_arena.ui.render import (
     unsaved,
 )
 from realunify_arena.ui.streaming import in_device_slot, on_device_slot, paced, relay
+from realunify_arena.ui.visitor import visitor
 
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
 REFUSALS = (BattleError, KeyError, LookupError)  # shown as the message, never as a traceback
@@ -98,11 +99,6 @@ def side_links(ctx: AppContext, reveal: dict) -> dict[str, str]:
     return links
 
 
-def _voter(ctx: AppContext, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
-    return ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers,
-                              peer=request.client.host if request.client else None)
-
-
 def build(ctx: AppContext) -> None:
     gr.Markdown("Two anonymous systems answer the same instance. Vote once both are done; the names are "
                 "revealed after your vote." + (STORED_NOTE if ctx.settings.arena_mode == "stored" else ""))
@@ -144,7 +140,7 @@ def build(ctx: AppContext) -> None:
     def start(source_value, track_value, kind_value, request: gr.Request, profile: gr.OAuthProfile | None):
         try:
             battle = start_battle(ctx, source_value, track_value, kind_value, request.session_hash,
-                                  _voter(ctx, request, profile))
+                                  visitor(ctx, request, profile))
         except REFUSALS as e:
             raise Refusal(_message(e)) from None
         except StoreError as e:
@@ -217,7 +213,7 @@ def build(ctx: AppContext) -> None:
             if battle_id is None:
                 raise Refusal("Start a battle first.")
             try:
-                revealed = vote_and_reveal(ctx, battle_id, request.session_hash, _voter(ctx, request, profile),
+                revealed = vote_and_reveal(ctx, battle_id, request.session_hash, visitor(ctx, request, profile),
                                            choice)
             except REFUSALS as e:
                 raise Refusal(_message(e)) from None
@@ -324,7 +320,7 @@ def _register_api(ctx: AppContext) -> None:
         """Start a battle and produce both outputs; returns the battle id and the anonymous outputs."""
         try:
             battle = await anyio.to_thread.run_sync(lambda: start_battle(
-                ctx, source or ctx.sources[0], track, kind, request.session_hash, _voter(ctx, request, profile)))
+                ctx, source or ctx.sources[0], track, kind, request.session_hash, visitor(ctx, request, profile)))
         except REFUSALS as e:
             raise Refusal(_message(e)) from None
         except StoreError as e:
@@ -340,7 +336,7 @@ def _register_api(ctx: AppContext) -> None:
         """Vote A, B, tie or both_bad on a battle this session received; returns the revealed systems
         with each side's judgment (GEU at once; a UEG judgment the judge model has yet to make says so)."""
         try:
-            return vote_and_reveal(ctx, battle_id, request.session_hash, _voter(ctx, request, profile), choice)
+            return vote_and_reveal(ctx, battle_id, request.session_hash, visitor(ctx, request, profile), choice)
         except VoteRefused as e:
             raise Refusal(plain(e.message, markdown=False)) from None
         except StoreError as e:

@@ -17,13 +17,16 @@ import inspect
 
 import gradio as gr
 
+from realunify_arena.redaction import redact, without_paths
+
 
 class Refusal(gr.Error):
-    """``gr.Error(message)`` that Gradio does not print a traceback for (``print_exception=False``)."""
+    """``gr.Error(message)`` that Gradio does not print a traceback for (``print_exception=False``), its
+    message with secrets (``redact``) and the server's folders (``without_paths``) taken out."""
 
     def __init__(self, message: str = "Error raised.", **options) -> None:
         options.setdefault("print_exception", False)
-        super().__init__(message, **options)
+        super().__init__(without_paths(redact(message)), **options)  # no secret or server folder reaches a caller
 
 
 def answer_miscounted_calls(demo: gr.Blocks) -> None:

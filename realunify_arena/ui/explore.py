@@ -15,17 +15,27 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio.to_thread
 import gradio as gr
 from PIL import Image
 
-from realunify_arena.arena import rate_key
+from realunify_arena.arena import RunRefused, rate_key
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_upload
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.limits import FORM_SETTINGS, form_number, form_options, settings_used
 from realunify_arena.protocols import required_capabilities
-from realunify_arena.runs import judge_by_hand, judge_run, prefetch_judge, run_and_judge, stream_run
+from realunify_arena.redaction import without_paths
+from realunify_arena.runs import (
+    judge_by_hand,
+    judge_run,
+    needs_device,
+    prefetch_judge,
+    run_and_judge,
+    runs_model,
+    stream_run,
+)
 from realunify_arena.shown import brief
 from realunify_arena.stopping import RunControl
 from realunify_arena.store import StoreError
@@ -42,7 +52,8 @@ from realunify_arena.ui.render import (
     unsaved,
     verdict_markdown,
 )
-from realunify_arena.ui.streaming import on_model_slot, paced, relay
+from realunify_arena.ui.streaming import in_device_slot, on_model_slot, paced, relay
+from realunify_arena.ui.visitor import visitor
 
 RANDOM = "random"
 CUSTOM = "custom"
@@ -167,9 +178,9 @@ def source_notice(ctx: AppContext, source: str) -> str:
         return f"**{plain(e.args[0])}**"
     if not dataset.problems:
         return ""
-    shown = "\n".join(f"- {plain(p)}" for p in dataset.problems[:5])
+    shown = "\n".join(f"- {plain(without_paths(str(p)))}" for p in dataset.problems[:5])  # no server folder
     more = f"\n- … and {len(dataset.problems) - 5} more" if len(dataset.problems) > 5 else ""
-    return (f"**{len(dataset.problems)} problem(s) in {plain(source)}** ({len(dataset)} instances usable; "
+    return (f"**{len(dataset.problems)} problem(s) in {plain(ctx.source_label(source))}** ({len(dataset)} instances usable; "
             f"`python -m realunify_arena validate` on it lists them all):\n{shown}{more}")
 
 
@@ -183,7 +194,7 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
             inst = ctx.dataset(source or ctx.sources[0]).get(uid)
         except KeyError:
             gr.Warning(plain(f"The link names instance {brief(uid)}, which is not in "
-                             f"{brief(source or ctx.sources[0])}.", markdown=False))
+                             f"{brief(ctx.source_label(source or ctx.sources[0]))}.", markdown=False))
         else:
             updates[1:] = [gr.update(value=inst.track), gr.update(choices=category_choices(inst.track),
                                                                    value=inst.task_type),
@@ -307,12 +318,13 @@ def build(ctx: AppContext) -> ExploreTab:
                  queue=False)
 
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
-                answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request):
+                answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request,
+                profile: gr.OAuthProfile | None):
         if ctx.runs.busy(request.session_hash):
             raise Refusal("A run is already in progress on this page (its seed is shown in each column): "
                            "wait for it to finish or press Stop, then Run again.")
         try:
-            form_options(ctx.cards, model_value, seed_value, steps_value, guidance_value, tokens_value)
+            options = form_options(ctx.cards, model_value, seed_value, steps_value, guidance_value, tokens_value)
             if choice == CUSTOM:
                 dataset_name = CUSTOM_DATASET
                 inst = custom_instance(track_value, category_value, prompt, image, question, options_text, answer)
@@ -321,13 +333,21 @@ def build(ctx: AppContext) -> ExploreTab:
                 dataset_name = dataset.name
                 inst = (dataset.random(ctx.rng, track_value, category_value) if choice in (None, RANDOM)
                         else dataset.get(choice))
-        except (ValueError, LookupError) as e:  # your own instance or the settings, refused with a message
+            shown = inst.open_image() if isinstance(inst, GEUInstance) else None  # an ImageError if it is gone
+            # each column that runs its model now (not a stored run shown again) counts against the run limit
+            ctx.arena.admit_runs(visitor(ctx, request, profile),
+                                 sum(runs_model(ctx.store, dataset_name, inst, model_value, mode, options, ctx.why_not)
+                                     for mode in columns))
+        except (ValueError, LookupError, RunRefused) as e:  # your own instance or the settings, refused with a message
             # said in place, where the run would have shown, until the next Run: a toast fades, and an
             # error here would leave each column a bare "Error" badge; no run starts (``started`` None)
-            reason = f"**Not run:** {plain(e.args[0] if isinstance(e, KeyError) and e.args else e)}"
+            if isinstance(e, StoreError):  # the run limit's count could not be written: its message names the file
+                reason = f"**Not run:** {unsaved(e, 'This run', 'run it again')}"
+            else:
+                said = e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e
+                reason = f"**Not run:** {plain(without_paths(str(said)))}"  # an image's error names its file only
             return [None, None, reason, gr.update(value=None, visible=False),
                     *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
-        shown = inst.open_image() if isinstance(inst, GEUInstance) else None
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns))
         held = (*ctx.hold(dataset_name, inst), request_id)
         return [held, list(held), instance_markdown(inst, with_questions=True),
@@ -512,8 +532,7 @@ def _human_judge(ctx: AppContext):
         if current is None or run_id is None:
             raise Refusal("Run the instance first; only a stored run can be judged.")
         inst = _held(ctx, current)
-        voter = ctx.arena.voter_id(profile.username if profile else None, request.session_hash, request.headers,
-                                   peer=request.client.host if request.client else None)
+        voter = visitor(ctx, request, profile)
         try:  # the same identity and limit as a vote
             judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []), voter, rate_key=rate_key(voter),
                                      max_per_window=ctx.settings.vote_limit,
@@ -545,9 +564,9 @@ def _register_api(ctx: AppContext) -> None:
                  "text": i.question if isinstance(i, GEUInstance) else i.prompt}
                 for i in selected]
 
-    def run_instance(source: str, instance_uid: str, model: str, mode: str, seed: int = 0,
-                     judge: str = "") -> dict:
-        """Run (or reuse) one instance in one mode, store it, judge it; returns the run id, trace and judgment."""
+    def admitted(source, instance_uid, model, mode, seed, judge, voter: str):
+        """The checked request (dataset, instance, options), its new model run counted against the caller's
+        run limit (``Arena.admit_runs``) unless a stored run answers it."""
         try:
             System(model, mode)
             if judge:  # empty: the app's judge
@@ -560,11 +579,28 @@ def _register_api(ctx: AppContext) -> None:
         except KeyError as e:
             raise Refusal(plain(str(e).strip("'\""), markdown=False)) from None
         try:
-            return run_and_judge(ctx.store, ctx.pool, dataset.name, inst, model, mode, options, judge or ctx.judge,
-                                 control=RunControl(ctx.settings.time_limit_s), why_not=ctx.why_not)
+            if runs_model(ctx.store, dataset.name, inst, model, mode, options, ctx.why_not):
+                ctx.arena.admit_runs(voter)
+        except RunRefused as e:
+            raise Refusal(plain(e.message, markdown=False)) from None
+        except StoreError as e:
+            raise Refusal(unsaved(e, "This run", "run it again")) from None
+        return dataset, inst, options
+
+    async def run_instance(source: str, instance_uid: str, model: str, mode: str, seed: int = 0,
+                           judge: str = "", request: gr.Request = None,
+                           profile: gr.OAuthProfile | None = None) -> dict:
+        """Run (or reuse) one instance in one mode, store it, judge it; returns the run id, trace and judgment.
+        A new run counts against the caller's run limit (--run-limit per --run-window); a stored one does not."""
+        dataset, inst, options = await anyio.to_thread.run_sync(
+            admitted, source, instance_uid, model, mode, seed, judge, visitor(ctx, request, profile))
+        try:
+            # a local card's run waits in ctx.device_slot, a remote card's does not wait
+            return await in_device_slot(ctx, needs_device(ctx.pool, model), run_and_judge, ctx.store, ctx.pool,
+                                        dataset.name, inst, model, mode, options, judge or ctx.judge,
+                                        RunControl(ctx.settings.time_limit_s), ctx.why_not)
         except StoreError as e:  # the run's save was refused or not confirmed on disk
             raise Refusal(unsaved(e, "This run", "run it again")) from None
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
-    # concurrency_limit=None: a local card's run waits in ctx.model_slot, a remote card's does not wait
-    gr.api(on_model_slot(ctx, run_instance, model_arg=2), api_name="run_instance", concurrency_limit=None)
+    gr.api(run_instance, api_name="run_instance", concurrency_limit=None)

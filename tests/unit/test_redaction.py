@@ -118,3 +118,23 @@ def test_no_retry_starts_once_the_back_off_would_pass_the_deadline():
     with pytest.raises(ValueError):  # not retryable: raised at once
         within_deadline(lambda left: (_ for _ in ()).throw(ValueError("bad")), timeout_s=5, retries=3, where="x",
                         is_timeout=lambda e: False, is_retryable=lambda e: False)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("ImportError: cannot import name 'X' from 'transformers' (/root/.pyenv/lib/python3.11/transformers/__init__.py)",
+     "ImportError: cannot import name 'X' from 'transformers' (__init__.py)"),
+    ("[Errno 2] No such file or directory: '/srv/app/data/x.json'", "[Errno 2] No such file or directory: 'x.json'"),
+    ("card ~/models/janus.yaml: bad field", "card janus.yaml: bad field"),
+    ("see https://huggingface.co/org/model/tree/main", "see https://huggingface.co/org/model/tree/main"),
+    ("ratio 1/2 of data/runs.db, instance UEG_1/x", "ratio 1/2 of data/runs.db, instance UEG_1/x"),
+])
+def test_without_paths_keeps_only_the_file_name_of_an_absolute_path(text, shown):
+    from realunify_arena.redaction import without_paths
+
+    assert without_paths(text) == shown
+
+
+def test_error_text_names_no_server_folder():
+    """Before: an OSError's text kept the whole path, and a run's error showed it to visitors."""
+    assert error_text(FileNotFoundError(2, "No such file or directory", "/srv/secret/data/img.png")) == \
+        "FileNotFoundError: [Errno 2] No such file or directory: 'img.png'"
