@@ -247,10 +247,28 @@ def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: 
     if model_types is not None and model_type not in model_types:
         return f"{config}: field 'model_type' is {model_type!r}; expected {_one_of(model_types)}"
     if processor:
+        problem = _config_class_problem(config)
+        if problem:
+            return problem
         problem = _processor_problem(folder, chat_template)
         if problem:
             return problem
     return _weights_problem(folder, stem, variant, fallback=fallback)
+
+
+def _config_class_problem(config: Path) -> str | None:
+    """Whether transformers' configuration class accepts ``config`` (field types, nested configurations):
+    it reads only that file, and its refusal (``StrictDataclassFieldValidationError`` over several lines,
+    naming neither the file) becomes one line naming it."""
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(config.parent)
+    except Exception as exc:  # noqa: BLE001 - the class's own validation: TypeError, ValueError, its own kinds
+        said = " ".join(str(exc).split())
+        said = said if len(said) <= 300 else said[:297] + "..."
+        return f"{config}: {said}; expected the configuration as the checkpoint ships it"
+    return None
 
 
 def _one_of(values: Collection[str]) -> str:

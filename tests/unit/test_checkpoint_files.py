@@ -369,3 +369,20 @@ def test_a_pipeline_component_folder_without_its_files_is_named(sound, tmp_path,
     message = _load("omnigen", folder)
     assert message.startswith("omnigen: " + expected.format(sub=folder / component))
     assert f"({folder / 'model_index.json'} names it as " in message
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    ({"vocab_size": "102400"}, "Field 'vocab_size' expected int, got str (value: '102400')"),
+    ("llama", "Field 'text_config' expected dict, got str (value: 'llama')"),
+], ids=["vocab_size-a-string", "text_config-a-string"])
+def test_a_config_field_of_the_wrong_type_is_named_in_one_line_with_the_file(sound, tmp_path, change, said):
+    folder = _copy(sound["janus"], tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    if isinstance(change, dict):
+        config["text_config"].update(change)
+    else:
+        config["text_config"] = change
+    (folder / "config.json").write_text(json.dumps(config))
+    message = _load("janus-pro-1b", folder)
+    assert message.startswith(f"janus-pro-1b: {folder / 'config.json'}: ") and said in message
+    assert message.endswith("; expected the configuration as the checkpoint ships it")
