@@ -323,6 +323,11 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
         return problem
     if not isinstance(content, dict):
         return f"{index}: a JSON {type(content).__name__}; expected a JSON object"
+    pipeline = content.get("_class_name")
+    if not (isinstance(pipeline, str) and _library_has("diffusers", pipeline)):
+        said = "missing" if pipeline is None else f"is {pipeline!r}"
+        return (f"{index}: field '_class_name' {said}; expected the name of a diffusers pipeline class "
+                "(e.g. 'OmniGenPipeline')")
     for name, spec in content.items():
         if name.startswith("_") or not isinstance(spec, list) or len(spec) != 2 or None in spec:
             continue
@@ -335,11 +340,23 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
     return None
 
 
+def _library_has(library: str, name: str) -> bool:
+    """Whether ``library`` (diffusers or transformers, imported lazily by both) exports the class ``name``."""
+    import importlib
+
+    try:
+        return isinstance(getattr(importlib.import_module(library), name, None), type)
+    except Exception:  # noqa: BLE001 - a lazily imported module that fails to import: not usable either
+        return False
+
+
 def _component_problem(index: Path, name: str, spec: list, variant: str | None) -> str | None:
     """The files the component ``name`` (``[library, class]`` in ``model_index.json``) is loaded from."""
     library, cls = str(spec[0]), str(spec[1])
     sub = index.parent / name
     named = f"({index} names it as {library} {cls})"
+    if library in ("diffusers", "transformers") and not _library_has(library, cls):
+        return f"{index}: field '{name}' names {library} {cls}, which {library} lacks; expected a {library} class"
     if cls.endswith("Scheduler"):
         config = sub / "scheduler_config.json"
         return None if config.is_file() else f"{config}: missing; expected the scheduler's configuration {named}"

@@ -386,3 +386,19 @@ def test_a_config_field_of_the_wrong_type_is_named_in_one_line_with_the_file(sou
     message = _load("janus-pro-1b", folder)
     assert message.startswith(f"janus-pro-1b: {folder / 'config.json'}: ") and said in message
     assert message.endswith("; expected the configuration as the checkpoint ships it")
+
+
+@pytest.mark.parametrize(("field", "value", "said"), [
+    ("_class_name", None, "field '_class_name' missing; expected the name of a diffusers pipeline class"),
+    ("_class_name", "OmniGenPipelin", "field '_class_name' is 'OmniGenPipelin'; expected the name of a diffusers"),
+    ("vae", ["diffusers", "AutoencoderKLX"], "field 'vae' names diffusers AutoencoderKLX, which diffusers lacks"),
+], ids=["no-pipeline-class", "misspelt-pipeline-class", "misspelt-component-class"])
+def test_a_model_index_naming_no_or_an_unknown_class_is_refused_naming_the_field(sound, tmp_path, field, value, said):
+    folder = _copy(sound["pipeline"], tmp_path)
+    index = folder / "model_index.json"
+    content = json.loads(index.read_text())
+    content.pop(field)
+    if value is not None:
+        content[field] = value
+    index.write_text(json.dumps(content))
+    assert _load("omnigen", folder).startswith(f"omnigen: {index}: {said}")
