@@ -35,7 +35,8 @@ _TOKENIZER_EXPECTED = ("tokenizer.json (or tokenizer_config.json with its vocabu
 
 
 def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
-                     model_types: Collection[str] | None = None, chat_template: bool = False) -> None:
+                     model_types: Collection[str] | None = None, chat_template: bool = False,
+                     special_tokens: Collection[str] = ()) -> None:
     """Refuse a local (or already cached) checkpoint whose files cannot be what ``kind`` needs.
 
     Args:
@@ -50,6 +51,9 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
         chat_template: the caller renders prompts with the processor's chat template, so the folder must
             ship one (``chat_template.jinja``, ``chat_template.json``, or a ``chat_template`` field of
             ``processor_config.json`` or ``tokenizer_config.json``).
+        special_tokens: the named tokens the family's processor reads from its tokenizer (Janus:
+            ``image_token``, ``boi_token``, ``eoi_token``), each a field of ``tokenizer_config.json`` (or of
+            its ``extra_special_tokens``, or of ``special_tokens_map.json``).
 
     Raises:
         ModelUnavailable: ``"{file}: {what is wrong}; expected {what}"`` for the first bad file, or the
@@ -61,7 +65,7 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
         return
     problem = (_diffusers_problem(folder, variant) if kind == "diffusers"
                else _model_problem(folder, variant, processor=True, model_types=model_types,
-                                   chat_template=chat_template))
+                                   chat_template=chat_template, special_tokens=special_tokens))
     if problem:
         raise ModelUnavailable(problem)
 
@@ -233,7 +237,7 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
 
 def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: str = "model",
                    fallback: bool = False, model_types: Collection[str] | None = None,
-                   chat_template: bool = False) -> str | None:
+                   chat_template: bool = False, special_tokens: Collection[str] = ()) -> str | None:
     problem = _jsons_problem(folder)
     if problem:
         return problem
@@ -250,7 +254,7 @@ def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: 
         problem = _config_class_problem(config)
         if problem:
             return problem
-        problem = _processor_problem(folder, chat_template)
+        problem = _processor_problem(folder, chat_template) or _special_tokens_problem(folder, special_tokens)
         if problem:
             return problem
     return _weights_problem(folder, stem, variant, fallback=fallback)
@@ -293,6 +297,17 @@ def _field(path: Path, name: str) -> object:
         return None
     content, _ = _json(path)
     return content.get(name) if isinstance(content, dict) else None
+
+
+def _special_tokens_problem(folder: Path, names: Collection[str]) -> str | None:
+    config = folder / "tokenizer_config.json"
+    extra = _field(config, "extra_special_tokens")
+    for name in names:
+        if not (_field(config, name) or (isinstance(extra, dict) and extra.get(name))
+                or _field(folder / "special_tokens_map.json", name)):
+            return (f"{config}: field '{name}': missing; expected the token the processor reads as its {name} "
+                    f"(a field of tokenizer_config.json or of its extra_special_tokens)")
+    return None
 
 
 def _processor_problem(folder: Path, chat_template: bool) -> str | None:

@@ -33,7 +33,8 @@ class JanusAdapter(LocalAdapter):
         if len(checkpoints) != 1:
             raise ValueError(f"{card.path}: a janus card has one checkpoint for all capabilities, got {checkpoints}")
         checkpoint = self.checked(checkpoint_for(card, next(iter(card.capabilities))), "transformers",
-                                  model_types={"janus"}, chat_template=True)
+                                  model_types={"janus"}, chat_template=True,
+                                  special_tokens=("image_token", "boi_token", "eoi_token"))
         self.loaded["processor"] = with_chat_template(AutoProcessor.from_pretrained(checkpoint))
         self.loaded["model"] = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype,
                                                                              variant=self.variant).to(device)

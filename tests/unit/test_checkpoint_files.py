@@ -402,3 +402,15 @@ def test_a_model_index_naming_no_or_an_unknown_class_is_refused_naming_the_field
         content[field] = value
     index.write_text(json.dumps(content))
     assert _load("omnigen", folder).startswith(f"omnigen: {index}: {said}")
+
+
+@pytest.mark.parametrize("name", ["image_token", "boi_token", "eoi_token"])
+def test_a_tokenizer_without_a_token_the_janus_processor_reads_is_named(sound, tmp_path, name):
+    """JanusProcessor reads tokenizer.image_token/boi_token/eoi_token; without one it raised a bare
+    ``AttributeError: TokenizersBackend has no attribute boi_token``."""
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_json(folder / "tokenizer_config.json", **{name: None})
+    assert _load("janus-pro-1b", folder) == (
+        f"janus-pro-1b: {folder / 'tokenizer_config.json'}: field '{name}': missing; expected the token the processor"
+        f" reads as its {name} (a field of tokenizer_config.json or of its extra_special_tokens)")
+
