@@ -143,17 +143,25 @@ def complete_snapshot(folder: Path) -> tuple[bool, str]:
     return True, ""
 
 
-def cached_folder(checkpoint: str, cache_dir: str | Path | None = None) -> tuple[Path | None, str]:
-    """(folder, problem): the local folder or cached hub snapshot holding ``checkpoint``'s complete
-    weights, or None with why not (not cached, or only partly)."""
+def cached_snapshot(checkpoint: str, cache_dir: str | Path | None = None) -> Path | None:
+    """The local folder ``checkpoint`` names, else its hub snapshot in the local cache (complete or not:
+    ``models--ORG--NAME/snapshots/REVISION``, files linked into ``blobs``), else None."""
     folder = Path(checkpoint).expanduser()
     if folder.is_dir():
-        return folder, ""
+        return folder
     from huggingface_hub import snapshot_download
 
     try:
-        folder = Path(snapshot_download(checkpoint, local_files_only=True, cache_dir=cache_dir))
+        return Path(snapshot_download(checkpoint, local_files_only=True, cache_dir=cache_dir))
     except Exception:  # noqa: BLE001 - not cached, or not a valid repo id
+        return None
+
+
+def cached_folder(checkpoint: str, cache_dir: str | Path | None = None) -> tuple[Path | None, str]:
+    """(folder, problem): the local folder or cached hub snapshot holding ``checkpoint``'s complete
+    weights, or None with why not (not cached, or only partly)."""
+    folder = cached_snapshot(checkpoint, cache_dir)
+    if folder is None:
         return None, "not in the local cache"
     ok, problem = complete_snapshot(folder)
     return (folder, "") if ok else (None, f"only partly in the local cache ({problem})")

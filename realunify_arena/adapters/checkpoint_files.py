@@ -11,8 +11,10 @@ wrong and what was expected, in one line.
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
+from collections.abc import Collection
 from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
@@ -26,7 +28,15 @@ _CONFIGS = ("config.json", "generation_config.json", "tokenizer_config.json", "s
             "scheduler_config.json", "model_index.json")
 
 
-def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None) -> None:
+# A tokenizer is tokenizer.json, or tokenizer_config.json with the vocabulary a slow tokenizer reads
+_VOCABULARIES = ("tokenizer.model", "vocab.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
+_TOKENIZER_EXPECTED = ("tokenizer.json (or tokenizer_config.json with its vocabulary: "
+                       + ", ".join(_VOCABULARIES) + " or a .tiktoken file)")
+
+
+def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
+                     model_types: Collection[str] | None = None, chat_template: bool = False,
+                     special_tokens: Collection[str] = ()) -> None:
     """Refuse a local (or already cached) checkpoint whose files cannot be what ``kind`` needs.
 
     Args:
@@ -36,6 +46,14 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None) -> 
             (``model_index.json`` and each component sub-folder it names).
         variant: the weights' variant the library is asked for (``from_pretrained(variant=...)``, the card's
             ``params.variant``, e.g. ``"fp16"``); None: unvarianted weights.
+        model_types: the ``config.json`` ``model_type`` values the loading class accepts (``{"janus"}``);
+            None: any. Another type would make transformers build the class's full-size default model.
+        chat_template: the caller renders prompts with the processor's chat template, so the folder must
+            ship one (``chat_template.jinja``, ``chat_template.json``, or a ``chat_template`` field of
+            ``processor_config.json`` or ``tokenizer_config.json``).
+        special_tokens: the named tokens the family's processor reads from its tokenizer (Janus:
+            ``image_token``, ``boi_token``, ``eoi_token``), each a field of ``tokenizer_config.json`` (or of
+            its ``extra_special_tokens``, or of ``special_tokens_map.json``).
 
     Raises:
         ModelUnavailable: ``"{file}: {what is wrong}; expected {what}"`` for the first bad file, or the
@@ -46,7 +64,8 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None) -> 
     if folder is None:
         return
     problem = (_diffusers_problem(folder, variant) if kind == "diffusers"
-               else _model_problem(folder, variant, processor=True))
+               else _model_problem(folder, variant, processor=True, model_types=model_types,
+                                   chat_template=chat_template, special_tokens=special_tokens))
     if problem:
         raise ModelUnavailable(problem)
 
@@ -59,9 +78,17 @@ def _folder(checkpoint: str) -> Path | None:
         raise ModelUnavailable(f"checkpoint {checkpoint}: a file, expected a checkpoint folder (or a hub id)")
     if checkpoint.startswith(("/", ".", "~")) or checkpoint.count("/") > 1 or "\\" in checkpoint:
         raise ModelUnavailable(f"checkpoint folder {checkpoint} does not exist")
-    from realunify_arena.availability import cached_folder
+    from realunify_arena.availability import cached_folder, cached_snapshot, hub_offline, probe_hub
 
-    return cached_folder(checkpoint)[0]  # None: not cached, the library downloads it
+    folder, _ = cached_folder(checkpoint)
+    if folder is not None:
+        return folder
+    # only partly cached: the library fetches the missing files when it can reach the hub; when it cannot,
+    # the snapshot's files are all there is (a link into a blob never downloaded is named)
+    snapshot = cached_snapshot(checkpoint)
+    if snapshot is not None and (hub_offline() or not probe_hub().reachable):
+        return snapshot
+    return None  # not cached, or the library completes the download
 
 
 def _json(path: Path) -> tuple[object, str | None]:
@@ -80,7 +107,19 @@ def _json(path: Path) -> tuple[object, str | None]:
                       "expected the file as the checkpoint ships it (an interrupted download?)")
 
 
+def _links_problem(folder: Path) -> str | None:
+    """A link whose target is gone: a hub cache snapshot whose blob was never (fully) downloaded."""
+    for path in sorted(folder.iterdir()):
+        if path.is_symlink() and not path.exists():
+            return (f"{path}: a link to {os.readlink(path)}, which is missing (an interrupted download?); "
+                    "download it again")
+    return None
+
+
 def _jsons_problem(folder: Path) -> str | None:
+    problem = _links_problem(folder)
+    if problem:
+        return problem
     for name in _CONFIGS:
         path = folder / name
         if path.is_file():
@@ -197,7 +236,8 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
 
 
 def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: str = "model",
-                   fallback: bool = False) -> str | None:
+                   fallback: bool = False, model_types: Collection[str] | None = None,
+                   chat_template: bool = False, special_tokens: Collection[str] = ()) -> str | None:
     problem = _jsons_problem(folder)
     if problem:
         return problem
@@ -205,14 +245,88 @@ def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: 
     if not config.is_file():
         return f"{config}: missing; expected the model's configuration (config.json)"
     content, _ = _json(config)
-    if stem == "model" and not isinstance(content.get("model_type"), str):
+    model_type = content.get("model_type")
+    if stem == "model" and not isinstance(model_type, str):
         return f"{config}: field 'model_type': missing; expected the architecture name (e.g. 'janus')"
+    if model_types is not None and model_type not in model_types:
+        return f"{config}: field 'model_type' is {model_type!r}; expected {_one_of(model_types)}"
     if processor:
-        if not any((folder / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json")):
-            return f"{folder}: no tokenizer; expected tokenizer.json or tokenizer_config.json"
-        if not any((folder / n).is_file() for n in ("preprocessor_config.json", "processor_config.json")):
-            return f"{folder}: no image processor; expected preprocessor_config.json or processor_config.json"
+        problem = _config_class_problem(config)
+        if problem:
+            return problem
+        problem = _processor_problem(folder, chat_template) or _special_tokens_problem(folder, special_tokens)
+        if problem:
+            return problem
     return _weights_problem(folder, stem, variant, fallback=fallback)
+
+
+def _config_class_problem(config: Path) -> str | None:
+    """Whether transformers' configuration class accepts ``config`` (field types, nested configurations):
+    it reads only that file, and its refusal (``StrictDataclassFieldValidationError`` over several lines,
+    naming neither the file) becomes one line naming it."""
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(config.parent)
+    except Exception as exc:  # noqa: BLE001 - the class's own validation: TypeError, ValueError, its own kinds
+        said = " ".join(str(exc).split())
+        said = said if len(said) <= 300 else said[:297] + "..."
+        return f"{config}: {said}; expected the configuration as the checkpoint ships it"
+    return None
+
+
+def _one_of(values: Collection[str]) -> str:
+    shown = sorted(values)
+    if len(shown) <= 3:
+        return " or ".join(map(repr, shown))
+    return f"one of {len(shown)} model types, e.g. {', '.join(map(repr, shown[:3]))}"
+
+
+def _tokenizer_problem(folder: Path) -> str | None:
+    if (folder / "tokenizer.json").is_file():
+        return None
+    if (folder / "tokenizer_config.json").is_file() and (
+            any((folder / n).is_file() for n in _VOCABULARIES) or any(folder.glob("*.tiktoken"))):
+        return None
+    return f"{folder}: no tokenizer; expected {_TOKENIZER_EXPECTED}"
+
+
+def _field(path: Path, name: str) -> object:
+    """``name`` of the JSON object in ``path`` (already checked to parse), or None."""
+    if not path.is_file():
+        return None
+    content, _ = _json(path)
+    return content.get(name) if isinstance(content, dict) else None
+
+
+def _special_tokens_problem(folder: Path, names: Collection[str]) -> str | None:
+    config = folder / "tokenizer_config.json"
+    extra = _field(config, "extra_special_tokens")
+    for name in names:
+        if not (_field(config, name) or (isinstance(extra, dict) and extra.get(name))
+                or _field(folder / "special_tokens_map.json", name)):
+            return (f"{config}: field '{name}': missing; expected the token the processor reads as its {name} "
+                    f"(a field of tokenizer_config.json or of its extra_special_tokens)")
+    return None
+
+
+def _processor_problem(folder: Path, chat_template: bool) -> str | None:
+    """A tokenizer, an image processor and (``chat_template``) a chat template, where AutoProcessor reads them."""
+    problem = _tokenizer_problem(folder)
+    if problem:
+        return problem
+    if not ((folder / "preprocessor_config.json").is_file()
+            or isinstance(_field(folder / "processor_config.json", "image_processor"), dict)):
+        return (f"{folder}: no image processor; expected preprocessor_config.json, or an 'image_processor' field"
+                " in processor_config.json")
+    if chat_template and not ((folder / "chat_template.jinja").is_file()
+                              or (folder / "additional_chat_templates").is_dir()
+                              or _field(folder / "chat_template.json", "chat_template")
+                              or _field(folder / "processor_config.json", "chat_template")
+                              or _field(folder / "tokenizer_config.json", "chat_template")):
+        return (f"{folder}: no chat template; expected chat_template.jinja, chat_template.json, or a"
+                " 'chat_template' field in tokenizer_config.json")
+    return None
 
 
 def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
@@ -224,19 +338,51 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
         return problem
     if not isinstance(content, dict):
         return f"{index}: a JSON {type(content).__name__}; expected a JSON object"
+    pipeline = content.get("_class_name")
+    if not (isinstance(pipeline, str) and _library_has("diffusers", pipeline)):
+        said = "missing" if pipeline is None else f"is {pipeline!r}"
+        return (f"{index}: field '_class_name' {said}; expected the name of a diffusers pipeline class "
+                "(e.g. 'OmniGenPipeline')")
     for name, spec in content.items():
         if name.startswith("_") or not isinstance(spec, list) or len(spec) != 2 or None in spec:
             continue
         sub = folder / name
         if not sub.is_dir():
             return f"{index}: field '{name}' names the sub-folder {sub}, which does not exist"
-        problem = _jsons_problem(sub)
+        problem = _jsons_problem(sub) or _component_problem(index, name, spec, variant)
         if problem:
             return problem
-        if (sub / "config.json").is_file():  # a model (not a scheduler, tokenizer or processor)
-            library = spec[0]
-            problem = _model_problem(sub, variant, processor=False, fallback=True,
-                                     stem="diffusion_pytorch_model" if library == "diffusers" else "model")
-            if problem:
-                return problem
     return None
+
+
+def _library_has(library: str, name: str) -> bool:
+    """Whether ``library`` (diffusers or transformers, imported lazily by both) exports the class ``name``."""
+    import importlib
+
+    try:
+        return isinstance(getattr(importlib.import_module(library), name, None), type)
+    except Exception:  # noqa: BLE001 - a lazily imported module that fails to import: not usable either
+        return False
+
+
+def _component_problem(index: Path, name: str, spec: list, variant: str | None) -> str | None:
+    """The files the component ``name`` (``[library, class]`` in ``model_index.json``) is loaded from."""
+    library, cls = str(spec[0]), str(spec[1])
+    sub = index.parent / name
+    named = f"({index} names it as {library} {cls})"
+    if library in ("diffusers", "transformers") and not _library_has(library, cls):
+        return f"{index}: field '{name}' names {library} {cls}, which {library} lacks; expected a {library} class"
+    if cls.endswith("Scheduler"):
+        config = sub / "scheduler_config.json"
+        return None if config.is_file() else f"{config}: missing; expected the scheduler's configuration {named}"
+    if "Tokenizer" in cls:
+        problem = _tokenizer_problem(sub)
+        return f"{problem} {named}" if problem else None
+    if cls.endswith(("Processor", "FeatureExtractor")):  # a transformers 5 processor: processor_config.json
+        if any((sub / n).is_file() for n in ("preprocessor_config.json", "processor_config.json")):
+            return None
+        return f"{sub}: no preprocessor_config.json or processor_config.json; expected the processor's {named}"
+    if not (sub / "config.json").is_file():
+        return f"{sub / 'config.json'}: missing; expected the model's configuration {named}"
+    return _model_problem(sub, variant, processor=False, fallback=True,
+                          stem="diffusion_pytorch_model" if library == "diffusers" else "model")

@@ -28,7 +28,8 @@ class Emu3Adapter(LocalAdapter):
 
         super().__init__(card, device)
         for checkpoint in dict.fromkeys(card.checkpoints.values()):  # Chat and Gen may be one folder (tiny)
-            self.checked(checkpoint, "transformers")
+            self.checked(checkpoint, "transformers", model_types={"emu3"},  # the prompt is written here
+                         special_tokens=("image_token", "boi_token", "eoi_token", "image_wrapper_token", "eof_token"))
             self.loaded[f"processor:{checkpoint}"] = AutoProcessor.from_pretrained(checkpoint)
             model = Emu3ForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype,
                                                                   variant=self.variant).to(device)

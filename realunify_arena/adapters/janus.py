@@ -12,7 +12,7 @@ from transformers import LogitsProcessorList
 
 from realunify_arena.adapters.base import Capability, GenerationOptions, ModelUnavailable
 from realunify_arena.adapters.janus_fast import JanusFastGenerator, fast_path_wanted, guidance_processor
-from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, pixels_to_pil
+from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, pixels_to_pil, with_chat_template
 from realunify_arena.cards import ModelCard
 from realunify_arena.limits import size_refusal
 
@@ -32,8 +32,10 @@ class JanusAdapter(LocalAdapter):
         checkpoints = set(card.checkpoints.values())
         if len(checkpoints) != 1:
             raise ValueError(f"{card.path}: a janus card has one checkpoint for all capabilities, got {checkpoints}")
-        checkpoint = self.checked(checkpoint_for(card, next(iter(card.capabilities))), "transformers")
-        self.loaded["processor"] = AutoProcessor.from_pretrained(checkpoint)
+        checkpoint = self.checked(checkpoint_for(card, next(iter(card.capabilities))), "transformers",
+                                  model_types={"janus"}, chat_template=True,
+                                  special_tokens=("image_token", "boi_token", "eoi_token"))
+        self.loaded["processor"] = with_chat_template(AutoProcessor.from_pretrained(checkpoint))
         self.loaded["model"] = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype,
                                                                              variant=self.variant).to(device)
         self.loaded["model"].eval()

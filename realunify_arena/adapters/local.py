@@ -48,14 +48,15 @@ class LocalAdapter(Adapter):
         for ``model.fp16.safetensors`` / ``pytorch_model.fp16.bin``); None: unvarianted weights."""
         return self.card.params.get("variant")
 
-    def checked(self, checkpoint: str, kind: str) -> str:
-        """``checkpoint``, once its files pass ``check_checkpoint(checkpoint, kind, self.variant)``.
+    def checked(self, checkpoint: str, kind: str, **expected) -> str:
+        """``checkpoint``, once its files pass ``check_checkpoint(checkpoint, kind, self.variant, **expected)``
+        (``expected``: its ``model_types`` and ``chat_template``).
 
         Raises:
             ModelUnavailable: ``"{card}: {file}: {what is wrong}; expected {what}"``.
         """
         try:
-            check_checkpoint(checkpoint, kind, self.variant)
+            check_checkpoint(checkpoint, kind, self.variant, **expected)
         except ModelUnavailable as exc:
             raise ModelUnavailable(f"{self.name}: {exc}") from None
         return checkpoint
@@ -132,6 +133,19 @@ def _without_cudnn_attention(method: Callable) -> Callable:
 def _stop_hook(module, args) -> None:
     if not torch.compiler.is_compiling():
         stopping.check()
+
+
+def with_chat_template(processor):
+    """``processor``, given its tokenizer's chat template when it has none of its own: a checkpoint saved
+    before processors had one ships it only in ``tokenizer_config.json``, which transformers 5 gives the
+    tokenizer but not the processor (whose ``apply_chat_template`` then refuses every prompt)."""
+    if getattr(processor, "chat_template", None) is None:
+        template = getattr(getattr(processor, "tokenizer", None), "chat_template", None)
+        if isinstance(template, dict):  # named templates: the default one
+            template = template.get("default")
+        if isinstance(template, str):
+            processor.chat_template = template
+    return processor
 
 
 def checkpoint_for(card: ModelCard, capability: Capability) -> str:

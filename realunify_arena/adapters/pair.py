@@ -13,7 +13,7 @@ import inspect
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions
-from realunify_arena.adapters.local import LocalAdapter, checkpoint_for
+from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, with_chat_template
 from realunify_arena.cards import CARD_REF, ModelCard
 from realunify_arena.families import rounded_down, rounded_down_reason
 from realunify_arena.limits import size_refusal
@@ -40,9 +40,11 @@ class PairAdapter(LocalAdapter):
 
     def _load_vlm(self, checkpoint: str) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
-        self.checked(checkpoint, "transformers")
-        self.loaded["processor"] = AutoProcessor.from_pretrained(checkpoint)
+        self.checked(checkpoint, "transformers", model_types=MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES.keys(),
+                     chat_template=True)
+        self.loaded["processor"] = with_chat_template(AutoProcessor.from_pretrained(checkpoint))
         self.loaded["vlm"] = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=self.dtype,
                                                                      variant=self.variant).to(self.device)
         self.loaded["vlm"].eval()

@@ -220,3 +220,197 @@ def test_unvarianted_bin_weights_load(sound, tmp_path):
 def test_a_variant_the_folder_lacks_is_named(sound, tmp_path):
     message = _load("janus-pro-1b", sound["janus"], variant="fp16")
     assert "no weights of variant 'fp16'" in message and "model.safetensors" in message
+
+
+# ---- what the folder holds, checked against what the loading class and the adapter need ----------------
+
+
+def _edit_json(path: Path, **changes) -> None:
+    data = json.loads(path.read_text())
+    data.update(changes)
+    for key, value in changes.items():
+        if value is None:
+            del data[key]
+    path.write_text(json.dumps(data))
+
+
+def test_a_config_of_another_model_type_is_refused_before_a_default_model_is_built(sound, tmp_path):
+    """JanusForConditionalGeneration.from_pretrained on another type's config.json only warns and builds a
+    Janus model from whatever fields it finds (full size for a real 7B Qwen config: the process is killed)."""
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_json(folder / "config.json", model_type="emu3")
+    assert _load("janus-pro-1b", folder) == (f"janus-pro-1b: {folder / 'config.json'}: field 'model_type' is "
+                                              "'emu3'; expected 'janus'")
+
+
+def test_a_vlm_card_on_a_model_type_no_image_text_to_text_class_loads_is_refused(sound, tmp_path):
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_json(folder / "config.json", model_type="llama")
+    message = _load("qwen2.5-vl-7b", folder)
+    assert message.startswith(f"qwen2.5-vl-7b: {folder / 'config.json'}: field 'model_type' is 'llama'; "
+                              "expected one of ")
+    assert " model types, e.g. " in message
+
+
+def test_a_chat_template_only_in_tokenizer_config_is_used(sound, tmp_path):
+    """Checkpoints saved before processors had their own template keep it in tokenizer_config.json."""
+    from PIL import Image
+
+    from realunify_arena.families import GenerationOptions
+
+    folder = _copy(sound["janus"], tmp_path)
+    template = (folder / "chat_template.jinja").read_text()
+    (folder / "chat_template.jinja").unlink()
+    _edit_json(folder / "tokenizer_config.json", chat_template=template)
+    card = dataclasses.replace(CARDS["janus-pro-1b"], dtype="float32",
+                               checkpoints={c: str(folder) for c in CARDS["janus-pro-1b"].checkpoints})
+    pool = ModelPool({card.name: card}, device="cpu")
+    try:
+        with loaded(pool, card.name) as adapter:
+            answer = adapter.understand([Image.new("RGB", (32, 32))], "What is it?",
+                                        GenerationOptions(max_new_tokens=2))
+            assert isinstance(answer, str)
+            assert adapter.processor.chat_template == template
+    finally:
+        pool.close()
+
+
+def _processor_case(folder: Path, case: str) -> str:
+    """Break ``folder`` as ``case`` says; the reason expected (after the folder)."""
+    if case == "no-chat-template":
+        (folder / "chat_template.jinja").unlink()
+        return ("no chat template; expected chat_template.jinja, chat_template.json, or a 'chat_template' field in "
+                "tokenizer_config.json")
+    if case == "no-image-processor":
+        _edit_json(folder / "processor_config.json", image_processor=None)
+        return "no image processor; expected preprocessor_config.json, or an 'image_processor' field in " \
+               "processor_config.json"
+    (folder / "tokenizer.json").unlink()
+    return ("no tokenizer; expected tokenizer.json (or tokenizer_config.json with its vocabulary: tokenizer.model, "
+            "vocab.json, vocab.txt, spiece.model, sentencepiece.bpe.model or a .tiktoken file)")
+
+
+@pytest.mark.parametrize("case", ["no-chat-template", "no-image-processor", "no-tokenizer"])
+@pytest.mark.parametrize("card", ["janus-pro-1b", "qwen2.5-vl-7b"])
+def test_a_processor_part_the_adapter_needs_is_named_before_loading(sound, tmp_path, case, card):
+    folder = _copy(sound["janus"], tmp_path)
+    reason = _processor_case(folder, case)
+    assert _load(card, folder) == f"{card}: {folder}: {reason}"
+
+
+def test_a_legacy_layout_with_preprocessor_config_and_chat_template_json_runs(sound, tmp_path):
+    """The layout of checkpoints saved by transformers 4.4x: the image processor in preprocessor_config.json,
+    the template in chat_template.json."""
+    folder = _copy(sound["janus"], tmp_path)
+    processor = json.loads((folder / "processor_config.json").read_text())
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor.pop("image_processor")))
+    (folder / "processor_config.json").write_text(json.dumps(processor))
+    template = (folder / "chat_template.jinja").read_text()
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    (folder / "chat_template.jinja").unlink()
+    _loads("janus-pro-1b", folder)
+
+
+def _hub_cache(source: Path, cache: Path, repo: str, *, lost: str | None = None) -> Path:
+    """``source`` laid out as huggingface_hub caches ``repo``: snapshots/REVISION/* are relative links into
+    blobs/SHA256; ``lost``: that file's blob is missing (an interrupted download)."""
+    import hashlib
+    import os
+
+    root = cache / f"models--{repo.replace('/', '--')}"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = root / "snapshots" / revision
+    (root / "blobs").mkdir(parents=True)
+    (root / "refs").mkdir()
+    (root / "refs" / "main").write_text(revision)
+    for path in sorted(source.rglob("*")):
+        link = snapshot / path.relative_to(source)
+        if path.is_dir():
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        blob = root / "blobs" / hashlib.sha256(path.read_bytes()).hexdigest()
+        if path.name != lost:
+            shutil.copyfile(path, blob)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    return snapshot
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return cache
+
+
+def test_a_hub_cache_snapshot_of_links_into_blobs_loads(sound, hub_cache):
+    _hub_cache(sound["janus"], hub_cache, "deepseek-community/Janus-Pro-1B")
+    _loads("janus-pro-1b", "deepseek-community/Janus-Pro-1B")
+
+
+@pytest.mark.parametrize("lost", ["model.safetensors", "config.json"])
+def test_a_hub_cache_link_to_a_missing_blob_is_named(sound, hub_cache, lost):
+    snapshot = _hub_cache(sound["janus"], hub_cache, "deepseek-community/Janus-Pro-1B", lost=lost)
+    message = _load("janus-pro-1b", "deepseek-community/Janus-Pro-1B")
+    assert message.startswith(f"janus-pro-1b: {snapshot / lost}: a link to ../../blobs/")
+    assert message.endswith(", which is missing (an interrupted download?); download it again")
+
+
+@pytest.mark.parametrize(("component", "lost", "expected"), [
+    ("transformer", "config.json", "{sub}/config.json: missing; expected the model's configuration"),
+    ("scheduler", "scheduler_config.json", "{sub}/scheduler_config.json: missing; expected the scheduler's"),
+    ("tokenizer", "tokenizer.json", "{sub}: no tokenizer; expected tokenizer.json"),
+])
+def test_a_pipeline_component_folder_without_its_files_is_named(sound, tmp_path, component, lost, expected):
+    folder = _copy(sound["pipeline"], tmp_path)
+    (folder / component / lost).unlink()
+    message = _load("omnigen", folder)
+    assert message.startswith("omnigen: " + expected.format(sub=folder / component))
+    assert f"({folder / 'model_index.json'} names it as " in message
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    ({"vocab_size": "102400"}, "Field 'vocab_size' expected int, got str (value: '102400')"),
+    ("llama", "Field 'text_config' expected dict, got str (value: 'llama')"),
+], ids=["vocab_size-a-string", "text_config-a-string"])
+def test_a_config_field_of_the_wrong_type_is_named_in_one_line_with_the_file(sound, tmp_path, change, said):
+    folder = _copy(sound["janus"], tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    if isinstance(change, dict):
+        config["text_config"].update(change)
+    else:
+        config["text_config"] = change
+    (folder / "config.json").write_text(json.dumps(config))
+    message = _load("janus-pro-1b", folder)
+    assert message.startswith(f"janus-pro-1b: {folder / 'config.json'}: ") and said in message
+    assert message.endswith("; expected the configuration as the checkpoint ships it")
+
+
+@pytest.mark.parametrize(("field", "value", "said"), [
+    ("_class_name", None, "field '_class_name' missing; expected the name of a diffusers pipeline class"),
+    ("_class_name", "OmniGenPipelin", "field '_class_name' is 'OmniGenPipelin'; expected the name of a diffusers"),
+    ("vae", ["diffusers", "AutoencoderKLX"], "field 'vae' names diffusers AutoencoderKLX, which diffusers lacks"),
+], ids=["no-pipeline-class", "misspelt-pipeline-class", "misspelt-component-class"])
+def test_a_model_index_naming_no_or_an_unknown_class_is_refused_naming_the_field(sound, tmp_path, field, value, said):
+    folder = _copy(sound["pipeline"], tmp_path)
+    index = folder / "model_index.json"
+    content = json.loads(index.read_text())
+    content.pop(field)
+    if value is not None:
+        content[field] = value
+    index.write_text(json.dumps(content))
+    assert _load("omnigen", folder).startswith(f"omnigen: {index}: {said}")
+
+
+@pytest.mark.parametrize("name", ["image_token", "boi_token", "eoi_token"])
+def test_a_tokenizer_without_a_token_the_janus_processor_reads_is_named(sound, tmp_path, name):
+    """JanusProcessor reads tokenizer.image_token/boi_token/eoi_token; without one it raised a bare
+    ``AttributeError: TokenizersBackend has no attribute boi_token``."""
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_json(folder / "tokenizer_config.json", **{name: None})
+    assert _load("janus-pro-1b", folder) == (
+        f"janus-pro-1b: {folder / 'tokenizer_config.json'}: field '{name}': missing; expected the token the processor"
+        f" reads as its {name} (a field of tokenizer_config.json or of its extra_special_tokens)")
+
