@@ -259,6 +259,15 @@ def m008_run_starts(db: Database) -> None:
     db.execute("create index run_starts_voter_created on run_starts (voter, created_at)")
 
 
+# the rows of a rate-limit key (``arena.rate_key``): the voter id itself or any id extending it as "key:..."
+# (ids between "key:" and "key;" sort there, so an index on voter serves it); its arguments: _voter_key_args
+_OF_VOTER_KEY = "(voter = ? or (voter > ? and voter < ?))"
+
+
+def _voter_key_args(key: str) -> tuple[str, str, str]:
+    return key, key + ":", key + ";"
+
+
 _CHECKED_DELIVERY = {  # Store.deliver_battle_side_checked's statement per side, built once
     side: f"update battles set run_{c} = ?1, delivered_{c}_at = ?2"
           f" where id = ?3 and session_key = ?4 and (run_{c} is null or run_{c} = ?1)"
@@ -1253,10 +1262,10 @@ class Store:
             if max_per_window is not None:
                 since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)
                 (recent,) = db.execute(
-                    "select count(*) from human_judgments where (voter = ? or (voter > ? and voter < ?))"
+                    f"select count(*) from human_judgments where {_OF_VOTER_KEY}"
                     " and created_at > ? and not (run_id = ? and voter = ? and kind = ? and score is ?"
                     " and details = ?)",
-                    (key, key + ":", key + ";", since.isoformat(timespec="microseconds"),
+                    (*_voter_key_args(key), since.isoformat(timespec="microseconds"),
                      run_id, voter, judgment["kind"], judgment["score"], details)).fetchone()
                 if recent >= max_per_window:
                     raise RateLimited(f"rate limit: at most {max_per_window} judgments per"
@@ -1496,19 +1505,23 @@ class Store:
         it, as ``count_votes_since`` counts votes (the index ``run_starts_voter_created`` serves it)."""
         return self._count_since("run_starts", voter_key, since)
 
-    def insert_run_starts(self, voter: str, count: int, *, expired_before: str | None = None) -> None:
+    def insert_run_starts(self, voter: str, count: int, *, voter_key: str | None = None,
+                          expired_before: str | None = None) -> None:
         """Record ``count`` new model runs started now by ``voter``; with ``expired_before`` (an ISO timestamp)
-        this voter's starts before it, which no limit window counts any more, are deleted (the table stays
-        as small as the limit)."""
+        the starts before it by ``voter_key`` (default ``voter``) or any voter id extending it, the rows
+        ``count_run_starts_since`` counts for that key, which no limit window counts any more, are deleted:
+        the table keeps at most the limit per key, however many sessions (voter ids) a script opens."""
         if expired_before is not None:
-            self._execute("delete from run_starts where voter = ? and created_at <= ?", (voter, expired_before))
+            key = voter_key or voter
+            self._execute(f"delete from run_starts where {_OF_VOTER_KEY} and created_at <= ?",
+                          (*_voter_key_args(key), expired_before))
         created_at = now()
         for _ in range(count):
             self._execute("insert into run_starts (voter, created_at) values (?, ?)", (voter, created_at))
 
     def _count_since(self, table: str, voter_key: str, since: str) -> int:
-        rows = self.query(f"select count(*) as n from {table} where (voter = ? or (voter > ? and voter < ?))"
-                          " and created_at > ?", (voter_key, voter_key + ":", voter_key + ";", since))
+        rows = self.query(f"select count(*) as n from {table} where {_OF_VOTER_KEY} and created_at > ?",
+                          (*_voter_key_args(voter_key), since))
         return rows[0]["n"]
 
     def votes_version(self) -> tuple[int, int | None]:
