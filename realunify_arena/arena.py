@@ -19,7 +19,6 @@ limit counts).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import ipaddress
@@ -32,7 +31,15 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from realunify_arena.shown import brief
-from realunify_arena.store import NotFound, Store, StoreError, now, split_uid
+from realunify_arena.store import (
+    NotFound,
+    Store,
+    StoreError,
+    now,
+    rate_limit_message,
+    split_uid,
+    window_start,
+)
 from realunify_arena.systems import MODES, System
 
 Side = Literal["A", "B"]
@@ -379,11 +386,9 @@ class Arena:
         """Raise ``error`` when ``voter``'s ``rate_key`` already has ``limit`` rows counted by ``count_since``
         (a ``Store.count_*_since``) within the last ``window_seconds``; ``what`` names them in the message,
         with ``shown_limit`` (default ``limit``) as the limit. Returns the window's start (ISO timestamp)."""
-        since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)).isoformat(
-            timespec="microseconds")
+        since = window_start(window_seconds)
         if count_since(rate_key(voter), since) >= limit:
-            shown = limit if shown_limit is None else shown_limit
-            raise error(f"rate limit: at most {shown} {what} per {window_seconds:g} s; please wait a little")
+            raise error(rate_limit_message(limit if shown_limit is None else shown_limit, what, window_seconds))
         return since
 
 

@@ -88,6 +88,18 @@ class RateLimited(ValueError):
     """A write refused because its author reached a rate limit; nothing was written."""
 
 
+def rate_limit_message(limit: int, what: str, window_seconds: float) -> str:
+    """Every rate limit's refusal, e.g. ``"rate limit: at most 30 votes per 60 s; please wait a little"``
+    (``what``: the rows counted, plural; ``window_seconds`` in %g)."""
+    return f"rate limit: at most {limit} {what} per {window_seconds:g} s; please wait a little"
+
+
+def window_start(window_seconds: float) -> str:
+    """The start of a rate limit's window ending now: ``now()`` less ``window_seconds``, an ISO timestamp."""
+    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)).isoformat(
+        timespec="microseconds")
+
+
 @migrations()
 def m001_initial(db: Database) -> None:
     db.table("runs").create(
@@ -1260,16 +1272,14 @@ class Store:
             if db.execute("select 1 from runs where id = ?", (run_id,)).fetchone() is None:
                 raise NotFound(f"run {run_id} is not in {self.path}")
             if max_per_window is not None:
-                since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)
                 (recent,) = db.execute(
                     f"select count(*) from human_judgments where {_OF_VOTER_KEY}"
                     " and created_at > ? and not (run_id = ? and voter = ? and kind = ? and score is ?"
                     " and details = ?)",
-                    (*_voter_key_args(key), since.isoformat(timespec="microseconds"),
+                    (*_voter_key_args(key), window_start(window_seconds),
                      run_id, voter, judgment["kind"], judgment["score"], details)).fetchone()
                 if recent >= max_per_window:
-                    raise RateLimited(f"rate limit: at most {max_per_window} judgments per"
-                                      f" {window_seconds:g} s; please wait a little")
+                    raise RateLimited(rate_limit_message(max_per_window, "judgments", window_seconds))
             return db.execute(
                 "insert into human_judgments (run_id, voter, kind, score, details, created_at)"
                 " values (?, ?, ?, ?, ?, ?) on conflict (run_id, voter) do update set kind = excluded.kind,"
