@@ -71,8 +71,7 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
 
     Never raises for a model failure: a load or run failure is a trace with status ``error``.
     """
-    existing = store.find_run(dataset, instance.uid, model, mode, options.to_dict()) if reuse else None
-    held = existing is not None and store.awaits_vote(existing)
+    existing, held = _stored(store, dataset, instance, model, mode, options) if reuse else (None, False)
     if existing is not None and not held:
         yield RunUpdate(store.load_trace(existing), existing, reused=True, done=True)
         return
@@ -110,10 +109,18 @@ def runs_model(store: Store, dataset: str, instance: AnyInstance, model: str, mo
     """Whether ``stream_run`` (reusing stored runs, as the app does) would run ``model`` now: False when it
     serves a stored run (one no battle holds for its vote) or refuses a card that cannot run here
     (``why_not``). The app counts only the runs this says True for against a visitor's run limit."""
-    existing = store.find_run(dataset, instance.uid, model, mode, options.to_dict())
-    if existing is not None and not store.awaits_vote(existing):
+    existing, held = _stored(store, dataset, instance, model, mode, options)
+    if existing is not None and not held:
         return False
     return why_not is None or why_not(model) is None
+
+
+def _stored(store: Store, dataset: str, instance: AnyInstance, model: str, mode: Mode,
+            options: GenerationOptions) -> tuple[int | None, bool]:
+    """(run id, held): the stored run under this key (None: none), and whether a live battle holds it for
+    its vote (``Store.awaits_vote``), so that it is not served: the one rule of ``stream_run``'s reuse."""
+    existing = store.find_run(dataset, instance.uid, model, mode, options.to_dict())
+    return existing, existing is not None and store.awaits_vote(existing)
 
 
 def needs_device(pool: ModelSource, model: str) -> bool:
