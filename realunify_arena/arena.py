@@ -290,8 +290,8 @@ class Arena:
             return
 
         def record(_db) -> None:
-            since = self._check_rate(voter, self.store.count_run_starts_since, self.max_runs - count + 1,
-                                     self.run_window_seconds, "new runs", RunRefused, shown_limit=self.max_runs)
+            since = self._check_rate(voter, self.store.count_run_starts_since, self.max_runs,
+                                     self.run_window_seconds, "new runs", RunRefused, adding=count)
             self.store.insert_run_starts(voter, count, voter_key=rate_key(voter), expired_before=since)
 
         self.store.apply(record)
@@ -382,13 +382,14 @@ class Arena:
 
     @staticmethod
     def _check_rate(voter: str, count_since, limit: int, window_seconds: float, what: str,
-                    error: type[BattleError], shown_limit: int | None = None) -> str:
-        """Raise ``error`` when ``voter``'s ``rate_key`` already has ``limit`` rows counted by ``count_since``
-        (a ``Store.count_*_since``) within the last ``window_seconds``; ``what`` names them in the message,
-        with ``shown_limit`` (default ``limit``) as the limit. Returns the window's start (ISO timestamp)."""
+                    error: type[BattleError], adding: int = 1) -> str:
+        """Raise ``error`` when ``adding`` more rows would take ``voter``'s ``rate_key`` past ``limit`` rows
+        counted by ``count_since`` (a ``Store.count_*_since``) within the last ``window_seconds``; ``what``
+        names them in the message ("rate limit: at most 30 votes per 60 s; please wait a little"). Returns
+        the window's start (ISO timestamp)."""
         since = window_start(window_seconds)
-        if count_since(rate_key(voter), since) >= limit:
-            raise error(rate_limit_message(limit if shown_limit is None else shown_limit, what, window_seconds))
+        if count_since(rate_key(voter), since) + adding > limit:
+            raise error(rate_limit_message(limit, what, window_seconds))
         return since
 
 
