@@ -283,6 +283,7 @@ class Arena:
         Raises:
             RunRefused: over the limit ("rate limit: at most 30 new runs per 60 s; please wait a little"),
                 or no voter identity; nothing is written then.
+            StoreError: the count's write could not be confirmed on disk (``Store.apply``); no run may start.
         """
         if not isinstance(voter, str) or not voter:
             raise RunRefused("no visitor identity; reload the page")
