@@ -24,7 +24,7 @@ from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, cus
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
-from realunify_arena.limits import FORM_SETTINGS, form_number, form_options, settings_used
+from realunify_arena.form_settings import FORM_SETTINGS, form_number, form_options, settings_used
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.redaction import without_paths
 from realunify_arena.runs import (
