@@ -31,9 +31,9 @@ from realunify_arena.runs import (
     judge_by_hand,
     judge_run,
     needs_device,
+    new_runs,
     prefetch_judge,
     run_and_judge,
-    runs_model,
     stream_run,
 )
 from realunify_arena.shown import brief
@@ -336,8 +336,7 @@ def build(ctx: AppContext) -> ExploreTab:
             shown = inst.open_image() if isinstance(inst, GEUInstance) else None  # an ImageError if it is gone
             # each column that runs its model now (not a stored run shown again) counts against the run limit
             ctx.arena.admit_runs(visitor(ctx, request, profile),
-                                 sum(runs_model(ctx.store, dataset_name, inst, model_value, mode, options, ctx.why_not)
-                                     for mode in columns))
+                                 new_runs(ctx.store, dataset_name, inst, model_value, columns, options, ctx.why_not))
         except (ValueError, LookupError, RunRefused) as e:  # your own instance or the settings, refused with a message
             # said in place, where the run would have shown, until the next Run: a toast fades, and an
             # error here would leave each column a bare "Error" badge; no run starts (``started`` None)
@@ -579,8 +578,7 @@ def _register_api(ctx: AppContext) -> None:
         except KeyError as e:
             raise Refusal(plain(str(e).strip("'\""), markdown=False)) from None
         try:
-            if runs_model(ctx.store, dataset.name, inst, model, mode, options, ctx.why_not):
-                ctx.arena.admit_runs(voter)
+            ctx.arena.admit_runs(voter, new_runs(ctx.store, dataset.name, inst, model, (mode,), options, ctx.why_not))
         except RunRefused as e:
             raise Refusal(plain(e.message, markdown=False)) from None
         except StoreError as e:
