@@ -341,7 +341,7 @@ def build(ctx: AppContext) -> ExploreTab:
             # said in place, where the run would have shown, until the next Run: a toast fades, and an
             # error here would leave each column a bare "Error" badge; no run starts (``started`` None)
             if isinstance(e, StoreError):  # the run limit's count could not be written: its message names the file
-                reason = f"**Not run:** {unsaved(e, 'This run', 'run it again')}"
+                reason = f"**Not run:** {_run_unsaved(e)}"
             else:
                 said = e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e
                 reason = f"**Not run:** {plain(without_paths(str(said)))}"  # an image's error names its file only
@@ -450,7 +450,7 @@ def _column_runner(ctx: AppContext, column: Column):
                 elif not update.done:
                     yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
         except StoreError as e:  # the run's save was refused (full disk) or not confirmed on disk: said in place
-            yield [gr.update(value=f"**{title}**\n- {unsaved(e, 'This run', 'run it again')}"),
+            yield [gr.update(value=f"**{title}**\n- {_run_unsaved(e)}"),
                    *[gr.skip()] * (len(column.outputs) - 1)]
             return
         if update is None or not update.done:  # stopped, and its model did not get to a step in time
@@ -492,6 +492,12 @@ def _request_of(current) -> str | None:
     if isinstance(current, (list, tuple)) and len(current) == 3 and all(isinstance(p, str) for p in current):
         return current[2]
     return None
+
+
+def _run_unsaved(error: StoreError) -> str:
+    """What a run, or its count against the run limit, that the store could not confirm says (``unsaved``:
+    "This run was not saved: ...; run it again.", naming no server path)."""
+    return unsaved(error, "This run", "run it again")
 
 
 def _held(ctx: AppContext, current: tuple[str, str, str]):
@@ -582,7 +588,7 @@ def _register_api(ctx: AppContext) -> None:
         except RunRefused as e:
             raise Refusal(plain(e.message, markdown=False)) from None
         except StoreError as e:
-            raise Refusal(unsaved(e, "This run", "run it again")) from None
+            raise Refusal(_run_unsaved(e)) from None
         return dataset, inst, options
 
     async def run_instance(source: str, instance_uid: str, model: str, mode: str, seed: int = 0,
@@ -598,7 +604,7 @@ def _register_api(ctx: AppContext) -> None:
                                         dataset.name, inst, model, mode, options, judge or ctx.judge,
                                         RunControl(ctx.settings.time_limit_s), ctx.why_not)
         except StoreError as e:  # the run's save was refused or not confirmed on disk
-            raise Refusal(unsaved(e, "This run", "run it again")) from None
+            raise Refusal(_run_unsaved(e)) from None
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
     gr.api(run_instance, api_name="run_instance", concurrency_limit=None)
