@@ -19,7 +19,6 @@ limit counts).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import ipaddress
@@ -32,7 +31,15 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from realunify_arena.shown import brief
-from realunify_arena.store import NotFound, Store, StoreError, now, split_uid
+from realunify_arena.store import (
+    NotFound,
+    Store,
+    StoreError,
+    now,
+    rate_limit_message,
+    split_uid,
+    window_start,
+)
 from realunify_arena.systems import MODES, System
 
 Side = Literal["A", "B"]
@@ -276,6 +283,7 @@ class Arena:
         Raises:
             RunRefused: over the limit ("rate limit: at most 30 new runs per 60 s; please wait a little"),
                 or no voter identity; nothing is written then.
+            StoreError: the count's write could not be confirmed on disk (``Store.apply``); no run may start.
         """
         if not isinstance(voter, str) or not voter:
             raise RunRefused("no visitor identity; reload the page")
@@ -283,9 +291,9 @@ class Arena:
             return
 
         def record(_db) -> None:
-            since = self._check_rate(voter, self.store.count_run_starts_since, self.max_runs - count + 1,
-                                     self.run_window_seconds, "new runs", RunRefused, shown_limit=self.max_runs)
-            self.store.insert_run_starts(voter, count, expired_before=since)
+            since = self._check_rate(voter, self.store.count_run_starts_since, self.max_runs,
+                                     self.run_window_seconds, "new runs", RunRefused, adding=count)
+            self.store.insert_run_starts(voter, count, voter_key=rate_key(voter), expired_before=since)
 
         self.store.apply(record)
 
@@ -375,15 +383,14 @@ class Arena:
 
     @staticmethod
     def _check_rate(voter: str, count_since, limit: int, window_seconds: float, what: str,
-                    error: type[BattleError], shown_limit: int | None = None) -> str:
-        """Raise ``error`` when ``voter``'s ``rate_key`` already has ``limit`` rows counted by ``count_since``
-        (a ``Store.count_*_since``) within the last ``window_seconds``; ``what`` names them in the message,
-        with ``shown_limit`` (default ``limit``) as the limit. Returns the window's start (ISO timestamp)."""
-        since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)).isoformat(
-            timespec="microseconds")
-        if count_since(rate_key(voter), since) >= limit:
-            shown = limit if shown_limit is None else shown_limit
-            raise error(f"rate limit: at most {shown} {what} per {window_seconds:g} s; please wait a little")
+                    error: type[BattleError], adding: int = 1) -> str:
+        """Raise ``error`` when ``adding`` more rows would take ``voter``'s ``rate_key`` past ``limit`` rows
+        counted by ``count_since`` (a ``Store.count_*_since``) within the last ``window_seconds``; ``what``
+        names them in the message ("rate limit: at most 30 votes per 60 s; please wait a little"). Returns
+        the window's start (ISO timestamp)."""
+        since = window_start(window_seconds)
+        if count_since(rate_key(voter), since) + adding > limit:
+            raise error(rate_limit_message(limit, what, window_seconds))
         return since
 
 

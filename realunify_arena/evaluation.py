@@ -151,8 +151,22 @@ def _judge_needed(stored: list[tuple[int, AnyInstance]], todo: list[tuple[AnyIns
     """Whether the judge model will be asked: a UEG run to do, or a stored successful UEG run not yet judged."""
     if any(asks_judge(instance) for instance, _ in todo):
         return True
-    return any(asks_judge(instance) and store.run(run_id)["status"] == Status.OK.value
-               and store.find_judgment(run_id, judge.name) is None for run_id, instance in stored)
+    return any(asks_judge(instance) for _, instance in _to_judge(stored, judge, store)[0])
+
+
+def _to_judge(run_ids: list[tuple[int, AnyInstance]], judge: Judge, store
+              ) -> tuple[list[tuple[int, AnyInstance]], int]:
+    """(to judge, judged): of ``run_ids``' successful runs, those with no judgment by ``judge_name`` yet (run id,
+    instance), and how many have one. A failed run is neither (it counts as wrong, unjudged)."""
+    todo, judged = [], 0
+    for run_id, instance in run_ids:
+        if store.run(run_id)["status"] != Status.OK.value:
+            continue
+        if store.find_judgment(run_id, judge_name(instance, judge.name)) is None:
+            todo.append((run_id, instance))
+        else:
+            judged += 1
+    return todo, judged
 
 
 def _run_pass(stored: list[tuple[int, AnyInstance]], todo: list[tuple[AnyInstance, str]], to_retry: dict[int, int],
@@ -178,14 +192,8 @@ def _run_pass(stored: list[tuple[int, AnyInstance]], todo: list[tuple[AnyInstanc
 
 def _judge_pass(run_ids: list[tuple[int, AnyInstance]], judge: Judge, attempts: int, store, shard: Shard,
                 progress: bool, summary: Summary) -> None:
-    todo = []
-    for run_id, instance in run_ids:
-        if store.run(run_id)["status"] != Status.OK.value:
-            continue
-        if store.find_judgment(run_id, judge_name(instance, judge.name)) is None:
-            todo.append((run_id, instance))
-        else:
-            summary.stored_judgments += 1
+    todo, judged = _to_judge(run_ids, judge, store)
+    summary.stored_judgments += judged
     with _bar(todo, f"judged by {judge.name}", shard, progress) as bar:
         for run_id, instance in bar:
             judgment = runs.judge_stored_run(store, run_id, instance, judge, attempts=attempts)

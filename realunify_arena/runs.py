@@ -13,7 +13,7 @@ judge asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -71,8 +71,7 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
 
     Never raises for a model failure: a load or run failure is a trace with status ``error``.
     """
-    existing = store.find_run(dataset, instance.uid, model, mode, options.to_dict()) if reuse else None
-    held = existing is not None and store.awaits_vote(existing)
+    existing, held = _stored(store, dataset, instance, model, mode, options) if reuse else (None, False)
     if existing is not None and not held:
         yield RunUpdate(store.load_trace(existing), existing, reused=True, done=True)
         return
@@ -105,15 +104,27 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
     yield RunUpdate(trace, store.save_trace(trace, dataset) if stored else None, done=True)
 
 
-def runs_model(store: Store, dataset: str, instance: AnyInstance, model: str, mode: Mode,
-               options: GenerationOptions, why_not: Callable[[str], str | None] | None = None) -> bool:
-    """Whether ``stream_run`` (reusing stored runs, as the app does) would run ``model`` now: False when it
-    serves a stored run (one no battle holds for its vote) or refuses a card that cannot run here
-    (``why_not``). The app counts only the runs this says True for against a visitor's run limit."""
+def new_runs(store: Store, dataset: str, instance: AnyInstance, model: str, modes: Iterable[Mode],
+             options: GenerationOptions, why_not: Callable[[str], str | None] | None = None) -> int:
+    """How many of ``modes`` ``stream_run`` (reusing stored runs, as the app does) would run ``model`` in now,
+    0 to ``len(modes)``: not a mode it serves a stored run of (one no battle holds for its vote), nor one of
+    a card that cannot run here (``why_not``, which refuses it). What a visitor's run limit counts
+    (``Arena.admit_runs``)."""
+    if why_not is not None and why_not(model) is not None:
+        return 0
+    count = 0
+    for mode in modes:
+        existing, held = _stored(store, dataset, instance, model, mode, options)
+        count += existing is None or held
+    return count
+
+
+def _stored(store: Store, dataset: str, instance: AnyInstance, model: str, mode: Mode,
+            options: GenerationOptions) -> tuple[int | None, bool]:
+    """(run id, held): the stored run under this key (None: none), and whether a live battle holds it for
+    its vote (``Store.awaits_vote``), so that it is not served: the one rule of ``stream_run``'s reuse."""
     existing = store.find_run(dataset, instance.uid, model, mode, options.to_dict())
-    if existing is not None and not store.awaits_vote(existing):
-        return False
-    return why_not is None or why_not(model) is None
+    return existing, existing is not None and store.awaits_vote(existing)
 
 
 def needs_device(pool: ModelSource, model: str) -> bool:

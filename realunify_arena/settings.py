@@ -202,6 +202,14 @@ class _Spec:
         return raw
 
 
+_WEEK_S = 7 * 24 * 3600
+
+
+def _window_spec(limit: str) -> _Spec:
+    """``<limit>_window``: a rate limit's window, whole seconds from 1 to a week (each one's default is 60)."""
+    return _Spec(f"{limit}_window", f"the {limit} limit's window in seconds (default 60)", "int", (1, _WEEK_S))
+
+
 _SPECS = (
     _Spec("data", 'instance sources, comma-separated: "bundled", official folders, parquet files', "list"),
     _Spec("models", "model cards to offer, comma-separated (default: every card)", "list"),
@@ -219,12 +227,12 @@ _SPECS = (
     _Spec("queue_size", "local model runs that may wait for the accelerator (default 32); one more is refused"
           " (\"... already waiting for the accelerator; try again later\")", "int"),
     _Spec("vote_limit", "votes one voter may cast per vote window (default 30)", "int"),
-    _Spec("vote_window", "the vote limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),
+    _window_spec("vote"),
     _Spec("battle_limit", "new battles one voter may start per battle window (default 60)", "int"),
-    _Spec("battle_window", "the battle limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),
+    _window_spec("battle"),
     _Spec("run_limit", "new model runs one visitor may start per run window, from Explore or /run_instance; a"
           " stored run shown again is not counted (default 30)", "int"),
-    _Spec("run_window", "the run limit's window in seconds (default 60)", "int", (1, 7 * 24 * 3600)),
+    _window_spec("run"),
     _Spec("trusted_proxies", "proxy hops in front of the app whose X-Forwarded-For entries are believed; the "
           "voter is the right-most address they did not write (default 0: the socket peer; 1 on a Space)",
           "int", (0, 16)),
@@ -233,7 +241,7 @@ _SPECS = (
     _Spec("allow_large_models", "offer models too large for this machine (an 8B model on a CPU host); as a bare"
           " flag: yes", "bool"),
     _Spec("run_time_limit", f"seconds a run may generate before it is stopped, 0 for no limit (default "
-          f"{SPACE_RUN_TIME_LIMIT_S} on a Space, else {LOCAL_RUN_TIME_LIMIT_S})", "int", (0, 7 * 24 * 3600)),
+          f"{SPACE_RUN_TIME_LIMIT_S} on a Space, else {LOCAL_RUN_TIME_LIMIT_S})", "int", (0, _WEEK_S)),
 )
 
 

@@ -9,8 +9,7 @@ import reprlib
 class _Brief(reprlib.Repr):
     def repr_int(self, x: int, level: int) -> str:
         """A long integer keeps its leading digits (its size reads from them): 37 of them and '...'."""
-        text = repr(x)
-        return text if len(text) <= self.maxlong else text[:self.maxlong - 3] + "..."
+        return clipped(repr(x), self.maxlong)
 
 
 _repr = _Brief()
@@ -21,3 +20,9 @@ def brief(value: object) -> str:
     """``repr(value)``, at most about 60 characters (a long string keeps its start and end around '...'; an
     integer past 40 characters its first 37 and '...')."""
     return _repr.repr(value)
+
+
+def clipped(text: str, length: int) -> str:
+    """``text`` if it has at most ``length`` characters (``length`` >= 3), else its first ``length - 3`` and
+    '...': a message keeps its start, where what went wrong is said."""
+    return text if len(text) <= length else text[:length - 3] + "..."

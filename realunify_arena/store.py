@@ -88,6 +88,18 @@ class RateLimited(ValueError):
     """A write refused because its author reached a rate limit; nothing was written."""
 
 
+def rate_limit_message(limit: int, what: str, window_seconds: float) -> str:
+    """Every rate limit's refusal, e.g. ``"rate limit: at most 30 votes per 60 s; please wait a little"``
+    (``what``: the rows counted, plural; ``window_seconds`` in %g)."""
+    return f"rate limit: at most {limit} {what} per {window_seconds:g} s; please wait a little"
+
+
+def window_start(window_seconds: float) -> str:
+    """The start of a rate limit's window ending now: ``now()`` less ``window_seconds``, an ISO timestamp."""
+    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)).isoformat(
+        timespec="microseconds")
+
+
 @migrations()
 def m001_initial(db: Database) -> None:
     db.table("runs").create(
@@ -257,6 +269,15 @@ def m008_run_starts(db: Database) -> None:
     (``Store.count_run_starts_since``), kept in the store so every app process counts the same starts."""
     db.execute("create table run_starts (id integer primary key, voter text not null, created_at text not null)")
     db.execute("create index run_starts_voter_created on run_starts (voter, created_at)")
+
+
+# the rows of a rate-limit key (``arena.rate_key``): the voter id itself or any id extending it as "key:..."
+# (ids between "key:" and "key;" sort there, so an index on voter serves it); its arguments: _voter_key_args
+_OF_VOTER_KEY = "(voter = ? or (voter > ? and voter < ?))"
+
+
+def _voter_key_args(key: str) -> tuple[str, str, str]:
+    return key, key + ":", key + ";"
 
 
 _CHECKED_DELIVERY = {  # Store.deliver_battle_side_checked's statement per side, built once
@@ -1251,16 +1272,14 @@ class Store:
             if db.execute("select 1 from runs where id = ?", (run_id,)).fetchone() is None:
                 raise NotFound(f"run {run_id} is not in {self.path}")
             if max_per_window is not None:
-                since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=window_seconds)
                 (recent,) = db.execute(
-                    "select count(*) from human_judgments where (voter = ? or (voter > ? and voter < ?))"
+                    f"select count(*) from human_judgments where {_OF_VOTER_KEY}"
                     " and created_at > ? and not (run_id = ? and voter = ? and kind = ? and score is ?"
                     " and details = ?)",
-                    (key, key + ":", key + ";", since.isoformat(timespec="microseconds"),
+                    (*_voter_key_args(key), window_start(window_seconds),
                      run_id, voter, judgment["kind"], judgment["score"], details)).fetchone()
                 if recent >= max_per_window:
-                    raise RateLimited(f"rate limit: at most {max_per_window} judgments per"
-                                      f" {window_seconds:g} s; please wait a little")
+                    raise RateLimited(rate_limit_message(max_per_window, "judgments", window_seconds))
             return db.execute(
                 "insert into human_judgments (run_id, voter, kind, score, details, created_at)"
                 " values (?, ?, ?, ?, ?, ?) on conflict (run_id, voter) do update set kind = excluded.kind,"
@@ -1496,19 +1515,23 @@ class Store:
         it, as ``count_votes_since`` counts votes (the index ``run_starts_voter_created`` serves it)."""
         return self._count_since("run_starts", voter_key, since)
 
-    def insert_run_starts(self, voter: str, count: int, *, expired_before: str | None = None) -> None:
+    def insert_run_starts(self, voter: str, count: int, *, voter_key: str | None = None,
+                          expired_before: str | None = None) -> None:
         """Record ``count`` new model runs started now by ``voter``; with ``expired_before`` (an ISO timestamp)
-        this voter's starts before it, which no limit window counts any more, are deleted (the table stays
-        as small as the limit)."""
+        the starts before it by ``voter_key`` (default ``voter``) or any voter id extending it, the rows
+        ``count_run_starts_since`` counts for that key, which no limit window counts any more, are deleted:
+        the table keeps at most the limit per key, however many sessions (voter ids) a script opens."""
         if expired_before is not None:
-            self._execute("delete from run_starts where voter = ? and created_at <= ?", (voter, expired_before))
+            key = voter_key or voter
+            self._execute(f"delete from run_starts where {_OF_VOTER_KEY} and created_at <= ?",
+                          (*_voter_key_args(key), expired_before))
         created_at = now()
         for _ in range(count):
             self._execute("insert into run_starts (voter, created_at) values (?, ?)", (voter, created_at))
 
     def _count_since(self, table: str, voter_key: str, since: str) -> int:
-        rows = self.query(f"select count(*) as n from {table} where (voter = ? or (voter > ? and voter < ?))"
-                          " and created_at > ?", (voter_key, voter_key + ":", voter_key + ";", since))
+        rows = self.query(f"select count(*) as n from {table} where {_OF_VOTER_KEY} and created_at > ?",
+                          (*_voter_key_args(voter_key), since))
         return rows[0]["n"]
 
     def votes_version(self) -> tuple[int, int | None]:

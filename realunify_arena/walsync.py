@@ -193,8 +193,8 @@ class WalSync:
 
     def make_durable(self, commit: int, *, force: bool = False) -> None:
         """Return once commit number ``commit`` (from ``committed``) is on disk: at once if a sync already
-        covered it, else after one ``fdatasync`` of the WAL, which covers every commit counted before it
-        started. ``force``: sync even so, to cover commits written but never counted (a process killed between
+        covered it, when another process's running sync that covers it ends, else after one ``fdatasync`` of
+        the WAL, which covers every commit counted before it started. ``force``: sync even so, to cover commits written but never counted (a process killed between
         its COMMIT and ``committed``), whose rows another process may find. Call without the write lock held.
 
         Raises:
@@ -204,8 +204,7 @@ class WalSync:
             return
         with self._thread_lock:
             if self._sync_fd is None:
-                if not self._covered(commit, force) or force:  # _covered first: a lost commit is refused
-                    self._sync()
+                self._sync_unless_covered(commit, force)
                 return
             try:
                 fcntl.flock(self._sync_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -214,10 +213,19 @@ class WalSync:
                     return
                 fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
             try:
-                if not self._covered(commit, force) or force:
-                    self._sync()
+                self._sync_unless_covered(commit, force)
             finally:
                 fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+
+    def _sync_unless_covered(self, commit: int, force: bool) -> None:
+        """Under the sync lock: one ``_sync`` unless ``commit`` is covered already (with ``force``, always one).
+        ``_covered`` is asked first even with ``force``: a commit a failed sync may have lost is refused.
+
+        Raises:
+            OSError: as ``_covered`` and ``_sync``.
+        """
+        if not self._covered(commit, force) or force:
+            self._sync()
 
     def _after_running_sync(self, commit: int) -> bool:
         """Wait for the sync another process is running to end, then say whether it (or any before it)

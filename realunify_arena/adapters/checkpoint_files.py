@@ -18,6 +18,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
+from realunify_arena.shown import clipped
 
 __all__ = ["check_checkpoint"]
 
@@ -269,8 +270,7 @@ def _config_class_problem(config: Path) -> str | None:
     try:
         AutoConfig.from_pretrained(config.parent)
     except Exception as exc:  # noqa: BLE001 - the class's own validation: TypeError, ValueError, its own kinds
-        said = " ".join(str(exc).split())
-        said = said if len(said) <= 300 else said[:297] + "..."
+        said = clipped(" ".join(str(exc).split()), 300)
         return f"{config}: {said}; expected the configuration as the checkpoint ships it"
     return None
 

@@ -24,16 +24,16 @@ from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, cus
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
-from realunify_arena.limits import FORM_SETTINGS, form_number, form_options, settings_used
+from realunify_arena.form_settings import FORM_SETTINGS, form_number, form_options, settings_used
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.redaction import without_paths
 from realunify_arena.runs import (
     judge_by_hand,
     judge_run,
     needs_device,
+    new_runs,
     prefetch_judge,
     run_and_judge,
-    runs_model,
     stream_run,
 )
 from realunify_arena.shown import brief
@@ -336,13 +336,12 @@ def build(ctx: AppContext) -> ExploreTab:
             shown = inst.open_image() if isinstance(inst, GEUInstance) else None  # an ImageError if it is gone
             # each column that runs its model now (not a stored run shown again) counts against the run limit
             ctx.arena.admit_runs(visitor(ctx, request, profile),
-                                 sum(runs_model(ctx.store, dataset_name, inst, model_value, mode, options, ctx.why_not)
-                                     for mode in columns))
+                                 new_runs(ctx.store, dataset_name, inst, model_value, columns, options, ctx.why_not))
         except (ValueError, LookupError, RunRefused) as e:  # your own instance or the settings, refused with a message
             # said in place, where the run would have shown, until the next Run: a toast fades, and an
             # error here would leave each column a bare "Error" badge; no run starts (``started`` None)
             if isinstance(e, StoreError):  # the run limit's count could not be written: its message names the file
-                reason = f"**Not run:** {unsaved(e, 'This run', 'run it again')}"
+                reason = f"**Not run:** {_run_unsaved(e)}"
             else:
                 said = e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e
                 reason = f"**Not run:** {plain(without_paths(str(said)))}"  # an image's error names its file only
@@ -451,7 +450,7 @@ def _column_runner(ctx: AppContext, column: Column):
                 elif not update.done:
                     yield [*column.view.show(update.trace, inst.track, images, status), *skip_rest]
         except StoreError as e:  # the run's save was refused (full disk) or not confirmed on disk: said in place
-            yield [gr.update(value=f"**{title}**\n- {unsaved(e, 'This run', 'run it again')}"),
+            yield [gr.update(value=f"**{title}**\n- {_run_unsaved(e)}"),
                    *[gr.skip()] * (len(column.outputs) - 1)]
             return
         if update is None or not update.done:  # stopped, and its model did not get to a step in time
@@ -493,6 +492,12 @@ def _request_of(current) -> str | None:
     if isinstance(current, (list, tuple)) and len(current) == 3 and all(isinstance(p, str) for p in current):
         return current[2]
     return None
+
+
+def _run_unsaved(error: StoreError) -> str:
+    """What a run, or its count against the run limit, that the store could not confirm says (``unsaved``:
+    "This run was not saved: ...; run it again.", naming no server path)."""
+    return unsaved(error, "This run", "run it again")
 
 
 def _held(ctx: AppContext, current: tuple[str, str, str]):
@@ -579,12 +584,11 @@ def _register_api(ctx: AppContext) -> None:
         except KeyError as e:
             raise Refusal(plain(str(e).strip("'\""), markdown=False)) from None
         try:
-            if runs_model(ctx.store, dataset.name, inst, model, mode, options, ctx.why_not):
-                ctx.arena.admit_runs(voter)
+            ctx.arena.admit_runs(voter, new_runs(ctx.store, dataset.name, inst, model, (mode,), options, ctx.why_not))
         except RunRefused as e:
             raise Refusal(plain(e.message, markdown=False)) from None
         except StoreError as e:
-            raise Refusal(unsaved(e, "This run", "run it again")) from None
+            raise Refusal(_run_unsaved(e)) from None
         return dataset, inst, options
 
     async def run_instance(source: str, instance_uid: str, model: str, mode: str, seed: int = 0,
@@ -600,7 +604,7 @@ def _register_api(ctx: AppContext) -> None:
                                         dataset.name, inst, model, mode, options, judge or ctx.judge,
                                         RunControl(ctx.settings.time_limit_s), ctx.why_not)
         except StoreError as e:  # the run's save was refused or not confirmed on disk
-            raise Refusal(unsaved(e, "This run", "run it again")) from None
+            raise Refusal(_run_unsaved(e)) from None
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
     gr.api(run_instance, api_name="run_instance", concurrency_limit=None)

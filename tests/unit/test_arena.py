@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from realunify_arena.arena import (
-    SALT_ENV, Arena, BattleError, VoteRefused, client_address, draw_pair, rate_key, voter_id,
+    SALT_ENV, Arena, BattleError, RunRefused, VoteRefused, client_address, draw_pair, rate_key, voter_id,
 )
 from realunify_arena.store import Store
 from realunify_arena.systems import System
@@ -406,3 +406,38 @@ def test_a_vote_retried_on_another_worker_is_the_stored_vote(tmp_path):
         other.close()
     assert [(v["vote_id"], v["choice"]) for v in first.votes()] == [(cast["vote_id"], "B")]
     first.close()
+
+
+def run_start_rows(store: Store) -> int:
+    return store.query("select count(*) as n from run_starts")[0]["n"]
+
+
+def test_run_starts_are_limited_per_address_across_sessions(store):
+    """Hand-counted: a limit of 3 lets 2 + 1 runs through from two sessions of one address, refuses the next
+    (2 at once and then 1), writes nothing for a refusal; another address is unaffected."""
+    arena = Arena(store, max_runs=3, run_window_seconds=60)
+    one, two = (arena.voter_id(None, s, {}, peer="203.0.113.7") for s in ("sess-1", "sess-2"))
+    arena.admit_runs(one, 2)
+    with pytest.raises(RunRefused) as info:
+        arena.admit_runs(two, 2)
+    assert info.value.message == "rate limit: at most 3 new runs per 60 s; please wait a little"
+    assert run_start_rows(store) == 2
+    arena.admit_runs(two, 1)
+    with pytest.raises(RunRefused):
+        arena.admit_runs(one, 1)
+    assert run_start_rows(store) == 3
+    arena.admit_runs(arena.voter_id(None, "sess-9", {}, peer="198.51.100.1"), 3)
+    assert run_start_rows(store) == 6
+
+
+def test_run_starts_no_window_counts_are_deleted_for_every_session_of_the_address(store):
+    """A script that opens a new session per run (a new voter id each time, one address) leaves no row
+    behind once the window has passed: the next start deletes the address's expired rows, not only its own
+    session's, so the table holds at most the limit per address."""
+    import time
+    arena = Arena(store, max_runs=5, run_window_seconds=0.05)
+    for n in range(4):
+        arena.admit_runs(arena.voter_id(None, f"sess-{n}", {}, peer="203.0.113.7"))
+    time.sleep(0.1)
+    arena.admit_runs(arena.voter_id(None, "sess-new", {}, peer="203.0.113.7"))
+    assert run_start_rows(store) == 1

@@ -1,5 +1,5 @@
 """What Explore's form does, through the same non-UI functions an API caller or the CLI can use: a run's
-settings from form fields (``limits.form_options``) and an upload its own decoding refused
+settings from form fields (``form_settings.form_options``) and an upload its own decoding refused
 (``benchmark.custom.refused_upload`` / ``RefusedUpload``, refused by ``custom_instance``)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from PIL import Image
 
 from realunify_arena.benchmark.custom import RefusedUpload, custom_instance, refused_upload
 from realunify_arena.cards import load_cards
-from realunify_arena.limits import form_options, settings_used
+from realunify_arena.form_settings import form_options, settings_used
 
 CARDS = load_cards()
 OPTIONS = "red\ngreen\nblue\nyellow"

@@ -127,6 +127,9 @@ def test_no_retry_starts_once_the_back_off_would_pass_the_deadline():
     ("card ~/models/janus.yaml: bad field", "card janus.yaml: bad field"),
     ("see https://huggingface.co/org/model/tree/main", "see https://huggingface.co/org/model/tree/main"),
     ("ratio 1/2 of data/runs.db, instance UEG_1/x", "ratio 1/2 of data/runs.db, instance UEG_1/x"),
+    # a slash with no folder before the name hides nothing: a caller's '<b>x</b>' is shown as sent
+    ("Choose a model card; '<b>x</b>' is not offered here.", "Choose a model card; '<b>x</b>' is not offered here."),
+    ("2 /3 of the runs; see /tmp", "2 /3 of the runs; see /tmp"),
 ])
 def test_without_paths_keeps_only_the_file_name_of_an_absolute_path(text, shown):
     from realunify_arena.redaction import without_paths

@@ -335,8 +335,6 @@ def test_a_refused_operation_in_a_batch_writes_nothing_and_sinks_nothing(store):
         release.wait(5)
         db.execute("insert into meta (key, value) values ('first', '1')")
 
-    good = inserting
-
     def refused(db):
         db.execute("insert into meta (key, value) values ('refused', '1')")  # written, then undone
         raise LookupError("refused after writing")
@@ -351,7 +349,7 @@ def test_a_refused_operation_in_a_batch_writes_nothing_and_sinks_nothing(store):
     first.start()
     started.wait(5)  # the first batch is open (its committer drained the queue once it held the locks)
     queued = [threading.Thread(target=run, args=(n, op))
-              for n, op in (("a", good("a")), ("bad", refused), ("b", good("b")))]
+              for n, op in (("a", inserting("a")), ("bad", refused), ("b", inserting("b")))]
     for t in queued:
         t.start()
     wait_until(lambda: len(store._queue) == 3)
