@@ -282,13 +282,17 @@ class Arena:
 
         Raises:
             RunRefused: over the limit ("rate limit: at most 30 new runs per 60 s; please wait a little"),
-                or no voter identity; nothing is written then.
+                ``count`` above ``max_runs`` ("rate limit: this starts 2 new runs, more than the 1 one visitor
+                may start per 60 s; ask for fewer at once"), or no voter identity; nothing is written then.
             StoreError: the count's write could not be confirmed on disk (``Store.apply``); no run may start.
         """
         if not isinstance(voter, str) or not voter:
             raise RunRefused("no visitor identity; reload the page")
         if count <= 0:
             return
+        if count > self.max_runs:  # no window would ever admit it: "please wait" would be untrue
+            raise RunRefused(f"rate limit: this starts {count} new runs, more than the {self.max_runs} one visitor"
+                             f" may start per {self.run_window_seconds:g} s; ask for fewer at once")
 
         def record(_db) -> None:
             since = self._check_rate(voter, self.store.count_run_starts_since, self.max_runs,

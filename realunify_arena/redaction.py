@@ -99,16 +99,20 @@ def error_text(error: BaseException) -> str:
     return without_paths(redact(f"{type(error).__name__}: {error}"))
 
 
-# an absolute POSIX path naming at least one folder ("/root/.cache/x/y.bin", "~/models/z.yaml"): not one inside a
-# URL ("https://h/a/b"), whose slashes follow ":", "/" or a host name, nor a slash with no folder before the name
-# ("/tmp", "2 /3", the "</b>" of a caller's value), which shows no server folder
-_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])~?/(?:[^\s/'\"()<>,;:|*?]+/)+([^\s/'\"()<>,;:|*?]*)")
+# an absolute POSIX path with at least one folder ("/root/.cache/x/y.bin", "~/models/z.yaml"), also as a
+# file URL ("file:///srv/x.png"): not one inside another URL ("https://h/a/b"), whose slashes follow ":", "/"
+# or a host name, nor one slash and a word ("/vote", "per /s"), which names no folder
+_ABSOLUTE_PATH = re.compile(r"(?:\bfile://|(?<![\w:/.~-]))~?/(?:[^\s/'\"()<>,;:|*?]+/)+([^\s/'\"()<>,;:|*?]*)",
+                            re.IGNORECASE)
 
 
 def without_paths(text: str) -> str:
-    """``text`` with every absolute file path that names a folder cut to its last part (``"cannot open /srv/app/data/x.json"`` ->
-    ``"cannot open x.json"``): what a visitor is shown names no folder of the server (its layout, user name,
-    cache or mount points). A path's own name says which file; the log keeps the whole path."""
+    """``text`` with every absolute file path that names a folder (also a ``file://`` URL's) cut to its last
+    part (``"cannot open /srv/app/data/x.json"`` -> ``"cannot open x.json"``): what a visitor is shown names
+    no folder of the server (its layout, user name, cache or mount points). A path's own name says which
+    file; the log keeps the whole path. A slash and one word (an endpoint such as ``"/vote takes 2 values"``,
+    a unit ``"per /s"``) names no folder and is kept, as are other URLs, fractions (``1/2``) and choices
+    (``A/B``)."""
     return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "/", text) if text else text
 
 

@@ -142,6 +142,7 @@ class _Request:
     stopped: bool = False
     reason: str = STOPPED_BY_USER  # why it was stopped: what a run opened after the stop says
     controls: set = field(default_factory=set)
+    admitted: object = None  # what its runs were let do (Explore: instance, model, settings), as begin was told
 
 
 class RunRegistry:
@@ -154,17 +155,18 @@ class RunRegistry:
         self._lock = threading.Lock()
         self._sessions: dict[str, dict[str, _Request]] = {}
 
-    def begin(self, session: str, columns: int, keys: tuple = (), request_id: str | None = None) -> str:
+    def begin(self, session: str, columns: int, keys: tuple = (), request_id: str | None = None, *,
+              admitted: object = None) -> str:
         """Record a request of ``columns`` runs (named ``keys``); returns its id (what each run passes
         to ``open``): ``request_id`` when given (a random id the caller already has, such as a battle's),
-        else a new one."""
+        else a new one. ``admitted`` is what the runs were checked and counted for (``admitted`` returns it)."""
         request_id = request_id or uuid.uuid4().hex
         now = time.monotonic()
         with self._lock:
             requests = self._sessions.setdefault(session, {})
             for stale in [k for k, r in requests.items() if now - r.started >= self.max_age_s]:
                 del requests[stale]  # stopped while queued (its run never came), or dropped
-            requests[request_id] = _Request(columns, tuple(keys))
+            requests[request_id] = _Request(columns, tuple(keys), admitted=admitted)
         return request_id
 
     def busy(self, session: str) -> bool:
@@ -180,6 +182,14 @@ class RunRegistry:
         with self._lock:
             request = self._sessions.get(session, {}).get(request_id)
             return request is not None and request.columns > 0
+
+    def admitted(self, session: str, request_id: str) -> object:
+        """What ``begin`` was told request ``request_id`` of ``session`` may run (None for an unknown request):
+        a run that comes with settings from the browser must match it, or it would run what no check
+        and no limit saw."""
+        with self._lock:
+            request = self._sessions.get(session, {}).get(request_id)
+            return None if request is None else request.admitted
 
     def stopped(self, request_id: str | None) -> bool:
         """Whether the request ``request_id`` (of any session: the ids are random and never shown to

@@ -73,9 +73,21 @@ def run(args) -> int:
         raise CommandError("--judge human: human judgments are entered in the app; give a model card here")
     cards = model_cards(args.models_dir)
     card_named(cards, args.model, "--model")
-    if Capability.UNDERSTAND not in card_named(cards, args.judge, "--judge").capabilities:
-        raise CommandError(f"--judge {args.judge!r}: the card cannot understand images, so it cannot answer "
-                           "polling questions")
+
+    def judge_card() -> None:
+        """Refuse a judge card that is missing or cannot read images: a chosen one at once, the default one
+        only when a judgment by it will be made (GEU-only work needs no judge card in --models-dir)."""
+        if not judge_chosen and args.judge not in cards:
+            raise CommandError(f"the default judge {args.judge!r} is no model card in "
+                               f"{args.models_dir or 'the project models/'}; give --judge CARD (one that "
+                               f"understands images; known: {', '.join(sorted(cards))}) or use --track GEU (no "
+                               "judge model needed)", USAGE)
+        if Capability.UNDERSTAND not in card_named(cards, args.judge, "--judge").capabilities:
+            raise CommandError(f"--judge {args.judge!r}: the card cannot understand images, so it cannot answer "
+                               "polling questions")
+
+    if judge_chosen:
+        judge_card()
     allow_large = allow_large_of(args)
 
     def model_ready() -> None:
@@ -89,6 +101,7 @@ def run(args) -> int:
         """Refuse the default judge that cannot run here, warn of a chosen one, before anything loads (no minutes
         of hub retries first); called only when a judgment by it will be made (a rerun whose UEG judgments are
         all stored needs no judge)."""
+        judge_card()
         ready, why = availability(cards[args.judge], **allow_large)
         if not ready and not judge_chosen:
             raise CommandError(f"the default judge {args.judge} cannot run here: {why}. Give --judge CARD (one "

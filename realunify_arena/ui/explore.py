@@ -347,7 +347,8 @@ def build(ctx: AppContext) -> ExploreTab:
                 reason = f"**Not run:** {plain(without_paths(str(said)))}"  # an image's error names its file only
             return [None, None, reason, gr.update(value=None, visible=False),
                     *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
-        request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns))
+        request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),
+                                    admitted=(dataset_name, inst.uid, model_value, options))
         held = (*ctx.hold(dataset_name, inst), request_id)
         return [held, list(held), instance_markdown(inst, with_questions=True),
                 gr.update(value=shown, visible=shown is not None),
@@ -416,7 +417,10 @@ def _column_runner(ctx: AppContext, column: Column):
         if request_id is None or not ctx.runs.known(session, request_id):
             raise Refusal(NOT_STARTED)  # the column's event called directly, with a made-up ``started``
         control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s)
-        try:
+        try:  # the column's values come from the browser: only what Run checked and counted may run
+            if ctx.runs.admitted(session, request_id) != (*current[:2], model, _user_options(
+                    ctx, model, seed, steps, guidance, max_new_tokens)):
+                raise Refusal(NOT_ADMITTED)
             if control.stopped:  # stopped while it waited for the accelerator
                 yield _stopped_frame(column, f"{column.mode} · {model}", control)
                 return
@@ -483,6 +487,7 @@ def _stopped_frame(column: Column, title: str, control: RunControl) -> list:
 
 REFUSED_STATUS = "**Not run:** the reason is shown above, where the instance would be; change it and Run again."
 NOT_STARTED = "this run was not started by Run: press Run to start one"
+NOT_ADMITTED = "this run's instance, model or settings are not the ones Run started: press Run to start one"
 
 
 def _request_of(current) -> str | None:

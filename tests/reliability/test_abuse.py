@@ -360,15 +360,15 @@ def test_the_directed_vote_script_fails_at_every_step(tmp_path):
     assert accepted == 3
 
 
-def _queue_call(url: str, fn_index: int, data: list) -> dict:
-    """Call event ``fn_index`` as the page's queue does (``gradio_client`` refuses a private one); returns the
-    completed message."""
+def _queue_call(url: str, fn_index: int, data: list, session: str | None = None, ip: str | None = None) -> dict:
+    """Call event ``fn_index`` as the page's queue does (``gradio_client`` refuses a private one), in browser
+    session ``session`` from address ``ip`` (default: new ones); returns the completed message."""
     import uuid
 
     import httpx
 
-    session = uuid.uuid4().hex[:12]
-    with httpx.Client(base_url=url, timeout=120, headers={"x-forwarded-for": next(_addresses)}) as http:
+    session = session or uuid.uuid4().hex[:12]
+    with httpx.Client(base_url=url, timeout=300, headers={"x-forwarded-for": ip or next(_addresses)}) as http:
         joined = http.post("/gradio_api/queue/join", json={"data": data, "fn_index": fn_index,
                                                            "session_hash": session, "event_data": None})
         assert joined.status_code == 200, joined.text
@@ -388,16 +388,63 @@ def test_an_explore_column_called_directly_with_a_made_up_start_is_refused_and_r
     directly: a number raised a TypeError (Gradio's bare "Error", a traceback in the log); a request id this
     session never started ran the model, a run its Stop and its "already running" check knew nothing about."""
     url, store = app
-    c = client(url)
-    columns = [i for i, d in enumerate(c.config["dependencies"]) if str(d.get("api_name")).startswith("run_column")]
-    c.close()
-    assert len(columns) == 2
+    columns = _column_indices(url)
     before = counts(store)
     for fn_index in columns:
         done = _queue_call(url, fn_index, [started, "tiny-pair", "human", 0, 0, 0, 0, []])
         assert done.get("success") is False, done
         assert "not started by Run" in json.dumps(done.get("output")), done
     assert counts(store) == before
+
+
+def test_an_explore_column_runs_only_what_run_checked_and_counted(app):
+    """Explore's Run (``resolve``) checks the form and counts the new runs against the run limit; each column's
+    event then took the instance, model and settings from the browser again. Called directly with Run's
+    ``started`` but another seed (after a Run whose runs were stored, so it counted none), a column ran a new
+    run that no check or limit saw (a visitor limited to 2 runs an hour stored 8 so). Now a column refuses
+    what Run did not admit, and an honest Run still runs."""
+    url, store = app
+    resolve, columns = _fn_index(url, "resolve"), _column_indices(url)
+    session, ip = secrets.token_hex(6), next(_addresses)
+    instance = "UEG_3_world_knowledge"
+
+    def run_click(seed: int) -> list:
+        done = _queue_call(url, resolve, ["bundled", "UEG", "all", instance, None, None, None, None, None,
+                                          "tiny-pair", seed, 0, "", 0], session, ip)
+        assert done.get("success") is True, done
+        return done["output"]["data"][1]  # ``started``: (dataset, uid, request id)
+
+    def runs() -> int:
+        return store.query("select count(*) as n from runs where model = 'tiny-pair' and instance_uid = ?",
+                           (instance,))[0]["n"]
+
+    seed = 900_001  # a seed no stored run has: Run counts both columns, and they run
+    before = runs()
+    started = run_click(seed)
+    for fn_index in columns:
+        assert _queue_call(url, fn_index, [started, "tiny-pair", "human", seed, 0, "", 0, []], session, ip
+                           ).get("success") is True
+    assert runs() == before + 2
+    tampered = {"another seed": lambda st: [st, "tiny-pair", "human", seed + 1, 0, "", 0, []],
+                "another instance": lambda st: [[st[0], "UEG_4_world_knowledge", st[2]], "tiny-pair", "human",
+                                                seed, 0, "", 0, []],
+                "other steps": lambda st: [st, "tiny-pair", "human", seed, 7, "", 0, []]}
+    for what, call in tampered.items():
+        started = run_click(seed)  # its runs are stored now: this Run counts none
+        for fn_index in columns:
+            done = _queue_call(url, fn_index, call(started), session, ip)
+            assert done.get("success") is False and "not the ones Run started" in json.dumps(done["output"]), what
+    assert runs() == before + 2
+    assert store.query("select count(*) as n from runs where instance_uid = 'UEG_4_world_knowledge' and"
+                       " model = 'tiny-pair' and seed = ?", (seed,))[0]["n"] == 0
+
+
+def _column_indices(url: str) -> list[int]:
+    c = client(url)
+    columns = [i for i, d in enumerate(c.config["dependencies"]) if str(d.get("api_name")).startswith("run_column")]
+    c.close()
+    assert len(columns) == 2
+    return columns
 
 
 def _fn_index(url: str, name: str) -> int:

@@ -441,3 +441,18 @@ def test_run_starts_no_window_counts_are_deleted_for_every_session_of_the_addres
     time.sleep(0.1)
     arena.admit_runs(arena.voter_id(None, "sess-new", {}, peer="203.0.113.7"))
     assert run_start_rows(store) == 1
+
+
+def test_a_request_for_more_runs_than_the_whole_limit_is_not_told_to_wait(store):
+    """Explore's Run starts both columns (2 new runs); under --run-limit 1 it was refused "at most 1 new runs
+    per 60 s; please wait a little" however long the visitor waited. It now says why waiting cannot help,
+    and writes nothing; a request within the limit is still admitted."""
+    arena = Arena(store, max_runs=1, run_window_seconds=60)
+    with pytest.raises(RunRefused) as refused:
+        arena.admit_runs("hf:alice", 2)
+    assert str(refused.value) == ("rate limit: this starts 2 new runs, more than the 1 one visitor may start per"
+                                  " 60 s; ask for fewer at once")
+    assert store.query("select count(*) as n from run_starts")[0]["n"] == 0
+    arena.admit_runs("hf:alice", 1)
+    with pytest.raises(RunRefused, match="please wait a little"):
+        arena.admit_runs("hf:alice", 1)

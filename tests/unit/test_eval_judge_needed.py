@@ -119,3 +119,33 @@ def test_a_refused_model_forgets_no_failed_run_it_was_asked_to_retry(tmp_path, m
         [row] = store.query("select id, status from runs")
         assert store.load_trace(row["id"]).error == "out of memory"
     assert row["status"] == "error"
+
+
+def _cards_without_the_default_judge(tmp_path):
+    """A --models-dir holding tiny-pair's card only: no card of the default judge."""
+    cards = tmp_path / "models"
+    cards.mkdir()
+    shutil.copy(load_cards()["tiny-pair"].path, cards / "tiny-pair.yaml")
+    return cards
+
+
+def test_geu_work_needs_no_card_of_the_default_judge_in_models_dir(tmp_path, monkeypatch, capsys):
+    """Before: 'eval: error: --judge 'qwen2.5-vl-7b': no such model card' (exit 2) for --track GEU, whose
+    answers are parsed, not judged; the refusal itself told the user to use --track GEU."""
+    _offline(monkeypatch, tmp_path)
+    cards, db = _cards_without_the_default_judge(tmp_path), tmp_path / "arena.db"
+    args = ["eval", "--model", "tiny-pair", "--track", "GEU", "--mode", "direct", "--limit", "1", "--no-progress",
+            "--models-dir", str(cards), "--db", str(db)]
+    assert main(args) == 0, capsys.readouterr().err
+    with opened(db) as store:
+        runs = store.query("select count(*) as n from runs")[0]["n"]
+        assert runs == len({i.task_type for i in load("bundled").select("GEU")})
+
+
+def test_ueg_work_without_a_card_of_the_default_judge_is_refused_before_anything(tmp_path, monkeypatch, capsys):
+    _offline(monkeypatch, tmp_path)
+    cards, db = _cards_without_the_default_judge(tmp_path), tmp_path / "arena.db"
+    assert main([*ARGS, "--models-dir", str(cards), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert f"default judge '{DEFAULT_JUDGE}' is no model card in {cards}" in err and "--judge CARD" in err
+    assert not db.exists()

@@ -130,6 +130,11 @@ def test_no_retry_starts_once_the_back_off_would_pass_the_deadline():
     # a slash with no folder before the name hides nothing: a caller's '<b>x</b>' is shown as sent
     ("Choose a model card; '<b>x</b>' is not offered here.", "Choose a model card; '<b>x</b>' is not offered here."),
     ("2 /3 of the runs; see /tmp", "2 /3 of the runs; see /tmp"),
+    # a slash and one word names no folder: an endpoint (ui/calls.py's own message) or a unit stays whole
+    ("/vote takes 2 values (battle_id, choice), got 1", "/vote takes 2 values (battle_id, choice), got 1"),
+    ("at most 30 runs /min; choose A/B on 2026/12/05", "at most 30 runs /min; choose A/B on 2026/12/05"),
+    # a file URL is a server path too
+    ("cannot read file:///srv/app/cache/img.png", "cannot read img.png"),
 ])
 def test_without_paths_keeps_only_the_file_name_of_an_absolute_path(text, shown):
     from realunify_arena.redaction import without_paths
