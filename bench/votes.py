@@ -3,7 +3,10 @@
 A battle is the arena's four writes: issue, deliver A, deliver B, vote. N writers run battles for T
 seconds against one SQLite file (a fresh one per row): threads sharing one ``Store`` (as Gradio's
 workers do), or processes with a ``Store`` each (app workers, accelerate ranks), each process running
-some threads. Every row runs twice in the same invocation: the project (``Arena`` over ``Store``,
+some threads. Each battle has its own voter and session, as an arena's visitors each vote at a person's
+pace, so the rate-limit look-ups (a voter's recent battles and votes) stay as small as in use, and the app's
+limits stay on (``--voter-per writer``: one voter per writer with the limits lifted, whose look-ups then
+count thousands of earlier votes, in both designs). Every row runs twice in the same invocation: the project (``Arena`` over ``Store``,
 group-committed), and a reference that does the same statements the plain-``sqlite3`` way, one synced
 commit per step (a connection per writer, WAL, ``synchronous=FULL``, SQLite's busy handler). Afterwards
 a fresh connection checks that every acknowledged vote is stored with its choice.
@@ -170,9 +173,10 @@ class Target:
     db: str
     run_ids: dict[str, int]
     design: str
+    voter_per: str = "battle"  # "battle": each battle its own voter, as in use; "writer": one voter per writer
 
     @classmethod
-    def prepare(cls, db: Path, design: str) -> Target:
+    def prepare(cls, db: Path, design: str, voter_per: str = "battle") -> Target:
         store = Store.open(db)
         run_ids = {}
         for system in SYSTEMS:
@@ -181,11 +185,13 @@ class Target:
                           steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (8, 8)))])
             run_ids[system] = store.save_trace(trace, "bench")
         store.close()
-        return cls(str(db), run_ids, design)
+        return cls(str(db), run_ids, design, voter_per)
 
     def open(self):
         if self.design == "reference":
             return PlainArena(self.db)
+        if self.voter_per == "battle":  # the app's own limits: a voter per battle never reaches them
+            return Arena(Store.open(self.db))
         return Arena(Store.open(self.db), max_votes=10**9, max_battles=10**9)  # writes, not the rate limits
 
 
@@ -194,11 +200,12 @@ def close(arena) -> None:
         arena.store.close()
 
 
-def cast(arena, writer: str, run_ids: dict[str, int], deadline: float) -> Tally:
+def cast(arena, writer: str, run_ids: dict[str, int], deadline: float, voter_per: str = "battle") -> Tally:
     tally = Tally()
     n = 0
     while time.perf_counter() < deadline:
-        session, voter, choice = f"{writer}-{n}", f"hf:{writer}", CHOICES[n % len(CHOICES)]
+        session, choice = f"{writer}-{n}", CHOICES[n % len(CHOICES)]
+        voter = f"hf:{writer}-{n}" if voter_per == "battle" else f"hf:{writer}"
         try:
             t0 = time.perf_counter()
             battle = arena.new_battle(session, voter, UID, "bench", *SYSTEMS, "model_vs_model")
@@ -219,14 +226,14 @@ def cast(arena, writer: str, run_ids: dict[str, int], deadline: float) -> Tally:
     return tally
 
 
-def _threads(arena, name: str, threads: int, run_ids: dict[str, int], start_barrier, seconds: float) -> Tally:
+def _threads(arena, name: str, threads: int, target: Target, start_barrier, seconds: float) -> Tally:
     tallies = [Tally() for _ in range(threads)]
     deadline = [0.0]
     barrier = threading.Barrier(threads + 1)
 
     def work(i: int) -> None:
         barrier.wait()
-        tallies[i] = cast(arena, f"{name}-{i}", run_ids, deadline[0])
+        tallies[i] = cast(arena, f"{name}-{i}", target.run_ids, deadline[0], target.voter_per)
 
     workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
     for t in workers:
@@ -250,7 +257,7 @@ def run_threads(target: Target, threads: int, seconds: float) -> tuple[Tally, fl
     def begin():
         start[0] = time.perf_counter()
 
-    tally = _threads(arena, f"t{threads}", threads, target.run_ids, begin, seconds)
+    tally = _threads(arena, f"t{threads}", threads, target, begin, seconds)
     elapsed = time.perf_counter() - start[0]
     close(arena)
     return tally, elapsed
@@ -258,7 +265,7 @@ def run_threads(target: Target, threads: int, seconds: float) -> tuple[Tally, fl
 
 def _process_writer(target: Target, name: str, threads: int, seconds: float, barrier, results) -> None:
     arena = target.open()
-    results.put(_threads(arena, name, threads, target.run_ids, barrier.wait, seconds))
+    results.put(_threads(arena, name, threads, target, barrier.wait, seconds))
     close(arena)
 
 
@@ -328,9 +335,9 @@ class Row:
 
 
 def measure(tmp: Path, i: int, label: str, design: str, processes: int, threads: int, seconds: float,
-            rounds: range):
+            rounds: range, voter_per: str = "battle"):
     """A generator: yields None after each round, then the row."""
-    target = Target.prepare(tmp / f"bench-{i}-{design}.db", design)  # a fresh file per row
+    target = Target.prepare(tmp / f"bench-{i}-{design}.db", design, voter_per)  # a fresh file per row
     tally, elapsed = Tally(), 0.0
     for _ in rounds:  # the caller alternates designs round by round, so both see the same machine load
         if processes:
@@ -418,6 +425,11 @@ def main() -> None:
                         help="threads per writer process, one row each (default 1 8)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternate project and reference this many times per row (default 3)")
+    parser.add_argument("--voter-per", choices=("battle", "writer"), default="battle",
+                        help="battle (default): each battle has its own voter, as an arena's visitors vote at a"
+                             " person's pace, and the app's rate limits stay on (never reached); writer: one"
+                             " voter per writer casting thousands of votes, limits lifted, so each rate-limit"
+                             " look-up counts every earlier vote of that writer in both designs")
     parser.add_argument("--json", type=Path, help="also write every row to this JSON file")
     parser.add_argument("--flush-latency-us", type=int, default=0, metavar="N",
                         help="emulate a slower disk: every fsync/fdatasync of both designs takes N microseconds"
@@ -460,7 +472,7 @@ def run(args: argparse.Namespace) -> None:
         for group in groups:
             runs = {(label, design): measure(Path(tmp), configs.index((label, processes, threads)), label,
                                              design, processes, threads, args.seconds / args.rounds,
-                                             range(args.rounds))
+                                             range(args.rounds), args.voter_per)
                     for label, processes, threads in group for design in DESIGNS}
             for _ in range(args.rounds):  # project, reference, project, ...: the same load for all
                 for run in runs.values():

@@ -26,6 +26,7 @@ from realunify_arena.benchmark.schema import TRACKS, AnyInstance, GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.identity import COMMON_WORDS, NameFilter
 from realunify_arena.judge import HUMAN, judge_name
+from realunify_arena.redaction import without_paths
 from realunify_arena.runs import RunUpdate, concurrently, interleave, judge_run, needs_device, stream_run
 from realunify_arena.shown import brief
 from realunify_arena.stopping import RunControl
@@ -316,11 +317,13 @@ def _with_judgments(ctx: AppContext, battle: Battle, revealed: dict, *, ask_mode
                                           ctx.judge, ask_model=ask_model, why_not=ctx.why_not)
         sides[side] = {"system": revealed[f"system_{side.lower()}"], "run_id": run_id,
                        "judge": judge_name(battle.instance, ctx.judge), "judgment": judgment,
-                       "judge_problem": problem,
-                       "status": trace.status.value if trace else None, "error": trace.error if trace else None,
+                       "judge_problem": without_paths(problem),  # no server folder in what the page shows
+                       "status": trace.status.value if trace else None,
+                       "error": without_paths(trace.error) if trace else None,
                        "settings": trace.settings if trace else None,
                        "seconds": round(trace.seconds, 3) if trace else None,
                        "steps": [{"role": s.role.value, "text": s.text, "image_sha": s.image_sha,
                                   "seconds": round(s.seconds, 3)} for s in trace.steps] if trace else [],
-                       "imported": {k: origin[k] for k in ("file", "entry", "imported_at")} if origin else None}
+                       "imported": {"file": without_paths(origin["file"]), "entry": origin["entry"],
+                                    "imported_at": origin["imported_at"]} if origin else None}
     return {**revealed, "sides": sides}

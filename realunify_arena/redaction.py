@@ -28,10 +28,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import logging
 import os
 import re
+import sys
+import tempfile
 import threading
+from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -94,26 +98,42 @@ def redact(text: str) -> str:
 
 
 def error_text(error: BaseException) -> str:
-    """``"<ExceptionType>: <message>"`` with secrets and the server's folders taken out (``without_paths``):
-    the one way an exception becomes text that a user, the store, an export or a log sees."""
-    return without_paths(redact(f"{type(error).__name__}: {error}"))
+    """``"<ExceptionType>: <message>"`` with secrets taken out: the one way an exception becomes text that a
+    user, the store, an export or a log sees. Paths stay whole (a researcher's command names the file it
+    means); what the app shows a visitor also goes through ``without_paths``."""
+    return redact(f"{type(error).__name__}: {error}")
 
 
-# an absolute POSIX path with at least one folder ("/root/.cache/x/y.bin", "~/models/z.yaml"), also as a
-# file URL ("file:///srv/x.png"): not one inside another URL ("https://h/a/b"), whose slashes follow ":", "/"
-# or a host name, nor one slash and a word ("/vote", "per /s"), which names no folder
-_ABSOLUTE_PATH = re.compile(r"(?:\bfile://|(?<![\w:/.~-]))~?/(?:[^\s/'\"()<>,;:|*?]+/)+([^\s/'\"()<>,;:|*?]*)",
-                            re.IGNORECASE)
+# The first folder of an absolute path on a server: the usual top-level folders, and those of the working
+# folder, the home folder, the temporary folder and Python's prefix (added at first use). An absolute path
+# is matched only from one of them, so text a visitor typed ("</b>", "A/B", "1/2") is left alone.
+_SERVER_ROOTS = ("app", "bin", "data", "etc", "home", "lib", "media", "mnt", "nix", "opt", "private", "proc", "root",
+                 "run", "scratch", "srv", "tmp", "Users", "usr", "var", "work", "workspace")
+_PART = r"[^\s/'\"()<>,;:|*?`]+"
+
+
+@functools.lru_cache(maxsize=1)
+def _absolute_path() -> re.Pattern:
+    roots = set(_SERVER_ROOTS)
+    for folder in (os.getcwd(), str(Path.home()), tempfile.gettempdir(), sys.prefix, sys.base_prefix):
+        parts = Path(folder).parts
+        if len(parts) > 1:
+            roots.add(parts[1])
+    alternatives = "|".join(re.escape(r) for r in sorted(roots))
+    # not inside a URL or a longer path ("https://h/tmp/x", "a/usr/b"): no word, ':', '/', '.', '~' or '-' before
+    return re.compile(rf"(?:\bfile://|(?<![\w:/.~-]))(?:~|/(?:{alternatives}))(?:/{_PART})*/({_PART})",
+                      re.IGNORECASE)
 
 
 def without_paths(text: str) -> str:
-    """``text`` with every absolute file path that names a folder (also a ``file://`` URL's) cut to its last
-    part (``"cannot open /srv/app/data/x.json"`` -> ``"cannot open x.json"``): what a visitor is shown names
-    no folder of the server (its layout, user name, cache or mount points). A path's own name says which
-    file; the log keeps the whole path. A slash and one word (an endpoint such as ``"/vote takes 2 values"``,
-    a unit ``"per /s"``) names no folder and is kept, as are other URLs, fractions (``1/2``) and choices
-    (``A/B``)."""
-    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "/", text) if text else text
+    """``text`` with every absolute file path on this server cut to its last part (``"cannot open
+    /srv/app/data/x.json"`` -> ``"cannot open x.json"``, ``"~/models/z.yaml"`` -> ``"z.yaml"``): what a visitor
+    is shown names no folder of the server (its layout, user name, cache or mount points), also as a file URL
+    (``"file:///srv/x.png"``). A path counts when it starts at a usual top-level folder or the first folder of
+    the working, home or temporary folder or of Python's prefix, and names a folder there: an endpoint
+    (``"/vote takes 2 values"``), a unit (``"per /s"``), ``"</b>"`` of a caller's value, other URLs, ``1/2``
+    and ``A/B`` are kept. The log and the command line keep the whole path."""
+    return _absolute_path().sub(lambda m: m.group(1), text) if text else text
 
 
 class RedactingParser(argparse.ArgumentParser):

@@ -22,7 +22,7 @@ from realunify_arena import protocols
 from realunify_arena.adapters.base import Adapter, GenerationOptions, ModelSource
 from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
 from realunify_arena.pump import FINISHED, Pump
-from realunify_arena.redaction import error_text
+from realunify_arena.redaction import error_text, without_paths
 from realunify_arena.stopping import RunControl, RunStopped
 from realunify_arena.runtime import zero_gpu
 from realunify_arena.store import Store
@@ -125,6 +125,18 @@ def _stored(store: Store, dataset: str, instance: AnyInstance, model: str, mode:
     its vote (``Store.awaits_vote``), so that it is not served: the one rule of ``stream_run``'s reuse."""
     existing = store.find_run(dataset, instance.uid, model, mode, options.to_dict())
     return existing, existing is not None and store.awaits_vote(existing)
+
+
+def for_visitors(result: dict) -> dict:
+    """``run_and_judge``'s (or Explore's) result as a visitor may see it: its ``error``, ``judge_problem`` and
+    the trace's ``error`` with the server's folders cut out (``redaction.without_paths``)."""
+    shown = dict(result)
+    for key in ("error", "judge_problem"):
+        if shown.get(key):
+            shown[key] = without_paths(shown[key])
+    if isinstance(shown.get("trace"), dict) and shown["trace"].get("error"):
+        shown["trace"] = {**shown["trace"], "error": without_paths(shown["trace"]["error"])}
+    return shown
 
 
 def needs_device(pool: ModelSource, model: str) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from realunify_arena.adapters import Adapter, ModelUnavailable, build_adapter
+from realunify_arena.adapters import LOADING, Adapter, ModelUnavailable, build_adapter
 from realunify_arena.cards import ModelCard, transformers_problem
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class ModelPool:
         self._attempts: Counter[str] = Counter()  # loads tried per card, for prefetches waiting on one
         self._state = threading.Lock()  # guards the five above and _locks
         self._changed = threading.Condition(self._state)  # notified when a load ends or a prefetch is dropped
-        self._load_lock = threading.Lock()  # one load at a time: loading sets process-wide torch state
+        self._load_lock = LOADING  # one local load at a time in the process: loading sets process-wide torch state
         self._locks: dict[str, threading.RLock] = {}
         problem = transformers_problem()
         if problem:

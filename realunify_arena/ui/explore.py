@@ -28,6 +28,7 @@ from realunify_arena.form_settings import FORM_SETTINGS, form_number, form_optio
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.redaction import without_paths
 from realunify_arena.runs import (
+    for_visitors,
     judge_by_hand,
     judge_run,
     needs_device,
@@ -223,7 +224,7 @@ def model_note(ctx: AppContext, model: str | None) -> str:
         return (f"**{model}** has random weights: its images and answers are noise. It exercises the pipeline "
                 "(loading, steps, judging) without downloading a model.")
     runnable, why = ctx.availability[model]
-    return "" if runnable else f"**{model}** cannot run here: {why}"
+    return "" if runnable else f"**{model}** cannot run here: {without_paths(why)}"
 
 
 def settings_fields(ctx: AppContext, model: str | None) -> list:
@@ -465,10 +466,10 @@ def _column_runner(ctx: AppContext, column: Column):
                              if run_id is not None else (None, None))
         human = isinstance(inst, UEGInstance) and bool(inst.question_list) and trace.final is not None \
             and run_id is not None
-        verdict = f"**Judge problem:** {problem}" if problem else verdict_markdown(
+        verdict = f"**Judge problem:** {plain(without_paths(problem))}" if problem else verdict_markdown(
             judgment, inst, judge=judge, judge_here=human, has_output=trace.final is not None)
-        details = {"run_id": run_id, "reused_from_store": update.reused, "dataset": dataset,
-                   "trace": trace.to_dict(), "judgment": judgment, "judge_problem": problem}
+        details = for_visitors({"run_id": run_id, "reused_from_store": update.reused, "dataset": dataset,
+                                "trace": trace.to_dict(), "judgment": judgment, "judge_problem": problem})
         history = [*history, _history_row(run_id, options.seed, trace, judgment, update.reused)]
         yield [*column.view.show(trace, inst.track, images, status_line(trace, expected, title=title)),
                verdict, gr.update(visible=human),
@@ -605,9 +606,9 @@ def _register_api(ctx: AppContext) -> None:
             admitted, source, instance_uid, model, mode, seed, judge, visitor(ctx, request, profile))
         try:
             # a local card's run waits in ctx.device_slot, a remote card's does not wait
-            return await in_device_slot(ctx, needs_device(ctx.pool, model), run_and_judge, ctx.store, ctx.pool,
-                                        dataset.name, inst, model, mode, options, judge or ctx.judge,
-                                        RunControl(ctx.settings.time_limit_s), ctx.why_not)
+            return for_visitors(await in_device_slot(
+                ctx, needs_device(ctx.pool, model), run_and_judge, ctx.store, ctx.pool, dataset.name, inst, model,
+                mode, options, judge or ctx.judge, RunControl(ctx.settings.time_limit_s), ctx.why_not))
         except StoreError as e:  # the run's save was refused or not confirmed on disk
             raise Refusal(_run_unsaved(e)) from None
 

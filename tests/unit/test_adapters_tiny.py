@@ -221,3 +221,29 @@ def test_a_bfloat16_pair_vlm_gets_its_floating_inputs_in_bfloat16():
         adapter.close()
     assert handed[0]["pixel_values"].dtype == torch.bfloat16
     assert handed[0]["input_ids"].dtype == torch.long and handed[0]["image_grid_thw"].dtype == torch.long
+
+
+def test_local_loads_at_once_in_one_process_all_load_whole():
+    """Loads from several threads at once (two app pools in one process, a pool and a direct
+    ``build_adapter``) each get a whole model: transformers and diffusers load through process-wide state,
+    and before ``adapters.LOADING`` 11 of 12 such loads failed ("Cannot copy out of meta tensor", "cannot
+    import name 'AutoProcessor'")."""
+    for name in TINY:
+        ensure_built(CARDS[name])  # the builds are not what is raced here
+    errors: list[str] = []
+
+    def load(name: str) -> None:
+        try:
+            adapter = build_adapter(CARDS[name])
+            meta = [n for module in adapter.loaded.values() if isinstance(module, torch.nn.Module)
+                    for n, p in module.named_parameters() if p.is_meta]
+            assert not meta, f"{name}: parameters left on the meta device: {meta[:3]}"
+        except Exception as e:  # noqa: BLE001 - collected, asserted below
+            errors.append(f"{name}: {type(e).__name__}: {e}"[:200])
+
+    threads = [threading.Thread(target=load, args=(name,)) for name in (*TINY, *TINY)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert errors == []

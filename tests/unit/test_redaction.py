@@ -135,6 +135,9 @@ def test_no_retry_starts_once_the_back_off_would_pass_the_deadline():
     ("at most 30 runs /min; choose A/B on 2026/12/05", "at most 30 runs /min; choose A/B on 2026/12/05"),
     # a file URL is a server path too
     ("cannot read file:///srv/app/cache/img.png", "cannot read img.png"),
+    # what a visitor typed, echoed in a refusal, is not a server path
+    ("'<b>AAA</b>' is not offered; &lt;/b&gt; A/B and/or /b", "'<b>AAA</b>' is not offered; &lt;/b&gt; A/B and/or /b"),
+    ("CURL_CA_BUNDLE=/tmp/pytest-of-root/x/company-ca.pem: no such CA file", "CURL_CA_BUNDLE=company-ca.pem: no such CA file"),
 ])
 def test_without_paths_keeps_only_the_file_name_of_an_absolute_path(text, shown):
     from realunify_arena.redaction import without_paths
@@ -142,7 +145,24 @@ def test_without_paths_keeps_only_the_file_name_of_an_absolute_path(text, shown)
     assert without_paths(text) == shown
 
 
-def test_error_text_names_no_server_folder():
-    """Before: an OSError's text kept the whole path, and a run's error showed it to visitors."""
-    assert error_text(FileNotFoundError(2, "No such file or directory", "/srv/secret/data/img.png")) == \
-        "FileNotFoundError: [Errno 2] No such file or directory: 'img.png'"
+def test_the_working_folder_counts_as_a_server_folder_wherever_it_is():
+    import os
+
+    from realunify_arena.redaction import without_paths
+    assert without_paths(f"cannot open {os.getcwd()}/models/x.yaml") == "cannot open x.yaml"
+
+
+def test_error_text_keeps_the_path_for_the_command_line_and_the_page_shows_its_file_name_only():
+    """The CLI names the file a researcher's command meant (its whole path); what the app shows a visitor cuts
+    the server's folders (``status_line``, the run details, the API reply)."""
+    from realunify_arena.runs import for_visitors
+    from realunify_arena.trace import Status, Trace
+    from realunify_arena.ui.render import status_line
+
+    text = error_text(FileNotFoundError(2, "No such file or directory", "/srv/secret/data/img.png"))
+    assert text == "FileNotFoundError: [Errno 2] No such file or directory: '/srv/secret/data/img.png'"
+    trace = Trace("UEG_1_world_knowledge", "m", "direct", {}, status=Status.ERROR, error=text)
+    shown_line = status_line(trace, 1, title="direct")
+    assert "secret" not in shown_line and "img&#46;png" in shown_line  # plain() escapes the dot
+    shown = for_visitors({"error": text, "judge_problem": f"judge j failed: {text}", "trace": trace.to_dict()})
+    assert "/srv" not in str(shown) and str(shown).count("img.png") == 3
