@@ -26,8 +26,9 @@ from realunify_arena.benchmark.schema import TRACKS, AnyInstance, GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.identity import COMMON_WORDS, NameFilter
 from realunify_arena.judge import HUMAN, judge_name
-from realunify_arena.redaction import without_paths
-from realunify_arena.runs import RunUpdate, concurrently, interleave, judge_run, needs_device, stream_run
+from realunify_arena.redaction import visitor_text
+from realunify_arena.runs import (RunUpdate, concurrently, for_visitors, interleave, judge_run, needs_device,
+                                  stream_run)
 from realunify_arena.shown import brief
 from realunify_arena.stopping import RunControl
 from realunify_arena.systems import MODES, Mode, System
@@ -315,15 +316,16 @@ def _with_judgments(ctx: AppContext, battle: Battle, revealed: dict, *, ask_mode
             origin = ctx.store.run_origin(run_id)
             judgment, problem = judge_run(ctx.store, ctx.pool, run_id, trace, battle.instance,
                                           ctx.judge, ask_model=ask_model, why_not=ctx.why_not)
-        sides[side] = {"system": revealed[f"system_{side.lower()}"], "run_id": run_id,
-                       "judge": judge_name(battle.instance, ctx.judge), "judgment": judgment,
-                       "judge_problem": without_paths(problem),  # no server folder in what the page shows
-                       "status": trace.status.value if trace else None,
-                       "error": without_paths(trace.error) if trace else None,
-                       "settings": trace.settings if trace else None,
-                       "seconds": round(trace.seconds, 3) if trace else None,
-                       "steps": [{"role": s.role.value, "text": s.text, "image_sha": s.image_sha,
-                                  "seconds": round(s.seconds, 3)} for s in trace.steps] if trace else [],
-                       "imported": {"file": without_paths(origin["file"]), "entry": origin["entry"],
-                                    "imported_at": origin["imported_at"]} if origin else None}
+        # no secret, server folder or endpoint address in what the page shows (runs.for_visitors)
+        sides[side] = for_visitors({"system": revealed[f"system_{side.lower()}"], "run_id": run_id,
+                                    "judge": judge_name(battle.instance, ctx.judge), "judgment": judgment,
+                                    "judge_problem": problem,
+                                    "status": trace.status.value if trace else None,
+                                    "error": trace.error if trace else None,
+                                    "settings": trace.settings if trace else None,
+                                    "seconds": round(trace.seconds, 3) if trace else None,
+                                    "steps": [{"role": s.role.value, "text": s.text, "image_sha": s.image_sha,
+                                               "seconds": round(s.seconds, 3)} for s in trace.steps] if trace else [],
+                                    "imported": {"file": visitor_text(origin["file"]), "entry": origin["entry"],
+                                                 "imported_at": origin["imported_at"]} if origin else None})
     return {**revealed, "sides": sides}

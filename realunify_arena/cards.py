@@ -32,7 +32,7 @@ from realunify_arena.families import (
     GenerationOptions,
     family_of,
 )
-from realunify_arena.redaction import register_secret_env
+from realunify_arena.redaction import register_endpoint, register_secret_env
 from realunify_arena.shown import brief
 from realunify_arena.systems import model_name_problem
 
@@ -69,6 +69,7 @@ class ModelCard:
 
     def __post_init__(self) -> None:
         register_secret_env(self.api_key_env)  # its value is masked in every error text and log from now on
+        register_endpoint(self.endpoint)  # its address is hidden in what a visitor sees (redaction.visitor_text)
 
     @property
     def remote(self) -> bool:

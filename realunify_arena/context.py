@@ -28,6 +28,7 @@ from realunify_arena.identity import NameFilter
 from realunify_arena.judge import DEFAULT_JUDGE, HUMAN, PAPER_JUDGE
 from realunify_arena.limits import check_options
 from realunify_arena.protocols import required_capabilities
+from realunify_arena.redaction import visitor_text
 from realunify_arena.runs import needs_device
 from realunify_arena.settings import AUTO_JUDGE, Settings
 from realunify_arena.shown import brief
@@ -276,7 +277,9 @@ class AppContext:
 
 
 def _label(name: str, runnable: bool, reason: str) -> str:
-    return name if runnable else f"{name} (unavailable: {reason})"
+    """A menu entry of the page: the name, and why it cannot run as a visitor may see it (no endpoint address
+    or server folder: ``redaction.visitor_text``)."""
+    return name if runnable else f"{name} (unavailable: {visitor_text(reason)})"
 
 
 SLOT_POLL_S = 0.1  # how often a run waiting for the accelerator asks whether it was stopped

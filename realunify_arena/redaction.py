@@ -1,4 +1,5 @@
-"""Secrets out of every text the app shows, stores, exports or logs: ``redact`` and ``error_text``.
+"""Secrets out of every text the app shows, stores, exports or logs (``redact``, ``error_text``); server
+addresses and folders out of what a visitor sees (``visitor_text``).
 
 An endpoint, a proxy in front of it, or a library's validation error may quote an API key back; any
 exception text can therefore hold one. Every place where an exception becomes text that leaves the
@@ -20,6 +21,11 @@ What is taken out (each replaced by ``***``):
 - the password of a URL's user information (``https://user:password@host``), such as a card's ``endpoint``
   behind a basic-auth proxy: the user name stays.
 
+What the public app shows a visitor (a run's error, a judge problem or failed reply, an availability
+reason, a refusal) goes through ``visitor_text``: also no endpoint address of a card (``register_endpoint``),
+of ``$HF_ENDPOINT`` or of a proxy (``without_endpoints``), and no server folder (``without_paths``). The
+command line, the log and the store keep both.
+
 A text shortened for a message must be redacted *before* the cut (``shortened``): a cut through a key
 leaves a part of it that no longer matches the whole value.
 """
@@ -36,7 +42,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 MASK = "***"
 MIN_SECRET_CHARS = 8
@@ -52,6 +58,7 @@ _SHAPES = (
     (re.compile(r"\bhf_[A-Za-z0-9]{20,}"), MASK),
 )
 _registered: set[str] = set()
+_endpoint_hosts: set[str] = set()
 _lock = threading.Lock()
 
 
@@ -60,6 +67,15 @@ def register_secret_env(name: str | None) -> None:
     if name:
         with _lock:
             _registered.add(name)
+
+
+def register_endpoint(url: str | None) -> None:
+    """Hide the host of ``url`` (a card's ``endpoint``) in what a visitor sees from now on (``visitor_text``);
+    ``None`` or a URL without a host is ignored."""
+    host = _host(url) if url else None
+    if host:
+        with _lock:
+            _endpoint_hosts.add(host)
 
 
 def secret_values() -> list[str]:
@@ -99,8 +115,8 @@ def redact(text: str) -> str:
 
 def error_text(error: BaseException) -> str:
     """``"<ExceptionType>: <message>"`` with secrets taken out: the one way an exception becomes text that a
-    user, the store, an export or a log sees. Paths stay whole (a researcher's command names the file it
-    means); what the app shows a visitor also goes through ``without_paths``."""
+    user, the store, an export or a log sees. Paths and endpoints stay whole (a researcher's command names the
+    file and the endpoint it means); what the app shows a visitor also goes through ``visitor_text``."""
     return redact(f"{type(error).__name__}: {error}")
 
 
@@ -109,11 +125,18 @@ def error_text(error: BaseException) -> str:
 # is matched only from one of them, so text a visitor typed ("</b>", "A/B", "1/2") is left alone.
 _SERVER_ROOTS = ("app", "bin", "data", "etc", "home", "lib", "media", "mnt", "nix", "opt", "private", "proc", "root",
                  "run", "scratch", "srv", "tmp", "Users", "usr", "var", "work", "workspace")
-_PART = r"[^\s/'\"()<>,;:|*?`]+"
+_STOP = r"\s/'\"()<>,;:|*?`"
+_PART = rf"[^{_STOP}]+"
+# a folder with single spaces ("my data"): words without a dot; at least one space, so that a one-word folder
+# matches _PART only (two ways to match one folder would make a long path's failed match exponential)
+_SPACED = rf"[^{_STOP}.]+(?: [^{_STOP}.]+)+"
+_DOTTED = rf"(?:[^{_STOP}.]+ )*[^{_STOP}]*\.[^{_STOP}]+(?!/|[^{_STOP}])"  # a file name with an extension ("my x.json")
 
 
 @functools.lru_cache(maxsize=1)
-def _absolute_path() -> re.Pattern:
+def _path_patterns() -> tuple[re.Pattern, ...]:
+    """(a quoted path, a path through folders with spaces to a file name, any other path); each match's
+    group ``name`` is what is kept."""
     roots = set(_SERVER_ROOTS)
     for folder in (os.getcwd(), str(Path.home()), tempfile.gettempdir(), sys.prefix, sys.base_prefix):
         parts = Path(folder).parts
@@ -121,19 +144,83 @@ def _absolute_path() -> re.Pattern:
             roots.add(parts[1])
     alternatives = "|".join(re.escape(r) for r in sorted(roots))
     # not inside a URL or a longer path ("https://h/tmp/x", "a/usr/b"): no word, ':', '/', '.', '~' or '-' before
-    return re.compile(rf"(?:\bfile://|(?<![\w:/.~-]))(?:~|/(?:{alternatives}))(?:/{_PART})*/({_PART})",
-                      re.IGNORECASE)
+    start = rf"(?:\bfile://|(?<![\w:/.~-]))(?:~|/(?:{alternatives}))"
+    flags = re.IGNORECASE
+    return (
+        # quoted (an OSError's repr, a message quoting a path): everything up to the closing quote is the path
+        re.compile(rf"(?<=(?P<q>['\"])){start}(?:/+[^'\"\n/]+)*?/+(?P<name>[^'\"\n/]+/?)(?=(?P=q))", flags),
+        # unquoted through folders with spaces: only when it ends in a file name, so "… and A/B" stays
+        re.compile(rf"{start}(?:/+(?:{_PART}|{_SPACED}))*?/+(?P<name>{_DOTTED})", flags),
+        re.compile(rf"{start}(?:/+{_PART})*/+(?P<name>{_PART})", flags),
+    )
 
 
 def without_paths(text: str) -> str:
     """``text`` with every absolute file path on this server cut to its last part (``"cannot open
-    /srv/app/data/x.json"`` -> ``"cannot open x.json"``, ``"~/models/z.yaml"`` -> ``"z.yaml"``): what a visitor
-    is shown names no folder of the server (its layout, user name, cache or mount points), also as a file URL
-    (``"file:///srv/x.png"``). A path counts when it starts at a usual top-level folder or the first folder of
-    the working, home or temporary folder or of Python's prefix, and names a folder there: an endpoint
-    (``"/vote takes 2 values"``), a unit (``"per /s"``), ``"</b>"`` of a caller's value, other URLs, ``1/2``
-    and ``A/B`` are kept. The log and the command line keep the whole path."""
-    return _absolute_path().sub(lambda m: m.group(1), text) if text else text
+    /srv/app/data/x.json"`` -> ``"cannot open x.json"``, ``"~/models/z.yaml"`` -> ``"z.yaml"``, a folder
+    ``"/srv/app/cache/"`` -> ``"cache/"``): what a visitor is shown names no folder of the server (its layout,
+    user name, cache or mount points), also as a file URL (``"file:///srv/x.png"``). A folder name may hold
+    spaces inside quotes (``"'/srv/my data/x'"`` -> ``"'x'"``) or on the way to a file name with an extension
+    (``"/srv/my data/x.json"`` -> ``"x.json"``). A path counts when it starts at a usual top-level folder or
+    the first folder of the working, home or temporary folder or of Python's prefix, and names a folder
+    there: an endpoint (``"/vote takes 2 values"``), a unit (``"per /s"``), ``"</b>"`` of a caller's value,
+    other URLs, ``1/2`` and ``A/B`` are kept. The log and the command line keep the whole path."""
+    if not text:
+        return text
+    for pattern in _path_patterns():
+        text = pattern.sub(lambda m: m.group("name"), text)
+    return text
+
+
+ENDPOINT = "[endpoint]"
+# variables whose value is a server's own address: the hub mirror and the proxies a request goes through
+_ADDRESS_ENV = ("HF_ENDPOINT", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]{}`|]+")
+
+
+def _host(url: str) -> str | None:
+    """The lower-case host of ``url`` (``"http://u:p@10.0.0.5:8000/v1"`` -> ``"10.0.0.5"``; a bare
+    ``"host:8000"`` counts too), or None."""
+    try:
+        return urlsplit(url if "://" in url else f"//{url}").hostname or None
+    except ValueError:  # a malformed port or IPv6 address
+        return None
+
+
+def endpoint_hosts() -> set[str]:
+    """The hosts ``without_endpoints`` hides: every registered card endpoint's, and those of ``$HF_ENDPOINT``
+    and the proxy variables (upper or lower case) as they are now."""
+    with _lock:
+        hosts = set(_endpoint_hosts)
+    values = (os.environ.get(name) or os.environ.get(name.lower()) for name in _ADDRESS_ENV)
+    return hosts | {h for h in map(_host, filter(None, values)) if h}
+
+
+def without_endpoints(text: str) -> str:
+    """``text`` with every URL on a host of ``endpoint_hosts`` (scheme, user, host, port, path and query:
+    ``"x at http://10.0.0.5:8000/v1: HTTP 400"`` -> ``"x at [endpoint]: HTTP 400"``) and every other mention of
+    such a host (``"10.0.0.5:8000"``, ``"hostname '10.0.0.5'"``) replaced by ``ENDPOINT``: a visitor learns no
+    internal address. Other URLs (``https://huggingface.co/...``) stay."""
+    hosts = endpoint_hosts() if text else set()
+    if not hosts:
+        return text
+
+    def url(match: re.Match) -> str:
+        whole = match.group(0)
+        core = whole.rstrip(".,:;!?")  # the sentence's punctuation after a URL is not part of it
+        return ENDPOINT + whole[len(core):] if _host(core) in hosts else whole
+
+    text = _URL.sub(url, text)
+    names = "|".join(re.escape(h) for h in sorted(hosts, key=len, reverse=True))
+    return re.sub(rf"(?<![\w.-])\[?(?:{names})\]?(?::\d+)?(?![\w-]|\.\w)", ENDPOINT, text, flags=re.IGNORECASE)
+
+
+def visitor_text(text: str | None) -> str | None:
+    """``text`` as the public app may show it to a visitor: secrets out (``redact``), no endpoint address of a
+    card, hub mirror or proxy (``without_endpoints``) and no server folder (``without_paths``). The one
+    function for a run's error, a judge problem, an availability reason or a refusal on the page or in an
+    API reply; the command line, the log and the store keep the addresses and paths (``error_text``)."""
+    return without_paths(without_endpoints(redact(text))) if text else text
 
 
 class RedactingParser(argparse.ArgumentParser):

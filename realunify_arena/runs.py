@@ -22,7 +22,7 @@ from realunify_arena import protocols
 from realunify_arena.adapters.base import Adapter, GenerationOptions, ModelSource
 from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
 from realunify_arena.pump import FINISHED, Pump
-from realunify_arena.redaction import error_text, without_paths
+from realunify_arena.redaction import error_text, visitor_text
 from realunify_arena.stopping import RunControl, RunStopped
 from realunify_arena.runtime import zero_gpu
 from realunify_arena.store import Store
@@ -128,15 +128,30 @@ def _stored(store: Store, dataset: str, instance: AnyInstance, model: str, mode:
 
 
 def for_visitors(result: dict) -> dict:
-    """``run_and_judge``'s (or Explore's) result as a visitor may see it: its ``error``, ``judge_problem`` and
-    the trace's ``error`` with the server's folders cut out (``redaction.without_paths``)."""
+    """``run_and_judge``'s (or Explore's, or a revealed arena side's) result as a visitor may see it: its
+    ``error``, ``judge_problem``, the trace's ``error`` and every text of its ``judgment`` (a judge reply may be
+    ``"<judge call failed: ...>"``, quoting the judge's endpoint) without secrets, the server's folders or
+    endpoint addresses (``redaction.visitor_text``). Other keys are kept as they are."""
     shown = dict(result)
     for key in ("error", "judge_problem"):
         if shown.get(key):
-            shown[key] = without_paths(shown[key])
+            shown[key] = visitor_text(shown[key])
     if isinstance(shown.get("trace"), dict) and shown["trace"].get("error"):
-        shown["trace"] = {**shown["trace"], "error": without_paths(shown["trace"]["error"])}
+        shown["trace"] = {**shown["trace"], "error": visitor_text(shown["trace"]["error"])}
+    if shown.get("judgment"):
+        shown["judgment"] = _visible(shown["judgment"])
     return shown
+
+
+def _visible(value):
+    """``value`` (JSON-like) with ``visitor_text`` applied to every string in it."""
+    if isinstance(value, str):
+        return visitor_text(value)
+    if isinstance(value, dict):
+        return {key: _visible(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_visible(item) for item in value]
+    return value
 
 
 def needs_device(pool: ModelSource, model: str) -> bool:

@@ -35,7 +35,7 @@ from realunify_arena.runs import RunUpdate
 from realunify_arena.stopping import STOPPED_BY_USER, RunControl
 from realunify_arena.store import StoreError, split_uid
 from realunify_arena.trace import Status
-from realunify_arena.redaction import without_paths
+from realunify_arena.redaction import visitor_text
 from realunify_arena.ui.calls import Refusal
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
@@ -63,7 +63,7 @@ def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
     lines = [f"**You voted: {VOTES[reveal['choice']]}** · {KIND_LABELS[reveal['kind']]}"]
     for side in SIDES:
         info = reveal["sides"][side]
-        judgment, score = info["judgment"], plain(without_paths(info["judge_problem"]) or "not judged")
+        judgment, score = info["judgment"], plain(visitor_text(info["judge_problem"]) or "not judged")
         if judgment is not None:
             score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
                      else f"judge score {judgment['score']}")

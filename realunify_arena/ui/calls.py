@@ -17,16 +17,16 @@ import inspect
 
 import gradio as gr
 
-from realunify_arena.redaction import redact, without_paths
+from realunify_arena.redaction import visitor_text
 
 
 class Refusal(gr.Error):
     """``gr.Error(message)`` that Gradio does not print a traceback for (``print_exception=False``), its
-    message with secrets (``redact``) and the server's folders (``without_paths``) taken out."""
+    message as a visitor may see it (``redaction.visitor_text``: no secret, endpoint address or server folder)."""
 
     def __init__(self, message: str = "Error raised.", **options) -> None:
         options.setdefault("print_exception", False)
-        super().__init__(without_paths(redact(message)), **options)  # no secret or server folder reaches a caller
+        super().__init__(visitor_text(message), **options)  # no secret, address or server folder reaches a caller
 
 
 def answer_miscounted_calls(demo: gr.Blocks) -> None:

@@ -26,7 +26,7 @@ from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.form_settings import FORM_SETTINGS, form_number, form_options, settings_used
 from realunify_arena.protocols import required_capabilities
-from realunify_arena.redaction import without_paths
+from realunify_arena.redaction import visitor_text
 from realunify_arena.runs import (
     for_visitors,
     judge_by_hand,
@@ -179,7 +179,7 @@ def source_notice(ctx: AppContext, source: str) -> str:
         return f"**{plain(e.args[0])}**"
     if not dataset.problems:
         return ""
-    shown = "\n".join(f"- {plain(without_paths(str(p)))}" for p in dataset.problems[:5])  # no server folder
+    shown = "\n".join(f"- {plain(visitor_text(str(p)))}" for p in dataset.problems[:5])  # no server folder
     more = f"\n- … and {len(dataset.problems) - 5} more" if len(dataset.problems) > 5 else ""
     return (f"**{len(dataset.problems)} problem(s) in {plain(ctx.source_label(source))}** ({len(dataset)} instances usable; "
             f"`python -m realunify_arena validate` on it lists them all):\n{shown}{more}")
@@ -224,7 +224,7 @@ def model_note(ctx: AppContext, model: str | None) -> str:
         return (f"**{model}** has random weights: its images and answers are noise. It exercises the pipeline "
                 "(loading, steps, judging) without downloading a model.")
     runnable, why = ctx.availability[model]
-    return "" if runnable else f"**{model}** cannot run here: {without_paths(why)}"
+    return "" if runnable else f"**{model}** cannot run here: {visitor_text(why)}"
 
 
 def settings_fields(ctx: AppContext, model: str | None) -> list:
@@ -345,7 +345,7 @@ def build(ctx: AppContext) -> ExploreTab:
                 reason = f"**Not run:** {_run_unsaved(e)}"
             else:
                 said = e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e
-                reason = f"**Not run:** {plain(without_paths(str(said)))}"  # an image's error names its file only
+                reason = f"**Not run:** {plain(visitor_text(str(said)))}"  # an image's error names its file only
             return [None, None, reason, gr.update(value=None, visible=False),
                     *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),
@@ -466,10 +466,10 @@ def _column_runner(ctx: AppContext, column: Column):
                              if run_id is not None else (None, None))
         human = isinstance(inst, UEGInstance) and bool(inst.question_list) and trace.final is not None \
             and run_id is not None
-        verdict = f"**Judge problem:** {plain(without_paths(problem))}" if problem else verdict_markdown(
-            judgment, inst, judge=judge, judge_here=human, has_output=trace.final is not None)
         details = for_visitors({"run_id": run_id, "reused_from_store": update.reused, "dataset": dataset,
                                 "trace": trace.to_dict(), "judgment": judgment, "judge_problem": problem})
+        verdict = f"**Judge problem:** {plain(details['judge_problem'])}" if problem else verdict_markdown(
+            details["judgment"], inst, judge=judge, judge_here=human, has_output=trace.final is not None)
         history = [*history, _history_row(run_id, options.seed, trace, judgment, update.reused)]
         yield [*column.view.show(trace, inst.track, images, status_line(trace, expected, title=title)),
                verdict, gr.update(visible=human),

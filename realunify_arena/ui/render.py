@@ -26,7 +26,7 @@ from PIL import Image
 from realunify_arena.benchmark.custom import category_label, is_own
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
 from realunify_arena.judge import HUMAN
-from realunify_arena.redaction import without_paths
+from realunify_arena.redaction import visitor_text
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
 ImageLoader = Callable[[Step], Image.Image]
@@ -168,9 +168,9 @@ def status_line(trace: Trace, expected_steps: int, *, title: str) -> str:
     lines = [f"**{title}**"]
     lines += [f"- {step.role.value.replace('_', ' ')}: {step.seconds:.2f} s" for step in trace.steps]
     if trace.status is Status.NOT_SUPPORTED:
-        lines.append(f"- not supported (the paper's \"-\"): {plain(without_paths(trace.error))}")
+        lines.append(f"- not supported (the paper's \"-\"): {plain(visitor_text(trace.error))}")
     elif trace.status is Status.ERROR:
-        lines.append(f"- **error:** {plain(without_paths(trace.error))}")
+        lines.append(f"- **error:** {plain(visitor_text(trace.error))}")
     elif len(trace.steps) < expected_steps:
         lines.append(f"- step {len(trace.steps) + 1} of {expected_steps} running…")
     else:

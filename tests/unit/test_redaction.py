@@ -166,3 +166,74 @@ def test_error_text_keeps_the_path_for_the_command_line_and_the_page_shows_its_f
     assert "secret" not in shown_line and "img&#46;png" in shown_line  # plain() escapes the dot
     shown = for_visitors({"error": text, "judge_problem": f"judge j failed: {text}", "trace": trace.to_dict()})
     assert "/srv" not in str(shown) and str(shown).count("img.png") == 3
+
+
+@pytest.mark.parametrize("text, shown", [
+    # a folder with a space: before, "my data/x.json" (its tail) was left
+    ("cannot open /srv/my data/x.json", "cannot open x.json"),
+    ("[Errno 2] No such file or directory: '/srv/my data/cache/x'", "[Errno 2] No such file or directory: 'x'"),
+    ("card ~/my models/tiny one.yaml: bad field", "card tiny one.yaml: bad field"),
+    ("cannot read file:///srv/app/my dir/img.png now", "cannot read img.png now"),
+    ("cannot open /srv/app//x.json", "cannot open x.json"),  # before: "app//x.json"
+    ("cache /srv/app/cache/ is full", "cache cache/ is full"),  # a folder keeps its own name only
+    # visitor text after a path stays whole
+    ("cannot open /srv/a/x.json and A/B", "cannot open x.json and A/B"),
+    ("cannot read /srv/data and A/B", "cannot read data and A/B"),
+    ("Choose a model card; '<b>x</b>' is not offered here; 1/2; /vote takes 2 values",
+     "Choose a model card; '<b>x</b>' is not offered here; 1/2; /vote takes 2 values"),
+])
+def test_without_paths_cuts_folders_with_spaces_and_keeps_visitor_text(text, shown):
+    from realunify_arena.redaction import without_paths
+
+    assert without_paths(text) == shown
+
+
+ENDPOINT_CARD = "http://u:pw-123456789@10.0.0.5:8000/v1"
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("RuntimeError: oa at http://u:***@10.0.0.5:8000/v1: HTTP 400: bad", "RuntimeError: oa at [endpoint]: HTTP 400: bad"),
+    ("Client error '404 Not Found' for url 'http://10.0.0.5:8000/v1/chat/completions?x=1'",
+     "Client error '404 Not Found' for url '[endpoint]'"),
+    ("endpoint http://10.0.0.5:8000/v1 not answering (ConnectError: 10.0.0.5:8000 refused)",
+     "endpoint [endpoint] not answering (ConnectError: [endpoint] refused)"),
+    ("hostname '10.0.0.5' doesn't match", "hostname '[endpoint]' doesn't match"),
+    # other hosts, URLs and a visitor's text stay
+    ("see https://huggingface.co/org/m and 10.0.0.55 or 110.0.0.5; </b> A/B 1/2",
+     "see https://huggingface.co/org/m and 10.0.0.55 or 110.0.0.5; </b> A/B 1/2"),
+])
+def test_visitor_text_hides_a_cards_endpoint_and_error_text_keeps_it(text, shown):
+    from realunify_arena.redaction import visitor_text
+
+    ModelCard(name="ep", family="openai", description="x", capabilities=frozenset({Capability.UNDERSTAND}),
+              endpoint=ENDPOINT_CARD)
+    assert visitor_text(text) == shown
+    assert error_text(RuntimeError(text)) == f"RuntimeError: {text}"  # the CLI and the store keep the address
+
+
+def test_visitor_text_hides_the_hub_mirror_and_proxy_addresses(monkeypatch):
+    from realunify_arena.redaction import visitor_text
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub-mirror.lan:9000")
+    monkeypatch.setenv("https_proxy", "http://proxy.lan:3128")
+    shown = visitor_text("weights a/b are not cached and the hub http://hub-mirror.lan:9000 is not answering "
+                         "(ProxyError: proxy.lan:3128 refused)")
+    assert shown == "weights a/b are not cached and the hub [endpoint] is not answering (ProxyError: [endpoint] refused)"
+
+
+def test_a_judges_failed_call_kept_as_a_reply_is_shown_without_its_endpoint():
+    """A polling judgment keeps a failed judge call as ``"<judge call failed: ...>"``; the API reply and the
+    revealed arena sides showed it whole (``runs.for_visitors``)."""
+    from realunify_arena.runs import for_visitors
+
+    ModelCard(name="ep", family="openai", description="x", capabilities=frozenset({Capability.UNDERSTAND}),
+              endpoint="http://10.0.0.7:8000/v1")
+    failed = "<judge call failed: RuntimeError: j at http://10.0.0.7:8000/v1: HTTP 500: /srv/app/logs/x.txt>"
+    judgment = {"kind": "polling", "score": None, "errors": 1,
+                "details": {"judge": "j", "questions": [{"question": "Is it red?", "expected": "yes",
+                                                          "replies": [failed, "yes"], "correct": True}]}}
+    shown = for_visitors({"judgment": judgment})["judgment"]
+    assert shown["details"]["questions"][0]["replies"] == [
+        "<judge call failed: RuntimeError: j at [endpoint]: HTTP 500: x.txt>", "yes"]
+    assert {k: v for k, v in shown.items() if k != "details"} == {"kind": "polling", "score": None, "errors": 1}
+    assert judgment["details"]["questions"][0]["replies"][0] == failed  # the stored judgment is left whole
