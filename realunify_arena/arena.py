@@ -30,6 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from realunify_arena.settings import Settings
 from realunify_arena.shown import brief
 from realunify_arena.store import (
     NotFound,
@@ -191,9 +192,11 @@ def _session_key(session_id: str) -> str:
 class Arena:
     """Issues battles, records deliveries and votes, in the store's database."""
 
-    def __init__(self, store: Store, *, max_votes: int = 30, window_seconds: float = 60.0,
-                 trusted_proxies: int = 0, max_battles: int = 60, battle_window_seconds: float = 60.0,
-                 max_runs: int = 30, run_window_seconds: float = 60.0):
+    def __init__(self, store: Store, *, max_votes: int = Settings.vote_limit,
+                 window_seconds: float = Settings.vote_window, trusted_proxies: int = Settings.trusted_proxies,
+                 max_battles: int = Settings.battle_limit, battle_window_seconds: float = Settings.battle_window,
+                 max_runs: int = Settings.run_limit, run_window_seconds: float = Settings.run_window):
+        """The limits default to ``Settings``' (their one home; ``from_settings`` takes an app's own)."""
         self.store = store
         self.trusted_proxies = trusted_proxies  # proxy hops whose X-Forwarded-For entries are believed
         self.max_votes = max_votes
@@ -209,6 +212,14 @@ class Arena:
         self.salt = os.environ.get(SALT_ENV) or store.meta(SALT_META_KEY, lambda: secrets.token_hex(32))
         # writes answered with StoreError, which a retry completes instead of repeating (module docstring)
         self._failed_starts: dict[str, dict] = {}  # session key -> the battles row that start wrote
+
+    @classmethod
+    def from_settings(cls, store: Store, settings: Settings) -> Arena:
+        """The arena of an app run with ``settings``: its vote, battle and run limits and trusted proxy hops."""
+        return cls(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window,
+                   trusted_proxies=settings.trusted_proxies, max_battles=settings.battle_limit,
+                   battle_window_seconds=settings.battle_window, max_runs=settings.run_limit,
+                   run_window_seconds=settings.run_window)
 
     def voter_id(self, profile_username: str | None, session_hash: str, headers: Mapping[str, str],
                  peer: str | None = None) -> str:
@@ -274,11 +285,12 @@ class Arena:
             raise
         return row["id"]
 
-    def admit_runs(self, voter: str, count: int = 1) -> None:
+    def admit_runs(self, voter: str, count: int = 1) -> list[int]:
         """Count ``count`` new model runs ``voter`` is about to start (a stored run served again is not one),
         or refuse them all: past ``max_runs`` per ``run_window_seconds``, counted per ``rate_key`` in the store
         (every app process counts the same starts), checked and recorded in one group-committed operation so
-        concurrent calls cannot all pass.
+        concurrent calls cannot all pass. Returns the ``count`` counts (run_starts row ids; [] for 0): a run
+        that then never starts (refused by a full queue, stopped while it waited) is ``release_runs``d.
 
         Raises:
             RunRefused: over the limit ("rate limit: at most 30 new runs per 60 s; please wait a little"),
@@ -289,7 +301,7 @@ class Arena:
         if not isinstance(voter, str) or not voter:
             raise RunRefused("no visitor identity; reload the page")
         if count <= 0:
-            return
+            return []
         if count > self.max_runs:  # no window would ever admit it: "please wait" would be untrue
             raise RunRefused(f"rate limit: this starts {count} new runs, more than the {self.max_runs} one visitor"
                              f" may start per {self.run_window_seconds:g} s; ask for fewer at once")
@@ -297,9 +309,15 @@ class Arena:
         def record(_db) -> None:
             since = self._check_rate(voter, self.store.count_run_starts_since, self.max_runs,
                                      self.run_window_seconds, "new runs", RunRefused, adding=count)
-            self.store.insert_run_starts(voter, count, voter_key=rate_key(voter), expired_before=since)
+            return self.store.insert_run_starts(voter, count, voter_key=rate_key(voter), expired_before=since)
 
-        self.store.apply(record)
+        return self.store.apply(record)
+
+    def release_runs(self, counts: Sequence[int]) -> None:
+        """Give back ``admit_runs``' ``counts`` of runs that never started, so they no longer count against the
+        visitor's run limit. Raises ``StoreError`` when the delete could not be confirmed on disk."""
+        if counts:
+            self.store.apply(lambda _db: self.store.delete_run_starts(counts))
 
     def deliver(self, battle_id: str, session_id: str, side: Side, run_id: int, *, flag: str | None = None) -> None:
         """Record that this side's output (a stored run of the right system and instance) was shown;

@@ -7,6 +7,7 @@ services they call (``runs``, ``battles``); nothing here imports Gradio.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import threading
 from collections import OrderedDict
@@ -33,9 +34,10 @@ from realunify_arena.runs import needs_device
 from realunify_arena.settings import AUTO_JUDGE, Settings
 from realunify_arena.shown import brief
 from realunify_arena.stopping import RunRegistry
-from realunify_arena.store import Store
+from realunify_arena.store import Store, StoreError
 from realunify_arena.systems import MODES, System
 
+log = logging.getLogger(__name__)
 OWN_HELD = 64  # your own instances held for the sessions that ran them (each one is a few MB at most)
 
 
@@ -56,6 +58,18 @@ class AppContext:
     _own: OrderedDict = field(default_factory=OrderedDict)  # uid -> your own instance, newest last
     _device_slots: asyncio.Semaphore | None = None  # made on the event loop's first use
     _waiting: int = 0
+
+    def __post_init__(self) -> None:
+        if self.runs.release is None:  # a run counted against the run limit that never started is given back
+            self.runs.release = self._release_runs
+
+    def _release_runs(self, counts: list[int]) -> None:
+        """``Arena.release_runs``, from a run's close (a ``finally``, or a full queue's refusal): a give-back
+        the store could not confirm is logged, never raised there (the count then stays, as before)."""
+        try:
+            self.arena.release_runs(counts)
+        except StoreError as e:
+            log.warning("a run that never started still counts against its visitor's run limit: %s", e)
 
     # -- data -------------------------------------------------------------------------------------
 

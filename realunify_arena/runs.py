@@ -105,18 +105,15 @@ def stream_run(store: Store, pool, dataset: str, instance: AnyInstance, model: s
 
 
 def new_runs(store: Store, dataset: str, instance: AnyInstance, model: str, modes: Iterable[Mode],
-             options: GenerationOptions, why_not: Callable[[str], str | None] | None = None) -> int:
-    """How many of ``modes`` ``stream_run`` (reusing stored runs, as the app does) would run ``model`` in now,
-    0 to ``len(modes)``: not a mode it serves a stored run of (one no battle holds for its vote), nor one of
-    a card that cannot run here (``why_not``, which refuses it). What a visitor's run limit counts
-    (``Arena.admit_runs``)."""
+             options: GenerationOptions, why_not: Callable[[str], str | None] | None = None) -> list[Mode]:
+    """Those of ``modes`` (in their order) ``stream_run`` (reusing stored runs, as the app does) would run
+    ``model`` in now: not a mode it serves a stored run of (one no battle holds for its vote), nor one of a
+    card that cannot run here (``why_not``, which refuses it). Their number is what a visitor's run limit
+    counts (``Arena.admit_runs``)."""
     if why_not is not None and why_not(model) is not None:
-        return 0
-    count = 0
-    for mode in modes:
-        existing, held = _stored(store, dataset, instance, model, mode, options)
-        count += existing is None or held
-    return count
+        return []
+    return [mode for mode in modes
+            if (stored := _stored(store, dataset, instance, model, mode, options))[0] is None or stored[1]]
 
 
 def _stored(store: Store, dataset: str, instance: AnyInstance, model: str, mode: Mode,

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -143,6 +143,8 @@ class _Request:
     reason: str = STOPPED_BY_USER  # why it was stopped: what a run opened after the stop says
     controls: set = field(default_factory=set)
     admitted: object = None  # what its runs were let do (Explore: instance, model, settings), as begin was told
+    opened: set = field(default_factory=set)  # the keys whose run was opened: each key's run is opened once
+    counted: dict = field(default_factory=dict)  # key -> what its run's count is (``release``d if it never starts)
 
 
 class RunRegistry:
@@ -150,23 +152,28 @@ class RunRegistry:
     while one is in flight can be refused. A request older than ``max_age_s`` no longer counts as busy
     (its events were dropped without ending)."""
 
-    def __init__(self, max_age_s: float = 3600.0) -> None:
+    def __init__(self, max_age_s: float = 3600.0, release: Callable[[list], None] | None = None) -> None:
         self.max_age_s = max_age_s
+        # called with the ``counted`` values of runs that ended without starting (``close`` with ``ran`` False):
+        # the app gives back their count against the visitor's run limit (``Arena.release_runs``)
+        self.release = release
         self._lock = threading.Lock()
         self._sessions: dict[str, dict[str, _Request]] = {}
 
     def begin(self, session: str, columns: int, keys: tuple = (), request_id: str | None = None, *,
-              admitted: object = None) -> str:
+              admitted: object = None, counted: Mapping | None = None) -> str:
         """Record a request of ``columns`` runs (named ``keys``); returns its id (what each run passes
         to ``open``): ``request_id`` when given (a random id the caller already has, such as a battle's),
-        else a new one. ``admitted`` is what the runs were checked and counted for (``admitted`` returns it)."""
+        else a new one. ``admitted`` is what the runs were checked and counted for (``admitted`` returns it);
+        ``counted`` maps a key to its run's count (a run_starts row id), given to ``release`` when that run
+        ends without starting."""
         request_id = request_id or uuid.uuid4().hex
         now = time.monotonic()
         with self._lock:
             requests = self._sessions.setdefault(session, {})
             for stale in [k for k, r in requests.items() if now - r.started >= self.max_age_s]:
                 del requests[stale]  # stopped while queued (its run never came), or dropped
-            requests[request_id] = _Request(columns, tuple(keys), admitted=admitted)
+            requests[request_id] = _Request(columns, tuple(keys), admitted=admitted, counted=dict(counted or {}))
         return request_id
 
     def busy(self, session: str) -> bool:
@@ -200,34 +207,47 @@ class RunRegistry:
             return any(request_id in requests and requests[request_id].stopped
                        for requests in self._sessions.values())
 
-    def open(self, session: str, request_id: str | None, time_limit_s: float | None) -> RunControl:
-        """A control for one run of the request (already stopped if the request was stopped)."""
+    def open(self, session: str, request_id: str | None, time_limit_s: float | None, key=None) -> RunControl | None:
+        """A control for the run named ``key`` of the request (already stopped if the request was stopped), or
+        None: ``session`` has no such request with runs still to end (never begun, or ended), or the run
+        ``key`` was opened already (its event called twice, at once or again): each run is opened once."""
         control = RunControl(time_limit_s)
         with self._lock:
             request = self._sessions.get(session, {}).get(request_id) if request_id else None
-            if request is not None:
-                request.controls.add(control)
-                if request.stopped:
-                    control.stop(request.reason)
+            if request is None or request.columns <= 0 or key in request.opened | request.finished:
+                return None
+            request.opened.add(key)
+            request.controls.add(control)
+            if request.stopped:
+                control.stop(request.reason)
         return control
 
-    def close(self, session: str | None, request_id: str | None, control: RunControl | None, key=None) -> None:
+    def close(self, session: str | None, request_id: str | None, control: RunControl | None, key=None, *,
+              ran: bool = True) -> None:
         """The run (named ``key``) ended: finished, failed or stopped; or, with ``session`` and ``control``
-        None, it was refused before it started (a full queue), so it never opened a control."""
+        None, it was refused before it started (a full queue), so it never opened a control. ``ran`` False
+        (and always for a refused run): it ended without starting its model (stopped while it waited, or
+        refused), so its count (``begin``'s ``counted``) goes to ``release``. Each key closes once: a second
+        close, or a refusal of a key whose run was opened (the same event called twice), changes nothing."""
         with self._lock:
             if session is None:  # a run refused before it started: its request, whatever the session
                 session = next((s for s, requests in self._sessions.items() if request_id in requests), None)
             requests = self._sessions.get(session, {})
             request = requests.get(request_id) if request_id else None
-            if request is None:
+            if request is None or key in request.finished or (
+                    control is None and key in request.opened) or (
+                    control is not None and control not in request.controls):
                 return
             request.controls.discard(control)
             request.finished.add(key)
             request.columns -= 1
+            unrun = [request.counted.pop(key)] if key in request.counted and (control is None or not ran) else []
             if request.columns <= 0:
                 del requests[request_id]
             if not requests:
                 self._sessions.pop(session, None)
+        if unrun and self.release is not None:
+            self.release(unrun)
 
     def stop(self, session: str, reason: str = STOPPED_BY_USER, keys: Iterable | None = None) -> set:
         """Stop the session's runs, running or still queued: every request, or with ``keys`` only the

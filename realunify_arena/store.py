@@ -1516,8 +1516,9 @@ class Store:
         return self._count_since("run_starts", voter_key, since)
 
     def insert_run_starts(self, voter: str, count: int, *, voter_key: str | None = None,
-                          expired_before: str | None = None) -> None:
-        """Record ``count`` new model runs started now by ``voter``; with ``expired_before`` (an ISO timestamp)
+                          expired_before: str | None = None) -> list[int]:
+        """Record ``count`` new model runs started now by ``voter``; returns their row ids (``delete_run_starts``
+        takes them). With ``expired_before`` (an ISO timestamp)
         the starts before it by ``voter_key`` (default ``voter``) or any voter id extending it, the rows
         ``count_run_starts_since`` counts for that key, which no limit window counts any more, are deleted:
         the table keeps at most the limit per key, however many sessions (voter ids) a script opens."""
@@ -1526,8 +1527,13 @@ class Store:
             self._execute(f"delete from run_starts where {_OF_VOTER_KEY} and created_at <= ?",
                           (*_voter_key_args(key), expired_before))
         created_at = now()
-        for _ in range(count):
-            self._execute("insert into run_starts (voter, created_at) values (?, ?)", (voter, created_at))
+        return [self._execute("insert into run_starts (voter, created_at) values (?, ?)", (voter, created_at)
+                              ).lastrowid for _ in range(count)]
+
+    def delete_run_starts(self, ids: Iterable[int]) -> None:
+        """Delete the run_starts rows ``ids`` (``insert_run_starts``' ids): runs counted that never started."""
+        for row_id in ids:
+            self._execute("delete from run_starts where id = ?", (row_id,))
 
     def _count_since(self, table: str, voter_key: str, since: str) -> int:
         rows = self.query(f"select count(*) as n from {table} where {_OF_VOTER_KEY} and created_at > ?",

@@ -38,11 +38,7 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
     # Which forwarded address is the visitor's is the arena's call (--trusted-proxies): uvicorn's own
     # rewrite of the socket peer, which by default believes any X-Forwarded-For sent from loopback, is off.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
-    arena = Arena(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window,
-                  trusted_proxies=settings.trusted_proxies, max_battles=settings.battle_limit,
-                  battle_window_seconds=settings.battle_window, max_runs=settings.run_limit,
-                  run_window_seconds=settings.run_window)
-    ctx = AppContext(settings, store, pool, arena)
+    ctx = AppContext(settings, store, pool, Arena.from_settings(store, settings))
     with gr.Blocks(title="RealUnify Arena") as demo:
         with gr.Row():
             gr.Markdown(INTRO)

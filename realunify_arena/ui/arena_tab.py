@@ -161,7 +161,9 @@ def build(ctx: AppContext) -> None:
         if not battle_id:
             return
         session = request.session_hash
-        control = ctx.runs.open(session, battle_id, ctx.settings.time_limit_s)
+        control = ctx.runs.open(session, battle_id, ctx.settings.time_limit_s, BATTLE_RUN)
+        if control is None:  # not this page's battle, or its outputs asked for again: each is produced once
+            raise Refusal(ALREADY_GENERATED)
         try:
             if control.stopped:  # stopped while it waited for the accelerator
                 if control.reason != SUPERSEDED:
@@ -291,6 +293,8 @@ def build(ctx: AppContext) -> None:
 
 
 BATTLE_RUN = "battle"  # the run-registry key of a battle (ctx.runs): the Arena's Stop stops only these
+ALREADY_GENERATED = ("this battle's outputs were already asked for (or it is not this page's battle): each"
+                     " battle is produced once; start a new battle")
 STOPPED_NOTE = "Stopped: this battle cannot be voted on. Start a new battle."
 _USER_STOP = "you pressed Stop"
 SUPERSEDED = "stopped: a new battle was started on this page"

@@ -336,8 +336,8 @@ def build(ctx: AppContext) -> ExploreTab:
                         else dataset.get(choice))
             shown = inst.open_image() if isinstance(inst, GEUInstance) else None  # an ImageError if it is gone
             # each column that runs its model now (not a stored run shown again) counts against the run limit
-            ctx.arena.admit_runs(visitor(ctx, request, profile),
-                                 new_runs(ctx.store, dataset_name, inst, model_value, columns, options, ctx.why_not))
+            counting = new_runs(ctx.store, dataset_name, inst, model_value, columns, options, ctx.why_not)
+            counts = ctx.arena.admit_runs(visitor(ctx, request, profile), len(counting))
         except (ValueError, LookupError, RunRefused) as e:  # your own instance or the settings, refused with a message
             # said in place, where the run would have shown, until the next Run: a toast fades, and an
             # error here would leave each column a bare "Error" badge; no run starts (``started`` None)
@@ -349,7 +349,8 @@ def build(ctx: AppContext) -> ExploreTab:
             return [None, None, reason, gr.update(value=None, visible=False),
                     *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),
-                                    admitted=(dataset_name, inst.uid, model_value, options))
+                                    admitted=(dataset_name, inst.uid, model_value, options),
+                                    counted=dict(zip(counting, counts)))  # given back if it never starts
         held = (*ctx.hold(dataset_name, inst), request_id)
         return [held, list(held), instance_markdown(inst, with_questions=True),
                 gr.update(value=shown, visible=shown is not None),
@@ -417,7 +418,10 @@ def _column_runner(ctx: AppContext, column: Column):
         session, request_id = request.session_hash, _request_of(current)
         if request_id is None or not ctx.runs.known(session, request_id):
             raise Refusal(NOT_STARTED)  # the column's event called directly, with a made-up ``started``
-        control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s)
+        control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s, column.mode)
+        if control is None:  # this column's event called again for the same Run: its run was opened once
+            raise Refusal(ALREADY_OPENED)
+        ran = False  # False: it ends without running its model, and its count is given back
         try:  # the column's values come from the browser: only what Run checked and counted may run
             if ctx.runs.admitted(session, request_id) != (*current[:2], model, _user_options(
                     ctx, model, seed, steps, guidance, max_new_tokens)):
@@ -425,10 +429,11 @@ def _column_runner(ctx: AppContext, column: Column):
             if control.stopped:  # stopped while it waited for the accelerator
                 yield _stopped_frame(column, f"{column.mode} · {model}", control)
                 return
+            ran = True
             yield from paced(frames(current, model, judge, seed, steps, guidance, max_new_tokens, history,
                                     control, lambda stage: progress(0.0, desc=stage)))
         finally:
-            ctx.runs.close(session, request_id, control, column.mode)
+            ctx.runs.close(session, request_id, control, column.mode, ran=ran)
 
     def frames(current, model, judge, seed, steps, guidance, max_new_tokens, history, control, report):
         dataset, inst = current[0], _held(ctx, current)
@@ -488,6 +493,7 @@ def _stopped_frame(column: Column, title: str, control: RunControl) -> list:
 
 REFUSED_STATUS = "**Not run:** the reason is shown above, where the instance would be; change it and Run again."
 NOT_STARTED = "this run was not started by Run: press Run to start one"
+ALREADY_OPENED = "this column of that Run was already started: each Run runs each column once; press Run again"
 NOT_ADMITTED = "this run's instance, model or settings are not the ones Run started: press Run to start one"
 
 
@@ -546,8 +552,8 @@ def _human_judge(ctx: AppContext):
         voter = visitor(ctx, request, profile)
         try:  # the same identity and limit as a vote
             judgment = judge_by_hand(ctx.store, run_id, inst, list(ticked or []), voter, rate_key=rate_key(voter),
-                                     max_per_window=ctx.settings.vote_limit,
-                                     window_seconds=ctx.settings.vote_window)
+                                     max_per_window=ctx.arena.max_votes,
+                                     window_seconds=ctx.arena.window_seconds)
         except StoreError as e:  # a ValueError too, whose message names the server's file
             raise Refusal(unsaved(e, "Your judgment")) from None
         except ValueError as e:  # nothing to judge, or over the rate limit: nothing was written
@@ -590,25 +596,28 @@ def _register_api(ctx: AppContext) -> None:
         except KeyError as e:
             raise Refusal(plain(str(e).strip("'\""), markdown=False)) from None
         try:
-            ctx.arena.admit_runs(voter, new_runs(ctx.store, dataset.name, inst, model, (mode,), options, ctx.why_not))
+            counts = ctx.arena.admit_runs(voter, len(new_runs(ctx.store, dataset.name, inst, model, (mode,),
+                                                              options, ctx.why_not)))
         except RunRefused as e:
             raise Refusal(plain(e.message, markdown=False)) from None
         except StoreError as e:
             raise Refusal(_run_unsaved(e)) from None
-        return dataset, inst, options
+        return dataset, inst, options, counts
 
     async def run_instance(source: str, instance_uid: str, model: str, mode: str, seed: int = 0,
                            judge: str = "", request: gr.Request = None,
                            profile: gr.OAuthProfile | None = None) -> dict:
         """Run (or reuse) one instance in one mode, store it, judge it; returns the run id, trace and judgment.
         A new run counts against the caller's run limit (--run-limit per --run-window); a stored one does not."""
-        dataset, inst, options = await anyio.to_thread.run_sync(
+        dataset, inst, options, counts = await anyio.to_thread.run_sync(
             admitted, source, instance_uid, model, mode, seed, judge, visitor(ctx, request, profile))
         try:
-            # a local card's run waits in ctx.device_slot, a remote card's does not wait
+            # a local card's run waits in ctx.device_slot, a remote card's does not wait; refused there (a full
+            # queue), its run never starts and no longer counts against the run limit
             return for_visitors(await in_device_slot(
                 ctx, needs_device(ctx.pool, model), run_and_judge, ctx.store, ctx.pool, dataset.name, inst, model,
-                mode, options, judge or ctx.judge, RunControl(ctx.settings.time_limit_s), ctx.why_not))
+                mode, options, judge or ctx.judge, RunControl(ctx.settings.time_limit_s), ctx.why_not,
+                refused=lambda: ctx.runs.release(counts)))
         except StoreError as e:  # the run's save was refused or not confirmed on disk
             raise Refusal(_run_unsaved(e)) from None
 

@@ -154,10 +154,12 @@ def on_device_slot(ctx: AppContext, handler: Callable, needs_device: Callable[..
     return _in_slot(handler, slot)
 
 
-async def in_device_slot(ctx: AppContext, needed: bool, function: Callable[..., T], *args) -> T:
+async def in_device_slot(ctx: AppContext, needed: bool, function: Callable[..., T], *args,
+                         refused: Callable[[], None] | None = None) -> T:
     """``function(*args)`` on a worker thread, inside ``ctx.device_slot(needed)``: for an async handler
-    that learns what it runs part-way (``/new_battle`` draws its systems first)."""
-    async with _Refusing(ctx.device_slot(needed)):
+    that learns what it runs part-way (``/new_battle`` draws its systems first). ``refused()`` is called when
+    ``function`` will not run (a full queue, or cancelled while waiting)."""
+    async with _Refusing(ctx.device_slot(needed), refused):
         return await anyio.to_thread.run_sync(functools.partial(function, *args))
 
 

@@ -18,6 +18,8 @@ import threading
 
 import pytest
 from gradio_client import Client
+from queue_calls import column_indices, queue_call
+from queue_calls import fn_index as fn_index_of
 
 from realunify_arena.arena import KINDS, Arena
 from realunify_arena.cards import load_cards
@@ -361,24 +363,8 @@ def test_the_directed_vote_script_fails_at_every_step(tmp_path):
 
 
 def _queue_call(url: str, fn_index: int, data: list, session: str | None = None, ip: str | None = None) -> dict:
-    """Call event ``fn_index`` as the page's queue does (``gradio_client`` refuses a private one), in browser
-    session ``session`` from address ``ip`` (default: new ones); returns the completed message."""
-    import uuid
-
-    import httpx
-
-    session = session or uuid.uuid4().hex[:12]
-    with httpx.Client(base_url=url, timeout=300, headers={"x-forwarded-for": ip or next(_addresses)}) as http:
-        joined = http.post("/gradio_api/queue/join", json={"data": data, "fn_index": fn_index,
-                                                           "session_hash": session, "event_data": None})
-        assert joined.status_code == 200, joined.text
-        with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data:"):
-                    message = json.loads(line[len("data:"):])
-                    if message.get("msg") in ("process_completed", "unexpected_error"):
-                        return message
-    raise AssertionError("the queue closed without completing the event")
+    """``queue_call`` from a new address unless ``ip`` is given (so rate limits stay apart)."""
+    return queue_call(url, fn_index, data, session, ip or next(_addresses))
 
 
 @pytest.mark.parametrize("started", [5, ["bundled", "UEG_1_world_knowledge", "a-request-never-started"],
@@ -388,7 +374,7 @@ def test_an_explore_column_called_directly_with_a_made_up_start_is_refused_and_r
     directly: a number raised a TypeError (Gradio's bare "Error", a traceback in the log); a request id this
     session never started ran the model, a run its Stop and its "already running" check knew nothing about."""
     url, store = app
-    columns = _column_indices(url)
+    columns = column_indices(url)
     before = counts(store)
     for fn_index in columns:
         done = _queue_call(url, fn_index, [started, "tiny-pair", "human", 0, 0, 0, 0, []])
@@ -404,7 +390,7 @@ def test_an_explore_column_runs_only_what_run_checked_and_counted(app):
     run that no check or limit saw (a visitor limited to 2 runs an hour stored 8 so). Now a column refuses
     what Run did not admit, and an honest Run still runs."""
     url, store = app
-    resolve, columns = _fn_index(url, "resolve"), _column_indices(url)
+    resolve, columns = fn_index_of(url, "resolve"), column_indices(url)
     session, ip = secrets.token_hex(6), next(_addresses)
     instance = "UEG_3_world_knowledge"
 
@@ -439,23 +425,6 @@ def test_an_explore_column_runs_only_what_run_checked_and_counted(app):
                        " model = 'tiny-pair' and seed = ?", (seed,))[0]["n"] == 0
 
 
-def _column_indices(url: str) -> list[int]:
-    c = client(url)
-    columns = [i for i, d in enumerate(c.config["dependencies"]) if str(d.get("api_name")).startswith("run_column")]
-    c.close()
-    assert len(columns) == 2
-    return columns
-
-
-def _fn_index(url: str, name: str) -> int:
-    """The page's event whose handler is ``name`` (a private one: ``gradio_client`` will not call it)."""
-    c = Client(url, verbose=False)
-    found = [i for i, d in enumerate(c.config["dependencies"]) if d.get("api_name") == name]
-    c.close()
-    assert len(found) == 1, found
-    return found[0]
-
-
 @pytest.mark.parametrize("source", [None, 5, ["bundled"], f"../../{MARKER}"])
 def test_explore_s_source_event_called_with_a_made_up_source_says_why(app, source):
     """Explore's data-source menu event, called directly with a source the menu does not offer: before, a
@@ -463,7 +432,7 @@ def test_explore_s_source_event_called_with_a_made_up_source_says_why(app, sourc
     import httpx
 
     url, store = app
-    fn_index = _fn_index(url, "change_source")
+    fn_index = fn_index_of(url, "change_source")
     before = counts(store)
     with httpx.Client(base_url=url, timeout=60) as http:
         reply = http.post("/gradio_api/run/predict", json={"data": [source, "UEG", "all"], "fn_index": fn_index,

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import pytest
 from huggingface_hub import constants
 from playwright.sync_api import expect
+from queue_calls import SLOW_CARD
 
 from realunify_arena import availability
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -19,16 +20,6 @@ from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.ui import build_demo
-
-# a tiny card whose default run would denoise for hours: only Stop (or the time limit) ends it
-SLOW_CARD = """family: tiny
-description: >-
-  Tiny random-weight pair (paper row: none) that denoises for a million steps; for the Stop test.
-capabilities: [understand, generate, edit]
-dtype: float32
-defaults: {width: 32, height: 32, steps: 1000000, guidance: 3.0, max_new_tokens: 8}
-params: {base: pair, seed: 0, limits: {steps: 1000000}}
-"""
 
 
 @pytest.fixture(scope="module")

@@ -456,3 +456,28 @@ def test_a_request_for_more_runs_than_the_whole_limit_is_not_told_to_wait(store)
     arena.admit_runs("hf:alice", 1)
     with pytest.raises(RunRefused, match="please wait a little"):
         arena.admit_runs("hf:alice", 1)
+
+
+def test_released_run_starts_no_longer_count_and_only_they_are_deleted(store):
+    """Hand-counted under a limit of 3: two runs admitted, one of them released (it never started), so two more
+    are admitted; the released row is gone and the others stay."""
+    arena = Arena(store, max_runs=3, run_window_seconds=60)
+    first = arena.admit_runs("hf:alice", 2)
+    other = arena.admit_runs("hf:bob", 1)
+    assert len(first) == 2 and arena.admit_runs("hf:alice", 0) == []
+    arena.release_runs(first[1:])
+    assert {row["id"] for row in store.query("select id from run_starts")} == {first[0], *other}
+    arena.admit_runs("hf:alice", 2)
+    with pytest.raises(RunRefused):
+        arena.admit_runs("hf:alice", 1)
+
+
+def test_an_arena_s_limits_default_to_the_settings_defaults(store):
+    """One home for the defaults: an Arena built without limits has the app's (Settings') own."""
+    from realunify_arena.settings import Settings
+    default, app = Arena(store), Arena.from_settings(store, Settings())
+    for name in ("max_votes", "window_seconds", "trusted_proxies", "max_battles", "battle_window_seconds",
+                 "max_runs", "run_window_seconds"):
+        assert getattr(default, name) == getattr(app, name), name
+    custom = Arena.from_settings(store, Settings(vote_limit=2, vote_window=7, run_limit=4, run_window=9))
+    assert (custom.max_votes, custom.window_seconds, custom.max_runs, custom.run_window_seconds) == (2, 7, 4, 9)

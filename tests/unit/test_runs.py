@@ -71,7 +71,7 @@ def test_a_run_streams_its_steps_is_stored_and_is_then_reused(store, pool, bundl
     assert len(store.runs()) == 1
 
 
-def test_new_runs_counts_the_modes_stream_run_would_run_the_model_in(store, bundled):
+def test_new_runs_names_the_modes_stream_run_would_run_the_model_in(store, bundled):
     """Hand-counted against a real store: a stored direct run is served again (not new), the stepwise mode
     has none (new); a card that cannot run here runs nothing; once a live battle shows the direct run and
     awaits its vote, the direct mode is run again (new)."""
@@ -81,14 +81,14 @@ def test_new_runs_counts_the_modes_stream_run_would_run_the_model_in(store, bund
     options = load_cards()["tiny-pair"].options(seed=4)
     direct = store.save_trace(Trace(inst.uid, "tiny-pair", "direct", options.to_dict()), bundled.name)
     modes = ("direct", "stepwise")
-    assert new_runs(store, bundled.name, inst, "tiny-pair", modes, options) == 1
-    assert new_runs(store, bundled.name, inst, "tiny-pair", modes, options, lambda model: "too large") == 0
-    assert new_runs(store, bundled.name, inst, "tiny-pair", modes, options, lambda model: None) == 1
+    assert new_runs(store, bundled.name, inst, "tiny-pair", modes, options) == ["stepwise"]
+    assert new_runs(store, bundled.name, inst, "tiny-pair", modes, options, lambda model: "too large") == []
+    assert new_runs(store, bundled.name, inst, "tiny-pair", modes, options, lambda model: None) == ["stepwise"]
     arena = Arena(store)
     battle = arena.new_battle("s1", "hf:alice", inst.uid, bundled.name, "tiny-pair:direct", "tiny-pair:stepwise",
                               "direct_vs_stepwise")
     arena.deliver(battle, "s1", "A", direct)
-    assert new_runs(store, bundled.name, inst, "tiny-pair", modes, options) == 2
+    assert new_runs(store, bundled.name, inst, "tiny-pair", modes, options) == ["direct", "stepwise"]
 
 
 def test_a_model_that_cannot_load_gives_an_error_trace_stored_only_for_eval(store, pool, bundled):

@@ -83,11 +83,11 @@ def test_the_registry_stops_a_sessions_runs_and_only_that_sessions():
     runs = RunRegistry()
     mine, other = runs.begin("me", columns=2, keys=("direct", "stepwise")), runs.begin("you", columns=1)
     assert runs.busy("me") and runs.busy("you")
-    first = runs.open("me", mine, time_limit_s=None)
+    first = runs.open("me", mine, time_limit_s=None, key="direct")
     theirs = runs.open("you", other, time_limit_s=None)
     assert runs.stop("me") == {"direct", "stepwise"}  # one running, one still queued
     assert first.stopped and not theirs.stopped and not runs.busy("me")
-    queued = runs.open("me", mine, time_limit_s=None)  # the column that was still waiting in the queue
+    queued = runs.open("me", mine, time_limit_s=None, key="stepwise")  # the column that was still waiting in the queue
     assert queued.stopped
     runs.close("me", mine, first, "direct")
     runs.close("me", mine, queued, "stepwise")
@@ -101,7 +101,7 @@ def test_a_tabs_stop_stops_only_the_runs_it_names():
     runs = RunRegistry()
     explore = runs.begin("me", columns=2, keys=("direct", "stepwise"))
     battle = runs.begin("me", columns=1, keys=("battle",))
-    columns, side = runs.open("me", explore, time_limit_s=None), runs.open("me", battle, time_limit_s=None)
+    columns, side = runs.open("me", explore, None, "direct"), runs.open("me", battle, None, "battle")
     assert runs.stop("me", keys=("battle",)) == {"battle"}
     assert side.stopped and not columns.stopped  # the Arena's Stop left the Explore run alone
     assert runs.stop("me", keys=("battle",)) == set()  # already stopped: nothing pending
@@ -112,7 +112,7 @@ def test_a_run_opened_after_a_stop_says_why_the_request_was_stopped():
     runs = RunRegistry()
     request = runs.begin("s", 1, keys=("battle",))
     runs.stop("s", "stopped: a new battle was started on this page", keys=("battle",))
-    control = runs.open("s", request, None)
+    control = runs.open("s", request, None, "battle")
     assert control.stopped and control.reason == "stopped: a new battle was started on this page"
 
 
@@ -121,13 +121,51 @@ def test_a_run_refused_before_it_started_ends_its_request():
     refusal does not know the session) leaves the session free once its other column ends."""
     runs = RunRegistry()
     request = runs.begin("s", 2, keys=("direct", "stepwise"))
-    control = runs.open("s", request, None)
+    control = runs.open("s", request, None, "direct")
     runs.close(None, request, None, "stepwise")  # refused
     assert runs.busy("s")  # the direct column still runs
     runs.close("s", request, control, "direct")
     assert not runs.busy("s")
     runs.close(None, "unknown", None, "direct")  # nothing registered: nothing happens
     assert not runs.busy("s")
+
+
+def test_each_run_of_a_request_is_opened_once():
+    """A run's event called twice (at once, or again after it ended) got a second control and ran its model
+    again for one counted start; a request never begun, or of another session, got one too."""
+    runs = RunRegistry()
+    request = runs.begin("s", 2, keys=("direct", "stepwise"))
+    first = runs.open("s", request, None, "direct")
+    assert first is not None and runs.open("s", request, None, "direct") is None  # the same run again
+    assert runs.open("t", request, None, "stepwise") is None  # another session
+    assert runs.open("s", "never-begun", None, "direct") is None
+    runs.close(None, request, None, "direct")  # a refusal of the second call: the opened run goes on
+    assert runs.busy("s")
+    runs.close("s", request, first, "direct")
+    runs.close("s", request, first, "direct")  # closed twice: counted once
+    assert runs.busy("s") and runs.open("s", request, None, "direct") is None  # after it ended
+    second = runs.open("s", request, None, "stepwise")
+    runs.close("s", request, second, "stepwise")
+    assert not runs.busy("s") and runs.open("s", request, None, "stepwise") is None
+
+
+def test_a_run_that_never_started_gives_back_its_count():
+    """A run refused by a full queue, or stopped while it waited, never ran its model: its run_starts row (what
+    ``begin`` was told it counted) goes to ``release``; a run that started keeps its count, and so does a
+    duplicate call's refusal."""
+    released = []
+    runs = RunRegistry(release=released.extend)
+    request = runs.begin("s", 2, keys=("direct", "stepwise"), counted={"direct": 11, "stepwise": 12})
+    ran = runs.open("s", request, None, "direct")
+    runs.close(None, request, None, "direct")  # the same column's event called again, refused by the queue
+    runs.close(None, request, None, "stepwise")  # refused by a full queue
+    assert released == [12]
+    runs.close("s", request, ran, "direct")
+    assert released == [12]
+    stopped = runs.begin("s", 1, keys=("direct",), counted={"direct": 13})
+    runs.stop("s")
+    runs.close("s", stopped, runs.open("s", stopped, None, "direct"), "direct", ran=False)
+    assert released == [12, 13]
 
 
 def test_stop_all_also_stops_a_run_that_was_not_inside_a_step_when_it_was_called():

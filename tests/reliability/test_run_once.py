@@ -1,0 +1,171 @@
+"""Each counted run runs once, and a run that never started does not count: through the launched app's queue.
+
+The run limit (``Arena.admit_runs``, table ``run_starts``) counts Explore's Run and ``/run_instance`` before
+the run waits for the accelerator. Before: the same column event (or the Arena's battle event) called again
+ran the model again for one counted start, and a run refused by a full queue, or stopped while it waited,
+still counted, so a visitor retrying on a busy server used up the limit on runs that never ran.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+import pytest
+from gradio_client import Client
+from queue_calls import SLOW_CARD, Page, column_indices, fn_index, predict_call, queue_call
+
+from realunify_arena.benchmark.generators import generate_set, write_set
+from realunify_arena.cards import load_card, load_cards
+from realunify_arena.runtime import ModelPool
+from realunify_arena.settings import Settings
+from realunify_arena.store import Store
+from realunify_arena.ui import build_demo
+
+pytestmark = pytest.mark.slow
+
+QUEUE_FULL = "already waiting for the accelerator"
+
+
+def _launch(root, models: tuple[str, ...], **settings):
+    (root / "cards").mkdir()
+    (root / "cards" / "tiny-slow.yaml").write_text(SLOW_CARD)
+    write_set(generate_set(1, seed=7, task_types=["mathematical_reasoning"]), root / "data")
+    cards = {**load_cards(), "tiny-slow": load_card(root / "cards" / "tiny-slow.yaml")}
+    settings = Settings(data=(str(root / "data"),), models=models, judge="human", db=root / "arena.db",
+                        trusted_proxies=1, run_time_limit=60, **settings)
+    store = Store.open(settings.db)
+    demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    return demo, {"url": url, "store": store, "source": str(root / "data")}
+
+
+@pytest.fixture(scope="module")
+def busy_app(tmp_path_factory):
+    """One accelerator slot and room for one run to wait: a tiny-slow run holds the slot until Stop."""
+    demo, app = _launch(tmp_path_factory.mktemp("busy"), ("tiny-janus", "tiny-slow"), gpu_concurrency=1,
+                        queue_size=1)
+    yield app
+    demo.close()
+    app["store"].close()
+
+
+@pytest.fixture(scope="module")
+def janus_app(tmp_path_factory):
+    """Two slots, so two calls of one event run side by side."""
+    demo, app = _launch(tmp_path_factory.mktemp("janus"), ("tiny-janus",), gpu_concurrency=2, queue_size=4)
+    yield app
+    demo.close()
+    app["store"].close()
+
+
+def _ip() -> str:
+    return f"198.19.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+
+
+def _run_click(app: dict, model: str, seed: int, session: str, ip: str) -> list:
+    """Explore's Run (``resolve``) of a random UEG instance; returns its ``started`` value."""
+    done = queue_call(app["url"], fn_index(app["url"], "resolve"),
+                      [app["source"], "UEG", "all", "random", None, None, None, None, None, model, seed, 0, "", 0],
+                      session, ip)
+    assert done.get("success") is True, done
+    started = done["output"]["data"][1]
+    assert started, done["output"]["data"][2]  # None: Run refused, its reason in the instance's place
+    return started
+
+
+def _column(model: str, seed: int, started) -> list:
+    return [started, model, "human", seed, 0, "", 0, []]
+
+
+def _run_starts(store: Store) -> int:
+    return store.query("select count(*) as n from run_starts")[0]["n"]
+
+
+def test_runs_refused_by_a_full_queue_or_stopped_while_waiting_do_not_count(busy_app):
+    """Hand-counted: a Run of tiny-slow counts 2 (both columns new); its direct column takes the one slot, its
+    stepwise column waits (the one place to wait). Then the queue is full: another visitor's ``/run_instance``
+    (counted 1) and another session's Run (counted 2) are refused, and their 3 counts are given back. Stop ends
+    the waiting stepwise column before it ran: its count is given back too. Left: the 1 run that ran."""
+    url, store = busy_app["url"], busy_app["store"]
+    direct, stepwise = column_indices(url)
+    session, ip, seed = secrets.token_hex(6), _ip(), 4242
+    assert _run_starts(store) == 0
+    started = _run_click(busy_app, "tiny-slow", seed, session, ip)
+    assert _run_starts(store) == 2
+    page = Page(url, session, ip)
+    holder = page.join(direct, _column("tiny-slow", seed, started))
+    assert page.generating[holder].wait(120), "the direct column never started"
+    waiter = page.join(stepwise, _column("tiny-slow", seed, started))
+    time.sleep(2)  # the stepwise column is waiting for the slot now
+    try:
+        other = Client(url, verbose=False, headers={"x-forwarded-for": _ip()}, download_files=False)
+        with pytest.raises(Exception, match=QUEUE_FULL):
+            other.predict(busy_app["source"], _any_uid(busy_app), "tiny-slow", "direct", 7, "",
+                          api_name="/run_instance")
+        other.close()
+        assert _run_starts(store) == 2
+        second, second_ip = secrets.token_hex(6), _ip()
+        other_started = _run_click(busy_app, "tiny-slow", seed + 1, second, second_ip)
+        assert _run_starts(store) == 4
+        for fn in (direct, stepwise):
+            done = queue_call(url, fn, _column("tiny-slow", seed + 1, other_started), second, second_ip)
+            assert done.get("success") is False and QUEUE_FULL in json.dumps(done.get("output")), done
+        assert _run_starts(store) == 2
+    finally:
+        assert predict_call(url, fn_index(url, "stop_runs"), [], session).status_code == 200
+        held, waited = page.wait(holder, 120), page.wait(waiter, 120)
+        page.__exit__()
+    assert held.get("success") is True, held
+    assert waited.get("success") is True and "you pressed Stop" in json.dumps(waited), waited
+    assert _run_starts(store) == 1  # the direct run, which ran until Stop
+
+
+def _any_uid(app: dict) -> str:
+    c = Client(app["url"], verbose=False)
+    try:
+        return c.predict(app["source"], "UEG", "all", api_name="/instances")[0]["uid"]
+    finally:
+        c.close()
+
+
+def test_an_explore_column_called_twice_for_one_run_runs_once(janus_app):
+    """The direct column's event of one Run called twice at once, then once more: one call runs, the others
+    are refused with a one-line message; one run is stored and the run limit counted the Run's 2 only."""
+    url, store = janus_app["url"], janus_app["store"]
+    direct, _ = column_indices(url)
+    session, ip, seed = secrets.token_hex(6), _ip(), 777
+    before = _run_starts(store)
+    started = _run_click(janus_app, "tiny-janus", seed, session, ip)
+    with Page(url, session, ip) as page:
+        results = [page.wait(event) for event in [page.join(direct, _column("tiny-janus", seed, started))
+                                                  for _ in range(2)]]
+    again = queue_call(url, direct, _column("tiny-janus", seed, started), session, ip)
+    assert sorted(r.get("success") for r in results) == [False, True], results
+    for refused in [r for r in results if not r.get("success")] + [again]:
+        assert refused.get("success") is False and "already started" in json.dumps(refused.get("output")), refused
+    assert store.query("select count(*) as n from runs where model = 'tiny-janus' and mode = 'direct' and seed = ?",
+                       (seed,))[0]["n"] == 1
+    assert _run_starts(store) == before + 2
+
+
+def test_a_battle_s_outputs_are_produced_once(janus_app):
+    """The Arena's battle event (``generate``) called twice at once for one live battle ran both sides twice
+    (4 runs stored, two per side, for one counted battle start); once more after it ended, it ran any side
+    not delivered. Now one call produces the battle and the others are refused with a one-line message."""
+    url, store = janus_app["url"], janus_app["store"]
+    session, ip = secrets.token_hex(6), _ip()
+    done = queue_call(url, fn_index(url, "start"), [janus_app["source"], "any", "direct_vs_stepwise"], session, ip)
+    assert done.get("success") is True, done
+    battle_id = done["output"]["data"][1]  # the page's hidden started_id (a gr.State is not sent)
+    assert battle_id, done
+    runs_before = store.query("select count(*) as n from runs")[0]["n"]
+    generate = fn_index(url, "generate")
+    with Page(url, session, ip) as page:
+        results = [page.wait(event) for event in [page.join(generate, [battle_id]) for _ in range(2)]]
+    again = queue_call(url, generate, [battle_id], session, ip)
+    assert sorted(r.get("success") for r in results) == [False, True], results
+    for refused in [r for r in results if not r.get("success")] + [again]:
+        assert "already asked for" in json.dumps(refused.get("output")), refused
+    assert store.query("select count(*) as n from runs")[0]["n"] == runs_before + 2  # one run per side
