@@ -556,45 +556,6 @@ def test_a_voter_without_per_question_answers_still_counts_in_the_human_verdict(
     store.close()
 
 
-def test_the_next_batch_commits_while_the_previous_batch_syncs(tmp_path, monkeypatch):
-    """Group commit pipelines (issue 18): once a batch has committed, the next queued writer leads its own
-    batch and commits while the first batch's sync runs; each is acknowledged only after a sync that began
-    after its COMMIT."""
-    from realunify_arena import walsync
-    real, held, first_sync = walsync._sync_file, threading.Event(), threading.Event()
-
-    def slow_first_sync(fd):
-        if not first_sync.is_set():
-            first_sync.set()
-            held.wait(30)
-        real(fd)
-
-    store = Store.open(tmp_path / "arena.db")
-    reader = Store.open(tmp_path / "arena.db", for_reading=True)
-    monkeypatch.setattr(walsync, "_sync_file", slow_first_sync)
-    acknowledged = []
-
-    def write(name):
-        store.apply(lambda db: db.execute("insert into meta (key, value) values (?, '1')", (name,)))
-        acknowledged.append(name)
-
-    try:
-        first = threading.Thread(target=write, args=("first",))
-        first.start()
-        assert first_sync.wait(10)  # the first batch committed; its sync is held
-        second = threading.Thread(target=write, args=("second",))
-        second.start()
-        wait_until(lambda: reader.meta("second") == "1")  # committed while the first sync is still held
-        assert acknowledged == []  # neither is acknowledged: the first's sync, and the second's after it, pend
-        held.set()
-        first.join(10)
-        second.join(10)
-        assert sorted(acknowledged) == ["first", "second"]
-    finally:
-        held.set()
-        reader.close()
-        store.close()
-
 
 class _Interrupted(BaseException):
     """Stands for KeyboardInterrupt/SystemExit reaching the thread that syncs a batch (not an ``OSError``)."""
