@@ -22,7 +22,7 @@ from realunify_arena import protocols
 from realunify_arena.adapters.base import Adapter, GenerationOptions, ModelSource
 from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
 from realunify_arena.pump import FINISHED, Pump
-from realunify_arena.redaction import error_text, visitor_text
+from realunify_arena.redaction import error_text, secret_values, visitor_text
 from realunify_arena.stopping import RunControl, RunStopped
 from realunify_arena.runtime import zero_gpu
 from realunify_arena.store import Store
@@ -129,25 +129,25 @@ def for_visitors(result: dict) -> dict:
     ``error``, ``judge_problem``, the trace's ``error`` and every text of its ``judgment`` (a judge reply may be
     ``"<judge call failed: ...>"``, quoting the judge's endpoint) without secrets, the server's folders or
     endpoint addresses (``redaction.visitor_text``). Other keys are kept as they are."""
-    shown = dict(result)
+    shown, secrets = dict(result), secret_values()  # read once: a judgment holds dozens of texts
     for key in ("error", "judge_problem"):
         if shown.get(key):
-            shown[key] = visitor_text(shown[key])
+            shown[key] = visitor_text(shown[key], secrets)
     if isinstance(shown.get("trace"), dict) and shown["trace"].get("error"):
-        shown["trace"] = {**shown["trace"], "error": visitor_text(shown["trace"]["error"])}
+        shown["trace"] = {**shown["trace"], "error": visitor_text(shown["trace"]["error"], secrets)}
     if shown.get("judgment"):
-        shown["judgment"] = _visible(shown["judgment"])
+        shown["judgment"] = _visible(shown["judgment"], secrets)
     return shown
 
 
-def _visible(value):
+def _visible(value, secrets: list[str]):
     """``value`` (JSON-like) with ``visitor_text`` applied to every string in it."""
     if isinstance(value, str):
-        return visitor_text(value)
+        return visitor_text(value, secrets)
     if isinstance(value, dict):
-        return {key: _visible(item) for key, item in value.items()}
+        return {key: _visible(item, secrets) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_visible(item) for item in value]
+        return [_visible(item, secrets) for item in value]
     return value
 
 
