@@ -309,7 +309,7 @@ class Arena:
         def record(_db) -> None:
             since = self._check_rate(voter, self.store.count_run_starts_since, self.max_runs,
                                      self.run_window_seconds, "new runs", RunRefused, adding=count)
-            return self.store.insert_run_starts(voter, count, voter_key=rate_key(voter), expired_before=since)
+            return self.store.insert_run_starts(voter, count, expired_before=since)
 
         return self.store.apply(record)
 

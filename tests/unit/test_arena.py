@@ -443,6 +443,21 @@ def test_run_starts_no_window_counts_are_deleted_for_every_session_of_the_addres
     assert run_start_rows(store) == 1
 
 
+def test_expired_run_starts_of_addresses_that_never_return_are_deleted_by_anyone_s_start(store):
+    """Before: a start deleted only its own address's expired rows, so the rows of every address that came once
+    and never returned stayed forever. Hand-counted: 3 addresses start 1 run each, the window passes, a fourth
+    address starts 1: only its row is left; a row still inside the window is kept."""
+    import time
+    arena = Arena(store, max_runs=5, run_window_seconds=0.2)
+    for n in range(3):
+        arena.admit_runs(arena.voter_id(None, f"sess-{n}", {}, peer=f"203.0.113.{n + 1}"))
+    time.sleep(0.3)
+    fresh = arena.admit_runs(arena.voter_id(None, "sess-a", {}, peer="198.51.100.9"))
+    assert [row["id"] for row in store.query("select id from run_starts")] == fresh
+    arena.admit_runs(arena.voter_id(None, "sess-b", {}, peer="198.51.100.10"))
+    assert run_start_rows(store) == 2  # the first one is still within its window
+
+
 def test_a_request_for_more_runs_than_the_whole_limit_is_not_told_to_wait(store):
     """Explore's Run starts both columns (2 new runs); under --run-limit 1 it was refused "at most 1 new runs
     per 60 s; please wait a little" however long the visitor waited. It now says why waiting cannot help,
