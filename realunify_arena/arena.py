@@ -285,6 +285,18 @@ class Arena:
             raise
         return row["id"]
 
+    def withdraw_battle(self, battle_id: str, session_id: str) -> bool:
+        """Take back a battle that never produced an output (refused by a full queue, stopped while it waited for
+        the accelerator): its row is deleted, so its start no longer counts against the battle limit and a vote
+        on it is refused ("unknown battle id"). A battle with a side delivered or a vote, another session's, or a
+        malformed id is left as it is (False). Raises ``StoreError`` when the delete could not be confirmed on
+        disk."""
+        if not isinstance(battle_id, str) or not _BATTLE_ID.match(battle_id) or not isinstance(session_id, str) \
+                or not session_id:
+            return False
+        key = _session_key(session_id)
+        return self.store.apply(lambda _db: self.store.delete_unplayed_battle(battle_id, key))
+
     def admit_runs(self, voter: str, count: int = 1) -> list[int]:
         """Count ``count`` new model runs ``voter`` is about to start (a stored run served again is not one),
         or refuse them all: past ``max_runs`` per ``run_window_seconds``, counted per ``rate_key`` in the store

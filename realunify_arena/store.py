@@ -1442,6 +1442,15 @@ class Store:
                " on conflict (id) do nothing")
         self._execute(sql, tuple(row[c] for c in columns))
 
+    def delete_unplayed_battle(self, battle_id: str, session_key: str) -> bool:
+        """Delete the ``battles`` row ``battle_id`` of ``session_key`` if neither side was delivered and it has no vote (a battle
+        that never produced an output); returns whether a row was deleted. Its start then no longer counts
+        against its voter's battle limit (``count_battles_since``), and a vote on it finds no battle."""
+        cursor = self._execute("delete from battles where id = ?1 and session_key = ?2 and delivered_a_at is null"
+                               " and delivered_b_at is null and not exists (select 1 from votes where battle_id = ?1)",
+                               (battle_id, session_key))
+        return cursor.rowcount == 1
+
     def battle(self, battle_id: str) -> dict | None:
         """The ``battles`` row with ``voted`` (1 once it has a vote, else 0), or None."""
         rows = self.query("select *, exists (select 1 from votes where battle_id = battles.id) as voted"

@@ -377,6 +377,32 @@ def test_battle_starts_are_limited_per_voter_across_sessions(store):
     assert battle_rows(store) == 4
 
 
+def test_a_withdrawn_battle_gives_its_start_back_and_takes_no_vote(store):
+    """A battle that never produced an output (refused by a full queue) is withdrawn: under a limit of 2, two
+    starts, one withdrawn, a third start is let through (hand-counted). A vote, or a delivery, on the withdrawn
+    id is refused as unknown. Left alone: another session's battle, one with a side delivered, one voted on."""
+    arena = Arena(store, max_battles=2, battle_window_seconds=60)
+    first = arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    kept = arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    with pytest.raises(BattleError, match="rate limit"):
+        arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    assert arena.withdraw_battle(first, "s2") is False  # not that session's battle
+    assert arena.withdraw_battle(first, "s1") is True
+    assert arena.withdraw_battle(first, "s1") is False  # once
+    arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    with pytest.raises(VoteRefused, match="unknown battle id"):
+        arena.vote(first, "s1", "hf:alice", "A")
+    with pytest.raises(BattleError, match="unknown battle id"):
+        arena.deliver(first, "s1", "A", save_run(store, "m1:direct"))
+    arena.deliver(kept, "s1", "A", save_run(store, "m1:direct", seed=1))
+    assert arena.withdraw_battle(kept, "s1") is False  # a side was shown
+    voted = ready_battle(Arena(store), session="s3", voter="hf:bob")
+    Arena(store).vote(voted, "s3", "hf:bob", "tie")
+    assert arena.withdraw_battle(voted, "s3") is False
+    assert arena.withdraw_battle("not-an-id", "s1") is False and arena.withdraw_battle(kept, "") is False
+    assert {row["id"] for row in store.query("select id from battles")} >= {kept, voted}
+
+
 def test_battles_older_than_the_window_do_not_count(store):
     arena = Arena(store, max_battles=1, battle_window_seconds=60)
     arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
