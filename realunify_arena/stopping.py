@@ -39,6 +39,7 @@ class RunControl:
         self.time_limit_s = time_limit_s
         self._event = event or threading.Event()
         self._deadline: float | None = None
+        self._started = False
         self.reason = STOPPED_BY_USER
         _opened.add(self)  # for ``stop_all``: a run loading its model or between two steps is stopped too
 
@@ -49,13 +50,20 @@ class RunControl:
         return child
 
     def start_clock(self) -> None:
-        """Start counting the time limit (after loading: a download is not generation)."""
+        """Start counting the time limit (after loading: a download is not generation); the run has started."""
+        self._started = True
         if self.time_limit_s is not None:
             self._deadline = time.monotonic() + self.time_limit_s
 
     def stop(self, reason: str = STOPPED_BY_USER) -> None:
         self.reason = reason
         self._event.set()
+
+    @property
+    def started(self) -> bool:
+        """Whether the run got past loading its model (``start_clock`` was called): False for a run stopped
+        while it waited for the device or loaded its model, or whose model failed to load."""
+        return self._started
 
     @property
     def stopped(self) -> bool:
@@ -223,11 +231,12 @@ class RunRegistry:
         return control
 
     def close(self, session: str | None, request_id: str | None, control: RunControl | None, key=None, *,
-              ran: bool = True) -> None:
+              ran: bool | None = None) -> None:
         """The run (named ``key``) ended: finished, failed or stopped; or, with ``session`` and ``control``
-        None, it was refused before it started (a full queue), so it never opened a control. ``ran`` False
-        (and always for a refused run): it ended without starting its model (stopped while it waited, or
-        refused), so its count (``begin``'s ``counted``) goes to ``release``. Each key closes once: a second
+        None, it was refused before it started (a full queue), so it never opened a control. ``ran`` (default:
+        ``control.started``) False, and always for a refused run: it ended without starting to generate
+        (stopped while it waited or while its model loaded, its model failed to load, or refused), so its
+        count (``begin``'s ``counted``) goes to ``release``. Each key closes once: a second
         close, or a refusal of a key whose run was opened (the same event called twice), changes nothing."""
         with self._lock:
             if session is None:  # a run refused before it started: its request, whatever the session
@@ -241,6 +250,8 @@ class RunRegistry:
             request.controls.discard(control)
             request.finished.add(key)
             request.columns -= 1
+            if ran is None:
+                ran = control is not None and control.started
             unrun = [request.counted.pop(key)] if key in request.counted and (control is None or not ran) else []
             if request.columns <= 0:
                 del requests[request_id]

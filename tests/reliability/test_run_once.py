@@ -97,6 +97,7 @@ def test_runs_refused_by_a_full_queue_or_stopped_while_waiting_do_not_count(busy
     page = Page(url, session, ip)
     holder = page.join(direct, _column("tiny-slow", seed, started))
     assert page.generating[holder].wait(120), "the direct column never started"
+    _wait_for_a_step()  # its model loaded and generating: a run stopped while loading would give its count back
     waiter = page.join(stepwise, _column("tiny-slow", seed, started))
     time.sleep(2)  # the stepwise column is waiting for the slot now
     try:
@@ -120,6 +121,15 @@ def test_runs_refused_by_a_full_queue_or_stopped_while_waiting_do_not_count(busy
     assert held.get("success") is True, held
     assert waited.get("success") is True and "you pressed Stop" in json.dumps(waited), waited
     assert _run_starts(store) == 1  # the direct run, which ran until Stop
+
+
+def _wait_for_a_step(timeout_s: float = 120) -> None:
+    """Wait until some run of this process (the app runs in it) is inside a model step (``stopping.active``)."""
+    from realunify_arena import stopping
+    deadline = time.monotonic() + timeout_s
+    while not stopping._running:
+        assert time.monotonic() < deadline, "no run reached a step"
+        time.sleep(0.05)
 
 
 def _any_uid(app: dict) -> str:

@@ -160,6 +160,7 @@ def test_a_run_that_never_started_gives_back_its_count():
     runs.close(None, request, None, "direct")  # the same column's event called again, refused by the queue
     runs.close(None, request, None, "stepwise")  # refused by a full queue
     assert released == [12]
+    ran.start_clock()  # its model loaded and it began generating (``runs.stream_run``)
     runs.close("s", request, ran, "direct")
     assert released == [12]
     stopped = runs.begin("s", 1, keys=("direct",), counted={"direct": 13})
