@@ -158,7 +158,8 @@ class _Request:
 class RunRegistry:
     """The runs in flight per browser session, so that session's Stop can stop them and a second Run
     while one is in flight can be refused. A request older than ``max_age_s`` no longer counts as busy
-    (its events were dropped without ending)."""
+    (its events were dropped without ending); every ``begin`` forgets such requests of every session, so
+    sessions that never return (a script calling Run alone, in a new session each time) leave nothing behind."""
 
     def __init__(self, max_age_s: float = 3600.0, release: Callable[[list], None] | None = None) -> None:
         self.max_age_s = max_age_s
@@ -178,9 +179,12 @@ class RunRegistry:
         request_id = request_id or uuid.uuid4().hex
         now = time.monotonic()
         with self._lock:
+            for name, requests in list(self._sessions.items()):  # every session's: most never come back
+                for stale in [k for k, r in requests.items() if now - r.started >= self.max_age_s]:
+                    del requests[stale]  # stopped while queued (its run never came), or dropped
+                if not requests:
+                    del self._sessions[name]
             requests = self._sessions.setdefault(session, {})
-            for stale in [k for k, r in requests.items() if now - r.started >= self.max_age_s]:
-                del requests[stale]  # stopped while queued (its run never came), or dropped
             requests[request_id] = _Request(columns, tuple(keys), admitted=admitted, counted=dict(counted or {}))
         return request_id
 
