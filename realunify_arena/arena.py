@@ -285,6 +285,18 @@ class Arena:
             raise
         return row["id"]
 
+    def withdraw_battle(self, battle_id: str, session_id: str) -> bool:
+        """Take back a battle that never produced an output (refused by a full queue, stopped while it waited for
+        the accelerator): its row is deleted, so its start no longer counts against the battle limit and a vote
+        on it is refused ("unknown battle id"). A battle with a side delivered or a vote, another session's, or a
+        malformed id is left as it is (False). Raises ``StoreError`` when the delete could not be confirmed on
+        disk."""
+        if not isinstance(battle_id, str) or not _BATTLE_ID.match(battle_id) or not isinstance(session_id, str) \
+                or not session_id:
+            return False
+        key = _session_key(session_id)
+        return self.store.apply(lambda _db: self.store.delete_unplayed_battle(battle_id, key))
+
     def admit_runs(self, voter: str, count: int = 1) -> list[int]:
         """Count ``count`` new model runs ``voter`` is about to start (a stored run served again is not one),
         or refuse them all: past ``max_runs`` per ``run_window_seconds``, counted per ``rate_key`` in the store
@@ -309,7 +321,7 @@ class Arena:
         def record(_db) -> None:
             since = self._check_rate(voter, self.store.count_run_starts_since, self.max_runs,
                                      self.run_window_seconds, "new runs", RunRefused, adding=count)
-            return self.store.insert_run_starts(voter, count, voter_key=rate_key(voter), expired_before=since)
+            return self.store.insert_run_starts(voter, count, expired_before=since)
 
         return self.store.apply(record)
 

@@ -71,6 +71,14 @@ class AppContext:
         except StoreError as e:
             log.warning("a run that never started still counts against its visitor's run limit: %s", e)
 
+    def withdraw_battle(self, battle_id: str, session_id: str) -> None:
+        """``Arena.withdraw_battle``, from a battle's refusal (a full queue) or a stop before it ran: a take-back
+        the store could not confirm is logged, never raised there (the battle then stays, unvotable as before)."""
+        try:
+            self.arena.withdraw_battle(battle_id, session_id)
+        except StoreError as e:
+            log.warning("a battle that never ran still counts against its visitor's battle limit: %s", e)
+
     # -- data -------------------------------------------------------------------------------------
 
     @property

@@ -39,6 +39,7 @@ class RunControl:
         self.time_limit_s = time_limit_s
         self._event = event or threading.Event()
         self._deadline: float | None = None
+        self._started = False
         self.reason = STOPPED_BY_USER
         _opened.add(self)  # for ``stop_all``: a run loading its model or between two steps is stopped too
 
@@ -49,13 +50,20 @@ class RunControl:
         return child
 
     def start_clock(self) -> None:
-        """Start counting the time limit (after loading: a download is not generation)."""
+        """Start counting the time limit (after loading: a download is not generation); the run has started."""
+        self._started = True
         if self.time_limit_s is not None:
             self._deadline = time.monotonic() + self.time_limit_s
 
     def stop(self, reason: str = STOPPED_BY_USER) -> None:
         self.reason = reason
         self._event.set()
+
+    @property
+    def started(self) -> bool:
+        """Whether the run got past loading its model (``start_clock`` was called): False for a run stopped
+        while it waited for the device or loaded its model, or whose model failed to load."""
+        return self._started
 
     @property
     def stopped(self) -> bool:
@@ -150,7 +158,8 @@ class _Request:
 class RunRegistry:
     """The runs in flight per browser session, so that session's Stop can stop them and a second Run
     while one is in flight can be refused. A request older than ``max_age_s`` no longer counts as busy
-    (its events were dropped without ending)."""
+    (its events were dropped without ending); every ``begin`` forgets such requests of every session, so
+    sessions that never return (a script calling Run alone, in a new session each time) leave nothing behind."""
 
     def __init__(self, max_age_s: float = 3600.0, release: Callable[[list], None] | None = None) -> None:
         self.max_age_s = max_age_s
@@ -170,9 +179,12 @@ class RunRegistry:
         request_id = request_id or uuid.uuid4().hex
         now = time.monotonic()
         with self._lock:
+            for name, requests in list(self._sessions.items()):  # every session's: most never come back
+                for stale in [k for k, r in requests.items() if now - r.started >= self.max_age_s]:
+                    del requests[stale]  # stopped while queued (its run never came), or dropped
+                if not requests:
+                    del self._sessions[name]
             requests = self._sessions.setdefault(session, {})
-            for stale in [k for k, r in requests.items() if now - r.started >= self.max_age_s]:
-                del requests[stale]  # stopped while queued (its run never came), or dropped
             requests[request_id] = _Request(columns, tuple(keys), admitted=admitted, counted=dict(counted or {}))
         return request_id
 
@@ -223,11 +235,12 @@ class RunRegistry:
         return control
 
     def close(self, session: str | None, request_id: str | None, control: RunControl | None, key=None, *,
-              ran: bool = True) -> None:
+              ran: bool | None = None) -> None:
         """The run (named ``key``) ended: finished, failed or stopped; or, with ``session`` and ``control``
-        None, it was refused before it started (a full queue), so it never opened a control. ``ran`` False
-        (and always for a refused run): it ended without starting its model (stopped while it waited, or
-        refused), so its count (``begin``'s ``counted``) goes to ``release``. Each key closes once: a second
+        None, it was refused before it started (a full queue), so it never opened a control. ``ran`` (default:
+        ``control.started``) False, and always for a refused run: it ended without starting to generate
+        (stopped while it waited or while its model loaded, its model failed to load, or refused), so its
+        count (``begin``'s ``counted``) goes to ``release``. Each key closes once: a second
         close, or a refusal of a key whose run was opened (the same event called twice), changes nothing."""
         with self._lock:
             if session is None:  # a run refused before it started: its request, whatever the session
@@ -241,6 +254,8 @@ class RunRegistry:
             request.controls.discard(control)
             request.finished.add(key)
             request.columns -= 1
+            if ran is None:
+                ran = control is not None and control.started
             unrun = [request.counted.pop(key)] if key in request.counted and (control is None or not ran) else []
             if request.columns <= 0:
                 del requests[request_id]

@@ -271,6 +271,13 @@ def m008_run_starts(db: Database) -> None:
     db.execute("create index run_starts_voter_created on run_starts (voter, created_at)")
 
 
+@migrations()
+def m009_run_starts_created_index(db: Database) -> None:
+    """``run_starts`` by time alone, so a start's deletion of every expired row, whoever wrote it
+    (``Store.insert_run_starts``), reads only those rows instead of scanning the table."""
+    db.execute("create index if not exists run_starts_created on run_starts (created_at)")
+
+
 # the rows of a rate-limit key (``arena.rate_key``): the voter id itself or any id extending it as "key:..."
 # (ids between "key:" and "key;" sort there, so an index on voter serves it); its arguments: _voter_key_args
 _OF_VOTER_KEY = "(voter = ? or (voter > ? and voter < ?))"
@@ -1435,6 +1442,15 @@ class Store:
                " on conflict (id) do nothing")
         self._execute(sql, tuple(row[c] for c in columns))
 
+    def delete_unplayed_battle(self, battle_id: str, session_key: str) -> bool:
+        """Delete the ``battles`` row ``battle_id`` of ``session_key`` if neither side was delivered and it has no vote (a battle
+        that never produced an output); returns whether a row was deleted. Its start then no longer counts
+        against its voter's battle limit (``count_battles_since``), and a vote on it finds no battle."""
+        cursor = self._execute("delete from battles where id = ?1 and session_key = ?2 and delivered_a_at is null"
+                               " and delivered_b_at is null and not exists (select 1 from votes where battle_id = ?1)",
+                               (battle_id, session_key))
+        return cursor.rowcount == 1
+
     def battle(self, battle_id: str) -> dict | None:
         """The ``battles`` row with ``voted`` (1 once it has a vote, else 0), or None."""
         rows = self.query("select *, exists (select 1 from votes where battle_id = battles.id) as voted"
@@ -1515,17 +1531,14 @@ class Store:
         it, as ``count_votes_since`` counts votes (the index ``run_starts_voter_created`` serves it)."""
         return self._count_since("run_starts", voter_key, since)
 
-    def insert_run_starts(self, voter: str, count: int, *, voter_key: str | None = None,
-                          expired_before: str | None = None) -> list[int]:
+    def insert_run_starts(self, voter: str, count: int, *, expired_before: str | None = None) -> list[int]:
         """Record ``count`` new model runs started now by ``voter``; returns their row ids (``delete_run_starts``
-        takes them). With ``expired_before`` (an ISO timestamp)
-        the starts before it by ``voter_key`` (default ``voter``) or any voter id extending it, the rows
-        ``count_run_starts_since`` counts for that key, which no limit window counts any more, are deleted:
-        the table keeps at most the limit per key, however many sessions (voter ids) a script opens."""
+        takes them). With ``expired_before`` (an ISO timestamp: the start of the run limit's window) every start
+        before it is deleted first, by any voter: no limit window counts it any more, so the table holds at
+        most the rows of one window, however many addresses came once and never returned (the index
+        ``run_starts_created`` finds them)."""
         if expired_before is not None:
-            key = voter_key or voter
-            self._execute(f"delete from run_starts where {_OF_VOTER_KEY} and created_at <= ?",
-                          (*_voter_key_args(key), expired_before))
+            self._execute("delete from run_starts where created_at <= ?", (expired_before,))
         created_at = now()
         return [self._execute("insert into run_starts (voter, created_at) values (?, ?)", (voter, created_at)
                               ).lastrowid for _ in range(count)]

@@ -165,7 +165,8 @@ def build(ctx: AppContext) -> None:
         if control is None:  # not this page's battle, or its outputs asked for again: each is produced once
             raise Refusal(ALREADY_GENERATED)
         try:
-            if control.stopped:  # stopped while it waited for the accelerator
+            if control.stopped:  # stopped while it waited for the accelerator: it never ran, so it is taken back
+                ctx.withdraw_battle(battle_id, session)
                 if control.reason != SUPERSEDED:
                     yield [*_side_status(f"stopped ({_USER_STOP})"), *locked, STOPPED_NOTE]
                 return
@@ -276,7 +277,7 @@ def build(ctx: AppContext) -> None:
     # own (battles.play), so a hung endpoint holds no one's local run
     started.success(on_device_slot(ctx, generate, _needs_device(ctx, play_needs_device),
                                    abandon=lambda battle_id, *_: ctx.runs.stopped(battle_id),
-                                   refused=lambda battle_id, *_: ctx.runs.close(None, battle_id, None, BATTLE_RUN)),
+                                   refused=lambda battle_id, request, *_: _never_ran(ctx, battle_id, request)),
                     started_id, [*view_outputs, *buttons.values(), reveal], api_visibility="private",
                     concurrency_limit=None, trigger_mode="multiple")  # New battle while one runs: "once"
     # dropped the new battle's event (it was never generated, and the page stayed busy)
@@ -298,6 +299,16 @@ ALREADY_GENERATED = ("this battle's outputs were already asked for (or it is not
 STOPPED_NOTE = "Stopped: this battle cannot be voted on. Start a new battle."
 _USER_STOP = "you pressed Stop"
 SUPERSEDED = "stopped: a new battle was started on this page"
+
+
+def _never_ran(ctx: AppContext, battle_id: str | None, request: gr.Request | None) -> None:
+    """A battle's event refused before it ran (a full queue, or cancelled while it waited): its run-registry
+    entry is closed and the battle, if it is this session's, taken back (``AppContext.withdraw_battle``: no
+    limit count, no vote)."""
+    ctx.runs.close(None, battle_id, None, BATTLE_RUN)
+    session = getattr(request, "session_hash", None)
+    if battle_id and session:
+        ctx.withdraw_battle(battle_id, session)
 
 
 def _needs_device(ctx: AppContext, decides):
@@ -331,8 +342,11 @@ def _register_api(ctx: AppContext) -> None:
         except StoreError as e:
             raise Refusal(unsaved(e, "The new battle")) from None
         try:
+            # refused there (a full queue, or the call cancelled while waiting), the battle never ran: it is
+            # taken back, so it neither counts against the battle limit nor takes a vote
             return await in_device_slot(ctx, play_needs_device(ctx, battle), play_to_end, ctx, battle,
-                                        request.session_hash, RunControl(ctx.settings.time_limit_s))
+                                        request.session_hash, RunControl(ctx.settings.time_limit_s),
+                                        refused=lambda: ctx.withdraw_battle(battle.battle_id, request.session_hash))
         except StoreError as e:  # a side's delivery: this battle cannot take a vote
             raise Refusal(unsaved(e, "This battle", "please start a new battle")) from None
 

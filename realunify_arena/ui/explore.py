@@ -421,19 +421,18 @@ def _column_runner(ctx: AppContext, column: Column):
         control = ctx.runs.open(session, request_id, ctx.settings.time_limit_s, column.mode)
         if control is None:  # this column's event called again for the same Run: its run was opened once
             raise Refusal(ALREADY_OPENED)
-        ran = False  # False: it ends without running its model, and its count is given back
-        try:  # the column's values come from the browser: only what Run checked and counted may run
+        try:  # the column's values come from the browser: only what Run checked and counted may run;
+            # a run that ends before its model started generating (``control.started``) gives its count back
             if ctx.runs.admitted(session, request_id) != (*current[:2], model, _user_options(
                     ctx, model, seed, steps, guidance, max_new_tokens)):
                 raise Refusal(NOT_ADMITTED)
             if control.stopped:  # stopped while it waited for the accelerator
                 yield _stopped_frame(column, f"{column.mode} · {model}", control)
                 return
-            ran = True
             yield from paced(frames(current, model, judge, seed, steps, guidance, max_new_tokens, history,
                                     control, lambda stage: progress(0.0, desc=stage)))
         finally:
-            ctx.runs.close(session, request_id, control, column.mode, ran=ran)
+            ctx.runs.close(session, request_id, control, column.mode)
 
     def frames(current, model, judge, seed, steps, guidance, max_new_tokens, history, control, report):
         dataset, inst = current[0], _held(ctx, current)
@@ -611,15 +610,18 @@ def _register_api(ctx: AppContext) -> None:
         A new run counts against the caller's run limit (--run-limit per --run-window); a stored one does not."""
         dataset, inst, options, counts = await anyio.to_thread.run_sync(
             admitted, source, instance_uid, model, mode, seed, judge, visitor(ctx, request, profile))
+        control = RunControl(ctx.settings.time_limit_s)
         try:
             # a local card's run waits in ctx.device_slot, a remote card's does not wait; refused there (a full
             # queue), its run never starts and no longer counts against the run limit
-            return for_visitors(await in_device_slot(
+            result = for_visitors(await in_device_slot(
                 ctx, needs_device(ctx.pool, model), run_and_judge, ctx.store, ctx.pool, dataset.name, inst, model,
-                mode, options, judge or ctx.judge, RunControl(ctx.settings.time_limit_s), ctx.why_not,
-                refused=lambda: ctx.runs.release(counts)))
+                mode, options, judge or ctx.judge, control, ctx.why_not, refused=lambda: ctx.runs.release(counts)))
         except StoreError as e:  # the run's save was refused or not confirmed on disk
             raise Refusal(_run_unsaved(e)) from None
+        if counts and not control.started:  # its model never started (it failed to load): nothing ran
+            ctx.runs.release(counts)
+        return result
 
     gr.api(instances, api_name="instances", concurrency_limit=None)
     gr.api(run_instance, api_name="run_instance", concurrency_limit=None)

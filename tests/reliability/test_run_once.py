@@ -97,6 +97,7 @@ def test_runs_refused_by_a_full_queue_or_stopped_while_waiting_do_not_count(busy
     page = Page(url, session, ip)
     holder = page.join(direct, _column("tiny-slow", seed, started))
     assert page.generating[holder].wait(120), "the direct column never started"
+    _wait_for_a_step()  # its model loaded and generating: a run stopped while loading would give its count back
     waiter = page.join(stepwise, _column("tiny-slow", seed, started))
     time.sleep(2)  # the stepwise column is waiting for the slot now
     try:
@@ -120,6 +121,15 @@ def test_runs_refused_by_a_full_queue_or_stopped_while_waiting_do_not_count(busy
     assert held.get("success") is True, held
     assert waited.get("success") is True and "you pressed Stop" in json.dumps(waited), waited
     assert _run_starts(store) == 1  # the direct run, which ran until Stop
+
+
+def _wait_for_a_step(timeout_s: float = 120) -> None:
+    """Wait until some run of this process (the app runs in it) is inside a model step (``stopping.active``)."""
+    from realunify_arena import stopping
+    deadline = time.monotonic() + timeout_s
+    while not stopping._running:
+        assert time.monotonic() < deadline, "no run reached a step"
+        time.sleep(0.05)
 
 
 def _any_uid(app: dict) -> str:
@@ -169,3 +179,48 @@ def test_a_battle_s_outputs_are_produced_once(janus_app):
     for refused in [r for r in results if not r.get("success")] + [again]:
         assert "already asked for" in json.dumps(refused.get("output")), refused
     assert store.query("select count(*) as n from runs")[0]["n"] == runs_before + 2  # one run per side
+
+
+def _battles(store: Store) -> int:
+    return store.query("select count(*) as n from battles")[0]["n"]
+
+
+def test_battles_refused_by_a_full_queue_do_not_count_and_take_no_vote(busy_app):
+    """Before: a live battle refused by a full queue kept its ``battles`` row, which counted against its
+    visitor's battle limit (``--battle-limit``) though it never ran. Now it is taken back: through
+    ``/new_battle`` and through the page's New battle + its outputs' event, the battles table ends where it
+    began, and a vote on the page's battle id is refused as an unknown battle."""
+    url, store = busy_app["url"], busy_app["store"]
+    direct, stepwise = column_indices(url)
+    session, ip, seed = secrets.token_hex(6), _ip(), 5151
+    started = _run_click(busy_app, "tiny-slow", seed, session, ip)
+    page = Page(url, session, ip)
+    holder = page.join(direct, _column("tiny-slow", seed, started))
+    assert page.generating[holder].wait(120), "the direct column never started"
+    waiter = page.join(stepwise, _column("tiny-slow", seed, started))
+    time.sleep(2)  # the stepwise column is waiting for the slot now: the queue is full
+    try:
+        before = _battles(store)
+        other = Client(url, verbose=False, headers={"x-forwarded-for": _ip()}, download_files=False)
+        with pytest.raises(Exception, match=QUEUE_FULL):
+            other.predict(busy_app["source"], "any", "direct_vs_stepwise", api_name="/new_battle")
+        other.close()
+        assert _battles(store) == before
+        second, second_ip = secrets.token_hex(6), _ip()
+        done = queue_call(url, fn_index(url, "start"), [busy_app["source"], "any", "direct_vs_stepwise"],
+                          second, second_ip)
+        assert done.get("success") is True, done
+        battle_id = done["output"]["data"][1]
+        assert _battles(store) == before + 1
+        refused = queue_call(url, fn_index(url, "generate"), [battle_id], second, second_ip)
+        assert refused.get("success") is False and QUEUE_FULL in json.dumps(refused.get("output")), refused
+        assert _battles(store) == before
+        c = Client(url, verbose=False)
+        votes = [i for i, d in enumerate(c.config["dependencies"]) if str(d.get("api_name")).startswith("cast")]
+        c.close()
+        vote = queue_call(url, votes[0], [battle_id], second, second_ip)
+        assert vote.get("success") is False and "unknown battle id" in json.dumps(vote.get("output")), vote
+    finally:
+        assert predict_call(url, fn_index(url, "stop_runs"), [], session).status_code == 200
+        page.wait(holder, 120), page.wait(waiter, 120)
+        page.__exit__()

@@ -377,6 +377,32 @@ def test_battle_starts_are_limited_per_voter_across_sessions(store):
     assert battle_rows(store) == 4
 
 
+def test_a_withdrawn_battle_gives_its_start_back_and_takes_no_vote(store):
+    """A battle that never produced an output (refused by a full queue) is withdrawn: under a limit of 2, two
+    starts, one withdrawn, a third start is let through (hand-counted). A vote, or a delivery, on the withdrawn
+    id is refused as unknown. Left alone: another session's battle, one with a side delivered, one voted on."""
+    arena = Arena(store, max_battles=2, battle_window_seconds=60)
+    first = arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    kept = arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    with pytest.raises(BattleError, match="rate limit"):
+        arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    assert arena.withdraw_battle(first, "s2") is False  # not that session's battle
+    assert arena.withdraw_battle(first, "s1") is True
+    assert arena.withdraw_battle(first, "s1") is False  # once
+    arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    with pytest.raises(VoteRefused, match="unknown battle id"):
+        arena.vote(first, "s1", "hf:alice", "A")
+    with pytest.raises(BattleError, match="unknown battle id"):
+        arena.deliver(first, "s1", "A", save_run(store, "m1:direct"))
+    arena.deliver(kept, "s1", "A", save_run(store, "m1:direct", seed=1))
+    assert arena.withdraw_battle(kept, "s1") is False  # a side was shown
+    voted = ready_battle(Arena(store), session="s3", voter="hf:bob")
+    Arena(store).vote(voted, "s3", "hf:bob", "tie")
+    assert arena.withdraw_battle(voted, "s3") is False
+    assert arena.withdraw_battle("not-an-id", "s1") is False and arena.withdraw_battle(kept, "") is False
+    assert {row["id"] for row in store.query("select id from battles")} >= {kept, voted}
+
+
 def test_battles_older_than_the_window_do_not_count(store):
     arena = Arena(store, max_battles=1, battle_window_seconds=60)
     arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct", "model_vs_model")
@@ -441,6 +467,21 @@ def test_run_starts_no_window_counts_are_deleted_for_every_session_of_the_addres
     time.sleep(0.1)
     arena.admit_runs(arena.voter_id(None, "sess-new", {}, peer="203.0.113.7"))
     assert run_start_rows(store) == 1
+
+
+def test_expired_run_starts_of_addresses_that_never_return_are_deleted_by_anyone_s_start(store):
+    """Before: a start deleted only its own address's expired rows, so the rows of every address that came once
+    and never returned stayed forever. Hand-counted: 3 addresses start 1 run each, the window passes, a fourth
+    address starts 1: only its row is left; a row still inside the window is kept."""
+    import time
+    arena = Arena(store, max_runs=5, run_window_seconds=0.2)
+    for n in range(3):
+        arena.admit_runs(arena.voter_id(None, f"sess-{n}", {}, peer=f"203.0.113.{n + 1}"))
+    time.sleep(0.3)
+    fresh = arena.admit_runs(arena.voter_id(None, "sess-a", {}, peer="198.51.100.9"))
+    assert [row["id"] for row in store.query("select id from run_starts")] == fresh
+    arena.admit_runs(arena.voter_id(None, "sess-b", {}, peer="198.51.100.10"))
+    assert run_start_rows(store) == 2  # the first one is still within its window
 
 
 def test_a_request_for_more_runs_than_the_whole_limit_is_not_told_to_wait(store):

@@ -751,3 +751,52 @@ def test_preliminary_systems_that_never_met_the_ranked_board_are_unconnected_not
     # one vote against the board places them: no longer unconnected
     placed = by_system(rate(votes + votes_of("x:direct", "a:direct", "B", 1), min_votes=10, rounds=50))
     assert placed["x:direct"]["flag"] != "unconnected" and placed["y:direct"]["flag"] != "unconnected"
+
+
+def _fastchat_mle(votes: list[dict]) -> dict[str, float]:
+    """FastChat's ``compute_mle_elo`` rule, written here: a decisive vote is two wins, a tie or both-bad one win
+    each way; unpenalised logistic regression on +-ln(10) columns, started at 0 (sklearn's lbfgs; scipy's here),
+    rating 1000 + 400 * coefficient."""
+    from scipy.optimize import minimize
+
+    models = sorted({v["system_a"] for v in votes} | {v["system_b"] for v in votes})
+    index = {m: i for i, m in enumerate(models)}
+    wins = np.zeros((len(models), len(models)))
+    for v in votes:
+        a, b = index[v["system_a"]], index[v["system_b"]]
+        if v["choice"] in ("A", "B"):
+            wins[(a, b) if v["choice"] == "A" else (b, a)] += 2
+        else:
+            wins[a, b] += 1
+            wins[b, a] += 1
+
+    def loss(beta):
+        z = np.log(10) * (beta[:, None] - beta[None, :])
+        p = 1 / (1 + np.exp(-z))
+        grad = np.log(10) * (wins * (1 - p)).sum(axis=1) - np.log(10) * (wins * (1 - p)).sum(axis=0)
+        return -(wins * np.log(p)).sum(), -grad
+
+    fit = minimize(loss, np.zeros(len(models)), jac=True, method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 1e-15})
+    return dict(zip(models, 1000 + 400 * fit.x))
+
+
+def _votes(a: str, b: str, choice: str, n: int) -> list[dict]:
+    return [{"system_a": a, "system_b": b, "choice": choice}] * n
+
+
+@pytest.mark.parametrize("votes", [
+    # ties and both-bad beside decisive votes, a cycle of three
+    _votes("m1:direct", "m2:direct", "A", 3) + _votes("m1:direct", "m2:direct", "tie", 4)
+    + _votes("m2:direct", "m3:direct", "both_bad", 2) + _votes("m2:direct", "m3:direct", "A", 1)
+    + _votes("m3:direct", "m1:direct", "A", 2) + _votes("m1:direct", "m3:direct", "tie", 1),
+    # two groups that never met: FastChat leaves each at mean 1000, as the board's convention does
+    _votes("m1:direct", "m2:direct", "A", 3) + _votes("m1:direct", "m2:direct", "B", 1)
+    + _votes("m3:direct", "m4:direct", "A", 1) + _votes("m3:direct", "m4:direct", "B", 2)
+    + _votes("m3:direct", "m4:direct", "tie", 1),
+], ids=["ties", "disconnected"])
+def test_point_ratings_follow_fastchat_s_compute_mle_elo_rule(votes):
+    ours = {row["system"]: row["rating"] for row in rate(votes, min_votes=0, rounds=0)}
+    theirs = _fastchat_mle(votes)
+    assert ours.keys() == theirs.keys()
+    for system, rating in theirs.items():
+        assert ours[system] == pytest.approx(rating, abs=0.1), system

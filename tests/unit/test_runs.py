@@ -263,3 +263,38 @@ def test_concurrent_streams_end_and_release_their_locks_while_another_still_wait
 
     with pytest.raises(RuntimeError, match="boom"):
         list(concurrently([fails(), iter(["y"])]))
+
+
+def test_a_run_stopped_while_its_model_loads_gives_its_run_limit_count_back(store, bundled):
+    """Before: Explore counted a run as started once its column began, so Stop pressed while the model was still
+    loading left the count against the visitor's run limit although nothing ran. Now what the run's control
+    says (``RunControl.started``: the model got past loading) decides: on a real store and a fresh real pool,
+    a run stopped at its loading stage gives its run_starts row back; a run that generated keeps its row; a
+    model that fails to load gives it back too. Hand-counted rows: 3 admitted, 1 left."""
+    from realunify_arena.arena import Arena
+    from realunify_arena.stopping import RunControl, RunRegistry
+
+    arena = Arena(store, max_runs=10, run_window_seconds=60)
+    runs = RunRegistry(release=arena.release_runs)
+    fresh = ModelPool(load_cards())  # nothing loaded yet: the run reports its loading stage
+    inst = _first(bundled, "UEG")
+    options = fresh.cards["tiny-janus"].options(seed=1)
+    counts = arena.admit_runs("hf:alice", 3)
+    request = runs.begin("s", 3, keys=("stopped", "ran", "broken"), counted=dict(zip(("stopped", "ran", "broken"),
+                                                                                    counts)))
+    stopped = runs.open("s", request, None, "stopped")
+    stages = []
+    last = run_to_end(store, fresh, bundled.name, inst, "tiny-janus", "direct", options, control=stopped,
+                      report=lambda stage: (stages.append(stage), stopped.stop()))
+    assert stages and last.trace.status is Status.ERROR and "Stop" in last.trace.error
+    runs.close("s", request, stopped, "stopped")
+    ran = runs.open("s", request, None, "ran")
+    assert run_to_end(store, fresh, bundled.name, inst, "tiny-janus", "direct", options,
+                      control=ran).trace.status is Status.OK
+    runs.close("s", request, ran, "ran")
+    broken = runs.open("s", request, None, "broken")
+    assert run_to_end(store, fresh, bundled.name, inst, "no-such-card", "direct", options,
+                      control=broken).trace.status is Status.ERROR
+    runs.close("s", request, broken, "broken")
+    assert [row["id"] for row in store.query("select id from run_starts")] == [counts[1]]
+    assert not RunControl().started

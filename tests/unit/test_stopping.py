@@ -160,6 +160,7 @@ def test_a_run_that_never_started_gives_back_its_count():
     runs.close(None, request, None, "direct")  # the same column's event called again, refused by the queue
     runs.close(None, request, None, "stepwise")  # refused by a full queue
     assert released == [12]
+    ran.start_clock()  # its model loaded and it began generating (``runs.stream_run``)
     runs.close("s", request, ran, "direct")
     assert released == [12]
     stopped = runs.begin("s", 1, keys=("direct",), counted={"direct": 13})
@@ -182,3 +183,18 @@ def test_stop_all_also_stops_a_run_that_was_not_inside_a_step_when_it_was_called
     with pytest.raises(stopping.RunStopped, match="shut down"):
         loading.check()  # what ``run_stream`` does before each step
     stopping.RunControl().check()  # one opened afterwards (no server takes runs by then; a later test here) runs
+
+
+def test_requests_of_sessions_that_never_return_are_forgotten_by_the_next_begin():
+    """Before: a request past ``max_age_s`` was dropped only by a later ``begin`` of its own session, so a script
+    calling Run alone from a new session each time left one entry per session in memory forever. Now any
+    ``begin`` forgets every session's stale requests; a fresh request of another session stays."""
+    import time
+
+    runs = RunRegistry(max_age_s=0.2)
+    old = {f"s{n}": runs.begin(f"s{n}", 2, keys=("direct", "stepwise")) for n in range(50)}
+    time.sleep(0.3)
+    fresh = runs.begin("t", 1, keys=("direct",))
+    runs.begin("u", 1, keys=("direct",))
+    assert not any(runs.known(session, request) for session, request in old.items())
+    assert runs.known("t", fresh)
