@@ -35,6 +35,9 @@ OFFICIAL_MODES: dict[str, Mode] = {"direct": "direct", "step": "stepwise"}  # of
 # Fields a runner or the official scorers add to an instance entry; a file whose entries carry none of
 # them (nor a judge_answer) holds instances only, not results, and is skipped.
 RESULT_FIELDS = ("generated_image", "response", "model_response", "edit_image", "score", "status")
+# Everything an entry says about one run rather than about its instance: never carried over to another run's
+# entry (an export of runs on a dataset that was read from a result folder).
+RUN_FIELDS = RESULT_FIELDS + ("error",)
 
 
 @dataclass

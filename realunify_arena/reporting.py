@@ -8,6 +8,7 @@ scored with the same replies print the same numbers.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import re
@@ -25,7 +26,7 @@ from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, A
 from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import instances_at
 from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
-from realunify_arena.official_results import ResultEntry, read_result_files
+from realunify_arena.official_results import RUN_FIELDS, ResultEntry, read_result_files
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
 from realunify_arena.trace import Status, StepRole
@@ -426,7 +427,9 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
     that the model could do: a mode never run, or ``not_supported``, is left out (a file with no entries is
     not written; ``LookupError`` when no file at all is), so every entry carries what the official scorer
     reads. A failed run is written with ``"generated_image": ""`` or ``"response": ""``, which the official
-    scripts score 0.
+    scripts score 0; a UEG run judged without a stored image (imported with its ``judge_answer`` replies from a
+    folder copied without its images) is written without ``generated_image`` when ``judge`` writes those
+    replies, so ``score_official`` judges it by that verdict again rather than as a failed run.
     With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer`` (a
     judgment without replies, imported from the official scorer's per-item ``score``, is written as that
     ``score``), so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
@@ -508,7 +511,10 @@ def _write_system(store, source, runs: list[dict], folder: Path, judge: str | No
         instances[instance.uid] = instance
         kind = "direct" if run["mode"] == "direct" else "step"
         fields[(instance.uid, kind)] = _result_fields(store, run, instance, folder, judge, relative_paths)
-    ordered = [i for i in source.instances if i.uid in instances]
+    # An instance read from a result folder keeps that folder's run fields among its extras: they describe
+    # another run (its image, reply, score or error) and must not stand in for this run's missing ones.
+    ordered = [dataclasses.replace(i, extra={k: v for k, v in i.extra.items() if k not in RUN_FIELDS})
+               for i in source.instances if i.uid in instances]
     return write_official(ordered, folder, extra_fields=fields, only_with_fields=True)
 
 
@@ -525,10 +531,15 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
             fields["edit_image"] = _copy_image(store, step.image_sha, folder, relative_paths)
         else:  # the refined prompt (UEG stepwise) or the answer (GEU): the official "response"
             fields["response"] = step.text
-    # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
-    fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
     questions = verdict["details"].get("questions") if verdict is not None else None
+    # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
+    # A run judged on an image that was never stored here (imported from a folder copied without its images)
+    # is no failed run: with its judge's replies written, it goes without ``generated_image``, which
+    # ``score-official`` judges by those replies, as it judged the folder it was imported from.
+    judged_without_image = trace.status is Status.OK and "generated_image" not in fields and bool(questions)
+    if not judged_without_image:
+        fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     if questions:
         fields["question_list"] = [
             {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q)}

@@ -233,3 +233,33 @@ def test_a_path_that_climbs_above_the_result_folder_is_never_read(written, tmp_p
     if not written.startswith("C:"):  # entry 2's stored error says why its image was not read
         error = stored_runs(db)["UEG_2_world_knowledge"]["trace"].error
         assert "climbs above" in error and str(folder) in error
+
+
+def test_an_import_judged_without_its_images_exports_and_scores_again_the_same(tmp_path, capsys):
+    """Runs imported with their judge's replies from a folder copied without its images are no failed runs:
+    exported with those replies (``export --judge``), the folder scores as the folder it came from."""
+    folder = tmp_path / "res"
+    picture(folder / "here.png")
+    write(folder / "UEG_direct.json", [
+        ueg(1, replies=["Yes", "No"], image="gone/1.png", score=1),  # right by its replies, image not here: 1
+        ueg(2, replies=["Yes", "Yes"], image="gone/2.png", error="a note"),  # wrong by its replies: 0
+        ueg(3, replies=["Yes", "No"], image="here.png"),    # right, image here: 1
+        ueg(4, replies=["Yes", "No"], image=""),            # empty image: a failed run, 0
+    ])
+    write(folder / "UEG_step.json", [ueg(1, replies=["yes", "no"], image="gone/s1.png", response="a red ball")])
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand: direct 2 of 4 = 50.0 (one failed run); stepwise 1 of 1 = 100.0
+    assert (scored["WK"], scored["run err"]) == ("50.0/100.0", "1/0")
+    assert (imported["WK"], imported["run err"]) == ("50.0/100.0", "1/0")
+    out = tmp_path / "exported"
+    assert main(["export", "--format", "official", "--out", str(out), "--db", str(tmp_path / "arena.db"),
+                 "--judge", "judge_answer"]) == 0, capsys.readouterr().err
+    exported = json.loads(next(out.rglob("UEG_direct.json")).read_text(encoding="utf-8"))
+    by_index = {e["index"]: e for e in exported}
+    assert "generated_image" not in by_index[1] and by_index[4]["generated_image"] == ""
+    # what the source folder said about its own runs is not carried into the exported runs' entries
+    assert "score" not in by_index[1] and "error" not in by_index[2]
+    capsys.readouterr()
+    assert main(["score-official", str(next(out.rglob("UEG_direct.json")).parent), "--model", "m"]) == 0
+    again = table_row(capsys.readouterr().out, "m")
+    assert (again["WK"], again["run err"]) == ("50.0/100.0", "1/0")
