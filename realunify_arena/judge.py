@@ -176,8 +176,11 @@ def extract_choice(reply: str | list | None) -> str | None:
 
 
 def parse_choice_strict(reply: str | None, options: list[str] | None = None) -> str | None:
-    """A letter only when the reply is just that letter: "B", "B.", "(B)", "B)", or "B. <option B's text>"."""
-    text = _strip_phrases(reply or "", STRICT_PHRASES).strip("*`: \n\t")
+    """A letter only when the reply is just that letter: "B", "B.", "(B)", "B)", or "B. <option B's text>".
+
+    A leading reasoning block is no part of the reply (``strip_reasoning``, as for the judge's yes/no):
+    "<think>A or C?</think>B" is B, and a reply cut short while thinking is None."""
+    text = _strip_phrases(strip_reasoning(reply), STRICT_PHRASES).strip("*`: \n\t")
     match = _STRICT_CHOICE.fullmatch(text)
     if not match:
         return None

@@ -62,6 +62,9 @@ def test_paper_extraction(reply, letter):
     ("B. a blue car", "B"), ("B. A Blue  Car.", "B"),
     ("B. a red car", None),  # the letter and the option text disagree
     ("Because the path turns left, D", None), ("B and C", None), ("b", None), ("B or maybe C", None), ("", None),
+    # a reasoning model's thinking comes first and is no part of its answer; one cut short answers nothing
+    ("<think>\n\n</think>\n\nB", "B"), ("<think>A or C? Not D.</think>\nB.", "B"), ("<think>A or C", None),
+    ("◁think▷maybe A◁/think▷(B)", "B"), ("Because A.</think>The answer is B", "B"),
 ])
 def test_strict_extraction_accepts_only_a_clear_letter(reply, letter):
     assert parse_choice_strict(reply, OPTIONS) == letter
