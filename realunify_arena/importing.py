@@ -388,8 +388,7 @@ def _judgments(result: ResultEntry, instance: AnyInstance, judge_name: str, bad)
         return {ANSWER_PARSER: mcq_judgment(instance, result.text).to_dict()}
     if result.judge_answers is None:
         return {}
-    return {judge_name: polling_judgment(instance.question_list, [[a] for a in result.judge_answers],
-                                         judge_name).to_dict()}
+    return {judge_name: polling_judgment(instance.question_list, result.judge_replies, judge_name).to_dict()}
 
 
 def _digest(entry: _Entry, judge_name: str) -> str:

@@ -409,7 +409,7 @@ def _official_outcome(entry: ResultEntry, model: str, problems: list[Problem]) -
         return Outcome(**base, score=judgment.score, strict=judgment.details["strict_score"])
     if entry.judge_answers is None:
         return Outcome(**base)  # an image, not judged yet
-    judgment = polling_judgment(record.question_list, [[a] for a in entry.judge_answers], "judge_answer")
+    judgment = polling_judgment(record.question_list, entry.judge_replies, "judge_answer")
     verdicts = [q["correct"] for q in judgment.details["questions"]]
     return Outcome(**base, score=judgment.score, questions_right=sum(v is True for v in verdicts),
                    questions_total=sum(v is not None for v in verdicts), judge_errors=judgment.errors)

@@ -263,3 +263,24 @@ def test_an_import_judged_without_its_images_exports_and_scores_again_the_same(t
     assert main(["score-official", str(next(out.rglob("UEG_direct.json")).parent), "--model", "m"]) == 0
     again = table_row(capsys.readouterr().out, "m")
     assert (again["WK"], again["run err"]) == ("50.0/100.0", "1/0")
+
+
+def test_questions_never_asked_after_a_wrong_verdict_are_read_by_both(tmp_path, capsys):
+    """A runner that stops asking at the first wrong verdict, as the official scorer's loop breaks, leaves the
+    later polling questions without a ``judge_answer``: the instance is already 0; one whose asked questions
+    all pass is undecided (a judge error), not a pass and not a broken file."""
+    folder = tmp_path / "res"
+    picture(folder / "1.png")
+    first_wrong = ueg(1, replies=["No"], image="1.png")  # only the first question asked, and it fails
+    null_after = ueg(3, replies=["Yes", None], image="1.png")  # the first passes, the second never asked
+    write(folder / "UEG_direct.json", [first_wrong, ueg(2, replies=["Yes", "No"], image="1.png"), null_after])
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand (the paper's all-or-nothing rule): 1 -> 0, 2 -> 1, 3 -> no score; WK 1 of 2 = 50.0;
+    # questions with a verdict: 1 (wrong), 2 (right), 1 (right) -> 3 of 4 = 75.0
+    for row in (scored, imported):
+        assert (row["WK"], row["Q-acc"], row["judge err"], row["run err"]) == ("50.0/-", "75.0/-", "2/-", "0/-")
+    bad = tmp_path / "bad"
+    write(bad / "UEG_direct.json", [ueg(1, replies=["Yes", 1], image="x.png")])
+    assert main(["score-official", str(bad)]) == 1
+    assert "field 'question_list[1].judge_answer': expected the judge's reply as a string, got an integer" in \
+        capsys.readouterr().err
