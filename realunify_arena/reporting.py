@@ -21,7 +21,8 @@ from pathlib import Path
 
 from realunify_arena import durable
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_dataset
-from realunify_arena.benchmark.result_files import NAMES_SHOWN, result_files_in, result_folders_under, result_kind
+from realunify_arena.benchmark.result_files import (NAMES_SHOWN, naming_hint, result_files_in, result_folders_under,
+                                                     result_kind)
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import instances_at
@@ -321,7 +322,7 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     problems: list[Problem] = []
     files = _result_files(path, problems)
     if not files and not problems:
-        raise OfficialFilesError([Problem(str(path), None, None, f"no {NAMES_SHOWN} result files")])
+        raise OfficialFilesError([Problem(str(path), None, None, f"no {NAMES_SHOWN} result files{naming_hint(path)}")])
     notes: list[str] = []
     name = _folder_model((path if path.is_dir() else path.parent).resolve(), model, notes, alone=True)
     outcomes = _score_files(files, name, problems)
@@ -344,7 +345,8 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
         return [score_official(path, model=model)]
     if not folders:
         raise OfficialFilesError([Problem(str(path), None, None,
-                                          f"no {NAMES_SHOWN} result files in it or in any folder under it")])
+                                          f"no {NAMES_SHOWN} result files in it or in any folder under "
+                                                            f"it{naming_hint(path)}")])
     if model is not None and len(folders) > 1:
         raise OfficialFilesError([Problem(str(path), None, None,
                                           f"--model names one model, but {len(folders)} model folders are "

@@ -48,6 +48,27 @@ def result_files_in(folder: Path, problems: list[Problem] | None = None) -> list
     return [f for f in found if f.stem not in twice]
 
 
+def naming_hint(path: Path) -> str:
+    """What to rename, where ``path`` (a file, or a folder's own files) holds JSON files that no result file's
+    name matches: "" when there are none. The name says which track and protocol a file holds, and is matched
+    exactly: ``ueg_direct.json`` is refused, as is the ``<model>.json`` the official ``eval_generation.py``
+    writes its scored UEG entries to."""
+    try:
+        files = [path] if path.is_file() else sorted(f for f in path.iterdir() if f.is_file())
+    except OSError:
+        return ""
+    unnamed = [f for f in files if f.suffix.lower() in SUFFIXES and result_kind(f) is None]
+    if not unnamed:
+        return ""
+    first = unnamed[0]
+    same = {stem.lower(): stem for stem in STEMS}.get(first.stem.lower())
+    rename = (f"{same}{first.suffix.lower()} (the name is matched exactly)" if same else
+              f"UEG_direct{first.suffix.lower()} or UEG_step{first.suffix.lower()} (the official eval_generation.py "
+              "writes <model>.json) or GEU_direct/GEU_step for GEU entries")
+    more = f" (and {len(unnamed) - 1} more file(s) so named)" if len(unnamed) > 1 else ""
+    return f"; {first.name}{more} is not read, its name being no result file's: rename it {rename}"
+
+
 def result_folders_under(path: Path) -> list[Path]:
     """Every folder at or under ``path`` that holds a result file, sorted."""
     return sorted({f.parent for f in path.rglob("*") if result_kind(f) is not None and f.is_file()})

@@ -284,3 +284,20 @@ def test_questions_never_asked_after_a_wrong_verdict_are_read_by_both(tmp_path, 
     assert main(["score-official", str(bad)]) == 1
     assert "field 'question_list[1].judge_answer': expected the judge's reply as a string, got an integer" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "rename"), [("bagel.json", "UEG_direct.json or UEG_step.json"),
+                                              ("ueg_direct.jsonl", "UEG_direct.jsonl (the name is matched exactly)")])
+def test_a_result_file_under_another_name_is_named_with_what_to_rename_it(name, rename, tmp_path, capsys):
+    """The official eval_generation.py writes its scored entries to <model>.json; a file system may lower-case
+    names. Neither is read, and the message says which file and what name it needs."""
+    folder = tmp_path / "res"
+    write(folder / name, [ueg(1, replies=["Yes", "No"])])
+    for command in (["score-official", str(folder)], ["score-official", str(folder / name)],
+                    ["import-results", str(folder), "--model", "m", "--db", str(tmp_path / "a.db")],
+                    ["import-results", str(folder / name), "--model", "m", "--db", str(tmp_path / "a.db")]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert f"{name} is not read, its name being no result file's: rename it {rename}" in err, err
+        assert "Traceback" not in err
+    assert not (tmp_path / "a.db").exists()
