@@ -2,7 +2,7 @@
 share.
 
 A result file is named after its official file (``UEG_direct``, ``UEG_step``, ``GEU_direct``, ``GEU_step``)
-and is either a JSON list of entries (``.json``, as the official scripts and ``export --format official``
+and is either (in UTF-8, or UTF-16/32 as Windows PowerShell writes) a JSON list of entries (``.json``, as the official scripts and ``export --format official``
 write it) or one JSON object a line (``.jsonl``, as many third-party runners write it; blank lines are
 skipped). Problems name the file and the entry: its index when it has one, else ``line N`` of a .jsonl file
 or ``position N`` of a list.
@@ -16,6 +16,7 @@ from pathlib import Path
 from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.schema import AnyInstance, Track
 from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
+from realunify_arena.text_files import read_json_text
 
 SUFFIXES = (".json", ".jsonl")
 STEMS: dict[str, tuple[Track, str]] = {  # file name without its suffix -> (track, "direct" | "step")
@@ -81,9 +82,9 @@ def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
         entries = read_json_list(file, problems)
         return entries, [f"position {i}" for i in range(len(entries))]
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        text = read_json_text(file)
     except UnicodeDecodeError as e:
-        problems.append(Problem(file.name, None, None, f"not UTF-8 text: {e}"))
+        problems.append(Problem(file.name, None, None, f"not {e.encoding.upper()} text: {e}"))
         return [], []
     except OSError as e:
         problems.append(Problem(file.name, None, None, f"cannot be read: {e.strerror or e}"))

@@ -301,3 +301,19 @@ def test_a_result_file_under_another_name_is_named_with_what_to_rename_it(name, 
         assert f"{name} is not read, its name being no result file's: rename it {rename}" in err, err
         assert "Traceback" not in err
     assert not (tmp_path / "a.db").exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-8-sig"])
+def test_files_saved_as_utf16_or_with_a_bom_and_crlf_are_read_by_both(encoding, tmp_path, capsys):
+    """Windows PowerShell's ``>`` writes UTF-16 with a byte-order mark and CRLF line ends; Python's json reads
+    such bytes, and so must the two commands (.json and .jsonl alike)."""
+    folder = tmp_path / "res"
+    folder.mkdir()
+    entries = [geu(1, "B", "Answer: (B)"), geu("2", "C", "<think>\n\n</think>\n\nC"), geu(3, "A", "b")]
+    (folder / "GEU_direct.jsonl").write_bytes("\r\n".join(json.dumps(e) for e in entries).encode(encoding))
+    (folder / "UEG_direct.json").write_bytes(json.dumps([ueg(1, replies=["Yes", "No"], prompt="Ünï 🐯")],
+                                                        indent=1).replace("\n", "\r\n").encode(encoding))
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand (the official extraction): B and C read, "b" is no capital letter -> MT 2 of 3 = 66.7; WK 1 of 1
+    for row in (scored, imported):
+        assert (row["MT"], row["WK"]) == ("66.7/-", "100.0/-")
