@@ -265,7 +265,11 @@ def read_json_list(path: Path, problems: list[Problem]) -> list:
     only the entry holding one is reported, not the file.
     """
     try:
-        data = json.loads(read_json_text(path), parse_int=parse_json_int)  # a BOM, UTF-16 or UTF-32 is no error
+        text = read_json_text(path)
+        if not text.strip():  # a run that stopped before writing anything leaves an empty file
+            problems.append(Problem(path.name, None, None, "is empty; expected a JSON list of entries"))
+            return []
+        data = json.loads(text, parse_int=parse_json_int)  # a BOM, UTF-16 or UTF-32 is no error
     except UnicodeDecodeError as e:
         problems.append(Problem(path.name, None, None, f"not {e.encoding.upper()} text: {e}"))
         return []

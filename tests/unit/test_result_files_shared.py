@@ -317,3 +317,15 @@ def test_files_saved_as_utf16_or_with_a_bom_and_crlf_are_read_by_both(encoding, 
     # by hand (the official extraction): B and C read, "b" is no capital letter -> MT 2 of 3 = 66.7; WK 1 of 1
     for row in (scored, imported):
         assert (row["MT"], row["WK"]) == ("66.7/-", "100.0/-")
+
+
+@pytest.mark.parametrize("content", [b"", b"\n \r\n", "\ufeff".encode("utf-8")])
+def test_an_empty_json_file_is_named_as_empty(content, tmp_path, capsys):
+    folder = tmp_path / "res"
+    folder.mkdir()
+    (folder / "GEU_direct.json").write_bytes(content)
+    for command in (["score-official", str(folder)],
+                    ["import-results", str(folder), "--model", "m", "--db", str(tmp_path / "a.db")]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert "GEU_direct.json: is empty; expected a JSON list of entries" in err, err
