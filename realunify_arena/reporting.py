@@ -26,7 +26,7 @@ from realunify_arena.benchmark.result_files import (NAMES_SHOWN, naming_hint, re
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import instances_at
-from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
+from realunify_arena.judge import ANSWER_PARSER, mcq_judgment, parse_yes_no, polling_judgment
 from realunify_arena.official_results import RUN_FIELDS, ResultEntry, read_result_files
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
@@ -434,7 +434,8 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
     replies, so ``score_official`` judges it by that verdict again rather than as a failed run.
     With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer`` (a
     judgment without replies, imported from the official scorer's per-item ``score``, is written as that
-    ``score``), so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
+    ``score``), so ``score_official`` on the folder reprints the stored table. A GEU run imported with the
+    official per-item ``score`` and no reply is written so again (``"response": null`` and that ``score``). ``data`` supplies the instances
     (a loaded Dataset); without it they are reloaded from where ``eval`` noted the dataset came from.
     Runs of your own one-off instances (``benchmark.custom``) are not exported: there is no instance
     file to write them against.
@@ -540,6 +541,10 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
     # is no failed run: with its judge's replies written, it goes without ``generated_image``, which
     # ``score-official`` judges by those replies, as it judged the folder it was imported from.
     judged_without_image = trace.status is Status.OK and "generated_image" not in fields and bool(questions)
+    if isinstance(instance, GEUInstance) and trace.status is Status.OK and "response" not in fields:
+        scored = store.find_judgment(run["id"], ANSWER_PARSER)  # imported from a per-item score, no reply kept
+        if scored is not None and scored["score"] in (0, 1):  # written back as it was read: no reply, the score
+            fields["response"], fields["score"] = None, scored["score"]
     if not judged_without_image:
         fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     if questions:

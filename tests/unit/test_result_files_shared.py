@@ -329,3 +329,20 @@ def test_an_empty_json_file_is_named_as_empty(content, tmp_path, capsys):
         assert main(command) == 1
         err = capsys.readouterr().err
         assert "GEU_direct.json: is empty; expected a JSON list of entries" in err, err
+
+
+def test_geu_runs_imported_by_their_per_item_score_export_and_score_again_the_same(tmp_path, capsys):
+    folder = tmp_path / "res"
+    no_reply = geu(3, "C", "x")
+    del no_reply["response"]
+    write(folder / "GEU_direct.json", [{**geu(1, "B", "x"), "response": None, "score": 1},  # right by its score
+                                       geu(2, "B", "B"),                                    # right by its letter
+                                       {**no_reply, "score": 0}])                           # wrong by its score
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand: 2 of 3 = 66.7
+    assert scored["MT"] == imported["MT"] == "66.7/-"
+    out = tmp_path / "exported"
+    assert main(["export", "--format", "official", "--out", str(out), "--db", str(tmp_path / "arena.db")]) == 0
+    capsys.readouterr()
+    assert main(["score-official", str(next(out.rglob("GEU_direct.json")).parent), "--model", "m"]) == 0
+    assert table_row(capsys.readouterr().out, "m")["MT"] == "66.7/-"
