@@ -34,7 +34,7 @@ from pathlib import Path
 
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.loaders import Dataset, _disagreement, _merge_step_fields
-from realunify_arena.benchmark.result_files import (NAMES_SHOWN, STEMS, result_files_in,
+from realunify_arena.benchmark.result_files import (NAMES_SHOWN, STEMS, naming_hint, result_files_in,
                                                    result_folders_under, result_kind)
 from realunify_arena.benchmark.result_paths import find_result_image
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, UEGInstance
@@ -245,7 +245,8 @@ def _files(path: Path, modes: tuple[Mode, ...], problems: list[Problem]) -> list
     if path.is_file():
         kind = result_kind(path)
         if kind is None:
-            problems.append(Problem(str(path), None, None, f"not a result file: expected one of {NAMES_SHOWN}"))
+            problems.append(Problem(str(path), None, None, f"not a result file: expected one of {NAMES_SHOWN}"
+                                                           f"{naming_hint(path)}"))
             return []
         if OFFICIAL_MODES[kind[1]] not in modes:
             problems.append(Problem(str(path), None, None, f"holds {OFFICIAL_MODES[kind[1]]} runs, but --mode asks "
@@ -266,7 +267,8 @@ def _files(path: Path, modes: tuple[Mode, ...], problems: list[Problem]) -> list
                                                        "each model's folder with its own --model"))
     else:
         wanted = sorted(f"{t}_{k}" for t, k in STEMS.values() if OFFICIAL_MODES[k] in modes)
-        problems.append(Problem(str(path), None, None, f"no {' or '.join(wanted)} (.json or .jsonl) in this folder"))
+        problems.append(Problem(str(path), None, None, f"no {' or '.join(wanted)} (.json or .jsonl) in this "
+                                                           f"folder{naming_hint(path)}"))
     return []
 
 
@@ -388,8 +390,7 @@ def _judgments(result: ResultEntry, instance: AnyInstance, judge_name: str, bad)
         return {ANSWER_PARSER: mcq_judgment(instance, result.text).to_dict()}
     if result.judge_answers is None:
         return {}
-    return {judge_name: polling_judgment(instance.question_list, [[a] for a in result.judge_answers],
-                                         judge_name).to_dict()}
+    return {judge_name: polling_judgment(instance.question_list, result.judge_replies, judge_name).to_dict()}
 
 
 def _digest(entry: _Entry, judge_name: str) -> str:

@@ -122,8 +122,8 @@ def parse_yes_no(reply: str | None) -> Verdict | None:
     first without a space ("Yes/No", "Yes-no"), or ending the reply after it, alone or after "and"/"or"
     ("Yes, no", "Yes and no.", "No or yes"). Where the other word starts a phrase it is no answer: "Yes, no
     other object is visible" is yes. Words that only start with one ("Yesterday", "Nope") or carry a digit
-    ("Yes2") give None."""
-    text = strip_reasoning(reply).lstrip()
+    ("Yes2") give None. Invisible format characters ("\u200bYes", "No\ufeff") are no part of the reply."""
+    text = _without_format_characters(strip_reasoning(reply)).lstrip()
     start = 0
     while start < len(text) and _is_punctuation(text[start]):
         start += 1
@@ -143,6 +143,12 @@ def parse_yes_no(reply: str | None) -> Verdict | None:
     elif rest[:1] in (["and"], ["or"]) and rest[1:2] == [other] and len(words) == 3:
         return None  # "Yes and no", "No or yes"
     return first
+
+
+def _without_format_characters(text: str) -> str:
+    """``text`` without invisible format characters (Unicode category Cf: a zero-width space, a word joiner, a
+    byte-order mark), which some APIs and tokenizers leave in a reply and which no reader sees."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
 def _is_punctuation(char: str) -> bool:
@@ -176,8 +182,11 @@ def extract_choice(reply: str | list | None) -> str | None:
 
 
 def parse_choice_strict(reply: str | None, options: list[str] | None = None) -> str | None:
-    """A letter only when the reply is just that letter: "B", "B.", "(B)", "B)", or "B. <option B's text>"."""
-    text = _strip_phrases(reply or "", STRICT_PHRASES).strip("*`: \n\t")
+    """A letter only when the reply is just that letter: "B", "B.", "(B)", "B)", or "B. <option B's text>".
+
+    A leading reasoning block is no part of the reply (``strip_reasoning``, as for the judge's yes/no):
+    "<think>A or C?</think>B" is B, and a reply cut short while thinking is None."""
+    text = _strip_phrases(_without_format_characters(strip_reasoning(reply)), STRICT_PHRASES).strip("*`: \n\t")
     match = _STRICT_CHOICE.fullmatch(text)
     if not match:
         return None

@@ -16,6 +16,9 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
   (the official scorer scores it 0). Judge replies otherwise decide, even when the image file is not here (a
   folder copied without its images): the replies are what is scored, and ``ResultEntry.note`` says so.
   Without replies, an image found is a run not judged yet, and an image missing or not found a failed run.
+  A question without a ``judge_answer`` (missing or null) beside others that have one was never asked, as
+  where a runner stops at the first wrong verdict the way the official scorer's loop does: the instance is 0
+  when an asked question already fails it, else its unasked questions are judge errors (no verdict).
   Stepwise, a ``response`` is the refined prompt.
 """
 
@@ -35,6 +38,9 @@ OFFICIAL_MODES: dict[str, Mode] = {"direct": "direct", "step": "stepwise"}  # of
 # Fields a runner or the official scorers add to an instance entry; a file whose entries carry none of
 # them (nor a judge_answer) holds instances only, not results, and is skipped.
 RESULT_FIELDS = ("generated_image", "response", "model_response", "edit_image", "score", "status")
+# Everything an entry says about one run rather than about its instance: never carried over to another run's
+# entry (an export of runs on a dataset that was read from a result folder).
+RUN_FIELDS = RESULT_FIELDS + ("error",)
 
 
 @dataclass
@@ -52,9 +58,15 @@ class ResultEntry:
     error: str | None = None
     text: str | None = None  # GEU: the reply; UEG stepwise: the refined prompt
     image: Path | None = None  # the generated (UEG) or edited (GEU stepwise) image file, when found here
-    judge_answers: list[str] | None = None  # UEG: one reply per polling question
+    judge_answers: list[str | None] | None = None  # UEG: one reply per polling question (None: never asked)
     score: int | None = None  # the official per-item score, when it decides
     note: str | None = None  # judged or answered, but the image it names is not here
+
+    @property
+    def judge_replies(self) -> list[list[str]]:
+        """``judge_answers`` as ``judge.polling_judgment`` takes them: each question's replies, none for a
+        question never asked."""
+        return [[] if a is None else [a] for a in self.judge_answers or []]
 
 
 @dataclass
@@ -123,7 +135,7 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
             answers = None
         else:
             for i, a in enumerate(answers):
-                if not isinstance(a, str):
+                if a is not None and not isinstance(a, str):
                     bad(f"question_list[{i}].judge_answer", f"expected the judge's reply as a string, "
                                                             f"got {describe(a)}")
     if found:

@@ -8,6 +8,7 @@ scored with the same replies print the same numbers.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import re
@@ -20,12 +21,13 @@ from pathlib import Path
 
 from realunify_arena import durable
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_dataset
-from realunify_arena.benchmark.result_files import NAMES_SHOWN, result_files_in, result_folders_under, result_kind
+from realunify_arena.benchmark.result_files import (NAMES_SHOWN, naming_hint, result_files_in, result_folders_under,
+                                                     result_kind)
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import instances_at
-from realunify_arena.judge import mcq_judgment, parse_yes_no, polling_judgment
-from realunify_arena.official_results import ResultEntry, read_result_files
+from realunify_arena.judge import ANSWER_PARSER, mcq_judgment, parse_yes_no, polling_judgment
+from realunify_arena.official_results import RUN_FIELDS, ResultEntry, read_result_files
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
 from realunify_arena.trace import Status, StepRole
@@ -320,7 +322,7 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     problems: list[Problem] = []
     files = _result_files(path, problems)
     if not files and not problems:
-        raise OfficialFilesError([Problem(str(path), None, None, f"no {NAMES_SHOWN} result files")])
+        raise OfficialFilesError([Problem(str(path), None, None, f"no {NAMES_SHOWN} result files{naming_hint(path)}")])
     notes: list[str] = []
     name = _folder_model((path if path.is_dir() else path.parent).resolve(), model, notes, alone=True)
     outcomes = _score_files(files, name, problems)
@@ -343,7 +345,8 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
         return [score_official(path, model=model)]
     if not folders:
         raise OfficialFilesError([Problem(str(path), None, None,
-                                          f"no {NAMES_SHOWN} result files in it or in any folder under it")])
+                                          f"no {NAMES_SHOWN} result files in it or in any folder under "
+                                                            f"it{naming_hint(path)}")])
     if model is not None and len(folders) > 1:
         raise OfficialFilesError([Problem(str(path), None, None,
                                           f"--model names one model, but {len(folders)} model folders are "
@@ -408,7 +411,7 @@ def _official_outcome(entry: ResultEntry, model: str, problems: list[Problem]) -
         return Outcome(**base, score=judgment.score, strict=judgment.details["strict_score"])
     if entry.judge_answers is None:
         return Outcome(**base)  # an image, not judged yet
-    judgment = polling_judgment(record.question_list, [[a] for a in entry.judge_answers], "judge_answer")
+    judgment = polling_judgment(record.question_list, entry.judge_replies, "judge_answer")
     verdicts = [q["correct"] for q in judgment.details["questions"]]
     return Outcome(**base, score=judgment.score, questions_right=sum(v is True for v in verdicts),
                    questions_total=sum(v is not None for v in verdicts), judge_errors=judgment.errors)
@@ -426,10 +429,13 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
     that the model could do: a mode never run, or ``not_supported``, is left out (a file with no entries is
     not written; ``LookupError`` when no file at all is), so every entry carries what the official scorer
     reads. A failed run is written with ``"generated_image": ""`` or ``"response": ""``, which the official
-    scripts score 0.
+    scripts score 0; a UEG run judged without a stored image (imported with its ``judge_answer`` replies from a
+    folder copied without its images) is written without ``generated_image`` when ``judge`` writes those
+    replies, so ``score_official`` judges it by that verdict again rather than as a failed run.
     With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer`` (a
     judgment without replies, imported from the official scorer's per-item ``score``, is written as that
-    ``score``), so ``score_official`` on the folder reprints the stored table. ``data`` supplies the instances
+    ``score``), so ``score_official`` on the folder reprints the stored table. A GEU run imported with the
+    official per-item ``score`` and no reply is written so again (``"response": null`` and that ``score``). ``data`` supplies the instances
     (a loaded Dataset); without it they are reloaded from where ``eval`` noted the dataset came from.
     Runs of your own one-off instances (``benchmark.custom``) are not exported: there is no instance
     file to write them against.
@@ -508,7 +514,10 @@ def _write_system(store, source, runs: list[dict], folder: Path, judge: str | No
         instances[instance.uid] = instance
         kind = "direct" if run["mode"] == "direct" else "step"
         fields[(instance.uid, kind)] = _result_fields(store, run, instance, folder, judge, relative_paths)
-    ordered = [i for i in source.instances if i.uid in instances]
+    # An instance read from a result folder keeps that folder's run fields among its extras: they describe
+    # another run (its image, reply, score or error) and must not stand in for this run's missing ones.
+    ordered = [dataclasses.replace(i, extra={k: v for k, v in i.extra.items() if k not in RUN_FIELDS})
+               for i in source.instances if i.uid in instances]
     return write_official(ordered, folder, extra_fields=fields, only_with_fields=True)
 
 
@@ -525,10 +534,19 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
             fields["edit_image"] = _copy_image(store, step.image_sha, folder, relative_paths)
         else:  # the refined prompt (UEG stepwise) or the answer (GEU): the official "response"
             fields["response"] = step.text
-    # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
-    fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
     questions = verdict["details"].get("questions") if verdict is not None else None
+    # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
+    # A run judged on an image that was never stored here (imported from a folder copied without its images)
+    # is no failed run: with its judge's replies written, it goes without ``generated_image``, which
+    # ``score-official`` judges by those replies, as it judged the folder it was imported from.
+    judged_without_image = trace.status is Status.OK and "generated_image" not in fields and bool(questions)
+    if isinstance(instance, GEUInstance) and trace.status is Status.OK and "response" not in fields:
+        scored = store.find_judgment(run["id"], ANSWER_PARSER)  # imported from a per-item score, no reply kept
+        if scored is not None and scored["score"] in (0, 1):  # written back as it was read: no reply, the score
+            fields["response"], fields["score"] = None, scored["score"]
+    if not judged_without_image:
+        fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     if questions:
         fields["question_list"] = [
             {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q)}

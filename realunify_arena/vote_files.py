@@ -20,6 +20,7 @@ from pathlib import Path
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
+from realunify_arena.text_files import read_json_text
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
             "object a line, with model_a, model_b and winner)")
@@ -45,9 +46,10 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
     if not path.is_file():
         raise VotesFileError(f"no votes file at {path}")
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's or editor's byte order mark is no data
+        text = read_json_text(path)  # a byte order mark is no data; UTF-16 as Windows PowerShell writes is read
     except UnicodeDecodeError as e:
-        raise VotesFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); expected {EXPECTED}") from None
+        raise VotesFileError(f"{path}: not {e.encoding.upper()} text ({e.reason} at byte {e.start}); expected "
+                             f"{EXPECTED}") from None
     start = text.lstrip()[:1]
     records = _array(path, text) if start == "[" else _lines(path, text) if start == "{" else _csv(path, text)
     votes = []

@@ -24,6 +24,7 @@ from realunify_arena.benchmark.schema import (
 )
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
 from realunify_arena.shown import brief
+from realunify_arena.text_files import read_json_text
 
 OFFICIAL_FILES: dict[str, tuple[Track, str]] = {
     "UEG_direct.json": ("UEG", "direct"),
@@ -256,16 +257,21 @@ def _task_type_from(category: object, path: Path) -> object:
 
 
 def read_json_list(path: Path, problems: list[Problem]) -> list:
-    """The entries of a JSON list file (UTF-8, with or without the byte-order mark Windows tools write); any
+    """The entries of a JSON list file (UTF-8, with or without the byte-order mark Windows tools write, or
+    UTF-16/32: ``text_files.read_json_text``); any
     reason it cannot be read becomes one problem (and no entries).
 
     Integers too long for Python (over 4,300 digits by default) are kept as ``OversizedInteger`` text, so
     only the entry holding one is reported, not the file.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"), parse_int=parse_json_int)  # a BOM is no error
+        text = read_json_text(path)
+        if not text.strip():  # a run that stopped before writing anything leaves an empty file
+            problems.append(Problem(path.name, None, None, "is empty; expected a JSON list of entries"))
+            return []
+        data = json.loads(text, parse_int=parse_json_int)  # a BOM, UTF-16 or UTF-32 is no error
     except UnicodeDecodeError as e:
-        problems.append(Problem(path.name, None, None, f"not UTF-8 text: {e}"))
+        problems.append(Problem(path.name, None, None, f"not {e.encoding.upper()} text: {e}"))
         return []
     except json.JSONDecodeError as e:
         problems.append(Problem(path.name, None, None, f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"))

@@ -2,7 +2,7 @@
 share.
 
 A result file is named after its official file (``UEG_direct``, ``UEG_step``, ``GEU_direct``, ``GEU_step``)
-and is either a JSON list of entries (``.json``, as the official scripts and ``export --format official``
+and is either (in UTF-8, or UTF-16/32 as Windows PowerShell writes) a JSON list of entries (``.json``, as the official scripts and ``export --format official``
 write it) or one JSON object a line (``.jsonl``, as many third-party runners write it; blank lines are
 skipped). Problems name the file and the entry: its index when it has one, else ``line N`` of a .jsonl file
 or ``position N`` of a list.
@@ -16,6 +16,7 @@ from pathlib import Path
 from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.schema import AnyInstance, Track
 from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
+from realunify_arena.text_files import read_json_text
 
 SUFFIXES = (".json", ".jsonl")
 STEMS: dict[str, tuple[Track, str]] = {  # file name without its suffix -> (track, "direct" | "step")
@@ -48,6 +49,27 @@ def result_files_in(folder: Path, problems: list[Problem] | None = None) -> list
     return [f for f in found if f.stem not in twice]
 
 
+def naming_hint(path: Path) -> str:
+    """What to rename, where ``path`` (a file, or a folder's own files) holds JSON files that no result file's
+    name matches: "" when there are none. The name says which track and protocol a file holds, and is matched
+    exactly: ``ueg_direct.json`` is refused, as is the ``<model>.json`` the official ``eval_generation.py``
+    writes its scored UEG entries to."""
+    try:
+        files = [path] if path.is_file() else sorted(f for f in path.iterdir() if f.is_file())
+    except OSError:
+        return ""
+    unnamed = [f for f in files if f.suffix.lower() in SUFFIXES and result_kind(f) is None]
+    if not unnamed:
+        return ""
+    first = unnamed[0]
+    same = {stem.lower(): stem for stem in STEMS}.get(first.stem.lower())
+    rename = (f"{same}{first.suffix.lower()} (the name is matched exactly)" if same else
+              f"UEG_direct{first.suffix.lower()} or UEG_step{first.suffix.lower()} (the official eval_generation.py "
+              "writes <model>.json) or GEU_direct/GEU_step for GEU entries")
+    more = f" (and {len(unnamed) - 1} more file(s) so named)" if len(unnamed) > 1 else ""
+    return f"; {first.name}{more} is not read, its name being no result file's: rename it {rename}"
+
+
 def result_folders_under(path: Path) -> list[Path]:
     """Every folder at or under ``path`` that holds a result file, sorted."""
     return sorted({f.parent for f in path.rglob("*") if result_kind(f) is not None and f.is_file()})
@@ -60,9 +82,9 @@ def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
         entries = read_json_list(file, problems)
         return entries, [f"position {i}" for i in range(len(entries))]
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        text = read_json_text(file)
     except UnicodeDecodeError as e:
-        problems.append(Problem(file.name, None, None, f"not UTF-8 text: {e}"))
+        problems.append(Problem(file.name, None, None, f"not {e.encoding.upper()} text: {e}"))
         return [], []
     except OSError as e:
         problems.append(Problem(file.name, None, None, f"cannot be read: {e.strerror or e}"))

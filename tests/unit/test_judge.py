@@ -46,6 +46,14 @@ def test_a_verdict_joined_to_the_next_word_reads_and_both_answers_do_not(reply, 
     assert parse_yes_no(reply) == verdict
 
 
+@pytest.mark.parametrize(("reply", "verdict"), [
+    ("Yes\u200b", "yes"), ("\u200bNo", "no"), ("\ufeffYes.", "yes"), ("No\u2060", "no"), ("Ye\u200bs", "yes"),
+    ("\u200b", None), ("Yes\u200b/No", None),
+])
+def test_invisible_format_characters_are_no_part_of_a_verdict(reply, verdict):
+    assert parse_yes_no(reply) == verdict
+
+
 @pytest.mark.parametrize(("reply", "letter"), [
     ("B", "B"), ("The best answer is C", "C"), ("Answer: A", "A"), ("Answer: D", "D"),
     ("Best option: C", "C"),  # without stripping, the B of "Best" would win
@@ -62,6 +70,11 @@ def test_paper_extraction(reply, letter):
     ("B. a blue car", "B"), ("B. A Blue  Car.", "B"),
     ("B. a red car", None),  # the letter and the option text disagree
     ("Because the path turns left, D", None), ("B and C", None), ("b", None), ("B or maybe C", None), ("", None),
+    # a reasoning model's thinking comes first and is no part of its answer; one cut short answers nothing
+    ("<think>\n\n</think>\n\nB", "B"), ("<think>A or C? Not D.</think>\nB.", "B"), ("<think>A or C", None),
+    ("◁think▷maybe A◁/think▷(B)", "B"), ("Because A.</think>The answer is B", "B"),
+    # invisible format characters (zero-width space, word joiner, byte-order mark) are no part of a reply
+    ("B\u200b", "B"), ("\ufeff(B)", "B"), ("B\u2060.", "B"),
 ])
 def test_strict_extraction_accepts_only_a_clear_letter(reply, letter):
     assert parse_choice_strict(reply, OPTIONS) == letter

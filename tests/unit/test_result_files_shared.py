@@ -233,3 +233,116 @@ def test_a_path_that_climbs_above_the_result_folder_is_never_read(written, tmp_p
     if not written.startswith("C:"):  # entry 2's stored error says why its image was not read
         error = stored_runs(db)["UEG_2_world_knowledge"]["trace"].error
         assert "climbs above" in error and str(folder) in error
+
+
+def test_an_import_judged_without_its_images_exports_and_scores_again_the_same(tmp_path, capsys):
+    """Runs imported with their judge's replies from a folder copied without its images are no failed runs:
+    exported with those replies (``export --judge``), the folder scores as the folder it came from."""
+    folder = tmp_path / "res"
+    picture(folder / "here.png")
+    write(folder / "UEG_direct.json", [
+        ueg(1, replies=["Yes", "No"], image="gone/1.png", score=1),  # right by its replies, image not here: 1
+        ueg(2, replies=["Yes", "Yes"], image="gone/2.png", error="a note"),  # wrong by its replies: 0
+        ueg(3, replies=["Yes", "No"], image="here.png"),    # right, image here: 1
+        ueg(4, replies=["Yes", "No"], image=""),            # empty image: a failed run, 0
+    ])
+    write(folder / "UEG_step.json", [ueg(1, replies=["yes", "no"], image="gone/s1.png", response="a red ball")])
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand: direct 2 of 4 = 50.0 (one failed run); stepwise 1 of 1 = 100.0
+    assert (scored["WK"], scored["run err"]) == ("50.0/100.0", "1/0")
+    assert (imported["WK"], imported["run err"]) == ("50.0/100.0", "1/0")
+    out = tmp_path / "exported"
+    assert main(["export", "--format", "official", "--out", str(out), "--db", str(tmp_path / "arena.db"),
+                 "--judge", "judge_answer"]) == 0, capsys.readouterr().err
+    exported = json.loads(next(out.rglob("UEG_direct.json")).read_text(encoding="utf-8"))
+    by_index = {e["index"]: e for e in exported}
+    assert "generated_image" not in by_index[1] and by_index[4]["generated_image"] == ""
+    # what the source folder said about its own runs is not carried into the exported runs' entries
+    assert "score" not in by_index[1] and "error" not in by_index[2]
+    capsys.readouterr()
+    assert main(["score-official", str(next(out.rglob("UEG_direct.json")).parent), "--model", "m"]) == 0
+    again = table_row(capsys.readouterr().out, "m")
+    assert (again["WK"], again["run err"]) == ("50.0/100.0", "1/0")
+
+
+def test_questions_never_asked_after_a_wrong_verdict_are_read_by_both(tmp_path, capsys):
+    """A runner that stops asking at the first wrong verdict, as the official scorer's loop breaks, leaves the
+    later polling questions without a ``judge_answer``: the instance is already 0; one whose asked questions
+    all pass is undecided (a judge error), not a pass and not a broken file."""
+    folder = tmp_path / "res"
+    picture(folder / "1.png")
+    first_wrong = ueg(1, replies=["No"], image="1.png")  # only the first question asked, and it fails
+    null_after = ueg(3, replies=["Yes", None], image="1.png")  # the first passes, the second never asked
+    write(folder / "UEG_direct.json", [first_wrong, ueg(2, replies=["Yes", "No"], image="1.png"), null_after])
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand (the paper's all-or-nothing rule): 1 -> 0, 2 -> 1, 3 -> no score; WK 1 of 2 = 50.0;
+    # questions with a verdict: 1 (wrong), 2 (right), 1 (right) -> 3 of 4 = 75.0
+    for row in (scored, imported):
+        assert (row["WK"], row["Q-acc"], row["judge err"], row["run err"]) == ("50.0/-", "75.0/-", "2/-", "0/-")
+    bad = tmp_path / "bad"
+    write(bad / "UEG_direct.json", [ueg(1, replies=["Yes", 1], image="x.png")])
+    assert main(["score-official", str(bad)]) == 1
+    assert "field 'question_list[1].judge_answer': expected the judge's reply as a string, got an integer" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "rename"), [("bagel.json", "UEG_direct.json or UEG_step.json"),
+                                              ("ueg_direct.jsonl", "UEG_direct.jsonl (the name is matched exactly)")])
+def test_a_result_file_under_another_name_is_named_with_what_to_rename_it(name, rename, tmp_path, capsys):
+    """The official eval_generation.py writes its scored entries to <model>.json; a file system may lower-case
+    names. Neither is read, and the message says which file and what name it needs."""
+    folder = tmp_path / "res"
+    write(folder / name, [ueg(1, replies=["Yes", "No"])])
+    for command in (["score-official", str(folder)], ["score-official", str(folder / name)],
+                    ["import-results", str(folder), "--model", "m", "--db", str(tmp_path / "a.db")],
+                    ["import-results", str(folder / name), "--model", "m", "--db", str(tmp_path / "a.db")]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert f"{name} is not read, its name being no result file's: rename it {rename}" in err, err
+        assert "Traceback" not in err
+    assert not (tmp_path / "a.db").exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-8-sig"])
+def test_files_saved_as_utf16_or_with_a_bom_and_crlf_are_read_by_both(encoding, tmp_path, capsys):
+    """Windows PowerShell's ``>`` writes UTF-16 with a byte-order mark and CRLF line ends; Python's json reads
+    such bytes, and so must the two commands (.json and .jsonl alike)."""
+    folder = tmp_path / "res"
+    folder.mkdir()
+    entries = [geu(1, "B", "Answer: (B)"), geu("2", "C", "<think>\n\n</think>\n\nC"), geu(3, "A", "b")]
+    (folder / "GEU_direct.jsonl").write_bytes("\r\n".join(json.dumps(e) for e in entries).encode(encoding))
+    (folder / "UEG_direct.json").write_bytes(json.dumps([ueg(1, replies=["Yes", "No"], prompt="Ünï 🐯")],
+                                                        indent=1).replace("\n", "\r\n").encode(encoding))
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand (the official extraction): B and C read, "b" is no capital letter -> MT 2 of 3 = 66.7; WK 1 of 1
+    for row in (scored, imported):
+        assert (row["MT"], row["WK"]) == ("66.7/-", "100.0/-")
+
+
+@pytest.mark.parametrize("content", [b"", b"\n \r\n", "\ufeff".encode("utf-8")])
+def test_an_empty_json_file_is_named_as_empty(content, tmp_path, capsys):
+    folder = tmp_path / "res"
+    folder.mkdir()
+    (folder / "GEU_direct.json").write_bytes(content)
+    for command in (["score-official", str(folder)],
+                    ["import-results", str(folder), "--model", "m", "--db", str(tmp_path / "a.db")]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert "GEU_direct.json: is empty; expected a JSON list of entries" in err, err
+
+
+def test_geu_runs_imported_by_their_per_item_score_export_and_score_again_the_same(tmp_path, capsys):
+    folder = tmp_path / "res"
+    no_reply = geu(3, "C", "x")
+    del no_reply["response"]
+    write(folder / "GEU_direct.json", [{**geu(1, "B", "x"), "response": None, "score": 1},  # right by its score
+                                       geu(2, "B", "B"),                                    # right by its letter
+                                       {**no_reply, "score": 0}])                           # wrong by its score
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    # by hand: 2 of 3 = 66.7
+    assert scored["MT"] == imported["MT"] == "66.7/-"
+    out = tmp_path / "exported"
+    assert main(["export", "--format", "official", "--out", str(out), "--db", str(tmp_path / "arena.db")]) == 0
+    capsys.readouterr()
+    assert main(["score-official", str(next(out.rglob("GEU_direct.json")).parent), "--model", "m"]) == 0
+    assert table_row(capsys.readouterr().out, "m")["MT"] == "66.7/-"

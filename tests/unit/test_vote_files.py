@@ -186,3 +186,15 @@ def test_json_nested_too_deeply_is_one_line_not_a_traceback(tmp_path, capsys, na
     assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
     err = capsys.readouterr().err
     assert f"{path}{where}" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_battle_file_saved_as_utf16_by_powershell_is_rated_as_its_utf8_copy(tmp_path, capsys):
+    rows = battles()
+    text = "".join(json.dumps(r) + "\r\n" for r in rows)
+    utf8 = board(tmp_path, capsys, "battles.jsonl", text, *BOARD)
+    (tmp_path / "utf16.jsonl").write_bytes(text.encode("utf-16"))  # what `... > battles.jsonl` writes there
+    assert main(["leaderboard", "--votes", str(tmp_path / "utf16.jsonl"), "--format", "json", "--rounds", "20",
+                 "--min-votes", "0", *BOARD]) == 0, capsys.readouterr().err
+    (utf16,) = json.loads(capsys.readouterr().out)
+    assert utf16["votes"] == utf8["votes"] == len(rows)
+    assert {r["system"]: r["rating"] for r in utf16["rows"]} == {r["system"]: r["rating"] for r in utf8["rows"]}
