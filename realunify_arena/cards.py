@@ -208,7 +208,8 @@ class _CardFile(BaseModel):
             key = f"defaults.{'.'.join(map(str, error['loc']))}"
             if error["type"] == "extra_forbidden":
                 raise _FieldError(key, f"unknown option; expected one of {sorted(_OPTION_TYPES)}") from None
-            raise _FieldError(key, f"expected a number, got {_show(error['input'])}") from None
+            kind = "a whole number" if error["type"].startswith("int_") else "a number"  # 1.5 for steps: a number
+            raise _FieldError(key, f"expected {kind}, got {_show(error['input'])}") from None
 
     @model_validator(mode="after")
     def _family_rules(self) -> _CardFile:

@@ -68,7 +68,7 @@ BAD_CARDS = [
     ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\ndefaults: {sed: 1}\n",
      "defaults.sed", "unknown option"),
     ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\ndefaults: {steps: many}\n",
-     "defaults.steps", "expected a number"),
+     "defaults.steps", "expected a whole number"),
     ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\ndtype: int8\n", "dtype", "one of"),
     ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\nchekpoint: y\n", "chekpoint",
      "unknown field"),
@@ -275,3 +275,14 @@ def test_defaults_outside_the_cards_limits_are_refused_when_the_card_is_read(tmp
 def test_defaults_inside_the_limits_still_load(tmp_path):
     _write(tmp_path, _PAIR + "params: {limits: {max_new_tokens: 64}}\ndefaults: {max_new_tokens: 64, seed: 0}\n")
     assert load_cards(tmp_path)["broken"].defaults.max_new_tokens == 64
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("defaults: {max_new_tokens: 1.5}\n", "expected a whole number, got 1.5"),  # 1.5 is a number: say what is
+    ("defaults: {steps: abc}\n", "expected a whole number, got 'abc'"),
+    ("defaults: {guidance: abc}\n", "expected a number, got 'abc'"),
+])
+def test_a_non_whole_default_says_a_whole_number_is_expected(tmp_path, extra, expected):
+    with pytest.raises(CardError) as exc:
+        load_card(_write(tmp_path, _PAIR + extra))
+    assert expected in str(exc.value)
