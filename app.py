@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return refuse(f"cannot open the store {settings.db} ({settings.where('db')}): {e}")
     try:
         demo = build_app(settings, store)
-    except ValueError as e:  # --models names a card that does not exist
+    except ValueError as e:  # --models or --judge names a card that does not exist (or a judge that cannot judge)
         return refuse(str(e))
     # ``scheduler`` (None without a dataset repo) pushes snapshots every few minutes while launch blocks,
     # and once more at exit.
@@ -140,7 +140,8 @@ def build_app(settings: Settings, store):
     page, and the other cards work.
 
     Raises:
-        ValueError: ``settings.models`` names a card that is neither in the models folder nor a broken card.
+        ValueError: ``settings.models`` names a card that is neither in the models folder nor a broken card;
+            ``settings.judge`` names no readable card, or one that cannot understand images.
     """
     import dataclasses
 
@@ -148,6 +149,7 @@ def build_app(settings: Settings, store):
 
     from realunify_arena.availability import availability
     from realunify_arena.cards import MODELS_DIR, load_cards
+    from realunify_arena.judge import judge_card_problem
     from realunify_arena.runtime import ModelPool, on_zero_gpu
     from realunify_arena.ui import build_demo
 
@@ -161,6 +163,9 @@ def build_app(settings: Settings, store):
     if unknown:
         raise ValueError(f"{settings.where('models')} names unknown card(s) {unknown}; known:"
                          f" {sorted(pool.cards)}")
+    judge_problem = judge_card_problem(settings.judge, pool.cards, frozenset(broken))
+    if judge_problem:  # else the page would offer a judge that fails every judgment
+        raise ValueError(f"{settings.where('judge')} {judge_problem}")
     settings = dataclasses.replace(settings, models=tuple(m for m in settings.models if m in pool.cards))
     if on_zero_gpu():  # ZeroGPU wants local weights placed at start-up; elsewhere they load on first use
         pool.preload([name for name in settings.models or pool.cards

@@ -32,6 +32,7 @@ from realunify_arena.families import (
     GenerationOptions,
     family_of,
 )
+from realunify_arena.limits import OptionError, check_options
 from realunify_arena.redaction import register_endpoint, register_secret_env
 from realunify_arena.shown import brief
 from realunify_arena.systems import model_name_problem
@@ -207,7 +208,8 @@ class _CardFile(BaseModel):
             key = f"defaults.{'.'.join(map(str, error['loc']))}"
             if error["type"] == "extra_forbidden":
                 raise _FieldError(key, f"unknown option; expected one of {sorted(_OPTION_TYPES)}") from None
-            raise _FieldError(key, f"expected a number, got {_show(error['input'])}") from None
+            kind = "a whole number" if error["type"].startswith("int_") else "a number"  # 1.5 for steps: a number
+            raise _FieldError(key, f"expected {kind}, got {_show(error['input'])}") from None
 
     @model_validator(mode="after")
     def _family_rules(self) -> _CardFile:
@@ -379,11 +381,24 @@ def load_cards(models_dir: Path | str = MODELS_DIR, problems: list[CardError] | 
     resolved = {}
     for name, card in cards.items():
         try:
-            resolved[name] = dataclasses.replace(card, parts=_parts(card, cards, models_dir))
+            resolved[name] = _within_limits(dataclasses.replace(card, parts=_parts(card, cards, models_dir)))
         except CardError as exc:
             exc.path = card.path
             _collect(exc, problems)
     return resolved
+
+
+def _within_limits(card: ModelCard) -> ModelCard:
+    """``card`` if its ``defaults`` are settings it accepts (``limits.check_options``: its ``params.limits``,
+    the seed range, a size its family makes); else ``CardError`` naming the field. Without this a card whose
+    default is out of range would be offered and then refuse every run."""
+    try:
+        check_options(card, card.defaults)
+    except OptionError as exc:
+        raise CardError(f"{card.path}: field 'defaults.{exc.setting}': {exc}") from None
+    except ValueError as exc:  # params.limits itself is malformed (limits_for names the file and field)
+        raise CardError(str(exc)) from None
+    return card
 
 
 def _collect(exc: CardError, problems: list[CardError] | None) -> None:

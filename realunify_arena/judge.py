@@ -29,6 +29,7 @@ from PIL import Image
 from realunify_arena.adapters.base import GenerationOptions, ModelSource, ModelUnavailable
 from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance, PollingQuestion
+from realunify_arena.families import Capability
 from realunify_arena.protocols import loaded
 from realunify_arena.redaction import error_text
 from realunify_arena.scoring import instance_score
@@ -61,6 +62,23 @@ _REASONING_CLOSE = re.compile(r"</(?:think|thinking|reasoning|reason)>|◁/think
 _STRICT_CHOICE = re.compile(r"\(?([ABCD])\)?(?:\s*[.):]\s*(.*))?", re.DOTALL)
 _EDGE_CHARS = string.punctuation + string.whitespace + "“”‘’"
 _WORD = re.compile(r"[^\W_]+")  # a run of letters and digits
+
+
+def judge_card_problem(name: str, cards: Mapping, broken: frozenset[str] = frozenset()) -> str | None:
+    """Why the judge setting ``name`` (a card name, ``human``, or ``auto``) cannot judge UEG polling questions
+    with these ``cards`` (name -> ``cards.ModelCard``), or None when it can: no such card (``broken``: the
+    names of cards left out as unreadable), or a card that cannot understand images."""
+    if name in (HUMAN, "auto"):
+        return None
+    if name in broken:
+        return f"{name!r}: its model card could not be read (see the warning above)"
+    if name not in cards:
+        judges = sorted(n for n, c in cards.items() if Capability.UNDERSTAND in c.capabilities)
+        return f"{name!r}: no such model card; expected human, auto or a card that understands images: " \
+               f"{', '.join(judges)}"
+    if Capability.UNDERSTAND not in cards[name].capabilities:
+        return f"{name!r}: the card cannot understand images, so it cannot answer polling questions"
+    return None
 
 Verdict = Literal["yes", "no"]
 ImageLoader = Callable[[Step], Image.Image]

@@ -8,11 +8,12 @@ get small ones, since their outputs are noise at any length.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Protocol
 
-from realunify_arena.adapters.base import GenerationOptions
-from realunify_arena.cards import ModelCard
-from realunify_arena.families import family_of
+from realunify_arena.families import GenerationOptions, family_of
 from realunify_arena.shown import brief
 
 SEED_MAX = 2**32 - 1  # numpy's and most samplers' seed range is [0, 2**32)
@@ -26,6 +27,18 @@ class Limits:
     steps: int = 250  # num_inference_steps of a diffusion pipeline
     side: int = 2048  # width and height in pixels
     temperature: float = 2.0
+
+
+class ModelCard(Protocol):
+    """What the checks read of a ``cards.ModelCard`` (cards.py checks each card's defaults with them when it
+    reads the card, so this module does not import it)."""
+
+    name: str
+    family: str
+    params: Mapping[str, Any]
+    defaults: GenerationOptions
+    parts: Mapping[str, Any]
+    path: Path | None
 
 
 class OptionError(ValueError):
@@ -49,6 +62,10 @@ def limits_for(card: ModelCard) -> Limits:
     if unknown:
         raise ValueError(f"{card.path or card.name}: field 'params.limits': unknown {sorted(unknown)}; "
                          f"expected some of {sorted(known)}")
+    for name, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{card.path or card.name}: field 'params.limits.{name}': expected a number above 0, "
+                             f"got {brief(value)}")
     return replace(base, **given)
 
 

@@ -68,7 +68,7 @@ BAD_CARDS = [
     ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\ndefaults: {sed: 1}\n",
      "defaults.sed", "unknown option"),
     ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\ndefaults: {steps: many}\n",
-     "defaults.steps", "expected a number"),
+     "defaults.steps", "expected a whole number"),
     ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\ndtype: int8\n", "dtype", "one of"),
     ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\nchekpoint: y\n", "chekpoint",
      "unknown field"),
@@ -246,3 +246,43 @@ def test_a_variant_name_is_accepted(tmp_path):
     _write(tmp_path, "family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\n"
                      "params: {variant: fp16}\n", "ok")
     assert load_cards(tmp_path)["ok"].params["variant"] == "fp16"
+
+
+_PAIR = "family: pair\ndescription: d\ncapabilities: [understand]\ncheckpoint: x/y\n"
+
+
+@pytest.mark.parametrize("extra, field, message", [
+    # the README's documented ranges: max_new_tokens 1..4096 (default limit), seed 0..2**32-1, guidance >= 0
+    ("defaults: {max_new_tokens: -5}\n", "defaults.max_new_tokens", "outside the allowed range 1 to 4096"),
+    ("defaults: {max_new_tokens: 100000}\n", "defaults.max_new_tokens", "outside the allowed range 1 to 4096"),
+    ("defaults: {seed: -1}\n", "defaults.seed", "outside the allowed range 0 to 4294967295"),
+    ("defaults: {guidance: -1}\n", "defaults.guidance", "must not be negative"),
+    ("params: {limits: {max_new_tokens: 64}}\ndefaults: {max_new_tokens: 128}\n", "defaults.max_new_tokens",
+     "outside the allowed range 1 to 64"),
+    ("params: {limits: {max_new_tokens: -1}}\n", "params.limits.max_new_tokens", "expected a number above 0"),
+    ("params: {limits: {bogus: 1}}\n", "params.limits", "unknown ['bogus']"),
+])
+def test_defaults_outside_the_cards_limits_are_refused_when_the_card_is_read(tmp_path, extra, field, message):
+    """A card whose defaults every run would refuse is a broken card: left out at read, naming file and field
+    (it used to be offered, and every run of it then failed)."""
+    path = _write(tmp_path, _PAIR + extra)
+    problems: list[CardError] = []
+    assert load_cards(tmp_path, problems) == {}
+    assert len(problems) == 1 and problems[0].path == path
+    assert f"{path}: field '{field}'" in str(problems[0]) and message in str(problems[0])
+
+
+def test_defaults_inside_the_limits_still_load(tmp_path):
+    _write(tmp_path, _PAIR + "params: {limits: {max_new_tokens: 64}}\ndefaults: {max_new_tokens: 64, seed: 0}\n")
+    assert load_cards(tmp_path)["broken"].defaults.max_new_tokens == 64
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("defaults: {max_new_tokens: 1.5}\n", "expected a whole number, got 1.5"),  # 1.5 is a number: say what is
+    ("defaults: {steps: abc}\n", "expected a whole number, got 'abc'"),
+    ("defaults: {guidance: abc}\n", "expected a number, got 'abc'"),
+])
+def test_a_non_whole_default_says_a_whole_number_is_expected(tmp_path, extra, expected):
+    with pytest.raises(CardError) as exc:
+        load_card(_write(tmp_path, _PAIR + extra))
+    assert expected in str(exc.value)

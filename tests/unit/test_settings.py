@@ -284,3 +284,28 @@ def test_app_py_names_the_source_of_unknown_models(monkeypatch, tmp_path, capsys
     err = capsys.readouterr().err
     assert f"app.py: {named} names unknown card(s) ['no-such-card']" in err
     assert ("REALUNIFY_MODELS" not in err) if named == "--models" else ("--models" not in err)
+
+
+@pytest.mark.parametrize("argv, env, expected", [
+    (["--judge", "no-such-card"], {}, "app.py: --judge 'no-such-card': no such model card"),
+    ([], {"REALUNIFY_JUDGE": "no-such-card"}, "app.py: REALUNIFY_JUDGE 'no-such-card': no such model card"),
+    # qwen-image's card only generates images (capabilities: [generate]): it cannot answer polling questions
+    (["--judge", "qwen-image"], {}, "app.py: --judge 'qwen-image': the card cannot understand images"),
+])
+def test_app_py_refuses_a_judge_that_cannot_judge(monkeypatch, tmp_path, capsys, launches, argv, env, expected):
+    """Before: the app started and offered the unknown judge, whose every judgment then failed on the page;
+    `eval --judge` already refused both."""
+    monkeypatch.delenv("REALUNIFY_JUDGE", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_app_py().main([*argv, "--db", str(tmp_path / "arena.db")]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert launches == []
+
+
+@pytest.mark.parametrize("judge", ["human", "auto", "tiny-pair"])
+def test_app_py_accepts_human_auto_and_a_card_that_understands(monkeypatch, tmp_path, launches, judge):
+    monkeypatch.delenv("REALUNIFY_JUDGE", raising=False)
+    assert load_app_py().main(["--judge", judge, "--models", "tiny-pair", "--db", str(tmp_path / "arena.db")]) == 0
+    assert len(launches) == 1
