@@ -229,10 +229,26 @@ def visitor_text(text: str | None, secrets: list[str] | None = None) -> str | No
 class RedactingParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors (``invalid choice: '<value>'``, quoting what was typed) are
     redacted before they are printed: a key pasted into the wrong option never reaches a terminal log.
-    Its subcommand parsers are of the same class."""
+    Its subcommand parsers are of the same class.
+
+    A usage error is one line on standard error, as every command's own errors are (README, "Commands"):
+    ``COMMAND: error: <argparse's message>; see 'PROG --help'`` (``COMMAND``: the subcommand, or the program
+    for its own options), then exit status 2. argparse's default printed its whole usage block first."""
 
     def error(self, message: str):
-        super().error(redact(message))
+        words = self.prog.split()
+        command = words[-1] if len(words) > 3 else self.prog  # "python -m realunify_arena eval" -> "eval"
+        self.exit(2, f"{command}: error: {redact(message)}; see '{self.prog} --help'\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but an unknown option is reported by the subcommand it was given to ("report: error:
+        unrecognized arguments: --x"), not by the program."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            chosen = next((action.choices.get(getattr(parsed, action.dest, None)) for action in self._actions
+                           if isinstance(action, argparse._SubParsersAction)), None)  # noqa: SLF001 - no public way
+            (chosen or self).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
 
 _installed = False

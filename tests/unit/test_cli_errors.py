@@ -444,3 +444,21 @@ def test_an_input_path_that_does_not_exist_is_a_usage_error_naming_it(paths, tmp
     err = capsys.readouterr().err
     assert err == f"{argv[0]}: error: {named} {missing}: no such file or folder\n", err
     assert not Path(missing).exists()
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["leaderboard", "--format", "xml"], "leaderboard"),
+    (["eval", "--model", "tiny-pair", "--mode", "sideways"], "eval"),
+    (["report", "--no-such-option"], "report"),
+    (["no-such-command"], "python -m realunify_arena"),
+    ([], "python -m realunify_arena"),
+])
+def test_a_usage_error_argparse_finds_is_one_error_line_and_exit_2(capsys, argv, command):
+    """The README promises one ``COMMAND: error: ...`` line for a command that cannot go on; argparse's own
+    usage errors (a bad choice, an unknown option) printed its whole usage block first."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"{command}: error: ") and "--help" in err and "usage:" not in err, err
