@@ -14,10 +14,11 @@ import json
 import os
 import re
 import struct
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
+from realunify_arena.adapters.checkpoint_config import one_of, sub_config_problem, token_ids_problem
 from realunify_arena.shown import clipped
 
 __all__ = ["check_checkpoint"]
@@ -37,7 +38,8 @@ _TOKENIZER_EXPECTED = ("tokenizer.json (or tokenizer_config.json with its vocabu
 
 def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
                      model_types: Collection[str] | None = None, chat_template: bool = False,
-                     special_tokens: Collection[str] = ()) -> None:
+                     special_tokens: Collection[str] = (),
+                     sub_configs: Mapping[str, Collection[str]] | None = None) -> None:
     """Refuse a local (or already cached) checkpoint whose files cannot be what ``kind`` needs.
 
     Args:
@@ -54,7 +56,12 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
             ``processor_config.json`` or ``tokenizer_config.json``).
         special_tokens: the named tokens the family's processor reads from its tokenizer (Janus:
             ``image_token``, ``boi_token``, ``eoi_token``), each a field of ``tokenizer_config.json`` (or of
-            its ``extra_special_tokens``, or of ``special_tokens_map.json``).
+            its ``extra_special_tokens``, or of ``special_tokens_map.json``), each in the tokenizer's
+            vocabulary at an id below the model's ``vocab_size`` (``checkpoint_config.token_ids_problem``, which
+            also checks every ``*_token_id`` of ``config.json`` and ``generation_config.json``).
+        sub_configs: the nested configurations of ``config.json`` the model class needs, field -> the
+            ``model_type`` values it may have (Janus: ``{"vq_config": {"janus_vqgan"}, ...}``); a missing one
+            would be replaced by the class's full-size default.
 
     Raises:
         ModelUnavailable: ``"{file}: {what is wrong}; expected {what}"`` for the first bad file, or the
@@ -66,7 +73,8 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
         return
     problem = (_diffusers_problem(folder, variant) if kind == "diffusers"
                else _model_problem(folder, variant, processor=True, model_types=model_types,
-                                   chat_template=chat_template, special_tokens=special_tokens))
+                                   chat_template=chat_template, special_tokens=special_tokens,
+                                   sub_configs=sub_configs or {}))
     if problem:
         raise ModelUnavailable(problem)
 
@@ -238,7 +246,8 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
 
 def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: str = "model",
                    fallback: bool = False, model_types: Collection[str] | None = None,
-                   chat_template: bool = False, special_tokens: Collection[str] = ()) -> str | None:
+                   chat_template: bool = False, special_tokens: Collection[str] = (),
+                   sub_configs: Mapping[str, Collection[str]] | None = None) -> str | None:
     problem = _jsons_problem(folder)
     if problem:
         return problem
@@ -250,12 +259,17 @@ def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: 
     if stem == "model" and not isinstance(model_type, str):
         return f"{config}: field 'model_type': missing; expected the architecture name (e.g. 'janus')"
     if model_types is not None and model_type not in model_types:
-        return f"{config}: field 'model_type' is {model_type!r}; expected {_one_of(model_types)}"
+        return f"{config}: field 'model_type' is {model_type!r}; expected {one_of(model_types)}"
     if processor:
         problem = _config_class_problem(config)
         if problem:
             return problem
-        problem = _processor_problem(folder, chat_template) or _special_tokens_problem(folder, special_tokens)
+    problem = sub_config_problem(config, content, sub_configs or {})
+    if problem:
+        return problem
+    if processor:
+        problem = (_processor_problem(folder, chat_template) or _special_tokens_problem(folder, special_tokens)
+                   or _token_ids_problem(folder, content, special_tokens))
         if problem:
             return problem
     return _weights_problem(folder, stem, variant, fallback=fallback)
@@ -275,13 +289,6 @@ def _config_class_problem(config: Path) -> str | None:
     return None
 
 
-def _one_of(values: Collection[str]) -> str:
-    shown = sorted(values)
-    if len(shown) <= 3:
-        return " or ".join(map(repr, shown))
-    return f"one of {len(shown)} model types, e.g. {', '.join(map(repr, shown[:3]))}"
-
-
 def _tokenizer_problem(folder: Path) -> str | None:
     if (folder / "tokenizer.json").is_file():
         return None
@@ -299,12 +306,31 @@ def _field(path: Path, name: str) -> object:
     return content.get(name) if isinstance(content, dict) else None
 
 
-def _special_tokens_problem(folder: Path, names: Collection[str]) -> str | None:
+def _special_token(folder: Path, name: str) -> object:
+    """The token the tokenizer reads as ``name``: a string, or an AddedToken's ``{"content": ...}``; None."""
     config = folder / "tokenizer_config.json"
     extra = _field(config, "extra_special_tokens")
+    return (_field(config, name) or (isinstance(extra, dict) and extra.get(name))
+            or _field(folder / "special_tokens_map.json", name) or None)
+
+
+def _token_ids_problem(folder: Path, config: dict, names: Collection[str]) -> str | None:
+    tokens = {}
     for name in names:
-        if not (_field(config, name) or (isinstance(extra, dict) and extra.get(name))
-                or _field(folder / "special_tokens_map.json", name)):
+        token = _special_token(folder, name)
+        token = token.get("content") if isinstance(token, dict) else token
+        if isinstance(token, str):
+            tokens[name] = token
+    generation = folder / "generation_config.json"
+    tokenizer = folder / "tokenizer.json"
+    return token_ids_problem(folder, config, _json(generation)[0] if generation.is_file() else None,
+                             _json(tokenizer)[0] if tokenizer.is_file() else None, tokens)
+
+
+def _special_tokens_problem(folder: Path, names: Collection[str]) -> str | None:
+    config = folder / "tokenizer_config.json"
+    for name in names:
+        if not _special_token(folder, name):
             return (f"{config}: field '{name}': missing; expected the token the processor reads as its {name} "
                     f"(a field of tokenizer_config.json or of its extra_special_tokens)")
     return None
