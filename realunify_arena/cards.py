@@ -207,7 +207,10 @@ class _CardFile(BaseModel):
             key = f"defaults.{'.'.join(map(str, error['loc']))}"
             if error["type"] == "extra_forbidden":
                 raise _FieldError(key, f"unknown option; expected one of {sorted(_OPTION_TYPES)}") from None
-            raise _FieldError(key, f"expected a number, got {_show(error['input'])}") from None
+            kind = _OPTION_TYPES[str(error["loc"][0])]
+            whole = (isinstance(error["input"], float)  # 2.5 for seed, steps, width, height or max_new_tokens
+                     and float not in (typing.get_args(kind) or (kind,)))
+            raise _FieldError(key, f"expected a {'whole ' if whole else ''}number, got {_show(error['input'])}") from None
 
     @model_validator(mode="after")
     def _family_rules(self) -> _CardFile:
@@ -346,11 +349,27 @@ def load_card(path: Path | str) -> ModelCard:
         checkpoints = {c.value: parsed.checkpoint for c in capabilities}
     else:
         checkpoints = dict(parsed.checkpoints or {})
-    return ModelCard(
+    card = ModelCard(
         name=parsed.name or path.stem, family=parsed.family, description=parsed.description,
         capabilities=capabilities, checkpoints=checkpoints, endpoint=parsed.endpoint,
         api_key_env=parsed.api_key_env, dtype=parsed.dtype, defaults=GenerationOptions(**parsed.defaults),
         params=parsed.params, serve=parsed.serve, path=path)
+    return _defaults_in_range(card)
+
+
+def _defaults_in_range(card: ModelCard) -> ModelCard:
+    """``card``, once its ``defaults`` pass the ranges every request is held to (``limits.numbers_checked``:
+    guidance not negative, num_inference_steps 1..limit, ...) and its ``params.limits`` are positive numbers;
+    otherwise every request left at the defaults would be refused, naming neither the file nor the field."""
+    from realunify_arena.limits import OptionError, numbers_checked  # limits reads cards
+
+    try:
+        numbers_checked(card, card.defaults)
+    except OptionError as exc:
+        raise CardError(f"{card.path}: field 'defaults.{exc.setting}': {exc}") from None
+    except ValueError as exc:  # params.limits: the message names the file and the field
+        raise CardError(str(exc)) from None
+    return card
 
 
 def load_cards(models_dir: Path | str = MODELS_DIR, problems: list[CardError] | None = None) -> dict[str, ModelCard]:
