@@ -210,7 +210,8 @@ class _CardFile(BaseModel):
             kind = _OPTION_TYPES[str(error["loc"][0])]
             whole = (isinstance(error["input"], float)  # 2.5 for seed, steps, width, height or max_new_tokens
                      and float not in (typing.get_args(kind) or (kind,)))
-            raise _FieldError(key, f"expected a {'whole ' if whole else ''}number, got {_show(error['input'])}") from None
+            expected = "a whole number" if whole else "a number"
+            raise _FieldError(key, f"expected {expected}, got {_show(error['input'])}") from None
 
     @model_validator(mode="after")
     def _family_rules(self) -> _CardFile:

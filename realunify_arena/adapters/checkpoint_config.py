@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["sub_config_problem", "token_ids_problem", "one_of"]
+__all__ = ["dtype_problem", "generation_config_problem", "one_of", "sub_config_problem", "token_ids_problem"]
 
 
 def one_of(values: Collection[str]) -> str:
@@ -142,4 +142,40 @@ def token_ids_problem(folder: Path, config: dict, generation: dict | None, token
         if name in named and value != named[name]:
             return (f"{path}: field '{field}' is {value!r}; expected {named[name]}, the id of the tokenizer's "
                     f"{name} {special_tokens[name]!r} (tokenizer_config.json)")
+    return None
+
+
+def dtype_problem(config: Path, content: dict) -> str | None:
+    """Why a ``dtype`` / ``torch_dtype`` field of ``config.json`` (or of a nested configuration) names no torch
+    dtype: transformers reports ``module 'torch' has no attribute 'bf16'``, naming neither file nor field."""
+    import torch
+
+    places = [("", content)] + [(f"{key}.", value) for key, value in content.items() if isinstance(value, dict)]
+    for prefix, fields in places:
+        for key in ("dtype", "torch_dtype"):
+            value = fields.get(key)
+            named = isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype)
+            if value is not None and not named:
+                return (f"{config}: field '{prefix}{key}' is {value!r}; expected a torch dtype name ('bfloat16', "
+                        "'float16' or 'float32')")
+    return None
+
+
+def generation_config_problem(path: Path, content: dict) -> str | None:
+    """Why transformers' ``GenerationConfig`` refuses ``generation_config.json`` (``content``, parsed), or why a
+    field it passes on unread is unusable: ``generation_kwargs`` must be a JSON object (Janus reads its
+    ``boi_token_id`` there; a string fails only at generation, as a bare ``ValueError``)."""
+    from transformers import GenerationConfig
+
+    extra = content.get("generation_kwargs")
+    if extra is not None and not isinstance(extra, dict):
+        return (f"{path}: field 'generation_kwargs' is a JSON {_json_kind(extra)}; expected a JSON object "
+                "(e.g. {\"boi_token_id\": 100016})")
+    try:
+        GenerationConfig.from_dict(dict(content))
+    except Exception as exc:  # noqa: BLE001 - the class's own validation: ValueError, TypeError
+        from realunify_arena.shown import clipped
+
+        said = clipped(" ".join(str(exc).split()), 300)
+        return f"{path}: {said}; expected the generation configuration as the checkpoint ships it"
     return None

@@ -18,7 +18,8 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
-from realunify_arena.adapters.checkpoint_config import one_of, sub_config_problem, token_ids_problem
+from realunify_arena.adapters.checkpoint_config import (dtype_problem, generation_config_problem, one_of,
+                                                        sub_config_problem, token_ids_problem)
 from realunify_arena.shown import clipped
 
 __all__ = ["check_checkpoint"]
@@ -260,8 +261,11 @@ def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: 
         return f"{config}: field 'model_type': missing; expected the architecture name (e.g. 'janus')"
     if model_types is not None and model_type not in model_types:
         return f"{config}: field 'model_type' is {model_type!r}; expected {one_of(model_types)}"
+    problem = dtype_problem(config, content)
+    if problem:
+        return problem
     if processor:
-        problem = _config_class_problem(config)
+        problem = _config_class_problem(config) or _generation_problem(folder)
         if problem:
             return problem
     problem = sub_config_problem(config, content, sub_configs or {})
@@ -273,6 +277,11 @@ def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: 
         if problem:
             return problem
     return _weights_problem(folder, stem, variant, fallback=fallback)
+
+
+def _generation_problem(folder: Path) -> str | None:
+    path = folder / "generation_config.json"
+    return generation_config_problem(path, _json(path)[0]) if path.is_file() else None
 
 
 def _config_class_problem(config: Path) -> str | None:
@@ -369,8 +378,11 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
         said = "missing" if pipeline is None else f"is {pipeline!r}"
         return (f"{index}: field '_class_name' {said}; expected the name of a diffusers pipeline class "
                 "(e.g. 'OmniGenPipeline')")
+    problem = _components_problem(index, content)
+    if problem:
+        return problem
     for name, spec in content.items():
-        if name.startswith("_") or not isinstance(spec, list) or len(spec) != 2 or None in spec:
+        if name.startswith("_") or None in spec:  # [null, null]: an optional component left out
             continue
         sub = folder / name
         if not sub.is_dir():
@@ -379,6 +391,41 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
         if problem:
             return problem
     return None
+
+
+def _components_problem(index: Path, content: dict) -> str | None:
+    """Each component of ``model_index.json`` a ``[library, class]`` pair of strings, or ``[null, null]`` for one
+    the pipeline class lists as optional; each component its ``__init__`` takes without a default named."""
+    import importlib
+    import inspect
+
+    pipeline = getattr(importlib.import_module("diffusers"), content["_class_name"])
+    optional = set(getattr(pipeline, "_optional_components", ()) or ())
+    needed = {name: param for name, param in inspect.signature(pipeline.__init__).parameters.items()
+              if name != "self" and param.kind is param.POSITIONAL_OR_KEYWORD and param.default is param.empty
+              and name not in optional}
+    for name, spec in content.items():
+        if name.startswith("_"):
+            continue
+        left_out = spec == [None, None]
+        if not left_out and not (isinstance(spec, list) and len(spec) == 2 and all(isinstance(v, str) for v in spec)):
+            return (f"{index}: field '{name}' is {clipped(json.dumps(spec), 100)}; expected [library, class name] "
+                    "(two strings, e.g. "
+                    "[\"diffusers\", \"AutoencoderKL\"]), or [null, null] for a component the pipeline may lack")
+        if left_out and name in needed:
+            return (f"{index}: field '{name}' is [null, null]; expected the {_annotation(needed[name])}component "
+                    f"{pipeline.__name__} needs, as [library, class name]")
+    missing = [name for name in needed if name not in content]
+    if missing:
+        return (f"{index}: no field '{missing[0]}'; expected the {_annotation(needed[missing[0]])}component "
+                f"{pipeline.__name__} needs, as [library, class name]")
+    return None
+
+
+def _annotation(param) -> str:
+    """``'AutoencoderKL' `` for a parameter annotated with a class, else nothing."""
+    kind = param.annotation
+    return f"{kind.__name__!r} " if isinstance(kind, type) else ""
 
 
 def _library_has(library: str, name: str) -> bool:

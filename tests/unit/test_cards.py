@@ -281,5 +281,6 @@ def test_card_defaults_and_limits_out_of_range_name_the_file_and_field(tmp_path,
 
 
 def test_card_defaults_in_range_load(tmp_path):
-    card = load_card(_write(tmp_path, _OMNIGEN + "defaults: {steps: 10, guidance: 0.0}\nparams: {limits: {steps: 10}}\n"))
+    text = _OMNIGEN + "defaults: {steps: 10, guidance: 0.0}\nparams: {limits: {steps: 10}}\n"
+    card = load_card(_write(tmp_path, text))
     assert (card.defaults.steps, card.defaults.guidance) == (10, 0.0)

@@ -516,3 +516,54 @@ def test_an_emu3_token_id_outside_the_vocabulary_or_disagreeing_is_named(emu3, t
     folder = _copy(emu3, tmp_path)
     _edit_nested(folder / name, edit)
     assert _load("emu3", folder).startswith(f"emu3: {folder / name}: {said}")
+
+
+# OmniGenPipeline.__init__(transformer, scheduler, vae, tokenizer): none optional (diffusers 0.42.1)
+@pytest.mark.parametrize(("component", "spec", "said"), [
+    ("vae", [None, None], "field 'vae' is [null, null]; expected the 'AutoencoderKL' component OmniGenPipeline needs"),
+    ("transformer", [None, None], "field 'transformer' is [null, null]; expected the 'OmniGenTransformer2DModel' "
+                                  "component OmniGenPipeline needs"),
+    ("vae", ["diffusers", None], "field 'vae' is [\"diffusers\", null]; expected [library, class name] (two strings"),
+    ("vae", "AutoencoderKL", "field 'vae' is \"AutoencoderKL\"; expected [library, class name] (two strings"),
+    ("vae", ..., "no field 'vae'; expected the 'AutoencoderKL' component OmniGenPipeline needs"),
+], ids=["vae-null", "transformer-null", "half-null", "a-string", "left-out"])
+def test_a_model_index_component_null_malformed_or_left_out_is_named(sound, tmp_path, component, spec, said):
+    """diffusers said "Pipeline <class ...> expected [...], but only {...} were passed" after loading the other
+    components, or a bare "'NoneType' object has no attribute 'startswith'" / "too many values to unpack"."""
+    folder = _copy(sound["pipeline"], tmp_path)
+    index = folder / "model_index.json"
+    _edit_nested(index, lambda c: c.pop(component) if spec is ... else c.update({component: spec}))
+    assert _load("omnigen", folder).startswith(f"omnigen: {index}: {said}")
+
+
+@pytest.mark.parametrize(("edit", "field", "value"), [
+    (lambda c: c.update(dtype="bf16"), "dtype", "'bf16'"),
+    (lambda c: (c.pop("dtype"), c.update(torch_dtype="float8")), "torch_dtype", "'float8'"),
+    (lambda c: c.update(dtype="auto"), "dtype", "'auto'"),
+    (lambda c: c["text_config"].update(dtype=16), "text_config.dtype", "16"),
+], ids=["bf16", "torch_dtype-float8", "auto", "nested-number"])
+def test_a_config_dtype_that_names_no_torch_dtype_is_named(sound, tmp_path, edit, field, value):
+    """transformers said "module 'torch' has no attribute 'bf16'" (or ignored a number)."""
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_nested(folder / "config.json", edit)
+    assert _load("janus-pro-1b", folder) == (f"janus-pro-1b: {folder / 'config.json'}: field '{field}' is {value}; "
+                                              "expected a torch dtype name ('bfloat16', 'float16' or 'float32')")
+
+
+def test_a_config_with_torch_dtype_as_older_checkpoints_name_it_loads(sound, tmp_path):
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_nested(folder / "config.json", lambda c: (c.pop("dtype"), c.update(torch_dtype="float16")))
+    _loads("janus-pro-1b", folder)
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda c: c.update(generation_kwargs="boi_token_id=100016"),
+     "field 'generation_kwargs' is a JSON string; expected a JSON object"),
+    (lambda c: c.update(max_new_tokens=-1), "`max_new_tokens` must be greater than 0, but is -1."),
+], ids=["generation_kwargs-a-string", "max_new_tokens-negative"])
+def test_a_generation_config_transformers_cannot_use_is_named_before_loading(sound, tmp_path, edit, said):
+    """Both failed only after the weights were loaded, as a bare ValueError."""
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_nested(folder / "generation_config.json", edit)
+    assert _load("janus-pro-1b", folder).startswith(
+        f"janus-pro-1b: {folder / 'generation_config.json'}: {said}")
