@@ -207,7 +207,27 @@ def _index_problem(index: Path) -> tuple[list[Path], str | None]:
     missing = [f for f in files if not (index.parent / f).is_file()]
     if missing:
         return [], f"{index}: field 'weight_map' names {', '.join(missing)}, which {index.parent} lacks"
+    unnamed = _unnamed_shards(files)
+    if unnamed:
+        held = "" if (index.parent / unnamed[0]).is_file() else f" (and {index.parent} lacks it)"
+        return [], (f"{index}: field 'weight_map' names no tensor of {unnamed[0]}{held}; expected every shard of "
+                    "the numbered set its shard names count (their tensors would be left at random values)")
     return [index.parent / f for f in files], None
+
+
+_SHARD = re.compile(r"(?P<stem>.+)-(?P<i>\d+)-of-(?P<n>\d+)(?P<ext>\.[^/]+)")
+
+
+def _unnamed_shards(files: list[str]) -> list[str]:
+    """The shards of a numbered set (``model-00002-of-00004.safetensors``, as save_pretrained names them) that
+    ``files`` (the shards an index names) leave out."""
+    sets: dict[tuple[str, str, str], set[int]] = {}
+    for name in files:
+        match = _SHARD.fullmatch(name)
+        if match:
+            sets.setdefault((match["stem"], match["n"], match["ext"]), set()).add(int(match["i"]))
+    return [f"{stem}-{i:0{len(n)}d}-of-{n}{ext}" for (stem, n, ext), named in sorted(sets.items())
+            for i in range(1, int(n) + 1) if i not in named]
 
 
 def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: bool = False) -> str | None:

@@ -567,3 +567,25 @@ def test_a_generation_config_transformers_cannot_use_is_named_before_loading(sou
     _edit_nested(folder / "generation_config.json", edit)
     assert _load("janus-pro-1b", folder).startswith(
         f"janus-pro-1b: {folder / 'generation_config.json'}: {said}")
+
+
+@pytest.mark.parametrize("shard_kept", [True, False], ids=["shard-on-disk", "shard-gone-too"])
+def test_a_shard_index_that_leaves_out_a_shard_of_its_numbered_set_is_named(sound, tmp_path, shard_kept):
+    """An index whose weight_map lacks the last shard's tensors loaded silently, those tensors left at random
+    values (transformers only printed a MISSING report)."""
+    from transformers import JanusForConditionalGeneration
+
+    folder = _copy(sound["janus"], tmp_path)
+    (folder / "model.safetensors").unlink()
+    JanusForConditionalGeneration.from_pretrained(sound["janus"]).save_pretrained(folder, max_shard_size="4MB")
+    index = folder / "model.safetensors.index.json"
+    shards = sorted(folder.glob("model-*-of-*.safetensors"))
+    last = shards[-1].name
+    assert last == f"model-{len(shards):05d}-of-{len(shards):05d}.safetensors"
+    _edit_nested(index, lambda c: c.update(weight_map={k: v for k, v in c["weight_map"].items() if v != last}))
+    if not shard_kept:
+        shards[-1].unlink()
+    held = "" if shard_kept else f" (and {folder} lacks it)"
+    assert _load("janus-pro-1b", folder) == (
+        f"janus-pro-1b: {index}: field 'weight_map' names no tensor of {last}{held}; expected every shard of the "
+        "numbered set its shard names count (their tensors would be left at random values)")
