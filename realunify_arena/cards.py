@@ -32,7 +32,7 @@ from realunify_arena.families import (
     GenerationOptions,
     family_of,
 )
-from realunify_arena.limits import OptionError, check_options
+from realunify_arena.limits import OptionError, numbers_checked, size_problem
 from realunify_arena.redaction import register_endpoint, register_secret_env
 from realunify_arena.shown import brief
 from realunify_arena.systems import model_name_problem
@@ -208,8 +208,10 @@ class _CardFile(BaseModel):
             key = f"defaults.{'.'.join(map(str, error['loc']))}"
             if error["type"] == "extra_forbidden":
                 raise _FieldError(key, f"unknown option; expected one of {sorted(_OPTION_TYPES)}") from None
-            kind = "a whole number" if error["type"].startswith("int_") else "a number"  # 1.5 for steps: a number
-            raise _FieldError(key, f"expected {kind}, got {_show(error['input'])}") from None
+            kind = _OPTION_TYPES[str(error["loc"][0])]
+            # seed, steps, width, height, max_new_tokens: "a whole number" (2.5 or "many"), not "a number"
+            expected = "a number" if float in (typing.get_args(kind) or (kind,)) else "a whole number"
+            raise _FieldError(key, f"expected {expected}, got {_show(error['input'])}") from None
 
     @model_validator(mode="after")
     def _family_rules(self) -> _CardFile:
@@ -348,11 +350,25 @@ def load_card(path: Path | str) -> ModelCard:
         checkpoints = {c.value: parsed.checkpoint for c in capabilities}
     else:
         checkpoints = dict(parsed.checkpoints or {})
-    return ModelCard(
+    card = ModelCard(
         name=parsed.name or path.stem, family=parsed.family, description=parsed.description,
         capabilities=capabilities, checkpoints=checkpoints, endpoint=parsed.endpoint,
         api_key_env=parsed.api_key_env, dtype=parsed.dtype, defaults=GenerationOptions(**parsed.defaults),
         params=parsed.params, serve=parsed.serve, path=path)
+    return _defaults_in_range(card)
+
+
+def _defaults_in_range(card: ModelCard) -> ModelCard:
+    """``card``, once its ``defaults`` pass the ranges every request is held to (``limits.numbers_checked``:
+    guidance not negative, num_inference_steps 1..limit, ...) and its ``params.limits`` are positive numbers;
+    otherwise every request left at the defaults would be refused, naming neither the file nor the field."""
+    try:
+        numbers_checked(card, card.defaults)
+    except OptionError as exc:
+        raise CardError(f"{card.path}: field 'defaults.{exc.setting}': {exc}") from None
+    except ValueError as exc:  # params.limits: the message names the file and the field
+        raise CardError(str(exc)) from None
+    return card
 
 
 def load_cards(models_dir: Path | str = MODELS_DIR, problems: list[CardError] | None = None) -> dict[str, ModelCard]:
@@ -389,15 +405,13 @@ def load_cards(models_dir: Path | str = MODELS_DIR, problems: list[CardError] | 
 
 
 def _within_limits(card: ModelCard) -> ModelCard:
-    """``card`` if its ``defaults`` are settings it accepts (``limits.check_options``: its ``params.limits``,
-    the seed range, a size its family makes); else ``CardError`` naming the field. Without this a card whose
-    default is out of range would be offered and then refuse every run."""
-    try:
-        check_options(card, card.defaults)
-    except OptionError as exc:
-        raise CardError(f"{card.path}: field 'defaults.{exc.setting}': {exc}") from None
-    except ValueError as exc:  # params.limits itself is malformed (limits_for names the file and field)
-        raise CardError(str(exc)) from None
+    """``card`` if its default ``width``/``height`` is a size its family makes (``limits.size_problem``, which
+    needs a pair's parts resolved: the rest of ``limits.check_options`` ran when the card was read,
+    ``_defaults_in_range``); else ``CardError`` naming the field. Without this a card whose default is out of
+    range would be offered and then refuse every run."""
+    problem = size_problem(card, card.defaults.width, card.defaults.height)
+    if problem:
+        raise CardError(f"{card.path}: field 'defaults.{problem.setting}': {problem}")
     return card
 
 

@@ -57,14 +57,18 @@ def limits_for(card: ModelCard) -> Limits:
     """The card's limits: the defaults (``TINY_LIMITS`` for tiny cards) with ``params.limits`` applied."""
     base = TINY_LIMITS if card.family == "tiny" else Limits()
     given = card.params.get("limits") or {}
-    known = {f.name for f in fields(Limits)}
-    unknown = set(given) - known
+    known = {f.name: f.type for f in fields(Limits)}
+    where = f"{card.path or card.name}: field 'params.limits"
+    if not isinstance(given, dict):
+        raise ValueError(f"{where}': expected a map of limits ({', '.join(sorted(known))}), got {brief(given)}")
+    unknown = set(given) - set(known)
     if unknown:
-        raise ValueError(f"{card.path or card.name}: field 'params.limits': unknown {sorted(unknown)}; "
-                         f"expected some of {sorted(known)}")
+        raise ValueError(f"{where}': unknown {sorted(unknown)}; expected some of {sorted(known)}")
     for name, value in given.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{card.path or card.name}: field 'params.limits.{name}': expected a number above 0, "
+        whole = known[name] in (int, "int")
+        if (isinstance(value, bool) or not isinstance(value, int if whole else (int, float))
+                or not math.isfinite(value) or value <= 0):
+            raise ValueError(f"{where}.{name}': expected a {'whole' if whole else 'finite'} number above 0, "
                              f"got {brief(value)}")
     return replace(base, **given)
 
@@ -79,6 +83,21 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
     ``temperature`` 0..limit; every number finite (NaN and infinity are refused for each setting); every
     value a number (text and booleans from an API caller are refused) and the integer settings (seed, steps,
     width, height, max_new_tokens) whole: 7.0 is returned as 7, 1.5 is refused.
+    """
+    options = numbers_checked(card, options)
+    problem = size_problem(card, options.width, options.height)
+    if problem:
+        raise problem
+    return options
+
+
+def numbers_checked(card: ModelCard, options: GenerationOptions) -> GenerationOptions:
+    """``options`` with every ``check_options`` rule but the size the family makes (``size_problem``, which
+    needs a pair's parts resolved): what a card's own ``defaults`` must pass when the card is read.
+
+    Raises:
+        OptionError: as ``check_options``.
+        ValueError: the card's ``params.limits`` is not a map of known limits to positive numbers.
     """
     limits = limits_for(card)
     where = f" for {card.name}"
@@ -115,9 +134,6 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
     if options.guidance is not None and options.guidance < 0:
         raise OptionError("guidance", f"{_NAMES['guidance']} = {_num(options.guidance)} must not be negative"
                          f"{where}; 0 turns guidance off")
-    problem = size_problem(card, options.width, options.height)
-    if problem:
-        raise problem
     return options
 
 

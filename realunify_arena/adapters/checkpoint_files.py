@@ -14,10 +14,12 @@ import json
 import os
 import re
 import struct
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
+from realunify_arena.adapters.checkpoint_config import (dtype_problem, generation_config_problem, one_of,
+                                                        sub_config_problem, token_ids_problem)
 from realunify_arena.shown import clipped
 
 __all__ = ["check_checkpoint"]
@@ -37,7 +39,8 @@ _TOKENIZER_EXPECTED = ("tokenizer.json (or tokenizer_config.json with its vocabu
 
 def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
                      model_types: Collection[str] | None = None, chat_template: bool = False,
-                     special_tokens: Collection[str] = ()) -> None:
+                     special_tokens: Collection[str] = (),
+                     sub_configs: Mapping[str, Collection[str]] | None = None) -> None:
     """Refuse a local (or already cached) checkpoint whose files cannot be what ``kind`` needs.
 
     Args:
@@ -54,7 +57,12 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
             ``processor_config.json`` or ``tokenizer_config.json``).
         special_tokens: the named tokens the family's processor reads from its tokenizer (Janus:
             ``image_token``, ``boi_token``, ``eoi_token``), each a field of ``tokenizer_config.json`` (or of
-            its ``extra_special_tokens``, or of ``special_tokens_map.json``).
+            its ``extra_special_tokens``, or of ``special_tokens_map.json``), each in the tokenizer's
+            vocabulary at an id below the model's ``vocab_size`` (``checkpoint_config.token_ids_problem``, which
+            also checks every ``*_token_id`` of ``config.json`` and ``generation_config.json``).
+        sub_configs: the nested configurations of ``config.json`` the model class needs, field -> the
+            ``model_type`` values it may have (Janus: ``{"vq_config": {"janus_vqgan"}, ...}``); a missing one
+            would be replaced by the class's full-size default.
 
     Raises:
         ModelUnavailable: ``"{file}: {what is wrong}; expected {what}"`` for the first bad file, or the
@@ -66,7 +74,8 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
         return
     problem = (_diffusers_problem(folder, variant) if kind == "diffusers"
                else _model_problem(folder, variant, processor=True, model_types=model_types,
-                                   chat_template=chat_template, special_tokens=special_tokens))
+                                   chat_template=chat_template, special_tokens=special_tokens,
+                                   sub_configs=sub_configs or {}))
     if problem:
         raise ModelUnavailable(problem)
 
@@ -198,7 +207,27 @@ def _index_problem(index: Path) -> tuple[list[Path], str | None]:
     missing = [f for f in files if not (index.parent / f).is_file()]
     if missing:
         return [], f"{index}: field 'weight_map' names {', '.join(missing)}, which {index.parent} lacks"
+    unnamed = _unnamed_shards(files)
+    if unnamed:
+        held = "" if (index.parent / unnamed[0]).is_file() else f" (and {index.parent} lacks it)"
+        return [], (f"{index}: field 'weight_map' names no tensor of {unnamed[0]}{held}; expected every shard of "
+                    "the numbered set its shard names count (their tensors would be left at random values)")
     return [index.parent / f for f in files], None
+
+
+_SHARD = re.compile(r"(?P<stem>.+)-(?P<i>\d+)-of-(?P<n>\d+)(?P<ext>\.[^/]+)")
+
+
+def _unnamed_shards(files: list[str]) -> list[str]:
+    """The shards of a numbered set (``model-00002-of-00004.safetensors``, as save_pretrained names them) that
+    ``files`` (the shards an index names) leave out."""
+    sets: dict[tuple[str, str, str], set[int]] = {}
+    for name in files:
+        match = _SHARD.fullmatch(name)
+        if match:
+            sets.setdefault((match["stem"], match["n"], match["ext"]), set()).add(int(match["i"]))
+    return [f"{stem}-{i:0{len(n)}d}-of-{n}{ext}" for (stem, n, ext), named in sorted(sets.items())
+            for i in range(1, int(n) + 1) if i not in named]
 
 
 def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: bool = False) -> str | None:
@@ -238,7 +267,8 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
 
 def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: str = "model",
                    fallback: bool = False, model_types: Collection[str] | None = None,
-                   chat_template: bool = False, special_tokens: Collection[str] = ()) -> str | None:
+                   chat_template: bool = False, special_tokens: Collection[str] = (),
+                   sub_configs: Mapping[str, Collection[str]] | None = None) -> str | None:
     problem = _jsons_problem(folder)
     if problem:
         return problem
@@ -250,15 +280,28 @@ def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: 
     if stem == "model" and not isinstance(model_type, str):
         return f"{config}: field 'model_type': missing; expected the architecture name (e.g. 'janus')"
     if model_types is not None and model_type not in model_types:
-        return f"{config}: field 'model_type' is {model_type!r}; expected {_one_of(model_types)}"
+        return f"{config}: field 'model_type' is {model_type!r}; expected {one_of(model_types)}"
+    problem = dtype_problem(config, content)
+    if problem:
+        return problem
     if processor:
-        problem = _config_class_problem(config)
+        problem = _config_class_problem(config) or _generation_problem(folder)
         if problem:
             return problem
-        problem = _processor_problem(folder, chat_template) or _special_tokens_problem(folder, special_tokens)
+    problem = sub_config_problem(config, content, sub_configs or {})
+    if problem:
+        return problem
+    if processor:
+        problem = (_processor_problem(folder, chat_template) or _special_tokens_problem(folder, special_tokens)
+                   or _token_ids_problem(folder, content, special_tokens))
         if problem:
             return problem
     return _weights_problem(folder, stem, variant, fallback=fallback)
+
+
+def _generation_problem(folder: Path) -> str | None:
+    path = folder / "generation_config.json"
+    return generation_config_problem(path, _json(path)[0]) if path.is_file() else None
 
 
 def _config_class_problem(config: Path) -> str | None:
@@ -273,13 +316,6 @@ def _config_class_problem(config: Path) -> str | None:
         said = clipped(" ".join(str(exc).split()), 300)
         return f"{config}: {said}; expected the configuration as the checkpoint ships it"
     return None
-
-
-def _one_of(values: Collection[str]) -> str:
-    shown = sorted(values)
-    if len(shown) <= 3:
-        return " or ".join(map(repr, shown))
-    return f"one of {len(shown)} model types, e.g. {', '.join(map(repr, shown[:3]))}"
 
 
 def _tokenizer_problem(folder: Path) -> str | None:
@@ -299,12 +335,31 @@ def _field(path: Path, name: str) -> object:
     return content.get(name) if isinstance(content, dict) else None
 
 
-def _special_tokens_problem(folder: Path, names: Collection[str]) -> str | None:
+def _special_token(folder: Path, name: str) -> object:
+    """The token the tokenizer reads as ``name``: a string, or an AddedToken's ``{"content": ...}``; None."""
     config = folder / "tokenizer_config.json"
     extra = _field(config, "extra_special_tokens")
+    return (_field(config, name) or (isinstance(extra, dict) and extra.get(name))
+            or _field(folder / "special_tokens_map.json", name) or None)
+
+
+def _token_ids_problem(folder: Path, config: dict, names: Collection[str]) -> str | None:
+    tokens = {}
     for name in names:
-        if not (_field(config, name) or (isinstance(extra, dict) and extra.get(name))
-                or _field(folder / "special_tokens_map.json", name)):
+        token = _special_token(folder, name)
+        token = token.get("content") if isinstance(token, dict) else token
+        if isinstance(token, str):
+            tokens[name] = token
+    generation = folder / "generation_config.json"
+    tokenizer = folder / "tokenizer.json"
+    return token_ids_problem(folder, config, _json(generation)[0] if generation.is_file() else None,
+                             _json(tokenizer)[0] if tokenizer.is_file() else None, tokens)
+
+
+def _special_tokens_problem(folder: Path, names: Collection[str]) -> str | None:
+    config = folder / "tokenizer_config.json"
+    for name in names:
+        if not _special_token(folder, name):
             return (f"{config}: field '{name}': missing; expected the token the processor reads as its {name} "
                     f"(a field of tokenizer_config.json or of its extra_special_tokens)")
     return None
@@ -343,8 +398,11 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
         said = "missing" if pipeline is None else f"is {pipeline!r}"
         return (f"{index}: field '_class_name' {said}; expected the name of a diffusers pipeline class "
                 "(e.g. 'OmniGenPipeline')")
+    problem = _components_problem(index, content)
+    if problem:
+        return problem
     for name, spec in content.items():
-        if name.startswith("_") or not isinstance(spec, list) or len(spec) != 2 or None in spec:
+        if name.startswith("_") or None in spec:  # [null, null]: an optional component left out
             continue
         sub = folder / name
         if not sub.is_dir():
@@ -353,6 +411,41 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
         if problem:
             return problem
     return None
+
+
+def _components_problem(index: Path, content: dict) -> str | None:
+    """Each component of ``model_index.json`` a ``[library, class]`` pair of strings, or ``[null, null]`` for one
+    the pipeline class lists as optional; each component its ``__init__`` takes without a default named."""
+    import importlib
+    import inspect
+
+    pipeline = getattr(importlib.import_module("diffusers"), content["_class_name"])
+    optional = set(getattr(pipeline, "_optional_components", ()) or ())
+    needed = {name: param for name, param in inspect.signature(pipeline.__init__).parameters.items()
+              if name != "self" and param.kind is param.POSITIONAL_OR_KEYWORD and param.default is param.empty
+              and name not in optional}
+    for name, spec in content.items():
+        if name.startswith("_"):
+            continue
+        left_out = spec == [None, None]
+        if not left_out and not (isinstance(spec, list) and len(spec) == 2 and all(isinstance(v, str) for v in spec)):
+            return (f"{index}: field '{name}' is {clipped(json.dumps(spec), 100)}; expected [library, class name] "
+                    "(two strings, e.g. "
+                    "[\"diffusers\", \"AutoencoderKL\"]), or [null, null] for a component the pipeline may lack")
+        if left_out and name in needed:
+            return (f"{index}: field '{name}' is [null, null]; expected the {_annotation(needed[name])}component "
+                    f"{pipeline.__name__} needs, as [library, class name]")
+    missing = [name for name in needed if name not in content]
+    if missing:
+        return (f"{index}: no field '{missing[0]}'; expected the {_annotation(needed[missing[0]])}component "
+                f"{pipeline.__name__} needs, as [library, class name]")
+    return None
+
+
+def _annotation(param) -> str:
+    """``'AutoencoderKL' `` for a parameter annotated with a class, else nothing."""
+    kind = param.annotation
+    return f"{kind.__name__!r} " if isinstance(kind, type) else ""
 
 
 def _library_has(library: str, name: str) -> bool:

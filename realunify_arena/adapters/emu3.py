@@ -20,6 +20,7 @@ DEFAULT_SIDE = 720  # the Gen checkpoint's native 720x720 (image_area 518400)
 # BAAI's reference samples image tokens with GenerationConfig(do_sample=True, top_k=2048) (image_generation.py);
 # the Gen checkpoint's generation config sets no top_k, so transformers' global top_k=50 would apply.
 IMAGE_SAMPLING = {"do_sample": True, "top_k": 2048, "top_p": 1.0, "temperature": 1.0}
+SUB_CONFIGS = {"text_config": {"emu3_text_model"}, "vq_config": {"emu3_vqgan"}}  # Emu3Config's sub_configs
 
 
 class Emu3Adapter(LocalAdapter):
@@ -29,7 +30,8 @@ class Emu3Adapter(LocalAdapter):
         super().__init__(card, device)
         for checkpoint in dict.fromkeys(card.checkpoints.values()):  # Chat and Gen may be one folder (tiny)
             self.checked(checkpoint, "transformers", model_types={"emu3"},  # the prompt is written here
-                         special_tokens=("image_token", "boi_token", "eoi_token", "image_wrapper_token", "eof_token"))
+                         special_tokens=("image_token", "boi_token", "eoi_token", "image_wrapper_token", "eof_token"),
+                         sub_configs=SUB_CONFIGS)
             self.loaded[f"processor:{checkpoint}"] = AutoProcessor.from_pretrained(checkpoint)
             model = Emu3ForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype,
                                                                   variant=self.variant).to(device)

@@ -22,6 +22,8 @@ DEFAULT_GUIDANCE = 5.0  # the Janus-Pro paper's CFG weight (cfg_weight=5 in Deep
 # codebook. Neither public generation config sets top_k, so without these transformers would apply its
 # global default top_k=50; both decoding paths (transformers' loop and janus_fast) get them explicitly.
 IMAGE_SAMPLING = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+# JanusConfig's nested configurations (its sub_configs_defaults; text_config is a Llama in every Janus-Pro)
+SUB_CONFIGS = {"text_config": {"llama"}, "vision_config": {"janus_vision_model"}, "vq_config": {"janus_vqgan"}}
 
 
 class JanusAdapter(LocalAdapter):
@@ -34,7 +36,7 @@ class JanusAdapter(LocalAdapter):
             raise ValueError(f"{card.path}: a janus card has one checkpoint for all capabilities, got {checkpoints}")
         checkpoint = self.checked(checkpoint_for(card, next(iter(card.capabilities))), "transformers",
                                   model_types={"janus"}, chat_template=True,
-                                  special_tokens=("image_token", "boi_token", "eoi_token"))
+                                  special_tokens=("image_token", "boi_token", "eoi_token"), sub_configs=SUB_CONFIGS)
         self.loaded["processor"] = with_chat_template(AutoProcessor.from_pretrained(checkpoint))
         self.loaded["model"] = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype,
                                                                              variant=self.variant).to(device)

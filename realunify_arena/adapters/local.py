@@ -50,7 +50,7 @@ class LocalAdapter(Adapter):
 
     def checked(self, checkpoint: str, kind: str, **expected) -> str:
         """``checkpoint``, once its files pass ``check_checkpoint(checkpoint, kind, self.variant, **expected)``
-        (``expected``: its ``model_types`` and ``chat_template``).
+        (``expected``: its ``model_types``, ``chat_template``, ``special_tokens`` and ``sub_configs``).
 
         Raises:
             ModelUnavailable: ``"{card}: {file}: {what is wrong}; expected {what}"``.

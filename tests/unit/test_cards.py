@@ -259,7 +259,7 @@ _PAIR = "family: pair\ndescription: d\ncapabilities: [understand]\ncheckpoint: x
     ("defaults: {guidance: -1}\n", "defaults.guidance", "must not be negative"),
     ("params: {limits: {max_new_tokens: 64}}\ndefaults: {max_new_tokens: 128}\n", "defaults.max_new_tokens",
      "outside the allowed range 1 to 64"),
-    ("params: {limits: {max_new_tokens: -1}}\n", "params.limits.max_new_tokens", "expected a number above 0"),
+    ("params: {limits: {max_new_tokens: -1}}\n", "params.limits.max_new_tokens", "expected a whole number above 0"),
     ("params: {limits: {bogus: 1}}\n", "params.limits", "unknown ['bogus']"),
 ])
 def test_defaults_outside_the_cards_limits_are_refused_when_the_card_is_read(tmp_path, extra, field, message):
@@ -286,3 +286,41 @@ def test_a_non_whole_default_says_a_whole_number_is_expected(tmp_path, extra, ex
     with pytest.raises(CardError) as exc:
         load_card(_write(tmp_path, _PAIR + extra))
     assert expected in str(exc.value)
+
+
+# Defaults out of the ranges every request is held to (limits.check_options: guidance >= 0, steps 1..250,
+# sides 16..2048, seed 0..2**32-1, temperature 0..2, max_new_tokens 1..4096): each request left at the card's
+# defaults was refused, naming neither the card file nor its field; the card now is, when it is read.
+_JANUS, _OMNIGEN = ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\n",
+                    "family: pair\ndescription: d\ncapabilities: [generate]\ncheckpoint: x\n")
+BAD_RANGES = [
+    (_JANUS + "defaults: {guidance: -1.0}\n", "defaults.guidance", "= -1 must not be negative"),
+    (_JANUS + "defaults: {guidance: .nan}\n", "defaults.guidance", "= nan is not allowed"),
+    (_JANUS + "defaults: {guidance: .inf}\n", "defaults.guidance", "= inf is not allowed"),
+    (_JANUS + "defaults: {temperature: -0.5}\n", "defaults.temperature", "outside the allowed range 0 to 2"),
+    (_JANUS + "defaults: {max_new_tokens: 0}\n", "defaults.max_new_tokens", "outside the allowed range 1 to 4096"),
+    (_JANUS + "defaults: {seed: -1}\n", "defaults.seed", "outside the allowed range 0 to 4294967295"),
+    (_OMNIGEN + "defaults: {steps: -3}\n", "defaults.steps", "= -3 is outside the allowed range 1 to 250"),
+    (_OMNIGEN + "defaults: {steps: 0}\n", "defaults.steps", "= 0 is outside the allowed range 1 to 250"),
+    (_OMNIGEN + "defaults: {steps: 2.5}\n", "defaults.steps", "expected a whole number, got 2.5"),
+    (_OMNIGEN + "defaults: {width: -512}\n", "defaults.width", "outside the allowed range 16 to 2048"),
+    (_OMNIGEN + "defaults: {steps: 50}\nparams: {limits: {steps: 10}}\n", "defaults.steps",
+     "outside the allowed range 1 to 10"),
+    (_OMNIGEN + "params: {limits: {steps: many}}\n", "params.limits.steps", "expected a whole number above 0"),
+    (_OMNIGEN + "params: {limits: {steps: 0}}\n", "params.limits.steps", "expected a whole number above 0, got 0"),
+    (_OMNIGEN + "params: {limits: {temperature: .inf}}\n", "params.limits.temperature",
+     "expected a finite number above 0"),
+    (_OMNIGEN + "params: {limits: [1]}\n", "params.limits", "expected a map of limits"),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "message"), BAD_RANGES,
+                         ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD_RANGES)])
+def test_card_defaults_and_limits_out_of_range_name_the_file_and_field(tmp_path, text, field, message):
+    _assert_refused(tmp_path, text, field, message)
+
+
+def test_card_defaults_in_range_load(tmp_path):
+    text = _OMNIGEN + "defaults: {steps: 10, guidance: 0.0}\nparams: {limits: {steps: 10}}\n"
+    card = load_card(_write(tmp_path, text))
+    assert (card.defaults.steps, card.defaults.guidance) == (10, 0.0)

@@ -414,3 +414,178 @@ def test_a_tokenizer_without_a_token_the_janus_processor_reads_is_named(sound, t
         f"janus-pro-1b: {folder / 'tokenizer_config.json'}: field '{name}': missing; expected the token the processor"
         f" reads as its {name} (a field of tokenizer_config.json or of its extra_special_tokens)")
 
+
+
+# ---- nested configurations and token ids, checked before any load ------------------------------------------
+
+
+def _edit_nested(path: Path, edit) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.fixture(scope="module")
+def emu3(tmp_path_factory) -> Path:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield real_format.build_emu3(tmp_path_factory.mktemp("emu3") / "emu3")
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize(("field", "expected"), [("vq_config", "janus_vqgan"), ("vision_config", "janus_vision_model"),
+                                                 ("text_config", "llama")])
+def test_a_missing_nested_janus_config_is_refused_naming_the_field_before_a_default_is_built(sound, tmp_path, field,
+                                                                                         expected):
+    """JanusConfig fills a missing sub-configuration with its full-size default (a 7B Llama for text_config):
+    the load then failed on hundreds of size mismatches, or ran out of memory."""
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_nested(folder / "config.json", lambda c: c.pop(field))
+    assert _load("janus-pro-1b", folder) == (
+        f"janus-pro-1b: {folder / 'config.json'}: field '{field}': missing; expected the '{expected}' configuration "
+        "(a JSON object; without it transformers builds its full-size default)")
+
+
+@pytest.mark.parametrize(("field", "other", "expected"), [("vq_config", "emu3_vqgan", "janus_vqgan"),
+                                                          ("text_config", "qwen2", "llama")])
+def test_a_nested_janus_config_of_another_model_type_is_named(sound, tmp_path, field, other, expected):
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_nested(folder / "config.json", lambda c: c[field].update(model_type=other))
+    assert _load("janus-pro-1b", folder) == (f"janus-pro-1b: {folder / 'config.json'}: field '{field}.model_type' is "
+                                              f"'{other}'; expected '{expected}'")
+
+
+def test_a_missing_nested_emu3_config_is_named(emu3, tmp_path):
+    folder = _copy(emu3, tmp_path)
+    _edit_nested(folder / "config.json", lambda c: c.pop("vq_config"))
+    assert _load("emu3", folder) == (
+        f"emu3: {folder / 'config.json'}: field 'vq_config': missing; expected the 'emu3_vqgan' configuration "
+        "(a JSON object; without it transformers builds its full-size default)")
+
+
+def _set_added_token_id(tokenizer: dict, content: str, new_id: int) -> None:
+    (entry,) = [a for a in tokenizer["added_tokens"] if a["content"] == content]
+    entry["id"] = new_id
+
+
+# Janus-Pro-1B: vocab_size 102400, <begin_of_image> 100016, <image_placeholder> 100581 (real-format.md)
+@pytest.mark.parametrize(("name", "edit", "said"), [
+    ("generation_config.json", lambda c: c["generation_kwargs"].update(boi_token_id=102400),
+     "field 'generation_kwargs.boi_token_id' is 102400; expected an id below the model's vocab_size 102400 "
+     "(config.json text_config.vocab_size)"),
+    ("generation_config.json", lambda c: c["generation_kwargs"].update(boi_token_id=100017),
+     "field 'generation_kwargs.boi_token_id' is 100017; expected 100016, the id of the tokenizer's boi_token "
+     "'<begin_of_image>' (tokenizer_config.json)"),
+    ("generation_config.json", lambda c: c.update(eos_token_id=[100001, -1]),
+     "field 'eos_token_id' is [100001, -1]; expected a token id (a whole number, 0 or more)"),
+    ("config.json", lambda c: c.update(image_token_id=200000),
+     "field 'image_token_id' is 200000; expected an id below the model's vocab_size 102400"),
+    ("config.json", lambda c: c.update(image_token_id=100016),
+     "field 'image_token_id' is 100016; expected 100581, the id of the tokenizer's image_token "
+     "'<image_placeholder>'"),
+    ("tokenizer.json", lambda c: _set_added_token_id(c, "<begin_of_image>", 102500),
+     "token '<begin_of_image>' (field 'boi_token' of tokenizer_config.json) has id 102500; expected an id below the "
+     "model's vocab_size 102400 (config.json text_config.vocab_size)"),
+], ids=["boi-past-vocab", "boi-not-the-tokenizers", "eos-negative", "image-past-vocab", "image-not-the-tokenizers",
+        "tokenizer-boi-past-vocab"])
+def test_a_janus_token_id_outside_the_vocabulary_or_disagreeing_is_named(sound, tmp_path, name, edit, said):
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_nested(folder / name, edit)
+    assert _load("janus-pro-1b", folder).startswith(f"janus-pro-1b: {folder / name}: {said}")
+
+
+def test_a_janus_special_token_the_tokenizer_lacks_is_named(sound, tmp_path):
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_json(folder / "tokenizer_config.json", boi_token="<boi>")
+    assert _load("janus-pro-1b", folder) == (
+        f"janus-pro-1b: {folder / 'tokenizer_config.json'}: field 'boi_token' is '<boi>', which "
+        f"{folder / 'tokenizer.json'} lacks; expected a token of the tokenizer's vocabulary")
+
+
+# Emu3: vocab_size 184622, <image> 151646, <|image start|> 151852 (real-format.md)
+@pytest.mark.parametrize(("name", "edit", "said"), [
+    ("generation_config.json", lambda c: c.update(eos_token_id=190000),
+     "field 'eos_token_id' is 190000; expected an id below the model's vocab_size 184622"),
+    ("config.json", lambda c: c.update(image_token_id=151647),
+     "field 'image_token_id' is 151647; expected 151646, the id of the tokenizer's image_token '<image>'"),
+    ("tokenizer.json", lambda c: _set_added_token_id(c, "<|image start|>", 184700),
+     "token '<|image start|>' (field 'boi_token' of tokenizer_config.json) has id 184700; expected an id below the "
+     "model's vocab_size 184622"),
+], ids=["eos-past-vocab", "image-not-the-tokenizers", "tokenizer-boi-past-vocab"])
+def test_an_emu3_token_id_outside_the_vocabulary_or_disagreeing_is_named(emu3, tmp_path, name, edit, said):
+    folder = _copy(emu3, tmp_path)
+    _edit_nested(folder / name, edit)
+    assert _load("emu3", folder).startswith(f"emu3: {folder / name}: {said}")
+
+
+# OmniGenPipeline.__init__(transformer, scheduler, vae, tokenizer): none optional (diffusers 0.42.1)
+@pytest.mark.parametrize(("component", "spec", "said"), [
+    ("vae", [None, None], "field 'vae' is [null, null]; expected the 'AutoencoderKL' component OmniGenPipeline needs"),
+    ("transformer", [None, None], "field 'transformer' is [null, null]; expected the 'OmniGenTransformer2DModel' "
+                                  "component OmniGenPipeline needs"),
+    ("vae", ["diffusers", None], "field 'vae' is [\"diffusers\", null]; expected [library, class name] (two strings"),
+    ("vae", "AutoencoderKL", "field 'vae' is \"AutoencoderKL\"; expected [library, class name] (two strings"),
+    ("vae", ..., "no field 'vae'; expected the 'AutoencoderKL' component OmniGenPipeline needs"),
+], ids=["vae-null", "transformer-null", "half-null", "a-string", "left-out"])
+def test_a_model_index_component_null_malformed_or_left_out_is_named(sound, tmp_path, component, spec, said):
+    """diffusers said "Pipeline <class ...> expected [...], but only {...} were passed" after loading the other
+    components, or a bare "'NoneType' object has no attribute 'startswith'" / "too many values to unpack"."""
+    folder = _copy(sound["pipeline"], tmp_path)
+    index = folder / "model_index.json"
+    _edit_nested(index, lambda c: c.pop(component) if spec is ... else c.update({component: spec}))
+    assert _load("omnigen", folder).startswith(f"omnigen: {index}: {said}")
+
+
+@pytest.mark.parametrize(("edit", "field", "value"), [
+    (lambda c: c.update(dtype="bf16"), "dtype", "'bf16'"),
+    (lambda c: (c.pop("dtype"), c.update(torch_dtype="float8")), "torch_dtype", "'float8'"),
+    (lambda c: c.update(dtype="auto"), "dtype", "'auto'"),
+    (lambda c: c["text_config"].update(dtype=16), "text_config.dtype", "16"),
+], ids=["bf16", "torch_dtype-float8", "auto", "nested-number"])
+def test_a_config_dtype_that_names_no_torch_dtype_is_named(sound, tmp_path, edit, field, value):
+    """transformers said "module 'torch' has no attribute 'bf16'" (or ignored a number)."""
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_nested(folder / "config.json", edit)
+    assert _load("janus-pro-1b", folder) == (f"janus-pro-1b: {folder / 'config.json'}: field '{field}' is {value}; "
+                                              "expected a torch dtype name ('bfloat16', 'float16' or 'float32')")
+
+
+def test_a_config_with_torch_dtype_as_older_checkpoints_name_it_loads(sound, tmp_path):
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_nested(folder / "config.json", lambda c: (c.pop("dtype"), c.update(torch_dtype="float16")))
+    _loads("janus-pro-1b", folder)
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda c: c.update(generation_kwargs="boi_token_id=100016"),
+     "field 'generation_kwargs' is a JSON string; expected a JSON object"),
+    (lambda c: c.update(max_new_tokens=-1), "`max_new_tokens` must be greater than 0, but is -1."),
+], ids=["generation_kwargs-a-string", "max_new_tokens-negative"])
+def test_a_generation_config_transformers_cannot_use_is_named_before_loading(sound, tmp_path, edit, said):
+    """Both failed only after the weights were loaded, as a bare ValueError."""
+    folder = _copy(sound["janus"], tmp_path)
+    _edit_nested(folder / "generation_config.json", edit)
+    assert _load("janus-pro-1b", folder).startswith(
+        f"janus-pro-1b: {folder / 'generation_config.json'}: {said}")
+
+
+@pytest.mark.parametrize("shard_kept", [True, False], ids=["shard-on-disk", "shard-gone-too"])
+def test_a_shard_index_that_leaves_out_a_shard_of_its_numbered_set_is_named(sound, tmp_path, shard_kept):
+    """An index whose weight_map lacks the last shard's tensors loaded silently, those tensors left at random
+    values (transformers only printed a MISSING report)."""
+    from transformers import JanusForConditionalGeneration
+
+    folder = _copy(sound["janus"], tmp_path)
+    (folder / "model.safetensors").unlink()
+    JanusForConditionalGeneration.from_pretrained(sound["janus"]).save_pretrained(folder, max_shard_size="4MB")
+    index = folder / "model.safetensors.index.json"
+    shards = sorted(folder.glob("model-*-of-*.safetensors"))
+    last = shards[-1].name
+    assert last == f"model-{len(shards):05d}-of-{len(shards):05d}.safetensors"
+    _edit_nested(index, lambda c: c.update(weight_map={k: v for k, v in c["weight_map"].items() if v != last}))
+    if not shard_kept:
+        shards[-1].unlink()
+    held = "" if shard_kept else f" (and {folder} lacks it)"
+    assert _load("janus-pro-1b", folder) == (
+        f"janus-pro-1b: {index}: field 'weight_map' names no tensor of {last}{held}; expected every shard of the "
+        "numbered set its shard names count (their tensors would be left at random values)")

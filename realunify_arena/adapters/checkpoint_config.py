@@ -1,0 +1,181 @@
+"""What a checkpoint's ``config.json``, ``generation_config.json`` and ``tokenizer.json`` declare, checked
+against each other and against what the family's model class needs, before anything is loaded.
+
+transformers fills a missing nested configuration (Janus ``vq_config``) with the class's full-size default
+and only fails once the weights do not fit it (a report of hundreds of lines, or minutes spent building a
+7B default ``text_config``); a special token whose id lies outside the model's embedding fails in the first
+forward pass as an index error; an ``image_token_id`` other than the processor's image token fails as
+"image features and image tokens do not match". Each is one line here, naming the file and the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
+
+__all__ = ["dtype_problem", "generation_config_problem", "one_of", "sub_config_problem", "token_ids_problem"]
+
+
+def one_of(values: Collection[str]) -> str:
+    """``'a' or 'b'``; past three values, ``one of N model types, e.g. 'a', 'b', 'c'``."""
+    shown = sorted(values)
+    if len(shown) <= 3:
+        return " or ".join(map(repr, shown))
+    return f"one of {len(shown)} model types, e.g. {', '.join(map(repr, shown[:3]))}"
+
+
+def sub_config_problem(config: Path, content: dict, sub_configs: Mapping[str, Collection[str]]) -> str | None:
+    """Why ``content`` (``config.json`` at ``config``) lacks a nested configuration the model class needs.
+
+    Args:
+        sub_configs: field -> the ``model_type`` values that field's configuration may have (Janus:
+            ``{"vq_config": {"janus_vqgan"}, ...}``); a nested ``model_type`` left out is accepted (the class
+            then uses its own).
+
+    Returns:
+        ``"{config}: field '{field}': missing; expected ..."``, ``"... field '{field}.model_type' is 'x';
+        expected 'y'"``, or None.
+    """
+    for field, types in sub_configs.items():
+        value = content.get(field)
+        if value is None:
+            return (f"{config}: field '{field}': missing; expected the {one_of(types)} configuration (a JSON "
+                    "object; without it transformers builds its full-size default)")
+        if not isinstance(value, dict):
+            return (f"{config}: field '{field}': a JSON {_json_kind(value)}; expected the {one_of(types)} "
+                    "configuration (a JSON object)")
+        kind = value.get("model_type")
+        if kind is not None and kind not in types:
+            return f"{config}: field '{field}.model_type' is {kind!r}; expected {one_of(types)}"
+    return None
+
+
+def _json_kind(value: object) -> str:
+    return {str: "string", int: "number", float: "number", bool: "boolean", list: "array"}.get(type(value), "value")
+
+
+def _vocab_size(config: Path, content: dict) -> tuple[int | None, str]:
+    """The model's vocabulary size (its embedding rows) and where it was read."""
+    text = content.get("text_config")
+    if isinstance(text, dict) and isinstance(text.get("vocab_size"), int):
+        return text["vocab_size"], f"{config.name} text_config.vocab_size"
+    size = content.get("vocab_size")
+    return (size, f"{config.name} vocab_size") if isinstance(size, int) else (None, "")
+
+
+def tokenizer_ids(tokenizer: dict) -> dict[str, int]:
+    """token -> id of a parsed ``tokenizer.json``: its model's vocabulary (a BPE/WordPiece map, or a Unigram
+    list of [piece, score]) and its added tokens."""
+    model = tokenizer.get("model")
+    vocab = model.get("vocab") if isinstance(model, dict) else None
+    ids: dict[str, int] = {}
+    if isinstance(vocab, dict):
+        ids.update({k: v for k, v in vocab.items() if isinstance(v, int)})
+    elif isinstance(vocab, list):
+        ids.update({entry[0]: i for i, entry in enumerate(vocab) if isinstance(entry, list) and entry})
+    for added in tokenizer.get("added_tokens") or ():
+        if isinstance(added, dict) and isinstance(added.get("content"), str) and isinstance(added.get("id"), int):
+            ids[added["content"]] = added["id"]
+    return ids
+
+
+def _id_fields(folder: Path, config: dict, generation: dict | None) -> Iterator[tuple[Path, str, object]]:
+    """(file, dotted field, value) of every ``*_token_id`` field of config.json (and its text_config) and of
+    generation_config.json (and its generation_kwargs)."""
+    places = [(folder / "config.json", "", config)]
+    if isinstance(config.get("text_config"), dict):
+        places.append((folder / "config.json", "text_config.", config["text_config"]))
+    if generation is not None:
+        places.append((folder / "generation_config.json", "", generation))
+        if isinstance(generation.get("generation_kwargs"), dict):
+            places.append((folder / "generation_config.json", "generation_kwargs.", generation["generation_kwargs"]))
+    for path, prefix, content in places:
+        for key, value in content.items():
+            if key.endswith("_token_id") and value is not None:
+                yield path, prefix + key, value
+
+
+def token_ids_problem(folder: Path, config: dict, generation: dict | None, tokenizer: dict | None,
+                      special_tokens: Mapping[str, str]) -> str | None:
+    """Why the token ids a checkpoint declares cannot be used together.
+
+    Args:
+        folder: the checkpoint folder (for the file names in the message).
+        config, generation, tokenizer: the parsed ``config.json``, ``generation_config.json`` and
+            ``tokenizer.json`` (None: the folder has none).
+        special_tokens: field of ``tokenizer_config.json`` -> its token (``{"boi_token": "<begin_of_image>"}``).
+
+    Checked: each special token is in the tokenizer's vocabulary at an id below the model's ``vocab_size``;
+    every ``*_token_id`` field (a whole number or a list of them) is 0 or more and below ``vocab_size`` and
+    the tokenizer's size; ``image_token_id`` / ``boi_token_id`` / ``eoi_token_id`` name the same token as the
+    tokenizer's ``image_token`` / ``boi_token`` / ``eoi_token``.
+
+    Returns:
+        ``"{file}: field '{field}' ...; expected ..."`` for the first problem, or None.
+    """
+    vocab_size, where = _vocab_size(folder / "config.json", config)
+    ids = tokenizer_ids(tokenizer) if tokenizer is not None else None
+    tokenizer_file, tokenizer_config = folder / "tokenizer.json", folder / "tokenizer_config.json"
+    named: dict[str, int] = {}
+    for name, token in special_tokens.items():
+        if ids is None:
+            break
+        if token not in ids:
+            return (f"{tokenizer_config}: field '{name}' is {token!r}, which {tokenizer_file} lacks; expected a "
+                    "token of the tokenizer's vocabulary")
+        named[name] = ids[token]
+        if vocab_size is not None and ids[token] >= vocab_size:
+            return (f"{tokenizer_file}: token {token!r} (field '{name}' of tokenizer_config.json) has id "
+                    f"{ids[token]}; expected an id below the model's vocab_size {vocab_size} ({where})")
+    size = max(ids.values(), default=-1) + 1 if ids else None
+    for path, field, value in _id_fields(folder, config, generation):
+        for token_id in value if isinstance(value, list) else [value]:
+            if isinstance(token_id, bool) or not isinstance(token_id, int) or token_id < 0:
+                return f"{path}: field '{field}' is {value!r}; expected a token id (a whole number, 0 or more)"
+            if vocab_size is not None and token_id >= vocab_size:
+                return (f"{path}: field '{field}' is {token_id}; expected an id below the model's vocab_size "
+                        f"{vocab_size} ({where})")
+            if size is not None and token_id >= size:
+                return (f"{path}: field '{field}' is {token_id}; expected an id of the tokenizer "
+                        f"({tokenizer_file} has ids 0 to {size - 1})")
+        name = field.rpartition(".")[2].removesuffix("_id")
+        if name in named and value != named[name]:
+            return (f"{path}: field '{field}' is {value!r}; expected {named[name]}, the id of the tokenizer's "
+                    f"{name} {special_tokens[name]!r} (tokenizer_config.json)")
+    return None
+
+
+def dtype_problem(config: Path, content: dict) -> str | None:
+    """Why a ``dtype`` / ``torch_dtype`` field of ``config.json`` (or of a nested configuration) names no torch
+    dtype: transformers reports ``module 'torch' has no attribute 'bf16'``, naming neither file nor field."""
+    import torch
+
+    places = [("", content)] + [(f"{key}.", value) for key, value in content.items() if isinstance(value, dict)]
+    for prefix, fields in places:
+        for key in ("dtype", "torch_dtype"):
+            value = fields.get(key)
+            named = isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype)
+            if value is not None and not named:
+                return (f"{config}: field '{prefix}{key}' is {value!r}; expected a torch dtype name ('bfloat16', "
+                        "'float16' or 'float32')")
+    return None
+
+
+def generation_config_problem(path: Path, content: dict) -> str | None:
+    """Why transformers' ``GenerationConfig`` refuses ``generation_config.json`` (``content``, parsed), or why a
+    field it passes on unread is unusable: ``generation_kwargs`` must be a JSON object (Janus reads its
+    ``boi_token_id`` there; a string fails only at generation, as a bare ``ValueError``)."""
+    from transformers import GenerationConfig
+
+    extra = content.get("generation_kwargs")
+    if extra is not None and not isinstance(extra, dict):
+        return (f"{path}: field 'generation_kwargs' is a JSON {_json_kind(extra)}; expected a JSON object "
+                "(e.g. {\"boi_token_id\": 100016})")
+    try:
+        GenerationConfig.from_dict(dict(content))
+    except Exception as exc:  # noqa: BLE001 - the class's own validation: ValueError, TypeError
+        from realunify_arena.shown import clipped
+
+        said = clipped(" ".join(str(exc).split()), 300)
+        return f"{path}: {said}; expected the generation configuration as the checkpoint ships it"
+    return None
