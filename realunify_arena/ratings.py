@@ -22,7 +22,11 @@ Priors. A tiny ridge (``RIDGE`` on theta) keeps the fit defined; with it the poi
 and choix's maximum-likelihood fits. A system that won every vote in its fit ("never lost") or lost every
 one ("never won") has no finite maximum-likelihood rating; it is flagged and given one virtual tie against
 a 1000-rated reference (``PRIOR_TIES``), which keeps it finite: a single win over a 1000-rated system
-places it at 1191. A group of systems that met no one else ("unconnected") has a finite spread, which is
+places it at 1191. The prior moves no other system: as in the limit of FastChat's fit, where the flagged
+systems run off to infinity, the others are fitted on the votes among themselves, then the flagged ones are
+placed against them held fixed, each flagged group as a whole (its spread from its members' votes among
+themselves; a tie per member). Where setting the flagged systems aside leaves another system never lost or
+never won (one between the two), it is flagged in turn, and its note names the ones set aside. A group of systems that met no one else ("unconnected") has a finite spread, which is
 kept as the votes give it (no prior); only its level is a convention: it averages 1000, where FastChat's
 unpenalised fit, started at 0, leaves each connected part.
 
@@ -189,7 +193,8 @@ class _Pairs:
         Returns booleans ``never_lost`` and ``never_won`` ``(rounds, systems)`` (both: "unconnected", its group
         met no one else), ``group`` ``(rounds, systems, systems)`` (i and j reach each other: the same strongly
         connected group) and ``reach`` of the same shape (i won or tied against j, directly or through others).
-        The systems not in ``free`` are held fixed, so they count as one group. Systems without votes here are
+        The systems not in ``free`` are held fixed, so they count as one group, and a group that holds one of
+        them is never flagged (its rating is finite: the fixed member places it). Systems without votes here are
         left out, except the ``anchors`` (held fixed at ratings of their own): free systems that never met them
         are an unconnected group.
         """
@@ -211,16 +216,24 @@ class _Pairs:
         group = reach & into
         both = present[:, :, None] & present[:, None, :]
         split = ~(group | ~both).all(axis=(1, 2))  # some two present systems do not reach each other
-        never_lost = present & split[:, None] & ~(into & ~reach & present[:, None, :]).any(axis=2)
-        never_won = present & split[:, None] & ~(reach & ~into & present[:, None, :]).any(axis=2)
-        return never_lost & ~fixed, never_won & ~fixed, group, reach
+        open_ = present & split[:, None] & ~(group & (present & fixed)[:, None, :]).any(axis=2)  # no held member
+        never_lost = open_ & ~(into & ~reach & present[:, None, :]).any(axis=2)
+        never_won = open_ & ~(reach & ~into & present[:, None, :]).any(axis=2)
+        return never_lost, never_won, group, reach
 
     def solve(self, N: np.ndarray, S: np.ndarray, theta: np.ndarray, free: np.ndarray) -> np.ndarray:
         """theta ``(rounds, systems)`` maximising each round's BT log-likelihood over the ``free`` columns
-        (the others held at their given values), minus ``RIDGE * |theta_free|^2``, plus one virtual tie
-        per ``PRIOR_TIES`` against theta = 0 for a free system that ``unbounded`` finds never lost or never won
-        (not both: an unconnected group's spread is finite, and the ridge alone centres it at 0, where
-        FastChat's unpenalised fit, started at 0, leaves each connected part).
+        (the others held at their given values), minus ``RIDGE * |theta_free|^2``; an unconnected group's
+        spread is finite, and the ridge alone centres it at 0, where FastChat's unpenalised fit, started at 0,
+        leaves each connected part.
+
+        A free system that ``unbounded`` finds never lost or never won (not both) has no finite maximum
+        likelihood, and is set aside per round, in three steps: (1) the other systems are fitted from the
+        votes among themselves (recursively, so a group left unbounded once these are set aside is set
+        aside in turn), as FastChat's fit leaves them in its limit where the flagged ones go to infinity;
+        (2) each flagged group's spread is fitted from the votes among its members only; (3) each flagged
+        group is then moved as a whole, the others held, by all its votes plus one virtual tie per member
+        (``PRIOR_TIES``) against theta = 0.
 
         All rounds at once: Newton steps from batched Hessians, each capped at ``_MAX_STEP`` and halved
         per round until the objective falls (Armijo), so the fit converges from any start.
@@ -228,14 +241,32 @@ class _Pairs:
         theta = theta.astype(float).copy()
         if len(free) == 0 or self.empty:
             return theta
-        never_lost, never_won, _, _ = self.unbounded(N, S, free)
-        prior = PRIOR_TIES * (never_lost ^ never_won)[:, free]  # (rounds, free)
+        never_lost, never_won, group, _ = self.unbounded(N, S, free)
+        flagged = never_lost ^ never_won  # (rounds, systems)
+        if not flagged.any():
+            return self._newton(N, S, theta, free)
+        keep = ~(flagged[:, self.I] | flagged[:, self.J])
+        theta = self.solve(N * keep, S * keep, theta, free)  # (1) their votes move none of the others
+        inside = flagged[:, self.I] & group[:, self.I, self.J]
+        own = np.where(flagged[:, free], np.arange(len(free)), -1)
+        theta = self._newton(N * inside, S * inside, theta, free, lead=own)  # (2) each group's spread
+        first = group[:, free][:, :, free].argmax(axis=2)  # the first free member of each one's group
+        lead = np.where(flagged[:, free], first, -1)
+        return self._newton(N, S, theta, free, PRIOR_TIES * flagged[:, free], lead)  # (3) each group's level
+
+    def _newton(self, N: np.ndarray, S: np.ndarray, theta: np.ndarray, free: np.ndarray,
+                prior: np.ndarray | float = 0.0, lead: np.ndarray | None = None) -> np.ndarray:
+        """``solve``'s damped Newton method: theta ``(rounds, systems)`` maximising the log-likelihood over the
+        ``free`` columns, minus the ridge, plus ``prior`` ``(rounds, free)`` virtual ties against theta = 0.
+        ``lead`` ``(rounds, free)``, optional: per round, the position in ``free`` whose step each free system
+        takes (so a group sharing one moves as a whole, its spread kept), or -1 to hold it."""
         I, J, n_free, rounds = self.I, self.J, len(free), len(theta)
         position = np.full(self.n, -1)
         position[free] = np.arange(n_free)
         both = (position[I] >= 0) & (position[J] >= 0)
         fI, fJ = position[I][both], position[J][both]
         diag = np.arange(n_free)
+        moves = None if lead is None else (lead[..., None] == diag).astype(float)  # (rounds, free, leads)
 
         def objective(th: np.ndarray) -> np.ndarray:
             d = th[:, I] - th[:, J]  # S softplus(-d) + (N - S) softplus(d), with softplus(d) = softplus(-d) + d
@@ -254,7 +285,13 @@ class _Pairs:
             hess[:, fI, fJ] = -h[:, both]
             hess[:, fJ, fI] = -h[:, both]
             hess[:, diag, diag] = self.to_systems(h, h)[:, free] + 2.0 * RIDGE + prior * pf * (1.0 - pf)
-            step = np.linalg.solve(hess, grad[..., None])[..., 0]
+            if moves is None:
+                step = np.linalg.solve(hess, grad[..., None])[..., 0]
+            else:  # Newton within the moves allowed: grad and Hessian summed over the systems sharing a lead
+                led = np.einsum("rik,ri->rk", moves, grad)
+                hess = moves.transpose(0, 2, 1) @ hess @ moves
+                hess[:, diag, diag] += ~moves.any(axis=1)  # a lead of none: no step
+                step = np.einsum("rik,rk->ri", moves, np.linalg.solve(hess, led[..., None])[..., 0])
             size = np.abs(step).max(axis=1)
             if size.max() < 1e-9:
                 break
@@ -418,9 +455,10 @@ def rate_counts(table: CountTable, min_votes: int = 100, rounds: int = 200, seed
                 results[b][(a, 1.0 - o)] += c
     rows, bounds = [], []
     for i, s in enumerate(systems):
-        flag, group = flags[0][i] if ranked[i] else flags[1][i]
+        flag, group, beyond = flags[0][i] if ranked[i] else flags[1][i]
         row, within = _row(s, float(to_display(theta[i])), ends[:, i], results[i], rounds, flag=flag,
-                         group=[systems[j] for j in group], votes=int(n_votes[i]), both_bad=int(both_bad[i]),
+                         group=[systems[j] for j in group], beyond=[systems[j] for j in beyond],
+                         votes=int(n_votes[i]), both_bad=int(both_bad[i]),
                          preliminary=not ranked[i])
         if enough[i] and not ranked[i]:
             row["note"] = "; ".join(filter(None, [ORPHAN_TEXT, row["note"]]))
@@ -455,27 +493,40 @@ def _point(pairs: _Pairs) -> tuple[np.ndarray, np.ndarray]:
     return pairs.totals(pairs.counts[None])
 
 
-def _structure(pairs: _Pairs, free: np.ndarray) -> tuple[dict[int, tuple[str | None, list[int]]], np.ndarray,
-                                                         np.ndarray]:
-    """What this fit's votes alone say, from one pass over its "won or tied against" graph (``unbounded``):
+def _structure(pairs: _Pairs, free: np.ndarray) -> tuple[dict[int, tuple[str | None, list[int], list[int]]],
+                                                         np.ndarray, np.ndarray]:
+    """What this fit's votes alone say, from its "won or tied against" graph (``unbounded``):
 
-    - per free system: "never lost", "never won", "unconnected" (its group met no one else) or None, and the
-      other members of its group when the flag concerns a group;
+    - per free system: "never lost", "never won", "unconnected" (its group met no one else) or None, the
+      other members of its group when the flag concerns a group, and the flagged systems it met that were
+      set aside before it was flagged (``solve`` sets the flagged systems aside and looks again at the rest:
+      a system between a never-lost and a never-won one is flagged there, once those two are set aside);
     - ``above[j, i]`` ``(systems, systems)``: j's group won or tied against i's (through others too) and i's
       never against j's, so at maximum likelihood j is infinitely above i;
     - ``group[i, j]``: i and j reach each other (only there do intervals compare: systems that no votes
       order are neither).
     """
     n = pairs.n
+    flags: dict[int, tuple[str | None, list[int], list[int]]] = {int(i): (None, [], []) for i in free}
     if pairs.empty:
-        return {int(i): (None, []) for i in free}, np.zeros((n, n), dtype=bool), np.eye(n, dtype=bool)
-    never_lost, never_won, group, reach = (x[0] for x in pairs.unbounded(*_point(pairs), free))
-    flags = {}
-    for i in free:
-        lost, won = bool(never_lost[i]), bool(never_won[i])
-        flag = "unconnected" if lost and won else "never lost" if lost else "never won" if won else None
-        flags[int(i)] = flag, [int(j) for j in np.flatnonzero(group[i]) if j != i] if flag else []
-    return flags, reach & ~reach.T, group
+        return flags, np.zeros((n, n), dtype=bool), np.eye(n, dtype=bool)
+    N, S = _point(pairs)
+    met = np.zeros((n, n), dtype=bool)
+    met[pairs.I, pairs.J] = met[pairs.J, pairs.I] = N[0] > 0
+    never_lost, never_won, group, reach = (x[0] for x in pairs.unbounded(N, S, free))
+    first, lost, won, layer, aside = group, never_lost, never_won, group, np.zeros(n, dtype=bool)
+    while True:
+        for i in free:  # "unconnected" only at the first look: later, its group met the ones set aside
+            if flags[int(i)][0] is None and (lost[i] ^ won[i] or lost[i] and won[i] and not aside.any()):
+                flag = "unconnected" if lost[i] and won[i] else "never lost" if lost[i] else "never won"
+                flags[int(i)] = (flag, [int(j) for j in np.flatnonzero(layer[i]) if j != i],
+                                 [int(j) for j in np.flatnonzero(aside & met[i])])
+        flagged = lost ^ won
+        if not flagged.any():
+            return flags, reach & ~reach.T, first
+        aside |= flagged
+        N, S = N * ~(aside[pairs.I] | aside[pairs.J]), S * ~(aside[pairs.I] | aside[pairs.J])
+        lost, won, layer, _ = (x[0] for x in pairs.unbounded(N, S, free))
 
 
 def _centred(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -487,7 +538,7 @@ def _centred(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
 
 
 def _row(system: str, rating: float, ends: np.ndarray, results: Counter, rounds: int, *,
-         flag: str | None, group: list[str], votes: int, both_bad: int,
+         flag: str | None, group: list[str], beyond: list[str], votes: int, both_bad: int,
          preliminary: bool) -> tuple[dict, tuple[float | None, float | None]]:
     """A board row, and the (lower, upper) interval its rank compares where the row shows none (an unconnected
     group's: meaningful between members of the group, whose common level cancels; (None, None) otherwise)."""
@@ -499,7 +550,9 @@ def _row(system: str, rating: float, ends: np.ndarray, results: Counter, rounds:
         notes.append(f"unconnected: never met the other systems{members}; {CONVENTION_TEXT}")
     elif flag:
         outside = (" to" if flag == "never lost" else " against") + " a system outside its group" if group else ""
-        notes.append(f"{flag}{outside}{members}: held finite by the prior ({PRIOR_TEXT})")
+        aside = (f" once {', '.join(beyond)}, unbounded {'itself' if len(beyond) == 1 else 'themselves'},"
+                 " set aside" if beyond else "")
+        notes.append(f"{flag}{outside}{members}{aside}: held finite by the prior ({PRIOR_TEXT})")
     if rounds <= 0:
         notes.append("no interval: no bootstrap rounds")
     elif not fitted:

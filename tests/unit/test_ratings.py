@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import choix
 import numpy as np
@@ -800,3 +801,140 @@ def test_point_ratings_follow_fastchat_s_compute_mle_elo_rule(votes):
     assert ours.keys() == theirs.keys()
     for system, rating in theirs.items():
         assert ours[system] == pytest.approx(rating, abs=0.1), system
+
+
+# -- the never-lost/never-won prior moves no other system (ratings16) ---------------------------------
+
+CORE = (_votes("a:direct", "b:direct", "A", 2) + _votes("b:direct", "a:direct", "A", 1)
+        + _votes("b:direct", "c:direct", "A", 2) + _votes("c:direct", "b:direct", "A", 1)
+        + _votes("c:direct", "a:direct", "A", 1) + _votes("a:direct", "c:direct", "A", 1))
+
+
+def _bisect(score, lo: float = -20.0, hi: float = 20.0) -> float:
+    """The root of a decreasing ``score`` in [lo, hi]."""
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if score(mid) > 0 else (lo, mid)
+    return lo
+
+
+def _spreads(ratings: dict[str, float], systems: list[str]) -> list[float]:
+    return [ratings[s] - ratings[systems[0]] for s in systems[1:]]
+
+
+def test_a_never_lost_system_leaves_the_others_where_fastchat_s_limit_puts_them():
+    """m1 beat m2 three times; m2 beat m3 twice, lost once. FastChat's unpenalised fit sends m1 (and, as a group
+    that never beat it, m2 and m3) off to infinity; m2 - m3 is then their own votes' 2:1, 400 log10(2) = 120.4
+    (the old joint fit let m1's finite rating pull m2 down: 68.2)."""
+    votes = (_votes("m1:direct", "m2:direct", "A", 3) + _votes("m2:direct", "m3:direct", "A", 2)
+             + _votes("m3:direct", "m2:direct", "A", 1))
+    limit = _fastchat_mle(votes)
+    assert limit["m2:direct"] - limit["m3:direct"] == pytest.approx(400 * math.log10(2), abs=0.1)
+    for rounds in (0, 50):
+        board = by_system(rate(votes, min_votes=0, rounds=rounds))
+        assert board["m2:direct"]["rating"] - board["m3:direct"]["rating"] == pytest.approx(400 * math.log10(2),
+                                                                                            abs=0.1)
+        assert board["m1:direct"]["flag"] == "never lost" and board["m2:direct"]["flag"] == "never won"
+        assert board["m1:direct"]["rating"] > board["m2:direct"]["rating"]
+
+
+def test_the_prior_of_a_never_lost_and_a_never_won_system_moves_none_of_the_others():
+    """A strongly connected core a, b, c; x never lost (beat a 4 times, b once), y never won (lost to c 3 times,
+    to a once). The core keeps its own votes' maximum-likelihood spread (FastChat's fit on the core alone, and
+    the limit of FastChat's fit on all votes); x and y are then placed against the core held fixed, under one
+    virtual tie each at the reference (the core's mean, where the ridge centres it): x solves
+    sum (1 - s(x - t_k)) + (1/2 - s(x)) - 2e-4 x = 0, y likewise, by bisection."""
+    votes = (CORE + _votes("x:direct", "a:direct", "A", 4) + _votes("b:direct", "x:direct", "B", 1)
+             + _votes("y:direct", "c:direct", "B", 3) + _votes("a:direct", "y:direct", "A", 1))
+    core = ["a:direct", "b:direct", "c:direct"]
+    alone, limit = _fastchat_mle(CORE), _fastchat_mle(votes)
+    assert _spreads(limit, core) == pytest.approx(_spreads(alone, core), abs=0.5)
+    board = by_system(rate(votes, min_votes=0, rounds=0))
+    ratings = {s: r["rating"] for s, r in board.items()}
+    assert _spreads(ratings, core) == pytest.approx(_spreads(alone, core), abs=0.1)
+    mean = sum(ratings[s] for s in core) / 3
+    t = {s: (ratings[s] - mean) / SCALE for s in core}
+
+    def s(z):
+        return 1 / (1 + math.exp(-z))
+
+    x = _bisect(lambda z: 4 * (1 - s(z - t["a:direct"])) + (1 - s(z - t["b:direct"])) + 0.5 - s(z) - 2e-4 * z)
+    y = _bisect(lambda z: -3 * s(z - t["c:direct"]) - s(z - t["a:direct"]) + 0.5 - s(z) - 2e-4 * z)
+    assert ratings["x:direct"] == pytest.approx(mean + SCALE * x, abs=0.1)
+    assert ratings["y:direct"] == pytest.approx(mean + SCALE * y, abs=0.1)
+    assert board["x:direct"]["flag"] == "never lost" and board["y:direct"]["flag"] == "never won"
+    assert all(board[s]["flag"] is None for s in core)
+
+
+def test_a_never_lost_group_keeps_its_own_spread_and_moves_none_of_the_others():
+    """g1 and g2 never lost to anyone outside their pair; between them g1 won 3 of 4: their difference is
+    their own votes' 3:1, 400 log10(3) = 190.8 (FastChat's limit too), however they fared against the core,
+    and the core keeps its own spread."""
+    votes = (CORE + _votes("g1:direct", "g2:direct", "A", 3) + _votes("g2:direct", "g1:direct", "A", 1)
+             + _votes("g1:direct", "a:direct", "A", 1) + _votes("g2:direct", "b:direct", "A", 5))
+    limit = _fastchat_mle(votes)
+    assert limit["g1:direct"] - limit["g2:direct"] == pytest.approx(400 * math.log10(3), abs=0.5)
+    board = by_system(rate(votes, min_votes=0, rounds=50))
+    assert board["g1:direct"]["rating"] - board["g2:direct"]["rating"] == pytest.approx(400 * math.log10(3),
+                                                                                          abs=0.1)
+    core = ["a:direct", "b:direct", "c:direct"]
+    assert _spreads({s: r["rating"] for s, r in board.items()}, core) == pytest.approx(
+        _spreads(_fastchat_mle(CORE), core), abs=0.1)
+    for g, other in (("g1:direct", "g2:direct"), ("g2:direct", "g1:direct")):
+        assert board[g]["flag"] == "never lost" and f"its group: {other}" in board[g]["note"]
+        assert board[g]["upper"] is None and board[g]["rating"] > board["a:direct"]["rating"]
+
+
+def test_each_bootstrap_round_sets_aside_the_systems_unbounded_in_that_round():
+    """Two rounds of one fit: in the first, x never lost (the vote where a beat x is not drawn), so the core
+    keeps its own spread; in the second, x lost once and every system is fitted together (FastChat's fit)."""
+    from realunify_arena.ratings import OUTCOME, _Pairs
+
+    votes = CORE + _votes("x:direct", "a:direct", "A", 4) + _votes("a:direct", "x:direct", "A", 1)
+    systems = sorted({v["system_a"] for v in votes} | {v["system_b"] for v in votes})
+    index = {s: i for i, s in enumerate(systems)}
+    table = Counter((index[v["system_a"]], index[v["system_b"]], OUTCOME[v["choice"]]) for v in votes)
+    pairs = _Pairs([(*k, c) for k, c in table.items()], len(systems))
+    x, a = index["x:direct"], index["a:direct"]
+    drawn, cats = pairs.counts.copy(), _categories(pairs, a, x)
+    drawn[cats[pairs.score[cats] == (1.0 if a < x else 0.0)]] = 0  # a's win over x not drawn
+    N, S = pairs.totals(np.stack([drawn, pairs.counts]))
+    assert pairs.unbounded(N, S, np.arange(len(systems)))[0][:, x].tolist() == [True, False]
+    theta = pairs.solve(N, S, np.zeros((2, len(systems))), np.arange(len(systems)))
+    fitted = [{s: 1000 + SCALE * theta[r, index[s]] for s in systems} for r in range(2)]
+    core = ["a:direct", "b:direct", "c:direct"]
+    assert _spreads(fitted[0], core) == pytest.approx(_spreads(_fastchat_mle(CORE), core), abs=0.1)
+    everyone = _fastchat_mle(votes)
+    assert _spreads(fitted[1], systems) == pytest.approx(_spreads(everyone, systems), abs=0.1)
+
+
+def _categories(pairs, i: int, j: int) -> np.ndarray:
+    """The category positions of the pair (i, j) in a ``_Pairs``."""
+    k = int(np.flatnonzero((pairs.I == min(i, j)) & (pairs.J == max(i, j)))[0])
+    end = pairs.starts[k + 1] if k + 1 < len(pairs.starts) else len(pairs.counts)
+    return np.arange(pairs.starts[k], end)
+
+
+def test_a_preliminary_system_in_one_group_with_the_ranked_board_is_not_flagged():
+    """P tied p once (p is ranked, held fixed); Q lost to p. P's group holds p, so P's rating is finite given the
+    board: a single tie puts it at p's rating, with no prior (the old fit flagged it "never lost" and pulled it
+    towards 1000). Q never won and is placed under the prior."""
+    votes = three_systems() + _votes("p:direct", "P:direct", "tie", 1) + _votes("p:direct", "Q:direct", "A", 1)
+    board = by_system(rate(votes, min_votes=100, rounds=20))
+    assert board["P:direct"]["flag"] is None and "virtual tie" not in (board["P:direct"]["note"] or "")
+    assert board["P:direct"]["rating"] == pytest.approx(board["p:direct"]["rating"], abs=0.2)
+    assert board["Q:direct"]["flag"] == "never won"
+
+
+def test_a_system_between_a_never_lost_and_a_never_won_one_says_what_holds_it():
+    """A chain a > b > c > e (each beat the next 5 times, no other votes): a and e are unbounded; once they are
+    set aside, b never lost and c never won, so the prior holds them too, and their notes and intervals say so."""
+    votes = (_votes("a:direct", "b:direct", "A", 5) + _votes("b:direct", "c:direct", "A", 5)
+             + _votes("c:direct", "e:direct", "A", 5))
+    board = by_system(rate(votes, min_votes=0, rounds=100))
+    assert board["a:direct"]["flag"] == "never lost" and board["e:direct"]["flag"] == "never won"
+    b, c = board["b:direct"], board["c:direct"]
+    assert b["flag"] == "never lost" and "a:direct" in b["note"] and "virtual tie" in b["note"]
+    assert c["flag"] == "never won" and "e:direct" in c["note"] and "virtual tie" in c["note"]
+    assert b["upper"] is None and b["lower"] is not None and c["lower"] is None and c["upper"] is not None
+    assert [board[s]["rank_ub"] for s in ("a:direct", "b:direct", "c:direct", "e:direct")] == [1, 2, 3, 4]
