@@ -294,6 +294,28 @@ def test_a_track_missing_a_category_has_no_score_as_in_the_table(tmp_path, capsy
     paired.forest_plot(paired.analyses_from_store(Store.open(tmp_path / "arena.db"), rounds=50))  # no dot, no error
 
 
+def test_several_seeds_pair_each_instance_within_its_seed(tmp_path):
+    """Two seeds of one model in both modes: each seed's direct run pairs with the same seed's stepwise run
+    (never across seeds), one analysis per seed, named as the table names the systems. By hand: seed 3
+    direct wrong / stepwise right (helped), seed 7 the reverse (hurt)."""
+    from PIL import Image
+
+    store = Store.open(tmp_path / "arena.db")
+    uid = "UEG_1_world_knowledge"
+    for seed, replies in ((3, {"direct": WRONG, "stepwise": RIGHT}), (7, {"direct": RIGHT, "stepwise": WRONG})):
+        for mode in ("direct", "stepwise"):
+            trace = Trace(uid, "m", mode, {"seed": seed},
+                          [Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), "red"))])
+            _poll(store, store.save_trace(trace, "set"), "judge-x", replies[mode])
+    sets = {ps.label: ps for ps in paired.paired_sets(store)}
+    store.close()
+    assert set(sets) == {"m (seed=3)", "m (seed=7)"}
+    for label, seed, moved in (("m (seed=3)", 3, paired.HELPED), ("m (seed=7)", 7, paired.HURT)):
+        (pair,) = sets[label].pairs
+        assert (pair.seed, pair.moved, pair.model) == (seed, moved, "m")
+        assert pair.run_direct != pair.run_stepwise
+
+
 def test_report_paired_refuses_a_judge_that_judged_nothing(tmp_path, capsys):
     """Before: ``report --paired --judge typo`` printed a table of blanks (every UEG instance "undecided"),
     wrote paired.csv/.json and exited 0, where ``report --judge typo`` refuses the same typo."""
