@@ -311,12 +311,15 @@ def _endpoint_problem(card: ModelCard) -> str | None:
 
 def _check(card: ModelCard, device: str | None, allow_large: str | None) -> tuple[bool, str]:
     """``availability``'s check; ``allow_large``: what allowed large models (a flag or variable), or None."""
-    reasons = []
-    for cap, part in sorted(card.parts.items()):
-        ok, reason = _check(part, device, allow_large)
-        if not ok:
-            return False, f"{cap} via {part.name}: {reason}"
+    reasons, missing, checked = [], [], {}
+    for cap, part in sorted(card.parts.items()):  # every part's problem, each part checked and named once
+        if part.name not in checked:
+            checked[part.name] = ok, reason = _check(part, device, allow_large)
+            if not ok:
+                missing.append(f"{cap} via {part.name}: {reason}")
         reasons.append(f"{cap} via {part.name}")
+    if missing:
+        return False, "; ".join(missing)
     if card.remote and card.family == "pair":
         return True, "; ".join(reasons)
     for package in FAMILIES[card.family].packages:

@@ -15,7 +15,10 @@ model, so the two scores are *paired*, and the evidence is in the instances that
 
 A track row (UEG, GEU) follows the paper's track score, the mean of its categories: its Δ is the mean of
 the category Δs and its bootstrap resamples within each category (stratified); its McNemar test pools the
-track's pairs. On the full benchmark (100 instances per category) the two readings coincide.
+track's pairs. On the full benchmark (100 instances per category) the two readings coincide. As in the
+table, a track with a category the dataset holds but this model has no pair in (every instance left out)
+has no score: its row keeps the counts but shows no percentages, Δ, interval or test ("-"), where a mean of
+the other categories would pass for the track's.
 
 Left out, and counted: an instance stored in one mode only (or whose other mode the model cannot run,
 "not supported"), and an instance the judge left undecided in either mode (unparseable replies, or not
@@ -79,6 +82,12 @@ class PairedSet:
     unpaired: Counter = field(default_factory=Counter)  # task_type -> instances stored in one mode only
     undecided: Counter = field(default_factory=Counter)  # task_type -> instances the judge left undecided
     source: str | None = None  # where the dataset was loaded from, if the store knows
+    expected: frozenset[str] = frozenset()  # task types the dataset's table holds (any model, any mode)
+
+    def holds(self, task_type: str) -> bool:
+        """The dataset holds ``task_type``: the table expects it, or this model ran it in some mode."""
+        return (task_type in self.expected or any(p.task_type == task_type for p in self.pairs)
+                or bool(self.unpaired[task_type] or self.undecided[task_type]))
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,8 @@ class Row:
 
     Percentages are in percentage points (0-100); ``low``/``high`` bound Δ's 95% interval (None where
     ``paired_interval`` has none: a category with one pair, or every category's pairs alike); ``p`` is the
-    exact McNemar p-value (1.0 without discordant pairs) and ``p_holm`` the Holm-adjusted one.
+    exact McNemar p-value (1.0 without discordant pairs) and ``p_holm`` the Holm-adjusted one. A track row
+    with a held category that has no pair has counts only (percentages, Δ, interval and p None).
     """
 
     scope: str
@@ -202,11 +212,12 @@ def paired_sets(store, *, dataset: str | None = None, judge: str | None = None,
         by_label: dict[str, dict[str, dict[str, tuple[dict, object]]]] = defaultdict(lambda: defaultdict(dict))
         for run, outcome in scored:
             by_label[outcome.model][run["instance_uid"]][outcome.mode] = (run, outcome)
+        expected = frozenset(outcome.task_type for _, outcome in scored)
         for label, instances in by_label.items():
             modes = {m for per in instances.values() for m in per}
             if not {"direct", "stepwise"} <= modes:
                 continue
-            paired = PairedSet(name, judge_name, label, source=store.dataset_source(name))
+            paired = PairedSet(name, judge_name, label, source=store.dataset_source(name), expected=expected)
             for uid, per in instances.items():
                 _add(paired, uid, per)
             out.append(paired)
@@ -240,7 +251,7 @@ def analyse(paired: PairedSet, *, rounds: int = ROUNDS, seed: int = 0) -> Analys
     categories = [t for t in CATEGORIES if by_task[t] or paired.unpaired[t] or paired.undecided[t]]
     rows = [_row(t, CATEGORIES[t].abbreviation, {t: by_task[t]}, paired, rounds, seed) for t in categories]
     tracks = [_row(track, track, {t: by_task[t] for t in tasks if by_task[t]}, paired, rounds, seed,
-                   left_out_of=tasks)
+                   left_out_of=tasks, scored=all(by_task[t] for t in tasks if paired.holds(t)))
               for track, tasks in TRACKS.items() if any(by_task[t] for t in tasks)]
     return Analysis(paired, _with_holm(rows) + _with_holm(tracks), rounds)
 
@@ -253,15 +264,16 @@ def analyses_from_store(store, *, dataset: str | None = None, judge: str | None 
 
 
 def _row(scope: str, name: str, strata: dict[str, list[Pair]], paired: PairedSet, rounds: int, seed: int,
-         left_out_of: Iterable[str] | None = None) -> Row:
+         left_out_of: Iterable[str] | None = None, scored: bool = True) -> Row:
     pairs = [p for ps in strata.values() for p in ps]
     tally = Counter((p.direct, p.stepwise) for p in pairs)
     both, hurt, helped, neither = tally[(1, 1)], tally[(1, 0)], tally[(0, 1)], tally[(0, 0)]
     covered = list(left_out_of or strata)
     left = {"unpaired": sum(paired.unpaired[t] for t in covered),
             "undecided": sum(paired.undecided[t] for t in covered)}
-    if not pairs:
-        return Row(scope, name, 0, 0, 0, 0, 0, None, None, None, None, None, None, None, **left)
+    if not pairs or not scored:  # nothing paired, or a track missing a category: counts only
+        return Row(scope, name, len(pairs), both, hurt, helped, neither, None, None, None, None, None, None, None,
+                   **left)
     live = [ps for ps in strata.values() if ps]
     # Exact fractions, as the table keeps them: a float mean can land just under a half (39.25 as
     # 39.24999...) and print rounded down where the table rounds it up.
@@ -334,7 +346,8 @@ def markdown(analysis: Analysis) -> str:
     lines += ["", f"Δ = stepwise − direct over instances scored in both modes; 95% paired bootstrap interval "
                   f"({analysis.rounds} resamples), \"-\" where resampling cannot vary (a category with one pair, or "
                   f"pairs that all moved alike); exact McNemar test on the discordant pairs; Holm p adjusts across "
-                  f"the categories (and, apart, the tracks); * = below {ALPHA} after Holm."]
+                  f"the categories (and, apart, the tracks); * = below {ALPHA} after Holm. A track with a "
+                  f"category left wholly out has no score (\"-\"), as in the table."]
     return "\n".join(lines) + "\n"
 
 
@@ -381,15 +394,15 @@ def forest_plot(analyses: list[Analysis], path: Path | None = None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [a for a in analyses if any(r.n for r in a.rows)]
-    heights = [max(sum(1 for r in a.rows if r.n), 1) for a in panels] or [1]
+    panels = [a for a in analyses if any(r.delta is not None for r in a.rows)]
+    heights = [max(sum(1 for r in a.rows if r.delta is not None), 1) for a in panels] or [1]
     fig, axes = plt.subplots(len(heights), 1, figsize=(8, 0.32 * sum(heights) + 1.3 * len(heights) + 0.4),
                              squeeze=False, gridspec_kw={"height_ratios": heights})
     if not panels:
         axes[0, 0].set_axis_off()
         axes[0, 0].set_title("No model stored in both modes yet")
     for ax, a in zip(axes[:, 0], panels):
-        rows = [r for r in a.rows if r.n][::-1]
+        rows = [r for r in a.rows if r.delta is not None][::-1]  # a row with no Δ has no dot
         for y, r in enumerate(rows):
             colour = "#4f46e5" if r.significant else "#9ca3af"
             if r.low is not None:  # no interval: the dot alone

@@ -31,7 +31,9 @@ Other card params (all optional; the per-capability ones take one value or a map
 capability whose official settings differ from the card's defaults, so the server's own apply), ``option_names`` (the server's names for the card's options, e.g. ``{guidance:
 cfg_text_scale}``; defaults ``seed``, ``guidance_scale``, ``num_inference_steps``), ``extra_body`` (fixed
 fields per capability, for official settings the options do not carry, e.g. BAGEL's ``cfg_img_scale``),
-``prompt_template`` (per capability, ``{prompt}`` is replaced by the text), ``nested_extra_body`` (chat
+``prompt_template`` (per capability, ``{prompt}`` is replaced by the text and ``{images}`` by
+``image_placeholder`` once per attached image, so a text-only question, UEG stepwise's refine, carries no
+image token), ``image_placeholder`` (a string, default empty), ``nested_extra_body`` (chat
 dialect: also send the generation fields in a nested ``extra_body`` object, as vLLM-Omni reads them),
 ``token_limit_field`` (the chat field that carries ``max_new_tokens``: ``max_completion_tokens``, OpenAI's name and
 the default, or ``max_tokens``, the only one vLLM-Omni's multi-stage chat path reads: serving_chat.py
@@ -108,6 +110,16 @@ def card_dialects(card: ModelCard) -> dict[Capability, str]:
     return dialects
 
 
+def card_image_placeholder(card: ModelCard) -> str:
+    """``params.image_placeholder``: the text a template's ``{images}`` repeats once per attached image
+    (default empty); raises CardError naming the card file for anything but a string."""
+    value = card.params.get("image_placeholder", "")
+    if not isinstance(value, str):
+        raise CardError(f"{card.path}: field 'params.image_placeholder': expected a string (the text put in a "
+                        f"prompt_template's {{images}} once per image), got {value!r}")
+    return value
+
+
 def card_token_limit_field(card: ModelCard) -> str:
     """The chat field that carries ``max_new_tokens`` (``params.token_limit_field``, default
     ``max_completion_tokens``); raises CardError naming the card file for anything but ``TOKEN_LIMIT_FIELDS``."""
@@ -125,6 +137,7 @@ class OpenAICompatAdapter(Adapter):
         self.token_limit_field = card_token_limit_field(card)
         self.extra_body = _per_capability(card, "extra_body", {})
         self.templates = _per_capability(card, "prompt_template", "{prompt}")
+        self.image_placeholder = card_image_placeholder(card)
         self.send_options = _per_capability(card, "send_options", False)
         self.option_names = {**OPTION_NAMES, **(card.params.get("option_names") or {})}
         self.client = make_client(card)
@@ -145,8 +158,11 @@ class OpenAICompatAdapter(Adapter):
     def _model(self, capability: Capability) -> str:
         return self.card.checkpoints[capability.value]
 
-    def _prompt(self, capability: Capability, text: str) -> str:
-        return self.templates[capability].replace("{prompt}", text)
+    def _prompt(self, capability: Capability, text: str, images: int = 0) -> str:
+        """The card's template for ``capability`` with one ``image_placeholder`` per attached image (``images``
+        of them) and ``text`` filled in (last, so a prompt that itself says "{images}" stays as written)."""
+        template = self.templates[capability].replace("{images}", self.image_placeholder * images)
+        return template.replace("{prompt}", text)
 
     def _options(self, capability: Capability, options: GenerationOptions, fields: tuple[str, ...]) -> dict[str, Any]:
         """The card's options under the server's names (only with ``send_options``), unset ones left out."""
@@ -168,7 +184,7 @@ class OpenAICompatAdapter(Adapter):
 
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
         self.require(Capability.UNDERSTAND)
-        content = [{"type": "text", "text": self._prompt(Capability.UNDERSTAND, text)}]
+        content = [{"type": "text", "text": self._prompt(Capability.UNDERSTAND, text, len(images))}]
         content += [{"type": "image_url", "image_url": {"url": png_data_url(im)}} for im in images]
         reply = self._request(lambda left: self.client.chat.completions.create(
             model=self._model(Capability.UNDERSTAND), messages=[{"role": "user", "content": content}],
@@ -209,7 +225,7 @@ class OpenAICompatAdapter(Adapter):
 
     def _chat_image(self, capability: Capability, text: str, image: Image.Image | None,
                     options: GenerationOptions) -> Image.Image:
-        content = [{"type": "text", "text": self._prompt(capability, text)}]
+        content = [{"type": "text", "text": self._prompt(capability, text, int(image is not None))}]
         if image is not None:
             content.append({"type": "image_url", "image_url": {"url": png_data_url(image)}})
         body = self._body(capability, options)

@@ -73,6 +73,8 @@ def run_analyses(args, db: Path) -> int:
 
     judges = [j.strip() for j in args.judges.split(",") if j.strip()] if args.judges else None
     with store_at(db, for_reading=True) as store:
+        if args.paired:  # a misspelt --judge would give a table of blanks, every UEG instance "undecided"
+            check_judge_judged(store, args.judge, args.dataset, db)
         analyses = paired.analyses_from_store(store, dataset=args.dataset, judge=args.judge) if args.paired else []
         try:
             comparisons = agreement.compare_judges(store, judges, dataset=args.dataset) if judges is not None else []

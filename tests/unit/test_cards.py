@@ -147,6 +147,29 @@ def test_availability_reasons(tmp_path, monkeypatch):
     assert ok and str(folder) in reason
 
 
+def test_a_combined_card_names_every_missing_part_once(tmp_path, monkeypatch, capsys):
+    """Before: oracle-und-gen with neither key set said only "edit via gpt-image-1: ... OPENAI_API_KEY is
+    unset"; whoever set that key then learnt of the second missing key (GEMINI_API_KEY) on the next try.
+    Now each part whose check fails is named, once, however many capabilities it serves."""
+    monkeypatch.delenv("TEST_KEY_GEN", raising=False)
+    monkeypatch.delenv("TEST_KEY_UND", raising=False)
+    _write(tmp_path, "family: gemini\ndescription: d\ncapabilities: [generate, edit]\ncheckpoint: g\n"
+                     "api_key_env: TEST_KEY_GEN\n", "painter")
+    _write(tmp_path, "family: gemini\ndescription: d\ncapabilities: [understand]\ncheckpoint: u\n"
+                     "api_key_env: TEST_KEY_UND\n", "reader")
+    _write(tmp_path, "family: pair\ndescription: d\ncapabilities: [understand, generate, edit]\n"
+                     "checkpoints: {understand: 'card:reader', generate: 'card:painter', edit: 'card:painter'}\n",
+           "combo")
+    combo = load_cards(tmp_path)["combo"]
+    assert availability(combo) == (False, "edit via painter: API key variable TEST_KEY_GEN is unset; "
+                                          "understand via reader: API key variable TEST_KEY_UND is unset")
+    monkeypatch.setenv("TEST_KEY_GEN", "k")
+    assert availability(combo) == (False, "understand via reader: API key variable TEST_KEY_UND is unset")
+    assert cli.main(["models", "--models-dir", str(tmp_path)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("combo "))
+    assert "unavailable" in line and line.endswith("understand via reader: API key variable TEST_KEY_UND is unset")
+
+
 def test_a_dead_endpoint_is_reported_without_leaking_the_key(tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_TEST_KEY", "sk-very-secret")
     card = load_card(_write(tmp_path, (

@@ -141,11 +141,15 @@ def test_analyse_gives_the_table_delta_p_values_and_counts_per_category_and_trac
     assert (wk.p_holm, cr.p_holm) == (pytest.approx(0.25), pytest.approx(1.0))
     assert not wk.significant
 
-    ueg = rows["UEG"]  # the paper's track score: the mean of the category scores
-    assert ueg.delta == pytest.approx((100 * 5 / 12 + 0) / 2)
+    ueg = rows["UEG"]  # LR is held but has no pair: no track score (the paper's mean needs every category)
     assert (ueg.n, ueg.hurt, ueg.helped) == (16, 1, 6)
-    assert ueg.p == pytest.approx(sign_test(1, 6))
+    assert (ueg.direct, ueg.stepwise, ueg.delta, ueg.low, ueg.p, ueg.p_holm) == (None,) * 6
     assert (ueg.unpaired, ueg.undecided) == (2, 5)
+
+    del ps.undecided["logical_reasoning"]  # now WK and CR are all the track holds
+    ueg = {r.scope: r for r in paired.analyse(ps, rounds=500).rows}["UEG"]
+    assert ueg.delta == pytest.approx((100 * 5 / 12 + 0) / 2)  # the paper's track score: mean of categories
+    assert ueg.p == pytest.approx(sign_test(1, 6))
 
 
 def test_track_percentages_round_halves_up_like_the_table():
@@ -250,6 +254,86 @@ def test_pairs_from_a_store_leave_out_and_count_unpaired_and_undecided(tmp_path)
     text = paired.discordant_markdown(store, paired.category_key(ps, wk), paired.HELPED, ["set"])
     assert text.count("?tab=explore&data=set&instance=UEG_") == 2 and f"UEG_4_{wk}" not in text
     store.close()
+
+
+def test_a_track_missing_a_category_has_no_score_as_in_the_table(tmp_path, capsys):
+    """The paper's track score is the mean over *all* its categories (REALUNIFY.md: UEG avg = mean of 6;
+    ``report`` prints "-" for a track with an unscored category). Before, the paired UEG row averaged only
+    the categories with pairs: WK alone here, so a "UEG Δ +66.7" (with interval and p) was WK's Δ under
+    the track's name, both for "m", whose LR instances are undecided or unpaired, and for "other", which
+    never ran the LR the dataset holds. With every held category paired the track Δ is the mean of the
+    category Δs (hand-computed in ``test_analyse_gives_the_table_delta...``)."""
+    from realunify_arena.cli import main
+
+    store = Store.open(tmp_path / "arena.db")
+    wk, lr = "world_knowledge", "logical_reasoning"
+    for i, (d, s) in enumerate([(WRONG, RIGHT), (WRONG, RIGHT), (RIGHT, RIGHT)]):  # WK: Δ = 2/3
+        _poll(store, _run(store, f"UEG_{i}_{wk}", "m", "direct"), "judge-x", d)
+        _poll(store, _run(store, f"UEG_{i}_{wk}", "m", "stepwise"), "judge-x", s)
+        _poll(store, _run(store, f"UEG_{i}_{wk}", "other", "direct"), "judge-x", RIGHT)
+        _poll(store, _run(store, f"UEG_{i}_{wk}", "other", "stepwise"), "judge-x", RIGHT)
+    _poll(store, _run(store, f"UEG_1_{lr}", "m", "direct"), "judge-x", UNSURE)  # undecided
+    _poll(store, _run(store, f"UEG_1_{lr}", "m", "stepwise"), "judge-x", RIGHT)
+    _poll(store, _run(store, f"UEG_2_{lr}", "m", "direct"), "judge-x", RIGHT)  # stepwise never ran
+    store.close()
+
+    store = Store.open(tmp_path / "arena.db")
+    by_model = {a.paired.label: {r.scope: r for r in a.rows} for a in paired.analyses_from_store(store, rounds=200)}
+    store.close()
+    for model in ("m", "other"):  # "other" never ran LR, which the dataset's table holds
+        ueg = by_model[model]["UEG"]
+        assert (ueg.direct, ueg.stepwise, ueg.delta, ueg.low, ueg.high, ueg.p) == (None,) * 6, model
+        assert ueg.n == 3
+    assert by_model["m"]["UEG"].undecided == 1 and by_model["m"]["UEG"].unpaired == 1
+    assert by_model["m"][wk].delta == pytest.approx(100 * 2 / 3)  # the category itself still counts
+
+    assert main(["report", "--paired", "--db", str(tmp_path / "arena.db"), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    ueg_line = next(line for line in out.splitlines() if line.startswith("| UEG | 3 |"))
+    assert ueg_line.split(" | ")[6:12] == ["-"] * 6, ueg_line  # direct %, stepwise %, Δ, interval, p, Holm
+    paired.forest_plot(paired.analyses_from_store(Store.open(tmp_path / "arena.db"), rounds=50))  # no dot, no error
+
+
+def test_several_seeds_pair_each_instance_within_its_seed(tmp_path):
+    """Two seeds of one model in both modes: each seed's direct run pairs with the same seed's stepwise run
+    (never across seeds), one analysis per seed, named as the table names the systems. By hand: seed 3
+    direct wrong / stepwise right (helped), seed 7 the reverse (hurt)."""
+    from PIL import Image
+
+    store = Store.open(tmp_path / "arena.db")
+    uid = "UEG_1_world_knowledge"
+    for seed, replies in ((3, {"direct": WRONG, "stepwise": RIGHT}), (7, {"direct": RIGHT, "stepwise": WRONG})):
+        for mode in ("direct", "stepwise"):
+            trace = Trace(uid, "m", mode, {"seed": seed},
+                          [Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), "red"))])
+            _poll(store, store.save_trace(trace, "set"), "judge-x", replies[mode])
+    sets = {ps.label: ps for ps in paired.paired_sets(store)}
+    store.close()
+    assert set(sets) == {"m (seed=3)", "m (seed=7)"}
+    for label, seed, moved in (("m (seed=3)", 3, paired.HELPED), ("m (seed=7)", 7, paired.HURT)):
+        (pair,) = sets[label].pairs
+        assert (pair.seed, pair.moved, pair.model) == (seed, moved, "m")
+        assert pair.run_direct != pair.run_stepwise
+
+
+def test_report_paired_refuses_a_judge_that_judged_nothing(tmp_path, capsys):
+    """Before: ``report --paired --judge typo`` printed a table of blanks (every UEG instance "undecided"),
+    wrote paired.csv/.json and exited 0, where ``report --judge typo`` refuses the same typo."""
+    from realunify_arena.cli import main
+
+    store = Store.open(tmp_path / "arena.db")
+    for mode, replies in (("direct", WRONG), ("stepwise", RIGHT)):
+        _poll(store, _run(store, "UEG_1_world_knowledge", "m", mode), "judge-x", replies)
+    store.close()
+    out = tmp_path / "out"
+    assert main(["report", "--paired", "--judge", "judge-y", "--db", str(tmp_path / "arena.db"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("report: error: --judge judge-y: judged no UEG runs") and "judge-x" in err
+    assert len(err.strip().splitlines()) == 1 and not (out / "paired.csv").exists()
+    assert main(["report", "--paired", "--judge", "judge-x", "--db", str(tmp_path / "arena.db"),
+                 "--out", str(out)]) == 0
+    assert (out / "paired.csv").exists()
 
 
 # -- judge agreement -----------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ What the stand-in accepts comes from vLLM-Omni's docs and code, not from the ada
   ``extra_body`` (both documented), ``modalities``; BAGEL's registered fields (``model_extras/bagel.py``
   ``BAGEL_EXTRA_BODY_PARAMS``); the image answered as ``message.content = [{"type": "image_url",
   "image_url": {"url": "data:image/png;base64,..."}}]``.
+A BAGEL prompt carries one ``<|image_pad|>`` per attached image and none without one (the docs' img2text
+and text2text requests; vLLM refuses a prompt whose placeholders do not match its images).
 BAGEL's text comes from vLLM-Omni's multi-stage chat path, whose comprehension stage takes its token limit
 from ``max_tokens`` alone (``serving_chat.py`` ``_OPENAI_SAMPLING_FIELDS``, at be81443c and later releases:
 ``max_completion_tokens`` is not among them), else its stage YAML's default; the stand-in records that limit.
@@ -150,6 +152,9 @@ class VLLMOmniStandIn(JSONHandler):
                     return self._error(400, f"unsupported content part {part!r}")
         self.server.seen_images.extend(images)
         modalities = fields.get("modalities")
+        pads = sum(t.count("<|image_pad|>") for t in texts)
+        if self.server.kind == "bagel" and modalities == ["text"] and pads != len(images):
+            return self._error(400, f"{pads} image placeholder(s) in the prompt for {len(images)} image(s)")
         if self.server.kind == "bagel":
             if modalities not in (["image"], ["text"]):
                 return self._error(400, f"BAGEL needs modalities ['image'] or ['text'], got {modalities!r}")
@@ -232,6 +237,24 @@ def test_bagel_understands_with_text_modality(tmp_path):
     assert server.token_limits == [1000]  # BAGEL's 1000 text tokens reach the stage that writes the answer
     assert answer == ("1 image(s): <|im_start|>user\n<|image_pad|>\nWhat color is it?<|im_end|>\n"
                       "<|im_start|>assistant")
+
+
+def test_bagel_refines_a_text_only_prompt_without_an_image_placeholder(tmp_path):
+    """UEG stepwise's first step is a text-only chat with the refine prompt. Before, the card's single
+    understand template put "<|image_pad|>" in it with no image attached, so vLLM refused every BAGEL refine
+    (placeholders without images): no UEG stepwise score for the paper's headline model. Expected: the
+    text2text request of vLLM-Omni's BAGEL docs (examples/online_serving/bagel), written out here."""
+    with _stand_in("bagel", "ByteDance-Seed/BAGEL-7B-MoT") as server:
+        card = _served(tmp_path, "bagel", server.url)
+        refined = build_adapter(card).understand([], "Refine: the largest feline", card.defaults)
+    [(_, body)] = server.requests
+    assert body["messages"] == [{"role": "user", "content": [
+        {"type": "text", "text": "<|im_start|>user\nRefine: the largest feline<|im_end|>\n<|im_start|>assistant\n"}]}]
+    assert refined == "0 image(s): <|im_start|>user\nRefine: the largest feline<|im_end|>\n<|im_start|>assistant"
+
+    bad = _served(tmp_path, "bagel", server.url, params={"image_placeholder": ["<|image_pad|>"]})
+    with pytest.raises(CardError, match=r"bagel.yaml: field 'params.image_placeholder': expected a string"):
+        build_adapter(bad)
 
 
 def test_omnigen2_generates_through_the_images_api_and_edits_through_chat(tmp_path):
