@@ -146,11 +146,11 @@ def token_ids_problem(folder: Path, config: dict, generation: dict | None, token
 
 
 def dtype_problem(config: Path, content: dict) -> str | None:
-    """Why a ``dtype`` / ``torch_dtype`` field of ``config.json`` (or of a nested configuration) names no torch
+    """Why a ``dtype`` / ``torch_dtype`` field of ``config.json`` (or of a nested ``*_config``) names no torch
     dtype: transformers reports ``module 'torch' has no attribute 'bf16'``, naming neither file nor field."""
     import torch
 
-    places = [("", content)] + [(f"{key}.", value) for key, value in content.items() if isinstance(value, dict)]
+    places = [("", content)] + [(f"{key}.", value) for key, value in content.items() if _is_sub_config(key, value)]
     for prefix, fields in places:
         for key in ("dtype", "torch_dtype"):
             value = fields.get(key)
@@ -159,6 +159,13 @@ def dtype_problem(config: Path, content: dict) -> str | None:
                 return (f"{config}: field '{prefix}{key}' is {value!r}; expected a torch dtype name ('bfloat16', "
                         "'float16' or 'float32')")
     return None
+
+
+def _is_sub_config(key: str, value: object) -> bool:
+    """Whether ``config.json``'s field ``key`` holds a nested model configuration (``text_config``,
+    ``vq_config``), not data that merely is a JSON object: Emu3's ``vocabulary_map`` (token -> id, where a
+    BPE vocabulary has a token ``dtype``), ``id2label``, ``rope_scaling``, or a ``quantization_config``."""
+    return isinstance(value, dict) and key.endswith("_config") and key != "quantization_config"
 
 
 def generation_config_problem(path: Path, content: dict) -> str | None:

@@ -402,7 +402,8 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
     if problem:
         return problem
     for name, spec in content.items():
-        if name.startswith("_") or None in spec:  # [null, null]: an optional component left out
+        # [null, null]: an optional component left out; a bool or number: a pipeline setting (register_to_config)
+        if name.startswith("_") or not isinstance(spec, list) or None in spec:
             continue
         sub = folder / name
         if not sub.is_dir():
@@ -415,7 +416,11 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
 
 def _components_problem(index: Path, content: dict) -> str | None:
     """Each component of ``model_index.json`` a ``[library, class]`` pair of strings, or ``[null, null]`` for one
-    the pipeline class lists as optional; each component its ``__init__`` takes without a default named."""
+    the pipeline class lists as optional; each component its ``__init__`` takes without a default named.
+
+    A field that names no component (an ``__init__`` parameter with a default outside ``_optional_components``,
+    e.g. StableDiffusionPipeline's ``requires_safety_checker: true``) is a setting the pipeline saved with
+    ``register_to_config``, and is left as it is unless it is a list (then read as a component)."""
     import importlib
     import inspect
 
@@ -424,8 +429,9 @@ def _components_problem(index: Path, content: dict) -> str | None:
     needed = {name: param for name, param in inspect.signature(pipeline.__init__).parameters.items()
               if name != "self" and param.kind is param.POSITIONAL_OR_KEYWORD and param.default is param.empty
               and name not in optional}
+    components = set(needed) | optional
     for name, spec in content.items():
-        if name.startswith("_"):
+        if name.startswith("_") or (name not in components and not isinstance(spec, list)):
             continue
         left_out = spec == [None, None]
         if not left_out and not (isinstance(spec, list) and len(spec) == 2 and all(isinstance(v, str) for v in spec)):

@@ -589,3 +589,53 @@ def test_a_shard_index_that_leaves_out_a_shard_of_its_numbered_set_is_named(soun
     assert _load("janus-pro-1b", folder) == (
         f"janus-pro-1b: {index}: field 'weight_map' names no tensor of {last}{held}; expected every shard of the "
         "numbered set its shard names count (their tensors would be left at random values)")
+
+
+def test_an_emu3_vocabulary_map_with_a_dtype_token_is_no_dtype_field(emu3, tmp_path):
+    """Emu3's config.json carries ``vocabulary_map``, the whole BPE vocabulary (token -> id) as the conversion
+    script writes it; a byte-level BPE over code has a token ``dtype``. Its id is no dtype field: the checkpoint
+    was refused with "field 'vocabulary_map.dtype' is 47727; expected a torch dtype name"."""
+    folder = _copy(emu3, tmp_path)
+    _edit_nested(folder / "config.json", lambda c: c["vocabulary_map"].update(dtype=47727, torch_dtype=47728))
+    _loads("emu3", folder)
+
+
+def _tiny_stable_diffusion(folder: Path) -> Path:
+    """A StableDiffusionPipeline saved by diffusers' own save_pretrained: its model_index.json holds the setting
+    ``"requires_safety_checker": false`` beside the components (register_to_config), and
+    ``safety_checker``/``feature_extractor`` as [null, null]."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    words = folder.parent / "words"
+    words.mkdir()
+    (words / "vocab.json").write_text(json.dumps({"<|startoftext|>": 0, "<|endoftext|>": 1, "a</w>": 2}))
+    (words / "merges.txt").write_text("#version: 0.2\n")
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, cross_attention_dim=8,
+                                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), norm_num_groups=4,
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), attention_head_dim=2)
+    vae = AutoencoderKL(block_out_channels=(8,), latent_channels=4, norm_num_groups=4)
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=3, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                        num_attention_heads=2, bos_token_id=0, eos_token_id=1, pad_token_id=1))
+    StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=CLIPTokenizer(str(words / "vocab.json"),
+                                                                                str(words / "merges.txt")),
+                            unet=unet, scheduler=DDIMScheduler(), safety_checker=None, feature_extractor=None,
+                            requires_safety_checker=False).save_pretrained(folder)
+    return folder
+
+
+def test_a_pipeline_setting_in_model_index_is_no_malformed_component(tmp_path):
+    """``requires_safety_checker: false`` was refused as "expected [library, class name]" (and a diffusers
+    pipeline loads it); a component given as a bare value is still refused."""
+    from diffusers import StableDiffusionPipeline
+
+    from realunify_arena.adapters.checkpoint_files import check_checkpoint
+
+    folder = _tiny_stable_diffusion(tmp_path / "sd")
+    assert json.loads((folder / "model_index.json").read_text())["requires_safety_checker"] is False
+    check_checkpoint(str(folder), "diffusers")
+    StableDiffusionPipeline.from_pretrained(folder)
+    _edit_nested(folder / "model_index.json", lambda c: c.update(vae=True))
+    with pytest.raises(ModelUnavailable, match=r"field 'vae' is true; expected \[library, class name\]"):
+        check_checkpoint(str(folder), "diffusers")
