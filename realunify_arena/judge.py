@@ -31,7 +31,7 @@ from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance, PollingQuestion
 from realunify_arena.families import Capability
 from realunify_arena.protocols import loaded
-from realunify_arena.redaction import error_text
+from realunify_arena.redaction import error_text, redact
 from realunify_arena.scoring import instance_score
 from realunify_arena.trace import Step, Trace
 
@@ -290,7 +290,9 @@ class AdapterJudge(Judge):
 
     def ask(self, image: Image.Image, question_text: str, attempt: int = 0) -> str:
         with loaded(self.pool, self.name) as adapter:
-            return adapter.understand([image], prompts.judge_prompt(question_text), self.options(attempt))
+            reply = adapter.understand([image], prompts.judge_prompt(question_text), self.options(attempt))
+        # kept in the judgment, shown and exported: an endpoint that echoes its key must not put it there
+        return redact(reply) if isinstance(reply, str) else reply
 
 
 class HumanJudge(Judge):

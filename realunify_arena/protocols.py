@@ -149,7 +149,8 @@ def _timed(role: StepRole, prompt: str, call: Callable[[], object]) -> Step:
         if not isinstance(output, str):
             raise TypeError(f"{role.value}: the model returned {type(output).__name__}, expected text")
         # The refined prompt is sent on as the generation prompt; surrounding whitespace is not content.
-        text = output.strip() if role is StepRole.REFINED_PROMPT else output
+        # Secrets out (an endpoint may echo its key in a reply): the text is stored, shown and sent on.
+        text = redact(output.strip() if role is StepRole.REFINED_PROMPT else output)
         return Step(role, prompt, text=text, seconds=seconds)
     if not isinstance(output, Image.Image):
         raise TypeError(f"{role.value}: the model returned {type(output).__name__}, expected a PIL image")

@@ -28,6 +28,7 @@ from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import instances_at
 from realunify_arena.judge import ANSWER_PARSER, mcq_judgment, parse_yes_no, polling_judgment
 from realunify_arena.official_results import RUN_FIELDS, ResultEntry, read_result_files
+from realunify_arena.redaction import redact
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
 from realunify_arena.trace import Status, StepRole
@@ -533,7 +534,7 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
         elif step.role is StepRole.EDITED_IMAGE:
             fields["edit_image"] = _copy_image(store, step.image_sha, folder, relative_paths)
         else:  # the refined prompt (UEG stepwise) or the answer (GEU): the official "response"
-            fields["response"] = step.text
+            fields["response"] = redact(step.text)  # a run stored before replies were redacted may hold a key
     verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
     questions = verdict["details"].get("questions") if verdict is not None else None
     # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
@@ -549,7 +550,7 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
         fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     if questions:
         fields["question_list"] = [
-            {"question": q["question"], "answer": q["expected"], "judge_answer": _deciding_reply(q)}
+            {"question": q["question"], "answer": q["expected"], "judge_answer": redact(_deciding_reply(q))}
             for q in questions]
     elif verdict is not None and verdict["score"] in (0, 1):  # no replies kept: a per-item score imported from
         fields["score"] = verdict["score"]  # the official scorer's output, written back as it wrote it

@@ -20,6 +20,7 @@ from pathlib import Path
 from realunify_arena.adapters.base import ModelUnavailable
 from realunify_arena.adapters.checkpoint_config import (dtype_problem, generation_config_problem, one_of,
                                                         sub_config_problem, token_ids_problem)
+from realunify_arena.redaction import shortened
 from realunify_arena.shown import clipped
 
 __all__ = ["check_checkpoint"]
@@ -313,7 +314,7 @@ def _config_class_problem(config: Path) -> str | None:
     try:
         AutoConfig.from_pretrained(config.parent)
     except Exception as exc:  # noqa: BLE001 - the class's own validation: TypeError, ValueError, its own kinds
-        said = clipped(" ".join(str(exc).split()), 300)
+        said = shortened(" ".join(str(exc).split()), 300, "...")  # secrets out before the cut
         return f"{config}: {said}; expected the configuration as the checkpoint ships it"
     return None
 

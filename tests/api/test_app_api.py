@@ -78,6 +78,18 @@ def test_instances_refuses_an_unknown_track_or_task_type(app, track, task_type, 
         app["client"].predict(app["source"], track, task_type, api_name="/instances")
 
 
+def test_an_unknown_instance_or_source_is_refused_with_its_message_whole(app):
+    """A refusal that ends in a quoted name keeps its closing quote (the quotes of the KeyError's repr were
+    stripped, and the message's own last quote with them: "no instance 'nope' in dataset 'x")."""
+    name = app["dataset"].name
+    with pytest.raises(Exception) as refused:
+        app["client"].predict(app["source"], "nope", "tiny-pair", "direct", 0, "", api_name="/run_instance")
+    assert str(refused.value).endswith(f"no instance 'nope' in dataset '{name}'"), str(refused.value)
+    with pytest.raises(Exception) as refused:
+        app["client"].predict("'elsewhere'", "all", "all", api_name="/instances")
+    assert "data source \"'elsewhere'\" is not configured" in str(refused.value), str(refused.value)
+
+
 @pytest.mark.parametrize("mode, roles", [("direct", ["generated_image"]),
                                          ("stepwise", ["refined_prompt", "generated_image"])])
 def test_ueg_run_is_stored_with_its_images_and_judged(app, mode, roles):
