@@ -318,8 +318,8 @@ def _check(card: ModelCard, device: str | None, allow_large: str | None) -> tupl
             if not ok:
                 missing.append(f"{cap} via {part.name}: {reason}")
         reasons.append(f"{cap} via {part.name}")
-    if missing:
-        return False, "; ".join(missing)
+    if missing:  # a pair's own weights too (OmniGen2: its VLM in process, its DiT behind an endpoint)
+        return False, "; ".join(missing + _own_weights_missing(card))
     if card.remote and card.family == "pair":
         return True, "; ".join(reasons)
     for package in FAMILIES[card.family].packages:
@@ -357,6 +357,17 @@ def _check(card: ModelCard, device: str | None, allow_large: str | None) -> tupl
         else:
             reasons.append(f"about {_gb(size)} of weights")
     return True, "; ".join(reasons)
+
+
+def _own_weights_missing(card: ModelCard) -> list[str]:
+    """``"{capability}: {why}"`` for each of a pair's own (not card:NAME) checkpoints that cannot be loaded here."""
+    found = []
+    for cap, checkpoint in sorted(card.checkpoints.items()):
+        if card.family == "pair" and not checkpoint.startswith(CARD_REF):
+            ok, _, reason = _checkpoint_status(checkpoint)
+            if not ok:
+                found.append(f"{cap}: {reason}")
+    return found
 
 
 def availability(card: ModelCard, *, device: str | None = None, allow_large: bool | None = None,

@@ -132,7 +132,8 @@ FAMILIES: dict[str, Family] = {
     # FLUX.1 Kontext, Qwen-Image and OmniGen pack 8x-downsampled VAE latents in 2x2 patches: any other side is
     # rounded down to a multiple of 16 px with only a logged warning (diffusers' ``prepare_latents``)
     "pair": Family("pair", _ALL, False, ("torch", "transformers", "diffusers"),
-                   _LOCAL_PARAMS | {"guidance_arg", "call_kwargs", "edit_call_kwargs", "edit_size"},
+                   _LOCAL_PARAMS | {"guidance_arg", "call_kwargs", "edit_call_kwargs", "edit_size", "system_prompt",
+                                    "image_label"},
                    size_step=16, size_floor=True),
     "openai": Family("openai_compat", _ALL, True, ("openai",)),
     "gemini": Family("gemini", _ALL, True, ("google.genai",)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from PIL import Image
 
@@ -25,6 +25,33 @@ from realunify_arena.redaction import error_text, redact
 from realunify_arena.stopping import RunControl, RunStopped, active
 from realunify_arena.systems import MODES, Mode
 from realunify_arena.trace import Status, Step, StepRole, Trace
+
+
+# (track, mode) -> what the model must do, in the order the steps use it: the paper's four protocols
+PROTOCOL_NEEDS: dict[tuple[str, Mode], tuple[Capability, ...]] = {
+    ("UEG", "direct"): (Capability.GENERATE,),
+    ("UEG", "stepwise"): (Capability.UNDERSTAND, Capability.GENERATE),
+    ("GEU", "direct"): (Capability.UNDERSTAND,),
+    ("GEU", "stepwise"): (Capability.EDIT, Capability.UNDERSTAND),
+}
+
+
+def runnable_protocols(capabilities: Iterable[Capability]) -> list[tuple[str, Mode]]:
+    """The protocols (``(track, mode)``, track ``"UEG"``/``"GEU"``, mode in ``MODES``) a model with these
+    capabilities can run, in ``PROTOCOL_NEEDS`` order; the others score "-" (``not_supported``)."""
+    offered = set(capabilities)
+    return [protocol for protocol, needs in PROTOCOL_NEEDS.items() if set(needs) <= offered]
+
+
+def protocols_text(capabilities: Iterable[Capability]) -> str:
+    """The protocols a model can run, in the paper's direct/stepwise notation with "-" for one it cannot,
+    each track padded to one width so a column of them lines up: e.g. ``"UEG direct/stepwise GEU direct/-"``
+    (Janus-Pro, which cannot edit), ``"UEG direct/-          GEU -/-"`` (a generation specialist)."""
+    runnable = set(runnable_protocols(capabilities))
+    width = len("/".join(MODES))
+    parts = [f"{track} " + f"{'/'.join(mode if (track, mode) in runnable else '-' for mode in MODES):<{width}}"
+             for track in ("UEG", "GEU")]
+    return " ".join(parts).rstrip()
 
 
 def required_capabilities(instance: AnyInstance, mode: Mode) -> tuple[Capability, ...]:
@@ -43,9 +70,7 @@ def required_capabilities(instance: AnyInstance, mode: Mode) -> tuple[Capability
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: expected one of {MODES}")
-    if isinstance(instance, GEUInstance):
-        return (Capability.UNDERSTAND,) if mode == "direct" else (Capability.EDIT, Capability.UNDERSTAND)
-    return (Capability.GENERATE,) if mode == "direct" else (Capability.UNDERSTAND, Capability.GENERATE)
+    return PROTOCOL_NEEDS["GEU" if isinstance(instance, GEUInstance) else "UEG", mode]
 
 
 def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,

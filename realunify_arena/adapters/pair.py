@@ -3,6 +3,13 @@
 The paper's specialists (Qwen2.5-VL, Qwen-Image, FLUX.1 Kontext, OmniGen) are pairs with one side
 filled, and its oracle is a pair of two other cards (``checkpoints: {understand: card:gemini-2.5-pro}``).
 Pipelines differ in how they take the image to edit; that is read from their call signature.
+
+The VLM's prompt is its own chat template applied to one user turn (the images, then the text). Two card
+params let a unified model built on a VLM ask the way its own code does: ``system_prompt`` (a string: a
+system turn before the user's) and ``image_label`` (a string put before each image, ``{n}`` replaced by its
+1-based number). OmniGen2's chat pipeline, for example, asks its Qwen2.5-VL with the system prompt "You are
+a helpful assistant that generates high-quality images based on user instructions." and ``<img1>: `` before
+the first image (``pipeline_omnigen2_chat.py`` ``_apply_chat_template``).
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions
 from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, with_chat_template
-from realunify_arena.cards import CARD_REF, ModelCard
+from realunify_arena.cards import CARD_REF, CardError, ModelCard
 from realunify_arena.families import rounded_down, rounded_down_reason
 from realunify_arena.limits import size_refusal
+from realunify_arena.shown import brief
 
 
 class PairAdapter(LocalAdapter):
@@ -24,6 +32,7 @@ class PairAdapter(LocalAdapter):
         from realunify_arena.adapters import build_adapter
 
         super().__init__(card, device)
+        self.system_prompt, self.image_label = (_text_param(card, key) for key in ("system_prompt", "image_label"))
         self.parts: dict[Capability, Adapter] = {}
         built: dict[str, Adapter] = {}
         for capability in card.capabilities:
@@ -70,9 +79,9 @@ class PairAdapter(LocalAdapter):
         if Capability.UNDERSTAND not in self.capabilities:
             return super().understand(images, text, options)
         processor, vlm = self.loaded["processor"], self.loaded["vlm"]
-        content = [{"type": "image", "image": image} for image in images] + [{"type": "text", "text": text}]
-        inputs = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
-                                               tokenize=True, return_dict=True, return_tensors="pt")
+        messages = chat_messages(images, text, self.system_prompt, self.image_label)
+        inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                               return_tensors="pt")
         # floating inputs (pixel_values, image_grid_thw stays integer) in the model's dtype: a bfloat16 or float16
         # checkpoint whose vision tower does not cast them itself (GOT-OCR2, Chameleon) fails on the processor's
         # float32 ("Input type (float) and bias type (c10::BFloat16) should be the same")
@@ -154,6 +163,29 @@ class PairAdapter(LocalAdapter):
             part.close()
         self.parts.clear()
         super().close()
+
+
+def chat_messages(images: list[Image.Image], text: str, system_prompt: str | None = None,
+                  image_label: str | None = None) -> list[dict]:
+    """The chat messages a VLM's chat template turns into its prompt: a system turn holding ``system_prompt``
+    (when given), then one user turn with each image (preceded by ``image_label`` with ``{n}`` replaced by
+    the image's 1-based number, when given) and then ``text``."""
+    content: list[dict] = []
+    for number, image in enumerate(images, start=1):
+        if image_label:
+            content.append({"type": "text", "text": image_label.replace("{n}", str(number))})
+        content.append({"type": "image", "image": image})
+    content.append({"type": "text", "text": text})
+    system = [{"role": "system", "content": [{"type": "text", "text": system_prompt}]}] if system_prompt else []
+    return [*system, {"role": "user", "content": content}]
+
+
+def _text_param(card: ModelCard, key: str) -> str | None:
+    """``params[key]``: a non-empty string or absent; anything else is a ``CardError`` naming the file and field."""
+    value = card.params.get(key)
+    if value is not None and not (isinstance(value, str) and value.strip()):
+        raise CardError(f"{card.path}: field 'params.{key}': expected a non-empty string, got {brief(value)}")
+    return value
 
 
 def load(card: ModelCard, device: str) -> PairAdapter:

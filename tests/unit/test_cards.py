@@ -193,7 +193,9 @@ def test_models_command_lists_every_card_with_capabilities_and_status(capsys, mo
     assert cli.main(["models"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert set(lines) == set(SHIPPED)
-    assert re.search(r"tiny-pair\s+tiny\s+edit,generate,understand\s+available", lines["tiny-pair"])
+    # capabilities, then the protocols they allow (the paper's direct/stepwise notation), then the status
+    assert re.search(r"tiny-pair\s+tiny\s+edit,generate,understand\s+UEG direct/stepwise GEU direct/stepwise\s+"
+                     r"available", lines["tiny-pair"])
     assert "unavailable" in lines["gemini-2.5-pro"] and "GEMINI_API_KEY is unset" in lines["gemini-2.5-pro"]
 
 

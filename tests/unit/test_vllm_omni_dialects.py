@@ -259,7 +259,7 @@ def test_bagel_refines_a_text_only_prompt_without_an_image_placeholder(tmp_path)
 
 def test_omnigen2_generates_through_the_images_api_and_edits_through_chat(tmp_path):
     with _stand_in("diffusion", "OmniGen2/OmniGen2") as server:
-        card = _served(tmp_path, "omnigen2", server.url)
+        card = _served(tmp_path, "omnigen2-dit", server.url)
         adapter = build_adapter(card)
         small = dataclasses.replace(card.defaults, width=64, height=32)
         generated = adapter.generate("a red cube", small)
@@ -279,7 +279,7 @@ def test_omnigen2_edits_keep_their_settings_on_a_server_that_reads_only_the_nest
     the fields went to the top level alone, and every edit ran with the server's defaults (50 steps,
     guidance 7.5, no image guidance, no negative prompt, a random seed)."""
     with _stand_in("diffusion-2025", "OmniGen2/OmniGen2") as server:
-        card = _served(tmp_path, "omnigen2", server.url)
+        card = _served(tmp_path, "omnigen2-dit", server.url)
         adapter = build_adapter(card)
         first = adapter.edit(SOURCE, "make it blue", dataclasses.replace(card.defaults, seed=3))
         again = adapter.edit(SOURCE, "make it blue", dataclasses.replace(card.defaults, seed=3))
@@ -294,7 +294,7 @@ def test_omnigen2_edits_keep_their_settings_on_a_server_that_reads_only_the_nest
 
 def test_seed_changes_the_picture_and_the_same_seed_repeats_it(tmp_path):
     with _stand_in("diffusion", "OmniGen2/OmniGen2") as server:
-        adapter = build_adapter(_served(tmp_path, "omnigen2", server.url))
+        adapter = build_adapter(_served(tmp_path, "omnigen2-dit", server.url))
         options = dataclasses.replace(adapter.card.defaults, width=16, height=16)
         first, again = (adapter.generate("a cube", options).tobytes() for _ in range(2))
         other = adapter.generate("a cube", dataclasses.replace(options, seed=1)).tobytes()
@@ -317,7 +317,7 @@ def test_requests_the_server_does_not_document_are_refused_with_its_message(tmp_
         with pytest.raises(RuntimeError, match=r"HTTP 400: BAGEL needs modalities"):
             silent.generate("a cube", silent.card.defaults)
     with _stand_in("diffusion", "OmniGen2/OmniGen2") as server:
-        adapter = build_adapter(_served(tmp_path, "omnigen2", server.url, checkpoint="Other/Model"))
+        adapter = build_adapter(_served(tmp_path, "omnigen2-dit", server.url, checkpoint="Other/Model"))
         with pytest.raises(RuntimeError, match=r"HTTP 400: model 'Other/Model' is not served here"):
             adapter.generate("a cube", adapter.card.defaults)
         with pytest.raises(RuntimeError, match=r"HTTP 404: The model `Other/Model` does not exist"):
@@ -326,8 +326,8 @@ def test_requests_the_server_does_not_document_are_refused_with_its_message(tmp_
 
 def test_a_chat_reply_without_an_image_is_a_clear_error(tmp_path):
     with _stand_in("diffusion", "OmniGen2/OmniGen2", style="no-image") as server:
-        adapter = build_adapter(_served(tmp_path, "omnigen2", server.url))
-        with pytest.raises(RuntimeError, match=r"omnigen2: the endpoint answered without an image"):
+        adapter = build_adapter(_served(tmp_path, "omnigen2-dit", server.url))
+        with pytest.raises(RuntimeError, match=r"omnigen2-dit: the endpoint answered without an image"):
             adapter.edit(SOURCE, "blue", dataclasses.replace(adapter.card.defaults, width=8, height=8))
 
 
