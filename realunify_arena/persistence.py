@@ -121,7 +121,8 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     The repo is created private if it does not exist; the token comes from ``HF_TOKEN``.
 
     Raises:
-        SettingsError: a bad ``REALUNIFY_DATASET_REPO`` or ``REALUNIFY_PUSH_MINUTES`` (``repo_settings``);
+        SettingsError: a bad ``REALUNIFY_DATASET_REPO`` or ``REALUNIFY_PUSH_MINUTES`` (``repo_settings``), or a
+            repo set with no token (``HF_TOKEN`` unset, no login, or ``api`` made with ``token=False``);
             nothing was created.
         OSError: the repo could not be read or created; the message starts ``REALUNIFY_DATASET_REPO=<id>:``
             and no store was opened.
@@ -133,6 +134,10 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
         return Store.open(db_path, journal_mode=journal_mode), None
     repo_id, every = synced
     api = api or HfApi()
+    if not _token(api):  # else a private repo reads as missing, and the Hub's 401 names no setting
+        raise SettingsError(f"{REPO_ENV}={repo_id} is set but no Hugging Face token was found: expected an"
+                            " HF_TOKEN secret (a token with write access to that dataset repo) to keep the votes"
+                            " there; nothing was started")
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         restored = restore(db_path, repo_id, api)
@@ -170,6 +175,16 @@ def writable(repo_id: str, api: HfApi) -> None:
     """
     api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
     api.auth_check(repo_id, repo_type="dataset", write=True)
+
+
+def _token(api: HfApi) -> str | None:
+    """The token ``api`` sends: its own, else ``HF_TOKEN`` or a login's (``huggingface_hub.get_token``); None
+    when there is none (``token=False`` turns it off)."""
+    from huggingface_hub import get_token
+
+    if api.token is False:
+        return None
+    return api.token or get_token() or None
 
 
 def _one_line(error: BaseException) -> str:
