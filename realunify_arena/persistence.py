@@ -198,7 +198,7 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
     Raises:
         SettingsError: ``REALUNIFY_DATASET_REPO`` is not ``owner/name`` by the Hub's naming rule,
             ``REALUNIFY_PUSH_MINUTES`` is not a number above 0 and at most ``MAX_PUSH_MINUTES``, or it is set
-            without a repo; one line naming the variable, what was expected and the value given.
+            without a repo; one line naming each variable that is wrong, what was expected and the value given.
     """
     repo_id = env.get(REPO_ENV, "").strip()
     if not repo_id:
@@ -206,16 +206,20 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
             raise SettingsError(f"{EVERY_ENV} is set but {REPO_ENV} is not: expected a dataset repo id like"
                                 f" user/name in {REPO_ENV} to push the votes to, or neither variable")
         return None
+    problems = []  # both variables wrong: both named at once, not one per restart of the Space
     if not is_repo_id(repo_id, owner_required=True):
-        raise SettingsError(f"{REPO_ENV}: expected a dataset repo id like user/name, got {brief(repo_id)} (each"
-                            " part: letters, digits, '-', '_' or '.')")
+        problems.append(f"{REPO_ENV}: expected a dataset repo id like user/name, got {brief(repo_id)} (each"
+                        " part: letters, digits, '-', '_' or '.')")
     raw = env.get(EVERY_ENV, "5").strip()
     try:
         every = float(raw)
     except ValueError:
         every = math.nan
     if not 0 < every <= MAX_PUSH_MINUTES:  # also refuses nan and inf
-        raise out_of_range(EVERY_ENV, raw, f"a number of minutes above 0 and at most {MAX_PUSH_MINUTES}")
+        problems.append(str(out_of_range(EVERY_ENV, raw, f"a number of minutes above 0 and at most"
+                                                         f" {MAX_PUSH_MINUTES}")))
+    if problems:
+        raise SettingsError("; ".join(problems))
     return repo_id, every
 
 

@@ -488,3 +488,12 @@ def test_a_repo_set_without_a_token_stops_the_boot_naming_hf_token(tmp_path, mon
     assert message.startswith(f"{REPO_ENV}=me/votes is set but no Hugging Face token was found: expected an"
                               " HF_TOKEN secret"), message
     assert "\n" not in message and not (tmp_path / "data").exists()
+
+
+def test_a_bad_repo_and_a_bad_interval_are_both_named_at_once():
+    """Before: only the repo id was named; fixing it and restarting the Space then stopped on the interval."""
+    with pytest.raises(SettingsError) as caught:
+        repo_settings({REPO_ENV: "votes", EVERY_ENV: "0"})
+    assert str(caught.value) == (f"{REPO_ENV}: expected a dataset repo id like user/name, got 'votes' (each part:"
+                                 f" letters, digits, '-', '_' or '.'); {EVERY_ENV}: expected a number of minutes"
+                                 " above 0 and at most 10080, got '0'")
