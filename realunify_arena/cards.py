@@ -365,7 +365,8 @@ def _defaults_in_range(card: ModelCard) -> ModelCard:
     try:
         numbers_checked(card, card.defaults)
     except OptionError as exc:
-        raise CardError(f"{card.path}: field 'defaults.{exc.setting}': {exc}") from None
+        named = ", ".join(f"'defaults.{setting}'" for setting in exc.settings)
+        raise CardError(f"{card.path}: field{'s' if len(exc.settings) > 1 else ''} {named}: {exc}") from None
     except ValueError as exc:  # params.limits: the message names the file and the field
         raise CardError(str(exc)) from None
     return card

@@ -42,11 +42,23 @@ class ModelCard(Protocol):
 
 
 class OptionError(ValueError):
-    """A generation setting ``card`` refuses; ``setting`` is the ``GenerationOptions`` field it names."""
+    """Generation settings ``card`` refuses. ``setting`` is the first ``GenerationOptions`` field it names,
+    ``settings`` every one (in the order ``check_options`` checks them); the message names each with its
+    value and limit, joined by "; "."""
 
-    def __init__(self, setting: str, message: str) -> None:
+    def __init__(self, setting: str, message: str, settings: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.setting = setting
+        self.settings = settings or (setting,)
+
+    @classmethod
+    def joined(cls, problems: list[OptionError]) -> OptionError:
+        """One error naming every problem in ``problems`` (at least one): a form or a request with several
+        bad settings is told all of them at once, not one per try."""
+        if len(problems) == 1:
+            return problems[0]
+        return cls(problems[0].setting, "; ".join(str(p) for p in problems),
+                   tuple(s for p in problems for s in p.settings))
 
 
 _NAMES = {"steps": "steps (num_inference_steps)", "guidance": "guidance (classifier-free guidance scale)"}
@@ -82,12 +94,16 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
     guidance scale) not negative, ``seed`` 0..2**32-1,
     ``temperature`` 0..limit; every number finite (NaN and infinity are refused for each setting); every
     value a number (text and booleans from an API caller are refused) and the integer settings (seed, steps,
-    width, height, max_new_tokens) whole: 7.0 is returned as 7, 1.5 is refused.
+    width, height, max_new_tokens) whole: 7.0 is returned as 7, 1.5 is refused. Every setting that breaks a
+    rule is named in the one error (``OptionError.settings``), e.g. both ``max_new_tokens`` and ``seed``.
     """
-    options = numbers_checked(card, options)
-    problem = size_problem(card, options.width, options.height)
-    if problem:
-        raise problem
+    options, problems = _number_problems(card, options)
+    if not {"width", "height"} & {s for p in problems for s in p.settings}:  # a size already refused: once
+        problem = size_problem(card, options.width, options.height)
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise OptionError.joined(problems)
     return options
 
 
@@ -99,8 +115,18 @@ def numbers_checked(card: ModelCard, options: GenerationOptions) -> GenerationOp
         OptionError: as ``check_options``.
         ValueError: the card's ``params.limits`` is not a map of known limits to positive numbers.
     """
+    options, problems = _number_problems(card, options)
+    if problems:
+        raise OptionError.joined(problems)
+    return options
+
+
+def _number_problems(card: ModelCard, options: GenerationOptions) -> tuple[GenerationOptions, list[OptionError]]:
+    """``options`` (whole floats as ints) and one ``OptionError`` per setting that breaks a
+    ``numbers_checked`` rule, in field order; a setting is named once, by its first broken rule."""
     limits = limits_for(card)
     where = f" for {card.name}"
+    problems: list[OptionError] = []
     allowed = {"guidance": "a finite number, 0 or more", "temperature": f"a finite number from 0 to "
                f"{_num(limits.temperature)}"}
     whole = {}
@@ -109,15 +135,19 @@ def numbers_checked(card: ModelCard, options: GenerationOptions) -> GenerationOp
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise OptionError(field.name, f"{name} = {brief(value)} is not allowed{where}: it must be a number")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise OptionError(field.name, f"{name} = {value} is not allowed{where}: it must be "
-                             f"{allowed.get(field.name, 'a finite number')}")
-        if field.name in _WHOLE and isinstance(value, float):
+            problems.append(OptionError(field.name, f"{name} = {brief(value)} is not allowed{where}: it must be"
+                                                    " a number"))
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(OptionError(field.name, f"{name} = {value} is not allowed{where}: it must be "
+                                                    f"{allowed.get(field.name, 'a finite number')}"))
+        elif field.name in _WHOLE and isinstance(value, float):
             if not value.is_integer():
-                raise OptionError(field.name, f"{name} = {value:g} is not allowed{where}: it must be a whole number")
-            whole[field.name] = int(value)
+                problems.append(OptionError(field.name, f"{name} = {value:g} is not allowed{where}: it must be a"
+                                                        " whole number"))
+            else:
+                whole[field.name] = int(value)
     options = replace(options, **whole)
+    named = {p.setting for p in problems}  # a value that is not a number is not also compared
     checks = [
         ("max_new_tokens", 1, limits.max_new_tokens),
         ("steps", 1, limits.steps),
@@ -128,13 +158,14 @@ def numbers_checked(card: ModelCard, options: GenerationOptions) -> GenerationOp
     ]
     for field, low, high in checks:
         value = getattr(options, field)
-        if value is not None and not low <= value <= high:
-            raise OptionError(field, f"{_NAMES.get(field, field)} = {_num(value)} is outside the allowed range "
-                                     f"{_num(low)} to {_num(high)}{where}")
-    if options.guidance is not None and options.guidance < 0:
-        raise OptionError("guidance", f"{_NAMES['guidance']} = {_num(options.guidance)} must not be negative"
-                         f"{where}; 0 turns guidance off")
-    return options
+        if field not in named and value is not None and not low <= value <= high:
+            problems.append(OptionError(field, f"{_NAMES.get(field, field)} = {_num(value)} is outside the "
+                                               f"allowed range {_num(low)} to {_num(high)}{where}"))
+    if "guidance" not in named and options.guidance is not None and options.guidance < 0:
+        problems.append(OptionError("guidance", f"{_NAMES['guidance']} = {_num(options.guidance)} must not be "
+                                                f"negative{where}; 0 turns guidance off"))
+    order = [f.name for f in fields(options)]
+    return options, sorted(problems, key=lambda p: order.index(p.setting))
 
 
 def size_problem(card: ModelCard, width: int | None, height: int | None) -> OptionError | None:

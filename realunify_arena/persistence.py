@@ -121,7 +121,8 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     The repo is created private if it does not exist; the token comes from ``HF_TOKEN``.
 
     Raises:
-        SettingsError: a bad ``REALUNIFY_DATASET_REPO`` or ``REALUNIFY_PUSH_MINUTES`` (``repo_settings``);
+        SettingsError: a bad ``REALUNIFY_DATASET_REPO`` or ``REALUNIFY_PUSH_MINUTES`` (``repo_settings``), or a
+            repo set with no token (``HF_TOKEN`` unset, no login, or ``api`` made with ``token=False``);
             nothing was created.
         OSError: the repo could not be read or created; the message starts ``REALUNIFY_DATASET_REPO=<id>:``
             and no store was opened.
@@ -133,6 +134,10 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
         return Store.open(db_path, journal_mode=journal_mode), None
     repo_id, every = synced
     api = api or HfApi()
+    if not _token(api):  # else a private repo reads as missing, and the Hub's 401 names no setting
+        raise SettingsError(f"{REPO_ENV}={repo_id} is set but no Hugging Face token was found: expected an"
+                            " HF_TOKEN secret (a token with write access to that dataset repo) to keep the votes"
+                            " there; nothing was started")
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         restored = restore(db_path, repo_id, api)
@@ -172,6 +177,16 @@ def writable(repo_id: str, api: HfApi) -> None:
     api.auth_check(repo_id, repo_type="dataset", write=True)
 
 
+def _token(api: HfApi) -> str | None:
+    """The token ``api`` sends: its own, else ``HF_TOKEN`` or a login's (``huggingface_hub.get_token``); None
+    when there is none (``token=False`` turns it off)."""
+    from huggingface_hub import get_token
+
+    if api.token is False:
+        return None
+    return api.token or get_token() or None
+
+
 def _one_line(error: BaseException) -> str:
     """The error's message as one line (the Hub's HTTP errors run over several); its type's name if empty."""
     return " ".join(str(error).split()) or type(error).__name__
@@ -183,7 +198,7 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
     Raises:
         SettingsError: ``REALUNIFY_DATASET_REPO`` is not ``owner/name`` by the Hub's naming rule,
             ``REALUNIFY_PUSH_MINUTES`` is not a number above 0 and at most ``MAX_PUSH_MINUTES``, or it is set
-            without a repo; one line naming the variable, what was expected and the value given.
+            without a repo; one line naming each variable that is wrong, what was expected and the value given.
     """
     repo_id = env.get(REPO_ENV, "").strip()
     if not repo_id:
@@ -191,16 +206,20 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
             raise SettingsError(f"{EVERY_ENV} is set but {REPO_ENV} is not: expected a dataset repo id like"
                                 f" user/name in {REPO_ENV} to push the votes to, or neither variable")
         return None
+    problems = []  # both variables wrong: both named at once, not one per restart of the Space
     if not is_repo_id(repo_id, owner_required=True):
-        raise SettingsError(f"{REPO_ENV}: expected a dataset repo id like user/name, got {brief(repo_id)} (each"
-                            " part: letters, digits, '-', '_' or '.')")
+        problems.append(f"{REPO_ENV}: expected a dataset repo id like user/name, got {brief(repo_id)} (each"
+                        " part: letters, digits, '-', '_' or '.')")
     raw = env.get(EVERY_ENV, "5").strip()
     try:
         every = float(raw)
     except ValueError:
         every = math.nan
     if not 0 < every <= MAX_PUSH_MINUTES:  # also refuses nan and inf
-        raise out_of_range(EVERY_ENV, raw, f"a number of minutes above 0 and at most {MAX_PUSH_MINUTES}")
+        problems.append(str(out_of_range(EVERY_ENV, raw, f"a number of minutes above 0 and at most"
+                                                         f" {MAX_PUSH_MINUTES}")))
+    if problems:
+        raise SettingsError("; ".join(problems))
     return repo_id, every
 
 

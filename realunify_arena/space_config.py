@@ -14,8 +14,11 @@ from pathlib import Path
 
 COLOURS = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")
 SDKS = ("gradio", "docker", "static")
-HARDWARE = ("cpu-basic", "cpu-upgrade", "t4-small", "t4-medium", "l4x1", "l4x4", "l40sx1", "l40sx4", "l40sx8",
-            "a10g-small", "a10g-large", "a10g-largex2", "a10g-largex4", "a100-large", "a100x4", "a100x8")
+# The flavours huggingface_hub's ``SpaceHardware`` names (the Hub's own client), ZeroGPU's ``zero-a10g`` included:
+# the README's "GPU / ZeroGPU Space" suggests it, and Spaces' front-matter uses it.
+HARDWARE = ("cpu-basic", "cpu-upgrade", "zero-a10g", "t4-small", "t4-medium", "l4x1", "l4x4", "l40sx1", "l40sx4",
+            "l40sx8", "a10g-small", "a10g-large", "a10g-largex2", "a10g-largex4", "a100-large", "a100x4", "a100x8",
+            "rtx-pro-6000", "rtx-pro-6000x2", "rtx-pro-6000x4", "rtx-pro-6000x8")
 SHORT_DESCRIPTION_MAX = 60
 OAUTH_MINUTES_MAX = 43200  # 30 days
 TEXT = ("title", "emoji", "short_description", "license", "thumbnail", "base_path", "app_build_command")

@@ -26,12 +26,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_space(tmp_path: Path, endpoint: str) -> subprocess.CompletedProcess:
-    """``app.py`` as a Space runs it: settings from the environment, ``GRADIO_SERVER_NAME``/``PORT`` set."""
+def start_space(tmp_path: Path, endpoint: str, token: str | None = TOKEN) -> subprocess.CompletedProcess:
+    """``app.py`` as a Space runs it: settings from the environment, ``GRADIO_SERVER_NAME``/``PORT`` set;
+    ``token`` None: no ``HF_TOKEN`` secret (and no login in a fresh ``HF_HOME``)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_ENDPOINT": endpoint, "HF_HUB_OFFLINE": "0",
-           "HF_TOKEN": TOKEN, "REALUNIFY_DATASET_REPO": "me/votes", "REALUNIFY_DB": str(tmp_path / "data" / "arena.db"),
+           "HF_TOKEN": token, "REALUNIFY_DATASET_REPO": "me/votes", "REALUNIFY_DB": str(tmp_path / "data" / "arena.db"),
            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(free_port())}
-    env.pop("REALUNIFY_PUSH_MINUTES", None)
+    for name in ("REALUNIFY_PUSH_MINUTES", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH") + ("HF_TOKEN",) * (token is None):
+        env.pop(name, None)
+    if token is None:
+        env["HF_HOME"] = str(tmp_path / "hf-home")
     try:  # before: with a read-only token the app started and served, so it never exited by itself
         return subprocess.run([sys.executable, str(ROOT / "app.py")], capture_output=True, text=True, timeout=90,
                               env=env, cwd=tmp_path)
@@ -66,3 +70,13 @@ def test_a_read_only_token_stops_the_space_before_any_vote_is_taken(tmp_path):
     assert "it needs write access" in line
     assert ("GET", "/api/datasets/me/votes/auth-check/write") in hub.seen
     assert not (tmp_path / "data" / "arena.db").exists()
+
+
+def test_a_space_without_an_hf_token_secret_stops_with_one_line_naming_it(tmp_path):
+    """Before: with no token the Space started against a Hub that let it (and on the real Hub a private repo
+    read as missing, then the write check's 401 named no setting)."""
+    with serving(HubHandler, seen=[], writable=True) as hub:
+        done = start_space(tmp_path, hub.url, token=None)
+    refused_in_one_line(done, "REALUNIFY_DATASET_REPO=me/votes is set but no Hugging Face token was found: expected"
+                              " an HF_TOKEN secret")
+    assert hub.seen == [] and not (tmp_path / "data").exists()

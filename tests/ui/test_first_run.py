@@ -216,9 +216,11 @@ def test_a_setting_over_the_cards_limit_is_refused_with_a_message(page, app):
     runs_before = len(app["store"].runs())
     page.get_by_text("Generation settings (empty: the card's default)").click()
     page.locator("#ex-max-new-tokens input").fill("100000")
+    page.locator("#ex-seed input").fill("-1")  # two bad settings: both are named at once (before: the seed only)
     page.locator("#ex-run").click()
-    expect(page.get_by_text("max_new_tokens = 100000 is outside the allowed range 1 to 256 for tiny-janus")
-           ).to_be_visible()
+    refusal = page.locator("#ex-instance-text")
+    expect(refusal).to_contain_text("max_new_tokens = 100000 is outside the allowed range 1 to 256 for tiny-janus")
+    expect(refusal).to_contain_text("seed = -1 is outside the allowed range 0 to 4294967295 for tiny-janus")
     time.sleep(2)
     assert len(app["store"].runs()) == runs_before  # nothing ran
 

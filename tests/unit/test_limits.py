@@ -349,3 +349,50 @@ def test_an_api_image_request_for_a_size_janus_cannot_make_is_a_400_naming_size(
     assert info.value.status == 400 and info.value.param == "size"
     assert info.value.message == ("'size': size 512x512 is not allowed for janus-pro-7b: it makes size 384x384 "
                                   "instead (one fixed grid of image tokens); ask for that or leave the size unset")
+
+
+def test_several_bad_settings_are_all_named_in_one_refusal():
+    """Before: the check stopped at the first bad setting, so a form with max_new_tokens and seed both out of
+    range was refused for one of them, and the next try for the other."""
+    card = SHIPPED["tiny-janus"]
+    with pytest.raises(ValueError) as refused:
+        check_options(card, card.options(max_new_tokens=100000, seed=-1, temperature=float("nan")))
+    message = str(refused.value)
+    for part in ("max_new_tokens = 100000 is outside the allowed range 1 to 256 for tiny-janus",
+                 f"seed = -1 is outside the allowed range 0 to {SEED_MAX} for tiny-janus",
+                 "temperature = nan is not allowed for tiny-janus"):
+        assert part in message, message
+    assert "\n" not in message and refused.value.settings == ("seed", "max_new_tokens", "temperature")
+    # a size out of range is named once (not again as a size the family cannot make)
+    pair = SHIPPED["tiny-pair"]
+    with pytest.raises(ValueError) as refused:
+        check_options(pair, pair.options(width=4096, steps=51))
+    assert str(refused.value) == ("steps (num_inference_steps) = 51 is outside the allowed range 1 to 50 for "
+                                  "tiny-pair; width = 4096 is outside the allowed range 16 to 512 for tiny-pair")
+
+
+def test_explore_names_every_bad_setting_of_its_form(tmp_path):
+    """Explore's Run with max new tokens and seed both out of range: the refusal names both."""
+    import gradio as gr
+
+    from realunify_arena.ui.explore import _user_options
+
+    with pytest.raises(gr.Error) as refused:
+        _user_options(_context(tmp_path), "tiny-janus", SEED_MAX + 1, None, -1.0, 100000)
+    message = refused.value.message
+    for part in (f"seed = {SEED_MAX + 1} is outside", "guidance (classifier-free guidance scale) = -1 must not be",
+                 "max_new_tokens = 100000 is outside"):
+        assert part in message, message
+
+
+def test_a_card_with_several_bad_defaults_names_each_field(tmp_path):
+    from realunify_arena.cards import CardError
+
+    path = tmp_path / "twice.yaml"
+    path.write_text("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: org/m\n"
+                    "defaults: {max_new_tokens: 0, seed: -5}\n")
+    with pytest.raises(CardError) as refused:
+        load_card(path)
+    message = str(refused.value)
+    assert f"{path}: fields 'defaults.seed', 'defaults.max_new_tokens':" in message, message
+    assert "seed = -5 is outside" in message and "max_new_tokens = 0 is outside" in message

@@ -29,7 +29,7 @@ class FolderHub(HfApi):
     """Keeps each dataset repo as a folder and counts the commits made to it."""
 
     def __init__(self, root: Path):
-        super().__init__(token=False)
+        super().__init__(token="hf_folderHubStandInToken")  # never sent: every Hub call is answered here
         self.root = root
         self.commits: list[list[str]] = []
 
@@ -469,3 +469,31 @@ def test_a_full_disk_at_push_time_is_one_logged_line_and_the_next_push_catches_u
     finally:
         scheduler.stop()
         store.close()
+
+
+@pytest.mark.parametrize("api", ["none given", "token off"])
+def test_a_repo_set_without_a_token_stops_the_boot_naming_hf_token(tmp_path, monkeypatch, api):
+    """Before: with no token a private repo read as missing (the boot went on empty, the restore skipped) and
+    the Hub's 401 at the write check named neither HF_TOKEN nor that it was unset."""
+    import huggingface_hub.constants
+
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-login" / "tokens"))
+    with pytest.raises(SettingsError) as refused:
+        open_store(tmp_path / "data" / "arena.db", env={REPO_ENV: "me/votes"},
+                   api=None if api == "none given" else HfApi(token=False))
+    message = str(refused.value)
+    assert message.startswith(f"{REPO_ENV}=me/votes is set but no Hugging Face token was found: expected an"
+                              " HF_TOKEN secret"), message
+    assert "\n" not in message and not (tmp_path / "data").exists()
+
+
+def test_a_bad_repo_and_a_bad_interval_are_both_named_at_once():
+    """Before: only the repo id was named; fixing it and restarting the Space then stopped on the interval."""
+    with pytest.raises(SettingsError) as caught:
+        repo_settings({REPO_ENV: "votes", EVERY_ENV: "0"})
+    assert str(caught.value) == (f"{REPO_ENV}: expected a dataset repo id like user/name, got 'votes' (each part:"
+                                 f" letters, digits, '-', '_' or '.'); {EVERY_ENV}: expected a number of minutes"
+                                 " above 0 and at most 10080, got '0'")

@@ -121,7 +121,7 @@ def test_a_space_yaml_the_hub_accepts_is_written(tmp_path, capsys):
     ({"python_version": "python3.11"}, "python_version: expected a quoted Python version"),
     ({"sdk_version": "6.30.0"}, "sdk_version: expected '6.31.0', the gradio version"),
     ({"app_file": "main.py"}, "app_file: expected a file in"),
-    ({"suggested_hardware": "zero-a10g"}, "suggested_hardware: expected a hardware flavour of the Hub"),
+    ({"suggested_hardware": "zero-gpu"}, "suggested_hardware: expected a hardware flavour of the Hub"),
     ({"suggested_hardware": "cpu"}, "suggested_hardware: expected a hardware flavour of the Hub"),
     ({"suggested_storage": "small"}, "suggested_storage: the Hub no longer offers persistent storage"),
     ({"app_port": 7860}, "app_port: expected a port 1 to 65535, and only with sdk: docker"),
@@ -150,3 +150,18 @@ def test_a_field_the_hub_refuses_or_ignores_is_named_and_nothing_is_written(tmp_
     assert err.startswith(f"space-card: error: {folder / 'space.yaml'}: ") and says in err, err
     assert len(err.strip().splitlines()) == 1 and "spaces-config-reference" in err
     assert (folder / "README.md").read_bytes() == before
+
+
+def test_every_hardware_flavour_the_hub_names_is_accepted(tmp_path):
+    """Before: ``suggested_hardware: zero-a10g`` (ZeroGPU, which the README's GPU / ZeroGPU Space section
+    describes) and the RTX Pro 6000 flavours were refused, so space-card would not write a ZeroGPU Space's
+    README. The list is huggingface_hub's own (``SpaceHardware``, what the Hub's client can request)."""
+    from huggingface_hub import SpaceHardware
+
+    from realunify_arena.space_config import space_problems
+
+    folder = space_folder(tmp_path)
+    flavours = [flavour.value for flavour in SpaceHardware]
+    assert "zero-a10g" in flavours
+    for flavour in flavours:
+        assert space_problems({**GOOD_SPACE, "suggested_hardware": flavour}, folder) == [], flavour
