@@ -43,6 +43,7 @@ import re
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlsplit
 
@@ -123,6 +124,25 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
     for pattern, replacement in _SHAPES:
         text = pattern.sub(replacement, text)
     return text
+
+
+def each_string(value, change: Callable[[str], str]):
+    """``value`` (JSON-like: dicts, lists, strings, numbers) with ``change`` applied to every string in it,
+    dict keys kept (tuples become lists)."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {key: each_string(item, change) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [each_string(item, change) for item in value]
+    return value
+
+
+def redact_all(value, secrets: list[str] | None = None):
+    """``value`` (JSON-like) with ``redact`` applied to every string in it: a judgment's details as stored (its
+    judge's replies) before they are copied or written elsewhere."""
+    secrets = secret_values() if secrets is None else secrets
+    return each_string(value, lambda text: redact(text, secrets))
 
 
 def error_text(error: BaseException) -> str:
