@@ -307,7 +307,9 @@ def show(label: str, parts: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--warm", type=int, default=5, help="warm runs after the first (median shown)")
     parser.add_argument("--protocols", default=",".join(PROTOCOLS), help="comma-separated TRACK:MODE")
     parser.add_argument("--reference-threads", default="default", help="'default' (torch's own) or a number")

@@ -14,7 +14,6 @@ inductor's own kernels.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import importlib.util
 import json
@@ -49,7 +48,9 @@ def relative_error(value: torch.Tensor, reference: torch.Tensor) -> torch.Tensor
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser()
     parser.add_argument("--size", default="1b")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--device", default="cuda", help="cpu: a smoke run, eager")

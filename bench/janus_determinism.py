@@ -12,7 +12,6 @@ scaled-dot-product-attention forwards as deterministic and leaves cuDNN's out of
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import time
@@ -41,7 +40,9 @@ def attention_kernels(run) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser()
     parser.add_argument("--size", default="small")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()

@@ -27,7 +27,6 @@ minimum and the median are reported; a ratio under 1 is printed as "N.Nx slower"
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
@@ -316,7 +315,9 @@ def save(report: dict, path: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=["tiny", "small", "1b", "7b"], default="tiny")
     parser.add_argument("--batch", type=int, action="append", help="images per prompt; repeatable (default 1, 16)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

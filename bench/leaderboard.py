@@ -23,7 +23,6 @@ Goals: <= 1.2x the reference at every size, <= 2 s cold build and refit at 1M, t
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sqlite3
@@ -259,7 +258,9 @@ def run_size(db: Path, n_votes: int, args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--systems", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=200)

@@ -18,7 +18,6 @@ missing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -252,7 +251,9 @@ def report(reference: Tally, loaded: Tally, elapsed: float, users: int, acked: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--think", type=float, default=2.5,

@@ -18,7 +18,6 @@ which heavy libraries the app process had imported once it served its page (none
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
@@ -105,7 +104,9 @@ def time_start(command: list[str], port: int, button: str, browser, env: dict, c
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--reference", metavar="REF", help="also time app.py at this commit (a temp git worktree)")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))

@@ -415,7 +415,9 @@ def flush_latency_us(folder: Path, n: int = 200) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0,
                         help="seconds per row and design, split into the rounds (default 6)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 4, 32],

@@ -26,6 +26,7 @@ from realunify_arena.benchmark.loaders import Dataset
 from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance
 from realunify_arena.dataset_names import DatasetConflict, check_dataset, remember_source, store_conflicts
 from realunify_arena.judge import ATTEMPTS, HUMAN, Judge, asks_judge, judge_name
+from realunify_arena.redaction import redact_all
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, Mode
 from realunify_arena.trace import Status
@@ -270,7 +271,9 @@ def merge(source, target) -> MergeCounts:
         if j["judge"] == HUMAN or run_id is None:
             continue  # human judgments: per voter, below
         if target.find_judgment(run_id, j["judge"]) is None:
-            target.save_judgment(run_id, j["judge"], {k: j[k] for k in ("kind", "score", "details", "errors")})
+            # a judge's replies stored before they were redacted (an endpoint that echoed its key) leave it here
+            target.save_judgment(run_id, j["judge"], {**{k: j[k] for k in ("kind", "score", "errors")},
+                                                      "details": redact_all(j["details"])})
             counts["judgments"] += 1
     for source_id, run_id in target_ids.items():
         voters = {h["voter"] for h in target.human_judgments(run_id)}

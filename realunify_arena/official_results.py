@@ -20,6 +20,10 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
   where a runner stops at the first wrong verdict the way the official scorer's loop does: the instance is 0
   when an asked question already fails it, else its unasked questions are judge errors (no verdict).
   Stepwise, a ``response`` is the refined prompt.
+
+The texts an entry carries (``response``, each ``judge_answer``, ``error``) are read with their secrets masked
+(``redaction.redact``), as ``eval`` stores a model's or judge's reply: an imported run is stored, shown on the
+page and exported again, and a file written from an endpoint that echoed its key must put it in none of them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from realunify_arena.benchmark.result_files import STEMS, parse_result_file
 from realunify_arena.benchmark.result_paths import climbs_out, find_result_image
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import Problem, describe
+from realunify_arena.redaction import redact, secret_values
 from realunify_arena.shown import brief
 from realunify_arena.trace import Mode, Status
 
@@ -141,13 +146,18 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
     if found:
         problems.extend(found)
         return None
+    secrets = secret_values()  # read once per entry: every text it keeps is masked as eval masks a reply
+    if isinstance(text, str):
+        text = redact(text, secrets)
+    if answers is not None:
+        answers = [a if a is None else redact(a, secrets) for a in answers]
     entry = ResultEntry(file, label, record, raw, mode, Status(status),
                         text=text if isinstance(text, str) else None)
     located = find_result_image(image, path.parent) if isinstance(image, str) and image.strip() else None
     entry.image = located
     if entry.status is not Status.OK:
         given = raw.get("error")
-        entry.error = given if isinstance(given, str) else f"the run did not finish (status {status} in {file})"
+        entry.error = redact(given, secrets) if isinstance(given, str) else f"the run did not finish (status {status} in {file})"
         return entry
     decided_by_score = "score" in raw and (text is None or text is _ABSENT if geu else answers is None)
     if decided_by_score:

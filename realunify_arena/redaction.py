@@ -14,7 +14,9 @@ What is taken out (each replaced by ``***``):
   ``SALT``, ``CREDENTIAL`` or ``AUTH``), when the value is at least ``MIN_SECRET_CHARS`` long (shorter
   values are settings such as ``1``, not keys, and would blank ordinary words);
 - common key shapes: OpenAI ``sk-...``, Google ``AIza...``, Hugging Face ``hf_...``, the credentials after
-  ``Bearer`` and after an ``Authorization``, ``x-goog-api-key``, ``x-api-key`` or ``api_key`` field, and
+  ``Bearer`` and after an ``Authorization``, ``x-goog-api-key``, ``x-api-key`` or ``api_key`` field when
+  they look like one (6+ characters with a digit or an inner ``.``, ``/``, ``+``, ``=``, ..., or 20+: model
+  replies are redacted too, and in "a torch bearer running" the word after "bearer" is no key), and
   ``key=`` in URLs;
 - each secret value also in the forms it takes on the wire: percent-encoded (``quote``, ``quote_plus``) and
   base64 (standard and URL-safe, with or without padding);
@@ -41,16 +43,25 @@ import re
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlsplit
 
 MASK = "***"
 MIN_SECRET_CHARS = 8
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW(?:OR)?D|SALT|CREDENTIAL|AUTH", re.IGNORECASE)
+def _credential(chars: str) -> str:
+    """A regex for a credential made of ``chars`` (a character class) after ``Bearer`` or a header name: at
+    least 6 of them, with a digit or an inner ``.``, ``_``, ``~``, ``+``, ``/`` or ``=`` (a JWT, base64), or
+    20 or more. Model replies go through ``redact`` too (a refined prompt is sent on to generation), and an
+    ordinary word after "bearer" ("a torch bearer running") or "Authorization:" is no credential."""
+    return (rf"(?={chars}{{6}})(?={chars}*?(?:[0-9]|[._~+/=][A-Za-z0-9])|{chars}{{20}}){chars}+")
+
+
 _SHAPES = (
-    (re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1" + MASK),
+    (re.compile(r"(\bBearer\s+)" + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"""(\b(?:authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key)\b["']?\s*[:=]\s*["']?)"""
-                r"""(?!Bearer\b)[^\s"',;&)}\]]+""", re.IGNORECASE), r"\1" + MASK),
+                r"""(?!Bearer\b)""" + _credential(r"""[^\s"',;&)}\]]"""), re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"([?&](?:key|api_key|token|access_token)=)[^\s&#\"']+", re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)"), r"\1" + MASK),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
@@ -113,6 +124,25 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
     for pattern, replacement in _SHAPES:
         text = pattern.sub(replacement, text)
     return text
+
+
+def each_string(value, change: Callable[[str], str]):
+    """``value`` (JSON-like: dicts, lists, strings, numbers) with ``change`` applied to every string in it,
+    dict keys kept (tuples become lists)."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {key: each_string(item, change) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [each_string(item, change) for item in value]
+    return value
+
+
+def redact_all(value, secrets: list[str] | None = None):
+    """``value`` (JSON-like) with ``redact`` applied to every string in it: a judgment's details as stored (its
+    judge's replies) before they are copied or written elsewhere."""
+    secrets = secret_values() if secrets is None else secrets
+    return each_string(value, lambda text: redact(text, secrets))
 
 
 def error_text(error: BaseException) -> str:

@@ -527,7 +527,7 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
     trace = store.load_trace(run["id"])
     fields: dict = {"status": trace.status.value}
     if trace.error:
-        fields["error"] = trace.error
+        fields["error"] = redact(trace.error)  # an error imported before result files were read redacted
     for step in trace.steps:
         if step.role is StepRole.GENERATED_IMAGE:
             fields["generated_image"] = _copy_image(store, step.image_sha, folder, relative_paths)

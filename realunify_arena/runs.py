@@ -22,7 +22,7 @@ from realunify_arena import protocols
 from realunify_arena.adapters.base import Adapter, GenerationOptions, ModelSource
 from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
 from realunify_arena.pump import FINISHED, Pump
-from realunify_arena.redaction import error_text, secret_values, visitor_text
+from realunify_arena.redaction import each_string, error_text, secret_values, visitor_text
 from realunify_arena.stopping import RunControl, RunStopped
 from realunify_arena.runtime import zero_gpu
 from realunify_arena.store import Store
@@ -142,13 +142,7 @@ def for_visitors(result: dict) -> dict:
 
 def _visible(value, secrets: list[str]):
     """``value`` (JSON-like) with ``visitor_text`` applied to every string in it."""
-    if isinstance(value, str):
-        return visitor_text(value, secrets)
-    if isinstance(value, dict):
-        return {key: _visible(item, secrets) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_visible(item, secrets) for item in value]
-    return value
+    return each_string(value, lambda text: visitor_text(text, secrets))
 
 
 def needs_device(pool: ModelSource, model: str) -> bool:

@@ -253,6 +253,7 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
         check(body, Capability.UNDERSTAND)
         texts, images = _flatten(body.messages)
         answer = await _in_thread(run, "understand", images, "\n".join(texts), body.options(card))
+        answer = redact(answer) if isinstance(answer, str) else answer  # an upstream may echo this server's key
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
                 "model": name, "choices": [{"index": 0, "finish_reason": "stop",
                                             "message": {"role": "assistant", "content": answer}}],

@@ -45,6 +45,7 @@ from sqlite_utils import Database, Migrations
 from realunify_arena import durable
 from realunify_arena.benchmark.images import png_bytes
 from realunify_arena.benchmark.schema import TRACKS
+from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import instance_score
 from realunify_arena.systems import MODES
 from realunify_arena.trace import Status, Trace
@@ -982,6 +983,9 @@ class Store:
 
     def load_trace(self, run_id: int) -> Trace:
         """The stored trace of run ``run_id``; its image steps carry ``image_sha`` (read with ``get_image``).
+        Its texts (each step's prompt and reply, the error) come with secrets masked (``redaction.redact``):
+        a run stored before replies were redacted (an endpoint that echoed its key) is shown, reused, merged
+        and exported as a new one would have been stored.
 
         Raises:
             NotFound: no run ``run_id`` in this store.
@@ -989,7 +993,12 @@ class Store:
         rows = self.query("select trace from runs where id = ?", (run_id,))
         if not rows:
             raise NotFound(f"run {run_id} is not in {self.path}")
-        return Trace.from_dict(json.loads(rows[0]["trace"]))
+        trace, secrets = Trace.from_dict(json.loads(rows[0]["trace"])), secret_values()
+        for step in trace.steps:
+            step.prompt = redact(step.prompt, secrets)
+            step.text = redact(step.text, secrets)  # None (an image step) stays None
+        trace.error = redact(trace.error, secrets)
+        return trace
 
     def run(self, run_id: int) -> dict:
         """One run's indexed columns (id, dataset, instance_uid, track, task_type, model, mode, status ...).

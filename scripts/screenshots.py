@@ -7,7 +7,6 @@ Tiny random-weight models draw noise; the screenshots show the layout, not model
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -15,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's package, as the benches import it
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -26,7 +26,9 @@ TASKS = ["code_to_image", "mathematical_reasoning", "mental_tracking", "cognitiv
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "screenshots")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

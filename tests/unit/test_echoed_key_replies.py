@@ -89,3 +89,17 @@ def test_a_reply_that_echoes_the_key_is_stored_and_returned_without_it(echoing, 
     for part in db.parent.iterdir():  # the database, its WAL and any side file
         if part.is_file():
             assert not _key_in(part.read_bytes()), part.name
+
+
+def test_serve_openai_answers_without_the_key_its_upstream_echoed(echoing):
+    """``serve-openai`` in front of a remote card: its client gets the upstream's reply, not the server's key."""
+    import httpx
+
+    from realunify_arena.serving import BackgroundServer, create_app
+
+    with BackgroundServer(create_app(echoing, "echo")) as server:
+        reply = httpx.post(f"{server.url}/chat/completions", timeout=30, json={
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "Which?"}]}]})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["choices"][0]["message"]["content"] == "yes A, your key is ***"
+    assert not _key_in(reply.text)

@@ -47,3 +47,19 @@ def test_export_masks_a_key_an_old_run_holds(tmp_path, monkeypatch):
     assert all("***" in t for t in responses + answers), entries  # the text is kept, the key masked
     for path in paths:
         assert not _key_in(path.read_text(encoding="utf-8")), path
+
+
+def test_export_masks_a_key_in_an_old_runs_error(tmp_path, monkeypatch):
+    """A failed run's error stored unmasked (imported from a result file before those were read redacted)."""
+    monkeypatch.setenv("OLD16_SERVICE_KEY", KEY)
+    data = load("bundled")
+    geu = next(i for i in data.instances if i.track == "GEU")
+    store = Store.open(tmp_path / "arena.db")
+    try:
+        store.save_trace(Trace(geu.uid, "echo", "direct", {"seed": 0}, status=Status.ERROR,
+                               error=f"RuntimeError: 401 for key {KEY}"), data.name)
+        paths = export_official(store, tmp_path / "out", model="echo")
+    finally:
+        store.close()
+    entries = [e for p in paths for e in json.loads(p.read_text(encoding="utf-8"))]
+    assert [e["error"] for e in entries] == ["RuntimeError: 401 for key ***"]
