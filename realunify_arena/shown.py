@@ -8,27 +8,37 @@ from __future__ import annotations
 
 import reprlib
 
-from realunify_arena.redaction import redact
+from realunify_arena.redaction import redact, secret_values
+
+# Only this many characters at each end of a long string are redacted and kept for the cut, which shows
+# about 30 of each end: a key or token is tens to hundreds of characters, so none reaches into the shown part
+# from the cut-out middle, and a refusal of a 1 MB value costs what one of 8 kB does (redacting it whole took
+# ~40 ms).
+SECRET_WINDOW = 4096
 
 
 class _Brief(reprlib.Repr):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.maxlevel, self.maxlist, self.maxdict, self.maxstring, self.maxother, self.maxlong = 1, 4, 4, 60, 60, 40
+        self._secrets = secrets
+
     def repr_int(self, x: int, level: int) -> str:
         """A long integer keeps its leading digits (its size reads from them): 37 of them and '...'."""
         return clipped(repr(x), self.maxlong)
 
     def repr_str(self, x: str, level: int) -> str:
-        """A string with its secrets masked (``***``) before it is cut."""
-        return super().repr_str(redact(x), level)
-
-
-_repr = _Brief()
-_repr.maxlevel, _repr.maxlist, _repr.maxdict, _repr.maxstring, _repr.maxother, _repr.maxlong = 1, 4, 4, 60, 60, 40
+        """A string with its secrets masked (``***``) before it is cut (of a long one, only its two ends)."""
+        if len(x) > 2 * SECRET_WINDOW:
+            x = x[:SECRET_WINDOW] + x[-SECRET_WINDOW:]  # the middle is cut out below anyway
+        return super().repr_str(redact(x, self._secrets), level)
 
 
 def brief(value: object) -> str:
     """``repr(value)``, at most about 60 characters (a long string keeps its start and end around '...'; an
-    integer past 40 characters its first 37 and '...'), each string's secrets masked as ``***`` first."""
-    return _repr.repr(value)
+    integer past 40 characters its first 37 and '...'), each string's secrets masked as ``***`` first (the
+    secret values are read once per call)."""
+    return _Brief(secret_values()).repr(value)
 
 
 def clipped(text: str, length: int) -> str:

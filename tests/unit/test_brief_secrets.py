@@ -30,6 +30,16 @@ def test_brief_masks_a_secret_before_cutting(value):
     assert "***" in shown and not _leaks(shown, KEY) and not _leaks(shown, CUSTOM), shown
 
 
+@pytest.mark.parametrize("middle", [10, 20_000, 1_000_000])
+def test_brief_masks_secrets_at_both_ends_of_a_long_value(middle):
+    """Of a long value only its ends are redacted (a 1 MB refusal took ~40 ms whole): a key at either end,
+    or cut by the window's edge, still shows no part of itself."""
+    for value in (KEY + "x" * middle + CUSTOM, "x" * 4070 + KEY + "y" * middle + KEY + "z" * 4070):
+        shown = brief(value)
+        assert not _leaks(shown, KEY) and not _leaks(shown, CUSTOM), shown
+    assert brief(KEY + "x" * middle + CUSTOM).count("***") == 2
+
+
 def test_brief_still_shortens_ordinary_text():
     assert brief("hello" * 30) == "'hellohellohellohellohellohe...llohellohellohellohellohello'"
 
