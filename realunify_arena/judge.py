@@ -80,6 +80,7 @@ def judge_card_problem(name: str, cards: Mapping, broken: frozenset[str] = froze
         return f"{name!r}: the card cannot understand images, so it cannot answer polling questions"
     return None
 
+
 Verdict = Literal["yes", "no"]
 ImageLoader = Callable[[Step], Image.Image]
 

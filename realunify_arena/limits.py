@@ -29,9 +29,10 @@ class Limits:
     temperature: float = 2.0
 
 
-class ModelCard(Protocol):
-    """What the checks read of a ``cards.ModelCard`` (cards.py checks each card's defaults with them when it
-    reads the card, so this module does not import it)."""
+class CardLike(Protocol):
+    """What the checks read of a card: ``cards.ModelCard`` satisfies it. Named apart from that class (one
+    name, one home): cards.py checks each card's defaults with these checks when it reads the card, so this
+    module does not import it."""
 
     name: str
     family: str
@@ -65,7 +66,7 @@ _NAMES = {"steps": "steps (num_inference_steps)", "guidance": "guidance (classif
 TINY_LIMITS = Limits(max_new_tokens=256, steps=50, side=512)
 
 
-def limits_for(card: ModelCard) -> Limits:
+def limits_for(card: CardLike) -> Limits:
     """The card's limits: the defaults (``TINY_LIMITS`` for tiny cards) with ``params.limits`` applied."""
     base = TINY_LIMITS if card.family == "tiny" else Limits()
     given = card.params.get("limits") or {}
@@ -85,7 +86,7 @@ def limits_for(card: ModelCard) -> Limits:
     return replace(base, **given)
 
 
-def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOptions:
+def check_options(card: CardLike, options: GenerationOptions) -> GenerationOptions:
     """``options`` if ``card`` accepts them; else ``OptionError`` (a ``ValueError``) naming the setting, its
     value and the limit.
 
@@ -107,7 +108,7 @@ def check_options(card: ModelCard, options: GenerationOptions) -> GenerationOpti
     return options
 
 
-def numbers_checked(card: ModelCard, options: GenerationOptions) -> GenerationOptions:
+def numbers_checked(card: CardLike, options: GenerationOptions) -> GenerationOptions:
     """``options`` with every ``check_options`` rule but the size the family makes (``size_problem``, which
     needs a pair's parts resolved): what a card's own ``defaults`` must pass when the card is read.
 
@@ -121,7 +122,7 @@ def numbers_checked(card: ModelCard, options: GenerationOptions) -> GenerationOp
     return options
 
 
-def _number_problems(card: ModelCard, options: GenerationOptions) -> tuple[GenerationOptions, list[OptionError]]:
+def _number_problems(card: CardLike, options: GenerationOptions) -> tuple[GenerationOptions, list[OptionError]]:
     """``options`` (whole floats as ints) and one ``OptionError`` per setting that breaks a
     ``numbers_checked`` rule, in field order; a setting is named once, by its first broken rule."""
     limits = limits_for(card)
@@ -168,7 +169,7 @@ def _number_problems(card: ModelCard, options: GenerationOptions) -> tuple[Gener
     return options, sorted(problems, key=lambda p: order.index(p.setting))
 
 
-def size_problem(card: ModelCard, width: int | None, height: int | None) -> OptionError | None:
+def size_problem(card: CardLike, width: int | None, height: int | None) -> OptionError | None:
     """Why ``card`` cannot make a ``width`` x ``height`` image (None: that side is the model's default), or None.
 
     Some families make only some sizes (``Family.produced_size``): Janus one fixed grid (the card's default
@@ -188,7 +189,7 @@ def size_problem(card: ModelCard, width: int | None, height: int | None) -> Opti
     return size_refusal(card.name, (width, height), made, family.size_reason())
 
 
-def edit_size_used(card: ModelCard) -> bool:
+def edit_size_used(card: CardLike) -> bool:
     """Whether an edit by ``card`` is made at the width x height asked for: only a pair card with
     ``params.edit_size: card``. Every other edit keeps the input image's size (a pair's default
     ``edit_size: input``; the images API's ``auto``), so a size asked for an edit is not used and not checked."""

@@ -50,6 +50,8 @@ from urllib.parse import quote, quote_plus, urlsplit
 MASK = "***"
 MIN_SECRET_CHARS = 8
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW(?:OR)?D|SALT|CREDENTIAL|AUTH", re.IGNORECASE)
+
+
 def _credential(chars: str) -> str:
     """A regex for a credential made of ``chars`` (a character class) after ``Bearer`` or a header name: at
     least 6 of them, with a digit or an inner ``.``, ``_``, ``~``, ``+``, ``/`` or ``=`` (a JWT, base64), or

@@ -19,3 +19,9 @@ def read_json_text(path: Path) -> str:
     data = path.read_bytes()
     encoding = json.detect_encoding(data)
     return data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+
+
+def not_text(error: UnicodeDecodeError) -> str:
+    """How a file whose bytes ``read_json_text`` could not decode is described in a refusal: ``"not UTF-16-LE
+    text (illegal UTF-16 surrogate at byte 6)"``, the encoding it was read in and where its bytes broke."""
+    return f"not {error.encoding.upper()} text ({error.reason} at byte {error.start})"

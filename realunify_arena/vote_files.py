@@ -20,7 +20,7 @@ from pathlib import Path
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
-from realunify_arena.text_files import read_json_text
+from realunify_arena.text_files import not_text, read_json_text
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
             "object a line, with model_a, model_b and winner)")
@@ -48,8 +48,7 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
     try:
         text = read_json_text(path)  # a byte order mark is no data; UTF-16 as Windows PowerShell writes is read
     except UnicodeDecodeError as e:
-        raise VotesFileError(f"{path}: not {e.encoding.upper()} text ({e.reason} at byte {e.start}); expected "
-                             f"{EXPECTED}") from None
+        raise VotesFileError(f"{path}: {not_text(e)}; expected {EXPECTED}") from None
     start = text.lstrip()[:1]
     records = _array(path, text) if start == "[" else _lines(path, text) if start == "{" else _csv(path, text)
     votes = []

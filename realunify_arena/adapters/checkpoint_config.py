@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["dtype_problem", "generation_config_problem", "one_of", "sub_config_problem", "token_ids_problem"]
+from realunify_arena.redaction import shortened
+
+__all__ = ["dtype_problem", "generation_config_problem", "library_refusal", "one_of", "sub_config_problem",
+           "token_ids_problem", "tokenizer_ids"]
 
 
 def one_of(values: Collection[str]) -> str:
@@ -181,8 +184,14 @@ def generation_config_problem(path: Path, content: dict) -> str | None:
     try:
         GenerationConfig.from_dict(dict(content))
     except Exception as exc:  # noqa: BLE001 - the class's own validation: ValueError, TypeError
-        from realunify_arena.shown import clipped
-
-        said = clipped(" ".join(str(exc).split()), 300)
-        return f"{path}: {said}; expected the generation configuration as the checkpoint ships it"
+        return library_refusal(path, exc, "the generation configuration as the checkpoint ships it")
     return None
+
+
+def library_refusal(path: Path, error: BaseException, expected: str) -> str:
+    """``"{path}: {error's message}; expected {expected}"``: a library's refusal of the file ``path`` as one
+    line, its message's white space runs joined and its secrets masked (``redaction.shortened``) before it is
+    cut to 300 characters, so a key a field's value holds and the message quotes is masked whole, never cut
+    in two (the halves would match neither its value nor its shape)."""
+    said = shortened(" ".join(str(error).split()), 300, "...")
+    return f"{path}: {said}; expected {expected}"

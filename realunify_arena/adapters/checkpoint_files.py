@@ -18,10 +18,9 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
-from realunify_arena.adapters.checkpoint_config import (dtype_problem, generation_config_problem, one_of,
-                                                        sub_config_problem, token_ids_problem)
+from realunify_arena.adapters.checkpoint_config import (dtype_problem, generation_config_problem, library_refusal,
+                                                        one_of, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
-from realunify_arena.shown import clipped
 
 __all__ = ["check_checkpoint"]
 
@@ -314,8 +313,7 @@ def _config_class_problem(config: Path) -> str | None:
     try:
         AutoConfig.from_pretrained(config.parent)
     except Exception as exc:  # noqa: BLE001 - the class's own validation: TypeError, ValueError, its own kinds
-        said = shortened(" ".join(str(exc).split()), 300, "...")  # secrets out before the cut
-        return f"{config}: {said}; expected the configuration as the checkpoint ships it"
+        return library_refusal(config, exc, "the configuration as the checkpoint ships it")
     return None
 
 
@@ -436,7 +434,7 @@ def _components_problem(index: Path, content: dict) -> str | None:
             continue
         left_out = spec == [None, None]
         if not left_out and not (isinstance(spec, list) and len(spec) == 2 and all(isinstance(v, str) for v in spec)):
-            return (f"{index}: field '{name}' is {clipped(json.dumps(spec), 100)}; expected [library, class name] "
+            return (f"{index}: field '{name}' is {shortened(json.dumps(spec), 100, '...')}; expected [library, class name] "
                     "(two strings, e.g. "
                     "[\"diffusers\", \"AutoencoderKL\"]), or [null, null] for a component the pipeline may lack")
         if left_out and name in needed:

@@ -24,7 +24,7 @@ from realunify_arena.benchmark.schema import (
 )
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
 from realunify_arena.shown import brief
-from realunify_arena.text_files import read_json_text
+from realunify_arena.text_files import not_text, read_json_text
 
 OFFICIAL_FILES: dict[str, tuple[Track, str]] = {
     "UEG_direct.json": ("UEG", "direct"),
@@ -271,7 +271,7 @@ def read_json_list(path: Path, problems: list[Problem]) -> list:
             return []
         data = json.loads(text, parse_int=parse_json_int)  # a BOM, UTF-16 or UTF-32 is no error
     except UnicodeDecodeError as e:
-        problems.append(Problem(path.name, None, None, f"not {e.encoding.upper()} text: {e}"))
+        problems.append(Problem(path.name, None, None, not_text(e)))
         return []
     except json.JSONDecodeError as e:
         problems.append(Problem(path.name, None, None, f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"))

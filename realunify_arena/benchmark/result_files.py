@@ -16,7 +16,7 @@ from pathlib import Path
 from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.schema import AnyInstance, Track
 from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
-from realunify_arena.text_files import read_json_text
+from realunify_arena.text_files import not_text, read_json_text
 
 SUFFIXES = (".json", ".jsonl")
 STEMS: dict[str, tuple[Track, str]] = {  # file name without its suffix -> (track, "direct" | "step")
@@ -84,7 +84,7 @@ def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
     try:
         text = read_json_text(file)
     except UnicodeDecodeError as e:
-        problems.append(Problem(file.name, None, None, f"not {e.encoding.upper()} text: {e}"))
+        problems.append(Problem(file.name, None, None, not_text(e)))
         return [], []
     except OSError as e:
         problems.append(Problem(file.name, None, None, f"cannot be read: {e.strerror or e}"))

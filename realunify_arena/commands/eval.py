@@ -52,12 +52,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from realunify_arena.adapters.base import Capability, ModelUnavailable
+    from realunify_arena.adapters.base import ModelUnavailable
     from realunify_arena.benchmark import load
     from realunify_arena.availability import availability
     from realunify_arena.dataset_names import DatasetConflict
     from realunify_arena.evaluation import Shard, evaluate, select, task_counts
-    from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, asks_judge, build_judge
+    from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, asks_judge, build_judge, judge_card_problem
     from realunify_arena.limits import check_options
     from realunify_arena.runtime import ModelPool, default_device
 
@@ -82,9 +82,10 @@ def run(args) -> int:
                                f"{args.models_dir or 'the project models/'}; give --judge CARD (one that "
                                f"understands images; known: {', '.join(sorted(cards))}) or use --track GEU (no "
                                "judge model needed)", USAGE)
-        if Capability.UNDERSTAND not in card_named(cards, args.judge, "--judge").capabilities:
-            raise CommandError(f"--judge {args.judge!r}: the card cannot understand images, so it cannot answer "
-                               "polling questions")
+        card_named(cards, args.judge, "--judge")
+        problem = judge_card_problem(args.judge, cards)  # the one wording app.py's --judge is refused in too
+        if problem:
+            raise CommandError(f"--judge {problem}")
 
     if judge_chosen:
         judge_card()

@@ -639,3 +639,29 @@ def test_a_pipeline_setting_in_model_index_is_no_malformed_component(tmp_path):
     _edit_nested(folder / "model_index.json", lambda c: c.update(vae=True))
     with pytest.raises(ModelUnavailable, match=r"field 'vae' is true; expected \[library, class name\]"):
         check_checkpoint(str(folder), "diffusers")
+
+
+# a key in the environment (masked by its value, not by a shape) and a field value that holds it past the
+# first ~30 characters of the quoted text, so that a 100- or 300-character cut falls inside the key
+_SECRET = "zz" + "Abc9" * 30 + "Tail"
+
+
+def _leaks(text: str, secret: str) -> bool:
+    """Whether ``text`` holds any 12 characters in a row of ``secret``."""
+    return any(secret[i:i + 12] in text for i in range(len(secret) - 11))
+
+
+@pytest.mark.parametrize(("sound_key", "file", "edit"), [
+    ("janus", "generation_config.json", lambda c: c.update(cache_implementation="q" * 250 + _SECRET)),
+    ("pipeline", "model_index.json", lambda c: c.update(vae="v" * 70 + _SECRET)),
+], ids=["generation_config-refusal", "model_index-component"])
+def test_a_key_quoted_in_a_checkpoint_refusal_is_masked_before_the_cut(sound, tmp_path, monkeypatch, sound_key,
+                                                                       file, edit):
+    """transformers' GenerationConfig refusal ("Invalid `cache_implementation` (<value>) ...") and a malformed
+    model_index.json component were cut to 300 / 100 characters before the key in the value was masked: the
+    message kept the key's first ~25 characters, which no later redaction matched."""
+    monkeypatch.setenv("MY_SERVICE_TOKEN", _SECRET)
+    folder = _copy(sound[sound_key], tmp_path)
+    _edit_nested(folder / file, edit)
+    message = _load("janus-pro-1b" if sound_key == "janus" else "omnigen", folder)
+    assert f"{folder / file}: " in message and "***" in message and not _leaks(message, _SECRET), message

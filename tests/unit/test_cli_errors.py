@@ -462,3 +462,15 @@ def test_a_usage_error_argparse_finds_is_one_error_line_and_exit_2(capsys, argv,
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"{command}: error: ") and "--help" in err and "usage:" not in err, err
+
+
+def test_eval_and_app_refuse_a_judge_card_that_cannot_understand_images_in_one_wording(paths, tmp_path, capsys):
+    """qwen-image's card only generates images (capabilities: [generate]), so it cannot answer a polling
+    question; eval and app.py say so in the same words (``judge.judge_card_problem``)."""
+    import app
+
+    why = "'qwen-image': the card cannot understand images, so it cannot answer polling questions"
+    assert main(["eval", "--model", "tiny-pair", "--judge", "qwen-image", "--db", paths["db"]]) == 2
+    assert capsys.readouterr().err == f"eval: error: --judge {why}\n"
+    assert app.main(["--judge", "qwen-image", "--db", str(tmp_path / "app.db")]) == 2
+    assert f"app.py: --judge {why}" in capsys.readouterr().err

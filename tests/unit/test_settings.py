@@ -128,13 +128,16 @@ def test_app_py_with_a_dataset_repo_restores_first_and_refuses_to_start_if_it_ca
                                                                                        capsys, launches, env,
                                                                                        expected):
     """Offline (as every test is), reading the repo fails: the app must not start empty and later push
-    that over the votes kept in the repo."""
+    that over the votes kept in the repo. A token is set, as a Space with a dataset repo has one: without it
+    the app stops before reading (``persistence.open_store``'s own refusal), and this reading was untested."""
+    token = "hf_" + "x7" * 17
+    monkeypatch.setenv("HF_TOKEN", token)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     db = tmp_path / "arena.db"
     assert load_app_py().main(["--db", str(db)]) == 2
     err = capsys.readouterr().err
-    assert f"app.py: cannot open the store {db}" in err and expected in err
+    assert f"app.py: cannot open the store {db}" in err and expected in err and token not in err
     assert not db.exists() and launches == []
 
 
