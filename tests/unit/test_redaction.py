@@ -41,9 +41,25 @@ def test_short_values_and_ordinary_words_stay(monkeypatch):
     ("GET https://h/v1/m?key=AB12cd34&alt=sse", "GET https://h/v1/m?key=***&alt=sse"),
     ("keys sk-proj-0123456789abcdefXYZ, AIzaSyA0123456789abcdefghijKLMN and hf_0123456789abcdefghijKL",
      "keys ***, *** and ***"),
+    # a credential after Bearer or a header name: a JWT, a token with a digit, a long word, base64
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", "Authorization: Bearer ***"),
+    ("bearer Q7rT2mX9pL4v", "bearer ***"),
+    ("Bearer abcdefghijklmnopqrstuvwxyz", "Bearer ***"),
+    ("Authorization: Zm9vOmJhcg==", "Authorization: ***"),
 ])
 def test_key_shapes_are_masked(text, expected):
     assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "The flag bearer leads the parade, then B.",
+    "a bearer bond, a standard bearer well-dressed",
+    "Authorization: pending; api-key: none",
+])
+def test_ordinary_words_after_a_key_word_stay(text):
+    """Model replies are redacted too: a word after "bearer" or a header name that looks like no credential
+    stays."""
+    assert redact(text) == text
 
 
 def test_error_text_names_the_type_and_masks(monkeypatch):

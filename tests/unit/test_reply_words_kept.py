@@ -1,13 +1,13 @@
 """Masking secrets in model replies (``protocols._timed``, ``AdapterJudge.ask``, export) must leave ordinary
 words alone: a refined prompt such as "a torch bearer running ..." is sent on to generation as the model wrote
 it, while a real credential after ``Bearer`` or an ``Authorization:`` field is still masked. A real ``openai``
-adapter against a loopback stand-in that records the generation request; nothing replaced."""
+adapter against a loopback stand-in that records the generation request; nothing replaced. (The word rules
+themselves are tested in ``test_redaction.py``.)"""
 
 from __future__ import annotations
 
 import json
 
-import pytest
 from PIL import Image
 
 from realunify_arena.adapters.base import GenerationOptions
@@ -15,7 +15,6 @@ from realunify_arena.adapters.wire import png_data_url
 from realunify_arena.benchmark import load
 from realunify_arena.cards import load_card
 from realunify_arena.protocols import run
-from realunify_arena.redaction import redact
 from realunify_arena.runtime import ModelPool
 from realunify_arena.trace import StepRole
 from tests.stand_in import JSONHandler, serving
@@ -56,22 +55,3 @@ def test_a_refined_prompt_reaches_generation_and_the_trace_word_for_word(tmp_pat
         refined = next(s for s in trace.steps if s.role is StepRole.REFINED_PROMPT)
         assert refined.text == REFINED
         assert server.prompts == [REFINED]
-
-
-@pytest.mark.parametrize("text", [
-    "The flag bearer leads the parade, then B.",
-    "a bearer bond, a standard bearer well-dressed",
-    "Authorization: pending; api-key: none",
-])
-def test_ordinary_words_after_a_key_word_stay(text):
-    assert redact(text) == text
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", "Authorization: Bearer ***"),
-    ("bearer Q7rT2mX9pL4v", "bearer ***"),
-    ("Bearer abcdefghijklmnopqrstuvwxyz", "Bearer ***"),
-    ("Authorization: Zm9vOmJhcg==", "Authorization: ***"),
-])
-def test_credentials_are_still_masked(text, expected):
-    assert redact(text) == expected
