@@ -28,7 +28,7 @@ from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import instances_at
 from realunify_arena.judge import ANSWER_PARSER, mcq_judgment, parse_yes_no, polling_judgment
 from realunify_arena.official_results import RUN_FIELDS, ResultEntry, read_result_files
-from realunify_arena.redaction import redact
+from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
 from realunify_arena.trace import Status, StepRole
@@ -524,17 +524,17 @@ def _write_system(store, source, runs: list[dict], folder: Path, judge: str | No
 
 def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge: str | None,
                    relative_paths: bool) -> dict:
-    trace = store.load_trace(run["id"])
+    trace = store.load_trace(run["id"])  # its texts with secrets masked, also those of a run stored unmasked
     fields: dict = {"status": trace.status.value}
     if trace.error:
-        fields["error"] = redact(trace.error)  # an error imported before result files were read redacted
+        fields["error"] = trace.error
     for step in trace.steps:
         if step.role is StepRole.GENERATED_IMAGE:
             fields["generated_image"] = _copy_image(store, step.image_sha, folder, relative_paths)
         elif step.role is StepRole.EDITED_IMAGE:
             fields["edit_image"] = _copy_image(store, step.image_sha, folder, relative_paths)
         else:  # the refined prompt (UEG stepwise) or the answer (GEU): the official "response"
-            fields["response"] = redact(step.text)  # a run stored before replies were redacted may hold a key
+            fields["response"] = step.text
     verdict = store.find_judgment(run["id"], judge) if judge and not isinstance(instance, GEUInstance) else None
     questions = verdict["details"].get("questions") if verdict is not None else None
     # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
@@ -548,10 +548,11 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
             fields["response"], fields["score"] = None, scored["score"]
     if not judged_without_image:
         fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
-    if questions:
+    if questions:  # a judgment stored before replies were redacted may hold a key: masked here
+        secrets = secret_values()
         fields["question_list"] = [
-            {"question": q["question"], "answer": q["expected"], "judge_answer": redact(_deciding_reply(q))}
-            for q in questions]
+            {"question": q["question"], "answer": q["expected"],
+             "judge_answer": redact(_deciding_reply(q), secrets)} for q in questions]
     elif verdict is not None and verdict["score"] in (0, 1):  # no replies kept: a per-item score imported from
         fields["score"] = verdict["score"]  # the official scorer's output, written back as it wrote it
     return fields
