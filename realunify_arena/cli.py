@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in command_modules():
         importlib.import_module(f"{commands.__name__}.{name}").register(sub)
+    for name, command in sub.choices.items():
+        command.command = name  # what its usage errors start with (``RedactingParser.error``)
     return parser
 
 

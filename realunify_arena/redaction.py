@@ -264,12 +264,11 @@ class RedactingParser(argparse.ArgumentParser):
     Its subcommand parsers are of the same class.
 
     A usage error is one line on standard error, as every command's own errors are (README, "Commands"):
-    ``COMMAND: error: <argparse's message>; see 'PROG --help'`` (``COMMAND``: the subcommand, or the program
-    for its own options), then exit status 2. argparse's default printed its whole usage block first."""
+    ``COMMAND: error: <argparse's message>; see 'PROG --help'`` (``COMMAND``: the parser's ``command`` attribute,
+    which ``cli.build_parser`` sets on each subcommand's parser, else the program), then exit status 2. argparse's default printed its whole usage block first."""
 
     def error(self, message: str):
-        words = self.prog.split()
-        command = words[-1] if len(words) > 3 else self.prog  # "python -m realunify_arena eval" -> "eval"
+        command = getattr(self, "command", None) or self.prog  # a subcommand's name (``cli.build_parser``)
         self.exit(2, f"{command}: error: {redact(message)}; see '{self.prog} --help'\n")
 
     def parse_args(self, args=None, namespace=None):
