@@ -45,3 +45,10 @@ def clipped(text: str, length: int) -> str:
     """``text`` if it has at most ``length`` characters (``length`` >= 3), else its first ``length - 3`` and
     '...': a message keeps its start, where what went wrong is said."""
     return text if len(text) <= length else text[:length - 3] + "..."
+
+
+def said(error: BaseException) -> str:
+    """An exception's message as written: its first argument, else ``str(error)``. ``str`` of a ``KeyError`` is
+    the ``repr`` of its message, quotes included; stripping those also took the message's own closing quote
+    ("no instance 'x' in dataset 'bundled")."""
+    return str(error.args[0]) if error.args else str(error)

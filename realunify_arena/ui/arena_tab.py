@@ -32,6 +32,7 @@ from realunify_arena.benchmark.schema import GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.runs import RunUpdate
+from realunify_arena.shown import said
 from realunify_arena.stopping import STOPPED_BY_USER, RunControl
 from realunify_arena.store import StoreError, split_uid
 from realunify_arena.trace import Status
@@ -78,7 +79,7 @@ def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
 
 def _message(error: Exception) -> str:
     """The refusal's text for a toast (escaped: it may quote what the visitor sent)."""
-    return plain(getattr(error, "message", None) or (error.args[0] if error.args else str(error)), markdown=False)
+    return plain(getattr(error, "message", None) or said(error), markdown=False)
 
 
 def _source_of(ctx: AppContext, dataset: str) -> str | None:

@@ -37,7 +37,7 @@ from realunify_arena.runs import (
     run_and_judge,
     stream_run,
 )
-from realunify_arena.shown import brief
+from realunify_arena.shown import brief, said
 from realunify_arena.stopping import RunControl
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, System
@@ -85,12 +85,6 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
 
     upload.preprocess = checked
     return upload
-
-
-def _said(error: KeyError) -> str:
-    """A ``KeyError``'s message as written (``str`` of a ``KeyError`` is its ``repr``; stripping the quotes off
-    that also took the message's own closing quote: "no instance 'x' in dataset 'bundled")."""
-    return str(error.args[0]) if error.args else str(error)
 
 
 @dataclass
@@ -522,7 +516,7 @@ def _held(ctx: AppContext, current: tuple[str, str, str]):
     try:
         return ctx.instance(current[:2])
     except KeyError as e:
-        raise Refusal(plain(_said(e), markdown=False)) from None
+        raise Refusal(plain(said(e), markdown=False)) from None
 
 
 def _history_row(run_id, seed, trace, judgment, reused) -> dict:
@@ -579,7 +573,7 @@ def _register_api(ctx: AppContext) -> None:
         try:
             selected = ctx.dataset(source).select(track, task_type)
         except KeyError as e:
-            raise Refusal(plain(_said(e), markdown=False)) from None
+            raise Refusal(plain(said(e), markdown=False)) from None
         except ValueError as e:
             raise Refusal(plain(e, markdown=False)) from None
         return [{"uid": i.uid, "track": i.track, "task_type": i.task_type, "category": i.category,
@@ -599,7 +593,7 @@ def _register_api(ctx: AppContext) -> None:
         except ValueError as e:
             raise Refusal(plain(e, markdown=False)) from None
         except KeyError as e:
-            raise Refusal(plain(_said(e), markdown=False)) from None
+            raise Refusal(plain(said(e), markdown=False)) from None
         try:
             counts = ctx.arena.admit_runs(voter, len(new_runs(ctx.store, dataset.name, inst, model, (mode,),
                                                               options, ctx.why_not)))
