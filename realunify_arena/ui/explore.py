@@ -12,7 +12,9 @@ import json
 import re
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import anyio.to_thread
@@ -85,6 +87,18 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
 
     upload.preprocess = checked
     return upload
+
+
+def _checked(problems: list[str], check: Callable, *args, **kwargs):
+    """``check(*args, **kwargs)``'s result, or None with its refusal (a ``ValueError`` or ``KeyError``, as a
+    visitor may read it) added to ``problems``."""
+    try:
+        return check(*args, **kwargs)
+    except ValueError as e:
+        problems.append(plain(e, markdown=False))
+    except KeyError as e:
+        problems.append(plain(_said(e), markdown=False))
+    return None
 
 
 def _said(error: KeyError) -> str:
@@ -589,17 +603,17 @@ def _register_api(ctx: AppContext) -> None:
     def admitted(source, instance_uid, model, mode, seed, judge, voter: str):
         """The checked request (dataset, instance, options), its new model run counted against the caller's
         run limit (``Arena.admit_runs``) unless a stored run answers it."""
-        try:
-            System(model, mode)
-            if judge:  # empty: the app's judge
-                ctx.check_judge(judge)
-            options = ctx.options(model, seed=seed)  # check_options refuses 1.5 or "abc" by name
-            dataset = ctx.dataset_for_runs(source)
-            inst = dataset.get(instance_uid)
-        except ValueError as e:
-            raise Refusal(plain(e, markdown=False)) from None
-        except KeyError as e:
-            raise Refusal(plain(_said(e), markdown=False)) from None
+        problems: list[str] = []  # every bad part of the request, named in one refusal (not one per try)
+        check = partial(_checked, problems)
+        system = check(System, model, mode)
+        if judge:  # empty: the app's judge
+            check(ctx.check_judge, judge)
+        if system is not None or isinstance(model, str) and model:  # a model name to look up (a bad mode aside)
+            options = check(ctx.options, model, seed=seed)  # check_options refuses 1.5 or "abc" by name
+        dataset = check(ctx.dataset_for_runs, source)
+        inst = check(dataset.get, instance_uid) if dataset is not None else None
+        if problems:
+            raise Refusal("; ".join(problems))
         try:
             counts = ctx.arena.admit_runs(voter, len(new_runs(ctx.store, dataset.name, inst, model, (mode,),
                                                               options, ctx.why_not)))
