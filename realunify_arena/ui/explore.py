@@ -23,6 +23,7 @@ from PIL import Image
 
 from realunify_arena.arena import RunRefused, rate_key
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_upload
+from realunify_arena.benchmark.loaders import selection_problems
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
@@ -590,12 +591,12 @@ def _human_judge(ctx: AppContext):
 def _register_api(ctx: AppContext) -> None:
     def instances(source: str = "bundled", track: str = "all", task_type: str = "all") -> list[dict]:
         """Instances of a configured data source: uid, track, task_type, and the prompt or question."""
-        try:
-            selected = ctx.dataset(source).select(track, task_type)
-        except KeyError as e:
-            raise Refusal(plain(_said(e), markdown=False)) from None
-        except ValueError as e:
-            raise Refusal(plain(e, markdown=False)) from None
+        problems: list[str] = []  # an unknown source, track and task type are named together
+        dataset = _checked(problems, ctx.dataset, source)
+        problems += [plain(p, markdown=False) for p in selection_problems(track, task_type)]
+        if problems:
+            raise Refusal("; ".join(problems))
+        selected = dataset.select(track, task_type)
         return [{"uid": i.uid, "track": i.track, "task_type": i.task_type, "category": i.category,
                  "text": i.question if isinstance(i, GEUInstance) else i.prompt}
                 for i in selected]

@@ -173,6 +173,22 @@ def test_a_request_with_several_bad_parts_names_each_in_one_refusal(app, monkeyp
     assert len(app["store"].runs()) == runs_before
 
 
+@pytest.mark.parametrize("args, endpoint, named", [
+    (("bundled-nope", "XX", "yy"), "/instances", ["data source 'bundled-nope'", "track 'XX'", "task type 'yy'"]),
+    ((None, "XX", "yy"), "/instances", ["track 'XX'", "task type 'yy'"]),
+    (("bundled-nope", "XX", "yy"), "/new_battle", ["data source 'bundled-nope'", "track 'XX'", "battle kind 'yy'"]),
+    ((None, "XX", "yy"), "/new_battle", ["track 'XX'", "battle kind 'yy'"])])
+def test_instances_and_new_battle_name_each_bad_filter_in_one_refusal(app, args, endpoint, named):
+    """An unknown source, track and task type (or battle kind) are all named at once, not one per try."""
+    args = (app["source"] if args[0] is None else args[0], *args[1:])
+    before = app["store"].query("select count(*) as n from battles")[0]["n"]
+    with pytest.raises(Exception) as info:
+        app["client"].predict(*args, api_name=endpoint)
+    message = str(info.value)
+    assert all(part in message for part in named) and "\n" not in message, (named, message)
+    assert app["store"].query("select count(*) as n from battles")[0]["n"] == before
+
+
 def test_a_huge_argument_is_refused_without_being_echoed_back_whole(app):
     """A refusal names the bad value briefly and says what was expected: a caller's 100,000-character
     argument must not come back as a 100,000-character error (nor fill a page's toast)."""
