@@ -166,7 +166,11 @@ def build_app(settings: Settings, store):
     judge_problem = judge_card_problem(settings.judge, pool.cards, frozenset(broken))
     if judge_problem:  # else the page would offer a judge that fails every judgment
         raise ValueError(f"{settings.where('judge')} {judge_problem}")
-    settings = dataclasses.replace(settings, models=tuple(m for m in settings.models if m in pool.cards))
+    offered = tuple(m for m in settings.models if m in pool.cards)
+    if settings.models and not offered:  # an empty list offers every card: not what was asked for
+        raise ValueError(f"{settings.where('models')} names only broken card(s) {list(settings.models)}, each left"
+                         f" out (its problem is above); fix one or name a good card: {sorted(pool.cards)}")
+    settings = dataclasses.replace(settings, models=offered)
     if on_zero_gpu():  # ZeroGPU wants local weights placed at start-up; elsewhere they load on first use
         pool.preload([name for name in settings.models or pool.cards
                       if not pool.cards[name].remote and availability(pool.cards[name])[0]])

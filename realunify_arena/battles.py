@@ -71,15 +71,24 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
     record the battle. ``track`` and ``kind`` may be ``ANY``.
 
     Raises:
-        BattleError: no instance of the source has two systems for the battle kind.
-        KeyError: ``source`` is not configured.
+        BattleError: no instance of the source has two systems for the battle kind; or an unknown
+            ``track`` or ``kind``, each named in one message (with an unknown ``source`` too).
+        KeyError: ``source`` is not configured (and ``track`` and ``kind`` are known).
     """
     # live battles store their runs under the dataset's name: noted where its instances are, as eval does
-    dataset = ctx.dataset(source) if ctx.settings.arena_mode == "stored" else ctx.dataset_for_runs(source)
+    problems = []  # every bad part of the request, named in one refusal
     if track not in (ANY, None, *TRACKS):  # a list or object from an API client reached SQLite
-        raise BattleError(f"track {brief(track)}: expected one of {ANY}, {', '.join(TRACKS)}")
+        problems.append(f"track {brief(track)}: expected one of {ANY}, {', '.join(TRACKS)}")
     if kind not in (ANY, None, *KINDS):  # a misspelt kind was played as any kind
-        raise BattleError(f"battle kind {brief(kind)}: expected one of {ANY}, {', '.join(KINDS)}")
+        problems.append(f"battle kind {brief(kind)}: expected one of {ANY}, {', '.join(KINDS)}")
+    try:
+        dataset = ctx.dataset(source) if ctx.settings.arena_mode == "stored" else ctx.dataset_for_runs(source)
+    except KeyError as e:
+        if not problems:
+            raise
+        problems.insert(0, str(e.args[0]) if e.args else str(e))
+    if problems:
+        raise BattleError("; ".join(problems))
     kinds = [kind] if kind in KINDS else ctx.rng.sample(list(KINDS), len(KINDS))
     track = None if track == ANY else track
     if ctx.settings.arena_mode == "stored":

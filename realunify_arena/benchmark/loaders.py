@@ -37,6 +37,17 @@ STEP_ONLY = {"new_prompt", "edit_prompt"}
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "assets" / "instances"
 
 
+def selection_problems(track: object, task_type: object) -> list[str]:
+    """One sentence per filter of ``Dataset.select`` that names nothing (each None or "all" is every one):
+    an unknown ``track`` (UEG, GEU), an unknown ``task_type``; [] when both are known."""
+    problems = []
+    if track not in (None, "all", *TRACKS):
+        problems.append(f"track {brief(track)}: expected one of all, {', '.join(TRACKS)}")
+    if task_type not in (None, "all", *CATEGORIES):
+        problems.append(f"task type {brief(task_type)}: expected all or one of {', '.join(CATEGORIES)}")
+    return problems
+
+
 @dataclass
 class Dataset:
     name: str
@@ -63,10 +74,9 @@ class Dataset:
             ValueError: an unknown track or task type (a misspelt filter selects nothing, which would
                 read as "no such instances").
         """
-        if track not in (None, "all", *TRACKS):
-            raise ValueError(f"track {brief(track)}: expected one of all, {', '.join(TRACKS)}")
-        if task_type not in (None, "all", *CATEGORIES):
-            raise ValueError(f"task type {brief(task_type)}: expected all or one of {', '.join(CATEGORIES)}")
+        problems = selection_problems(track, task_type)
+        if problems:
+            raise ValueError("; ".join(problems))
         return [i for i in self.instances
                 if (track in (None, "all", i.track)) and (task_type in (None, "all", i.task_type))]
 

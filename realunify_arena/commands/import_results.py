@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_model_name,
-                                               existing_path, problems_written, store_at)
+                                               check_not_secret, existing_path, problems_written, store_at)
 from realunify_arena.systems import MODE_CHOICES, MODEL_NAME_RULE
 
 
@@ -44,6 +44,8 @@ def run(args) -> int:
     from realunify_arena.importing import DEFAULT_JUDGE_NAME, ImportFailed, read_results, store_results
 
     check_model_name(args.model)
+    if args.judge_name is not None:
+        check_not_secret(args.judge_name, "--judge-name")
     existing_path(args.path, "PATH")
     data = None
     if args.data is not None:

@@ -12,7 +12,9 @@ import json
 import re
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import anyio.to_thread
@@ -21,6 +23,7 @@ from PIL import Image
 
 from realunify_arena.arena import RunRefused, rate_key
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_upload
+from realunify_arena.benchmark.loaders import selection_problems
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
@@ -85,6 +88,18 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
 
     upload.preprocess = checked
     return upload
+
+
+def _checked(problems: list[str], check: Callable, *args, **kwargs):
+    """``check(*args, **kwargs)``'s result, or None with its refusal (a ``ValueError`` or ``KeyError``, as a
+    visitor may read it) added to ``problems``."""
+    try:
+        return check(*args, **kwargs)
+    except ValueError as e:
+        problems.append(plain(e, markdown=False))
+    except KeyError as e:
+        problems.append(plain(said(e), markdown=False))
+    return None
 
 
 @dataclass
@@ -344,8 +359,8 @@ def build(ctx: AppContext) -> ExploreTab:
             if isinstance(e, StoreError):  # the run limit's count could not be written: its message names the file
                 reason = f"**Not run:** {_run_unsaved(e)}"
             else:
-                said = e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e
-                reason = f"**Not run:** {plain(visitor_text(str(said)))}"  # an image's error names its file only
+                message = e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e
+                reason = f"**Not run:** {plain(visitor_text(str(message)))}"  # an image's error names its file only
             return [None, None, reason, gr.update(value=None, visible=False),
                     *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),
@@ -570,12 +585,12 @@ def _human_judge(ctx: AppContext):
 def _register_api(ctx: AppContext) -> None:
     def instances(source: str = "bundled", track: str = "all", task_type: str = "all") -> list[dict]:
         """Instances of a configured data source: uid, track, task_type, and the prompt or question."""
-        try:
-            selected = ctx.dataset(source).select(track, task_type)
-        except KeyError as e:
-            raise Refusal(plain(said(e), markdown=False)) from None
-        except ValueError as e:
-            raise Refusal(plain(e, markdown=False)) from None
+        problems: list[str] = []  # an unknown source, track and task type are named together
+        dataset = _checked(problems, ctx.dataset, source)
+        problems += [plain(p, markdown=False) for p in selection_problems(track, task_type)]
+        if problems:
+            raise Refusal("; ".join(problems))
+        selected = dataset.select(track, task_type)
         return [{"uid": i.uid, "track": i.track, "task_type": i.task_type, "category": i.category,
                  "text": i.question if isinstance(i, GEUInstance) else i.prompt}
                 for i in selected]
@@ -583,17 +598,17 @@ def _register_api(ctx: AppContext) -> None:
     def admitted(source, instance_uid, model, mode, seed, judge, voter: str):
         """The checked request (dataset, instance, options), its new model run counted against the caller's
         run limit (``Arena.admit_runs``) unless a stored run answers it."""
-        try:
-            System(model, mode)
-            if judge:  # empty: the app's judge
-                ctx.check_judge(judge)
-            options = ctx.options(model, seed=seed)  # check_options refuses 1.5 or "abc" by name
-            dataset = ctx.dataset_for_runs(source)
-            inst = dataset.get(instance_uid)
-        except ValueError as e:
-            raise Refusal(plain(e, markdown=False)) from None
-        except KeyError as e:
-            raise Refusal(plain(said(e), markdown=False)) from None
+        problems: list[str] = []  # every bad part of the request, named in one refusal (not one per try)
+        check = partial(_checked, problems)
+        system = check(System, model, mode)
+        if judge:  # empty: the app's judge
+            check(ctx.check_judge, judge)
+        if system is not None or isinstance(model, str) and model:  # a model name to look up (a bad mode aside)
+            options = check(ctx.options, model, seed=seed)  # check_options refuses 1.5 or "abc" by name
+        dataset = check(ctx.dataset_for_runs, source)
+        inst = check(dataset.get, instance_uid) if dataset is not None else None
+        if problems:
+            raise Refusal("; ".join(problems))
         try:
             counts = ctx.arena.admit_runs(voter, len(new_runs(ctx.store, dataset.name, inst, model, (mode,),
                                                               options, ctx.why_not)))

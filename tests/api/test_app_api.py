@@ -153,6 +153,42 @@ def test_bad_requests_get_specific_errors(app):
     assert len(app["store"].runs()) == runs_before
 
 
+def test_a_request_with_several_bad_parts_names_each_in_one_refusal(app, monkeypatch):
+    """Two bad parts of one /run_instance request are both named, not one per try (as check_options names
+    every bad setting), and a secret pasted as one of them stays masked in that line."""
+    secret = "Qw3Er5Ty7Ui9Op1As3Df5Gh7Jk9Lz2Xc4Vb6Nm8P"  # 40 characters, as a service token
+    monkeypatch.setenv("MY_SERVICE_TOKEN", secret)
+    uid = _uid(app, "UEG")
+    runs_before = len(app["store"].runs())
+    cases = [(("tiny-janus", "sideways", -5, ""), ["mode 'sideways'", "seed = -5 is outside the allowed range"]),
+             (("tiny-janus", "direct", -5, "nope"), ["judge 'nope'", "seed = -5 is outside the allowed range"]),
+             (("nope-model", "direct", 0, "nope"), ["judge 'nope'", "model 'nope-model'"]),
+             (("tiny-janus", "sideways", 0, secret), ["mode 'sideways'", "judge '***'"])]
+    for (model, mode, seed, judge), named in cases:
+        with pytest.raises(Exception) as info:
+            app["client"].predict(app["source"], uid, model, mode, seed, judge, api_name="/run_instance")
+        message = str(info.value)
+        assert all(part in message for part in named) and "\n" not in message, (named, message)
+        assert secret[:8] not in message
+    assert len(app["store"].runs()) == runs_before
+
+
+@pytest.mark.parametrize("args, endpoint, named", [
+    (("bundled-nope", "XX", "yy"), "/instances", ["data source 'bundled-nope'", "track 'XX'", "task type 'yy'"]),
+    ((None, "XX", "yy"), "/instances", ["track 'XX'", "task type 'yy'"]),
+    (("bundled-nope", "XX", "yy"), "/new_battle", ["data source 'bundled-nope'", "track 'XX'", "battle kind 'yy'"]),
+    ((None, "XX", "yy"), "/new_battle", ["track 'XX'", "battle kind 'yy'"])])
+def test_instances_and_new_battle_name_each_bad_filter_in_one_refusal(app, args, endpoint, named):
+    """An unknown source, track and task type (or battle kind) are all named at once, not one per try."""
+    args = (app["source"] if args[0] is None else args[0], *args[1:])
+    before = app["store"].query("select count(*) as n from battles")[0]["n"]
+    with pytest.raises(Exception) as info:
+        app["client"].predict(*args, api_name=endpoint)
+    message = str(info.value)
+    assert all(part in message for part in named) and "\n" not in message, (named, message)
+    assert app["store"].query("select count(*) as n from battles")[0]["n"] == before
+
+
 def test_a_huge_argument_is_refused_without_being_echoed_back_whole(app):
     """A refusal names the bad value briefly and says what was expected: a caller's 100,000-character
     argument must not come back as a 100,000-character error (nor fill a page's toast)."""

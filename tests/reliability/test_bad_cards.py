@@ -112,6 +112,18 @@ def test_app_refuses_an_unknown_model_name_with_a_message(models_dir, tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_app_refuses_models_that_name_only_broken_cards_instead_of_offering_every_card(models_dir, tmp_path):
+    """``--models unknown-family`` (a broken card, left out) left no card named, and an empty list offers every
+    card: the app started serving tiny-janus and tiny-pair, which were not asked for. One line, exit 2."""
+    done = subprocess.run([sys.executable, str(ROOT / "app.py"), "--db", str(tmp_path / "a.db"), "--models-dir",
+                           str(models_dir), "--models", "unknown-family", "--port", "1"],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=40)
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("app.py: --models names only broken card(s) ['unknown-family']"), last
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("where, said", [("missing", "no such folder"), ("file", "not a folder")])
 @pytest.mark.parametrize("via", ["flag", "env"])
 def test_app_refuses_a_models_folder_that_is_not_one_instead_of_serving_no_model(tmp_path, where, said, via):

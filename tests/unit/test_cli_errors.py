@@ -307,6 +307,25 @@ def test_score_official_refuses_a_table_name_that_is_no_model_name(paths, capsys
     assert err.startswith("score-official: error: --model 'a\\n| b |': expected ") and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize("argv", [["import-results", "{results}", "--model", "{secret}", "--db", "{db}"],
+                                  ["import-results", "{results}", "--model", "m", "--judge-name", "j-{secret}",
+                                   "--db", "{db}"],
+                                  ["score-official", "{results}", "--model", "{secret}"]])
+def test_a_secret_pasted_as_a_name_is_refused_masked_and_nothing_is_stored(paths, tmp_path, capsys, monkeypatch,
+                                                                             argv):
+    """A model or judge name is stored and shown (the store, exports, the Leaderboard): a token pasted as one
+    was imported and printed whole. Now a usage error, one line, the value masked, no store created."""
+    secret = "Qw3Er5Ty7Ui9Op1As3Df5Gh7Jk9Lz2Xc4Vb6Nm8P"  # 40 characters, the shape of a service token
+    monkeypatch.setenv("MY_SERVICE_TOKEN", secret)
+    db = tmp_path / "new.db"
+    args = [a.format(**paths, secret=secret).replace(paths["db"], str(db)) for a in argv]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "holds the value of a secret" in captured.err, captured.err
+    assert secret[:8] not in captured.err + captured.out
+    assert _store_files(db) == []
+
+
 def test_a_card_whose_file_name_is_no_model_name_is_a_broken_card(tmp_path, capsys):
     from realunify_arena.cards import CardError, load_cards
 
