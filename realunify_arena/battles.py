@@ -29,7 +29,7 @@ from realunify_arena.judge import HUMAN, judge_name
 from realunify_arena.redaction import visitor_text
 from realunify_arena.runs import (RunUpdate, concurrently, for_visitors, interleave, judge_run, needs_device,
                                   stream_run)
-from realunify_arena.shown import brief
+from realunify_arena.shown import brief, said
 from realunify_arena.stopping import RunControl
 from realunify_arena.systems import MODES, Mode, System
 from realunify_arena.trace import Status, StepRole
@@ -86,7 +86,7 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
     except KeyError as e:
         if not problems:
             raise
-        problems.insert(0, str(e.args[0]) if e.args else str(e))
+        problems.insert(0, said(e))
     if problems:
         raise BattleError("; ".join(problems))
     kinds = [kind] if kind in KINDS else ctx.rng.sample(list(KINDS), len(KINDS))
