@@ -314,6 +314,14 @@ def build(ctx: AppContext) -> ExploreTab:
     # then perhaps the next Run's (Run, Stop, Run while the first Run's events were on their way), and ran
     # the stopped Run's settings as that run; a component's value is sent as the event is triggered
     started = gr.JSON(visible=False, elem_id="ex-started")
+    # the model and settings this Run read, for its column events, for the same reason: the settings fields
+    # can change between Run and its columns (the model menu's defaults, changed just before Run, arriving
+    # after it), and a column that read them again ran, or was refused, with what Run never checked
+    # (hidden copies of the same kinds of field: their values are read back as the fields' own are)
+    run_model = gr.Textbox(visible=False, elem_id="ex-run-model")
+    run_seed, run_steps, run_guidance, run_tokens = (
+        gr.Number(visible=False, precision=field.precision, elem_id=f"ex-run-{field.elem_id[3:]}")
+        for field in (seed, steps, guidance, max_new_tokens))
     model.change(lambda m: [model_note(ctx, m), *settings_fields(ctx, m)], model,
                  [note, steps, guidance, max_new_tokens], api_visibility="private", queue=False)
 
@@ -361,13 +369,14 @@ def build(ctx: AppContext) -> ExploreTab:
             else:
                 message = e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e
                 reason = f"**Not run:** {plain(visitor_text(str(message)))}"  # an image's error names its file only
-            return [None, None, reason, gr.update(value=None, visible=False),
+            return [None, None, *[None] * 5, reason, gr.update(value=None, visible=False),
                     *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),
                                     admitted=(dataset_name, inst.uid, model_value, options),
                                     counted=dict(zip(counting, counts)))  # given back if it never starts
         held = (*ctx.hold(dataset_name, inst), request_id)
-        return [held, list(held), instance_markdown(inst, with_questions=True),
+        return [held, list(held), model_value, seed_value, steps_value, guidance_value, tokens_value,
+                instance_markdown(inst, with_questions=True),
                 gr.update(value=shown, visible=shown is not None),
                 *blank_columns(inst.track, "waiting for the model…")]
 
@@ -382,7 +391,8 @@ def build(ctx: AppContext) -> ExploreTab:
     resolved = run.click(
         resolve, [source, track, category, instance, custom_prompt, custom_image, custom_question,
                   custom_options, custom_answer, model, seed, steps, guidance, max_new_tokens],
-        [current, started, instance_md, input_image, *columns["direct"].outputs, *columns["stepwise"].outputs],
+        [current, started, run_model, run_seed, run_steps, run_guidance, run_tokens, instance_md, input_image,
+         *columns["direct"].outputs, *columns["stepwise"].outputs],
         api_visibility="private", concurrency_limit=None,  # queued: Gradio shows no gr.Error of a queue=False event
         trigger_mode="multiple")  # a second click reaches resolve, which refuses it with a message
 
@@ -402,8 +412,8 @@ def build(ctx: AppContext) -> ExploreTab:
                                                           current is None or ctx.runs.stopped(_request_of(current))),
                                                       refused=lambda current, *_, mode=mode: ctx.runs.close(
                                                           None, _request_of(current), None, mode)),
-                                        [started, model, judge, seed, steps, guidance, max_new_tokens,
-                                         column.history],
+                                        [started, run_model, judge, run_seed, run_steps, run_guidance,
+                                         run_tokens, column.history],
                                         column.outputs, api_visibility="private", concurrency_limit=None,
                                         trigger_mode="multiple"))  # Run right after Stop, while the stopped
         # column still ends: "once" dropped the new column's event (it never ran, the page stayed busy)

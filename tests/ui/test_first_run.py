@@ -462,3 +462,39 @@ def test_a_run_stopped_before_its_columns_began_does_not_run_as_the_next_one(pag
     time.sleep(2)  # a run of the stopped Run would be stored by now
     new = [store.load_trace(r["id"]).settings["seed"] for r in store.runs() if r["id"] not in runs_before]
     assert sorted(new) == [12, 12], new
+
+
+def test_a_run_right_after_a_model_change_runs_the_settings_run_read(browser, tmp_path):
+    """Choose another model and press Run before the menu's new defaults arrive (held here, as a slow network
+    or a loaded Space delays them): Run read the old guidance (tiny-slow's 3); the defaults (tiny-janus's 5)
+    landed before its column events were sent, and each column, reading the settings fields again, was
+    refused as "not the ones Run started": both columns a bare "Error". Now the columns run what Run read."""
+    with _slow_app(tmp_path) as app:
+        context, page = _page(browser, app["url"] + "?model=tiny-slow")
+        try:
+            page.get_by_text("Generation settings").click()
+            expect(page.locator("#ex-guidance input")).to_have_value("3")
+            runs_before = {r["id"] for r in app["store"].runs()}
+            defaults, run = [], []  # the model menu's change event (queue=False: a predict call); Run's event
+            page.route("**/run/predict*", lambda route: defaults.append(route))
+            page.locator("#ex-model input").fill("tiny-janus")
+            page.keyboard.press("Enter")
+            deadline = time.monotonic() + 60
+            _wait_held(page, defaults, 1, deadline)
+            page.route(JOIN, lambda route: run.append(route))
+            page.locator("#ex-run").click()
+            _wait_held(page, run, 1, deadline)  # Run read its settings: the old guidance
+            page.unroute("**/run/predict*")
+            for route in defaults:
+                route.continue_()
+            expect(page.locator("#ex-guidance input")).to_have_value("5")
+            _release(page, run)
+            statuses = page.locator("#ex-direct-status, #ex-stepwise-status")
+            expect(statuses.filter(has_text=re.compile(r"tiny-janus · seed 0.*done in", re.DOTALL))).to_have_count(
+                2, timeout=120_000)
+            expect(page.locator("[data-testid='toast-text']")).to_have_count(0)
+            new = [app["store"].load_trace(r["id"]).settings for r in app["store"].runs()
+                   if r["id"] not in runs_before]
+            assert sorted(s["guidance"] for s in new) == [3.0, 3.0], new  # what the page showed at Run
+        finally:
+            context.close()
