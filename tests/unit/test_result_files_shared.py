@@ -400,7 +400,8 @@ def test_a_store_imported_before_unasked_questions_were_marked_reports_them_as_n
             for q in details["questions"]:
                 q.pop("asked", None)
             errors = sum(q["verdict"] is None for q in details["questions"])
-            conn.execute("update judgments set details = ?, errors = ? where id = ?", (json.dumps(details), errors, jid))
+            conn.execute("update judgments set details = ?, errors = ? where id = ?",
+                         (json.dumps(details), errors, jid))
     capsys.readouterr()
     assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0, capsys.readouterr().err
     assert row_of(table_row(capsys.readouterr().out, "m")) == UNASKED_ROW
