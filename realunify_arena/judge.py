@@ -227,19 +227,39 @@ def polling_judgment(questions: list[PollingQuestion], replies: list[list[str]],
 
     All-or-nothing as in the paper. A mismatch on any question makes the instance 0 even if another
     question has a judge error (the outcome is decided either way); otherwise a judge error leaves it None.
+    A question with no replies was never asked (``asked: False`` in its item), as where a runner stops at the
+    first wrong verdict the way the official scorer's loop does; see ``judge_errors`` for how it counts.
     """
     if not questions:
         raise ValueError(f"judge {judge}: no polling questions to score (an empty poll is not a pass)")
     if len(replies) != len(questions):
         raise ValueError(f"{len(questions)} polling questions but replies for {len(replies)}")
-    items, errors = [], 0
+    items = []
     for q, answers in zip(questions, replies):
         verdict = next((v for v in map(parse_yes_no, answers) if v is not None), None)
-        errors += verdict is None
         items.append({"question": q.question, "expected": q.answer, "replies": list(answers),
-                      "verdict": verdict, "correct": None if verdict is None else verdict == q.answer})
+                      "verdict": verdict, "correct": None if verdict is None else verdict == q.answer,
+                      **({} if answers else {"asked": False})})
     score = instance_score(item["correct"] for item in items)
-    return Judgment("polling", score, {"judge": judge, "questions": items}, errors)
+    return Judgment("polling", score, {"judge": judge, "questions": items}, judge_errors(items, score))
+
+
+def was_asked(item: dict) -> bool:
+    """Whether a polling question's item (``Judgment.details["questions"][i]``) was put to the judge: False
+    for one marked ``asked: False``, and for a judge's item stored without that mark that has no reply and
+    no verdict (an import made before the mark existed; every question the live judge asks keeps its
+    replies). A human majority item (``voters``) keeps no replies but was asked."""
+    if "asked" in item:
+        return bool(item["asked"])
+    return bool(item.get("replies")) or item.get("verdict") is not None or "voters" in item
+
+
+def judge_errors(items: list[dict], score: int | None) -> int:
+    """The polling questions of one judgment (``items``, its ``details["questions"]``; ``score`` its instance
+    score) that count as judge errors: an asked question with no yes/no verdict; and a question never asked
+    only while the instance is undecided (``score`` None). Once an asked question fails the instance (0) the
+    official rule asks nothing more, so an unasked question is then no error: it is simply not judged."""
+    return sum(item.get("verdict") is None and (score is None or was_asked(item)) for item in items)
 
 
 def mcq_judgment(instance: GEUInstance, reply: str | list | None) -> Judgment:

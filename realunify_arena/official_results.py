@@ -18,7 +18,8 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
   Without replies, an image found is a run not judged yet, and an image missing or not found a failed run.
   A question without a ``judge_answer`` (missing or null) beside others that have one was never asked, as
   where a runner stops at the first wrong verdict the way the official scorer's loop does: the instance is 0
-  when an asked question already fails it, else its unasked questions are judge errors (no verdict).
+  when an asked question already fails it (its unasked questions are then not judged, and no judge errors),
+  else its unasked questions are judge errors (no verdict).
   Stepwise, a ``response`` is the refined prompt.
 
 The texts an entry carries (``response``, each ``judge_answer``, ``error``) are read with their secrets masked

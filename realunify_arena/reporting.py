@@ -26,7 +26,8 @@ from realunify_arena.benchmark.result_files import (NAMES_SHOWN, naming_hint, re
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
 from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import instances_at
-from realunify_arena.judge import ANSWER_PARSER, mcq_judgment, parse_yes_no, polling_judgment
+from realunify_arena.judge import (ANSWER_PARSER, judge_errors, mcq_judgment, parse_yes_no, polling_judgment,
+                                   was_asked)
 from realunify_arena.official_results import RUN_FIELDS, ResultEntry, read_result_files
 from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
@@ -260,9 +261,13 @@ def stored_outcome(run: dict, label: str, polling: dict | None, mcq: dict | None
         return Outcome(**base, score=mcq["score"], strict=mcq["details"]["strict_score"])
     if polling is None:
         return Outcome(**base)
-    verdicts = [q["correct"] for q in polling["details"]["questions"]]
+    questions = polling["details"]["questions"]
+    verdicts = [q["correct"] for q in questions]
+    # counted from the questions, not the stored count: an import made before unasked questions were told
+    # apart stored them as judge errors even where a failed question had already decided the instance
+    errors = judge_errors(questions, polling["score"]) if questions else polling["errors"]
     return Outcome(**base, score=polling["score"], questions_right=sum(v is True for v in verdicts),
-                   questions_total=sum(v is not None for v in verdicts), judge_errors=polling["errors"])
+                   questions_total=sum(v is not None for v in verdicts), judge_errors=errors)
 
 
 # -- official result files -----------------------------------------------------------------------
@@ -550,9 +555,11 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
         fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
     if questions:  # a judgment stored before replies were redacted may hold a key: masked here
         secrets = secret_values()
+        # a question never asked (the judge stopped at a failed one) is written without judge_answer, as it
+        # was read: "" would be an asked question with an unusable reply, a judge error to every reader
         fields["question_list"] = [
             {"question": q["question"], "answer": q["expected"],
-             "judge_answer": redact(_deciding_reply(q), secrets)} for q in questions]
+             **({"judge_answer": redact(_deciding_reply(q), secrets)} if was_asked(q) else {})} for q in questions]
     elif verdict is not None and verdict["score"] in (0, 1):  # no replies kept: a per-item score imported from
         fields["score"] = verdict["score"]  # the official scorer's output, written back as it wrote it
     return fields

@@ -25,7 +25,7 @@ from PIL import Image
 
 from realunify_arena.benchmark.custom import category_label, is_own
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
-from realunify_arena.judge import HUMAN
+from realunify_arena.judge import HUMAN, was_asked
 from realunify_arena.redaction import visitor_text
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
@@ -338,7 +338,7 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
     rows = ["| polling question | expected | judge reply | verdict | match |", "|---|---|---|---|---|"]
     for item in details["questions"]:
         reply = " ".join((item["replies"][-1] if item["replies"] else "").split())
-        mark = {True: "right", False: "wrong", None: "unparseable"}[item["correct"]]
+        mark = {True: "right", False: "wrong", None: "unparseable" if was_asked(item) else "not asked"}[item["correct"]]
         rows.append(f"| {instance_text_markdown(item['question'], table_cell=True)} | {item['expected']} | "
                     f"{instance_text_markdown(reply[:80])} | {item['verdict'] or '-'} | {mark} |")
     judged_by = details.get("judge", judge)

@@ -134,3 +134,16 @@ def test_an_explore_link_carries_instance_model_seed_and_is_url_encoded():
     query = explore_query("/data/Real Unify&co", "UEG_3_world_knowledge", model="tiny-janus", seed=2)
     assert query == ("?tab=explore&data=%2Fdata%2FReal+Unify%26co&instance=UEG_3_world_knowledge"
                      "&model=tiny-janus&seed=2")
+
+
+def test_a_polling_question_never_asked_reads_as_not_asked_not_as_unparseable():
+    """A runner that stopped at the first wrong verdict never asked the rest: the verdict table says so, and
+    keeps "unparseable" for a question that was asked and got no yes/no."""
+    from realunify_arena.judge import polling_judgment
+    questions = [PollingQuestion("Is it red?", "yes"), PollingQuestion("Is it round?", "yes"),
+                 PollingQuestion("Is it big?", "no")]
+    ueg = UEGInstance(index=7, task_type="world_knowledge", prompt="p", question_list=questions)
+    judgment = polling_judgment(questions, [["No"], ["maybe"], []], "judge_answer").to_dict()
+    rows = [line for line in verdict_markdown(judgment, ueg, judge="judge_answer").splitlines()
+            if line.startswith("| Is it")]
+    assert [row.rstrip(" |").rsplit("| ", 1)[-1] for row in rows] == ["wrong", "unparseable", "not asked"]

@@ -111,6 +111,19 @@ def test_unparseable_replies_are_judge_errors_never_answers():
     assert polling_judgment(QUESTIONS, [["yes"], ["hmm", "No."]], "j").score == 1
 
 
+def test_a_question_never_asked_after_a_failed_one_is_no_judge_error():
+    """The official loop stops asking at the first wrong verdict: the questions after it (no replies) are not
+    judged, not judge errors. Before any failure, a question never asked leaves the instance undecided."""
+    three = [*QUESTIONS, PollingQuestion("Is it big?", "no")]
+    stopped = polling_judgment(three, [["no"], [], []], "j")  # first wrong, nothing more asked
+    assert (stopped.score, stopped.errors) == (0, 0)
+    assert [q.get("asked", True) for q in stopped.details["questions"]] == [True, False, False]
+    # an asked question with no yes/no still counts, beside the unasked one
+    assert (polling_judgment(three, [["no"], ["maybe"], []], "j").errors) == 1
+    undecided = polling_judgment(three, [["yes"], ["no"], []], "j")
+    assert (undecided.score, undecided.errors) == (None, 1)
+
+
 class ScriptedJudge(Judge):
     """Replies from a script, recording every ask (a stand-in for a model in a test of the retry logic)."""
 

@@ -267,8 +267,9 @@ def test_an_import_judged_without_its_images_exports_and_scores_again_the_same(t
 
 def test_questions_never_asked_after_a_wrong_verdict_are_read_by_both(tmp_path, capsys):
     """A runner that stops asking at the first wrong verdict, as the official scorer's loop breaks, leaves the
-    later polling questions without a ``judge_answer``: the instance is already 0; one whose asked questions
-    all pass is undecided (a judge error), not a pass and not a broken file."""
+    later polling questions without a ``judge_answer``: the instance is already 0, and its unasked questions are
+    no judge errors (the official rule asks nothing more once the instance cannot pass); one whose asked
+    questions all pass is undecided (a judge error), not a pass and not a broken file."""
     folder = tmp_path / "res"
     picture(folder / "1.png")
     first_wrong = ueg(1, replies=["No"], image="1.png")  # only the first question asked, and it fails
@@ -276,9 +277,10 @@ def test_questions_never_asked_after_a_wrong_verdict_are_read_by_both(tmp_path, 
     write(folder / "UEG_direct.json", [first_wrong, ueg(2, replies=["Yes", "No"], image="1.png"), null_after])
     scored, imported = both_tables(folder, tmp_path, capsys)
     # by hand (the paper's all-or-nothing rule): 1 -> 0, 2 -> 1, 3 -> no score; WK 1 of 2 = 50.0;
-    # questions with a verdict: 1 (wrong), 2 (right), 1 (right) -> 3 of 4 = 75.0
+    # questions with a verdict: 1 (wrong), 2 (right), 1 (right) -> 3 of 4 = 75.0; judge errors: only
+    # instance 3 (undecided), not instance 1, whose unasked question came after its failed one
     for row in (scored, imported):
-        assert (row["WK"], row["Q-acc"], row["judge err"], row["run err"]) == ("50.0/-", "75.0/-", "2/-", "0/-")
+        assert (row["WK"], row["Q-acc"], row["judge err"], row["run err"]) == ("50.0/-", "75.0/-", "1/-", "0/-")
     bad = tmp_path / "bad"
     write(bad / "UEG_direct.json", [ueg(1, replies=["Yes", 1], image="x.png")])
     assert main(["score-official", str(bad)]) == 1
@@ -346,3 +348,66 @@ def test_geu_runs_imported_by_their_per_item_score_export_and_score_again_the_sa
     capsys.readouterr()
     assert main(["score-official", str(next(out.rglob("GEU_direct.json")).parent), "--model", "m"]) == 0
     assert table_row(capsys.readouterr().out, "m")["MT"] == "66.7/-"
+
+
+UNASKED = [  # instance index -> what a runner that stops at the first wrong verdict wrote
+    ueg(1, replies=["No"], image="1.png"),             # first question fails, second never asked: 0
+    ueg(2, replies=["Yes", "No"], image="1.png"),      # both right: 1
+    ueg(3, replies=["Yes", None], image="1.png"),      # first right, second never asked (null): undecided
+]
+# by hand (the official rule): WK 1 of 2 decided = 50.0; questions with a verdict 3 of 4 = 75.0; one instance
+# with a judge error (3: undecided); instance 1's unasked question is no error, it is simply not judged
+UNASKED_ROW = ("50.0/-", "75.0/-", "1/-", "0/-")
+
+
+def row_of(row: dict) -> tuple:
+    return row["WK"], row["Q-acc"], row["judge err"], row["run err"]
+
+
+def test_questions_never_asked_export_as_never_asked_and_score_again_the_same(tmp_path, capsys):
+    """import -> export --judge -> score-official / import again: a question never asked goes out without
+    ``judge_answer``, as the official loop leaves it, not as an empty reply (which every scorer reads as an
+    asked question with no usable answer: a judge error, or a failed question to a "no"-wins parser)."""
+    folder = tmp_path / "res"
+    picture(folder / "1.png")
+    write(folder / "UEG_direct.json", UNASKED)
+    scored, imported = both_tables(folder, tmp_path, capsys)
+    assert row_of(scored) == row_of(imported) == UNASKED_ROW
+    out = tmp_path / "exported"
+    assert main(["export", "--format", "official", "--out", str(out), "--db", str(tmp_path / "arena.db"),
+                 "--judge", "judge_answer"]) == 0, capsys.readouterr().err
+    exported = json.loads(next(out.rglob("UEG_direct.json")).read_text(encoding="utf-8"))
+    replies = {e["index"]: [q.get("judge_answer", "NOT ASKED") for q in e["question_list"]] for e in exported}
+    assert replies == {1: ["No", "NOT ASKED"], 2: ["Yes", "No"], 3: ["Yes", "NOT ASKED"]}
+    again_dir = tmp_path / "again"
+    again_dir.mkdir()
+    again, reimported = both_tables(next(out.rglob("UEG_direct.json")).parent, again_dir, capsys)
+    assert row_of(again) == row_of(reimported) == UNASKED_ROW
+
+
+def test_a_store_imported_before_unasked_questions_were_marked_reports_them_as_not_asked(tmp_path, capsys):
+    """Judgments imported before unasked questions were told apart hold them as an item with no reply and no
+    verdict, and count them in ``errors``: report counts judge errors from the questions (the official rule),
+    and export writes them without ``judge_answer``."""
+    folder = tmp_path / "res"
+    picture(folder / "1.png")
+    write(folder / "UEG_direct.json", UNASKED)
+    db = tmp_path / "arena.db"
+    assert main(["import-results", str(folder), "--model", "m", "--db", str(db)]) == 0, capsys.readouterr().err
+    with sqlite3.connect(db) as conn:  # as the old import stored them: no mark, every verdict-less one an error
+        for jid, details in conn.execute("select id, details from judgments where kind = 'polling'").fetchall():
+            details = json.loads(details)
+            for q in details["questions"]:
+                q.pop("asked", None)
+            errors = sum(q["verdict"] is None for q in details["questions"])
+            conn.execute("update judgments set details = ?, errors = ? where id = ?",
+                         (json.dumps(details), errors, jid))
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0, capsys.readouterr().err
+    assert row_of(table_row(capsys.readouterr().out, "m")) == UNASKED_ROW
+    out = tmp_path / "exported"
+    assert main(["export", "--format", "official", "--out", str(out), "--db", str(db),
+                 "--judge", "judge_answer"]) == 0, capsys.readouterr().err
+    exported = json.loads(next(out.rglob("UEG_direct.json")).read_text(encoding="utf-8"))
+    assert [["judge_answer" in q for q in e["question_list"]] for e in exported] == [[True, False], [True, True],
+                                                                                      [True, False]]
