@@ -21,6 +21,7 @@ from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
 from realunify_arena.text_files import not_text, read_json_text
+from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
             "object a line, with model_a, model_b and winner)")
@@ -80,7 +81,9 @@ def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expe
     """``text`` parsed as JSON, or ``VotesFileError``: ``at(error)`` names the place of a syntax error,
     ``where`` that of JSON nested too deeply for the parser (a ``RecursionError``, not a traceback)."""
     try:
-        return json.loads(text)
+        return loads_json(text)
+    except RepeatedKeyError as e:  # else the last value would be kept silently
+        raise VotesFileError(f"{where}: {e}") from None
     except json.JSONDecodeError as e:
         raise VotesFileError(f"{at(e)}: not JSON ({e.msg}); expected {expected}") from None
     except RecursionError:
