@@ -5,7 +5,6 @@ Run through the real entry points (``app.py`` and ``python -m realunify_arena``)
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,12 +28,8 @@ def refusal(text: str) -> str:
 
 
 @pytest.fixture
-def broken_cards(tmp_path):
-    folder = tmp_path / "cards"
-    folder.mkdir()
-    shutil.copy(ROOT / "models" / "tiny-pair.yaml", folder)
-    (folder / "broken.yaml").write_text("family: tiny\ndtype: [\n", encoding="utf-8")  # not YAML
-    return folder
+def broken_cards(card_folder):
+    return card_folder("broken", "family: tiny\ndtype: [\n")  # not YAML
 
 
 @pytest.mark.parametrize(("argv", "said"), [

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,12 +45,8 @@ def one_line(text: str) -> str:
 
 
 @pytest.fixture
-def cards(tmp_path):
-    folder = tmp_path / "cards"
-    folder.mkdir()
-    shutil.copy(ROOT / "models" / "tiny-pair.yaml", folder)
-    (folder / "dup.yaml").write_text(DUPLICATE_CARD, encoding="utf-8")
-    return folder
+def cards(card_folder):
+    return card_folder("dup", DUPLICATE_CARD)
 
 
 def test_a_card_naming_a_default_twice_is_refused_with_both_lines(cards):
