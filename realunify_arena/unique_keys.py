@@ -27,6 +27,16 @@ def _key_name(key: Any) -> str:
     return clipped(str(key), 60)
 
 
+def repeated_name(names: list[str]) -> str | None:
+    """The first name that appears twice in ``names`` (a CSV header's columns, say), else None."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
 def unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """``json.loads(..., object_pairs_hook=unique_pairs)``: the object's dict.
 
@@ -34,12 +44,10 @@ def unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         RepeatedKeyError: a key appears twice in the object (``json.loads`` lets it through as a
             ``ValueError``; ``json.JSONDecodeError`` is not raised for it).
     """
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise RepeatedKeyError(f"key {brief(key)} appears twice in one object; keep one", key)
-        seen[key] = value
-    return seen
+    key = repeated_name([key for key, _ in pairs])
+    if key is not None:
+        raise RepeatedKeyError(f"key {brief(key)} appears twice in one object; keep one", key)
+    return dict(pairs)
 
 
 def loads_json(text: str, **kwargs: Any) -> Any:

@@ -174,3 +174,24 @@ def test_a_votes_file_naming_a_field_twice_is_refused(tmp_path):
     assert one_line(result.stderr) == (f"leaderboard: error: {votes} line 1: key 'winner' appears twice in one "
                                        "object; keep one")
     assert not out.parent.exists()
+
+
+def test_a_votes_csv_naming_a_column_twice_is_refused(tmp_path):
+    votes = tmp_path / "votes.csv"  # csv.DictReader kept the last "winner" column: model_b, not model_a
+    votes.write_text("track,kind,system_a,system_b,winner,winner\nUEG,direct,a,b,model_a,model_b\n",
+                     encoding="utf-8")
+    result = cli("-m", "realunify_arena", "leaderboard", "--votes", str(votes))
+    assert result.returncode == 2
+    assert one_line(result.stderr) == f"leaderboard: error: {votes} line 1: column 'winner' appears twice; keep one"
+
+
+def test_json_written_by_the_project_still_reads(tmp_path):
+    """What ``json.dumps`` writes never repeats a key: the project's own exports and bundled files read."""
+    from realunify_arena.benchmark import load
+
+    assert len(load("bundled")) > 0 and not load("bundled").problems
+    folder = result_folder(tmp_path)
+    text = (folder / "GEU_direct.json").read_text(encoding="utf-8").replace('"response": "A", ', "")
+    (folder / "GEU_direct.json").write_text(text, encoding="utf-8")
+    result = cli("-m", "realunify_arena", "score-official", str(folder), "--model", "m")
+    assert result.returncode == 0, result.stderr
