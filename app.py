@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         if source != "bundled" and not os.path.exists(os.path.expanduser(source)):
             print(redact(f"app.py: warning: data source {source}: no such file or folder (the page lists it"
                          " with this problem)"), file=sys.stderr)
+    try:  # every card, --models and --judge checked before the store is made: a refused start creates nothing
+        chosen = choose_cards(settings)
+    except ValueError as e:  # --models or --judge names a card that does not exist (or a judge that cannot judge)
+        return refuse(str(e))
     from realunify_arena.persistence import open_store
     from realunify_arena.store import StoreError
     from realunify_arena.ui import launch_options
@@ -41,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:  # the dataset repo could not be read (its message names the variable)
         return refuse(f"cannot open the store {settings.db} ({settings.where('db')}): {e}")
     try:
-        demo = build_app(settings, store)
-    except ValueError as e:  # --models or --judge names a card that does not exist (or a judge that cannot judge)
+        demo = build_app(settings, store, chosen)
+    except ValueError as e:  # the page cannot be built from these settings
         return refuse(str(e))
     # ``scheduler`` (None without a dataset repo) pushes snapshots every few minutes while launch blocks,
     # and once more at exit.
@@ -133,25 +137,21 @@ def _finish_first(signum, frame) -> None:
         print(FINISHING, file=sys.stderr, flush=True)
 
 
-def build_app(settings: Settings, store):
-    """The demo over an open store, with the model pool the settings ask for.
-
-    A broken card never stops the app: it is left out, named on standard error and in a notice on the
-    page, and the other cards work.
+def choose_cards(settings: Settings):
+    """The cards the app serves, checked against ``settings`` without touching the store or the disk:
+    ``(pool, problems, settings)``, the pool over every readable card, the broken cards (each a ``CardError``,
+    named on standard error here) and the settings with ``models`` cut to the readable cards named.
 
     Raises:
-        ValueError: ``settings.models`` names a card that is neither in the models folder nor a broken card;
-            ``settings.judge`` names no readable card, or one that cannot understand images.
+        ValueError: ``settings.models`` names a card that is neither in the models folder nor a broken card,
+            or only broken cards; ``settings.judge`` names no readable card, or one that cannot understand
+            images.
     """
     import dataclasses
 
-    import gradio as gr
-
-    from realunify_arena.availability import availability
     from realunify_arena.cards import MODELS_DIR, load_cards
     from realunify_arena.judge import judge_card_problem
-    from realunify_arena.runtime import ModelPool, on_zero_gpu
-    from realunify_arena.ui import build_demo
+    from realunify_arena.runtime import ModelPool
 
     problems: list = []
     models_dir = settings.models_dir or MODELS_DIR
@@ -170,7 +170,26 @@ def build_app(settings: Settings, store):
     if settings.models and not offered:  # an empty list offers every card: not what was asked for
         raise ValueError(f"{settings.where('models')} names only broken card(s) {list(settings.models)}, each left"
                          f" out (its problem is above); fix one or name a good card: {sorted(pool.cards)}")
-    settings = dataclasses.replace(settings, models=offered)
+    return pool, problems, dataclasses.replace(settings, models=offered)
+
+
+def build_app(settings: Settings, store, chosen=None):
+    """The demo over an open store, with the model pool the settings ask for (``chosen``: what
+    ``choose_cards(settings)`` returned, else it is called here).
+
+    A broken card never stops the app: it is left out, named on standard error and in a notice on the
+    page, and the other cards work.
+
+    Raises:
+        ValueError: as ``choose_cards``.
+    """
+    import gradio as gr
+
+    from realunify_arena.availability import availability
+    from realunify_arena.runtime import on_zero_gpu
+    from realunify_arena.ui import build_demo
+
+    pool, problems, settings = chosen or choose_cards(settings)
     if on_zero_gpu():  # ZeroGPU wants local weights placed at start-up; elsewhere they load on first use
         pool.preload([name for name in settings.models or pool.cards
                       if not pool.cards[name].remote and availability(pool.cards[name])[0]])

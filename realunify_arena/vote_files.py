@@ -21,6 +21,7 @@ from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
 from realunify_arena.text_files import not_text, read_json_text
+from realunify_arena.unique_keys import RepeatedKeyError, loads_json, repeated_name
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
             "object a line, with model_a, model_b and winner)")
@@ -80,7 +81,9 @@ def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expe
     """``text`` parsed as JSON, or ``VotesFileError``: ``at(error)`` names the place of a syntax error,
     ``where`` that of JSON nested too deeply for the parser (a ``RecursionError``, not a traceback)."""
     try:
-        return json.loads(text)
+        return loads_json(text)
+    except RepeatedKeyError as e:  # else the last value would be kept silently
+        raise VotesFileError(f"{where}: {e}") from None
     except json.JSONDecodeError as e:
         raise VotesFileError(f"{at(e)}: not JSON ({e.msg}); expected {expected}") from None
     except RecursionError:
@@ -94,6 +97,9 @@ def _csv(path: Path, text: str) -> list[tuple[str, object]]:
                    if reader.fieldnames is not None and name not in reader.fieldnames]
         if missing:  # a file that is none of the formats is not "no votes"
             raise VotesFileError(f"{path} line 1: no column {missing[0]!r}; expected {EXPECTED}")
+        twice = repeated_name(reader.fieldnames or [])
+        if twice is not None:  # csv.DictReader would keep the last column's value silently
+            raise VotesFileError(f"{path} line 1: column {brief(twice)} appears twice; keep one")
         return [(f"line {reader.line_num}", row) for row in reader]
     except csv.Error as e:  # a field over the csv module's size limit, ...
         raise VotesFileError(f"{path} line {reader.line_num + 1}: not CSV ({e}); expected the CSV that "

@@ -25,6 +25,7 @@ from realunify_arena.benchmark.schema import (
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
 from realunify_arena.shown import brief
 from realunify_arena.text_files import not_text, read_json_text
+from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
 OFFICIAL_FILES: dict[str, tuple[Track, str]] = {
     "UEG_direct.json": ("UEG", "direct"),
@@ -279,7 +280,10 @@ def read_json_list(path: Path, problems: list[Problem]) -> list:
         if not text.strip():  # a run that stopped before writing anything leaves an empty file
             problems.append(Problem(path.name, None, None, "is empty; expected a JSON list of entries"))
             return []
-        data = json.loads(text, parse_int=parse_json_int)  # a BOM, UTF-16 or UTF-32 is no error
+        data = loads_json(text, parse_int=parse_json_int)  # a BOM, UTF-16 or UTF-32 is no error
+    except RepeatedKeyError as e:  # else the last value would be kept silently
+        problems.append(Problem(path.name, None, None, str(e)))
+        return []
     except UnicodeDecodeError as e:
         problems.append(Problem(path.name, None, None, not_text(e)))
         return []

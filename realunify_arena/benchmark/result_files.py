@@ -17,6 +17,7 @@ from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.schema import AnyInstance, Track
 from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
 from realunify_arena.text_files import not_text, read_json_text
+from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
 SUFFIXES = (".json", ".jsonl")
 STEMS: dict[str, tuple[Track, str]] = {  # file name without its suffix -> (track, "direct" | "step")
@@ -94,7 +95,10 @@ def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line, parse_int=parse_json_int)
+            value = loads_json(line, parse_int=parse_json_int)
+        except RepeatedKeyError as e:  # else the last value would be kept silently
+            bad.append(Problem(file.name, f"line {number}", None, str(e)))
+            continue
         except json.JSONDecodeError as e:
             bad.append(Problem(file.name, f"line {number}", None, f"invalid JSON at column {e.colno}: {e.msg} "
                                                                    "(a .jsonl file holds one JSON object a line)"))

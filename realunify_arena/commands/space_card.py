@@ -10,6 +10,7 @@ from realunify_arena import durable
 from realunify_arena.cards import yaml_problem
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, existing_file
 from realunify_arena.space_config import space_problems
+from realunify_arena.unique_keys import RepeatedKeyError, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = "---"
@@ -72,7 +73,9 @@ def load_space(path: Path) -> dict:
         OSError, yaml.YAMLError: it cannot be read or parsed.
     """
     try:
-        data = yaml.safe_load(_read_text(path))
+        data = load_yaml(_read_text(path))
+    except RepeatedKeyError as e:  # else the last value would be written to the README silently
+        raise FrontMatterError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         raise FrontMatterError(f"{path}: not valid YAML: {yaml_problem(e)}") from None
     if not isinstance(data, dict):

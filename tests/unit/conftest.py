@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from realunify_arena.arena import SALT_ENV
@@ -15,3 +18,15 @@ def store(tmp_path, monkeypatch):
     s = Store.open(tmp_path / "arena.db")
     yield s
     s.close()
+
+
+@pytest.fixture
+def card_folder(tmp_path):
+    """``make(name, text)``: a models folder holding the shipped tiny-pair card and ``NAME.yaml`` with ``text``."""
+    def make(name: str, text: str) -> Path:
+        folder = tmp_path / "cards"
+        folder.mkdir(exist_ok=True)
+        shutil.copy(Path(__file__).resolve().parents[2] / "models" / "tiny-pair.yaml", folder)
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
+        return folder
+    return make

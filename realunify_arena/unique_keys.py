@@ -1,0 +1,117 @@
+"""Refusing a key written twice in one map of a YAML or JSON input file (a card, space.yaml, RealUnify and
+result files, vote files): the parsers keep the last value silently, so a setting meant would be dropped."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from realunify_arena.shown import brief, clipped
+
+_MERGE = "tag:yaml.org,2002:merge"  # YAML's "<<: *base": a merged key overridden here is no repeat
+
+
+class RepeatedKeyError(ValueError):
+    """A map holds one key twice. The message reads ``"key 'guidance' appears twice in 'defaults' (lines 7
+    and 9); keep one"`` (YAML: 1-based lines; JSON: no lines, ``"in one object"``); ``.key`` is the key."""
+
+    def __init__(self, message: str, key: Any) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _key_name(key: Any) -> str:
+    """A key as a part of a place in a message: ``defaults``, ``l[0].x``."""
+    return clipped(str(key), 60)
+
+
+def repeated_name(names: list[str]) -> str | None:
+    """The first name that appears twice in ``names`` (a CSV header's columns, say), else None."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads(..., object_pairs_hook=unique_pairs)``: the object's dict.
+
+    Raises:
+        RepeatedKeyError: a key appears twice in the object (``json.loads`` lets it through as a
+            ``ValueError``; ``json.JSONDecodeError`` is not raised for it).
+    """
+    key = repeated_name([key for key, _ in pairs])
+    if key is not None:
+        raise RepeatedKeyError(f"key {brief(key)} appears twice in one object; keep one", key)
+    return dict(pairs)
+
+
+def loads_json(text: str, **kwargs: Any) -> Any:
+    """``json.loads(text, **kwargs)`` refusing a repeated key in any object.
+
+    Raises:
+        json.JSONDecodeError: not JSON. RepeatedKeyError: a key appears twice in one object.
+    """
+    return json.loads(text, object_pairs_hook=unique_pairs, **kwargs)
+
+
+class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """``yaml.load(text, Loader=UniqueKeyLoader)``: ``yaml.safe_load`` (libyaml's parser where installed) that
+    raises ``RepeatedKeyError`` when one mapping of the document names a key twice. Keys are compared as
+    constructed (``1`` and ``01`` are one key, ``1`` and ``"1"`` two); keys merged in with ``<<`` may be
+    overridden."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._check_repeats(node)
+        return super().construct_document(node)
+
+    def _check_repeats(self, root: yaml.Node) -> None:
+        stack: list[tuple[yaml.Node, str]] = [(root, "")]
+        visited: set[int] = set()
+        while stack:
+            node, where = stack.pop()
+            if id(node) in visited:  # an alias: checked where its anchor is
+                continue
+            visited.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                stack.extend((item, f"{where}[{i}]") for i, item in enumerate(node.value))
+            elif isinstance(node, yaml.MappingNode):
+                lines: dict[Any, int] = {}
+                for key_node, value_node in node.value:
+                    key = self._key(key_node)
+                    if key is not None:
+                        line = key_node.start_mark.line + 1
+                        if key[0] in lines:
+                            place = f" in '{where}'" if where else ""
+                            lines_of = (f"both on line {line}" if lines[key[0]] == line else
+                                        f"lines {lines[key[0]]} and {line}")
+                            raise RepeatedKeyError(f"key {brief(key[0])} appears twice{place} ({lines_of}); "
+                                                   "keep one", key[0])
+                        lines[key[0]] = line
+                    name = _key_name(key[0]) if key is not None else "?"
+                    stack.append((value_node, f"{where}.{name}" if where else name))
+
+    def _key(self, node: yaml.Node) -> tuple[Any] | None:
+        """(the key as constructed,), or None for a merge key or one this check cannot compare (left to the
+        constructor, which refuses an unhashable key itself)."""
+        if not isinstance(node, yaml.ScalarNode) or node.tag == _MERGE:
+            return None
+        try:
+            key = self.construct_object(node)
+            hash(key)
+        except (yaml.YAMLError, TypeError, ValueError):
+            return None
+        return (key,)
+
+
+def load_yaml(text: str) -> Any:
+    """The one YAML document in ``text`` (safe types only), refusing a key repeated in one mapping.
+
+    Raises:
+        yaml.YAMLError: not YAML. RepeatedKeyError: a key appears twice in one mapping (lines named).
+    """
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a safe loader
