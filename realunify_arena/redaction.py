@@ -159,18 +159,23 @@ def error_text(error: BaseException) -> str:
 # is matched only from one of them, so text a visitor typed ("</b>", "A/B", "1/2") is left alone.
 _SERVER_ROOTS = ("app", "bin", "data", "etc", "home", "lib", "media", "mnt", "nix", "opt", "private", "proc", "root",
                  "run", "scratch", "srv", "tmp", "Users", "usr", "var", "work", "workspace")
-_STOP = r"\s/'\"()<>,;:|*?`"
+# what ends a part of a path; not "(" and ")", which folder names hold ("Copy (2)"): one around a path is kept
+# with its last part
+_STOP = r"\s/'\"<>,;:|*?`"
 _PART = rf"[^{_STOP}]+"
-# a folder with single spaces ("my data"): words without a dot; at least one space, so that a one-word folder
-# matches _PART only (two ways to match one folder would make a long path's failed match exponential)
-_SPACED = rf"[^{_STOP}.]+(?: [^{_STOP}.]+)+"
-_DOTTED = rf"(?:[^{_STOP}.]+ )*[^{_STOP}]*\.[^{_STOP}]+(?!/|[^{_STOP}])"  # a file name with an extension ("my x.json")
+# the words of a folder with spaces whose path goes on ("/srv/my data/models", "/tmp/run 1/out"): where such a
+# path ends cannot be known, so any words up to the next "/" count as the folder's, and the whole path is cut
+# (cutting too much beats naming a folder), except after a sentence's end ("/srv/x. See a/b") and before what
+# reads as prose: a short ratio or choice ("A/B", "1/2", "and/or", "2026/12/05")
+_SHORT = r"(?:\d+|[^\W\d_]{1,2}|and|or)"
+_PROSE = rf"{_SHORT}(?:/{_SHORT})+[.!]*(?![\w/.-])"
+_WORD = rf"(?:[^{_STOP}()]|\([^{_STOP}()]*\))+"  # a later word of a folder: its brackets closed ("(2)", not "(see")
+_FOLDER = rf"{_PART}(?:(?<![.!]) +(?!{_PROSE}){_WORD})*"
 
 
 @functools.lru_cache(maxsize=1)
 def _path_patterns() -> tuple[re.Pattern, ...]:
-    """(a quoted path, a path through folders with spaces to a file name, any other path); each match's
-    group ``name`` is what is kept."""
+    """(a quoted path, an unquoted path); each match's group ``name`` is what is kept."""
     roots = set(_SERVER_ROOTS)
     for folder in (os.getcwd(), str(Path.home()), tempfile.gettempdir(), sys.prefix, sys.base_prefix):
         parts = Path(folder).parts
@@ -183,9 +188,8 @@ def _path_patterns() -> tuple[re.Pattern, ...]:
     return (
         # quoted (an OSError's repr, a message quoting a path): everything up to the closing quote is the path
         re.compile(rf"(?<=(?P<q>['\"])){start}(?:/+[^'\"\n/]+)*?/+(?P<name>[^'\"\n/]+/?)(?=(?P=q))", flags),
-        # unquoted through folders with spaces: only when it ends in a file name, so "… and A/B" stays
-        re.compile(rf"{start}(?:/+(?:{_PART}|{_SPACED}))*?/+(?P<name>{_DOTTED})", flags),
-        re.compile(rf"{start}(?:/+{_PART})*/+(?P<name>{_PART})", flags),
+        # any other path, through folders with spaces ("/srv/my data/models" -> "models"); "… and A/B" stays
+        re.compile(rf"{start}(?:/+{_FOLDER}(?=/))*/+(?P<name>{_PART})", flags),
     )
 
 
@@ -194,8 +198,11 @@ def without_paths(text: str) -> str:
     /srv/app/data/x.json"`` -> ``"cannot open x.json"``, ``"~/models/z.yaml"`` -> ``"z.yaml"``, a folder
     ``"/srv/app/cache/"`` -> ``"cache/"``): what a visitor is shown names no folder of the server (its layout,
     user name, cache or mount points), also as a file URL (``"file:///srv/x.png"``). A folder name may hold
-    spaces inside quotes (``"'/srv/my data/x'"`` -> ``"'x'"``) or on the way to a file name with an extension
-    (``"/srv/my data/x.json"`` -> ``"x.json"``). A path counts when it starts at a usual top-level folder or
+    spaces (``"'/srv/my data/x'"`` -> ``"'x'"``, ``"/srv/my data/x.json"`` -> ``"x.json"``, ``"/tmp/run 1/out:
+    denied"`` -> ``"out: denied"``): unquoted, the words before a later ``/`` count as the folder's, so a path
+    is cut whole even where the message's own words are cut with it, unless a sentence ends first (``"/srv/x.
+    See a/b"``) or the ``/`` is in a short ratio or choice (``"/srv/x and A/B"`` -> ``"x and A/B"``; ``1/2``,
+    ``and/or``, a date). The last part's own words stay (``"/srv/my data"`` -> ``"my data"``). A path counts when it starts at a usual top-level folder or
     the first folder of the working, home or temporary folder or of Python's prefix, and names a folder
     there: an endpoint (``"/vote takes 2 values"``), a unit (``"per /s"``), ``"</b>"`` of a caller's value,
     other URLs, ``1/2`` and ``A/B`` are kept. The log and the command line keep the whole path."""

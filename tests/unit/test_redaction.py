@@ -204,6 +204,31 @@ def test_without_paths_cuts_folders_with_spaces_and_keeps_visitor_text(text, sho
     assert without_paths(text) == shown
 
 
+@pytest.mark.parametrize("text, shown", [
+    # a folder with a space on the way to a last part without an extension: before, its tail was left
+    # ("my data/models", "My Models/janus/", "run 1/out")
+    ("cannot open /srv/my data/models", "cannot open models"),
+    ("see /home/runner/My Models/janus/ for details", "see janus/ for details"),
+    ("at /tmp/run 1/out: permission denied", "at out: permission denied"),
+    ("cannot open ~/my  models/janus and A/B", "cannot open janus and A/B"),
+    ("cannot open /srv/data/v1.0 final/models", "cannot open models"),  # a dotted word is no file name here
+    ("cannot open /srv/my data/x.json/models", "cannot open models"),
+    ("cannot open /srv/Program Files (x86)/app now", "cannot open app now"),
+    ("cannot read file:///srv/my dir/sub dir/img (gone)", "cannot read img (gone)"),
+    # where the path may end: a ratio or choice, a sentence's end, an open bracket, a URL, a unit stay
+    ("cannot read /srv/data and A/B.", "cannot read data and A/B."),
+    ("cannot read /srv/data now 1/2 done, per /s", "cannot read data now 1/2 done, per /s"),
+    ("cannot read /srv/data on 2026/12/05 and/or later", "cannot read data on 2026/12/05 and/or later"),
+    ("cannot read /srv/data. See runs/votes", "cannot read data. See runs/votes"),
+    ("cannot read /srv/data (see docs/x)", "cannot read data (see docs/x)"),
+    ("cannot read /srv/data see https://x.org/a/b", "cannot read data see https://x.org/a/b"),
+])
+def test_without_paths_cuts_a_path_whose_folder_has_spaces_whatever_its_end(text, shown):
+    from realunify_arena.redaction import without_paths
+
+    assert without_paths(text) == shown
+
+
 ENDPOINT_CARD = "http://u:pw-123456789@10.0.0.5:8000/v1"
 
 
