@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import ipaddress
 import logging
 import os
 import re
@@ -71,7 +72,7 @@ _SHAPES = (
     (re.compile(r"\bhf_[A-Za-z0-9]{20,}"), MASK),
 )
 _registered: set[str] = set()
-_endpoint_hosts: set[str] = set()
+_endpoint_addresses: set[tuple[str, int | None]] = set()  # (host, port): see _address
 _lock = threading.Lock()
 
 
@@ -83,12 +84,12 @@ def register_secret_env(name: str | None) -> None:
 
 
 def register_endpoint(url: str | None) -> None:
-    """Hide the host of ``url`` (a card's ``endpoint``) in what a visitor sees from now on (``visitor_text``);
-    ``None`` or a URL without a host is ignored."""
-    host = _host(url) if url else None
-    if host:
+    """Hide the address of ``url`` (a card's ``endpoint``) in what a visitor sees from now on (``visitor_text``,
+    ``without_endpoints``); ``None`` or a URL without a host is ignored."""
+    address = _address(url) if url else None
+    if address:
         with _lock:
-            _endpoint_hosts.add(host)
+            _endpoint_addresses.add(address)
 
 
 def secret_values() -> list[str]:
@@ -216,44 +217,89 @@ def without_paths(text: str) -> str:
 ENDPOINT = "[endpoint]"
 # variables whose value is a server's own address: the hub mirror and the proxies a request goes through
 _ADDRESS_ENV = ("HF_ENDPOINT", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]{}`|]+")
+# a URL, its host an IPv6 literal in brackets too ("http://[::1]:8000/v1")
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s'\"<>()\[\]{}`|]|\[[0-9A-Za-z:.%]*\])+")
 
 
-def _host(url: str) -> str | None:
-    """The lower-case host of ``url`` (``"http://u:p@10.0.0.5:8000/v1"`` -> ``"10.0.0.5"``; a bare
-    ``"host:8000"`` counts too), or None."""
+# hosts that name no server of their own: a bare mention is ordinary prose ("runs on localhost", "bind
+# 0.0.0.0"), so only their address with the endpoint's port is hidden; the loopback ones are one host
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+_GENERIC_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback", "host.docker.internal",
+                            "gateway.docker.internal", "host.containers.internal"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _address(url: str) -> tuple[str, int | None] | None:
+    """The lower-case host of ``url`` and its port, else the scheme's (``"http://u:p@10.0.0.5:8000/v1"`` ->
+    ``("10.0.0.5", 8000)``, ``"https://h/v1"`` -> ``("h", 443)``; a bare ``"host:8000"`` counts too; None: no port
+    known), or None for no host."""
     try:
-        return urlsplit(url if "://" in url else f"//{url}").hostname or None
+        parts = urlsplit(url if "://" in url else f"//{url}")
+        host, port = parts.hostname, parts.port
     except ValueError:  # a malformed port or IPv6 address
         return None
+    return (host, port or _DEFAULT_PORTS.get(parts.scheme.lower())) if host else None
 
 
-def endpoint_hosts() -> set[str]:
-    """The hosts ``without_endpoints`` hides: every registered card endpoint's, and those of ``$HF_ENDPOINT``
-    and the proxy variables (upper or lower case) as they are now."""
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: ``localhost`` (``*.localhost``), a loopback or unspecified address."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def _generic(host: str) -> bool:
+    """Whether ``host`` names no particular server: this machine (``_loopback``) or a container's name for
+    its host (``host.docker.internal``)."""
+    return host in _GENERIC_NAMES or _loopback(host)
+
+
+def hidden_addresses() -> tuple[set[str], set[tuple[str, int | None]]]:
+    """What ``without_endpoints`` hides, from every registered card endpoint and ``$HF_ENDPOINT`` and the proxy
+    variables (upper or lower case) as they are now: (hosts hidden wherever they are named; ``(host, port)`` of
+    generic hosts (``localhost``, ``127.0.0.1``, ``host.docker.internal``), hidden only in a URL with that port
+    or as ``host:port``, a port of None meaning any URL on the host). A loopback address stands for all of
+    ``localhost``, ``127.0.0.1``, ``::1`` and ``0.0.0.0`` with its port."""
     with _lock:
-        hosts = set(_endpoint_hosts)
+        addresses = set(_endpoint_addresses)
     values = (os.environ.get(name) or os.environ.get(name.lower()) for name in _ADDRESS_ENV)
-    return hosts | {h for h in map(_host, filter(None, values)) if h}
+    addresses |= {a for a in map(_address, filter(None, values)) if a}
+    hosts = {host for host, _ in addresses if not _generic(host)}
+    generic = {(host, port) for host, port in addresses if _generic(host)}
+    generic |= {(alias, port) for host, port in generic if _loopback(host) for alias in _LOOPBACK}
+    return hosts, generic
 
 
 def without_endpoints(text: str) -> str:
-    """``text`` with every URL on a host of ``endpoint_hosts`` (scheme, user, host, port, path and query:
+    """``text`` with every URL on a host of ``hidden_addresses`` (scheme, user, host, port, path and query:
     ``"x at http://10.0.0.5:8000/v1: HTTP 400"`` -> ``"x at [endpoint]: HTTP 400"``) and every other mention of
     such a host (``"10.0.0.5:8000"``, ``"hostname '10.0.0.5'"``) replaced by ``ENDPOINT``: a visitor learns no
-    internal address. Other URLs (``https://huggingface.co/...``) stay."""
-    hosts = endpoint_hosts() if text else set()
-    if not hosts:
+    internal address. A generic host (``localhost``) is hidden only with the endpoint's port (``"localhost:8000"``,
+    ``"http://127.0.0.1:8000/v1"``): ``"http://localhost:7860"`` and the word ``localhost`` stay. Other URLs
+    (``https://huggingface.co/...``) stay."""
+    hosts, generic = hidden_addresses() if text else (set(), set())
+    if not hosts and not generic:
         return text
+
+    def hidden(address: tuple[str, int | None] | None) -> bool:
+        return bool(address) and (address[0] in hosts or address in generic or (address[0], None) in generic)
 
     def url(match: re.Match) -> str:
         whole = match.group(0)
         core = whole.rstrip(".,:;!?")  # the sentence's punctuation after a URL is not part of it
-        return ENDPOINT + whole[len(core):] if _host(core) in hosts else whole
+        return ENDPOINT + whole[len(core):] if hidden(_address(core)) else whole
 
     text = _URL.sub(url, text)
-    names = "|".join(re.escape(h) for h in sorted(hosts, key=len, reverse=True))
-    return re.sub(rf"(?<![\w.-])\[?(?:{names})\]?(?::\d+)?(?![\w-]|\.\w)", ENDPOINT, text, flags=re.IGNORECASE)
+    # a host named alone, with any port; a generic host only with its endpoint's port
+    named = [rf"{re.escape(h)}\]?(?::\d+)?" for h in sorted(hosts, key=len, reverse=True)]
+    named += [rf"{re.escape(h)}\]?:{port}" for h, port in sorted(generic, key=str) if port]
+    if not named:
+        return text
+    return re.sub(rf"(?<![\w.-])\[?(?:{'|'.join(named)})(?![\w-]|\.\w)", ENDPOINT, text, flags=re.IGNORECASE)
 
 
 def visitor_text(text: str | None, secrets: list[str] | None = None) -> str | None:

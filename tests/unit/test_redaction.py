@@ -254,6 +254,36 @@ def test_visitor_text_hides_the_hub_mirror_and_proxy_addresses(monkeypatch):
     assert shown == "weights a/b are not cached and the hub [endpoint] is not answering (ProxyError: [endpoint] refused)"
 
 
+@pytest.mark.parametrize("text, shown", [
+    ("oa at http://localhost:8011/v1: HTTP 500: bad", "oa at [endpoint]: HTTP 500: bad"),
+    # the same machine by another name, with the endpoint's port
+    ("ConnectError: 127.0.0.1:8011 refused; [::1]:8011 too", "ConnectError: [endpoint] refused; [endpoint] too"),
+    ("x at http://[::1]:8011/v1/chat/completions: HTTP 400", "x at [endpoint]: HTTP 400"),
+    # before, every "localhost" became "[endpoint]": the words, another port, a visitor's own text
+    ("open http://localhost:7860 in a browser; it runs on localhost (127.0.0.1, 0.0.0.0)",
+     "open http://localhost:7860 in a browser; it runs on localhost (127.0.0.1, 0.0.0.0)"),
+    ("localhost:80110 and localhost:801 are other ports", "localhost:80110 and localhost:801 are other ports"),
+    # a container's name for its host is generic too
+    ("host.docker.internal lets a container reach its host; http://host.docker.internal:9011/v1 failed",
+     "host.docker.internal lets a container reach its host; [endpoint] failed"),
+])
+def test_a_local_endpoint_is_hidden_by_its_address_not_by_the_word_localhost(text, shown):
+    from realunify_arena.redaction import visitor_text
+
+    for endpoint in ("http://localhost:8011/v1", "http://host.docker.internal:9011/v1"):
+        ModelCard(name="ep", family="openai", description="x", capabilities=frozenset({Capability.UNDERSTAND}),
+                  endpoint=endpoint)
+    assert visitor_text(text) == shown
+
+
+def test_a_local_proxys_address_is_hidden_and_the_words_stay(monkeypatch):
+    from realunify_arena.redaction import visitor_text
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+    shown = visitor_text("ProxyError: 127.0.0.1:3128 refused (http://localhost:3128); the app listens on 127.0.0.1")
+    assert shown == "ProxyError: [endpoint] refused ([endpoint]); the app listens on 127.0.0.1"
+
+
 def test_a_judges_failed_call_kept_as_a_reply_is_shown_without_its_endpoint():
     """A polling judgment keeps a failed judge call as ``"<judge call failed: ...>"``; the API reply and the
     revealed arena sides showed it whole (``runs.for_visitors``)."""
