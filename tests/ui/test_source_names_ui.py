@@ -21,8 +21,9 @@ MARKER = "srv secret layout"
 
 
 @pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    """Two configured sources of one folder name (the same instances) under paths holding ``MARKER``."""
+def app(tmp_path_factory):
+    """Two configured sources of one folder name (the same instances) under paths holding ``MARKER``
+    (the conftest's ``page`` opens this app)."""
     root = tmp_path_factory.mktemp("twin")
     folders = [root / "tmp" / MARKER / f"run {n}" / "realunify" for n in (1, 2)]
     for folder in folders:
@@ -38,18 +39,9 @@ def twin(tmp_path_factory):
     store.close()
 
 
-@pytest.fixture
-def page(browser, twin):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page
-    context.close()
-
-
-def test_the_link_names_the_source_by_its_public_name_and_reopens_it(page, twin):
+def test_the_link_names_the_source_by_its_public_name_and_reopens_it(page, app):
     """Before: the link box said ``data=<the configured path>``, the menu's value."""
-    page.goto(twin["url"] + "?tab=explore")
+    page.goto(app["url"] + "?tab=explore")
     expect(page.locator("#ex-source input")).to_have_value("realunify")
     assert MARKER not in page.content()
     page.locator("#ex-source input").click()
@@ -68,7 +60,7 @@ def test_the_link_names_the_source_by_its_public_name_and_reopens_it(page, twin)
     expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{query['instance'][0]}: "))
 
 
-def test_an_older_link_with_the_configured_path_still_opens_its_source(page, twin):
-    page.goto(f"{twin['url']}?tab=explore&data={quote(twin['folders'][1])}&instance={twin['uid']}")
+def test_an_older_link_with_the_configured_path_still_opens_its_source(page, app):
+    page.goto(f"{app['url']}?tab=explore&data={quote(app['folders'][1])}&instance={app['uid']}")
     expect(page.locator("#ex-source input")).to_have_value("realunify (2)")
-    expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{twin['uid']}: "))
+    expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{app['uid']}: "))
