@@ -88,15 +88,21 @@ class AppContext:
 
     @cached_property
     def _public(self) -> dict[str, str]:
-        """Public name -> configured source, in ``settings.data`` order: "bundled", or the folder or file name;
-        a name taken by an earlier source gets the first free `` (2)``, `` (3)``, … after it."""
+        """Public name -> configured source, in ``settings.data`` order: "bundled" (always that name), or the
+        folder or file name; a name taken by an earlier source (or "bundled") gets the first free `` (2)``,
+        `` (3)``, … after it."""
+        taken = {"bundled"} if "bundled" in self.sources else set()
         named: dict[str, str] = {}
         for source in self.sources:
-            label = source if source == "bundled" else Path(source).name or "data"
+            if source == "bundled":
+                named[source] = source
+                continue
+            label = Path(source).name or Path(source).resolve().name or "data"  # "." or "/": no name of its own
             name, n = label, 1
-            while name in named:
+            while name in taken:
                 n += 1
                 name = f"{label} ({n})"
+            taken.add(name)
             named[name] = source
         return named
 
