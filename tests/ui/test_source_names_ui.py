@@ -22,12 +22,14 @@ MARKER = "srv secret layout"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    """Two configured sources of one folder name (the same instances) under paths holding ``MARKER``
+    """Two configured sources of one folder name (the same instances) and a third, under paths holding ``MARKER``
     (the conftest's ``page`` opens this app)."""
     root = tmp_path_factory.mktemp("twin")
     folders = [root / "tmp" / MARKER / f"run {n}" / "realunify" for n in (1, 2)]
     for folder in folders:
         write_set(generate_set(1, seed=5, task_types=["mathematical_reasoning"]), folder)
+    folders.append(root / "tmp" / MARKER / "run 3" / "other")  # a dataset of its own name, not the first
+    write_set(generate_set(1, seed=6, task_types=["mathematical_reasoning"]), folders[2])
     settings = Settings(data=tuple(map(str, folders)), models=("tiny-pair",), judge="human", db=root / "arena.db",
                         gpu_concurrency=2)
     store = Store.open(settings.db)
@@ -64,3 +66,17 @@ def test_an_older_link_with_the_configured_path_still_opens_its_source(page, app
     page.goto(f"{app['url']}?tab=explore&data={quote(app['folders'][1])}&instance={app['uid']}")
     expect(page.locator("#ex-source input")).to_have_value("realunify (2)")
     expect(page.locator("#ex-instance input")).to_have_value(re.compile(f"^{app['uid']}: "))
+
+
+def test_the_arena_link_names_the_source_by_its_public_name(page, app):
+    """Before: the Arena's link to a battle's instance of a source after the first said its configured path."""
+    page.goto(app["url"] + "?tab=arena")
+    page.locator("#ar-source input").click()
+    page.get_by_role("option", name="other", exact=True).click(timeout=10_000)
+    page.locator("#ar-track").get_by_label("UEG", exact=True).check()
+    page.locator("#ar-new").click()
+    link = page.locator("#ar-link textarea, #ar-link input").first
+    expect(link).to_have_value(re.compile(r"\?tab=explore&"))
+    value = link.input_value()
+    assert "secret" not in value and parse_qs(value.split("?", 1)[1])["data"] == ["other"]
+    assert MARKER not in page.content()
