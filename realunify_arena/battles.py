@@ -107,7 +107,7 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
                                              battle_kind, runs={"A": systems[a], "B": systems[b]})
             return load_battle(ctx, battle_id, session_id)
     where = "stored runs" if ctx.settings.arena_mode == "stored" else "available models"
-    raise BattleError(f"no {track or ''} instance in {dataset.name!r} has two {where} for a "
+    raise BattleError(f"no {track or ''} instance in {ctx.source_label(source)!r} has two {where} for a "
                       f"{' or '.join(kinds)} battle".replace("  ", " "))
 
 

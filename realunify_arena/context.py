@@ -83,29 +83,83 @@ class AppContext:
 
     @property
     def sources(self) -> list[str]:
+        """The configured sources (``settings.data``) as configured: server paths, never shown to a visitor."""
         return list(self.settings.data)
 
+    @cached_property
+    def _public(self) -> dict[str, str]:
+        """Public name -> configured source, in ``settings.data`` order: "bundled" (always that name), or the
+        folder or file name; a name taken by an earlier source (or "bundled") gets the first free `` (2)``,
+        `` (3)``, … after it."""
+        taken = {"bundled"} if "bundled" in self.sources else set()
+        named: dict[str, str] = {}
+        for source in self.sources:
+            if source == "bundled":
+                named[source] = source
+                continue
+            label = Path(source).name or Path(source).resolve().name or "data"  # "." or "/": no name of its own
+            name, n = label, 1
+            while name in taken:
+                n += 1
+                name = f"{label} ({n})"
+            taken.add(name)
+            named[name] = source
+        return named
+
+    def source_names(self) -> list[str]:
+        """The public names of the configured sources, in their order: what the page, links and API use."""
+        return list(self._public)
+
     def source_choices(self) -> list[tuple[str, str]]:
-        """Sources labelled by their folder or file name (full paths say little and leak the server's layout)."""
-        return [(self.source_label(s), s) for s in self.sources]
+        """The data source menu: (public name, public name); a full path would leak the server's layout (the
+        page's config publishes every choice's value)."""
+        return [(name, name) for name in self._public]
+
+    def configured_source(self, source: object) -> str:
+        """The configured source a visitor's or script's ``source`` names: a public name (``source_names``),
+        or, for a script that passes what it configured, the configured string itself. The one place a
+        public name is turned back into a server path.
+
+        Raises:
+            KeyError: ``source`` names no configured source (the message lists the public names only).
+        """
+        if isinstance(source, str):
+            if source in self._public:
+                return self._public[source]
+            if source in self.settings.data:
+                return source
+        raise KeyError(f"data source {brief(source)} is not configured; choose one of: {self._offered_sources()}")
 
     def source_label(self, source: str) -> str:
-        """What the data source menu shows for ``source``: "bundled", or its folder or file name."""
-        return source if source == "bundled" else Path(source).name or source
+        """The public name of ``source`` (a public name or a configured source); an unknown one's last part."""
+        try:
+            configured = self.configured_source(source)
+        except KeyError:
+            return Path(str(source)).name or str(source)
+        return next(name for name, s in self._public.items() if s == configured)
+
+    def public_text(self, text: str) -> str:
+        """``text`` as a visitor may read it: each configured source's path (as configured or as a ``Path``
+        writes it) replaced by its public name, then ``redaction.visitor_text`` (secrets, endpoints, paths)."""
+        for name, source in sorted(self._public.items(), key=lambda item: -len(item[1])):
+            if "/" in source or "\\" in source:  # a bare name ("data") says nothing of the server's folders
+                for written in dict.fromkeys((source, str(Path(source)))):
+                    text = text.replace(written, name)
+        return visitor_text(text) or ""
 
     def _offered_sources(self) -> str:
-        """The data source menu's labels, for a message: never the server's paths."""
-        return ", ".join(self.source_label(s) for s in self.sources)
+        """The data source menu's public names, for a message: never the server's paths."""
+        return ", ".join(self._public)
 
     def dataset(self, source: str) -> Dataset:
-        """A configured source, loaded on first use (a bad one still returns: its problems say why).
+        """A configured source (its public name, or as configured: ``configured_source``), loaded on first use
+        (a bad one still returns: its problems say why).
 
         Runs are stored under the dataset's name, so one name answers one set of instances
         (``dataset_names``): an instance that is not the one the store keeps under that name from another
         place, or that an earlier configured source of the same name states otherwise, is left out and
         named among the dataset's problems (Explore shows them; nothing runs or battles under it)."""
-        if source not in self.settings.data:
-            raise KeyError(f"data source {brief(source)} is not configured; choose one of: {self._offered_sources()}")
+        source = self.configured_source(source)
         with self._lock:
             if source not in self._datasets:
                 self._datasets[source] = self._checked(load(source), source)

@@ -31,7 +31,7 @@ import csv
 import json
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -452,10 +452,11 @@ def discordant_choices(analyses: Iterable[Analysis]) -> list[tuple[str, str]]:
 
 
 def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = (), *,
-                        pinned: bool | None = None) -> str:
+                        pinned: bool | None = None, shown: Callable[[str], str] | None = None) -> str:
     """The instances of the category ``key`` names where stepwise ``which`` ("helped"/"hurt"), each with a
     link that opens it in Explore; a key that names nothing stored says so. ``pinned`` as the analyses that
-    gave the key were made (``paired_sets``)."""
+    gave the key were made (``paired_sets``); ``shown`` turns the configured source a link names into what
+    the link may say (the app: its public name, never the server's path)."""
     try:
         dataset, judge, label, scope = json.loads(key)
     except (TypeError, ValueError):
@@ -471,6 +472,8 @@ def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = ()
     if not pairs:
         return f"*{label}, {name}: no instance was {verb}.*"
     source = app_source(sources, paired.dataset, paired.source)
+    if source is not None and shown is not None:
+        source = shown(source)
     lines = [f"**{label}, {name}: {len(pairs)} instance{'s' if len(pairs) != 1 else ''} {verb}** "
              f"(stepwise {which})", ""]
     lines += [f"- [{p.instance_uid}]({explore_link(p, source)}) — direct run #{p.run_direct} "

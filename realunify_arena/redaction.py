@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import ipaddress
 import logging
 import os
 import re
@@ -71,7 +72,7 @@ _SHAPES = (
     (re.compile(r"\bhf_[A-Za-z0-9]{20,}"), MASK),
 )
 _registered: set[str] = set()
-_endpoint_hosts: set[str] = set()
+_endpoint_addresses: set[tuple[str, int | None]] = set()  # (host, port): see _address
 _lock = threading.Lock()
 
 
@@ -83,12 +84,12 @@ def register_secret_env(name: str | None) -> None:
 
 
 def register_endpoint(url: str | None) -> None:
-    """Hide the host of ``url`` (a card's ``endpoint``) in what a visitor sees from now on (``visitor_text``);
-    ``None`` or a URL without a host is ignored."""
-    host = _host(url) if url else None
-    if host:
+    """Hide the address of ``url`` (a card's ``endpoint``) in what a visitor sees from now on (``visitor_text``,
+    ``without_endpoints``); ``None`` or a URL without a host is ignored."""
+    address = _address(url) if url else None
+    if address:
         with _lock:
-            _endpoint_hosts.add(host)
+            _endpoint_addresses.add(address)
 
 
 def secret_values() -> list[str]:
@@ -159,18 +160,23 @@ def error_text(error: BaseException) -> str:
 # is matched only from one of them, so text a visitor typed ("</b>", "A/B", "1/2") is left alone.
 _SERVER_ROOTS = ("app", "bin", "data", "etc", "home", "lib", "media", "mnt", "nix", "opt", "private", "proc", "root",
                  "run", "scratch", "srv", "tmp", "Users", "usr", "var", "work", "workspace")
-_STOP = r"\s/'\"()<>,;:|*?`"
+# what ends a part of a path; not "(" and ")", which folder names hold ("Copy (2)"): one around a path is kept
+# with its last part
+_STOP = r"\s/'\"<>,;:|*?`"
 _PART = rf"[^{_STOP}]+"
-# a folder with single spaces ("my data"): words without a dot; at least one space, so that a one-word folder
-# matches _PART only (two ways to match one folder would make a long path's failed match exponential)
-_SPACED = rf"[^{_STOP}.]+(?: [^{_STOP}.]+)+"
-_DOTTED = rf"(?:[^{_STOP}.]+ )*[^{_STOP}]*\.[^{_STOP}]+(?!/|[^{_STOP}])"  # a file name with an extension ("my x.json")
+# the words of a folder with spaces whose path goes on ("/srv/my data/models", "/tmp/run 1/out"): where such a
+# path ends cannot be known, so any words up to the next "/" count as the folder's, and the whole path is cut
+# (cutting too much beats naming a folder), except after a sentence's end ("/srv/x. See a/b") and before what
+# reads as prose: a short ratio or choice ("A/B", "1/2", "and/or", "2026/12/05")
+_SHORT = r"(?:\d+|[^\W\d_]{1,2}|and|or)"
+_PROSE = rf"{_SHORT}(?:/{_SHORT})+[.!]*(?![\w/.-])"
+_WORD = rf"(?:[^{_STOP}()]|\([^{_STOP}()]*\))+"  # a later word of a folder: its brackets closed ("(2)", not "(see")
+_FOLDER = rf"{_PART}(?:(?<![.!]) +(?!{_PROSE}){_WORD})*"
 
 
 @functools.lru_cache(maxsize=1)
 def _path_patterns() -> tuple[re.Pattern, ...]:
-    """(a quoted path, a path through folders with spaces to a file name, any other path); each match's
-    group ``name`` is what is kept."""
+    """(a quoted path, an unquoted path); each match's group ``name`` is what is kept."""
     roots = set(_SERVER_ROOTS)
     for folder in (os.getcwd(), str(Path.home()), tempfile.gettempdir(), sys.prefix, sys.base_prefix):
         parts = Path(folder).parts
@@ -183,9 +189,8 @@ def _path_patterns() -> tuple[re.Pattern, ...]:
     return (
         # quoted (an OSError's repr, a message quoting a path): everything up to the closing quote is the path
         re.compile(rf"(?<=(?P<q>['\"])){start}(?:/+[^'\"\n/]+)*?/+(?P<name>[^'\"\n/]+/?)(?=(?P=q))", flags),
-        # unquoted through folders with spaces: only when it ends in a file name, so "… and A/B" stays
-        re.compile(rf"{start}(?:/+(?:{_PART}|{_SPACED}))*?/+(?P<name>{_DOTTED})", flags),
-        re.compile(rf"{start}(?:/+{_PART})*/+(?P<name>{_PART})", flags),
+        # any other path, through folders with spaces ("/srv/my data/models" -> "models"); "… and A/B" stays
+        re.compile(rf"{start}(?:/+{_FOLDER}(?=/))*/+(?P<name>{_PART})", flags),
     )
 
 
@@ -194,8 +199,11 @@ def without_paths(text: str) -> str:
     /srv/app/data/x.json"`` -> ``"cannot open x.json"``, ``"~/models/z.yaml"`` -> ``"z.yaml"``, a folder
     ``"/srv/app/cache/"`` -> ``"cache/"``): what a visitor is shown names no folder of the server (its layout,
     user name, cache or mount points), also as a file URL (``"file:///srv/x.png"``). A folder name may hold
-    spaces inside quotes (``"'/srv/my data/x'"`` -> ``"'x'"``) or on the way to a file name with an extension
-    (``"/srv/my data/x.json"`` -> ``"x.json"``). A path counts when it starts at a usual top-level folder or
+    spaces (``"'/srv/my data/x'"`` -> ``"'x'"``, ``"/srv/my data/x.json"`` -> ``"x.json"``, ``"/tmp/run 1/out:
+    denied"`` -> ``"out: denied"``): unquoted, the words before a later ``/`` count as the folder's, so a path
+    is cut whole even where the message's own words are cut with it, unless a sentence ends first (``"/srv/x.
+    See a/b"``) or the ``/`` is in a short ratio or choice (``"/srv/x and A/B"`` -> ``"x and A/B"``; ``1/2``,
+    ``and/or``, a date). The last part's own words stay (``"/srv/my data"`` -> ``"my data"``). A path counts when it starts at a usual top-level folder or
     the first folder of the working, home or temporary folder or of Python's prefix, and names a folder
     there: an endpoint (``"/vote takes 2 values"``), a unit (``"per /s"``), ``"</b>"`` of a caller's value,
     other URLs, ``1/2`` and ``A/B`` are kept. The log and the command line keep the whole path."""
@@ -209,44 +217,89 @@ def without_paths(text: str) -> str:
 ENDPOINT = "[endpoint]"
 # variables whose value is a server's own address: the hub mirror and the proxies a request goes through
 _ADDRESS_ENV = ("HF_ENDPOINT", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]{}`|]+")
+# a URL, its host an IPv6 literal in brackets too ("http://[::1]:8000/v1")
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s'\"<>()\[\]{}`|]|\[[0-9A-Za-z:.%]*\])+")
 
 
-def _host(url: str) -> str | None:
-    """The lower-case host of ``url`` (``"http://u:p@10.0.0.5:8000/v1"`` -> ``"10.0.0.5"``; a bare
-    ``"host:8000"`` counts too), or None."""
+# hosts that name no server of their own: a bare mention is ordinary prose ("runs on localhost", "bind
+# 0.0.0.0"), so only their address with the endpoint's port is hidden; the loopback ones are one host
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+_GENERIC_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback", "host.docker.internal",
+                            "gateway.docker.internal", "host.containers.internal"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _address(url: str) -> tuple[str, int | None] | None:
+    """The lower-case host of ``url`` and its port, else the scheme's (``"http://u:p@10.0.0.5:8000/v1"`` ->
+    ``("10.0.0.5", 8000)``, ``"https://h/v1"`` -> ``("h", 443)``; a bare ``"host:8000"`` counts too; None: no port
+    known), or None for no host."""
     try:
-        return urlsplit(url if "://" in url else f"//{url}").hostname or None
+        parts = urlsplit(url if "://" in url else f"//{url}")
+        host, port = parts.hostname, parts.port
     except ValueError:  # a malformed port or IPv6 address
         return None
+    return (host, port or _DEFAULT_PORTS.get(parts.scheme.lower())) if host else None
 
 
-def endpoint_hosts() -> set[str]:
-    """The hosts ``without_endpoints`` hides: every registered card endpoint's, and those of ``$HF_ENDPOINT``
-    and the proxy variables (upper or lower case) as they are now."""
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: ``localhost`` (``*.localhost``), a loopback or unspecified address."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def _generic(host: str) -> bool:
+    """Whether ``host`` names no particular server: this machine (``_loopback``) or a container's name for
+    its host (``host.docker.internal``)."""
+    return host in _GENERIC_NAMES or _loopback(host)
+
+
+def hidden_addresses() -> tuple[set[str], set[tuple[str, int | None]]]:
+    """What ``without_endpoints`` hides, from every registered card endpoint and ``$HF_ENDPOINT`` and the proxy
+    variables (upper or lower case) as they are now: (hosts hidden wherever they are named; ``(host, port)`` of
+    generic hosts (``localhost``, ``127.0.0.1``, ``host.docker.internal``), hidden only in a URL with that port
+    or as ``host:port``, a port of None meaning any URL on the host). A loopback address stands for all of
+    ``localhost``, ``127.0.0.1``, ``::1`` and ``0.0.0.0`` with its port."""
     with _lock:
-        hosts = set(_endpoint_hosts)
+        addresses = set(_endpoint_addresses)
     values = (os.environ.get(name) or os.environ.get(name.lower()) for name in _ADDRESS_ENV)
-    return hosts | {h for h in map(_host, filter(None, values)) if h}
+    addresses |= {a for a in map(_address, filter(None, values)) if a}
+    hosts = {host for host, _ in addresses if not _generic(host)}
+    generic = {(host, port) for host, port in addresses if _generic(host)}
+    generic |= {(alias, port) for host, port in generic if _loopback(host) for alias in _LOOPBACK}
+    return hosts, generic
 
 
 def without_endpoints(text: str) -> str:
-    """``text`` with every URL on a host of ``endpoint_hosts`` (scheme, user, host, port, path and query:
+    """``text`` with every URL on a host of ``hidden_addresses`` (scheme, user, host, port, path and query:
     ``"x at http://10.0.0.5:8000/v1: HTTP 400"`` -> ``"x at [endpoint]: HTTP 400"``) and every other mention of
     such a host (``"10.0.0.5:8000"``, ``"hostname '10.0.0.5'"``) replaced by ``ENDPOINT``: a visitor learns no
-    internal address. Other URLs (``https://huggingface.co/...``) stay."""
-    hosts = endpoint_hosts() if text else set()
-    if not hosts:
+    internal address. A generic host (``localhost``) is hidden only with the endpoint's port (``"localhost:8000"``,
+    ``"http://127.0.0.1:8000/v1"``): ``"http://localhost:7860"`` and the word ``localhost`` stay. Other URLs
+    (``https://huggingface.co/...``) stay."""
+    hosts, generic = hidden_addresses() if text else (set(), set())
+    if not hosts and not generic:
         return text
+
+    def hidden(address: tuple[str, int | None] | None) -> bool:
+        return bool(address) and (address[0] in hosts or address in generic or (address[0], None) in generic)
 
     def url(match: re.Match) -> str:
         whole = match.group(0)
         core = whole.rstrip(".,:;!?")  # the sentence's punctuation after a URL is not part of it
-        return ENDPOINT + whole[len(core):] if _host(core) in hosts else whole
+        return ENDPOINT + whole[len(core):] if hidden(_address(core)) else whole
 
     text = _URL.sub(url, text)
-    names = "|".join(re.escape(h) for h in sorted(hosts, key=len, reverse=True))
-    return re.sub(rf"(?<![\w.-])\[?(?:{names})\]?(?::\d+)?(?![\w-]|\.\w)", ENDPOINT, text, flags=re.IGNORECASE)
+    # a host named alone, with any port; a generic host only with its endpoint's port
+    named = [rf"{re.escape(h)}\]?(?::\d+)?" for h in sorted(hosts, key=len, reverse=True)]
+    named += [rf"{re.escape(h)}\]?:{port}" for h, port in sorted(generic, key=str) if port]
+    if not named:
+        return text
+    return re.sub(rf"(?<![\w.-])\[?(?:{'|'.join(named)})(?![\w-]|\.\w)", ENDPOINT, text, flags=re.IGNORECASE)
 
 
 def visitor_text(text: str | None, secrets: list[str] | None = None) -> str | None:

@@ -77,15 +77,18 @@ def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def _message(error: Exception) -> str:
-    """The refusal's text for a toast (escaped: it may quote what the visitor sent)."""
-    return plain(getattr(error, "message", None) or said(error), markdown=False)
+def _message(error: Exception, ctx: AppContext | None = None) -> str:
+    """The refusal's text for a toast (escaped: it may quote what the visitor sent); with ``ctx``, a data
+    source's path in it is said by the source's public name (``AppContext.public_text``)."""
+    text = getattr(error, "message", None) or said(error)
+    return plain(ctx.public_text(text) if ctx is not None else text, markdown=False)
 
 
 def _source_of(ctx: AppContext, dataset: str) -> str | None:
-    """The configured source of ``dataset`` for a link's ``data``: "" for the first (left out of the link)."""
-    source = next((s for s in ctx.sources if ctx.dataset(s).name == dataset), None)
-    return "" if source == ctx.sources[0] else source
+    """The public name of the source of ``dataset`` for a link's ``data``: "" for the first (left out of the
+    link); None when no configured source holds it."""
+    source = next((name for name in ctx.source_names() if ctx.dataset(name).name == dataset), None)
+    return "" if source == ctx.source_names()[0] else source
 
 
 def side_links(ctx: AppContext, reveal: dict) -> dict[str, str]:
@@ -105,7 +108,8 @@ def build(ctx: AppContext) -> None:
     gr.Markdown("Two anonymous systems answer the same instance. Vote once both are done; the names are "
                 "revealed after your vote." + (STORED_NOTE if ctx.settings.arena_mode == "stored" else ""))
     with gr.Row():
-        source = gr.Dropdown(ctx.source_choices(), value=ctx.sources[0], label="Data source", elem_id="ar-source")
+        source = gr.Dropdown(ctx.source_choices(), value=ctx.source_names()[0], label="Data source",
+                             elem_id="ar-source")  # public names: the menu's values are published in the config
         track = gr.Radio([ANY, "UEG", "GEU"], value=ANY, label="Track", elem_id="ar-track")
         kind = gr.Radio([("any", ANY), *[(label, k) for k, label in KIND_LABELS.items()]], value=ANY,
                         label="Battle", elem_id="ar-kind")
@@ -144,7 +148,7 @@ def build(ctx: AppContext) -> None:
             battle = start_battle(ctx, source_value, track_value, kind_value, request.session_hash,
                                   visitor(ctx, request, profile))
         except REFUSALS as e:
-            raise Refusal(_message(e)) from None
+            raise Refusal(_message(e, ctx)) from None
         except StoreError as e:
             raise Refusal(unsaved(e, "The new battle")) from None
         # the page's earlier battle can no longer be voted on (the page now holds this one): it stops and
@@ -337,9 +341,10 @@ def _register_api(ctx: AppContext) -> None:
         """Start a battle and produce both outputs; returns the battle id and the anonymous outputs."""
         try:
             battle = await anyio.to_thread.run_sync(lambda: start_battle(
-                ctx, source or ctx.sources[0], track, kind, request.session_hash, visitor(ctx, request, profile)))
+                ctx, source or ctx.source_names()[0], track, kind, request.session_hash,
+                visitor(ctx, request, profile)))
         except REFUSALS as e:
-            raise Refusal(_message(e)) from None
+            raise Refusal(_message(e, ctx)) from None
         except StoreError as e:
             raise Refusal(unsaved(e, "The new battle")) from None
         try:

@@ -194,27 +194,31 @@ def source_notice(ctx: AppContext, source: str) -> str:
         return f"**{plain(e.args[0])}**"
     if not dataset.problems:
         return ""
-    shown = "\n".join(f"- {plain(visitor_text(str(p)))}" for p in dataset.problems[:5])  # no server folder
+    shown = "\n".join(f"- {plain(ctx.public_text(str(p)))}" for p in dataset.problems[:5])  # no server folder
     more = f"\n- … and {len(dataset.problems) - 5} more" if len(dataset.problems) > 5 else ""
     return (f"**{len(dataset.problems)} problem(s) in {plain(ctx.source_label(source))}** ({len(dataset)} instances usable; "
             f"`python -m realunify_arena validate` on it lists them all):\n{shown}{more}")
 
 
 def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
-    """Values for ``ExploreTab.url_outputs`` from query parameters; unknown or absent ones change nothing."""
-    source = params.get("data") if params.get("data") in ctx.sources else None
+    """Values for ``ExploreTab.url_outputs`` from query parameters; unknown or absent ones change nothing.
+    ``data`` (or ``source``) names a source by its public name (an older link's configured path still opens it)."""
+    try:
+        source = ctx.source_label(ctx.configured_source(params.get("data") or params.get("source")))
+    except KeyError:
+        source = None
     updates = [gr.update(value=source) if source else gr.skip(), gr.skip(), gr.skip(), gr.skip()]
     uid = params.get("instance")
     if uid:
         try:
-            inst = ctx.dataset(source or ctx.sources[0]).get(uid)
+            inst = ctx.dataset(source or ctx.source_names()[0]).get(uid)
         except KeyError:
             gr.Warning(plain(f"The link names instance {brief(uid)}, which is not in "
-                             f"{brief(ctx.source_label(source or ctx.sources[0]))}.", markdown=False))
+                             f"{brief(source or ctx.source_names()[0])}.", markdown=False))
         else:
             updates[1:] = [gr.update(value=inst.track), gr.update(choices=category_choices(inst.track),
                                                                    value=inst.task_type),
-                           gr.update(choices=instance_choices(ctx, source or ctx.sources[0], inst.track,
+                           gr.update(choices=instance_choices(ctx, source or ctx.source_names()[0], inst.track,
                                                               inst.task_type), value=uid)]
     model = params.get("model")
     if model and model not in ctx.cards:  # e.g. an arena side whose runs were imported: nothing here runs it
@@ -260,7 +264,7 @@ def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens)
 
 
 def build(ctx: AppContext) -> ExploreTab:
-    sources = ctx.sources
+    sources = ctx.source_names()  # public names: the menu's values are published in the page's config
     with gr.Row():
         source = gr.Dropdown(ctx.source_choices(), value=sources[0], label="Data source", elem_id="ex-source")
         track = gr.Radio(["UEG", "GEU"], value="UEG", label="Track", elem_id="ex-track")
@@ -368,7 +372,7 @@ def build(ctx: AppContext) -> ExploreTab:
                 reason = f"**Not run:** {_run_unsaved(e)}"
             else:
                 message = e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e
-                reason = f"**Not run:** {plain(visitor_text(str(message)))}"  # an image's error names its file only
+                reason = f"**Not run:** {plain(ctx.public_text(str(message)))}"  # an image's error names its file only
             return [None, None, *[None] * 5, reason, gr.update(value=None, visible=False),
                     *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),
@@ -399,7 +403,8 @@ def build(ctx: AppContext) -> ExploreTab:
     def link_for(source_value, current_value, model_value, judge_value, seed_value):
         if current_value is None or current_value[0] == CUSTOM_DATASET:
             return ""  # your own instance is not in a data source a link could name
-        return explore_query(None if source_value == ctx.sources[0] else source_value, current_value[1],
+        public = ctx.source_label(source_value)  # the menu's public name; never a configured path
+        return explore_query(None if public == sources[0] else public, current_value[1],
                              model=model_value, judge=judge_value,
                              seed=form_number(seed_value) or 0)
 
@@ -599,7 +604,7 @@ def _register_api(ctx: AppContext) -> None:
         dataset = _checked(problems, ctx.dataset, source)
         problems += [plain(p, markdown=False) for p in selection_problems(track, task_type)]
         if problems:
-            raise Refusal("; ".join(problems))
+            raise Refusal(ctx.public_text("; ".join(problems)))
         selected = dataset.select(track, task_type)
         return [{"uid": i.uid, "track": i.track, "task_type": i.task_type, "category": i.category,
                  "text": i.question if isinstance(i, GEUInstance) else i.prompt}
@@ -617,8 +622,8 @@ def _register_api(ctx: AppContext) -> None:
             options = check(ctx.options, model, seed=seed)  # check_options refuses 1.5 or "abc" by name
         dataset = check(ctx.dataset_for_runs, source)
         inst = check(dataset.get, instance_uid) if dataset is not None else None
-        if problems:
-            raise Refusal("; ".join(problems))
+        if problems:  # a source that failed to load is named by its public name, not its path
+            raise Refusal(ctx.public_text("; ".join(problems)))
         try:
             counts = ctx.arena.admit_runs(voter, len(new_runs(ctx.store, dataset.name, inst, model, (mode,),
                                                               options, ctx.why_not)))

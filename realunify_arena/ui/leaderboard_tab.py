@@ -256,7 +256,8 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     def list_discordant(key, which_value):
         if not key:
             return "*No instance changed between direct and stepwise yet.*"
-        return paired.discordant_markdown(ctx.store, key, which_value, ctx.sources, pinned=True)
+        return paired.discordant_markdown(ctx.store, key, which_value, ctx.sources, pinned=True,
+                                            shown=ctx.source_label)
 
     gr.on([category.change, which.change], list_discordant, [category, which], [listing],
           api_visibility="private", concurrency_limit=None)

@@ -113,3 +113,26 @@ def test_a_run_whose_input_image_is_gone_names_no_server_folder(apps):
     shown = str(out)
     assert Path(instance.image_path).name in shown, shown  # which file is still said
     assert "srv-secret-layout" not in shown and str(apps["root"]) not in shown, shown
+
+
+def test_a_bad_source_in_folders_with_spaces_is_noted_without_the_servers_folders(tmp_path):
+    """The Explore tab's note on a source that is no RealUnify source names it by its last part. Before, a
+    folder with a space in its path ("srv secret layout/run 1") left the path's tail on the page
+    ("secret layout/run 1/realunify: not a RealUnify source ...")."""
+    import html
+
+    import httpx
+
+    source = tmp_path / "srv secret layout" / "run 1" / "realunify"
+    source.mkdir(parents=True)
+    demo, store, client = _launch(tmp_path, source)
+    try:
+        config = httpx.get(client.src.rstrip("/") + "/config", timeout=60).json()
+    finally:
+        client.close()
+        demo.close()
+        store.close()
+    notice = html.unescape(next(c["props"]["value"] for c in config["components"]
+                                if c["props"].get("elem_id") == "ex-source-notice"))  # plain() escapes ':', '/'
+    assert "- realunify: not a RealUnify source: expected a folder with any of" in notice, notice
+    assert "secret" not in notice and "run 1" not in notice and str(tmp_path) not in notice, notice

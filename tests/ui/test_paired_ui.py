@@ -4,6 +4,7 @@ discordant instances with links that open them in Explore, and the judge-agreeme
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs
 
 import pytest
 from conftest import launch_app
@@ -55,6 +56,7 @@ def test_the_leaderboard_shows_the_forest_plot_and_opens_a_discordant_instance(p
     link = listing.get_by_role("link", name=app["uid"])
     href = link.get_attribute("href")
     assert href.startswith("?tab=explore&data=") and f"instance={app['uid']}&model=tiny-pair" in href
+    assert parse_qs(href[1:])["data"] == ["data"]  # the source's public name, not the server path it was given
 
     page.locator("#lb-paired-which").get_by_label("stepwise hurt", exact=True).check()
     expect(listing).to_contain_text("no instance was right only direct")

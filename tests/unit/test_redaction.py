@@ -197,6 +197,23 @@ def test_error_text_keeps_the_path_for_the_command_line_and_the_page_shows_its_f
     ("cannot read /srv/data and A/B", "cannot read data and A/B"),
     ("Choose a model card; '<b>x</b>' is not offered here; 1/2; /vote takes 2 values",
      "Choose a model card; '<b>x</b>' is not offered here; 1/2; /vote takes 2 values"),
+    # a folder with a space on the way to a last part without an extension: before, its tail was left
+    # ("my data/models", "My Models/janus/", "run 1/out")
+    ("cannot open /srv/my data/models", "cannot open models"),
+    ("see /home/runner/My Models/janus/ for details", "see janus/ for details"),
+    ("at /tmp/run 1/out: permission denied", "at out: permission denied"),
+    ("cannot open ~/my  models/janus and A/B", "cannot open janus and A/B"),
+    ("cannot open /srv/data/v1.0 final/models", "cannot open models"),  # a dotted word is no file name here
+    ("cannot open /srv/my data/x.json/models", "cannot open models"),
+    ("cannot open /srv/Program Files (x86)/app now", "cannot open app now"),
+    ("cannot read file:///srv/my dir/sub dir/img (gone)", "cannot read img (gone)"),
+    # where the path may end: a ratio or choice, a sentence's end, an open bracket, a URL, a unit stay
+    ("cannot read /srv/data and A/B.", "cannot read data and A/B."),
+    ("cannot read /srv/data now 1/2 done, per /s", "cannot read data now 1/2 done, per /s"),
+    ("cannot read /srv/data on 2026/12/05 and/or later", "cannot read data on 2026/12/05 and/or later"),
+    ("cannot read /srv/data. See runs/votes", "cannot read data. See runs/votes"),
+    ("cannot read /srv/data (see docs/x)", "cannot read data (see docs/x)"),
+    ("cannot read /srv/data see https://x.org/a/b", "cannot read data see https://x.org/a/b"),
 ])
 def test_without_paths_cuts_folders_with_spaces_and_keeps_visitor_text(text, shown):
     from realunify_arena.redaction import without_paths
@@ -235,6 +252,36 @@ def test_visitor_text_hides_the_hub_mirror_and_proxy_addresses(monkeypatch):
     shown = visitor_text("weights a/b are not cached and the hub http://hub-mirror.lan:9000 is not answering "
                          "(ProxyError: proxy.lan:3128 refused)")
     assert shown == "weights a/b are not cached and the hub [endpoint] is not answering (ProxyError: [endpoint] refused)"
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("oa at http://localhost:8011/v1: HTTP 500: bad", "oa at [endpoint]: HTTP 500: bad"),
+    # the same machine by another name, with the endpoint's port
+    ("ConnectError: 127.0.0.1:8011 refused; [::1]:8011 too", "ConnectError: [endpoint] refused; [endpoint] too"),
+    ("x at http://[::1]:8011/v1/chat/completions: HTTP 400", "x at [endpoint]: HTTP 400"),
+    # before, every "localhost" became "[endpoint]": the words, another port, a visitor's own text
+    ("open http://localhost:7860 in a browser; it runs on localhost (127.0.0.1, 0.0.0.0)",
+     "open http://localhost:7860 in a browser; it runs on localhost (127.0.0.1, 0.0.0.0)"),
+    ("localhost:80110 and localhost:801 are other ports", "localhost:80110 and localhost:801 are other ports"),
+    # a container's name for its host is generic too
+    ("host.docker.internal lets a container reach its host; http://host.docker.internal:9011/v1 failed",
+     "host.docker.internal lets a container reach its host; [endpoint] failed"),
+])
+def test_a_local_endpoint_is_hidden_by_its_address_not_by_the_word_localhost(text, shown):
+    from realunify_arena.redaction import visitor_text
+
+    for endpoint in ("http://localhost:8011/v1", "http://host.docker.internal:9011/v1"):
+        ModelCard(name="ep", family="openai", description="x", capabilities=frozenset({Capability.UNDERSTAND}),
+                  endpoint=endpoint)
+    assert visitor_text(text) == shown
+
+
+def test_a_local_proxys_address_is_hidden_and_the_words_stay(monkeypatch):
+    from realunify_arena.redaction import visitor_text
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+    shown = visitor_text("ProxyError: 127.0.0.1:3128 refused (http://localhost:3128); the app listens on 127.0.0.1")
+    assert shown == "ProxyError: [endpoint] refused ([endpoint]); the app listens on 127.0.0.1"
 
 
 def test_a_judges_failed_call_kept_as_a_reply_is_shown_without_its_endpoint():
