@@ -333,14 +333,18 @@ def build(ctx: AppContext) -> ExploreTab:
         return gr.update(choices=category_choices(track_value), value="all"), refresh_instances(
             source_value, track_value, "all")
 
-    track.input(change_track, [source, track], [category, instance], api_visibility="private", queue=False)
+    # "always_last": a choice made while the menus of the one before load runs again ("once", .input's
+    # default, dropped it: the menus listed the first choice's instances under the second's name)
+    track.input(change_track, [source, track], [category, instance], api_visibility="private", queue=False,
+                trigger_mode="always_last")
     category.input(refresh_instances, [source, track, category], instance, api_visibility="private",
-                    queue=False)
+                   queue=False, trigger_mode="always_last")
+
     def change_source(source_value, track_value, category_value):
         return refresh_instances(source_value, track_value, category_value), source_notice(ctx, source_value)
 
     source.input(change_source, [source, track, category], [instance, notice], api_visibility="private",
-                 queue=False)
+                 queue=False, trigger_mode="always_last")
 
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
                 answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request,

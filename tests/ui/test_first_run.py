@@ -526,3 +526,29 @@ def test_the_link_names_the_source_model_and_seed_run_read(browser, tmp_path):
                 re.compile(r"\?tab=explore&instance=[^&]+&model=tiny-janus&seed=12&"))  # the first source: no data=
         finally:
             context.close()
+
+
+def test_a_track_chosen_while_the_menus_load_is_the_one_they_list(browser, tmp_path):
+    """Choose GEU, then UEG again before GEU's menus arrive (held here, as a slow network delays them): the
+    menu event ran once at a time and dropped the second choice, so the Category and instance menus listed
+    GEU's while the Track said UEG, and Run ran a GEU instance as asked for UEG. Same for Category and the
+    data source menu. Now the menus follow the last choice."""
+    root = tmp_path
+    with _slow_app(root) as app:
+        context, page = _page(browser, app["url"])
+        try:
+            held = []
+            page.route("**/run/predict*", lambda route: held.append(route) if not held else route.continue_())
+            page.locator("#ex-track").get_by_label("GEU", exact=True).check()
+            _wait_held(page, held, 1, time.monotonic() + 60)
+            page.locator("#ex-track").get_by_label("UEG", exact=True).check()
+            page.wait_for_timeout(500)  # the second choice's event, had it been sent, has been answered by now
+            for route in held:
+                route.continue_()
+            page.unroute("**/run/predict*")
+            page.wait_for_timeout(1000)
+            page.locator("#ex-category input").click()
+            expect(page.get_by_role("option", name="World Knowledge (WK)")).to_be_visible()
+            expect(page.get_by_role("option", name="Mental Tracking (MT)")).to_have_count(0)
+        finally:
+            context.close()

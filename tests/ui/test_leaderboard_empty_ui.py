@@ -51,12 +51,12 @@ def test_a_filter_changed_while_the_board_loads_is_the_board_shown(page, app):
     summary = page.locator("#lb-summary")
     expect(summary).to_contain_text("UEG · two models, same mode")
     held = []
-    page.route("**/queue/join*", lambda route: held.append(route))
+    page.route("**/queue/join*", lambda route: held.append(route) if not held else route.continue_())
     page.locator("#lb-track").get_by_label("GEU", exact=True).check()
     while not held:
         page.wait_for_timeout(50)
     page.locator("#lb-kind").get_by_label("one model: direct vs stepwise", exact=True).check()
-    page.wait_for_timeout(500)  # the second choice's event, had it been sent, is held too by now
+    page.wait_for_timeout(500)  # the second choice's event, had it been sent, has been answered by now
     for route in held:
         route.continue_()
     page.unroute("**/queue/join*")
