@@ -323,6 +323,7 @@ def build(ctx: AppContext) -> ExploreTab:
     # after it), and a column that read them again ran, or was refused, with what Run never checked
     # (hidden copies of the same kinds of field: their values are read back as the fields' own are)
     run_model = gr.Textbox(visible=False, elem_id="ex-run-model")
+    run_source = gr.Textbox(visible=False, elem_id="ex-run-source")  # for the link, as the model and seed
     run_seed, run_steps, run_guidance, run_tokens = (
         gr.Number(visible=False, precision=field.precision, elem_id=f"ex-run-{field.elem_id[3:]}")
         for field in (seed, steps, guidance, max_new_tokens))
@@ -336,14 +337,18 @@ def build(ctx: AppContext) -> ExploreTab:
         return gr.update(choices=category_choices(track_value), value="all"), refresh_instances(
             source_value, track_value, "all")
 
-    track.input(change_track, [source, track], [category, instance], api_visibility="private", queue=False)
+    # "always_last": a choice made while the menus of the one before load runs again ("once", .input's
+    # default, dropped it: the menus listed the first choice's instances under the second's name)
+    track.input(change_track, [source, track], [category, instance], api_visibility="private", queue=False,
+                trigger_mode="always_last")
     category.input(refresh_instances, [source, track, category], instance, api_visibility="private",
-                    queue=False)
+                   queue=False, trigger_mode="always_last")
+
     def change_source(source_value, track_value, category_value):
         return refresh_instances(source_value, track_value, category_value), source_notice(ctx, source_value)
 
     source.input(change_source, [source, track, category], [instance, notice], api_visibility="private",
-                 queue=False)
+                 queue=False, trigger_mode="always_last")
 
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
                 answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request,
@@ -373,13 +378,13 @@ def build(ctx: AppContext) -> ExploreTab:
             else:
                 message = e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e
                 reason = f"**Not run:** {plain(ctx.public_text(str(message)))}"  # an image's error names its file only
-            return [None, None, *[None] * 5, reason, gr.update(value=None, visible=False),
+            return [None, None, *[None] * 6, reason, gr.update(value=None, visible=False),
                     *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),
                                     admitted=(dataset_name, inst.uid, model_value, options),
                                     counted=dict(zip(counting, counts)))  # given back if it never starts
         held = (*ctx.hold(dataset_name, inst), request_id)
-        return [held, list(held), model_value, seed_value, steps_value, guidance_value, tokens_value,
+        return [held, list(held), source_value, model_value, seed_value, steps_value, guidance_value, tokens_value,
                 instance_markdown(inst, with_questions=True),
                 gr.update(value=shown, visible=shown is not None),
                 *blank_columns(inst.track, "waiting for the model…")]
@@ -395,7 +400,7 @@ def build(ctx: AppContext) -> ExploreTab:
     resolved = run.click(
         resolve, [source, track, category, instance, custom_prompt, custom_image, custom_question,
                   custom_options, custom_answer, model, seed, steps, guidance, max_new_tokens],
-        [current, started, run_model, run_seed, run_steps, run_guidance, run_tokens, instance_md, input_image,
+        [current, started, run_source, run_model, run_seed, run_steps, run_guidance, run_tokens, instance_md, input_image,
          *columns["direct"].outputs, *columns["stepwise"].outputs],
         api_visibility="private", concurrency_limit=None,  # queued: Gradio shows no gr.Error of a queue=False event
         trigger_mode="multiple")  # a second click reaches resolve, which refuses it with a message
@@ -408,7 +413,9 @@ def build(ctx: AppContext) -> ExploreTab:
                              model=model_value, judge=judge_value,
                              seed=form_number(seed_value) or 0)
 
-    resolved.success(link_for, [source, current, model, judge, seed], link, api_visibility="private",
+    # the link names the source, model and seed Run read (its columns run them), not the fields read again:
+    # one changed while Run's event was on its way made a link to a run that was never made
+    resolved.success(link_for, [run_source, current, run_model, judge, run_seed], link, api_visibility="private",
                      queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)
     running = []
     for mode, column in columns.items():

@@ -168,7 +168,9 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     outputs = [summary, board, notes, plot, benchmark, agreement, agreement_empty]
     gr.on([refresh.click, track.change, kind.change, tab.select], show, [track, kind], outputs,
-          api_visibility="private", concurrency_limit=None)
+          api_visibility="private", concurrency_limit=None,
+          trigger_mode="always_last")  # "once" (gr.on's mode for a click first) dropped a filter chosen while
+    # the board loaded: the page showed the board of the first choice under menus naming the second
 
     def leaderboard(track: str = "UEG", kind: str = "model_vs_model") -> list[dict]:
         """Ratings of one board, every vote counted (``ratings.rate_counts`` rows: system, rating, lower, upper,

@@ -71,7 +71,7 @@ def _run_click(app: dict, model: str, seed: int, session: str, ip: str) -> list:
                       session, ip)
     assert done.get("success") is True, done
     started = done["output"]["data"][1]
-    assert started, done["output"]["data"][7]  # None: Run refused, its reason in the instance's place
+    assert started, done["output"]["data"][8]  # None: Run refused, its reason in the instance's place
     return started
 
 

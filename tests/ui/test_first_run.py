@@ -59,8 +59,8 @@ def _slow_app(root, **settings):
     (root / "cards" / "tiny-slow.yaml").write_text(SLOW_CARD)
     write_set(generate_set(1, seed=7, task_types=["mathematical_reasoning"]), root / "data")
     cards = {**load_cards(), "tiny-slow": load_card(root / "cards" / "tiny-slow.yaml")}
-    settings = Settings(data=(str(root / "data"),), models=("tiny-janus", "tiny-slow"), judge="human",
-                        db=root / "arena.db", **{"gpu_concurrency": 1, "run_time_limit": 0, **settings})
+    settings = Settings(models=("tiny-janus", "tiny-slow"), judge="human", db=root / "arena.db",
+                        **{"data": (str(root / "data"),), "gpu_concurrency": 1, "run_time_limit": 0, **settings})
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
@@ -496,5 +496,59 @@ def test_a_run_right_after_a_model_change_runs_the_settings_run_read(browser, tm
             new = [app["store"].load_trace(r["id"]).settings for r in app["store"].runs()
                    if r["id"] not in runs_before]
             assert sorted(s["guidance"] for s in new) == [3.0, 3.0], new  # what the page showed at Run
+        finally:
+            context.close()
+
+
+def test_the_link_names_the_source_model_and_seed_run_read(browser, tmp_path):
+    """Press Run, then change the seed and the data source before Run's event reaches the server (held here,
+    as a slow network delays it): the columns run seed 12 of the first source, what Run read, and the link
+    named seed 34 of the second source, a run never made."""
+    write_set(generate_set(1, seed=8, task_types=["mathematical_reasoning"]), tmp_path / "other")
+    with _slow_app(tmp_path, data=(str(tmp_path / "data"), str(tmp_path / "other"))) as app:
+        context, page = _page(browser, app["url"] + "?model=tiny-janus&seed=12")
+        try:
+            expect(page.locator("#ex-seed input")).to_have_value("12")
+            run = []
+            page.route(JOIN, lambda route: run.append(route))
+            page.locator("#ex-run").click()
+            _wait_held(page, run, 1, time.monotonic() + 60)  # Run read seed 12
+            page.locator("#ex-seed input").fill("34")
+            page.locator("#ex-seed input").blur()
+            page.locator("#ex-source input").click()
+            page.get_by_role("option", name="other").click()
+            expect(page.locator("#ex-source input")).to_have_value("other")
+            _release(page, run)
+            for mode in ("direct", "stepwise"):
+                expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
+                expect(page.locator(f"#ex-{mode}-status")).to_contain_text("seed 12")
+            expect(page.locator("#ex-link textarea, #ex-link input").first).to_have_value(
+                re.compile(r"\?tab=explore&instance=[^&]+&model=tiny-janus&seed=12&"))  # the first source: no data=
+        finally:
+            context.close()
+
+
+def test_a_track_chosen_while_the_menus_load_is_the_one_they_list(browser, tmp_path):
+    """Choose GEU, then UEG again before GEU's menus arrive (held here, as a slow network delays them): the
+    menu event ran once at a time and dropped the second choice, so the Category and instance menus listed
+    GEU's while the Track said UEG, and Run ran a GEU instance as asked for UEG. Same for Category and the
+    data source menu. Now the menus follow the last choice."""
+    root = tmp_path
+    with _slow_app(root) as app:
+        context, page = _page(browser, app["url"])
+        try:
+            held = []
+            page.route("**/run/predict*", lambda route: held.append(route) if not held else route.continue_())
+            page.locator("#ex-track").get_by_label("GEU", exact=True).check()
+            _wait_held(page, held, 1, time.monotonic() + 60)
+            page.locator("#ex-track").get_by_label("UEG", exact=True).check()
+            page.wait_for_timeout(500)  # the second choice's event, had it been sent, has been answered by now
+            for route in held:
+                route.continue_()
+            page.unroute("**/run/predict*")
+            page.wait_for_timeout(1000)
+            page.locator("#ex-category input").click()
+            expect(page.get_by_role("option", name="World Knowledge (WK)")).to_be_visible()
+            expect(page.get_by_role("option", name="Mental Tracking (MT)")).to_have_count(0)
         finally:
             context.close()

@@ -41,3 +41,25 @@ def test_the_board_shown_after_a_vote_on_another_kind_of_battle_names_where_the_
     expect(summary).not_to_contain_text("no votes yet")
     page.locator("#lb-kind").get_by_label("one model: direct vs stepwise", exact=True).check()
     expect(summary).to_contain_text("UEG · one model: direct vs stepwise: 1 vote.")
+
+
+def test_a_filter_changed_while_the_board_loads_is_the_board_shown(page, app):
+    """Choose GEU, then the other kind of battle before GEU's board arrives (held here, as a large store or a
+    slow network delays it): the board event ran once at a time and dropped the second choice, so the page
+    showed GEU's two-models board under the menus saying direct vs stepwise. Now the last choice is shown."""
+    page.goto(app["url"] + "?tab=leaderboard")
+    summary = page.locator("#lb-summary")
+    expect(summary).to_contain_text("UEG · two models, same mode")
+    held = []
+    page.route("**/queue/join*", lambda route: held.append(route) if not held else route.continue_())
+    page.locator("#lb-track").get_by_label("GEU", exact=True).check()
+    while not held:
+        page.wait_for_timeout(50)
+    page.locator("#lb-kind").get_by_label("one model: direct vs stepwise", exact=True).check()
+    page.wait_for_timeout(500)  # the second choice's event, had it been sent, has been answered by now
+    for route in held:
+        route.continue_()
+    page.unroute("**/queue/join*")
+    expect(summary).to_contain_text("GEU · one model: direct vs stepwise", timeout=30_000)
+    expect(page.locator("#lb-track input:checked")).to_have_value("GEU")
+    expect(page.locator("#lb-kind input:checked")).to_have_value("direct_vs_stepwise")

@@ -126,7 +126,7 @@ def test_score_official_refuses_a_result_entry_naming_a_field_twice(tmp_path):
     """Read last-wins, index 0 would score as right ("B"); its first reply says "A"."""
     result = cli("-m", "realunify_arena", "score-official", str(result_folder(tmp_path)), "--model", "m")
     assert result.returncode == 1
-    assert "GEU_direct.json: key 'response' appears twice in one object; keep one" in result.stderr
+    assert "GEU_direct.json: key 'response' appears twice in '[0]'; keep one" in result.stderr
     assert "| m |" not in result.stdout and "Traceback" not in result.stderr
 
 
@@ -135,7 +135,7 @@ def test_import_results_refuses_it_and_writes_no_store(tmp_path):
     result = cli("-m", "realunify_arena", "import-results", str(result_folder(tmp_path)), "--model", "m",
                  "--db", str(db))
     assert result.returncode == 1
-    assert "GEU_direct.json: key 'response' appears twice in one object; keep one" in result.stderr
+    assert "GEU_direct.json: key 'response' appears twice in '[0]'; keep one" in result.stderr
     assert not db.exists()
 
 
@@ -149,7 +149,7 @@ def test_a_jsonl_result_line_naming_a_field_twice_names_its_line(tmp_path):
     result = cli("-m", "realunify_arena", "score-official", str(folder), "--model", "m")
     assert result.returncode == 1
     assert "GEU_direct.jsonl, line 2" in result.stderr
-    assert "key 'response' appears twice in one object; keep one" in result.stderr
+    assert "GEU_direct.jsonl, line 2: key 'response' appears twice; keep one" in result.stderr
 
 
 def test_a_realunify_data_file_naming_a_field_twice_is_a_problem_of_that_file(tmp_path):
@@ -160,7 +160,7 @@ def test_a_realunify_data_file_naming_a_field_twice_is_a_problem_of_that_file(tm
     (folder / "GEU_direct.json").write_text(text.replace('"answer": "B"', '"answer": "C", "answer": "B"', 1),
                                             encoding="utf-8")
     problems = [str(p) for p in load(str(folder)).problems]
-    assert any("GEU_direct.json" in p and "key 'answer' appears twice in one object; keep one" in p
+    assert any("GEU_direct.json" in p and "key 'answer' appears twice in '[0]'; keep one" in p
                for p in problems), problems
 
 
@@ -171,8 +171,8 @@ def test_a_votes_file_naming_a_field_twice_is_refused(tmp_path):
     out = tmp_path / "board" / "b.md"
     result = cli("-m", "realunify_arena", "leaderboard", "--votes", str(votes), "--out", str(out))
     assert result.returncode == 2
-    assert one_line(result.stderr) == (f"leaderboard: error: {votes} line 1: key 'winner' appears twice in one "
-                                       "object; keep one")
+    assert one_line(result.stderr) == (f"leaderboard: error: {votes} line 1: key 'winner' appears twice; keep "
+                                       "one")
     assert not out.parent.exists()
 
 
@@ -195,3 +195,48 @@ def test_json_written_by_the_project_still_reads(tmp_path):
     (folder / "GEU_direct.json").write_text(text, encoding="utf-8")
     result = cli("-m", "realunify_arena", "score-official", str(folder), "--model", "m")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_json_object_naming_a_key_twice_is_named_by_its_place(tmp_path):
+    """In a file of many entries "in one object" left the entry to be searched for by hand: the message names
+    the object's place, as the YAML one does (the place here is counted by hand: the second entry's second
+    question)."""
+    from realunify_arena.unique_keys import RepeatedKeyError, loads_json
+
+    text = ('[{"index": 1, "question_list": [{"answer": "yes"}]},\n'
+            ' {"index": 2, "question_list": [{"answer": "no"}, {"answer": "yes", "answer": "no"}]}]')
+    with pytest.raises(RepeatedKeyError) as caught:
+        loads_json(text)
+    assert str(caught.value) == "key 'answer' appears twice in '[1].question_list[1]'; keep one"
+    assert caught.value.key == "answer"
+
+
+def test_score_official_names_the_entry_holding_a_repeated_key(tmp_path):
+    folder = result_folder(tmp_path)
+    file = folder / "GEU_direct.json"
+    text = file.read_text(encoding="utf-8").replace('"response": "A", ', "")
+    file.write_text(text.replace('"response": "C"', '"response": "C", "response": "B"'), encoding="utf-8")
+    result = cli("-m", "realunify_arena", "score-official", str(folder), "--model", "m")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "GEU_direct.json: key 'response' appears twice in '[1]'; keep one" in result.stderr
+
+
+def test_a_map_written_once_under_an_anchor_is_named_where_it_is_written(tmp_path):
+    """The repeat is in the map written at 'base' (line 2); 'other' only names it by its alias."""
+    card = tmp_path / "anchored.yaml"
+    card.write_text("family: tiny\ndefaults: &base {guidance: 5, guidance: 1}\nparams: {base: janus}\n"
+                    "description: *base\n", encoding="utf-8")
+    with pytest.raises(CardError) as caught:
+        load_card(card)
+    assert str(caught.value) == f"{card}: key 'guidance' appears twice in 'defaults' (both on line 2); keep one"
+
+
+def test_a_merge_key_written_twice_is_refused(tmp_path):
+    """YAML reads two '<<' in one map as the last merge only: x would silently be 2 here, not 1."""
+    card = tmp_path / "merged.yaml"
+    card.write_text("family: tiny\nx: &a {guidance: 1}\ny: &b {guidance: 2}\ndefaults:\n  <<: *a\n  <<: *b\n",
+                    encoding="utf-8")
+    with pytest.raises(CardError) as caught:
+        load_card(card)
+    assert str(caught.value) == (f"{card}: key '<<' appears twice in 'defaults' (lines 5 and 6); merge several "
+                                 "maps as '<<: [*a, *b]'")
