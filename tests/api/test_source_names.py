@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from pathlib import Path
 
 import pytest
 from gradio_client import Client
