@@ -38,7 +38,8 @@ def _launch(root, models: tuple[str, ...], **settings):
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    return demo, {"url": url, "store": store, "source": str(root / "data")}
+    # "source": as configured (what an API script passes); "menu_source": the page menus' public name for it
+    return demo, {"url": url, "store": store, "source": str(root / "data"), "menu_source": "data"}
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def _ip() -> str:
 def _run_click(app: dict, model: str, seed: int, session: str, ip: str) -> list:
     """Explore's Run (``resolve``) of a random UEG instance; returns its ``started`` value."""
     done = queue_call(app["url"], fn_index(app["url"], "resolve"),
-                      [app["source"], "UEG", "all", "random", None, None, None, None, None, model, seed, 0, "", 0],
+                      [app["menu_source"], "UEG", "all", "random", None, None, None, None, None, model, seed, 0, "", 0],
                       session, ip)
     assert done.get("success") is True, done
     started = done["output"]["data"][1]
@@ -166,7 +167,7 @@ def test_a_battle_s_outputs_are_produced_once(janus_app):
     not delivered. Now one call produces the battle and the others are refused with a one-line message."""
     url, store = janus_app["url"], janus_app["store"]
     session, ip = secrets.token_hex(6), _ip()
-    done = queue_call(url, fn_index(url, "start"), [janus_app["source"], "any", "direct_vs_stepwise"], session, ip)
+    done = queue_call(url, fn_index(url, "start"), [janus_app["menu_source"], "any", "direct_vs_stepwise"], session, ip)
     assert done.get("success") is True, done
     battle_id = done["output"]["data"][1]  # the page's hidden started_id (a gr.State is not sent)
     assert battle_id, done
@@ -207,7 +208,7 @@ def test_battles_refused_by_a_full_queue_do_not_count_and_take_no_vote(busy_app)
         other.close()
         assert _battles(store) == before
         second, second_ip = secrets.token_hex(6), _ip()
-        done = queue_call(url, fn_index(url, "start"), [busy_app["source"], "any", "direct_vs_stepwise"],
+        done = queue_call(url, fn_index(url, "start"), [busy_app["menu_source"], "any", "direct_vs_stepwise"],
                           second, second_ip)
         assert done.get("success") is True, done
         battle_id = done["output"]["data"][1]
