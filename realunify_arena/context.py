@@ -148,9 +148,10 @@ class AppContext:
             # also every sentence's and every ratio's)
             written = [w for w in dict.fromkeys((source.rstrip("/\\"), str(Path(source))))
                        if w.strip("/\\") and ("/" in w or "\\" in w)]
-            if written:  # only where the folder's name ends: "/srv/a" is no part of "/srv/ab/x.png"
+            if written:  # only a whole name: "/srv/a" is no part of "/srv/ab/x.png", nor "data/x" of "metadata/x"
                 pattern = "|".join(re.escape(w) for w in sorted(written, key=len, reverse=True))
-                text = re.sub(rf"(?:{pattern})(?=$|[\\/\s'\"<>,;:|*?`)\]]|\.(?!\w))", lambda _: name, text)
+                text = re.sub(rf"(?<![^\\/\s'\"<>,;:|*?`(\[=])(?:{pattern})(?=$|[\\/\s'\"<>,;:|*?`)\]]|\.(?!\w))",
+                              lambda _: name, text)
         return visitor_text(text) or ""
 
     def _offered_sources(self) -> str:

@@ -60,11 +60,13 @@ def test_a_twin_source_loads_under_its_dataset_name_and_messages_name_it_publicl
     # another folder that starts with a source's name is no part of it (before: "ab/c.json", a folder named)
     ("/srv/a/c.json and /srv/ab/c.json", "a/c.json and c.json"),
     ("read /srv/a.", "read a."),
+    # a relative source inside a longer name is not it (before: "metax failed")
+    ("metadata/x failed; data/x failed", "metadata/x failed; x failed"),
     # "/" and "./" configured name no folder: a visitor's "/" and "." stay (before: "AdataB", every "." replaced)
     ("choose A/B. Then 1/2.", "choose A/B. Then 1/2."),
 ])
 def test_public_text_replaces_a_source_only_where_its_folder_ends(tmp_path, monkeypatch, text, expected):
     monkeypatch.chdir(tmp_path)
-    ctx = _context(tmp_path, ("/srv/secret/data/", "/srv/a", "/", "./"))
-    assert ctx.source_names()[:2] == ["data", "a"]
+    ctx = _context(tmp_path, ("/srv/secret/data/", "/srv/a", "/", "./", "data/x"))
+    assert ctx.source_names()[:2] == ["data", "a"] and ctx.source_names()[-1] == "x"
     assert ctx.public_text(text) == expected
