@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -142,9 +143,15 @@ class AppContext:
         """``text`` as a visitor may read it: each configured source's path (as configured or as a ``Path``
         writes it) replaced by its public name, then ``redaction.visitor_text`` (secrets, endpoints, paths)."""
         for name, source in sorted(self._public.items(), key=lambda item: -len(item[1])):
-            if "/" in source or "\\" in source:  # a bare name ("data") says nothing of the server's folders
-                for written in dict.fromkeys((source, str(Path(source)))):
-                    text = text.replace(written, name)
+            # as written without a trailing "/" ("/srv/data/x.png" is "data/x.png", not "datax.png"); a bare name
+            # ("data", "data/", "./", "/") says nothing of the server's folders and is kept (its "." or "/" is
+            # also every sentence's and every ratio's)
+            written = [w for w in dict.fromkeys((source.rstrip("/\\"), str(Path(source))))
+                       if w.strip("/\\") and ("/" in w or "\\" in w)]
+            if written:  # only a whole name: "/srv/a" is no part of "/srv/ab/x.png", nor "data/x" of "metadata/x"
+                pattern = "|".join(re.escape(w) for w in sorted(written, key=len, reverse=True))
+                text = re.sub(rf"(?<![^\\/\s'\"<>,;:|*?`(\[=])(?:{pattern})(?=$|[\\/\s'\"<>,;:|*?`)\]]|\.(?!\w))",
+                              lambda _: name, text)
         return visitor_text(text) or ""
 
     def _offered_sources(self) -> str:

@@ -279,8 +279,8 @@ def without_endpoints(text: str) -> str:
     ``"x at http://10.0.0.5:8000/v1: HTTP 400"`` -> ``"x at [endpoint]: HTTP 400"``) and every other mention of
     such a host (``"10.0.0.5:8000"``, ``"hostname '10.0.0.5'"``) replaced by ``ENDPOINT``: a visitor learns no
     internal address. A generic host (``localhost``) is hidden only with the endpoint's port (``"localhost:8000"``,
-    ``"http://127.0.0.1:8000/v1"``): ``"http://localhost:7860"`` and the word ``localhost`` stay. Other URLs
-    (``https://huggingface.co/...``) stay."""
+    ``"http://127.0.0.1:8000/v1"``, ``"host='localhost', port=8000"``): ``"http://localhost:7860"`` and the word
+    ``localhost`` stay. Other URLs (``https://huggingface.co/...``) stay."""
     hosts, generic = hidden_addresses() if text else (set(), set())
     if not hosts and not generic:
         return text
@@ -294,12 +294,22 @@ def without_endpoints(text: str) -> str:
         return ENDPOINT + whole[len(core):] if hidden(_address(core)) else whole
 
     text = _URL.sub(url, text)
-    # a host named alone, with any port; a generic host only with its endpoint's port
-    named = [rf"{re.escape(h)}\]?(?::\d+)?" for h in sorted(hosts, key=len, reverse=True)]
-    named += [rf"{re.escape(h)}\]?:{port}" for h, port in sorted(generic, key=str) if port]
+    # a host named alone, with any port; a generic host only with its endpoint's port; either also with its port
+    # written apart, as urllib3 and asyncio write it ("host='localhost', port=8000", "('127.0.0.1', 8000)")
+    local = [(h, port) for h, port in sorted(generic, key=str) if port]
+    named = [_apart(h, r"\d+") for h in sorted(hosts, key=len, reverse=True)]
+    named += [_apart(h, str(port)) for h, port in local]
+    named += [rf"{re.escape(h)}\]?(?::\d+)?" for h in sorted(hosts, key=len, reverse=True)]
+    named += [rf"{re.escape(h)}\]?:{port}" for h, port in local]
     if not named:
         return text
     return re.sub(rf"(?<![\w.-])\[?(?:{'|'.join(named)})(?![\w-]|\.\w)", ENDPOINT, text, flags=re.IGNORECASE)
+
+
+def _apart(host: str, port: str) -> str:
+    """A pattern of ``host`` and ``port`` written apart: the host quoted (``"('127.0.0.1', 8000)"``) or the port
+    as ``port=`` (``"host=localhost, port=8000"``); ``"localhost, 8000 rows"`` is prose and is not matched."""
+    return rf"(?:['\"]{re.escape(host)}['\"],\s*(?:port=)?|{re.escape(host)},\s*port=){port}(?!\d)"
 
 
 def visitor_text(text: str | None, secrets: list[str] | None = None) -> str | None:

@@ -231,6 +231,7 @@ ENDPOINT_CARD = "http://u:pw-123456789@10.0.0.5:8000/v1"
     ("endpoint http://10.0.0.5:8000/v1 not answering (ConnectError: 10.0.0.5:8000 refused)",
      "endpoint [endpoint] not answering (ConnectError: [endpoint] refused)"),
     ("hostname '10.0.0.5' doesn't match", "hostname '[endpoint]' doesn't match"),
+    ("HTTPConnectionPool(host='10.0.0.5', port=8000): x", "HTTPConnectionPool(host=[endpoint]): x"),
     # other hosts, URLs and a visitor's text stay
     ("see https://huggingface.co/org/m and 10.0.0.55 or 110.0.0.5; </b> A/B 1/2",
      "see https://huggingface.co/org/m and 10.0.0.55 or 110.0.0.5; </b> A/B 1/2"),
@@ -263,6 +264,10 @@ def test_visitor_text_hides_the_hub_mirror_and_proxy_addresses(monkeypatch):
     ("open http://localhost:7860 in a browser; it runs on localhost (127.0.0.1, 0.0.0.0)",
      "open http://localhost:7860 in a browser; it runs on localhost (127.0.0.1, 0.0.0.0)"),
     ("localhost:80110 and localhost:801 are other ports", "localhost:80110 and localhost:801 are other ports"),
+    # the host and port written apart (urllib3, asyncio): before, "host='localhost', port=8011" was shown whole
+    ("HTTPConnectionPool(host='localhost', port=8011): Max retries", "HTTPConnectionPool(host=[endpoint]): Max retries"),
+    ("[Connect call failed ('127.0.0.1', 8011)]; ('localhost', 7860) and localhost, 8011 rows stay",
+     "[Connect call failed ([endpoint])]; ('localhost', 7860) and localhost, 8011 rows stay"),
     # a container's name for its host is generic too
     ("host.docker.internal lets a container reach its host; http://host.docker.internal:9011/v1 failed",
      "host.docker.internal lets a container reach its host; [endpoint] failed"),

@@ -50,3 +50,23 @@ def test_a_twin_source_loads_under_its_dataset_name_and_messages_name_it_publicl
     assert MARKER in str(missing.value)  # the loader's own message (the CLI's) keeps the path
     shown = ctx.public_text(str(missing.value))
     assert MARKER not in shown and "realunify (2)" in shown
+
+
+@pytest.mark.parametrize(("text", "expected"), [  # written by hand
+    # a trailing "/" configured: the folder's own files keep their "/" (before: "dataimages/x.png")
+    ("cannot open /srv/secret/data/images/x.png", "cannot open data/images/x.png"),
+    ("'/srv/secret/data/x.json'", "'data/x.json'"),
+    ("/srv/secret/data: no such folder", "data: no such folder"),
+    # another folder that starts with a source's name is no part of it (before: "ab/c.json", a folder named)
+    ("/srv/a/c.json and /srv/ab/c.json", "a/c.json and c.json"),
+    ("read /srv/a.", "read a."),
+    # a relative source inside a longer name is not it (before: "metax failed")
+    ("metadata/x failed; data/x failed", "metadata/x failed; x failed"),
+    # "/" and "./" configured name no folder: a visitor's "/" and "." stay (before: "AdataB", every "." replaced)
+    ("choose A/B. Then 1/2.", "choose A/B. Then 1/2."),
+])
+def test_public_text_replaces_a_source_only_where_its_folder_ends(tmp_path, monkeypatch, text, expected):
+    monkeypatch.chdir(tmp_path)
+    ctx = _context(tmp_path, ("/srv/secret/data/", "/srv/a", "/", "./", "data/x"))
+    assert ctx.source_names()[:2] == ["data", "a"] and ctx.source_names()[-1] == "x"
+    assert ctx.public_text(text) == expected
