@@ -450,7 +450,10 @@ def _column_runner(ctx: AppContext, column: Column):
 
     def run_column(current, model, judge, seed, steps, guidance, max_new_tokens, history, request: gr.Request,
                    progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's way to ask for a tracker
-        if current is None:
+        if current is None:  # Run refused (its reason is where the instance would be): this column says so
+            # in a frame of its own; a column event that ended without one left its status blank now and
+            # then on a loaded machine (Gradio's frontend, not the refusal's own frame)
+            yield [gr.update(value=REFUSED_STATUS), *[gr.skip()] * (len(column.outputs) - 1)]
             return
         session, request_id = request.session_hash, _request_of(current)
         if request_id is None or not ctx.runs.known(session, request_id):
