@@ -238,8 +238,9 @@ class AppContext:
         remote card passes at once, so a slow or hung endpoint never holds the accelerator's queue.
 
         Args:
-            abandon: asked every ``SLOT_POLL_S`` seconds while waiting (the run's Stop was pressed): once it
-                says True the wait ends without a slot. None: wait until a slot is free.
+            abandon: asked first and then every ``SLOT_POLL_S`` seconds while waiting (the run's Stop was
+                pressed, or its Run was refused): once it says True the wait ends without a slot; a run abandoned
+                before it waits neither waits nor is refused by a full queue. None: wait until a slot is free.
 
         Yields:
             True when the block holds a slot (or needs none); False when the wait was abandoned.
@@ -258,6 +259,9 @@ class AppContext:
         yielded and ``QueueFull`` as ``model_slot``."""
         if not needed:
             yield True
+            return
+        if abandon is not None and abandon():  # it will not run its model: no place in the queue to take
+            yield False
             return
         if self._device_slots is None:
             self._device_slots = asyncio.Semaphore(self.settings.gpu_concurrency)

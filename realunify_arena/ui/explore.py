@@ -376,8 +376,7 @@ def build(ctx: AppContext) -> ExploreTab:
             if isinstance(e, StoreError):  # the run limit's count could not be written: its message names the file
                 reason = f"**Not run:** {_run_unsaved(e)}"
             else:
-                message = e.args[0] if isinstance(e, (KeyError, RunRefused)) and e.args else e
-                reason = f"**Not run:** {plain(ctx.public_text(str(message)))}"  # an image's error names its file only
+                reason = f"**Not run:** {plain(ctx.public_text(said(e)))}"  # an image's error names its file only
             return [None, None, *[None] * 6, reason, gr.update(value=None, visible=False),
                     *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),

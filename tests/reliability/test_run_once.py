@@ -115,6 +115,9 @@ def test_runs_refused_by_a_full_queue_or_stopped_while_waiting_do_not_count(busy
             done = queue_call(url, fn, _column("tiny-slow", seed + 1, other_started), second, second_ip)
             assert done.get("success") is False and QUEUE_FULL in json.dumps(done.get("output")), done
         assert _run_starts(store) == 2
+        for fn in (direct, stepwise):  # a refused Run's columns (``started`` None) run no model: no queue refuses them
+            done = queue_call(url, fn, _column("tiny-slow", seed + 2, None), second, second_ip)
+            assert done.get("success") is True and QUEUE_FULL not in json.dumps(done.get("output")), done
     finally:
         assert predict_call(url, fn_index(url, "stop_runs"), [], session).status_code == 200
         held, waited = page.wait(holder, 120), page.wait(waiter, 120)
