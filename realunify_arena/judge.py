@@ -2,7 +2,8 @@
 
 UEG: a judge (any model card that understands images, or a person) answers each polling question with
 the paper's prompt, one call per question. A leading reasoning block (``<think>...</think>`` and its
-variants, see ``strip_reasoning``) is removed first, then the reply is parsed strictly: the first word
+variants, see ``strip_reasoning``) and the answer tags around the verdict (``<answer>Yes</answer>``, see
+``answer_text``) are removed first, then the reply is parsed strictly: the first word
 decides, so "No." and "Yes—the image shows" are answers while "know", "The answer is yes", "Yes/No" and
 "Yes and no" are unparseable (``parse_yes_no``). The official
 generation scorer (FrankYang-17/RealUnify ``eval/eval_generation.py``) lower-cases the reply and tests
@@ -50,15 +51,26 @@ ANSWER_PHRASES = ("The best answer is", "The correct answer is", "The answer is"
 STRICT_PHRASES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
                   "The best option is", "The correct option is", "Best answer:", "Best option:",
                   "Final Answer:", "Final answer:", "Answer:", "Option:")
-# Reasoning blocks that reasoning models put before the verdict: <think>, <thinking>, <reasoning>, <reason>,
-# Kimi's ◁think▷...◁/think▷ and the begin/end-of-thought markers. Matched case-insensitively.
+# Reasoning blocks that reasoning models put before the verdict, as served without a reasoning parser (the tags
+# of vLLM's and SGLang's reasoning parsers): <think> (and <thinking>, <reasoning>, <reason>), ByteDance Seed-OSS's
+# <seed:think>, Mistral's [THINK]...[/THINK], Kimi's ◁think▷...◁/think▷, the begin/end-of-thought markers, and
+# gpt-oss's analysis channel (<|channel|>analysis<|message|>...<|end|>). Matched case-insensitively; an XML-like
+# tag may carry spaces before its ">".
+_XML_THINK = r"think|thinking|reasoning|reason|seed:think"
 _REASONING_BLOCK = re.compile(
-    r"^\s*(?:<(think|thinking|reasoning|reason)>.*?</\1>|◁think▷.*?◁/think▷"
-    r"|<\|begin_of_thought\|>.*?<\|end_of_thought\|>)", re.DOTALL | re.IGNORECASE)
-_UNCLOSED_REASONING = re.compile(r"^\s*(?:<(?:think|thinking|reasoning|reason)>|◁think▷|<\|begin_of_thought\|>)",
-                                 re.IGNORECASE)
-_REASONING_CLOSE = re.compile(r"</(?:think|thinking|reasoning|reason)>|◁/think▷|<\|end_of_thought\|>",
-                              re.IGNORECASE)
+    rf"^\s*(?:<({_XML_THINK})\s*>.*?</\1\s*>|◁think▷.*?◁/think▷|\[THINK\].*?\[/THINK\]"
+    r"|<\|begin_of_thought\|>.*?<\|end_of_thought\|>"
+    r"|(?:<\|start\|>assistant)?<\|channel\|>analysis<\|message\|>.*?<\|end\|>)", re.DOTALL | re.IGNORECASE)
+_UNCLOSED_REASONING = re.compile(rf"^\s*(?:<(?:{_XML_THINK})\s*>|◁think▷|\[THINK\]|<\|begin_of_thought\|>"
+                                 r"|(?:<\|start\|>assistant)?<\|channel\|>analysis<\|message\|>)", re.IGNORECASE)
+# A closing tag whose opening one was in the prompt; gpt-oss's final-channel header ends its reasoning too.
+_REASONING_CLOSE = re.compile(rf"</(?:{_XML_THINK})\s*>|◁/think▷|\[/THINK\]|<\|end_of_thought\|>"
+                              r"|(?:<\|start\|>assistant)?<\|channel\|>final<\|message\|>", re.IGNORECASE)
+# The tags some models put around the answer itself, after the reasoning: <answer> (GLM-4.1V-Thinking,
+# Hunyuan-A13B, R1-style RL models), <response> (ERNIE-4.5 thinking), <|begin_of_solution|> (after the
+# begin/end-of-thought markers) and GLM-4.5V's <|begin_of_box|>; (opening, closing) pairs.
+_ANSWER_WRAPPERS = (("<answer>", "</answer>"), ("<response>", "</response>"),
+                    ("<|begin_of_solution|>", "<|end_of_solution|>"), ("<|begin_of_box|>", "<|end_of_box|>"))
 _STRICT_CHOICE = re.compile(r"\(?([ABCD])\)?(?:\s*[.):]\s*(.*))?", re.DOTALL)
 _EDGE_CHARS = string.punctuation + string.whitespace + "“”‘’"
 _WORD = re.compile(r"[^\W_]+")  # a run of letters and digits
@@ -113,10 +125,13 @@ def strip_reasoning(reply: str | None) -> str:
     """The reply without its leading reasoning block(s); "" when the reasoning never ends.
 
     Handles ``<think>...</think>`` (possibly empty, as Qwen3 writes it with thinking off), ``<thinking>``,
-    ``<reasoning>``, ``<reason>``, ``◁think▷...◁/think▷``, ``<|begin_of_thought|>...<|end_of_thought|>``,
-    and a bare closing tag whose opening tag was in the prompt (chat templates that open the block for the
-    model): everything up to the last closing tag is reasoning. An opened block that is never closed (a
-    reply cut short while thinking) leaves no verdict.
+    ``<reasoning>``, ``<reason>``, ``<seed:think>`` (Seed-OSS), ``[THINK]...[/THINK]`` (Mistral's Magistral),
+    ``◁think▷...◁/think▷``, ``<|begin_of_thought|>...<|end_of_thought|>``, gpt-oss's
+    ``<|channel|>analysis<|message|>...<|end|>`` (its ``<|channel|>final<|message|>`` header ends the
+    reasoning), and a bare closing tag whose opening tag was in the prompt (chat templates that open the
+    block for the model): everything up to the last closing tag is reasoning. An opened block that is never
+    closed (a reply cut short while thinking) leaves no verdict. The tag forms are those of vLLM's and
+    SGLang's reasoning parsers (``vllm/reasoning/*_reasoning_parser.py``).
     """
     text = reply or ""
     while True:
@@ -132,8 +147,26 @@ def strip_reasoning(reply: str | None) -> str:
     return text
 
 
+def answer_text(reply: str | None) -> str:
+    """The part of a reply that answers: without its leading reasoning block(s) (``strip_reasoning``) and
+    without the answer tags around it (``<answer>Yes</answer>``, ``<|begin_of_box|>B<|end_of_box|>``, nested:
+    everything after the first closing tag is dropped). "" when the reasoning never ends."""
+    text = strip_reasoning(reply)
+    while True:
+        stripped = text.strip()
+        for opening, closing in _ANSWER_WRAPPERS:
+            if stripped[:len(opening)].lower() == opening:
+                inner = stripped[len(opening):]
+                end = inner.lower().find(closing)
+                text = inner if end < 0 else inner[:end]
+                break
+        else:
+            return text
+
+
 def parse_yes_no(reply: str | None) -> Verdict | None:
-    """"yes" or "no" when the reply's first word after any reasoning block is one of them, else None.
+    """"yes" or "no" when the reply's first word after any reasoning block and answer tags (``answer_text``) is
+    one of them, else None.
 
     Case and the punctuation around the word are ignored, any script's ("**Yes**", "Yes:", "“No”", "Yes。"),
     and a dash or other punctuation may join it to the next word ("Yes—the image shows", "No–it does not",
@@ -142,7 +175,7 @@ def parse_yes_no(reply: str | None) -> Verdict | None:
     ("Yes, no", "Yes and no.", "No or yes"). Where the other word starts a phrase it is no answer: "Yes, no
     other object is visible" is yes. Words that only start with one ("Yesterday", "Nope") or carry a digit
     ("Yes2") give None. Invisible format characters ("\u200bYes", "No\ufeff") are no part of the reply."""
-    text = _without_format_characters(strip_reasoning(reply)).lstrip()
+    text = _without_format_characters(answer_text(reply)).lstrip()
     start = 0
     while start < len(text) and _is_punctuation(text[start]):
         start += 1
@@ -203,9 +236,10 @@ def extract_choice(reply: str | list | None) -> str | None:
 def parse_choice_strict(reply: str | None, options: list[str] | None = None) -> str | None:
     """A letter only when the reply is just that letter: "B", "B.", "(B)", "B)", or "B. <option B's text>".
 
-    A leading reasoning block is no part of the reply (``strip_reasoning``, as for the judge's yes/no):
-    "<think>A or C?</think>B" is B, and a reply cut short while thinking is None."""
-    text = _strip_phrases(_without_format_characters(strip_reasoning(reply)), STRICT_PHRASES).strip("*`: \n\t")
+    A leading reasoning block and the answer tags around the letter are no part of the reply (``answer_text``,
+    as for the judge's yes/no): "<think>A or C?</think>B" and "<answer>B</answer>" are B, and a reply cut
+    short while thinking is None."""
+    text = _strip_phrases(_without_format_characters(answer_text(reply)), STRICT_PHRASES).strip("*`: \n\t")
     match = _STRICT_CHOICE.fullmatch(text)
     if not match:
         return None

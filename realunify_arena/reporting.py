@@ -341,14 +341,21 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
     """Every folder of result files at or under ``path``, as ``export --format official --out DIR`` lays
     them out (``DIR/<dataset>/<model>/``): one Report per dataset folder, one row per model folder.
 
-    A folder (or file) that itself holds result files is scored as one model, named ``model`` or the folder.
+    A folder (or file) that itself holds result files is scored as one model, named ``model`` or the folder;
+    folders under it that hold result files too are not read, and ``Report.notes`` says so.
     Raises OfficialFilesError as ``score_official``, FolderNameError (before any file is read) when ``model``
     is None and a model folder's name makes no model name, or two folders of one dataset make the same one.
     """
     path = Path(path)
     folders = result_folders_under(path) if path.is_dir() else []
     if path.is_file() or path in folders:
-        return [score_official(path, model=model)]
+        report = score_official(path, model=model)
+        below = [folder for folder in folders if folder != path]
+        if below:  # scored as one model from its own files: what lies below it must not vanish unsaid
+            report.notes.append(f"{path}: its own result files are scored as one model; {len(below)} folder(s) "
+                                f"under it also hold result files and were not read (first: "
+                                f"{below[0].relative_to(path)}); score each by its own path")
+        return [report]
     if not folders:
         raise OfficialFilesError([Problem(str(path), None, None,
                                           f"no {NAMES_SHOWN} result files in it or in any folder under "
