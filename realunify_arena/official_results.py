@@ -82,14 +82,17 @@ class ResultFiles:
     skipped: list[str] = field(default_factory=list)  # files whose entries carry no results
 
 
-def read_result_files(files: list[Path], problems: list[Problem]) -> ResultFiles:
+def read_result_files(files: list[Path], problems: list[Problem], *, scoring_only: bool = False) -> ResultFiles:
     """Every entry of ``files`` (result files, ``result_files.result_kind``) under the rule above; each
     problem (an unreadable file, a bad field, an instance twice in a file) is appended to ``problems`` by file,
-    entry and field, and its entry left out."""
+    entry and field, and its entry left out. ``scoring_only``: an entry needs only what the official scorers
+    read (``validation.parse_entry``), as third-party runners write slimmed files; for a reader that takes no
+    instance from the entries (``score-official``; ``import-results`` with a dataset, whose instances it
+    stores). ``import-results`` without one stores the entries' own instances, so reads them in full."""
     out = ResultFiles()
     for file in files:
         kind = STEMS[file.stem][1]
-        parsed = parse_result_file(file, problems)
+        parsed = parse_result_file(file, problems, scoring_only=scoring_only)
         if parsed and not any(has_results(raw) for raw, _, _ in parsed):
             out.skipped.append(file.name)
             continue

@@ -402,7 +402,7 @@ def _result_files(path: Path, problems: list[Problem] | None = None) -> list[Pat
 
 
 def _score_files(files: list[Path], name: str, problems: list[Problem]) -> list[Outcome]:
-    read = read_result_files(files, problems)
+    read = read_result_files(files, problems, scoring_only=True)
     return [outcome for outcome in (_official_outcome(e, name, problems) for e in read.entries)
             if outcome is not None]
 

@@ -116,12 +116,14 @@ def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
     return entries, places
 
 
-def parse_result_file(file: Path, problems: list[Problem]) -> list[tuple[dict, AnyInstance, str]]:
+def parse_result_file(file: Path, problems: list[Problem], *,
+                      scoring_only: bool = False) -> list[tuple[dict, AnyInstance, str]]:
     """Each good entry of one result file: (raw entry, its record, its label "index 12 (world_knowledge)"),
     in file order (``validation.parse_result_entries``: a string ``index`` such as ``"12"`` is 12); the
-    problems of the others are appended to ``problems``."""
+    problems of the others are appended to ``problems``. ``scoring_only``: the instance fields no scorer
+    reads may be absent (``validation.parse_entry``)."""
     track, kind = STEMS[file.stem]
     entries, places = read_entries(file, problems)
     parsed = parse_result_entries(entries, track=track, file=file.name, step=kind == "step", problems=problems,
-                                  places=places)
+                                  places=places, scoring_only=scoring_only)
     return [(raw, record, f"index {record.index} ({record.task_type})") for raw, record in parsed]

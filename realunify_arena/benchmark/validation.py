@@ -105,17 +105,18 @@ def describe(value: object) -> str:
 
 
 def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bool, problems: list[Problem],
-                         places: list[str] | None = None) -> list[tuple[object, UEGInstance | GEUInstance]]:
+                         places: list[str] | None = None,
+                         scoring_only: bool = False) -> list[tuple[object, UEGInstance | GEUInstance]]:
     """Each entry of one result file with its record (``parse_entry``), in file order. An entry that does not
     parse, or that repeats an instance (task type and index) already in the file, which would be counted twice,
     is left out and its problems appended to ``problems``. ``places``: where each entry is in the file
-    ("line 4" of a .jsonl file), one per entry; default "position N"."""
+    ("line 4" of a .jsonl file), one per entry; default "position N". ``scoring_only``: as ``parse_entry``."""
     parsed, first_seen = [], {}
     for position, raw in enumerate(raw_entries):
         place = places[position] if places else f"position {position}"
         try:
             record = parse_entry(raw, track=track, file=file, position=position, step=step, place=place,
-                                 result_entry=True)
+                                 result_entry=True, scoring_only=scoring_only)
         except EntryErrors as e:
             problems.extend(e.problems)
             continue
@@ -130,7 +131,8 @@ def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bo
 
 
 def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bool = False,
-                place: str | None = None, result_entry: bool = False) -> UEGInstance | GEUInstance:
+                place: str | None = None, result_entry: bool = False,
+                scoring_only: bool = False) -> UEGInstance | GEUInstance:
     """Build one record or raise EntryErrors listing everything wrong with the entry.
 
     ``step``: the entry comes from a step file, which may leave out what the direct file carries: a UEG
@@ -142,7 +144,13 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
     instance entry (not ``result_entry``) whose options repeat (``repeated``: the same text up to case and
     spacing, which makes the expected letter ambiguous) or whose polling questions repeat is refused, while a
     result entry's reply is still scored by its letter, as the official scorer scores it. ``place``: the entry's label when it
-    has no usable index (default "position N").
+    has no usable index (default "position N"). ``scoring_only`` (a result entry whose own fields are never
+    stored as an instance: ``score-official``, ``import-results`` with a dataset): the fields no official
+    scorer reads may be absent or null, and are then None: UEG ``prompt`` (and ``new_prompt``), GEU ``input_image``, ``question`` and ``option``
+    (``eval_generation.py`` reads ``generated_image``, ``question_list`` and ``task_type``;
+    ``eval_understanding.py`` ``response``, ``task_type`` and ``answer``). What scoring needs is still
+    required (``index``, ``task_type``, the polling questions; GEU ``answer`` as without it), and a field
+    present with a wrong type or value is still a problem.
     """
     label = entry_label(raw, position, place, result_entry)
     problems: list[Problem] = []
@@ -193,7 +201,7 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
     if track == "UEG":
         known = UEG_FIELDS
         new_prompt = opt_str("new_prompt")
-        prompt = req("prompt", str, "a string", optional=step and new_prompt is not None)
+        prompt = req("prompt", str, "a string", optional=scoring_only or (step and new_prompt is not None))
         if prompt is None and step and new_prompt is not None and "prompt" not in {p.field for p in problems}:
             prompt = prompts.recover_prompt(new_prompt)
         if prompt is not None and not prompt.strip():
@@ -212,9 +220,9 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
                            new_prompt=new_prompt, extra=_extra(raw, known))
 
     known = GEU_FIELDS
-    input_image = req("input_image", str, "a relative image path")
-    question = req("question", str, "a string", optional=step)
-    options = req("option", list, "a list of 4 option strings", optional=step)
+    input_image = req("input_image", str, "a relative image path", optional=scoring_only)
+    question = req("question", str, "a string", optional=step or scoring_only)
+    options = req("option", list, "a list of 4 option strings", optional=step or scoring_only)
     if options is not None:
         if len(options) != 4:
             bad("option", f"expected exactly 4 options, got {len(options)}")
