@@ -274,7 +274,9 @@ def _files(path: Path, modes: tuple[Mode, ...], problems: list[Problem]) -> list
 
 def _read(files: list[Path], folder: Path, data: Dataset | None, judge_name: str, problems: list[Problem],
           summary: ImportSummary) -> list[_Entry]:
-    read = read_result_files(files, problems)
+    # With a dataset, the instances stored are its own: an entry needs only what scoring reads (a slimmed
+    # entry without prompt, input_image, question or option is matched by (task_type, index) all the same).
+    read = read_result_files(files, problems, scoring_only=data is not None)
     summary.files, summary.skipped = read.files, read.skipped
     summary.notes = _image_notes(read.entries)
     instances = _instances(read.entries, folder, data, problems)
