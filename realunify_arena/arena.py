@@ -212,6 +212,10 @@ class Arena:
         self.salt = os.environ.get(SALT_ENV) or store.meta(SALT_META_KEY, lambda: secrets.token_hex(32))
         # writes answered with StoreError, which a retry completes instead of repeating (module docstring)
         self._failed_starts: dict[str, dict] = {}  # session key -> the battles row that start wrote
+        # a live battle's run counts (monotonic time, run_starts ids), to give back if it is withdrawn; kept in
+        # this process for one run window (then they no longer count), so a withdrawal elsewhere leaves them to
+        # expire with their window
+        self._battle_runs: dict[str, tuple[float, list[int]]] = {}
 
     @classmethod
     def from_settings(cls, store: Store, settings: Settings) -> Arena:
@@ -233,18 +237,27 @@ class Arena:
         return _keyed_hash(self.salt, "voter", voter, 16)
 
     def new_battle(self, session_id: str, voter: str, instance_uid: str, dataset: str,
-                   system_a: str, system_b: str, kind: Kind, *, runs: Mapping[Side, int] | None = None) -> str:
+                   system_a: str, system_b: str, kind: Kind, *, runs: Mapping[Side, int] | None = None,
+                   new_runs: int = 0) -> str:
         """Record a battle and return its opaque id, the only thing the browser receives.
 
         ``runs`` pins stored runs to sides up front (a battle drawn from stored runs): each must be a run
-        of that side's system on the instance, and is still ``deliver``ed when shown. After a start of
+        of that side's system on the instance, and is still ``deliver``ed when shown. ``new_runs`` (0 to 2):
+        the sides that will run a model now (a live battle's unpinned sides); they count against the voter's
+        run limit like Explore's runs (``admit_runs``), checked and recorded with the battle in one
+        operation, and are given back if the battle is withdrawn (``withdraw_battle``). After a start of
         this session that raised ``StoreError``, a start on the same dataset returns that battle instead
         (written again if it is missing), so a retry leaves one battle, not two.
 
         Raises ``BattleError`` for a request it will not serve, among them a new battle past the voter's
         battle limit (``max_battles`` per ``battle_window_seconds``, counted like the vote limit per
-        ``rate_key``: "rate limit: at most 60 new battles per 60 s; please wait a little"); nothing is written then."""
+        ``rate_key``: "rate limit: at most 60 new battles per 60 s; please wait a little"), and ``RunRefused``
+        (a ``BattleError``) past its run limit ("rate limit: at most 30 new runs per 60 s; …"); nothing is
+        written then."""
         _require_session(session_id, BattleError)
+        if new_runs > self.max_runs:  # no window would ever admit it: "please wait" would be untrue
+            raise RunRefused(f"rate limit: a battle here runs {new_runs} models, more than the {self.max_runs} new"
+                             f" runs one visitor may start per {self.run_window_seconds:g} s")
         if kind not in KINDS:
             raise BattleError(f"battle kind {brief(kind)}: expected one of {', '.join(KINDS)}")
         a, b = parse_system(system_a), parse_system(system_b)
@@ -272,30 +285,51 @@ class Arena:
                    "system_a": str(a), "system_b": str(b), "run_a": pinned.get("A"), "run_b": pinned.get("B"),
                    "created_at": now()}
 
-        def record(_db) -> None:  # one group-committed operation: concurrent starts cannot all pass the limit
-            if not retry:  # a retry completes a start the limit already let through
+        def record(_db) -> list[int]:  # one group-committed operation: concurrent starts cannot all pass the limits
+            counted: list[int] = []
+            if not retry:  # a retry completes a start the limits already let through
                 self._check_rate(voter, self.store.count_battles_since, self.max_battles,
                                  self.battle_window_seconds, "new battles", BattleError)
+                if new_runs > 0:  # a live battle's models run like Explore's: the run limit counts them
+                    since = self._check_rate(voter, self.store.count_run_starts_since, self.max_runs,
+                                             self.run_window_seconds, "new runs", RunRefused, adding=new_runs)
+                    counted = self.store.insert_run_starts(voter, new_runs, expired_before=since)
             self.store.insert_battle(row)  # the failed start's row, if it is there, is kept as it is
+            return counted
 
         try:
-            self.store.apply(record)
+            counted = self.store.apply(record)
         except StoreError:
             self._failed_starts[session_key] = row
             raise
+        if counted:
+            expired = time.monotonic() - self.run_window_seconds  # their window is over: nothing to give back
+            for old in [b for b, (at, _) in self._battle_runs.items() if at < expired]:
+                self._battle_runs.pop(old, None)
+            self._battle_runs[row["id"]] = (time.monotonic(), counted)
         return row["id"]
 
     def withdraw_battle(self, battle_id: str, session_id: str) -> bool:
         """Take back a battle that never produced an output (refused by a full queue, stopped while it waited for
-        the accelerator): its row is deleted, so its start no longer counts against the battle limit and a vote
-        on it is refused ("unknown battle id"). A battle with a side delivered or a vote, another session's, or a
+        the accelerator): its row is deleted, so its start no longer counts against the battle limit (nor its
+        sides against the run limit, ``new_battle``'s ``new_runs``) and a vote on it is refused ("unknown battle id"). A battle with a side delivered or a vote, another session's, or a
         malformed id is left as it is (False). Raises ``StoreError`` when the delete could not be confirmed on
         disk."""
         if not isinstance(battle_id, str) or not _BATTLE_ID.match(battle_id) or not isinstance(session_id, str) \
                 or not session_id:
             return False
         key = _session_key(session_id)
-        return self.store.apply(lambda _db: self.store.delete_unplayed_battle(battle_id, key))
+
+        def delete(_db) -> bool:  # the battle and the run counts it took, together
+            deleted = self.store.delete_unplayed_battle(battle_id, key)
+            if deleted:
+                self.store.delete_run_starts(self._battle_runs.get(battle_id, (0, []))[1])
+            return deleted
+
+        withdrawn = self.store.apply(delete)
+        if withdrawn:
+            self._battle_runs.pop(battle_id, None)
+        return withdrawn
 
     def admit_runs(self, voter: str, count: int = 1) -> list[int]:
         """Count ``count`` new model runs ``voter`` is about to start (a stored run served again is not one),

@@ -72,7 +72,8 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
 
     Raises:
         BattleError: no instance of the source has two systems for the battle kind; or an unknown
-            ``track`` or ``kind``, each named in one message (with an unknown ``source`` too).
+            ``track`` or ``kind``, each named in one message (with an unknown ``source`` too); or the
+            visitor's battle limit, or in live mode its run limit (each side is a new model run), is reached.
         KeyError: ``source`` is not configured (and ``track`` and ``kind`` are known).
     """
     # live battles store their runs under the dataset's name: noted where its instances are, as eval does
@@ -103,8 +104,10 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
                 a, b = _draw(systems, battle_kind, ctx.rng)
             except BattleError:
                 continue
+            pinned = {"A": systems[a], "B": systems[b]}  # live: no run pinned, both sides run a model now
             battle_id = ctx.arena.new_battle(session_id, voter, inst.uid, dataset.name, str(a), str(b),
-                                             battle_kind, runs={"A": systems[a], "B": systems[b]})
+                                             battle_kind, runs=pinned,
+                                             new_runs=sum(run is None for run in pinned.values()))
             return load_battle(ctx, battle_id, session_id)
     where = "stored runs" if ctx.settings.arena_mode == "stored" else "available models"
     raise BattleError(f"no {track or ''} instance in {ctx.source_label(source)!r} has two {where} for a "

@@ -230,8 +230,8 @@ _SPECS = (
     _window_spec("vote"),
     _Spec("battle_limit", "new battles one voter may start per battle window (default 60)", "int"),
     _window_spec("battle"),
-    _Spec("run_limit", "new model runs one visitor may start per run window, from Explore or /run_instance; a"
-          " stored run shown again is not counted (default 30)", "int"),
+    _Spec("run_limit", "new model runs one visitor may start per run window, from Explore, /run_instance or"
+          " a live battle (two per battle); a stored run shown again is not counted (default 30)", "int"),
     _window_spec("run"),
     _Spec("trusted_proxies", "proxy hops in front of the app whose X-Forwarded-For entries are believed; the "
           "voter is the right-most address they did not write (default 0: the socket peer; 1 on a Space)",

@@ -36,7 +36,7 @@ BATTLES_PER_KIND = 3  # UEG battles (the final output is an image) of each kind:
 def app(tmp_path_factory):
     root = tmp_path_factory.mktemp("live-seeds")
     settings = Settings(data=("bundled",), models=MODELS, db=root / "arena.db", arena_mode="live",
-                        vote_limit=1000)
+                        vote_limit=1000, run_limit=1000)  # 6 battles (12 runs) and Explore runs: no limit tested here
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)

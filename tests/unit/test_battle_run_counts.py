@@ -1,0 +1,47 @@
+"""A live battle's sides are new model runs: ``Arena.new_battle(new_runs=...)`` counts them against the run limit
+with the battle (one operation), and a withdrawn battle (it never ran) gives them back. Real SQLite store;
+counts worked by hand from the limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from realunify_arena.arena import Arena, RunRefused
+
+UID = "UEG_3_world_knowledge"
+
+
+def _start(arena: Arena, session: str = "s1", voter: str = "hf:alice", new_runs: int = 2) -> str:
+    return arena.new_battle(session, voter, UID, "bundled", "m1:direct", "m2:direct", "model_vs_model",
+                            new_runs=new_runs)
+
+
+def _rows(store, table: str) -> int:
+    return store.query(f"select count(*) as n from {table}")[0]["n"]
+
+
+def test_live_sides_share_the_run_limit_with_explore_and_a_withdrawn_battle_gives_them_back(store):
+    arena = Arena(store, max_runs=5, run_window_seconds=60, max_battles=60)
+    first = _start(arena)  # 2 runs
+    _start(arena, session="s2")  # 4: another session of the same visitor counts the same
+    with pytest.raises(RunRefused, match="at most 5 new runs per 60 s"):
+        _start(arena)  # 6 > 5
+    assert (_rows(store, "battles"), _rows(store, "run_starts")) == (2, 4)  # the refused start wrote nothing
+    arena.admit_runs("hf:alice")  # Explore's run: 5
+    with pytest.raises(RunRefused):
+        arena.admit_runs("hf:alice")
+    assert arena.withdraw_battle(first, "s1") is True  # never ran: its 2 runs are given back (3)
+    assert _rows(store, "run_starts") == 3
+    _start(arena)  # 5 again
+    _start(arena, voter="hf:bob")  # another visitor has a limit of its own
+    stored = _start(arena, new_runs=0)  # a battle of stored runs runs nothing
+    assert arena.withdraw_battle(stored, "s1") is True and _rows(store, "run_starts") == 7
+
+
+def test_a_battle_running_more_models_than_the_whole_limit_is_not_told_to_wait(store):
+    arena = Arena(store, max_runs=1, run_window_seconds=60)
+    with pytest.raises(RunRefused) as refused:
+        _start(arena)
+    assert "runs 2 models, more than the 1 new runs" in str(refused.value)
+    assert "wait" not in str(refused.value)
+    assert _rows(store, "battles") == 0
