@@ -10,13 +10,14 @@ aspect ratio, the table below)."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from realunify_arena.adapters import build_adapter
+from realunify_arena.adapters import ModelUnavailable, build_adapter
 from realunify_arena.cards import load_cards
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,11 +35,19 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def kontext(tmp_path_factory, one_torch_thread):
-    folder = real_format.build_flux_kontext(tmp_path_factory.mktemp("real_pipelines") / "FLUX.1-Kontext-dev")
-    card = dataclasses.replace(CARDS["flux-kontext"], dtype="float32",
-                               checkpoints={cap: str(folder) for cap in CARDS["flux-kontext"].checkpoints})
-    adapter = build_adapter(card)
+def kontext_folder(tmp_path_factory, one_torch_thread) -> Path:
+    return real_format.build_flux_kontext(tmp_path_factory.mktemp("real_pipelines") / "FLUX.1-Kontext-dev")
+
+
+def kontext_card(folder: Path):
+    """The real flux-kontext card pointed at ``folder`` (float32 for CPU)."""
+    card = CARDS["flux-kontext"]
+    return dataclasses.replace(card, dtype="float32", checkpoints={cap: str(folder) for cap in card.checkpoints})
+
+
+@pytest.fixture(scope="module")
+def kontext(kontext_folder):
+    adapter = build_adapter(kontext_card(kontext_folder))
     yield adapter
     adapter.close()
 
@@ -73,3 +82,13 @@ def test_a_kontext_edit_keeps_the_inputs_aspect_at_the_trained_size_nearest_it(k
     options = dataclasses.replace(kontext.card.defaults, steps=1)
     edited = kontext.edit(image, "make it blue", options)
     assert edited.size == expected  # BFL's reference; diffusers with no size passed: 1024x1024 whatever the input
+
+
+def test_a_clip_tokenizer_folder_without_its_merges_file_is_named(kontext_folder, tmp_path):
+    folder = Path(shutil.copytree(kontext_folder, tmp_path / "FLUX.1-Kontext-dev"))
+    (folder / "tokenizer" / "merges.txt").unlink()  # vocab.json alone: CLIP's BPE needs both
+    with pytest.raises(ModelUnavailable) as info:
+        build_adapter(kontext_card(folder))
+    # transformers itself: "`vocab` and `merges` must be both be from memory or both filenames", naming neither
+    said = str(info.value)
+    assert f"{folder / 'tokenizer' / 'merges.txt'}: missing" in said and "CLIPTokenizer" in said
