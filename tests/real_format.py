@@ -254,3 +254,76 @@ def build_qwen2_5_vl(folder: Path, *, seed: int = 0) -> Path:
     (folder / "config.json").write_text(json.dumps(flat, indent=2))
     (folder / "generation_config.json").write_text(json.dumps(QWEN_GENERATION, indent=2))
     return folder
+
+
+# ---- FLUX.1 Kontext [dev] -------------------------------------------------------------------------------
+
+# The hub folder black-forest-labs/FLUX.1-Kontext-dev (diffusers layout, as FLUX.1-dev): model_index.json naming
+# FluxKontextPipeline; tokenizer/ the CLIP ViT-L/14 tokenizer as vocab.json + merges.txt (no tokenizer.json;
+# model_max_length 77); tokenizer_2/ T5 v1.1's (model_max_length 512); text_encoder/ CLIPTextModel (vocab 49408,
+# 77 positions, bos 0, eos 2, pad 1: the old CLIP config); text_encoder_2/ T5EncoderModel (vocab 32128,
+# gated-gelu) sharded; transformer/ FluxTransformer2DModel (in_channels 64, patch 1, guidance_embeds, RoPE axes
+# [16, 56, 56] of head dim 128, pooled 768, joint 4096) sharded; vae/ AutoencoderKL (four levels: 8x, 16 latent
+# channels, scaling 0.3611, shift 0.1159, no quant convs); scheduler/ FlowMatchEulerDiscreteScheduler (dynamic
+# shifting, base 0.5 / max 1.15 over 256..4096 tokens, shift 3).
+KONTEXT_SCHEDULER = {"base_image_seq_len": 256, "base_shift": 0.5, "max_image_seq_len": 4096, "max_shift": 1.15,
+                     "num_train_timesteps": 1000, "shift": 3.0, "use_dynamic_shifting": True}
+
+
+def _clip_tokenizer_files(folder: Path) -> None:
+    """CLIP's byte-level BPE as the hub ships it (vocab.json, merges.txt, tokenizer_config.json): the 256 byte
+    symbols, then each with ``</w>``, filler words, and ``<|startoftext|>`` 49406 / ``<|endoftext|>`` 49407."""
+    from tokenizers import pre_tokenizers
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {symbol: i for i, symbol in enumerate(alphabet)}
+    vocab |= {f"{symbol}</w>": len(alphabet) + i for i, symbol in enumerate(alphabet)}
+    vocab |= {f"w{i}</w>": i for i in range(len(vocab), 49406)}
+    vocab |= {"<|startoftext|>": 49406, "<|endoftext|>": 49407}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "bos_token": "<|startoftext|>",
+         "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+         "do_lower_case": True}, indent=2))
+
+
+def build_flux_kontext(folder: Path, *, seed: int = 0) -> Path:
+    """FLUX.1-Kontext-dev's folder at one block of width 32 (head dim 16: RoPE axes [4, 6, 6]), with its real
+    VAE depth (8x, 16 latent channels, so 16-px sides as the real one) and its transformer and T5 sharded."""
+    from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxKontextPipeline,
+                           FluxTransformer2DModel)
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel, T5TokenizerFast
+
+    torch.manual_seed(seed)
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(f"\u2581w{i}", -float(i)) for i in range(3, 32000)]
+    pieces += [(f"<extra_id_{99 - i}>", 0.0) for i in range(100)]
+    t5_tokenizer = T5TokenizerFast(vocab=pieces, extra_ids=0, model_max_length=512)
+    clip = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=2, max_position_embeddings=77, projection_dim=32,
+                                        hidden_act="quick_gelu", bos_token_id=0, eos_token_id=2, pad_token_id=1))
+    t5 = T5EncoderModel(T5Config(vocab_size=32128, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4,
+                                 feed_forward_proj="gated-gelu", is_encoder_decoder=False, use_cache=False))
+    transformer = FluxTransformer2DModel(patch_size=1, in_channels=64, num_layers=1, num_single_layers=1,
+                                         attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                         pooled_projection_dim=32, guidance_embeds=True, axes_dims_rope=(4, 6, 6))
+    vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+                        latent_channels=16, norm_num_groups=4, down_block_types=["DownEncoderBlock2D"] * 4,
+                        up_block_types=["UpDecoderBlock2D"] * 4, scaling_factor=0.3611, shift_factor=0.1159,
+                        use_quant_conv=False, use_post_quant_conv=False, sample_size=1024)
+    _clip_tokenizer_files(folder / "tokenizer")
+    from transformers import CLIPTokenizer
+
+    pipeline = FluxKontextPipeline(scheduler=FlowMatchEulerDiscreteScheduler(**KONTEXT_SCHEDULER), text_encoder=clip,
+                                   tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"), text_encoder_2=t5,
+                                   tokenizer_2=t5_tokenizer, transformer=transformer, vae=vae)
+    pipeline.save_pretrained(folder)
+    for name, part in (("transformer", transformer), ("text_encoder_2", t5)):  # sharded on the hub, with an index
+        for path in (folder / name).glob("*.safetensors"):
+            path.unlink()
+        part.save_pretrained(folder / name, max_shard_size="100KB")
+    for name in ("tokenizer.json", "special_tokens_map.json"):  # the hub's CLIP folder: the slow files only
+        (folder / "tokenizer" / name).unlink(missing_ok=True)
+    _clip_tokenizer_files(folder / "tokenizer")
+    return folder

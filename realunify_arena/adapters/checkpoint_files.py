@@ -317,13 +317,34 @@ def _config_class_problem(config: Path) -> str | None:
     return None
 
 
-def _tokenizer_problem(folder: Path) -> str | None:
+def _tokenizer_problem(folder: Path, tokenizer_class: str | None = None) -> str | None:
+    """A tokenizer AutoTokenizer (or ``tokenizer_class``, a diffusers component's class) can read from ``folder``:
+    ``tokenizer.json``, or ``tokenizer_config.json`` with the vocabulary files its class reads."""
     if (folder / "tokenizer.json").is_file():
         return None
     if (folder / "tokenizer_config.json").is_file() and (
             any((folder / n).is_file() for n in _VOCABULARIES) or any(folder.glob("*.tiktoken"))):
-        return None
+        return _vocabulary_files_problem(folder, tokenizer_class or _field(folder / "tokenizer_config.json",
+                                                                           "tokenizer_class"))
     return f"{folder}: no tokenizer; expected {_TOKENIZER_EXPECTED}"
+
+
+def _vocabulary_files_problem(folder: Path, tokenizer_class: object) -> str | None:
+    """Without ``tokenizer.json``, the class reads its vocabulary from the files its ``vocab_files_names`` names: a
+    BPE (CLIP, GPT-2, Qwen2) ``vocab.json`` and ``merges.txt`` both; with one of them missing transformers says only
+    "`vocab` and `merges` must be both be from memory or both filenames", naming neither."""
+    import importlib
+
+    if not isinstance(tokenizer_class, str) or not _library_has("transformers", tokenizer_class):
+        return None
+    names = getattr(getattr(importlib.import_module("transformers"), tokenizer_class), "vocab_files_names", None)
+    needed = [names[key] for key in ("vocab_file", "merges_file") if isinstance(names, dict)
+              and isinstance(names.get(key), str)]
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if missing and len(missing) < len(needed):  # all missing: another vocabulary file of _VOCABULARIES is there
+        return (f"{folder / missing[0]}: missing; expected it beside {', '.join(n for n in needed if n not in missing)}"
+                f" ({tokenizer_class} reads {' and '.join(needed)} where there is no tokenizer.json)")
+    return None
 
 
 def _field(path: Path, name: str) -> object:
@@ -474,7 +495,7 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
         config = sub / "scheduler_config.json"
         return None if config.is_file() else f"{config}: missing; expected the scheduler's configuration {named}"
     if "Tokenizer" in cls:
-        problem = _tokenizer_problem(sub)
+        problem = _tokenizer_problem(sub, cls)
         return f"{problem} {named}" if problem else None
     if cls.endswith(("Processor", "FeatureExtractor")):  # a transformers 5 processor: processor_config.json
         if any((sub / n).is_file() for n in ("preprocessor_config.json", "processor_config.json")):

@@ -107,10 +107,15 @@ class PairAdapter(LocalAdapter):
         accepted = inspect.signature(pipeline.__call__).parameters
         if self.card.params.get("edit_size", "input") == "input":
             # The edit keeps the input's shape: no card width/height (a 1280x960 canvas must not be squashed
-            # to 1024x1024). Qwen-Image-Edit and FLUX.1 Kontext then size the output from the input (aspect
-            # kept); OmniGen needs use_input_image_size_as_output=True (diffusers' OmniGen edit example).
+            # to 1024x1024). Qwen-Image-Edit then sizes the output from the input (about 1 MP, aspect kept);
+            # OmniGen needs use_input_image_size_as_output=True (diffusers' OmniGen edit example); FLUX.1
+            # Kontext (the pipeline taking _auto_resize) makes 1024x1024 unless told the size: it is told the
+            # trained size of the input's aspect, as BFL's reference makes it (``kontext_size``).
             options = dataclasses.replace(options, width=None, height=None)
             extra = {"use_input_image_size_as_output": True} if "use_input_image_size_as_output" in accepted else {}
+            if "_auto_resize" in accepted:
+                width, height = kontext_size(image)
+                options = dataclasses.replace(options, width=width, height=height)
         else:  # edit_size: card -- the card's width and height, as for generation
             extra = {}
         extra |= self.card.params.get("edit_call_kwargs", {})
@@ -127,6 +132,10 @@ class PairAdapter(LocalAdapter):
                   "width": options.width, "height": options.height}
         kwargs = self.card.params.get("call_kwargs", {}) | extra
         kwargs |= {k: v for k, v in wanted.items() if v is not None and k in accepted}
+        if "max_area" in accepted and options.width and options.height:
+            # FLUX.1 Kontext rescales every width x height to max_area (default 1024 x 1024) with only a logged
+            # warning: a 512x512 request came back 1024x1024. The asked area keeps the asked size.
+            kwargs["max_area"] = options.width * options.height
         self._check_size(pipeline, kwargs.get("width"), kwargs.get("height"))
         return pipeline(prompt=prompt, generator=self.generator(options.seed), **kwargs).images[0]
 
@@ -163,6 +172,18 @@ class PairAdapter(LocalAdapter):
             part.close()
         self.parts.clear()
         super().close()
+
+
+def kontext_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) in px of a FLUX.1 Kontext edit of ``image``: the resolution Kontext was trained at whose
+    aspect ratio is nearest the input's (``PREFERRED_KONTEXT_RESOLUTIONS``, 17 sizes of about 1 MP from 672x1568
+    to 1568x672), the size diffusers' ``FluxKontextPipeline`` resizes the input to and BFL's reference
+    (flux ``sampling.prepare_kontext``) makes the output. diffusers makes the output 1024x1024 when no size is
+    passed, whatever the input's shape."""
+    from diffusers.pipelines.flux.pipeline_flux_kontext import PREFERRED_KONTEXT_RESOLUTIONS
+
+    aspect = image.width / image.height
+    return min(PREFERRED_KONTEXT_RESOLUTIONS, key=lambda size: abs(aspect - size[0] / size[1]))
 
 
 def chat_messages(images: list[Image.Image], text: str, system_prompt: str | None = None,

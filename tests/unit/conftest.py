@@ -30,3 +30,15 @@ def card_folder(tmp_path):
         (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
         return folder
     return make
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one intra-op thread for the module: tiny matrices on a shared machine, where spinning threads
+    cost far more in waiting than they save (10-20x on 2 shared cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

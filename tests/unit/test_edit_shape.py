@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,9 @@ from realunify_arena.benchmark.schema import GEUInstance
 from realunify_arena.cards import load_cards
 from realunify_arena.protocols import run
 from realunify_arena.trace import Status
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipeline_recorder import Recorder  # noqa: E402  (tests/pipeline_recorder.py)
 
 CARDS = load_cards()
 
@@ -28,21 +32,6 @@ def tiny_pair():
 def non_square_geu(task_type: str) -> GEUInstance:
     return next(i for i in load("bundled").instances if isinstance(i, GEUInstance) and i.task_type == task_type
                 and len(set(i.open_image().size)) == 2)
-
-
-class Recorder:
-    """Wraps a pipeline's __call__ (keeping its signature visible to the adapter) to see what it was sent."""
-
-    def __init__(self, pipeline):
-        self.pipeline, self.calls, self.original_class = pipeline, [], type(pipeline)
-        original = type(pipeline).__call__
-
-        def call(this, *args, **kwargs):
-            self.calls.append(kwargs)
-            return original(this, *args, **kwargs)
-
-        call.__signature__ = inspect.signature(original)
-        pipeline.__class__ = type(f"Recorded{type(pipeline).__name__}", (type(pipeline),), {"__call__": call})
 
 
 @pytest.mark.parametrize("task_type", ["mental_tracking", "cognitive_navigation"])

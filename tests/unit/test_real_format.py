@@ -38,16 +38,11 @@ JANUS, JANUS_VARIANT, EMU3, QWEN = "janus-pro-1b", "janus-pro-1b-from-model-conf
 EMU3_SIDE = 64  # an 8x8 token grid: the real processor's arithmetic at a size CPUs generate in seconds
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory, one_thread) -> dict[str, Path]:
+def folders(tmp_path_factory, one_torch_thread) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("real_format")
     return {
         "janus": real_format.build_janus_pro(root / "janus-pro-1b"),
