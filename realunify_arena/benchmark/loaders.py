@@ -22,6 +22,7 @@ from realunify_arena.benchmark.schema import (
     Track,
     UEGInstance,
 )
+from realunify_arena.benchmark.result_paths import existing_file
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
 from realunify_arena.shown import brief
 from realunify_arena.text_files import not_text, read_json_text
@@ -146,7 +147,9 @@ def load_official(root: Path, *, name: str) -> Dataset:
                 continue
             seen_in_file.add(key)
             if isinstance(record, GEUInstance):
-                record.image_path = (root / record.input_image).resolve()
+                # a name differing only in Unicode normalization (a folder copied from macOS) is the same file
+                stored = existing_file(root / record.input_image)
+                record.image_path = (stored or root / record.input_image).resolve()
                 if not record.image_path.is_relative_to(root.resolve()):
                     problems.append(Problem(filename, label, "input_image", "path leaves the dataset folder"))
                     rejected.add(key)

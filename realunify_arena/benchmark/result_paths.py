@@ -4,11 +4,16 @@ Runners write absolute paths, paths relative to the result file (``./images/1.pn
 official --relative-paths`` writes them) or relative to the directory they ran in (where the official
 scorer, ``os.path.exists(img)``, looks); a runner on Windows writes ``.\\images\\1.png`` or an absolute
 ``C:\\results\\images\\1.png``, and a folder copied from another machine keeps that machine's absolute paths.
+A folder copied from macOS often stores its file names decomposed (Unicode NFD: ``e`` + U+0301) while the
+JSON spells them composed (NFC: U+00E9), or the other way round: a name that differs only in Unicode
+normalization names the same file (``existing_file``), as it does on macOS itself.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import unicodedata
 from pathlib import Path, PurePosixPath
 
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|[\\/]{2}[^\\/]+[\\/][^\\/]+)")  # C:\ or C:/ or \\server\share
@@ -24,7 +29,8 @@ def find_result_image(value: str, folder: Path) -> Path | None:
     ``/home/...``) is tried relative to ``folder`` by its tail, longest first: ``results/images/1.png``, then
     ``images/1.png``, then ``1.png`` (a tail holding ``..`` is not tried). A relative path that climbs above
     the folder it is read from (``../../secret.png``, ``..\\..\\secret.png``) names no file: a result file
-    never reaches outside its folder or the current directory by ``..``. A path that cannot name a file here
+    never reaches outside its folder or the current directory by ``..``. Each part of a path is matched as
+    written, else by its Unicode NFC form (``existing_file``). A path that cannot name a file here
     (a NUL byte, too long a name, the home folder of an unknown user) gives None, never an exception.
     """
     written = [value] + ([value.replace("\\", "/")] if "\\" in value else [])
@@ -79,11 +85,47 @@ def _within(base: Path, relative: Path) -> Path | None:
     return base.joinpath(*parts)
 
 
+def existing_file(path: Path) -> Path | None:
+    """The file ``path`` names, as stored on disk, or None when it names none.
+
+    A part of the path that names nothing as written is matched against its folder's entries by Unicode
+    normalization (NFC, UAX #15): ``café.png`` written composed (U+00E9) names ``café.png`` stored decomposed
+    (``e`` + U+0301, as macOS's HFS+ writes names and folders copied from it keep them), and the other way
+    round. Only names that differ in nothing but normalization match; a folder holding two such names
+    (possible on Linux) matches neither, never a guess. ``.`` and ``..`` are taken as written (callers
+    remove those that climb out first: ``_within``). Never raises: a path that cannot name a file (a NUL
+    byte, too long a name, a folder that cannot be listed) gives None.
+    """
+    try:
+        if path.is_file():
+            return path
+        parts = path.parts
+        if not parts or not any(unicodedata.normalize("NFC", p) != p or unicodedata.normalize("NFD", p) != p
+                                for p in parts):
+            return None  # plain ASCII-like names: nothing normalization could change
+        here = Path(path.anchor or ".")
+        for part in parts[1:] if path.anchor else parts:
+            step = here / part
+            if part in (".", "..") or step.exists():
+                here = step
+                continue
+            wanted = unicodedata.normalize("NFC", part)
+            with os.scandir(here) as listing:
+                same = [e.name for e in listing if unicodedata.normalize("NFC", e.name) == wanted]
+            if len(same) != 1:
+                return None
+            here = here / same[0]
+        return here if here.is_file() else None
+    except (OSError, ValueError):  # too long a name, a NUL byte, a folder that cannot be listed
+        return None
+
+
 def _first_file(candidates) -> Path | None:
     for candidate in candidates:
-        try:
-            if candidate.is_file():
-                return candidate.resolve()
-        except (OSError, ValueError):  # too long a name, a NUL byte: no file of that name
-            continue
+        found = existing_file(candidate)
+        if found is not None:
+            try:
+                return found.resolve()
+            except (OSError, ValueError):
+                continue
     return None
