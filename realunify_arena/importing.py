@@ -12,7 +12,12 @@ element and a ``generated_image`` list by its last (as SenseNova-U1 writes them 
 an image path is found by ``benchmark.result_paths.find_result_image``. Files (``.json`` or ``.jsonl``) are
 read by ``benchmark.result_files`` and each entry under the rule ``score-official`` applies
 (``official_results``): a run without its reply or image is stored as failed, and judge replies are stored
-and count even when the image they judged is not here (the run then has no image step; the summary says so).
+and count even when the image they judged is not here or cannot be read (the run then has no image step; the
+summary says so, as it names the entries stored as failed runs because their image is not here, leaves the
+folder or cannot be read: the first few of each file, and how many). An image path is matched by Unicode
+normalization too (``result_paths.existing_file``: a folder copied from macOS). Entries that carry their own
+``model`` field (as some runners write it) must name the model given (``official_results.same_model``:
+ignoring case and a hub owner); runs of another model are refused, never stored under the name given.
 
 The instances come from a dataset (``data``), matched by ``(task_type, index)``, or else from the entries'
 own instance fields. Every problem (unreadable JSON or image, a missing or mistyped field, an entry whose
@@ -42,7 +47,8 @@ from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import Claim, conflicts, remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
-from realunify_arena.official_results import OFFICIAL_MODES, ResultEntry, read_result_files
+from realunify_arena.official_results import (MODEL_FIELD, OFFICIAL_MODES, ResultEntry, model_disagreements,
+                                             models_named, read_result_files, same_model)
 from realunify_arena.store import ImportConflict, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
@@ -70,7 +76,7 @@ class ImportSummary:
     replaced: int = 0
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files whose entries carry no results
-    notes: list[str] = field(default_factory=list)  # entries stored without the image they name
+    notes: list[str] = field(default_factory=list)  # entries stored without the image they name, and why
     statuses: Counter = field(default_factory=Counter)  # status of the runs read
 
     def lines(self) -> list[str]:
@@ -81,12 +87,6 @@ class ImportSummary:
                   for name in self.skipped]
         lines += [f"note: {note}" for note in self.notes]
         return lines
-
-
-class _UnreadableFile(Exception):
-    def __init__(self, field_name: str, message: str):
-        super().__init__(message)
-        self.field, self.message = field_name, message
 
 
 @dataclass
@@ -103,6 +103,8 @@ class _Entry:
     texts: dict[StepRole, str]  # refined prompt / answer
     images: dict[StepRole, Path]  # generated / edited image files
     judgments: dict[str, dict]
+    note: str | None = None  # stored without the image it names (not here, or unreadable): why
+    image_failed: bool = False  # a failed run because its image is not here or unreadable (``error`` says why)
     digest: str = ""
     trace: Trace | None = None  # with its images decoded, once they are
 
@@ -117,6 +119,7 @@ class ReadResults:
     data: Dataset | None
     summary: ImportSummary
     entries: list[_Entry]
+    notes: list[str] = field(default_factory=list)  # notes on the files, before the entries' image notes
 
 
 def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
@@ -161,16 +164,15 @@ def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
         problems.append(Problem(str(path), None, None, "no entry carries results (generated_image, response, "
                                                        "edit_image, judge answers); nothing to import"))
     for entry in entries:
-        try:
-            entry.digest = _digest(entry, judge_name)
-        except _UnreadableFile as e:
-            problems.append(Problem(entry.file, entry.label, e.field, e.message))
+        entry.digest = _digest(entry, judge_name)
     if decode and not problems:
-        for entry, trace in zip(entries, _traces(entries, model, problems)):
+        for entry, trace in zip(entries, _traces(entries, model)):
             entry.trace = trace
     if problems:
         raise ImportFailed(problems)
-    return ReadResults(path, folder, model, data, summary, entries)
+    read = ReadResults(path, folder, model, data, summary, entries, notes=list(summary.notes))
+    summary.notes = read.notes + _image_notes(entries)
+    return read
 
 
 def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportSummary:
@@ -195,8 +197,9 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
                                                                    "pass --replace to re-import it"))
         todo.append(entry)
     undecoded = [e for e in todo if e.trace is None]  # decodes the new and changed entries' images
-    for entry, trace in zip(undecoded, _traces(undecoded, model, problems)):
+    for entry, trace in zip(undecoded, _traces(undecoded, model)):
         entry.trace = trace
+    summary.notes = read.notes + _image_notes(entries)  # with the images found unreadable as they decoded
     if problems:
         raise ImportFailed(problems)
     traces = [entry.trace for entry in todo]
@@ -278,7 +281,7 @@ def _read(files: list[Path], folder: Path, data: Dataset | None, judge_name: str
     # entry without prompt, input_image, question or option is matched by (task_type, index) all the same).
     read = read_result_files(files, problems, scoring_only=data is not None)
     summary.files, summary.skipped = read.files, read.skipped
-    summary.notes = _image_notes(read.entries)
+    summary.notes = _model_field(read.entries, summary.model, problems)
     instances = _instances(read.entries, folder, data, problems)
     entries = []
     for result in read.entries:
@@ -292,14 +295,53 @@ def _read(files: list[Path], folder: Path, data: Dataset | None, judge_name: str
     return entries
 
 
-def _image_notes(entries: list[ResultEntry]) -> list[str]:
-    """One line per file whose judged or answered entries name an image that is not here."""
-    noted: dict[str, list[ResultEntry]] = {}
+NOTED_ENTRIES = 3  # entries named in a summary note, per file and kind (then how many more)
+
+
+def _model_field(entries: list[ResultEntry], model: str, problems: list[Problem]) -> list[str]:
+    """A problem per file whose entries' own ``model`` field names another model than ``model``
+    (``official_results.model_disagreements``), as an option the files contradict (``--mode``, ``--data``) is
+    refused; a note per file whose entries name it otherwise spelled (another case, a hub owner)."""
+    for file, found in model_disagreements(entries, model).items():
+        problems.append(Problem(file, _first(found), MODEL_FIELD,
+                                f"{_count(found)} name(s) another model than --model {model!r}: "
+                                f"{models_named(found)}; their "
+                                "runs would be stored as another model's. Import them under their own name "
+                                "(--model), or correct the files' `model` field if they are this model's runs"))
+    spelled: dict[str, set[str]] = {}
     for entry in entries:
-        if entry.note:
-            noted.setdefault(entry.file, []).append(entry)
-    return [f"{file}: {len(found)} entr{'y' if len(found) == 1 else 'ies'} stored without the image named "
-            f"(first: {found[0].label}: {found[0].note})" for file, found in noted.items()]
+        named = entry.raw.get(MODEL_FIELD)
+        if isinstance(named, str) and named != model and same_model(named, model):
+            spelled.setdefault(entry.file, set()).add(named)
+    return [f"{file}: entries name the model {', '.join(map(repr, sorted(names)))}, taken as --model {model!r} "
+            "(the same name but for case or a hub owner)" for file, names in spelled.items()]
+
+
+def _image_notes(entries: list[_Entry]) -> list[str]:
+    """Per file: the entries stored without the image they name (judged or answered, so scored all the
+    same), and the entries stored as failed runs because their image is not here, leaves the folder or is
+    unreadable; each with its first ``NOTED_ENTRIES`` entries and why."""
+    lines = []
+    for kind, chosen, why in (("stored without the image named", lambda e: e.note, lambda e: e.note),
+                              ("stored as failed runs, the image named being unusable", lambda e: e.image_failed,
+                               lambda e: e.error)):
+        noted: dict[str, list[_Entry]] = {}
+        for entry in entries:
+            if chosen(entry):
+                noted.setdefault(entry.file, []).append(entry)
+        for file, found in noted.items():
+            shown = "; ".join(f"{e.label}: {why(e)}" for e in found[:NOTED_ENTRIES])
+            more = f"; and {len(found) - NOTED_ENTRIES} more" if len(found) > NOTED_ENTRIES else ""
+            lines.append(f"{file}: {_count(found)} {kind} ({shown}{more})")
+    return lines
+
+
+def _count(found: list) -> str:
+    return f"{len(found)} entr{'y' if len(found) == 1 else 'ies'}"
+
+
+def _first(found: list[ResultEntry]) -> str:
+    return found[0].label + (f" and {len(found) - 1} more" if len(found) > 1 else "")
 
 
 def _instances(results: list[ResultEntry], folder: Path, data: Dataset | None,
@@ -367,7 +409,7 @@ def _entry(result: ResultEntry, instance: AnyInstance, judge_name: str, problems
         problems.extend(found)
         return None
     return _Entry(result.file, result.label, instance, result.mode, result.raw, result.status, result.error, texts,
-                  images, judgments)
+                  images, judgments, note=result.note, image_failed=result.image_failed)
 
 
 def _judgments(result: ResultEntry, instance: AnyInstance, judge_name: str, bad) -> dict[str, dict]:
@@ -399,13 +441,14 @@ def _digest(entry: _Entry, judge_name: str) -> str:
     """The entry's identity for re-imports: its JSON (image paths replaced by the images' byte hashes, so
     a moved folder or absolute vs relative paths do not count as a change) and the judge name."""
     raw = dict(entry.raw)
-    for role, path in entry.images.items():
-        name = "edit_image" if role is StepRole.EDITED_IMAGE else "generated_image"
+    for role, path in list(entry.images.items()):
+        name = _image_field(role)
         try:
             with path.open("rb") as f:  # streamed: a path may name any large file
                 raw[name] = hashlib.file_digest(f, "sha256").hexdigest()
-        except OSError as e:
-            raise _UnreadableFile(name, f"image file cannot be read: {path} ({e.strerror or e})") from None
+        except OSError as e:  # stored without it, as an image that is not here (``_without_image``)
+            raw[name] = f"unreadable: {path}"
+            _without_image(entry, role, f"cannot be read ({e.strerror or e})")
     text = json.dumps({"entry": raw, "mode": entry.mode, "judge": judge_name}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -413,20 +456,37 @@ def _digest(entry: _Entry, judge_name: str) -> str:
 # -- traces ----------------------------------------------------------------------------------------
 
 
-def _traces(entries: list[_Entry], model: str, problems: list[Problem]) -> list[Trace]:
-    """The trace of each entry, with its images decoded (an unreadable image is a problem)."""
+def _traces(entries: list[_Entry], model: str) -> list[Trace]:
+    """The trace of each entry, with its images decoded; an image that cannot be decoded is left out
+    (``_without_image``)."""
     traces = []
     for entry in entries:
         loaded = {}
-        for role, path in entry.images.items():
+        for role, path in list(entry.images.items()):
             try:
                 loaded[role] = open_checked(path)
             except ImageError as e:
-                field_name = "edit_image" if role is StepRole.EDITED_IMAGE else "generated_image"
-                problems.append(Problem(entry.file, entry.label, field_name, f"unreadable image: {e}"))
+                _without_image(entry, role, str(e).removeprefix(f"{path}: "))
         traces.append(Trace(entry.instance.uid, model, entry.mode, dict(IMPORTED_SETTINGS),
                             steps=_steps(entry, loaded), status=entry.status, error=entry.error))
     return traces
+
+
+def _without_image(entry: _Entry, role: StepRole, why: str) -> None:
+    """``entry`` stored without the image file it names, which cannot be read or decoded (``why``): what
+    ``score-official`` and the official scorers count decides, as for an image that is not here
+    (``official_results``): the judge's replies, the per-item score or the GEU reply; a run that nothing
+    but its image decides was already failed by the shared rule, which decodes it. The summary names it."""
+    path = entry.images.pop(role)
+    judged = any(isinstance(q, dict) and q.get("judge_answer") is not None
+                 for q in entry.raw.get("question_list") or [])
+    decides = ("the reply is scored without it" if isinstance(entry.instance, GEUInstance) else
+               "judged by its judge_answer replies" if judged else "scored as the file records it")
+    entry.note = f"{_image_field(role)} {path}: {why}; {decides}"
+
+
+def _image_field(role: StepRole) -> str:
+    return "edit_image" if role is StepRole.EDITED_IMAGE else "generated_image"
 
 
 def _steps(entry: _Entry, images: dict) -> list[Step]:

@@ -15,7 +15,11 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
   carries a ``judge_answer``. An empty ``generated_image`` ("" or null) is a failed run, whatever a judge said
   (the official scorer scores it 0). Judge replies otherwise decide, even when the image file is not here (a
   folder copied without its images): the replies are what is scored, and ``ResultEntry.note`` says so.
-  Without replies, an image found is a run not judged yet, and an image missing or not found a failed run.
+  Without replies, an image found and readable is a run not judged yet, and an image missing, not found,
+  outside the folder or unreadable (``images.open_checked`` refuses it: corrupt, truncated, not an image) a
+  failed run, as the official scorer scores an image it cannot open 0. With replies (or a ``score``) the
+  image is not opened here: it decides nothing (``import-results``, which stores it, opens it and stores a
+  judged run whose image is unreadable without the image, saying so).
   A question without a ``judge_answer`` (missing or null) beside others that have one was never asked, as
   where a runner stops at the first wrong verdict the way the official scorer's loop does: the instance is 0
   when an asked question already fails it (its unasked questions are then not judged, and no judge errors),
@@ -29,9 +33,11 @@ page and exported again, and a file written from an endpoint that echoed its key
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.result_files import STEMS, parse_result_file
 from realunify_arena.benchmark.result_paths import climbs_out, find_result_image
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
@@ -40,13 +46,15 @@ from realunify_arena.redaction import redact, secret_values
 from realunify_arena.shown import brief
 from realunify_arena.trace import Mode, Status
 
+MODEL_FIELD = "model"  # the model's name, as some runners write it into each entry
 OFFICIAL_MODES: dict[str, Mode] = {"direct": "direct", "step": "stepwise"}  # official file suffix -> mode
 # Fields a runner or the official scorers add to an instance entry; a file whose entries carry none of
 # them (nor a judge_answer) holds instances only, not results, and is skipped.
 RESULT_FIELDS = ("generated_image", "response", "model_response", "edit_image", "score", "status")
 # Everything an entry says about one run rather than about its instance: never carried over to another run's
 # entry (an export of runs on a dataset that was read from a result folder).
-RUN_FIELDS = RESULT_FIELDS + ("error",)
+# ``model`` is the name some runners write into each entry: whose run it is, never another run's.
+RUN_FIELDS = RESULT_FIELDS + ("error", MODEL_FIELD)
 
 
 @dataclass
@@ -67,6 +75,7 @@ class ResultEntry:
     judge_answers: list[str | None] | None = None  # UEG: one reply per polling question (None: never asked)
     score: int | None = None  # the official per-item score, when it decides
     note: str | None = None  # judged or answered, but the image it names is not here
+    image_failed: bool = False  # a failed run because the image it names is not here or unreadable (see error)
 
     @property
     def judge_replies(self) -> list[list[str]]:
@@ -188,8 +197,53 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
             return entry
         if image is _ABSENT:
             return _failed(entry, f"no generated image ({image_field} missing in {file}, and no judge_answer)")
+        entry.image_failed = True
         return _failed(entry, f"no generated image: {_not_here(image_field, image, path.parent, 'not judged')}")
+    if answers is None:  # nothing but the image decides: one the official scorer cannot open scores 0
+        unreadable = image_problem(located)
+        if unreadable is not None:
+            entry.image, entry.image_failed = None, True
+            return _failed(entry, f"no usable generated image: {image_field} {_shown(image)}: {unreadable}; "
+                                  "not judged")
     return entry
+
+
+def image_problem(path: Path) -> str | None:
+    """Why the image file at ``path`` cannot be used (``images.open_checked``: missing, unreadable, not an
+    image, corrupt or truncated, over the pixel limit), or None when it decodes. Decodes the whole image."""
+    try:
+        open_checked(path).close()
+    except ImageError as e:
+        return str(e).removeprefix(f"{path}: ")
+    return None
+
+
+def model_disagreements(entries: list[ResultEntry], model: str) -> dict[str, list[ResultEntry]]:
+    """Per file, the entries whose own ``model`` field (as some runners write it) names another model than
+    ``model``: a string other than ``model``, ignoring case and a hub owner (``deepseek-ai/Janus-Pro-1B`` is
+    ``janus-pro-1b``), or a value that is no name at all. Entries without the field (or with null) are
+    not compared."""
+    out: dict[str, list[ResultEntry]] = {}
+    for entry in entries:
+        if not same_model(entry.raw.get(MODEL_FIELD), model):
+            out.setdefault(entry.file, []).append(entry)
+    return out
+
+
+def models_named(found: list[ResultEntry]) -> str:
+    """The ``model`` fields of ``found``, each with how many entries name it: ``'someone-else' (2), ...``."""
+    names = Counter(brief(entry.raw.get(MODEL_FIELD)) for entry in found)
+    return ", ".join(f"{name} ({n})" for name, n in names.most_common())
+
+
+def same_model(named: object, model: str) -> bool:
+    """Whether an entry's ``model`` field (``named``; None: not stated) names ``model``."""
+    if named is None:
+        return True
+    if not isinstance(named, str):
+        return False
+    named = named.strip().casefold()
+    return model.casefold() in (named, named.rpartition("/")[2])
 
 
 def _failed(entry: ResultEntry, error: str) -> ResultEntry:
@@ -200,11 +254,15 @@ def _failed(entry: ResultEntry, error: str) -> ResultEntry:
 def _not_here(name: str, value: object, folder: Path, outcome: str) -> str:
     if value is _ABSENT:
         return f"{name} missing; {outcome}"
-    shown = value if isinstance(value, str) and len(value) <= 120 and value.isprintable() else brief(value)
+    shown = _shown(value)
     if isinstance(value, str) and climbs_out(value):
         return f"{name} {shown} climbs above {folder} by '..' (a result file never reads outside it); {outcome}"
     return (f"{name} {shown} not found (looked relative to {folder} and to the current directory); "
             f"{outcome}")
+
+
+def _shown(value: object) -> str:
+    return value if isinstance(value, str) and len(value) <= 120 and value.isprintable() else brief(value)
 
 
 def _text(raw: dict, name: str, bad):

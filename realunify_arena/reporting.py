@@ -28,7 +28,8 @@ from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import instances_at
 from realunify_arena.judge import (ANSWER_PARSER, judge_errors, mcq_judgment, parse_yes_no, polling_judgment,
                                    was_asked)
-from realunify_arena.official_results import RUN_FIELDS, ResultEntry, read_result_files
+from realunify_arena.official_results import (RUN_FIELDS, ResultEntry, model_disagreements, models_named,
+                                             read_result_files)
 from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
@@ -314,8 +315,8 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     on each polling question, else from the per-item ``score`` (0/1) that the official generation scorer
     writes. Files are ``.json`` lists or ``.jsonl`` (``benchmark.result_files``), read under the rule
     ``import-results`` applies too (``official_results``): an entry whose run failed (GEU: no ``response``;
-    UEG: ``generated_image`` empty, even beside judge replies; missing, or naming no file here, with no score
-    and no judge reply) counts as wrong and in "run err", as the official scripts count it; judge replies
+    UEG: ``generated_image`` empty, even beside judge replies; missing, naming no file here, or naming one that
+    cannot be decoded, with no score and no judge reply) counts as wrong and in "run err", as the official scripts count it; judge replies
     count even when the image they judged is not here; an image that is there but
     carries neither is not judged yet and is left out; ``"status": "not_supported"`` counts as the paper's
     "-". Raises
@@ -331,7 +332,7 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
         raise OfficialFilesError([Problem(str(path), None, None, f"no {NAMES_SHOWN} result files{naming_hint(path)}")])
     notes: list[str] = []
     name = _folder_model((path if path.is_dir() else path.parent).resolve(), model, notes, alone=True)
-    outcomes = _score_files(files, name, problems)
+    outcomes = _score_files(files, name, problems, notes)
     if problems:
         raise OfficialFilesError(problems)
     return Report(str(path), _official_judge(files), score_systems(outcomes), notes)
@@ -381,7 +382,9 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
         found: list[Problem] = []
         files = _result_files(folder, found)
         files_of[folder.parent] += files
-        by_dataset[folder.parent] += _score_files(files, names[folder], found)
+        local: list[str] = []
+        by_dataset[folder.parent] += _score_files(files, names[folder], found, local)
+        notes[folder.parent] += [f"{folder.relative_to(path)}/{note}" for note in local]
         problems += [Problem(str(folder.relative_to(path) / p.file), p.entry, p.field, p.message) for p in found]
     if problems:
         raise OfficialFilesError(problems)
@@ -401,8 +404,13 @@ def _result_files(path: Path, problems: list[Problem] | None = None) -> list[Pat
     return result_files_in(path, problems) if path.is_dir() else []
 
 
-def _score_files(files: list[Path], name: str, problems: list[Problem]) -> list[Outcome]:
+def _score_files(files: list[Path], name: str, problems: list[Problem], notes: list[str]) -> list[Outcome]:
     read = read_result_files(files, problems, scoring_only=True)
+    # shown, not stored: a folder named otherwise than the runner named its model is no error here
+    # (import-results, which stores the runs under the name given, refuses it)
+    notes += [f"{file}: {len(found)} entr{'y' if len(found) == 1 else 'ies'} name(s) another model than "
+              f"{name!r}: {models_named(found)}; scored as {name!r}"
+              for file, found in model_disagreements(read.entries, name).items()]
     return [outcome for outcome in (_official_outcome(e, name, problems) for e in read.entries)
             if outcome is not None]
 

@@ -17,10 +17,12 @@ def register(sub) -> None:
                     "(`judge_answer`) as judgments. Files may be .json lists or .jsonl (one JSON object a "
                     "line). Image paths may be absolute, relative to the file, or relative to the current "
                     "directory; an absolute path that names no file here (C:\\results\\images\\1.png) is "
-                    "looked for by its tail in the file's folder. Entries are read under score-official's rule: "
-                    "a run without its reply or image is stored as failed, and judge replies count (and are "
-                    "stored) even when the image they judged is not here. Any problem stops the import and "
-                    "nothing is written; "
+                    "looked for by its tail in the file's folder; a name differing only in Unicode normalization "
+                    "(NFC/NFD) is the same file. Entries are read under score-official's rule: a run without "
+                    "its reply or a usable image is stored as failed, and judge replies count (and are stored) "
+                    "even when the image they judged is not here or cannot be read; the summary names those "
+                    "entries. Entries whose own `model` field names another model than --model are refused. "
+                    "Any problem stops the import and nothing is written; "
                     "importing the same folder again changes nothing.")
     p.add_argument("path", metavar="PATH", help="result folder or file (.json or .jsonl)")
     p.add_argument("--model", required=True,

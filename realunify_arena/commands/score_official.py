@@ -19,9 +19,9 @@ def register(sub) -> None:
                                    "letter extraction; UEG entries from the `judge_answer` fields of their polling "
                                    "questions (one without it was never asked: the entry is 0 when an asked one "
                                    "fails, else a judge error), or the per-item `score` the official scorer writes. Failed runs "
-                                   "(no `response`; empty `generated_image`, or one naming no file and not judged) "
-                                   "count as wrong, in \"run err\"; judge replies count even when the image "
-                                   "they judged is not here. `index` may be an integer or its digits as a string. "
+                                   "(no `response`; empty `generated_image`, or one naming no file or an unreadable "
+                                   "one, and not judged) count as wrong, in \"run err\"; judge replies count even "
+                                   "when the image they judged is not here or unreadable (it is not opened). `index` may be an integer or its digits as a string. "
                                    "import-results reads the files under the same rule.")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--model", help="name shown in the table (default: the folder's name made a model name, "

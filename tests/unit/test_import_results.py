@@ -351,16 +351,9 @@ def _edit(folder: Path, name: str, change) -> None:
     (folder / name).write_text(json.dumps(entries), encoding="utf-8")
 
 
-def _unreadable(folder, entries):
-    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
-    entries[1]["generated_image"] = "broken.png"
-
-
 BAD = {
-    "unreadable image": ("UEG_direct.json", _unreadable, [("UEG_direct.json, index 1 (world_knowledge), field "
-                                                          "'generated_image': unreadable image")]),
-    # An image not found and a missing `response` are failed runs, as score-official counts them
-    # (tests/unit/test_result_files_shared.py), not problems.
+    # An image not found or unreadable and a missing `response` are failed runs, as score-official counts them
+    # (tests/unit/test_result_files_shared.py, tests/unit/test_import_image_notes.py), not problems.
     "missing instance field": ("UEG_direct.json", lambda f, e: e[0].pop("task_type"),
                                ["UEG_direct.json, index 0, field 'task_type': missing"]),
     "not in the dataset": ("GEU_direct.json", lambda f, e: e[0].update(index=9999),
