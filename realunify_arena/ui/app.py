@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from realunify_arena.arena import Arena
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
+from realunify_arena.body_limit import BodyLimit
 from realunify_arena.context import AppContext
 from realunify_arena.redaction import install_log_redaction
 from realunify_arena.settings import Settings
@@ -26,11 +28,12 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
 
 def launch_options() -> dict:
     """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme at launch, not in
-    ``Blocks``) and its upload limit (``max_file_size``: ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger
-    upload with a 413 before keeping it): ``app.py``, the UI tests and ``scripts/screenshots.py`` all pass
-    them, so the README's screenshots and the tests show the page a visitor gets."""
+    ``Blocks``), its upload limit (``max_file_size``: ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger
+    upload with a 413 before keeping it) and the limit on every other request body (``body_limit.BodyLimit``,
+    1 MiB, as FastAPI middleware): ``app.py``, the UI tests and ``scripts/screenshots.py`` all pass them, so
+    the README's screenshots and the tests show the page a visitor gets."""
     return {"theme": gr.themes.Soft(primary_hue="indigo"), "footer_links": ["api", "gradio", "settings"],
-            "max_file_size": MAX_UPLOAD_BYTES}
+            "max_file_size": MAX_UPLOAD_BYTES, "app_kwargs": {"middleware": [Middleware(BodyLimit)]}}
 
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
