@@ -16,7 +16,7 @@ capability by the card's ``params.dialect`` (one string for all, or a map capabi
     ``image_url`` data URL in the user message, the generation fields (``height``, ``width``,
     ``num_inference_steps``, ``seed``, guidance fields) in the request body, at the top level and (card
     param ``nested_extra_body``) again in a nested ``extra_body`` object, which older releases read
-    alone, and the output image as a
+    alone (newer ones refuse a field given twice: then the top level alone), and the output image as a
     data URL in ``message.content`` (a list of ``image_url`` parts, or the URL itself). Omni models such
     as BAGEL choose text or image output with ``modalities`` (``params.modalities: true``). Sources:
     vLLM-Omni ``docs/serving/chat_completions_api.md``, ``examples/online_serving/image_to_image`` and
@@ -34,7 +34,9 @@ fields per capability, for official settings the options do not carry, e.g. BAGE
 ``prompt_template`` (per capability, ``{prompt}`` is replaced by the text and ``{images}`` by
 ``image_placeholder`` once per attached image, so a text-only question, UEG stepwise's refine, carries no
 image token), ``image_placeholder`` (a string, default empty), ``nested_extra_body`` (chat
-dialect: also send the generation fields in a nested ``extra_body`` object, as vLLM-Omni reads them),
+dialect: also send the generation fields in a nested ``extra_body`` object, which vLLM-Omni read alone up
+to early 2026; dropped for the adapter's life once a server refuses the fields given twice, as releases
+since mid 2026 do, and the request sent again),
 ``token_limit_field`` (the chat field that carries ``max_new_tokens``: ``max_completion_tokens``, OpenAI's name and
 the default, or ``max_tokens``, the only one vLLM-Omni's multi-stage chat path reads: serving_chat.py
 ``_OPENAI_SAMPLING_FIELDS``; plain vLLM and the workers read either), ``timeout_s`` (one deadline in
@@ -67,6 +69,13 @@ DIALECTS = ("images", "chat")
 TOKEN_LIMIT_FIELDS = ("max_completion_tokens", "max_tokens")
 OPTION_NAMES = {"seed": "seed", "guidance": "guidance_scale", "steps": "num_inference_steps"}
 _IMAGE_CAPABILITIES = (Capability.GENERATE, Capability.EDIT)
+# vLLM-Omni's refusal of a request that gives a diffusion field both at the top level and in a nested
+# extra_body (diffusion_request_utils.normalize_diffusion_request_args, since PR #5171)
+GIVEN_TWICE = "Diffusion request parameters were provided more than once"
+
+
+class FieldsGivenTwice(RuntimeError):
+    """The server refused a field sent both at the top level and in the nested ``extra_body`` (HTTP 400)."""
 _OUTPUT_MODALITY = {Capability.UNDERSTAND: "text", Capability.GENERATE: "image", Capability.EDIT: "image"}
 
 
@@ -143,6 +152,7 @@ class OpenAICompatAdapter(Adapter):
         self.client = make_client(card)
         self.timeout_s = float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S))
         self.retries = int(card.params.get("max_retries", DEFAULT_RETRIES))
+        self.nested_extra_body = bool(card.params.get("nested_extra_body"))  # False once a server refuses it
 
     def _request(self, send: Callable[[float], R]) -> R:
         """``send(seconds_left)`` (a client call given ``timeout=seconds_left``) within the card's one deadline."""
@@ -231,15 +241,29 @@ class OpenAICompatAdapter(Adapter):
         body = self._body(capability, options)
         if capability is Capability.GENERATE and options.width and options.height:
             body.update(width=options.width, height=options.height)  # an edit keeps the input's size
-        # The SDK's extra_body flattens these fields to the top level, which newer vLLM-Omni releases read;
-        # its diffusion chat path up to late 2025 (serving_chat.py _create_diffusion_chat_completion) reads
-        # only a nested JSON "extra_body" and ran every edit with its defaults (50 steps, guidance 7.5, no
-        # seed). Both are documented (docs/serving/chat_completions_api.md): vLLM-Omni cards send both.
-        if self.card.params.get("nested_extra_body"):
-            body["extra_body"] = {k: v for k, v in body.items() if k != "modalities"}
-        reply = self._request(lambda left: self.client.chat.completions.create(
-            model=self._model(capability), messages=[{"role": "user", "content": content}], extra_body=body,
-            timeout=left))
+        # The SDK's extra_body flattens these fields to the top level, which vLLM-Omni reads since early 2026
+        # (PR #2042); its diffusion chat path up to then (serving_chat.py _create_diffusion_chat_completion)
+        # read only a nested JSON "extra_body" and ran every edit with its defaults (50 steps, guidance 7.5,
+        # no seed). So vLLM-Omni cards send both, until a server refuses a field given twice: releases since
+        # PR #5171 (diffusion_request_utils.normalize_diffusion_request_args) answer HTTP 400 "Diffusion
+        # request parameters were provided more than once"; then the request is sent again with the top-level
+        # copy alone, and so is every later one of this adapter's.
+        nested = {k: v for k, v in body.items() if k != "modalities"}
+
+        def sent(twice: bool) -> Any:
+            fields = {**body, "extra_body": nested} if twice else body
+            return self._request(lambda left: self.client.chat.completions.create(
+                model=self._model(capability), messages=[{"role": "user", "content": content}], extra_body=fields,
+                timeout=left))
+
+        twice = self.nested_extra_body and bool(nested)
+        try:
+            reply = sent(twice)
+        except FieldsGivenTwice:
+            if not twice:
+                raise
+            self.nested_extra_body = False
+            reply = sent(False)
         return _reply_image(self.card, reply)
 
     def _b64_image(self, reply) -> Image.Image:
@@ -339,7 +363,9 @@ def _translated(card: ModelCard, exc: Exception) -> BaseException:
         detail = error_line(f"{type(cause).__name__}: {cause}" if cause else str(exc), card.api_key_env, 150)
         return ModelUnavailable(f"{where}: {certificate_problem(exc) or f'endpoint not answering ({detail})'}")
     if isinstance(exc, openai.APIStatusError):
-        return RuntimeError(f"{where}: HTTP {exc.status_code}: {error_line(_message(exc), card.api_key_env)}")
+        message = _message(exc)
+        kind = FieldsGivenTwice if exc.status_code == 400 and GIVEN_TWICE in message else RuntimeError
+        return kind(f"{where}: HTTP {exc.status_code}: {error_line(message, card.api_key_env)}")
     if isinstance(exc, ReplyTooLarge):
         return RuntimeError(f"{where}: {exc}")
     if isinstance(exc, (ValueError, openai.APIError)):  # reading a 200 reply: not JSON, not UTF-8, not the API's shape

@@ -129,6 +129,11 @@ class VLLMOmniStandIn(JSONHandler):
         if self.server.kind == "diffusion-2025":  # serving_chat.py at be81443c (Dec 2025): the diffusion chat
             # path reads its generation fields only from a nested "extra_body" (the top-level ones are ignored)
             body = {k: v for k, v in body.items() if k in OPENAI_CHAT_FIELDS}
+        if self.server.refuses_twice:  # diffusion_request_utils.normalize_diffusion_request_args (PR #5171)
+            twice = sorted(set(nested) & (set(body) - OPENAI_CHAT_FIELDS))
+            if twice:
+                details = "; ".join(f'"{k}": request.{k}, request.extra_body.{k}' for k in twice)
+                return self._error(400, f"Diffusion request parameters were provided more than once: {details}.")
         fields = {**nested, **body}
         unknown = set(fields) - allowed
         if unknown:
@@ -195,9 +200,9 @@ def _served(tmp_path: Path, name: str, url: str, **changes):
     return load_card(path)
 
 
-def _stand_in(kind: str, model: str, style: str = "parts"):
+def _stand_in(kind: str, model: str, style: str = "parts", refuses_twice: bool = False):
     return serving(VLLMOmniStandIn, kind=kind, model=model, style=style, requests=[], seen_images=[],
-                   token_limits=[])
+                   token_limits=[], refuses_twice=refuses_twice)
 
 
 @pytest.mark.parametrize("style", ["parts", "url"])
@@ -290,6 +295,28 @@ def test_omnigen2_edits_keep_their_settings_on_a_server_that_reads_only_the_nest
     assert nested["seed"] == 3 and nested["guidance_scale_2"] == 2.0 and nested["negative_prompt"] == OMNIGEN2_NEGATIVE
     assert "modalities" not in nested
     assert first.tobytes() == again.tobytes() != other.tobytes()  # the seed reached the server
+
+
+@pytest.mark.parametrize(("kind", "card", "model"), [("diffusion", "omnigen2-dit", "OmniGen2/OmniGen2"),
+                                                     ("bagel", "bagel", "ByteDance-Seed/BAGEL-7B-MoT")])
+def test_a_server_that_refuses_fields_given_twice_gets_them_once(tmp_path, kind, card, model):
+    """vLLM-Omni since PR #5171 (vllm_omni/entrypoints/openai/diffusion_request_utils.py
+    normalize_diffusion_request_args; its tests/.../test_serving_chat_sampling_params.py
+    test_duplicate_extras_return_the_same_bad_request_before_dispatch) answers HTTP 400 "Diffusion request
+    parameters were provided more than once" when a field comes both at the top level and in the nested
+    extra_body, in the diffusion-only and the multi-stage (BAGEL) chat paths alike. Before, the vLLM-Omni
+    cards always sent both: every BAGEL image and every OmniGen2 edit failed on a current server. Now the
+    request is sent again with the top-level copy alone, and later requests send it alone at once."""
+    with _stand_in(kind, model, refuses_twice=True) as server:
+        adapter = build_adapter(_served(tmp_path, card, server.url))
+        first = adapter.edit(SOURCE, "make it blue", dataclasses.replace(adapter.card.defaults, seed=3))
+        other = adapter.edit(SOURCE, "make it blue", dataclasses.replace(adapter.card.defaults, seed=4))
+    refused, sent, later = (body for _, body in server.requests)
+    assert "extra_body" in refused and "extra_body" not in sent and "extra_body" not in later
+    assert (sent["seed"], later["seed"], sent["num_inference_steps"]) == (3, 4, 50)
+    expected = BAGEL_EDIT if kind == "bagel" else {**OMNIGEN2, "seed": 3, "guidance_scale_2": 2.0}
+    assert {k: sent[k] for k in expected} == expected
+    assert first.size == other.size == SOURCE.size and first.tobytes() != other.tobytes()  # the seed arrived
 
 
 def test_seed_changes_the_picture_and_the_same_seed_repeats_it(tmp_path):
