@@ -88,13 +88,20 @@ def _meta_model(cls, library: str, sub: Path, config: Path, loaded: str):
         except Exception as exc:  # noqa: BLE001 - the configuration class's own validation
             return None, library_refusal(config, exc, f"the configuration of {cls.__name__} ({loaded})")
     else:
-        from diffusers import ModelMixin
+        from diffusers.models.modeling_utils import LegacyModelMixin, ModelMixin
 
         if not (isinstance(cls, type) and issubclass(cls, ModelMixin)):
             return None, None
         settings = None  # read below: diffusers' load_config refuses nothing from_pretrained would not
     try:
-        settings = cls.load_config(sub) if settings is None else settings
+        if settings is None:
+            from diffusers.models.model_loading_utils import _fetch_remapped_cls_from_config
+
+            settings = cls.load_config(sub)
+            # a legacy class (Transformer2DModel) loads as the class its config maps to (PixArtTransformer2DModel),
+            # as LegacyModelMixin.from_pretrained does
+            if issubclass(cls, LegacyModelMixin):
+                cls = _fetch_remapped_cls_from_config(settings, cls)
         with init_empty_weights(include_buffers=True):
             return (cls(settings) if library == "transformers" else cls.from_config(settings)), None
     except Exception:  # noqa: BLE001 - a module that cannot be built on meta: from_pretrained reports it

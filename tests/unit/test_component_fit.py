@@ -125,3 +125,19 @@ def test_t5_encoder_weights_saved_with_their_decoder_are_accepted(kontext_copy):
     T5Model(config).save_pretrained(folder)
     _edit(folder / "config.json", architectures=["T5EncoderModel"])
     check_checkpoint(str(kontext_copy), "diffusers")
+
+
+def test_a_legacy_transformer2dmodel_component_is_built_as_the_class_diffusers_remaps_it_to(tmp_path):
+    # PixArt-alpha's model_index.json names transformer as diffusers Transformer2DModel; its config maps it to
+    # PixArtTransformer2DModel (LegacyModelMixin.from_pretrained), whose weights it holds
+    from diffusers import PixArtTransformer2DModel
+
+    from realunify_arena.adapters.checkpoint_fit import component_fit_problem
+
+    model = PixArtTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8,
+                                     num_layers=1, cross_attention_dim=16, caption_channels=16, sample_size=8)
+    model.save_pretrained(tmp_path / "transformer")
+    _edit(tmp_path / "transformer" / "config.json", _class_name="Transformer2DModel")
+    weights = tmp_path / "transformer" / "diffusion_pytorch_model.safetensors"
+    assert component_fit_problem(tmp_path / "model_index.json", "transformer", "diffusers", "Transformer2DModel",
+                                 weights, [weights]) is None
