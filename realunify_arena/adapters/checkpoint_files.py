@@ -18,6 +18,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
+from realunify_arena.adapters.checkpoint_fit import component_fit_problem
 from realunify_arena.adapters.checkpoint_config import (dtype_problem, generation_config_problem, library_refusal,
                                                         one_of, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
@@ -47,7 +48,9 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
         checkpoint: a folder path, or a hub id (its cached snapshot is checked when there is one; an
             uncached hub id is left to the library, which downloads it).
         kind: ``"transformers"`` (``config.json``, weights, a tokenizer and a processor) or ``"diffusers"``
-            (``model_index.json`` and each component sub-folder it names).
+            (``model_index.json`` and each component sub-folder it names; a diffusers or transformers model
+            component's safetensors weights must fit the class ``model_index.json`` names, built from its
+            ``config.json``: ``checkpoint_fit.component_fit_problem``).
         variant: the weights' variant the library is asked for (``from_pretrained(variant=...)``, the card's
             ``params.variant``, e.g. ``"fp16"``); None: unvarianted weights.
         model_types: the ``config.json`` ``model_type`` values the loading class accepts (``{"janus"}``);
@@ -237,7 +240,7 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
     ``model.safetensors.index.fp16.json``). ``fallback``: the variant may be missing where unvarianted
     weights exist (a diffusers pipeline loads such a component without it)."""
     found = _weight_files(folder, stem)
-    entries = found.get(variant) or (found.get(None) if fallback and variant else None)
+    entries = _chosen(found, variant, fallback)
     if not entries:
         others = sorted(v for v in found if v is not None)
         if variant is None and others:
@@ -263,6 +266,23 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
             if problem:
                 return problem
     return None
+
+
+def _chosen(found: dict[str | None, list[tuple[Path, str]]], variant: str | None,
+            fallback: bool) -> list[tuple[Path, str]]:
+    """The weight entry files from_pretrained(variant=variant) reads, of those ``_weight_files`` found."""
+    return found.get(variant) or (found.get(None) if fallback and variant else None) or []
+
+
+def _safetensors_weights(folder: Path, stem: str, variant: str | None) -> tuple[Path, list[Path]] | None:
+    """(entry file, its safetensors files) of a diffusers component's weights (already checked by
+    ``_weights_problem``); None for torch ``.bin`` weights, whose names and shapes need the weights loaded."""
+    entries = _chosen(_weight_files(folder, stem), variant, True)
+    if not entries:
+        return None
+    path, kind = entries[0]
+    shards = [path] if kind == "safetensors" else _index_problem(path)[0] if kind == "index" else []
+    return (path, shards) if shards and all(s.name.endswith(".safetensors") for s in shards) else None
 
 
 def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: str = "model",
@@ -503,5 +523,8 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
         return f"{sub}: no preprocessor_config.json or processor_config.json; expected the processor's {named}"
     if not (sub / "config.json").is_file():
         return f"{sub / 'config.json'}: missing; expected the model's configuration {named}"
-    return _model_problem(sub, variant, processor=False, fallback=True,
-                          stem="diffusion_pytorch_model" if library == "diffusers" else "model")
+    stem = "diffusion_pytorch_model" if library == "diffusers" else "model"
+    problem = _model_problem(sub, variant, processor=False, fallback=True, stem=stem)
+    weights = None if problem or library not in ("diffusers", "transformers") else _safetensors_weights(
+        sub, stem, variant)
+    return problem or (component_fit_problem(index, name, library, cls, *weights) if weights else None)

@@ -1,0 +1,211 @@
+"""Whether a diffusers pipeline component's weights fit the module its ``config.json`` builds, read from the
+safetensors headers alone (no weight is loaded).
+
+A component whose configuration disagrees with its weights fails in the library's words or not at all:
+diffusers says "Cannot load  because decoder.conv_in.weight expected shape ...", naming neither the component
+nor the file; ``T5Model`` named for a ``T5EncoderModel`` folder loads with its decoder left at random values;
+a ``config.json`` whose ``model_type`` is another architecture's loads as whatever its fields happen to build.
+Here the class ``model_index.json`` names is built from the component's configuration on the meta device
+(``accelerate.init_empty_weights``: shapes only, no memory), its checkpoint keys are renamed the way the
+library renames them on load (transformers' ``get_model_conversion_mapping`` and ``rename_source_key``,
+diffusers' ``_fix_state_dict_keys_on_load``), and each parameter's shape is compared with the header's.
+Weights the library ties or shares, and keys its class declares ignorable (``_keys_to_ignore_on_load_missing``),
+are not required.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from realunify_arena.adapters.checkpoint_config import library_refusal
+
+__all__ = ["component_fit_problem"]
+
+_SHOWN = 3  # missing weight names quoted in a message
+
+
+def component_fit_problem(index: Path, name: str, library: str, class_name: str, weights: Path,
+                          shards: list[Path]) -> str | None:
+    """Why the weights of the component ``name`` do not fit the ``library`` ``class_name`` its config builds.
+
+    Args:
+        index: the pipeline's ``model_index.json`` (it names the component's class).
+        name: the component, i.e. its sub-folder (``vae``, ``text_encoder_2``).
+        library, class_name: the component's ``[library, class]`` in ``model_index.json``.
+        weights: the weight entry file from_pretrained reads (one safetensors file, or a sharded index).
+        shards: the safetensors files holding the weights (``[weights]``, or the shards the index names).
+
+    Returns:
+        ``"{sub}: weight {key} has shape [..] in {file} but {config} builds [..] ..."``,
+        ``"{sub}: {n} weights of the {class} {config} builds are in no weight file ({weights}) ..."``, or
+        ``"{config}: field 'model_type' is 't5'; expected 'clip_text_model' ..."``; None when they fit, or when
+        the class is not a diffusers or transformers model, or cannot be built on the meta device (the library
+        then reports its own error on load).
+    """
+    sub = index.parent / name
+    config = sub / "config.json"
+    loaded = f"{index.name} loads {name} as {library} {class_name}"
+    cls = getattr(importlib.import_module(library), class_name, None)
+    model, problem = _meta_model(cls, library, sub, config, loaded)
+    if problem or model is None:
+        return problem
+    type_problem = _model_type_problem(cls, config, loaded) if library == "transformers" else None
+    found = _header_shapes(shards)
+    renamed, converted = (_transformers_keys(model, found) if library == "transformers"
+                          else _diffusers_keys(model, found, sharded=len(shards) > 1 or weights not in shards))
+    expected = model.state_dict(keep_vars=True)
+    for key, (shape, file) in renamed.items():
+        if key in expected and key not in converted and tuple(expected[key].shape) != shape:
+            fault = (f"{sub}: weight {key} has shape {list(shape)} in {file.name} but {name}/{config.name} builds "
+                     f"{list(expected[key].shape)} ({loaded}); expected weights saved with this config.json")
+            return f"{type_problem}; and {fault}" if type_problem else fault
+    missing = _missing_keys(model, expected, set(renamed) | converted)
+    if missing:
+        shown = ", ".join(missing[:_SHOWN]) + (", ..." if len(missing) > _SHOWN else "")
+        fault = (f"{sub}: {len(missing)} of the {len(expected)} weights of the {class_name} that {name}/{config.name} "
+                 f"builds are in no weight file ({weights.name}): {shown}; they would be left at random values "
+                 f"({loaded}); expected the class and config.json the weights were saved with")
+        return f"{type_problem}; and {fault}" if type_problem else fault
+    return _fields_problem(cls, config, loaded) if type_problem else None
+
+
+def _meta_model(cls, library: str, sub: Path, config: Path, loaded: str):
+    """(the module ``config`` builds, on the meta device; problem): (None, None) when ``cls`` is no model class
+    of ``library`` or cannot be built on the meta device; a problem when its configuration class refuses it."""
+    from accelerate import init_empty_weights
+
+    if library == "transformers":
+        from transformers import PreTrainedModel
+
+        if not (isinstance(cls, type) and issubclass(cls, PreTrainedModel)) or cls.config_class is None:
+            return None, None
+        try:
+            settings = cls.config_class.from_pretrained(sub)
+        except Exception as exc:  # noqa: BLE001 - the configuration class's own validation
+            return None, library_refusal(config, exc, f"the configuration of {cls.__name__} ({loaded})")
+    else:
+        from diffusers.models.modeling_utils import LegacyModelMixin, ModelMixin
+
+        if not (isinstance(cls, type) and issubclass(cls, ModelMixin)):
+            return None, None
+        settings = None  # read below: diffusers' load_config refuses nothing from_pretrained would not
+    try:
+        if settings is None:
+            from diffusers.models.model_loading_utils import _fetch_remapped_cls_from_config
+
+            settings = cls.load_config(sub)
+            # a legacy class (Transformer2DModel) loads as the class its config maps to (PixArtTransformer2DModel),
+            # as LegacyModelMixin.from_pretrained does
+            if issubclass(cls, LegacyModelMixin):
+                cls = _fetch_remapped_cls_from_config(settings, cls)
+        with init_empty_weights(include_buffers=True):
+            return (cls(settings) if library == "transformers" else cls.from_config(settings)), None
+    except Exception:  # noqa: BLE001 - a module that cannot be built on meta: from_pretrained reports it
+        return None, None
+
+
+def _header_shapes(shards: list[Path]) -> dict[str, tuple[tuple[int, ...], Path]]:
+    """checkpoint key -> (shape, file), from each safetensors header (no tensor is read)."""
+    from safetensors import safe_open
+
+    found: dict[str, tuple[tuple[int, ...], Path]] = {}
+    for shard in shards:
+        with safe_open(str(shard), framework="pt") as f:
+            for key in f.keys():
+                found[key] = (tuple(f.get_slice(key).get_shape()), shard)
+    return found
+
+
+def _transformers_keys(model, found: dict) -> tuple[dict, set[str]]:
+    """(model key -> (shape, file), model keys a WeightConverter builds from several checkpoint tensors), the
+    checkpoint keys renamed as transformers' ``convert_and_load_state_dict_in_model`` renames them."""
+    from transformers.conversion_mapping import get_model_conversion_mapping
+    from transformers.core_model_loading import WeightConverter, WeightRenaming, rename_source_key
+
+    mapping = get_model_conversion_mapping(model)
+    renamings = [entry for entry in mapping if isinstance(entry, WeightRenaming)]
+    converters = [entry for entry in mapping if isinstance(entry, WeightConverter)]
+    meta = model.state_dict()
+    prefix = model.base_model_prefix
+    renamed: dict = {}
+    converted: set[str] = set()
+    for key, value in found.items():
+        target, pattern = rename_source_key(key, renamings, converters, prefix, meta)
+        if target not in meta and key in meta:
+            target, pattern = rename_source_key(key, [], [], base_model_prefix=prefix, meta_state_dict=meta)
+        renamed[target] = value
+        if pattern is not None:
+            converted.add(target)
+    return renamed, converted
+
+
+def _diffusers_keys(model, found: dict, *, sharded: bool) -> tuple[dict, set[str]]:
+    """The checkpoint keys renamed as diffusers renames them on load (old attention block names, for a
+    checkpoint of one file only, as ``ModelMixin.from_pretrained`` does)."""
+    renamed = dict(found)
+    if not sharded:
+        renamed = model._fix_state_dict_keys_on_load(renamed)
+    return renamed, set()
+
+
+def _missing_keys(model, expected: dict, covered: set[str]) -> list[str]:
+    """The module's weights no checkpoint key fills, less those tied to another weight (transformers'
+    ``all_tied_weights_keys``), the same tensor under another name, and those the class declares ignorable
+    (transformers' ``_adjust_missing_and_unexpected_keys``)."""
+    filled = {id(expected[key]) for key in covered if key in expected}
+    missing = {key for key, tensor in expected.items() if key not in covered and id(tensor) not in filled}
+    missing -= set(getattr(model, "all_tied_weights_keys", None) or {})
+    adjust = getattr(model, "_adjust_missing_and_unexpected_keys", None)
+    if missing and adjust is not None:
+        info = SimpleNamespace(missing_keys=missing, unexpected_keys=set())
+        adjust(info)
+        missing = info.missing_keys
+    return sorted(missing)
+
+
+def _declared_type(config: Path) -> object:
+    content = json.loads(config.read_text(encoding="utf-8"))
+    return content.get("model_type") if isinstance(content, dict) else None
+
+
+def _model_type_problem(cls, config: Path, loaded: str) -> str | None:
+    """``config.json``'s ``model_type`` against the one ``cls``'s configuration class has (or a composite config
+    holding it under the class's ``base_config_key``, which transformers reads)."""
+    declared, wanted = _declared_type(config), getattr(cls.config_class, "model_type", "")
+    if not wanted or declared in (None, wanted):
+        return None
+    content = json.loads(config.read_text(encoding="utf-8"))
+    nested = content.get(cls.config_class.base_config_key) if cls.config_class.base_config_key else None
+    if isinstance(nested, dict) and nested.get("model_type") in (None, wanted):
+        return None
+    return f"{config}: field 'model_type' is {declared!r}; expected {wanted!r} ({loaded})"
+
+
+def _fields_problem(cls, config: Path, loaded: str) -> str | None:
+    """A ``model_type`` other than the class's whose weights fit is accepted when the file is a configuration of
+    the type it names (an ``mt5`` config.json for ``T5EncoderModel``: the same layout); a file whose fields are
+    another architecture's (``t5`` over a CLIP text config) is refused."""
+    from transformers import CONFIG_MAPPING, PretrainedConfig
+
+    declared, wanted = _declared_type(config), cls.config_class.model_type
+    if declared not in CONFIG_MAPPING:
+        return (f"{config}: field 'model_type' is {declared!r}, which transformers lacks; expected {wanted!r} "
+                f"({loaded})")
+    content = json.loads(config.read_text(encoding="utf-8"))
+    general = set(PretrainedConfig().to_dict()) | {"torch_dtype", "use_cache", "tie_word_embeddings", "tokenizer_class"}
+    ours, theirs = _fields(cls.config_class), _fields(CONFIG_MAPPING[declared])
+    foreign = sorted(field for field in content if field in ours and field not in theirs and field not in general
+                     and not field.endswith("_token_id"))
+    if foreign:
+        return (f"{config}: field 'model_type' is {declared!r}; expected {wanted!r} ({loaded}; its fields "
+                f"{', '.join(foreign[:_SHOWN])} are no {declared!r} configuration's)")
+    return None
+
+
+def _fields(config_class) -> set[str]:
+    """The fields a transformers configuration class takes (its ``__init__`` parameters)."""
+    return set(inspect.signature(config_class.__init__).parameters) - {"self", "kwargs"}
