@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,6 +27,7 @@ from realunify_arena.adapters.checkpoint_config import library_refusal
 __all__ = ["component_fit_problem"]
 
 _SHOWN = 3  # missing weight names quoted in a message
+log = logging.getLogger(__name__)
 
 
 def component_fit_problem(index: Path, name: str, library: str, class_name: str, weights: Path,
@@ -43,9 +45,20 @@ def component_fit_problem(index: Path, name: str, library: str, class_name: str,
         ``"{sub}: weight {key} has shape [..] in {file} but {config} builds [..] ..."``,
         ``"{sub}: {n} weights of the {class} {config} builds are in no weight file ({weights}) ..."``, or
         ``"{config}: field 'model_type' is 't5'; expected 'clip_text_model' ..."``; None when they fit, or when
-        the class is not a diffusers or transformers model, or cannot be built on the meta device (the library
-        then reports its own error on load).
+        the class is not a diffusers or transformers model, or cannot be built on the meta device, or the check
+        itself fails (it leans on library internals, e.g. transformers' ``rename_source_key``, that a library
+        update may change): the library then reports its own error on load, as without this check.
     """
+    try:
+        return _fit_problem(index, name, library, class_name, weights, shards)
+    except Exception as exc:  # noqa: BLE001 - never refuse a checkpoint because the check broke
+        log.debug("%s/%s: weight-fit check skipped (%s: %s)", index.parent, name, type(exc).__name__, exc)
+        return None
+
+
+def _fit_problem(index: Path, name: str, library: str, class_name: str, weights: Path,
+                 shards: list[Path]) -> str | None:
+    """``component_fit_problem`` without its guard."""
     sub = index.parent / name
     config = sub / "config.json"
     loaded = f"{index.name} loads {name} as {library} {class_name}"

@@ -141,3 +141,18 @@ def test_a_legacy_transformer2dmodel_component_is_built_as_the_class_diffusers_r
     weights = tmp_path / "transformer" / "diffusion_pytorch_model.safetensors"
     assert component_fit_problem(tmp_path / "model_index.json", "transformer", "diffusers", "Transformer2DModel",
                                  weights, [weights]) is None
+
+
+def test_a_check_that_breaks_leaves_the_checkpoint_to_the_library(kontext_copy, monkeypatch):
+    # The check leans on library internals (transformers' rename_source_key); if an update breaks them, the
+    # folder must not be refused for it: the check steps aside and from_pretrained reports as it would.
+    import transformers.core_model_loading as loading
+
+    def broken(*args, **kwargs):
+        raise TypeError("rename_source_key() got an unexpected keyword argument (a changed internal)")
+
+    _edit(kontext_copy / "text_encoder" / "config.json", model_type="t5")  # a fault the check would name
+    monkeypatch.setattr(loading, "rename_source_key", broken)
+    check_checkpoint(str(kontext_copy), "diffusers")  # no refusal, no TypeError
+    monkeypatch.undo()
+    assert "model_type" in _refusal(kontext_copy)  # the same folder, with the check working, is refused
