@@ -213,20 +213,37 @@ def paired_sets(store, *, dataset: str | None = None, judge: str | None = None,
     Explore run (another seed) would otherwise add a system and rename the model by its settings.
     """
     out = []
+    for name, judge_name, expected, label, instances in _by_system(store, dataset, judge, pinned):
+        if not {"direct", "stepwise"} <= {m for per in instances.values() for m in per}:
+            continue
+        paired = PairedSet(name, judge_name, label, source=store.dataset_source(name), expected=expected)
+        for uid, per in instances.items():
+            _add(paired, uid, per)
+        out.append(paired)
+    return out
+
+
+def one_mode_systems(store, *, dataset: str | None = None, judge: str | None = None,
+                     pinned: bool | None = None) -> list[tuple[str, str, str]]:
+    """(dataset, model label, its one mode) for every model ``paired_sets`` leaves out because it is stored in
+    one mode only, so a report can say where it went."""
+    out = []
+    for name, _, _, label, instances in _by_system(store, dataset, judge, pinned):
+        modes = {m for per in instances.values() for m in per}
+        if len(modes) == 1 and (name, label, *modes) not in out:
+            out.append((name, label, *modes))
+    return out
+
+
+def _by_system(store, dataset, judge, pinned):
+    """(dataset, UEG judge, task types the table holds, model label, instance uid -> mode -> (run, Outcome))."""
     for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge, pinned=pinned):
         by_label: dict[str, dict[str, dict[str, tuple[dict, object]]]] = defaultdict(lambda: defaultdict(dict))
         for run, outcome in scored:
             by_label[outcome.model][run["instance_uid"]][outcome.mode] = (run, outcome)
         expected = frozenset(outcome.task_type for _, outcome in scored)
         for label, instances in by_label.items():
-            modes = {m for per in instances.values() for m in per}
-            if not {"direct", "stepwise"} <= modes:
-                continue
-            paired = PairedSet(name, judge_name, label, source=store.dataset_source(name), expected=expected)
-            for uid, per in instances.items():
-                _add(paired, uid, per)
-            out.append(paired)
-    return out
+            yield name, judge_name, expected, label, instances
 
 
 def _add(paired: PairedSet, uid: str, per: dict[str, tuple[dict, object]]) -> None:

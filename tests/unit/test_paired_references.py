@@ -234,3 +234,31 @@ def test_questions_are_matched_by_text_not_position(tmp_path):
     assert (overall.questions, overall.question_agreement) == (2, 0.5)
     assert overall.question_kappa == pytest.approx(float(kappa_by_hand([("yes", "yes"), ("no", "yes")])))
     assert (overall.instances, overall.instance_agreement) == (1, 0.0)  # A scores 1, B 0
+
+
+def test_report_paired_names_models_stored_in_one_mode_only(tmp_path, capsys):
+    """Before: a model with direct runs only (no stepwise to pair with, e.g. one that cannot refine) was
+    dropped from ``report --paired`` without a word; with no other model the refusal said only "no model has
+    runs in both modes"."""
+    from realunify_arena.cli import main
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    trace = Trace("GEU_1_mental_tracking", "solo", "direct", {"seed": 1}, [Step(StepRole.ANSWER, "p", text="A")])
+    store.save_judgment(store.save_trace(trace, "set"), "answer-parser",
+                        {"kind": "mcq", "score": 1, "details": {"strict_score": 1}, "errors": 0})
+    store.close()
+    assert main(["report", "--paired", "--db", str(db), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "no model has runs in both modes" in err and "solo on set (direct only)" in err
+
+    store = Store.open(db)
+    for mode in ("direct", "stepwise"):
+        run_id = store_run(store, "GEU_1_mental_tracking", mode)
+        store.save_judgment(run_id, "answer-parser", {"kind": "mcq", "score": int(mode == "stepwise"),
+                                                      "details": {"strict_score": 0}, "errors": 0})
+    store.close()
+    assert main(["report", "--paired", "--db", str(db), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "### Paired: m on set" in out
+    assert "Not paired, stored in one mode only: solo on set (direct only)" in out
