@@ -32,7 +32,7 @@ from realunify_arena import durable
 from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, UEG_TASKS
 from realunify_arena.reporting import stored_outcome, system_labels
-from realunify_arena.scoring import MODES, percent, score_systems
+from realunify_arena.scoring import MODES, percent, round_half_up, score_systems
 from realunify_arena.trace import Status
 
 ALL = "all"  # the scope of a row over every UEG category
@@ -139,13 +139,27 @@ def compare_judges(store, judges: list[str] | None = None, *, dataset: str | Non
     return out
 
 
+def _by_question(items: list[dict]) -> dict[tuple[str, int], dict]:
+    """Polling items keyed by (question text, its occurrence among equal texts): two judges' items of one run
+    are matched by the question asked, not by position (a human majority lists questions in the order the
+    voters first answered them, an import in its file's order)."""
+    seen: dict[str, int] = defaultdict(int)
+    out = {}
+    for item in items:
+        out[(item["question"], seen[item["question"]])] = item
+        seen[item["question"]] += 1
+    return out
+
+
 def _pair_rows(a: str, b: str, mine: dict[int, dict], theirs: dict[int, dict]) -> list[PairAgreement]:
     questions, instances = defaultdict(list), defaultdict(list)
     for run_id in sorted(mine.keys() & theirs.keys()):
         x, y = mine[run_id], theirs[run_id]
         task = x["task_type"]
-        for qa, qb in zip(x["details"]["questions"], y["details"]["questions"]):
-            if qa["question"] == qb["question"] and qa["verdict"] in VERDICTS and qb["verdict"] in VERDICTS:
+        theirs_by_question = _by_question(y["details"]["questions"])
+        for key, qa in _by_question(x["details"]["questions"]).items():
+            qb = theirs_by_question.get(key)
+            if qb is not None and qa["verdict"] in VERDICTS and qb["verdict"] in VERDICTS:
                 questions[task].append((qa["verdict"], qb["verdict"]))
         if x["score"] is not None and y["score"] is not None:
             instances[task].append((x["score"], y["score"]))
@@ -185,8 +199,17 @@ def _share(x: float | None) -> str:
     return "-" if x is None else f"{percent(100 * Fraction(x).limit_denominator(10 ** 9))}%"
 
 
-def _kappa(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}"
+UNDEFINED = "undefined"  # κ shown where items were compared but both judges gave one answer throughout
+
+
+def kappa_text(x: float | None, items: int) -> str:
+    """κ to two decimals, halves up as every other figure (0.625 -> "0.63"; κ is a ratio of counts, so the
+    exact fraction is recovered from the float); ``UNDEFINED`` where ``items`` were compared but κ has no
+    value (chance agreement 1: both judges gave the same single answer to every item); "-" with no items."""
+    if x is None:
+        return UNDEFINED if items else "-"
+    text = str(round_half_up(Fraction(x).limit_denominator(10 ** 9), 2))
+    return "0.00" if text == "-0.00" else text
 
 
 def _scope(scope: str) -> str:
@@ -226,8 +249,12 @@ def markdown(comparison: Comparison) -> str:
              row(AGREEMENT_HEADER), row(["---"] * len(AGREEMENT_HEADER))]
     for r in comparison.agreement:
         lines.append(row([r.judge_a, r.judge_b, _scope(r.scope), r.questions, _share(r.question_agreement),
-                          _kappa(r.question_kappa), r.instances, _share(r.instance_agreement),
-                          _kappa(r.instance_kappa)]))
+                          kappa_text(r.question_kappa, r.questions), r.instances, _share(r.instance_agreement),
+                          kappa_text(r.instance_kappa, r.instances)]))
+    lines += ["", "Questions: polling questions both judges answered yes or no (a question one judge was not asked, "
+                  "or gave no yes/no to, is left out); instances: runs both judges scored 1 or 0. Agreement is the "
+                  f"share of equal answers; κ = (p_o − p_e) / (1 − p_e) (Cohen 1960); \"{UNDEFINED}\": both judges "
+                  "gave the same single answer to every item, so chance agreement p_e is 1 and κ has no value."]
     header = ["Judge", "n", *(CATEGORIES[t].abbreviation for t in score_columns(comparison)), "UEG"]
     lines += ["", f"Scores each judge gives (direct/stepwise, %), on the {comparison.common_runs} runs every "
                   "judge decided (the layout of the paper's Table 4):"]

@@ -14,11 +14,14 @@ model, so the two scores are *paired*, and the evidence is in the instances that
   beside the raw p-values.
 
 A track row (UEG, GEU) follows the paper's track score, the mean of its categories: its Δ is the mean of
-the category Δs and its bootstrap resamples within each category (stratified); its McNemar test pools the
-track's pairs. On the full benchmark (100 instances per category) the two readings coincide. As in the
-table, a track with a category the dataset holds but this model has no pair in (every instance left out)
-has no score: its row keeps the counts but shows no percentages, Δ, interval or test ("-"), where a mean of
-the other categories would pass for the track's.
+the category Δs and its bootstrap resamples within each category (stratified); its 2x2 counts and McNemar
+test pool the track's pairs. On the full benchmark (100 instances per category) the two readings coincide.
+The ``Total`` row is the paper's Total (RealUnify: the mean of all ten categories, = 0.6·UEG + 0.4·GEU, not
+the mean of the two track scores), read the same way (stratified over the ten categories, McNemar on all the
+pairs), shown only where both track rows have a score, as the table's Total; it is one test, its own Holm
+family. As in the table, a track with a category the dataset holds but this model has no pair in (every
+instance left out) has no score: its row keeps the counts but shows no percentages, Δ, interval or test
+("-"), where a mean of the other categories would pass for the track's.
 
 Left out, and counted: an instance stored in one mode only (or whose other mode the model cannot run,
 "not supported"), and an instance the judge left undecided in either mode (unparseable replies, or not
@@ -49,6 +52,8 @@ from realunify_arena.trace import Status
 ALPHA = 0.05  # family-wise error rate of Holm's correction, and 1 - the interval's confidence
 ROUNDS = 2000  # bootstrap resamples
 TRACKS = {"UEG": UEG_TASKS, "GEU": GEU_TASKS}
+TOTAL = "Total"  # the row over all ten categories (the paper's Total column)
+SCOPES = {**TRACKS, TOTAL: tuple(CATEGORIES)}  # a row's scope that is not one category -> its categories
 HELPED, HURT = "helped", "hurt"  # stepwise right where direct was wrong / the reverse
 
 
@@ -208,20 +213,37 @@ def paired_sets(store, *, dataset: str | None = None, judge: str | None = None,
     Explore run (another seed) would otherwise add a system and rename the model by its settings.
     """
     out = []
+    for name, judge_name, expected, label, instances in _by_system(store, dataset, judge, pinned):
+        if not {"direct", "stepwise"} <= {m for per in instances.values() for m in per}:
+            continue
+        paired = PairedSet(name, judge_name, label, source=store.dataset_source(name), expected=expected)
+        for uid, per in instances.items():
+            _add(paired, uid, per)
+        out.append(paired)
+    return out
+
+
+def one_mode_systems(store, *, dataset: str | None = None, judge: str | None = None,
+                     pinned: bool | None = None) -> list[tuple[str, str, str]]:
+    """(dataset, model label, its one mode) for every model ``paired_sets`` leaves out because it is stored in
+    one mode only, so a report can say where it went."""
+    out = []
+    for name, _, _, label, instances in _by_system(store, dataset, judge, pinned):
+        modes = {m for per in instances.values() for m in per}
+        if len(modes) == 1 and (name, label, *modes) not in out:
+            out.append((name, label, *modes))
+    return out
+
+
+def _by_system(store, dataset, judge, pinned):
+    """(dataset, UEG judge, task types the table holds, model label, instance uid -> mode -> (run, Outcome))."""
     for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge, pinned=pinned):
         by_label: dict[str, dict[str, dict[str, tuple[dict, object]]]] = defaultdict(lambda: defaultdict(dict))
         for run, outcome in scored:
             by_label[outcome.model][run["instance_uid"]][outcome.mode] = (run, outcome)
         expected = frozenset(outcome.task_type for _, outcome in scored)
         for label, instances in by_label.items():
-            modes = {m for per in instances.values() for m in per}
-            if not {"direct", "stepwise"} <= modes:
-                continue
-            paired = PairedSet(name, judge_name, label, source=store.dataset_source(name), expected=expected)
-            for uid, per in instances.items():
-                _add(paired, uid, per)
-            out.append(paired)
-    return out
+            yield name, judge_name, expected, label, instances
 
 
 def _add(paired: PairedSet, uid: str, per: dict[str, tuple[dict, object]]) -> None:
@@ -244,7 +266,8 @@ def _add(paired: PairedSet, uid: str, per: dict[str, tuple[dict, object]]) -> No
 
 def analyse(paired: PairedSet, *, rounds: int = ROUNDS, seed: int = 0) -> Analysis:
     """Rows for every category with pairs or left-out instances (paper order), then each track that has
-    pairs. The bootstrap seed is fixed, so the same store gives the same intervals."""
+    pairs, then ``Total`` where both tracks have a score. The bootstrap seed is fixed, so the same store
+    gives the same intervals."""
     by_task: dict[str, list[Pair]] = defaultdict(list)
     for p in paired.pairs:
         by_task[p.task_type].append(p)
@@ -253,7 +276,11 @@ def analyse(paired: PairedSet, *, rounds: int = ROUNDS, seed: int = 0) -> Analys
     tracks = [_row(track, track, {t: by_task[t] for t in tasks if by_task[t]}, paired, rounds, seed,
                    left_out_of=tasks, scored=all(by_task[t] for t in tasks if paired.holds(t)))
               for track, tasks in TRACKS.items() if any(by_task[t] for t in tasks)]
-    return Analysis(paired, _with_holm(rows) + _with_holm(tracks), rounds)
+    total = []
+    if len(tracks) == len(TRACKS) and all(r.delta is not None for r in tracks):
+        total = [_row(TOTAL, TOTAL, {t: by_task[t] for t in CATEGORIES if by_task[t]}, paired, rounds, seed,
+                      left_out_of=CATEGORIES)]
+    return Analysis(paired, _with_holm(rows) + _with_holm(tracks) + _with_holm(total), rounds)
 
 
 def analyses_from_store(store, *, dataset: str | None = None, judge: str | None = None,
@@ -295,10 +322,11 @@ def _with_holm(rows: list[Row]) -> list[Row]:
 
 
 def discordant(paired: PairedSet, task_type: str, which: str) -> list[Pair]:
-    """The instances of one category (or track, "UEG"/"GEU") where stepwise ``"helped"`` or ``"hurt"``."""
+    """The instances of one category (or track, "UEG"/"GEU", or "Total") where stepwise ``"helped"`` or
+    ``"hurt"``."""
     if which not in (HELPED, HURT):
         raise ValueError(f"which={which!r}: expected {HELPED!r} or {HURT!r}")
-    tasks = TRACKS.get(task_type, (task_type,))
+    tasks = SCOPES.get(task_type, (task_type,))
     return [p for p in paired.pairs if p.task_type in tasks and p.moved == which]
 
 
@@ -326,16 +354,22 @@ def _pp(x: float | None, signed: bool = False) -> str:
     return "+" + text if signed and not text.startswith("-") and text != "0.0" else text
 
 
-def _p(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3g}" if x >= 0.001 else f"{x:.1e}"
+def p_text(x: float | None) -> str:
+    """A p-value as a paper prints it: three decimals, halves up as every other figure (0.0625 -> "0.063",
+    1 -> "1.000"), "<0.001" below 0.001; "-" where there is no test. The exact value is in the CSV/JSON."""
+    if x is None:
+        return "-"
+    if x < 0.001:
+        return "<0.001"
+    return str(round_half_up(Fraction(x), 3))
 
 
 def row_cells(row: Row) -> list[str]:
     """The printed values of one row, in ``HEADER`` order (a significant Holm p is marked with *)."""
     interval = "-" if row.low is None else f"[{_pp(row.low, True)}, {_pp(row.high, True)}]"
-    holm_p = _p(row.p_holm) + (" *" if row.significant else "")
+    holm_p = p_text(row.p_holm) + (" *" if row.significant else "")
     return [row.name, str(row.n), str(row.both), str(row.hurt), str(row.helped), str(row.neither), _pp(row.direct),
-            _pp(row.stepwise), _pp(row.delta, True), interval, _p(row.p), holm_p,
+            _pp(row.stepwise), _pp(row.delta, True), interval, p_text(row.p), holm_p,
             f"{row.unpaired} / {row.undecided}"]
 
 
@@ -343,18 +377,27 @@ def markdown(analysis: Analysis) -> str:
     lines = [f"### Paired: {analysis.title}", "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row_cells(r)) + " |" for r in analysis.rows]
-    lines += ["", f"Δ = stepwise − direct over instances scored in both modes; 95% paired bootstrap interval "
-                  f"({analysis.rounds} resamples), \"-\" where resampling cannot vary (a category with one pair, or "
-                  f"pairs that all moved alike); exact McNemar test on the discordant pairs; Holm p adjusts across "
-                  f"the categories (and, apart, the tracks); * = below {ALPHA} after Holm. A track with a "
+    lines += ["", f"Δ = stepwise − direct over instances scored in both modes (n pairs); {interval_label(analysis.rounds)},"
+                  f" \"-\" where resampling cannot vary (a category with one pair, or pairs that all moved alike); "
+                  f"exact McNemar test (two-sided binomial on the discordant pairs); Holm p adjusts across the "
+                  f"categories (and, apart, the tracks; Total alone); * = below {ALPHA} after Holm. A track's %, Δ "
+                  f"and interval are the mean over its categories (the paper's track score), Total's the mean over "
+                  f"all ten (= 0.6·UEG + 0.4·GEU); their counts and McNemar test pool the pairs. A track with a "
                   f"category left wholly out has no score (\"-\"), as in the table."]
     return "\n".join(lines) + "\n"
 
 
+def interval_label(rounds: int = ROUNDS) -> str:
+    """What ``low``/``high`` are: level and method, as a table's footnote or an export names them."""
+    return f"{1 - ALPHA:.0%} paired percentile bootstrap interval ({rounds} resamples)"
+
+
 def records(analysis: Analysis) -> list[dict]:
+    """Flat rows: ``asdict(Row)`` with the dataset, judge, model, ``significant`` and ``interval`` (the level
+    and method of ``low``/``high``, ``interval_label``)."""
     p = analysis.paired
     return [{"dataset": p.dataset, "judge": p.judge, "model": p.label, **asdict(r),
-             "significant": r.significant} for r in analysis.rows]
+             "significant": r.significant, "interval": interval_label(analysis.rounds)} for r in analysis.rows]
 
 
 def write_csv(analyses: Iterable[Analysis], path: Path) -> Path:
@@ -377,6 +420,7 @@ def write_json(analyses: Iterable[Analysis], path: Path) -> Path:
                                             for x in discordant(p, t, which)] for which in (HELPED, HURT)}
                  for t in CATEGORIES if any(x.task_type == t for x in p.pairs)}
         payload.append({"dataset": p.dataset, "judge": p.judge, "model": p.label, "source": p.source,
+                        "interval": interval_label(a.rounds),
                         "rows": [{**asdict(r), "significant": r.significant} for r in a.rows],
                         "discordant": moved})
     durable.write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
@@ -461,13 +505,15 @@ def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = ()
         dataset, judge, label, scope = json.loads(key)
     except (TypeError, ValueError):
         return "*Choose a model and category with discordant instances.*"
+    if scope not in SCOPES and scope not in CATEGORIES:
+        return "*Choose a model and category with discordant instances.*"
     match = [p for p in paired_sets(store, dataset=dataset, judge=judge, pinned=pinned)
              if p.label == label and p.judge == judge]
     if not match:
         return f"*{label} has no paired runs on {dataset} any more.*"
     paired = match[0]
     pairs = discordant(paired, scope, which)
-    name = scope if scope in TRACKS else CATEGORIES[scope].abbreviation
+    name = scope if scope in SCOPES else CATEGORIES[scope].abbreviation
     verb = "right only stepwise" if which == HELPED else "right only direct"
     if not pairs:
         return f"*{label}, {name}: no instance was {verb}.*"

@@ -76,21 +76,26 @@ def run_analyses(args, db: Path) -> int:
         if args.paired:  # a misspelt --judge would give a table of blanks, every UEG instance "undecided"
             check_judge_judged(store, args.judge, args.dataset, db)
         analyses = paired.analyses_from_store(store, dataset=args.dataset, judge=args.judge) if args.paired else []
+        one_mode = paired.one_mode_systems(store, dataset=args.dataset, judge=args.judge) if args.paired else []
         try:
             comparisons = agreement.compare_judges(store, judges, dataset=args.dataset) if judges is not None else []
         except agreement.JudgeSelectionError as e:
             raise CommandError(f"--judges {args.judges}: {e}", USAGE) from None
     out = Path(args.out) if args.out else Path(db).parent / "reports"
     written, missing = [], []
+    left = "; ".join(f"{label} on {name} ({mode} only)" for name, label, mode in one_mode)
     if args.paired:
         if analyses:
             print("\n".join(paired.markdown(a) for a in analyses))
+            if left:
+                print(f"Not paired, stored in one mode only: {left}\n")
             written += [paired.write_csv(analyses, out / "paired.csv"), paired.write_json(analyses, out / "paired.json")]
             if args.plot:
                 paired.forest_plot(analyses, Path(args.plot))
                 written.append(Path(args.plot))
         else:
-            missing.append("no model has runs in both modes" + (f" of dataset {args.dataset!r}" if args.dataset else ""))
+            missing.append("no model has runs in both modes" + (f" of dataset {args.dataset!r}" if args.dataset else "")
+                           + (f" (stored in one mode only: {left})" if left else ""))
     if judges is not None:
         if comparisons:
             print("\n".join(agreement.markdown(c) for c in comparisons))

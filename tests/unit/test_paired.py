@@ -528,9 +528,9 @@ def test_merge_keeps_which_runs_are_pinned(tmp_path, capsys):
 def test_agreement_shares_round_halves_up_as_every_other_figure():
     """9 of 16 questions agree: 56.25% prints 56.3% (half up, as the table and the paper print), not
     Python's half-even 56.2%; 1 of 8 instances: 12.5%."""
-    row = agreement.PairAgreement("a", "b", agreement.ALL, 16, 9 / 16, None, 8, 1 / 8, None)
+    row = agreement.PairAgreement("a", "b", agreement.ALL, 16, 9 / 16, 0.0, 8, 1 / 8, 0.0)
     md = agreement.markdown(agreement.Comparison("set", ["a", "b"], [row]))
-    assert "| a | b | all UEG | 16 | 56.3% | - | 8 | 12.5% | - |" in md
+    assert "| a | b | all UEG | 16 | 56.3% | 0.00 | 8 | 12.5% | 0.00 |" in md
 
 
 # -- the Leaderboard's paired section reads the runs its benchmark table reads ---------------------------
