@@ -24,7 +24,6 @@ import pytest
 
 from realunify_arena.arena import Arena
 from realunify_arena.store import Store
-from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
 
 ROOT = Path(__file__).resolve().parents[2]
