@@ -324,6 +324,10 @@ def build(ctx: AppContext) -> ExploreTab:
     # (hidden copies of the same kinds of field: their values are read back as the fields' own are)
     run_model = gr.Textbox(visible=False, elem_id="ex-run-model")
     run_source = gr.Textbox(visible=False, elem_id="ex-run-source")  # for the link, as the model and seed
+    # what a Run shows (the instance, its image, each column's blank or "Not run"), drawn by a step of its own:
+    # a Run refused while another goes on raises, and Gradio marks every visible output of the refusing event
+    # with a red "Error" badge that says no reason and stays over the run still going; a State shows none
+    drawn = gr.State(None)
     run_seed, run_steps, run_guidance, run_tokens = (
         gr.Number(visible=False, precision=field.precision, elem_id=f"ex-run-{field.elem_id[3:]}")
         for field in (seed, steps, guidance, max_new_tokens))
@@ -377,16 +381,15 @@ def build(ctx: AppContext) -> ExploreTab:
                 reason = f"**Not run:** {_run_unsaved(e)}"
             else:
                 reason = f"**Not run:** {plain(ctx.public_text(said(e)))}"  # an image's error names its file only
-            return [None, None, *[None] * 6, reason, gr.update(value=None, visible=False),
-                    *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
+            return [None, None, *[None] * 6, [reason, gr.update(value=None, visible=False),
+                    *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]]
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),
                                     admitted=(dataset_name, inst.uid, model_value, options),
                                     counted=dict(zip(counting, counts)))  # given back if it never starts
         held = (*ctx.hold(dataset_name, inst), request_id)
         return [held, list(held), source_value, model_value, seed_value, steps_value, guidance_value, tokens_value,
-                instance_markdown(inst, with_questions=True),
-                gr.update(value=shown, visible=shown is not None),
-                *blank_columns(inst.track, "waiting for the model…")]
+                [instance_markdown(inst, with_questions=True), gr.update(value=shown, visible=shown is not None),
+                 *blank_columns(inst.track, "waiting for the model…")]]
 
     def blank_columns(track_value: str, status: str) -> list:
         blanks = []
@@ -399,10 +402,12 @@ def build(ctx: AppContext) -> ExploreTab:
     resolved = run.click(
         resolve, [source, track, category, instance, custom_prompt, custom_image, custom_question,
                   custom_options, custom_answer, model, seed, steps, guidance, max_new_tokens],
-        [current, started, run_source, run_model, run_seed, run_steps, run_guidance, run_tokens, instance_md, input_image,
-         *columns["direct"].outputs, *columns["stepwise"].outputs],
+        [current, started, run_source, run_model, run_seed, run_steps, run_guidance, run_tokens, drawn],
         api_visibility="private", concurrency_limit=None,  # queued: Gradio shows no gr.Error of a queue=False event
         trigger_mode="multiple")  # a second click reaches resolve, which refuses it with a message
+    resolved = resolved.success(lambda values: values, drawn, [instance_md, input_image, *columns["direct"].outputs,
+                                                               *columns["stepwise"].outputs],
+                                api_visibility="private", queue=False)  # drawn before the columns' own frames
 
     def link_for(source_value, current_value, model_value, judge_value, seed_value):
         if current_value is None or current_value[0] == CUSTOM_DATASET:
