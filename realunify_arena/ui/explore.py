@@ -28,6 +28,7 @@ from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUIns
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.form_settings import FORM_SETTINGS, form_number, form_options, settings_used
+from realunify_arena.limits import SEED_MAX
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.redaction import visitor_text
 from realunify_arena.runs import (
@@ -229,8 +230,15 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
     judge = params.get("judge")
     updates.append(gr.update(value=judge) if judge in dict(map(reversed, ctx.judge_choices())) else gr.skip())
     seed = params.get("seed", "")
-    # an optional minus and up to 20 ASCII digits: "--5", "²" and 5000 digits passed isdigit(), then int() raised
-    updates.append(gr.update(value=int(seed)) if re.fullmatch(r"-?[0-9]{1,20}", seed) else gr.skip())
+    # ASCII digits only ("--5", "²" and 5000 digits passed isdigit(), then int() raised), and a seed Run takes:
+    # a 20-digit one reached the page as a number over 64 bits, and every field of the form showed "Error"
+    if re.fullmatch(r"[0-9]{1,10}", seed) and int(seed) <= SEED_MAX:
+        updates.append(gr.update(value=int(seed)))
+    else:
+        if seed:
+            gr.Warning(plain(f"The link's seed {brief(seed)} is not a whole number from 0 to {SEED_MAX}; Run uses "
+                             "the seed below.", markdown=False))
+        updates.append(gr.skip())
     return updates
 
 
