@@ -11,6 +11,7 @@ import sys
 if os.environ.get("SPACES_ZERO_GPU", "").lower() in {"1", "t", "true"}:  # spaces' own test (runtime.on_zero_gpu)
     import spaces  # noqa: F401 - on ZeroGPU this must come before anything that initialises CUDA
 
+from realunify_arena.listening import listen_problem
 from realunify_arena.redaction import redact
 from realunify_arena.settings import Settings, SettingsError, janus_fast_switch
 
@@ -24,6 +25,14 @@ def main(argv: list[str] | None = None) -> int:
         tls_context()  # a CA variable naming no CA file is refused here, not at each remote model's request
     except SettingsError as e:
         return refuse(str(e))
+    # Gradio takes a port only if it is free on 127.0.0.1 as well as on the host (http_server.start_server)
+    problem = (listen_problem(settings.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1", settings.port)
+               or (settings.port and listen_problem("127.0.0.1", settings.port)))
+    if problem:  # else a port in use was Gradio's traceback after the store was made, a bad host a hang
+        field = "host" if problem.startswith("host ") else "port"
+        fix = ("pass --host 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)" if field == "host" else
+               "pass another --port, or stop what listens there")
+        return refuse(f"{settings.where(field)}: {problem}; {fix}")
     for source in settings.data:  # loaded on first use: a mistyped path would show only once chosen in the page
         if source != "bundled" and not os.path.exists(os.path.expanduser(source)):
             print(redact(f"app.py: warning: data source {source}: no such file or folder (the page lists it"

@@ -43,8 +43,7 @@ class Emu3Adapter(LocalAdapter):
 
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
         model, processor = self._pick(Capability.UNDERSTAND)
-        prompt = "USER: " + "<image>" * len(images) + text + " ASSISTANT:"
-        inputs = processor(images=images or None, text=prompt, return_tensors="pt").to(self.device, self.dtype)
+        inputs = understanding_inputs(processor, images, text).to(self.device, self.dtype)
         self.generator(options.seed)
         with torch.inference_mode():
             ids = model.generate(**inputs, **self.sampling(options))
@@ -111,3 +110,16 @@ def _layout(model, tokenizer, rows: int, cols: int):
 
 def load(card: ModelCard, device: str) -> Emu3Adapter:
     return Emu3Adapter(card, device)
+
+
+def understanding_inputs(processor, images: list[Image.Image], text: str):
+    """The Emu3 processor's inputs for ``images`` (RGB) and ``text`` in Emu3's chat prompt
+    (``USER: <image>...text ASSISTANT:``), tensors on the CPU.
+
+    The images are declared channels-last (height, width, 3: what a PIL RGB image becomes). Left to guess,
+    transformers' ``infer_channel_dimension_format`` takes an image 1 or 3 pixels tall for channels-first
+    ("The channel dimension is ambiguous"): a 50x1 image failed ("mean must have 1 elements if it is an
+    iterable, got 3") and a 50x3 one reached the model transposed, 3 wide and 50 tall."""
+    prompt = "USER: " + "<image>" * len(images) + text + " ASSISTANT:"
+    return processor(images=images or None, text=prompt, return_tensors="pt",
+                     **({"input_data_format": "channels_last"} if images else {}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from realunify_arena.commands._options import (
     PROBLEMS,
+    USAGE,
     CommandError,
     add_allow_large,
     add_models_dir,
@@ -27,13 +28,18 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from realunify_arena.availability import availability
+    from realunify_arena.listening import listen_problem
     from realunify_arena.runtime import ModelPool
-    from realunify_arena.serving import BackgroundServer, create_app
+    from realunify_arena.serving import LOOPBACK, BackgroundServer, create_app
 
     problems: list = []
     cards = model_cards(args.models_dir, problems=problems)  # a broken card elsewhere does not stop this one
     for problem in problems:
         warn("serve-openai", f"broken card left out: {problem}")
+    problem = listen_problem(LOOPBACK, args.port)  # before the model loads: a port in use was a bare
+    if problem:  # "Address already in use", and one over 65535 a traceback
+        raise CommandError(f"--port: {problem}; pass another --port (0: any free port)",
+                           USAGE if problem.startswith("port ") else PROBLEMS)  # out of range; in use
     ok, reason = availability(card_named(cards, args.model), device=args.device, **allow_large_of(args))
     if not ok:
         raise CommandError(f"{args.model} is not available here: {reason}", PROBLEMS)

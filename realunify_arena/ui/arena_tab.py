@@ -140,6 +140,10 @@ def build(ctx: AppContext) -> None:
     # which was stopped but never closed). The page sends a component's value as the event is triggered:
     # right after its own start has returned.
     started_id = gr.Textbox(visible=False, elem_id="ar-started")
+    # what a new battle or a vote shows, drawn by a step of its own: one refused (a rate limit, a vote before
+    # the outputs) raises, and Gradio marked every visible output of the refusing event with a red "Error"
+    # badge that says no reason and stays over the battle still on screen; a State shows none
+    drawn = gr.State(None)
     view_outputs = [*views["A"].outputs, *views["B"].outputs]
     locked = [gr.update(interactive=False)] * len(buttons)
 
@@ -159,8 +163,8 @@ def build(ctx: AppContext) -> None:
         inst = battle.instance
         shown = inst.open_image() if isinstance(inst, GEUInstance) else None
         blanks = [v for side in SIDES for v in views[side].blank(inst.track, battle.shown_mode, "waiting…")]
-        return [battle.battle_id, battle.battle_id, instance_markdown(inst, with_questions=False),
-                gr.update(value=shown, visible=shown is not None), *blanks, *locked, "", gr.update(visible=False)]
+        return [battle.battle_id, battle.battle_id, [instance_markdown(inst, with_questions=False),
+                gr.update(value=shown, visible=shown is not None), *blanks, *locked, "", gr.update(visible=False)]]
 
     def generate(battle_id: str, request: gr.Request):
         if not battle_id:
@@ -229,7 +233,7 @@ def build(ctx: AppContext) -> None:
             except StoreError as e:
                 raise Refusal(unsaved(e, "Your vote")) from None
             return [reveal_markdown(revealed, side_links(ctx, revealed)), *locked, gr.update(visible=True),
-                    *revealed_views(revealed)]
+                    *revealed_views(revealed)]  # through ``drawn``
 
         return cast
 
@@ -255,17 +259,18 @@ def build(ctx: AppContext) -> None:
         except REFUSALS:  # no battle, or a new one started meanwhile: nothing to update
             return gr.skip()
 
-    votes = [button.click(voter(choice), state, [reveal, *buttons.values(), next_battle, *view_outputs],
-                          api_visibility="private", concurrency_limit=None)
+    votes = [button.click(voter(choice), state, drawn, api_visibility="private", concurrency_limit=None)
+             .success(lambda values: values, drawn, [reveal, *buttons.values(), next_battle, *view_outputs],
+                      api_visibility="private", queue=False)
              for choice, button in buttons.items()]
     judging = [vote.success(on_device_slot(ctx, judged, _needs_device(ctx, judging_needs_device)), state, reveal,
                             api_visibility="private", concurrency_limit=None)
                for vote in votes] if ctx.judge != HUMAN else []
     # a new battle drops the last one's judging still queued, which would overwrite the new reveal
-    started = gr.on([new.click, next_battle.click], start, [source, track, kind],
-                    [state, started_id, instance_md, input_image, *view_outputs, *buttons.values(), reveal,
-                     next_battle],
-                    api_visibility="private", concurrency_limit=None, cancels=judging)
+    started = gr.on([new.click, next_battle.click], start, [source, track, kind], [state, started_id, drawn],
+                    api_visibility="private", concurrency_limit=None, cancels=judging).success(
+        lambda values: values, drawn, [instance_md, input_image, *view_outputs, *buttons.values(), reveal,
+                                       next_battle], api_visibility="private", queue=False)
 
     def instance_link(battle_id: str | None, request: gr.Request):
         try:

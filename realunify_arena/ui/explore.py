@@ -28,6 +28,7 @@ from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUIns
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.form_settings import FORM_SETTINGS, form_number, form_options, settings_used
+from realunify_arena.limits import SEED_MAX
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.redaction import visitor_text
 from realunify_arena.runs import (
@@ -229,8 +230,15 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
     judge = params.get("judge")
     updates.append(gr.update(value=judge) if judge in dict(map(reversed, ctx.judge_choices())) else gr.skip())
     seed = params.get("seed", "")
-    # an optional minus and up to 20 ASCII digits: "--5", "²" and 5000 digits passed isdigit(), then int() raised
-    updates.append(gr.update(value=int(seed)) if re.fullmatch(r"-?[0-9]{1,20}", seed) else gr.skip())
+    # ASCII digits only ("--5", "²" and 5000 digits passed isdigit(), then int() raised), and a seed Run takes:
+    # a 20-digit one reached the page as a number over 64 bits, and every field of the form showed "Error"
+    if re.fullmatch(r"[0-9]{1,10}", seed) and int(seed) <= SEED_MAX:
+        updates.append(gr.update(value=int(seed)))
+    else:
+        if seed:
+            gr.Warning(plain(f"The link's seed {brief(seed)} is not a whole number from 0 to {SEED_MAX}; Run uses "
+                             "the seed below.", markdown=False))
+        updates.append(gr.skip())
     return updates
 
 
@@ -324,6 +332,10 @@ def build(ctx: AppContext) -> ExploreTab:
     # (hidden copies of the same kinds of field: their values are read back as the fields' own are)
     run_model = gr.Textbox(visible=False, elem_id="ex-run-model")
     run_source = gr.Textbox(visible=False, elem_id="ex-run-source")  # for the link, as the model and seed
+    # what a Run shows (the instance, its image, each column's blank or "Not run"), drawn by a step of its own:
+    # a Run refused while another goes on raises, and Gradio marks every visible output of the refusing event
+    # with a red "Error" badge that says no reason and stays over the run still going; a State shows none
+    drawn = gr.State(None)
     run_seed, run_steps, run_guidance, run_tokens = (
         gr.Number(visible=False, precision=field.precision, elem_id=f"ex-run-{field.elem_id[3:]}")
         for field in (seed, steps, guidance, max_new_tokens))
@@ -377,16 +389,15 @@ def build(ctx: AppContext) -> ExploreTab:
                 reason = f"**Not run:** {_run_unsaved(e)}"
             else:
                 reason = f"**Not run:** {plain(ctx.public_text(said(e)))}"  # an image's error names its file only
-            return [None, None, *[None] * 6, reason, gr.update(value=None, visible=False),
-                    *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]
+            return [None, None, *[None] * 6, [reason, gr.update(value=None, visible=False),
+                    *blank_columns(track_value if track_value in TRACKS else "UEG", REFUSED_STATUS)]]
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),
                                     admitted=(dataset_name, inst.uid, model_value, options),
                                     counted=dict(zip(counting, counts)))  # given back if it never starts
         held = (*ctx.hold(dataset_name, inst), request_id)
         return [held, list(held), source_value, model_value, seed_value, steps_value, guidance_value, tokens_value,
-                instance_markdown(inst, with_questions=True),
-                gr.update(value=shown, visible=shown is not None),
-                *blank_columns(inst.track, "waiting for the model…")]
+                [instance_markdown(inst, with_questions=True), gr.update(value=shown, visible=shown is not None),
+                 *blank_columns(inst.track, "waiting for the model…")]]
 
     def blank_columns(track_value: str, status: str) -> list:
         blanks = []
@@ -399,10 +410,12 @@ def build(ctx: AppContext) -> ExploreTab:
     resolved = run.click(
         resolve, [source, track, category, instance, custom_prompt, custom_image, custom_question,
                   custom_options, custom_answer, model, seed, steps, guidance, max_new_tokens],
-        [current, started, run_source, run_model, run_seed, run_steps, run_guidance, run_tokens, instance_md, input_image,
-         *columns["direct"].outputs, *columns["stepwise"].outputs],
+        [current, started, run_source, run_model, run_seed, run_steps, run_guidance, run_tokens, drawn],
         api_visibility="private", concurrency_limit=None,  # queued: Gradio shows no gr.Error of a queue=False event
         trigger_mode="multiple")  # a second click reaches resolve, which refuses it with a message
+    resolved = resolved.success(lambda values: values, drawn, [instance_md, input_image, *columns["direct"].outputs,
+                                                               *columns["stepwise"].outputs],
+                                api_visibility="private", queue=False)  # drawn before the columns' own frames
 
     def link_for(source_value, current_value, model_value, judge_value, seed_value):
         if current_value is None or current_value[0] == CUSTOM_DATASET:

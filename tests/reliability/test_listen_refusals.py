@@ -1,0 +1,84 @@
+"""An address the server cannot listen on stops ``app.py`` and ``serve-openai`` with one line naming it.
+
+A newcomer starts ``python app.py --port 7860`` a second time, or names a host that is not this machine's:
+Gradio printed its traceback ("Cannot find empty port in range"), after the database had been created, and a
+host that is not this machine's made it try 100 ports without ever exiting. ``serve-openai --port 99999``
+was Python's ``OverflowError`` traceback. Each case runs the real process: exit status, one stderr line that
+names the option and the address, no traceback, and no database file made by a refused app start.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+NOT_OURS = "192.0.2.1"  # TEST-NET-1 (RFC 5737): a numeric address no machine here has; no DNS is asked
+
+
+@pytest.fixture
+def taken_port():
+    """A port some other server listens on (127.0.0.1)."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        yield other.getsockname()[1]
+
+
+def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    env.pop("GRADIO_SERVER_NAME", None)
+    env.pop("GRADIO_SERVER_PORT", None)
+    return subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _one_line(done: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_the_app_on_a_port_in_use_says_so_and_makes_no_database(tmp_path, taken_port):
+    db = tmp_path / "data" / "arena.db"
+    done = _run([str(ROOT / "app.py"), "--models", "tiny-pair", "--judge", "human", "--db", str(db),
+                 "--port", str(taken_port)], tmp_path)
+    line = _one_line(done)
+    assert done.returncode == 2
+    assert line.startswith("app.py: --port: ") and f"127.0.0.1:{taken_port} is already in use" in line
+    assert not db.exists() and not db.parent.exists()
+
+
+def test_the_app_on_a_host_that_is_not_this_machine_s_says_so_and_exits(tmp_path):
+    db = tmp_path / "arena.db"
+    done = _run([str(ROOT / "app.py"), "--models", "tiny-pair", "--judge", "human", "--db", str(db),
+                 "--host", NOT_OURS], tmp_path)
+    line = _one_line(done)
+    assert done.returncode == 2
+    assert line.startswith("app.py: --host: ") and f"'{NOT_OURS}': not an address of this machine" in line
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536"])
+def test_serve_openai_refuses_a_port_outside_tcp_s_range(tmp_path, port):
+    done = _run(["-m", "realunify_arena", "serve-openai", "--model", "tiny-pair", "--port", port], tmp_path)
+    line = _one_line(done)
+    assert done.returncode == 2
+    assert line == (f"serve-openai: error: --port: port {port}: expected a number from 0 to 65535; pass another"
+                    " --port (0: any free port)")
+
+
+def test_serve_openai_on_a_port_in_use_names_it(tmp_path, taken_port):
+    done = _run(["-m", "realunify_arena", "serve-openai", "--model", "tiny-pair", "--port", str(taken_port)],
+                tmp_path)
+    line = _one_line(done)
+    assert done.returncode == 1
+    assert line.startswith(f"serve-openai: error: --port: 127.0.0.1:{taken_port} is already in use")
