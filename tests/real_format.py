@@ -16,6 +16,10 @@ The facts come from what transformers itself ships, not from this project's code
 - Qwen2.5-VL (Qwen/Qwen2.5-VL-7B-Instruct): the hub's flat config layout (text fields at top level), its
   chat template, special tokens from 151643, CLIP mean/std with 3136..12845056 pixels, and its
   generation config (``top_k=1, top_p=0.001, temperature=0.1, repetition_penalty=1.05``).
+- Qwen2.5-VL-3B-Instruct (OmniGen2's MLLM): the same files, with vocab 151936 and tied embeddings.
+- FLUX.1 Kontext, Qwen-Image(-Edit), OmniGen v1: the hub's diffusers folders (model_index.json, component
+  sub-folders, tokenizer files, sharded weights), described above each builder; the components are the
+  classes diffusers 0.42 names, at one block.
 
 Real ``tokenizer.json`` files (5-10 MB) are not available offline. A byte-level BPE stand-in keeps the real
 special tokens at their real ids; every other id decodes to a filler word, so random weights give text.
@@ -24,6 +28,7 @@ special tokens at their real ids; every other id decodes to a filler word, so ra
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -220,37 +225,62 @@ QWEN_GENERATION = {"bos_token_id": 151643, "pad_token_id": 151643, "do_sample": 
                    "repetition_penalty": 1.05, "temperature": 0.1, "top_k": 1, "top_p": 0.001}
 
 
-def build_qwen2_5_vl(folder: Path, *, seed: int = 0) -> Path:
-    """Qwen2.5-VL-7B-Instruct's format at 2 LLM layers of width 32 (head dim 16, so the M-RoPE sections
-    [16, 24, 24] of head dim 128 become [2, 3, 3]), with the hub's flat config.json and generation config."""
-    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
-                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+# Qwen2.5-VL-3B-Instruct (OmniGen2's MLLM) differs from the 7B in size only, and in two fields kept here:
+# a 151936-entry vocabulary and tied input/output embeddings. The chat template is the same file.
+QWEN_SIZES = {"7b": {"vocab_size": 152064, "tie_word_embeddings": False},
+              "3b": {"vocab_size": 151936, "tie_word_embeddings": True}}
+
+
+def qwen2_5_vl_model(*, size: str = "7b", seed: int = 0):
+    """(Qwen2.5-VL at 2 LLM layers of width 32, its hub-layout flat config.json as a dict)."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     torch.manual_seed(seed)
-    tok = byte_level_tokenizer(152064, QWEN_IDS, eos="<|im_end|>", pad="<|endoftext|>",
-                               extra={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
-                                      "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>"})
-    clip_mean, clip_std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
-    images = Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056, patch_size=14, merge_size=2,
-                                   temporal_patch_size=2, image_mean=clip_mean, image_std=clip_std)
-    Qwen2_5_VLProcessor(image_processor=images, tokenizer=tok, video_processor=Qwen2VLVideoProcessor(),
-                        chat_template=QWEN_CHAT_TEMPLATE).save_pretrained(folder)
     text = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-            "num_key_value_heads": 1, "vocab_size": 152064, "max_position_embeddings": 128000, "rope_theta": 1e6,
+            "num_key_value_heads": 1, "max_position_embeddings": 128000, "rope_theta": 1e6,
             "rope_scaling": {"type": "mrope", "rope_type": "default", "mrope_section": [2, 3, 3]},
-            "bos_token_id": 151643, "eos_token_id": 151645, "tie_word_embeddings": False}
+            "bos_token_id": 151643, "eos_token_id": 151645, **QWEN_SIZES[size]}
     vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 32, "num_heads": 2, "out_hidden_size": 32,
               "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
               "fullatt_block_indexes": [1], "tokens_per_second": 2}
     ids = {"vision_start_token_id": 151652, "vision_end_token_id": 151653, "vision_token_id": 151654,
            "image_token_id": 151655, "video_token_id": 151656}
-    model = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids))
-    model = model.to(torch.bfloat16).eval()
-    model.save_pretrained(folder)
+    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=text["tie_word_embeddings"],
+                              **ids)
+    model = Qwen2_5_VLForConditionalGeneration(config).to(torch.bfloat16).eval()
     # the hub's layout: text fields at the top level (transformers 4.41-era), vision_config nested
     flat = {"architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
             "torch_dtype": "bfloat16", "hidden_act": "silu", "rms_norm_eps": 1e-6, "use_cache": True,
             **text, **ids, "vision_config": {**vision, "in_chans": 3, "model_type": "qwen2_5_vl"}}
+    return model, flat
+
+
+def qwen2_5_vl_processor():
+    """Qwen2.5-VL's processor (image processor, video processor, tokenizer stand-in, chat template)."""
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLVideoProcessor
+
+    tok = byte_level_tokenizer(152064, QWEN_IDS, eos="<|im_end|>", pad="<|endoftext|>",
+                               extra={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
+                                      "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>"})
+    return Qwen2_5_VLProcessor(image_processor=qwen_image_processor(), tokenizer=tok,
+                               video_processor=Qwen2VLVideoProcessor(), chat_template=QWEN_CHAT_TEMPLATE)
+
+
+def qwen_image_processor():
+    from transformers import Qwen2VLImageProcessor
+
+    clip_mean, clip_std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+    return Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056, patch_size=14, merge_size=2,
+                                 temporal_patch_size=2, image_mean=clip_mean, image_std=clip_std)
+
+
+def build_qwen2_5_vl(folder: Path, *, seed: int = 0, size: str = "7b") -> Path:
+    """Qwen2.5-VL-7B-Instruct's format (``size="3b"``: Qwen2.5-VL-3B-Instruct's) at 2 LLM layers of width 32
+    (head dim 16, so the M-RoPE sections [16, 24, 24] of head dim 128 become [2, 3, 3]), with the hub's flat
+    config.json and generation config."""
+    qwen2_5_vl_processor().save_pretrained(folder)
+    model, flat = qwen2_5_vl_model(size=size, seed=seed)
+    model.save_pretrained(folder)
     (folder / "config.json").write_text(json.dumps(flat, indent=2))
     (folder / "generation_config.json").write_text(json.dumps(QWEN_GENERATION, indent=2))
     return folder
@@ -326,4 +356,125 @@ def build_flux_kontext(folder: Path, *, seed: int = 0) -> Path:
     for name in ("tokenizer.json", "special_tokens_map.json"):  # the hub's CLIP folder: the slow files only
         (folder / "tokenizer" / name).unlink(missing_ok=True)
     _clip_tokenizer_files(folder / "tokenizer")
+    return folder
+
+
+def _reshard(folder: Path, name: str, part, *, max_shard_size: str) -> None:
+    """``folder/name`` saved again in shards with an index (``*.safetensors.index.json``), as the hub shards it."""
+    for path in (folder / name).glob("*.safetensors"):
+        path.unlink()
+    part.save_pretrained(folder / name, max_shard_size=max_shard_size)
+
+
+# ---- Qwen-Image, Qwen-Image-Edit ----------------------------------------------------------------------
+
+# The hub folders Qwen/Qwen-Image and Qwen/Qwen-Image-Edit (diffusers layout): model_index.json naming
+# QwenImagePipeline / QwenImageEditPipeline; scheduler/ FlowMatchEulerDiscreteScheduler (dynamic exponential
+# shifting, base 0.5 / max 0.9 over 256..8192 tokens, shift_terminal 0.02); text_encoder/ Qwen2.5-VL-7B-Instruct
+# (its flat config, legacy key names, sharded); tokenizer/ Qwen2Tokenizer as vocab.json + merges.txt with the
+# special tokens from 151643 in tokenizer_config.json; transformer/ QwenImageTransformer2DModel (patch 2,
+# in_channels 64, out_channels 16, RoPE axes [16, 56, 56] of head dim 128, joint dim 3584 = the text encoder's
+# width) sharded; vae/ AutoencoderKLQwenImage (z_dim 16, dim_mult [1, 2, 4, 4], temperal_downsample
+# [false, true, true]: 8x spatially) one file. The edit checkpoint adds processor/ (Qwen2VLProcessor).
+QWEN_IMAGE_SCHEDULER = {"base_image_seq_len": 256, "base_shift": 0.5, "invert_sigmas": False, "max_image_seq_len": 8192,
+                        "max_shift": 0.9, "num_train_timesteps": 1000, "shift": 1.0, "shift_terminal": 0.02,
+                        "stochastic_sampling": False, "time_shift_type": "exponential", "use_beta_sigmas": False,
+                        "use_dynamic_shifting": True, "use_exponential_sigmas": False, "use_karras_sigmas": False}
+QWEN_MORE_IDS = {151657: "<tool_call>", 151658: "</tool_call>", 151659: "<|fim_prefix|>", 151660: "<|fim_middle|>",
+                 151661: "<|fim_suffix|>", 151662: "<|fim_pad|>", 151663: "<|repo_name|>", 151664: "<|file_sep|>"}
+
+
+def _qwen_tokenizer_files(folder: Path) -> None:
+    """Qwen2Tokenizer's slow files as Qwen2.5-VL ships them: vocab.json (byte symbols, filler words up to 151643),
+    merges.txt, and tokenizer_config.json with the added tokens 151643..151664 and the chat template."""
+    from tokenizers import pre_tokenizers
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {symbol: i for i, symbol in enumerate(alphabet)}
+    vocab |= {f"\u0120w{i}": i for i in range(len(alphabet), 151643)}
+    added = {**QWEN_IDS, **QWEN_MORE_IDS}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    decoder = {str(i): {"content": token, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False,
+                        "special": i not in (151657, 151658)} for i, token in added.items()}
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"add_prefix_space": False, "added_tokens_decoder": decoder, "bos_token": None,
+         "chat_template": QWEN_CHAT_TEMPLATE, "clean_up_tokenization_spaces": False, "eos_token": "<|im_end|>",
+         "errors": "replace", "model_max_length": 131072, "pad_token": "<|endoftext|>", "split_special_tokens": False,
+         "tokenizer_class": "Qwen2Tokenizer", "unk_token": None}, indent=2, ensure_ascii=False))
+
+
+def build_qwen_image(folder: Path, *, edit: bool = False, seed: int = 0) -> Path:
+    """Qwen-Image's folder (``edit=True``: Qwen-Image-Edit's) at one transformer block of width 32 (head dim 16:
+    RoPE axes [4, 6, 6]) over a 2-layer Qwen2.5-VL of width 32, with the real VAE's depth (8x, 16 latent
+    channels) at base width 8; transformer and text encoder sharded."""
+    from diffusers import (AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImageEditPipeline,
+                           QwenImagePipeline, QwenImageTransformer2DModel)
+    from transformers import Qwen2Tokenizer, Qwen2VLProcessor, Qwen2VLVideoProcessor
+
+    text_encoder, flat = qwen2_5_vl_model(seed=seed)
+    torch.manual_seed(seed)
+    transformer = QwenImageTransformer2DModel(patch_size=2, in_channels=64, out_channels=16, num_layers=1,
+                                              attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                              axes_dims_rope=(4, 6, 6))
+    vae = AutoencoderKLQwenImage(base_dim=8, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=1,
+                                 temperal_downsample=[False, True, True])
+    _qwen_tokenizer_files(folder / "tokenizer")
+    tokenizer = Qwen2Tokenizer.from_pretrained(folder / "tokenizer")
+    parts = {"scheduler": FlowMatchEulerDiscreteScheduler(**QWEN_IMAGE_SCHEDULER), "vae": vae,
+             "text_encoder": text_encoder, "tokenizer": tokenizer, "transformer": transformer}
+    if edit:
+        parts["processor"] = Qwen2VLProcessor(image_processor=qwen_image_processor(), tokenizer=tokenizer,
+                                              video_processor=Qwen2VLVideoProcessor(), chat_template=QWEN_CHAT_TEMPLATE)
+    (QwenImageEditPipeline if edit else QwenImagePipeline)(**parts).save_pretrained(folder)
+    _reshard(folder, "transformer", transformer, max_shard_size="100KB")
+    _reshard(folder, "text_encoder", text_encoder, max_shard_size="5MB")
+    (folder / "text_encoder" / "config.json").write_text(json.dumps(flat, indent=2))
+    (folder / "text_encoder" / "generation_config.json").write_text(json.dumps(QWEN_GENERATION, indent=2))
+    for name in ("tokenizer.json", "special_tokens_map.json", "chat_template.jinja"):  # the slow files only
+        (folder / "tokenizer" / name).unlink(missing_ok=True)
+    _qwen_tokenizer_files(folder / "tokenizer")
+    if edit:  # the hub's processor/: the tokenizer's slow files, preprocessor_config.json and the chat template
+        shutil.rmtree(folder / "processor")
+        _qwen_tokenizer_files(folder / "processor")
+        qwen_image_processor().save_pretrained(folder / "processor")
+        Qwen2VLVideoProcessor().save_pretrained(folder / "processor")
+        (folder / "processor" / "chat_template.json").write_text(json.dumps({"chat_template": QWEN_CHAT_TEMPLATE}))
+    return folder
+
+
+# ---- OmniGen v1 ---------------------------------------------------------------------------------------
+
+# The hub folder Shitao/OmniGen-v1-diffusers: model_index.json naming OmniGenPipeline; scheduler/
+# FlowMatchEulerDiscreteScheduler (defaults); tokenizer/ Phi-3's (LlamaTokenizer; bos <s> 1, <|endoftext|> 32000
+# as eos and pad, chat tokens 32001..32010 such as <|assistant|> 32001, <|end|> 32007, <|user|> 32010);
+# transformer/ OmniGenTransformer2DModel (Phi-3 widths: hidden 3072, 32 layers and heads, intermediate 8192,
+# vocab 32064, pad 32000, su-scaled RoPE with long/short factors of head_dim/2 entries, 4 latent channels, patch 2,
+# pos_embed_max_size 192); vae/ AutoencoderKL (SDXL's: four levels, 8x, 4 latent channels, scaling 0.13025).
+PHI3_IDS = {0: "<unk>", 1: "<s>", 2: "</s>", 32000: "<|endoftext|>", 32001: "<|assistant|>", 32002: "<|placeholder1|>",
+            32003: "<|placeholder2|>", 32004: "<|placeholder3|>", 32005: "<|placeholder4|>", 32006: "<|system|>",
+            32007: "<|end|>", 32008: "<|placeholder5|>", 32009: "<|placeholder6|>", 32010: "<|user|>"}
+
+
+def build_omnigen(folder: Path, *, seed: int = 0) -> Path:
+    """OmniGen-v1-diffusers' folder at one layer of width 32 (4 heads: head dim 8, RoPE factors of 4 entries),
+    with the real VAE's depth (8x, 4 latent channels) at width 8."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, OmniGenPipeline, OmniGenTransformer2DModel
+
+    torch.manual_seed(seed)
+    tok = byte_level_tokenizer(32011, PHI3_IDS, bos="<s>", eos="<|endoftext|>", pad="<|endoftext|>", add_bos=True)
+    transformer = OmniGenTransformer2DModel(
+        in_channels=4, patch_size=2, hidden_size=32, num_attention_heads=4, num_key_value_heads=4,
+        intermediate_size=64, num_layers=1, pad_token_id=32000, vocab_size=32064, max_position_embeddings=131072,
+        original_max_position_embeddings=4096, rope_scaling={"long_factor": [1.0, 1.2, 1.5, 2.0],
+                                                              "short_factor": [1.0, 1.0, 1.1, 1.2], "type": "su"},
+        pos_embed_max_size=192)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+                        latent_channels=4, norm_num_groups=4, down_block_types=["DownEncoderBlock2D"] * 4,
+                        up_block_types=["UpDecoderBlock2D"] * 4, scaling_factor=0.13025, sample_size=1024)
+    OmniGenPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae,
+                    tokenizer=tok).save_pretrained(folder)
+    _rewrite_json(folder / "tokenizer" / "tokenizer_config.json", tokenizer_class="LlamaTokenizer")
+    _rewrite_json(folder / "model_index.json", tokenizer=["transformers", "LlamaTokenizer"])
     return folder

@@ -23,7 +23,7 @@ from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions
 from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, with_chat_template
 from realunify_arena.cards import CARD_REF, CardError, ModelCard
 from realunify_arena.families import rounded_down, rounded_down_reason
-from realunify_arena.limits import size_refusal
+from realunify_arena.limits import OptionError, size_refusal
 from realunify_arena.shown import brief
 
 
@@ -137,6 +137,7 @@ class PairAdapter(LocalAdapter):
             # warning: a 512x512 request came back 1024x1024. The asked area keeps the asked size.
             kwargs["max_area"] = options.width * options.height
         self._check_size(pipeline, kwargs.get("width"), kwargs.get("height"))
+        self._check_steps(pipeline, kwargs.get("num_inference_steps"))
         return pipeline(prompt=prompt, generator=self.generator(options.seed), **kwargs).images[0]
 
     def _check_size(self, pipeline, width: int | None, height: int | None) -> None:
@@ -155,6 +156,22 @@ class PairAdapter(LocalAdapter):
         refusal = size_refusal(self.name, (width, height), made, rounded_down_reason(multiple))
         if refusal:
             raise refusal
+
+    def _check_steps(self, pipeline, steps: int | None) -> None:
+        """Refuse one step where the pipeline's scheduler stretches its sigmas to a terminal value
+        (``shift_terminal``: Qwen-Image's and Qwen-Image-Edit's FlowMatchEulerDiscreteScheduler, 0.02).
+        diffusers' ``stretch_shift_to_terminal`` divides by one minus the last sigma, which is 0 when there is
+        one step (sigmas ``linspace(1, 1/steps, steps)`` = [1.0]): every pixel came back NaN, a black image,
+        with only a numpy RuntimeWarning. ``steps`` None: the pipeline's default (50 for these pipelines).
+
+        Raises:
+            limits.OptionError: naming the card, the steps asked and the fewest its scheduler takes (2)."""
+        config = getattr(getattr(pipeline, "scheduler", None), "config", None)
+        terminal = getattr(config, "shift_terminal", None)
+        if steps is not None and steps < 2 and terminal:
+            raise OptionError("steps", f"steps (num_inference_steps) = {steps} is not allowed for {self.name}: its "
+                                       f"scheduler (shift_terminal {terminal:g}) needs at least 2 steps; with one "
+                                       "it makes a blank (NaN) image")
 
     def _distinct_parts(self) -> list[Adapter]:
         return list({id(part): part for part in self.parts.values()}.values())
