@@ -320,10 +320,16 @@ class Arena:
             return False
         key = _session_key(session_id)
 
+        counted_at, counts = self._battle_runs.get(battle_id, (0.0, []))
+        if time.monotonic() - counted_at >= self.run_window_seconds:
+            # their window is over: they count no more, and the rows may be gone (any start deletes expired
+            # rows) and their ids taken by another visitor's new starts (SQLite reuses the largest rowids)
+            counts = []
+
         def delete(_db) -> bool:  # the battle and the run counts it took, together
             deleted = self.store.delete_unplayed_battle(battle_id, key)
             if deleted:
-                self.store.delete_run_starts(self._battle_runs.get(battle_id, (0, []))[1])
+                self.store.delete_run_starts(counts)
             return deleted
 
         withdrawn = self.store.apply(delete)

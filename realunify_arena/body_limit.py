@@ -10,9 +10,12 @@ answers a body over ``MAX_BODY_BYTES`` with HTTP 413 and a message naming the li
 ``Content-Length``), so at most about ``MAX_BODY_BYTES`` of it is ever held.
 
 Files do not travel in these bodies: the page and ``gradio_client`` upload them to ``/gradio_api/upload``
-first and send their path (Gradio takes no inline base64 image as an input), and that route streams the file
-to disk under its own cap, Gradio's ``max_file_size`` (``benchmark.images.MAX_UPLOAD_BYTES``); it is left
-to that cap here.
+first and send their path (Gradio takes no inline base64 image as an input), and that route streams each file
+to disk under its own cap, Gradio's ``max_file_size`` (``benchmark.images.MAX_UPLOAD_BYTES``); its files are
+left to that cap here. Its other multipart parts (form fields without a ``filename``) are not: Gradio's
+parser keeps each one whole in memory with no cap (``GradioMultiPartParser.on_part_data``; a 200 MiB field
+grew the server's peak memory by 600 MB), so on that route ``BodyLimit`` reads the parts' headers as the body
+streams by (``python_multipart``, the parser Gradio uses) and refuses once the field bytes pass the limit.
 
 FastAPI 0.165 has a ``max_body_size`` of its own, but its refusal says only "Content Too Large", and sparing
 Gradio's upload route from it would mean reaching into Gradio's route table.
@@ -23,6 +26,8 @@ from __future__ import annotations
 import json
 
 from gradio.route_utils import API_PREFIX
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 # 1 MiB. The largest body the app's own routes need is far smaller: the page's Explore Run with its own
 # instance, every text field at its 4,000-character limit (``benchmark.custom.MAX_TEXT_CHARS``), sent 24 KB
@@ -46,7 +51,8 @@ class _TooLarge(Exception):
 class BodyLimit:
     """ASGI middleware: an HTTP request whose body is over ``max_body_bytes`` gets a 413 JSON answer,
     ``{"detail": too_large_message(max_body_bytes)}``, before more than that is read; the app's own answer to
-    the interrupted read (a 400, a 500) is dropped. ``UPLOAD_ROUTE`` and non-HTTP scopes pass unchanged.
+    the interrupted read (a 400, a 500) is dropped. On ``UPLOAD_ROUTE`` only the multipart parts that are not
+    files count (its files have Gradio's own cap); non-HTTP scopes pass unchanged.
 
     Raises:
         ValueError: ``max_body_bytes`` is negative.
@@ -59,11 +65,12 @@ class BodyLimit:
         self.limit = max_body_bytes
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or _route_path(scope) in (UPLOAD_ROUTE, UPLOAD_ROUTE + "/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        fields = _FieldBytes.of(scope) if _route_path(scope) in (UPLOAD_ROUTE, UPLOAD_ROUTE + "/") else None
         announced = _content_length(scope)
-        if announced is not None and announced > self.limit:
+        if fields is None and announced is not None and announced > self.limit:
             await self._refuse(send)  # before the app runs: nothing of the body is read
             return
         read = 0
@@ -75,7 +82,8 @@ class BodyLimit:
                 raise _TooLarge
             message = await receive()
             if message["type"] == "http.request":
-                read += len(message.get("body", b""))
+                body = message.get("body", b"")
+                read += len(body) if fields is None else fields.count(body)
                 if read > self.limit:
                     refused = True
                     raise _TooLarge
@@ -102,6 +110,56 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+class _FieldBytes:
+    """Counts the bytes of the multipart parts that are not files (no ``filename`` in their
+    ``Content-Disposition``, as Gradio's parser tells them apart) in a body read piece by piece."""
+
+    def __init__(self, boundary: bytes) -> None:
+        self.total = 0
+        self._header = self._name = b""
+        self._field = False
+        self._parser = MultipartParser(boundary, {
+            "on_part_begin": self._begin, "on_header_field": self._header_name, "on_header_value": self._value,
+            "on_header_end": self._header_end, "on_part_data": self._data})
+
+    @classmethod
+    def of(cls, scope) -> "_FieldBytes | None":
+        """A counter for this request's multipart body, or None when it is not multipart with a boundary
+        (Gradio's upload route refuses such a request before reading its body)."""
+        kind = next((value for name, value in scope.get("headers", ()) if name.lower() == b"content-type"), b"")
+        main, options = parse_options_header(kind)
+        boundary = options.get(b"boundary")
+        return cls(boundary) if main == b"multipart/form-data" and boundary else None
+
+    def count(self, piece: bytes) -> int:
+        """Feeds ``piece`` to the parser; returns the field bytes so far. A body the parser refuses stops the
+        count where it is (Gradio's parser, the same one, refuses it too)."""
+        if self._parser is not None:
+            try:
+                self._parser.write(piece)
+            except MultipartParseError:
+                self._parser = None
+        return self.total
+
+    def _begin(self) -> None:
+        self._field, self._header = True, b""
+
+    def _header_name(self, data: bytes, start: int, end: int) -> None:
+        self._name += data[start:end]
+
+    def _value(self, data: bytes, start: int, end: int) -> None:
+        self._header += data[start:end]
+
+    def _header_end(self) -> None:
+        if self._name.lower() == b"content-disposition":
+            self._field = b"filename" not in parse_options_header(self._header)[1]
+        self._name = self._header = b""
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._field:
+            self.total += end - start
 
 
 def _content_length(scope) -> int | None:

@@ -311,10 +311,10 @@ def _model_field(entries: list[ResultEntry], model: str, problems: list[Problem]
     spelled: dict[str, set[str]] = {}
     for entry in entries:
         named = entry.raw.get(MODEL_FIELD)
-        if isinstance(named, str) and named != model and same_model(named, model):
+        if isinstance(named, str) and named.strip() and named != model and same_model(named, model):
             spelled.setdefault(entry.file, set()).add(named)
     return [f"{file}: entries name the model {', '.join(map(repr, sorted(names)))}, taken as --model {model!r} "
-            "(the same name but for case or a hub owner)" for file, names in spelled.items()]
+            "(the same name but for case, a hub owner or a checkpoint's folder)" for file, names in spelled.items()]
 
 
 def _image_notes(entries: list[_Entry]) -> list[str]:

@@ -33,6 +33,8 @@ page and exported again, and a file written from an endpoint that echoed its key
 
 from __future__ import annotations
 
+import re
+
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,13 +239,15 @@ def models_named(found: list[ResultEntry]) -> str:
 
 
 def same_model(named: object, model: str) -> bool:
-    """Whether an entry's ``model`` field (``named``; None: not stated) names ``model``."""
+    """Whether an entry's ``model`` field (``named``; None, or an empty or blank string: not stated) names
+    ``model``: ignoring case, and what comes before the last ``/`` or ``\\`` (a hub owner, or the folder of
+    a checkpoint path as runners write it, POSIX or Windows, with or without a trailing separator)."""
     if named is None:
         return True
     if not isinstance(named, str):
         return False
-    named = named.strip().casefold()
-    return model.casefold() in (named, named.rpartition("/")[2])
+    named = named.strip().rstrip("/\\").casefold()
+    return not named or model.casefold() in (named, re.split(r"[/\\]", named)[-1])
 
 
 def _failed(entry: ResultEntry, error: str) -> ResultEntry:

@@ -441,9 +441,13 @@ def build(ctx: AppContext) -> ExploreTab:
                                         column.outputs, api_visibility="private", concurrency_limit=None,
                                         trigger_mode="multiple"))  # Run right after Stop, while the stopped
         # column still ends: "once" dropped the new column's event (it never ran, the page stayed busy)
-        column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box, judge],
-                                  [column.human_verdict, column.verdict], api_visibility="private",
-                                  concurrency_limit=None)
+        # drawn by a step of its own, as a Run's: a refused save (over the vote limit, no stored run) raised
+        # into the verdicts, and Gradio marked both with a bare red "Error" badge that outlived its toast
+        judged = gr.State(None)
+        column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box, judge], judged,
+                                  api_visibility="private", concurrency_limit=None).success(
+            lambda values: values, judged, [column.human_verdict, column.verdict], api_visibility="private",
+            queue=False)
 
     def stop_runs(request: gr.Request):
         # each column says "stopped" on its own stream (a reply of this event could arrive before the
@@ -613,8 +617,8 @@ def _human_judge(ctx: AppContext):
         people = verdict_markdown(ctx.store.human_verdict(run_id), inst, judge=HUMAN)
         # with "human" as the chosen judge the column's verdict is your judgment and the people's majority:
         # it no longer says "not judged"
-        return (f"Saved as your judgment of run #{run_id} (one per person; saving again replaces yours).\n\n"
-                f"{yours}\n\n{people}"), f"{yours}\n\n{people}" if judge == HUMAN else gr.skip()
+        return [(f"Saved as your judgment of run #{run_id} (one per person; saving again replaces yours).\n\n"
+                 f"{yours}\n\n{people}"), f"{yours}\n\n{people}" if judge == HUMAN else gr.skip()]
 
     return save
 

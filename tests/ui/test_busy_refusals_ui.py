@@ -71,3 +71,37 @@ def test_a_battle_over_the_limit_says_why_and_marks_nothing_error(page, busy_app
     expect(page.locator("#ar-instance")).to_contain_text("mathematical_reasoning")  # the battle shown stays
     _no_bare_error(page.locator("#tab-arena"))
     page.locator("#ar-stop").click()  # the battle drawn may hold tiny-slow, which never ends by itself
+
+
+@pytest.fixture(scope="module")
+def one_judgment_app(tmp_path_factory):
+    """A UEG instance judged by hand, and a voter allowed one vote (a hand judgment counts as one) an hour."""
+    root = tmp_path_factory.mktemp("judged")
+    write_set(generate_set(1, seed=8, task_types=["world_knowledge"]), root / "data")
+    settings = Settings(data=(str(root / "data"),), models=("tiny-janus",), judge="human", db=root / "arena.db",
+                        gpu_concurrency=1, vote_limit=1, vote_window=3600)
+    store = Store.open(settings.db)
+    demo = build_demo(settings, store, ModelPool(load_cards(), device="cpu"))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+    yield url
+    demo.close()
+    store.close()
+
+
+def test_a_refused_judgment_says_why_and_marks_nothing_error(page, one_judgment_app):
+    page.goto(one_judgment_app + "?model=tiny-janus&judge=human")
+    expect(page.locator("#ex-judge input")).to_have_value("human")
+    page.locator("#ex-run").click()
+    verdict = page.locator("#ex-direct-verdict")
+    expect(verdict).to_contain_text("Judge it yourself below.", timeout=120_000)
+    page.get_by_role("button", name="Judge it yourself").first.click()
+    page.locator("#ex-direct-judge-box input[type=checkbox]").first.check()
+    page.locator("#ex-direct-judge-save").click()
+    human = page.locator("#ex-direct-human-verdict")
+    expect(human).to_contain_text("Saved as your judgment")
+    page.locator("#ex-direct-judge-box input[type=checkbox]").first.uncheck()  # another judgment (the same
+    page.locator("#ex-direct-judge-save").click()  # saved again is a retry): over the limit of one, refused
+    expect(page.get_by_text("rate limit")).to_be_visible()
+    expect(human).to_contain_text("Saved as your judgment")  # the judgment shown stays
+    expect(verdict).to_contain_text("Instance score")
+    _no_bare_error(page.locator("#tab-explore"))

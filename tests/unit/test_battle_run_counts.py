@@ -45,3 +45,19 @@ def test_a_battle_running_more_models_than_the_whole_limit_is_not_told_to_wait(s
     assert "runs 2 models, more than the 1 new runs" in str(refused.value)
     assert "wait" not in str(refused.value)
     assert _rows(store, "battles") == 0
+
+
+def test_a_battle_withdrawn_after_its_run_window_takes_back_no_other_visitors_count(store):
+    """A battle stopped while it waited for the accelerator longer than the run window: its counts expired, a
+    later start deleted them, and SQLite gave their row ids to another visitor's new counts (rowids of
+    deleted largest rows are reused); withdrawing the battle must leave that visitor's counts alone."""
+    arena = Arena(store, max_runs=5, run_window_seconds=60, max_battles=60)
+    first = _start(arena)
+    # the window passes: the rows are backdated as the clock would have aged them, and the arena's record too
+    store.apply(lambda _db: store._execute("update run_starts set created_at = ?", ("2000-01-01T00:00:00+00:00",)))
+    at, counts = arena._battle_runs[first]
+    arena._battle_runs[first] = (at - 61, counts)
+    bob = arena.admit_runs("hf:bob", 2)  # deletes the expired rows first, then counts bob's two runs
+    assert sorted(bob) == sorted(counts)  # the ids were reused (what made the give-back dangerous)
+    assert arena.withdraw_battle(first, "s1") is True
+    assert _rows(store, "run_starts") == 2  # bob's two runs still count

@@ -82,6 +82,38 @@ def test_entries_naming_the_model_by_its_hub_id_are_imported_with_a_note(tmp_pat
     assert sorted(_by_index(db)) == [1, 2]
 
 
+def _import_one_named(tmp_path, capsys, named) -> tuple[Path, str]:
+    """One entry whose ``model`` field is ``named``, imported as janus-pro-1b: the folder and the summary."""
+    folder = tmp_path / "res"
+    picture(folder / "1.png")
+    write(folder / "UEG_direct.json", [ueg(1, image="1.png", model=named)])
+    db = tmp_path / "arena.db"
+    code, out, err = _import(folder, db, capsys, model="janus-pro-1b")
+    assert code == 0, err
+    assert sorted(_by_index(db)) == [1]
+    return folder, out
+
+
+@pytest.mark.parametrize("named", ["/data/ckpt/Janus-Pro-1B/", r"C:\models\Janus-Pro-1B",
+                                   "D:\\runs\\janus-pro-1b\\"])
+def test_entries_naming_the_model_by_a_checkpoint_path_are_imported_with_a_note(tmp_path, capsys, named):
+    """Runners write the path they loaded the model from (a folder, on POSIX or Windows, often with a trailing
+    separator): its last part names the model, as a hub id's does."""
+    _, out = _import_one_named(tmp_path, capsys, named)
+    assert f"note: UEG_direct.json: entries name the model {named!r}, taken as --model 'janus-pro-1b'" in out, out
+
+
+@pytest.mark.parametrize("named", ["", "   "])
+def test_an_empty_model_field_states_no_model(tmp_path, capsys, named):
+    """A runner's template with the ``model`` field left blank says nothing about whose runs they are, as
+    null does: not compared, no note."""
+    folder, out = _import_one_named(tmp_path, capsys, named)
+    assert "entries name the model" not in out, out
+    capsys.readouterr()
+    assert main(["score-official", str(folder), "--model", "janus-pro-1b"]) == 0
+    assert "another model" not in capsys.readouterr().err
+
+
 def test_score_official_notes_entries_naming_another_model(tmp_path, capsys):
     folder = tmp_path / "res"
     picture(folder / "1.png")
