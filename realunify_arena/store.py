@@ -279,6 +279,22 @@ def m009_run_starts_created_index(db: Database) -> None:
     db.execute("create index if not exists run_starts_created on run_starts (created_at)")
 
 
+@migrations()
+def m010_run_starts_ids_never_reused(db: Database) -> None:
+    """``run_starts`` ids are never reused (AUTOINCREMENT). A count is given back by its id
+    (``delete_run_starts``) when its run never started, possibly after waiting longer than the run window;
+    meanwhile any start deletes expired rows, and SQLite gave a plain ``integer primary key``'s freed largest
+    ids to the next inserts, so giving back one visitor's old count deleted another visitor's new one
+    (https://www.sqlite.org/autoinc.html). The table holds one window's rows at most: copied as it is."""
+    db.execute("create table run_starts_new (id integer primary key autoincrement, voter text not null,"
+               " created_at text not null)")
+    db.execute("insert into run_starts_new (id, voter, created_at) select id, voter, created_at from run_starts")
+    db.execute("drop table run_starts")  # its indexes go with it
+    db.execute("alter table run_starts_new rename to run_starts")
+    db.execute("create index run_starts_voter_created on run_starts (voter, created_at)")
+    db.execute("create index run_starts_created on run_starts (created_at)")
+
+
 # the rows of a rate-limit key (``arena.rate_key``): the voter id itself or any id extending it as "key:..."
 # (ids between "key:" and "key;" sort there, so an index on voter serves it); its arguments: _voter_key_args
 _OF_VOTER_KEY = "(voter = ? or (voter > ? and voter < ?))"

@@ -58,6 +58,20 @@ def test_a_battle_withdrawn_after_its_run_window_takes_back_no_other_visitors_co
     at, counts = arena._battle_runs[first]
     arena._battle_runs[first] = (at - 61, counts)
     bob = arena.admit_runs("hf:bob", 2)  # deletes the expired rows first, then counts bob's two runs
-    assert sorted(bob) == sorted(counts)  # the ids were reused (what made the give-back dangerous)
+    assert not set(bob) & set(counts)  # ids are never reused (m010); the window check stands besides
     assert arena.withdraw_battle(first, "s1") is True
     assert _rows(store, "run_starts") == 2  # bob's two runs still count
+
+
+def test_a_count_given_back_late_never_takes_a_count_made_since(store):
+    """Explore's path (``admit_runs`` / ``release_runs``): a run stopped after waiting past the run window gives
+    back its count by id; the expired row was deleted meanwhile by a later start. SQLite reuses a plain integer
+    primary key's freed largest ids, so that id could be another visitor's new count; the store's ids are never
+    reused (AUTOINCREMENT, https://www.sqlite.org/autoinc.html)."""
+    arena = Arena(store, max_runs=5, run_window_seconds=60)
+    alice = arena.admit_runs("hf:alice", 2)
+    store.apply(lambda _db: store._execute("update run_starts set created_at = ?", ("2000-01-01T00:00:00+00:00",)))
+    bob = arena.admit_runs("hf:bob", 2)  # deletes alice's expired rows, then counts bob's
+    assert not set(alice) & set(bob)
+    arena.release_runs(alice)  # alice's run never started: its (long expired) counts are given back
+    assert store.count_run_starts_since("hf:bob", "") == 2
