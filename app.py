@@ -26,12 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as e:
         return refuse(str(e))
     # Gradio takes a port only if it is free on 127.0.0.1 as well as on the host (http_server.start_server)
-    problem = (listen_problem(settings.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1", settings.port)
+    problem = (listen_problem(settings.host or "127.0.0.1", settings.port)
                or (settings.port and listen_problem("127.0.0.1", settings.port)))
     if problem:  # else a port in use was Gradio's traceback after the store was made, a bad host a hang
         field = "host" if problem.startswith("host ") else "port"
-        fix = ("pass --host 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)" if field == "host" else
-               "pass another --port, or stop what listens there")
+        fix = (settings.set_by("host", "127.0.0.1") + " for this machine only, or 0.0.0.0 for every interface"
+               if field == "host" else settings.set_by("port", "N") + " for another port, or stop what listens"
+               " there")
         return refuse(f"{settings.where(field)}: {problem}; {fix}")
     for source in settings.data:  # loaded on first use: a mistyped path would show only once chosen in the page
         if source != "bundled" and not os.path.exists(os.path.expanduser(source)):

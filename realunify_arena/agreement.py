@@ -7,7 +7,8 @@ scores each judge gives in the layout of the paper's judge comparison (RealUnify
 Qwen2.5-VL and human experts scoring BAGEL's UEG runs, direct and stepwise).
 
 Only verdicts both judges gave count: an unparseable reply (a judge error) is left out, never read as yes
-or no. The score table uses the runs *every* compared judge decided, so the judges' figures are computed
+or no; what only one of the two judges answered (the other did not judge that run, or gave no yes/no) is
+left out and counted (``questions_one_judge``, ``instances_one_judge``). The score table uses the runs *every* compared judge decided, so the judges' figures are computed
 on the same instances (``n``).
 
 ``ratings.judge_agreement`` answers a different question (does a judge's score prefer the side people
@@ -57,6 +58,11 @@ class PairAgreement:
     instances: int  # runs both judges decided (all-or-nothing score not None)
     instance_agreement: float | None
     instance_kappa: float | None
+    # left out because only one of the two answered: polling questions one judge answered yes or no and the
+    # other did not (not judged that run, not asked it, or no yes/no); runs one judge scored 1 or 0 and the
+    # other did not
+    questions_one_judge: int = 0
+    instances_one_judge: int = 0
 
 
 @dataclass
@@ -153,21 +159,29 @@ def _by_question(items: list[dict]) -> dict[tuple[str, int], dict]:
 
 def _pair_rows(a: str, b: str, mine: dict[int, dict], theirs: dict[int, dict]) -> list[PairAgreement]:
     questions, instances = defaultdict(list), defaultdict(list)
-    for run_id in sorted(mine.keys() & theirs.keys()):
-        x, y = mine[run_id], theirs[run_id]
-        task = x["task_type"]
-        theirs_by_question = _by_question(y["details"]["questions"])
-        for key, qa in _by_question(x["details"]["questions"]).items():
-            qb = theirs_by_question.get(key)
-            if qb is not None and qa["verdict"] in VERDICTS and qb["verdict"] in VERDICTS:
-                questions[task].append((qa["verdict"], qb["verdict"]))
-        if x["score"] is not None and y["score"] is not None:
-            instances[task].append((x["score"], y["score"]))
+    one_judge = defaultdict(lambda: [0, 0])  # task -> [questions, instances] only one of the two answered
+    for run_id in sorted(mine.keys() | theirs.keys()):
+        x, y = mine.get(run_id), theirs.get(run_id)
+        task = (x or y)["task_type"]
+        by_a, by_b = (_by_question(j["details"]["questions"]) if j else {} for j in (x, y))
+        for key in by_a.keys() | by_b.keys():
+            said = [q["verdict"] for q in (by_a.get(key), by_b.get(key)) if q and q["verdict"] in VERDICTS]
+            if len(said) == 2:
+                questions[task].append((said[0], said[1]))
+            elif said:
+                one_judge[task][0] += 1
+        scores = [j["score"] for j in (x, y) if j and j["score"] is not None]
+        if len(scores) == 2:
+            instances[task].append((scores[0], scores[1]))
+        elif scores:
+            one_judge[task][1] += 1
     rows = []
-    for scope in (ALL, *(t for t in UEG_TASKS if questions[t] or instances[t])):
-        qs = [p for t in UEG_TASKS for p in questions[t]] if scope == ALL else questions[scope]
-        ins = [p for t in UEG_TASKS for p in instances[t]] if scope == ALL else instances[scope]
-        rows.append(PairAgreement(a, b, scope, *agreement_of(qs, VERDICTS), *agreement_of(ins, (1, 0))))
+    for scope in (ALL, *(t for t in UEG_TASKS if questions[t] or instances[t] or any(one_judge[t]))):
+        tasks = UEG_TASKS if scope == ALL else (scope,)
+        qs = [p for t in tasks for p in questions[t]]
+        ins = [p for t in tasks for p in instances[t]]
+        rows.append(PairAgreement(a, b, scope, *agreement_of(qs, VERDICTS), *agreement_of(ins, (1, 0)),
+                                  *(sum(one_judge[t][i] for t in tasks) for i in (0, 1))))
     return rows
 
 
@@ -190,7 +204,7 @@ def _scores(store, comparison: Comparison, by_judge: dict[str, dict[int, dict]])
 # -- rendering -----------------------------------------------------------------------------------
 
 AGREEMENT_HEADER = ["Judge A", "Judge B", "Scope", "questions", "agreement", "κ (questions)", "instances",
-                    "agreement", "κ (instances)"]
+                    "agreement", "κ (instances)", "left out: one judge only (questions / instances)"]
 
 
 def _share(x: float | None) -> str:
@@ -250,9 +264,11 @@ def markdown(comparison: Comparison) -> str:
     for r in comparison.agreement:
         lines.append(row([r.judge_a, r.judge_b, _scope(r.scope), r.questions, _share(r.question_agreement),
                           kappa_text(r.question_kappa, r.questions), r.instances, _share(r.instance_agreement),
-                          kappa_text(r.instance_kappa, r.instances)]))
-    lines += ["", "Questions: polling questions both judges answered yes or no (a question one judge was not asked, "
-                  "or gave no yes/no to, is left out); instances: runs both judges scored 1 or 0. Agreement is the "
+                          kappa_text(r.instance_kappa, r.instances),
+                          f"{r.questions_one_judge} / {r.instances_one_judge}"]))
+    lines += ["", "Questions: polling questions both judges answered yes or no; instances: runs both judges scored 1 "
+                  "or 0. What only one of the two answered (the other did not judge the run, was not asked the "
+                  "question, or gave no yes/no) is left out and counted in the last column. Agreement is the "
                   f"share of equal answers; κ = (p_o − p_e) / (1 − p_e) (Cohen 1960); \"{UNDEFINED}\": both judges "
                   "gave the same single answer to every item, so chance agreement p_e is 1 and κ has no value."]
     header = ["Judge", "n", *(CATEGORIES[t].abbreviation for t in score_columns(comparison)), "UEG"]

@@ -235,6 +235,18 @@ def one_mode_systems(store, *, dataset: str | None = None, judge: str | None = N
     return out
 
 
+def one_mode_list(systems: Iterable[tuple[str, str, str]]) -> str:
+    """``one_mode_systems``' entries as one phrase, ``"solo on set (direct only); ..."``; "" for none."""
+    return "; ".join(f"{label} on {name} ({mode} only)" for name, label, mode in systems)
+
+
+def one_mode_note(systems: Iterable[tuple[str, str, str]]) -> str:
+    """The note under the paired tables (``report --paired``, the Leaderboard): ``"Not paired, stored in one
+    mode only: solo on set (direct only)"``; "" when every model is paired."""
+    listed = one_mode_list(systems)
+    return f"Not paired, stored in one mode only: {listed}" if listed else ""
+
+
 def _by_system(store, dataset, judge, pinned):
     """(dataset, UEG judge, task types the table holds, model label, instance uid -> mode -> (run, Outcome))."""
     for name, judge_name, scored in judged_runs(store, dataset=dataset, judge=judge, pinned=pinned):

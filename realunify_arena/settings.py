@@ -26,6 +26,10 @@ LOCAL_RUN_TIME_LIMIT_S = 900  # ... and elsewhere
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
+# Gradio's own variables for the address (``gradio/blocks.py`` ``launch``, ``gradio/http_server.py``), which
+# Spaces set: read for ``host``/``port`` when neither the flag nor the REALUNIFY_ variable is given
+GRADIO_ENV = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
+
 JANUS_FAST_ENV = "REALUNIFY_JANUS_FAST"  # an environment switch only (cards say ``params: {fast: ...}``)
 
 
@@ -83,8 +87,8 @@ class Settings:
     models_dir: Path | None = None  # folder of model cards; None: the project's models/
     judge: str = AUTO_JUDGE  # judge card name, "human", or "auto" (what can run here; see AppContext.judge)
     db: Path = DEFAULT_DATA_DIR / "arena.db"
-    host: str | None = None  # None: Gradio's default ($GRADIO_SERVER_NAME, which Spaces set, else 127.0.0.1)
-    port: int | None = None  # None: Gradio's default ($GRADIO_SERVER_PORT, else 7860 or the next free port)
+    host: str | None = None  # else $GRADIO_SERVER_NAME (which Spaces set; GRADIO_ENV); None: Gradio's 127.0.0.1
+    port: int | None = None  # else $GRADIO_SERVER_PORT; None: Gradio's default (7860 or the next free port)
     arena_mode: ArenaMode = "live"  # "stored": battles are drawn from stored runs (CPU-only Spaces)
     min_votes: int = 20  # below this a system is shown as "preliminary" on the leaderboard
     gpu_concurrency: int = 1  # model events allowed to run at once (they share one accelerator)
@@ -100,12 +104,13 @@ class Settings:
     journal_mode: str = "wal"  # SQLite journal: "wal" (local disks), "delete" (network and FUSE mounts)
     allow_large_models: bool = False  # offer cards too large for this machine (an 8B model on a CPU host)
     run_time_limit: int | None = None  # seconds a run may generate for; 0: no limit; None: the default below
-    # where each value set came from: (field, "--flag" or "REALUNIFY_VAR"); a field absent here is the default
+    # where each value set came from: (field, "--flag", "REALUNIFY_VAR" or a GRADIO_ENV variable); a field
+    # absent here is the default
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     def source(self, name: str) -> str | None:
-        """Where field ``name`` came from: its flag (``"--db"``), its variable (``"REALUNIFY_DB"``), or
-        None for the default."""
+        """Where field ``name`` came from: its flag (``"--db"``), its variable (``"REALUNIFY_DB"``), Gradio's
+        variable for ``host``/``port`` (``"GRADIO_SERVER_NAME"``), or None for the default."""
         return dict(self.sources).get(name)
 
     def where(self, name: str) -> str:
@@ -116,9 +121,17 @@ class Settings:
 
     def named_in(self, text: str, name: str) -> str:
         """``text`` (e.g. a ``StoreError`` that says "point --db at ...") with field ``name``'s flag replaced
-        by the variable when the value came from the variable."""
-        setting = spec(name)
-        return text.replace(f"--{setting.flag}", setting.env) if self.source(name) == setting.env else text
+        by the variable when the value came from a variable."""
+        setting, source = spec(name), self.source(name)
+        return text.replace(f"--{setting.flag}", source) if source and source != f"--{setting.flag}" else text
+
+    def set_by(self, name: str, value: str) -> str:
+        """How to give field ``name`` the value ``value`` where it now comes from: ``"pass --port 8000"``, or
+        ``"set GRADIO_SERVER_PORT to 8000 (or pass --port)"`` when a variable gave it."""
+        setting, source = spec(name), self.source(name)
+        if source and not source.startswith("--"):
+            return f"set {source} to {value} (or pass --{setting.flag})"
+        return f"pass --{setting.flag} {value}"
 
     @property
     def time_limit_s(self) -> float | None:
@@ -145,6 +158,8 @@ class Settings:
             source = f"--{spec.flag}"
             if raw is None and spec.env in env:
                 raw, source = env[spec.env], spec.env
+            elif raw is None and env.get(GRADIO_ENV.get(spec.name, ""), "").strip():  # what Gradio would read
+                raw, source = env[GRADIO_ENV[spec.name]], GRADIO_ENV[spec.name]
             if raw is not None:
                 values[spec.name] = spec.convert(raw, source)
                 sources.append((spec.name, source))

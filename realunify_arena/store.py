@@ -37,7 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from PIL import Image
 from sqlite_utils import Database, Migrations
@@ -360,7 +360,7 @@ class Store:
 
     @classmethod
     def open(cls, db_path: str | Path, *, journal_mode: str = "wal", synchronous: str = "full",
-             for_reading: bool = False) -> Store:
+             for_reading: bool = False, named_by: str = "--db", source: bool = False) -> Store:
         """Create or upgrade the database.
 
         ``synchronous="full"`` syncs every commit to disk, so an acknowledged vote survives a power cut,
@@ -380,6 +380,10 @@ class Store:
                 reads may include commits whose sync failed (they are in the file, perhaps not on disk).
                 A write through the store is still allowed, and heals first as every write does. An old
                 schema is upgraded as usual (a write).
+            named_by: what named ``db_path``, for the refusals' advice ("point --db at the right file"): a
+                flag (``--db``), a variable (``REALUNIFY_DB``) or an argument (``"merge's SOURCE"``).
+            source: the file is another store only read from (a ``merge`` source): the refusals then never
+                advise moving it away to start an empty database, which would not help.
 
         Raises:
             ValueError: an unknown ``journal_mode`` or ``synchronous``.
@@ -392,16 +396,17 @@ class Store:
             raise ValueError(f"journal_mode {journal_mode!r} / synchronous {synchronous!r}: expected one"
                              f" of {JOURNAL_MODES} / {SYNCHRONOUS}")
         path = Path(db_path)
-        _check_file(path)
+        pointer = _Pointer(named_by, source)
+        _check_file(path, pointer)
         conn = reader = None
         lock_file = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            lock_file = _open_lock_file(path)  # first: it also finds a read-only folder
+            lock_file = _open_lock_file(path, pointer)  # first: it also finds a read-only folder
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=0)
             db = Database(conn)
             conn.execute("PRAGMA foreign_keys=ON")
-            _refuse_foreign(conn, path)  # before the journal switch: another program's file is left as it was
+            _refuse_foreign(conn, path, pointer)  # before the journal switch: another program's file is left as it was
             switch_failed = False
             try:
                 _retry_busy(lambda: conn.execute(f"PRAGMA journal_mode={journal_mode}"))
@@ -423,7 +428,7 @@ class Store:
                 if switch_failed:  # still WAL: nothing more acknowledged until a checkpoint has worked
                     store._wal_sync.mark_lost()
             store._check_integrity()
-            store._check_schema_version()
+            store._check_schema_version(pointer)
             store._for_reading = for_reading
             if not for_reading or migrations.pending(db):
                 with store.write():  # also proves the file writable, and heals a failed sync first
@@ -434,7 +439,7 @@ class Store:
                     c.close()
             if lock_file is not None:
                 os.close(lock_file)
-            raise StoreError(_explain(path, e)) from None
+            raise StoreError(_explain(path, e, pointer)) from None
         return store
 
     def close(self) -> None:
@@ -463,7 +468,7 @@ class Store:
         if problems != ["ok"]:
             raise sqlite3.DatabaseError("integrity check failed: " + "; ".join(" ".join(p.split()) for p in problems))
 
-    def _check_schema_version(self) -> None:
+    def _check_schema_version(self, pointer: _Pointer) -> None:
         known = {m.name for m in migrations._migrations}
         if not self.db.table(migrations.migrations_table).exists():
             return
@@ -472,8 +477,8 @@ class Store:
             if name not in known)
         if newer:
             raise StoreError(f"{self.path}: written by a newer version of realunify-arena (schema migrations"
-                             f" {', '.join(newer)} are unknown here); upgrade realunify-arena, or use"
-                             " another --db file")
+                             f" {', '.join(newer)} are unknown here); upgrade realunify-arena, or"
+                             f" {pointer.point('another file')}")
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -1698,7 +1703,24 @@ def _retry_busy(statement: Callable[[], T]) -> T:
         pause = min(pause * 2, _BACKOFF[1])
 
 
-def _open_lock_file(path: Path) -> int | None:
+class _Pointer(NamedTuple):
+    """What named a store file (``Store.open``'s ``named_by``, ``source``), for the advice its refusals give."""
+    named_by: str
+    source: bool
+
+    def point(self, at: str) -> str:
+        """``"point --db at <at>"``."""
+        return f"point {self.named_by} at {at}"
+
+    def start_empty(self, this: str = "this one") -> str:
+        """``", or move this one away to start an empty database"``; nothing for a source (``merge``)."""
+        return "" if self.source else f", or move {this} away to start an empty database"
+
+
+_DB = _Pointer("--db", False)  # the default: the file --db names
+
+
+def _open_lock_file(path: Path, pointer: _Pointer = _DB) -> int | None:
     """The fd of ``<db>.lock``, which writing processes ``flock`` in turn; None where locks do not work
     (the busy retry then does the job alone)."""
     if fcntl is None:
@@ -1707,7 +1729,7 @@ def _open_lock_file(path: Path) -> int | None:
         fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:  # SQLite could not create its journal there either
         raise StoreError(f"{path}: its folder is read-only ({e.strerror}; SQLite keeps its journal beside the"
-                         " file); make the folder writable, or point --db at a writable folder") from None
+                         f" file); make the folder writable, or {pointer.point('a file in a writable folder')}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # probe: some network and FUSE mounts refuse flock
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -1720,22 +1742,24 @@ def _open_lock_file(path: Path) -> int | None:
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+def _refuse_foreign(conn: sqlite3.Connection, path: Path, pointer: _Pointer = _DB) -> None:
     """Refuse an SQLite file holding tables but no schema of ours: another program's database, never written to."""
     tables = sorted(name for (name,) in _retry_busy(lambda: conn.execute(
         "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'").fetchall()))
     if tables and migrations.migrations_table not in tables:
         shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
-        raise StoreError(f"{path}: not a realunify-arena store (it holds other tables: {shown}); point --db at "
-                         "the store, or at a new file to start an empty one")
+        fresh = "" if pointer.source else ", or at a new file to start an empty one"
+        raise StoreError(f"{path}: not a realunify-arena store (it holds other tables: {shown});"
+                         f" {pointer.point('the store')}{fresh}")
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, pointer: _Pointer = _DB) -> None:
     """Refuse, before SQLite sees it, a path that is a folder or a file that cannot be a database."""
     if not path.exists():
         return
     if not path.is_file():
-        raise StoreError(f"{path}: not a file; point --db at an SQLite file (it is created if missing)")
+        missing = "" if pointer.source else " (it is created if missing)"
+        raise StoreError(f"{path}: not a file; {pointer.point('an SQLite file')}{missing}")
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
@@ -1744,18 +1768,18 @@ def _check_file(path: Path) -> None:
         raise StoreError(f"{path}: cannot be read ({e.strerror}); check its permissions") from None
     if size and header != _SQLITE_HEADER:
         raise StoreError(f"{path}: not an SQLite database (its first bytes are not the SQLite header);"
-                         " point --db at the right file, or move this one away to start an empty database")
+                         f" {pointer.point('the right file')}{pointer.start_empty()}")
     if size and size < 512:
         raise StoreError(f"{path}: truncated ({size} bytes, shorter than one database page); restore it"
-                         " from a backup, or move it away to start an empty database")
+                         f" from a backup{pointer.start_empty('it')}")
     try:  # SQLite would silently fall back to read-only and fail at the first vote instead
         os.close(os.open(path, os.O_RDWR))
     except OSError as e:
-        raise StoreError(f"{path}: read-only ({e.strerror}); make it writable, or point --db at a writable"
-                         " copy") from None
+        raise StoreError(f"{path}: read-only ({e.strerror}); make it writable, or"
+                         f" {pointer.point('a writable copy')}") from None
 
 
-def _explain(path: Path, error: Exception) -> str:
+def _explain(path: Path, error: Exception, pointer: _Pointer = _DB) -> str:
     """One line for a database SQLite could not use: what, which file, what to do."""
     if isinstance(error, StoreError):
         return str(error)
@@ -1764,14 +1788,14 @@ def _explain(path: Path, error: Exception) -> str:
     code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
     text = str(error)
     if code == sqlite3.SQLITE_READONLY or "readonly" in text or "read-only" in text:
-        return (f"{path}: read-only ({text}); make the file and its folder writable, or point --db at a"
-                " writable copy")
+        return (f"{path}: read-only ({text}); make the file and its folder writable, or"
+                f" {pointer.point('a writable copy')}")
     if code == sqlite3.SQLITE_CANTOPEN:
         return f"{path}: cannot be opened ({text}); check that its folder exists and is writable"
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text \
             or "integrity check" in text or "not a database" in text:
         return (f"{path}: damaged or truncated ({text}); restore it from a backup (`backup`, or the"
-                " dataset repo's snapshot), or move it away to start an empty database")
+                f" dataset repo's snapshot){pointer.start_empty('it')}")
     no_room_for_shm = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_IOERR_SHMSIZE
     if code == sqlite3.SQLITE_FULL or no_room_for_shm:
         return (f"{path}: its disk is full ({text}); free space on that disk and try again (SQLite needs room"
@@ -1779,4 +1803,5 @@ def _explain(path: Path, error: Exception) -> str:
     if _is_busy(error):
         return (f"{path}: locked by another process for over {BUSY_SECONDS:g} s ({text}); stop the other"
                 " writer or try again")
-    return f"{path}: cannot be used ({type(error).__name__}: {text}); restore it from a backup or use another --db"
+    return (f"{path}: cannot be used ({type(error).__name__}: {text}); restore it from a backup or"
+            f" {pointer.point('another file')}")

@@ -37,6 +37,9 @@ image token), ``image_placeholder`` (a string, default empty), ``nested_extra_bo
 dialect: also send the generation fields in a nested ``extra_body`` object, which vLLM-Omni read alone up
 to early 2026; dropped for the adapter's life once a server refuses the fields given twice, as releases
 since mid 2026 do, and the request sent again),
+``served_as`` (names the server may report in a chat reply's ``model`` field for the card's checkpoint,
+besides the checkpoint itself and OpenAI's dated snapshot of it: vLLM's first ``--served-model-name`` when the
+card asks for another alias; see ``served_model_problem``),
 ``token_limit_field`` (the chat field that carries ``max_new_tokens``: ``max_completion_tokens``, OpenAI's name and
 the default, or ``max_tokens``, the only one vLLM-Omni's multi-stage chat path reads: serving_chat.py
 ``_OPENAI_SAMPLING_FIELDS``; plain vLLM and the workers read either), ``timeout_s`` (one deadline in
@@ -47,6 +50,7 @@ or an HTTP 408/409/429/5xx within that deadline; default 2).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -76,6 +80,9 @@ GIVEN_TWICE = "Diffusion request parameters were provided more than once"
 
 class FieldsGivenTwice(RuntimeError):
     """The server refused a field sent both at the top level and in the nested ``extra_body`` (HTTP 400)."""
+# OpenAI answers a request for an alias with its pinned snapshot (``gpt-4.1`` -> ``gpt-4.1-2025-04-14``, the
+# snapshot names of https://platform.openai.com/docs/models)
+_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}")
 _OUTPUT_MODALITY = {Capability.UNDERSTAND: "text", Capability.GENERATE: "image", Capability.EDIT: "image"}
 
 
@@ -200,6 +207,7 @@ class OpenAICompatAdapter(Adapter):
             model=self._model(Capability.UNDERSTAND), messages=[{"role": "user", "content": content}],
             **{self.token_limit_field: options.max_new_tokens}, temperature=options.temperature, seed=options.seed,
             extra_body=self._body(Capability.UNDERSTAND, options) or None, timeout=left))
+        self._check_served(Capability.UNDERSTAND, reply)
         return _reply_text(self.card, reply)
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
@@ -264,13 +272,43 @@ class OpenAICompatAdapter(Adapter):
                 raise
             self.nested_extra_body = False
             reply = sent(False)
+        self._check_served(capability, reply)
         return _reply_image(self.card, reply)
+
+    def _check_served(self, capability: Capability, reply) -> None:
+        """Refuse a chat reply made by another model than the card asked for (``served_model_problem``)."""
+        problem = served_model_problem(self.card, self._model(capability), getattr(reply, "model", None))
+        if problem:
+            raise RuntimeError(problem)
 
     def _b64_image(self, reply) -> Image.Image:
         if not reply.data or not reply.data[0].b64_json:
             raise RuntimeError(f"{self.card.name}: the endpoint returned no base64 image (b64_json); "
                                f"got {_shown(self.card, reply)}")
         return _decoded(self.card, reply.data[0].b64_json)
+
+
+def served_model_problem(card: ModelCard, asked: str, served: Any) -> str | None:
+    """Why a chat reply whose ``model`` field is ``served`` cannot count as card ``card``'s checkpoint
+    ``asked``, or None when it can: the same name, OpenAI's dated snapshot of it (``gpt-4.1-2025-04-14``), a
+    name in the card's ``params.served_as``, or no name at all (an images reply carries none).
+
+    vLLM-Omni's diffusion chat path never checks the request's model: it generates with whatever model it
+    loaded and answers with that model's first served name (vllm_omni/entrypoints/openai/serving_chat.py
+    ``_create_diffusion_chat_completion``, ``model=self._diffusion_model_name``, set from
+    ``served_model_names[0]`` in api_server.py; its images route only logs "Model mismatch"). So a card
+    naming a checkpoint the server does not serve got that model's images, stored under the card's name."""
+    if not isinstance(served, str) or not served or served == asked:
+        return None
+    if served.startswith(f"{asked}-") and _SNAPSHOT.fullmatch(served[len(asked):]):
+        return None
+    aliases = card.params.get("served_as") or []
+    if served in ([aliases] if isinstance(aliases, str) else aliases):
+        return None
+    return (f"{card.name}: asked {card.endpoint} for {asked!r}, but the reply was made by {served!r}: the server"
+            f" serves another model than the card names; point the card's endpoint at a server of {asked!r},"
+            f" or, if {served!r} is that model under another served name, list it in params.served_as"
+            f"{f' of {card.path}' if card.path else ''}")
 
 
 def _parts(reply) -> Iterator[Any]:

@@ -85,7 +85,8 @@ def add_db(parser: argparse.ArgumentParser, help: str = "the store") -> None:
 
 
 @contextmanager
-def store_at(path: Path | str, *, create: bool = False, for_reading: bool = False) -> Iterator[Store]:
+def store_at(path: Path | str, *, create: bool = False, for_reading: bool = False,
+             named_by: str | None = None) -> Iterator[Store]:
     """The store at ``path``, closed when the block ends.
 
     Args:
@@ -95,6 +96,9 @@ def store_at(path: Path | str, *, create: bool = False, for_reading: bool = Fals
         for_reading: the command only reads (``Store.open``'s ``for_reading``): opening writes nothing when
             the schema is current, and the checkpoint at close, where the disk refuses it, only warns; so it
             works on a full disk or after a failed sync.
+        named_by: the argument that names another store only read from (``merge``'s ``"SOURCE"``): the
+            refusals then tell the user to point it at the right file, not ``--db``; None: ``path`` is the
+            command's store, named by ``--db`` or ``REALUNIFY_DB`` (``db_source``).
 
     Raises:
         CommandError: no file at ``path`` (exit 2), or it is not a store this version can open (exit 1), or
@@ -107,12 +111,11 @@ def store_at(path: Path | str, *, create: bool = False, for_reading: bool = Fals
     path = Path(path)
     if not create and not path.is_file():
         raise CommandError(no_database(path), USAGE)
-    source = db_source(path)
     try:
-        store = Store.open(path, for_reading=for_reading)
+        store = Store.open(path, for_reading=for_reading, named_by=named_by or db_source(path) or "--db",
+                           source=named_by is not None)
     except (sqlite3.DatabaseError, OSError, ValueError) as exc:
-        text = str(exc).replace("--db", DB_ENV) if source == DB_ENV else str(exc)
-        raise CommandError(f"{path}: cannot open the store: {text}", PROBLEMS) from exc
+        raise CommandError(f"{path}: cannot open the store: {exc}", PROBLEMS) from exc
     try:
         yield store
     except StoreError as exc:  # one line: which file, that nothing was acknowledged, try again

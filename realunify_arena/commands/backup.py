@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 
 from realunify_arena import durable
@@ -20,12 +21,32 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.out.resolve() == args.db.resolve():
         raise CommandError(f"{args.out} is the live database; choose another path", USAGE)
+    refuse_foreign_out(args.out)
     with store_at(args.db, for_reading=True) as store:
         store.backup(args.out)  # the database first: images it names already exist, never the reverse
         copied = copy_images(store.images_dir, args.out.parent / "images")
     counts = Store.file_counts(args.out)
     print(f"{args.out}: " + ", ".join(f"{n} {t}" for t, n in counts.items()) + f"; {copied} new images")
     return 0
+
+
+def refuse_foreign_out(out: Path) -> None:
+    """Refuse (``USAGE``) a backup ``out`` that is there and is not a store: a folder, another program's file
+    (``backup /etc/hosts`` replaced it with an SQLite file) or another program's SQLite database. An earlier
+    backup, or an empty file, is replaced as before."""
+    if not out.exists() or (out.is_file() and out.stat().st_size == 0):
+        return
+    why = "a folder" if out.is_dir() else None
+    if why is None:
+        try:
+            Store.file_counts(out)  # reads only; fails on what is not a store of ours
+        except sqlite3.Error as e:
+            why = f"another program's file ({e})"
+        except OSError as e:
+            why = f"cannot be read ({e.strerror or e})"
+    if why:
+        raise CommandError(f"backup OUT {out}: {why}, not a backup of a store; nothing was written (choose a new"
+                           " path, or an earlier backup to replace)", USAGE)
 
 
 def copy_images(source: Path, target: Path) -> int:

@@ -9,6 +9,9 @@ from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, ad
 from realunify_arena.systems import MODEL_NAME_RULE
 
 
+SOURCE = "the merge SOURCE"  # what the refusals of a source file ask to point at the right one
+
+
 def register(sub) -> None:
     p = sub.add_parser("merge", help="copy runs, images and judgments from other stores into --db (multi-node eval)",
                        description="Model names are copied as they are; a source holding one that is no model "
@@ -31,7 +34,7 @@ def run(args) -> int:
             raise CommandError(f"no database at {source_path}", USAGE)
         if source_path.resolve() == args.db.resolve():
             raise CommandError(f"{source_path} is the target store itself", USAGE)
-        with store_at(source_path, for_reading=True) as source:  # each source opens before the target is created
+        with store_at(source_path, for_reading=True, named_by=SOURCE) as source:  # each source opens before the target is created
             bad = sorted(filter(None, map(model_name_problem, {row["model"] for row in source.runs()})))
         if bad:  # names are copied as they are: one that report and export cannot write stays out
             raise CommandError(f"{source_path}: its runs are stored under model name {bad[0]}; nothing was "
@@ -42,13 +45,13 @@ def run(args) -> int:
     if args.db.exists():
         with store_at(args.db, for_reading=True) as target:
             for source_path in args.sources[1:]:
-                with store_at(source_path, for_reading=True) as source:
+                with store_at(source_path, for_reading=True, named_by=SOURCE) as source:
                     problems = store_conflicts(source, target)
                 if problems:
                     raise CommandError(problems_written(problems), PROBLEMS)
     with store_at(args.db, create=True) as target:
         for number, source_path in enumerate(args.sources):
-            with store_at(source_path, for_reading=True) as source:
+            with store_at(source_path, for_reading=True, named_by=SOURCE) as source:
                 try:
                     done = merge(source, target)
                 except DatasetConflict as e:  # the first source against --db, or a later one against those before

@@ -83,12 +83,12 @@ def run_analyses(args, db: Path) -> int:
             raise CommandError(f"--judges {args.judges}: {e}", USAGE) from None
     out = Path(args.out) if args.out else Path(db).parent / "reports"
     written, missing = [], []
-    left = "; ".join(f"{label} on {name} ({mode} only)" for name, label, mode in one_mode)
+    left = paired.one_mode_list(one_mode)
     if args.paired:
         if analyses:
             print("\n".join(paired.markdown(a) for a in analyses))
             if left:
-                print(f"Not paired, stored in one mode only: {left}\n")
+                print(paired.one_mode_note(one_mode) + "\n")
             written += [paired.write_csv(analyses, out / "paired.csv"), paired.write_json(analyses, out / "paired.json")]
             if args.plot:
                 paired.forest_plot(analyses, Path(args.plot))

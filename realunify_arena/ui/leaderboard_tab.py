@@ -223,6 +223,8 @@ class PairedCache:
                 analyses = paired.analyses_from_store(self.ctx.store, pinned=True)  # the table's runs
                 text = ("\n\n".join(_scrolling(paired.markdown(a)) for a in analyses)
                         or "*No model has runs in both modes yet.*")
+                note = paired.one_mode_note(paired.one_mode_systems(self.ctx.store, pinned=True))
+                text += f"\n\n{note}" if note else ""
                 self._cached = version, (paired.forest_plot(analyses), text, paired.discordant_choices(analyses),
                                          judges_markdown(self.ctx))
             return self._cached[1]

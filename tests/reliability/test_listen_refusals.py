@@ -32,10 +32,11 @@ def taken_port():
         yield other.getsockname()[1]
 
 
-def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+def _run(args: list[str], tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    env.pop("GRADIO_SERVER_NAME", None)
-    env.pop("GRADIO_SERVER_PORT", None)
+    for name in ("GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT", "REALUNIFY_HOST", "REALUNIFY_PORT"):
+        env.pop(name, None)
+    env.update(variables)
     return subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)
 
@@ -65,6 +66,35 @@ def test_the_app_on_a_host_that_is_not_this_machine_s_says_so_and_exits(tmp_path
     assert done.returncode == 2
     assert line.startswith("app.py: --host: ") and f"'{NOT_OURS}': not an address of this machine" in line
     assert not db.exists()
+
+
+@pytest.mark.parametrize("variable", ["GRADIO_SERVER_NAME", "REALUNIFY_HOST"])
+def test_a_host_from_a_variable_is_refused_naming_that_variable(tmp_path, variable):
+    """Before: ``GRADIO_SERVER_NAME=192.0.2.1 python app.py`` was refused as "--host (or REALUNIFY_HOST)": a
+    Space owner would look for a flag nobody passed. Gradio reads that variable for the address itself
+    (gradio/blocks.py ``launch``)."""
+    db = tmp_path / "arena.db"
+    done = _run([str(ROOT / "app.py"), "--models", "tiny-pair", "--judge", "human", "--db", str(db)], tmp_path,
+                **{variable: NOT_OURS})
+    line = _one_line(done)
+    assert done.returncode == 2
+    assert line.startswith(f"app.py: {variable}: host '{NOT_OURS}': not an address of this machine"), line
+    assert f"set {variable} to 127.0.0.1" in line and not db.exists()
+
+
+@pytest.mark.parametrize("variable", ["GRADIO_SERVER_PORT", "REALUNIFY_PORT"])
+def test_a_port_from_a_variable_is_refused_naming_that_variable(tmp_path, taken_port, variable):
+    """Before: ``GRADIO_SERVER_PORT=<a port in use>`` was not checked (Gradio moved on to the next port, away
+    from the one a Space routes to), and ``GRADIO_SERVER_PORT=web`` was Gradio's ValueError traceback at
+    import (gradio/http_server.py reads it with ``int()``)."""
+    base = [str(ROOT / "app.py"), "--models", "tiny-pair", "--judge", "human", "--db", str(tmp_path / "a.db")]
+    line = _one_line(done := _run(base, tmp_path, **{variable: str(taken_port)}))
+    assert done.returncode == 2
+    assert line.startswith(f"app.py: {variable}: 127.0.0.1:{taken_port} is already in use"), line
+    assert f"set {variable} to N (or pass --port)" in line
+    line = _one_line(done := _run(base, tmp_path, **{variable: "web"}))
+    assert done.returncode == 2
+    assert line == f"app.py: {variable}: expected an integer from 1 to 65535, got 'web'"
 
 
 @pytest.mark.parametrize("port", ["99999", "-1", "65536"])

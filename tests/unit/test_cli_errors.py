@@ -35,8 +35,7 @@ def paths(tmp_path):
     (["leaderboard", "--db", "{db}", "--out", "{folder}"], "{folder}"),
     (["score-official", "{results}", "--csv", "{folder}"], "{folder}"),
     (["score-official", "{results}", "--json", "{folder}"], "{folder}"),
-    (["backup", "--db", "{db}", "{folder}"], "{folder}"),
-])
+])  # backup OUT a folder: refused before any write, a usage error (test_blamed_files.py)
 def test_an_output_path_that_cannot_be_written_is_one_error_line(paths, capsys, argv, culprit):
     argv = [a.format(**paths) for a in argv]
     assert main(argv) == 1

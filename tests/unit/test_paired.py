@@ -7,6 +7,7 @@ under test. The store-backed tests use a real SQLite file.
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from math import comb
 from urllib.parse import parse_qs
@@ -588,3 +589,59 @@ def _red():
     from PIL import Image
 
     return Image.new("RGB", (4, 4), "red")
+
+
+def test_judge_agreement_counts_what_only_one_judge_answered(tmp_path, capsys):
+    """Before: a question or run only one of the two judges answered was dropped without a count, so a table
+    over 7 shared questions did not say that 3 more had been answered by one judge alone. By hand: run 2
+    stepwise, B's "maybe" on the second question (A said "no"): 1 question, and A decided the run, B did not:
+    1 instance; run 3 direct, judged by A only: 2 questions, 1 instance. So 3 questions / 2 instances."""
+    from realunify_arena.cli import main
+
+    store = Store.open(tmp_path / "arena.db")
+    wk = "world_knowledge"
+    for uid, mode, a, b in [(f"UEG_1_{wk}", "direct", ["yes", "no"], ["yes", "no"]),
+                            (f"UEG_2_{wk}", "stepwise", ["yes", "no"], ["yes", "maybe"])]:
+        run_id = _run(store, uid, "m", mode)
+        _poll(store, run_id, "judge-a", a)
+        _poll(store, run_id, "judge-b", b)
+    _poll(store, _run(store, f"UEG_3_{wk}", "m", "direct"), "judge-a", ["yes", "no"])  # A only
+    (c,) = agreement.compare_judges(store, ["judge-a", "judge-b"])
+    store.close()
+    overall, (world,) = c.agreement[0], c.agreement[1:]
+    assert (overall.questions, overall.instances) == (3, 1)
+    assert (overall.questions_one_judge, overall.instances_one_judge) == (3, 2)
+    assert (world.scope, world.questions_one_judge, world.instances_one_judge) == (wk, 3, 2)
+    assert main(["report", "--judges", "judge-a,judge-b", "--db", str(tmp_path / "arena.db"),
+                 "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "left out: one judge only (questions / instances) |" in out
+    (line,) = [x for x in out.splitlines() if x.startswith("| judge-a | judge-b | all UEG |")]
+    assert line.rstrip().endswith("| 3 / 2 |"), line
+    saved = json.loads((tmp_path / "out" / "judges.json").read_text())[0]["agreement"][0]
+    assert (saved["questions_one_judge"], saved["instances_one_judge"]) == (3, 2)
+
+
+def test_the_leaderboard_paired_section_names_the_models_stored_in_one_mode_only(tmp_path):
+    """Before: ``report --paired`` said "Not paired, stored in one mode only: solo on set (direct only)"; the
+    Leaderboard's paired section, over the same pinned runs, dropped 'solo' without a word."""
+    from types import SimpleNamespace
+
+    from realunify_arena.ui.leaderboard_tab import PairedCache
+
+    store = Store.open(tmp_path / "arena.db")
+    mt = "mental_tracking"
+    run_id = store.save_trace(Trace(f"GEU_1_{mt}", "solo", "direct", {"seed": 1},
+                                    [Step(StepRole.ANSWER, "p", text="A")]), "set", pin=True)
+    _mcq(store, run_id, 1)
+    _, text, _, _ = PairedCache(SimpleNamespace(store=store)).contents()
+    assert "No model has runs in both modes yet" in text
+    assert "Not paired, stored in one mode only: solo on set (direct only)" in text
+    for mode in ("direct", "stepwise"):  # a paired model beside it: the note stays under its table
+        run_id = store.save_trace(Trace(f"GEU_1_{mt}", "m", mode, {"seed": 1},
+                                        [Step(StepRole.ANSWER, "p", text="A")]), "set", pin=True)
+        _mcq(store, run_id, int(mode == "stepwise"))
+    _, text, _, _ = PairedCache(SimpleNamespace(store=store)).contents()
+    store.close()
+    assert "### Paired: m on set" in text
+    assert text.rstrip().endswith("Not paired, stored in one mode only: solo on set (direct only)")

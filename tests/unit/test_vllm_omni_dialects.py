@@ -20,6 +20,12 @@ from ``max_tokens`` alone (``serving_chat.py`` ``_OPENAI_SAMPLING_FIELDS``, at b
 ``max_completion_tokens`` is not among them), else its stage YAML's default; the stand-in records that limit.
 The real server only warns about unknown fields; the stand-in rejects them so that a misspelt option
 cannot pass silently.
+The model name is treated as the real server treats it (vllm-omni at be81443c): the server knows its served
+names (``--served-model-name``, else the model path: ``api_server.py``); the multi-stage (BAGEL) chat path
+refuses a request for another name (vLLM's ``_check_model``: 404 "The model `x` does not exist."), the
+diffusion chat path never checks it, and the images route only logs "Model mismatch" and uses its own model;
+every chat reply's ``model`` is the first served name (``serving_chat.py``: ``self.models.model_name()``,
+``self._diffusion_model_name``), whatever the request named.
 """
 
 from __future__ import annotations
@@ -83,7 +89,8 @@ class VLLMOmniStandIn(JSONHandler):
 
     def do_GET(self) -> None:
         if self.path == "/v1/models":
-            return self.reply(200, {"object": "list", "data": [{"id": self.server.model, "object": "model"}]})
+            return self.reply(200, {"object": "list", "data": [{"id": name, "object": "model"}
+                                                               for name in self.server.served]})
         self.reply(404, {"detail": "Not Found"})
 
     def do_POST(self) -> None:
@@ -113,8 +120,8 @@ class VLLMOmniStandIn(JSONHandler):
                                                 "type": "value_error.missing"}]})
         if body.get("response_format", "b64_json") != "b64_json":
             return self.reply(400, {"detail": "only response_format=b64_json is supported"})
-        if body.get("model", self.server.model) != self.server.model:
-            return self.reply(400, {"detail": f"model {body['model']!r} is not served here"})
+        if body.get("model", self.server.model) != self.server.model:  # api_server.py: a warning, then its own
+            self.server.warnings.append(f"Model mismatch: request specifies {body['model']!r}")
         width, height = self._size(body, (DEFAULT_SIDE, DEFAULT_SIDE))
         image = _picture(width, height, body["prompt"], body.get("seed"), body.get("guidance_scale"))
         self.reply(200, {"created": int(time.time()),
@@ -138,7 +145,7 @@ class VLLMOmniStandIn(JSONHandler):
         unknown = set(fields) - allowed
         if unknown:
             return self._error(400, f"The following fields are not accepted: {sorted(unknown)}")
-        if fields.get("model", self.server.model) != self.server.model:
+        if self.server.kind == "bagel" and fields.get("model", self.server.model) not in self.server.served:
             return self._error(404, f"The model `{fields['model']}` does not exist.")
         texts, images = [], []
         messages = fields.get("messages")
@@ -179,7 +186,7 @@ class VLLMOmniStandIn(JSONHandler):
 
     def _choice(self, content) -> None:
         self.reply(200, {"id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()),
-                         "model": self.server.model, "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                         "model": self.server.served[0], "choices": [{"index": 0, "finish_reason": "stop", "message": {
                              "role": "assistant", "content": content}}],
                          "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
 
@@ -200,9 +207,10 @@ def _served(tmp_path: Path, name: str, url: str, **changes):
     return load_card(path)
 
 
-def _stand_in(kind: str, model: str, style: str = "parts", refuses_twice: bool = False):
-    return serving(VLLMOmniStandIn, kind=kind, model=model, style=style, requests=[], seen_images=[],
-                   token_limits=[], refuses_twice=refuses_twice)
+def _stand_in(kind: str, model: str, style: str = "parts", refuses_twice: bool = False, aliases: tuple = ()):
+    """The stand-in serving ``model`` (the model path), under the served names ``model`` and ``aliases``."""
+    return serving(VLLMOmniStandIn, kind=kind, model=model, served=[model, *aliases], style=style, requests=[],
+                   seen_images=[], token_limits=[], refuses_twice=refuses_twice, warnings=[])
 
 
 @pytest.mark.parametrize("style", ["parts", "url"])
@@ -343,12 +351,40 @@ def test_requests_the_server_does_not_document_are_refused_with_its_message(tmp_
         silent = build_adapter(_served(tmp_path, "bagel", server.url, params={"modalities": False}))
         with pytest.raises(RuntimeError, match=r"HTTP 400: BAGEL needs modalities"):
             silent.generate("a cube", silent.card.defaults)
+    with _stand_in("bagel", "ByteDance-Seed/BAGEL-7B-MoT") as server:  # the multi-stage path checks the name
+        adapter = build_adapter(_served(tmp_path, "bagel", server.url, checkpoint="Other/Model"))
+        with pytest.raises(RuntimeError, match=r"HTTP 404: The model `Other/Model` does not exist"):
+            adapter.understand([SOURCE], "What color is it?", adapter.card.defaults)
+
+
+def test_a_card_naming_a_model_the_server_does_not_serve_is_refused_naming_both(tmp_path):
+    """Before: vLLM-Omni's diffusion chat path never checks the request's model, so a card naming Other/Model
+    at a server of OmniGen2 got OmniGen2's images, stored as Other/Model's (the reply says so in its
+    ``model`` field: serving_chat.py ``_create_diffusion_chat_completion``)."""
     with _stand_in("diffusion", "OmniGen2/OmniGen2") as server:
         adapter = build_adapter(_served(tmp_path, "omnigen2-dit", server.url, checkpoint="Other/Model"))
-        with pytest.raises(RuntimeError, match=r"HTTP 400: model 'Other/Model' is not served here"):
-            adapter.generate("a cube", adapter.card.defaults)
-        with pytest.raises(RuntimeError, match=r"HTTP 404: The model `Other/Model` does not exist"):
+        with pytest.raises(RuntimeError) as refusal:
             adapter.edit(SOURCE, "blue", adapter.card.defaults)
+    message = str(refusal.value)
+    assert message.startswith(f"omnigen2-dit: asked {server.url}/v1 for 'Other/Model', but the reply was made by"
+                              " 'OmniGen2/OmniGen2'"), message
+    assert "params.served_as" in message and str(adapter.card.path) in message
+
+
+def test_a_served_name_the_card_documents_or_an_openai_snapshot_is_accepted(tmp_path):
+    """vLLM answers with its first served name (serving_chat.py ``self.models.model_name()``) when the card
+    asks for another alias: accepted when the card lists it in ``params.served_as``. OpenAI answers a request
+    for ``gpt-4.1`` as ``gpt-4.1-2025-04-14`` (its dated snapshot names): accepted without one."""
+    with _stand_in("bagel", "ByteDance-Seed/BAGEL-7B-MoT", aliases=("bagel",)) as server:
+        card = _served(tmp_path, "bagel", server.url, checkpoint="bagel",
+                       params={"served_as": ["ByteDance-Seed/BAGEL-7B-MoT"]})
+        assert build_adapter(card).understand([SOURCE], "What color is it?", card.defaults)
+        undocumented = build_adapter(_served(tmp_path, "bagel", server.url, checkpoint="bagel"))
+        with pytest.raises(RuntimeError, match="params.served_as"):
+            undocumented.understand([SOURCE], "What color is it?", undocumented.card.defaults)
+    with _stand_in("bagel", "gpt-4.1-2025-04-14", aliases=("gpt-4.1",)) as server:
+        card = _served(tmp_path, "bagel", server.url, checkpoint="gpt-4.1")
+        assert build_adapter(card).understand([SOURCE], "What color is it?", card.defaults)
 
 
 def test_a_chat_reply_without_an_image_is_a_clear_error(tmp_path):
