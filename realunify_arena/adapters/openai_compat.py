@@ -207,7 +207,6 @@ class OpenAICompatAdapter(Adapter):
             model=self._model(Capability.UNDERSTAND), messages=[{"role": "user", "content": content}],
             **{self.token_limit_field: options.max_new_tokens}, temperature=options.temperature, seed=options.seed,
             extra_body=self._body(Capability.UNDERSTAND, options) or None, timeout=left))
-        self._check_served(Capability.UNDERSTAND, reply)
         return _reply_text(self.card, reply)
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
@@ -276,7 +275,11 @@ class OpenAICompatAdapter(Adapter):
         return _reply_image(self.card, reply)
 
     def _check_served(self, capability: Capability, reply) -> None:
-        """Refuse a chat reply made by another model than the card asked for (``served_model_problem``)."""
+        """Refuse an image made through the chat dialect by another model than the card asked for
+        (``served_model_problem``). Only there: vLLM-Omni's diffusion chat path is the one that never checks the
+        request's model; text replies come from servers that refuse an unknown model themselves (vLLM, OpenAI:
+        HTTP 404), and some name their model otherwise in the reply (an Azure deployment answers with the model
+        behind it), so checking them would refuse good answers."""
         problem = served_model_problem(self.card, self._model(capability), getattr(reply, "model", None))
         if problem:
             raise RuntimeError(problem)

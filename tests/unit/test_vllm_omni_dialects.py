@@ -375,16 +375,20 @@ def test_a_served_name_the_card_documents_or_an_openai_snapshot_is_accepted(tmp_
     """vLLM answers with its first served name (serving_chat.py ``self.models.model_name()``) when the card
     asks for another alias: accepted when the card lists it in ``params.served_as``. OpenAI answers a request
     for ``gpt-4.1`` as ``gpt-4.1-2025-04-14`` (its dated snapshot names): accepted without one."""
+    small = {"width": 32, "height": 32}
     with _stand_in("bagel", "ByteDance-Seed/BAGEL-7B-MoT", aliases=("bagel",)) as server:
         card = _served(tmp_path, "bagel", server.url, checkpoint="bagel",
                        params={"served_as": ["ByteDance-Seed/BAGEL-7B-MoT"]})
-        assert build_adapter(card).understand([SOURCE], "What color is it?", card.defaults)
+        assert build_adapter(card).generate("a cat", dataclasses.replace(card.defaults, **small))
         undocumented = build_adapter(_served(tmp_path, "bagel", server.url, checkpoint="bagel"))
         with pytest.raises(RuntimeError, match="params.served_as"):
-            undocumented.understand([SOURCE], "What color is it?", undocumented.card.defaults)
+            undocumented.generate("a cat", dataclasses.replace(undocumented.card.defaults, **small))
+        # a text answer is not checked: servers that answer text refuse an unknown model themselves, and some
+        # name the model otherwise in the reply (an Azure deployment answers with the model behind it)
+        assert undocumented.understand([SOURCE], "What color is it?", undocumented.card.defaults)
     with _stand_in("bagel", "gpt-4.1-2025-04-14", aliases=("gpt-4.1",)) as server:
         card = _served(tmp_path, "bagel", server.url, checkpoint="gpt-4.1")
-        assert build_adapter(card).understand([SOURCE], "What color is it?", card.defaults)
+        assert build_adapter(card).generate("a cat", dataclasses.replace(card.defaults, **small))
 
 
 def test_a_chat_reply_without_an_image_is_a_clear_error(tmp_path):
