@@ -52,6 +52,7 @@ from realunify_arena.official_results import (MODEL_FIELD, OFFICIAL_MODES, Resul
 from realunify_arena.store import ImportConflict, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
+from realunify_arena.shown import counted
 
 IMPORTED_SETTINGS = {"imported": True}  # the settings every imported run is stored under (part of its key)
 DEFAULT_JUDGE_NAME = "judge_answer"  # the judge name replies found in the files are stored under by default
@@ -337,7 +338,7 @@ def _image_notes(entries: list[_Entry]) -> list[str]:
 
 
 def _count(found: list) -> str:
-    return f"{len(found)} entr{'y' if len(found) == 1 else 'ies'}"
+    return counted(len(found), "entry")
 
 
 def _first(found: list[ResultEntry]) -> str:

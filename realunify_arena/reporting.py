@@ -34,6 +34,7 @@ from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
 from realunify_arena.trace import Status, StepRole
+from realunify_arena.shown import counted
 
 
 
@@ -408,7 +409,7 @@ def _score_files(files: list[Path], name: str, problems: list[Problem], notes: l
     read = read_result_files(files, problems, scoring_only=True)
     # shown, not stored: a folder named otherwise than the runner named its model is no error here
     # (import-results, which stores the runs under the name given, refuses it)
-    notes += [f"{file}: {len(found)} entr{'y' if len(found) == 1 else 'ies'} name(s) another model than "
+    notes += [f"{file}: {counted(len(found), 'entry')} name(s) another model than "
               f"{name!r}: {models_named(found)}; scored as {name!r}"
               for file, found in model_disagreements(read.entries, name).items()]
     return [outcome for outcome in (_official_outcome(e, name, problems) for e in read.entries)

@@ -52,3 +52,20 @@ def said(error: BaseException) -> str:
     the ``repr`` of its message, quotes included; stripping those also took the message's own closing quote
     ("no instance 'x' in dataset 'bundled")."""
     return str(error.args[0]) if error.args else str(error)
+
+
+def plural(noun: str, count: int) -> str:
+    """``noun`` in the plural unless ``count`` is 1 (English rules for regular nouns: "box" -> "boxes",
+    "entry" -> "entries", "day" -> "days")."""
+    if count == 1:
+        return noun
+    if noun.endswith(("s", "sh", "ch", "x")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
+def counted(count: int, noun: str) -> str:
+    """"1 entry", "3 entries": ``count`` and ``noun`` in the number it takes (``plural``)."""
+    return f"{count} {plural(noun, count)}"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, check_model_name, existing_path
 from realunify_arena.systems import MODEL_NAME_RULE
+from realunify_arena.shown import counted
 
 
 def register(sub) -> None:
@@ -55,7 +56,7 @@ def run(args) -> int:
             print(f"note: {note}", file=sys.stderr)
         for score in report.scores:
             if score.unscored:  # a table over the judged entries only must say so
-                entries = f"{score.unscored} entr{'y' if score.unscored == 1 else 'ies'}"
+                entries = counted(score.unscored, "entry")
                 print(f"note: {report.dataset}: {score.system}: {entries} with an image but no `judge_answer` on "
                       "its polling questions and no `score`: not judged, so left out of the percentages",
                       file=sys.stderr)

@@ -11,7 +11,8 @@ import random
 from PIL import Image, ImageDraw
 
 from realunify_arena.benchmark.generators.base import GEUDraft, count_window
-from realunify_arena.benchmark.generators.drawing import COLOURS, INK, draw_shape, font, plural
+from realunify_arena.benchmark.generators.drawing import COLOURS, INK, draw_shape, font
+from realunify_arena.shown import plural
 
 NAME = "framed_regions"
 WIDTH, HEIGHT = 1280, 960

@@ -69,14 +69,6 @@ def draw_shape(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, size: 
         draw.polygon(shape_points(shape, x, y, size), fill=fill, outline=INK, width=1)
 
 
-def plural(noun: str, count: int) -> str:
-    if count == 1:
-        return noun
-    if noun.endswith(("s", "sh", "ch", "x")):
-        return noun + "es"
-    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
-        return noun[:-1] + "ies"
-    return noun + "s"
 
 
 def save_png(image: Image.Image, path: Path) -> None:

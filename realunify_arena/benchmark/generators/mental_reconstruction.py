@@ -17,7 +17,8 @@ from collections import Counter
 from PIL import Image, ImageDraw
 
 from realunify_arena.benchmark.generators.base import GEUDraft, count_window
-from realunify_arena.benchmark.generators.drawing import COLOURS, SHAPES, draw_shape, plural, shape_radius
+from realunify_arena.benchmark.generators.drawing import COLOURS, SHAPES, draw_shape, shape_radius
+from realunify_arena.shown import plural
 
 NAME = "shuffled_scene"
 CANVASES = ((480, 360), (360, 480), (384, 384))  # (width, height), each side divisible by 2, 3 and 4
