@@ -2,8 +2,9 @@
 
 UEG: a judge (any model card that understands images, or a person) answers each polling question with
 the paper's prompt, one call per question. A leading reasoning block (``<think>...</think>`` and its
-variants, see ``strip_reasoning``) and the answer tags around the verdict (``<answer>Yes</answer>``, see
-``answer_text``) are removed first, then the reply is parsed strictly: the first word
+variants, see ``strip_reasoning``) and the wrappers around the verdict (answer tags such as
+``<answer>Yes</answer>``, any one tag pair, a Markdown code fence, ``\\boxed{}``, a JSON object's ``answer``; see
+``answer_text``), then a label ("Answer:", "1.") are removed first, then the reply is parsed strictly: the first word
 decides, so "No." and "Yes—the image shows" are answers while "know", "The answer is yes", "Yes/No" and
 "Yes and no" are unparseable (``parse_yes_no``). The official
 generation scorer (FrankYang-17/RealUnify ``eval/eval_generation.py``) lower-cases the reply and tests
@@ -18,6 +19,7 @@ beside it, so answers that only score through the loose rule can be seen.
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import unicodedata
@@ -71,6 +73,20 @@ _REASONING_CLOSE = re.compile(rf"</(?:{_XML_THINK})\s*>|◁/think▷|\[/THINK\]|
 # begin/end-of-thought markers) and GLM-4.5V's <|begin_of_box|>; (opening, closing) pairs.
 _ANSWER_WRAPPERS = (("<answer>", "</answer>"), ("<response>", "</response>"),
                     ("<|begin_of_solution|>", "<|end_of_solution|>"), ("<|begin_of_box|>", "<|end_of_box|>"))
+# Other wrappers around the whole answer: any one XML-like tag pair (<output>Yes</output>, <verdict>No</verdict>), a
+# Markdown code fence with or without its language ("```text\nYes\n```"), and LaTeX's \boxed{...} (R1-style
+# models box their final answer; \text{...} inside it and $...$ around it are dropped too).
+_TAG_PAIR = re.compile(r"<([A-Za-z][\w:.-]*)\s*>(.*)</\1\s*>", re.DOTALL | re.IGNORECASE)
+_CODE_FENCE = re.compile(r"(`{3,}|~{3,})[\w+.-]*[ \t]*\n?(.*?)\n?[ \t]*(?:\1)?", re.DOTALL)
+_BOXED = re.compile(r"\$*\s*\\boxed\{\s*(?:\\text(?:bf)?\{(.*)\}|(.*))\s*\}\s*\$*", re.DOTALL)
+# The keys a JSON object reply names its verdict by ({"answer": "yes"}); an object of one string value counts too.
+_JSON_ANSWER_KEYS = ("answer", "final_answer", "verdict", "response", "result", "output", "judgment")
+# A label before the verdict: "Answer: Yes", "**Final answer:** no", "Verdict - yes", or a question's number as a
+# judge answering a numbered list writes it ("1. Yes", "(2) No", "Q3: yes"). A sentence ("The answer is yes")
+# is no label and stays unparseable.
+_VERDICT_LABEL = re.compile(r"[\s*_#>`\"'(\[]*(?:(?:final\s+)?answer|verdict|judg(?:e)?ment|response|result|output"
+                            r"|(?:q(?:uestion)?\s*)?\d{1,2})\s*[*_)\]]*\s*[:：.)\]-]\s*[*_]*", re.IGNORECASE)
+_NUMBERED_LINE = re.compile(r"[\s*_#>-]*(?:q(?:uestion)?\s*)?(\d{1,2})\s*[.):：]\s*(.*)", re.IGNORECASE)
 _STRICT_CHOICE = re.compile(r"\(?([ABCD])\)?(?:\s*[.):]\s*(.*))?", re.DOTALL)
 _EDGE_CHARS = string.punctuation + string.whitespace + "“”‘’"
 _WORD = re.compile(r"[^\W_]+")  # a run of letters and digits
@@ -161,7 +177,31 @@ def answer_text(reply: str | None) -> str:
                 text = inner if end < 0 else inner[:end]
                 break
         else:
-            return text
+            inner = _unwrapped(stripped)
+            if inner is None:
+                return text
+            text = inner
+
+
+def _unwrapped(text: str) -> str | None:
+    """What one wrapper around the whole of ``text`` holds (a tag pair, a code fence, \\boxed{}, a JSON object
+    naming its answer), or None when nothing wraps it."""
+    for pattern in (_TAG_PAIR, _CODE_FENCE, _BOXED):
+        match = pattern.fullmatch(text)
+        if match:
+            return next(g for g in reversed(match.groups()) if g is not None)
+    if text.startswith("{") and text.endswith("}"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        if isinstance(value, dict):
+            named = {str(k).lower(): v for k, v in value.items()}
+            found = next((named[k] for k in _JSON_ANSWER_KEYS if k in named), None)
+            if found is None and len(value) == 1:
+                found = next(iter(value.values()))
+            return found if isinstance(found, str) else None
+    return None
 
 
 def parse_yes_no(reply: str | None) -> Verdict | None:
@@ -176,6 +216,9 @@ def parse_yes_no(reply: str | None) -> Verdict | None:
     other object is visible" is yes. Words that only start with one ("Yesterday", "Nope") or carry a digit
     ("Yes2") give None. Invisible format characters ("\u200bYes", "No\ufeff") are no part of the reply."""
     text = _without_format_characters(answer_text(reply)).lstrip()
+    label = _VERDICT_LABEL.match(text)
+    if label:
+        text = text[label.end():]
     start = 0
     while start < len(text) and _is_punctuation(text[start]):
         start += 1
@@ -269,13 +312,27 @@ def polling_judgment(questions: list[PollingQuestion], replies: list[list[str]],
     if len(replies) != len(questions):
         raise ValueError(f"{len(questions)} polling questions but replies for {len(replies)}")
     items = []
-    for q, answers in zip(questions, replies):
-        verdict = next((v for v in map(parse_yes_no, answers) if v is not None), None)
+    for position, (q, answers) in enumerate(zip(questions, replies), start=1):
+        verdict = next((v for v in (parse_yes_no(numbered_item(a, position)) for a in answers) if v is not None),
+                       None)
         items.append({"question": q.question, "expected": q.answer, "replies": list(answers),
                       "verdict": verdict, "correct": None if verdict is None else verdict == q.answer,
                       **({} if answers else {"asked": False})})
     score = instance_score(item["correct"] for item in items)
     return Judgment("polling", score, {"judge": judge, "questions": items}, judge_errors(items, score))
+
+
+def numbered_item(reply: str, position: int) -> str:
+    """Item ``position`` (1-based) of a reply that answers several polling questions as a numbered list, one a
+    line ("1. Yes\\n2. No", "Q1: yes\\nQ2: no"; after any reasoning block and answer tags), as a runner that
+    asks them together stores it for each question; the reply itself when it is no such list or lacks that item
+    (then ``parse_yes_no`` reads it whole)."""
+    lines = [line for line in answer_text(reply).splitlines() if line.strip()] if isinstance(reply, str) else []
+    found = [_NUMBERED_LINE.fullmatch(line) for line in lines]
+    if len(found) < 2 or not all(found):
+        return reply
+    items = {int(m.group(1)): m.group(2) for m in found}
+    return items.get(position, reply)
 
 
 def was_asked(item: dict) -> bool:
