@@ -150,7 +150,7 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
     image = _image(raw, image_field, bad) if not geu or mode == "stepwise" else _ABSENT
     answers = None
     if not geu:
-        answers = [item.get("judge_answer") for item in raw["question_list"]]
+        answers = [item.get("judge_answer") for item in raw.get("question_list") or []]
         if all(a is None for a in answers):
             answers = None
         else:

@@ -146,7 +146,9 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
     result entry's reply is still scored by its letter, as the official scorer scores it. ``place``: the entry's label when it
     has no usable index (default "position N"). ``scoring_only`` (a result entry whose own fields are never
     stored as an instance: ``score-official``, ``import-results`` with a dataset): the fields no official
-    scorer reads may be absent or null, and are then None: UEG ``prompt`` (and ``new_prompt``), GEU ``input_image``, ``question`` and ``option``
+    scorer reads may be absent or null, and are then None: UEG ``prompt`` (and ``new_prompt``), GEU ``input_image``, ``question`` and ``option``,
+    and UEG ``question_list`` where the entry carries the official per-item ``score`` (the scored file
+    ``eval_generation.py``'s ``evaluate_accuracy`` reads holds ``task_type`` and ``score`` only)
     (``eval_generation.py`` reads ``generated_image``, ``question_list`` and ``task_type``;
     ``eval_understanding.py`` ``response``, ``task_type`` and ``answer``). What scoring needs is still
     required (``index``, ``task_type``, the polling questions; GEU ``answer`` as without it), and a field
@@ -206,8 +208,11 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
             prompt = prompts.recover_prompt(new_prompt)
         if prompt is not None and not prompt.strip():
             bad("prompt", "is empty")
-        questions = _polling_questions(raw, bad)
-        twice = repeated([q.question for q in questions])
+        if scoring_only and raw.get("question_list") is None and "score" in raw:
+            questions = None  # the official summary (``evaluate_accuracy``) reads only ``score`` and ``task_type``
+        else:
+            questions = _polling_questions(raw, bad)
+        twice = repeated([q.question for q in questions or []])
         if twice and not result_entry and len(questions) == len(raw["question_list"]):  # positions as written
             i, j = twice
             verdict = ("with opposite expected answers: no image can pass both"
