@@ -187,7 +187,7 @@ def app_figure(pool, store, dataset, inst, model, calls: int) -> dict:
 
     from realunify_arena.runs import run_and_judge
     from realunify_arena.settings import Settings
-    from realunify_arena.ui import build_demo
+    from realunify_arena.ui import build_demo, launch_options
     from realunify_arena.ui import explore as explore_tab
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -206,7 +206,7 @@ def app_figure(pool, store, dataset, inst, model, calls: int) -> dict:
 
     with gr.Blocks() as bare:
         gr.api(run_instance, api_name="run_instance", concurrency_limit=None)
-    app_url = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)[1]
+    app_url = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())[1]
     bare_url = bare.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)[1]
     caller = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     try:

@@ -10,12 +10,13 @@ answers a body over ``MAX_BODY_BYTES`` with HTTP 413 and a message naming the li
 ``Content-Length``), so at most about ``MAX_BODY_BYTES`` of it is ever held.
 
 Files do not travel in these bodies: the page and ``gradio_client`` upload them to ``/gradio_api/upload``
-first and send their path (Gradio takes no inline base64 image as an input), and that route streams each file
-to disk under its own cap, Gradio's ``max_file_size`` (``benchmark.images.MAX_UPLOAD_BYTES``); its files are
-left to that cap here. Its other multipart parts (form fields without a ``filename``) are not: Gradio's
-parser keeps each one whole in memory with no cap (``GradioMultiPartParser.on_part_data``; a 200 MiB field
-grew the server's peak memory by 600 MB), so on that route ``BodyLimit`` reads the parts' headers as the body
-streams by (``python_multipart``, the parser Gradio uses) and refuses once the field bytes pass the limit.
+first and send their path (Gradio takes no inline base64 image as an input). That route streams each file to
+disk under Gradio's ``max_file_size`` (``benchmark.images.MAX_UPLOAD_BYTES``), but takes up to 1000 of them and
+form fields kept whole in memory; on it ``BodyLimit`` reads the parts as the body streams by
+(``upload_parts.UploadParts``, with ``python_multipart``, the parser Gradio uses) and refuses a request at the
+part or byte that breaks its rules (a few files, one file's bytes in all, files only), before Gradio sees it.
+A refusal reaches Gradio's parser as starlette's ``MultiPartException``, which makes it delete the files it
+had begun writing (any other exception left them in its upload folder).
 
 FastAPI 0.165 has a ``max_body_size`` of its own, but its refusal says only "Content Too Large", and sparing
 Gradio's upload route from it would mean reaching into Gradio's route table.
@@ -26,8 +27,10 @@ from __future__ import annotations
 import json
 
 from gradio.route_utils import API_PREFIX
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.formparsers import MultiPartException
+
+from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
+from realunify_arena.upload_parts import MAX_UPLOAD_FILES, REFUSED, UploadParts, over_bytes
 
 # 1 MiB. The largest body the app's own routes need is far smaller: the page's Explore Run with its own
 # instance, every text field at its 4,000-character limit (``benchmark.custom.MAX_TEXT_CHARS``), sent 24 KB
@@ -35,7 +38,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 # The API routes (``/run_instance``, ``/new_battle``, ``/vote``, ``/instances``, ``/leaderboard``) take a few
 # short strings and numbers. Django's default for the same cap (``DATA_UPLOAD_MAX_MEMORY_SIZE``) is 2.5 MB.
 MAX_BODY_BYTES = 2**20
-UPLOAD_ROUTE = f"{API_PREFIX}/upload"  # Gradio's file upload: capped per file by ``max_file_size`` instead
+UPLOAD_ROUTE = f"{API_PREFIX}/upload"  # Gradio's file upload: its own rules (``upload_parts``) instead
 
 
 def too_large_message(limit: int = MAX_BODY_BYTES) -> str:
@@ -44,122 +47,94 @@ def too_large_message(limit: int = MAX_BODY_BYTES) -> str:
             f"{UPLOAD_ROUTE} first")
 
 
-class _TooLarge(Exception):
-    """Raised into the app from ``receive`` once the bytes read pass the limit."""
+class _Refused(MultiPartException):
+    """Raised into the app from ``receive`` once the body breaks a rule: a ``MultiPartException``, so Gradio's
+    upload parser deletes the files it had begun writing before it re-raises."""
+
+    def __init__(self) -> None:
+        super().__init__("request refused")
 
 
 class BodyLimit:
     """ASGI middleware: an HTTP request whose body is over ``max_body_bytes`` gets a 413 JSON answer,
     ``{"detail": too_large_message(max_body_bytes)}``, before more than that is read; the app's own answer to
-    the interrupted read (a 400, a 500) is dropped. On ``UPLOAD_ROUTE`` only the multipart parts that are not
-    files count (its files have Gradio's own cap); non-HTTP scopes pass unchanged.
+    the interrupted read (a 400, a 500) is dropped. A multipart request to ``UPLOAD_ROUTE`` has the upload
+    rules instead (``upload_parts.UploadParts`` with ``max_upload_files`` and ``max_upload_bytes``): the same
+    kind of answer, ``{"detail": "upload refused: ..."}``, with its status (400 or 413), at the part or byte
+    that breaks one, at once when its ``Content-Length`` is over what the rules allow. Non-HTTP scopes pass
+    unchanged.
 
     Raises:
-        ValueError: ``max_body_bytes`` is negative.
+        ValueError: a limit is negative.
     """
 
-    def __init__(self, app, max_body_bytes: int = MAX_BODY_BYTES) -> None:
-        if max_body_bytes < 0:
-            raise ValueError(f"max_body_bytes must be 0 or more, not {max_body_bytes}")
+    def __init__(self, app, max_body_bytes: int = MAX_BODY_BYTES, max_upload_files: int = MAX_UPLOAD_FILES,
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
+        if min(max_body_bytes, max_upload_files, max_upload_bytes) < 0:
+            raise ValueError(f"max_body_bytes, max_upload_files and max_upload_bytes must be 0 or more, not"
+                             f" {max_body_bytes}, {max_upload_files} and {max_upload_bytes}")
         self.app = app
         self.limit = max_body_bytes
+        self.upload_limits = {"max_files": max_upload_files, "max_bytes": max_upload_bytes}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        fields = _FieldBytes.of(scope) if _route_path(scope) in (UPLOAD_ROUTE, UPLOAD_ROUTE + "/") else None
+        parts = (UploadParts.of(scope, **self.upload_limits)
+                 if _route_path(scope) in (UPLOAD_ROUTE, UPLOAD_ROUTE + "/") else None)
         announced = _content_length(scope)
-        if fields is None and announced is not None and announced > self.limit:
-            await self._refuse(send)  # before the app runs: nothing of the body is read
+        # an upload's parts' headers and boundaries take a few hundred bytes each: MAX_BODY_BYTES is room enough
+        most = self.limit if parts is None else self.upload_limits["max_bytes"] + self.limit
+        if announced is not None and announced > most:
+            await self._refuse(send, *self._too_large(parts))  # nothing of the body is read
             return
         read = 0
-        refused = started = False
+        problem: tuple[int, str] | None = None
+        started = False
 
         async def counted():
-            nonlocal read, refused
-            if refused:
-                raise _TooLarge
+            nonlocal read, problem
+            if problem:
+                raise _Refused
             message = await receive()
             if message["type"] == "http.request":
                 body = message.get("body", b"")
-                read += len(body) if fields is None else fields.count(body)
-                if read > self.limit:
-                    refused = True
-                    raise _TooLarge
+                read += len(body)
+                problem = parts.feed(body) if parts is not None else None
+                if problem is None and read > most:
+                    problem = self._too_large(parts)
+                if problem:
+                    raise _Refused
             return message
 
         async def guarded(message) -> None:
             nonlocal started
-            if refused:  # whatever the app makes of the interrupted read; the 413 goes instead
+            if problem:  # whatever the app makes of the interrupted read; the refusal goes instead
                 return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counted, guarded)
-        except Exception:  # _TooLarge itself, or what the app made of it (an ExceptionGroup, an HTTPException)
-            if not refused:
+        except Exception:  # _Refused itself, or what the app made of it (an ExceptionGroup, an HTTPException)
+            if not problem:
                 raise
-        if refused and not started:
-            await self._refuse(send)
+        if problem and not started:
+            await self._refuse(send, *problem)
 
-    async def _refuse(self, send) -> None:
-        body = json.dumps({"detail": too_large_message(self.limit)}).encode()
-        await send({"type": "http.response.start", "status": 413,
+    def _too_large(self, parts: UploadParts | None) -> tuple[int, str]:
+        """The refusal of a body over its byte limit: the upload rules' words on the upload route."""
+        if parts is None:
+            return 413, too_large_message(self.limit)
+        return 413, REFUSED + over_bytes(self.upload_limits["max_bytes"])
+
+    async def _refuse(self, send, status: int, message: str) -> None:
+        body = json.dumps({"detail": message}).encode()
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
-
-
-class _FieldBytes:
-    """Counts the bytes of the multipart parts that are not files (no ``filename`` in their
-    ``Content-Disposition``, as Gradio's parser tells them apart) in a body read piece by piece."""
-
-    def __init__(self, boundary: bytes) -> None:
-        self.total = 0
-        self._header = self._name = b""
-        self._field = False
-        self._parser = MultipartParser(boundary, {
-            "on_part_begin": self._begin, "on_header_field": self._header_name, "on_header_value": self._value,
-            "on_header_end": self._header_end, "on_part_data": self._data})
-
-    @classmethod
-    def of(cls, scope) -> "_FieldBytes | None":
-        """A counter for this request's multipart body, or None when it is not multipart with a boundary
-        (Gradio's upload route refuses such a request before reading its body)."""
-        kind = next((value for name, value in scope.get("headers", ()) if name.lower() == b"content-type"), b"")
-        main, options = parse_options_header(kind)
-        boundary = options.get(b"boundary")
-        return cls(boundary) if main == b"multipart/form-data" and boundary else None
-
-    def count(self, piece: bytes) -> int:
-        """Feeds ``piece`` to the parser; returns the field bytes so far. A body the parser refuses stops the
-        count where it is (Gradio's parser, the same one, refuses it too)."""
-        if self._parser is not None:
-            try:
-                self._parser.write(piece)
-            except MultipartParseError:
-                self._parser = None
-        return self.total
-
-    def _begin(self) -> None:
-        self._field, self._header = True, b""
-
-    def _header_name(self, data: bytes, start: int, end: int) -> None:
-        self._name += data[start:end]
-
-    def _value(self, data: bytes, start: int, end: int) -> None:
-        self._header += data[start:end]
-
-    def _header_end(self) -> None:
-        if self._name.lower() == b"content-disposition":
-            self._field = b"filename" not in parse_options_header(self._header)[1]
-        self._name = self._header = b""
-
-    def _data(self, data: bytes, start: int, end: int) -> None:
-        if self._field:
-            self.total += end - start
 
 
 def _content_length(scope) -> int | None:

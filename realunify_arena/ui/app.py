@@ -29,9 +29,10 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
 def launch_options() -> dict:
     """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme at launch, not in
     ``Blocks``), its upload limit (``max_file_size``: ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger
-    upload with a 413 before keeping it) and the limit on every other request body (``body_limit.BodyLimit``,
-    1 MiB, as FastAPI middleware): ``app.py``, the UI tests and ``scripts/screenshots.py`` all pass them, so
-    the README's screenshots and the tests show the page a visitor gets."""
+    upload with a 413 before keeping it) and ``body_limit.BodyLimit`` as FastAPI middleware: 1 MiB on every
+    other request body, and on the upload route a few files (``upload_parts``), 64 MiB in all, files only.
+    ``app.py``, the UI tests, ``scripts/screenshots.py`` and ``bench/explore.py`` all pass them, so the
+    README's screenshots, the tests and the bench show the page a visitor gets."""
     return {"theme": gr.themes.Soft(primary_hue="indigo"), "footer_links": ["api", "gradio", "settings"],
             "max_file_size": MAX_UPLOAD_BYTES, "app_kwargs": {"middleware": [Middleware(BodyLimit)]}}
 

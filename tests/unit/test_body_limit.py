@@ -53,9 +53,10 @@ def test_the_upload_route_keeps_its_own_cap(client):
     assert client.post("/gradio_api/upload/", content=upload, headers=headers).status_code != 413
 
 
-def test_a_negative_limit_is_refused():
-    with pytest.raises(ValueError, match="max_body_bytes must be 0 or more, not -1"):
-        BodyLimit(None, max_body_bytes=-1)
+@pytest.mark.parametrize("limits", [{"max_body_bytes": -1}, {"max_upload_files": -1}, {"max_upload_bytes": -1}])
+def test_a_negative_limit_is_refused(limits):
+    with pytest.raises(ValueError, match="must be 0 or more, not .*-1"):
+        BodyLimit(None, **limits)
 
 
 BOUNDARY = "b0und"
@@ -70,23 +71,55 @@ def _multipart(*parts: tuple[str, str | None, bytes]) -> bytes:
     return out + f"--{BOUNDARY}--\r\n".encode()
 
 
+UPLOAD_FILES, UPLOAD_BYTES = 2, 3000  # small, so the boundaries are cheap to test
+
+
+@pytest.fixture
+def upload_client():
+    app = Starlette(routes=[Route("/gradio_api/upload", echo, methods=["POST"])],
+                    middleware=[Middleware(BodyLimit, max_body_bytes=LIMIT, max_upload_files=UPLOAD_FILES,
+                                           max_upload_bytes=UPLOAD_BYTES)])
+    with TestClient(app) as c:
+        yield c
+
+
 @pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("route", ["/gradio_api/upload", "/gradio_api/upload?upload_id=x1"])
-def test_the_upload_routes_form_fields_have_the_limit_its_files_do_not(client, chunked, route):
-    """Gradio's upload parser keeps a part without a filename whole in memory: those bytes count, a file's not."""
+def test_the_upload_route_takes_a_few_files_and_nothing_else(upload_client, chunked, route):
+    """Gradio's upload route: at most ``max_upload_files`` files holding ``max_upload_bytes`` in all, each a
+    part named ``files``; a form field (kept whole in memory by Gradio, a 500 when named ``files`` or sent
+    with an ``upload_id``) or a file under another name (left in Gradio's upload folder) is refused."""
     headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
 
-    def post(body):
+    def post(*parts):
+        body = _multipart(*parts)
         pieces = (body[i:i + 300] for i in range(0, len(body), 300))
-        return client.post(route, content=pieces if chunked else body, headers=headers)
+        return upload_client.post(route, content=pieces if chunked else body, headers=headers)
 
-    big_file = _multipart(("files", "a.png", b"p" * (LIMIT * 5)))
-    assert post(big_file).json() == {"read": len(big_file)}
-    # two fields whose contents add up to the limit exactly pass; one byte more is refused
-    at_limit = _multipart(("files", "a.png", b"p" * LIMIT), ("f1", None, b"x" * 600), ("f2", None, b"y" * 400))
-    assert post(at_limit).json() == {"read": len(at_limit)}
-    over = post(_multipart(("files", "a.png", b"p" * 10), ("f1", None, b"x" * 600), ("f2", None, b"y" * 401)))
-    assert over.status_code == 413, over.text
-    assert "the limit is 1000 bytes" in over.json()["detail"]
+    def refused(response, status, detail):
+        assert (response.status_code, response.json()) == (status, {"detail": "upload refused: " + detail})
+
+    at_limit = post(("files", "a.png", b"p" * 2000), ("files", "b.png", b"q" * 1000))  # over the body limit
+    assert at_limit.json() == {"read": len(_multipart(("files", "a.png", b"p" * 2000), ("files", "b.png",
+                                                                                          b"q" * 1000)))}
+    refused(post(("files", "a.png", b"p" * 2000), ("files", "b.png", b"q" * 1001)), 413,
+            "the files of one upload request may hold 3000 bytes (0.00286102 MiB) in all")
+    refused(post(*[("files", f"{i}.png", b"p") for i in range(3)]), 413,
+            "part 3 (name 'files') is file 3: one upload request takes at most 2 files")
+    refused(post(("files", None, b"x")), 400, "part 1 (name 'files') is a form field, not a file: this route"
+                                              " takes only files, each a part named 'files' with a filename")
+    refused(post(("files", "a.png", b"p"), ("note", None, b"x")), 400,
+            "part 2 (name 'note') is a form field, not a file: this route takes only files, each a part named"
+            " 'files' with a filename")
+    refused(post(("photo", "a.png", b"p")), 400,
+            "part 1 (name 'photo') is a file under another name: each file must be a part named 'files'")
     # a body that is not multipart holds no file: it has the limit of every other route
-    assert client.post(route, content=b"a" * (LIMIT * 5)).status_code == 413
+    assert upload_client.post(route, content=b"a" * (LIMIT * 5)).status_code == 413
+
+
+def test_an_upload_announced_over_its_limit_is_refused_before_it_is_read(upload_client):
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}",
+               "content-length": str(UPLOAD_BYTES + LIMIT + 1)}
+    response = upload_client.post("/gradio_api/upload", content=b"x", headers=headers)
+    assert response.status_code == 413
+    assert response.json()["detail"].startswith("upload refused: the files of one upload request may hold 3000")

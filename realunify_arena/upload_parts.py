@@ -1,0 +1,113 @@
+"""What one request to Gradio's upload route (``/gradio_api/upload``) may hold, checked part by part as its
+multipart body streams by, before Gradio's own parser sees the bytes (``body_limit.BodyLimit`` feeds it).
+
+Gradio 6.31's route takes up to 1000 files of ``max_file_size`` each in one request (``upload_fn`` hard-codes
+``GradioMultiPartParser(max_files=1000, max_fields=1000)``; no setting changes it), so one request could make
+the server write ~64 GB to disk. What its clients send is far less: the page's JavaScript client appends only
+parts named ``files`` (``upload_files``, one per chosen file; each upload control here takes one image), and
+``gradio_client`` uploads one file per request (``Client._upload_file``). Anything else is refused:
+
+- more than ``MAX_UPLOAD_FILES`` files, or file bytes over ``MAX_UPLOAD_BYTES`` in all (one file's worth):
+  413, at the part or byte that passes the limit;
+- a part that is not a file (no ``filename`` in its ``Content-Disposition``): 400. Gradio keeps such a part
+  whole in memory, answers a field named ``files`` with a 500 (``upload_fn``'s ``TypeError``) and any field
+  sent with ``?upload_id=`` with a 500 (``on_part_data`` reads ``None.filename``);
+- a file part not named ``files``: 400. Gradio writes it to its upload folder and never moves or deletes it.
+"""
+
+from __future__ import annotations
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
+
+MAX_UPLOAD_FILES = 4  # each upload control sends one image; a few more for a script's batch
+UPLOAD_PART = b"files"  # the only part name Gradio's upload_fn reads
+REFUSED = "upload refused: "  # how every refusal of an upload request begins
+
+
+class UploadParts:
+    """Watches a multipart body of Gradio's upload route piece by piece (``feed``) and says what is wrong with
+    it as soon as a part's headers or bytes show it: ``(status, message)``, else None.
+
+    Raises:
+        ValueError: ``max_files`` or ``max_bytes`` is negative.
+    """
+
+    def __init__(self, boundary: bytes, max_files: int = MAX_UPLOAD_FILES, max_bytes: int = MAX_UPLOAD_BYTES):
+        if max_files < 0 or max_bytes < 0:
+            raise ValueError(f"max_files and max_bytes must be 0 or more, not {max_files} and {max_bytes}")
+        self.max_files, self.max_bytes = max_files, max_bytes
+        self.files = self.file_bytes = self.parts = 0
+        self.problem: tuple[int, str] | None = None
+        self._header = self._name = b""
+        self._disposition = b""
+        self._parser: MultipartParser | None = MultipartParser(boundary, {
+            "on_part_begin": self._begin, "on_header_field": self._header_name, "on_header_value": self._value,
+            "on_header_end": self._header_end, "on_headers_finished": self._headers_done,
+            "on_part_data": self._data})
+
+    @classmethod
+    def of(cls, scope, **limits) -> "UploadParts | None":
+        """A watcher for this request's multipart body, or None when it is not multipart with a boundary
+        (Gradio's upload route refuses such a request before reading its body)."""
+        kind = next((value for name, value in scope.get("headers", ()) if name.lower() == b"content-type"), b"")
+        main, options = parse_options_header(kind)
+        boundary = options.get(b"boundary")
+        return cls(boundary, **limits) if main == b"multipart/form-data" and boundary else None
+
+    def feed(self, piece: bytes) -> tuple[int, str] | None:
+        """Reads ``piece``; returns the first problem found so far, else None. A body the parser cannot read
+        stops the watch where it is (Gradio's parser, the same one, refuses it with a 400)."""
+        if self._parser is not None and self.problem is None:
+            try:
+                self._parser.write(piece)
+            except MultipartParseError:
+                self._parser = None
+        return self.problem
+
+    def _begin(self) -> None:
+        self.parts += 1
+        self._disposition = b""
+
+    def _header_name(self, data: bytes, start: int, end: int) -> None:
+        self._name += data[start:end]
+
+    def _value(self, data: bytes, start: int, end: int) -> None:
+        self._header += data[start:end]
+
+    def _header_end(self) -> None:
+        if self._name.lower() == b"content-disposition":
+            self._disposition = self._header
+        self._name = self._header = b""
+
+    def _headers_done(self) -> None:
+        options = parse_options_header(self._disposition)[1]
+        name = options.get(b"name", b"").decode("latin-1")
+        where = f"part {self.parts} (name {name!r})"
+        if b"filename" not in options:
+            self._refuse(400, f"{where} is a form field, not a file: this route takes only files, each a part"
+                              f" named {UPLOAD_PART.decode()!r} with a filename")
+        elif options.get(b"name") != UPLOAD_PART:
+            self._refuse(400, f"{where} is a file under another name: each file must be a part named"
+                              f" {UPLOAD_PART.decode()!r}")
+        else:
+            self.files += 1
+            if self.files > self.max_files:
+                self._refuse(413, f"{where} is file {self.files}: one upload request takes at most"
+                                  f" {self.max_files} files")
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        self.file_bytes += end - start
+        if self.file_bytes > self.max_bytes:
+            self._refuse(413, over_bytes(self.max_bytes))
+
+    def _refuse(self, status: int, message: str) -> None:
+        if self.problem is None:
+            self.problem = (status, REFUSED + message)
+
+
+def over_bytes(max_bytes: int) -> str:
+    """Why an upload request whose files pass ``max_bytes`` in all is refused (without ``REFUSED``)."""
+    return f"the files of one upload request may hold {max_bytes} bytes ({max_bytes / 2**20:g} MiB) in all"
