@@ -23,7 +23,7 @@ from realunify_arena.adapters.checkpoint_config import (dtype_problem, generatio
                                                         one_of, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
 
-__all__ = ["check_checkpoint"]
+__all__ = ["check_checkpoint", "weights_entry"]
 
 MAX_JSON_BYTES = 64 * 2**20  # tokenizer.json is 5-10 MB; anything far larger is not a config
 _CONFIGS = ("config.json", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -283,6 +283,15 @@ def _safetensors_weights(folder: Path, stem: str, variant: str | None) -> tuple[
     path, kind = entries[0]
     shards = [path] if kind == "safetensors" else _index_problem(path)[0] if kind == "index" else []
     return (path, shards) if shards and all(s.name.endswith(".safetensors") for s in shards) else None
+
+
+def weights_entry(checkpoint: str, variant: str | None) -> str:
+    """The name of the weight entry file ``from_pretrained(checkpoint, variant=variant)`` reads from a checkpoint
+    folder (``model.safetensors``, ``model.safetensors.index.json``, ``pytorch_model.bin``); for a hub id, or
+    a folder without one, words naming its weight files."""
+    folder = Path(checkpoint).expanduser()
+    entries = _chosen(_weight_files(folder, "model"), variant, False) if folder.is_dir() else []
+    return entries[0][0].name if entries else "its weight files"
 
 
 def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: str = "model",
