@@ -49,8 +49,8 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
             uncached hub id is left to the library, which downloads it).
         kind: ``"transformers"`` (``config.json``, weights, a tokenizer and a processor) or ``"diffusers"``
             (``model_index.json`` and each component sub-folder it names; a diffusers or transformers model
-            component's safetensors weights must fit the class ``model_index.json`` names, built from its
-            ``config.json``: ``checkpoint_fit.component_fit_problem``).
+            component's weights, safetensors or torch ``.bin``, must fit the class ``model_index.json`` names,
+            built from its ``config.json``: ``checkpoint_fit.component_fit_problem``).
         variant: the weights' variant the library is asked for (``from_pretrained(variant=...)``, the card's
             ``params.variant``, e.g. ``"fp16"``); None: unvarianted weights.
         model_types: the ``config.json`` ``model_type`` values the loading class accepts (``{"janus"}``);
@@ -274,15 +274,15 @@ def _chosen(found: dict[str | None, list[tuple[Path, str]]], variant: str | None
     return found.get(variant) or (found.get(None) if fallback and variant else None) or []
 
 
-def _safetensors_weights(folder: Path, stem: str, variant: str | None) -> tuple[Path, list[Path]] | None:
-    """(entry file, its safetensors files) of a diffusers component's weights (already checked by
-    ``_weights_problem``); None for torch ``.bin`` weights, whose names and shapes need the weights loaded."""
+def _component_weights(folder: Path, stem: str, variant: str | None) -> tuple[Path, list[Path]] | None:
+    """(entry file, the safetensors or torch ``.bin`` files holding its weights) of a diffusers component (already
+    checked by ``_weights_problem``); None where there are none."""
     entries = _chosen(_weight_files(folder, stem), variant, True)
     if not entries:
         return None
     path, kind = entries[0]
-    shards = [path] if kind == "safetensors" else _index_problem(path)[0] if kind == "index" else []
-    return (path, shards) if shards and all(s.name.endswith(".safetensors") for s in shards) else None
+    shards = _index_problem(path)[0] if kind == "index" else [path]
+    return (path, shards) if shards else None
 
 
 def weights_entry(checkpoint: str, variant: str | None) -> str:
@@ -534,6 +534,6 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
         return f"{sub / 'config.json'}: missing; expected the model's configuration {named}"
     stem = "diffusion_pytorch_model" if library == "diffusers" else "model"
     problem = _model_problem(sub, variant, processor=False, fallback=True, stem=stem)
-    weights = None if problem or library not in ("diffusers", "transformers") else _safetensors_weights(
+    weights = None if problem or library not in ("diffusers", "transformers") else _component_weights(
         sub, stem, variant)
     return problem or (component_fit_problem(index, name, library, cls, *weights) if weights else None)
