@@ -23,7 +23,7 @@ from realunify_arena.adapters.checkpoint_config import (dtype_problem, generatio
                                                         one_of, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
 
-__all__ = ["check_checkpoint"]
+__all__ = ["check_checkpoint", "weights_entry"]
 
 MAX_JSON_BYTES = 64 * 2**20  # tokenizer.json is 5-10 MB; anything far larger is not a config
 _CONFIGS = ("config.json", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -49,8 +49,8 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
             uncached hub id is left to the library, which downloads it).
         kind: ``"transformers"`` (``config.json``, weights, a tokenizer and a processor) or ``"diffusers"``
             (``model_index.json`` and each component sub-folder it names; a diffusers or transformers model
-            component's safetensors weights must fit the class ``model_index.json`` names, built from its
-            ``config.json``: ``checkpoint_fit.component_fit_problem``).
+            component's weights, safetensors or torch ``.bin``, must fit the class ``model_index.json`` names,
+            built from its ``config.json``: ``checkpoint_fit.component_fit_problem``).
         variant: the weights' variant the library is asked for (``from_pretrained(variant=...)``, the card's
             ``params.variant``, e.g. ``"fp16"``); None: unvarianted weights.
         model_types: the ``config.json`` ``model_type`` values the loading class accepts (``{"janus"}``);
@@ -274,15 +274,24 @@ def _chosen(found: dict[str | None, list[tuple[Path, str]]], variant: str | None
     return found.get(variant) or (found.get(None) if fallback and variant else None) or []
 
 
-def _safetensors_weights(folder: Path, stem: str, variant: str | None) -> tuple[Path, list[Path]] | None:
-    """(entry file, its safetensors files) of a diffusers component's weights (already checked by
-    ``_weights_problem``); None for torch ``.bin`` weights, whose names and shapes need the weights loaded."""
+def _component_weights(folder: Path, stem: str, variant: str | None) -> tuple[Path, list[Path]] | None:
+    """(entry file, the safetensors or torch ``.bin`` files holding its weights) of a diffusers component (already
+    checked by ``_weights_problem``); None where there are none."""
     entries = _chosen(_weight_files(folder, stem), variant, True)
     if not entries:
         return None
     path, kind = entries[0]
-    shards = [path] if kind == "safetensors" else _index_problem(path)[0] if kind == "index" else []
-    return (path, shards) if shards and all(s.name.endswith(".safetensors") for s in shards) else None
+    shards = _index_problem(path)[0] if kind == "index" else [path]
+    return (path, shards) if shards else None
+
+
+def weights_entry(checkpoint: str, variant: str | None) -> str:
+    """The name of the weight entry file ``from_pretrained(checkpoint, variant=variant)`` reads from a checkpoint
+    folder (``model.safetensors``, ``model.safetensors.index.json``, ``pytorch_model.bin``); for a hub id, or
+    a folder without one, words naming its weight files."""
+    folder = Path(checkpoint).expanduser()
+    entries = _chosen(_weight_files(folder, "model"), variant, False) if folder.is_dir() else []
+    return entries[0][0].name if entries else "its weight files"
 
 
 def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: str = "model",
@@ -525,6 +534,6 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
         return f"{sub / 'config.json'}: missing; expected the model's configuration {named}"
     stem = "diffusion_pytorch_model" if library == "diffusers" else "model"
     problem = _model_problem(sub, variant, processor=False, fallback=True, stem=stem)
-    weights = None if problem or library not in ("diffusers", "transformers") else _safetensors_weights(
+    weights = None if problem or library not in ("diffusers", "transformers") else _component_weights(
         sub, stem, variant)
     return problem or (component_fit_problem(index, name, library, cls, *weights) if weights else None)

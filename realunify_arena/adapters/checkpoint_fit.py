@@ -1,5 +1,7 @@
-"""Whether a diffusers pipeline component's weights fit the module its ``config.json`` builds, read from the
-safetensors headers alone (no weight is loaded).
+"""Whether a checkpoint's weights fit the module its ``config.json`` builds: a diffusers pipeline component's,
+read from the safetensors headers alone (or a torch ``.bin`` file's pickle, its tensors made on the meta device:
+no weight is read), and a whole transformers model's, from the library's own load report; the one home of the
+messages refusing them.
 
 A component whose configuration disagrees with its weights fails in the library's words or not at all:
 diffusers says "Cannot load  because decoder.conv_in.weight expected shape ...", naming neither the component
@@ -11,6 +13,12 @@ library renames them on load (transformers' ``get_model_conversion_mapping`` and
 diffusers' ``_fix_state_dict_keys_on_load``), and each parameter's shape is compared with the header's.
 Weights the library ties or shares, and keys its class declares ignorable (``_keys_to_ignore_on_load_missing``),
 are not required.
+
+A whole model (``JanusForConditionalGeneration.from_pretrained``) whose weights lack some the config builds (a
+truncated shard set, a smaller variant's weights, weights saved from another class) loads in transformers with
+only a logged "LOAD REPORT", those weights at random values; one of another shape raises "You set
+`ignore_mismatched_sizes` to `False`, thus raising an error. For details look at the above report!", naming
+neither the weight nor the folder. ``load_report_problem`` reads the report ``from_pretrained`` returns.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from types import SimpleNamespace
 
 from realunify_arena.adapters.checkpoint_config import library_refusal
 
-__all__ = ["component_fit_problem"]
+__all__ = ["component_fit_problem", "load_report_problem"]
 
 _SHOWN = 3  # missing weight names quoted in a message
 log = logging.getLogger(__name__)
@@ -38,8 +46,9 @@ def component_fit_problem(index: Path, name: str, library: str, class_name: str,
         index: the pipeline's ``model_index.json`` (it names the component's class).
         name: the component, i.e. its sub-folder (``vae``, ``text_encoder_2``).
         library, class_name: the component's ``[library, class]`` in ``model_index.json``.
-        weights: the weight entry file from_pretrained reads (one safetensors file, or a sharded index).
-        shards: the safetensors files holding the weights (``[weights]``, or the shards the index names).
+        weights: the weight entry file from_pretrained reads (one safetensors or torch ``.bin`` file, or a
+            sharded index of them).
+        shards: the files holding the weights (``[weights]``, or the shards the index names).
 
     Returns:
         ``"{sub}: weight {key} has shape [..] in {file} but {config} builds [..] ..."``,
@@ -67,21 +76,20 @@ def _fit_problem(index: Path, name: str, library: str, class_name: str, weights:
     if problem or model is None:
         return problem
     type_problem = _model_type_problem(cls, config, loaded) if library == "transformers" else None
-    found = _header_shapes(shards)
+    found = _stored_shapes(shards)
     renamed, converted = (_transformers_keys(model, found) if library == "transformers"
                           else _diffusers_keys(model, found, sharded=len(shards) > 1 or weights not in shards))
     expected = model.state_dict(keep_vars=True)
+    builder = f"{name}/{config.name}"
     for key, (shape, file) in renamed.items():
         if key in expected and key not in converted and tuple(expected[key].shape) != shape:
-            fault = (f"{sub}: weight {key} has shape {list(shape)} in {file.name} but {name}/{config.name} builds "
-                     f"{list(expected[key].shape)} ({loaded}); expected weights saved with this config.json")
+            fault = (f"{_shape_text(sub, key, shape, file.name, builder, expected[key].shape)} ({loaded}); "
+                     "expected weights saved with this config.json")
             return f"{type_problem}; and {fault}" if type_problem else fault
     missing = _missing_keys(model, expected, set(renamed) | converted)
     if missing:
-        shown = ", ".join(missing[:_SHOWN]) + (", ..." if len(missing) > _SHOWN else "")
-        fault = (f"{sub}: {len(missing)} of the {len(expected)} weights of the {class_name} that {name}/{config.name} "
-                 f"builds are in no weight file ({weights.name}): {shown}; they would be left at random values "
-                 f"({loaded}); expected the class and config.json the weights were saved with")
+        fault = (f"{_missing_text(sub, missing, len(expected), class_name, builder, weights.name)} ({loaded}); "
+                 "expected the class and config.json the weights were saved with")
         return f"{type_problem}; and {fault}" if type_problem else fault
     return _fields_problem(cls, config, loaded) if type_problem else None
 
@@ -121,16 +129,72 @@ def _meta_model(cls, library: str, sub: Path, config: Path, loaded: str):
         return None, None
 
 
-def _header_shapes(shards: list[Path]) -> dict[str, tuple[tuple[int, ...], Path]]:
-    """checkpoint key -> (shape, file), from each safetensors header (no tensor is read)."""
+def _stored_shapes(shards: list[Path]) -> dict[str, tuple[tuple[int, ...], Path]]:
+    """checkpoint key -> (shape, file), from each safetensors header, or each torch ``.bin`` file's pickle read
+    with ``weights_only=True`` (tensors, containers and numbers only: no code a file names is run, as the
+    libraries load it) onto the meta device (no tensor's data is read: a 800 MB file takes 0.01 s)."""
     from safetensors import safe_open
 
     found: dict[str, tuple[tuple[int, ...], Path]] = {}
     for shard in shards:
-        with safe_open(str(shard), framework="pt") as f:
-            for key in f.keys():
-                found[key] = (tuple(f.get_slice(key).get_shape()), shard)
+        if shard.name.endswith(".safetensors"):
+            with safe_open(str(shard), framework="pt") as f:
+                for key in f.keys():
+                    found[key] = (tuple(f.get_slice(key).get_shape()), shard)
+            continue
+        import torch
+
+        state = torch.load(shard, map_location="meta", weights_only=True)
+        found.update({key: (tuple(tensor.shape), shard) for key, tensor in state.items()
+                      if isinstance(tensor, torch.Tensor)})
     return found
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:_SHOWN]) + (", ..." if len(names) > _SHOWN else "")
+
+
+def _shape_text(folder: Path | str, key: str, shape, file: str, builder: str, built) -> str:
+    return f"{folder}: weight {key} has shape {list(shape)} in {file} but {builder} builds {list(built)}"
+
+
+def _missing_text(folder: Path | str, missing: list[str], total: int, class_name: str, builder: str,
+                  weights: str) -> str:
+    return (f"{folder}: {len(missing)} of the {total} weights of the {class_name} that {builder} builds are in no "
+            f"weight file ({weights}): {_shown(missing)}; they would be left at random values")
+
+
+def load_report_problem(checkpoint: str, class_name: str, report: dict, total: int, weights: str) -> str | None:
+    """Why a transformers model did not load whole from ``checkpoint``, read from its load report.
+
+    Args:
+        checkpoint: the folder (or hub id) ``from_pretrained`` read.
+        class_name: the class it built (``JanusForConditionalGeneration``).
+        report: the dict ``from_pretrained(..., output_loading_info=True, ignore_mismatched_sizes=True)`` returns
+            beside the model (transformers 5): ``missing_keys`` (less tied weights and the class's
+            ``_keys_to_ignore_on_load_missing``), ``mismatched_keys`` ((key, checkpoint shape, model shape)).
+        total: the number of weights the model has (its ``state_dict``'s length).
+        weights: the weight entry file read (``model.safetensors``, ``model.safetensors.index.json``), or words
+            naming its weight files where none is known.
+
+    Returns:
+        ``"{checkpoint}: weight {key} has shape [..] in {weights} but config.json builds [..] ({class}); expected
+        ..."``, ``"{checkpoint}: {n} of the {total} weights of the {class} that config.json builds are in no
+        weight file ({weights}): {first three}, ...; they would be left at random values; expected ..."``, or
+        None when every weight was loaded. Unexpected keys (weights the model has no place for) are not refused:
+        the library drops them, and its load report logs them.
+    """
+    mismatched = sorted(report.get("mismatched_keys") or ())
+    if mismatched:
+        key, stored, built = mismatched[0]
+        more = f" (and {len(mismatched) - 1} more weights)" if len(mismatched) > 1 else ""
+        return (f"{_shape_text(checkpoint, key, stored, weights, 'config.json', built)} ({class_name}){more}; "
+                "expected weights saved with this config.json")
+    missing = sorted(report.get("missing_keys") or ())
+    if missing:
+        return (f"{_missing_text(checkpoint, missing, total, class_name, 'config.json', weights)}; expected all "
+                "the weights saved with this config.json (of this model and size, every shard)")
+    return None
 
 
 def _transformers_keys(model, found: dict) -> tuple[dict, set[str]]:

@@ -33,8 +33,7 @@ class Emu3Adapter(LocalAdapter):
                          special_tokens=("image_token", "boi_token", "eoi_token", "image_wrapper_token", "eof_token"),
                          sub_configs=SUB_CONFIGS)
             self.loaded[f"processor:{checkpoint}"] = AutoProcessor.from_pretrained(checkpoint)
-            model = Emu3ForConditionalGeneration.from_pretrained(checkpoint, dtype=self.dtype,
-                                                                  variant=self.variant).to(device)
+            model = self.pretrained(Emu3ForConditionalGeneration, checkpoint).to(device)
             self.loaded[f"model:{checkpoint}"] = model.eval()
 
     def _pick(self, capability: Capability):

@@ -14,7 +14,8 @@ from PIL import Image
 
 from realunify_arena import stopping
 from realunify_arena.adapters.base import Adapter, Capability, ModelUnavailable
-from realunify_arena.adapters.checkpoint_files import check_checkpoint
+from realunify_arena.adapters.checkpoint_files import check_checkpoint, weights_entry
+from realunify_arena.adapters.checkpoint_fit import load_report_problem
 from realunify_arena.adapters.determinism import leave_out_cudnn_attention
 from realunify_arena.cards import ModelCard
 
@@ -60,6 +61,30 @@ class LocalAdapter(Adapter):
         except ModelUnavailable as exc:
             raise ModelUnavailable(f"{self.name}: {exc}") from None
         return checkpoint
+
+    def pretrained(self, cls, checkpoint: str):
+        """``cls.from_pretrained(checkpoint)`` (a transformers model class: ``JanusForConditionalGeneration``,
+        ``AutoModelForImageTextToText``) in the card's dtype and variant, refused unless every weight its
+        ``config.json`` builds was loaded from the checkpoint, at its shape.
+
+        transformers loads weights lacking some the config builds (a truncated shard set, a smaller variant's
+        weights, weights saved from another class) with only a logged load report, the rest at random values, and
+        refuses a weight of another shape with "For details look at the above report!", naming neither weight nor
+        folder. Its own report (``output_loading_info``; shapes compared with ``ignore_mismatched_sizes``, which
+        only turns the exception into report entries) is read by ``checkpoint_fit.load_report_problem``.
+
+        Raises:
+            ModelUnavailable: ``"{card}: {checkpoint}: {n} of the {total} weights of the {class} that config.json
+                builds are in no weight file ({file}): {names}, ...; ..."`` or ``"{card}: {checkpoint}: weight
+                {key} has shape [..] in {file} but config.json builds [..] ..."``.
+        """
+        model, report = cls.from_pretrained(checkpoint, dtype=self.dtype, variant=self.variant,
+                                            output_loading_info=True, ignore_mismatched_sizes=True)
+        problem = load_report_problem(checkpoint, type(model).__name__, report, len(model.state_dict()),
+                                      weights_entry(checkpoint, self.variant))
+        if problem:
+            raise ModelUnavailable(f"{self.name}: {problem}")
+        return model
 
     def _modules(self) -> Iterator[torch.nn.Module]:
         for obj in self.loaded.values():

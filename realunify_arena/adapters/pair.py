@@ -54,8 +54,7 @@ class PairAdapter(LocalAdapter):
         self.checked(checkpoint, "transformers", model_types=MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES.keys(),
                      chat_template=True)
         self.loaded["processor"] = with_chat_template(AutoProcessor.from_pretrained(checkpoint))
-        self.loaded["vlm"] = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=self.dtype,
-                                                                     variant=self.variant).to(self.device)
+        self.loaded["vlm"] = self.pretrained(AutoModelForImageTextToText, checkpoint).to(self.device)
         self.loaded["vlm"].eval()
 
     def _load_pipeline(self, checkpoint: str) -> None:

@@ -42,3 +42,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def kontext_built(tmp_path_factory, one_torch_thread) -> Path:
+    """The real-format FLUX.1 Kontext [dev] folder (tests/real_format.py), built once per test module."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import real_format  # tests/real_format.py
+
+    return real_format.build_flux_kontext(tmp_path_factory.mktemp("kontext") / "FLUX.1-Kontext-dev")
+
+
+@pytest.fixture
+def kontext_copy(kontext_built, tmp_path) -> Path:
+    """A copy of ``kontext_built`` a test may change."""
+    return Path(shutil.copytree(kontext_built, tmp_path / "FLUX.1-Kontext-dev"))

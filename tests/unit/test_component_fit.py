@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,7 @@ import pytest
 from realunify_arena.adapters import ModelUnavailable
 from realunify_arena.adapters.checkpoint_files import check_checkpoint
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import real_format  # noqa: E402  (tests/real_format.py)
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def kontext_built(tmp_path_factory, one_torch_thread) -> Path:
-    return real_format.build_flux_kontext(tmp_path_factory.mktemp("fit") / "FLUX.1-Kontext-dev")
-
-
-@pytest.fixture
-def kontext_copy(kontext_built, tmp_path) -> Path:
-    return Path(shutil.copytree(kontext_built, tmp_path / "FLUX.1-Kontext-dev"))
 
 
 def _edit(path: Path, **changes) -> None:
