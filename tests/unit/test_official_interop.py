@@ -15,11 +15,13 @@ reimplementation, in this test, of the official scripts' counting (not the proje
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from realunify_arena.cli import main
 from realunify_arena.store import Store
+from realunify_arena.trace import StepRole
 from tests.unit.test_official_files import table_row
 from tests.unit.test_result_files_shared import write
 
@@ -120,3 +122,101 @@ def test_import_results_refuses_an_entry_without_index_by_file_and_position(tmp_
             assert store.runs() == []
         finally:
             store.close()
+
+
+# --- 2. GEU runs imported from a per-item score -------------------------------------------------------------
+
+def _geu(index: int, answer: str, **result) -> dict:
+    return {"index": index, "task_type": "attentional_focusing", "input_image": f"./image/af/s/images/{index}.png",
+            "question": f"question {index}?", "option": ["one", "two", "three", "four"], "answer": answer,
+            **result}
+
+
+SCORED_GEU = [_geu(1, "B", response=None, score=1),   # right by its score
+              _geu(2, "C", score=0),                  # wrong by its score (no response at all)
+              _geu(3, "A", response=None, score=True),  # right (the official summary's score == 1)
+              _geu(4, "D", response="D")]             # right by its letter
+
+
+def test_geu_runs_scored_without_a_reply_export_as_replies_the_official_scorer_scores_the_same(tmp_path, capsys):
+    folder = tmp_path / "res"
+    write(folder / "GEU_direct.json", SCORED_GEU)
+    write(folder / "GEU_step.json", [_geu(1, "B", response=None, score=1), _geu(2, "C", response=None, score=0)])
+    assert scored_row(folder, capsys)["AF"] == "75.0/50.0"  # by hand: 3 of 4; stepwise 1 of 2
+    db = tmp_path / "arena.db"
+    assert main(["import-results", str(folder), "--model", "m", "--db", str(db)]) == 0, capsys.readouterr().err
+    direct = exported(tmp_path, db, "GEU_direct.json", capsys)
+    for path, right in ((direct, 3), (direct.parent / "GEU_step.json", 1)):
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        assert all(isinstance(e["response"], str) for e in entries), entries
+        assert official_geu_correct(entries) == {"attentional_focusing": right}
+        from_score = {e["index"]: (e["response"], e["score"]) for e in entries if e.get("response_from_score")}
+        assert from_score == ({1: ("B", 1), 2: ("", 0), 3: ("A", 1)} if path == direct else
+                              {1: ("B", 1), 2: ("", 0)})
+    assert scored_row(direct.parent, capsys)["AF"] == "75.0/50.0"
+    # imported again, the letter written for the score is not taken for the model's reply
+    again = tmp_path / "again.db"
+    assert main(["import-results", str(direct.parent), "--model", "m", "--db", str(again)]) == 0, \
+        capsys.readouterr().err
+    store = Store.open(again)
+    try:
+        answers = {r["instance_uid"]: [s.text for s in store.load_trace(r["id"]).steps if s.role is StepRole.ANSWER]
+                   for r in store.runs(mode="direct")}
+        scores = {j["instance_uid"]: j["score"] for j in store.judgments() if j["instance_uid"].startswith("GEU")}
+    finally:
+        store.close()
+    assert answers["GEU_1_attentional_focusing"] == [] and answers["GEU_4_attentional_focusing"] == ["D"]
+    assert sorted(set(scores.values())) == [0, 1]
+    assert exported(tmp_path / "x", again, "GEU_direct.json", capsys).read_text() == direct.read_text()
+
+
+# --- 3. UEG runs judged on an image not kept -----------------------------------------------------------------
+
+QUESTIONS = [("Is there a red ball?", "yes"), ("Is there a cat?", "no")]
+
+
+def _ueg(index: int, task_type: str, replies: list[str], image: str) -> dict:
+    return {"index": index, "task_type": task_type, "prompt": f"prompt {index}", "generated_image": image,
+            "question_list": [{"question": q, "answer": a, "judge_answer": r} for (q, a), r in zip(QUESTIONS, replies)]}
+
+
+JUDGED_ELSEWHERE = [_ueg(1, "world_knowledge", ["Yes", "No"], "gone/1.png"),           # right: 1
+                    _ueg(2, "world_knowledge", ["Yes", "Yes"], "gone/2.png"),          # wrong: 0
+                    _ueg(3, "logical_reasoning", ["yes", "no"], "gone/3.png"),         # right: 1
+                    {**_ueg(4, "logical_reasoning", ["Yes", "No"], ""),
+                     "question_list": [{"question": q, "answer": a} for q, a in QUESTIONS]}]  # no image: 0
+
+
+def test_ueg_runs_judged_without_their_image_export_with_the_image_key_and_their_score(tmp_path, capsys):
+    folder = tmp_path / "res"
+    write(folder / "UEG_direct.json", JUDGED_ELSEWHERE)
+    row = scored_row(folder, capsys)
+    assert (row["WK"], row["LR"], row["run err"]) == ("50.0/-", "50.0/-", "1/-")  # by hand
+    db = tmp_path / "arena.db"
+    assert main(["import-results", str(folder), "--model", "m", "--db", str(db)]) == 0, capsys.readouterr().err
+    path = exported(tmp_path, db, "UEG_direct.json", capsys, "--judge", "judge_answer")
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    # the official summary counts the stored scores: WK 1, LR 1 (the failed run has none: 0)
+    assert official_ueg_correct(entries) == {"world_knowledge": 1, "logical_reasoning": 1}
+    assert {e["index"]: (e["generated_image"], e.get("score")) for e in entries} == {
+        1: ("", 1), 2: ("", 0), 3: ("", 1), 4: ("", None)}
+    again = scored_row(path.parent, capsys)
+    assert (again["WK"], again["LR"], again["run err"]) == ("50.0/-", "50.0/-", "1/-")
+
+
+def test_an_empty_image_with_judge_replies_and_no_score_is_still_a_failed_run(tmp_path, capsys):
+    """As in an official file a runner wrote: the official scorer scores an empty image 0 whatever a judge
+    said, and without a stored score nothing says the replies judged an image."""
+    folder = tmp_path / "res"
+    write(folder / "UEG_direct.json", [_ueg(1, "world_knowledge", ["Yes", "No"], "gone/1.png"),  # right: 1
+                                       _ueg(2, "world_knowledge", ["Yes", "No"], "")])           # failed: 0
+    row = scored_row(folder, capsys)
+    assert (row["WK"], row["run err"]) == ("50.0/-", "1/-")
+
+
+def test_an_empty_image_beside_replies_with_a_score_that_is_no_score_is_named(tmp_path, capsys):
+    folder = tmp_path / "res"
+    write(folder / "UEG_direct.json", [{**_ueg(1, "world_knowledge", ["Yes", "No"], ""), "score": "yes"}])
+    assert main(["score-official", str(folder), "--model", "m"]) == 1
+    err = capsys.readouterr().err
+    assert "UEG_direct.json, index 1 (world_knowledge), field 'score': expected 0, 1 or null" in err, err
