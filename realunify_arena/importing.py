@@ -358,6 +358,12 @@ def _instances(results: list[ResultEntry], folder: Path, data: Dataset | None,
         derived = isinstance(record, UEGInstance) and raw.get("prompt") is None  # recovered from new_prompt
         skip = {"input_image"} | ({"prompt"} if derived else set())  # runners rewrite image paths
         if data is not None:
+            if record.index is None:  # read for scoring alone, where no index is needed (validation.parse_entry)
+                problems.append(Problem(file, label, "index", "missing; expected the integer index of the "
+                                                               f"{record.task_type} instance of dataset "
+                                                               f"{data.name!r} this entry answers (entries are "
+                                                               "matched by (task_type, index), never guessed)"))
+                continue
             try:
                 instance = data.get(record.uid)
             except KeyError:

@@ -8,12 +8,17 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
 - ``"status": "not_supported"`` is the paper's "-"; ``"status": "error"`` a failed run.
 - GEU: the reply is ``response`` (``model_response`` as SenseNova-U1 writes it; a list counts by its first
   element). No reply (null or missing): scored by the official per-item ``score`` when there is one, else a
-  failed run. Stepwise, the ``edit_image`` is kept when it names a file here; a missing one never voids the
-  reply, which is what is scored.
+  failed run. A ``response`` written from the ``score`` (``"response_from_score": true``, ``reply_from_score``:
+  what ``export`` writes for a run whose reply is not kept) is no reply either: the ``score`` decides.
+  Stepwise, the ``edit_image`` is kept when it names a file here; a missing one never voids the reply, which
+  is what is scored.
 - UEG: the image is ``generated_image`` (a list counts by its last element; paths as
   ``result_paths.find_result_image`` finds them). The per-item ``score`` decides when no polling question
   carries a ``judge_answer``. An empty ``generated_image`` ("" or null) is a failed run, whatever a judge said
-  (the official scorer scores it 0). Judge replies otherwise decide, even when the image file is not here (a
+  (the official scorer scores it 0), unless the entry also carries its per-item ``score`` (0, 1 or null):
+  a run judged on an image that was not kept, as ``export`` writes one so that the official
+  ``eval_generation.py`` reads it (it counts ``score == 1``); its judge replies then decide, and
+  ``ResultEntry.note`` says so. Judge replies otherwise decide, even when the image file is not here (a
   folder copied without its images): the replies are what is scored, and ``ResultEntry.note`` says so.
   Without replies, an image found and readable is a run not judged yet, and an image missing, not found,
   outside the folder or unreadable (``images.open_checked`` refuses it: corrupt, truncated, not an image) a
@@ -56,7 +61,10 @@ RESULT_FIELDS = ("generated_image", "response", "model_response", "edit_image", 
 # Everything an entry says about one run rather than about its instance: never carried over to another run's
 # entry (an export of runs on a dataset that was read from a result folder).
 # ``model`` is the name some runners write into each entry: whose run it is, never another run's.
-RUN_FIELDS = RESULT_FIELDS + ("error", MODEL_FIELD)
+# ``response_from_score``: true where ``response`` was written from the per-item ``score`` beside it
+# (``reply_from_score``), the model's own reply not being kept.
+FROM_SCORE_FIELD = "response_from_score"
+RUN_FIELDS = RESULT_FIELDS + ("error", MODEL_FIELD, FROM_SCORE_FIELD)
 
 
 @dataclass
@@ -121,6 +129,16 @@ def has_results(raw: dict) -> bool:
         isinstance(q, dict) and "judge_answer" in q for q in raw.get("question_list") or [])
 
 
+def reply_from_score(score: int, answer: str | None) -> str:
+    """A GEU ``response`` that the official ``eval_understanding.py`` scores as ``score`` (1 or 0), for a run
+    whose reply is not kept (imported from a per-item score): the expected letter ``answer`` for 1, "" for 0
+    (its ``extract_characters_regex`` reads no letter in "", and calls ``.strip()`` on the response, so null
+    fails the whole file). The entry says so with ``FROM_SCORE_FIELD``, and this reader then scores it by its
+    ``score``, never taking the letter for the model's reply. An ``answer`` that is no letter gives "" (the
+    official scorer can match no reply to it)."""
+    return answer if score == 1 and isinstance(answer, str) and answer else ""
+
+
 def item_score(value: object) -> int | None:
     """The official per-item ``score`` as 1 or 0, or None when it is neither. The official summary counts an
     item right when ``score == 1``, so ``true`` and ``1.0`` are 1 and ``false`` and ``0.0`` are 0; NaN, text
@@ -174,8 +192,12 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         given = raw.get("error")
         entry.error = redact(given, secrets) if isinstance(given, str) else f"the run did not finish (status {status} in {file})"
         return entry
-    decided_by_score = "score" in raw and (text is None or text is _ABSENT if geu else answers is None)
+    from_score = geu and raw.get(FROM_SCORE_FIELD) is True  # the response is the score, written as a letter
+    no_reply = text is None or text is _ABSENT or from_score
+    decided_by_score = "score" in raw and (no_reply if geu else answers is None)
     if decided_by_score:
+        if from_score:
+            entry.text = None  # no reply of the model's: what the export wrote to carry the score
         entry.score = item_score(raw["score"])
         if entry.score is None:
             problems.append(Problem(file, label, "score", f"expected 0 or 1 (the official per-item score), "
@@ -189,7 +211,17 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         if mode == "stepwise" and located is None:
             entry.note = _not_here(image_field, image, path.parent, "the reply is scored without it")
         return entry
-    if image is None or (isinstance(image, str) and not image.strip()):
+    no_image = image is None or (isinstance(image, str) and not image.strip())
+    if no_image and answers is not None and "score" in raw:  # judged on an image not kept (as export writes it)
+        if raw["score"] is not None and item_score(raw["score"]) is None:
+            problems.append(Problem(file, label, "score", f"expected 0, 1 or null (the per-item score of its "
+                                                          f"judge_answer replies), got {brief(raw['score'])}"))
+            return None
+        entry.judge_answers = answers
+        entry.note = (f"{image_field} is {'null' if image is None else 'empty'}: judged by its judge_answer replies "
+                      "(the entry carries its per-item score)")
+        return entry
+    if no_image:
         return _failed(entry, f"no generated image ({image_field} is {'null' if image is None else 'empty'} in "
                               f"{file})")
     entry.judge_answers = answers

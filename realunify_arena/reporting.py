@@ -28,8 +28,8 @@ from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import instances_at
 from realunify_arena.judge import (ANSWER_PARSER, judge_errors, mcq_judgment, parse_yes_no, polling_judgment,
                                    was_asked)
-from realunify_arena.official_results import (RUN_FIELDS, ResultEntry, model_disagreements, models_named,
-                                             read_result_files)
+from realunify_arena.official_results import (FROM_SCORE_FIELD, RUN_FIELDS, ResultEntry, model_disagreements,
+                                             models_named, read_result_files, reply_from_score)
 from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
@@ -451,13 +451,19 @@ def export_official(store, out_dir: str | Path, dataset: str | None = None, mode
     that the model could do: a mode never run, or ``not_supported``, is left out (a file with no entries is
     not written; ``LookupError`` when no file at all is), so every entry carries what the official scorer
     reads. A failed run is written with ``"generated_image": ""`` or ``"response": ""``, which the official
-    scripts score 0; a UEG run judged without a stored image (imported with its ``judge_answer`` replies from a
-    folder copied without its images) is written without ``generated_image`` when ``judge`` writes those
-    replies, so ``score_official`` judges it by that verdict again rather than as a failed run.
-    With ``judge``, each polling question also carries that judge's deciding reply as ``judge_answer`` (a
-    judgment without replies, imported from the official scorer's per-item ``score``, is written as that
-    ``score``), so ``score_official`` on the folder reprints the stored table. A GEU run imported with the
-    official per-item ``score`` and no reply is written so again (``"response": null`` and that ``score``). ``data`` supplies the instances
+    scripts score 0. With ``judge``, each polling question also carries that judge's deciding reply as
+    ``judge_answer`` (a judgment without replies, imported from the official scorer's per-item ``score``, is
+    written as that ``score``), so ``score_official`` on the folder reprints the stored table. A UEG run
+    judged without a stored image (imported with its ``judge_answer`` replies from a folder copied without its
+    images) is written, when ``judge`` writes those replies, with ``"generated_image": ""`` and the per-item
+    ``score`` they give (null when undecided) beside them: ``score_official`` judges it by the replies again
+    rather than as a failed run, and the official ``evaluate_accuracy`` counts its ``score`` (its
+    ``process_one``, which judges images again, scores an empty image 0: there is no image to judge). A GEU
+    run imported with the official per-item ``score`` and no reply is written with a ``response`` the official
+    ``eval_understanding.py`` scores as that score (``official_results.reply_from_score``: the expected letter
+    for 1, "" for 0; null would fail its whole file), that ``score``, and ``"response_from_score": true``,
+    which the official scripts ignore and ``score-official`` and ``import-results`` read as "no reply: the
+    score decides". ``data`` supplies the instances
     (a loaded Dataset); without it they are reloaded from where ``eval`` noted the dataset came from.
     Runs of your own one-off instances (``benchmark.custom``) are not exported: there is no instance
     file to write them against.
@@ -560,15 +566,17 @@ def _result_fields(store, run: dict, instance: AnyInstance, folder: Path, judge:
     questions = verdict["details"].get("questions") if verdict is not None else None
     # What the official scorers read, even for a failed run: they score "" as 0 (a missing key crashes them).
     # A run judged on an image that was never stored here (imported from a folder copied without its images)
-    # is no failed run: with its judge's replies written, it goes without ``generated_image``, which
-    # ``score-official`` judges by those replies, as it judged the folder it was imported from.
+    # is no failed run: its judge's replies are written with ``"generated_image": ""`` and the ``score`` they
+    # give, which ``score-official`` judges by those replies and the official summary counts by that score.
     judged_without_image = trace.status is Status.OK and "generated_image" not in fields and bool(questions)
     if isinstance(instance, GEUInstance) and trace.status is Status.OK and "response" not in fields:
         scored = store.find_judgment(run["id"], ANSWER_PARSER)  # imported from a per-item score, no reply kept
-        if scored is not None and scored["score"] in (0, 1):  # written back as it was read: no reply, the score
-            fields["response"], fields["score"] = None, scored["score"]
-    if not judged_without_image:
-        fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
+        if scored is not None and scored["score"] in (0, 1):  # a response the official scorer scores so
+            fields["response"] = reply_from_score(scored["score"], instance.answer)
+            fields["score"], fields[FROM_SCORE_FIELD] = scored["score"], True
+    fields.setdefault("response" if isinstance(instance, GEUInstance) else "generated_image", "")
+    if judged_without_image:
+        fields["score"] = verdict["score"] if verdict["score"] in (0, 1) else None  # null: undecided
     if questions:  # a judgment stored before replies were redacted may hold a key: masked here
         secrets = secret_values()
         # a question never asked (the judge stopped at a failed one) is written without judge_answer, as it

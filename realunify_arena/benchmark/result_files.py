@@ -121,9 +121,9 @@ def parse_result_file(file: Path, problems: list[Problem], *,
     """Each good entry of one result file: (raw entry, its record, its label "index 12 (world_knowledge)"),
     in file order (``validation.parse_result_entries``: a string ``index`` such as ``"12"`` is 12); the
     problems of the others are appended to ``problems``. ``scoring_only``: the instance fields no scorer
-    reads may be absent (``validation.parse_entry``)."""
+    reads may be absent (``validation.parse_entry``), ``index`` among them: such an entry's record has index
+    None and its label is its place ("position 3", "line 4")."""
     track, kind = STEMS[file.stem]
     entries, places = read_entries(file, problems)
-    parsed = parse_result_entries(entries, track=track, file=file.name, step=kind == "step", problems=problems,
-                                  places=places, scoring_only=scoring_only)
-    return [(raw, record, f"index {record.index} ({record.task_type})") for raw, record in parsed]
+    return parse_result_entries(entries, track=track, file=file.name, step=kind == "step", problems=problems,
+                                places=places, scoring_only=scoring_only)

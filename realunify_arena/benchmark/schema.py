@@ -55,7 +55,7 @@ class PollingQuestion:
 class Instance:
     """Fields shared by both tracks."""
 
-    index: int
+    index: int | None  # None only for a result entry read for scoring alone, without one (validation.parse_entry)
     task_type: str
     extra: dict = field(default_factory=dict)
 

@@ -106,11 +106,13 @@ def describe(value: object) -> str:
 
 def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bool, problems: list[Problem],
                          places: list[str] | None = None,
-                         scoring_only: bool = False) -> list[tuple[object, UEGInstance | GEUInstance]]:
-    """Each entry of one result file with its record (``parse_entry``), in file order. An entry that does not
-    parse, or that repeats an instance (task type and index) already in the file, which would be counted twice,
-    is left out and its problems appended to ``problems``. ``places``: where each entry is in the file
-    ("line 4" of a .jsonl file), one per entry; default "position N". ``scoring_only``: as ``parse_entry``."""
+                         scoring_only: bool = False) -> list[tuple[object, UEGInstance | GEUInstance, str]]:
+    """Each entry of one result file with its record (``parse_entry``) and its label (``entry_label``: "index 12
+    (world_knowledge)", or its place when it has no index), in file order. An entry that does not parse, or
+    that repeats an instance (task type and index) already in the file, which would be counted twice, is left
+    out and its problems appended to ``problems``; an entry without an index (``scoring_only``) repeats none.
+    ``places``: where each entry is in the file ("line 4" of a .jsonl file), one per entry; default
+    "position N". ``scoring_only``: as ``parse_entry``."""
     parsed, first_seen = [], {}
     for position, raw in enumerate(raw_entries):
         place = places[position] if places else f"position {position}"
@@ -120,13 +122,17 @@ def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bo
         except EntryErrors as e:
             problems.extend(e.problems)
             continue
+        label = entry_label(raw, position, place, result_entry=True)
+        if record.index is None:  # scored by its task type alone, as the official scorers score every entry
+            parsed.append((raw, record, label))
+            continue
         key = (record.task_type, record.index)
         if key in first_seen:
             problems.append(Problem(file, f"index {record.index} ({record.task_type})", "index", "duplicate entry:"
                                     f" this instance is also at {first_seen[key]} of the file"))
             continue
         first_seen[key] = place
-        parsed.append((raw, record))
+        parsed.append((raw, record, label))
     return parsed
 
 
@@ -151,8 +157,11 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
     ``eval_generation.py``'s ``evaluate_accuracy`` reads holds ``task_type`` and ``score`` only)
     (``eval_generation.py`` reads ``generated_image``, ``question_list`` and ``task_type``;
     ``eval_understanding.py`` ``response``, ``task_type`` and ``answer``). What scoring needs is still
-    required (``index``, ``task_type``, the polling questions; GEU ``answer`` as without it), and a field
-    present with a wrong type or value is still a problem.
+    required (``task_type``, the polling questions; GEU ``answer`` as without it), and a field present with a
+    wrong type or value is still a problem. ``index`` too is read by neither official scorer (each counts an
+    entry by its ``task_type``), so with ``scoring_only`` it may be absent or null: the record's ``index`` is
+    then None and the entry is named by ``place``; a reader that matches entries to instances by
+    (task_type, index), as ``import-results`` does, must refuse such an entry itself.
     """
     label = entry_label(raw, position, place, result_entry)
     problems: list[Problem] = []
@@ -185,7 +194,9 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
             return None
         return value
 
-    if result_entry and "index" in raw and not isinstance(raw["index"], (int, OversizedInteger)):
+    if scoring_only and raw.get("index") is None:
+        index = None  # no official scorer reads it: the entry is named by its place in the file
+    elif result_entry and "index" in raw and not isinstance(raw["index"], (int, OversizedInteger)):
         index = entry_index(raw["index"])
         if index is None:
             shown = f" {brief(raw['index'])}" if isinstance(raw["index"], (str, float)) else ""

@@ -31,7 +31,9 @@ def write_official(instances: list[AnyInstance], out: Path, *, extra_fields: dic
                    only_with_fields: bool = False) -> list[Path]:
     """Write the four JSON files (only those with entries). ``extra_fields[(uid, kind)]`` adds result fields;
     with ``only_with_fields`` an instance gets an entry in a file only where it has such fields (result
-    files: an entry for each run made, none for a mode that did not run).
+    files: an entry for each run made, none for a mode that did not run). The result fields are the caller's:
+    ``reporting.export_official`` chooses them so that the official scripts read every entry, also a run
+    whose reply or image is not stored (its rule is in that docstring).
 
     Output is deterministic: sorted keys are not used (official field order is kept), lists keep their
     order, and the JSON is written with a fixed indent and a trailing newline.

@@ -256,9 +256,11 @@ def test_an_import_judged_without_its_images_exports_and_scores_again_the_same(t
                  "--judge", "judge_answer"]) == 0, capsys.readouterr().err
     exported = json.loads(next(out.rglob("UEG_direct.json")).read_text(encoding="utf-8"))
     by_index = {e["index"]: e for e in exported}
-    assert "generated_image" not in by_index[1] and by_index[4]["generated_image"] == ""
+    # an image not stored is written empty (the official scorer's key), with the score the replies give
+    assert [by_index[i]["generated_image"] for i in (1, 2, 4)] == ["", "", ""]
+    assert (by_index[1]["score"], by_index[2]["score"]) == (1, 0)
     # what the source folder said about its own runs is not carried into the exported runs' entries
-    assert "score" not in by_index[1] and "error" not in by_index[2]
+    assert "error" not in by_index[2] and "score" not in by_index[4]
     capsys.readouterr()
     assert main(["score-official", str(next(out.rglob("UEG_direct.json")).parent), "--model", "m"]) == 0
     again = table_row(capsys.readouterr().out, "m")
