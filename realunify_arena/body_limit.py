@@ -82,7 +82,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         parts = (UploadParts.of(scope, **self.upload_limits)
-                 if _route_path(scope) in (UPLOAD_ROUTE, UPLOAD_ROUTE + "/") else None)
+                 if route_path(scope) in (UPLOAD_ROUTE, UPLOAD_ROUTE + "/") else None)
         announced = _content_length(scope)
         # an upload's parts' headers and boundaries take a few hundred bytes each: MAX_BODY_BYTES is room enough
         most = self.limit if parts is None else self.upload_limits["max_bytes"] + self.limit
@@ -145,7 +145,7 @@ def _content_length(scope) -> int | None:
     return None
 
 
-def _route_path(scope) -> str:
+def route_path(scope) -> str:
     """The path the app routes on: ``scope["path"]`` without the ``root_path`` a proxy mounts it under."""
     path, root = scope.get("path", ""), scope.get("root_path", "")
     return path[len(root):] if root and path.startswith(root) else path

@@ -17,6 +17,8 @@ from realunify_arena.context import AppContext
 from realunify_arena.redaction import install_log_redaction
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
+from realunify_arena.stream_errors import QuietStreams
+from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
 from realunify_arena.ui.calls import answer_miscounted_calls
 
@@ -30,11 +32,14 @@ def launch_options() -> dict:
     """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme at launch, not in
     ``Blocks``), its upload limit (``max_file_size``: ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger
     upload with a 413 before keeping it) and ``body_limit.BodyLimit`` as FastAPI middleware: 1 MiB on every
-    other request body, and on the upload route a few files (``upload_parts``), 64 MiB in all, files only.
+    other request body, and on the upload route a few files (``upload_parts``), 64 MiB in all, files only;
+    ``upload_progress.UploadProgressGuard`` before it: an ``upload_id`` of the page's form, its progress kept bounded;
+    ``stream_errors.QuietStreams``: an event stream of an unknown session ends with a clear event, no ERROR log.
     ``app.py``, the UI tests, ``scripts/screenshots.py`` and ``bench/explore.py`` all pass them, so the
     README's screenshots, the tests and the bench show the page a visitor gets."""
     return {"theme": gr.themes.Soft(primary_hue="indigo"), "footer_links": ["api", "gradio", "settings"],
-            "max_file_size": MAX_UPLOAD_BYTES, "app_kwargs": {"middleware": [Middleware(BodyLimit)]}}
+            "max_file_size": MAX_UPLOAD_BYTES, "app_kwargs": {"middleware": [Middleware(QuietStreams), Middleware(UploadProgressGuard),
+                                                   Middleware(BodyLimit)]}}
 
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:

@@ -10,18 +10,11 @@ file in a part named ``files``, still arrives.
 
 from __future__ import annotations
 
-import logging
 import os
 
 import httpx
 import pytest
 
-from realunify_arena.benchmark.generators import generate_set, write_set
-from realunify_arena.cards import load_cards
-from realunify_arena.runtime import ModelPool
-from realunify_arena.settings import Settings
-from realunify_arena.store import Store
-from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 BOUNDARY = "b0und"
@@ -29,35 +22,9 @@ MAX_FILES = 4  # the documented rules (RELIABILITY.md), written here, not import
 MAX_BYTES = 64 * 2**20  # every file of one request, in all
 
 
-class _Errors(logging.Handler):
-    """The ERROR records the server logs (uvicorn's "Exception in ASGI application" with its traceback)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    root = tmp_path_factory.mktemp("upload-app")
-    write_set(generate_set(1, seed=3, task_types=["mathematical_reasoning"]), root / "data")
-    settings = Settings(data=(str(root / "data"),), models=("tiny-pair",), judge="human", db=root / "arena.db")
-    store = Store.open(settings.db)
-    uploads = root / "uploads"
-    errors = _Errors()
-    logging.getLogger("uvicorn.error").addHandler(errors)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("GRADIO_TEMP_DIR", str(uploads))  # read when the server app is made, at launch
-        demo = build_demo(settings, store, ModelPool(load_cards()))
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
-    with httpx.Client(base_url=url, timeout=120) as http:
-        yield {"http": http, "uploads": uploads, "errors": errors.records}
-    logging.getLogger("uvicorn.error").removeHandler(errors)
-    demo.close()
-    store.close()
+def app(served_app):
+    return served_app
 
 
 def _part(name: str, filename: str | None, content: bytes = b"") -> bytes:

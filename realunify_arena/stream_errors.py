@@ -1,0 +1,87 @@
+"""Gradio's event streams asked for a session or event that does not exist, answered without an ERROR log.
+
+Gradio 6.31's ``GET /gradio_api/queue/data?session_hash=ID`` (and ``GET /gradio_api/call/<api>/<event_id>``,
+the same stream) for an ID with nothing pending starts a 200 event stream, sends one ``unexpected_error`` event
+(``"message": "404: Not Found", "session_not_found": true``; on the call route ``event: error`` with
+``data: "404: Not Found"``), then re-raises its ``HTTPException(404)`` inside the started stream: starlette
+answers it with ``RuntimeError("Caught handled exception, but response already started.")`` and uvicorn logs
+"Exception in ASGI application" at ERROR with a traceback, once per request (a stale tab, a script). Measured
+against the launched app; on the call route the visitor also got a broken chunked answer.
+
+``QuietStreams`` (ASGI middleware) keeps Gradio's answer for the page's client (200, the same event and
+``session_not_found`` flag) but says what happened in ``NOT_FOUND``, and ends the stream cleanly instead of
+letting the re-raised 404 reach the server's log. Any other error passes unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+
+from gradio.route_utils import API_PREFIX
+from starlette.exceptions import HTTPException
+
+from realunify_arena.body_limit import route_path
+
+NOT_FOUND = ("session not found: nothing is pending for this session_hash or event_id (it finished, was"
+             f" cancelled, or never joined); join the queue first with POST {API_PREFIX}/queue/join")
+_GRADIO_404 = "404: Not Found"
+
+
+def _streams(path: str) -> bool:
+    return path == f"{API_PREFIX}/queue/data" or path.startswith(f"{API_PREFIX}/call/")
+
+
+def _reworded(body: bytes) -> bytes:
+    """``body`` with Gradio's bare "404: Not Found" event message replaced by ``NOT_FOUND``."""
+    if _GRADIO_404.encode() not in body:
+        return body
+    lines = []
+    for line in body.decode("utf-8", "replace").split("\n"):
+        if line.startswith("data: "):
+            try:
+                data = json.loads(line[len("data: "):])
+            except ValueError:
+                data = None
+            if isinstance(data, dict) and data.get("session_not_found") and data.get("message") == _GRADIO_404:
+                line = "data: " + json.dumps({**data, "message": NOT_FOUND})
+            elif data == _GRADIO_404:
+                line = "data: " + json.dumps(NOT_FOUND)
+        lines.append(line)
+    return "\n".join(lines).encode()
+
+
+def _is_stream_404(error: BaseException) -> bool:
+    """Gradio's 404 re-raised inside a started stream, bare or as starlette's RuntimeError over it."""
+    cause = error.__cause__ if isinstance(error, RuntimeError) else error
+    return isinstance(cause, HTTPException) and cause.status_code == 404
+
+
+class QuietStreams:
+    """ASGI middleware: on Gradio's event-stream routes, the not-found event says ``NOT_FOUND`` and the 404
+    Gradio re-raises after it ends the stream quietly; every other request and error passes unchanged."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "GET" or not _streams(route_path(scope).rstrip("/")):
+            await self.app(scope, receive, send)
+            return
+        started = ended = False
+
+        async def sending(message) -> None:
+            nonlocal started, ended
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body":
+                message = {**message, "body": _reworded(message.get("body", b""))}
+                ended = not message.get("more_body", False)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:
+            if not (started and _is_stream_404(error)):
+                raise
+            if not ended:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})

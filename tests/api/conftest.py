@@ -1,0 +1,50 @@
+"""``served_app``: the demo launched as ``app.py`` launches it (``launch_options()``), one per test module."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from realunify_arena.benchmark.generators import generate_set, write_set
+from realunify_arena.cards import load_cards
+from realunify_arena.runtime import ModelPool
+from realunify_arena.settings import Settings
+from realunify_arena.store import Store
+from realunify_arena.ui import build_demo, launch_options
+
+
+class ErrorLog(logging.Handler):
+    """The ERROR records the server logs (uvicorn's "Exception in ASGI application" with its traceback)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def served_app(tmp_path_factory):
+    """``{"http": httpx.Client on the app, "url", "uploads": Gradio's upload folder, "errors": ERROR records}``."""
+    root = tmp_path_factory.mktemp("served-app")
+    write_set(generate_set(1, seed=3, task_types=["mathematical_reasoning"]), root / "data")
+    settings = Settings(data=(str(root / "data"),), models=("tiny-pair",), judge="human", db=root / "arena.db")
+    store = Store.open(settings.db)
+    uploads = root / "uploads"
+    errors = ErrorLog()
+    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "gradio", "")]
+    for logger in loggers:
+        logger.addHandler(errors)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GRADIO_TEMP_DIR", str(uploads))  # read when the server app is made, at launch
+        demo = build_demo(settings, store, ModelPool(load_cards()))
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+    with httpx.Client(base_url=url, timeout=120) as http:
+        yield {"http": http, "url": url, "uploads": uploads, "errors": errors.records}
+    for logger in loggers:
+        logger.removeHandler(errors)
+    demo.close()
+    store.close()
