@@ -159,6 +159,7 @@ class UploadProgressGuard:
         finally:
             over()
 
+
 async def _plain(send, status: int, message: str) -> None:
     body = message.encode()
     await send({"type": "http.response.start", "status": status,
