@@ -94,9 +94,12 @@ def client_address(headers: Mapping[str, str], peer: str | None, trusted_proxies
     never used. A chain shorter than that (a request that bypassed the proxies) gives its left-most hop.
     "unknown" only when there is no peer and no header at all (a call from inside the process).
 
-    The address is normalised (``_address_key``): a port or IPv6 zone is dropped, an IPv4-mapped IPv6
-    address is the IPv4 one, and an IPv6 address counts by its /64 network, the block one subscriber is
-    given (RFC 6177), inside which a visitor can pick any source address.
+    The address is normalised (``_address_key``): a port or IPv6 zone is dropped; an IPv6 address that
+    carries one IPv4 host's address is that IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``; 6to4
+    ``2002:V4ADDR::/48``, RFC 3056 section 2, the whole /48 of one IPv4 address; Teredo ``2001:0::/32``,
+    RFC 4380 section 4, whose last 32 bits are the client's IPv4 address inverted and whose server, flag and
+    port bits the client can vary); any other IPv6 address counts by its /64 network, the smallest block a
+    subscriber is given (RFC 6177), inside which a visitor can pick any source address.
     """
     if trusted_proxies < 0:
         raise ValueError(f"trusted_proxies: expected 0 or more, got {trusted_proxies}")
@@ -109,8 +112,9 @@ def client_address(headers: Mapping[str, str], peer: str | None, trusted_proxies
 
 
 def _address_key(address: str) -> str:
-    """One spelling per visitor: no port ("[v6]:p", "v4:p") or zone ("%eth0"), IPv4-mapped IPv6 as IPv4,
-    other IPv6 as its /64 network; something that is not an address is kept as written."""
+    """One spelling per visitor: no port ("[v6]:p", "v4:p") or zone ("%eth0"); IPv6 that carries an IPv4
+    host (IPv4-mapped, 6to4, Teredo: see ``client_address``) as that IPv4 address, other IPv6 as its /64
+    network; something that is not an address is kept as written."""
     text = address.strip().strip('"')
     if bracketed := re.fullmatch(r"\[([^\]]+)\](?::\d+)?", text):
         text = bracketed.group(1)
@@ -121,7 +125,8 @@ def _address_key(address: str) -> str:
     except ValueError:
         return address
     if ip.version == 6:
-        return str(ip.ipv4_mapped) if ip.ipv4_mapped else str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        host = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        return str(host) if host else str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
 
 

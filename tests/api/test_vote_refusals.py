@@ -179,6 +179,25 @@ def test_rate_limit_follows_the_address_across_sessions_at_the_configured_limit(
     assert not any(ip in v["voter"] for v in store.votes())  # no raw address is stored
 
 
+def test_rate_limit_holds_for_one_ipv4_host_rotating_its_6to4_networks(app, connect):
+    """A 6to4 host owns all of 2002:V4ADDR::/48 (RFC 3056), 65,536 /64 networks: behind the one trusted proxy
+    (the right-most X-Forwarded-For entry, which the test writes as that proxy would), one IPv4 host using a new
+    /64 and a new session per vote was a new voter each time. 2002:c000:024d::/48 is 192.0.2.77's (hand-
+    worked: c0.00.02.4d; an address no other test here votes from); its votes count against that address."""
+    limit = app["settings"].vote_limit
+    outcomes = []
+    for n in range(limit + 2):
+        c = connect(f"198.51.100.{n + 1}, 2002:c000:24d:{n + 1:x}::{n + 1:x}")  # a made-up entry, the proxy's
+        battle = new_battle(app, c)
+        try:
+            c.predict(battle, "A", api_name="/vote")
+            outcomes.append("accepted")
+        except Exception as e:  # noqa: BLE001 - gradio_client raises its own AppError
+            outcomes.append(str(e))
+    assert outcomes[:limit] == ["accepted"] * limit
+    assert outcomes[limit:] == [f"rate limit: at most {limit} votes per 3600 s; please wait a little"] * 2
+
+
 def battle_count(app) -> int:
     return app["store"].query("select count(*) as n from battles")[0]["n"]
 
