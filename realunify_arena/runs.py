@@ -24,7 +24,7 @@ from realunify_arena.benchmark.schema import AnyInstance, UEGInstance
 from realunify_arena.pump import FINISHED, Pump
 from realunify_arena.redaction import each_string, error_text, secret_values, visitor_text
 from realunify_arena.stopping import RunControl, RunStopped
-from realunify_arena.runtime import zero_gpu
+from realunify_arena.runtime import WAITING_FOR_DEVICE, zero_gpu
 from realunify_arena.store import Store
 from realunify_arena.systems import Mode
 from realunify_arena.trace import Status, Trace
@@ -157,6 +157,7 @@ def _remote(pool, instance: AnyInstance, model: str, mode: Mode, options: Genera
             control: RunControl | None = None, report: Callable[[str], None] | None = None) -> Iterator[Trace]:
     if control is not None:
         control.check()
+        report = _noting_loads(control, report)
     with pool.use(model, report=report) if report is not None else pool.use(model) as adapter:
         if control is not None:
             control.check()  # stopped while waiting for the device or loading
@@ -165,6 +166,17 @@ def _remote(pool, instance: AnyInstance, model: str, mode: Mode, options: Genera
         # (the protocol reports each step only once it has finished)
         yield Trace(instance.uid, model, mode, options.to_dict())
         yield from _protocol(instance, adapter, mode, options, control)
+
+
+def _noting_loads(control: RunControl, report: Callable[[str], None] | None) -> Callable[[str], None]:
+    """``report``, also telling ``control`` when the model begins loading (every stage ``ModelPool.use`` reports
+    but ``WAITING_FOR_DEVICE``): from then on a Stop leaves the run counted (``RunControl.spent``)."""
+    def noted(stage: str) -> None:
+        if stage != WAITING_FOR_DEVICE:
+            control.loading_began()
+        if report is not None:
+            report(stage)
+    return noted
 
 
 def _protocol(instance: AnyInstance, adapter: Adapter, mode: Mode, options: GenerationOptions,

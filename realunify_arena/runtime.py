@@ -52,6 +52,8 @@ def zero_gpu(duration: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
     return decorate
 
 
+# the stage ``ModelPool.use`` reports while another run holds the device; every other stage it reports is a load
+WAITING_FOR_DEVICE = "waiting for the run ahead of yours to finish on the device"
 TINY_MODEL_BYTES = 64 * 2**20  # below this a model's CPU ops are too small to gain from more than one thread
 
 
@@ -172,7 +174,7 @@ class ModelPool:
         else:
             if not lock.acquire(blocking=False):
                 if report is not None:
-                    report("waiting for the run ahead of yours to finish on the device")
+                    report(WAITING_FOR_DEVICE)
                 lock.acquire()
             held = _held(lock)
         with held:

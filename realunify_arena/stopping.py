@@ -40,6 +40,7 @@ class RunControl:
         self._event = event or threading.Event()
         self._deadline: float | None = None
         self._started = False
+        self._loading = False
         self.reason = STOPPED_BY_USER
         _opened.add(self)  # for ``stop_all``: a run loading its model or between two steps is stopped too
 
@@ -55,6 +56,11 @@ class RunControl:
         if self.time_limit_s is not None:
             self._deadline = time.monotonic() + self.time_limit_s
 
+    def loading_began(self) -> None:
+        """The run's model began loading onto this machine for it (``ModelPool.use`` reported a loading stage):
+        from now on, a Stop no longer makes the run count as never run (``spent``)."""
+        self._loading = True
+
     def stop(self, reason: str = STOPPED_BY_USER) -> None:
         self.reason = reason
         self._event.set()
@@ -64,6 +70,16 @@ class RunControl:
         """Whether the run got past loading its model (``start_clock`` was called): False for a run stopped
         while it waited for the device or loaded its model, or whose model failed to load."""
         return self._started
+
+    @property
+    def spent(self) -> bool:
+        """Whether the run used this machine, so that it keeps its count against the visitor's run limit: it
+        started (``started``), or it was stopped after its model began loading (``loading_began``; the load
+        runs to its end all the same). False for a run stopped while it waited for the device, and for one
+        whose model failed to load (no fault of the visitor's). Before, a Stop pressed while a model loaded
+        gave the count back, so one visitor could make the machine load models (alternating two evicts each
+        in turn) without limit."""
+        return self._started or (self._loading and self.stopped)
 
     @property
     def stopped(self) -> bool:
@@ -238,8 +254,8 @@ class RunRegistry:
               ran: bool | None = None) -> None:
         """The run (named ``key``) ended: finished, failed or stopped; or, with ``session`` and ``control``
         None, it was refused before it started (a full queue), so it never opened a control. ``ran`` (default:
-        ``control.started``) False, and always for a refused run: it ended without starting to generate
-        (stopped while it waited or while its model loaded, its model failed to load, or refused), so its
+        ``control.spent``) False, and always for a refused run: it ended without using the machine (stopped
+        while it waited for the device, its model failed to load, or refused), so its
         count (``begin``'s ``counted``) goes to ``release``. Each key closes once: a second
         close, or a refusal of a key whose run was opened (the same event called twice), changes nothing."""
         with self._lock:
@@ -255,7 +271,7 @@ class RunRegistry:
             request.finished.add(key)
             request.columns -= 1
             if ran is None:
-                ran = control is not None and control.started
+                ran = control is not None and control.spent
             unrun = [request.counted.pop(key)] if key in request.counted and (control is None or not ran) else []
             if request.columns <= 0:
                 del requests[request_id]

@@ -8,7 +8,7 @@ and re-exported here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -125,8 +125,10 @@ class ModelSource(Protocol):
         """Every known card by name (loaded or not)."""
         ...
 
-    def use(self, name: str) -> AbstractContextManager[Adapter]:
+    def use(self, name: str, report: Callable[[str], None] | None = None) -> AbstractContextManager[Adapter]:
         """The loaded adapter of card ``name``, held (not evicted, not shared on its device) for the block.
+        ``report`` (optional) is told each stage that may take a while (``runtime.WAITING_FOR_DEVICE``, then
+        any loading stage: a run's ``RunControl`` learns from it that its model began loading).
 
         Raises:
             ModelUnavailable: no card ``name``, or it cannot run here.

@@ -478,7 +478,7 @@ def _column_runner(ctx: AppContext, column: Column):
         if control is None:  # this column's event called again for the same Run: its run was opened once
             raise Refusal(ALREADY_OPENED)
         try:  # the column's values come from the browser: only what Run checked and counted may run;
-            # a run that ends before its model started generating (``control.started``) gives its count back
+            # a run that ends without using the machine (``control.spent``) gives its count back
             if ctx.runs.admitted(session, request_id) != (*current[:2], model, _user_options(
                     ctx, model, seed, steps, guidance, max_new_tokens)):
                 raise Refusal(NOT_ADMITTED)
@@ -675,7 +675,7 @@ def _register_api(ctx: AppContext) -> None:
                 mode, options, judge or ctx.judge, control, ctx.why_not, refused=lambda: ctx.runs.release(counts)))
         except StoreError as e:  # the run's save was refused or not confirmed on disk
             raise Refusal(_run_unsaved(e)) from None
-        if counts and not control.started:  # its model never started (it failed to load): nothing ran
+        if counts and not control.spent:  # its model failed to load, or it was stopped before loading: nothing ran
             ctx.runs.release(counts)
         return result
 

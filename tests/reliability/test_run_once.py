@@ -98,7 +98,7 @@ def test_runs_refused_by_a_full_queue_or_stopped_while_waiting_do_not_count(busy
     page = Page(url, session, ip)
     holder = page.join(direct, _column("tiny-slow", seed, started))
     assert page.generating[holder].wait(120), "the direct column never started"
-    _wait_for_a_step()  # its model loaded and generating: a run stopped while loading would give its count back
+    _wait_for_a_step()  # its model loaded and generating: its count stays, whatever happens next
     waiter = page.join(stepwise, _column("tiny-slow", seed, started))
     time.sleep(2)  # the stepwise column is waiting for the slot now
     try:

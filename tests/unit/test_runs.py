@@ -265,12 +265,13 @@ def test_concurrent_streams_end_and_release_their_locks_while_another_still_wait
         list(concurrently([fails(), iter(["y"])]))
 
 
-def test_a_run_stopped_while_its_model_loads_gives_its_run_limit_count_back(store, bundled):
-    """Before: Explore counted a run as started once its column began, so Stop pressed while the model was still
-    loading left the count against the visitor's run limit although nothing ran. Now what the run's control
-    says (``RunControl.started``: the model got past loading) decides: on a real store and a fresh real pool,
-    a run stopped at its loading stage gives its run_starts row back; a run that generated keeps its row; a
-    model that fails to load gives it back too. Hand-counted rows: 3 admitted, 1 left."""
+def test_a_run_stopped_while_its_model_loads_keeps_its_run_limit_count(store, bundled):
+    """A run stopped once its model began loading used the machine (the load runs to its end all the same):
+    before, that Stop gave its run-limit count back, so one visitor could start runs, press Stop at the loading
+    stage and make the machine load models (two alternating evict each other) without limit. Now
+    ``RunControl.spent`` decides: on a real store and a fresh real pool, the run stopped at its loading stage
+    keeps its run_starts row, a run that generated keeps its row, and a model that fails to load (no fault of
+    the visitor's) gives it back. Hand-counted rows: 3 admitted, the first 2 left."""
     from realunify_arena.arena import Arena
     from realunify_arena.stopping import RunControl, RunRegistry
 
@@ -296,5 +297,5 @@ def test_a_run_stopped_while_its_model_loads_gives_its_run_limit_count_back(stor
     assert run_to_end(store, fresh, bundled.name, inst, "no-such-card", "direct", options,
                       control=broken).trace.status is Status.ERROR
     runs.close("s", request, broken, "broken")
-    assert [row["id"] for row in store.query("select id from run_starts")] == [counts[1]]
-    assert not RunControl().started
+    assert [row["id"] for row in store.query("select id from run_starts order by id")] == counts[:2]
+    assert not RunControl().started and not RunControl().spent

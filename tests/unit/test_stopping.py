@@ -169,6 +169,33 @@ def test_a_run_that_never_started_gives_back_its_count():
     assert released == [12, 13]
 
 
+def test_a_stop_after_the_model_began_loading_leaves_the_run_counted():
+    """``RunControl.spent``, hand-listed: a run stopped while it waited for the device, or whose model failed to
+    load, did not use the machine and gives its count back; one stopped after its model began loading did (the
+    load ends all the same), and one that started generating did, stopped or not."""
+    waited = RunControl()
+    waited.stop()
+    failed = RunControl()
+    failed.loading_began()  # then the load raised: never started, never stopped
+    stopped_loading = RunControl()
+    stopped_loading.loading_began()
+    stopped_loading.stop()
+    generated = RunControl()
+    generated.loading_began()
+    generated.start_clock()
+    generated.stop()
+    assert [c.spent for c in (waited, failed, stopped_loading, generated)] == [False, False, True, True]
+    released = []
+    runs = RunRegistry(release=released.extend)
+    request = runs.begin("s", 2, keys=("waited", "loading"), counted={"waited": 1, "loading": 2})
+    first, second = runs.open("s", request, None, "waited"), runs.open("s", request, None, "loading")
+    second.loading_began()
+    runs.stop("s")
+    runs.close("s", request, first, "waited")
+    runs.close("s", request, second, "loading")
+    assert released == [1]
+
+
 def test_stop_all_also_stops_a_run_that_was_not_inside_a_step_when_it_was_called():
     """A run loading its model or between two steps at Ctrl-C was not among the controls ``stop_all``
     stopped: its next step began inside torch while the interpreter exited (``wait_until_idle`` had returned
