@@ -77,6 +77,13 @@ BOX_PX = 320  # the height of an image box; smaller images are scaled up to it
 EMPTY_OUTPUT = "(empty output)"
 
 
+def output_text(text: str | None) -> str:
+    """A text output as its box shows it: ``EMPTY_OUTPUT`` for an answer or refined prompt that is empty or
+    only white space, so the box never looks like one still waiting for its output (Explore, the reveal and
+    a battle's pre-vote sides alike)."""
+    return text if text and text.strip() else EMPTY_OUTPUT
+
+
 def scaled_up(image: Image.Image, box: int = BOX_PX) -> Image.Image:
     """``image`` enlarged by a whole factor with nearest-neighbour sampling, so a small output (a tiny
     model's 32x32 image) fills the box with sharp pixels instead of a blur; larger images are unchanged."""
@@ -129,7 +136,7 @@ class TraceView:
         if side["image"] is not None:
             values[3] = gr.update(value=battle_image_file(side["image"]), visible=True)
         if side["text"] is not None:
-            values[4] = gr.update(value=side["text"], visible=True)
+            values[4] = gr.update(value=output_text(side["text"]), visible=True)
         return values
 
     def show(self, trace: Trace, track: str, images: ImageLoader, status: str, *, final_only: bool = False) -> list:
@@ -140,7 +147,7 @@ class TraceView:
                 continue
             slot = {StepRole.REFINED_PROMPT: 1, StepRole.EDITED_IMAGE: 2,
                     StepRole.GENERATED_IMAGE: 3, StepRole.ANSWER: 4}[step.role]
-            content = ((step.text or EMPTY_OUTPUT) if step.role in (StepRole.REFINED_PROMPT, StepRole.ANSWER)
+            content = (output_text(step.text) if step.role in (StepRole.REFINED_PROMPT, StepRole.ANSWER)
                        else scaled_up(images(step)))
             values[slot] = gr.update(value=content, visible=True)
         return values
