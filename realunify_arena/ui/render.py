@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import logging
 import os
 import re
@@ -62,6 +63,19 @@ def plain(value: object, *, markdown: bool = True) -> str:
     """
     text = str(value)
     return text.translate(_AS_TEXT) if markdown else html.escape(text, quote=False)
+
+
+def boxed_tables(text: str, *, one_line: bool = False) -> str:
+    """``text`` (Markdown) with each of its tables in a box that scrolls sideways when the table is wider than
+    its column (its cells break lines between words only: ``app.PAGE_CSS``); ``one_line``: each cell keeps
+    one line (the benchmark's figures and names). The prose around the tables is left as it is; Gradio's
+    Markdown keeps inline ``style``."""
+    style = "overflow-x: auto" + ("; white-space: nowrap" if one_line else "")
+    out: list[str] = []
+    for is_table, block in itertools.groupby(text.split("\n"), key=lambda line: line.startswith("|")):
+        lines = "\n".join(block)
+        out.append(f'<div style="{style}">\n\n{lines}\n\n</div>' if is_table else lines)
+    return "\n".join(out)
 
 
 def notes_markdown(rows: list[dict]) -> str:
@@ -349,5 +363,5 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
         rows.append(f"| {instance_text_markdown(item['question'], table_cell=True)} | {item['expected']} | "
                     f"{instance_text_markdown(reply[:80])} | {item['verdict'] or '-'} | {mark} |")
     judged_by = details.get("judge", judge)
-    return f"Judge: **{instance_text_markdown(judged_by)}**\n\n" + "\n".join(rows) + \
+    return f"Judge: **{instance_text_markdown(judged_by)}**\n\n" + boxed_tables("\n".join(rows)) + \
         f"\n\n**Instance score:** {score}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import MODELS
+from conftest import MODELS, desktop_page
 from playwright.sync_api import expect
 
 from realunify_arena.benchmark import load
@@ -46,11 +46,8 @@ def stored(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture
 def page(browser, stored):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page
-    context.close()
+    with desktop_page(browser) as page:
+        yield page
 
 
 def test_an_empty_answer_says_so_before_the_vote(page, stored):
@@ -63,3 +60,34 @@ def test_an_empty_answer_says_so_before_the_vote(page, stored):
     expect(page.locator("#ar-vote-A")).to_be_enabled()
     for side in ("a", "b"):
         expect(page.locator(f"#ar-{side}-answer textarea")).to_have_value(SHOWN_EMPTY)
+
+
+WORDS_SPLIT_ACROSS_LINES = """(root) => {
+    const split = [];
+    for (const cell of root.querySelectorAll('th, td')) {
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node; (node = walker.nextNode());) {
+            for (const word of node.textContent.matchAll(/\\S+/g)) {
+                const range = document.createRange();
+                range.setStart(node, word.index);
+                range.setEnd(node, word.index + word[0].length);
+                const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                if (tops.size > 1) split.push(word[0]);
+            }
+        }
+    }
+    return split;
+}"""
+
+
+def test_the_judge_table_breaks_lines_between_words_only(page, stored):
+    """Before: in a 1400 px window the verdict table's narrow columns broke inside words ("expect|ed",
+    "verdi|ct", "unparsea|ble"), Gradio's Markdown allowing a break anywhere."""
+    ueg = next(i for i in stored["data"].instances if i.track == "UEG")
+    page.goto(f"{stored['url']}?tab=explore&instance={ueg.uid}&model=tiny-janus&judge=tiny-pair&seed=1")
+    page.locator("#ex-run").click()
+    for mode in ("direct", "stepwise"):
+        table = page.locator(f"#ex-{mode}-verdict table")
+        expect(table).to_contain_text("polling question")
+        assert table.locator("tbody tr").count() == len(ueg.question_list)
+        assert table.evaluate(WORDS_SPLIT_ACROSS_LINES) == []
