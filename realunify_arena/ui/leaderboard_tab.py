@@ -188,6 +188,13 @@ def judges_markdown(ctx: AppContext) -> str:
     return "\n\n".join(_one_line(judge_comparison.markdown(c)) for c in comparisons)
 
 
+# Before, an empty plot box said "No model stored in both modes yet" right after a visitor ran a model in both
+# modes in Explore: this section pairs batch runs only, as the benchmark table above it does.
+NOT_PAIRED_YET = ("*Nothing to pair yet: the pairs come from batch evaluations run in both modes (`python -m "
+                  "realunify_arena eval --model NAME --mode both`, or `import-results` of both modes), then "
+                  "Refresh. Runs made in Explore are not paired here.*")
+
+
 class PairedCache:
     """The paired section's contents over the runs the benchmark table above it reads (pinned: batch
     evaluations and imports, never a one-off Explore run), recomputed only when runs, pins or judgments
@@ -201,7 +208,8 @@ class PairedCache:
         self._cached: tuple[tuple, tuple] | None = None
 
     def contents(self) -> tuple:
-        """(forest plot figure, paired tables Markdown, discordant choices, judges Markdown)."""
+        """(forest plot figure, or None when no Δ is there to plot; paired tables Markdown, discordant choices,
+        judges Markdown)."""
         with self._lock:
             version = tuple(self.ctx.store.query(
                 "select (select count(*) from runs) as runs, (select max(id) from runs) as last_run,"
@@ -212,12 +220,12 @@ class PairedCache:
             )[0].values())
             if self._cached is None or self._cached[0] != version:
                 analyses = paired.analyses_from_store(self.ctx.store, pinned=True)  # the table's runs
-                text = ("\n\n".join(_one_line(paired.markdown(a)) for a in analyses)
-                        or "*No model has runs in both modes yet.*")
+                text = "\n\n".join(_one_line(paired.markdown(a)) for a in analyses) or NOT_PAIRED_YET
                 note = paired.one_mode_note(paired.one_mode_systems(self.ctx.store, pinned=True))
                 text += f"\n\n{note}" if note else ""
-                self._cached = version, (paired.forest_plot(analyses), text, paired.discordant_choices(analyses),
-                                         judges_markdown(self.ctx))
+                plotted = any(r.delta is not None for a in analyses for r in a.rows)  # forest_plot's panels
+                self._cached = version, (paired.forest_plot(analyses) if plotted else None, text,
+                                         paired.discordant_choices(analyses), judges_markdown(self.ctx))
             return self._cached[1]
 
 
@@ -225,6 +233,7 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     """Does stepwise help? Δ per model and category with intervals; its discordant instances; judge agreement."""
     gr.Markdown("## Does stepwise help? (paired per instance: Δ = stepwise − direct with 95% intervals; "
                 "filled dots survive Holm's correction)")
+    empty = gr.Markdown(elem_id="lb-paired-empty")
     forest = gr.Plot(label="Δ per category (percentage points)", visible=False, elem_id="lb-paired-plot")
     with gr.Accordion("Paired tables (2x2 counts, McNemar and Holm p-values)", open=False):
         tables = gr.Markdown(elem_id="lb-paired-tables")
@@ -241,11 +250,11 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     def show_paired(current):
         figure, text, choices, judges_text = cache.contents()
         keys = [key for _, key in choices]
-        return (gr.update(value=figure, visible=True), text,
+        return (gr.update(value=figure, visible=figure is not None), "" if figure else NOT_PAIRED_YET, text,
                 gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
                 judges_text)
 
-    gr.on([refresh.click, tab.select], show_paired, [category], [forest, tables, category, judges],
+    gr.on([refresh.click, tab.select], show_paired, [category], [forest, empty, tables, category, judges],
           api_visibility="private", concurrency_limit=None)
 
     def list_discordant(key, which_value):

@@ -91,3 +91,17 @@ def test_the_judge_table_breaks_lines_between_words_only(page, stored):
         expect(table).to_contain_text("polling question")
         assert table.locator("tbody tr").count() == len(ueg.question_list)
         assert table.evaluate(WORDS_SPLIT_ACROSS_LINES) == []
+
+
+def test_the_paired_section_says_explore_runs_are_not_paired_instead_of_an_empty_plot(page, stored):
+    """Before: right after running a model in both modes in Explore, the Leaderboard's "Does stepwise help?"
+    showed an empty plot box titled "No model stored in both modes yet"; the section pairs batch runs only."""
+    ueg = next(i for i in stored["data"].instances if i.track == "UEG")
+    page.goto(f"{stored['url']}?tab=explore&instance={ueg.uid}&model=tiny-janus&judge=tiny-pair&seed=2")
+    page.locator("#ex-run").click()
+    for mode in ("direct", "stepwise"):
+        expect(page.locator(f"#ex-{mode}-verdict")).to_contain_text("Instance score")
+    page.goto(stored["url"] + "?tab=leaderboard")
+    expect(page.locator("#lb-paired-empty")).to_contain_text("Runs made in Explore are not paired here")
+    expect(page.locator("#lb-paired-empty")).to_contain_text("--mode both")
+    expect(page.locator("#lb-paired-plot")).to_be_hidden()
