@@ -1,7 +1,8 @@
 """``python -m realunify_arena COMMAND``: one entry point for every command-line tool.
 
 Each command lives in its own module under ``realunify_arena/commands/`` and exposes
-``register(subparsers)``, which adds its parser and sets ``func`` (returning the exit code).
+``register(subparsers)``, which adds its parser and sets ``func`` (returning the exit code), and ``EXAMPLE``,
+one command line that ``COMMAND --help`` shows under what the command does (its ``help`` summary).
 Commands import their heavy dependencies inside ``func`` so ``--help`` stays instant. Options several
 commands share (``--db``, ``--models-dir``), the error type and the exit codes live in
 ``realunify_arena/commands/_options.py``; commands never import each other.
@@ -13,6 +14,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import textwrap
 
 from realunify_arena import commands
 from realunify_arena.commands._options import INTERRUPTED, PROBLEMS, CommandError
@@ -30,11 +32,25 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="exit codes: 0 done; 1 problems found or refused; 2 usage error; "
                                             "130 interrupted")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    examples = {}
     for name in command_modules():
-        importlib.import_module(f"{commands.__name__}.{name}").register(sub)
+        module = importlib.import_module(f"{commands.__name__}.{name}")
+        module.register(sub)
+        examples[name.replace("_", "-")] = module.EXAMPLE
+    summaries = {action.dest: action.help for action in sub._choices_actions}  # noqa: SLF001 - no public way
     for name, command in sub.choices.items():
         command.command = name  # what its usage errors start with (``RedactingParser.error``)
+        describe(command, summaries[name], examples[name])
     return parser
+
+
+def describe(command: argparse.ArgumentParser, summary: str, example: str) -> None:
+    """``command --help`` says what it does (``summary``, the line the command list shows, then the command's
+    own description) and ends with ``example``; before, a command's help was its options alone."""
+    text = summary[0].upper() + summary[1:] + "." + (f" {command.description}" if command.description else "")
+    command.description = textwrap.fill(text, 79)  # the raw formatter below keeps the example's line as it is
+    command.epilog = f"example:\n  {example}"
+    command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def main(argv: list[str] | None = None) -> int:

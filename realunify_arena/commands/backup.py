@@ -11,6 +11,9 @@ from realunify_arena.commands._options import USAGE, CommandError, add_db, store
 from realunify_arena.store import Store
 
 
+EXAMPLE = "python -m realunify_arena backup backups/arena.db"
+
+
 def register(sub) -> None:
     p = sub.add_parser("backup", help="snapshot the store (and copy its images) while the app runs")
     p.add_argument("out", type=Path, help="the copy to write; images go to images/ beside it")

@@ -27,6 +27,9 @@ from realunify_arena.library_bars import library_bars_off
 from realunify_arena.systems import MODE_CHOICES
 
 
+EXAMPLE = "python -m realunify_arena eval --model tiny-janus --judge tiny-pair --track UEG --limit 1"
+
+
 def register(sub) -> None:
     p = sub.add_parser("eval", help="run and judge a model on RealUnify; results go into the store",
                        description="Runs already stored are skipped, so rerunning the same command resumes. "

@@ -21,6 +21,9 @@ VOTE_FIELDS = ("vote_id", "created_at", "battle_id", "kind", "track", "dataset",
 # FastChat's battle vocabulary, so its tooling and arena-rank read the export as is.
 
 
+EXAMPLE = "python -m realunify_arena export votes --format csv --out votes.csv"
+
+
 def register(sub) -> None:
     p = sub.add_parser("export", help="write votes (jsonl/csv) or runs (official result files)",
                        description="export votes --format jsonl|csv [--out FILE]; "

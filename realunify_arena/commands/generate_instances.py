@@ -13,6 +13,9 @@ from realunify_arena.benchmark.schema import GEU_TASKS, TRACKS
 from realunify_arena.commands._options import PROBLEMS, CommandError, check_seed, out_folder
 
 
+EXAMPLE = "python -m realunify_arena generate-instances --out my-instances --per-category 2 --seed 1"
+
+
 def register(sub) -> None:
     p = sub.add_parser("generate-instances",
                        help="generate our own instances (computed answers) in the official four-file layout")

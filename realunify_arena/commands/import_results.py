@@ -7,6 +7,9 @@ from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, ad
 from realunify_arena.systems import MODE_CHOICES, MODEL_NAME_RULE
 
 
+EXAMPLE = "python -m realunify_arena import-results results/bagel --model bagel --data /path/to/RealUnify"
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "import-results", help="store published official-format result files as runs (pinned for the arena)",

@@ -23,6 +23,9 @@ FORMATS = ("markdown", "csv", "json")
 MIN_VOTES_ENV = "REALUNIFY_MIN_VOTES"  # Settings' variable for min_votes, as app.py reads it
 
 
+EXAMPLE = "python -m realunify_arena leaderboard --track UEG --kind model_vs_model"
+
+
 def register(sub) -> None:
     p = sub.add_parser("leaderboard", help="print the Leaderboard tab's boards (Markdown, CSV or JSON) from the "
                                            "store or from a file written by `export votes`")

@@ -12,6 +12,9 @@ from realunify_arena.systems import MODEL_NAME_RULE
 SOURCE = "the merge SOURCE"  # what the refusals of a source file ask to point at the right one
 
 
+EXAMPLE = "python -m realunify_arena merge node1/arena.db node2/arena.db --db data/arena.db"
+
+
 def register(sub) -> None:
     p = sub.add_parser("merge", help="copy runs, images and judgments from other stores into --db (multi-node eval)",
                        description="Model names are copied as they are; a source holding one that is no model "

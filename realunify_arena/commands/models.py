@@ -11,6 +11,9 @@ import sys
 from realunify_arena.commands._options import OK, PROBLEMS, add_allow_large, add_models_dir, allow_large_of, model_cards
 
 
+EXAMPLE = "python -m realunify_arena models"
+
+
 def register(sub) -> None:
     p = sub.add_parser("models", help="list model cards with capabilities, the protocols they can run and availability here",
                        description="Broken cards are left out and listed on standard error (exit 1); "

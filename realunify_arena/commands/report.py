@@ -9,6 +9,9 @@ from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, ad
                                                out_folder, store_at)
 
 
+EXAMPLE = "python -m realunify_arena report --paired --plot forest.png"
+
+
 def register(sub) -> None:
     p = sub.add_parser("report", help="print Table 2 (Markdown) for every stored system; write CSV and JSON")
     add_db(p)

@@ -10,6 +10,9 @@ from realunify_arena.systems import MODEL_NAME_RULE
 from realunify_arena.shown import counted
 
 
+EXAMPLE = "python -m realunify_arena score-official results/bagel"
+
+
 def register(sub) -> None:
     p = sub.add_parser("score-official", help="score official result files (GEU `response`, UEG `judge_answer`)",
                        description="PATH is a folder with any of UEG_direct/UEG_step/GEU_direct/GEU_step .json "

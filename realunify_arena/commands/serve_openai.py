@@ -15,6 +15,9 @@ from realunify_arena.commands._options import (
 )
 
 
+EXAMPLE = "python -m realunify_arena serve-openai --model tiny-pair --port 8101"
+
+
 def register(sub) -> None:
     p = sub.add_parser("serve-openai", help="serve a model card over the OpenAI-compatible API on 127.0.0.1")
     p.add_argument("--model", required=True, help="card name (see `models`)")

@@ -22,6 +22,9 @@ class FrontMatterError(ValueError):
     not a mapping, or either is not UTF-8 text."""
 
 
+EXAMPLE = "python -m realunify_arena space-card --check"
+
+
 def register(sub) -> None:
     p = sub.add_parser("space-card", help="write README.md front-matter from space.yaml (the Space's config)")
     p.add_argument("--space", type=Path, default=ROOT / "space.yaml", help="source of truth (default space.yaml)")

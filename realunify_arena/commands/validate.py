@@ -8,6 +8,9 @@ from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import PROBLEMS, CommandError, existing_path
 
 
+EXAMPLE = "python -m realunify_arena validate /path/to/RealUnify"
+
+
 def register(sub) -> None:
     p = sub.add_parser("validate", help="check instance files; print counts, or every problem found")
     p.add_argument("path", metavar="PATH", help='"bundled", a folder in the official layout, or parquet file(s)')

@@ -28,18 +28,26 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
          "outputs is better; the **Leaderboard** ranks systems by those votes.")
 
 
+# Gradio's Markdown lets a table break a word anywhere (``word-break: break-word`` on the table, and
+# ``overflow-wrap: anywhere`` inherited), so a table's columns shrank below their words and Explore's judge
+# table read "expect|ed", "verdi|ct", "unparsea|ble" in a 1400 px window. Words stay whole; a table wider than
+# its column scrolls in its box (``render.boxed_tables``).
+PAGE_CSS = ".md table { word-break: normal; overflow-wrap: normal; }"
+
+
 def launch_options() -> dict:
-    """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme at launch, not in
-    ``Blocks``), its upload limit (``max_file_size``: ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger
-    upload with a 413 before keeping it) and ``body_limit.BodyLimit`` as FastAPI middleware: 1 MiB on every
-    other request body, and on the upload route a few files (``upload_parts``), 64 MiB in all, files only;
-    ``upload_progress.UploadProgressGuard`` before it: an ``upload_id`` of the page's form, its progress kept bounded;
-    ``stream_errors.QuietStreams``: an event stream of an unknown session ends with a clear event, no ERROR log.
-    ``app.py``, the UI tests, ``scripts/screenshots.py`` and ``bench/explore.py`` all pass them, so the
-    README's screenshots, the tests and the bench show the page a visitor gets."""
-    return {"theme": gr.themes.Soft(primary_hue="indigo"), "footer_links": ["api", "gradio", "settings"],
-            "max_file_size": MAX_UPLOAD_BYTES, "app_kwargs": {"middleware": [Middleware(QuietStreams), Middleware(UploadProgressGuard),
-                                                   Middleware(BodyLimit)]}}
+    """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme and ``PAGE_CSS`` at
+    launch, not in ``Blocks``), its upload limit (``max_file_size``: ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio
+    refuses a larger upload with a 413 before keeping it) and FastAPI middleware: ``body_limit.BodyLimit``,
+    1 MiB on every other request body, and on the upload route a few files (``upload_parts``), 64 MiB in all,
+    files only; ``upload_progress.UploadProgressGuard`` before it: an ``upload_id`` of the page's form, its
+    progress kept bounded; ``stream_errors.QuietStreams``: an event stream of an unknown session ends with a
+    clear event, no ERROR log. ``app.py``, the UI tests, ``scripts/screenshots.py`` and ``bench/explore.py``
+    all pass them, so the README's screenshots, the tests and the bench show the page a visitor gets."""
+    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS,
+            "footer_links": ["api", "gradio", "settings"], "max_file_size": MAX_UPLOAD_BYTES,
+            "app_kwargs": {"middleware": [Middleware(QuietStreams), Middleware(UploadProgressGuard),
+                                          Middleware(BodyLimit)]}}
 
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:

@@ -7,7 +7,7 @@ rating only compares systems that met on the same kind of battle.
 from __future__ import annotations
 
 import html
-import itertools
+import functools
 import math
 import threading
 
@@ -20,7 +20,7 @@ from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.context import AppContext
 from realunify_arena.shown import brief
 from realunify_arena.ui.calls import Refusal
-from realunify_arena.ui.render import notes_markdown, plain
+from realunify_arena.ui.render import boxed_tables, notes_markdown, plain
 
 BOARD_HEADERS = ratings.BOARD_HEADERS
 AGREEMENT_HEADERS = ["judge", "battles", "agreement", "decisive battles", "agreement (decisive)"]
@@ -105,6 +105,9 @@ def agreement_updates(rows: list[dict]) -> tuple:
             gr.update(value="" if counted else ratings.AGREEMENT_EMPTY_TEXT, visible=not counted))
 
 
+_one_line = functools.partial(boxed_tables, one_line=True)  # names and figures read whole; the box scrolls
+
+
 def benchmark_markdown(ctx: AppContext) -> str:
     """Table 2 from batch evaluations only (pinned runs: ``eval``, ``import-results``), with the number of
     items behind each cell; one-off Explore runs (any settings, any seed) are counted, never scored here."""
@@ -117,19 +120,7 @@ def benchmark_markdown(ctx: AppContext) -> str:
         return ("*No batch evaluation yet: the table fills from `python -m realunify_arena eval --model NAME` "
                 "(or `import-results` of published result files), then Refresh.*" + note)
     return ("Each model's **n** row gives the number of items behind each cell (Q-acc: polling questions).\n\n"
-            + "\n\n".join(_scrolling(reporting.markdown(r, items=True)) for r in reports) + note)
-
-
-def _scrolling(text: str) -> str:
-    """``text`` (Markdown) with each of its tables in a box that scrolls sideways on a narrow screen instead
-    of breaking headers and names inside words (Gradio's Markdown keeps inline ``style``); the prose
-    around the tables still wraps."""
-    out: list[str] = []
-    for is_table, block in itertools.groupby(text.split("\n"), key=lambda line: line.startswith("|")):
-        lines = "\n".join(block)
-        out.append(f'<div style="overflow-x: auto; white-space: nowrap">\n\n{lines}\n\n</div>' if is_table
-                   else lines)
-    return "\n".join(out)
+            + "\n\n".join(_one_line(reporting.markdown(r, items=True)) for r in reports) + note)
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
@@ -194,7 +185,14 @@ def judges_markdown(ctx: AppContext) -> str:
     if not comparisons:
         return ("*Agreement needs two or more judges on the same runs: judge stored UEG runs yourself in "
                 "Explore, or `eval --judge` another model card over them.*")
-    return "\n\n".join(_scrolling(judge_comparison.markdown(c)) for c in comparisons)
+    return "\n\n".join(_one_line(judge_comparison.markdown(c)) for c in comparisons)
+
+
+# Before, an empty plot box said "No model stored in both modes yet" right after a visitor ran a model in both
+# modes in Explore: this section pairs batch runs only, as the benchmark table above it does.
+NOT_PAIRED_YET = ("*Nothing to pair yet: the pairs come from batch evaluations run in both modes (`python -m "
+                  "realunify_arena eval --model NAME --mode both`, or `import-results` of both modes), then "
+                  "Refresh. Runs made in Explore are not paired here.*")
 
 
 class PairedCache:
@@ -210,7 +208,8 @@ class PairedCache:
         self._cached: tuple[tuple, tuple] | None = None
 
     def contents(self) -> tuple:
-        """(forest plot figure, paired tables Markdown, discordant choices, judges Markdown)."""
+        """(forest plot figure, or None when no Δ is there to plot; paired tables Markdown, discordant choices,
+        judges Markdown)."""
         with self._lock:
             version = tuple(self.ctx.store.query(
                 "select (select count(*) from runs) as runs, (select max(id) from runs) as last_run,"
@@ -221,12 +220,12 @@ class PairedCache:
             )[0].values())
             if self._cached is None or self._cached[0] != version:
                 analyses = paired.analyses_from_store(self.ctx.store, pinned=True)  # the table's runs
-                text = ("\n\n".join(_scrolling(paired.markdown(a)) for a in analyses)
-                        or "*No model has runs in both modes yet.*")
+                text = "\n\n".join(_one_line(paired.markdown(a)) for a in analyses) or NOT_PAIRED_YET
                 note = paired.one_mode_note(paired.one_mode_systems(self.ctx.store, pinned=True))
                 text += f"\n\n{note}" if note else ""
-                self._cached = version, (paired.forest_plot(analyses), text, paired.discordant_choices(analyses),
-                                         judges_markdown(self.ctx))
+                plotted = any(r.delta is not None for a in analyses for r in a.rows)  # forest_plot's panels
+                self._cached = version, (paired.forest_plot(analyses) if plotted else None, text,
+                                         paired.discordant_choices(analyses), judges_markdown(self.ctx))
             return self._cached[1]
 
 
@@ -234,6 +233,7 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     """Does stepwise help? Δ per model and category with intervals; its discordant instances; judge agreement."""
     gr.Markdown("## Does stepwise help? (paired per instance: Δ = stepwise − direct with 95% intervals; "
                 "filled dots survive Holm's correction)")
+    empty = gr.Markdown(elem_id="lb-paired-empty")
     forest = gr.Plot(label="Δ per category (percentage points)", visible=False, elem_id="lb-paired-plot")
     with gr.Accordion("Paired tables (2x2 counts, McNemar and Holm p-values)", open=False):
         tables = gr.Markdown(elem_id="lb-paired-tables")
@@ -250,11 +250,11 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     def show_paired(current):
         figure, text, choices, judges_text = cache.contents()
         keys = [key for _, key in choices]
-        return (gr.update(value=figure, visible=True), text,
+        return (gr.update(value=figure, visible=figure is not None), "" if figure else NOT_PAIRED_YET, text,
                 gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
                 judges_text)
 
-    gr.on([refresh.click, tab.select], show_paired, [category], [forest, tables, category, judges],
+    gr.on([refresh.click, tab.select], show_paired, [category], [forest, empty, tables, category, judges],
           api_visibility="private", concurrency_limit=None)
 
     def list_discordant(key, which_value):

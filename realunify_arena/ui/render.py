@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import logging
 import os
 import re
@@ -64,6 +65,19 @@ def plain(value: object, *, markdown: bool = True) -> str:
     return text.translate(_AS_TEXT) if markdown else html.escape(text, quote=False)
 
 
+def boxed_tables(text: str, *, one_line: bool = False) -> str:
+    """``text`` (Markdown) with each of its tables in a box that scrolls sideways when the table is wider than
+    its column (its cells break lines between words only: ``app.PAGE_CSS``); ``one_line``: each cell keeps
+    one line (the benchmark's figures and names). The prose around the tables is left as it is; Gradio's
+    Markdown keeps inline ``style``."""
+    style = "overflow-x: auto" + ("; white-space: nowrap" if one_line else "")
+    out: list[str] = []
+    for is_table, block in itertools.groupby(text.split("\n"), key=lambda line: line.startswith("|")):
+        lines = "\n".join(block)
+        out.append(f'<div style="{style}">\n\n{lines}\n\n</div>' if is_table else lines)
+    return "\n".join(out)
+
+
 def notes_markdown(rows: list[dict]) -> str:
     """The board's notes in full, one list item per system that has one (``**Notes**`` and the list; "" when
     no row has a note), for under the Leaderboard tab's table, whose cells keep one line each and cut a long
@@ -75,6 +89,13 @@ def notes_markdown(rows: list[dict]) -> str:
 
 BOX_PX = 320  # the height of an image box; smaller images are scaled up to it
 EMPTY_OUTPUT = "(empty output)"
+
+
+def output_text(text: str | None) -> str:
+    """A text output as its box shows it: ``EMPTY_OUTPUT`` for an answer or refined prompt that is empty or
+    only white space, so the box never looks like one still waiting for its output (Explore, the reveal and
+    a battle's pre-vote sides alike)."""
+    return text if text and text.strip() else EMPTY_OUTPUT
 
 
 def scaled_up(image: Image.Image, box: int = BOX_PX) -> Image.Image:
@@ -129,7 +150,7 @@ class TraceView:
         if side["image"] is not None:
             values[3] = gr.update(value=battle_image_file(side["image"]), visible=True)
         if side["text"] is not None:
-            values[4] = gr.update(value=side["text"], visible=True)
+            values[4] = gr.update(value=output_text(side["text"]), visible=True)
         return values
 
     def show(self, trace: Trace, track: str, images: ImageLoader, status: str, *, final_only: bool = False) -> list:
@@ -140,7 +161,7 @@ class TraceView:
                 continue
             slot = {StepRole.REFINED_PROMPT: 1, StepRole.EDITED_IMAGE: 2,
                     StepRole.GENERATED_IMAGE: 3, StepRole.ANSWER: 4}[step.role]
-            content = ((step.text or EMPTY_OUTPUT) if step.role in (StepRole.REFINED_PROMPT, StepRole.ANSWER)
+            content = (output_text(step.text) if step.role in (StepRole.REFINED_PROMPT, StepRole.ANSWER)
                        else scaled_up(images(step)))
             values[slot] = gr.update(value=content, visible=True)
         return values
@@ -342,5 +363,5 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
         rows.append(f"| {instance_text_markdown(item['question'], table_cell=True)} | {item['expected']} | "
                     f"{instance_text_markdown(reply[:80])} | {item['verdict'] or '-'} | {mark} |")
     judged_by = details.get("judge", judge)
-    return f"Judge: **{instance_text_markdown(judged_by)}**\n\n" + "\n".join(rows) + \
+    return f"Judge: **{instance_text_markdown(judged_by)}**\n\n" + boxed_tables("\n".join(rows)) + \
         f"\n\n**Instance score:** {score}"

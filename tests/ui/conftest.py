@@ -79,13 +79,22 @@ def browser():
         yield browser
 
 
-@pytest.fixture
-def page(browser, app):
+@contextmanager
+def desktop_page(browser):
+    """A fresh 1400x1000 page (its own context: no cookies or session shared) with a 60 s default timeout."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, app):
+    with desktop_page(browser) as page:
+        yield page
 
 
 def vote_in_arena(page, app: dict, track: str, kind_label: str, choice: str) -> None:

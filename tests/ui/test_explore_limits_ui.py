@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import desktop_page
 from playwright.sync_api import expect
 
 from realunify_arena.benchmark import load
@@ -37,11 +38,8 @@ def limited(tmp_path_factory):
 
 @pytest.fixture()
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page
-    context.close()
+    with desktop_page(browser) as page:
+        yield page
 
 
 def _run(page, app, track: str, seed: int) -> None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from conftest import launch_app
+from conftest import desktop_page, launch_app
 from playwright.sync_api import expect
 
 from realunify_arena.benchmark import load
@@ -34,11 +34,8 @@ def readable(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture
 def page(browser, readable):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page
-    context.close()
+    with desktop_page(browser) as page:
+        yield page
 
 
 def _program(instance) -> str:

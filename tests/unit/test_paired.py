@@ -635,7 +635,7 @@ def test_the_leaderboard_paired_section_names_the_models_stored_in_one_mode_only
                                     [Step(StepRole.ANSWER, "p", text="A")]), "set", pin=True)
     _mcq(store, run_id, 1)
     _, text, _, _ = PairedCache(SimpleNamespace(store=store)).contents()
-    assert "No model has runs in both modes yet" in text
+    assert "Nothing to pair yet" in text
     assert "Not paired, stored in one mode only: solo on set (direct only)" in text
     for mode in ("direct", "stepwise"):  # a paired model beside it: the note stays under its table
         run_id = store.save_trace(Trace(f"GEU_1_{mt}", "m", mode, {"seed": 1},
