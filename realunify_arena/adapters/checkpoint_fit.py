@@ -18,7 +18,9 @@ A whole model (``JanusForConditionalGeneration.from_pretrained``) whose weights 
 truncated shard set, a smaller variant's weights, weights saved from another class) loads in transformers with
 only a logged "LOAD REPORT", those weights at random values; one of another shape raises "You set
 `ignore_mismatched_sizes` to `False`, thus raising an error. For details look at the above report!", naming
-neither the weight nor the folder. ``load_report_problem`` reads the report ``from_pretrained`` returns.
+neither the weight nor the folder. ``load_report_problem`` reads the report ``from_pretrained`` returns, and
+``model_fit_problem`` gives its message before anything is loaded, from the same meta-device comparison (a broken
+7B checkpoint is refused in a fraction of a second, not after minutes and ~15 GB; bench/model_fit.py).
 """
 
 from __future__ import annotations
