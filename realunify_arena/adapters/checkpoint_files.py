@@ -11,6 +11,7 @@ wrong and what was expected, in one line.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import struct
@@ -18,14 +19,15 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
-from realunify_arena.adapters.checkpoint_fit import component_fit_problem
+from realunify_arena.adapters.checkpoint_fit import component_fit_problem, model_fit_problem
 from realunify_arena.adapters.checkpoint_config import (dtype_problem, generation_config_problem, library_refusal,
                                                         one_of, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
 
-__all__ = ["check_checkpoint", "weights_entry"]
+__all__ = ["check_checkpoint", "model_weights_problem", "weights_entry"]
 
 MAX_JSON_BYTES = 64 * 2**20  # tokenizer.json is 5-10 MB; anything far larger is not a config
+log = logging.getLogger(__name__)
 _CONFIGS = ("config.json", "generation_config.json", "tokenizer_config.json", "special_tokens_map.json",
             "preprocessor_config.json", "processor_config.json", "chat_template.json", "tokenizer.json",
             "model.safetensors.index.json", "diffusion_pytorch_model.safetensors.index.json",
@@ -274,10 +276,12 @@ def _chosen(found: dict[str | None, list[tuple[Path, str]]], variant: str | None
     return found.get(variant) or (found.get(None) if fallback and variant else None) or []
 
 
-def _component_weights(folder: Path, stem: str, variant: str | None) -> tuple[Path, list[Path]] | None:
-    """(entry file, the safetensors or torch ``.bin`` files holding its weights) of a diffusers component (already
-    checked by ``_weights_problem``); None where there are none."""
-    entries = _chosen(_weight_files(folder, stem), variant, True)
+def _weights_read(folder: Path, stem: str, variant: str | None, *,
+                  fallback: bool = True) -> tuple[Path, list[Path]] | None:
+    """(entry file, the safetensors or torch ``.bin`` files holding its weights) from_pretrained reads from a
+    folder (a diffusers component's: ``fallback``; already checked by ``_weights_problem``); None where there are
+    none, or a sharded index names no readable shard set."""
+    entries = _chosen(_weight_files(folder, stem), variant, fallback)
     if not entries:
         return None
     path, kind = entries[0]
@@ -285,13 +289,41 @@ def _component_weights(folder: Path, stem: str, variant: str | None) -> tuple[Pa
     return (path, shards) if shards else None
 
 
+def _local_folder(checkpoint: str) -> Path | None:
+    """The folder ``checkpoint`` names, or its complete hub snapshot in the local cache; None (never an error, never
+    the network) otherwise."""
+    from realunify_arena.availability import cached_folder
+
+    return cached_folder(checkpoint)[0]
+
+
 def weights_entry(checkpoint: str, variant: str | None) -> str:
     """The name of the weight entry file ``from_pretrained(checkpoint, variant=variant)`` reads from a checkpoint
-    folder (``model.safetensors``, ``model.safetensors.index.json``, ``pytorch_model.bin``); for a hub id, or
-    a folder without one, words naming its weight files."""
-    folder = Path(checkpoint).expanduser()
-    entries = _chosen(_weight_files(folder, "model"), variant, False) if folder.is_dir() else []
+    folder or cached hub snapshot (``model.safetensors``, ``model.safetensors.index.json``, ``pytorch_model.bin``);
+    for a hub id not cached, or a folder without one, words naming its weight files."""
+    folder = _local_folder(checkpoint)
+    entries = _chosen(_weight_files(folder, "model"), variant, False) if folder is not None else []
     return entries[0][0].name if entries else "its weight files"
+
+
+def model_weights_problem(checkpoint: str, cls, variant: str | None) -> str | None:
+    """Why ``cls.from_pretrained(checkpoint, variant=variant)`` (a whole transformers model) would load with weights
+    missing or of another shape, read from the weight files' headers before anything is loaded
+    (``checkpoint_fit.model_fit_problem``: the message ``load_report_problem`` would give after the load).
+
+    Returns:
+        ``"{checkpoint}: {n} of the {total} weights of the {class} that config.json builds are in no weight file
+        ({file}): ..."`` or ``"{checkpoint}: weight {key} has shape [..] in {file} but config.json builds [..]
+        ..."``; None when they fit, or for a hub id not in the local cache, a folder without weights (which
+        ``check_checkpoint`` refuses), or whenever the check cannot tell (the load's own report then decides).
+    """
+    try:
+        folder = _local_folder(checkpoint)
+        weights = _weights_read(folder, "model", variant, fallback=False) if folder is not None else None
+    except Exception as exc:  # noqa: BLE001 - an unreadable folder: the library reports it on load
+        log.debug("%s: weight-fit check skipped (%s: %s)", checkpoint, type(exc).__name__, exc)
+        return None
+    return model_fit_problem(checkpoint, folder, cls, *weights) if weights else None
 
 
 def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: str = "model",
@@ -534,6 +566,6 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
         return f"{sub / 'config.json'}: missing; expected the model's configuration {named}"
     stem = "diffusion_pytorch_model" if library == "diffusers" else "model"
     problem = _model_problem(sub, variant, processor=False, fallback=True, stem=stem)
-    weights = None if problem or library not in ("diffusers", "transformers") else _component_weights(
+    weights = None if problem or library not in ("diffusers", "transformers") else _weights_read(
         sub, stem, variant)
     return problem or (component_fit_problem(index, name, library, cls, *weights) if weights else None)

@@ -18,7 +18,9 @@ A whole model (``JanusForConditionalGeneration.from_pretrained``) whose weights 
 truncated shard set, a smaller variant's weights, weights saved from another class) loads in transformers with
 only a logged "LOAD REPORT", those weights at random values; one of another shape raises "You set
 `ignore_mismatched_sizes` to `False`, thus raising an error. For details look at the above report!", naming
-neither the weight nor the folder. ``load_report_problem`` reads the report ``from_pretrained`` returns.
+neither the weight nor the folder. ``load_report_problem`` reads the report ``from_pretrained`` returns, and
+``model_fit_problem`` gives its message before anything is loaded, from the same meta-device comparison (a broken
+7B checkpoint is refused in a fraction of a second, not after minutes and ~15 GB; bench/model_fit.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from types import SimpleNamespace
 
 from realunify_arena.adapters.checkpoint_config import library_refusal
 
-__all__ = ["component_fit_problem", "load_report_problem"]
+__all__ = ["component_fit_problem", "load_report_problem", "model_fit_problem"]
 
 _SHOWN = 3  # missing weight names quoted in a message
 log = logging.getLogger(__name__)
@@ -54,7 +56,8 @@ def component_fit_problem(index: Path, name: str, library: str, class_name: str,
         ``"{sub}: weight {key} has shape [..] in {file} but {config} builds [..] ..."``,
         ``"{sub}: {n} weights of the {class} {config} builds are in no weight file ({weights}) ..."``, or
         ``"{config}: field 'model_type' is 't5'; expected 'clip_text_model' ..."``; None when they fit, or when
-        the class is not a diffusers or transformers model, or cannot be built on the meta device, or the check
+        the class is not a diffusers or transformers model, or cannot be built on the meta device, or its config
+        declares quantized weights (``quantization_config``: shapes packed by the quantizer), or the check
         itself fails (it leans on library internals, e.g. transformers' ``rename_source_key``, that a library
         update may change): the library then reports its own error on load, as without this check.
     """
@@ -81,11 +84,10 @@ def _fit_problem(index: Path, name: str, library: str, class_name: str, weights:
                           else _diffusers_keys(model, found, sharded=len(shards) > 1 or weights not in shards))
     expected = model.state_dict(keep_vars=True)
     builder = f"{name}/{config.name}"
-    for key, (shape, file) in renamed.items():
-        if key in expected and key not in converted and tuple(expected[key].shape) != shape:
-            fault = (f"{_shape_text(sub, key, shape, file.name, builder, expected[key].shape)} ({loaded}); "
-                     "expected weights saved with this config.json")
-            return f"{type_problem}; and {fault}" if type_problem else fault
+    for key, shape, built, file in _mismatched(renamed, converted, expected)[:1]:
+        fault = (f"{_shape_text(sub, key, shape, file.name, builder, built)} ({loaded}); "
+                 "expected weights saved with this config.json")
+        return f"{type_problem}; and {fault}" if type_problem else fault
     missing = _missing_keys(model, expected, set(renamed) | converted)
     if missing:
         fault = (f"{_missing_text(sub, missing, len(expected), class_name, builder, weights.name)} ({loaded}); "
@@ -94,9 +96,65 @@ def _fit_problem(index: Path, name: str, library: str, class_name: str, weights:
     return _fields_problem(cls, config, loaded) if type_problem else None
 
 
+def model_fit_problem(checkpoint: str, folder: Path, cls, weights: Path, shards: list[Path]) -> str | None:
+    """Why ``cls.from_pretrained(checkpoint)`` would not load whole, read before it loads anything: the refusal
+    ``load_report_problem`` would give after the load (a real 7B checkpoint: minutes and ~15 GB first), from the
+    weight files' headers (safetensors) or pickles (torch ``.bin``, tensors made on the meta device) and the model
+    ``config.json`` builds on the meta device.
+
+    Args:
+        checkpoint: the folder or hub id as the caller names it (the message names it so, as the post-load one does).
+        folder: the local folder holding it (a cached hub snapshot).
+        cls: the transformers class loaded (``JanusForConditionalGeneration``), or an auto class
+            (``AutoModelForImageTextToText``: the class it picks for the folder's configuration is built).
+        weights: the weight entry file ``from_pretrained`` reads (``model.safetensors``, a sharded index,
+            ``pytorch_model.bin``).
+        shards: the files holding the weights (``[weights]``, or the shards the index names).
+
+    Returns:
+        ``load_report_problem``'s message for the report transformers would give (the weights no checkpoint key
+        fills, less tied and ignorable ones, as ``PreTrainedModel.tie_weights(missing_keys=...)`` and
+        ``_adjust_missing_and_unexpected_keys`` drop them; each weight of another shape), or None when the
+        weights fit. None too (the load and its own report then decide) when the model cannot be built on the meta
+        device, its weights are quantized (``quantization_config``), its configuration is refused (``check_checkpoint`` names that), a weight is built by a
+        ``WeightConverter`` from several stored tensors (whose report this does not model), or the check itself
+        fails: it never refuses a checkpoint the post-load report would accept.
+    """
+    try:
+        return _model_problem(checkpoint, folder, cls, weights, shards)
+    except Exception as exc:  # noqa: BLE001 - never refuse a checkpoint because the check broke
+        log.debug("%s: weight-fit check skipped (%s: %s)", checkpoint, type(exc).__name__, exc)
+        return None
+
+
+def _model_problem(checkpoint: str, folder: Path, cls, weights: Path, shards: list[Path]) -> str | None:
+    """``model_fit_problem`` without its guard."""
+    from transformers import AutoConfig, PreTrainedModel
+
+    if not (isinstance(cls, type) and issubclass(cls, PreTrainedModel)):  # an auto class, as from_pretrained picks
+        from transformers.models.auto.auto_factory import _get_model_class
+
+        cls = _get_model_class(AutoConfig.from_pretrained(folder), cls._model_mapping)
+    model, problem = _meta_model(cls, "transformers", folder, folder / "config.json", "")
+    if problem or model is None:
+        return None
+    renamed, converted = _transformers_keys(model, _stored_shapes(shards))
+    if converted:
+        return None
+    expected = model.state_dict(keep_vars=True)
+    report = {"mismatched_keys": [entry[:3] for entry in _mismatched(renamed, converted, expected)],
+              "missing_keys": _missing_keys(model, expected, set(renamed))}
+    return load_report_problem(checkpoint, type(model).__name__, report, len(expected), weights.name)
+
+
 def _meta_model(cls, library: str, sub: Path, config: Path, loaded: str):
     """(the module ``config`` builds, on the meta device; problem): (None, None) when ``cls`` is no model class
-    of ``library`` or cannot be built on the meta device; a problem when its configuration class refuses it."""
+    of ``library`` or cannot be built on the meta device, or the config declares its weights quantized (a
+    ``quantization_config``: bitsandbytes 4-bit stores a Linear's [out, in] weight packed as [out*in/2, 1], which
+    the library's quantizer unpacks; the unquantized module built here would call it the wrong shape); a problem
+    when its configuration class refuses it."""
+    if "quantization_config" in json.loads(config.read_text(encoding="utf-8")):
+        return None, None
     from accelerate import init_empty_weights
 
     if library == "transformers":
@@ -229,13 +287,25 @@ def _diffusers_keys(model, found: dict, *, sharded: bool) -> tuple[dict, set[str
     return renamed, set()
 
 
+def _mismatched(renamed: dict, converted: set[str], expected: dict) -> list[tuple[str, tuple, tuple, Path]]:
+    """(model key, stored shape, built shape, file) of each stored weight whose shape is not the one the module
+    builds, in the checkpoint's order (weights a ``WeightConverter`` builds from several tensors are not compared)."""
+    return [(key, shape, tuple(expected[key].shape), file) for key, (shape, file) in renamed.items()
+            if key in expected and key not in converted and tuple(expected[key].shape) != shape]
+
+
 def _missing_keys(model, expected: dict, covered: set[str]) -> list[str]:
-    """The module's weights no checkpoint key fills, less those tied to another weight (transformers'
-    ``all_tied_weights_keys``), the same tensor under another name, and those the class declares ignorable
-    (transformers' ``_adjust_missing_and_unexpected_keys``)."""
+    """The module's weights no checkpoint key fills, less those tied to a stored weight (transformers'
+    ``all_tied_weights_keys``: ``tie_weights(missing_keys=...)`` ties a group of weights to whichever of them is
+    stored, either way round, and leaves them all missing when none is), the same tensor under another name, and
+    those the class declares ignorable (transformers' ``_adjust_missing_and_unexpected_keys``)."""
     filled = {id(expected[key]) for key in covered if key in expected}
     missing = {key for key, tensor in expected.items() if key not in covered and id(tensor) not in filled}
-    missing -= set(getattr(model, "all_tied_weights_keys", None) or {})
+    tied = getattr(model, "all_tied_weights_keys", None) or {}
+    for source in set(tied.values()):
+        group = {source} | {target for target, first in tied.items() if first == source}
+        if not group <= missing:
+            missing -= group
     adjust = getattr(model, "_adjust_missing_and_unexpected_keys", None)
     if missing and adjust is not None:
         info = SimpleNamespace(missing_keys=missing, unexpected_keys=set())

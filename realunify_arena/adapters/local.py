@@ -14,7 +14,7 @@ from PIL import Image
 
 from realunify_arena import stopping
 from realunify_arena.adapters.base import Adapter, Capability, ModelUnavailable
-from realunify_arena.adapters.checkpoint_files import check_checkpoint, weights_entry
+from realunify_arena.adapters.checkpoint_files import check_checkpoint, model_weights_problem, weights_entry
 from realunify_arena.adapters.checkpoint_fit import load_report_problem
 from realunify_arena.adapters.determinism import leave_out_cudnn_attention
 from realunify_arena.cards import ModelCard
@@ -71,13 +71,19 @@ class LocalAdapter(Adapter):
         weights, weights saved from another class) with only a logged load report, the rest at random values, and
         refuses a weight of another shape with "For details look at the above report!", naming neither weight nor
         folder. Its own report (``output_loading_info``; shapes compared with ``ignore_mismatched_sizes``, which
-        only turns the exception into report entries) is read by ``checkpoint_fit.load_report_problem``.
+        only turns the exception into report entries) is read by ``checkpoint_fit.load_report_problem``. The same
+        refusal comes before anything is loaded when the weight files' headers already show it
+        (``checkpoint_files.model_weights_problem``: a broken 7B checkpoint is refused in about a second, not
+        after minutes and ~15 GB); the load's report stays the authority for what the headers cannot tell.
 
         Raises:
             ModelUnavailable: ``"{card}: {checkpoint}: {n} of the {total} weights of the {class} that config.json
                 builds are in no weight file ({file}): {names}, ...; ..."`` or ``"{card}: {checkpoint}: weight
                 {key} has shape [..] in {file} but config.json builds [..] ..."``.
         """
+        problem = model_weights_problem(checkpoint, cls, self.variant)
+        if problem:  # what the load report below would say, before the load's minutes and gigabytes
+            raise ModelUnavailable(f"{self.name}: {problem}")
         model, report = cls.from_pretrained(checkpoint, dtype=self.dtype, variant=self.variant,
                                             output_loading_info=True, ignore_mismatched_sizes=True)
         problem = load_report_problem(checkpoint, type(model).__name__, report, len(model.state_dict()),

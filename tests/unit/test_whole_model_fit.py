@@ -32,11 +32,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, one_torch_thread) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("whole_fit")
-    return {"janus": real_format.build_janus_pro(root / "Janus-Pro-1B"),
-            "qwen": real_format.build_qwen2_5_vl(root / "Qwen2.5-VL-7B-Instruct"),
-            "qwen-3b": real_format.build_qwen2_5_vl(root / "Qwen2.5-VL-3B-Instruct", size="3b")}
+def built(whole_models) -> dict[str, Path]:
+    return whole_models
 
 
 def _copy(built: dict[str, Path], name: str, tmp_path: Path) -> Path:
