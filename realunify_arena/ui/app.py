@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from realunify_arena.arena import Arena
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
 from realunify_arena.body_limit import BodyLimit
+from realunify_arena.call_targets import CallTargets
 from realunify_arena.context import AppContext
 from realunify_arena.redaction import install_log_redaction
 from realunify_arena.settings import Settings
@@ -34,12 +35,14 @@ def launch_options() -> dict:
     upload with a 413 before keeping it) and ``body_limit.BodyLimit`` as FastAPI middleware: 1 MiB on every
     other request body, and on the upload route a few files (``upload_parts``), 64 MiB in all, files only;
     ``upload_progress.UploadProgressGuard`` before it: an ``upload_id`` of the page's form, its progress kept bounded;
-    ``stream_errors.QuietStreams``: an event stream of an unknown session ends with a clear event, no ERROR log.
+    ``stream_errors.QuietStreams``: an event stream of an unknown session ends with a clear event, no ERROR log;
+    ``call_targets.CallTargets`` innermost (the body it reads already capped): a call naming an event, endpoint
+    or component that does not exist gets a 404 or 422 saying so, not Gradio's 500.
     ``app.py``, the UI tests, ``scripts/screenshots.py`` and ``bench/explore.py`` all pass them, so the
     README's screenshots, the tests and the bench show the page a visitor gets."""
     return {"theme": gr.themes.Soft(primary_hue="indigo"), "footer_links": ["api", "gradio", "settings"],
             "max_file_size": MAX_UPLOAD_BYTES, "app_kwargs": {"middleware": [Middleware(QuietStreams), Middleware(UploadProgressGuard),
-                                                   Middleware(BodyLimit)]}}
+                                                   Middleware(BodyLimit), Middleware(CallTargets)]}}
 
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:

@@ -35,13 +35,15 @@ def served_app(tmp_path_factory):
     store = Store.open(settings.db)
     uploads = root / "uploads"
     errors = ErrorLog()
-    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "gradio", "")]
-    for logger in loggers:
-        logger.addHandler(errors)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("GRADIO_TEMP_DIR", str(uploads))  # read when the server app is made, at launch
         demo = build_demo(settings, store, ModelPool(load_cards()))
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+    # After the launch: uvicorn's logging config (dictConfig, applied as the server is made) drops every
+    # handler already on "uvicorn.error", so one added before it heard nothing.
+    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "gradio", "")]
+    for logger in loggers:
+        logger.addHandler(errors)
     with httpx.Client(base_url=url, timeout=120) as http:
         yield {"http": http, "url": url, "uploads": uploads, "errors": errors.records}
     for logger in loggers:
