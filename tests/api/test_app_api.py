@@ -21,7 +21,7 @@ from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.runs import run_to_end
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 MODELS = ("tiny-pair", "tiny-janus")
@@ -36,7 +36,7 @@ def app(tmp_path_factory):
     store = Store.open(settings.db)
     pool = ModelPool(load_cards())
     demo = build_demo(settings, store, pool)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     client = Client(url, verbose=False)
     yield {"client": client, "url": url, "store": store, "source": settings.data[0],
            "dataset": load(settings.data[0]), "loaded_at_start": pool.resident()}
@@ -313,7 +313,7 @@ def test_stored_arena_mode_serves_battles_without_running_a_model(tmp_path):
     pool = ModelPool(load_cards())
     settings = Settings(data=(source,), models=MODELS, db=tmp_path / "arena.db", arena_mode="stored")
     demo = build_demo(settings, store, pool)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     client = Client(url, verbose=False)
     try:
         battle = client.predict(source, "any", "any", api_name="/new_battle")
@@ -363,7 +363,7 @@ def test_a_card_that_cannot_run_here_is_refused_unless_its_run_is_stored(tmp_pat
     settings = Settings(data=(source,), models=("tiny-pair", "huge-janus"), judge="tiny-pair",
                         db=tmp_path / "arena.db")
     demo = build_demo(settings, store, pool)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     client = Client(url, verbose=False)
     try:
         runs_before = len(store.runs())

@@ -15,7 +15,7 @@ from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.systems import System
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 RUNNABLE = {"tiny-pair", "tiny-janus"}
@@ -41,7 +41,7 @@ def app(tmp_path_factory):
                         db=root / "arena.db", gpu_concurrency=2)
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards(), device="cpu"))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     client = Client(url, verbose=False)
     yield {"client": client, "store": store, "source": settings.data[0]}
     client.close()

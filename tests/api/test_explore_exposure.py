@@ -17,7 +17,7 @@ from realunify_arena.cards import load_cards
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 LIMIT = 3
@@ -29,7 +29,7 @@ def _launch(root: Path, data: Path, limit: int = LIMIT):
                         gpu_concurrency=2, run_limit=limit, run_window=3600)
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     return demo, store, Client(url, verbose=False)
 
 

@@ -23,7 +23,7 @@ from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.trace import Step, StepRole, Trace
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 from realunify_arena.ui.arena_tab import reveal_markdown
 from realunify_arena.ui.render import plain
 
@@ -66,7 +66,7 @@ def test_stored_arena_battles_two_imported_models_and_takes_a_vote(tmp_path):
     settings = Settings(data=(source,), db=tmp_path / "arena.db", arena_mode="stored")
     pool = ModelPool(load_cards())
     demo = build_demo(settings, store, pool)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     client = Client(url, verbose=False)
     try:
         battle = client.predict(source, "UEG", "model_vs_model", api_name="/new_battle")

@@ -25,7 +25,7 @@ from realunify_arena.cards import load_cards
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 MODELS = ("tiny-pair", "tiny-janus")
@@ -39,7 +39,7 @@ def app(tmp_path_factory):
                         vote_limit=1000, run_limit=1000)  # 6 battles (12 runs) and Explore runs: no limit tested here
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     client = Client(url, verbose=False, download_files=False)
     yield {"client": client, "store": store}
     client.close()

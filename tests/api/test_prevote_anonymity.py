@@ -37,7 +37,7 @@ from realunify_arena.identity import REDACTED, name_variants
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 MODELS = ("tiny-pair", "tiny-janus")
@@ -54,7 +54,7 @@ def app(tmp_path_factory):
     dataset = load("bundled")
     runs = seed_arena_runs(store, dataset, pool.cards, MODELS, naming=("tiny-janus",))
     demo = build_demo(settings, store, pool)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     client = Client(url, verbose=False, download_files=False)
     yield {"client": client, "store": store, "runs": runs, "dataset": dataset, "cards": pool.cards}
     client.close()

@@ -16,7 +16,7 @@ from realunify_arena.cards import load_cards
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 MARKER = "srv secret layout"  # in every configured path below, in no public name
@@ -32,7 +32,7 @@ def app(tmp_path_factory):
                         gpu_concurrency=2)
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     client = Client(url, verbose=False)
     yield {"url": url, "client": client, "data": str(data), "gone": str(gone), "instances": load(str(data)).instances}
     client.close()

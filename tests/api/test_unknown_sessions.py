@@ -1,10 +1,15 @@
-"""Gradio's queue routes asked about a session or event that does not exist, in the app launched as ``app.py``
-launches it (``launch_options()``), as a stale tab or a hostile script asks.
+"""Gradio's queue and call routes asked about a session, event, endpoint or component that does not exist, in
+the app launched as ``app.py`` launches it (``launch_options()``), as a stale tab or a hostile script asks.
 
 Measured before ``stream_errors.QuietStreams``: ``GET /gradio_api/queue/data?session_hash=<unknown>`` (and
 ``/gradio_api/call/<api>/<unknown event>``, the same stream) answered 200 with an ``unexpected_error`` event
 saying only "404: Not Found", then Gradio re-raised the 404 inside the started stream and uvicorn logged
 "Exception in ASGI application" at ERROR with a traceback, once per request.
+
+Measured before ``call_targets.CallTargets``: ``POST /gradio_api/queue/join`` with a ``fn_index`` no event has,
+``/run/<unknown>``, ``/call/<unknown>``, ``/call/v2/<unknown>``, ``/call/v2/vote`` with a keyword it does not take,
+and ``/component_server`` with an unknown ``component_id`` answered a bare 500 "Internal Server Error" and uvicorn
+logged a ``KeyError``, ``FnIndexInferError`` or ``TypeError`` traceback at ERROR.
 """
 
 from __future__ import annotations
@@ -37,14 +42,13 @@ def test_a_stream_for_an_unknown_session_says_so_without_an_error_log(app, path)
     assert event["msg"] == "unexpected_error" and event["session_not_found"] is True, event
     assert "session" in event["message"] and "queue/join" in event["message"], event
     assert "Traceback" not in response.text
-    assert app["errors"][before:] == [], [r.getMessage() for r in app["errors"][before:]]
+    assert app["errors_since"](before) == []
 
 
 @pytest.mark.parametrize("method, path, body", [
     ("GET", "gradio_api/call/vote/nosuchevent", None),
     ("GET", "gradio_api/heartbeat/nosuchsession", None),
-    pytest.param("POST", "gradio_api/queue/join", {"data": [], "fn_index": 99999, "session_hash": "s"},
-                 marks=pytest.mark.xfail(strict=True, reason="Gradio answers an unknown fn_index with a 500: not fixed yet")),
+    ("POST", "gradio_api/queue/join", {"data": [], "fn_index": 99999, "session_hash": "s"}),
     ("POST", "gradio_api/queue/join", {"data": "x", "fn_index": "a", "session_hash": 5}),
     ("POST", "gradio_api/queue/join", {"data": [], "fn_index": 0, "trigger_id": -5, "session_hash": "s"}),
     ("POST", "gradio_api/cancel", {"session_hash": "nosuch", "fn_index": 99999, "event_id": "nosuch"}),
@@ -60,4 +64,69 @@ def test_other_queue_routes_with_unknown_ids_log_no_error(app, method, path, bod
         status, text = 200, ""
     assert status < 500, (status, text[:300])
     assert "Traceback" not in text
-    assert app["errors"][before:] == [], [r.getMessage() for r in app["errors"][before:]]
+    assert app["errors_since"](before) == []
+
+
+# (method, path, body, the 4xx expected, words the message must hold): a name in the path that does not exist
+# is a 404 (RFC 9110 15.5.5), a value in a well-formed body that names nothing a 422 (RFC 9110 15.5.21).
+UNKNOWN_TARGETS = {
+    "join-fn-index-unknown": ("gradio_api/queue/join", {"data": [], "fn_index": 99999, "session_hash": "s"},
+                              422, ["fn_index", "99999"]),
+    "join-fn-index-negative": ("gradio_api/queue/join", {"data": [], "fn_index": -1, "session_hash": "s"},
+                               422, ["fn_index", "-1"]),
+    "join-fn-index-huge": ("gradio_api/queue/join", {"data": [], "fn_index": 10**22, "session_hash": "s"},
+                           422, ["fn_index", "1000000"]),
+    "join-fn-index-as-text": ("gradio_api/queue/join", {"data": [], "fn_index": "99999", "session_hash": "s"},
+                              422, ["fn_index", "99999"]),
+    "join-fn-index-unknown-no-session": ("gradio_api/queue/join", {"data": [], "fn_index": 99999},
+                                         400, ["Session hash"]),  # Gradio's own check comes first and is a 400
+    "run-unknown-name": ("gradio_api/run/nosuchapi", {"data": []}, 404, ["/nosuchapi", "/vote"]),
+    "api-unknown-name": ("gradio_api/api/nosuchapi", {"data": []}, 404, ["/nosuchapi", "/vote"]),
+    "run-unknown-fn-index": ("gradio_api/run/vote", {"data": [], "fn_index": 99999}, 422, ["fn_index", "99999"]),
+    "call-unknown-name": ("gradio_api/call/nosuchapi", {"data": []}, 404, ["/nosuchapi", "/vote"]),
+    "call-v2-unknown-name": ("gradio_api/call/v2/nosuchapi", {}, 404, ["/nosuchapi", "/vote"]),
+    "call-v2-private-name": ("gradio_api/call/v2/open_from_url", {}, 404, ["/open_from_url"]),
+    "call-v2-unknown-keyword": ("gradio_api/call/v2/vote", {"battle_id": "x", "choice": "A", "nosuch": 1},
+                                422, ["/vote", "nosuch"]),
+    "call-v2-missing-keyword": ("gradio_api/call/v2/vote", {"battle_id": "x"}, 422, ["/vote", "choice"]),
+    "component-unknown": ("gradio_api/component_server",
+                          {"session_hash": "s", "component_id": 99999, "fn_name": "x", "data": None},
+                          422, ["component_id", "99999"]),
+}
+
+
+@pytest.mark.parametrize("path, body, status, words", UNKNOWN_TARGETS.values(), ids=UNKNOWN_TARGETS.keys())
+def test_a_call_naming_nothing_gets_a_4xx_that_says_what(app, path, body, status, words):
+    before = len(app["errors"])
+    response = app["http"].post(path, json=body)
+    assert response.status_code == status, (response.status_code, response.text[:300])
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and all(word in detail for word in words), detail
+    assert app["errors_since"](before) == []
+
+
+@pytest.mark.parametrize("path, body", [
+    ("gradio_api/call/v2/vote", {"battle_id": "x", "choice": "A"}),
+    ("gradio_api/call/vote", {"data": ["x", "A"]}),
+], ids=["keywords", "positional"])
+def test_a_call_naming_a_real_endpoint_still_runs_with_its_values(app, path, body):
+    """The body read to check the target reaches Gradio whole: the vote runs and refuses the made-up battle."""
+    response = app["http"].post(path, json=body)
+    assert response.status_code == 200, response.text[:300]
+    stream = app["http"].get(f"{path.replace('/v2/', '/')}/{response.json()['event_id']}")
+    assert "event: error" in stream.text and "battle" in stream.text, stream.text[:300]
+
+
+def test_an_oversized_call_body_is_still_refused_by_the_body_limit(app):
+    response = app["http"].post("gradio_api/queue/join", content=b'{"data": ["' + b"x" * (2 * 2**20) + b'"]}',
+                                headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "too large" in response.json()["detail"], response.text[:300]
+
+
+def test_a_join_from_the_page_for_a_real_event_is_accepted(app):
+    """A ``fn_index`` the page's own config lists (``/config``'s dependencies) is let through."""
+    config = app["http"].get("config").json()
+    vote = next(dep for dep in config["dependencies"] if dep.get("api_name") == "vote")
+    response = app["http"].post("gradio_api/queue/join", json={"data": ["x", "A"], "fn_index": vote["id"],
+                                                                "session_hash": "page"})
+    assert response.status_code == 200 and response.json()["event_id"], response.text[:300]

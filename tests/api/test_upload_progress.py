@@ -50,7 +50,7 @@ def test_an_upload_id_the_page_never_sends_gets_a_plain_400(app, upload_id):
         assert response.headers["content-type"].startswith("text/plain")
         assert "upload_id refused" in response.text and "letters, digits" in response.text, response.text[:200]
     assert upload_id not in _tracked()
-    assert app["errors"][errors:] == []
+    assert app["errors_since"](errors) == []
 
 
 def test_the_page_upload_and_its_progress_stream_still_work(app):

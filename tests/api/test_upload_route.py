@@ -92,7 +92,7 @@ def test_a_malformed_upload_gets_a_400_that_says_which_part(app, parts, query, w
     before, errors = _kept(app), len(app["errors"])
     _refused(_post(app, *parts, query=query), 400, *words)
     assert _kept(app) == before, "the refused request left a file in the upload folder"
-    assert app["errors"][errors:] == [], [r.getMessage() for r in app["errors"][errors:]]
+    assert app["errors_since"](errors) == []
 
 
 def test_what_the_page_sends_still_arrives(app):

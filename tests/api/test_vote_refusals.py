@@ -28,7 +28,7 @@ from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.trace import Step, StepRole, Trace
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 SYSTEMS = ("tiny-pair:direct", "tiny-janus:direct")
@@ -53,7 +53,7 @@ def app(tmp_path_factory):
             Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), len(model)))]), dataset.name,
             pin=True)  # as `eval` stores them: stored battles draw only pinned runs
     demo = build_demo(settings, store, ModelPool(load_cards()))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     yield {"url": url, "store": store, "source": settings.data[0], "dataset": dataset.name, "uid": uid,
            "settings": settings}
     demo.close()
@@ -224,7 +224,7 @@ def second_worker(app):
     worker behind a load balancer has (nothing of the first one's memory)."""
     store = Store.open(app["settings"].db)
     demo = build_demo(app["settings"], store, ModelPool(load_cards()))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     yield url
     demo.close()
     store.close()

@@ -26,7 +26,7 @@ from realunify_arena.cards import load_cards
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def app(seeded_template, tmp_path_factory):
                         arena_mode="stored", trusted_proxies=1)  # clients: visitors behind one proxy
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     yield url, store
     demo.close()
     store.close()
@@ -332,7 +332,7 @@ def test_the_directed_vote_script_fails_at_every_step(tmp_path):
     pool = ModelPool(load_cards())
     runs = seed_arena_runs(store, load("bundled"), pool.cards, settings.models, per_track=4, naming=("tiny-janus",))
     demo = build_demo(settings, store, pool)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     target = "tiny-janus"
     found = {"step count": 0, "timings": 0, "shared ids": 0, "names": 0}
     accepted = 0

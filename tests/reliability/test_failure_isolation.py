@@ -24,7 +24,7 @@ from realunify_arena.cards import ModelCard
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 
@@ -136,7 +136,7 @@ def launch(tmp_path, cards: list[ModelCard], loader: Loader):
     store = Store.open(settings.db)
     pool = ModelPool({c.name: c for c in cards}, device="cpu", loader=loader)
     demo = build_demo(settings, store, pool)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     return demo, store, pool, Client(url, verbose=False, download_files=False)
 
 

@@ -27,7 +27,7 @@ from realunify_arena.cards import ModelCard, load_cards
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def launched(cards: dict[str, ModelCard], tmp_path, sessions: int):
                         arena_mode="live")
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     clients = [Client(url, verbose=False, download_files=False) for _ in range(sessions)]
     try:
         yield store, clients

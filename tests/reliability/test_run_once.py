@@ -21,7 +21,7 @@ from realunify_arena.cards import load_card, load_cards
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def _launch(root, models: tuple[str, ...], **settings):
                         trusted_proxies=1, run_time_limit=60, **settings)
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     # "source": as configured (what an API script passes); "menu_source": the page menus' public name for it
     return demo, {"url": url, "store": store, "source": str(root / "data"), "menu_source": "data"}
 

@@ -24,7 +24,7 @@ from realunify_arena.cards import ModelCard
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +96,7 @@ def test_in_process_app_and_cli_never_reveal_keys(tmp_path, endpoint, monkeypatc
     settings = Settings(data=("bundled",), models=tuple(c.name for c in cards), db=data / "arena.db")
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool({c.name: c for c in cards}, device="cpu"))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     served: list[str] = []
     try:
         client = Client(url, verbose=False, download_files=False, headers={"x-forwarded-for": "203.0.113.5"})

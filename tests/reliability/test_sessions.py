@@ -23,7 +23,7 @@ from realunify_arena.cards import load_cards
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo, sessions
+from realunify_arena.ui import build_demo, launch_options, sessions
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def app(seeded_template, tmp_path_factory):
                         arena_mode="stored")
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     yield demo, url
     demo.close()
     store.close()
