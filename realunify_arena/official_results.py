@@ -9,7 +9,8 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
 - GEU: the reply is ``response`` (``model_response`` as SenseNova-U1 writes it; a list counts by its first
   element). No reply (null or missing): scored by the official per-item ``score`` when there is one, else a
   failed run. A ``response`` written from the ``score`` (``"response_from_score": true``, ``reply_from_score``:
-  what ``export`` writes for a run whose reply is not kept) is no reply either: the ``score`` decides.
+  what ``export`` writes for a run whose reply is not kept) is no reply either: the ``score`` decides; a
+  ``response`` other than the one that score is written as is a real reply, and the entry is refused.
   Stepwise, the ``edit_image`` is kept when it names a file here; a missing one never voids the reply, which
   is what is scored.
 - UEG: the image is ``generated_image`` (a list counts by its last element; paths as
@@ -18,7 +19,7 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
   (the official scorer scores it 0), unless the entry also carries its per-item ``score`` (0, 1 or null):
   a run judged on an image that was not kept, as ``export`` writes one so that the official
   ``eval_generation.py`` reads it (it counts ``score == 1``); its judge replies then decide, and
-  ``ResultEntry.note`` says so. Judge replies otherwise decide, even when the image file is not here (a
+  ``ResultEntry.note`` says so. A ``score`` other than the one the replies give is refused. Judge replies otherwise decide, even when the image file is not here (a
   folder copied without its images): the replies are what is scored, and ``ResultEntry.note`` says so.
   Without replies, an image found and readable is a run not judged yet, and an image missing, not found,
   outside the folder or unreadable (``images.open_checked`` refuses it: corrupt, truncated, not an image) a
