@@ -3,8 +3,9 @@
 UEG: a judge (any model card that understands images, or a person) answers each polling question with
 the paper's prompt, one call per question. A leading reasoning block (``<think>...</think>`` and its
 variants, see ``strip_reasoning``) and the wrappers around the verdict (answer tags such as
-``<answer>Yes</answer>``, any one tag pair, a Markdown code fence, ``\\boxed{}``, a JSON object's ``answer``; see
-``answer_text``), then a label ("Answer:", "1.") are removed first, then the reply is parsed strictly: the first word
+``<answer>Yes</answer>``, a tag pair named as an answer or around a bare verdict, a Markdown code fence, ``\\boxed{}``,
+a JSON object's ``answer``; see ``answer_text``), then a label ("Answer:", "1.") are removed first (what a wrapper or
+label holds must name one answer alone), then the reply is parsed strictly: the first word
 decides, so "No." and "Yes—the image shows" are answers while "know", "The answer is yes", "Yes/No" and
 "Yes and no" are unparseable (``parse_yes_no``). The official
 generation scorer (FrankYang-17/RealUnify ``eval/eval_generation.py``) lower-cases the reply and tests
@@ -79,8 +80,12 @@ _ANSWER_WRAPPERS = (("<answer>", "</answer>"), ("<response>", "</response>"),
 _TAG_PAIR = re.compile(r"<([A-Za-z][\w:.-]*)\s*>(.*)</\1\s*>", re.DOTALL | re.IGNORECASE)
 _CODE_FENCE = re.compile(r"(`{3,}|~{3,})[\w+.-]*[ \t]*\n?(.*?)\n?[ \t]*(?:\1)?", re.DOTALL)
 _BOXED = re.compile(r"\$*\s*\\boxed\{\s*(?:\\text(?:bf)?\{(.*)\}|(.*))\s*\}\s*\$*", re.DOTALL)
-# The keys a JSON object reply names its verdict by ({"answer": "yes"}); an object of one string value counts too.
+# The names a JSON object's key or a tag pair gives a verdict by ({"answer": "yes"}, <verdict>No</verdict>). Any
+# other one tag pair, and an object of one string value under another key, is read only when it holds a bare verdict
+# (<p>No</p>, {"a": "Yes"}): "<analysis>No doubt it is a cat</analysis>" wraps reasoning, not an answer.
 _JSON_ANSWER_KEYS = ("answer", "final_answer", "verdict", "response", "result", "output", "judgment")
+_ANSWER_NAMES = frozenset(_JSON_ANSWER_KEYS + ("judgement", "final", "conclusion", "decision", "reply", "label"))
+_BARE_VERDICT = re.compile(r"[\W_]*(?:yes|no|[ABCD])[\W_]*", re.IGNORECASE)
 # A label before the verdict: "Answer: Yes", "**Final answer:** no", "Verdict - yes", or a question's number as a
 # judge answering a numbered list writes it ("1. Yes", "(2) No", "Q3: yes"). A sentence ("The answer is yes")
 # is no label and stays unparseable.
@@ -167,7 +172,13 @@ def answer_text(reply: str | None) -> str:
     """The part of a reply that answers: without its leading reasoning block(s) (``strip_reasoning``) and
     without the answer tags around it (``<answer>Yes</answer>``, ``<|begin_of_box|>B<|end_of_box|>``, nested:
     everything after the first closing tag is dropped). "" when the reasoning never ends."""
-    text = strip_reasoning(reply)
+    return _answer_parts(reply)[0]
+
+
+def _answer_parts(reply: str | None) -> tuple[str, bool]:
+    """``answer_text(reply)`` and whether a wrapper other than the reasoning-model answer tags
+    (``_ANSWER_WRAPPERS``) was removed to reach it (then ``parse_yes_no`` reads it only when it names one answer)."""
+    text, wrapped = strip_reasoning(reply), False
     while True:
         stripped = text.strip()
         for opening, closing in _ANSWER_WRAPPERS:
@@ -179,14 +190,19 @@ def answer_text(reply: str | None) -> str:
         else:
             inner = _unwrapped(stripped)
             if inner is None:
-                return text
-            text = inner
+                return text, wrapped
+            text, wrapped = inner, True
 
 
 def _unwrapped(text: str) -> str | None:
     """What one wrapper around the whole of ``text`` holds (a tag pair, a code fence, \\boxed{}, a JSON object
-    naming its answer), or None when nothing wraps it."""
-    for pattern in (_TAG_PAIR, _CODE_FENCE, _BOXED):
+    naming its answer), or None when nothing wraps it. A tag pair or a JSON key whose name is no answer's
+    (``_ANSWER_NAMES``) counts only around a bare verdict."""
+    match = _TAG_PAIR.fullmatch(text)
+    if match:
+        inner = match.group(2)
+        return inner if match.group(1).lower() in _ANSWER_NAMES or _BARE_VERDICT.fullmatch(inner) else None
+    for pattern in (_CODE_FENCE, _BOXED):
         match = pattern.fullmatch(text)
         if match:
             return next(g for g in reversed(match.groups()) if g is not None)
@@ -200,6 +216,8 @@ def _unwrapped(text: str) -> str | None:
             found = next((named[k] for k in _JSON_ANSWER_KEYS if k in named), None)
             if found is None and len(value) == 1:
                 found = next(iter(value.values()))
+                if not (isinstance(found, str) and _BARE_VERDICT.fullmatch(found)):
+                    return None
             return found if isinstance(found, str) else None
     return None
 
@@ -214,11 +232,15 @@ def parse_yes_no(reply: str | None) -> Verdict | None:
     first without a space ("Yes/No", "Yes-no"), or ending the reply after it, alone or after "and"/"or"
     ("Yes, no", "Yes and no.", "No or yes"). Where the other word starts a phrase it is no answer: "Yes, no
     other object is visible" is yes. Words that only start with one ("Yesterday", "Nope") or carry a digit
-    ("Yes2") give None. Invisible format characters ("\u200bYes", "No\ufeff") are no part of the reply."""
-    text = _without_format_characters(answer_text(reply)).lstrip()
+    ("Yes2") give None. Invisible format characters ("\u200bYes", "No\ufeff") are no part of the reply.
+    Read through a label or a wrapper other than reasoning-model answer tags ("Answer: ...", a code fence, a JSON
+    object), the reply must name one answer alone: "Result: no visible cat, so yes" and "Answer: No\nAnswer: Yes"
+    give None, as they did before such wrappers were read (the official substring rule reads both as yes)."""
+    text, wrapped = _answer_parts(reply)
+    text = _without_format_characters(text).lstrip()
     label = _VERDICT_LABEL.match(text)
     if label:
-        text = text[label.end():]
+        text, wrapped = text[label.end():], True
     start = 0
     while start < len(text) and _is_punctuation(text[start]):
         start += 1
@@ -237,6 +259,8 @@ def parse_yes_no(reply: str | None) -> Verdict | None:
             return None  # "Yes/No", "Yes-no", "Yes, no.": both answers
     elif rest[:1] in (["and"], ["or"]) and rest[1:2] == [other] and len(words) == 3:
         return None  # "Yes and no", "No or yes"
+    if wrapped and any(w.group().lower() == other for w in words[1:]):
+        return None  # "Result: no visible cat, so yes", "Answer: No\nAnswer: Yes": a label or wrapper, both words
     return first
 
 
@@ -313,8 +337,8 @@ def polling_judgment(questions: list[PollingQuestion], replies: list[list[str]],
         raise ValueError(f"{len(questions)} polling questions but replies for {len(replies)}")
     items = []
     for position, (q, answers) in enumerate(zip(questions, replies), start=1):
-        verdict = next((v for v in (parse_yes_no(numbered_item(a, position)) for a in answers) if v is not None),
-                       None)
+        verdict = next((v for v in (parse_yes_no(numbered_item(a, position, len(questions))) for a in answers)
+                        if v is not None), None)
         items.append({"question": q.question, "expected": q.answer, "replies": list(answers),
                       "verdict": verdict, "correct": None if verdict is None else verdict == q.answer,
                       **({} if answers else {"asked": False})})
@@ -322,17 +346,18 @@ def polling_judgment(questions: list[PollingQuestion], replies: list[list[str]],
     return Judgment("polling", score, {"judge": judge, "questions": items}, judge_errors(items, score))
 
 
-def numbered_item(reply: str, position: int) -> str:
-    """Item ``position`` (1-based) of a reply that answers several polling questions as a numbered list, one a
-    line ("1. Yes\\n2. No", "Q1: yes\\nQ2: no"; after any reasoning block and answer tags), as a runner that
-    asks them together stores it for each question; the reply itself when it is no such list or lacks that item
-    (then ``parse_yes_no`` reads it whole)."""
+def numbered_item(reply: str, position: int, count: int) -> str:
+    """Item ``position`` (1-based) of a reply that answers all ``count`` polling questions as a numbered list, one
+    a line, numbered 1 to ``count`` in order ("1. Yes\\n2. No", "Q1: yes\\nQ2: no"; after any reasoning block and
+    answer tags), as a runner that asks them together stores it for each question: that line, its number kept
+    (``parse_yes_no`` reads it as a label). The reply itself when it is no such list: numbered reasoning steps
+    ("1. No cat is visible\\n2. So yes") or a list of more or fewer items than questions is read whole."""
     lines = [line for line in answer_text(reply).splitlines() if line.strip()] if isinstance(reply, str) else []
     found = [_NUMBERED_LINE.fullmatch(line) for line in lines]
-    if len(found) < 2 or not all(found):
+    if count < 2 or len(found) != count or not all(found) \
+            or [int(m.group(1)) for m in found] != list(range(1, count + 1)):
         return reply
-    items = {int(m.group(1)): m.group(2) for m in found}
-    return items.get(position, reply)
+    return lines[position - 1]
 
 
 def was_asked(item: dict) -> bool:

@@ -9,7 +9,8 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
 - GEU: the reply is ``response`` (``model_response`` as SenseNova-U1 writes it; a list counts by its first
   element). No reply (null or missing): scored by the official per-item ``score`` when there is one, else a
   failed run. A ``response`` written from the ``score`` (``"response_from_score": true``, ``reply_from_score``:
-  what ``export`` writes for a run whose reply is not kept) is no reply either: the ``score`` decides.
+  what ``export`` writes for a run whose reply is not kept) is no reply either: the ``score`` decides; a
+  ``response`` other than the one that score is written as is a real reply, and the entry is refused.
   Stepwise, the ``edit_image`` is kept when it names a file here; a missing one never voids the reply, which
   is what is scored.
 - UEG: the image is ``generated_image`` (a list counts by its last element; paths as
@@ -18,7 +19,7 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
   (the official scorer scores it 0), unless the entry also carries its per-item ``score`` (0, 1 or null):
   a run judged on an image that was not kept, as ``export`` writes one so that the official
   ``eval_generation.py`` reads it (it counts ``score == 1``); its judge replies then decide, and
-  ``ResultEntry.note`` says so. Judge replies otherwise decide, even when the image file is not here (a
+  ``ResultEntry.note`` says so. A ``score`` other than the one the replies give is refused. Judge replies otherwise decide, even when the image file is not here (a
   folder copied without its images): the replies are what is scored, and ``ResultEntry.note`` says so.
   Without replies, an image found and readable is a run not judged yet, and an image missing, not found,
   outside the folder or unreadable (``images.open_checked`` refuses it: corrupt, truncated, not an image) a
@@ -139,6 +140,17 @@ def reply_from_score(score: int, answer: str | None) -> str:
     return answer if score == 1 and isinstance(answer, str) and answer else ""
 
 
+def _replies_score(record: AnyInstance, answers: list[str | None]) -> int | None:
+    """The score a UEG entry's ``judge_answer`` replies give its polling questions (``judge.polling_judgment``),
+    or None when they leave it undecided or do not match its questions."""
+    from realunify_arena.judge import polling_judgment  # judge loads the adapters; only this check needs it
+
+    questions = getattr(record, "question_list", [])
+    if len(questions) != len(answers):
+        return None
+    return polling_judgment(questions, [[] if a is None else [a] for a in answers], "judge_answer").score
+
+
 def item_score(value: object) -> int | None:
     """The official per-item ``score`` as 1 or 0, or None when it is neither. The official summary counts an
     item right when ``score == 1``, so ``true`` and ``1.0`` are 1 and ``false`` and ``0.0`` are 0; NaN, text
@@ -196,13 +208,20 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
     no_reply = text is None or text is _ABSENT or from_score
     decided_by_score = "score" in raw and (no_reply if geu else answers is None)
     if decided_by_score:
-        if from_score:
-            entry.text = None  # no reply of the model's: what the export wrote to carry the score
         entry.score = item_score(raw["score"])
         if entry.score is None:
             problems.append(Problem(file, label, "score", f"expected 0 or 1 (the official per-item score), "
                                                           f"got {brief(raw['score'])}"))
             return None
+        written = reply_from_score(entry.score, record.answer) if from_score else None
+        if from_score and text != written:  # a real reply marked as written from the score
+            problems.append(Problem(file, label, FROM_SCORE_FIELD, f"true, but response {brief(text)} is not what "
+                                    f"score {entry.score} is written as ({written!r}): the official "
+                                    "eval_understanding.py scores the response, so which decides is unclear; "
+                                    f"remove {FROM_SCORE_FIELD} to score the response"))
+            return None
+        if from_score:
+            entry.text = None  # no reply of the model's: what the export wrote to carry the score
         return entry
     if geu:
         if entry.text is None:
@@ -216,6 +235,14 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         if raw["score"] is not None and item_score(raw["score"]) is None:
             problems.append(Problem(file, label, "score", f"expected 0, 1 or null (the per-item score of its "
                                                           f"judge_answer replies), got {brief(raw['score'])}"))
+            return None
+        given = item_score(raw["score"])
+        replied = _replies_score(record, answers)
+        if replied != given:  # the replies would decide otherwise than the score the entry carries
+            problems.append(Problem(file, label, "score", f"{brief(raw['score'])}, but its judge_answer replies give "
+                                    f"{'no verdict' if replied is None else replied} and {image_field} is empty "
+                                    "(the official process_one scores it 0, its summary counts the score): "
+                                    "which decides is unclear"))
             return None
         entry.judge_answers = answers
         entry.note = (f"{image_field} is {'null' if image is None else 'empty'}: judged by its judge_answer replies "
