@@ -11,7 +11,9 @@ with a traceback, once per request. Measured against the launched app (``launch_
   Gradio's lax model reads as a number);
 - ``POST /gradio_api/run/<name>`` and ``/gradio_api/api/<name>`` with an unknown name, or with a body
   ``fn_index`` no event has (it wins over the name);
-- ``POST /gradio_api/call/<name>`` with an unknown name; ``POST /gradio_api/call/v2/<name>`` with a name that
+- ``POST /gradio_api/call/<name>`` with an unknown name, or a private event's (``open_from_url``, ``release``:
+  answered 200 and run, though Gradio documents private events as not callable by name);
+  ``POST /gradio_api/call/v2/<name>`` with a name that
   is no public endpoint, a keyword the endpoint does not take, or a required one missing;
 - ``POST /gradio_api/component_server`` (JSON) with a ``component_id`` no component has.
 
@@ -59,13 +61,17 @@ def public_endpoints(blocks) -> list[str]:
     return sorted(blocks.get_api_info()["named_endpoints"])
 
 
-def unknown_api_name(blocks, api_name: str, body: PredictBody | SimplePredictBody, *, public: bool) -> str | None:
+def unknown_api_name(blocks, api_name: str, body: PredictBody | SimplePredictBody, *, public: bool,
+                     private: bool = True) -> str | None:
     """Why ``api_name`` names no endpoint (a sentence), or None when Gradio finds it: any event's
-    ``api_name`` on ``/run``, ``/api`` and ``/call``, a public endpoint only on ``/call/v2`` (``public``)."""
+    ``api_name`` on ``/run`` and ``/api``, any but a private event's on ``/call`` (``private=False``: Gradio
+    documents ``api_visibility="private"`` events as not callable by name), a public endpoint only on
+    ``/call/v2`` (``public``)."""
     if public:
         known = "/" + api_name in public_endpoints(blocks)
     else:
-        known = any(fn.api_name == api_name for fn in _fns(blocks, body.session_hash).values())
+        known = any(fn.api_name == api_name and (private or getattr(fn, "api_visibility", "public") != "private")
+                    for fn in _fns(blocks, body.session_hash).values())
     if known:
         return None
     shown = api_name if len(api_name) <= 60 else f"{api_name[:60]}..."
@@ -115,7 +121,8 @@ def problem(blocks, path: str, payload) -> tuple[int, str] | None:
             missing = unknown_api_name(blocks, name, SimplePredictBody(data=[]), public=True)
             return _at(404, missing) or _at(422, bad_keywords(blocks, name, payload))
         if route == "call" and name and "/" not in name:
-            return _at(404, unknown_api_name(blocks, name, SimplePredictBody.model_validate(payload), public=False))
+            return _at(404, unknown_api_name(blocks, name, SimplePredictBody.model_validate(payload), public=False,
+                                             private=False))
         if route == "component_server" and not name:
             return _at(422, unknown_component(blocks, ComponentServerJSONBody.model_validate(payload)))
     except ValidationError:
