@@ -8,8 +8,7 @@ error inside the event stream, whose status (200) is sent before the event runs;
 
 ``note_status`` is called where the refusal leaves the event (``ui.calls``): it writes the refusal's status
 into the request's ASGI scope (``scope["state"]``, which the request's handler and this middleware share).
-``RefusalStatus`` (ASGI middleware) then changes only the status line of that request's 500 answer, and adds
-``Retry-After`` when the refusal gives one; the body, with Gradio's ``{"error": message, ...}``, goes as
+``RefusalStatus`` (ASGI middleware) then changes only the status line of that request's 500 answer; the body, with Gradio's ``{"error": message, ...}``, goes as
 Gradio wrote it. A 500 with no noted refusal (a real fault) stays 500.
 """
 
@@ -19,21 +18,21 @@ from gradio.route_utils import API_PREFIX
 
 from realunify_arena.body_limit import route_path
 
-STATE_KEY = "realunify_refusal"  # scope["state"][STATE_KEY] = (status, retry_after_s or None)
+STATE_KEY = "realunify_refusal"  # scope["state"][STATE_KEY] = the refusal's status
 ROUTES = (f"{API_PREFIX}/run/", f"{API_PREFIX}/api/")
 
 
-def note_status(request, status: int, retry_after_s: int | None = None) -> None:
+def note_status(request, status: int) -> None:
     """Record ``status`` (400-599) for the answer to ``request`` (a ``gr.Request``, a Starlette request, or
     None: then nothing is recorded)."""
     scope = getattr(getattr(request, "request", request), "scope", None)
     if isinstance(scope, dict):
-        scope.setdefault("state", {})[STATE_KEY] = (status, retry_after_s)
+        scope.setdefault("state", {})[STATE_KEY] = status
 
 
 class RefusalStatus:
     """ASGI middleware: a ``POST`` to ``ROUTES`` answered 500 after ``note_status`` gets the noted status
-    (and ``Retry-After``) instead; every other answer and request passes unchanged."""
+    instead; every other answer and request passes unchanged."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -46,11 +45,7 @@ class RefusalStatus:
         async def send_status(message) -> None:
             noted = scope.get("state", {}).get(STATE_KEY)
             if message["type"] == "http.response.start" and message["status"] == 500 and noted:
-                status, retry_after_s = noted
-                headers = list(message.get("headers", []))
-                if retry_after_s is not None:
-                    headers.append((b"retry-after", str(retry_after_s).encode()))
-                message = {**message, "status": status, "headers": headers}
+                message = {**message, "status": noted}
             await send(message)
 
         await self.app(scope, receive, send_status)

@@ -10,7 +10,7 @@ message at all, and the server log a traceback quoting the values sent. Too many
 silently, so a call written for another signature seemed to work. ``answer_miscounted_calls`` makes both a
 ``gr.Error`` that names the endpoint, the values it takes and how many came, and logs no traceback.
 
-A refusal's kind is its HTTP status (``Refusal(..., status=CONFLICT)``; ``BAD_INPUT`` unless said), which a
+A refusal's HTTP status (``Refusal(..., status=...)``; ``BAD_INPUT`` unless said), which a
 direct call (``/gradio_api/run/<name>``) answers with instead of Gradio's 500 (``answer_refusal_status``,
 ``refusal_status.RefusalStatus``); the queue's routes report it in the event stream, with the message only.
 """
@@ -24,25 +24,21 @@ import gradio as gr
 from realunify_arena.redaction import visitor_text
 from realunify_arena.refusal_status import note_status
 
-# A refusal's kinds, as the HTTP status that fits (RFC 9110 section 15.5; 429: RFC 6585 section 4)
-BAD_INPUT = 422  # a value the request sent that the event does not take
-UNKNOWN = 404  # a battle, run or instance the request names that the app does not hold
-CONFLICT = 409  # the request clashes with the page's state: a run already in progress, a battle already voted
-RATE_LIMITED = 429  # the visitor reached a rate limit (with Retry-After, the window in seconds, when known)
-BUSY = 503  # the app cannot take it now: the accelerator's queue is full, the store cannot write
+# The HTTP status of a refusal (RFC 9110 section 15.5.21): a value the request sent that the event does not take.
+# The direct calls that can still reach a refusal are the page's instant events (queued ones are closed to
+# direct calls, ``api_open=False``), whose refusals are all of this kind; another kind passes its own status.
+BAD_INPUT = 422
 
 
 class Refusal(gr.Error):
     """``gr.Error(message)`` that Gradio does not print a traceback for (``print_exception=False``), its
     message as a visitor may see it (``redaction.visitor_text``: no secret, endpoint address or server folder).
-    ``status``: its kind (``BAD_INPUT``, ``UNKNOWN``, ``CONFLICT``, ``RATE_LIMITED``, ``BUSY``);
-    ``retry_after_s``: whole seconds after which the same request may succeed, or None."""
+    ``status``: the HTTP status a direct call is answered with (400-599; ``BAD_INPUT`` by default)."""
 
-    def __init__(self, message: str = "Error raised.", status: int = BAD_INPUT, retry_after_s: int | None = None,
-                 **options) -> None:
+    def __init__(self, message: str = "Error raised.", status: int = BAD_INPUT, **options) -> None:
         options.setdefault("print_exception", False)
         super().__init__(visitor_text(message), **options)  # no secret, address or server folder reaches a caller
-        self.status, self.retry_after_s = status, retry_after_s
+        self.status = status
 
 
 def answer_refusal_status(demo: gr.Blocks) -> None:
@@ -55,7 +51,7 @@ def answer_refusal_status(demo: gr.Blocks) -> None:
         try:
             return await gradio_process_api(*args, **kwargs)
         except Refusal as refusal:
-            note_status(kwargs.get("request"), refusal.status, refusal.retry_after_s)
+            note_status(kwargs.get("request"), refusal.status)
             raise
 
     demo.process_api = process_api
