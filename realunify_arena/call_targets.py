@@ -11,9 +11,12 @@ with a traceback, once per request. Measured against the launched app (``launch_
   Gradio's lax model reads as a number);
 - ``POST /gradio_api/run/<name>`` and ``/gradio_api/api/<name>`` with an unknown name, or with a body
   ``fn_index`` no event has (it wins over the name);
-- ``POST /gradio_api/call/<name>`` with an unknown name; ``POST /gradio_api/call/v2/<name>`` with a name that
+- ``POST /gradio_api/call/<name>`` with an unknown name, or a private event's (``open_from_url``, ``release``:
+  answered 200 and run, though Gradio documents private events as not callable by name);
+  ``POST /gradio_api/call/v2/<name>`` with a name that
   is no public endpoint, a keyword the endpoint does not take, or a required one missing;
-- ``POST /gradio_api/component_server`` (JSON) with a ``component_id`` no component has.
+- ``POST /gradio_api/component_server`` (JSON) with a ``component_id`` no component has; multipart, also
+  with a ``component_id`` that is no integer or a form field missing (``form_problem``).
 
 No Gradio setting checks these. ``CallTargets`` (ASGI middleware, innermost of ``ui.launch_options``' so
 ``body_limit.BodyLimit`` has capped the body it reads) reads such a request's JSON body, checks the target
@@ -30,6 +33,9 @@ from gradio.data_classes import ComponentServerJSONBody, PredictBody, SimplePred
 from gradio.route_utils import API_PREFIX
 from gradio_client.utils import construct_args
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
 
 from realunify_arena.body_limit import route_path
 
@@ -59,13 +65,17 @@ def public_endpoints(blocks) -> list[str]:
     return sorted(blocks.get_api_info()["named_endpoints"])
 
 
-def unknown_api_name(blocks, api_name: str, body: PredictBody | SimplePredictBody, *, public: bool) -> str | None:
+def unknown_api_name(blocks, api_name: str, body: PredictBody | SimplePredictBody, *, public: bool,
+                     private: bool = True) -> str | None:
     """Why ``api_name`` names no endpoint (a sentence), or None when Gradio finds it: any event's
-    ``api_name`` on ``/run``, ``/api`` and ``/call``, a public endpoint only on ``/call/v2`` (``public``)."""
+    ``api_name`` on ``/run`` and ``/api``, any but a private event's on ``/call`` (``private=False``: Gradio
+    documents ``api_visibility="private"`` events as not callable by name), a public endpoint only on
+    ``/call/v2`` (``public``)."""
     if public:
         known = "/" + api_name in public_endpoints(blocks)
     else:
-        known = any(fn.api_name == api_name for fn in _fns(blocks, body.session_hash).values())
+        known = any(fn.api_name == api_name and (private or getattr(fn, "api_visibility", "public") != "private")
+                    for fn in _fns(blocks, body.session_hash).values())
     if known:
         return None
     shown = api_name if len(api_name) <= 60 else f"{api_name[:60]}..."
@@ -115,12 +125,31 @@ def problem(blocks, path: str, payload) -> tuple[int, str] | None:
             missing = unknown_api_name(blocks, name, SimplePredictBody(data=[]), public=True)
             return _at(404, missing) or _at(422, bad_keywords(blocks, name, payload))
         if route == "call" and name and "/" not in name:
-            return _at(404, unknown_api_name(blocks, name, SimplePredictBody.model_validate(payload), public=False))
+            return _at(404, unknown_api_name(blocks, name, SimplePredictBody.model_validate(payload), public=False,
+                                             private=False))
         if route == "component_server" and not name:
             return _at(422, unknown_component(blocks, ComponentServerJSONBody.model_validate(payload)))
     except ValidationError:
         return None
     return None
+
+
+FORM_FIELDS = ("component_id", "session_hash", "fn_name")  # what Gradio reads from a multipart component call
+
+
+def form_problem(blocks, fields: dict[str, str]) -> tuple[int, str] | None:
+    """``(422, message)`` for a multipart ``/component_server`` call whose form ``fields`` (the text parts)
+    lack one of ``FORM_FIELDS``, give a ``component_id`` that is no integer, or name no component (Gradio
+    reads them as ``data["component_id"]`` and ``blocks[component_id]``: a ``KeyError``, a 500), else None."""
+    missing = [name for name in FORM_FIELDS if name not in fields]
+    if missing:
+        return 422, f"component_server: the form has no {', '.join(missing)} (it takes {', '.join(FORM_FIELDS)})"
+    try:
+        body = ComponentServerJSONBody.model_validate({**fields, "data": None})
+    except ValidationError:
+        shown = fields["component_id"][:20]
+        return 422, f"component_server: component_id {shown!r} is no integer (the page's config lists them)"
+    return _at(422, unknown_component(blocks, body))
 
 
 def _at(status: int, message: str | None) -> tuple[int, str] | None:
@@ -133,8 +162,9 @@ ROUTES = ("queue/join", "run/", "api/", "call/", "component_server")
 class CallTargets:
     """ASGI middleware: a ``POST`` with a JSON body to one of Gradio's call routes (``ROUTES``) whose event,
     endpoint or component does not exist (``problem``) gets ``{"detail": message}`` with 404 or 422 before
-    Gradio sees it; otherwise the body read is passed on to Gradio unchanged. Other requests, bodies that are
-    not JSON, and apps without Gradio's ``get_blocks`` pass unchanged."""
+    Gradio sees it (a multipart ``component_server`` call: ``form_problem``); otherwise the body read is
+    passed on to Gradio unchanged. Other requests, other bodies that are not JSON, and apps without Gradio's
+    ``get_blocks`` pass unchanged."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -143,7 +173,8 @@ class CallTargets:
         path = route_path(scope) if scope["type"] == "http" and scope.get("method") == "POST" else ""
         route = path[len(API_PREFIX) + 1:] if path.startswith(API_PREFIX + "/") else ""
         app = scope.get("app")
-        if not route.startswith(ROUTES) or not hasattr(app, "get_blocks") or not _is_json(scope):
+        form = route.rstrip("/") == "component_server" and _content_type(scope) == b"multipart/form-data"
+        if not route.startswith(ROUTES) or not hasattr(app, "get_blocks") or not (form or _is_json(scope)):
             await self.app(scope, receive, send)
             return
         chunks, more = [], True
@@ -154,11 +185,15 @@ class CallTargets:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
-        found = problem(app.get_blocks(), route, payload) if payload is not None else None
+        if form:
+            fields = await _form_fields(scope, body)
+            found = form_problem(app.get_blocks(), fields) if fields is not None else None
+        else:
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                payload = None
+            found = problem(app.get_blocks(), route, payload) if payload is not None else None
         if found:
             await _answer(send, *found)
             return
@@ -174,13 +209,35 @@ class CallTargets:
         await self.app(scope, replay, send)
 
 
-def _is_json(scope) -> bool:
-    """Whether the request says its body is JSON (or says nothing: FastAPI then reads it as JSON too)."""
+def _content_type(scope) -> bytes | None:
+    """The request's media type, lower case without parameters (``b"application/json"``), or None."""
     for name, value in scope.get("headers", ()):
         if name.lower() == b"content-type":
-            kind = value.split(b";")[0].strip().lower()
-            return kind == b"application/json" or kind.endswith(b"+json")
-    return True
+            return value.split(b";")[0].strip().lower()
+    return None
+
+
+def _is_json(scope) -> bool:
+    """Whether the request says its body is JSON (or says nothing: FastAPI then reads it as JSON too)."""
+    kind = _content_type(scope)
+    return kind is None or kind == b"application/json" or kind.endswith(b"+json")
+
+
+async def _form_fields(scope, body: bytes) -> dict[str, str] | None:
+    """The text parts of the multipart ``body`` (Starlette's parser, as Gradio's; file parts left out), or
+    None when it does not parse (Gradio then answers its own 400)."""
+
+    async def whole():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(dict(scope), whole).form(max_files=1000, max_fields=1000)
+    except (HTTPException, MultiPartException, ValueError):
+        return None
+    try:
+        return {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    finally:
+        await form.close()
 
 
 async def _answer(send, status: int, message: str) -> None:

@@ -16,12 +16,13 @@ from realunify_arena.body_limit import BodyLimit
 from realunify_arena.call_targets import CallTargets
 from realunify_arena.context import AppContext
 from realunify_arena.redaction import install_log_redaction
+from realunify_arena.refusal_status import RefusalStatus
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.stream_errors import QuietStreams
 from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
-from realunify_arena.ui.calls import answer_miscounted_calls
+from realunify_arena.ui.calls import answer_miscounted_calls, answer_refusal_status
 
 TABS = ("explore", "arena", "leaderboard")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
@@ -45,13 +46,15 @@ def launch_options() -> dict:
     bounded; ``body_limit.BodyLimit``: 1 MiB on every other request body, and on the upload route a few files
     (``upload_parts``), 64 MiB in all, files only; ``call_targets.CallTargets`` innermost (the body it reads
     already capped): a call naming an event, endpoint or component that does not exist gets a 404 or 422
-    saying so, not Gradio's 500. ``app.py``, the UI tests, ``scripts/screenshots.py`` and
+    saying so, not Gradio's 500; ``refusal_status.RefusalStatus``: a direct call's refusal answered with its
+    status (``ui.calls.Refusal``), not Gradio's 500. ``app.py``, the UI tests, ``scripts/screenshots.py`` and
     ``bench/explore.py`` all pass them, so the README's screenshots, the tests and the bench show the page a
     visitor gets."""
     return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS,
             "footer_links": ["api", "gradio", "settings"], "max_file_size": MAX_UPLOAD_BYTES,
             "app_kwargs": {"middleware": [Middleware(QuietStreams), Middleware(UploadProgressGuard),
-                                          Middleware(BodyLimit), Middleware(CallTargets)]}}
+                                          Middleware(BodyLimit), Middleware(CallTargets),
+                                          Middleware(RefusalStatus)]}}
 
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
@@ -88,8 +91,13 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
     # to say. Gradio's own queue is left as Blocks makes it (no cap on pending events: they start at once;
     # with a cap of 32, a burst of 40 votes on a loaded machine got "Queue is full" instead of the vote rate
     # limit's answer). demo.queue(...) would also rebuild the whole FastAPI app (~0.2 s of start-up).
+    # Queued events take no direct call (POST /gradio_api/run/<name>, which skips the queue): scripts use
+    # gradio_client or /gradio_api/call/<name>, both through the queue, as the README says. Gradio's default on
+    # a Space (api_open is False there), made the same everywhere; the page's queue=False events keep /run.
+    demo.api_open = False
     _pace_progress(demo)
     answer_miscounted_calls(demo)  # a script's call with too few or too many values
+    answer_refusal_status(demo)  # a refused direct call answers with the refusal's status, not 500
     return demo
 
 

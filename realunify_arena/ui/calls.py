@@ -9,6 +9,10 @@ Gradio checks that an event got enough values before our handler runs; a script'
 message at all, and the server log a traceback quoting the values sent. Too many values were dropped
 silently, so a call written for another signature seemed to work. ``answer_miscounted_calls`` makes both a
 ``gr.Error`` that names the endpoint, the values it takes and how many came, and logs no traceback.
+
+A refusal's HTTP status (``Refusal(..., status=...)``; ``BAD_INPUT`` unless said), which a
+direct call (``/gradio_api/run/<name>``) answers with instead of Gradio's 500 (``answer_refusal_status``,
+``refusal_status.RefusalStatus``); the queue's routes report it in the event stream, with the message only.
 """
 
 from __future__ import annotations
@@ -18,15 +22,39 @@ import inspect
 import gradio as gr
 
 from realunify_arena.redaction import visitor_text
+from realunify_arena.refusal_status import note_status
+
+# The HTTP status of a refusal (RFC 9110 section 15.5.21): a value the request sent that the event does not take.
+# The direct calls that can still reach a refusal are the page's instant events (queued ones are closed to
+# direct calls, ``api_open=False``), whose refusals are all of this kind; another kind passes its own status.
+BAD_INPUT = 422
 
 
 class Refusal(gr.Error):
     """``gr.Error(message)`` that Gradio does not print a traceback for (``print_exception=False``), its
-    message as a visitor may see it (``redaction.visitor_text``: no secret, endpoint address or server folder)."""
+    message as a visitor may see it (``redaction.visitor_text``: no secret, endpoint address or server folder).
+    ``status``: the HTTP status a direct call is answered with (400-599; ``BAD_INPUT`` by default)."""
 
-    def __init__(self, message: str = "Error raised.", **options) -> None:
+    def __init__(self, message: str = "Error raised.", status: int = BAD_INPUT, **options) -> None:
         options.setdefault("print_exception", False)
         super().__init__(visitor_text(message), **options)  # no secret, address or server folder reaches a caller
+        self.status = status
+
+
+def answer_refusal_status(demo: gr.Blocks) -> None:
+    """Note a ``Refusal`` that leaves any of ``demo``'s events (``Blocks.process_api``, which also checks the
+    inputs) on its request (``refusal_status.note_status``), so that a direct call's answer carries its
+    status; the refusal goes on as before. Replaced on this instance only."""
+    gradio_process_api = demo.process_api
+
+    async def process_api(*args, **kwargs):
+        try:
+            return await gradio_process_api(*args, **kwargs)
+        except Refusal as refusal:
+            note_status(kwargs.get("request"), refusal.status)
+            raise
+
+    demo.process_api = process_api
 
 
 def answer_miscounted_calls(demo: gr.Blocks) -> None:

@@ -86,6 +86,9 @@ UNKNOWN_TARGETS = {
     "call-unknown-name": ("gradio_api/call/nosuchapi", {"data": []}, 404, ["/nosuchapi", "/vote"]),
     "call-v2-unknown-name": ("gradio_api/call/v2/nosuchapi", {}, 404, ["/nosuchapi", "/vote"]),
     "call-v2-private-name": ("gradio_api/call/v2/open_from_url", {}, 404, ["/open_from_url"]),
+    "call-private-name": ("gradio_api/call/open_from_url", {"data": []}, 404, ["/open_from_url", "/vote"]),
+    "call-private-release": ("gradio_api/call/release", {"data": []}, 404, ["/release", "/vote"]),
+    "call-private-cast": ("gradio_api/call/cast", {"data": ["x"]}, 404, ["/cast", "/vote"]),
     "call-v2-unknown-keyword": ("gradio_api/call/v2/vote", {"battle_id": "x", "choice": "A", "nosuch": 1},
                                 422, ["/vote", "nosuch"]),
     "call-v2-missing-keyword": ("gradio_api/call/v2/vote", {"battle_id": "x"}, 422, ["/vote", "choice"]),
@@ -130,3 +133,31 @@ def test_a_join_from_the_page_for_a_real_event_is_accepted(app):
     response = app["http"].post("gradio_api/queue/join", json={"data": ["x", "A"], "fn_index": vote["id"],
                                                                 "session_hash": "page"})
     assert response.status_code == 200 and response.json()["event_id"], response.text[:300]
+
+
+MULTIPART_COMPONENT_CALLS = {  # form fields of a multipart /component_server call; Gradio read them unchecked
+    "unknown-id": ({"component_id": "99999", "session_hash": "s", "fn_name": "x"}, ["component_id 99999"]),
+    "id-no-integer": ({"component_id": "abc", "session_hash": "s", "fn_name": "x"}, ["'abc'", "no integer"]),
+    "id-missing": ({"session_hash": "s", "fn_name": "x"}, ["no component_id"]),
+    "fn-name-missing": ({"component_id": "1", "session_hash": "s"}, ["no fn_name"]),
+}
+
+
+@pytest.mark.parametrize("fields, words", MULTIPART_COMPONENT_CALLS.values(), ids=MULTIPART_COMPONENT_CALLS.keys())
+def test_a_multipart_component_call_naming_nothing_gets_a_422(app, fields, words):
+    """Before: a ``KeyError`` from Gradio's ``blocks[component_id]`` or ``data["fn_name"]``, a bare 500 and
+    an ERROR traceback per request."""
+    before = len(app["errors"])
+    response = app["http"].post("gradio_api/component_server", data=fields, files={"data": ("d.txt", b"1")})
+    assert response.status_code == 422, (response.status_code, response.text[:300])
+    detail = response.json()["detail"]
+    assert all(word in detail for word in words), detail
+    assert app["errors_since"](before) == []
+
+
+def test_a_multipart_component_call_to_a_real_component_reaches_gradio(app):
+    """The form read to check it reaches Gradio whole: Gradio itself refuses the made-up function by name."""
+    component = next(iter(app["http"].get("config").json()["components"]))["id"]
+    response = app["http"].post("gradio_api/component_server", files={"data": ("d.txt", b"1")},
+                                data={"component_id": str(component), "session_hash": "s", "fn_name": "nosuch"})
+    assert response.status_code == 404 and response.json()["detail"] == "Function not found.", response.text[:300]
