@@ -17,7 +17,6 @@ checkpoint of the real size, and what it saves on a broken one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -209,7 +208,9 @@ def saving(root: Path, repeats: int = 3) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cost", action="store_true", help="part 1 only (the check's cost at real sizes)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
