@@ -17,6 +17,8 @@ parts named ``files`` (``upload_files``, one per chosen file; each upload contro
   as its headers end. Gradio has written the file by then and leaves it in its upload folder;
 - a body that ends before its closing boundary (``--BOUNDARY--``: a lying ``Content-Length``, a cut chunked
   body): 400 (``finish``). Gradio answers such a body 200 ``[]`` and leaves its unfinished file behind;
+- a body the parser cannot read (a folded part header, a missing CR): 400 with the parser's words, where
+  Gradio said 413 "Headers exceeded maximum allowed size" of any unreadable part header;
 - a boundary over 70 characters (RFC 2046 section 5.1.1: 1 to 70): 400 before the body is read.
   ``python_multipart`` raises ``FormParserError`` past 256, which was Gradio's 500 with an ERROR traceback.
 """
@@ -77,17 +79,21 @@ class UploadParts:
 
     def feed(self, piece: bytes) -> tuple[int, str] | None:
         """Reads ``piece``; returns the first problem found so far, else None. A body the parser cannot read
-        stops the watch where it is (Gradio's parser, the same one, refuses it with a 400)."""
+        is a 400 with the parser's words: Gradio's parser, the same one, answered a part header it cannot read (a
+        folded line, RFC 5322's obs-fold, which ``python_multipart`` does not take) with a 413 "Headers
+        exceeded maximum allowed size" however short the header."""
         if self._parser is not None and self.problem is None:
             try:
                 self._parser.write(piece)
-            except MultipartParseError:
+            except MultipartParseError as error:
                 self._parser = None
+                where = f"in part {self.parts}" if self.parts else "at its first boundary"
+                self._refuse(400, f"the multipart body cannot be read {where}: {error}")
         return self.problem
 
     def finish(self) -> tuple[int, str] | None:
         """Called once the whole body has been fed: the first problem found, or a 400 when the body ended before
-        its closing boundary (a body the parser could not read is left to Gradio's 400), else None."""
+        its closing boundary, else None."""
         if self.problem is None and self._parser is not None and not self.ended:
             where = f"inside part {self.parts}" if self.parts else "before its first part"
             self._refuse(400, f"the body ended {where}, without its closing boundary"

@@ -174,3 +174,18 @@ def test_a_client_that_leaves_mid_upload_leaves_no_file_and_no_error_log(app):
         time.sleep(0.05)
     assert _kept(app) == before, "the abandoned upload's file was left in the upload folder"
     assert app["errors_since"](errors) == []
+
+
+@pytest.mark.parametrize("body", [
+    (f'--{BOUNDARY}\r\nContent-Disposition: form-data;\r\n name="files"; filename="f.png"\r\n\r\nx\r\n').encode(),
+    (f'--{BOUNDARY}\nContent-Disposition: form-data; name="files"; filename="f.png"\n\nx\n--{BOUNDARY}--\n').encode(),
+], ids=["folded-header", "lf-only"])
+def test_a_body_the_parser_cannot_read_is_a_400_that_says_so(app, body):
+    """A folded part header is a few dozen bytes: 413 ("Content Too Large", RFC 9110 15.5.14) is the wrong
+    answer; before, Gradio said 413 "Headers exceeded maximum allowed size"."""
+    before, errors = _kept(app), len(app["errors"])
+    response = app["http"].post("gradio_api/upload", content=body + _close(),
+                                headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    _refused(response, 400, "multipart body cannot be read")
+    assert _kept(app) == before
+    assert app["errors_since"](errors) == []
