@@ -61,8 +61,10 @@ class BodyLimit:
     the interrupted read (a 400, a 500) is dropped. A multipart request to ``UPLOAD_ROUTE`` has the upload
     rules instead (``upload_parts.UploadParts`` with ``max_upload_files`` and ``max_upload_bytes``): the same
     kind of answer, ``{"detail": "upload refused: ..."}``, with its status (400 or 413), at the part or byte
-    that breaks one, at once when its ``Content-Length`` is over what the rules allow. Non-HTTP scopes pass
-    unchanged.
+    that breaks one or at the body's end when it ends without its closing boundary, at once when its
+    ``Content-Length`` is over what the rules allow or its boundary is not one RFC 2046 allows; an upload
+    whose client goes away before its body ends is refused too (no answer: nobody is there), so Gradio
+    deletes its partial files. Non-HTTP scopes pass unchanged.
 
     Raises:
         ValueError: a limit is negative.
@@ -83,6 +85,9 @@ class BodyLimit:
             return
         parts = (UploadParts.of(scope, **self.upload_limits)
                  if route_path(scope) in (UPLOAD_ROUTE, UPLOAD_ROUTE + "/") else None)
+        if parts is not None and parts.problem:  # its Content-Type alone breaks a rule
+            await self._refuse(send, *parts.problem)
+            return
         announced = _content_length(scope)
         # an upload's parts' headers and boundaries take a few hundred bytes each: MAX_BODY_BYTES is room enough
         most = self.limit if parts is None else self.upload_limits["max_bytes"] + self.limit
@@ -91,10 +96,10 @@ class BodyLimit:
             return
         read = 0
         problem: tuple[int, str] | None = None
-        started = False
+        started = gone = False
 
         async def counted():
-            nonlocal read, problem
+            nonlocal read, problem, gone
             if problem:
                 raise _Refused
             message = await receive()
@@ -104,8 +109,15 @@ class BodyLimit:
                 problem = parts.feed(body) if parts is not None else None
                 if problem is None and read > most:
                     problem = self._too_large(parts)
+                if problem is None and parts is not None and not message.get("more_body", False):
+                    problem = parts.finish()
                 if problem:
                     raise _Refused
+            elif message["type"] == "http.disconnect" and parts is not None and not started:
+                # the visitor left mid-upload: Gradio's parser, told so as a refusal, deletes its files
+                # (starlette's ClientDisconnect left them, and uvicorn logged it at ERROR)
+                problem, gone = (400, REFUSED + "the client went away before the body ended"), True
+                raise _Refused
             return message
 
         async def guarded(message) -> None:
@@ -120,7 +132,7 @@ class BodyLimit:
         except Exception:  # _Refused itself, or what the app made of it (an ExceptionGroup, an HTTPException)
             if not problem:
                 raise
-        if problem and not started:
+        if problem and not started and not gone:
             await self._refuse(send, *problem)
 
     def _too_large(self, parts: UploadParts | None) -> tuple[int, str]:

@@ -12,11 +12,23 @@ parts named ``files`` (``upload_files``, one per chosen file; each upload contro
 - a part that is not a file (no ``filename`` in its ``Content-Disposition``): 400. Gradio keeps such a part
   whole in memory, answers a field named ``files`` with a 500 (``upload_fn``'s ``TypeError``) and any field
   sent with ``?upload_id=`` with a 500 (``on_part_data`` reads ``None.filename``);
-- a file part not named ``files``: 400. Gradio writes it to its upload folder and never moves or deletes it.
+- a file part not named ``files``: 400. Gradio writes it to its upload folder and never moves or deletes it;
+- a filename Gradio refuses once the body is read (``upload_fn``'s 400 "Invalid file name", e.g. ``..``): 400
+  as its headers end. Gradio has written the file by then and leaves it in its upload folder;
+- a body that ends before its closing boundary (``--BOUNDARY--``: a lying ``Content-Length``, a cut chunked
+  body): 400 (``finish``). Gradio answers such a body 200 ``[]`` and leaves its unfinished file behind;
+- a body the parser cannot read (a folded part header, a missing CR): 400 with the parser's words, where
+  Gradio said 413 "Headers exceeded maximum allowed size" of any unreadable part header;
+- a boundary over 70 characters (RFC 2046 section 5.1.1: 1 to 70): 400 before the body is read.
+  ``python_multipart`` raises ``FormParserError`` past 256, which was Gradio's 500 with an ERROR traceback.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from gradio.utils import DeveloperPath, InvalidPathError, UserProvidedPath, safe_join
+from gradio_client.utils import strip_invalid_filename_characters
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -25,6 +37,7 @@ from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
 MAX_UPLOAD_FILES = 4  # each upload control sends one image; a few more for a script's batch
 UPLOAD_PART = b"files"  # the only part name Gradio's upload_fn reads
 REFUSED = "upload refused: "  # how every refusal of an upload request begins
+MAX_BOUNDARY_CHARS = 70  # RFC 2046 section 5.1.1: a boundary is 1 to 70 characters
 
 
 class UploadParts:
@@ -43,10 +56,17 @@ class UploadParts:
         self.problem: tuple[int, str] | None = None
         self._header = self._name = b""
         self._disposition = b""
-        self._parser: MultipartParser | None = MultipartParser(boundary, {
+        self.ended = False  # the closing boundary has been read
+        self.boundary = boundary
+        self._parser: MultipartParser | None = None
+        if len(boundary) > MAX_BOUNDARY_CHARS:
+            self._refuse(400, f"the Content-Type's boundary has {len(boundary)} characters: RFC 2046 allows 1 to"
+                              f" {MAX_BOUNDARY_CHARS}")
+            return
+        self._parser = MultipartParser(boundary, {
             "on_part_begin": self._begin, "on_header_field": self._header_name, "on_header_value": self._value,
             "on_header_end": self._header_end, "on_headers_finished": self._headers_done,
-            "on_part_data": self._data})
+            "on_part_data": self._data, "on_end": self._end})
 
     @classmethod
     def of(cls, scope, **limits) -> "UploadParts | None":
@@ -59,13 +79,30 @@ class UploadParts:
 
     def feed(self, piece: bytes) -> tuple[int, str] | None:
         """Reads ``piece``; returns the first problem found so far, else None. A body the parser cannot read
-        stops the watch where it is (Gradio's parser, the same one, refuses it with a 400)."""
+        is a 400 with the parser's words: Gradio's parser, the same one, answered a part header it cannot read (a
+        folded line, RFC 5322's obs-fold, which ``python_multipart`` does not take) with a 413 "Headers
+        exceeded maximum allowed size" however short the header."""
         if self._parser is not None and self.problem is None:
             try:
                 self._parser.write(piece)
-            except MultipartParseError:
+            except MultipartParseError as error:
                 self._parser = None
+                where = f"in part {self.parts}" if self.parts else "at its first boundary"
+                self._refuse(400, f"the multipart body cannot be read {where}: {error}")
         return self.problem
+
+    def finish(self) -> tuple[int, str] | None:
+        """Called once the whole body has been fed: the first problem found, or a 400 when the body ended before
+        its closing boundary, else None."""
+        if self.problem is None and self._parser is not None and not self.ended:
+            where = f"inside part {self.parts}" if self.parts else "before its first part"
+            self._refuse(400, f"the body ended {where}, without its closing boundary"
+                              f" '--{self.boundary.decode('latin-1')}--' (cut off, or a Content-Length that is"
+                              f" too small)")
+        return self.problem
+
+    def _end(self) -> None:
+        self.ended = True
 
     def _begin(self) -> None:
         self.parts += 1
@@ -92,6 +129,9 @@ class UploadParts:
         elif options.get(b"name") != UPLOAD_PART:
             self._refuse(400, f"{where} is a file under another name: each file must be a part named"
                               f" {UPLOAD_PART.decode()!r}")
+        elif gradio_refuses_name(options[b"filename"]):
+            self._refuse(400, f"{where} has the filename {options[b'filename'].decode('latin-1')[:80]!r}, which"
+                              f" names no file")
         else:
             self.files += 1
             if self.files > self.max_files:
@@ -106,6 +146,19 @@ class UploadParts:
     def _refuse(self, status: int, message: str) -> None:
         if self.problem is None:
             self.problem = (status, REFUSED + message)
+
+
+def gradio_refuses_name(filename: bytes) -> bool:
+    """Whether Gradio 6.31's ``upload_fn`` refuses ``filename`` (its 400 "Invalid file name") once the body is
+    read, named the way it names it: the last path segment, stripped of characters no file name takes."""
+    if not filename:
+        return False  # Gradio names such a file itself
+    name = strip_invalid_filename_characters(Path(filename.decode("utf-8", "replace")).name)
+    try:
+        safe_join(DeveloperPath("upload"), UserProvidedPath(name))
+    except InvalidPathError:
+        return True
+    return False
 
 
 def over_bytes(max_bytes: int) -> str:

