@@ -18,12 +18,18 @@ part or byte that breaks its rules (a few files, one file's bytes in all, files 
 A refusal reaches Gradio's parser as starlette's ``MultiPartException``, which makes it delete the files it
 had begun writing (any other exception left them in its upload folder).
 
+A body that stalls is cut too: uvicorn has no timeout on reading a request body (its ``timeout_keep_alive``
+runs only between requests), so a client sending a byte now and then, or nothing after half its body, held
+its connection and the request's handler for good (50 such connections stayed open as long as they liked).
+``BodyLimit`` waits at most ``BODY_IDLE_S`` for each next piece of a body and answers 408 when none comes.
+
 FastAPI 0.165 has a ``max_body_size`` of its own, but its refusal says only "Content Too Large", and sparing
 Gradio's upload route from it would mean reaching into Gradio's route table.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from gradio.route_utils import API_PREFIX
@@ -38,6 +44,9 @@ from realunify_arena.upload_parts import MAX_UPLOAD_FILES, REFUSED, UploadParts,
 # The API routes (``/run_instance``, ``/new_battle``, ``/vote``, ``/instances``, ``/leaderboard``) take a few
 # short strings and numbers. Django's default for the same cap (``DATA_UPLOAD_MAX_MEMORY_SIZE``) is 2.5 MB.
 MAX_BODY_BYTES = 2**20
+# 30 s without a byte of a body that has not ended: nginx's ``client_body_timeout`` default is 60 s, Apache's
+# mod_reqtimeout ``body=20,MinRate=500``. A steady upload, even at dial-up speed, sends a piece well within it.
+BODY_IDLE_S = 30.0
 UPLOAD_ROUTE = f"{API_PREFIX}/upload"  # Gradio's file upload: its own rules (``upload_parts``) instead
 
 
@@ -45,6 +54,11 @@ def too_large_message(limit: int = MAX_BODY_BYTES) -> str:
     """The 413 answer's ``detail``: the limit in bytes and MiB, and where files go instead."""
     return (f"request body too large: the limit is {limit} bytes ({limit / 2**20:g} MiB); files go to "
             f"{UPLOAD_ROUTE} first")
+
+
+def stalled_message(idle_s: float = BODY_IDLE_S) -> str:
+    """The 408 answer's ``detail``: how long the body went without a byte."""
+    return f"request body stalled: no part of it arrived for {idle_s:g} s; send the whole body without pausing"
 
 
 class _Refused(MultiPartException):
@@ -64,18 +78,23 @@ class BodyLimit:
     that breaks one or at the body's end when it ends without its closing boundary, at once when its
     ``Content-Length`` is over what the rules allow or its boundary is not one RFC 2046 allows; an upload
     whose client goes away before its body ends is refused too (no answer: nobody is there), so Gradio
-    deletes its partial files. Non-HTTP scopes pass unchanged.
+    deletes its partial files. A body whose next piece takes over ``body_idle_s`` seconds to come, before the
+    app has begun its answer, gets 408 ``{"detail": stalled_message(body_idle_s)}`` the same way (Gradio
+    deletes an upload's partial files) and its connection is closed. Non-HTTP scopes pass unchanged.
 
     Raises:
-        ValueError: a limit is negative.
+        ValueError: a limit is negative, or ``body_idle_s`` is not over 0.
     """
 
     def __init__(self, app, max_body_bytes: int = MAX_BODY_BYTES, max_upload_files: int = MAX_UPLOAD_FILES,
-                 max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES, body_idle_s: float = BODY_IDLE_S) -> None:
         if min(max_body_bytes, max_upload_files, max_upload_bytes) < 0:
             raise ValueError(f"max_body_bytes, max_upload_files and max_upload_bytes must be 0 or more, not"
                              f" {max_body_bytes}, {max_upload_files} and {max_upload_bytes}")
+        if not body_idle_s > 0:
+            raise ValueError(f"body_idle_s must be over 0 seconds, not {body_idle_s}")
         self.app = app
+        self.idle_s = body_idle_s
         self.limit = max_body_bytes
         self.upload_limits = {"max_files": max_upload_files, "max_bytes": max_upload_bytes}
 
@@ -96,14 +115,22 @@ class BodyLimit:
             return
         read = 0
         problem: tuple[int, str] | None = None
-        started = gone = False
+        started = gone = ended = False
 
         async def counted():
-            nonlocal read, problem, gone
+            nonlocal read, problem, gone, ended
             if problem:
                 raise _Refused
-            message = await receive()
+            if ended or started:  # after the body, a wait for http.disconnect (an event stream) may be long
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), self.idle_s)
+                except asyncio.TimeoutError:  # not a disconnect: the client is there, and told why
+                    problem = (408, stalled_message(self.idle_s))
+                    raise _Refused from None
             if message["type"] == "http.request":
+                ended = not message.get("more_body", False)
                 body = message.get("body", b"")
                 read += len(body)
                 problem = parts.feed(body) if parts is not None else None

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 
 from realunify_arena.arena import Arena
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
-from realunify_arena.body_limit import BodyLimit
+from realunify_arena.body_limit import BODY_IDLE_S, BodyLimit
 from realunify_arena.call_targets import CallTargets
 from realunify_arena.context import AppContext
 from realunify_arena.redaction import install_log_redaction
@@ -37,14 +37,15 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
 PAGE_CSS = ".md table { word-break: normal; overflow-wrap: normal; }"
 
 
-def launch_options() -> dict:
+def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme and ``PAGE_CSS`` at
     launch, not in ``Blocks``), its upload limit (``max_file_size``: ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio
     refuses a larger upload with a 413 before keeping it) and FastAPI middleware, outermost first:
     ``stream_errors.QuietStreams``: an event stream of an unknown session ends with a clear event, no ERROR
     log; ``upload_progress.UploadProgressGuard``: an ``upload_id`` of the page's form, its progress kept
     bounded; ``body_limit.BodyLimit``: 1 MiB on every other request body, and on the upload route a few files
-    (``upload_parts``), 64 MiB in all, files only; ``call_targets.CallTargets`` innermost (the body it reads
+    (``upload_parts``), 64 MiB in all, files only; a body that stalls ``body_idle_s`` seconds (tests pass a
+    short one) is a 408; ``call_targets.CallTargets`` innermost (the body it reads
     already capped): a call naming an event, endpoint or component that does not exist gets a 404 or 422
     saying so, not Gradio's 500; ``refusal_status.RefusalStatus``: a direct call's refusal answered with its
     status (``ui.calls.Refusal``), not Gradio's 500. ``app.py``, the UI tests, ``scripts/screenshots.py`` and
@@ -53,7 +54,7 @@ def launch_options() -> dict:
     return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS,
             "footer_links": ["api", "gradio", "settings"], "max_file_size": MAX_UPLOAD_BYTES,
             "app_kwargs": {"middleware": [Middleware(QuietStreams), Middleware(UploadProgressGuard),
-                                          Middleware(BodyLimit), Middleware(CallTargets),
+                                          Middleware(BodyLimit, body_idle_s=body_idle_s), Middleware(CallTargets),
                                           Middleware(RefusalStatus)]}}
 
 

@@ -27,8 +27,9 @@ class ErrorLog(logging.Handler):
 
 
 @pytest.fixture(scope="module")
-def served_app(tmp_path_factory):
-    """``{"http": httpx.Client on the app, "url", "uploads": Gradio's upload folder, "errors": ERROR records,
+def served_app(request, tmp_path_factory):
+    """The app launched with ``launch_options(**LAUNCH_OPTIONS)`` (a test module's own, else none):
+    ``{"http": httpx.Client on the app, "url", "uploads": Gradio's upload folder, "errors": ERROR records,
     "errors_since": (count before) -> the ERROR messages logged since, once the server is past them}``."""
     root = tmp_path_factory.mktemp("served-app")
     write_set(generate_set(1, seed=3, task_types=["mathematical_reasoning"]), root / "data")
@@ -39,7 +40,8 @@ def served_app(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("GRADIO_TEMP_DIR", str(uploads))  # read when the server app is made, at launch
         demo = build_demo(settings, store, ModelPool(load_cards()))
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                                 **launch_options(**getattr(request.module, "LAUNCH_OPTIONS", {})))
     # After the launch: uvicorn's logging config (dictConfig, applied as the server is made) drops every
     # handler already on "uvicorn.error", so one added before it heard nothing.
     loggers = [logging.getLogger(name) for name in ("uvicorn.error", "gradio", "")]

@@ -3,6 +3,9 @@ exact, with and without a ``Content-Length``, and Gradio's upload route is left 
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -123,3 +126,58 @@ def test_an_upload_announced_over_its_limit_is_refused_before_it_is_read(upload_
     response = upload_client.post("/gradio_api/upload", content=b"x", headers=headers)
     assert response.status_code == 413
     assert response.json()["detail"].startswith("upload refused: the files of one upload request may hold 3000")
+
+
+
+def _run(app, messages: list[dict], then) -> list[dict]:
+    """Run ``app`` on one POST whose ``receive`` gives ``messages``, then awaits ``then()`` for each next one.
+    Returns what the app sent. A hung app fails after 10 s instead of hanging the test run."""
+    scope = {"type": "http", "method": "POST", "path": "/gradio_api/call/vote", "root_path": "",
+             "query_string": b"", "headers": [(b"content-type", b"application/json")]}
+    queue, sent = list(messages), []
+
+    async def receive():
+        return queue.pop(0) if queue else await then()
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+    return sent
+
+
+def test_a_body_that_stalls_is_a_408():
+    """RFC 9110 section 15.5.9: 408 when the request message did not come whole in the time the server waits."""
+
+    async def never():
+        await asyncio.Event().wait()
+
+    app = Starlette(routes=[Route("/gradio_api/call/vote", echo, methods=["POST"])])
+    sent = _run(BodyLimit(app, body_idle_s=0.05), [{"type": "http.request", "body": b'{"da', "more_body": True}],
+                never)
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"]) == {"detail": "request body stalled: no part of it arrived for 0.05 s;"
+                                                     " send the whole body without pausing"}
+
+
+def test_the_wait_for_a_disconnect_after_the_body_is_not_cut():
+    """An event stream waits on ``receive`` for the visitor to leave, long after its body ended."""
+
+    async def stream(scope, receive, send):
+        assert (await receive())["type"] == "http.request"
+        assert (await receive())["type"] == "http.disconnect"  # after 4 idle limits
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"left"})
+
+    async def later():
+        await asyncio.sleep(0.2)
+        return {"type": "http.disconnect"}
+
+    sent = _run(BodyLimit(stream, body_idle_s=0.05), [{"type": "http.request", "body": b"{}"}], later)
+    assert (sent[0]["status"], sent[1]["body"]) == (200, b"left")
+
+
+@pytest.mark.parametrize("idle", [0, -1, float("nan")])
+def test_an_idle_limit_not_over_zero_is_refused(idle):
+    with pytest.raises(ValueError, match="body_idle_s must be over 0 seconds"):
+        BodyLimit(None, body_idle_s=idle)

@@ -1,0 +1,145 @@
+"""A request body that stalls, in the app launched as ``app.py`` launches it (``launch_options()``, with a
+short idle limit so the tests are quick), sent over a raw socket as a slowloris client would send it.
+
+Measured before: uvicorn has no timeout on reading a request body (``timeout_keep_alive`` runs only between
+requests), so a client that sent its headers and part of its body, then nothing, held its connection and the
+request's handler for good (50 such connections stayed open as long as they liked), and on the upload route
+Gradio's half-written file stayed in the upload folder meanwhile. RFC 9110 section 15.5.9: 408 Request Timeout
+"indicates that the server did not receive a complete request message within the time that it was prepared
+to wait", and the server should close the connection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+IDLE_S = 2.0  # the pieces of a steady body come every IDLE_S / 4: a loaded 2-core CI has 1.5 s of margin
+LAUNCH_OPTIONS = {"body_idle_s": IDLE_S}  # read by the served_app fixture
+BOUNDARY = "b0und"
+PATIENCE_S = 30  # how long a test waits for the server's answer at most: a bound, not a timing check
+
+
+@pytest.fixture(scope="module")
+def app(served_app):
+    return served_app
+
+
+def _kept(app) -> set:
+    """Every file in Gradio's upload folder."""
+    return {p for p in app["uploads"].rglob("*") if p.is_file()}
+
+
+def _head(app, path: str, headers: str) -> bytes:
+    host = httpx.URL(app["url"]).host
+    return f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n".encode()
+
+
+def _connect(app) -> socket.socket:
+    url = httpx.URL(app["url"])
+    sock = socket.create_connection((url.host, url.port))
+    sock.settimeout(PATIENCE_S)
+    return sock
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict, bytes]:
+    """(status, lower-cased headers, body) of the server's answer, read until it closes the connection
+    (``socket.timeout`` when it never does within ``PATIENCE_S``)."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+def _stalled(status: int, body: bytes) -> None:
+    assert status == 408, (status, body[:300])
+    detail = json.loads(body)["detail"]
+    assert "stalled" in detail and f"{IDLE_S:g} s" in detail, detail
+
+
+def _left_nothing(app, before: set, errors: int) -> None:
+    """No file of the refused upload stays in the upload folder (within a bounded wait), no ERROR log."""
+    deadline = time.monotonic() + 10
+    while _kept(app) != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _kept(app) == before, "the stalled upload's file was left in the upload folder"
+    assert app["errors_since"](errors) == []
+
+
+def _file_head(name: str) -> bytes:
+    return (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            f"Content-Type: image/png\r\n\r\n").encode()
+
+
+UPLOAD = f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+
+
+def test_an_upload_that_stalls_mid_file_is_a_408_and_leaves_no_file(app):
+    """Headers and part of a file, then nothing with the socket kept open: Gradio had begun writing the file."""
+    before, errors = _kept(app), len(app["errors"])
+    with _connect(app) as sock:
+        sock.sendall(_head(app, "/gradio_api/upload", UPLOAD + "Content-Length: 5000000\r\n")
+                     + _file_head("slow.png") + b"\x89PNG" + b"s" * 300_000)
+        deadline = time.monotonic() + PATIENCE_S  # a bound on the wait, not a timing check
+        while _kept(app) == before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        status, headers, body = _answer(sock)
+    _stalled(status, body)
+    assert headers.get("connection") == "close"
+    _left_nothing(app, before, errors)
+
+
+def test_a_steady_upload_is_not_cut_until_it_stalls(app):
+    """A piece every quarter of the idle limit for more than twice the limit: no answer yet; then a stall."""
+    before, errors = _kept(app), len(app["errors"])
+    with _connect(app) as sock:
+        sock.sendall(_head(app, "/gradio_api/upload", UPLOAD + "Transfer-Encoding: chunked\r\n"))
+        for piece in [_file_head("steady.png"), *[b"p" * 1000] * 10]:
+            sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            time.sleep(IDLE_S / 4)
+        sock.setblocking(False)
+        with pytest.raises(BlockingIOError):  # nothing answered while the pieces kept coming
+            sock.recv(1)
+        sock.setblocking(True)
+        sock.settimeout(PATIENCE_S)
+        status, _, body = _answer(sock)
+    _stalled(status, body)
+    _left_nothing(app, before, errors)
+
+
+def test_a_steady_upload_arrives_whole(app):
+    """The other half of the rule (it passes without it too): pieces that keep coming are never cut."""
+    pieces = [_file_head("whole.png"), *[b"w" * 1000] * 8, f"\r\n--{BOUNDARY}--\r\n".encode()]
+
+    def slowly():
+        for piece in pieces:
+            time.sleep(IDLE_S / 4)
+            yield piece
+
+    response = app["http"].post("gradio_api/upload", content=slowly(),
+                                headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    assert response.status_code == 200, response.text[:300]
+    (path,) = response.json()
+    assert os.path.getsize(path) == 8000
+
+
+@pytest.mark.parametrize("sent", [b"", b'{"data": ['], ids=["headers-only", "mid-body"])
+def test_a_call_whose_body_stalls_is_a_408(app, sent):
+    """Any other route (here a direct call, which reads its JSON body whole): the same answer."""
+    errors = len(app["errors"])
+    with _connect(app) as sock:
+        sock.sendall(_head(app, "/gradio_api/call/vote", "Content-Type: application/json\r\n"
+                                                          "Content-Length: 1000\r\n") + sent)
+        status, headers, body = _answer(sock)
+    _stalled(status, body)
+    assert headers.get("connection") == "close"
+    assert app["errors_since"](errors) == []
