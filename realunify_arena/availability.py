@@ -107,7 +107,7 @@ def _probe_client():
     return httpx.Client(**deadline_client_args())
 
 
-def _unreachable(where: str, exc: Exception, what: str = "not answering") -> str:
+def _unreachable(where: str, exc: Exception, what: str = "is not answering") -> str:
     """``where what (ConnectError)`` for a failed request; ``where: the TLS certificate could not be verified
     ...`` when a certificate check failed (``tls.certificate_problem``)."""
     from realunify_arena.tls import certificate_problem
@@ -302,7 +302,7 @@ def _endpoint_problem(card: ModelCard) -> str | None:
         except httpx.HTTPError as exc:
             start = f"; start it with: {card.serve}" if card.serve else ""
             where = f"endpoint {card.endpoint}"
-            why = f"{where} not answering (no answer within {limit:g} s)" if deadline.expired else _unreachable(where, exc)
+            why = f"{where} is not answering (no answer within {limit:g} s)" if deadline.expired else _unreachable(where, exc)
             return why + start
     if reply.status_code in (401, 403):
         return f"endpoint {card.endpoint} rejected the API key in ${card.api_key_env} (HTTP {reply.status_code})"

@@ -50,6 +50,11 @@ ATTEMPTS = 3  # asks per polling question before a judge error is recorded
 ANSWER_PHRASES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
                   "The best option is", "The correct option is", "Best answer:", "Best option:",
                   "Answer", "Answer is")
+# What "strict parse" means, in plain words, wherever a GEU verdict shows it beside the parsed letter.
+STRICT_PARSE_NOTE = ("The parsed letter follows the official RealUnify script: after phrases such as \"The answer "
+                     "is\" are removed, the first capital A, B, C or D anywhere in the reply counts. The strict "
+                     "parse reads the reply strictly: it counts a letter only when the reply is nothing but that "
+                     "letter (\"B\", \"(B)\", or \"B.\" with that option's text); anything else is \"none\".")
 # The strict parse's own prefixes, removed before it asks for a reply that is nothing but a letter.
 STRICT_PHRASES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
                   "The best option is", "The correct option is", "Best answer:", "Best option:",

@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from realunify_arena.arena import KIND_LABELS
+from realunify_arena.judge import ANSWER_PARSER
 from realunify_arena.store import Store
 
 BASE = 1000.0
@@ -75,6 +76,13 @@ EMPTY_TEXT = "no votes yet — play a battle"
 AGREEMENT_EMPTY_TEXT = ("*No voted battle has both sides judged yet: after your vote the app's judge scores each "
                         "side (with the judge `human`, nothing does), then this table compares its scores with "
                         "the votes.*")
+AGREEMENT_HEADERS = ["judge", "battles", "agreement", "decisive battles", "agreement (decisive)"]
+# a share over no decisive battle: before, "0%" beside "0 decisive battles" read as a judge always wrong
+NOTHING_TO_COMPARE = "nothing to compare yet"
+PARSER_NOTE = (f"*`{ANSWER_PARSER}` is no judge model: it is how GEU is scored, the letter parsed from each "
+               "side's answer checked against the expected one (right 1, wrong 0). Its row says how often people "
+               "voted for the side that answered right. A share needs a decisive battle: one where the scores "
+               "differ (one side right, the other wrong) and the vote picked a side.*")
 
 _MAX_STEP = 2.0  # largest Newton step in theta (a damping for systems far out on the logistic's flat tail)
 
@@ -808,6 +816,25 @@ def judge_agreement(store: Store) -> list[dict]:
             "agreement_decisive": _share(decisive),
         })
     return board
+
+
+def agreement_table(rows: list[dict]) -> list[list]:
+    """``judge_agreement`` rows as the Leaderboard shows them, under ``AGREEMENT_HEADERS``: shares in whole
+    percent; a judge with no decisive battle yet (its scores never differed on a battle people decided) has
+    ``NOTHING_TO_COMPARE`` in both share columns, not a share of ties that read as "0%" agreement."""
+    def share(x: float | None, decisive: int) -> str:
+        return NOTHING_TO_COMPARE if x is None or not decisive else f"{100 * x:.0f}%"
+
+    return [[r["judge"], r["battles"], share(r["agreement"], r["decisive_battles"]), r["decisive_battles"],
+             share(r["agreement_decisive"], r["decisive_battles"])] for r in rows]
+
+
+def agreement_note(rows: list[dict]) -> str:
+    """The text under the agreement table: ``AGREEMENT_EMPTY_TEXT`` while no voted battle counts, else
+    ``PARSER_NOTE`` when ``ANSWER_PARSER`` (GEU's scoring, not a judge model) has a row, else ""."""
+    if not any(r["battles"] for r in rows):
+        return AGREEMENT_EMPTY_TEXT
+    return PARSER_NOTE if any(r["judge"] == ANSWER_PARSER for r in rows) else ""
 
 
 def _preference(score_a: float, score_b: float) -> str:

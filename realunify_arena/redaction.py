@@ -301,9 +301,30 @@ def without_endpoints(text: str) -> str:
     named += [_apart(h, str(port)) for h, port in local]
     named += [rf"{re.escape(h)}\]?(?::\d+)?" for h in sorted(hosts, key=len, reverse=True)]
     named += [rf"{re.escape(h)}\]?:{port}" for h, port in local]
-    if not named:
-        return text
-    return re.sub(rf"(?<![\w.-])\[?(?:{'|'.join(named)})(?![\w-]|\.\w)", ENDPOINT, text, flags=re.IGNORECASE)
+    if named:
+        text = re.sub(rf"(?<![\w.-])\[?(?:{'|'.join(named)})(?![\w-]|\.\w)", ENDPOINT, text, flags=re.IGNORECASE)
+    return _phrased(text)
+
+
+# A hidden address where a sentence names it after its noun or "at": the sentence reads without it. Before,
+# a visitor read "endpoint [endpoint] not answering" under the model menu.
+_NAMED = re.compile(r"\b(?:(the|its|an?|this|that)\s+)?(endpoint|hub|mirror|proxy|server)\s+" + re.escape(ENDPOINT),
+                    re.IGNORECASE)
+_AT = re.compile(r"\bat\s+" + re.escape(ENDPOINT))
+
+
+def _phrased(text: str) -> str:
+    """``text`` (its addresses already ``ENDPOINT``) with the placeholder after a noun naming it left out
+    (``"endpoint [endpoint] is not answering"`` -> ``"its endpoint is not answering"``, ``"the hub [endpoint]
+    cannot be reached"`` -> ``"the hub cannot be reached"``) and ``"at [endpoint]"`` read as ``"at its
+    endpoint"``. The placeholder stays elsewhere (``"ConnectError: [endpoint] refused"``, a quoted URL)."""
+    def named(match: re.Match) -> str:
+        article, noun = match.group(1), match.group(2)
+        article = article or ("its" if noun.lower() == "endpoint" else "the")
+        phrase = f"{article.lower()} {noun.lower()}"
+        return phrase[0].upper() + phrase[1:] if match.group(0)[0].isupper() else phrase
+
+    return _AT.sub("at its endpoint", _NAMED.sub(named, text))
 
 
 def _apart(host: str, port: str) -> str:

@@ -129,7 +129,7 @@ def _translated(card: ModelCard, exc: Exception) -> BaseException:
         return RuntimeError(f"{where}: {unreadable_reply(exc, card.api_key_env)}")
     if "ConnectError" in type(exc).__name__:
         problem = certificate_problem(exc)
-        return ModelUnavailable(f"{where}: {problem}" if problem else f"{where} not answering")
+        return ModelUnavailable(f"{where}: {problem}" if problem else f"{where} is not answering")
     if any(c.__name__ == "HTTPError" for c in type(exc).__mro__):  # httpx's (or httpx2's) transport errors
         return ModelUnavailable(f"{where}: the connection failed ({type(exc).__name__}: "
                                 f"{error_line(str(exc), card.api_key_env, 100)})")

@@ -402,7 +402,8 @@ def _translated(card: ModelCard, exc: Exception) -> BaseException:
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__  # the transport's error, e.g. RemoteProtocolError, TooManyRedirects
         detail = error_line(f"{type(cause).__name__}: {cause}" if cause else str(exc), card.api_key_env, 150)
-        return ModelUnavailable(f"{where}: {certificate_problem(exc) or f'endpoint not answering ({detail})'}")
+        problem = certificate_problem(exc)  # "<name> at <endpoint> is not answering" reads whole without the address
+        return ModelUnavailable(f"{where}: {problem}" if problem else f"{where} is not answering ({detail})")
     if isinstance(exc, openai.APIStatusError):
         message = _message(exc)
         kind = FieldsGivenTwice if exc.status_code == 400 and GIVEN_TWICE in message else RuntimeError

@@ -34,7 +34,12 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
 # ``overflow-wrap: anywhere`` inherited), so a table's columns shrank below their words and Explore's judge
 # table read "expect|ed", "verdi|ct", "unparsea|ble" in a 1400 px window. Words stay whole; a table wider than
 # its column scrolls in its box (``render.boxed_tables``).
-PAGE_CSS = ".md table { word-break: normal; overflow-wrap: normal; }"
+# An Explore column's earlier runs (``render.history_markdown``, class ``run-history``): seven columns in half the
+# page, so smaller text and cells than a prose table's (14 px, 10px 14px): at 1400 px the table was 662 px in a
+# 576 px box, and its last columns were hidden past the box's edge.
+PAGE_CSS = (".md table { word-break: normal; overflow-wrap: normal; } "
+            ".run-history table { font-size: var(--text-sm); } "
+            ".run-history table th, .run-history table td { padding: 6px 8px; }")
 
 
 def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:

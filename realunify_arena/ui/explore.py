@@ -49,10 +49,12 @@ from realunify_arena.ui.calls import Refusal
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
     TraceView,
+    history_markdown,
     explore_query,
     instance_label,
     instance_markdown,
     plain,
+    scaled_up,
     status_line,
     unsaved,
     verdict_markdown,
@@ -62,7 +64,6 @@ from realunify_arena.ui.visitor import visitor
 
 RANDOM = "random"
 CUSTOM = "custom"
-HISTORY_HEADERS = ["run", "instance", "seed", "status", "score", "seconds", "from store"]
 
 
 def explained_refusals(upload: gr.Image) -> gr.Image:
@@ -116,7 +117,7 @@ class Column:
     human_verdict: gr.Markdown
     details: gr.JSON
     download: gr.DownloadButton
-    history_table: gr.Dataframe
+    history_table: gr.Markdown
     history_gallery: gr.Gallery
     run_id: gr.State
     history: gr.State
@@ -143,8 +144,8 @@ class Column:
             download = gr.DownloadButton("Download trace (JSON)", value=None, size="sm", visible=False,
                                          elem_id=f"ex-{mode}-download")
         with gr.Accordion("Earlier runs of this column", open=False, visible=False) as history_panel:
-            history_table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, visible=False,
-                                         elem_id=f"ex-{mode}-history")
+            history_table = gr.Markdown(visible=False, elem_id=f"ex-{mode}-history", latex_delimiters=[],
+                                        elem_classes=["run-history"])  # app.PAGE_CSS fits it to the column
             history_gallery = gr.Gallery(label="earlier outputs", columns=4, height=180, format="png",
                                          visible=False, elem_id=f"ex-{mode}-gallery")
         return cls(mode, view, verdict, judge_panel, judge_box, judge_button, human_verdict, details, download,
@@ -254,6 +255,25 @@ def model_note(ctx: AppContext, model: str | None) -> str:
     return "" if runnable else f"**{model}** cannot run here: {visitor_text(why)}"
 
 
+PICK_HINTS = {RANDOM: "*Run draws a random instance of the chosen track and category, and shows it here.*",
+              CUSTOM: "*Your own instance: fill in the fields under “Your own instance” above, then Run.*"}
+
+
+def instance_preview(ctx: AppContext, source: str, choice: str | None) -> tuple:
+    """What the page shows for the instance chosen in the menu, before Run: its prompt (UEG, with the polling
+    questions) or its question, options and input image (GEU), as Run shows them (``instance_markdown``); for
+    "random" and "your own" what Run will do. Returns (Markdown, ``gr.update`` of the input image)."""
+    no_image = gr.update(value=None, visible=False)
+    if choice in (None, RANDOM, CUSTOM):
+        return PICK_HINTS[choice or RANDOM], no_image
+    try:
+        inst = ctx.dataset(source).get(choice)
+        image = inst.open_image() if isinstance(inst, GEUInstance) else None
+    except (ValueError, LookupError) as e:  # a source gone, or an image that no longer opens: said in place
+        return f"**{plain(ctx.public_text(said(e)))}**", no_image
+    return instance_markdown(inst, with_questions=True), gr.update(value=image, visible=image is not None)
+
+
 def settings_fields(ctx: AppContext, model: str | None) -> list:
     """Updates of the settings fields for ``model``: its defaults in the fields it uses, the others
     hidden and empty (a browser sends an empty number field as 0, so no field is left empty by default)."""
@@ -312,7 +332,9 @@ def build(ctx: AppContext) -> ExploreTab:
                                        elem_id="ex-max-new-tokens")
     link = gr.Textbox(label="Link to this run (instance, model, seed)", interactive=False, buttons=["copy"],
                       placeholder="Run an instance of a data source to get its link", elem_id="ex-link")
-    instance_md = gr.Markdown(elem_id="ex-instance-text", latex_delimiters=[])  # instance text as written
+    # instance text as written: the chosen instance as soon as it is chosen (before, only its cut-off menu label
+    # showed until Run), then what Run ran
+    instance_md = gr.Markdown(PICK_HINTS[RANDOM], elem_id="ex-instance-text", latex_delimiters=[])
     input_image = gr.Image(label="Input image", type="pil", interactive=False, visible=False, height=280,
                            elem_id="ex-input-image")
     with gr.Row(equal_height=False):
@@ -339,6 +361,8 @@ def build(ctx: AppContext) -> ExploreTab:
     run_seed, run_steps, run_guidance, run_tokens = (
         gr.Number(visible=False, precision=field.precision, elem_id=f"ex-run-{field.elem_id[3:]}")
         for field in (seed, steps, guidance, max_new_tokens))
+    instance.change(partial(instance_preview, ctx), [source, instance], [instance_md, input_image],
+                    api_visibility="private", queue=False)
     model.change(lambda m: [model_note(ctx, m), *settings_fields(ctx, m)], model,
                  [note, steps, guidance, max_new_tokens], api_visibility="private", queue=False)
 
@@ -531,12 +555,13 @@ def _column_runner(ctx: AppContext, column: Column):
         verdict = f"**Judge problem:** {plain(details['judge_problem'])}" if problem else verdict_markdown(
             details["judgment"], inst, judge=judge, judge_here=human, has_output=trace.final is not None)
         history = [*history, _history_row(run_id, options.seed, trace, judgment, update.reused)]
+        gallery = _gallery(ctx, history)  # none for GEU's direct answers: no empty "earlier outputs" box
         yield [*column.view.show(trace, inst.track, images, status_line(trace, expected, title=title)),
                verdict, gr.update(visible=human),
                gr.update(choices=[q.question for q in inst.question_list] if human else [], value=[], visible=True),
                gr.update(value=details, visible=True), gr.update(value=_write_download(details, mode), visible=True),
-               run_id, history, gr.update(value=[[row[h] for h in HISTORY_HEADERS] for row in history], visible=True),
-               gr.update(value=_gallery(ctx, history), visible=True), gr.update(visible=True), gr.update(visible=True)]
+               run_id, history, gr.update(value=history_markdown(history), visible=True),
+               gr.update(value=gallery, visible=bool(gallery)), gr.update(visible=True), gr.update(visible=True)]
 
     return run_column
 
@@ -580,12 +605,14 @@ def _history_row(run_id, seed, trace, judgment, reused) -> dict:
     return {"run": run_id if run_id is not None else "-", "instance": trace.instance_uid, "seed": seed,
             "status": trace.status.value,
             "score": "-" if judgment is None or judgment["score"] is None else judgment["score"],
-            "seconds": round(trace.seconds, 2), "from store": "yes" if reused else "no",
+            "time (s)": round(trace.seconds, 2), "from store": "yes" if reused else "no",
             "image_sha": final.image_sha if final is not None else None}
 
 
 def _gallery(ctx: AppContext, history: list[dict]) -> list:
-    return [(ctx.store.get_image(row["image_sha"]), f"run {row['run']} · seed {row['seed']}")
+    """The earlier outputs, each as the column shows it (``scaled_up``): a thumbnail box is ~275 px wide, and a
+    tiny model's 32x32 image, sent as it was, was enlarged by the browser's smoothing into a blur."""
+    return [(scaled_up(ctx.store.get_image(row["image_sha"])), f"run {row['run']} · seed {row['seed']}")
             for row in history if row["image_sha"]]
 
 

@@ -23,7 +23,6 @@ from realunify_arena.ui.calls import Refusal
 from realunify_arena.ui.render import boxed_tables, notes_markdown, plain
 
 BOARD_HEADERS = ratings.BOARD_HEADERS
-AGREEMENT_HEADERS = ["judge", "battles", "agreement", "decisive battles", "agreement (decisive)"]
 
 VIEW_WAIT = 0.3  # seconds a view waits for a refit after a new vote before showing the last finished board
 
@@ -89,20 +88,12 @@ def left_out_note(flagged: int) -> str:
             " model (redacted before the vote, as large public arenas do).")
 
 
-def agreement_rows(rows: list[dict]) -> list[list]:
-    def share(x):
-        return "-" if x is None else f"{100 * x:.0f}%"
-
-    return [[r["judge"], r["battles"], share(r["agreement"]), r["decisive_battles"], share(r["agreement_decisive"])]
-            for r in rows]
-
-
 def agreement_updates(rows: list[dict]) -> tuple:
-    """The agreement table and its empty state: the table once a voted battle counts, else the text saying why
-    it is empty (an empty table says nothing)."""
+    """The agreement table and the text under it: the table once a voted battle counts, else the text saying why
+    it is empty (an empty table says nothing); with the table, what a row that is no judge model is."""
     counted = any(r["battles"] for r in rows)
-    return (gr.update(value=agreement_rows(rows), visible=counted),
-            gr.update(value="" if counted else ratings.AGREEMENT_EMPTY_TEXT, visible=not counted))
+    note = ratings.agreement_note(rows)
+    return (gr.update(value=ratings.agreement_table(rows), visible=counted), gr.update(value=note, visible=bool(note)))
 
 
 _one_line = functools.partial(boxed_tables, one_line=True)  # names and figures read whole; the box scrolls
@@ -141,7 +132,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     gr.Markdown("## Benchmark (the paper's Table 2 layout, from batch evaluations; cells are direct/stepwise)")
     benchmark = gr.Markdown(elem_id="lb-benchmark")
     gr.Markdown("## Judge–human agreement (does the judge's score prefer the side people voted for?)")
-    agreement = gr.Dataframe(headers=AGREEMENT_HEADERS, value=[], interactive=False, visible=False,
+    agreement = gr.Dataframe(headers=ratings.AGREEMENT_HEADERS, value=[], interactive=False, visible=False,
                              elem_id="lb-agreement")
     agreement_empty = gr.Markdown(elem_id="lb-agreement-empty")
 

@@ -26,7 +26,7 @@ from PIL import Image
 
 from realunify_arena.benchmark.custom import category_label, is_own
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
-from realunify_arena.judge import HUMAN, was_asked
+from realunify_arena.judge import HUMAN, STRICT_PARSE_NOTE, was_asked
 from realunify_arena.redaction import visitor_text
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
@@ -85,6 +85,26 @@ def notes_markdown(rows: list[dict]) -> str:
     itself."""
     items = [f"- {plain(r['system'])}: {plain(r['note'])}" for r in rows if r["note"]]
     return "**Notes**\n\n" + "\n".join(items) if items else ""
+
+
+# An Explore column's earlier runs (``history_markdown``). A Markdown table, not a ``gr.Dataframe``: the
+# Dataframe fixed each column's width from its cells and clipped the last header ("from st") past its box, and
+# with ``wrap=True`` broke headers inside words ("see|d", "statu|s"); a table of the page's Markdown breaks
+# lines between words only (``app.PAGE_CSS``) and fits its columns to the box.
+HISTORY_HEADERS = ["run", "instance", "seed", "status", "score", "time (s)", "from store"]
+
+
+def history_markdown(rows: list[dict]) -> str:
+    """``rows`` (dicts keyed by ``HISTORY_HEADERS``; ``status`` a ``trace.Status`` value) as a Markdown table
+    in a box that scrolls sideways only if a single word is wider than the column; "" for no rows. Every value
+    is ``plain`` text; a status reads as words ("not supported")."""
+    if not rows:
+        return ""
+    lines = ["| " + " | ".join(HISTORY_HEADERS) + " |", "|" + "---|" * len(HISTORY_HEADERS)]
+    for row in rows:
+        cells = {**row, "status": str(row["status"]).replace("_", " ")}
+        lines.append("| " + " | ".join(plain(cells[h]) for h in HISTORY_HEADERS) + " |")
+    return boxed_tables("\n".join(lines))
 
 
 BOX_PX = 320  # the height of an image box; smaller images are scaled up to it
@@ -321,6 +341,9 @@ def instance_markdown(instance: AnyInstance, *, with_questions: bool) -> str:
     return text
 
 
+_STRICT_NOTE = f"<small>{plain(STRICT_PARSE_NOTE)}</small>"  # under every GEU verdict that shows a strict parse
+
+
 def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str, judge_here: bool = False,
                      has_output: bool = True) -> str:
     """The judge's verdict per polling question against the expected answer, or the parsed GEU letter.
@@ -347,7 +370,7 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
         if not details["answer"]:  # your own question, asked without an expected answer
             return (f"Parsed letter: **{plain(details['letter'] or 'none')}** (strict parse: "
                     f"{plain(details['strict_letter'] or 'none')}) · no expected answer was given, so this run is "
-                    "not scored")
+                    f"not scored\n\n{_STRICT_NOTE}")
         options = "\n".join(
             f"- {'**' if letter == details['answer'] else ''}{letter}. {instance_text_markdown(text)}"
             f"{' ← expected**' if letter == details['answer'] else ''}"
@@ -355,7 +378,7 @@ def verdict_markdown(judgment: dict | None, instance: AnyInstance, *, judge: str
         return (f"{options}\n\nParsed letter: **{plain(details['letter'] or 'none')}** "
                 f"(strict parse: {plain(details['strict_letter'] or 'none')}) · expected "
                 f"**{plain(details['answer'])}** "
-                f"· {'right' if judgment['score'] else 'wrong'}\n\n**Instance score:** {score}")
+                f"· {'right' if judgment['score'] else 'wrong'}\n\n**Instance score:** {score}\n\n{_STRICT_NOTE}")
     rows = ["| polling question | expected | judge reply | verdict | match |", "|---|---|---|---|---|"]
     for item in details["questions"]:
         reply = " ".join((item["replies"][-1] if item["replies"] else "").split())

@@ -187,6 +187,6 @@ def test_a_combined_card_names_its_own_missing_weights_beside_a_missing_part(tmp
     card = _omnigen2_cards(tmp_path, Path("realunify-test/no-such-vlm"), url)["omnigen2"]
     ok, reason = availability(card)
     assert not ok
-    assert reason.startswith(f"edit via omnigen2-dit: endpoint {url}/v1 not answering")
+    assert reason.startswith(f"edit via omnigen2-dit: endpoint {url}/v1 is not answering")
     assert reason.endswith("; understand: weights realunify-test/no-such-vlm are not in the local cache and "
                            "HF_HUB_OFFLINE is set")

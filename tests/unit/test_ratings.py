@@ -172,6 +172,32 @@ def test_judge_agreement_with_and_without_ties(store):
     assert (rows["gemini"]["battles"], rows["gemini"]["agreement"]) == (1, 0.0)
 
 
+def test_the_agreement_table_shows_no_share_without_a_decisive_battle_and_says_what_the_answer_parser_is(store):
+    """Before: a GEU battle whose two answers were both wrong (the answer parser scored 0 and 0: no preference)
+    and a vote for A showed the row "answer-parser | 1 | 0% | 0 | -": a 0% agreement over no decisive battle,
+    under a judge name that is no judge model."""
+    from realunify_arena.judge import ANSWER_PARSER
+    from realunify_arena.ratings import NOTHING_TO_COMPARE, agreement_note, agreement_table
+
+    arena = Arena(store, max_votes=1000)
+    run_a, run_b = battle(arena, "GEU_1_mental_tracking", "m3:direct", "m4:direct", "model_vs_model", "A")
+    for run_id in (run_a, run_b):
+        store.save_judgment(run_id, ANSWER_PARSER, {"kind": "mcq", "score": 0, "details": {}, "errors": 0})
+    # a judge with decisive battles keeps its shares: A preferred 1-0 and voted A (agree), B preferred, voted A
+    for n, (score_a, score_b) in enumerate(((1, 0), (0, 1))):
+        a, b = battle(arena, f"UEG_{n}_world_knowledge", "m1:direct", "m2:direct", "model_vs_model", "A")
+        for run_id, score in ((a, score_a), (b, score_b)):
+            store.save_judgment(run_id, "qwen", {"kind": "polling", "score": score, "details": {}, "errors": 0})
+    rows = judge_agreement(store)
+    table = {row[0]: row for row in agreement_table(rows)}
+    assert table[ANSWER_PARSER] == [ANSWER_PARSER, 1, NOTHING_TO_COMPARE, 0, NOTHING_TO_COMPARE]
+    assert "0%" not in table[ANSWER_PARSER]
+    assert table["qwen"] == ["qwen", 2, "50%", 2, "50%"]
+    note = agreement_note(rows)
+    assert ANSWER_PARSER in note and "no judge model" in note and "GEU" in note
+    assert ANSWER_PARSER not in agreement_note([r for r in rows if r["judge"] != ANSWER_PARSER])
+
+
 # -- ranked and preliminary systems, honest intervals ---------------------------------------------
 
 THREE = {"p:direct": 0.3, "q:direct": 0.0, "r:direct": -0.3}

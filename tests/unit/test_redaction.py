@@ -225,11 +225,11 @@ ENDPOINT_CARD = "http://u:pw-123456789@10.0.0.5:8000/v1"
 
 
 @pytest.mark.parametrize("text, shown", [
-    ("RuntimeError: oa at http://u:***@10.0.0.5:8000/v1: HTTP 400: bad", "RuntimeError: oa at [endpoint]: HTTP 400: bad"),
+    ("RuntimeError: oa at http://u:***@10.0.0.5:8000/v1: HTTP 400: bad", "RuntimeError: oa at its endpoint: HTTP 400: bad"),
     ("Client error '404 Not Found' for url 'http://10.0.0.5:8000/v1/chat/completions?x=1'",
      "Client error '404 Not Found' for url '[endpoint]'"),
-    ("endpoint http://10.0.0.5:8000/v1 not answering (ConnectError: 10.0.0.5:8000 refused)",
-     "endpoint [endpoint] not answering (ConnectError: [endpoint] refused)"),
+    ("endpoint http://10.0.0.5:8000/v1 is not answering (ConnectError: 10.0.0.5:8000 refused)",
+     "its endpoint is not answering (ConnectError: [endpoint] refused)"),
     ("hostname '10.0.0.5' doesn't match", "hostname '[endpoint]' doesn't match"),
     ("HTTPConnectionPool(host='10.0.0.5', port=8000): x", "HTTPConnectionPool(host=[endpoint]): x"),
     # other hosts, URLs and a visitor's text stay
@@ -252,14 +252,14 @@ def test_visitor_text_hides_the_hub_mirror_and_proxy_addresses(monkeypatch):
     monkeypatch.setenv("https_proxy", "http://proxy.lan:3128")
     shown = visitor_text("weights a/b are not cached and the hub http://hub-mirror.lan:9000 is not answering "
                          "(ProxyError: proxy.lan:3128 refused)")
-    assert shown == "weights a/b are not cached and the hub [endpoint] is not answering (ProxyError: [endpoint] refused)"
+    assert shown == "weights a/b are not cached and the hub is not answering (ProxyError: [endpoint] refused)"
 
 
 @pytest.mark.parametrize("text, shown", [
-    ("oa at http://localhost:8011/v1: HTTP 500: bad", "oa at [endpoint]: HTTP 500: bad"),
+    ("oa at http://localhost:8011/v1: HTTP 500: bad", "oa at its endpoint: HTTP 500: bad"),
     # the same machine by another name, with the endpoint's port
     ("ConnectError: 127.0.0.1:8011 refused; [::1]:8011 too", "ConnectError: [endpoint] refused; [endpoint] too"),
-    ("x at http://[::1]:8011/v1/chat/completions: HTTP 400", "x at [endpoint]: HTTP 400"),
+    ("x at http://[::1]:8011/v1/chat/completions: HTTP 400", "x at its endpoint: HTTP 400"),
     # before, every "localhost" became "[endpoint]": the words, another port, a visitor's own text
     ("open http://localhost:7860 in a browser; it runs on localhost (127.0.0.1, 0.0.0.0)",
      "open http://localhost:7860 in a browser; it runs on localhost (127.0.0.1, 0.0.0.0)"),
@@ -302,6 +302,35 @@ def test_a_judges_failed_call_kept_as_a_reply_is_shown_without_its_endpoint():
                                                           "replies": [failed, "yes"], "correct": True}]}}
     shown = for_visitors({"judgment": judgment})["judgment"]
     assert shown["details"]["questions"][0]["replies"] == [
-        "<judge call failed: RuntimeError: j at [endpoint]: HTTP 500: x.txt>", "yes"]
+        "<judge call failed: RuntimeError: j at its endpoint: HTTP 500: x.txt>", "yes"]
     assert {k: v for k, v in shown.items() if k != "details"} == {"kind": "polling", "score": None, "errors": 1}
     assert judgment["details"]["questions"][0]["replies"][0] == failed  # the stored judgment is left whole
+
+
+def test_an_unavailable_endpoints_reason_reads_as_a_sentence_without_its_address(monkeypatch):
+    """Before: the model menu's note for a card whose endpoint was down read "endpoint [endpoint] not answering
+    (ConnectError)": the address hidden, its placeholder left in the sentence. The reason comes from a real
+    probe of a closed port; the command line keeps the address."""
+    import socket
+
+    from realunify_arena.availability import availability
+    from realunify_arena.redaction import visitor_text
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    card = ModelCard(name="down", family="openai", description="x", capabilities=frozenset({Capability.UNDERSTAND}),
+                     endpoint=url, serve=f"python -m realunify_arena serve-openai --port {port}")
+    ok, why = availability(card)
+    assert not ok and url in why  # the log and the command line name the endpoint
+    shown = visitor_text(why)
+    assert shown.startswith("its endpoint is not answering ("), shown
+    assert "[endpoint]" not in shown and "127.0.0.1" not in shown and url not in shown, shown
+    # the same kind of sentence from the other places that name an address after its noun, or after "at"
+    for text, expected in ((f"edit via d: endpoint {url} rejected the API key in $K (HTTP 401)",
+                            "edit via d: its endpoint rejected the API key in $K (HTTP 401)"),
+                           (f"Endpoint {url} is not answering", "Its endpoint is not answering"),
+                           (f"the proxy {url} refused", "the proxy refused"),
+                           (f"d at {url}: HTTP 500", "d at its endpoint: HTTP 500")):
+        assert visitor_text(text) == expected

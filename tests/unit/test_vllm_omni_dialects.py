@@ -409,7 +409,7 @@ def test_fastapi_validation_errors_are_readable(tmp_path):
 
 def test_unreachable_server_and_bad_dialects_are_clear(tmp_path):
     card = _served(tmp_path, "bagel", "http://127.0.0.1:9", params={"max_retries": 0})
-    with pytest.raises(ModelUnavailable, match="endpoint not answering"):
+    with pytest.raises(ModelUnavailable, match=" is not answering"):
         build_adapter(card).understand([], "hello", card.defaults)
     bad = _served(tmp_path, "bagel", "http://127.0.0.1:9", params={"dialect": {"edit": "multipart"}})
     with pytest.raises(CardError, match=r"bagel.yaml: field 'params.dialect': .*'multipart' for edit"):
