@@ -4,6 +4,7 @@ exact, with and without a ``Content-Length``, and Gradio's upload route is left 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 
 import pytest
@@ -142,7 +143,10 @@ def _run(app, messages: list[dict], then) -> list[dict]:
     async def send(message):
         sent.append(message)
 
-    asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+    # in a thread of its own: an earlier test of the same run may leave an event loop running in this one
+    # (Playwright's sync API), where asyncio.run refuses to start
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, asyncio.wait_for(app(scope, receive, send), 10)).result()
     return sent
 
 
