@@ -341,9 +341,12 @@ def polling_judgment(questions: list[PollingQuestion], replies: list[list[str]],
     if len(replies) != len(questions):
         raise ValueError(f"{len(questions)} polling questions but replies for {len(replies)}")
     items = []
+    # a reply stored on every question answers them all (a runner that asks them together); one given to one
+    # question alone answers that question only, even when it is a numbered list (its reasoning steps)
+    shared = [a for a in replies[0] if all(a in other for other in replies[1:])]
     for position, (q, answers) in enumerate(zip(questions, replies), start=1):
-        verdict = next((v for v in (parse_yes_no(numbered_item(a, position, len(questions))) for a in answers)
-                        if v is not None), None)
+        verdict = next((v for v in (parse_yes_no(numbered_item(a, position, len(questions)) if a in shared else a)
+                                    for a in answers) if v is not None), None)
         items.append({"question": q.question, "expected": q.answer, "replies": list(answers),
                       "verdict": verdict, "correct": None if verdict is None else verdict == q.answer,
                       **({} if answers else {"asked": False})})
@@ -356,7 +359,9 @@ def numbered_item(reply: str, position: int, count: int) -> str:
     a line, numbered 1 to ``count`` in order ("1. Yes\\n2. No", "Q1: yes\\nQ2: no"; after any reasoning block and
     answer tags), as a runner that asks them together stores it for each question: that line, its number kept
     (``parse_yes_no`` reads it as a label). The reply itself when it is no such list: numbered reasoning steps
-    ("1. No cat is visible\\n2. So yes") or a list of more or fewer items than questions is read whole."""
+    ("1. No cat is visible\\n2. So yes") or a list of more or fewer items than questions is read whole.
+    ``polling_judgment`` asks for an item only of a reply stored on every question: a list given to one
+    question alone is that judge's steps for it, whatever their number."""
     lines = [line for line in answer_text(reply).splitlines() if line.strip()] if isinstance(reply, str) else []
     found = [_NUMBERED_LINE.fullmatch(line) for line in lines]
     if count < 2 or len(found) != count or not all(found) \

@@ -64,3 +64,20 @@ def test_a_numbered_list_is_read_by_position_only_when_it_has_one_item_a_questio
     skipped = "1. Yes\n3. No\n2. No"  # numbered out of order
     assert [q["verdict"] for q in polling_judgment(three, [[skipped]] * 3, "j").details["questions"]] \
         == [None, None, None]
+
+
+def test_numbered_steps_given_to_one_question_alone_are_read_whole():
+    # The official protocol asks one polling question a call. A judge that reasons in as many numbered steps as the
+    # instance has questions wrote no list of answers: its first step is no verdict for question 1. Read whole, the
+    # reply names both words (a judge error, as "1. No cat is visible at first\n2. So yes" is for one question);
+    # the official substring rule reads it yes, so "no" would be a wrong read.
+    questions = [PollingQuestion("Is there a cat?", "yes"), PollingQuestion("Is it night?", "no")]
+    steps = "1. No cat is visible at first\n2. So yes"
+    assert official_verdict(steps) == "yes"
+    judgment = polling_judgment(questions, [[steps], ["No"]], "j")
+    assert [q["verdict"] for q in judgment.details["questions"]] == [None, "no"]
+    assert judgment.score is None  # undecided: a judge error on question 1, question 2 right
+    # the same list stored on both questions (a runner that asked them together) is still read by position
+    answers = "1. Yes\n2. No"
+    together = polling_judgment(questions, [[answers], [answers]], "j")
+    assert [q["verdict"] for q in together.details["questions"]] == ["yes", "no"] and together.score == 1
