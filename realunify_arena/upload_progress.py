@@ -37,13 +37,12 @@ from urllib.parse import parse_qs
 
 from gradio.route_utils import API_PREFIX
 
-from realunify_arena.body_limit import route_path
+from realunify_arena.body_limit import UPLOAD_ROUTE, route_path
 
 MAX_ID_CHARS = 64
 UPLOAD_ID = re.compile(rf"[0-9A-Za-z_-]{{1,{MAX_ID_CHARS}}}")
 GRACE_S = 30.0  # an upload's progress entry is kept this long after its request ends
 MAX_TRACKED = 256  # finished entries / left-over events kept at most, whatever the request rate
-UPLOAD_ROUTE = f"{API_PREFIX}/upload"
 PROGRESS_ROUTE = f"{API_PREFIX}/upload_progress"
 
 
