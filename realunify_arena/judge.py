@@ -80,10 +80,11 @@ _REASONING_CLOSE = re.compile(rf"</(?:{_XML_THINK})\s*>|◁/think▷|\[/THINK\]|
 _ANSWER_WRAPPERS = (("<answer>", "</answer>"), ("<response>", "</response>"),
                     ("<|begin_of_solution|>", "<|end_of_solution|>"), ("<|begin_of_box|>", "<|end_of_box|>"))
 # Other wrappers around the whole answer: any one XML-like tag pair (<output>Yes</output>, <verdict>No</verdict>), a
-# Markdown code fence with or without its language ("```text\nYes\n```"), and LaTeX's \boxed{...} (R1-style
+# Markdown code fence with or without its language ("```text\nYes\n```"; a language ends its line, so "```yes```",
+# one line, holds "yes", as CommonMark reads it), and LaTeX's \boxed{...} (R1-style
 # models box their final answer; \text{...} inside it and $...$ around it are dropped too).
 _TAG_PAIR = re.compile(r"<([A-Za-z][\w:.-]*)\s*>(.*)</\1\s*>", re.DOTALL | re.IGNORECASE)
-_CODE_FENCE = re.compile(r"(`{3,}|~{3,})[\w+.-]*[ \t]*\n?(.*?)\n?[ \t]*(?:\1)?", re.DOTALL)
+_CODE_FENCE = re.compile(r"(`{3,}|~{3,})(?:[\w+.-]*[ \t]*\n)?(.*?)\n?[ \t]*(?:\1)?", re.DOTALL)
 _BOXED = re.compile(r"\$*\s*\\boxed\{\s*(?:\\text(?:bf)?\{(.*)\}|(.*))\s*\}\s*\$*", re.DOTALL)
 # The names a JSON object's key or a tag pair gives a verdict by ({"answer": "yes"}, <verdict>No</verdict>). Any
 # other one tag pair, and an object of one string value under another key, is read only when it holds a bare verdict

@@ -70,3 +70,12 @@ def test_score_official_scores_wrapped_judge_answers(tmp_path, capsys):
     capsys.readouterr()
     system = json.loads((tmp_path / "t.json").read_text())[0]["systems"][0]
     assert system["n LR"] == f"{len(WRAPPED)}/{len(WRAPPED)}"  # every entry right, as by the official rule
+
+
+@pytest.mark.parametrize(("reply", "verdict"), [("```yes```", "yes"), ("```No```", "no"), ("``` Yes ```", "yes")])
+def test_a_fence_on_one_line_holds_its_words(reply, verdict):
+    # CommonMark (spec 0.31, "Fenced code blocks"): an info string (the language) ends its line, and a backtick
+    # fence's may hold no backtick, so "```yes```" is code holding "yes", never a language "yes" and no content.
+    # The official substring rule reads the verdict too.
+    assert official_verdict(reply) == verdict
+    assert parse_yes_no(reply) == verdict
