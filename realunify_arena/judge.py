@@ -53,8 +53,10 @@ ANSWER_PHRASES = ("The best answer is", "The correct answer is", "The answer is"
 # What "strict parse" means, in plain words, wherever a GEU verdict shows it beside the parsed letter.
 STRICT_PARSE_NOTE = ("The parsed letter follows the official RealUnify script: after phrases such as \"The answer "
                      "is\" are removed, the first capital A, B, C or D anywhere in the reply counts. The strict "
-                     "parse reads the reply strictly: it counts a letter only when the reply is nothing but that "
-                     "letter (\"B\", \"(B)\", or \"B.\" with that option's text); anything else is \"none\".")
+                     "parse sets aside the same phrases, a reasoning block and a wrapper around the answer (answer "
+                     "tags, a code fence, \\boxed{}, a JSON answer), then counts a letter only when the reply is "
+                     "nothing but that letter (\"B\", \"(B)\", or \"B.\" with that option's text); anything else "
+                     "is \"none\".")
 # The strict parse's own prefixes, removed before it asks for a reply that is nothing but a letter.
 STRICT_PHRASES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
                   "The best option is", "The correct option is", "Best answer:", "Best option:",

@@ -20,7 +20,7 @@ import pytest
 
 from realunify_arena.benchmark.schema import GEUInstance
 from realunify_arena.cli import main
-from realunify_arena.judge import extract_choice, mcq_judgment, parse_choice_strict, parse_yes_no
+from realunify_arena.judge import STRICT_PARSE_NOTE, extract_choice, mcq_judgment, parse_choice_strict, parse_yes_no
 from tests.unit.test_score_official import table_row
 
 # (judge reply, the verdict it gives, read by hand). The reasoning texts hold neither "yes" nor "no", so the
@@ -103,3 +103,15 @@ def test_the_strict_letter_reads_inside_answer_tags_and_the_headline_stays_offic
     # The headline is the official extraction, which strips no tags: the first capital A-D anywhere.
     assert extract_choice("<think>Is it A?</think><answer>C</answer>") == "A"
     assert mcq_judgment(instance, "[THINK]Maybe B.[/THINK]C").score == 0
+
+
+@pytest.mark.parametrize(("named", "reply"), [
+    ('"The answer', "The answer is B"), ("reasoning block", "<think>A or C?</think>B"),
+    ("answer tags", "<answer>B</answer>"),
+    ("code fence", "```\nB\n```"), ("\\boxed{}", "\\boxed{B}"), ("JSON answer", '{"answer": "B"}'),
+])
+def test_the_strict_parse_note_names_what_the_strict_parse_sets_aside(named, reply):
+    # The note beside every GEU verdict said a letter counts "only when the reply is nothing but that letter;
+    # anything else is none", while each of these replies was read B: the note now names what is set aside.
+    assert parse_choice_strict(reply, ["a", "b", "c", "d"]) == "B"
+    assert named in STRICT_PARSE_NOTE
