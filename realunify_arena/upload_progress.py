@@ -47,12 +47,15 @@ PROGRESS_ROUTE = f"{API_PREFIX}/upload_progress"
 
 
 def bad_upload_id(upload_id: str) -> str | None:
-    """Why ``upload_id`` is refused (a sentence for a 400), or None when it has Gradio's page's form."""
+    """Why ``upload_id`` is refused (a sentence for a 400 naming its length or its first character not allowed),
+    or None when it has Gradio's page's form."""
     if UPLOAD_ID.fullmatch(upload_id):
         return None
-    return (f"upload_id refused: it must be 1 to {MAX_ID_CHARS} letters, digits, '-' or '_' (Gradio's page sends"
-            f" 13 lowercase letters and digits), not {len(upload_id)} characters"
-            + ("" if len(upload_id) <= MAX_ID_CHARS else " that long"))
+    bad = next((c for c in upload_id if not UPLOAD_ID.fullmatch(c)), None)
+    found = (f"it has {len(upload_id)} characters" if bad is None
+             else f"it holds {bad!r} (character {upload_id.index(bad) + 1})")
+    return (f"upload_id refused: {found}; it must be 1 to {MAX_ID_CHARS} letters, digits, '-' or '_' (Gradio's"
+            f" page sends 13 lowercase letters and digits)")
 
 
 def tracker_maps(tracker=None) -> tuple[MutableMapping, MutableMapping] | None:
