@@ -439,6 +439,12 @@ def write_json(analyses: Iterable[Analysis], path: Path) -> Path:
     return path
 
 
+def plotted(analyses: list[Analysis]) -> list[Analysis]:
+    """The analyses ``forest_plot`` draws a panel for: those with a Δ in at least one row (a row without one has
+    no dot); [] when there is nothing to plot."""
+    return [a for a in analyses if any(r.delta is not None for r in a.rows)]
+
+
 def forest_plot(analyses: list[Analysis], path: Path | None = None):
     """Δ (pp) with its 95% interval per category and track, one panel per model (and dataset/judge).
 
@@ -450,7 +456,7 @@ def forest_plot(analyses: list[Analysis], path: Path | None = None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [a for a in analyses if any(r.delta is not None for r in a.rows)]
+    panels = plotted(analyses)
     heights = [max(sum(1 for r in a.rows if r.delta is not None), 1) for a in panels] or [1]
     fig, axes = plt.subplots(len(heights), 1, figsize=(8, 0.32 * sum(heights) + 1.3 * len(heights) + 0.4),
                              squeeze=False, gridspec_kw={"height_ratios": heights})

@@ -214,8 +214,7 @@ class PairedCache:
                 text = "\n\n".join(_one_line(paired.markdown(a)) for a in analyses) or NOT_PAIRED_YET
                 note = paired.one_mode_note(paired.one_mode_systems(self.ctx.store, pinned=True))
                 text += f"\n\n{note}" if note else ""
-                plotted = any(r.delta is not None for a in analyses for r in a.rows)  # forest_plot's panels
-                self._cached = version, (paired.forest_plot(analyses) if plotted else None, text,
+                self._cached = version, (paired.forest_plot(analyses) if paired.plotted(analyses) else None, text,
                                          paired.discordant_choices(analyses), judges_markdown(self.ctx))
             return self._cached[1]
 
