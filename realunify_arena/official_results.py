@@ -9,7 +9,8 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
 - GEU: the reply is ``response`` (``model_response`` as SenseNova-U1 writes it; a list counts by its first
   element). No reply (null or missing): scored by the official per-item ``score`` when there is one, else a
   failed run. A ``response`` written from the ``score`` (``"response_from_score": true``, ``reply_from_score``:
-  what ``export`` writes for a run whose reply is not kept) is no reply either: the ``score`` decides; a
+  what ``export`` writes for a run whose reply is not kept) is no reply either: the ``score`` decides (an
+  entry so marked without a ``score`` is refused); a
   ``response`` other than the one that score is written as is a real reply, and the entry is refused.
   Stepwise, the ``edit_image`` is kept when it names a file here; a missing one never voids the reply, which
   is what is scored.
@@ -205,6 +206,11 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         entry.error = redact(given, secrets) if isinstance(given, str) else f"the run did not finish (status {status} in {file})"
         return entry
     from_score = geu and raw.get(FROM_SCORE_FIELD) is True  # the response is the score, written as a letter
+    if from_score and "score" not in raw:  # the mark says the response stands for a score the entry lacks
+        problems.append(Problem(file, label, FROM_SCORE_FIELD, f"true, but the entry has no score: the response "
+                                f"{brief(text)} stands for a per-item score, and its letter is no reply of the "
+                                f"model's; add the score, or remove {FROM_SCORE_FIELD} to score the response"))
+        return None
     no_reply = text is None or text is _ABSENT or from_score
     decided_by_score = "score" in raw and (no_reply if geu else answers is None)
     if decided_by_score:

@@ -58,3 +58,14 @@ def test_an_empty_image_whose_score_its_replies_give_is_judged_by_them(tmp_path,
     assert code == 0
     system = json.loads((tmp_path / "t.json").read_text())[0]["systems"][0]
     assert system["n LR"] == "1/2" and system["judge_errors"] == 1  # the undecided entry is left unscored
+
+
+def test_a_response_marked_as_written_from_a_score_the_entry_lacks_is_refused(tmp_path, capsys):
+    # "response_from_score": true says the response is the score written as a letter (``reply_from_score``), not
+    # the model's reply; without the score, reading "B" as the model's answer counted a reply nobody gave (the
+    # strict column read 100.0 for a model whose reply was never kept).
+    entry = _geu(1, "B", 1)
+    del entry["score"]
+    code, err = _score(tmp_path, "GEU_direct", [entry], capsys)
+    assert code != 0
+    assert "GEU_direct.json, index 1" in err and "response_from_score" in err and "no score" in err
