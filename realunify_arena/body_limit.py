@@ -30,11 +30,11 @@ Gradio's upload route from it would mean reaching into Gradio's route table.
 from __future__ import annotations
 
 import asyncio
-import json
 
 from gradio.route_utils import API_PREFIX
 from starlette.formparsers import MultiPartException
 
+from realunify_arena.asgi import content_length, route_path, send_detail
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
 from realunify_arena.upload_parts import MAX_UPLOAD_FILES, REFUSED, UploadParts, over_bytes
 
@@ -105,13 +105,13 @@ class BodyLimit:
         parts = (UploadParts.of(scope, **self.upload_limits)
                  if route_path(scope) in (UPLOAD_ROUTE, UPLOAD_ROUTE + "/") else None)
         if parts is not None and parts.problem:  # its Content-Type alone breaks a rule
-            await self._refuse(send, *parts.problem)
+            await send_detail(send, *parts.problem, close=True)
             return
-        announced = _content_length(scope)
+        announced = content_length(scope)
         # an upload's parts' headers and boundaries take a few hundred bytes each: MAX_BODY_BYTES is room enough
         most = self.limit if parts is None else self.upload_limits["max_bytes"] + self.limit
         if announced is not None and announced > most:
-            await self._refuse(send, *self._too_large(parts))  # nothing of the body is read
+            await send_detail(send, *self._too_large(parts), close=True)  # nothing of the body is read
             return
         read = 0
         problem: tuple[int, str] | None = None
@@ -160,31 +160,10 @@ class BodyLimit:
             if not problem:
                 raise
         if problem and not started and not gone:
-            await self._refuse(send, *problem)
+            await send_detail(send, *problem, close=True)  # the body was not read whole
 
     def _too_large(self, parts: UploadParts | None) -> tuple[int, str]:
         """The refusal of a body over its byte limit: the upload rules' words on the upload route."""
         if parts is None:
             return 413, too_large_message(self.limit)
         return 413, REFUSED + over_bytes(self.upload_limits["max_bytes"])
-
-    async def _refuse(self, send, status: int, message: str) -> None:
-        body = json.dumps({"detail": message}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
-
-
-def _content_length(scope) -> int | None:
-    """The request's ``Content-Length`` as a number, or None when absent or not a number."""
-    for name, value in scope.get("headers", ()):
-        if name.lower() == b"content-length":
-            return int(value) if value.strip().isdigit() else None
-    return None
-
-
-def route_path(scope) -> str:
-    """The path the app routes on: ``scope["path"]`` without the ``root_path`` a proxy mounts it under."""
-    path, root = scope.get("path", ""), scope.get("root_path", "")
-    return path[len(root):] if root and path.startswith(root) else path

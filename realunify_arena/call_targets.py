@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
-from realunify_arena.body_limit import route_path
+from realunify_arena.asgi import media_type, route_path, send_detail
 
 API_DOCS = f"{API_PREFIX}/info"  # the app's public endpoints and their parameters, as JSON
 
@@ -173,7 +173,7 @@ class CallTargets:
         path = route_path(scope) if scope["type"] == "http" and scope.get("method") == "POST" else ""
         route = path[len(API_PREFIX) + 1:] if path.startswith(API_PREFIX + "/") else ""
         app = scope.get("app")
-        form = route.rstrip("/") == "component_server" and _content_type(scope) == b"multipart/form-data"
+        form = route.rstrip("/") == "component_server" and media_type(scope) == "multipart/form-data"
         if not route.startswith(ROUTES) or not hasattr(app, "get_blocks") or not (form or _is_json(scope)):
             await self.app(scope, receive, send)
             return
@@ -195,7 +195,7 @@ class CallTargets:
                 payload = None
             found = problem(app.get_blocks(), route, payload) if payload is not None else None
         if found:
-            await _answer(send, *found)
+            await send_detail(send, *found, close=False)  # its body was read whole
             return
         replayed = False
 
@@ -209,18 +209,10 @@ class CallTargets:
         await self.app(scope, replay, send)
 
 
-def _content_type(scope) -> bytes | None:
-    """The request's media type, lower case without parameters (``b"application/json"``), or None."""
-    for name, value in scope.get("headers", ()):
-        if name.lower() == b"content-type":
-            return value.split(b";")[0].strip().lower()
-    return None
-
-
 def _is_json(scope) -> bool:
     """Whether the request says its body is JSON (or says nothing: FastAPI then reads it as JSON too)."""
-    kind = _content_type(scope)
-    return kind is None or kind == b"application/json" or kind.endswith(b"+json")
+    kind = media_type(scope)
+    return kind is None or kind == "application/json" or kind.endswith("+json")
 
 
 async def _form_fields(scope, body: bytes) -> dict[str, str] | None:
@@ -238,10 +230,3 @@ async def _form_fields(scope, body: bytes) -> dict[str, str] | None:
         return {key: value for key, value in form.multi_items() if isinstance(value, str)}
     finally:
         await form.close()
-
-
-async def _answer(send, status: int, message: str) -> None:
-    body = json.dumps({"detail": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from gradio.route_utils import API_PREFIX
 
-from realunify_arena.body_limit import route_path
+from realunify_arena.asgi import route_path
 
 STATE_KEY = "realunify_refusal"  # scope["state"][STATE_KEY] = the refusal's status
 ROUTES = (f"{API_PREFIX}/run/", f"{API_PREFIX}/api/")

@@ -20,7 +20,7 @@ import json
 from gradio.route_utils import API_PREFIX
 from starlette.exceptions import HTTPException
 
-from realunify_arena.body_limit import route_path
+from realunify_arena.asgi import route_path
 
 NOT_FOUND = ("session not found: nothing is pending for this session_hash or event_id (it finished, was"
              f" cancelled, or never joined); join the queue first with POST {API_PREFIX}/queue/join")

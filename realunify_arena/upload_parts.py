@@ -32,6 +32,7 @@ from gradio_client.utils import strip_invalid_filename_characters
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from realunify_arena.asgi import header
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
 
 MAX_UPLOAD_FILES = 4  # each upload control sends one image; a few more for a script's batch
@@ -72,8 +73,7 @@ class UploadParts:
     def of(cls, scope, **limits) -> "UploadParts | None":
         """A watcher for this request's multipart body, or None when it is not multipart with a boundary
         (Gradio's upload route refuses such a request before reading its body)."""
-        kind = next((value for name, value in scope.get("headers", ()) if name.lower() == b"content-type"), b"")
-        main, options = parse_options_header(kind)
+        main, options = parse_options_header(header(scope, "content-type"))
         boundary = options.get(b"boundary")
         return cls(boundary, **limits) if main == b"multipart/form-data" and boundary else None
 

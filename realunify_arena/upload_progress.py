@@ -37,7 +37,8 @@ from urllib.parse import parse_qs
 
 from gradio.route_utils import API_PREFIX
 
-from realunify_arena.body_limit import UPLOAD_ROUTE, route_path
+from realunify_arena.asgi import route_path, send_plain
+from realunify_arena.body_limit import UPLOAD_ROUTE
 
 MAX_ID_CHARS = 64
 UPLOAD_ID = re.compile(rf"[0-9A-Za-z_-]{{1,{MAX_ID_CHARS}}}")
@@ -150,7 +151,7 @@ class UploadProgressGuard:
             return
         problem = next((why for why in map(bad_upload_id, ids) if why), None)
         if problem:
-            await _plain(send, 400, problem)
+            await send_plain(send, 400, problem, close=True)  # before its body is read
             return
         upload_id = ids[-1]  # the one FastAPI reads
         done = False
@@ -182,12 +183,3 @@ class UploadProgressGuard:
             await self.app(scope, receive, sending)
         finally:
             over()
-
-
-async def _plain(send, status: int, message: str) -> None:
-    body = message.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
-
