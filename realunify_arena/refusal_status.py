@@ -20,11 +20,28 @@ from realunify_arena.asgi import route_path
 
 STATE_KEY = "realunify_refusal"  # scope["state"][STATE_KEY] = the refusal's status
 ROUTES = (f"{API_PREFIX}/run/", f"{API_PREFIX}/api/")
+REFUSAL_STATUSES = range(400, 600)  # RFC 9110 section 15: 4xx the client's fault, 5xx the server's
+
+
+def refusal_status(status: int) -> int:
+    """``status`` when it is an HTTP status a refusal may have (an ``int`` in 400-599).
+
+    Raises:
+        ValueError: any other value (a 2xx would turn a refused call's 500 into a success), naming it.
+    """
+    if isinstance(status, bool) or not isinstance(status, int) or status not in REFUSAL_STATUSES:
+        raise ValueError(f"a refusal's HTTP status must be an integer from 400 to 599, not {status!r}")
+    return status
 
 
 def note_status(request, status: int) -> None:
     """Record ``status`` (400-599) for the answer to ``request`` (a ``gr.Request``, a Starlette request, or
-    None: then nothing is recorded)."""
+    None: then nothing is recorded).
+
+    Raises:
+        ValueError: ``status`` is not 400-599 (``refusal_status``).
+    """
+    refusal_status(status)
     scope = getattr(getattr(request, "request", request), "scope", None)
     if isinstance(scope, dict):
         scope.setdefault("state", {})[STATE_KEY] = status

@@ -22,7 +22,7 @@ import inspect
 import gradio as gr
 
 from realunify_arena.redaction import visitor_text
-from realunify_arena.refusal_status import note_status
+from realunify_arena.refusal_status import note_status, refusal_status
 
 # The HTTP status of a refusal (RFC 9110 section 15.5.21): a value the request sent that the event does not take.
 # The direct calls that can still reach a refusal are the page's instant events (queued ones are closed to
@@ -33,9 +33,14 @@ BAD_INPUT = 422
 class Refusal(gr.Error):
     """``gr.Error(message)`` that Gradio does not print a traceback for (``print_exception=False``), its
     message as a visitor may see it (``redaction.visitor_text``: no secret, endpoint address or server folder).
-    ``status``: the HTTP status a direct call is answered with (400-599; ``BAD_INPUT`` by default)."""
+    ``status``: the HTTP status a direct call is answered with (400-599; ``BAD_INPUT`` by default).
+
+    Raises:
+        ValueError: ``status`` is not 400-599 (``refusal_status.refusal_status``), naming it.
+    """
 
     def __init__(self, message: str = "Error raised.", status: int = BAD_INPUT, **options) -> None:
+        status = refusal_status(status)  # before anything is built: a wrong status is the caller's bug
         options.setdefault("print_exception", False)
         super().__init__(visitor_text(message), **options)  # no secret, address or server folder reaches a caller
         self.status = status
