@@ -32,22 +32,30 @@ def _streams(path: str) -> bool:
 
 
 def _reworded(body: bytes) -> bytes:
-    """``body`` with Gradio's bare "404: Not Found" event message replaced by ``NOT_FOUND``."""
+    """``body`` with Gradio's bare "404: Not Found" event message replaced by ``NOT_FOUND``. Works on bytes, line
+    by line: every other line is passed on byte for byte, so a UTF-8 character that a chunk boundary splits (the
+    rest comes in the next chunk) reaches the visitor whole, as does anything that is not UTF-8."""
     if _GRADIO_404.encode() not in body:
         return body
-    lines = []
-    for line in body.decode("utf-8", "replace").split("\n"):
-        if line.startswith("data: "):
-            try:
-                data = json.loads(line[len("data: "):])
-            except ValueError:
-                data = None
-            if isinstance(data, dict) and data.get("session_not_found") and data.get("message") == _GRADIO_404:
-                line = "data: " + json.dumps({**data, "message": NOT_FOUND})
-            elif data == _GRADIO_404:
-                line = "data: " + json.dumps(NOT_FOUND)
-        lines.append(line)
-    return "\n".join(lines).encode()
+    return b"\n".join(_reworded_line(line) for line in body.split(b"\n"))
+
+
+def _reworded_line(line: bytes) -> bytes:
+    """One event-stream line: a ``data: `` line holding Gradio's not-found message says ``NOT_FOUND``, with the
+    line's ``\\r`` ending kept; any other line unchanged."""
+    if not line.startswith(b"data: ") or _GRADIO_404.encode() not in line:
+        return line
+    try:
+        data = json.loads(line[len(b"data: "):])
+    except ValueError:  # not JSON (UnicodeDecodeError is one): not Gradio's event
+        return line
+    if isinstance(data, dict) and data.get("session_not_found") and data.get("message") == _GRADIO_404:
+        data = {**data, "message": NOT_FOUND}
+    elif data == _GRADIO_404:
+        data = NOT_FOUND
+    else:
+        return line
+    return b"data: " + json.dumps(data).encode() + (b"\r" if line.endswith(b"\r") else b"")
 
 
 def _is_stream_404(error: BaseException) -> bool:
