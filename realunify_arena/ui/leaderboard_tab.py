@@ -10,6 +10,7 @@ import html
 import functools
 import math
 import threading
+from typing import NamedTuple
 
 import gradio as gr
 
@@ -184,6 +185,31 @@ def judges_markdown(ctx: AppContext) -> str:
 NOT_PAIRED_YET = ("*Nothing to pair yet: the pairs come from batch evaluations run in both modes (`python -m "
                   "realunify_arena eval --model NAME --mode both`, or `import-results` of both modes), then "
                   "Refresh. Runs made in Explore are not paired here.*")
+# Models are paired, but no instance is scored in both modes: the tables count what was left out, no Δ exists.
+NO_DELTA_YET = ("*No Δ to plot yet: no instance is scored in both modes (the paired tables count the instances "
+                "stored in one mode only or left undecided by the judge).*")
+
+
+class PairedView(NamedTuple):
+    """What the paired section shows: ``figure`` the forest plot (None when no Δ is there to plot), ``blurb``
+    the line in its place saying why ("" beside a plot), ``tables`` the paired tables' Markdown with the
+    one-mode note ("" when nothing is paired: the note is in ``blurb``), ``choices`` the discordant
+    categories, ``judges`` the judge-agreement Markdown."""
+
+    figure: object | None
+    blurb: str
+    tables: str
+    choices: list[tuple[str, str]]
+    judges: str
+
+
+def paired_texts(analyses: list[paired.Analysis], note: str) -> tuple[str, str]:
+    """``(blurb, tables)`` of ``PairedView`` for ``analyses`` and the one-mode ``note`` (``paired.one_mode_note``):
+    each message said once, where it is seen."""
+    tables = "\n\n".join(_one_line(paired.markdown(a)) for a in analyses)
+    if not tables:
+        return "\n\n".join(filter(None, [NOT_PAIRED_YET, note])), ""
+    return ("" if paired.plotted(analyses) else NO_DELTA_YET), "\n\n".join(filter(None, [tables, note]))
 
 
 class PairedCache:
@@ -198,9 +224,8 @@ class PairedCache:
         self._lock = threading.Lock()
         self._cached: tuple[tuple, tuple] | None = None
 
-    def contents(self) -> tuple:
-        """(forest plot figure, or None when no Δ is there to plot; paired tables Markdown, discordant choices,
-        judges Markdown)."""
+    def contents(self) -> PairedView:
+        """The section's ``PairedView``, recomputed when the store changed."""
         with self._lock:
             version = tuple(self.ctx.store.query(
                 "select (select count(*) from runs) as runs, (select max(id) from runs) as last_run,"
@@ -211,11 +236,10 @@ class PairedCache:
             )[0].values())
             if self._cached is None or self._cached[0] != version:
                 analyses = paired.analyses_from_store(self.ctx.store, pinned=True)  # the table's runs
-                text = "\n\n".join(_one_line(paired.markdown(a)) for a in analyses) or NOT_PAIRED_YET
                 note = paired.one_mode_note(paired.one_mode_systems(self.ctx.store, pinned=True))
-                text += f"\n\n{note}" if note else ""
-                self._cached = version, (paired.forest_plot(analyses) if paired.plotted(analyses) else None, text,
-                                         paired.discordant_choices(analyses), judges_markdown(self.ctx))
+                figure = paired.forest_plot(analyses) if paired.plotted(analyses) else None
+                self._cached = version, PairedView(figure, *paired_texts(analyses, note),
+                                                   paired.discordant_choices(analyses), judges_markdown(self.ctx))
             return self._cached[1]
 
 
@@ -238,11 +262,11 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     cache = PairedCache(ctx)
 
     def show_paired(current):
-        figure, text, choices, judges_text = cache.contents()
-        keys = [key for _, key in choices]
-        return (gr.update(value=figure, visible=figure is not None), "" if figure else NOT_PAIRED_YET, text,
-                gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
-                judges_text)
+        view = cache.contents()
+        keys = [key for _, key in view.choices]
+        return (gr.update(value=view.figure, visible=view.figure is not None), view.blurb, view.tables,
+                gr.update(choices=view.choices, value=current if current in keys else (keys[0] if keys else None)),
+                view.judges)
 
     gr.on([refresh.click, tab.select], show_paired, [category], [forest, empty, tables, category, judges],
           api_visibility="private", concurrency_limit=None)

@@ -565,7 +565,7 @@ def test_leaderboard_paired_section_reads_pinned_runs_and_follows_pins_and_peopl
     ctx = SimpleNamespace(store=store)
     assert "| m |" in benchmark_markdown(ctx)  # the table names the model 'm'
     cache = PairedCache(ctx)
-    _, text, choices, _ = cache.contents()
+    _, _, text, choices, _ = cache.contents()
     assert "### Paired: m on set, UEG judged by judge-x" in text
     assert "seed=" not in text, text
     assert [label for label, _ in choices] == ["m · WK: 2 helped, 0 hurt", "m · UEG: 2 helped, 0 hurt"]
@@ -577,10 +577,10 @@ def test_leaderboard_paired_section_reads_pinned_runs_and_follows_pins_and_peopl
         QUESTIONS, [[r] for r in RIGHT], "human").to_dict())
     store.save_human_judgment(batch[uids[0], "stepwise"], "voter-1", polling_judgment(
         QUESTIONS, [[r] for r in RIGHT], "human").to_dict())
-    _, text, _, _ = cache.contents()
+    text = cache.contents().tables
     assert "UEG judged by human" in text  # a voter's judgments show without a restart
     store.pin(one_off)  # now part of the batch runs: the model has two settings, as in the table
-    _, text, _, _ = cache.contents()
+    text = cache.contents().tables
     assert "m (seed=7)" in text and "| m (seed=7) |" in benchmark_markdown(ctx)
     store.close()
 
@@ -634,14 +634,14 @@ def test_the_leaderboard_paired_section_names_the_models_stored_in_one_mode_only
     run_id = store.save_trace(Trace(f"GEU_1_{mt}", "solo", "direct", {"seed": 1},
                                     [Step(StepRole.ANSWER, "p", text="A")]), "set", pin=True)
     _mcq(store, run_id, 1)
-    _, text, _, _ = PairedCache(SimpleNamespace(store=store)).contents()
-    assert "Nothing to pair yet" in text
-    assert "Not paired, stored in one mode only: solo on set (direct only)" in text
+    view = PairedCache(SimpleNamespace(store=store)).contents()
+    assert "Nothing to pair yet" in view.blurb and view.tables == ""  # said once, where it is seen
+    assert "Not paired, stored in one mode only: solo on set (direct only)" in view.blurb
     for mode in ("direct", "stepwise"):  # a paired model beside it: the note stays under its table
         run_id = store.save_trace(Trace(f"GEU_1_{mt}", "m", mode, {"seed": 1},
                                         [Step(StepRole.ANSWER, "p", text="A")]), "set", pin=True)
         _mcq(store, run_id, int(mode == "stepwise"))
-    _, text, _, _ = PairedCache(SimpleNamespace(store=store)).contents()
+    text = PairedCache(SimpleNamespace(store=store)).contents().tables
     store.close()
     assert "### Paired: m on set" in text
     assert text.rstrip().endswith("Not paired, stored in one mode only: solo on set (direct only)")
