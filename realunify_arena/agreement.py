@@ -113,9 +113,13 @@ def polling_judges(store, dataset: str | None = None) -> list[str]:
                    and is_benchmark_dataset(j["dataset"]) and (dataset is None or j["dataset"] == dataset)})
 
 
-def compare_judges(store, judges: list[str] | None = None, *, dataset: str | None = None) -> list[Comparison]:
+def compare_judges(store, judges: list[str] | None = None, *, dataset: str | None = None,
+                   pinned: bool | None = None) -> list[Comparison]:
     """One Comparison per dataset on which at least two of ``judges`` (default: every polling judge) judged
-    runs. Raises JudgeSelectionError for fewer than two judges or one with no stored polling judgments."""
+    runs. ``pinned=True``: only the runs of batch evaluations (``eval``, ``import-results``), as the Leaderboard's
+    table reads them (``reporting.reports_from_store``): a one-off Explore run at another seed would otherwise
+    count, and split its model into one label per settings (``reporting.system_labels``) in the score table.
+    Raises JudgeSelectionError for fewer than two judges or one with no stored polling judgments."""
     known = polling_judges(store, dataset)
     if judges is None:
         judges = known
@@ -127,9 +131,10 @@ def compare_judges(store, judges: list[str] | None = None, *, dataset: str | Non
                                   f" in {store.path}; stored judges: {known or 'none'}")
     judges = list(dict.fromkeys(judges))
     verdicts: dict[str, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))  # ds -> judge -> run
+    read = None if pinned is None else {r["id"] for r in store.runs(dataset=dataset, pinned=pinned)}
     for j in store.judgments():
         if (j["kind"] == "polling" and j["judge"] in judges and is_benchmark_dataset(j["dataset"])
-                and (dataset is None or j["dataset"] == dataset)):
+                and (dataset is None or j["dataset"] == dataset) and (read is None or j["run_id"] in read)):
             verdicts[j["dataset"]][j["judge"]][j["run_id"]] = j
     out = []
     for name in sorted(verdicts):
@@ -140,7 +145,7 @@ def compare_judges(store, judges: list[str] | None = None, *, dataset: str | Non
         comparison = Comparison(name, present)
         for a, b in combinations(present, 2):
             comparison.agreement += _pair_rows(a, b, by_judge[a], by_judge[b])
-        _scores(store, comparison, by_judge)
+        _scores(store, comparison, by_judge, pinned)
         out.append(comparison)
     return out
 
@@ -185,16 +190,16 @@ def _pair_rows(a: str, b: str, mine: dict[int, dict], theirs: dict[int, dict]) -
     return rows
 
 
-def _scores(store, comparison: Comparison, by_judge: dict[str, dict[int, dict]]) -> None:
+def _scores(store, comparison: Comparison, by_judge: dict[str, dict[int, dict]], pinned: bool | None) -> None:
     """Each judge's table on the same runs: the UEG runs every judge decided, plus the UEG runs whose model
     failed (or could not run the mode), which no judge sees and which count as ``report`` counts them (a
     failed run 0 and in "run err", a not-supported one as "-"), so these figures never exceed report's."""
     decided = [{r for r, j in by_judge[name].items() if j["score"] is not None} for name in comparison.judges]
     common = set.intersection(*decided)
     comparison.common_runs = len(common)
-    runs = [r for r in store.runs(dataset=comparison.dataset)
-            if r["id"] in common or (r["track"] == "UEG" and r["status"] != Status.OK.value)]
-    labels = system_labels(store.runs(dataset=comparison.dataset))
+    read = store.runs(dataset=comparison.dataset, pinned=pinned)
+    runs = [r for r in read if r["id"] in common or (r["track"] == "UEG" and r["status"] != Status.OK.value)]
+    labels = system_labels(read)
     for name in comparison.judges:
         outcomes = [stored_outcome(r, labels[r["id"]], by_judge[name].get(r["id"]), None) for r in runs]
         for s in score_systems(outcomes):

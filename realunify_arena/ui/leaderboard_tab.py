@@ -173,7 +173,8 @@ def imported_rows(ctx: AppContext, rows: list[dict]) -> list[dict]:
 
 
 def judges_markdown(ctx: AppContext) -> str:
-    comparisons = judge_comparison.compare_judges(ctx.store)
+    """The judge-agreement section over the runs the benchmark table reads (pinned: batch evaluations)."""
+    comparisons = judge_comparison.compare_judges(ctx.store, pinned=True)
     if not comparisons:
         return ("*Agreement needs two or more judges on the same runs: judge stored UEG runs yourself in "
                 "Explore, or `eval --judge` another model card over them.*")
@@ -217,7 +218,9 @@ class PairedCache:
     evaluations and imports, never a one-off Explore run), recomputed only when runs, pins or judgments
     changed: a bootstrap per model and category (and statsmodels' Holm, which runs the garbage collector) is
     too slow for every page view. A judgment replaced in place (a model's, or a voter's own) gets a new
-    ``created_at`` and a pin a new ``pinned_at``, so counts, last ids and the newest stamps are enough."""
+    ``created_at``, a pin a new ``pinned_at``, and a run replaced in place (a failed run by a successful one in
+    ``merge``, keeping its id and pin; an ``import-results --replace``) leaves a ``replaced_runs`` row, so counts,
+    last ids and the newest stamps are enough."""
 
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
@@ -232,7 +235,8 @@ class PairedCache:
                 " (select count(pinned_at) from runs) as pinned, (select max(pinned_at) from runs) as last_pin,"
                 " (select count(*) from judgments) as judgments, (select max(created_at) from judgments) as newest,"
                 " (select count(*) from human_judgments) as people,"
-                " (select max(created_at) from human_judgments) as newest_person"
+                " (select max(created_at) from human_judgments) as newest_person,"
+                " (select count(*) from replaced_runs) as replaced"
             )[0].values())
             if self._cached is None or self._cached[0] != version:
                 analyses = paired.analyses_from_store(self.ctx.store, pinned=True)  # the table's runs
