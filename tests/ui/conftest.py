@@ -2,13 +2,17 @@
 
 Never ``playwright install`` (it downloads a browser): CI installs Debian's ``chromium`` and
 ``$CHROMIUM_PATH`` may point elsewhere. The same launch arguments serve ``scripts/screenshots.py``.
+
+The browser and the ``app`` fixture's app are shared by the tier's tests and closed as the run leaves this
+folder (``pytest_runtest_teardown``), not at the end of the session: Playwright's sync API marks its event loop
+as running in the main thread from ``sync_playwright()`` until its ``stop()``, and the tiers after this one
+(``tests/unit``) call ``asyncio.run``, which refuses to start under a running loop.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,25 +62,69 @@ def launch_app(root: Path, *, task_types: list[str] | None = None, port: int | N
     return demo, url, store
 
 
-@pytest.fixture(scope="session")
-def app(tmp_path_factory) -> Iterator[dict]:
-    root = tmp_path_factory.mktemp("ui-app")
+class TierShared:
+    """What the tier's tests share (the browser, the default app): each opened on first use, all closed by
+    ``close`` (when the run leaves this folder), and opened again should a later test of the folder ask."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._values: dict[str, object] = {}
+
+    def get(self, name: str, opener):
+        """The value of ``name``, entering the context manager ``opener()`` gives the first time."""
+        if name not in self._values:
+            self._values[name] = self._stack.enter_context(opener())
+        return self._values[name]
+
+    def close(self) -> None:
+        stack, self._stack, self._values = self._stack, ExitStack(), {}
+        stack.close()
+
+
+SHARED = TierShared()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After the folder's last test (before the next folder's first): close the browser and the shared app."""
+    try:
+        return (yield)
+    finally:
+        here = Path(__file__).parent
+        if nextitem is None or here not in Path(str(nextitem.path)).parents:
+            SHARED.close()
+
+
+def pytest_sessionfinish(session):
+    SHARED.close()  # a run stopped part-way (-x, a keyboard interrupt) never reached the folder's last test
+
+
+@contextmanager
+def _launched_app(root: Path):
     demo, url, store = launch_app(root, task_types=["mathematical_reasoning", "mental_tracking"])
     uids = {i.track: i.uid for i in load(root / "data").instances}
-    yield {"url": url, "store": store, "uids": uids, "demo": demo}
-    demo.close()
-    store.close()
+    try:
+        yield {"url": url, "store": store, "uids": uids, "demo": demo}
+    finally:
+        demo.close()
+        store.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
+def app(tmp_path_factory) -> dict:
+    """The launched app most tests share (one per pass through this folder)."""
+    return SHARED.get("app", lambda: _launched_app(tmp_path_factory.mktemp("ui-app")))
+
+
+@pytest.fixture
 def browser():
+    """The headless chromium the folder's tests share (one per pass through this folder)."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=60_000)  # the first run loads the tiny models
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)")
-    with chromium() as browser:
-        yield browser
+    return SHARED.get("browser", chromium)
 
 
 @contextmanager

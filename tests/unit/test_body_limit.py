@@ -4,7 +4,6 @@ exact, with and without a ``Content-Length``, and Gradio's upload route is left 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 
 import pytest
@@ -143,10 +142,7 @@ def _run(app, messages: list[dict], then) -> list[dict]:
     async def send(message):
         sent.append(message)
 
-    # in a thread of its own: an earlier test of the same run may leave an event loop running in this one
-    # (Playwright's sync API), where asyncio.run refuses to start
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, asyncio.wait_for(app(scope, receive, send), 10)).result()
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
     return sent
 
 
