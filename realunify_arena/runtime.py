@@ -144,6 +144,14 @@ class ModelPool:
             self._device = default_device()
         return self._device
 
+    def _device_for(self, card: ModelCard) -> str:
+        """The device ``card``'s adapter is given: ``device`` for a card that runs here; a remote card's adapter
+        ignores it, so the default is not resolved for one (resolving imports torch: seconds, at the first run
+        of a remote model in a process that loads nothing else)."""
+        if card.remote and card.family != "pair":
+            return self._device or "cpu"
+        return self.device
+
     @property
     def chosen_device(self) -> str | None:
         """The device given to the pool, or None while the default (CUDA if present, else CPU) is not
@@ -245,7 +253,7 @@ class ModelPool:
             try:
                 self._set_threads(name, known if known is not None else estimate)
                 with self._load_lock:
-                    adapter = self._loader(card, self.device)
+                    adapter = self._loader(card, self._device_for(card))
                 with self._changed:
                     self._resident[name] = adapter
                     self._sizes[name] = adapter.memory_bytes()
@@ -304,7 +312,7 @@ class ModelPool:
                 self._in_use[card.name] += 1
                 return adapter
         if report is not None:
-            report(loading_stage(card, self.device))
+            report(loading_stage(card, self._device_for(card)))
         if not card.remote:
             problem = transformers_problem()
             if problem:
@@ -333,18 +341,19 @@ class ModelPool:
             self._sizes[card.name] = adapter.memory_bytes()
             self._changed.notify_all()
         log.info("loaded %s (%.1f MB)", card.name, self._sizes[card.name] / 1e6)
-        self._make_room(0)  # the real size is known only now
+        if not card.remote:  # a remote card holds nothing here (and its pool may never resolve a device)
+            self._make_room(0)  # the real size is known only now
         return adapter
 
     def _load(self, card: ModelCard) -> Adapter:
         try:
-            return self._loader(card, self.device)
+            return self._loader(card, self._device_for(card))
         except Exception as exc:
             if type(exc).__name__ != "OutOfMemoryError":
                 raise
         log.warning("out of memory loading %s: moving every idle model out and retrying once", card.name)
         self._make_room(None)
-        return self._loader(card, self.device)
+        return self._loader(card, self._device_for(card))
 
     def _fits(self, need: int | None) -> bool:
         if need is None:

@@ -8,7 +8,7 @@ import threading
 import uuid
 
 import httpx
-from gradio_client import Client
+from gradio_sessions import page_config
 
 # a tiny card whose default run would denoise for hours: only Stop (or the time limit) ends it
 SLOW_CARD = """family: tiny
@@ -97,17 +97,14 @@ def predict_call(url: str, fn_index: int, data: list, session: str) -> httpx.Res
 
 def fn_index(url: str, name: str) -> int:
     """The page's event whose handler is ``name`` (a private one: ``gradio_client`` will not call it)."""
-    c = Client(url, verbose=False)
-    found = [i for i, d in enumerate(c.config["dependencies"]) if d.get("api_name") == name]
-    c.close()
+    found = [i for i, d in enumerate(page_config(url)["dependencies"]) if d.get("api_name") == name]
     assert len(found) == 1, found
     return found[0]
 
 
 def column_indices(url: str) -> list[int]:
     """Explore's two run columns' events (direct, then stepwise)."""
-    c = Client(url, verbose=False)
-    columns = [i for i, d in enumerate(c.config["dependencies"]) if str(d.get("api_name")).startswith("run_column")]
-    c.close()
+    columns = [i for i, d in enumerate(page_config(url)["dependencies"])
+               if str(d.get("api_name")).startswith("run_column")]
     assert len(columns) == 2
     return columns

@@ -133,8 +133,8 @@ def run(args) -> int:
         shard = Shard.from_env()
     except ValueError as e:
         raise CommandError(f"launcher environment: {e}") from e
-    device = default_device()
-    if device == "cuda" and shard.size > 1:  # one process per GPU; more processes than GPUs share them
+    device = None  # the pool's default, resolved (importing torch, seconds) only when a local model loads
+    if shard.size > 1 and default_device() == "cuda":  # one process per GPU; more processes than GPUs share them
         import torch
 
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
@@ -154,8 +154,11 @@ def run(args) -> int:
           + (f"; rank {shard.rank} of {shard.size}" if shard.size > 1 else ""), file=sys.stderr)
 
     pool = ModelPool(cards, device=device)
-    # --no-progress: the libraries' own loading bars too (transformers, diffusers, huggingface_hub)
-    with library_bars_off() if args.no_progress else nullcontext():
+    # --no-progress: the libraries' own loading bars too (transformers, diffusers, huggingface_hub); importing
+    # them takes seconds, so not for a run whose model and judge are all behind APIs (they load no weights here)
+    runs_here = any(name in cards and (cards[name].family == "pair" or not cards[name].remote)
+                    for name in (args.model, args.judge))
+    with library_bars_off() if args.no_progress and runs_here else nullcontext():
         try:
             if new_store:  # every run is to do, so the model loads before the store is
                 pool.preload([args.model])  # created, and a model that cannot run here leaves none behind

@@ -40,8 +40,8 @@ def app(tmp_path_factory):
     client = Client(url, verbose=False)
     yield {"client": client, "url": url, "store": store, "source": settings.data[0],
            "dataset": load(settings.data[0]), "loaded_at_start": pool.resident()}
+    demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
     client.close()
-    demo.close()
     store.close()
 
 
@@ -337,8 +337,8 @@ def test_stored_arena_mode_serves_battles_without_running_a_model(tmp_path):
             assert not busy.done()
         assert busy.result(timeout=120)["status"] == "ok"
     finally:
+        demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
         client.close()
-        demo.close()
         store.close()
 
 
@@ -380,6 +380,6 @@ def test_a_card_that_cannot_run_here_is_refused_unless_its_run_is_stored(tmp_pat
         assert "judge huge-janus not run: huge-janus cannot run here: too large" in judged["judge_problem"]
         assert pool.resident() == ["tiny-pair"]  # the model ran; the judge never loaded
     finally:
+        demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
         client.close()
-        demo.close()
         store.close()

@@ -44,8 +44,8 @@ def app(tmp_path_factory):
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     client = Client(url, verbose=False)
     yield {"client": client, "store": store, "source": settings.data[0]}
+    demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
     client.close()
-    demo.close()
     store.close()
     silent.close()
     patch.undo()

@@ -43,8 +43,8 @@ def apps(tmp_path):
     yield {"clients": [c for _, _, c in launched], "source": str(data), "uid": uid, "db": tmp_path / "arena.db",
            "root": tmp_path}
     for demo, store, client in launched:
+        demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
         client.close()
-        demo.close()
         store.close()
 
 
@@ -129,8 +129,8 @@ def test_a_bad_source_in_folders_with_spaces_is_noted_without_the_servers_folder
     try:
         config = httpx.get(client.src.rstrip("/") + "/config", timeout=60).json()
     finally:
+        demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
         client.close()
-        demo.close()
         store.close()
     notice = html.unescape(next(c["props"]["value"] for c in config["components"]
                                 if c["props"].get("elem_id") == "ex-source-notice"))  # plain() escapes ':', '/'

@@ -100,8 +100,8 @@ def test_stored_arena_battles_two_imported_models_and_takes_a_vote(tmp_path):
             client.predict(source, "GEU", "model_vs_model", api_name="/new_battle")
         assert pool.resident() == []  # no model was loaded for any of it
     finally:
+        demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
         client.close()
-        demo.close()
         store.close()
 
 

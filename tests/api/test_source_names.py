@@ -35,8 +35,8 @@ def app(tmp_path_factory):
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     client = Client(url, verbose=False)
     yield {"url": url, "client": client, "data": str(data), "gone": str(gone), "instances": load(str(data)).instances}
+    demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
     client.close()
-    demo.close()
     store.close()
 
 

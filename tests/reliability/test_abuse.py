@@ -18,6 +18,7 @@ import threading
 
 import pytest
 from gradio_client import Client
+from gradio_sessions import sessions
 from queue_calls import column_indices, queue_call
 from queue_calls import fn_index as fn_index_of
 
@@ -282,16 +283,16 @@ def assert_marker_absent(store: Store) -> None:
 def xff_votes(url: str, forwarded: list[str]) -> list[str]:
     """The case vote-xff-ratelimit: one machine, a session per ``X-Forwarded-For`` value, one vote each."""
     outcomes = []
-    for xff in forwarded:
-        c = Client(url, verbose=False, headers={"X-Forwarded-For": xff}, download_files=False)
-        try:
-            b = c.predict(source="bundled", track="any", kind="any", api_name="/new_battle")
-            c.predict(battle_id=b["battle_id"], choice="A", api_name="/vote")
-            outcomes.append("accepted")
-        except Exception as e:  # noqa: BLE001 - the refusals are what is counted
-            outcomes.append(f"refused ({str(e)[:60]})")
-        finally:
-            c.close()
+    with sessions() as opened:  # each stays open until the end (closed together: a close costs a second)
+        for xff in forwarded:
+            c = Client(url, verbose=False, headers={"X-Forwarded-For": xff}, download_files=False)
+            opened.append(c)
+            try:
+                b = c.predict(source="bundled", track="any", kind="any", api_name="/new_battle")
+                c.predict(battle_id=b["battle_id"], choice="A", api_name="/vote")
+                outcomes.append("accepted")
+            except Exception as e:  # noqa: BLE001 - the refusals are what is counted
+                outcomes.append(f"refused ({str(e)[:60]})")
     return outcomes
 
 
@@ -337,24 +338,25 @@ def test_the_directed_vote_script_fails_at_every_step(tmp_path):
     found = {"step count": 0, "timings": 0, "shared ids": 0, "names": 0}
     accepted = 0
     try:
-        for n in range(16):
-            c = client(url, ip=f"198.51.100.{n + 1}")  # a new invented address per session
-            battle = c.predict("bundled", "any", "any", api_name="/new_battle")
-            sides = battle["sides"]
-            found["step count"] += len({len(side.get("steps", [])) for side in sides.values()}) > 1
-            found["timings"] += any(t in k.lower() for k in keys(sides) for t in TIMING_KEYS)
-            targets = [s for s in runs[battle["instance_uid"]] if s.startswith(f"{target}:")]
-            ids = lookup_ids(c, "bundled", battle["instance_uid"], targets)
-            pngs = {hashlib.sha256(base64.b64decode(side["image"]["png_base64"])).hexdigest()
-                    for side in sides.values() if side["image"]}
-            found["shared ids"] += bool(ids & pngs) or any(i in s for s in strings(sides) for i in ids if len(i) > 4)
-            found["names"] += target in json.dumps(sides)
-            try:
-                c.predict(battle["battle_id"], "A", api_name="/vote")
-                accepted += 1
-            except Exception as e:  # noqa: BLE001 - the refusals are what is counted
-                assert "rate limit" in str(e)
-            c.close()
+        with sessions() as opened:
+            for n in range(16):
+                c = client(url, ip=f"198.51.100.{n + 1}")  # a new invented address per session
+                opened.append(c)  # closed together at the end (a close costs a second)
+                battle = c.predict("bundled", "any", "any", api_name="/new_battle")
+                sides = battle["sides"]
+                found["step count"] += len({len(side.get("steps", [])) for side in sides.values()}) > 1
+                found["timings"] += any(t in k.lower() for k in keys(sides) for t in TIMING_KEYS)
+                targets = [s for s in runs[battle["instance_uid"]] if s.startswith(f"{target}:")]
+                ids = lookup_ids(c, "bundled", battle["instance_uid"], targets)
+                pngs = {hashlib.sha256(base64.b64decode(side["image"]["png_base64"])).hexdigest()
+                        for side in sides.values() if side["image"]}
+                found["shared ids"] += bool(ids & pngs) or any(i in s for s in strings(sides) for i in ids if len(i) > 4)
+                found["names"] += target in json.dumps(sides)
+                try:
+                    c.predict(battle["battle_id"], "A", api_name="/vote")
+                    accepted += 1
+                except Exception as e:  # noqa: BLE001 - the refusals are what is counted
+                    assert "rate limit" in str(e)
     finally:
         demo.close()
         store.close()

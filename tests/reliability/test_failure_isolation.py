@@ -149,8 +149,8 @@ def app(tmp_path_factory, silent_endpoint):
     demo, store, pool, client = launch(tmp_path_factory.mktemp("isolation"), cards, loader)
     yield client, store, pool, loader
     loader.release.set()
+    demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
     client.close()
-    demo.close()
     store.close()
 
 
@@ -246,6 +246,6 @@ def test_a_battle_with_a_failing_side_cannot_be_voted_and_the_next_battle_works(
         assert {revealed["system_a"], revealed["system_b"]} == {"steady:direct", f"{failing}:direct"}
         assert [v["choice"] for v in store.votes()] == ["B"]
     finally:
+        demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
         client.close()
-        demo.close()
         store.close()

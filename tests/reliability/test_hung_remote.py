@@ -20,6 +20,7 @@ from contextlib import contextmanager
 import pytest
 from gradio_client import Client
 from gradio_client.utils import Status
+from gradio_sessions import close_all
 from stand_in import JSONHandler, serving
 
 from realunify_arena.adapters.base import Capability
@@ -50,8 +51,7 @@ def launched(cards: dict[str, ModelCard], tmp_path, sessions: int):
     try:
         yield store, clients
     finally:
-        for c in clients:
-            c.close()
+        close_all(clients)  # together: a close waits a second for its heartbeat thread
         demo.close()
         store.close()
 

@@ -107,10 +107,25 @@ def assert_no_marker_in_tree(folder: Path) -> int:
 
 
 def cli(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run([sys.executable, "-m", "realunify_arena", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode in (0, 1), (args, done.stderr[-2000:])
-    return done.stdout + done.stderr
+    return clis([args], env=env)[0]
+
+
+def clis(commands: list[tuple[str, ...]], env: dict[str, str]) -> list[str]:
+    """Run the commands at once (as a sharded ``eval`` runs processes side by side on one database), each
+    one's output; each is mostly its start (importing the model libraries), which need not take turns."""
+    started = [subprocess.Popen([sys.executable, "-m", "realunify_arena", *args], cwd=ROOT, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for args in commands]
+    printed = []
+    for args, process in zip(commands, started):
+        try:
+            out, err = process.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            for p in started:
+                p.kill()
+            raise
+        assert process.returncode in (0, 1), (args, err[-2000:])
+        printed.append(out + err)
+    return printed
 
 
 def test_a_key_quoted_in_any_failure_of_any_remote_family_never_leaves(tmp_path, start_app):
@@ -150,10 +165,10 @@ def test_a_key_quoted_in_any_failure_of_any_remote_family_never_leaves(tmp_path,
         outputs = tmp_path / "out"
         common = ["--models-dir", str(models_dir), "--db", str(db), "--track", "UEG", "--mode", "direct",
                   "--limit", "1", "--no-progress"]
-        printed = [cli("eval", "--model", model, "--judge", "gemini-error", *common, env=base)
-                   for model in ("gemini-malformed", "oa-chat-malformed", "oa-images-error", "gemini-transport")]
-        printed.append(cli("eval", "--model", "oa-images-ok", "--judge", "gemini-malformed", "--judge-attempts", "1",
-                           *common, env=base))
+        printed = clis([("eval", "--model", model, "--judge", "gemini-error", *common)
+                        for model in ("gemini-malformed", "oa-chat-malformed", "oa-images-error", "gemini-transport")]
+                       + [("eval", "--model", "oa-images-ok", "--judge", "gemini-malformed", "--judge-attempts", "1",
+                           *common)], env=base)
         printed += [cli("export", "runs", "--out", str(outputs / "runs"), "--db", str(db), env=base),
                     cli("export", "--format", "official", "--judge", "gemini-malformed", "--out",
                         str(outputs / "official"), "--db", str(db), env=base),
