@@ -32,10 +32,12 @@ def card_folder(tmp_path):
     return make
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
-    """torch on one intra-op thread for the module: tiny matrices on a shared machine, where spinning threads
-    cost far more in waiting than they save (10-20x on 2 shared cores)."""
+    """torch on one intra-op thread (of the test thread) for every unit module: tiny matrices on a shared
+    machine, where spinning threads cost far more in waiting than they save (10-20x on 2 shared cores;
+    test_adapters_tiny + test_edit_shape: 207-265 s with torch's default, 100 s with one). A model pool's own
+    threads still size theirs as the product does (``runtime.torch_threads_for``)."""
     import torch
 
     threads = torch.get_num_threads()
