@@ -19,8 +19,6 @@ sys.path.insert(0, str(ROOT / "tests" / "ui"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from conftest import chromium, launch_app  # noqa: E402 - the UI tests' setup, so screenshots match what is tested
-
 VOTES = ("A", "B", "tie", "B", "A", "both_bad")
 TASKS = ["code_to_image", "mathematical_reasoning", "mental_tracking", "cognitive_navigation"]
 
@@ -32,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "screenshots")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    from playwright.sync_api import expect
+    from conftest import chromium, launch_app  # the UI tests' setup, so screenshots match what is tested; imported
+    from playwright.sync_api import expect     # after the arguments so a usage error or --help is instant
 
     expect.set_options(timeout=120_000)
     with tempfile.TemporaryDirectory() as tmp:

@@ -32,10 +32,12 @@ def card_folder(tmp_path):
     return make
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
-    """torch on one intra-op thread for the module: tiny matrices on a shared machine, where spinning threads
-    cost far more in waiting than they save (10-20x on 2 shared cores)."""
+    """torch on one intra-op thread (of the test thread) for every unit module: tiny matrices on a shared
+    machine, where spinning threads cost far more in waiting than they save (10-20x on 2 shared cores;
+    test_adapters_tiny + test_edit_shape: 207-265 s with torch's default, 100 s with one). A model pool's own
+    threads still size theirs as the product does (``runtime.torch_threads_for``)."""
     import torch
 
     threads = torch.get_num_threads()
@@ -44,15 +46,42 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def kontext_built(tmp_path_factory, one_torch_thread) -> Path:
-    """The real-format FLUX.1 Kontext [dev] folder (tests/real_format.py), built once per test module."""
+@pytest.fixture(scope="session")
+def real_format_build(tmp_path_factory):
+    """``build(builder, folder, **kwargs) -> folder``: tests/real_format.py's ``builder`` (``"build_janus_pro"``,
+    ...) with ``kwargs``, built once per session and hard-linked into each ``folder`` asked for (a new folder,
+    under a ``tmp_path_factory`` one). Several modules read the same checkpoints: Janus-Pro's 102400-word
+    tokenizer alone took 6 s a build on 2 shared cores. The folders are only read; a test that changes a file
+    copies the folder first (``shutil.copytree``), as a module-scoped folder already required."""
+    import os
     import sys
+
+    import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import real_format  # tests/real_format.py
 
-    return real_format.build_flux_kontext(tmp_path_factory.mktemp("kontext") / "FLUX.1-Kontext-dev")
+    built: dict[tuple, Path] = {}
+
+    def build(builder: str, folder: Path, **kwargs) -> Path:
+        key = (builder, tuple(sorted(kwargs.items())))
+        if key not in built:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # tiny matrices: see one_torch_thread
+            try:
+                built[key] = getattr(real_format, builder)(tmp_path_factory.mktemp("real_format") / folder.name,
+                                                           **kwargs)
+            finally:
+                torch.set_num_threads(threads)
+        return Path(shutil.copytree(built[key], folder, copy_function=os.link))
+
+    return build
+
+
+@pytest.fixture(scope="module")
+def kontext_built(tmp_path_factory, real_format_build) -> Path:
+    """The real-format FLUX.1 Kontext [dev] folder (tests/real_format.py), for a test module to read."""
+    return real_format_build("build_flux_kontext", tmp_path_factory.mktemp("kontext") / "FLUX.1-Kontext-dev")
 
 
 @pytest.fixture
@@ -62,20 +91,15 @@ def kontext_copy(kontext_built, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def whole_models(tmp_path_factory, one_torch_thread) -> dict[str, Path]:
-    """Whole transformers checkpoint folders, built once per test module: tests/real_format.py's Janus-Pro-1B
+def whole_models(tmp_path_factory, one_torch_thread, real_format_build) -> dict[str, Path]:
+    """Whole transformers checkpoint folders for a test module to read: tests/real_format.py's Janus-Pro-1B
     (``janus``), Qwen2.5-VL-7B-Instruct (``qwen``) and -3B (``qwen-3b``: tied output embedding), and tiny-emu3's
     (``emu3``: a 60-word vocabulary; the real-format one's 184622 costs ten seconds)."""
-    import sys
-
     from realunify_arena.adapters.tiny import TINY_BUILDERS
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import real_format  # tests/real_format.py
 
     root = tmp_path_factory.mktemp("whole_models")
     TINY_BUILDERS["emu3"](root / "emu3")
-    return {"janus": real_format.build_janus_pro(root / "Janus-Pro-1B"),
-            "qwen": real_format.build_qwen2_5_vl(root / "Qwen2.5-VL-7B-Instruct"),
-            "qwen-3b": real_format.build_qwen2_5_vl(root / "Qwen2.5-VL-3B-Instruct", size="3b"),
+    return {"janus": real_format_build("build_janus_pro", root / "Janus-Pro-1B"),
+            "qwen": real_format_build("build_qwen2_5_vl", root / "Qwen2.5-VL-7B-Instruct"),
+            "qwen-3b": real_format_build("build_qwen2_5_vl", root / "Qwen2.5-VL-3B-Instruct", size="3b"),
             "emu3": root / "emu3"}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,17 @@ from realunify_arena.cards import load_cards
 from realunify_arena.protocols import loaded
 from realunify_arena.runtime import ModelPool
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import real_format  # noqa: E402  (tests/real_format.py)
 
 CARDS = load_cards()
 
 
 @pytest.fixture(scope="module")
-def sound(tmp_path_factory) -> dict[str, Path]:
+def sound(tmp_path_factory, real_format_build) -> dict[str, Path]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("sound")
     TINY_BUILDERS["pair"](root / "pair")
-    yield {"janus": real_format.build_janus_pro(root / "janus"), "pipeline": root / "pair" / "pipeline"}
+    yield {"janus": real_format_build("build_janus_pro", root / "janus"), "pipeline": root / "pair" / "pipeline"}
     torch.set_num_threads(threads)
 
 
@@ -426,10 +423,10 @@ def _edit_nested(path: Path, edit) -> None:
 
 
 @pytest.fixture(scope="module")
-def emu3(tmp_path_factory) -> Path:
+def emu3(tmp_path_factory, real_format_build) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield real_format.build_emu3(tmp_path_factory.mktemp("emu3") / "emu3")
+    yield real_format_build("build_emu3", tmp_path_factory.mktemp("emu3") / "emu3")
     torch.set_num_threads(threads)
 
 

@@ -152,8 +152,18 @@ def test_bench_scripts_import_the_checkout_they_are_in(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
     probe = ("import runpy, sys; sys.argv = [sys.argv[1]]; g = runpy.run_path(sys.argv[0], run_name='bench');"
              "import realunify_arena; print(realunify_arena.__file__)")
-    for script in sorted((ROOT / "bench").glob("*.py")):
-        done = subprocess.run([sys.executable, "-c", probe.replace("sys.argv[0]", repr(str(script))), str(script)],
-                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False)
-        assert done.returncode == 0, f"{script.name}: {done.stderr[-2000:]}"
-        assert Path(done.stdout.strip()).resolve().parent == ROOT / "realunify_arena", script.name
+    # every script in its own fresh interpreter, all started at once: the second core imports too
+    started = {script: subprocess.Popen([sys.executable, "-c", probe.replace("sys.argv[0]", repr(str(script))),
+                                         str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        env=env, cwd=tmp_path)
+               for script in sorted((ROOT / "bench").glob("*.py"))}
+    try:
+        finished = {script: process.communicate(timeout=300) for script, process in started.items()}
+    finally:
+        for process in started.values():
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    for script, (out, err) in finished.items():
+        assert started[script].returncode == 0, f"{script.name}: {err[-2000:]}"
+        assert Path(out.strip()).resolve().parent == ROOT / "realunify_arena", script.name

@@ -9,7 +9,6 @@ torch runs one thread here: on the shared 2-core box two spinning threads per pr
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,8 +29,6 @@ from realunify_arena.protocols import run
 from realunify_arena.runtime import ModelPool
 from realunify_arena.trace import Status
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import real_format  # noqa: E402  (tests/real_format.py)
 
 CARDS = load_cards()
 JANUS, JANUS_VARIANT, EMU3, QWEN = "janus-pro-1b", "janus-pro-1b-from-model-config", "emu3", "qwen2.5-vl-7b"
@@ -42,14 +39,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory, one_torch_thread) -> dict[str, Path]:
+def folders(tmp_path_factory, one_torch_thread, real_format_build) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("real_format")
     return {
-        "janus": real_format.build_janus_pro(root / "janus-pro-1b"),
-        "janus-variant": real_format.build_janus_pro(root / "janus-pro-1b-fmc", generation_kwargs=False, seed=1),
-        "emu3-chat": real_format.build_emu3(root / "emu3-chat", seed=0),
-        "emu3-gen": real_format.build_emu3(root / "emu3-gen", seed=1),
-        "qwen": real_format.build_qwen2_5_vl(root / "qwen2.5-vl"),
+        "janus": real_format_build("build_janus_pro", root / "janus-pro-1b"),
+        "janus-variant": real_format_build("build_janus_pro", root / "janus-pro-1b-fmc", generation_kwargs=False,
+                                           seed=1),
+        "emu3-chat": real_format_build("build_emu3", root / "emu3-chat", seed=0),
+        "emu3-gen": real_format_build("build_emu3", root / "emu3-gen", seed=1),
+        "qwen": real_format_build("build_qwen2_5_vl", root / "qwen2.5-vl"),
     }
 
 

@@ -48,12 +48,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory, one_torch_thread) -> dict[str, Path]:
+def folders(tmp_path_factory, one_torch_thread, real_format_build) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("real_families")
     return {"qwen-image": real_format.build_qwen_image(root / "Qwen-Image"),
             "qwen-image-edit": real_format.build_qwen_image(root / "Qwen-Image-Edit", edit=True, seed=1),
             "omnigen": real_format.build_omnigen(root / "OmniGen-v1-diffusers"),
-            "qwen2.5-vl-3b": real_format.build_qwen2_5_vl(root / "Qwen2.5-VL-3B-Instruct", size="3b")}
+            "qwen2.5-vl-3b": real_format_build("build_qwen2_5_vl", root / "Qwen2.5-VL-3B-Instruct", size="3b")}
 
 
 def pointed(name: str, folder: Path, capabilities=None):

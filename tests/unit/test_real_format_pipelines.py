@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,6 @@ from PIL import Image
 from realunify_arena.adapters import ModelUnavailable, build_adapter
 from realunify_arena.cards import load_cards
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import real_format  # noqa: E402  (tests/real_format.py)
 from pipeline_recorder import Recorder  # noqa: E402
 
 CARDS = load_cards()
@@ -35,8 +32,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def kontext_folder(tmp_path_factory, one_torch_thread) -> Path:
-    return real_format.build_flux_kontext(tmp_path_factory.mktemp("real_pipelines") / "FLUX.1-Kontext-dev")
+def kontext_folder(tmp_path_factory, one_torch_thread, real_format_build) -> Path:
+    return real_format_build("build_flux_kontext", tmp_path_factory.mktemp("real_pipelines") / "FLUX.1-Kontext-dev")
 
 
 def kontext_card(folder: Path):

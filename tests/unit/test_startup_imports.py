@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ["torch", "scipy", "spaces", "transformers", "diffusers"]
 
@@ -28,39 +30,59 @@ print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))
 """.replace("{HEAVY!r}", repr(HEAVY))
 
 
-def _heavy_after(code: str, *args: str, env: dict | None = None, keep_zero_gpu: bool = False) -> list:
-    """The JSON list the code prints last, run in a fresh interpreter (off ZeroGPU unless asked)."""
+def _start(code: str, *args: str, env: dict | None = None, keep_zero_gpu: bool = False) -> subprocess.Popen:
+    """``code`` started in a fresh interpreter (off ZeroGPU unless asked)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     if not keep_zero_gpu:
         env.pop("SPACES_ZERO_GPU", None)
-    out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=600, check=False)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
-def test_building_the_app_with_tiny_cards_imports_no_model_library(tmp_path):
-    assert _heavy_after(BUILD, str(tmp_path / "arena.db")) == []
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory):
+    """Each test's fresh interpreter, all started at once (the second core imports too); a test reads its own."""
+    spaces_off = ("import json, sys\nfrom realunify_arena import runs, runtime\n"
+                  "f = lambda: 1\nprint(json.dumps([runtime.zero_gpu(60)(f) is f, 'spaces' in sys.modules]))")
+    spaces_on = ("import json, sys\nfrom realunify_arena import runs, runtime\n"
+                 "print(json.dumps(['spaces' in sys.modules, runs._live.__wrapped__.__module__,"
+                 " runs._live.__code__.co_filename.startswith(sys.modules['spaces'].__path__[0]),"
+                 " runtime._gpu_call.__code__.co_filename.startswith(sys.modules['spaces'].__path__[0])]))")
+    zero_gpu = {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9"}
+    started = {
+        "build": _start(BUILD, str(tmp_path_factory.mktemp("startup") / "arena.db")),
+        "scipy": _start("import json, sys\nimport scipy.optimize\n"
+                        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"),
+        "spaces_off": _start(spaces_off),
+        "spaces_on": _start(spaces_on, env=zero_gpu, keep_zero_gpu=True),
+    }
+    yield started
+    for process in started.values():
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
-def test_the_check_sees_a_heavy_import():
-    code = f"import json, sys\nimport scipy.optimize\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
-    assert _heavy_after(code) == ["scipy"]
+def _heavy_after(process: subprocess.Popen) -> list:
+    """The JSON list the started code prints last."""
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
 
 
-def test_spaces_is_imported_and_applied_only_on_zero_gpu():
-    code = ("import json, sys\nfrom realunify_arena import runs, runtime\n"
-            "f = lambda: 1\nprint(json.dumps([runtime.zero_gpu(60)(f) is f, 'spaces' in sys.modules]))")
-    assert _heavy_after(code) == [True, False]
+def test_building_the_app_with_tiny_cards_imports_no_model_library(probes):
+    assert _heavy_after(probes["build"]) == []
 
 
+def test_the_check_sees_a_heavy_import(probes):
+    assert _heavy_after(probes["scipy"]) == ["scipy"]
 
-def test_on_zero_gpu_the_decorator_is_applied_at_import():
+
+def test_spaces_is_imported_and_applied_only_on_zero_gpu(probes):
+    assert _heavy_after(probes["spaces_off"]) == [True, False]
+
+
+def test_on_zero_gpu_the_decorator_is_applied_at_import(probes):
     """With ZeroGPU's variables (a device API address that is never called here), the run entry points come
     wrapped by ``spaces.GPU`` as soon as their modules are imported."""
-    code = ("import json, sys\nfrom realunify_arena import runs, runtime\n"
-            "print(json.dumps(['spaces' in sys.modules, runs._live.__wrapped__.__module__,"
-            " runs._live.__code__.co_filename.startswith(sys.modules['spaces'].__path__[0]),"
-            " runtime._gpu_call.__code__.co_filename.startswith(sys.modules['spaces'].__path__[0])]))")
-    env = {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9"}
-    assert _heavy_after(code, env=env, keep_zero_gpu=True) == [True, "realunify_arena.runs", True, True]
+    assert _heavy_after(probes["spaces_on"]) == [True, "realunify_arena.runs", True, True]
