@@ -58,6 +58,8 @@ def real_format_build(tmp_path_factory):
 
     import torch
 
+    from realunify_arena.adapters import LOADING
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import real_format  # tests/real_format.py
 
@@ -68,9 +70,13 @@ def real_format_build(tmp_path_factory):
         if key not in built:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)  # tiny matrices: see one_torch_thread
+            # LOADING: a model pool's load still running in another thread (an earlier module's background
+            # load) builds on the meta device through process-wide patches (accelerate's init_empty_weights),
+            # which made this build's parameters meta too ("Cannot copy out of meta tensor" at save)
             try:
-                built[key] = getattr(real_format, builder)(tmp_path_factory.mktemp("real_format") / folder.name,
-                                                           **kwargs)
+                with LOADING:
+                    built[key] = getattr(real_format, builder)(
+                        tmp_path_factory.mktemp("real_format") / folder.name, **kwargs)
             finally:
                 torch.set_num_threads(threads)
         return Path(shutil.copytree(built[key], folder, copy_function=os.link))
