@@ -322,14 +322,17 @@ def served_model_problem(card: ModelCard, asked: str, served: Any) -> str | None
             f"{f' of {card.path}' if card.path else ''}")
 
 
-def _parts(reply) -> Iterator[Any]:
-    """Every choice's ``message.content``: a string, or a list of content parts (dicts or SDK objects)."""
+def _parts(reply) -> Iterator[str | dict[str, Any]]:
+    """Every choice's ``message.content`` as strings and dicts: the content string, or each item of a list of
+    content parts (a dict, an SDK object as its dict, or a string); any other item (a number, null: JSON the
+    API does not define) is left out, and ``_instead`` names it when nothing usable is found."""
     for choice in reply.choices or []:
         content = choice.message.content if choice.message is not None else None
-        if isinstance(content, list):
-            yield from (part if isinstance(part, dict) else part.model_dump() for part in content)
-        elif content is not None:
-            yield content
+        for part in content if isinstance(content, list) else [content]:
+            if isinstance(part, (str, dict)):
+                yield part
+            elif hasattr(part, "model_dump"):
+                yield part.model_dump(warnings=False)
 
 
 def _checked(card: ModelCard, where: str, reply: R) -> R:
@@ -398,9 +401,12 @@ def _instead(card: ModelCard, reply) -> str:
         if message.get("refusal"):
             found.append(f"a refusal: {error_line(str(message['refusal']), card.api_key_env, 160)!r}")
         parts = content if isinstance(content, list) else [] if content is None else [content]
-        for j, part in enumerate(_as_dict(p) if not isinstance(p, str) else p for p in parts):
+        for j, part in enumerate(parts):
             at = f"choices[{i}].message.content" + (f"[{j}]" if isinstance(content, list) else "")
-            found.append(_part_shown(card, part, at))
+            if isinstance(part, str) or isinstance(part, dict) or hasattr(part, "model_dump"):
+                found.append(_part_shown(card, part if isinstance(part, str) else _as_dict(part), at))
+            else:
+                found.append(f"{error_line(repr(part), card.api_key_env, 60)} at {at}, which is not a content part")
         for key, value in message.items():
             if key not in ("content", "refusal", "role") and value not in (None, [], {}, "") and \
                     _holds_image(value):

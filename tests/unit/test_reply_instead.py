@@ -176,3 +176,26 @@ def test_vllm_error_bodies_and_a_proxy_page_name_the_card_endpoint_and_message(t
     for call in (lambda: adapter.generate("a cat", adapter.card.defaults),
                  lambda: adapter.understand([], "q", adapter.card.defaults)):
         assert _failure(call) == f"bagel at {server.url}/v1: {expected}"
+
+
+@pytest.mark.parametrize("content, expected", [
+    ([7], "7 at choices[0].message.content[0], which is not a content part"),
+    ([None], "None at choices[0].message.content[0], which is not a content part"),
+    (["no picture, only words"], "text at choices[0].message.content[0]: 'no picture, only words'"),
+])
+def test_content_list_items_that_are_not_part_objects_give_a_message_not_a_crash(tmp_path, server, content, expected):
+    """Before: "AttributeError: 'int' / 'NoneType' / 'str' object has no attribute 'model_dump'" for any item of
+    a content list that was not a dict (a list of plain strings, the form vLLM-Omni's own request parser also
+    takes, ``_extract_diffusion_prompt_and_images``; or JSON the API does not define)."""
+    server.answer = (200, _chat(content=content))
+    adapter = _bagel(tmp_path, server)
+    text = _failure(lambda: adapter.generate("a cat", adapter.card.defaults))
+    assert text.startswith(f"bagel at {server.url}/v1: the endpoint answered without an image"), text
+    assert expected in text, text
+
+
+def test_a_content_list_of_plain_strings_is_read_as_the_answer(tmp_path, server):
+    """Before: "AttributeError: 'str' object has no attribute 'model_dump'"."""
+    server.answer = (200, _chat(content=["The sky", "is blue."]))
+    adapter = _bagel(tmp_path, server)
+    assert adapter.understand([], "q", adapter.card.defaults) == "The sky\nis blue."
