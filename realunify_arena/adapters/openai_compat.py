@@ -83,6 +83,9 @@ class FieldsGivenTwice(RuntimeError):
 # OpenAI answers a request for an alias with its pinned snapshot (``gpt-4.1`` -> ``gpt-4.1-2025-04-14``, the
 # snapshot names of https://platform.openai.com/docs/models)
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}")
+# the text vLLM-Omni answers when an image run made no image (serving_chat.py _create_diffusion_chat_completion:
+# the message's content; _create_image_choice: a text part), with HTTP 200
+NO_IMAGE_NOTICE = "Image generation completed but no images were produced."
 _OUTPUT_MODALITY = {Capability.UNDERSTAND: "text", Capability.GENERATE: "image", Capability.EDIT: "image"}
 
 
@@ -285,9 +288,14 @@ class OpenAICompatAdapter(Adapter):
             raise RuntimeError(problem)
 
     def _b64_image(self, reply) -> Image.Image:
+        """``data[0].b64_json`` of an images API reply; raises RuntimeError naming the card and endpoint,
+        and an image sent as a URL (``response_format`` ``url``), which is not downloaded."""
         if not reply.data or not reply.data[0].b64_json:
-            raise RuntimeError(f"{self.card.name}: the endpoint returned no base64 image (b64_json); "
-                               f"got {_shown(self.card, reply)}")
+            url = reply.data[0].url if reply.data else None
+            came = (f"an image URL instead ({error_line(url, self.card.api_key_env, 80)!r}), which is not "
+                    f"downloaded" if url else f"got {_shown(self.card, reply)}")
+            raise RuntimeError(f"{self.card.name} at {self.card.endpoint}: the endpoint returned no base64 image "
+                               f"(b64_json); {came}")
         return _decoded(self.card, reply.data[0].b64_json)
 
 
@@ -314,14 +322,17 @@ def served_model_problem(card: ModelCard, asked: str, served: Any) -> str | None
             f"{f' of {card.path}' if card.path else ''}")
 
 
-def _parts(reply) -> Iterator[Any]:
-    """Every choice's ``message.content``: a string, or a list of content parts (dicts or SDK objects)."""
+def _parts(reply) -> Iterator[str | dict[str, Any]]:
+    """Every choice's ``message.content`` as strings and dicts: the content string, or each item of a list of
+    content parts (a dict, an SDK object as its dict, or a string); any other item (a number, null: JSON the
+    API does not define) is left out, and ``_instead`` names it when nothing usable is found."""
     for choice in reply.choices or []:
         content = choice.message.content if choice.message is not None else None
-        if isinstance(content, list):
-            yield from (part if isinstance(part, dict) else part.model_dump() for part in content)
-        elif content is not None:
-            yield content
+        for part in content if isinstance(content, list) else [content]:
+            if isinstance(part, (str, dict)):
+                yield part
+            elif hasattr(part, "model_dump"):
+                yield part.model_dump(warnings=False)
 
 
 def _checked(card: ModelCard, where: str, reply: R) -> R:
@@ -343,29 +354,110 @@ def _checked(card: ModelCard, where: str, reply: R) -> R:
 
 
 def _reply_text(card: ModelCard, reply) -> str:
-    """The answer's text; raises RuntimeError when the reply has no choice or no text (an empty answer is
-    the endpoint failing, not the model answering, and must not be scored as one)."""
+    """The answer's text; raises RuntimeError naming the card and endpoint when the reply has no choice or
+    no text (an empty answer is the endpoint failing, not the model answering, and must not be scored as
+    one), quoting what came instead (``_instead``): a refusal, an image, or vLLM-Omni's notice of an
+    image run that made no image (``NO_IMAGE_NOTICE``), which is the server's text, never the model's."""
+    where = f"{card.name} at {card.endpoint}"
     if not reply.choices:
-        raise RuntimeError(f"{card.name}: the endpoint answered no choices; got {_shown(card, reply)}")
+        raise RuntimeError(f"{where}: the endpoint answered no choices; got {_shown(card, reply)}")
     texts = [p if isinstance(p, str) else p.get("text", "") for p in _parts(reply)
              if isinstance(p, str) or p.get("type") == "text"]
     text = "\n".join(t for t in texts if isinstance(t, str) and t).strip()
-    if not text:
+    if not text or text == NO_IMAGE_NOTICE:
         reasons = sorted({str(c.finish_reason) for c in reply.choices})
-        raise RuntimeError(f"{card.name}: the endpoint answered no text (finish reason: {', '.join(reasons)})")
+        raise RuntimeError(f"{where}: the endpoint answered no text (finish reason: {', '.join(reasons)}); "
+                           f"the reply holds {_instead(card, reply)}")
     return text
 
 
 def _reply_image(card: ModelCard, reply) -> Image.Image:
-    """The first image data URL in the reply (vLLM-Omni puts it in ``message.content``)."""
+    """The first image data URL in the reply (vLLM-Omni puts it in ``message.content``: a list of
+    ``image_url`` parts, serving_chat.py ``_create_diffusion_chat_completion`` and ``_create_image_choice``).
+
+    Raises:
+        RuntimeError: no such image; the message names the card and endpoint and says what came instead
+            (``_instead``): text (a refusal, or vLLM-Omni's ``NO_IMAGE_NOTICE``), an image URL that is not
+            inline, or an image elsewhere in the message (e.g. ``message.images``), which is not read.
+    """
     for part in _parts(reply):
         url = part.get("image_url") if isinstance(part, dict) else part  # the URL's object, or the URL itself
         if isinstance(url, dict):
             url = url.get("url", "")
         if isinstance(url, str) and url.startswith("data:image/"):
             return _decoded(card, url)
-    raise RuntimeError(f"{card.name}: the endpoint answered without an image (expected a data:image/... URL "
-                       f"in choices[].message.content); got {_shown(card, reply)}")
+    raise RuntimeError(f"{card.name} at {card.endpoint}: the endpoint answered without an image (expected a "
+                       f"data:image/... URL in choices[].message.content); the reply holds {_instead(card, reply)}")
+
+
+def _instead(card: ModelCard, reply) -> str:
+    """What a chat reply holds in place of the text or image asked for, for an error message: each choice's
+    refusal, text, images (inline, by URL, or in a part or field this adapter does not read, named by
+    where they are), else the start of the reply (``_shown``). Quoted text is one short line, key taken out."""
+    found: list[str] = []
+    for i, choice in enumerate(reply.choices or []):
+        message = _as_dict(choice.message)
+        content = message.get("content")
+        if message.get("refusal"):
+            found.append(f"a refusal: {error_line(str(message['refusal']), card.api_key_env, 160)!r}")
+        parts = content if isinstance(content, list) else [] if content is None else [content]
+        for j, part in enumerate(parts):
+            at = f"choices[{i}].message.content" + (f"[{j}]" if isinstance(content, list) else "")
+            if isinstance(part, str) or isinstance(part, dict) or hasattr(part, "model_dump"):
+                found.append(_part_shown(card, part if isinstance(part, str) else _as_dict(part), at))
+            else:
+                found.append(f"{error_line(repr(part), card.api_key_env, 60)} at {at}, which is not a content part")
+        for key, value in message.items():
+            if key not in ("content", "refusal", "role") and value not in (None, [], {}, "") and \
+                    _holds_image(value):
+                found.append(f"an image in choices[{i}].message.{key}, which is not read (vLLM-Omni answers "
+                             f"with image_url parts in message.content)")
+    said = "; ".join(dict.fromkeys(f for f in found if f))
+    return shortened(said, 400) if said else f"nothing else: {_shown(card, reply)}"
+
+
+def _part_shown(card: ModelCard, part: Any, at: str) -> str:
+    """One content part (a string, or a part's dict) as ``_instead`` names it."""
+    if isinstance(part, str):
+        if part.startswith("data:image/"):
+            return f"an image at {at}"
+        return f"text at {at}: {error_line(part, card.api_key_env, 160)!r}" if part.strip() else ""
+    kind = part.get("type")
+    if kind == "text":
+        text = str(part.get("text") or "")
+        return f"text at {at}: {error_line(text, card.api_key_env, 160)!r}" if text.strip() else ""
+    url = part.get("image_url")
+    url = url.get("url") if isinstance(url, dict) else url
+    if kind == "image_url" and isinstance(url, str) and not url.startswith("data:"):
+        return (f"an image_url at {at} that is not inline ({error_line(url, card.api_key_env, 80)!r}): only "
+                f"data:image/... URLs are read, nothing is downloaded")
+    if kind == "image_url" and isinstance(url, str) and url.startswith("data:image/"):
+        return f"an image at {at}"
+    if _holds_image(part):
+        return f"an image in a content part of type {kind!r} at {at}, which is not read (expected type 'image_url')"
+    return f"a content part of type {kind!r} at {at}"
+
+
+def _holds_image(value: Any) -> bool:
+    """Whether ``value`` (a message field or part, any JSON) holds an inline image: a ``data:image/`` URL or a
+    long base64 PNG/JPEG/WebP/GIF (``iVBOR``, ``/9j/``, ``UklGR``, ``R0lGOD``)."""
+    if isinstance(value, str):
+        return value.startswith("data:image/") or (len(value) > 64 and value.startswith(
+            ("iVBOR", "/9j/", "UklGR", "R0lGOD")))
+    if isinstance(value, dict):
+        return any(_holds_image(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_image(v) for v in value)
+    return False
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    """A message or content part as a dict: an SDK model (its extra fields included), a dict, or an object."""
+    if isinstance(value, dict):
+        return value
+    if hasattr(value, "model_dump"):
+        return value.model_dump(warnings=False)
+    return dict(vars(value)) if hasattr(value, "__dict__") else {}
 
 
 def _decoded(card: ModelCard, data: str) -> Image.Image:

@@ -394,7 +394,8 @@ def test_a_served_name_the_card_documents_or_an_openai_snapshot_is_accepted(tmp_
 def test_a_chat_reply_without_an_image_is_a_clear_error(tmp_path):
     with _stand_in("diffusion", "OmniGen2/OmniGen2", style="no-image") as server:
         adapter = build_adapter(_served(tmp_path, "omnigen2-dit", server.url))
-        with pytest.raises(RuntimeError, match=r"omnigen2-dit: the endpoint answered without an image"):
+        with pytest.raises(RuntimeError, match=rf"omnigen2-dit at {server.url}/v1: the endpoint answered without an "
+                                               r"image"):
             adapter.edit(SOURCE, "blue", dataclasses.replace(adapter.card.defaults, width=8, height=8))
 
 
