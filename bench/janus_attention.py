@@ -20,9 +20,10 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
+if TYPE_CHECKING:
+    import torch
 
 BENCH = Path(__file__).resolve().parent / "janus_generation.py"
 spec = importlib.util.spec_from_file_location("janus_generation", BENCH)
@@ -31,15 +32,20 @@ spec.loader.exec_module(janus_generation)
 determinism_spec = importlib.util.spec_from_file_location("janus_determinism", BENCH.with_name("janus_determinism.py"))
 janus_determinism = importlib.util.module_from_spec(determinism_spec)
 determinism_spec.loader.exec_module(janus_determinism)
+# torch and the adapters are imported where they are used, so ``--help`` and a usage error answer at once.
 
-from realunify_arena.adapters import janus_fast  # noqa: E402
 
-CONFIGS = {
-    "math": [SDPBackend.MATH],
-    "shipped (flash, efficient, math)": [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH],
-    "cudnn first (before)": [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION,
-                             SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH],
-}
+def backend_sets() -> dict:
+    """The allowed sets of attention backends compared, by name."""
+    from torch.nn.attention import SDPBackend
+
+    return {
+        "math": [SDPBackend.MATH],
+        "shipped (flash, efficient, math)": [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                                             SDPBackend.MATH],
+        "cudnn first (before)": [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION,
+                                 SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH],
+    }
 
 
 def relative_error(value: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -55,6 +61,11 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--device", default="cuda", help="cpu: a smoke run, eager")
     args = parser.parse_args()
+    import torch
+    from torch.nn.attention import sdpa_kernel
+
+    from realunify_arena.adapters import janus_fast
+
     model = janus_generation.random_janus(args.size, args.device, torch.bfloat16)
     prompt = janus_generation.prompt_ids(model, janus_generation.PROMPT_TOKENS, args.device)
     settings = dict(do_sample=True, guidance_scale=5.0)
@@ -65,7 +76,7 @@ def main() -> int:
     del exact
     torch.cuda.empty_cache() if args.device == "cuda" else None
     results = []
-    for name, backends in CONFIGS.items():
+    for name, backends in backend_sets().items():
         torch._dynamo.reset()
         janus_fast.reproducible_attention = lambda backends=backends: sdpa_kernel(backends)
         fast = janus_fast.JanusFastGenerator(model, compile=args.device == "cuda")

@@ -18,17 +18,15 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-import torch
-
 BENCH = Path(__file__).resolve().parent / "janus_generation.py"
 spec = importlib.util.spec_from_file_location("janus_generation", BENCH)
 janus_generation = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(janus_generation)
-
-from realunify_arena.adapters import janus_fast  # noqa: E402
+spec.loader.exec_module(janus_generation)  # also puts the checkout on sys.path
+# torch and the adapters are imported where they are used, so ``--help`` and a usage error answer at once.
 
 
 def attention_kernels(run) -> list[str]:
+    import torch
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -46,6 +44,10 @@ def main() -> int:
     parser.add_argument("--size", default="small")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    import torch
+
+    from realunify_arena.adapters import janus_fast
+
     model = janus_generation.random_janus(args.size, "cuda", torch.bfloat16)
     prompt = janus_generation.prompt_ids(model, janus_generation.PROMPT_TOKENS, "cuda").repeat(2, 1)
     settings = dict(do_sample=True, guidance_scale=5.0)

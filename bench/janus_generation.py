@@ -33,13 +33,15 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from realunify_arena.adapters.janus import IMAGE_SAMPLING  # noqa: E402
-from realunify_arena.adapters.janus_fast import JanusFastGenerator  # noqa: E402
+# torch, transformers and the adapters are imported by the functions that use them, so ``--help`` and a usage
+# error answer at once instead of after seconds of imports.
 
 # Janus-Pro's language models (LLaMA shapes, DeepSeek-LLM vocabulary) and its special token ids.
 TEXT_SHAPES = {
@@ -79,6 +81,7 @@ def janus_config(size: str):
 
 def random_janus(size: str, device: str, dtype: torch.dtype, seed: int = 0):
     """A Janus model of ``size`` with random weights: built on the meta device, materialised on ``device``."""
+    import torch
     from transformers import JanusForConditionalGeneration
 
     config, tokens = janus_config(size)
@@ -97,6 +100,8 @@ def random_janus(size: str, device: str, dtype: torch.dtype, seed: int = 0):
 
 def prompt_ids(model, length: int, device: str) -> torch.Tensor:
     """BOS, random text tokens, BOI: the shape of a chat-templated image prompt."""
+    import torch
+
     generation = model.generation_config
     vocab = model.config.text_config.vocab_size
     low = min(1000, vocab // 2)
@@ -107,6 +112,8 @@ def prompt_ids(model, length: int, device: str) -> torch.Tensor:
 
 
 def synchronize(device: str) -> None:
+    import torch
+
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
 
@@ -124,6 +131,8 @@ def timed(fn, device: str, repeats: int) -> list[float]:
 
 def copy_bandwidth(device: str) -> float:
     """Device copy bandwidth in bytes/s, counting bytes read and written (median of 10 copies of 1 GiB)."""
+    import torch
+
     size = 2**30 if torch.device(device).type == "cuda" else 2**25
     source = torch.empty(size, dtype=torch.uint8, device=device)
     target = torch.empty_like(source)
@@ -133,6 +142,8 @@ def copy_bandwidth(device: str) -> float:
 
 def matmul_rate(device: str, dtype: torch.dtype) -> float | None:
     """Dense matmul FLOP/s at ``dtype`` (8192³ on CUDA); None on CPU, where no compute floor is claimed."""
+    import torch
+
     if torch.device(device).type != "cuda":
         return None
     a = torch.randn(8192, 8192, device=device, dtype=dtype)
@@ -201,6 +212,7 @@ def kernel_profile(run, device: str, top: int = 15) -> dict:
     """Where one fast call's device time goes: the ``top`` kernels by their own time, the total kernel
     time and launches (set against the call's wall time, it shows how much of the call the GPU idles), and
     the time per kind of kernel. On CPU the same for operators' own CPU time."""
+    import torch
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
@@ -225,7 +237,11 @@ def kernel_profile(run, device: str, top: int = 15) -> dict:
 
 
 def bench(args) -> dict:
+    import torch
     from transformers import __version__ as transformers_version
+
+    from realunify_arena.adapters.janus import IMAGE_SAMPLING
+    from realunify_arena.adapters.janus_fast import JanusFastGenerator
 
     device, dtype = args.device, getattr(torch, args.dtype)
     bandwidth, rate = copy_bandwidth(device), matmul_rate(device, dtype)
@@ -320,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = RedactingParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=["tiny", "small", "1b", "7b"], default="tiny")
     parser.add_argument("--batch", type=int, action="append", help="images per prompt; repeatable (default 1, 16)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=None, help="default: cuda where available, else cpu")
     parser.add_argument("--dtype", default=None, help="default: bfloat16 on CUDA, float32 on CPU")
     parser.add_argument("--prompt-tokens", type=int, default=PROMPT_TOKENS)
     parser.add_argument("--repeats", type=int, default=3, help="timed fast calls per batch (min and median)")
@@ -331,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also list the top kernels of one fast call")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
+    import torch
+
+    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     args.batch = args.batch or [1, 16]
     args.ref_repeats = args.ref_repeats or args.repeats
     args.dtype = args.dtype or ("bfloat16" if "cuda" in args.device else "float32")

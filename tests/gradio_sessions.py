@@ -23,6 +23,12 @@ def close_all(clients: Iterable[Client]) -> None:
         t.join(timeout=10)
 
 
+def close_soon(client: Client) -> None:
+    """``client.close()`` in a daemon thread: its heartbeat is told to stop as ``close`` does, without the caller
+    waiting out the second's join (for a session that must end where it is, not with the others later)."""
+    threading.Thread(target=client.close, daemon=True).start()
+
+
 @contextmanager
 def sessions() -> Iterator[list[Client]]:
     """A list to append the block's clients to; all of them are closed together when the block ends."""

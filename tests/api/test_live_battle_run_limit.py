@@ -13,6 +13,7 @@ import sqlite3
 
 import pytest
 from gradio_client import Client
+from gradio_sessions import close_all
 
 from realunify_arena.cards import load_cards
 from realunify_arena.runtime import ModelPool
@@ -33,8 +34,10 @@ def app(tmp_path_factory):
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
-    yield {"url": url, "db": settings.db}
-    demo.close()
+    clients: list[Client] = []  # the tests' sessions, closed after the app
+    yield {"url": url, "db": settings.db, "clients": clients}
+    demo.close()  # the server first: a client's close then need not wait out its heartbeat read (1 s each)
+    close_all(clients)
     store.close()
 
 
@@ -45,20 +48,18 @@ def _rows(db, table: str) -> int:
 
 def test_a_live_battles_two_sides_count_against_the_run_limit(app):
     client = Client(app["url"], verbose=False, download_files=False)
-    try:
-        played = client.predict("bundled", "GEU", "model_vs_model", api_name="/new_battle")
-        assert played["ready"], played
-        assert _rows(app["db"], "runs") == 2  # the battle's two sides: 2 of the 3 runs
-        battles, runs = _rows(app["db"], "battles"), _rows(app["db"], "runs")
-        with pytest.raises(Exception, match=re.escape(REFUSED)):  # 2 + 2 > 3; before: a second battle ran
-            client.predict("bundled", "GEU", "model_vs_model", api_name="/new_battle")
-        assert (_rows(app["db"], "battles"), _rows(app["db"], "runs")) == (battles, runs)  # nothing written
-        uid = played["instance_uid"]
-        out = client.predict("bundled", uid, "tiny-pair", "direct", 7, "", api_name="/run_instance")
-        assert out["reused"] is False  # 2 + 1 = 3: the last run the limit allows
-        with pytest.raises(Exception, match=re.escape(REFUSED)):
-            client.predict("bundled", uid, "tiny-pair", "direct", 8, "", api_name="/run_instance")
-        assert _rows(app["db"], "runs") == 3
-        client.predict(played["battle_id"], "A", api_name="/vote")  # the battle played still takes its vote
-    finally:
-        client.close()
+    app["clients"].append(client)
+    played = client.predict("bundled", "GEU", "model_vs_model", api_name="/new_battle")
+    assert played["ready"], played
+    assert _rows(app["db"], "runs") == 2  # the battle's two sides: 2 of the 3 runs
+    battles, runs = _rows(app["db"], "battles"), _rows(app["db"], "runs")
+    with pytest.raises(Exception, match=re.escape(REFUSED)):  # 2 + 2 > 3; before: a second battle ran
+        client.predict("bundled", "GEU", "model_vs_model", api_name="/new_battle")
+    assert (_rows(app["db"], "battles"), _rows(app["db"], "runs")) == (battles, runs)  # nothing written
+    uid = played["instance_uid"]
+    out = client.predict("bundled", uid, "tiny-pair", "direct", 7, "", api_name="/run_instance")
+    assert out["reused"] is False  # 2 + 1 = 3: the last run the limit allows
+    with pytest.raises(Exception, match=re.escape(REFUSED)):
+        client.predict("bundled", uid, "tiny-pair", "direct", 8, "", api_name="/run_instance")
+    assert _rows(app["db"], "runs") == 3
+    client.predict(played["battle_id"], "A", api_name="/vote")  # the battle played still takes its vote

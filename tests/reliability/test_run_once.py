@@ -14,6 +14,7 @@ import time
 
 import pytest
 from gradio_client import Client
+from gradio_sessions import close_all, page_config
 from queue_calls import SLOW_CARD, Page, column_indices, fn_index, predict_call, queue_call
 
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -39,7 +40,21 @@ def _launch(root, models: tuple[str, ...], **settings):
     demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     # "source": as configured (what an API script passes); "menu_source": the page menus' public name for it
-    return demo, {"url": url, "store": store, "source": str(root / "data"), "menu_source": "data"}
+    # "clients": the gradio_client sessions opened on it (``_client``), closed after the app
+    return demo, {"url": url, "store": store, "source": str(root / "data"), "menu_source": "data", "clients": []}
+
+
+def _close(demo, app: dict) -> None:
+    demo.close()  # the server first: a client's close then need not wait out its heartbeat read (1 s each)
+    close_all(app["clients"])
+    app["store"].close()
+
+
+def _client(app: dict, **kwargs) -> Client:
+    """A gradio_client session on ``app``, left open until the app closes (``_close``)."""
+    client = Client(app["url"], verbose=False, **kwargs)
+    app["clients"].append(client)
+    return client
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +63,7 @@ def busy_app(tmp_path_factory):
     demo, app = _launch(tmp_path_factory.mktemp("busy"), ("tiny-janus", "tiny-slow"), gpu_concurrency=1,
                         queue_size=1)
     yield app
-    demo.close()
-    app["store"].close()
+    _close(demo, app)
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +71,7 @@ def janus_app(tmp_path_factory):
     """Two slots, so two calls of one event run side by side."""
     demo, app = _launch(tmp_path_factory.mktemp("janus"), ("tiny-janus",), gpu_concurrency=2, queue_size=4)
     yield app
-    demo.close()
-    app["store"].close()
+    _close(demo, app)
 
 
 def _ip() -> str:
@@ -102,11 +115,10 @@ def test_runs_refused_by_a_full_queue_or_stopped_while_waiting_do_not_count(busy
     waiter = page.join(stepwise, _column("tiny-slow", seed, started))
     time.sleep(2)  # the stepwise column is waiting for the slot now
     try:
-        other = Client(url, verbose=False, headers={"x-forwarded-for": _ip()}, download_files=False)
+        other = _client(busy_app, headers={"x-forwarded-for": _ip()}, download_files=False)
         with pytest.raises(Exception, match=QUEUE_FULL):
             other.predict(busy_app["source"], _any_uid(busy_app), "tiny-slow", "direct", 7, "",
                           api_name="/run_instance")
-        other.close()
         assert _run_starts(store) == 2
         second, second_ip = secrets.token_hex(6), _ip()
         other_started = _run_click(busy_app, "tiny-slow", seed + 1, second, second_ip)
@@ -137,11 +149,7 @@ def _wait_for_a_step(timeout_s: float = 120) -> None:
 
 
 def _any_uid(app: dict) -> str:
-    c = Client(app["url"], verbose=False)
-    try:
-        return c.predict(app["source"], "UEG", "all", api_name="/instances")[0]["uid"]
-    finally:
-        c.close()
+    return _client(app).predict(app["source"], "UEG", "all", api_name="/instances")[0]["uid"]
 
 
 def test_an_explore_column_called_twice_for_one_run_runs_once(janus_app):
@@ -205,10 +213,9 @@ def test_battles_refused_by_a_full_queue_do_not_count_and_take_no_vote(busy_app)
     time.sleep(2)  # the stepwise column is waiting for the slot now: the queue is full
     try:
         before = _battles(store)
-        other = Client(url, verbose=False, headers={"x-forwarded-for": _ip()}, download_files=False)
+        other = _client(busy_app, headers={"x-forwarded-for": _ip()}, download_files=False)
         with pytest.raises(Exception, match=QUEUE_FULL):
             other.predict(busy_app["source"], "any", "direct_vs_stepwise", api_name="/new_battle")
-        other.close()
         assert _battles(store) == before
         second, second_ip = secrets.token_hex(6), _ip()
         done = queue_call(url, fn_index(url, "start"), [busy_app["menu_source"], "any", "direct_vs_stepwise"],
@@ -219,9 +226,8 @@ def test_battles_refused_by_a_full_queue_do_not_count_and_take_no_vote(busy_app)
         refused = queue_call(url, fn_index(url, "generate"), [battle_id], second, second_ip)
         assert refused.get("success") is False and QUEUE_FULL in json.dumps(refused.get("output")), refused
         assert _battles(store) == before
-        c = Client(url, verbose=False)
-        votes = [i for i, d in enumerate(c.config["dependencies"]) if str(d.get("api_name")).startswith("cast")]
-        c.close()
+        votes = [i for i, d in enumerate(page_config(url)["dependencies"])
+                 if str(d.get("api_name")).startswith("cast")]
         vote = queue_call(url, votes[0], [battle_id], second, second_ip)
         assert vote.get("success") is False and "unknown battle id" in json.dumps(vote.get("output")), vote
     finally:

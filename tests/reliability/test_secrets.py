@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from gradio_client import Client
+from gradio_sessions import close_soon
 from stand_in import JSONHandler, serving
 
 from realunify_arena.adapters.base import Capability
@@ -98,6 +99,7 @@ def test_in_process_app_and_cli_never_reveal_keys(tmp_path, endpoint, monkeypatc
     demo = build_demo(settings, store, ModelPool({c.name: c for c in cards}, device="cpu"))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     served: list[str] = []
+    client = None
     try:
         client = Client(url, verbose=False, download_files=False, headers={"x-forwarded-for": "203.0.113.5"})
         for path in ("", "config", "gradio_api/info", "?tab=explore&model=keyed-a"):
@@ -115,9 +117,10 @@ def test_in_process_app_and_cli_never_reveal_keys(tmp_path, endpoint, monkeypatc
                 break
         assert store.votes(), "no battle could be voted on"
         served.append(json.dumps(client.predict("GEU", "model_vs_model", api_name="/leaderboard")))
-        client.close()
     finally:
-        demo.close()
+        demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
+        if client is not None:
+            client.close()
         store.close()
     assert f"Bearer {SECRETS['OPENAI_API_KEY']}" in seen  # the key did reach its endpoint
 
@@ -154,7 +157,7 @@ def test_app_process_never_reveals_keys(seeded_db, start_app):
     with pytest.raises(Exception) as refused:
         client.predict(battle["battle_id"], "A", api_name="/vote")
     served.append(str(refused.value))
-    client.close()
+    close_soon(client)
     app.stop()
     for i, text in enumerate(served):
         assert_no_secret(f"served response {i}", text)

@@ -18,6 +18,7 @@ import tracemalloc
 import httpx
 import pytest
 from gradio_client import Client
+from gradio_sessions import close_soon
 
 from realunify_arena.cards import load_cards
 from realunify_arena.runtime import ModelPool
@@ -102,7 +103,7 @@ def test_a_visit_s_session_is_released_when_it_ends(app):
         finally:
             tracemalloc.stop()
     finally:
-        client.close()
+        close_soon(client)
     assert left == set(), f"{len(left)} of {VISITS} ended visits still hold server state"
     growth = sum(d.size_diff for d in after.compare_to(before, "filename"))
     print(f"{VISITS} visits: {growth / VISITS / 1024:.1f} KB per ended visit stays")
@@ -127,7 +128,7 @@ def test_sessions_without_a_heartbeat_go_after_the_idle_limit(app, monkeypatch):
         client.reset_session()  # its release sweeps the idle ones
         assert wait_released(demo, raw) == set()
     finally:
-        client.close()
+        close_soon(client)
 
 
 def test_a_session_s_state_holds_a_reference_not_your_own_image(tmp_path):
