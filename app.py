@@ -13,7 +13,7 @@ if os.environ.get("SPACES_ZERO_GPU", "").lower() in {"1", "t", "true"}:  # space
 
 from realunify_arena.listening import listen_problem
 from realunify_arena.redaction import redact
-from realunify_arena.settings import Settings, SettingsError, janus_fast_switch
+from realunify_arena.settings import Settings, SettingsError, check_gradio_variables, janus_fast_switch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_cli(argv)
         janus_fast_switch()  # read only when a Janus model loads: a bad value would fail a visitor's first run
+        check_gradio_variables()  # else Gradio's own int() of one is a traceback, at its import or launch
         tls_context()  # a CA variable naming no CA file is refused here, not at each remote model's request
     except SettingsError as e:
         return refuse(str(e))
