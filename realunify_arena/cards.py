@@ -37,6 +37,7 @@ from realunify_arena.limits import OptionError, numbers_checked, size_problem
 from realunify_arena.redaction import register_endpoint, register_secret_env
 from realunify_arena.shown import brief
 from realunify_arena.systems import model_name_problem
+from realunify_arena.text_files import read_regular
 from realunify_arena.unique_keys import RepeatedKeyError, load_yaml
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -305,11 +306,12 @@ def _problem(path: Path, error: dict) -> str:
 def _read(path: Path) -> Any:
     """The card file's YAML document; every way it can fail to be one is a ``CardError``."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_CARD_BYTES)  # not all of a link to /dev/zero; no wait on a named pipe
     except OSError as exc:
         raise CardError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
     if len(data) > MAX_CARD_BYTES:
-        raise CardError(f"{path}: {len(data)} bytes; a card is a short YAML file (at most {MAX_CARD_BYTES} bytes)")
+        raise CardError(f"{path}: over {MAX_CARD_BYTES} bytes; a card is a short YAML file (at most {MAX_CARD_BYTES}"
+                        " bytes)")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise CardError(f"{path}: UTF-16 text; save the card as UTF-8")
     try:
