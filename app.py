@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         tls_context()  # a CA variable naming no CA file is refused here, not at each remote model's request
     except SettingsError as e:
         return refuse(str(e))
+    from realunify_arena.arena import salt_problem
+
+    problem = salt_problem()  # a guessable salt would let an export of votes be traced back to addresses
+    if problem:
+        return refuse(problem)
     # Gradio takes a port only if it is free on 127.0.0.1 as well as on the host (http_server.start_server)
     problem = (listen_problem(settings.host or "127.0.0.1", settings.port)
                or (settings.port and listen_problem("127.0.0.1", settings.port)))
