@@ -217,10 +217,13 @@ def build_app(settings: Settings, store, chosen=None):
 
 
 def card_notice(problems: list) -> str:
-    """The page's notice about broken cards: each file's name and its problem, escaped as plain text."""
-    import html
+    """The page's notice about broken cards: each file's name and its problem as a visitor may see them
+    (``visitor_text``: no server folder, endpoint or secret) and as plain text (``plain``: a card quoting
+    Markdown, a link or an image in a field builds no element and fetches nothing)."""
+    from realunify_arena.redaction import visitor_text
+    from realunify_arena.ui.render import plain
 
-    lines = "\n".join(f"- {html.escape(str(p), quote=False)}" for p in problems)
+    lines = "\n".join(f"- {plain(visitor_text(str(p)))}" for p in problems)
     return f"**{len(problems)} model card(s) could not be read and are left out:**\n{lines}"
 
 
