@@ -13,7 +13,7 @@ if os.environ.get("SPACES_ZERO_GPU", "").lower() in {"1", "t", "true"}:  # space
 
 from realunify_arena.listening import listen_problem
 from realunify_arena.redaction import redact
-from realunify_arena.settings import Settings, SettingsError, janus_fast_switch
+from realunify_arena.settings import Settings, SettingsError, check_gradio_variables, janus_fast_switch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,9 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_cli(argv)
         janus_fast_switch()  # read only when a Janus model loads: a bad value would fail a visitor's first run
+        check_gradio_variables()  # else Gradio's own int() of one is a traceback, at its import or launch
         tls_context()  # a CA variable naming no CA file is refused here, not at each remote model's request
     except SettingsError as e:
         return refuse(str(e))
+    from realunify_arena.arena import salt_problem
+
+    problem = salt_problem()  # a guessable salt would let an export of votes be traced back to addresses
+    if problem:
+        return refuse(problem)
     # Gradio takes a port only if it is free on 127.0.0.1 as well as on the host (http_server.start_server)
     problem = (listen_problem(settings.host or "127.0.0.1", settings.port)
                or (settings.port and listen_problem("127.0.0.1", settings.port)))
@@ -211,10 +217,13 @@ def build_app(settings: Settings, store, chosen=None):
 
 
 def card_notice(problems: list) -> str:
-    """The page's notice about broken cards: each file's name and its problem, escaped as plain text."""
-    import html
+    """The page's notice about broken cards: each file's name and its problem as a visitor may see them
+    (``visitor_text``: no server folder, endpoint or secret) and as plain text (``plain``: a card quoting
+    Markdown, a link or an image in a field builds no element and fetches nothing)."""
+    from realunify_arena.redaction import visitor_text
+    from realunify_arena.ui.render import plain
 
-    lines = "\n".join(f"- {html.escape(str(p), quote=False)}" for p in problems)
+    lines = "\n".join(f"- {plain(visitor_text(str(p)))}" for p in problems)
     return f"**{len(problems)} model card(s) could not be read and are left out:**\n{lines}"
 
 

@@ -55,6 +55,21 @@ KIND_LABELS: dict[str, str] = {"model_vs_model": "two models, same mode",
                                "direct_vs_stepwise": "one model: direct vs stepwise"}  # as pages show them
 SALT_ENV = "REALUNIFY_VOTER_SALT"
 SALT_META_KEY = "voter_salt"  # where a generated salt is kept when the environment gives none
+# the shortest $REALUNIFY_VOTER_SALT the app takes: the salt keys the hashes of voters' addresses, and there are
+# only 2^32 IPv4 addresses, so a guessable salt ("x", "pepper") lets anyone holding an export of votes recover
+# each anonymous voter's address; 16 characters is also past the redaction's shortest masked secret
+MIN_SALT_CHARS = 16
+
+
+def salt_problem(env: Mapping[str, str] | None = None) -> str | None:
+    """Why ``$REALUNIFY_VOTER_SALT`` in ``env`` (default ``os.environ``) cannot key voter hashes, or None
+    (unset or empty: the store's own random salt is used). The value is never quoted."""
+    salt = (os.environ if env is None else env).get(SALT_ENV, "")
+    if salt and len(salt) < MIN_SALT_CHARS:
+        return (f"{SALT_ENV}: {len(salt)} character(s); expected a random secret of at least {MIN_SALT_CHARS} (as "
+                "`python -c \"import secrets; print(secrets.token_hex(32))\"` prints), or unset it to let the app "
+                "keep its own in the database")
+    return None
 
 _BATTLE_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")  # new_battle_id(); older stores: secrets.token_urlsafe(24)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from realunify_arena.limits import OptionError, numbers_checked, size_problem
 from realunify_arena.redaction import register_endpoint, register_secret_env
 from realunify_arena.shown import brief
 from realunify_arena.systems import model_name_problem
+from realunify_arena.text_files import read_regular
 from realunify_arena.unique_keys import RepeatedKeyError, load_yaml
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -112,6 +114,18 @@ _EXPECTED_ITEM = {  # the same for one item of a list or map field
 }
 
 
+_VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*|[a-z_][a-z0-9_]*")
+_NAME_WITHOUT_WORDS = 20  # a name this long with no '_' between its words is a key (hex, base62), not a name
+
+
+def looks_like_variable_name(text: str) -> bool:
+    """Whether ``text`` (a card's ``api_key_env``) reads as an environment variable's name, as a Space's
+    secrets and a shell write them (``OPENAI_API_KEY``, ``my_key``): letters of one case, digits and ``_``,
+    not starting with a digit, and under ``_NAME_WITHOUT_WORDS`` characters unless it has a ``_``. A key pasted
+    in its place (``sk-...``, ``AIza...``, mixed-case base62, 32+ hex digits) does not."""
+    return bool(_VARIABLE_NAME.fullmatch(text)) and ("_" in text or len(text) < _NAME_WITHOUT_WORDS)
+
+
 class _FieldError(ValueError):
     """Raised inside a validator: ``field`` is the dotted field the message is about."""
 
@@ -154,6 +168,16 @@ class _CardFile(BaseModel):
     def _not_blank(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.strip():
             raise _FieldError(info.field_name, f"expected a non-empty string, got {value!r}")
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not looks_like_variable_name(value):
+            # never quoted: what is here is most likely the key itself, and a card's problem reaches the page
+            raise _FieldError("api_key_env", "expected the name of the environment variable that holds the API "
+                                             "key (letters of one case, digits and '_', as OPENAI_API_KEY), not "
+                                             "the key itself; the value is not shown")
         return value
 
     @field_validator("name")
@@ -282,11 +306,12 @@ def _problem(path: Path, error: dict) -> str:
 def _read(path: Path) -> Any:
     """The card file's YAML document; every way it can fail to be one is a ``CardError``."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_CARD_BYTES)  # not all of a link to /dev/zero; no wait on a named pipe
     except OSError as exc:
         raise CardError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
     if len(data) > MAX_CARD_BYTES:
-        raise CardError(f"{path}: {len(data)} bytes; a card is a short YAML file (at most {MAX_CARD_BYTES} bytes)")
+        raise CardError(f"{path}: over {MAX_CARD_BYTES} bytes; a card is a short YAML file (at most {MAX_CARD_BYTES}"
+                        " bytes)")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise CardError(f"{path}: UTF-16 text; save the card as UTF-8")
     try:

@@ -30,6 +30,14 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 # Spaces set: read for ``host``/``port`` when neither the flag nor the REALUNIFY_ variable is given
 GRADIO_ENV = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
 
+# Gradio's variables that Gradio 6 reads with ``int()`` (at ``import gradio``: ``http_server.py``,
+# ``node_server.py``; building the page: ``queueing.py``; at launch: ``blocks.py``): a value that is not an
+# integer ended the app with Gradio's ValueError traceback, naming no variable, on every start
+GRADIO_INT_ENV = ("GRADIO_SERVER_PORT", "GRADIO_NUM_PORTS", "GRADIO_NODE_NUM_PORTS", "GRADIO_NODE_SERVER_PORT",
+                  "GRADIO_NUM_WORKERS", "GRADIO_DEBUG", "GRADIO_ANALYTICS_MAX_EVENTS",
+                  "GRADIO_ANALYTICS_CACHE_FREQUENCY")
+GRADIO_TEMP_ENV = "GRADIO_TEMP_DIR"  # the folder Gradio keeps uploads and served files in (made if missing)
+
 JANUS_FAST_ENV = "REALUNIFY_JANUS_FAST"  # an environment switch only (cards say ``params: {fast: ...}``)
 
 
@@ -78,6 +86,38 @@ def janus_fast_switch(env: Mapping[str, str] | None = None) -> bool | None:
     """
     raw = (os.environ if env is None else env).get(JANUS_FAST_ENV, "")
     return parse_bool(raw, JANUS_FAST_ENV) if raw.strip() else None
+
+
+def check_gradio_variables(env: Mapping[str, str] | None = None) -> None:
+    """Refuse the Gradio variables Gradio itself would crash on, before ``import gradio``: each of
+    ``GRADIO_INT_ENV`` that Python's ``int()`` cannot read (as Gradio reads it), and a ``GRADIO_TEMP_DIR``
+    that cannot be made or written to (Gradio makes it while building the page).
+
+    Raises:
+        SettingsError: ``"<VARIABLE>: expected ..., got <value>; fix or unset it"``.
+    """
+    env = os.environ if env is None else env
+    for name in GRADIO_INT_ENV:
+        raw = env.get(name)
+        if raw is None:
+            continue
+        try:
+            int(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: expected an integer (Gradio reads it as one), got {brief(raw)}; "
+                                "fix or unset it") from None
+    folder = env.get(GRADIO_TEMP_ENV)
+    if folder:
+        path = Path(folder).expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            usable = path.is_dir() and os.access(path, os.W_OK | os.X_OK)
+            why = "not a writable folder"
+        except OSError as exc:
+            usable, why = False, (exc.strerror or type(exc).__name__).lower()
+        if not usable:
+            raise SettingsError(f"{GRADIO_TEMP_ENV} {brief(folder)}: {why}; expected a "
+                                "folder this app can write uploads to, or unset it")
 
 
 @dataclass(frozen=True)

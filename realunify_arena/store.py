@@ -1784,6 +1784,11 @@ def _explain(path: Path, error: Exception, pointer: _Pointer = _DB) -> str:
     if isinstance(error, StoreError):
         return str(error)
     if isinstance(error, OSError):
+        # mkdir's "File exists" / open's "Not a directory" when a folder on the way is a file
+        blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            return (f"{path}: cannot be created: {blocker} is a file, not a folder; "
+                    f"{pointer.point('a path in a folder')}")
         return f"{path}: cannot be created or opened ({error.strerror or error}); check its folder and permissions"
     code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
     text = str(error)

@@ -297,7 +297,8 @@ def read_json_list(path: Path, problems: list[Problem]) -> list:
         problems.append(Problem(path.name, None, None, "invalid entries: JSON nested too deeply to read"))
         return []
     except (OSError, ValueError) as e:
-        problems.append(Problem(path.name, None, None, f"cannot be read: {e}"))
+        why = e.strerror if isinstance(e, OSError) and e.strerror else e  # the problem names the file already
+        problems.append(Problem(path.name, None, None, f"cannot be read: {why}"))
         return []
     if not isinstance(data, list):
         problems.append(Problem(path.name, None, None, f"expected a JSON list of entries, got {type(data).__name__}"))

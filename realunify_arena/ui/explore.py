@@ -252,7 +252,7 @@ def model_note(ctx: AppContext, model: str | None) -> str:
         return (f"**{model}** has random weights: its images and answers are noise. It exercises the pipeline "
                 "(loading, steps, judging) without downloading a model.")
     runnable, why = ctx.availability[model]
-    return "" if runnable else f"**{model}** cannot run here: {visitor_text(why)}"
+    return "" if runnable else f"**{model}** cannot run here: {plain(visitor_text(why))}"  # quotes card fields
 
 
 PICK_HINTS = {RANDOM: "*Run draws a random instance of the chosen track and category, and shows it here.*",

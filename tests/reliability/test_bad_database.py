@@ -157,6 +157,19 @@ def test_a_folder_is_not_a_database(tmp_path):
     one_line(str(refused.value), tmp_path / "arena.db", "not a file")
 
 
+@pytest.mark.parametrize("depth", [1, 2])
+def test_a_database_under_a_file_names_the_file_that_is_in_the_way(tmp_path, depth):
+    """``--db data/arena.db`` where ``data`` is a file: before, "cannot be created or opened (File exists)" (the
+    error of the folder's mkdir), which names neither the file in the way nor what to do."""
+    blocker = tmp_path / "data"
+    blocker.write_text("a file, not a folder")
+    path = blocker.joinpath(*["sub"] * (depth - 1), "arena.db")
+    with pytest.raises(StoreError) as refused:
+        Store.open(path)
+    one_line(str(refused.value), path, f"{blocker} is a file, not a folder")
+    assert blocker.read_text() == "a file, not a folder"
+
+
 def load_app_py():
     spec = importlib.util.spec_from_file_location("app_entry", ROOT / "app.py")
     app = importlib.util.module_from_spec(spec)
