@@ -34,7 +34,7 @@ import asyncio
 from gradio.route_utils import API_PREFIX
 from starlette.formparsers import MultiPartException
 
-from realunify_arena.asgi import content_length, route_path, send_detail
+from realunify_arena.asgi import content_length, header, route_path, send_detail
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
 from realunify_arena.upload_parts import MAX_UPLOAD_FILES, REFUSED, UploadParts, over_bytes
 
@@ -79,7 +79,8 @@ class BodyLimit:
     ``Content-Length`` is over what the rules allow or its boundary is not one RFC 2046 allows; an upload
     whose client goes away before its body ends is refused too (no answer: nobody is there), so Gradio
     deletes its partial files. A body whose next piece takes over ``body_idle_s`` seconds to come, before the
-    app has begun its answer, gets 408 ``{"detail": stalled_message(body_idle_s)}`` the same way (Gradio
+    app has begun its answer, gets 408 ``{"detail": stalled_message(body_idle_s)}`` the same way (a request
+    without a body, such as the GET of an event stream, is never timed) (Gradio
     deletes an upload's partial files) and its connection is closed. Non-HTTP scopes pass unchanged.
 
     Raises:
@@ -116,19 +117,27 @@ class BodyLimit:
         read = 0
         problem: tuple[int, str] | None = None
         started = gone = ended = False
+        # RFC 9112 section 6.3: a request with neither Content-Length nor Transfer-Encoding has no body. A GET
+        # of an event stream (``queue/data``) waits on ``receive`` for the visitor to leave, and under load its
+        # first wait outlasted the idle limit: the 408 then dropped every later event of the started stream
+        bodiless = (scope.get("method") in ("GET", "HEAD", "OPTIONS") and announced in (None, 0)
+                    and header(scope, "transfer-encoding") is None)
 
         async def counted():
             nonlocal read, problem, gone, ended
             if problem:
                 raise _Refused
-            if ended or started:  # after the body, a wait for http.disconnect (an event stream) may be long
+            if ended or started or bodiless:  # no body to wait for: a wait for http.disconnect may be long
                 message = await receive()
             else:
                 try:
                     message = await asyncio.wait_for(receive(), self.idle_s)
-                except asyncio.TimeoutError:  # not a disconnect: the client is there, and told why
-                    problem = (408, stalled_message(self.idle_s))
-                    raise _Refused from None
+                except asyncio.TimeoutError:  # not a disconnect: the client is there
+                    if started:  # the app began its answer meanwhile: nothing is refused once it has
+                        message = await receive()
+                    else:
+                        problem = (408, stalled_message(self.idle_s))  # told why
+                        raise _Refused from None
             if message["type"] == "http.request":
                 ended = not message.get("more_body", False)
                 body = message.get("body", b"")
