@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -157,3 +158,16 @@ def vote_in_arena(page, app: dict, track: str, kind_label: str, choice: str) -> 
     expect(page.locator(f"#ar-vote-{choice}")).to_be_enabled()
     page.locator(f"#ar-vote-{choice}").click()
     expect(page.locator("#ar-reveal")).to_contain_text("You voted")
+
+
+def requests_to(page, host: str) -> list[str]:
+    """Every request ``page`` makes from now on to ``host`` or its subdomains, each answered with nothing
+    (aborted): an injected image or link must fetch nothing."""
+    seen: list[str] = []
+
+    def record(route):
+        seen.append(route.request.url)
+        route.abort()
+
+    page.route(lambda url: (urlsplit(url).hostname or "").endswith(host), record)
+    return seen

@@ -15,9 +15,9 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
+from conftest import requests_to
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,18 +54,6 @@ def card_app(tmp_path):
         store.close()
 
 
-def _fetched(page) -> list[str]:
-    """Every request the page makes to the payload's host (answered with nothing)."""
-    fetched: list[str] = []
-
-    def record(route):
-        fetched.append(route.request.url)
-        route.abort()
-
-    page.route(lambda address: (urlsplit(address).hostname or "").endswith(EVIL), record)
-    return fetched
-
-
 def _no_element(node) -> None:
     made = node.locator("a, img, h1, h2, h3, em, code, li li")
     assert made.count() == 0, [made.nth(i).evaluate("e => e.outerHTML") for i in range(made.count())]
@@ -73,7 +61,7 @@ def _no_element(node) -> None:
 
 def test_a_hostile_card_is_named_as_text_without_an_element_or_a_request(page, card_app):
     url, models = card_app
-    fetched = _fetched(page)
+    fetched = requests_to(page, EVIL)
     page.goto(url)
     notice = page.locator("#card-problems")
     expect(notice).to_contain_text("hostile.yaml: field 'family': expected one of")
@@ -86,7 +74,7 @@ def test_a_hostile_card_is_named_as_text_without_an_element_or_a_request(page, c
 
 def test_an_unavailable_cards_reason_under_the_model_menu_is_text(page, card_app):
     url, _ = card_app
-    fetched = _fetched(page)
+    fetched = requests_to(page, EVIL)
     page.goto(f"{url}?tab=explore&model=hostile-serve")
     note = page.locator("#ex-model-note")
     expect(note).to_contain_text("cannot run here: its endpoint is not answering")

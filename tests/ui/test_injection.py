@@ -10,9 +10,10 @@ the payload's address.
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
+from conftest import requests_to
 from playwright.sync_api import expect
 
 EVIL = "evil.example"
@@ -27,14 +28,7 @@ ELEMENTS = "a, form, input, img, button, iframe, em, svg, math, .katex, h1, h2, 
 @pytest.fixture
 def fetched(page) -> list[str]:
     """Every request the page makes to the payload's host (answered with nothing)."""
-    seen: list[str] = []
-
-    def record(route):
-        seen.append(route.request.url)
-        route.abort()
-
-    page.route(lambda url: (urlsplit(url).hostname or "").endswith(EVIL), record)
-    return seen
+    return requests_to(page, EVIL)
 
 
 def assert_only_text(node, *expected_text: str, own_bold: tuple[str, ...] = ()) -> None:
