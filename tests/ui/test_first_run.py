@@ -19,7 +19,7 @@ from realunify_arena.cards import load_card, load_cards
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo
+from realunify_arena.ui import build_demo, launch_options
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def offline_app(tmp_path_factory):
     started = time.monotonic()
     demo = build_demo(settings, store, ModelPool(load_cards(), device="cpu"))
     built_s = time.monotonic() - started
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     yield {"url": url, "store": store, "built_s": built_s}
     demo.close()
     store.close()
@@ -63,7 +63,7 @@ def _slow_app(root, **settings):
                         **{"data": (str(root / "data"),), "gpu_concurrency": 1, "run_time_limit": 0, **settings})
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     try:
         yield {"url": url, "store": store}
     finally:
