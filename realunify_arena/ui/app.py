@@ -5,6 +5,7 @@ Nothing here loads a model; the pool does on first use, so the page is up within
 
 from __future__ import annotations
 
+import logging
 import os
 
 import gradio as gr
@@ -23,6 +24,8 @@ from realunify_arena.stream_errors import QuietStreams
 from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
 from realunify_arena.ui.calls import answer_miscounted_calls, answer_refusal_status
+
+log = logging.getLogger(__name__)
 
 TABS = ("explore", "arena", "leaderboard")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
@@ -83,13 +86,20 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
                 leaderboard_tab.build(ctx, board_tab)
 
         def open_from_url(request: gr.Request):
-            """``?tab=explore&data=bundled&instance=UEG_3_world_knowledge&model=tiny-janus&judge=human&seed=2``"""
+            """``?tab=explore&data=bundled&instance=UEG_3_world_knowledge&model=tiny-janus&judge=human&seed=2``;
+            last, Explore's Run is enabled (it starts disabled, so that it never runs the form's defaults
+            instead of the link's), also when the link could not be read."""
             params = dict(request.query_params) if request else {}
-            return [gr.update(selected=params["tab"]) if params.get("tab") in TABS else gr.skip(),
-                    *explore.updates_from_url(ctx, params)]
+            try:
+                updates = [gr.update(selected=params["tab"]) if params.get("tab") in TABS else gr.skip(),
+                           *explore.updates_from_url(ctx, params)]
+            except Exception:  # noqa: BLE001 - the page stays usable on its defaults
+                log.exception("the page's link could not be read; the form keeps its defaults")
+                updates = [gr.skip()] * (1 + len(explore_tab.url_outputs))
+            return [*updates, gr.update(interactive=True)]
 
-        demo.load(open_from_url, None, [tabs, *explore_tab.url_outputs], api_visibility="private",
-                  concurrency_limit=None)
+        demo.load(open_from_url, None, [tabs, *explore_tab.url_outputs, explore_tab.run],
+                  api_visibility="private", concurrency_limit=None)
         sessions.release_sessions(demo)  # a visit's server state goes when the visit does
     # Model events are admitted at once and a local model's run waits in ctx.model_slot/device_slot (a
     # remote one does not), where settings.queue_size caps how many wait; everything else only reads or

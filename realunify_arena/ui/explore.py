@@ -167,6 +167,7 @@ class ExploreTab:
     model: gr.Dropdown
     judge: gr.Dropdown
     seed: gr.Number
+    run: gr.Button  # disabled until the page's load event filled the form (``url_outputs``, then ``ready``)
 
     @property
     def url_outputs(self) -> list:
@@ -316,7 +317,9 @@ def build(ctx: AppContext) -> ExploreTab:
         judge = gr.Dropdown(ctx.judge_choices(), value=ctx.judge, label="Judge (UEG polling questions)",
                             elem_id="ex-judge")
         seed = gr.Number(0, precision=0, label="Seed", elem_id="ex-seed")
-        run = gr.Button("Run", variant="primary", elem_id="ex-run")
+        # enabled by the page's load event (``ui.app``), once a link's instance, model and seed are in the form:
+        # a Run pressed before then ran the form's defaults, not the linked instance (a loaded machine)
+        run = gr.Button("Run", variant="primary", elem_id="ex-run", interactive=False)
         stop = gr.Button("Stop", variant="stop", elem_id="ex-stop")
     note = gr.Markdown(model_note(ctx, models[0][1] if models else None), elem_id="ex-model-note")
     with gr.Accordion("Generation settings (empty: the card's default)", open=False):
@@ -482,7 +485,7 @@ def build(ctx: AppContext) -> ExploreTab:
 
     stop.click(stop_runs, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     _register_api(ctx)
-    return ExploreTab(source, track, category, instance, model, judge, seed)
+    return ExploreTab(source, track, category, instance, model, judge, seed, run)
 
 
 def _column_runner(ctx: AppContext, column: Column):

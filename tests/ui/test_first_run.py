@@ -98,7 +98,8 @@ def _press(page, selector: str) -> None:
     first and the click is dispatched as a DOM event: a mouse click sent to the page that was not the last
     one used waited for a frame that a loaded CI machine did not render within 60 s."""
     page.bring_to_front()
-    page.locator(selector).dispatch_event("click")
+    expect(page.locator(selector)).to_be_enabled()  # a dispatched click on a disabled button does nothing: Run
+    page.locator(selector).dispatch_event("click")  # is disabled until the page's load event filled in the link
 
 
 def test_the_default_run_finishes_with_a_runnable_model_when_the_hub_does_not_answer(browser, offline_app):

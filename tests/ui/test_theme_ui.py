@@ -16,7 +16,7 @@ def _rgb(hex_colour: str) -> str:
 def test_the_tested_and_screenshotted_page_has_the_app_s_indigo_primary_colour(page, app):
     page.goto(app["url"] + "?tab=explore")
     run = page.locator("#ex-run")
-    expect(run).to_be_visible()
+    expect(run).to_be_enabled()  # disabled until the page's load event (a disabled button is drawn paler)
     colour = run.evaluate("e => getComputedStyle(e).backgroundColor")
     shades = {_rgb(getattr(gr.themes.colors.indigo, f"c{n}")) for n in (50, *range(100, 1000, 100), 950)}
     oranges = {_rgb(getattr(gr.themes.colors.orange, f"c{n}")) for n in (50, *range(100, 1000, 100), 950)}
