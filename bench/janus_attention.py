@@ -53,33 +53,35 @@ def relative_error(value: torch.Tensor, reference: torch.Tensor) -> torch.Tensor
     return (value - reference).norm(dim=1) / reference.norm(dim=1)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
 
     parser = RedactingParser()
     parser.add_argument("--size", default="1b")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--device", default="cuda", help="cpu: a smoke run, eager")
-    args = parser.parse_args()
+    parser.add_argument("--repeats", type=int, default=3, help="timed warm calls and teacher-forced calls per set")
+    parser.add_argument("--device", default=None, help="default: cuda where available, else cpu (a smoke run, eager)")
+    args = parser.parse_args(argv)
     import torch
     from torch.nn.attention import sdpa_kernel
 
     from realunify_arena.adapters import janus_fast
 
+    args.device = args.device or janus_generation.default_device()
+    cuda = torch.device(args.device).type == "cuda"
     model = janus_generation.random_janus(args.size, args.device, torch.bfloat16)
     prompt = janus_generation.prompt_ids(model, janus_generation.PROMPT_TOKENS, args.device)
     settings = dict(do_sample=True, guidance_scale=5.0)
-    forced = torch.randint(0, model.config.vq_config.num_embeddings, (1, 576), device=args.device,
-                           generator=torch.Generator(args.device).manual_seed(0))
+    forced = janus_generation.forced_tokens(model, 1, args.device)
     exact = copy.deepcopy(model).float()
     truth = janus_fast.reference_image_logits(exact, prompt, forced, 5.0)
     del exact
-    torch.cuda.empty_cache() if args.device == "cuda" else None
+    torch.cuda.empty_cache() if cuda else None
     results = []
     for name, backends in backend_sets().items():
         torch._dynamo.reset()
         janus_fast.reproducible_attention = lambda backends=backends: sdpa_kernel(backends)
-        fast = janus_fast.JanusFastGenerator(model, compile=args.device == "cuda")
+        fast = janus_fast.JanusFastGenerator(model, compile=cuda)
         row = {"config": name}
         try:
             start = time.perf_counter()
@@ -87,11 +89,11 @@ def main() -> int:
             janus_generation.synchronize(args.device)
             row["first_call_s"] = time.perf_counter() - start
             row["warm_s_per_image"] = statistics.median(janus_generation.timed(
-                lambda: fast.generate_images(prompt, **settings), args.device, 3))
-            logits = [fast.image_logits(prompt, forced, **settings) for _ in range(3)]
+                lambda: fast.generate_images(prompt, **settings), args.device, args.repeats))
+            logits = [fast.image_logits(prompt, forced, **settings) for _ in range(max(2, args.repeats))]
             row["logits_bitwise_equal"] = [bool(torch.equal(a, logits[0])) for a in logits[1:]]
             row["error_vs_float32_median"] = float(relative_error(logits[0], truth).median())
-            if args.device == "cuda":
+            if cuda:
                 row["attention_kernels"] = janus_determinism.attention_kernels(
                     lambda: fast.generate_images(prompt, **settings))
         except Exception as error:  # noqa: BLE001 - a configuration that cannot run is a result too
@@ -99,7 +101,8 @@ def main() -> int:
         results.append(row)
         print(json.dumps(row), flush=True)
         if args.json:
-            args.json.write_text(json.dumps({"torch": torch.__version__, "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+            args.json.write_text(json.dumps({"torch": torch.__version__,
+                                             "device": torch.cuda.get_device_name() if cuda else "cpu",
                                              "size": args.size, "results": results}, indent=2))
     return 0
 

@@ -51,8 +51,7 @@ def main() -> int:
     model = janus_generation.random_janus(args.size, "cuda", torch.bfloat16)
     prompt = janus_generation.prompt_ids(model, janus_generation.PROMPT_TOKENS, "cuda").repeat(2, 1)
     settings = dict(do_sample=True, guidance_scale=5.0)
-    forced = torch.randint(0, model.config.vq_config.num_embeddings, (2, 576), device="cuda",
-                           generator=torch.Generator("cuda").manual_seed(0))
+    forced = janus_generation.forced_tokens(model, 2, "cuda")
     results = []
     shipped = janus_fast.reproducible_attention
     for name, compiled, cudnn_allowed in [("compiled, as shipped", True, False), ("eager, as shipped", False, False),

@@ -111,6 +111,23 @@ def prompt_ids(model, length: int, device: str) -> torch.Tensor:
     return torch.tensor([sum(ids, [])], device=device)
 
 
+def forced_tokens(model, rows: int, device: str, seed: int = 0) -> torch.Tensor:
+    """(rows, image tokens) random VQ codebook ids to teacher-force: one per image token step of ``model``
+    (576 for Janus-Pro, the config's ``num_image_tokens`` for the tiny model), drawn on ``device`` from ``seed``."""
+    import torch
+
+    steps = model.model.vision_model.config.num_image_tokens
+    return torch.randint(0, model.config.vq_config.num_embeddings, (rows, steps), device=device,
+                         generator=torch.Generator(device).manual_seed(seed))
+
+
+def default_device() -> str:
+    """``cuda`` where a CUDA device is available, else ``cpu`` (a smoke run)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def synchronize(device: str) -> None:
     import torch
 
@@ -347,9 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also list the top kernels of one fast call")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
-    import torch
 
-    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    args.device = args.device or default_device()
     args.batch = args.batch or [1, 16]
     args.ref_repeats = args.ref_repeats or args.repeats
     args.dtype = args.dtype or ("bfloat16" if "cuda" in args.device else "float32")

@@ -30,13 +30,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable right after `pip install -r requirements.txt`
 
-import numpy as np  # noqa: E402
+if TYPE_CHECKING:
+    import numpy as np
 
-from realunify_arena import ratings  # noqa: E402
-from realunify_arena.store import Store  # noqa: E402
+    from realunify_arena.store import Store
+
+# numpy, the ratings and the store (sqlite_utils brings pandas and numpy) are imported by the functions that use
+# them, so ``--help`` and a usage error answer at once instead of after seconds of imports.
 
 TRACK, KIND = "UEG", "model_vs_model"
 SCALE = 400.0 / math.log(10.0)
@@ -48,6 +52,10 @@ COUNT_SQL = ("select b.system_a, b.system_b, v.choice, count(*) from votes v joi
 
 def fill(db: Path, n_votes: int, n_systems: int, seed: int = 0) -> None:
     """``n_votes`` battles with votes among ``n_systems`` systems of known BT strengths (10% ties, 5% both bad)."""
+    import numpy as np
+
+    from realunify_arena.store import Store
+
     Store.open(db).close()  # the project's schema
     rng = np.random.default_rng(seed)
     theta = np.linspace(-1.5, 1.5, n_systems)
@@ -108,6 +116,8 @@ def reference_fit(rows: list[tuple[str, str, str, int]], rounds: int, seed: int 
     """Textbook BT by Newton's method on per-pair totals, the point fit and every bootstrap round batched.
 
     Returns systems, ratings, lower and upper (display scale, 2.5/97.5 percentiles)."""
+    import numpy as np
+
     systems = sorted({r[0] for r in rows} | {r[1] for r in rows})
     index = {s: i for i, s in enumerate(systems)}
     n = len(systems)
@@ -144,6 +154,7 @@ def reference_fit(rows: list[tuple[str, str, str, int]], rounds: int, seed: int 
 
 def previous_fit(rows: list[tuple[str, str, str, int]], ridge: float = 1e-4) -> dict[str, float]:
     """The point ratings as the code computed them before this change: scipy Newton-CG on the count rows."""
+    import numpy as np
     from scipy.optimize import minimize
 
     systems = sorted({r[0] for r in rows} | {r[1] for r in rows})
@@ -218,6 +229,9 @@ def tab_view_after_a_vote(db: Path, store: Store) -> tuple[float, str]:
 
 
 def run_size(db: Path, n_votes: int, args) -> dict:
+    from realunify_arena import ratings
+    from realunify_arena.store import Store
+
     rounds, repeat = args.rounds, args.repeat
     t_query, rows = best(lambda: reference_counts(db), repeat)
     t_fit, (systems, ref_rating, ref_lower, ref_upper) = best(lambda: reference_fit(rows, rounds), repeat)

@@ -33,18 +33,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-import numpy as np
-from PIL import Image
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # runnable from a checkout right after `pip install -r requirements.txt`
 SYSTEMS = ("tiny-pair:direct", "tiny-pair:stepwise", "tiny-janus:direct", "tiny-janus:stepwise")
 ENDPOINTS = ("/instances", "/new_battle", "/vote", "/leaderboard")
+# httpx, numpy, PIL, gradio_client and the project are imported by the functions that use them, so ``--help`` and
+# a usage error answer at once instead of after seconds of imports.
 
 
 def seed_stored_runs(db: Path, systems: tuple[str, ...] = SYSTEMS, source: str = "bundled") -> int:
     """Store a finished run of every instance of ``source`` for every system; returns how many."""
+    from PIL import Image
+
     from realunify_arena.benchmark import load
     from realunify_arena.benchmark.schema import GEUInstance
     from realunify_arena.store import Store
@@ -91,6 +91,8 @@ class AppProcess:
 
     def start(self, timeout: float = 180.0) -> str:
         """Launch and wait until the API answers; returns the app's URL."""
+        import httpx
+
         port = free_port()
         self.url = f"http://127.0.0.1:{port}/"
         args = [sys.executable, str(ROOT / "app.py"), "--db", str(self.db), "--host", "127.0.0.1",
@@ -216,6 +218,8 @@ def integrity(db: Path) -> str:
 def percentiles(values: list[float]) -> tuple[float, float]:
     if not values:
         return float("nan"), float("nan")
+    import numpy as np
+
     p50, p99 = np.percentile(values, [50, 99]) * 1000
     return float(p50), float(p99)
 

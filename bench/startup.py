@@ -28,8 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # runnable from a checkout right after `pip install -r requirements.txt`
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -71,6 +69,8 @@ def free_port() -> int:
 
 def time_start(command: list[str], port: int, button: str, browser, env: dict, cwd: Path) -> tuple[float, float]:
     """(seconds to the first HTTP 200, seconds until the page shows ``button`` enabled) from process start."""
+    import httpx  # here, not at the top: ``--help`` answers at once
+
     url = f"http://127.0.0.1:{port}/"
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -42,6 +42,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,14 +53,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout, no install needed
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+from realunify_arena import walsync  # noqa: E402 - standard library only
 
-from realunify_arena import walsync  # noqa: E402
-from realunify_arena.arena import Arena, _session_key  # noqa: E402
-from realunify_arena.store import Store, now  # noqa: E402
-from realunify_arena.systems import System  # noqa: E402
-from realunify_arena.trace import Step, StepRole, Trace  # noqa: E402
+# numpy, PIL and the arena and store (sqlite_utils brings pandas and numpy) are imported by the functions that use
+# them, so ``--help`` and a usage error answer at once instead of after seconds of imports.
 
 UID = "UEG_1_world_knowledge"
 SYSTEMS = ("bench-a:direct", "bench-b:direct")
@@ -104,8 +101,12 @@ class PlainArena:
     per step, SQLite's own busy handler (``timeout=30``) between writers."""
 
     def __init__(self, db: str):
+        from realunify_arena.arena import _session_key
+        from realunify_arena.store import now
+
         self.db = db
         self.local = threading.local()
+        self._key, self._now = _session_key, now  # the project's session hash and timestamps, as it stores them
 
     def conn(self) -> sqlite3.Connection:
         if not hasattr(self.local, "conn"):
@@ -134,8 +135,8 @@ class PlainArena:
             c.execute("select count(*) from battles where voter = ? and created_at > ?", (voter, "")).fetchone()
             c.execute("insert into battles (id, session_key, voter, dataset, instance_uid, track, kind, system_a,"
                       " system_b, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      (battle_id, _session_key(session), voter, dataset, uid, uid.split("_")[0], kind, system_a,
-                       system_b, now()))
+                      (battle_id, self._key(session), voter, dataset, uid, uid.split("_")[0], kind, system_a,
+                       system_b, self._now()))
         self._step(work)
         return battle_id
 
@@ -144,22 +145,22 @@ class PlainArena:
 
         def work(c):
             battle = c.execute("select session_key from battles where id = ?", (battle_id,)).fetchone()
-            assert battle is not None and battle[0] == _session_key(session)
+            assert battle is not None and battle[0] == self._key(session)
             assert c.execute("select 1 from votes where battle_id = ?", (battle_id,)).fetchone() is None
             assert c.execute("select instance_uid, model, mode from runs where id = ?", (run_id,)).fetchone()
             c.execute(f"update battles set run_{column} = ?, delivered_{column}_at = ? where id = ?",
-                      (run_id, now(), battle_id))
+                      (run_id, self._now(), battle_id))
         self._step(work)
 
     def vote(self, battle_id, session, voter, choice) -> None:
         def work(c):
             battle = c.execute("select session_key, delivered_a_at, delivered_b_at from battles where id = ?",
                                (battle_id,)).fetchone()
-            assert battle[0] == _session_key(session) and battle[1] and battle[2]
+            assert battle[0] == self._key(session) and battle[1] and battle[2]
             assert c.execute("select 1 from votes where battle_id = ?", (battle_id,)).fetchone() is None
             c.execute("select count(*) from votes where voter = ? and created_at > ?", (voter, "")).fetchone()
             c.execute("insert into votes (battle_id, voter, choice, created_at) values (?, ?, ?, ?)",
-                      (battle_id, voter, choice, now()))
+                      (battle_id, voter, choice, self._now()))
         self._step(work)
 
     def close(self) -> None:
@@ -177,6 +178,12 @@ class Target:
 
     @classmethod
     def prepare(cls, db: Path, design: str, voter_per: str = "battle") -> Target:
+        from PIL import Image
+
+        from realunify_arena.store import Store
+        from realunify_arena.systems import System
+        from realunify_arena.trace import Step, StepRole, Trace
+
         store = Store.open(db)
         run_ids = {}
         for system in SYSTEMS:
@@ -188,6 +195,9 @@ class Target:
         return cls(str(db), run_ids, design, voter_per)
 
     def open(self):
+        from realunify_arena.arena import Arena
+        from realunify_arena.store import Store
+
         if self.design == "reference":
             return PlainArena(self.db)
         if self.voter_per == "battle":  # the app's own limits: a voter per battle never reaches them
@@ -196,7 +206,7 @@ class Target:
 
 
 def close(arena) -> None:
-    if isinstance(arena, Arena):
+    if not isinstance(arena, PlainArena):
         arena.store.close()
 
 
@@ -303,7 +313,7 @@ def statements_per_battle(tmp: Path) -> dict[str, int]:
         target = Target.prepare(tmp / f"count-{design}.db", design)
         arena = target.open()
         seen: list[str] = []
-        conn = arena.store._conn if isinstance(arena, Arena) else arena.conn()
+        conn = arena.conn() if isinstance(arena, PlainArena) else arena.store._conn
         conn.set_trace_callback(seen.append)
         session = "count-session"
         battle = arena.new_battle(session, "hf:count", UID, "bench", *SYSTEMS, "model_vs_model")
@@ -337,6 +347,8 @@ class Row:
 def measure(tmp: Path, i: int, label: str, design: str, processes: int, threads: int, seconds: float,
             rounds: range, voter_per: str = "battle"):
     """A generator: yields None after each round, then the row."""
+    import numpy as np
+
     target = Target.prepare(tmp / f"bench-{i}-{design}.db", design, voter_per)  # a fresh file per row
     tally, elapsed = Tally(), 0.0
     for _ in rounds:  # the caller alternates designs round by round, so both see the same machine load
@@ -411,7 +423,7 @@ def flush_latency_us(folder: Path, n: int = 200) -> float:
     finally:
         os.close(fd)
         path.unlink()
-    return float(np.median(times) * 1e6)
+    return statistics.median(times) * 1e6
 
 
 def main() -> None:

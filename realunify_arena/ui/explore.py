@@ -369,25 +369,24 @@ def build(ctx: AppContext) -> ExploreTab:
     model.change(lambda m: [model_note(ctx, m), *settings_fields(ctx, m)], model,
                  [note, steps, guidance, max_new_tokens], api_visibility="private", queue=False)
 
-    def refresh_instances(source_value, track_value, category_value):
-        return gr.update(choices=instance_choices(ctx, source_value, track_value, category_value), value=RANDOM)
+    def change_menus(source_value, track_value, category_value):
+        """The category and instance menus and the source notice for the three choices as the page shows
+        them: a category of another track (the track just changed) becomes "all"; the instance, random."""
+        categories = category_choices(track_value)
+        if category_value in {value for _, value in categories}:
+            category_update = gr.update(choices=categories)  # no value: a category chosen since stays chosen
+        else:
+            category_value, category_update = "all", gr.update(choices=categories, value="all")
+        instances = gr.update(choices=instance_choices(ctx, source_value, track_value, category_value), value=RANDOM)
+        return category_update, instances, source_notice(ctx, source_value)
 
-    def change_track(source_value, track_value):
-        return gr.update(choices=category_choices(track_value), value="all"), refresh_instances(
-            source_value, track_value, "all")
-
-    # "always_last": a choice made while the menus of the one before load runs again ("once", .input's
-    # default, dropped it: the menus listed the first choice's instances under the second's name)
-    track.input(change_track, [source, track], [category, instance], api_visibility="private", queue=False,
-                trigger_mode="always_last")
-    category.input(refresh_instances, [source, track, category], instance, api_visibility="private",
-                   queue=False, trigger_mode="always_last")
-
-    def change_source(source_value, track_value, category_value):
-        return refresh_instances(source_value, track_value, category_value), source_notice(ctx, source_value)
-
-    source.input(change_source, [source, track, category], [instance, notice], api_visibility="private",
-                 queue=False, trigger_mode="always_last")
+    # One listener for the three menus, "always_last": a choice made while the menus of the one before load
+    # runs again, with every menu as the page then shows it ("once", .input's default, dropped it: the menus
+    # listed the first choice's instances under the second's name). Each menu its own listener, "always_last"
+    # each, still let an older answer overwrite a newer one: a Track choice whose menus were on their way, then
+    # a data source change answered first, and the Track's answer (the first source's instances) came last.
+    gr.on([track.input, category.input, source.input], change_menus, [source, track, category],
+          [category, instance, notice], api_visibility="private", queue=False, trigger_mode="always_last")
 
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
                 answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request,

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from queue_calls import SLOW_CARD
 
 from realunify_arena import availability
+from realunify_arena.benchmark import load
 from realunify_arena.benchmark.generators import generate_set, write_set
 from realunify_arena.cards import load_card, load_cards
 from realunify_arena.runtime import ModelPool
@@ -497,6 +498,33 @@ def test_a_run_right_after_a_model_change_runs_the_settings_run_read(browser, tm
             new = [app["store"].load_trace(r["id"]).settings for r in app["store"].runs()
                    if r["id"] not in runs_before]
             assert sorted(s["guidance"] for s in new) == [3.0, 3.0], new  # what the page showed at Run
+        finally:
+            context.close()
+
+
+def test_a_source_chosen_while_a_tracks_menus_load_is_the_one_they_list(browser, tmp_path):
+    """Choose GEU (its menus held here, as a slow network delays them), then another data source, whose menus
+    arrive first: the Track's answer came last and listed the first source's GEU instances (none) under the
+    second source's name, so its GEU instance could not be chosen. Now the menus follow the last choices."""
+    write_set(generate_set(1, seed=9, task_types=["mental_tracking"]), tmp_path / "other")  # GEU only
+    with _slow_app(tmp_path, data=(str(tmp_path / "data"), str(tmp_path / "other"))) as app:
+        context, page = _page(browser, app["url"])
+        try:
+            geu = next(i.uid for i in load(tmp_path / "other").instances)
+            held = []
+            page.route("**/run/predict*", lambda route: held.append(route) if not held else route.continue_())
+            page.locator("#ex-track").get_by_label("GEU", exact=True).check()
+            _wait_held(page, held, 1, time.monotonic() + 60)
+            page.locator("#ex-source input").click()
+            page.get_by_role("option", name="other").click()
+            expect(page.locator("#ex-source input")).to_have_value("other")
+            page.wait_for_timeout(500)  # the source's event, had it been sent, has been answered by now
+            for route in held:
+                route.continue_()
+            page.unroute("**/run/predict*")
+            page.wait_for_timeout(1500)
+            page.locator("#ex-instance input").click()
+            expect(page.get_by_role("option", name=re.compile(f"^{geu}:"))).to_be_visible()
         finally:
             context.close()
 
