@@ -9,17 +9,21 @@ model, so the two scores are *paired*, and the evidence is in the instances that
   scores; percentile interval, ``scipy.stats.bootstrap``), or none ("-") where resampling cannot measure
   the uncertainty: a category with a single pair, or pairs that all moved alike (all concordant, or all
   helped): resampling them gives the same Δ every time, and a zero-width "interval" would claim certainty;
-- the exact McNemar test (a two-sided binomial test on the discordant pairs, ``statsmodels``), with Holm's
-  step-down correction across the categories of one model (and, apart, across its two tracks) reported
-  beside the raw p-values.
+- per category, the exact McNemar test (a two-sided binomial test on the discordant pairs, ``statsmodels``),
+  with Holm's step-down correction across the categories of one model (and, apart, across its two tracks)
+  reported beside the raw p-values.
 
-A track row (UEG, GEU) follows the paper's track score, the mean of its categories: its Δ is the mean of
-the category Δs and its bootstrap resamples within each category (stratified); its 2x2 counts and McNemar
-test pool the track's pairs. On the full benchmark (100 instances per category) the two readings coincide.
-The ``Total`` row is the paper's Total (RealUnify: the mean of all ten categories, = 0.6·UEG + 0.4·GEU, not
-the mean of the two track scores), read the same way (stratified over the ten categories, McNemar on all the
-pairs), shown only where both track rows have a score, as the table's Total; it is one test, its own Holm
-family. As in the table, a track with a category the dataset holds but this model has no pair in (every
+A track row (UEG, GEU, named "UEG (category mean)") follows the paper's track score, the mean of its
+categories: its %, Δ, interval and test all describe that mean. Δ is the mean of the category Δs, the
+bootstrap resamples within each category (stratified), and the test is the stratified sign-flip test of
+that same mean (``stratified_sign_flip``: each discordant pair helped or hurt with probability 1/2 within
+its category), which is McNemar's on the pooled pairs where every category has the same number of pairs
+(the full benchmark, 100 each). Its 2x2 counts are the sums of its categories'. (A McNemar test on the
+pooled pairs beside the mean of category Δs tested another comparison: a small category all helped and a
+large one partly hurt gave a positive Δ and a p-value for "stepwise hurts".) The ``Total`` row is the
+paper's Total (RealUnify: the mean of all ten categories, = 0.6·UEG + 0.4·GEU, not the mean of the two
+track scores), read the same way (stratified over the ten categories), shown only where both track rows
+have a score, as the table's Total; it is one test, its own Holm family. As in the table, a track with a category the dataset holds but this model has no pair in (every
 instance left out) has no score: its row keeps the counts but shows no percentages, Δ, interval or test
 ("-"), where a mean of the other categories would pass for the track's.
 
@@ -55,6 +59,7 @@ TRACKS = {"UEG": UEG_TASKS, "GEU": GEU_TASKS}
 TOTAL = "Total"  # the row over all ten categories (the paper's Total column)
 SCOPES = {**TRACKS, TOTAL: tuple(CATEGORIES)}  # a row's scope that is not one category -> its categories
 HELPED, HURT = "helped", "hurt"  # stepwise right where direct was wrong / the reverse
+CATEGORY_MEAN = "(category mean)"  # after a track's or Total's name: its Δ and test are over category means
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,12 @@ class Row:
     """One line of the analysis: a category (``scope`` = its task_type) or a track (``scope`` = UEG/GEU).
 
     Percentages are in percentage points (0-100); ``low``/``high`` bound Δ's 95% interval (None where
-    ``paired_interval`` has none: a category with one pair, or every category's pairs alike); ``p`` is the
-    exact McNemar p-value (1.0 without discordant pairs) and ``p_holm`` the Holm-adjusted one. A track row
-    with a held category that has no pair has counts only (percentages, Δ, interval and p None).
+    ``paired_interval`` has none: a category with one pair, or every category's pairs alike); ``p`` tests
+    that row's Δ (``test`` names how): a category's is the exact McNemar p-value, a track's or Total's, whose
+    Δ is the mean of its categories' Δs, the stratified sign-flip test of that mean
+    (``stratified_sign_flip``; both 1.0 without discordant pairs); ``p_holm`` is the Holm-adjusted one. The
+    counts of a track or Total sum its categories'. A track row with a held category that has no pair has
+    counts only (percentages, Δ, interval, p and test None).
     """
 
     scope: str
@@ -121,6 +129,7 @@ class Row:
     p_holm: float | None
     unpaired: int
     undecided: int
+    test: str | None = None  # what ``p`` is: ``MCNEMAR`` for a category, ``STRATIFIED``/``SAMPLED`` else
 
     @property
     def significant(self) -> bool:
@@ -154,6 +163,59 @@ def mcnemar_exact(hurt: int, helped: int) -> float:
     if hurt < 0 or helped < 0:
         raise ValueError(f"discordant counts must be >= 0, got hurt={hurt}, helped={helped}")
     return float(mcnemar([[0, hurt], [helped, 0]], exact=True).pvalue)
+
+
+EXACT_STATES = 200_000  # the most sums the exact stratified test enumerates before it samples instead
+FLIPS = 100_000  # random sign flips behind a sampled stratified p-value
+MCNEMAR = "exact McNemar"  # a category row's test (``Row.test``)
+STRATIFIED = "exact stratified sign-flip"  # a track's or Total's test, enumerated
+SAMPLED = f"stratified sign-flip, {FLIPS} random flips"  # ... sampled where enumerating would take too long
+
+
+def stratified_sign_flip(strata: list[tuple[int, int, int]], *, seed: int = 0) -> tuple[float, str]:
+    """Two-sided p-value of the mean over categories of each category's Δ, and the test's name.
+
+    ``strata``: one ``(hurt, helped, n)`` per category (its discordant counts and its pairs, n >= 1). The
+    statistic is the paper's track (or Total) Δ, the mean over categories of (helped − hurt) / n (RealUnify:
+    a track's score is the mean of its categories' accuracies). Under "stepwise and direct are exchangeable"
+    each discordant pair is helped or hurt with probability 1/2, independently; p is the probability of a
+    statistic at least as far from 0 as the one observed (a randomisation test, Fisher 1935). With one
+    category, or categories of equal n, it is the exact McNemar p on the pooled pairs
+    (``mcnemar_exact``). Enumerated exactly (``STRATIFIED``) where at most ``EXACT_STATES`` sums are
+    possible, else estimated from ``FLIPS`` random sign flips with a fixed ``seed`` (``SAMPLED``;
+    (1 + hits) / (1 + FLIPS)). 1.0 without discordant pairs. Raises ValueError for a negative count or
+    n < hurt + helped.
+    """
+    import math
+
+    grouped: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # equal n weighs alike: one binomial
+    for hurt, helped, n in strata:
+        if min(hurt, helped) < 0 or n < max(1, hurt + helped):
+            raise ValueError(f"stratum (hurt={hurt}, helped={helped}, n={n}): expected counts >= 0 and "
+                             "n >= max(1, hurt + helped)")
+        grouped[n][0] += hurt
+        grouped[n][1] += helped
+    groups = [(n, hurt, helped) for n, (hurt, helped) in grouped.items() if hurt + helped]
+    if not groups:
+        return 1.0, STRATIFIED
+    if math.prod(hurt + helped + 1 for _, hurt, helped in groups) > EXACT_STATES:
+        rng = np.random.default_rng(seed)
+        flips = sum((2 * rng.binomial(hurt + helped, 0.5, FLIPS) - (hurt + helped)) / n for n, hurt, helped in groups)
+        observed = abs(sum(Fraction(helped - hurt, n) for n, hurt, helped in groups))
+        hits = int(np.count_nonzero(np.abs(flips) >= float(observed) - 1e-12))
+        return (1 + hits) / (1 + FLIPS), SAMPLED
+    scale = math.lcm(*(n for n, _, _ in groups))  # integer sums: ties with the observed one are exact
+    ways = {0: 1}  # sum -> number of sign assignments giving it
+    for n, hurt, helped in groups:
+        d, w = hurt + helped, scale // n
+        moves = [(w * (2 * h - d), math.comb(d, h)) for h in range(d + 1)]
+        following: dict[int, int] = defaultdict(int)
+        for total, count in ways.items():
+            for move, many in moves:
+                following[total + move] += count * many
+        ways = following
+    observed = abs(sum(scale // n * (helped - hurt) for n, hurt, helped in groups))
+    return float(Fraction(sum(c for t, c in ways.items() if abs(t) >= observed), sum(ways.values()))), STRATIFIED
 
 
 def holm(pvalues: list[float | None], alpha: float = ALPHA) -> list[float | None]:
@@ -285,12 +347,12 @@ def analyse(paired: PairedSet, *, rounds: int = ROUNDS, seed: int = 0) -> Analys
         by_task[p.task_type].append(p)
     categories = [t for t in CATEGORIES if by_task[t] or paired.unpaired[t] or paired.undecided[t]]
     rows = [_row(t, CATEGORIES[t].abbreviation, {t: by_task[t]}, paired, rounds, seed) for t in categories]
-    tracks = [_row(track, track, {t: by_task[t] for t in tasks if by_task[t]}, paired, rounds, seed,
+    tracks = [_row(track, f"{track} {CATEGORY_MEAN}", {t: by_task[t] for t in tasks if by_task[t]}, paired, rounds, seed,
                    left_out_of=tasks, scored=all(by_task[t] for t in tasks if paired.holds(t)))
               for track, tasks in TRACKS.items() if any(by_task[t] for t in tasks)]
     total = []
     if len(tracks) == len(TRACKS) and all(r.delta is not None for r in tracks):
-        total = [_row(TOTAL, TOTAL, {t: by_task[t] for t in CATEGORIES if by_task[t]}, paired, rounds, seed,
+        total = [_row(TOTAL, f"{TOTAL} {CATEGORY_MEAN}", {t: by_task[t] for t in CATEGORIES if by_task[t]}, paired, rounds, seed,
                       left_out_of=CATEGORIES)]
     return Analysis(paired, _with_holm(rows) + _with_holm(tracks) + _with_holm(total), rounds)
 
@@ -321,8 +383,13 @@ def _row(scope: str, name: str, strata: dict[str, list[Pair]], paired: PairedSet
     interval = paired_interval([np.array([p.stepwise - p.direct for p in ps]) for ps in live],
                                rounds=rounds, seed=seed)
     low, high = (None, None) if interval is None else (100 * interval[0], 100 * interval[1])
+    if scope in CATEGORIES:
+        p, test = mcnemar_exact(hurt, helped), MCNEMAR
+    else:  # the test of the Δ shown: the mean of the category Δs, not the pooled pairs' difference
+        p, test = stratified_sign_flip([(sum(x.moved == HURT for x in ps), sum(x.moved == HELPED for x in ps),
+                                         len(ps)) for ps in live], seed=seed)
     return Row(scope, name, len(pairs), both, hurt, helped, neither, float(direct), float(stepwise),
-               float(stepwise - direct), low, high, mcnemar_exact(hurt, helped), None, **left)
+               float(stepwise - direct), low, high, p, None, **left, test=test)
 
 
 def _with_holm(rows: list[Row]) -> list[Row]:
@@ -353,7 +420,7 @@ def explore_link(pair: Pair, source: str | None = None) -> str:
 # -- rendering -----------------------------------------------------------------------------------
 
 HEADER = ["Scope", "n", "both right", "direct only (hurt)", "stepwise only (helped)", "both wrong", "direct %",
-          "stepwise %", "Δ pp", "95% interval", "McNemar p", "Holm p", "left out: unpaired / undecided"]
+          "stepwise %", "Δ pp", "95% interval", "p", "Holm p", "left out: unpaired / undecided"]
 
 
 def _pp(x: float | None, signed: bool = False) -> str:
@@ -386,16 +453,21 @@ def row_cells(row: Row) -> list[str]:
 
 
 def markdown(analysis: Analysis) -> str:
+    sampled = (f", estimated from {FLIPS} random flips where enumerating every one would take too long"
+               if any(r.test == SAMPLED for r in analysis.rows) else "")
     lines = [f"### Paired: {analysis.title}", "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row_cells(r)) + " |" for r in analysis.rows]
     lines += ["", f"Δ = stepwise − direct over instances scored in both modes (n pairs); {interval_label(analysis.rounds)},"
                   f" \"-\" where resampling cannot vary (a category with one pair, or pairs that all moved alike); "
-                  f"exact McNemar test (two-sided binomial on the discordant pairs); Holm p adjusts across the "
-                  f"categories (and, apart, the tracks; Total alone); * = below {ALPHA} after Holm. A track's %, Δ "
-                  f"and interval are the mean over its categories (the paper's track score), Total's the mean over "
-                  f"all ten (= 0.6·UEG + 0.4·GEU); their counts and McNemar test pool the pairs. A track with a "
-                  f"category left wholly out has no score (\"-\"), as in the table."]
+                  f"p: a category's is the exact McNemar test (two-sided binomial on the discordant pairs); Holm p "
+                  f"adjusts across the categories (and, apart, the tracks; Total alone); * = below {ALPHA} after "
+                  f"Holm. A track's (category mean) %, Δ, interval and p are all of the mean over its categories (the"
+                  f" paper's track score), Total's of the mean over all ten (= 0.6·UEG + 0.4·GEU): p is the "
+                  f"stratified sign-flip test of that mean (each discordant pair's sign flipped with probability ½ "
+                  f"within its category; McNemar's on the pooled pairs when the categories are of equal size)"
+                  f"{sampled}; its counts are the sums of its categories'. A track with a category left wholly out "
+                  f"has no score (\"-\"), as in the table."]
     return "\n".join(lines) + "\n"
 
 
@@ -508,7 +580,8 @@ def discordant_choices(analyses: Iterable[Analysis]) -> list[tuple[str, str]]:
     out = []
     for a in analyses:
         where = f" [{a.paired.dataset}, judge {a.paired.judge}]" if several else ""
-        out += [(f"{a.paired.label} · {r.name}: {r.helped} helped, {r.hurt} hurt{where}",
+        out += [(f"{a.paired.label} · {r.scope if r.scope in SCOPES else r.name}: {r.helped} helped, {r.hurt} hurt"
+                 f"{where}",
                  category_key(a.paired, r.scope)) for r in a.rows if r.helped + r.hurt]
     return out
 

@@ -235,21 +235,60 @@ def judged_runs(store, *, dataset: str | None = None, judge: str | None = None,
 
 
 def system_labels(runs: list[dict]) -> dict[int, str]:
-    """Run id -> the model name shown; a model run with several settings gets the differing ones added."""
+    """Run id -> the system's name shown: its model, and where the model was run with several settings, the
+    settings that tell its systems apart, ``"m (seed=1)"``.
+
+    A system is a model and a settings dict as the store keys it (``store.settings_key``: JSON, so ``1``,
+    ``"1"``, ``1.0`` and ``true`` are four settings); two runs get the same label exactly when they share the
+    model and that key. Each differing setting is written ``key=value`` with the value as JSON (``seed=1``,
+    ``seed="1"``, ``seed=1.0``, ``seed=true``; a string of letters, digits and ``._/-`` that reads as no other
+    JSON value is written bare, ``size=512x512``) and ``key=unset`` where this system has no such setting, so
+    no two systems print alike (a value printed with Python's ``str`` made ``1`` and ``"1"`` one label, and
+    merged their runs in the paired analysis and the exported folders)."""
     variants: dict[str, set[str]] = defaultdict(set)
     for r in runs:
         variants[r["model"]].add(r["settings_key"])
+    differing: dict[str, list[str]] = {}
+    for model, keys in variants.items():
+        parsed = [json.loads(k) for k in keys]
+        names = sorted({name for s in parsed for name in s})
+        differing[model] = [n for n in names if len({_setting_value(s, n) for s in parsed}) > 1]
     labels = {}
     for r in runs:
-        keys = variants[r["model"]]
-        if len(keys) == 1:
+        shown = differing[r["model"]]
+        if not shown:
             labels[r["id"]] = r["model"]
             continue
-        settings = [json.loads(k) for k in sorted(keys)]
         mine = json.loads(r["settings_key"])
-        differing = sorted(k for k in mine if len({json.dumps(s.get(k)) for s in settings}) > 1)
-        labels[r["id"]] = f"{r['model']} ({', '.join(f'{k}={mine[k]}' for k in differing)})"
+        labels[r["id"]] = f"{r['model']} ({', '.join(f'{_setting_name(n)}={_setting_value(mine, n)}' for n in shown)})"
     return labels
+
+
+_BARE = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+def _setting_name(name: str) -> str:
+    """A setting's name as a label shows it: bare when it is a plain identifier, else as a JSON string."""
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else json.dumps(name)
+
+
+def _setting_value(settings: dict, name: str) -> str:
+    """A setting's value as a label shows it, one text per value as ``store.settings_key`` tells them apart:
+    the canonical JSON, a plain string bare where no other value reads so, ``unset`` where it is absent."""
+    if name not in settings:
+        return "unset"
+    value = settings[name]
+    if isinstance(value, str) and _BARE.fullmatch(value) and value != "unset" and not _reads_as_json(value):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _reads_as_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def stored_outcome(run: dict, label: str, polling: dict | None, mcq: dict | None) -> Outcome:

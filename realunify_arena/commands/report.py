@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--plot", metavar="FILE", help="also draw per-category direct-vs-stepwise bars (PNG, SVG, PDF)")
     p.add_argument("--paired", action="store_true",
                    help="instead: does stepwise help? per model and category the paired 2x2 table, Δ with a "
-                        "95%% bootstrap interval, exact McNemar p and Holm p; writes paired.csv/.json "
+                        "95%% bootstrap interval, a p-value (McNemar per category, stratified over categories per track) and Holm p; writes paired.csv/.json "
                         "(with --plot: a forest plot of Δ)")
     p.add_argument("--judges", metavar="A,B,...",
                    help="instead (or as well as --paired): agreement between these UEG judges per polling "

@@ -290,7 +290,7 @@ def test_a_track_missing_a_category_has_no_score_as_in_the_table(tmp_path, capsy
 
     assert main(["report", "--paired", "--db", str(tmp_path / "arena.db"), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    ueg_line = next(line for line in out.splitlines() if line.startswith("| UEG | 3 |"))
+    ueg_line = next(line for line in out.splitlines() if line.startswith("| UEG (category mean) | 3 |"))
     assert ueg_line.split(" | ")[6:12] == ["-"] * 6, ueg_line  # direct %, stepwise %, Δ, interval, p, Holm
     paired.forest_plot(paired.analyses_from_store(Store.open(tmp_path / "arena.db"), rounds=50))  # no dot, no error
 

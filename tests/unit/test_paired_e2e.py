@@ -94,13 +94,13 @@ def test_report_paired_prints_the_hand_known_ueg_table_and_stored_geu_one(judged
         assert (row["n"], row["both right"], row["direct only (hurt)"]) == (str(LIMIT), "0", "0")
         assert row["stepwise only (helped)"] == (str(LIMIT) if gained else "0")
         assert row["Δ pp"] == ("+100.0" if gained else "0.0")
-        assert row["McNemar p"] == (p_text(min(1, 2 * 0.5 ** LIMIT)) if gained else "1.000")  # 2 * (1/2)^LIMIT
+        assert row["p"] == (p_text(min(1, 2 * 0.5 ** LIMIT)) if gained else "1.000")  # 2 * (1/2)^LIMIT
         assert row["Holm p"] == p_text(min(1, 6 * 2 * 0.5 ** LIMIT))  # six categories, the smallest p first
         assert row["left out: unpaired / undecided"] == "0 / 0"
-    ueg = rows["UEG"]
+    ueg = rows["UEG (category mean)"]
     assert (ueg["n"], ueg["stepwise only (helped)"], ueg["both wrong"]) == (str(6 * LIMIT), str(5 * LIMIT), str(LIMIT))
     assert ueg["Δ pp"] == f"+{100 * 5 / 6:.1f}"  # the mean of the category Δs
-    assert ueg["McNemar p"] == p_text(2 * 0.5 ** (5 * LIMIT))  # 5 * LIMIT discordant, all helped
+    assert ueg["p"] == p_text(2 * 0.5 ** (5 * LIMIT))  # 5 * LIMIT discordant, all helped, categories of equal size
 
     # GEU: the answer parser's stored scores, tallied here from the store
     store = Store.open(db)

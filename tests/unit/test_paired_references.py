@@ -61,7 +61,7 @@ def test_mcnemar_p_matches_scipy_and_prints_with_three_decimals(hurt, helped, pr
     ps = paired.PairedSet("set", "judge", "m")
     ps.pairs = make_pairs("world_knowledge", 2, hurt, helped, 1)
     (row, _track) = paired.analyse(ps, rounds=50).rows
-    assert cell(row, "McNemar p") == printed
+    assert cell(row, "p") == printed
     assert cell(row, "Holm p").removesuffix(" *") == printed  # a family of one category: Holm p = p
     assert row.p == pytest.approx(reference, rel=1e-12)  # the exports keep the exact value
 
@@ -75,6 +75,23 @@ PLAN = {
     "mental_reconstruction": (2, 0, 2, 2), "mental_tracking": (3, 4, 1, 2), "attentional_focusing": (6, 0, 0, 2),
     "cognitive_navigation": (1, 1, 3, 5),
 }
+
+
+def sign_flip_reference(plan) -> float:
+    """The stratified sign-flip p by its definition, over every combination of helped counts: category k's
+    helped count h is Binomial(discordant_k, 1/2) when stepwise and direct are exchangeable, the statistic is
+    the mean over categories of (helped - hurt) / n, and p is the chance of one at least as far from 0."""
+    import math
+
+    import numpy as np
+
+    cats = [(hurt + helped, helped - hurt, both + hurt + helped + neither) for both, hurt, helped, neither in plan]
+    grids = np.meshgrid(*[np.arange(d + 1) for d, _, _ in cats], indexing="ij")
+    stat = sum((2 * h - d) / n for h, (d, _, n) in zip(grids, cats))
+    weight = np.prod([np.array([math.comb(d, i) for i in range(d + 1)], dtype=float)[h] / 2 ** d
+                      for h, (d, _, _) in zip(grids, cats)], axis=0)
+    observed = abs(sum(diff / n for _, diff, n in cats))
+    return float(weight[np.abs(stat) >= observed - 1e-9].sum())
 
 
 def planned_set() -> paired.PairedSet:
@@ -105,14 +122,61 @@ def test_total_row_is_the_mean_of_all_ten_categories_as_the_papers_total():
     assert row.direct == pytest.approx(float(100 * sum(Fraction(c[0] + c[1], sum(c)) for c in PLAN.values()) / 10))
     hurt, helped = sum(c[1] for c in PLAN.values()), sum(c[2] for c in PLAN.values())
     assert (row.n, row.hurt, row.helped) == (sum(sum(c) for c in PLAN.values()), hurt, helped)
-    assert row.p == pytest.approx(binomtest(helped, hurt + helped, 0.5).pvalue, rel=1e-12)
+    assert row.p == pytest.approx(float(sign_flip_reference(PLAN.values())), rel=1e-12)  # the Δ's own test
+    assert row.test == paired.STRATIFIED
     assert row.p_holm == row.p  # one test, its own family: the tracks' Holm p are as before
     assert rows["UEG"].p_holm == pytest.approx(min(1, 2 * min(rows["UEG"].p, rows["GEU"].p)))
     assert row.low is not None and row.low < row.delta < row.high
-    assert cell(row, "Scope") == "Total"
+    assert cell(row, "Scope") == "Total (category mean)"
     text = paired.markdown(analysis)
-    assert "| Total |" in text and "0.6·UEG + 0.4·GEU" in text
-    assert "mean over its categories" in text and "pool the pairs" in text  # the footnote says what a track is
+    assert "| Total (category mean) |" in text and "0.6·UEG + 0.4·GEU" in text
+    assert "mean over its categories" in text and "stratified sign-flip" in text  # the footnote says what a track is
+
+
+def test_a_tracks_p_tests_its_own_delta_the_mean_of_the_category_deltas():
+    """Before: the track row's Δ was the mean of the category Δs but its p was McNemar's on the pooled pairs,
+    another comparison. WK: 2 pairs, both helped (Δ +100); CR: 20 pairs, 5 hurt (Δ -25): the track's Δ is
+    +37.5 while the pooled pairs are 2 helped, 5 hurt. The p must be that of Δ = +37.5: by its definition,
+    every one of the 2^7 ways to flip the discordant pairs' signs, counted with exact fractions."""
+    import itertools
+
+    plan = {"world_knowledge": (0, 0, 2, 0), "commonsense_reasoning": (5, 5, 0, 10)}
+    ps = paired.PairedSet("set", "judge", "m")
+    for k, (task, counts) in enumerate(plan.items()):
+        ps.pairs += make_pairs(task, *counts, start=100 * k)
+    track = {r.scope: r for r in paired.analyse(ps, rounds=200).rows}["UEG"]
+    moved = [(task, sum(c)) for task, c in plan.items() for _ in range(c[1] + c[2])]  # (category, n) per pair
+    observed = Fraction(2, 2) / 2 + Fraction(-5, 20) / 2
+    hits = sum(abs(sum(Fraction(sign, n) for sign, (_, n) in zip(signs, moved)) / 2) >= abs(observed)
+               for signs in itertools.product((1, -1), repeat=len(moved)))
+    assert track.delta == pytest.approx(float(100 * observed)) and track.delta > 0
+    assert (track.hurt, track.helped) == (5, 2)
+    assert track.p == pytest.approx(hits / 2 ** len(moved), rel=1e-12)
+    assert track.p == pytest.approx(sign_flip_reference(plan.values()), rel=1e-12)
+    assert track.p != pytest.approx(mcnemar([[0, 5], [2, 0]], exact=True).pvalue)  # the old, pooled test
+    assert (track.test, track.name) == (paired.STRATIFIED, "UEG (category mean)")
+
+
+def test_stratified_test_is_mcnemar_on_the_pooled_pairs_when_categories_are_of_equal_size():
+    """Equal n: the mean of the category Δs is the pooled Δ, so its test is the pooled exact McNemar."""
+    for strata in ([(1, 6, 12), (3, 0, 12)], [(0, 4, 10), (2, 2, 10), (0, 3, 10)], [(7, 7, 20), (0, 0, 20)]):
+        hurt, helped = sum(s[0] for s in strata), sum(s[1] for s in strata)
+        p, test = paired.stratified_sign_flip(strata)
+        assert p == pytest.approx(mcnemar([[0, hurt], [helped, 0]], exact=True).pvalue, rel=1e-12), strata
+        assert test == paired.STRATIFIED
+    assert paired.stratified_sign_flip([(0, 0, 5), (0, 0, 3)]) == (1.0, paired.STRATIFIED)
+    with pytest.raises(ValueError, match="n >= max"):
+        paired.stratified_sign_flip([(3, 4, 5)])
+
+
+def test_stratified_test_samples_where_enumerating_is_too_long_and_lands_near_the_exact_p():
+    """61^3 > EXACT_STATES combinations of helped counts: sampled from 100000 random flips, whose standard
+    error is below 0.0016; the exact p by definition is within 0.007 (over 4 standard errors)."""
+    plan = [(10, 25, 35, 30), (12, 30, 30, 27), (20, 28, 32, 18)]  # n = 100, 99, 98
+    strata = [(hurt, helped, sum(c)) for c in plan for (_, hurt, helped, _) in [c]]
+    p, test = paired.stratified_sign_flip(strata)
+    assert test == paired.SAMPLED and 0 < p <= 1
+    assert p == pytest.approx(sign_flip_reference(plan), abs=0.007)
 
 
 def test_no_total_where_a_track_has_no_score():
