@@ -34,7 +34,7 @@ from realunify_arena.families import (
     family_of,
 )
 from realunify_arena.limits import OptionError, numbers_checked, size_problem
-from realunify_arena.redaction import register_endpoint, register_secret_env
+from realunify_arena.redaction import literal_secret_options, register_endpoint, register_secret_env
 from realunify_arena.shown import brief
 from realunify_arena.systems import model_name_problem
 from realunify_arena.text_files import read_regular
@@ -179,7 +179,7 @@ class _CardFile(BaseModel):
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     defaults: dict[str, Any] = {}
     params: dict[str, Any] = {}
-    serve: str | None = None  # the command that starts the card's endpoint
+    serve: str | None = None  # the command that starts the card's endpoint; a key in it comes from a variable
 
     _map_or_empty = field_validator("defaults", "params", mode="before")(_map_or_empty)
 
@@ -198,6 +198,16 @@ class _CardFile(BaseModel):
             raise _FieldError("api_key_env", "expected the name of the environment variable that holds the API "
                                              "key (letters of one case, digits and '_', as OPENAI_API_KEY), not "
                                              "the key itself; the value is not shown")
+        return value
+
+    @field_validator("serve")
+    @classmethod
+    def _no_secret_in_serve(cls, value: str | None) -> str | None:
+        options = literal_secret_options(value) if value is not None else []
+        if options:  # never quoted: the availability reason shows this command on the page and in ``models``
+            raise _FieldError("serve", f"{options[0]} takes its value written out; expected it from an environment "
+                                       f"variable ({options[0]} \"$VLLM_API_KEY\"), as a card file is copied and "
+                                       "shown; the value is not shown")
         return value
 
     @field_validator("name")

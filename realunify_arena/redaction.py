@@ -70,9 +70,18 @@ def _credential(chars: str) -> str:
 
 
 # the last word of an option name that says its value is a secret ("--api-key", "--hf-token", "--db-password"); an
-# option that only mentions one ("--max-new-tokens", "--key-file") is not one
+# option that only mentions one ("--max-new-tokens", "--key-file") is not one, and a value taken from a variable
+# ("--api-key $VLLM_API_KEY") is no secret
 _SECRET_OPTION = re.compile(r"(?<![\w-])(--?(?:[A-Za-z0-9]+[-_])*(?:(?:api)?key|token|secret|passw(?:or)?d|salt"
-                            r"|credentials?|auth)(?:=|\s+))(?!-)[^\s'\"]+", re.IGNORECASE)
+                            r"|credentials?|auth)(?:=|\s+)[\"']?)(?![-$])[^\s'\"]+", re.IGNORECASE)
+
+
+def literal_secret_options(command: str) -> list[str]:
+    """The options in ``command`` (a shell command line, as a card's ``serve``) named for a secret whose value is
+    written out rather than taken from a variable: ``["--api-key"]`` for ``vllm serve m --api-key abc123``,
+    ``[]`` for ``--api-key "$VLLM_API_KEY"`` or ``--api-key=${KEY}``."""
+    return [match.group(1).rstrip("=\"' \t\n") for match in _SECRET_OPTION.finditer(command)]
+
 
 _SHAPES = (
     (_SECRET_OPTION, r"\1" + MASK),

@@ -5,12 +5,18 @@ visible to every user of the machine in ``ps`` and is kept in shell history). Be
 ``serve-openai --api-key VALUE`` or ``app.py --hf-token VALUE`` got argparse's "unrecognized arguments" error
 quoting VALUE on standard error (a terminal log, a CI log) whenever VALUE was not in a key shape the redaction
 knows (``sk-...``): a hex key, a short password. The real parsers (``cli.main``, ``Settings.from_cli``).
+
+The same kind in a card: its ``serve`` field (the command that starts its endpoint, shown in the availability
+reason on the page and by ``models``) loaded with ``vllm serve M --api-key <key>`` written out, and the key was
+shown. Now a card whose ``serve`` writes out a secret option's value is a broken card (the field named, the
+value not shown); ``--api-key "$VLLM_API_KEY"`` is taken and shown as written.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from realunify_arena.cards import CardError, load_card
 from realunify_arena.cli import main
 from realunify_arena.redaction import redact
 from realunify_arena.settings import Settings
@@ -53,3 +59,24 @@ def test_every_help_says_secrets_come_from_the_environment(capsys):
         Settings.from_cli(["--help"], env={})
     out = " ".join(capsys.readouterr().out.split())
     assert out.count("Secrets come from environment variables only") == 2
+
+
+REMOTE = "family: openai\ndescription: d\ncapabilities: [understand]\nendpoint: http://127.0.0.1:9/v1\ncheckpoint: m\n"
+
+
+@pytest.mark.parametrize("value", VALUES)
+@pytest.mark.parametrize("form", ["vllm serve m --api-key {} --port 9", "vllm serve m --api-key='{}'",
+                                  "python workers/x.py --hf-token \"{}\""])
+def test_a_card_that_writes_out_a_key_in_its_serve_command_is_refused(card_folder, value, form):
+    with pytest.raises(CardError) as caught:
+        load_card(card_folder("served", f"{REMOTE}serve: {form.format(value)}\n") / "served.yaml")
+    message = str(caught.value)
+    assert "field 'serve': --" in message and "environment variable" in message and value not in message
+
+
+@pytest.mark.parametrize("serve", ["vllm serve m --api-key \"$VLLM_API_KEY\" --port 9",
+                                   "vllm serve m --api-key=${KEY} --max-new-tokens 512",
+                                   "python workers/illume_plus.py --tokenizer-config c.py --port 8107"])
+def test_a_serve_command_that_takes_its_key_from_a_variable_is_taken_and_shown_whole(card_folder, serve):
+    card = load_card(card_folder("served", f"{REMOTE}serve: {serve}\n") / "served.yaml")
+    assert card.serve == serve and redact(serve) == serve

@@ -26,17 +26,13 @@ NAMES = ["OPENAI_API_KEY", "HF_TOKEN", "GEMINI_API_KEY", "my_key", "KEY2", "OPEN
          "GPT4O_KEY", "QWEN25VL_TOKEN", "ECHO16_SERVICE_KEY", "ARENA_KEY_20260101", "S3_SECRET"]
 
 
-def _card(folder, value: str):
-    path = folder / "remote.yaml"
-    path.write_text("family: openai\ndescription: d\ncapabilities: [understand]\nendpoint: http://127.0.0.1:9/v1\n"
-                    f"api_key_env: {value}\ncheckpoint: m\n", encoding="utf-8")
-    return path
+REMOTE = "family: openai\ndescription: d\ncapabilities: [understand]\nendpoint: http://127.0.0.1:9/v1\ncheckpoint: m\n"
 
 
 @pytest.mark.parametrize("key", SHORT_KEYS)
-def test_a_short_key_in_api_key_env_is_refused_without_quoting_it(tmp_path, key):
+def test_a_short_key_in_api_key_env_is_refused_without_quoting_it(card_folder, key):
     with pytest.raises(CardError) as caught:
-        load_card(_card(tmp_path, key))
+        load_card(card_folder("remote", f"{REMOTE}api_key_env: {key}\n") / "remote.yaml")
     message = str(caught.value)
     assert "field 'api_key_env': expected the name of the environment variable" in message
     assert key not in message
@@ -45,5 +41,5 @@ def test_a_short_key_in_api_key_env_is_refused_without_quoting_it(tmp_path, key)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_a_variable_name_made_of_words_is_taken(tmp_path, name):
-    assert load_card(_card(tmp_path, name)).api_key_env == name
+def test_a_variable_name_made_of_words_is_taken(card_folder, name):
+    assert load_card(card_folder("remote", f"{REMOTE}api_key_env: {name}\n") / "remote.yaml").api_key_env == name
