@@ -13,7 +13,7 @@ from pathlib import Path
 # parsed into Python objects several times its size, so a 2 GB file ran the machine out of memory with no
 # message. RealUnify's own instance and result files are a few MB each (one per task), a year of an arena's
 # votes tens of MB.
-MAX_JSON_BYTES = 256 * 2**20
+MAX_DATA_FILE_BYTES = 256 * 2**20
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
@@ -72,11 +72,11 @@ def read_regular(path: Path, limit: int | None = None, *, refuse_over: bool = Fa
         return data
 
 
-def read_json_text(path: Path, limit: int = MAX_JSON_BYTES) -> str:
-    """The text of ``path`` (at most ``limit`` bytes, default ``MAX_JSON_BYTES``): UTF-8 with or without a byte-order mark, or UTF-16 / UTF-32 (as Windows
-    PowerShell's ``>`` and ``Out-File`` write), told apart as ``json.loads`` tells them apart on bytes
-    (``json.detect_encoding``: the byte-order mark, else the pattern of zero bytes). A byte-order mark is no
-    part of the text.
+def read_json_text(path: Path, limit: int = MAX_DATA_FILE_BYTES) -> str:
+    """The text of ``path`` (at most ``limit`` bytes, default ``MAX_DATA_FILE_BYTES``): UTF-8 with or without a
+    byte-order mark, or UTF-16 / UTF-32 (as Windows PowerShell's ``>`` and ``Out-File`` write), told apart as
+    ``json.loads`` tells them apart on bytes (``json.detect_encoding``: the byte-order mark, else the pattern of
+    zero bytes). A byte-order mark is no part of the text.
 
     Raises:
         OSError: the file cannot be read, or is not a regular file (``read_regular``).
