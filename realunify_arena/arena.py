@@ -61,14 +61,34 @@ SALT_META_KEY = "voter_salt"  # where a generated salt is kept when the environm
 MIN_SALT_CHARS = 16
 
 
-def salt_problem(env: Mapping[str, str] | None = None) -> str | None:
-    """Why ``$REALUNIFY_VOTER_SALT`` in ``env`` (default ``os.environ``) cannot key voter hashes, or None
-    (unset or empty: the store's own random salt is used). The value is never quoted."""
+class SaltError(ValueError):
+    """``$REALUNIFY_VOTER_SALT`` is set but too short to key voter hashes; the message names the variable and
+    the length wanted, never the value."""
+
+
+def env_salt(env: Mapping[str, str] | None = None) -> str | None:
+    """``$REALUNIFY_VOTER_SALT`` from ``env`` (default ``os.environ``), or None when unset or empty (the store's
+    own random salt is used then). The one place a salt is taken from the environment: the app's start,
+    ``Arena`` (the page's votes) and ``export votes`` all go through it.
+
+    Raises:
+        SaltError: set but under ``MIN_SALT_CHARS`` characters (the value is never quoted).
+    """
     salt = (os.environ if env is None else env).get(SALT_ENV, "")
     if salt and len(salt) < MIN_SALT_CHARS:
-        return (f"{SALT_ENV}: {len(salt)} character(s); expected a random secret of at least {MIN_SALT_CHARS} (as "
-                "`python -c \"import secrets; print(secrets.token_hex(32))\"` prints), or unset it to let the app "
-                "keep its own in the database")
+        raise SaltError(f"{SALT_ENV}: {len(salt)} character(s); expected a random secret of at least {MIN_SALT_CHARS}"
+                        " (as `python -c \"import secrets; print(secrets.token_hex(32))\"` prints), or unset it to let"
+                        " the app keep its own in the database")
+    return salt or None
+
+
+def salt_problem(env: Mapping[str, str] | None = None) -> str | None:
+    """Why ``$REALUNIFY_VOTER_SALT`` in ``env`` (default ``os.environ``) cannot key voter hashes
+    (``env_salt``'s refusal), or None. The value is never quoted."""
+    try:
+        env_salt(env)
+    except SaltError as e:
+        return str(e)
     return None
 
 _BATTLE_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")  # new_battle_id(); older stores: secrets.token_urlsafe(24)
@@ -153,7 +173,7 @@ def voter_id(profile_username: str | None, session_hash: str, headers: Mapping[s
     $REALUNIFY_VOTER_SALT; ``Arena.voter_id`` supplies the database's own salt when that is unset."""
     if profile_username:
         return f"hf:{profile_username}"
-    salt = salt or os.environ.get(SALT_ENV)
+    salt = salt or env_salt()
     if not salt:
         raise ValueError(f"no voter salt: set ${SALT_ENV} or call Arena.voter_id")
     ip = client_address(headers, peer, trusted_proxies)
@@ -216,7 +236,11 @@ class Arena:
                  window_seconds: float = Settings.vote_window, trusted_proxies: int = Settings.trusted_proxies,
                  max_battles: int = Settings.battle_limit, battle_window_seconds: float = Settings.battle_window,
                  max_runs: int = Settings.run_limit, run_window_seconds: float = Settings.run_window):
-        """The limits default to ``Settings``' (their one home; ``from_settings`` takes an app's own)."""
+        """The limits default to ``Settings``' (their one home; ``from_settings`` takes an app's own).
+
+        Raises:
+            SaltError: ``$REALUNIFY_VOTER_SALT`` is set but too short (``env_salt``).
+        """
         self.store = store
         self.trusted_proxies = trusted_proxies  # proxy hops whose X-Forwarded-For entries are believed
         self.max_votes = max_votes
@@ -229,7 +253,8 @@ class Arena:
         # model and stores a run, so a script cannot fill the database or hold the accelerator's queue
         self.max_runs = max_runs
         self.run_window_seconds = run_window_seconds
-        self.salt = os.environ.get(SALT_ENV) or store.meta(SALT_META_KEY, lambda: secrets.token_hex(32))
+        # a short $REALUNIFY_VOTER_SALT raises SaltError here: no vote is hashed or exported with it
+        self.salt = env_salt() or store.meta(SALT_META_KEY, lambda: secrets.token_hex(32))
         # writes answered with StoreError, which a retry completes instead of repeating (module docstring)
         self._failed_starts: dict[str, dict] = {}  # session key -> the battles row that start wrote
         # a live battle's run counts (monotonic time, run_starts ids), to give back if it is withdrawn; kept in

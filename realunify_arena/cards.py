@@ -34,7 +34,7 @@ from realunify_arena.families import (
     family_of,
 )
 from realunify_arena.limits import OptionError, numbers_checked, size_problem
-from realunify_arena.redaction import register_endpoint, register_secret_env
+from realunify_arena.redaction import literal_secret_options, register_endpoint, register_secret_env
 from realunify_arena.shown import brief
 from realunify_arena.systems import model_name_problem
 from realunify_arena.text_files import read_regular
@@ -116,14 +116,34 @@ _EXPECTED_ITEM = {  # the same for one item of a list or map field
 
 _VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*|[a-z_][a-z0-9_]*")
 _NAME_WITHOUT_WORDS = 20  # a name this long with no '_' between its words is a key (hex, base62), not a name
+_RANDOM_PART = 8  # a '_'-separated part this long is checked for the look of random characters
+_HEX_PART = 12  # a part this long of hex digits, letters and digits mixed, is a hex key ("a3f9c0d4be1d")
+
+
+def _random_looking(part: str) -> bool:
+    """Whether one ``_``-separated part of a name reads as random characters rather than a word: at least
+    ``_RANDOM_PART`` long with letters and digits alternating three or more times (``a3f9c0d4``, ``X7K2P9Q4``;
+    a word with a version keeps its digits together: ``GPT4O``, ``QWEN25VL``, ``ECHO16``), or ``_HEX_PART``
+    hex digits mixing letters and digits."""
+    if len(part) < _RANDOM_PART:
+        return False
+    digits = [c.isdigit() for c in part]
+    if sum(a != b for a, b in zip(digits, digits[1:])) >= 3:
+        return True
+    return (len(part) >= _HEX_PART and any(digits) and not all(digits)
+            and all(c in "0123456789abcdefABCDEF" for c in part))
 
 
 def looks_like_variable_name(text: str) -> bool:
     """Whether ``text`` (a card's ``api_key_env``) reads as an environment variable's name, as a Space's
-    secrets and a shell write them (``OPENAI_API_KEY``, ``my_key``): letters of one case, digits and ``_``,
-    not starting with a digit, and under ``_NAME_WITHOUT_WORDS`` characters unless it has a ``_``. A key pasted
-    in its place (``sk-...``, ``AIza...``, mixed-case base62, 32+ hex digits) does not."""
-    return bool(_VARIABLE_NAME.fullmatch(text)) and ("_" in text or len(text) < _NAME_WITHOUT_WORDS)
+    secrets and a shell write them (``OPENAI_API_KEY``, ``HF_TOKEN``, ``my_key``): a POSIX name (letters,
+    digits and ``_``, not starting with a digit; POSIX.1-2017 Base Definitions 3.235 "Name") in letters of one
+    case, under ``_NAME_WITHOUT_WORDS`` characters unless it has a ``_``, and no ``_``-separated part of random
+    characters (``_random_looking``). A key pasted in its place does not: ``sk-...``, ``AIza...`` (a ``-``),
+    mixed-case base62, 20+ characters without a word break, or a short or ``_``-joined one-case key
+    (``a3f9c0d4be1d2778``, ``sk_live_4ec39hqlyjwdarjt``)."""
+    return (bool(_VARIABLE_NAME.fullmatch(text)) and ("_" in text or len(text) < _NAME_WITHOUT_WORDS)
+            and not any(_random_looking(part) for part in text.split("_")))
 
 
 class _FieldError(ValueError):
@@ -159,7 +179,7 @@ class _CardFile(BaseModel):
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     defaults: dict[str, Any] = {}
     params: dict[str, Any] = {}
-    serve: str | None = None  # the command that starts the card's endpoint
+    serve: str | None = None  # the command that starts the card's endpoint; a key in it comes from a variable
 
     _map_or_empty = field_validator("defaults", "params", mode="before")(_map_or_empty)
 
@@ -178,6 +198,16 @@ class _CardFile(BaseModel):
             raise _FieldError("api_key_env", "expected the name of the environment variable that holds the API "
                                              "key (letters of one case, digits and '_', as OPENAI_API_KEY), not "
                                              "the key itself; the value is not shown")
+        return value
+
+    @field_validator("serve")
+    @classmethod
+    def _no_secret_in_serve(cls, value: str | None) -> str | None:
+        options = literal_secret_options(value) if value is not None else []
+        if options:  # never quoted: the availability reason shows this command on the page and in ``models``
+            raise _FieldError("serve", f"{options[0]} takes its value written out; expected it from an environment "
+                                       f"variable ({options[0]} \"$VLLM_API_KEY\"), as a card file is copied and "
+                                       "shown; the value is not shown")
         return value
 
     @field_validator("name")

@@ -18,7 +18,7 @@ import textwrap
 
 from realunify_arena import commands
 from realunify_arena.commands._options import INTERRUPTED, PROBLEMS, CommandError
-from realunify_arena.redaction import RedactingParser, install_log_redaction, redact
+from realunify_arena.redaction import SECRETS_FROM_ENV, RedactingParser, install_log_redaction, redact
 
 
 def command_modules() -> list[str]:
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = RedactingParser(prog="python -m realunify_arena",
                                      description="RealUnify demo, arena and batch evaluator.",
                                      epilog="exit codes: 0 done; 1 problems found or refused; 2 usage error; "
-                                            "130 interrupted")
+                                            f"130 interrupted. {SECRETS_FROM_ENV}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     examples = {}
     for name in command_modules():

@@ -224,4 +224,7 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The SHA-256 of ``path``, read in chunks: a database snapshot may be gigabytes, and one read whole (twice
+    each push: the last snapshot and the new one) held it all in memory."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

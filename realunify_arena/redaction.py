@@ -18,6 +18,10 @@ What is taken out (each replaced by ``***``):
   they look like one (6+ characters with a digit or an inner ``.``, ``/``, ``+``, ``=``, ..., or 20+: model
   replies are redacted too, and in "a torch bearer running" the word after "bearer" is no key), and
   ``key=`` in URLs;
+- the value after a command-line option whose name ends in a secret's word (``--api-key VALUE``,
+  ``--hf-token=VALUE``, ``--voter-salt VALUE``: ``_SECRET_OPTION``), whatever its length: no command takes a
+  secret as an option (they come from environment variables, which ``ps`` does not show), so such an option is
+  a mistake argparse's "unrecognized arguments" error would echo;
 - each secret value also in the forms it takes on the wire: percent-encoded (``quote``, ``quote_plus``) and
   base64 (standard and URL-safe, with or without padding);
 - the password of a URL's user information (``https://user:password@host``), such as a card's ``endpoint``
@@ -50,6 +54,10 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 MASK = "***"
 MIN_SECRET_CHARS = 8
+# what every --help says of secrets (``cli.build_parser``, ``settings._parser``): none is taken as an option
+SECRETS_FROM_ENV = ("Secrets come from environment variables only (a card's api_key_env such as OPENAI_API_KEY, "
+                    "HF_TOKEN, REALUNIFY_VOTER_SALT): no option takes one, as a command line is visible to every "
+                    "user of the machine (ps) and kept in shell history.")
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW(?:OR)?D|SALT|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
@@ -61,7 +69,22 @@ def _credential(chars: str) -> str:
     return (rf"(?={chars}{{6}})(?={chars}*?(?:[0-9]|[._~+/=][A-Za-z0-9])|{chars}{{20}}){chars}+")
 
 
+# the last word of an option name that says its value is a secret ("--api-key", "--hf-token", "--db-password"); an
+# option that only mentions one ("--max-new-tokens", "--key-file") is not one, and a value taken from a variable
+# ("--api-key $VLLM_API_KEY") is no secret
+_SECRET_OPTION = re.compile(r"(?<![\w-])(--?(?:[A-Za-z0-9]+[-_])*(?:(?:api)?key|token|secret|passw(?:or)?d|salt"
+                            r"|credentials?|auth)(?:=|\s+)[\"']?)(?![-$])[^\s'\"]+", re.IGNORECASE)
+
+
+def literal_secret_options(command: str) -> list[str]:
+    """The options in ``command`` (a shell command line, as a card's ``serve``) named for a secret whose value is
+    written out rather than taken from a variable: ``["--api-key"]`` for ``vllm serve m --api-key abc123``,
+    ``[]`` for ``--api-key "$VLLM_API_KEY"`` or ``--api-key=${KEY}``."""
+    return [match.group(1).rstrip("=\"' \t\n") for match in _SECRET_OPTION.finditer(command)]
+
+
 _SHAPES = (
+    (_SECRET_OPTION, r"\1" + MASK),
     (re.compile(r"(\bBearer\s+)" + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"""(\b(?:authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key)\b["']?\s*[:=]\s*["']?)"""
                 r"""(?!Bearer\b)""" + _credential(r"""[^\s"',;&)}\]]"""), re.IGNORECASE), r"\1" + MASK),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from realunify_arena.redaction import RedactingParser
+from realunify_arena.redaction import SECRETS_FROM_ENV, RedactingParser
 from realunify_arena.shown import brief
 
 ArenaMode = Literal["live", "stored"]
@@ -306,7 +306,8 @@ def spec(name: str) -> _Spec:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = RedactingParser(prog="app.py", description="RealUnify Explore / Arena / Leaderboard app.")
+    parser = RedactingParser(prog="app.py", description="RealUnify Explore / Arena / Leaderboard app.",
+                             epilog=SECRETS_FROM_ENV)
     for spec in _SPECS:
         extra = {"nargs": "?", "const": "yes"} if spec.kind == "bool" else {}
         parser.add_argument(f"--{spec.flag}", dest=spec.name, default=None,

@@ -9,13 +9,40 @@ import os
 import stat
 from pathlib import Path
 
+# the largest JSON, JSON Lines or CSV data file read (instances, result files, votes): it is read whole and
+# parsed into Python objects several times its size, so a 2 GB file ran the machine out of memory with no
+# message. RealUnify's own instance and result files are a few MB each (one per task), a year of an arena's
+# votes tens of MB.
+MAX_DATA_FILE_BYTES = 256 * 2**20
+
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
 
 
-def read_regular(path: Path, limit: int | None = None) -> bytes:
+class FileTooLarge(OSError):
+    """A data file over the size a reader takes (``errno.EFBIG``): ``filename`` is the file, ``strerror`` says
+    its size, the limit and what to do; ``size`` and ``limit`` are in bytes."""
+
+    def __init__(self, path: Path, size: int, limit: int) -> None:
+        exact = f" ({size} bytes)" if size >= 2**20 else ""
+        super().__init__(errno.EFBIG, f"{_size(size)}{exact}, over the {_size(limit)} a data file"
+                                      " is read up to (it is read whole into memory); split it into several files"
+                                      " (RealUnify's own layout has one file per task)", str(path))
+        self.size, self.limit = size, limit
+
+    def __str__(self) -> str:  # "<file>: <why>", not OSError's "[Errno 27] <why>: '<file>'"
+        return f"{self.filename}: {self.strerror}"
+
+
+def _size(size: int) -> str:
+    """``"2048 MiB"``, ``"1.5 MiB"``; under 1 MiB ``"90 bytes"``."""
+    return f"{size / 2**20:.1f}".removesuffix(".0") + " MiB" if size >= 2**20 else f"{size} bytes"
+
+
+def read_regular(path: Path, limit: int | None = None, *, refuse_over: bool = False) -> bytes:
     """The bytes of ``path`` (a symlink followed), at most ``limit + 1`` of them when ``limit`` is given (so a
-    caller sees that the file is over ``limit`` without reading it all).
+    caller sees that the file is over ``limit`` without reading it all). With ``refuse_over``, a file over
+    ``limit`` raises ``FileTooLarge`` instead, from its size before a byte is read (a 2 GB file costs nothing).
 
     Only a regular file is read: a card or data file that is a link to ``/dev/zero`` or ``/dev/urandom`` (which
     a pull request can add: git stores links) was read until memory ran out, and a named pipe blocked the
@@ -25,6 +52,7 @@ def read_regular(path: Path, limit: int | None = None) -> bytes:
     Raises:
         OSError: the file cannot be opened or read, or is not a regular file (``strerror``: ``"not a regular
             file but a character device"``, ...).
+        FileTooLarge: ``refuse_over`` and the file is over ``limit`` bytes (an ``OSError``).
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as file:
@@ -33,20 +61,29 @@ def read_regular(path: Path, limit: int | None = None) -> bytes:
             kind = next((what for test, what in _KINDS if test(mode)), "a special file")
             raise OSError(errno.EINVAL, f"not a regular file but {kind}", str(path))
         os.set_blocking(fd, True)
-        return file.read() if limit is None else file.read(limit + 1)
+        if limit is None:
+            return file.read()
+        size = os.fstat(fd).st_size
+        if refuse_over and size > limit:
+            raise FileTooLarge(path, size, limit)
+        data = file.read(limit + 1)
+        if refuse_over and len(data) > limit:  # it grew while being read
+            raise FileTooLarge(path, max(size, len(data)), limit)
+        return data
 
 
-def read_json_text(path: Path) -> str:
-    """The text of ``path``: UTF-8 with or without a byte-order mark, or UTF-16 / UTF-32 (as Windows
-    PowerShell's ``>`` and ``Out-File`` write), told apart as ``json.loads`` tells them apart on bytes
-    (``json.detect_encoding``: the byte-order mark, else the pattern of zero bytes). A byte-order mark is no
-    part of the text.
+def read_json_text(path: Path, limit: int = MAX_DATA_FILE_BYTES) -> str:
+    """The text of ``path`` (at most ``limit`` bytes, default ``MAX_DATA_FILE_BYTES``): UTF-8 with or without a
+    byte-order mark, or UTF-16 / UTF-32 (as Windows PowerShell's ``>`` and ``Out-File`` write), told apart as
+    ``json.loads`` tells them apart on bytes (``json.detect_encoding``: the byte-order mark, else the pattern of
+    zero bytes). A byte-order mark is no part of the text.
 
     Raises:
         OSError: the file cannot be read, or is not a regular file (``read_regular``).
+        FileTooLarge: the file is over ``limit`` bytes (an ``OSError``; nothing of it is read).
         UnicodeDecodeError: the bytes are no text in the encoding found (``.encoding`` names it).
     """
-    data = read_regular(path)
+    data = read_regular(path, limit, refuse_over=True)
     encoding = json.detect_encoding(data)
     return data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
 

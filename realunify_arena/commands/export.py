@@ -66,6 +66,7 @@ def vote_lines(store, track: str | None = None, kind: str | None = None) -> list
     Raises:
         CommandError: no salt is set or stored and storing a new one failed (a full disk; exit 1). With no
             votes none is made: an export that only reads writes nothing.
+        arena.SaltError: ``$REALUNIFY_VOTER_SALT`` is set but too short (``run_votes`` refuses it first).
     """
     votes = store.votes(track=track, kind=kind)
     if not votes:
@@ -84,7 +85,7 @@ def _arena(store):
     from realunify_arena.store import StoreError
 
     try:
-        return Arena(store)
+        return Arena(store)  # a short salt was refused before (run_votes)
     except (sqlite3.Error, StoreError) as e:
         reason = str(e).split("; ")[0].removeprefix(f"{store.path}: ")
         raise CommandError(f"{store.path}: no voter salt is stored in it, and storing a new one failed ({reason});"
@@ -93,6 +94,12 @@ def _arena(store):
 
 
 def run_votes(args) -> int:
+    from realunify_arena.arena import SaltError, env_salt
+
+    try:  # refused even with no votes to hash, as the app refuses to start with it
+        env_salt()
+    except SaltError as e:  # its hashes could be traced back to addresses (arena.MIN_SALT_CHARS)
+        raise CommandError(f"{e}; nothing was exported", USAGE) from None
     with store_at(args.db, for_reading=True) as store:
         lines = vote_lines(store, track=args.track, kind=args.kind)
         where = store.path

@@ -281,8 +281,11 @@ def test_a_rotated_forwarded_header_does_not_change_the_rate_key(store):
 def test_voter_salt_from_the_environment(monkeypatch):
     with pytest.raises(ValueError, match=SALT_ENV):
         voter_id(None, "sess", {})
-    monkeypatch.setenv(SALT_ENV, "pepper")
+    monkeypatch.setenv(SALT_ENV, "pepper-and-more-pepper")  # 22 characters: the app takes 16 or more
     assert voter_id(None, "sess", {}) != voter_id(None, "sess", {}, salt="other")
+    monkeypatch.setenv(SALT_ENV, "pepper")  # guessable: refused (arena.MIN_SALT_CHARS), never used
+    with pytest.raises(ValueError, match=f"{SALT_ENV}: 6 character"):
+        voter_id(None, "sess", {})
 
 
 def test_concurrent_votes_on_one_battle_store_exactly_one(arena, store):
