@@ -31,15 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     problem = salt_problem()  # a guessable salt would let an export of votes be traced back to addresses
     if problem:
         return refuse(problem)
-    # Gradio takes a port only if it is free on 127.0.0.1 as well as on the host (http_server.start_server)
-    problem = (listen_problem(settings.host or "127.0.0.1", settings.port)
-               or (settings.port and listen_problem("127.0.0.1", settings.port)))
+    problem = address_problem(settings)
     if problem:  # else a port in use was Gradio's traceback after the store was made, a bad host a hang
-        field = "host" if problem.startswith("host ") else "port"
-        fix = (settings.set_by("host", "127.0.0.1") + " for this machine only, or 0.0.0.0 for every interface"
-               if field == "host" else settings.set_by("port", "N") + " for another port, or stop what listens"
-               " there")
-        return refuse(f"{settings.where(field)}: {problem}; {fix}")
+        return refuse(problem)
     for source in settings.data:  # loaded on first use: a mistyped path would show only once chosen in the page
         if source != "bundled" and not os.path.exists(os.path.expanduser(source)):
             print(redact(f"app.py: warning: data source {source}: no such file or folder (the page lists it"
@@ -68,10 +62,33 @@ def main(argv: list[str] | None = None) -> int:
     # and once more at exit.
     try:
         demo.launch(server_name=settings.host, server_port=settings.port, **launch_options())
+    except OSError as e:  # Gradio's "Cannot find empty port": the address was free at the check above, and
+        # another program (a second app started at the same moment) took it while this one built its page
+        problem = address_problem(settings)
+        if problem is None and "Cannot find empty port" not in str(e):
+            raise
+        return refuse(problem or f"{settings.where('port')}: port {settings.port} was taken while the app"
+                      " started (another program listened there for a moment); " + settings.set_by("port", "N")
+                      + " for another port, or start it again")
     except KeyboardInterrupt:  # a second Ctrl-C while launch closed its server (up to 5 s with a run's stream
         exit_at_once()  # open): the runs were never stopped, and an interpreter exit would abort
     stop_runs_at_exit()  # launch returns on Ctrl-C; a second one exits at once
     return 0
+
+
+def address_problem(settings) -> str | None:
+    """Why the app cannot listen at ``settings``' host and port, as ``refuse``'s line naming the option and
+    what to do, or None when it can. Gradio takes a port only if it is free on 127.0.0.1 as well as on the host
+    (``gradio.http_server.start_server``), so both are asked."""
+    problem = (listen_problem(settings.host or "127.0.0.1", settings.port)
+               or (settings.port and listen_problem("127.0.0.1", settings.port)))
+    if not problem:
+        return None
+    field = "host" if problem.startswith("host ") else "port"
+    fix = (settings.set_by("host", "127.0.0.1") + " for this machine only, or 0.0.0.0 for every interface"
+           if field == "host" else settings.set_by("port", "N") + " for another port, or stop what listens"
+           " there")
+    return f"{settings.where(field)}: {problem}; {fix}"
 
 
 def refuse(message: str) -> int:

@@ -22,6 +22,11 @@ A body that stalls is cut too: uvicorn has no timeout on reading a request body 
 runs only between requests), so a client sending a byte now and then, or nothing after half its body, held
 its connection and the request's handler for good (50 such connections stayed open as long as they liked).
 ``BodyLimit`` waits at most ``BODY_IDLE_S`` for each next piece of a body and answers 408 when none comes.
+A wait per piece alone still let a client hold its connection for good by sending a byte every 29 s (measured
+on the launched app: a byte every 10 s to ``/gradio_api/queue/join`` kept the request open past 80 s, and
+nothing bounded it), so the body as a whole must also keep a minimum rate, Apache's ``mod_reqtimeout`` rule
+(its default ``body=20,MinRate=500``): from the app's first read, the body has ``BODY_IDLE_S`` plus one
+second for every ``MIN_BODY_RATE`` bytes received; past that deadline it is a 408 too.
 
 FastAPI 0.165 has a ``max_body_size`` of its own, but its refusal says only "Content Too Large", and sparing
 Gradio's upload route from it would mean reaching into Gradio's route table.
@@ -47,6 +52,9 @@ MAX_BODY_BYTES = 2**20
 # 30 s without a byte of a body that has not ended: nginx's ``client_body_timeout`` default is 60 s, Apache's
 # mod_reqtimeout ``body=20,MinRate=500``. A steady upload, even at dial-up speed, sends a piece well within it.
 BODY_IDLE_S = 30.0
+# 500 bytes a second on average after the first BODY_IDLE_S: Apache mod_reqtimeout's default MinRate for the
+# body. The largest upload (64 MiB) may take 37 hours at that rate; a trickle of a byte now and then is cut.
+MIN_BODY_RATE = 500
 UPLOAD_ROUTE = f"{API_PREFIX}/upload"  # Gradio's file upload: its own rules (``upload_parts``) instead
 
 
@@ -59,6 +67,12 @@ def too_large_message(limit: int = MAX_BODY_BYTES) -> str:
 def stalled_message(idle_s: float = BODY_IDLE_S) -> str:
     """The 408 answer's ``detail``: how long the body went without a byte."""
     return f"request body stalled: no part of it arrived for {idle_s:g} s; send the whole body without pausing"
+
+
+def too_slow_message(idle_s: float = BODY_IDLE_S, min_rate: float = MIN_BODY_RATE) -> str:
+    """The 408 answer's ``detail`` for a body that kept coming, but too slowly: the rule it broke."""
+    return (f"request body too slow: a body may take {idle_s:g} s plus 1 s for every {min_rate:g} bytes"
+            f" received; send the whole body without pausing")
 
 
 class _Refused(MultiPartException):
@@ -79,23 +93,29 @@ class BodyLimit:
     ``Content-Length`` is over what the rules allow or its boundary is not one RFC 2046 allows; an upload
     whose client goes away before its body ends is refused too (no answer: nobody is there), so Gradio
     deletes its partial files. A body whose next piece takes over ``body_idle_s`` seconds to come, before the
-    app has begun its answer, gets 408 ``{"detail": stalled_message(body_idle_s)}`` the same way (a request
-    without a body, such as the GET of an event stream, is never timed) (Gradio
-    deletes an upload's partial files) and its connection is closed. Non-HTTP scopes pass unchanged.
+    app has begun its answer, gets 408 ``{"detail": stalled_message(body_idle_s)}`` the same way, and one
+    still coming past ``body_idle_s`` + (bytes received) / ``min_body_rate`` seconds after the app's first
+    read gets 408 ``{"detail": too_slow_message(body_idle_s, min_body_rate)}`` (a request without a body,
+    such as the GET of an event stream, is never timed) (Gradio deletes an upload's partial files) and its
+    connection is closed. Non-HTTP scopes pass unchanged.
 
     Raises:
-        ValueError: a limit is negative, or ``body_idle_s`` is not over 0.
+        ValueError: a limit is negative, or ``body_idle_s`` or ``min_body_rate`` is not over 0.
     """
 
     def __init__(self, app, max_body_bytes: int = MAX_BODY_BYTES, max_upload_files: int = MAX_UPLOAD_FILES,
-                 max_upload_bytes: int = MAX_UPLOAD_BYTES, body_idle_s: float = BODY_IDLE_S) -> None:
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES, body_idle_s: float = BODY_IDLE_S,
+                 min_body_rate: float = MIN_BODY_RATE) -> None:
         if min(max_body_bytes, max_upload_files, max_upload_bytes) < 0:
             raise ValueError(f"max_body_bytes, max_upload_files and max_upload_bytes must be 0 or more, not"
                              f" {max_body_bytes}, {max_upload_files} and {max_upload_bytes}")
         if not body_idle_s > 0:
             raise ValueError(f"body_idle_s must be over 0 seconds, not {body_idle_s}")
+        if not min_body_rate > 0:
+            raise ValueError(f"min_body_rate must be over 0 bytes a second, not {min_body_rate}")
         self.app = app
         self.idle_s = body_idle_s
+        self.min_rate = min_body_rate
         self.limit = max_body_bytes
         self.upload_limits = {"max_files": max_upload_files, "max_bytes": max_upload_bytes}
 
@@ -117,6 +137,7 @@ class BodyLimit:
         read = 0
         problem: tuple[int, str] | None = None
         started = gone = ended = False
+        first_read: float | None = None  # the loop's clock at the app's first read of the body
         # RFC 9112 section 6.3: a request with neither Content-Length nor Transfer-Encoding has no body. A GET
         # of an event stream (``queue/data``) waits on ``receive`` for the visitor to leave, and under load its
         # first wait outlasted the idle limit: the 408 then dropped every later event of the started stream
@@ -124,19 +145,26 @@ class BodyLimit:
                     and header(scope, "transfer-encoding") is None)
 
         async def counted():
-            nonlocal read, problem, gone, ended
+            nonlocal read, problem, gone, ended, first_read
             if problem:
                 raise _Refused
             if ended or started or bodiless:  # no body to wait for: a wait for http.disconnect may be long
                 message = await receive()
             else:
+                now = asyncio.get_running_loop().time()
+                first_read = now if first_read is None else first_read
+                # the whole body's time left (exactly idle_s at the first read: no rounding of the clock)
+                left = self.idle_s + read / self.min_rate - (now - first_read)
                 try:
-                    message = await asyncio.wait_for(receive(), self.idle_s)
+                    if left <= 0:
+                        raise asyncio.TimeoutError
+                    message = await asyncio.wait_for(receive(), min(self.idle_s, left))
                 except asyncio.TimeoutError:  # not a disconnect: the client is there
                     if started:  # the app began its answer meanwhile: nothing is refused once it has
                         message = await receive()
-                    else:
-                        problem = (408, stalled_message(self.idle_s))  # told why
+                    else:  # told why: a pause, or a trickle under the minimum rate
+                        problem = (408, stalled_message(self.idle_s) if left >= self.idle_s
+                                   else too_slow_message(self.idle_s, self.min_rate))
                         raise _Refused from None
             if message["type"] == "http.request":
                 ended = not message.get("more_body", False)

@@ -212,15 +212,31 @@ def existing_path(path: str | Path, flag: str, *, keyword: str | None = None) ->
     return path
 
 
+def _nearest_existing(path: Path) -> Path | None:
+    """``path`` or the nearest path above it that exists (a dangling link counts), or None."""
+    return next((place for place in (path, *path.parents) if place.exists() or place.is_symlink()), None)
+
+
 def out_folder(path: Path, flag: str = "--out") -> Path:
     """``path``, to be a folder the command writes into (made if missing), or a ``CommandError`` (exit 2),
     before any work, when it or the nearest existing folder above it is a file."""
-    for place in (path, *path.parents):
-        if place.exists() or place.is_symlink():
-            if place.is_dir():
-                return path
-            what = "names a file" if place == path else f"lies under {place}, a file"
-            raise CommandError(f"{flag} {path}: {what}, not a folder", USAGE)
+    place = _nearest_existing(path)
+    if place is not None and not place.is_dir():
+        what = "names a file" if place == path else f"lies under {place}, a file"
+        raise CommandError(f"{flag} {path}: {what}, not a folder", USAGE)
+    return path
+
+
+def out_file(path: Path | str, flag: str = "--out") -> Path:
+    """``path``, to be a file the command writes (its missing folders made), or a ``CommandError`` (exit 2),
+    before any work, when it names a folder or the nearest existing path above it is a file (before: the
+    write's bare OS words after the work, "afile: File exists" or "out: Is a directory", naming no option)."""
+    path = Path(path)
+    if path.is_dir():
+        raise CommandError(f"{flag} {path}: names a folder, not a file", USAGE)
+    place = _nearest_existing(path.parent)
+    if place is not None and not place.is_dir():
+        raise CommandError(f"{flag} {path}: lies under {place}, a file, not a folder", USAGE)
     return path
 
 

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from realunify_arena import durable
-from realunify_arena.commands._options import USAGE, CommandError, add_db, store_at
+from realunify_arena.commands._options import USAGE, CommandError, add_db, out_file, store_at
 from realunify_arena.store import Store
 
 
@@ -25,6 +25,7 @@ def run(args) -> int:
     if args.out.resolve() == args.db.resolve():
         raise CommandError(f"{args.out} is the live database; choose another path", USAGE)
     refuse_foreign_out(args.out)
+    out_file(args.out, "backup OUT")
     with store_at(args.db, for_reading=True) as store:
         store.backup(args.out)  # the database first: images it names already exist, never the reverse
         copied = copy_images(store.images_dir, args.out.parent / "images")

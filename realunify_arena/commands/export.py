@@ -13,7 +13,7 @@ from realunify_arena import durable
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged,
-                                               out_folder, store_at)
+                                               out_file, out_folder, store_at)
 
 VOTE_FIELDS = ("vote_id", "created_at", "battle_id", "kind", "track", "dataset", "instance_uid",
                "system_a", "system_b", "choice", "winner", "voter_hash", "flagged")
@@ -57,6 +57,8 @@ def run(args) -> int:
         raise CommandError("--out DIR is required for the official result files", USAGE)
     if what == "runs":
         out_folder(args.out)
+    elif args.out is not None:
+        out_file(args.out)
     return run_runs(args) if what == "runs" else run_votes(args)
 
 

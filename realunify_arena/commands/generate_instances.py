@@ -10,7 +10,7 @@ from pathlib import Path
 
 from realunify_arena import durable
 from realunify_arena.benchmark.schema import GEU_TASKS, TRACKS
-from realunify_arena.commands._options import PROBLEMS, CommandError, check_seed, out_folder
+from realunify_arena.commands._options import PROBLEMS, CommandError, check_seed, out_file, out_folder
 
 
 EXAMPLE = "python -m realunify_arena generate-instances --out my-instances --per-category 2 --seed 1"
@@ -129,6 +129,8 @@ def run(args) -> int:
         raise CommandError(f"--per-category {args.per_category}: must be at least 1 and at most "
                            f"{MAX_PER_CATEGORY} (the paper has 100 a category)")
     out: Path = out_folder(args.out)
+    if args.contact_sheet:
+        out_file(args.contact_sheet, "--contact-sheet")
     task_types = None if args.categories == "all" else [t.strip() for t in args.categories.split(",") if t.strip()]
     if task_types == []:  # refused before anything is written: an empty set would replace an existing one
         raise CommandError(f"--categories {args.categories!r}: names no task type; expected comma-separated task "

@@ -16,7 +16,8 @@ from pathlib import Path
 from realunify_arena import durable
 from realunify_arena.arena import KINDS
 from realunify_arena.benchmark.schema import TRACKS
-from realunify_arena.commands._options import USAGE, CommandError, add_db, existing_file, no_database, store_at
+from realunify_arena.commands._options import (USAGE, CommandError, add_db, existing_file, no_database, out_file,
+                                               store_at)
 from realunify_arena.vote_files import VotesFileError, read_votes
 
 FORMATS = ("markdown", "csv", "json")
@@ -55,6 +56,8 @@ def run(args) -> int:
         raise CommandError(str(e), USAGE) from None
     if args.rounds < 0:
         raise CommandError(f"--rounds {args.rounds}: expected 0 or more", USAGE)
+    if args.out:
+        out_file(args.out)
     try:
         board = (args.track, args.kind) if args.track and args.kind else None  # where FastChat battles go
         tables = _tables_from_file(args.votes, board) if args.votes else _tables_from_store(args.db)

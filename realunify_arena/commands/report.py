@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged,
-                                               out_folder, store_at)
+                                               out_file, out_folder, store_at)
 
 
 EXAMPLE = "python -m realunify_arena report --paired --plot forest.png"
@@ -39,6 +39,7 @@ def run(args) -> int:
         out_folder(db.parent / "reports", "the default --out")
     if args.plot:
         _check_plot_format(args.plot)
+        out_file(args.plot, "--plot")
     if args.paired or args.judges:
         return run_analyses(args, db)
     with store_at(db, for_reading=True) as store:

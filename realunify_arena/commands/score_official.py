@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, check_model_name, existing_path
+from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, check_model_name, existing_path,
+                                               out_file)
 from realunify_arena.systems import MODEL_NAME_RULE
 from realunify_arena.shown import counted
 
@@ -42,6 +43,9 @@ def run(args) -> int:
     if args.model is not None:
         check_model_name(args.model)
     existing_path(args.path, "PATH")
+    for flag, out in (("--csv", args.csv), ("--json", args.json)):
+        if out:
+            out_file(out, flag)
     try:
         reports = score_official_folders(args.path, model=args.model)
     except FolderNameError as e:  # the command line can fix it: --model

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import time
 
@@ -142,4 +143,31 @@ def test_a_call_whose_body_stalls_is_a_408(app, sent):
         status, headers, body = _answer(sock)
     _stalled(status, body)
     assert headers.get("connection") == "close"
+    assert app["errors_since"](errors) == []
+
+
+def test_a_call_whose_body_trickles_is_a_408_while_it_still_comes(app):
+    """A byte every IDLE_S / 8 (never a pause near the idle limit), the slowloris way of holding a connection for
+    good under a wait per piece alone. Apache mod_reqtimeout's rule (``body=20,MinRate=500``): the body may take
+    the idle limit plus 1 s for every 500 bytes received, so it is refused after about IDLE_S, long before its
+    120 bytes have all come (before: never refused while bytes kept coming)."""
+    errors = len(app["errors"])
+    with _connect(app) as sock:
+        sock.sendall(_head(app, "/gradio_api/call/vote", "Content-Type: application/json\r\n"
+                                                          "Content-Length: 1000\r\n"))
+        answered = b""
+        for _ in range(120):
+            if select.select([sock], [], [], IDLE_S / 8)[0]:  # the server answered (or closed)
+                answered = sock.recv(65536)
+                break
+            sock.sendall(b" ")
+        assert answered, "the trickle was never refused while it kept coming"
+        rest = b""
+        while chunk := sock.recv(65536):
+            rest += chunk
+    head, _, body = (answered + rest).partition(b"\r\n\r\n")
+    assert head.split()[1] == b"408", head
+    assert b"connection: close" in head.lower()
+    assert json.loads(body)["detail"] == (f"request body too slow: a body may take {IDLE_S:g} s plus 1 s for every"
+                                          f" 500 bytes received; send the whole body without pausing")
     assert app["errors_since"](errors) == []

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,37 @@ def test_serve_openai_on_a_port_in_use_names_it(tmp_path, taken_port):
     line = _one_line(done)
     assert done.returncode == 1
     assert line.startswith(f"serve-openai: error: --port: 127.0.0.1:{taken_port} is already in use")
+
+
+def test_the_app_whose_port_is_taken_while_it_starts_says_so_in_one_line(tmp_path):
+    """The address is free at the check, and another program takes it before Gradio binds it (a second app
+    started at the same moment; measured: three ``app.py --port P`` started together, two printed Gradio's
+    "Cannot find empty port" traceback, exit 1). The database is made after the check, before the launch: the
+    other program binds the port once it appears, and the app must stop with the one line of a port in use."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free now
+    db = tmp_path / "arena.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    for name in ("GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT", "REALUNIFY_HOST", "REALUNIFY_PORT"):
+        env.pop(name, None)
+    app = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--models", "tiny-pair", "--judge", "human",
+                            "--db", str(db), "--port", str(port)], cwd=tmp_path, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240  # a bound on the wait for the store, not a timing check
+        while not db.exists() and app.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert db.exists(), "the app never made its store"
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", port))  # EADDRINUSE here: the app bound first; the test cannot tell
+            other.listen()
+            _, stderr = app.communicate(timeout=240)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    done = subprocess.CompletedProcess(app.args, app.returncode, "", stderr)
+    line = _one_line(done)
+    assert done.returncode == 2
+    assert line.startswith("app.py: --port: ") and f"127.0.0.1:{port} is already in use" in line

@@ -181,3 +181,45 @@ def test_the_wait_for_a_disconnect_after_the_body_is_not_cut():
 def test_an_idle_limit_not_over_zero_is_refused(idle):
     with pytest.raises(ValueError, match="body_idle_s must be over 0 seconds"):
         BodyLimit(None, body_idle_s=idle)
+
+
+def _paced(piece: bytes, pieces: int, gap_s: float):
+    """A ``then`` for ``_run``: ``pieces`` pieces of a body, each after ``gap_s`` seconds, the last ending it."""
+    left = [pieces]
+
+    async def then():
+        await asyncio.sleep(gap_s)
+        left[0] -= 1
+        return {"type": "http.request", "body": piece, "more_body": left[0] > 0}
+
+    return then
+
+
+def _echoing_app():
+    return Starlette(routes=[Route("/gradio_api/call/vote", echo, methods=["POST"])])
+
+
+def test_a_body_that_trickles_under_the_minimum_rate_is_a_408():
+    """Apache mod_reqtimeout's rule (``body=20,MinRate=500``): the body may take the idle limit plus 1 s for every
+    ``MinRate`` bytes received. Here 1.0 s + 1 s per 100 bytes, and a byte comes every 0.05 s (20 bytes a second,
+    never a pause near the idle limit): the deadline passes after about 1 s, long before the 80 pieces end."""
+    limited = BodyLimit(_echoing_app(), body_idle_s=1.0, min_body_rate=100)
+    sent = _run(limited, [], _paced(b" ", 80, 0.05))
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"]) == {"detail": "request body too slow: a body may take 1 s plus 1 s for every"
+                                                     " 100 bytes received; send the whole body without pausing"}
+
+
+def test_a_body_over_the_minimum_rate_is_read_whole_past_many_idle_limits():
+    """The other half of the rule: 100 bytes every 0.05 s (2000 bytes a second, over 20 times the minimum) for
+    about 2 s, ten idle limits of 0.2 s: never cut."""
+    limited = BodyLimit(_echoing_app(), body_idle_s=0.2, min_body_rate=100)
+    sent = _run(limited, [], _paced(b"a" * 100, 40, 0.05))
+    assert sent[0]["status"] == 200
+    assert json.loads(sent[1]["body"]) == {"read": 4000}
+
+
+@pytest.mark.parametrize("rate", [0, -1, float("nan")])
+def test_a_minimum_rate_not_over_zero_is_refused(rate):
+    with pytest.raises(ValueError, match="min_body_rate must be over 0 bytes a second"):
+        BodyLimit(None, min_body_rate=rate)

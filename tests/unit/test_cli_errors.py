@@ -1,5 +1,5 @@
 """An output path a command cannot write (a folder where a file goes, a file where a folder goes) is one
-``COMMAND: error: PATH: why`` line and exit 1, through ``cli.main`` as a user runs it, never a traceback;
+``COMMAND: error: OPTION PATH: why`` line and exit 2, through ``cli.main`` as a user runs it, never a traceback;
 a backup that cannot be put in place leaves no ``.partial`` file behind."""
 
 from __future__ import annotations
@@ -30,18 +30,35 @@ def paths(tmp_path):
     return {"db": str(db), "results": str(results), "folder": str(folder), "file": str(a_file)}
 
 
-@pytest.mark.parametrize("argv, culprit", [
-    (["export", "votes", "--db", "{db}", "--out", "{folder}"], "{folder}"),
-    (["leaderboard", "--db", "{db}", "--out", "{folder}"], "{folder}"),
-    (["score-official", "{results}", "--csv", "{folder}"], "{folder}"),
-    (["score-official", "{results}", "--json", "{folder}"], "{folder}"),
+@pytest.mark.parametrize("argv, message", [
+    (["export", "votes", "--db", "{db}", "--out", "{folder}"], "--out {folder}: names a folder, not a file"),
+    (["leaderboard", "--db", "{db}", "--out", "{folder}"], "--out {folder}: names a folder, not a file"),
+    (["score-official", "{results}", "--csv", "{folder}"], "--csv {folder}: names a folder, not a file"),
+    (["score-official", "{results}", "--json", "{folder}"], "--json {folder}: names a folder, not a file"),
+    (["report", "--db", "{db}", "--plot", "{folder}"], "--plot {folder}: names a folder, not a file"),
+    (["export", "votes", "--db", "{db}", "--out", "{file}/v.jsonl"], "--out {file}/v.jsonl: lies under {file}, a"
+                                                                      " file, not a folder"),
+    (["leaderboard", "--db", "{db}", "--out", "{file}/b.md"], "--out {file}/b.md: lies under {file}, a file, not a"
+                                                              " folder"),
+    (["score-official", "{results}", "--csv", "{file}/t.csv"], "--csv {file}/t.csv: lies under {file}, a file,"),
+    (["score-official", "{results}", "--json", "{file}/a/t.json"], "--json {file}/a/t.json: lies under {file}, a"),
+    (["report", "--db", "{db}", "--plot", "{file}/bars.png"], "--plot {file}/bars.png: lies under {file}, a file"),
+    (["report", "--db", "{db}", "--paired", "--plot", "{file}/f.png"], "--plot {file}/f.png: lies under {file}"),
+    (["backup", "--db", "{db}", "{file}/copy.db"], "backup OUT {file}/copy.db: lies under {file}, a file, not a"),
+    (["generate-instances", "--out", "{folder}/set", "--per-category", "1", "--categories", "mental_tracking",
+      "--contact-sheet", "{file}/sheet.png"], "--contact-sheet {file}/sheet.png: lies under {file}, a file, not a"),
 ])  # backup OUT a folder: refused before any write, a usage error (test_blamed_files.py)
-def test_an_output_path_that_cannot_be_written_is_one_error_line(paths, capsys, argv, culprit):
-    argv = [a.format(**paths) for a in argv]
-    assert main(argv) == 1
+def test_an_output_file_that_cannot_be_written_is_a_usage_error_naming_the_option(paths, capsys, argv, message):
+    """An output FILE option that names a folder, or whose path runs through a file, is refused before any work,
+    like an ``--out`` folder that is a file (exit 2, the option named). Before: the write's bare OS words after
+    the work, "a-file: File exists" or "a-folder: Is a directory" (exit 1), naming no option, and
+    generate-instances had written its whole set before refusing its --contact-sheet."""
+    before = Path(paths["file"]).read_text()
+    assert main([a.format(**paths) for a in argv]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"{argv[0]}: error: ") and len(err.strip().splitlines()) == 1, err
-    assert f"{culprit.format(**paths)}: " in err and "Traceback" not in err
+    assert err.startswith(f"{argv[0]}: error: {message.format(**paths)}") and err.count("\n") == 1, err
+    assert Path(paths["file"]).read_text() == before
+    assert not list(Path(paths["folder"]).iterdir()), "something was written before the refusal"
     assert not list(Path(paths["folder"]).parent.glob("*.partial"))
 
 
