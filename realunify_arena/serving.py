@@ -316,6 +316,8 @@ class BackgroundServer:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((LOOPBACK, port))
+        self.socket.listen()  # the port is this server's from now on: a bound socket alone is not (SO_REUSEADDR);
+        # a client that connects before ``__enter__`` waits in the backlog until the server starts
         self.port = self.socket.getsockname()[1]
         self.url = f"http://{LOOPBACK}:{self.port}/v1"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

@@ -47,9 +47,17 @@ def run(args) -> int:
     if not ok:
         raise CommandError(f"{args.model} is not available here: {reason}", PROBLEMS)
     pool = ModelPool(cards, device=args.device)
-    if args.preload:
-        pool.preload([args.model])
-    server = BackgroundServer(create_app(pool, args.model), port=args.port)
+    try:  # listening before the preload: a port taken while the model loaded (minutes) failed after the load
+        server = BackgroundServer(create_app(pool, args.model), port=args.port)
+    except OSError as e:  # taken since the check above
+        raise CommandError(f"--port: {listen_problem(LOOPBACK, args.port) or e.strerror}; pass another --port"
+                           " (0: any free port)", PROBLEMS) from None
+    try:
+        if args.preload:
+            pool.preload([args.model])
+    except BaseException:
+        server.socket.close()
+        raise
     with server:
         print(f"serving {args.model} at {server.url} (Ctrl-C stops)", flush=True)
         try:
