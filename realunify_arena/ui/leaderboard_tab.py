@@ -253,7 +253,7 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
                 "filled dots survive Holm's correction)")
     empty = gr.Markdown(elem_id="lb-paired-empty")
     forest = gr.Plot(label="Δ per category (percentage points)", visible=False, elem_id="lb-paired-plot")
-    with gr.Accordion("Paired tables (2x2 counts, McNemar and Holm p-values)", open=False):
+    with gr.Accordion("Paired tables (2x2 counts, p-values, Holm-adjusted)", open=False):
         tables = gr.Markdown(elem_id="lb-paired-tables")
     with gr.Row():
         category = gr.Dropdown([], label="Model and category with discordant instances", elem_id="lb-paired-category")

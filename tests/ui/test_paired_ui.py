@@ -44,7 +44,7 @@ def test_the_leaderboard_shows_the_forest_plot_and_opens_a_discordant_instance(p
     page.goto(app["url"] + "?tab=leaderboard")
     page.locator("#lb-refresh").click()
     expect(page.locator("#lb-paired-plot img")).to_have_count(1)
-    page.get_by_role("button", name="Paired tables (2x2 counts, McNemar and Holm p-values)").click()
+    page.get_by_role("button", name="Paired tables (2x2 counts, p-values, Holm-adjusted)").click()
     expect(page.locator("#lb-paired-tables")).to_contain_text("Paired: tiny-pair on data, UEG judged by human")
     expect(page.locator("#lb-judges")).to_contain_text("Judges on data: human, human-2")
     expect(page.locator("#lb-judges")).to_contain_text("tiny-pair")
@@ -89,7 +89,7 @@ BROKEN_WORDS = """(root) => {
 def test_the_paired_and_judge_tables_never_break_a_word_across_lines(page, evaluated_app):
     page.goto(evaluated_app["url"] + "?tab=leaderboard")
     page.locator("#lb-refresh").click()
-    page.get_by_role("button", name="Paired tables (2x2 counts, McNemar and Holm p-values)").click()
+    page.get_by_role("button", name="Paired tables (2x2 counts, p-values, Holm-adjusted)").click()
     for section in ("#lb-paired-tables", "#lb-judges"):
         expect(page.locator(f"{section} table").first).to_be_visible()
         assert page.locator(section).evaluate(BROKEN_WORDS) == [], section
