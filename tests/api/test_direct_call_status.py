@@ -36,19 +36,20 @@ def test_a_queued_endpoint_takes_no_direct_call(app, name, data):
 
 
 def test_a_page_event_sent_too_few_values_is_a_422_with_the_message(app):
-    """``change_track`` (Explore's Track radio, ``queue=False``: the page calls it on ``/run``) takes 2 values."""
+    """``change_menus`` (Explore's Track, Category and source menus, ``queue=False``: the page calls it on ``/run``)
+    takes 3 values."""
     before = len(app["errors"])
     response = app["http"].post("gradio_api/run/predict", json={
-        "data": ["bundled"], "fn_index": _fn_index(app, "change_track"), "session_hash": "s-few",
+        "data": ["bundled"], "fn_index": _fn_index(app, "change_menus"), "session_hash": "s-few",
         "event_data": None})
     assert response.status_code == 422, (response.status_code, response.text[:300])
-    assert "takes 2 values" in response.json()["error"] and "got 1" in response.json()["error"], response.text
+    assert "takes 3 values" in response.json()["error"] and "got 1" in response.json()["error"], response.text
     assert app["errors_since"](before) == []
 
 
 def test_a_page_event_that_runs_still_answers_200(app):
     response = app["http"].post("gradio_api/run/predict", json={
-        "data": [None, "GEU"], "fn_index": _fn_index(app, "change_track"), "session_hash": "s-ok",
+        "data": [None, "GEU", "all"], "fn_index": _fn_index(app, "change_menus"), "session_hash": "s-ok",
         "event_data": None})
     assert response.status_code == 200 and "data" in response.json(), response.text[:300]
 

@@ -434,7 +434,7 @@ def test_explore_s_source_event_called_with_a_made_up_source_says_why(app, sourc
     import httpx
 
     url, store = app
-    fn_index = fn_index_of(url, "change_source")
+    fn_index = fn_index_of(url, "change_menus")
     before = counts(store)
     with httpx.Client(base_url=url, timeout=60) as http:
         reply = http.post("/gradio_api/run/predict", json={"data": [source, "UEG", "all"], "fn_index": fn_index,
@@ -442,7 +442,7 @@ def test_explore_s_source_event_called_with_a_made_up_source_says_why(app, sourc
     body = reply.json()
     if reply.status_code == 200:  # our handler ran: it says the source is not configured
         import html
-        assert "is not configured; choose one of: bundled" in html.unescape(body["data"][1]), body
+        assert "is not configured; choose one of: bundled" in html.unescape(body["data"][2]), body  # the notice
     else:  # Gradio's own check of the menu's choices refused it, by name
         assert "is not in the list of choices" in str(body.get("error")), body
     assert counts(store) == before
