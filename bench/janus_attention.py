@@ -78,32 +78,36 @@ def main(argv: list[str] | None = None) -> int:
     del exact
     torch.cuda.empty_cache() if cuda else None
     results = []
-    for name, backends in backend_sets().items():
-        torch._dynamo.reset()
-        janus_fast.reproducible_attention = lambda backends=backends: sdpa_kernel(backends)
-        fast = janus_fast.JanusFastGenerator(model, compile=cuda)
-        row = {"config": name}
-        try:
-            start = time.perf_counter()
-            fast.generate_images(prompt, **settings)
-            janus_generation.synchronize(args.device)
-            row["first_call_s"] = time.perf_counter() - start
-            row["warm_s_per_image"] = statistics.median(janus_generation.timed(
-                lambda: fast.generate_images(prompt, **settings), args.device, args.repeats))
-            logits = [fast.image_logits(prompt, forced, **settings) for _ in range(max(2, args.repeats))]
-            row["logits_bitwise_equal"] = [bool(torch.equal(a, logits[0])) for a in logits[1:]]
-            row["error_vs_float32_median"] = float(relative_error(logits[0], truth).median())
-            if cuda:
-                row["attention_kernels"] = janus_determinism.attention_kernels(
-                    lambda: fast.generate_images(prompt, **settings))
-        except Exception as error:  # noqa: BLE001 - a configuration that cannot run is a result too
-            row["error"] = f"{type(error).__name__}: {error}"[:500]
-        results.append(row)
-        print(json.dumps(row), flush=True)
-        if args.json:
-            args.json.write_text(json.dumps({"torch": torch.__version__,
-                                             "device": torch.cuda.get_device_name() if cuda else "cpu",
-                                             "size": args.size, "results": results}, indent=2))
+    chosen = janus_fast.reproducible_attention  # set back after: main() may run inside a test's process
+    try:
+        for name, backends in backend_sets().items():
+            torch._dynamo.reset()
+            janus_fast.reproducible_attention = lambda backends=backends: sdpa_kernel(backends)
+            fast = janus_fast.JanusFastGenerator(model, compile=cuda)
+            row = {"config": name}
+            try:
+                start = time.perf_counter()
+                fast.generate_images(prompt, **settings)
+                janus_generation.synchronize(args.device)
+                row["first_call_s"] = time.perf_counter() - start
+                row["warm_s_per_image"] = statistics.median(janus_generation.timed(
+                    lambda: fast.generate_images(prompt, **settings), args.device, args.repeats))
+                logits = [fast.image_logits(prompt, forced, **settings) for _ in range(max(2, args.repeats))]
+                row["logits_bitwise_equal"] = [bool(torch.equal(a, logits[0])) for a in logits[1:]]
+                row["error_vs_float32_median"] = float(relative_error(logits[0], truth).median())
+                if cuda:
+                    row["attention_kernels"] = janus_determinism.attention_kernels(
+                        lambda: fast.generate_images(prompt, **settings))
+            except Exception as error:  # noqa: BLE001 - a configuration that cannot run is a result too
+                row["error"] = f"{type(error).__name__}: {error}"[:500]
+            results.append(row)
+            print(json.dumps(row), flush=True)
+            if args.json:
+                args.json.write_text(json.dumps({"torch": torch.__version__,
+                                                 "device": torch.cuda.get_device_name() if cuda else "cpu",
+                                                 "size": args.size, "results": results}, indent=2))
+    finally:
+        janus_fast.reproducible_attention = chosen
     return 0
 
 

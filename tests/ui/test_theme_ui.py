@@ -4,6 +4,8 @@ orange page while visitors get the indigo one."""
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 from playwright.sync_api import expect
 
@@ -17,7 +19,12 @@ def test_the_tested_and_screenshotted_page_has_the_app_s_indigo_primary_colour(p
     page.goto(app["url"] + "?tab=explore")
     run = page.locator("#ex-run")
     expect(run).to_be_enabled()  # disabled until the page's load event (a disabled button is drawn paler)
-    colour = run.evaluate("e => getComputedStyle(e).backgroundColor")
     shades = {_rgb(getattr(gr.themes.colors.indigo, f"c{n}")) for n in (50, *range(100, 1000, 100), 950)}
+    deadline = time.monotonic() + 10
+    while True:  # the colour eases from the disabled look to the enabled one (CI read rgb(122, 132, 246) mid-way)
+        colour = run.evaluate("e => getComputedStyle(e).backgroundColor")
+        if colour in shades or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(100)
     oranges = {_rgb(getattr(gr.themes.colors.orange, f"c{n}")) for n in (50, *range(100, 1000, 100), 950)}
     assert colour in shades and colour not in oranges, colour
