@@ -3,7 +3,7 @@
 ever (``dripping``).
 
 The tests' stand-ins (OpenAI-compatible, Gemini, the Hugging Face Hub's repo API: ``HubHandler``) subclass
-``JSONHandler`` and run under ``serving``.
+``JSONHandler`` and run under ``serving``; ``png_b64`` is an image as their replies carry it.
 """
 
 from __future__ import annotations
@@ -60,6 +60,13 @@ class HubHandler(JSONHandler):
             name = f"{body.get('organization') or 'me'}/{body.get('name')}"
             return self.reply(409, {"error": "already exists", "url": f"{self.server.url}/datasets/{name}"})
         self.reply(403, {"error": "read-only token"})
+
+
+def png_b64(image) -> str:
+    """``image`` (a PIL image) as base64 PNG without a data-URL prefix: an OpenAI ``b64_json`` value."""
+    from realunify_arena.adapters.wire import png_data_url
+
+    return png_data_url(image).split(",", 1)[1]
 
 
 def private_ca(folder: Path) -> SimpleNamespace:

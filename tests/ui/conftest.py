@@ -12,6 +12,7 @@ as running in the main thread from ``sync_playwright()`` until its ``stop()``, a
 from __future__ import annotations
 
 import os
+import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -171,3 +172,38 @@ def requests_to(page, host: str) -> list[str]:
 
     page.route(lambda url: (urlsplit(url).hostname or "").endswith(host), record)
     return seen
+
+
+def fn_indices(demo, name: str) -> set[int]:
+    """The dependency indices of ``demo``'s event handlers called ``name`` (what the page's queue/join sends)."""
+    return {index for index, fn in demo.fns.items() if fn.name == name}
+
+
+JOIN = "**/queue/join*"
+
+
+def hold_events(page, indices: set[int]) -> list:
+    """Hold back the page's requests to start an event of ``indices`` (as a loaded machine or a slow network
+    delays them); returns the list of held routes, to ``continue_()`` later. The rest pass."""
+    held = []
+
+    def hold(route):
+        if (route.request.post_data_json or {}).get("fn_index") in indices:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(JOIN, hold)
+    return held
+
+
+def wait_held(page, held: list, count: int, deadline: float) -> None:
+    while len(held) < count:
+        assert time.monotonic() < deadline, f"{len(held)} of {count} held events were sent"
+        page.wait_for_timeout(50)
+
+
+def release(page, held: list) -> None:
+    for route in held:
+        route.continue_()
+    page.unroute(JOIN)

@@ -9,6 +9,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from conftest import JOIN, fn_indices, hold_events, release, wait_held
 from huggingface_hub import constants
 from playwright.sync_api import expect
 from queue_calls import SLOW_CARD
@@ -367,41 +368,6 @@ def test_a_run_right_after_stop_runs_both_its_columns(browser, tmp_path):
             context.close()
 
 
-def _fn_indices(demo, name: str) -> set[int]:
-    """The dependency indices of ``demo``'s event handlers called ``name`` (what the page's queue/join sends)."""
-    return {index for index, fn in demo.fns.items() if fn.name == name}
-
-
-JOIN = "**/queue/join*"
-
-
-def _hold_events(page, indices: set[int]) -> list:
-    """Hold back the page's requests to start an event of ``indices`` (as a loaded machine or a slow network
-    delays them); returns the list of held routes, to ``continue_()`` later. The rest pass."""
-    held = []
-
-    def hold(route):
-        if (route.request.post_data_json or {}).get("fn_index") in indices:
-            held.append(route)
-        else:
-            route.continue_()
-
-    page.route(JOIN, hold)
-    return held
-
-
-def _wait_held(page, held: list, count: int, deadline: float) -> None:
-    while len(held) < count:
-        assert time.monotonic() < deadline, f"{len(held)} of {count} held events were sent"
-        page.wait_for_timeout(50)
-
-
-def _release(page, held: list) -> None:
-    for route in held:
-        route.continue_()
-    page.unroute(JOIN)
-
-
 def test_two_close_new_battles_play_the_newer_battle_once(page, app):
     """Two New battle clicks close together: the first battle's generate event reaches the server only after
     the second battle started (held here until then, as a loaded machine or a slow network delays it). It
@@ -415,13 +381,13 @@ def test_two_close_new_battles_play_the_newer_battle_once(page, app):
     page.get_by_role("tab", name="Arena").click()
     runs_before = {r["id"] for r in store.runs()}
     battles_before = store.query("select count(*) as n from battles")[0]["n"]
-    held = _hold_events(page, _fn_indices(app["demo"], "generate"))
+    held = hold_events(page, fn_indices(app["demo"], "generate"))
     page.locator("#ar-new").click()
     deadline = time.monotonic() + 60
-    _wait_held(page, held, 1, deadline)  # the first battle started: its generate event is on its way
+    wait_held(page, held, 1, deadline)  # the first battle started: its generate event is on its way
     page.locator("#ar-new").click()
-    _wait_held(page, held, 2, deadline)
-    _release(page, held)
+    wait_held(page, held, 2, deadline)
+    release(page, held)
     sides = page.locator("#ar-a-status, #ar-b-status")
     expect(sides.filter(has_text="done")).to_have_count(2, timeout=120_000)
     expect(page.locator("#ar-vote-A")).to_be_enabled()
@@ -443,21 +409,21 @@ def test_a_run_stopped_before_its_columns_began_does_not_run_as_the_next_one(pag
     second run, unstopped, beside the second Run's own columns. Now each column runs the Run it was sent
     for: the stopped one says so, and only the second Run's runs are made."""
     store = app["store"]
-    columns = _fn_indices(app["demo"], "run_column")
+    columns = fn_indices(app["demo"], "run_column")
     assert len(columns) == 2
     page.goto(app["url"] + "?model=tiny-janus&seed=11")
     expect(page.locator("#ex-model input")).to_have_value("tiny-janus")
     expect(page.locator("#ex-seed input")).to_have_value("11")
     runs_before = {r["id"] for r in store.runs()}
-    held = _hold_events(page, columns)
+    held = hold_events(page, columns)
     page.locator("#ex-run").click()
     deadline = time.monotonic() + 60
-    _wait_held(page, held, 2, deadline)
+    wait_held(page, held, 2, deadline)
     page.locator("#ex-stop").click()
     page.locator("#ex-seed input").fill("12")
     page.locator("#ex-run").click()
-    _wait_held(page, held, 4, deadline)
-    _release(page, held)
+    wait_held(page, held, 4, deadline)
+    release(page, held)
     for mode in ("direct", "stepwise"):
         expect(page.locator(f"#ex-{mode}-status")).to_contain_text("seed 12", timeout=120_000)
         expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
@@ -482,15 +448,15 @@ def test_a_run_right_after_a_model_change_runs_the_settings_run_read(browser, tm
             page.locator("#ex-model input").fill("tiny-janus")
             page.keyboard.press("Enter")
             deadline = time.monotonic() + 60
-            _wait_held(page, defaults, 1, deadline)
+            wait_held(page, defaults, 1, deadline)
             page.route(JOIN, lambda route: run.append(route))
             page.locator("#ex-run").click()
-            _wait_held(page, run, 1, deadline)  # Run read its settings: the old guidance
+            wait_held(page, run, 1, deadline)  # Run read its settings: the old guidance
             page.unroute("**/run/predict*")
             for route in defaults:
                 route.continue_()
             expect(page.locator("#ex-guidance input")).to_have_value("5")
-            _release(page, run)
+            release(page, run)
             statuses = page.locator("#ex-direct-status, #ex-stepwise-status")
             expect(statuses.filter(has_text=re.compile(r"tiny-janus · seed 0.*done in", re.DOTALL))).to_have_count(
                 2, timeout=120_000)
@@ -514,7 +480,7 @@ def test_a_source_chosen_while_a_tracks_menus_load_is_the_one_they_list(browser,
             held = []
             page.route("**/run/predict*", lambda route: held.append(route) if not held else route.continue_())
             page.locator("#ex-track").get_by_label("GEU", exact=True).check()
-            _wait_held(page, held, 1, time.monotonic() + 60)
+            wait_held(page, held, 1, time.monotonic() + 60)
             page.locator("#ex-source input").click()
             page.get_by_role("option", name="other").click()
             expect(page.locator("#ex-source input")).to_have_value("other")
@@ -541,13 +507,13 @@ def test_the_link_names_the_source_model_and_seed_run_read(browser, tmp_path):
             run = []
             page.route(JOIN, lambda route: run.append(route))
             page.locator("#ex-run").click()
-            _wait_held(page, run, 1, time.monotonic() + 60)  # Run read seed 12
+            wait_held(page, run, 1, time.monotonic() + 60)  # Run read seed 12
             page.locator("#ex-seed input").fill("34")
             page.locator("#ex-seed input").blur()
             page.locator("#ex-source input").click()
             page.get_by_role("option", name="other").click()
             expect(page.locator("#ex-source input")).to_have_value("other")
-            _release(page, run)
+            release(page, run)
             for mode in ("direct", "stepwise"):
                 expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
                 expect(page.locator(f"#ex-{mode}-status")).to_contain_text("seed 12")
@@ -569,7 +535,7 @@ def test_a_track_chosen_while_the_menus_load_is_the_one_they_list(browser, tmp_p
             held = []
             page.route("**/run/predict*", lambda route: held.append(route) if not held else route.continue_())
             page.locator("#ex-track").get_by_label("GEU", exact=True).check()
-            _wait_held(page, held, 1, time.monotonic() + 60)
+            wait_held(page, held, 1, time.monotonic() + 60)
             page.locator("#ex-track").get_by_label("UEG", exact=True).check()
             page.wait_for_timeout(500)  # the second choice's event, had it been sent, has been answered by now
             for route in held:

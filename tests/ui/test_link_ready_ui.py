@@ -9,37 +9,23 @@ from __future__ import annotations
 
 import time
 
-from conftest import desktop_page
+from conftest import desktop_page, fn_indices, hold_events, release, wait_held
 from playwright.sync_api import expect
-
-JOIN = "**/queue/join*"
-
-
-def _load_index(demo) -> set[int]:
-    """The dependency index of the page's load event (what the page's queue/join sends for it)."""
-    return {index for index, fn in demo.fns.items() if fn.name == "open_from_url"}
 
 
 def test_run_waits_for_the_links_values_and_then_runs_the_linked_instance(browser, app):
     uid = app["uids"]["GEU"]
-    held = []
-    load = _load_index(app["demo"])
+    load = fn_indices(app["demo"], "open_from_url")  # the page's load event
     assert load, "the page's load event was not found"
     with desktop_page(browser) as page:
-        page.route(JOIN, lambda route: held.append(route) if (route.request.post_data_json or {}).get(
-            "fn_index") in load else route.continue_())
+        held = hold_events(page, load)  # as a loaded machine delays it
         page.goto(f"{app['url']}?tab=explore&instance={uid}&model=tiny-pair&seed=7")
-        deadline = time.monotonic() + 60
-        while not held:  # the load event was sent, and is held (as a loaded machine delays it)
-            assert time.monotonic() < deadline, "the page never sent its load event"
-            page.wait_for_timeout(50)
+        wait_held(page, held, 1, time.monotonic() + 60)
         run = page.locator("#ex-run")
         expect(run).to_be_visible()
         expect(run).to_be_disabled()  # the form still holds its defaults: Run would run them
         expect(page.locator("#ex-seed input")).to_have_value("0")
-        for route in held:
-            route.continue_()
-        page.unroute(JOIN)
+        release(page, held)
         expect(run).to_be_enabled()
         expect(page.locator("#ex-seed input")).to_have_value("7")
         run.click()

@@ -4,8 +4,6 @@ visitor gets. A real ``openai`` adapter against a loopback stand-in, a real stor
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 
 import pytest
@@ -18,16 +16,10 @@ from realunify_arena.cards import load_card
 from realunify_arena.runs import run_and_judge
 from realunify_arena.runtime import ModelPool
 from realunify_arena.store import Store
-from tests.stand_in import JSONHandler, serving
+from tests.stand_in import JSONHandler, png_b64, serving
 
 KEY = "echo16-Key-0123456789abcdefghijKLMNOP"
 KEY_ENV = "ECHO16_SERVICE_KEY"
-
-
-def _png_b64() -> str:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), (200, 30, 30)).save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 class Echoing(JSONHandler):
@@ -36,7 +28,7 @@ class Echoing(JSONHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if "/images/" in self.path:
-            return self.reply(200, {"created": 0, "data": [{"b64_json": _png_b64()}]})
+            return self.reply(200, {"created": 0, "data": [{"b64_json": png_b64(Image.new("RGB", (32, 32), (200, 30, 30)))}]})
         token = self.headers.get("Authorization", "").split()[-1]
         self.reply(200, {"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
             {"index": 0, "finish_reason": "stop",

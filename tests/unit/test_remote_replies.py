@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import io
 import json
 import socket
 import time
@@ -27,7 +26,7 @@ from realunify_arena.cards import load_card
 from realunify_arena.cli import main
 from realunify_arena.http_deadline import MAX_REPLY_BYTES
 from realunify_arena.store import Store
-from tests.stand_in import JSONHandler, serving
+from tests.stand_in import JSONHandler, png_b64, serving
 
 KEY = "sk-remote13-0123456789abcdefXYZ"
 KEY_ENV = "REMOTE13_TEST_KEY"
@@ -39,9 +38,7 @@ def _chat(content) -> dict:
 
 
 def _png_b64(width: int = 8, height: int = 8) -> str:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (9, 99, 199)).save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
+    return png_b64(Image.new("RGB", (width, height), (9, 99, 199)))
 
 
 class Misbehaving(JSONHandler):

@@ -22,8 +22,6 @@ The shapes come from vLLM-Omni and OpenAI, not from the adapter:
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from pathlib import Path
 
@@ -33,17 +31,11 @@ from PIL import Image
 
 from realunify_arena.adapters import build_adapter
 from realunify_arena.cards import MODELS_DIR, load_card
-from tests.stand_in import JSONHandler, serving
+from tests.stand_in import JSONHandler, png_b64, serving
 
 KEY = "sk-instead-0123456789abcdefXYZ"
 KEY_ENV = "INSTEAD_TEST_KEY"
 NOTICE = "Image generation completed but no images were produced."
-
-
-def _png_b64() -> str:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), (9, 99, 199)).save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def _chat(**message) -> dict:
@@ -93,7 +85,7 @@ def _failure(call) -> str:
     return text
 
 
-DATA_URL = "data:image/png;base64," + _png_b64()
+DATA_URL = "data:image/png;base64," + png_b64(Image.new("RGB", (32, 32), (9, 99, 199)))
 
 
 @pytest.mark.parametrize("message, expected", [
@@ -104,7 +96,7 @@ DATA_URL = "data:image/png;base64," + _png_b64()
     ({"content": [{"type": "text", "text": NOTICE}]}, f"text at choices[0].message.content[0]: '{NOTICE}'"),
     ({"content": "", "images": [{"type": "image_url", "image_url": {"url": DATA_URL}}]},
      "an image in choices[0].message.images, which is not read"),
-    ({"content": [{"type": "image", "image": _png_b64()}]},
+    ({"content": [{"type": "image", "image": png_b64(Image.new("RGB", (32, 32), (9, 99, 199)))}]},
      "an image in a content part of type 'image' at choices[0].message.content[0], which is not read"),
     ({"content": [{"type": "image_url", "image_url": {"url": "https://cdn.example/out.png"}}]},
      "an image_url at choices[0].message.content[0] that is not inline ('https://cdn.example/out.png')"),

@@ -11,21 +11,16 @@ import json
 from PIL import Image
 
 from realunify_arena.adapters.base import GenerationOptions
-from realunify_arena.adapters.wire import png_data_url
 from realunify_arena.benchmark import load
 from realunify_arena.cards import load_card
 from realunify_arena.protocols import run
 from realunify_arena.runtime import ModelPool
 from realunify_arena.trace import StepRole
-from tests.stand_in import JSONHandler, serving
+from tests.stand_in import JSONHandler, png_b64, serving
 
 # what a model may well answer to the refine step: words after "bearer" and "Authorization:" that are no key
 REFINED = ("A torch bearer running through a stadium at dusk, a ring bearer carrying a pillow; "
            "sign on the door: 'Authorization: required for entry'")
-
-
-def _png_b64() -> str:
-    return png_data_url(Image.new("RGB", (16, 16), (0, 90, 200))).split(",", 1)[1]
 
 
 class Refining(JSONHandler):
@@ -35,7 +30,7 @@ class Refining(JSONHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         if "/images/" in self.path:
             self.server.prompts.append(body["prompt"])
-            return self.reply(200, {"created": 0, "data": [{"b64_json": _png_b64()}]})
+            return self.reply(200, {"created": 0, "data": [{"b64_json": png_b64(Image.new("RGB", (16, 16), (0, 90, 200)))}]})
         self.reply(200, {"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
             {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": REFINED}}]})
 

@@ -44,7 +44,7 @@ from PIL import Image
 from realunify_arena.adapters import ModelUnavailable, build_adapter
 from realunify_arena.adapters.openai_compat import card_dialects
 from realunify_arena.cards import MODELS_DIR, CardError, load_card
-from tests.stand_in import JSONHandler, serving
+from tests.stand_in import JSONHandler, png_b64, serving
 
 OPENAI_IMAGE_FIELDS = {"prompt", "model", "n", "size", "response_format", "user"}
 OMNI_IMAGE_EXTENSIONS = {"negative_prompt", "num_inference_steps", "guidance_scale", "true_cfg_scale", "seed"}
@@ -76,12 +76,6 @@ def _picture(width: int, height: int, *key) -> Image.Image:
     """A deterministic picture whose colour depends on everything that should change the output."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).digest()
     return Image.new("RGB", (width, height), tuple(digest[:3]))
-
-
-def _png_b64(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 class VLLMOmniStandIn(JSONHandler):
@@ -125,7 +119,7 @@ class VLLMOmniStandIn(JSONHandler):
         width, height = self._size(body, (DEFAULT_SIDE, DEFAULT_SIDE))
         image = _picture(width, height, body["prompt"], body.get("seed"), body.get("guidance_scale"))
         self.reply(200, {"created": int(time.time()),
-                         "data": [{"b64_json": _png_b64(image), "url": None, "revised_prompt": None}]})
+                         "data": [{"b64_json": png_b64(image), "url": None, "revised_prompt": None}]})
 
     def _chat(self, body: dict) -> None:
         allowed = OPENAI_CHAT_FIELDS | OMNI_CHAT_DIFFUSION_FIELDS | {"extra_body"}
@@ -178,7 +172,7 @@ class VLLMOmniStandIn(JSONHandler):
         fallback = images[0].size if images else (DEFAULT_SIDE, DEFAULT_SIDE)
         width, height = self._size(fields, fallback)
         image = _picture(width, height, texts, fields.get("seed"), [im.tobytes().hex()[:64] for im in images])
-        url = f"data:image/png;base64,{_png_b64(image)}"
+        url = f"data:image/png;base64,{png_b64(image)}"
         content = [{"type": "image_url", "image_url": {"url": url}}] if self.server.style == "parts" else url
         if self.server.style == "no-image":
             content = "I cannot draw"
