@@ -94,7 +94,11 @@ def test_in_process_app_and_cli_never_reveal_keys(tmp_path, endpoint, monkeypatc
     cards = [keyed_card("keyed-a", f"{base}/v1"), keyed_card("keyed-b", f"{base}/v1"),
              keyed_card("keyed-revoked", f"{base}/revoked/v1")]
     data = tmp_path / "data"
-    settings = Settings(data=("bundled",), models=tuple(c.name for c in cards), db=data / "arena.db")
+    # Each draw pairs the two working systems 1 time in 3 and starts 2 runs: the default limit (30 runs per
+    # 60 s) left 14 draws, and CI once drew the revoked system 14 times ((2/3)**14, 1 in 300). Rate limits are
+    # not this test's subject; 60 draws fail 1 time in 3e10.
+    settings = Settings(data=("bundled",), models=tuple(c.name for c in cards), db=data / "arena.db",
+                        run_limit=1000, battle_limit=1000)
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool({c.name: c for c in cards}, device="cpu"))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
@@ -109,7 +113,7 @@ def test_in_process_app_and_cli_never_reveal_keys(tmp_path, endpoint, monkeypatc
         served += [json.dumps(ok), json.dumps(revoked)]
         assert ok["status"] == "ok" and ok["trace"]["steps"][-1]["text"] == "B"
         assert revoked["status"] == "error" and "401" in revoked["error"]
-        for _ in range(30):  # until the draw pairs the two working systems (1 in 3 per draw)
+        for _ in range(60):  # until the draw pairs the two working systems (1 in 3 per draw)
             battle = client.predict("bundled", "GEU", "model_vs_model", api_name="/new_battle")
             served.append(json.dumps(battle))
             if battle["ready"]:
