@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  "size": args.size, "results": results}, indent=2))
     finally:
         janus_fast.reproducible_attention = chosen
-    return 0
+    return janus_generation.exit_status(results, "janus_attention")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -47,6 +48,11 @@ def main() -> int:
     import torch
 
     from realunify_arena.adapters import janus_fast
+
+    if not torch.cuda.is_available():  # its subject is CUDA attention kernels: on CPU nothing it measures exists
+        print("janus_determinism: needs a CUDA device (torch.cuda.is_available() is False); for a CPU smoke run"
+              " use bench/janus_attention.py --size tiny --device cpu", file=sys.stderr)
+        return 2
 
     model = janus_generation.random_janus(args.size, "cuda", torch.bfloat16)
     prompt = janus_generation.prompt_ids(model, janus_generation.PROMPT_TOKENS, "cuda").repeat(2, 1)
@@ -86,7 +92,7 @@ def main() -> int:
         if args.json:
             args.json.write_text(json.dumps({"torch": torch.__version__, "device": torch.cuda.get_device_name(),
                                              "results": results}, indent=2))
-    return 0
+    return janus_generation.exit_status(results, "janus_determinism")
 
 
 if __name__ == "__main__":

@@ -128,6 +128,18 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def exit_status(results: list[dict], script: str) -> int:
+    """The exit status of a bench that measures several configurations, each row a result or an ``error``:
+    0 when at least one configuration ran, 1 (with a line on stderr) when every one failed, so a run that
+    measured nothing is not read as a success by a shell or CI step."""
+    failed = [row for row in results if "error" in row]
+    if results and len(failed) == len(results):
+        print(f"{script}: every configuration failed ({len(failed)}); first error: {failed[0]['error']}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def synchronize(device: str) -> None:
     import torch
 

@@ -53,3 +53,35 @@ def test_forced_tokens_follow_the_models_image_token_count():
     assert forced.shape == (2, model.model.vision_model.config.num_image_tokens) == (2, 16)
     assert forced.dtype == torch.int64
     assert 0 <= int(forced.min()) and int(forced.max()) < model.config.vq_config.num_embeddings
+
+
+def test_a_bench_whose_every_configuration_failed_exits_1(tmp_path, monkeypatch, capsys):
+    """Before, every configuration could end in an error row and the script still exited 0: a CI step or
+    shell loop read a run that measured nothing as a success. cuDNN attention alone has no CPU kernel, so
+    on CPU each configuration really fails ("No available kernel"), with no stand-in."""
+    from torch.nn.attention import SDPBackend
+
+    bench = _load("janus_attention")
+    monkeypatch.setattr(bench, "backend_sets", lambda: {"cudnn only": [SDPBackend.CUDNN_ATTENTION],
+                                                        "cudnn again": [SDPBackend.CUDNN_ATTENTION]})
+    out = tmp_path / "attention.json"
+    assert bench.main(["--size", "tiny", "--device", "cpu", "--repeats", "1", "--json", str(out)]) == 1
+    rows = json.loads(out.read_text())["results"]
+    assert len(rows) == 2 and all("error" in row for row in rows)
+    assert "every configuration failed (2)" in capsys.readouterr().err
+
+
+def test_the_determinism_bench_says_it_needs_cuda_instead_of_a_traceback():
+    import subprocess
+    import sys
+
+    import torch
+
+    if torch.cuda.is_available():
+        import pytest
+
+        pytest.skip("this checks the CPU-only refusal")
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "janus_determinism.py"), "--size", "tiny"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert "needs a CUDA device" in done.stderr and "Traceback" not in done.stderr
