@@ -14,20 +14,43 @@ from pathlib import Path
 # message. RealUnify's own instance and result files are a few MB each (one per task), a year of an arena's
 # votes tens of MB.
 MAX_DATA_FILE_BYTES = 256 * 2**20
+# raises (or lowers) that limit for one run, in MiB: a reader with the memory for a larger file need not split it
+MAX_DATA_FILE_ENV = "REALUNIFY_MAX_DATA_FILE_MB"
+_MAX_DATA_FILE_MB = 2**20  # 1 TiB: the largest value the variable takes
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
 
 
+def data_file_limit() -> int:
+    """The largest data file read, in bytes: ``$REALUNIFY_MAX_DATA_FILE_MB`` MiB (a whole number from 1 to
+    1048576) when set and not empty, else ``MAX_DATA_FILE_BYTES`` (256 MiB). Read at each call, so a command
+    or app started with the variable uses it.
+
+    Raises:
+        OSError: ``errno.EINVAL``, the variable is set to something else (``strerror`` names it and its value).
+    """
+    raw = os.environ.get(MAX_DATA_FILE_ENV, "").strip()
+    if not raw:
+        return MAX_DATA_FILE_BYTES
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= _MAX_DATA_FILE_MB):
+        raise OSError(errno.EINVAL, f"{MAX_DATA_FILE_ENV}={raw[:40]!r}: expected a whole number of MiB from 1 to"
+                                    f" {_MAX_DATA_FILE_MB}")
+    return int(raw) * 2**20
+
+
 class FileTooLarge(OSError):
     """A data file over the size a reader takes (``errno.EFBIG``): ``filename`` is the file, ``strerror`` says
-    its size, the limit and what to do; ``size`` and ``limit`` are in bytes."""
+    its size, the limit and what to do; ``size`` and ``limit`` are in bytes. ``measure`` qualifies the size
+    (``"uncompressed"`` for a parquet file, whose columns are decompressed whole)."""
 
-    def __init__(self, path: Path, size: int, limit: int) -> None:
+    def __init__(self, path: Path, size: int, limit: int, measure: str = "") -> None:
         exact = f" ({size} bytes)" if size >= 2**20 else ""
-        super().__init__(errno.EFBIG, f"{_size(size)}{exact}, over the {_size(limit)} a data file"
+        measure = f" {measure}" if measure else ""
+        super().__init__(errno.EFBIG, f"{_size(size)}{exact}{measure}, over the {_size(limit)} a data file"
                                       " is read up to (it is read whole into memory); split it into several files"
-                                      " (RealUnify's own layout has one file per task)", str(path))
+                                      " (RealUnify's own layout has one file per task), or raise the limit with"
+                                      f" {MAX_DATA_FILE_ENV}", str(path))
         self.size, self.limit = size, limit
 
     def __str__(self) -> str:  # "<file>: <why>", not OSError's "[Errno 27] <why>: '<file>'"
@@ -72,18 +95,19 @@ def read_regular(path: Path, limit: int | None = None, *, refuse_over: bool = Fa
         return data
 
 
-def read_json_text(path: Path, limit: int = MAX_DATA_FILE_BYTES) -> str:
-    """The text of ``path`` (at most ``limit`` bytes, default ``MAX_DATA_FILE_BYTES``): UTF-8 with or without a
+def read_json_text(path: Path, limit: int | None = None) -> str:
+    """The text of ``path`` (at most ``limit`` bytes, default ``data_file_limit()``): UTF-8 with or without a
     byte-order mark, or UTF-16 / UTF-32 (as Windows PowerShell's ``>`` and ``Out-File`` write), told apart as
     ``json.loads`` tells them apart on bytes (``json.detect_encoding``: the byte-order mark, else the pattern of
     zero bytes). A byte-order mark is no part of the text.
 
     Raises:
-        OSError: the file cannot be read, or is not a regular file (``read_regular``).
+        OSError: the file cannot be read, or is not a regular file (``read_regular``), or
+            ``$REALUNIFY_MAX_DATA_FILE_MB`` is not a number of MiB (``data_file_limit``).
         FileTooLarge: the file is over ``limit`` bytes (an ``OSError``; nothing of it is read).
         UnicodeDecodeError: the bytes are no text in the encoding found (``.encoding`` names it).
     """
-    data = read_regular(path, limit, refuse_over=True)
+    data = read_regular(path, data_file_limit() if limit is None else limit, refuse_over=True)
     encoding = json.detect_encoding(data)
     return data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
 

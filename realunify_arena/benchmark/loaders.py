@@ -25,7 +25,7 @@ from realunify_arena.benchmark.schema import (
 from realunify_arena.benchmark.result_paths import existing_file
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
 from realunify_arena.shown import brief
-from realunify_arena.text_files import not_text, read_json_text
+from realunify_arena.text_files import FileTooLarge, data_file_limit, not_text, read_json_text
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
 OFFICIAL_FILES: dict[str, tuple[Track, str]] = {
@@ -220,7 +220,10 @@ def load_parquet(paths: list[Path], *, name: str) -> Dataset:
     derived_index: Counter = Counter()
     for path in paths:
         try:
-            rows = pq.read_table(path).to_pylist()
+            rows = _parquet_rows(pq.ParquetFile(path), path)
+        except OSError as e:  # over the limit, or $REALUNIFY_MAX_DATA_FILE_MB malformed: the file is not read
+            problems.append(Problem(path.name, None, None, f"cannot be read: {e.strerror or e}"))
+            continue
         except Exception as e:  # noqa: BLE001 - pyarrow raises many types for a bad file
             problems.append(Problem(path.name, None, None, f"unreadable parquet file: {e}"))
             continue
@@ -251,6 +254,35 @@ def load_parquet(paths: list[Path], *, name: str) -> Dataset:
             record.image_bytes = bytes(image)
             instances.append(record)
     return Dataset(name, sorted(instances, key=_order), problems, root=paths[0].parent if paths else None)
+
+
+_PARQUET_BATCH_ROWS = 16  # rows decoded at a time: the most read past the limit before it is refused
+
+
+def _parquet_rows(file, path: Path) -> list[dict]:
+    """The rows of a parquet file as dicts, refused once they decode to more than ``data_file_limit()`` bytes.
+
+    The footer's uncompressed sizes are checked first (a single huge value), then the rows are decoded
+    ``_PARQUET_BATCH_ROWS`` at a time and their Arrow size summed: a dictionary-encoded column stores a
+    repeated value once, so a file of a few kilobytes can decode to gigabytes that no footer size shows.
+
+    Raises:
+        FileTooLarge: over the limit (``strerror`` gives the size decoded and in how many rows).
+        OSError: ``$REALUNIFY_MAX_DATA_FILE_MB`` is not a number of MiB.
+    """
+    limit = data_file_limit()
+    metadata = file.metadata
+    stored = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if stored > limit:
+        raise FileTooLarge(path, stored, limit, "uncompressed")
+    rows: list[dict] = []
+    size = 0
+    for batch in file.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
+        size += batch.nbytes
+        if size > limit:
+            raise FileTooLarge(path, size, limit, f"decoded in its first {len(rows) + batch.num_rows} rows")
+        rows += batch.to_pylist()
+    return rows
 
 
 def _task_type_from(category: object, path: Path) -> object:
