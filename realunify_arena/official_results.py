@@ -275,6 +275,28 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
     return entry
 
 
+NOTED_FAILURES = 3  # failed entries named per file in ``failure_notes``
+
+
+def failure_notes(entries: list[ResultEntry]) -> list[str]:
+    """Per file, the entries this rule counts as failed runs (0, in "run err") though the file did not say
+    their run failed (no ``"status": "error"``): how many, and the first ``NOTED_FAILURES`` with why ("no answer
+    (response missing ...)"). A file whose replies or images sit under a field the official scorers do not
+    read (``output_image``, ``answer_text``) scores 0 there too, but their ``process_one`` prints the
+    ``KeyError`` that names the field; a table of zeros must say as much."""
+    found: dict[str, list[ResultEntry]] = {}
+    for entry in entries:
+        if entry.status is Status.ERROR and entry.raw.get("status", Status.OK.value) != Status.ERROR.value:
+            found.setdefault(entry.file, []).append(entry)
+    lines = []
+    for file, failed in found.items():
+        shown = "; ".join(f"{e.label}: {e.error}" for e in failed[:NOTED_FAILURES])
+        more = f"; and {len(failed) - NOTED_FAILURES} more" if len(failed) > NOTED_FAILURES else ""
+        lines.append(f"{file}: {len(failed)} of {sum(e.file == file for e in entries)} entries count as failed "
+                     f"runs (scored 0, in run err) ({shown}{more})")
+    return lines
+
+
 def image_problem(path: Path) -> str | None:
     """Why the image file at ``path`` cannot be used (``images.open_checked``: missing, unreadable, not an
     image, corrupt or truncated, over the pixel limit), or None when it decodes. Decodes the whole image."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -110,6 +111,18 @@ def read_json_text(path: Path, limit: int | None = None) -> str:
     data = read_regular(path, data_file_limit() if limit is None else limit, refuse_over=True)
     encoding = json.detect_encoding(data)
     return data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def json_lines(text: str) -> list[str]:
+    """The lines of a JSON Lines text, split only where a line ends in JSON Lines (``\\n``; ``\\r\\n`` and ``\\r``
+    as Python's universal newlines read them, which is how the official scripts' ``load_jsonl`` reads a file:
+    ``for line in open(path)``). ``str.splitlines`` also splits at U+2028, U+2029, U+0085 and U+001C-U+001E;
+    JSON allows the first three unescaped inside a string (``json.dumps(..., ensure_ascii=False)`` writes
+    them so), so a reply holding one would break its line in two."""
+    return _LINE_BREAK.split(text)
 
 
 def not_text(error: UnicodeDecodeError) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
-from realunify_arena.text_files import not_text, read_json_text
+from realunify_arena.text_files import json_lines, not_text, read_json_text
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json, repeated_name
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
@@ -70,7 +70,7 @@ def _array(path: Path, text: str) -> list[tuple[str, object]]:
 
 def _lines(path: Path, text: str) -> list[tuple[str, object]]:
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(json_lines(text), 1):
         if line.strip():
             where = f"{path} line {number}"
             records.append((f"line {number}", _json(line, lambda e: where, where, "one vote object per line")))

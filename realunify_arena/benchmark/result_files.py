@@ -16,7 +16,7 @@ from pathlib import Path
 from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.schema import AnyInstance, Track
 from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
-from realunify_arena.text_files import not_text, read_json_text
+from realunify_arena.text_files import json_lines, not_text, read_json_text
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
 SUFFIXES = (".json", ".jsonl")
@@ -91,7 +91,7 @@ def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
         problems.append(Problem(file.name, None, None, f"cannot be read: {e.strerror or e}"))
         return [], []
     entries, places, bad = [], [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(json_lines(text), start=1):
         if not line.strip():
             continue
         try:
