@@ -13,6 +13,7 @@ published leaderboard leaves out).
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -91,7 +92,9 @@ def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expe
 
 
 def _csv(path: Path, text: str) -> list[tuple[str, object]]:
-    reader = csv.DictReader(text.splitlines())
+    # rows end where the csv module ends them (newline="", as its documentation asks): str.splitlines also cut
+    # at U+2028, U+2029 and U+0085, which csv writes unquoted (a flag reason quoting a model's output)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         missing = [name for name in ("track", "kind", "system_a", "system_b")
                    if reader.fieldnames is not None and name not in reader.fieldnames]

@@ -84,3 +84,28 @@ def test_a_fastchat_battle_line_holding_a_unicode_line_separator_is_one_battle(t
         capsys.readouterr().err
     (only,) = json.loads(capsys.readouterr().out)
     assert only["votes"] == len(rows)
+
+
+def test_an_exported_csv_whose_flag_reason_holds_a_unicode_line_separator_reads_back(tmp_path):
+    """The same fault in the CSV reader: ``csv`` quotes a field only for the delimiter, the quote and \\r or \\n,
+    so a ``flagged`` reason holding U+2028 or U+0085 (text found in a model's shown output) is written unquoted,
+    and ``str.splitlines`` cut that row in two. Read as the csv module's documentation says (``newline=""``),
+    the file is the rows written: the flagged battle left out, the others rated."""
+    import csv
+
+    from realunify_arena.commands.export import VOTE_FIELDS
+    from realunify_arena.vote_files import read_votes
+
+    rows = [{"vote_id": i, "created_at": "2026-12-06T08:00:00", "battle_id": f"b{i}", "kind": "model_vs_model",
+             "track": "UEG", "dataset": "bundled", "instance_uid": "UEG_1_world_knowledge",
+             "system_a": "m-one:direct", "system_b": "m-two:direct", "choice": "A", "winner": "model_a",
+             "voter_hash": f"v{i}", "flagged": f"shown output named m-one{SEPARATORS[i]}twice" if i < 2 else ""}
+            for i in range(4)]
+    path = tmp_path / "votes.csv"
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=VOTE_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    votes = read_votes(path)
+    assert len(votes) == 2  # rows 2 and 3; rows 0 and 1 are flagged
+    assert all(v["system_a"] == "m-one:direct" and v["choice"] == "A" for v in votes)
