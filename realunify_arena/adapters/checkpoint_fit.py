@@ -16,7 +16,9 @@ are not required.
 
 A whole model (``JanusForConditionalGeneration.from_pretrained``) whose weights lack some the config builds (a
 truncated shard set, a smaller variant's weights, weights saved from another class) loads in transformers with
-only a logged "LOAD REPORT", those weights at random values; one of another shape raises "You set
+only a logged "LOAD REPORT", those weights at random values; one whose weights hold more than it builds (a
+config.json of fewer layers than the weights) loads the smaller model, the rest dropped with the same logged
+report; one of another shape raises "You set
 `ignore_mismatched_sizes` to `False`, thus raising an error. For details look at the above report!", naming
 neither the weight nor the folder. ``load_report_problem`` reads the report ``from_pretrained`` returns, and
 ``model_fit_problem`` gives its message before anything is loaded, from the same meta-device comparison (a broken
@@ -114,11 +116,13 @@ def model_fit_problem(checkpoint: str, folder: Path, cls, weights: Path, shards:
     Returns:
         ``load_report_problem``'s message for the report transformers would give (the weights no checkpoint key
         fills, less tied and ignorable ones, as ``PreTrainedModel.tie_weights(missing_keys=...)`` and
-        ``_adjust_missing_and_unexpected_keys`` drop them; each weight of another shape), or None when the
-        weights fit. None too (the load and its own report then decide) when the model cannot be built on the meta
-        device, its weights are quantized (``quantization_config``), its configuration is refused (``check_checkpoint`` names that), a weight is built by a
-        ``WeightConverter`` from several stored tensors (whose report this does not model), or the check itself
-        fails: it never refuses a checkpoint the post-load report would accept.
+        ``_adjust_missing_and_unexpected_keys`` drop them; each weight of another shape; the stored weights the
+        model has no place for, less the ignorable ones), or None when the weights fit. A weight a
+        ``WeightConverter`` builds from several stored tensors (a fused MoE layer's experts, saved one per expert)
+        counts as stored when one of them is; its shape and completeness are left to the load's report. None too
+        (the load and its own report then decide) when the model cannot be built on the meta device, its weights
+        are quantized (``quantization_config``), its configuration is refused (``check_checkpoint`` names that),
+        or the check itself fails: it never refuses a checkpoint the post-load report would accept.
     """
     try:
         return _model_problem(checkpoint, folder, cls, weights, shards)
@@ -138,12 +142,13 @@ def _model_problem(checkpoint: str, folder: Path, cls, weights: Path, shards: li
     model, problem = _meta_model(cls, "transformers", folder, folder / "config.json", "")
     if problem or model is None:
         return None
+    # a weight a WeightConverter fuses from several stored tensors (a MoE layer's experts) counts as stored when
+    # one of them is; its shape, and whether all of them are there, are left to the load's own report
     renamed, converted = _transformers_keys(model, _stored_shapes(shards))
-    if converted:
-        return None
     expected = model.state_dict(keep_vars=True)
     report = {"mismatched_keys": [entry[:3] for entry in _mismatched(renamed, converted, expected)],
-              "missing_keys": _missing_keys(model, expected, set(renamed))}
+              "missing_keys": _missing_keys(model, expected, set(renamed)),
+              "unexpected_keys": _unexpected_keys(model, renamed, expected)}
     return load_report_problem(checkpoint, type(model).__name__, report, len(expected), weights.name)
 
 
@@ -230,7 +235,9 @@ def load_report_problem(checkpoint: str, class_name: str, report: dict, total: i
         class_name: the class it built (``JanusForConditionalGeneration``).
         report: the dict ``from_pretrained(..., output_loading_info=True, ignore_mismatched_sizes=True)`` returns
             beside the model (transformers 5): ``missing_keys`` (less tied weights and the class's
-            ``_keys_to_ignore_on_load_missing``), ``mismatched_keys`` ((key, checkpoint shape, model shape)).
+            ``_keys_to_ignore_on_load_missing``), ``mismatched_keys`` ((key, checkpoint shape, model shape)),
+            ``unexpected_keys`` (stored weights the model has no place for, less the class's
+            ``_keys_to_ignore_on_load_unexpected``).
         total: the number of weights the model has (its ``state_dict``'s length).
         weights: the weight entry file read (``model.safetensors``, ``model.safetensors.index.json``), or words
             naming its weight files where none is known.
@@ -238,9 +245,11 @@ def load_report_problem(checkpoint: str, class_name: str, report: dict, total: i
     Returns:
         ``"{checkpoint}: weight {key} has shape [..] in {weights} but config.json builds [..] ({class}); expected
         ..."``, ``"{checkpoint}: {n} of the {total} weights of the {class} that config.json builds are in no
-        weight file ({weights}): {first three}, ...; they would be left at random values; expected ..."``, or
-        None when every weight was loaded. Unexpected keys (weights the model has no place for) are not refused:
-        the library drops them, and its load report logs them.
+        weight file ({weights}): {first three}, ...; they would be left at random values; expected ..."``,
+        ``"{checkpoint}: {n} weights in {weights} have no place in the {class} that config.json builds: {first
+        three}, ...; ..."`` (a config.json of fewer layers than the weights, or of another model: transformers
+        only logs them as UNEXPECTED, "not ok if you expect identical arch", and runs the smaller model), or None
+        when every weight was loaded and used.
     """
     mismatched = sorted(report.get("mismatched_keys") or ())
     if mismatched:
@@ -252,6 +261,11 @@ def load_report_problem(checkpoint: str, class_name: str, report: dict, total: i
     if missing:
         return (f"{_missing_text(checkpoint, missing, total, class_name, 'config.json', weights)}; expected all "
                 "the weights saved with this config.json (of this model and size, every shard)")
+    unexpected = sorted(report.get("unexpected_keys") or ())
+    if unexpected:
+        return (f"{checkpoint}: {len(unexpected)} weights in {weights} have no place in the {class_name} that "
+                f"config.json builds: {_shown(unexpected)}; transformers would drop them and run a model other than "
+                "the one saved; expected the config.json the weights were saved with (of this model and size)")
     return None
 
 
@@ -306,12 +320,25 @@ def _missing_keys(model, expected: dict, covered: set[str]) -> list[str]:
         group = {source} | {target for target, first in tied.items() if first == source}
         if not group <= missing:
             missing -= group
+    return _library_kept(model, missing=missing)
+
+
+def _unexpected_keys(model, renamed: dict, expected: dict) -> list[str]:
+    """The stored weights (named as the model names them) that the module has no place for, less those the class
+    declares ignorable (``_keys_to_ignore_on_load_unexpected``, and transformers' old ``rotary_emb.inv_freq`` and
+    ``position_ids`` buffers: ``_adjust_missing_and_unexpected_keys``), as transformers' load report lists them."""
+    return _library_kept(model, unexpected={key for key in renamed if key not in expected})
+
+
+def _library_kept(model, *, missing: set[str] = frozenset(), unexpected: set[str] = frozenset()) -> list[str]:
+    """``missing`` (or ``unexpected``) less the keys transformers' ``_adjust_missing_and_unexpected_keys`` drops
+    for ``model``'s class, sorted (a module without that method: all of them)."""
     adjust = getattr(model, "_adjust_missing_and_unexpected_keys", None)
-    if missing and adjust is not None:
-        info = SimpleNamespace(missing_keys=missing, unexpected_keys=set())
+    if (missing or unexpected) and adjust is not None:
+        info = SimpleNamespace(missing_keys=set(missing), unexpected_keys=set(unexpected))
         adjust(info)
-        missing = info.missing_keys
-    return sorted(missing)
+        missing, unexpected = info.missing_keys, info.unexpected_keys
+    return sorted(missing or unexpected)
 
 
 def _declared_type(config: Path) -> object:

@@ -32,6 +32,22 @@ def card_folder(tmp_path):
     return make
 
 
+@pytest.fixture
+def loads(monkeypatch) -> list[str]:
+    """The model classes ``from_pretrained`` is called on from here on (each call still loads)."""
+    from transformers import PreTrainedModel
+
+    calls: list[str] = []
+    original = PreTrainedModel.from_pretrained.__func__
+
+    def recording(cls, *args, **kwargs):
+        calls.append(cls.__name__)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(recording))
+    return calls
+
+
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
     """torch on one intra-op thread (of the test thread) for every unit module: tiny matrices on a shared

@@ -26,22 +26,6 @@ CARDS = load_cards()
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture
-def loads(monkeypatch) -> list[str]:
-    """The model classes ``from_pretrained`` is called on from here on (each call still loads)."""
-    from transformers import PreTrainedModel
-
-    calls: list[str] = []
-    original = PreTrainedModel.from_pretrained.__func__
-
-    def recording(cls, *args, **kwargs):
-        calls.append(cls.__name__)
-        return original(cls, *args, **kwargs)
-
-    monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(recording))
-    return calls
-
-
 def _copy(whole_models: dict[str, Path], name: str, tmp_path: Path) -> Path:
     return Path(shutil.copytree(whole_models[name], tmp_path / whole_models[name].name))
 
