@@ -266,7 +266,8 @@ class _CardFile(BaseModel):
             kind = _OPTION_TYPES[str(error["loc"][0])]
             # seed, steps, width, height, max_new_tokens: "a whole number" (2.5 or "many"), not "a number"
             expected = "a number" if float in (typing.get_args(kind) or (kind,)) else "a whole number"
-            raise _FieldError(key, f"expected {expected}, got {_show(error['input'])}") from None
+            raise _FieldError(key, f"expected {expected}, got {_show(error['input'])}"
+                                   f"{_yaml_number_hint(error['input'], expected == 'a number')}") from None
 
     @model_validator(mode="after")
     def _family_rules(self) -> _CardFile:
@@ -316,6 +317,25 @@ class _CardFile(BaseModel):
             for key in self.params:
                 if key not in known:
                     raise _FieldError(f"params.{key}", f"{who} reads no such setting; expected some of {sorted(known)}")
+
+
+def _yaml_number_hint(value: object, real: bool) -> str:
+    """What to write instead, for text that is a number in Python but not in YAML: PyYAML follows YAML 1.1,
+    whose float needs a dot and a signed exponent (``1.0e+5``; https://yaml.org/type/float.html), so ``1e5`` or
+    ``5E-1`` in a card is read as the text '1e5'. ``real``: the field takes fractions (else a whole number)."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return ""
+    if number != number or number in (float("inf"), float("-inf")):
+        return ""
+    if real:
+        return f" (YAML reads {value.strip()} as text, not a number: write {number!r} or {number:.1e})"
+    if number.is_integer():
+        return f" (YAML reads {value.strip()} as text, not a number: write {int(number)})"
+    return ""
 
 
 def _problem(path: Path, error: dict) -> str:
