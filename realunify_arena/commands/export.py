@@ -63,8 +63,8 @@ def run(args) -> int:
     what = args.what or ("runs" if args.format == "official" else "votes")
     args.format = args.format or ("official" if what == "runs" else "jsonl")
     if (what == "runs") != (args.format == "official"):
-        raise CommandError(f"{what} export as --format {args.format}: votes take jsonl, csv or json, runs take official",
-                           USAGE)
+        raise CommandError(f"{what} export as --format {args.format}: votes take jsonl, csv or json, runs take "
+                           "official", USAGE)
     if what == "runs" and args.out is None:
         raise CommandError("--out DIR is required for the official result files", USAGE)
     if what == "runs":
