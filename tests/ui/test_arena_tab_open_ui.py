@@ -8,18 +8,15 @@ before it, so no wait is needed."""
 from __future__ import annotations
 
 import pytest
-from conftest import fn_indices, launch_app
+from conftest import _launched_app, fn_indices
 from playwright.sync_api import expect
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """An app of this file's own, on a fresh store: the session's app holds the other files' battles."""
-    root = tmp_path_factory.mktemp("ui-app-arena-open")
-    demo, url, store = launch_app(root, task_types=["mathematical_reasoning", "mental_tracking"])
-    yield {"url": url, "store": store, "demo": demo}
-    demo.close()
-    store.close()
+    with _launched_app(tmp_path_factory.mktemp("ui-app-arena-open")) as launched:
+        yield launched
 
 
 @pytest.mark.parametrize("how", ["click", "link"])
