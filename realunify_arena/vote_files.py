@@ -1,4 +1,4 @@
-"""Votes read from a file: ``export votes`` output (JSON Lines or CSV) or FastChat battles.
+"""Votes read from a file: ``export votes`` output (JSON Lines, CSV or a JSON array) or FastChat battles.
 
 FastChat's battle files (``clean_battle_<date>.json``, written by its ``clean_battle_data.py`` and read by its
 ``elo_analysis.py``) are one JSON array of battle objects ``{model_a, model_b, winner, anony, language,

@@ -1,9 +1,18 @@
-"""``export votes|runs``: votes as JSON Lines or CSV (one line per vote), runs as official result files."""
+"""``export votes|runs``: votes as JSON Lines, CSV (one line per vote) or a JSON array, runs as official result files.
+
+Each exported vote also carries the fields FastChat's rating reads from a battle (``elo_analysis.py``, run with
+``--clean-battle-file``: ``pd.read_json`` of a JSON array, sorted by ``tstamp``, filtered by ``anony``, rated on
+``model_a``, ``model_b`` and ``winner``): ``model_a``/``model_b`` the two systems, ``tstamp`` the vote's time in
+seconds since the epoch, ``anony`` false exactly for a flagged battle (its output named a system before the vote,
+so, as FastChat leaves non-anonymous battles out, its rating leaves it out as ours does). ``--format json``
+writes the JSON array that ``--clean-battle-file`` takes.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import json
 import sqlite3
 import sys
@@ -15,10 +24,12 @@ from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged,
                                                out_file, out_folder, store_at)
 
+FASTCHAT_FIELDS = ("model_a", "model_b", "tstamp", "anony")
 VOTE_FIELDS = ("vote_id", "created_at", "battle_id", "kind", "track", "dataset", "instance_uid",
-               "system_a", "system_b", "choice", "winner", "voter_hash", "flagged")
+               "system_a", "system_b", "choice", "winner", "voter_hash", "flagged",
+               *FASTCHAT_FIELDS)
 # ``flagged``: why the battle gave a system away before the vote (null when not): kept, but not rated.
-# FastChat's battle vocabulary, so its tooling and arena-rank read the export as is.
+# ``winner`` and FASTCHAT_FIELDS: FastChat's battle fields (the module docstring), so its rating reads the export.
 
 
 EXAMPLE = "python -m realunify_arena export votes --format csv --out votes.csv"
@@ -30,8 +41,9 @@ def register(sub) -> None:
                                    "export [runs] --format official --out DIR")
     p.add_argument("what", nargs="?", choices=("votes", "runs"),
                    help="votes or runs (default: runs for --format official, votes otherwise)")
-    p.add_argument("--format", choices=("jsonl", "csv", "official"),
-                   help="votes: jsonl (default) or csv; runs: official (default)")
+    p.add_argument("--format", choices=("jsonl", "csv", "json", "official"),
+                   help="votes: jsonl (default), csv, or json (one array: FastChat's --clean-battle-file); "
+                        "runs: official (default)")
     p.add_argument("--out", type=Path, help="votes: file to write (default: standard output); runs: folder")
     p.add_argument("--track", choices=TRACKS, help="votes: only this track")
     p.add_argument("--kind", choices=KINDS, help="votes: only this kind")
@@ -51,8 +63,8 @@ def run(args) -> int:
     what = args.what or ("runs" if args.format == "official" else "votes")
     args.format = args.format or ("official" if what == "runs" else "jsonl")
     if (what == "runs") != (args.format == "official"):
-        raise CommandError(f"{what} export as --format {args.format}: votes take jsonl or csv, runs take official",
-                           USAGE)
+        raise CommandError(f"{what} export as --format {args.format}: votes take jsonl, csv or json, runs take "
+                           "official", USAGE)
     if what == "runs" and args.out is None:
         raise CommandError("--out DIR is required for the official result files", USAGE)
     if what == "runs":
@@ -76,9 +88,17 @@ def vote_lines(store, track: str | None = None, kind: str | None = None) -> list
     arena = _arena(store)
     return [
         {**{k: v[k] for k in VOTE_FIELDS if k in v}, "winner": WINNER[v["choice"]],
-         "voter_hash": arena.voter_hash(v["voter"])}
+         "voter_hash": arena.voter_hash(v["voter"]), **fastchat_fields(v)}
         for v in votes
     ]
+
+
+def fastchat_fields(vote: dict) -> dict:
+    """FastChat's battle fields of one ``Store.votes`` row (the module docstring): model_a, model_b, tstamp
+    (float seconds since the epoch, from ``created_at``, an ISO 8601 time with its UTC offset) and anony (false
+    for a flagged battle)."""
+    return {"model_a": vote["system_a"], "model_b": vote["system_b"],
+            "tstamp": dt.datetime.fromisoformat(vote["created_at"]).timestamp(), "anony": not vote["flagged"]}
 
 
 def _arena(store):
@@ -111,6 +131,8 @@ def run_votes(args) -> int:
             writer = csv.DictWriter(out, fieldnames=VOTE_FIELDS)
             writer.writeheader()
             writer.writerows(lines)
+        elif args.format == "json":  # an array, as FastChat's clean_battle file: pd.read_json reads it
+            out.write("[\n" + ",\n".join(json.dumps(line) for line in lines) + ("\n]\n" if lines else "]\n"))
         else:
             for line in lines:
                 out.write(json.dumps(line) + "\n")

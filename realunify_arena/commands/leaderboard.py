@@ -2,9 +2,9 @@
 
 The same function fits the tab's boards and these (``ratings.board_from_counts``, the same bootstrap seed
 and rounds), so a script gets exactly the numbers the page shows; ``--votes FILE`` reads a file written by
-``export votes`` (JSON Lines or CSV) or FastChat's battles (its ``clean_battle_*.json`` array, or JSON Lines),
-e.g. to rate votes gathered elsewhere; FastChat battles name no track or kind, so ``--track`` and ``--kind`` say
-which board they rate.
+``export votes`` (JSON Lines, CSV or a JSON array) or FastChat's battles (its ``clean_battle_*.json`` array,
+or JSON Lines), e.g. to rate votes gathered elsewhere; FastChat battles name no track or kind, so ``--track`` and
+``--kind`` say which board they rate.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def register(sub) -> None:
                                            "store or from a file written by `export votes`")
     add_db(p, help="the store whose votes are rated (unless --votes)")
     p.add_argument("--votes", type=Path, metavar="FILE",
-                   help="rate the votes in FILE (written by `export votes`, JSON Lines or CSV; or FastChat battles, a "
-                        "clean_battle JSON array or JSON Lines, rated on the board --track and --kind name) "
+                   help="rate the votes in FILE (written by `export votes`, JSON Lines, CSV or a JSON array; "
+                        "or FastChat battles, a clean_battle JSON array or JSON Lines, rated on the board --track and "
+                        "--kind name) "
                         "instead of the store")
     p.add_argument("--track", choices=TRACKS, help="only this track (default: both)")
     p.add_argument("--kind", choices=KINDS, help="only this kind of battle (default: both)")

@@ -434,7 +434,7 @@ def test_export_command_forms(tmp_path, capsys):
     assert main(["export", "--format", "official", "--out", str(tmp_path / "out"), "--db", str(db)]) == 1
     assert "no stored runs" in capsys.readouterr().err  # reached the runs export, which found nothing
     assert main(["export", "votes", "--format", "official", "--db", str(db)]) == 2
-    assert "votes take jsonl or csv" in capsys.readouterr().err
+    assert "votes take jsonl, csv or json" in capsys.readouterr().err
     assert main(["export", "--db", str(db)]) == 2
     assert main(["export", "--format", "csv", "--db", str(db)]) == 0
     assert capsys.readouterr().out.startswith("vote_id,created_at")

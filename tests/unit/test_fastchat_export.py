@@ -1,0 +1,125 @@
+"""``export votes`` read the way FastChat's rating reads a battle file.
+
+FastChat's ``fastchat/serve/monitor/elo_analysis.py`` (lm-sys/FastChat), run with ``--clean-battle-file FILE``:
+``battles = pd.read_json(FILE)`` (a JSON array of battle objects), then ``report_elo_analysis_results`` sorts by
+``tstamp`` (seconds since the epoch: the last one is printed with ``datetime.fromtimestamp``), keeps
+``battles[battles["anony"]]``, counts ``model_a``/``model_b`` and rates on ``winner`` (``model_a``,
+``model_b``, ``tie``, ``tie (bothbad)``; a tie is half a win each way). Those steps are written out here with
+pandas; nothing of FastChat is imported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import astuple
+
+import pandas as pd
+from PIL import Image
+
+from realunify_arena.arena import Arena
+from realunify_arena.cli import main
+from realunify_arena.store import Store
+from realunify_arena.systems import System
+from realunify_arena.trace import Step, StepRole, Trace
+
+
+def _run(store: Store, system: str, uid: str) -> int:
+    model, mode = astuple(System.parse(system))
+    trace = Trace(uid, model, mode, {"seed": 0},
+                  steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("L", (2, 2), 0))])
+    return store.save_trace(trace, "bundled")
+
+
+def _vote(arena: Arena, k: int, a: str, b: str, choice: str, flag: str | None = None) -> None:
+    uid, session = f"UEG_{k}_world_knowledge", f"session-{k}"
+    battle_id = arena.new_battle(session, "hf:rater", uid, "bundled", a, b, "model_vs_model")
+    arena.deliver(battle_id, session, "A", _run(arena.store, a, uid))
+    arena.deliver(battle_id, session, "B", _run(arena.store, b, uid), flag=flag)
+    arena.vote(battle_id, session, "hf:rater", choice)
+
+
+def _voted_store(path) -> tuple[float, float]:
+    """m1 against m2: m1 wins 3 (two as A, one as B), m2 wins 1, one tie, one both-bad; one more battle, won by
+    m2, was flagged (a side named its model before the vote). Returns the time span of the votes (epoch s)."""
+    before = dt.datetime.now(dt.timezone.utc).timestamp()
+    store = Store.open(path)
+    arena = Arena(store, max_votes=1000)
+    for k, (a, b, choice) in enumerate([("m1:direct", "m2:direct", "A"), ("m2:direct", "m1:direct", "B"),
+                                        ("m1:direct", "m2:direct", "A"), ("m1:direct", "m2:direct", "B"),
+                                        ("m2:direct", "m1:direct", "tie"), ("m1:direct", "m2:direct", "both_bad")]):
+        _vote(arena, k, a, b, choice)
+    _vote(arena, 9, "m1:direct", "m2:direct", "B", flag="names: m2")
+    store.close()
+    return before, dt.datetime.now(dt.timezone.utc).timestamp()
+
+
+def _fastchat_reads(battles: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """FastChat's steps on a battle frame: sort by tstamp, keep anony, m1's score (win 1, tie or both-bad 1/2)
+    against m2 as a rating difference, 400 * log10(score / (n - score)) (the Bradley-Terry maximum-likelihood
+    difference of two systems that met only each other)."""
+    battles = battles.sort_values(ascending=True, by=["tstamp"])
+    battles = battles[battles["anony"]].reset_index(drop=True)
+    score = 0.0
+    for _, row in battles.iterrows():
+        if "tie" in row["winner"]:
+            score += 0.5
+        elif row[row["winner"]] == "m1:direct":  # "model_a" or "model_b": the column naming the winner
+            score += 1.0
+    return battles, 400 * math.log10(score / (len(battles) - score))
+
+
+def test_a_json_export_of_votes_is_a_battle_file_fastchat_s_rating_reads(tmp_path, capsys):
+    """Before, the export had no model_a, model_b, tstamp or anony (FastChat's KeyError at its first step) and
+    no JSON array format (``pd.read_json`` of JSON Lines: "Trailing data")."""
+    db = tmp_path / "arena.db"
+    before, after = _voted_store(db)
+    out = tmp_path / "battles.json"
+    assert main(["export", "votes", "--format", "json", "--out", str(out), "--db", str(db)]) == 0
+    capsys.readouterr()
+
+    read = pd.read_json(out)  # elo_analysis.py's own call on --clean-battle-file
+    assert len(read) == 7
+    assert before <= read["tstamp"].min() <= read["tstamp"].max() <= after
+    assert read["tstamp"].is_monotonic_increasing  # the votes were cast in this order
+    battles, difference = _fastchat_reads(read)
+    assert len(battles) == 6  # the flagged battle is not anonymous: left out, as our rating leaves it out
+    # by hand: m1 scores 3 + 0.5 + 0.5 = 4 of 6: 400 * log10(4 / 2) = 120.41
+    assert math.isclose(difference, 120.412, abs_tol=0.01)
+    counts = battles["model_a"].value_counts().add(battles["model_b"].value_counts(), fill_value=0)
+    assert counts.to_dict() == {"m1:direct": 6, "m2:direct": 6}
+
+    # and our own board says the same, from the store and from the file
+    assert main(["leaderboard", "--db", str(db), "--format", "json", "--rounds", "20"]) == 0
+    board = json.loads(capsys.readouterr().out)[0]
+    rating = {row["system"]: row["rating"] for row in board["rows"]}
+    assert math.isclose(rating["m1:direct"] - rating["m2:direct"], 120.412, abs_tol=0.5)
+    assert main(["leaderboard", "--votes", str(out), "--format", "json", "--rounds", "20"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["rows"] == board["rows"]
+
+
+def test_every_vote_format_carries_fastchat_s_battle_fields(tmp_path, capsys):
+    db = tmp_path / "arena.db"
+    _voted_store(db)
+    lines = tmp_path / "votes.jsonl"
+    assert main(["export", "votes", "--format", "jsonl", "--out", str(lines), "--db", str(db)]) == 0
+    read = pd.read_json(lines, lines=True)
+    assert len(_fastchat_reads(read)[0]) == 6
+    table = tmp_path / "votes.csv"
+    assert main(["export", "votes", "--format", "csv", "--out", str(table), "--db", str(db)]) == 0
+    read = pd.read_csv(table)
+    assert list(read["anony"]) == [True] * 6 + [False]
+    assert list(read["model_a"]) == list(read["system_a"]) and list(read["model_b"]) == list(read["system_b"])
+    created = [dt.datetime.fromisoformat(c).timestamp() for c in read["created_at"]]
+    assert [round(t, 6) for t in read["tstamp"]] == [round(t, 6) for t in created]
+    capsys.readouterr()
+
+
+def test_an_empty_json_export_is_an_empty_array(tmp_path, capsys):
+    db = tmp_path / "arena.db"
+    Store.open(db).close()
+    out = tmp_path / "battles.json"
+    assert main(["export", "votes", "--format", "json", "--out", str(out), "--db", str(db)]) == 0
+    assert json.loads(out.read_text()) == [] and len(pd.read_json(out)) == 0
+    assert "no votes" in capsys.readouterr().err
