@@ -266,7 +266,8 @@ def _window_spec(limit: str) -> _Spec:
 
 
 _SPECS = (
-    _Spec("data", 'instance sources, comma-separated: "bundled", official folders, parquet files', "list"),
+    _Spec("data", 'instance sources, comma-separated: "bundled", official folders, parquet files (default'
+          ' bundled)', "list"),
     _Spec("models", "model cards to offer, comma-separated (default: every card)", "list"),
     _Spec("models_dir", "folder of model cards (default: the project's models/)", "folder"),
     _Spec("judge", 'judge card, "human", or "auto" (default: the paper\'s judge gemini-2.5-pro when $GEMINI_API_KEY'
@@ -274,9 +275,10 @@ _SPECS = (
     _Spec("db", "SQLite file for runs, judgments and votes (default data/arena.db)", "path"),
     _Spec("host", "address to listen on (default 127.0.0.1, or $GRADIO_SERVER_NAME; 0.0.0.0 serves others)", "str"),
     _Spec("port", "port to listen on (default 7860, or $GRADIO_SERVER_PORT)", "int", (1, 65535)),
-    _Spec("arena_mode", "live: generate battles now; stored: draw them from stored runs", "mode"),
+    _Spec("arena_mode", "live: generate battles now; stored: draw them from stored runs (default live)",
+          "mode"),
     _Spec("min_votes", "votes below which a system is shown as preliminary (default 20)", "int", (0, 10**6)),
-    _Spec("gpu_concurrency", "model events that may run at once (default 1)", "int"),
+    _Spec("gpu_concurrency", "local model runs at once (default 1); remote cards never wait for it", "int"),
     _Spec("torch_threads", "torch CPU threads for a model run (default: 1 for tiny models, else the physical"
           " cores)", "int", (1, 4096)),
     _Spec("queue_size", "local model runs that may wait for the accelerator (default 32); one more is refused"
@@ -289,12 +291,13 @@ _SPECS = (
           " a live battle (two per battle); a stored run shown again is not counted (default 30)", "int"),
     _window_spec("run"),
     _Spec("trusted_proxies", "proxy hops in front of the app whose X-Forwarded-For entries are believed; the "
-          "voter is the right-most address they did not write (default 0: the socket peer; 1 on a Space)",
+          "voter is the right-most address they did not write (default 0: the socket peer, also on a Space, where"
+          " it should be set to 1 for the Space's own proxy)",
           "int", (0, 16)),
     _Spec("journal_mode", "SQLite journal mode: wal (default; local disks) or delete (network and FUSE"
           " mounts, where WAL is unsafe)", "choice", choices=JOURNAL_MODES),
     _Spec("allow_large_models", "offer models too large for this machine (an 8B model on a CPU host); as a bare"
-          " flag: yes", "bool"),
+          " flag: yes (default no)", "bool"),
     _Spec("run_time_limit", f"seconds a run may generate before it is stopped, 0 for no limit (default "
           f"{SPACE_RUN_TIME_LIMIT_S} on a Space, else {LOCAL_RUN_TIME_LIMIT_S})", "int", (0, _WEEK_S)),
 )

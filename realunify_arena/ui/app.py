@@ -5,6 +5,7 @@ Nothing here loads a model; the pool does on first use, so the page is up within
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -28,6 +29,12 @@ from realunify_arena.ui.calls import answer_miscounted_calls, answer_refusal_sta
 log = logging.getLogger(__name__)
 
 TABS = ("explore", "arena", "leaderboard")
+# A link's tab (``?tab=arena``) is opened in the browser as the page starts, by a click on its button (so its
+# select event runs, as a visitor's click would). Chosen by the load event's answer, it came after a tab the
+# visitor had clicked meanwhile (a loaded machine, a slow network) and moved the visitor back to the link's.
+TAB_FROM_LINK_JS = ("() => { const tab = new URLSearchParams(window.location.search).get('tab'); "
+                    f"if ({json.dumps(list(TABS))}.includes(tab)) "
+                    "document.querySelector(`[role=tab][data-tab-id=\"${tab}\"]`)?.click(); }")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
          "instance *direct* and *stepwise* side by side; the **Arena** asks you which of two anonymous "
          "outputs is better; the **Leaderboard** ranks systems by those votes.")
@@ -77,7 +84,7 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
             gr.Markdown(INTRO)
             if os.environ.get("SPACE_ID"):  # off Spaces a LoginButton needs an HF token to build at all
                 gr.LoginButton()
-        with gr.Tabs() as tabs:
+        with gr.Tabs():
             with gr.Tab("Explore", id="explore", elem_id="tab-explore"):
                 explore_tab = explore.build(ctx)
             with gr.Tab("Arena", id="arena", elem_id="tab-arena"):
@@ -86,19 +93,20 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
                 leaderboard_tab.build(ctx, board_tab)
 
         def open_from_url(request: gr.Request):
-            """``?tab=explore&data=bundled&instance=UEG_3_world_knowledge&model=tiny-janus&judge=human&seed=2``;
-            last, Explore's Run is enabled (it starts disabled, so that it never runs the form's defaults
-            instead of the link's), also when the link could not be read."""
+            """``?tab=explore&data=bundled&instance=UEG_3_world_knowledge&model=tiny-janus&judge=human&seed=2``
+            (its tab is opened in the browser: ``TAB_FROM_LINK_JS``); last, Explore's form fields and Run are enabled (they start disabled, so that Run never runs the
+            form's defaults instead of the link's, and the link's values never overwrite a choice made
+            meanwhile), also when the link could not be read."""
             params = dict(request.query_params) if request else {}
             try:
-                updates = [gr.update(selected=params["tab"]) if params.get("tab") in TABS else gr.skip(),
-                           *explore.updates_from_url(ctx, params)]
+                updates = explore.updates_from_url(ctx, params)
             except Exception:  # noqa: BLE001 - the page stays usable on its defaults
                 log.exception("the page's link could not be read; the form keeps its defaults")
-                updates = [gr.skip()] * (1 + len(explore_tab.url_outputs))
-            return [*updates, gr.update(interactive=True)]
+                updates = [gr.skip()] * len(explore_tab.url_outputs)
+            return [*explore_tab.ready(updates), gr.update(interactive=True)]
 
-        demo.load(open_from_url, None, [tabs, *explore_tab.url_outputs, explore_tab.run],
+        demo.load(None, None, None, js=TAB_FROM_LINK_JS, api_visibility="private")
+        demo.load(open_from_url, None, [*explore_tab.url_outputs, explore_tab.run],
                   api_visibility="private", concurrency_limit=None)
         sessions.release_sessions(demo)  # a visit's server state goes when the visit does
     # Model events are admitted at once and a local model's run waits in ctx.model_slot/device_slot (a

@@ -171,7 +171,16 @@ class ExploreTab:
 
     @property
     def url_outputs(self) -> list:
+        """The fields a link fills in; each starts disabled, as Run does, and ``ready`` enables it."""
         return [self.source, self.track, self.category, self.instance, self.model, self.judge, self.seed]
+
+    @staticmethod
+    def ready(updates: list) -> list:
+        """``updates`` of ``url_outputs`` (a link's values, or ``gr.skip()``), each also enabling its field.
+
+        The fields start disabled: the page's load event fills in a link's values, and a choice made in a
+        menu before its answer arrived (a loaded machine, a slow network) was overwritten by the link's."""
+        return [{**update, "interactive": True} for update in updates]
 
 
 def category_choices(track: str) -> list[tuple[str, str]]:
@@ -295,11 +304,13 @@ def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens)
 def build(ctx: AppContext) -> ExploreTab:
     sources = ctx.source_names()  # public names: the menu's values are published in the page's config
     with gr.Row():
-        source = gr.Dropdown(ctx.source_choices(), value=sources[0], label="Data source", elem_id="ex-source")
-        track = gr.Radio(["UEG", "GEU"], value="UEG", label="Track", elem_id="ex-track")
-        category = gr.Dropdown(category_choices("UEG"), value="all", label="Category", elem_id="ex-category")
+        source = gr.Dropdown(ctx.source_choices(), value=sources[0], label="Data source", elem_id="ex-source",
+                             interactive=False)  # this field and the next six: enabled by the load event
+        track = gr.Radio(["UEG", "GEU"], value="UEG", label="Track", elem_id="ex-track", interactive=False)
+        category = gr.Dropdown(category_choices("UEG"), value="all", label="Category", elem_id="ex-category",
+                               interactive=False)
         instance = gr.Dropdown(instance_choices(ctx, sources[0], "UEG", "all"), value=RANDOM, label="Instance",
-                               elem_id="ex-instance")
+                               elem_id="ex-instance", interactive=False)
     notice = gr.Markdown(source_notice(ctx, sources[0]), elem_id="ex-source-notice")
     with gr.Accordion("Your own instance (choose 'your own' above)", open=False):
         with gr.Row():
@@ -313,10 +324,11 @@ def build(ctx: AppContext) -> ExploreTab:
                 custom_answer = gr.Dropdown(["", *LETTERS], value="", label="GEU: expected answer (optional)")
     models = ctx.model_choices()
     with gr.Row():
-        model = gr.Dropdown(models, value=models[0][1] if models else None, label="Model", elem_id="ex-model")
+        model = gr.Dropdown(models, value=models[0][1] if models else None, label="Model", elem_id="ex-model",
+                            interactive=False)
         judge = gr.Dropdown(ctx.judge_choices(), value=ctx.judge, label="Judge (UEG polling questions)",
-                            elem_id="ex-judge")
-        seed = gr.Number(0, precision=0, label="Seed", elem_id="ex-seed")
+                            elem_id="ex-judge", interactive=False)
+        seed = gr.Number(0, precision=0, label="Seed", elem_id="ex-seed", interactive=False)
         # enabled by the page's load event (``ui.app``), once a link's instance, model and seed are in the form:
         # a Run pressed before then ran the form's defaults, not the linked instance (a loaded machine)
         run = gr.Button("Run", variant="primary", elem_id="ex-run", interactive=False)

@@ -203,6 +203,18 @@ def wait_held(page, held: list, count: int, deadline: float) -> None:
         page.wait_for_timeout(50)
 
 
+def open_with_load_held(page, app: dict, query: str) -> list:
+    """Open ``app``'s page at ``?query`` with the page's load event (``open_from_url``: a link's values, then
+    the form enabled) held back, as a loaded machine delays it; returns once it was sent, with the held
+    route to ``release``."""
+    load = fn_indices(app["demo"], "open_from_url")
+    assert load, "the page's load event was not found"
+    held = hold_events(page, load)
+    page.goto(f"{app['url']}?{query}")
+    wait_held(page, held, 1, time.monotonic() + 60)
+    return held
+
+
 def release(page, held: list) -> None:
     for route in held:
         route.continue_()

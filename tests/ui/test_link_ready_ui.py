@@ -7,20 +7,14 @@ its GEU run showed the UEG instance). Now Run is disabled until the load event h
 
 from __future__ import annotations
 
-import time
-
-from conftest import desktop_page, fn_indices, hold_events, release, wait_held
+from conftest import desktop_page, open_with_load_held, release
 from playwright.sync_api import expect
 
 
 def test_run_waits_for_the_links_values_and_then_runs_the_linked_instance(browser, app):
     uid = app["uids"]["GEU"]
-    load = fn_indices(app["demo"], "open_from_url")  # the page's load event
-    assert load, "the page's load event was not found"
     with desktop_page(browser) as page:
-        held = hold_events(page, load)  # as a loaded machine delays it
-        page.goto(f"{app['url']}?tab=explore&instance={uid}&model=tiny-pair&seed=7")
-        wait_held(page, held, 1, time.monotonic() + 60)
+        held = open_with_load_held(page, app, f"tab=explore&instance={uid}&model=tiny-pair&seed=7")
         run = page.locator("#ex-run")
         expect(run).to_be_visible()
         expect(run).to_be_disabled()  # the form still holds its defaults: Run would run them
