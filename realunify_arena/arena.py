@@ -233,7 +233,7 @@ class Arena:
     """Issues battles, records deliveries and votes, in the store's database."""
 
     def __init__(self, store: Store, *, max_votes: int = Settings.vote_limit,
-                 window_seconds: float = Settings.vote_window, trusted_proxies: int = Settings.trusted_proxies,
+                 window_seconds: float = Settings.vote_window, trusted_proxies: int = 0,
                  max_battles: int = Settings.battle_limit, battle_window_seconds: float = Settings.battle_window,
                  max_runs: int = Settings.run_limit, run_window_seconds: float = Settings.run_window):
         """The limits default to ``Settings``' (their one home; ``from_settings`` takes an app's own).
@@ -266,7 +266,7 @@ class Arena:
     def from_settings(cls, store: Store, settings: Settings) -> Arena:
         """The arena of an app run with ``settings``: its vote, battle and run limits and trusted proxy hops."""
         return cls(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window,
-                   trusted_proxies=settings.trusted_proxies, max_battles=settings.battle_limit,
+                   trusted_proxies=settings.proxy_hops, max_battles=settings.battle_limit,
                    battle_window_seconds=settings.battle_window, max_runs=settings.run_limit,
                    run_window_seconds=settings.run_window)
 

@@ -22,6 +22,7 @@ JOURNAL_MODES: tuple[str, ...] = ("wal", "delete")  # the store's; kept here so 
 DEFAULT_DATA_DIR = Path("data")
 AUTO_JUDGE = "auto"  # the judge setting's default: chosen by what can run here (``AppContext.judge``)
 SPACE_RUN_TIME_LIMIT_S = 180  # the per-run time limit on a Hugging Face Space (``$SPACE_ID`` set)
+SPACE_PROXY_HOPS = 1  # Hugging Face's proxy in front of a Space: its X-Forwarded-For entry is the visitor's
 LOCAL_RUN_TIME_LIMIT_S = 900  # ... and elsewhere
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -140,7 +141,7 @@ class Settings:
     battle_window: int = 60  # seconds
     run_limit: int = 30  # new model runs (Explore, /run_instance) one voter may start per run_window
     run_window: int = 60  # seconds
-    trusted_proxies: int = 0  # proxy hops in front of the app whose X-Forwarded-For entries are believed
+    trusted_proxies: int | None = None  # proxy hops whose X-Forwarded-For entries are believed; None: proxy_hops
     journal_mode: str = "wal"  # SQLite journal: "wal" (local disks), "delete" (network and FUSE mounts)
     allow_large_models: bool = False  # offer cards too large for this machine (an 8B model on a CPU host)
     run_time_limit: int | None = None  # seconds a run may generate for; 0: no limit; None: the default below
@@ -181,6 +182,16 @@ class Settings:
         if limit is None:
             limit = SPACE_RUN_TIME_LIMIT_S if os.environ.get("SPACE_ID") else LOCAL_RUN_TIME_LIMIT_S
         return float(limit) if limit > 0 else None
+
+    @property
+    def proxy_hops(self) -> int:
+        """The proxy hops in front of the app whose ``X-Forwarded-For`` entries are believed (0 to 16):
+        ``trusted_proxies`` if set, else ``SPACE_PROXY_HOPS`` (1) on a Space and 0 elsewhere. A Space is only
+        reached through Hugging Face's proxy, which appends the visitor's address; at 0 every visitor would be
+        that proxy's address, one voter sharing one vote limit."""
+        if self.trusted_proxies is not None:
+            return self.trusted_proxies
+        return SPACE_PROXY_HOPS if os.environ.get("SPACE_ID") else 0
 
     @property
     def data_dir(self) -> Path:
@@ -291,8 +302,8 @@ _SPECS = (
           " a live battle (two per battle); a stored run shown again is not counted (default 30)", "int"),
     _window_spec("run"),
     _Spec("trusted_proxies", "proxy hops in front of the app whose X-Forwarded-For entries are believed; the "
-          "voter is the right-most address they did not write (default 0: the socket peer, also on a Space, where"
-          " it should be set to 1 for the Space's own proxy)",
+          "voter is the right-most address they did not write (default 1 on a Space, for Hugging Face's proxy;"
+          " else 0: the socket peer)",
           "int", (0, 16)),
     _Spec("journal_mode", "SQLite journal mode: wal (default; local disks) or delete (network and FUSE"
           " mounts, where WAL is unsafe)", "choice", choices=JOURNAL_MODES),

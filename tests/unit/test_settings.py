@@ -48,10 +48,36 @@ def test_the_vote_rate_limit_is_configurable():
     # the app's arena enforces it: tests/api/test_vote_refusals.py runs the app at 5 votes per hour
 
 
-def test_trusted_proxies_default_to_none_and_come_from_the_flag_or_the_environment():
-    assert Settings.from_cli([], {}).trusted_proxies == 0  # the socket peer, not a client-written header
+def test_trusted_proxies_default_to_none_and_come_from_the_flag_or_the_environment(monkeypatch):
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert Settings.from_cli([], {}).trusted_proxies is None
+    assert Settings.from_cli([], {}).proxy_hops == 0  # the socket peer, not a client-written header
     assert Settings.from_cli([], {"REALUNIFY_TRUSTED_PROXIES": "1"}).trusted_proxies == 1
     assert Settings.from_cli(["--trusted-proxies", "2"], {"REALUNIFY_TRUSTED_PROXIES": "1"}).trusted_proxies == 2
+
+
+def test_on_a_space_visitors_behind_its_proxy_are_told_apart_unless_told_otherwise(monkeypatch, tmp_path):
+    """A Space is reached only through Hugging Face's proxy, which appends the visitor's address to
+    X-Forwarded-For (README, "Voter addresses on a Space"). Before, the app trusted no hop there unless
+    REALUNIFY_TRUSTED_PROXIES=1 was set: every visitor was the proxy's 10.x address, one voter with one vote
+    limit for the whole Space. Now one hop is trusted on a Space; a value given still wins."""
+    from realunify_arena.arena import Arena
+    from realunify_arena.store import Store
+
+    monkeypatch.setenv("SPACE_ID", "user/arena")
+    store = Store.open(tmp_path / "arena.db")
+    try:
+        def voters(settings):
+            arena = Arena.from_settings(store, settings)
+            return {arena.voter_id(None, "same-session", {"x-forwarded-for": ip}, peer="10.16.2.7")
+                    for ip in ("198.51.100.23", "203.0.113.9")}
+
+        assert Settings.from_cli([], {}).proxy_hops == 1
+        assert len(voters(Settings.from_cli([], {}))) == 2  # two visitors, two voters
+        assert Settings.from_cli(["--trusted-proxies", "0"], {}).proxy_hops == 0  # the owner's choice stands
+        assert len(voters(Settings.from_cli(["--trusted-proxies", "0"], {}))) == 1  # both the proxy's address
+    finally:
+        store.close()
 def test_torch_threads_are_sized_by_the_pool_unless_set(monkeypatch, tmp_path):
     assert Settings.from_cli([], {}).torch_threads is None  # the pool sizes them per model
     assert Settings.from_cli([], {"REALUNIFY_TORCH_THREADS": "2"}).torch_threads == 2
