@@ -520,8 +520,9 @@ def plotted(analyses: list[Analysis]) -> list[Analysis]:
 def forest_plot(analyses: list[Analysis], path: Path | None = None):
     """Δ (pp) with its 95% interval per category and track, one panel per model (and dataset/judge).
 
-    Filled dots survive Holm's correction; hollow grey ones do not. Returns the matplotlib figure, also
-    saved to ``path`` (PNG, SVG, PDF) when given.
+    Filled dots survive Holm's correction; hollow grey ones do not. Names are drawn as written (matplotlib's
+    mathtext is off for them: a dataset folder named ``a$\\frac$b`` raised a parse error and ``a$x$b`` drew
+    math). Returns the matplotlib figure, also saved to ``path`` (PNG, SVG, PDF) when given.
     """
     import matplotlib
 
@@ -545,7 +546,7 @@ def forest_plot(analyses: list[Analysis], path: Path | None = None):
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(rows)), [f"{r.name} (n={r.n})" for r in rows])
         ax.set_xlim(-100, 100)
-        ax.set_title(a.title, fontsize="medium")
+        ax.set_title(a.title, fontsize="medium", parse_math=False)  # a "$" in a dataset's name is text
     axes[-1, 0].set_xlabel("Δ stepwise − direct (pp), 95% paired bootstrap interval; filled: significant after Holm")
     fig.tight_layout()
     if path is not None:
