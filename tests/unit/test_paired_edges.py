@@ -62,3 +62,52 @@ def test_plots_draw_a_dataset_named_with_dollar_signs(tmp_path, capsys, dataset)
     store.close()
     figure = paired.forest_plot([analysis])  # what the Leaderboard shows
     assert dataset in figure.axes[0].get_title()
+
+
+def _kappa_by_hand(pairs: list[tuple[int, int]]) -> float:
+    """Cohen (1960): κ = (p_o − p_e) / (1 − p_e) over the items both raters rated."""
+    n = len(pairs)
+    p_o = sum(a == b for a, b in pairs) / n
+    p_e = sum((sum(a == v for a, _ in pairs) / n) * (sum(b == v for _, b in pairs) / n) for v in (0, 1))
+    return (p_o - p_e) / (1 - p_e)
+
+
+def test_runs_two_judges_scored_over_different_polling_questions_are_left_out_and_counted(tmp_path, capsys):
+    """Judge C was asked a third polling question on run 1 that judge A never saw (another version of the
+    instance's question list, say) and answered it wrong: C's instance score 0 answers another poll than A's
+    1. Cohen's κ rates one item by both raters, so the instance comparison is over runs 2-4 only, where both
+    judged the same two questions: (A, C) = (0, 0), (1, 1), (1, 0). Before, run 1 counted as a disagreement:
+    4 instances, 50% agreement, κ 0.00 beside 100% agreement on every polling question both were asked. The
+    two questions of run 1 both answered still count; the third is one judge's only. A judgment listing no
+    questions (people's per-item scores) is compared as before (judge D)."""
+    from realunify_arena import agreement
+    from realunify_arena.benchmark.schema import PollingQuestion
+    from realunify_arena.judge import polling_judgment
+    from tests.unit.test_paired import QUESTIONS, _run
+
+    store = Store.open(tmp_path / "arena.db")
+    runs = [_run(store, f"UEG_{i}_{WK}", "m", "direct") for i in range(1, 5)]
+    third = [*QUESTIONS, PollingQuestion("Is it big?", "yes")]
+    store.save_judgment(runs[0], "C", polling_judgment(third, [["yes"], ["no"], ["no"]], "C").to_dict())
+    _poll(store, runs[0], "A", RIGHT)
+    for run, (a, c) in zip(runs[1:], [(WRONG, WRONG), (RIGHT, RIGHT), (RIGHT, WRONG)]):
+        _poll(store, run, "A", a)
+        _poll(store, run, "C", c)
+    store.save_judgment(runs[0], "D", {"kind": "polling", "score": 1, "errors": 0,
+                                       "details": {"judge": "D", "questions": []}})
+
+    (comparison,) = agreement.compare_judges(store, ["A", "C"])
+    overall = next(r for r in comparison.agreement if r.scope == agreement.ALL)
+    compared = [(0, 0), (1, 1), (1, 0)]
+    assert overall.instances == 3 and overall.instance_agreement == pytest.approx(2 / 3)
+    assert overall.instance_kappa == pytest.approx(_kappa_by_hand(compared))
+    assert overall.instances_other_questions == 1
+    assert (overall.questions, overall.questions_one_judge) == (8, 1)  # 2 per run both asked; Is it big? once
+    text = agreement.markdown(comparison)
+    assert "left out: other questions (instances) |" in text
+    assert "| A | C | all UEG | 8 | " in text and text.count("| 1 / 0 | 1 |") == 2  # all UEG and WK rows
+
+    (with_d,) = agreement.compare_judges(store, ["A", "D"])
+    overall = next(r for r in with_d.agreement if r.scope == agreement.ALL)
+    assert (overall.instances, overall.instance_agreement, overall.instances_other_questions) == (1, 1.0, 0)
+    store.close()
