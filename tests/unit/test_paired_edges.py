@@ -111,3 +111,35 @@ def test_runs_two_judges_scored_over_different_polling_questions_are_left_out_an
     overall = next(r for r in with_d.agreement if r.scope == agreement.ALL)
     assert (overall.instances, overall.instance_agreement, overall.instances_other_questions) == (1, 1.0, 0)
     store.close()
+
+
+def test_discordant_instances_of_a_dataset_the_app_does_not_serve_get_no_link_to_another(tmp_path):
+    """Instance uids repeat across datasets: the bundled set has its own ``UEG_1_world_knowledge``. Before, the
+    Leaderboard listed the stepwise-helped instances of dataset "set" (evaluated elsewhere; this app serves
+    only the bundled set) with links lacking ``data``, which Explore opens in the app's first source: the
+    bundled instance of that uid, another prompt, shown as the one that moved. ``report --paired``'s JSON wrote
+    the same link for a dataset whose source the store does not know."""
+    import json
+
+    from realunify_arena import paired
+    from realunify_arena.benchmark import load
+
+    store = Store.open(tmp_path / "arena.db")
+    _both_modes(store, "set")
+    (ps,) = paired.paired_sets(store)
+    key = paired.category_key(ps, WK)
+    uids = [f"UEG_{i}_{WK}" for i in (0, 1)]  # the two helped
+    bundled = load("bundled")
+    assert all(bundled.get(uid) for uid in uids)  # what a link without its source opened instead
+
+    listing = paired.discordant_markdown(store, key, paired.HELPED, ["bundled"])
+    assert "?tab=explore" not in listing and "](" not in listing
+    assert all(f"`{uid}`" in listing for uid in uids) and "does not serve dataset `set`" in listing
+    served = paired.discordant_markdown(store, key, paired.HELPED, ["bundled", "set"])
+    assert all(f"[{uid}](?tab=explore&data=set&instance={uid}&" in served for uid in uids)
+
+    (analysis,) = paired.analyses_from_store(store, rounds=50)
+    store.close()
+    path = paired.write_json([analysis], tmp_path / "paired.json")
+    helped = json.loads(path.read_text())[0]["discordant"]["WK"][paired.HELPED]
+    assert [(h["instance_uid"], h["link"]) for h in helped] == [(uid, None) for uid in uids]
