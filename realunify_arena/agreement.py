@@ -8,8 +8,13 @@ Qwen2.5-VL and human experts scoring BAGEL's UEG runs, direct and stepwise).
 
 Only verdicts both judges gave count: an unparseable reply (a judge error) is left out, never read as yes
 or no; what only one of the two judges answered (the other did not judge that run, or gave no yes/no) is
-left out and counted (``questions_one_judge``, ``instances_one_judge``). The score table uses the runs *every* compared judge decided, so the judges' figures are computed
-on the same instances (``n``).
+left out and counted (``questions_one_judge``, ``instances_one_judge``). A run both judges scored is compared
+as an instance only where they judged the same polling questions (matched by text; a judgment that lists no
+questions, a majority of people's per-item scores, is taken as the instance's own): a judge that asked a
+question the other did not scored another all-or-nothing poll, and calling the two scores a disagreement
+would blame the judges for the question list (Cohen's κ rates one item by both raters). Such runs are left
+out and counted (``instances_other_questions``); their common questions still count. The score table uses
+the runs *every* compared judge decided, so the judges' figures are computed on the same instances (``n``).
 
 ``ratings.judge_agreement`` answers a different question (does a judge's score prefer the side people
 voted for in arena battles); the two may later share this module.
@@ -63,6 +68,9 @@ class PairAgreement:
     # other did not
     questions_one_judge: int = 0
     instances_one_judge: int = 0
+    # runs both judges scored 1 or 0, left out because each listed a different set of polling questions
+    # (one asked a question the other did not): their all-or-nothing scores answer different polls
+    instances_other_questions: int = 0
 
 
 @dataclass
@@ -164,7 +172,8 @@ def _by_question(items: list[dict]) -> dict[tuple[str, int], dict]:
 
 def _pair_rows(a: str, b: str, mine: dict[int, dict], theirs: dict[int, dict]) -> list[PairAgreement]:
     questions, instances = defaultdict(list), defaultdict(list)
-    one_judge = defaultdict(lambda: [0, 0])  # task -> [questions, instances] only one of the two answered
+    one_judge = defaultdict(lambda: [0, 0, 0])  # task -> [questions, instances] only one of the two answered,
+    # [2]: instances both scored over different polling questions
     for run_id in sorted(mine.keys() | theirs.keys()):
         x, y = mine.get(run_id), theirs.get(run_id)
         task = (x or y)["task_type"]
@@ -176,7 +185,9 @@ def _pair_rows(a: str, b: str, mine: dict[int, dict], theirs: dict[int, dict]) -
             elif said:
                 one_judge[task][0] += 1
         scores = [j["score"] for j in (x, y) if j and j["score"] is not None]
-        if len(scores) == 2:
+        if len(scores) == 2 and by_a and by_b and by_a.keys() != by_b.keys():
+            one_judge[task][2] += 1
+        elif len(scores) == 2:
             instances[task].append((scores[0], scores[1]))
         elif scores:
             one_judge[task][1] += 1
@@ -186,7 +197,7 @@ def _pair_rows(a: str, b: str, mine: dict[int, dict], theirs: dict[int, dict]) -
         qs = [p for t in tasks for p in questions[t]]
         ins = [p for t in tasks for p in instances[t]]
         rows.append(PairAgreement(a, b, scope, *agreement_of(qs, VERDICTS), *agreement_of(ins, (1, 0)),
-                                  *(sum(one_judge[t][i] for t in tasks) for i in (0, 1))))
+                                  *(sum(one_judge[t][i] for t in tasks) for i in (0, 1, 2))))
     return rows
 
 
@@ -209,7 +220,8 @@ def _scores(store, comparison: Comparison, by_judge: dict[str, dict[int, dict]],
 # -- rendering -----------------------------------------------------------------------------------
 
 AGREEMENT_HEADER = ["Judge A", "Judge B", "Scope", "questions", "agreement", "κ (questions)", "instances",
-                    "agreement", "κ (instances)", "left out: one judge only (questions / instances)"]
+                    "agreement", "κ (instances)", "left out: one judge only (questions / instances)",
+                    "left out: other questions (instances)"]
 
 
 def _share(x: float | None) -> str:
@@ -270,10 +282,12 @@ def markdown(comparison: Comparison) -> str:
         lines.append(row([r.judge_a, r.judge_b, _scope(r.scope), r.questions, _share(r.question_agreement),
                           kappa_text(r.question_kappa, r.questions), r.instances, _share(r.instance_agreement),
                           kappa_text(r.instance_kappa, r.instances),
-                          f"{r.questions_one_judge} / {r.instances_one_judge}"]))
+                          f"{r.questions_one_judge} / {r.instances_one_judge}", r.instances_other_questions]))
     lines += ["", "Questions: polling questions both judges answered yes or no; instances: runs both judges scored 1 "
                   "or 0. What only one of the two answered (the other did not judge the run, was not asked the "
-                  "question, or gave no yes/no) is left out and counted in the last column. Agreement is the "
+                  "question, or gave no yes/no) is left out and counted; so is a run both scored over different polling "
+                  "questions (one judge asked a question the other did not: the scores answer different polls). "
+                  "Agreement is the "
                   f"share of equal answers; κ = (p_o − p_e) / (1 − p_e) (Cohen 1960); \"{UNDEFINED}\": both judges "
                   "gave the same single answer to every item, so chance agreement p_e is 1 and κ has no value."]
     header = ["Judge", "n", *(CATEGORIES[t].abbreviation for t in score_columns(comparison)), "UEG"]

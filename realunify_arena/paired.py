@@ -494,13 +494,16 @@ def write_csv(analyses: Iterable[Analysis], path: Path) -> Path:
 
 
 def write_json(analyses: Iterable[Analysis], path: Path) -> Path:
-    """Each analysis with its rows and, per category, the discordant instances with their runs."""
+    """Each analysis with its rows and, per category, the discordant instances with their runs and an Explore
+    ``link`` (None where the store does not know where the dataset was loaded from: a link without its source
+    opens another dataset's instance of the same uid)."""
     payload = []
     for a in analyses:
         p = a.paired
+        source = "bundled" if p.dataset == "bundled" else p.source
         moved = {CATEGORIES[t].abbreviation: {which: [{"instance_uid": x.instance_uid, "run_direct": x.run_direct,
                                              "run_stepwise": x.run_stepwise,
-                                             "link": explore_link(x, "bundled" if p.dataset == "bundled" else p.source)}
+                                             "link": explore_link(x, source) if source else None}
                                             for x in discordant(p, t, which)] for which in (HELPED, HURT)}
                  for t in CATEGORIES if any(x.task_type == t for x in p.pairs)}
         payload.append({"dataset": p.dataset, "judge": p.judge, "model": p.label, "source": p.source,
@@ -520,8 +523,9 @@ def plotted(analyses: list[Analysis]) -> list[Analysis]:
 def forest_plot(analyses: list[Analysis], path: Path | None = None):
     """Δ (pp) with its 95% interval per category and track, one panel per model (and dataset/judge).
 
-    Filled dots survive Holm's correction; hollow grey ones do not. Returns the matplotlib figure, also
-    saved to ``path`` (PNG, SVG, PDF) when given.
+    Filled dots survive Holm's correction; hollow grey ones do not. Names are drawn as written (matplotlib's
+    mathtext is off for them: a dataset folder named ``a$\\frac$b`` raised a parse error and ``a$x$b`` drew
+    math). Returns the matplotlib figure, also saved to ``path`` (PNG, SVG, PDF) when given.
     """
     import matplotlib
 
@@ -545,7 +549,7 @@ def forest_plot(analyses: list[Analysis], path: Path | None = None):
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(rows)), [f"{r.name} (n={r.n})" for r in rows])
         ax.set_xlim(-100, 100)
-        ax.set_title(a.title, fontsize="medium")
+        ax.set_title(a.title, fontsize="medium", parse_math=False)  # a "$" in a dataset's name is text
     axes[-1, 0].set_xlabel("Δ stepwise − direct (pp), 95% paired bootstrap interval; filled: significant after Holm")
     fig.tight_layout()
     if path is not None:
@@ -591,7 +595,10 @@ def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = ()
     """The instances of the category ``key`` names where stepwise ``which`` ("helped"/"hurt"), each with a
     link that opens it in Explore; a key that names nothing stored says so. ``pinned`` as the analyses that
     gave the key were made (``paired_sets``); ``shown`` turns the configured source a link names into what
-    the link may say (the app: its public name, never the server's path)."""
+    the link may say (the app: its public name, never the server's path). Where none of ``sources`` holds the
+    dataset, the instances are listed without links and the text says why: instance uids repeat across
+    datasets (``UEG_1_world_knowledge`` is in every set), so a link without its source opened the app's first
+    source's instance of that uid, another prompt."""
     try:
         dataset, judge, label, scope = json.loads(key)
     except (TypeError, ValueError):
@@ -613,7 +620,11 @@ def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = ()
         source = shown(source)
     lines = [f"**{label}, {name}: {len(pairs)} instance{'s' if len(pairs) != 1 else ''} {verb}** "
              f"(stepwise {which})", ""]
-    lines += [f"- [{p.instance_uid}]({explore_link(p, source)}) — direct run #{p.run_direct} "
-              f"{'right' if p.direct else 'wrong'}, stepwise run #{p.run_stepwise} {'right' if p.stepwise else 'wrong'}"
-              for p in pairs]
+    if source is None:  # a link without its source opens the app's first source's instance of the same uid
+        lines += [f"*This app does not serve dataset `{paired.dataset.replace('`', '')}`, so these instances have no "
+                  "Explore link (the app's sources number their instances alike: a link would open another "
+                  "dataset's instance); start the app with `--data` naming where it is.*", ""]
+    lines += [f"- {f'[{p.instance_uid}]({explore_link(p, source)})' if source else f'`{p.instance_uid}`'} — direct "
+              f"run #{p.run_direct} {'right' if p.direct else 'wrong'}, stepwise run #{p.run_stepwise} "
+              f"{'right' if p.stepwise else 'wrong'}" for p in pairs]
     return "\n".join(lines)

@@ -164,13 +164,13 @@ def plot(report: Report, path: Path) -> Path:
             scores = [by_mode[mode].category(t) if mode in by_mode else None for t in CATEGORIES]
             values = [math.nan if v is None else float(v) for v in scores]  # no bar where the table says "-"
             ax.bar([i + offset for i in range(len(labels))], values, width, label=mode)
-        ax.set_title(model)
+        ax.set_title(model, parse_math=False)  # names are text, never mathtext (see ``paired.forest_plot``)
         ax.set_xticks(range(len(labels)), labels)
         ax.set_ylim(0, 100)
         ax.set_ylabel("% correct")
         ax.axvline(len(UEG_TASKS) - 0.5, color="grey", linewidth=0.8)
         ax.legend(loc="upper right", fontsize="small")
-    fig.suptitle(report.title)
+    fig.suptitle(report.title, parse_math=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

@@ -1,0 +1,145 @@
+"""Edge cases a researcher hits with the paired analysis and the judge comparison, each checked against an
+outside reference computed here (matplotlib's own text rules, Cohen's κ by its definition), never against
+the code under test. Real SQLite stores.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from realunify_arena.cli import main
+from realunify_arena.store import Store
+from tests.unit.test_paired import RIGHT, WRONG, _poll
+
+WK = "world_knowledge"
+
+
+def _both_modes(store: Store, dataset: str) -> None:
+    """Model m on three WK instances in both modes, judged by judge-x: 2 helped, 1 both right."""
+    from PIL import Image
+
+    from realunify_arena.trace import Step, StepRole, Trace
+
+    for i, (direct, stepwise) in enumerate([(WRONG, RIGHT), (WRONG, RIGHT), (RIGHT, RIGHT)]):
+        for mode, replies in (("direct", direct), ("stepwise", stepwise)):
+            trace = Trace(f"UEG_{i}_{WK}", "m", mode, {"seed": 3},
+                          [Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), "red"))])
+            _poll(store, store.save_trace(trace, dataset), "judge-x", replies)
+
+
+# A dataset is named after its folder or file, and a folder's name may hold "$": matplotlib reads the text
+# between two "$" as mathtext, which either fails to parse (a broken TeX command) or draws math instead of
+# the name. Both plots draw names as written (matplotlib's ``parse_math=False``).
+@pytest.mark.parametrize("dataset", [r"pay $\frac$ now", r"results_$\sqrt$_v2"])
+def test_plots_draw_a_dataset_named_with_dollar_signs(tmp_path, capsys, dataset):
+    """Before: ``report --paired --plot`` and ``report --plot`` ended in matplotlib's ParseSyntaxException (a
+    traceback, no file), and the Leaderboard's paired section, which draws the same forest plot, failed."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    store = Store.open(tmp_path / "arena.db")
+    _both_modes(store, dataset)
+    store.close()
+    reference = plt.figure()
+    reference.suptitle(dataset)  # the outside reference: matplotlib cannot draw this name as mathtext
+    with pytest.raises(ValueError):
+        reference.savefig(io.BytesIO(), format="png")
+    plt.close(reference)
+    db = str(tmp_path / "arena.db")
+    assert main(["report", "--paired", "--db", db, "--out", str(tmp_path / "out"),
+                 "--plot", str(tmp_path / "forest.png")]) == 0
+    assert (tmp_path / "forest.png").stat().st_size > 0
+    assert main(["report", "--db", db, "--out", str(tmp_path / "out"), "--plot", str(tmp_path / "bars.png")]) == 0
+    assert (tmp_path / "bars.png").stat().st_size > 0
+    from realunify_arena import paired
+
+    store = Store.open(db)
+    (analysis,) = paired.analyses_from_store(store, pinned=None, rounds=50)
+    store.close()
+    figure = paired.forest_plot([analysis])  # what the Leaderboard shows
+    assert dataset in figure.axes[0].get_title()
+
+
+def _kappa_by_hand(pairs: list[tuple[int, int]]) -> float:
+    """Cohen (1960): κ = (p_o − p_e) / (1 − p_e) over the items both raters rated."""
+    n = len(pairs)
+    p_o = sum(a == b for a, b in pairs) / n
+    p_e = sum((sum(a == v for a, _ in pairs) / n) * (sum(b == v for _, b in pairs) / n) for v in (0, 1))
+    return (p_o - p_e) / (1 - p_e)
+
+
+def test_runs_two_judges_scored_over_different_polling_questions_are_left_out_and_counted(tmp_path, capsys):
+    """Judge C was asked a third polling question on run 1 that judge A never saw (another version of the
+    instance's question list, say) and answered it wrong: C's instance score 0 answers another poll than A's
+    1. Cohen's κ rates one item by both raters, so the instance comparison is over runs 2-4 only, where both
+    judged the same two questions: (A, C) = (0, 0), (1, 1), (1, 0). Before, run 1 counted as a disagreement:
+    4 instances, 50% agreement, κ 0.00 beside 100% agreement on every polling question both were asked. The
+    two questions of run 1 both answered still count; the third is one judge's only. A judgment listing no
+    questions (people's per-item scores) is compared as before (judge D)."""
+    from realunify_arena import agreement
+    from realunify_arena.benchmark.schema import PollingQuestion
+    from realunify_arena.judge import polling_judgment
+    from tests.unit.test_paired import QUESTIONS, _run
+
+    store = Store.open(tmp_path / "arena.db")
+    runs = [_run(store, f"UEG_{i}_{WK}", "m", "direct") for i in range(1, 5)]
+    third = [*QUESTIONS, PollingQuestion("Is it big?", "yes")]
+    store.save_judgment(runs[0], "C", polling_judgment(third, [["yes"], ["no"], ["no"]], "C").to_dict())
+    _poll(store, runs[0], "A", RIGHT)
+    for run, (a, c) in zip(runs[1:], [(WRONG, WRONG), (RIGHT, RIGHT), (RIGHT, WRONG)]):
+        _poll(store, run, "A", a)
+        _poll(store, run, "C", c)
+    store.save_judgment(runs[0], "D", {"kind": "polling", "score": 1, "errors": 0,
+                                       "details": {"judge": "D", "questions": []}})
+
+    (comparison,) = agreement.compare_judges(store, ["A", "C"])
+    overall = next(r for r in comparison.agreement if r.scope == agreement.ALL)
+    compared = [(0, 0), (1, 1), (1, 0)]
+    assert overall.instances == 3 and overall.instance_agreement == pytest.approx(2 / 3)
+    assert overall.instance_kappa == pytest.approx(_kappa_by_hand(compared))
+    assert overall.instances_other_questions == 1
+    assert (overall.questions, overall.questions_one_judge) == (8, 1)  # 2 per run both asked; Is it big? once
+    text = agreement.markdown(comparison)
+    assert "left out: other questions (instances) |" in text
+    assert "| A | C | all UEG | 8 | " in text and text.count("| 1 / 0 | 1 |") == 2  # all UEG and WK rows
+
+    (with_d,) = agreement.compare_judges(store, ["A", "D"])
+    overall = next(r for r in with_d.agreement if r.scope == agreement.ALL)
+    assert (overall.instances, overall.instance_agreement, overall.instances_other_questions) == (1, 1.0, 0)
+    store.close()
+
+
+def test_discordant_instances_of_a_dataset_the_app_does_not_serve_get_no_link_to_another(tmp_path):
+    """Instance uids repeat across datasets: the bundled set has its own ``UEG_1_world_knowledge``. Before, the
+    Leaderboard listed the stepwise-helped instances of dataset "set" (evaluated elsewhere; this app serves
+    only the bundled set) with links lacking ``data``, which Explore opens in the app's first source: the
+    bundled instance of that uid, another prompt, shown as the one that moved. ``report --paired``'s JSON wrote
+    the same link for a dataset whose source the store does not know."""
+    import json
+
+    from realunify_arena import paired
+    from realunify_arena.benchmark import load
+
+    store = Store.open(tmp_path / "arena.db")
+    _both_modes(store, "set")
+    (ps,) = paired.paired_sets(store)
+    key = paired.category_key(ps, WK)
+    uids = [f"UEG_{i}_{WK}" for i in (0, 1)]  # the two helped
+    bundled = load("bundled")
+    assert all(bundled.get(uid) for uid in uids)  # what a link without its source opened instead
+
+    listing = paired.discordant_markdown(store, key, paired.HELPED, ["bundled"])
+    assert "?tab=explore" not in listing and "](" not in listing
+    assert all(f"`{uid}`" in listing for uid in uids) and "does not serve dataset `set`" in listing
+    served = paired.discordant_markdown(store, key, paired.HELPED, ["bundled", "set"])
+    assert all(f"[{uid}](?tab=explore&data=set&instance={uid}&" in served for uid in uids)
+
+    (analysis,) = paired.analyses_from_store(store, rounds=50)
+    store.close()
+    path = paired.write_json([analysis], tmp_path / "paired.json")
+    helped = json.loads(path.read_text())[0]["discordant"]["WK"][paired.HELPED]
+    assert [(h["instance_uid"], h["link"]) for h in helped] == [(uid, None) for uid in uids]
