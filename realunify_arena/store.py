@@ -1360,13 +1360,18 @@ class Store:
         rows = self.query(
             "select run_id, min(kind) as kind, count(*) as voters, sum(score = 1) as yes,"
             f" sum(score = 0) as no from human_judgments {where} group by run_id", params)
-        answers: dict[int, dict[str, list[dict]]] = {}  # run -> question -> each voter's item for it
+        # run -> (question, its n-th time in the list) -> each voter's item for it: two polling questions worded
+        # alike are two questions (each with its own expected answer), never one majority of both
+        answers: dict[int, dict[tuple[str, int], list[dict]]] = {}
         answering: Counter[int] = Counter()  # run -> voters whose judgment carries per-question answers
         for row in self.query(f"select run_id, details from human_judgments {where} order by id", params):
             items = json.loads(row["details"]).get("questions") or []
             answering[row["run_id"]] += bool(items)
+            asked: Counter[str] = Counter()
             for item in items:
-                answers.setdefault(row["run_id"], {}).setdefault(item["question"], []).append(item)
+                key = (item["question"], asked[item["question"]])
+                asked[item["question"]] += 1
+                answers.setdefault(row["run_id"], {}).setdefault(key, []).append(item)
         verdicts = {}
         for row in rows:
             yes, no = row["yes"] or 0, row["no"] or 0

@@ -664,3 +664,26 @@ def test_an_operation_that_swallows_the_error_sqlite_ended_the_transaction_with_
     if batch > 1:
         assert outcomes[2] == "last" and "last" in stored  # the next operation runs in a new transaction
     store.close()
+
+
+def test_two_polling_questions_worded_alike_keep_their_own_majorities(store):
+    """A RealUnify instance may ask the same words twice with different expected answers (e.g. one question
+    about each of two images of a panel). The voters' answers were grouped by the question's text, so the two
+    questions became one majority over both lists: here 4 "yes" against 2 "no", compared with the first
+    question's expected "yes" only. By the official rule (each polling question judged, then all-or-nothing),
+    by hand: question 1 expected yes, voters yes/yes/yes -> right; question 2 expected no, voters
+    yes/no/no -> majority no, right; so the run scores 1 with two questions."""
+    run_id = store.save_trace(ueg_trace(), "bundled")
+
+    def judged(second: str) -> dict:
+        items = [{"question": "Is the animal a cat?", "expected": "yes", "verdict": "yes", "correct": True},
+                 {"question": "Is the animal a cat?", "expected": "no", "verdict": second,
+                  "correct": second == "no"}]
+        return {"kind": "polling", "score": int(all(i["correct"] for i in items)), "details": {"questions": items}}
+
+    for voter, second in (("hf:a", "yes"), ("hf:b", "no"), ("hf:c", "no")):
+        store.save_human_judgment(run_id, voter, judged(second))
+    verdict = store.human_verdict(run_id)
+    questions = verdict["details"]["questions"]
+    assert [(q["expected"], q["verdict"], q["voters"]) for q in questions] == [("yes", "yes", 3), ("no", "no", 3)]
+    assert verdict["score"] == 1 and verdict["errors"] == 0
