@@ -9,6 +9,7 @@ held to the card's limits as in the app (``limits.check_options``): one past the
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -17,18 +18,25 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from realunify_arena.adapters.base import Capability, GenerationOptions, NotSupported
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
 from realunify_arena.adapters.wire import image_from_base64, png_base64
-from realunify_arena.benchmark.images import ImageError, open_checked
+from realunify_arena.asgi import content_length, send_plain
+from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES, ImageError, open_checked
 from realunify_arena.cards import ModelCard
 from realunify_arena.limits import OptionError, check_options, edit_size_used
 from realunify_arena.redaction import error_text, install_log_redaction, redact, shortened
 from realunify_arena.runtime import ModelPool
 
 LOOPBACK = "127.0.0.1"
+# The largest request body read: the largest image the app takes (``MAX_UPLOAD_BYTES``, 64 MiB) as base64 in a
+# chat message (4/3 of it) with room for the text. OpenAI documents 50 MB per request for image inputs and answers
+# a larger body with HTTP 413; a body past this one is refused with 413 before it is read whole.
+MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 2**20
 
 
 class RequestError(Exception):
@@ -39,10 +47,49 @@ class RequestError(Exception):
         self.status, self.message, self.code, self.param = status, message, code, param
 
 
+def _error_body(message: str, code: str, param: str | None = None) -> dict:
+    """The OpenAI error shape (``{"error": {"message", "type", "param", "code"}}``)."""
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
 def _error(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
     """The OpenAI error shape, which the openai client turns into its typed exceptions."""
-    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": param,
-                                   "code": code}}, status)
+    return JSONResponse(_error_body(message, code, param), status)
+
+
+class _TooLarge(StarletteHTTPException):
+    """A request body past ``MAX_REQUEST_BYTES`` (an ``HTTPException``: FastAPI's body reading passes it on)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the {limit // 2**20} MiB limit of this server")
+
+
+class BodyCap:
+    """ASGI middleware: a request body over ``limit`` bytes is answered with HTTP 413 in the OpenAI error shape,
+    at once when its ``Content-Length`` says so, else as soon as the bytes read pass it (a chunked body), so no
+    more than about ``limit`` bytes of it are held (uvicorn and FastAPI read a whole body, whatever its size)."""
+
+    def __init__(self, app, limit: int = MAX_REQUEST_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = content_length(scope)
+        if length is not None and length > self.limit:
+            body = _error_body(_TooLarge(self.limit).detail, "request_too_large")
+            return await send_plain(send, 413, json.dumps(body), close=True, content_type="application/json")
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge(self.limit)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 # -- request bodies: pydantic checks them; what a bad field gets is said in the OpenAI error's message --------
@@ -72,6 +119,8 @@ class _Body(BaseModel):
     temperature: Float = None
     max_completion_tokens: Int = None
     max_tokens: Int = None  # the older name of max_completion_tokens
+    stream: bool | None = None  # chat: answer as server-sent events (``_events``); images: refused
+    stream_options: dict | None = None  # chat, with stream: ``include_usage`` adds OpenAI's usage chunk
 
     @field_validator("size")
     @classmethod
@@ -180,6 +229,8 @@ def _refusal(errors: list[dict]) -> RequestError:
     kind = error.get("type")
     if kind == "json_invalid":
         return RequestError(400, "the request body is not valid JSON")
+    if not where and kind == "missing":  # no body at all (FastAPI reports the body itself as missing)
+        return RequestError(400, "the request has no body; expected a JSON object")
     if not where and kind in ("model_attributes_type", "dict_type", "model_type"):
         return RequestError(400, "the request body must be a JSON object")
     if kind == "union_tag_invalid":
@@ -208,6 +259,7 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
     card = pool.cards[name]
     install_log_redaction()  # a model error logged by the server is cleaned like the one it answers with
     app = FastAPI(title=f"realunify-arena: {name}")
+    app.add_middleware(BodyCap)
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> JSONResponse:
@@ -217,6 +269,17 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
         refusal = _refusal(list(exc.errors()))
         return _error(refusal.status, refusal.message, refusal.code, refusal.param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """An unknown path (404), method (405) or a body too large (413) in the OpenAI error shape, as OpenAI
+        answers them (``Invalid URL (POST /v1/x)``), not FastAPI's ``{"detail": ...}``."""
+        message = f"Invalid URL ({request.method} {request.url.path})" if exc.status_code == 404 else \
+            f"method {request.method} is not allowed on {request.url.path}" if exc.status_code == 405 else \
+            str(exc.detail)
+        code = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code,
+                                                                                           "invalid_request")
+        return JSONResponse(_error_body(message, code), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def model_error(request: Request, exc: Exception) -> JSONResponse:
@@ -230,6 +293,9 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
             raise RequestError(400, f"{name} cannot {capability.value} (not declared on its card)", "not_supported")
         if (body.n or 1) != 1:
             raise RequestError(400, "only n=1 is supported", param="n")
+        if body.stream and capability is not Capability.UNDERSTAND:
+            raise RequestError(400, "stream=true is not supported for images: this server answers with the whole "
+                                    "image (omit stream or set it to false)", param="stream")
         if body.response_format not in (None, "b64_json"):
             raise RequestError(400, "only response_format=b64_json is supported; this server never hosts files",
                                param="response_format")
@@ -254,10 +320,14 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
         texts, images = _flatten(body.messages)
         answer = await _in_thread(run, "understand", images, "\n".join(texts), body.options(card))
         answer = redact(answer) if isinstance(answer, str) else answer  # an upstream may echo this server's key
-        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-                "model": name, "choices": [{"index": 0, "finish_reason": "stop",
-                                            "message": {"role": "assistant", "content": answer}}],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
+        reply = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+                 "model": name, "choices": [{"index": 0, "finish_reason": "stop",
+                                             "message": {"role": "assistant", "content": answer}}],
+                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
+        if body.stream:
+            usage = bool((body.stream_options or {}).get("include_usage"))
+            return StreamingResponse(iter(_events(reply, usage)), media_type="text/event-stream")
+        return reply
 
     @app.post("/v1/images/generations")
     async def generations(body: ImageRequest) -> dict:
@@ -282,6 +352,21 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
         return image_reply(await _in_thread(run, "edit", image, body.prompt, body.options(card, edit=True)))
 
     return app
+
+
+def _events(reply: dict, usage: bool) -> list[str]:
+    """A whole chat completion ``reply`` as OpenAI's stream of ``chat.completion.chunk`` events (server-sent
+    events, ``data: {...}`` lines): the role and all the text in one delta, then an empty delta with the
+    ``finish_reason``, then (``usage``: ``stream_options.include_usage``) a chunk with no choices and the usage,
+    then ``data: [DONE]``. The model answers whole, so the text comes in one piece; a client reading the stream
+    gets the same answer as without it."""
+    head = {k: reply[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    choice = reply["choices"][0]
+    chunks = [head | {"choices": [{"index": 0, "delta": choice["message"], "finish_reason": None}]},
+              head | {"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}]
+    if usage:
+        chunks.append(head | {"choices": [], "usage": reply["usage"]})
+    return [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks] + ["data: [DONE]\n\n"]
 
 
 async def _in_thread(fn, *args):

@@ -15,8 +15,8 @@ import os
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import (error_line, generated_image, png_bytes, server_wait, shielded,
-                                           unreadable_reply, within_deadline)
+from realunify_arena.adapters.wire import (error_line, generated_image, may_retry, never_sent, png_bytes, server_wait,
+                                           shielded, unreadable_reply, within_deadline)
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.cards import ModelCard
 from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
@@ -24,7 +24,6 @@ from realunify_arena.redaction import shortened
 from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
-RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # google-genai's own retry statuses
 
 
 class GeminiAdapter(Adapter):
@@ -102,13 +101,15 @@ def _why_empty(reply) -> str:
 
 
 def _retryable(exc: Exception) -> bool:
-    """A passing failure worth another attempt: HTTP 408/429/5xx or a connection that failed or dropped."""
+    """A passing failure that cannot have been applied: a connection never made, or an HTTP error
+    ``wire.may_retry`` allows (408/409/429/503, or the server's ``x-should-retry``). google-genai's own retry
+    list also has 500/502/504 and it retries dropped connections; those may have run the request (RFC 9110
+    section 9.2.2), so they are reported, not sent again. A certificate that failed its check fails again."""
     from google.genai import errors
 
     if isinstance(exc, errors.APIError):
-        return exc.code in RETRY_STATUSES
-    return (any(kind in type(exc).__name__ for kind in ("ConnectError", "RemoteProtocolError", "ReadError"))
-            and certificate_problem(exc) is None)  # a certificate that failed its check fails again
+        return may_retry(exc.code, getattr(getattr(exc, "response", None), "headers", None))
+    return never_sent(exc) and certificate_problem(exc) is None
 
 
 def _translated(card: ModelCard, exc: Exception) -> BaseException:

@@ -43,8 +43,8 @@ card asks for another alias; see ``served_model_problem``),
 ``token_limit_field`` (the chat field that carries ``max_new_tokens``: ``max_completion_tokens``, OpenAI's name and
 the default, or ``max_tokens``, the only one vLLM-Omni's multi-stage chat path reads: serving_chat.py
 ``_OPENAI_SAMPLING_FIELDS``; plain vLLM and the workers read either), ``timeout_s`` (one deadline in
-seconds for a whole request, retries included; default 300), ``max_retries`` (retries of a dropped connection
-or an HTTP 408/409/429/5xx within that deadline; default 2).
+seconds for a whole request, retries included; default 300), ``max_retries`` (retries within that deadline of a
+request that cannot have been applied: a connection never made, HTTP 408/409/429/503; default 2; ``_retryable``).
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ from typing import Any, TypeVar
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import (error_line, generated_image, image_from_base64, png_bytes, png_data_url,
-                                           server_wait, shielded, unreadable_reply, within_deadline, without_key)
+from realunify_arena.adapters.wire import (error_line, generated_image, image_from_base64, may_retry, never_sent,
+                                           png_bytes, png_data_url, server_wait, shielded, unreadable_reply,
+                                           within_deadline, without_key)
 from realunify_arena.benchmark.images import ImageError
 from realunify_arena.cards import CardError, ModelCard
 from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
@@ -67,7 +68,6 @@ from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_RETRIES = 2
-RETRY_STATUSES = (408, 409, 429)  # and every 5xx: the statuses the openai client itself retries
 R = TypeVar("R")
 DIALECTS = ("images", "chat")
 TOKEN_LIMIT_FIELDS = ("max_completion_tokens", "max_tokens")
@@ -475,14 +475,17 @@ def _shown(card: ModelCard, reply) -> str:
 
 
 def _retryable(exc: Exception) -> bool:
-    """A passing failure worth another attempt: a dropped connection, HTTP 408/409/429 or any 5xx (not a
-    certificate that failed its check: it fails again)."""
+    """A passing failure that cannot have been applied, so another attempt never runs (or bills) the same work
+    twice: a connection never made, or an HTTP error ``wire.may_retry`` allows (408/409/429/503, or the server's
+    ``x-should-retry``); not a 500/502/504, a connection dropped after the request went out, or a certificate
+    that failed its check (it fails again). The openai client itself retries every 5xx and every dropped
+    connection; RFC 9110 section 9.2.2 asks no automatic retry of a POST that may have been applied."""
     import openai
 
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in RETRY_STATUSES or exc.status_code >= 500
+        return may_retry(exc.status_code, exc.response.headers)
     return (isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError)
-            and certificate_problem(exc) is None)
+            and never_sent(exc) and certificate_problem(exc) is None)
 
 
 def _translated(card: ModelCard, exc: Exception) -> BaseException:

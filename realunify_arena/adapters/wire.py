@@ -133,6 +133,42 @@ def retry_after_s(headers) -> float | None:
         return None
 
 
+# The statuses that say a request was refused before anything was done with it: 408 (the server gave up
+# waiting for the request), 409 (it conflicts with the server's state), 429 (rate limited), 503 (the server
+# cannot take requests now: overloaded, starting, in maintenance; RFC 9110 section 15.6.4). A generation is a POST,
+# not idempotent, and RFC 9110 section 9.2.2 says a client SHOULD NOT retry one automatically unless it knows the
+# request was never applied: a 500 is the model's own failure after the work began (vLLM-Omni answers 500 for any
+# exception of its pipeline or chat path: api_server.py ``generate_images``, ``create_chat_completion``), which
+# the same seed and settings repeat, and a 502 or 504 comes from a proxy whose upstream may still be generating;
+# retrying those ran (and, on a paid API, billed) the same generation up to three times.
+UNAPPLIED_STATUSES = (408, 409, 429, 503)
+
+
+def may_retry(status: int, headers) -> bool:
+    """Whether an HTTP error reply with ``status`` and ``headers`` may be sent again: the server's own word
+    when it gives one (``x-should-retry: true`` / ``false``, which the openai client obeys: its
+    ``_base_client._should_retry``), else only a status in ``UNAPPLIED_STATUSES``."""
+    said = headers.get("x-should-retry") if headers is not None else None
+    if said in ("true", "false"):
+        return said == "true"
+    return status in UNAPPLIED_STATUSES
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the transport error behind it) is a connection that was never made (``httpx.ConnectError``:
+    refused, no route, a name that does not resolve), so the request cannot have reached the server. A connection
+    that dropped after the request went out (``RemoteProtocolError``, ``ReadError``) may have been applied: not it."""
+    import httpx
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, httpx.ConnectError):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def server_wait(exc: Exception) -> float | None:
     """``retry_after_s`` of the HTTP reply an HTTP error carries (``exc.response``: the openai and
     google-genai errors); None for any other error."""
@@ -146,8 +182,8 @@ def within_deadline(attempt: Callable[[float], T], *, timeout_s: float, retries:
     """``attempt(seconds_left)`` until it returns, all attempts within one deadline of ``timeout_s`` seconds.
 
     A remote call gets one deadline for the whole request, retries included: each attempt is given only
-    the time left (the client's per-request timeout), a failure ``is_retryable`` says is passing (a
-    dropped connection, HTTP 408/429/5xx) is tried again up to ``retries`` more times after a short
+    the time left (the client's per-request timeout), a failure ``is_retryable`` says is passing and never
+    applied (a connection never made, HTTP 408/409/429/503: ``may_retry``, ``never_sent``) is tried again up to ``retries`` more times after a short
     back-off (0.5 s, doubling, at most 4 s), or after the wait the server asked for (``retry_after(exc)``
     seconds, from its ``Retry-After``) when longer, while time is left; a failure whose wait would end past
     the deadline is raised at once, and anything else is raised as it is.

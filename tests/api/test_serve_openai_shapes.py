@@ -1,0 +1,106 @@
+"""``serve-openai``'s app on a real loopback port (uvicorn), asked what OpenAI's API reference covers beyond a plain
+request: an unknown URL or method, no body, a body too large, and ``stream: true``.
+
+Expected shapes come from OpenAI's API reference and the openai client that reads them: every error is JSON
+``{"error": {"message", "type", "param", "code"}}`` (OpenAI answers an unknown path ``Invalid URL (POST /v1/x)``,
+a body too large with HTTP 413); a chat completion asked with ``stream: true`` is server-sent events of
+``chat.completion.chunk`` objects (``choices[].delta``, a last ``finish_reason``, with ``stream_options.
+include_usage`` a chunk with no choices and the usage) ending ``data: [DONE]``; the client's ``Stream`` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx
+import openai
+import pytest
+
+from realunify_arena.cards import load_cards
+from realunify_arena.runtime import ModelPool
+from realunify_arena.serving import MAX_REQUEST_BYTES, BackgroundServer, create_app
+
+pytestmark = pytest.mark.slow
+QUESTION = [{"role": "user", "content": "What colour is the sky?"}]
+
+
+@pytest.fixture(scope="module")
+def url():
+    pool = ModelPool(load_cards(), device="cpu")
+    with BackgroundServer(create_app(pool, "tiny-pair")) as server:
+        yield server.url
+
+
+def _openai_error(reply: httpx.Response, status: int) -> dict:
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"].startswith("application/json"), reply.headers
+    error = reply.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["message"], error
+    return error
+
+
+def test_an_unknown_url_or_method_gets_the_openai_error_shape(url):
+    """Before: FastAPI's ``{"detail": "Not Found"}``, which the openai client shows as a bare status."""
+    error = _openai_error(httpx.post(f"{url}/nothing", json={}), 404)
+    assert error["message"] == "Invalid URL (POST /v1/nothing)"
+    assert "GET" in _openai_error(httpx.get(f"{url}/chat/completions"), 405)["message"]
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+    with pytest.raises(openai.NotFoundError, match=r"Invalid URL \(POST /v1/nothing\)"):
+        client.post("/nothing", body={}, cast_to=object)
+
+
+def test_a_request_without_a_body_says_so(url):
+    """Before: "'' is required", naming no field."""
+    error = _openai_error(httpx.post(f"{url}/chat/completions"), 400)
+    assert "no body" in error["message"] and "JSON object" in error["message"], error
+
+
+def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(url):
+    """Before: any size was read whole and parsed (a 100 MB chat body was answered 200)."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:  # announces the size, sends 2 bytes
+        sock.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {MAX_REQUEST_BYTES + 1}\r\n\r\n{{}}".encode())
+        head = sock.recv(65536).decode()
+    assert head.startswith("HTTP/1.1 413"), head[:200]
+    assert "request_too_large" in head and f"{MAX_REQUEST_BYTES // 2**20} MiB" in head, head
+
+    def chunks():  # no Content-Length: counted as it arrives
+        piece = b'{"messages": [{"role": "user", "content": "' + b"a" * (2**20 - 45)
+        yield piece
+        for _ in range(MAX_REQUEST_BYTES // 2**20 + 2):
+            yield b"a" * 2**20
+        yield b'"}]}'
+
+    reply = httpx.post(f"{url}/chat/completions", content=chunks(), headers={"content-type": "application/json"},
+                       timeout=60)
+    assert _openai_error(reply, 413)["code"] == "request_too_large"
+
+
+def test_stream_true_answers_as_server_sent_chunks_the_openai_client_reads(url):
+    """Before: ``stream: true`` was answered with one JSON completion, which a streaming client cannot read
+    (the openai client's Stream yields nothing from it)."""
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+    whole = client.chat.completions.create(model="tiny-pair", messages=QUESTION, max_tokens=8, seed=3)
+    chunks = list(client.chat.completions.create(model="tiny-pair", messages=QUESTION, max_tokens=8, seed=3,
+                                                 stream=True, stream_options={"include_usage": True}))
+    assert all(chunk.object == "chat.completion.chunk" for chunk in chunks)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content and text
+    finished = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finished == ["stop"]
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None  # include_usage: the last chunk
+    raw = httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "max_tokens": 8, "stream": True})
+    assert raw.headers["content-type"].startswith("text/event-stream")
+    assert raw.text.rstrip().endswith("data: [DONE]")
+
+
+def test_stream_on_the_images_endpoints_is_refused_by_name(url):
+    """Before: ignored, and the whole image answered as JSON to a client waiting for image events."""
+    error = _openai_error(httpx.post(f"{url}/images/generations", json={"prompt": "a red square", "stream": True}),
+                          400)
+    assert error["param"] == "stream", error
+    reply = httpx.post(f"{url}/images/edits", data={"prompt": "make it blue", "stream": "true"},
+                       files={"image": ("a.png", json.dumps({}).encode(), "image/png")})
+    assert _openai_error(reply, 400)["param"] == "stream"
