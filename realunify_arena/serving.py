@@ -21,9 +21,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from realunify_arena.adapters.base import Capability, GenerationOptions, NotSupported
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from realunify_arena.adapters.base import Capability, GenerationOptions, NotSupported
 from realunify_arena.adapters.wire import image_from_base64, png_base64
 from realunify_arena.asgi import content_length, send_plain
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES, ImageError, open_checked

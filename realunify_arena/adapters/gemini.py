@@ -15,8 +15,8 @@ import os
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import (error_line, generated_image, may_retry, never_sent, png_bytes, server_wait,
-                                           shielded, unreadable_reply, within_deadline)
+from realunify_arena.adapters.wire import (error_line, generated_image, png_bytes, server_wait, shielded,
+                                           unreadable_reply, within_deadline)
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.cards import ModelCard
 from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
@@ -24,6 +24,7 @@ from realunify_arena.redaction import shortened
 from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
+GENAI_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # google-genai's own (_api_client._RETRY_HTTP_STATUS_CODES)
 
 
 class GeminiAdapter(Adapter):
@@ -101,15 +102,20 @@ def _why_empty(reply) -> str:
 
 
 def _retryable(exc: Exception) -> bool:
-    """A passing failure that cannot have been applied: a connection never made, or an HTTP error
-    ``wire.may_retry`` allows (408/409/429/503, or the server's ``x-should-retry``). google-genai's own retry
-    list also has 500/502/504 and it retries dropped connections; those may have run the request (RFC 9110
-    section 9.2.2), so they are reported, not sent again. A certificate that failed its check fails again."""
+    """A passing failure worth another attempt, as google-genai itself retries a request
+    (``google.genai._api_client._RETRY_HTTP_STATUS_CODES``: HTTP 408/429/500/502/503/504, which Google's Gemini API
+    troubleshooting guide also says to retry after a short while) or a connection that failed or dropped; the
+    server's ``x-should-retry`` (``wire.may_retry``) overrides the status. Unlike a self-hosted generator's 500
+    (``openai_compat._retryable``, RFC 9110 section 9.2.2), Gemini's 500 is the service's passing fault, not
+    the model's deterministic one. A certificate that failed its check fails again."""
     from google.genai import errors
 
     if isinstance(exc, errors.APIError):
-        return may_retry(exc.code, getattr(getattr(exc, "response", None), "headers", None))
-    return never_sent(exc) and certificate_problem(exc) is None
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        said = headers.get("x-should-retry") if headers is not None else None
+        return said == "true" if said in ("true", "false") else exc.code in GENAI_RETRY_STATUSES
+    return (any(kind in type(exc).__name__ for kind in ("ConnectError", "RemoteProtocolError", "ReadError"))
+            and certificate_problem(exc) is None)
 
 
 def _translated(card: ModelCard, exc: Exception) -> BaseException:
