@@ -70,8 +70,10 @@ def test_an_image_the_official_scorer_cannot_find_scores_0_and_stays_in_the_deno
     out, err = capsys.readouterr()
     got = row(out, "m")
     assert (got["WK"], got["run err"]) == ("33.3/-", "2/-")
-    # the table is over the judged entries only, and says so (before: nothing said index 4 was left out)
-    assert err.count("\n") == 1 and "m:direct: 1 entry with an image but no `judge_answer`" in err, err
+    # the table is over the judged entries only, and says so (before: nothing said index 4 was left out); the
+    # two entries scored 0 are named with why (official_results.failure_notes)
+    assert err.count("\n") == 2 and "m:direct: 1 entry with an image but no `judge_answer`" in err, err
+    assert "UEG_direct.json: 2 of 4 entries count as failed runs" in err and "index 2 (world_knowledge)" in err
 
 
 def test_windows_separators_name_the_same_image(tmp_path, capsys):
