@@ -191,8 +191,8 @@ class CallTargets:
         else:
             try:
                 payload = json.loads(body)
-            except ValueError:
-                payload = None
+            except (ValueError, RecursionError):  # not JSON, or nested deeper than the interpreter's
+                payload = None  # recursion limit (~1000 levels): Gradio's FastAPI answers 400 for both
             found = problem(app.get_blocks(), route, payload) if payload is not None else None
         if found:
             await send_detail(send, *found, close=False)  # its body was read whole

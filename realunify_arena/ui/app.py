@@ -10,6 +10,7 @@ import logging
 import os
 
 import gradio as gr
+from fastapi.exceptions import RequestValidationError
 from starlette.middleware import Middleware
 
 from realunify_arena.arena import Arena
@@ -23,6 +24,7 @@ from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.stream_errors import QuietStreams
 from realunify_arena.upload_progress import UploadProgressGuard
+from realunify_arena.validation_answers import answer_refused_request
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
 from realunify_arena.ui.calls import answer_miscounted_calls, answer_refusal_status
 
@@ -56,6 +58,7 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme and ``PAGE_CSS`` at
     launch, not in ``Blocks``), its upload limit (``max_file_size``: ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio
     refuses a larger upload with a 413 before keeping it) and FastAPI middleware, outermost first:
+    ``ui.sessions.HeartbeatWatch``: counts each session's open heartbeat streams, so a script's sessions go soon;
     ``stream_errors.QuietStreams``: an event stream of an unknown session ends with a clear event, no ERROR
     log; ``upload_progress.UploadProgressGuard``: an ``upload_id`` of the page's form, its progress kept
     bounded; ``body_limit.BodyLimit``: 1 MiB on every other request body, and on the upload route a few files
@@ -63,14 +66,17 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     short one) is a 408; ``call_targets.CallTargets`` innermost (the body it reads
     already capped): a call naming an event, endpoint or component that does not exist gets a 404 or 422
     saying so, not Gradio's 500; ``refusal_status.RefusalStatus``: a direct call's refusal answered with its
-    status (``ui.calls.Refusal``), not Gradio's 500. ``app.py``, the UI tests, ``scripts/screenshots.py`` and
-    ``bench/explore.py`` all pass them, so the README's screenshots, the tests and the bench show the page a
-    visitor gets."""
+    status (``ui.calls.Refusal``), not Gradio's 500; and FastAPI's 422 for a refused request body written even
+    when it quotes ``NaN`` or ``1e999`` (``validation_answers``), not a 500. ``app.py``, the UI tests,
+    ``scripts/screenshots.py`` and ``bench/explore.py`` all pass them, so the README's screenshots, the tests
+    and the bench show the page a visitor gets."""
     return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS,
             "footer_links": ["api", "gradio", "settings"], "max_file_size": MAX_UPLOAD_BYTES,
-            "app_kwargs": {"middleware": [Middleware(QuietStreams), Middleware(UploadProgressGuard),
+            "app_kwargs": {"middleware": [Middleware(sessions.HeartbeatWatch), Middleware(QuietStreams),
+                                          Middleware(UploadProgressGuard),
                                           Middleware(BodyLimit, body_idle_s=body_idle_s), Middleware(CallTargets),
-                                          Middleware(RefusalStatus)]}}
+                                          Middleware(RefusalStatus)],
+                           "exception_handlers": {RequestValidationError: answer_refused_request}}}
 
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
