@@ -332,10 +332,29 @@ def _yaml_number_hint(value: object, real: bool) -> str:
     if number != number or number in (float("inf"), float("-inf")):
         return ""
     if real:
-        return f" (YAML reads {value.strip()} as text, not a number: write {number!r} or {number:.1e})"
+        forms = dict.fromkeys((_yaml_float(repr(number)), _yaml_float(_shortest_exponent_form(number))))
+        return f" (YAML reads {value.strip()} as text, not a number: write {' or '.join(forms)})"
     if number.is_integer():
         return f" (YAML reads {value.strip()} as text, not a number: write {int(number)})"
     return ""
+
+
+def _shortest_exponent_form(number: float) -> str:
+    """``number`` in exponent form with the fewest mantissa digits that still read back as exactly it:
+    ``1.25e+03`` (``.1e`` wrote ``1.2e+03``, another number)."""
+    for digits in range(1, 17):
+        form = f"{number:.{digits}e}"
+        if float(form) == number:
+            return form
+    return f"{number:.17e}"
+
+
+def _yaml_float(form: str) -> str:
+    """A Python float spelling (``1e-05``, ``1e+20``, ``1.5e-07``, ``100000.0``) as YAML 1.1 reads a float: a
+    dot in the mantissa (``1.0e-05``); Python's repr leaves it out of a whole mantissa, and PyYAML reads
+    ``1e-05`` as text again."""
+    mantissa, e, exponent = form.partition("e")
+    return f"{mantissa}.0{e}{exponent}" if e and "." not in mantissa else form
 
 
 def _problem(path: Path, error: dict) -> str:

@@ -52,3 +52,24 @@ def test_plain_text_gets_no_yaml_hint(tmp_path):
     with pytest.raises(CardError) as caught:
         load_card(path)
     assert "expected a number, got 'high'" in str(caught.value) and "YAML reads" not in str(caught.value)
+
+
+@pytest.mark.parametrize("written, value", [
+    ("1e-5", 1e-5),  # Python writes 1e-05: no dot, text to YAML again
+    ("1e20", 1e20),  # 1e+20
+    ("1.25e3", 1250.0),  # 1.2e+03 would be another number
+    ("3E-7", 3e-7),
+    ("1e5", 1e5),
+])
+def test_every_form_the_message_suggests_is_that_number_to_yaml(tmp_path, written, value):
+    """Each spelling after 'write' is read back by PyYAML itself (the outside reference) as the very number."""
+    assert isinstance(yaml.safe_load(f"x: {written}")["x"], str)
+    path = tmp_path / "tiny-x.yaml"
+    path.write_text(CARD.format(steps=2, guidance=written), encoding="utf-8")
+    with pytest.raises(CardError) as caught:
+        load_card(path)
+    message = str(caught.value)
+    forms = re.search(r"write (.+?)\)", message).group(1).split(" or ")
+    assert forms, message
+    for form in forms:
+        assert yaml.safe_load(f"x: {form}")["x"] == value, (form, message)
