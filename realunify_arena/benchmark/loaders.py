@@ -212,7 +212,6 @@ def load_parquet(paths: list[Path], *, name: str) -> Dataset:
     ``index`` column gets one from the row order: 0, 1, ... per task type across the files in path order,
     so the uids are stable as long as the files are.
     """
-    import pyarrow.parquet as pq
 
     problems: list[Problem] = []
     instances: list[AnyInstance] = []
@@ -220,7 +219,7 @@ def load_parquet(paths: list[Path], *, name: str) -> Dataset:
     derived_index: Counter = Counter()
     for path in paths:
         try:
-            rows = _parquet_rows(pq.ParquetFile(path), path)
+            rows = _parquet_rows(path)
         except OSError as e:  # over the limit, or $REALUNIFY_MAX_DATA_FILE_MB malformed: the file is not read
             problems.append(Problem(path.name, None, None, f"cannot be read: {e.strerror or e}"))
             continue
@@ -257,32 +256,68 @@ def load_parquet(paths: list[Path], *, name: str) -> Dataset:
 
 
 _PARQUET_BATCH_ROWS = 16  # rows decoded at a time: the most read past the limit before it is refused
+# the bytes Arrow gives each value of a parquet physical type when decoded (a BYTE_ARRAY value: its offset;
+# FIXED_LEN_BYTE_ARRAY: the column's length): https://parquet.apache.org/docs/file-format/types/
+_DECODED_WIDTH = {"BOOLEAN": 1, "INT32": 4, "INT64": 8, "INT96": 12, "FLOAT": 4, "DOUBLE": 8, "BYTE_ARRAY": 4}
 
 
-def _parquet_rows(file, path: Path) -> list[dict]:
+def _parquet_rows(path: Path) -> list[dict]:
     """The rows of a parquet file as dicts, refused once they decode to more than ``data_file_limit()`` bytes.
 
-    The footer's uncompressed sizes are checked first (a single huge value), then the rows are decoded
-    ``_PARQUET_BATCH_ROWS`` at a time and their Arrow size summed: a dictionary-encoded column stores a
-    repeated value once, so a file of a few kilobytes can decode to gigabytes that no footer size shows.
+    Before a column is read, the footer is checked: its uncompressed sizes (a single huge value) and each
+    column chunk's count of values times the bytes a value decodes to at least (a run-length or dictionary
+    encoded column stores a repeated value once, so one row of a few-kilobyte file can be a list of a billion
+    numbers). Then the rows are decoded ``_PARQUET_BATCH_ROWS`` at a time, every text or bytes column as an
+    Arrow dictionary (each distinct value held once), and their size as Python would hold them summed
+    before they become Python objects.
 
     Raises:
         FileTooLarge: over the limit (``strerror`` gives the size decoded and in how many rows).
         OSError: ``$REALUNIFY_MAX_DATA_FILE_MB`` is not a number of MiB.
+        Exception: pyarrow's own errors for a file that is no parquet file.
     """
+    import pyarrow.parquet as pq
+
     limit = data_file_limit()
-    metadata = file.metadata
+    metadata = pq.ParquetFile(path).metadata
     stored = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
     if stored > limit:
         raise FileTooLarge(path, stored, limit, "uncompressed")
+    schema = metadata.schema
+    widths = [schema.column(j).length if schema.column(j).physical_type == "FIXED_LEN_BYTE_ARRAY"
+              else _DECODED_WIDTH.get(schema.column(j).physical_type, 1) for j in range(metadata.num_columns)]
+    counted = sum(max(metadata.row_group(i).column(j).num_values, 0) * widths[j]
+                  for i in range(metadata.num_row_groups) for j in range(metadata.num_columns))
+    if counted > limit:
+        raise FileTooLarge(path, counted, limit, "decoded at least (the values its footer counts)")
+    texts = [schema.column(j).path for j in range(metadata.num_columns)
+             if schema.column(j).physical_type == "BYTE_ARRAY"]
     rows: list[dict] = []
     size = 0
-    for batch in file.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
-        size += batch.nbytes
+    for batch in pq.ParquetFile(path, read_dictionary=texts).iter_batches(batch_size=_PARQUET_BATCH_ROWS):
+        size += sum(_dense_size(column) for column in batch.columns)
         if size > limit:
             raise FileTooLarge(path, size, limit, f"decoded in its first {len(rows) + batch.num_rows} rows")
         rows += batch.to_pylist()
     return rows
+
+
+def _dense_size(array) -> int:
+    """The bytes ``array`` takes once each dictionary value is written out at every place it is used (as
+    ``to_pylist`` does), computed from the value lengths without writing them out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        used = pc.binary_length(array.dictionary).take(array.indices)
+        return int(pc.sum(used).as_py() or 0) + 4 * len(array)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind) \
+            or pa.types.is_map(kind):
+        return 4 * len(array) + _dense_size(array.flatten())
+    if pa.types.is_struct(kind):
+        return sum(_dense_size(array.field(i)) for i in range(kind.num_fields))
+    return array.nbytes
 
 
 def _task_type_from(category: object, path: Path) -> object:
