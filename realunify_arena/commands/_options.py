@@ -195,9 +195,12 @@ def model_cards(models_dir: Path | str | None, problems: list[CardError] | None 
 
 
 def existing_file(path: Path, flag: str) -> Path:
-    """``path``, or a ``CommandError`` (exit 2) naming ``flag`` when it names no file (nothing, or a folder)."""
+    """``path``, or a ``CommandError`` (exit 2) naming ``flag`` when it names no regular file: nothing there,
+    a folder, or a device, pipe or socket (``/dev/null``, a named pipe: there, but never a data file)."""
     if not path.is_file():
-        raise CommandError(f"{flag} {path}: {'a folder, not a file' if path.is_dir() else 'no such file'}", USAGE)
+        what = ("a folder, not a file" if path.is_dir() else
+                "not a regular file (a device, pipe or socket)" if path.exists() else "no such file")
+        raise CommandError(f"{flag} {path}: {what}", USAGE)
     return path
 
 

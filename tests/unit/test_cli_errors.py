@@ -509,3 +509,17 @@ def test_eval_and_app_refuse_a_judge_card_that_cannot_understand_images_in_one_w
     assert capsys.readouterr().err == f"eval: error: --judge {why}\n"
     assert app.main(["--judge", "qwen-image", "--db", str(tmp_path / "app.db")]) == 2
     assert f"app.py: --judge {why}" in capsys.readouterr().err
+
+
+def test_a_votes_file_that_is_a_device_or_a_pipe_is_said_to_be_one(tmp_path, capsys):
+    """``--votes /dev/null`` or a named pipe: the path exists, so "no such file" (as said before) sent the user
+    looking for a typo; it is there but is no regular file, which is what the line now says (exit 2, nothing
+    read: a pipe is never opened, so the command cannot block on it)."""
+    import os
+
+    pipe = tmp_path / "votes.jsonl"
+    os.mkfifo(pipe)
+    for path in ("/dev/null", str(pipe)):
+        assert main(["leaderboard", "--votes", path]) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line == f"leaderboard: error: --votes {path}: not a regular file (a device, pipe or socket)", line
