@@ -36,6 +36,10 @@ UEG_UID = "UEG_1_world_knowledge"
 GEU_UID = "GEU_1_mental_reconstruction"
 DEADLINE_S = 10  # the card's timeout_s; with max_retries 2 the old client took 3 x 10 s
 MARGIN_S = 8.0  # submission, the reply's trip through the queue and the client, a busy shared machine
+# How late the measured seconds may be: the deadline timer's thread waking and the error's trip out of the client,
+# on a loaded 2-core machine while a local model runs (CI measured 11.1 s for a 10 s deadline). A retry would add
+# a whole further attempt, so this still tells one deadline from several.
+LATE_S = 3.0
 
 
 @contextmanager
@@ -109,7 +113,7 @@ def test_a_hung_remote_model_ends_at_its_deadline_and_holds_no_local_run(tmp_pat
                     assert result["status"] == "error" and result["run_id"] is None, result
                     said = re.search(r"no answer after (\d+\.\d) s \(1 attempt; deadline 10 s\)$", result["error"])
                     assert said, result["error"]
-                    assert DEADLINE_S <= float(said.group(1)) <= DEADLINE_S + 1.0  # the measured seconds
+                    assert DEADLINE_S <= float(said.group(1)) <= DEADLINE_S + LATE_S  # the measured seconds
                 # one deadline, retries included (not 3 x 10 s), and the second user's request not queued behind the first
                 assert max(ended) <= DEADLINE_S + MARGIN_S, ended
             finally:
@@ -184,7 +188,7 @@ def test_a_hung_remote_battle_holds_no_local_battle_or_run(tmp_path):
                     said = re.search(rf"no answer after (\d+\.\d) s \(1 attempt; deadline {BATTLE_DEADLINE_S} s\)",
                                      side["error"] or "")
                     assert said, result
-                    assert BATTLE_DEADLINE_S <= float(said.group(1)) <= BATTLE_DEADLINE_S + 1.0
+                    assert BATTLE_DEADLINE_S <= float(said.group(1)) <= BATTLE_DEADLINE_S + LATE_S
                 assert hung_s <= BATTLE_DEADLINE_S + MARGIN_S, hung_s  # both sides at once, one deadline, no retries
             finally:
                 drips.release.set()
