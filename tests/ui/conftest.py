@@ -11,6 +11,8 @@ as running in the main thread from ``sync_playwright()`` until its ``stop()``, a
 
 from __future__ import annotations
 
+import collections
+import logging
 import os
 import time
 from contextlib import ExitStack, contextmanager
@@ -159,6 +161,55 @@ def vote_in_arena(page, app: dict, track: str, kind_label: str, choice: str) -> 
     expect(page.locator(f"#ar-vote-{choice}")).to_be_enabled()
     page.locator(f"#ar-vote-{choice}").click()
     expect(page.locator("#ar-reveal")).to_contain_text("You voted")
+
+
+class RecentLog(logging.Handler):
+    """The process's last ``size`` log records that reach the root logger (WARNING and above unless a logger
+    was set lower), formatted with their tracebacks: the launched apps run in this process, so their failed
+    loads and runs and Gradio's handler errors land here."""
+
+    def __init__(self, size: int = 60) -> None:
+        super().__init__()
+        self.records: collections.deque[str] = collections.deque(maxlen=size)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.records.append(self.format(record))
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted is left out, never raised
+            pass
+
+
+RECENT_LOG = RecentLog()
+logging.getLogger().addHandler(RECENT_LOG)  # levels are left as they are: WARNING and above by default
+
+# what a page shows of its runs: every Explore column's and Arena side's status, the arena's reveal, toasts
+_SHOWN = "[id$='-status'], #ar-reveal, [data-testid='toast-text']"
+
+
+def page_report(page) -> str:
+    """What ``page`` shows of its runs now (each status, the reveal, each toast's text), one line each."""
+    try:
+        shown = page.evaluate("""selector => [...document.querySelectorAll(selector)].map(
+            e => `${e.id || e.dataset.testid}: ${e.innerText.replace(/\\s+/g, ' ').slice(0, 300)}`)""", _SHOWN)
+    except Exception as e:  # noqa: BLE001 - a closed or hung page: say so, keep the test's own error
+        return f"(the page could not be read: {type(e).__name__}: {e})"
+    return "\n".join(shown) or "(no status, reveal or toast on the page)"
+
+
+@contextmanager
+def explain_timeouts(*pages):
+    """Re-raise a failed wait (an ``expect`` or a Playwright timeout) inside the block with what ``pages``
+    show (``page_report``) and the process's recent log (``RECENT_LOG``: the app's loads and errors), so a
+    wait that ran out says why: no run started, one waiting for the accelerator, or one that failed."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        yield
+    except (AssertionError, PlaywrightError) as failed:
+        shown = "\n".join(f"-- page {n}:\n{page_report(page)}" for n, page in enumerate(pages, 1))
+        log = "\n".join(RECENT_LOG.records) or "(nothing logged)"
+        raise AssertionError(f"{failed}\n\nWhat the pages show:\n{shown}\n\nRecent log:\n{log}") from failed
 
 
 def requests_to(page, host: str) -> list[str]:

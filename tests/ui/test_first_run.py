@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from conftest import JOIN, fn_indices, hold_events, release, wait_held
+from conftest import JOIN, explain_timeouts, fn_indices, hold_events, release, wait_held
 from huggingface_hub import constants
 from playwright.sync_api import expect
 from queue_calls import SLOW_CARD
@@ -104,6 +104,18 @@ def _press(page, selector: str) -> None:
     page.locator(selector).dispatch_event("click")  # is disabled until the page's load event filled in the link
 
 
+def _stop_left_running(page, selector: str, statuses) -> None:
+    """A test's cleanup on the shared ``slow_app``: press Stop (``selector``) and wait until no column of
+    ``statuses`` runs. tiny-slow never ends by itself and goes on when its page closes, so a test that failed
+    part-way kept the app's one accelerator slot, and every later test of the module waited 120 s for a run
+    that could not start (all four failed together in CI). A failure here never hides the test's own."""
+    try:
+        page.locator(selector).dispatch_event("click", timeout=10_000)
+        expect(statuses.filter(has_text=re.compile("running|working|loading"))).to_have_count(0, timeout=30_000)
+    except Exception:  # noqa: BLE001 - cleanup; the test's own failure (if any) is the one to report
+        pass
+
+
 def test_the_default_run_finishes_with_a_runnable_model_when_the_hub_does_not_answer(browser, offline_app):
     assert offline_app["built_s"] < 60  # every card checked once, each hub probe bounded by its timeout
     context, page = _page(browser, offline_app["url"])
@@ -132,33 +144,38 @@ def test_the_default_run_finishes_with_a_runnable_model_when_the_hub_does_not_an
 def test_stop_ends_a_long_run_and_the_next_sessions_run_starts(browser, slow_app):
     first_context, first = _page(browser, slow_app["url"] + "?model=tiny-slow")
     second_context, second = _page(browser, slow_app["url"] + "?model=tiny-janus")
+    statuses = first.locator("#ex-direct-status, #ex-stepwise-status")  # either column may get the slot first
     try:
-        expect(first.locator("#ex-model input")).to_have_value("tiny-slow")
-        statuses = first.locator("#ex-direct-status, #ex-stepwise-status")  # either column may get the slot first
-        first.locator("#ex-run").click()
-        expect(statuses.filter(has_text="loading it onto cpu")).to_have_count(1, timeout=120_000)
-        first.locator("#ex-run").click()  # a second Run while the first is in flight: refused, not dropped
-        expect(first.get_by_text("A run is already in progress on this page")).to_be_visible()
+        with explain_timeouts(first, second):  # a wait that runs out says what the pages show
+            expect(first.locator("#ex-model input")).to_have_value("tiny-slow")
+            first.locator("#ex-run").click()
+            # started: loading, or its first step running. Not the loading text alone: a warm load of tiny-slow
+            # shows it for under 0.1 s, and Playwright's expect, polling every second, missed it 3 times in 6
+            expect(statuses.filter(has_text=re.compile("loading it onto cpu|step 1 of"))).to_have_count(
+                1, timeout=120_000)
+            first.locator("#ex-run").click()  # a second Run while the first is in flight: refused, not dropped
+            expect(first.get_by_text("A run is already in progress on this page")).to_be_visible()
 
-        _press(second, "#ex-run")  # another visitor: waits for the one accelerator slot
-        time.sleep(3)
-        expect(second.locator("#ex-direct-status")).not_to_contain_text("done in")
-        _press(first, "#ex-stop")
-        for mode in ("direct", "stepwise"):  # the running column and the one still queued
-            expect(first.locator(f"#ex-{mode}-status")).to_contain_text("you pressed Stop")
-        for mode in ("direct", "stepwise"):
-            expect(second.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
-        assert {r["model"] for r in slow_app["store"].runs()} == {"tiny-janus"}  # the stopped run is not stored
-        time.sleep(1)  # no late frame of a stopped column brings "running…" back
-        expect(statuses.filter(has_text="running")).to_have_count(0)
+            _press(second, "#ex-run")  # another visitor: waits for the one accelerator slot
+            time.sleep(3)
+            expect(second.locator("#ex-direct-status")).not_to_contain_text("done in")
+            _press(first, "#ex-stop")
+            for mode in ("direct", "stepwise"):  # the running column and the one still queued
+                expect(first.locator(f"#ex-{mode}-status")).to_contain_text("you pressed Stop")
+            for mode in ("direct", "stepwise"):
+                expect(second.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
+            assert {r["model"] for r in slow_app["store"].runs()} == {"tiny-janus"}  # the stopped run is not stored
+            time.sleep(1)  # no late frame of a stopped column brings "running…" back
+            expect(statuses.filter(has_text="running")).to_have_count(0)
 
-        _press(first, "#ex-run")  # after Stop the page runs again
-        expect(statuses.filter(has_text="running")).to_have_count(1, timeout=120_000)
-        _press(first, "#ex-stop")
-        expect(statuses.filter(has_text="you pressed Stop")).to_have_count(2)
-        time.sleep(1)
-        expect(statuses.filter(has_text="running")).to_have_count(0)
+            _press(first, "#ex-run")  # after Stop the page runs again
+            expect(statuses.filter(has_text="running")).to_have_count(1, timeout=120_000)
+            _press(first, "#ex-stop")
+            expect(statuses.filter(has_text="you pressed Stop")).to_have_count(2)
+            time.sleep(1)
+            expect(statuses.filter(has_text="running")).to_have_count(0)
     finally:
+        _stop_left_running(first, "#ex-stop", statuses)
         first_context.close()
         second_context.close()
 
@@ -167,19 +184,21 @@ def test_stop_in_the_arena_marks_the_unfinished_sides_stopped(browser, slow_app)
     """tiny-janus against tiny-slow (whose run never ends; the two local sides share the accelerator, so
     neither finishes): after Stop no side says "working…" any more and the battle takes no vote."""
     context, page = _page(browser, slow_app["url"])
+    statuses = page.locator("#ar-a-status, #ar-b-status")
     try:
-        page.get_by_role("tab", name="Arena").click()
-        page.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
-        page.locator("#ar-new").click()
-        statuses = page.locator("#ar-a-status, #ar-b-status")
-        expect(statuses.filter(has_text="working")).to_have_count(2, timeout=120_000)
-        page.locator("#ar-stop").click()
-        expect(page.locator("#ar-reveal")).to_contain_text("Stopped: this battle cannot be voted on")
-        expect(statuses.filter(has_text="stopped (you pressed Stop)")).to_have_count(2)
-        time.sleep(1)  # no late frame of the cancelled battle brings "working…" back
-        expect(statuses.filter(has_text="working")).to_have_count(0)
-        expect(page.locator("#ar-vote-A")).to_be_disabled()
+        with explain_timeouts(page):  # a wait that runs out says what the pages show
+            page.get_by_role("tab", name="Arena").click()
+            page.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
+            page.locator("#ar-new").click()
+            expect(statuses.filter(has_text="working")).to_have_count(2, timeout=120_000)
+            page.locator("#ar-stop").click()
+            expect(page.locator("#ar-reveal")).to_contain_text("Stopped: this battle cannot be voted on")
+            expect(statuses.filter(has_text="stopped (you pressed Stop)")).to_have_count(2)
+            time.sleep(1)  # no late frame of the cancelled battle brings "working…" back
+            expect(statuses.filter(has_text="working")).to_have_count(0)
+            expect(page.locator("#ar-vote-A")).to_be_disabled()
     finally:
+        _stop_left_running(page, "#ar-stop", statuses)
         context.close()
 
 
@@ -189,23 +208,24 @@ def test_stop_in_the_arena_ends_a_battle_still_waiting_for_the_accelerator_at_on
     explore_context, explore = _page(browser, slow_app["url"] + "?model=tiny-slow")
     arena_context, arena = _page(browser, slow_app["url"])
     try:
-        expect(explore.locator("#ex-model input")).to_have_value("tiny-slow")
-        statuses = explore.locator("#ex-direct-status, #ex-stepwise-status")
-        _press(explore, "#ex-run")
-        expect(statuses.filter(has_text="running")).to_have_count(1, timeout=120_000)
+        with explain_timeouts(explore, arena):  # a wait that runs out says what the pages show
+            expect(explore.locator("#ex-model input")).to_have_value("tiny-slow")
+            statuses = explore.locator("#ex-direct-status, #ex-stepwise-status")
+            _press(explore, "#ex-run")
+            expect(statuses.filter(has_text="running")).to_have_count(1, timeout=120_000)
 
-        arena.bring_to_front()
-        arena.get_by_role("tab", name="Arena").click()
-        arena.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
-        _press(arena, "#ar-new")
-        sides = arena.locator("#ar-a-status, #ar-b-status")
-        expect(sides.filter(has_text="waiting")).to_have_count(2)
-        time.sleep(1)
-        _press(arena, "#ar-stop")
-        expect(sides.filter(has_text="stopped (you pressed Stop)")).to_have_count(2, timeout=10_000)
-        expect(arena.locator("#ar-reveal")).to_contain_text("Stopped: this battle cannot be voted on")
-        expect(arena.locator("#ar-vote-A")).to_be_disabled()
-        expect(statuses.filter(has_text="running")).to_have_count(1)  # the other visitor's run goes on
+            arena.bring_to_front()
+            arena.get_by_role("tab", name="Arena").click()
+            arena.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
+            _press(arena, "#ar-new")
+            sides = arena.locator("#ar-a-status, #ar-b-status")
+            expect(sides.filter(has_text="waiting")).to_have_count(2)
+            time.sleep(1)
+            _press(arena, "#ar-stop")
+            expect(sides.filter(has_text="stopped (you pressed Stop)")).to_have_count(2, timeout=10_000)
+            expect(arena.locator("#ar-reveal")).to_contain_text("Stopped: this battle cannot be voted on")
+            expect(arena.locator("#ar-vote-A")).to_be_disabled()
+            expect(statuses.filter(has_text="running")).to_have_count(1)  # the other visitor's run goes on
     finally:
         _press(explore, "#ex-stop")
         expect(statuses.filter(has_text="you pressed Stop")).to_have_count(2)
@@ -314,27 +334,28 @@ def test_a_new_battle_stops_the_pages_running_battle(browser, slow_app):
     store = slow_app["store"]
     context, page = _page(browser, slow_app["url"])
     try:
-        page.get_by_role("tab", name="Arena").click()
-        page.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
-        sides = page.locator("#ar-a-status, #ar-b-status")
-        page.locator("#ar-new").click()
-        expect(sides.filter(has_text="working")).to_have_count(2, timeout=120_000)
-        page.locator("#ar-kind").get_by_label("one model: direct vs stepwise", exact=True).check()
-        # the newest row, not a count: a battle that never ran (superseded, or refused while the accelerator's
-        # queue is full) is withdrawn, its row deleted, sometimes before this looks; then New battle again
-        newest = "select coalesce(max(rowid), 0) as n from battles"
-        for _ in range(20):  # each draw is tiny-janus or tiny-slow
-            battles = store.query(newest)[0]["n"]
+        with explain_timeouts(page):  # a wait that runs out says what the pages show
+            page.get_by_role("tab", name="Arena").click()
+            page.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
+            sides = page.locator("#ar-a-status, #ar-b-status")
             page.locator("#ar-new").click()
-            deadline = time.monotonic() + 10
-            while store.query(newest)[0]["n"] == battles and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if store.query("select system_a from battles order by rowid desc limit 1")[0]["system_a"].startswith(
-                    "tiny-janus"):
-                break
-        expect(sides.filter(has_text="done")).to_have_count(2, timeout=60_000)
-        page.locator("#ar-vote-A").click()
-        expect(page.locator("#ar-reveal")).to_contain_text("You voted")
+            expect(sides.filter(has_text="working")).to_have_count(2, timeout=120_000)
+            page.locator("#ar-kind").get_by_label("one model: direct vs stepwise", exact=True).check()
+            # the newest row, not a count: a battle that never ran (superseded, or refused while the accelerator's
+            # queue is full) is withdrawn, its row deleted, sometimes before this looks; then New battle again
+            newest = "select coalesce(max(rowid), 0) as n from battles"
+            for _ in range(20):  # each draw is tiny-janus or tiny-slow
+                battles = store.query(newest)[0]["n"]
+                page.locator("#ar-new").click()
+                deadline = time.monotonic() + 10
+                while store.query(newest)[0]["n"] == battles and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if store.query("select system_a from battles order by rowid desc limit 1")[0]["system_a"].startswith(
+                        "tiny-janus"):
+                    break
+            expect(sides.filter(has_text="done")).to_have_count(2, timeout=60_000)
+            page.locator("#ar-vote-A").click()
+            expect(page.locator("#ar-reveal")).to_contain_text("You voted")
     finally:
         page.locator("#ar-stop").click()
         context.close()
