@@ -194,6 +194,11 @@ def test_retry_after_is_waited_for_within_the_deadline(tmp_path, server):
     assert len(server.times) == 2 and server.times[1] - server.times[0] >= 2.0
 
 
+# "at once": under the card's 5 s deadline, which a client waiting out the Retry-After (or sleeping until the
+# deadline) reaches; not 1.5 s, which a loaded 2-core machine can pass in the request and its unwinding alone
+FAIL_AT_ONCE_S = 4.0
+
+
 def test_a_retry_after_past_the_deadline_fails_at_once(tmp_path, server):
     """Before: a second request 0.5 s later, which the server had asked not to get for 60 s."""
     server.answer = lambda h: h.send(503, json.dumps({"error": {"message": "Busy"}}),
@@ -202,7 +207,7 @@ def test_a_retry_after_past_the_deadline_fails_at_once(tmp_path, server):
     start = time.monotonic()
     with pytest.raises(RuntimeError, match="HTTP 503: Busy"):
         adapter.understand([], "q", adapter.card.defaults)
-    assert len(server.times) == 1 and time.monotonic() - start < 1.5
+    assert len(server.times) == 1 and time.monotonic() - start < FAIL_AT_ONCE_S
 
 
 # --- bounded memory ---------------------------------------------------------------------------------------------
