@@ -207,10 +207,10 @@ def test_stop_in_the_arena_ends_a_battle_still_waiting_for_the_accelerator_at_on
     Its Stop ends the wait at once, in that battle's columns, while the Explore run goes on."""
     explore_context, explore = _page(browser, slow_app["url"] + "?model=tiny-slow")
     arena_context, arena = _page(browser, slow_app["url"])
+    statuses = explore.locator("#ex-direct-status, #ex-stepwise-status")  # before try: the cleanup uses it
     try:
         with explain_timeouts(explore, arena):  # a wait that runs out says what the pages show
             expect(explore.locator("#ex-model input")).to_have_value("tiny-slow")
-            statuses = explore.locator("#ex-direct-status, #ex-stepwise-status")
             _press(explore, "#ex-run")
             expect(statuses.filter(has_text="running")).to_have_count(1, timeout=120_000)
 
