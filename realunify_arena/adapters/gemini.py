@@ -15,7 +15,7 @@ import os
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
-from realunify_arena.adapters.wire import (error_line, generated_image, png_bytes, server_wait, shielded,
+from realunify_arena.adapters.wire import (error_line, generated_image, may_retry, png_bytes, server_wait, shielded,
                                            unreadable_reply, within_deadline)
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.cards import ModelCard
@@ -112,8 +112,7 @@ def _retryable(exc: Exception) -> bool:
 
     if isinstance(exc, errors.APIError):
         headers = getattr(getattr(exc, "response", None), "headers", None)
-        said = headers.get("x-should-retry") if headers is not None else None
-        return said == "true" if said in ("true", "false") else exc.code in GENAI_RETRY_STATUSES
+        return may_retry(exc.code, headers, GENAI_RETRY_STATUSES)
     return (any(kind in type(exc).__name__ for kind in ("ConnectError", "RemoteProtocolError", "ReadError"))
             and certificate_problem(exc) is None)
 

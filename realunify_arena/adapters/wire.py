@@ -16,7 +16,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from PIL import Image
@@ -144,14 +144,15 @@ def retry_after_s(headers) -> float | None:
 UNAPPLIED_STATUSES = (408, 409, 429, 503)
 
 
-def may_retry(status: int, headers) -> bool:
-    """Whether an HTTP error reply with ``status`` and ``headers`` may be sent again: the server's own word
-    when it gives one (``x-should-retry: true`` / ``false``, which the openai client obeys: its
-    ``_base_client._should_retry``), else only a status in ``UNAPPLIED_STATUSES``."""
+def may_retry(status: int, headers, statuses: Collection[int] = UNAPPLIED_STATUSES) -> bool:
+    """Whether an HTTP error reply with ``status`` and ``headers`` (a mapping, or None) may be sent again: the
+    server's own word when it gives one (``x-should-retry: true`` / ``false``, which the openai client obeys: its
+    ``_base_client._should_retry``), else only a status in ``statuses`` (default ``UNAPPLIED_STATUSES``; a
+    family whose client retries others passes its own, as ``gemini`` does google-genai's)."""
     said = headers.get("x-should-retry") if headers is not None else None
     if said in ("true", "false"):
         return said == "true"
-    return status in UNAPPLIED_STATUSES
+    return status in statuses
 
 
 def never_sent(exc: BaseException) -> bool:
