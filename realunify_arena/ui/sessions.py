@@ -44,13 +44,11 @@ _heartbeats: dict[str, int] = {}  # session -> heartbeat streams open now, in th
 class HeartbeatWatch:
     """ASGI middleware (``ui.launch_options``): counts each session's open heartbeat streams
     (``GET /gradio_api/heartbeat/<session>``, which a page and ``gradio_client`` hold open for a visit), so
-    that ``release_unwatched`` can tell a visit's session from a script's. Only apps it guards are swept."""
-
-    installed = False
+    that ``release_unwatched`` can tell a visit's session from a script's. Only apps it guards are swept
+    (``watched``)."""
 
     def __init__(self, app) -> None:
         self.app = app
-        HeartbeatWatch.installed = True
 
     async def __call__(self, scope, receive, send) -> None:
         path = route_path(scope) if scope.get("type") == "http" else ""
@@ -64,6 +62,15 @@ class HeartbeatWatch:
             left = _heartbeats.pop(session, 1) - 1
             if left > 0:
                 _heartbeats[session] = left
+
+
+def watched(demo: gr.Blocks) -> bool:
+    """Whether the app ``demo`` launched (``demo.server_app``) has ``HeartbeatWatch`` among its middleware, so
+    its heartbeat streams are counted. An app launched without it (another app in the same process, a test's
+    plain ``launch()``) sees every session as unwatched, a page's too: it is never swept by
+    ``release_unwatched`` (before, one app's middleware, a class-wide flag, turned the sweep on for all)."""
+    middleware = getattr(getattr(demo, "server_app", None), "user_middleware", ())
+    return any(getattr(entry, "cls", None) is HeartbeatWatch for entry in middleware)
 
 
 def release_sessions(demo: gr.Blocks) -> None:
@@ -85,7 +92,7 @@ def release_sessions(demo: gr.Blocks) -> None:
             return await gradio_process_api(*args, **kwargs)
         finally:  # on the event loop, as ``release`` runs
             holder = getattr(demo, "state_holder", None)
-            if holder is not None and HeartbeatWatch.installed:
+            if holder is not None and watched(demo):
                 release_unwatched(holder)
 
     demo.process_api = process_api
