@@ -277,28 +277,31 @@ def _parquet_rows(path: Path) -> list[dict]:
         Exception: pyarrow's own errors for a file that is no parquet file.
     """
     import pyarrow.parquet as pq
+    from pyarrow.fs import LocalFileSystem
 
     limit = data_file_limit()
-    metadata = pq.ParquetFile(path).metadata
-    stored = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
-    if stored > limit:
-        raise FileTooLarge(path, stored, limit, "uncompressed")
-    schema = metadata.schema
-    widths = [schema.column(j).length if schema.column(j).physical_type == "FIXED_LEN_BYTE_ARRAY"
-              else _DECODED_WIDTH.get(schema.column(j).physical_type, 1) for j in range(metadata.num_columns)]
-    counted = sum(max(metadata.row_group(i).column(j).num_values, 0) * widths[j]
-                  for i in range(metadata.num_row_groups) for j in range(metadata.num_columns))
-    if counted > limit:
-        raise FileTooLarge(path, counted, limit, "decoded at least (the values its footer counts)")
-    texts = [schema.column(j).path for j in range(metadata.num_columns)
-             if schema.column(j).physical_type == "BYTE_ARRAY"]
-    rows: list[dict] = []
-    size = 0
-    for batch in pq.ParquetFile(path, read_dictionary=texts).iter_batches(batch_size=_PARQUET_BATCH_ROWS):
-        size += sum(_dense_size(column) for column in batch.columns)
-        if size > limit:
-            raise FileTooLarge(path, size, limit, f"decoded in its first {len(rows) + batch.num_rows} rows")
-        rows += batch.to_pylist()
+    with LocalFileSystem().open_input_file(str(path)) as source:  # opened once: its footer read once, and the rows read through it
+        metadata = pq.ParquetFile(source).metadata
+        stored = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+        if stored > limit:
+            raise FileTooLarge(path, stored, limit, "uncompressed")
+        schema = metadata.schema
+        widths = [schema.column(j).length if schema.column(j).physical_type == "FIXED_LEN_BYTE_ARRAY"
+                  else _DECODED_WIDTH.get(schema.column(j).physical_type, 1) for j in range(metadata.num_columns)]
+        counted = sum(max(metadata.row_group(i).column(j).num_values, 0) * widths[j]
+                      for i in range(metadata.num_row_groups) for j in range(metadata.num_columns))
+        if counted > limit:
+            raise FileTooLarge(path, counted, limit, "decoded at least (the values its footer counts)")
+        texts = [schema.column(j).path for j in range(metadata.num_columns)
+                 if schema.column(j).physical_type == "BYTE_ARRAY"]
+        rows: list[dict] = []
+        size = 0
+        reader = pq.ParquetFile(source, metadata=metadata, read_dictionary=texts)
+        for batch in reader.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
+            size += sum(_dense_size(column) for column in batch.columns)
+            if size > limit:
+                raise FileTooLarge(path, size, limit, f"decoded in its first {len(rows) + batch.num_rows} rows")
+            rows += batch.to_pylist()
     return rows
 
 
