@@ -109,10 +109,11 @@ def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
             except Exception:  # noqa: BLE001 - the page stays usable on its defaults
                 log.exception("the page's link could not be read; the form keeps its defaults")
                 updates = [gr.skip()] * len(explore_tab.url_outputs)
-            return [*explore_tab.ready(updates), gr.update(interactive=True)]
+            return [*explore_tab.ready(updates), gr.update(interactive=True),
+                    *explore_tab.settings_ready(ctx, updates[explore_tab.url_outputs.index(explore_tab.model)])]
 
         demo.load(None, None, None, js=TAB_FROM_LINK_JS, api_visibility="private")
-        demo.load(open_from_url, None, [*explore_tab.url_outputs, explore_tab.run],
+        demo.load(open_from_url, None, [*explore_tab.url_outputs, explore_tab.run, *explore_tab.settings_outputs],
                   api_visibility="private", concurrency_limit=None)
         sessions.release_sessions(demo)  # a visit's server state goes when the visit does
     # Model events are admitted at once and a local model's run waits in ctx.model_slot/device_slot (a

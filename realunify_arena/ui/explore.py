@@ -168,6 +168,10 @@ class ExploreTab:
     judge: gr.Dropdown
     seed: gr.Number
     run: gr.Button  # disabled until the page's load event filled the form (``url_outputs``, then ``ready``)
+    note: gr.Markdown  # what the page says under the model menu
+    steps: gr.Number  # the generation settings: disabled, as the link's fields, until the load event answered
+    guidance: gr.Number
+    max_new_tokens: gr.Number
 
     @property
     def url_outputs(self) -> list:
@@ -181,6 +185,24 @@ class ExploreTab:
         The fields start disabled: the page's load event fills in a link's values, and a choice made in a
         menu before its answer arrived (a loaded machine, a slow network) was overwritten by the link's."""
         return [{**update, "interactive": True} for update in updates]
+
+    @property
+    def settings_outputs(self) -> list:
+        """The model's note and its generation-settings fields, which follow the model a link names."""
+        return [self.note, self.steps, self.guidance, self.max_new_tokens]
+
+    @staticmethod
+    def settings_ready(ctx: AppContext, model_update: dict) -> list:
+        """Updates of ``settings_outputs`` for the load event, ``model_update`` being the model menu's (a
+        link's model, or ``gr.skip()``): a linked model's note and defaults, and every settings field enabled.
+
+        The settings fields start disabled and follow the model menu only when a visitor picks a model
+        (``.input``): a link's model set by the load event made a second round trip (``.change``) whose
+        answer replaced a value typed in the moment before it arrived."""
+        model = model_update.get("value") if model_update.get("__type__") == "update" else None
+        if model is None:
+            return [gr.skip(), *(gr.update(interactive=True) for _ in FORM_SETTINGS)]
+        return [model_note(ctx, model), *({**update, "interactive": True} for update in settings_fields(ctx, model))]
 
 
 def category_choices(track: str) -> list[tuple[str, str]]:
@@ -338,12 +360,13 @@ def build(ctx: AppContext) -> ExploreTab:
         gr.Markdown("The chosen model's defaults; settings it does not take are hidden.")
         with gr.Row():
             shown = settings_fields(ctx, models[0][1] if models else None)
-            steps = gr.Number(shown[0]["value"], precision=0, visible=shown[0]["visible"],
+            # enabled by the page's load event, with a linked model's defaults (``ExploreTab.settings_ready``)
+            steps = gr.Number(shown[0]["value"], precision=0, visible=shown[0]["visible"], interactive=False,
                               label="Diffusion steps (empty or 0: the card's default)", elem_id="ex-steps")
-            guidance = gr.Number(shown[1]["value"], visible=shown[1]["visible"],
+            guidance = gr.Number(shown[1]["value"], visible=shown[1]["visible"], interactive=False,
                                  label="Guidance (classifier-free scale, 0 or more)", elem_id="ex-guidance")
             max_new_tokens = gr.Number(shown[2]["value"], precision=0, visible=shown[2]["visible"],
-                                       label="Max new tokens (empty or 0: the card's default)",
+                                       interactive=False, label="Max new tokens (empty or 0: the card's default)",
                                        elem_id="ex-max-new-tokens")
     link = gr.Textbox(label="Link to this run (instance, model, seed)", interactive=False, buttons=["copy"],
                       placeholder="Run an instance of a data source to get its link", elem_id="ex-link")
@@ -378,8 +401,9 @@ def build(ctx: AppContext) -> ExploreTab:
         for field in (seed, steps, guidance, max_new_tokens))
     instance.change(partial(instance_preview, ctx), [source, instance], [instance_md, input_image],
                     api_visibility="private", queue=False)
-    model.change(lambda m: [model_note(ctx, m), *settings_fields(ctx, m)], model,
-                 [note, steps, guidance, max_new_tokens], api_visibility="private", queue=False)
+    # a model the visitor picks; a link's model comes with its settings in the load event (``settings_ready``)
+    model.input(lambda m: [model_note(ctx, m), *settings_fields(ctx, m)], model,
+                [note, steps, guidance, max_new_tokens], api_visibility="private", queue=False)
 
     def change_menus(source_value, track_value, category_value):
         """The category and instance menus and the source notice for the three choices as the page shows
@@ -496,7 +520,8 @@ def build(ctx: AppContext) -> ExploreTab:
 
     stop.click(stop_runs, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     _register_api(ctx)
-    return ExploreTab(source, track, category, instance, model, judge, seed, run)
+    return ExploreTab(source, track, category, instance, model, judge, seed, run, note, steps, guidance,
+                      max_new_tokens)
 
 
 def _column_runner(ctx: AppContext, column: Column):
