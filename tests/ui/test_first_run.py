@@ -273,6 +273,7 @@ def test_opened_settings_hold_the_cards_defaults_and_zero_keeps_them(page, app):
 
 BUSY = "A run is already in progress on this page"
 QUEUE_FULL = "already waiting for the accelerator"
+RUN_AGAIN_TRIES = 12  # Runs of 10 s each: a stopped run's slot comes back well within two minutes on a loaded box
 
 
 def test_a_column_refused_by_a_full_queue_does_not_leave_the_page_busy(browser, tmp_path):
@@ -306,19 +307,30 @@ def test_a_battle_refused_by_a_full_queue_does_not_leave_the_page_busy(browser, 
     context, page = _page(browser, full_app["url"] + "?model=tiny-slow")
     statuses = page.locator("#ex-direct-status, #ex-stepwise-status")
     try:
-        expect(page.locator("#ex-model input")).to_have_value("tiny-slow")
-        page.locator("#ex-run").click()
-        expect(statuses.filter(has_text="tiny-slow · seed 0")).to_have_count(1, timeout=120_000)
-        page.get_by_role("tab", name="Arena").click()
-        page.locator("#ar-new").click()
-        expect(page.locator("[data-testid='toast-text']").filter(has_text=QUEUE_FULL)).not_to_have_count(0)
-        page.get_by_role("tab", name="Explore").click()
-        page.locator("#ex-stop").click()
-        expect(statuses.filter(has_text="you pressed Stop")).to_have_count(1)
-        page.locator("#ex-seed input").fill("5")
-        page.locator("#ex-run").click()
-        expect(statuses.filter(has_text="tiny-slow · seed 5")).to_have_count(1, timeout=120_000)
-        expect(page.get_by_text(BUSY)).to_have_count(0)
+        with explain_timeouts(page):  # a wait that runs out says what the page shows
+            expect(page.locator("#ex-model input")).to_have_value("tiny-slow")
+            page.locator("#ex-run").click()
+            expect(statuses.filter(has_text="tiny-slow · seed 0")).to_have_count(1, timeout=120_000)
+            page.get_by_role("tab", name="Arena").click()
+            page.locator("#ar-new").click()
+            expect(page.locator("[data-testid='toast-text']").filter(has_text=QUEUE_FULL)).not_to_have_count(0)
+            page.get_by_role("tab", name="Explore").click()
+            page.locator("#ex-stop").click()
+            expect(statuses.filter(has_text="you pressed Stop")).to_have_count(1)
+            page.locator("#ex-seed input").fill("5")
+            # The stopped run's thread gives the one slot back once its model step sees the Stop, which a loaded
+            # machine can delay past the next click; on this app nothing may wait, so a Run meanwhile is refused
+            # as "queue full" (CI: the direct column showed an Error, the test waited 120 s). Run again until
+            # it starts; never refused as "already in progress", the fault this test is about.
+            for _ in range(RUN_AGAIN_TRIES):
+                page.locator("#ex-run").click()
+                try:
+                    expect(statuses.filter(has_text="tiny-slow · seed 5")).to_have_count(1, timeout=10_000)
+                    break
+                except AssertionError:
+                    expect(page.get_by_text(BUSY)).to_have_count(0)
+            expect(statuses.filter(has_text="tiny-slow · seed 5")).to_have_count(1)
+            expect(page.get_by_text(BUSY)).to_have_count(0)
     finally:
         page.locator("#ex-stop").click()
         expect(statuses.filter(has_text="you pressed Stop")).to_have_count(1)
