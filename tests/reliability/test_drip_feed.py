@@ -32,12 +32,18 @@ from realunify_arena.trace import Step, StepRole, Trace
 
 pytestmark = pytest.mark.slow
 
-DEADLINE_S = 3
-MARGIN_S = 1.0  # the timer thread's wake-up and the client's unwinding, on a busy shared machine
+DEADLINE_S = 5  # the cards' timeout_s: one deadline plus LATE_S ends short of a second attempt (5 + 0.5 + 5 s)
+# how far past its deadline a request may end: the timer thread's wake-up and the client's unwinding with ten
+# requests at once on a loaded 2-core machine (CI measured 1.1 s past one for test_hung_remote); a request
+# read for ever, or retried with a deadline of its own, ends far later
+LATE_S = 3.0
+# a bound on the wait for each stand-in to find its connection closed (two drips, 0.5 s apart, after the close),
+# not a timing check: a connection left open, still being read, is never found closed
+CLOSE_SEEN_S = 15
 KEY_ENV, KEY = "DRIP_STANDIN_MARKER", "drip-marker-5a0c7e19b2d4f6"  # a name that looks like nothing secret
 PICTURE = Image.new("RGB", (16, 16), (30, 90, 200))
 OPTIONS = GenerationOptions(seed=0, max_new_tokens=8, width=16, height=16)
-SAID = re.compile(r"no answer after (\d+\.\d) s \(1 attempt; deadline 3 s\)")
+SAID = re.compile(rf"no answer after (\d+\.\d) s \(1 attempt; deadline {DEADLINE_S} s\)")
 
 
 def _openai(url: str, dialect: str = "images") -> ModelCard:
@@ -119,10 +125,13 @@ def test_a_dripping_endpoint_ends_every_remote_request_at_its_deadline(tmp_path,
         pool = ThreadPoolExecutor(len(CASES))
         futures = [pool.submit(_timed, call) for call in calls]
         _, late = wait(futures, timeout=DEADLINE_S + 15)  # without a total deadline they would read for ever
-        time.sleep(1.2)  # the drip's next byte or two find each connection closed
+        seen_by = time.monotonic() + CLOSE_SEEN_S  # the drip's next byte or two find each connection closed
+        while any(len(s.closed) < s.connections for s in servers) and time.monotonic() < seen_by:
+            time.sleep(0.1)
         drips = [(s.connections, s.dripped, len(s.closed)) for s in servers]
     pool.shutdown(wait=False)  # the servers are stopped: a request still reading ends now
-    assert not late, f"{[path for (path, _), f in zip(CASES, futures) if f in late]} still reading after 18 s"
+    assert not late, (f"{[path for (path, _), f in zip(CASES, futures) if f in late]} still reading after "
+                      f"{DEADLINE_S + 15} s")
     results = [f.result() for f in futures]
     lines = []
     for (path, first), (outcome, elapsed), (connections, dripped, closed) in zip(CASES, results, drips):
@@ -132,8 +141,8 @@ def test_a_dripping_endpoint_ends_every_remote_request_at_its_deadline(tmp_path,
         assert closed == connections, f"{case}: a connection was left open, still being read"
         said = SAID.search(outcome)
         assert said, f"{case}: {outcome}"
-        assert DEADLINE_S <= float(said.group(1)) <= DEADLINE_S + MARGIN_S, f"{case}: {outcome}"
-        assert elapsed <= DEADLINE_S + MARGIN_S, f"{case}: ended after {elapsed:.2f} s"
+        assert DEADLINE_S <= float(said.group(1)) <= DEADLINE_S + LATE_S, f"{case}: {outcome}"
+        assert elapsed <= DEADLINE_S + LATE_S, f"{case}: ended after {elapsed:.2f} s"
         assert KEY not in outcome
     print("\n" + "\n".join(lines))
 
@@ -164,7 +173,7 @@ def test_the_card_probe_ends_at_its_deadline(monkeypatch):
         assert done, "the probe was still reading after 15 s"
         ok, why = probe.result()
     assert not ok and "not answering (no answer within 2 s)" in why, why
-    assert elapsed <= 2.0 + MARGIN_S, elapsed
+    assert elapsed <= 2.0 + LATE_S, elapsed  # a probe without its deadline reads for ever
     assert KEY not in why
 
 
@@ -179,7 +188,7 @@ def test_the_hub_probe_ends_at_its_deadline(monkeypatch):
         elapsed = time.monotonic() - start
         server.stop.set()
     assert not probe.reachable and "did not answer within 2 s" in probe.reason, probe
-    assert elapsed <= 2.0 + MARGIN_S, elapsed
+    assert elapsed <= 2.0 + LATE_S, elapsed  # a probe without its deadline reads for ever
 
 
 def test_a_hub_that_answers_the_probe_then_drips_holds_no_listing(monkeypatch, tmp_path):
@@ -201,4 +210,4 @@ def test_a_hub_that_answers_the_probe_then_drips_holds_no_listing(monkeypatch, t
         server.stop.set()
     availability.forget_probes()
     assert ok and "about 2.0 GB of weights" in why, why  # 1B x 2 bytes (bfloat16), from the name
-    assert elapsed <= 2 * 2.0 + MARGIN_S, elapsed  # the probe, then the size question, each bounded
+    assert elapsed <= 2 * 2.0 + LATE_S, elapsed  # the probe, then the size question, each bounded

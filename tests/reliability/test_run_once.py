@@ -113,7 +113,7 @@ def test_runs_refused_by_a_full_queue_or_stopped_while_waiting_do_not_count(busy
     assert page.generating[holder].wait(120), "the direct column never started"
     _wait_for_a_step()  # its model loaded and generating: its count stays, whatever happens next
     waiter = page.join(stepwise, _column("tiny-slow", seed, started))
-    time.sleep(2)  # the stepwise column is waiting for the slot now
+    _wait_until_queued(busy_app)  # the stepwise column is waiting for the slot now
     try:
         other = _client(busy_app, headers={"x-forwarded-for": _ip()}, download_files=False)
         with pytest.raises(Exception, match=QUEUE_FULL):
@@ -137,6 +137,26 @@ def test_runs_refused_by_a_full_queue_or_stopped_while_waiting_do_not_count(busy
     assert held.get("success") is True, held
     assert waited.get("success") is True and "you pressed Stop" in json.dumps(waited), waited
     assert _run_starts(store) == 1  # the direct run, which ran until Stop
+
+
+# a bound on the wait for a joined column to take the accelerator queue's waiting place, not a timing check: it
+# was a fixed 2 s sleep, and a column still on its way there (a loaded 2-core machine, tiny-slow running in this
+# process) left the place to the next visitor's run, which then waited behind the held slot instead of being refused
+QUEUED_S = 60
+
+
+def _wait_until_queued(app: dict, runs: int = 1) -> None:
+    """Wait until ``runs`` model runs wait for the accelerator in ``app`` (its ``AppContext``, which
+    ``build_demo`` keeps to itself, found among the live objects by its store)."""
+    import gc
+
+    from realunify_arena.context import AppContext
+
+    (ctx,) = [o for o in gc.get_objects() if type(o) is AppContext and o.store is app["store"]]
+    deadline = time.monotonic() + QUEUED_S
+    while ctx._waiting < runs:
+        assert time.monotonic() < deadline, f"no {runs} run(s) waiting for the accelerator after {QUEUED_S} s"
+        time.sleep(0.05)
 
 
 def _wait_for_a_step(timeout_s: float = 120) -> None:
@@ -210,7 +230,7 @@ def test_battles_refused_by_a_full_queue_do_not_count_and_take_no_vote(busy_app)
     holder = page.join(direct, _column("tiny-slow", seed, started))
     assert page.generating[holder].wait(120), "the direct column never started"
     waiter = page.join(stepwise, _column("tiny-slow", seed, started))
-    time.sleep(2)  # the stepwise column is waiting for the slot now: the queue is full
+    _wait_until_queued(busy_app)  # the stepwise column is waiting for the slot now: the queue is full
     try:
         before = _battles(store)
         other = _client(busy_app, headers={"x-forwarded-for": _ip()}, download_files=False)

@@ -115,17 +115,37 @@ def test_a_cached_snapshot_runs_offline_and_a_partial_one_does_not(isolated_hub,
     assert not ok and "org/absent" in reason and "not in the local cache" in reason and "HF_HUB_OFFLINE" in reason
 
 
+# a 0.5 s probe of a silent hub ends well within this even on a loaded 2-core machine; one without its timeout
+# never ends (the hub never answers). Whether the answer is reused is read from the hub's connections, not the clock.
+PROBE_ENDED_S = 4.0
+
+
+def _connections_made(listening: socket.socket) -> int:
+    """How many connections wait in ``listening``'s backlog (each taken out and closed)."""
+    listening.setblocking(False)
+    made = 0
+    while True:
+        try:
+            conn, _ = listening.accept()
+        except BlockingIOError:
+            return made
+        conn.close()
+        made += 1
+
+
 def test_an_unanswering_hub_is_unreachable_within_the_probe_timeout_and_the_answer_is_cached(silent_hub, tmp_path):
     started = time.monotonic()
     probe = av.probe_hub(timeout=0.5)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < PROBE_ENDED_S
     assert not probe.reachable and "did not answer within 0.5 s" in probe.reason
+    assert _connections_made(silent_hub) == 1
     assert av.probe_hub(timeout=0.5) is probe  # reused, not asked again
 
     started = time.monotonic()
     ok, reason = av.availability(_card(tmp_path, "org/not-here"), device="cpu")
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < PROBE_ENDED_S
     assert not ok and "org/not-here" in reason and constants.ENDPOINT in reason
+    assert _connections_made(silent_hub) == 0  # the cached answer: asking again would wait the 2 s default probe
 
 
 def test_a_probe_past_its_ttl_asks_again(hub):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from realunify_arena.adapters.wire import png_base64
 from realunify_arena.cards import load_card
 
 KEY = "stand-in-key-0123456789"
+# a stalled stand-in answers after STALL_S; the card's 1 s timeout ends the request well within TIMED_OUT_S even on
+# a loaded 2-core machine, and a client without it waits out the whole stall
+STALL_S = 30
+TIMED_OUT_S = 10
 
 
 class GeminiStandIn(JSONHandler):
@@ -32,7 +37,7 @@ class GeminiStandIn(JSONHandler):
         self.server.requests.append({"path": self.path, "key": self.headers.get("x-goog-api-key"), "body": body})
         mode = self.server.mode
         if mode == "stall":
-            time.sleep(5)
+            time.sleep(STALL_S)
             return
         if mode == "error":
             return self.reply(400, {"error": {"code": 400, "message": "Request contains an invalid argument.",
@@ -122,9 +127,11 @@ def test_a_key_quoted_back_by_the_server_is_taken_out_of_the_error(adapter, stan
 def test_a_stalled_endpoint_times_out_with_a_clear_error(adapter, stand_in):
     stand_in.mode = "stall"
     start = time.perf_counter()
-    with pytest.raises(TimeoutError, match=r"stand-in-gemini: no answer after 1\.\d s \(1 attempt; deadline 1 s\)"):
+    with pytest.raises(TimeoutError, match=r"stand-in-gemini: no answer after (\d+\.\d) s \(1 attempt; deadline 1 s\)") as late:
         adapter.generate("a green square", adapter.card.defaults)
-    assert time.perf_counter() - start < 4  # the 1 s timeout, one attempt, not the stand-in's 5 s stall
+    measured = time.perf_counter() - start
+    assert 1.0 <= float(re.search(r"after (\d+\.\d) s", str(late.value)).group(1)) <= measured + 0.05
+    assert measured < TIMED_OUT_S  # the 1 s timeout, one attempt, not the stand-in's stall
 
 
 def test_a_reply_without_an_image_is_an_error_that_quotes_the_text(adapter, stand_in):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import threading
 import time
 
 import pytest
@@ -91,7 +93,28 @@ class Passing(Exception):
     pass
 
 
-def test_retries_happen_within_one_deadline():
+# how far past the waits it asked for a within_deadline call may end: its back-offs are read exactly from the
+# sleeps it asks for (``slept``), so the clock only shows they were real and that nothing hangs; a tight bound
+# on a loaded 2-core machine would fail on scheduling, not on a wrong back-off
+HANG_SLACK_S = 3.0
+
+
+@pytest.fixture()
+def slept(monkeypatch) -> list[float]:
+    """The seconds each ``time.sleep`` in this test's thread asked for, in order; each sleep still happens."""
+    asked: list[float] = []
+    real_sleep, here = time.sleep, threading.get_ident()
+
+    def sleep(seconds: float) -> None:
+        if threading.get_ident() == here:  # another thread's sleeps (a server left by an earlier test) are not ours
+            asked.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    return asked
+
+
+def test_retries_happen_within_one_deadline(slept):
     calls: list[float] = []
 
     def attempt(left: float) -> str:
@@ -104,22 +127,27 @@ def test_retries_happen_within_one_deadline():
     assert within_deadline(attempt, timeout_s=10, retries=2, where="x", is_timeout=lambda e: False,
                            is_retryable=lambda e: isinstance(e, Passing)) == "ok"
     assert len(calls) == 3 and calls[0] <= 10 and calls[2] < calls[1] < calls[0]  # each gets the time left
-    assert 1.4 <= time.monotonic() - start < 3  # back-off 0.5 s + 1 s
+    assert slept == [0.5, 1.0]  # the docstring's back-off: 0.5 s, doubling
+    assert 1.4 <= time.monotonic() - start < 1.5 + HANG_SLACK_S  # the sleeps were real, and nothing hangs
 
 
-def test_a_timeout_ends_the_request_with_the_measured_seconds():
+def test_a_timeout_ends_the_request_with_the_measured_seconds(slept):
     def attempt(left: float) -> str:
         time.sleep(left)
         raise TimeoutError("read timed out")
 
     start = time.monotonic()
-    with pytest.raises(TimeoutError, match=r"^x at h: no answer after 1\.\d s \(1 attempt; deadline 1 s\)$"):
+    with pytest.raises(TimeoutError, match=r"^x at h: no answer after \d+\.\d s \(1 attempt; deadline 1 s\)$") as late:
         within_deadline(attempt, timeout_s=1, retries=5, where="x at h", is_timeout=lambda e: True,
                         is_retryable=lambda e: True)
-    assert time.monotonic() - start < 2
+    measured = time.monotonic() - start
+    shown = float(re.search(r"after (\d+\.\d) s", str(late.value)).group(1))
+    assert 1.0 <= shown <= measured + 0.05  # the seconds the request took, whatever a loaded machine adds
+    assert len(slept) == 1 and slept[0] <= 1  # the attempt's own wait: no back-off, no second attempt
+    assert measured < 1 + HANG_SLACK_S  # 5 retries each given a fresh 1 s would take 6 s
 
 
-def test_no_retry_starts_once_the_back_off_would_pass_the_deadline():
+def test_no_retry_starts_once_the_back_off_would_pass_the_deadline(slept):
     calls = []
 
     def attempt(left: float) -> str:
@@ -130,7 +158,8 @@ def test_no_retry_starts_once_the_back_off_would_pass_the_deadline():
     with pytest.raises(Passing):
         within_deadline(attempt, timeout_s=1.2, retries=10, where="x", is_timeout=lambda e: False,
                         is_retryable=lambda e: True)
-    assert len(calls) == 2 and time.monotonic() - start < 1.2  # 0 s, then 0.5 s; a 1 s back-off would pass it
+    assert len(calls) == 2 and slept == [0.5]  # 0 s, then 0.5 s; the 1 s back-off would pass the deadline
+    assert time.monotonic() - start < 1.2 + HANG_SLACK_S  # nothing hangs
     with pytest.raises(ValueError):  # not retryable: raised at once
         within_deadline(lambda left: (_ for _ in ()).throw(ValueError("bad")), timeout_s=5, retries=3, where="x",
                         is_timeout=lambda e: False, is_retryable=lambda e: False)
