@@ -3,7 +3,8 @@
 ever (``dripping``).
 
 The tests' stand-ins (OpenAI-compatible, Gemini, the Hugging Face Hub's repo API: ``HubHandler``) subclass
-``JSONHandler`` and run under ``serving``; ``png_b64`` is an image as their replies carry it.
+``JSONHandler`` and run under ``serving``; ``png_b64`` is an image as their replies carry it. ``serve_in_thread``
+runs any ``socketserver`` server (the workers' own too) for a test.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime
 import ipaddress
 import json
 import socket
+import socketserver
 import ssl
 import threading
 import time
@@ -104,6 +106,18 @@ def private_ca(folder: Path) -> SimpleNamespace:
     return files
 
 
+SHUTDOWN_POLL_S = 0.05  # socketserver's default is 0.5 s
+
+
+def serve_in_thread(server: socketserver.BaseServer) -> threading.Thread:
+    """Start ``server.serve_forever`` in a daemon thread, checking for ``server.shutdown()`` every
+    ``SHUTDOWN_POLL_S`` seconds. ``shutdown()`` returns only once the loop next checks, and with socketserver's
+    default 0.5 s every test that stopped a server just after its last request waited half a second for it."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S}, daemon=True)
+    thread.start()
+    return thread
+
+
 @contextmanager
 def serving(handler: type[JSONHandler], tls: SimpleNamespace | None = None, **state) -> Iterator[ThreadingHTTPServer]:
     """A threaded server for ``handler`` on 127.0.0.1 (``server.url``), with ``state`` set as its attributes
@@ -119,7 +133,7 @@ def serving(handler: type[JSONHandler], tls: SimpleNamespace | None = None, **st
         server.url = server.url.replace("http://", "https://")
     for name, value in state.items():
         setattr(server, name, value)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         yield server
     finally:

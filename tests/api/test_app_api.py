@@ -11,6 +11,7 @@ from contextlib import closing
 import pytest
 from gradio_client import Client
 from gradio_client.utils import Status
+from gradio_sessions import close_soon
 
 from realunify_arena import ratings
 from realunify_arena.adapters.tiny import resolve
@@ -288,7 +289,7 @@ def test_a_vote_from_another_session_or_with_a_bad_choice_is_refused(app):
         with pytest.raises(Exception, match="another session"):
             stranger.predict(battle["battle_id"], "A", api_name="/vote")
     finally:
-        stranger.close()
+        close_soon(stranger)
     with pytest.raises(Exception, match="choice 'C'"):
         app["client"].predict(battle["battle_id"], "C", api_name="/vote")
     assert not [v for v in app["store"].votes() if v["battle_id"] == battle["battle_id"]]
@@ -333,7 +334,7 @@ def test_stored_arena_mode_serves_battles_without_running_a_model(tmp_path):
             during = Client(url, verbose=False)
             battle = during.submit(source, "any", "any", api_name="/new_battle").result(timeout=30)
             during.predict(battle["battle_id"], "A", api_name="/vote")
-            during.close()
+            close_soon(during)
             assert not busy.done()
         assert busy.result(timeout=120)["status"] == "ok"
     finally:

@@ -103,8 +103,8 @@ def test_a_remote_cards_endpoint_is_hidden_from_visitors_and_kept_for_the_comman
             served[f"judge {judge}"] = json.dumps(reply)
             judged = reply["judge_problem"] or json.dumps(reply["judgment"])  # a failed call is kept as a reply
             assert reply["status"] == "ok" and ("[endpoint]" in judged or "its endpoint" in judged), (judge, reply)
+        app.stop()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
         client.close()
-        app.stop()
 
         # the note under the model menu, for a card that cannot run: the first card of this app's menu
         only = start_app(tmp_path / "only.db", "--models-dir", str(models_dir), "--models", "ep-refused",

@@ -16,7 +16,6 @@ import io
 import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 from PIL import Image
+from stand_in import serve_in_thread
 
 from realunify_arena.adapters import build_adapter
 from realunify_arena.cards import MODELS_DIR, load_card
@@ -177,7 +177,7 @@ def test_the_card_drives_the_worker_over_http(tmp_path, card_name):
     module = _module(WORKERS[card_name][0])
     worker, stand_in = _worker(module)
     server = _http(module).make_server(worker)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         raw = yaml.safe_load((MODELS_DIR / f"{card_name}.yaml").read_text())
         raw["endpoint"] = f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -213,7 +213,7 @@ def test_malformed_http_requests_get_an_openai_shaped_400(headers, body, message
     module = _module("blip3o")
     worker, stand_in = _worker(module)
     server = _http(module).make_server(worker)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         with socket.create_connection(server.server_address, timeout=10) as conn:
             conn.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode() + body)
@@ -239,7 +239,7 @@ def test_a_body_shorter_than_its_content_length_does_not_hold_a_worker_thread(mo
     monkeypatch.setattr(http._Handler, "timeout", 1.0)
     worker, stand_in = _worker(module)
     server = http.make_server(worker)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         with socket.create_connection(server.server_address, timeout=20) as conn:
             conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\": 1}")
@@ -552,7 +552,7 @@ def test_the_card_defaults_reach_the_worker_as_its_official_settings(tmp_path, c
     module = _module(WORKERS[card_name][0])
     worker, stand_in = _worker(module)
     server = _http(module).make_server(worker)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         raw = yaml.safe_load((MODELS_DIR / f"{card_name}.yaml").read_text())
         raw["endpoint"] = f"http://127.0.0.1:{server.server_address[1]}/v1"
