@@ -49,7 +49,8 @@ from realunify_arena.dataset_names import Claim, conflicts, remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
 from realunify_arena.official_results import (MODEL_FIELD, OFFICIAL_MODES, ResultEntry, failure_notes,
-                                             model_disagreements, models_named, read_result_files, same_model)
+                                             model_disagreements, models_named, read_result_files, same_model,
+                                             skipped_note)
 from realunify_arena.store import ImportConflict, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
@@ -85,8 +86,7 @@ class ImportSummary:
         runs = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "none"
         lines = [(f"{self.model} on {self.dataset}: {self.new} runs imported, {self.unchanged} unchanged, "
                   f"{self.replaced} replaced (read {', '.join(self.files) or 'no file'}; runs {runs})")]
-        lines += [f"skipped {name}: no entry carries results (generated_image, response, ...)"
-                  for name in self.skipped]
+        lines += [f"note: {skipped_note(name)}" for name in self.skipped]
         lines += [f"note: {note}" for note in self.notes]
         return lines
 
