@@ -14,7 +14,9 @@ questions, a majority of people's per-item scores, is taken as the instance's ow
 question the other did not scored another all-or-nothing poll, and calling the two scores a disagreement
 would blame the judges for the question list (Cohen's κ rates one item by both raters). Such runs are left
 out and counted (``instances_other_questions``); their common questions still count. The score table uses
-the runs *every* compared judge decided, so the judges' figures are computed on the same instances (``n``).
+the runs *every* compared judge decided over the same polling questions, by the same rule (``polls_differ``):
+the judges' figures are computed on the same instances (``n``), those the agreement rows compare, and the runs
+left out for their question lists are counted (``Comparison.runs_other_questions``).
 
 ``ratings.judge_agreement`` answers a different question (does a judge's score prefer the side people
 voted for in arena battles); the two may later share this module.
@@ -39,6 +41,7 @@ from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, UEG_TASKS
 from realunify_arena.reporting import stored_outcome, system_labels
 from realunify_arena.scoring import MODES, percent, round_half_up, score_systems
+from realunify_arena.shown import counted
 from realunify_arena.trace import Status
 
 ALL = "all"  # the scope of a row over every UEG category
@@ -82,7 +85,10 @@ class Comparison:
     agreement: list[PairAgreement] = field(default_factory=list)
     # model label -> judge -> (mode -> SystemScore), over the runs every judge decided
     scores: dict[str, dict[str, dict]] = field(default_factory=dict)
-    common_runs: int = 0
+    common_runs: int = 0  # runs every judge decided over the same polling questions: the score table's
+    # runs every judge decided, left out of the score table because two judges listed different polling
+    # questions (``polls_differ``), as the agreement rows leave them out (``instances_other_questions``)
+    runs_other_questions: int = 0
 
 
 def cohen_kappa(table) -> float | None:
@@ -170,6 +176,14 @@ def _by_question(items: list[dict]) -> dict[tuple[str, int], dict]:
     return out
 
 
+def polls_differ(judgments: Iterable[dict]) -> bool:
+    """Whether polling judgments of one run scored different polls: two of them list different polling
+    questions (matched by text, ``_by_question``). A judgment listing no questions (a majority of people's
+    per-item scores) is taken as scoring the instance's own poll."""
+    listed = {frozenset(_by_question(j["details"]["questions"])) for j in judgments if j["details"]["questions"]}
+    return len(listed) > 1
+
+
 def _pair_rows(a: str, b: str, mine: dict[int, dict], theirs: dict[int, dict]) -> list[PairAgreement]:
     questions, instances = defaultdict(list), defaultdict(list)
     one_judge = defaultdict(lambda: [0, 0, 0])  # task -> [questions, instances] only one of the two answered,
@@ -185,7 +199,7 @@ def _pair_rows(a: str, b: str, mine: dict[int, dict], theirs: dict[int, dict]) -
             elif said:
                 one_judge[task][0] += 1
         scores = [j["score"] for j in (x, y) if j and j["score"] is not None]
-        if len(scores) == 2 and by_a and by_b and by_a.keys() != by_b.keys():
+        if len(scores) == 2 and polls_differ((x, y)):
             one_judge[task][2] += 1
         elif len(scores) == 2:
             instances[task].append((scores[0], scores[1]))
@@ -202,12 +216,16 @@ def _pair_rows(a: str, b: str, mine: dict[int, dict], theirs: dict[int, dict]) -
 
 
 def _scores(store, comparison: Comparison, by_judge: dict[str, dict[int, dict]], pinned: bool | None) -> None:
-    """Each judge's table on the same runs: the UEG runs every judge decided, plus the UEG runs whose model
-    failed (or could not run the mode), which no judge sees and which count as ``report`` counts them (a
-    failed run 0 and in "run err", a not-supported one as "-"), so these figures never exceed report's."""
+    """Each judge's table on the same runs: the UEG runs every judge decided over the same polling questions
+    (a run two judges scored over different ones is left out and counted, as the agreement rows leave it
+    out: ``polls_differ``), plus the UEG runs whose model failed (or could not run the mode), which no judge
+    sees and which count as ``report`` counts them (a failed run 0 and in "run err", a not-supported one as
+    "-"), so these figures never exceed report's."""
     decided = [{r for r, j in by_judge[name].items() if j["score"] is not None} for name in comparison.judges]
     common = set.intersection(*decided)
-    comparison.common_runs = len(common)
+    other = {r for r in common if polls_differ(by_judge[name][r] for name in comparison.judges)}
+    common -= other
+    comparison.common_runs, comparison.runs_other_questions = len(common), len(other)
     read = store.runs(dataset=comparison.dataset, pinned=pinned)
     runs = [r for r in read if r["id"] in common or (r["track"] == "UEG" and r["status"] != Status.OK.value)]
     labels = system_labels(read)
@@ -291,8 +309,11 @@ def markdown(comparison: Comparison) -> str:
                   f"share of equal answers; κ = (p_o − p_e) / (1 − p_e) (Cohen 1960); \"{UNDEFINED}\": both judges "
                   "gave the same single answer to every item, so chance agreement p_e is 1 and κ has no value."]
     header = ["Judge", "n", *(CATEGORIES[t].abbreviation for t in score_columns(comparison)), "UEG"]
+    other = comparison.runs_other_questions
+    left_out = (f"; {counted(other, 'run')} every judge decided left out, the judges having "
+                "polled different questions, as in the agreement rows" if other else "")
     lines += ["", f"Scores each judge gives (direct/stepwise, %), on the {comparison.common_runs} runs every "
-                  "judge decided (the layout of the paper's Table 4):"]
+                  f"judge decided over the same polling questions{left_out} (the layout of the paper's Table 4):"]
     for model, rows in score_rows(comparison):
         lines += ["", f"**{model}**", "", row(header), row(["---"] * len(header)), *map(row, rows)]
     return "\n".join(lines) + "\n"
@@ -324,6 +345,7 @@ def write_csv(comparisons: Iterable[Comparison], path: Path) -> Path:
 
 def write_json(comparisons: Iterable[Comparison], path: Path) -> Path:
     payload = [{"dataset": c.dataset, "judges": c.judges, "common_runs": c.common_runs,
+                "runs_other_questions": c.runs_other_questions,
                 "agreement": [asdict(r) for r in c.agreement],
                 "scores": [r for r in records(c) if r["kind"] == "score"]} for c in comparisons]
     durable.write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")

@@ -13,8 +13,9 @@ an image path is found by ``benchmark.result_paths.find_result_image``. Files (`
 read by ``benchmark.result_files`` and each entry under the rule ``score-official`` applies
 (``official_results``): a run without its reply or image is stored as failed, and judge replies are stored
 and count even when the image they judged is not here or cannot be read (the run then has no image step; the
-summary says so, as it names the entries stored as failed runs because their image is not here, leaves the
-folder or cannot be read: the first few of each file, and how many). An image path is matched by Unicode
+summary says so, as it names the entries stored as failed runs, their reply or image missing or the image not
+here, outside the folder or unreadable: the first few of each file and how many, by
+``official_results.failure_notes``, as ``score-official`` names them). An image path is matched by Unicode
 normalization too (``result_paths.existing_file``: a folder copied from macOS). Entries that carry their own
 ``model`` field (as some runners write it) must name the model given (``official_results.same_model``:
 ignoring case and a hub owner); runs of another model are refused, never stored under the name given.
@@ -47,8 +48,9 @@ from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import Claim, conflicts, remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
-from realunify_arena.official_results import (MODEL_FIELD, OFFICIAL_MODES, ResultEntry, model_disagreements,
-                                             models_named, read_result_files, same_model)
+from realunify_arena.official_results import (MODEL_FIELD, OFFICIAL_MODES, ResultEntry, failure_notes,
+                                             model_disagreements, models_named, read_result_files, same_model,
+                                             skipped_note)
 from realunify_arena.store import ImportConflict, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
@@ -84,8 +86,7 @@ class ImportSummary:
         runs = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "none"
         lines = [(f"{self.model} on {self.dataset}: {self.new} runs imported, {self.unchanged} unchanged, "
                   f"{self.replaced} replaced (read {', '.join(self.files) or 'no file'}; runs {runs})")]
-        lines += [f"skipped {name}: no entry carries results (generated_image, response, ...)"
-                  for name in self.skipped]
+        lines += [f"note: {skipped_note(name)}" for name in self.skipped]
         lines += [f"note: {note}" for note in self.notes]
         return lines
 
@@ -105,7 +106,6 @@ class _Entry:
     images: dict[StepRole, Path]  # generated / edited image files
     judgments: dict[str, dict]
     note: str | None = None  # stored without the image it names (not here, or unreadable): why
-    image_failed: bool = False  # a failed run because its image is not here or unreadable (``error`` says why)
     digest: str = ""
     trace: Trace | None = None  # with its images decoded, once they are
 
@@ -282,7 +282,7 @@ def _read(files: list[Path], folder: Path, data: Dataset | None, judge_name: str
     # entry without prompt, input_image, question or option is matched by (task_type, index) all the same).
     read = read_result_files(files, problems, scoring_only=data is not None)
     summary.files, summary.skipped = read.files, read.skipped
-    summary.notes = _model_field(read.entries, summary.model, problems)
+    summary.notes = _model_field(read.entries, summary.model, problems) + failure_notes(read.entries)
     instances = _instances(read.entries, folder, data, problems)
     entries = []
     for result in read.entries:
@@ -320,20 +320,18 @@ def _model_field(entries: list[ResultEntry], model: str, problems: list[Problem]
 
 def _image_notes(entries: list[_Entry]) -> list[str]:
     """Per file: the entries stored without the image they name (judged or answered, so scored all the
-    same), and the entries stored as failed runs because their image is not here, leaves the folder or is
-    unreadable; each with its first ``NOTED_ENTRIES`` entries and why."""
+    same), with its first ``NOTED_ENTRIES`` entries and why. The entries stored as failed runs (their reply
+    or image missing, or the image not here, outside the folder or unreadable) are named by the shared rule's
+    ``official_results.failure_notes``, as ``score-official`` names them."""
+    noted: dict[str, list[_Entry]] = {}
+    for entry in entries:
+        if entry.note:
+            noted.setdefault(entry.file, []).append(entry)
     lines = []
-    for kind, chosen, why in (("stored without the image named", lambda e: e.note, lambda e: e.note),
-                              ("stored as failed runs, the image named being unusable", lambda e: e.image_failed,
-                               lambda e: e.error)):
-        noted: dict[str, list[_Entry]] = {}
-        for entry in entries:
-            if chosen(entry):
-                noted.setdefault(entry.file, []).append(entry)
-        for file, found in noted.items():
-            shown = "; ".join(f"{e.label}: {why(e)}" for e in found[:NOTED_ENTRIES])
-            more = f"; and {len(found) - NOTED_ENTRIES} more" if len(found) > NOTED_ENTRIES else ""
-            lines.append(f"{file}: {_count(found)} {kind} ({shown}{more})")
+    for file, found in noted.items():
+        shown = "; ".join(f"{e.label}: {e.note}" for e in found[:NOTED_ENTRIES])
+        more = f"; and {len(found) - NOTED_ENTRIES} more" if len(found) > NOTED_ENTRIES else ""
+        lines.append(f"{file}: {_count(found)} stored without the image named ({shown}{more})")
     return lines
 
 
@@ -416,7 +414,7 @@ def _entry(result: ResultEntry, instance: AnyInstance, judge_name: str, problems
         problems.extend(found)
         return None
     return _Entry(result.file, result.label, instance, result.mode, result.raw, result.status, result.error, texts,
-                  images, judgments, note=result.note, image_failed=result.image_failed)
+                  images, judgments, note=result.note)
 
 
 def _judgments(result: ResultEntry, instance: AnyInstance, judge_name: str, bad) -> dict[str, dict]:

@@ -32,6 +32,11 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
   when an asked question already fails it (its unasked questions are then not judged, and no judge errors),
   else its unasked questions are judge errors (no verdict).
   Stepwise, a ``response`` is the refined prompt.
+- A file whose entries carry instance fields only (``has_results``) is an instance file: skipped, and said
+  (``skipped_note``). An entry carrying a field that is neither an instance's nor a result's (``output_image``,
+  ``answer_text``: ``unread_fields``) is a result the scorers cannot read, even where no entry of its file
+  carries a field read here: a failed run when nothing else decides it, named with those fields by
+  ``failure_notes``.
 
 The texts an entry carries (``response``, each ``judge_answer``, ``error``) are read with their secrets masked
 (``redaction.redact``), as ``eval`` stores a model's or judge's reply: an imported run is stored, shown on the
@@ -49,17 +54,23 @@ from pathlib import Path
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.result_files import STEMS, parse_result_file
 from realunify_arena.benchmark.result_paths import climbs_out, find_result_image
-from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
-from realunify_arena.benchmark.validation import Problem, describe
+from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, Track
+from realunify_arena.benchmark.validation import (GEU_FIELDS, OWN_INSTANCE_FIELDS, POLLING_FIELDS, UEG_FIELDS, Problem,
+                                                  describe)
 from realunify_arena.redaction import redact, secret_values
-from realunify_arena.shown import brief
+from realunify_arena.shown import brief, counted
 from realunify_arena.trace import Mode, Status
 
 MODEL_FIELD = "model"  # the model's name, as some runners write it into each entry
 OFFICIAL_MODES: dict[str, Mode] = {"direct": "direct", "step": "stepwise"}  # official file suffix -> mode
-# Fields a runner or the official scorers add to an instance entry; a file whose entries carry none of
-# them (nor a judge_answer) holds instances only, not results, and is skipped.
+# Fields a runner or the official scorers add to an instance entry. A file whose entries carry none of them,
+# no judge_answer and no field other than an instance's (``has_results``) holds instances only, and is skipped.
 RESULT_FIELDS = ("generated_image", "response", "model_response", "edit_image", "score", "status")
+# Where a failed run's result is expected, per track (``failure_notes`` names it beside the fields found).
+EXPECTED_RESULT: dict[Track, str] = {
+    "UEG": "generated_image (or a judge_answer on each polling question, or the per-item score)",
+    "GEU": "response (or model_response, or the per-item score)",
+}
 # Everything an entry says about one run rather than about its instance: never carried over to another run's
 # entry (an export of runs on a dataset that was read from a result folder).
 # ``model`` is the name some runners write into each entry: whose run it is, never another run's.
@@ -100,7 +111,7 @@ class ResultEntry:
 class ResultFiles:
     entries: list[ResultEntry] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # the files read
-    skipped: list[str] = field(default_factory=list)  # files whose entries carry no results
+    skipped: list[str] = field(default_factory=list)  # files whose entries carry instance fields only
 
 
 def read_result_files(files: list[Path], problems: list[Problem], *, scoring_only: bool = False) -> ResultFiles:
@@ -114,7 +125,7 @@ def read_result_files(files: list[Path], problems: list[Problem], *, scoring_onl
     for file in files:
         kind = STEMS[file.stem][1]
         parsed = parse_result_file(file, problems, scoring_only=scoring_only)
-        if parsed and not any(has_results(raw) for raw, _, _ in parsed):
+        if parsed and not any(has_results(raw, record.track) for raw, record, _ in parsed):
             out.skipped.append(file.name)
             continue
         if parsed:
@@ -126,9 +137,35 @@ def read_result_files(files: list[Path], problems: list[Problem], *, scoring_onl
     return out
 
 
-def has_results(raw: dict) -> bool:
-    return any(k in raw for k in RESULT_FIELDS) or any(
-        isinstance(q, dict) and "judge_answer" in q for q in raw.get("question_list") or [])
+def has_results(raw: dict, track: Track) -> bool:
+    """Whether an entry says anything about a run: a result field, a judge_answer, or a field no instance
+    carries (``unread_fields``). A runner that wrote every image as ``output_image`` wrote results the
+    official scorers cannot read (their ``process_one`` scores each 0, printing the ``KeyError``), not an
+    instance file: its entries count as failed runs, and ``failure_notes`` names the fields."""
+    return (any(k in raw for k in RESULT_FIELDS) or bool(unread_fields(raw, track)) or any(
+        isinstance(q, dict) and "judge_answer" in q for q in raw.get("question_list") or []))
+
+
+def unread_fields(raw: dict, track: Track) -> list[str]:
+    """The fields of an entry that are neither an instance's (the official ones, ``validation.UEG_FIELDS`` /
+    ``GEU_FIELDS``, and this project's ``OWN_INSTANCE_FIELDS``) nor a result's (``RUN_FIELDS``, a polling
+    question's ``judge_answer``), in the order written: ``output_image``, ``question_list[].judgement``."""
+    known = (UEG_FIELDS if track == "UEG" else GEU_FIELDS) | OWN_INSTANCE_FIELDS | set(RUN_FIELDS)
+    found = [k for k in raw if k not in known]
+    questions = raw.get("question_list") if track == "UEG" else None
+    for item in questions if isinstance(questions, list) else []:
+        for k in item if isinstance(item, dict) else []:
+            name = f"question_list[].{k}"
+            if k not in POLLING_FIELDS and k != "judge_answer" and name not in found:
+                found.append(name)
+    return found
+
+
+def skipped_note(file: str) -> str:
+    """Why ``file`` (one of ``ResultFiles.skipped``) was not read: what its entries carry, and what was looked
+    for."""
+    return (f"{file}: skipped: its entries carry instance fields only, none of the result fields "
+            f"({', '.join(RESULT_FIELDS)}, judge_answer): an instance file, not results")
 
 
 def reply_from_score(score: int, answer: str | None) -> str:
@@ -293,8 +330,21 @@ def failure_notes(entries: list[ResultEntry]) -> list[str]:
         shown = "; ".join(f"{e.label}: {e.error}" for e in failed[:NOTED_FAILURES])
         more = f"; and {len(failed) - NOTED_FAILURES} more" if len(failed) > NOTED_FAILURES else ""
         lines.append(f"{file}: {len(failed)} of {sum(e.file == file for e in entries)} entries count as failed "
-                     f"runs (scored 0, in run err) ({shown}{more})")
+                     f"runs (scored 0, in run err) ({shown}{more}){_unread(failed)}")
     return lines
+
+
+def _unread(failed: list[ResultEntry]) -> str:
+    """The fields the failed entries carry that no scorer reads, with how many carry each, and the field the
+    result is expected under: "" when they carry none."""
+    counts: Counter = Counter()
+    for entry in failed:
+        counts.update(unread_fields(entry.raw, entry.record.track))
+    if not counts:
+        return ""
+    found = ", ".join(f"{name} ({counted(n, 'entry')})" for name, n in counts.items())
+    return (f"; fields found that no scorer reads: {found}; the result is expected under "
+            f"{EXPECTED_RESULT[failed[0].record.track]}")
 
 
 def image_problem(path: Path) -> str | None:

@@ -29,7 +29,8 @@ from realunify_arena.dataset_names import instances_at
 from realunify_arena.judge import (ANSWER_PARSER, judge_errors, mcq_judgment, parse_yes_no, polling_judgment,
                                    was_asked)
 from realunify_arena.official_results import (FROM_SCORE_FIELD, RUN_FIELDS, ResultEntry, failure_notes,
-                                             model_disagreements, models_named, read_result_files, reply_from_score)
+                                             model_disagreements, models_named, read_result_files, reply_from_score,
+                                             skipped_note)
 from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
@@ -451,6 +452,7 @@ def _score_files(files: list[Path], name: str, problems: list[Problem], notes: l
     notes += [f"{file}: {counted(len(found), 'entry')} name(s) another model than "
               f"{name!r}: {models_named(found)}; scored as {name!r}"
               for file, found in model_disagreements(read.entries, name).items()]
+    notes += [skipped_note(file) for file in read.skipped]
     notes += failure_notes(read.entries)
     return [outcome for outcome in (_official_outcome(e, name, problems) for e in read.entries)
             if outcome is not None]

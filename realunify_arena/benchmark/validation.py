@@ -28,6 +28,10 @@ from realunify_arena.benchmark.schema import (
 
 UEG_FIELDS = {"index", "task_type", "prompt", "question_list", "new_prompt"}
 GEU_FIELDS = {"index", "task_type", "input_image", "question", "option", "answer", "evaluation_prompt", "edit_prompt"}
+# What this project's own instance files add to the official fields (``benchmark.generators``: how an instance
+# was made, a GEU instance's reference image): instance fields too, never a run's.
+OWN_INSTANCE_FIELDS = {"generator", "reference_image"}
+POLLING_FIELDS = {"question", "answer"}  # one polling question's fields in an instance file
 
 
 @dataclass(frozen=True)

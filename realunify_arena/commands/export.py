@@ -4,8 +4,11 @@ Each exported vote also carries the fields FastChat's rating reads from a battle
 ``--clean-battle-file``: ``pd.read_json`` of a JSON array, sorted by ``tstamp``, filtered by ``anony``, rated on
 ``model_a``, ``model_b`` and ``winner``): ``model_a``/``model_b`` the two systems, ``tstamp`` the vote's time in
 seconds since the epoch, ``anony`` false exactly for a flagged battle (its output named a system before the vote,
-so, as FastChat leaves non-anonymous battles out, its rating leaves it out as ours does). ``--format json``
-writes the JSON array that ``--clean-battle-file`` takes.
+so, as FastChat leaves non-anonymous battles out, its rating leaves it out as ours does), and ``judge`` the voter:
+``elo_analysis.py`` groups battles by it (``limit_user_votes``, for ``--daily-vote-per-user``; ``outlier_detect``
+counts and drops a voter's battles by it), and FastChat's ``clean_battle_data.py`` writes it as
+``arena_user_<id>``, an id per IP that is never the IP; here ``arena_user_<voter_hash>``, the keyed hash, never
+a username, an IP or a session. ``--format json`` writes the JSON array that ``--clean-battle-file`` takes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged,
                                                out_file, out_folder, store_at)
 
-FASTCHAT_FIELDS = ("model_a", "model_b", "tstamp", "anony")
+FASTCHAT_FIELDS = ("model_a", "model_b", "tstamp", "anony", "judge")
+FASTCHAT_VOTER = "arena_user_"  # FastChat's ``judge`` is this and a voter id (its clean_battle_data.py)
 VOTE_FIELDS = ("vote_id", "created_at", "battle_id", "kind", "track", "dataset", "instance_uid",
                "system_a", "system_b", "choice", "winner", "voter_hash", "flagged",
                *FASTCHAT_FIELDS)
@@ -86,19 +90,22 @@ def vote_lines(store, track: str | None = None, kind: str | None = None) -> list
     if not votes:
         return []
     arena = _arena(store)
-    return [
-        {**{k: v[k] for k in VOTE_FIELDS if k in v}, "winner": WINNER[v["choice"]],
-         "voter_hash": arena.voter_hash(v["voter"]), **fastchat_fields(v)}
-        for v in votes
-    ]
+    lines = []
+    for v in votes:
+        hashed = arena.voter_hash(v["voter"])
+        lines.append({**{k: v[k] for k in VOTE_FIELDS if k in v}, "winner": WINNER[v["choice"]],
+                      "voter_hash": hashed, **fastchat_fields(v, hashed)})
+    return lines
 
 
-def fastchat_fields(vote: dict) -> dict:
+def fastchat_fields(vote: dict, voter_hash: str) -> dict:
     """FastChat's battle fields of one ``Store.votes`` row (the module docstring): model_a, model_b, tstamp
-    (float seconds since the epoch, from ``created_at``, an ISO 8601 time with its UTC offset) and anony (false
-    for a flagged battle)."""
+    (float seconds since the epoch, from ``created_at``, an ISO 8601 time with its UTC offset), anony (false
+    for a flagged battle) and judge (``FASTCHAT_VOTER`` and the vote's ``voter_hash``: one per voter, never
+    the voter's name, IP or session)."""
     return {"model_a": vote["system_a"], "model_b": vote["system_b"],
-            "tstamp": dt.datetime.fromisoformat(vote["created_at"]).timestamp(), "anony": not vote["flagged"]}
+            "tstamp": dt.datetime.fromisoformat(vote["created_at"]).timestamp(), "anony": not vote["flagged"],
+            "judge": FASTCHAT_VOTER + voter_hash}
 
 
 def _arena(store):

@@ -32,12 +32,13 @@ def _run(store: Store, system: str, uid: str) -> int:
     return store.save_trace(trace, "bundled")
 
 
-def _vote(arena: Arena, k: int, a: str, b: str, choice: str, flag: str | None = None) -> None:
+def _vote(arena: Arena, k: int, a: str, b: str, choice: str, flag: str | None = None,
+          voter: str = "hf:rater") -> None:
     uid, session = f"UEG_{k}_world_knowledge", f"session-{k}"
-    battle_id = arena.new_battle(session, "hf:rater", uid, "bundled", a, b, "model_vs_model")
+    battle_id = arena.new_battle(session, voter, uid, "bundled", a, b, "model_vs_model")
     arena.deliver(battle_id, session, "A", _run(arena.store, a, uid))
     arena.deliver(battle_id, session, "B", _run(arena.store, b, uid), flag=flag)
-    arena.vote(battle_id, session, "hf:rater", choice)
+    arena.vote(battle_id, session, voter, choice)
 
 
 def _voted_store(path) -> tuple[float, float]:
@@ -123,3 +124,39 @@ def test_an_empty_json_export_is_an_empty_array(tmp_path, capsys):
     assert main(["export", "votes", "--format", "json", "--out", str(out), "--db", str(db)]) == 0
     assert json.loads(out.read_text()) == [] and len(pd.read_json(out)) == 0
     assert "no votes" in capsys.readouterr().err
+
+
+def test_fastchat_s_per_voter_options_group_the_export_by_voter_without_naming_one(tmp_path, capsys):
+    """FastChat's ``elo_analysis.py`` groups battles by ``judge``: ``limit_user_votes`` (``--daily-vote-per-user
+    N``) keeps ``groupby("judge").head(N)`` per day of ``tstamp`` (``datetime.fromtimestamp``), and
+    ``outlier_detect`` counts ``battles["judge"].value_counts()`` and drops a voter's battles by it; its
+    ``clean_battle_data.py`` writes ``judge`` as ``arena_user_<id>``, an id per IP, never the IP. Before, the
+    export had no ``judge``: both steps ended in KeyError. Now ``judge`` is ``arena_user_`` and the vote's
+    ``voter_hash``: one value per voter, naming no username."""
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    arena = Arena(store, max_votes=1000)
+    plan = [("hf:rater", "A"), ("hf:rater", "B"), ("hf:rater", "tie"), ("hf:other-person", "A"),
+            ("hf:other-person", "A")]
+    for k, (voter, choice) in enumerate(plan):
+        _vote(arena, k, "m1:direct", "m2:direct", choice, voter=voter)
+    store.close()
+    out = tmp_path / "battles.json"
+    assert main(["export", "votes", "--format", "json", "--out", str(out), "--db", str(db)]) == 0
+    capsys.readouterr()
+    battles = pd.read_json(out)
+    assert battles["judge"].value_counts().sort_values().tolist() == [2, 3]  # outlier_detect's count per voter
+    assert (battles["judge"] == "arena_user_" + battles["voter_hash"]).all()
+    assert not battles["judge"].str.contains("rater|other-person").any()
+    # limit_user_votes with --daily-vote-per-user 2, its steps written out with pandas
+    battles["date"] = battles["tstamp"].apply(lambda x: dt.datetime.fromtimestamp(x).strftime("%Y-%m-%d"))
+    kept = pd.concat([battles[battles["date"] == day].groupby("judge").head(2) for day in battles["date"].unique()])
+    # by hand: at most 2 a voter a day (the votes were cast seconds apart; counted per day all the same)
+    per_day: dict[tuple[str, str], int] = {}
+    for day, voter in zip(battles["date"], [voter for voter, _ in plan]):
+        per_day[day, voter] = per_day.get((day, voter), 0) + 1
+    assert len(kept) == sum(min(n, 2) for n in per_day.values())
+    lines = tmp_path / "votes.jsonl"
+    assert main(["export", "votes", "--out", str(lines), "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert pd.read_json(lines, lines=True)["judge"].tolist() == battles["judge"].tolist()

@@ -3,7 +3,8 @@ alike by ``score-official``):
 
 - entries that name their own ``model`` (some runners write it) are never stored under another model's name;
 - the summary names the entries stored as failed runs because their image is missing, outside the folder,
-  unreadable or corrupt (the first few of a file, and how many), as it names judged entries without images;
+  unreadable or corrupt (the first few of a file, and how many; as score-official names them), as it names
+  judged entries without images;
 - a file name stored decomposed (Unicode NFD, as folders copied from macOS keep them) is the name the JSON
   spells composed (NFC), and the other way round (UAX #15), wherever a result or dataset image path is read;
 - a corrupt image beside judge replies is judged by the replies in both commands, and a corrupt image with
@@ -144,7 +145,8 @@ def test_the_summary_names_each_kind_of_unusable_image_bounded(tmp_path, capsys)
     assert code == 0, err
     assert "runs 6 error, 1 ok" in out, out
     line = next(x for x in out.splitlines() if "failed runs" in x)
-    assert line.startswith("note: UEG_direct.json: 6 entries stored as failed runs, the image named being unusable (")
+    # named as score-official names them (``official_results.failure_notes``: one rule for both commands)
+    assert line.startswith("note: UEG_direct.json: 6 of 7 entries count as failed runs (scored 0, in run err) (")
     # the first three, each with its path and why, then how many more
     assert "index 1 (world_knowledge): no generated image: generated_image gone.png not found" in line
     assert "index 2 (world_knowledge): no generated image: generated_image ../outside.png climbs above" in line

@@ -72,15 +72,9 @@ def _kappa_by_hand(pairs: list[tuple[int, int]]) -> float:
     return (p_o - p_e) / (1 - p_e)
 
 
-def test_runs_two_judges_scored_over_different_polling_questions_are_left_out_and_counted(tmp_path, capsys):
-    """Judge C was asked a third polling question on run 1 that judge A never saw (another version of the
-    instance's question list, say) and answered it wrong: C's instance score 0 answers another poll than A's
-    1. Cohen's κ rates one item by both raters, so the instance comparison is over runs 2-4 only, where both
-    judged the same two questions: (A, C) = (0, 0), (1, 1), (1, 0). Before, run 1 counted as a disagreement:
-    4 instances, 50% agreement, κ 0.00 beside 100% agreement on every polling question both were asked. The
-    two questions of run 1 both answered still count; the third is one judge's only. A judgment listing no
-    questions (people's per-item scores) is compared as before (judge D)."""
-    from realunify_arena import agreement
+def _judged_over_other_questions(tmp_path) -> tuple[Store, list[int]]:
+    """Four WK runs of m judged by A and C; on run 1 C was asked a third polling question A never saw, and
+    scored 0 where A scored 1; on runs 2-4 (A, C) score (0, 0), (1, 1), (1, 0)."""
     from realunify_arena.benchmark.schema import PollingQuestion
     from realunify_arena.judge import polling_judgment
     from tests.unit.test_paired import QUESTIONS, _run
@@ -93,6 +87,20 @@ def test_runs_two_judges_scored_over_different_polling_questions_are_left_out_an
     for run, (a, c) in zip(runs[1:], [(WRONG, WRONG), (RIGHT, RIGHT), (RIGHT, WRONG)]):
         _poll(store, run, "A", a)
         _poll(store, run, "C", c)
+    return store, runs
+
+
+def test_runs_two_judges_scored_over_different_polling_questions_are_left_out_and_counted(tmp_path, capsys):
+    """Judge C was asked a third polling question on run 1 that judge A never saw (another version of the
+    instance's question list, say) and answered it wrong: C's instance score 0 answers another poll than A's
+    1. Cohen's κ rates one item by both raters, so the instance comparison is over runs 2-4 only, where both
+    judged the same two questions: (A, C) = (0, 0), (1, 1), (1, 0). Before, run 1 counted as a disagreement:
+    4 instances, 50% agreement, κ 0.00 beside 100% agreement on every polling question both were asked. The
+    two questions of run 1 both answered still count; the third is one judge's only. A judgment listing no
+    questions (people's per-item scores) is compared as before (judge D)."""
+    from realunify_arena import agreement
+
+    store, runs = _judged_over_other_questions(tmp_path)
     store.save_judgment(runs[0], "D", {"kind": "polling", "score": 1, "errors": 0,
                                        "details": {"judge": "D", "questions": []}})
 
@@ -110,6 +118,35 @@ def test_runs_two_judges_scored_over_different_polling_questions_are_left_out_an
     (with_d,) = agreement.compare_judges(store, ["A", "D"])
     overall = next(r for r in with_d.agreement if r.scope == agreement.ALL)
     assert (overall.instances, overall.instance_agreement, overall.instances_other_questions) == (1, 1.0, 0)
+    store.close()
+
+
+def test_the_score_table_leaves_out_the_runs_the_agreement_rows_leave_out_for_their_questions(tmp_path):
+    """The score table (Table 4's layout) and the agreement rows describe the same instances. Run 1: judge C
+    was asked a third polling question A never saw, and scored it 0 over three questions where A scored 1 over
+    two; the agreement rows leave it out (``instances_other_questions``). Before, the score table still counted
+    it, each judge over its own questions: A 3 of 4 right (75.0), C 1 of 4 (25.0), n 4. Counted by hand over
+    runs 2-4, whose polls A and C share: A scores (0, 1, 1) -> 2 of 3 = 66.7%, C (0, 1, 0) -> 1 of 3 = 33.3%,
+    n 3, and one run left out, said in the table's line and in the JSON."""
+    import json
+
+    from realunify_arena import agreement
+
+    store, _ = _judged_over_other_questions(tmp_path)
+    (comparison,) = agreement.compare_judges(store, ["A", "C"])
+    overall = next(r for r in comparison.agreement if r.scope == agreement.ALL)
+    assert (overall.instances, overall.instances_other_questions) == (3, 1)
+    ((model, rows),) = agreement.score_rows(comparison)
+    assert model == "m" and rows == [["A", "3", "66.7/-", "66.7/-"], ["C", "3", "33.3/-", "33.3/-"]]
+    assert (comparison.common_runs, comparison.runs_other_questions) == (3, 1)
+    assert overall.instances == int(rows[0][1])  # both tables over the same instances
+    text = agreement.markdown(comparison)
+    assert "on the 3 runs every judge decided over the same polling questions; 1 run every judge decided left " \
+           "out, the judges having polled different questions" in text
+    agreement.write_json([comparison], tmp_path / "judges.json")
+    saved = json.loads((tmp_path / "judges.json").read_text())[0]
+    assert (saved["common_runs"], saved["runs_other_questions"]) == (3, 1)
+    assert {(r["judge"], r["WK"], r["n"]) for r in saved["scores"]} == {("A", "66.7", 3), ("C", "33.3", 3)}
     store.close()
 
 

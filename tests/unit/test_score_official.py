@@ -179,8 +179,9 @@ def test_a_folder_name_that_is_no_model_name_is_made_one_and_said(tmp_path, caps
     made the same name, is a usage error naming them, one line."""
     inst = UEGInstance(index=1, task_type="world_knowledge", prompt="p", question_list=[PollingQuestion("q?", "no")])
     folder = tmp_path / "my results | v2"
-    write_official([inst], folder, extra_fields={(inst.uid, "direct"): {
-        "generated_image": "./images/x.png", "question_list": [{"question": "q?", "answer": "no", "judge_answer": "No"}]}})
+    write_official([inst], folder, only_with_fields=True, extra_fields={(inst.uid, "direct"): {  # no step file:
+        "generated_image": "./images/x.png",  # an instance file beside it is skipped with a note of its own
+        "question_list": [{"question": "q?", "answer": "no", "judge_answer": "No"}]}})
     assert main(["score-official", str(folder)]) == 0
     out, err = capsys.readouterr()
     assert table_row(out, "my_results_v2")["WK"] == "100.0/-"  # ' | ' is one run of other characters: one '_'
