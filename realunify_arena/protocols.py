@@ -20,6 +20,7 @@ from PIL import Image
 
 from realunify_arena.adapters.base import (Adapter, Capability, GenerationOptions, ModelSource, ModelUnavailable,
                                            NotSupported)
+from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.redaction import error_text, redact
 from realunify_arena.stopping import RunControl, RunStopped, active
@@ -179,7 +180,14 @@ def _timed(role: StepRole, prompt: str, call: Callable[[], object]) -> Step:
         return Step(role, prompt, text=text, seconds=seconds)
     if not isinstance(output, Image.Image):
         raise TypeError(f"{role.value}: the model returned {type(output).__name__}, expected a PIL image")
-    return Step(role, prompt, image=output, seconds=seconds)
+    # The one path every image takes (``open_checked``): a 0x0 image or one over the pixel limit is this
+    # run's error, not a failure to store it; 16-bit, alpha and EXIF orientation as for every other image.
+    try:
+        image = open_checked(output)
+    except ImageError as e:
+        raise ImageError(f"{role.value}: the model returned an image that cannot be used: "
+                         f"{str(e).removeprefix('<image>: ')}") from None
+    return Step(role, prompt, image=image, seconds=seconds)
 
 
 def _snapshot(trace: Trace) -> Trace:

@@ -98,7 +98,7 @@ def test_geu_stepwise_answers_on_the_edited_image_only(geu):
     assert image.size == (20, 10) and edit_text == prompts.edit_prompt("attentional_focusing", geu.question)
     assert images == [EDITED] and mcq_text == geu.mcq_text
     assert [s.role for s in trace.steps] == [StepRole.EDITED_IMAGE, StepRole.ANSWER]
-    assert trace.steps[0].image is EDITED
+    assert trace.steps[0].image == EDITED  # its pixels, through the checked opener (a copy)
 
 
 @pytest.mark.parametrize(("capabilities", "mode", "instance", "missing"), [
