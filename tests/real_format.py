@@ -193,7 +193,8 @@ def build_emu3(folder: Path, *, seed: int = 0) -> Path:
 
 
 # The Emu3 -hf processors render "USER: <image>... text ASSISTANT:" (a LLaVA-1.5/Vicuna-style template);
-# the project's Emu3 adapter writes that prompt itself, so the template only has to be present.
+# the project's Emu3 adapter writes BAAI's reference prompt itself (system prompt included, see
+# adapters/emu3.py understanding_inputs), so the template only has to be present.
 EMU3_CHAT_TEMPLATE = (
     "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}"
     "{% endif %}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>' }}"

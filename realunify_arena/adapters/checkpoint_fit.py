@@ -56,7 +56,10 @@ def component_fit_problem(index: Path, name: str, library: str, class_name: str,
 
     Returns:
         ``"{sub}: weight {key} has shape [..] in {file} but {config} builds [..] ..."``,
-        ``"{sub}: {n} weights of the {class} {config} builds are in no weight file ({weights}) ..."``, or
+        ``"{sub}: {n} weights of the {class} {config} builds are in no weight file ({weights}) ..."``,
+        ``"{sub}: {n} weights in {weights} have no place in the {class} that {config} builds ..."`` (the library
+        would drop them with a logged warning and run a smaller module; a class's
+        ``_keys_to_ignore_on_load_unexpected`` are left out, as the library leaves them), or
         ``"{config}: field 'model_type' is 't5'; expected 'clip_text_model' ..."``; None when they fit, or when
         the class is not a diffusers or transformers model, or cannot be built on the meta device, or its config
         declares quantized weights (``quantization_config``: shapes packed by the quantizer), or the check
@@ -94,6 +97,13 @@ def _fit_problem(index: Path, name: str, library: str, class_name: str, weights:
     if missing:
         fault = (f"{_missing_text(sub, missing, len(expected), class_name, builder, weights.name)} ({loaded}); "
                  "expected the class and config.json the weights were saved with")
+        return f"{type_problem}; and {fault}" if type_problem else fault
+    unexpected = (_unexpected_keys(model, renamed, expected) if library == "transformers"
+                  else _diffusers_unexpected(cls, renamed, expected))
+    if unexpected:
+        fault = (f"{sub}: {len(unexpected)} weights in {weights.name} have no place in the {class_name} that "
+                 f"{builder} builds: {_shown(unexpected)} ({loaded}); {library} would drop them and run a smaller "
+                 "module than the one saved; expected the config.json the weights were saved with")
         return f"{type_problem}; and {fault}" if type_problem else fault
     return _fields_problem(cls, config, loaded) if type_problem else None
 
@@ -328,6 +338,17 @@ def _unexpected_keys(model, renamed: dict, expected: dict) -> list[str]:
     declares ignorable (``_keys_to_ignore_on_load_unexpected``, and transformers' old ``rotary_emb.inv_freq`` and
     ``position_ids`` buffers: ``_adjust_missing_and_unexpected_keys``), as transformers' load report lists them."""
     return _library_kept(model, unexpected={key for key in renamed if key not in expected})
+
+
+def _diffusers_unexpected(cls, renamed: dict, expected: dict) -> list[str]:
+    """The stored weights a diffusers module has no place for, less those matching one of its class's
+    ``_keys_to_ignore_on_load_unexpected`` patterns (``re.search``), as ``ModelMixin._load_pretrained_model``
+    drops them; it only logs the rest ("Some weights of the model checkpoint ... were not used"), sorted."""
+    import re
+
+    patterns = getattr(cls, "_keys_to_ignore_on_load_unexpected", None) or ()
+    return sorted(key for key in renamed
+                  if key not in expected and not any(re.search(pattern, key) for pattern in patterns))
 
 
 def _library_kept(model, *, missing: set[str] = frozenset(), unexpected: set[str] = frozenset()) -> list[str]:

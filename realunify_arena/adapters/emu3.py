@@ -20,6 +20,8 @@ DEFAULT_SIDE = 720  # the Gen checkpoint's native 720x720 (image_area 518400)
 # BAAI's reference samples image tokens with GenerationConfig(do_sample=True, top_k=2048) (image_generation.py);
 # the Gen checkpoint's generation config sets no top_k, so transformers' global top_k=50 would apply.
 IMAGE_SAMPLING = {"do_sample": True, "top_k": 2048, "top_p": 1.0, "temperature": 1.0}
+# BAAI's Emu3-Chat system prompt (baaivision/Emu3, emu3/mllm/processing_emu3.py, the default chat_template)
+CHAT_SYSTEM_PROMPT = "You are a helpful assistant."
 SUB_CONFIGS = {"text_config": {"emu3_text_model"}, "vq_config": {"emu3_vqgan"}}  # Emu3Config's sub_configs
 
 
@@ -112,13 +114,16 @@ def load(card: ModelCard, device: str) -> Emu3Adapter:
 
 
 def understanding_inputs(processor, images: list[Image.Image], text: str):
-    """The Emu3 processor's inputs for ``images`` (RGB) and ``text`` in Emu3's chat prompt
-    (``USER: <image>...text ASSISTANT:``), tensors on the CPU.
+    """The Emu3 processor's inputs for ``images`` (RGB) and ``text`` in Emu3-Chat's prompt, tensors on the CPU:
+    ``<BOS>You are a helpful assistant. USER: <image>...{text}. ASSISTANT:``, BAAI's reference (baaivision/Emu3,
+    emu3/mllm/processing_emu3.py, mode "U": chat template ``"You are a helpful assistant. USER:
+    {image_prompt}{text_prompt}. ASSISTANT:"``, the full stop put after every question as there). The -hf
+    checkpoints' chat template renders no system prompt unless given one; the model was trained with this one.
 
     The images are declared channels-last (height, width, 3: what a PIL RGB image becomes). Left to guess,
     transformers' ``infer_channel_dimension_format`` takes an image 1 or 3 pixels tall for channels-first
     ("The channel dimension is ambiguous"): a 50x1 image failed ("mean must have 1 elements if it is an
     iterable, got 3") and a 50x3 one reached the model transposed, 3 wide and 50 tall."""
-    prompt = "USER: " + "<image>" * len(images) + text + " ASSISTANT:"
+    prompt = f"{CHAT_SYSTEM_PROMPT} USER: " + "<image>" * len(images) + text + ". ASSISTANT:"
     return processor(images=images or None, text=prompt, return_tensors="pt",
                      **({"input_data_format": "channels_last"} if images else {}))
