@@ -327,8 +327,8 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
                                "model_not_found", "model")
         if capability not in card.capabilities:
             raise RequestError(400, f"{name} cannot {capability.value} (not declared on its card)", "not_supported")
-        if (body.n or 1) != 1:
-            raise RequestError(400, "only n=1 is supported", param="n")
+        if body.n is not None and body.n != 1:  # 0 or less is no choice at all, as OpenAI's minimum of 1 says
+            raise RequestError(400, f"'n': only n=1 is supported (one choice per request), got {body.n}", param="n")
         if body.stream and capability is not Capability.UNDERSTAND:
             raise RequestError(400, "stream=true is not supported for images: this server answers with the whole "
                                     "image (omit stream or set it to false)", param="stream")

@@ -164,3 +164,14 @@ def test_values_of_the_right_json_type_are_taken(url):
     assert edit.status_code == 200 and edit.json()["data"][0]["b64_json"], edit.text
     assert _openai_error(httpx.post(f"{url}/images/edits", data={"prompt": "blue", "seed": "three"},
                                     files={"image": ("x.png", b"x", "image/png")}), 400)["param"] == "seed"
+
+
+@pytest.mark.parametrize("route", ["chat/completions", "images/generations"])
+@pytest.mark.parametrize("n", [0, -1, 2])
+def test_n_other_than_one_is_refused_naming_n(url, route, n):
+    """This server answers one choice (one image) per request; OpenAI's reference gives ``n`` a minimum of 1 and
+    vLLM refuses a value it cannot serve with a 400, so any n but 1 is refused, never answered with one choice.
+    Before: ``n: 0`` passed (read as "not given") and got one choice."""
+    body = {"messages": QUESTION, "max_tokens": 8} if route.startswith("chat") else {"prompt": "a red square"}
+    error = _openai_error(httpx.post(f"{url}/{route}", json=body | {"n": n}), 400)
+    assert error["param"] == "n" and f"got {n}" in error["message"], error
