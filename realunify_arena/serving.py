@@ -23,7 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from realunify_arena.adapters.base import Capability, GenerationOptions, NotSupported
+from realunify_arena.adapters.base import Capability, CutReply, GenerationOptions, NotSupported
 from realunify_arena.adapters.wire import image_from_base64, png_base64
 from realunify_arena.asgi import content_length, send_plain
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES, ImageError, open_checked
@@ -359,9 +359,10 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
         check(body, Capability.UNDERSTAND)
         texts, images = _flatten(body.messages)
         answer = await _in_thread(run, "understand", images, "\n".join(texts), body.options(card))
+        finish = "length" if isinstance(answer, CutReply) else "stop"  # adapters that cannot tell give a str
         answer = redact(answer) if isinstance(answer, str) else answer  # an upstream may echo this server's key
         reply = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-                 "model": name, "choices": [{"index": 0, "finish_reason": "stop",
+                 "model": name, "choices": [{"index": 0, "finish_reason": finish,
                                              "message": {"role": "assistant", "content": answer}}],
                  "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
         if body.stream:

@@ -92,7 +92,7 @@ def test_stream_true_answers_as_server_sent_chunks_the_openai_client_reads(url):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole.choices[0].message.content and text
     finished = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    assert finished == ["stop"]
+    assert finished == [whole.choices[0].finish_reason]
     assert chunks[-1].choices == [] and chunks[-1].usage is not None  # include_usage: the last chunk
     raw = httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "max_tokens": 8, "stream": True})
     assert raw.headers["content-type"].startswith("text/event-stream")
@@ -175,3 +175,23 @@ def test_n_other_than_one_is_refused_naming_n(url, route, n):
     body = {"messages": QUESTION, "max_tokens": 8} if route.startswith("chat") else {"prompt": "a red square"}
     error = _openai_error(httpx.post(f"{url}/{route}", json=body | {"n": n}), 400)
     assert error["param"] == "n" and f"got {n}" in error["message"], error
+
+
+def test_finish_reason_says_length_for_a_reply_cut_at_max_tokens_and_stop_for_one_the_model_ended(url):
+    """OpenAI's reference: ``finish_reason`` is ``stop`` when the model reached a natural stop point, ``length``
+    when the maximum number of tokens given in the request was reached. Whether a reply was cut is found without
+    the server's word: the same seed with a higher limit samples the same first tokens, so a reply that then
+    goes on was cut, and one that stays the same had ended. Before: always ``stop``."""
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+    seen = set()
+    for seed in range(24):  # tiny-pair's random weights end some sampled replies early, and run others on
+        ask = {"model": "tiny-pair", "messages": QUESTION, "temperature": 1.5, "seed": seed}
+        short = client.chat.completions.create(max_tokens=16, **ask).choices[0]
+        longer = client.chat.completions.create(max_tokens=32, **ask).choices[0].message.content
+        assert longer.startswith(short.message.content), (short, longer)
+        expected = "length" if longer != short.message.content else "stop"
+        assert short.finish_reason == expected, (seed, short, longer)
+        seen.add(expected)
+        if seen == {"length", "stop"}:
+            break
+    assert seen == {"length", "stop"}, seen  # both kinds were asked about
