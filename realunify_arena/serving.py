@@ -23,7 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from realunify_arena.adapters.base import Capability, GenerationOptions, NotSupported
+from realunify_arena.adapters.base import Capability, CutReply, GenerationOptions, NotSupported
 from realunify_arena.adapters.wire import image_from_base64, png_base64
 from realunify_arena.asgi import content_length, send_plain
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES, ImageError, open_checked
@@ -93,34 +93,37 @@ class BodyCap:
 
 
 # -- request bodies: pydantic checks them; what a bad field gets is said in the OpenAI error's message --------
+# JSON bodies are checked strictly, as OpenAI checks them ("Invalid type for 'stream': expected a boolean, but got
+# a string instead", param "stream"): no "yes" or 1 for a boolean, no "5" or 5.0 for an integer, no "0.5" for a
+# number (an integer is a number), no 5 for a string. vLLM's pydantic models are lax and would take "yes" as true
+# and "5" as 5; a runner relying on that gets a 400 here rather than a silent guess. The multipart edit form, whose
+# fields are all text on the wire, is read laxly (``STRICT_JSON`` off for it).
+STRICT_JSON = ConfigDict(extra="allow", strict=True)
 
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):  # JSON true is not the number 1 here
-        raise ValueError(f"expected a number, got {value!r}")
-    return value
 
+class _StreamOptions(BaseModel):
+    model_config = STRICT_JSON
 
-Int = Annotated[int | None, BeforeValidator(_not_bool)]
-Float = Annotated[float | None, BeforeValidator(_not_bool)]
+    include_usage: bool | None = None
 
 
 class _Body(BaseModel):
     """Fields every endpoint reads. Others the OpenAI API defines (``user``, ``quality`` ...) are ignored."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = STRICT_JSON
 
     model: str | None = None
-    n: Int = None
+    n: int | None = None
     response_format: str | None = None
     size: str | None = None  # "WIDTHxHEIGHT" or "auto"
-    seed: Int = None
-    guidance_scale: Float = None  # classifier-free guidance, as diffusers names it
-    num_inference_steps: Int = None
-    temperature: Float = None
-    max_completion_tokens: Int = None
-    max_tokens: Int = None  # the older name of max_completion_tokens
+    seed: int | None = None
+    guidance_scale: float | None = None  # classifier-free guidance, as diffusers names it
+    num_inference_steps: int | None = None
+    temperature: float | None = None
+    max_completion_tokens: int | None = None
+    max_tokens: int | None = None  # the older name of max_completion_tokens
     stream: bool | None = None  # chat: answer as server-sent events (``_events``); images: refused
-    stream_options: dict | None = None  # chat, with stream: ``include_usage`` adds OpenAI's usage chunk
+    stream_options: _StreamOptions | None = None  # chat, with stream: ``include_usage`` adds OpenAI's usage chunk
 
     @field_validator("size")
     @classmethod
@@ -153,6 +156,8 @@ class _Body(BaseModel):
 
 
 class _ImageURL(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     url: str
 
     @field_validator("url")
@@ -164,11 +169,15 @@ class _ImageURL(BaseModel):
 
 
 class _TextPart(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     type: Literal["text"]
     text: str = ""
 
 
 class _ImagePart(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     type: Literal["image_url"]
     image_url: _ImageURL
 
@@ -185,14 +194,24 @@ def _parts(content: Any) -> Any:
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = STRICT_JSON
 
     role: str = "user"
     content: Annotated[list[_Part], BeforeValidator(_parts)]
 
 
+class _ChatFormat(BaseModel):
+    """A chat's ``response_format``: an object, ``{"type": "text" | "json_object" | "json_schema", ...}``."""
+
+    model_config = STRICT_JSON
+
+    type: str
+
+
 class ChatRequest(_Body):
     """``POST /v1/chat/completions``: a conversation whose text and images are answered as one turn."""
+
+    response_format: _ChatFormat | None = None  # an object here; a string on the images endpoints
 
     messages: list[_Message] = Field(min_length=1)
 
@@ -222,6 +241,19 @@ def _where(loc: tuple) -> str:
     return path
 
 
+# pydantic's type errors -> the JSON type the field expects, as OpenAI words it ("expected an integer")
+_EXPECTED = {"bool_type": "a boolean", "int_type": "an integer", "float_type": "a number", "string_type": "a string",
+             "dict_type": "an object", "model_type": "an object", "model_attributes_type": "an object",
+             "list_type": "an array"}
+
+
+def _json_type(value: Any) -> str:
+    """The JSON type of a parsed value, for a type error ("got a string")."""
+    kinds = ((bool, "a boolean"), (int, "an integer"), (float, "a decimal number"), (str, "a string"),
+             (list, "an array"), (dict, "an object"), (type(None), "null"))
+    return next((name for cls, name in kinds if isinstance(value, cls)), type(value).__name__)
+
+
 def _refusal(errors: list[dict]) -> RequestError:
     """The first validation error as a 400 in OpenAI's shape; ``param`` names the field."""
     error = errors[0]
@@ -238,9 +270,13 @@ def _refusal(errors: list[dict]) -> RequestError:
         return RequestError(400, f"{where}: unsupported part type {tag!r}; expected text or image_url", param=where)
     if kind == "missing":
         return RequestError(400, f"'{where}' is required", param=where)
+    got = error.get("input")
+    if kind in _EXPECTED:  # OpenAI's wording and code for a value of the wrong JSON type
+        shown = "" if isinstance(got, dict | list) else shortened(f" ({got!r})", 80, "…)")
+        return RequestError(400, f"Invalid type for '{where}': expected {_EXPECTED[kind]}, but got "
+                                 f"{_json_type(got)} instead{shown}", "invalid_type", where)
     cause = error.get("ctx", {}).get("error")
     message = str(cause) if isinstance(cause, ValueError) else error.get("msg", "invalid")
-    got = error.get("input")
     shown = "" if isinstance(cause, ValueError) or isinstance(got, dict | list) else shortened(f", got {got!r}", 120, "")
     return RequestError(400, f"'{where}': {message}{shown}", param=where)
 
@@ -291,12 +327,16 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
                                "model_not_found", "model")
         if capability not in card.capabilities:
             raise RequestError(400, f"{name} cannot {capability.value} (not declared on its card)", "not_supported")
-        if (body.n or 1) != 1:
-            raise RequestError(400, "only n=1 is supported", param="n")
+        if body.n is not None and body.n != 1:  # 0 or less is no choice at all, as OpenAI's minimum of 1 says
+            raise RequestError(400, f"'n': only n=1 is supported (one choice per request), got {body.n}", param="n")
         if body.stream and capability is not Capability.UNDERSTAND:
             raise RequestError(400, "stream=true is not supported for images: this server answers with the whole "
                                     "image (omit stream or set it to false)", param="stream")
-        if body.response_format not in (None, "b64_json"):
+        if isinstance(body, ChatRequest):
+            if body.response_format is not None and body.response_format.type != "text":
+                raise RequestError(400, f"only response_format type 'text' is supported (no JSON mode), got "
+                                        f"{body.response_format.type!r}", param="response_format.type")
+        elif body.response_format not in (None, "b64_json"):
             raise RequestError(400, "only response_format=b64_json is supported; this server never hosts files",
                                param="response_format")
 
@@ -319,13 +359,14 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
         check(body, Capability.UNDERSTAND)
         texts, images = _flatten(body.messages)
         answer = await _in_thread(run, "understand", images, "\n".join(texts), body.options(card))
+        finish = "length" if isinstance(answer, CutReply) else "stop"  # adapters that cannot tell give a str
         answer = redact(answer) if isinstance(answer, str) else answer  # an upstream may echo this server's key
         reply = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-                 "model": name, "choices": [{"index": 0, "finish_reason": "stop",
+                 "model": name, "choices": [{"index": 0, "finish_reason": finish,
                                              "message": {"role": "assistant", "content": answer}}],
                  "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
         if body.stream:
-            usage = bool((body.stream_options or {}).get("include_usage"))
+            usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(iter(_events(reply, usage)), media_type="text/event-stream")
         return reply
 
@@ -338,7 +379,7 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
     async def edits(request: Request) -> dict:
         form = await request.form()
         try:
-            body = ImageRequest.model_validate({k: v for k, v in form.items() if isinstance(v, str)})
+            body = ImageRequest.model_validate({k: v for k, v in form.items() if isinstance(v, str)}, strict=False)
         except ValidationError as exc:
             raise _refusal(exc.errors()) from None
         check(body, Capability.EDIT)

@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 __all__ = ["Adapter", "Capability", "GenerationOptions", "ModelSource", "ModelUnavailable", "NotSupported"]
 
 
+class CutReply(str):
+    """An ``understand`` reply cut at ``options.max_new_tokens`` (the model had not ended it), a ``str`` in every
+    other way. ``serve-openai`` answers it with OpenAI's ``finish_reason`` ``"length"`` (the API reference: the
+    maximum number of tokens given in the request was reached), any other reply with ``"stop"``."""
+
+
 class NotSupported(Exception):
     """The model has no such capability (shown as "-", never counted as an error)."""
 
@@ -63,7 +69,8 @@ class Adapter:
         """Answer ``text`` about ``images`` (0 or more, in order; 0 for a text-only turn such as prompt refinement).
 
         Returns:
-            The model's reply, at most ``options.max_new_tokens`` tokens, surrounding whitespace kept.
+            The model's reply, at most ``options.max_new_tokens`` tokens, surrounding whitespace kept; a
+            ``CutReply`` when a family that can tell (``pair``) stopped it at that limit.
 
         Raises:
             NotSupported: the card does not declare ``understand``.

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from realunify_arena import stopping
-from realunify_arena.adapters.base import Adapter, Capability, ModelUnavailable
+from realunify_arena.adapters.base import Adapter, Capability, CutReply, ModelUnavailable
 from realunify_arena.adapters.checkpoint_files import check_checkpoint, model_weights_problem, weights_entry
 from realunify_arena.adapters.checkpoint_fit import load_report_problem
 from realunify_arena.adapters.determinism import leave_out_cudnn_attention
@@ -150,6 +150,14 @@ class LocalAdapter(Adapter):
                     "top_k": int(self.card.params.get("text_top_k", 0)),
                     "top_p": float(self.card.params.get("text_top_p", 1.0))}
         return {"do_sample": False, "max_new_tokens": options.max_new_tokens}
+
+
+def reply_text(text: str, new_ids: torch.Tensor, limit: int, eos: int | list[int] | None) -> str:
+    """``text`` (the decoded ``new_ids``, 1-D) as a ``CutReply`` when generation stopped at ``limit`` new tokens
+    without ending on one of the ``eos`` ids (``generation_config.eos_token_id``: one id, a list, or None)."""
+    ends = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    cut = len(new_ids) >= limit and (not len(new_ids) or int(new_ids[-1]) not in ends)
+    return CutReply(text) if cut else text
 
 
 def _without_cudnn_attention(method: Callable) -> Callable:

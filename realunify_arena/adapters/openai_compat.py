@@ -327,12 +327,26 @@ def _parts(reply) -> Iterator[str | dict[str, Any]]:
     content parts (a dict, an SDK object as its dict, or a string); any other item (a number, null: JSON the
     API does not define) is left out, and ``_instead`` names it when nothing usable is found."""
     for choice in reply.choices or []:
-        content = choice.message.content if choice.message is not None else None
-        for part in content if isinstance(content, list) else [content]:
-            if isinstance(part, (str, dict)):
-                yield part
-            elif hasattr(part, "model_dump"):
-                yield part.model_dump(warnings=False)
+        yield from _choice_parts(choice)
+
+
+def _choice_parts(choice) -> Iterator[str | dict[str, Any]]:
+    """One choice's ``message.content`` as ``_parts`` gives it."""
+    content = choice.message.content if choice.message is not None else None
+    for part in content if isinstance(content, list) else [content]:
+        if isinstance(part, (str, dict)):
+            yield part
+        elif hasattr(part, "model_dump"):
+            yield part.model_dump(warnings=False)
+
+
+def _choice_text(choice) -> str:
+    """The text of one choice: its content string, or its text parts joined by newlines (one message), stripped;
+    vLLM-Omni's ``NO_IMAGE_NOTICE`` (an image stage's, never the model's) counts as no text."""
+    texts = [p if isinstance(p, str) else p.get("text", "") for p in _choice_parts(choice)
+             if isinstance(p, str) or p.get("type") == "text"]
+    text = "\n".join(t for t in texts if isinstance(t, str) and t).strip()
+    return "" if text == NO_IMAGE_NOTICE else text
 
 
 def _checked(card: ModelCard, where: str, reply: R) -> R:
@@ -354,17 +368,21 @@ def _checked(card: ModelCard, where: str, reply: R) -> R:
 
 
 def _reply_text(card: ModelCard, reply) -> str:
-    """The answer's text; raises RuntimeError naming the card and endpoint when the reply has no choice or
-    no text (an empty answer is the endpoint failing, not the model answering, and must not be scored as
-    one), quoting what came instead (``_instead``): a refusal, an image, or vLLM-Omni's notice of an
-    image run that made no image (``NO_IMAGE_NOTICE``), which is the server's text, never the model's."""
+    """The answer's text: that of the first choice holding text (``_choice_text``), in the reply's order.
+    vLLM-Omni answers a multi-stage model with one choice per output stage, in stage order, each indexed from 0
+    (serving_chat.py ``chat_completion_full_generator``), so a text stage's answer may come with an image stage's
+    choice (an image, or ``NO_IMAGE_NOTICE``); choices are never joined: a second text choice is another answer
+    (``n``, which this adapter never asks above 1), not the rest of this one.
+
+    Raises RuntimeError naming the card and endpoint when the reply has no choice or no text (an empty answer
+    is the endpoint failing, not the model answering, and must not be scored as one), quoting what came instead
+    (``_instead``): a refusal, an image, or vLLM-Omni's notice of an image run that made no image
+    (``NO_IMAGE_NOTICE``), which is the server's text, never the model's."""
     where = f"{card.name} at {card.endpoint}"
     if not reply.choices:
         raise RuntimeError(f"{where}: the endpoint answered no choices; got {_shown(card, reply)}")
-    texts = [p if isinstance(p, str) else p.get("text", "") for p in _parts(reply)
-             if isinstance(p, str) or p.get("type") == "text"]
-    text = "\n".join(t for t in texts if isinstance(t, str) and t).strip()
-    if not text or text == NO_IMAGE_NOTICE:
+    text = next((t for t in map(_choice_text, reply.choices) if t), "")
+    if not text:
         reasons = sorted({str(c.finish_reason) for c in reply.choices})
         raise RuntimeError(f"{where}: the endpoint answered no text (finish reason: {', '.join(reasons)}); "
                            f"the reply holds {_instead(card, reply)}")

@@ -20,7 +20,7 @@ import inspect
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions
-from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, with_chat_template
+from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, reply_text, with_chat_template
 from realunify_arena.cards import CARD_REF, CardError, ModelCard
 from realunify_arena.families import rounded_down, rounded_down_reason
 from realunify_arena.limits import OptionError, size_refusal
@@ -88,7 +88,9 @@ class PairAdapter(LocalAdapter):
         self.generator(options.seed)
         with torch.inference_mode():
             ids = vlm.generate(**inputs, **self.sampling(options))
-        return processor.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        new = ids[0, inputs["input_ids"].shape[1]:]
+        text = processor.decode(new, skip_special_tokens=True).strip()
+        return reply_text(text, new, options.max_new_tokens, vlm.generation_config.eos_token_id)
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
         if Capability.GENERATE in self.parts:

@@ -92,7 +92,7 @@ def test_stream_true_answers_as_server_sent_chunks_the_openai_client_reads(url):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole.choices[0].message.content and text
     finished = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    assert finished == ["stop"]
+    assert finished == [whole.choices[0].finish_reason]
     assert chunks[-1].choices == [] and chunks[-1].usage is not None  # include_usage: the last chunk
     raw = httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "max_tokens": 8, "stream": True})
     assert raw.headers["content-type"].startswith("text/event-stream")
@@ -107,3 +107,91 @@ def test_stream_on_the_images_endpoints_is_refused_by_name(url):
     reply = httpx.post(f"{url}/images/edits", data={"prompt": "make it blue", "stream": "true"},
                        files={"image": ("a.png", json.dumps({}).encode(), "image/png")})
     assert _openai_error(reply, 400)["param"] == "stream"
+
+
+# OpenAI's API reference types each field; its server refuses a value of another JSON type with HTTP 400,
+# ``"Invalid type for 'stream': expected a boolean, but got a string instead."``, param the field, code
+# ``invalid_type`` (a string is not a boolean or a number, 1 is not a boolean, 5.0 is not an integer).
+WRONG_TYPES = [
+    ("chat/completions", "stream", "yes"), ("chat/completions", "stream", "true"), ("chat/completions", "stream", 1),
+    ("chat/completions", "n", "1"), ("chat/completions", "n", 1.0), ("chat/completions", "max_tokens", "8"),
+    ("chat/completions", "max_completion_tokens", 8.0), ("chat/completions", "seed", "3"),
+    ("chat/completions", "seed", True), ("chat/completions", "temperature", "0.5"),
+    ("chat/completions", "temperature", True), ("chat/completions", "model", 5),
+    ("chat/completions", "stream_options", "yes"), ("chat/completions", "stream_options.include_usage", "no"),
+    ("chat/completions", "messages[0].content[0].text", 5),
+    ("images/generations", "n", "1"), ("images/generations", "seed", "3"), ("images/generations", "seed", 3.0),
+    ("images/generations", "num_inference_steps", 2.0), ("images/generations", "guidance_scale", "2"),
+    ("images/generations", "stream", 0), ("images/generations", "size", 512), ("images/generations", "prompt", 5),
+    ("images/generations", "response_format", 1),
+]
+
+
+def _with(body: dict, field: str, value) -> dict:
+    if field == "stream_options.include_usage":
+        return body | {"stream": True, "stream_options": {"include_usage": value}}
+    if field.startswith("messages"):
+        return body | {"messages": [{"role": "user", "content": [{"type": "text", "text": value}]}]}
+    return body | {field: value}
+
+
+@pytest.mark.parametrize("route,field,value", WRONG_TYPES)
+def test_a_field_of_the_wrong_json_type_is_refused_naming_it(url, route, field, value):
+    """Before: pydantic's lax mode took "yes", "true" and 1 as true, "8" and 8.0 as 8, "0.5" as 0.5 (and the
+    stream options' "no" as a wish for usage), so a runner's typo was answered as if meant."""
+    body = {"messages": QUESTION, "max_tokens": 8} if route.startswith("chat") else {"prompt": "a red square"}
+    error = _openai_error(httpx.post(f"{url}/{route}", json=_with(body, field, value)), 400)
+    assert error["param"] == field and error["code"] == "invalid_type", error
+    assert error["message"].startswith(f"Invalid type for '{field}': expected "), error
+
+
+def test_values_of_the_right_json_type_are_taken(url):
+    """The control: an integer where OpenAI wants a number (temperature 1), JSON booleans and null, the chat's
+    response_format as the object OpenAI defines, and the edit form's text fields (multipart carries text only)."""
+    chat = httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "max_tokens": 8, "temperature": 1,
+                                                       "seed": 3, "n": 1, "stream": False, "stream_options": None,
+                                                       "response_format": {"type": "text"}})
+    assert chat.status_code == 200 and chat.json()["choices"][0]["message"]["content"], chat.text
+    json_mode = httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "response_format": {
+        "type": "json_object"}})
+    assert _openai_error(json_mode, 400)["param"] == "response_format.type"
+    from PIL import Image
+
+    from realunify_arena.adapters.wire import png_bytes
+    edit = httpx.post(f"{url}/images/edits", data={"prompt": "blue", "n": "1", "seed": "3", "stream": "false",
+                                                   "size": "32x32"},
+                      files={"image": ("x.png", png_bytes(Image.new("RGB", (40, 30), (200, 30, 30))), "image/png")})
+    assert edit.status_code == 200 and edit.json()["data"][0]["b64_json"], edit.text
+    assert _openai_error(httpx.post(f"{url}/images/edits", data={"prompt": "blue", "seed": "three"},
+                                    files={"image": ("x.png", b"x", "image/png")}), 400)["param"] == "seed"
+
+
+@pytest.mark.parametrize("route", ["chat/completions", "images/generations"])
+@pytest.mark.parametrize("n", [0, -1, 2])
+def test_n_other_than_one_is_refused_naming_n(url, route, n):
+    """This server answers one choice (one image) per request; OpenAI's reference gives ``n`` a minimum of 1 and
+    vLLM refuses a value it cannot serve with a 400, so any n but 1 is refused, never answered with one choice.
+    Before: ``n: 0`` passed (read as "not given") and got one choice."""
+    body = {"messages": QUESTION, "max_tokens": 8} if route.startswith("chat") else {"prompt": "a red square"}
+    error = _openai_error(httpx.post(f"{url}/{route}", json=body | {"n": n}), 400)
+    assert error["param"] == "n" and f"got {n}" in error["message"], error
+
+
+def test_finish_reason_says_length_for_a_reply_cut_at_max_tokens_and_stop_for_one_the_model_ended(url):
+    """OpenAI's reference: ``finish_reason`` is ``stop`` when the model reached a natural stop point, ``length``
+    when the maximum number of tokens given in the request was reached. Whether a reply was cut is found without
+    the server's word: the same seed with a higher limit samples the same first tokens, so a reply that then
+    goes on was cut, and one that stays the same had ended. Before: always ``stop``."""
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+    seen = set()
+    for seed in range(24):  # tiny-pair's random weights end some sampled replies early, and run others on
+        ask = {"model": "tiny-pair", "messages": QUESTION, "temperature": 1.5, "seed": seed}
+        short = client.chat.completions.create(max_tokens=16, **ask).choices[0]
+        longer = client.chat.completions.create(max_tokens=32, **ask).choices[0].message.content
+        assert longer.startswith(short.message.content), (short, longer)
+        expected = "length" if longer != short.message.content else "stop"
+        assert short.finish_reason == expected, (seed, short, longer)
+        seen.add(expected)
+        if seen == {"length", "stop"}:
+            break
+    assert seen == {"length", "stop"}, seen  # both kinds were asked about

@@ -255,7 +255,8 @@ HI = [{"role": "user", "content": "hi"}]
      "'num_inference_steps': steps (num_inference_steps) = 51 is outside the allowed range 1 to 50"),
     ("images/generations", {"prompt": "a cube", "guidance_scale": -1}, "guidance_scale",
      "'guidance_scale': guidance (classifier-free guidance scale) = -1 must not be negative"),
-    ("images/generations", {"prompt": "a cube", "seed": "abc"}, "seed", "'seed': Input should be a valid integer"),
+    ("images/generations", {"prompt": "a cube", "seed": "abc"}, "seed",
+     "Invalid type for 'seed': expected an integer, but got a string instead"),
 ])
 def test_serve_openai_refuses_a_setting_past_the_cards_limit_with_an_openai_400(served_tiny_pair, path, body,
                                                                                param, message):

@@ -439,3 +439,56 @@ def test_an_image_part_whose_image_url_is_the_url_itself_is_read_and_a_partless_
         assert got.size == (18, 16) and got.convert("RGB").getpixel((0, 0)) == (10, 200, 30)
     with pytest.raises(RuntimeError, match="without an image"):
         _reply_image(card, reply([{"type": "image_url", "image_url": 7}, {"type": "text", "text": "no"}]))
+
+
+class MultiStageStandIn(JSONHandler):
+    """vLLM-Omni's multi-stage chat answer (serving_chat.py ``chat_completion_full_generator``): one choice per
+    finished output stage, in stage order, each numbered from 0 (``index`` 0 for the text stage and the image
+    stage alike); an image stage that made no image answers the text part ``NO_IMAGE_NOTICE``
+    (``_create_image_choice``). ``server.choices`` holds the messages' contents."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.reply(200, {"id": "chatcmpl-x", "object": "chat.completion", "created": 0, "model": "omni",
+                         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
+                                                                                      "content": content}}
+                                     for content in self.server.choices],
+                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+
+def _omni_card(tmp_path: Path, url: str):
+    path = tmp_path / "omni.yaml"
+    path.write_text(json.dumps({"family": "openai", "description": "a multi-stage omni model (test only)",
+                                "endpoint": f"{url}/v1", "capabilities": ["understand", "generate"],
+                                "checkpoint": "omni", "params": {"dialect": "chat"}}))
+    return load_card(path)
+
+
+NOTICE = [{"type": "text", "text": "Image generation completed but no images were produced."}]
+IMAGE = [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png_b64(SOURCE)}"}}]
+
+
+@pytest.mark.parametrize("choices,answer", [
+    (["B"], "B"),
+    (["B", NOTICE], "B"),  # a text stage, then an image stage that made no image
+    ([NOTICE, [{"type": "text", "text": "B"}, {"type": "text", "text": "because"}]], "B\nbecause"),
+    (["B", IMAGE], "B"),
+    (["B", "C"], "B"),  # two answers (n ignored): the first, never both run together
+    ([IMAGE, "  ", "C"], "C"),
+])
+def test_the_answer_is_the_first_choice_holding_text_never_several_joined(tmp_path, choices, answer):
+    """Before: the text of every choice was joined, so vLLM-Omni's notice from an image stage that made no image
+    ended a comprehension answer ("B\\nImage generation completed ..."), and two alternative answers were scored as
+    one ("B\\nC"). Parts of one message stay one answer."""
+    with serving(MultiStageStandIn, choices=choices) as server:
+        adapter = build_adapter(_omni_card(tmp_path, server.url))
+        assert adapter.understand([], "Which?", adapter.card.defaults) == answer
+
+
+def test_an_image_comes_from_its_own_choice_after_a_text_stage(tmp_path):
+    with serving(MultiStageStandIn, choices=["I will draw a square.", IMAGE]) as server:
+        adapter = build_adapter(_omni_card(tmp_path, server.url))
+        assert adapter.generate("a square", adapter.card.defaults).tobytes() == SOURCE.tobytes()
+    with serving(MultiStageStandIn, choices=[NOTICE]) as server, pytest.raises(RuntimeError, match="no text"):
+        adapter = build_adapter(_omni_card(tmp_path, server.url))
+        adapter.understand([], "Which?", adapter.card.defaults)
