@@ -72,6 +72,11 @@ def visit(client: Client) -> str:
     return session
 
 
+# gradio_client posts each call (queue/join) with httpx's default 5 s timeout: a loaded 2-core machine took
+# longer once (httpx.ReadTimeout in the visits' loop); the waits that matter here are wait_released's own
+SLOW_MACHINE = {"timeout": 60}
+
+
 def held(demo) -> set[str]:
     return set(demo.state_holder.session_data)
 
@@ -85,7 +90,7 @@ def wait_released(demo, sessions_: set[str], timeout: float = 30) -> set[str]:
 
 def test_a_visit_s_session_is_released_when_it_ends(app):
     demo, url = app
-    client = Client(url, verbose=False, download_files=False)
+    client = Client(url, verbose=False, download_files=False, httpx_kwargs=SLOW_MACHINE)
     try:
         warm = {visit(client) for _ in range(2)}
         client.reset_session()
@@ -122,7 +127,7 @@ def test_sessions_without_a_heartbeat_go_after_the_idle_limit(app, monkeypatch):
     assert raw, "the raw calls made sessions"
     monkeypatch.setattr(sessions, "IDLE_S", 0.5)
     time.sleep(1)
-    client = Client(url, verbose=False, download_files=False)
+    client = Client(url, verbose=False, download_files=False, httpx_kwargs=SLOW_MACHINE)
     try:
         visit(client)
         client.reset_session()  # its release sweeps the idle ones
@@ -166,7 +171,7 @@ def test_a_script_s_sessions_do_not_pile_up(app):
     a session no heartbeat holds. Before, each stayed for the idle hour (~450 KB: 300 such calls measured
     +99 to +146 MB on the launched app); a visit whose heartbeat is open keeps its session meanwhile."""
     demo, url = app
-    client = Client(url, verbose=False, download_files=False)
+    client = Client(url, verbose=False, download_files=False, httpx_kwargs=SLOW_MACHINE)
     session = client.session_hash
     try:
         with httpx.stream("GET", client.heartbeat_url.format(session_hash=session), timeout=60) as heartbeat:
