@@ -175,9 +175,9 @@ def _system(where: str, name: str, record: dict, battle: bool) -> str:
         raise VotesFileError(f"{where}: field {name!r} is missing or empty" + (
             "; a FastChat battle has model_a, model_b and winner" if battle else
             "; a file written by `export votes` has track, kind, system_a, system_b and choice"))
+    if battle and model_name_problem(value) is None:  # FastChat names models, not model:mode
+        return value
     problem = system_problem(value)  # a newline or ':' in a name breaks the tables
-    if problem and battle and model_name_problem(value) is None:  # FastChat names models, not model:mode
-        problem = None
     if problem:
         raise VotesFileError(f"{where}: {name} {problem}" + (" (or a model name)" if battle else ""))
     return value
