@@ -41,7 +41,8 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
     FastChat's ``winner``; where both are given they must agree). A FastChat battle (a record with model_a and
     model_b) needs winner; its track and kind are its own fields where it has them, else ``board`` (track,
     kind). Left out: votes with ``flagged`` set, battles with ``anony`` false or ``dedup_tag.sampled`` false. A
-    vote of a system against itself, or a file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
+    vote of a system against itself, a ``vote_id`` or ``battle_id`` given twice (one battle would count twice), or a
+    file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
     record, or asking for ``board`` when a battle names no track or kind and none was given.
     """
@@ -53,12 +54,27 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
         raise VotesFileError(f"{path}: {not_text(e)}; expected {EXPECTED}") from None
     start = text.lstrip()[:1]
     records = _array(path, text) if start == "[" else _lines(path, text) if start == "{" else _csv(path, text)
-    votes = []
+    votes, seen = [], {}
     for where, record in records:
         vote = _vote(f"{path} {where}", record, board)
         if vote is not None:
+            _once(f"{path} {where}", where, record, vote, seen)
             votes.append(vote)
     return votes
+
+
+def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
+    """Refuse a vote whose ``vote_id`` or ``battle_id`` an earlier record of the file already had: the store takes
+    one vote per battle and `export votes` writes each once, so a repeat is a file joined or edited by hand, and
+    counting it twice would rate one battle twice. ``seen`` maps (field, value) to the first record's place."""
+    for name, value in (("vote_id", vote["vote_id"]), ("battle_id", record.get("battle_id"))):
+        if value in (0, None, ""):  # not given (a hand-made file, a FastChat battle)
+            continue
+        first = seen.setdefault((name, value if isinstance(value, (int, str)) else repr(value)), where)
+        if first != where:
+            raise VotesFileError(f"{at}: {name} {brief(value)} again (first at {first}); a battle has one vote and "
+                                 "`export votes` writes each once, so it would be counted twice: remove the repeated "
+                                 "record (two exports joined?)")
 
 
 def _array(path: Path, text: str) -> list[tuple[str, object]]:

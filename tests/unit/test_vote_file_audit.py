@@ -8,9 +8,14 @@ the price of a refusal message per battle.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
+import pytest
+
 from realunify_arena import shown
+from realunify_arena.cli import main
 from realunify_arena.vote_files import read_votes
 
 BOARD = ("UEG", "model_vs_model")
@@ -37,7 +42,7 @@ def test_valid_battles_are_read_without_building_a_refusal_for_each(tmp_path, mo
     battles = tmp_path / "clean_battle_20240814.json"
     battles.write_text(json.dumps(fastchat_battles(400), indent=2))
     exported = tmp_path / "votes.jsonl"
-    exported.write_text("".join(json.dumps({"vote_id": k + 1, "track": "UEG", "kind": "model_vs_model",
+    exported.write_text("".join(json.dumps({"vote_id": k + 1, "battle_id": f"b{k}", "track": "UEG", "kind": "model_vs_model",
                                             "system_a": "m1:direct", "system_b": "m2:stepwise",
                                             "choice": "AB"[k % 2]}) + "\n" for k in range(400)))
 
@@ -51,3 +56,46 @@ def test_valid_battles_are_read_without_building_a_refusal_for_each(tmp_path, mo
         assert "model_a 'bad name'" in str(e) and "entry 1" in str(e)
     else:
         raise AssertionError("a model name with a space was read")
+
+
+def export_line(vote_id: int, battle_id: str, choice: str) -> dict:
+    return {"vote_id": vote_id, "battle_id": battle_id, "track": "UEG", "kind": "model_vs_model",
+            "system_a": "m1:direct", "system_b": "m2:direct", "choice": choice}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_a_vote_given_twice_in_a_file_is_refused_not_counted_twice(tmp_path, capsys, fmt):
+    """The store takes one vote per battle and `export votes` writes each vote once (ids unique). Two exports
+    joined (``cat a.jsonl b.jsonl``) repeat votes. Before, a file with vote 1 three times and vote 2 once was
+    rated 3-1 (x ahead by 400*log10(3) = 191 points, where the store holds a 1-1 tie); now it is refused, naming
+    the line of the repeat and the first one."""
+    lines = [export_line(1, "b1", "A")] * 3 + [export_line(2, "b2", "B")]
+    path = tmp_path / f"votes.{fmt}"
+    if fmt == "jsonl":
+        path.write_text("".join(json.dumps(v) + "\n" for v in lines))
+        first, again = "line 1", "line 2"
+    elif fmt == "json":
+        path.write_text(json.dumps(lines, indent=2))
+        first, again = "entry 1 (index 0)", "entry 2 (index 1)"
+    else:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(lines[0]))
+        writer.writeheader()
+        writer.writerows(lines)
+        path.write_text(out.getvalue())
+        first, again = "line 2", "line 3"
+    assert main(["leaderboard", "--votes", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} {again}: vote_id 1 again (first at {first})" in err and "Traceback" not in err
+
+    # the same battle under another vote id is one battle voted twice as well
+    path.write_text("".join(json.dumps(v) + "\n" for v in [export_line(1, "b1", "A"), export_line(2, "b1", "B")]))
+    assert main(["leaderboard", "--votes", str(path)]) == 2
+    assert "line 2: battle_id 'b1' again (first at line 1)" in capsys.readouterr().err
+
+    # distinct votes are rated as before: 1-1 between two systems is a tie at 1000
+    path.write_text("".join(json.dumps(v) + "\n" for v in [export_line(1, "b1", "A"), export_line(2, "b2", "B")]))
+    assert main(["leaderboard", "--votes", str(path), "--format", "json", "--min-votes", "0"]) == 0
+    boards = json.loads(capsys.readouterr().out)
+    (ueg,) = [b for b in boards if b["track"] == "UEG" and b["kind"] == "model_vs_model"]
+    assert [round(r["rating"], 6) for r in ueg["rows"]] == [1000.0, 1000.0]
