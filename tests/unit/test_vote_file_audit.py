@@ -99,3 +99,19 @@ def test_a_vote_given_twice_in_a_file_is_refused_not_counted_twice(tmp_path, cap
     boards = json.loads(capsys.readouterr().out)
     (ueg,) = [b for b in boards if b["track"] == "UEG" and b["kind"] == "model_vs_model"]
     assert [round(r["rating"], 6) for r in ueg["rows"]] == [1000.0, 1000.0]
+
+
+@pytest.mark.parametrize("rounds", ["10001", "-1"])
+def test_a_rounds_count_past_the_bound_is_one_line_not_a_memory_error(tmp_path, capsys, rounds):
+    """FastChat's elo_analysis.py bootstraps 100 rounds. Before, any count was fitted: ``--rounds 1000000000``
+    asked numpy for a (rounds, categories) array, a MemoryError traceback under a memory limit (29.8 GiB for
+    four categories) and an OOM-killed process without one; now a count outside 0..10000 is refused before
+    anything is read, and the bound itself is accepted. (The test stays at 10001: a billion, on code without
+    the bound, could take the machine's memory.)"""
+    path = tmp_path / "votes.jsonl"
+    path.write_text("".join(json.dumps(export_line(k + 1, f"b{k}", "AB"[k % 2])) + "\n" for k in range(4)))
+    assert main(["leaderboard", "--votes", str(path), "--rounds", rounds]) == 2
+    err = capsys.readouterr().err
+    assert f"--rounds {rounds}: expected 0 to 10000" in err and "Traceback" not in err and "Memory" not in err
+    assert main(["leaderboard", "--votes", str(path), "--rounds", "10000", "--min-votes", "0"]) == 0
+    assert "m1:direct" in capsys.readouterr().out
