@@ -90,8 +90,38 @@ def _lines(path: Path, text: str) -> list[tuple[str, object]]:
     for number, line in enumerate(json_lines(text), 1):
         if line.strip():
             where = f"{path} line {number}"
-            records.append((f"line {number}", _json(line, lambda e: where, where, "one vote object per line")))
+            try:
+                records.append((f"line {number}", _json(line, lambda e: where, where, "one vote object per line")))
+            except VotesFileError:
+                if not records:
+                    _one_object(path, text)
+                raise
+    if len(records) == 1 and _columns(records[0][1]):
+        _one_object(path, text)
     return records
+
+
+def _columns(record: object) -> bool:
+    """Whether ``record`` is pandas' ``DataFrame.to_json()`` default layout: an object of columns, each an object
+    of row index -> value."""
+    return isinstance(record, dict) and bool(record) and all(isinstance(v, dict) for v in record.values())
+
+
+def _one_object(path: Path, text: str) -> None:
+    """Raise ``VotesFileError`` saying what the file is if the whole of ``text`` is one JSON object (a battle
+    written with ``indent``, or pandas' ``DataFrame.to_json()``, an object of columns); return if it is not (the
+    caller's error about its first line stands)."""
+    try:
+        whole = loads_json(text)
+    except (ValueError, RecursionError):  # JSONDecodeError and RepeatedKeyError are ValueErrors
+        return
+    if not isinstance(whole, dict):
+        return
+    what = ("one JSON object of columns (pandas' DataFrame.to_json() default layout); write it with "
+            "to_json(orient='records'); " if _columns(whole) else "one JSON object over several lines, not one a "
+            "line; ")
+    raise VotesFileError(f"{path}: {what}expected a JSON array of battle objects ([{{...}}, {{...}}]) or one vote "
+                         "object per line (JSON Lines)")
 
 
 def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expected: str) -> object:

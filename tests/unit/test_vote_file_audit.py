@@ -115,3 +115,34 @@ def test_a_rounds_count_past_the_bound_is_one_line_not_a_memory_error(tmp_path, 
     assert f"--rounds {rounds}: expected 0 to 10000" in err and "Traceback" not in err and "Memory" not in err
     assert main(["leaderboard", "--votes", str(path), "--rounds", "10000", "--min-votes", "0"]) == 0
     assert "m1:direct" in capsys.readouterr().out
+
+
+def test_a_file_that_is_one_json_object_says_so_and_what_is_expected(tmp_path, capsys):
+    """FastChat's battle file is a JSON array (``json.dump(battles, fout, indent=2)``); pandas' ``to_json()``
+    writes, by default, one object of columns (``{"model_a": {"0": ...}, ...}``), which ``pd.read_json`` reads
+    back but which is no list of battles. Before, one battle written with ``indent`` was refused as broken JSON
+    Lines ("line 1: not JSON (Expecting property name ...)") although it is valid JSON, and a one-line object
+    of columns as a battle whose 'model_a' "is missing or empty"; now each is named for what it is."""
+    one = {"model_a": "vicuna-13b", "model_b": "koala-13b", "winner": "model_a", "anony": True}
+    columns = {"model_a": {"0": "vicuna-13b", "1": "koala-13b"}, "model_b": {"0": "koala-13b", "1": "vicuna-13b"},
+               "winner": {"0": "model_a", "1": "tie"}}
+    cases = [(json.dumps(one, indent=2), "one JSON object over several lines, not one a line"),
+             (json.dumps(columns), "one JSON object of columns (pandas' DataFrame.to_json() default layout)"),
+             (json.dumps(columns, indent=2), "one JSON object of columns (pandas' DataFrame.to_json() default layout); "
+                                             "write it with to_json(orient='records')")]
+    for text, message in cases:
+        path = tmp_path / "battles.json"
+        path.write_text(text)
+        assert main(["leaderboard", "--votes", str(path), "--track", "UEG", "--kind", "model_vs_model"]) == 2
+        err = capsys.readouterr().err
+        assert f"{path}: {message}" in err and "expected a JSON array of battle objects" in err, err
+        assert "Traceback" not in err
+
+    # one battle on one line is JSON Lines of one vote, rated as before; a broken second line is named as before
+    path.write_text(json.dumps(one) + "\n")
+    assert main(["leaderboard", "--votes", str(path), "--track", "UEG", "--kind", "model_vs_model",
+                 "--min-votes", "0", "--format", "csv"]) == 0
+    assert "vicuna-13b" in capsys.readouterr().out
+    path.write_text(json.dumps(one) + "\n{bad\n")
+    assert main(["leaderboard", "--votes", str(path), "--track", "UEG", "--kind", "model_vs_model"]) == 2
+    assert f"{path} line 2: not JSON" in capsys.readouterr().err
