@@ -41,7 +41,8 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
     FastChat's ``winner``; where both are given they must agree). A FastChat battle (a record with model_a and
     model_b) needs winner; its track and kind are its own fields where it has them, else ``board`` (track,
     kind). Left out: votes with ``flagged`` set, battles with ``anony`` false or ``dedup_tag.sampled`` false. A
-    vote of a system against itself, a ``vote_id`` or ``battle_id`` given twice (one battle would count twice), or a
+    vote of a system against itself, a ``battle_id`` given twice
+    (else, without battle ids, a ``vote_id``: one battle would count twice), or a
     file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
     record, or asking for ``board`` when a battle names no track or kind and none was given.
@@ -64,17 +65,20 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
 
 
 def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
-    """Refuse a vote whose ``vote_id`` or ``battle_id`` an earlier record of the file already had: the store takes
-    one vote per battle and `export votes` writes each once, so a repeat is a file joined or edited by hand, and
-    counting it twice would rate one battle twice. ``seen`` maps (field, value) to the first record's place."""
-    for name, value in (("vote_id", vote["vote_id"]), ("battle_id", record.get("battle_id"))):
-        if value in (0, None, ""):  # not given (a hand-made file, a FastChat battle)
-            continue
-        first = seen.setdefault((name, value if isinstance(value, (int, str)) else repr(value)), where)
-        if first != where:
-            raise VotesFileError(f"{at}: {name} {brief(value)} again (first at {first}); a battle has one vote and "
-                                 "`export votes` writes each once, so it would be counted twice: remove the repeated "
-                                 "record (two exports joined?)")
+    """Refuse a vote of a battle an earlier record of the file already voted: the store takes one vote per battle
+    and `export votes` writes each once, so a repeat is a file joined or edited by hand, and counting it twice
+    would rate one battle twice. The battle is its ``battle_id`` (unique across stores: exports of two arenas
+    joined, whose vote ids both start at 1, are distinct votes), else, in a file without battle ids, its
+    ``vote_id``. ``seen`` maps (field, value) to the first record's place."""
+    battle_id = record.get("battle_id")
+    name, value = ("battle_id", battle_id) if battle_id not in (None, "") else ("vote_id", vote["vote_id"])
+    if value in (0, None, ""):  # neither given (a hand-made file, a FastChat battle)
+        return
+    first = seen.setdefault((name, value if isinstance(value, (int, str)) else repr(value)), where)
+    if first != where:
+        raise VotesFileError(f"{at}: {name} {brief(value)} again (first at {first}); a battle has one vote and "
+                             "`export votes` writes each once, so it would be counted twice: remove the repeated "
+                             "record (the same export joined twice?)")
 
 
 def _array(path: Path, text: str) -> list[tuple[str, object]]:

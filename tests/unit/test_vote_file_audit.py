@@ -65,10 +65,10 @@ def export_line(vote_id: int, battle_id: str, choice: str) -> dict:
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
 def test_a_vote_given_twice_in_a_file_is_refused_not_counted_twice(tmp_path, capsys, fmt):
-    """The store takes one vote per battle and `export votes` writes each vote once (ids unique). Two exports
-    joined (``cat a.jsonl b.jsonl``) repeat votes. Before, a file with vote 1 three times and vote 2 once was
-    rated 3-1 (x ahead by 400*log10(3) = 191 points, where the store holds a 1-1 tie); now it is refused, naming
-    the line of the repeat and the first one."""
+    """The store takes one vote per battle and `export votes` writes each vote once. The same export joined twice
+    repeats votes. Before, a file with battle b1's vote three times and b2's once was rated 3-1 (x ahead by
+    400*log10(3) = 191 points, where the store holds a 1-1 tie); now it is refused, naming the line of the repeat
+    and the first one."""
     lines = [export_line(1, "b1", "A")] * 3 + [export_line(2, "b2", "B")]
     path = tmp_path / f"votes.{fmt}"
     if fmt == "jsonl":
@@ -86,19 +86,32 @@ def test_a_vote_given_twice_in_a_file_is_refused_not_counted_twice(tmp_path, cap
         first, again = "line 2", "line 3"
     assert main(["leaderboard", "--votes", str(path)]) == 2
     err = capsys.readouterr().err
-    assert f"{path} {again}: vote_id 1 again (first at {first})" in err and "Traceback" not in err
+    assert f"{path} {again}: battle_id 'b1' again (first at {first})" in err and "Traceback" not in err
 
-    # the same battle under another vote id is one battle voted twice as well
-    path.write_text("".join(json.dumps(v) + "\n" for v in [export_line(1, "b1", "A"), export_line(2, "b1", "B")]))
-    assert main(["leaderboard", "--votes", str(path)]) == 2
-    assert "line 2: battle_id 'b1' again (first at line 1)" in capsys.readouterr().err
 
-    # distinct votes are rated as before: 1-1 between two systems is a tie at 1000
-    path.write_text("".join(json.dumps(v) + "\n" for v in [export_line(1, "b1", "A"), export_line(2, "b2", "B")]))
-    assert main(["leaderboard", "--votes", str(path), "--format", "json", "--min-votes", "0"]) == 0
-    boards = json.loads(capsys.readouterr().out)
-    (ueg,) = [b for b in boards if b["track"] == "UEG" and b["kind"] == "model_vs_model"]
-    assert [round(r["rating"], 6) for r in ueg["rows"]] == [1000.0, 1000.0]
+def test_a_battle_is_told_by_its_battle_id_else_by_its_vote_id(tmp_path, capsys):
+    """Battle ids are random tokens, unique across stores; vote ids count from 1 in each store. So the same
+    battle under two vote ids is refused, while exports of two arenas joined (vote 1 in each, different battles)
+    are two votes, rated 1-1: a tie at 1000 each. A file without battle ids is told apart by vote id."""
+    def rated(lines: list[dict]) -> tuple[int, str]:
+        path = tmp_path / "votes.jsonl"
+        path.write_text("".join(json.dumps(v) + "\n" for v in lines))
+        code = main(["leaderboard", "--votes", str(path), "--format", "json", "--min-votes", "0"])
+        out, err = capsys.readouterr()
+        return code, out if code == 0 else err
+
+    code, err = rated([export_line(1, "b1", "A"), export_line(2, "b1", "B")])
+    assert code == 2 and "line 2: battle_id 'b1' again (first at line 1)" in err
+
+    code, out = rated([export_line(1, "arena1-b1", "A"), export_line(1, "arena2-b1", "B")])
+    assert code == 0
+    (ueg,) = [b for b in json.loads(out) if b["track"] == "UEG" and b["kind"] == "model_vs_model"]
+    assert [round(r["rating"], 6) for r in ueg["rows"]] == [1000.0, 1000.0] and ueg["votes"] == 2
+
+    without = [{k: v for k, v in export_line(vote_id, "", choice).items() if k != "battle_id"}
+               for vote_id, choice in ((7, "A"), (7, "A"))]
+    code, err = rated(without)
+    assert code == 2 and "line 2: vote_id 7 again (first at line 1)" in err
 
 
 @pytest.mark.parametrize("rounds", ["10001", "-1"])
