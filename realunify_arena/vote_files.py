@@ -41,7 +41,9 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
     FastChat's ``winner``; where both are given they must agree). A FastChat battle (a record with model_a and
     model_b) needs winner; its track and kind are its own fields where it has them, else ``board`` (track,
     kind). Left out: votes with ``flagged`` set, battles with ``anony`` false or ``dedup_tag.sampled`` false. A
-    vote of a system against itself, or a file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
+    vote of a system against itself, a ``battle_id`` given twice
+    (else, without battle ids, a ``vote_id``: one battle would count twice), or a
+    file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
     record, or asking for ``board`` when a battle names no track or kind and none was given.
     """
@@ -53,12 +55,30 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
         raise VotesFileError(f"{path}: {not_text(e)}; expected {EXPECTED}") from None
     start = text.lstrip()[:1]
     records = _array(path, text) if start == "[" else _lines(path, text) if start == "{" else _csv(path, text)
-    votes = []
+    votes, seen = [], {}
     for where, record in records:
         vote = _vote(f"{path} {where}", record, board)
         if vote is not None:
+            _once(f"{path} {where}", where, record, vote, seen)
             votes.append(vote)
     return votes
+
+
+def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
+    """Refuse a vote of a battle an earlier record of the file already voted: the store takes one vote per battle
+    and `export votes` writes each once, so a repeat is a file joined or edited by hand, and counting it twice
+    would rate one battle twice. The battle is its ``battle_id`` (unique across stores: exports of two arenas
+    joined, whose vote ids both start at 1, are distinct votes), else, in a file without battle ids, its
+    ``vote_id``. ``seen`` maps (field, value) to the first record's place."""
+    battle_id = record.get("battle_id")
+    name, value = ("battle_id", battle_id) if battle_id not in (None, "") else ("vote_id", vote["vote_id"])
+    if value in (0, None, ""):  # neither given (a hand-made file, a FastChat battle)
+        return
+    first = seen.setdefault((name, value if isinstance(value, (int, str)) else repr(value)), where)
+    if first != where:
+        raise VotesFileError(f"{at}: {name} {brief(value)} again (first at {first}); a battle has one vote and "
+                             "`export votes` writes each once, so it would be counted twice: remove the repeated "
+                             "record (the same export joined twice?)")
 
 
 def _array(path: Path, text: str) -> list[tuple[str, object]]:
@@ -74,8 +94,38 @@ def _lines(path: Path, text: str) -> list[tuple[str, object]]:
     for number, line in enumerate(json_lines(text), 1):
         if line.strip():
             where = f"{path} line {number}"
-            records.append((f"line {number}", _json(line, lambda e: where, where, "one vote object per line")))
+            try:
+                records.append((f"line {number}", _json(line, lambda e: where, where, "one vote object per line")))
+            except VotesFileError:
+                if not records:
+                    _one_object(path, text)
+                raise
+    if len(records) == 1 and _columns(records[0][1]):
+        _one_object(path, text)
     return records
+
+
+def _columns(record: object) -> bool:
+    """Whether ``record`` is pandas' ``DataFrame.to_json()`` default layout: an object of columns, each an object
+    of row index -> value."""
+    return isinstance(record, dict) and bool(record) and all(isinstance(v, dict) for v in record.values())
+
+
+def _one_object(path: Path, text: str) -> None:
+    """Raise ``VotesFileError`` saying what the file is if the whole of ``text`` is one JSON object (a battle
+    written with ``indent``, or pandas' ``DataFrame.to_json()``, an object of columns); return if it is not (the
+    caller's error about its first line stands)."""
+    try:
+        whole = loads_json(text)
+    except (ValueError, RecursionError):  # JSONDecodeError and RepeatedKeyError are ValueErrors
+        return
+    if not isinstance(whole, dict):
+        return
+    what = ("one JSON object of columns (pandas' DataFrame.to_json() default layout); write it with "
+            "to_json(orient='records'); " if _columns(whole) else "one JSON object over several lines, not one a "
+            "line; ")
+    raise VotesFileError(f"{path}: {what}expected a JSON array of battle objects ([{{...}}, {{...}}]) or one vote "
+                         "object per line (JSON Lines)")
 
 
 def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expected: str) -> object:
@@ -175,9 +225,9 @@ def _system(where: str, name: str, record: dict, battle: bool) -> str:
         raise VotesFileError(f"{where}: field {name!r} is missing or empty" + (
             "; a FastChat battle has model_a, model_b and winner" if battle else
             "; a file written by `export votes` has track, kind, system_a, system_b and choice"))
+    if battle and model_name_problem(value) is None:  # FastChat names models, not model:mode
+        return value
     problem = system_problem(value)  # a newline or ':' in a name breaks the tables
-    if problem and battle and model_name_problem(value) is None:  # FastChat names models, not model:mode
-        problem = None
     if problem:
         raise VotesFileError(f"{where}: {name} {problem}" + (" (or a model name)" if battle else ""))
     return value

@@ -22,6 +22,9 @@ from realunify_arena.vote_files import VotesFileError, read_votes
 
 FORMATS = ("markdown", "csv", "json")
 MIN_VOTES_ENV = "REALUNIFY_MIN_VOTES"  # Settings' variable for min_votes, as app.py reads it
+# bootstrap rounds --rounds may ask for: FastChat's elo_analysis.py uses 100 (--num-bootstrap); each round holds a
+# weight per (system pair, result) and a systems-by-systems Hessian, so memory grows with the rounds
+MAX_ROUNDS = 10_000
 
 
 EXAMPLE = "python -m realunify_arena leaderboard --track UEG --kind model_vs_model"
@@ -41,8 +44,8 @@ def register(sub) -> None:
     p.add_argument("--format", choices=FORMATS, default="markdown", help="output format (default: markdown)")
     p.add_argument("--min-votes", default=None, metavar="N",
                    help=f"votes below which a system is preliminary (default: ${MIN_VOTES_ENV} or 20, as the app)")
-    p.add_argument("--rounds", type=int, default=200, help="bootstrap rounds for the 95%% intervals (default 200; "
-                                                           "0: no intervals)")
+    p.add_argument("--rounds", type=int, default=200, help="bootstrap rounds for the 95%% intervals (default 200, "
+                                                           f"at most {MAX_ROUNDS}; 0: no intervals)")
     p.add_argument("--decisive-only", action="store_true", help="fit on A/B votes only (ties and both-bad out)")
     p.add_argument("--out", type=Path, help="write to FILE (default: standard output)")
     p.set_defaults(func=run)
@@ -55,8 +58,9 @@ def run(args) -> int:
         min_votes = _min_votes(args.min_votes)
     except ValueError as e:
         raise CommandError(str(e), USAGE) from None
-    if args.rounds < 0:
-        raise CommandError(f"--rounds {args.rounds}: expected 0 or more", USAGE)
+    if not 0 <= args.rounds <= MAX_ROUNDS:  # a billion rounds was a numpy MemoryError traceback
+        raise CommandError(f"--rounds {args.rounds}: expected 0 to {MAX_ROUNDS} (FastChat rates with 100)",
+                           USAGE)
     if args.out:
         out_file(args.out)
     try:
