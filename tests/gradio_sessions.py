@@ -47,3 +47,24 @@ def page_config(url: str) -> dict:
     reply = httpx.get(url.rstrip("/") + "/config", timeout=60)
     assert reply.status_code == 200, reply.text
     return reply.json()
+
+
+@contextmanager
+def launched_client(settings, pool) -> Iterator[tuple[Client, object]]:
+    """The real app (``build_demo`` over a real ``Store`` at ``settings.db`` and ``pool``) on loopback, and one
+    ``gradio_client`` session to it: yields ``(client, store)``; all three closed on exit."""
+    from realunify_arena.store import Store
+    from realunify_arena.ui import build_demo, launch_options
+
+    store = Store.open(settings.db)
+    demo = build_demo(settings, store, pool)
+    try:
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
+        client = Client(url, verbose=False, download_files=False)
+        try:
+            yield client, store
+        finally:
+            client.close()
+    finally:
+        demo.close()
+        store.close()

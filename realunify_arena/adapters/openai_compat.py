@@ -49,6 +49,7 @@ request that cannot have been applied: a connection never made, HTTP 408/409/429
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -351,14 +352,18 @@ def _choice_text(choice) -> str:
 
 def _checked(card: ModelCard, where: str, reply: R) -> R:
     """``reply`` if it is a JSON object that is not an error; an endpoint or a proxy may answer HTTP 200
-    with a page of HTML or with ``{"error": {...}}``, which the client passes on as a string or as a
-    reply whose fields are all missing.
+    with a page of HTML, with JSON that is no object (``[...]``, ``null``, a number), or with
+    ``{"error": {...}}``, which the client passes on as a string, as that plain value, or as a reply whose
+    fields are all missing.
 
     Raises:
         RuntimeError: the message names the card and endpoint and quotes the start of what was sent.
     """
     if isinstance(reply, (str, bytes)):
         raise RuntimeError(f"{where}: the reply is not JSON: {error_line(str(reply), card.api_key_env, 100)}")
+    if not hasattr(reply, "model_dump"):  # JSON that is no object ([...], null, 42, true): the client returns it as is
+        raise RuntimeError(f"{where}: the reply is not a JSON object (the API answers with one): got "
+                           f"{error_line(json.dumps(reply), card.api_key_env, 100)}")
     error = (getattr(reply, "model_extra", None) or {}).get("error")
     if error is not None:
         message = error.get("message", error) if isinstance(error, dict) else error

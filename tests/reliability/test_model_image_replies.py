@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import pytest
 from gradio_client import Client
+from gradio_sessions import launched_client
 from PIL import Image
 
 from realunify_arena.adapters.base import Adapter, Capability
 from realunify_arena.cards import ModelCard
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
-from realunify_arena.store import Store
-from realunify_arena.ui import build_demo, launch_options
 
 pytestmark = pytest.mark.slow
 
@@ -56,16 +55,10 @@ def app(tmp_path_factory):
                              capabilities=frozenset(Capability), params={"base": "pair"}) for name in REPLIES}
     settings = Settings(data=("bundled",), models=tuple(cards), judge="human",
                         db=tmp_path_factory.mktemp("replies") / "arena.db", arena_mode="live")
-    store = Store.open(settings.db)
     pool = ModelPool(cards, device="cpu", loader=lambda card, device: Replies(card=card,
                                                                               capabilities=card.capabilities))
-    demo = build_demo(settings, store, pool)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
-    client = Client(url, verbose=False, download_files=False)
-    yield client, store
-    demo.close()
-    client.close()
-    store.close()
+    with launched_client(settings, pool) as app:
+        yield app
 
 
 def run(client: Client, model: str, uid: str, mode: str) -> dict:
