@@ -323,7 +323,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = RedactingParser(prog="app.py", description="RealUnify Explore / Arena / Leaderboard app.",
                              epilog=SECRETS_FROM_ENV)
     for spec in _SPECS:
-        extra = {"nargs": "?", "const": "yes"} if spec.kind == "bool" else {}
+        extra = {"nargs": "?", "const": "yes", "metavar": "yes|no"} if spec.kind == "bool" else {}  # as the CLI's
         parser.add_argument(f"--{spec.flag}", dest=spec.name, default=None,
                             help=f"{spec.help}; env {spec.env}", **extra)
     return parser

@@ -40,7 +40,7 @@ EXAMPLE = "python -m realunify_arena export votes --format csv --out votes.csv"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="write votes (jsonl/csv) or runs (official result files)",
+    p = sub.add_parser("export", help="write votes (jsonl, csv or json) or runs (official result files)",
                        description="export votes --format jsonl|csv [--out FILE]; "
                                    "export [runs] --format official --out DIR")
     p.add_argument("what", nargs="?", choices=("votes", "runs"),
