@@ -1,4 +1,5 @@
-"""A cap on the bytes one HTTP request body may take, for every route of the app but Gradio's upload route.
+"""A cap on the bytes one HTTP request body may take, and on how long it may take to arrive, for every route
+of an app; on Gradio's upload route, that route's own rules (``upload_parts.UploadRules``).
 
 Gradio's routes read a request's whole body before looking at it (FastAPI's ``await request.json()`` for
 ``/gradio_api/queue/join``, ``/call/...``, ``/run/...``, ``/api/...``, ``/component_server``, ...), and Gradio
@@ -7,12 +8,13 @@ before the vote's own refusal, and the server's peak memory grew by ~560 MB. ``B
 middleware (``ui.launch_options`` installs it through ``launch(app_kwargs=...)``, FastAPI's ``middleware``),
 answers a body over ``MAX_BODY_BYTES`` with HTTP 413 and a message naming the limit: at once when its
 ``Content-Length`` says so, else as soon as the bytes read grow past it (a chunked body has no
-``Content-Length``), so at most about ``MAX_BODY_BYTES`` of it is ever held.
+``Content-Length``), so at most about ``MAX_BODY_BYTES`` of it is ever held. ``serve-openai``
+(``serving.create_app``) installs the same middleware with its own limit and the OpenAI error shape.
 
-Files do not travel in these bodies: the page and ``gradio_client`` upload them to ``/gradio_api/upload``
+Files do not travel in the app's bodies: the page and ``gradio_client`` upload them to ``/gradio_api/upload``
 first and send their path (Gradio takes no inline base64 image as an input). That route streams each file to
 disk under Gradio's ``max_file_size`` (``benchmark.images.MAX_UPLOAD_BYTES``), but takes up to 1000 of them and
-form fields kept whole in memory; on it ``BodyLimit`` reads the parts as the body streams by
+form fields kept whole in memory; on it ``BodyLimit`` (given ``uploads``) reads the parts as the body streams by
 (``upload_parts.UploadParts``, with ``python_multipart``, the parser Gradio uses) and refuses a request at the
 part or byte that breaks its rules (a few files, one file's bytes in all, files only), before Gradio sees it.
 A refusal reaches Gradio's parser as starlette's ``MultiPartException``, which makes it delete the files it
@@ -20,7 +22,8 @@ had begun writing (any other exception left them in its upload folder).
 
 A body that stalls is cut too: uvicorn has no timeout on reading a request body (its ``timeout_keep_alive``
 runs only between requests), so a client sending a byte now and then, or nothing after half its body, held
-its connection and the request's handler for good (50 such connections stayed open as long as they liked).
+its connection and the request's handler for good (50 such connections stayed open as long as they liked;
+``serve-openai`` answered nothing to a body that stopped after its first byte for as long as it was watched).
 ``BodyLimit`` waits at most ``BODY_IDLE_S`` for each next piece of a body and answers 408 when none comes.
 A wait per piece alone still let a client hold its connection for good by sending a byte every 29 s (measured
 on the launched app: a byte every 10 s to ``/gradio_api/queue/join`` kept the request open past 80 s, and
@@ -30,18 +33,22 @@ second for every ``MIN_BODY_RATE`` bytes received; past that deadline it is a 40
 
 FastAPI 0.165 has a ``max_body_size`` of its own, but its refusal says only "Content Too Large", and sparing
 Gradio's upload route from it would mean reaching into Gradio's route table.
+
+This module imports no Gradio (``serve-openai`` starts without it); the upload rules come from the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from gradio.route_utils import API_PREFIX
 from starlette.formparsers import MultiPartException
 
-from realunify_arena.asgi import content_length, header, route_path, send_detail
-from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
-from realunify_arena.upload_parts import MAX_UPLOAD_FILES, REFUSED, UploadParts, over_bytes
+from realunify_arena.asgi import content_length, header, send_detail
+
+if TYPE_CHECKING:
+    from realunify_arena.upload_parts import UploadParts, UploadRules
 
 # 1 MiB. The largest body the app's own routes need is far smaller: the page's Explore Run with its own
 # instance, every text field at its 4,000-character limit (``benchmark.custom.MAX_TEXT_CHARS``), sent 24 KB
@@ -55,13 +62,15 @@ BODY_IDLE_S = 30.0
 # 500 bytes a second on average after the first BODY_IDLE_S: Apache mod_reqtimeout's default MinRate for the
 # body. The largest upload (64 MiB) may take 37 hours at that rate; a trickle of a byte now and then is cut.
 MIN_BODY_RATE = 500
-UPLOAD_ROUTE = f"{API_PREFIX}/upload"  # Gradio's file upload: its own rules (``upload_parts``) instead
+
+# How a refusal is sent: (send, status, message, close), as ``asgi.send_detail`` sends FastAPI's ``{"detail": ...}``
+Refuse = Callable[..., Awaitable[None]]
 
 
-def too_large_message(limit: int = MAX_BODY_BYTES) -> str:
-    """The 413 answer's ``detail``: the limit in bytes and MiB, and where files go instead."""
-    return (f"request body too large: the limit is {limit} bytes ({limit / 2**20:g} MiB); files go to "
-            f"{UPLOAD_ROUTE} first")
+def too_large_message(limit: int = MAX_BODY_BYTES, upload_route: str | None = None) -> str:
+    """The 413 answer's message: the limit in bytes and MiB, and where files go instead (``upload_route``)."""
+    where = f"; files go to {upload_route} first" if upload_route else ""
+    return f"request body too large: the limit is {limit} bytes ({limit / 2**20:g} MiB){where}"
 
 
 def stalled_message(idle_s: float = BODY_IDLE_S) -> str:
@@ -84,31 +93,32 @@ class _Refused(MultiPartException):
 
 
 class BodyLimit:
-    """ASGI middleware: an HTTP request whose body is over ``max_body_bytes`` gets a 413 JSON answer,
-    ``{"detail": too_large_message(max_body_bytes)}``, before more than that is read; the app's own answer to
-    the interrupted read (a 400, a 500) is dropped. A multipart request to ``UPLOAD_ROUTE`` has the upload
-    rules instead (``upload_parts.UploadParts`` with ``max_upload_files`` and ``max_upload_bytes``): the same
-    kind of answer, ``{"detail": "upload refused: ..."}``, with its status (400 or 413), at the part or byte
-    that breaks one or at the body's end when it ends without its closing boundary, at once when its
-    ``Content-Length`` is over what the rules allow or its boundary is not one RFC 2046 allows; an upload
-    whose client goes away before its body ends is refused too (no answer: nobody is there), so Gradio
-    deletes its partial files. A body whose next piece takes over ``body_idle_s`` seconds to come, before the
-    app has begun its answer, gets 408 ``{"detail": stalled_message(body_idle_s)}`` the same way, and one
-    still coming past ``body_idle_s`` + (bytes received) / ``min_body_rate`` seconds after the app's first
-    read gets 408 ``{"detail": too_slow_message(body_idle_s, min_body_rate)}`` (a request without a body,
-    such as the GET of an event stream, is never timed) (Gradio deletes an upload's partial files) and its
-    connection is closed. Non-HTTP scopes pass unchanged.
+    """ASGI middleware: an HTTP request whose body is over ``max_body_bytes`` gets a 413 answer,
+    ``too_large_message(max_body_bytes, uploads.route)``, before more than that is read; the app's own answer
+    to the interrupted read (a 400, a 500) is dropped. With ``uploads`` (``upload_parts.UploadRules``), a
+    multipart request to its route has the upload rules instead (``upload_parts.UploadParts``): the same kind
+    of answer, ``"upload refused: ..."``, with its status (400 or 413), at the part or byte that breaks one or
+    at the body's end when it ends without its closing boundary, at once when its ``Content-Length`` is over
+    what the rules allow or its boundary is not one RFC 2046 allows; an upload whose client goes away before
+    its body ends is refused too (no answer: nobody is there), so Gradio deletes its partial files. A body
+    whose next piece takes over ``body_idle_s`` seconds to come, before the app has begun its answer, gets 408
+    ``stalled_message(body_idle_s)`` the same way, and one still coming past ``body_idle_s`` + (bytes
+    received) / ``min_body_rate`` seconds after the app's first read gets 408
+    ``too_slow_message(body_idle_s, min_body_rate)`` (a request without a body, such as the GET of an event
+    stream, is never timed) (Gradio deletes an upload's partial files) and its connection is closed.
+    Each refusal is sent by ``refuse(send, status, message, close=True)``: by default FastAPI's
+    ``{"detail": message}`` (``asgi.send_detail``); ``serve-openai`` sends OpenAI's error shape. Non-HTTP scopes
+    pass unchanged.
 
     Raises:
-        ValueError: a limit is negative, or ``body_idle_s`` or ``min_body_rate`` is not over 0.
+        ValueError: ``max_body_bytes`` is negative, or ``body_idle_s`` or ``min_body_rate`` is not over 0.
     """
 
-    def __init__(self, app, max_body_bytes: int = MAX_BODY_BYTES, max_upload_files: int = MAX_UPLOAD_FILES,
-                 max_upload_bytes: int = MAX_UPLOAD_BYTES, body_idle_s: float = BODY_IDLE_S,
-                 min_body_rate: float = MIN_BODY_RATE) -> None:
-        if min(max_body_bytes, max_upload_files, max_upload_bytes) < 0:
-            raise ValueError(f"max_body_bytes, max_upload_files and max_upload_bytes must be 0 or more, not"
-                             f" {max_body_bytes}, {max_upload_files} and {max_upload_bytes}")
+    def __init__(self, app, max_body_bytes: int = MAX_BODY_BYTES, body_idle_s: float = BODY_IDLE_S,
+                 min_body_rate: float = MIN_BODY_RATE, uploads: UploadRules | None = None,
+                 refuse: Refuse = send_detail) -> None:
+        if max_body_bytes < 0:
+            raise ValueError(f"max_body_bytes must be 0 or more, not {max_body_bytes}")
         if not body_idle_s > 0:
             raise ValueError(f"body_idle_s must be over 0 seconds, not {body_idle_s}")
         if not min_body_rate > 0:
@@ -117,22 +127,22 @@ class BodyLimit:
         self.idle_s = body_idle_s
         self.min_rate = min_body_rate
         self.limit = max_body_bytes
-        self.upload_limits = {"max_files": max_upload_files, "max_bytes": max_upload_bytes}
+        self.uploads = uploads
+        self.refuse = refuse
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        parts = (UploadParts.of(scope, **self.upload_limits)
-                 if route_path(scope) in (UPLOAD_ROUTE, UPLOAD_ROUTE + "/") else None)
+        parts = self.uploads.watch(scope) if self.uploads is not None else None
         if parts is not None and parts.problem:  # its Content-Type alone breaks a rule
-            await send_detail(send, *parts.problem, close=True)
+            await self.refuse(send, *parts.problem, close=True)
             return
         announced = content_length(scope)
         # an upload's parts' headers and boundaries take a few hundred bytes each: MAX_BODY_BYTES is room enough
-        most = self.limit if parts is None else self.upload_limits["max_bytes"] + self.limit
+        most = self.limit if parts is None else self.uploads.max_bytes + self.limit
         if announced is not None and announced > most:
-            await send_detail(send, *self._too_large(parts), close=True)  # nothing of the body is read
+            await self.refuse(send, *self._too_large(parts), close=True)  # nothing of the body is read
             return
         read = 0
         problem: tuple[int, str] | None = None
@@ -180,7 +190,7 @@ class BodyLimit:
             elif message["type"] == "http.disconnect" and parts is not None and not started:
                 # the visitor left mid-upload: Gradio's parser, told so as a refusal, deletes its files
                 # (starlette's ClientDisconnect left them, and uvicorn logged it at ERROR)
-                problem, gone = (400, REFUSED + "the client went away before the body ended"), True
+                problem, gone = self.uploads.gone(), True
                 raise _Refused
             return message
 
@@ -197,10 +207,10 @@ class BodyLimit:
             if not problem:
                 raise
         if problem and not started and not gone:
-            await send_detail(send, *problem, close=True)  # the body was not read whole
+            await self.refuse(send, *problem, close=True)  # the body was not read whole
 
     def _too_large(self, parts: UploadParts | None) -> tuple[int, str]:
         """The refusal of a body over its byte limit: the upload rules' words on the upload route."""
-        if parts is None:
-            return 413, too_large_message(self.limit)
-        return 413, REFUSED + over_bytes(self.upload_limits["max_bytes"])
+        if parts is None or self.uploads is None:
+            return 413, too_large_message(self.limit, self.uploads.route if self.uploads is not None else None)
+        return self.uploads.too_large()

@@ -25,8 +25,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realunify_arena.adapters.base import Capability, CutReply, GenerationOptions, NotSupported
 from realunify_arena.adapters.wire import image_from_base64, png_base64
-from realunify_arena.asgi import content_length, send_plain
+from realunify_arena.asgi import send_plain
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES, ImageError, open_checked
+from realunify_arena.body_limit import BODY_IDLE_S, BodyLimit
 from realunify_arena.cards import ModelCard
 from realunify_arena.limits import OptionError, check_options, edit_size_used
 from realunify_arena.redaction import error_text, install_log_redaction, redact, shortened
@@ -57,39 +58,15 @@ def _error(status: int, message: str, code: str, param: str | None = None) -> JS
     return JSONResponse(_error_body(message, code, param), status)
 
 
-class _TooLarge(StarletteHTTPException):
-    """A request body past ``MAX_REQUEST_BYTES`` (an ``HTTPException``: FastAPI's body reading passes it on)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is over the {limit // 2**20} MiB limit of this server")
+# The code of each refusal ``BodyLimit`` answers before the body is read whole: 413 OpenAI's own
+# (``request_too_large``), 408 named the same way.
+_BODY_REFUSAL_CODES = {413: "request_too_large", 408: "request_timeout"}
 
 
-class BodyCap:
-    """ASGI middleware: a request body over ``limit`` bytes is answered with HTTP 413 in the OpenAI error shape,
-    at once when its ``Content-Length`` says so, else as soon as the bytes read pass it (a chunked body), so no
-    more than about ``limit`` bytes of it are held (uvicorn and FastAPI read a whole body, whatever its size)."""
-
-    def __init__(self, app, limit: int = MAX_REQUEST_BYTES) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = content_length(scope)
-        if length is not None and length > self.limit:
-            body = _error_body(_TooLarge(self.limit).detail, "request_too_large")
-            return await send_plain(send, 413, json.dumps(body), close=True, content_type="application/json")
-        seen = 0
-
-        async def counted():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge(self.limit)
-            return message
-
-        await self.app(scope, counted, send)
+async def _refuse_body(send, status: int, message: str, *, close: bool) -> None:
+    """``body_limit.BodyLimit``'s refusal (a body too large, stalled or too slow) in the OpenAI error shape."""
+    body = _error_body(message, _BODY_REFUSAL_CODES.get(status, "invalid_request"))
+    await send_plain(send, status, json.dumps(body), close=close, content_type="application/json")
 
 
 # -- request bodies: pydantic checks them; what a bad field gets is said in the OpenAI error's message --------
@@ -281,13 +258,15 @@ def _refusal(errors: list[dict]) -> RequestError:
     return RequestError(400, f"'{where}': {message}{shown}", param=where)
 
 
-def create_app(pool: ModelPool, name: str) -> FastAPI:
+def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) -> FastAPI:
     """Serve card ``name`` from ``pool`` under ``/v1`` (``/v1/models``, ``/v1/chat/completions``,
-    ``/v1/images/generations``, ``/v1/images/edits``).
+    ``/v1/images/generations``, ``/v1/images/edits``). A request body over ``MAX_REQUEST_BYTES``, or one that
+    stalls or trickles (``body_limit.BodyLimit``), is answered 413 or 408 in the OpenAI error shape.
 
     Args:
         pool: where the card's adapter comes from; model work runs through ``pool.run`` (ZeroGPU-aware).
         name: a key of ``pool.cards``.
+        body_idle_s: seconds a request body may go without a byte (``BodyLimit``; tests pass a short one).
 
     Raises:
         KeyError: ``name`` is not a card of ``pool``.
@@ -295,7 +274,7 @@ def create_app(pool: ModelPool, name: str) -> FastAPI:
     card = pool.cards[name]
     install_log_redaction()  # a model error logged by the server is cleaned like the one it answers with
     app = FastAPI(title=f"realunify-arena: {name}")
-    app.add_middleware(BodyCap)
+    app.add_middleware(BodyLimit, max_body_bytes=MAX_REQUEST_BYTES, body_idle_s=body_idle_s, refuse=_refuse_body)
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> JSONResponse:

@@ -25,20 +25,23 @@ parts named ``files`` (``upload_files``, one per chosen file; each upload contro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from gradio.route_utils import API_PREFIX
 from gradio.utils import DeveloperPath, InvalidPathError, UserProvidedPath, safe_join
 from gradio_client.utils import strip_invalid_filename_characters
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from realunify_arena.asgi import header
+from realunify_arena.asgi import header, route_path
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
 
 MAX_UPLOAD_FILES = 4  # each upload control sends one image; a few more for a script's batch
 UPLOAD_PART = b"files"  # the only part name Gradio's upload_fn reads
 REFUSED = "upload refused: "  # how every refusal of an upload request begins
 MAX_BOUNDARY_CHARS = 70  # RFC 2046 section 5.1.1: a boundary is 1 to 70 characters
+UPLOAD_ROUTE = f"{API_PREFIX}/upload"  # Gradio's file upload route
 
 
 class UploadParts:
@@ -164,3 +167,39 @@ def gradio_refuses_name(filename: bytes) -> bool:
 def over_bytes(max_bytes: int) -> str:
     """Why an upload request whose files pass ``max_bytes`` in all is refused (without ``REFUSED``)."""
     return f"the files of one upload request may hold {max_bytes} bytes ({max_bytes / 2**20:g} MiB) in all"
+
+
+@dataclass(frozen=True)
+class UploadRules:
+    """The upload route's rules, as ``body_limit.BodyLimit`` (``uploads=``) holds its multipart bodies to them:
+    at most ``max_files`` files holding ``max_bytes`` in all (``UploadParts``).
+
+    Raises:
+        ValueError: ``max_files`` or ``max_bytes`` is negative.
+    """
+
+    route: str = UPLOAD_ROUTE
+    max_files: int = MAX_UPLOAD_FILES
+    max_bytes: int = MAX_UPLOAD_BYTES
+
+    def __post_init__(self) -> None:
+        if self.max_files < 0 or self.max_bytes < 0:
+            raise ValueError(f"max_upload_files and max_upload_bytes must be 0 or more, not {self.max_files} and"
+                             f" {self.max_bytes}")
+
+    def watch(self, scope) -> UploadParts | None:
+        """A watcher for this request's body if it is a multipart request to ``route`` (with or without a final
+        ``/``), else None (the body is then only capped as any other)."""
+        if route_path(scope) not in (self.route, self.route + "/"):
+            return None
+        return UploadParts.of(scope, max_files=self.max_files, max_bytes=self.max_bytes)
+
+    def too_large(self) -> tuple[int, str]:
+        """The refusal of an upload request whose body passes ``max_bytes`` (and the room its parts' headers
+        take)."""
+        return 413, REFUSED + over_bytes(self.max_bytes)
+
+    def gone(self) -> tuple[int, str]:
+        """The refusal of an upload whose client went away before its body ended (no one reads it: it makes
+        Gradio's parser delete the files it had begun writing)."""
+        return 400, REFUSED + "the client went away before the body ended"

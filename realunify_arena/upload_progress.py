@@ -38,7 +38,7 @@ from urllib.parse import parse_qs
 from gradio.route_utils import API_PREFIX
 
 from realunify_arena.asgi import route_path, send_plain
-from realunify_arena.body_limit import UPLOAD_ROUTE
+from realunify_arena.upload_parts import UPLOAD_ROUTE
 
 MAX_ID_CHARS = 64
 UPLOAD_ID = re.compile(rf"[0-9A-Za-z_-]{{1,{MAX_ID_CHARS}}}")

@@ -23,6 +23,7 @@ from realunify_arena.refusal_status import RefusalStatus
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
 from realunify_arena.stream_errors import QuietStreams
+from realunify_arena.upload_parts import UploadRules
 from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.validation_answers import answer_refused_request
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
@@ -74,7 +75,7 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
             "footer_links": ["api", "gradio", "settings"], "max_file_size": MAX_UPLOAD_BYTES,
             "app_kwargs": {"middleware": [Middleware(sessions.HeartbeatWatch), Middleware(QuietStreams),
                                           Middleware(UploadProgressGuard),
-                                          Middleware(BodyLimit, body_idle_s=body_idle_s), Middleware(CallTargets),
+                                          Middleware(BodyLimit, body_idle_s=body_idle_s, uploads=UploadRules()), Middleware(CallTargets),
                                           Middleware(RefusalStatus)],
                            "exception_handlers": {RequestValidationError: answer_refused_request}}}
 

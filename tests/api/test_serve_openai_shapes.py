@@ -67,7 +67,8 @@ def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(url):
             received += piece
         head = received.decode()
     assert head.startswith("HTTP/1.1 413"), head[:200]
-    assert "request_too_large" in head and f"{MAX_REQUEST_BYTES // 2**20} MiB" in head, head
+    assert "request_too_large" in head and f"the limit is {MAX_REQUEST_BYTES} bytes" in head, head
+    assert "gradio" not in head, head  # this server has no Gradio upload route to send files to
 
     def chunks():  # no Content-Length: counted as it arrives
         piece = b'{"messages": [{"role": "user", "content": "' + b"a" * (2**20 - 45)
@@ -79,6 +80,35 @@ def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(url):
     reply = httpx.post(f"{url}/chat/completions", content=chunks(), headers={"content-type": "application/json"},
                        timeout=60)
     assert _openai_error(reply, 413)["code"] == "request_too_large"
+
+
+def _answer_to_a_stalled_body(server_url: str, sent: bytes) -> tuple[str, dict]:
+    """What the server at ``server_url`` answers a chat request announcing 100 bytes and sending ``sent``."""
+    host, port = server_url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n" + sent)
+        received = b""
+        while piece := sock.recv(65536):  # the refusal closes the connection
+            received += piece
+    head, _, body = received.decode().partition("\r\n\r\n")
+    return head, json.loads(body)
+
+
+def test_a_body_that_stalls_is_refused_with_408_in_the_openai_shape():
+    """Before: a body that stopped after its first byte held the connection and its handler for good (no
+    answer after 45 s; uvicorn has no body timeout). As the app (``body_limit.BodyLimit``), the server waits
+    ``body_idle_s`` for each next piece of a body, then answers 408 and closes the connection."""
+    pool = ModelPool(load_cards(), device="cpu")
+    with BackgroundServer(create_app(pool, "tiny-pair", body_idle_s=0.5)) as server:
+        for sent in (b"", b"{"):  # nothing of the body, or its first byte only
+            head, body = _answer_to_a_stalled_body(server.url, sent)
+            assert head.startswith("HTTP/1.1 408"), head
+            assert "connection: close" in head.lower(), head
+            error = body["error"]
+            assert set(error) == {"message", "type", "param", "code"}, error
+            assert error["code"] == "request_timeout" and "stalled" in error["message"], error
+            assert "0.5 s" in error["message"], error
 
 
 def test_stream_true_answers_as_server_sent_chunks_the_openai_client_reads(url):

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from realunify_arena.body_limit import BodyLimit
+from realunify_arena.upload_parts import UploadRules
 
 LIMIT = 1000  # small, so the boundary is cheap to test
 
@@ -27,7 +28,7 @@ async def echo(request: Request) -> JSONResponse:
 def client():
     routes = [Route("/gradio_api/call/vote", echo, methods=["POST"]),
               Route("/gradio_api/upload", echo, methods=["POST"])]
-    app = Starlette(routes=routes, middleware=[Middleware(BodyLimit, max_body_bytes=LIMIT)])
+    app = Starlette(routes=routes, middleware=[Middleware(BodyLimit, max_body_bytes=LIMIT, uploads=UploadRules())])
     with TestClient(app) as c:
         yield c
 
@@ -56,10 +57,15 @@ def test_the_upload_route_keeps_its_own_cap(client):
     assert client.post("/gradio_api/upload/", content=upload, headers=headers).status_code != 413
 
 
-@pytest.mark.parametrize("limits", [{"max_body_bytes": -1}, {"max_upload_files": -1}, {"max_upload_bytes": -1}])
-def test_a_negative_limit_is_refused(limits):
+def test_a_negative_limit_is_refused():
+    with pytest.raises(ValueError, match="must be 0 or more, not -1"):
+        BodyLimit(None, max_body_bytes=-1)
+
+
+@pytest.mark.parametrize("limits", [{"max_files": -1}, {"max_bytes": -1}])
+def test_a_negative_upload_limit_is_refused(limits):
     with pytest.raises(ValueError, match="must be 0 or more, not .*-1"):
-        BodyLimit(None, **limits)
+        UploadRules(**limits)
 
 
 BOUNDARY = "b0und"
@@ -80,8 +86,8 @@ UPLOAD_FILES, UPLOAD_BYTES = 2, 3000  # small, so the boundaries are cheap to te
 @pytest.fixture
 def upload_client():
     app = Starlette(routes=[Route("/gradio_api/upload", echo, methods=["POST"])],
-                    middleware=[Middleware(BodyLimit, max_body_bytes=LIMIT, max_upload_files=UPLOAD_FILES,
-                                           max_upload_bytes=UPLOAD_BYTES)])
+                    middleware=[Middleware(BodyLimit, max_body_bytes=LIMIT,
+                                           uploads=UploadRules(max_files=UPLOAD_FILES, max_bytes=UPLOAD_BYTES))])
     with TestClient(app) as c:
         yield c
 

@@ -55,6 +55,11 @@ def probes(tmp_path_factory):
                         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"),
         "spaces_off": _start(spaces_off),
         "spaces_on": _start(spaces_on, env=zero_gpu, keep_zero_gpu=True),
+        "serve_openai": _start("import json, sys\nfrom realunify_arena.cards import load_cards\n"
+                               "from realunify_arena.runtime import ModelPool\n"
+                               "from realunify_arena.serving import create_app\n"
+                               "create_app(ModelPool(load_cards()), 'tiny-pair')\n"
+                               f"print(json.dumps([m for m in {HEAVY + ['gradio']!r} if m in sys.modules]))"),
     }
     yield started
     for process in started.values():
@@ -72,6 +77,11 @@ def _heavy_after(process: subprocess.Popen) -> list:
 
 def test_building_the_app_with_tiny_cards_imports_no_model_library(probes):
     assert _heavy_after(probes["build"]) == []
+
+
+def test_serve_openai_s_app_imports_neither_gradio_nor_a_model_library(probes):
+    """``serve-openai`` shares the app's request-body limits (``body_limit``) without Gradio's ~3 s import."""
+    assert _heavy_after(probes["serve_openai"]) == []
 
 
 def test_the_check_sees_a_heavy_import(probes):
