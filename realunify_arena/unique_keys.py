@@ -46,10 +46,11 @@ def unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             ``ValueError``; ``json.JSONDecodeError`` is not raised for it). Its message names no place:
             ``loads_json`` names one.
     """
+    obj = dict(pairs)
+    if len(obj) == len(pairs):  # no key twice: the common case, checked at dict-building speed
+        return obj
     key = repeated_name([key for key, _ in pairs])
-    if key is not None:
-        raise RepeatedKeyError(f"key {brief(key)} appears twice in one object; keep one", key)
-    return dict(pairs)
+    raise RepeatedKeyError(f"key {brief(key)} appears twice in one object; keep one", key)
 
 
 class _Noted(dict):

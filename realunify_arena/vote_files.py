@@ -13,8 +13,10 @@ published leaderboard leaves out).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,8 +57,10 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
         raise VotesFileError(f"{path}: {not_text(e)}; expected {EXPECTED}") from None
     start = text.lstrip()[:1]
     records = _array(path, text) if start == "[" else _lines(path, text) if start == "{" else _csv(path, text)
+    del text  # what the votes need is parsed: the file's text goes before the votes are built
     votes, seen = [], {}
-    for where, record in records:
+    for i, (where, record) in enumerate(records):
+        records[i] = None  # each parsed record goes once read (a FastChat battle's conversations are most of it)
         vote = _vote(f"{path} {where}", record, board)
         if vote is not None:
             _once(f"{path} {where}", where, record, vote, seen)
@@ -218,19 +222,25 @@ def _sampled(where: str, record: dict) -> bool:
 
 
 def _system(where: str, name: str, record: dict, battle: bool) -> str:
-    from realunify_arena.systems import model_name_problem, system_problem
-
     value = record.get(name)
     if not isinstance(value, str) or not value:
         raise VotesFileError(f"{where}: field {name!r} is missing or empty" + (
             "; a FastChat battle has model_a, model_b and winner" if battle else
             "; a file written by `export votes` has track, kind, system_a, system_b and choice"))
-    if battle and model_name_problem(value) is None:  # FastChat names models, not model:mode
-        return value
-    problem = system_problem(value)  # a newline or ':' in a name breaks the tables
+    problem = _name_problem(value, battle)
     if problem:
         raise VotesFileError(f"{where}: {name} {problem}" + (" (or a model name)" if battle else ""))
-    return value
+    return sys.intern(value)  # a file names a few systems many times: one string each in the votes
+
+
+@functools.lru_cache(maxsize=4096)  # a file names a few systems, each in thousands of battles
+def _name_problem(value: str, battle: bool) -> str | None:
+    """What is wrong with ``value`` as a system name (a FastChat battle's may also be a model name), or None."""
+    from realunify_arena.systems import model_name_problem, system_problem
+
+    if battle and model_name_problem(value) is None:  # FastChat names models, not model:mode
+        return None
+    return system_problem(value)  # a newline or ':' in a name breaks the tables
 
 
 _FROM_WINNER = {name: choice for choice, name in WINNER.items()}  # FastChat's winner -> our choice
