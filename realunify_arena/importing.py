@@ -282,7 +282,8 @@ def _read(files: list[Path], folder: Path, data: Dataset | None, judge_name: str
     # entry without prompt, input_image, question or option is matched by (task_type, index) all the same).
     read = read_result_files(files, problems, scoring_only=data is not None)
     summary.files, summary.skipped = read.files, read.skipped
-    summary.notes = _model_field(read.entries, summary.model, problems) + failure_notes(read.entries) + unread_notes(read.entries)
+    summary.notes = (_model_field(read.entries, summary.model, problems) + failure_notes(read.entries)
+                     + unread_notes(read.entries))
     instances = _instances(read.entries, folder, data, problems)
     entries = []
     for result in read.entries:
