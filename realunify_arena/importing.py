@@ -49,8 +49,8 @@ from realunify_arena.dataset_names import Claim, conflicts, remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
 from realunify_arena.official_results import (MODEL_FIELD, OFFICIAL_MODES, ResultEntry, failure_notes,
-                                             model_disagreements, models_named, read_result_files, same_model,
-                                             skipped_note)
+                                             model_disagreements, models_named, no_results, read_result_files,
+                                             same_model, skipped_note, unread_notes)
 from realunify_arena.store import ImportConflict, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
@@ -162,8 +162,8 @@ def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
     files = _files(path, modes, problems)
     entries = _read(files, folder, data, judge_name, problems, summary)
     if not problems and not entries:
-        problems.append(Problem(str(path), None, None, "no entry carries results (generated_image, response, "
-                                                       "edit_image, judge answers); nothing to import"))
+        said = no_results(str(path), [str(folder / name) for name in summary.skipped])
+        problems.append(Problem(str(path), None, None, f"{said.removeprefix(f'{path}: ')}; nothing to import"))
     for entry in entries:
         entry.digest = _digest(entry, judge_name)
     if decode and not problems:
@@ -282,7 +282,8 @@ def _read(files: list[Path], folder: Path, data: Dataset | None, judge_name: str
     # entry without prompt, input_image, question or option is matched by (task_type, index) all the same).
     read = read_result_files(files, problems, scoring_only=data is not None)
     summary.files, summary.skipped = read.files, read.skipped
-    summary.notes = _model_field(read.entries, summary.model, problems) + failure_notes(read.entries)
+    summary.notes = (_model_field(read.entries, summary.model, problems) + failure_notes(read.entries)
+                     + unread_notes(read.entries))
     instances = _instances(read.entries, folder, data, problems)
     entries = []
     for result in read.entries:

@@ -20,7 +20,10 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
   (the official scorer scores it 0), unless the entry also carries its per-item ``score`` (0, 1 or null):
   a run judged on an image that was not kept, as ``export`` writes one so that the official
   ``eval_generation.py`` reads it (it counts ``score == 1``); its judge replies then decide, and
-  ``ResultEntry.note`` says so. A ``score`` other than the one the replies give is refused. Judge replies otherwise decide, even when the image file is not here (a
+  ``ResultEntry.note`` says so. A ``score`` other than the one the replies give is refused. An entry with no
+  ``generated_image`` field at all is read as an empty one: the official ``process_one`` fails on
+  ``item["generated_image"]`` (``KeyError``; the item is never scored, so 0), whatever judge replies it
+  carries. Judge replies otherwise decide, even when the image file is not here (a
   folder copied without its images): the replies are what is scored, and ``ResultEntry.note`` says so.
   Without replies, an image found and readable is a run not judged yet, and an image missing, not found,
   outside the folder or unreadable (``images.open_checked`` refuses it: corrupt, truncated, not an image) a
@@ -36,7 +39,8 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
   (``skipped_note``). An entry carrying a field that is neither an instance's nor a result's (``output_image``,
   ``answer_text``: ``unread_fields``) is a result the scorers cannot read, even where no entry of its file
   carries a field read here: a failed run when nothing else decides it, named with those fields by
-  ``failure_notes``.
+  ``failure_notes`` (and in the entry's own error where the field it stands for is missing); an entry scored
+  all the same (``edited_image`` beside the ``response`` scored) is named by ``unread_notes``.
 
 The texts an entry carries (``response``, each ``judge_answer``, ``error``) are read with their secrets masked
 (``redaction.redact``), as ``eval`` stores a model's or judge's reply: an imported run is stored, shown on the
@@ -66,6 +70,7 @@ OFFICIAL_MODES: dict[str, Mode] = {"direct": "direct", "step": "stepwise"}  # of
 # Fields a runner or the official scorers add to an instance entry. A file whose entries carry none of them,
 # no judge_answer and no field other than an instance's (``has_results``) holds instances only, and is skipped.
 RESULT_FIELDS = ("generated_image", "response", "model_response", "edit_image", "score", "status")
+JUDGE_FIELD = "judge_answer"  # a judge's reply, on each polling question of a UEG entry
 # Where a failed run's result is expected, per track (``failure_notes`` names it beside the fields found).
 EXPECTED_RESULT: dict[Track, str] = {
     "UEG": "generated_image (or a judge_answer on each polling question, or the per-item score)",
@@ -143,7 +148,7 @@ def has_results(raw: dict, track: Track) -> bool:
     official scorers cannot read (their ``process_one`` scores each 0, printing the ``KeyError``), not an
     instance file: its entries count as failed runs, and ``failure_notes`` names the fields."""
     return (any(k in raw for k in RESULT_FIELDS) or bool(unread_fields(raw, track)) or any(
-        isinstance(q, dict) and "judge_answer" in q for q in raw.get("question_list") or []))
+        isinstance(q, dict) and JUDGE_FIELD in q for q in raw.get("question_list") or []))
 
 
 def unread_fields(raw: dict, track: Track) -> list[str]:
@@ -156,16 +161,33 @@ def unread_fields(raw: dict, track: Track) -> list[str]:
     for item in questions if isinstance(questions, list) else []:
         for k in item if isinstance(item, dict) else []:
             name = f"question_list[].{k}"
-            if k not in POLLING_FIELDS and k != "judge_answer" and name not in found:
+            if k not in POLLING_FIELDS and k != JUDGE_FIELD and name not in found:
                 found.append(name)
     return found
 
 
+def result_fields_shown() -> str:
+    """The result fields this reader looks for, as every message that lists them writes them (the one home of
+    the list): ``RESULT_FIELDS`` and each polling question's ``judge_answer``."""
+    return ", ".join(RESULT_FIELDS + (f"question_list[].{JUDGE_FIELD}",))
+
+
 def skipped_note(file: str) -> str:
-    """Why ``file`` (one of ``ResultFiles.skipped``) was not read: what its entries carry, and what was looked
-    for."""
+    """Why ``file`` (one of ``ResultFiles.skipped``, a name or a path) was not read: what its entries carry,
+    and what was looked for."""
     return (f"{file}: skipped: its entries carry instance fields only, none of the result fields "
-            f"({', '.join(RESULT_FIELDS)}, judge_answer): an instance file, not results")
+            f"({result_fields_shown()}): an instance file, not results")
+
+
+def no_results(place: str, skipped: list[str]) -> str:
+    """The refusal of a command that found no entry carrying results at ``place`` (a folder or file): the
+    result fields looked for, and each file ``skipped`` with why (as ``skipped_note`` says it), so the files
+    read are named, not only their folder."""
+    said = f"{place}: no entry carries results ({result_fields_shown()})"
+    if not skipped:
+        return said
+    return (f"{said}; every file was skipped as an instance file, its entries carrying instance fields only: "
+            f"{', '.join(skipped)}")
 
 
 def reply_from_score(score: int, answer: str | None) -> str:
@@ -218,7 +240,7 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
     image = _image(raw, image_field, bad) if not geu or mode == "stepwise" else _ABSENT
     answers = None
     if not geu:
-        answers = [item.get("judge_answer") for item in raw.get("question_list") or []]
+        answers = [item.get(JUDGE_FIELD) for item in raw.get("question_list") or []]
         if all(a is None for a in answers):
             answers = None
         else:
@@ -268,12 +290,12 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         return entry
     if geu:
         if entry.text is None:
-            said = "null" if text is None else "missing"
+            said = "null" if text is None else f"missing{_found_instead(raw, record.track)}"
             return _failed(entry, f"no answer ({text_field} is {said} in {file})")
         if mode == "stepwise" and located is None:
-            entry.note = _not_here(image_field, image, path.parent, "the reply is scored without it")
+            entry.note = _not_here(image_field, image, path.parent, "the reply is scored without it", raw)
         return entry
-    no_image = image is None or (isinstance(image, str) and not image.strip())
+    no_image = image is None or image is _ABSENT or (isinstance(image, str) and not image.strip())
     if no_image and answers is not None and "score" in raw:  # judged on an image not kept (as export writes it)
         if raw["score"] is not None and item_score(raw["score"]) is None:
             problems.append(Problem(file, label, "score", f"expected 0, 1 or null (the per-item score of its "
@@ -288,10 +310,17 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
                                     "which decides is unclear"))
             return None
         entry.judge_answers = answers
-        entry.note = (f"{image_field} is {'null' if image is None else 'empty'}: judged by its judge_answer replies "
+        entry.note = (f"{image_field} is {_said(image, raw, record.track)}: judged by its judge_answer replies "
                       "(the entry carries its per-item score)")
         return entry
+    if image is _ABSENT and answers is not None:  # the official process_one fails on item["generated_image"]
+        return _failed(entry, f"no generated image ({image_field} missing in {file}"
+                              f"{_found_instead(raw, record.track)}; its judge_answer replies are not scored: the "
+                              f"official eval_generation.py scores no entry without {image_field})")
     if no_image:
+        if image is _ABSENT:
+            return _failed(entry, f"no generated image ({image_field} missing{_found_instead(raw, record.track)} "
+                                  f"in {file}, and no judge_answer)")
         return _failed(entry, f"no generated image ({image_field} is {'null' if image is None else 'empty'} in "
                               f"{file})")
     entry.judge_answers = answers
@@ -299,8 +328,6 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         if answers is not None:
             entry.note = _not_here(image_field, image, path.parent, "judged by its judge_answer replies")
             return entry
-        if image is _ABSENT:
-            return _failed(entry, f"no generated image ({image_field} missing in {file}, and no judge_answer)")
         entry.image_failed = True
         return _failed(entry, f"no generated image: {_not_here(image_field, image, path.parent, 'not judged')}")
     if answers is None:  # nothing but the image decides: one the official scorer cannot open scores 0
@@ -331,6 +358,39 @@ def failure_notes(entries: list[ResultEntry]) -> list[str]:
         more = f"; and {len(failed) - NOTED_FAILURES} more" if len(failed) > NOTED_FAILURES else ""
         lines.append(f"{file}: {len(failed)} of {sum(e.file == file for e in entries)} entries count as failed "
                      f"runs (scored 0, in run err) ({shown}{more}){_unread(failed)}")
+    return lines
+
+
+# The fields each file's scoring reads, per track and mode (``unread_notes`` names them beside the fields found).
+READ_FIELDS: dict[tuple[Track, Mode], str] = {
+    ("UEG", "direct"): f"generated_image, question_list[].{JUDGE_FIELD}, score",
+    ("UEG", "stepwise"): f"response (the refined prompt), generated_image, question_list[].{JUDGE_FIELD}, score",
+    ("GEU", "direct"): "response (or model_response), score",
+    ("GEU", "stepwise"): "edit_image, response (or model_response), score",
+}
+
+
+def unread_notes(entries: list[ResultEntry]) -> list[str]:
+    """Per file, the entries scored all the same (not counted failed by this rule, which ``failure_notes``
+    names) that carry fields no scorer reads (``unread_fields``: ``edited_image`` where ``edit_image`` is read,
+    ``refined_prompt`` where ``response`` is): the fields with how many entries carry each, the first
+    ``NOTED_FAILURES`` entries, and the fields read (``READ_FIELDS``), so what a runner wrote under another name
+    never vanishes unsaid."""
+    found: dict[str, list[ResultEntry]] = {}
+    for entry in entries:
+        failed = entry.status is Status.ERROR and entry.raw.get("status", Status.OK.value) != Status.ERROR.value
+        if not failed and unread_fields(entry.raw, entry.record.track):
+            found.setdefault(entry.file, []).append(entry)
+    lines = []
+    for file, noted in found.items():
+        counts: Counter = Counter()
+        for entry in noted:
+            counts.update(unread_fields(entry.raw, entry.record.track))
+        fields = ", ".join(f"{name} ({counted(n, 'entry')})" for name, n in counts.items())
+        shown = ", ".join(e.label for e in noted[:NOTED_FAILURES])
+        more = f" and {len(noted) - NOTED_FAILURES} more" if len(noted) > NOTED_FAILURES else ""
+        lines.append(f"{file}: fields found that no scorer reads: {fields} (in {shown}{more}); scored from "
+                     f"{READ_FIELDS[noted[0].record.track, noted[0].mode]} only")
     return lines
 
 
@@ -392,14 +452,32 @@ def _failed(entry: ResultEntry, error: str) -> ResultEntry:
     return entry
 
 
-def _not_here(name: str, value: object, folder: Path, outcome: str) -> str:
+def _not_here(name: str, value: object, folder: Path, outcome: str, raw: dict | None = None) -> str:
     if value is _ABSENT:
-        return f"{name} missing; {outcome}"
+        return f"{name} missing{_found_instead(raw or {}, 'GEU')}; {outcome}"
     shown = _shown(value)
     if isinstance(value, str) and climbs_out(value):
         return f"{name} {shown} climbs above {folder} by '..' (a result file never reads outside it); {outcome}"
     return (f"{name} {shown} not found (looked relative to {folder} and to the current directory); "
             f"{outcome}")
+
+
+def _said(image: object, raw: dict, track: Track) -> str:
+    """How an image field that names no image was written: null, empty, or missing (with the fields found in
+    its place)."""
+    if image is _ABSENT:
+        return f"missing{_found_instead(raw, track)}"
+    return "null" if image is None else "empty"
+
+
+def _found_instead(raw: dict, track: Track) -> str:
+    """Where a result field is missing: the entry's fields that no scorer reads (``unread_fields``), which
+    may hold what it lacks (``output_image`` for ``generated_image``, ``edited_image`` for ``edit_image``), as
+    " (found output_image, which no scorer reads)"; "" when it carries none."""
+    found = unread_fields(raw, track)
+    if not found:
+        return ""
+    return f" (found {', '.join(found)}, which no scorer reads)"
 
 
 def _shown(value: object) -> str:

@@ -672,17 +672,19 @@ def mark_imported(rows: list[dict], imported_models: set[str]) -> list[dict]:
     return [{**r, "imported": r["system"].rpartition(":")[0] in imported_models} for r in rows]
 
 
-def summary_markdown(board: Board, votes_now: int | None = None, elsewhere: dict[str, int] | None = None) -> str:
+def summary_markdown(board: Board, votes_now: int | None = None, elsewhere: dict[str, int] | None = None,
+                     empty: str | None = None) -> str:
     """The line above a board: its title, its vote count, and what preliminary means. ``elsewhere``: the
     other boards that hold votes (title -> votes), named when this one is empty, so that a visitor who just
-    voted on another kind of battle is not told there are no votes."""
+    voted on another kind of battle is not told there are no votes. ``empty``: what to say of an empty board
+    in place of ``EMPTY_TEXT`` (the Arena tab's advice), where its votes come from elsewhere (a votes file)."""
     votes_now = board.votes if votes_now is None else votes_now
     if votes_now == 0 and elsewhere:
         where = "; ".join(f"**{title}**: {n} vote{'s' if n != 1 else ''}" for title, n in elsewhere.items())
         return (f"**{board.title}**: 0 votes on this board yet. Votes so far are on other boards ({where}): "
                 "choose their Track and Battles above.")
     if votes_now == 0:
-        return f"**{board.title}**: 0 votes; {EMPTY_TEXT} in the Arena tab."
+        return f"**{board.title}**: 0 votes; {empty or f'{EMPTY_TEXT} in the Arena tab'}."
     text = (f"**{board.title}**: {votes_now} vote{'s' if votes_now != 1 else ''}. Systems with fewer than "
             f"{board.min_votes} votes are *preliminary*: listed last, placed against the ranked board without "
             "moving it, and not ranked.")
@@ -691,10 +693,10 @@ def summary_markdown(board: Board, votes_now: int | None = None, elsewhere: dict
     return text
 
 
-def board_markdown(board: Board) -> str:
+def board_markdown(board: Board, empty: str | None = None) -> str:
     """The summary line, the board as a Markdown table and what its columns mean (the empty state when there
-    are no votes)."""
-    lines = [summary_markdown(board)]
+    are no votes: ``empty``, as ``summary_markdown`` takes it)."""
+    lines = [summary_markdown(board, empty=empty)]
     if board.rows:
         lines += ["", "| " + " | ".join(BOARD_HEADERS) + " |", "|" + "---|" * len(BOARD_HEADERS)]
         lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in board_table(board.rows)]

@@ -30,7 +30,7 @@ from realunify_arena.judge import (ANSWER_PARSER, judge_errors, mcq_judgment, pa
                                    was_asked)
 from realunify_arena.official_results import (FROM_SCORE_FIELD, RUN_FIELDS, ResultEntry, failure_notes,
                                              model_disagreements, models_named, read_result_files, reply_from_score,
-                                             skipped_note)
+                                             skipped_note, unread_notes)
 from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
@@ -77,6 +77,7 @@ class Report:
     scores: list[SystemScore]
     notes: list[str] = field(default_factory=list)
     imported: list[str] = field(default_factory=list)  # models whose runs came from published result files
+    skipped: list[str] = field(default_factory=list)  # result files read as instance files (score-official)
 
     @property
     def title(self) -> str:
@@ -356,8 +357,8 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
     on each polling question, else from the per-item ``score`` (0/1) that the official generation scorer
     writes. Files are ``.json`` lists or ``.jsonl`` (``benchmark.result_files``), read under the rule
     ``import-results`` applies too (``official_results``): an entry whose run failed (GEU: no ``response``;
-    UEG: ``generated_image`` empty, even beside judge replies; missing, naming no file here, or naming one that
-    cannot be decoded, with no score and no judge reply) counts as wrong and in "run err", as the official scripts count it; judge replies
+    UEG: ``generated_image`` missing or empty, even beside judge replies; naming no file here, or naming one
+    that cannot be decoded, with no score and no judge reply) counts as wrong and in "run err", as the official scripts count it; judge replies
     count even when the image they judged is not here; an image that is there but
     carries neither is not judged yet and is left out; ``"status": "not_supported"`` counts as the paper's
     "-". Raises
@@ -373,10 +374,12 @@ def score_official(path: str | Path, *, model: str | None = None) -> Report:
         raise OfficialFilesError([Problem(str(path), None, None, f"no {NAMES_SHOWN} result files{naming_hint(path)}")])
     notes: list[str] = []
     name = _folder_model((path if path.is_dir() else path.parent).resolve(), model, notes, alone=True)
-    outcomes = _score_files(files, name, problems, notes)
+    skipped: list[str] = []
+    outcomes = _score_files(files, name, problems, notes, skipped)
     if problems:
         raise OfficialFilesError(problems)
-    return Report(str(path), _official_judge(files), score_systems(outcomes), notes)
+    return Report(str(path), _official_judge(files), score_systems(outcomes), notes,
+                  skipped=[str(path / file) if path.is_dir() else str(path) for file in skipped])
 
 
 def score_official_folders(path: str | Path, *, model: str | None = None) -> list[Report]:
@@ -419,18 +422,21 @@ def score_official_folders(path: str | Path, *, model: str | None = None) -> lis
                                            f"folders {', '.join(map(repr, found))} would all be model {name!r}"
                                            " (a folder's name made a model name); rename them apart")])
     files_of: dict[Path, list[Path]] = defaultdict(list)  # dataset folder -> its result files (for the judge)
+    skipped: dict[Path, list[str]] = defaultdict(list)  # dataset folder -> the files skipped in its folders
     for folder in folders:
         found: list[Problem] = []
         files = _result_files(folder, found)
         files_of[folder.parent] += files
         local: list[str] = []
-        by_dataset[folder.parent] += _score_files(files, names[folder], found, local)
+        passed: list[str] = []
+        by_dataset[folder.parent] += _score_files(files, names[folder], found, local, passed)
+        skipped[folder.parent] += [str(folder / file) for file in passed]
         notes[folder.parent] += [f"{folder.relative_to(path)}/{note}" for note in local]
         problems += [Problem(str(folder.relative_to(path) / p.file), p.entry, p.field, p.message) for p in found]
     if problems:
         raise OfficialFilesError(problems)
-    return [Report(str(dataset), _official_judge(files_of[dataset]), score_systems(outcomes), notes[dataset])
-            for dataset, outcomes in by_dataset.items()]
+    return [Report(str(dataset), _official_judge(files_of[dataset]), score_systems(outcomes), notes[dataset],
+                   skipped=skipped[dataset]) for dataset, outcomes in by_dataset.items()]
 
 
 def _official_judge(files: list[Path]) -> str | None:
@@ -445,15 +451,17 @@ def _result_files(path: Path, problems: list[Problem] | None = None) -> list[Pat
     return result_files_in(path, problems) if path.is_dir() else []
 
 
-def _score_files(files: list[Path], name: str, problems: list[Problem], notes: list[str]) -> list[Outcome]:
+def _score_files(files: list[Path], name: str, problems: list[Problem], notes: list[str],
+                 skipped: list[str]) -> list[Outcome]:
     read = read_result_files(files, problems, scoring_only=True)
+    skipped += read.skipped
     # shown, not stored: a folder named otherwise than the runner named its model is no error here
     # (import-results, which stores the runs under the name given, refuses it)
     notes += [f"{file}: {counted(len(found), 'entry')} name(s) another model than "
               f"{name!r}: {models_named(found)}; scored as {name!r}"
               for file, found in model_disagreements(read.entries, name).items()]
     notes += [skipped_note(file) for file in read.skipped]
-    notes += failure_notes(read.entries)
+    notes += failure_notes(read.entries) + unread_notes(read.entries)
     return [outcome for outcome in (_official_outcome(e, name, problems) for e in read.entries)
             if outcome is not None]
 

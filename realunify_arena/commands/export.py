@@ -41,7 +41,7 @@ EXAMPLE = "python -m realunify_arena export votes --format csv --out votes.csv"
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="write votes (jsonl, csv or json) or runs (official result files)",
-                       description="export votes --format jsonl|csv [--out FILE]; "
+                       description="export votes --format jsonl|csv|json [--out FILE]; "
                                    "export [runs] --format official --out DIR")
     p.add_argument("what", nargs="?", choices=("votes", "runs"),
                    help="votes or runs (default: runs for --format official, votes otherwise)")

@@ -65,7 +65,7 @@ def run(args) -> int:
         out_file(args.out)
     try:
         board = (args.track, args.kind) if args.track and args.kind else None  # where FastChat battles go
-        tables = _tables_from_file(args.votes, board) if args.votes else _tables_from_store(args.db)
+        tables, empty = _tables_from_file(args.votes, board) if args.votes else (_tables_from_store(args.db), None)
     except (OSError, VotesFileError) as e:
         raise CommandError(str(e), USAGE) from None
     boards = [ratings.board_from_counts(tables(track, kind), track, kind, min_votes, rounds=args.rounds,
@@ -73,7 +73,7 @@ def run(args) -> int:
               for track in ([args.track] if args.track else TRACKS)
               for kind in ([args.kind] if args.kind else KINDS)]
     if args.format == "markdown":
-        text = "\n\n".join(ratings.board_markdown(b) for b in boards) + "\n"
+        text = "\n\n".join(ratings.board_markdown(b, empty) for b in boards) + "\n"
     elif args.format == "csv":
         text = ratings.boards_csv(boards)
     else:
@@ -115,7 +115,13 @@ def _tables_from_store(db: Path):
 
 
 def _tables_from_file(path: Path, board: tuple[str, str] | None):
+    """The votes of ``path`` as ``(track, kind) -> CountTable``, and what an empty board says of the file: that
+    it holds no battles, or none of that board's (how many it holds on the others), never the Arena tab's
+    advice to play one (the file, not the store, is rated)."""
     from realunify_arena.ratings import CountTable
 
     votes = read_votes(existing_file(path, "--votes"), board)
-    return lambda track, kind: CountTable.from_votes(v for v in votes if v["track"] == track and v["kind"] == kind)
+    empty = (f"{path} holds no battles to rate" if not votes else
+             f"{path} holds none of this board's battles ({len(votes)} on other boards)")
+    return (lambda track, kind: CountTable.from_votes(v for v in votes if v["track"] == track and v["kind"] == kind),
+            empty)

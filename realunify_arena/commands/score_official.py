@@ -24,9 +24,12 @@ def register(sub) -> None:
                                    "letter extraction; UEG entries from the `judge_answer` fields of their polling "
                                    "questions (one without it was never asked: the entry is 0 when an asked one "
                                    "fails, else a judge error), or the per-item `score` the official scorer writes. Failed runs "
-                                   "(no `response`; empty `generated_image`, or one naming no file or an unreadable "
+                                   "(no `response`; `generated_image` missing or empty, whatever its judge replies "
+                                   "say, as the official process_one scores it; or naming no file or an unreadable "
                                    "one, and not judged) count as wrong, in \"run err\"; judge replies count even "
-                                   "when the image they judged is not here or unreadable (it is not opened). `index` may be an integer or its digits as a string. "
+                                   "when the image they judged is not here or unreadable (it is not opened). Fields "
+                                   "no scorer reads (`output_image`, `edited_image`) are named in a note. `index` "
+                                   "may be an integer or its digits as a string. "
                                    "import-results reads the files under the same rule.")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--model", help="name shown in the table (default: the folder's name made a model name, "
@@ -37,6 +40,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from realunify_arena.official_results import no_results
     from realunify_arena.reporting import (FolderNameError, OfficialFilesError, markdown, score_official_folders,
                                            write_csv, write_json)
 
@@ -54,9 +58,11 @@ def run(args) -> int:
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)
         raise CommandError(f"{args.path}: {len(e.problems)} problem(s) above", PROBLEMS) from e
-    reports = [report for report in reports if report.scores]
-    if not reports:
-        raise CommandError(f"{args.path}: no entry carries results (`response` or `judge_answer`)", PROBLEMS)
+    scored = [report for report in reports if report.scores]
+    if not scored:
+        raise CommandError(no_results(args.path, [file for report in reports for file in report.skipped]),
+                           PROBLEMS)
+    reports = scored
     print("\n".join(markdown(report) for report in reports))
     for report in reports:
         for note in report.notes:

@@ -124,8 +124,9 @@ def test_unparseable_judge_answers_are_counted_not_scored(tmp_path, capsys):
     q = [PollingQuestion("Is it red?", "yes")]
     inst = [UEGInstance(index=i, task_type="world_knowledge", prompt="p", question_list=q) for i in range(3)]
     answers = ["Yes", "The image shows yes", "no"]
-    write_official(inst, tmp_path, extra_fields={
-        (x.uid, "direct"): {"question_list": [{"question": "Is it red?", "answer": "yes", "judge_answer": a}]}
+    write_official(inst, tmp_path, extra_fields={  # judged on images not copied here: the replies decide
+        (x.uid, "direct"): {"generated_image": f"./images/{x.index}.png",
+                            "question_list": [{"question": "Is it red?", "answer": "yes", "judge_answer": a}]}
         for x, a in zip(inst, answers)})
     assert main(["score-official", str(tmp_path), "--model", "m"]) == 0
     row = table_row(capsys.readouterr().out, "m")
