@@ -33,7 +33,11 @@ pytestmark = pytest.mark.slow
 
 TABLES = ("runs", "judgments", "battles", "votes", "meta")
 MARKER = "INJECTED-7f3a"  # text every injection carries, so the database can be searched for it
-RATE_LIMIT = 30  # Arena's default, which build_demo uses
+RATE_LIMIT = 30  # Arena's default number of votes per window
+# every limit's window here is an hour, not the default minute: the flood of votes and the scripts casting one
+# vote per session must land within one window, or the oldest accepted vote leaves it and one more is
+# accepted (how long they take is the machine's, minutes at worst on a loaded 2-core box; the count is not)
+VOTE_WINDOW_S = 3600
 _addresses = (f"198.18.{a}.{b}" for a, b in itertools.product(range(256), range(1, 255)))
 
 
@@ -42,7 +46,8 @@ def app(seeded_template, tmp_path_factory):
     folder = tmp_path_factory.mktemp("abuse") / "data"
     shutil.copytree(seeded_template, folder)
     settings = Settings(data=("bundled",), models=("tiny-pair", "tiny-janus"), db=folder / "arena.db",
-                        arena_mode="stored", trusted_proxies=1)  # clients: visitors behind one proxy
+                        arena_mode="stored", trusted_proxies=1,  # clients: visitors behind one proxy
+                        vote_limit=RATE_LIMIT, vote_window=VOTE_WINDOW_S)
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
@@ -303,10 +308,10 @@ def xff_votes(url: str, forwarded: list[str]) -> list[str]:
     (1, [f"198.51.100.{i}, 203.0.113.7" for i in range(1, 14)]),
 ])
 def test_a_client_rotating_x_forwarded_for_cannot_exceed_the_vote_limit(seeded_db, start_app, proxies, forwarded):
-    app = start_app(seeded_db, "--vote-limit", "3", "--vote-window", "120", trusted_proxies=proxies)
+    app = start_app(seeded_db, "--vote-limit", "3", "--vote-window", str(VOTE_WINDOW_S), trusted_proxies=proxies)
     outcomes = xff_votes(app.url, forwarded)
     assert outcomes.count("accepted") == 3, outcomes
-    assert all("rate limit: at most 3 votes per 120 s" in o for o in outcomes if o != "accepted")
+    assert all(f"rate limit: at most 3 votes per {VOTE_WINDOW_S} s" in o for o in outcomes if o != "accepted")
     store = Store.open(seeded_db)
     try:
         voters = {v["voter"].split(":")[1] for v in store.votes()}
@@ -328,7 +333,7 @@ def test_the_directed_vote_script_fails_at_every_step(tmp_path):
     from realunify_arena.benchmark import load
 
     settings = Settings(data=("bundled",), models=("tiny-pair", "tiny-janus"), db=tmp_path / "arena.db",
-                        arena_mode="stored", vote_limit=3, vote_window=120)
+                        arena_mode="stored", vote_limit=3, vote_window=VOTE_WINDOW_S)
     store = Store.open(settings.db)
     pool = ModelPool(load_cards())
     runs = seed_arena_runs(store, load("bundled"), pool.cards, settings.models, per_track=4, naming=("tiny-janus",))

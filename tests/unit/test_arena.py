@@ -475,12 +475,14 @@ def test_run_starts_no_window_counts_are_deleted_for_every_session_of_the_addres
 def test_expired_run_starts_of_addresses_that_never_return_are_deleted_by_anyone_s_start(store):
     """Before: a start deleted only its own address's expired rows, so the rows of every address that came once
     and never returned stayed forever. Hand-counted: 3 addresses start 1 run each, the window passes, a fourth
-    address starts 1: only its row is left; a row still inside the window is kept."""
-    import time
-    arena = Arena(store, max_runs=5, run_window_seconds=0.2)
+    address starts 1: only its row is left; a row still inside the window is kept. The window passes by dating
+    the 3 rows back, not by sleeping through a short window: with a 0.2 s window a loaded machine could pause
+    that long between the last two starts, and the row that must be kept had expired too."""
+    arena = Arena(store, max_runs=5, run_window_seconds=60)
     for n in range(3):
         arena.admit_runs(arena.voter_id(None, f"sess-{n}", {}, peer=f"203.0.113.{n + 1}"))
-    time.sleep(0.3)
+    store.db.execute("update run_starts set created_at = '2000-01-01T00:00:00.000000+00:00'")  # the window passed
+    store.db.conn.commit()
     fresh = arena.admit_runs(arena.voter_id(None, "sess-a", {}, peer="198.51.100.9"))
     assert [row["id"] for row in store.query("select id from run_starts")] == fresh
     arena.admit_runs(arena.voter_id(None, "sess-b", {}, peer="198.51.100.10"))

@@ -215,12 +215,13 @@ def test_stop_all_also_stops_a_run_that_was_not_inside_a_step_when_it_was_called
 def test_requests_of_sessions_that_never_return_are_forgotten_by_the_next_begin():
     """Before: a request past ``max_age_s`` was dropped only by a later ``begin`` of its own session, so a script
     calling Run alone from a new session each time left one entry per session in memory forever. Now any
-    ``begin`` forgets every session's stale requests; a fresh request of another session stays."""
-    import time
-
-    runs = RunRegistry(max_age_s=0.2)
+    ``begin`` forgets every session's stale requests; a fresh request of another session stays. The old
+    requests are dated back past ``max_age_s`` rather than slept past a short one: with 0.2 s, a loaded machine
+    could pause that long between the last two begins, and the fresh request had gone stale too."""
+    runs = RunRegistry(max_age_s=60)
     old = {f"s{n}": runs.begin(f"s{n}", 2, keys=("direct", "stepwise")) for n in range(50)}
-    time.sleep(0.3)
+    for session, request in old.items():  # each began more than max_age_s ago
+        runs._sessions[session][request].started -= 61
     fresh = runs.begin("t", 1, keys=("direct",))
     runs.begin("u", 1, keys=("direct",))
     assert not any(runs.known(session, request) for session, request in old.items())
