@@ -80,6 +80,13 @@ class AppContext:
         except StoreError as e:
             log.warning("a battle that never ran still counts against its visitor's battle limit: %s", e)
 
+    @property
+    def waiting_runs(self) -> int:
+        """How many local model runs wait now for an accelerator slot (``device_slot``): 0 up to
+        ``settings.queue_size``; a run holding a slot, a remote model's run and a refused one are not counted.
+        Read from any thread (a plain int, changed only on the app's event loop)."""
+        return self._waiting
+
     # -- data -------------------------------------------------------------------------------------
 
     @property

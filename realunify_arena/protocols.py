@@ -182,8 +182,9 @@ def _timed(role: StepRole, prompt: str, call: Callable[[], object]) -> Step:
         raise TypeError(f"{role.value}: the model returned {type(output).__name__}, expected a PIL image")
     # The one path every image takes (``open_checked``): a 0x0 image or one over the pixel limit is this
     # run's error, not a failure to store it; 16-bit, alpha and EXIF orientation as for every other image.
+    # ``owned``: the model's output is this step's alone, so one the rules leave as it is is kept, not copied.
     try:
-        image = open_checked(output)
+        image = open_checked(output, owned=True)
     except ImageError as e:
         raise ImageError(f"{role.value}: the model returned an image that cannot be used: "
                          f"{str(e).removeprefix('<image>: ')}") from None

@@ -70,7 +70,8 @@ class Adapter:
 
         Returns:
             The model's reply, at most ``options.max_new_tokens`` tokens, surrounding whitespace kept; a
-            ``CutReply`` when a family that can tell (``pair``) stopped it at that limit.
+            ``CutReply`` when it was stopped at that limit: the local families (``pair``, ``janus``, ``emu3``)
+            tell it from the token ids (``local.reply_text``), ``openai`` from the endpoint's ``finish_reason``.
 
         Raises:
             NotSupported: the card does not declare ``understand``.

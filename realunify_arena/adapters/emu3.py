@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from realunify_arena.adapters.base import Capability, GenerationOptions
-from realunify_arena.adapters.local import LocalAdapter, checkpoint_for
+from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, reply_text
 from realunify_arena.cards import ModelCard
 from realunify_arena.limits import size_refusal
 
@@ -47,8 +47,9 @@ class Emu3Adapter(LocalAdapter):
         inputs = understanding_inputs(processor, images, text).to(self.device, self.dtype)
         self.generator(options.seed)
         with torch.inference_mode():
-            ids = model.generate(**inputs, **self.sampling(options))
-        return processor.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+            new = model.generate(**inputs, **self.sampling(options))[0, inputs["input_ids"].shape[1]:]
+        text = processor.decode(new, skip_special_tokens=True).strip()
+        return reply_text(text, new, options.max_new_tokens, model.generation_config.eos_token_id)
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
         """An image of ``options.width`` x ``options.height`` (each None: 720), which must be whole image tokens

@@ -12,7 +12,8 @@ from transformers import LogitsProcessorList
 
 from realunify_arena.adapters.base import Capability, GenerationOptions, ModelUnavailable
 from realunify_arena.adapters.janus_fast import JanusFastGenerator, fast_path_wanted, guidance_processor
-from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, pixels_to_pil, with_chat_template
+from realunify_arena.adapters.local import (LocalAdapter, checkpoint_for, pixels_to_pil, reply_text,
+                                           with_chat_template)
 from realunify_arena.cards import ModelCard
 from realunify_arena.limits import size_refusal
 
@@ -79,8 +80,9 @@ class JanusAdapter(LocalAdapter):
             [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=True, return_dict=True,
             return_tensors="pt", processor_kwargs={"generation_mode": "text"}).to(self.device, self.dtype)
         self.generator(options.seed)
-        ids = self.generate_text_ids(inputs, options)
-        return self.processor.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        new = self.generate_text_ids(inputs, options)[0, inputs["input_ids"].shape[1]:]
+        text = self.processor.decode(new, skip_special_tokens=True).strip()
+        return reply_text(text, new, options.max_new_tokens, self.model.generation_config.eos_token_id)
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
         """A ``native_side`` x ``native_side`` image (384x384 for Janus-Pro); ``options.width``/``height`` may only

@@ -57,7 +57,7 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
-from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
+from realunify_arena.adapters.base import Adapter, Capability, CutReply, GenerationOptions, ModelUnavailable
 from realunify_arena.adapters.wire import (error_line, generated_image, image_from_base64, may_retry, never_sent,
                                            png_bytes, png_data_url, server_wait, shielded, unreadable_reply,
                                            within_deadline, without_key)
@@ -379,19 +379,31 @@ def _reply_text(card: ModelCard, reply) -> str:
     choice (an image, or ``NO_IMAGE_NOTICE``); choices are never joined: a second text choice is another answer
     (``n``, which this adapter never asks above 1), not the rest of this one.
 
+    That choice's ``finish_reason`` (OpenAI's chat completion object: ``stop``, a natural stop point or a stop
+    sequence; ``length``, the maximum number of tokens given in the request was reached; ``content_filter``,
+    content was omitted by the provider's content filters; ``tool_calls``/``function_call``, which this adapter
+    never asks for) is carried: ``length`` makes the text a ``CutReply`` (``serve-openai`` in front of this card
+    then answers ``length`` too); any other value, or none, a plain ``str``.
+
     Raises RuntimeError naming the card and endpoint when the reply has no choice or no text (an empty answer
     is the endpoint failing, not the model answering, and must not be scored as one), quoting what came instead
     (``_instead``): a refusal, an image, or vLLM-Omni's notice of an image run that made no image
-    (``NO_IMAGE_NOTICE``), which is the server's text, never the model's."""
+    (``NO_IMAGE_NOTICE``), which is the server's text, never the model's; and when the text's choice ended with
+    ``content_filter`` (what is left is not the model's whole answer either)."""
     where = f"{card.name} at {card.endpoint}"
     if not reply.choices:
         raise RuntimeError(f"{where}: the endpoint answered no choices; got {_shown(card, reply)}")
-    text = next((t for t in map(_choice_text, reply.choices) if t), "")
-    if not text:
+    answered = next(((c, t) for c, t in ((c, _choice_text(c)) for c in reply.choices) if t), None)
+    if answered is None:
         reasons = sorted({str(c.finish_reason) for c in reply.choices})
         raise RuntimeError(f"{where}: the endpoint answered no text (finish reason: {', '.join(reasons)}); "
                            f"the reply holds {_instead(card, reply)}")
-    return text
+    choice, text = answered
+    if choice.finish_reason == "content_filter":
+        raise RuntimeError(f"{where}: the endpoint's content filter withheld part of the answer (finish reason: "
+                           f"content_filter), so the rest is not the model's whole reply; got "
+                           f"{error_line(repr(text), card.api_key_env, 100)}")
+    return CutReply(text) if choice.finish_reason == "length" else text
 
 
 def _reply_image(card: ModelCard, reply) -> Image.Image:

@@ -81,11 +81,18 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
 
 
 def build_demo(settings: Settings, store: Store, pool) -> gr.Blocks:
+    """The app over ``settings``, ``store`` and ``pool`` (a ``runtime.ModelPool``): ``demo_for`` a new
+    ``AppContext`` of them."""
+    return demo_for(AppContext(settings, store, pool, Arena.from_settings(store, settings)))
+
+
+def demo_for(ctx: AppContext) -> gr.Blocks:
+    """The three tabs over ``ctx``, which every event shares; a caller that keeps ``ctx`` (a test) may read its
+    state, e.g. ``ctx.waiting_runs``."""
     install_log_redaction()  # every log line of the app process, whichever library writes it
     # Which forwarded address is the visitor's is the arena's call (--trusted-proxies): uvicorn's own
     # rewrite of the socket peer, which by default believes any X-Forwarded-For sent from loopback, is off.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
-    ctx = AppContext(settings, store, pool, Arena.from_settings(store, settings))
     with gr.Blocks(title="RealUnify Arena") as demo:
         with gr.Row():
             gr.Markdown(INTRO)

@@ -17,12 +17,14 @@ from gradio_client import Client
 from gradio_sessions import close_all, page_config
 from queue_calls import SLOW_CARD, Page, column_indices, fn_index, predict_call, queue_call
 
+from realunify_arena.arena import Arena
 from realunify_arena.benchmark.generators import generate_set, write_set
 from realunify_arena.cards import load_card, load_cards
+from realunify_arena.context import AppContext
 from realunify_arena.runtime import ModelPool
 from realunify_arena.settings import Settings
 from realunify_arena.store import Store
-from realunify_arena.ui import build_demo, launch_options
+from realunify_arena.ui import demo_for, launch_options
 
 pytestmark = pytest.mark.slow
 
@@ -37,11 +39,14 @@ def _launch(root, models: tuple[str, ...], **settings):
     settings = Settings(data=(str(root / "data"),), models=models, judge="human", db=root / "arena.db",
                         trusted_proxies=1, run_time_limit=60, **settings)
     store = Store.open(settings.db)
-    demo = build_demo(settings, store, ModelPool(cards, device="cpu"))
+    ctx = AppContext(settings, store, ModelPool(cards, device="cpu"), Arena.from_settings(store, settings))
+    demo = demo_for(ctx)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
     # "source": as configured (what an API script passes); "menu_source": the page menus' public name for it
     # "clients": the gradio_client sessions opened on it (``_client``), closed after the app
-    return demo, {"url": url, "store": store, "source": str(root / "data"), "menu_source": "data", "clients": []}
+    # "ctx": the app's AppContext (``waiting_runs``)
+    return demo, {"url": url, "store": store, "source": str(root / "data"), "menu_source": "data", "clients": [],
+                  "ctx": ctx}
 
 
 def _close(demo, app: dict) -> None:
@@ -146,15 +151,9 @@ QUEUED_S = 60
 
 
 def _wait_until_queued(app: dict, runs: int = 1) -> None:
-    """Wait until ``runs`` model runs wait for the accelerator in ``app`` (its ``AppContext``, which
-    ``build_demo`` keeps to itself, found among the live objects by its store)."""
-    import gc
-
-    from realunify_arena.context import AppContext
-
-    (ctx,) = [o for o in gc.get_objects() if type(o) is AppContext and o.store is app["store"]]
+    """Wait until ``runs`` model runs wait for the accelerator in ``app`` (its ``AppContext.waiting_runs``)."""
     deadline = time.monotonic() + QUEUED_S
-    while ctx._waiting < runs:
+    while app["ctx"].waiting_runs < runs:
         assert time.monotonic() < deadline, f"no {runs} run(s) waiting for the accelerator after {QUEUED_S} s"
         time.sleep(0.05)
 

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from realunify_arena.adapters import Capability, ModelUnavailable, NotSupported, build_adapter
+from realunify_arena.adapters.base import CutReply
 from realunify_arena.adapters.emu3 import Emu3Adapter
 from realunify_arena.adapters.janus import JanusAdapter
 from realunify_arena.adapters.janus_fast import guidance_processor
@@ -90,6 +91,34 @@ def test_sampled_text_is_reproducible_by_seed(adapters):
     options = dataclasses.replace(CARDS["tiny-pair"].defaults, temperature=1.0, seed=3)
     texts = {adapters["tiny-pair"].understand([SOURCE], "what color ?", options) for _ in range(2)}
     assert len(texts) == 1
+
+
+@pytest.mark.parametrize(("name", "fast"), [("tiny-janus", False), ("tiny-janus", True), ("tiny-emu3", None),
+                                            ("tiny-pair", None)], ids=["janus", "janus_fast", "emu3", "pair"])
+def test_a_reply_cut_at_max_new_tokens_is_a_cut_reply_and_one_the_model_ended_is_not(adapters, monkeypatch, name,
+                                                                                      fast):
+    """``CutReply`` (``serve-openai``'s ``finish_reason: "length"``, OpenAI's reference: the maximum number of
+    tokens given in the request was reached) for every family that answers text, not only pair. Whether a reply
+    was cut is found without the adapter's word: the same seed with twice the limit samples the same first
+    tokens, so a reply that then goes on was cut; a reply the adapter calls ended must stay the same. Before:
+    janus and emu3 answered a plain ``str`` for a cut reply."""
+    adapter = adapters[name]
+    if fast is not None:
+        monkeypatch.setitem(adapter.card.params, "fast", fast)
+    seen = set()
+    for seed in range(40):  # random weights end some sampled replies early and run others on
+        options = dataclasses.replace(CARDS[name].defaults, temperature=1.5, seed=seed, max_new_tokens=6)
+        short = adapter.understand([SOURCE], "what color ?", options)
+        longer = adapter.understand([SOURCE], "what color ?", dataclasses.replace(options, max_new_tokens=12))
+        assert longer.startswith(short), (seed, short, longer)
+        if longer != short:  # the model went on: the short reply was cut
+            assert isinstance(short, CutReply), (seed, short, longer)
+            seen.add("cut")
+        elif not isinstance(short, CutReply):  # called ended: a higher limit changes nothing
+            seen.add("ended")
+        if seen == {"cut", "ended"}:
+            break
+    assert seen == {"cut", "ended"}, seen  # both kinds were asked about
 
 
 @pytest.mark.parametrize(("name", "size"), [("tiny-pair", (48, 16)), ("tiny-emu3", (48, 48)),

@@ -25,7 +25,7 @@ from realunify_arena.battles import (
 )
 from realunify_arena.benchmark import load
 from realunify_arena.cards import ModelCard, load_cards
-from realunify_arena.context import AppContext
+from realunify_arena.context import AppContext, QueueFull
 from realunify_arena.identity import REDACTED
 from realunify_arena.judge import ANSWER_PARSER
 from realunify_arena.runs import JUDGING, RunUpdate, run_to_end
@@ -360,6 +360,35 @@ def test_the_device_slot_holds_local_work_and_lets_remote_work_pass(store, pool)
 
     with ThreadPoolExecutor(1) as thread:  # a loop of its own, whatever an earlier test left on this thread
         assert thread.submit(asyncio.run, scenario()).result() == ["remote", "first local done", "second local"]
+
+
+def test_waiting_runs_counts_the_local_runs_queued_for_a_held_slot_and_none_other(store, pool):
+    """Hand-counted: with the one slot held, remote work passes uncounted, two local runs queue (2), and once
+    the slot is given back each enters in turn (0 waiting after them). The count a full queue's refusal names is
+    the same number."""
+    ctx = _context(store, pool, queue_size=2)  # gpu_concurrency 1
+
+    async def until(count: int) -> None:
+        while ctx.waiting_runs != count:
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> list[int]:
+        seen, order = [ctx.waiting_runs], []
+        async with ctx.device_slot(True):
+            async with ctx.device_slot(False):
+                seen.append(ctx.waiting_runs)
+            queued = [asyncio.create_task(_enter(ctx, True, order)) for _ in range(2)]
+            await asyncio.wait_for(until(2), 30)
+            seen.append(ctx.waiting_runs)
+            with pytest.raises(QueueFull, match="^2 model runs are already waiting"):
+                async with ctx.device_slot(True):
+                    pass
+        await asyncio.wait_for(asyncio.gather(*queued), 30)
+        seen.append(ctx.waiting_runs)
+        return seen
+
+    with ThreadPoolExecutor(1) as thread:
+        assert thread.submit(asyncio.run, scenario()).result() == [0, 0, 2, 0]
 
 
 async def _enter(ctx: AppContext, needed: bool, order: list[str]) -> None:

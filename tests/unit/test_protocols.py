@@ -139,6 +139,59 @@ def test_failures_become_error_traces_never_exceptions(geu, tmp_path):
     assert missing.status is Status.ERROR and "file not found" in missing.error
 
 
+class Returns(Recorder):
+    """Makes ``image`` (a fresh object per call, as a model's output is) for every generate and edit."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make, self.made = make, []
+
+    def generate(self, text, options):
+        self.made.append(self.make())
+        return self.made[-1]
+
+
+def test_a_model_s_8_bit_rgb_upright_image_is_kept_not_copied_again():
+    """The step holds the model's own image object: no second copy (3 bytes a pixel, 12 MB at 2048x2048) on the
+    run's path. Before: ``open_checked`` copied it."""
+    adapter = Returns(lambda: Image.new("RGB", (6, 4), (10, 20, 30)))
+    (step,) = run(UEG, adapter, "direct", OPTIONS).steps
+    assert step.image is adapter.made[0]
+
+
+def _exif_turned(orientation: int) -> Image.Image:
+    """4x2 RGB, red at the top-left pixel, EXIF orientation ``orientation``."""
+    image = Image.new("RGB", (4, 2), (0, 0, 255))
+    image.putpixel((0, 0), (255, 0, 0))
+    exif = Image.Exif()
+    exif[274] = orientation
+    image.info["exif"] = exif.tobytes()
+    return image
+
+
+@pytest.mark.parametrize("make, size, pixel, value", [
+    (lambda: Image.new("I;16", (6, 4), 32768), (6, 4), (0, 0), (127, 127, 127)),  # 32768 * 255 // 65535
+    (lambda: Image.new("RGBA", (3, 3), (255, 0, 0, 0)), (3, 3), (1, 1), (255, 255, 255)),  # clear: white
+    (lambda: Image.new("L", (3, 2), 9), (3, 2), (2, 1), (9, 9, 9)),
+    (lambda: _exif_turned(6), (2, 4), (1, 0), (255, 0, 0)),  # 6: turned 90 degrees clockwise to view
+])
+def test_a_model_s_image_the_rules_change_is_still_changed(make, size, pixel, value):
+    """``open_checked``'s rules still run on a model's image that is kept without a copy: 8-bit RGB, on white,
+    upright (EXIF orientation 6: the top-left pixel shows at the top right)."""
+    adapter = Returns(make)
+    (step,) = run(UEG, adapter, "direct", OPTIONS).steps
+    assert step.image is not adapter.made[0]
+    assert (step.image.mode, step.image.size, step.image.getpixel(pixel)) == ("RGB", size, value)
+
+
+@pytest.mark.parametrize("make, why", [(lambda: Image.new("RGB", (0, 0)), "zero size"),
+                                       (lambda: Image.new("1", (8_001, 8_000)), "over the limit of 64000000")])
+def test_a_model_s_image_the_rules_refuse_is_still_the_run_s_error(make, why):
+    """The pixel limit (64 MP, the README's) and a 0x0 image are still refused on the path that keeps images."""
+    trace = run(UEG, Returns(make), "direct", OPTIONS)
+    assert trace.status is Status.ERROR and why in trace.error and "generated_image" in trace.error, trace.error
+
+
 def test_snapshots_are_independent_of_later_steps():
     first, last = run_stream(UEG, Recorder(), "stepwise", OPTIONS)
     assert len(first.steps) == 1 and len(last.steps) == 2

@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from realunify_arena.adapters import ModelUnavailable, NotSupported, build_adapter
+from realunify_arena.adapters.base import CutReply
 from realunify_arena.benchmark.images import ImageError
 from realunify_arena.cards import load_card
 from realunify_arena.cli import main
@@ -112,6 +113,60 @@ def test_content_as_a_list_of_text_parts_is_read(tmp_path, server):
     server.answer = lambda h: h.reply(200, _chat([{"type": "text", "text": "B"}, {"type": "text", "text": "!"}]))
     adapter = _adapter(tmp_path, server)
     assert adapter.understand([], "Which?", adapter.card.defaults) == "B\n!"
+
+
+def _finished(*choices: tuple[str | None, str | None]) -> dict:
+    """A chat completion of ``choices``: (finish_reason, content) each, indexed as vLLM-Omni's stages are."""
+    return {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": reason, "message": {"role": "assistant", "content": content}}
+                        for reason, content in choices]}
+
+
+@pytest.mark.parametrize("choices, cut", [
+    ([("length", "The sky is")], True),
+    ([("stop", "The sky is blue.")], False),
+    ([("tool_calls", "The sky is blue.")], False),  # never asked for: the text is still the answer
+    ([(None, "The sky is blue.")], False),
+    ([("stop", None), ("length", "The sky is")], True),  # the text's own choice tells (an image stage's first)
+    ([("length", None), ("stop", "The sky is blue.")], False),
+])
+def test_the_remote_s_finish_reason_length_makes_a_cut_reply(tmp_path, server, choices, cut):
+    """OpenAI's chat completion: ``finish_reason`` ``length`` when the maximum number of tokens given in the
+    request was reached, ``stop`` at a natural stop point, ``tool_calls`` when the model called a tool. A cut
+    remote reply must say so as a local one does (``CutReply``). Before: every reply a plain ``str``."""
+    server.answer = lambda h: h.reply(200, _finished(*choices))
+    adapter = _adapter(tmp_path, server)
+    answer = adapter.understand([], "What colour is the sky?", adapter.card.defaults)
+    assert answer == next(text for _, text in choices if text)
+    assert isinstance(answer, CutReply) is cut
+
+
+def test_a_remote_reply_its_content_filter_cut_short_is_an_error_not_an_answer(tmp_path, server):
+    """OpenAI's chat completion: ``content_filter`` when content was omitted by its content filters; what is left
+    is not the model's whole answer, so it is not scored as one. Before: scored as the model's answer."""
+    server.answer = lambda h: h.reply(200, _finished(("content_filter", "The answer is")))
+    adapter = _adapter(tmp_path, server)
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "What colour is the sky?", adapter.card.defaults)
+    _one_line_without_key(failed.value, "openai-stand-in", "content_filter", "The answer is")
+
+
+def test_serve_openai_in_front_of_a_remote_card_passes_its_length_on(tmp_path, server):
+    """``serve-openai`` serving an ``openai`` card answers the remote's ``finish_reason`` ``length`` with
+    ``length`` (and ``stop`` with ``stop``). Before: ``stop`` for both."""
+    import openai
+
+    from realunify_arena.runtime import ModelPool
+    from realunify_arena.serving import BackgroundServer, create_app
+
+    card = _card(tmp_path, server, capabilities=("understand",))
+    with BackgroundServer(create_app(ModelPool({card.name: card}), card.name)) as front:
+        client = openai.OpenAI(base_url=front.url, api_key="unused", max_retries=0)
+        for reason, text in (("length", "The sky is"), ("stop", "The sky is blue.")):
+            server.answer = lambda h, reply=_finished((reason, text)): h.reply(200, reply)
+            choice = client.chat.completions.create(model=card.name, max_tokens=3, messages=[
+                {"role": "user", "content": "What colour is the sky?"}]).choices[0]
+            assert (choice.finish_reason, choice.message.content) == (reason, text)
 
 
 @pytest.mark.parametrize("body, content_type, expected", [
