@@ -71,7 +71,8 @@ class Adapter:
         Returns:
             The model's reply, at most ``options.max_new_tokens`` tokens, surrounding whitespace kept; a
             ``CutReply`` when it was stopped at that limit: the local families (``pair``, ``janus``, ``emu3``)
-            tell it from the token ids (``local.reply_text``), ``openai`` from the endpoint's ``finish_reason``.
+            tell it from the token ids (``local.reply_text``), ``openai`` from the endpoint's ``finish_reason``,
+            ``gemini`` from its ``MAX_TOKENS`` finish reason.
 
         Raises:
             NotSupported: the card does not declare ``understand``.

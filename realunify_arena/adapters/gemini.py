@@ -14,7 +14,7 @@ import os
 
 from PIL import Image
 
-from realunify_arena.adapters.base import Adapter, Capability, GenerationOptions, ModelUnavailable
+from realunify_arena.adapters.base import Adapter, Capability, CutReply, GenerationOptions, ModelUnavailable
 from realunify_arena.adapters.wire import (error_line, generated_image, may_retry, png_bytes, server_wait, shielded,
                                            unreadable_reply, within_deadline)
 from realunify_arena.benchmark.images import ImageError, open_checked
@@ -24,7 +24,12 @@ from realunify_arena.redaction import shortened
 from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
-GENAI_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # google-genai's own (_api_client._RETRY_HTTP_STATUS_CODES)
+GENAI_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+# Gemini's finish reasons (google-genai ``types.FinishReason``; the Gemini API reference's ``FinishReason``) after
+# which the text is the model's whole answer: ``STOP``, "natural stop point of the model or provided stop
+# sequence", or none given. ``MAX_TOKENS`` leaves a ``CutReply``; every other (``SAFETY``, ``RECITATION``,
+# ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII``, ``LANGUAGE``, ``OTHER`` ...) stopped the answer early: an error.
+WHOLE_ANSWER_REASONS = (None, "STOP", "FINISH_REASON_UNSPECIFIED")  # google-genai's own (_api_client._RETRY_HTTP_STATUS_CODES)
 
 
 class GeminiAdapter(Adapter):
@@ -68,6 +73,12 @@ class GeminiAdapter(Adapter):
         text = (reply.text or "").strip()
         if not text:  # an empty answer is the request failing (blocked, cut off), not the model answering
             raise RuntimeError(f"{self.card.name}: the reply holds no text ({_why_empty(reply)})")
+        reason = _finish_reason(reply)
+        if reason == "MAX_TOKENS":  # the model's own output cap (none is sent): the answer is cut there
+            return CutReply(text)
+        if reason not in WHOLE_ANSWER_REASONS:
+            raise RuntimeError(f"{self.card.name}: the reply stopped before the model finished (finish reason: "
+                               f"{reason}), so the text is not its whole answer; got {shortened(repr(text), 100)}")
         return text
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
@@ -90,6 +101,13 @@ class GeminiAdapter(Adapter):
                     return generated_image(self.card.name, image)
         raise RuntimeError(f"{self.card.name}: the reply holds no image ({_why_empty(reply)}; "
                            f"text: {shortened(repr(reply.text or ''), 200)})")
+
+
+def _finish_reason(reply) -> str | None:
+    """The first candidate's finish reason as its name (``types.FinishReason``: ``STOP``, ``MAX_TOKENS``,
+    ``SAFETY`` ...), None when the reply gives none."""
+    reason = reply.candidates[0].finish_reason if reply.candidates else None
+    return None if reason is None else str(getattr(reason, "value", reason))
 
 
 def _why_empty(reply) -> str:

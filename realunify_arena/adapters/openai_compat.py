@@ -72,6 +72,13 @@ DEFAULT_RETRIES = 2
 R = TypeVar("R")
 DIALECTS = ("images", "chat")
 TOKEN_LIMIT_FIELDS = ("max_completion_tokens", "max_tokens")
+# A chat choice's finish_reason saying its text is not the model's whole answer, with why: OpenAI's
+# ``content_filter`` (content omitted by its filters), and vLLM's ``abort`` (the request was aborted on the
+# server: ``vllm.v1.engine.FinishReason.ABORT``) and ``error`` (the engine failed mid-answer). Others (``stop``,
+# ``length``, ``tool_calls``, ``function_call``, or a server's own name for a natural stop, TGI's ``eos_token``
+# and ``stop_sequence``) leave a whole answer, ``length`` one cut at the token limit.
+UNFINISHED_REASONS = {"content_filter": "the endpoint's content filter withheld part of the answer",
+                      "abort": "the endpoint aborted the answer", "error": "the endpoint failed mid-answer"}
 OPTION_NAMES = {"seed": "seed", "guidance": "guidance_scale", "steps": "num_inference_steps"}
 _IMAGE_CAPABILITIES = (Capability.GENERATE, Capability.EDIT)
 # vLLM-Omni's refusal of a request that gives a diffusion field both at the top level and in a nested
@@ -388,8 +395,8 @@ def _reply_text(card: ModelCard, reply) -> str:
     Raises RuntimeError naming the card and endpoint when the reply has no choice or no text (an empty answer
     is the endpoint failing, not the model answering, and must not be scored as one), quoting what came instead
     (``_instead``): a refusal, an image, or vLLM-Omni's notice of an image run that made no image
-    (``NO_IMAGE_NOTICE``), which is the server's text, never the model's; and when the text's choice ended with
-    ``content_filter`` (what is left is not the model's whole answer either)."""
+    (``NO_IMAGE_NOTICE``), which is the server's text, never the model's; and when the text's choice ended for a
+    reason in ``UNFINISHED_REASONS`` (what is left is not the model's whole answer either)."""
     where = f"{card.name} at {card.endpoint}"
     if not reply.choices:
         raise RuntimeError(f"{where}: the endpoint answered no choices; got {_shown(card, reply)}")
@@ -399,9 +406,9 @@ def _reply_text(card: ModelCard, reply) -> str:
         raise RuntimeError(f"{where}: the endpoint answered no text (finish reason: {', '.join(reasons)}); "
                            f"the reply holds {_instead(card, reply)}")
     choice, text = answered
-    if choice.finish_reason == "content_filter":
-        raise RuntimeError(f"{where}: the endpoint's content filter withheld part of the answer (finish reason: "
-                           f"content_filter), so the rest is not the model's whole reply; got "
+    if choice.finish_reason in UNFINISHED_REASONS:
+        raise RuntimeError(f"{where}: {UNFINISHED_REASONS[choice.finish_reason]} (finish reason: "
+                           f"{choice.finish_reason}), so the text is not the model's whole reply; got "
                            f"{error_line(repr(text), card.api_key_env, 100)}")
     return CutReply(text) if choice.finish_reason == "length" else text
 

@@ -126,6 +126,7 @@ def _finished(*choices: tuple[str | None, str | None]) -> dict:
     ([("length", "The sky is")], True),
     ([("stop", "The sky is blue.")], False),
     ([("tool_calls", "The sky is blue.")], False),  # never asked for: the text is still the answer
+    ([("eos_token", "The sky is blue.")], False),  # TGI's name for a natural stop
     ([(None, "The sky is blue.")], False),
     ([("stop", None), ("length", "The sky is")], True),  # the text's own choice tells (an image stage's first)
     ([("length", None), ("stop", "The sky is blue.")], False),
@@ -141,14 +142,16 @@ def test_the_remote_s_finish_reason_length_makes_a_cut_reply(tmp_path, server, c
     assert isinstance(answer, CutReply) is cut
 
 
-def test_a_remote_reply_its_content_filter_cut_short_is_an_error_not_an_answer(tmp_path, server):
-    """OpenAI's chat completion: ``content_filter`` when content was omitted by its content filters; what is left
-    is not the model's whole answer, so it is not scored as one. Before: scored as the model's answer."""
-    server.answer = lambda h: h.reply(200, _finished(("content_filter", "The answer is")))
+@pytest.mark.parametrize("reason", ["content_filter", "abort", "error"])
+def test_a_remote_reply_cut_short_by_a_filter_or_an_abort_is_an_error_not_an_answer(tmp_path, server, reason):
+    """OpenAI's chat completion: ``content_filter`` when content was omitted by its content filters; vLLM's
+    ``abort`` (the request aborted) and ``error`` (the engine failed mid-answer): what is left is not the
+    model's whole answer, so it is not scored as one. Before: scored as the model's answer."""
+    server.answer = lambda h: h.reply(200, _finished((reason, "The answer is")))
     adapter = _adapter(tmp_path, server)
     with pytest.raises(RuntimeError) as failed:
         adapter.understand([], "What colour is the sky?", adapter.card.defaults)
-    _one_line_without_key(failed.value, "openai-stand-in", "content_filter", "The answer is")
+    _one_line_without_key(failed.value, "openai-stand-in", f"finish reason: {reason}", "The answer is")
 
 
 def test_serve_openai_in_front_of_a_remote_card_passes_its_length_on(tmp_path, server):
@@ -363,6 +366,34 @@ def test_a_gemini_reply_without_text_is_an_error_that_says_why(tmp_path, server)
                                                             "finishReason": "MAX_TOKENS"}]})
     with pytest.raises(RuntimeError, match="no text.*MAX_TOKENS"):
         adapter.understand([], "q", adapter.card.defaults)
+
+
+def _gemini_answer(text: str, reason: str | None) -> dict:
+    """A generateContent reply of one candidate holding ``text``, with ``finishReason`` ``reason`` (None: none)."""
+    candidate = {"content": {"role": "model", "parts": [{"text": text}]}}
+    return {"candidates": [candidate | ({"finishReason": reason} if reason else {})]}
+
+
+@pytest.mark.parametrize("reason, cut", [("MAX_TOKENS", True), ("STOP", False), (None, False)])
+def test_a_gemini_answer_cut_at_its_token_cap_is_a_cut_reply(tmp_path, server, reason, cut):
+    """The Gemini API's ``FinishReason``: ``MAX_TOKENS``, "the maximum number of tokens as specified in the request
+    was reached"; ``STOP``, a natural stop point. A cut answer says so as the other families' do (``CutReply``:
+    ``serve-openai`` answers ``length``). Before: every answer a plain ``str``."""
+    server.answer = lambda h: h.reply(200, _gemini_answer("The sky is", reason))
+    adapter = _adapter(tmp_path, server, family="gemini")
+    answer = adapter.understand([], "q", adapter.card.defaults)
+    assert answer == "The sky is" and isinstance(answer, CutReply) is cut
+
+
+@pytest.mark.parametrize("reason", ["SAFETY", "RECITATION", "PROHIBITED_CONTENT", "OTHER"])
+def test_a_gemini_answer_stopped_by_a_filter_is_an_error_not_an_answer(tmp_path, server, reason):
+    """``SAFETY``, ``RECITATION``, ``PROHIBITED_CONTENT`` ... stop the answer before the model finished: what came
+    is not its whole answer. Before: the partial text was scored as the answer."""
+    server.answer = lambda h: h.reply(200, _gemini_answer("The answer is", reason))
+    adapter = _adapter(tmp_path, server, family="gemini")
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    _one_line_without_key(failed.value, "gemini-stand-in", f"finish reason: {reason}", "The answer is")
 
 
 def test_a_gemini_200_that_is_not_json_names_the_card(tmp_path, server):
