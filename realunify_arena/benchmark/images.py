@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from realunify_arena.benchmark import decode_budget
+
 # 64 megapixels: far above any benchmark image (the largest AF images are ~4k x 4k), far below a bomb.
 MAX_PIXELS = 64_000_000
 # The largest file a visitor may upload to the app (Gradio's ``max_file_size``, checked as the upload arrives):
@@ -25,6 +27,10 @@ MAX_UPLOAD_BYTES = 64 * 2**20
 # keeps RGB at 4 bytes a pixel), e.g. 6 bytes a pixel for 16-bit greyscale, 384 MB at 64 MP, so uploads
 # can hold at most this many of those at once (tests/reliability/test_image_memory.py measures it).
 MAX_CONCURRENT_DECODES = 2
+# The most memory one decode may need, estimated from the header (``decode_budget.estimate``): what a cheap
+# format (PNG/JPEG RGB, ~4.1 bytes a pixel measured) was documented to hold at the pixel limit, 6 bytes a
+# pixel + 32 MB (416 MB at 64 MP); a dearer format (WebP, JPEG 2000, transparency) fits at fewer pixels.
+MAX_DECODE_BYTES = 6 * MAX_PIXELS + decode_budget.DECODE_OVERHEAD
 _decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 
 ORIENTATION = 0x0112  # the EXIF/TIFF tag
@@ -48,12 +54,16 @@ class ImageError(ValueError):
 
 
 def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
-                 max_pixels: int = MAX_PIXELS, owned: bool = False) -> Image.Image:
+                 max_pixels: int = MAX_PIXELS, max_decode_bytes: int | None = None,
+                 owned: bool = False) -> Image.Image:
     """The image as the person sees it: RGB, 8 bits per channel, upright, on white.
 
     Rules (the same for every source, so an upload and a dataset image are treated alike):
 
     - size: ``width * height`` over ``max_pixels`` is refused from the header, before anything decodes;
+    - memory: a file whose decode is estimated from its header (format, mode, size; ``decode_budget``, a
+      measured cost table) to need more than ``max_decode_bytes`` (default ``MAX_DECODE_BYTES``) is refused
+      before anything decodes, the message naming format, mode, size, estimate, limit and what to do;
     - frames: the first frame of an animation (GIF, APNG, WebP) or the first page of a TIFF;
     - orientation: the EXIF orientation (tag 274, 1-8; also read from XMP by Pillow) is read from the file
       before any mode conversion and applied, as EXIF-aware viewers and Gradio show the image;
@@ -91,6 +101,8 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as im:
                 _check_size(name, im, max_pixels)
+                check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None
+                              else max_decode_bytes)
                 im.seek(0)  # first frame of an animation
                 with _decodes:
                     im.load()
@@ -121,6 +133,15 @@ def _check_size(name: str, im: Image.Image, max_pixels: int) -> None:
         raise ImageError(f"{name}: {w}x{h} = {w * h} pixels is over the limit of {max_pixels}")
     if w == 0 or h == 0:
         raise ImageError(f"{name}: image has zero size")
+
+
+def check_budget(name: str, im: Image.Image, max_pixels: int, budget: int) -> None:
+    """Raises ``ImageError`` (``decode_budget.over_budget``'s message) when decoding ``im`` (opened, not yet
+    decoded) is estimated from its header to need more than ``budget`` bytes."""
+    mode = decode_budget.key(im.mode, im.info)
+    why = decode_budget.over_budget(name, im.format, mode, im.size, budget, max_pixels)
+    if why is not None:
+        raise ImageError(why)
 
 
 def orientation(im: Image.Image) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from realunify_arena.benchmark import prompts
+from realunify_arena.benchmark import images
 from realunify_arena.benchmark.images import MAX_PIXELS
 from realunify_arena.shown import brief
 from realunify_arena.benchmark.schema import (
@@ -324,7 +325,8 @@ def _extra(raw: dict, known: set[str]) -> dict:
 
 
 def check_image_file(path: Path, *, file: str, label: str, max_pixels: int = MAX_PIXELS) -> Problem | None:
-    """A cheap check (header and integrity, no full decode) run for every GEU image at load time."""
+    """A cheap check (header and integrity, no full decode) run for every GEU image at load time: the pixel limit
+    and the memory budget of one decode (``images.MAX_DECODE_BYTES``), as ``images.open_checked`` holds it."""
     def problem(message: str) -> Problem:
         return Problem(file, label, "input_image", message)
 
@@ -335,6 +337,10 @@ def check_image_file(path: Path, *, file: str, label: str, max_pixels: int = MAX
             w, h = im.size
             if w * h > max_pixels:
                 return problem(f"image {path.name} is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}")
+            try:
+                images.check_budget(path.name, im, max_pixels, images.MAX_DECODE_BYTES)
+            except images.ImageError as e:
+                return problem(f"image {e}")
             im.verify()
     except Image.DecompressionBombError:
         return problem(f"image {path.name} is over the pixel limit of {max_pixels}")
