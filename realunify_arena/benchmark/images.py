@@ -23,15 +23,19 @@ MAX_PIXELS = 64_000_000
 # a 64 MP photo is ~10-30 MB as JPEG; without a limit any visitor could fill the server's disk, where the
 # database lives, at network speed (a 150 MB upload was stored in 0.3 s on loopback).
 MAX_UPLOAD_BYTES = 64 * 2**20
-# Full decodes at once, process-wide: a decode holds its decoded source plus one 8-bit RGB copy (Pillow
-# keeps RGB at 4 bytes a pixel), e.g. 6 bytes a pixel for 16-bit greyscale, 384 MB at 64 MP, so uploads
-# can hold at most this many of those at once (tests/reliability/test_image_memory.py measures it).
+# Full decodes at once, process-wide: each is held to ``MAX_DECODE_BYTES`` (below), so uploads can hold at most
+# this many of those at once (tests/reliability/test_image_memory.py measures it).
 MAX_CONCURRENT_DECODES = 2
 # The most memory one decode may need, estimated from the header (``decode_budget.estimate``): what a cheap
 # format (PNG/JPEG RGB, ~4.1 bytes a pixel measured) was documented to hold at the pixel limit, 6 bytes a
 # pixel + 32 MB (416 MB at 64 MP); a dearer format (WebP, JPEG 2000, transparency) fits at fewer pixels.
 MAX_DECODE_BYTES = 6 * MAX_PIXELS + decode_budget.DECODE_OVERHEAD
 _decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
+
+# The longest side of an input image as the page shows it (Explore's and the Arena's "Input image", 280 px high;
+# its full-screen view on a 4K screen): a 64 MP upload sent whole was encoded as a 64 MP WebP for the page
+# (~26 s and several hundred MB on 2 cores) for a picture shown 280 px high.
+PREVIEW_SIDE = 2048
 
 ORIENTATION = 0x0112  # the EXIF/TIFF tag
 # How to turn an image stored with EXIF orientation 2-8 upright (TIFF 6.0 / EXIF 2.3, tag 274; the same
@@ -239,6 +243,15 @@ def _eight_bit(im: Image.Image) -> Image.Image:
 
 
 _SIXTEEN_TO_EIGHT = [v * 255 // 65535 for v in range(65536)]
+
+
+def preview(image: Image.Image | None, side: int = PREVIEW_SIDE) -> Image.Image | None:
+    """``image`` for the page: scaled down in place (aspect kept, Pillow's ``thumbnail``) to fit ``side`` x
+    ``side`` pixels when larger, else as it is; None stays None. Only for what is shown: models get the image
+    whole."""
+    if image is not None and max(image.size) > side:
+        image.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -28,6 +28,7 @@ from realunify_arena.battles import (
     start_battle,
     vote_and_reveal,
 )
+from realunify_arena.benchmark.images import preview
 from realunify_arena.benchmark.schema import GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
@@ -161,7 +162,7 @@ def build(ctx: AppContext) -> None:
         # registered now, so a Stop while the battle still waits for the accelerator finds it
         ctx.runs.begin(request.session_hash, 1, keys=(BATTLE_RUN,), request_id=battle.battle_id)
         inst = battle.instance
-        shown = inst.open_image() if isinstance(inst, GEUInstance) else None
+        shown = preview(inst.open_image()) if isinstance(inst, GEUInstance) else None
         blanks = [v for side in SIDES for v in views[side].blank(inst.track, battle.shown_mode, "waiting…")]
         return [battle.battle_id, battle.battle_id, [instance_markdown(inst, with_questions=False),
                 gr.update(value=shown, visible=shown is not None), *blanks, *locked, "", gr.update(visible=False)]]

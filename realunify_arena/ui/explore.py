@@ -23,6 +23,7 @@ from PIL import Image
 
 from realunify_arena.arena import RunRefused, rate_key
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_upload
+from realunify_arena.benchmark.images import preview
 from realunify_arena.benchmark.loaders import selection_problems
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext
@@ -300,7 +301,7 @@ def instance_preview(ctx: AppContext, source: str, choice: str | None) -> tuple:
         return PICK_HINTS[choice or RANDOM], no_image
     try:
         inst = ctx.dataset(source).get(choice)
-        image = inst.open_image() if isinstance(inst, GEUInstance) else None
+        image = preview(inst.open_image()) if isinstance(inst, GEUInstance) else None
     except (ValueError, LookupError) as e:  # a source gone, or an image that no longer opens: said in place
         return f"**{plain(ctx.public_text(said(e)))}**", no_image
     return instance_markdown(inst, with_questions=True), gr.update(value=image, visible=image is not None)
@@ -440,7 +441,7 @@ def build(ctx: AppContext) -> ExploreTab:
                 dataset_name = dataset.name
                 inst = (dataset.random(ctx.rng, track_value, category_value) if choice in (None, RANDOM)
                         else dataset.get(choice))
-            shown = inst.open_image() if isinstance(inst, GEUInstance) else None  # an ImageError if it is gone
+            shown = preview(inst.open_image()) if isinstance(inst, GEUInstance) else None  # an ImageError if it is gone
             # each column that runs its model now (not a stored run shown again) counts against the run limit
             counting = new_runs(ctx.store, dataset_name, inst, model_value, columns, options, ctx.why_not)
             counts = ctx.arena.admit_runs(visitor(ctx, request, profile), len(counting))

@@ -129,3 +129,15 @@ def test_a_dataset_image_over_the_budget_is_a_problem_at_load_time(tmp_path):
     problem = check_image_file(path, file="geu.json", label="entry 3")
     assert problem is not None and "scan.png: a PNG image of mode LA" in problem.message
     assert "646 MB" in problem.message and "418 MB" in problem.message
+
+
+def test_the_page_s_preview_of_a_large_image_is_scaled_down_and_a_small_one_is_left_alone():
+    from realunify_arena.benchmark.images import preview
+
+    wide = Image.new("RGB", (4096, 1024), (10, 200, 30))
+    shown = preview(wide)
+    assert shown.size == (2048, 512)  # 4096x1024 halved to fit 2048 px, the aspect kept
+    assert shown.getpixel((1000, 300)) == (10, 200, 30)
+    small = Image.new("RGB", (300, 200), "white")
+    assert preview(small) is small and small.size == (300, 200)
+    assert preview(None) is None
