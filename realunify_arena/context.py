@@ -39,7 +39,10 @@ from realunify_arena.store import Store, StoreError
 from realunify_arena.systems import MODES, System
 
 log = logging.getLogger(__name__)
-OWN_HELD = 64  # your own instances held for the sessions that ran them (each one is a few MB at most)
+OWN_HELD = 64  # your own instances held for the sessions that ran them
+# ... and at most this many bytes of their images (PNG) in all, the newest always kept: a 64 MP photo is
+# ~70 MB as PNG (measured, decode24), so 64 large uploads held ~4.5 GB for as long as the app ran
+OWN_HELD_BYTES = 512 * 2**20
 
 
 class QueueFull(RuntimeError):
@@ -205,13 +208,14 @@ class AppContext:
     def hold(self, dataset: str, instance: AnyInstance) -> tuple[str, str]:
         """A small reference to ``instance`` for a session's ``gr.State``: (dataset name, uid), never the
         instance (your own GEU image would be kept per session, in every session). Your own instances are
-        in no source, so the last ``OWN_HELD`` of them stay here (newest kept; ``instance`` says when one
-        has gone)."""
+        in no source, so the last ``OWN_HELD`` of them stay here, within ``OWN_HELD_BYTES`` of images (newest
+        kept; ``instance`` says when one has gone)."""
         if dataset == CUSTOM_DATASET:
             with self._lock:
                 self._own[instance.uid] = instance
                 self._own.move_to_end(instance.uid)
-                while len(self._own) > OWN_HELD:
+                while len(self._own) > 1 and (len(self._own) > OWN_HELD
+                                              or sum(map(_image_bytes, self._own.values())) > OWN_HELD_BYTES):
                     self._own.popitem(last=False)
         return dataset, instance.uid
 
@@ -399,3 +403,8 @@ async def _acquire(slots: asyncio.Semaphore, abandon: Callable[[], bool] | None)
             waiter.cancel()
         raise
     return not waiter.cancelled()
+
+
+def _image_bytes(instance: AnyInstance) -> int:
+    """Bytes of the image ``instance`` holds in memory (0 for a UEG instance or an image on disk)."""
+    return len(getattr(instance, "image_bytes", None) or b"")
