@@ -157,7 +157,7 @@ def main() -> int:
     args = parser.parse_args()
     only = {f.strip().upper() for f in args.only.split(",") if f.strip()}
     rows, failed = [], False
-    print(f"{'case':44} {'opens as':16} {'file MB':>8} {'rise MB':>8} {'B/px':>6} {'table':>6} {'est MB':>7}")
+    print(f"{'case':44} {'opens as':22} {'file MB':>8} {'rise MB':>8} {'B/px':>6} {'table':>6} {'est MB':>7}")
     for fmt, mode, made_as, options in CASES:
         if only and fmt not in only:
             continue
@@ -172,7 +172,7 @@ def main() -> int:
             print(f"{row['case']:44} not measured: {row['error']}")
             continue
         failed |= not row["ok"]
-        print(f"{row['case']:44} {row['format'] + ' ' + row['mode']:16} {row['file_bytes'] / 2**20:8.1f} "
+        print(f"{row['case']:44} {row['format'] + ' ' + row['mode']:22} {row['file_bytes'] / 2**20:8.1f} "
               f"{row['rise'] / 2**20:8.0f} {row['measured_per_pixel']:6.2f} {row['table_per_pixel']:6.1f} "
               f"{row['estimate'] / 2**20:7.0f}{'' if row['ok'] else '  ESTIMATE BELOW MEASURED'}", flush=True)
     if args.json:
