@@ -4,7 +4,8 @@ decodes: the budget ``images.open_checked`` holds every decode to.
 The costs are peak resident memory a pixel of one decode through ``open_checked`` (the decoded source, the
 decoder's own buffers, the 8-bit RGB copy), measured per format and mode by ``bench/decode_memory.py`` (one
 process per measurement, ``VmHWM``, 4000x4000 images; Pillow 12.3, 6 Dec 2026), rounded up to the next half
-byte at least a quarter byte above. A mode the table does not list for its format costs that format's dearest; a format it does not list, the dearest of all.
+byte at least a quarter byte above. A mode the table does not list for its format costs the dearest of that
+format's and that mode's; a format it does not list, the dearest of all.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ COSTS: dict[tuple[str, str], float] = {
     ("JPEG2000", "I;16"): 8.5,
     ("AVIF", "RGB"): 9.5, ("AVIF", "RGBA"): 12.0,
     ("PPM", "1"): 5.5, ("PPM", "L"): 5.5, ("PPM", "RGB"): 4.5, ("PPM", "I"): 5.5, ("PPM", "F"): 5.5,
-    ("TGA", "L"): 5.5, ("TGA", "P"): 5.5, ("TGA", "RGB"): 4.5, ("TGA", "RGBA"): 8.5,
+    ("TGA", "L"): 5.5, ("TGA", "LA"): 12.5, ("TGA", "P"): 5.5, ("TGA", "RGB"): 4.5, ("TGA", "RGBA"): 8.5,
     ("QOI", "RGB"): 7.5, ("QOI", "RGBA"): 8.5,
     ("SGI", "L"): 5.5, ("SGI", "RGB"): 6.5, ("SGI", "RGBA"): 8.5,
     ("PCX", "L"): 5.5, ("PCX", "P"): 5.5, ("PCX", "RGB"): 4.5,
@@ -58,13 +59,15 @@ def key(mode: str, info: dict) -> str:
 
 def cost(fmt: str | None, mode: str) -> float:
     """Bytes a pixel one decode of a ``fmt`` file that opens as ``mode`` (``key``) peaks at (``COSTS``); an
-    unlisted mode costs its format's dearest, an unlisted format (or None) the dearest of the table."""
+    unlisted mode costs the dearest of its format's and of that mode's in other formats (TGA LA, before it was
+    listed, cost TGA's dearest, 8.5, and measured 12.0 as LA does everywhere), an unlisted format (or None)
+    the dearest of the table."""
     fmt = SAME_AS.get(fmt, fmt)
     listed = COSTS.get((fmt, mode))
     if listed is not None:
         return listed
-    of_format = [c for (f, _), c in COSTS.items() if f == fmt]
-    return max(of_format or COSTS.values())
+    of_either = [c for (f, m), c in COSTS.items() if f == fmt or m == mode]
+    return max(of_either) if any(f == fmt for f, _ in COSTS) else max(COSTS.values())
 
 
 def estimate(fmt: str | None, mode: str, size: tuple[int, int]) -> int:
