@@ -137,7 +137,8 @@ def model_fit_problem(checkpoint: str, folder: Path, cls, weights: Path, shards:
         {file} but config.json builds a floating-point weight there ..."`` (integers or booleans, which no load
         report mentions: transformers casts them to floats); or None when the weights fit. A weight a
         ``WeightConverter`` builds from several stored tensors (a fused MoE layer's experts, saved one per expert)
-        counts as stored when one of them is; its shape and completeness are left to the load's report. None too
+        counts as stored when one of them is; whether all of them are there, at one shape, is
+        ``fused_weights.fused_problem``'s message (the load would report a weight of another shape, or fail). None too
         (the load and its own report then decide) when the model cannot be built on the meta device, its weights
         are quantized (``quantization_config``), its configuration is refused (``check_checkpoint`` names that),
         or the check itself fails: it never refuses a checkpoint the post-load report would accept.
@@ -161,13 +162,18 @@ def _model_problem(checkpoint: str, folder: Path, cls, weights: Path, shards: li
     if problem or model is None:
         return None
     # a weight a WeightConverter fuses from several stored tensors (a MoE layer's experts) counts as stored when
-    # one of them is; its shape, and whether all of them are there, are left to the load's own report
-    renamed, converted = _transformers_keys(model, _stored_shapes(shards))
+    # one of them is; its shape, and whether all of them are there, are checked by fused_problem below
+    found = _stored_shapes(shards)
+    renamed, converted = _transformers_keys(model, found)
     expected = model.state_dict(keep_vars=True)
     report = {"mismatched_keys": [entry[:3] for entry in _mismatched(renamed, converted, expected)],
               "missing_keys": _missing_keys(model, expected, set(renamed)),
               "unexpected_keys": _unexpected_keys(model, renamed, expected)}
     problem = load_report_problem(checkpoint, type(model).__name__, report, len(expected), weights.name)
+    if not problem and converted:
+        from realunify_arena.adapters.fused_weights import fused_problem
+
+        problem = fused_problem(checkpoint, model, found, type(model).__name__)
     for key, dtype, file in ([] if problem else _not_floating(renamed, converted, expected)[:1]):
         problem = (f"{_dtype_text(checkpoint, key, dtype, file.name, 'config.json')} "
                    f"({type(model).__name__}); expected floating-point weights (F32, F16 or BF16), or a "
