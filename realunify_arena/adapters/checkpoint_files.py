@@ -14,12 +14,12 @@ import json
 import logging
 import os
 import re
-import struct
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
 from realunify_arena.adapters.checkpoint_fit import component_fit_problem, model_fit_problem
+from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.checkpoint_config import (dtype_problem, generation_config_problem, library_refusal,
                                                         one_of, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
@@ -146,35 +146,6 @@ def _jsons_problem(folder: Path) -> str | None:
     return None
 
 
-def _safetensors_problem(path: Path) -> str | None:
-    """Whether the header of one safetensors file is readable and its tensors fit in the file."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                return (f"{path}: {size} bytes; expected a safetensors file (an 8-byte header length, then a"
-                        " header); download it again")
-            (length,) = struct.unpack("<Q", head)
-            if length > size - 8:
-                return (f"{path}: truncated or not safetensors ({size} bytes, the header alone claims {length}); "
-                        "download it again")
-            header = json.loads(f.read(length).decode("utf-8"))
-    except OSError as exc:
-        return f"{path}: cannot be read: {exc.strerror or exc}"
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return f"{path}: its header is not valid JSON; expected a safetensors file (download it again)"
-    if not isinstance(header, dict):
-        return f"{path}: its header is not a JSON object; expected a safetensors file"
-    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"
-            and isinstance(entry, dict) and isinstance(entry.get("data_offsets"), list)
-            and len(entry["data_offsets"]) == 2 and isinstance(entry["data_offsets"][1], int)]
-    need = 8 + length + max(ends, default=0)
-    if need > size:
-        return f"{path}: truncated ({size} bytes, its tensors need {need}); download it again"
-    return None
-
-
 # The weight files from_pretrained reads, as transformers and diffusers name them (``_add_variant``): one file
 # or a sharded index, safetensors or torch ``.bin``, each optionally with a variant (``fp16``) inserted.
 _LAYOUTS = (  # (pattern with {stem}/{bin}, kind) in the libraries' order of preference
@@ -264,7 +235,7 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
             return problem
     for shard in shards:
         if shard.name.endswith(".safetensors"):
-            problem = _safetensors_problem(shard)
+            problem = safetensors_problem(shard)
             if problem:
                 return problem
     return None

@@ -57,6 +57,8 @@ def component_fit_problem(index: Path, name: str, library: str, class_name: str,
     Returns:
         ``"{sub}: weight {key} has shape [..] in {file} but {config} builds [..] ..."``,
         ``"{sub}: {n} weights of the {class} {config} builds are in no weight file ({weights}) ..."``,
+        ``"{sub}: weight {key} is stored as I8 in {file} but {config} builds a floating-point weight there ..."``
+        (the library would cast the integers or booleans to floats without a word),
         ``"{sub}: {n} weights in {weights} have no place in the {class} that {config} builds ..."`` (the library
         would drop them with a logged warning and run a smaller module; a class's
         ``_keys_to_ignore_on_load_unexpected`` are left out, as the library leaves them), or
@@ -93,6 +95,10 @@ def _fit_problem(index: Path, name: str, library: str, class_name: str, weights:
         fault = (f"{_shape_text(sub, key, shape, file.name, builder, built)} ({loaded}); "
                  "expected weights saved with this config.json")
         return f"{type_problem}; and {fault}" if type_problem else fault
+    for key, dtype, file in _not_floating(renamed, converted, expected)[:1]:
+        fault = (f"{_dtype_text(sub, key, dtype, file.name, builder)} ({loaded}); expected "
+                 "floating-point weights (F32, F16 or BF16), or a quantization_config naming how they are packed")
+        return f"{type_problem}; and {fault}" if type_problem else fault
     missing = _missing_keys(model, expected, set(renamed) | converted)
     if missing:
         fault = (f"{_missing_text(sub, missing, len(expected), class_name, builder, weights.name)} ({loaded}); "
@@ -127,9 +133,12 @@ def model_fit_problem(checkpoint: str, folder: Path, cls, weights: Path, shards:
         ``load_report_problem``'s message for the report transformers would give (the weights no checkpoint key
         fills, less tied and ignorable ones, as ``PreTrainedModel.tie_weights(missing_keys=...)`` and
         ``_adjust_missing_and_unexpected_keys`` drop them; each weight of another shape; the stored weights the
-        model has no place for, less the ignorable ones), or None when the weights fit. A weight a
+        model has no place for, less the ignorable ones); else ``"{checkpoint}: weight {key} is stored as I8 in
+        {file} but config.json builds a floating-point weight there ..."`` (integers or booleans, which no load
+        report mentions: transformers casts them to floats); or None when the weights fit. A weight a
         ``WeightConverter`` builds from several stored tensors (a fused MoE layer's experts, saved one per expert)
-        counts as stored when one of them is; its shape and completeness are left to the load's report. None too
+        counts as stored when one of them is; whether all of them are there, at one shape, is
+        ``fused_weights.fused_problem``'s message (the load would report a weight of another shape, or fail). None too
         (the load and its own report then decide) when the model cannot be built on the meta device, its weights
         are quantized (``quantization_config``), its configuration is refused (``check_checkpoint`` names that),
         or the check itself fails: it never refuses a checkpoint the post-load report would accept.
@@ -153,13 +162,23 @@ def _model_problem(checkpoint: str, folder: Path, cls, weights: Path, shards: li
     if problem or model is None:
         return None
     # a weight a WeightConverter fuses from several stored tensors (a MoE layer's experts) counts as stored when
-    # one of them is; its shape, and whether all of them are there, are left to the load's own report
-    renamed, converted = _transformers_keys(model, _stored_shapes(shards))
+    # one of them is; its shape, and whether all of them are there, are checked by fused_problem below
+    found = _stored_shapes(shards)
+    renamed, converted = _transformers_keys(model, found)
     expected = model.state_dict(keep_vars=True)
     report = {"mismatched_keys": [entry[:3] for entry in _mismatched(renamed, converted, expected)],
               "missing_keys": _missing_keys(model, expected, set(renamed)),
               "unexpected_keys": _unexpected_keys(model, renamed, expected)}
-    return load_report_problem(checkpoint, type(model).__name__, report, len(expected), weights.name)
+    problem = load_report_problem(checkpoint, type(model).__name__, report, len(expected), weights.name)
+    if not problem and converted:
+        from realunify_arena.adapters.fused_weights import fused_problem
+
+        problem = fused_problem(checkpoint, model, found, type(model).__name__)
+    for key, dtype, file in ([] if problem else _not_floating(renamed, converted, expected)[:1]):
+        problem = (f"{_dtype_text(checkpoint, key, dtype, file.name, 'config.json')} "
+                   f"({type(model).__name__}); expected floating-point weights (F32, F16 or BF16), or a "
+                   "quantization_config naming how they are packed")
+    return problem
 
 
 def _meta_model(cls, library: str, sub: Path, config: Path, loaded: str):
@@ -202,25 +221,42 @@ def _meta_model(cls, library: str, sub: Path, config: Path, loaded: str):
         return None, None
 
 
-def _stored_shapes(shards: list[Path]) -> dict[str, tuple[tuple[int, ...], Path]]:
-    """checkpoint key -> (shape, file), from each safetensors header, or each torch ``.bin`` file's pickle read
+def _stored_shapes(shards: list[Path]) -> dict[str, tuple[tuple[int, ...], Path, str]]:
+    """checkpoint key -> (shape, file, dtype), from each safetensors header, or each torch ``.bin`` file's pickle read
     with ``weights_only=True`` (tensors, containers and numbers only: no code a file names is run, as the
-    libraries load it) onto the meta device (no tensor's data is read: a 800 MB file takes 0.01 s)."""
+    libraries load it) onto the meta device (no tensor's data is read: a 800 MB file takes 0.01 s). The dtype is
+    the header's name (``F32``, ``BF16``, ``I8``) or torch's (``float32``, ``int8``)."""
     from safetensors import safe_open
 
-    found: dict[str, tuple[tuple[int, ...], Path]] = {}
+    found: dict[str, tuple[tuple[int, ...], Path, str]] = {}
     for shard in shards:
         if shard.name.endswith(".safetensors"):
             with safe_open(str(shard), framework="pt") as f:
                 for key in f.keys():
-                    found[key] = (tuple(f.get_slice(key).get_shape()), shard)
+                    stored = f.get_slice(key)
+                    found[key] = (tuple(stored.get_shape()), shard, stored.get_dtype())
             continue
         import torch
 
         state = torch.load(shard, map_location="meta", weights_only=True)
-        found.update({key: (tuple(tensor.shape), shard) for key, tensor in state.items()
-                      if isinstance(tensor, torch.Tensor)})
+        found.update({key: (tuple(tensor.shape), shard, str(tensor.dtype).removeprefix("torch."))
+                      for key, tensor in state.items() if isinstance(tensor, torch.Tensor)})
     return found
+
+
+def _not_floating(renamed: dict, converted: set[str], expected: dict) -> list[tuple[str, str, Path]]:
+    """(model key, stored dtype, file) of each stored weight the module holds as floating-point numbers but the
+    file stores as integers or booleans (``I8``, ``U8``, ``BOOL``, ``int64``, or complex numbers): transformers and
+    diffusers cast them to the module's dtype on load, without a word, and the model runs on those whole numbers. A
+    quantized checkpoint, whose packed integers a quantizer reads, never reaches here (``_meta_model``)."""
+    return [(key, dtype, file) for key, (_, file, dtype) in renamed.items()
+            if key in expected and key not in converted and expected[key].is_floating_point()
+            and not dtype.upper().startswith(("F", "BF"))]
+
+
+def _dtype_text(folder: Path | str, key: str, dtype: str, file: str, builder: str) -> str:
+    return (f"{folder}: weight {key} is stored as {dtype} in {file} but {builder} builds a floating-point weight "
+            "there; it would be loaded with those whole numbers as its values")
 
 
 def _shown(names: list[str]) -> str:
@@ -314,7 +350,7 @@ def _diffusers_keys(model, found: dict, *, sharded: bool) -> tuple[dict, set[str
 def _mismatched(renamed: dict, converted: set[str], expected: dict) -> list[tuple[str, tuple, tuple, Path]]:
     """(model key, stored shape, built shape, file) of each stored weight whose shape is not the one the module
     builds, in the checkpoint's order (weights a ``WeightConverter`` builds from several tensors are not compared)."""
-    return [(key, shape, tuple(expected[key].shape), file) for key, (shape, file) in renamed.items()
+    return [(key, shape, tuple(expected[key].shape), file) for key, (shape, file, _) in renamed.items()
             if key in expected and key not in converted and tuple(expected[key].shape) != shape]
 
 

@@ -48,6 +48,26 @@ def loads(monkeypatch) -> list[str]:
     return calls
 
 
+@pytest.fixture
+def refused_card():
+    """``refused(name, folder) -> message``: the one-line ``ModelUnavailable`` that building the shipped card ``name``
+    (float32, no parts) with every checkpoint at ``folder`` must raise."""
+    import dataclasses
+
+    from realunify_arena.adapters import ModelUnavailable, build_adapter
+    from realunify_arena.cards import load_cards
+
+    def refused(name: str, folder: Path) -> str:
+        card = load_cards()[name]
+        card = dataclasses.replace(card, dtype="float32", parts={},
+                                   checkpoints={cap.value: str(folder) for cap in card.capabilities})
+        with pytest.raises(ModelUnavailable) as info:
+            build_adapter(card)
+        assert "\n" not in str(info.value)
+        return str(info.value)
+    return refused
+
+
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
     """torch on one intra-op thread (of the test thread) for every unit module: tiny matrices on a shared

@@ -150,3 +150,46 @@ def test_a_whole_fused_moe_checkpoint_passes_the_early_check(moe, caplog):
     with caplog.at_level(logging.DEBUG, logger=checkpoint_fit.__name__):
         assert model_weights_problem(str(moe), Qwen3MoeForCausalLM, None) is None
     assert "skipped" not in caplog.text  # checked, not stepped aside
+
+
+_EXPERT = "model.layers.1.mlp.experts.2."
+_BROKEN = {  # name -> (change to the stored weights, the words the early refusal must hold)
+    "one-expert-lost": (lambda w: [w.pop(k) for k in list(w) if k.startswith(_EXPERT)],
+                        [" is fused on load from 3 stored tensors in model.safetensors into shape [3, 16, 8] but "
+                         "config.json builds [4, 16, 8]", f"they lack {_EXPERT}down_proj.weight"]),
+    "one-tensor-lost": (lambda w: w.pop(f"{_EXPERT}up_proj.weight"),
+                        ["weight model.layers.1.mlp.experts.gate_up_proj is fused on load from 7 stored tensors",
+                         f"they lack {_EXPERT}up_proj.weight"]),
+    "one-tensor-of-another-shape": (lambda w: w.update({f"{_EXPERT}up_proj.weight": torch.zeros(4, 16)}),
+                                    [f"weight {_EXPERT}up_proj.weight has shape [4, 16] in model.safetensors but the "
+                                     "other tensors transformers fuses with it into "
+                                     "model.layers.1.mlp.experts.gate_up_proj have [8, 16]"]),
+}
+
+
+@pytest.mark.parametrize("name", _BROKEN)
+def test_a_fused_moe_checkpoint_lacking_one_expert_is_refused_before_the_load_naming_it(moe, tmp_path, name, loads):
+    # before: counted as stored (one of the fused tensors was), refused only by the load's report ([3, 16, 8]
+    # against [4, 16, 8], naming no expert) or by a bare RuntimeError of the conversion, after the whole load
+    from transformers import Qwen3MoeForCausalLM
+
+    from realunify_arena.adapters.checkpoint_files import model_weights_problem
+
+    change, words = _BROKEN[name]
+    folder = Path(shutil.copytree(moe, tmp_path / moe.name))
+    weights = load_file(folder / "model.safetensors")
+    change(weights)
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    said = model_weights_problem(str(folder), Qwen3MoeForCausalLM, None)
+    assert loads == []
+    assert said is not None and said.startswith(f"{folder}: ")
+    for word in words:
+        assert word in said
+    try:  # transformers' own verdict on the same folder: a fused weight of another shape, or no load at all
+        _, report = Qwen3MoeForCausalLM.from_pretrained(str(folder), output_loading_info=True,
+                                                        ignore_mismatched_sizes=True)
+    except RuntimeError as exc:
+        assert "conversion" in str(exc)
+    else:
+        assert {key for key, *_ in report["mismatched_keys"]} == {"model.layers.1.mlp.experts.gate_up_proj",
+                                                                   "model.layers.1.mlp.experts.down_proj"}
