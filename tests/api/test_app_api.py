@@ -12,6 +12,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.utils import Status
 from gradio_sessions import close_soon
+from unlimited import NOT_LIMITED
 
 from realunify_arena import ratings
 from realunify_arena.adapters.tiny import resolve
@@ -33,7 +34,7 @@ def app(tmp_path_factory):
     root = tmp_path_factory.mktemp("app")
     write_set(generate_set(1, seed=3, task_types=["mathematical_reasoning", "mental_tracking"]), root / "data")
     settings = Settings(data=(str(root / "data"),), models=MODELS, judge="tiny-pair", db=root / "arena.db",
-                        gpu_concurrency=2, min_votes=1)
+                        gpu_concurrency=2, min_votes=1, **NOT_LIMITED)  # the module's tests share it
     store = Store.open(settings.db)
     pool = ModelPool(load_cards())
     demo = build_demo(settings, store, pool)

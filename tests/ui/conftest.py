@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from unlimited import NOT_LIMITED
 
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -58,7 +59,7 @@ def launch_app(root: Path, *, task_types: list[str] | None = None, port: int | N
     """Generated instances, a temp DB and the tiny models under ``root``; returns (demo, url, store)."""
     write_set(generate_set(1, seed=5, task_types=task_types), root / "data")
     settings = Settings(data=(str(root / "data"),), models=MODELS, judge="tiny-pair", db=root / "arena.db",
-                        gpu_concurrency=2, min_votes=1)
+                        gpu_concurrency=2, min_votes=1, **NOT_LIMITED)  # the tier's tests share it: no limit here
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
@@ -270,3 +271,4 @@ def release(page, held: list) -> None:
     for route in held:
         route.continue_()
     page.unroute(JOIN)
+
