@@ -6,6 +6,7 @@ import logging
 
 import httpx
 import pytest
+from unlimited import NOT_LIMITED
 
 from realunify_arena.benchmark.generators import generate_set, write_set
 from realunify_arena.cards import load_cards
@@ -33,7 +34,8 @@ def served_app(request, tmp_path_factory):
     "errors_since": (count before) -> the ERROR messages logged since, once the server is past them}``."""
     root = tmp_path_factory.mktemp("served-app")
     write_set(generate_set(1, seed=3, task_types=["mathematical_reasoning"]), root / "data")
-    settings = Settings(data=(str(root / "data"),), models=("tiny-pair",), judge="human", db=root / "arena.db")
+    settings = Settings(data=(str(root / "data"),), models=("tiny-pair",), judge="human", db=root / "arena.db",
+                        **NOT_LIMITED)  # a module's tests share it: no limit tested here
     store = Store.open(settings.db)
     uploads = root / "uploads"
     errors = ErrorLog()

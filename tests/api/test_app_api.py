@@ -12,6 +12,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.utils import Status
 from gradio_sessions import close_soon
+from unlimited import NOT_LIMITED
 
 from realunify_arena import ratings
 from realunify_arena.adapters.tiny import resolve
@@ -33,7 +34,7 @@ def app(tmp_path_factory):
     root = tmp_path_factory.mktemp("app")
     write_set(generate_set(1, seed=3, task_types=["mathematical_reasoning", "mental_tracking"]), root / "data")
     settings = Settings(data=(str(root / "data"),), models=MODELS, judge="tiny-pair", db=root / "arena.db",
-                        gpu_concurrency=2, min_votes=1)
+                        gpu_concurrency=2, min_votes=1, **NOT_LIMITED)  # the module's tests share it
     store = Store.open(settings.db)
     pool = ModelPool(load_cards())
     demo = build_demo(settings, store, pool)
@@ -299,6 +300,9 @@ def test_a_vote_from_another_session_or_with_a_bad_choice_is_refused(app):
     assert model_a == model_b and {mode_a, mode_b} == {"direct", "stepwise"}
 
 
+BLOCKED_S = 120  # how long a stored battle may take while a model event waits for the device lock
+
+
 def test_stored_arena_mode_serves_battles_without_running_a_model(tmp_path):
     write_set(generate_set(1, seed=4, task_types=["mental_tracking"]), tmp_path / "data")
     source = str(tmp_path / "data")
@@ -332,7 +336,9 @@ def test_stored_arena_mode_serves_battles_without_running_a_model(tmp_path):
             while busy.status().code != Status.PROCESSING:
                 time.sleep(0.05)
             during = Client(url, verbose=False)
-            battle = during.submit(source, "any", "any", api_name="/new_battle").result(timeout=30)
+            # a bound on the wait, not a timing check: a stored battle queued behind the model event would
+            # wait for the lock held here, that is for ever
+            battle = during.submit(source, "any", "any", api_name="/new_battle").result(timeout=BLOCKED_S)
             during.predict(battle["battle_id"], "A", api_name="/vote")
             close_soon(during)
             assert not busy.done()

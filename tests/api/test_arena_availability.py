@@ -7,6 +7,7 @@ import socket
 import pytest
 from gradio_client import Client
 from huggingface_hub import constants
+from unlimited import NOT_LIMITED
 
 from realunify_arena import availability
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -38,7 +39,7 @@ def app(tmp_path_factory):
     availability.forget_probes()
     write_set(generate_set(1, seed=4, task_types=["mathematical_reasoning", "mental_tracking"]), root / "data")
     settings = Settings(data=(str(root / "data"),), models=(*sorted(RUNNABLE), *sorted(UNAVAILABLE)), judge="human",
-                        db=root / "arena.db", gpu_concurrency=2)
+                        db=root / "arena.db", gpu_concurrency=2, **NOT_LIMITED)  # the module's tests share it
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards(), device="cpu"))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())

@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 from gradio_client import Client
+from unlimited import NOT_LIMITED
 
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -29,7 +30,7 @@ def app(tmp_path_factory):
     gone = root / "tmp" / MARKER / "run 2" / "realunify"  # the same folder name, and no such folder
     write_set(generate_set(1, seed=3, task_types=["mathematical_reasoning", "mental_tracking"]), data)
     settings = Settings(data=(str(data), str(gone)), models=("tiny-pair",), judge="human", db=root / "arena.db",
-                        gpu_concurrency=2)
+                        gpu_concurrency=2, **NOT_LIMITED)  # the module's tests share it
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())

@@ -12,6 +12,7 @@ as running in the main thread from ``sync_playwright()`` until its ``stop()``, a
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import os
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from unlimited import NOT_LIMITED
 
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -58,7 +60,7 @@ def launch_app(root: Path, *, task_types: list[str] | None = None, port: int | N
     """Generated instances, a temp DB and the tiny models under ``root``; returns (demo, url, store)."""
     write_set(generate_set(1, seed=5, task_types=task_types), root / "data")
     settings = Settings(data=(str(root / "data"),), models=MODELS, judge="tiny-pair", db=root / "arena.db",
-                        gpu_concurrency=2, min_votes=1)
+                        gpu_concurrency=2, min_votes=1, **NOT_LIMITED)  # the tier's tests share it: no limit here
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
@@ -270,3 +272,38 @@ def release(page, held: list) -> None:
     for route in held:
         route.continue_()
     page.unroute(JOIN)
+
+
+# counts, in the page itself, its fetches whose URL has the fragment: sent when the page calls fetch, ended
+# once the answer's body has come (or the fetch failed); the page's own handling of the answer follows
+_COUNT_CALLS_JS = """(() => {
+    const fragment = FRAGMENT, fetch0 = window.fetch, calls = window.__calls = {sent: 0, ended: 0};
+    window.fetch = function (input, init) {
+        const answer = fetch0.apply(this, arguments);
+        if (String(input && input.url || input).includes(fragment)) {
+            calls.sent++;
+            answer.then(r => r.clone().arrayBuffer()).catch(() => null).finally(() => { calls.ended++; });
+        }
+        return answer;
+    };
+})();"""
+
+
+def count_calls(page, fragment: str) -> None:
+    """From ``page``'s next load on, count its fetches whose URL has ``fragment`` (what ``settle`` waits on)."""
+    page.add_init_script(_COUNT_CALLS_JS.replace("FRAGMENT", json.dumps(fragment)))
+
+
+def settle(page, open_calls: int = 0, timeout_ms: float = 60_000) -> None:
+    """Return once ``page`` has ``open_calls`` of its counted fetches (``count_calls``) unanswered (the ones
+    held back) and has handled the others' answers: a few turns of its own timers ran after, and it sent
+    nothing new meanwhile. An order of events in the page, not a timed wait: a choice's event is sent, and an
+    answer shown, before those turns end, however slow the machine."""
+    while True:
+        page.wait_for_function("open => window.__calls.sent - window.__calls.ended === open", arg=open_calls,
+                               polling=50, timeout=timeout_ms)
+        sent = page.evaluate("() => window.__calls.sent")
+        page.evaluate("() => new Promise(r => setTimeout(() => setTimeout(() => setTimeout(r, 0), 0), 0))")
+        if page.evaluate("() => [window.__calls.sent, window.__calls.sent - window.__calls.ended]") == [
+                sent, open_calls]:
+            return

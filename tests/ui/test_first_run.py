@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from conftest import JOIN, explain_timeouts, fn_indices, hold_events, release, wait_held
+from conftest import JOIN, count_calls, explain_timeouts, fn_indices, hold_events, release, settle, wait_held
 from huggingface_hub import constants
 from playwright.sync_api import expect
 from queue_calls import SLOW_CARD
@@ -86,10 +86,13 @@ def full_app(tmp_path_factory):
         yield app
 
 
-def _page(browser, url: str):
+def _page(browser, url: str, *, calls: str | None = None):
+    """A fresh page at ``url``; with ``calls``, its fetches whose URL has it are counted (``settle``)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
+    if calls:
+        count_calls(page, calls)
     page.goto(url)
     expect(page.locator("#tab-explore")).to_be_visible()
     return context, page
@@ -116,6 +119,9 @@ def _stop_left_running(page, selector: str, statuses) -> None:
         pass
 
 
+RUN_BOUND_MS = 300_000  # how long a tiny model's first run (its load included) may take on a loaded machine
+
+
 def test_the_default_run_finishes_with_a_runnable_model_when_the_hub_does_not_answer(browser, offline_app):
     assert offline_app["built_s"] < 60  # every card checked once, each hub probe bounded by its timeout
     context, page = _page(browser, offline_app["url"])
@@ -129,12 +135,14 @@ def test_the_default_run_finishes_with_a_runnable_model_when_the_hub_does_not_an
             r"janus-pro-7b \(unavailable: weights deepseek-community/Janus-Pro-7B are not in the local cache "
             r"and the hub .* did not answer"))).to_have_count(1)
         page.keyboard.press("Escape")
-        started = time.monotonic()
         page.locator("#ex-run").click()
+        # was: 141 s of "waiting for the model…" (the default card's weights asked of the silent hub), then a
+        # connection error. The run's end is waited for (a bound, not a timing check), then what ran is checked:
+        # the first runnable card, each column done, no error
         for mode in ("direct", "stepwise"):
-            expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in", timeout=120_000)
-        elapsed = time.monotonic() - started
-        assert elapsed < 120, elapsed  # was: 141 s of "waiting for the model…", then a connection error
+            status = page.locator(f"#ex-{mode}-status")
+            expect(status).to_contain_text(re.compile("done in|error", re.IGNORECASE), timeout=RUN_BOUND_MS)
+            assert "done in" in status.inner_text(), status.inner_text()
         runs = offline_app["store"].runs()
         assert {r["model"] for r in runs} == {"tiny-emu3"} and all(r["status"] == "ok" for r in runs)
     finally:
@@ -509,7 +517,7 @@ def test_a_source_chosen_while_a_tracks_menus_load_is_the_one_they_list(browser,
     second source's name, so its GEU instance could not be chosen. Now the menus follow the last choices."""
     write_set(generate_set(1, seed=9, task_types=["mental_tracking"]), tmp_path / "other")  # GEU only
     with _slow_app(tmp_path, data=(str(tmp_path / "data"), str(tmp_path / "other"))) as app:
-        context, page = _page(browser, app["url"])
+        context, page = _page(browser, app["url"], calls="/run/predict")
         try:
             geu = next(i.uid for i in load(tmp_path / "other").instances)
             held = []
@@ -519,11 +527,11 @@ def test_a_source_chosen_while_a_tracks_menus_load_is_the_one_they_list(browser,
             page.locator("#ex-source input").click()
             page.get_by_role("option", name="other").click()
             expect(page.locator("#ex-source input")).to_have_value("other")
-            page.wait_for_timeout(500)  # the source's event, had it been sent, has been answered by now
+            settle(page, open_calls=1)  # the source's event, had it been sent, has been answered and shown
             for route in held:
                 route.continue_()
             page.unroute("**/run/predict*")
-            page.wait_for_timeout(1500)
+            settle(page)  # the held answer, and any event it led to, answered and shown
             page.locator("#ex-instance input").click()
             expect(page.get_by_role("option", name=re.compile(f"^{geu}:"))).to_be_visible()
         finally:
@@ -565,18 +573,18 @@ def test_a_track_chosen_while_the_menus_load_is_the_one_they_list(browser, tmp_p
     data source menu. Now the menus follow the last choice."""
     root = tmp_path
     with _slow_app(root) as app:
-        context, page = _page(browser, app["url"])
+        context, page = _page(browser, app["url"], calls="/run/predict")
         try:
             held = []
             page.route("**/run/predict*", lambda route: held.append(route) if not held else route.continue_())
             page.locator("#ex-track").get_by_label("GEU", exact=True).check()
             wait_held(page, held, 1, time.monotonic() + 60)
             page.locator("#ex-track").get_by_label("UEG", exact=True).check()
-            page.wait_for_timeout(500)  # the second choice's event, had it been sent, has been answered by now
+            settle(page, open_calls=1)  # the second choice's event, had it been sent, has been answered and shown
             for route in held:
                 route.continue_()
             page.unroute("**/run/predict*")
-            page.wait_for_timeout(1000)
+            settle(page)  # the held answer, and any event it led to, answered and shown
             page.locator("#ex-category input").click()
             expect(page.get_by_role("option", name="World Knowledge (WK)")).to_be_visible()
             expect(page.get_by_role("option", name="Mental Tracking (MT)")).to_have_count(0)

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, quote
 
 import pytest
 from playwright.sync_api import expect
+from unlimited import NOT_LIMITED
 
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -31,7 +32,7 @@ def app(tmp_path_factory):
     folders.append(root / "tmp" / MARKER / "run 3" / "other")  # a dataset of its own name, not the first
     write_set(generate_set(1, seed=6, task_types=["mathematical_reasoning"]), folders[2])
     settings = Settings(data=tuple(map(str, folders)), models=("tiny-pair",), judge="human", db=root / "arena.db",
-                        gpu_concurrency=2)
+                        gpu_concurrency=2, **NOT_LIMITED)  # the module's tests share it
     store = Store.open(settings.db)
     demo = build_demo(settings, store, ModelPool(load_cards()))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_options())
