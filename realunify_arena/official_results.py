@@ -20,11 +20,10 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
   (the official scorer scores it 0), unless the entry also carries its per-item ``score`` (0, 1 or null):
   a run judged on an image that was not kept, as ``export`` writes one so that the official
   ``eval_generation.py`` reads it (it counts ``score == 1``); its judge replies then decide, and
-  ``ResultEntry.note`` says so. A ``score`` other than the one the replies give is refused. An entry with no
-  ``generated_image`` field at all is read as an empty one: the official ``process_one`` fails on
-  ``item["generated_image"]`` (``KeyError``; the item is never scored, so 0), whatever judge replies it
-  carries. Judge replies otherwise decide, even when the image file is not here (a
-  folder copied without its images): the replies are what is scored, and ``ResultEntry.note`` says so.
+  ``ResultEntry.note`` says so. A ``score`` other than the one the replies give is refused. Judge replies
+  otherwise decide, even when the image file is not here (a folder copied without its images) or the entry
+  names none (``generated_image`` absent: judged, the path not kept; the note names any unread field that may
+  hold it, such as ``output_image``): the replies are what is scored, and ``ResultEntry.note`` says so.
   Without replies, an image found and readable is a run not judged yet, and an image missing, not found,
   outside the folder or unreadable (``images.open_checked`` refuses it: corrupt, truncated, not an image) a
   failed run, as the official scorer scores an image it cannot open 0. With replies (or a ``score``) the
@@ -313,10 +312,11 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         entry.note = (f"{image_field} is {_said(image, raw, record.track)}: judged by its judge_answer replies "
                       "(the entry carries its per-item score)")
         return entry
-    if image is _ABSENT and answers is not None:  # the official process_one fails on item["generated_image"]
-        return _failed(entry, f"no generated image ({image_field} missing in {file}"
-                              f"{_found_instead(raw, record.track)}; its judge_answer replies are not scored: the "
-                              f"official eval_generation.py scores no entry without {image_field})")
+    if image is _ABSENT and answers is not None:  # judged without the image named here: the replies decide
+        entry.judge_answers = answers
+        entry.note = _not_here(image_field, image, path.parent, "judged by its judge_answer replies", raw,
+                               record.track)
+        return entry
     if no_image:
         if image is _ABSENT:
             return _failed(entry, f"no generated image ({image_field} missing{_found_instead(raw, record.track)} "
@@ -452,9 +452,10 @@ def _failed(entry: ResultEntry, error: str) -> ResultEntry:
     return entry
 
 
-def _not_here(name: str, value: object, folder: Path, outcome: str, raw: dict | None = None) -> str:
+def _not_here(name: str, value: object, folder: Path, outcome: str, raw: dict | None = None,
+              track: Track = "GEU") -> str:
     if value is _ABSENT:
-        return f"{name} missing{_found_instead(raw or {}, 'GEU')}; {outcome}"
+        return f"{name} missing{_found_instead(raw or {}, track)}; {outcome}"
     shown = _shown(value)
     if isinstance(value, str) and climbs_out(value):
         return f"{name} {shown} climbs above {folder} by '..' (a result file never reads outside it); {outcome}"

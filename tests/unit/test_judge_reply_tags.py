@@ -76,12 +76,13 @@ def test_end_of_turn_markers_after_the_verdict_are_no_reasoning():
     assert parse_yes_no("No.<|end|>") == "no"
 
 
-def test_score_official_scores_tagged_judge_answers(tmp_path, capsys):
+@pytest.mark.parametrize("names_image", [True, False])  # False: as the shared case judge-think-tags writes them
+def test_score_official_scores_tagged_judge_answers(tmp_path, capsys, names_image):
     entries = []
     for i, (reply, verdict) in enumerate(TAGGED):
         other = "no" if verdict == "yes" else "yes"
         entries.append({"index": i, "task_type": "scientific_reasoning", "prompt": f"prompt {i}",
-                        "generated_image": f"./images/{i}.png",
+                        **({"generated_image": f"./images/{i}.png"} if names_image else {}),
                         "question_list": [{"question": "Is it there?", "answer": verdict, "judge_answer": reply},
                                           {"question": "Is it gone?", "answer": other, "judge_answer": other}]})
     folder = tmp_path / "tagged"
@@ -89,7 +90,8 @@ def test_score_official_scores_tagged_judge_answers(tmp_path, capsys):
     (folder / "UEG_direct.json").write_text(json.dumps(entries), encoding="utf-8")
     assert main(["score-official", str(folder), "--model", "m", "--json", str(tmp_path / "t.json")]) == 0
     row = table_row(capsys.readouterr().out, "m")
-    assert row["SR"] == "100.0/-" and row["judge err"] == "0/-"  # every entry right by the official rule
+    # every entry right by the official rule, judged with or without the image's path (judge-think-tags: SR 100.0)
+    assert row["SR"] == "100.0/-" and row["judge err"] == "0/-" and row["run err"] == "0/-"
     assert json.loads((tmp_path / "t.json").read_text())[0]["systems"][0]["n SR"] == f"{len(TAGGED)}/{len(TAGGED)}"
 
 

@@ -1,15 +1,13 @@
-"""Result fields under another name, and files with no results, are scored and named as the official scorer does.
+"""Result fields under another name, and files with no results, are named; scores follow the shared cases.
 
-The official ``eval_generation.py`` (FrankYang-17/RealUnify) reads ``item["generated_image"]`` first in its
-``process_one``: an entry without that field raises ``KeyError``, which it prints, and the item is never scored
-(0). It re-judges each image itself and never reads a ``judge_answer``. So an entry whose image sits under
-``output_image`` (or nowhere) scores 0 there whatever judge replies it carries; before, ``score-official`` and
-``import-results`` scored it by those replies (a file mixing such an entry with a ``generated_image`` one gave
-WK 100.0 where the official scorer gives 50.0) and named no field. A field that stands for a missing one
-(``edited_image`` for ``edit_image``, ``refined_prompt`` for ``response``, ``answer_text`` for ``response``) is
-now named with its file and entry, also where the entry is scored all the same. A folder whose files are all
-instance files names each file and why, in both commands; the three messages that list the result fields list
-the same ones. Expected scores are the official rule applied by hand to the entries written here.
+A judged UEG entry is scored by its ``judge_answer`` replies even where it names no ``generated_image`` (the shared
+case judge-think-tags, entries without the field: SR 100.0); an entry with neither image nor replies is a failed
+run, 0 (official-missing-image: WK 50.0). What a runner wrote under another name (``output_image``,
+``edited_image`` for ``edit_image``, ``refined_prompt`` or ``answer_text`` for ``response``) used to be named by
+no note when the entry was scored all the same; it is now named with its file and entry, and where a missing
+field fails the entry, its error names the field found instead. A folder whose files are all instance files
+names each file and why, in both commands; the three messages that list the result fields list the same ones.
+Expected scores are applied by hand to the entries written here.
 """
 
 from __future__ import annotations
@@ -25,34 +23,34 @@ from tests.unit.test_unread_result_fields import imported, note_on, score, write
 RIGHT = [{"question": "Is there a cat?", "answer": "yes", "judge_answer": "Yes"}]  # the judge found it right
 
 
-def test_a_judged_entry_whose_image_is_under_another_field_scores_0_as_the_official_scorer(tmp_path, capsys):
+def test_a_judged_entry_whose_image_is_under_another_field_is_scored_by_its_replies_and_the_field_named(
+        tmp_path, capsys):
     folder = tmp_path / "runner"
     write(folder, "UEG_direct.json", [ueg(1, generated_image="./images/1.png", question_list=RIGHT),
                                       ueg(2, output_image="./images/2.png", question_list=RIGHT)])
     row, notes = score(folder, capsys)
-    # by hand: entry 1 judged right (1); entry 2 has no generated_image: process_one's KeyError, 0 -> 1 of 2
-    assert (row["WK"], row["run err"]) == ("50.0/-", "1/-"), row
+    # by hand: both judged right by their replies (the shared case judge-think-tags: judged entries without a
+    # generated_image are scored by their replies, SR 100.0) -> 2 of 2
+    assert (row["WK"], row["run err"]) == ("100.0/-", "0/-"), row
     note = note_on(notes, "UEG_direct.json")
-    assert "1 of 2 entries count as failed runs" in note, note
-    assert re.search(r"index 2 \(world_knowledge\): no generated image \(generated_image missing in "
-                     r"UEG_direct\.json \(found output_image, which no scorer reads\)", note), note
+    assert "output_image (1 entry)" in note and "index 2 (world_knowledge)" in note, note
+    assert "index 1" not in note, note  # entry 1 carries no unread field
     lines = imported(folder, tmp_path / "arena.db", capsys)
-    assert note in lines, lines  # one rule, one wording (beside the note on entry 1's image, not copied here)
+    assert note in lines, lines  # one rule, one wording in both commands
     statuses = {uid: run["status"] for uid, run in stored_runs(tmp_path / "arena.db").items()}
-    assert statuses == {"UEG_1_world_knowledge": "ok", "UEG_2_world_knowledge": "error"}
+    assert statuses == {"UEG_1_world_knowledge": "ok", "UEG_2_world_knowledge": "ok"}
 
 
-def test_judged_entries_without_any_generated_image_field_score_0(tmp_path, capsys):
+def test_judged_entries_without_a_generated_image_field_are_scored_by_their_replies(tmp_path, capsys):
     folder = tmp_path / "runner"
+    wrong = [{"question": "Is there a cat?", "answer": "yes", "judge_answer": "No"}]
     write(folder, "UEG_step.json", [ueg(i, response=f"refined {i}", question_list=RIGHT) for i in range(2)]
-          + [ueg(2, response="refined 2", image_out="2.png", question_list=RIGHT)])
+          + [ueg(2, response="refined 2", image_out="2.png", question_list=wrong)])
     row, notes = score(folder, capsys)
-    # by hand: none of the 3 has generated_image: 0 of 3, all failed runs (the official scorer prints 3 KeyErrors)
-    assert (row["WK"], row["run err"]) == ("-/0.0", "-/3"), row
+    # by hand: entries 0 and 1 judged right, entry 2 judged wrong: 2 of 3 = 66.7, no failed run
+    assert (row["WK"], row["run err"]) == ("-/66.7", "-/0"), row
     note = note_on(notes, "UEG_step.json")
-    assert "index 0 (world_knowledge): no generated image (generated_image missing in UEG_step.json; its " \
-           "judge_answer replies are not scored" in note, note
-    assert "image_out (1 entry)" in note and "(found image_out, which no scorer reads)" in note, note
+    assert "image_out (1 entry)" in note and "index 2 (world_knowledge)" in note, note
 
 
 def test_a_stepwise_geu_entry_with_its_edit_under_another_name_is_scored_and_the_field_named(tmp_path, capsys):

@@ -136,9 +136,8 @@ def test_a_json_and_a_jsonl_of_one_name_are_refused(tmp_path, capsys):
 
 def test_an_image_missing_beside_judge_replies_is_judged_by_both(tmp_path, capsys):
     """The official scorer counts a missing or empty image as a failed run; judge replies already made on an
-    image (a folder copied without its images) are what is scored, in both commands. An entry without the
-    ``generated_image`` field is no such run: the official ``process_one`` fails on it (``KeyError``), so it
-    scores 0 whatever its replies say."""
+    image (a folder copied without its images, or an entry that names none: the shared case judge-think-tags,
+    expected SR 100.0) are what is scored, in both commands."""
     folder = tmp_path / "res"
     picture(folder / "here.png")
     write(folder / "UEG_direct.json", [
@@ -146,15 +145,15 @@ def test_an_image_missing_beside_judge_replies_is_judged_by_both(tmp_path, capsy
         ueg(2, replies=["Yes", "No"], image="here.png"),    # judged right: 1
         ueg(3, image="gone/3.png"),                         # not judged, image not here: failed run, 0
         ueg(4, replies=["Yes", "No"], image=""),            # empty image: failed run, 0 whatever was said
-        ueg(5, replies=["Yes", "No"]),                      # no generated_image field: failed run, 0
+        ueg(5, replies=["Yes", "No"]),                      # no generated_image field, judged right: 1
     ])
     scored, imported = both_tables(folder, tmp_path, capsys)
-    # by hand: 2 of 5 = 40.0; run errors: entries 3, 4 and 5
-    assert (scored["WK"], scored["run err"]) == ("40.0/-", "3/-")
-    assert (imported["WK"], imported["run err"]) == ("40.0/-", "3/-")
+    # by hand: 3 of 5 = 60.0; run errors: entries 3 and 4
+    assert (scored["WK"], scored["run err"]) == ("60.0/-", "2/-")
+    assert (imported["WK"], imported["run err"]) == ("60.0/-", "2/-")
     runs = stored_runs(tmp_path / "arena.db")
     by_index = {uid.split("_")[1]: run for uid, run in runs.items()}
-    assert [by_index[str(i)]["status"] for i in range(1, 6)] == ["ok", "ok", "error", "error", "error"]
+    assert [by_index[str(i)]["status"] for i in range(1, 6)] == ["ok", "ok", "error", "error", "ok"]
     assert [s.role for s in by_index["1"]["trace"].steps] == []  # stored without the image it names
     assert [s.role for s in by_index["2"]["trace"].steps] == [StepRole.GENERATED_IMAGE]
 
