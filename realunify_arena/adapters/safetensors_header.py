@@ -17,6 +17,7 @@ import struct
 from pathlib import Path
 
 from realunify_arena.adapters.checkpoint_config import library_refusal
+from realunify_arena.unique_keys import RepeatedKeyError, unique_pairs
 
 __all__ = ["DTYPE_BITS", "safetensors_problem"]
 
@@ -25,6 +26,7 @@ DTYPE_BITS = {"BOOL": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "U8": 8, "I8": 8, 
               "F8_E8M0": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8, "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
               "I32": 32, "U32": 32, "F32": 32, "C64": 64, "F64": 64, "I64": 64, "U64": 64}
 _AGAIN = "download it again"
+MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own cap (``MAX_HEADER_SIZE``): a longer one it refuses
 
 
 def safetensors_problem(path: Path) -> str | None:
@@ -46,10 +48,15 @@ def safetensors_problem(path: Path) -> str | None:
             (length,) = struct.unpack("<Q", head)
             if length > size - 8:
                 return f"{path}: truncated or not safetensors ({size} bytes, the header alone claims {length}); {_AGAIN}"
-            header = json.loads(f.read(length).decode("utf-8"))
+            if length > MAX_HEADER_BYTES:  # not read: it could be gigabytes
+                return (f"{path}: its header claims {length} bytes, over the {MAX_HEADER_BYTES} the safetensors "
+                        f"library reads; expected a safetensors file ({_AGAIN})")
+            header = json.loads(f.read(length).decode("utf-8"), object_pairs_hook=unique_pairs)
     except OSError as exc:
         return f"{path}: cannot be read: {exc.strerror or exc}"
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except RepeatedKeyError as exc:  # the library would keep one of the two silently, or refuse the offsets
+        return f"{path}: its header names tensor {_short(exc.key)} twice; expected each tensor once ({_AGAIN})"
+    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: JSON, or an integer of 4,300+ digits
         return f"{path}: its header is not valid JSON; expected a safetensors file ({_AGAIN})"
     if not isinstance(header, dict):
         return f"{path}: its header is not a JSON object; expected a safetensors file"

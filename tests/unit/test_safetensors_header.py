@@ -86,6 +86,42 @@ def test_a_header_the_library_refuses_is_named_with_the_file_and_the_tensor(smal
         assert word in said
 
 
+def _raw_header(path: Path, text: bytes, body: bytes = b"") -> Path:
+    path.write_bytes(struct.pack("<Q", len(text)) + text + body)
+    return path
+
+
+@pytest.mark.parametrize("name, text, words", [
+    ("deep", b"[" * 200_000 + b"]" * 200_000, ["header is not valid JSON"]),  # past the parser's recursion limit
+    ("long-int", b'{"a": {"dtype": "F32", "shape": [' + b"9" * 5000 + b'], "data_offsets": [0, 4]}}',
+     ["header is not valid JSON"]),  # Python refuses ints of 4,300+ digits (a ValueError, not JSONDecodeError)
+    ("twice", b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, '
+              b'"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', ['tensor "a" twice']),
+])
+def test_a_header_the_parser_cannot_hold_is_one_line_not_a_traceback(tmp_path, name, text, words):
+    """Before (verify24): a header nested 200,000 deep raised RecursionError, a 5,000-digit shape ValueError, both as
+    tracebacks; a tensor named twice was called a gap in the offsets."""
+    path = _raw_header(tmp_path / f"{name}.safetensors", text, bytes(8))
+    assert not _opens(path)
+    said = safetensors_problem(path)
+    assert said is not None and said.startswith(f"{path}: ") and "\n" not in said, said
+    for word in words:
+        assert word in said, said
+
+
+def test_a_header_longer_than_the_library_reads_is_refused_unread(tmp_path):
+    """The library reads at most 100,000,000 header bytes; before, a file claiming a 3 GB header (sparse, present
+    on disk) was read into memory whole. The file here is sparse: no byte of its claimed header is written."""
+    path = tmp_path / "huge.safetensors"
+    claimed = 100_000_008
+    with path.open("wb") as f:
+        f.write(struct.pack("<Q", claimed))
+        f.truncate(8 + claimed)
+    assert not _opens(path)
+    said = safetensors_problem(path)
+    assert said is not None and said.startswith(f"{path}: ") and str(claimed) in said and "100000000" in said, said
+
+
 def test_headers_the_library_opens_pass(small):
     assert safetensors_problem(small) is None
     # keys out of offset order, an unknown field in an entry, an empty tensor, a scalar: all opened by the library
