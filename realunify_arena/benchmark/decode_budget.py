@@ -46,6 +46,11 @@ COSTS: dict[tuple[str, str], float] = {
 # Other names Pillow gives a format whose decode is the same: a phone's JPEG with a second (depth, preview)
 # picture opens as MPO.
 SAME_AS = {"MPO": "JPEG"}
+# The formats an image is opened as (``Image.open(..., formats=FORMATS)``): those whose decode cost is measured.
+# Pillow tries every plugin it has otherwise, and some decode the whole picture while opening it, before any
+# check of the header can run (ICO: a 250 KB file holding an 8000x8000 PNG reached 265 MB inside ``Image.open``).
+# (Pillow's JPEG opener gives MPO files too.)
+FORMATS = tuple(sorted({fmt for fmt, _ in COSTS}))
 
 
 TRANSPARENT = "+transparency"  # after a mode without an alpha band whose header names a transparent colour

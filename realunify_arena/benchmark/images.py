@@ -103,7 +103,7 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as im:
+            with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
                 check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None
                               else max_decode_bytes)
@@ -116,7 +116,8 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(f"{name}: over the pixel limit ({e})") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file Pillow can read") from None
+        raise ImageError(f"{name}: not an image file Pillow can read (formats read here: "
+                         f"{', '.join(decode_budget.FORMATS)})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{name}: unreadable image ({e})") from None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from realunify_arena.benchmark import prompts
-from realunify_arena.benchmark import images
+from realunify_arena.benchmark import decode_budget, images
 from realunify_arena.benchmark.images import MAX_PIXELS
 from realunify_arena.shown import brief
 from realunify_arena.benchmark.schema import (
@@ -333,7 +333,7 @@ def check_image_file(path: Path, *, file: str, label: str, max_pixels: int = MAX
     if not path.is_file():
         return problem(f"image file not found: {path}")
     try:
-        with Image.open(path) as im:
+        with Image.open(path, formats=decode_budget.FORMATS) as im:
             w, h = im.size
             if w * h > max_pixels:
                 return problem(f"image {path.name} is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}")

@@ -141,3 +141,25 @@ def test_the_page_s_preview_of_a_large_image_is_scaled_down_and_a_small_one_is_l
     small = Image.new("RGB", (300, 200), "white")
     assert preview(small) is small and small.size == (300, 200)
     assert preview(None) is None
+
+
+@pytest.mark.parametrize("fmt", ["ICO", "ICNS", "XBM", "PSD"])
+def test_a_format_whose_cost_is_not_measured_is_not_opened(tmp_path, fmt):
+    """Pillow's ICO plugin decodes the whole picture inside ``Image.open``, before any header check (verify24: a
+    250 KB ICO holding an 8000x8000 PNG reached 265 MB there, outside the decode budget and the decode slots).
+    Only the formats of the measured cost table are opened; any other is refused by name, for an upload and a
+    dataset image alike. Before: each of these small files was opened and decoded."""
+    path = tmp_path / f"small.{fmt.lower()}"
+    if fmt == "PSD":  # Pillow writes no PSD: the smallest file its reader opens (header, empty sections, raw data)
+        path.write_bytes(b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, 2, 2, 8, 3) + bytes(4) * 3
+                         + struct.pack(">H", 0) + bytes(12))
+    else:
+        Image.new("RGB" if fmt != "XBM" else "1", (32, 32)).save(path, fmt)
+    with Image.open(path) as im:  # Pillow itself reads it
+        assert im.format == fmt
+    with pytest.raises(ImageError) as refused:
+        open_checked(path)
+    assert str(refused.value).startswith(f"{path}: not an image file Pillow can read (formats read here: ")
+    assert "PNG" in str(refused.value) and "JPEG" in str(refused.value)
+    problem = check_image_file(path, file="set.json", label="index 1")
+    assert problem is not None and path.name in problem.message, problem
