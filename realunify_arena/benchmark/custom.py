@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from realunify_arena.benchmark.images import ImageError, open_checked, png_bytes
+from realunify_arena.benchmark.images import ImageError, check_header, open_checked, png_bytes
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 from realunify_arena.benchmark.validation import repeated
 from realunify_arena.shown import brief
@@ -117,10 +117,15 @@ def checked_image(image: str | Path | Image.Image, shown_name: str | None = None
     try:  # upright, on white, 8-bit RGB: the one path every image takes (a phone photo's rotation kept)
         return open_checked(image)
     except ImageError as e:
-        message = str(e)
-        if isinstance(image, (str, Path)):
-            message = message.replace(str(image), shown_name or Path(image).name)
-        raise ValueError(f"Your own GEU image cannot be used: {message}") from None
+        raise ValueError(_own_refusal(e, image, shown_name)) from None
+
+
+def _own_refusal(error: ImageError, image: str | Path | Image.Image, shown_name: str | None) -> str:
+    """"Your own GEU image cannot be used: <file>: <why>", the file named as on the uploader's machine."""
+    message = str(error)
+    if isinstance(image, (str, Path)):
+        message = message.replace(str(image), shown_name or Path(image).name)
+    return f"Your own GEU image cannot be used: {message}"
 
 
 class RefusedUpload(str):
@@ -144,6 +149,17 @@ def refused_upload(path: str, shown_name: str | None = None) -> RefusedUpload | 
         checked_image(path, shown_name=shown_name)
     except ValueError as e:
         return RefusedUpload(path, str(e))
+    return None
+
+
+def refused_unopened(path: str, shown_name: str | None = None) -> RefusedUpload | None:
+    """``path`` as a ``RefusedUpload`` if its header alone is refused (``images.check_header``: a format not read
+    here, the pixel limit, the decode budget), else None; nothing is decoded. For an upload before Gradio's own
+    preprocessing opens it with every Pillow plugin (some decode the whole picture while opening: an ICO)."""
+    try:
+        check_header(path)
+    except ImageError as e:
+        return RefusedUpload(path, _own_refusal(e, path, shown_name))
     return None
 
 

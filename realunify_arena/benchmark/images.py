@@ -5,12 +5,14 @@ white and returns sRGB, or raises ``ImageError`` with a message that says why.""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import random
 import struct
 import threading
 import warnings
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -98,6 +100,30 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
     name = str(source) if isinstance(source, (str, Path)) else "<image bytes>"
     if isinstance(source, bytes):
         source = io.BytesIO(source)
+    with _headed(source, name, max_pixels, max_decode_bytes) as im:
+        im.seek(0)  # first frame of an animation
+        with _decodes:
+            im.load()
+            return normalised(im)
+
+
+def check_header(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> None:
+    """What ``open_checked`` refuses before decoding (a missing file, a format not read here, the pixel limit,
+    the decode budget), checked from the header alone: for a file about to be opened by code that tries every
+    Pillow plugin (Gradio's upload preprocessing), some of which decode the whole picture while opening it.
+
+    Raises:
+        ImageError: as ``open_checked``, the message starting with ``path``.
+    """
+    with _headed(path, str(path), max_pixels, None):
+        pass
+
+
+@contextlib.contextmanager
+def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
+            max_decode_bytes: int | None) -> Iterator[Image.Image]:
+    """``source`` opened (header only) as one of ``decode_budget.FORMATS``, within the pixel limit and the decode
+    budget; every failure, in the block too, as ``ImageError`` naming ``name``."""
     if isinstance(source, (str, Path)) and not Path(source).is_file():
         raise ImageError(f"{name}: file not found")
     try:
@@ -107,10 +133,7 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
                 _check_size(name, im, max_pixels)
                 check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None
                               else max_decode_bytes)
-                im.seek(0)  # first frame of an animation
-                with _decodes:
-                    im.load()
-                    return normalised(im)
+                yield im
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
