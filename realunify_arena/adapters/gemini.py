@@ -24,12 +24,12 @@ from realunify_arena.redaction import shortened
 from realunify_arena.tls import certificate_problem
 
 DEFAULT_TIMEOUT_S = 300.0
-GENAI_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+GENAI_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # google-genai's own (_api_client._RETRY_HTTP_STATUS_CODES)
 # Gemini's finish reasons (google-genai ``types.FinishReason``; the Gemini API reference's ``FinishReason``) after
 # which the text is the model's whole answer: ``STOP``, "natural stop point of the model or provided stop
 # sequence", or none given. ``MAX_TOKENS`` leaves a ``CutReply``; every other (``SAFETY``, ``RECITATION``,
 # ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII``, ``LANGUAGE``, ``OTHER`` ...) stopped the answer early: an error.
-WHOLE_ANSWER_REASONS = (None, "STOP", "FINISH_REASON_UNSPECIFIED")  # google-genai's own (_api_client._RETRY_HTTP_STATUS_CODES)
+WHOLE_ANSWER_REASONS = (None, "STOP", "FINISH_REASON_UNSPECIFIED")
 
 
 class GeminiAdapter(Adapter):

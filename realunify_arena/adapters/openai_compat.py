@@ -78,7 +78,12 @@ TOKEN_LIMIT_FIELDS = ("max_completion_tokens", "max_tokens")
 # ``length``, ``tool_calls``, ``function_call``, or a server's own name for a natural stop, TGI's ``eos_token``
 # and ``stop_sequence``) leave a whole answer, ``length`` one cut at the token limit.
 UNFINISHED_REASONS = {"content_filter": "the endpoint's content filter withheld part of the answer",
-                      "abort": "the endpoint aborted the answer", "error": "the endpoint failed mid-answer"}
+                      "abort": "the endpoint aborted the answer", "error": "the endpoint failed mid-answer",
+                      # DeepSeek's API: "the request is interrupted due to insufficient resource of the inference system"
+                      "insufficient_system_resource": "the endpoint ran out of resources mid-answer"}
+# Other names a server gives a reply cut at a token limit, read as OpenAI's ``length``: Mistral's ``model_length``
+# (the model's context length was reached).
+CUT_REASONS = ("length", "model_length")
 OPTION_NAMES = {"seed": "seed", "guidance": "guidance_scale", "steps": "num_inference_steps"}
 _IMAGE_CAPABILITIES = (Capability.GENERATE, Capability.EDIT)
 # vLLM-Omni's refusal of a request that gives a diffusion field both at the top level and in a nested
@@ -389,8 +394,9 @@ def _reply_text(card: ModelCard, reply) -> str:
     That choice's ``finish_reason`` (OpenAI's chat completion object: ``stop``, a natural stop point or a stop
     sequence; ``length``, the maximum number of tokens given in the request was reached; ``content_filter``,
     content was omitted by the provider's content filters; ``tool_calls``/``function_call``, which this adapter
-    never asks for) is carried: ``length`` makes the text a ``CutReply`` (``serve-openai`` in front of this card
-    then answers ``length`` too); any other value, or none, a plain ``str``.
+    never asks for) is carried: ``length`` (or another server's name for it, ``CUT_REASONS``) makes the text a
+    ``CutReply`` (``serve-openai`` in front of this card then answers ``length`` too); one of
+    ``UNFINISHED_REASONS`` an error (below); any other value, or none, a plain ``str``.
 
     Raises RuntimeError naming the card and endpoint when the reply has no choice or no text (an empty answer
     is the endpoint failing, not the model answering, and must not be scored as one), quoting what came instead
@@ -410,7 +416,7 @@ def _reply_text(card: ModelCard, reply) -> str:
         raise RuntimeError(f"{where}: {UNFINISHED_REASONS[choice.finish_reason]} (finish reason: "
                            f"{choice.finish_reason}), so the text is not the model's whole reply; got "
                            f"{error_line(repr(text), card.api_key_env, 100)}")
-    return CutReply(text) if choice.finish_reason == "length" else text
+    return CutReply(text) if choice.finish_reason in CUT_REASONS else text
 
 
 def _reply_image(card: ModelCard, reply) -> Image.Image:

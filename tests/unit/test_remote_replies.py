@@ -127,6 +127,7 @@ def _finished(*choices: tuple[str | None, str | None]) -> dict:
     ([("stop", "The sky is blue.")], False),
     ([("tool_calls", "The sky is blue.")], False),  # never asked for: the text is still the answer
     ([("eos_token", "The sky is blue.")], False),  # TGI's name for a natural stop
+    ([("model_length", "The sky is")], True),  # Mistral's: the model's context length reached
     ([(None, "The sky is blue.")], False),
     ([("stop", None), ("length", "The sky is")], True),  # the text's own choice tells (an image stage's first)
     ([("length", None), ("stop", "The sky is blue.")], False),
@@ -142,7 +143,7 @@ def test_the_remote_s_finish_reason_length_makes_a_cut_reply(tmp_path, server, c
     assert isinstance(answer, CutReply) is cut
 
 
-@pytest.mark.parametrize("reason", ["content_filter", "abort", "error"])
+@pytest.mark.parametrize("reason", ["content_filter", "abort", "error", "insufficient_system_resource"])
 def test_a_remote_reply_cut_short_by_a_filter_or_an_abort_is_an_error_not_an_answer(tmp_path, server, reason):
     """OpenAI's chat completion: ``content_filter`` when content was omitted by its content filters; vLLM's
     ``abort`` (the request aborted) and ``error`` (the engine failed mid-answer): what is left is not the
