@@ -361,6 +361,24 @@ def failure_notes(entries: list[ResultEntry]) -> list[str]:
     return lines
 
 
+def unseen_image_notes(entries: list[ResultEntry]) -> list[str]:
+    """Per file, the entries scored without the image they name (``ResultEntry.note``: judged by their
+    ``judge_answer`` replies, or a stepwise GEU reply scored without its edit, the image not here, unreadable or
+    not named): how many, and the first ``NOTED_FAILURES`` with why. The official ``eval_generation.py`` would
+    judge again, and score 0 an image it cannot find (``os.path.exists``); these are scored by the replies the
+    file carries, so a reader comparing with its numbers must be told which."""
+    found: dict[str, list[ResultEntry]] = {}
+    for entry in entries:
+        if entry.status is Status.OK and entry.note:
+            found.setdefault(entry.file, []).append(entry)
+    lines = []
+    for file, noted in found.items():
+        shown = "; ".join(f"{e.label}: {e.note}" for e in noted[:NOTED_FAILURES])
+        more = f"; and {len(noted) - NOTED_FAILURES} more" if len(noted) > NOTED_FAILURES else ""
+        lines.append(f"{file}: {counted(len(noted), 'entry')} scored without the image named ({shown}{more})")
+    return lines
+
+
 # The fields each file's scoring reads, per track and mode (``unread_notes`` names them beside the fields found).
 READ_FIELDS: dict[tuple[Track, Mode], str] = {
     ("UEG", "direct"): f"generated_image, question_list[].{JUDGE_FIELD}, score",

@@ -35,6 +35,12 @@ def test_a_judged_entry_whose_image_is_under_another_field_is_scored_by_its_repl
     note = note_on(notes, "UEG_direct.json")
     assert "output_image (1 entry)" in note and "index 2 (world_knowledge)" in note, note
     assert "index 1" not in note, note  # entry 1 carries no unread field
+    # neither image is here: the official scorer would score both 0 (os.path.exists); said, for both entries
+    # (before: score-official said nothing, import-results alone named them)
+    unseen = [line for line in notes if "scored without the image named" in line]
+    assert len(unseen) == 1 and unseen[0].startswith("UEG_direct.json: 2 entries scored without the image named")
+    assert "index 1 (world_knowledge): generated_image ./images/1.png not found" in unseen[0], unseen
+    assert "index 2 (world_knowledge): generated_image missing (found output_image" in unseen[0], unseen
     lines = imported(folder, tmp_path / "arena.db", capsys)
     assert note in lines, lines  # one rule, one wording in both commands
     statuses = {uid: run["status"] for uid, run in stored_runs(tmp_path / "arena.db").items()}

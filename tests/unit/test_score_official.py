@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, GEUInstance, PollingQuestion, UEGInstance
 from realunify_arena.benchmark.writer import write_official
@@ -183,6 +184,8 @@ def test_a_folder_name_that_is_no_model_name_is_made_one_and_said(tmp_path, caps
     write_official([inst], folder, only_with_fields=True, extra_fields={(inst.uid, "direct"): {  # no step file:
         "generated_image": "./images/x.png",  # an instance file beside it is skipped with a note of its own
         "question_list": [{"question": "q?", "answer": "no", "judge_answer": "No"}]}})
+    (folder / "images").mkdir()
+    Image.new("RGB", (8, 8)).save(folder / "images" / "x.png")  # here: no note on an image not copied
     assert main(["score-official", str(folder)]) == 0
     out, err = capsys.readouterr()
     assert table_row(out, "my_results_v2")["WK"] == "100.0/-"  # ' | ' is one run of other characters: one '_'
