@@ -17,6 +17,7 @@ import functools
 import io
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,7 +35,7 @@ class VotesFileError(ValueError):
     """A votes file that cannot be read; the message names the file, the line or entry, and the field."""
 
 
-def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
+def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Counter | None = None) -> list[dict]:
     """Votes from ``path``: dicts with track, kind, system_a, system_b, choice (``arena.WINNER``'s keys) and
     vote_id (0 where the file gives none), in file order.
 
@@ -47,7 +48,8 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
     (else, without battle ids, a ``vote_id``: one battle would count twice), or a
     file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
-    record, or asking for ``board`` when a battle names no track or kind and none was given.
+    record, or asking for ``board`` when a battle names no track or kind and none was given. ``left_out``, if
+    given, counts the records left out by why (``LEFT_OUT``'s values), for a caller to say so.
     """
     if not path.is_file():
         raise VotesFileError(f"no votes file at {path}")
@@ -56,15 +58,20 @@ def read_votes(path: Path, board: tuple[str, str] | None = None) -> list[dict]:
     except UnicodeDecodeError as e:
         raise VotesFileError(f"{path}: {not_text(e)}; expected {EXPECTED}") from None
     start = text.lstrip()[:1]
+    if not start:  # nothing but blank lines: no votes (not a CSV without its header)
+        return []
     records = _array(path, text) if start == "[" else _lines(path, text) if start == "{" else _csv(path, text)
     del text  # what the votes need is parsed: the file's text goes before the votes are built
     votes, seen = [], {}
     for i, (where, record) in enumerate(records):
         records[i] = None  # each parsed record goes once read (a FastChat battle's conversations are most of it)
         vote = _vote(f"{path} {where}", record, board)
-        if vote is not None:
-            _once(f"{path} {where}", where, record, vote, seen)
-            votes.append(vote)
+        if isinstance(vote, str):  # left out, and why
+            if left_out is not None:
+                left_out[vote] += 1
+            continue
+        _once(f"{path} {where}", where, record, vote, seen)
+        votes.append(vote)
     return votes
 
 
@@ -163,21 +170,27 @@ def _csv(path: Path, text: str) -> list[tuple[str, object]]:
                              "`export votes` writes") from None
 
 
-def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | None:
-    """One record as a vote, None when it is left out; raises ``VotesFileError`` (``where``: file and line)."""
+# Why a record is left out of the ratings (``read_votes``' ``left_out`` counts them by these).
+LEFT_OUT = {"flagged": "flagged", "anony": "not anonymous (anony false)",
+            "sampled": "a redundant copy FastChat does not rate (dedup_tag.sampled false)"}
+
+
+def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | str:
+    """One record as a vote, or why it is left out (a ``LEFT_OUT`` value); raises ``VotesFileError`` (``where``:
+    file and line)."""
     if not isinstance(record, dict):
         raise VotesFileError(f"{where}: expected a JSON object, got {type(record).__name__}")
     battle = "system_a" not in record and "system_b" not in record and ("model_a" in record or "model_b" in record)
     if record.get("flagged"):
-        return None
+        return LEFT_OUT["flagged"]
     if battle:
         anony = record.get("anony", True)
         if not isinstance(anony, bool):
             raise VotesFileError(f"{where}: field 'anony' is {brief(anony)}; expected true or false")
         if not anony:  # FastChat rates anonymous battles only
-            return None
+            return LEFT_OUT["anony"]
         if not _sampled(where, record):  # a redundant copy of a high-frequency prompt: FastChat leaves it out
-            return None
+            return LEFT_OUT["sampled"]
     vote = {}
     for name in ("track", "kind"):
         allowed = TRACKS if name == "track" else KINDS

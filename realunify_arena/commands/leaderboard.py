@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from realunify_arena import durable
@@ -78,6 +79,10 @@ def run(args) -> int:
         text = ratings.boards_csv(boards)
     else:
         text = ratings.boards_json(boards) + "\n"
+    if empty and args.format != "markdown":  # a CSV header or empty rows alone would say nothing of why
+        for b in boards:
+            if b.votes == 0:
+                print(f"note: {b.title}: {empty}", file=sys.stderr)
     if args.out:
         durable.write_text(args.out, text)  # replaces the previous board only once written whole
         print(f"wrote {len(boards)} board{'s' if len(boards) != 1 else ''} to {args.out}", file=sys.stderr)
@@ -120,8 +125,12 @@ def _tables_from_file(path: Path, board: tuple[str, str] | None):
     advice to play one (the file, not the store, is rated)."""
     from realunify_arena.ratings import CountTable
 
-    votes = read_votes(existing_file(path, "--votes"), board)
+    left_out: Counter = Counter()
+    votes = read_votes(existing_file(path, "--votes"), board, left_out)
     empty = (f"{path} holds no battles to rate" if not votes else
              f"{path} holds none of this board's battles ({len(votes)} on other boards)")
+    if left_out:  # FastChat's rules leave these out: said, not silently missing
+        empty += (f" ({sum(left_out.values())} left out: "
+                  f"{', '.join(f'{n} {why}' for why, n in left_out.most_common())})")
     return (lambda track, kind: CountTable.from_votes(v for v in votes if v["track"] == track and v["kind"] == kind),
             empty)

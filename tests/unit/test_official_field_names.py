@@ -145,6 +145,28 @@ def test_leaderboard_of_a_votes_file_without_battles_names_the_file(tmp_path, ca
         assert f"{path} holds no battles" in out and "Arena tab" not in out, out
 
 
+def test_leaderboard_of_a_blank_votes_file_or_one_of_left_out_battles_says_which(tmp_path, capsys):
+    """verify24: a file of blank lines was read as a CSV without its header ("line 1: no column 'track'"); a file
+    whose battles FastChat's rules leave out (``anony`` false, ``dedup_tag.sampled`` false, ``flagged``) said "no
+    battles" without why; with ``--format csv`` or ``json`` an empty board said nothing at all."""
+    board = ["--rounds", "0", "--track", "UEG", "--kind", "model_vs_model"]
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n\n  \n")
+    assert main(["leaderboard", "--votes", str(blank), *board]) == 0
+    assert f"{blank} holds no battles to rate" in capsys.readouterr().out
+    battle = {"model_a": "a", "model_b": "b", "winner": "model_a"}
+    left = tmp_path / "left.json"
+    left.write_text(json.dumps([battle | {"anony": False}, battle | {"anony": False},
+                                battle | {"dedup_tag": {"high_freq": True, "sampled": False}}]))
+    assert main(["leaderboard", "--votes", str(left), *board]) == 0
+    out = capsys.readouterr().out
+    assert f"{left} holds no battles to rate (3 left out: 2 not anonymous (anony false), 1 a redundant" in out, out
+    for fmt in ("csv", "json"):
+        assert main(["leaderboard", "--votes", str(left), *board, "--format", fmt]) == 0
+        err = capsys.readouterr().err
+        assert f"{left} holds no battles to rate (3 left out" in err, err
+
+
 def test_leaderboard_of_a_votes_file_with_battles_elsewhere_says_where(tmp_path, capsys):
     path = tmp_path / "votes.jsonl"
     vote = {"track": "GEU", "kind": "model_vs_model", "system_a": "a:direct", "system_b": "b:direct", "choice": "A"}
