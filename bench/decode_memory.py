@@ -17,21 +17,19 @@ cases at 4000x4000 on 2 cores (JPEG 2000 and AVIF encodes are the slow part).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PIL import Image
+if TYPE_CHECKING:
+    from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-from realunify_arena.benchmark import decode_budget  # noqa: E402
 
 MEASURE = r"""
 import json, sys
@@ -51,6 +49,9 @@ print(json.dumps({"rise": peak() - before, "size": image.size}))
 def picture(mode: str, side: int) -> Image.Image:
     """A ``mode`` image of ``side`` x ``side`` pixels with varied content (gradients, so encoders finish fast
     and decoders do real work)."""
+    import numpy as np
+    from PIL import Image
+
     ramp = np.linspace(0, 1, side, dtype=np.float32)
     across, down = np.meshgrid(ramp, ramp)
     level = ((across * 0.7 + down * 0.3) * 255).astype(np.uint8)
@@ -113,6 +114,8 @@ CASES = [
 
 
 def write(path: Path, fmt: str, mode: str, options: dict, side: int) -> None:
+    from PIL import Image
+
     image = picture(mode, side)
     options = dict(options)
     frames = options.pop("frames", 1)
@@ -131,6 +134,10 @@ def label(fmt: str, mode: str, options: dict) -> str:
 
 
 def measure(fmt: str, mode: str, made_as: str, options: dict, side: int, folder: Path) -> dict:
+    from PIL import Image
+
+    from realunify_arena.benchmark import decode_budget
+
     path, tiny = folder / f"big.{fmt.lower()}", folder / f"tiny.{fmt.lower()}"
     write(path, fmt, made_as, options, side)
     write(tiny, fmt, made_as, options, 8)
@@ -150,7 +157,9 @@ def measure(fmt: str, mode: str, made_as: str, options: dict, side: int, folder:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--side", type=int, default=4000, help="image side in pixels (default 4000: 16 MP)")
     parser.add_argument("--only", default="", help="comma-separated formats to measure (default: all)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")

@@ -13,15 +13,12 @@ Needs Linux (``/proc``) and ``chromium`` (``$CHROMIUM_PATH``, default /usr/bin/c
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,6 +40,9 @@ def peak(pid: int) -> int:
 
 def photo(path: Path, side: int, fmt: str, mode: str) -> Path:
     """A ``side`` x ``side`` picture with gradients and noise (compresses like a photo, not like a flat fill)."""
+    import numpy as np
+    from PIL import Image
+
     rng = np.random.default_rng(0)
     ramp = np.linspace(0, 255, side, dtype=np.float32)
     across, down = np.meshgrid(ramp, ramp)
@@ -79,7 +79,9 @@ def run_own(page, url: str, image: Path) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked
+
+    parser = RedactingParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--side", type=int, default=8000, help="the large upload's side (default 8000: 64 MP)")
     parser.add_argument("--format", default="JPEG", help="its format (default JPEG)")
     parser.add_argument("--mode", default="RGB", help="its mode (default RGB)")
