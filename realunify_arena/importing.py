@@ -49,8 +49,8 @@ from realunify_arena.dataset_names import Claim, conflicts, remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
 from realunify_arena.official_results import (MODEL_FIELD, OFFICIAL_MODES, ResultEntry, failure_notes,
-                                             model_disagreements, models_named, no_results, read_result_files,
-                                             same_model, skipped_note, unread_notes)
+                                             model_disagreements, models_named, no_results, noted_per_file,
+                                             read_result_files, same_model, skipped_note, unread_notes)
 from realunify_arena.store import ImportConflict, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
@@ -297,9 +297,6 @@ def _read(files: list[Path], folder: Path, data: Dataset | None, judge_name: str
     return entries
 
 
-NOTED_ENTRIES = 3  # entries named in a summary note, per file and kind (then how many more)
-
-
 def _model_field(entries: list[ResultEntry], model: str, problems: list[Problem]) -> list[str]:
     """A problem per file whose entries' own ``model`` field names another model than ``model``
     (``official_results.model_disagreements``), as an option the files contradict (``--mode``, ``--data``) is
@@ -321,19 +318,10 @@ def _model_field(entries: list[ResultEntry], model: str, problems: list[Problem]
 
 def _image_notes(entries: list[_Entry]) -> list[str]:
     """Per file: the entries stored without the image they name (judged or answered, so scored all the
-    same), with its first ``NOTED_ENTRIES`` entries and why. The entries stored as failed runs (their reply
+    same), with its first entries and why (``official_results.noted_per_file``). The entries stored as failed runs (their reply
     or image missing, or the image not here, outside the folder or unreadable) are named by the shared rule's
     ``official_results.failure_notes``, as ``score-official`` names them."""
-    noted: dict[str, list[_Entry]] = {}
-    for entry in entries:
-        if entry.note:
-            noted.setdefault(entry.file, []).append(entry)
-    lines = []
-    for file, found in noted.items():
-        shown = "; ".join(f"{e.label}: {e.note}" for e in found[:NOTED_ENTRIES])
-        more = f"; and {len(found) - NOTED_ENTRIES} more" if len(found) > NOTED_ENTRIES else ""
-        lines.append(f"{file}: {_count(found)} stored without the image named ({shown}{more})")
-    return lines
+    return noted_per_file([entry for entry in entries if entry.note], "stored without the image named")
 
 
 def _count(found: list) -> str:

@@ -367,15 +367,20 @@ def unseen_image_notes(entries: list[ResultEntry]) -> list[str]:
     not named): how many, and the first ``NOTED_FAILURES`` with why. The official ``eval_generation.py`` would
     judge again, and score 0 an image it cannot find (``os.path.exists``); these are scored by the replies the
     file carries, so a reader comparing with its numbers must be told which."""
-    found: dict[str, list[ResultEntry]] = {}
-    for entry in entries:
-        if entry.status is Status.OK and entry.note:
-            found.setdefault(entry.file, []).append(entry)
+    return noted_per_file([e for e in entries if e.status is Status.OK and e.note], "scored without the image named")
+
+
+def noted_per_file(noted: list, what: str) -> list[str]:
+    """Per file, one line on the ``noted`` entries (each with ``file``, ``label`` and ``note``):
+    ``"{file}: {n} entries {what} ({label}: {note}; ...; and N more)"``, the first ``NOTED_FAILURES`` shown."""
+    found: dict[str, list] = {}
+    for entry in noted:
+        found.setdefault(entry.file, []).append(entry)
     lines = []
-    for file, noted in found.items():
-        shown = "; ".join(f"{e.label}: {e.note}" for e in noted[:NOTED_FAILURES])
-        more = f"; and {len(noted) - NOTED_FAILURES} more" if len(noted) > NOTED_FAILURES else ""
-        lines.append(f"{file}: {counted(len(noted), 'entry')} scored without the image named ({shown}{more})")
+    for file, some in found.items():
+        shown = "; ".join(f"{e.label}: {e.note}" for e in some[:NOTED_FAILURES])
+        more = f"; and {len(some) - NOTED_FAILURES} more" if len(some) > NOTED_FAILURES else ""
+        lines.append(f"{file}: {counted(len(some), 'entry')} {what} ({shown}{more})")
     return lines
 
 
