@@ -163,6 +163,13 @@ def refused_unopened(path: str, shown_name: str | None = None) -> RefusedUpload 
     return None
 
 
+def refused_inline() -> RefusedUpload:
+    """An image sent inline (a ``data:`` URL, which the page never sends: it uploads files) in place of an upload,
+    refused: Gradio's preprocessing would decode it with every Pillow plugin before any check of the app's."""
+    return RefusedUpload("inline image", "Your own GEU image cannot be used: an image sent inline (a data: URL) "
+                                         "is not read; upload it as a file (/gradio_api/upload)")
+
+
 def _checked_text(label: str, text: str | None) -> str:
     """``text`` if it is short enough and valid Unicode (a browser can send lone surrogates, which
     every later UTF-8 write would fail on)."""

@@ -22,7 +22,7 @@ import gradio as gr
 from PIL import Image
 
 from realunify_arena.arena import RunRefused, rate_key
-from realunify_arena.benchmark.custom import (CUSTOM_DATASET, MAX_TEXT_CHARS, RefusedUpload, custom_instance,
+from realunify_arena.benchmark.custom import (CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_inline,
                                               refused_unopened, refused_upload)
 from realunify_arena.benchmark.images import preview
 from realunify_arena.benchmark.loaders import selection_problems
@@ -68,9 +68,6 @@ RANDOM = "random"
 CUSTOM = "custom"
 
 
-INLINE_REFUSAL = "an image sent inline (a data: URL) is not read; upload it as a file (/gradio_api/upload)"
-
-
 def explained_refusals(upload: gr.Image) -> gr.Image:
     """``upload``, with its refusals saying why. Gradio opens an upload with Pillow before any handler runs,
     and an image Pillow refuses there (over its own bomb limit, ~179 MP, or not an image at all) reached the
@@ -89,7 +86,7 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
             if refused is not None:
                 return refused
         elif payload is not None and (payload.url or "").startswith("data:"):
-            return RefusedUpload("inline image", f"Your own GEU image cannot be used: {INLINE_REFUSAL}")
+            return refused_inline()
         try:
             return preprocess(payload)
         except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
