@@ -159,8 +159,10 @@ def test_a_body_that_stalls_is_a_408():
         await asyncio.Event().wait()
 
     app = Starlette(routes=[Route("/gradio_api/call/vote", echo, methods=["POST"])])
-    sent = _run(BodyLimit(app, body_idle_s=0.05), [{"type": "http.request", "body": b'{"da', "more_body": True}],
-                never)
+    # min_body_rate 1 byte/s: the 4 bytes read give the whole body 4 s more, so the idle limit, not the rate rule,
+    # is what runs out however long this machine pauses between two reads (at 500 bytes/s, 8 ms would do it)
+    sent = _run(BodyLimit(app, body_idle_s=0.05, min_body_rate=1),
+                [{"type": "http.request", "body": b'{"da', "more_body": True}], never)
     assert sent[0]["status"] == 408
     assert json.loads(sent[1]["body"]) == {"detail": "request body stalled: no part of it arrived for 0.05 s;"
                                                      " send the whole body without pausing"}
