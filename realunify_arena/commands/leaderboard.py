@@ -122,7 +122,8 @@ def _tables_from_store(db: Path):
 def _tables_from_file(path: Path, board: tuple[str, str] | None):
     """The votes of ``path`` as ``(track, kind) -> CountTable``, and what an empty board says of the file: that
     it holds no battles, or none of that board's (how many it holds on the others), never the Arena tab's
-    advice to play one (the file, not the store, is rated)."""
+    advice to play one (the file, not the store, is rated). Battles left out by FastChat's rules are counted in
+    that text, or, where some were rated, in a note on stderr."""
     from realunify_arena.ratings import CountTable
 
     left_out: Counter = Counter()
@@ -130,7 +131,9 @@ def _tables_from_file(path: Path, board: tuple[str, str] | None):
     empty = (f"{path} holds no battles to rate" if not votes else
              f"{path} holds none of this board's battles ({len(votes)} on other boards)")
     if left_out:  # FastChat's rules leave these out: said, not silently missing
-        empty += (f" ({sum(left_out.values())} left out: "
-                  f"{', '.join(f'{n} {why}' for why, n in left_out.most_common())})")
+        said = f"{sum(left_out.values())} left out: {', '.join(f'{n} {why}' for why, n in left_out.most_common())}"
+        empty += f" ({said})"
+        if votes:  # rated boards show no empty text: the note goes to stderr, whatever the format
+            print(f"note: {path}: {said}", file=sys.stderr)
     return (lambda track, kind: CountTable.from_votes(v for v in votes if v["track"] == track and v["kind"] == kind),
             empty)

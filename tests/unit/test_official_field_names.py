@@ -165,6 +165,12 @@ def test_leaderboard_of_a_blank_votes_file_or_one_of_left_out_battles_says_which
         assert main(["leaderboard", "--votes", str(left), *board, "--format", fmt]) == 0
         err = capsys.readouterr().err
         assert f"{left} holds no battles to rate (3 left out" in err, err
+    mixed = tmp_path / "mixed.json"  # verify24b: one left out beside rated ones was never mentioned
+    mixed.write_text(json.dumps([battle, battle, battle | {"anony": False}]))
+    for fmt in ("markdown", "csv", "json"):
+        assert main(["leaderboard", "--votes", str(mixed), *board, "--format", fmt]) == 0
+        err = capsys.readouterr().err
+        assert f"note: {mixed}: 1 left out: 1 not anonymous (anony false)" in err, err
 
 
 def test_leaderboard_of_a_votes_file_with_battles_elsewhere_says_where(tmp_path, capsys):
