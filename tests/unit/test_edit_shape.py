@@ -79,3 +79,15 @@ def test_a_card_may_ask_for_its_own_edit_size(tiny_pair):
     finally:
         tiny_pair.card = resolved
     assert out.size == (CARDS["tiny-pair"].defaults.width, CARDS["tiny-pair"].defaults.height)
+
+
+def test_a_large_upload_is_edited_at_the_tiny_cards_bounded_size(tiny_pair):
+    """A 2304x1728 upload (4 MP, a phone photo's shape) is edited at most 384 px a side, as the tiny card's
+    ``max_input_image_size`` asks: diffusers' OmniGen ``crop_image`` halves while the short side is at least
+    twice the bound (2304x1728 -> 1152x864 -> 576x432), scales the long side to the bound (384x288) and crops
+    to multiples of 16 (384x288). Hand-computed; at the pipeline's default bound (1024) it came out 1024x768."""
+    from PIL import Image
+
+    edited = tiny_pair.edit(Image.new("RGB", (2304, 1728), (200, 10, 10)), "make it blue",
+                            CARDS["tiny-pair"].defaults)
+    assert edited.size == (384, 288)
