@@ -110,8 +110,21 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
                                              new_runs=sum(run is None for run in pinned.values()))
             return load_battle(ctx, battle_id, session_id)
     where = "stored runs" if ctx.settings.arena_mode == "stored" else "available models"
+    hint = _elsewhere_hint(ctx, dataset.name) if ctx.settings.arena_mode == "stored" else ""
     raise BattleError(f"no {track or ''} instance in {ctx.source_label(source)!r} has two {where} for a "
-                      f"{' or '.join(kinds)} battle".replace("  ", " "))
+                      f"{' or '.join(kinds)} battle{hint}".replace("  ", " "))
+
+
+def _elsewhere_hint(ctx: AppContext, served: str) -> str:
+    """Where this store's pinned runs are, when some are under datasets other than ``served`` (runs imported
+    without ``--data`` are stored under their folder's name, so two models' folders never meet in a battle)."""
+    elsewhere = {name: uids for name, uids in ctx.store.pinned_instances().items() if name != served}
+    if not elsewhere:
+        return ""
+    listing = ", ".join(f"{name!r} ({len(uids)} instances)" for name, uids in sorted(elsewhere.items()))
+    return (f"; this store's pinned runs are under dataset{'s' if len(elsewhere) > 1 else ''} {listing}: a battle pairs runs of one dataset the app "
+            f"serves, so serve that dataset (--data) or import each model's results with "
+            f"`import-results --data` naming the instances they answer")
 
 
 def load_battle(ctx: AppContext, battle_id: str, session_id: str) -> Battle:

@@ -220,9 +220,26 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
     except ImportConflict as e:  # another import of the same model landed in between
         raise ImportFailed([Problem(str(path), None, None, str(e))]) from None
     remember_source(store, read.data if read.data is not None else Dataset(dataset, root=folder))
+    if read.data is None:
+        summary.notes += _same_instances_elsewhere(store, dataset, {entry.instance.uid for entry in entries})
     summary.new, summary.replaced = counts["new"], counts["replaced"]
     summary.unchanged = len(entries) - counts["new"] - counts["replaced"]
     return summary
+
+
+def _same_instances_elsewhere(store, dataset: str, uids: set[str]) -> list[str]:
+    """A note when runs imported without ``--data`` (stored under ``dataset``, the folder's name) answer
+    instances that other datasets' pinned runs also answer: runs battle only within one dataset, so two
+    models' folders imported this way never meet in the arena."""
+    shared = {name: len(uids & others) for name, others in store.pinned_instances().items() if name != dataset}
+    shared = {name: n for name, n in shared.items() if n}
+    if not shared:
+        return []
+    listing = ", ".join(f"{name!r} ({n})" for name, n in sorted(shared.items()))
+    return [f"these runs are stored under dataset {dataset!r}, named after the folder; this store's dataset"
+            f"{'s' if len(shared) > 1 else ''} {listing} hold{'' if len(shared) > 1 else 's'} runs of the same "
+            "instances. Arena battles pair runs of one dataset only: import every model's results with the "
+            "same --data (the instances they answer: \"bundled\", an official folder or parquet files)"]
 
 
 def _against_stored_dataset(store, read: ReadResults) -> list[Problem]:

@@ -1041,6 +1041,15 @@ class Store:
             where += (" and " if where else "where ") + f"pinned_at is {'not ' if pinned else ''}null"
         return self.query(f"select {_RUN_COLUMNS} from runs {where} order by id", params)
 
+    def pinned_instances(self) -> dict[str, set[str]]:
+        """Dataset name -> the uids of its instances that have a finished (ok) run pinned for the arena: what
+        stored-mode battles draw from, which pair only runs stored under one dataset."""
+        found: dict[str, set[str]] = {}
+        for row in self.query("select distinct dataset, instance_uid from runs where pinned_at is not null"
+                              " and status = ?", (Status.OK.value,)):
+            found.setdefault(row["dataset"], set()).add(row["instance_uid"])
+        return found
+
     # -- arena pins ---------------------------------------------------------------------------
 
     def pin(self, run_ids: Iterable[int], pinned: bool = True) -> int:

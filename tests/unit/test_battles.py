@@ -181,6 +181,23 @@ def test_a_battle_needs_two_systems(store, pool):
         start_battle(ctx, "elsewhere", "GEU", "model_vs_model", SESSION, "hf:erin")
 
 
+def test_a_stored_arena_says_where_the_pinned_runs_are_when_none_is_under_its_dataset(store, pool):
+    """Two models' result folders imported without --data are stored under datasets named after each folder
+    ('ma', 'mb'), so the app serving 'bundled' can draw no battle. Before, the refusal did not say where the
+    runs were (hunt25): it must name each dataset holding pinned runs and how many instances they answer."""
+    ctx = _context(store, pool, arena_mode="stored")
+    geu = [i for i in load("bundled").instances if i.track == "GEU"][:3]
+    for dataset, model, n in (("ma", "model-a", 3), ("mb", "model-b", 2)):
+        for inst in geu[:n]:
+            store.save_trace(Trace(inst.uid, model, "direct", {"seed": 0},
+                                   steps=[Step(StepRole.ANSWER, inst.mcq_text, text="A")]), dataset, pin=True)
+    with pytest.raises(BattleError) as refused:
+        start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:erin")
+    said = str(refused.value)
+    assert "two stored runs" in said and "'ma' (3 instances), 'mb' (2 instances)" in said, said
+    assert "import-results --data" in said, said
+
+
 def test_a_pinned_run_must_be_its_sides_system(store, pool):
     inst = next(i for i in load("bundled").instances if i.track == "GEU")
     runs = _store_answers(store, inst, {"tiny-pair": "A", "tiny-janus": "B"})

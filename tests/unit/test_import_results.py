@@ -560,6 +560,24 @@ def test_two_models_folders_of_the_same_name_must_answer_the_same_instances(tmp_
     store.close()
 
 
+def test_folders_imported_without_data_are_told_they_will_not_meet_in_a_battle(tmp_path, bundled, capsys):
+    """Two models' folders ('ma', 'mb') answering the same instances, imported without --data, are stored
+    under two datasets and never battle (hunt25: nothing said so). The second import notes the other dataset
+    and how many of its instances it shares; imports with --data bundled share one dataset and note nothing."""
+    db = tmp_path / "arena.db"
+    ma, mb = _folder(tmp_path / "ma", bundled), _folder(tmp_path / "mb", bundled)
+    assert main(["import-results", str(ma), "--model", "model-a", "--db", str(db)]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert main(["import-results", str(mb), "--model", "model-b", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    note = next(line for line in out.splitlines() if line.startswith("note: these runs"))
+    assert "dataset 'mb'" in note and "'ma' (4)" in note and "same --data" in note, out  # 2 UEG + 2 GEU entries
+    together = tmp_path / "together.db"
+    for folder, model in ((ma, "model-a"), (mb, "model-b")):
+        assert main(["import-results", str(folder), "--model", model, "--data", "bundled", "--db", str(together)]) == 0
+    assert "note:" not in capsys.readouterr().out
+
+
 def test_imported_models_are_marked_in_the_leaderboards_table_and_board_rows(tmp_path, bundled):
     """Before, the Leaderboard's Table 2, report's table and files, and the ratings board showed an imported
     model exactly as a model run here."""
