@@ -58,8 +58,8 @@ from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.result_files import STEMS, parse_result_file
 from realunify_arena.benchmark.result_paths import climbs_out, find_result_image
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, Track
-from realunify_arena.benchmark.validation import (GEU_FIELDS, OWN_INSTANCE_FIELDS, POLLING_FIELDS, UEG_FIELDS, Problem,
-                                                  describe)
+from realunify_arena.benchmark.validation import (GEU_FIELDS, OWN_INSTANCE_FIELDS, POLLING_FIELDS, UEG_FIELDS,
+                                                  OversizedInteger, Problem, describe)
 from realunify_arena.redaction import redact, secret_values
 from realunify_arena.shown import brief, counted
 from realunify_arena.trace import Mode, Status
@@ -275,7 +275,7 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         entry.score = item_score(raw["score"])
         if entry.score is None:
             problems.append(Problem(file, label, "score", f"expected 0 or 1 (the official per-item score), "
-                                                          f"got {brief(raw['score'])}"))
+                                                          f"got {_score_shown(raw['score'])}"))
             return None
         written = reply_from_score(entry.score, record.answer) if from_score else None
         if from_score and text != written:  # a real reply marked as written from the score
@@ -298,7 +298,7 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
     if no_image and answers is not None and "score" in raw:  # judged on an image not kept (as export writes it)
         if raw["score"] is not None and item_score(raw["score"]) is None:
             problems.append(Problem(file, label, "score", f"expected 0, 1 or null (the per-item score of its "
-                                                          f"judge_answer replies), got {brief(raw['score'])}"))
+                                                          f"judge_answer replies), got {_score_shown(raw['score'])}"))
             return None
         given = item_score(raw["score"])
         replied = _replies_score(record, answers)
@@ -502,6 +502,12 @@ def _found_instead(raw: dict, track: Track) -> str:
     if not found:
         return ""
     return f" (found {', '.join(found)}, which no scorer reads)"
+
+
+def _score_shown(value: object) -> str:
+    """A ``score`` that is no 0 or 1 as a message shows it: ``nan``, ``'1'``, or for an integer too long to read
+    (``validation.OversizedInteger``) its length, not a run of digits posing as text."""
+    return describe(value) if isinstance(value, OversizedInteger) else brief(value)
 
 
 def _shown(value: object) -> str:
