@@ -34,8 +34,10 @@ The rule, following what the official scorers count (``eval_understanding.py`` r
   when an asked question already fails it (its unasked questions are then not judged, and no judge errors),
   else its unasked questions are judge errors (no verdict).
   Stepwise, a ``response`` is the refined prompt.
-- A file whose entries carry instance fields only (``has_results``) is an instance file: skipped, and said
-  (``skipped_note``). An entry carrying a field that is neither an instance's nor a result's (``output_image``,
+- A file whose entries carry instance fields only (``has_results``: the official instance files' fields,
+  ``validation.UEG_FIELDS`` / ``GEU_FIELDS``, and this project's own) is an instance file: skipped, and said
+  (``skipped_note``), whatever its size (a one-entry file is read by the same rule). Any field a run writes
+  (``RUN_FIELDS``: ``error`` and ``model`` too, which no instance file holds) makes it a result file. An entry carrying a field that is neither an instance's nor a result's (``output_image``,
   ``answer_text``: ``unread_fields``) is a result the scorers cannot read, even where no entry of its file
   carries a field read here: a failed run when nothing else decides it, named with those fields by
   ``failure_notes`` (and in the entry's own error where the field it stands for is missing); an entry scored
@@ -58,16 +60,17 @@ from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.result_files import STEMS, parse_result_file
 from realunify_arena.benchmark.result_paths import climbs_out, find_result_image
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, Track
-from realunify_arena.benchmark.validation import (GEU_FIELDS, OWN_INSTANCE_FIELDS, POLLING_FIELDS, UEG_FIELDS, Problem,
-                                                  describe)
+from realunify_arena.benchmark.validation import (GEU_FIELDS, OWN_INSTANCE_FIELDS, POLLING_FIELDS, UEG_FIELDS,
+                                                  OversizedInteger, Problem, describe)
 from realunify_arena.redaction import redact, secret_values
 from realunify_arena.shown import brief, counted
 from realunify_arena.trace import Mode, Status
 
 MODEL_FIELD = "model"  # the model's name, as some runners write it into each entry
 OFFICIAL_MODES: dict[str, Mode] = {"direct": "direct", "step": "stepwise"}  # official file suffix -> mode
-# Fields a runner or the official scorers add to an instance entry. A file whose entries carry none of them,
-# no judge_answer and no field other than an instance's (``has_results``) holds instances only, and is skipped.
+# Fields a runner or the official scorers add to an instance entry: where a run's result is. A file whose entries
+# carry none of these nor any other run field (``RUN_FIELDS``), no judge_answer and no field other than an
+# instance's (``has_results``) holds instances only, and is skipped.
 RESULT_FIELDS = ("generated_image", "response", "model_response", "edit_image", "score", "status")
 JUDGE_FIELD = "judge_answer"  # a judge's reply, on each polling question of a UEG entry
 # Where a failed run's result is expected, per track (``failure_notes`` names it beside the fields found).
@@ -142,11 +145,11 @@ def read_result_files(files: list[Path], problems: list[Problem], *, scoring_onl
 
 
 def has_results(raw: dict, track: Track) -> bool:
-    """Whether an entry says anything about a run: a result field, a judge_answer, or a field no instance
-    carries (``unread_fields``). A runner that wrote every image as ``output_image`` wrote results the
+    """Whether an entry says anything about a run: a field a run writes (``RUN_FIELDS``: a result field, an
+    ``error``, the ``model``), a judge_answer, or a field no instance carries (``unread_fields``). A runner that wrote every image as ``output_image`` wrote results the
     official scorers cannot read (their ``process_one`` scores each 0, printing the ``KeyError``), not an
     instance file: its entries count as failed runs, and ``failure_notes`` names the fields."""
-    return (any(k in raw for k in RESULT_FIELDS) or bool(unread_fields(raw, track)) or any(
+    return (any(k in raw for k in RUN_FIELDS) or bool(unread_fields(raw, track)) or any(
         isinstance(q, dict) and JUDGE_FIELD in q for q in raw.get("question_list") or []))
 
 
@@ -171,11 +174,17 @@ def result_fields_shown() -> str:
     return ", ".join(RESULT_FIELDS + (f"question_list[].{JUDGE_FIELD}",))
 
 
+# What a file of instance fields only should carry where it holds runs that wrote nothing (``skipped_note``).
+FAILED_HINT = ('if it holds runs that wrote no result, mark each failed run with "status": "error" (scored 0, '
+               "as the official scorers score a run with no image or reply)")
+
+
 def skipped_note(file: str) -> str:
     """Why ``file`` (one of ``ResultFiles.skipped``, a name or a path) was not read: what its entries carry,
     and what was looked for."""
     return (f"{file}: skipped: its entries carry instance fields only, none of the result fields "
-            f"({result_fields_shown()}): an instance file, not results")
+            f"({result_fields_shown()}), nor error or model: an instance file, not results, and none of it is "
+            f"scored; {FAILED_HINT}")
 
 
 def no_results(place: str, skipped: list[str]) -> str:
@@ -186,7 +195,7 @@ def no_results(place: str, skipped: list[str]) -> str:
     if not skipped:
         return said
     return (f"{said}; every file was skipped as an instance file, its entries carrying instance fields only: "
-            f"{', '.join(skipped)}")
+            f"{', '.join(skipped)}; {FAILED_HINT}")
 
 
 def reply_from_score(score: int, answer: str | None) -> str:
@@ -275,7 +284,7 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         entry.score = item_score(raw["score"])
         if entry.score is None:
             problems.append(Problem(file, label, "score", f"expected 0 or 1 (the official per-item score), "
-                                                          f"got {brief(raw['score'])}"))
+                                                          f"got {_score_shown(raw['score'])}"))
             return None
         written = reply_from_score(entry.score, record.answer) if from_score else None
         if from_score and text != written:  # a real reply marked as written from the score
@@ -298,7 +307,7 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
     if no_image and answers is not None and "score" in raw:  # judged on an image not kept (as export writes it)
         if raw["score"] is not None and item_score(raw["score"]) is None:
             problems.append(Problem(file, label, "score", f"expected 0, 1 or null (the per-item score of its "
-                                                          f"judge_answer replies), got {brief(raw['score'])}"))
+                                                          f"judge_answer replies), got {_score_shown(raw['score'])}"))
             return None
         given = item_score(raw["score"])
         replied = _replies_score(record, answers)
@@ -471,6 +480,10 @@ def same_model(named: object, model: str) -> bool:
 
 
 def _failed(entry: ResultEntry, error: str) -> ResultEntry:
+    """``entry`` as a failed run, ``error`` saying why; the ``error`` the runner wrote, if any, follows (masked)."""
+    given = entry.raw.get("error")
+    if isinstance(given, str) and given.strip():
+        error = f"{error}; its error: {brief(redact(given, secret_values()))}"
     entry.status, entry.error = Status.ERROR, error
     return entry
 
@@ -502,6 +515,12 @@ def _found_instead(raw: dict, track: Track) -> str:
     if not found:
         return ""
     return f" (found {', '.join(found)}, which no scorer reads)"
+
+
+def _score_shown(value: object) -> str:
+    """A ``score`` that is no 0 or 1 as a message shows it: ``nan``, ``'1'``, or for an integer too long to read
+    (``validation.OversizedInteger``) its length, not a run of digits posing as text."""
+    return describe(value) if isinstance(value, OversizedInteger) else brief(value)
 
 
 def _shown(value: object) -> str:

@@ -23,7 +23,8 @@ from realunify_arena import durable
 from realunify_arena.benchmark.custom import CUSTOM_DATASET, is_benchmark_dataset
 from realunify_arena.benchmark.result_files import (NAMES_SHOWN, naming_hint, result_files_in, result_folders_under,
                                                      result_kind)
-from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS, AnyInstance, GEUInstance
+from realunify_arena.benchmark.schema import (CATEGORIES, GEU_TASKS, OFFICIAL_PER_CATEGORY, UEG_TASKS, AnyInstance,
+                                              GEUInstance)
 from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import instances_at
 from realunify_arena.judge import (ANSWER_PARSER, judge_errors, mcq_judgment, parse_yes_no, polling_judgment,
@@ -64,6 +65,24 @@ SCORE_COLUMNS: list[Column] = [
     Column("Q-acc", lambda s: s.question_accuracy, lambda s: s.questions_total),
 ]
 COUNT_COLUMNS = {"judge err": "judge_errors", "run err": "run_errors"}
+COVERAGE_COLUMN = "instances"  # how many of the official instances each figure covers (``coverage``)
+
+
+def coverage(score: SystemScore) -> str:
+    """How many instances each category figure of ``score`` rests on, of the ``OFFICIAL_PER_CATEGORY`` (100) the
+    official benchmark holds a category, so a partial run's figure is read as one: ``"100 of 100 each"``,
+    ``"37 of 100 each"`` (every category shown alike), ``"WK 2 of 100"`` (one), ``"WK 2, SR 5 of 100"``; a
+    category over 100 (a set of your own) ``"WK 120 (100 official)"``; ``"none"`` where no category is scored.
+    The count is the figure's denominator (``Tally.scored``: judge errors and runs not judged yet are not in it)."""
+    counts = {CATEGORIES[t].abbreviation: score.categories[t].scored for t in CATEGORIES if t in score.categories}
+    if not counts:
+        return "none"
+    of = OFFICIAL_PER_CATEGORY
+    if any(n > of for n in counts.values()):
+        return ", ".join(f"{name} {n}" for name, n in counts.items()) + f" ({of} official)"
+    if len(counts) > 1 and len(set(counts.values())) == 1:
+        return f"{next(iter(counts.values()))} of {of} each"
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) + f" of {of}"
 
 
 @dataclass
@@ -89,24 +108,27 @@ class Report:
 
 def markdown(report: Report, *, items: bool = False) -> str:
     """Table 2's layout: one row per model, each cell "direct/stepwise", then a Δ row (stepwise - direct).
+    The last column (``COVERAGE_COLUMN``) says how many of the official 100 instances a category each figure
+    covers (``coverage``: "37 of 100 each/-").
 
     ``items``: under each model a row "n <model>" with the number of scored items behind each cell
     (direct/stepwise; Q-acc counts polling questions)."""
-    header = ["Model", *(c.name for c in SCORE_COLUMNS), *COUNT_COLUMNS]
+    header = ["Model", *(c.name for c in SCORE_COLUMNS), *COUNT_COLUMNS, COVERAGE_COLUMN]
     lines = [f"### {report.title}", "", _md_row(header), _md_row(["---"] * len(header))]
     for model, by_mode in _by_model(report.scores).items():
         def cell(get):
             return "/".join(get(by_mode[m]) if m in by_mode else "-" for m in MODES)
 
         lines.append(_md_row([model, *(cell(lambda s, c=c: percent(c.value(s))) for c in SCORE_COLUMNS),
-                              *(cell(lambda s, a=a: str(getattr(s, a))) for a in COUNT_COLUMNS.values())]))
+                              *(cell(lambda s, a=a: str(getattr(s, a))) for a in COUNT_COLUMNS.values()),
+                              cell(coverage)]))
         if items:
             lines.append(_md_row([f"n {model}", *(cell(lambda s, c=c: str(c.items(s))) for c in SCORE_COLUMNS),
-                                  *[""] * len(COUNT_COLUMNS)]))
+                                  *[""] * (len(COUNT_COLUMNS) + 1)]))
         if all(m in by_mode for m in MODES):
             direct, stepwise = (by_mode[m] for m in MODES)
             lines.append(_md_row([f"Δ {model}", *(difference(c.value(direct), c.value(stepwise))
-                                                   for c in SCORE_COLUMNS), *[""] * len(COUNT_COLUMNS)]))
+                                                   for c in SCORE_COLUMNS), *[""] * (len(COUNT_COLUMNS) + 1)]))
     if report.imported:
         lines += ["", imported_line(report.imported)]
     return "\n".join(lines) + "\n"
@@ -119,7 +141,8 @@ def imported_line(names: Iterable[str]) -> str:
 
 
 def records(report: Report) -> list[dict]:
-    """One flat record per system: the printed values, then the counts behind them."""
+    """One flat record per system: the printed values, then the counts behind them ("n WK": "correct/scored"),
+    the table's ``COVERAGE_COLUMN`` text and the official count per category it is read against."""
     out = []
     for s in report.scores:
         row = {"dataset": report.dataset, "judge": report.judge, "model": s.model, "mode": s.mode,
@@ -130,6 +153,7 @@ def records(report: Report) -> list[dict]:
                     "questions_right": s.questions_right, "questions_total": s.questions_total})
         row.update({f"n {CATEGORIES[t].abbreviation}": f"{s.categories[t].correct}/{s.categories[t].scored}"
                     for t in CATEGORIES if t in s.categories})
+        row.update({COVERAGE_COLUMN: coverage(s), "official_per_category": OFFICIAL_PER_CATEGORY})
         out.append(row)
     return out
 

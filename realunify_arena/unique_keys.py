@@ -1,9 +1,13 @@
 """Refusing a key written twice in one map of a YAML or JSON input file (a card, space.yaml, RealUnify and
-result files, vote files): the parsers keep the last value silently, so a setting meant would be dropped."""
+result files, vote files): the parsers keep the last value silently, so a setting meant would be dropped. And
+an integer too long to read (``LongIntegerError``), which the parsers report as Python's own ``ValueError``
+naming neither the file nor the field."""
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 from typing import Any
 
 import yaml
@@ -53,6 +57,60 @@ def unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     raise RepeatedKeyError(f"key {brief(key)} appears twice in one object; keep one", key)
 
 
+class LongIntegerError(ValueError):
+    """An integer written with more digits than Python reads as a number (``sys.get_int_max_str_digits()``,
+    4300 by default, Python's guard against CVE-2020-10735): ``json.loads`` and YAML's loader fail on it with
+    a ``ValueError`` naming neither file nor field. The message reads ``"'[0].tstamp': an integer of 5000
+    digits, over the 4300 digits Python reads as a number"`` (the place as ``RepeatedKeyError`` names one;
+    none at the top); ``.digits`` is how many digits it has, ``.where`` its place ("" when not known)."""
+
+    def __init__(self, digits: int, where: str = "") -> None:
+        place = f"'{where}': " if where else ""
+        super().__init__(f"{place}an integer of {digits} digits, over the {sys.get_int_max_str_digits()} digits "
+                         "Python reads as a number")
+        self.digits, self.where = digits, where
+
+
+class _LongDigits(str):
+    """An integer's digits that ``_checked_int`` could not read, kept to find their place."""
+
+
+def _marked_int(digits: str) -> int | _LongDigits:
+    try:
+        return int(digits)
+    except ValueError:
+        return _LongDigits(digits)
+
+
+def _digit_count(text: str) -> int:
+    return sum(c.isdigit() for c in text)
+
+
+def _checked_int(digits: str) -> int:
+    """``parse_int`` of ``loads_json``: ``int(digits)``, or ``LongIntegerError`` for one too long to read."""
+    try:
+        return int(digits)
+    except ValueError:
+        raise LongIntegerError(_digit_count(digits)) from None
+
+
+def _first_long(value: Any) -> str | None:
+    """The place of the first ``_LongDigits`` in ``value``, in document order, as ``_first_repeat`` writes one."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, _LongDigits):
+            return where
+        if isinstance(node, dict):
+            children = [(item, f"{where}.{_key_name(k)}" if where else _key_name(k)) for k, item in node.items()]
+        elif isinstance(node, list):
+            children = [(item, f"{where}[{i}]") for i, item in enumerate(node)]
+        else:
+            continue
+        stack.extend(reversed(children))
+    return None
+
+
 class _Noted(dict):
     """An object's dict remembering the first key written twice in it (``repeated``), for finding its place."""
 
@@ -86,13 +144,20 @@ def _first_repeat(value: Any) -> tuple[str, str] | None:
 def loads_json(text: str, **kwargs: Any) -> Any:
     """``json.loads(text, **kwargs)`` refusing a repeated key in any object.
 
+    Without a ``parse_int`` of the caller's, an integer too long for Python to read is refused by place.
+
     Raises:
         json.JSONDecodeError: not JSON. RepeatedKeyError: a key appears twice in one object; the message
             names the object's place (``"key 'answer' appears twice in '[3].question_list[0]'; keep one"``;
-            no place for the top object).
+            no place for the top object). LongIntegerError: an integer of more digits than Python reads
+            (over 4300 by default), its place named. RecursionError: nested too deeply for the parser.
     """
+    kwargs.setdefault("parse_int", _checked_int)
     try:
         return json.loads(text, object_pairs_hook=unique_pairs, **kwargs)
+    except LongIntegerError as exc:
+        found = _first_long(json.loads(text, object_pairs_hook=dict, **{**kwargs, "parse_int": _marked_int}))
+        raise LongIntegerError(exc.digits, found or "") from None
     except RepeatedKeyError as exc:
         found = _first_repeat(json.loads(text, object_pairs_hook=_noting_pairs, **kwargs))
         key, where = found if found is not None else (exc.key, "")
@@ -140,6 +205,20 @@ class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: i
                     children.append((value_node, f"{where}.{name}" if where else name))
                 stack.extend(reversed(children))  # document order: a map is named where its anchor is written
 
+    def construct_yaml_int(self, node: yaml.Node) -> int:
+        """An integer, or a ``ConstructorError`` at its line for one of more digits than Python reads (YAML's
+        loader otherwise raises Python's ``ValueError``, naming no line)."""
+        value = None
+        try:
+            value = super().construct_yaml_int(node)
+            str(value)  # a hexadecimal, octal or binary one reads, but may have too many digits to show
+            return value
+        except ValueError:
+            digits = (_digit_count(str(node.value)) if value is None
+                      else int(abs(value).bit_length() * math.log10(2)) + 1)  # its decimal digits, from its size
+            raise yaml.constructor.ConstructorError(None, None, str(LongIntegerError(digits)),
+                                                    node.start_mark) from None
+
     def _key(self, node: yaml.Node) -> tuple[Any] | None:
         """(the key as constructed,), or None for a merge key or one this check cannot compare (left to the
         constructor, which refuses an unhashable key itself)."""
@@ -151,6 +230,9 @@ class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: i
         except (yaml.YAMLError, TypeError, ValueError):
             return None
         return (key,)
+
+
+UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", UniqueKeyLoader.construct_yaml_int)
 
 
 def load_yaml(text: str) -> Any:

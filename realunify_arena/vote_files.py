@@ -25,7 +25,7 @@ from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
 from realunify_arena.text_files import json_lines, not_text, read_json_text
-from realunify_arena.unique_keys import RepeatedKeyError, loads_json, repeated_name
+from realunify_arena.unique_keys import LongIntegerError, RepeatedKeyError, loads_json, repeated_name
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
             "object a line, with model_a, model_b and winner)")
@@ -141,10 +141,11 @@ def _one_object(path: Path, text: str) -> None:
 
 def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expected: str) -> object:
     """``text`` parsed as JSON, or ``VotesFileError``: ``at(error)`` names the place of a syntax error,
-    ``where`` that of JSON nested too deeply for the parser (a ``RecursionError``, not a traceback)."""
+    ``where`` that of JSON nested too deeply for the parser (a ``RecursionError``, not a traceback), of a key
+    written twice or of an integer too long for Python to read (``LongIntegerError``)."""
     try:
         return loads_json(text)
-    except RepeatedKeyError as e:  # else the last value would be kept silently
+    except (RepeatedKeyError, LongIntegerError) as e:  # else the last value kept silently; Python's ValueError
         raise VotesFileError(f"{where}: {e}") from None
     except json.JSONDecodeError as e:
         raise VotesFileError(f"{at(e)}: not JSON ({e.msg}); expected {expected}") from None

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import math
 import struct
+import sys
 from pathlib import Path
 
 from realunify_arena.adapters.checkpoint_config import library_refusal
-from realunify_arena.unique_keys import RepeatedKeyError, unique_pairs
+from realunify_arena.unique_keys import LongIntegerError, RepeatedKeyError, loads_json
 
 __all__ = ["DTYPE_BITS", "safetensors_problem"]
 
@@ -51,12 +52,20 @@ def safetensors_problem(path: Path) -> str | None:
             if length > MAX_HEADER_BYTES:  # not read: it could be gigabytes
                 return (f"{path}: its header claims {length} bytes, over the {MAX_HEADER_BYTES} the safetensors "
                         f"library reads; expected a safetensors file ({_AGAIN})")
-            header = json.loads(f.read(length).decode("utf-8"), object_pairs_hook=unique_pairs)
+            header = loads_json(f.read(length).decode("utf-8"))
     except OSError as exc:
         return f"{path}: cannot be read: {exc.strerror or exc}"
     except RepeatedKeyError as exc:  # the library would keep one of the two silently, or refuse the offsets
         return f"{path}: its header names tensor {_short(exc.key)} twice; expected each tensor once ({_AGAIN})"
-    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: JSON, or an integer of 4,300+ digits
+    except LongIntegerError as exc:  # valid JSON, but Python reads no integer of over 4,300 digits
+        at = f" at '{exc.where}'" if exc.where else ""
+        return (f"{path}: its header holds an integer of {exc.digits} digits{at}, over the "
+                f"{sys.get_int_max_str_digits()} digits Python reads; expected a safetensors file, whose shapes and "
+                f"offsets fit in 64 bits ({_AGAIN})")
+    except RecursionError:
+        return (f"{path}: its header is JSON nested too deeply to read; expected a safetensors file (a flat object "
+                f"of tensor entries; {_AGAIN})")
+    except (UnicodeDecodeError, ValueError):  # ValueError: not JSON
         return f"{path}: its header is not valid JSON; expected a safetensors file ({_AGAIN})"
     if not isinstance(header, dict):
         return f"{path}: its header is not a JSON object; expected a safetensors file"

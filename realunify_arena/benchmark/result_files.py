@@ -103,8 +103,12 @@ def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
             bad.append(Problem(file.name, f"line {number}", None, f"invalid JSON at column {e.colno}: {e.msg} "
                                                                    "(a .jsonl file holds one JSON object a line)"))
             continue
-        except (RecursionError, ValueError) as e:
-            bad.append(Problem(file.name, f"line {number}", None, f"cannot be read: {e or 'nested too deeply'}"))
+        except RecursionError:
+            bad.append(Problem(file.name, f"line {number}", None, "JSON nested too deeply to read (past Python's "
+                                                                   "recursion limit); expected one entry object"))
+            continue
+        except ValueError as e:
+            bad.append(Problem(file.name, f"line {number}", None, f"cannot be read: {e}"))
             continue
         if not isinstance(value, dict):
             bad.append(Problem(file.name, f"line {number}", None, f"expected one JSON object a line, got "

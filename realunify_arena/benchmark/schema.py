@@ -42,6 +42,9 @@ CATEGORIES: dict[str, Category] = {c.task_type: c for c in (
 )}
 UEG_TASKS = [t for t, c in CATEGORIES.items() if c.track == "UEG"]
 GEU_TASKS = [t for t, c in CATEGORIES.items() if c.track == "GEU"]
+# Instances per category in the official benchmark (arXiv 2509.24897: 1,000 instances, 10 categories of 100):
+# a table's figure over fewer covers part of a category (``reporting.coverage``).
+OFFICIAL_PER_CATEGORY = 100
 LETTERS = ("A", "B", "C", "D")
 
 

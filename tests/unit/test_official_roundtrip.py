@@ -282,7 +282,7 @@ def test_export_with_the_human_judge_carries_the_human_verdicts_to_score_officia
     store.close()
 
     stored, rescored = _human_report_and_rescored_export(tmp_path, db, capsys)
-    assert stored[1] == "100.0/-" and stored[-2] == "0/-"  # WK, judge err
+    assert stored[1] == "100.0/-" and stored[-3] == "0/-"  # WK, judge err (before the "instances" column)
     assert rescored == stored
 
 
@@ -325,7 +325,8 @@ def test_several_human_voters_give_one_verdict_in_report_export_and_score_offici
     store.close()
 
     stored, rescored = _human_report_and_rescored_export(tmp_path, db, capsys)
-    assert stored[1] == "50.0/-" and stored[-2] == "2/-"  # WK, judge err: the hand-computed values
+    assert stored[1] == "50.0/-" and stored[-3] == "2/-"  # WK, judge err: the hand-computed values
+    assert stored[-1] == "WK 2 of 100/-"  # UEG_0 and UEG_2 scored, UEG_1 undecided: the figure rests on 2
     assert rescored == stored
 
 
@@ -350,7 +351,7 @@ def test_a_human_voter_without_per_question_answers_counts_in_report_export_and_
     store.close()
 
     stored, rescored = _human_report_and_rescored_export(tmp_path, db, capsys)
-    assert stored[1] == "0.0/-" and stored[-2] == "0/-"  # WK, judge err: the hand-computed values
+    assert stored[1] == "0.0/-" and stored[-3] == "0/-"  # WK, judge err: the hand-computed values
     assert rescored == stored
 
 
