@@ -68,6 +68,8 @@ def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(url):
         head = received.decode()
     assert head.startswith("HTTP/1.1 413"), head[:200]
     assert "request_too_large" in head and f"the limit is {MAX_REQUEST_BYTES} bytes" in head, head
+    # 64 MiB * 4 // 3 + 1 MiB = 90527061 bytes = 86.333... MiB, said to one decimal (before: "86.3333 MiB")
+    assert MAX_REQUEST_BYTES == 90527061 and "(about 86.3 MiB)" in head and "86.33" not in head, head
     assert "gradio" not in head, head  # this server has no Gradio upload route to send files to
 
     def chunks():  # no Content-Length: counted as it arrives
