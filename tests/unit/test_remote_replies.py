@@ -197,9 +197,12 @@ def test_serve_openai_in_front_of_a_remote_card_passes_its_length_on(tmp_path, s
         client = openai.OpenAI(base_url=front.url, api_key="unused", max_retries=0)
         for reason, text in (("length", "The sky is"), ("stop", "The sky is blue.")):
             server.answer = lambda h, reply=_finished((reason, text)): h.reply(200, reply)
-            choice = client.chat.completions.create(model=card.name, max_tokens=3, messages=[
-                {"role": "user", "content": "What colour is the sky?"}]).choices[0]
+            answered = client.chat.completions.create(model=card.name, max_tokens=3, messages=[
+                {"role": "user", "content": "What colour is the sky?"}])
+            choice = answered.choices[0]
             assert (choice.finish_reason, choice.message.content) == (reason, text)
+            # the remote card counts no tokens: no usage (optional in OpenAI's reference), never a false 0
+            assert answered.usage is None, answered.usage
 
 
 @pytest.mark.parametrize("body, content_type, expected", [
