@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 from starlette.formparsers import MultiPartException
 
 from realunify_arena.asgi import content_length, header, send_detail
+from realunify_arena.sizes import exact_size_text
 
 if TYPE_CHECKING:
     from realunify_arena.upload_parts import UploadParts, UploadRules
@@ -68,9 +69,10 @@ Refuse = Callable[..., Awaitable[None]]
 
 
 def too_large_message(limit: int = MAX_BODY_BYTES, upload_route: str | None = None) -> str:
-    """The 413 answer's message: the limit in bytes and MiB, and where files go instead (``upload_route``)."""
+    """The 413 answer's message: the limit in bytes and MiB (``sizes.exact_size_text``), and where files go instead
+    (``upload_route``)."""
     where = f"; files go to {upload_route} first" if upload_route else ""
-    return f"request body too large: the limit is {limit} bytes ({limit / 2**20:g} MiB){where}"
+    return f"request body too large: the limit is {exact_size_text(limit)}{where}"
 
 
 def stalled_message(idle_s: float = BODY_IDLE_S) -> str:

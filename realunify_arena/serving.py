@@ -339,14 +339,16 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) 
         texts, images = _flatten(body.messages)
         answer = await _in_thread(run, "understand", images, "\n".join(texts), body.options(card))
         finish = "length" if isinstance(answer, CutReply) else "stop"  # adapters that cannot tell give a str
+        usage = token_usage(answer)
         answer = redact(answer) if isinstance(answer, str) else answer  # an upstream may echo this server's key
         reply = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
                  "model": name, "choices": [{"index": 0, "finish_reason": finish,
-                                             "message": {"role": "assistant", "content": answer}}],
-                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
+                                             "message": {"role": "assistant", "content": answer}}]}
+        if usage is not None:
+            reply["usage"] = usage
         if body.stream:
-            usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(iter(_events(reply, usage)), media_type="text/event-stream")
+            with_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return StreamingResponse(iter(_events(reply, with_usage)), media_type="text/event-stream")
         return reply
 
     @app.post("/v1/images/generations")
@@ -374,18 +376,32 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) 
     return app
 
 
+def token_usage(answer) -> dict | None:
+    """OpenAI's ``usage`` object for an ``understand`` answer: ``prompt_tokens`` (the ids the served model read:
+    its chat template, the text and every image's tokens, as its own processor built them), ``completion_tokens``
+    (the ids it generated, an end token included) and their sum ``total_tokens``, as the model counted them
+    (``adapters.base.Reply``). None where it counted nothing (a remote card, an adapter answering a plain ``str``):
+    the chat completion then has no ``usage`` (optional in OpenAI's reference, and None in the openai client's
+    ``ChatCompletion``) rather than a false 0."""
+    prompt, completion = getattr(answer, "prompt_tokens", None), getattr(answer, "completion_tokens", None)
+    if not (isinstance(prompt, int) and isinstance(completion, int)):
+        return None
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
 def _events(reply: dict, usage: bool) -> list[str]:
     """A whole chat completion ``reply`` as OpenAI's stream of ``chat.completion.chunk`` events (server-sent
     events, ``data: {...}`` lines): the role and all the text in one delta, then an empty delta with the
-    ``finish_reason``, then (``usage``: ``stream_options.include_usage``) a chunk with no choices and the usage,
-    then ``data: [DONE]``. The model answers whole, so the text comes in one piece; a client reading the stream
+    ``finish_reason``, then (``usage``: ``stream_options.include_usage``) a chunk with no choices and the usage
+    (``null`` where the model counts none: the chunk's ``usage`` is nullable in OpenAI's reference), then
+    ``data: [DONE]``. The model answers whole, so the text comes in one piece; a client reading the stream
     gets the same answer as without it."""
     head = {k: reply[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
     choice = reply["choices"][0]
     chunks = [head | {"choices": [{"index": 0, "delta": choice["message"], "finish_reason": None}]},
               head | {"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}]
     if usage:
-        chunks.append(head | {"choices": [], "usage": reply["usage"]})
+        chunks.append(head | {"choices": [], "usage": reply.get("usage")})
     return [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks] + ["data: [DONE]\n\n"]
 
 

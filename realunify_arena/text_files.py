@@ -10,6 +10,8 @@ import re
 import stat
 from pathlib import Path
 
+from realunify_arena.sizes import size_text
+
 # the largest JSON, JSON Lines or CSV data file read (instances, result files, votes): it is read whole and
 # parsed into Python objects several times its size, so a 2 GB file ran the machine out of memory with no
 # message. RealUnify's own instance and result files are a few MB each (one per task), a year of an arena's
@@ -48,7 +50,7 @@ class FileTooLarge(OSError):
     def __init__(self, path: Path, size: int, limit: int, measure: str = "") -> None:
         exact = f" ({size} bytes)" if size >= 2**20 else ""
         measure = f" {measure}" if measure else ""
-        super().__init__(errno.EFBIG, f"{_size(size)}{exact}{measure}, over the {_size(limit)} a data file"
+        super().__init__(errno.EFBIG, f"{size_text(size)}{exact}{measure}, over the {size_text(limit)} a data file"
                                       " is read up to (it is read whole into memory); split it into several files"
                                       " (RealUnify's own layout has one file per task), or raise the limit with"
                                       f" {MAX_DATA_FILE_ENV}", str(path))
@@ -56,11 +58,6 @@ class FileTooLarge(OSError):
 
     def __str__(self) -> str:  # "<file>: <why>", not OSError's "[Errno 27] <why>: '<file>'"
         return f"{self.filename}: {self.strerror}"
-
-
-def _size(size: int) -> str:
-    """``"2048 MiB"``, ``"1.5 MiB"``; under 1 MiB ``"90 bytes"``."""
-    return f"{size / 2**20:.1f}".removesuffix(".0") + " MiB" if size >= 2**20 else f"{size} bytes"
 
 
 def read_regular(path: Path, limit: int | None = None, *, refuse_over: bool = False) -> bytes:

@@ -36,6 +36,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from realunify_arena.asgi import header, route_path
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
+from realunify_arena.sizes import exact_size_text
 
 MAX_UPLOAD_FILES = 4  # each upload control sends one image; a few more for a script's batch
 UPLOAD_PART = b"files"  # the only part name Gradio's upload_fn reads
@@ -166,7 +167,7 @@ def gradio_refuses_name(filename: bytes) -> bool:
 
 def over_bytes(max_bytes: int) -> str:
     """Why an upload request whose files pass ``max_bytes`` in all is refused (without ``REFUSED``)."""
-    return f"the files of one upload request may hold {max_bytes} bytes ({max_bytes / 2**20:g} MiB) in all"
+    return f"the files of one upload request may hold {exact_size_text(max_bytes)} in all"
 
 
 @dataclass(frozen=True)

@@ -224,10 +224,11 @@ def _chat(worker: Worker, body: dict) -> dict:
             raise TypeError(f"understand returned {type(content).__name__}, expected str")
     else:
         raise RequestError(400, f"'modalities' must be [\"text\"] or [\"image\"], got {modalities!r}")
+    # no ``usage``: the worker's model code counts no tokens, and the field is optional in OpenAI's reference
+    # (a false 0 would read as a count)
     return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
             "model": worker.name, "choices": [{"index": 0, "finish_reason": "stop",
-                                               "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
+                                               "message": {"role": "assistant", "content": content}}]}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -23,7 +23,25 @@ if TYPE_CHECKING:
 __all__ = ["Adapter", "Capability", "GenerationOptions", "ModelSource", "ModelUnavailable", "NotSupported"]
 
 
-class CutReply(str):
+class Reply(str):
+    """An ``understand`` reply with the token counts its model made it with, a ``str`` in every other way:
+    ``prompt_tokens``, the ids the model read (chat template, text and every image's tokens, as its processor
+    built them), and ``completion_tokens``, the new ids it generated (an end token included), each an ``int``, or
+    None where an adapter does not count them (the remote families). ``serve-openai`` answers them as OpenAI's
+    ``usage``."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @classmethod
+    def counted(cls, text: str, prompt_tokens: int | None, completion_tokens: int | None) -> Reply:
+        """``text`` as this class, with its counts."""
+        reply = cls(text)
+        reply.prompt_tokens, reply.completion_tokens = prompt_tokens, completion_tokens
+        return reply
+
+
+class CutReply(Reply):
     """An ``understand`` reply cut at ``options.max_new_tokens`` (the model had not ended it), a ``str`` in every
     other way. ``serve-openai`` answers it with OpenAI's ``finish_reason`` ``"length"`` (the API reference: the
     maximum number of tokens given in the request was reached), any other reply with ``"stop"``."""

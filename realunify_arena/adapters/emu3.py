@@ -49,7 +49,8 @@ class Emu3Adapter(LocalAdapter):
         with torch.inference_mode():
             new = model.generate(**inputs, **self.sampling(options))[0, inputs["input_ids"].shape[1]:]
         text = processor.decode(new, skip_special_tokens=True).strip()
-        return reply_text(text, new, options.max_new_tokens, model.generation_config.eos_token_id)
+        return reply_text(text, new, options.max_new_tokens, model.generation_config.eos_token_id,
+                          prompt_tokens=inputs["input_ids"].shape[1])
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
         """An image of ``options.width`` x ``options.height`` (each None: 720), which must be whole image tokens

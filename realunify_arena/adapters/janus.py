@@ -82,7 +82,8 @@ class JanusAdapter(LocalAdapter):
         self.generator(options.seed)
         new = self.generate_text_ids(inputs, options)[0, inputs["input_ids"].shape[1]:]
         text = self.processor.decode(new, skip_special_tokens=True).strip()
-        return reply_text(text, new, options.max_new_tokens, self.model.generation_config.eos_token_id)
+        return reply_text(text, new, options.max_new_tokens, self.model.generation_config.eos_token_id,
+                          prompt_tokens=inputs["input_ids"].shape[1])
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
         """A ``native_side`` x ``native_side`` image (384x384 for Janus-Pro); ``options.width``/``height`` may only

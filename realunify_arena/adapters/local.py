@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from realunify_arena import stopping
-from realunify_arena.adapters.base import Adapter, Capability, CutReply, ModelUnavailable
+from realunify_arena.adapters.base import Adapter, Capability, CutReply, ModelUnavailable, Reply
 from realunify_arena.adapters.checkpoint_files import check_checkpoint, model_weights_problem, weights_entry
 from realunify_arena.adapters.checkpoint_fit import load_report_problem
 from realunify_arena.adapters.determinism import leave_out_cudnn_attention
@@ -152,12 +152,15 @@ class LocalAdapter(Adapter):
         return {"do_sample": False, "max_new_tokens": options.max_new_tokens}
 
 
-def reply_text(text: str, new_ids: torch.Tensor, limit: int, eos: int | list[int] | None) -> str:
+def reply_text(text: str, new_ids: torch.Tensor, limit: int, eos: int | list[int] | None, *,
+               prompt_tokens: int | None = None) -> Reply:
     """``text`` (the decoded ``new_ids``, 1-D) as a ``CutReply`` when generation stopped at ``limit`` new tokens
-    without ending on one of the ``eos`` ids (``generation_config.eos_token_id``: one id, a list, or None)."""
+    without ending on one of the ``eos`` ids (``generation_config.eos_token_id``: one id, a list, or None), else a
+    ``Reply``; either counts ``prompt_tokens`` (the length of the ``input_ids`` the model was given) and
+    ``len(new_ids)`` as its completion tokens."""
     ends = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
     cut = len(new_ids) >= limit and (not len(new_ids) or int(new_ids[-1]) not in ends)
-    return CutReply(text) if cut else text
+    return (CutReply if cut else Reply).counted(text, prompt_tokens, len(new_ids))
 
 
 def _without_cudnn_attention(method: Callable) -> Callable:

@@ -72,18 +72,32 @@ DEFAULT_RETRIES = 2
 R = TypeVar("R")
 DIALECTS = ("images", "chat")
 TOKEN_LIMIT_FIELDS = ("max_completion_tokens", "max_tokens")
-# A chat choice's finish_reason saying its text is not the model's whole answer, with why: OpenAI's
-# ``content_filter`` (content omitted by its filters), and vLLM's ``abort`` (the request was aborted on the
-# server: ``vllm.v1.engine.FinishReason.ABORT``) and ``error`` (the engine failed mid-answer). Others (``stop``,
-# ``length``, ``tool_calls``, ``function_call``, or a server's own name for a natural stop, TGI's ``eos_token``
-# and ``stop_sequence``) leave a whole answer, ``length`` one cut at the token limit.
+# A chat choice's ``finish_reason`` is read as an allow-list (``finish_kind``), compared in lower case (proxies pass a
+# provider's own upper-case names on: Gemini's ``STOP``/``MAX_TOKENS``). Names after which the text is the model's
+# whole answer: OpenAI's chat completion object ``stop`` (a natural stop point or a stop sequence), ``tool_calls``
+# and the deprecated ``function_call`` (never asked for: the text is still all the model said); TGI / Hugging Face
+# Inference Endpoints' ``eos_token`` and ``stop_sequence`` (router ``FinishReason``); Together AI's ``eos``;
+# Anthropic's ``end_turn`` and ``tool_use`` (``stop_reason``, passed on by proxies; its ``stop_sequence`` is TGI's
+# name too). vLLM, SGLang, llama.cpp's server, Ollama and LM Studio answer with OpenAI's names. None (no reason
+# given, as some servers omit it) is read as a whole answer too.
+WHOLE_REASONS = frozenset({"stop", "tool_calls", "function_call", "eos_token", "stop_sequence", "eos", "end_turn",
+                           "tool_use"})
+# Names for a reply cut at a token limit, read as OpenAI's ``length`` (a ``CutReply``): Mistral's ``model_length``
+# (the model's context length was reached), Anthropic's and Gemini's ``max_tokens``/``MAX_TOKENS``, Anthropic's
+# ``model_context_window_exceeded``.
+CUT_REASONS = frozenset({"length", "model_length", "max_tokens", "model_context_window_exceeded"})
+# Known names for an answer stopped before the model finished it, with why (an error, as is any name in none of
+# the three lists): OpenAI's ``content_filter`` (content omitted by its filters); vLLM's ``abort`` (the request
+# aborted on the server, also SGLang's), ``error`` (the engine failed mid-answer, also Mistral's and OpenRouter's)
+# and ``repetition`` (the engine stopped a repetitive token pattern: ``vllm.v1.engine.FINISH_REASON_STRINGS``);
+# DeepSeek's ``insufficient_system_resource`` ("the request is interrupted due to insufficient resource of the
+# inference system"); Anthropic's ``refusal`` (the model declined) and ``pause_turn`` (the turn was paused, to be
+# continued by another request).
 UNFINISHED_REASONS = {"content_filter": "the endpoint's content filter withheld part of the answer",
                       "abort": "the endpoint aborted the answer", "error": "the endpoint failed mid-answer",
-                      # DeepSeek's API: "the request is interrupted due to insufficient resource of the inference system"
-                      "insufficient_system_resource": "the endpoint ran out of resources mid-answer"}
-# Other names a server gives a reply cut at a token limit, read as OpenAI's ``length``: Mistral's ``model_length``
-# (the model's context length was reached).
-CUT_REASONS = ("length", "model_length")
+                      "repetition": "the endpoint stopped the answer as repetitive",
+                      "insufficient_system_resource": "the endpoint ran out of resources mid-answer",
+                      "refusal": "the model refused mid-answer", "pause_turn": "the endpoint paused the answer"}
 OPTION_NAMES = {"seed": "seed", "guidance": "guidance_scale", "steps": "num_inference_steps"}
 _IMAGE_CAPABILITIES = (Capability.GENERATE, Capability.EDIT)
 # vLLM-Omni's refusal of a request that gives a diffusion field both at the top level and in a nested
@@ -395,14 +409,15 @@ def _reply_text(card: ModelCard, reply) -> str:
     sequence; ``length``, the maximum number of tokens given in the request was reached; ``content_filter``,
     content was omitted by the provider's content filters; ``tool_calls``/``function_call``, which this adapter
     never asks for) is carried: ``length`` (or another server's name for it, ``CUT_REASONS``) makes the text a
-    ``CutReply`` (``serve-openai`` in front of this card then answers ``length`` too); one of
-    ``UNFINISHED_REASONS`` an error (below); any other value, or none, a plain ``str``.
+    ``CutReply`` (``serve-openai`` in front of this card then answers ``length`` too); a name known to mean a
+    finished answer (``WHOLE_REASONS``), or none, a plain ``str``; any other (``finish_kind``) an error (below).
 
     Raises RuntimeError naming the card and endpoint when the reply has no choice or no text (an empty answer
     is the endpoint failing, not the model answering, and must not be scored as one), quoting what came instead
     (``_instead``): a refusal, an image, or vLLM-Omni's notice of an image run that made no image
     (``NO_IMAGE_NOTICE``), which is the server's text, never the model's; and when the text's choice ended for a
-    reason in ``UNFINISHED_REASONS`` (what is left is not the model's whole answer either)."""
+    reason not known to mean a finished or cut answer (what is left may not be the model's whole answer either):
+    the message says why for a name in ``UNFINISHED_REASONS`` and quotes the reason."""
     where = f"{card.name} at {card.endpoint}"
     if not reply.choices:
         raise RuntimeError(f"{where}: the endpoint answered no choices; got {_shown(card, reply)}")
@@ -412,11 +427,31 @@ def _reply_text(card: ModelCard, reply) -> str:
         raise RuntimeError(f"{where}: the endpoint answered no text (finish reason: {', '.join(reasons)}); "
                            f"the reply holds {_instead(card, reply)}")
     choice, text = answered
-    if choice.finish_reason in UNFINISHED_REASONS:
-        raise RuntimeError(f"{where}: {UNFINISHED_REASONS[choice.finish_reason]} (finish reason: "
-                           f"{choice.finish_reason}), so the text is not the model's whole reply; got "
-                           f"{error_line(repr(text), card.api_key_env, 100)}")
-    return CutReply(text) if choice.finish_reason in CUT_REASONS else text
+    kind = finish_kind(choice.finish_reason)
+    if kind == "whole":
+        return text
+    if kind == "cut":
+        return CutReply(text)
+    why = UNFINISHED_REASONS.get(kind, "the endpoint gave a finish reason that does not say the model finished "
+                                       "its answer")
+    reason = error_line(str(choice.finish_reason), card.api_key_env, 60)
+    raise RuntimeError(f"{where}: {why} (finish reason: {reason}), so the text is not the model's whole reply; got "
+                       f"{error_line(repr(text), card.api_key_env, 100)}")
+
+
+def finish_kind(reason) -> str:
+    """What a chat choice's ``finish_reason`` says of its text: ``"whole"`` (``WHOLE_REASONS``, or None: the model
+    finished its answer), ``"cut"`` (``CUT_REASONS``: cut at a token limit), a key of ``UNFINISHED_REASONS`` (a
+    known name for an answer stopped early), or ``"unknown"`` (any other name, or a value that is no string: not
+    known to mean a finished answer). Names are compared in lower case; never raises."""
+    if reason is None:
+        return "whole"
+    name = reason.lower() if isinstance(reason, str) else None
+    if name in WHOLE_REASONS:
+        return "whole"
+    if name in CUT_REASONS:
+        return "cut"
+    return name if name in UNFINISHED_REASONS else "unknown"
 
 
 def _reply_image(card: ModelCard, reply) -> Image.Image:

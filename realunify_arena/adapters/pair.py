@@ -90,7 +90,8 @@ class PairAdapter(LocalAdapter):
             ids = vlm.generate(**inputs, **self.sampling(options))
         new = ids[0, inputs["input_ids"].shape[1]:]
         text = processor.decode(new, skip_special_tokens=True).strip()
-        return reply_text(text, new, options.max_new_tokens, vlm.generation_config.eos_token_id)
+        return reply_text(text, new, options.max_new_tokens, vlm.generation_config.eos_token_id,
+                          prompt_tokens=inputs["input_ids"].shape[1])
 
     def generate(self, text: str, options: GenerationOptions) -> Image.Image:
         if Capability.GENERATE in self.parts:

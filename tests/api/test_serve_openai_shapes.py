@@ -68,6 +68,8 @@ def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(url):
         head = received.decode()
     assert head.startswith("HTTP/1.1 413"), head[:200]
     assert "request_too_large" in head and f"the limit is {MAX_REQUEST_BYTES} bytes" in head, head
+    # 64 MiB * 4 // 3 + 1 MiB = 90527061 bytes = 86.333... MiB, said to one decimal (before: "86.3333 MiB")
+    assert MAX_REQUEST_BYTES == 90527061 and "(about 86.3 MiB)" in head and "86.33" not in head, head
     assert "gradio" not in head, head  # this server has no Gradio upload route to send files to
 
     def chunks():  # no Content-Length: counted as it arrives
@@ -228,3 +230,28 @@ def test_finish_reason_says_length_for_a_reply_cut_at_max_tokens_and_stop_for_on
         if seen == {"length", "stop"}:
             break
     assert seen == {"length", "stop"}, seen  # both kinds were asked about
+
+
+def test_usage_counts_the_served_model_s_own_tokens(url):
+    """OpenAI's reference: ``usage`` gives ``prompt_tokens``, ``completion_tokens`` and their sum ``total_tokens``.
+    Checked without the server's word: a reply cut at ``max_tokens`` (``finish_reason`` ``length``) generated
+    exactly that many tokens; tiny-pair's tokenizer is word-level (whitespace, then punctuation), so three more
+    words in the question are three more prompt tokens; the stream's usage chunk says the same as the whole
+    reply. Before: every count 0."""
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+    ask = {"model": "tiny-pair", "temperature": 1.5}
+    cut = None
+    for seed in range(24):  # tiny-pair's random weights run some sampled replies on to the limit
+        reply = client.chat.completions.create(messages=QUESTION, max_tokens=4, seed=seed, **ask)
+        if reply.choices[0].finish_reason == "length":
+            cut = reply
+            break
+    assert cut is not None and cut.usage is not None, cut
+    assert cut.usage.completion_tokens == 4, cut.usage
+    assert cut.usage.total_tokens == cut.usage.prompt_tokens + 4 and cut.usage.prompt_tokens > 6, cut.usage
+    longer = [{"role": "user", "content": QUESTION[0]["content"] + " red green blue"}]
+    more = client.chat.completions.create(messages=longer, max_tokens=4, seed=seed, **ask).usage
+    assert more.prompt_tokens == cut.usage.prompt_tokens + 3, (more, cut.usage)
+    chunks = list(client.chat.completions.create(messages=QUESTION, max_tokens=4, seed=seed, stream=True,
+                                                 stream_options={"include_usage": True}, **ask))
+    assert chunks[-1].usage == cut.usage, (chunks[-1].usage, cut.usage)

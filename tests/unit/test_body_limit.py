@@ -46,8 +46,8 @@ def test_the_limit_is_exact(client, chunked):
     assert post(LIMIT).json() == {"read": LIMIT}
     over = post(LIMIT + 1)
     assert over.status_code == 413
-    assert over.json() == {"detail": "request body too large: the limit is 1000 bytes (0.000953674 MiB); files go"
-                                     " to /gradio_api/upload first"}
+    assert over.json() == {"detail": "request body too large: the limit is 1000 bytes; files go"
+                                     " to /gradio_api/upload first"}  # before: "1000 bytes (0.000953674 MiB)"
 
 
 def test_the_upload_route_keeps_its_own_cap(client):
@@ -112,7 +112,7 @@ def test_the_upload_route_takes_a_few_files_and_nothing_else(upload_client, chun
     assert at_limit.json() == {"read": len(_multipart(("files", "a.png", b"p" * 2000), ("files", "b.png",
                                                                                           b"q" * 1000)))}
     refused(post(("files", "a.png", b"p" * 2000), ("files", "b.png", b"q" * 1001)), 413,
-            "the files of one upload request may hold 3000 bytes (0.00286102 MiB) in all")
+            "the files of one upload request may hold 3000 bytes in all")  # before: "(0.00286102 MiB)"
     refused(post(*[("files", f"{i}.png", b"p") for i in range(3)]), 413,
             "part 3 (name 'files') is file 3: one upload request takes at most 2 files")
     refused(post(("files", None, b"x")), 400, "part 1 (name 'files') is a form field, not a file: this route"

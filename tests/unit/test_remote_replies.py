@@ -127,7 +127,14 @@ def _finished(*choices: tuple[str | None, str | None]) -> dict:
     ([("stop", "The sky is blue.")], False),
     ([("tool_calls", "The sky is blue.")], False),  # never asked for: the text is still the answer
     ([("eos_token", "The sky is blue.")], False),  # TGI's name for a natural stop
+    ([("stop_sequence", "The sky is blue.")], False),  # TGI's and Anthropic's: a stop sequence matched
+    ([("eos", "The sky is blue.")], False),  # Together AI's
+    ([("end_turn", "The sky is blue.")], False),  # Anthropic's stop_reason, passed on by a proxy
+    ([("STOP", "The sky is blue.")], False),  # Gemini's name, passed on by a proxy
     ([("model_length", "The sky is")], True),  # Mistral's: the model's context length reached
+    ([("max_tokens", "The sky is")], True),  # Anthropic's stop_reason for OpenAI's length
+    ([("MAX_TOKENS", "The sky is")], True),  # Gemini's
+    ([("model_context_window_exceeded", "The sky is")], True),  # Anthropic's: the context window is full
     ([(None, "The sky is blue.")], False),
     ([("stop", None), ("length", "The sky is")], True),  # the text's own choice tells (an image stage's first)
     ([("length", None), ("stop", "The sky is blue.")], False),
@@ -143,16 +150,38 @@ def test_the_remote_s_finish_reason_length_makes_a_cut_reply(tmp_path, server, c
     assert isinstance(answer, CutReply) is cut
 
 
-@pytest.mark.parametrize("reason", ["content_filter", "abort", "error", "insufficient_system_resource"])
+@pytest.mark.parametrize("reason", [
+    "content_filter", "abort", "error", "insufficient_system_resource",
+    "repetition",  # vLLM: the engine stopped a repetitive token pattern
+    "refusal", "pause_turn",  # Anthropic's stop_reason: the model declined; the turn paused, to be continued
+    "SAFETY", "RECITATION",  # Gemini's, passed on by a proxy
+    # names no list holds: TGIS's ``TIME_LIMIT``/``CANCELLED``, a made-up server's ``truncated``, an empty name
+    "TIME_LIMIT", "cancelled", "truncated", "",
+])
 def test_a_remote_reply_cut_short_by_a_filter_or_an_abort_is_an_error_not_an_answer(tmp_path, server, reason):
     """OpenAI's chat completion: ``content_filter`` when content was omitted by its content filters; vLLM's
     ``abort`` (the request aborted) and ``error`` (the engine failed mid-answer): what is left is not the
-    model's whole answer, so it is not scored as one. Before: scored as the model's answer."""
+    model's whole answer, so it is not scored as one. Any name not known to mean a finished (or a cut) answer is
+    one too: a server's own name for a truncation must not be scored as a whole answer. Before: every name but the
+    first four scored as the model's whole answer."""
     server.answer = lambda h: h.reply(200, _finished((reason, "The answer is")))
     adapter = _adapter(tmp_path, server)
     with pytest.raises(RuntimeError) as failed:
         adapter.understand([], "What colour is the sky?", adapter.card.defaults)
-    _one_line_without_key(failed.value, "openai-stand-in", f"finish reason: {reason}", "The answer is")
+    _one_line_without_key(failed.value, f"openai-stand-in at {server.url}/v1", f"finish reason: {reason})",
+                          "The answer is")
+
+
+@pytest.mark.parametrize("reason", [42, {"type": "length"}, ["stop"],
+                                    pytest.param("stop\n" + KEY + "x" * 500, id="long")])
+def test_a_finish_reason_of_another_shape_is_one_line_error(tmp_path, server, reason):
+    """A reason that is no known name (a number, SGLang's internal ``{"type": ...}`` object, a list, a long
+    line carrying the key) is an error of one short line without the key, never a traceback or an answer."""
+    server.answer = lambda h: h.reply(200, _finished((reason, "The answer is")))
+    adapter = _adapter(tmp_path, server)
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "What colour is the sky?", adapter.card.defaults)
+    _one_line_without_key(failed.value, "openai-stand-in", "finish reason: ", "The answer is")
 
 
 def test_serve_openai_in_front_of_a_remote_card_passes_its_length_on(tmp_path, server):
@@ -168,9 +197,12 @@ def test_serve_openai_in_front_of_a_remote_card_passes_its_length_on(tmp_path, s
         client = openai.OpenAI(base_url=front.url, api_key="unused", max_retries=0)
         for reason, text in (("length", "The sky is"), ("stop", "The sky is blue.")):
             server.answer = lambda h, reply=_finished((reason, text)): h.reply(200, reply)
-            choice = client.chat.completions.create(model=card.name, max_tokens=3, messages=[
-                {"role": "user", "content": "What colour is the sky?"}]).choices[0]
+            answered = client.chat.completions.create(model=card.name, max_tokens=3, messages=[
+                {"role": "user", "content": "What colour is the sky?"}])
+            choice = answered.choices[0]
             assert (choice.finish_reason, choice.message.content) == (reason, text)
+            # the remote card counts no tokens: no usage (optional in OpenAI's reference), never a false 0
+            assert answered.usage is None, answered.usage
 
 
 @pytest.mark.parametrize("body, content_type, expected", [

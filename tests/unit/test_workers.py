@@ -128,6 +128,7 @@ def test_each_request_reaches_the_model_with_the_official_defaults_and_overrides
         "max_completion_tokens": 7, "temperature": 0.0, "seed": 3}
     status, body = _http(module).handle(worker, "POST", "/v1/chat/completions", question)
     assert status == 200 and body["choices"][0]["message"]["content"] == "1 image(s): what color?"
+    assert "usage" not in body, body  # nothing counted: no usage (optional in OpenAI's reference), never a false 0
     method, (images, text), settings = stand_in.calls[-1]
     assert method == "understand" and images[0].tobytes() == SOURCE.tobytes()
     if "max_new_tokens" in defaults["understand"]:
