@@ -9,6 +9,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from realunify_arena.sizes import size_text
 
@@ -60,6 +61,25 @@ class FileTooLarge(OSError):
         return f"{self.filename}: {self.strerror}"
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` (a symlink followed) opened for reading bytes, only when it is a regular file (see
+    ``read_regular``: opened without blocking and checked on its open descriptor). The caller closes it.
+
+    Raises:
+        OSError: the file cannot be opened, or is not a regular file (``strerror``: ``"not a regular file but a
+            character device"``, ...).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    file = os.fdopen(fd, "rb")
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        file.close()
+        kind = next((what for test, what in _KINDS if test(mode)), "a special file")
+        raise OSError(errno.EINVAL, f"not a regular file but {kind}", str(path))
+    os.set_blocking(fd, True)
+    return file
+
+
 def read_regular(path: Path, limit: int | None = None, *, refuse_over: bool = False) -> bytes:
     """The bytes of ``path`` (a symlink followed), at most ``limit + 1`` of them when ``limit`` is given (so a
     caller sees that the file is over ``limit`` without reading it all). With ``refuse_over``, a file over
@@ -75,16 +95,10 @@ def read_regular(path: Path, limit: int | None = None, *, refuse_over: bool = Fa
             file but a character device"``, ...).
         FileTooLarge: ``refuse_over`` and the file is over ``limit`` bytes (an ``OSError``).
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as file:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((what for test, what in _KINDS if test(mode)), "a special file")
-            raise OSError(errno.EINVAL, f"not a regular file but {kind}", str(path))
-        os.set_blocking(fd, True)
+    with open_regular(path) as file:
         if limit is None:
             return file.read()
-        size = os.fstat(fd).st_size
+        size = os.fstat(file.fileno()).st_size
         if refuse_over and size > limit:
             raise FileTooLarge(path, size, limit)
         data = file.read(limit + 1)

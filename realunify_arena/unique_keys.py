@@ -124,9 +124,10 @@ def _noting_pairs(pairs: list[tuple[str, Any]]) -> _Noted:
     return noted
 
 
-def _first_repeat(value: Any) -> tuple[str, str] | None:
-    """(key, place) of the first object, in document order, holding a key twice; place as in YAML's message."""
-    stack: list[tuple[Any, str]] = [(value, "")]
+def _first_repeat(value: Any, place: str = "") -> tuple[str, str] | None:
+    """(key, place) of the first object, in document order, holding a key twice; place as in YAML's message
+    (``place`` is ``value``'s own)."""
+    stack: list[tuple[Any, str]] = [(value, place)]
     while stack:
         node, where = stack.pop()
         if isinstance(node, _Noted):
@@ -139,6 +140,36 @@ def _first_repeat(value: Any) -> tuple[str, str] | None:
             continue
         stack.extend(reversed(children))  # the first child is checked first
     return None
+
+
+def noting_map() -> type[dict]:
+    """A map type for a parser that builds each JSON object key by key (ijson's ``items(map_type=...)``): a key
+    set twice in one object is noted there instead of its last value kept silently, and counted in the
+    returned class's ``repeats`` (0 until then: a caller checks that, then finds the place with ``repeat_in``).
+    A fresh class each call, so two readers count apart."""
+
+    class NotingMap(_Noted):
+        repeats = 0
+
+        def __setitem__(self, key: str, value: Any) -> None:
+            if key in self and self.repeated is None:
+                self.repeated = (key,)
+                NotingMap.repeats += 1
+            dict.__setitem__(self, key, value)
+
+    return NotingMap
+
+
+def repeat_in(value: Any, place: str = "") -> RepeatedKeyError | None:
+    """The error for the first object in ``value`` (built with ``noting_map``'s class), in document order,
+    that holds a key twice, its place named from ``place`` (``value``'s own: ``"[3]"`` gives ``"key 'winner'
+    appears twice in '[3].dedup_tag'; keep one"``, as ``loads_json`` names it in a whole file), or None."""
+    found = _first_repeat(value, place)
+    if found is None:
+        return None
+    key, where = found
+    return RepeatedKeyError(f"key {brief(key)} appears twice" + (f" in '{where}'" if where else "") + "; keep one",
+                            key)
 
 
 def loads_json(text: str, **kwargs: Any) -> Any:

@@ -12,19 +12,21 @@ published leaderboard leaves out).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import io
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
-from realunify_arena.text_files import json_lines, not_text, read_json_text
+from realunify_arena.json_stream import StreamError, array_items
+from realunify_arena.text_files import data_file_limit, json_lines, not_text, open_regular, read_json_text
 from realunify_arena.unique_keys import LongIntegerError, RepeatedKeyError, loads_json, repeated_name
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
@@ -40,7 +42,10 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     vote_id (0 where the file gives none), in file order.
 
     The format is told apart by the first character: ``[`` a JSON array (FastChat's battle file), ``{`` JSON
-    Lines, anything else CSV. An ``export votes`` vote needs track, kind, system_a, system_b and choice (or
+    Lines, anything else CSV. A JSON array is streamed (``json_stream.array_items``: one battle at a time, only
+    the fields read here kept), so it may be over the data-file limit, which holds for each battle instead; one
+    that cannot be streamed (not JSON, ...) is read whole when within the limit, so json names the line and
+    column, and else refused naming the entries read before the problem. An ``export votes`` vote needs track, kind, system_a, system_b and choice (or
     FastChat's ``winner``; where both are given they must agree). A FastChat battle (a record with model_a and
     model_b) needs winner; its track and kind are its own fields where it has them, else ``board`` (track,
     kind). Left out: votes with ``flagged`` set, battles with ``anony`` false or ``dedup_tag.sampled`` false. A
@@ -53,6 +58,20 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     """
     if not path.is_file():
         raise VotesFileError(f"no votes file at {path}")
+    encoding = _array_encoding(path)
+    if encoding is not None:  # a JSON array (FastChat's battles): read one battle at a time
+        try:
+            votes, why = _rated(path, ((f"entry {i + 1} (index {i})", record) for i, record in
+                                       enumerate(array_items(path, encoding, data_file_limit(), _FIELDS))), board)
+        except StreamError as e:
+            if path.stat().st_size > data_file_limit():
+                raise VotesFileError(_stream_problem(path, e)) from None
+            # within the data-file limit the file is read whole, as before arrays were streamed: json's message
+            # names the line and column, and json reads what ijson's parser does not (NaN, a lone surrogate)
+        else:
+            if left_out is not None:
+                left_out.update(why)
+            return votes
     try:
         text = read_json_text(path)  # a byte order mark is no data; UTF-16 as Windows PowerShell writes is read
     except UnicodeDecodeError as e:
@@ -62,17 +81,86 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
         return []
     records = _array(path, text) if start == "[" else _lines(path, text) if start == "{" else _csv(path, text)
     del text  # what the votes need is parsed: the file's text goes before the votes are built
-    votes, seen = [], {}
-    for i, (where, record) in enumerate(records):
-        records[i] = None  # each parsed record goes once read (a FastChat battle's conversations are most of it)
-        vote = _vote(f"{path} {where}", record, board)
-        if isinstance(vote, str):  # left out, and why
-            if left_out is not None:
-                left_out[vote] += 1
-            continue
-        _once(f"{path} {where}", where, record, vote, seen)
-        votes.append(vote)
+    votes, why = _rated(path, _each(records), board)
+    if left_out is not None:
+        left_out.update(why)
     return votes
+
+
+# what of a record the ratings read (``_vote``, ``_once``): a streamed battle keeps these fields only (its
+# conversations, most of its bytes, go as soon as it is parsed)
+_FIELDS = frozenset({"flagged", "anony", "dedup_tag", "track", "kind", "model_a", "model_b", "system_a", "system_b",
+                     "choice", "winner", "vote_id", "battle_id"})
+_ARRAY = "a JSON array of battle objects, as FastChat's clean_battle file"
+
+
+def _array_encoding(path: Path) -> str | None:
+    """The encoding (``json.detect_encoding``'s name) of ``path`` if its text starts, after white space, with
+    ``[``; else None (another format, no text, or bytes that are no text: the whole-file reader says which).
+
+    Raises:
+        OSError: the file cannot be read or is not a regular file.
+    """
+    with open_regular(path) as file:
+        data = file.read(4)
+        encoding = json.detect_encoding(data)
+        decoder = codecs.getincrementaldecoder("utf-8-sig" if encoding == "utf-8" else encoding)()
+        while True:
+            try:
+                text = decoder.decode(data, final=not data)
+            except UnicodeDecodeError:
+                return None
+            if text.lstrip() or not data:  # before "[" only JSON's white space (as json.loads, ijson's C parser)
+                return encoding if text.lstrip(" \t\n\r")[:1] == "[" else None
+            data = file.read(64 * 1024)
+
+
+def _stream_problem(path: Path, error: StreamError) -> str:
+    """The message for a streamed JSON array that could not be read on (a file over the data-file limit)."""
+    if error.kind == "text":  # bytes that are no text: as the whole-file reader says it
+        return f"{path}: {error.reason}; expected {EXPECTED}"
+    expected = f"; expected {_ARRAY}" if error.kind == "json" else ""
+    if error.read is None:  # the reason names the place
+        return f"{path}: {error.reason}{expected}"
+    after = (f"after entry {error.read} (index {error.read - 1}, the last read whole)" if error.read else
+             "before its first entry was read whole")
+    return f"{path} {after}: {error.reason}{expected}"
+
+
+def _each(records: list[tuple[str, object]]) -> Iterator[tuple[str, object]]:
+    """The records of ``records``, each dropped from the list once given (a FastChat battle's conversations are
+    most of it)."""
+    for i, pair in enumerate(records):
+        records[i] = None
+        yield pair
+
+
+def _rated(path: Path, records: Iterator[tuple[str, object]], board: tuple[str, str] | None
+           ) -> tuple[list[dict], Counter]:
+    """The votes of ``records`` ((place, record) pairs, in file order), and how many were left out by why.
+    After a bad record the rest are still read (not rated): a streamed file that breaks further on is refused
+    for that, as a file parsed whole is.
+
+    Raises:
+        VotesFileError: the first bad record (``_vote``, ``_once``).
+    """
+    votes, seen, left_out, problem = [], {}, Counter(), None
+    for where, record in records:
+        if problem is not None:
+            continue
+        try:
+            vote = _vote(f"{path} {where}", record, board)
+            if isinstance(vote, str):  # left out, and why
+                left_out[vote] += 1
+                continue
+            _once(f"{path} {where}", where, record, vote, seen)
+        except VotesFileError as e:
+            problem = e
+            continue
+        votes.append(vote)
+    if problem is not None:
+        raise problem
+    return votes, left_out
 
 
 def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
@@ -93,8 +181,7 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
 
 
 def _array(path: Path, text: str) -> list[tuple[str, object]]:
-    expected = "a JSON array of battle objects, as FastChat's clean_battle file"
-    items = _json(text, lambda e: f"{path} line {e.lineno} column {e.colno}", f"{path}", expected)
+    items = _json(text, lambda e: f"{path} line {e.lineno} column {e.colno}", f"{path}", _ARRAY)
     if not isinstance(items, list):  # e.g. '[1] x' fails above; a top-level object starts with '{'
         raise VotesFileError(f"{path}: expected a JSON array of battle objects, got {type(items).__name__}")
     return [(f"entry {i + 1} (index {i})", item) for i, item in enumerate(items)]

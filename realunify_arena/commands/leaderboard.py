@@ -4,7 +4,8 @@ The same function fits the tab's boards and these (``ratings.board_from_counts``
 and rounds), so a script gets exactly the numbers the page shows; ``--votes FILE`` reads a file written by
 ``export votes`` (JSON Lines, CSV or a JSON array) or FastChat's battles (its ``clean_battle_*.json`` array,
 or JSON Lines), e.g. to rate votes gathered elsewhere; FastChat battles name no track or kind, so ``--track`` and
-``--kind`` say which board they rate.
+``--kind`` say which board they rate. A JSON array is streamed (``vote_files``, ``json_stream``): the data-file
+size limit holds for each battle of it, not for the file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from realunify_arena.arena import KINDS
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import (USAGE, CommandError, add_db, existing_file, no_database, out_file,
                                                store_at)
+from realunify_arena.text_files import MAX_DATA_FILE_ENV
 from realunify_arena.vote_files import VotesFileError, read_votes
 
 FORMATS = ("markdown", "csv", "json")
@@ -39,7 +41,8 @@ def register(sub) -> None:
                    help="rate the votes in FILE (written by `export votes`, JSON Lines, CSV or a JSON array; "
                         "or FastChat battles, a clean_battle JSON array or JSON Lines, rated on the board --track and "
                         "--kind name) "
-                        "instead of the store")
+                        "instead of the store; a JSON array is read one battle at a time, so the data-file size "
+                        f"limit (${MAX_DATA_FILE_ENV}, default 256 MiB) holds per battle, not for the file")
     p.add_argument("--track", choices=TRACKS, help="only this track (default: both)")
     p.add_argument("--kind", choices=KINDS, help="only this kind of battle (default: both)")
     p.add_argument("--format", choices=FORMATS, default="markdown", help="output format (default: markdown)")

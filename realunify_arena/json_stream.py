@@ -1,0 +1,245 @@
+"""Reading a JSON array one element at a time, with memory bounded by the largest element instead of the file:
+FastChat's ``clean_battle_*.json`` (a JSON array of battles, each with its two conversations) runs to gigabytes,
+and parsed whole it took several times its size.
+
+The parsing is ijson's (https://github.com/ICRAR/ijson): its C backend ``yajl2_c`` where it is installed (the
+wheels on PyPI carry it), else its pure-Python backend (same results, a few times slower). Numbers are ints
+and floats (``use_float``: no ``Decimal``), as ``json.loads`` gives them. Around it, this module guards what
+a streaming parser leaves open: each element is at most ``limit`` bytes (the data-file limit, per element
+instead of per file), and nesting deeper than ``MAX_DEPTH`` is refused before ijson sees it (ijson keeps a
+path string for each open level, so memory grows with the square of the depth: 20,000 levels, a 40 kB file,
+took 1 GB). A key written twice in one object is refused, as ``unique_keys.loads_json`` refuses it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from realunify_arena.shown import clipped
+from realunify_arena.sizes import size_text
+from realunify_arena.text_files import MAX_DATA_FILE_ENV, open_regular
+from realunify_arena.unique_keys import noting_map, repeat_in
+
+
+def _backend():
+    import ijson
+
+    try:
+        return ijson.get_backend("yajl2_c")
+    except ImportError:  # no compiler and no wheel for this platform: the pure-Python parser reads the same
+        return ijson.get_backend("python")
+
+
+# the deepest nesting read (the array itself is level 1; a FastChat battle reaches 4: array, battle,
+# conversation, message). Python's json refuses past about 1,000 (RecursionError).
+MAX_DEPTH = 512
+_CHUNK = 8 * 1024  # bytes handed to the parser at a time
+# Opening brackets (either kind, in strings too) handed to the parser since the chunk where the last element
+# ended bound how deep the element being parsed can be. Past MAX_DEPTH of them, the file is read again
+# following the depth exactly (strings told apart: about 2x slower); FastChat's prose rarely gets there.
+_LONG_NUMBER = re.compile(r"Unexpected symbol '-?[0-9]{1000}")
+_LONG = (f"an integer of over {sys.get_int_max_str_digits()} digits, more than Python reads as a number"
+         " (CVE-2020-10735's guard)")
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)  # a whole JSON string
+_STRING_END = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.S)  # the rest of a string begun before
+_PARTIAL = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.S)  # as much of a string as a chunk holds
+
+
+class StreamError(ValueError):
+    """The array cannot be read on. ``reason`` says why (``"not JSON (parse error: ...)"``, ``"JSON nested
+    deeper than 512 levels"``, ``"an element over the 256 MiB ..."``, ``"not UTF-16-LE text (... at byte
+    N)"``, or a repeated key's message, which names the element: ``"key 'winner' appears twice in '[3]'; keep
+    one"``); ``read`` how many elements were read whole before it (the problem is further on: ijson is handed
+    the file in chunks, so it is not known exactly where), None where the reason names the place; ``kind``
+    one of ``"json"`` (not JSON, or nested too deeply), ``"text"``, ``"size"``, ``"repeat"``."""
+
+    def __init__(self, read: int | None, reason: str, kind: str = "json") -> None:
+        super().__init__(reason)
+        self.read, self.reason, self.kind = read, reason, kind
+
+
+class _Deep(Exception):
+    """Nesting maybe (cheap mode: the file is read again in exact mode) or surely (exact mode) deeper than
+    ``MAX_DEPTH``."""
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+class _Source:
+    """The file as ijson reads it (``read(n)``: UTF-8 bytes), checked on the way: every chunk is counted and
+    bracket-checked before ijson parses it. A chunk that fails is not handed over: the source ends there
+    instead (``stop`` says why), so ijson stops on an unclosed array as on a cut file (an exception raised
+    through its pure-Python backend's generators is printed as "Exception ignored" when they are closed)."""
+
+    def __init__(self, file, encoding: str, exact: bool, limit: int) -> None:
+        self.file, self.exact, self.limit = file, exact, limit
+        self.decoder = None if encoding == "utf-8" else codecs.getincrementaldecoder(encoding)()
+        self.fed = 0  # bytes of the file read (before any decoding)
+        self.since_openers = self.since_bytes = 0  # handed over since the last element was read
+        self.last_openers = self.last_bytes = 0  # in the last chunk handed over
+        self.depth, self.in_string, self.escaped = 0, False, False  # exact mode
+        self.stop: Exception | None = None
+
+    def element_read(self) -> None:
+        """The parser gave an element: what follows is counted from the last chunk (where the next began)."""
+        self.since_openers, self.since_bytes = self.last_openers, self.last_bytes
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0 or self.stop is not None:  # size 0: ijson asks whether the source gives bytes or text
+            return b""
+        try:
+            return self._checked(self.file.read(_CHUNK))
+        except (_Deep, _TooLarge, UnicodeDecodeError) as e:
+            self.stop = e
+            return b""
+
+    def _checked(self, raw: bytes) -> bytes:
+        chunk = raw
+        if self.decoder is not None:  # UTF-16 or UTF-32: ijson reads UTF-8
+            try:
+                chunk = self.decoder.decode(raw, final=not raw).encode("utf-8")
+            except UnicodeDecodeError as e:  # at the file's byte, as json.loads' decoding counts it
+                pending = len(self.decoder.getstate()[0])
+                raise UnicodeDecodeError(e.encoding, e.object, self.fed - pending + e.start,
+                                         self.fed - pending + e.end, e.reason) from None
+        self.fed += len(raw)
+        self.last_bytes = len(chunk)
+        self.since_bytes += len(chunk)
+        if self.since_bytes > self.limit:
+            raise _TooLarge(self.since_bytes)
+        if self.exact:
+            self._track(chunk)
+        else:
+            self.last_openers = chunk.count(b"[") + chunk.count(b"{")
+            self.since_openers += self.last_openers
+            if self.since_openers > MAX_DEPTH:
+                raise _Deep
+        return chunk
+
+    def _track(self, chunk: bytes) -> None:
+        """Follow the nesting depth outside strings; raise ``_Deep`` past ``MAX_DEPTH``."""
+        pos = 0
+        if self.in_string:
+            if self.escaped and chunk:  # the chunk before ended on a backslash: this byte is escaped
+                pos, self.escaped = 1, False
+            end = _STRING_END.match(chunk, pos)
+            if end is None:  # the string goes on past this chunk
+                self.escaped = _PARTIAL.match(chunk, pos).end() < len(chunk)  # stopped before a final backslash
+                return
+            pos, self.in_string = end.end(), False
+        outside = _STRING.sub(b"", chunk[pos:])
+        quote = outside.find(b'"')  # a string this chunk does not end (its rest holds no other bare quote)
+        if quote >= 0:
+            tail = outside[quote + 1:]
+            self.in_string, self.escaped = True, _PARTIAL.match(tail).end() < len(tail)
+            outside = outside[:quote]
+        opens = outside.count(b"[") + outside.count(b"{")
+        if self.depth + opens > MAX_DEPTH:  # maybe deeper: follow each bracket
+            for byte in outside:
+                self.depth += 1 if byte in b"[{" else -1 if byte in b"]}" else 0
+                if self.depth > MAX_DEPTH:
+                    raise _Deep
+        else:
+            self.depth += opens - outside.count(b"]") - outside.count(b"}")
+
+
+def array_items(path: Path, encoding: str, limit: int, keep: frozenset[str]) -> Iterator[object]:
+    """The elements of the JSON array in ``path``, in order, one at a time: each parsed with ``json.loads``'
+    types (objects as dicts, ints, floats), an object cut to its ``keep`` keys. ``encoding`` is the
+    file's (``json.detect_encoding``'s name; a UTF-8 byte-order mark is skipped), ``limit`` the most bytes one
+    element may take (UTF-8).
+
+    Raises:
+        StreamError: not JSON, a key twice in one object, nesting past ``MAX_DEPTH``, an element over
+            ``limit`` bytes, or bytes that are no text in ``encoding`` (``reason`` says which; ``index`` where).
+        OSError: the file cannot be read.
+    """
+    exact, python, given = False, False, 0
+    while True:
+        try:
+            yield from _items(path, encoding, limit, keep, exact, python, given)
+            return
+        except _Restart as restart:  # read again from the start, the elements given before not given again
+            given, exact, python = restart.given, exact or restart.exact, python or restart.python
+
+
+class _Restart(Exception):
+    """Read the file again: following the depth exactly (brackets enough for a deep nesting), or with the
+    pure-Python backend (a number yajl cannot hold: an integer past 64 bits, a float past 1.8e308, both of
+    which ``json.loads`` reads); ``given``: the elements already given."""
+
+    def __init__(self, given: int, exact: bool = False, python: bool = False) -> None:
+        super().__init__(given)
+        self.given, self.exact, self.python = given, exact, python
+
+
+def _items(path: Path, encoding: str, limit: int, keep: frozenset[str], exact: bool, python: bool,
+           skip: int) -> Iterator[object]:
+    import ijson
+
+    backend = ijson.get_backend("python") if python else _backend()
+    mapping = noting_map()
+    index = 0
+    with open_regular(path) as file:
+        if encoding == "utf-8" and file.read(3) != codecs.BOM_UTF8:
+            file.seek(0)
+        source = _Source(file, encoding, exact, limit)
+        try:
+            for item in backend.items(source, "item", map_type=mapping, use_float=True, buf_size=_CHUNK):
+                source.element_read()
+                if mapping.repeats:
+                    found = repeat_in(item, f"[{index}]")
+                    if found is not None:
+                        raise StreamError(None, str(found), "repeat")
+                if index >= skip:
+                    yield _kept(item, keep)
+                index += 1
+        except ijson.JSONError as e:  # IncompleteJSONError too; both backends raise these
+            if source.stop is None:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                if "overflow" in first and backend.backend_name != "python":  # yajl's numbers are C's
+                    raise _Restart(index, python=True) from None
+                if _LONG_NUMBER.match(first):  # the pure-Python backend's int() refused it (CVE-2020-10735's guard)
+                    raise StreamError(index, _LONG) from None
+                raise StreamError(index, f"not JSON ({clipped(first, 120)})") from None
+        except UnicodeDecodeError as e:  # yajl passes "\\udc00" on, which Python's UTF-8 decoding refuses
+            raise StreamError(index, f"not JSON ({e.reason} in a string: a lone surrogate escape?)") from None
+
+    if source.stop is not None:
+        raise _stopped(source.stop, index, exact, limit)
+
+
+def _stopped(why: Exception, index: int, exact: bool, limit: int) -> Exception:
+    """What to raise for a source stopped by ``why`` while element ``index`` was read."""
+    if isinstance(why, _Deep):
+        return _Restart(index, exact=True) if not exact else StreamError(index, f"JSON nested deeper than {MAX_DEPTH} levels")
+    if isinstance(why, _TooLarge):
+        return StreamError(index, f"an element over the {size_text(limit)} one is read up to (each is parsed whole; "
+                                  f"{MAX_DATA_FILE_ENV} raises the limit)", "size")
+    return StreamError(None, f"not {why.encoding.upper()} text ({why.reason} at byte {why.start})", "text")
+
+
+def _kept(item: object, keep: frozenset[str]) -> object:
+    """``item`` cut to its ``keep`` keys when it is an object, those as ``json.loads`` builds them (plain dicts,
+    as far down as a message shows them); anything else as it is."""
+    if not isinstance(item, dict):
+        return item
+    return {k: _plain(v) for k, v in item.items() if k in keep}
+
+
+def _plain(value: object, level: int = 0) -> object:
+    if level > 16:  # deeper than a message shows (``shown.brief``): left as parsed
+        return value
+    if isinstance(value, dict):
+        return {k: _plain(v, level + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, level + 1) for v in value]
+    return value
