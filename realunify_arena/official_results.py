@@ -58,7 +58,7 @@ from pathlib import Path
 
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.result_files import STEMS, parse_result_file
-from realunify_arena.benchmark.result_paths import climbs_out, find_result_image
+from realunify_arena.benchmark.result_paths import climbs_out, find_result_image, why_not_found
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, Track
 from realunify_arena.benchmark.validation import (GEU_FIELDS, OWN_INSTANCE_FIELDS, POLLING_FIELDS, UEG_FIELDS,
                                                   OversizedInteger, Problem, describe)
@@ -495,8 +495,10 @@ def _not_here(name: str, value: object, folder: Path, outcome: str, raw: dict | 
     shown = _shown(value)
     if isinstance(value, str) and climbs_out(value):
         return f"{name} {shown} climbs above {folder} by '..' (a result file never reads outside it); {outcome}"
-    return (f"{name} {shown} not found (looked relative to {folder} and to the current directory); "
-            f"{outcome}")
+    if not isinstance(value, str) or not value.strip():  # null, "", or no path at all: nothing to look for
+        said = "null" if value is None else "empty" if isinstance(value, str) else f"{shown}, not a path"
+        return f"{name} is {said}; {outcome}"
+    return f"{name} {shown}{why_not_found(value, folder)}; {outcome}"
 
 
 def _said(image: object, raw: dict, track: Track) -> str:

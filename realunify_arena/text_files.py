@@ -1,5 +1,7 @@
-"""Reading a JSON (or JSON Lines, or CSV) file's text whatever Unicode encoding a tool saved it in, and a
-configuration or data file's bytes only when it is a regular file (``read_regular``)."""
+"""Reading a JSON (or JSON Lines, or CSV) file's text whatever Unicode encoding a tool saved it in, a
+configuration or data file's bytes only when it is a regular file (``read_regular``), and what a path that names
+no readable regular file names instead (``path_fault``: the one wording of a folder, a device, a pipe, a dangling
+or looping link, ... for data files, result images and dataset images alike)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,70 @@ _MAX_DATA_FILE_MB = 2**20  # 1 TiB: the largest value the variable takes
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+NO_SUCH_FILE = "no such file"  # ``path_fault`` of a path naming nothing at all
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular file is, from its ``st_mode``: ``"a folder"``, ``"a character device"``
+    (``/dev/null``), ``"a block device"``, ``"a named pipe"``, ``"a socket"``, else ``"a special file"``."""
+    return next((what for test, what in _KINDS if test(mode)), "a special file")
+
+
+def path_fault(path: str | os.PathLike) -> str | None:
+    """Why ``path`` (a symlink followed) names no regular file this process can read, as a phrase to follow
+    ``"<path>: "``; None when it names one.
+
+    The phrases: ``NO_SUCH_FILE``; ``"a folder, not a file"`` (likewise a character device such as
+    ``/dev/null``, a block device, a named pipe, a socket: ``kind_of``); ``"a symbolic link to 'x.png', which
+    names nothing"``; ``"a loop of symbolic links"`` (ELOOP); ``"a name too long for the file system"``
+    (ENAMETOOLONG); ``"a name holding a NUL byte, which no file name can"``; ``"no such file: x.png is a file,
+    not a folder"`` (ENOTDIR); ``"a file this user has no permission to read"`` (EACCES; root reads any);
+    ``"not reachable: no permission to enter a folder above it"``; else ``"cannot be read (<strerror>)"``.
+    Never raises, and never opens anything but a regular file (and that without blocking): a named pipe opened
+    for reading would wait for a writer forever.
+    """
+    text = os.fspath(path)
+    if "\x00" in text:
+        return "a name holding a NUL byte, which no file name can"
+    try:
+        mode = os.stat(text).st_mode
+    except OSError as e:
+        return _stat_fault(text, e)
+    except ValueError as e:  # another name the platform refuses
+        return f"cannot be named here ({e})"
+    if not stat.S_ISREG(mode):
+        return f"{kind_of(mode)}, not a file"
+    try:
+        os.close(os.open(text, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)))
+    except OSError as e:
+        if e.errno in (errno.EACCES, errno.EPERM):
+            return "a file this user has no permission to read"
+        return f"cannot be read ({e.strerror})"
+    return None
+
+
+def _stat_fault(text: str, error: OSError) -> str:
+    """``path_fault``'s phrase for a path that ``os.stat`` refused with ``error``."""
+    if error.errno == errno.ELOOP:
+        return "a loop of symbolic links"
+    if error.errno == errno.ENAMETOOLONG:
+        return "a name too long for the file system"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "not reachable: no permission to enter a folder above it"
+    if error.errno == errno.ENOTDIR:
+        for above in reversed(Path(text).parents):
+            if str(above) not in (".", above.anchor) and os.path.exists(above) and not os.path.isdir(above):
+                return f"{NO_SUCH_FILE}: {above} is a file, not a folder"
+        return f"{NO_SUCH_FILE}: a part of it is a file, not a folder"
+    if error.errno == errno.ENOENT and os.path.islink(text):
+        try:
+            target = os.readlink(text)
+        except OSError:
+            target = "?"
+        return f"a symbolic link to {target!r}, which names nothing"
+    if error.errno == errno.ENOENT:
+        return NO_SUCH_FILE
+    return f"cannot be read ({error.strerror})"
 
 
 def data_file_limit() -> int:
@@ -74,8 +140,7 @@ def open_regular(path: Path) -> BinaryIO:
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         file.close()
-        kind = next((what for test, what in _KINDS if test(mode)), "a special file")
-        raise OSError(errno.EINVAL, f"not a regular file but {kind}", str(path))
+        raise OSError(errno.EINVAL, f"not a regular file but {kind_of(mode)}", str(path))
     os.set_blocking(fd, True)
     return file
 

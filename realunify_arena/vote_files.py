@@ -26,7 +26,7 @@ from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
 from realunify_arena.json_stream import StreamError, array_items
-from realunify_arena.text_files import data_file_limit, json_lines, not_text, open_regular, read_json_text
+from realunify_arena.text_files import data_file_limit, json_lines, not_text, open_regular, path_fault, read_json_text
 from realunify_arena.unique_keys import LongIntegerError, RepeatedKeyError, loads_json, repeated_name
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
@@ -56,8 +56,9 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     record, or asking for ``board`` when a battle names no track or kind and none was given. ``left_out``, if
     given, counts the records left out by why (``LEFT_OUT``'s values), for a caller to say so.
     """
-    if not path.is_file():
-        raise VotesFileError(f"no votes file at {path}")
+    fault = path_fault(path)
+    if fault is not None:
+        raise VotesFileError(f"{path}: {fault}; expected a votes file")
     encoding = _array_encoding(path)
     if encoding is not None:  # a JSON array (FastChat's battles): read one battle at a time
         try:

@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from realunify_arena.benchmark import decode_budget
+from realunify_arena.text_files import NO_SUCH_FILE, path_fault
 
 # 64 megapixels: far above any benchmark image (the largest AF images are ~4k x 4k), far below a bomb.
 MAX_PIXELS = 64_000_000
@@ -57,6 +58,11 @@ _ORIENTATION_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif"
 
 class ImageError(ValueError):
     """An image that cannot be used, with a message that says why."""
+
+
+class OverLimit(ImageError):
+    """An image refused for its size alone, from its header: over the pixel limit or the decode budget (it may
+    well be a sound image, just too large to decode here)."""
 
 
 def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
@@ -107,16 +113,26 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
             return normalised(im)
 
 
-def check_header(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> None:
-    """What ``open_checked`` refuses before decoding (a missing file, a format not read here, the pixel limit,
-    the decode budget), checked from the header alone: for a file about to be opened by code that tries every
-    Pillow plugin (Gradio's upload preprocessing), some of which decode the whole picture while opening it.
+def check_header(path: str | Path, *, max_pixels: int = MAX_PIXELS, name: str | None = None,
+                 verify: bool = False) -> None:
+    """What ``open_checked`` refuses before decoding (a path naming no readable file, a format not read here, the
+    pixel limit, the decode budget), checked from the header alone: for a file about to be opened by code that
+    tries every Pillow plugin (Gradio's upload preprocessing), some of which decode the whole picture while
+    opening it, and for every dataset image at load time (``validation.check_image_file``). With ``verify``,
+    Pillow's integrity check of the file's structure (``Image.verify``: chunk checksums, a cut-off file) runs
+    too, still without decoding the pixels.
 
     Raises:
-        ImageError: as ``open_checked``, the message starting with ``path``.
+        OverLimit: over the pixel limit or the decode budget (an ``ImageError``).
+        ImageError: as ``open_checked``, the message starting with ``name`` (default ``path``).
     """
-    with _headed(path, str(path), max_pixels, None):
-        pass
+    name = str(path) if name is None else name
+    with _headed(path, name, max_pixels, None) as im:
+        if verify:
+            try:
+                im.verify()
+            except Exception as e:  # noqa: BLE001 - any failure of the structure check means "unreadable"
+                raise ImageError(f"{name}: unreadable image ({e})") from None
 
 
 @contextlib.contextmanager
@@ -124,8 +140,12 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             max_decode_bytes: int | None) -> Iterator[Image.Image]:
     """``source`` opened (header only) as one of ``decode_budget.FORMATS``, within the pixel limit and the decode
     budget; every failure, in the block too, as ``ImageError`` naming ``name``."""
-    if isinstance(source, (str, Path)) and not Path(source).is_file():
-        raise ImageError(f"{name}: file not found")
+    if isinstance(source, (str, Path)):  # never opened unless a regular file: a named pipe would block for good
+        fault = path_fault(source)
+        if fault == NO_SUCH_FILE:
+            raise ImageError(f"{name}: file not found")
+        if fault is not None:
+            raise ImageError(f"{name}: {fault}; expected an image file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -137,7 +157,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{name}: over the pixel limit ({e})") from None
+        raise OverLimit(f"{name}: over the pixel limit of {max_pixels} ({e})") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file Pillow can read (formats read here: "
                          f"{', '.join(decode_budget.FORMATS)})") from None
@@ -158,7 +178,7 @@ def _from_image(image: Image.Image, max_pixels: int, owned: bool) -> Image.Image
 def _check_size(name: str, im: Image.Image, max_pixels: int) -> None:
     w, h = im.size
     if w * h > max_pixels:
-        raise ImageError(f"{name}: {w}x{h} = {w * h} pixels is over the limit of {max_pixels}")
+        raise OverLimit(f"{name}: {w}x{h} = {w * h} pixels is over the limit of {max_pixels}")
     if w == 0 or h == 0:
         raise ImageError(f"{name}: image has zero size")
 
@@ -169,7 +189,7 @@ def check_budget(name: str, im: Image.Image, max_pixels: int, budget: int) -> No
     mode = decode_budget.key(im.mode, im.info)
     why = decode_budget.over_budget(name, im.format, mode, im.size, budget, max_pixels)
     if why is not None:
-        raise ImageError(why)
+        raise OverLimit(why)
 
 
 def orientation(im: Image.Image) -> int:

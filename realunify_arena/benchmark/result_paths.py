@@ -16,6 +16,8 @@ import re
 import unicodedata
 from pathlib import Path, PurePosixPath
 
+from realunify_arena.text_files import NO_SUCH_FILE, path_fault
+
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|[\\/]{2}[^\\/]+[\\/][^\\/]+)")  # C:\ or C:/ or \\server\share
 
 
@@ -33,6 +35,43 @@ def find_result_image(value: str, folder: Path) -> Path | None:
     written, else by its Unicode NFC form (``existing_file``). A path that cannot name a file here
     (a NUL byte, too long a name, the home folder of an unknown user) gives None, never an exception.
     """
+    for group in _candidates(value, folder):
+        found = _first_file(group)
+        if found is not None:
+            return found
+    return None
+
+
+def why_not_found(value: str, folder: Path) -> str:
+    """Why ``value`` names no image here (``find_result_image`` gave None), as the text to follow the path as
+    written: what the first place looked at holds instead of a readable file (``text_files.path_fault``),
+    ``": a folder, not a file (<folder>/imgs); expected a readable image file"`` (likewise a device, a named
+    pipe, a loop of symbolic links, a link to nothing, a name too long or holding a NUL byte, a part of the path
+    that is a file, a file without read permission; the place is left out for a name too long or unprintable
+    to show), else where it was looked for: ``" not found (looked
+    relative to <folder> and to the current directory)"``, or for an absolute path ``" not found: no such
+    file, nor by its tail images/1.png under <folder> (...)"``. Nothing is opened but a regular file (a named
+    pipe is never opened); never raises.
+    """
+    expected = "expected a readable image file"
+    if "\x00" in value:
+        return f": {path_fault(value)}; {expected}"
+    for place in (path for group in _candidates(value, folder) for path in group):
+        fault = path_fault(place)
+        if fault is not None and fault != NO_SUCH_FILE:
+            at = f" ({place})" if str(place) != value and len(value) <= 120 and value.isprintable() else ""
+            return f": {fault}{at}; {expected}"
+    if not (_WINDOWS_ABSOLUTE.match(value) or Path(value.replace("\\", "/")).is_absolute()):
+        return f" not found (looked relative to {folder} and to the current directory)"
+    tails = [str(t) for t in _tails(value)]
+    shown = " or ".join(tails[-2:]) if len(tails) <= 2 else f"{tails[0]} (or {len(tails) - 1} shorter)"
+    nor = f", nor by its tail {shown} under {folder}" if tails else ""
+    return f" not found: no such file here{nor} (an absolute path is never read relative to the current directory)"
+
+
+def _candidates(value: str, folder: Path) -> list[list[Path]]:
+    """The places ``find_result_image`` looks at for ``value``, in order, grouped as it tries them."""
+    groups = []
     written = [value] + ([value.replace("\\", "/")] if "\\" in value else [])
     for text in written:
         path = Path(text)
@@ -41,17 +80,14 @@ def find_result_image(value: str, folder: Path) -> Path | None:
         except RuntimeError:  # "~someone/..." for a user this machine does not know: taken as written
             pass
         if _WINDOWS_ABSOLUTE.match(text):
-            candidates = []  # never relative to the current directory: "C:/x" is no folder named "C:" here
+            groups.append([])  # never relative to the current directory: "C:/x" is no folder named "C:" here
         elif path.is_absolute():
-            candidates = [path]
+            groups.append([path])
         else:  # never above the folder it is relative to: "../../secret.png" names no result image
-            candidates = [c for c in (_within(folder, path), _within(Path.cwd(), path)) if c is not None]
-        found = _first_file(candidates)
-        if found is not None:
-            return found
+            groups.append([c for c in (_within(folder, path), _within(Path.cwd(), path)) if c is not None])
     if _WINDOWS_ABSOLUTE.match(value) or Path(value.replace("\\", "/")).is_absolute():
-        return _first_file([folder / tail for tail in _tails(value)])
-    return None
+        groups.append([folder / tail for tail in _tails(value)])
+    return groups
 
 
 def climbs_out(value: str) -> bool:

@@ -12,12 +12,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from realunify_arena.benchmark import prompts
-from realunify_arena.benchmark import decode_budget, images
+from realunify_arena.benchmark import images
 from realunify_arena.benchmark.images import MAX_PIXELS
 from realunify_arena.shown import brief
+from realunify_arena.text_files import NO_SUCH_FILE, path_fault
 from realunify_arena.benchmark.schema import (
     CATEGORIES,
     LETTERS,
@@ -325,25 +324,27 @@ def _extra(raw: dict, known: set[str]) -> dict:
 
 
 def check_image_file(path: Path, *, file: str, label: str, max_pixels: int = MAX_PIXELS) -> Problem | None:
-    """A cheap check (header and integrity, no full decode) run for every GEU image at load time: the pixel limit
-    and the memory budget of one decode (``images.MAX_DECODE_BYTES``), as ``images.open_checked`` holds it."""
+    """A cheap check (header and integrity, no full decode) run for every GEU image at load time: what
+    ``images.check_header`` refuses with ``verify`` (a path naming no readable image file, ``text_files.
+    path_fault``; a format not read here; the pixel limit and the memory budget of one decode, as
+    ``images.open_checked`` holds them; a corrupt or cut-off file), as a ``Problem`` of field ``input_image``."""
     def problem(message: str) -> Problem:
         return Problem(file, label, "input_image", message)
 
-    if not path.is_file():
+    fault = path_fault(path)
+    if fault == NO_SUCH_FILE:
         return problem(f"image file not found: {path}")
+    if fault is not None:
+        return problem(f"image {path}: {fault}; expected a readable image file")
     try:
-        with Image.open(path, formats=decode_budget.FORMATS) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                return problem(f"image {path.name} is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}")
-            try:
-                images.check_budget(path.name, im, max_pixels, images.MAX_DECODE_BYTES)
-            except images.ImageError as e:
-                return problem(f"image {e}")
-            im.verify()
-    except Image.DecompressionBombError:
-        return problem(f"image {path.name} is over the pixel limit of {max_pixels}")
+        images.check_header(path, max_pixels=max_pixels, name=path.name, verify=True)
+    except images.OverLimit as e:
+        return problem(f"image {e}")
+    except images.ImageError as e:
+        why = str(e).removeprefix(f"{path.name}: ")
+        if why.startswith("unreadable image (") and why.endswith(")"):
+            why = why[len("unreadable image ("):-1]
+        return problem(f"unreadable image {path.name}: {why}")
     except Exception as e:  # noqa: BLE001 - any decoder failure means "unreadable"; say which
         return problem(f"unreadable image {path.name}: {e}")
     return None

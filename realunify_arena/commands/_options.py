@@ -195,23 +195,31 @@ def model_cards(models_dir: Path | str | None, problems: list[CardError] | None 
 
 
 def existing_file(path: Path, flag: str) -> Path:
-    """``path``, or a ``CommandError`` (exit 2) naming ``flag`` when it names no regular file: nothing there,
-    a folder, or a device, pipe or socket (``/dev/null``, a named pipe: there, but never a data file)."""
-    if not path.is_file():
-        what = ("a folder, not a file" if path.is_dir() else
-                "not a regular file (a device, pipe or socket)" if path.exists() else "no such file")
-        raise CommandError(f"{flag} {path}: {what}", USAGE)
+    """``path``, or a ``CommandError`` (exit 2) naming ``flag`` when it names no regular file this user can read,
+    saying what it names instead (``text_files.path_fault``): nothing, a folder, a device or a named pipe
+    (``/dev/null``: there, but never a data file; a pipe is never opened, so nothing blocks), a loop of symbolic
+    links, a link to nothing, a file without read permission."""
+    from realunify_arena.text_files import path_fault
+
+    fault = path_fault(path)
+    if fault is not None:
+        raise CommandError(f"{flag} {path}: {fault}", USAGE)
     return path
 
 
 def existing_path(path: str | Path, flag: str, *, keyword: str | None = None) -> str | Path:
     """``path`` as given, or a ``CommandError`` (exit 2) naming ``flag`` (an option, or a positional's name such
-    as ``PATH``) when nothing is there (a file or a folder will do; ``~`` is expanded). ``keyword``: a value
-    that names no path and passes as it is (``"bundled"``)."""
+    as ``PATH``) when nothing is there (a file or a folder will do; ``~`` is expanded), saying what is there
+    instead where something is (``text_files.path_fault``: a loop of symbolic links, a link to nothing).
+    ``keyword``: a value that names no path and passes as it is (``"bundled"``)."""
     if keyword is not None and str(path) == keyword:
         return path
-    if not Path(path).expanduser().exists():
-        raise CommandError(f"{flag} {path}: no such file or folder", USAGE)
+    if not Path(path).expanduser().exists():  # or a loop of links, a link to nothing, a name too long
+        from realunify_arena.text_files import NO_SUCH_FILE, path_fault
+
+        fault = path_fault(Path(path).expanduser())
+        raise CommandError(f"{flag} {path}: {'no such file or folder' if fault in (None, NO_SUCH_FILE) else fault}",
+                           USAGE)
     return path
 
 

@@ -277,7 +277,7 @@ class TestImages:
     def test_missing_file_and_directory(self, tmp_path):
         with pytest.raises(ImageError, match="file not found"):
             open_checked(tmp_path / "nope.png")
-        with pytest.raises(ImageError, match="file not found"):
+        with pytest.raises(ImageError, match="a folder, not a file; expected an image file"):  # not "not found"
             open_checked(tmp_path)
 
     def test_over_a_given_pixel_limit_is_refused_before_decoding(self):

@@ -519,7 +519,7 @@ def test_a_votes_file_that_is_a_device_or_a_pipe_is_said_to_be_one(tmp_path, cap
 
     pipe = tmp_path / "votes.jsonl"
     os.mkfifo(pipe)
-    for path in ("/dev/null", str(pipe)):
+    for path, kind in (("/dev/null", "a character device"), (str(pipe), "a named pipe")):  # POSIX S_ISCHR, S_ISFIFO
         assert main(["leaderboard", "--votes", path]) == 2
         (line,) = capsys.readouterr().err.splitlines()
-        assert line == f"leaderboard: error: --votes {path}: not a regular file (a device, pipe or socket)", line
+        assert line == f"leaderboard: error: --votes {path}: {kind}, not a file", line

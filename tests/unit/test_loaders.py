@@ -142,7 +142,9 @@ def test_unreadable_and_oversized_images(tmp_path):
     text = "\n".join(messages(ds))
     assert "index 1 (mental_tracking), field 'input_image': unreadable image trunc.png" in text
     assert "index 2 (mental_tracking), field 'input_image': unreadable image text.png" in text
-    assert "index 3 (mental_tracking), field 'input_image': image big.png is 9000x8000 = 72000000 pixels, over" in text
+    # in open_checked's words (one header check, images.check_header), with the limit
+    assert ("index 3 (mental_tracking), field 'input_image': image big.png: 9000x8000 = 72000000 pixels is over the"
+            " limit of 64000000") in text
     assert [i.index for i in ds.instances] == [4]  # the good entry still loads
 
 
