@@ -54,7 +54,7 @@ from realunify_arena.official_results import (MODEL_FIELD, OFFICIAL_MODES, Resul
 from realunify_arena.store import ImportConflict, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
-from realunify_arena.shown import counted
+from realunify_arena.shown import brief, counted
 
 IMPORTED_SETTINGS = {"imported": True}  # the settings every imported run is stored under (part of its key)
 DEFAULT_JUDGE_NAME = "judge_answer"  # the judge name replies found in the files are stored under by default
@@ -302,6 +302,7 @@ def _read(files: list[Path], folder: Path, data: Dataset | None, judge_name: str
     summary.notes = (_model_field(read.entries, summary.model, problems) + failure_notes(read.entries)
                      + unread_notes(read.entries))
     instances = _instances(read.entries, folder, data, problems)
+    summary.notes += _missing_inputs(instances.values(), folder)
     entries = []
     for result in read.entries:
         instance = instances.get((result.record.task_type, result.record.index))
@@ -312,6 +313,22 @@ def _read(files: list[Path], folder: Path, data: Dataset | None, judge_name: str
             summary.statuses[entry.status.value] += 1
             entries.append(entry)
     return entries
+
+
+def _missing_inputs(instances: Iterable[AnyInstance], folder: Path) -> list[str]:
+    """A note when GEU instances read from the entries themselves (no ``--data``) name an input image
+    (``input_image``) that is not here: a runner's folder often holds only its replies and outputs. Their runs
+    are stored and scored all the same, but the app loads a GEU instance only with its image (``benchmark.load``
+    lists the others as problems), so Explore and arena battles never show these runs."""
+    missing = sorted((i for i in instances if isinstance(i, GEUInstance) and i.input_image and i.image_path is None),
+                     key=lambda i: (i.task_type, i.index))
+    if not missing:
+        return []
+    return [f"{counted(len(missing), 'GEU instance')} name{'s' if len(missing) == 1 else ''} an input image not "
+            f"found under {folder} (first: {brief(missing[0].input_image)}, {missing[0].task_type} index "
+            f"{missing[0].index}): their runs are stored and scored, but the app loads a GEU instance only with its "
+            "image, so Explore and arena battles never show them; pass --data with the instances they answer "
+            "(\"bundled\", the official folder or parquet files) to use its images"]
 
 
 def _model_field(entries: list[ResultEntry], model: str, problems: list[Problem]) -> list[str]:

@@ -567,7 +567,7 @@ def test_folders_imported_without_data_are_told_they_will_not_meet_in_a_battle(t
     db = tmp_path / "arena.db"
     ma, mb = _folder(tmp_path / "ma", bundled), _folder(tmp_path / "mb", bundled)
     assert main(["import-results", str(ma), "--model", "model-a", "--db", str(db)]) == 0
-    assert "note:" not in capsys.readouterr().out
+    assert "these runs are stored under" not in capsys.readouterr().out
     assert main(["import-results", str(mb), "--model", "model-b", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     note = next(line for line in out.splitlines() if line.startswith("note: these runs"))
@@ -576,6 +576,28 @@ def test_folders_imported_without_data_are_told_they_will_not_meet_in_a_battle(t
     for folder, model in ((ma, "model-a"), (mb, "model-b")):
         assert main(["import-results", str(folder), "--model", model, "--data", "bundled", "--db", str(together)]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def test_geu_entries_whose_input_images_are_not_here_are_noted(tmp_path, bundled, capsys):
+    """A runner's folder often holds its replies, not the GEU input images. Imported without --data, the runs
+    were stored silently, yet the app loads a GEU instance only with its image: those runs never showed in
+    Explore or a battle. The import now says so; with the images in place, or with --data, nothing is noted."""
+    folder = _folder(tmp_path / "runner", bundled)  # two GEU entries, their input images not copied
+    geu = [i for i in bundled.instances if i.track == "GEU"][:2]
+    assert main(["import-results", str(folder), "--model", "runner", "--db", str(tmp_path / "a.db")]) == 0
+    note = next(line for line in capsys.readouterr().out.splitlines() if "input image not found" in line)
+    assert note.startswith("note: 2 GEU instances name an input image not found under ") and "--data" in note, note
+    first = min(geu, key=lambda i: (i.task_type, i.index))  # named first: task type, then index
+    assert f"{first.task_type} index {first.index}" in note, note
+    assert main(["import-results", str(folder), "--model", "runner", "--data", "bundled",
+                 "--db", str(tmp_path / "b.db")]) == 0
+    assert "input image not found" not in capsys.readouterr().out
+    for inst in geu:  # the images where the entries name them
+        target = folder / inst.input_image
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(inst.image_path, target)
+    assert main(["import-results", str(folder), "--model", "runner", "--db", str(tmp_path / "c.db")]) == 0
+    assert "input image not found" not in capsys.readouterr().out
 
 
 def test_imported_models_are_marked_in_the_leaderboards_table_and_board_rows(tmp_path, bundled):
