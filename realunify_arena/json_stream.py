@@ -47,6 +47,12 @@ _LONG = (f"an integer of over {sys.get_int_max_str_digits()} digits, more than P
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)  # a whole JSON string
 _STRING_END = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.S)  # the rest of a string begun before
 _PARTIAL = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.S)  # as much of a string as a chunk holds
+# a \u escape of half a surrogate pair without its other half: yajl writes '?' for a lone high one (a name
+# silently changed) and bytes no UTF-8 decoder takes for a lone low one; the pure-Python backend keeps both, as
+# json.loads does. (An escaped backslash before "u" matches too: that file is only read more slowly.)
+_LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+                             rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F]")
+_SURROGATE_TAIL = 12  # bytes of a chunk kept to find such an escape across two chunks
 
 
 class StreamError(ValueError):
@@ -67,6 +73,10 @@ class _Deep(Exception):
     ``MAX_DEPTH``."""
 
 
+class _Surrogate(Exception):
+    """A lone surrogate escape, which yajl does not read as json.loads does: read again with the Python backend."""
+
+
 class _TooLarge(Exception):
     def __init__(self, size: int) -> None:
         super().__init__(size)
@@ -79,8 +89,9 @@ class _Source:
     instead (``stop`` says why), so ijson stops on an unclosed array as on a cut file (an exception raised
     through its pure-Python backend's generators is printed as "Exception ignored" when they are closed)."""
 
-    def __init__(self, file, encoding: str, exact: bool, limit: int) -> None:
-        self.file, self.exact, self.limit = file, exact, limit
+    def __init__(self, file, encoding: str, exact: bool, limit: int, python: bool = False) -> None:
+        self.file, self.exact, self.limit, self.python = file, exact, limit, python
+        self.tail = b""  # the last chunk's end, where a surrogate escape may begin (``_LONE_SURROGATE``)
         self.decoder = None if encoding == "utf-8" else codecs.getincrementaldecoder(encoding)()
         self.fed = 0  # bytes of the file read (before any decoding)
         self.since_openers = self.since_bytes = 0  # handed over since the last element was read
@@ -97,7 +108,7 @@ class _Source:
             return b""
         try:
             return self._checked(self.file.read(_CHUNK))
-        except (_Deep, _TooLarge, UnicodeDecodeError) as e:
+        except (_Deep, _TooLarge, _Surrogate, UnicodeDecodeError) as e:
             self.stop = e
             return b""
 
@@ -115,6 +126,11 @@ class _Source:
         self.since_bytes += len(chunk)
         if self.since_bytes > self.limit:
             raise _TooLarge(self.since_bytes)
+        if not self.python:  # yajl's backend: a lone surrogate escape is read by the Python backend instead
+            window = self.tail + chunk  # an escape cut between chunks is whole here, before yajl reads its end
+            if any(found.end() > len(self.tail) for found in _LONE_SURROGATE.finditer(window)):
+                raise _Surrogate  # (a high half that ends the chunk counts as lone: the file is read again)
+            self.tail = window[-_SURROGATE_TAIL:]
         if self.exact:
             self._track(chunk)
         else:
@@ -191,7 +207,7 @@ def _items(path: Path, encoding: str, limit: int, keep: frozenset[str], exact: b
     with open_regular(path) as file:
         if encoding == "utf-8" and file.read(3) != codecs.BOM_UTF8:
             file.seek(0)
-        source = _Source(file, encoding, exact, limit)
+        source = _Source(file, encoding, exact, limit, backend.backend_name == "python")
         try:
             for item in backend.items(source, "item", map_type=mapping, use_float=True, buf_size=_CHUNK):
                 source.element_read()
@@ -221,6 +237,8 @@ def _stopped(why: Exception, index: int, exact: bool, limit: int) -> Exception:
     """What to raise for a source stopped by ``why`` while element ``index`` was read."""
     if isinstance(why, _Deep):
         return _Restart(index, exact=True) if not exact else StreamError(index, f"JSON nested deeper than {MAX_DEPTH} levels")
+    if isinstance(why, _Surrogate):
+        return _Restart(index, python=True)
     if isinstance(why, _TooLarge):
         return StreamError(index, f"an element over the {size_text(limit)} one is read up to (each is parsed whole; "
                                   f"{MAX_DATA_FILE_ENV} raises the limit)", "size")

@@ -52,6 +52,7 @@ import io
 import json
 import math
 import threading
+import unicodedata
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -699,9 +700,29 @@ def board_markdown(board: Board, empty: str | None = None) -> str:
     lines = [summary_markdown(board, empty=empty)]
     if board.rows:
         lines += ["", "| " + " | ".join(BOARD_HEADERS) + " |", "|" + "---|" * len(BOARD_HEADERS)]
-        lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in board_table(board.rows)]
+        lines += ["| " + " | ".join(markdown_text(str(c)) if i != 1 else markdown_name(c) for i, c in enumerate(row))
+                  + " |" for row in board_table(board.rows)]
         lines += ["", COLUMNS_MARKDOWN]
     return "\n".join(lines)
+
+
+# CommonMark's (and GitHub's table) inline syntax: code, emphasis, links, raw HTML and entities, table cells,
+# strikethrough and math; each backslash-escaped shows as itself (CommonMark 0.31, 2.4 "Backslash escapes")
+_MARKDOWN = {ord(c): "\\" + c for c in "\\`*_[]<>&|~$"}
+
+
+def markdown_text(text: str) -> str:
+    """``text`` (one line) as Markdown that shows as itself in a table cell: a name from a votes file with
+    ``|``, a backtick or ``<script>`` in it breaks no table and makes no element."""
+    return text.translate(_MARKDOWN)
+
+
+def markdown_name(name: str) -> str:
+    """A system or model name as a Markdown cell: ``markdown_text``, and as Python's ``ascii`` writes it (quoted,
+    escapes visible) where a table would show it like another name (white space around or doubled inside,
+    which Markdown drops, or not in Unicode NFC form: ``vote_files.look_alikes``)."""
+    plain = name == unicodedata.normalize("NFC", " ".join(name.split()))
+    return markdown_text(name if plain else ascii(name))
 
 
 def boards_csv(boards: list[Board]) -> str:

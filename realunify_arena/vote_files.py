@@ -18,8 +18,9 @@ import functools
 import io
 import json
 import sys
+import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from realunify_arena.arena import KINDS, WINNER
@@ -48,8 +49,9 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     column, and else refused naming the entries read before the problem. An ``export votes`` vote needs track, kind, system_a, system_b and choice (or
     FastChat's ``winner``; where both are given they must agree). A FastChat battle (a record with model_a and
     model_b) needs winner; its track and kind are its own fields where it has them, else ``board`` (track,
-    kind). Left out: votes with ``flagged`` set, battles with ``anony`` false or ``dedup_tag.sampled`` false. A
-    vote of a system against itself, a ``battle_id`` given twice
+    kind); its model names are rated as written (``outside_name_problem`` says which are refused), an export's
+    system names must be systems (``systems.system_problem``). Left out: votes with ``flagged`` set, battles with
+    ``anony`` false or ``dedup_tag.sampled`` false, a system or model against itself. A ``battle_id`` given twice
     (else, without battle ids, a ``vote_id``: one battle would count twice), or a
     file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
@@ -261,7 +263,8 @@ def _csv(path: Path, text: str) -> list[tuple[str, object]]:
 
 # Why a record is left out of the ratings (``read_votes``' ``left_out`` counts them by these).
 LEFT_OUT = {"flagged": "flagged", "anony": "not anonymous (anony false)",
-            "sampled": "a redundant copy FastChat does not rate (dedup_tag.sampled false)"}
+            "sampled": "a redundant copy FastChat does not rate (dedup_tag.sampled false)",
+            "itself": "a model against itself (no information: FastChat's compute_bt gives it no gradient)"}
 
 
 def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | str:
@@ -297,15 +300,13 @@ def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | s
         vote[name] = value
     for side in ("a", "b"):
         vote[f"system_{side}"] = _system(where, f"model_{side}" if battle else f"system_{side}", record, battle)
-    if vote["system_a"] == vote["system_b"]:  # no battle: it could move no rating, yet would count as votes
-        a, b = ("model_a", "model_b") if battle else ("system_a", "system_b")
-        raise VotesFileError(f"{where}: {a} and {b} are both {brief(vote['system_a'])}; a battle is between two "
-                             "different systems")
     vote["choice"] = _choice(where, record, battle)
     try:
         vote["vote_id"] = int(record.get("vote_id") or 0)
     except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         raise VotesFileError(f"{where}: vote_id {brief(record.get('vote_id'))} is not a whole number") from None
+    if vote["system_a"] == vote["system_b"]:  # no information: left out, as FastChat's compute_bt ignores it
+        return LEFT_OUT["itself"]
     return vote
 
 
@@ -331,18 +332,55 @@ def _system(where: str, name: str, record: dict, battle: bool) -> str:
             "; a file written by `export votes` has track, kind, system_a, system_b and choice"))
     problem = _name_problem(value, battle)
     if problem:
-        raise VotesFileError(f"{where}: {name} {problem}" + (" (or a model name)" if battle else ""))
+        raise VotesFileError(f"{where}: {name} {problem}")
     return sys.intern(value)  # a file names a few systems many times: one string each in the votes
+
+
+# A FastChat battle names models as the arena that wrote it does ("meta-llama/Llama-2-70b", "gpt-4o@2024",
+# "Gemini 1.5 Pro", "qwen:7b", "模型"): FastChat's ratings take model_a and model_b as plain strings
+# (``pd.factorize`` in ``rating_systems.get_matchups_models``), so they are rated as written, each exact string
+# one model: names that differ only in white space or Unicode normalization are two (``look_alikes`` finds them
+# for a note). A name of this project's own (``<model>:<direct|stepwise>``, as ``export`` writes model_a) is
+# such a string too and keeps its meaning; ':' alone makes no system ("qwen:7b" is a model). Only what no table
+# can show as one line of text is refused: ``OUTSIDE_NAME_MAX`` characters at most, not blank, no control,
+# format (bidi overrides, zero-width), surrogate or line/paragraph separator characters.
+OUTSIDE_NAME_MAX = 256
+_UNSHOWN = {"Cc": "a control character", "Cf": "an invisible format character", "Cs": "a lone surrogate",
+            "Zl": "a line separator", "Zp": "a paragraph separator"}
+
+
+def outside_name_problem(name: str) -> str | None:
+    """Why ``name`` (a FastChat battle's model_a or model_b) cannot be shown as a model name: ``"<name,
+    shortened>: ..."`` saying what is wrong and what is expected; None when it can (see ``OUTSIDE_NAME_MAX``)."""
+    expected = f"expected a model name of 1 to {OUTSIDE_NAME_MAX} characters on one line"
+    if len(name) > OUTSIDE_NAME_MAX:
+        return f"{brief(name)} ({len(name)} characters): {expected}"
+    if not name.strip():
+        return f"{brief(name)}: only white space; {expected}"
+    for char in name:
+        what = _UNSHOWN.get(unicodedata.category(char))
+        if what:
+            return f"{brief(name)}: holds {what} (U+{ord(char):04X}); {expected}, as a table shows it"
+    return None
 
 
 @functools.lru_cache(maxsize=4096)  # a file names a few systems, each in thousands of battles
 def _name_problem(value: str, battle: bool) -> str | None:
-    """What is wrong with ``value`` as a system name (a FastChat battle's may also be a model name), or None."""
-    from realunify_arena.systems import model_name_problem, system_problem
+    """What is wrong with ``value`` as a system name (``systems.system_problem``), or for a FastChat battle as a
+    model name from outside (``outside_name_problem``); None when nothing is."""
+    from realunify_arena.systems import system_problem
 
-    if battle and model_name_problem(value) is None:  # FastChat names models, not model:mode
-        return None
-    return system_problem(value)  # a newline or ':' in a name breaks the tables
+    return outside_name_problem(value) if battle else system_problem(value)  # a newline or ':' breaks tables
+
+
+def look_alikes(names: Iterable[str]) -> list[list[str]]:
+    """The groups (sorted, each of two or more) of ``names`` that differ only in white space (around or between
+    words) or Unicode normalization (NFC: "é" as one character or as "e" and a combining accent): shown alike,
+    rated as different models, as FastChat rates them."""
+    groups: dict[str, set[str]] = {}
+    for name in names:
+        groups.setdefault(unicodedata.normalize("NFC", " ".join(name.split())), set()).add(name)
+    return sorted(sorted(group) for group in groups.values() if len(group) > 1)
 
 
 _FROM_WINNER = {name: choice for choice, name in WINNER.items()}  # FastChat's winner -> our choice

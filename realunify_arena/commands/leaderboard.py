@@ -21,7 +21,7 @@ from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import (USAGE, CommandError, add_db, existing_file, no_database, out_file,
                                                store_at)
 from realunify_arena.text_files import MAX_DATA_FILE_ENV
-from realunify_arena.vote_files import VotesFileError, read_votes
+from realunify_arena.vote_files import VotesFileError, look_alikes, read_votes
 
 FORMATS = ("markdown", "csv", "json")
 MIN_VOTES_ENV = "REALUNIFY_MIN_VOTES"  # Settings' variable for min_votes, as app.py reads it
@@ -126,7 +126,8 @@ def _tables_from_file(path: Path, board: tuple[str, str] | None):
     """The votes of ``path`` as ``(track, kind) -> CountTable``, and what an empty board says of the file: that
     it holds no battles, or none of that board's (how many it holds on the others), never the Arena tab's
     advice to play one (the file, not the store, is rated). Battles left out by FastChat's rules are counted in
-    that text, or, where some were rated, in a note on stderr."""
+    that text, or, where some were rated, in a note on stderr; so are names that differ only in white space or
+    Unicode normalization (``vote_files.look_alikes``), each written as Python's ``ascii`` shows it."""
     from realunify_arena.ratings import CountTable
 
     left_out: Counter = Counter()
@@ -138,5 +139,9 @@ def _tables_from_file(path: Path, board: tuple[str, str] | None):
         empty += f" ({said})"
         if votes:  # rated boards show no empty text: the note goes to stderr, whatever the format
             print(f"note: {path}: {said}", file=sys.stderr)
+    for group in look_alikes({v[side] for v in votes for side in ("system_a", "system_b")}):
+        print(f"note: {path}: {' and '.join(map(ascii, group))} differ only in white space or Unicode "
+              "normalization: rated as different models, as FastChat rates names as written; make them one name "
+              "in the file to rate them as one", file=sys.stderr)
     return (lambda track, kind: CountTable.from_votes(v for v in votes if v["track"] == track and v["kind"] == kind),
             empty)

@@ -49,13 +49,13 @@ def test_valid_battles_are_read_without_building_a_refusal_for_each(tmp_path, mo
     assert len(read_votes(battles, BOARD)) == 400 and len(read_votes(exported)) == 400
     assert reads == []
     bad = tmp_path / "bad.json"  # the check still refuses a bad name, with the message it builds
-    bad.write_text(json.dumps([{"model_a": "bad name", "model_b": "x", "winner": "tie"}]))
+    bad.write_text(json.dumps([{"model_a": "bad\nname", "model_b": "x", "winner": "tie"}]))
     try:
         read_votes(bad, BOARD)
     except ValueError as e:
-        assert "model_a 'bad name'" in str(e) and "entry 1" in str(e)
+        assert "model_a 'bad\\nname'" in str(e) and "entry 1" in str(e)
     else:
-        raise AssertionError("a model name with a space was read")
+        raise AssertionError("a model name with a newline was read")
 
 
 def export_line(vote_id: int, battle_id: str, choice: str) -> dict:
