@@ -68,11 +68,15 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     already capped): a call naming an event, endpoint or component that does not exist gets a 404 or 422
     saying so, not Gradio's 500; ``refusal_status.RefusalStatus``: a direct call's refusal answered with its
     status (``ui.calls.Refusal``), not Gradio's 500; and FastAPI's 422 for a refused request body written even
-    when it quotes ``NaN`` or ``1e999`` (``validation_answers``), not a 500. ``app.py``, the UI tests,
+    when it quotes ``NaN`` or ``1e999`` (``validation_answers``), not a 500. Gradio's ``/monitoring`` dashboard is
+    off (``enable_monitoring``: its page printed the dashboard's secret URL to the log for any visitor). ``app.py``, the UI tests,
     ``scripts/screenshots.py`` and ``bench/explore.py`` all pass them, so the README's screenshots, the tests
     and the bench show the page a visitor gets."""
     return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS,
             "footer_links": ["api", "gradio", "settings"], "max_file_size": MAX_UPLOAD_BYTES,
+            # Gradio's traffic dashboard: any visitor's GET /monitoring printed its secret URL to the server's log
+            # (hunt25c); off, every /monitoring route answers 403
+            "enable_monitoring": False,
             "app_kwargs": {"middleware": [Middleware(sessions.HeartbeatWatch), Middleware(QuietStreams),
                                           Middleware(UploadProgressGuard),
                                           Middleware(BodyLimit, body_idle_s=body_idle_s, uploads=UploadRules()), Middleware(CallTargets),

@@ -161,3 +161,15 @@ def test_a_multipart_component_call_to_a_real_component_reaches_gradio(app):
     response = app["http"].post("gradio_api/component_server", files={"data": ("d.txt", b"1")},
                                 data={"component_id": str(component), "session_hash": "s", "fn_name": "nosuch"})
     assert response.status_code == 404 and response.json()["detail"] == "Function not found.", response.text[:300]
+
+
+def test_gradio_s_monitoring_dashboard_is_off_and_a_visitor_prints_nothing_to_the_log(app, capfd):
+    """Before: ``GET /monitoring`` (Gradio's traffic dashboard, on unless launched with ``enable_monitoring=False``)
+    answered "See console for monitoring URL." and printed ``* Monitoring URL: .../monitoring/<key> *`` to the
+    server's stdout for any visitor: the dashboard's secret, written to the log on demand (hunt25c)."""
+    capfd.readouterr()
+    for path in ("monitoring", "gradio_api/monitoring", "monitoring/summary", "gradio_api/monitoring/summary"):
+        answer = app["http"].get(path)
+        assert answer.status_code in (403, 404), (path, answer.status_code, answer.text[:200])
+    out, err = capfd.readouterr()
+    assert "Monitoring URL" not in out + err
