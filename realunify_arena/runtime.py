@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from realunify_arena.adapters import LOADING, Adapter, ModelUnavailable, build_adapter
 from realunify_arena.cards import ModelCard, transformers_problem
+from realunify_arena.redaction import error_text, shortened
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -100,6 +101,14 @@ def estimate_bytes(card: ModelCard) -> int:
 
     return weight_bytes(card) or 0
 
+
+
+def load_refusal(card: ModelCard, error: BaseException) -> ModelUnavailable:
+    """``"{card}: could not be loaded from {checkpoints}: {ErrorType}: {message}"``, one line (white space runs
+    joined, secrets masked, cut to 400 characters): how a loader's own exception reaches a user."""
+    said = shortened(" ".join(error_text(error).split()), 400, "...")
+    where = ", ".join(dict.fromkeys(str(c) for c in card.checkpoints.values())) or "its card"
+    return ModelUnavailable(f"{card.name}: could not be loaded from {where}: {said}")
 
 class ModelPool:
     """Lazily loaded adapters with LRU eviction against a memory budget.
@@ -346,14 +355,21 @@ class ModelPool:
         return adapter
 
     def _load(self, card: ModelCard) -> Adapter:
+        """The card's adapter; any failure is ``ModelUnavailable`` naming the card and its checkpoint folders
+        (``load_refusal``), never a library's own exception (a traceback at the command line)."""
         try:
+            try:
+                return self._loader(card, self._device_for(card))
+            except Exception as exc:
+                if type(exc).__name__ != "OutOfMemoryError":
+                    raise
+            log.warning("out of memory loading %s: moving every idle model out and retrying once", card.name)
+            self._make_room(None)
             return self._loader(card, self._device_for(card))
-        except Exception as exc:
-            if type(exc).__name__ != "OutOfMemoryError":
-                raise
-        log.warning("out of memory loading %s: moving every idle model out and retrying once", card.name)
-        self._make_room(None)
-        return self._loader(card, self._device_for(card))
+        except ModelUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - from_pretrained raises RuntimeError, UnpicklingError, OSError, ...
+            raise load_refusal(card, exc) from exc
 
     def _fits(self, need: int | None) -> bool:
         if need is None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from realunify_arena.adapters.base import ModelUnavailable
 from realunify_arena.adapters.checkpoint_fit import component_fit_problem, model_fit_problem
 from realunify_arena.adapters.safetensors_header import safetensors_problem
+from realunify_arena.adapters.torch_bin import torch_bin_problem
 from realunify_arena.adapters.checkpoint_config import (dtype_problem, generation_config_problem, library_refusal,
                                                         one_of, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
@@ -228,16 +229,15 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
         return (f"{folder}: no weights; expected {stem}.safetensors (or its sharded index), "
                 f"{'pytorch_model' if stem == 'model' else stem}.bin, or a variant of them ({stem}.fp16.safetensors)")
     path, kind = entries[0]
-    shards = [path] if kind == "safetensors" else []
+    shards = [path] if kind in ("safetensors", "bin") else []
     if kind == "index":
         shards, problem = _index_problem(path)
         if problem:
             return problem
     for shard in shards:
-        if shard.name.endswith(".safetensors"):
-            problem = safetensors_problem(shard)
-            if problem:
-                return problem
+        problem = safetensors_problem(shard) if shard.name.endswith(".safetensors") else torch_bin_problem(shard)
+        if problem:
+            return problem
     return None
 
 
@@ -426,6 +426,9 @@ def _processor_problem(folder: Path, chat_template: bool) -> str | None:
             or isinstance(_field(folder / "processor_config.json", "image_processor"), dict)):
         return (f"{folder}: no image processor; expected preprocessor_config.json, or an 'image_processor' field"
                 " in processor_config.json")
+    problem = _templates_problem(folder)
+    if problem:
+        return problem
     if chat_template and not ((folder / "chat_template.jinja").is_file()
                               or (folder / "additional_chat_templates").is_dir()
                               or _field(folder / "chat_template.json", "chat_template")
@@ -433,6 +436,49 @@ def _processor_problem(folder: Path, chat_template: bool) -> str | None:
                               or _field(folder / "tokenizer_config.json", "chat_template")):
         return (f"{folder}: no chat template; expected chat_template.jinja, chat_template.json, or a"
                 " 'chat_template' field in tokenizer_config.json")
+    return None
+
+
+def _templates(folder: Path) -> list[tuple[str, str]]:
+    """(where, template) of every chat template transformers may read from ``folder``: ``chat_template.jinja``,
+    ``additional_chat_templates/*.jinja``, and the ``chat_template`` field of ``chat_template.json``,
+    ``processor_config.json`` and ``tokenizer_config.json`` (a string, or a list of ``{name, template}``)."""
+    found = []
+    for path in [folder / "chat_template.jinja", *sorted((folder / "additional_chat_templates").glob("*.jinja"))]:
+        if path.is_file():
+            try:
+                found.append((str(path), path.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                found.append((str(path), exc))
+    for name in ("chat_template.json", "processor_config.json", "tokenizer_config.json"):
+        value = _field(folder / name, "chat_template")
+        if isinstance(value, str):
+            found.append((f"{folder / name} field 'chat_template'", value))
+        elif isinstance(value, list):
+            found += [(f"{folder / name} field 'chat_template' ({entry.get('name')!r})", entry.get("template"))
+                      for entry in value if isinstance(entry, dict)]
+    return found
+
+
+def _templates_problem(folder: Path) -> str | None:
+    """The first chat template that transformers' own Jinja environment (sandboxed, ``trim_blocks``,
+    ``lstrip_blocks``, loop controls: ``chat_template_utils._compile_jinja_template``) cannot compile: every
+    prompt rendered with it would fail with a bare ``TemplateSyntaxError`` naming no file."""
+    import jinja2
+    from transformers.utils.chat_template_utils import _compile_jinja_template
+
+    for where, template in _templates(folder):
+        if isinstance(template, OSError):
+            return f"{where}: cannot be read: {template.strerror or template}"
+        if isinstance(template, UnicodeDecodeError):
+            return f"{where}: not UTF-8 (byte {template.start}); expected a Jinja chat template"
+        if not isinstance(template, str):
+            return f"{where}: a JSON {type(template).__name__}; expected a Jinja chat template (a string)"
+        try:
+            _compile_jinja_template(template)
+        except jinja2.TemplateSyntaxError as exc:
+            return (f"{where}: line {exc.lineno} of the chat template: {exc.message}; expected a Jinja template "
+                    "transformers can compile")
     return None
 
 

@@ -34,7 +34,7 @@ class Emu3Adapter(LocalAdapter):
             self.checked(checkpoint, "transformers", model_types={"emu3"},  # the prompt is written here
                          special_tokens=("image_token", "boi_token", "eoi_token", "image_wrapper_token", "eof_token"),
                          sub_configs=SUB_CONFIGS)
-            self.loaded[f"processor:{checkpoint}"] = AutoProcessor.from_pretrained(checkpoint)
+            self.loaded[f"processor:{checkpoint}"] = self.agreed(checkpoint, AutoProcessor.from_pretrained(checkpoint))
             model = self.pretrained(Emu3ForConditionalGeneration, checkpoint).to(device)
             self.loaded[f"model:{checkpoint}"] = model.eval()
 

@@ -38,7 +38,7 @@ class JanusAdapter(LocalAdapter):
         checkpoint = self.checked(checkpoint_for(card, next(iter(card.capabilities))), "transformers",
                                   model_types={"janus"}, chat_template=True,
                                   special_tokens=("image_token", "boi_token", "eoi_token"), sub_configs=SUB_CONFIGS)
-        self.loaded["processor"] = with_chat_template(AutoProcessor.from_pretrained(checkpoint))
+        self.loaded["processor"] = self.agreed(checkpoint, with_chat_template(AutoProcessor.from_pretrained(checkpoint)))
         self.loaded["model"] = self.pretrained(JanusForConditionalGeneration, checkpoint).to(device)
         self.loaded["model"].eval()
         restore_boi_token_id(self.model.generation_config, self.processor)

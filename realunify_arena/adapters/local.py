@@ -14,6 +14,7 @@ from PIL import Image
 
 from realunify_arena import stopping
 from realunify_arena.adapters.base import Adapter, Capability, CutReply, ModelUnavailable, Reply
+from realunify_arena.adapters.checkpoint_agree import agreement_problem
 from realunify_arena.adapters.checkpoint_files import check_checkpoint, model_weights_problem, weights_entry
 from realunify_arena.adapters.checkpoint_fit import load_report_problem
 from realunify_arena.adapters.determinism import leave_out_cudnn_attention
@@ -61,6 +62,20 @@ class LocalAdapter(Adapter):
         except ModelUnavailable as exc:
             raise ModelUnavailable(f"{self.name}: {exc}") from None
         return checkpoint
+
+    def agreed(self, checkpoint: str, processor):
+        """``processor``, once it and ``checkpoint``'s configuration agree on what transformers compares only at
+        run time (``checkpoint_agree.agreement_problem``: image token ids, image tokens per image, patch sizes).
+
+        Raises:
+            ModelUnavailable: ``"{card}: {file}: field '{field}' is ...; expected ..."``, before the weights load.
+        """
+        from transformers import AutoConfig
+
+        problem = agreement_problem(checkpoint, AutoConfig.from_pretrained(checkpoint), processor)
+        if problem:
+            raise ModelUnavailable(f"{self.name}: {problem}")
+        return processor
 
     def pretrained(self, cls, checkpoint: str):
         """``cls.from_pretrained(checkpoint)`` (a transformers model class: ``JanusForConditionalGeneration``,

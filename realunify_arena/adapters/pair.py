@@ -53,7 +53,7 @@ class PairAdapter(LocalAdapter):
 
         self.checked(checkpoint, "transformers", model_types=MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES.keys(),
                      chat_template=True)
-        self.loaded["processor"] = with_chat_template(AutoProcessor.from_pretrained(checkpoint))
+        self.loaded["processor"] = self.agreed(checkpoint, with_chat_template(AutoProcessor.from_pretrained(checkpoint)))
         self.loaded["vlm"] = self.pretrained(AutoModelForImageTextToText, checkpoint).to(self.device)
         self.loaded["vlm"].eval()
 

@@ -1,0 +1,192 @@
+"""A real-format Janus-Pro folder (tests/real_format.py) broken in a way from_pretrained does not check is refused
+at load with one line naming the file and the field: a config/processor disagreement that transformers finds
+only in the first run ("Image features and image tokens do not match"), a chat template that does not compile,
+and torch ``.bin`` weights that ``torch.load`` cannot read. Any other load failure is one line naming the card
+and the folder, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import pickle
+import shutil
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+import torch
+
+from realunify_arena.adapters import ModelUnavailable
+from realunify_arena.cards import load_cards
+from realunify_arena.runtime import ModelPool
+
+CARDS = load_cards()
+
+
+@pytest.fixture(scope="module")
+def sound(tmp_path_factory, one_torch_thread, real_format_build) -> Path:
+    return real_format_build("build_janus_pro", tmp_path_factory.mktemp("agree") / "janus")
+
+
+def _refusal(folder: Path) -> str:
+    """The one-line reason janus-pro-1b, pointed at ``folder``, does not load: ``ModelPool.preload``, as eval
+    loads the model before it makes a store (a traceback there ended the command)."""
+    card = CARDS["janus-pro-1b"]
+    pool = ModelPool({card.name: dataclasses.replace(card, dtype="float32", checkpoints={
+        c: str(folder) for c in card.checkpoints})}, device="cpu")
+    with pool_closed(pool), pytest.raises(ModelUnavailable) as info:
+        pool.preload([card.name])
+    message = str(info.value)
+    assert message.startswith("janus-pro-1b: ") and "\n" not in message and "Traceback" not in message
+    return message
+
+
+@contextlib.contextmanager
+def pool_closed(pool: ModelPool):
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def _copy(sound: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(sound, tmp_path / "janus"))
+
+
+def _edit(path: Path, **fields) -> None:
+    content = json.loads(path.read_text())
+    for key, value in fields.items():
+        if value is None:
+            content.pop(key, None)
+        else:
+            content[key] = value
+    path.write_text(json.dumps(content))
+
+
+def _token_id(folder: Path, field: str) -> int:
+    """The id tokenizer.json gives the token tokenizer_config.json names as ``field`` (read here, by hand)."""
+    token = json.loads((folder / "tokenizer_config.json").read_text())[field]
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    ids = {t["content"]: t["id"] for t in tokenizer["added_tokens"]} | tokenizer["model"]["vocab"]
+    return ids[token]
+
+
+def _as_7b_tokenizer(folder: Path) -> None:
+    """Put the image token at Janus-Pro-7B's id, 100594 (1B: 100581, JanusConfig's default), swapping ids with the
+    token there."""
+    path = folder / "tokenizer.json"
+    tokenizer = json.loads(path.read_text())
+    token = json.loads((folder / "tokenizer_config.json").read_text())["image_token"]
+    old = _token_id(folder, "image_token")
+    for table in [tokenizer["model"]["vocab"]] + [{t["content"]: t for t in tokenizer["added_tokens"]}]:
+        for name, entry in table.items():
+            value = entry["id"] if isinstance(entry, dict) else entry
+            swapped = 100594 if name == token else old if value == 100594 else value
+            if isinstance(entry, dict):
+                entry["id"] = swapped
+            else:
+                table[name] = swapped
+    path.write_text(json.dumps(tokenizer))
+
+
+@pytest.mark.parametrize("image_token_id", [None, "boi"], ids=["missing-7b", "another-token"])
+def test_an_image_token_id_other_than_the_processors_image_token_names_config_and_the_id(sound, tmp_path,
+                                                                                          image_token_id):
+    """Missing: JanusConfig's default 100581 applies, which is not the 7B tokenizer's image token."""
+    folder = _copy(sound, tmp_path)
+    if image_token_id is None:
+        _as_7b_tokenizer(folder)
+    wanted = _token_id(folder, "image_token")
+    assert wanted == (100594 if image_token_id is None else 100581)
+    _edit(folder / "config.json", image_token_id=_token_id(folder, "boi_token") if image_token_id else None)
+    message = _refusal(folder)
+    assert f"{folder / 'config.json'}: field 'image_token_id'" in message and f"expected {wanted}," in message
+
+
+def test_a_processor_writing_another_count_of_image_tokens_than_the_vision_tower_makes_is_named(sound, tmp_path):
+    folder = _copy(sound, tmp_path)
+    vision = json.loads((folder / "config.json").read_text())["vision_config"]
+    features = (vision["image_size"] // vision["patch_size"]) ** 2  # one feature per patch (JanusVisionEmbeddings)
+    _edit(folder / "processor_config.json", num_image_tokens=features + 1)
+    message = _refusal(folder)
+    assert f"{folder / 'processor_config.json'}: field 'num_image_tokens' is {features + 1}; expected {features}" \
+        in message
+
+
+@pytest.mark.parametrize("where", ["chat_template.jinja", "tokenizer_config.json"])
+def test_a_chat_template_that_does_not_compile_names_the_file_and_line(sound, tmp_path, where):
+    folder = _copy(sound, tmp_path)
+    broken = "{% for m in messages %}\n{{ m['content'] }\n{% endfor %}"  # line 2: '}' for '}}'
+    if where == "chat_template.jinja":
+        (folder / where).write_text(broken)
+    else:
+        (folder / "chat_template.jinja").unlink()
+        _edit(folder / where, chat_template=broken)
+    message = _refusal(folder)
+    assert f"{folder / where}" in message and "line 2 of the chat template" in message
+
+
+def _state_dict(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(folder / "model.safetensors")
+
+
+def _as_bin(sound: Path, tmp_path: Path, write) -> Path:
+    """A copy whose weights are only ``pytorch_model.bin``, as ``write(state_dict, path)`` makes it."""
+    folder = _copy(sound, tmp_path)
+    state = _state_dict(folder)
+    (folder / "model.safetensors").unlink()
+    write(state, folder / "pytorch_model.bin")
+    return folder
+
+
+class Custom:
+    """A class torch.load(weights_only=True) refuses to unpickle."""
+
+
+def _truncated_zip(state, path):
+    torch.save(state, path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _safetensors_named_bin(state, path):
+    from safetensors.torch import save_file
+
+    save_file(state, path)
+
+
+def _custom_class(state, path):
+    torch.save(OrderedDict(state, extra=Custom()), path)
+
+
+@pytest.mark.parametrize("write, said", [(_truncated_zip, "not a whole zip archive"),
+                                         (_safetensors_named_bin, "a safetensors file"),
+                                         (_custom_class, f"{__name__}.Custom")],
+                         ids=["truncated-zip", "safetensors-named-bin", "custom-class"])
+def test_a_torch_bin_that_torch_load_cannot_read_names_the_file(sound, tmp_path, write, said):
+    folder = _as_bin(sound, tmp_path, write)
+    message = _refusal(folder)
+    assert f"janus-pro-1b: {folder / 'pytorch_model.bin'}: " in message and said in message
+
+
+def test_any_other_load_failure_is_one_line_naming_the_card_and_folder(sound, tmp_path):
+    """A legacy-format torch file cut short passes the first-bytes check; torch.load's own RuntimeError becomes
+    one line (it was a traceback out of eval)."""
+    def legacy_cut(state, path):
+        torch.save(state, path, _use_new_zipfile_serialization=False)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    folder = _as_bin(sound, tmp_path, legacy_cut)
+    assert (folder / "pytorch_model.bin").read_bytes().startswith(pickle.dumps(torch.serialization.MAGIC_NUMBER,
+                                                                                protocol=2))
+    message = _refusal(folder)
+    assert message.startswith(f"janus-pro-1b: could not be loaded from {folder}: RuntimeError: ")
+
+
+def test_the_sound_folder_loads(sound):
+    card = dataclasses.replace(CARDS["janus-pro-1b"], dtype="float32",
+                               checkpoints={c: str(sound) for c in CARDS["janus-pro-1b"].checkpoints})
+    with pool_closed(ModelPool({card.name: card}, device="cpu")) as pool, pool.use(card.name) as adapter:
+        assert adapter.name == "janus-pro-1b"
