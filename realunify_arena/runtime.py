@@ -102,13 +102,13 @@ def estimate_bytes(card: ModelCard) -> int:
     return weight_bytes(card) or 0
 
 
-
 def load_refusal(card: ModelCard, error: BaseException) -> ModelUnavailable:
     """``"{card}: could not be loaded from {checkpoints}: {ErrorType}: {message}"``, one line (white space runs
     joined, secrets masked, cut to 400 characters): how a loader's own exception reaches a user."""
     said = shortened(" ".join(error_text(error).split()), 400, "...")
     where = ", ".join(dict.fromkeys(str(c) for c in card.checkpoints.values())) or "its card"
     return ModelUnavailable(f"{card.name}: could not be loaded from {where}: {said}")
+
 
 class ModelPool:
     """Lazily loaded adapters with LRU eviction against a memory budget.
