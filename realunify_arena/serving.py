@@ -4,12 +4,17 @@ Lets one process per GPU or per library stack serve a model that the app then re
 ``openai`` family: chat completions with image input (understand), image generations (generate) and
 image edits (edit). Besides the OpenAI fields it reads ``seed``, ``guidance_scale`` and
 ``num_inference_steps``, so recorded generation options mean the same thing remotely. Every setting is
-held to the card's limits as in the app (``limits.check_options``): one past them is refused with a 400.
+held to the card's limits as in the app (``limits.check_options``): one past them is refused with a 400; so is a
+prompt over ``serving_fields.MAX_PROMPT_CHARS`` and a field this server cannot honour
+(``serving_fields.UNSUPPORTED``), before the model runs. A run stops (``stopping.RunControl``) when its client
+disconnects or at the time limit (``create_app``'s ``time_limit_s``, as the app's ``--run-time-limit``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import socket
 import threading
 import time
@@ -24,7 +29,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realunify_arena.adapters.base import Capability, CutReply, GenerationOptions, NotSupported
-from realunify_arena.adapters.wire import image_from_base64, png_base64
+from realunify_arena.adapters.wire import image_from_base64
 from realunify_arena.asgi import send_plain
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES, ImageError, open_checked
 from realunify_arena.body_limit import BODY_IDLE_S, BodyLimit
@@ -32,6 +37,10 @@ from realunify_arena.cards import ModelCard
 from realunify_arena.limits import OptionError, check_options, edit_size_used
 from realunify_arena.redaction import error_text, install_log_redaction, redact, shortened
 from realunify_arena.runtime import ModelPool
+from realunify_arena.serving_fields import (MAX_PROMPT_CHARS, MAX_STOP_SEQUENCES, cut_at_stop, encoded_image,
+                                            unsupported_field)
+from realunify_arena.settings import LOCAL_RUN_TIME_LIMIT_S
+from realunify_arena.stopping import RunControl, RunStopped
 
 LOOPBACK = "127.0.0.1"
 # The largest request body read: the largest image the app takes (``MAX_UPLOAD_BYTES``, 64 MiB) as base64 in a
@@ -40,22 +49,48 @@ LOOPBACK = "127.0.0.1"
 MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 2**20
 
 
+CLIENT_GONE = "stopped: the client disconnected"
+DISCONNECT_POLL_S = 0.5  # how often a running request looks whether its client is still there
+# the openai client retries a 5xx (twice by default) unless told not to: a run stopped at its time limit would
+# only run as long again
+NO_RETRY = {"x-should-retry": "false"}
+# what a machine out of memory says: Python's MemoryError, torch's OutOfMemoryError, its CPU allocator
+# ("DefaultCPUAllocator: not enough memory: you tried to allocate 40017601936 bytes")
+_OUT_OF_MEMORY = re.compile(r"out of memory|not enough memory|tried to allocate|OutOfMemory|MemoryError", re.I)
+
+
 class RequestError(Exception):
-    """A request the server refuses: answered with HTTP ``status`` and the OpenAI error shape."""
+    """A request the server refuses or could not answer: HTTP ``status`` and the OpenAI error shape (``headers``
+    added to the answer)."""
 
-    def __init__(self, status: int, message: str, code: str = "invalid_request", param: str | None = None) -> None:
+    def __init__(self, status: int, message: str, code: str = "invalid_request", param: str | None = None,
+                 headers: dict | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.code, self.param = status, message, code, param
+        self.status, self.message, self.code, self.param, self.headers = status, message, code, param, headers
 
 
-def _error_body(message: str, code: str, param: str | None = None) -> dict:
-    """The OpenAI error shape (``{"error": {"message", "type", "param", "code"}}``)."""
-    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+def _error_body(message: str, code: str, param: str | None = None, status: int = 400) -> dict:
+    """The OpenAI error shape (``{"error": {"message", "type", "param", "code"}}``): type ``server_error`` for a
+    5xx status (the server failed), else ``invalid_request_error`` (the request was refused)."""
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-def _error(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
+def _error(status: int, message: str, code: str, param: str | None = None, headers: dict | None = None
+           ) -> JSONResponse:
     """The OpenAI error shape, which the openai client turns into its typed exceptions."""
-    return JSONResponse(_error_body(message, code, param), status)
+    return JSONResponse(_error_body(message, code, param, status), status, headers=headers)
+
+
+def failure_message(name: str, error: BaseException) -> str:
+    """What a 500 says of ``error``, raised while card ``name`` ran: one short line naming the kind of failure
+    (``"tiny-pair ran out of memory on this request (RuntimeError)"``), never an allocator's or a library's
+    internals; any other error is ``redaction.error_text``, cut to 300 characters."""
+    text = error_text(error)
+    if isinstance(error, MemoryError) or _OUT_OF_MEMORY.search(text):
+        return (f"{name} ran out of memory on this request ({type(error).__name__}); a shorter prompt or a "
+                "smaller size may fit")
+    return shortened(f"{name} failed: {text}", 300)
 
 
 # The code of each refusal ``BodyLimit`` answers before the body is read whole: 413 OpenAI's own
@@ -65,7 +100,7 @@ _BODY_REFUSAL_CODES = {413: "request_too_large", 408: "request_timeout"}
 
 async def _refuse_body(send, status: int, message: str, *, close: bool) -> None:
     """``body_limit.BodyLimit``'s refusal (a body too large, stalled or too slow) in the OpenAI error shape."""
-    body = _error_body(message, _BODY_REFUSAL_CODES.get(status, "invalid_request"))
+    body = _error_body(message, _BODY_REFUSAL_CODES.get(status, "invalid_request"), status=status)
     await send_plain(send, status, json.dumps(body), close=close, content_type="application/json")
 
 
@@ -85,7 +120,14 @@ class _StreamOptions(BaseModel):
 
 
 class _Body(BaseModel):
-    """Fields every endpoint reads. Others the OpenAI API defines (``user``, ``quality`` ...) are ignored."""
+    """Fields every endpoint reads. Of the other fields OpenAI's API reference defines, those that change the answer
+    are done (chat ``stop``; images ``output_format``, ``output_compression``) or refused with a 400 naming them
+    unless their value asks for nothing (``serving_fields.UNSUPPORTED``: ``tools``, ``logprobs``, ``top_p``,
+    ``background: "transparent"``, an edit's ``mask`` ...). Taken and ignored, since they change nothing a client
+    sees in the answer: ``user``, ``safety_identifier``, ``metadata``, ``store``, ``service_tier``,
+    ``prompt_cache_key``, ``parallel_tool_calls`` (no tools here), ``prediction`` (OpenAI's Predicted Outputs only
+    make an answer faster), ``moderation`` (nothing is moderated here, at any level), ``partial_images`` (no
+    streaming of images), a message's ``name``. Fields OpenAI does not define (vLLM's ``top_k`` ...) are ignored."""
 
     model_config = STRICT_JSON
 
@@ -170,11 +212,25 @@ def _parts(content: Any) -> Any:
     return content
 
 
+ROLES = ("system", "developer", "user", "assistant")  # what a conversation here may hold: all read as one turn
+
+
 class _Message(BaseModel):
     model_config = STRICT_JSON
 
     role: str = "user"
     content: Annotated[list[_Part], BeforeValidator(_parts)]
+
+    @field_validator("role")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        """OpenAI's roles; ``tool`` and ``function`` (a tool's result) are refused with ``tools``."""
+        if value in ("tool", "function"):
+            raise ValueError(f"role {value!r} is not supported by this server (it makes no tool calls)")
+        if value not in ROLES:
+            raise ValueError(f"Invalid value: {value!r}. Supported values are: "
+                             f"{', '.join(map(repr, ROLES[:-1]))} and {ROLES[-1]!r}")
+        return value
 
 
 class _ChatFormat(BaseModel):
@@ -191,12 +247,30 @@ class ChatRequest(_Body):
     response_format: _ChatFormat | None = None  # an object here; a string on the images endpoints
 
     messages: list[_Message] = Field(min_length=1)
+    stop: Any = None  # a string or up to 4: the answer is cut before the first (``stop_sequences``)
+
+    def stop_sequences(self) -> list[str]:
+        """``stop`` as a list (none: empty).
+
+        Raises:
+            RequestError: 400 naming ``stop``: not a string or an array of strings, or more than 4 of them.
+        """
+        stops = [] if self.stop is None else [self.stop] if isinstance(self.stop, str) else self.stop
+        if not (isinstance(stops, list) and all(isinstance(stop, str) for stop in stops)):
+            raise RequestError(400, "Invalid type for 'stop': expected a string or an array of strings, but got "
+                                    f"{_json_type(self.stop)} instead", "invalid_type", "stop")
+        if len(stops) > MAX_STOP_SEQUENCES:
+            raise RequestError(400, f"'stop': at most {MAX_STOP_SEQUENCES} sequences, got {len(stops)}",
+                               param="stop")
+        return stops
 
 
 class ImageRequest(_Body):
     """``POST /v1/images/generations`` (JSON) and ``/v1/images/edits`` (form fields besides the image)."""
 
     prompt: str
+    output_format: Literal["png", "jpeg", "webp"] | None = None  # how the image is encoded (default png)
+    output_compression: int | None = Field(None, ge=0, le=100)  # jpeg or webp quality in percent (default 100)
 
     @field_validator("prompt")
     @classmethod
@@ -258,7 +332,8 @@ def _refusal(errors: list[dict]) -> RequestError:
     return RequestError(400, f"'{where}': {message}{shown}", param=where)
 
 
-def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) -> FastAPI:
+def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S,
+               time_limit_s: float | None = LOCAL_RUN_TIME_LIMIT_S) -> FastAPI:
     """Serve card ``name`` from ``pool`` under ``/v1`` (``/v1/models``, ``/v1/chat/completions``,
     ``/v1/images/generations``, ``/v1/images/edits``). A request body over ``MAX_REQUEST_BYTES``, or one that
     stalls or trickles (``body_limit.BodyLimit``), is answered 413 or 408 in the OpenAI error shape.
@@ -267,6 +342,9 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) 
         pool: where the card's adapter comes from; model work runs through ``pool.run`` (ZeroGPU-aware).
         name: a key of ``pool.cards``.
         body_idle_s: seconds a request body may go without a byte (``BodyLimit``; tests pass a short one).
+        time_limit_s: seconds one request's model work may take once its model is loaded (None: no limit); past
+            it the run is stopped (``stopping.RunControl``) and answered 500 ``server_error``, code
+            ``run_time_limit``, with ``x-should-retry: false``. A run whose client disconnected is stopped too.
 
     Raises:
         KeyError: ``name`` is not a card of ``pool``.
@@ -278,7 +356,7 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) 
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> JSONResponse:
-        return _error(exc.status, redact(exc.message), exc.code, exc.param)
+        return _error(exc.status, redact(exc.message), exc.code, exc.param, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -294,13 +372,15 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) 
             str(exc.detail)
         code = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code,
                                                                                            "invalid_request")
-        return JSONResponse(_error_body(message, code), exc.status_code, headers=exc.headers)
+        return JSONResponse(_error_body(message, code, status=exc.status_code), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def model_error(request: Request, exc: Exception) -> JSONResponse:
-        return _error(500, f"{name} failed: {error_text(exc)}", "model_error")
+        return _error(500, failure_message(name, exc), "model_error")
 
-    def check(body: _Body, capability: Capability) -> None:
+    def check(body: _Body, capability: Capability, endpoint: str, fields: dict | None = None) -> None:
+        """Refuse (``RequestError``) what the card or this server cannot answer, before any model work: ``fields``
+        are the request's as sent (default: those ``body`` did not declare)."""
         if body.model not in (None, name):
             raise RequestError(404, f"model {body.model!r} is not served here; this server serves {name!r}",
                                "model_not_found", "model")
@@ -318,15 +398,51 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) 
         elif body.response_format not in (None, "b64_json"):
             raise RequestError(400, "only response_format=b64_json is supported; this server never hosts files",
                                param="response_format")
+        sent = (body.model_extra or {}) if fields is None else fields
+        field = unsupported_field(sent, endpoint)
+        if field is not None:
+            raise RequestError(400, f"'{field}' is not supported by this server (got "
+                                    f"{shortened(repr(sent[field]), 80)})", "unsupported_parameter", field)
+        if isinstance(body, ChatRequest):
+            body.stop_sequences()
+            length = sum(len(part.text) for message in body.messages for part in message.content
+                         if isinstance(part, _TextPart))
+            if length > MAX_PROMPT_CHARS:  # OpenAI's words for a prompt past the model's context
+                raise RequestError(400, f"This server's maximum prompt length is {MAX_PROMPT_CHARS:,} characters. "
+                                        f"However, your messages resulted in {length:,} characters. Please reduce "
+                                        "the length of the messages.", "context_length_exceeded", "messages")
+        elif len(body.prompt) > MAX_PROMPT_CHARS:  # OpenAI's words for a string over a field's maximum length
+            raise RequestError(400, f"Invalid 'prompt': string too long. Expected a string with maximum length "
+                                    f"{MAX_PROMPT_CHARS}, but got a string with length {len(body.prompt)} instead.",
+                               "string_above_max_length", "prompt")
 
-    def run(method: str, *args: Any) -> Any:
+    def run(control: RunControl, method: str, *args: Any) -> Any:
+        def work(adapter):
+            with control.active():  # the model's loop checks it at each step (``stopping``)
+                control.check()  # stopped while it waited for the device: the model never runs
+                control.start_clock()
+                return getattr(adapter, method)(*args)
+
         try:
-            return pool.run(name, lambda adapter: getattr(adapter, method)(*args))
+            return pool.run(name, work)
         except NotSupported as exc:
             raise RequestError(400, str(exc), "not_supported") from exc
+        except RunStopped as exc:
+            code = "client_disconnected" if control.reason == CLIENT_GONE and control.stopped else "run_time_limit"
+            raise RequestError(500, f"{name} {exc}", code, headers=NO_RETRY) from None
 
-    def image_reply(image) -> dict:
-        return {"created": int(time.time()), "data": [{"b64_json": png_base64(image)}]}
+    async def watched(request: Request, method: str, *args: Any) -> Any:
+        """``run`` in a worker thread, stopped once the client of ``request`` disconnects."""
+        control = RunControl(time_limit_s)
+        work = asyncio.ensure_future(_in_thread(run, control, method, *args))
+        while not (await asyncio.wait({work}, timeout=DISCONNECT_POLL_S))[0]:
+            if not control.stopped and await request.is_disconnected():
+                control.stop(CLIENT_GONE)
+        return work.result()
+
+    def image_reply(image, body: ImageRequest) -> dict:
+        encoded = encoded_image(image, body.output_format or "png", body.output_compression)
+        return {"created": int(time.time()), "data": [{"b64_json": encoded}]}
 
     @app.get("/v1/models")
     def models() -> dict:
@@ -334,13 +450,16 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) 
                                             "capabilities": sorted(c.value for c in card.capabilities)}]}
 
     @app.post("/v1/chat/completions")
-    async def chat(body: ChatRequest) -> dict:
-        check(body, Capability.UNDERSTAND)
+    async def chat(body: ChatRequest, request: Request) -> dict:
+        check(body, Capability.UNDERSTAND, "chat")
         texts, images = _flatten(body.messages)
-        answer = await _in_thread(run, "understand", images, "\n".join(texts), body.options(card))
+        answer = await watched(request, "understand", images, "\n".join(texts), body.options(card))
         finish = "length" if isinstance(answer, CutReply) else "stop"  # adapters that cannot tell give a str
         usage = token_usage(answer)
         answer = redact(answer) if isinstance(answer, str) else answer  # an upstream may echo this server's key
+        cut = cut_at_stop(answer, body.stop_sequences()) if isinstance(answer, str) else None
+        if cut is not None:  # the model generated past a stop sequence: the answer ends before it
+            answer, finish = cut, "stop"
         reply = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
                  "model": name, "choices": [{"index": 0, "finish_reason": finish,
                                              "message": {"role": "assistant", "content": answer}}]}
@@ -352,9 +471,9 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) 
         return reply
 
     @app.post("/v1/images/generations")
-    async def generations(body: ImageRequest) -> dict:
-        check(body, Capability.GENERATE)
-        return image_reply(await _in_thread(run, "generate", body.prompt, body.options(card)))
+    async def generations(body: ImageRequest, request: Request) -> dict:
+        check(body, Capability.GENERATE, "generations")
+        return image_reply(await watched(request, "generate", body.prompt, body.options(card)), body)
 
     @app.post("/v1/images/edits")
     async def edits(request: Request) -> dict:
@@ -363,7 +482,10 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) 
             body = ImageRequest.model_validate({k: v for k, v in form.items() if isinstance(v, str)}, strict=False)
         except ValidationError as exc:
             raise _refusal(exc.errors()) from None
-        check(body, Capability.EDIT)
+        check(body, Capability.EDIT, "edits", {k: v for k, v in form.items() if isinstance(v, str)})
+        if form.getlist("mask"):  # OpenAI's inpainting: only the mask's transparent area is changed
+            raise RequestError(400, "'mask' is not supported by this server: it edits the whole image (send the "
+                                    "edit without a mask)", "unsupported_parameter", "mask")
         uploads = form.getlist("image") or form.getlist("image[]")
         if len(uploads) != 1 or isinstance(uploads[0], str):
             raise RequestError(400, f"expected exactly one 'image' file, got {len(uploads)}", param="image")
@@ -371,7 +493,7 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S) 
             image = open_checked(await uploads[0].read())
         except ImageError as exc:
             raise RequestError(400, f"'image': {exc}", param="image") from None
-        return image_reply(await _in_thread(run, "edit", image, body.prompt, body.options(card, edit=True)))
+        return image_reply(await watched(request, "edit", image, body.prompt, body.options(card, edit=True)), body)
 
     return app
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from realunify_arena.commands._options import (
     PROBLEMS,
     USAGE,
@@ -26,7 +28,29 @@ def register(sub) -> None:
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu ... (default: cuda if available)")
     add_allow_large(p, "serve a card too large for this machine anyway")
     p.add_argument("--preload", action="store_true", help="load the model before accepting requests")
+    p.add_argument("--run-time-limit", metavar="SECONDS", default=None,
+                   help="seconds one request's model work may take, 0 for no limit (default $REALUNIFY_RUN_TIME_LIMIT,"
+                        " else the app's default); a request past it is answered 500, and one whose client "
+                        "disconnects is stopped")
     p.set_defaults(func=run)
+
+
+def time_limit_s(flag: str | None, env=os.environ) -> float | None:
+    """The per-request time limit in seconds (None: none), read as the app reads ``--run-time-limit`` and
+    ``REALUNIFY_RUN_TIME_LIMIT`` (``settings``: same bounds, same default).
+
+    Raises:
+        CommandError: the value is not an integer from 0 to a week, naming the flag or variable.
+    """
+    from realunify_arena.settings import Settings, SettingsError, spec
+
+    setting = spec("run_time_limit")
+    raw, source = (flag, f"--{setting.flag}") if flag is not None else (env.get(setting.env), setting.env)
+    try:
+        limit = None if raw is None else setting.convert(raw, source)
+    except SettingsError as e:
+        raise CommandError(str(e), USAGE) from None
+    return Settings(run_time_limit=limit).time_limit_s
 
 
 def run(args) -> int:
@@ -35,6 +59,7 @@ def run(args) -> int:
     from realunify_arena.runtime import ModelPool
     from realunify_arena.serving import LOOPBACK, BackgroundServer, create_app
 
+    limit_s = time_limit_s(args.run_time_limit)
     problems: list = []
     cards = model_cards(args.models_dir, problems=problems)  # a broken card elsewhere does not stop this one
     for problem in problems:
@@ -48,7 +73,7 @@ def run(args) -> int:
         raise CommandError(f"{args.model} is not available here: {reason}", PROBLEMS)
     pool = ModelPool(cards, device=args.device)
     try:  # listening before the preload: a port taken while the model loaded (minutes) failed after the load
-        server = BackgroundServer(create_app(pool, args.model), port=args.port)
+        server = BackgroundServer(create_app(pool, args.model, time_limit_s=limit_s), port=args.port)
     except OSError as e:  # taken since the check above
         raise CommandError(f"--port: {listen_problem(LOOPBACK, args.port) or e.strerror}; pass another --port"
                            " (0: any free port)", PROBLEMS) from None

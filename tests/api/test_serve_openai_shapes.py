@@ -26,10 +26,16 @@ QUESTION = [{"role": "user", "content": "What colour is the sky?"}]
 
 
 @pytest.fixture(scope="module")
-def url():
+def served():
+    """(the server's base URL, its pool): a test holds the pool's device lock to show a refusal comes first."""
     pool = ModelPool(load_cards(), device="cpu")
     with BackgroundServer(create_app(pool, "tiny-pair")) as server:
-        yield server.url
+        yield server.url, pool
+
+
+@pytest.fixture(scope="module")
+def url(served):
+    return served[0]
 
 
 def _openai_error(reply: httpx.Response, status: int) -> dict:
@@ -255,3 +261,203 @@ def test_usage_counts_the_served_model_s_own_tokens(url):
     chunks = list(client.chat.completions.create(messages=QUESTION, max_tokens=4, seed=seed, stream=True,
                                                  stream_options={"include_usage": True}, **ask))
     assert chunks[-1].usage == cut.usage, (chunks[-1].usage, cut.usage)
+
+
+# -- what the served model cannot take or do: refused by name before it runs (OpenAI's API reference) --------------
+# OpenAI's image prompt limit (gpt-image-1: 32,000 characters), which this server holds every text input to.
+OPENAI_PROMPT_LIMIT = 32000
+RED = None  # a 40x30 PNG, made once
+
+
+def _png() -> bytes:
+    global RED
+    if RED is None:
+        from PIL import Image
+
+        from realunify_arena.adapters.wire import png_bytes
+        RED = png_bytes(Image.new("RGB", (40, 30), (200, 30, 30)))
+    return RED
+
+
+def _post(url: str, route: str, fields: dict, files: dict | None = None, timeout: float = 60) -> httpx.Response:
+    """``fields`` as JSON, or for ``images/edits`` as the multipart form with an image (and ``files``)."""
+    if route == "images/edits":
+        form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()}
+        return httpx.post(f"{url}/{route}", data=form, files={"image": ("x.png", _png(), "image/png")} | (files or {}),
+                          timeout=timeout)
+    return httpx.post(f"{url}/{route}", json=fields, timeout=timeout)
+
+
+LONG = [  # (route, body, param, code): one character past OpenAI's limit, in each place a text input goes
+    ("chat/completions", {"messages": [{"role": "user", "content": "a" * (OPENAI_PROMPT_LIMIT + 1)}]}, "messages",
+     "context_length_exceeded"),
+    ("chat/completions", {"messages": [{"role": "system", "content": "b" * 20000},  # together over the limit
+                                       {"role": "user", "content": [{"type": "text", "text": "c" * 20000}]}]},
+     "messages", "context_length_exceeded"),
+    ("images/generations", {"prompt": "hi " * 100000}, "prompt", "string_above_max_length"),
+    ("images/edits", {"prompt": "d" * (OPENAI_PROMPT_LIMIT + 1)}, "prompt", "string_above_max_length"),
+]
+
+
+@pytest.mark.parametrize("route,body,param,code", LONG)
+def test_a_text_input_past_the_limit_is_refused_before_the_model_runs(served, route, body, param, code):
+    """Before: no bound. A 100,000-word chat prompt held tiny-pair for ~35 s after its client gave up, and a
+    100,000-word image prompt was answered 500 with the allocator's "you tried to allocate 40017601936 bytes".
+    OpenAI answers 400: ``context_length_exceeded`` (param ``messages``) for a chat, and for an image prompt
+    ``string_above_max_length`` (param ``prompt``). The device lock is held meanwhile: a refusal that waited
+    for the model would not come."""
+    url, pool = served
+    with pool.lock_for("tiny-pair"):
+        error = _openai_error(_post(url, route, body, timeout=120), 400)
+    assert error["param"] == param and error["code"] == code, error
+    assert error["type"] == "invalid_request_error" and f"{OPENAI_PROMPT_LIMIT:,}".replace(",", "") in \
+        error["message"].replace(",", ""), error
+
+
+def test_a_prompt_at_the_limit_is_taken(url):
+    """The control: exactly OpenAI's 32,000 characters (one word, so the tiny model reads one token)."""
+    reply = httpx.post(f"{url}/images/generations", json={"prompt": "a" * OPENAI_PROMPT_LIMIT, "size": "32x32"},
+                       timeout=120)
+    assert reply.status_code == 200 and reply.json()["data"][0]["b64_json"], reply.text[:300]
+
+
+UNSUPPORTED = [  # (route, field, value): each changes what OpenAI answers; this server cannot do it
+    ("chat/completions", "logprobs", True), ("chat/completions", "top_logprobs", 3),
+    ("chat/completions", "tools", [{"type": "function", "function": {"name": "f", "parameters": {}}}]),
+    ("chat/completions", "tool_choice", "required"), ("chat/completions", "functions", [{"name": "f"}]),
+    ("chat/completions", "function_call", {"name": "f"}), ("chat/completions", "logit_bias", {"7": 100}),
+    ("chat/completions", "frequency_penalty", 0.5), ("chat/completions", "presence_penalty", -1),
+    ("chat/completions", "top_p", 0.1), ("chat/completions", "modalities", ["text", "audio"]),
+    ("chat/completions", "audio", {"voice": "alloy", "format": "wav"}),
+    ("chat/completions", "reasoning_effort", "high"),
+    ("images/generations", "background", "transparent"), ("images/generations", "style", "vivid"),
+    ("images/generations", "quality", "hd"),
+    ("images/edits", "background", "transparent"), ("images/edits", "input_fidelity", "high"),
+]
+
+
+@pytest.mark.parametrize("route,field,value", UNSUPPORTED)
+def test_a_field_that_would_change_the_answer_is_refused_naming_it(url, route, field, value):
+    """Before: ignored, and a plain answer returned 200 (no tool call, no logprobs, an opaque PNG), which a client
+    reads as what it asked for. OpenAI's reference defines each; this server refuses it with a 400 naming it."""
+    body = {"messages": QUESTION, "max_tokens": 4} if route.startswith("chat") else {"prompt": "a red square"}
+    error = _openai_error(_post(url, route, body | {field: value}), 400)
+    assert error["param"] == field and "not supported by this server" in error["message"], error
+
+
+def test_a_mask_on_an_edit_is_refused_naming_it(url):
+    """Before: the mask was dropped and the whole image edited, answered 200. OpenAI's mask asks for inpainting:
+    only its transparent area may change."""
+    reply = _post(url, "images/edits", {"prompt": "a blue sky"}, files={"mask": ("m.png", _png(), "image/png")})
+    error = _openai_error(reply, 400)
+    assert error["param"] == "mask" and "not supported by this server" in error["message"], error
+
+
+@pytest.mark.parametrize("role", ["wizard", "tool", "function", "User"])
+def test_an_unknown_or_tool_role_is_refused_naming_it(url, role):
+    """Before: any role was taken. OpenAI's roles are system, developer, user, assistant, tool and function (the
+    last two carry tool results, and this server makes no tool calls); others get a 400 naming the field."""
+    reply = httpx.post(f"{url}/chat/completions", json={"messages": [{"role": role, "content": "hi"}]})
+    assert _openai_error(reply, 400)["param"] == "messages[0].role"
+
+
+def test_values_that_ask_for_nothing_more_are_taken(url):
+    """The control: the defaults of the refused fields, and fields that change nothing a client sees."""
+    chat = httpx.post(f"{url}/chat/completions", json={
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "developer", "content": "Be kind."}]
+        + QUESTION, "max_tokens": 4, "logprobs": False, "tools": [], "tool_choice": "none", "top_p": 1,
+        "frequency_penalty": 0, "presence_penalty": 0.0, "modalities": ["text"], "user": "u1",
+        "metadata": {"k": "v"}, "store": False, "parallel_tool_calls": True})
+    assert chat.status_code == 200 and chat.json()["choices"][0]["message"]["content"], chat.text
+    image = httpx.post(f"{url}/images/generations", json={"prompt": "a red square", "size": "32x32", "user": "u1",
+                                                          "background": "opaque", "quality": "auto",
+                                                          "moderation": "low"}, timeout=60)
+    assert image.status_code == 200, image.text[:300]
+
+
+def _seeded_answer(client) -> tuple[dict, str]:
+    """A request and its answer without ``stop`` (at least 4 characters; tiny-pair samples noise words)."""
+    for seed in range(24):
+        ask = {"model": "tiny-pair", "messages": QUESTION, "max_tokens": 16, "temperature": 1.5, "seed": seed}
+        whole = client.chat.completions.create(**ask).choices[0].message.content
+        if len(whole) >= 4:
+            return ask, whole
+    raise AssertionError("no answer of 4 characters in 24 seeds")
+
+
+def test_stop_cuts_the_answer_before_the_first_stop_sequence(url):
+    """OpenAI's reference: ``stop``, up to 4 sequences "where the API will stop generating further tokens. The
+    returned text will not contain the stop sequence"; ``finish_reason`` is then ``stop``. The expected text is
+    the answer without ``stop`` (same seed) cut before the earliest occurrence of either sequence. Before: the
+    answer went on past it."""
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+    ask, whole = _seeded_answer(client)
+    stops = [whole[len(whole) // 2:len(whole) // 2 + 2], "never in the answer \u2603"]
+    expected = whole[:whole.find(stops[0])]
+    cut = client.chat.completions.create(**ask, stop=stops).choices[0]
+    assert (cut.message.content, cut.finish_reason) == (expected, "stop"), (whole, stops, cut)
+    chunks = list(client.chat.completions.create(**ask, stop=stops[0], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == expected
+    assert client.chat.completions.create(**ask, stop=["\u2603"]).choices[0].message.content == whole  # none found
+    error = _openai_error(httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "stop": list("abcde")}),
+                          400)
+    assert error["param"] == "stop" and "4" in error["message"], error
+
+
+@pytest.mark.parametrize("route", ["images/generations", "images/edits"])
+@pytest.mark.parametrize("output_format,pillow_format", [("jpeg", "JPEG"), ("webp", "WEBP"), ("png", "PNG")])
+def test_output_format_encodes_the_image_as_asked(url, route, output_format, pillow_format):
+    """OpenAI's reference: ``output_format`` png (the default), jpeg or webp, ``output_compression`` 0-100 for the
+    last two. Pillow reads the answer to tell its format. Before: always PNG."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    body = {"prompt": "a red square", "size": "32x32", "output_format": output_format, "output_compression": 80}
+    reply = _post(url, route, body)
+    assert reply.status_code == 200, reply.text[:300]
+    image = Image.open(io.BytesIO(base64.b64decode(reply.json()["data"][0]["b64_json"])))
+    assert image.format == pillow_format, image.format
+    for bad in ({"output_format": "gif"}, {"output_compression": 101}):
+        assert _openai_error(_post(url, route, {"prompt": "x"} | bad), 400)["param"] == next(iter(bad))
+
+
+def test_a_run_past_the_time_limit_is_a_server_error_not_retried(served):
+    """As the app stops a run past ``--run-time-limit`` (``stopping.RunControl``), so does this server: a 500 of
+    OpenAI's type ``server_error`` (never ``invalid_request_error``: the request was fine), with
+    ``x-should-retry: false`` so that the openai client does not run it twice more. Before: no limit."""
+    _, pool = served
+    with BackgroundServer(create_app(pool, "tiny-pair", time_limit_s=1e-9)) as server:
+        reply = httpx.post(f"{server.url}/chat/completions", json={"messages": QUESTION, "max_tokens": 4}, timeout=60)
+    error = _openai_error(reply, 500)
+    assert error["type"] == "server_error" and error["code"] == "run_time_limit", error
+    assert "time limit" in error["message"] and reply.headers["x-should-retry"] == "false", (error, reply.headers)
+
+
+def test_a_request_whose_client_disconnects_is_stopped_before_its_model_runs(served):
+    """Before: a request ran to its end after its client had gone (a 100,000-word prompt held the model ~35 s
+    more, and the next client waited behind it). The device lock is held while the client sends a request and
+    closes its connection; the server sees the disconnect (``Request.is_disconnected``) and stops the run
+    (``stopping.RunControl``), which then ends at its first check instead of generating."""
+    import time
+
+    from realunify_arena import stopping
+    from realunify_arena.serving import CLIENT_GONE
+
+    url, pool = served
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    body = json.dumps({"messages": QUESTION, "max_tokens": 4}).encode()
+    with pool.lock_for("tiny-pair"):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        gone = []
+        for _ in range(600):  # up to a minute on a loaded machine; the server looks every 0.5 s
+            gone = [c for c in list(stopping._opened) if c.stopped and c.reason == CLIENT_GONE]
+            if gone:
+                break
+            time.sleep(0.1)
+    assert gone, "the run of a disconnected client was not stopped"
+    assert stopping.wait_until_idle(60)
+    assert not gone[0].started  # it never got past its first check: the model did not run

@@ -212,4 +212,5 @@ def test_the_openai_compatible_server_cleans_a_model_error(tmp_path, monkeypatch
             reply = httpx.post(f"{server.url}/images/generations", json={"prompt": "a red cube"}, timeout=60)
         assert stand_in.quoted.get(("gemini", "malformed"))
     assert reply.status_code == 500 and "ValidationError" in reply.text and "***" in reply.text, reply.text
+    assert reply.json()["error"]["type"] == "server_error", reply.text  # OpenAI's type for its own failure
     assert_no_marker("serve-openai's error reply", reply.text)
