@@ -38,7 +38,7 @@ from realunify_arena.limits import OptionError, check_options, edit_size_used
 from realunify_arena.redaction import error_text, install_log_redaction, redact, shortened
 from realunify_arena.runtime import ModelPool
 from realunify_arena.serving_fields import (MAX_PROMPT_CHARS, MAX_STOP_SEQUENCES, cut_at_stop, encoded_image,
-                                            unsupported_field)
+                                            SAMPLING_ONLY, unsupported_field)
 from realunify_arena.settings import LOCAL_RUN_TIME_LIMIT_S
 from realunify_arena.stopping import RunControl, RunStopped
 
@@ -122,12 +122,14 @@ class _StreamOptions(BaseModel):
 class _Body(BaseModel):
     """Fields every endpoint reads. Of the other fields OpenAI's API reference defines, those that change the answer
     are done (chat ``stop``; images ``output_format``, ``output_compression``) or refused with a 400 naming them
-    unless their value asks for nothing (``serving_fields.UNSUPPORTED``: ``tools``, ``logprobs``, ``top_p``,
+    unless their value asks for nothing (``serving_fields.UNSUPPORTED``: ``tools``, ``logprobs``, ``top_p`` when
+    sampling (``SAMPLING_ONLY``),
     ``background: "transparent"``, an edit's ``mask`` ...). Taken and ignored, since they change nothing a client
     sees in the answer: ``user``, ``safety_identifier``, ``metadata``, ``store``, ``service_tier``,
     ``prompt_cache_key``, ``parallel_tool_calls`` (no tools here), ``prediction`` (OpenAI's Predicted Outputs only
     make an answer faster), ``moderation`` (nothing is moderated here, at any level), ``partial_images`` (no
-    streaming of images), a message's ``name``. Fields OpenAI does not define (vLLM's ``top_k`` ...) are ignored."""
+    streaming of images), a message's ``name``, an image's ``quality`` (a hint: these models have one quality,
+    as dall-e-2's ``standard``). Fields OpenAI does not define (vLLM's ``top_k`` ...) are ignored."""
 
     model_config = STRICT_JSON
 
@@ -403,6 +405,14 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S,
         if field is not None:
             raise RequestError(400, f"'{field}' is not supported by this server (got "
                                     f"{shortened(repr(sent[field]), 80)})", "unsupported_parameter", field)
+        top_p = sent.get(SAMPLING_ONLY)
+        if isinstance(body, ChatRequest) and top_p is not None and top_p != 1:
+            temperature = body.temperature if body.temperature is not None else card.defaults.temperature
+            if temperature:
+                raise RequestError(400, f"'top_p' is not supported by this server when sampling (temperature "
+                                        f"{temperature:g}): its models sample from the whole distribution (top_p 1); "
+                                        f"with temperature 0 (greedy decoding) any top_p is taken (got "
+                                        f"{shortened(repr(top_p), 80)})", "unsupported_parameter", SAMPLING_ONLY)
         if isinstance(body, ChatRequest):
             body.stop_sequences()
             length = sum(len(part.text) for message in body.messages for part in message.content

@@ -42,7 +42,6 @@ _CHAT = {
     "logit_bias": (None, {}),
     "frequency_penalty": (None, 0),
     "presence_penalty": (None, 0),
-    "top_p": (None, 1),  # nucleus sampling: the served models sample from the whole distribution
     "modalities": (None, ["text"]),  # audio output
     "audio": (None,),
     "reasoning_effort": (None,),  # reasoning models only (OpenAI refuses it for others too)
@@ -52,12 +51,15 @@ _CHAT = {
 _IMAGES = {
     "background": (None, "auto", "opaque"),  # the models here paint every pixel: no transparent background
     "style": (None,),  # dall-e-3's vivid / natural
-    "quality": (None, "auto", "standard"),  # "hd", "high" ...: no such setting on these models
     "input_fidelity": (None, "low"),  # edits: gpt-image-1's "high" keeps faces and logos closer
 }
 UNSUPPORTED = {"chat": _CHAT, "generations": _IMAGES, "edits": _IMAGES}
 
 OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}  # OpenAI's names -> Pillow's
+# Nucleus sampling (chat ``top_p``): the served models sample from the whole distribution (top_p 1). With greedy
+# decoding (temperature 0, the cards' default) top_p changes nothing, so any value is taken: benchmark runners send
+# one with temperature 0 (``serving.create_app``'s check refuses it only when the request samples).
+SAMPLING_ONLY = "top_p"
 MAX_STOP_SEQUENCES = 4  # OpenAI's reference: "Up to 4 sequences where the API will stop generating"
 
 

@@ -327,11 +327,10 @@ UNSUPPORTED = [  # (route, field, value): each changes what OpenAI answers; this
     ("chat/completions", "tool_choice", "required"), ("chat/completions", "functions", [{"name": "f"}]),
     ("chat/completions", "function_call", {"name": "f"}), ("chat/completions", "logit_bias", {"7": 100}),
     ("chat/completions", "frequency_penalty", 0.5), ("chat/completions", "presence_penalty", -1),
-    ("chat/completions", "top_p", 0.1), ("chat/completions", "modalities", ["text", "audio"]),
+    ("chat/completions", "modalities", ["text", "audio"]),
     ("chat/completions", "audio", {"voice": "alloy", "format": "wav"}),
     ("chat/completions", "reasoning_effort", "high"),
     ("images/generations", "background", "transparent"), ("images/generations", "style", "vivid"),
-    ("images/generations", "quality", "hd"),
     ("images/edits", "background", "transparent"), ("images/edits", "input_fidelity", "high"),
 ]
 
@@ -343,6 +342,26 @@ def test_a_field_that_would_change_the_answer_is_refused_naming_it(url, route, f
     body = {"messages": QUESTION, "max_tokens": 4} if route.startswith("chat") else {"prompt": "a red square"}
     error = _openai_error(_post(url, route, body | {field: value}), 400)
     assert error["param"] == field and "not supported by this server" in error["message"], error
+
+
+def test_top_p_is_refused_only_where_it_would_change_a_sampled_answer(url):
+    """Nucleus sampling cuts the distribution a sampled token is drawn from; a greedy answer (temperature 0, the
+    cards' default) takes the most likely token whatever top_p says. Benchmark runners send top_p with
+    temperature 0: taken. With sampling it would change OpenAI's answer and is refused, naming it."""
+    body = {"messages": QUESTION, "max_tokens": 4, "top_p": 0.1}
+    error = _openai_error(_post(url, "chat/completions", body | {"temperature": 0.7}), 400)
+    assert error["param"] == "top_p" and "not supported by this server when sampling" in error["message"], error
+    for greedy in ({}, {"temperature": 0}):
+        reply = _post(url, "chat/completions", body | greedy)
+        assert reply.status_code == 200 and reply.json()["choices"][0]["message"]["content"], reply.text[:300]
+
+
+def test_an_image_s_quality_is_a_hint_and_is_taken(url):
+    """``quality`` asks for more or less effort (gpt-image-1 low/medium/high, dall-e-3 hd): a hint these models
+    have one answer to, as dall-e-2 has only ``standard``. A runner sending quality "high" gets its image."""
+    for quality in ("high", "hd", "low"):
+        reply = _post(url, "images/generations", {"prompt": "a red square", "size": "32x32", "quality": quality})
+        assert reply.status_code == 200 and reply.json()["data"][0]["b64_json"], reply.text[:300]
 
 
 def test_a_mask_on_an_edit_is_refused_naming_it(url):
