@@ -53,6 +53,7 @@ from realunify_arena.ui.render import (
     TraceView,
     history_markdown,
     explore_query,
+    failure_text,
     instance_label,
     instance_markdown,
     plain,
@@ -601,7 +602,7 @@ def _column_runner(ctx: AppContext, column: Column):
             and run_id is not None
         details = for_visitors({"run_id": run_id, "reused_from_store": update.reused, "dataset": dataset,
                                 "trace": trace.to_dict(), "judgment": judgment, "judge_problem": problem})
-        verdict = f"**Judge problem:** {plain(details['judge_problem'])}" if problem else verdict_markdown(
+        verdict = f"**Judge problem:** {failure_text(details['judge_problem'])}" if problem else verdict_markdown(
             details["judgment"], inst, judge=judge, judge_here=human, has_output=trace.final is not None)
         history = [*history, _history_row(run_id, options.seed, trace, judgment, update.reused)]
         gallery = _gallery(ctx, history)  # none for GEU's direct answers: no empty "earlier outputs" box
