@@ -23,7 +23,7 @@ from PIL import Image
 
 from realunify_arena.arena import RunRefused, rate_key
 from realunify_arena.benchmark.custom import (CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_inline,
-                                              refused_unopened, refused_upload)
+                                              refused_unopened, refused_upload, upload_refusal)
 from realunify_arena.benchmark.images import preview
 from realunify_arena.benchmark.loaders import selection_problems
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
@@ -101,6 +101,13 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
 
     upload.preprocess = checked
     return upload
+
+
+def _image_note(image) -> str:
+    """What the page says under your own GEU image once it is uploaded: Run's refusal of it (``upload_refusal``),
+    or nothing."""
+    reason = upload_refusal(image)
+    return f"**Not usable:** {plain(reason)}" if reason else ""
 
 
 def _checked(problems: list[str], check: Callable, *args, **kwargs):
@@ -348,9 +355,13 @@ def build(ctx: AppContext) -> ExploreTab:
     with gr.Accordion("Your own instance (choose 'your own' above)", open=False):
         with gr.Row():
             custom_prompt = gr.Textbox(label="UEG: text-to-image prompt", lines=2, max_length=MAX_TEXT_CHARS)
-            # A path, not a decoded image: custom_instance checks the file before anything decodes it.
-            custom_image = explained_refusals(gr.Image(label="GEU: image", type="filepath", image_mode=None,
-                                                       sources=["upload", "clipboard"], elem_id="ex-custom-image"))
+            with gr.Column():
+                # A path, not a decoded image: custom_instance checks the file before anything decodes it.
+                custom_image = explained_refusals(gr.Image(label="GEU: image", type="filepath", image_mode=None,
+                                                           sources=["upload", "clipboard"], elem_id="ex-custom-image"))
+                # why Run would refuse the uploaded file, said as it is uploaded (before, a broken-image icon
+                # and nothing more until Run); empty for a usable image or none
+                image_note = gr.Markdown(elem_id="ex-custom-image-note")
             with gr.Column():
                 custom_question = gr.Textbox(label="GEU: question", max_length=MAX_TEXT_CHARS)
                 custom_options = gr.Textbox(label="GEU: 4 options, one per line", lines=4, max_length=MAX_TEXT_CHARS)
@@ -410,6 +421,8 @@ def build(ctx: AppContext) -> ExploreTab:
     run_seed, run_steps, run_guidance, run_tokens = (
         gr.Number(visible=False, precision=field.precision, elem_id=f"ex-run-{field.elem_id[3:]}")
         for field in (seed, steps, guidance, max_new_tokens))
+    custom_image.upload(_image_note, custom_image, image_note, api_visibility="private", queue=False)
+    custom_image.clear(lambda: "", None, image_note, api_visibility="private", queue=False)
     instance.change(partial(instance_preview, ctx), [source, instance], [instance_md, input_image],
                     api_visibility="private", queue=False)
     # a model the visitor picks; a link's model comes with its settings in the load event (``settings_ready``)
