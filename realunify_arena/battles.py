@@ -271,7 +271,8 @@ def anonymous_side(ctx: AppContext, update: RunUpdate, names: NameFilter | None 
     ``text`` is the final answer with the names that would give a system away redacted
     (``NameFilter.redact``); ``image`` the final image as a PNG of its pixels alone (``anonymous_png``:
     no metadata, bytes unique to this showing, so no hash of them is an id any other endpoint returns)
-    under a random name; ``error`` the anonymised failure (``anonymise``); ``names`` defaults to
+    under a random name; ``error`` the anonymised failure (``anonymise`` of its ``visitor_text``: a card's
+    endpoint host, also named bare or with its port, is hidden, not only a URL); ``names`` defaults to
     ``ctx.names`` (pass ``battle_names``). No intermediate step, timing,
     setting, status, run id or store hash: those come with the reveal (``vote_and_reveal``).
     """
@@ -284,7 +285,7 @@ def anonymous_side(ctx: AppContext, update: RunUpdate, names: NameFilter | None 
     answered = final is not None and (final.text or final.role is StepRole.ANSWER)  # "" is still an answer
     return {"text": names.redact(final.text or "") if answered else None,
             "image": image,
-            "error": anonymise(trace.error, names) if trace.error else None}
+            "error": anonymise(visitor_text(trace.error), names) if trace.error else None}
 
 
 def play_to_end(ctx: AppContext, battle: Battle, session_id: str, control: RunControl | None = None) -> dict:

@@ -178,6 +178,31 @@ def error_text(error: BaseException) -> str:
     return redact(f"{type(error).__name__}: {error}")
 
 
+# Exception classes whose name adds nothing to a message that already says what failed ("x at its endpoint:
+# HTTP 400: ...", "CUDA out of memory. Tried to ...", "[Errno 28] No space left on device"): the project's own
+# (raised with a whole sentence) and Python's generic ones. Any other class stays, because there the class is
+# what a reader needs: a bare "KeyError: 'x'", "ZeroDivisionError: division by zero", "TypeError: ...",
+# "ConnectError: ..." (a bug, or a library's own kind of failure).
+PLAIN_ERRORS = frozenset({
+    "Exception", "RuntimeError", "ValueError", "OSError", "IOError", "EnvironmentError", "TimeoutError",
+    "FileNotFoundError", "PermissionError", "ConnectionError", "ConnectionRefusedError", "OutOfMemoryError",
+    "ModelUnavailable", "FieldsGivenTwice", "ImageError", "StoreError", "RunRefused", "RunStopped",
+})
+_CLASS_PREFIX = re.compile(r"(?:(?<=^)|(?<=: )|(?<=\())([A-Z]\w*): (?=\S+\s+\S)")
+
+
+def shown_error(text: str | None) -> str | None:
+    """A stored error (``error_text``: ``"<ExceptionType>: <message>"``, also inside another message: ``"judge j
+    failed: RuntimeError: ..."``) as a page shows it: the class name left out where it is one of
+    ``PLAIN_ERRORS`` and its message says what failed (at least two words), so ``"RuntimeError: m at its
+    endpoint: HTTP 400: bad"`` reads ``"m at its endpoint: HTTP 400: bad"``; kept for any other class and for a
+    message of one word (``"KeyError: 'x'"``, ``"RuntimeError: boom"``). The one rule for what a visitor
+    reads; the store, exports, the command line and the log keep the class (``error_text``)."""
+    if not text:
+        return text
+    return _CLASS_PREFIX.sub(lambda m: "" if m.group(1) in PLAIN_ERRORS else m.group(0), text)
+
+
 # The first folder of an absolute path on a server: the usual top-level folders, and those of the working
 # folder, the home folder, the temporary folder and Python's prefix (added at first use). An absolute path
 # is matched only from one of them, so text a visitor typed ("</b>", "A/B", "1/2") is left alone.

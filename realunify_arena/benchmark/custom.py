@@ -163,6 +163,21 @@ def refused_unopened(path: str, shown_name: str | None = None) -> RefusedUpload 
     return None
 
 
+def upload_refusal(image: str | Path | Image.Image | None) -> str | None:
+    """Why Run would refuse ``image`` as your own GEU image, in the words it would (``custom_instance``: a
+    ``RefusedUpload``'s reason, else ``checked_image``'s message), or None for no image or one it takes: what
+    the page says as soon as the file is uploaded, not first at Run."""
+    if image is None:
+        return None
+    if isinstance(image, RefusedUpload):
+        return image.reason
+    try:
+        checked_image(image)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def refused_inline() -> RefusedUpload:
     """An image sent inline (a ``data:`` URL, which the page never sends: it uploads files) in place of an upload,
     refused: Gradio's preprocessing would decode it with every Pillow plugin before any check of the app's."""

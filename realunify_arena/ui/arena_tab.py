@@ -37,12 +37,12 @@ from realunify_arena.shown import said
 from realunify_arena.stopping import STOPPED_BY_USER, RunControl
 from realunify_arena.store import StoreError, split_uid
 from realunify_arena.trace import Status
-from realunify_arena.redaction import visitor_text
 from realunify_arena.ui.calls import Refusal
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
     TraceView,
     explore_query,
+    failure_text,
     instance_markdown,
     plain,
     status_line,
@@ -65,7 +65,7 @@ def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
     lines = [f"**You voted: {VOTES[reveal['choice']]}** · {KIND_LABELS[reveal['kind']]}"]
     for side in SIDES:
         info = reveal["sides"][side]
-        judgment, score = info["judgment"], plain(visitor_text(info["judge_problem"]) or "not judged")
+        judgment, score = info["judgment"], failure_text(info["judge_problem"]) or "not judged"
         if judgment is not None:
             score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
                      else f"judge score {judgment['score']}")
@@ -337,7 +337,7 @@ def _progress(side: str, update: RunUpdate, shown: dict) -> str:
     """Neutral progress: no step names or timings, which would hint at the mode or the model; a failure
     only as ``anonymous_side`` words it."""
     if update.trace.status is not Status.OK:
-        return f"**{side}**: failed: {plain(shown['error'])}"
+        return f"**{side}**: failed: {failure_text(shown['error'])}"
     return f"**{side}**: done" if update.done else f"**{side}**: working…"
 
 

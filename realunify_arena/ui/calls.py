@@ -13,16 +13,30 @@ silently, so a call written for another signature seemed to work. ``answer_misco
 A refusal's HTTP status (``Refusal(..., status=...)``; ``BAD_INPUT`` unless said), which a
 direct call (``/gradio_api/run/<name>``) answers with instead of Gradio's 500 (``answer_refusal_status``,
 ``refusal_status.RefusalStatus``); the queue's routes report it in the event stream, with the message only.
+
+Gradio's own checks of the values an event is sent, before any handler runs (``Blocks.preprocess_data``: a
+menu's value not among its choices, a number past its bounds, a value of another type than its field takes)
+refuse visitor input too, but Gradio printed a ~30-line traceback of each to the server's standard error, so a
+script calling a private event with a made-up value filled the log; a value of the wrong type (``"abc"`` for a
+number, a string for an image) also reached the caller as an error with no message. ``answer_unreadable_values``
+makes each a ``Refusal`` (a message, ``BAD_INPUT``) and one WARNING log line (the event and the reason,
+clipped); any other exception there (a fault of the server, such as a full disk) keeps Gradio's traceback.
 """
 
 from __future__ import annotations
 
+import html
 import inspect
+import logging
+import re
 
 import gradio as gr
 
 from realunify_arena.redaction import visitor_text
 from realunify_arena.refusal_status import note_status, refusal_status
+from realunify_arena.shown import clipped
+
+_log = logging.getLogger(__name__)
 
 # The HTTP status of a refusal (RFC 9110 section 15.5.21): a value the request sent that the event does not take.
 # The direct calls that can still reach a refusal are the page's instant events (queued ones are closed to
@@ -78,6 +92,43 @@ def answer_miscounted_calls(demo: gr.Blocks) -> None:
         gradio_check(block_fn, inputs)
 
     demo.validate_inputs = validate_inputs
+
+
+def answer_unreadable_values(demo: gr.Blocks) -> None:
+    """Replace ``demo``'s preprocessing of an event's values (Gradio's ``Blocks.preprocess_data``) so that its
+    refusal of a value sent raises ``Refusal`` and logs one line (see the module docstring): Gradio's own
+    ``gr.Error`` (``"Value: 'x' is not in the list of choices: [...]"``), a value its field's data model refuses
+    (pydantic's ``ValidationError``: a string for an image) and one its component cannot read
+    (``ComponentProcessingError`` over a ``TypeError`` or ``ValueError``: ``"abc"`` for a number). Any other
+    exception passes unchanged. Replaced on this instance only."""
+    from gradio.exceptions import ComponentProcessingError
+    from pydantic import ValidationError
+
+    gradio_preprocess = demo.preprocess_data
+
+    async def preprocess_data(block_fn, *args, **kwargs):
+        try:
+            return await gradio_preprocess(block_fn, *args, **kwargs)
+        except Refusal:
+            raise
+        except gr.Error as refused:
+            reason = str(refused.message)
+        except ValidationError as refused:
+            reason = f"a value is not what its field takes: {refused}"
+        except ComponentProcessingError as refused:
+            if not isinstance(refused.__cause__, (TypeError, ValueError)):
+                raise
+            reason = _GRADIO_LISTS.sub("", str(refused))
+        reason = clipped(" ".join(reason.split()), 300)  # one line however it was sent or written
+        _log.warning("refused a call of %s: %s", _endpoint(block_fn), reason)
+        raise Refusal(html.escape(reason, quote=False)) from None  # shown as HTML: it quotes what was sent
+
+    demo.preprocess_data = preprocess_data
+
+
+# what Gradio's ComponentProcessingError message adds after naming the field and the value: the event's whole
+# list of component types, and the component's own error (a Python detail)
+_GRADIO_LISTS = re.compile(r" with input components: \[[^\]]*\]|Original error: .*", re.DOTALL)
 
 
 def _endpoint(block_fn) -> str:

@@ -23,7 +23,7 @@ from PIL import Image
 
 from realunify_arena.arena import RunRefused, rate_key
 from realunify_arena.benchmark.custom import (CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_inline,
-                                              refused_unopened, refused_upload)
+                                              refused_unopened, refused_upload, upload_refusal)
 from realunify_arena.benchmark.images import preview
 from realunify_arena.benchmark.loaders import selection_problems
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
@@ -53,6 +53,7 @@ from realunify_arena.ui.render import (
     TraceView,
     history_markdown,
     explore_query,
+    failure_text,
     instance_label,
     instance_markdown,
     plain,
@@ -100,6 +101,13 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
 
     upload.preprocess = checked
     return upload
+
+
+def _image_note(image) -> str:
+    """What the page says under your own GEU image once it is uploaded: Run's refusal of it (``upload_refusal``),
+    or nothing."""
+    reason = upload_refusal(image)
+    return f"**Not usable:** {plain(reason)}" if reason else ""
 
 
 def _checked(problems: list[str], check: Callable, *args, **kwargs):
@@ -347,9 +355,13 @@ def build(ctx: AppContext) -> ExploreTab:
     with gr.Accordion("Your own instance (choose 'your own' above)", open=False):
         with gr.Row():
             custom_prompt = gr.Textbox(label="UEG: text-to-image prompt", lines=2, max_length=MAX_TEXT_CHARS)
-            # A path, not a decoded image: custom_instance checks the file before anything decodes it.
-            custom_image = explained_refusals(gr.Image(label="GEU: image", type="filepath", image_mode=None,
-                                                       sources=["upload", "clipboard"], elem_id="ex-custom-image"))
+            with gr.Column():
+                # A path, not a decoded image: custom_instance checks the file before anything decodes it.
+                custom_image = explained_refusals(gr.Image(label="GEU: image", type="filepath", image_mode=None,
+                                                           sources=["upload", "clipboard"], elem_id="ex-custom-image"))
+                # why Run would refuse the uploaded file, said as it is uploaded (before, a broken-image icon
+                # and nothing more until Run); empty for a usable image or none
+                image_note = gr.Markdown(elem_id="ex-custom-image-note")
             with gr.Column():
                 custom_question = gr.Textbox(label="GEU: question", max_length=MAX_TEXT_CHARS)
                 custom_options = gr.Textbox(label="GEU: 4 options, one per line", lines=4, max_length=MAX_TEXT_CHARS)
@@ -409,6 +421,8 @@ def build(ctx: AppContext) -> ExploreTab:
     run_seed, run_steps, run_guidance, run_tokens = (
         gr.Number(visible=False, precision=field.precision, elem_id=f"ex-run-{field.elem_id[3:]}")
         for field in (seed, steps, guidance, max_new_tokens))
+    custom_image.upload(_image_note, custom_image, image_note, api_visibility="private", queue=False)
+    custom_image.clear(lambda: "", None, image_note, api_visibility="private", queue=False)
     instance.change(partial(instance_preview, ctx), [source, instance], [instance_md, input_image],
                     api_visibility="private", queue=False)
     # a model the visitor picks; a link's model comes with its settings in the load event (``settings_ready``)
@@ -601,7 +615,7 @@ def _column_runner(ctx: AppContext, column: Column):
             and run_id is not None
         details = for_visitors({"run_id": run_id, "reused_from_store": update.reused, "dataset": dataset,
                                 "trace": trace.to_dict(), "judgment": judgment, "judge_problem": problem})
-        verdict = f"**Judge problem:** {plain(details['judge_problem'])}" if problem else verdict_markdown(
+        verdict = f"**Judge problem:** {failure_text(details['judge_problem'])}" if problem else verdict_markdown(
             details["judgment"], inst, judge=judge, judge_here=human, has_output=trace.final is not None)
         history = [*history, _history_row(run_id, options.seed, trace, judgment, update.reused)]
         gallery = _gallery(ctx, history)  # none for GEU's direct answers: no empty "earlier outputs" box

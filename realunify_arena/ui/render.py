@@ -27,7 +27,7 @@ from PIL import Image
 from realunify_arena.benchmark.custom import category_label, is_own
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
 from realunify_arena.judge import HUMAN, STRICT_PARSE_NOTE, was_asked
-from realunify_arena.redaction import visitor_text
+from realunify_arena.redaction import shown_error, visitor_text
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
 ImageLoader = Callable[[Step], Image.Image]
@@ -204,14 +204,20 @@ def battle_image_file(image: dict) -> str:
     return str(path)
 
 
+def failure_text(text: str | None) -> str:
+    """A run's or a judge's stored failure as the page shows it (Markdown): no secret, endpoint address or
+    server folder (``visitor_text``), no class name that adds nothing (``redaction.shown_error``), escaped."""
+    return plain(shown_error(visitor_text(text)) or "")
+
+
 def status_line(trace: Trace, expected_steps: int, *, title: str) -> str:
     """Where the run is: each finished step with its time, the step in progress, or the failure."""
     lines = [f"**{title}**"]
     lines += [f"- {step.role.value.replace('_', ' ')}: {step.seconds:.2f} s" for step in trace.steps]
     if trace.status is Status.NOT_SUPPORTED:
-        lines.append(f"- not supported (the paper's \"-\"): {plain(visitor_text(trace.error))}")
+        lines.append(f"- not supported (the paper's \"-\"): {failure_text(trace.error)}")
     elif trace.status is Status.ERROR:
-        lines.append(f"- **error:** {plain(visitor_text(trace.error))}")
+        lines.append(f"- **error:** {failure_text(trace.error)}")
     elif len(trace.steps) < expected_steps:
         lines.append(f"- step {len(trace.steps) + 1} of {expected_steps} running…")
     else:

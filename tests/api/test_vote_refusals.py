@@ -18,6 +18,7 @@ import pytest
 from failing_sync import FailingSync
 from gradio_client import Client
 from PIL import Image
+from queue_calls import fn_index, predict_call, queue_call
 
 from realunify_arena import walsync
 from realunify_arena.arena import SALT_ENV, Arena
@@ -284,6 +285,30 @@ def test_refused_calls_leave_no_traceback_in_the_server_log(app, connect, capfd)
     with pytest.raises(Exception, match="data source"):
         c.predict("no such source", "UEG", "model_vs_model", api_name="/new_battle")
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_gradio_s_own_refusal_of_a_value_is_one_log_line_not_a_traceback(app, capfd, caplog):
+    """A visitor's call of a page event with a menu value the menu does not offer (hunt25c: ``["bundled",
+    "any"]`` sent to an event whose menu had other choices) got Gradio's clean refusal, but each call printed
+    Gradio's ~30-line ``gradio.exceptions.Error`` traceback to the server log: a free flood. Queued events
+    (the queue's route) and instant ones (``/run/predict``) alike: one warning line naming the event, and an
+    instant call answered 422 (a value the event does not take), not 500. A value of another type than its field
+    takes ("abc" for the seed, a number field) also got a traceback, and the caller an error with no message."""
+    capfd.readouterr()
+    caplog.clear()
+    made_up = "no source like this\nERROR a forged line"  # a visitor's value: never a log line of its own
+    run = queue_call(app["url"], fn_index(app["url"], "resolve"), [made_up] + [None] * 13)
+    menus = predict_call(app["url"], fn_index(app["url"], "change_menus"), [made_up, "UEG", "all"], "s-menus")
+    typed = queue_call(app["url"], fn_index(app["url"], "resolve"),
+                       [None, "UEG", "all", "random", "", None, "", "", "", "tiny-pair", "abc", None, None, None])
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "gradio.exceptions.Error" not in err, err
+    assert run["success"] is False and "is not in the list of choices" in run["output"]["error"], run
+    assert menus.status_code == 422 and "is not in the list of choices" in menus.json()["error"], menus.text
+    assert typed["success"] is False and "'abc'" in (typed["output"]["error"] or ""), typed
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused a call of")]
+    assert len(lines) == 3 and all("\n" not in line for line in lines), lines
+    assert "/resolve" in lines[0] and "/change_menus" in lines[1] and "'abc'" in lines[2], lines
 
 
 @pytest.fixture

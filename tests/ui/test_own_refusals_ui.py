@@ -91,3 +91,24 @@ def test_an_own_geu_question_is_labelled_as_own_not_as_a_category_not_picked(pag
     for other in ("Mental Reconstruction", "MR-II", "mental_reconstruction"):
         expect(head).not_to_contain_text(other)
     expect(page.locator("#ex-direct-verdict")).to_contain_text("Parsed letter")
+
+
+def test_an_unusable_upload_says_why_at_once_and_a_good_one_clears_it(page, app, tmp_path):
+    """hunt25c: a text file named text.png, or a 0-byte empty.png, showed a broken-image icon and no word for
+    as long as one waited; only Run said why. Now Run's own message shows under the image as it is uploaded
+    (no Run pressed, nothing stored), and a usable image that replaces it clears it."""
+    text, empty, good = tmp_path / "text.png", tmp_path / "empty.png", tmp_path / "good.png"
+    text.write_text("shopping list: apples, pears")
+    empty.write_bytes(b"")
+    Image.new("RGB", (40, 30), "teal").save(good)
+    runs = len(app["store"].runs())
+    _own(page, app, "GEU")
+    upload, note = page.locator("#ex-custom-image input[type=file]"), page.locator("#ex-custom-image-note")
+    upload.set_input_files(str(text))
+    expect(note).to_contain_text("Your own GEU image cannot be used: text.png: not an image file Pillow can read")
+    upload.set_input_files(str(good))
+    expect(note).to_have_text("")
+    upload.set_input_files(str(empty))
+    expect(note).to_contain_text("Your own GEU image cannot be used: empty.png")
+    expect(page.locator("#ex-instance-text")).not_to_contain_text("Not run")  # said at upload, not by a Run
+    assert len(app["store"].runs()) == runs

@@ -171,6 +171,20 @@ def test_a_failed_side_is_anonymised_and_the_battle_takes_no_vote(store, pool):
     assert not load_battle(ctx, battle.battle_id, SESSION).ready
 
 
+def test_a_failed_side_names_no_endpoint_host_before_the_vote(store, pool):
+    """A side's error quoting its card's endpoint showed "<url>" for the URL but the host again where the
+    message names it bare (an upstream's "10.9.8.6:8000 refused"): the address can identify the provider."""
+    ModelCard(name="tiny-janus", family="openai", description="x", capabilities=frozenset({Capability.UNDERSTAND}),
+              endpoint="http://10.9.8.6:8000/v1")  # registers the address (a card of another app): hidden from now on
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    failed = Trace(inst.uid, "tiny-janus", "direct", {}, status=Status.ERROR,
+                   error="RuntimeError: tiny-janus at http://10.9.8.6:8000/v1: HTTP 400: upstream 10.9.8.6:8000 refused")
+    view = anonymous_side(ctx, RunUpdate(failed, done=True))
+    assert "10.9.8.6" not in view["error"] and "tiny-janus" not in view["error"], view
+    assert view["error"] == f"RuntimeError: {REDACTED} at its endpoint: HTTP 400: upstream [endpoint] refused"
+
+
 def test_a_battle_needs_two_systems(store, pool):
     ctx = _context(store, pool, arena_mode="stored")
     inst = next(i for i in load("bundled").instances if i.track == "GEU")
