@@ -62,8 +62,13 @@ def test_a_bin_text_encoder_weight_of_another_shape_names_both_shapes(kontext_co
         "pytorch_model.bin but text_encoder/config.json builds [77, 32]")
 
 
-def test_a_bin_file_that_is_no_torch_pickle_is_left_to_the_library(kontext_copy):
-    # weights_only refuses it (or it is no pickle at all): the check steps aside rather than refuse in its words
+def test_a_bin_file_that_is_no_torch_file_is_refused_naming_it(kontext_copy):
+    # Before session 25 the check stepped aside and the library's load ended in an UnpicklingError traceback
+    # (hunt25b): torch.load reads a zip archive (PK\x03\x04) or its legacy pickle, and this is neither
     _as_bin(kontext_copy / "vae", "diffusion_pytorch_model")
-    (kontext_copy / "vae" / "diffusion_pytorch_model.bin").write_bytes(b"not a pickle")
-    check_checkpoint(str(kontext_copy), "diffusers")
+    weights = kontext_copy / "vae" / "diffusion_pytorch_model.bin"
+    weights.write_bytes(b"not a pickle")
+    with pytest.raises(ModelUnavailable) as info:
+        check_checkpoint(str(kontext_copy), "diffusers")
+    said = str(info.value)
+    assert said.startswith(f"{weights}: neither a torch zip archive") and "\n" not in said, said
