@@ -49,10 +49,36 @@ _STRING_END = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.S)  # the rest of a str
 _PARTIAL = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.S)  # as much of a string as a chunk holds
 # a \u escape of half a surrogate pair without its other half: yajl writes '?' for a lone high one (a name
 # silently changed) and bytes no UTF-8 decoder takes for a lone low one; the pure-Python backend keeps both, as
-# json.loads does. (An escaped backslash before "u" matches too: that file is only read more slowly.)
-_LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
-                             rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F]")
-_SURROGATE_TAIL = 12  # bytes of a chunk kept to find such an escape across two chunks
+# json.loads does.
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # either half (its literal start keeps the scan fast)
+# an escaped backslash (its "u" is text), or a high half and its low half: what ``_lone_surrogate`` takes out first
+_PAIRED = re.compile(rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_SURROGATE_TAIL = 12  # a pair's bytes: how far before a chunk's end ``_safe_cut`` looks for an escape to hold back
+
+
+def _lone_surrogate(text: bytes) -> bool:
+    """Whether ``text`` holds a surrogate escape without its other half: a high one (``\\uD800``-``\\uDBFF``) not
+    followed at once by a low one (``\\uDC00``-``\\uDFFF``), or a low one not preceded at once by a high one.
+    Escaped backslashes and whole pairs are taken out left to right (``_PAIRED``; ``\\\\ud83d`` is an escaped
+    backslash and the text "ud83d"), then any half left is lone: at the regular expression engine's speed (a
+    lookbehind tried at every byte, or a walk escape by escape, cost twice the parse of a FastChat file)."""
+    return b"\\u" in text and _SURROGATE.search(_PAIRED.sub(b"", text)) is not None
+
+
+def _safe_cut(text: bytes, cut: int) -> int:
+    """A position at or before ``cut`` where ``text`` may be split without splitting a run of backslashes or a
+    surrogate pair: before the first backslash run within the 12 bytes before ``cut``, and before a high half
+    just ahead of it (so a pair, 12 bytes, lies wholly on one side)."""
+    at = text.find(b"\\", max(0, cut - _SURROGATE_TAIL), cut)
+    if at < 0:
+        return cut
+    while at > 0 and text[at - 1] == 0x5C:  # a run of backslashes stays whole
+        at -= 1
+    if at >= 6 and _SURROGATE.match(text, at - 6) and text[at - 3] in b"89abAB":  # a high half's low may follow
+        at -= 6
+        while at > 0 and text[at - 1] == 0x5C:
+            at -= 1
+    return at
 
 
 class StreamError(ValueError):
@@ -91,7 +117,7 @@ class _Source:
 
     def __init__(self, file, encoding: str, exact: bool, limit: int, python: bool = False) -> None:
         self.file, self.exact, self.limit, self.python = file, exact, limit, python
-        self.tail = b""  # the last chunk's end, where a surrogate escape may begin (``_LONE_SURROGATE``)
+        self.held = b""  # the end of the file read, not yet handed over: a pair of escapes cut between two chunks
         self.decoder = None if encoding == "utf-8" else codecs.getincrementaldecoder(encoding)()
         self.fed = 0  # bytes of the file read (before any decoding)
         self.since_openers = self.since_bytes = 0  # handed over since the last element was read
@@ -107,7 +133,11 @@ class _Source:
         if size == 0 or self.stop is not None:  # size 0: ijson asks whether the source gives bytes or text
             return b""
         try:
-            return self._checked(self.file.read(_CHUNK))
+            while True:  # b"" tells ijson the file ended: never while bytes are only held back
+                raw = self.file.read(_CHUNK)
+                given = self._checked(raw)
+                if given or not raw:
+                    return given
         except (_Deep, _TooLarge, _Surrogate, UnicodeDecodeError) as e:
             self.stop = e
             return b""
@@ -126,11 +156,9 @@ class _Source:
         self.since_bytes += len(chunk)
         if self.since_bytes > self.limit:
             raise _TooLarge(self.since_bytes)
+        given = chunk
         if not self.python:  # yajl's backend: a lone surrogate escape is read by the Python backend instead
-            window = self.tail + chunk  # an escape cut between chunks is whole here, before yajl reads its end
-            if any(found.end() > len(self.tail) for found in _LONE_SURROGATE.finditer(window)):
-                raise _Surrogate  # (a high half that ends the chunk counts as lone: the file is read again)
-            self.tail = window[-_SURROGATE_TAIL:]
+            given = self._paired(chunk, final=not raw)
         if self.exact:
             self._track(chunk)
         else:
@@ -138,7 +166,19 @@ class _Source:
             self.since_openers += self.last_openers
             if self.since_openers > MAX_DEPTH:
                 raise _Deep
-        return chunk
+        return given
+
+    def _paired(self, chunk: bytes, final: bool) -> bytes:
+        """What of ``self.held + chunk`` to hand over now, once no lone surrogate escape is in it (``_Surrogate``
+        otherwise): up to the end, or before the end's last bytes (``_safe_cut``), held back until the next chunk,
+        so a high half ending this chunk is judged with the low half the next one begins with (an emoji written
+        by ``json.dumps``' default ``ensure_ascii``) and what is handed over is judged on its own."""
+        pending = self.held + chunk
+        cut = len(pending) if final else _safe_cut(pending, len(pending))
+        given, self.held = pending[:cut], pending[cut:]
+        if _lone_surrogate(given):
+            raise _Surrogate  # the file is read again by the Python backend
+        return given
 
     def _track(self, chunk: bytes) -> None:
         """Follow the nesting depth outside strings; raise ``_Deep`` past ``MAX_DEPTH``."""

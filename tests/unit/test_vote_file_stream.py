@@ -214,3 +214,36 @@ def test_the_exact_depth_scan_tells_brackets_in_strings_from_nesting(tmp_path):
         else:
             with pytest.raises(json_stream.StreamError, match="nested deeper than 512"):
                 list(json_stream.array_items(path, "utf-8", 2**30, frozenset({"model_a"})))
+
+
+def _names_read(path, monkeypatch) -> tuple[list[str], list[str]]:
+    """The model_b names ``array_items`` reads from ``path``, and the ijson backends it asked for."""
+    import ijson
+
+    asked, get_backend = [], ijson.get_backend
+    monkeypatch.setattr(ijson, "get_backend", lambda name: asked.append(name) or get_backend(name))
+    items = json_stream.array_items(path, "utf-8", 10**9, frozenset({"model_a", "model_b", "winner"}))
+    return [item["model_b"] for item in items], asked
+
+
+def test_surrogate_escapes_read_as_json_reads_them_wherever_a_chunk_ends(tmp_path, monkeypatch):
+    """Escaped emoji (json.dumps' default ensure_ascii writes each as a pair, \\ud83d\\ude00), lone halves and
+    escaped backslashes placed across every offset of a chunk's end: the names read equal json.loads' (the
+    reference), and a file of whole pairs only is read by the C backend. Before (verify25): a pair cut at a
+    chunk's end sent the whole file to the Python backend, and the check ran a lookbehind at every byte (a
+    FastChat file read twice as slowly as before streaming)."""
+    rng = random.Random(5)
+    pieces = ["\\ud83d\\ude00", "\\ud800", "\\udc00", "\\u00e9", "\\\\", "\\\\ud83d", "a", "\\\\\\ud83d\\ude00"]
+    for pad in range(json_stream._CHUNK - 30, json_stream._CHUNK + 4):
+        name = "".join(rng.choice(pieces) for _ in range(4))
+        text = json.dumps([{"model_a": "p" * pad, "model_b": "m", "winner": "tie"}])[:-1] \
+            + f', {{"model_a": "a", "model_b": "{name}", "winner": "tie"}}]'
+        path = tmp_path / "v.json"
+        path.write_text(text, encoding="utf-8")
+        assert _names_read(path, monkeypatch)[0] == [row["model_b"] for row in json.loads(text)], (pad, name)
+    emoji = [{"model_a": "p" * pad, "model_b": "x\U0001F600" * 9, "winner": "tie"}
+             for pad in range(json_stream._CHUNK - 30, json_stream._CHUNK + 4)]
+    path = tmp_path / "emoji.json"
+    path.write_text(json.dumps(emoji), encoding="utf-8")  # ensure_ascii: every emoji an escaped pair
+    names, asked = _names_read(path, monkeypatch)
+    assert names == [row["model_b"] for row in emoji] and "python" not in asked, asked
