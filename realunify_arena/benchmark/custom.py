@@ -185,6 +185,18 @@ def refused_inline() -> RefusedUpload:
                                          "is not read; upload it as a file (/gradio_api/upload)")
 
 
+# what a file value naming no upload is refused with, here and by Gradio's own check (``ui.calls``): never the path
+NOT_UPLOADED = ("names a file on the server that was not uploaded here, which is not read; upload the file "
+                "(/gradio_api/upload) and send the path that returns")
+
+
+def refused_unuploaded() -> RefusedUpload:
+    """A file path sent in place of an upload (``{"path": "/etc/passwd"}``, a server file outside Gradio's upload
+    folder), refused before anything opens it: read, a server image was shown back and run, and another file's
+    refusal said whether it exists. The same message for every such path, so it tells nothing about it."""
+    return RefusedUpload("not uploaded", f"Your own GEU image cannot be used: the image {NOT_UPLOADED}")
+
+
 def _checked_text(label: str, text: str | None) -> str:
     """``text`` if it is short enough and valid Unicode (a browser can send lone surrogates, which
     every later UTF-8 write would fail on)."""

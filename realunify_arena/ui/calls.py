@@ -32,6 +32,7 @@ import re
 
 import gradio as gr
 
+from realunify_arena.benchmark.custom import NOT_UPLOADED
 from realunify_arena.redaction import visitor_text
 from realunify_arena.refusal_status import note_status, refusal_status
 from realunify_arena.shown import clipped
@@ -99,9 +100,10 @@ def answer_unreadable_values(demo: gr.Blocks) -> None:
     refusal of a value sent raises ``Refusal`` and logs one line (see the module docstring): Gradio's own
     ``gr.Error`` (``"Value: 'x' is not in the list of choices: [...]"``), a value its field's data model refuses
     (pydantic's ``ValidationError``: a string for an image) and one its component cannot read
-    (``ComponentProcessingError`` over a ``TypeError`` or ``ValueError``: ``"abc"`` for a number). Any other
+    (``ComponentProcessingError`` over a ``TypeError`` or ``ValueError``: ``"abc"`` for a number) and a file value
+    naming a server file that was not uploaded (Gradio's ``InvalidPathError``: before, no message and a traceback). Any other
     exception passes unchanged. Replaced on this instance only."""
-    from gradio.exceptions import ComponentProcessingError
+    from gradio.exceptions import ComponentProcessingError, InvalidPathError
     from pydantic import ValidationError
 
     gradio_preprocess = demo.preprocess_data
@@ -113,6 +115,8 @@ def answer_unreadable_values(demo: gr.Blocks) -> None:
             raise
         except gr.Error as refused:
             reason = str(refused.message)
+        except InvalidPathError:  # a file value naming a server file (Gradio's message names its absolute path)
+            reason = f"a file value {NOT_UPLOADED}"
         except ValidationError as refused:
             reason = f"a value is not what its field takes: {refused}"
         except ComponentProcessingError as refused:

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import anyio.to_thread
 import gradio as gr
+from gradio.utils import get_upload_folder, is_in_or_equal
 from PIL import Image
 
 from realunify_arena.arena import RunRefused, rate_key
 from realunify_arena.benchmark.custom import (CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_inline,
-                                              refused_unopened, refused_upload, upload_refusal)
+                                              refused_unopened, refused_unuploaded, refused_upload,
+                                              upload_refusal)
 from realunify_arena.benchmark.images import preview
 from realunify_arena.benchmark.loaders import selection_problems
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
@@ -75,11 +77,20 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
     page as a bare "Error" (then a toast that fades); an image ``open_checked`` explains is passed on as a
     ``RefusedUpload`` instead (``benchmark.custom.refused_upload``), so Run refuses your own GEU instance with
     that message (``custom_instance``), shown in place, and a Run of a data source's instance is not refused
-    for an image it does not use. (The instance's ``preprocess`` is
+    for an image it does not use. A path outside Gradio's upload folder (a value sent without Gradio's file
+    marker, which Gradio's own upload check skips) is refused unread (``refused_unuploaded``). (The instance's ``preprocess`` is
     wrapped because a ``gr.Image`` subclass makes Gradio write a ``.pyi`` beside this file.)"""
     preprocess = upload.preprocess
+    upload_folders = (upload.GRADIO_CACHE, get_upload_folder())  # where Gradio writes uploads (the same folder)
 
     def checked(payload):
+        # a path without Gradio's file marker ("meta") skips Gradio's own check that the file was uploaded
+        # (``processing_utils.async_move_files_to_cache`` looks only at marked values; ``ImageData`` does not
+        # ask for the marker): a server file named so was opened, a server image shown back and run. Refused
+        # before anything touches the path (existence included), as Gradio refuses a marked one.
+        if payload is not None and payload.path is not None and not any(
+                is_in_or_equal(payload.path, folder) for folder in upload_folders):
+            return refused_unuploaded()
         # refused from its header before Gradio opens it with every Pillow plugin (an ICO decodes there); an
         # image sent inline (a data: URL, which the page never sends) Gradio would decode so too: refused
         if payload is not None and payload.path is not None:

@@ -22,6 +22,14 @@ from realunify_arena.benchmark.custom import RefusedUpload, custom_instance
 from realunify_arena.ui.explore import explained_refusals
 
 
+@pytest.fixture(autouse=True)
+def uploads(tmp_path, monkeypatch):
+    """Gradio's upload folder for these tests: ``tmp_path``, where each test writes its upload (a file elsewhere
+    is a server file, refused unread)."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    return tmp_path
+
+
 def _upload() -> gr.Image:
     return explained_refusals(gr.Image(type="filepath", image_mode=None))
 
@@ -53,3 +61,17 @@ def test_an_inline_data_url_is_refused_without_decoding(tmp_path):
     with pytest.raises(ValueError) as refused:  # Run refuses the instance with that reason, in place
         custom_instance("GEU", "all", "", got, "Which?", "a\nb\nc\nd", "")
     assert str(refused.value) == got.reason
+
+
+def test_a_path_outside_the_upload_folder_is_refused_unread(tmp_path_factory):
+    """A visitor's value naming a server file (sent without Gradio's file marker, which Gradio's own upload check
+    skips) is refused before it is opened: one message whether it is an image, another file or nothing."""
+    elsewhere = tmp_path_factory.mktemp("server-side")
+    Image.new("RGB", (32, 32), "red").save(elsewhere / "secret.png")
+    (elsewhere / "notes.txt").write_text("not an image")
+    reasons = set()
+    for name in ("secret.png", "notes.txt", "missing.png"):
+        got = _upload().preprocess(ImageData(path=str(elsewhere / name)))
+        assert isinstance(got, RefusedUpload), got  # before: the server's image was taken (its path returned)
+        reasons.add(got.reason)
+    assert len(reasons) == 1 and "not uploaded here" in reasons.pop()

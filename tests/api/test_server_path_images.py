@@ -1,0 +1,102 @@
+"""A visitor's file value that names a file on the server instead of an upload, sent to Explore's "your own" GEU
+image (the page's only file input: its upload note and Run), in the app launched as ``app.py`` launches it.
+
+Measured before (probe25): ``{"path": "/tmp/x/secret.png"}`` without Gradio's file marker (``"meta"``) skipped
+Gradio's check that the file was uploaded (it looks only at marked values), so Run built the instance from the
+server's image, showed it back to the visitor (a download link under /gradio_api/file=) and would run the model on
+it; a server file that is no image was refused with "<name>: not an image file", telling the visitor it exists.
+The marked form was refused by Gradio, but with no message and a traceback in the server log per call.
+What is expected (Gradio's own rule for a marked value, ``processing_utils._check_allowed``): a value from a
+visitor is read only if it is in the upload folder; here every other path is refused unread, saying so.
+"""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from queue_calls import Page, fn_index, predict_call, queue_call
+from gradio_sessions import page_config
+
+pytestmark = pytest.mark.slow
+MARKER = {"_type": "gradio.FileData"}
+
+
+@pytest.fixture(scope="module")
+def app(served_app, tmp_path_factory):
+    """The served app, with server files a visitor should never reach: an image, a text file, a missing path."""
+    outside = tmp_path_factory.mktemp("server-side")
+    Image.new("RGB", (48, 48), (200, 10, 10)).save(outside / "secret.png")
+    (outside / "notes.txt").write_text("password=hunter2\n")
+    config = page_config(served_app["url"])
+    menus = {c["props"].get("label"): c["props"].get("value") for c in config["components"]}
+    return {**served_app, "outside": outside, "source": menus["Data source"]}
+
+
+def _run_values(app, image) -> list:
+    """Explore's Run with your own GEU instance (image, question, four options), tiny-pair."""
+    return [app["source"], "GEU", "all", "custom", "", image, "What colour is it?", "red\ngreen\nblue\nblack", "A",
+            "tiny-pair", 0, 0, 1, 0]
+
+
+def _drawn_index(url: str) -> int:
+    """The step after Run that draws what Run decided (the instance and its image, or the refusal)."""
+    config = page_config(url)
+    index = fn_index(url, "resolve") + 1
+    inputs = config["dependencies"][index]["inputs"]
+    types = {c["id"]: c["type"] for c in config["components"]}
+    assert len(inputs) == 1 and types[inputs[0]] == "state", config["dependencies"][index]
+    return index
+
+
+@pytest.mark.parametrize("name", ["secret.png", "notes.txt", "missing.png"])
+def test_a_server_path_as_your_own_image_is_refused_unread(app, name):
+    path = str(app["outside"] / name)
+    url = app["url"]
+    drawn = _drawn_index(url)
+    with Page(url) as page:
+        run = page.wait(page.join(fn_index(url, "resolve"), _run_values(app, {"path": path})))
+        assert run["success"] is True, run
+        assert run["output"]["data"][1] is None, f"Run was admitted with the server file {name}: {run}"
+        shown = predict_call(url, drawn, [None], page.session).json()["data"]
+    message, image = shown[0], shown[1]
+    assert image.get("value") is None, f"the server file {name} was shown back: {image}"
+    assert "not uploaded here" in message and "upload the file" in message, message
+    assert name not in message and "Pillow" not in message, message  # nothing about the file itself
+
+
+def test_the_upload_note_says_the_same_for_every_server_path(app):
+    """The note under the image (as it is uploaded) refuses a server path unread: one message for an image, a
+    text file and a path that does not exist, so it tells nothing about the server's files."""
+    note = fn_index(app["url"], "_image_note")
+    notes = {name: predict_call(app["url"], note, [{"path": str(app["outside"] / name)}], f"s-note-{i}").json()
+             for i, name in enumerate(["secret.png", "notes.txt", "missing.png"])}
+    texts = {name: reply["data"][0] for name, reply in notes.items()}
+    assert len(set(texts.values())) == 1, texts
+    assert "not uploaded here" in texts["secret.png"], texts
+
+
+def test_a_marked_server_path_is_refused_with_a_message_and_no_traceback(app, capfd):
+    capfd.readouterr()
+    path = str(app["outside"] / "secret.png")
+    done = queue_call(app["url"], fn_index(app["url"], "resolve"), _run_values(app, {"path": path, "meta": MARKER}))
+    err = capfd.readouterr().err
+    assert done["success"] is False, done
+    error = done["output"]["error"] or ""
+    assert "not uploaded here" in error and "upload the file" in error, done
+    assert str(app["outside"]) not in error, error
+    assert "Traceback" not in err and "InvalidPathError" not in err, err
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_an_uploaded_image_is_still_taken(app, marked, monkeypatch):
+    """The same image uploaded first (/gradio_api/upload, as the page and gradio_client do) is taken, its path
+    sent with the marker or without it."""
+    # Gradio's own check of a marked value reads the upload folder from the environment at each call; the
+    # fixture set it only for the launch (a real app keeps it for its whole life)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(app["uploads"]))
+    with open(app["outside"] / "secret.png", "rb") as f:
+        uploaded = app["http"].post("gradio_api/upload", files={"files": ("mine.png", f, "image/png")})
+    assert uploaded.status_code == 200, uploaded.text
+    value = {"path": uploaded.json()[0], "orig_name": "mine.png", **({"meta": MARKER} if marked else {})}
+    done = queue_call(app["url"], fn_index(app["url"], "resolve"), _run_values(app, value))
+    assert done["success"] is True and done["output"]["data"][1] is not None, (done["output"], uploaded.json())
