@@ -24,7 +24,8 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      field_validator)
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,8 +38,10 @@ from realunify_arena.cards import ModelCard
 from realunify_arena.limits import OptionError, check_options, edit_size_used
 from realunify_arena.redaction import error_text, install_log_redaction, redact, shortened
 from realunify_arena.runtime import ModelPool
-from realunify_arena.serving_fields import (MAX_PROMPT_CHARS, MAX_STOP_SEQUENCES, cut_at_stop, encoded_image,
-                                            SAMPLING_ONLY, unsupported_field)
+from realunify_arena.serving_fields import (IMAGE_QUALITIES, MAX_METADATA_KEY, MAX_METADATA_PAIRS,
+                                            MAX_METADATA_VALUE, MAX_PARTIAL_IMAGES, MAX_PROMPT_CHARS,
+                                            MAX_STOP_SEQUENCES, MODERATIONS, SAMPLING_ONLY, SERVICE_TIERS,
+                                            cut_at_stop, encoded_image, unsupported_field)
 from realunify_arena.settings import LOCAL_RUN_TIME_LIMIT_S
 from realunify_arena.stopping import RunControl, RunStopped
 
@@ -113,6 +116,23 @@ async def _refuse_body(send, status: int, message: str, *, close: bool) -> None:
 STRICT_JSON = ConfigDict(extra="allow", strict=True)
 
 
+def _invalid_value(value: object, supported: tuple[str, ...]) -> str:
+    """OpenAI's words for a value outside a field's documented ones."""
+    return (f"Invalid value: {value!r}. Supported values are: {', '.join(map(repr, supported[:-1]))} and "
+            f"{supported[-1]!r}")
+
+
+def _one_of(supported: tuple[str, ...]) -> Any:
+    """A string field holding one of ``supported`` (an enum of OpenAI's reference): another string is an invalid
+    value, another JSON type a wrong type (``"Invalid type for 'quality': expected a string ..."``)."""
+    def check(value: str) -> str:
+        if value not in supported:
+            raise ValueError(_invalid_value(value, supported))
+        return value
+
+    return Annotated[str, AfterValidator(check)]
+
+
 class _StreamOptions(BaseModel):
     model_config = STRICT_JSON
 
@@ -129,7 +149,9 @@ class _Body(BaseModel):
     ``prompt_cache_key``, ``parallel_tool_calls`` (no tools here), ``prediction`` (OpenAI's Predicted Outputs only
     make an answer faster), ``moderation`` (nothing is moderated here, at any level), ``partial_images`` (no
     streaming of images), a message's ``name``, an image's ``quality`` (a hint: these models have one quality,
-    as dall-e-2's ``standard``). Fields OpenAI does not define (vLLM's ``top_k`` ...) are ignored."""
+    as dall-e-2's ``standard``). Each is declared with the type and range OpenAI's reference gives it
+    (``serving_fields``' documented values), so a wrong one is refused with a 400 naming it, as OpenAI refuses it,
+    though its value is never read. Fields OpenAI does not define (vLLM's ``top_k`` ...) are ignored."""
 
     model_config = STRICT_JSON
 
@@ -145,6 +167,7 @@ class _Body(BaseModel):
     max_tokens: int | None = None  # the older name of max_completion_tokens
     stream: bool | None = None  # chat: answer as server-sent events (``_events``); images: refused
     stream_options: _StreamOptions | None = None  # chat, with stream: ``include_usage`` adds OpenAI's usage chunk
+    user: str | None = None  # taken and ignored (an end-user id), as the fields below
 
     @field_validator("size")
     @classmethod
@@ -222,6 +245,7 @@ class _Message(BaseModel):
 
     role: str = "user"
     content: Annotated[list[_Part], BeforeValidator(_parts)]
+    name: str | None = None  # a participant's name: taken and ignored
 
     @field_validator("role")
     @classmethod
@@ -230,8 +254,7 @@ class _Message(BaseModel):
         if value in ("tool", "function"):
             raise ValueError(f"role {value!r} is not supported by this server (it makes no tool calls)")
         if value not in ROLES:
-            raise ValueError(f"Invalid value: {value!r}. Supported values are: "
-                             f"{', '.join(map(repr, ROLES[:-1]))} and {ROLES[-1]!r}")
+            raise ValueError(_invalid_value(value, ROLES))
         return value
 
 
@@ -250,6 +273,17 @@ class ChatRequest(_Body):
 
     messages: list[_Message] = Field(min_length=1)
     stop: Any = None  # a string or up to 4: the answer is cut before the first (``stop_sequences``)
+    top_p: float | None = Field(None, ge=0, le=1)  # taken where it changes nothing (``serving_fields.SAMPLING_ONLY``)
+    # taken and ignored (``_Body``), each of the type and range OpenAI's reference gives it
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+    metadata: dict[Annotated[str, Field(max_length=MAX_METADATA_KEY)],
+                   Annotated[str, Field(max_length=MAX_METADATA_VALUE)]] | None = Field(None,
+                                                                                       max_length=MAX_METADATA_PAIRS)
+    store: bool | None = None
+    service_tier: _one_of(SERVICE_TIERS) | None = None
+    parallel_tool_calls: bool | None = None
+    prediction: dict | None = None  # Predicted Outputs: {"type": "content", "content": ...}
 
     def stop_sequences(self) -> list[str]:
         """``stop`` as a list (none: empty).
@@ -273,6 +307,10 @@ class ImageRequest(_Body):
     prompt: str
     output_format: Literal["png", "jpeg", "webp"] | None = None  # how the image is encoded (default png)
     output_compression: int | None = Field(None, ge=0, le=100)  # jpeg or webp quality in percent (default 100)
+    # taken and ignored (``_Body``), each of the type and range OpenAI's reference gives it
+    quality: _one_of(IMAGE_QUALITIES) | None = None
+    moderation: _one_of(MODERATIONS) | None = None
+    partial_images: int | None = Field(None, ge=0, le=MAX_PARTIAL_IMAGES)
 
     @field_validator("prompt")
     @classmethod
@@ -405,7 +443,7 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S,
         if field is not None:
             raise RequestError(400, f"'{field}' is not supported by this server (got "
                                     f"{shortened(repr(sent[field]), 80)})", "unsupported_parameter", field)
-        top_p = sent.get(SAMPLING_ONLY)
+        top_p = getattr(body, SAMPLING_ONLY, None)  # a number 0..1 (pydantic checked it)
         if isinstance(body, ChatRequest) and top_p is not None and top_p != 1:
             temperature = body.temperature if body.temperature is not None else card.defaults.temperature
             if temperature:

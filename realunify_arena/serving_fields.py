@@ -60,6 +60,14 @@ OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}  # OpenAI's name
 # decoding (temperature 0, the cards' default) top_p changes nothing, so any value is taken: benchmark runners send
 # one with temperature 0 (``serving.create_app``'s check refuses it only when the request samples).
 SAMPLING_ONLY = "top_p"
+# The documented values of fields taken and ignored (OpenAI's API reference): another value, or another JSON type,
+# is refused with a 400 naming the field, as OpenAI refuses it, rather than taken unread.
+IMAGE_QUALITIES = ("auto", "low", "medium", "high", "standard", "hd")  # gpt-image-1 low..high, dall-e-3 hd/standard
+MODERATIONS = ("auto", "low")  # images: gpt-image-1's content moderation level
+SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")  # chat: the processing tier
+MAX_PARTIAL_IMAGES = 3  # images: "partial_images ... between 0 and 3" (streamed previews; none are sent here)
+MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512  # "Set of 16 key-value pairs ... Keys are
+# strings with a maximum length of 64 characters. Values are strings with a maximum length of 512 characters."
 MAX_STOP_SEQUENCES = 4  # OpenAI's reference: "Up to 4 sequences where the API will stop generating"
 
 

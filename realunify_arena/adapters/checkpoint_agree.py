@@ -20,6 +20,13 @@ run after it fails the same way (each stored as a model error). The rules come f
 - Qwen2.5-VL's processor writes ``patches // merge_size ** 2`` placeholders per image, which the vision
   tower's ``spatial_merge_size`` must match, cutting patches of the tower's ``patch_size`` and
   ``temporal_patch_size``.
+
+Each refusal names the file and key the value came from, as transformers reads them (5.x): the processor's own
+fields (``num_image_tokens``) from ``processor_config.json``; the image processor's from that file's
+``image_processor`` entry, else from ``preprocessor_config.json`` (``ImageProcessingMixin.get_image_processor_dict``:
+"nested config if found -> image processor config"); the processor's ``image_token`` from the tokenizer's
+``tokenizer_config.json`` and its id from ``tokenizer.json``. A key a file lacks is said to be missing, with the
+class default that applies.
 """
 
 from __future__ import annotations
@@ -35,8 +42,10 @@ def agreement_problem(checkpoint: str, config, processor) -> str | None:
     (``AutoProcessor.from_pretrained(checkpoint)``) would fail together at run time.
 
     Returns:
-        ``"{checkpoint}/config.json: field '{field}' is {value}; expected {value}, ..."`` (or naming
-        ``processor_config.json`` / ``preprocessor_config.json``) for the first disagreement, or None.
+        ``"{checkpoint}/{file}: field '{key}' is {value}; expected {value}, ..."`` for the first disagreement
+        (``file``/``key`` where transformers read the value: ``config.json`` ``vision_config.patch_size``,
+        ``processor_config.json`` ``image_processor.merge_size``, ``preprocessor_config.json`` ``merge_size``;
+        ``"... is missing ({Class}'s default {value} applies)"`` where the file lacks the key), or None.
     """
     folder = Path(checkpoint)
     config_file = folder / "config.json"
@@ -60,16 +69,65 @@ def _token_id(tokenizer, token: object) -> int | None:
     return vocab.get(token)
 
 
-def _field_said(config_file: Path, config, field: str) -> str:
-    """How ``config.json`` gives ``field``: its value, or that it lacks it and the class default applies."""
-    value = getattr(config, field, None)
+def _json(path: Path) -> dict:
+    """``path``'s JSON object; {} where the file is absent, unreadable or no object."""
     try:
-        saved = json.loads(config_file.read_text(encoding="utf-8"))
+        saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        saved = {}
-    if isinstance(saved, dict) and field not in saved:
-        return f"is missing ({type(config).__name__}'s default {value!r} applies)"
-    return f"is {value!r}"
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def _said(path: Path, saved: dict, key: str, value: object, owner: object) -> str:
+    """``"{path}: field '{key}' is {saved value}"`` for a dotted ``key`` of ``saved`` (``path``'s content), or
+    ``"... is missing ({owner}'s default {value} applies)"`` where ``path`` lacks it and ``value`` is the
+    class default the object took."""
+    node: object = saved
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return f"{path}: field '{key}' is missing ({type(owner).__name__}'s default {value!r} applies)"
+        node = node[part]
+    return f"{path}: field '{key}' is {node!r}"
+
+
+def _field_said(config_file: Path, config, field: str) -> str:
+    """How ``config.json`` gives ``field`` (dotted for a sub-config: ``vision_config.patch_size``): its value, or
+    that it lacks it and the class default applies."""
+    owner, value = config, config
+    for part in field.split("."):
+        owner, value = value, getattr(value, part, None)
+    return _said(config_file, _json(config_file), field, value, owner)
+
+
+def _image_processor_said(folder: Path, image_processor, key: str) -> str:
+    """Where transformers read the image processor's ``key`` and its value there: ``processor_config.json``'s
+    ``image_processor`` entry where that file has one, else ``preprocessor_config.json``
+    (``ImageProcessingMixin.get_image_processor_dict``)."""
+    nested = _json(folder / "processor_config.json").get("image_processor")
+    if isinstance(nested, dict):
+        return _said(folder / "processor_config.json", {"image_processor": nested}, f"image_processor.{key}",
+                     getattr(image_processor, key, None), image_processor)
+    return _said(folder / "preprocessor_config.json", _json(folder / "preprocessor_config.json"), key,
+                 getattr(image_processor, key, None), image_processor)
+
+
+def _token_said(folder: Path, processor, attribute: str, token: str) -> str:
+    """Where the processor's ``attribute`` (``image_token``) ``token`` came from: the tokenizer's
+    ``tokenizer_config.json`` (a top-level key, or in ``extra_special_tokens``), else the processor's default."""
+    path = folder / "tokenizer_config.json"
+    saved = _json(path)
+    if saved.get(attribute) == token:
+        return f"{path}: field '{attribute}' is {token!r}"
+    extra = saved.get("extra_special_tokens")
+    if isinstance(extra, dict) and extra.get(attribute) == token:
+        return f"{path}: field 'extra_special_tokens.{attribute}' is {token!r}"
+    return f"the processor's {attribute} {token!r} ({type(processor).__name__}'s default)"
+
+
+def _vocabulary_file(folder: Path) -> str:
+    """The tokenizer file that gives token ids: ``tokenizer.json`` where the folder has one."""
+    path = folder / "tokenizer.json"
+    return str(path) if path.is_file() else f"the tokenizer's vocabulary in {folder}"
 
 
 def _token_problem(folder: Path, config_file: Path, config, processor, tokenizer) -> str | None:
@@ -81,12 +139,12 @@ def _token_problem(folder: Path, config_file: Path, config, processor, tokenizer
             continue
         wanted = _token_id(tokenizer, token)
         if wanted is None:
-            return (f"{folder}: the processor's {attribute} {token!r} is not in the tokenizer's vocabulary; expected "
-                    f"the token config.json's {field} ({configured}) names")
+            return (f"{_token_said(folder, processor, attribute, token)}, which is not in the tokenizer's vocabulary "
+                    f"({_vocabulary_file(folder)}); expected the token config.json's {field} ({configured}) names")
         if wanted != configured:
-            return (f"{config_file}: field '{field}' {_field_said(config_file, config, field)}; expected {wanted}, the tokenizer's "
-                    f"id of the processor's {attribute} {token!r} (else every run fails: image features and image "
-                    "tokens do not match)")
+            return (f"{_field_said(config_file, config, field)}; expected {wanted}, the id "
+                    f"{_vocabulary_file(folder)} gives the processor's {attribute} {token!r} (else every run fails: "
+                    "image features and image tokens do not match)")
     return None
 
 
@@ -94,17 +152,17 @@ def _emu3_problem(folder: Path, config_file: Path, config, processor, tokenizer)
     """Each ``vocabulary_map`` entry at the tokenizer's id of its token, ``<image>`` among them."""
     mapping = getattr(config, "vocabulary_map", None)
     if not isinstance(mapping, dict):
-        return (f"{config_file}: field 'vocabulary_map': missing; expected the map token -> id of the tokenizer "
-                "(Emu3 finds its image token and image codes through it)")
+        return (f"{config_file}: field 'vocabulary_map' is {'missing' if mapping is None else repr(mapping)[:60]}; "
+                "expected the map token -> id of the tokenizer (Emu3 finds its image token and image codes through it)")
     token = getattr(processor, "image_token", None)
     if isinstance(token, str) and token not in mapping:
         return (f"{config_file}: field 'vocabulary_map' lacks the processor's image_token {token!r}; expected it at "
-                f"{_token_id(tokenizer, token)}, its id in the tokenizer")
+                f"{_token_id(tokenizer, token)}, its id in {_vocabulary_file(folder)}")
     vocab = tokenizer.get_vocab()
     for name, token_id in mapping.items():
         if name in vocab and vocab[name] != token_id:
             return (f"{config_file}: field 'vocabulary_map' gives {name!r} the id {token_id!r}; expected "
-                    f"{vocab[name]}, its id in the tokenizer")
+                    f"{vocab[name]}, its id in {_vocabulary_file(folder)}")
     return None
 
 
@@ -115,19 +173,21 @@ def _janus_problem(folder: Path, config_file: Path, config, processor, tokenizer
     side = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
     patch = vision.patch_size if isinstance(vision.patch_size, int) else vision.patch_size[0]
     features = (side // patch) ** 2
-    said = f"(vision_config image_size {side} // patch_size {patch}, squared)"
+    said = f"({config_file} vision_config: image_size {side} // patch_size {patch}, squared)"
     placeholders = getattr(processor, "num_image_tokens", None)
     if placeholders != features:
-        return (f"{folder / 'processor_config.json'}: field 'num_image_tokens' is {placeholders!r}; expected "
+        where = folder / "processor_config.json"  # ProcessorMixin.get_processor_dict: the processor's own fields
+        return (f"{_said(where, _json(where), 'num_image_tokens', placeholders, processor)}; expected "
                 f"{features}, the vision tower's features per image {said}")
     if vision.num_image_tokens != features:
-        return (f"{config_file}: field 'vision_config.num_image_tokens' is {vision.num_image_tokens!r}; expected "
+        return (f"{_field_said(config_file, config, 'vision_config.num_image_tokens')}; expected "
                 f"{features}, the image tokens the VQ decoder reads {said}")
-    size = getattr(getattr(processor, "image_processor", None), "size", None)
+    image_processor = getattr(processor, "image_processor", None)
+    size = getattr(image_processor, "size", None)
     sides = {v for k, v in dict(size or {}).items() if k in ("height", "width", "shortest_edge", "longest_edge")}
     if sides and sides != {side}:
-        return (f"{folder / 'preprocessor_config.json'}: field 'size' is {dict(size)!r}; expected {side} a side, "
-                f"the vision tower's image_size ({config_file})")
+        return (f"{_image_processor_said(folder, image_processor, 'size')}; expected {side} a side, the vision "
+                f"tower's image_size ({_field_said(config_file, config, 'vision_config.image_size')})")
     return None
 
 
@@ -140,6 +200,6 @@ def _qwen_vl_problem(folder: Path, config_file: Path, config, processor, tokeniz
                          ("temporal_patch_size", "temporal_patch_size")):
         value, wanted = getattr(image_processor, ours, None), getattr(vision, theirs, None)
         if value is not None and wanted is not None and value != wanted:
-            return (f"{folder / 'preprocessor_config.json'}: field '{ours}' is {value!r}; expected {wanted}, the "
-                    f"vision tower's {theirs} ({config_file} vision_config)")
+            return (f"{_image_processor_said(folder, image_processor, ours)}; expected {wanted}, the vision "
+                    f"tower's {theirs} ({_field_said(config_file, config, f'vision_config.{theirs}')})")
     return None

@@ -364,6 +364,76 @@ def test_an_image_s_quality_is_a_hint_and_is_taken(url):
         assert reply.status_code == 200 and reply.json()["data"][0]["b64_json"], reply.text[:300]
 
 
+# A field the server takes but never reads, sent with a type or value outside OpenAI's API reference: (route, the
+# field, the value, the param named, OpenAI's error code for it). The reference: top_p a number 0..1; user,
+# safety_identifier, prompt_cache_key, a message's name strings; store, parallel_tool_calls booleans; metadata at
+# most 16 string pairs; service_tier auto/default/flex/scale/priority; prediction an object; images' quality
+# auto/low/medium/high (GPT image models), standard/hd (dall-e-3); moderation auto/low; partial_images 0..3.
+WRONG = [
+    ("chat/completions", "top_p", "x", "top_p", "invalid_type"),
+    ("chat/completions", "top_p", True, "top_p", "invalid_type"),
+    ("chat/completions", "top_p", 5, "top_p", "invalid_request"),
+    ("chat/completions", "top_p", -0.5, "top_p", "invalid_request"),
+    ("chat/completions", "user", 5, "user", "invalid_type"),
+    ("chat/completions", "safety_identifier", ["a"], "safety_identifier", "invalid_type"),
+    ("chat/completions", "prompt_cache_key", 7, "prompt_cache_key", "invalid_type"),
+    ("chat/completions", "store", "yes", "store", "invalid_type"),
+    ("chat/completions", "parallel_tool_calls", 1, "parallel_tool_calls", "invalid_type"),
+    ("chat/completions", "service_tier", "fastest", "service_tier", "invalid_request"),
+    ("chat/completions", "service_tier", 1, "service_tier", "invalid_type"),
+    ("chat/completions", "metadata", ["k", "v"], "metadata", "invalid_type"),
+    ("chat/completions", "metadata", {"k": 1}, "metadata.k", "invalid_type"),
+    ("chat/completions", "metadata", {f"k{i}": "v" for i in range(17)}, "metadata", "invalid_request"),
+    ("chat/completions", "prediction", "the answer", "prediction", "invalid_type"),
+    ("images/generations", "quality", 5, "quality", "invalid_type"),
+    ("images/generations", "quality", "ultra", "quality", "invalid_request"),
+    ("images/generations", "moderation", "high", "moderation", "invalid_request"),
+    ("images/generations", "partial_images", 4, "partial_images", "invalid_request"),
+    ("images/generations", "user", 5, "user", "invalid_type"),
+    ("images/edits", "quality", "ultra", "quality", "invalid_request"),
+    ("images/edits", "partial_images", "9", "partial_images", "invalid_request"),
+]
+
+
+@pytest.mark.parametrize("route,field,value,param,code", WRONG,
+                         ids=[f"{r.split('/')[-1]}-{f}-{v!r}"[:60] for r, f, v, _, _ in WRONG])
+def test_a_taken_field_of_the_wrong_type_or_range_is_refused_naming_it(url, route, field, value, param, code):
+    """Before: each was answered 200 unread (``quality: 5``, ``top_p: "x"`` with temperature 0), or top_p "x" with
+    sampling was refused as "not supported when sampling", not as the wrong type it is. OpenAI answers each with
+    a 400 invalid_request_error naming the param."""
+    body = {"messages": QUESTION, "max_tokens": 4} if route.startswith("chat") else {"prompt": "a red square",
+                                                                                     "size": "32x32"}
+    for temperature in ((0, 0.7) if route.startswith("chat") else (None,)):
+        sent = body | {field: value} | ({} if temperature is None else {"temperature": temperature})
+        error = _openai_error(_post(url, route, sent), 400)
+        assert error["type"] == "invalid_request_error" and error["param"] == param, error
+        assert error["code"] == code and "not supported" not in error["message"], error
+
+
+def test_a_message_name_of_the_wrong_type_is_refused_naming_it(url):
+    reply = httpx.post(f"{url}/chat/completions", json={"messages": [{"role": "user", "name": 5, "content": "hi"}]})
+    error = _openai_error(reply, 400)
+    assert error["param"] == "messages[0].name" and error["code"] == "invalid_type", error
+
+
+def test_taken_fields_at_the_edges_of_their_range_are_taken(url):
+    """The control: top_p 0 and 1 (greedy), 16 metadata pairs of 64- and 512-character strings, every quality."""
+    metadata = {f"{i:02d}".ljust(64, "k"): "v" * 512 for i in range(16)}
+    for top_p in (0, 1):
+        chat = _post(url, "chat/completions", {"messages": [{"role": "user", "name": "ann", "content": "Hi?"}],
+                                               "max_tokens": 2, "temperature": 0, "top_p": top_p,
+                                               "metadata": metadata, "service_tier": "flex", "store": True,
+                                               "safety_identifier": "s", "prompt_cache_key": "p",
+                                               "prediction": {"type": "content", "content": "x"}})
+        assert chat.status_code == 200, chat.text[:300]
+    for quality in ("auto", "low", "medium", "high", "standard", "hd"):
+        image = _post(url, "images/generations", {"prompt": "a red square", "size": "32x32", "quality": quality,
+                                                  "moderation": "auto", "partial_images": 3})
+        assert image.status_code == 200, image.text[:300]
+    edit = _post(url, "images/edits", {"prompt": "a red square", "quality": "medium", "partial_images": "0"})
+    assert edit.status_code == 200, edit.text[:300]
+
+
 def test_a_mask_on_an_edit_is_refused_naming_it(url):
     """Before: the mask was dropped and the whole image edited, answered 200. OpenAI's mask asks for inpainting:
     only its transparent area may change."""

@@ -114,6 +114,103 @@ def test_a_processor_writing_another_count_of_image_tokens_than_the_vision_tower
         in message
 
 
+@pytest.fixture(scope="module")
+def qwen_sound(tmp_path_factory, one_torch_thread, real_format_build) -> Path:
+    return real_format_build("build_qwen2_5_vl", tmp_path_factory.mktemp("agree") / "qwen")
+
+
+def _files(sound: Path, tmp_path: Path, layout: str) -> Path:
+    """A copy of ``sound``'s configuration, processor and tokenizer files (no weights: the check reads none).
+    ``layout="preprocessor"``: the image processor's settings in ``preprocessor_config.json``, as the hub's
+    Qwen2.5-VL-7B-Instruct and Janus-Pro-1B ship them, where transformers 5 saves them under
+    ``processor_config.json``'s ``image_processor`` key."""
+    folder = Path(shutil.copytree(sound, tmp_path / sound.name, ignore=shutil.ignore_patterns("*.safetensors")))
+    if layout == "preprocessor":
+        processor = json.loads((folder / "processor_config.json").read_text())
+        (folder / "preprocessor_config.json").write_text(json.dumps(processor.pop("image_processor")))
+        (folder / "processor_config.json").write_text(json.dumps(processor))
+    return folder
+
+
+def _problem(folder: Path) -> str | None:
+    from transformers import AutoConfig, AutoProcessor
+
+    from realunify_arena.adapters.checkpoint_agree import agreement_problem
+
+    return agreement_problem(str(folder), AutoConfig.from_pretrained(folder), AutoProcessor.from_pretrained(folder))
+
+
+def _image_processor_key(folder: Path, layout: str, key: str) -> tuple[Path, str, dict]:
+    """(file, dotted key, that file's content) where transformers reads the image processor's ``key``
+    (``ImageProcessingMixin.get_image_processor_dict``: processor_config.json's nested entry, else
+    preprocessor_config.json)."""
+    if layout == "preprocessor":
+        return folder / "preprocessor_config.json", key, json.loads((folder / "preprocessor_config.json").read_text())
+    return (folder / "processor_config.json", f"image_processor.{key}",
+            json.loads((folder / "processor_config.json").read_text()))
+
+
+def _at(content: dict, key: str):
+    for part in key.split("."):
+        content = content[part]
+    return content
+
+
+def _parent(content: dict, key: str) -> tuple[dict, str]:
+    """(the dict holding dotted ``key``'s last part, that part)."""
+    head, _, last = key.rpartition(".")
+    return (_at(content, head) if head else content), last
+
+
+@pytest.mark.parametrize("layout", ["processor", "preprocessor"])
+@pytest.mark.parametrize("build, key, value, wanted", [
+    ("janus", "size", {"height": 256, "width": 256}, "expected 384 a side"),
+    ("qwen", "merge_size", 4, "expected 2,"),
+    ("qwen", "patch_size", 16, "expected 14,"),
+])
+def test_an_image_processor_setting_is_named_in_the_file_and_key_it_was_read_from(
+        sound, qwen_sound, tmp_path, layout, build, key, value, wanted):
+    folder = _files(sound if build == "janus" else qwen_sound, tmp_path, layout)
+    path, dotted, content = _image_processor_key(folder, layout, key)
+    holder, last = _parent(content, dotted)
+    holder[last] = value
+    path.write_text(json.dumps(content))
+    message = _problem(folder)
+    assert message.startswith(f"{path}: field '{dotted}' is {value!r}; {wanted}")
+    assert _at(json.loads(path.read_text()), dotted) == value  # the named file holds the named key
+
+
+@pytest.mark.parametrize("layout", ["processor", "preprocessor"])
+def test_an_image_processor_setting_the_file_lacks_is_said_missing_with_the_default_that_applies(
+        qwen_sound, tmp_path, layout):
+    """Qwen2VLImageProcessor's class default merge_size is 2 (transformers' docs); a tower merging 4 disagrees."""
+    folder = _files(qwen_sound, tmp_path, layout)
+    path, dotted, content = _image_processor_key(folder, layout, "merge_size")
+    holder, last = _parent(content, dotted)
+    del holder[last]
+    path.write_text(json.dumps(content))
+    config = json.loads((folder / "config.json").read_text())
+    config["vision_config"]["spatial_merge_size"] = 4
+    (folder / "config.json").write_text(json.dumps(config))
+    message = _problem(folder)
+    assert message.startswith(f"{path}: field '{dotted}' is missing (Qwen2VLImageProcessor's default 2 applies); "
+                              f"expected 4, the vision tower's spatial_merge_size ({folder / 'config.json'}: field "
+                              "'vision_config.spatial_merge_size' is 4)")
+
+
+def test_a_processor_count_the_file_lacks_is_said_missing_with_the_default_that_applies(sound, tmp_path):
+    """JanusProcessor's num_image_tokens defaults to 576 (transformers' docs); a 256-px tower of 16-px patches
+    yields 256 features."""
+    folder = _files(sound, tmp_path, "processor")
+    _edit(folder / "processor_config.json", num_image_tokens=None)
+    config = json.loads((folder / "config.json").read_text())
+    config["vision_config"].update(image_size=256, num_image_tokens=256)
+    (folder / "config.json").write_text(json.dumps(config))
+    message = _problem(folder)
+    assert message.startswith(f"{folder / 'processor_config.json'}: field 'num_image_tokens' is missing "
+                              "(JanusProcessor's default 576 applies); expected 256,")
+
+
 @pytest.mark.parametrize("where", ["chat_template.jinja", "tokenizer_config.json"])
 def test_a_chat_template_that_does_not_compile_names_the_file_and_line(sound, tmp_path, where):
     folder = _copy(sound, tmp_path)
