@@ -23,6 +23,8 @@ from realunify_arena.serving import MAX_REQUEST_BYTES, BackgroundServer, create_
 
 pytestmark = pytest.mark.slow
 QUESTION = [{"role": "user", "content": "What colour is the sky?"}]
+# a reply may wait for the model to load or run on a loaded 2-core machine: httpx's default of 5 s is a race
+REPLY_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def _openai_error(reply: httpx.Response, status: int) -> dict:
 
 def test_an_unknown_url_or_method_gets_the_openai_error_shape(url):
     """Before: FastAPI's ``{"detail": "Not Found"}``, which the openai client shows as a bare status."""
-    error = _openai_error(httpx.post(f"{url}/nothing", json={}), 404)
+    error = _openai_error(httpx.post(f"{url}/nothing", json={}, timeout=REPLY_TIMEOUT_S), 404)
     assert error["message"] == "Invalid URL (POST /v1/nothing)"
     assert "GET" in _openai_error(httpx.get(f"{url}/chat/completions"), 405)["message"]
     client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
@@ -58,7 +60,7 @@ def test_an_unknown_url_or_method_gets_the_openai_error_shape(url):
 
 def test_a_request_without_a_body_says_so(url):
     """Before: "'' is required", naming no field."""
-    error = _openai_error(httpx.post(f"{url}/chat/completions"), 400)
+    error = _openai_error(httpx.post(f"{url}/chat/completions", timeout=REPLY_TIMEOUT_S), 400)
     assert "no body" in error["message"] and "JSON object" in error["message"], error
 
 
@@ -135,18 +137,18 @@ def test_stream_true_answers_as_server_sent_chunks_the_openai_client_reads(url):
     finished = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finished == [whole.choices[0].finish_reason]
     assert chunks[-1].choices == [] and chunks[-1].usage is not None  # include_usage: the last chunk
-    raw = httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "max_tokens": 8, "stream": True})
+    raw = httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "max_tokens": 8, "stream": True}, timeout=REPLY_TIMEOUT_S)
     assert raw.headers["content-type"].startswith("text/event-stream")
     assert raw.text.rstrip().endswith("data: [DONE]")
 
 
 def test_stream_on_the_images_endpoints_is_refused_by_name(url):
     """Before: ignored, and the whole image answered as JSON to a client waiting for image events."""
-    error = _openai_error(httpx.post(f"{url}/images/generations", json={"prompt": "a red square", "stream": True}),
+    error = _openai_error(httpx.post(f"{url}/images/generations", json={"prompt": "a red square", "stream": True}, timeout=REPLY_TIMEOUT_S),
                           400)
     assert error["param"] == "stream", error
     reply = httpx.post(f"{url}/images/edits", data={"prompt": "make it blue", "stream": "true"},
-                       files={"image": ("a.png", json.dumps({}).encode(), "image/png")})
+                       files={"image": ("a.png", json.dumps({}).encode(), "image/png")}, timeout=REPLY_TIMEOUT_S)
     assert _openai_error(reply, 400)["param"] == "stream"
 
 
@@ -181,7 +183,7 @@ def test_a_field_of_the_wrong_json_type_is_refused_naming_it(url, route, field, 
     """Before: pydantic's lax mode took "yes", "true" and 1 as true, "8" and 8.0 as 8, "0.5" as 0.5 (and the
     stream options' "no" as a wish for usage), so a runner's typo was answered as if meant."""
     body = {"messages": QUESTION, "max_tokens": 8} if route.startswith("chat") else {"prompt": "a red square"}
-    error = _openai_error(httpx.post(f"{url}/{route}", json=_with(body, field, value)), 400)
+    error = _openai_error(httpx.post(f"{url}/{route}", json=_with(body, field, value), timeout=REPLY_TIMEOUT_S), 400)
     assert error["param"] == field and error["code"] == "invalid_type", error
     assert error["message"].startswith(f"Invalid type for '{field}': expected "), error
 
@@ -191,20 +193,20 @@ def test_values_of_the_right_json_type_are_taken(url):
     response_format as the object OpenAI defines, and the edit form's text fields (multipart carries text only)."""
     chat = httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "max_tokens": 8, "temperature": 1,
                                                        "seed": 3, "n": 1, "stream": False, "stream_options": None,
-                                                       "response_format": {"type": "text"}})
+                                                       "response_format": {"type": "text"}}, timeout=REPLY_TIMEOUT_S)
     assert chat.status_code == 200 and chat.json()["choices"][0]["message"]["content"], chat.text
     json_mode = httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "response_format": {
-        "type": "json_object"}})
+        "type": "json_object"}}, timeout=REPLY_TIMEOUT_S)
     assert _openai_error(json_mode, 400)["param"] == "response_format.type"
     from PIL import Image
 
     from realunify_arena.adapters.wire import png_bytes
     edit = httpx.post(f"{url}/images/edits", data={"prompt": "blue", "n": "1", "seed": "3", "stream": "false",
                                                    "size": "32x32"},
-                      files={"image": ("x.png", png_bytes(Image.new("RGB", (40, 30), (200, 30, 30))), "image/png")})
+                      files={"image": ("x.png", png_bytes(Image.new("RGB", (40, 30), (200, 30, 30))), "image/png")}, timeout=REPLY_TIMEOUT_S)
     assert edit.status_code == 200 and edit.json()["data"][0]["b64_json"], edit.text
     assert _openai_error(httpx.post(f"{url}/images/edits", data={"prompt": "blue", "seed": "three"},
-                                    files={"image": ("x.png", b"x", "image/png")}), 400)["param"] == "seed"
+                                    files={"image": ("x.png", b"x", "image/png")}, timeout=REPLY_TIMEOUT_S), 400)["param"] == "seed"
 
 
 @pytest.mark.parametrize("route", ["chat/completions", "images/generations"])
@@ -214,7 +216,7 @@ def test_n_other_than_one_is_refused_naming_n(url, route, n):
     vLLM refuses a value it cannot serve with a 400, so any n but 1 is refused, never answered with one choice.
     Before: ``n: 0`` passed (read as "not given") and got one choice."""
     body = {"messages": QUESTION, "max_tokens": 8} if route.startswith("chat") else {"prompt": "a red square"}
-    error = _openai_error(httpx.post(f"{url}/{route}", json=body | {"n": n}), 400)
+    error = _openai_error(httpx.post(f"{url}/{route}", json=body | {"n": n}, timeout=REPLY_TIMEOUT_S), 400)
     assert error["param"] == "n" and f"got {n}" in error["message"], error
 
 
@@ -411,7 +413,7 @@ def test_a_taken_field_of_the_wrong_type_or_range_is_refused_naming_it(url, rout
 
 
 def test_a_message_name_of_the_wrong_type_is_refused_naming_it(url):
-    reply = httpx.post(f"{url}/chat/completions", json={"messages": [{"role": "user", "name": 5, "content": "hi"}]})
+    reply = httpx.post(f"{url}/chat/completions", json={"messages": [{"role": "user", "name": 5, "content": "hi"}]}, timeout=REPLY_TIMEOUT_S)
     error = _openai_error(reply, 400)
     assert error["param"] == "messages[0].name" and error["code"] == "invalid_type", error
 
@@ -446,7 +448,7 @@ def test_a_mask_on_an_edit_is_refused_naming_it(url):
 def test_an_unknown_or_tool_role_is_refused_naming_it(url, role):
     """Before: any role was taken. OpenAI's roles are system, developer, user, assistant, tool and function (the
     last two carry tool results, and this server makes no tool calls); others get a 400 naming the field."""
-    reply = httpx.post(f"{url}/chat/completions", json={"messages": [{"role": role, "content": "hi"}]})
+    reply = httpx.post(f"{url}/chat/completions", json={"messages": [{"role": role, "content": "hi"}]}, timeout=REPLY_TIMEOUT_S)
     assert _openai_error(reply, 400)["param"] == "messages[0].role"
 
 
@@ -456,7 +458,7 @@ def test_values_that_ask_for_nothing_more_are_taken(url):
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "developer", "content": "Be kind."}]
         + QUESTION, "max_tokens": 4, "logprobs": False, "tools": [], "tool_choice": "none", "top_p": 1,
         "frequency_penalty": 0, "presence_penalty": 0.0, "modalities": ["text"], "user": "u1",
-        "metadata": {"k": "v"}, "store": False, "parallel_tool_calls": True})
+        "metadata": {"k": "v"}, "store": False, "parallel_tool_calls": True}, timeout=REPLY_TIMEOUT_S)
     assert chat.status_code == 200 and chat.json()["choices"][0]["message"]["content"], chat.text
     image = httpx.post(f"{url}/images/generations", json={"prompt": "a red square", "size": "32x32", "user": "u1",
                                                           "background": "opaque", "quality": "auto",
@@ -488,7 +490,7 @@ def test_stop_cuts_the_answer_before_the_first_stop_sequence(url):
     chunks = list(client.chat.completions.create(**ask, stop=stops[0], stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == expected
     assert client.chat.completions.create(**ask, stop=["\u2603"]).choices[0].message.content == whole  # none found
-    error = _openai_error(httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "stop": list("abcde")}),
+    error = _openai_error(httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "stop": list("abcde")}, timeout=REPLY_TIMEOUT_S),
                           400)
     assert error["param"] == "stop" and "4" in error["message"], error
 
