@@ -134,7 +134,7 @@ def loaded(pool: ModelSource, name: str) -> Iterator[Adapter]:
         except ModelUnavailable:
             raise
         except Exception as e:  # noqa: BLE001 - loaders raise OSError, ValueError, ImportError, ...
-            raise ModelUnavailable(f"{name} could not be loaded: {error_text(e)}") from e
+            raise ModelUnavailable(f"{name}: could not be loaded: {error_text(e)}") from e  # as runtime.load_refusal
         yield adapter
 
 

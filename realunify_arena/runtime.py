@@ -103,10 +103,11 @@ def estimate_bytes(card: ModelCard) -> int:
 
 
 def load_refusal(card: ModelCard, error: BaseException) -> ModelUnavailable:
-    """``"{card}: could not be loaded from {checkpoints}: {ErrorType}: {message}"``, one line (white space runs
-    joined, secrets masked, cut to 400 characters): how a loader's own exception reaches a user."""
+    """``"{card}: could not be loaded from {where}: {ErrorType}: {message}"``, one line (white space runs joined,
+    secrets masked, cut to 400 characters): how a loader's own exception reaches a user. ``where`` is a remote
+    card's endpoint, else its checkpoints (folders or hub ids)."""
     said = shortened(" ".join(error_text(error).split()), 400, "...")
-    where = ", ".join(dict.fromkeys(str(c) for c in card.checkpoints.values())) or "its card"
+    where = card.endpoint or ", ".join(dict.fromkeys(str(c) for c in card.checkpoints.values())) or "its card"
     return ModelUnavailable(f"{card.name}: could not be loaded from {where}: {said}")
 
 

@@ -34,14 +34,20 @@ def card_folder(tmp_path):
 
 @pytest.fixture
 def loads(monkeypatch) -> list[str]:
-    """The model classes ``from_pretrained`` is called on from here on (each call still loads)."""
+    """The model classes ``from_pretrained`` is called on from here on, on the test's own thread (each call still
+    loads). A load on another thread is not the test's: an earlier test's background model load (a judge loaded
+    while a model runs) landed in one test's list in a tier run."""
+    import threading
+
     from transformers import PreTrainedModel
 
     calls: list[str] = []
     original = PreTrainedModel.from_pretrained.__func__
+    own = threading.get_ident()
 
     def recording(cls, *args, **kwargs):
-        calls.append(cls.__name__)
+        if threading.get_ident() == own:
+            calls.append(cls.__name__)
         return original(cls, *args, **kwargs)
 
     monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(recording))

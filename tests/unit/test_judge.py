@@ -248,7 +248,7 @@ def test_a_judge_that_fails_to_load_stops_the_batch_instead_of_recording_errors(
         def use(self, name):
             raise OSError("couldn't find them in the cached files")
 
-    with pytest.raises(ModelUnavailable, match="some-vlm could not be loaded: OSError: couldn't find them"):
+    with pytest.raises(ModelUnavailable, match="some-vlm: could not be loaded: OSError: couldn't find them"):
         judge_trace(ueg_trace(UEG), UEG, build_judge("some-vlm", NoWeights()), lambda step: step.image)
 
 

@@ -147,7 +147,8 @@ def test_a_variable_naming_a_missing_file_is_a_clear_message_not_a_traceback(end
     pool = ModelPool({"https-vlm": _card(endpoint)}, device="cpu")
     with pytest.raises(ModelUnavailable) as refused, loaded(pool, "https-vlm"):  # how a run gets its adapter
         pass
-    assert str(refused.value).startswith(f"https-vlm could not be loaded: SettingsError: {expected}")
+    assert str(refused.value).startswith(f"https-vlm: could not be loaded from {endpoint.url}/v1: SettingsError: "
+                                         f"{expected}")
 
 
 @pytest.mark.parametrize("command", [["models"], ["eval", "--model", "tiny-janus"],
