@@ -191,3 +191,16 @@ def test_names_differing_only_in_white_space_or_normalization_are_two_models_sho
 
     shown = [row[1] for row in markdown_rows(leaderboard(tmp_path, capsys, battles, "markdown")[1])]
     assert len(set(shown)) == 6 and {nfc, "'cafe\\u0301'", "m2", "'m2 '"} <= set(shown)
+
+
+def test_a_name_starting_like_a_spreadsheet_formula_is_text_in_the_csv_and_exact_in_the_json(tmp_path, capsys):
+    """Outside names are rated as written, so a votes file may name a model "=HYPERLINK(...)" or "@SUM(1)". A
+    spreadsheet opening the CSV ran such a cell as a formula (verify25); OWASP's advice: a leading apostrophe,
+    which the spreadsheet shows as text. JSON keeps the names exactly."""
+    names = ["=HYPERLINK(\"http://x\")", "+1", "@SUM(1)", "- item"]
+    battles = plan_battles(names)
+    _, out, _ = leaderboard(tmp_path, capsys, battles, fmt="csv")
+    systems = {row["system"] for row in csv.DictReader(io.StringIO(out))}
+    assert systems == {"'" + name for name in names}, systems
+    _, out, _ = leaderboard(tmp_path, capsys, battles, fmt="json")
+    assert {row["system"] for board in json.loads(out) for row in board["rows"]} == set(names)
