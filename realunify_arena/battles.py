@@ -117,14 +117,19 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
 
 def _elsewhere_hint(ctx: AppContext, served: str) -> str:
     """Where this store's pinned runs are, when some are under datasets other than ``served`` (runs imported
-    without ``--data`` are stored under their folder's name, so two models' folders never meet in a battle)."""
+    without ``--data`` are stored under their folder's name, so two models' folders never meet in a battle), and
+    the fix: serving a dataset is offered only where it has two systems' runs on one instance; importing each
+    model's results under one dataset always."""
     elsewhere = {name: uids for name, uids in ctx.store.pinned_instances().items() if name != served}
     if not elsewhere:
         return ""
     listing = ", ".join(f"{name!r} ({len(uids)} instances)" for name, uids in sorted(elsewhere.items()))
-    return (f"; this store's pinned runs are under dataset{'s' if len(elsewhere) > 1 else ''} {listing}: a battle pairs runs of one dataset the app "
-            f"serves, so serve that dataset (--data) or import each model's results with "
-            f"`import-results --data` naming the instances they answer")
+    ready = sorted(set(elsewhere) & ctx.store.battle_ready_datasets())
+    serve = (f"serve {' or '.join(map(repr, ready))} (--data: the instances it was stored under), which has two "
+             "systems' runs on one instance, or " if ready else "")
+    return (f"; this store's pinned runs are under dataset{'s' if len(elsewhere) > 1 else ''} {listing}: a battle "
+            f"pairs two systems' runs of one instance of a dataset the app serves, so {serve}import each model's "
+            f"results with `import-results --data` naming the instances they answer")
 
 
 def load_battle(ctx: AppContext, battle_id: str, session_id: str) -> Battle:

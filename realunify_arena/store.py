@@ -1050,6 +1050,13 @@ class Store:
             found.setdefault(row["dataset"], set()).add(row["instance_uid"])
         return found
 
+    def battle_ready_datasets(self) -> set[str]:
+        """Names of the datasets where some instance has finished (ok) pinned runs of two systems (model and mode):
+        where a stored-mode battle can be drawn, were the app to serve that dataset."""
+        return {row["dataset"] for row in self.query(
+            "select dataset from runs where pinned_at is not null and status = ? group by dataset, instance_uid"
+            " having count(distinct model || char(0) || mode) >= 2", (Status.OK.value,))}
+
     # -- arena pins ---------------------------------------------------------------------------
 
     def pin(self, run_ids: Iterable[int], pinned: bool = True) -> int:

@@ -209,7 +209,14 @@ def test_a_stored_arena_says_where_the_pinned_runs_are_when_none_is_under_its_da
         start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:erin")
     said = str(refused.value)
     assert "two stored runs" in said and "'ma' (3 instances), 'mb' (2 instances)" in said, said
-    assert "import-results --data" in said, said
+    assert "import-results --data" in said and "serve '" not in said, said  # neither has two systems' runs
+    inst = geu[0]  # 'mb' gets a second system (model-b stepwise) on one instance: serving it would draw a battle
+    store.save_trace(Trace(inst.uid, "model-b", "stepwise", {"seed": 0},
+                           steps=[Step(StepRole.ANSWER, inst.mcq_text, text="B")]), "mb", pin=True)
+    with pytest.raises(BattleError) as refused:
+        start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:erin")
+    said = str(refused.value)
+    assert "serve 'mb' (--data" in said and "'ma' (--data" not in said and "import-results --data" in said, said
 
 
 def test_a_pinned_run_must_be_its_sides_system(store, pool):
