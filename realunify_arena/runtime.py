@@ -356,8 +356,9 @@ class ModelPool:
         return adapter
 
     def _load(self, card: ModelCard) -> Adapter:
-        """The card's adapter; any failure is ``ModelUnavailable`` naming the card and its checkpoint folders
-        (``load_refusal``), never a library's own exception (a traceback at the command line)."""
+        """The card's adapter; any failure but running out of memory (retried once after moving idle models out,
+        then raised as it is) is ``ModelUnavailable`` naming the card and its checkpoint folders (``load_refusal``),
+        never a library's own exception (a traceback at the command line)."""
         try:
             try:
                 return self._loader(card, self._device_for(card))
@@ -370,6 +371,8 @@ class ModelPool:
         except ModelUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - from_pretrained raises RuntimeError, UnpicklingError, OSError, ...
+            if type(exc).__name__ == "OutOfMemoryError":  # after the retry: said as it is ("CUDA out of memory")
+                raise
             raise load_refusal(card, exc) from exc
 
     def _fits(self, need: int | None) -> bool:
