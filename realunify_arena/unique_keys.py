@@ -72,7 +72,7 @@ class LongIntegerError(ValueError):
 
 
 class _LongDigits(str):
-    """An integer's digits that ``_checked_int`` could not read, kept to find their place."""
+    """An integer's digits that Python could not read as a number, kept to find their place."""
 
 
 def _marked_int(digits: str) -> int | _LongDigits:
@@ -86,21 +86,14 @@ def _digit_count(text: str) -> int:
     return sum(c.isdigit() for c in text)
 
 
-def _checked_int(digits: str) -> int:
-    """``parse_int`` of ``loads_json``: ``int(digits)``, or ``LongIntegerError`` for one too long to read."""
-    try:
-        return int(digits)
-    except ValueError:
-        raise LongIntegerError(_digit_count(digits)) from None
-
-
-def _first_long(value: Any) -> str | None:
-    """The place of the first ``_LongDigits`` in ``value``, in document order, as ``_first_repeat`` writes one."""
+def _first_long(value: Any) -> tuple[str, _LongDigits] | None:
+    """The place of the first ``_LongDigits`` in ``value`` (in document order, as ``_first_repeat`` writes one)
+    and the digits there."""
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         node, where = stack.pop()
         if isinstance(node, _LongDigits):
-            return where
+            return where, node
         if isinstance(node, dict):
             children = [(item, f"{where}.{_key_name(k)}" if where else _key_name(k)) for k, item in node.items()]
         elif isinstance(node, list):
@@ -175,7 +168,8 @@ def repeat_in(value: Any, place: str = "") -> RepeatedKeyError | None:
 def loads_json(text: str, **kwargs: Any) -> Any:
     """``json.loads(text, **kwargs)`` refusing a repeated key in any object.
 
-    Without a ``parse_int`` of the caller's, an integer too long for Python to read is refused by place.
+    Without a ``parse_int`` of the caller's, an integer too long for Python to read is refused by place (found
+    by a second parse only then: the first is json's own, at its speed).
 
     Raises:
         json.JSONDecodeError: not JSON. RepeatedKeyError: a key appears twice in one object; the message
@@ -183,17 +177,23 @@ def loads_json(text: str, **kwargs: Any) -> Any:
             no place for the top object). LongIntegerError: an integer of more digits than Python reads
             (over 4300 by default), its place named. RecursionError: nested too deeply for the parser.
     """
-    kwargs.setdefault("parse_int", _checked_int)
     try:
         return json.loads(text, object_pairs_hook=unique_pairs, **kwargs)
-    except LongIntegerError as exc:
-        found = _first_long(json.loads(text, object_pairs_hook=dict, **{**kwargs, "parse_int": _marked_int}))
-        raise LongIntegerError(exc.digits, found or "") from None
     except RepeatedKeyError as exc:
         found = _first_repeat(json.loads(text, object_pairs_hook=_noting_pairs, **kwargs))
         key, where = found if found is not None else (exc.key, "")
         place = f" in '{where}'" if where else ""
         raise RepeatedKeyError(f"key {brief(key)} appears twice{place}; keep one", key) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # Python's int() refusing too many digits ("Exceeds the limit ..."): found again by place
+        if "parse_int" in kwargs:
+            raise
+        found = _first_long(json.loads(text, object_pairs_hook=dict, **kwargs, parse_int=_marked_int))
+        if found is None:
+            raise
+        where, digits = found
+        raise LongIntegerError(_digit_count(digits), where) from None
 
 
 class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
