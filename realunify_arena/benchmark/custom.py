@@ -14,7 +14,9 @@ instance asked without an expected answer is read (its letter parsed) but never 
 from __future__ import annotations
 
 import hashlib
+import os
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 
 from PIL import Image
@@ -188,6 +190,20 @@ def refused_inline() -> RefusedUpload:
 # what a file value naming no upload is refused with, here and by Gradio's own check (``ui.calls``): never the path
 NOT_UPLOADED = ("names a file on the server that was not uploaded here, which is not read; upload the file "
                 "(/gradio_api/upload) and send the path that returns")
+
+
+def uploaded_in(path: str, folders: Iterable[str | os.PathLike]) -> bool:
+    """Whether ``path`` names a file in one of ``folders`` as the operating system will open it: both resolved
+    with ``os.path.realpath`` (every symbolic link and ``..`` followed). A check on the path as written
+    (``os.path.abspath`` drops ``dir/..`` as text) took ``<upload folder>/link/../secret.png``, where ``link`` is a
+    symbolic link to a folder outside, for a file inside (verify25b). A path that cannot be resolved (a NUL byte)
+    is in none."""
+    try:
+        real = os.path.realpath(path)
+        return any(os.path.commonpath([real, os.path.realpath(folder)]) == os.path.realpath(folder)
+                   for folder in folders)
+    except (OSError, ValueError):
+        return False
 
 
 def refused_unuploaded() -> RefusedUpload:

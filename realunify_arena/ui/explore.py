@@ -19,13 +19,13 @@ from pathlib import Path
 
 import anyio.to_thread
 import gradio as gr
-from gradio.utils import get_upload_folder, is_in_or_equal
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from realunify_arena.arena import RunRefused, rate_key
 from realunify_arena.benchmark.custom import (CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_inline,
                                               refused_unopened, refused_unuploaded, refused_upload,
-                                              upload_refusal)
+                                              upload_refusal, uploaded_in)
 from realunify_arena.benchmark.images import preview
 from realunify_arena.benchmark.loaders import selection_problems
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
@@ -88,8 +88,7 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
         # (``processing_utils.async_move_files_to_cache`` looks only at marked values; ``ImageData`` does not
         # ask for the marker): a server file named so was opened, a server image shown back and run. Refused
         # before anything touches the path (existence included), as Gradio refuses a marked one.
-        if payload is not None and payload.path is not None and not any(
-                is_in_or_equal(payload.path, folder) for folder in upload_folders):
+        if payload is not None and payload.path is not None and not uploaded_in(payload.path, upload_folders):
             return refused_unuploaded()
         # refused from its header before Gradio opens it with every Pillow plugin (an ICO decodes there); an
         # image sent inline (a data: URL, which the page never sends) Gradio would decode so too: refused

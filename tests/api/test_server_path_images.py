@@ -100,3 +100,20 @@ def test_an_uploaded_image_is_still_taken(app, marked, monkeypatch):
     value = {"path": uploaded.json()[0], "orig_name": "mine.png", **({"meta": MARKER} if marked else {})}
     done = queue_call(app["url"], fn_index(app["url"], "resolve"), _run_values(app, value))
     assert done["success"] is True and done["output"]["data"][1] is not None, (done["output"], uploaded.json())
+
+
+def test_a_path_through_a_linked_folder_in_the_upload_folder_is_refused_unread(app):
+    """``<upload folder>/link/../secret.png`` where ``link`` is a symbolic link to a folder outside: as written it
+    reads as inside (``os.path.abspath`` drops ``link/..`` as text), but the operating system opens the file
+    outside. Before (verify25b), Run was admitted and the server image shown back."""
+    below = app["outside"] / "below"
+    below.mkdir(exist_ok=True)
+    link = app["uploads"] / "linked-folder"
+    app["uploads"].mkdir(parents=True, exist_ok=True)
+    link.symlink_to(below, target_is_directory=True)
+    try:
+        done = queue_call(app["url"], fn_index(app["url"], "resolve"),
+                          _run_values(app, {"path": f"{link}/../secret.png"}))
+    finally:
+        link.unlink()
+    assert done["success"] is True and done["output"]["data"][1] is None, done["output"]
