@@ -48,7 +48,7 @@ from realunify_arena.benchmark.validation import Problem
 from realunify_arena.dataset_names import Claim, conflicts, remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
-from realunify_arena.official_results import (MODEL_FIELD, OFFICIAL_MODES, ResultEntry, failure_notes,
+from realunify_arena.official_results import (JUDGE_FIELD, MODEL_FIELD, OFFICIAL_MODES, ResultEntry, failure_notes,
                                              model_disagreements, models_named, no_results, noted_per_file,
                                              read_result_files, same_model, skipped_note, unread_notes)
 from realunify_arena.store import ImportConflict, now, settings_key
@@ -77,6 +77,7 @@ class ImportSummary:
     new: int = 0
     unchanged: int = 0
     replaced: int = 0
+    judged: int = 0  # runs stored before, given this import's judge's judgments (their outputs unchanged)
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files whose entries carry no results
     notes: list[str] = field(default_factory=list)  # entries stored without the image they name, and why
@@ -86,6 +87,9 @@ class ImportSummary:
         runs = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "none"
         lines = [(f"{self.model} on {self.dataset}: {self.new} runs imported, {self.unchanged} unchanged, "
                   f"{self.replaced} replaced (read {', '.join(self.files) or 'no file'}; runs {runs})")]
+        if self.judged:
+            lines.append(f"{counted(self.judged, 'run')} imported before, unchanged, given this import's judgments "
+                         "(another judge's replies on the same runs)")
         lines += [f"note: {skipped_note(name)}" for name in self.skipped]
         lines += [f"note: {note}" for note in self.notes]
         return lines
@@ -107,6 +111,7 @@ class _Entry:
     judgments: dict[str, dict]
     note: str | None = None  # stored without the image it names (not here, or unreadable): why
     digest: str = ""
+    outputs_digest: str = ""  # the run alone, without its judges' replies (``_digest``)
     trace: Trace | None = None  # with its images decoded, once they are
 
 
@@ -166,6 +171,7 @@ def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
         problems.append(Problem(str(path), None, None, f"{said.removeprefix(f'{path}: ')}; nothing to import"))
     for entry in entries:
         entry.digest = _digest(entry, judge_name)
+        entry.outputs_digest = _digest(entry, None)
     if decode and not problems:
         for entry, trace in zip(entries, _traces(entries, model)):
             entry.trace = trace
@@ -187,10 +193,15 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
                                                            "published results under a name of their own")])
     problems = _against_stored_dataset(store, read)
     stored = store.imported_runs(dataset, model, IMPORTED_SETTINGS)
-    todo = []
+    todo, judged = [], []
     for entry in entries:
         previous = stored.get((entry.instance.uid, entry.mode))
         if previous is not None and previous["digest"] == entry.digest:
+            continue
+        if previous is not None and previous["outputs_digest"] == entry.outputs_digest:
+            # the same run, another judge's replies (or the same judge's, changed: refused unless replace)
+            judged.append({"judged_run": previous["run_id"], "judgments": entry.judgments,
+                           "label": f"{entry.file}, {entry.label}"})
             continue
         if previous is not None and not replace:
             when = f" on {previous['imported_at']} from {previous['file']}" if previous["imported_at"] else ""
@@ -213,8 +224,8 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
     resolved = str(folder.resolve())
     items = [{"trace": trace, "judgments": entry.judgments,
               "origin": {"folder": resolved, "file": entry.file, "entry": entry.label, "model": model,
-                         "imported_at": imported_at, "digest": entry.digest}}
-             for entry, trace in zip(todo, traces)]
+                         "imported_at": imported_at, "digest": entry.digest, "outputs_digest": entry.outputs_digest}}
+             for entry, trace in zip(todo, traces)] + judged
     try:
         counts = store.save_imported(dataset, items, replace=replace)
     except ImportConflict as e:  # another import of the same model landed in between
@@ -222,8 +233,8 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
     remember_source(store, read.data if read.data is not None else Dataset(dataset, root=folder))
     if read.data is None:
         summary.notes += _same_instances_elsewhere(store, dataset, {entry.instance.uid for entry in entries})
-    summary.new, summary.replaced = counts["new"], counts["replaced"]
-    summary.unchanged = len(entries) - counts["new"] - counts["replaced"]
+    summary.new, summary.replaced, summary.judged = counts["new"], counts["replaced"], counts["judged"]
+    summary.unchanged = len(entries) - counts["new"] - counts["replaced"] - counts["judged"]
     return summary
 
 
@@ -465,10 +476,18 @@ def _judgments(result: ResultEntry, instance: AnyInstance, judge_name: str, bad)
     return {judge_name: polling_judgment(instance.question_list, result.judge_replies, judge_name).to_dict()}
 
 
-def _digest(entry: _Entry, judge_name: str) -> str:
+def _digest(entry: _Entry, judge_name: str | None) -> str:
     """The entry's identity for re-imports: its JSON (image paths replaced by the images' byte hashes, so
-    a moved folder or absolute vs relative paths do not count as a change) and the judge name."""
+    a moved folder or absolute vs relative paths do not count as a change) and the judge name. With
+    ``judge_name`` None, the identity of the run alone (``outputs_digest``): a UEG entry without what its judge
+    wrote (each ``question_list[].judge_answer`` and the per-item ``score``, stored under the judge name), so
+    two judges' files on the same published runs give the same one."""
     raw = dict(entry.raw)
+    if judge_name is None and isinstance(entry.instance, UEGInstance):
+        raw.pop("score", None)
+        if isinstance(raw.get("question_list"), list):
+            raw["question_list"] = [{k: v for k, v in q.items() if k != JUDGE_FIELD} if isinstance(q, dict) else q
+                                    for q in raw["question_list"]]
     for role, path in list(entry.images.items()):
         name = _image_field(role)
         try:

@@ -295,6 +295,15 @@ def m010_run_starts_ids_never_reused(db: Database) -> None:
     db.execute("create index run_starts_created on run_starts (created_at)")
 
 
+@migrations()
+def m011_run_origins_outputs_digest(db: Database) -> None:
+    """``run_origins.outputs_digest``: the digest of an imported entry without its judges' replies and the judge
+    name (``importing._digest`` with ``outputs_only``), so a second judge's replies on the same published runs
+    are added to them rather than taken for changed runs. Null for runs imported before it (they keep the rule
+    of their full digest)."""
+    db.execute("alter table run_origins add column outputs_digest text")
+
+
 # the rows of a rate-limit key (``arena.rate_key``): the voter id itself or any id extending it as "key:..."
 # (ids between "key:" and "key;" sort there, so an index on voter serves it); its arguments: _voter_key_args
 _OF_VOTER_KEY = "(voter = ? or (voter > ? and voter < ?))"
@@ -1086,11 +1095,11 @@ class Store:
 
     def imported_runs(self, dataset: str, model: str, settings: dict) -> dict[tuple[str, str], dict]:
         """(instance_uid, mode) -> the stored run of ``model`` with these settings and its origin
-        (``run_id``, ``folder``, ``file``, ``entry``, ``imported_at``, ``digest``; origin fields None for a
-        run that was not imported)."""
+        (``run_id``, ``folder``, ``file``, ``entry``, ``imported_at``, ``digest``, ``outputs_digest``; origin
+        fields None for a run that was not imported, ``outputs_digest`` None for one imported before it was kept)."""
         rows = self.query(
-            "select r.id as run_id, r.instance_uid, r.mode, o.folder, o.file, o.entry, o.imported_at, o.digest"
-            " from runs r left join run_origins o on o.run_id = r.id"
+            "select r.id as run_id, r.instance_uid, r.mode, o.folder, o.file, o.entry, o.imported_at, o.digest,"
+            " o.outputs_digest from runs r left join run_origins o on o.run_id = r.id"
             " where r.dataset = ? and r.model = ? and r.settings_key = ?",
             (dataset, model, settings_key(settings)))
         return {(row["instance_uid"], row["mode"]): row for row in rows}
@@ -1103,8 +1112,9 @@ class Store:
             f"select distinct r.model from runs r join run_origins o on o.run_id = r.id {where}", params)}
 
     def run_origin(self, run_id: int) -> dict | None:
-        """Where an imported run came from: folder, file, entry, model, imported_at, digest; None otherwise."""
-        rows = self.query("select folder, file, entry, model, imported_at, digest from run_origins"
+        """Where an imported run came from: folder, file, entry, model, imported_at, digest, outputs_digest (None
+        for a run imported before it was kept); None otherwise."""
+        rows = self.query("select folder, file, entry, model, imported_at, digest, outputs_digest from run_origins"
                           " where run_id = ?", (run_id,))
         return rows[0] if rows else None
 
@@ -1112,9 +1122,10 @@ class Store:
         """Record where run ``run_id`` was imported from (``run_origin``'s fields), unless it has a record:
         how ``merge`` carries an imported run's origin into another store."""
         def write(db: Database) -> None:
-            db.execute("insert or ignore into run_origins (run_id, folder, file, entry, model, imported_at, digest)"
-                       " values (?, ?, ?, ?, ?, ?, ?)",
-                       (run_id, *(origin[k] for k in ("folder", "file", "entry", "model", "imported_at", "digest"))))
+            db.execute("insert or ignore into run_origins (run_id, folder, file, entry, model, imported_at, digest,"
+                       " outputs_digest) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, *(origin[k] for k in ("folder", "file", "entry", "model", "imported_at", "digest")),
+                        origin.get("outputs_digest")))
 
         self.apply(write)
 
@@ -1126,11 +1137,19 @@ class Store:
         A run stored under the same key with the same ``digest`` is left as it is; one with another digest
         raises ``ImportConflict`` (and nothing is written) unless ``replace``: then the run keeps its id
         (battles and votes name it), its old trace, origin and judgments are kept in ``replaced_runs``, and
-        the new ones take their place. Any error writes nothing. Returns counts: new, unchanged, replaced.
+        the new ones take their place. An item ``{"judged_run": run id, "judgments": ...}`` adds judgments
+        to a stored run whose outputs are unchanged (another judge's replies on the same published run): a
+        judge that already judged it the same way is left as it is, one that judged it otherwise raises
+        ``ImportConflict`` unless ``replace`` (then its judgment is replaced). Any error writes nothing.
+        Returns counts: new, unchanged, replaced, judged (runs given another judge's judgments).
         """
         def write(db: Database) -> dict[str, int]:
-            counts = {"new": 0, "unchanged": 0, "replaced": 0}
+            counts = {"new": 0, "unchanged": 0, "replaced": 0, "judged": 0}
             for item in items:
+                if "judged_run" in item:
+                    added = self._add_judgments(db, item["judged_run"], item["judgments"], item["label"], replace)
+                    counts["judged" if added else "unchanged"] += 1
+                    continue
                 trace, origin = item["trace"], item["origin"]
                 key = settings_key(trace.settings)
                 found = db.execute(
@@ -1163,9 +1182,9 @@ class Store:
                                         " returning id", tuple(row.values())).fetchone()[0]
                     counts["new"] += 1
                 db.execute("insert or replace into run_origins (run_id, folder, file, entry, model, imported_at,"
-                           " digest) values (?, ?, ?, ?, ?, ?, ?)",
+                           " digest, outputs_digest) values (?, ?, ?, ?, ?, ?, ?, ?)",
                            (run_id, origin["folder"], origin["file"], origin["entry"], origin["model"],
-                            origin["imported_at"], origin["digest"]))
+                            origin["imported_at"], origin["digest"], origin.get("outputs_digest")))
                 for judge, judgment in item.get("judgments", {}).items():
                     db.execute("insert into judgments (run_id, judge, kind, score, details, errors, created_at)"
                                " values (?, ?, ?, ?, ?, ?, ?)",
@@ -1174,6 +1193,32 @@ class Store:
             return counts
 
         return self.apply(write)
+
+    @staticmethod
+    def _add_judgments(db: Database, run_id: int, judgments: dict[str, dict], label: str, replace: bool) -> bool:
+        """``save_imported``'s judgments-only item: each judge's judgment on run ``run_id``, unless that judge
+        already judged it the same way (kind, score, details, errors). True when any was written.
+
+        Raises:
+            ImportConflict: a judge already judged the run otherwise, and not ``replace``.
+        """
+        written = False
+        for judge, judgment in judgments.items():
+            rows = db.execute("select kind, score, details, errors from judgments where run_id = ? and judge = ?",
+                              (run_id, judge)).fetchall()
+            same = (judgment["kind"], judgment["score"], judgment["details"], int(judgment["errors"]))
+            if any((kind, score, json.loads(details), errors) == same for kind, score, details, errors in rows):
+                continue
+            if rows and not replace:
+                raise ImportConflict(f"{label}: judge {judge!r} already judged this run otherwise; pass --replace "
+                                     "to re-import its replies")
+            db.execute("delete from judgments where run_id = ? and judge = ?", (run_id, judge))
+            db.execute("insert into judgments (run_id, judge, kind, score, details, errors, created_at)"
+                       " values (?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, judge, judgment["kind"], judgment["score"], json.dumps(judgment["details"]),
+                        int(judgment["errors"]), now()))
+            written = True
+        return written
 
     def replace_failed_run(self, run_id: int, trace: Trace, *, pin: bool = False) -> bool:
         """Put ``trace``, a successful run of the same key whose images are already stored (``image_sha``
@@ -1207,13 +1252,13 @@ class Store:
         """Copy a run's trace, origin and (human) judgments into ``replaced_runs``, then drop the judgments,
         which judged the old output."""
         status, trace = db.execute("select status, trace from runs where id = ?", (run_id,)).fetchone()
-        origin = db.execute("select folder, file, entry, model, imported_at, digest from run_origins"
+        origin = db.execute("select folder, file, entry, model, imported_at, digest, outputs_digest from run_origins"
                             " where run_id = ?", (run_id,)).fetchone()
         judgments = _dicts(db.execute("select judge, kind, score, details, errors, created_at from judgments"
                                       " where run_id = ?", (run_id,)))
         humans = _dicts(db.execute("select voter, kind, score, details, created_at from human_judgments"
                                    " where run_id = ?", (run_id,)))
-        origin_fields = ("folder", "file", "entry", "model", "imported_at", "digest")
+        origin_fields = ("folder", "file", "entry", "model", "imported_at", "digest", "outputs_digest")
         db.execute("insert into replaced_runs (run_id, replaced_at, status, trace, origin, judgments,"
                    " human_judgments) values (?, ?, ?, ?, ?, ?, ?)",
                    (run_id, stamp, status, trace, json.dumps(dict(zip(origin_fields, origin))) if origin else None,

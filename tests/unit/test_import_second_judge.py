@@ -1,0 +1,83 @@
+"""``import-results`` of a second judge's replies on runs already imported: the published outputs of one model
+judged by two judges (RealUnify's Table 4: Gemini 2.5 Pro, Qwen2.5-VL and people on BAGEL's UEG runs) arrive as
+two result files whose runs are the same and whose ``judge_answer`` replies differ. Importing the second under
+its own ``--judge-name`` adds that judge's judgments to the runs stored, so ``report --judges`` can compare the
+two; it neither refuses the runs as changed nor (with ``--replace``) drops the first judge's judgments.
+
+Expected agreement figures come from the replies the test writes, counted by hand in the test and Cohen's κ
+computed from its definition (Cohen 1960: κ = (p_o − p_e) / (1 − p_e))."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from realunify_arena.agreement import compare_judges
+from realunify_arena.benchmark import load
+from realunify_arena.cli import main
+from realunify_arena.store import Store
+
+
+def _folder(root: Path, instances, replies) -> Path:
+    """A UEG_direct.json result folder: each instance's run is the same image; ``replies(k, j, q)`` the
+    judge's reply to polling question j of instance k."""
+    root.mkdir()
+    Image.new("RGB", (16, 12), (10, 120, 200)).save(root / "out.png")
+    entries = []
+    for k, inst in enumerate(instances):
+        entries.append({"index": inst.index, "task_type": inst.task_type, "prompt": inst.prompt,
+                        "question_list": [{"question": q.question, "answer": q.answer,
+                                           "judge_answer": replies(k, j, q)}
+                                          for j, q in enumerate(inst.question_list)],
+                        "generated_image": "out.png"})
+    (root / "UEG_direct.json").write_text(json.dumps(entries), encoding="utf-8")
+    return root
+
+
+def _kappa(pairs: list[tuple[str, str]]) -> float:
+    n = len(pairs)
+    p_o = sum(a == b for a, b in pairs) / n
+    p_e = sum((sum(a == v for a, _ in pairs) / n) * (sum(b == v for _, b in pairs) / n) for v in ("yes", "no"))
+    return (p_o - p_e) / (1 - p_e)
+
+
+def test_a_second_judges_replies_on_the_same_runs_are_added(tmp_path, capsys):
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:6]
+    first = _folder(tmp_path / "gemini", instances, lambda k, j, q: q.answer)  # always the expected answer
+    # the second judge says "yes" throughout: it agrees wherever the expected answer is yes
+    second = _folder(tmp_path / "qwen", instances, lambda k, j, q: "yes")
+    db = tmp_path / "s.db"
+    assert main(["import-results", str(first), "--model", "bagel-pub", "--data", "bundled",
+                 "--judge-name", "gem", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["import-results", str(second), "--model", "bagel-pub", "--data", "bundled",
+                 "--judge-name", "qwen", "--db", str(db)]) == 0, capsys.readouterr()
+    said = capsys.readouterr().out
+    assert "0 runs imported" in said and "0 replaced" in said
+
+    pairs = [(q.answer, "yes") for inst in instances for q in inst.question_list]
+    store = Store.open(db)
+    assert len(store.runs()) == len(instances)  # no run added or replaced
+    (comparison,) = compare_judges(store, ["gem", "qwen"])
+    store.close()
+    overall = next(r for r in comparison.agreement if r.scope == "all")
+    assert overall.questions == len(pairs)
+    assert abs(overall.question_agreement - sum(a == b for a, b in pairs) / len(pairs)) < 1e-12
+    assert abs(overall.question_kappa - _kappa(pairs)) < 1e-9
+
+    # importing either folder again changes nothing; the second judge's replies, changed, need --replace
+    for folder, judge in ((first, "gem"), (second, "qwen")):
+        assert main(["import-results", str(folder), "--model", "bagel-pub", "--data", "bundled",
+                     "--judge-name", judge, "--db", str(db)]) == 0
+        assert f"0 runs imported, {len(instances)} unchanged, 0 replaced" in capsys.readouterr().out
+    changed = _folder(tmp_path / "qwen2", instances, lambda k, j, q: "no")
+    assert main(["import-results", str(changed), "--model", "bagel-pub", "--data", "bundled",
+                 "--judge-name", "qwen", "--db", str(db)]) == 1
+    assert "pass --replace" in capsys.readouterr().err
+    store = Store.open(db)
+    assert {j["judge"] for j in store.judgments()} == {"gem", "qwen"}
+    assert all(j["details"]["questions"][0]["verdict"] == "yes"
+               for j in store.judgments("qwen"))  # the refused import wrote nothing
+    store.close()
