@@ -298,7 +298,7 @@ def m010_run_starts_ids_never_reused(db: Database) -> None:
 @migrations()
 def m011_run_origins_outputs_digest(db: Database) -> None:
     """``run_origins.outputs_digest``: the digest of an imported entry without its judges' replies and the judge
-    name (``importing._digest`` with ``outputs_only``), so a second judge's replies on the same published runs
+    name (``importing._digest`` without a judge name), so a second judge's replies on the same published runs
     are added to them rather than taken for changed runs. Null for runs imported before it (they keep the rule
     of their full digest)."""
     db.execute("alter table run_origins add column outputs_digest text")
