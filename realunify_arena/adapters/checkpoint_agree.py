@@ -19,6 +19,12 @@ run after it fails the same way (each stored as a model error). The rules come f
   ``vision_config.num_image_tokens`` codes that the VQ decoder reads as a ``num_patches`` square
   (``JanusConfig.__post_init__``: ``num_patches = image_size // patch_size``); the image processor must
   resize to the tower's ``image_size`` (its position table has one row per patch).
+- Generation stops at ``generation_config.eos_token_id`` (an id or a list), which must hold the id of the
+  tokenizer's ``eos_token`` (the token the chat template ends a turn with), else a reply runs on to
+  ``max_new_tokens``. Janus's image generation builds classifier-free guidance's unconditional prompt from
+  ``generation_config``'s ``bos_token_id``, ``generation_kwargs.boi_token_id`` (kept) and ``pad_token_id`` (the
+  rest), which must be the ids of the tokenizer's ``bos_token``, ``boi_token`` and ``pad_token``
+  (``JanusForConditionalGeneration.generate``), else guidance silently pulls against another prompt.
 - Qwen2.5-VL's processor writes ``patches // merge_size ** 2`` placeholders per image, which the vision
   tower's ``spatial_merge_size`` must match, cutting patches of the tower's ``patch_size`` and
   ``temporal_patch_size``.
@@ -55,7 +61,7 @@ def agreement_problem(checkpoint: str, config, processor) -> str | None:
     if tokenizer is None:
         return None
     checks = [_emu3_problem] if getattr(config, "model_type", None) == "emu3" else [_token_problem]
-    checks += [_janus_problem, _qwen_vl_problem]
+    checks += [_janus_problem, _qwen_vl_problem, _generation_problem]
     for check in checks:
         problem = check(folder, config_file, config, processor, tokenizer)
         if problem:
@@ -223,4 +229,32 @@ def _qwen_vl_problem(folder: Path, config_file: Path, config, processor, tokeniz
         if value is not None and wanted is not None and value != wanted:
             return (f"{_image_processor_said(folder, image_processor, ours)}; expected {wanted}, the vision "
                     f"tower's {theirs} ({_field_said(config_file, config, f'vision_config.{theirs}')})")
+    return None
+
+
+def _generation_problem(folder: Path, config_file: Path, config, processor, tokenizer) -> str | None:
+    """``generation_config.json``'s ``eos_token_id`` (and, for Janus, ``bos_token_id``, ``pad_token_id`` and
+    ``generation_kwargs.boi_token_id``) against the tokenizer's ids of its ``eos_token`` (``bos_token``, ...); a key
+    the file lacks, or a token the tokenizer does not name, is not compared."""
+    path = folder / "generation_config.json"
+    saved = _json(path)
+    checks = [("eos_token_id", "eos_token")]
+    if getattr(config, "model_type", None) == "janus":
+        checks += [("bos_token_id", "bos_token"), ("pad_token_id", "pad_token"),
+                   ("generation_kwargs.boi_token_id", "boi_token")]
+    for key, attribute in checks:
+        node: object = saved
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        token = getattr(tokenizer, attribute, None)
+        wanted = _token_id(tokenizer, token)
+        if node is None or wanted is None:
+            continue
+        given = node if isinstance(node, list) else [node]
+        if wanted not in given:
+            expected = f"{wanted}" if not isinstance(node, list) else f"{wanted} among them"
+            why = ("else a reply runs on past the end of its turn" if attribute == "eos_token" else
+                   "else classifier-free guidance's unconditional prompt is not the one Janus was trained with")
+            return (f"{path}: field '{key}' is {node!r}; expected {expected}, the id {_vocabulary_file(folder)} gives "
+                    f"the tokenizer's {attribute} {token!r} ({why})")
     return None

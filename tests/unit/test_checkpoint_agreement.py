@@ -383,3 +383,30 @@ def test_a_janus_vq_token_count_other_than_the_towers_patches_is_named(sound, tm
     message = _problem(folder)
     assert message.startswith(f"{folder / 'config.json'}: field 'vision_config.num_image_tokens' is {features // 4}; "
                               f"expected {features}, the image tokens the VQ decoder reads"), message
+
+
+@pytest.mark.parametrize("build, key, token_field, wrong", [
+    # JanusForConditionalGeneration.generate's unconditional prompt keeps bos and boi and pads the rest with
+    # generation_config's ids: another id there silently changed classifier-free guidance's unconditional half
+    ("janus", "generation_kwargs.boi_token_id", "boi_token", 100017),
+    ("janus", "bos_token_id", "bos_token", 100002),
+    ("janus", "pad_token_id", "pad_token", 100001),
+    # generation stops at generation_config's eos ids only: one the tokenizer does not end a turn with ran on
+    ("janus", "eos_token_id", "eos_token", 100015),
+    ("emu3", "eos_token_id", "eos_token", 151849),
+    ("qwen", "eos_token_id", "eos_token", [151643]),
+])
+def test_a_generation_config_id_other_than_the_tokenizers_special_token_names_the_file_and_key(
+        sound, emu3_sound, qwen_sound, tmp_path, build, key, token_field, wrong):
+    folder = _files({"janus": sound, "emu3": emu3_sound, "qwen": qwen_sound}[build], tmp_path, "processor")
+    path = folder / "generation_config.json"
+    content = json.loads(path.read_text())
+    holder, last = _parent(content, key)
+    holder[last] = wrong
+    path.write_text(json.dumps(content))
+    token = json.loads((folder / "tokenizer_config.json").read_text())[token_field]
+    wanted = _tokenizer_ids(folder)[token]
+    message = _problem(folder)
+    assert message is not None, "the load was not refused"
+    assert message.startswith(f"{path}: field '{key}' is {wrong!r}; expected {wanted}"), message
+    assert f"the tokenizer's {token_field} {token!r}" in message
