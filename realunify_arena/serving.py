@@ -41,7 +41,8 @@ from realunify_arena.runtime import ModelPool
 from realunify_arena.serving_fields import (IMAGE_QUALITIES, MAX_METADATA_KEY, MAX_METADATA_PAIRS,
                                             MAX_METADATA_VALUE, MAX_PARTIAL_IMAGES, MAX_PROMPT_CHARS,
                                             MAX_STOP_SEQUENCES, MODERATIONS, SAMPLING_ONLY, SERVICE_TIERS,
-                                            cut_at_stop, encoded_image, unsupported_field)
+                                            cut_at_stop, encoded_image, mistyped_field,
+                                            unsupported_field)
 from realunify_arena.settings import LOCAL_RUN_TIME_LIMIT_S
 from realunify_arena.stopping import RunControl, RunStopped
 
@@ -293,8 +294,7 @@ class ChatRequest(_Body):
         """
         stops = [] if self.stop is None else [self.stop] if isinstance(self.stop, str) else self.stop
         if not (isinstance(stops, list) and all(isinstance(stop, str) for stop in stops)):
-            raise RequestError(400, "Invalid type for 'stop': expected a string or an array of strings, but got "
-                                    f"{_json_type(self.stop)} instead", "invalid_type", "stop")
+            raise invalid_type("stop", "a string or an array of strings", self.stop, shown=False)
         if len(stops) > MAX_STOP_SEQUENCES:
             raise RequestError(400, f"'stop': at most {MAX_STOP_SEQUENCES} sequences, got {len(stops)}",
                                param="stop")
@@ -345,6 +345,14 @@ def _json_type(value: Any) -> str:
     return next((name for cls, name in kinds if isinstance(value, cls)), type(value).__name__)
 
 
+def invalid_type(where: str, expected: str, got: Any, *, shown: bool = True) -> RequestError:
+    """OpenAI's 400 for a value of the wrong JSON type: "Invalid type for '{where}': expected {expected}, but got
+    {JSON type} instead", code ``invalid_type``, param ``where``; ``shown``: a scalar value is quoted after it."""
+    value = "" if not shown or isinstance(got, dict | list) else shortened(f" ({got!r})", 80, "…)")
+    return RequestError(400, f"Invalid type for '{where}': expected {expected}, but got {_json_type(got)} "
+                             f"instead{value}", "invalid_type", where)
+
+
 def _refusal(errors: list[dict]) -> RequestError:
     """The first validation error as a 400 in OpenAI's shape; ``param`` names the field."""
     error = errors[0]
@@ -363,9 +371,7 @@ def _refusal(errors: list[dict]) -> RequestError:
         return RequestError(400, f"'{where}' is required", param=where)
     got = error.get("input")
     if kind in _EXPECTED:  # OpenAI's wording and code for a value of the wrong JSON type
-        shown = "" if isinstance(got, dict | list) else shortened(f" ({got!r})", 80, "…)")
-        return RequestError(400, f"Invalid type for '{where}': expected {_EXPECTED[kind]}, but got "
-                                 f"{_json_type(got)} instead{shown}", "invalid_type", where)
+        return invalid_type(where, _EXPECTED[kind], got)
     cause = error.get("ctx", {}).get("error")
     message = str(cause) if isinstance(cause, ValueError) else error.get("msg", "invalid")
     shown = "" if isinstance(cause, ValueError) or isinstance(got, dict | list) else shortened(f", got {got!r}", 120, "")
@@ -439,6 +445,9 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S,
             raise RequestError(400, "only response_format=b64_json is supported; this server never hosts files",
                                param="response_format")
         sent = (body.model_extra or {}) if fields is None else fields
+        mistyped = mistyped_field(sent, endpoint) if fields is None else None  # the edit form carries text only
+        if mistyped is not None:
+            raise invalid_type(mistyped[0], mistyped[1], sent[mistyped[0]])
         field = unsupported_field(sent, endpoint)
         if field is not None:
             raise RequestError(400, f"'{field}' is not supported by this server (got "

@@ -54,6 +54,21 @@ _IMAGES = {
     "input_fidelity": (None, "low"),  # edits: gpt-image-1's "high" keeps faces and logos closer
 }
 UNSUPPORTED = {"chat": _CHAT, "generations": _IMAGES, "edits": _IMAGES}
+# The JSON type OpenAI's API reference gives each refused field, checked before its value: a value of another type
+# is answered as OpenAI answers it ("Invalid type for 'logprobs': expected a boolean ...", code invalid_type), not
+# as a wish this server cannot grant. (JSON bodies only: the edit form's fields are all text.)
+_BOOLEAN, _INTEGER, _NUMBER, _STRING, _ARRAY, _OBJECT = "boolean", "integer", "number", "string", "array", "object"
+REFUSED_TYPES = {
+    "logprobs": (_BOOLEAN,), "top_logprobs": (_INTEGER,), "tools": (_ARRAY,), "tool_choice": (_STRING, _OBJECT),
+    "functions": (_ARRAY,), "function_call": (_STRING, _OBJECT), "logit_bias": (_OBJECT,),
+    "frequency_penalty": (_NUMBER,), "presence_penalty": (_NUMBER,), "modalities": (_ARRAY,), "audio": (_OBJECT,),
+    "reasoning_effort": (_STRING,), "verbosity": (_STRING,), "web_search_options": (_OBJECT,),
+    "background": (_STRING,), "style": (_STRING,), "input_fidelity": (_STRING,),
+}
+_IS = {_BOOLEAN: lambda v: isinstance(v, bool), _INTEGER: lambda v: isinstance(v, int) and not isinstance(v, bool),
+       _NUMBER: lambda v: isinstance(v, int | float) and not isinstance(v, bool), _STRING: lambda v: isinstance(v, str),
+       _ARRAY: lambda v: isinstance(v, list), _OBJECT: lambda v: isinstance(v, dict)}
+_ARTICLE = {_INTEGER: "an", _ARRAY: "an", _OBJECT: "an"}
 
 OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}  # OpenAI's names -> Pillow's
 # Nucleus sampling (chat ``top_p``): the served models sample from the whole distribution (top_p 1). With greedy
@@ -78,6 +93,17 @@ def unsupported_field(fields: dict[str, Any], endpoint: str) -> str | None:
         value = fields.get(name)
         if not any(_same(value, ok) for ok in accepted):
             return name
+    return None
+
+
+def mistyped_field(fields: dict[str, Any], endpoint: str) -> tuple[str, str] | None:
+    """(the first refused field of ``fields``, a parsed JSON body, whose value is neither null nor of the JSON type
+    OpenAI's reference gives it; that type in OpenAI's words: ``"a boolean"``, ``"a string or an object"``), or
+    None."""
+    for name in UNSUPPORTED[endpoint]:
+        value, kinds = fields.get(name), REFUSED_TYPES[name]
+        if value is not None and not any(_IS[kind](value) for kind in kinds):
+            return name, " or ".join(f"{_ARTICLE.get(kind, 'a')} {kind}" for kind in kinds)
     return None
 
 

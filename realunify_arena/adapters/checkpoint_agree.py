@@ -10,13 +10,21 @@ run after it fails the same way (each stored as a model error). The rules come f
   positions as ``input_ids == config.image_token_id`` (``video_token_id`` for video), where the processor
   wrote its ``image_token``; a config lacking the field gets the class default (Janus 100581, Qwen2.5-VL
   151655) and another id fails as "Image features and image tokens do not match, tokens: 0".
-- Emu3 reads the image token's id from ``config.vocabulary_map["<image>"]`` and maps image codes to BPE ids
-  through the same map, so each entry must name the tokenizer's id of that token.
+- Emu3 reads the image token's id from ``config.vocabulary_map["<image>"]``, the id that ends each row of image
+  codes from its ``<|extra_200|>`` entry, and maps VQ code ``k`` to the BPE id of ``<|visual token{k:06d}|>``
+  through the same map (``Emu3ImageVocabularyMapping``), so each of these must be there, one visual token per
+  code of ``vq_config.codebook_size``, and each entry must name the tokenizer's id of that token.
 - Janus's processor writes ``num_image_tokens`` placeholders per image (``processing_janus.py``) where the
   vision tower yields ``(image_size // patch_size) ** 2`` features, and image generation samples
   ``vision_config.num_image_tokens`` codes that the VQ decoder reads as a ``num_patches`` square
   (``JanusConfig.__post_init__``: ``num_patches = image_size // patch_size``); the image processor must
   resize to the tower's ``image_size`` (its position table has one row per patch).
+- Generation stops at ``generation_config.eos_token_id`` (an id or a list), which must hold the id of the
+  tokenizer's ``eos_token`` (the token the chat template ends a turn with), else a reply runs on to
+  ``max_new_tokens``. Janus's image generation builds classifier-free guidance's unconditional prompt from
+  ``generation_config``'s ``bos_token_id``, ``generation_kwargs.boi_token_id`` (kept) and ``pad_token_id`` (the
+  rest), which must be the ids of the tokenizer's ``bos_token``, ``boi_token`` and ``pad_token``
+  (``JanusForConditionalGeneration.generate``), else guidance silently pulls against another prompt.
 - Qwen2.5-VL's processor writes ``patches // merge_size ** 2`` placeholders per image, which the vision
   tower's ``spatial_merge_size`` must match, cutting patches of the tower's ``patch_size`` and
   ``temporal_patch_size``.
@@ -53,7 +61,7 @@ def agreement_problem(checkpoint: str, config, processor) -> str | None:
     if tokenizer is None:
         return None
     checks = [_emu3_problem] if getattr(config, "model_type", None) == "emu3" else [_token_problem]
-    checks += [_janus_problem, _qwen_vl_problem]
+    checks += [_janus_problem, _qwen_vl_problem, _generation_problem]
     for check in checks:
         problem = check(folder, config_file, config, processor, tokenizer)
         if problem:
@@ -148,21 +156,40 @@ def _token_problem(folder: Path, config_file: Path, config, processor, tokenizer
     return None
 
 
+# Emu3ImageVocabularyMapping (transformers' modeling_emu3.py): ``eol_token_id`` is ``vocabulary_map["<|extra_200|>"]``,
+# put after each row of image codes when Emu3 reads an image (``convert_img2bpe``); VQ code ``k`` is the BPE id of
+# ``<|visual token{k:06d}|>`` (``img2bpe``: the code is read from the name's digits), a code with no entry reading
+# as id 0 (the mapping tensor's fill).
+EMU3_ROW_END = "<|extra_200|>"
+
+
 def _emu3_problem(folder: Path, config_file: Path, config, processor, tokenizer) -> str | None:
-    """Each ``vocabulary_map`` entry at the tokenizer's id of its token, ``<image>`` among them."""
+    """Each ``vocabulary_map`` entry at the tokenizer's id of its token; ``<image>``, the row end
+    (``<|extra_200|>``) and one visual token per VQ code (``vq_config.codebook_size``) among them."""
     mapping = getattr(config, "vocabulary_map", None)
     if not isinstance(mapping, dict):
         return (f"{config_file}: field 'vocabulary_map' is {'missing' if mapping is None else repr(mapping)[:60]}; "
                 "expected the map token -> id of the tokenizer (Emu3 finds its image token and image codes through it)")
-    token = getattr(processor, "image_token", None)
-    if isinstance(token, str) and token not in mapping:
-        return (f"{config_file}: field 'vocabulary_map' lacks the processor's image_token {token!r}; expected it at "
-                f"{_token_id(tokenizer, token)}, its id in {_vocabulary_file(folder)}")
     vocab = tokenizer.get_vocab()
+    where = _vocabulary_file(folder)
+    token = getattr(processor, "image_token", None)
+    for needed, role in ((token, "the processor's image_token "), (EMU3_ROW_END, "")):
+        if isinstance(needed, str) and needed not in mapping:
+            at = (f"at {vocab[needed]}, its id in {where}" if needed in vocab
+                  else f"in {where} too, which lacks it")
+            what = "" if role else ", the token Emu3 ends each row of image codes with"
+            return f"{config_file}: field 'vocabulary_map' lacks {role}{needed!r}{what}; expected it {at}"
+    codes = getattr(getattr(config, "vq_config", None), "codebook_size", None)
+    if isinstance(codes, int):
+        missing = [code for code in range(codes) if f"<|visual token{code:06d}|>" not in mapping]
+        if missing:
+            return (f"{config_file}: field 'vocabulary_map' lacks {len(missing)} of the {codes} visual tokens, the first "
+                    f"'<|visual token{missing[0]:06d}|>'; expected one per code of the VQ codebook "
+                    f"({_field_said(config_file, config, 'vq_config.codebook_size')}), each at its id in {where}")
     for name, token_id in mapping.items():
         if name in vocab and vocab[name] != token_id:
             return (f"{config_file}: field 'vocabulary_map' gives {name!r} the id {token_id!r}; expected "
-                    f"{vocab[name]}, its id in {_vocabulary_file(folder)}")
+                    f"{vocab[name]}, its id in {where}")
     return None
 
 
@@ -202,4 +229,32 @@ def _qwen_vl_problem(folder: Path, config_file: Path, config, processor, tokeniz
         if value is not None and wanted is not None and value != wanted:
             return (f"{_image_processor_said(folder, image_processor, ours)}; expected {wanted}, the vision "
                     f"tower's {theirs} ({_field_said(config_file, config, f'vision_config.{theirs}')})")
+    return None
+
+
+def _generation_problem(folder: Path, config_file: Path, config, processor, tokenizer) -> str | None:
+    """``generation_config.json``'s ``eos_token_id`` (and, for Janus, ``bos_token_id``, ``pad_token_id`` and
+    ``generation_kwargs.boi_token_id``) against the tokenizer's ids of its ``eos_token`` (``bos_token``, ...); a key
+    the file lacks, or a token the tokenizer does not name, is not compared."""
+    path = folder / "generation_config.json"
+    saved = _json(path)
+    checks = [("eos_token_id", "eos_token")]
+    if getattr(config, "model_type", None) == "janus":
+        checks += [("bos_token_id", "bos_token"), ("pad_token_id", "pad_token"),
+                   ("generation_kwargs.boi_token_id", "boi_token")]
+    for key, attribute in checks:
+        node: object = saved
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        token = getattr(tokenizer, attribute, None)
+        wanted = _token_id(tokenizer, token)
+        if node is None or wanted is None:
+            continue
+        given = node if isinstance(node, list) else [node]
+        if wanted not in given:
+            expected = f"{wanted}" if not isinstance(node, list) else f"{wanted} among them"
+            why = ("else a reply runs on past the end of its turn" if attribute == "eos_token" else
+                   "else classifier-free guidance's unconditional prompt is not the one Janus was trained with")
+            return (f"{path}: field '{key}' is {node!r}; expected {expected}, the id {_vocabulary_file(folder)} gives "
+                    f"the tokenizer's {attribute} {token!r} ({why})")
     return None

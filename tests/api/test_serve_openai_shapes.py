@@ -346,6 +346,38 @@ def test_a_field_that_would_change_the_answer_is_refused_naming_it(url, route, f
     assert error["param"] == field and "not supported by this server" in error["message"], error
 
 
+# A field this server refuses (UNSUPPORTED above), sent with a JSON type OpenAI's API reference does not give it:
+# (route, field, value, the type the reference gives it). logprobs a boolean; top_logprobs an integer; tools,
+# functions and modalities arrays; tool_choice and function_call a string or an object; logit_bias, audio and
+# web_search_options objects; the penalties numbers; reasoning_effort, verbosity, background, style and
+# input_fidelity strings.
+REFUSED_WRONG_TYPES = [
+    ("chat/completions", "logprobs", "yes", "a boolean"), ("chat/completions", "logprobs", 1, "a boolean"),
+    ("chat/completions", "top_logprobs", "2", "an integer"), ("chat/completions", "top_logprobs", 2.5, "an integer"),
+    ("chat/completions", "tools", "f", "an array"), ("chat/completions", "functions", {"name": "f"}, "an array"),
+    ("chat/completions", "tool_choice", 5, "a string or an object"),
+    ("chat/completions", "function_call", ["f"], "a string or an object"),
+    ("chat/completions", "logit_bias", [1], "an object"), ("chat/completions", "frequency_penalty", "0", "a number"),
+    ("chat/completions", "presence_penalty", False, "a number"), ("chat/completions", "modalities", "text", "an array"),
+    ("chat/completions", "audio", "alloy", "an object"), ("chat/completions", "reasoning_effort", 1, "a string"),
+    ("chat/completions", "verbosity", ["low"], "a string"),
+    ("chat/completions", "web_search_options", True, "an object"),
+    ("images/generations", "background", 5, "a string"), ("images/generations", "style", ["vivid"], "a string"),
+]
+
+
+@pytest.mark.parametrize("route,field,value,expected", REFUSED_WRONG_TYPES,
+                         ids=[f"{r.split('/')[-1]}-{f}-{v!r}"[:60] for r, f, v, _ in REFUSED_WRONG_TYPES])
+def test_a_refused_field_of_the_wrong_json_type_is_refused_as_the_wrong_type(url, route, field, value, expected):
+    """Before: "'logprobs' is not supported by this server (got 'yes')", code unsupported_parameter, where OpenAI
+    answers a value of the wrong type as the wrong type ("Invalid type for 'logprobs': expected a boolean, but got
+    a string instead", code invalid_type), as this server answers every field it declares."""
+    body = {"messages": QUESTION, "max_tokens": 4} if route.startswith("chat") else {"prompt": "a red square"}
+    error = _openai_error(_post(url, route, body | {field: value}), 400)
+    assert error["param"] == field and error["code"] == "invalid_type", error
+    assert error["message"].startswith(f"Invalid type for '{field}': expected {expected}, but got "), error
+
+
 def test_top_p_is_refused_only_where_it_would_change_a_sampled_answer(url):
     """Nucleus sampling cuts the distribution a sampled token is drawn from; a greedy answer (temperature 0, the
     cards' default) takes the most likely token whatever top_p says. Benchmark runners send top_p with

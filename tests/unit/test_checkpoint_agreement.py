@@ -287,3 +287,126 @@ def test_the_sound_folder_loads(sound):
                                checkpoints={c: str(sound) for c in CARDS["janus-pro-1b"].checkpoints})
     with pool_closed(ModelPool({card.name: card}, device="cpu")) as pool, pool.use(card.name) as adapter:
         assert adapter.name == "janus-pro-1b"
+
+
+# ---- each agreement rule broken, one folder each (as transformers ships the files) --------------------------
+
+@pytest.fixture(scope="module")
+def emu3_sound(tmp_path_factory, one_torch_thread, real_format_build) -> Path:
+    return real_format_build("build_emu3", tmp_path_factory.mktemp("agree") / "emu3")
+
+
+def _tokenizer_ids(folder: Path) -> dict[str, int]:
+    """token -> id as tokenizer.json gives them (read here, by hand)."""
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    return tokenizer["model"]["vocab"] | {t["content"]: t["id"] for t in tokenizer["added_tokens"]}
+
+
+def _visual(code: int) -> str:
+    """Emu3's BPE token for VQ code ``code`` (Emu3ImageVocabularyMapping reads the code from the name's digits)."""
+    return f"<|visual token{code:06d}|>"
+
+
+def _edit_map(folder: Path, change) -> None:
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    change(config["vocabulary_map"])
+    path.write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("token, change, said", [
+    ("<image>", lambda m, ids: m.update({"<image>": ids["<|image token|>"]}),
+     "gives '<image>' the id {wrong}; expected {id}"),
+    ("<image>", lambda m, ids: m.pop("<image>"), "lacks the processor's image_token '<image>'; expected it at {id}"),
+    # Emu3ImageVocabularyMapping.eol_token_id: each row of image codes ends with it when Emu3 reads an image
+    # (convert_img2bpe); without it every understanding run failed with "unsupported operand type(s) for *".
+    ("<|extra_200|>", lambda m, ids: m.pop("<|extra_200|>"),
+     "lacks '<|extra_200|>', the token Emu3 ends each row of image codes with; expected it at {id}"),
+    ("<|extra_200|>", lambda m, ids: m.update({"<|extra_200|>": ids["<|extra_201|>"]}),
+     "gives '<|extra_200|>' the id {wrong}; expected {id}"),
+    # a code whose visual token is not in the map reads as BPE id 0 (img2bpe_mapping_tensor's fill), silently
+    (_visual(1000), lambda m, ids: m.pop(_visual(1000)),
+     "lacks 1 of the 32768 visual tokens, the first '<|visual token001000|>'"),
+], ids=["image-token-another-id", "image-token-missing", "row-end-missing", "row-end-another-id",
+        "visual-token-missing"])
+def test_an_emu3_vocabulary_map_that_disagrees_with_the_tokenizer_names_config_and_the_token(
+        emu3_sound, tmp_path, token, change, said):
+    folder = _files(emu3_sound, tmp_path, "processor")
+    ids = _tokenizer_ids(folder)
+    _edit_map(folder, lambda m: change(m, ids))
+    wrong = json.loads((folder / "config.json").read_text())["vocabulary_map"].get(token)
+    message = _problem(folder)
+    assert message is not None, "the load was not refused"
+    assert message.startswith(f"{folder / 'config.json'}: field 'vocabulary_map' "
+                              f"{said.format(wrong=wrong, id=ids[token])}"), message
+
+
+def test_an_emu3_vocabulary_map_missing_visual_tokens_names_the_codebook_size(emu3_sound, tmp_path):
+    folder = _files(emu3_sound, tmp_path, "processor")
+    _edit_map(folder, lambda m: [m.pop(_visual(code)) for code in (7, 32767)])
+    message = _problem(folder)
+    assert message.startswith(f"{folder / 'config.json'}: field 'vocabulary_map' lacks 2 of the 32768 visual tokens, "
+                              "the first '<|visual token000007|>'; expected one per code of the VQ codebook "
+                              f"({folder / 'config.json'}: field 'vq_config.codebook_size' is 32768)"), message
+
+
+@pytest.mark.parametrize("field, wrong_token, token", [("image_token_id", "<|vision_pad|>", "<|image_pad|>"),
+                                                       ("video_token_id", "<|image_pad|>", "<|video_pad|>")])
+def test_a_qwen_image_or_video_token_id_other_than_the_processors_names_config_and_the_id(
+        qwen_sound, tmp_path, field, wrong_token, token):
+    """Qwen2.5-VL finds image (video) positions as input_ids == config.image_token_id (video_token_id), where the
+    processor wrote <|image_pad|> (<|video_pad|>): Qwen2_5_VLModel.get_placeholder_mask."""
+    folder = _files(qwen_sound, tmp_path, "processor")
+    ids = _tokenizer_ids(folder)
+    _edit(folder / "config.json", **{field: ids[wrong_token]})
+    message = _problem(folder)
+    assert message.startswith(f"{folder / 'config.json'}: field '{field}' is {ids[wrong_token]}; expected "
+                              f"{ids[token]}, the id {folder / 'tokenizer.json'} gives the processor's "
+                              f"{field[:5]}_token '{token}'"), message
+
+
+def test_a_qwen_temporal_patch_size_other_than_the_towers_is_named(qwen_sound, tmp_path):
+    folder = _files(qwen_sound, tmp_path, "preprocessor")
+    tower = json.loads((folder / "config.json").read_text())["vision_config"]["temporal_patch_size"]
+    _edit(folder / "preprocessor_config.json", temporal_patch_size=tower + 1)
+    message = _problem(folder)
+    assert message.startswith(f"{folder / 'preprocessor_config.json'}: field 'temporal_patch_size' is {tower + 1}; "
+                              f"expected {tower}, the vision tower's temporal_patch_size"), message
+
+
+def test_a_janus_vq_token_count_other_than_the_towers_patches_is_named(sound, tmp_path):
+    folder = _files(sound, tmp_path, "processor")
+    vision = json.loads((folder / "config.json").read_text())["vision_config"]
+    features = (vision["image_size"] // vision["patch_size"]) ** 2
+    vision["num_image_tokens"] = features // 4
+    _edit(folder / "config.json", vision_config=vision)
+    message = _problem(folder)
+    assert message.startswith(f"{folder / 'config.json'}: field 'vision_config.num_image_tokens' is {features // 4}; "
+                              f"expected {features}, the image tokens the VQ decoder reads"), message
+
+
+@pytest.mark.parametrize("build, key, token_field, wrong", [
+    # JanusForConditionalGeneration.generate's unconditional prompt keeps bos and boi and pads the rest with
+    # generation_config's ids: another id there silently changed classifier-free guidance's unconditional half
+    ("janus", "generation_kwargs.boi_token_id", "boi_token", 100017),
+    ("janus", "bos_token_id", "bos_token", 100002),
+    ("janus", "pad_token_id", "pad_token", 100001),
+    # generation stops at generation_config's eos ids only: one the tokenizer does not end a turn with ran on
+    ("janus", "eos_token_id", "eos_token", 100015),
+    ("emu3", "eos_token_id", "eos_token", 151849),
+    ("qwen", "eos_token_id", "eos_token", [151643]),
+])
+def test_a_generation_config_id_other_than_the_tokenizers_special_token_names_the_file_and_key(
+        sound, emu3_sound, qwen_sound, tmp_path, build, key, token_field, wrong):
+    folder = _files({"janus": sound, "emu3": emu3_sound, "qwen": qwen_sound}[build], tmp_path, "processor")
+    path = folder / "generation_config.json"
+    content = json.loads(path.read_text())
+    holder, last = _parent(content, key)
+    holder[last] = wrong
+    path.write_text(json.dumps(content))
+    token = json.loads((folder / "tokenizer_config.json").read_text())[token_field]
+    wanted = _tokenizer_ids(folder)[token]
+    message = _problem(folder)
+    assert message is not None, "the load was not refused"
+    assert message.startswith(f"{path}: field '{key}' is {wrong!r}; expected {wanted}"), message
+    assert f"the tokenizer's {token_field} {token!r}" in message
