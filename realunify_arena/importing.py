@@ -481,7 +481,10 @@ def _digest(entry: _Entry, judge_name: str | None) -> str:
     a moved folder or absolute vs relative paths do not count as a change) and the judge name. With
     ``judge_name`` None, the identity of the run alone (``outputs_digest``): a UEG entry without what its judge
     wrote (each ``question_list[].judge_answer`` and the per-item ``score``, stored under the judge name), so
-    two judges' files on the same published runs give the same one."""
+    two judges' files on the same published runs give the same one. It keeps the run's status as the entry's
+    fields decide it (``official_results``): a judge's replies or ``score`` can make an entry a judged run
+    where the same entry without them is a failed one (an empty or missing ``generated_image``), and judgments
+    are never added to a run stored as failed."""
     raw = dict(entry.raw)
     if judge_name is None and isinstance(entry.instance, UEGInstance):
         raw.pop("score", None)
@@ -496,7 +499,10 @@ def _digest(entry: _Entry, judge_name: str | None) -> str:
         except OSError as e:  # stored without it, as an image that is not here (``_without_image``)
             raw[name] = f"unreadable: {path}"
             _without_image(entry, role, f"cannot be read ({e.strerror or e})")
-    text = json.dumps({"entry": raw, "mode": entry.mode, "judge": judge_name}, sort_keys=True, default=str)
+    identity = {"entry": raw, "mode": entry.mode, "judge": judge_name}
+    if judge_name is None:  # the full digest stays as stores hold it
+        identity["status"] = entry.status.value
+    text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from PIL import Image
 
 from realunify_arena.agreement import compare_judges
@@ -80,4 +82,55 @@ def test_a_second_judges_replies_on_the_same_runs_are_added(tmp_path, capsys):
     assert {j["judge"] for j in store.judgments()} == {"gem", "qwen"}
     assert all(j["details"]["questions"][0]["verdict"] == "yes"
                for j in store.judgments("qwen"))  # the refused import wrote nothing
+    store.close()
+
+
+
+def _same_runs(root: Path, instances, *, image: str, judged: bool, score: bool) -> Path:
+    """A UEG_direct.json whose entries name ``image`` (no such file here, or "" for none kept): with ``judged``
+    each polling question carries the expected answer as its ``judge_answer``, with ``score`` the entry carries
+    its per-item score 1."""
+    root.mkdir()
+    entries = []
+    for inst in instances:
+        entry = {"index": inst.index, "task_type": inst.task_type, "prompt": inst.prompt,
+                 "question_list": [{"question": q.question, "answer": q.answer,
+                                    **({"judge_answer": q.answer} if judged else {})}
+                                   for q in inst.question_list],
+                 "generated_image": image}
+        if score:
+            entry["score"] = 1
+        entries.append(entry)
+    (root / "UEG_direct.json").write_text(json.dumps(entries), encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("image, first, second", [
+    # hunt26e: gem's file has an empty generated_image and no score: by the official rule 2 failed runs (scored
+    # 0). qwen's file of the same entries adds the per-item score 1 (judged on an image not kept: ok runs). The
+    # outputs digest left the score out, so qwen's judgments (score 1) were added to the two stored *failed*
+    # runs, the summary said "runs 2 ok", and `report --judge qwen` gave WK 0.0 where score-official of the
+    # same folder gives 100.0.
+    ("", {"judged": True, "score": False}, {"judged": True, "score": True}),
+    # a sibling: an image not here, unjudged in the first file (a failed run: the official scorer cannot open
+    # it), judged in the second (its replies decide, the image not kept)
+    ("gone.png", {"judged": False, "score": False}, {"judged": True, "score": False}),
+])
+def test_a_second_file_that_makes_a_failed_run_a_judged_one_is_a_changed_run(tmp_path, capsys, image, first, second):
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    first = _same_runs(tmp_path / "gemini", instances, image=image, **first)
+    second = _same_runs(tmp_path / "qwen", instances, image=image, **second)
+    db = tmp_path / "s.db"
+    assert main(["import-results", str(first), "--model", "bagel-pub", "--data", "bundled",
+                 "--judge-name", "gem", "--db", str(db)]) == 0
+    capsys.readouterr()
+    store = Store.open(db)
+    assert [run["status"] for run in store.runs()] == ["error", "error"]
+    store.close()
+    assert main(["import-results", str(second), "--model", "bagel-pub", "--data", "bundled",
+                 "--judge-name", "qwen", "--db", str(db)]) == 1
+    assert "changed since it was imported" in capsys.readouterr().err
+    store = Store.open(db)
+    assert [run["status"] for run in store.runs()] == ["error", "error"]
+    assert store.judgments() == []  # no judgment of a run that failed
     store.close()
