@@ -78,6 +78,7 @@ class ImportSummary:
     unchanged: int = 0
     replaced: int = 0
     judged: int = 0  # runs stored before, given this import's judge's judgments (their outputs unchanged)
+    rejudged: int = 0  # runs stored before whose judgment by this import's judge was replaced (--replace)
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files whose entries carry no results
     notes: list[str] = field(default_factory=list)  # entries stored without the image they name, and why
@@ -90,6 +91,9 @@ class ImportSummary:
         if self.judged:
             lines.append(f"{counted(self.judged, 'run')} imported before, unchanged, given this import's judgments "
                          "(another judge's replies on the same runs)")
+        if self.rejudged:
+            lines.append(f"{counted(self.rejudged, 'run')} imported before, unchanged, this import's judge's earlier "
+                         "judgments of them replaced (the old ones kept with the runs' replaced records)")
         lines += [f"note: {skipped_note(name)}" for name in self.skipped]
         lines += [f"note: {note}" for note in self.notes]
         return lines
@@ -234,7 +238,8 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
     if read.data is None:
         summary.notes += _same_instances_elsewhere(store, dataset, {entry.instance.uid for entry in entries})
     summary.new, summary.replaced, summary.judged = counts["new"], counts["replaced"], counts["judged"]
-    summary.unchanged = len(entries) - counts["new"] - counts["replaced"] - counts["judged"]
+    summary.rejudged = counts["rejudged"]
+    summary.unchanged = len(entries) - counts["new"] - counts["replaced"] - counts["judged"] - counts["rejudged"]
     return summary
 
 

@@ -134,3 +134,29 @@ def test_a_second_file_that_makes_a_failed_run_a_judged_one_is_a_changed_run(tmp
     assert [run["status"] for run in store.runs()] == ["error", "error"]
     assert store.judgments() == []  # no judgment of a run that failed
     store.close()
+
+
+def test_replacing_a_judges_changed_replies_keeps_the_old_ones(tmp_path, capsys):
+    # hunt26e: qwen's replies (all "yes") re-imported, changed (all "no"), with --replace: qwen's old judgments
+    # were deleted and kept nowhere (replaced_runs stayed empty), where a replaced run keeps its old judgments
+    # there; and the summary said the runs were "given this import's judgments (another judge's replies)".
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    db = tmp_path / "s.db"
+    for name, judge, reply in (("gemini", "gem", None), ("qwen", "qwen", "yes"), ("qwen2", "qwen", "no")):
+        folder = _folder(tmp_path / name, instances, (lambda k, j, q: q.answer) if reply is None
+                         else (lambda k, j, q, reply=reply: reply))
+        assert main(["import-results", str(folder), "--model", "bagel-pub", "--data", "bundled",
+                     "--judge-name", judge, "--db", str(db), *(["--replace"] if name == "qwen2" else [])]) == 0
+    said = capsys.readouterr().out
+    assert ("2 runs imported before, unchanged, this import's judge's earlier judgments of them replaced "
+            "(the old ones kept") in said
+    store = Store.open(db)
+    for run in store.runs():
+        (now,) = [j for j in store.judgments("qwen") if j["run_id"] == run["id"]]
+        assert {q["verdict"] for q in now["details"]["questions"]} == {"no"}
+        assert [j for j in store.judgments("gem") if j["run_id"] == run["id"]]  # the other judge's stay
+        (kept,) = store.replaced_runs(run["id"])
+        assert [j["judge"] for j in kept["judgments"]] == ["qwen"]
+        assert {q["verdict"] for q in json.loads(kept["judgments"][0]["details"])["questions"]} == {"yes"}
+        assert kept["trace"] is not None and kept["status"] == "ok"
+    store.close()
