@@ -160,3 +160,27 @@ def test_replacing_a_judges_changed_replies_keeps_the_old_ones(tmp_path, capsys)
         assert {q["verdict"] for q in json.loads(kept["judgments"][0]["details"])["questions"]} == {"yes"}
         assert kept["trace"] is not None and kept["status"] == "ok"
     store.close()
+
+
+def test_merge_says_when_a_judge_judged_the_same_runs_otherwise(tmp_path, capsys):
+    # hunt26e: two stores imported the same published runs, judged by "qwen" in both but with other replies (all
+    # "yes" here, all "no" there). merge kept --db's qwen judgments (right: one judgment per judge and run) but
+    # printed only "0 new runs, 1 new judgments"; the source's differing judgments were dropped without a word,
+    # where a differing run is reported.
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    yes = _folder(tmp_path / "yes", instances, lambda k, j, q: "yes")
+    no = _folder(tmp_path / "no", instances, lambda k, j, q: "no")
+    gem = _folder(tmp_path / "gem", instances, lambda k, j, q: q.answer)
+    target, source = tmp_path / "t.db", tmp_path / "s.db"
+    for folder, judge, db in ((yes, "qwen", target), (no, "qwen", source), (gem, "gem", source)):
+        assert main(["import-results", str(folder), "--model", "bagel-pub", "--data", "bundled",
+                     "--judge-name", judge, "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["merge", str(source), "--db", str(target)]) == 0
+    said = capsys.readouterr().out
+    assert "0 new runs, 2 new judgments" in said  # gem's, on the 2 runs
+    assert "2 judgment(s) differ from the one --db holds for the same run and judge" in said
+    store = Store.open(target)
+    assert {q["verdict"] for j in store.judgments("qwen") for q in j["details"]["questions"]} == {"yes"}
+    assert len(store.judgments("gem")) == 2
+    store.close()
