@@ -201,6 +201,8 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
     for entry in entries:
         previous = stored.get((entry.instance.uid, entry.mode))
         if previous is not None and previous["digest"] == entry.digest:
+            if previous["outputs_digest"] is None:  # imported before it was kept (m011): recorded now
+                judged.append({"outputs_digest_of": previous["run_id"], "outputs_digest": entry.outputs_digest})
             continue
         if previous is not None and previous["outputs_digest"] == entry.outputs_digest:
             # the same run, another judge's replies (or the same judge's, changed: refused unless replace)
@@ -209,8 +211,12 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
             continue
         if previous is not None and not replace:
             when = f" on {previous['imported_at']} from {previous['file']}" if previous["imported_at"] else ""
+            older = ("" if previous["outputs_digest"] is not None else
+                     " (it was imported by an older version, which kept no digest of the run without its judge's "
+                     "replies: if only the replies differ, another judge's, import the file it was imported from "
+                     "again first, under the --judge-name it was imported with, then this one)")
             problems.append(Problem(entry.file, entry.label, None, f"changed since it was imported{when}; "
-                                                                   "pass --replace to re-import it"))
+                                                                   f"pass --replace to re-import it{older}"))
         todo.append(entry)
     undecoded = [e for e in todo if e.trace is None]  # decodes the new and changed entries' images
     for entry, trace in zip(undecoded, _traces(undecoded, model)):

@@ -1141,13 +1141,20 @@ class Store:
         to a stored run whose outputs are unchanged (another judge's replies on the same published run): a
         judge that already judged it the same way is left as it is, one that judged it otherwise raises
         ``ImportConflict`` unless ``replace`` (then its judgment is replaced, the old one kept in
-        ``replaced_runs`` with the run's trace and origin). Any error writes nothing. Returns counts: new,
+        ``replaced_runs`` with the run's trace and origin). An item ``{"outputs_digest_of": run id,
+        "outputs_digest": ...}`` records the outputs digest of a run imported before m011 kept one (its file
+        imported again unchanged), where it is still null. Any error writes nothing. Returns counts: new,
         unchanged, replaced, judged (runs given another judge's judgments), rejudged (runs whose judgment by a
         judge that judged them before was replaced).
         """
         def write(db: Database) -> dict[str, int]:
             counts = {"new": 0, "unchanged": 0, "replaced": 0, "judged": 0, "rejudged": 0}
             for item in items:
+                if "outputs_digest_of" in item:  # a run imported before m011, imported again unchanged
+                    db.execute("update run_origins set outputs_digest = ? where run_id = ? and outputs_digest is null",
+                               (item["outputs_digest"], item["outputs_digest_of"]))
+                    counts["unchanged"] += 1
+                    continue
                 if "judged_run" in item:
                     counts[self._add_judgments(db, item["judged_run"], item["judgments"], item["label"],
                                                replace)] += 1

@@ -184,3 +184,34 @@ def test_merge_says_when_a_judge_judged_the_same_runs_otherwise(tmp_path, capsys
     assert {q["verdict"] for j in store.judgments("qwen") for q in j["details"]["questions"]} == {"yes"}
     assert len(store.judgments("gem")) == 2
     store.close()
+
+
+def test_runs_imported_before_outputs_digests_were_kept_take_a_second_judge(tmp_path, capsys):
+    # hunt26e: a store whose runs were imported before m011 (b4a52f5's import-results: run_origins.outputs_digest
+    # null, as m011 leaves every older row) refused qwen's file of gem's runs as "changed since it was imported;
+    # pass --replace", and --replace drops gem's judgments from the table: the fault 888c877 fixed, still there
+    # for every store made before it. Importing gem's file again (unchanged) now records its outputs digest, and
+    # the refusal says so.
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    first = _folder(tmp_path / "gemini", instances, lambda k, j, q: q.answer)
+    second = _folder(tmp_path / "qwen", instances, lambda k, j, q: "yes")
+    db = tmp_path / "s.db"
+    common = ["--model", "bagel-pub", "--data", "bundled", "--db", str(db)]
+    assert main(["import-results", str(first), "--judge-name", "gem", *common]) == 0
+    store = Store.open(db)
+    store.db.execute("update run_origins set outputs_digest = null")  # as m011 leaves the rows imported before it
+    store.db.conn.commit()
+    store.close()
+    capsys.readouterr()
+    assert main(["import-results", str(second), "--judge-name", "qwen", *common]) == 1
+    said = capsys.readouterr().err
+    assert "changed since it was imported" in said
+    assert "import the file it was imported from again first" in said
+    assert main(["import-results", str(first), "--judge-name", "gem", *common]) == 0
+    assert "0 runs imported, 2 unchanged, 0 replaced" in capsys.readouterr().out
+    assert main(["import-results", str(second), "--judge-name", "qwen", *common]) == 0
+    assert "2 runs imported before, unchanged, given this import's judgments" in capsys.readouterr().out
+    store = Store.open(db)
+    assert sorted(j["judge"] for j in store.judgments()) == ["gem", "gem", "qwen", "qwen"]
+    assert all(not store.replaced_runs(run["id"]) for run in store.runs())
+    store.close()
