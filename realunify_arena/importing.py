@@ -206,6 +206,10 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
             continue
         if previous is not None and previous["outputs_digest"] == entry.outputs_digest:
             # the same run, another judge's replies (or the same judge's, changed: refused unless replace)
+            problems += [Problem(entry.file, entry.label, None, f"judge {judge!r} already judged this run otherwise;"
+                                                                " pass --replace to re-import its replies")
+                         for judge, judgment in entry.judgments.items()
+                         if not replace and store.judged_otherwise(previous["run_id"], judge, judgment)]
             judged.append({"judged_run": previous["run_id"], "judgments": entry.judgments,
                            "label": f"{entry.file}, {entry.label}"})
             continue

@@ -304,6 +304,14 @@ def m011_run_origins_outputs_digest(db: Database) -> None:
     db.execute("alter table run_origins add column outputs_digest text")
 
 
+def _same_judgment(row: tuple, judgment: dict) -> bool:
+    """Whether a stored judgments row (kind, score, details as stored JSON, errors) is ``judgment``
+    (``Judgment.to_dict``)."""
+    kind, score, details, errors = row
+    return (kind, score, json.loads(details), errors) == (judgment["kind"], judgment["score"], judgment["details"],
+                                                          int(judgment["errors"]))
+
+
 # the rows of a rate-limit key (``arena.rate_key``): the voter id itself or any id extending it as "key:..."
 # (ids between "key:" and "key;" sort there, so an index on voter serves it); its arguments: _voter_key_args
 _OF_VOTER_KEY = "(voter = ? or (voter > ? and voter < ?))"
@@ -1218,8 +1226,7 @@ class Store:
         for judge, judgment in judgments.items():
             rows = db.execute("select kind, score, details, errors from judgments where run_id = ? and judge = ?",
                               (run_id, judge)).fetchall()
-            same = (judgment["kind"], judgment["score"], judgment["details"], int(judgment["errors"]))
-            if any((kind, score, json.loads(details), errors) == same for kind, score, details, errors in rows):
+            if any(_same_judgment(row, judgment) for row in rows):
                 continue
             if rows and not replace:
                 raise ImportConflict(f"{label}: judge {judge!r} already judged this run otherwise; pass --replace "
@@ -1234,6 +1241,13 @@ class Store:
                        (run_id, judge, judgment["kind"], judgment["score"], json.dumps(judgment["details"]),
                         int(judgment["errors"]), now()))
         return written
+
+    def judged_otherwise(self, run_id: int, judge: str, judgment: dict) -> bool:
+        """Whether ``judge`` holds a judgment of run ``run_id`` and none is ``judgment`` (``Judgment.to_dict``:
+        kind, score, details, errors): what ``save_imported`` refuses to replace without ``replace``."""
+        rows = self.query("select kind, score, details, errors from judgments where run_id = ? and judge = ?",
+                          (run_id, judge))
+        return bool(rows) and not any(_same_judgment(tuple(row.values()), judgment) for row in rows)
 
     def replace_failed_run(self, run_id: int, trace: Trace, *, pin: bool = False) -> bool:
         """Put ``trace``, a successful run of the same key whose images are already stored (``image_sha``

@@ -215,3 +215,23 @@ def test_runs_imported_before_outputs_digests_were_kept_take_a_second_judge(tmp_
     assert sorted(j["judge"] for j in store.judgments()) == ["gem", "gem", "qwen", "qwen"]
     assert all(not store.replaced_runs(run["id"]) for run in store.runs())
     store.close()
+
+
+def test_each_run_a_judge_judged_otherwise_gets_its_problem_line(tmp_path, capsys):
+    # hunt26e: qwen's changed replies on 3 runs were refused with one line naming the first entry only (the
+    # store's conflict, raised at the first); a changed run gets a line per entry (file, entry)
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:3]
+    db = tmp_path / "s.db"
+    common = ["--model", "bagel-pub", "--data", "bundled", "--db", str(db)]
+    for name, judge, reply in (("gemini", "gem", None), ("qwen", "qwen", "yes")):
+        folder = _folder(tmp_path / name, instances, (lambda k, j, q: q.answer) if reply is None
+                         else (lambda k, j, q: "yes"))
+        assert main(["import-results", str(folder), "--judge-name", judge, *common]) == 0
+    changed = _folder(tmp_path / "qwen2", instances, lambda k, j, q: "no")
+    capsys.readouterr()
+    assert main(["import-results", str(changed), "--judge-name", "qwen", *common]) == 1
+    said = capsys.readouterr().err
+    assert "3 problem(s); nothing was written" in said
+    for inst in instances:
+        assert (f"UEG_direct.json, index {inst.index} ({inst.task_type}): judge 'qwen' already judged this run "
+                "otherwise; pass --replace") in said
