@@ -218,6 +218,7 @@ class MergeCounts(NamedTuple):
     differing: int  # source runs whose output differs from the target's under the same key: the target's kept
     replaced: int  # target runs that had failed, replaced by the source's successful run of the same key
     failed_kept_out: int  # source runs that failed where the target holds a successful run of the key
+    judgments_differing: int = 0  # source judgments of a run whose judge judged it otherwise in the target: the target's kept
 
 
 def merge(source, target) -> MergeCounts:
@@ -233,7 +234,9 @@ def merge(source, target) -> MergeCounts:
     a successful run replaces a failed one (``Store.replace_failed_run``: same id, the failed one archived
     with its judgments) and a failed run never replaces a successful one; where both succeeded with
     different outputs (text or image), the stored run is kept and the source's judgments of its own output
-    are not copied: they judged an output the kept run does not hold.
+    are not copied: they judged an output the kept run does not hold. A judge keeps one judgment per run: where
+    it judged the same run otherwise in both stores (two files of one judge's replies imported under one name),
+    the target's is kept and the source's counted (``judgments_differing``).
 
     Raises:
         dataset_names.DatasetConflict: ``source``'s runs answer, under a dataset name, other instances than
@@ -270,11 +273,15 @@ def merge(source, target) -> MergeCounts:
         run_id = target_ids.get(j["run_id"])
         if j["judge"] == HUMAN or run_id is None:
             continue  # human judgments: per voter, below
-        if target.find_judgment(run_id, j["judge"]) is None:
-            # a judge's replies stored before they were redacted (an endpoint that echoed its key) leave it here
-            target.save_judgment(run_id, j["judge"], {**{k: j[k] for k in ("kind", "score", "errors")},
-                                                      "details": redact_all(j["details"])})
+        # a judge's replies stored before they were redacted (an endpoint that echoed its key) leave it here
+        judgment = {**{k: j[k] for k in ("kind", "score", "errors")}, "details": redact_all(j["details"])}
+        held = target.find_judgment(run_id, j["judge"])
+        if held is None:
+            target.save_judgment(run_id, j["judge"], judgment)
             counts["judgments"] += 1
+        elif (held["kind"], held["score"], held["details"], held["errors"]) != (
+                judgment["kind"], judgment["score"], judgment["details"], judgment["errors"]):
+            counts["judgments_differing"] += 1
     for source_id, run_id in target_ids.items():
         voters = {h["voter"] for h in target.human_judgments(run_id)}
         for h in source.human_judgments(source_id):

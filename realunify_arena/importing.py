@@ -78,6 +78,7 @@ class ImportSummary:
     unchanged: int = 0
     replaced: int = 0
     judged: int = 0  # runs stored before, given this import's judge's judgments (their outputs unchanged)
+    rejudged: int = 0  # runs stored before whose judgment by this import's judge was replaced (--replace)
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files whose entries carry no results
     notes: list[str] = field(default_factory=list)  # entries stored without the image they name, and why
@@ -90,6 +91,9 @@ class ImportSummary:
         if self.judged:
             lines.append(f"{counted(self.judged, 'run')} imported before, unchanged, given this import's judgments "
                          "(another judge's replies on the same runs)")
+        if self.rejudged:
+            lines.append(f"{counted(self.rejudged, 'run')} imported before, unchanged, this import's judge's earlier "
+                         "judgments of them replaced (the old ones kept with the runs' replaced records)")
         lines += [f"note: {skipped_note(name)}" for name in self.skipped]
         lines += [f"note: {note}" for note in self.notes]
         return lines
@@ -197,16 +201,26 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
     for entry in entries:
         previous = stored.get((entry.instance.uid, entry.mode))
         if previous is not None and previous["digest"] == entry.digest:
+            if previous["outputs_digest"] is None:  # imported before it was kept (m011): recorded now
+                judged.append({"outputs_digest_of": previous["run_id"], "outputs_digest": entry.outputs_digest})
             continue
         if previous is not None and previous["outputs_digest"] == entry.outputs_digest:
             # the same run, another judge's replies (or the same judge's, changed: refused unless replace)
+            problems += [Problem(entry.file, entry.label, None, f"judge {judge!r} already judged this run otherwise;"
+                                                                " pass --replace to re-import its replies")
+                         for judge, judgment in entry.judgments.items()
+                         if not replace and store.judged_otherwise(previous["run_id"], judge, judgment)]
             judged.append({"judged_run": previous["run_id"], "judgments": entry.judgments,
                            "label": f"{entry.file}, {entry.label}"})
             continue
         if previous is not None and not replace:
             when = f" on {previous['imported_at']} from {previous['file']}" if previous["imported_at"] else ""
+            older = ("" if previous["outputs_digest"] is not None else
+                     " (it was imported by an older version, which kept no digest of the run without its judge's "
+                     "replies: if only the replies differ, another judge's, import the file it was imported from "
+                     "again first, under the --judge-name it was imported with, then this one)")
             problems.append(Problem(entry.file, entry.label, None, f"changed since it was imported{when}; "
-                                                                   "pass --replace to re-import it"))
+                                                                   f"pass --replace to re-import it{older}"))
         todo.append(entry)
     undecoded = [e for e in todo if e.trace is None]  # decodes the new and changed entries' images
     for entry, trace in zip(undecoded, _traces(undecoded, model)):
@@ -234,7 +248,8 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
     if read.data is None:
         summary.notes += _same_instances_elsewhere(store, dataset, {entry.instance.uid for entry in entries})
     summary.new, summary.replaced, summary.judged = counts["new"], counts["replaced"], counts["judged"]
-    summary.unchanged = len(entries) - counts["new"] - counts["replaced"] - counts["judged"]
+    summary.rejudged = counts["rejudged"]
+    summary.unchanged = len(entries) - counts["new"] - counts["replaced"] - counts["judged"] - counts["rejudged"]
     return summary
 
 
@@ -481,7 +496,10 @@ def _digest(entry: _Entry, judge_name: str | None) -> str:
     a moved folder or absolute vs relative paths do not count as a change) and the judge name. With
     ``judge_name`` None, the identity of the run alone (``outputs_digest``): a UEG entry without what its judge
     wrote (each ``question_list[].judge_answer`` and the per-item ``score``, stored under the judge name), so
-    two judges' files on the same published runs give the same one."""
+    two judges' files on the same published runs give the same one. It keeps the run's status as the entry's
+    fields decide it (``official_results``): a judge's replies or ``score`` can make an entry a judged run
+    where the same entry without them is a failed one (an empty or missing ``generated_image``), and judgments
+    are never added to a run stored as failed."""
     raw = dict(entry.raw)
     if judge_name is None and isinstance(entry.instance, UEGInstance):
         raw.pop("score", None)
@@ -496,7 +514,10 @@ def _digest(entry: _Entry, judge_name: str | None) -> str:
         except OSError as e:  # stored without it, as an image that is not here (``_without_image``)
             raw[name] = f"unreadable: {path}"
             _without_image(entry, role, f"cannot be read ({e.strerror or e})")
-    text = json.dumps({"entry": raw, "mode": entry.mode, "judge": judge_name}, sort_keys=True, default=str)
+    identity = {"entry": raw, "mode": entry.mode, "judge": judge_name}
+    if judge_name is None:  # the full digest stays as stores hold it
+        identity["status"] = entry.status.value
+    text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -304,6 +304,14 @@ def m011_run_origins_outputs_digest(db: Database) -> None:
     db.execute("alter table run_origins add column outputs_digest text")
 
 
+def _same_judgment(row: tuple, judgment: dict) -> bool:
+    """Whether a stored judgments row (kind, score, details as stored JSON, errors) is ``judgment``
+    (``Judgment.to_dict``)."""
+    kind, score, details, errors = row
+    return (kind, score, json.loads(details), errors) == (judgment["kind"], judgment["score"], judgment["details"],
+                                                          int(judgment["errors"]))
+
+
 # the rows of a rate-limit key (``arena.rate_key``): the voter id itself or any id extending it as "key:..."
 # (ids between "key:" and "key;" sort there, so an index on voter serves it); its arguments: _voter_key_args
 _OF_VOTER_KEY = "(voter = ? or (voter > ? and voter < ?))"
@@ -1140,15 +1148,24 @@ class Store:
         the new ones take their place. An item ``{"judged_run": run id, "judgments": ...}`` adds judgments
         to a stored run whose outputs are unchanged (another judge's replies on the same published run): a
         judge that already judged it the same way is left as it is, one that judged it otherwise raises
-        ``ImportConflict`` unless ``replace`` (then its judgment is replaced). Any error writes nothing.
-        Returns counts: new, unchanged, replaced, judged (runs given another judge's judgments).
+        ``ImportConflict`` unless ``replace`` (then its judgment is replaced, the old one kept in
+        ``replaced_runs`` with the run's trace and origin). An item ``{"outputs_digest_of": run id,
+        "outputs_digest": ...}`` records the outputs digest of a run imported before m011 kept one (its file
+        imported again unchanged), where it is still null. Any error writes nothing. Returns counts: new,
+        unchanged, replaced, judged (runs given another judge's judgments), rejudged (runs whose judgment by a
+        judge that judged them before was replaced).
         """
         def write(db: Database) -> dict[str, int]:
-            counts = {"new": 0, "unchanged": 0, "replaced": 0, "judged": 0}
+            counts = {"new": 0, "unchanged": 0, "replaced": 0, "judged": 0, "rejudged": 0}
             for item in items:
+                if "outputs_digest_of" in item:  # a run imported before m011, imported again unchanged
+                    db.execute("update run_origins set outputs_digest = ? where run_id = ? and outputs_digest is null",
+                               (item["outputs_digest"], item["outputs_digest_of"]))
+                    counts["unchanged"] += 1
+                    continue
                 if "judged_run" in item:
-                    added = self._add_judgments(db, item["judged_run"], item["judgments"], item["label"], replace)
-                    counts["judged" if added else "unchanged"] += 1
+                    counts[self._add_judgments(db, item["judged_run"], item["judgments"], item["label"],
+                                               replace)] += 1
                     continue
                 trace, origin = item["trace"], item["origin"]
                 key = settings_key(trace.settings)
@@ -1195,30 +1212,42 @@ class Store:
         return self.apply(write)
 
     @staticmethod
-    def _add_judgments(db: Database, run_id: int, judgments: dict[str, dict], label: str, replace: bool) -> bool:
+    def _add_judgments(db: Database, run_id: int, judgments: dict[str, dict], label: str, replace: bool) -> str:
         """``save_imported``'s judgments-only item: each judge's judgment on run ``run_id``, unless that judge
-        already judged it the same way (kind, score, details, errors). True when any was written.
+        already judged it the same way (kind, score, details, errors); a judge's judgment that differs
+        (``replace`` only) is kept in ``replaced_runs`` (``_archive_run``) before the new one takes its place.
+        Returns ``save_imported``'s count it adds to: "unchanged" (nothing written), "judged" (a judge's
+        first judgment of the run written) or "rejudged" (a judge's judgment replaced).
 
         Raises:
             ImportConflict: a judge already judged the run otherwise, and not ``replace``.
         """
-        written = False
+        written = "unchanged"
         for judge, judgment in judgments.items():
             rows = db.execute("select kind, score, details, errors from judgments where run_id = ? and judge = ?",
                               (run_id, judge)).fetchall()
-            same = (judgment["kind"], judgment["score"], judgment["details"], int(judgment["errors"]))
-            if any((kind, score, json.loads(details), errors) == same for kind, score, details, errors in rows):
+            if any(_same_judgment(row, judgment) for row in rows):
                 continue
             if rows and not replace:
                 raise ImportConflict(f"{label}: judge {judge!r} already judged this run otherwise; pass --replace "
                                      "to re-import its replies")
-            db.execute("delete from judgments where run_id = ? and judge = ?", (run_id, judge))
+            if rows:
+                Store._archive_run(db, run_id, now(), judge=judge)
+                written = "rejudged"
+            elif written == "unchanged":
+                written = "judged"
             db.execute("insert into judgments (run_id, judge, kind, score, details, errors, created_at)"
                        " values (?, ?, ?, ?, ?, ?, ?)",
                        (run_id, judge, judgment["kind"], judgment["score"], json.dumps(judgment["details"]),
                         int(judgment["errors"]), now()))
-            written = True
         return written
+
+    def judged_otherwise(self, run_id: int, judge: str, judgment: dict) -> bool:
+        """Whether ``judge`` holds a judgment of run ``run_id`` and none is ``judgment`` (``Judgment.to_dict``:
+        kind, score, details, errors): what ``save_imported`` refuses to replace without ``replace``."""
+        rows = self.query("select kind, score, details, errors from judgments where run_id = ? and judge = ?",
+                          (run_id, judge))
+        return bool(rows) and not any(_same_judgment(tuple(row.values()), judgment) for row in rows)
 
     def replace_failed_run(self, run_id: int, trace: Trace, *, pin: bool = False) -> bool:
         """Put ``trace``, a successful run of the same key whose images are already stored (``image_sha``
@@ -1248,23 +1277,27 @@ class Store:
         return self.apply(write)
 
     @staticmethod
-    def _archive_run(db: Database, run_id: int, stamp: str) -> None:
+    def _archive_run(db: Database, run_id: int, stamp: str, *, judge: str | None = None) -> None:
         """Copy a run's trace, origin and (human) judgments into ``replaced_runs``, then drop the judgments,
-        which judged the old output."""
+        which judged the old output. With ``judge``, only that judge's judgments (its replies replaced on an
+        output that stays): the human judgments stay, and none are copied."""
+        only = "" if judge is None else " and judge = ?"
+        which = (run_id,) if judge is None else (run_id, judge)
         status, trace = db.execute("select status, trace from runs where id = ?", (run_id,)).fetchone()
         origin = db.execute("select folder, file, entry, model, imported_at, digest, outputs_digest from run_origins"
                             " where run_id = ?", (run_id,)).fetchone()
         judgments = _dicts(db.execute("select judge, kind, score, details, errors, created_at from judgments"
-                                      " where run_id = ?", (run_id,)))
-        humans = _dicts(db.execute("select voter, kind, score, details, created_at from human_judgments"
-                                   " where run_id = ?", (run_id,)))
+                                      f" where run_id = ?{only}", which))
+        humans = [] if judge is not None else _dicts(db.execute(
+            "select voter, kind, score, details, created_at from human_judgments where run_id = ?", (run_id,)))
         origin_fields = ("folder", "file", "entry", "model", "imported_at", "digest", "outputs_digest")
         db.execute("insert into replaced_runs (run_id, replaced_at, status, trace, origin, judgments,"
                    " human_judgments) values (?, ?, ?, ?, ?, ?, ?)",
                    (run_id, stamp, status, trace, json.dumps(dict(zip(origin_fields, origin))) if origin else None,
                     json.dumps(judgments), json.dumps(humans)))
-        db.execute("delete from judgments where run_id = ?", (run_id,))
-        db.execute("delete from human_judgments where run_id = ?", (run_id,))
+        db.execute(f"delete from judgments where run_id = ?{only}", which)
+        if judge is None:
+            db.execute("delete from human_judgments where run_id = ?", (run_id,))
 
     def replaced_runs(self, run_id: int) -> list[dict]:
         """What an import replaced in this run, oldest first: replaced_at, status, trace, origin,

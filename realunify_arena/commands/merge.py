@@ -71,5 +71,8 @@ def run(args) -> int:
                 notes.append(f"{done.differing} run(s) differ from the one stored under the same key (instance, "
                              "model, mode, settings): the stored one is kept, and this store's judgments of them "
                              "are not copied")
+            if done.judgments_differing:
+                notes.append(f"{done.judgments_differing} judgment(s) differ from the one --db holds for the same run "
+                             "and judge: --db's is kept, this store's is not copied")
             print(f"{source_path}: " + "; ".join(notes))
     return 0

@@ -454,7 +454,8 @@ def test_save_imported_is_one_transaction(tmp_path):
                                                                 "digest": digest}}
 
         assert store.save_imported("d", [item("GEU_1_mental_tracking", "x")]) == {"new": 1, "unchanged": 0,
-                                                                                    "replaced": 0, "judged": 0}
+                                                                                    "replaced": 0, "judged": 0,
+                                                                                    "rejudged": 0}
         before = dump(tmp_path / "arena.db")
         with pytest.raises(ImportConflict, match="--replace"):
             store.save_imported("d", [item("GEU_2_mental_tracking", "y"), item("GEU_1_mental_tracking", "z")])
