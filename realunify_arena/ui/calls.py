@@ -121,6 +121,20 @@ def answer_browser_only_events(demo: gr.Blocks) -> None:
     demo.call_function = call_function
 
 
+NOTHING_DRAWN = ("nothing to show yet: this step shows what this page's Run, new battle or vote drew; "
+                 "it follows that event, so call that one")
+
+
+def show_drawn(values):
+    """The outputs an earlier step of the same event drew into a ``gr.State`` (``values``: one per output,
+    as a list), for the step that shows them. Raises ``Refusal`` (``NOTHING_DRAWN``) when there are none:
+    the step called by a script in a session that drew nothing (before: Gradio's 500 with no message and a
+    "didn't return enough output values" traceback in the log)."""
+    if not isinstance(values, (list, tuple)):
+        raise Refusal(NOTHING_DRAWN)
+    return values
+
+
 def answer_unreadable_values(demo: gr.Blocks) -> None:
     """Replace ``demo``'s preprocessing of an event's values (Gradio's ``Blocks.preprocess_data``) so that its
     refusal of a value sent raises ``Refusal`` and logs one line (see the module docstring): Gradio's own

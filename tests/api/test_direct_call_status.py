@@ -93,3 +93,27 @@ def test_a_browser_only_event_joined_through_the_queue_ends_with_its_message_and
     assert ended is not None and "runs only in the browser" in ended, ended
     app["http"].get("gradio_api/queue/status")  # the server has moved on past any log call of that event
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_page_step_that_shows_what_an_earlier_step_drew_called_first_is_refused_not_a_fault(app, capfd):
+    """hunt26b: the page's steps that read only the session's own state (what a Run, a new battle or a vote
+    drew, shown by a step of its own) answered a script that called one in a fresh session with a 500
+    ``{"error": null}`` and a traceback in the server log (``ValueError: A function didn't return enough output
+    values (needed: 34, returned: 1)``). Every such event now answers without a server fault: 200, or a
+    refusal (4xx) with a message."""
+    config = app["http"].get("config").json()
+    kinds = {component["id"]: component["type"] for component in config["components"]}
+    steps = [dep for dep in config["dependencies"] if dep.get("backend_fn") and not dep.get("queue")
+             and dep["inputs"] and all(kinds[i] == "state" for i in dep["inputs"])]
+    assert len(steps) >= 6, [dep["api_name"] for dep in steps]  # Explore's and the Arena's drawing steps
+    capfd.readouterr()
+    for dep in steps:
+        before = len(app["errors"])
+        response = app["http"].post("gradio_api/run/predict", json={
+            "data": [None] * len(dep["inputs"]), "fn_index": dep["id"], "session_hash": f"s-first-{dep['id']}",
+            "event_data": None})
+        assert response.status_code < 500, (dep["api_name"], response.status_code, response.text[:300])
+        if response.status_code != 200:
+            assert response.json()["error"], (dep["api_name"], response.text[:300])
+        assert app["errors_since"](before) == [], dep["api_name"]
+    assert "Traceback" not in capfd.readouterr().err
