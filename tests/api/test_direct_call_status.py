@@ -117,3 +117,15 @@ def test_a_page_step_that_shows_what_an_earlier_step_drew_called_first_is_refuse
             assert response.json()["error"], (dep["api_name"], response.text[:300])
         assert app["errors_since"](before) == [], dep["api_name"]
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_page_event_refused_in_a_batched_call_is_still_a_422(app):
+    """hunt26b: the same refusal sent with ``"batched": true`` (Gradio's batch form, where the event gets a list
+    of requests) was answered 500 with the refusal's message: its status was noted on no request."""
+    before = len(app["errors"])
+    response = app["http"].post("gradio_api/run/predict", json={
+        "data": [["no-such-source"], ["GEU"], ["all"]], "fn_index": _fn_index(app, "change_menus"),
+        "session_hash": "s-batched", "event_data": None, "batched": True})
+    assert response.status_code == 422, (response.status_code, response.text[:300])
+    assert "no-such-source" in response.json()["error"], response.text[:300]
+    assert app["errors_since"](before) == []
