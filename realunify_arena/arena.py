@@ -278,8 +278,11 @@ class Arena:
                         trusted_proxies=self.trusted_proxies)
 
     def voter_hash(self, voter: str) -> str:
-        """A stable pseudonym for exports: voters stay distinguishable, usernames stay private."""
-        return _keyed_hash(self.salt, "voter", voter, 16)
+        """A stable pseudonym for exports, one per person: the ``rate_key`` of ``voter`` (the account, or an
+        anonymous visitor's address across sessions), as FastChat's ``judge`` is one id per IP
+        (``clean_battle_data.py``), so its per-user steps (``--daily-vote-per-user``, ``outlier_detect``) see
+        one visitor who reloaded the page as one; people stay distinguishable, usernames and addresses private."""
+        return _keyed_hash(self.salt, "voter", rate_key(voter), 16)
 
     def new_battle(self, session_id: str, voter: str, instance_uid: str, dataset: str,
                    system_a: str, system_b: str, kind: Kind, *, runs: Mapping[Side, int] | None = None,

@@ -35,16 +35,17 @@ def refusal_status(status: int) -> int:
 
 
 def note_status(request, status: int) -> None:
-    """Record ``status`` (400-599) for the answer to ``request`` (a ``gr.Request``, a Starlette request, or
-    None: then nothing is recorded).
+    """Record ``status`` (400-599) for the answer to ``request`` (a ``gr.Request``, a Starlette request, a list
+    of them: a batched call's, each recorded; or None: then nothing is recorded).
 
     Raises:
         ValueError: ``status`` is not 400-599 (``refusal_status``).
     """
     refusal_status(status)
-    scope = getattr(getattr(request, "request", request), "scope", None)
-    if isinstance(scope, dict):
-        scope.setdefault("state", {})[STATE_KEY] = status
+    for one in request if isinstance(request, (list, tuple)) else [request]:
+        scope = getattr(getattr(one, "request", one), "scope", None)
+        if isinstance(scope, dict):
+            scope.setdefault("state", {})[STATE_KEY] = status
 
 
 class RefusalStatus:

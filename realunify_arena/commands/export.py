@@ -7,8 +7,8 @@ seconds since the epoch, ``anony`` false exactly for a flagged battle (its outpu
 so, as FastChat leaves non-anonymous battles out, its rating leaves it out as ours does), and ``judge`` the voter:
 ``elo_analysis.py`` groups battles by it (``limit_user_votes``, for ``--daily-vote-per-user``; ``outlier_detect``
 counts and drops a voter's battles by it), and FastChat's ``clean_battle_data.py`` writes it as
-``arena_user_<id>``, an id per IP that is never the IP; here ``arena_user_<voter_hash>``, the keyed hash, never
-a username, an IP or a session. ``--format json`` writes the JSON array that ``--clean-battle-file`` takes.
+``arena_user_<id>``, an id per IP that is never the IP; here ``arena_user_<voter_hash>``, the keyed hash of the
+person (``Arena.voter_hash``: the account, or the address across sessions), never a username, an IP or a session. ``--format json`` writes the JSON array that ``--clean-battle-file`` takes.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ from realunify_arena.upload_parts import UploadRules
 from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.validation_answers import answer_refused_request
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
-from realunify_arena.ui.calls import answer_miscounted_calls, answer_refusal_status, answer_unreadable_values
+from realunify_arena.ui.calls import (answer_browser_only_events, answer_miscounted_calls, answer_refusal_status,
+                                      answer_unreadable_values)
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
     _pace_progress(demo)
     answer_miscounted_calls(demo)  # a script's call with too few or too many values
     answer_unreadable_values(demo)  # a value its field refuses: one log line, not Gradio's traceback
+    answer_browser_only_events(demo)  # a call of an event with no server function: a 404 saying so
     answer_refusal_status(demo)  # a refused direct call answers with the refusal's status, not 500
     return demo
 

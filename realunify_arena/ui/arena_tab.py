@@ -37,7 +37,7 @@ from realunify_arena.shown import said
 from realunify_arena.stopping import STOPPED_BY_USER, RunControl
 from realunify_arena.store import StoreError, split_uid
 from realunify_arena.trace import Status
-from realunify_arena.ui.calls import Refusal
+from realunify_arena.ui.calls import Refusal, show_drawn
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
     TraceView,
@@ -261,7 +261,7 @@ def build(ctx: AppContext) -> None:
             return gr.skip()
 
     votes = [button.click(voter(choice), state, drawn, api_visibility="private", concurrency_limit=None)
-             .success(lambda values: values, drawn, [reveal, *buttons.values(), next_battle, *view_outputs],
+             .success(show_drawn, drawn, [reveal, *buttons.values(), next_battle, *view_outputs],
                       api_visibility="private", queue=False)
              for choice, button in buttons.items()]
     judging = [vote.success(on_device_slot(ctx, judged, _needs_device(ctx, judging_needs_device)), state, reveal,
@@ -270,8 +270,8 @@ def build(ctx: AppContext) -> None:
     # a new battle drops the last one's judging still queued, which would overwrite the new reveal
     started = gr.on([new.click, next_battle.click], start, [source, track, kind], [state, started_id, drawn],
                     api_visibility="private", concurrency_limit=None, cancels=judging).success(
-        lambda values: values, drawn, [instance_md, input_image, *view_outputs, *buttons.values(), reveal,
-                                       next_battle], api_visibility="private", queue=False)
+        show_drawn, drawn, [instance_md, input_image, *view_outputs, *buttons.values(), reveal,
+                            next_battle], api_visibility="private", queue=False)
 
     def instance_link(battle_id: str | None, request: gr.Request):
         try:

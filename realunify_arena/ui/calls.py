@@ -21,6 +21,12 @@ script calling a private event with a made-up value filled the log; a value of t
 number, a string for an image) also reached the caller as an error with no message. ``answer_unreadable_values``
 makes each a ``Refusal`` (a message, ``BAD_INPUT``) and one WARNING log line (the event and the reason,
 clipped); any other exception there (a fault of the server, such as a full disk) keeps Gradio's traceback.
+
+An event that runs only in the browser (a ``js=`` script with no Python function: the tab link's script on load)
+is in the page's config like any other, with an ``fn_index``; a script that called it (``/gradio_api/run/predict``
+or ``/queue/join``) got a 500 ``{"error": null}`` and Gradio's ``IndexError: function has no backend method.``
+traceback in the server log for each call. ``answer_browser_only_events`` refuses it with ``NO_SERVER_SIDE`` and
+a message, no traceback.
 """
 
 from __future__ import annotations
@@ -93,6 +99,40 @@ def answer_miscounted_calls(demo: gr.Blocks) -> None:
         gradio_check(block_fn, inputs)
 
     demo.validate_inputs = validate_inputs
+
+
+NO_SERVER_SIDE = 404  # RFC 9110 section 15.5.5: the server has nothing to run for the event named
+
+
+def answer_browser_only_events(demo: gr.Blocks) -> None:
+    """Replace ``demo``'s ``Blocks.call_function`` so that an event with no server function (``fn`` None: a
+    ``js=`` script that runs only in the browser) raises ``Refusal`` with ``NO_SERVER_SIDE``, such as
+    ``"/js_fn_2 runs only in the browser: the server has nothing to run for it"``, instead of Gradio's
+    ``IndexError`` (a 500 with no message and a traceback in the log). Replaced on this instance only."""
+    gradio_call = demo.call_function
+
+    async def call_function(block_fn, *args, **kwargs):
+        event = demo.fns[block_fn] if isinstance(block_fn, int) else block_fn
+        if event.fn is None:
+            raise Refusal(f"{_endpoint(event)} runs only in the browser: the server has nothing to run for it",
+                          status=NO_SERVER_SIDE)
+        return await gradio_call(block_fn, *args, **kwargs)
+
+    demo.call_function = call_function
+
+
+NOTHING_DRAWN = ("nothing to show yet: this step shows what this page's Run, new battle or vote drew; "
+                 "it follows that event, so call that one")
+
+
+def show_drawn(values):
+    """The outputs an earlier step of the same event drew into a ``gr.State`` (``values``: one per output,
+    as a list), for the step that shows them. Raises ``Refusal`` (``NOTHING_DRAWN``) when there are none:
+    the step called by a script in a session that drew nothing (before: Gradio's 500 with no message and a
+    "didn't return enough output values" traceback in the log)."""
+    if not isinstance(values, (list, tuple)):
+        raise Refusal(NOTHING_DRAWN)
+    return values
 
 
 def answer_unreadable_values(demo: gr.Blocks) -> None:

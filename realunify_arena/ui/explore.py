@@ -49,7 +49,7 @@ from realunify_arena.shown import brief, said
 from realunify_arena.stopping import RunControl
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, System
-from realunify_arena.ui.calls import Refusal
+from realunify_arena.ui.calls import Refusal, show_drawn
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
     TraceView,
@@ -509,8 +509,8 @@ def build(ctx: AppContext) -> ExploreTab:
         [current, started, run_source, run_model, run_seed, run_steps, run_guidance, run_tokens, drawn],
         api_visibility="private", concurrency_limit=None,  # queued: Gradio shows no gr.Error of a queue=False event
         trigger_mode="multiple")  # a second click reaches resolve, which refuses it with a message
-    resolved = resolved.success(lambda values: values, drawn, [instance_md, input_image, *columns["direct"].outputs,
-                                                               *columns["stepwise"].outputs],
+    resolved = resolved.success(show_drawn, drawn, [instance_md, input_image, *columns["direct"].outputs,
+                                                     *columns["stepwise"].outputs],
                                 api_visibility="private", queue=False)  # drawn before the columns' own frames
 
     def link_for(source_value, current_value, model_value, judge_value, seed_value):
@@ -542,7 +542,7 @@ def build(ctx: AppContext) -> ExploreTab:
         judged = gr.State(None)
         column.judge_button.click(_human_judge(ctx), [current, column.run_id, column.judge_box, judge], judged,
                                   api_visibility="private", concurrency_limit=None).success(
-            lambda values: values, judged, [column.human_verdict, column.verdict], api_visibility="private",
+            show_drawn, judged, [column.human_verdict, column.verdict], api_visibility="private",
             queue=False)
 
     def stop_runs(request: gr.Request):

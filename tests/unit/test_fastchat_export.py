@@ -160,3 +160,28 @@ def test_fastchat_s_per_voter_options_group_the_export_by_voter_without_naming_o
     assert main(["export", "votes", "--out", str(lines), "--db", str(db)]) == 0
     capsys.readouterr()
     assert pd.read_json(lines, lines=True)["judge"].tolist() == battles["judge"].tolist()
+
+
+def test_an_anonymous_visitor_s_sessions_are_one_judge_as_fastchat_s_per_ip_id(tmp_path, monkeypatch, capsys):
+    """hunt26b: FastChat's ``judge`` is one id per IP (``clean_battle_data.py``), and its per-user steps
+    (``--daily-vote-per-user``, ``outlier_detect``) group by it; the export's ``judge`` hashed the whole voter
+    id, address and session, so one address that reloaded the page three times was three judges and passed
+    ``--daily-vote-per-user 1`` three times. One address is one judge (and one ``voter_hash``), whatever its
+    sessions; another address another."""
+    monkeypatch.setenv("REALUNIFY_VOTER_SALT", "a-test-salt-of-enough-length-0123")
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    arena = Arena(store, max_votes=1000)
+    plan = [("203.0.113.7", "s1"), ("203.0.113.7", "s2"), ("203.0.113.7", "s3"), ("198.51.100.9", "s4")]
+    for k, (address, session) in enumerate(plan):
+        _vote(arena, k, "m1:direct", "m2:direct", "A", voter=arena.voter_id(None, session, {}, peer=address))
+    store.close()
+    out = tmp_path / "battles.json"
+    assert main(["export", "votes", "--format", "json", "--out", str(out), "--db", str(db)]) == 0
+    capsys.readouterr()
+    battles = pd.read_json(out)
+    judges = battles["judge"].tolist()
+    assert judges[0] == judges[1] == judges[2] != judges[3], judges
+    assert (battles["judge"] == "arena_user_" + battles["voter_hash"]).all()
+    # limit_user_votes with --daily-vote-per-user 1: one vote a day per address
+    assert len(battles.groupby("judge").head(1)) == 2

@@ -494,6 +494,24 @@ def test_human_judgments_are_rate_limited_per_rate_key_and_a_refusal_writes_noth
         store.save_human_judgment(99, "hf:x", judgment)
 
 
+def test_one_person_judging_a_run_from_several_sessions_counts_once(store):
+    """hunt26b: a visitor who reloaded the page (a new session, so a new voter id ``anon:<address>:<session>``)
+    could save a judgment of the same run again, and each counted as another voter: one address outvoted two
+    other people (3 against 2). A person's judgment of a run is one, keyed as the rate limit keys the person
+    (``rate_key``: the address, or the username), the latest kept; other people's stay."""
+    run_id = store.save_trace(ueg_trace(seed=1), "bundled")
+    yes = {"kind": "polling", "score": 1, "details": {"verdicts": ["yes"]}}
+    no = {"kind": "polling", "score": 0, "details": {"verdicts": ["no"]}}
+    store.save_human_judgment(run_id, "anon:ip2:s8", yes, rate_key="anon:ip2", max_per_window=30)
+    store.save_human_judgment(run_id, "hf:bob", yes, rate_key="hf:bob", max_per_window=30)
+    for session in ("s1", "s2", "s3"):  # one address, three page loads
+        store.save_human_judgment(run_id, f"anon:ip1:{session}", no, rate_key="anon:ip1", max_per_window=30)
+    assert sorted(j["voter"] for j in store.human_judgments(run_id)) == ["anon:ip1:s3", "anon:ip2:s8", "hf:bob"]
+    verdict = store.human_verdict(run_id)  # 2 people said yes, 1 said no
+    assert verdict["score"] == 1 and verdict["details"]["voters"] == 3, verdict
+    assert store.human_verdicts() == {run_id: verdict}
+
+
 def old_store_with_human_judgment(tmp_path, score: int) -> None:
     """An arena.db as written before m002: one run judged by a person, as judge 'human', details ``{}``."""
     from sqlite_utils import Database
