@@ -458,6 +458,26 @@ def build(ctx: AppContext) -> ExploreTab:
     gr.on([track.input, category.input, source.input], change_menus, [source, track, category],
           [category, instance, notice], api_visibility="private", queue=False, trigger_mode="always_last")
 
+    def choose_own(wanted_track, written, source_value, track_value, category_value, choice):
+        """Writing in a field of your own instance chooses "your own" and the field's track: before, Run kept
+        the menu's "random" and ran a bundled instance, the visitor's prompt ignored without a word. An emptied
+        field changes nothing. Returns updates of (track, category, instance, notice)."""
+        if not written or (track_value == wanted_track and choice == CUSTOM):
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if track_value == wanted_track:
+            return gr.skip(), gr.skip(), gr.update(value=CUSTOM), gr.skip()
+        category_update, instances, shown_notice = change_menus(source_value, wanted_track, category_value)
+        return gr.update(value=wanted_track), category_update, {**instances, "value": CUSTOM}, shown_notice
+
+    for field, field_track in ((custom_prompt, "UEG"), (custom_question, "GEU"), (custom_options, "GEU"),
+                               (custom_answer, "GEU")):
+        # .change, not .input: Gradio sent no input event for a value written in one step (Playwright's fill)
+        field.change(partial(choose_own, field_track), [field, source, track, category, instance],
+                     [track, category, instance, notice], api_visibility="private", queue=False,
+                     trigger_mode="always_last")
+    custom_image.change(partial(choose_own, "GEU"), [custom_image, source, track, category, instance],
+                        [track, category, instance, notice], api_visibility="private", queue=False)
+
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
                 answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request,
                 profile: gr.OAuthProfile | None):
