@@ -478,6 +478,18 @@ def build(ctx: AppContext) -> ExploreTab:
     custom_image.change(partial(choose_own, "GEU"), [custom_image, source, track, category, instance],
                         [track, category, instance, notice], api_visibility="private", queue=False)
 
+    def lay_out(track_value, current_value):
+        """Before a Run has drawn an instance, each column's output boxes as the chosen track fills them (GEU:
+        "Answer", stepwise's "Edited image (step 1)"; before, UEG's "Generated image" stayed until Run); a
+        column's status and a Run's results stay as they are."""
+        if current_value is not None or track_value not in TRACKS:
+            return [gr.skip()] * len(laid_out)
+        return [value for mode, column in columns.items()
+                for value in (gr.skip(), *column.view.blank(track_value, mode)[1:])]
+
+    laid_out = [output for column in columns.values() for output in column.view.outputs]
+    track.change(lay_out, [track, current], laid_out, api_visibility="private", queue=False)
+
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
                 answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request,
                 profile: gr.OAuthProfile | None):
