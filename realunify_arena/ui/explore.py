@@ -269,6 +269,10 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
         source = ctx.source_label(ctx.configured_source(params.get("data") or params.get("source")))
     except KeyError:
         source = None
+        named = params.get("data") or params.get("source")
+        if named:
+            gr.Warning(plain(f"The link names data source {brief(named)}, which this app does not serve; Run uses "
+                             "the data source chosen below.", markdown=False))
     updates = [gr.update(value=source) if source else gr.skip(), gr.skip(), gr.skip(), gr.skip()]
     uid = params.get("instance")
     if uid:
@@ -289,7 +293,11 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
                          markdown=False))
     updates.append(gr.update(value=model) if model in ctx.cards else gr.skip())
     judge = params.get("judge")
-    updates.append(gr.update(value=judge) if judge in dict(map(reversed, ctx.judge_choices())) else gr.skip())
+    offered = judge in dict(map(reversed, ctx.judge_choices()))
+    if judge and not offered:
+        gr.Warning(plain(f"The link names judge {brief(judge)}, which this app does not offer; Run uses the judge "
+                         "chosen below.", markdown=False))
+    updates.append(gr.update(value=judge) if offered else gr.skip())
     seed = params.get("seed", "")
     # ASCII digits only ("--5", "²" and 5000 digits passed isdigit(), then int() raised), and a seed Run takes:
     # a 20-digit one reached the page as a number over 64 bits, and every field of the form showed "Error"
