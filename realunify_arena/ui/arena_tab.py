@@ -29,7 +29,7 @@ from realunify_arena.battles import (
     vote_and_reveal,
 )
 from realunify_arena.benchmark.images import preview
-from realunify_arena.benchmark.schema import GEUInstance
+from realunify_arena.benchmark.schema import TRACKS, GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.runs import RunUpdate
@@ -147,6 +147,16 @@ def build(ctx: AppContext) -> None:
     drawn = gr.State(None)
     view_outputs = [*views["A"].outputs, *views["B"].outputs]
     locked = [gr.update(interactive=False)] * len(buttons)
+
+    def lay_out(track_value, battle_id):
+        """Before the first battle, each side's output box as the chosen track fills it (GEU: "Answer"; "any"
+        keeps UEG's "Generated image", the page's first layout); a battle's outputs stay as they are."""
+        if battle_id is not None:
+            return [gr.skip()] * len(view_outputs)
+        shown = track_value if track_value in TRACKS else "UEG"
+        return [value for side in SIDES for value in (gr.skip(), *views[side].blank(shown, "direct")[1:])]
+
+    track.change(lay_out, [track, state], view_outputs, api_visibility="private", queue=False)
 
     def start(source_value, track_value, kind_value, request: gr.Request, profile: gr.OAuthProfile | None):
         try:

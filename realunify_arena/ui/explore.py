@@ -269,6 +269,10 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
         source = ctx.source_label(ctx.configured_source(params.get("data") or params.get("source")))
     except KeyError:
         source = None
+        named = params.get("data") or params.get("source")
+        if named:
+            gr.Warning(plain(f"The link names data source {brief(named)}, which this app does not serve; Run uses "
+                             "the data source chosen below.", markdown=False))
     updates = [gr.update(value=source) if source else gr.skip(), gr.skip(), gr.skip(), gr.skip()]
     uid = params.get("instance")
     if uid:
@@ -289,7 +293,11 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
                          markdown=False))
     updates.append(gr.update(value=model) if model in ctx.cards else gr.skip())
     judge = params.get("judge")
-    updates.append(gr.update(value=judge) if judge in dict(map(reversed, ctx.judge_choices())) else gr.skip())
+    offered = judge in dict(map(reversed, ctx.judge_choices()))
+    if judge and not offered:
+        gr.Warning(plain(f"The link names judge {brief(judge)}, which this app does not offer; Run uses the judge "
+                         "chosen below.", markdown=False))
+    updates.append(gr.update(value=judge) if offered else gr.skip())
     seed = params.get("seed", "")
     # ASCII digits only ("--5", "²" and 5000 digits passed isdigit(), then int() raised), and a seed Run takes:
     # a 20-digit one reached the page as a number over 64 bits, and every field of the form showed "Error"
@@ -457,6 +465,38 @@ def build(ctx: AppContext) -> ExploreTab:
     # a data source change answered first, and the Track's answer (the first source's instances) came last.
     gr.on([track.input, category.input, source.input], change_menus, [source, track, category],
           [category, instance, notice], api_visibility="private", queue=False, trigger_mode="always_last")
+
+    def choose_own(wanted_track, written, source_value, track_value, category_value, choice):
+        """Writing in a field of your own instance chooses "your own" and the field's track: before, Run kept
+        the menu's "random" and ran a bundled instance, the visitor's prompt ignored without a word. An emptied
+        field changes nothing. Returns updates of (track, category, instance, notice)."""
+        if not written or (track_value == wanted_track and choice == CUSTOM):
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if track_value == wanted_track:
+            return gr.skip(), gr.skip(), gr.update(value=CUSTOM), gr.skip()
+        category_update, instances, shown_notice = change_menus(source_value, wanted_track, category_value)
+        return gr.update(value=wanted_track), category_update, {**instances, "value": CUSTOM}, shown_notice
+
+    for field, field_track in ((custom_prompt, "UEG"), (custom_question, "GEU"), (custom_options, "GEU"),
+                               (custom_answer, "GEU")):
+        # .change, not .input: Gradio sent no input event for a value written in one step (Playwright's fill)
+        field.change(partial(choose_own, field_track), [field, source, track, category, instance],
+                     [track, category, instance, notice], api_visibility="private", queue=False,
+                     trigger_mode="always_last")
+    custom_image.change(partial(choose_own, "GEU"), [custom_image, source, track, category, instance],
+                        [track, category, instance, notice], api_visibility="private", queue=False)
+
+    def lay_out(track_value, current_value):
+        """Before a Run has drawn an instance, each column's output boxes as the chosen track fills them (GEU:
+        "Answer", stepwise's "Edited image (step 1)"; before, UEG's "Generated image" stayed until Run); a
+        column's status and a Run's results stay as they are."""
+        if current_value is not None or track_value not in TRACKS:
+            return [gr.skip()] * len(laid_out)
+        return [value for mode, column in columns.items()
+                for value in (gr.skip(), *column.view.blank(track_value, mode)[1:])]
+
+    laid_out = [output for column in columns.values() for output in column.view.outputs]
+    track.change(lay_out, [track, current], laid_out, api_visibility="private", queue=False)
 
     def resolve(source_value, track_value, category_value, choice, prompt, image, question, options_text,
                 answer, model_value, seed_value, steps_value, guidance_value, tokens_value, request: gr.Request,
