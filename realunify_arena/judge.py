@@ -35,6 +35,7 @@ from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance, PollingQuestion
 from realunify_arena.families import Capability
 from realunify_arena.protocols import loaded
+from realunify_arena.reasoning import cut_while_reasoning, strip_reasoning
 from realunify_arena.redaction import error_text, redact
 from realunify_arena.scoring import instance_score
 from realunify_arena.trace import Step, Trace
@@ -61,21 +62,6 @@ STRICT_PARSE_NOTE = ("The parsed letter follows the official RealUnify script: a
 STRICT_PHRASES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
                   "The best option is", "The correct option is", "Best answer:", "Best option:",
                   "Final Answer:", "Final answer:", "Answer:", "Option:")
-# Reasoning blocks that reasoning models put before the verdict, as served without a reasoning parser (the tags
-# of vLLM's and SGLang's reasoning parsers): <think> (and <thinking>, <reasoning>, <reason>), ByteDance Seed-OSS's
-# <seed:think>, Mistral's [THINK]...[/THINK], Kimi's ◁think▷...◁/think▷, the begin/end-of-thought markers, and
-# gpt-oss's analysis channel (<|channel|>analysis<|message|>...<|end|>). Matched case-insensitively; an XML-like
-# tag may carry spaces before its ">".
-_XML_THINK = r"think|thinking|reasoning|reason|seed:think"
-_REASONING_BLOCK = re.compile(
-    rf"^\s*(?:<({_XML_THINK})\s*>.*?</\1\s*>|◁think▷.*?◁/think▷|\[THINK\].*?\[/THINK\]"
-    r"|<\|begin_of_thought\|>.*?<\|end_of_thought\|>"
-    r"|(?:<\|start\|>assistant)?<\|channel\|>analysis<\|message\|>.*?<\|end\|>)", re.DOTALL | re.IGNORECASE)
-_UNCLOSED_REASONING = re.compile(rf"^\s*(?:<(?:{_XML_THINK})\s*>|◁think▷|\[THINK\]|<\|begin_of_thought\|>"
-                                 r"|(?:<\|start\|>assistant)?<\|channel\|>analysis<\|message\|>)", re.IGNORECASE)
-# A closing tag whose opening one was in the prompt; gpt-oss's final-channel header ends its reasoning too.
-_REASONING_CLOSE = re.compile(rf"</(?:{_XML_THINK})\s*>|◁/think▷|\[/THINK\]|<\|end_of_thought\|>"
-                              r"|(?:<\|start\|>assistant)?<\|channel\|>final<\|message\|>", re.IGNORECASE)
 # The tags some models put around the answer itself, after the reasoning: <answer> (GLM-4.1V-Thinking,
 # Hunyuan-A13B, R1-style RL models), <response> (ERNIE-4.5 thinking), <|begin_of_solution|> (after the
 # begin/end-of-thought markers) and GLM-4.5V's <|begin_of_box|>; (opening, closing) pairs.
@@ -148,32 +134,6 @@ class Judgment:
 
 
 # -- parsing ----------------------------------------------------------------------------------------
-
-
-def strip_reasoning(reply: str | None) -> str:
-    """The reply without its leading reasoning block(s); "" when the reasoning never ends.
-
-    Handles ``<think>...</think>`` (possibly empty, as Qwen3 writes it with thinking off), ``<thinking>``,
-    ``<reasoning>``, ``<reason>``, ``<seed:think>`` (Seed-OSS), ``[THINK]...[/THINK]`` (Mistral's Magistral),
-    ``◁think▷...◁/think▷``, ``<|begin_of_thought|>...<|end_of_thought|>``, gpt-oss's
-    ``<|channel|>analysis<|message|>...<|end|>`` (its ``<|channel|>final<|message|>`` header ends the
-    reasoning), and a bare closing tag whose opening tag was in the prompt (chat templates that open the
-    block for the model): everything up to the last closing tag is reasoning. An opened block that is never
-    closed (a reply cut short while thinking) leaves no verdict. The tag forms are those of vLLM's and
-    SGLang's reasoning parsers (``vllm/reasoning/*_reasoning_parser.py``).
-    """
-    text = reply or ""
-    while True:
-        match = _REASONING_BLOCK.match(text)
-        if not match:
-            break
-        text = text[match.end():]
-    if _UNCLOSED_REASONING.match(text):
-        return ""
-    closes = list(_REASONING_CLOSE.finditer(text))
-    if closes:
-        text = text[closes[-1].end():]
-    return text
 
 
 def answer_text(reply: str | None) -> str:
@@ -426,21 +386,30 @@ class Judge:
 class AdapterJudge(Judge):
     """Any model card that understands images: a local VLM, Gemini, or an OpenAI-compatible endpoint.
 
-    The first ask is greedy; retries sample with a new seed, since a greedy retry would repeat itself.
+    The first ask is greedy; retries sample with a new seed, since a greedy retry would repeat itself. Each ask
+    allows ``max_new_tokens`` (8: the first word is all that counts); a reply cut at that limit inside a
+    reasoning block (``reasoning.cut_while_reasoning``: a reasoning model served without a reasoning parser, whose
+    verdict comes after its thoughts) is asked once more with the card's own ``max_new_tokens``
+    (``defaults.max_new_tokens``, 256 unless the card sets it: set it to what the model's thinking needs).
     """
 
-    def __init__(self, pool: ModelSource, card: str, *, max_new_tokens: int = 8):  # the first word is all that counts
+    def __init__(self, pool: ModelSource, card: str, *, max_new_tokens: int = 8):
         self.pool = pool
         self.name = card
         self.max_new_tokens = max_new_tokens
 
-    def options(self, attempt: int) -> GenerationOptions:
-        return GenerationOptions(seed=attempt, max_new_tokens=self.max_new_tokens,
+    def options(self, attempt: int, max_new_tokens: int | None = None) -> GenerationOptions:
+        return GenerationOptions(seed=attempt, max_new_tokens=max_new_tokens or self.max_new_tokens,
                                  temperature=0.0 if attempt == 0 else 0.7)
 
     def ask(self, image: Image.Image, question_text: str, attempt: int = 0) -> str:
+        prompt = prompts.judge_prompt(question_text)
         with loaded(self.pool, self.name) as adapter:
-            reply = adapter.understand([image], prompts.judge_prompt(question_text), self.options(attempt))
+            reply = adapter.understand([image], prompt, self.options(attempt))
+            if isinstance(reply, str) and cut_while_reasoning(reply):
+                room = adapter.card.defaults.max_new_tokens
+                if room > self.max_new_tokens:
+                    reply = adapter.understand([image], prompt, self.options(attempt, room))
         # kept in the judgment, shown and exported: an endpoint that echoes its key must not put it there
         return redact(reply) if isinstance(reply, str) else reply
 

@@ -1,0 +1,101 @@
+"""A reasoning model behind an OpenAI-compatible endpoint served without a reasoning parser writes its thoughts
+into the reply: ``<think>...</think>`` and then the answer (vLLM's ``deepseek_r1``/``qwen3`` reasoning parsers,
+``vllm/reasoning/``, split exactly that text into ``reasoning_content`` and ``content``). The paper's UEG stepwise
+protocol (arXiv 2509.24897; REALUNIFY.md "Protocols") generates the image from the *refined prompt*, the reply's
+content; and the judge answers each polling question with yes or no after its thoughts (issue 16: "for stored replies
+and live judges alike"). A real ``openai`` adapter against a loopback stand-in that cuts its reply at the token
+limit it is sent, as such a server does (``finish_reason`` "length"); nothing of the subject replaced."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from realunify_arena.adapters.base import GenerationOptions
+from realunify_arena.benchmark import load
+from realunify_arena.cards import load_card
+from realunify_arena.judge import AdapterJudge, judge_trace
+from realunify_arena.protocols import run
+from realunify_arena.runtime import ModelPool
+from realunify_arena.trace import Status, StepRole
+from tests.stand_in import JSONHandler, png_b64, serving
+
+THOUGHTS = ("Let me think about what the prompt asks for. The largest feline is the tiger, so the picture must "
+            "show a tiger and nothing that contradicts the description. ") * 3
+REFINED = "A tiger standing in tall grass."
+
+
+class Reasoning(JSONHandler):
+    """Chat completions: ``<think>THOUGHTS</think>`` then the answer (the refined prompt for a refine request,
+    "Yes" for a polling question), cut after as many words as the request's token limit allows, as a server cuts
+    at ``max_tokens``/``max_completion_tokens``. Image requests: the prompt is recorded, a small PNG answered."""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        if "/images/" in self.path:
+            self.server.image_prompts.append(body["prompt"])
+            return self.reply(200, {"created": 0, "data": [{"b64_json": png_b64(Image.new("RGB", (32, 32), "orange"))}]})
+        text = body["messages"][0]["content"][0]["text"]
+        answer = "Yes" if text.startswith("Please answer the following question") else REFINED
+        words = f"<think>\n{THOUGHTS}\n</think>\n\n{answer}".split(" ")
+        limit = body.get("max_completion_tokens") or body.get("max_tokens") or len(words)
+        cut = len(words) > limit
+        self.reply(200, {"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+            {"index": 0, "finish_reason": "length" if cut else "stop",
+             "message": {"role": "assistant", "content": " ".join(words[:limit])}}]})
+
+
+@pytest.fixture()
+def reasoning(tmp_path):
+    with serving(Reasoning, image_prompts=[]) as server:
+        path = tmp_path / "thinker.yaml"
+        path.write_text(json.dumps({
+            "family": "openai", "description": "reasoning stand-in (test only)",
+            "capabilities": ["understand", "generate"], "endpoint": f"{server.url}/v1", "checkpoint": "m",
+            "defaults": {"max_new_tokens": 512}, "params": {"timeout_s": 10}}))
+        pool = ModelPool({"thinker": load_card(path)})
+        yield pool, server
+
+
+def _ueg():
+    return next(i for i in load("bundled").instances if i.track == "UEG")
+
+
+def test_ueg_stepwise_generates_from_the_refined_prompt_not_the_reasoning_before_it(reasoning):
+    pool, server = reasoning
+    with pool.use("thinker") as adapter:
+        trace = run(_ueg(), adapter, "stepwise", GenerationOptions(max_new_tokens=512))
+    assert trace.status is Status.OK, trace.error
+    assert server.image_prompts == [REFINED]  # what the generator was sent: the reply's content only
+    generated = next(s for s in trace.steps if s.role is StepRole.GENERATED_IMAGE)
+    assert generated.prompt == REFINED
+    refine = next(s for s in trace.steps if s.role is StepRole.REFINED_PROMPT)
+    assert refine.text.endswith(REFINED) and "<think>" in refine.text  # the model's whole reply is kept, as shown
+
+
+def test_a_refine_reply_cut_while_thinking_is_a_failed_run_not_a_prompt(reasoning):
+    pool, server = reasoning
+    with pool.use("thinker") as adapter:
+        trace = run(_ueg(), adapter, "stepwise", GenerationOptions(max_new_tokens=8))
+    assert trace.status is Status.ERROR
+    assert "refined prompt" in trace.error and "reasoning" in trace.error, trace.error
+    assert server.image_prompts == []  # no image generated from the model's unfinished thoughts
+
+
+def test_a_reasoning_judge_is_given_room_to_think_before_its_verdict(reasoning):
+    """The judge asks for 8 tokens (the verdict is the first word); a reply cut there inside its reasoning is asked
+    again with the card's own budget (``defaults.max_new_tokens``, 512 here), so every polling question gets its
+    verdict (the stand-in answers "Yes" after ~70 words of thought) instead of three judge errors."""
+    pool, server = reasoning
+    instance = _ueg()
+    with pool.use("thinker") as adapter:
+        trace = run(instance, adapter, "direct", GenerationOptions(max_new_tokens=512))
+    assert trace.status is Status.OK, trace.error
+    judgment = judge_trace(trace, instance, AdapterJudge(pool, "thinker"), lambda step: step.image)
+    assert judgment.errors == 0, judgment.details
+    verdicts = [q["verdict"] for q in judgment.details["questions"]]
+    assert verdicts and all(v == "yes" for v in verdicts)
+    expected = [q.answer for q in instance.question_list]
+    assert judgment.score == int(all(a == "yes" for a in expected))
