@@ -144,7 +144,8 @@ def _error_in_answer(response) -> None:
     """
     if response.status_code >= 300:
         return
-    response.read()
+    if b'"error"' not in response.read():  # the key, unescaped: most answers (images) are not parsed twice
+        return
     try:
         body = json.loads(response.content)
     except ValueError:
