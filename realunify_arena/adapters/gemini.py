@@ -6,14 +6,13 @@ short cap returns an empty answer. ``endpoint`` overrides the API base URL (a pr
 Card params: ``timeout_s`` (one deadline in seconds for a whole request, retries included; default 300) and
 ``attempts`` (tries of a request within that deadline, retrying a dropped connection or HTTP
 408/429/5xx, after the wait the server asks for: ``Retry-After``, or the ``google.rpc.RetryInfo`` of its 429's
-body; default 3).
+body, ``wire.server_wait``; default 3).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 
 from PIL import Image
 
@@ -33,9 +32,6 @@ GENAI_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # google-genai's own (_ap
 # sequence", or none given. ``MAX_TOKENS`` leaves a ``CutReply``; every other (``SAFETY``, ``RECITATION``,
 # ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII``, ``LANGUAGE``, ``OTHER`` ...) stopped the answer early: an error.
 WHOLE_ANSWER_REASONS = (None, "STOP", "FINISH_REASON_UNSPECIFIED")
-# google.rpc.RetryInfo's retryDelay as the API writes it in JSON: a protobuf Duration, seconds with up to nine
-# fractional digits and an "s" ("37s", "1.500s"; google/protobuf/duration.proto, "JSON Mapping")
-_DURATION = re.compile(r"(\d+(?:\.\d{1,9})?)s")
 
 
 class ErrorInAnswer(RuntimeError):
@@ -71,7 +67,7 @@ class GeminiAdapter(Adapter):
 
         return shielded(lambda: within_deadline(attempt, timeout_s=self.timeout_s, retries=self.attempts - 1,
                                                 where=self.card.name, is_timeout=lambda e: "Timeout" in type(e).__name__,
-                                                is_retryable=_retryable, retry_after=_server_wait),
+                                                is_retryable=_retryable, retry_after=server_wait),
                         lambda exc: _translated(self.card, exc))
 
     def _image_part(self, image: Image.Image):
@@ -155,25 +151,6 @@ def _error_in_answer(response) -> None:
         said = error if not isinstance(error, dict) else \
             ": ".join(str(error[k]) for k in ("status", "message") if error.get(k) not in (None, ""))
         raise ErrorInAnswer(f"the endpoint answered HTTP 200 with an error: {said or json.dumps(error)[:200]}")
-
-
-def _server_wait(exc: Exception) -> float | None:
-    """The wait in seconds an HTTP error asks for before a retry: its ``Retry-After`` (``wire.server_wait``), else
-    the ``retryDelay`` of a ``google.rpc.RetryInfo`` in the error's ``details``, which is how the Gemini API
-    answers a 429 (``RESOURCE_EXHAUSTED``, no header; google/rpc/error_details.proto); None when neither is given
-    or readable."""
-    header = server_wait(exc)
-    if header is not None:
-        return header
-    error = getattr(exc, "details", None)
-    error = error.get("error") if isinstance(error, dict) else None
-    details = error.get("details") if isinstance(error, dict) else None
-    for detail in details if isinstance(details, list) else []:
-        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
-            delay = _DURATION.fullmatch(str(detail.get("retryDelay", "")).strip())
-            if delay:
-                return float(delay.group(1))
-    return None
 
 
 def _retryable(exc: Exception) -> bool:

@@ -487,6 +487,38 @@ def test_a_gemini_retry_delay_past_the_deadline_fails_at_once(tmp_path, server):
     assert len(server.times) == 1 and time.monotonic() - start < FAIL_AT_ONCE_S
 
 
+def _openai_answer(text: str) -> dict:
+    return {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
+
+
+def test_an_openai_compatible_google_endpoint_s_wrapped_error_and_its_retry_delay_are_read(tmp_path, server):
+    """Gemini's OpenAI-compatible endpoint (``/v1beta/openai/chat/completions``) answers an error as Google's error
+    object wrapped in a one-element list, ``[{"error": {...}}]``, a 429's wait in its ``RetryInfo`` (google-genai's
+    own ``APIError`` unwraps such a list). Before: "HTTP 400: Error code: 400" with the message lost, and a 429
+    retried after 0.5 s though the server asked for 2.5 s."""
+    def wrapped(h, code, status, message, *details):
+        h.send(code, json.dumps([{"error": {"code": code, "message": message, "status": status,
+                                            "details": list(details)}}]))
+
+    server.answer = lambda h: wrapped(h, 400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+    adapter = _adapter(tmp_path, server, max_retries=2, timeout_s=DEADLINE_S)
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    _one_line_without_key(failed.value, "openai-stand-in", "HTTP 400: Invalid JSON payload received.")
+
+    def busy_once(h):
+        if len(h.server.times) == 1:
+            return wrapped(h, 429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).",
+                           {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2.5s"})
+        h.reply(200, _openai_answer("A"))
+
+    server.times.clear()
+    server.answer = busy_once
+    assert adapter.understand([], "q", adapter.card.defaults) == "A"
+    assert server.times[1] - server.times[0] >= 2.5
+
+
 @pytest.mark.parametrize("capability", ["understand", "generate"])
 def test_a_gemini_200_with_an_error_body_is_that_error(tmp_path, server, capability):
     """A proxy in front of the Gemini API (or the API mid-failure) may answer HTTP 200 with the API's error object.
