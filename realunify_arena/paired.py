@@ -91,6 +91,8 @@ class PairedSet:
     pairs: list[Pair] = field(default_factory=list)
     unpaired: Counter = field(default_factory=Counter)  # task_type -> instances stored in one mode only
     undecided: Counter = field(default_factory=Counter)  # task_type -> instances the judge left undecided
+    # mode -> undecided UEG instances whose run in that mode this table's judge never judged (another judge may have)
+    unjudged: Counter = field(default_factory=Counter)
     source: str | None = None  # where the dataset was loaded from, if the store knows
     expected: frozenset[str] = frozenset()  # task types the dataset's table holds (any model, any mode)
 
@@ -329,6 +331,10 @@ def _add(paired: PairedSet, uid: str, per: dict[str, tuple[dict, object]]) -> No
     scores = {m: 0 if o.status is Status.ERROR else o.score for m, (_, o) in usable.items()}
     if any(s is None for s in scores.values()):
         paired.undecided[task_type] += 1
+        for mode, (run, outcome) in usable.items():
+            if run["track"] == "UEG" and scores[mode] is None and not outcome.judge_errors \
+                    and not outcome.questions_total:
+                paired.unjudged[mode] += 1
         return
     run_d, run_s = usable["direct"][0], usable["stepwise"][0]
     paired.pairs.append(Pair(uid, task_type, int(scores["direct"]), int(scores["stepwise"]), run_d["id"],
@@ -468,7 +474,20 @@ def markdown(analysis: Analysis) -> str:
                   f"within its category; McNemar's on the pooled pairs when the categories are of equal size)"
                   f"{sampled}; its counts are the sums of its categories'. A track with a category left wholly out "
                   f"has no score (\"-\"), as in the table."]
+    if analysis.paired.unjudged:
+        lines += ["", unjudged_note(analysis.paired)]
     return "\n".join(lines) + "\n"
+
+
+def unjudged_note(paired: PairedSet) -> str:
+    """Why instances of ``paired`` were left out as undecided although a run may have verdicts: its run in one
+    mode has none from this table's judge (only another judge's, or none yet), e.g. "3 instances have a stepwise
+    run judge-A never judged"; a table pairs one judge's verdicts on both modes, never two judges'."""
+    who = paired.judge or "no judge"
+    counted = "; ".join(f"{n} instance{'s have' if n != 1 else ' has'} a {mode} run {who} never judged"
+                        for mode, n in sorted(paired.unjudged.items()))
+    return (f"Left out as undecided: {counted}. A table pairs one judge's verdicts on both modes (two judges' "
+            f"would make Δ partly a difference between judges): judge those runs with {who} to pair them.")
 
 
 def interval_label(rounds: int = ROUNDS) -> str:

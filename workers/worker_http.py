@@ -31,6 +31,7 @@ import argparse
 import base64
 import io
 import json
+import math
 import sys
 import threading
 import time
@@ -44,6 +45,10 @@ _CHAT_FIELDS = {"model", "messages", "modalities", "n", "stream", "user"}
 _IMAGE_FIELDS = {"model", "prompt", "n", "size", "response_format", "user"}
 # OpenAI names that carry a setting under another name
 _ALIASES = {"max_completion_tokens": "max_new_tokens", "max_tokens": "max_new_tokens"}
+# Settings that count something (steps, tokens, beams, pixels): under 1 has no meaning (a diffusion loop of 0
+# steps decodes its starting noise as the picture), so such a value is refused, never passed to the model
+COUNTS = frozenset({"num_inference_steps", "max_new_tokens", "num_beams", "width", "height", "image_size",
+                    "anchor_pixels"})
 MAX_BODY_BYTES = 64 * 1024 * 1024
 READ_TIMEOUT_S = 30.0  # a client that stops sending mid-request is dropped after this long (socket timeout)
 
@@ -119,16 +124,18 @@ class Worker:
             if not (width.isdigit() and height.isdigit()):
                 raise RequestError(400, f"'size' must look like 1024x1024, got {size!r}")
             body = {**body, "width": int(width), "height": int(height)}
+        from_size = {"width", "height"} if size not in (None, "auto") else set()
         for key, value in body.items():
             if key in known or key == "size":
                 continue
+            sent = "size" if key in from_size else key  # a refusal names the field the request sent
             name = _ALIASES.get(key, key)
             if name not in defaults:
                 if key in _ALIASES or key in ("temperature", "seed"):
                     continue  # an OpenAI field this model has no setting for: the official value stays
                 accepted = sorted(set(defaults) | (set(_ALIASES) if "max_new_tokens" in defaults else set()))
-                raise RequestError(400, f"'{key}' is not a setting of {self.name} {capability}; accepted: {accepted}")
-            values[name] = _typed(name, value, defaults[name].value)
+                raise RequestError(400, f"'{sent}' is not a setting of {self.name} {capability}; accepted: {accepted}")
+            values[name] = _typed(name, value, defaults[name].value, sent=sent)
         return values
 
     def call(self, method: str, *args, **settings):
@@ -136,16 +143,25 @@ class Worker:
             return getattr(self.backend, method)(*args, **settings)
 
 
-def _typed(name: str, value, default):
-    """``value`` checked against the default's type (bool, int, float, str, list); RequestError otherwise."""
-    kind = type(default)
+def _typed(name: str, value, default, sent: str | None = None):
+    """``value`` for setting ``name`` checked against the default's type (bool, int, float, str, list), a number
+    finite (Python's JSON reader takes ``NaN`` and ``Infinity``, which JSON itself has not: RFC 8259 section 6)
+    and a count (``COUNTS``) at least 1; RequestError(400) naming the field as the request sent it (``sent``,
+    e.g. ``max_tokens`` for ``max_new_tokens``) otherwise."""
+    said, kind = sent or name, type(default)
     if default is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-        return value
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise RequestError(400, f"'{name}' must be {kind.__name__}, got {value!r}")
+        checked = value
+    elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+        checked = float(value)
+    elif kind is int and isinstance(value, float) and value.is_integer():
+        checked = int(value)
+    else:
+        raise RequestError(400, f"'{said}' must be {kind.__name__}, got {value!r}")
+    if isinstance(checked, float) and not math.isfinite(checked):
+        raise RequestError(400, f"'{said}' must be a finite number, got {value!r}")
+    if name in COUNTS and isinstance(checked, int) and not isinstance(checked, bool) and checked < 1:
+        raise RequestError(400, f"'{said}' must be at least 1, got {value!r}")
+    return checked
 
 
 def _messages(messages) -> tuple[list[str], list]:

@@ -5,11 +5,13 @@ No output-token cap is sent: 2.5 Pro thinks before answering and the cap counts 
 short cap returns an empty answer. ``endpoint`` overrides the API base URL (a proxy or a local stand-in).
 Card params: ``timeout_s`` (one deadline in seconds for a whole request, retries included; default 300) and
 ``attempts`` (tries of a request within that deadline, retrying a dropped connection or HTTP
-408/429/5xx; default 3).
+408/429/5xx, after the wait the server asks for: ``Retry-After``, or the ``google.rpc.RetryInfo`` of its 429's
+body, ``wire.server_wait``; default 3).
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 from PIL import Image
@@ -32,6 +34,10 @@ GENAI_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # google-genai's own (_ap
 WHOLE_ANSWER_REASONS = (None, "STOP", "FINISH_REASON_UNSPECIFIED")
 
 
+class ErrorInAnswer(RuntimeError):
+    """An HTTP 200 reply whose body is the API's error object (``{"error": {...}}``) instead of an answer."""
+
+
 class GeminiAdapter(Adapter):
     def __init__(self, card: ModelCard) -> None:
         from google import genai
@@ -45,8 +51,10 @@ class GeminiAdapter(Adapter):
         self.attempts = max(1, int(card.params.get("attempts", 3)))
         # The client makes one attempt; ``_call`` retries within one deadline (its own retries would each
         # get the whole time limit again), which its HTTP client keeps as a total however slowly bytes arrive.
+        client_args = deadline_client_args()
+        client_args["event_hooks"]["response"].append(_error_in_answer)
         http = types.HttpOptions(base_url=card.endpoint, timeout=int(self.timeout_s * 1000),
-                                 retry_options=types.HttpRetryOptions(attempts=1), client_args=deadline_client_args())
+                                 retry_options=types.HttpRetryOptions(attempts=1), client_args=client_args)
         self.client = genai.Client(api_key=key, http_options=http)
         self.types = types
 
@@ -94,7 +102,9 @@ class GeminiAdapter(Adapter):
         reply = self._call(capability, parts, config)
         for candidate in reply.candidates or []:
             for part in (candidate.content.parts if candidate.content else None) or []:
-                if part.inline_data and part.inline_data.data:
+                # a thinking image model's interim images come marked ``thought`` before the final one (Gemini
+                # API, "Nano Banana": thinking process); only an unmarked part is the answer
+                if part.inline_data and part.inline_data.data and not part.thought:
                     data = part.inline_data.data
                     image = shielded(lambda: open_checked(data),
                                      lambda exc: ImageError(f"{self.card.name}: the reply's image: {exc}"))
@@ -117,6 +127,30 @@ def _why_empty(reply) -> str:
     feedback = getattr(reply, "prompt_feedback", None)
     blocked = getattr(feedback, "block_reason", None)
     return f"no candidates; prompt blocked: {blocked}" if blocked else "no candidates"
+
+
+def _error_in_answer(response) -> None:
+    """httpx response hook: refuse an HTTP 200 whose body is the API's error object (a proxy in front of the API,
+    or the API failing mid-answer), which google-genai reads as a reply of no candidates and so loses the
+    message. The body is read here (through ``http_deadline``'s size cap, which runs first); any other body,
+    JSON or not, is left to the client.
+
+    Raises:
+        ErrorInAnswer: the error's status and message (not yet shortened or redacted: ``_translated`` does).
+    """
+    if response.status_code >= 300:
+        return
+    if b'"error"' not in response.read():  # the key, unescaped: most answers (images) are not parsed twice
+        return
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return
+    error = body.get("error") if isinstance(body, dict) and "candidates" not in body else None
+    if error is not None:
+        said = error if not isinstance(error, dict) else \
+            ": ".join(str(error[k]) for k in ("status", "message") if error.get(k) not in (None, ""))
+        raise ErrorInAnswer(f"the endpoint answered HTTP 200 with an error: {said or json.dumps(error)[:200]}")
 
 
 def _retryable(exc: Exception) -> bool:
@@ -149,6 +183,8 @@ def _translated(card: ModelCard, exc: Exception) -> BaseException:
         return RuntimeError(f"{card.name}: HTTP {status}: {error_line(str(exc.message), card.api_key_env)}")
     if isinstance(exc, ReplyTooLarge):
         return RuntimeError(f"{where}: {exc}")
+    if isinstance(exc, ErrorInAnswer):
+        return RuntimeError(f"{where}: {error_line(str(exc), card.api_key_env)}")
     if isinstance(exc, ValueError):  # the client reading a 200 reply: not JSON, not UTF-8, not Gemini's shape
         return RuntimeError(f"{where}: {unreadable_reply(exc, card.api_key_env)}")
     if "ConnectError" in type(exc).__name__:

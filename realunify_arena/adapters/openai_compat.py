@@ -595,12 +595,16 @@ def _translated(card: ModelCard, exc: Exception) -> BaseException:
 
 
 def _message(exc) -> str:
-    """The error text of an OpenAI-shaped body (``{"error": {"message"}}``), of a FastAPI one, which
-    vLLM-Omni's image endpoints answer with (``{"detail": "..."}`` or ``{"detail": [{"loc", "msg"}]}``), or
-    the text of an HTML or plain page (a proxy's 502; ``error_line`` shortens it)."""
+    """The error text of an OpenAI-shaped body (``{"error": {"message"}}``, also wrapped in a one-element list, as
+    Gemini's OpenAI-compatible endpoint answers), of a FastAPI one, which vLLM-Omni's image endpoints answer with
+    (``{"detail": "..."}`` or ``{"detail": [{"loc", "msg"}]}``), or the text of an HTML or plain page (a proxy's
+    502; ``error_line`` shortens it)."""
     if isinstance(exc.body, str) and exc.body.strip():  # a proxy's HTML or plain-text error page
         return exc.body
-    body = exc.body if isinstance(exc.body, dict) else {}
+    body = exc.body
+    if isinstance(body, list) and len(body) == 1:  # Google's error object as its OpenAI-compatible endpoint wraps it
+        body = body[0]
+    body = body if isinstance(body, dict) else {}
     if "detail" in body and "error" not in body:
         detail = body["detail"]
         if isinstance(detail, list):

@@ -17,7 +17,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Collection
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from PIL import Image
 
@@ -170,11 +170,38 @@ def never_sent(exc: BaseException) -> bool:
     return False
 
 
+# google.rpc.RetryInfo's retryDelay as Google's APIs write it in JSON: a protobuf Duration, seconds with up to nine
+# fractional digits and an "s" ("37s", "1.500s"; google/protobuf/duration.proto, "JSON Mapping")
+_DURATION = re.compile(r"(\d+(?:\.\d{1,9})?)s")
+
+
+def retry_info_s(body: Any) -> float | None:
+    """The ``retryDelay`` in seconds of a ``google.rpc.RetryInfo`` among the ``details`` of Google's error object
+    (``{"error": {"details": [...]}}``, or that object in a one-element list, as Google's OpenAI-compatible
+    endpoint wraps it), which is how the Gemini API gives a 429's wait (google/rpc/error_details.proto; it sends
+    no ``Retry-After``); None when ``body`` (any parsed JSON) holds none that reads."""
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            delay = _DURATION.fullmatch(str(detail.get("retryDelay", "")).strip())
+            if delay:
+                return float(delay.group(1))
+    return None
+
+
 def server_wait(exc: Exception) -> float | None:
-    """``retry_after_s`` of the HTTP reply an HTTP error carries (``exc.response``: the openai and
-    google-genai errors); None for any other error."""
+    """The wait in seconds an HTTP error asks for before a retry: ``retry_after_s`` of the reply's headers
+    (``exc.response``: the openai and google-genai errors), else ``retry_info_s`` of its parsed body (the openai
+    client's ``exc.body``, google-genai's ``exc.details``); None for any other error or when neither says."""
     headers = getattr(getattr(exc, "response", None), "headers", None)
-    return retry_after_s(headers) if headers is not None else None
+    waited = retry_after_s(headers) if headers is not None else None
+    if waited is not None:
+        return waited
+    body = getattr(exc, "body", None)
+    return retry_info_s(body if body is not None else getattr(exc, "details", None))
 
 
 def within_deadline(attempt: Callable[[float], T], *, timeout_s: float, retries: int, where: str,

@@ -180,3 +180,26 @@ def test_discordant_instances_of_a_dataset_the_app_does_not_serve_get_no_link_to
     path = paired.write_json([analysis], tmp_path / "paired.json")
     helped = json.loads(path.read_text())[0]["discordant"]["WK"][paired.HELPED]
     assert [(h["instance_uid"], h["link"]) for h in helped] == [(uid, None) for uid in uids]
+
+
+def test_modes_judged_by_different_judges_say_why_nothing_is_paired(tmp_path, capsys):
+    """Direct runs judged by judge-A only, stepwise runs by judge-B only: no judge saw both modes of any
+    instance, so each judge's table pairs nothing (one judge's verdicts per table: mixing two judges' would
+    make Δ partly a difference between judges). Before: two tables of blanks, every instance counted
+    "undecided", with nothing saying that each judge judged one mode only and what to do."""
+    from PIL import Image
+
+    from realunify_arena.trace import Step, StepRole, Trace
+
+    store = Store.open(tmp_path / "arena.db")
+    for i in range(3):
+        for mode, judge, replies in (("direct", "judge-A", WRONG), ("stepwise", "judge-B", RIGHT)):
+            trace = Trace(f"UEG_{i}_{WK}", "m", mode, {"seed": 3},
+                          [Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (4, 4), "red"))])
+            _poll(store, store.save_trace(trace, "set"), judge, replies)
+    store.close()
+    assert main(["report", "--paired", "--db", str(tmp_path / "arena.db"), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "| WK | 0 |" in out and out.count("| 0 / 3 |") == 2  # counted as before
+    assert "3 instances have a stepwise run judge-A never judged" in out
+    assert "3 instances have a direct run judge-B never judged" in out

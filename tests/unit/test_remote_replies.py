@@ -452,6 +452,109 @@ def test_gemini_waits_for_retry_after_too(tmp_path, server):
     assert server.times[1] - server.times[0] >= 2.0
 
 
+def _quota_exceeded(delay: str) -> str:
+    """The Gemini API's 429 as it answers it: no ``Retry-After`` header, the wait as a ``google.rpc.RetryInfo``
+    detail whose ``retryDelay`` is a protobuf Duration in JSON (seconds with an ``s``: ``"37s"``, ``"1.5s"``)."""
+    return json.dumps({"error": {"code": 429, "message": "You exceeded your current quota.",
+                                 "status": "RESOURCE_EXHAUSTED",
+                                 "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+                                             {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                              "retryDelay": delay}]}})
+
+
+def test_gemini_waits_for_the_retry_delay_its_429_body_gives(tmp_path, server):
+    """Before: the second try came 0.5 s after the first (the client's back-off), though the server had asked for
+    2 s: on the real API each early try is refused again and the run failed after its three tries."""
+    def busy_once(h):
+        if len(h.server.times) == 1:
+            return h.send(429, _quota_exceeded("2.5s"))
+        h.reply(200, {"candidates": [{"content": {"role": "model", "parts": [{"text": "A"}]}}]})
+
+    server.answer = busy_once
+    adapter = _adapter(tmp_path, server, family="gemini", attempts=2, timeout_s=DEADLINE_S)
+    assert adapter.understand([], "q", adapter.card.defaults) == "A"
+    assert server.times[1] - server.times[0] >= 2.5
+
+
+def test_a_gemini_retry_delay_past_the_deadline_fails_at_once(tmp_path, server):
+    """Before: two more requests within 1.5 s, which the server had asked not to get for an hour."""
+    server.answer = lambda h: h.send(429, _quota_exceeded(f"{DEADLINE_S * 60}s"))
+    adapter = _adapter(tmp_path, server, family="gemini", attempts=3, timeout_s=DEADLINE_S)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    _one_line_without_key(failed.value, "gemini-stand-in", "HTTP 429", "You exceeded your current quota")
+    assert len(server.times) == 1 and time.monotonic() - start < FAIL_AT_ONCE_S
+
+
+def _openai_answer(text: str) -> dict:
+    return {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
+
+
+def test_an_openai_compatible_google_endpoint_s_wrapped_error_and_its_retry_delay_are_read(tmp_path, server):
+    """Gemini's OpenAI-compatible endpoint (``/v1beta/openai/chat/completions``) answers an error as Google's error
+    object wrapped in a one-element list, ``[{"error": {...}}]``, a 429's wait in its ``RetryInfo`` (google-genai's
+    own ``APIError`` unwraps such a list). Before: "HTTP 400: Error code: 400" with the message lost, and a 429
+    retried after 0.5 s though the server asked for 2.5 s."""
+    def wrapped(h, code, status, message, *details):
+        h.send(code, json.dumps([{"error": {"code": code, "message": message, "status": status,
+                                            "details": list(details)}}]))
+
+    server.answer = lambda h: wrapped(h, 400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+    adapter = _adapter(tmp_path, server, max_retries=2, timeout_s=DEADLINE_S)
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    _one_line_without_key(failed.value, "openai-stand-in", "HTTP 400: Invalid JSON payload received.")
+
+    def busy_once(h):
+        if len(h.server.times) == 1:
+            return wrapped(h, 429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).",
+                           {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2.5s"})
+        h.reply(200, _openai_answer("A"))
+
+    server.times.clear()
+    server.answer = busy_once
+    assert adapter.understand([], "q", adapter.card.defaults) == "A"
+    assert server.times[1] - server.times[0] >= 2.5
+
+
+@pytest.mark.parametrize("capability", ["understand", "generate"])
+def test_a_gemini_200_with_an_error_body_is_that_error(tmp_path, server, capability):
+    """A proxy in front of the Gemini API (or the API mid-failure) may answer HTTP 200 with the API's error object.
+    Before: "the reply holds no text (no candidates)" / "no image (no candidates ...)": the server's own message,
+    and the key it quoted, were dropped (the openai family already reports it: ``_checked``)."""
+    server.answer = lambda h: h.reply(200, {"error": {"code": 500, "status": "INTERNAL",
+                                                      "message": f"Internal error; key {KEY} was used"}})
+    adapter = _adapter(tmp_path, server, family="gemini", attempts=1)
+    with pytest.raises(RuntimeError) as failed:
+        getattr(adapter, capability)(*([[]] if capability == "understand" else []), "q", adapter.card.defaults)
+    _one_line_without_key(failed.value, "gemini-stand-in", "HTTP 200", "Internal error; key *** was used")
+
+
+def test_a_gemini_thought_image_is_not_the_picture(tmp_path, server):
+    """Gemini's image models that think (gemini-3-pro-image) send up to two interim images as parts marked
+    ``"thought": true`` before the final one (Gemini API, "Nano Banana": thinking process); only a part without
+    that mark is the answer. Before: the first interim image was taken and stored as the model's picture; a reply
+    holding only thought images must be a failed run, not a picture."""
+    thought, final = Image.new("RGB", (32, 32), (0, 0, 255)), Image.new("RGB", (40, 24), (200, 10, 10))
+
+    def inline(image, **mark):
+        return {"inlineData": {"mimeType": "image/png", "data": png_b64(image)}, **mark}
+
+    server.answer = lambda h: h.reply(200, {"candidates": [{"content": {"role": "model", "parts": [
+        {"text": "Composing the scene", "thought": True}, inline(thought, thought=True),
+        {"text": "Here it is."}, inline(final)]}, "finishReason": "STOP"}]})
+    adapter = _adapter(tmp_path, server, family="gemini", attempts=1)
+    picture = adapter.generate("q", adapter.card.defaults)
+    assert picture.size == (40, 24) and picture.convert("RGB").getpixel((0, 0)) == (200, 10, 10)
+    server.answer = lambda h: h.reply(200, {"candidates": [{"content": {"role": "model", "parts": [
+        inline(thought, thought=True)]}, "finishReason": "STOP"}]})
+    with pytest.raises(RuntimeError) as failed:
+        adapter.generate("q", adapter.card.defaults)
+    _one_line_without_key(failed.value, "gemini-stand-in", "no image")
+
+
 # --- capabilities ------------------------------------------------------------------------------------------------
 
 

@@ -173,6 +173,52 @@ def test_bad_requests_get_openai_shaped_errors(card_name):
     assert status == 500 and "CUDA out of memory" in body["error"]["message"]
 
 
+# Settings that count something (steps, tokens, beams, pixels): 0 or fewer has no meaning, and a diffusion loop
+# of 0 steps decodes its starting noise as if it were the picture.
+COUNTS = {"num_inference_steps", "max_new_tokens", "num_beams", "width", "height", "image_size", "anchor_pixels"}
+
+
+def _request(capability: str, **fields) -> tuple[str, dict]:
+    """(path, body) of a request for ``capability`` carrying ``fields``, as the ``openai`` family sends it."""
+    if capability == "generate":
+        return "/v1/images/generations", {"prompt": "x", **fields}
+    content = [{"type": "text", "text": "q"}, {"type": "image_url", "image_url": {"url": _data_url(SOURCE)}}]
+    body = {"messages": [{"role": "user", "content": content}], **fields}
+    return "/v1/chat/completions", {**body, "modalities": ["image"]} if capability == "edit" else body
+
+
+@pytest.mark.parametrize("card_name", sorted(WORKERS))
+def test_a_setting_that_is_not_finite_or_counts_nothing_is_refused_by_name(card_name):
+    """JSON has no NaN or Infinity (RFC 8259 section 6), but Python's reader takes both: before, guidance NaN or
+    Infinity reached the model, whose picture (NaN latents) came back as HTTP 200; so did 0 or -3 steps, tokens,
+    beams or pixels. Each is a 400 naming the field, and nothing reaches the model."""
+    module = _module(WORKERS[card_name][0])
+    worker, stand_in = _worker(module)
+    tried = 0
+    for capability, defaults in module.DEFAULTS.items():
+        for name, setting in defaults.items():
+            kind = type(setting.value)
+            bad = ([float("nan"), float("inf"), float("-inf")] if kind is float else
+                   [0, -3] if kind is int and name in COUNTS else [])
+            for value in bad:
+                path, body = _request(capability, **{name: value})
+                status, reply = _http(module).handle(worker, "POST", path, body)
+                assert status == 400 and f"'{name}'" in reply["error"]["message"], (capability, name, value, reply)
+                tried += 1
+    assert tried and stand_in.calls == []
+
+
+@pytest.mark.parametrize("card_name", sorted(WORKERS))
+def test_a_refused_size_is_named_as_sent(card_name):
+    """``size`` is OpenAI's field; the worker reads it as ``width`` and ``height``. Before, "0x0" was refused as
+    "'width' ..." (a field the request never sent), or reached the model where it takes a width."""
+    module = _module(WORKERS[card_name][0])
+    worker, stand_in = _worker(module)
+    status, reply = _http(module).handle(worker, "POST", "/v1/images/generations", {"prompt": "x", "size": "0x0"})
+    assert status == 400 and reply["error"]["message"].startswith("'size' "), reply
+    assert stand_in.calls == []
+
+
 @pytest.mark.parametrize("card_name", sorted(WORKERS))
 def test_the_card_drives_the_worker_over_http(tmp_path, card_name):
     module = _module(WORKERS[card_name][0])
@@ -492,7 +538,7 @@ def test_show_o2_generation_runs_inference_t2i_steps_with_the_official_settings(
     assert sampler.ode["num_steps"] == 20 and sampler.ode["time_shifting_factor"] == 1.0
     assert official.calls["set_seed"] == 7 and model.t2i["batch"] == 1 and model.t2i["guidance_scale"] == 0.0
     status, body = _http(module).handle(worker, "POST", "/v1/images/generations", {"prompt": "x", "size": "1024x1024"})
-    assert status == 400 and "'width' is not a setting" in body["error"]["message"]  # the config fixes 432x432
+    assert status == 400 and "'size' is not a setting" in body["error"]["message"]  # the config fixes 432x432
 
 
 def test_show_o2_understanding_builds_inference_mmu_prompt():
