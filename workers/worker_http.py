@@ -49,6 +49,10 @@ _ALIASES = {"max_completion_tokens": "max_new_tokens", "max_tokens": "max_new_to
 # steps decodes its starting noise as the picture), so such a value is refused, never passed to the model
 COUNTS = frozenset({"num_inference_steps", "max_new_tokens", "num_beams", "width", "height", "image_size",
                     "anchor_pixels"})
+# A seed's range: numpy's ``np.random.seed`` (which several workers call beside ``torch.manual_seed``) takes 0 to
+# 2**32 - 1 and raises for anything else, which reached the caller as a 500 "model failed"; the arena's own rule
+# (``realunify_arena.limits.SEED_MAX``, not imported: a worker runs in the model's own environment)
+SEED_MAX = 2**32 - 1
 MAX_BODY_BYTES = 64 * 1024 * 1024
 READ_TIMEOUT_S = 30.0  # a client that stops sending mid-request is dropped after this long (socket timeout)
 
@@ -161,6 +165,8 @@ def _typed(name: str, value, default, sent: str | None = None):
         raise RequestError(400, f"'{said}' must be a finite number, got {value!r}")
     if name in COUNTS and isinstance(checked, int) and not isinstance(checked, bool) and checked < 1:
         raise RequestError(400, f"'{said}' must be at least 1, got {value!r}")
+    if name == "seed" and isinstance(checked, int) and not 0 <= checked <= SEED_MAX:
+        raise RequestError(400, f"'{said}' must be a whole number from 0 to {SEED_MAX}, got {value!r}")
     return checked
 
 
@@ -200,8 +206,11 @@ def handle(worker: Worker, method: str, path: str, body: dict | None) -> tuple[i
         if body.get("model") not in (None, worker.name):
             raise RequestError(404, f"model {body.get('model')!r} is not served here; this worker serves "
                                     f"{worker.name!r}", "model_not_found")
-        if (body.get("n") or 1) != 1 or body.get("stream"):
-            raise RequestError(400, "only n=1 without streaming is supported")
+        n = body.get("n")
+        if n is not None and (type(n) is not int or n != 1):  # OpenAI refuses 0 and true; only one is served
+            raise RequestError(400, f"'n': only n=1 is supported, got {n!r}")
+        if body.get("stream") not in (None, False):
+            raise RequestError(400, f"'stream': only stream=false is supported, got {body.get('stream')!r}")
         if path == "/v1/images/generations":
             return 200, _generation(worker, body)
         return 200, _chat(worker, body)

@@ -219,6 +219,46 @@ def test_a_refused_size_is_named_as_sent(card_name):
     assert stand_in.calls == []
 
 
+def _numpy_takes_seed(seed: int) -> bool:
+    """Whether numpy's legacy seeding (``np.random.seed``, which workers call beside ``torch.manual_seed``) takes
+    ``seed``: the reference for the seed range, asked of numpy itself."""
+    import numpy as np
+    try:
+        np.random.RandomState().seed(seed)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("card_name", sorted(WORKERS))
+def test_n_other_than_one_and_a_seed_numpy_refuses_are_a_400_naming_the_field(card_name):
+    """OpenAI refuses ``n`` 0 and ``n`` true; a worker serves one image or reply, so only n=1 (or none) is taken.
+    Before, 0 and true were served as n=1, and a seed numpy cannot take (-1, 2**32, 2**80) reached the model and
+    came back as a 500 "model failed". Each is a 400 naming the field, and nothing reaches the model."""
+    module = _module(WORKERS[card_name][0])
+    worker, stand_in = _worker(module)
+    for capability in module.DEFAULTS:
+        for n in (0, True, 2, "1", 1.0):
+            status, reply = _http(module).handle(worker, "POST", *_request(capability, n=n))
+            assert status == 400 and reply["error"]["message"].startswith("'n'"), (capability, n, reply)
+        status, reply = _http(module).handle(worker, "POST", *_request(capability, stream="false"))
+        assert status == 400 and reply["error"]["message"].startswith("'stream'"), reply
+    assert stand_in.calls == []
+    seeded = [capability for capability, defaults in module.DEFAULTS.items() if "seed" in defaults]
+    for capability in seeded:
+        for seed in (-1, 2**32, 2**80):
+            assert not _numpy_takes_seed(seed)
+            status, reply = _http(module).handle(worker, "POST", *_request(capability, seed=seed))
+            assert status == 400 and reply["error"]["message"].startswith("'seed'"), (capability, seed, reply)
+    assert stand_in.calls == []
+    for capability in seeded:  # the range's ends are served
+        for seed in (0, 2**32 - 1):
+            assert _numpy_takes_seed(seed)
+            status, reply = _http(module).handle(worker, "POST", *_request(capability, seed=seed, n=1))
+            assert status == 200, (capability, seed, reply)
+    assert len(stand_in.calls) == 2 * len(seeded)
+
+
 @pytest.mark.parametrize("card_name", sorted(WORKERS))
 def test_the_card_drives_the_worker_over_http(tmp_path, card_name):
     module = _module(WORKERS[card_name][0])
