@@ -17,17 +17,21 @@ import csv
 import functools
 import io
 import json
+import re
 import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
 from realunify_arena.json_stream import StreamError, array_items
-from realunify_arena.text_files import data_file_limit, json_lines, not_text, open_regular, path_fault, read_json_text
+from realunify_arena.sizes import size_text
+from realunify_arena.text_files import (MAX_DATA_FILE_ENV, data_file_limit, json_lines, not_text, open_regular,
+                                        path_fault, read_json_text)
 from realunify_arena.unique_keys import LongIntegerError, RepeatedKeyError, loads_json, repeated_name
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
@@ -46,7 +50,10 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     Lines, anything else CSV. A JSON array is streamed (``json_stream.array_items``: one battle at a time, only
     the fields read here kept), so it may be over the data-file limit, which holds for each battle instead; one
     that cannot be streamed (not JSON, ...) is read whole when within the limit, so json names the line and
-    column, and else refused naming the entries read before the problem. An ``export votes`` vote needs track, kind, system_a, system_b and choice (or
+    column, and else refused naming the entries read before the problem. UTF-8 JSON Lines are read one line at a
+    time (``_streamed_lines``: lines end as ``text_files.json_lines`` ends them, only the fields read here kept),
+    the limit holding for each line; a problem is named as when the file was read whole (a byte that is no
+    UTF-8 before a line that is no JSON, within the limit). An ``export votes`` vote needs track, kind, system_a, system_b and choice (or
     FastChat's ``winner``; where both are given they must agree). A FastChat battle (a record with model_a and
     model_b) needs winner; its track and kind are its own fields where it has them, else ``board`` (track,
     kind); its model names are rated as written (``outside_name_problem`` says which are refused), an export's
@@ -61,8 +68,8 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     fault = path_fault(path)
     if fault is not None:
         raise VotesFileError(f"{path}: {fault}; expected a votes file")
-    encoding = _array_encoding(path)
-    if encoding is not None:  # a JSON array (FastChat's battles): read one battle at a time
+    encoding, start = _opening(path)
+    if start == "[":  # a JSON array (FastChat's battles): read one battle at a time
         try:
             votes, why = _rated(path, ((f"entry {i + 1} (index {i})", record) for i, record in
                                        enumerate(array_items(path, encoding, data_file_limit(), _FIELDS))), board)
@@ -75,6 +82,11 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
             if left_out is not None:
                 left_out.update(why)
             return votes
+    if start == "{" and encoding in ("utf-8", "utf-8-sig"):  # JSON Lines: read one line at a time
+        votes, why = _rated(path, _streamed_lines(path, data_file_limit()), board)
+        if left_out is not None:
+            left_out.update(why)
+        return votes
     try:
         text = read_json_text(path)  # a byte order mark is no data; UTF-16 as Windows PowerShell writes is read
     except UnicodeDecodeError as e:
@@ -97,9 +109,11 @@ _FIELDS = frozenset({"flagged", "anony", "dedup_tag", "track", "kind", "model_a"
 _ARRAY = "a JSON array of battle objects, as FastChat's clean_battle file"
 
 
-def _array_encoding(path: Path) -> str | None:
-    """The encoding (``json.detect_encoding``'s name) of ``path`` if its text starts, after white space, with
-    ``[``; else None (another format, no text, or bytes that are no text: the whole-file reader says which).
+def _opening(path: Path) -> tuple[str | None, str]:
+    """The encoding (``json.detect_encoding``'s name) of ``path`` and how its text starts: ``"["`` if with ``[``
+    after JSON's white space only (as json.loads, ijson's C parser), ``"{"`` if with ``{`` after any white space
+    (``str.lstrip``, as the whole-file reader tells JSON Lines apart), else ``""`` (another format, no text, or
+    bytes that are no text: the whole-file reader says which; the encoding is then None).
 
     Raises:
         OSError: the file cannot be read or is not a regular file.
@@ -112,9 +126,11 @@ def _array_encoding(path: Path) -> str | None:
             try:
                 text = decoder.decode(data, final=not data)
             except UnicodeDecodeError:
-                return None
-            if text.lstrip() or not data:  # before "[" only JSON's white space (as json.loads, ijson's C parser)
-                return encoding if text.lstrip(" \t\n\r")[:1] == "[" else None
+                return None, ""
+            if text.lstrip() or not data:
+                if text.lstrip(" \t\n\r")[:1] == "[":
+                    return encoding, "["
+                return encoding, "{" if text.lstrip()[:1] == "{" else ""
             data = file.read(64 * 1024)
 
 
@@ -204,6 +220,95 @@ def _lines(path: Path, text: str) -> list[tuple[str, object]]:
     if len(records) == 1 and _columns(records[0][1]):
         _one_object(path, text)
     return records
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # text_files.json_lines' line ends, on UTF-8 bytes
+_CHUNK = 64 * 1024  # bytes read at a time
+
+
+def _raw_lines(file: BinaryIO, limit: int) -> Iterator[tuple[int, bytes, int]]:
+    """The lines of ``file`` (UTF-8 bytes, from where it stands): (number from 1, the line's bytes with its
+    end, where it begins: bytes from the starting position), split where ``text_files.json_lines`` splits the
+    decoded text (``\r\n`` one end wherever a chunk boundary falls; in UTF-8 these bytes are never part of
+    another character, so no character is cut). Raises ``_LongLine`` (its number) for a line over ``limit``
+    bytes, before more of it is read."""
+    buffer, number, offset, scan = bytearray(), 1, 0, 0
+    while True:
+        chunk = file.read(_CHUNK)
+        buffer += chunk
+        start = 0
+        for end in _LINE_END.finditer(buffer, scan):
+            if chunk and end.end() == len(buffer) and end.group() == b"\r":  # "\r\n" maybe cut: wait
+                break
+            line = bytes(buffer[start:end.end()])
+            if end.start() - start > limit:
+                raise _LongLine(number)
+            yield number, line, offset
+            number, offset, start = number + 1, offset + len(line), end.end()
+        del buffer[:start]
+        if len(buffer) - (buffer[-1:] == b"\r") > limit:
+            raise _LongLine(number)
+        if not chunk:
+            if buffer:
+                yield number, bytes(buffer), offset
+            return
+        scan = len(buffer) - (buffer[-1:] == b"\r")  # no line end before: only after, or the held "\r"
+
+
+class _LongLine(Exception):
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.number = number
+
+
+def _streamed_lines(path: Path, limit: int) -> Iterator[tuple[str, object]]:
+    """The records of the UTF-8 JSON Lines file ``path`` (a byte-order mark skipped) as ``_lines`` gives them, one
+    line read and parsed at a time, each cut to ``_FIELDS``: memory follows the longest line. Raises
+    ``VotesFileError`` as the whole-file reader does (bytes that are no UTF-8, as ``not_text`` says them at the
+    byte ``bytes.decode('utf-8-sig')`` counts; a line that is not JSON; a file of one object), and for a line
+    over ``limit`` bytes. Within the data-file limit, a line that is not JSON is refused only once the rest of
+    the file is found to be text, as the whole file was decoded before any line was parsed."""
+    count, columns = 0, False
+    with open_regular(path) as file:
+        if file.read(3) != codecs.BOM_UTF8:
+            file.seek(0)
+        lines = _raw_lines(file, limit)
+        try:
+            for number, raw, offset in lines:
+                line = _decoded(path, raw, offset)
+                line = line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith(("\r", "\n")) else line
+                if not line.strip():
+                    continue
+                where = f"{path} line {number}"
+                try:
+                    record = _json(line, lambda e: where, where, "one vote object per line")
+                except VotesFileError:
+                    if path.stat().st_size <= limit:  # as read whole: a later bad byte first, then one object
+                        for _, rest, at in lines:
+                            _decoded(path, rest, at)
+                        if not count:
+                            _one_object(path, read_json_text(path))
+                    raise
+                count += 1
+                if count == 1:
+                    columns = _columns(record)
+                yield f"line {number}", ({k: v for k, v in record.items() if k in _FIELDS}
+                                          if isinstance(record, dict) else record)
+        except _LongLine as e:
+            raise VotesFileError(f"{path} line {e.number}: a line over the {size_text(limit)} one is read up to "
+                                 f"(each is parsed whole; {MAX_DATA_FILE_ENV} raises the limit)") from None
+    if count == 1 and columns and path.stat().st_size <= limit:
+        _one_object(path, read_json_text(path))
+
+
+def _decoded(path: Path, raw: bytes, offset: int) -> str:
+    """``raw`` (a line with its end, ``offset`` bytes into the text) as text, or ``VotesFileError`` naming the
+    byte: the line's end is decoded with it, so a character cut by it is named as decoding the whole file does."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        moved = UnicodeDecodeError(e.encoding, e.object, offset + e.start, offset + e.end, e.reason)
+        raise VotesFileError(f"{path}: {not_text(moved)}; expected {EXPECTED}") from None
 
 
 def _columns(record: object) -> bool:
