@@ -173,3 +173,44 @@ def test_line_ends_and_characters_cut_by_a_chunk_end_are_read_as_the_whole_text_
     array = tmp_path / "clean_battle.json"
     array.write_text(json.dumps(rows), encoding="utf-8")
     assert read_votes(path, BOARD) == read_votes(array, BOARD)
+
+
+def _export_rows(n: int) -> list[dict]:
+    """``export votes`` rows (its CSV columns), flag reasons holding a quoted line break, a comma and U+2028."""
+    systems = ["m-one:direct", "m-two:direct", "m-three:stepwise", "m-four:direct"]
+    return [{"vote_id": i + 1, "created_at": "2026-12-06T08:00:00", "battle_id": f"b{i}", "kind": "model_vs_model",
+             "track": "UEG", "dataset": "bundled", "instance_uid": "UEG_1_world_knowledge",
+             "system_a": systems[i % 4], "system_b": systems[(i % 4 + 1 + i // 4 % 3) % 4],
+             "choice": ("A", "B", "tie", "both_bad")[i % 7 % 4], "winner": "", "voter_hash": f"v{i}" * 40,
+             "flagged": f"named m-one,\r\nin its\u2028output {i}" if i % 11 == 4 else ""} for i in range(n)]
+
+
+@pytest.mark.parametrize("chunk", [3, None])
+def test_an_export_csv_over_the_limit_is_rated_as_its_json_lines_copy(tmp_path, capsys, monkeypatch, chunk):
+    import csv
+
+    from realunify_arena import vote_files
+    from realunify_arena.commands.export import VOTE_FIELDS
+
+    rows = _export_rows(6000 if chunk is None else 60)
+    path = tmp_path / "votes.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=VOTE_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    copy = tmp_path / "votes.jsonl"
+    copy.write_text(lines(rows), encoding="utf-8")
+    if chunk is None:
+        monkeypatch.setenv(ENV, "1")
+        assert path.stat().st_size > MIB  # refused by its size before
+    else:
+        monkeypatch.setattr(vote_files, "_CHUNK", chunk)  # every "\r\n" and character cut somewhere
+    votes = read_votes(path)
+    assert votes == read_votes(copy)
+    assert len(votes) == sum(i % 11 != 4 for i in range(len(rows)))
+    # a bad row further on is named by its line: the header, then a row a line, and flagged ones two lines
+    with open(path, "a", encoding="utf-8", newline="") as file:
+        file.write("0,,,model_vs_model,XYZ,,,m-one:direct,m-two:direct,A,,,\r\n")  # VOTE_FIELDS order
+    where = 2 + len(rows) + sum(i % 11 == 4 for i in range(len(rows)))
+    with pytest.raises(VotesFileError, match=rf"^{path} line {where}: track 'XYZ' is not one of"):
+        read_votes(path)
