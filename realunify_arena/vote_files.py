@@ -47,18 +47,17 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     """Votes from ``path``: dicts with track, kind, system_a, system_b, choice (``arena.WINNER``'s keys) and
     vote_id (0 where the file gives none), in file order.
 
-    The format is told apart by the first character: ``[`` a JSON array (FastChat's battle file), ``{`` JSON
-    Lines, anything else CSV. A JSON array is streamed (``json_stream.array_items``: one battle at a time, only
-    the fields read here kept), so it may be over the data-file limit, which holds for each battle instead; one
-    that cannot be streamed (not JSON, ...) is read whole when within the limit, so json names the line and
-    column, and else refused naming the entries read before the problem. UTF-8 JSON Lines and CSV are read one line at
-    a time (``_streamed_lines``, ``_streamed_csv``: lines end as ``text_files.json_lines`` ends them; of a JSON
-    line only the fields read here are kept),
-    the limit holding for each line; a problem is named as when the file was read whole (a byte that is no
-    UTF-8 before a line that is no JSON, within the limit). An ``export votes`` vote needs track, kind, system_a, system_b and choice (or
-    FastChat's ``winner``; where both are given they must agree). A FastChat battle (a record with model_a and
-    model_b) needs winner; its track and kind are its own fields where it has them, else ``board`` (track,
-    kind); its model names are rated as written (``outside_name_problem`` says which are refused), an export's
+    The format is told apart by the first character: ``[`` a JSON array (FastChat's battle file), ``{`` JSON Lines,
+    anything else CSV. A JSON array is streamed (``json_stream.array_items``: one battle at a time, only the fields
+    read here kept), so it may be over the data-file limit, which holds for each battle instead; one that cannot be
+    streamed (not JSON, ...) is read whole when within the limit, so json names the line and column, and else
+    refused naming the entries read before the problem. UTF-8 JSON Lines and CSV are read one line at a time
+    (``_streamed_lines``, ``_streamed_csv``: lines end as ``text_files.json_lines`` ends them; of a JSON line only
+    the fields read here are kept), the limit holding for each line; a problem is named as when the file was read
+    whole (a byte that is no UTF-8 before a line that is no JSON, within the limit). An ``export votes`` vote needs
+    track, kind, system_a, system_b and choice (or FastChat's ``winner``; where both are given they must agree). A
+    FastChat battle (a record with model_a and model_b) needs winner; its track and kind are its own fields where
+    it has them, else ``board`` (track, kind); its model names are rated as written (``outside_name_problem`` says which are refused), an export's
     system names must be systems (``systems.system_problem``). Left out: votes with ``flagged`` set, battles with
     ``anony`` false or ``dedup_tag.sampled`` false, a system or model against itself. A ``battle_id`` given twice
     (else, without battle ids, a ``vote_id``: one battle would count twice), or a
