@@ -7,11 +7,12 @@ then read in a fresh Python process each (a process's peak never goes down):
 
 - project: ``vote_files.read_votes`` (what ``leaderboard --votes`` reads: a JSON array streamed one battle
   at a time through ijson, each battle's fields checked, its conversations dropped);
-- reference: ``json.load`` of the same file, nothing else (the whole array in memory at once).
+- reference: ``json.load`` of the same file, nothing else (the whole array in memory at once);
+- project, JSON Lines: ``read_votes`` of the same battles one a line (read a line at a time).
 
 Each process's peak resident memory (``VmHWM``, Linux; else ``ru_maxrss``) is taken after its imports and
 after the read; the rise and the seconds are printed, and the project's over the reference's. Goals: the
-project's memory rise <= 0.25x the reference's, its time <= 1.5x.
+project's memory rise <= 0.25x the reference's, for either layout, its time (the array's) <= 1.5x.
 
     python bench/votes_file.py [--battles 50000] [--repeat 1] [--keep FILE]
 """
@@ -58,8 +59,9 @@ WORDS = ("the image shows a red cube on the left of two blue spheres and the ans
          "generated picture matches every polling question except the last one which asks about count").split()
 
 
-def write_battles(path: Path, n: int, seed: int = 0) -> None:
-    """``n`` FastChat battles, one JSON array written item by item (``indent=2`` as FastChat writes it)."""
+def write_battles(path: Path, n: int, seed: int = 0, lines: bool = False) -> None:
+    """``n`` FastChat battles, one JSON array written item by item (``indent=2`` as FastChat writes it), or with
+    ``lines`` the same battles one a line (JSON Lines)."""
     import random
 
     rng = random.Random(seed)
@@ -71,7 +73,7 @@ def write_battles(path: Path, n: int, seed: int = 0) -> None:
                  "content": " ".join(rng.choices(WORDS, k=rng.randint(10, 120)))} for t in range(2 * rng.randint(1, 3))]
 
     with open(path, "w", encoding="utf-8") as f:
-        f.write("[\n")
+        f.write("" if lines else "[\n")
         for k in range(n):
             a = rng.randrange(20)
             b = (a + rng.randrange(1, 20)) % 20
@@ -80,8 +82,11 @@ def write_battles(path: Path, n: int, seed: int = 0) -> None:
                       "conversation_a": conversation(), "conversation_b": conversation(), "turn": 1,
                       "anony": rng.random() >= 0.1, "language": "English", "tstamp": 1.7e9 + k,
                       "dedup_tag": {"high_freq": False, "sampled": True}}
-            f.write(("" if k == 0 else ",\n") + json.dumps(battle, indent=2))
-        f.write("\n]\n")
+            if lines:
+                f.write(json.dumps(battle) + "\n")
+            else:
+                f.write(("" if k == 0 else ",\n") + json.dumps(battle, indent=2))
+        f.write("" if lines else "\n]\n")
 
 
 def measure(mode: str, path: Path) -> dict:
@@ -114,24 +119,33 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(folder.name) / "clean_battle.json"
     if not path.is_file():
         write_battles(path, args.battles)
+    lines = path.with_name(path.stem + ".jsonl")
+    if not lines.is_file():
+        write_battles(lines, args.battles, lines=True)
+    lines_size = lines.stat().st_size
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f}; ijson {ijson.__version__}, backend"
           f" {ijson.backend}; file: {path.stat().st_size / 2**20:.1f} MiB, {args.battles} battles")
     try:
         rows = {mode: min((measure(mode, path) for _ in range(args.repeat)), key=lambda r: r["seconds"])
                 for mode in ("reference", "project")}
+        rows["lines"] = min((measure("project", lines) for _ in range(args.repeat)), key=lambda r: r["seconds"])
     finally:
         if folder is not None:
             folder.cleanup()
-    ref, ours = rows["reference"], rows["project"]
+    ref, ours, per_line = rows["reference"], rows["project"], rows["lines"]
     print(f"{'reader':<34} {'seconds':>8} {'peak rise MiB':>14} {'items':>8}")
     print(f"{'reference: json.load':<34} {ref['seconds']:>8.2f} {ref['rise'] / 2**20:>14.1f} {ref['count']:>8}")
     print(f"{'project: vote_files.read_votes':<34} {ours['seconds']:>8.2f} {ours['rise'] / 2**20:>14.1f}"
           f" {ours['count']:>8}")
+    print(f"{'project: the same as JSON Lines':<34} {per_line['seconds']:>8.2f} {per_line['rise'] / 2**20:>14.1f}"
+          f" {per_line['count']:>8}")
     memory, seconds = ours["rise"] / max(ref["rise"], 1), ours["seconds"] / ref["seconds"]
     print(f"project / reference: memory {memory:.3f}x, time {seconds:.2f}x (the project's items are the rated votes:"
           " anony false left out)")
-    ok = memory <= 0.25 and seconds <= 1.5
+    lines_memory = per_line["rise"] / max(ref["rise"], 1)
+    print(f"JSON Lines / reference: memory {lines_memory:.3f}x ({lines_size / 2**20:.1f} MiB file)")
+    ok = memory <= 0.25 and lines_memory <= 0.25 and seconds <= 1.5
     print("goals " + ("met" if ok else "NOT met") + ": memory <= 0.25x, time <= 1.5x the reference")
     return 0 if ok else 1
 

@@ -13,21 +13,26 @@ published leaderboard leaves out).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import functools
 import io
 import json
+import re
 import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
 from realunify_arena.json_stream import StreamError, array_items
-from realunify_arena.text_files import data_file_limit, json_lines, not_text, open_regular, path_fault, read_json_text
+from realunify_arena.sizes import size_text
+from realunify_arena.text_files import (MAX_DATA_FILE_ENV, data_file_limit, json_lines, not_text, open_regular,
+                                        path_fault, read_json_text)
 from realunify_arena.unique_keys import LongIntegerError, RepeatedKeyError, loads_json, repeated_name
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
@@ -42,14 +47,17 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     """Votes from ``path``: dicts with track, kind, system_a, system_b, choice (``arena.WINNER``'s keys) and
     vote_id (0 where the file gives none), in file order.
 
-    The format is told apart by the first character: ``[`` a JSON array (FastChat's battle file), ``{`` JSON
-    Lines, anything else CSV. A JSON array is streamed (``json_stream.array_items``: one battle at a time, only
-    the fields read here kept), so it may be over the data-file limit, which holds for each battle instead; one
-    that cannot be streamed (not JSON, ...) is read whole when within the limit, so json names the line and
-    column, and else refused naming the entries read before the problem. An ``export votes`` vote needs track, kind, system_a, system_b and choice (or
-    FastChat's ``winner``; where both are given they must agree). A FastChat battle (a record with model_a and
-    model_b) needs winner; its track and kind are its own fields where it has them, else ``board`` (track,
-    kind); its model names are rated as written (``outside_name_problem`` says which are refused), an export's
+    The format is told apart by the first character: ``[`` a JSON array (FastChat's battle file), ``{`` JSON Lines,
+    anything else CSV. A JSON array is streamed (``json_stream.array_items``: one battle at a time, only the fields
+    read here kept), so it may be over the data-file limit, which holds for each battle instead; one that cannot be
+    streamed (not JSON, ...) is read whole when within the limit, so json names the line and column, and else
+    refused naming the entries read before the problem. UTF-8 JSON Lines and CSV are read one line at a time
+    (``_streamed_lines``, ``_streamed_csv``: lines end as ``text_files.json_lines`` ends them; of a JSON line only
+    the fields read here are kept), the limit holding for each line; a problem is named as when the file was read
+    whole (a byte that is no UTF-8 before a line that is no JSON, within the limit). An ``export votes`` vote needs
+    track, kind, system_a, system_b and choice (or FastChat's ``winner``; where both are given they must agree). A
+    FastChat battle (a record with model_a and model_b) needs winner; its track and kind are its own fields where
+    it has them, else ``board`` (track, kind); its model names are rated as written (``outside_name_problem`` says which are refused), an export's
     system names must be systems (``systems.system_problem``). Left out: votes with ``flagged`` set, battles with
     ``anony`` false or ``dedup_tag.sampled`` false, a system or model against itself. A ``battle_id`` given twice
     (else, without battle ids, a ``vote_id``: one battle would count twice), or a
@@ -61,8 +69,8 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     fault = path_fault(path)
     if fault is not None:
         raise VotesFileError(f"{path}: {fault}; expected a votes file")
-    encoding = _array_encoding(path)
-    if encoding is not None:  # a JSON array (FastChat's battles): read one battle at a time
+    encoding, start, array = _opening(path)
+    if array:  # a JSON array (FastChat's battles): read one battle at a time
         try:
             votes, why = _rated(path, ((f"entry {i + 1} (index {i})", record) for i, record in
                                        enumerate(array_items(path, encoding, data_file_limit(), _FIELDS))), board)
@@ -75,6 +83,12 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
             if left_out is not None:
                 left_out.update(why)
             return votes
+    if encoding in ("utf-8", "utf-8-sig") and start not in ("", "["):  # JSON Lines or CSV: a line at a time
+        limit = data_file_limit()
+        votes, why = _rated(path, _streamed_lines(path, limit) if start == "{" else _streamed_csv(path, limit), board)
+        if left_out is not None:
+            left_out.update(why)
+        return votes
     try:
         text = read_json_text(path)  # a byte order mark is no data; UTF-16 as Windows PowerShell writes is read
     except UnicodeDecodeError as e:
@@ -82,7 +96,8 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     start = text.lstrip()[:1]
     if not start:  # nothing but blank lines: no votes (not a CSV without its header)
         return []
-    records = _array(path, text) if start == "[" else _lines(path, text) if start == "{" else _csv(path, text)
+    records = (_array(path, text) if start == "[" else _lines(path, text) if start == "{" else
+               list(_csv(path, io.StringIO(text, newline=""))))
     del text  # what the votes need is parsed: the file's text goes before the votes are built
     votes, why = _rated(path, _each(records), board)
     if left_out is not None:
@@ -97,9 +112,11 @@ _FIELDS = frozenset({"flagged", "anony", "dedup_tag", "track", "kind", "model_a"
 _ARRAY = "a JSON array of battle objects, as FastChat's clean_battle file"
 
 
-def _array_encoding(path: Path) -> str | None:
-    """The encoding (``json.detect_encoding``'s name) of ``path`` if its text starts, after white space, with
-    ``[``; else None (another format, no text, or bytes that are no text: the whole-file reader says which).
+def _opening(path: Path) -> tuple[str | None, str, bool]:
+    """The encoding (``json.detect_encoding``'s name) of ``path``, its first character after any white space
+    (``str.lstrip``, as the whole-file reader tells the formats apart; "" for none), and whether it is a ``[``
+    after JSON's white space only (as json.loads, ijson's C parser: an array to stream). Bytes that are no text
+    before the first character give (None, "", False): the whole-file reader says what they are.
 
     Raises:
         OSError: the file cannot be read or is not a regular file.
@@ -112,9 +129,9 @@ def _array_encoding(path: Path) -> str | None:
             try:
                 text = decoder.decode(data, final=not data)
             except UnicodeDecodeError:
-                return None
-            if text.lstrip() or not data:  # before "[" only JSON's white space (as json.loads, ijson's C parser)
-                return encoding if text.lstrip(" \t\n\r")[:1] == "[" else None
+                return None, "", False
+            if text.lstrip() or not data:
+                return encoding, text.lstrip()[:1], text.lstrip(" \t\n\r")[:1] == "["
             data = file.read(64 * 1024)
 
 
@@ -206,6 +223,128 @@ def _lines(path: Path, text: str) -> list[tuple[str, object]]:
     return records
 
 
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # text_files.json_lines' line ends, on UTF-8 bytes
+_CHUNK = 64 * 1024  # bytes read at a time
+
+
+def _raw_lines(file: BinaryIO, limit: int) -> Iterator[tuple[int, bytes, int]]:
+    """The lines of ``file`` (UTF-8 bytes, from where it stands): (number from 1, the line's bytes with its
+    end, where it begins: bytes from the starting position), split where ``text_files.json_lines`` splits the
+    decoded text (``\r\n`` one end wherever a chunk boundary falls; in UTF-8 these bytes are never part of
+    another character, so no character is cut). Raises ``_LongLine`` (its number) for a line over ``limit``
+    bytes, before more of it is read."""
+    buffer, number, offset, scan = bytearray(), 1, 0, 0
+    while True:
+        chunk = file.read(_CHUNK)
+        buffer += chunk
+        start = 0
+        for end in _LINE_END.finditer(buffer, scan):
+            if chunk and end.end() == len(buffer) and end.group() == b"\r":  # "\r\n" maybe cut: wait
+                break
+            line = bytes(buffer[start:end.end()])
+            if end.start() - start > limit:
+                raise _LongLine(number)
+            yield number, line, offset
+            number, offset, start = number + 1, offset + len(line), end.end()
+        del buffer[:start]
+        if len(buffer) - (buffer[-1:] == b"\r") > limit:
+            raise _LongLine(number)
+        if not chunk:
+            if buffer:
+                yield number, bytes(buffer), offset
+            return
+        scan = len(buffer) - (buffer[-1:] == b"\r")  # no line end before: only after, or the held "\r"
+
+
+class _LongLine(Exception):
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.number = number
+
+
+class _NotUtf8(VotesFileError):
+    """Bytes of the file that are no UTF-8 (``_decoded``)."""
+
+
+@contextlib.contextmanager
+def _utf8_lines(path: Path, limit: int) -> Iterator[Iterator[tuple[int, bytes, int]]]:
+    """``_raw_lines`` of ``path`` after its UTF-8 byte-order mark, if any (offsets counted after it, as
+    ``bytes.decode('utf-8-sig')`` counts them); a line over ``limit`` bytes raises ``VotesFileError``."""
+    with open_regular(path) as file:
+        if file.read(3) != codecs.BOM_UTF8:
+            file.seek(0)
+        try:
+            yield _raw_lines(file, limit)
+        except _LongLine as e:
+            raise VotesFileError(f"{path} line {e.number}: a line over the {size_text(limit)} one is read up to "
+                                 f"(each is parsed whole; {MAX_DATA_FILE_ENV} raises the limit)") from None
+
+
+def _rest_is_text(path: Path, lines: Iterator[tuple[int, bytes, int]], limit: int) -> None:
+    """Within the data-file limit, raise ``_NotUtf8`` for the first bytes of ``lines`` (those not yet read) that
+    are no UTF-8: the whole file was decoded before any of it was parsed, so such bytes came before any other
+    problem. A file over the limit was refused by its size: its first problem is named, the rest not read."""
+    if path.stat().st_size <= limit:
+        for _, raw, offset in lines:
+            _decoded(path, raw, offset)
+
+
+def _streamed_lines(path: Path, limit: int) -> Iterator[tuple[str, object]]:
+    """The records of the UTF-8 JSON Lines file ``path`` (a byte-order mark skipped) as ``_lines`` gives them, one
+    line read and parsed at a time, each cut to ``_FIELDS``: memory follows the longest line. Raises
+    ``VotesFileError`` as the whole-file reader does (bytes that are no UTF-8, as ``not_text`` says them at the
+    byte ``bytes.decode('utf-8-sig')`` counts; a line that is not JSON; a file of one object), and for a line
+    over ``limit`` bytes. Within the data-file limit, a line that is not JSON is refused only once the rest of
+    the file is found to be text, as the whole file was decoded before any line was parsed."""
+    count, columns = 0, False
+    with _utf8_lines(path, limit) as lines:
+        for number, raw, offset in lines:
+            line = _decoded(path, raw, offset)
+            line = line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith(("\r", "\n")) else line
+            if not line.strip():
+                continue
+            where = f"{path} line {number}"
+            try:
+                record = _json(line, lambda e: where, where, "one vote object per line")
+            except VotesFileError:
+                _rest_is_text(path, lines, limit)
+                if not count and path.stat().st_size <= limit:
+                    _one_object(path, read_json_text(path))
+                raise
+            count += 1
+            if count == 1:
+                columns = _columns(record)
+            yield f"line {number}", ({k: v for k, v in record.items() if k in _FIELDS}
+                                      if isinstance(record, dict) else record)
+    if count == 1 and columns and path.stat().st_size <= limit:
+        _one_object(path, read_json_text(path))
+
+
+def _decoded(path: Path, raw: bytes, offset: int) -> str:
+    """``raw`` (a line with its end, ``offset`` bytes into the text) as text, or ``VotesFileError`` naming the
+    byte: the line's end is decoded with it, so a character cut by it is named as decoding the whole file does."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        moved = UnicodeDecodeError(e.encoding, e.object, offset + e.start, offset + e.end, e.reason)
+        raise _NotUtf8(f"{path}: {not_text(moved)}; expected {EXPECTED}") from None
+
+
+def _streamed_csv(path: Path, limit: int) -> Iterator[tuple[str, object]]:
+    """The rows of the UTF-8 CSV file ``path`` as ``_csv`` gives them, read a line at a time (the csv module is
+    handed the lines ``io.StringIO(text, newline="")`` gives, so its rows and line numbers are the same), each
+    line at most ``limit`` bytes. Refused as ``_streamed_lines`` refuses (a byte that is no UTF-8 first, within
+    the data-file limit)."""
+    with _utf8_lines(path, limit) as lines:
+        try:
+            yield from _csv(path, (_decoded(path, raw, offset) for _, raw, offset in lines))
+        except _NotUtf8:
+            raise
+        except VotesFileError:
+            _rest_is_text(path, lines, limit)
+            raise
+
+
 def _columns(record: object) -> bool:
     """Whether ``record`` is pandas' ``DataFrame.to_json()`` default layout: an object of columns, each an object
     of row index -> value."""
@@ -243,10 +382,12 @@ def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expe
         raise VotesFileError(f"{where}: JSON nested too deeply to read; expected {expected}") from None
 
 
-def _csv(path: Path, text: str) -> list[tuple[str, object]]:
-    # rows end where the csv module ends them (newline="", as its documentation asks): str.splitlines also cut
-    # at U+2028, U+2029 and U+0085, which csv writes unquoted (a flag reason quoting a model's output)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
+    """The rows of a votes CSV given as ``lines`` (each with its line end) with their places ("line N").
+    Rows end where the csv module ends them (lines as ``newline=""`` gives them, as its documentation asks):
+    str.splitlines also cut at U+2028, U+2029 and U+0085, which csv writes unquoted (a flag reason quoting a
+    model's output). Raises ``VotesFileError``: a column missing or twice in the header, or no CSV."""
+    reader = csv.DictReader(lines)
     try:
         missing = [name for name in ("track", "kind", "system_a", "system_b")
                    if reader.fieldnames is not None and name not in reader.fieldnames]
@@ -255,7 +396,8 @@ def _csv(path: Path, text: str) -> list[tuple[str, object]]:
         twice = repeated_name(reader.fieldnames or [])
         if twice is not None:  # csv.DictReader would keep the last column's value silently
             raise VotesFileError(f"{path} line 1: column {brief(twice)} appears twice; keep one")
-        return [(f"line {reader.line_num}", row) for row in reader]
+        for row in reader:
+            yield f"line {reader.line_num}", row
     except csv.Error as e:  # a field over the csv module's size limit, ...
         raise VotesFileError(f"{path} line {reader.line_num + 1}: not CSV ({e}); expected the CSV that "
                              "`export votes` writes") from None

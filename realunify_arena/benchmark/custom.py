@@ -190,6 +190,10 @@ def refused_inline() -> RefusedUpload:
 # what a file value naming no upload is refused with, here and by Gradio's own check (``ui.calls``): never the path
 NOT_UPLOADED = ("names a file on the server that was not uploaded here, which is not read; upload the file "
                 "(/gradio_api/upload) and send the path that returns")
+# what a file value naming an http(s) URL with Gradio's file marker is refused with (``ui.calls``): Gradio would fetch
+# it for the visitor (``processing_utils.async_ssrf_protected_download``); the page never sends one (it uploads)
+NOT_FETCHED = ("names a URL, which is not fetched: this server reads only files uploaded here; upload the file "
+               "(/gradio_api/upload) and send the path that returns")
 
 
 def uploaded_in(path: str, folders: Iterable[str | os.PathLike]) -> bool:

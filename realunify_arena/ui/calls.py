@@ -38,7 +38,7 @@ import re
 
 import gradio as gr
 
-from realunify_arena.benchmark.custom import NOT_UPLOADED
+from realunify_arena.benchmark.custom import NOT_FETCHED, NOT_UPLOADED
 from realunify_arena.redaction import visitor_text
 from realunify_arena.refusal_status import note_status, refusal_status
 from realunify_arena.shown import clipped
@@ -142,7 +142,10 @@ def answer_unreadable_values(demo: gr.Blocks) -> None:
     (pydantic's ``ValidationError``: a string for an image) and one its component cannot read
     (``ComponentProcessingError`` over a ``TypeError`` or ``ValueError``: ``"abc"`` for a number) and a file value
     naming a server file that was not uploaded (Gradio's ``InvalidPathError``: before, no message and a traceback). Any other
-    exception passes unchanged. Replaced on this instance only."""
+    exception passes unchanged. A file value with Gradio's marker whose path is an http(s) URL is refused so before
+    Gradio sees it: Gradio would fetch it on the visitor's behalf (``processing_utils.async_move_files_to_cache``),
+    and a private host's refusal there was a bare ``ValueError`` (no message, a traceback per call). Replaced on
+    this instance only."""
     from gradio.exceptions import ComponentProcessingError, InvalidPathError
     from pydantic import ValidationError
 
@@ -150,7 +153,9 @@ def answer_unreadable_values(demo: gr.Blocks) -> None:
 
     async def preprocess_data(block_fn, *args, **kwargs):
         try:
-            return await gradio_preprocess(block_fn, *args, **kwargs)
+            reason = _file_value_problem(args[0] if args else kwargs.get("inputs"))
+            if reason is None:
+                return await gradio_preprocess(block_fn, *args, **kwargs)
         except Refusal:
             raise
         except gr.Error as refused:
@@ -168,6 +173,38 @@ def answer_unreadable_values(demo: gr.Blocks) -> None:
         raise Refusal(html.escape(reason, quote=False)) from None  # shown as HTML: it quotes what was sent
 
     demo.preprocess_data = preprocess_data
+
+
+_JSON_TYPES = {str: "a string", type(None): "null", list: "an array", int: "a number", float: "a number",
+               bool: "true or false"}
+
+
+def _file_value_problem(inputs: object) -> str | None:
+    """Why ``inputs`` (an event's values as sent) cannot be handed to Gradio's preprocessing, or None. Gradio
+    takes, at any depth, an object with a string ``path`` and a ``meta`` for a file value
+    (``gradio_client.utils.is_file_obj_with_meta``, which calls ``meta.get``: a ``meta`` that is no object raised
+    ``AttributeError``), and one whose marker is ``{"_type": "gradio.FileData"}`` and whose path is an http(s)
+    URL (``is_http_url_like``) it fetches for the visitor. Neither is sent by the page (it uploads files); the
+    reason does not echo the value (a URL may hold a secret)."""
+    from gradio_client import utils as client_utils
+
+    stack = [inputs]  # every object and list, at any depth (Gradio's walk goes into an object it does not take)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, (list, tuple)):
+            stack.extend(value)
+            continue
+        if not isinstance(value, dict):
+            continue
+        stack.extend(value.values())
+        if not isinstance(value.get("path"), str) or "meta" not in value:
+            continue
+        if not isinstance(value["meta"], dict):
+            sent = _JSON_TYPES.get(type(value["meta"]), "no object")
+            return f"a file value's 'meta' is {sent}; expected an object, {{\"_type\": \"gradio.FileData\"}}"
+        if client_utils.is_file_obj_with_meta(value) and client_utils.is_http_url_like(value["path"]):
+            return f"a file value {NOT_FETCHED}"
+    return None
 
 
 # what Gradio's ComponentProcessingError message adds after naming the field and the value: the event's whole

@@ -117,3 +117,52 @@ def test_a_path_through_a_linked_folder_in_the_upload_folder_is_refused_unread(a
     finally:
         link.unlink()
     assert done["success"] is True and done["output"]["data"][1] is None, done["output"]
+
+
+@pytest.mark.parametrize("address", [
+    "http://127.0.0.1:9/secret.png",  # the server's own machine: Gradio's fetch refuses a private host ...
+    "http://169.254.169.254/latest/meta-data/iam/",  # ... a cloud's metadata service
+    "https://images.example.invalid/cat.png",  # a public-looking host: Gradio would fetch it (no DNS here)
+])
+@pytest.mark.parametrize("endpoint", ["resolve", "_image_note"])
+def test_a_marked_url_is_refused_unfetched_with_one_message_and_one_log_line(app, capfd, caplog, address, endpoint):
+    """Measured before (hunt26g): Gradio fetches the ``path`` of a marked file value that is an http(s) URL
+    (``processing_utils.async_ssrf_protected_download``); a private host was refused with no message and a
+    traceback per call in the server log, a public one fetched on the visitor's behalf. Expected: the server
+    fetches nothing for a visitor; such a value is refused as a server path is, saying to upload the file."""
+    url = app["url"]
+    value = {"path": address, "meta": MARKER}
+    if endpoint == "_image_note":  # inside an object Gradio does not take for a file value, which it walks into
+        value = {"path": "x.png", "meta": {}, "inner": [value]}
+    capfd.readouterr()
+    caplog.clear()
+    if endpoint == "resolve":
+        done = queue_call(url, fn_index(url, endpoint), _run_values(app, value))
+    else:
+        done = queue_call(url, fn_index(url, endpoint), [value])
+    err = capfd.readouterr().err
+    assert done["success"] is False, done
+    error = done["output"]["error"] or ""
+    assert "a URL" in error and "not fetched" in error and "upload the file" in error, done
+    assert address not in error, error  # nothing the visitor sent is echoed
+    assert "Traceback" not in err, err
+    refused = [r.getMessage() for r in caplog.records if "refused a call" in r.getMessage()]
+    assert len(refused) == 1 and "a URL" in refused[0] and address not in refused[0], refused
+
+
+@pytest.mark.parametrize("meta", ["gradio.FileData", None, ["gradio.FileData"], 7])
+def test_a_file_marker_that_is_not_an_object_is_refused_with_one_message_and_one_log_line(app, capfd, caplog, meta):
+    """Gradio's test for a marked file value (``gradio_client.utils.is_file_obj_with_meta``) calls
+    ``meta.get``: a ``meta`` that is a string, null, list or number raised ``AttributeError`` before any check
+    (hunt26g: no message, a traceback per call). Expected: refused as a value its field does not take."""
+    url = app["url"]
+    capfd.readouterr()
+    caplog.clear()
+    done = queue_call(url, fn_index(url, "_image_note"), [{"path": "x.png", "meta": meta}])
+    err = capfd.readouterr().err
+    assert done["success"] is False, done
+    error = done["output"]["error"] or ""
+    assert "meta" in error and "object" in error, done
+    assert "Traceback" not in err, err
+    refused = [r.getMessage() for r in caplog.records if "refused a call" in r.getMessage()]
+    assert len(refused) == 1, refused
