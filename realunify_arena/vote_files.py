@@ -414,8 +414,11 @@ def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | s
     file and line)."""
     if not isinstance(record, dict):
         raise VotesFileError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    if not record:
+        raise VotesFileError(f"{where}: an empty object; expected a vote (track, kind, system_a, system_b, choice, "
+                             "as `export votes` writes it) or a FastChat battle (model_a, model_b, winner)")
     battle = "system_a" not in record and "system_b" not in record and ("model_a" in record or "model_b" in record)
-    if record.get("flagged"):
+    if _flagged(where, record.get("flagged")):
         return LEFT_OUT["flagged"]
     if battle:
         anony = record.get("anony", True)
@@ -450,6 +453,31 @@ def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | s
     if vote["system_a"] == vote["system_b"]:  # no information: left out, as FastChat's compute_bt ignores it
         return LEFT_OUT["itself"]
     return vote
+
+
+# ``flagged`` strings that read as "not flagged" to a person editing the file, but would be taken as a reason
+_NOT_A_REASON = frozenset({"false", "no", "0", "null", "none", "n", "f"})
+
+
+def _flagged(where: str, value: object) -> bool:
+    """Whether a record's ``flagged`` (``export votes``: why its battle was flagged, null or empty when not; true
+    or false by hand) leaves its vote out. A string reading as false ("false", "0", "no", ...) is refused: the
+    exporter never writes one, and taken as a reason it would leave out a vote its editor meant to count; so is a
+    value of another type.
+
+    Raises:
+        VotesFileError: such a value (``where``: file and line).
+    """
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if not isinstance(value, str):
+        raise VotesFileError(f"{where}: field 'flagged' is {brief(value)}; expected why the battle was flagged (a "
+                             "string), true or false, or nothing")
+    if value.strip().lower() in _NOT_A_REASON:
+        raise VotesFileError(f"{where}: field 'flagged' is {brief(value)}, a string, which would count as a reason "
+                             "and leave the vote out; to count the vote leave the field empty (or JSON false), to "
+                             "leave it out write why")
+    return bool(value.strip())
 
 
 def _sampled(where: str, record: dict) -> bool:

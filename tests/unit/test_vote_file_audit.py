@@ -159,3 +159,53 @@ def test_a_file_that_is_one_json_object_says_so_and_what_is_expected(tmp_path, c
     path.write_text(json.dumps(one) + "\n{bad\n")
     assert main(["leaderboard", "--votes", str(path), "--track", "UEG", "--kind", "model_vs_model"]) == 2
     assert f"{path} line 2: not JSON" in capsys.readouterr().err
+
+
+def _export_line(**fields) -> dict:
+    """One `export votes` JSON Lines record (its field names, as commands/export.py writes them)."""
+    return {"track": "UEG", "kind": "model_vs_model", "system_a": "tiny-janus:direct", "system_b": "tiny-pair:direct",
+            "choice": "A", "vote_id": fields.pop("vote_id", 1), **fields}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("flagged", ["false", "False", "0", "no", " NULL "])
+def test_a_flagged_field_reading_as_false_is_refused_not_taken_as_a_reason(tmp_path, fmt, flagged):
+    """`export votes` writes ``flagged`` as why a battle was flagged, or nothing (null; an empty CSV cell). Someone
+    editing the file who writes "false" to count a vote again meant it to count; before, any non-empty string was a
+    reason and the vote was left out without a word (hunt26b). Such a value is refused, naming the line and field."""
+    rows = [_export_line(vote_id=1, flagged=""), _export_line(vote_id=2, flagged=flagged)]
+    path = tmp_path / f"votes.{fmt}"
+    if fmt == "jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    else:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        path.write_text(out.getvalue(), encoding="utf-8")
+    with pytest.raises(ValueError) as refused:
+        read_votes(path)
+    said = str(refused.value)
+    assert f"{path} line 3" in said if fmt == "csv" else f"{path} line 2" in said
+    assert "'flagged'" in said
+
+
+def test_flagged_given_as_a_reason_true_false_or_nothing_is_read_as_written(tmp_path):
+    """The values the exporter writes (a reason, null) and JSON's own booleans keep their meaning: a reason or true
+    leaves the vote out, null, "" or false counts it (hand count: votes 2, 4 and 5 counted)."""
+    rows = [_export_line(vote_id=1, flagged="named tiny-janus in its output"), _export_line(vote_id=2, flagged=None),
+            _export_line(vote_id=3, flagged=True), _export_line(vote_id=4, flagged=False),
+            _export_line(vote_id=5, flagged="")]
+    path = tmp_path / "votes.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert [v["vote_id"] for v in read_votes(path)] == [2, 4, 5]
+
+
+@pytest.mark.parametrize("text", ["{}\n", "[{}]", "{}\n{}\n"])
+def test_an_empty_object_is_named_as_empty(tmp_path, text):
+    """A record that is ``{}`` was refused as "field 'track' is missing", as if a vote had been half written; it is
+    named as an empty object and what a record holds is said."""
+    path = tmp_path / "votes.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match="an empty object; expected a vote"):
+        read_votes(path)
