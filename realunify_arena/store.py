@@ -312,7 +312,14 @@ def _same_judgment(row: tuple, judgment: dict) -> bool:
                                                           int(judgment["errors"]))
 
 
-# the rows of a rate-limit key (``arena.rate_key``): the voter id itself or any id extending it as "key:..."
+def rate_key(voter: str) -> str:
+    """The person behind a voter id (``arena.voter_id``), which the rate limit counts and a human verdict counts
+    once: the username (``hf:<name>``), or an anonymous visitor's address hash across sessions
+    (``anon:<address>`` of ``anon:<address>:<session>``); another id as it is."""
+    return ":".join(voter.split(":")[:2])
+
+
+# the rows of a rate-limit key (``rate_key``): the voter id itself or any id extending it as "key:..."
 # (ids between "key:" and "key;" sort there, so an index on voter serves it); its arguments: _voter_key_args
 _OF_VOTER_KEY = "(voter = ? or (voter > ? and voter < ?))"
 
@@ -1437,6 +1444,10 @@ class Store:
         """The single human verdict per run (all judged runs, or these): the one verdict the reveal, ``report
         --judge human``, ``export --judge human``, the paired analysis and judge agreement all read.
 
+        A voter is a person (``rate_key``: the account, or an anonymous visitor's address across sessions), whose
+        latest judgment of the run counts: ``save_human_judgment`` keeps one, but a store written before it did,
+        or merged from nodes where one person judged in two sessions, holds several, each kept.
+
         The rule (``HUMAN_RULE``), the official scoring applied to the voters: per polling question the
         majority of the voters who answered it yes or no; a tie between them (or no answer) leaves that
         question undecided, like a judge error (no tie-break: no voter outranks another). Then the paper's
@@ -1457,14 +1468,26 @@ class Store:
             if not ids:
                 return {}
             where, params = f"where run_id in ({','.join('?' * len(ids))})", tuple(ids)
-        rows = self.query(
-            "select run_id, min(kind) as kind, count(*) as voters, sum(score = 1) as yes,"
-            f" sum(score = 0) as no from human_judgments {where} group by run_id", params)
+        # one judgment per person and run, the latest: a store written before save_human_judgment kept one per
+        # person, or merged from nodes where one person judged in two sessions, holds several
+        latest: dict[tuple[int, str], dict] = {}
+        for row in self.query(f"select run_id, voter, kind, score, details from human_judgments {where} order by id",
+                              params):
+            latest.pop((row["run_id"], rate_key(row["voter"])), None)
+            latest[(row["run_id"], rate_key(row["voter"]))] = row
+        rows: dict[int, dict] = {}  # run -> kind, voters, yes, no
+        for row in latest.values():
+            counts = rows.setdefault(row["run_id"], {"run_id": row["run_id"], "kind": row["kind"], "voters": 0,
+                                                     "yes": 0, "no": 0})
+            counts["kind"] = min(counts["kind"], row["kind"])
+            counts["voters"] += 1
+            counts["yes"] += row["score"] == 1
+            counts["no"] += row["score"] == 0
         # run -> (question, its n-th time in the list) -> each voter's item for it: two polling questions worded
         # alike are two questions (each with its own expected answer), never one majority of both
         answers: dict[int, dict[tuple[str, int], list[dict]]] = {}
         answering: Counter[int] = Counter()  # run -> voters whose judgment carries per-question answers
-        for row in self.query(f"select run_id, details from human_judgments {where} order by id", params):
+        for row in latest.values():
             items = json.loads(row["details"]).get("questions") or []
             answering[row["run_id"]] += bool(items)
             asked: Counter[str] = Counter()
@@ -1473,8 +1496,8 @@ class Store:
                 asked[item["question"]] += 1
                 answers.setdefault(row["run_id"], {}).setdefault(key, []).append(item)
         verdicts = {}
-        for row in rows:
-            yes, no = row["yes"] or 0, row["no"] or 0
+        for row in sorted(rows.values(), key=lambda counts: counts["run_id"]):
+            yes, no = row["yes"], row["no"]
             questions = [_majority_item(items) for items in answers.get(row["run_id"], {}).values()]
             if questions and answering[row["run_id"]] == row["voters"]:
                 score, rule = instance_score(q["correct"] for q in questions), HUMAN_RULE

@@ -512,6 +512,41 @@ def test_one_person_judging_a_run_from_several_sessions_counts_once(store):
     assert store.human_verdicts() == {run_id: verdict}
 
 
+def test_one_person_counts_once_in_a_merged_store_and_in_an_old_one(tmp_path, capsys):
+    """verify26a: the per-person rule was kept only when a judgment was saved, so a person's judgments from two
+    sessions counted twice wherever both rows exist: after ``merge`` of two nodes each judged from one address
+    (a tie of 2 to 2 where the people are 2 yes, 1 no), and in a store written before the rule (its rows stay).
+    The verdict counts one judgment per person (``rate_key``), the latest."""
+    from realunify_arena.cli import main
+
+    yes = {"kind": "polling", "score": 1, "details": {"verdicts": ["yes"]}}
+    no = {"kind": "polling", "score": 0, "details": {"verdicts": ["no"]}}
+    for name, judged in (("a", (("anon:ip1:s1", no), ("hf:bob", yes))),
+                         ("b", (("anon:ip1:s2", no), ("anon:ip2:s8", yes)))):
+        node = Store.open(tmp_path / f"{name}.db")
+        run_id = node.save_trace(ueg_trace(seed=1), "bundled")
+        for voter, judgment in judged:
+            node.save_human_judgment(run_id, voter, judgment, rate_key=":".join(voter.split(":")[:2]))
+        node.close()
+    target = tmp_path / "all.db"
+    assert main(["merge", str(tmp_path / "a.db"), str(tmp_path / "b.db"), "--db", str(target)]) == 0
+    merged = Store.open(target)
+    (run,) = merged.runs()
+    verdict = merged.human_verdict(run["id"])  # people: ip1 no, bob yes, ip2 yes
+    assert (verdict["score"], verdict["details"]["voters"], verdict["details"]["no"]) == (1, 3, 1), verdict
+    merged.close()
+    # a store written before the rule: one address's three page loads said no, two people yes (rows as stored)
+    with sqlite3.connect(tmp_path / "b.db") as db:
+        for voter, score in (("anon:ip1:s3", 0), ("anon:ip1:s4", 0), ("hf:cy", 1)):
+            db.execute("insert into human_judgments (run_id, voter, kind, score, details, created_at)"
+                       " values (1, ?, 'polling', ?, '{}', '2026-01-01T00:00:00')", (voter, score))
+    old = Store.open(tmp_path / "b.db")
+    verdict = old.human_verdict(1)  # people: ip1 no, ip2 yes, cy yes
+    assert (verdict["score"], verdict["details"]["voters"]) == (1, 3), verdict
+    assert old.human_verdicts() == {1: verdict}
+    old.close()
+
+
 def old_store_with_human_judgment(tmp_path, score: int) -> None:
     """An arena.db as written before m002: one run judged by a person, as judge 'human', details ``{}``."""
     from sqlite_utils import Database
