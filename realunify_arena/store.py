@@ -1390,11 +1390,11 @@ class Store:
 
     def save_human_judgment(self, run_id: int, voter: str, judgment: dict, *, rate_key: str | None = None,
                             max_per_window: int | None = None, window_seconds: float = 60.0) -> int:
-        """Store one person's ``Judgment.to_dict()`` of a run; the same person judging again replaces only
-        their own. ``voter`` follows the vote identity rules (``arena.voter_id``); the person is ``rate_key``
-        (``arena.rate_key(voter)``: the username, or the address across sessions): a judgment of the run by
-        another voter id of that person (an earlier page load, whose session differs) is replaced too, so a
-        visitor cannot outvote others by reloading the page. With
+        """Store one voter's ``Judgment.to_dict()`` of a run; the same voter judging again replaces only
+        their own. ``voter`` follows the vote identity rules (``arena.voter_id``). Another voter id of the same
+        person (``rate_key``: the username, or the address across sessions; an earlier page load, or another
+        student behind a classroom's one address) keeps its row, and ``human_verdicts`` counts the person's
+        latest judgment once, so a visitor cannot outvote others by reloading the page and nothing is deleted. With
         ``max_per_window``, at most that many judgments per ``window_seconds`` from voters whose id is
         ``rate_key`` or starts with ``rate_key + ":"`` (``arena.rate_key(voter)``; default ``voter``). The
         same judgment saved again (same voter, run and content: a retry after a ``StoreError``) is not counted.
@@ -1421,9 +1421,6 @@ class Store:
                      run_id, voter, judgment["kind"], judgment["score"], details)).fetchone()
                 if recent >= max_per_window:
                     raise RateLimited(rate_limit_message(max_per_window, "judgments", window_seconds))
-            # the person's judgment of this run from another of their sessions: replaced by this one
-            db.execute(f"delete from human_judgments where run_id = ? and {_OF_VOTER_KEY} and voter != ?",
-                       (run_id, *_voter_key_args(key), voter))
             return db.execute(
                 "insert into human_judgments (run_id, voter, kind, score, details, created_at)"
                 " values (?, ?, ?, ?, ?, ?) on conflict (run_id, voter) do update set kind = excluded.kind,"

@@ -506,10 +506,26 @@ def test_one_person_judging_a_run_from_several_sessions_counts_once(store):
     store.save_human_judgment(run_id, "hf:bob", yes, rate_key="hf:bob", max_per_window=30)
     for session in ("s1", "s2", "s3"):  # one address, three page loads
         store.save_human_judgment(run_id, f"anon:ip1:{session}", no, rate_key="anon:ip1", max_per_window=30)
-    assert sorted(j["voter"] for j in store.human_judgments(run_id)) == ["anon:ip1:s3", "anon:ip2:s8", "hf:bob"]
+    assert sorted(j["voter"] for j in store.human_judgments(run_id)) == [  # each stored (verify26a)
+        "anon:ip1:s1", "anon:ip1:s2", "anon:ip1:s3", "anon:ip2:s8", "hf:bob"]
     verdict = store.human_verdict(run_id)  # 2 people said yes, 1 said no
     assert verdict["score"] == 1 and verdict["details"]["voters"] == 3, verdict
     assert store.human_verdicts() == {run_id: verdict}
+
+
+def test_a_person_judging_again_from_another_session_deletes_nothing(store):
+    """verify26a: saving a judgment deleted the run's judgments by every other session of the same address, so
+    in a classroom behind one NAT address each student's saved judgment silently erased the previous students'
+    (nothing stored may be lost). Each session's judgment stays stored; the verdict counts the address once."""
+    run_id = store.save_trace(ueg_trace(seed=1), "bundled")
+    yes = {"kind": "polling", "score": 1, "details": {"verdicts": ["yes"]}}
+    no = {"kind": "polling", "score": 0, "details": {"verdicts": ["no"]}}
+    for session, judgment in (("s1", yes), ("s2", no), ("s3", yes)):  # three students, one address
+        store.save_human_judgment(run_id, f"anon:ip1:{session}", judgment, rate_key="anon:ip1", max_per_window=30)
+    assert [(j["voter"], j["score"]) for j in store.human_judgments(run_id)] == [
+        ("anon:ip1:s1", 1), ("anon:ip1:s2", 0), ("anon:ip1:s3", 1)]
+    verdict = store.human_verdict(run_id)
+    assert (verdict["score"], verdict["details"]["voters"]) == (1, 1), verdict
 
 
 def test_one_person_counts_once_in_a_merged_store_and_in_an_old_one(tmp_path, capsys):
