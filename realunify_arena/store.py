@@ -304,6 +304,13 @@ def m011_run_origins_outputs_digest(db: Database) -> None:
     db.execute("alter table run_origins add column outputs_digest text")
 
 
+def judged_otherwise_message(judge: str) -> str:
+    """Why an import's judgment of a stored run by ``judge`` is refused: that judge already judged the run
+    otherwise (``Store.judged_otherwise``), and what to do in each of the two cases that cause it."""
+    return (f"judge {judge!r} already judged this run otherwise; if these are another judge's replies, import them "
+            "under a --judge-name of their own; if this judge's replies changed, pass --replace to re-import them")
+
+
 def _same_judgment(row: tuple, judgment: dict) -> bool:
     """Whether a stored judgments row (kind, score, details as stored JSON, errors) is ``judgment``
     (``Judgment.to_dict``)."""
@@ -1236,8 +1243,7 @@ class Store:
             if any(_same_judgment(row, judgment) for row in rows):
                 continue
             if rows and not replace:
-                raise ImportConflict(f"{label}: judge {judge!r} already judged this run otherwise; pass --replace "
-                                     "to re-import its replies")
+                raise ImportConflict(f"{label}: {judged_otherwise_message(judge)}")
             if rows:
                 Store._archive_run(db, run_id, now(), judge=judge)
                 written = "rejudged"
