@@ -286,7 +286,8 @@ def merge(source, target) -> MergeCounts:
         voters = {h["voter"] for h in target.human_judgments(run_id)}
         for h in source.human_judgments(source_id):
             if h["voter"] not in voters:
-                target.save_human_judgment(run_id, h["voter"], {k: h[k] for k in ("kind", "score", "details")})
+                target.save_human_judgment(run_id, h["voter"], {k: h[k] for k in ("kind", "score", "details")},
+                                           created_at=h["created_at"])
                 counts["judgments"] += 1
     for name in {row["dataset"] for row in source.runs()}:
         location = source.dataset_source(name)

@@ -1395,7 +1395,8 @@ class Store:
     # -- human judgments, one per voter -------------------------------------------------------
 
     def save_human_judgment(self, run_id: int, voter: str, judgment: dict, *, rate_key: str | None = None,
-                            max_per_window: int | None = None, window_seconds: float = 60.0) -> int:
+                            max_per_window: int | None = None, window_seconds: float = 60.0,
+                            created_at: str | None = None) -> int:
         """Store one voter's ``Judgment.to_dict()`` of a run; the same voter judging again replaces only
         their own. ``voter`` follows the vote identity rules (``arena.voter_id``). Another voter id of the same
         person (``rate_key``: the username, or the address across sessions; an earlier page load, or another
@@ -1404,6 +1405,8 @@ class Store:
         ``max_per_window``, at most that many judgments per ``window_seconds`` from voters whose id is
         ``rate_key`` or starts with ``rate_key + ":"`` (``arena.rate_key(voter)``; default ``voter``). The
         same judgment saved again (same voter, run and content: a retry after a ``StoreError``) is not counted.
+        ``created_at`` (``now()``'s format): when the judgment was made, where not now (``merge`` copying a
+        node's judgment keeps its time, which decides a person's latest).
 
         Raises ``ValueError`` (missing fields, no voter), ``NotFound`` (no such run), ``RateLimited``;
         each writes nothing. Returns the row id."""
@@ -1432,7 +1435,7 @@ class Store:
                 " values (?, ?, ?, ?, ?, ?) on conflict (run_id, voter) do update set kind = excluded.kind,"
                 " score = excluded.score, details = excluded.details, created_at = excluded.created_at"
                 " returning id",
-                (run_id, voter, judgment["kind"], judgment["score"], details, now()),
+                (run_id, voter, judgment["kind"], judgment["score"], details, created_at or now()),
             ).fetchone()[0]
 
         return self.apply(upsert)
@@ -1448,8 +1451,8 @@ class Store:
         --judge human``, ``export --judge human``, the paired analysis and judge agreement all read.
 
         A voter is a person (``rate_key``: the account, or an anonymous visitor's address across sessions), whose
-        latest judgment of the run counts: ``save_human_judgment`` keeps one, but a store written before it did,
-        or merged from nodes where one person judged in two sessions, holds several, each kept.
+        latest judgment of the run (``created_at``) counts: each session's is stored (``save_human_judgment``),
+        as are a store's from before this rule and a merged store's from two nodes.
 
         The rule (``HUMAN_RULE``), the official scoring applied to the voters: per polling question the
         majority of the voters who answered it yes or no; a tie between them (or no answer) leaves that
@@ -1474,8 +1477,8 @@ class Store:
         # one judgment per person and run, the latest: a store written before save_human_judgment kept one per
         # person, or merged from nodes where one person judged in two sessions, holds several
         latest: dict[tuple[int, str], dict] = {}
-        for row in self.query(f"select run_id, voter, kind, score, details from human_judgments {where} order by id",
-                              params):
+        for row in self.query(f"select run_id, voter, kind, score, details from human_judgments {where}"
+                              " order by created_at, id", params):  # a row judged again is updated in place
             latest.pop((row["run_id"], rate_key(row["voter"])), None)
             latest[(row["run_id"], rate_key(row["voter"]))] = row
         rows: dict[int, dict] = {}  # run -> kind, voters, yes, no
