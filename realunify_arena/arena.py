@@ -37,6 +37,7 @@ from realunify_arena.store import (
     Store,
     StoreError,
     now,
+    rate_key,
     rate_limit_message,
     split_uid,
     window_start,
@@ -178,11 +179,6 @@ def voter_id(profile_username: str | None, session_hash: str, headers: Mapping[s
         raise ValueError(f"no voter salt: set ${SALT_ENV} or call Arena.voter_id")
     ip = client_address(headers, peer, trusted_proxies)
     return f"anon:{_keyed_hash(salt, 'ip', ip, 16)}:{_keyed_hash(salt, 'session', session_hash, 12)}"
-
-
-def rate_key(voter: str) -> str:
-    """The part of a voter id the rate limit counts: the username, or the IP hash across sessions."""
-    return ":".join(voter.split(":")[:2])
 
 
 def draw_pair(systems: Sequence[str], kind: Kind, rng: random.Random) -> tuple[str, str]:

@@ -229,8 +229,8 @@ def merge(source, target) -> MergeCounts:
     ``eval`` or imported run, which the Leaderboard table and stored battles show) is pinned in the target
     too, and an imported run keeps the record of where it came from (so importing the same files again
     changes nothing). Human judgments are copied per voter (``Store.save_human_judgment``), each voter's
-    own, so the target's verdict (``Store.human_verdicts``) counts every voter of both stores; a voter who
-    judged the run in both keeps the target's. Where two nodes ran the same key (dataset, instance, model, mode, settings):
+    own, so the target's verdict (``Store.human_verdicts``) counts every person of both stores once (a person
+    who judged from a session in each store: their latest judgment); a voter id in both keeps the target's. Where two nodes ran the same key (dataset, instance, model, mode, settings):
     a successful run replaces a failed one (``Store.replace_failed_run``: same id, the failed one archived
     with its judgments) and a failed run never replaces a successful one; where both succeeded with
     different outputs (text or image), the stored run is kept and the source's judgments of its own output
@@ -286,7 +286,8 @@ def merge(source, target) -> MergeCounts:
         voters = {h["voter"] for h in target.human_judgments(run_id)}
         for h in source.human_judgments(source_id):
             if h["voter"] not in voters:
-                target.save_human_judgment(run_id, h["voter"], {k: h[k] for k in ("kind", "score", "details")})
+                target.save_human_judgment(run_id, h["voter"], {k: h[k] for k in ("kind", "score", "details")},
+                                           created_at=h["created_at"])
                 counts["judgments"] += 1
     for name in {row["dataset"] for row in source.runs()}:
         location = source.dataset_source(name)

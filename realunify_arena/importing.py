@@ -51,7 +51,7 @@ from realunify_arena.protocols import MODES
 from realunify_arena.official_results import (JUDGE_FIELD, MODEL_FIELD, OFFICIAL_MODES, ResultEntry, failure_notes,
                                              model_disagreements, models_named, no_results, noted_per_file,
                                              read_result_files, same_model, skipped_note, unread_notes)
-from realunify_arena.store import ImportConflict, now, settings_key
+from realunify_arena.store import ImportConflict, judged_otherwise_message, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
 from realunify_arena.shown import brief, counted
@@ -206,8 +206,7 @@ def store_results(store, read: ReadResults, *, replace: bool = False) -> ImportS
             continue
         if previous is not None and previous["outputs_digest"] == entry.outputs_digest:
             # the same run, another judge's replies (or the same judge's, changed: refused unless replace)
-            problems += [Problem(entry.file, entry.label, None, f"judge {judge!r} already judged this run otherwise;"
-                                                                " pass --replace to re-import its replies")
+            problems += [Problem(entry.file, entry.label, None, judged_otherwise_message(judge))
                          for judge, judgment in entry.judgments.items()
                          if not replace and store.judged_otherwise(previous["run_id"], judge, judgment)]
             judged.append({"judged_run": previous["run_id"], "judgments": entry.judgments,

@@ -304,6 +304,13 @@ def m011_run_origins_outputs_digest(db: Database) -> None:
     db.execute("alter table run_origins add column outputs_digest text")
 
 
+def judged_otherwise_message(judge: str) -> str:
+    """Why an import's judgment of a stored run by ``judge`` is refused: that judge already judged the run
+    otherwise (``Store.judged_otherwise``), and what to do in each of the two cases that cause it."""
+    return (f"judge {judge!r} already judged this run otherwise; if these are another judge's replies, import them "
+            "under a --judge-name of their own; if this judge's replies changed, pass --replace to re-import them")
+
+
 def _same_judgment(row: tuple, judgment: dict) -> bool:
     """Whether a stored judgments row (kind, score, details as stored JSON, errors) is ``judgment``
     (``Judgment.to_dict``)."""
@@ -312,7 +319,14 @@ def _same_judgment(row: tuple, judgment: dict) -> bool:
                                                           int(judgment["errors"]))
 
 
-# the rows of a rate-limit key (``arena.rate_key``): the voter id itself or any id extending it as "key:..."
+def rate_key(voter: str) -> str:
+    """The person behind a voter id (``arena.voter_id``), which the rate limit counts and a human verdict counts
+    once: the username (``hf:<name>``), or an anonymous visitor's address hash across sessions
+    (``anon:<address>`` of ``anon:<address>:<session>``); another id as it is."""
+    return ":".join(voter.split(":")[:2])
+
+
+# the rows of a rate-limit key (``rate_key``): the voter id itself or any id extending it as "key:..."
 # (ids between "key:" and "key;" sort there, so an index on voter serves it); its arguments: _voter_key_args
 _OF_VOTER_KEY = "(voter = ? or (voter > ? and voter < ?))"
 
@@ -1229,8 +1243,7 @@ class Store:
             if any(_same_judgment(row, judgment) for row in rows):
                 continue
             if rows and not replace:
-                raise ImportConflict(f"{label}: judge {judge!r} already judged this run otherwise; pass --replace "
-                                     "to re-import its replies")
+                raise ImportConflict(f"{label}: {judged_otherwise_message(judge)}")
             if rows:
                 Store._archive_run(db, run_id, now(), judge=judge)
                 written = "rejudged"
@@ -1382,15 +1395,18 @@ class Store:
     # -- human judgments, one per voter -------------------------------------------------------
 
     def save_human_judgment(self, run_id: int, voter: str, judgment: dict, *, rate_key: str | None = None,
-                            max_per_window: int | None = None, window_seconds: float = 60.0) -> int:
-        """Store one person's ``Judgment.to_dict()`` of a run; the same person judging again replaces only
-        their own. ``voter`` follows the vote identity rules (``arena.voter_id``); the person is ``rate_key``
-        (``arena.rate_key(voter)``: the username, or the address across sessions): a judgment of the run by
-        another voter id of that person (an earlier page load, whose session differs) is replaced too, so a
-        visitor cannot outvote others by reloading the page. With
+                            max_per_window: int | None = None, window_seconds: float = 60.0,
+                            created_at: str | None = None) -> int:
+        """Store one voter's ``Judgment.to_dict()`` of a run; the same voter judging again replaces only
+        their own. ``voter`` follows the vote identity rules (``arena.voter_id``). Another voter id of the same
+        person (``rate_key``: the username, or the address across sessions; an earlier page load, or another
+        student behind a classroom's one address) keeps its row, and ``human_verdicts`` counts the person's
+        latest judgment once, so a visitor cannot outvote others by reloading the page and nothing is deleted. With
         ``max_per_window``, at most that many judgments per ``window_seconds`` from voters whose id is
         ``rate_key`` or starts with ``rate_key + ":"`` (``arena.rate_key(voter)``; default ``voter``). The
         same judgment saved again (same voter, run and content: a retry after a ``StoreError``) is not counted.
+        ``created_at`` (``now()``'s format): when the judgment was made, where not now (``merge`` copying a
+        node's judgment keeps its time, which decides a person's latest).
 
         Raises ``ValueError`` (missing fields, no voter), ``NotFound`` (no such run), ``RateLimited``;
         each writes nothing. Returns the row id."""
@@ -1414,15 +1430,12 @@ class Store:
                      run_id, voter, judgment["kind"], judgment["score"], details)).fetchone()
                 if recent >= max_per_window:
                     raise RateLimited(rate_limit_message(max_per_window, "judgments", window_seconds))
-            # the person's judgment of this run from another of their sessions: replaced by this one
-            db.execute(f"delete from human_judgments where run_id = ? and {_OF_VOTER_KEY} and voter != ?",
-                       (run_id, *_voter_key_args(key), voter))
             return db.execute(
                 "insert into human_judgments (run_id, voter, kind, score, details, created_at)"
                 " values (?, ?, ?, ?, ?, ?) on conflict (run_id, voter) do update set kind = excluded.kind,"
                 " score = excluded.score, details = excluded.details, created_at = excluded.created_at"
                 " returning id",
-                (run_id, voter, judgment["kind"], judgment["score"], details, now()),
+                (run_id, voter, judgment["kind"], judgment["score"], details, created_at or now()),
             ).fetchone()[0]
 
         return self.apply(upsert)
@@ -1436,6 +1449,10 @@ class Store:
     def human_verdicts(self, run_ids: Iterable[int] | None = None) -> dict[int, dict]:
         """The single human verdict per run (all judged runs, or these): the one verdict the reveal, ``report
         --judge human``, ``export --judge human``, the paired analysis and judge agreement all read.
+
+        A voter is a person (``rate_key``: the account, or an anonymous visitor's address across sessions), whose
+        latest judgment of the run (``created_at``) counts: each session's is stored (``save_human_judgment``),
+        as are a store's from before this rule and a merged store's from two nodes.
 
         The rule (``HUMAN_RULE``), the official scoring applied to the voters: per polling question the
         majority of the voters who answered it yes or no; a tie between them (or no answer) leaves that
@@ -1457,14 +1474,26 @@ class Store:
             if not ids:
                 return {}
             where, params = f"where run_id in ({','.join('?' * len(ids))})", tuple(ids)
-        rows = self.query(
-            "select run_id, min(kind) as kind, count(*) as voters, sum(score = 1) as yes,"
-            f" sum(score = 0) as no from human_judgments {where} group by run_id", params)
+        # one judgment per person and run, the latest: a store written before save_human_judgment kept one per
+        # person, or merged from nodes where one person judged in two sessions, holds several
+        latest: dict[tuple[int, str], dict] = {}
+        for row in self.query(f"select run_id, voter, kind, score, details from human_judgments {where}"
+                              " order by created_at, id", params):  # a row judged again is updated in place
+            latest.pop((row["run_id"], rate_key(row["voter"])), None)
+            latest[(row["run_id"], rate_key(row["voter"]))] = row
+        rows: dict[int, dict] = {}  # run -> kind, voters, yes, no
+        for row in latest.values():
+            counts = rows.setdefault(row["run_id"], {"run_id": row["run_id"], "kind": row["kind"], "voters": 0,
+                                                     "yes": 0, "no": 0})
+            counts["kind"] = min(counts["kind"], row["kind"])
+            counts["voters"] += 1
+            counts["yes"] += row["score"] == 1
+            counts["no"] += row["score"] == 0
         # run -> (question, its n-th time in the list) -> each voter's item for it: two polling questions worded
         # alike are two questions (each with its own expected answer), never one majority of both
         answers: dict[int, dict[tuple[str, int], list[dict]]] = {}
         answering: Counter[int] = Counter()  # run -> voters whose judgment carries per-question answers
-        for row in self.query(f"select run_id, details from human_judgments {where} order by id", params):
+        for row in latest.values():
             items = json.loads(row["details"]).get("questions") or []
             answering[row["run_id"]] += bool(items)
             asked: Counter[str] = Counter()
@@ -1473,8 +1502,8 @@ class Store:
                 asked[item["question"]] += 1
                 answers.setdefault(row["run_id"], {}).setdefault(key, []).append(item)
         verdicts = {}
-        for row in rows:
-            yes, no = row["yes"] or 0, row["no"] or 0
+        for row in sorted(rows.values(), key=lambda counts: counts["run_id"]):
+            yes, no = row["yes"], row["no"]
             questions = [_majority_item(items) for items in answers.get(row["run_id"], {}).values()]
             if questions and answering[row["run_id"]] == row["voters"]:
                 score, rule = instance_score(q["correct"] for q in questions), HUMAN_RULE

@@ -165,7 +165,8 @@ EMU3_ROW_END = "<|extra_200|>"
 
 def _emu3_problem(folder: Path, config_file: Path, config, processor, tokenizer) -> str | None:
     """Each ``vocabulary_map`` entry at the tokenizer's id of its token; ``<image>``, the row end
-    (``<|extra_200|>``) and one visual token per VQ code (``vq_config.codebook_size``) among them."""
+    (``<|extra_200|>``, which the tokenizer must give too) and one visual token per VQ code
+    (``vq_config.codebook_size``) among them."""
     mapping = getattr(config, "vocabulary_map", None)
     if not isinstance(mapping, dict):
         return (f"{config_file}: field 'vocabulary_map' is {'missing' if mapping is None else repr(mapping)[:60]}; "
@@ -179,6 +180,9 @@ def _emu3_problem(folder: Path, config_file: Path, config, processor, tokenizer)
                   else f"in {where} too, which lacks it")
             what = "" if role else ", the token Emu3 ends each row of image codes with"
             return f"{config_file}: field 'vocabulary_map' lacks {role}{needed!r}{what}; expected it {at}"
+    if EMU3_ROW_END not in vocab:  # image generation ends each row with the tokenizer's id of it (adapters/emu3.py)
+        return (f"{where}: lacks {EMU3_ROW_END!r}, the token Emu3 ends each row of image codes with; expected it at "
+                f"{mapping[EMU3_ROW_END]!r}, its id in {config_file}'s field 'vocabulary_map'")
     codes = getattr(getattr(config, "vq_config", None), "codebook_size", None)
     if isinstance(codes, int):
         missing = [code for code in range(codes) if f"<|visual token{code:06d}|>" not in mapping]

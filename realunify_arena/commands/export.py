@@ -101,8 +101,8 @@ def vote_lines(store, track: str | None = None, kind: str | None = None) -> list
 def fastchat_fields(vote: dict, voter_hash: str) -> dict:
     """FastChat's battle fields of one ``Store.votes`` row (the module docstring): model_a, model_b, tstamp
     (float seconds since the epoch, from ``created_at``, an ISO 8601 time with its UTC offset), anony (false
-    for a flagged battle) and judge (``FASTCHAT_VOTER`` and the vote's ``voter_hash``: one per voter, never
-    the voter's name, IP or session)."""
+    for a flagged battle) and judge (``FASTCHAT_VOTER`` and the vote's ``voter_hash``: one per person,
+    ``Arena.voter_hash``, never the voter's name, IP or session)."""
     return {"model_a": vote["system_a"], "model_b": vote["system_b"],
             "tstamp": dt.datetime.fromisoformat(vote["created_at"]).timestamp(), "anony": not vote["flagged"],
             "judge": FASTCHAT_VOTER + voter_hash}

@@ -410,3 +410,21 @@ def test_a_generation_config_id_other_than_the_tokenizers_special_token_names_th
     assert message is not None, "the load was not refused"
     assert message.startswith(f"{path}: field '{key}' is {wrong!r}; expected {wanted}"), message
     assert f"the tokenizer's {token_field} {token!r}" in message
+
+
+def test_an_emu3_tokenizer_lacking_the_row_end_is_refused_naming_it(emu3_sound, tmp_path):
+    """verify26a: the row end was checked in config.json's vocabulary_map only; a tokenizer without
+    <|extra_200|> (a vocabulary_map entry whose token the tokenizer lacks was skipped) loaded, and image
+    generation (adapters/emu3.py's layout: each row of codes ends with the tokenizer's id of <|extra_200|>)
+    then had no id to end a row with."""
+    folder = _files(emu3_sound, tmp_path, "processor")
+    path = folder / "tokenizer.json"
+    tokenizer = json.loads(path.read_text())
+    tokenizer["added_tokens"] = [t for t in tokenizer["added_tokens"] if t["content"] != "<|extra_200|>"]
+    tokenizer["model"]["vocab"].pop("<|extra_200|>", None)
+    path.write_text(json.dumps(tokenizer))
+    assert "<|extra_200|>" not in _tokenizer_ids(folder)
+    message = _problem(folder)
+    assert message is not None, "the load was not refused"
+    assert message.startswith(f"{path}: lacks '<|extra_200|>', the token Emu3 ends each row of image codes with"), \
+        message

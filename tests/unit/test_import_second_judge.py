@@ -234,4 +234,22 @@ def test_each_run_a_judge_judged_otherwise_gets_its_problem_line(tmp_path, capsy
     assert "3 problem(s); nothing was written" in said
     for inst in instances:
         assert (f"UEG_direct.json, index {inst.index} ({inst.task_type}): judge 'qwen' already judged this run "
-                "otherwise; pass --replace") in said
+                "otherwise;") in said
+    assert said.count("pass --replace") == 3, said
+
+
+def test_a_second_judges_file_under_the_same_judge_name_is_told_about_judge_name(tmp_path, capsys):
+    """verify26a: the second judge's file imported without --judge-name (both under the default name
+    'judge_answer') was told only "pass --replace to re-import its replies", which stores the second judge's
+    replies in place of the first's under the first's name, so the two are never compared. The refusal names
+    --judge-name too, for another judge's replies on the same runs."""
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    first = _folder(tmp_path / "gemini", instances, lambda k, j, q: q.answer)
+    second = _folder(tmp_path / "qwen", instances, lambda k, j, q: "yes" if q.answer == "no" else "no")
+    db = tmp_path / "s.db"
+    for folder, status in ((first, 0), (second, 1)):
+        assert main(["import-results", str(folder), "--model", "bagel-pub", "--data", "bundled",
+                     "--db", str(db)]) == status
+    said = capsys.readouterr().err
+    assert "judge 'judge_answer' already judged this run otherwise" in said, said
+    assert "--judge-name" in said and "another judge" in said, said

@@ -506,10 +506,71 @@ def test_one_person_judging_a_run_from_several_sessions_counts_once(store):
     store.save_human_judgment(run_id, "hf:bob", yes, rate_key="hf:bob", max_per_window=30)
     for session in ("s1", "s2", "s3"):  # one address, three page loads
         store.save_human_judgment(run_id, f"anon:ip1:{session}", no, rate_key="anon:ip1", max_per_window=30)
-    assert sorted(j["voter"] for j in store.human_judgments(run_id)) == ["anon:ip1:s3", "anon:ip2:s8", "hf:bob"]
+    assert sorted(j["voter"] for j in store.human_judgments(run_id)) == [  # each stored (verify26a)
+        "anon:ip1:s1", "anon:ip1:s2", "anon:ip1:s3", "anon:ip2:s8", "hf:bob"]
     verdict = store.human_verdict(run_id)  # 2 people said yes, 1 said no
     assert verdict["score"] == 1 and verdict["details"]["voters"] == 3, verdict
     assert store.human_verdicts() == {run_id: verdict}
+
+
+def test_a_person_judging_again_from_another_session_deletes_nothing(store):
+    """verify26a: saving a judgment deleted the run's judgments by every other session of the same address, so
+    in a classroom behind one NAT address each student's saved judgment silently erased the previous students'
+    (nothing stored may be lost). Each session's judgment stays stored; the verdict counts the address once."""
+    run_id = store.save_trace(ueg_trace(seed=1), "bundled")
+    yes = {"kind": "polling", "score": 1, "details": {"verdicts": ["yes"]}}
+    no = {"kind": "polling", "score": 0, "details": {"verdicts": ["no"]}}
+    for session, judgment in (("s1", yes), ("s2", no), ("s3", yes)):  # three students, one address
+        store.save_human_judgment(run_id, f"anon:ip1:{session}", judgment, rate_key="anon:ip1", max_per_window=30)
+    assert [(j["voter"], j["score"]) for j in store.human_judgments(run_id)] == [
+        ("anon:ip1:s1", 1), ("anon:ip1:s2", 0), ("anon:ip1:s3", 1)]
+    verdict = store.human_verdict(run_id)
+    assert (verdict["score"], verdict["details"]["voters"]) == (1, 1), verdict
+
+
+YES = {"kind": "polling", "score": 1, "details": {"verdicts": ["yes"]}}
+NO = {"kind": "polling", "score": 0, "details": {"verdicts": ["no"]}}
+
+
+def _merged_nodes(tmp_path, nodes, *, order=None) -> tuple[Store, dict]:
+    """Stores ``{name}.db``, made in ``nodes``' order, each with the same run judged by (voter, judgment) pairs,
+    merged by the ``merge`` command (in ``order`` of names) into ``all.db``: (that store open, its one run)."""
+    from realunify_arena.cli import main
+
+    for name, judged in nodes:
+        node = Store.open(tmp_path / f"{name}.db")
+        run_id = node.save_trace(ueg_trace(seed=1), "bundled")
+        for voter, judgment in judged:
+            node.save_human_judgment(run_id, voter, judgment, rate_key=":".join(voter.split(":")[:2]))
+        node.close()
+    target = tmp_path / "all.db"
+    sources = [str(tmp_path / f"{name}.db") for name in (order or [name for name, _ in nodes])]
+    assert main(["merge", *sources, "--db", str(target)]) == 0
+    merged = Store.open(target)
+    (run,) = merged.runs()
+    return merged, run
+
+
+def test_one_person_counts_once_in_a_merged_store_and_in_an_old_one(tmp_path, capsys):
+    """verify26a: the per-person rule was kept only when a judgment was saved, so a person's judgments from two
+    sessions counted twice wherever both rows exist: after ``merge`` of two nodes each judged from one address
+    (a tie of 2 to 2 where the people are 2 yes, 1 no), and in a store written before the rule (its rows stay).
+    The verdict counts one judgment per person (``rate_key``), the latest."""
+    merged, run = _merged_nodes(tmp_path, (("a", (("anon:ip1:s1", NO), ("hf:bob", YES))),
+                                           ("b", (("anon:ip1:s2", NO), ("anon:ip2:s8", YES)))))
+    verdict = merged.human_verdict(run["id"])  # people: ip1 no, bob yes, ip2 yes
+    assert (verdict["score"], verdict["details"]["voters"], verdict["details"]["no"]) == (1, 3, 1), verdict
+    merged.close()
+    # a store written before the rule: one address's three page loads said no, two people yes (rows as stored)
+    with sqlite3.connect(tmp_path / "b.db") as db:
+        for voter, score in (("anon:ip1:s3", 0), ("anon:ip1:s4", 0), ("hf:cy", 1)):
+            db.execute("insert into human_judgments (run_id, voter, kind, score, details, created_at)"
+                       " values (1, ?, 'polling', ?, '{}', '2026-01-01T00:00:00')", (voter, score))
+    old = Store.open(tmp_path / "b.db")
+    verdict = old.human_verdict(1)  # people: ip1 no, ip2 yes, cy yes
+    assert (verdict["score"], verdict["details"]["voters"]) == (1, 3), verdict
+    assert old.human_verdicts() == {1: verdict}
+    old.close()
 
 
 def old_store_with_human_judgment(tmp_path, score: int) -> None:
@@ -705,3 +766,35 @@ def test_two_polling_questions_worded_alike_keep_their_own_majorities(store):
     questions = verdict["details"]["questions"]
     assert [(q["expected"], q["verdict"], q["voters"]) for q in questions] == [("yes", "yes", 3), ("no", "no", 3)]
     assert verdict["score"] == 1 and verdict["errors"] == 0
+
+
+def test_a_persons_latest_judgment_is_the_latest_made_not_the_latest_merged(tmp_path):
+    """verify26a: merging node b, then node a, stores a's judgment after b's although the person made it first
+    (and merge stamped each copied judgment with the time of the merge); their latest judgment, the one the
+    verdict counts, is the one made last (``created_at``, kept by merge)."""
+    # a's judgment made first, merged last
+    merged, run = _merged_nodes(tmp_path, (("a", (("anon:ip1:s1", YES),)), ("b", (("anon:ip1:s2", NO), ("hf:cy", NO)))),
+                                order=("b", "a"))
+    verdict = merged.human_verdict(run["id"])  # ip1's latest: no; cy: no
+    assert (verdict["score"], verdict["details"]["voters"], verdict["details"]["no"]) == (0, 2, 2), verdict
+    made = {}
+    for name in ("a", "b"):
+        node = Store.open(tmp_path / f"{name}.db")
+        made |= {j["voter"]: j["created_at"] for j in node.human_judgments(1)}
+        node.close()
+    assert {j["voter"]: j["created_at"] for j in merged.human_judgments(run["id"])} == made
+    merged.close()
+
+
+def test_a_person_judging_again_from_an_earlier_session_counts_that_judgment(store):
+    """verify26a: judging again from a session that judged before updates that session's row in place, so the
+    row order no longer follows when each judgment was made: sessions s1 (yes), s2 (no), then s1 again (yes)
+    counted s2's "no" as the person's latest. The latest made (``created_at``) counts."""
+    run_id = store.save_trace(ueg_trace(seed=1), "bundled")
+    yes = {"kind": "polling", "score": 1, "details": {"verdicts": ["yes"]}}
+    no = {"kind": "polling", "score": 0, "details": {"verdicts": ["no"]}}
+    for voter, judgment in (("anon:ip1:s1", yes), ("anon:ip1:s2", no), ("anon:ip1:s1", yes), ("hf:cy", no),
+                            ("hf:dee", yes)):
+        store.save_human_judgment(run_id, voter, judgment, rate_key=":".join(voter.split(":")[:2]))
+    verdict = store.human_verdict(run_id)  # people: ip1 yes (its latest), cy no, dee yes
+    assert (verdict["score"], verdict["details"]["voters"], verdict["details"]["yes"]) == (1, 3, 2), verdict
