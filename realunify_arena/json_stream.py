@@ -256,7 +256,7 @@ def _items(path: Path, encoding: str, limit: int, keep: frozenset[str], exact: b
                     if found is not None:
                         raise StreamError(None, str(found), "repeat")
                 if index >= skip:
-                    yield _kept(item, keep)
+                    yield kept(item, keep)
                 index += 1
         except ijson.JSONError as e:  # IncompleteJSONError too; both backends raise these
             if source.stop is None:
@@ -285,12 +285,14 @@ def _stopped(why: Exception, index: int, exact: bool, limit: int) -> Exception:
     return StreamError(None, f"not {why.encoding.upper()} text ({why.reason} at byte {why.start})", "text")
 
 
-def _kept(item: object, keep: frozenset[str]) -> object:
+def kept(item: object, keep: frozenset[str]) -> object:
     """``item`` cut to its ``keep`` keys when it is an object, those as ``json.loads`` builds them (plain dicts,
-    as far down as a message shows them); anything else as it is."""
+    as far down as a message shows them); anything else as it is. An object none of whose keys is kept keeps its
+    first key, its value None, so a reader can still tell it from ``{}`` (an object of other fields is not empty)."""
     if not isinstance(item, dict):
         return item
-    return {k: _plain(v) for k, v in item.items() if k in keep}
+    cut = {k: _plain(v) for k, v in item.items() if k in keep}
+    return cut if cut or not item else {next(iter(item)): None}
 
 
 def _plain(value: object, level: int = 0) -> object:

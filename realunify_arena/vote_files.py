@@ -29,7 +29,7 @@ from typing import BinaryIO
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
-from realunify_arena.json_stream import StreamError, array_items
+from realunify_arena.json_stream import StreamError, array_items, kept
 from realunify_arena.sizes import size_text
 from realunify_arena.text_files import (MAX_DATA_FILE_ENV, data_file_limit, json_lines, not_text, open_regular,
                                         path_fault, read_json_text)
@@ -314,8 +314,7 @@ def _streamed_lines(path: Path, limit: int) -> Iterator[tuple[str, object]]:
             count += 1
             if count == 1:
                 columns = _columns(record)
-            yield f"line {number}", ({k: v for k, v in record.items() if k in _FIELDS}
-                                      if isinstance(record, dict) else record)
+            yield f"line {number}", kept(record, _FIELDS)
     if count == 1 and columns and path.stat().st_size <= limit:
         _one_object(path, read_json_text(path))
 

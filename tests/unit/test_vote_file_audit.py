@@ -209,3 +209,19 @@ def test_an_empty_object_is_named_as_empty(tmp_path, text):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ValueError, match="an empty object; expected a vote"):
         read_votes(path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+@pytest.mark.parametrize("text", ['{"question_id": "q1", "answer": "B"}\n', '[{"question_id": "q1", "answer": "B"}]',
+                                  '{"model": "m", "conversation_a": []}\n{"model": "m"}\n'])
+def test_a_record_of_fields_no_vote_has_is_not_called_empty(tmp_path, text, encoding):
+    """A record whose fields are all ones a vote does not have (a results file given to --votes by mistake) is not
+    empty: it is refused for the vote field it lacks, in every encoding. Before (verify26b), the streamed readers
+    (UTF-8 JSON Lines and JSON arrays) kept only the fields a vote reads before the empty-record check, so such a
+    record was refused as "an empty object", while the same file in UTF-16 (read whole) said 'track' is missing."""
+    path = tmp_path / "votes.json"
+    path.write_text(text, encoding=encoding)
+    with pytest.raises(ValueError) as refused:
+        read_votes(path)
+    said = str(refused.value)
+    assert "empty object" not in said and "field 'track' is missing" in said, said
