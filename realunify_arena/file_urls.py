@@ -1,6 +1,7 @@
 """Gradio's file route asked for a URL, refused: the server fetches nothing for a visitor.
 
-Gradio 6.31 serves ``GET``/``HEAD /gradio_api/file=<path or URL>``; given an http(s) URL
+Gradio 6.31 serves ``GET``/``HEAD /gradio_api/file=<path or URL>`` (and ``GET /gradio_api/file/<path or URL>``, its
+older spelling, by the same handler); given an http(s) URL
 (``gradio_client.utils.is_http_url_like``: it starts with ``http://`` or ``https://``) it fetches the URL itself
 and streams the answer back (``route_utils.secure_url_stream_response``, which refuses only private hosts), so
 any visitor could make the server download any public URL. The page never asks for one: a file the app shows is
@@ -15,15 +16,17 @@ from gradio_client.utils import is_http_url_like
 
 from realunify_arena.asgi import route_path, send_detail
 
-_FILE_ROUTE = f"{API_PREFIX}/file="
+# the route's two spellings: ``file=<path>``, and Gradio's older ``file/<path>`` (``routes.file_deprecated``, which
+# calls the same handler, so it fetched a URL too)
+_FILE_ROUTES = (f"{API_PREFIX}/file=", f"{API_PREFIX}/file/")
 NOT_FETCHED = ("a URL is not fetched here: /gradio_api/file= serves only this app's own files, by path; open the "
                "URL yourself")
 
 
 def fetches_url(path: str) -> bool:
     """Whether a request to ``path`` (the app's route path, ``asgi.route_path``) would make Gradio's file route
-    fetch a URL."""
-    return path.startswith(_FILE_ROUTE) and is_http_url_like(path[len(_FILE_ROUTE):])
+    fetch a URL: ``/gradio_api/file=<URL>`` or ``/gradio_api/file/<URL>``."""
+    return any(path.startswith(route) and is_http_url_like(path[len(route):]) for route in _FILE_ROUTES)
 
 
 class NoUrlFiles:

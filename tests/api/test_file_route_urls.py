@@ -24,9 +24,12 @@ pytestmark = pytest.mark.slow
     "http://127.0.0.1:9/secret.png",  # a private host: Gradio's own 403 named it
 ])
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
-def test_the_file_route_fetches_no_url(served_app, address, method):
+@pytest.mark.parametrize("route", ["gradio_api/file=", "gradio_api/file/"])
+def test_the_file_route_fetches_no_url(served_app, address, method, route):
+    """``/gradio_api/file/<path>`` is Gradio's older spelling of the route (``file_deprecated``, which calls the
+    same handler): it fetched a URL too (verify26b: the 403 covered ``file=`` only)."""
     started = time.monotonic()
-    answer = served_app["http"].request(method, f"gradio_api/file={address}")
+    answer = served_app["http"].request(method, f"{route}{address}")
     assert answer.status_code == 403, (answer.status_code, answer.text[:300])
     assert time.monotonic() - started < 5  # no connection tried (Gradio's connect timeout is 10 s)
     if method == "GET":
@@ -38,5 +41,6 @@ def test_a_file_of_the_app_is_still_served(served_app):
     """The route still serves what it served: a file in Gradio's upload folder (uploaded first)."""
     uploaded = served_app["http"].post("gradio_api/upload", files={"files": ("a.txt", b"hello", "text/plain")})
     assert uploaded.status_code == 200, uploaded.text
-    answer = served_app["http"].get(f"gradio_api/file={uploaded.json()[0]}")
-    assert answer.status_code == 200 and answer.content == b"hello", answer.text[:300]
+    for route in ("gradio_api/file=", "gradio_api/file/"):
+        answer = served_app["http"].get(f"{route}{uploaded.json()[0]}")
+        assert answer.status_code == 200 and answer.content == b"hello", (route, answer.text[:300])
