@@ -35,7 +35,7 @@ from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance, PollingQuestion
 from realunify_arena.families import Capability
 from realunify_arena.protocols import loaded
-from realunify_arena.reasoning import cut_while_reasoning, strip_reasoning
+from realunify_arena.reasoning import cut_before_answer, strip_reasoning
 from realunify_arena.redaction import error_text, redact
 from realunify_arena.scoring import instance_score
 from realunify_arena.trace import Step, Trace
@@ -388,8 +388,8 @@ class AdapterJudge(Judge):
 
     The first ask is greedy; retries sample with a new seed, since a greedy retry would repeat itself. Each ask
     allows ``max_new_tokens`` (8: the first word is all that counts); a reply cut at that limit inside a
-    reasoning block (``reasoning.cut_while_reasoning``: a reasoning model served without a reasoning parser, whose
-    verdict comes after its thoughts) is asked once more with the card's own ``max_new_tokens``
+    reasoning block or just after it (``reasoning.cut_before_answer``: a reasoning model served without a reasoning
+    parser, whose verdict comes after its thoughts) is asked once more with the card's own ``max_new_tokens``
     (``defaults.max_new_tokens``, 256 unless the card sets it: set it to what the model's thinking needs).
     """
 
@@ -406,7 +406,7 @@ class AdapterJudge(Judge):
         prompt = prompts.judge_prompt(question_text)
         with loaded(self.pool, self.name) as adapter:
             reply = adapter.understand([image], prompt, self.options(attempt))
-            if isinstance(reply, str) and cut_while_reasoning(reply):
+            if isinstance(reply, str) and cut_before_answer(reply):
                 room = adapter.card.defaults.max_new_tokens
                 if room > self.max_new_tokens:
                     reply = adapter.understand([image], prompt, self.options(attempt, room))

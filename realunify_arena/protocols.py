@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable, Iterator
 
 from PIL import Image
 
-from realunify_arena.adapters.base import (Adapter, Capability, GenerationOptions, ModelSource, ModelUnavailable,
-                                           NotSupported)
+from realunify_arena.adapters.base import (Adapter, Capability, CutReply, GenerationOptions, ModelSource,
+                                           ModelUnavailable, NotSupported)
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
-from realunify_arena.reasoning import cut_while_reasoning, strip_reasoning
+from realunify_arena.reasoning import cut_before_answer, strip_reasoning
 from realunify_arena.redaction import error_text, redact
 from realunify_arena.stopping import RunControl, RunStopped, active
 from realunify_arena.systems import MODES, Mode
@@ -161,28 +161,31 @@ def _steps(instance: AnyInstance, adapter: Adapter, mode: Mode, options: Generat
         return
     prompt = instance.prompt
     if mode == "stepwise":
+        replies = []  # the reply as the adapter gave it: a ``CutReply`` says it was cut at its token limit
         refine = _timed(StepRole.REFINED_PROMPT, instance.refine_text,
-                        lambda: adapter.understand([], instance.refine_text, options))
+                        lambda: replies.append(adapter.understand([], instance.refine_text, options)) or replies[0])
         yield refine
-        prompt = refined_prompt(refine.text)
+        prompt = refined_prompt(refine.text, cut=isinstance(replies[0], CutReply))
     yield _timed(StepRole.GENERATED_IMAGE, prompt, lambda: adapter.generate(prompt, options))
 
 
-def refined_prompt(reply: str) -> str:
+def refined_prompt(reply: str, *, cut: bool = False) -> str:
     """The generation prompt in a UEG stepwise refine reply: the reply after any leading reasoning block
     (``reasoning.strip_reasoning``: ``<think>...</think>`` and its variants, as a reasoning model served without a
     reasoning parser writes it), white space at its ends removed. The paper's stepwise protocol generates from
     the refined prompt, which is the reply's content, not the thoughts before it. A reply with nothing after its
     reasoning gives "" (the image is generated from it, as the official runner would generate from an empty
-    ``response``).
+    ``response``), unless it was ``cut`` there (the adapter's reply was a ``CutReply``).
 
     Raises:
-        ValueError: the reply was cut while the model was still reasoning, so it holds no refined prompt.
+        ValueError: the reply was cut while the model was still reasoning, or at its token limit just after its
+            reasoning (``reasoning.cut_before_answer``), so it holds no refined prompt.
     """
     prompt = strip_reasoning(reply).strip()
-    if not prompt and cut_while_reasoning(reply):
-        raise ValueError(f"{StepRole.REFINED_PROMPT.value}: the model's reply was cut while it was still reasoning "
-                         "(raise the card's max_new_tokens), so there is no refined prompt to generate the image from")
+    if not prompt and cut_before_answer(CutReply(reply) if cut else reply):
+        raise ValueError(f"{StepRole.REFINED_PROMPT.value}: the model's reply was cut at its token limit while it "
+                         "was still reasoning or just after (raise the card's max_new_tokens), so there is no refined "
+                         "prompt to generate the image from")
     return prompt
 
 

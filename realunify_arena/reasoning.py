@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from realunify_arena.adapters.base import CutReply
+
 # Reasoning blocks that reasoning models put before their answer, as served without a reasoning parser (the tags
 # of vLLM's and SGLang's reasoning parsers): <think> (and <thinking>, <reasoning>, <reason>), ByteDance Seed-OSS's
 # <seed:think>, Mistral's [THINK]...[/THINK], Kimi's ◁think▷...◁/think▷, the begin/end-of-thought markers, and
@@ -49,6 +51,13 @@ def cut_while_reasoning(reply: str | None) -> bool:
     """Whether the reply opens a reasoning block it never closes (after any closed ones): a reply cut at its
     token limit while the model was still thinking, so ``strip_reasoning`` leaves nothing of it."""
     return bool(_UNCLOSED_REASONING.match(_after_closed_blocks(reply)))
+
+
+def cut_before_answer(reply: str | None) -> bool:
+    """Whether the reply was cut before its answer: ``cut_while_reasoning``, or a ``CutReply`` (stopped at its
+    token limit: OpenAI's ``finish_reason`` "length") with nothing after its reasoning, its block closed just
+    before the limit. Either way ``strip_reasoning`` leaves no answer, and the model had not given one."""
+    return cut_while_reasoning(reply) or (isinstance(reply, CutReply) and not strip_reasoning(reply).strip())
 
 
 def _after_closed_blocks(reply: str | None) -> str:

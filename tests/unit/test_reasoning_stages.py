@@ -8,6 +8,7 @@ limit it is sent, as such a server does (``finish_reason`` "length"); nothing of
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -39,24 +40,34 @@ class Reasoning(JSONHandler):
             return self.reply(200, {"created": 0, "data": [{"b64_json": png_b64(Image.new("RGB", (32, 32), "orange"))}]})
         text = body["messages"][0]["content"][0]["text"]
         answer = "Yes" if text.startswith("Please answer the following question") else REFINED
-        words = f"<think>\n{THOUGHTS}\n</think>\n\n{answer}".split(" ")
+        words = self.words(answer)
         limit = body.get("max_completion_tokens") or body.get("max_tokens") or len(words)
         cut = len(words) > limit
         self.reply(200, {"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
             {"index": 0, "finish_reason": "length" if cut else "stop",
              "message": {"role": "assistant", "content": " ".join(words[:limit])}}]})
 
+    def words(self, answer: str) -> list[str]:
+        """The reply's words (cut at the token limit by word)."""
+        return f"<think>\n{THOUGHTS}\n</think>\n\n{answer}".split(" ")
 
-@pytest.fixture()
-def reasoning(tmp_path):
-    with serving(Reasoning, image_prompts=[]) as server:
+
+@contextlib.contextmanager
+def _thinker(handler, tmp_path):
+    """(pool with the card "thinker" of the openai family, server) for a stand-in answering as ``handler``."""
+    with serving(handler, image_prompts=[]) as server:
         path = tmp_path / "thinker.yaml"
         path.write_text(json.dumps({
             "family": "openai", "description": "reasoning stand-in (test only)",
             "capabilities": ["understand", "generate"], "endpoint": f"{server.url}/v1", "checkpoint": "m",
             "defaults": {"max_new_tokens": 512}, "params": {"timeout_s": 10}}))
-        pool = ModelPool({"thinker": load_card(path)})
-        yield pool, server
+        yield ModelPool({"thinker": load_card(path)}), server
+
+
+@pytest.fixture()
+def reasoning(tmp_path):
+    with _thinker(Reasoning, tmp_path) as pool_server:
+        yield pool_server
 
 
 def _ueg():
@@ -84,18 +95,47 @@ def test_a_refine_reply_cut_while_thinking_is_a_failed_run_not_a_prompt(reasonin
     assert server.image_prompts == []  # no image generated from the model's unfinished thoughts
 
 
-def test_a_reasoning_judge_is_given_room_to_think_before_its_verdict(reasoning):
+@pytest.mark.parametrize("handler", ["Reasoning", "ShortThinker"])
+def test_a_reasoning_judge_is_given_room_to_think_before_its_verdict(tmp_path, handler):
     """The judge asks for 8 tokens (the verdict is the first word); a reply cut there inside its reasoning is asked
     again with the card's own budget (``defaults.max_new_tokens``, 512 here), so every polling question gets its
-    verdict (the stand-in answers "Yes" after ~70 words of thought) instead of three judge errors."""
-    pool, server = reasoning
+    verdict (the stand-in answers "Yes" after ~70 words of thought) instead of three judge errors. So is one cut just
+    after its reasoning, before the verdict (``ShortThinker``; verify26b: every question was a judge error)."""
     instance = _ueg()
-    with pool.use("thinker") as adapter:
+    with _thinker(globals()[handler], tmp_path) as (pool, server), pool.use("thinker") as adapter:
         trace = run(instance, adapter, "direct", GenerationOptions(max_new_tokens=512))
-    assert trace.status is Status.OK, trace.error
-    judgment = judge_trace(trace, instance, AdapterJudge(pool, "thinker"), lambda step: step.image)
+        assert trace.status is Status.OK, trace.error
+        judgment = judge_trace(trace, instance, AdapterJudge(pool, "thinker"), lambda step: step.image)
     assert judgment.errors == 0, judgment.details
     verdicts = [q["verdict"] for q in judgment.details["questions"]]
     assert verdicts and all(v == "yes" for v in verdicts)
     expected = [q.answer for q in instance.question_list]
     assert judgment.score == int(all(a == "yes" for a in expected))
+
+
+SHORT = "the picture shows a tiger clearly"  # six words: with "<think>" and "</think>", eight
+
+
+class ShortThinker(Reasoning):
+    """As ``Reasoning``, with a thought of six words, so a reply cut at 8 tokens ends exactly at ``</think>``:
+    the reasoning is closed and the answer after it cut off (``finish_reason`` "length")."""
+
+    def words(self, answer: str) -> list[str]:
+        return ["<think>", *SHORT.split(" "), "</think>", *answer.split(" ")]
+
+
+@pytest.fixture()
+def short_thinker(tmp_path):
+    with _thinker(ShortThinker, tmp_path) as pool_server:
+        yield pool_server
+
+
+def test_a_refine_reply_cut_just_after_its_reasoning_is_a_failed_run_not_an_empty_prompt(short_thinker):
+    """Cut at the token limit right after ``</think>``: the model had not written its refined prompt, so there is
+    none to generate from (verify26b: the image was generated from "" as if the model had answered nothing)."""
+    pool, server = short_thinker
+    with pool.use("thinker") as adapter:
+        trace = run(_ueg(), adapter, "stepwise", GenerationOptions(max_new_tokens=8))
+    assert trace.status is Status.ERROR, [s.prompt for s in trace.steps]
+    assert "refined prompt" in trace.error and "cut" in trace.error, trace.error
+    assert server.image_prompts == []
