@@ -178,11 +178,13 @@ _DURATION = re.compile(r"(\d+(?:\.\d{1,9})?)s")
 def retry_info_s(body: Any) -> float | None:
     """The ``retryDelay`` in seconds of a ``google.rpc.RetryInfo`` among the ``details`` of Google's error object
     (``{"error": {"details": [...]}}``, or that object in a one-element list, as Google's OpenAI-compatible
-    endpoint wraps it), which is how the Gemini API gives a 429's wait (google/rpc/error_details.proto; it sends
-    no ``Retry-After``); None when ``body`` (any parsed JSON) holds none that reads."""
+    endpoint wraps it, or the inner error object itself, which the openai client hands on as ``exc.body`` when the
+    body is an object: ``OpenAI._make_status_error``, ``body.get("error", body)``), which is how the Gemini API
+    gives a 429's wait (google/rpc/error_details.proto; it sends no ``Retry-After``); None when ``body`` (any
+    parsed JSON) holds none that reads."""
     if isinstance(body, list) and len(body) == 1:
         body = body[0]
-    error = body.get("error") if isinstance(body, dict) else None
+    error = body.get("error", body) if isinstance(body, dict) else None
     details = error.get("details") if isinstance(error, dict) else None
     for detail in details if isinstance(details, list) else []:
         if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):

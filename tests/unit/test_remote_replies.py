@@ -737,3 +737,20 @@ def test_no_exception_leaving_an_adapter_carries_the_key_in_its_chain(tmp_path, 
     assert _chain(error) == [error], [repr(e) for e in _chain(error)]
     shown = "".join(traceback.format_exception(error)) + repr(error.args) + repr(getattr(error, "__notes__", []))
     assert KEY not in shown, shown
+
+
+def test_an_openai_compatible_endpoint_s_retry_delay_in_an_unwrapped_error_object_is_waited_for(tmp_path, server):
+    """Google's error object as a plain object, ``{"error": {..., "details": [RetryInfo]}}`` (how Vertex AI's
+    OpenAI-compatible endpoint and a proxy answer it, OpenAI's own error shape): the openai client hands on only
+    the inner object as ``exc.body`` (``OpenAI._make_status_error``: ``body.get("error", body)``), so its
+    ``details`` were never looked at (verify26b: retried after the 0.5 s back-off though the server asked for
+    2.5 s; only the list-wrapped form was read)."""
+    def busy_once(h):
+        if len(h.server.times) == 1:
+            return h.send(429, _quota_exceeded("2.5s"))
+        h.reply(200, _openai_answer("A"))
+
+    server.answer = busy_once
+    adapter = _adapter(tmp_path, server, max_retries=2, timeout_s=DEADLINE_S)
+    assert adapter.understand([], "q", adapter.card.defaults) == "A"
+    assert server.times[1] - server.times[0] >= 2.5
