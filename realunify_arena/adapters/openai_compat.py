@@ -387,15 +387,27 @@ def _checked(card: ModelCard, where: str, reply: R) -> R:
     """
     if isinstance(reply, (str, bytes)):
         raise RuntimeError(f"{where}: the reply is not JSON: {error_line(str(reply), card.api_key_env, 100)}")
-    if not hasattr(reply, "model_dump"):  # JSON that is no object ([...], null, 42, true): the client returns it as is
+    # Google's error object in a one-element list, as Gemini's OpenAI-compatible endpoint wraps it (``_message``):
+    # the client builds the reply type from the list's object
+    wrapped = _error_of(reply[0]) if isinstance(reply, list) and len(reply) == 1 else None
+    if not hasattr(reply, "model_dump") and wrapped is None:
+        # JSON that is no object ([...], null, 42, true): the client returns it as is
         raise RuntimeError(f"{where}: the reply is not a JSON object (the API answers with one): got "
-                           f"{error_line(json.dumps(reply), card.api_key_env, 100)}")
-    error = (getattr(reply, "model_extra", None) or {}).get("error")
+                           f"{error_line(json.dumps(reply, default=repr), card.api_key_env, 100)}")
+    error = wrapped if wrapped is not None else _error_of(reply)
     if error is not None:
         message = error.get("message", error) if isinstance(error, dict) else error
         raise RuntimeError(f"{where}: the endpoint answered HTTP 200 with an error: "
                            f"{error_line(str(message), card.api_key_env)}")
     return reply
+
+
+def _error_of(value) -> object:
+    """The ``error`` field of a reply object (a field the reply type does not declare: ``model_extra``) or of a
+    plain dict; None when it has none."""
+    if isinstance(value, dict):
+        return value.get("error")
+    return (getattr(value, "model_extra", None) or {}).get("error")
 
 
 def _reply_text(card: ModelCard, reply) -> str:

@@ -228,6 +228,21 @@ def test_a_200_error_object_fails_the_image_dialects_too(tmp_path, server):
             adapter.generate("a cat", adapter.card.defaults)
 
 
+def test_a_200_error_object_wrapped_in_a_list_is_that_error(tmp_path, server):
+    """Gemini's OpenAI-compatible endpoint wraps its error object in a one-element list (``[{"error": {...}}]``,
+    n4ze3m/page-assist issue #406); on a 4xx it is read (``_message``), but a 200 of that shape was refused as
+    "not a JSON object", its message cut to 100 characters (verify26b). It is the endpoint's error, whole, the key
+    taken out."""
+    message = f"Resource has been exhausted (e.g. check quota). {'x' * 120} key {KEY} end"
+    server.answer = lambda h: h.reply(200, [{"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED"}}])
+    adapter = _adapter(tmp_path, server)
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    said = str(failed.value)
+    assert "answered HTTP 200 with an error: Resource has been exhausted" in said and said.endswith("key *** end")
+    assert KEY not in said
+
+
 # --- error pages ----------------------------------------------------------------------------------------
 
 
