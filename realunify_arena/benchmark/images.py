@@ -147,8 +147,14 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
         if fault is not None:
             raise ImageError(f"{name}: {fault}; expected an image file")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.ExitStack() as files:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if isinstance(source, (str, Path)):
+                # read through a file object, never from a path: Pillow maps an uncompressed file named by path
+                # into memory (TIFF L, RGBA, I;16, CMYK), and its own EXIF orientation step on such a mapped TIFF
+                # (``TiffImageFile.load_end``, Pillow 12.3) left orientations 5-8 the wrong way round, where the
+                # same bytes read from a file object come out upright
+                source = files.enter_context(open(source, "rb"))
             with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
                 check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None

@@ -163,6 +163,19 @@ def test_an_image_arrives_upright_in_rgb_as_its_viewer_shows_it(fmt, mode, orien
     assert_pixels(open_checked(data), want, lossy=fmt == "JPEG")
 
 
+@pytest.mark.parametrize("fmt, mode, orientation", CASES, ids=[f"{f}-{m}-o{o}" for f, m, o in CASES])
+def test_an_image_file_arrives_upright_as_its_bytes_do(tmp_path, fmt, mode, orientation):
+    """The same cases from a file path, as an upload (Gradio's upload folder) and a dataset image arrive: Pillow
+    maps an uncompressed file whose stored bytes are its mode's (TIFF L, RGBA, I;16, CMYK) into memory instead of
+    reading it, and Pillow 12.3's own orientation step on such a mapped TIFF left orientations 5-8 the wrong way
+    round (48 x 32 where 32 x 48 was stored to be shown): 16 of these cases failed while their bytes passed."""
+    upright, make, want = picture(mode)
+    path = tmp_path / f"image.{fmt.lower()}"
+    path.write_bytes(encode(make(np.ascontiguousarray(STORED[orientation](upright))), fmt, orientation))
+    assert_pixels(open_checked(path), want, lossy=fmt == "JPEG")
+    assert_pixels(open_checked(str(path)), want, lossy=fmt == "JPEG")
+
+
 def test_the_orientation_table_is_its_own_check():
     """The test's own table: storing with STORED[o] and showing with SHOWN[o] gives the picture back."""
     a = np.arange(6).reshape(2, 3)
