@@ -85,7 +85,8 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
     - colour profile: an embedded RGB ICC profile (a phone's Display P3, Adobe RGB) is applied, converting
       the pixels to sRGB as colour-managed viewers and browsers show them, and the profile is dropped (the
       pixels are sRGB now); an sRGB profile, a profile of another colour space, or one that cannot be read
-      leaves the pixels as they are (a browser ignores an invalid profile too);
+      leaves the pixels as they are (a browser ignores an invalid profile too); either way the result carries
+      no profile;
     - transparency (alpha bands, a palette's or a colour's ``transparency``): composited over white;
     - everything else: Pillow's conversion to RGB (``1`` -> 0/255, ``CMYK`` -> RGB, palettes, YCbCr, LAB).
 
@@ -220,6 +221,13 @@ def normalised(im: Image.Image, *, close_source: bool = True) -> Image.Image:
     out = eight_bit if eight_bit.mode == "RGB" else eight_bit.convert("RGB")
     if profile is not None:
         out = _to_srgb(out, profile, in_place=close_source or out is not im)
+    elif "icc_profile" in out.info:
+        # a profile left unapplied (sRGB's own, unreadable, another colour space) does not describe these RGB
+        # pixels, which are read as sRGB from here on: not carried on (Pillow's PNG writer would store the
+        # visitor's bytes as they came, a greyscale or Lab profile on an RGB PNG included)
+        if out is im and not close_source:  # a caller's own image keeps its info
+            out = out.copy()
+        out.info.pop("icc_profile")
     if turn:  # upright now: no orientation left for a later viewer to apply again
         for key in _ORIENTATION_KEYS:
             out.info.pop(key, None)
