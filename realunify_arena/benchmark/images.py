@@ -26,8 +26,8 @@ MAX_PIXELS = 64_000_000
 # a 64 MP photo is ~10-30 MB as JPEG; without a limit any visitor could fill the server's disk, where the
 # database lives, at network speed (a 150 MB upload was stored in 0.3 s on loopback).
 MAX_UPLOAD_BYTES = 64 * 2**20
-# Full decodes at once, process-wide: each is held to ``MAX_DECODE_BYTES`` (below), so uploads can hold at most
-# this many of those at once (tests/reliability/test_image_memory.py measures it).
+# Header reads and full decodes at once, process-wide: each decode is held to ``MAX_DECODE_BYTES`` (below), so
+# uploads can hold at most this many of those at once (tests/reliability/test_image_memory.py measures it).
 MAX_CONCURRENT_DECODES = 2
 # The most memory one decode may need, estimated from the header (``decode_budget.estimate``): what a cheap
 # format (PNG/JPEG RGB, ~4.1 bytes a pixel measured) was documented to hold at the pixel limit, 6 bytes a
@@ -54,6 +54,14 @@ UPRIGHT = {
 }
 WHITE = 255
 _ORIENTATION_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif")  # where Pillow reads it
+
+
+def decode_slot() -> threading.BoundedSemaphore:
+    """One of the ``MAX_CONCURRENT_DECODES`` slots, as a context manager (``with decode_slot(): ...``), for code
+    outside this module that opens an untrusted image with Pillow itself (Gradio's upload preprocessing reads the
+    whole header, as ``open_checked`` does); not re-entrant: a holder must not call ``open_checked`` or
+    ``check_header``, which take one too."""
+    return _decodes
 
 
 class ImageError(ValueError):
@@ -107,11 +115,10 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
     name = str(source) if isinstance(source, (str, Path)) else "<image bytes>"
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    with _headed(source, name, max_pixels, max_decode_bytes) as im:
+    with _headed(source, name, max_pixels, max_decode_bytes) as im:  # holds a decode slot
         im.seek(0)  # first frame of an animation
-        with _decodes:
-            im.load()
-            return normalised(im)
+        im.load()
+        return normalised(im)
 
 
 def check_header(path: str | Path, *, max_pixels: int = MAX_PIXELS, name: str | None = None,
@@ -140,7 +147,10 @@ def check_header(path: str | Path, *, max_pixels: int = MAX_PIXELS, name: str | 
 def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             max_decode_bytes: int | None) -> Iterator[Image.Image]:
     """``source`` opened (header only) as one of ``decode_budget.FORMATS``, within the pixel limit and the decode
-    budget; every failure, in the block too, as ``ImageError`` naming ``name``."""
+    budget; every failure, in the block too, as ``ImageError`` naming ``name``. Opening and the block hold one of
+    the ``MAX_CONCURRENT_DECODES`` slots: Pillow reads every chunk before the pixels whole while it opens a file
+    (a PNG's text and private chunks, a JPEG's APP markers), about three times the file's size held (+151 MB for
+    a 52 MB PNG text chunk), and 8 header reads at once, outside any limit, rose by 1 GB."""
     if isinstance(source, (str, Path)):  # never opened unless a regular file: a named pipe would block for good
         fault = path_fault(source)
         if fault == NO_SUCH_FILE:
@@ -148,7 +158,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
         if fault is not None:
             raise ImageError(f"{name}: {fault}; expected an image file")
     try:
-        with warnings.catch_warnings(), contextlib.ExitStack() as files:
+        with _decodes, warnings.catch_warnings(), contextlib.ExitStack() as files:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             if isinstance(source, (str, Path)):
                 # read through a file object, never from a path: Pillow maps an uncompressed file named by path
