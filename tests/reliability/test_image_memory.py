@@ -64,9 +64,9 @@ print(json.dumps({"rise": peak() - before, "pixels": pixels}))
 """
 
 
-def measure(path: Path, copies: int) -> dict:
+def measure(path: Path, copies: int, script: str = MEASURE) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(copies)], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", script, str(path), str(copies)], capture_output=True,
                           text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
@@ -151,14 +151,6 @@ def png_with_chunk(path: Path, chunk_type: bytes, payload: bytes) -> Path:
     return path
 
 
-def measure_headers(path: Path, copies: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", HEADER_MEASURE, str(path), str(copies)], capture_output=True,
-                          text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
-
-
 @pytest.mark.parametrize("chunk_type, payload", [(b"tEXt", b"Comment\0" + b"A" * (48 * 2**20)),
                                                  (b"prVt", b"\0" * (48 * 2**20))],
                          ids=["text chunk", "private chunk"])
@@ -172,9 +164,9 @@ def test_concurrent_header_reads_of_a_large_upload_wait_for_each_other(tmp_path,
 
     path = png_with_chunk(tmp_path / "chunky.png", chunk_type, payload)
     assert path.stat().st_size < MAX_UPLOAD_BYTES
-    alone = measure_headers(path, 1)
+    alone = measure(path, 1, HEADER_MEASURE)
     copies = 8
-    together = measure_headers(path, copies)
+    together = measure(path, copies, HEADER_MEASURE)
     bound = MAX_CONCURRENT_DECODES * alone["rise"] + SLACK
     print(f"{chunk_type.decode()}: one {alone['rise'] / 2**20:.0f} MB, {copies} at once "
           f"{together['rise'] / 2**20:.0f} MB (bound {bound / 2**20:.0f} MB)")
