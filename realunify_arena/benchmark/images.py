@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import mmap
 import random
+import re
 import struct
 import threading
 import warnings
@@ -170,6 +172,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
                 _check_size(name, im, max_pixels)
                 check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None
                               else max_decode_bytes)
+                check_scans(name, im)
                 yield im
     except ImageError:
         raise
@@ -207,6 +210,69 @@ def check_budget(name: str, im: Image.Image, max_pixels: int, budget: int) -> No
     why = decode_budget.over_budget(name, im.format, mode, im.size, budget, max_pixels)
     if why is not None:
         raise OverLimit(why)
+
+
+# The most scans a JPEG may have. Each scan of a progressive JPEG is a pass over the whole picture's coefficients,
+# so a small file that repeats one scan decodes for as long as it likes (the second of "Two Issues with the JPEG
+# Standard", libjpeg-turbo, 2019; its djpeg has -maxscans and TurboJPEG TJPARAM_SCANLIMIT for this): a 172 KB
+# 16 MP file with 1,010 scans took 9 s, ~9 ms a scan, and a 64 MiB upload holds 2 million 31-byte scans. Encoders
+# write 1 (baseline) to about 10 (libjpeg's progressive script; mozjpeg's optimised ones stay under 70).
+MAX_JPEG_SCANS = 100
+_ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # the next marker: 0xFF not stuffing (00) or restart (RSTn)
+
+
+def jpeg_scans(data) -> int:
+    """The start-of-scan (SOS) markers of the JPEG in ``data`` (bytes, or a buffer such as an ``mmap``), counted by
+    its structure (ITU-T T.81, B.1.1 and B.2: each marker but SOI, EOI, TEM and RSTn starts a segment with a 2-byte
+    length; after an SOS segment comes entropy-coded data, in which 0xFF is followed only by 0x00 or RSTn), so a
+    marker's bytes inside a segment (an EXIF thumbnail's own scan) are not counted. Stops at EOI or at the end."""
+    count, at, size = 0, 2, len(data)
+    while at + 1 < size:
+        if data[at] != 0xFF:
+            return count  # not a marker where one must be: the decoder stops here too
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            at += 1
+            continue
+        if marker == 0xD9:
+            return count
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            at += 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        if marker == 0xDA:
+            count += 1
+            found = _ENTROPY_END.search(data, at)
+            if found is None:
+                return count
+            at = found.start()
+    return count
+
+
+def check_scans(name: str, im: Image.Image) -> None:
+    """Raises ``OverLimit`` for a JPEG (or MPO) ``im``, opened and not decoded, of more than ``MAX_JPEG_SCANS`` scans;
+    reads the file ``im`` was opened from (mapped, not copied) and leaves its position as it was."""
+    if im.format not in ("JPEG", "MPO") or im.fp is None:
+        return
+    fp = im.fp
+    where = fp.tell()
+    try:
+        try:
+            data = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # a BytesIO: its own buffer
+            fp.seek(0)
+            data = fp.read()
+        try:
+            scans = jpeg_scans(data)
+        finally:
+            if isinstance(data, mmap.mmap):
+                data.close()
+    finally:
+        fp.seek(where)
+    if scans > MAX_JPEG_SCANS:
+        raise OverLimit(f"{name}: a JPEG of {scans:,} scans is over the limit of {MAX_JPEG_SCANS} (each scan is a "
+                        "pass over the whole picture, so its decode would take far longer than its size says); "
+                        "save it again as a baseline or ordinary progressive JPEG, or as a PNG")
 
 
 def orientation(im: Image.Image) -> int:
