@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import mmap
 import random
+import re
 import struct
 import threading
 import warnings
@@ -26,8 +28,8 @@ MAX_PIXELS = 64_000_000
 # a 64 MP photo is ~10-30 MB as JPEG; without a limit any visitor could fill the server's disk, where the
 # database lives, at network speed (a 150 MB upload was stored in 0.3 s on loopback).
 MAX_UPLOAD_BYTES = 64 * 2**20
-# Full decodes at once, process-wide: each is held to ``MAX_DECODE_BYTES`` (below), so uploads can hold at most
-# this many of those at once (tests/reliability/test_image_memory.py measures it).
+# Header reads and full decodes at once, process-wide: each decode is held to ``MAX_DECODE_BYTES`` (below), so
+# uploads can hold at most this many of those at once (tests/reliability/test_image_memory.py measures it).
 MAX_CONCURRENT_DECODES = 2
 # The most memory one decode may need, estimated from the header (``decode_budget.estimate``): what a cheap
 # format (PNG/JPEG RGB, ~4.1 bytes a pixel measured) was documented to hold at the pixel limit, 6 bytes a
@@ -54,6 +56,14 @@ UPRIGHT = {
 }
 WHITE = 255
 _ORIENTATION_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif")  # where Pillow reads it
+
+
+def decode_slot() -> threading.BoundedSemaphore:
+    """One of the ``MAX_CONCURRENT_DECODES`` slots, as a context manager (``with decode_slot(): ...``), for code
+    outside this module that opens an untrusted image with Pillow itself (Gradio's upload preprocessing reads the
+    whole header, as ``open_checked`` does); not re-entrant: a holder must not call ``open_checked`` or
+    ``check_header``, which take one too."""
+    return _decodes
 
 
 class ImageError(ValueError):
@@ -85,7 +95,8 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
     - colour profile: an embedded RGB ICC profile (a phone's Display P3, Adobe RGB) is applied, converting
       the pixels to sRGB as colour-managed viewers and browsers show them, and the profile is dropped (the
       pixels are sRGB now); an sRGB profile, a profile of another colour space, or one that cannot be read
-      leaves the pixels as they are (a browser ignores an invalid profile too);
+      leaves the pixels as they are (a browser ignores an invalid profile too); either way the result carries
+      no profile;
     - transparency (alpha bands, a palette's or a colour's ``transparency``): composited over white;
     - everything else: Pillow's conversion to RGB (``1`` -> 0/255, ``CMYK`` -> RGB, palettes, YCbCr, LAB).
 
@@ -106,11 +117,10 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
     name = str(source) if isinstance(source, (str, Path)) else "<image bytes>"
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    with _headed(source, name, max_pixels, max_decode_bytes) as im:
+    with _headed(source, name, max_pixels, max_decode_bytes) as im:  # holds a decode slot
         im.seek(0)  # first frame of an animation
-        with _decodes:
-            im.load()
-            return normalised(im)
+        im.load()
+        return normalised(im)
 
 
 def check_header(path: str | Path, *, max_pixels: int = MAX_PIXELS, name: str | None = None,
@@ -139,7 +149,10 @@ def check_header(path: str | Path, *, max_pixels: int = MAX_PIXELS, name: str | 
 def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             max_decode_bytes: int | None) -> Iterator[Image.Image]:
     """``source`` opened (header only) as one of ``decode_budget.FORMATS``, within the pixel limit and the decode
-    budget; every failure, in the block too, as ``ImageError`` naming ``name``."""
+    budget; every failure, in the block too, as ``ImageError`` naming ``name``. Opening and the block hold one of
+    the ``MAX_CONCURRENT_DECODES`` slots: Pillow reads every chunk before the pixels whole while it opens a file
+    (a PNG's text and private chunks, a JPEG's APP markers), about three times the file's size held (+151 MB for
+    a 52 MB PNG text chunk), and 8 header reads at once, outside any limit, rose by 1 GB."""
     if isinstance(source, (str, Path)):  # never opened unless a regular file: a named pipe would block for good
         fault = path_fault(source)
         if fault == NO_SUCH_FILE:
@@ -147,12 +160,19 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
         if fault is not None:
             raise ImageError(f"{name}: {fault}; expected an image file")
     try:
-        with warnings.catch_warnings():
+        with _decodes, warnings.catch_warnings(), contextlib.ExitStack() as files:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if isinstance(source, (str, Path)):
+                # read through a file object, never from a path: Pillow maps an uncompressed file named by path
+                # into memory (TIFF L, RGBA, I;16, CMYK), and its own EXIF orientation step on such a mapped TIFF
+                # (``TiffImageFile.load_end``, Pillow 12.3) left orientations 5-8 the wrong way round, where the
+                # same bytes read from a file object come out upright
+                source = files.enter_context(open(source, "rb"))
             with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
                 check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None
                               else max_decode_bytes)
+                check_scans(name, im)
                 yield im
     except ImageError:
         raise
@@ -192,6 +212,69 @@ def check_budget(name: str, im: Image.Image, max_pixels: int, budget: int) -> No
         raise OverLimit(why)
 
 
+# The most scans a JPEG may have. Each scan of a progressive JPEG is a pass over the whole picture's coefficients,
+# so a small file that repeats one scan decodes for as long as it likes (the second of "Two Issues with the JPEG
+# Standard", libjpeg-turbo, 2019; its djpeg has -maxscans and TurboJPEG TJPARAM_SCANLIMIT for this): a 172 KB
+# 16 MP file with 1,010 scans took 9 s, ~9 ms a scan, and a 64 MiB upload holds 2 million 31-byte scans. Encoders
+# write 1 (baseline) to about 10 (libjpeg's progressive script; mozjpeg's optimised ones stay under 70).
+MAX_JPEG_SCANS = 100
+_ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # the next marker: 0xFF not stuffing (00) or restart (RSTn)
+
+
+def jpeg_scans(data) -> int:
+    """The start-of-scan (SOS) markers of the JPEG in ``data`` (bytes, or a buffer such as an ``mmap``), counted by
+    its structure (ITU-T T.81, B.1.1 and B.2: each marker but SOI, EOI, TEM and RSTn starts a segment with a 2-byte
+    length; after an SOS segment comes entropy-coded data, in which 0xFF is followed only by 0x00 or RSTn), so a
+    marker's bytes inside a segment (an EXIF thumbnail's own scan) are not counted. Stops at EOI or at the end."""
+    count, at, size = 0, 2, len(data)
+    while at + 1 < size:
+        if data[at] != 0xFF:
+            return count  # not a marker where one must be: the decoder stops here too
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            at += 1
+            continue
+        if marker == 0xD9:
+            return count
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            at += 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        if marker == 0xDA:
+            count += 1
+            found = _ENTROPY_END.search(data, at)
+            if found is None:
+                return count
+            at = found.start()
+    return count
+
+
+def check_scans(name: str, im: Image.Image) -> None:
+    """Raises ``OverLimit`` for a JPEG (or MPO) ``im``, opened and not decoded, of more than ``MAX_JPEG_SCANS`` scans;
+    reads the file ``im`` was opened from (mapped, not copied) and leaves its position as it was."""
+    if im.format not in ("JPEG", "MPO") or im.fp is None:
+        return
+    fp = im.fp
+    where = fp.tell()
+    try:
+        try:
+            data = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # a BytesIO: its own buffer
+            fp.seek(0)
+            data = fp.read()
+        try:
+            scans = jpeg_scans(data)
+        finally:
+            if isinstance(data, mmap.mmap):
+                data.close()
+    finally:
+        fp.seek(where)
+    if scans > MAX_JPEG_SCANS:
+        raise OverLimit(f"{name}: a JPEG of {scans:,} scans is over the limit of {MAX_JPEG_SCANS} (each scan is a "
+                        "pass over the whole picture, so its decode would take far longer than its size says); "
+                        "save it again as a baseline or ordinary progressive JPEG, or as a PNG")
+
+
 def orientation(im: Image.Image) -> int:
     """The EXIF orientation 1-8 stored with ``im`` (1, upright, when absent or unreadable)."""
     try:
@@ -214,6 +297,13 @@ def normalised(im: Image.Image, *, close_source: bool = True) -> Image.Image:
     out = eight_bit if eight_bit.mode == "RGB" else eight_bit.convert("RGB")
     if profile is not None:
         out = _to_srgb(out, profile, in_place=close_source or out is not im)
+    elif "icc_profile" in out.info:
+        # a profile left unapplied (sRGB's own, unreadable, another colour space) does not describe these RGB
+        # pixels, which are read as sRGB from here on: not carried on (Pillow's PNG writer would store the
+        # visitor's bytes as they came, a greyscale or Lab profile on an RGB PNG included)
+        if out is im and not close_source:  # a caller's own image keeps its info
+            out = out.copy()
+        out.info.pop("icc_profile")
     if turn:  # upright now: no orientation left for a later viewer to apply again
         for key in _ORIENTATION_KEYS:
             out.info.pop(key, None)

@@ -64,9 +64,9 @@ print(json.dumps({"rise": peak() - before, "pixels": pixels}))
 """
 
 
-def measure(path: Path, copies: int) -> dict:
+def measure(path: Path, copies: int, script: str = MEASURE) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(copies)], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", script, str(path), str(copies)], capture_output=True,
                           text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
@@ -104,3 +104,71 @@ def test_concurrent_decodes_wait_for_each_other(tmp_path):
           f"(bound {bound / 2**20:.0f} MB; unlimited would be about {copies * 5 * side * side / 2**20:.0f} MB)")
     assert len(result["pixels"]) == copies and all(p[1] == [63, 63, 63] for p in result["pixels"])
     assert result["rise"] < bound
+
+
+HEADER_MEASURE = r"""
+import io, json, sys, threading
+from PIL import Image
+from realunify_arena.benchmark.images import check_header, open_checked
+
+path, copies = sys.argv[1], int(sys.argv[2])
+tiny = io.BytesIO()
+Image.new("RGB", (8, 8)).save(tiny, format="PNG")
+open_checked(tiny.getvalue())  # plugins and code paths loaded before the baseline
+
+def peak():
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmHWM:")[1].split()[0]) * 1024
+
+before = peak()
+sizes = []
+
+def upload():  # what an upload meets: the header check before Gradio opens it, then Run's decode
+    check_header(path)
+    sizes.append(open_checked(path).size)
+
+threads = [threading.Thread(target=upload) for _ in range(copies)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps({"rise": peak() - before, "sizes": sizes}))
+"""
+
+
+def png_with_chunk(path: Path, chunk_type: bytes, payload: bytes) -> Path:
+    """A sound 40x20 RGB PNG with one extra chunk of ``payload`` before its pixels (PNG specification 5.3:
+    length, type, data, CRC over type and data)."""
+    import io as _io
+    import zlib
+
+    buffer = _io.BytesIO()
+    Image.new("RGB", (40, 20), (200, 30, 90)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    chunk = (len(payload).to_bytes(4, "big") + chunk_type + payload
+             + (zlib.crc32(chunk_type + payload) & 0xFFFFFFFF).to_bytes(4, "big"))
+    path.write_bytes(data[:33] + chunk + data[33:])  # after the 8-byte signature and the 25-byte IHDR chunk
+    return path
+
+
+@pytest.mark.parametrize("chunk_type, payload", [(b"tEXt", b"Comment\0" + b"A" * (48 * 2**20)),
+                                                 (b"prVt", b"\0" * (48 * 2**20))],
+                         ids=["text chunk", "private chunk"])
+def test_concurrent_header_reads_of_a_large_upload_wait_for_each_other(tmp_path, chunk_type, payload):
+    """A 40x20 picture carrying 48 MB in a text or private chunk (inside the 64 MiB upload limit): Pillow reads
+    every such chunk whole while it opens the file, before any pixel, so each header read held about three times
+    the file (measured: +151 MB for 52 MB), and header reads had no limit on how many run at once: 8 uploads at
+    once rose by 1 GB. They now take the decode slots too, so 8 at once hold at most ``MAX_CONCURRENT_DECODES``
+    of one's rise (measured here, alone, in the same way)."""
+    from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
+
+    path = png_with_chunk(tmp_path / "chunky.png", chunk_type, payload)
+    assert path.stat().st_size < MAX_UPLOAD_BYTES
+    alone = measure(path, 1, HEADER_MEASURE)
+    copies = 8
+    together = measure(path, copies, HEADER_MEASURE)
+    bound = MAX_CONCURRENT_DECODES * alone["rise"] + SLACK
+    print(f"{chunk_type.decode()}: one {alone['rise'] / 2**20:.0f} MB, {copies} at once "
+          f"{together['rise'] / 2**20:.0f} MB (bound {bound / 2**20:.0f} MB)")
+    assert together["sizes"] == [[40, 20]] * copies
+    assert together["rise"] < bound

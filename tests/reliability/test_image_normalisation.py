@@ -163,6 +163,19 @@ def test_an_image_arrives_upright_in_rgb_as_its_viewer_shows_it(fmt, mode, orien
     assert_pixels(open_checked(data), want, lossy=fmt == "JPEG")
 
 
+@pytest.mark.parametrize("fmt, mode, orientation", CASES, ids=[f"{f}-{m}-o{o}" for f, m, o in CASES])
+def test_an_image_file_arrives_upright_as_its_bytes_do(tmp_path, fmt, mode, orientation):
+    """The same cases from a file path, as an upload (Gradio's upload folder) and a dataset image arrive: Pillow
+    maps an uncompressed file whose stored bytes are its mode's (TIFF L, RGBA, I;16, CMYK) into memory instead of
+    reading it, and Pillow 12.3's own orientation step on such a mapped TIFF left orientations 5-8 the wrong way
+    round (48 x 32 where 32 x 48 was stored to be shown): 16 of these cases failed while their bytes passed."""
+    upright, make, want = picture(mode)
+    path = tmp_path / f"image.{fmt.lower()}"
+    path.write_bytes(encode(make(np.ascontiguousarray(STORED[orientation](upright))), fmt, orientation))
+    assert_pixels(open_checked(path), want, lossy=fmt == "JPEG")
+    assert_pixels(open_checked(str(path)), want, lossy=fmt == "JPEG")
+
+
 def test_the_orientation_table_is_its_own_check():
     """The test's own table: storing with STORED[o] and showing with SHOWN[o] gives the picture back."""
     a = np.arange(6).reshape(2, 3)
@@ -299,3 +312,46 @@ def test_an_srgb_or_unreadable_profile_leaves_the_pixels_as_they_are():
         buffer = io.BytesIO()
         stored.save(buffer, format="PNG", icc_profile=profile)
         assert open_checked(buffer.getvalue()).getpixel((8, 8)) == (200, 30, 90)
+
+
+def png_chunk_types(data: bytes) -> list[bytes]:
+    """The chunk types of a PNG, in order (PNG specification, 5.3: length, type, data, CRC)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    types, at = [], 8
+    while at < len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        types.append(data[at + 4:at + 8])
+        at += 12 + length
+    return types
+
+
+@pytest.mark.parametrize("mode, kind", [("RGB", "sRGB"), ("RGB", "garbage"), ("L", "LAB"), ("RGB", "LAB")])
+def test_a_profile_left_unapplied_is_not_stored_with_the_rgb_pixels(tmp_path, mode, kind):
+    """A profile ``open_checked`` does not apply (sRGB's own, unreadable bytes, another colour space) is not
+    carried on the RGB result, so the PNG stored for your own image holds no iCCP chunk. Before, the visitor's
+    profile bytes were written into the stored PNG as they came: a greyscale or Lab profile on an RGB PNG (which
+    the PNG specification, 11.3.3.3, does not allow for a colour image) and any unreadable bytes up to Pillow's
+    1 MB chunk limit, in the file and in the instance's content hash."""
+    from PIL import ImageCms
+
+    from realunify_arena.benchmark.images import png_bytes
+
+    profile = {"sRGB": lambda: ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+               "LAB": lambda: ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes(),
+               "garbage": lambda: b"not a profile at all" * 50}[kind]()
+    level = (200, 30, 90) if mode == "RGB" else 120
+    path = tmp_path / "own.png"
+    Image.new(mode, (16, 16), level).save(path, icc_profile=profile)
+    with Image.open(path) as reread:
+        assert reread.info.get("icc_profile") == profile  # the file really carries it
+    got = open_checked(path)
+    assert got.getpixel((8, 8)) == (level if mode == "RGB" else (level,) * 3)
+    assert "icc_profile" not in got.info
+    assert b"iCCP" not in png_chunk_types(png_bytes(got))
+    instance = custom_instance("GEU", "mental_tracking", None, str(path), "Which colour?",
+                               "red\nblue\ngreen\nblack", "C")
+    assert b"iCCP" not in png_chunk_types(instance.image_bytes)
+    caller = Image.new(mode, (16, 16), level)
+    caller.info["icc_profile"] = profile
+    open_checked(caller)
+    assert caller.info["icc_profile"] == profile  # a caller's own image is left as it was

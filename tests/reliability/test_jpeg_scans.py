@@ -1,0 +1,70 @@
+"""A JPEG whose decode takes far longer than its size says is refused before it decodes: each scan of a progressive
+JPEG is a pass over the whole picture, so a small file repeating one scan decoded for as long as it liked (a 172 KB
+16 MP upload of 1,010 scans took 9 s of CPU, holding one of the two decode slots; a 64 MiB upload holds 2 million
+such scans). The second issue of libjpeg-turbo's "Two Issues with the JPEG Standard" (2019), which its ``djpeg
+-maxscans`` and TurboJPEG's scan limit guard against.
+
+The files are made here: Pillow's progressive JPEG, its last scan (SOS segment and entropy-coded data, up to EOI)
+repeated; the expected scan count is the SOS markers (0xFF 0xDA) of a file that holds no other JPEG, counted
+as bytes.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from realunify_arena.benchmark.custom import custom_instance
+from realunify_arena.benchmark.images import MAX_JPEG_SCANS, ImageError, open_checked
+
+SOS, EOI = b"\xff\xda", b"\xff\xd9"
+
+
+def progressive(extra_scans: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), (120, 60, 30)).save(buffer, format="JPEG", progressive=True, quality=90)
+    data = buffer.getvalue()
+    end = data.rindex(EOI)
+    last = data[data.rindex(SOS):end]
+    return data[:end] + last * extra_scans + data[end:]
+
+
+def test_a_jpeg_repeating_a_scan_is_refused_before_it_decodes(tmp_path):
+    data = progressive(1000)
+    scans = data.count(SOS)
+    assert scans > MAX_JPEG_SCANS and len(data) < 100_000  # a small file
+    with pytest.raises(ImageError) as refused:
+        open_checked(data)
+    assert f"{scans:,} scans" in str(refused.value) and str(MAX_JPEG_SCANS) in str(refused.value)
+    path = tmp_path / "slow.jpg"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as own:  # the upload path: the message names the file as uploaded
+        custom_instance("GEU", "mental_tracking", None, str(path), "Which colour?", "a\nb\nc\nd", "A")
+    assert str(own.value).startswith("Your own GEU image cannot be used: slow.jpg: a JPEG of")
+
+
+def test_ordinary_jpegs_and_the_limit_itself_are_read():
+    plain = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 9, 9)).save(plain, format="JPEG")
+    assert open_checked(plain.getvalue()).size == (64, 64)
+    ordinary = progressive(0)
+    assert 1 < ordinary.count(SOS) < MAX_JPEG_SCANS
+    assert open_checked(ordinary).size == (256, 256)
+    at_limit = progressive(MAX_JPEG_SCANS - ordinary.count(SOS))
+    assert at_limit.count(SOS) == MAX_JPEG_SCANS
+    assert open_checked(at_limit).size == (256, 256)
+    with pytest.raises(ImageError):
+        open_checked(progressive(MAX_JPEG_SCANS - ordinary.count(SOS) + 1))
+
+
+def test_a_scan_inside_an_exif_thumbnail_is_not_counted():
+    """An APP1 segment holding a progressive thumbnail (its own SOS markers): only the picture's own scans count."""
+    thumbnail = progressive(MAX_JPEG_SCANS)
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 9, 9)).save(picture, format="JPEG")
+    app1 = b"Exif\0\0" + thumbnail
+    data = picture.getvalue()
+    data = data[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + data[2:]
+    assert open_checked(data).size == (64, 64)
