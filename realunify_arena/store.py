@@ -1873,7 +1873,7 @@ def _open_lock_file(path: Path, pointer: _Pointer = _DB) -> int | None:
     return fd
 
 
-_SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _refuse_foreign(conn: sqlite3.Connection, path: Path, pointer: _Pointer = _DB) -> None:
@@ -1897,10 +1897,10 @@ def _check_file(path: Path, pointer: _Pointer = _DB) -> None:
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
-            header = f.read(len(_SQLITE_HEADER))
+            header = f.read(len(SQLITE_HEADER))
     except OSError as e:
         raise StoreError(f"{path}: cannot be read ({e.strerror}); check its permissions") from None
-    if size and header != _SQLITE_HEADER:
+    if size and header != SQLITE_HEADER:
         raise StoreError(f"{path}: not an SQLite database (its first bytes are not the SQLite header);"
                          f" {pointer.point('the right file')}{pointer.start_empty()}")
     if size and size < 512:

@@ -176,10 +176,9 @@ def test_existing_local_database_is_not_overwritten_by_the_repo(tmp_path):
     assert len(Store.open(tmp_path / "arena.db").votes()) == 1
 
 
-def test_a_restore_cut_short_leaves_no_database_so_the_next_boot_restores_again(tmp_path):
-    """The disk fills while the snapshot is copied into place (``RLIMIT_FSIZE``: a real short write). Before,
-    the half-copied file stayed as ``arena.db``, and the next boot took it for persistent storage ("an
-    existing database wins") instead of restoring the repo's votes."""
+def repo_with_votes(tmp_path) -> tuple[FolderHub, Path, list[tuple[str, str]]]:
+    """A folder hub whose dataset repo me/repo holds a snapshot of 24 votes: the hub, the repo's folder and the
+    votes' sorted (battle_id, choice)."""
     hub = FolderHub(tmp_path / "hub")
     repo = tmp_path / "hub" / "me" / "repo"
     repo.mkdir(parents=True)
@@ -189,6 +188,14 @@ def test_a_restore_cut_short_leaves_no_database_so_the_next_boot_restores_again(
     snapshot(old, repo / SNAPSHOT)
     expected = sorted((v["battle_id"], v["choice"]) for v in old.votes())
     old.close()
+    return hub, repo, expected
+
+
+def test_a_restore_cut_short_leaves_no_database_so_the_next_boot_restores_again(tmp_path):
+    """The disk fills while the snapshot is copied into place (``RLIMIT_FSIZE``: a real short write). Before,
+    the half-copied file stayed as ``arena.db``, and the next boot took it for persistent storage ("an
+    existing database wins") instead of restoring the repo's votes."""
+    hub, repo, expected = repo_with_votes(tmp_path)
     size = (repo / SNAPSHOT).stat().st_size
     db = tmp_path / "space" / "arena.db"
 
@@ -497,3 +504,31 @@ def test_a_bad_repo_and_a_bad_interval_are_both_named_at_once():
     assert str(caught.value) == (f"{REPO_ENV}: expected a dataset repo id like user/name, got 'votes' (each part:"
                                  f" letters, digits, '-', '_' or '.'); {EVERY_ENV}: expected a number of minutes"
                                  " above 0 and at most 10080, got '0'")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not sqlite", "bad page"])
+def test_a_damaged_snapshot_in_the_repo_is_named_and_never_put_in_place(tmp_path, damage):
+    """A snapshot in the dataset repo that is no sound database (an upload cut short, a file replaced by hand).
+    Before: it was copied into place as ``arena.db`` and the boot then blamed that local file ("damaged or
+    truncated ... restore it from ... the dataset repo's snapshot, or move it away"): moving it away only restored
+    the same damaged file again, and the repo, the file to fix, was not named."""
+    hub, repo, _ = repo_with_votes(tmp_path)
+    data = (repo / SNAPSHOT).read_bytes()
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "not sqlite":
+        data = b"<html>504 Gateway Time-out</html>"
+    else:  # one page of the file overwritten: the header is sound, the b-tree is not
+        page = int.from_bytes(data[16:18], "big")
+        data = data[: 2 * page] + b"\xff" * page + data[3 * page:]
+    (repo / SNAPSHOT).write_bytes(data)
+    db = tmp_path / "space" / "arena.db"
+    for _ in range(2):  # the next boot is refused the same way: nothing was left to win it
+        with pytest.raises(OSError) as caught:
+            open_store(db, env={REPO_ENV: "me/repo"}, api=hub)
+        message = str(caught.value)
+        assert "\n" not in message
+        assert message.startswith(f"{REPO_ENV}=me/repo: ")
+        assert f"{SNAPSHOT} in the dataset repo" in message and "earlier commit" in message
+        assert "network" not in message  # it was read fine: the file itself is what to fix
+        assert not db.exists()
