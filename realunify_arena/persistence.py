@@ -29,7 +29,7 @@ from realunify_arena.arena import SALT_META_KEY
 from realunify_arena.settings import SettingsError, out_of_range
 from realunify_arena.shown import brief
 from realunify_arena.space_config import is_repo_id
-from realunify_arena.store import SQLITE_HEADER, Store
+from realunify_arena.store import SQLITE_HEADER, Store, left_behind
 
 REPO_ENV = "REALUNIFY_DATASET_REPO"
 EVERY_ENV = "REALUNIFY_PUSH_MINUTES"
@@ -40,8 +40,9 @@ MAX_PUSH_MINUTES = 7 * 24 * 60  # a week; longer (or inf) would leave every vote
 log = logging.getLogger(__name__)
 
 
-class DamagedSnapshot(OSError):
-    """The dataset repo's snapshot was downloaded but is no sound SQLite database (``restore``)."""
+class RestoreRefused(OSError):
+    """``restore`` will not put the repo's snapshot in place: it is no sound SQLite database, or another
+    database's journal is left where it would go. The repo was read fine (no network or token advice)."""
 
 
 def snapshot(store: Store, out_path: Path) -> bool:
@@ -101,11 +102,15 @@ def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
     SQLite database (an upload cut short) is checked before and never put in place.
 
     Raises:
-        DamagedSnapshot: the repo's snapshot is no sound database (the message says how to revert it).
+        RestoreRefused: the repo's snapshot is no sound database (the message says how to revert it), or a
+            journal of another database is left at ``db_path`` (``store.left_behind``); nothing was written.
         OSError: the download, or the copy into place, failed; ``db_path`` was not created.
     """
     if db_path.exists():
         return False
+    problem = left_behind(db_path)
+    if problem:  # SQLite would replay another database's log into the restored snapshot
+        raise RestoreRefused(f"{problem} (restoring the dataset repo's snapshot there would mix the two)")
     if not api.repo_exists(repo_id, repo_type="dataset"):
         log.info("dataset %s does not exist yet; starting with an empty store", repo_id)
         return False
@@ -117,7 +122,7 @@ def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
     problem = _snapshot_problem(folder / SNAPSHOT)
     if problem:  # put in place, it would stop every boot as a damaged local file, restored again each time
         (folder / SNAPSHOT).unlink(missing_ok=True)
-        raise DamagedSnapshot(f"{SNAPSHOT} in the dataset repo is {problem}; nothing was restored: revert {SNAPSHOT} in"
+        raise RestoreRefused(f"{SNAPSHOT} in the dataset repo is {problem}; nothing was restored: revert {SNAPSHOT} in"
                       f" {repo_id} to an earlier commit (the Hub keeps every pushed snapshot in the repo's history)")
     with open(folder / SNAPSHOT, "rb") as src:  # all or nothing: a half-copied file would win the next boot
         durable.write_file(db_path, lambda f: shutil.copyfileobj(src, f))
@@ -171,7 +176,7 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         restored = restore(db_path, repo_id, api)
-    except DamagedSnapshot as e:  # read fine: the repo id, token and network are not what to check
+    except RestoreRefused as e:  # the repo id, token and network are not what to check
         raise OSError(f"{REPO_ENV}={repo_id}: {e}; nothing was started") from None
     except (OSError, HTTPError) as e:  # the repo could not be read: starting empty would later push over the votes
         raise OSError(f"{REPO_ENV}={repo_id}: restoring the store from this dataset repo failed ({_one_line(e)});"

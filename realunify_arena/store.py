@@ -1847,8 +1847,9 @@ class _Pointer(NamedTuple):
         return f"point {self.named_by} at {at}"
 
     def start_empty(self, this: str = "this one") -> str:
-        """``", or move this one away to start an empty database"``; nothing for a source (``merge``)."""
-        return "" if self.source else f", or move {this} away to start an empty database"
+        """``", or move this one away (with its -wal file) to start an empty database"``; nothing for a source
+        (``merge``). The -wal file goes with it: left behind it holds that database's last commits."""
+        return "" if self.source else f", or move {this} away (with its -wal file) to start an empty database"
 
 
 _DB = _Pointer("--db", False)  # the default: the file --db names
@@ -1887,9 +1888,34 @@ def _refuse_foreign(conn: sqlite3.Connection, path: Path, pointer: _Pointer = _D
                          f" {pointer.point('the store')}{fresh}")
 
 
+def left_behind(path: Path) -> str | None:
+    """Where no database is at ``path``: what a write-ahead log or rollback journal beside it (``<path>-wal``,
+    ``<path>-journal``, not empty) says, one line, else None. Such a file belongs to a database that was moved or
+    deleted without it; SQLite would replay it into a new or restored file at ``path`` (mixing two databases)
+    or discard it (losing that database's last commits, which may be acknowledged votes)."""
+    if path.exists():
+        return None
+    for suffix in ("-wal", "-journal"):
+        left = Path(f"{path}{suffix}")
+        try:
+            size = left.stat().st_size
+        except OSError:
+            continue
+        if size:
+            kind = "write-ahead log" if suffix == "-wal" else "rollback journal"
+            return (f"{left}: a {kind} with no {path.name} beside it (that database was moved or deleted"
+                    f" without it, and it may hold the database's last commits); move it beside that database,"
+                    f" named as that file + {suffix}, or delete it; nothing was created")
+    return None
+
+
 def _check_file(path: Path, pointer: _Pointer = _DB) -> None:
-    """Refuse, before SQLite sees it, a path that is a folder or a file that cannot be a database."""
+    """Refuse, before SQLite sees it, a path that is a folder or a file that cannot be a database, or a missing
+    file with a journal left beside it (``left_behind``)."""
     if not path.exists():
+        problem = left_behind(path)
+        if problem:
+            raise StoreError(problem)
         return
     if not path.is_file():
         missing = "" if pointer.source else " (it is created if missing)"

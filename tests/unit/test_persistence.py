@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import astuple
@@ -20,7 +22,7 @@ from PIL import Image
 from realunify_arena.arena import SALT_ENV, SALT_META_KEY, Arena
 from realunify_arena.persistence import EVERY_ENV, REPO_ENV, SNAPSHOT, open_store, repo_settings, restore, snapshot
 from realunify_arena.settings import SettingsError
-from realunify_arena.store import Store
+from realunify_arena.store import Store, StoreError
 from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
 
@@ -532,3 +534,55 @@ def test_a_damaged_snapshot_in_the_repo_is_named_and_never_put_in_place(tmp_path
         assert f"{SNAPSHOT} in the dataset repo" in message and "earlier commit" in message
         assert "network" not in message  # it was read fine: the file itself is what to fix
         assert not db.exists()
+
+
+def _wal_left_behind(folder: Path) -> None:
+    """A store at ``folder/arena.db`` whose process died with 10 votes in its write-ahead log, after which the
+    database file alone was moved away (as the advice "move it away" reads): ``arena.db-wal`` stays."""
+    script = ("import os, sys; sys.path[:0] = sys.argv[2:]\n"
+              "from test_persistence import cast_vote\nfrom realunify_arena.store import Store\n"
+              "s = Store.open(sys.argv[1])\n[cast_vote(s, n) for n in range(100, 110)]\nos._exit(0)\n")
+    here = Path(__file__).parent
+    subprocess.run([sys.executable, "-c", script, str(folder / "arena.db"), str(here), str(here.parent)],
+                   check=True, cwd=here.parent.parent)
+    assert (folder / "arena.db-wal").stat().st_size > 0
+    (folder / "arena.db").rename(folder / "moved-away.db")
+
+
+def test_a_restore_beside_a_write_ahead_log_left_from_another_database_is_refused(tmp_path):
+    """Before: the repo's snapshot was copied in beside the other database's ``arena.db-wal``, and SQLite replayed
+    that log into it: the store showed the 10 votes of the log and none of the repo's 24, and the next push would
+    have replaced the repo's snapshot with them."""
+    hub, _, expected = repo_with_votes(tmp_path)
+    space = tmp_path / "space"
+    _wal_left_behind(space)
+    wal = (space / "arena.db-wal").read_bytes()
+    with pytest.raises(OSError) as caught:
+        open_store(space / "arena.db", env={REPO_ENV: "me/repo"}, api=hub)
+    message = str(caught.value)
+    assert "\n" not in message and "arena.db-wal" in message and "moved-away" not in message
+    assert not (space / "arena.db").exists()
+    assert (space / "arena.db-wal").read_bytes() == wal  # the log (the moved database's last votes) is kept
+
+    (space / "arena.db-wal").rename(space / "moved-away.db-wal")  # as the message advises
+    store, scheduler = open_store(space / "arena.db", env={REPO_ENV: "me/repo"}, api=hub)
+    scheduler.stop()
+    assert sorted((v["battle_id"], v["choice"]) for v in store.votes()) == expected
+    store.close()
+    moved = Store.open(space / "moved-away.db")  # its log went with it: none of its votes were lost
+    assert len(moved.votes()) == 10
+    moved.close()
+
+
+def test_a_new_store_beside_a_write_ahead_log_left_from_another_database_is_refused(tmp_path):
+    """Before: ``Store.open`` made an empty database and SQLite discarded the log beside it, the only copy of the
+    moved database's last 10 votes."""
+    _wal_left_behind(tmp_path)
+    with pytest.raises(StoreError) as caught:
+        Store.open(tmp_path / "arena.db")
+    assert "arena.db-wal" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "arena.db").exists()
+    (tmp_path / "arena.db-wal").rename(tmp_path / "moved-away.db-wal")
+    moved = Store.open(tmp_path / "moved-away.db")
+    assert len(moved.votes()) == 10
+    moved.close()
