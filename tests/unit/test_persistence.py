@@ -586,3 +586,16 @@ def test_a_new_store_beside_a_write_ahead_log_left_from_another_database_is_refu
     moved = Store.open(tmp_path / "moved-away.db")
     assert len(moved.votes()) == 10
     moved.close()
+
+
+@pytest.mark.parametrize("name", [SNAPSHOT, SNAPSHOT + ".new"])
+def test_a_database_at_the_snapshots_own_place_is_refused_before_anything_is_written(tmp_path, name):
+    """``REALUNIFY_DB=data/snapshot.sqlite``. Before: every push wrote its salt-free snapshot over the live
+    database file (and its temporary copy, ``snapshot.sqlite.new``, over a database of that name): 8 votes
+    acknowledged, 6 in the database after a restart."""
+    hub = FolderHub(tmp_path / "hub")
+    with pytest.raises(SettingsError) as caught:
+        open_store(tmp_path / "data" / name, env={REPO_ENV: "me/repo"}, api=hub)
+    message = str(caught.value)
+    assert "\n" not in message and name in message and REPO_ENV in message
+    assert not (tmp_path / "data").exists() and hub.commits == []
