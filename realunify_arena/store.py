@@ -1888,6 +1888,32 @@ def _refuse_foreign(conn: sqlite3.Connection, path: Path, pointer: _Pointer = _D
                          f" {pointer.point('the store')}{fresh}")
 
 
+SIDE_FILES = ("-wal", "-shm", "-journal", ".lock", ".sync")  # SQLite's files beside a database, then ours
+
+
+def store_file_of(path: Path) -> Path | None:
+    """The database ``path`` belongs to: itself if it is an SQLite file, the database beside it if it is one of
+    that database's side files (``SIDE_FILES``: ``arena.db-wal`` beside ``arena.db``), else None. Reads a
+    header only; a file that cannot be read counts as no database."""
+    path = Path(path)
+    for suffix in SIDE_FILES:
+        if path.name.endswith(suffix) and path.name != suffix and _is_sqlite(path.with_name(path.name[:-len(suffix)])):
+            return path.with_name(path.name[:-len(suffix)])
+    return path if _is_sqlite(path) else None
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether ``path`` is a regular file starting with the SQLite header (a pipe or device is never opened: a
+    named pipe would block the read until something writes to it)."""
+    try:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
 def left_behind(path: Path) -> str | None:
     """Where no database is at ``path``: what a write-ahead log or rollback journal beside it (``<path>-wal``,
     ``<path>-journal``, not empty) says, one line, else None. Such a file belongs to a database that was moved or
