@@ -29,7 +29,7 @@ from realunify_arena.arena import SALT_META_KEY
 from realunify_arena.settings import SettingsError, out_of_range
 from realunify_arena.shown import brief
 from realunify_arena.space_config import is_repo_id
-from realunify_arena.store import Store
+from realunify_arena.store import SQLITE_HEADER, Store, left_behind
 
 REPO_ENV = "REALUNIFY_DATASET_REPO"
 EVERY_ENV = "REALUNIFY_PUSH_MINUTES"
@@ -38,6 +38,11 @@ PATTERNS = [SNAPSHOT, "images/*/*.png"]
 MAX_PUSH_MINUTES = 7 * 24 * 60  # a week; longer (or inf) would leave every vote of a restart unpushed
 
 log = logging.getLogger(__name__)
+
+
+class RestoreRefused(OSError):
+    """``restore`` will not put the repo's snapshot in place: it is no sound SQLite database, or another
+    database's journal is left where it would go. The repo was read fine (no network or token advice)."""
 
 
 def snapshot(store: Store, out_path: Path) -> bool:
@@ -93,13 +98,19 @@ def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
     """Fill an empty data folder from the dataset repo. A database already there (the same disk after a
     restart, or an attached volume) wins. Errors other than a missing repo propagate: booting empty and then pushing would overwrite
     the votes kept in the repo. The database is put in place whole (``durable.write_file``): a restore cut
-    short (a full disk, a crash) leaves none, so the next boot restores again.
+    short (a full disk, a crash) leaves none, so the next boot restores again. A snapshot that is no sound
+    SQLite database (an upload cut short) is checked before and never put in place.
 
     Raises:
+        RestoreRefused: the repo's snapshot is no sound database (the message says how to revert it), or a
+            journal of another database is left at ``db_path`` (``store.left_behind``); nothing was written.
         OSError: the download, or the copy into place, failed; ``db_path`` was not created.
     """
     if db_path.exists():
         return False
+    problem = left_behind(db_path)
+    if problem:  # SQLite would replay another database's log into the restored snapshot
+        raise RestoreRefused(f"{problem} (restoring the dataset repo's snapshot there would mix the two)")
     if not api.repo_exists(repo_id, repo_type="dataset"):
         log.info("dataset %s does not exist yet; starting with an empty store", repo_id)
         return False
@@ -108,10 +119,34 @@ def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
     if not (folder / SNAPSHOT).exists():
         log.info("dataset %s holds no snapshot yet; starting with an empty store", repo_id)
         return False
+    problem = _snapshot_problem(folder / SNAPSHOT)
+    if problem:  # put in place, it would stop every boot as a damaged local file, restored again each time
+        (folder / SNAPSHOT).unlink(missing_ok=True)
+        raise RestoreRefused(f"{SNAPSHOT} in the dataset repo is {problem}; nothing was restored: revert {SNAPSHOT} in"
+                      f" {repo_id} to an earlier commit (the Hub keeps every pushed snapshot in the repo's history)")
     with open(folder / SNAPSHOT, "rb") as src:  # all or nothing: a half-copied file would win the next boot
         durable.write_file(db_path, lambda f: shutil.copyfileobj(src, f))
     log.info("restored %s from dataset %s", db_path, repo_id)
     return True
+
+
+def _snapshot_problem(path: Path) -> str | None:
+    """What makes the downloaded snapshot at ``path`` no sound database ("not an SQLite database", "damaged
+    (...)"), or None. Read without writing to it (SQLite's ``immutable`` URI: no journal, no lock file)."""
+    with open(path, "rb") as f:
+        if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            return "not an SQLite database (its first bytes are not the SQLite header)"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        try:
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+        finally:
+            conn.close()
+    except sqlite3.Error as e:  # a file cut short: "database disk image is malformed"
+        problems = [str(e)]
+    if problems != ["ok"]:
+        return f"damaged ({'; '.join(' '.join(p.split()) for p in problems)})"
+    return None
 
 
 def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
@@ -121,9 +156,9 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     The repo is created private if it does not exist; the token comes from ``HF_TOKEN``.
 
     Raises:
-        SettingsError: a bad ``REALUNIFY_DATASET_REPO`` or ``REALUNIFY_PUSH_MINUTES`` (``repo_settings``), or a
-            repo set with no token (``HF_TOKEN`` unset, no login, or ``api`` made with ``token=False``);
-            nothing was created.
+        SettingsError: a bad ``REALUNIFY_DATASET_REPO`` or ``REALUNIFY_PUSH_MINUTES`` (``repo_settings``), a
+            database named as the snapshot (``SNAPSHOT``, or its temporary ``.new``), or a repo set with no
+            token (``HF_TOKEN`` unset, no login, or ``api`` made with ``token=False``); nothing was created.
         OSError: the repo could not be read or created; the message starts ``REALUNIFY_DATASET_REPO=<id>:``
             and no store was opened.
         StoreError: the database cannot be used (``Store.open``).
@@ -133,6 +168,10 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     if synced is None:
         return Store.open(db_path, journal_mode=journal_mode), None
     repo_id, every = synced
+    if db_path.name in (SNAPSHOT, SNAPSHOT + ".new"):  # each push would write its snapshot over the live file
+        raise SettingsError(f"{REPO_ENV}={repo_id} is set and the database is {db_path}: each push writes"
+                            f" {SNAPSHOT} (through {SNAPSHOT}.new) beside the database, which would replace it;"
+                            " give the database another name (REALUNIFY_DB=data/arena.db); nothing was started")
     api = api or HfApi()
     if not _token(api):  # else a private repo reads as missing, and the Hub's 401 names no setting
         raise SettingsError(f"{REPO_ENV}={repo_id} is set but no Hugging Face token was found: expected an"
@@ -141,6 +180,8 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         restored = restore(db_path, repo_id, api)
+    except RestoreRefused as e:  # the repo id, token and network are not what to check
+        raise OSError(f"{REPO_ENV}={repo_id}: {e}; nothing was started") from None
     except (OSError, HTTPError) as e:  # the repo could not be read: starting empty would later push over the votes
         raise OSError(f"{REPO_ENV}={repo_id}: restoring the store from this dataset repo failed ({_one_line(e)});"
                       " nothing was started; check the repo id, the HF_TOKEN secret and the network") from None

@@ -673,17 +673,21 @@ def mark_imported(rows: list[dict], imported_models: set[str]) -> list[dict]:
     return [{**r, "imported": r["system"].rpartition(":")[0] in imported_models} for r in rows]
 
 
+TAB_CHOICE = "choose their Track and Battles above"  # the tab's menus; the CLI names its flags
+
+
 def summary_markdown(board: Board, votes_now: int | None = None, elsewhere: dict[str, int] | None = None,
-                     empty: str | None = None) -> str:
+                     empty: str | None = None, choose: str = TAB_CHOICE) -> str:
     """The line above a board: its title, its vote count, and what preliminary means. ``elsewhere``: the
     other boards that hold votes (title -> votes), named when this one is empty, so that a visitor who just
     voted on another kind of battle is not told there are no votes. ``empty``: what to say of an empty board
-    in place of ``EMPTY_TEXT`` (the Arena tab's advice), where its votes come from elsewhere (a votes file)."""
+    in place of ``EMPTY_TEXT`` (the Arena tab's advice), where its votes come from elsewhere (a votes file).
+    ``choose``: how to see the boards ``elsewhere`` names (the tab's menus by default)."""
     votes_now = board.votes if votes_now is None else votes_now
     if votes_now == 0 and elsewhere:
         where = "; ".join(f"**{title}**: {n} vote{'s' if n != 1 else ''}" for title, n in elsewhere.items())
         return (f"**{board.title}**: 0 votes on this board yet. Votes so far are on other boards ({where}): "
-                "choose their Track and Battles above.")
+                f"{choose}.")
     if votes_now == 0:
         return f"**{board.title}**: 0 votes; {empty or f'{EMPTY_TEXT} in the Arena tab'}."
     text = (f"**{board.title}**: {votes_now} vote{'s' if votes_now != 1 else ''}. Systems with fewer than "
@@ -694,10 +698,29 @@ def summary_markdown(board: Board, votes_now: int | None = None, elsewhere: dict
     return text
 
 
-def board_markdown(board: Board, empty: str | None = None) -> str:
+def left_out_text(flagged: int) -> str:
+    """What the board says of its votes on flagged battles (a side named its model before the vote), which the
+    ratings leave out: ``" 3 votes left out of the ratings: ..."``, or "" for none."""
+    if not flagged:
+        return ""
+    return (f" {flagged} vote{'s' if flagged != 1 else ''} left out of the ratings: a side's answer named a"
+            " model (redacted before the vote, as large public arenas do).")
+
+
+def elsewhere_votes(votes, track: str, kind: str) -> dict[str, int]:
+    """The other boards with votes, ``board_title`` -> votes, in board order (tracks UEG, GEU; kinds as
+    ``KIND_LABELS``); ``votes(track, kind)`` gives a board's count. ``summary_markdown``'s ``elsewhere``."""
+    others = ((t, k) for t in ("UEG", "GEU") for k in KIND_LABELS if (t, k) != (track, kind))
+    return {board_title(t, k): n for t, k in others if (n := votes(t, k))}
+
+
+def board_markdown(board: Board, empty: str | None = None, elsewhere: dict[str, int] | None = None,
+                   flagged: int = 0, choose: str = TAB_CHOICE) -> str:
     """The summary line, the board as a Markdown table and what its columns mean (the empty state when there
-    are no votes: ``empty``, as ``summary_markdown`` takes it)."""
-    lines = [summary_markdown(board, empty=empty)]
+    are no votes: ``empty``, ``elsewhere`` and ``choose``, as ``summary_markdown`` takes them); ``flagged``: its
+    votes on flagged battles, said as the tab says them (``left_out_text``)."""
+    lines = [summary_markdown(board, elsewhere=elsewhere if board.votes == 0 else None, empty=empty,
+                              choose=choose) + left_out_text(flagged)]
     if board.rows:
         lines += ["", "| " + " | ".join(BOARD_HEADERS) + " |", "|" + "---|" * len(BOARD_HEADERS)]
         lines += ["| " + " | ".join(markdown_text(str(c)) if i != 1 else markdown_name(c) for i, c in enumerate(row))
@@ -798,8 +821,7 @@ class Leaderboards:
     def elsewhere(self, track: str, kind: str) -> dict[str, int]:
         """The other boards with votes as of the last ``board`` call: ``board_title`` -> votes, in board order
         (tracks UEG, GEU; kinds as ``KIND_LABELS``)."""
-        others = ((t, k) for t in ("UEG", "GEU") for k in KIND_LABELS if (t, k) != (track, kind))
-        return {board_title(t, k): n for t, k in others if (n := self.votes(t, k))}
+        return elsewhere_votes(self.votes, track, kind)
 
     def _refit(self, key: tuple) -> Board:
         track, kind, min_votes = key

@@ -1847,8 +1847,9 @@ class _Pointer(NamedTuple):
         return f"point {self.named_by} at {at}"
 
     def start_empty(self, this: str = "this one") -> str:
-        """``", or move this one away to start an empty database"``; nothing for a source (``merge``)."""
-        return "" if self.source else f", or move {this} away to start an empty database"
+        """``", or move this one away (with its -wal file) to start an empty database"``; nothing for a source
+        (``merge``). The -wal file goes with it: left behind it holds that database's last commits."""
+        return "" if self.source else f", or move {this} away (with its -wal file) to start an empty database"
 
 
 _DB = _Pointer("--db", False)  # the default: the file --db names
@@ -1873,7 +1874,7 @@ def _open_lock_file(path: Path, pointer: _Pointer = _DB) -> int | None:
     return fd
 
 
-_SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _refuse_foreign(conn: sqlite3.Connection, path: Path, pointer: _Pointer = _DB) -> None:
@@ -1887,9 +1888,60 @@ def _refuse_foreign(conn: sqlite3.Connection, path: Path, pointer: _Pointer = _D
                          f" {pointer.point('the store')}{fresh}")
 
 
+SIDE_FILES = ("-wal", "-shm", "-journal", ".lock", ".sync")  # SQLite's files beside a database, then ours
+
+
+def store_file_of(path: Path) -> Path | None:
+    """The database ``path`` belongs to: itself if it is an SQLite file, the database beside it if it is one of
+    that database's side files (``SIDE_FILES``: ``arena.db-wal`` beside ``arena.db``), else None. Reads a
+    header only; a file that cannot be read counts as no database."""
+    path = Path(path)
+    for suffix in SIDE_FILES:
+        if path.name.endswith(suffix) and path.name != suffix and _is_sqlite(path.with_name(path.name[:-len(suffix)])):
+            return path.with_name(path.name[:-len(suffix)])
+    return path if _is_sqlite(path) else None
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether ``path`` is a regular file starting with the SQLite header (a pipe or device is never opened: a
+    named pipe would block the read until something writes to it)."""
+    try:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def left_behind(path: Path) -> str | None:
+    """Where no database is at ``path``: what a write-ahead log or rollback journal beside it (``<path>-wal``,
+    ``<path>-journal``, not empty) says, one line, else None. Such a file belongs to a database that was moved or
+    deleted without it; SQLite would replay it into a new or restored file at ``path`` (mixing two databases)
+    or discard it (losing that database's last commits, which may be acknowledged votes)."""
+    if path.exists():
+        return None
+    for suffix in ("-wal", "-journal"):
+        left = Path(f"{path}{suffix}")
+        try:
+            size = left.stat().st_size
+        except OSError:
+            continue
+        if size:
+            kind = "write-ahead log" if suffix == "-wal" else "rollback journal"
+            return (f"{left}: a {kind} with no {path.name} beside it (that database was moved or deleted"
+                    f" without it, and it may hold the database's last commits); move it beside that database,"
+                    f" named as that file + {suffix}, or delete it; nothing was created")
+    return None
+
+
 def _check_file(path: Path, pointer: _Pointer = _DB) -> None:
-    """Refuse, before SQLite sees it, a path that is a folder or a file that cannot be a database."""
+    """Refuse, before SQLite sees it, a path that is a folder or a file that cannot be a database, or a missing
+    file with a journal left beside it (``left_behind``)."""
     if not path.exists():
+        problem = left_behind(path)
+        if problem:
+            raise StoreError(problem)
         return
     if not path.is_file():
         missing = "" if pointer.source else " (it is created if missing)"
@@ -1897,10 +1949,10 @@ def _check_file(path: Path, pointer: _Pointer = _DB) -> None:
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
-            header = f.read(len(_SQLITE_HEADER))
+            header = f.read(len(SQLITE_HEADER))
     except OSError as e:
         raise StoreError(f"{path}: cannot be read ({e.strerror}); check its permissions") from None
-    if size and header != _SQLITE_HEADER:
+    if size and header != SQLITE_HEADER:
         raise StoreError(f"{path}: not an SQLite database (its first bytes are not the SQLite header);"
                          f" {pointer.point('the right file')}{pointer.start_empty()}")
     if size and size < 512:

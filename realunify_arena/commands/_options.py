@@ -238,13 +238,24 @@ def out_folder(path: Path, flag: str = "--out") -> Path:
     return path
 
 
-def out_file(path: Path | str, flag: str = "--out") -> Path:
+def out_file(path: Path | str, flag: str = "--out", replaces_databases: bool = False) -> Path:
     """``path``, to be a file the command writes (its missing folders made), or a ``CommandError`` (exit 2),
     before any work, when it names a folder or the nearest existing path above it is a file (before: the
-    write's bare OS words after the work, "afile: File exists" or "out: Is a directory", naming no option)."""
+    write's bare OS words after the work, "afile: File exists" or "out: Is a directory", naming no option), or
+    when it is an SQLite database (a store: ``export --out data/arena.db`` replaced every run and battle with the
+    export) or one of a database's side files (``store.store_file_of``: its write-ahead log, ``.lock``, ...).
+    ``replaces_databases``: the output is itself a database that may replace an earlier one (``backup``); side
+    files are refused all the same."""
+    from realunify_arena.store import store_file_of
+
     path = Path(path)
     if path.is_dir():
         raise CommandError(f"{flag} {path}: names a folder, not a file", USAGE)
+    owner = store_file_of(path)
+    if owner is not None and not (owner == path and replaces_databases):
+        what = "is an SQLite database" if owner == path else f"is a file SQLite or this app keeps beside {owner}"
+        raise CommandError(f"{flag} {path}: {what}; writing the output there would replace it; nothing was"
+                           " written (choose another path)", USAGE)
     place = _nearest_existing(path.parent)
     if place is not None and not place.is_dir():
         raise CommandError(f"{flag} {path}: lies under {place}, a file, not a folder", USAGE)

@@ -70,18 +70,29 @@ def run(args) -> int:
     try:
         board = (args.track, args.kind) if args.track and args.kind else None  # where FastChat battles go
         tables, empty = _tables_from_file(args.votes, board) if args.votes else (_tables_from_store(args.db), None)
+        flagged = {} if args.votes else _flagged_in_store(args.db)  # a file's left-out battles: said as read
     except (OSError, VotesFileError) as e:
         raise CommandError(str(e), USAGE) from None
     boards = [ratings.board_from_counts(tables(track, kind), track, kind, min_votes, rounds=args.rounds,
                                         decisive_only=args.decisive_only)
               for track in ([args.track] if args.track else TRACKS)
               for kind in ([args.kind] if args.kind else KINDS)]
+
+    def elsewhere(b) -> dict[str, int] | None:  # a store's empty board names the boards holding its votes
+        return None if args.votes else ratings.elsewhere_votes(lambda t, k: tables(t, k).total, b.track, b.kind)
+
     if args.format == "markdown":
-        text = "\n\n".join(ratings.board_markdown(b, empty) for b in boards) + "\n"
+        text = "\n\n".join(ratings.board_markdown(b, empty, elsewhere(b), flagged.get((b.track, b.kind), 0),
+                                                    "rate them with --track and --kind")
+                             for b in boards) + "\n"
     elif args.format == "csv":
         text = ratings.boards_csv(boards)
     else:
         text = ratings.boards_json(boards) + "\n"
+    if args.format != "markdown":  # as the tab says it beside the board
+        for b in boards:
+            if flagged.get((b.track, b.kind)):
+                print(f"note: {b.title}:{ratings.left_out_text(flagged[b.track, b.kind])}", file=sys.stderr)
     if empty and args.format != "markdown":  # a CSV header or empty rows alone would say nothing of why
         for b in boards:
             if b.votes == 0:
@@ -120,6 +131,13 @@ def _tables_from_store(db: Path):
         counts = VoteCounts()
         counts.update(store)
     return counts.table
+
+
+def _flagged_in_store(db: Path) -> dict[tuple[str, str], int]:
+    """Votes on flagged battles per (track, kind) board (``Store.flagged_votes``): stored, left out of the
+    ratings."""
+    with store_at(db, for_reading=True) as store:
+        return {(t, k): n for t in TRACKS for k in KINDS if (n := store.flagged_votes(track=t, kind=k))}
 
 
 def _tables_from_file(path: Path, board: tuple[str, str] | None):

@@ -81,14 +81,6 @@ def interval_plot(board: list[dict], title: str) -> str:
     return "".join(parts)
 
 
-def left_out_note(flagged: int) -> str:
-    """How many votes the ratings leave out because a side named its model before the vote."""
-    if not flagged:
-        return ""
-    return (f" {flagged} vote{'s' if flagged != 1 else ''} left out of the ratings: a side's answer named a"
-            " model (redacted before the vote, as large public arenas do).")
-
-
 def agreement_updates(rows: list[dict]) -> tuple:
     """The agreement table and the text under it: the table once a voted battle counts, else the text saying why
     it is empty (an empty table says nothing); with the table, what a row that is no judge model is."""
@@ -141,7 +133,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         shown = boards.board(track_value, kind_value, ctx.settings.min_votes, wait=VIEW_WAIT)
         votes = boards.votes(track_value, kind_value)  # the other boards are only named when this one is empty
         text = ratings.summary_markdown(shown, votes, boards.elsewhere(track_value, kind_value) if votes == 0 else None)
-        text += left_out_note(ctx.store.flagged_votes(track=track_value, kind=kind_value))
+        text += ratings.left_out_text(ctx.store.flagged_votes(track=track_value, kind=kind_value))
         imported = [r["system"] for r in imported_rows(ctx, shown.rows) if r["imported"]]
         text += f"\n\n{reporting.imported_line(imported)}" if imported else ""
         plot_update = (gr.update(value=interval_plot(shown.rows, shown.title), visible=True) if shown.rows

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import astuple
@@ -20,7 +22,7 @@ from PIL import Image
 from realunify_arena.arena import SALT_ENV, SALT_META_KEY, Arena
 from realunify_arena.persistence import EVERY_ENV, REPO_ENV, SNAPSHOT, open_store, repo_settings, restore, snapshot
 from realunify_arena.settings import SettingsError
-from realunify_arena.store import Store
+from realunify_arena.store import Store, StoreError
 from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
 
@@ -176,10 +178,9 @@ def test_existing_local_database_is_not_overwritten_by_the_repo(tmp_path):
     assert len(Store.open(tmp_path / "arena.db").votes()) == 1
 
 
-def test_a_restore_cut_short_leaves_no_database_so_the_next_boot_restores_again(tmp_path):
-    """The disk fills while the snapshot is copied into place (``RLIMIT_FSIZE``: a real short write). Before,
-    the half-copied file stayed as ``arena.db``, and the next boot took it for persistent storage ("an
-    existing database wins") instead of restoring the repo's votes."""
+def repo_with_votes(tmp_path) -> tuple[FolderHub, Path, list[tuple[str, str]]]:
+    """A folder hub whose dataset repo me/repo holds a snapshot of 24 votes: the hub, the repo's folder and the
+    votes' sorted (battle_id, choice)."""
     hub = FolderHub(tmp_path / "hub")
     repo = tmp_path / "hub" / "me" / "repo"
     repo.mkdir(parents=True)
@@ -189,6 +190,14 @@ def test_a_restore_cut_short_leaves_no_database_so_the_next_boot_restores_again(
     snapshot(old, repo / SNAPSHOT)
     expected = sorted((v["battle_id"], v["choice"]) for v in old.votes())
     old.close()
+    return hub, repo, expected
+
+
+def test_a_restore_cut_short_leaves_no_database_so_the_next_boot_restores_again(tmp_path):
+    """The disk fills while the snapshot is copied into place (``RLIMIT_FSIZE``: a real short write). Before,
+    the half-copied file stayed as ``arena.db``, and the next boot took it for persistent storage ("an
+    existing database wins") instead of restoring the repo's votes."""
+    hub, repo, expected = repo_with_votes(tmp_path)
     size = (repo / SNAPSHOT).stat().st_size
     db = tmp_path / "space" / "arena.db"
 
@@ -497,3 +506,96 @@ def test_a_bad_repo_and_a_bad_interval_are_both_named_at_once():
     assert str(caught.value) == (f"{REPO_ENV}: expected a dataset repo id like user/name, got 'votes' (each part:"
                                  f" letters, digits, '-', '_' or '.'); {EVERY_ENV}: expected a number of minutes"
                                  " above 0 and at most 10080, got '0'")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not sqlite", "bad page"])
+def test_a_damaged_snapshot_in_the_repo_is_named_and_never_put_in_place(tmp_path, damage):
+    """A snapshot in the dataset repo that is no sound database (an upload cut short, a file replaced by hand).
+    Before: it was copied into place as ``arena.db`` and the boot then blamed that local file ("damaged or
+    truncated ... restore it from ... the dataset repo's snapshot, or move it away"): moving it away only restored
+    the same damaged file again, and the repo, the file to fix, was not named."""
+    hub, repo, _ = repo_with_votes(tmp_path)
+    data = (repo / SNAPSHOT).read_bytes()
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "not sqlite":
+        data = b"<html>504 Gateway Time-out</html>"
+    else:  # one page of the file overwritten: the header is sound, the b-tree is not
+        page = int.from_bytes(data[16:18], "big")
+        data = data[: 2 * page] + b"\xff" * page + data[3 * page:]
+    (repo / SNAPSHOT).write_bytes(data)
+    db = tmp_path / "space" / "arena.db"
+    for _ in range(2):  # the next boot is refused the same way: nothing was left to win it
+        with pytest.raises(OSError) as caught:
+            open_store(db, env={REPO_ENV: "me/repo"}, api=hub)
+        message = str(caught.value)
+        assert "\n" not in message
+        assert message.startswith(f"{REPO_ENV}=me/repo: ")
+        assert f"{SNAPSHOT} in the dataset repo" in message and "earlier commit" in message
+        assert "network" not in message  # it was read fine: the file itself is what to fix
+        assert not db.exists()
+
+
+def _wal_left_behind(folder: Path) -> None:
+    """A store at ``folder/arena.db`` whose process died with 10 votes in its write-ahead log, after which the
+    database file alone was moved away (as the advice "move it away" reads): ``arena.db-wal`` stays."""
+    script = ("import os, sys; sys.path[:0] = sys.argv[2:]\n"
+              "from test_persistence import cast_vote\nfrom realunify_arena.store import Store\n"
+              "s = Store.open(sys.argv[1])\n[cast_vote(s, n) for n in range(100, 110)]\nos._exit(0)\n")
+    here = Path(__file__).parent
+    subprocess.run([sys.executable, "-c", script, str(folder / "arena.db"), str(here), str(here.parent)],
+                   check=True, cwd=here.parent.parent)
+    assert (folder / "arena.db-wal").stat().st_size > 0
+    (folder / "arena.db").rename(folder / "moved-away.db")
+
+
+def test_a_restore_beside_a_write_ahead_log_left_from_another_database_is_refused(tmp_path):
+    """Before: the repo's snapshot was copied in beside the other database's ``arena.db-wal``, and SQLite replayed
+    that log into it: the store showed the 10 votes of the log and none of the repo's 24, and the next push would
+    have replaced the repo's snapshot with them."""
+    hub, _, expected = repo_with_votes(tmp_path)
+    space = tmp_path / "space"
+    _wal_left_behind(space)
+    wal = (space / "arena.db-wal").read_bytes()
+    with pytest.raises(OSError) as caught:
+        open_store(space / "arena.db", env={REPO_ENV: "me/repo"}, api=hub)
+    message = str(caught.value)
+    assert "\n" not in message and "arena.db-wal" in message and "moved-away" not in message
+    assert not (space / "arena.db").exists()
+    assert (space / "arena.db-wal").read_bytes() == wal  # the log (the moved database's last votes) is kept
+
+    (space / "arena.db-wal").rename(space / "moved-away.db-wal")  # as the message advises
+    store, scheduler = open_store(space / "arena.db", env={REPO_ENV: "me/repo"}, api=hub)
+    scheduler.stop()
+    assert sorted((v["battle_id"], v["choice"]) for v in store.votes()) == expected
+    store.close()
+    moved = Store.open(space / "moved-away.db")  # its log went with it: none of its votes were lost
+    assert len(moved.votes()) == 10
+    moved.close()
+
+
+def test_a_new_store_beside_a_write_ahead_log_left_from_another_database_is_refused(tmp_path):
+    """Before: ``Store.open`` made an empty database and SQLite discarded the log beside it, the only copy of the
+    moved database's last 10 votes."""
+    _wal_left_behind(tmp_path)
+    with pytest.raises(StoreError) as caught:
+        Store.open(tmp_path / "arena.db")
+    assert "arena.db-wal" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "arena.db").exists()
+    (tmp_path / "arena.db-wal").rename(tmp_path / "moved-away.db-wal")
+    moved = Store.open(tmp_path / "moved-away.db")
+    assert len(moved.votes()) == 10
+    moved.close()
+
+
+@pytest.mark.parametrize("name", [SNAPSHOT, SNAPSHOT + ".new"])
+def test_a_database_at_the_snapshots_own_place_is_refused_before_anything_is_written(tmp_path, name):
+    """``REALUNIFY_DB=data/snapshot.sqlite``. Before: every push wrote its salt-free snapshot over the live
+    database file (and its temporary copy, ``snapshot.sqlite.new``, over a database of that name): 8 votes
+    acknowledged, 6 in the database after a restart."""
+    hub = FolderHub(tmp_path / "hub")
+    with pytest.raises(SettingsError) as caught:
+        open_store(tmp_path / "data" / name, env={REPO_ENV: "me/repo"}, api=hub)
+    message = str(caught.value)
+    assert "\n" not in message and name in message and REPO_ENV in message
+    assert not (tmp_path / "data").exists() and hub.commits == []

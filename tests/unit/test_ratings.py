@@ -497,6 +497,11 @@ def test_the_leaderboard_command_prints_the_tabs_boards_from_the_store_and_from_
     for row in board_table(expected[("UEG", "model_vs_model")]):
         assert f"| {row[0]} | {row[1]} | {row[2]} | {row[3]} | {row[4]} |" in markdown
     assert main(["leaderboard", "--db", str(db), "--track", "GEU", "--kind", "model_vs_model"]) == 0
+    shown = capsys.readouterr().out  # as the tab: the boards that hold the store's votes, not "no votes yet"
+    assert "Votes so far are on other boards" in shown and "--track and --kind" in shown
+    empty = tmp_path / "empty.db"
+    Store.open(empty).close()
+    assert main(["leaderboard", "--db", str(empty), "--track", "GEU", "--kind", "model_vs_model"]) == 0
     assert "no votes yet — play a battle" in capsys.readouterr().out
 
     for fmt in ("jsonl", "csv"):
@@ -547,6 +552,15 @@ def test_the_leaderboard_command_names_the_line_and_field_of_a_bad_votes_file(tm
     assert "no database at" in capsys.readouterr().err and not (tmp_path / "missing.db").exists()
 
 
+def flagged_battle(arena: Arena, k: int) -> None:
+    """A voted m1 vs m2 battle (UEG_<k>, B wins) whose side B named its model: flagged, its vote not rated."""
+    session, uid = f"session-{k}", f"UEG_{k}_world_knowledge"
+    battle_id = arena.new_battle(session, "hf:rater", uid, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    arena.deliver(battle_id, session, "A", run(arena.store, "m1:direct", uid))
+    arena.deliver(battle_id, session, "B", run(arena.store, "m2:direct", uid), flag="names: m2")
+    arena.vote(battle_id, session, "hf:rater", "B")
+
+
 def test_flagged_votes_left_out_of_the_tab_stay_out_when_rated_from_an_export(tmp_path, capsys):
     """A battle whose output named its model keeps its vote but not in the ratings: the board rated from
     `export votes` must leave it out too, as the tab does."""
@@ -560,13 +574,7 @@ def test_flagged_votes_left_out_of_the_tab_stay_out_when_rated_from_an_export(tm
     for k in range(6):
         battle(arena, f"UEG_{k}_world_knowledge", "m1:direct", "m2:direct", "model_vs_model", "A")
     for k in range(6, 12):  # m2 wins these, but each was flagged: not rated
-        session = f"session-{k}"
-        battle_id = arena.new_battle(session, "hf:rater", f"UEG_{k}_world_knowledge", "bundled", "m1:direct",
-                                     "m2:direct", "model_vs_model")
-        arena.deliver(battle_id, session, "A", run(store, "m1:direct", f"UEG_{k}_world_knowledge"))
-        arena.deliver(battle_id, session, "B", run(store, "m2:direct", f"UEG_{k}_world_knowledge"),
-                      flag="names: m2")
-        arena.vote(battle_id, session, "hf:rater", "B")
+        flagged_battle(arena, k)
     store.close()
 
     assert main(["leaderboard", "--db", str(db), "--track", "UEG", "--kind", "model_vs_model", "--format",
@@ -964,3 +972,30 @@ def test_a_system_between_a_never_lost_and_a_never_won_one_says_what_holds_it():
     assert c["flag"] == "never won" and "e:direct" in c["note"] and "virtual tie" in c["note"]
     assert b["upper"] is None and b["lower"] is not None and c["lower"] is None and c["upper"] is not None
     assert [board[s]["rank_ub"] for s in ("a:direct", "b:direct", "c:direct", "e:direct")] == [1, 2, 3, 4]
+
+
+def test_the_leaderboard_command_says_from_the_store_what_the_tab_says_of_left_out_votes_and_other_boards(
+        tmp_path, capsys):
+    """The tab says "N votes left out of the ratings" beside a board with flagged battles, and an empty board names
+    the boards that hold the votes. Before, ``leaderboard --db`` said neither: the flagged votes were missing
+    without a word (``--votes`` on an export of the same store said "left out"), and an empty board told a store
+    holding votes elsewhere "no votes yet — play a battle"."""
+    from realunify_arena.cli import main
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    arena = Arena(store, max_votes=1000)
+    for k in range(4):
+        battle(arena, f"UEG_{k}_world_knowledge", "m1:direct", "m2:direct", "model_vs_model", "A")
+    for k in range(4, 7):  # flagged: stored, not rated
+        flagged_battle(arena, k)
+    store.close()
+
+    for fmt in ("markdown", "csv", "json"):
+        assert main(["leaderboard", "--db", str(db), "--format", fmt]) == 0
+        captured = capsys.readouterr()
+        said = captured.out + captured.err
+        assert "UEG · two models, same mode" in said and "3 votes left out of the ratings" in said, fmt
+    assert main(["leaderboard", "--db", str(db), "--track", "GEU"]) == 0
+    shown = capsys.readouterr().out
+    assert "no votes yet" not in shown and "**UEG · two models, same mode**: 4 votes" in shown
