@@ -55,9 +55,16 @@ def cut_while_reasoning(reply: str | None) -> bool:
 
 def cut_before_answer(reply: str | None) -> bool:
     """Whether the reply was cut before its answer: ``cut_while_reasoning``, or a ``CutReply`` (stopped at its
-    token limit: OpenAI's ``finish_reason`` "length") with nothing after its reasoning, its block closed just
-    before the limit. Either way ``strip_reasoning`` leaves no answer, and the model had not given one."""
-    return cut_while_reasoning(reply) or (isinstance(reply, CutReply) and not strip_reasoning(reply).strip())
+    token limit: OpenAI's ``finish_reason`` "length") that reasoned (a closed block, or a closing tag whose
+    opening one was in the prompt) with nothing after its reasoning, its block closed just before the limit.
+    Either way ``strip_reasoning`` leaves no answer, and the model had not given one. A reply with no reasoning
+    at all is never said to be cut before its answer, however empty: a model that does not reason answered with
+    what it wrote (before, a small model's empty reply cut at its limit failed every UEG stepwise run)."""
+    if cut_while_reasoning(reply):
+        return True
+    if not isinstance(reply, CutReply) or strip_reasoning(reply).strip():
+        return False
+    return _after_closed_blocks(reply) != reply or bool(_REASONING_CLOSE.search(reply))
 
 
 def _after_closed_blocks(reply: str | None) -> str:

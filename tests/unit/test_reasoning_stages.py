@@ -14,11 +14,12 @@ import json
 import pytest
 from PIL import Image
 
-from realunify_arena.adapters.base import GenerationOptions
+from realunify_arena.adapters.base import CutReply, GenerationOptions
 from realunify_arena.benchmark import load
 from realunify_arena.cards import load_card
 from realunify_arena.judge import AdapterJudge, judge_trace
-from realunify_arena.protocols import run
+from realunify_arena.protocols import refined_prompt, run
+from realunify_arena.reasoning import cut_before_answer
 from realunify_arena.runtime import ModelPool
 from realunify_arena.trace import Status, StepRole
 from tests.stand_in import JSONHandler, png_b64, serving
@@ -139,3 +140,22 @@ def test_a_refine_reply_cut_just_after_its_reasoning_is_a_failed_run_not_an_empt
     assert trace.status is Status.ERROR, [s.prompt for s in trace.steps]
     assert "refined prompt" in trace.error and "cut" in trace.error, trace.error
     assert server.image_prompts == []
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "a tiger in tall grass"])
+def test_a_reply_without_reasoning_cut_at_its_limit_is_what_the_model_wrote(text):
+    """A model that does not reason and stops at its token limit answered with what it wrote, however empty: the
+    refined prompt is that text and a judge is not asked again (test_run_once: a tiny model's empty refine reply,
+    cut at its limit, failed every UEG stepwise battle side once cut replies counted as cut before their answer)."""
+    cut = CutReply(text)
+    assert not cut_before_answer(cut)
+    assert refined_prompt(text, cut=True) == text.strip()
+
+
+@pytest.mark.parametrize("text", ["<think>the tiger</think>", "<think>the tiger</think>\n\n", "the tiger</think>"])
+def test_a_reasoning_reply_cut_at_its_limit_with_nothing_after_is_cut_before_its_answer(text):
+    """The reasoning closed (here, or its opening tag in the prompt) and the limit came before any answer."""
+    assert cut_before_answer(CutReply(text))
+    assert not cut_before_answer(text)  # not cut: the model chose to answer nothing
+    with pytest.raises(ValueError, match="cut"):
+        refined_prompt(text, cut=True)
