@@ -266,17 +266,19 @@ def _jpeg_walk(data, max_scans: int | None, max_markers: int | None) -> tuple[in
 
 
 def check_scans(name: str, fp) -> None:
-    """Raises ``OverLimit`` when the file ``fp`` (a binary file object, at its start) is a JPEG (or MPO) of more
-    than ``MAX_JPEG_SCANS`` scans or more than ``MAX_JPEG_MARKERS`` markers; reads it mapped, not copied, where it
-    can, and leaves its position as it was. Other files pass unread but for 3 bytes."""
+    """Raises ``OverLimit`` when the file ``fp`` (a binary file object, read from its start, whatever its position,
+    as ``Image.open`` reads it) is a JPEG (or MPO) of more than ``MAX_JPEG_SCANS`` scans or more than
+    ``MAX_JPEG_MARKERS`` markers; reads it mapped, not copied, where it can, and leaves its position as it was.
+    Other files pass unread but for 3 bytes."""
     where = fp.tell()
     try:
+        fp.seek(0)
         if fp.read(3) != b"\xff\xd8\xff":  # SOI and a marker: what Pillow's JPEG plugin accepts
             return
         try:
             data = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # a BytesIO: its own buffer
-            fp.seek(where)
+            fp.seek(0)
             data = fp.read()
         try:
             scans, markers = _jpeg_walk(data, MAX_JPEG_SCANS, MAX_JPEG_MARKERS)

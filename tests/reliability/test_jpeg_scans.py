@@ -107,3 +107,12 @@ def test_a_jpeg_of_more_markers_than_any_real_file_is_refused_unwalked(where, tm
         assert f"more than {MAX_JPEG_MARKERS:,} markers" in str(refused.value)
     below = data[:at] + COMMENT * (MAX_JPEG_MARKERS - 50) + data[at:]
     assert open_checked(below).size == (16, 16)
+
+
+def test_a_file_object_is_checked_from_its_start_as_pillow_reads_it():
+    """``Image.open`` reads a file object from its start whatever its position; so does the scan check (one that
+    read from the position let a 210-scan file through)."""
+    source = io.BytesIO(progressive(200))
+    source.seek(5)
+    with pytest.raises(OverLimit):
+        open_checked(source)
