@@ -223,9 +223,15 @@ MAX_JPEG_SCANS = 100
 # and 10 s in Pillow's open, where libjpeg reads it in 0.1 s. Real files hold tens to a few hundred (an ICC profile
 # is at most 255 APP2 chunks; 64 MiB of extended XMP is ~1,000 APP1 segments; a scan brings 1-3 table segments).
 MAX_JPEG_MARKERS = 10_000
+# The most bytes a JPEG may hold between segments that are no part of one (0xFF fill bytes, junk libjpeg skips with
+# a warning). Pillow's header parser skips them one byte at a time in Python before the first scan (8 MiB of 0xFF:
+# 1.8 s in its open, so a 64 MiB upload ~14 s holding a decode slot); encoders write none or a few.
+MAX_JPEG_SKIPPED = 2**20
 # The next marker as libjpeg's ``next_marker`` (jdmarker.c) finds it: bytes other than 0xFF are skipped (with a
-# warning, "extraneous bytes before marker"), so is 0xFF 0x00, and a run of 0xFF fill bytes comes before the code.
-_NEXT_MARKER = re.compile(rb"\xff+([^\x00\xff])")
+# warning, "extraneous bytes before marker"), so is 0xFF 0x00, and a run of 0xFF fill bytes comes before the code
+# (T.81 B.1.1.2): the last 0xFF of the run and the code. Never ``\xff+`` before the code: tried at each byte of a
+# long run of 0xFF, it backtracks over the rest (quadratic: 40,000 fill bytes took 11 s).
+_NEXT_MARKER = re.compile(rb"\xff([^\x00\xff])")
 _ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # the next marker: 0xFF not stuffing (00) or restart (RSTn)
 
 
@@ -239,36 +245,39 @@ def jpeg_scans(data, *, stop_after: int | None = None) -> int:
     return _jpeg_walk(data, stop_after, None)[0]
 
 
-def _jpeg_walk(data, max_scans: int | None, max_markers: int | None) -> tuple[int, int]:
-    """(scans, markers) of the JPEG in ``data``, as ``jpeg_scans`` walks it; stops once either is over its limit."""
-    scans, markers, at = 0, 0, 2
+def _jpeg_walk(data, max_scans: int | None, max_markers: int | None,
+               max_skipped: int | None = None) -> tuple[int, int, int]:
+    """(scans, markers, bytes skipped between segments) of the JPEG in ``data``, as ``jpeg_scans`` walks it; stops
+    once any is over its limit."""
+    scans, markers, skipped, at = 0, 0, 0, 2
     while True:
         found = _NEXT_MARKER.search(data, at)
         if found is None:
-            return scans, markers
+            return scans, markers, skipped
         markers += 1
-        if max_markers is not None and markers > max_markers:
-            return scans, markers
+        skipped += found.start() - at
+        if (max_markers is not None and markers > max_markers) or (max_skipped is not None and skipped > max_skipped):
+            return scans, markers, skipped
         marker, at = found.group(1)[0], found.end()
         if marker == 0xD9:
-            return scans, markers
+            return scans, markers, skipped
         if marker == 0x01 or 0xD0 <= marker <= 0xD7:
             continue
         at += int.from_bytes(data[at:at + 2], "big")
         if marker == 0xDA:
             scans += 1
             if max_scans is not None and scans > max_scans:
-                return scans, markers
+                return scans, markers, skipped
             entropy_end = _ENTROPY_END.search(data, at)
             if entropy_end is None:
-                return scans, markers
+                return scans, markers, skipped
             at = entropy_end.start()
 
 
 def check_scans(name: str, fp) -> None:
     """Raises ``OverLimit`` when the file ``fp`` (a binary file object, read from its start, whatever its position,
     as ``Image.open`` reads it) is a JPEG (or MPO) of more than ``MAX_JPEG_SCANS`` scans or more than
-    ``MAX_JPEG_MARKERS`` markers; reads it mapped, not copied, where it can, and leaves its position as it was.
+    ``MAX_JPEG_MARKERS`` markers, or more than ``MAX_JPEG_SKIPPED`` bytes between segments; reads it mapped, not copied, where it can, and leaves its position as it was.
     Other files pass unread but for 3 bytes."""
     where = fp.tell()
     try:
@@ -281,7 +290,7 @@ def check_scans(name: str, fp) -> None:
             fp.seek(0)
             data = fp.read()
         try:
-            scans, markers = _jpeg_walk(data, MAX_JPEG_SCANS, MAX_JPEG_MARKERS)
+            scans, markers, skipped = _jpeg_walk(data, MAX_JPEG_SCANS, MAX_JPEG_MARKERS, MAX_JPEG_SKIPPED)
         finally:
             if isinstance(data, mmap.mmap):
                 data.close()
@@ -295,6 +304,10 @@ def check_scans(name: str, fp) -> None:
         raise OverLimit(f"{name}: a JPEG of more than {MAX_JPEG_MARKERS:,} markers (segments) is over the limit "
                         "(real files hold a few hundred at most; reading them would take far longer than its size "
                         "says); save it again as a JPEG or PNG")
+    if skipped > MAX_JPEG_SKIPPED:
+        raise OverLimit(f"{name}: a JPEG of more than {MAX_JPEG_SKIPPED:,} bytes between its segments that belong to "
+                        "none (fill or junk bytes; encoders write none or a few) is over the limit; save it again as "
+                        "a JPEG or PNG")
 
 
 def orientation(im: Image.Image) -> int:

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from realunify_arena.benchmark.custom import custom_instance
-from realunify_arena.benchmark.images import MAX_JPEG_MARKERS, MAX_JPEG_SCANS, ImageError, OverLimit, open_checked
+from realunify_arena.benchmark.images import MAX_JPEG_MARKERS, MAX_JPEG_SCANS, MAX_JPEG_SKIPPED, ImageError, OverLimit, open_checked
 
 SOS, EOI = b"\xff\xda", b"\xff\xd9"
 
@@ -116,3 +116,33 @@ def test_a_file_object_is_checked_from_its_start_as_pillow_reads_it():
     source.seek(5)
     with pytest.raises(OverLimit):
         open_checked(source)
+
+
+def test_fill_bytes_before_a_marker_are_skipped_in_one_pass():
+    """0xFF fill bytes may come before a marker (ITU-T T.81 B.1.1.2); libjpeg skips them. Half a megabyte of them
+    before the first scan of a 210-scan file: the scans are still counted (a pattern that backtracked over the run
+    from each of its bytes took 11 s for 40,000 of them, quadratic: this file would run for an hour; verify26c)."""
+    data = progressive(200)
+    first = data.index(SOS)
+    filled = data[:first] + b"\xff" * 2**19 + data[first:]
+    Image.open(io.BytesIO(filled)).load()  # libjpeg reads it
+    with pytest.raises(OverLimit) as refused:
+        open_checked(filled)
+    assert f"more than {MAX_JPEG_SCANS} scans" in str(refused.value)
+
+
+@pytest.mark.parametrize("fill", [b"\xff", b"\x00"])
+def test_more_fill_or_junk_between_segments_than_any_encoder_writes_is_refused(fill):
+    """Pillow's header parser skips bytes between segments one at a time in Python (8 MiB of 0xFF: 1.8 s of its
+    open, holding a decode slot; verify26c). One byte over ``MAX_JPEG_SKIPPED`` is refused, the limit itself is read
+    (the file is sound: libjpeg reads it)."""
+    plain = io.BytesIO()
+    Image.new("RGB", (16, 16), (9, 99, 199)).save(plain, format="JPEG")
+    data = plain.getvalue()
+    at = data.index(b"\xff\xdb")
+    over = data[:at] + fill * (MAX_JPEG_SKIPPED + 1) + data[at:]
+    Image.open(io.BytesIO(over)).load()
+    with pytest.raises(OverLimit) as refused:
+        open_checked(over)
+    assert f"more than {MAX_JPEG_SKIPPED:,} bytes between its segments" in str(refused.value)
+    assert open_checked(data[:at] + fill * MAX_JPEG_SKIPPED + data[at:]).size == (16, 16)
