@@ -1902,6 +1902,26 @@ def store_file_of(path: Path) -> Path | None:
     return path if _is_sqlite(path) else None
 
 
+# The first bytes of SQLite's logs (sqlite.org/fileformat2.html, 4.1 and 4.3): a write-ahead log's magic number
+# (0x377f0682 or 0x377f0683, big-endian) and a rollback journal's header string.
+_LOG_HEADERS = ((b"\x37\x7f\x06\x82", "write-ahead log"), (b"\x37\x7f\x06\x83", "write-ahead log"),
+                (b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7", "rollback journal"))
+
+
+def sqlite_log(path: Path) -> str | None:
+    """"write-ahead log" or "rollback journal" when ``path`` is a regular file starting with that SQLite log's
+    header, whatever it is named and whether or not its database is beside it (one left behind may hold that
+    database's last commits), else None; a pipe or device is never opened, an unreadable file counts as none."""
+    try:
+        if not Path(path).is_file():
+            return None
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _LOG_HEADERS if head.startswith(magic)), None)
+
+
 def _is_sqlite(path: Path) -> bool:
     """Whether ``path`` is a regular file starting with the SQLite header (a pipe or device is never opened: a
     named pipe would block the read until something writes to it)."""

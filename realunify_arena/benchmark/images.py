@@ -168,11 +168,11 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
                 # (``TiffImageFile.load_end``, Pillow 12.3) left orientations 5-8 the wrong way round, where the
                 # same bytes read from a file object come out upright
                 source = files.enter_context(open(source, "rb"))
+            check_scans(name, source)  # before Pillow's own walk over a JPEG's markers, which runs in Python
             with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
                 check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None
                               else max_decode_bytes)
-                check_scans(name, im)
                 yield im
     except ImageError:
         raise
@@ -218,61 +218,96 @@ def check_budget(name: str, im: Image.Image, max_pixels: int, budget: int) -> No
 # 16 MP file with 1,010 scans took 9 s, ~9 ms a scan, and a 64 MiB upload holds 2 million 31-byte scans. Encoders
 # write 1 (baseline) to about 10 (libjpeg's progressive script; mozjpeg's optimised ones stay under 70).
 MAX_JPEG_SCANS = 100
+# The most markers (segments) a JPEG may have. Walking them is Python work (here, and Pillow's header parser before
+# the first scan), ~0.3-0.6 us each, so a 64 MiB file of 4-byte comment segments held a decode slot for 5 s here
+# and 10 s in Pillow's open, where libjpeg reads it in 0.1 s. Real files hold tens to a few hundred (an ICC profile
+# is at most 255 APP2 chunks; 64 MiB of extended XMP is ~1,000 APP1 segments; a scan brings 1-3 table segments).
+MAX_JPEG_MARKERS = 10_000
+# The most bytes a JPEG may hold between segments that are no part of one (0xFF fill bytes, junk libjpeg skips with
+# a warning). Pillow's header parser skips them one byte at a time in Python before the first scan (8 MiB of 0xFF:
+# 1.8 s in its open, so a 64 MiB upload ~14 s holding a decode slot); encoders write none or a few.
+MAX_JPEG_SKIPPED = 2**20
+# The next marker as libjpeg's ``next_marker`` (jdmarker.c) finds it: bytes other than 0xFF are skipped (with a
+# warning, "extraneous bytes before marker"), so is 0xFF 0x00, and a run of 0xFF fill bytes comes before the code
+# (T.81 B.1.1.2): the last 0xFF of the run and the code. Never ``\xff+`` before the code: tried at each byte of a
+# long run of 0xFF, it backtracks over the rest (quadratic: 40,000 fill bytes took 11 s).
+_NEXT_MARKER = re.compile(rb"\xff([^\x00\xff])")
 _ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # the next marker: 0xFF not stuffing (00) or restart (RSTn)
 
 
-def jpeg_scans(data) -> int:
+def jpeg_scans(data, *, stop_after: int | None = None) -> int:
     """The start-of-scan (SOS) markers of the JPEG in ``data`` (bytes, or a buffer such as an ``mmap``), counted by
     its structure (ITU-T T.81, B.1.1 and B.2: each marker but SOI, EOI, TEM and RSTn starts a segment with a 2-byte
     length; after an SOS segment comes entropy-coded data, in which 0xFF is followed only by 0x00 or RSTn), so a
-    marker's bytes inside a segment (an EXIF thumbnail's own scan) are not counted. Stops at EOI or at the end."""
-    count, at, size = 0, 2, len(data)
-    while at + 1 < size:
-        if data[at] != 0xFF:
-            return count  # not a marker where one must be: the decoder stops here too
-        marker = data[at + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            at += 1
-            continue
+    marker's bytes inside a segment (an EXIF thumbnail's own scan) are not counted; between segments, bytes that
+    are no marker are skipped as libjpeg skips them. Stops at EOI, at the end, or once the count is over
+    ``stop_after``."""
+    return _jpeg_walk(data, stop_after, None)[0]
+
+
+def _jpeg_walk(data, max_scans: int | None, max_markers: int | None,
+               max_skipped: int | None = None) -> tuple[int, int, int]:
+    """(scans, markers, bytes skipped between segments) of the JPEG in ``data``, as ``jpeg_scans`` walks it; stops
+    once any is over its limit."""
+    scans, markers, skipped, at = 0, 0, 0, 2
+    while True:
+        found = _NEXT_MARKER.search(data, at)
+        if found is None:
+            return scans, markers, skipped
+        markers += 1
+        skipped += found.start() - at
+        if (max_markers is not None and markers > max_markers) or (max_skipped is not None and skipped > max_skipped):
+            return scans, markers, skipped
+        marker, at = found.group(1)[0], found.end()
         if marker == 0xD9:
-            return count
+            return scans, markers, skipped
         if marker == 0x01 or 0xD0 <= marker <= 0xD7:
-            at += 2
             continue
-        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        at += int.from_bytes(data[at:at + 2], "big")
         if marker == 0xDA:
-            count += 1
-            found = _ENTROPY_END.search(data, at)
-            if found is None:
-                return count
-            at = found.start()
-    return count
+            scans += 1
+            if max_scans is not None and scans > max_scans:
+                return scans, markers, skipped
+            entropy_end = _ENTROPY_END.search(data, at)
+            if entropy_end is None:
+                return scans, markers, skipped
+            at = entropy_end.start()
 
 
-def check_scans(name: str, im: Image.Image) -> None:
-    """Raises ``OverLimit`` for a JPEG (or MPO) ``im``, opened and not decoded, of more than ``MAX_JPEG_SCANS`` scans;
-    reads the file ``im`` was opened from (mapped, not copied) and leaves its position as it was."""
-    if im.format not in ("JPEG", "MPO") or im.fp is None:
-        return
-    fp = im.fp
+def check_scans(name: str, fp) -> None:
+    """Raises ``OverLimit`` when the file ``fp`` (a binary file object, read from its start, whatever its position,
+    as ``Image.open`` reads it) is a JPEG (or MPO) of more than ``MAX_JPEG_SCANS`` scans or more than
+    ``MAX_JPEG_MARKERS`` markers, or more than ``MAX_JPEG_SKIPPED`` bytes between segments; reads it mapped, not copied, where it can, and leaves its position as it was.
+    Other files pass unread but for 3 bytes."""
     where = fp.tell()
     try:
+        fp.seek(0)
+        if fp.read(3) != b"\xff\xd8\xff":  # SOI and a marker: what Pillow's JPEG plugin accepts
+            return
         try:
             data = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # a BytesIO: its own buffer
             fp.seek(0)
             data = fp.read()
         try:
-            scans = jpeg_scans(data)
+            scans, markers, skipped = _jpeg_walk(data, MAX_JPEG_SCANS, MAX_JPEG_MARKERS, MAX_JPEG_SKIPPED)
         finally:
             if isinstance(data, mmap.mmap):
                 data.close()
     finally:
         fp.seek(where)
     if scans > MAX_JPEG_SCANS:
-        raise OverLimit(f"{name}: a JPEG of {scans:,} scans is over the limit of {MAX_JPEG_SCANS} (each scan is a "
+        raise OverLimit(f"{name}: a JPEG of more than {MAX_JPEG_SCANS} scans is over the limit (each scan is a "
                         "pass over the whole picture, so its decode would take far longer than its size says); "
                         "save it again as a baseline or ordinary progressive JPEG, or as a PNG")
+    if markers > MAX_JPEG_MARKERS:
+        raise OverLimit(f"{name}: a JPEG of more than {MAX_JPEG_MARKERS:,} markers (segments) is over the limit "
+                        "(real files hold a few hundred at most; reading them would take far longer than its size "
+                        "says); save it again as a JPEG or PNG")
+    if skipped > MAX_JPEG_SKIPPED:
+        raise OverLimit(f"{name}: a JPEG of more than {MAX_JPEG_SKIPPED:,} bytes between its segments that belong to "
+                        "none (fill or junk bytes; encoders write none or a few) is over the limit; save it again as "
+                        "a JPEG or PNG")
 
 
 def orientation(im: Image.Image) -> int:

@@ -243,17 +243,23 @@ def out_file(path: Path | str, flag: str = "--out", replaces_databases: bool = F
     before any work, when it names a folder or the nearest existing path above it is a file (before: the
     write's bare OS words after the work, "afile: File exists" or "out: Is a directory", naming no option), or
     when it is an SQLite database (a store: ``export --out data/arena.db`` replaced every run and battle with the
-    export) or one of a database's side files (``store.store_file_of``: its write-ahead log, ``.lock``, ...).
+    export) or one of a database's side files (``store.store_file_of``: its write-ahead log, ``.lock``, ...), or an
+    SQLite write-ahead log or rollback journal whose database is not beside it (``store.sqlite_log``).
     ``replaces_databases``: the output is itself a database that may replace an earlier one (``backup``); side
     files are refused all the same."""
-    from realunify_arena.store import store_file_of
+    from realunify_arena.store import sqlite_log, store_file_of
 
     path = Path(path)
     if path.is_dir():
         raise CommandError(f"{flag} {path}: names a folder, not a file", USAGE)
     owner = store_file_of(path)
-    if owner is not None and not (owner == path and replaces_databases):
+    log = sqlite_log(path) if owner is None else None
+    if log is not None:
+        owner, what = path, (f"is an SQLite {log} with no database beside it to own it (it may hold a moved "
+                             "database's last commits)")
+    elif owner is not None:
         what = "is an SQLite database" if owner == path else f"is a file SQLite or this app keeps beside {owner}"
+    if owner is not None and not (owner == path and replaces_databases and log is None):
         raise CommandError(f"{flag} {path}: {what}; writing the output there would replace it; nothing was"
                            " written (choose another path)", USAGE)
     place = _nearest_existing(path.parent)

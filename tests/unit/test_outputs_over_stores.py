@@ -75,3 +75,45 @@ def test_an_earlier_backup_is_still_replaced(db, capsys, tmp_path):
     assert main(["backup", str(out), "--db", str(db)]) == 0
     assert main(["backup", str(out), "--db", str(db)]) == 0
     assert "3 votes" in capsys.readouterr().out
+
+
+def _orphan_log(folder, suffix):
+    """A write-ahead log (``-wal``) holding a commit, or a hot rollback journal (``-journal``, a transaction under
+    way), left in ``folder`` without its database (moved away), as a crash and a careless move leave one: made by
+    SQLite itself."""
+    import shutil
+    import sqlite3
+
+    source = folder.parent / "elsewhere" / "arena.db"
+    source.parent.mkdir()
+    conn = sqlite3.connect(source, isolation_level=None)
+    if suffix == "-wal":
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("CREATE TABLE vote (n)")
+        conn.execute("INSERT INTO vote VALUES (1)")
+    else:  # a hot journal: a transaction under way whose changed pages spilled to the file (a crash keeps it)
+        conn.execute("CREATE TABLE vote (n)")
+        conn.execute("PRAGMA cache_size=1")
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO vote VALUES (?)", [(b"x" * 1000,)] * 200)
+    folder.mkdir(parents=True, exist_ok=True)
+    left = folder / f"arena.db{suffix}"
+    shutil.copyfile(f"{source}{suffix}", left)
+    conn.close()
+    return left
+
+
+@pytest.mark.parametrize("suffix", ["-wal", "-journal"])
+def test_an_output_over_a_log_left_without_its_database_is_refused(db, capsys, tmp_path, suffix):
+    """A log whose database was moved may hold that database's last commits (``store.left_behind`` refuses to start
+    beside one for that reason); an output named like it replaced it, as no database was beside it to own it
+    (verify26c). SQLite's files are known by their own headers too (sqlite.org/fileformat2.html: a WAL starts with
+    0x377f0682 or 0x377f0683, a rollback journal with d9 d5 05 f9 20 a1 63 d7)."""
+    left = _orphan_log(tmp_path / "moved", suffix)
+    assert left.stat().st_size > 0
+    before = _digest(left)
+    assert main(["export", "votes", "--format", "csv", "--out", str(left), "--db", str(db)]) == 2
+    message = capsys.readouterr().err
+    assert str(left) in message and "Traceback" not in message
+    assert _digest(left) == before
