@@ -509,7 +509,9 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S,
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest, request: Request) -> dict:
         check(body, Capability.UNDERSTAND, "chat")
-        texts, images = _flatten(body.messages)
+        # decoding an image is CPU work and waits for a decode slot (``images.MAX_CONCURRENT_DECODES``): a thread,
+        # so the server's event loop goes on answering other requests (and /v1/models) meanwhile
+        texts, images = await _in_thread(_flatten, body.messages)
         answer = await watched(request, "understand", images, "\n".join(texts), body.options(card))
         finish = "length" if isinstance(answer, CutReply) else "stop"  # adapters that cannot tell give a str
         usage = token_usage(answer)
@@ -547,7 +549,7 @@ def create_app(pool: ModelPool, name: str, *, body_idle_s: float = BODY_IDLE_S,
         if len(uploads) != 1 or isinstance(uploads[0], str):
             raise RequestError(400, f"expected exactly one 'image' file, got {len(uploads)}", param="image")
         try:
-            image = open_checked(await uploads[0].read())
+            image = await _in_thread(open_checked, await uploads[0].read())  # off the event loop, as chat's
         except ImageError as exc:
             raise RequestError(400, f"'image': {exc}", param="image") from None
         return image_reply(await watched(request, "edit", image, body.prompt, body.options(card, edit=True)), body)

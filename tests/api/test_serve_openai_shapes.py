@@ -584,3 +584,40 @@ def test_a_request_whose_client_disconnects_is_stopped_before_its_model_runs(ser
     assert gone, "the run of a disconnected client was not stopped"
     assert stopping.wait_until_idle(60)
     assert not gone[0].started  # it never got past its first check: the model did not run
+
+
+@pytest.mark.parametrize("route", ["images/edits", "chat/completions"])
+def test_an_image_waiting_to_be_decoded_does_not_stop_the_server_answering(url, route):
+    """A request's image is decoded within the process-wide decode slots (``images.MAX_CONCURRENT_DECODES``), which
+    other work may hold. It was decoded on the server's event loop, so while it waited for a slot nothing else
+    was answered, not even ``/v1/models`` (verify26c). With every slot held here, ``/v1/models`` answers while the
+    request waits; the request is answered once the slots are free."""
+    import concurrent.futures
+
+    from realunify_arena.benchmark import images
+
+    data_url = "data:image/png;base64," + __import__("base64").b64encode(_png()).decode()
+    fields = ({"prompt": "blue", "size": "32x32"} if route == "images/edits" else
+              {"messages": [{"role": "user", "content": [{"type": "text", "text": "colour?"},
+                                                         {"type": "image_url", "image_url": {"url": data_url}}]}],
+               "max_tokens": 4})
+    held = [images.decode_slot() for _ in range(images.MAX_CONCURRENT_DECODES)]
+    for slot in held:
+        slot.acquire()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(_post, url, route, fields, None, REPLY_TIMEOUT_S)
+            for _ in range(20):  # the request is in (it waits for a slot, not for its body) before asking
+                if waiting.done():
+                    break
+                models = httpx.get(f"{url}/models", timeout=10)
+                assert models.status_code == 200, models.text
+            assert not waiting.done(), waiting.result().text  # it could not have decoded its image
+            for slot in held:
+                slot.release()
+            held = []
+            reply = waiting.result(timeout=REPLY_TIMEOUT_S)
+        assert reply.status_code == 200, reply.text
+    finally:
+        for slot in held:
+            slot.release()
