@@ -24,8 +24,8 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.out.resolve() == args.db.resolve():
         raise CommandError(f"{args.out} is the live database; choose another path", USAGE)
+    refuse_foreign_out(args.out)  # a folder, or a file that is no store: named so, nothing written
     out_file(args.out, "backup OUT", replaces_databases=True)  # never a database's own side file
-    refuse_foreign_out(args.out)
     with store_at(args.db, for_reading=True) as store:
         store.backup(args.out)  # the database first: images it names already exist, never the reverse
         copied = copy_images(store.images_dir, args.out.parent / "images")
