@@ -33,35 +33,43 @@ BYTES_PER_PIXEL = 2 + 4  # decoded 16-bit source + 8-bit RGB copy
 SLACK = 32 * 2**20  # interpreter and allocator noise
 LEVEL = 16384  # -> 16384 * 255 // 65535 = 63 in every channel
 
-MEASURE = r"""
+def _threads_script(work: str, key: str) -> str:
+    """A script (argv: an image path, a number of threads) that runs ``work`` (the source of a function ``work()``
+    appending to ``results``) in that many threads at once and prints the process's peak memory rise over a
+    baseline taken after the image code is loaded, and the results under ``key``, as JSON."""
+    return r"""
 import io, json, sys, threading
 from PIL import Image
-from realunify_arena.benchmark.images import open_checked
+from realunify_arena.benchmark.images import check_header, open_checked
 
 path, copies = sys.argv[1], int(sys.argv[2])
-tiny = io.BytesIO()
-Image.new("I;16", (8, 8), 1).save(tiny, format="PNG")
-open_checked(tiny.getvalue())  # plugins and code paths loaded before the baseline
+for mode in ("I;16", "RGB"):  # plugins and code paths loaded before the baseline
+    tiny = io.BytesIO()
+    Image.new(mode, (8, 8), 1).save(tiny, format="PNG")
+    open_checked(tiny.getvalue())
 
 def peak():  # this process's peak resident memory (ru_maxrss would start at the parent's peak: fork keeps it)
     with open("/proc/self/status") as status:
         return int(status.read().split("VmHWM:")[1].split()[0]) * 1024
 
 before = peak()
-pixels = []
-
-def decode():
-    image = open_checked(path)
-    pixels.append((image.size, image.getpixel((0, 0)), image.getpixel((image.width - 1, image.height - 1))))
-    del image
-
-threads = [threading.Thread(target=decode) for _ in range(copies)]
+results = []
+""" + work + r"""
+threads = [threading.Thread(target=work) for _ in range(copies)]
 for t in threads:
     t.start()
 for t in threads:
     t.join()
-print(json.dumps({"rise": peak() - before, "pixels": pixels}))
-"""
+print(json.dumps({"rise": peak() - before, "%s": results}))
+""" % key
+
+
+MEASURE = _threads_script(r"""
+def work():
+    image = open_checked(path)
+    results.append((image.size, image.getpixel((0, 0)), image.getpixel((image.width - 1, image.height - 1))))
+    del image
+""", "pixels")
 
 
 def measure(path: Path, copies: int, script: str = MEASURE) -> dict:
@@ -106,34 +114,11 @@ def test_concurrent_decodes_wait_for_each_other(tmp_path):
     assert result["rise"] < bound
 
 
-HEADER_MEASURE = r"""
-import io, json, sys, threading
-from PIL import Image
-from realunify_arena.benchmark.images import check_header, open_checked
-
-path, copies = sys.argv[1], int(sys.argv[2])
-tiny = io.BytesIO()
-Image.new("RGB", (8, 8)).save(tiny, format="PNG")
-open_checked(tiny.getvalue())  # plugins and code paths loaded before the baseline
-
-def peak():
-    with open("/proc/self/status") as status:
-        return int(status.read().split("VmHWM:")[1].split()[0]) * 1024
-
-before = peak()
-sizes = []
-
-def upload():  # what an upload meets: the header check before Gradio opens it, then Run's decode
+HEADER_MEASURE = _threads_script(r"""
+def work():  # what an upload meets: the header check before Gradio opens it, then Run's decode
     check_header(path)
-    sizes.append(open_checked(path).size)
-
-threads = [threading.Thread(target=upload) for _ in range(copies)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-print(json.dumps({"rise": peak() - before, "sizes": sizes}))
-"""
+    results.append(open_checked(path).size)
+""", "sizes")
 
 
 def png_with_chunk(path: Path, chunk_type: bytes, payload: bytes) -> Path:
