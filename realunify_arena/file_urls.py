@@ -19,7 +19,7 @@ from realunify_arena.asgi import route_path, send_detail
 # the route's two spellings: ``file=<path>``, and Gradio's older ``file/<path>`` (``routes.file_deprecated``, which
 # calls the same handler, so it fetched a URL too)
 _FILE_ROUTES = (f"{API_PREFIX}/file=", f"{API_PREFIX}/file/")
-NOT_FETCHED = ("a URL is not fetched here: /gradio_api/file= serves only this app's own files, by path; open the "
+URL_ROUTE_REFUSED = ("a URL is not fetched here: /gradio_api/file= serves only this app's own files, by path; open the "
                "URL yourself")
 
 
@@ -30,7 +30,7 @@ def fetches_url(path: str) -> bool:
 
 
 class NoUrlFiles:
-    """ASGI middleware: a request of Gradio's file route naming an http(s) URL is answered 403 (``NOT_FETCHED``);
+    """ASGI middleware: a request of Gradio's file route naming an http(s) URL is answered 403 (``URL_ROUTE_REFUSED``);
     every other request goes on unchanged."""
 
     def __init__(self, app) -> None:
@@ -38,6 +38,6 @@ class NoUrlFiles:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and fetches_url(route_path(scope)):
-            await send_detail(send, 403, NOT_FETCHED, close=False)  # GET and HEAD carry no body to drain
+            await send_detail(send, 403, URL_ROUTE_REFUSED, close=False)  # GET and HEAD carry no body to drain
             return
         await self.app(scope, receive, send)
