@@ -20,7 +20,7 @@ from realunify_arena.asgi import route_path, send_detail
 # calls the same handler, so it fetched a URL too)
 _FILE_ROUTES = (f"{API_PREFIX}/file=", f"{API_PREFIX}/file/")
 URL_ROUTE_REFUSED = ("a URL is not fetched here: /gradio_api/file= serves only this app's own files, by path; open the "
-               "URL yourself")
+                     "URL yourself")
 
 
 def fetches_url(path: str) -> bool:
