@@ -38,6 +38,7 @@ from realunify_arena.protocols import loaded
 from realunify_arena.reasoning import cut_before_answer, strip_reasoning
 from realunify_arena.redaction import error_text, redact
 from realunify_arena.scoring import instance_score
+from realunify_arena.shown import brief
 from realunify_arena.trace import Step, Trace
 
 HUMAN = "human"
@@ -390,7 +391,9 @@ class AdapterJudge(Judge):
     allows ``max_new_tokens`` (8: the first word is all that counts); a reply cut at that limit inside a
     reasoning block or just after it (``reasoning.cut_before_answer``: a reasoning model served without a reasoning
     parser, whose verdict comes after its thoughts) is asked once more with the card's own ``max_new_tokens``
-    (``defaults.max_new_tokens``, 256 unless the card sets it: set it to what the model's thinking needs).
+    (``defaults.max_new_tokens``, 256 unless the card sets it: set it to what the model's thinking needs). A card
+    that allows no more than the first ask (``max_new_tokens`` at most 8) cannot be asked again: that ask raises
+    ``NoRoomToReason``, whose message names the card file and its value, and the question is not asked again.
     """
 
     def __init__(self, pool: ModelSource, card: str, *, max_new_tokens: int = 8):
@@ -408,10 +411,24 @@ class AdapterJudge(Judge):
             reply = adapter.understand([image], prompt, self.options(attempt))
             if isinstance(reply, str) and cut_before_answer(reply):
                 room = adapter.card.defaults.max_new_tokens
-                if room > self.max_new_tokens:
-                    reply = adapter.understand([image], prompt, self.options(attempt, room))
+                if room <= self.max_new_tokens:
+                    raise NoRoomToReason(
+                        f"judge {self.name!r}: its reply ({brief(reply)}) was cut at {self.max_new_tokens} "
+                        f"tokens while it was still reasoning or just after, before its verdict, and its card's "
+                        f"defaults.max_new_tokens ({room}) leaves no room to ask again: raise it in "
+                        f"{_card_file(adapter.card, self.name)} to what the model's thinking needs")
+                reply = adapter.understand([image], prompt, self.options(attempt, room))
         # kept in the judgment, shown and exported: an endpoint that echoes its key must not put it there
         return redact(reply) if isinstance(reply, str) else reply
+
+
+class NoRoomToReason(ValueError):
+    """A judge's reply was cut before its verdict (``reasoning.cut_before_answer``) and its card allows no more
+    tokens than the ask that cut it, so asking again, even sampled, would be cut the same way."""
+
+
+def _card_file(card, name: str) -> str:
+    return str(card.path) if getattr(card, "path", None) else f"models/{name}.yaml"
 
 
 class HumanJudge(Judge):
@@ -487,7 +504,9 @@ def _ask_until_parsed(judge: Judge, image: Image.Image, question: str, attempts:
             raise
         except Exception as e:  # noqa: BLE001 - a failed call is a failed attempt; its message is kept
             reply = f"<judge call failed: {error_text(e)}>"
-            if isinstance(e, TimeoutError):  # the endpoint had its whole deadline: asking again would only wait again
+            # the endpoint had its whole deadline: asking again would only wait again; a judge with no room to
+            # reason would be cut again
+            if isinstance(e, (TimeoutError, NoRoomToReason)):
                 replies.append(reply)
                 break
         replies.append(reply)

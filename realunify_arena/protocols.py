@@ -189,6 +189,21 @@ def refined_prompt(reply: str, *, cut: bool = False) -> str:
     return prompt
 
 
+def shown_refined_prompt(reply: str | None) -> tuple[str | None, bool]:
+    """A UEG stepwise refine reply (a ``refined_prompt`` step's text: the model's whole reply, or an imported
+    ``response`` as the file gives it) as a page shows it in its refined-prompt box, and whether a leading reasoning
+    block was left out there. With reasoning and text after it: that text (``refined_prompt``'s rule, what this
+    project sends on to generation), True. Otherwise the reply as it is, False: one without reasoning, and one
+    with nothing after its reasoning (cut while thinking: its thoughts are all there is to show, and the run's
+    error says why). Display only: the stored reply is never changed."""
+    if not reply:
+        return reply, False
+    prompt = strip_reasoning(reply).strip()
+    if prompt and prompt != reply.strip():
+        return prompt, True
+    return reply, False
+
+
 def _timed(role: StepRole, prompt: str, call: Callable[[], object]) -> Step:
     start = time.perf_counter()
     output = call()

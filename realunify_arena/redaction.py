@@ -186,7 +186,7 @@ def error_text(error: BaseException) -> str:
 PLAIN_ERRORS = frozenset({
     "Exception", "RuntimeError", "ValueError", "OSError", "IOError", "EnvironmentError", "TimeoutError",
     "FileNotFoundError", "PermissionError", "ConnectionError", "ConnectionRefusedError", "OutOfMemoryError",
-    "ModelUnavailable", "FieldsGivenTwice", "ImageError", "StoreError", "RunRefused", "RunStopped",
+    "ModelUnavailable", "FieldsGivenTwice", "ImageError", "StoreError", "RunRefused", "RunStopped", "NoRoomToReason",
 })
 _CLASS_PREFIX = re.compile(r"(?:(?<=^)|(?<=: )|(?<=\())([A-Z]\w*): (?=\S+\s+\S)")
 

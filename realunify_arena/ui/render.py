@@ -26,7 +26,9 @@ from PIL import Image
 
 from realunify_arena.benchmark.custom import category_label, is_own
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
+from realunify_arena.importing import IMPORTED_SETTINGS
 from realunify_arena.judge import HUMAN, STRICT_PARSE_NOTE, was_asked
+from realunify_arena.protocols import shown_refined_prompt
 from realunify_arena.redaction import shown_error, visitor_text
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
@@ -125,6 +127,19 @@ def scaled_up(image: Image.Image, box: int = BOX_PX) -> Image.Image:
     return image.resize((image.width * factor, image.height * factor), Image.NEAREST) if factor > 1 else image
 
 
+REFINED_LABEL = "Refined prompt (step 1)"
+# The refined-prompt box's label, by (imported run, reasoning left out: ``protocols.shown_refined_prompt``). An
+# imported run's image prompt is not known (what a third-party runner sent its image model is not in its files):
+# its box says that the text is the file's ``response``, and, where thoughts were left out, that this is derived.
+REFINED_LABELS = {
+    (False, False): REFINED_LABEL,
+    (False, True): f"{REFINED_LABEL}: the model's reply after its reasoning, as sent to the image model",
+    (True, False): f"{REFINED_LABEL}: the imported response, as given",
+    (True, True): f"{REFINED_LABEL}: the imported response with its reasoning left out (derived here; the file "
+                  "keeps it whole, and what its runner sent the image model is not known)",
+}
+
+
 @dataclass
 class TraceView:
     status: gr.Markdown
@@ -138,7 +153,7 @@ class TraceView:
         """Components with ``elem_id``s ``<prefix>-status``, ``-refined``, ``-edited``, ``-image``, ``-answer``."""
         return cls(
             status=gr.Markdown("", elem_id=f"{prefix}-status"),
-            refined=gr.Textbox(label="Refined prompt (step 1)", lines=3, interactive=False,
+            refined=gr.Textbox(label=REFINED_LABEL, lines=3, interactive=False,
                                elem_id=f"{prefix}-refined", visible=False),
             edited=gr.Image(label="Edited image (step 1)", type="pil", format="png", interactive=False,
                             elem_id=f"{prefix}-edited", visible=False, height=BOX_PX),
@@ -156,7 +171,7 @@ class TraceView:
         stepwise = mode == "stepwise"
         return [
             gr.update(value=status),
-            gr.update(value=None, visible=track == "UEG" and stepwise),
+            gr.update(value=None, visible=track == "UEG" and stepwise, label=REFINED_LABEL),
             gr.update(value=None, visible=track == "GEU" and stepwise),
             gr.update(value=None, visible=track == "UEG"),
             gr.update(value=None, visible=track == "GEU"),
@@ -181,8 +196,12 @@ class TraceView:
                 continue
             slot = {StepRole.REFINED_PROMPT: 1, StepRole.EDITED_IMAGE: 2,
                     StepRole.GENERATED_IMAGE: 3, StepRole.ANSWER: 4}[step.role]
-            content = (output_text(step.text) if step.role in (StepRole.REFINED_PROMPT, StepRole.ANSWER)
-                       else scaled_up(images(step)))
+            if step.role is StepRole.REFINED_PROMPT:  # the refined prompt, not the thoughts before it
+                text, left_out = shown_refined_prompt(step.text)
+                label = REFINED_LABELS[trace.settings == IMPORTED_SETTINGS, left_out]
+                values[slot] = gr.update(value=output_text(text), visible=True, label=label)
+                continue
+            content = output_text(step.text) if step.role is StepRole.ANSWER else scaled_up(images(step))
             values[slot] = gr.update(value=content, visible=True)
         return values
 

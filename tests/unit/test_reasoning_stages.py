@@ -54,14 +54,14 @@ class Reasoning(JSONHandler):
 
 
 @contextlib.contextmanager
-def _thinker(handler, tmp_path):
+def _thinker(handler, tmp_path, max_new_tokens: int = 512):
     """(pool with the card "thinker" of the openai family, server) for a stand-in answering as ``handler``."""
     with serving(handler, image_prompts=[]) as server:
         path = tmp_path / "thinker.yaml"
         path.write_text(json.dumps({
             "family": "openai", "description": "reasoning stand-in (test only)",
             "capabilities": ["understand", "generate"], "endpoint": f"{server.url}/v1", "checkpoint": "m",
-            "defaults": {"max_new_tokens": 512}, "params": {"timeout_s": 10}}))
+            "defaults": {"max_new_tokens": max_new_tokens}, "params": {"timeout_s": 10}}))
         yield ModelPool({"thinker": load_card(path)}), server
 
 
@@ -159,3 +159,79 @@ def test_a_reasoning_reply_cut_at_its_limit_with_nothing_after_is_cut_before_its
     assert not cut_before_answer(text)  # not cut: the model chose to answer nothing
     with pytest.raises(ValueError, match="cut"):
         refined_prompt(text, cut=True)
+
+
+@pytest.mark.parametrize("card_tokens", [8, 4])
+def test_a_reasoning_judge_whose_card_leaves_no_room_to_think_says_so(tmp_path, card_tokens):
+    """The judge's first ask allows 8 tokens; a card whose ``defaults.max_new_tokens`` is no more than that cannot be
+    asked again with more (note 26: such a judge never got the second ask, and its judgment held three bare cut
+    replies, asked three times each, with nothing saying why). Each question is now a judge error whose reply says
+    what happened and what to change (the card file and its value), asked once: a sampled retry with the same 8
+    tokens is cut the same way."""
+    instance = _ueg()
+    with _thinker(Reasoning, tmp_path, card_tokens) as (pool, server), pool.use("thinker") as adapter:
+        trace = run(instance, adapter, "direct", GenerationOptions(max_new_tokens=512))
+        assert trace.status is Status.OK, trace.error
+        judgment = judge_trace(trace, instance, AdapterJudge(pool, "thinker"), lambda step: step.image)
+    questions = judgment.details["questions"]
+    assert judgment.errors == len(questions) == len(instance.question_list) and judgment.score is None
+    for item in questions:
+        assert item["verdict"] is None and len(item["replies"]) == 1, item
+        reply = item["replies"][0]
+        for said in ("cut at 8 tokens", "reasoning", f"max_new_tokens ({card_tokens})", str(tmp_path / "thinker.yaml"),
+                     "raise it"):
+            assert said in reply, (said, reply)
+
+
+def _refined_box(trace):
+    """What a page's refined-prompt box shows for ``trace``: (value, label), from the Explore/Arena view."""
+    import gradio as gr
+
+    from realunify_arena.ui.render import TraceView
+    with gr.Blocks():
+        view = TraceView.create("t")
+    update = view.show(trace, "UEG", lambda step: Image.new("RGB", (8, 8)), "")[1]
+    return update["value"], update.get("label", "")
+
+
+def test_the_refined_prompt_box_shows_the_prompt_sent_on_not_the_thoughts_before_it(reasoning):
+    """Our own run: the box shows the refined prompt the image was generated from (``server.image_prompts``), and
+    says it is the reply after the model's reasoning; the stored step keeps the whole reply."""
+    pool, server = reasoning
+    with pool.use("thinker") as adapter:
+        trace = run(_ueg(), adapter, "stepwise", GenerationOptions(max_new_tokens=512))
+    value, label = _refined_box(trace)
+    assert [value] == server.image_prompts == [REFINED]
+    assert "after its reasoning" in label
+    assert "<think>" in next(s.text for s in trace.steps if s.role is StepRole.REFINED_PROMPT)
+
+
+@pytest.mark.parametrize("response, shown, said", [
+    (f"<think>\n{THOUGHTS}\n</think>\n\n{REFINED}", REFINED, ("imported response", "reasoning left out", "derived")),
+    (REFINED, REFINED, ("imported response, as given",)),
+], ids=["with-thoughts", "without"])
+def test_an_imported_refined_prompt_is_shown_without_its_thoughts_and_said_to_be_derived(tmp_path, response, shown,
+                                                                                       said):
+    """An imported UEG stepwise run (a real ``UEG_step.json`` in a real store): the file's ``response`` is kept as
+    given, thoughts included (note 26: the page showed it whole as the refined prompt); the box shows the prompt
+    after the thoughts and says it was derived here from the imported response, or that it is that response as
+    given."""
+    from realunify_arena.benchmark.writer import official_entry
+    from realunify_arena.importing import import_results
+    from realunify_arena.store import Store
+
+    bundled = load("bundled")
+    inst = next(i for i in bundled.instances if i.track == "UEG")
+    folder = tmp_path / "published"
+    folder.mkdir()
+    Image.new("RGB", (16, 16), "orange").save(folder / "0.png")
+    entry = {**official_entry(inst, "step"), "response": response, "generated_image": str(folder / "0.png")}
+    (folder / "UEG_step.json").write_text(json.dumps([entry]), encoding="utf-8")
+    store = Store.open(tmp_path / "arena.db")
+    assert import_results(store, folder, "runner-x", modes=["stepwise"], data=bundled).new == 1
+    trace = store.load_trace(store.runs(model="runner-x")[0]["id"])
+    assert next(s.text for s in trace.steps if s.role is StepRole.REFINED_PROMPT) == response.strip()  # as imported
+    value, label = _refined_box(trace)
+    assert value == shown
+    for words in said:
+        assert words in label, (words, label)
