@@ -169,10 +169,26 @@ def read_regular(path: Path, limit: int | None = None, *, refuse_over: bool = Fa
         size = os.fstat(file.fileno()).st_size
         if refuse_over and size > limit:
             raise FileTooLarge(path, size, limit)
-        data = file.read(limit + 1)
+        data = _read_up_to(file, min(size, limit) + 1, limit + 1)
         if refuse_over and len(data) > limit:  # it grew while being read
             raise FileTooLarge(path, max(size, len(data)), limit)
         return data
+
+
+def _read_up_to(file: BinaryIO, first: int, most: int) -> bytes:
+    """At most ``most`` bytes of ``file``: ``first`` at once (its size and one more, to see that it grew), then,
+    only for a file that grew, a chunk at a time. ``read(n)`` allocates ``n`` bytes before reading: with ``n``
+    the limit, 256 MiB for a file of a few bytes, and a ``MemoryError`` for a limit the machine cannot allocate."""
+    data = file.read(first)
+    if len(data) < first or first >= most:
+        return data
+    parts = [data]
+    while (read := sum(map(len, parts))) < most:
+        chunk = file.read(min(_CHUNK, most - read))
+        if not chunk:
+            break
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def read_json_text(path: Path, limit: int | None = None) -> str:
