@@ -285,6 +285,41 @@ def _stopped(why: Exception, index: int, exact: bool, limit: int) -> Exception:
     return StreamError(None, f"not {why.encoding.upper()} text ({why.reason} at byte {why.start})", "text")
 
 
+def one_object(path: Path, encoding: str, limit: int) -> str | None:
+    """What the whole of ``path`` is, streamed (a file too large to parse whole): ``"columns"`` when it is one JSON
+    object every value of which is an object (pandas' ``DataFrame.to_json()`` default layout), ``"object"`` when
+    it is one JSON object otherwise, None when it is not one JSON object (not JSON, a value after it, an array, a
+    token over ``limit`` bytes, nesting past ``MAX_DEPTH``, bytes that are no text in ``encoding``). Memory
+    follows the longest token. ``encoding`` as ``array_items`` takes it. Keys written twice are not looked for.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    import ijson
+
+    backend = _backend()
+    with open_regular(path) as file:
+        if encoding == "utf-8" and file.read(3) != codecs.BOM_UTF8:
+            file.seek(0)
+        source = _Source(file, encoding, True, limit, backend.backend_name == "python")
+        first, depth, values, columns = None, 0, 0, True
+        try:
+            for event, _ in backend.basic_parse(source, use_float=True, buf_size=_CHUNK):
+                source.element_read()  # ``limit`` holds for what is read between two events: one token
+                first = first or event
+                if event in ("end_map", "end_array"):
+                    depth -= 1
+                    continue
+                if depth == 1 and event != "map_key":  # a value of the outer object
+                    values, columns = values + 1, columns and event == "start_map"
+                depth += event in ("start_map", "start_array")
+        except (ijson.JSONError, UnicodeDecodeError):
+            return None
+    if first != "start_map" or source.stop is not None:
+        return None
+    return "columns" if columns and values else "object"
+
+
 def kept(item: object, keep: frozenset[str]) -> object:
     """``item`` cut to its ``keep`` keys when it is an object, those as ``json.loads`` builds them (plain dicts,
     as far down as a message shows them); anything else as it is. An object none of whose keys is kept keeps its

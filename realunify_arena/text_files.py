@@ -5,11 +5,14 @@ or looping link, ... for data files, result images and dataset images alike)."""
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import errno
 import json
 import os
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -166,10 +169,26 @@ def read_regular(path: Path, limit: int | None = None, *, refuse_over: bool = Fa
         size = os.fstat(file.fileno()).st_size
         if refuse_over and size > limit:
             raise FileTooLarge(path, size, limit)
-        data = file.read(limit + 1)
+        data = _read_up_to(file, min(size, limit) + 1, limit + 1)
         if refuse_over and len(data) > limit:  # it grew while being read
             raise FileTooLarge(path, max(size, len(data)), limit)
         return data
+
+
+def _read_up_to(file: BinaryIO, first: int, most: int) -> bytes:
+    """At most ``most`` bytes of ``file``: ``first`` at once (its size and one more, to see that it grew), then,
+    only for a file that grew, a chunk at a time. ``read(n)`` allocates ``n`` bytes before reading: with ``n``
+    the limit, 256 MiB for a file of a few bytes, and a ``MemoryError`` for a limit the machine cannot allocate."""
+    data = file.read(first)
+    if len(data) < first or first >= most:
+        return data
+    parts = [data]
+    while (read := sum(map(len, parts))) < most:
+        chunk = file.read(min(_CHUNK, most - read))
+        if not chunk:
+            break
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def read_json_text(path: Path, limit: int | None = None) -> str:
@@ -205,3 +224,110 @@ def not_text(error: UnicodeDecodeError) -> str:
     """How a file whose bytes ``read_json_text`` could not decode is described in a refusal: ``"not UTF-16-LE
     text (illegal UTF-16 surrogate at byte 6)"``, the encoding it was read in and where its bytes broke."""
     return f"not {error.encoding.upper()} text ({error.reason} at byte {error.start})"
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # ``json_lines``' line ends, on UTF-8 bytes
+_CHUNK = 64 * 1024  # bytes read at a time
+
+
+class LongLine(ValueError):
+    """A line over the most bytes one is read up to (``utf8_lines``); ``number`` is its number, from 1."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.number = number
+
+
+def _raw_lines(file: BinaryIO, limit: int) -> Iterator[tuple[int, bytes, int]]:
+    """The lines of ``file`` (UTF-8 bytes, from where it stands): (number from 1, the line's bytes with its
+    end, where it begins: bytes from the starting position), split where ``json_lines`` splits the decoded
+    text (``\\r\\n`` one end wherever a chunk boundary falls; in UTF-8 these bytes are never part of another
+    character, so no character is cut). Raises ``LongLine`` for a line over ``limit`` bytes, before more of it
+    is read."""
+    buffer, number, offset, scan = bytearray(), 1, 0, 0
+    while True:
+        chunk = file.read(_CHUNK)
+        buffer += chunk
+        start = 0
+        for end in _LINE_END.finditer(buffer, scan):
+            if chunk and end.end() == len(buffer) and end.group() == b"\r":  # "\r\n" maybe cut: wait
+                break
+            line = bytes(buffer[start:end.end()])
+            if end.start() - start > limit:
+                raise LongLine(number)
+            yield number, line, offset
+            number, offset, start = number + 1, offset + len(line), end.end()
+        del buffer[:start]
+        if len(buffer) - (buffer[-1:] == b"\r") > limit:
+            raise LongLine(number)
+        if not chunk:
+            if buffer:
+                yield number, bytes(buffer), offset
+            return
+        scan = len(buffer) - (buffer[-1:] == b"\r")  # no line end before: only after, or the held "\r"
+
+
+def _within(path: Path, lines: Iterator[tuple[int, bytes, int]], limit: int) -> Iterator[tuple[int, bytes, int]]:
+    """``lines``, refused with ``FileTooLarge`` once they pass ``limit`` bytes in all (a file that grew while
+    read: its size was within ``limit`` when opened)."""
+    try:
+        for number, raw, offset in lines:
+            if offset + len(raw) > limit:
+                raise FileTooLarge(path, offset + len(raw), limit)
+            yield number, raw, offset
+    except LongLine:  # a line over the limit is a file over it
+        raise FileTooLarge(path, limit + 1, limit) from None
+
+
+@contextlib.contextmanager
+def utf8_lines(path: Path, limit: int, *, whole_limit: bool = False) -> Iterator[Iterator[tuple[int, bytes, int]]]:
+    """The lines of the UTF-8 file ``path`` (``open_regular``) after its byte-order mark, if any, read a chunk at a
+    time: (number from 1, the line's bytes with its end, where it begins: bytes after the mark, as
+    ``bytes.decode('utf-8-sig')`` counts them), split where ``json_lines`` splits the decoded text. A line over
+    ``limit`` bytes raises ``LongLine`` (memory follows the longest line). With ``whole_limit`` the limit is the
+    file's instead (a reader that keeps every line's content): a file over ``limit`` bytes raises
+    ``FileTooLarge`` from its size before a byte is read, as ``read_regular`` refuses it, or once it has grown
+    past it. ``decoded_line`` decodes a line.
+
+    Raises:
+        OSError: the file cannot be opened or read, or is not a regular file (``FileTooLarge``: see above).
+        LongLine: a line over ``limit`` bytes (without ``whole_limit``).
+    """
+    with open_regular(path) as file:
+        size = os.fstat(file.fileno()).st_size
+        if whole_limit and size > limit:
+            raise FileTooLarge(path, size, limit)
+        if file.read(3) != codecs.BOM_UTF8:
+            file.seek(0)
+        lines = _raw_lines(file, limit)
+        yield _within(path, lines, limit) if whole_limit else lines
+
+
+def decoded_line(raw: bytes, offset: int) -> str:
+    """``raw`` (a line of ``utf8_lines``, with its end, ``offset`` bytes into the text) as text.
+
+    Raises:
+        UnicodeDecodeError: a byte that is no UTF-8, its ``start`` counted from the text's start (``offset``
+            added), as decoding the whole file names it: the line's end is decoded with it, so a character cut
+            by it is named so too (``not_text`` says it).
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UnicodeDecodeError(e.encoding, e.object, offset + e.start, offset + e.end, e.reason) from None
+
+
+def line_body(line: str) -> str:
+    """``line`` without its end (``\\r\\n``, ``\\r`` or ``\\n``), as ``json_lines`` gives it."""
+    return line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith(("\r", "\n")) else line
+
+
+def utf8_file(path: Path) -> bool:
+    """Whether ``path``'s text is UTF-8 (with or without a byte-order mark) as ``read_json_text`` tells it
+    (``json.detect_encoding`` on its first bytes), so ``utf8_lines`` reads it; else it is UTF-16 or UTF-32.
+
+    Raises:
+        OSError: the file cannot be opened or read, or is not a regular file.
+    """
+    with open_regular(path) as file:
+        return json.detect_encoding(file.read(4)) in ("utf-8", "utf-8-sig")

@@ -18,21 +18,19 @@ import csv
 import functools
 import io
 import json
-import re
 import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
-from realunify_arena.json_stream import StreamError, array_items, kept
+from realunify_arena.json_stream import StreamError, array_items, kept, one_object
 from realunify_arena.sizes import size_text
-from realunify_arena.text_files import (MAX_DATA_FILE_ENV, data_file_limit, json_lines, not_text, open_regular,
-                                        path_fault, read_json_text)
+from realunify_arena.text_files import (MAX_DATA_FILE_ENV, LongLine, data_file_limit, decoded_line, json_lines,
+                                        line_body, not_text, open_regular, path_fault, read_json_text, utf8_lines)
 from realunify_arena.unique_keys import LongIntegerError, RepeatedKeyError, loads_json, repeated_name
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
@@ -223,59 +221,17 @@ def _lines(path: Path, text: str) -> list[tuple[str, object]]:
     return records
 
 
-_LINE_END = re.compile(rb"\r\n|\r|\n")  # text_files.json_lines' line ends, on UTF-8 bytes
-_CHUNK = 64 * 1024  # bytes read at a time
-
-
-def _raw_lines(file: BinaryIO, limit: int) -> Iterator[tuple[int, bytes, int]]:
-    """The lines of ``file`` (UTF-8 bytes, from where it stands): (number from 1, the line's bytes with its
-    end, where it begins: bytes from the starting position), split where ``text_files.json_lines`` splits the
-    decoded text (``\r\n`` one end wherever a chunk boundary falls; in UTF-8 these bytes are never part of
-    another character, so no character is cut). Raises ``_LongLine`` (its number) for a line over ``limit``
-    bytes, before more of it is read."""
-    buffer, number, offset, scan = bytearray(), 1, 0, 0
-    while True:
-        chunk = file.read(_CHUNK)
-        buffer += chunk
-        start = 0
-        for end in _LINE_END.finditer(buffer, scan):
-            if chunk and end.end() == len(buffer) and end.group() == b"\r":  # "\r\n" maybe cut: wait
-                break
-            line = bytes(buffer[start:end.end()])
-            if end.start() - start > limit:
-                raise _LongLine(number)
-            yield number, line, offset
-            number, offset, start = number + 1, offset + len(line), end.end()
-        del buffer[:start]
-        if len(buffer) - (buffer[-1:] == b"\r") > limit:
-            raise _LongLine(number)
-        if not chunk:
-            if buffer:
-                yield number, bytes(buffer), offset
-            return
-        scan = len(buffer) - (buffer[-1:] == b"\r")  # no line end before: only after, or the held "\r"
-
-
-class _LongLine(Exception):
-    def __init__(self, number: int) -> None:
-        super().__init__(number)
-        self.number = number
-
-
 class _NotUtf8(VotesFileError):
     """Bytes of the file that are no UTF-8 (``_decoded``)."""
 
 
 @contextlib.contextmanager
 def _utf8_lines(path: Path, limit: int) -> Iterator[Iterator[tuple[int, bytes, int]]]:
-    """``_raw_lines`` of ``path`` after its UTF-8 byte-order mark, if any (offsets counted after it, as
-    ``bytes.decode('utf-8-sig')`` counts them); a line over ``limit`` bytes raises ``VotesFileError``."""
-    with open_regular(path) as file:
-        if file.read(3) != codecs.BOM_UTF8:
-            file.seek(0)
+    """``text_files.utf8_lines`` of ``path``; a line over ``limit`` bytes raises ``VotesFileError``."""
+    with utf8_lines(path, limit) as lines:
         try:
-            yield _raw_lines(file, limit)
-        except _LongLine as e:
+            yield lines
+        except LongLine as e:
             raise VotesFileError(f"{path} line {e.number}: a line over the {size_text(limit)} one is read up to "
                                  f"(each is parsed whole; {MAX_DATA_FILE_ENV} raises the limit)") from None
 
@@ -293,14 +249,13 @@ def _streamed_lines(path: Path, limit: int) -> Iterator[tuple[str, object]]:
     """The records of the UTF-8 JSON Lines file ``path`` (a byte-order mark skipped) as ``_lines`` gives them, one
     line read and parsed at a time, each cut to ``_FIELDS``: memory follows the longest line. Raises
     ``VotesFileError`` as the whole-file reader does (bytes that are no UTF-8, as ``not_text`` says them at the
-    byte ``bytes.decode('utf-8-sig')`` counts; a line that is not JSON; a file of one object), and for a line
-    over ``limit`` bytes. Within the data-file limit, a line that is not JSON is refused only once the rest of
+    byte ``bytes.decode('utf-8-sig')`` counts; a line that is not JSON; a file of one object, said over the
+    data-file limit too: ``_one_object``), and for a line over ``limit`` bytes. Within the data-file limit, a line that is not JSON is refused only once the rest of
     the file is found to be text, as the whole file was decoded before any line was parsed."""
     count, columns = 0, False
     with _utf8_lines(path, limit) as lines:
         for number, raw, offset in lines:
-            line = _decoded(path, raw, offset)
-            line = line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith(("\r", "\n")) else line
+            line = line_body(_decoded(path, raw, offset))
             if not line.strip():
                 continue
             where = f"{path} line {number}"
@@ -308,25 +263,24 @@ def _streamed_lines(path: Path, limit: int) -> Iterator[tuple[str, object]]:
                 record = _json(line, lambda e: where, where, "one vote object per line")
             except VotesFileError:
                 _rest_is_text(path, lines, limit)
-                if not count and path.stat().st_size <= limit:
-                    _one_object(path, read_json_text(path))
+                if not count:
+                    _one_object(path)
                 raise
             count += 1
             if count == 1:
                 columns = _columns(record)
             yield f"line {number}", kept(record, _FIELDS)
-    if count == 1 and columns and path.stat().st_size <= limit:
-        _one_object(path, read_json_text(path))
+    if count == 1 and columns:
+        _one_object(path)
 
 
 def _decoded(path: Path, raw: bytes, offset: int) -> str:
-    """``raw`` (a line with its end, ``offset`` bytes into the text) as text, or ``VotesFileError`` naming the
-    byte: the line's end is decoded with it, so a character cut by it is named as decoding the whole file does."""
+    """``raw`` (a line with its end, ``offset`` bytes into the text) as text (``text_files.decoded_line``), or
+    ``_NotUtf8`` naming the byte as decoding the whole file does."""
     try:
-        return raw.decode("utf-8")
+        return decoded_line(raw, offset)
     except UnicodeDecodeError as e:
-        moved = UnicodeDecodeError(e.encoding, e.object, offset + e.start, offset + e.end, e.reason)
-        raise _NotUtf8(f"{path}: {not_text(moved)}; expected {EXPECTED}") from None
+        raise _NotUtf8(f"{path}: {not_text(e)}; expected {EXPECTED}") from None
 
 
 def _streamed_csv(path: Path, limit: int) -> Iterator[tuple[str, object]]:
@@ -350,18 +304,25 @@ def _columns(record: object) -> bool:
     return isinstance(record, dict) and bool(record) and all(isinstance(v, dict) for v in record.values())
 
 
-def _one_object(path: Path, text: str) -> None:
-    """Raise ``VotesFileError`` saying what the file is if the whole of ``text`` is one JSON object (a battle
-    written with ``indent``, or pandas' ``DataFrame.to_json()``, an object of columns); return if it is not (the
-    caller's error about its first line stands)."""
-    try:
-        whole = loads_json(text)
-    except (ValueError, RecursionError):  # JSONDecodeError and RepeatedKeyError are ValueErrors
-        return
-    if not isinstance(whole, dict):
+def _one_object(path: Path, text: str | None = None) -> None:
+    """Raise ``VotesFileError`` saying what the file is if the whole of it is one JSON object (a battle written
+    with ``indent``, or pandas' ``DataFrame.to_json()``, an object of columns); return if it is not (the
+    caller's error about its first line stands). ``text``: the file's text, where it was read whole; else a
+    UTF-8 file is read for this: whole within the data-file limit, streamed over it (``json_stream.one_object``,
+    the limit holding for each token)."""
+    limit = data_file_limit()
+    if text is None and path.stat().st_size > limit:
+        what = one_object(path, "utf-8", limit)
+    else:
+        try:
+            whole = loads_json(read_json_text(path) if text is None else text)
+        except (ValueError, RecursionError):  # JSONDecodeError and RepeatedKeyError are ValueErrors
+            return
+        what = None if not isinstance(whole, dict) else "columns" if _columns(whole) else "object"
+    if what is None:
         return
     what = ("one JSON object of columns (pandas' DataFrame.to_json() default layout); write it with "
-            "to_json(orient='records'); " if _columns(whole) else "one JSON object over several lines, not one a "
+            "to_json(orient='records'); " if what == "columns" else "one JSON object over several lines, not one a "
             "line; ")
     raise VotesFileError(f"{path}: {what}expected a JSON array of battle objects ([{{...}}, {{...}}]) or one vote "
                          "object per line (JSON Lines)")

@@ -4,19 +4,21 @@ share.
 A result file is named after its official file (``UEG_direct``, ``UEG_step``, ``GEU_direct``, ``GEU_step``)
 and is either (in UTF-8, or UTF-16/32 as Windows PowerShell writes) a JSON list of entries (``.json``, as the official scripts and ``export --format official``
 write it) or one JSON object a line (``.jsonl``, as many third-party runners write it; blank lines are
-skipped). Problems name the file and the entry: its index when it has one, else ``line N`` of a .jsonl file
-or ``position N`` of a list.
+skipped; a UTF-8 one is read a line at a time, ``read_entries``). Problems name the file and the entry: its index
+when it has one, else ``line N`` of a .jsonl file or ``position N`` of a list.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.schema import AnyInstance, Track
 from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
-from realunify_arena.text_files import json_lines, not_text, read_json_text
+from realunify_arena.text_files import (data_file_limit, decoded_line, json_lines, line_body, not_text,
+                                        read_json_text, utf8_file, utf8_lines)
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
 SUFFIXES = (".json", ".jsonl")
@@ -78,46 +80,92 @@ def result_folders_under(path: Path) -> list[Path]:
 
 def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
     """The raw entries of one result file and where each is ("position N" / "line N"); a file that cannot be
-    read is one problem (and no entries)."""
+    read is one problem (and no entries). A UTF-8 ``.jsonl`` file is read a line at a time (``_lines``):
+    memory follows its entries and its longest line, not three copies of the file beside them; the data-file
+    limit holds for the whole file all the same (every entry is kept). A ``.jsonl`` file whose first line is
+    no JSON but whose whole is one JSON object or list (written with ``indent``) is one problem saying so
+    (``_one_value``), not one a line."""
     if file.suffix == ".json":
         entries = read_json_list(file, problems)
         return entries, [f"position {i}" for i in range(len(entries))]
+    entries, places, bad, first_bad = [], [], [], None
     try:
-        text = read_json_text(file)
-    except UnicodeDecodeError as e:
+        for number, line in _lines(file):
+            if line.strip():
+                _line_entry(file, number, line, entries, places, bad)
+                first_bad = bool(bad) if first_bad is None else first_bad
+    except UnicodeDecodeError as e:  # the whole file is no text: nothing of it is read
         problems.append(Problem(file.name, None, None, not_text(e)))
         return [], []
     except OSError as e:
         problems.append(Problem(file.name, None, None, f"cannot be read: {e.strerror or e}"))
         return [], []
-    entries, places, bad = [], [], []
-    for number, line in enumerate(json_lines(text), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = loads_json(line, parse_int=parse_json_int)
-        except RepeatedKeyError as e:  # else the last value would be kept silently
-            bad.append(Problem(file.name, f"line {number}", None, str(e)))
-            continue
-        except json.JSONDecodeError as e:
-            bad.append(Problem(file.name, f"line {number}", None, f"invalid JSON at column {e.colno}: {e.msg} "
-                                                                   "(a .jsonl file holds one JSON object a line)"))
-            continue
-        except RecursionError:
-            bad.append(Problem(file.name, f"line {number}", None, "JSON nested too deeply to read (past Python's "
-                                                                   "recursion limit); expected one entry object"))
-            continue
-        except ValueError as e:
-            bad.append(Problem(file.name, f"line {number}", None, f"cannot be read: {e}"))
-            continue
-        if not isinstance(value, dict):
-            bad.append(Problem(file.name, f"line {number}", None, f"expected one JSON object a line, got "
-                                                                   f"{describe(value)}"))
-            continue
-        entries.append(value)
-        places.append(f"line {number}")
+    said = _one_value(file) if first_bad else None
+    if said:  # what parsed of it was a fragment (the last entry of a list, alone on its line)
+        problems.append(Problem(file.name, None, None, said))
+        return [], []
     problems.extend(bad)
     return entries, places
+
+
+def _lines(file: Path) -> Iterator[tuple[int, str]]:
+    """The lines of a ``.jsonl`` file, numbered from 1, without their ends, as ``json_lines`` splits its text
+    (``read_json_text``): a UTF-8 file read a line at a time (``text_files.utf8_lines``, the data-file limit
+    for the whole file), UTF-16 or UTF-32 whole.
+
+    Raises:
+        OSError: the file cannot be read, or is over the data-file limit (``FileTooLarge``).
+        UnicodeDecodeError: bytes that are no text, at the byte decoding the whole file names.
+    """
+    if not utf8_file(file):
+        yield from enumerate(json_lines(read_json_text(file)), start=1)
+        return
+    with utf8_lines(file, data_file_limit(), whole_limit=True) as lines:
+        for number, raw, offset in lines:
+            yield number, line_body(decoded_line(raw, offset))
+
+
+def _line_entry(file: Path, number: int, line: str, entries: list, places: list[str], bad: list[Problem]) -> None:
+    """Parse line ``number`` of ``file``: its entry and place appended to ``entries`` and ``places``, or its
+    problem to ``bad``."""
+    try:
+        value = loads_json(line, parse_int=parse_json_int)
+    except RepeatedKeyError as e:  # else the last value would be kept silently
+        bad.append(Problem(file.name, f"line {number}", None, str(e)))
+        return
+    except json.JSONDecodeError as e:
+        bad.append(Problem(file.name, f"line {number}", None, f"invalid JSON at column {e.colno}: {e.msg} "
+                                                               "(a .jsonl file holds one JSON object a line)"))
+        return
+    except RecursionError:
+        bad.append(Problem(file.name, f"line {number}", None, "JSON nested too deeply to read (past Python's "
+                                                               "recursion limit); expected one entry object"))
+        return
+    except ValueError as e:
+        bad.append(Problem(file.name, f"line {number}", None, f"cannot be read: {e}"))
+        return
+    if not isinstance(value, dict):
+        bad.append(Problem(file.name, f"line {number}", None, f"expected one JSON object a line, got "
+                                                               f"{describe(value)}"))
+        return
+    entries.append(value)
+    places.append(f"line {number}")
+
+
+def _one_value(file: Path) -> str | None:
+    """What to say of a ``.jsonl`` file whose whole text is one JSON object or list over several lines (as
+    ``json.dump(..., indent=4)`` writes one; the official scripts write their result lists so): None when it is
+    neither (each line's problem stands). The file is within the data-file limit (it was read)."""
+    try:
+        whole = loads_json(read_json_text(file), parse_int=parse_json_int)
+    except (OSError, ValueError, RecursionError):  # JSONDecodeError and RepeatedKeyError are ValueErrors
+        return None
+    if isinstance(whole, dict):
+        return "one JSON object over several lines, not one a line; expected one entry object a line"
+    if isinstance(whole, list):
+        return (f"a JSON list over several lines, not one entry object a line; a list of entries is read from a "
+                f".json file: rename it {file.stem}.json")
+    return None
 
 
 def parse_result_file(file: Path, problems: list[Problem], *,

@@ -55,6 +55,33 @@ def test_the_variable_raises_and_lowers_the_limit(tmp_path, monkeypatch):
     assert len(read_json_text(path)) == path.stat().st_size
 
 
+def test_the_largest_limit_reads_a_small_file_with_memory_for_its_size(tmp_path, monkeypatch, capsys):
+    """Before, a file was read with ``read(limit + 1)``, which allocates the limit before reading: 256 MiB for
+    each file at the default, and with the variable at a size the machine cannot allocate (1048576, the largest
+    it takes: 1 TiB) every data file, however small, was a ``MemoryError`` traceback."""
+    import tracemalloc
+
+    from realunify_arena.text_files import read_regular
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    path = folder / "GEU_direct.json"
+    path.write_text("[]", encoding="utf-8")
+    tracemalloc.start()
+    try:
+        assert read_regular(path, MIB * 256, refuse_over=True) == b"[]"
+        assert read_regular(path, 2) == b"[]" and read_regular(path, 1) == b"[]"  # a caller sees it is over 1
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < MIB, peak
+    monkeypatch.setenv(ENV, "1048576")
+    assert main(["score-official", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "MemoryError" not in err, err
+    assert f"{folder}: no entry carries results" in err, err  # the file was read: an empty list
+
+
 @pytest.mark.parametrize("value", ["abc", "0", "1.5", "-3", "1e3", "２", "99999999"])
 def test_a_malformed_limit_is_named_with_what_is_expected(tmp_path, monkeypatch, capsys, value):
     folder = tmp_path / "results"

@@ -414,3 +414,70 @@ def test_a_store_imported_before_unasked_questions_were_marked_reports_them_as_n
     exported = json.loads(next(out.rglob("UEG_direct.json")).read_text(encoding="utf-8"))
     assert [["judge_answer" in q for q in e["question_list"]] for e in exported] == [[True, False], [True, True],
                                                                                       [True, False]]
+
+
+@pytest.mark.parametrize("whole, said", [
+    (lambda e: e[0], "GEU_direct.jsonl: one JSON object over several lines, not one a line; expected one entry "
+                     "object a line"),
+    (lambda e: e, "GEU_direct.jsonl: a JSON list over several lines, not one entry object a line; a list of "
+                  "entries is read from a .json file: rename it GEU_direct.json"),
+], ids=["object", "list"])
+def test_a_jsonl_file_that_is_one_pretty_printed_value_is_told_so_once(whole, said, tmp_path, capsys):
+    """``json.dump(results, f, indent=4)`` into a .jsonl name (the official scripts' own list layout): before, each
+    of its lines was a problem of its own ("line 2: invalid JSON at column 10: Extra data", ... 30 for two
+    entries), none saying what the file is; votes files already said it (vote_files._one_object)."""
+    folder = tmp_path / "res"
+    folder.mkdir()
+    entries = [geu(1, "A", "A"), geu(2, "B", "C")]
+    (folder / "GEU_direct.jsonl").write_text(json.dumps(whole(entries), indent=4) + "\n", encoding="utf-8")
+    for command in (["score-official", str(folder)],
+                    ["import-results", str(folder), "--model", "m", "--db", str(tmp_path / "a.db")]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.count("GEU_direct.jsonl") == 1 and said in err and "Traceback" not in err, err
+    # one object a line after a bad first line: each line is named as before
+    (folder / "GEU_direct.jsonl").write_text("{\n" + "".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
+    assert main(["score-official", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "GEU_direct.jsonl, line 1: invalid JSON at column 2" in err and "several lines" not in err, err
+
+
+def test_a_jsonl_file_is_read_a_line_at_a_time(tmp_path):
+    """Before, the file's bytes, its text and the list of its lines were all in memory beside the entries parsed
+    from them (three copies of the file); now one line is, besides the entries."""
+    import tracemalloc
+
+    from realunify_arena.benchmark.result_files import read_entries
+
+    entries = [geu(k, "A", "the reasoning goes on at length " * 100 + "A") for k in range(300)]
+    path = write(tmp_path / "GEU_direct.jsonl", entries)
+    problems: list = []
+    tracemalloc.start()
+    try:
+        read, places = read_entries(path, problems)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (read, places, problems) == (entries, [f"line {k + 1}" for k in range(300)], [])
+    assert peak < 2 * path.stat().st_size, (peak, path.stat().st_size)
+
+
+def test_jsonl_and_json_copies_import_with_the_same_digests(tmp_path, capsys):
+    """A re-import is told apart by the entry's digest (``importing._digest``, kept in run_origins): the entries
+    of a .jsonl file, read a line at a time, are the same dicts as those of the same entries as a .json list
+    (read whole by json), so both give the same digest, a re-import of either is "already imported"."""
+    picture(tmp_path / "a" / "img" / "1.png")
+    picture(tmp_path / "b" / "img" / "1.png")
+    entries = [ueg(1, replies=["yes", "no"], image="img/1.png", note="é\u2028☃ " + "x" * 70_000),
+               ueg(2, replies=["yes", "yes"], image="img/1.png", big=2**70, score=0)]
+    lines = write(tmp_path / "a" / "UEG_direct.jsonl", entries)
+    lines.write_bytes(b"\xef\xbb\xbf" + lines.read_bytes().replace(b"\n", b"\r\n"))
+    write(tmp_path / "b" / "UEG_direct.json", entries)
+    digests = []
+    for folder in ("a", "b"):
+        db = tmp_path / f"{folder}.db"
+        assert main(["import-results", str(tmp_path / folder), "--model", "m", "--db", str(db)]) == 0
+        capsys.readouterr()
+        with sqlite3.connect(db) as conn:
+            digests.append(conn.execute("SELECT digest, outputs_digest FROM run_origins ORDER BY run_id").fetchall())
+    assert digests[0] == digests[1] and len(digests[0]) == 2

@@ -137,6 +137,34 @@ def test_a_file_of_one_pretty_printed_battle_is_still_told_so(tmp_path, capsys):
     assert "pandas' DataFrame.to_json() default layout" in refused(capsys, path)
 
 
+def _columns(n: int) -> dict:
+    """``pd.DataFrame(battles).to_json()``'s default layout, by hand: an object of columns, row index -> value."""
+    rows = [battle(k) for k in range(n)]
+    return {name: {str(i): row[name] for i, row in enumerate(rows)} for name in ("model_a", "model_b", "winner")}
+
+
+@pytest.mark.parametrize("whole, said", [
+    (lambda: {"battles": [battle(k, PROSE * 6) for k in range(700)]}, "one JSON object over several lines, not one "
+                                                                      "a line; expected a JSON array of battle"),
+    (lambda: _columns(16000), "one JSON object of columns (pandas' DataFrame.to_json() default layout); write it with "
+                             "to_json(orient='records')"),
+], ids=["object", "columns"])
+def test_a_pretty_printed_object_over_the_limit_is_told_so_too(tmp_path, capsys, monkeypatch, whole, said):
+    """Within the data-file limit the file is parsed whole to say what it is; before, over it, only its first
+    line was named ("line 1: not JSON"), the explanation missing where a file is likeliest to be a dump."""
+    monkeypatch.setenv(ENV, "1")
+    path = tmp_path / "battles.jsonl"
+    path.write_text(json.dumps(whole(), indent=2) + "\n", encoding="utf-8")
+    assert path.stat().st_size > MIB
+    err = refused(capsys, path)
+    assert err.startswith(f"leaderboard: error: {path}: {said}"), err
+    # not one object: the first line's fault stands (a second object after the first, a cut file, an array)
+    for text in (json.dumps(whole(), indent=2) + "\n{}\n", json.dumps(whole(), indent=2)[:-2],
+                 "{\n" + json.dumps([whole()], indent=2)):
+        path.write_text(text, encoding="utf-8")
+        assert f"{path} line 1: not JSON" in refused(capsys, path)
+
+
 def test_utf16_json_lines_are_still_read_whole_within_the_limit(tmp_path, capsys, monkeypatch):
     rows = [battle(k) for k in range(50)]
     path = tmp_path / "battles.jsonl"
@@ -159,13 +187,13 @@ def test_only_the_fields_the_ratings_read_are_kept_and_a_vote_is_still_checked(t
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7])
 def test_line_ends_and_characters_cut_by_a_chunk_end_are_read_as_the_whole_text_splits_them(tmp_path, monkeypatch,
                                                                                            chunk):
-    from realunify_arena import vote_files
+    from realunify_arena import text_files
 
     rows = [battle(k, "é\u2028☃") for k in range(12)]
     text = "".join(json.dumps(r, ensure_ascii=False) + ("\r\n", "\r", "\n", "\r\n\r\n")[k % 4] for k, r in enumerate(rows))
     path = tmp_path / "battles.jsonl"
     path.write_bytes(codecs.BOM_UTF8 + text.encode("utf-8") + b'{"model_a": "a", "model_b": "b", "winner": "x"}')
-    monkeypatch.setattr(vote_files, "_CHUNK", chunk)
+    monkeypatch.setattr(text_files, "_CHUNK", chunk)
     # by hand: 12 battles, every fourth followed by a blank line (3 of them), so the last line is number 16
     with pytest.raises(VotesFileError, match=rf"^{path} line 16: field 'winner' is 'x'"):
         read_votes(path, BOARD)
@@ -189,7 +217,7 @@ def _export_rows(n: int) -> list[dict]:
 def test_an_export_csv_over_the_limit_is_rated_as_its_json_lines_copy(tmp_path, capsys, monkeypatch, chunk):
     import csv
 
-    from realunify_arena import vote_files
+    from realunify_arena import text_files
     from realunify_arena.commands.export import VOTE_FIELDS
 
     rows = _export_rows(6000 if chunk is None else 60)
@@ -204,7 +232,7 @@ def test_an_export_csv_over_the_limit_is_rated_as_its_json_lines_copy(tmp_path, 
         monkeypatch.setenv(ENV, "1")
         assert path.stat().st_size > MIB  # refused by its size before
     else:
-        monkeypatch.setattr(vote_files, "_CHUNK", chunk)  # every "\r\n" and character cut somewhere
+        monkeypatch.setattr(text_files, "_CHUNK", chunk)  # every "\r\n" and character cut somewhere
     votes = read_votes(path)
     assert votes == read_votes(copy)
     assert len(votes) == sum(i % 11 != 4 for i in range(len(rows)))
