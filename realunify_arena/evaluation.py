@@ -219,10 +219,15 @@ class MergeCounts(NamedTuple):
     replaced: int  # target runs that had failed, replaced by the source's successful run of the same key
     failed_kept_out: int  # source runs that failed where the target holds a successful run of the key
     judgments_differing: int = 0  # source judgments of a run whose judge judged it otherwise in the target: the target's kept
+    battles: int = 0  # arena battles new to the target (shown or voted; ``Store.merge_battle``)
+    votes: int = 0  # votes new to the target: on those battles, or on a battle the target held without a vote
+    votes_differing: int = 0  # battles the target holds with another vote (or another battle under the id): target's kept
+    sides_unlinked: int = 0  # new battle sides whose shown run the target holds otherwise: copied without a run
 
 
 def merge(source, target) -> MergeCounts:
-    """Copy into ``target`` the runs (with their image files) and judgments it lacks; returns ``MergeCounts``.
+    """Copy into ``target`` the runs (with their image files), judgments, arena battles and votes it lacks;
+    returns ``MergeCounts``.
 
     For evaluations whose nodes cannot share one SQLite file (WAL needs local disk): each node writes
     its own store, then the stores are merged. Merging twice adds nothing. A run pinned in the source (an
@@ -236,7 +241,14 @@ def merge(source, target) -> MergeCounts:
     different outputs (text or image), the stored run is kept and the source's judgments of its own output
     are not copied: they judged an output the kept run does not hold. A judge keeps one judgment per run: where
     it judged the same run otherwise in both stores (two files of one judge's replies imported under one name),
-    the target's is kept and the source's counted (``judgments_differing``).
+    the target's is kept and the source's counted (``judgments_differing``). Battles and votes are copied by
+    battle id (``Store.merge_battle``), each vote with the voter and time it was cast, so the rate limits count
+    it as they did where it was cast: a battle held in both is not copied again, a vote on a battle the target
+    holds unvoted is added, and where the target holds another vote on the battle its own is kept, one vote per
+    battle, and the source's counted (``votes_differing``). A battle side whose run the target holds otherwise
+    (another output under the key, or a failed run where the target's succeeded) is copied without its run
+    (``sides_unlinked``): the vote still counts for its systems, and no judge's score of an output its voter
+    never saw is set against it (``ratings.judge_agreement``).
 
     Raises:
         dataset_names.DatasetConflict: ``source``'s runs answer, under a dataset name, other instances than
@@ -293,7 +305,27 @@ def merge(source, target) -> MergeCounts:
         location = source.dataset_source(name)
         if location is not None:
             target.remember_dataset_source(name, location)
+    _merge_battles(source, target, target_ids, counts)
     return MergeCounts(**counts)
+
+
+def _merge_battles(source, target, target_ids: dict[int, int], counts: dict[str, int]) -> None:
+    """Copy ``source``'s arena battles and votes into ``target`` (``Store.merge_battle``), each side's run by its
+    id in ``target`` (``target_ids``: source run id -> target run id); adds to ``counts``."""
+    for battle in source.battles_with_votes():
+        row = {k: v for k, v in battle.items() if not k.startswith("vote_")}
+        unlinked = 0
+        for c in "ab":
+            shown = row[f"run_{c}"]
+            row[f"run_{c}"] = target_ids.get(shown) if shown is not None else None
+            unlinked += shown is not None and row[f"run_{c}"] is None
+        vote = None if battle["vote_choice"] is None else {
+            "voter": battle["vote_voter"], "choice": battle["vote_choice"], "created_at": battle["vote_created_at"]}
+        done = target.merge_battle(row, vote)
+        counts["battles"] += done == "new"
+        counts["votes"] += done == "vote" or (done == "new" and vote is not None)
+        counts["votes_differing"] += done in ("vote_differs", "battle_differs")
+        counts["sides_unlinked"] += unlinked if done == "new" else 0
 
 
 def _output(trace) -> tuple:

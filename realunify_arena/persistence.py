@@ -5,6 +5,13 @@ A Space's disk is wiped on restart. When ``REALUNIFY_DATASET_REPO`` names a data
 mid-write and has a WAL beside it) plus the content-addressed images every few minutes, and a fresh
 Space restores them before opening the store. Without that variable nothing leaves the machine.
 
+Two replicas may push to one repo (a rebuilt Space starts while the old container still takes votes and
+pushes at exit). Each push therefore first merges the repo's snapshot into the live store when the repo has
+moved on since this replica restored or last pushed (``evaluation.merge``: its runs, images, judgments,
+battles and votes the store lacks), then pushes with ``parent_commit``: a push that loses the race to the
+other replica is refused by the Hub, and merges again before it retries, so neither replica's votes are
+pushed over.
+
 The generated voter salt is removed from snapshots, so the pushed copy cannot be used to test guessed
 IPs against the voter hashes; set ``REALUNIFY_VOTER_SALT`` as a Space secret to keep voter ids stable
 across restarts.
@@ -21,21 +28,25 @@ import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
-from huggingface_hub import CommitScheduler, HfApi
+from huggingface_hub import CommitOperationAdd, CommitScheduler, HfApi
 from huggingface_hub.errors import HTTPError  # the Hub client's errors; a refused connection is not an OSError
+from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError
+from huggingface_hub.utils import filter_repo_objects
 
 from realunify_arena import durable
 from realunify_arena.arena import SALT_META_KEY
 from realunify_arena.settings import SettingsError, out_of_range
 from realunify_arena.shown import brief
 from realunify_arena.space_config import is_repo_id
-from realunify_arena.store import SQLITE_HEADER, Store, left_behind
+from realunify_arena.store import SQLITE_HEADER, Store, StoreError, left_behind
 
 REPO_ENV = "REALUNIFY_DATASET_REPO"
 EVERY_ENV = "REALUNIFY_PUSH_MINUTES"
 SNAPSHOT = "snapshot.sqlite"  # file name beside the database and in the repo
 PATTERNS = [SNAPSHOT, "images/*/*.png"]
 MAX_PUSH_MINUTES = 7 * 24 * 60  # a week; longer (or inf) would leave every vote of a restart unpushed
+MERGE_DIR = ".repo-merge"  # beside the database: the repo's snapshot (and the images it needs) while merged
+PUSH_TRIES = 3  # pushes per scheduled push: each one refused because another replica pushed first merges again
 
 log = logging.getLogger(__name__)
 
@@ -67,39 +78,162 @@ def snapshot(store: Store, out_path: Path) -> bool:
 
 
 class SnapshotScheduler(CommitScheduler):
-    """A CommitScheduler that refreshes the database snapshot just before each push.
+    """A CommitScheduler that merges the repo's newer snapshot in, then refreshes the database snapshot, just
+    before each push.
 
-    ``in_repo`` lists files that came from the repo (a restore), so they are not pushed back.
+    ``in_repo`` lists files that came from the repo (a restore), so they are not pushed back. ``seen``: the
+    repo commit whose snapshot the store holds all of (the one restored); None when that is not known (a
+    database that was already on disk, a repo without a snapshot), so the first push merges whatever the repo
+    holds.
     """
 
-    def __init__(self, store: Store, in_repo: list[Path] = (), **kwargs):
+    def __init__(self, store: Store, in_repo: list[Path] = (), seen: str | None = None, **kwargs):
         self.store = store
         self._in_repo = {p.resolve(): p.stat().st_mtime for p in in_repo}
+        self._seen = seen
         super().__init__(folder_path=store.path.parent, allow_patterns=PATTERNS, **kwargs)
 
     def push_to_hub(self):
-        """One push (scheduled, or the last one at exit): a fresh snapshot, then the upload. A failure (the Hub
-        unreachable or refusing, the snapshot not written on a full disk) is logged as one line, here rather
-        than by the scheduler's ``_push_to_hub`` (which logged it too, then re-raised: "Exception ignored in
-        atexit callback" and a traceback as the Space stopped), and the next push tries again."""
+        """One push (scheduled, or the last one at exit): the repo's newer snapshot merged in
+        (``merge_from_repo``), a fresh snapshot, then the upload with ``parent_commit`` (tried again, after
+        another merge, when another replica pushed in between). A failure (the Hub unreachable or refusing, the
+        snapshot not written on a full disk) is logged as one line, here rather than by the scheduler's
+        ``_push_to_hub`` (which logged it too, then re-raised: "Exception ignored in atexit callback" and a
+        traceback as the Space stopped), and the next push tries again."""
         try:
-            with self.lock:
-                self.last_uploaded.update(self._in_repo)
-                self._in_repo = {}
-                snapshot(self.store, self.store.path.parent / SNAPSHOT)
-            return super().push_to_hub()
-        except (OSError, HTTPError, sqlite3.Error) as e:  # the Hub refused or is unreachable; a full disk
+            return self._push()
+        except (OSError, HTTPError, sqlite3.Error, StoreError) as e:  # the Hub refused or is unreachable; a full disk
             log.error("%s=%s: the votes since the last push are only in %s until a push succeeds (%s)",
                       REPO_ENV, self.repo_id, self.store.path, _one_line(e))
             return None
 
+    def _push(self):
+        snapshot_path = self.folder_path / SNAPSHOT
+        for attempt in range(1, PUSH_TRIES + 1):
+            with self.lock:
+                self.last_uploaded.update(self._in_repo)
+                self._in_repo = {}
+                head = self.api.repo_info(self.repo_id, repo_type=self.repo_type, revision=self.revision).sha
+                if head != self._seen:  # another replica pushed since: its votes come in before ours go up
+                    for image in merge_from_repo(self.store, self.repo_id, self.api, head):
+                        self.last_uploaded[image.resolve()] = image.stat().st_mtime  # in the repo already
+                    self.last_uploaded.pop(snapshot_path, None)  # the repo's snapshot is theirs: ours goes up
+                snapshot(self.store, snapshot_path)
+                files = self._changed_files()
+            if not files:
+                self._seen = head
+                return None
+            operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path)) for rel, path, _ in files]
+            try:
+                info = self.api.create_commit(repo_id=self.repo_id, repo_type=self.repo_type, operations=operations,
+                                              commit_message="Scheduled Commit", revision=self.revision,
+                                              parent_commit=head)
+            except HTTPError:  # the Hub refuses a stale parent_commit: another replica pushed in between
+                if attempt < PUSH_TRIES and self.api.repo_info(self.repo_id, repo_type=self.repo_type,
+                                                               revision=self.revision).sha != head:
+                    continue
+                raise
+            with self.lock:
+                self.last_uploaded.update((path, mtime) for _, path, mtime in files)
+            self._seen = info.oid
+            return info
+        return None  # not reached: the last try returns or raises
 
-def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
+    def _changed_files(self) -> list[tuple[str, Path, float]]:
+        """(path in the repo, local path, modification time) of each file ``PATTERNS`` names that changed since
+        it was last pushed (the scheduler's ``last_uploaded``), in name order."""
+        found = {path.relative_to(self.folder_path).as_posix(): path
+                 for path in sorted(self.folder_path.glob("**/*")) if path.is_file()}
+        changed = []
+        for rel in filter_repo_objects(found, allow_patterns=self.allow_patterns,
+                                       ignore_patterns=self.ignore_patterns):
+            mtime = found[rel].stat().st_mtime
+            if self.last_uploaded.get(found[rel]) != mtime:
+                changed.append((rel, found[rel], mtime))
+        return changed
+
+
+def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str) -> list[Path]:
+    """Merge dataset ``repo_id``'s snapshot at commit ``revision`` into ``store`` (``evaluation.merge``: the
+    runs with their images, judgments, battles and votes the store lacks; merging again adds nothing), and
+    log one line saying what came in. Only the images the store lacks are downloaded, into ``MERGE_DIR``
+    beside the database, which is removed afterwards. Returns the store's image files that came from the repo
+    (in the repo already: not to be pushed back); none when the repo holds no snapshot or it could not be
+    merged.
+
+    A snapshot that cannot be merged (no sound database, runs of another dataset under one name, an image it
+    names missing from the repo) is logged as one line naming the commit that keeps it, and nothing is
+    returned: the push goes on, as the store's own votes must leave the machine; the repo keeps that
+    snapshot in its history, to ``merge`` by hand.
+
+    Raises:
+        OSError, huggingface_hub.errors.HTTPError: the repo could not be read (the push waits for the next
+            try rather than push over votes it never saw).
+    """
+    from realunify_arena.evaluation import merge
+
+    folder = store.path.parent / MERGE_DIR
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        if not api.get_paths_info(repo_id, [SNAPSHOT], repo_type="dataset", revision=revision):
+            return []  # a repo no replica has pushed to yet
+        path = Path(api.hf_hub_download(repo_id, SNAPSHOT, repo_type="dataset", revision=revision, local_dir=folder))
+        problem = _snapshot_problem(path)
+        if problem:
+            return _not_merged(repo_id, revision, f"{SNAPSHOT} there is {problem}")
+        try:
+            source = Store.open(path, journal_mode="delete")
+        except (StoreError, sqlite3.Error) as e:
+            return _not_merged(repo_id, revision, _one_line(e))
+        try:
+            fetched = [store.image_path(sha) for sha in _images_lacking(source, store)]
+            for image in fetched:
+                rel = image.relative_to(store.path.parent).as_posix()
+                try:
+                    api.hf_hub_download(repo_id, rel, repo_type="dataset", revision=revision, local_dir=folder)
+                except RemoteEntryNotFoundError:
+                    return _not_merged(repo_id, revision, f"{rel}, an image its snapshot names, is not in the repo")
+            try:
+                done = merge(source, store)
+            except (ValueError, OSError, sqlite3.Error) as e:  # DatasetConflict, StoreError: a one-line message
+                return _not_merged(repo_id, revision, _one_line(e))
+        finally:
+            source.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    came_in = done.votes or done.battles or done.runs or done.judgments
+    (log.warning if came_in or done.votes_differing else log.info)(
+        "%s=%s: merged the repo's snapshot at %s into %s before pushing (another replica pushed it): %d votes,"
+        " %d battles, %d runs, %d judgments came in; %d battles voted otherwise here kept this store's vote",
+        REPO_ENV, repo_id, revision[:12], store.path, done.votes, done.battles, done.runs, done.judgments,
+        done.votes_differing)
+    return [image for image in fetched if image.exists()]
+
+
+def _not_merged(repo_id: str, revision: str, why: str) -> None:
+    log.error("%s=%s: the repo's snapshot at commit %s was not merged before pushing (%s); what it holds that this"
+              " store lacks stays only in the repo's history at that commit: download it from there and add it with"
+              " `python -m realunify_arena merge`", REPO_ENV, repo_id, revision, why)
+    return []
+
+
+def _images_lacking(source: Store, target: Store) -> list[str]:
+    """The image ids that ``source``'s runs show and ``target`` does not hold, sorted."""
+    lacking = set()
+    for row in source.runs():
+        for step in source.load_trace(row["id"]).steps:
+            if step.image_sha and not target.image_path(step.image_sha).exists():
+                lacking.add(step.image_sha)
+    return sorted(lacking)
+
+
+def restore(db_path: Path, repo_id: str, api: HfApi, revision: str | None = None) -> bool:
     """Fill an empty data folder from the dataset repo. A database already there (the same disk after a
     restart, or an attached volume) wins. Errors other than a missing repo propagate: booting empty and then pushing would overwrite
     the votes kept in the repo. The database is put in place whole (``durable.write_file``): a restore cut
     short (a full disk, a crash) leaves none, so the next boot restores again. A snapshot that is no sound
-    SQLite database (an upload cut short) is checked before and never put in place.
+    SQLite database (an upload cut short) is checked before and never put in place. ``revision``: the repo
+    commit to restore (``SnapshotScheduler``'s ``seen``); its newest when None.
 
     Raises:
         RestoreRefused: the repo's snapshot is no sound database (the message says how to revert it), or a
@@ -115,7 +249,7 @@ def restore(db_path: Path, repo_id: str, api: HfApi) -> bool:
         log.info("dataset %s does not exist yet; starting with an empty store", repo_id)
         return False
     folder = db_path.parent
-    api.snapshot_download(repo_id, repo_type="dataset", local_dir=folder, allow_patterns=PATTERNS)
+    api.snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=folder, allow_patterns=PATTERNS)
     if not (folder / SNAPSHOT).exists():
         log.info("dataset %s holds no snapshot yet; starting with an empty store", repo_id)
         return False
@@ -179,7 +313,8 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
                             " there; nothing was started")
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        restored = restore(db_path, repo_id, api)
+        head = None if db_path.exists() else _head(repo_id, api)
+        restored = restore(db_path, repo_id, api, revision=head)
     except RestoreRefused as e:  # the repo id, token and network are not what to check
         raise OSError(f"{REPO_ENV}={repo_id}: {e}; nothing was started") from None
     except (OSError, HTTPError) as e:  # the repo could not be read: starting empty would later push over the votes
@@ -194,13 +329,25 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     store = Store.open(db_path, journal_mode=journal_mode)
     in_repo = [db_path.parent / SNAPSHOT, *sorted(store.images_dir.glob("*/*.png"))] if restored else []
     try:
-        scheduler = SnapshotScheduler(store, in_repo=in_repo, repo_id=repo_id, repo_type="dataset",
-                                      private=True, every=every, hf_api=api)
+        scheduler = SnapshotScheduler(store, in_repo=in_repo, seen=head if restored else None, repo_id=repo_id,
+                                      repo_type="dataset", private=True, every=every, hf_api=api)
     except (OSError, HTTPError) as e:  # creating the repo failed (no token, no write access): votes would never leave
         store.close()
         raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or reached ({_one_line(e)});"
                       " check the HF_TOKEN secret (it needs write access) and the network") from None
     return store, scheduler
+
+
+def _head(repo_id: str, api: HfApi) -> str | None:
+    """The newest commit of dataset ``repo_id``, or None when the repo does not exist.
+
+    Raises:
+        OSError, huggingface_hub.errors.HTTPError: the Hub refused otherwise or could not be reached.
+    """
+    try:
+        return api.repo_info(repo_id, repo_type="dataset").sha
+    except RepositoryNotFoundError:
+        return None
 
 
 def writable(repo_id: str, api: HfApi) -> None:

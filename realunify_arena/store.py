@@ -1666,12 +1666,73 @@ class Store:
         return self.query(f"select count(*) as n from votes v join battles b on b.id = v.battle_id {where}",
                           params)[0]["n"]
 
-    def insert_vote(self, battle_id: str, voter: str, choice: str) -> tuple[int, str]:
-        """Store a vote; returns (vote id, created_at). The unique index refuses a second vote on a battle."""
-        created_at = now()
+    def insert_vote(self, battle_id: str, voter: str, choice: str, *, created_at: str | None = None
+                    ) -> tuple[int, str]:
+        """Store a vote; returns (vote id, created_at). The unique index refuses a second vote on a battle.
+        ``created_at`` (an ISO timestamp, ``now()``'s form): when it was cast, for a vote copied from another
+        store (``merge_battle``); now when None."""
+        created_at = created_at or now()
         cursor = self._execute("insert into votes (battle_id, voter, choice, created_at) values (?, ?, ?, ?)",
                                (battle_id, voter, choice, created_at))
         return cursor.lastrowid, created_at
+
+    def battles_with_votes(self, page: int = 1000) -> Iterator[dict]:
+        """Every ``battles`` row with its vote as ``vote_voter``, ``vote_choice`` and ``vote_created_at`` (all None
+        for a battle without one), in id order (the time it started), read ``page`` rows at a time so a store
+        of a million battles is never held whole."""
+        after = ""
+        while True:
+            rows = self.query("select b.*, v.voter as vote_voter, v.choice as vote_choice,"
+                              " v.created_at as vote_created_at from battles b left join votes v on v.battle_id = b.id"
+                              " where b.id > ? order by b.id limit ?", (after, page))
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1]["id"]
+
+    def merge_battle(self, row: dict, vote: dict | None) -> str:
+        """Add another store's battle and vote (``evaluation.merge``; a replica's snapshot before a push) to this
+        store, keeping whatever this store holds of it. ``row``: a ``battles`` row whose ``run_a``/``run_b`` are
+        already this store's run ids (None: not shown, or its run not held here as shown); ``vote``: its
+        ``voter``, ``choice`` and ``created_at`` (kept as cast), or None.
+
+        Returns what was done: ``"new"`` (the battle and its vote were added), ``"vote"`` (a battle held here
+        without a vote got this one), ``"same"`` (nothing new, or only a side's delivery or the flag, which this
+        store lacked, filled in), ``"unplayed"`` (a battle never shown and never voted: not copied, it holds
+        nothing acknowledged and may have been deleted here as unplayed), ``"vote_differs"`` (this store holds
+        another vote, voter or choice, on the battle: its own is kept; the one-vote-per-battle rule) or
+        ``"battle_differs"`` (this store holds another battle under the id: nothing written).
+        """
+        held = self.battle(row["id"])
+        if held is None and vote is None and row["delivered_a_at"] is None and row["delivered_b_at"] is None:
+            return "unplayed"
+        if held is not None and any(held[c] != row[c] for c in _BATTLE_IDENTITY):
+            return "battle_differs"
+        if held is not None:  # most battles of a replica's snapshot are held here already: no write for them
+            stored_vote = self.battle_vote(row["id"]) if held["voted"] else None
+            unfilled = any(held[f"delivered_{c}_at"] is None and row[f"delivered_{c}_at"] is not None for c in "ab")
+            if not unfilled and (held["flagged"] is not None or row["flagged"] is None) and (
+                    vote is None or stored_vote is not None):
+                if vote is None or (stored_vote["voter"], stored_vote["choice"]) == (vote["voter"], vote["choice"]):
+                    return "same"
+                return "vote_differs"
+        with self.write() as db:
+            columns = [c for c in row if c != "voted"]
+            db.execute(f"insert into battles ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+                       " on conflict (id) do nothing", tuple(row[c] for c in columns))
+            for c in "ab":  # a side shown after this store's copy was taken
+                db.execute(f"update battles set run_{c} = ?, delivered_{c}_at = ? where id = ?"
+                           f" and run_{c} is null and delivered_{c}_at is null", (row[f"run_{c}"],
+                                                                                  row[f"delivered_{c}_at"], row["id"]))
+            db.execute("update battles set flagged = coalesce(flagged, ?) where id = ?", (row["flagged"], row["id"]))
+            stored = _dicts(db.execute("select voter, choice from votes where battle_id = ?", (row["id"],)))
+            if vote is None:
+                return "new" if held is None else "same"
+            if stored:
+                same = (stored[0]["voter"], stored[0]["choice"]) == (vote["voter"], vote["choice"])
+                return "same" if same else "vote_differs"
+            self.insert_vote(row["id"], vote["voter"], vote["choice"], created_at=vote["created_at"])
+            return "new" if held is None else "vote"
 
     def _execute(self, sql: str, params: tuple) -> sqlite3.Cursor:
         """One statement: directly inside this thread's ``apply``/``write`` (no savepoint of its own), else as
@@ -1761,6 +1822,9 @@ def _majority_item(items: list[dict]) -> dict:
 
 _SOURCE_KEY = "dataset_source:{}"  # meta key: dataset name -> where its instances were loaded from
 _COUNTED = ("runs", "judgments", "battles", "votes")
+# what makes a battle the one it is (``merge_battle``): another battle under its id differs in one of them
+_BATTLE_IDENTITY = ("session_key", "voter", "dataset", "instance_uid", "track", "kind", "system_a", "system_b",
+                    "created_at")
 
 
 _RUN_COLUMNS = ("id, dataset, instance_uid, track, task_type, model, mode, seed, settings_key, status,"

@@ -40,9 +40,9 @@ class JSONHandler(BaseHTTPRequestHandler):
 class HubHandler(JSONHandler):
     """The Hugging Face Hub's answers about dataset repos that ``huggingface_hub`` asks for (pointed here by
     ``HfApi(endpoint=server.url)`` or ``$HF_ENDPOINT``), as the Hub gives them for a token that can only read
-    (``server.writable`` False) or can also write: every dataset exists and holds no file; creating one is
-    refused (403) or answered "already exists" (409); the write check (``auth-check/write``) is 403 or 200; an
-    upload (``preupload``) is always refused (403). ``server.seen`` lists each ``(method, path)``."""
+    (``server.writable`` False) or can also write: every dataset exists and holds no file (``paths-info`` finds
+    none); creating one is refused (403) or answered "already exists" (409); the write check
+    (``auth-check/write``) is 403 or 200; an upload (``preupload``) is always refused (403). ``server.seen`` lists each ``(method, path)``."""
 
     def do_GET(self) -> None:
         self.server.seen.append(("GET", self.path))
@@ -57,6 +57,8 @@ class HubHandler(JSONHandler):
 
     def do_POST(self) -> None:
         self.server.seen.append(("POST", self.path))
+        if self.path.startswith("/api/datasets/") and "/paths-info/" in self.path:
+            return self.reply(200, [])  # none of the paths asked about: the repo holds no file
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         if self.path == "/api/repos/create" and self.server.writable:
             name = f"{body.get('organization') or 'me'}/{body.get('name')}"

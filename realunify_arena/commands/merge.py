@@ -1,4 +1,5 @@
-"""``merge SOURCE.db ...``: fold other stores' runs, images and judgments into this one (multi-node evals)."""
+"""``merge SOURCE.db ...``: fold other stores' runs, images, judgments, battles and votes into this one (multi-node
+evals, two arena replicas)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ EXAMPLE = "python -m realunify_arena merge node1/arena.db node2/arena.db --db da
 
 
 def register(sub) -> None:
-    p = sub.add_parser("merge", help="copy runs, images and judgments from other stores into --db (multi-node eval)",
+    p = sub.add_parser("merge", help="copy runs, images, judgments, battles and votes from other stores into --db",
                        description="Model names are copied as they are; a source holding one that is no model "
                                    f"name ({MODEL_NAME_RULE}; an older import's) is refused whole, before anything "
                                    "is written. Human judgments are copied per voter. For a key (instance, model, "
                                    "mode, settings) stored in both, a successful run replaces a failed one; "
-                                   "otherwise the stored run is kept.")
+                                   "otherwise the stored run is kept. Votes are copied with their battles, "
+                                   "as cast; a battle voted otherwise in --db keeps --db's vote.")
     p.add_argument("sources", nargs="+", type=Path, help="stores written by other nodes")
     add_db(p, "the store to merge into (created if missing)")
     p.set_defaults(func=run)
@@ -61,6 +63,8 @@ def run(args) -> int:
                     before = "" if number == 0 else f"{source_path}: not merged (the stores before it were): "
                     raise CommandError(before + problems_written(e.problems), PROBLEMS) from e
             notes = [f"{done.runs} new runs, {done.judgments} new judgments"]
+            if done.battles or done.votes:
+                notes.append(f"{done.battles} new battles, {done.votes} new votes")
             if done.replaced:
                 notes.append(f"{done.replaced} failed run(s) in --db replaced by this store's successful run of the "
                              "same key (the failed one is archived with its judgments)")
@@ -74,5 +78,11 @@ def run(args) -> int:
             if done.judgments_differing:
                 notes.append(f"{done.judgments_differing} judgment(s) differ from the one --db holds for the same run "
                              "and judge: --db's is kept, this store's is not copied")
+            if done.votes_differing:
+                notes.append(f"{done.votes_differing} battle(s) hold another vote in --db (one vote per battle): --db's "
+                             "is kept, this store's is not copied")
+            if done.sides_unlinked:
+                notes.append(f"{done.sides_unlinked} battle side(s) showed a run --db holds otherwise: copied without "
+                             "that run (the vote counts for its systems)")
             print(f"{source_path}: " + "; ".join(notes))
     return 0

@@ -4,6 +4,7 @@ the CommitScheduler, the store and the snapshot files are real."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 import sqlite3
 import subprocess
@@ -14,9 +15,11 @@ from dataclasses import astuple
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx2
 import pytest
 from failing_sync import files_may_not_grow_past
 from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError, RepositoryNotFoundError
 from PIL import Image
 
 from realunify_arena.arena import SALT_ENV, SALT_META_KEY, Arena
@@ -28,34 +31,73 @@ from realunify_arena.trace import Step, StepRole, Trace
 
 
 class FolderHub(HfApi):
-    """Keeps each dataset repo as a folder and counts the commits made to it."""
+    """Keeps each dataset repo as a folder and counts the commits made to it. Its newest commit id (``repo_info``'s
+    ``sha``) is kept beside the folder, so two stand-ins on one root are two replicas talking to one Hub; a commit
+    whose ``parent_commit`` is not the newest is refused as the Hub refuses it (an HTTP error, nothing written)."""
 
     def __init__(self, root: Path):
         super().__init__(token="hf_folderHubStandInToken")  # never sent: every Hub call is answered here
         self.root = root
         self.commits: list[list[str]] = []
 
+    def _head_file(self, repo_id) -> Path:
+        return self.root / f"{repo_id}.head"
+
+    def _head(self, repo_id) -> str:
+        head = self._head_file(repo_id)
+        return head.read_text() if head.exists() else "0" * 40  # a repo made by hand: its first commit
+
     def create_repo(self, repo_id, **kwargs):
-        (self.root / repo_id).mkdir(parents=True, exist_ok=True)
+        if not (self.root / repo_id).is_dir():
+            (self.root / repo_id).mkdir(parents=True)
+            self._head_file(repo_id).write_text(hashlib.sha1(f"{repo_id} created".encode()).hexdigest())
         return SimpleNamespace(repo_id=repo_id)
 
     def repo_exists(self, repo_id, **kwargs):
         return (self.root / repo_id).is_dir()
 
+    def repo_info(self, repo_id, **kwargs):
+        if not self.repo_exists(repo_id):
+            raise RepositoryNotFoundError(f"404: {repo_id}", response=httpx2.Response(404, request=_REQUEST))
+        return SimpleNamespace(id=repo_id, sha=self._head(repo_id))
+
     def auth_check(self, repo_id, **kwargs):
         pass  # the folder's owner may write
 
-    def create_commit(self, repo_id, operations, **kwargs):
+    def create_commit(self, repo_id, operations, parent_commit=None, **kwargs):
+        if parent_commit is not None and parent_commit != self._head(repo_id):  # the Hub's answer, as it words it
+            raise HfHubHTTPError("412 Precondition Failed: A commit has happened since. Please refresh and try again.",
+                                 response=httpx2.Response(412, request=_REQUEST))
         self.commits.append(sorted(op.path_in_repo for op in operations))
         for op in operations:
             target = self.root / repo_id / op.path_in_repo
             target.parent.mkdir(parents=True, exist_ok=True)
             with op.as_file() as f:
                 target.write_bytes(f.read())
+        head = hashlib.sha1(f"{self._head(repo_id)} {self.commits[-1]}".encode()).hexdigest()
+        self._head_file(repo_id).write_text(head)
+        return SimpleNamespace(oid=head)
 
     def snapshot_download(self, repo_id, local_dir, allow_patterns=None, **kwargs):
         shutil.copytree(self.root / repo_id, local_dir, dirs_exist_ok=True)
         return str(local_dir)
+
+    def file_exists(self, repo_id, filename, **kwargs):
+        return (self.root / repo_id / filename).is_file()
+
+    def get_paths_info(self, repo_id, paths, **kwargs):
+        return [SimpleNamespace(path=path) for path in paths if self.file_exists(repo_id, path)]
+
+    def hf_hub_download(self, repo_id, filename, local_dir, **kwargs):
+        if not self.file_exists(repo_id, filename):
+            raise RemoteEntryNotFoundError(f"404: {filename}", response=httpx2.Response(404, request=_REQUEST))
+        target = Path(local_dir) / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.root / repo_id / filename, target)
+        return str(target)
+
+
+_REQUEST = httpx2.Request("GET", "https://huggingface.co/api/datasets")  # what the stand-in's errors answer
 
 
 @pytest.fixture(autouse=True)
@@ -599,3 +641,163 @@ def test_a_database_at_the_snapshots_own_place_is_refused_before_anything_is_wri
     message = str(caught.value)
     assert "\n" not in message and name in message and REPO_ENV in message
     assert not (tmp_path / "data").exists() and hub.commits == []
+
+
+# -- two replicas pushing to one repo (a rebuilt Space overlapping the old container) ---------------------------
+
+REPLICA_ENV = {REPO_ENV: "me/arena-votes", EVERY_ENV: "10080"}  # a week: pushes only at start and when asked
+
+
+def replica(tmp_path, name: str, hub_class=None) -> tuple[Store, object]:
+    """A Space replica: its own disk (``tmp_path/name``) and its own Hub client on the shared hub folder; its
+    push at start has run."""
+    store, scheduler = open_store(tmp_path / name / "arena.db", env=REPLICA_ENV,
+                                  api=(hub_class or FolderHub)(tmp_path / "hub"))
+    scheduler.trigger().result()
+    return store, scheduler
+
+
+def acknowledged(*stores: Store) -> list[tuple[str, str, str, str]]:
+    """Each store's votes as (battle id, voter, choice, created_at), every store's together, sorted."""
+    return sorted({(v["battle_id"], v["voter"], v["choice"], v["created_at"]) for s in stores for v in s.votes()})
+
+
+def test_two_replicas_overlapping_keep_every_acknowledged_vote(tmp_path, caplog):
+    """Note 26's known fault: the old container (3 votes pushed) and a rebuilt one overlap; the old one takes 3
+    votes and pushes at exit, then the new one takes 3 and pushes. Before, the new one's snapshot replaced the
+    old one's: 6 of 9 acknowledged votes after the next restart, with no message."""
+    old, old_scheduler = replica(tmp_path, "old")
+    for n in range(1, 4):
+        cast_vote(old, n)
+    old_scheduler.trigger().result()
+    new, new_scheduler = replica(tmp_path, "new")  # the rebuild restores the 3 votes
+    for n in range(4, 7):
+        cast_vote(old, n)
+    old_scheduler.trigger().result()  # the old container's push at exit
+    old_scheduler.stop()
+    for n in range(7, 10):
+        cast_vote(new, n)
+    expected = acknowledged(old, new)
+    assert len(expected) == 9
+    with caplog.at_level("INFO", logger="realunify_arena.persistence"):
+        new_scheduler.trigger().result()
+    new_scheduler.stop()
+    old.close()
+    new.close()
+
+    restarted, scheduler = replica(tmp_path, "restarted")
+    scheduler.stop()
+    assert len(acknowledged(restarted)) == 9 and acknowledged(restarted) == expected
+    for vote in restarted.votes():  # each vote's two outputs came with it
+        for run_id in (vote["run_a"], vote["run_b"]):
+            assert restarted.get_image(restarted.load_trace(run_id).steps[0].image_sha).size == (3, 3)
+    tally = restarted.query("select sum(n) as n from vote_tally")[0]["n"]
+    assert tally == 9  # the leaderboard's counts (kept by triggers) agree with the votes
+    restarted.close()
+    pushed = sqlite3.connect(tmp_path / "hub" / "me" / "arena-votes" / SNAPSHOT)
+    assert pushed.execute("select count(*) from meta where key = ?", (SALT_META_KEY,)).fetchone()[0] == 0
+    pushed.close()
+    merged = [r.getMessage() for r in caplog.records if "merged the repo's snapshot" in r.getMessage()]
+    assert len(merged) == 1 and ": 3 votes, 3 battles, 6 runs" in merged[0] and "\n" not in merged[0]
+
+
+def test_a_push_that_loses_the_race_to_another_replica_merges_again_and_retries(tmp_path):
+    """The other replica pushes between this one's merge and its commit: the commit names its parent, the Hub
+    refuses it, and the push merges the newer snapshot before trying again (without ``parent_commit`` the later
+    commit would have replaced the other replica's snapshot)."""
+    other, other_scheduler = replica(tmp_path, "other")
+    racing = []
+
+    class RacedHub(FolderHub):
+        def create_commit(self, *args, **kwargs):
+            if racing:  # the other replica's push lands first
+                racing.pop()()
+            return super().create_commit(*args, **kwargs)
+
+    this, this_scheduler = replica(tmp_path, "this", RacedHub)
+    cast_vote(other, 1)
+    cast_vote(this, 2)
+    racing.append(lambda: other_scheduler.trigger().result())
+    this_scheduler.trigger().result()
+    expected = acknowledged(other, this)
+    for scheduler in (other_scheduler, this_scheduler):
+        scheduler.stop()
+    other.close()
+    this.close()
+    restarted, scheduler = replica(tmp_path, "restarted")
+    scheduler.stop()
+    assert len(expected) == 2 and acknowledged(restarted) == expected
+    restarted.close()
+
+
+def store_with_battle(path: Path, n: int) -> tuple[Store, str]:
+    """A store holding one battle (run ``n`` on each side, both shown) that has no vote yet; its id."""
+    store = Store.open(path)
+    arena = Arena(store, max_votes=10_000)
+    uid = f"UEG_{n}_world_knowledge"
+    battle = arena.new_battle(f"s{n}", "hf:alice", uid, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+    for side, system in (("A", "m1:direct"), ("B", "m2:direct")):
+        model, mode = astuple(System.parse(system))
+        trace = Trace(uid, model, mode, {"seed": n},
+                      steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("L", (3, 3), n % 256))])
+        arena.deliver(battle, f"s{n}", side, store.save_trace(trace, "bundled"))
+    return store, battle
+
+
+def copy_of(store: Store, path: Path) -> Store:
+    """Another replica restored from ``store``'s snapshot."""
+    snapshot(store, path.parent / "from.sqlite")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path.parent / "from.sqlite", path)
+    copy = Store.open(path)
+    shutil.copytree(store.images_dir, copy.images_dir, dirs_exist_ok=True)
+    return copy
+
+
+def test_merging_votes_twice_adds_nothing_and_keeps_when_each_was_cast(tmp_path):
+    from realunify_arena.evaluation import merge
+
+    source = Store.open(tmp_path / "source" / "arena.db")
+    for n in range(3):
+        cast_vote(source, n)
+    target = Store.open(tmp_path / "target" / "arena.db")
+    cast_vote(target, 5)  # cast after the source's three
+    expected = sorted(acknowledged(source) + acknowledged(target))
+    first = merge(source, target)
+    assert (first.battles, first.votes, first.votes_differing, first.sides_unlinked) == (3, 3, 0, 0)
+    assert acknowledged(target) == expected  # voter, choice and time as cast
+    again = merge(source, target)
+    assert (again.runs, again.judgments, again.battles, again.votes, again.votes_differing) == (0, 0, 0, 0, 0)
+    assert acknowledged(target) == expected
+    assert target.query("select sum(n) as n from vote_tally")[0]["n"] == 4
+    # the vote rate limit counts a merged vote when it was cast: after the source's last vote, only the target's own
+    assert target.count_votes_since("hf:alice", max(v["created_at"] for v in source.votes())) == 1
+    source.close()
+    target.close()
+
+
+def test_a_battle_voted_otherwise_in_each_store_keeps_the_targets_vote_and_is_counted(tmp_path, capsys):
+    """One battle shown before the snapshot was taken, then voted on each replica (A on one, B on the other):
+    the target's vote is kept, one vote per battle, and the other is reported, not written over it. A battle the
+    target holds unvoted gets the source's vote."""
+    from realunify_arena.cli import main
+    from realunify_arena.evaluation import merge
+
+    source, voted_otherwise = store_with_battle(tmp_path / "source" / "arena.db", 1)
+    _, voted_there_only = store_with_battle(tmp_path / "source" / "arena.db", 2)
+    target = copy_of(source, tmp_path / "target" / "arena.db")
+    Arena(source, max_votes=10_000).vote(voted_otherwise, "s1", "hf:alice", "A")
+    Arena(source, max_votes=10_000).vote(voted_there_only, "s2", "hf:alice", "tie")
+    Arena(target, max_votes=10_000).vote(voted_otherwise, "s1", "hf:alice", "B")
+    done = merge(source, target)
+    assert (done.battles, done.votes, done.votes_differing) == (0, 1, 1)
+    assert {v["battle_id"]: v["choice"] for v in target.votes()} == {voted_otherwise: "B", voted_there_only: "tie"}
+    assert target.query("select sum(n) as n from vote_tally")[0]["n"] == 2
+    target.close()
+    source.close()
+
+    # the merge command copies votes with the same function, and says so
+    assert main(["merge", str(tmp_path / "source" / "arena.db"), "--db", str(tmp_path / "target" / "arena.db")]) == 0
+    out = capsys.readouterr().out
+    assert "1 battle(s) hold another vote in --db (one vote per battle): --db's is kept" in out
+    assert "new votes" not in out  # the vote on the other battle came in with the first merge
