@@ -169,6 +169,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
                 # same bytes read from a file object come out upright
                 source = files.enter_context(open(source, "rb"))
             check_scans(name, source)  # before Pillow's own walk over a JPEG's markers, which runs in Python
+            check_blocks(name, source)  # likewise a PNG's chunks and a GIF's blocks
             with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
                 check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None
@@ -296,18 +297,121 @@ def check_scans(name: str, fp) -> None:
                 data.close()
     finally:
         fp.seek(where)
-    if scans > MAX_JPEG_SCANS:
-        raise OverLimit(f"{name}: a JPEG of more than {MAX_JPEG_SCANS} scans is over the limit (each scan is a "
-                        "pass over the whole picture, so its decode would take far longer than its size says); "
-                        "save it again as a baseline or ordinary progressive JPEG, or as a PNG")
-    if markers > MAX_JPEG_MARKERS:
-        raise OverLimit(f"{name}: a JPEG of more than {MAX_JPEG_MARKERS:,} markers (segments) is over the limit "
-                        "(real files hold a few hundred at most; reading them would take far longer than its size "
-                        "says); save it again as a JPEG or PNG")
-    if skipped > MAX_JPEG_SKIPPED:
-        raise OverLimit(f"{name}: a JPEG of more than {MAX_JPEG_SKIPPED:,} bytes between its segments that belong to "
-                        "none (fill or junk bytes; encoders write none or a few) is over the limit; save it again as "
-                        "a JPEG or PNG")
+    _refuse_first_over(name, (
+        (scans, MAX_JPEG_SCANS, f"a JPEG of more than {MAX_JPEG_SCANS} scans is over the limit (each scan is a pass "
+         "over the whole picture, so its decode would take far longer than its size says); save it again as a "
+         "baseline or ordinary progressive JPEG, or as a PNG"),
+        (markers, MAX_JPEG_MARKERS, f"a JPEG of more than {MAX_JPEG_MARKERS:,} markers (segments) is over the limit "
+         "(real files hold a few hundred at most; reading them would take far longer than its size says); save it "
+         "again as a JPEG or PNG"),
+        (skipped, MAX_JPEG_SKIPPED, f"a JPEG of more than {MAX_JPEG_SKIPPED:,} bytes between its segments that belong "
+         "to none (fill or junk bytes; encoders write none or a few) is over the limit; save it again as a JPEG or "
+         "PNG"),
+    ))
+
+
+def _refuse_first_over(name: str, counts) -> None:
+    """Raises ``OverLimit`` ("``name``: says") for the first (count, limit, says) of ``counts`` over its limit."""
+    for count, limit, says in counts:
+        if count > limit:
+            raise OverLimit(f"{name}: {says}")
+
+
+# The most chunks a PNG may have. Pillow reads each chunk in Python, keeping each private one (a list entry, ~120
+# bytes for a 12-byte empty chunk), before the picture and after it, and each IDAT chunk is a pass of its decode loop:
+# 48 MB of 4 million empty chunks took 12 s and 485 MB in Pillow, 48 MB of empty IDAT chunks 10 s (hunting upload27).
+# Real files hold a few to a few dozen, and their picture in IDAT chunks of 8 KiB (libpng) to 64 KiB (Pillow) or one
+# chunk: 8,192 for a 64 MiB file of 8 KiB chunks; at this limit Pillow needs ~0.3 s and ~12 MB.
+MAX_PNG_CHUNKS = 100_000
+# The most blocks a GIF may have before its first picture (extensions, each a label and data sub-blocks of up to 255
+# bytes), and the most comment bytes among them. Pillow reads them in Python, joining a comment's sub-blocks and a
+# frame's comments one copy at a time, so the cost grows with the square of their count: a 1 MB file of 200,000
+# one-byte comments took 4.3 s, a 2.5 MB comment of 10,000 sub-blocks 4.9 s, a 10 MB one over a minute (upload27).
+# Real files hold a few extensions (loop count, transparency, XMP as ~100 sub-blocks a 4 KB packet) and a comment of
+# a line or two; at these limits Pillow needs well under 0.1 s.
+MAX_GIF_BLOCKS = 10_000
+MAX_GIF_COMMENT = 2**16
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_chunks(fp, *, stop_after: int | None = None) -> int:
+    """The chunks of the PNG in ``fp`` (a binary file object at the first chunk, after the signature), counted by
+    their structure (ISO/IEC 15948, 5.3: a 4-byte length, a 4-byte type, the data and a 4-byte CRC) up to IEND or
+    the end of the file, without reading their data; stops once the count is over ``stop_after``."""
+    chunks = 0
+    while stop_after is None or chunks <= stop_after:
+        head = fp.read(8)
+        if len(head) < 8:
+            return chunks
+        chunks += 1
+        if head[4:] == b"IEND":
+            return chunks
+        fp.seek(int.from_bytes(head[:4], "big") + 4, io.SEEK_CUR)
+    return chunks
+
+
+def gif_blocks(fp, *, max_blocks: int | None = None, max_comment: int | None = None) -> tuple[int, int]:
+    """(blocks, comment bytes) of the GIF in ``fp`` (a binary file object at its start) before its first picture
+    (an image descriptor), by its structure (GIF89a, sections 17-18 and 23-24: after the header, the logical screen
+    descriptor and its colour table, extension blocks of a label and data sub-blocks, each a length byte and that
+    many bytes, ended by an empty one): each extension and each non-empty sub-block is a block; a comment's bytes
+    count its sub-blocks' data and one for the line Pillow puts between two comments. Stops once either is over
+    its limit."""
+    head = fp.read(13)
+    if len(head) < 13:
+        return 0, 0
+    if head[10] & 0x80:  # a global colour table of 3 x 2^(N+1) bytes
+        fp.seek(3 << ((head[10] & 7) + 1), io.SEEK_CUR)
+    blocks = comment = 0
+    while (max_blocks is None or blocks <= max_blocks) and (max_comment is None or comment <= max_comment):
+        introducer = fp.read(2)
+        if len(introducer) < 2 or introducer[:1] != b"!":  # a picture, the trailer, the end or junk: Pillow's concern
+            return blocks, comment
+        blocks += 1
+        is_comment = introducer[1] == 0xFE
+        comment += is_comment
+        while True:
+            size = fp.read(1)
+            if not size or not size[0]:
+                break
+            blocks += 1
+            comment += size[0] if is_comment else 0
+            fp.seek(size[0], io.SEEK_CUR)
+            if max_blocks is not None and blocks > max_blocks:
+                break
+    return blocks, comment
+
+
+def check_blocks(name: str, fp) -> None:
+    """Raises ``OverLimit`` when the file ``fp`` (a binary file object, read from its start, whatever its position,
+    as ``Image.open`` reads it) is a PNG of more than ``MAX_PNG_CHUNKS`` chunks, or a GIF of more than
+    ``MAX_GIF_BLOCKS`` blocks or ``MAX_GIF_COMMENT`` comment bytes before its first picture; leaves its position as
+    it was. Other files pass unread but for 8 bytes."""
+    where = fp.tell()
+    try:
+        fp.seek(0)
+        signature = fp.read(8)
+        if signature == _PNG_SIGNATURE:
+            chunks = png_chunks(fp, stop_after=MAX_PNG_CHUNKS)
+            blocks = comment = 0
+        elif signature[:6] in (b"GIF87a", b"GIF89a"):
+            fp.seek(0)
+            blocks, comment = gif_blocks(fp, max_blocks=MAX_GIF_BLOCKS, max_comment=MAX_GIF_COMMENT)
+            chunks = 0
+        else:
+            return
+    finally:
+        fp.seek(where)
+    _refuse_first_over(name, (
+        (chunks, MAX_PNG_CHUNKS, f"a PNG of more than {MAX_PNG_CHUNKS:,} chunks is over the limit (real files hold a "
+         "few dozen; reading them would take far longer than its size says); save it again as a PNG or JPEG"),
+        (blocks, MAX_GIF_BLOCKS, f"a GIF of more than {MAX_GIF_BLOCKS:,} blocks before its first picture is over the "
+         "limit (real files hold a few; reading them would take far longer than its size says); save it again as a "
+         "GIF or PNG"),
+        (comment, MAX_GIF_COMMENT, f"a GIF of more than {MAX_GIF_COMMENT:,} bytes of comments before its first "
+         "picture is over the limit (reading them takes time that grows with their square); save it again without "
+         "the comments, or as a PNG"),
+    ))
 
 
 def orientation(im: Image.Image) -> int:

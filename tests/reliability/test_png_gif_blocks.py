@@ -1,0 +1,126 @@
+"""A PNG or GIF whose header takes far longer to read than its size says is refused before Pillow opens it: Pillow
+reads each PNG chunk and each GIF block in Python, keeping every private PNG chunk, and joins a GIF's comments one
+copy at a time, so its cost grows with the square of their count. Measured before (upload27): 48 MB of 4 million
+empty PNG chunks, 12 s and 485 MB; 48 MB of empty IDAT chunks, 10 s; a 1 MB GIF of 200,000 one-byte comments, 4.3 s;
+a 10 MB GIF comment of 40,000 sub-blocks, over a minute.
+
+The files are made here from Pillow's own small PNG and GIF, with chunks (ISO/IEC 15948, 5.3: length, type, data,
+CRC-32) or extension blocks (GIF89a, 23-24: 0x21, a label, sub-blocks, an empty one) spliced in; the expected
+counts are those of the construction.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from realunify_arena.benchmark.custom import custom_instance
+from realunify_arena.benchmark.images import MAX_GIF_BLOCKS, MAX_GIF_COMMENT, MAX_PNG_CHUNKS, OverLimit, open_checked
+
+PNG_PICTURE_AT = 33  # the 8-byte signature and the 25-byte IHDR chunk of any PNG
+
+
+def chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (9, 99, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def gif(extensions: bytes = b"") -> bytes:
+    """Pillow's 16x16 GIF with ``extensions`` before its picture (after the header, screen descriptor and colour
+    table)."""
+    buffer = io.BytesIO()
+    Image.new("P", (16, 16), 3).save(buffer, format="GIF")
+    data = buffer.getvalue()
+    flags = data[10]
+    picture = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    return data[:picture] + extensions + data[picture:]
+
+
+def comment(text: bytes) -> bytes:
+    """A comment extension holding ``text`` in sub-blocks of up to 255 bytes."""
+    return b"\x21\xfe" + b"".join(bytes([len(text[i:i + 255])]) + text[i:i + 255] for i in range(0, len(text), 255)) \
+        + b"\x00"
+
+
+def upload_refusal(path, data: bytes) -> str:
+    """The message refusing ``data``, saved at ``path``, as one's own uploaded image (it names the file as
+    uploaded)."""
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as own:
+        custom_instance("GEU", "mental_tracking", None, str(path), "Which colour?", "a\nb\nc\nd", "A")
+    return str(own.value)
+
+
+def test_a_png_of_many_chunks_is_refused_before_it_opens(tmp_path):
+    data = png()
+    flooded = data[:PNG_PICTURE_AT] + chunk(b"prIv", b"") * MAX_PNG_CHUNKS + data[PNG_PICTURE_AT:]
+    assert len(flooded) < 2_000_000  # a small file
+    with pytest.raises(OverLimit) as refused:
+        open_checked(flooded)
+    assert f"a PNG of more than {MAX_PNG_CHUNKS:,} chunks is over the limit" in str(refused.value)
+    assert upload_refusal(tmp_path / "chunks.png", flooded).startswith(
+        "Your own GEU image cannot be used: chunks.png: a PNG of more than")
+
+
+def test_a_png_whose_picture_is_split_into_many_chunks_is_refused():
+    """Empty IDAT chunks after the picture's first: each is a pass of Pillow's decode loop in Python."""
+    data = png()
+    first_idat = data.index(b"IDAT") - 4
+    split = data[:first_idat] + chunk(b"IDAT", b"") * MAX_PNG_CHUNKS + data[first_idat:]
+    with pytest.raises(OverLimit, match="more than 100,000 chunks"):
+        open_checked(split)
+
+
+def test_pngs_up_to_the_limit_are_read():
+    data = png()
+    assert open_checked(data).getpixel((3, 3)) == (9, 99, 200)
+    ordinary_chunks = data.count(b"IHDR") + data.count(b"IDAT") + data.count(b"IEND")
+    at_limit = data[:PNG_PICTURE_AT] + chunk(b"prIv", b"") * (MAX_PNG_CHUNKS - ordinary_chunks) + data[PNG_PICTURE_AT:]
+    assert open_checked(at_limit).getpixel((3, 3)) == (9, 99, 200)
+    frames = [Image.new("RGB", (8, 8), (i, 0, 0)) for i in range(200)]  # an animation: its frames' chunks count too
+    animated = io.BytesIO()
+    frames[0].save(animated, format="PNG", save_all=True, append_images=frames[1:])
+    assert open_checked(animated.getvalue()).getpixel((1, 1)) == (0, 0, 0)
+
+
+def test_a_gif_of_many_comments_is_refused_before_it_opens(tmp_path):
+    flooded = gif(comment(b"x") * (MAX_GIF_BLOCKS // 2 + 1))  # each an extension and one sub-block: 2 blocks
+    assert len(flooded) < 100_000
+    with pytest.raises(OverLimit) as refused:
+        open_checked(flooded)
+    assert f"a GIF of more than {MAX_GIF_BLOCKS:,} blocks before its first picture" in str(refused.value)
+    assert upload_refusal(tmp_path / "comments.gif", flooded).startswith(
+        "Your own GEU image cannot be used: comments.gif: a GIF of more than")
+
+
+@pytest.mark.parametrize("label", [b"\xfe", b"\xff", b"\x01"], ids=["comment", "application", "plain-text"])
+def test_a_gif_of_many_empty_extensions_is_refused(label):
+    with pytest.raises(OverLimit, match="more than 10,000 blocks"):
+        open_checked(gif((b"\x21" + label + b"\x00") * (MAX_GIF_BLOCKS + 1)))
+
+
+def test_a_gif_comment_over_the_limit_is_refused():
+    """One comment of sub-blocks of 255 bytes, well under the block limit: Pillow joins them one copy at a time."""
+    over = gif(comment(b"c" * MAX_GIF_COMMENT))  # its bytes and the one Pillow puts before a later comment
+    with pytest.raises(OverLimit) as refused:
+        open_checked(over)
+    assert f"more than {MAX_GIF_COMMENT:,} bytes of comments" in str(refused.value)
+
+
+def test_gifs_up_to_the_limits_are_read():
+    assert open_checked(gif()).size == (16, 16)
+    ordinary = io.BytesIO()  # an animation with a loop count and a comment, as Pillow writes one
+    frames = [Image.new("P", (8, 8), i) for i in range(50)]
+    frames[0].save(ordinary, format="GIF", save_all=True, append_images=frames[1:], loop=0, comment=b"made here")
+    assert open_checked(ordinary.getvalue()).size == (8, 8)
+    assert open_checked(gif(comment(b"c" * (MAX_GIF_COMMENT - 1)))).size == (16, 16)
+    assert open_checked(gif(comment(b"x") * (MAX_GIF_BLOCKS // 2))).size == (16, 16)
