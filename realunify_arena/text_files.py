@@ -208,7 +208,8 @@ def read_json_text(path: Path, limit: int | None = None) -> str:
     return data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
 
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# where a line of a JSON Lines text ends (``json_lines``)
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def json_lines(text: str) -> list[str]:
@@ -217,7 +218,7 @@ def json_lines(text: str) -> list[str]:
     ``for line in open(path)``). ``str.splitlines`` also splits at U+2028, U+2029, U+0085 and U+001C-U+001E;
     JSON allows the first three unescaped inside a string (``json.dumps(..., ensure_ascii=False)`` writes
     them so), so a reply holding one would break its line in two."""
-    return _LINE_BREAK.split(text)
+    return LINE_BREAK.split(text)
 
 
 def not_text(error: UnicodeDecodeError) -> str:

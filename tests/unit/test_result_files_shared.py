@@ -481,3 +481,47 @@ def test_jsonl_and_json_copies_import_with_the_same_digests(tmp_path, capsys):
         with sqlite3.connect(db) as conn:
             digests.append(conn.execute("SELECT digest, outputs_digest FROM run_origins ORDER BY run_id").fetchall())
     assert digests[0] == digests[1] and len(digests[0]) == 2
+
+
+@pytest.mark.parametrize("text, said", [
+    (lambda e: "".join(json.dumps(x, indent=2) + "\n" for x in e),
+     "GEU_direct.jsonl: 2 JSON objects one after another, not one a line: the first spans lines 1-14 (as "
+     "json.dump(entry, f, indent=...) writes one); expected one entry object a line (json.dumps(entry), no indent)"),
+    (lambda e: "".join(json.dumps(x, indent=4) for x in e),  # no line break between them either
+     "GEU_direct.jsonl: 2 JSON objects one after another, not one a line: the first spans lines 1-14 (as "
+     "json.dump(entry, f, indent=...) writes one); expected one entry object a line (json.dumps(entry), no indent)"),
+    (lambda e: " ".join(json.dumps(x) for x in e) + "\n",
+     "GEU_direct.jsonl: 2 JSON objects one after another, not one a line: line 1 holds 2 of them; expected one "
+     "entry object a line (json.dumps(entry), no indent)"),
+    (lambda e: json.dumps(e) + "\n",  # a list on one line is no list "over several lines"
+     "GEU_direct.jsonl: a JSON list, not one entry object a line; a list of entries is read from a .json file: "
+     "rename it GEU_direct.json"),
+], ids=["pretty-objects", "pretty-objects-unseparated", "two-on-a-line", "list-on-one-line"])
+def test_a_jsonl_file_of_entries_not_one_a_line_is_told_so_once(text, said, tmp_path, capsys):
+    """A runner that appends ``json.dump(entry, f, indent=2)`` for each entry writes a .jsonl whose entries span
+    several lines each: before, every line of it was a problem of its own (28 for two entries, "line 2: invalid
+    JSON at column 10: Extra data", ...), none saying what the file is, as the single pretty-printed object was
+    before it was told so once (the test above). Counted by hand: ``geu``'s entry written with indent=2 or 4 is 14
+    lines (7 keys, ``option``'s 4 items on lines of their own)."""
+    folder = tmp_path / "res"
+    folder.mkdir()
+    entries = [geu(1, "A", "A"), geu(2, "B", "C")]
+    assert json.dumps(entries[0], indent=2).count("\n") + 1 == 14
+    (folder / "GEU_direct.jsonl").write_text(text(entries), encoding="utf-8")
+    for command in (["score-official", str(folder)],
+                    ["import-results", str(folder), "--model", "m", "--db", str(tmp_path / "a.db")]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.count("GEU_direct.jsonl") == 1 and said in err and "Traceback" not in err, err
+    # a typo on the first line of an otherwise good file is no such file: each line is named as before
+    (folder / "GEU_direct.jsonl").write_text('{"index": 1,, }\n' + "".join(json.dumps(e) + "\n" for e in entries),
+                                             encoding="utf-8")
+    assert main(["score-official", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "GEU_direct.jsonl, line 1: invalid JSON at column 13" in err and "one after another" not in err, err
+    # nor is a first line whose object writes a key twice, each entry on its own line
+    (folder / "GEU_direct.jsonl").write_text('{"index": 1, "index": 1}\n' + "".join(json.dumps(e) + "\n" for e in entries),
+                                             encoding="utf-8")
+    assert main(["score-official", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "GEU_direct.jsonl, line 1: key 'index' appears twice" in err and "Traceback" not in err, err
