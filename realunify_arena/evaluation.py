@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from realunify_arena import durable, protocols, runs
 from realunify_arena.adapters.base import GenerationOptions
+from realunify_arena.arena import copied_battle_problem
 from realunify_arena.benchmark.loaders import Dataset
 from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance
 from realunify_arena.dataset_names import DatasetConflict, check_dataset, remember_source, store_conflicts
@@ -223,6 +224,8 @@ class MergeCounts(NamedTuple):
     votes: int = 0  # votes new to the target: on those battles, or on a battle the target held without a vote
     votes_differing: int = 0  # battles the target holds with another vote (or another battle under the id): target's kept
     sides_unlinked: int = 0  # new battle sides whose shown run the target holds otherwise: copied without a run
+    battles_refused: int = 0  # source battles that break the arena's rules (``arena.copied_battle_problem``): not copied
+    first_refused: str = ""  # why the first of them was refused (names the battle and the field)
 
 
 def merge(source, target) -> MergeCounts:
@@ -248,7 +251,10 @@ def merge(source, target) -> MergeCounts:
     battle, and the source's counted (``votes_differing``). A battle side whose run the target holds otherwise
     (another output under the key, or a failed run where the target's succeeded) is copied without its run
     (``sides_unlinked``): the vote still counts for its systems, and no judge's score of an output its voter
-    never saw is set against it (``ratings.judge_agreement``).
+    never saw is set against it (``ratings.judge_agreement``). A battle that breaks a rule the arena keeps for
+    its own (``arena.copied_battle_problem``: an unknown choice, a vote on a side never shown, a run of another
+    system, a time not as the arena writes it) is not copied, with its vote, and counted (``battles_refused``,
+    the first one's reason in ``first_refused``): a vote the arena would have refused never counts.
 
     Raises:
         dataset_names.DatasetConflict: ``source``'s runs answer, under a dataset name, other instances than
@@ -257,7 +263,7 @@ def merge(source, target) -> MergeCounts:
     problems = store_conflicts(source, target)
     if problems:
         raise DatasetConflict(problems)
-    counts = dict.fromkeys(MergeCounts._fields, 0)
+    counts = {**dict.fromkeys(MergeCounts._fields, 0), "first_refused": ""}
     target_ids = {}
     for row in source.runs():
         trace = source.load_trace(row["id"])
@@ -311,16 +317,22 @@ def merge(source, target) -> MergeCounts:
 
 def _merge_battles(source, target, target_ids: dict[int, int], counts: dict[str, int]) -> None:
     """Copy ``source``'s arena battles and votes into ``target`` (``Store.merge_battle``), each side's run by its
-    id in ``target`` (``target_ids``: source run id -> target run id); adds to ``counts``."""
+    id in ``target`` (``target_ids``: source run id -> target run id); adds to ``counts``. A battle that breaks the
+    arena's rules (``arena.copied_battle_problem``) is not copied."""
     for battle in source.battles_with_votes():
         row = {k: v for k, v in battle.items() if not k.startswith("vote_")}
+        vote = None if battle["vote_choice"] is None else {
+            "voter": battle["vote_voter"], "choice": battle["vote_choice"], "created_at": battle["vote_created_at"]}
+        problem = copied_battle_problem(row, vote, source)
+        if problem:
+            counts["battles_refused"] += 1
+            counts["first_refused"] = counts["first_refused"] or problem
+            continue
         unlinked = 0
         for c in "ab":
             shown = row[f"run_{c}"]
             row[f"run_{c}"] = target_ids.get(shown) if shown is not None else None
             unlinked += shown is not None and row[f"run_{c}"] is None
-        vote = None if battle["vote_choice"] is None else {
-            "voter": battle["vote_voter"], "choice": battle["vote_choice"], "created_at": battle["vote_created_at"]}
         done = target.merge_battle(row, vote)
         counts["battles"] += done == "new"
         counts["votes"] += done == "vote" or (done == "new" and vote is not None)
