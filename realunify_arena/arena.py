@@ -19,7 +19,6 @@ limit counts).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import ipaddress
@@ -41,6 +40,7 @@ from realunify_arena.store import (
     rate_key,
     rate_limit_message,
     split_uid,
+    timestamp_problem,
     window_start,
 )
 from realunify_arena.systems import MODES, System
@@ -536,11 +536,6 @@ def _pair_problem(kind: str, a: System, b: System) -> str | None:
     return None
 
 
-# How far a copied battle's or vote's time may be ahead of this machine's clock: two replicas' clocks differ by
-# seconds; a time further ahead would keep its voter inside every rate-limit window (times compare as text).
-MAX_CLOCK_AHEAD = dt.timedelta(days=1)
-
-
 def copied_battle_problem(row: Mapping, vote: Mapping | None, source: Store) -> str | None:
     """Why a battle of another store (``row``: a ``battles`` row of ``source``, a store being merged in by
     ``evaluation.merge``: another node's store or a replica's snapshot from the dataset repo) with its vote
@@ -550,7 +545,7 @@ def copied_battle_problem(row: Mapping, vote: Mapping | None, source: Store) -> 
     The rules (``new_battle``, ``deliver``, ``vote``): a battle id as ``new_battle_id`` makes it; a session and a
     voter; a kind of ``KINDS`` whose two systems fit it; the track the instance id names; a side's shown run is
     that side's system on the instance (in ``source``); times in ``store.now()``'s form (UTC, microseconds: the
-    rate limits compare them as text) and at most ``MAX_CLOCK_AHEAD`` ahead of this clock; a vote's choice one of
+    rate limits compare them as text) and at most ``store.MAX_CLOCK_AHEAD`` ahead of this clock; a vote's choice one of
     ``CHOICES``, cast by a voter once both sides were shown. A battle that breaks one would stop the leaderboard
     (an unknown choice), count a vote on outputs never shown, or hold a voter inside every rate-limit window.
     """
@@ -577,12 +572,12 @@ def _copied_battle_fields(row: Mapping, source: Store) -> str | None:
         return mismatch
     if row.get("track") != track:
         return f"track {brief(row.get('track'))}: instance {brief(row['instance_uid'])} is on track {track}"
-    problem = _timestamp_problem(row.get("created_at"), "created_at")
+    problem = timestamp_problem(row.get("created_at"), "created_at")
     for side, system in (("A", a), ("B", b)):
         column = side.lower()
         delivered = row.get(f"delivered_{column}_at")
         if problem is None and delivered is not None:
-            problem = _timestamp_problem(delivered, f"delivered_{column}_at")
+            problem = timestamp_problem(delivered, f"delivered_{column}_at")
         if problem is None and row.get(f"run_{column}") is not None:
             try:
                 _check_run(source, row[f"run_{column}"], row["instance_uid"], str(system), side)
@@ -601,20 +596,7 @@ def _copied_vote_problem(row: Mapping, vote: Mapping) -> str | None:
     undelivered = [s for s in ("A", "B") if row.get(f"delivered_{s.lower()}_at") is None]
     if undelivered:
         return f"a vote, but side {' and '.join(undelivered)} was never shown (a battle takes a vote once both are)"
-    return _timestamp_problem(vote.get("created_at"), "vote created_at")
-
-
-def _timestamp_problem(value, field: str) -> str | None:
-    """Why ``value`` is no time in ``store.now()``'s form at most ``MAX_CLOCK_AHEAD`` ahead of now, or None."""
-    try:
-        when = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        when = None
-    if when is None or when.utcoffset() != dt.timedelta(0) or when.isoformat(timespec="microseconds") != value:
-        return f"{field} {brief(value)}: expected a UTC time as the arena writes it, e.g. {now()}"
-    if when - dt.datetime.now(dt.timezone.utc) > MAX_CLOCK_AHEAD:
-        return f"{field} {value}: more than {MAX_CLOCK_AHEAD.days} day ahead of this machine's clock"
-    return None
+    return timestamp_problem(vote.get("created_at"), "vote created_at")
 
 
 def _check_ids(battle_id: str, session_id: str, error: type[BattleError]) -> None:

@@ -86,8 +86,10 @@ def run(args) -> int:
             if done.sides_unlinked:
                 notes.append(f"{done.sides_unlinked} battle side(s) showed a run --db holds otherwise: copied without "
                              "that run (the vote counts for its systems)")
-            if done.battles_refused:
-                notes.append(f"{done.battles_refused} battle(s) not copied, with their votes: they break a rule the "
-                             f"arena keeps for its own (the first: {done.first_refused})")
+            refused = [f"{done.battles_refused} battle(s) (with their votes)"] if done.battles_refused else []
+            refused += [f"{done.judgments_refused} human judgment(s)"] if done.judgments_refused else []
+            if refused:
+                notes.append(f"{' and '.join(refused)} not copied: they break a rule the arena keeps for its own "
+                             f"(the first: {done.first_refused})")
             print(f"{source_path}: " + "; ".join(notes))
     return 0

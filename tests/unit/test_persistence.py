@@ -856,7 +856,7 @@ def test_a_snapshot_s_votes_that_the_arena_would_refuse_are_not_merged(tmp_path,
     assert new.count_votes_since("hf:alice", "9000-01-01T00:00:00.000000+00:00") == 0
     merged = [r.getMessage() for r in caplog.records if "merged the repo's snapshot" in r.getMessage()]
     assert len(merged) == 1 and ": 1 votes, 1 battles" in merged[0] and "\n" not in merged[0]
-    assert "6 battles not copied, breaking the arena's rules" in merged[0]
+    assert "6 battles and 0 human judgments not copied, breaking the arena's rules" in merged[0]
     old.close()
     new.close()
 
@@ -876,6 +876,36 @@ def test_merge_command_leaves_out_each_battle_the_arena_would_refuse_and_names_w
         assert main(["merge", str(source.path), "--db", str(target)]) == 0
         out = capsys.readouterr().out
         assert "1 new battles, 1 new votes" in out
-        assert f"1 battle(s) not copied, with their votes: they break a rule the arena keeps for its own (the first:" \
+        assert f"1 battle(s) (with their votes) not copied: they break a rule the arena keeps for its own (the first:" \
                f" battle {battle_id}: " in out and why in out, (n, out)
         assert main(["leaderboard", "--db", str(target)]) == 0
+
+
+def test_merge_leaves_out_human_judgments_the_app_would_not_store_and_merges_the_rest(tmp_path, capsys):
+    """A source's human judgment with no voter made ``merge`` stop with a ``ValueError`` traceback after copying
+    the runs and before any battle or vote (the replica push then logged the snapshot as not merged); one timed
+    9999-12-31 would stay its person's latest judgment whatever they judge later. Both are left out, named, and
+    the rest is merged."""
+    from realunify_arena.cli import main
+
+    source = Store.open(tmp_path / "source" / "arena.db")
+    for n in range(1, 4):
+        cast_vote(source, n)
+    run_id = source.runs()[0]["id"]
+    for voter, score in (("hf:carol", 1), ("hf:dave", 1), ("hf:bob", 0)):
+        source.save_human_judgment(run_id, voter, {"kind": "polling", "score": score, "details": {}})
+    source.close()
+    conn = sqlite3.connect(tmp_path / "source" / "arena.db")
+    conn.execute("update human_judgments set voter = '' where voter = 'hf:dave'")
+    conn.execute("update human_judgments set created_at = '9999-12-31T00:00:00.000000+00:00' where voter = 'hf:bob'")
+    conn.commit()
+    conn.close()
+    target = tmp_path / "target" / "arena.db"
+    assert main(["merge", str(tmp_path / "source" / "arena.db"), "--db", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "3 new battles, 3 new votes" in out
+    assert ("2 human judgment(s) not copied: they break a rule the arena keeps for its own (the first: human judgment"
+            f" of run {run_id}: ") in out
+    merged = Store.open(target)
+    assert [h["voter"] for run in merged.runs() for h in merged.human_judgments(run["id"])] == ["hf:carol"]
+    merged.close()
