@@ -40,6 +40,7 @@ from realunify_arena.store import (
     rate_key,
     rate_limit_message,
     split_uid,
+    timestamp_problem,
     window_start,
 )
 from realunify_arena.systems import MODES, System
@@ -305,12 +306,9 @@ class Arena:
         if kind not in KINDS:
             raise BattleError(f"battle kind {brief(kind)}: expected one of {', '.join(KINDS)}")
         a, b = parse_system(system_a), parse_system(system_b)
-        if kind == "direct_vs_stepwise" and (a.model != b.model or a.mode == b.mode):
-            raise BattleError(f"direct_vs_stepwise compares one model's two modes, got {system_a!r}"
-                              f" and {system_b!r}")
-        if kind == "model_vs_model" and (a.model == b.model or a.mode != b.mode):
-            raise BattleError(f"model_vs_model compares two models in the same mode, got {system_a!r}"
-                              f" and {system_b!r}")
+        mismatch = _pair_problem(kind, a, b)
+        if mismatch:
+            raise BattleError(mismatch)
         try:
             track, _ = split_uid(instance_uid)
         except ValueError as e:
@@ -527,6 +525,78 @@ def _check_run(store: Store, run_id: int, instance_uid: str, system: str, side: 
     if (run["instance_uid"], got) != (instance_uid, system):
         raise BattleError(f"run {run_id} is {got} on {run['instance_uid']}, but side {side}"
                           f" of this battle is {system} on {instance_uid}")
+
+
+def _pair_problem(kind: str, a: System, b: System) -> str | None:
+    """Why systems ``a`` and ``b`` cannot be the two sides of a battle of ``kind`` (one of ``KINDS``), or None."""
+    if kind == "direct_vs_stepwise" and (a.model != b.model or a.mode == b.mode):
+        return f"direct_vs_stepwise compares one model's two modes, got {str(a)!r} and {str(b)!r}"
+    if kind == "model_vs_model" and (a.model == b.model or a.mode != b.mode):
+        return f"model_vs_model compares two models in the same mode, got {str(a)!r} and {str(b)!r}"
+    return None
+
+
+def copied_battle_problem(row: Mapping, vote: Mapping | None, source: Store) -> str | None:
+    """Why a battle of another store (``row``: a ``battles`` row of ``source``, a store being merged in by
+    ``evaluation.merge``: another node's store or a replica's snapshot from the dataset repo) with its vote
+    (``voter``, ``choice``, ``created_at``; None when unvoted) breaks a rule this arena keeps for every battle and
+    vote it records itself, or None. The message names the battle and the field.
+
+    The rules (``new_battle``, ``deliver``, ``vote``): a battle id as ``new_battle_id`` makes it; a session and a
+    voter; a kind of ``KINDS`` whose two systems fit it; the track the instance id names; a side's shown run is
+    that side's system on the instance (in ``source``); times in ``store.now()``'s form (UTC, microseconds: the
+    rate limits compare them as text) and at most ``store.MAX_CLOCK_AHEAD`` ahead of this clock; a vote's choice one of
+    ``CHOICES``, cast by a voter once both sides were shown. A battle that breaks one would stop the leaderboard
+    (an unknown choice), count a vote on outputs never shown, or hold a voter inside every rate-limit window.
+    """
+    battle_id = row.get("id")
+    if not isinstance(battle_id, str) or not _BATTLE_ID.match(battle_id):
+        return f"battle {brief(battle_id)}: malformed id (expected 32 characters of A-Z, a-z, 0-9, _ or -)"
+    problem = _copied_battle_fields(row, source) or (_copied_vote_problem(row, vote) if vote is not None else None)
+    return f"battle {battle_id}: {problem}" if problem else None
+
+
+def _copied_battle_fields(row: Mapping, source: Store) -> str | None:
+    for field in ("session_key", "voter"):
+        if not isinstance(row.get(field), str) or not row[field]:
+            return f"{field} {brief(row.get(field))}: expected a non-empty text"
+    if row.get("kind") not in KINDS:
+        return f"kind {brief(row.get('kind'))}: expected one of {', '.join(KINDS)}"
+    try:
+        a, b = System.parse(row["system_a"]), System.parse(row["system_b"])
+        track, _ = split_uid(row["instance_uid"])
+    except (ValueError, TypeError, AttributeError) as e:  # not text, or no system / instance id
+        return str(e)
+    mismatch = _pair_problem(row["kind"], a, b)
+    if mismatch:
+        return mismatch
+    if row.get("track") != track:
+        return f"track {brief(row.get('track'))}: instance {brief(row['instance_uid'])} is on track {track}"
+    problem = timestamp_problem(row.get("created_at"), "created_at")
+    for side, system in (("A", a), ("B", b)):
+        column = side.lower()
+        delivered = row.get(f"delivered_{column}_at")
+        if problem is None and delivered is not None:
+            problem = timestamp_problem(delivered, f"delivered_{column}_at")
+        if problem is None and row.get(f"run_{column}") is not None:
+            try:
+                _check_run(source, row[f"run_{column}"], row["instance_uid"], str(system), side)
+            except BattleError as e:
+                problem = e.message
+    if problem is None and row.get("flagged") is not None and not isinstance(row["flagged"], str):
+        problem = f"flagged {brief(row['flagged'])}: expected the reason as text, or none"
+    return problem
+
+
+def _copied_vote_problem(row: Mapping, vote: Mapping) -> str | None:
+    if vote.get("choice") not in CHOICES:
+        return f"vote choice {brief(vote.get('choice'))}: expected one of {', '.join(CHOICES)}"
+    if not isinstance(vote.get("voter"), str) or not vote["voter"]:
+        return f"vote voter {brief(vote.get('voter'))}: expected a non-empty text"
+    undelivered = [s for s in ("A", "B") if row.get(f"delivered_{s.lower()}_at") is None]
+    if undelivered:
+        return f"a vote, but side {' and '.join(undelivered)} was never shown (a battle takes a vote once both are)"
+    return timestamp_problem(vote.get("created_at"), "vote created_at")
 
 
 def _check_ids(battle_id: str, session_id: str, error: type[BattleError]) -> None:

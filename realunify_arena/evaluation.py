@@ -22,12 +22,14 @@ from typing import NamedTuple
 
 from realunify_arena import durable, protocols, runs
 from realunify_arena.adapters.base import GenerationOptions
+from realunify_arena.arena import copied_battle_problem
 from realunify_arena.benchmark.loaders import Dataset
 from realunify_arena.benchmark.schema import CATEGORIES, AnyInstance
 from realunify_arena.dataset_names import DatasetConflict, check_dataset, remember_source, store_conflicts
 from realunify_arena.judge import ATTEMPTS, HUMAN, Judge, asks_judge, judge_name
 from realunify_arena.redaction import redact_all
-from realunify_arena.store import StoreError
+from realunify_arena.shown import brief
+from realunify_arena.store import StoreError, timestamp_problem
 from realunify_arena.systems import MODES, Mode
 from realunify_arena.trace import Status
 
@@ -223,6 +225,9 @@ class MergeCounts(NamedTuple):
     votes: int = 0  # votes new to the target: on those battles, or on a battle the target held without a vote
     votes_differing: int = 0  # battles the target holds with another vote (or another battle under the id): target's kept
     sides_unlinked: int = 0  # new battle sides whose shown run the target holds otherwise: copied without a run
+    battles_refused: int = 0  # source battles that break the arena's rules (``arena.copied_battle_problem``): not copied
+    judgments_refused: int = 0  # source human judgments the app would not have stored (``_human_judgment_problem``)
+    first_refused: str = ""  # why the first refused battle or judgment was refused (names it and the field)
 
 
 def merge(source, target) -> MergeCounts:
@@ -248,7 +253,12 @@ def merge(source, target) -> MergeCounts:
     battle, and the source's counted (``votes_differing``). A battle side whose run the target holds otherwise
     (another output under the key, or a failed run where the target's succeeded) is copied without its run
     (``sides_unlinked``): the vote still counts for its systems, and no judge's score of an output its voter
-    never saw is set against it (``ratings.judge_agreement``).
+    never saw is set against it (``ratings.judge_agreement``). A battle that breaks a rule the arena keeps for
+    its own (``arena.copied_battle_problem``: an unknown choice, a vote on a side never shown, a run of another
+    system, a time not as the arena writes it) is not copied, with its vote, and counted (``battles_refused``,
+    the first one's reason in ``first_refused``): a vote the arena would have refused never counts. So is a human
+    judgment the app would not have stored (no voter, an unknown kind or score, a time not as the store writes
+    it, which would stay a person's latest for good): ``judgments_refused``.
 
     Raises:
         dataset_names.DatasetConflict: ``source``'s runs answer, under a dataset name, other instances than
@@ -257,7 +267,7 @@ def merge(source, target) -> MergeCounts:
     problems = store_conflicts(source, target)
     if problems:
         raise DatasetConflict(problems)
-    counts = dict.fromkeys(MergeCounts._fields, 0)
+    counts = {**dict.fromkeys(MergeCounts._fields, 0), "first_refused": ""}
     target_ids = {}
     for row in source.runs():
         trace = source.load_trace(row["id"])
@@ -297,7 +307,11 @@ def merge(source, target) -> MergeCounts:
     for source_id, run_id in target_ids.items():
         voters = {h["voter"] for h in target.human_judgments(run_id)}
         for h in source.human_judgments(source_id):
-            if h["voter"] not in voters:
+            problem = _human_judgment_problem(h)
+            if problem:
+                counts["judgments_refused"] += 1
+                counts["first_refused"] = counts["first_refused"] or f"human judgment of run {source_id}: {problem}"
+            elif h["voter"] not in voters:
                 target.save_human_judgment(run_id, h["voter"], {k: h[k] for k in ("kind", "score", "details")},
                                            created_at=h["created_at"])
                 counts["judgments"] += 1
@@ -309,18 +323,37 @@ def merge(source, target) -> MergeCounts:
     return MergeCounts(**counts)
 
 
+def _human_judgment_problem(row: dict) -> str | None:
+    """Why a source's human judgment (``Store.human_judgments`` row) is none the app stores
+    (``Store.save_human_judgment``: a voter, a ``Judgment`` kind and score, a time in ``store.now()``'s form, which
+    decides a person's latest), or None."""
+    if not isinstance(row["voter"], str) or not row["voter"]:
+        return f"voter {brief(row['voter'])}: expected a non-empty text"
+    if row["kind"] not in ("polling", "mcq"):
+        return f"kind {brief(row['kind'])}: expected polling or mcq"
+    if row["score"] not in (0, 1, None) or isinstance(row["score"], bool):
+        return f"score {brief(row['score'])}: expected 1, 0 or none"
+    return timestamp_problem(row["created_at"], "created_at")
+
+
 def _merge_battles(source, target, target_ids: dict[int, int], counts: dict[str, int]) -> None:
     """Copy ``source``'s arena battles and votes into ``target`` (``Store.merge_battle``), each side's run by its
-    id in ``target`` (``target_ids``: source run id -> target run id); adds to ``counts``."""
+    id in ``target`` (``target_ids``: source run id -> target run id); adds to ``counts``. A battle that breaks the
+    arena's rules (``arena.copied_battle_problem``) is not copied."""
     for battle in source.battles_with_votes():
         row = {k: v for k, v in battle.items() if not k.startswith("vote_")}
+        vote = None if battle["vote_choice"] is None else {
+            "voter": battle["vote_voter"], "choice": battle["vote_choice"], "created_at": battle["vote_created_at"]}
+        problem = copied_battle_problem(row, vote, source)
+        if problem:
+            counts["battles_refused"] += 1
+            counts["first_refused"] = counts["first_refused"] or problem
+            continue
         unlinked = 0
         for c in "ab":
             shown = row[f"run_{c}"]
             row[f"run_{c}"] = target_ids.get(shown) if shown is not None else None
             unlinked += shown is not None and row[f"run_{c}"] is None
-        vote = None if battle["vote_choice"] is None else {
-            "voter": battle["vote_voter"], "choice": battle["vote_choice"], "created_at": battle["vote_created_at"]}
         done = target.merge_battle(row, vote)
         counts["battles"] += done == "new"
         counts["votes"] += done == "vote" or (done == "new" and vote is not None)

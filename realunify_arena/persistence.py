@@ -202,11 +202,14 @@ def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str) -> li
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     came_in = done.votes or done.battles or done.runs or done.judgments
-    (log.warning if came_in or done.votes_differing else log.info)(
+    refused = (f"; {done.battles_refused} battles and {done.judgments_refused} human judgments not copied, breaking"
+               f" the arena's rules (the first: {_one_line(done.first_refused)})"
+               ) if done.battles_refused or done.judgments_refused else ""
+    (log.warning if came_in or done.votes_differing or refused else log.info)(
         "%s=%s: merged the repo's snapshot at %s into %s before pushing (another replica pushed it): %d votes,"
-        " %d battles, %d runs, %d judgments came in; %d battles voted otherwise here kept this store's vote",
+        " %d battles, %d runs, %d judgments came in; %d battles voted otherwise here kept this store's vote%s",
         REPO_ENV, repo_id, revision[:12], store.path, done.votes, done.battles, done.runs, done.judgments,
-        done.votes_differing)
+        done.votes_differing, refused)
     return [image for image in fetched if image.exists()]
 
 

@@ -47,6 +47,7 @@ from realunify_arena.benchmark.images import png_bytes
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import instance_score
+from realunify_arena.shown import brief
 from realunify_arena.systems import MODES
 from realunify_arena.trace import Status, Trace
 from realunify_arena.walsync import WalSync
@@ -348,6 +349,27 @@ _CHECKED_DELIVERY = {  # Store.deliver_battle_side_checked's statement per side,
 def now() -> str:
     """UTC timestamp with microseconds; sorts as text."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+# How far a time copied from another store (``evaluation.merge``) may be ahead of this machine's clock: two
+# replicas' clocks differ by seconds; a time further ahead would stay the latest, or inside every rate-limit
+# window, for good (times compare as text).
+MAX_CLOCK_AHEAD = dt.timedelta(days=1)
+
+
+def timestamp_problem(value: object, field: str) -> str | None:
+    """Why ``value`` (a stored time, named ``field`` in the message) is no time in ``now()``'s form at most
+    ``MAX_CLOCK_AHEAD`` ahead of now, or None. Another form (``Z``, no microseconds, another offset) would sort
+    out of place among the stored times, which the rate limits and a person's latest judgment compare as text."""
+    try:
+        when = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.utcoffset() != dt.timedelta(0) or when.isoformat(timespec="microseconds") != value:
+        return f"{field} {brief(value)}: expected a UTC time as the arena writes it, e.g. {now()}"
+    if when - dt.datetime.now(dt.timezone.utc) > MAX_CLOCK_AHEAD:
+        return f"{field} {value}: more than {MAX_CLOCK_AHEAD.days} day ahead of this machine's clock"
+    return None
 
 
 def settings_key(settings: dict) -> str:

@@ -23,7 +23,9 @@ def register(sub) -> None:
                                    "is written. Human judgments are copied per voter. For a key (instance, model, "
                                    "mode, settings) stored in both, a successful run replaces a failed one; "
                                    "otherwise the stored run is kept. Votes are copied with their battles, "
-                                   "as cast; a battle voted otherwise in --db keeps --db's vote.")
+                                   "as cast; a battle voted otherwise in --db keeps --db's vote. A battle the arena "
+                                   "would not have recorded (an unknown choice, a vote on a side never shown, a run "
+                                   "of another system) is not copied.")
     p.add_argument("sources", nargs="+", type=Path, help="stores written by other nodes")
     add_db(p, "the store to merge into (created if missing)")
     p.set_defaults(func=run)
@@ -84,5 +86,10 @@ def run(args) -> int:
             if done.sides_unlinked:
                 notes.append(f"{done.sides_unlinked} battle side(s) showed a run --db holds otherwise: copied without "
                              "that run (the vote counts for its systems)")
+            refused = [f"{done.battles_refused} battle(s) (with their votes)"] if done.battles_refused else []
+            refused += [f"{done.judgments_refused} human judgment(s)"] if done.judgments_refused else []
+            if refused:
+                notes.append(f"{' and '.join(refused)} not copied: they break a rule the arena keeps for its own "
+                             f"(the first: {done.first_refused})")
             print(f"{source_path}: " + "; ".join(notes))
     return 0

@@ -801,3 +801,111 @@ def test_a_battle_voted_otherwise_in_each_store_keeps_the_targets_vote_and_is_co
     out = capsys.readouterr().out
     assert "1 battle(s) hold another vote in --db (one vote per battle): --db's is kept" in out
     assert "new votes" not in out  # the vote on the other battle came in with the first merge
+
+
+# What a snapshot's battle is made to break, and the rule of the arena's own vote path it breaks (``Arena.vote``,
+# ``Arena.deliver``): each is one battle of instance UEG_<n>_world_knowledge, voted "A" by hf:alice.
+BROKEN_BATTLES = {
+    2: ("update votes set choice = 'A wins' where battle_id = ?", "vote choice 'A wins'"),  # not one of CHOICES
+    3: ("update battles set run_b = null, delivered_b_at = null where id = ?", "side B was never shown"),
+    4: ("update votes set created_at = '9999-12-31T00:00:00.000000+00:00' where battle_id = ?", "vote created_at"),
+    5: ("update votes set created_at = '2026-12-06 10:00:00' where battle_id = ?", "vote created_at"),  # sorts first
+    6: ("update battles set run_a = run_b where id = ?", "side A of this battle is m1:direct"),  # m2's run
+    7: ("update battles set kind = 'best_of_three' where id = ?", "kind 'best_of_three'"),
+}
+
+
+def break_battles(store: Store, numbers=tuple(BROKEN_BATTLES)) -> list[str]:
+    """``BROKEN_BATTLES`` (those of ``numbers``) written into ``store``'s file by another connection, as a
+    snapshot could hold them; their battle ids."""
+    conn = sqlite3.connect(store.path)
+    ids = []
+    for n in numbers:
+        ids.append(conn.execute("select id from battles where instance_uid = ?", (f"UEG_{n}_world_knowledge",)
+                                ).fetchone()[0])
+        conn.execute(BROKEN_BATTLES[n][0], (ids[-1],))
+    conn.commit()
+    conn.close()
+    return ids
+
+
+def test_a_snapshot_s_votes_that_the_arena_would_refuse_are_not_merged(tmp_path, caplog):
+    """A snapshot in the repo whose battles break the arena's vote rules (a choice that is none of A, B, tie,
+    both_bad; a vote on a side never shown; a vote time far ahead or not as the arena writes it, which the rate
+    limit compares as text; a side showing another system's run; an unknown kind). Before, the merge before a
+    push copied every one: 7 votes counted where the arena would have taken 1, the leaderboard raised
+    ``ValueError: vote choice(s) ['A wins']`` for every visitor, and hf:alice stayed over the vote limit until
+    the year 9999. Now only the sound battle comes in, and the log line says how many were left out and why."""
+    from realunify_arena import ratings
+
+    old, old_scheduler = replica(tmp_path, "old")
+    new, new_scheduler = replica(tmp_path, "new")
+    for n in range(1, 8):
+        cast_vote(old, n)
+    break_battles(old)
+    old_scheduler.trigger().result()
+    old_scheduler.stop()
+    with caplog.at_level("INFO", logger="realunify_arena.persistence"):
+        new_scheduler.trigger().result()
+    new_scheduler.stop()
+    assert [v["instance_uid"] for v in new.votes()] == ["UEG_1_world_knowledge"]
+    assert new.query("select count(*) as n from battles")[0]["n"] == 1
+    assert new.query("select choice, n from vote_tally") == [{"choice": "A", "n": 1}]
+    board = ratings.leaderboard(new, "UEG", "model_vs_model", min_votes=1, rounds=0)
+    assert [(r["system"], r["votes"]) for r in board] == [("m1:direct", 1), ("m2:direct", 1)]
+    assert new.count_votes_since("hf:alice", "9000-01-01T00:00:00.000000+00:00") == 0
+    merged = [r.getMessage() for r in caplog.records if "merged the repo's snapshot" in r.getMessage()]
+    assert len(merged) == 1 and ": 1 votes, 1 battles" in merged[0] and "\n" not in merged[0]
+    assert "6 battles and 0 human judgments not copied, breaking the arena's rules" in merged[0]
+    old.close()
+    new.close()
+
+
+def test_merge_command_leaves_out_each_battle_the_arena_would_refuse_and_names_why(tmp_path, capsys):
+    """The merge command copies battles with the same function: each broken battle of ``BROKEN_BATTLES`` alone
+    in a source is left out, and the command's line names the rule it breaks."""
+    from realunify_arena.cli import main
+
+    for n, (_, why) in BROKEN_BATTLES.items():
+        source = Store.open(tmp_path / f"source{n}" / "arena.db")
+        for m in (1, n):
+            cast_vote(source, m)
+        [battle_id] = break_battles(source, [n])
+        source.close()
+        target = tmp_path / f"target{n}" / "arena.db"
+        assert main(["merge", str(source.path), "--db", str(target)]) == 0
+        out = capsys.readouterr().out
+        assert "1 new battles, 1 new votes" in out
+        assert f"1 battle(s) (with their votes) not copied: they break a rule the arena keeps for its own (the first:" \
+               f" battle {battle_id}: " in out and why in out, (n, out)
+        assert main(["leaderboard", "--db", str(target)]) == 0
+
+
+def test_merge_leaves_out_human_judgments_the_app_would_not_store_and_merges_the_rest(tmp_path, capsys):
+    """A source's human judgment with no voter made ``merge`` stop with a ``ValueError`` traceback after copying
+    the runs and before any battle or vote (the replica push then logged the snapshot as not merged); one timed
+    9999-12-31 would stay its person's latest judgment whatever they judge later. Both are left out, named, and
+    the rest is merged."""
+    from realunify_arena.cli import main
+
+    source = Store.open(tmp_path / "source" / "arena.db")
+    for n in range(1, 4):
+        cast_vote(source, n)
+    run_id = source.runs()[0]["id"]
+    for voter, score in (("hf:carol", 1), ("hf:dave", 1), ("hf:bob", 0)):
+        source.save_human_judgment(run_id, voter, {"kind": "polling", "score": score, "details": {}})
+    source.close()
+    conn = sqlite3.connect(tmp_path / "source" / "arena.db")
+    conn.execute("update human_judgments set voter = '' where voter = 'hf:dave'")
+    conn.execute("update human_judgments set created_at = '9999-12-31T00:00:00.000000+00:00' where voter = 'hf:bob'")
+    conn.commit()
+    conn.close()
+    target = tmp_path / "target" / "arena.db"
+    assert main(["merge", str(tmp_path / "source" / "arena.db"), "--db", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "3 new battles, 3 new votes" in out
+    assert ("2 human judgment(s) not copied: they break a rule the arena keeps for its own (the first: human judgment"
+            f" of run {run_id}: ") in out
+    merged = Store.open(target)
+    assert [h["voter"] for run in merged.runs() for h in merged.human_judgments(run["id"])] == ["hf:carol"]
+    merged.close()
