@@ -549,3 +549,20 @@ def test_a_jsonl_file_written_by_pandas_to_json_is_told_its_layout_once(tmp_path
                 "a line; expected one entry object a line") in err, err
     frame.to_json(folder / "GEU_direct.jsonl", orient="records", lines=True)  # as the message says
     assert main(["score-official", str(folder)]) == 0, capsys.readouterr().err
+
+
+def test_a_json_result_file_written_by_pandas_to_json_names_its_layout(tmp_path, capsys):
+    """The .json sibling of the case above: ``DataFrame.to_json()``'s object of columns was "expected a JSON list of
+    entries, got dict", not saying that pandas wrote it so or how it writes a list."""
+    import pandas as pd
+
+    folder = tmp_path / "res"
+    folder.mkdir()
+    frame = pd.DataFrame([geu(1, "A", "A"), geu(2, "B", "C")])
+    frame.to_json(folder / "GEU_direct.json")
+    assert main(["score-official", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert ("GEU_direct.json: one JSON object of columns (pandas' DataFrame.to_json() default layout); write it with "
+            "to_json(orient='records') as a JSON list") in err and "Traceback" not in err, err
+    frame.to_json(folder / "GEU_direct.json", orient="records")  # as the message says
+    assert main(["score-official", str(folder)]) == 0, capsys.readouterr().err
