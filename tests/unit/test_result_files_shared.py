@@ -566,3 +566,22 @@ def test_a_json_result_file_written_by_pandas_to_json_names_its_layout(tmp_path,
             "to_json(orient='records') as a JSON list") in err and "Traceback" not in err, err
     frame.to_json(folder / "GEU_direct.json", orient="records")  # as the message says
     assert main(["score-official", str(folder)]) == 0, capsys.readouterr().err
+
+
+def test_geu_replies_cut_while_thinking_are_counted_by_score_official_and_report(tmp_path, capsys):
+    """A third-party runner's GEU replies cut at their token limit inside ``<think>``: the official letter is read
+    from the unfinished thoughts (kept: issue 16), and both commands now say how many such answers a system has
+    (by hand: 2 of the 3 replies open a reasoning block they never close)."""
+    folder = tmp_path / "res"
+    folder.mkdir()
+    entries = [geu(1, "B", "<think>The answer is B because"), geu(2, "A", "<think>Maybe C, or"),
+               geu(3, "A", "<think>C is wrong</think>A")]
+    write(folder / "GEU_direct.json", entries)
+    assert main(["score-official", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {folder}: res:direct: 2 of 3 GEU answers cut while the model was still reasoning" in err, err
+    db = tmp_path / "a.db"
+    assert main(["import-results", str(folder), "--model", "m", "--db", str(db)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
+    assert ": m:direct: 2 of 3 GEU answers cut while the model was still reasoning" in capsys.readouterr().err
