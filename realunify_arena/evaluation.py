@@ -67,10 +67,14 @@ class Summary:
     judged: int = 0
     stored_judgments: int = 0
     judge_errors: int = 0  # runs whose judgment has at least one unanswered polling question
+    cut_answers: int = 0  # GEU runs computed now whose answer was cut while reasoning (``protocols.cut_answer_note``)
 
     def lines(self) -> list[str]:
         ran = ", ".join(f"{n} {status}" for status, n in sorted(self.ran.items())) or "none"
-        return [f"runs: {sum(self.ran.values())} computed ({ran}), {self.stored_runs} already stored",
+        cut = (f"; {self.cut_answers} GEU answer(s) cut at max_new_tokens while the model was still reasoning (their "
+               "letters come from unfinished thoughts: raise max_new_tokens in the model's card)"
+               if self.cut_answers else "")
+        return [f"runs: {sum(self.ran.values())} computed ({ran}), {self.stored_runs} already stored{cut}",
                 f"judgments: {self.judged} made ({self.judge_errors} with judge errors), "
                 f"{self.stored_judgments} already stored"]
 
@@ -189,6 +193,7 @@ def _run_pass(stored: list[tuple[int, AnyInstance]], todo: list[tuple[AnyInstanc
                                          keep_errors=True)
                 done.append((update.run_id, instance))
                 summary.ran[update.trace.status.value] += 1
+                summary.cut_answers += any(n.startswith(protocols.CUT_ANSWER) for n in update.trace.notes)
     store.pin(run_id for run_id, _ in done)  # eval's runs (made or found) are what stored battles may show
     return done
 

@@ -285,12 +285,14 @@ def _stopped(why: Exception, index: int, exact: bool, limit: int) -> Exception:
     return StreamError(None, f"not {why.encoding.upper()} text ({why.reason} at byte {why.start})", "text")
 
 
-def one_object(path: Path, encoding: str, limit: int) -> str | None:
-    """What the whole of ``path`` is, streamed (a file too large to parse whole): ``"columns"`` when it is one JSON
-    object every value of which is an object (pandas' ``DataFrame.to_json()`` default layout), ``"object"`` when
-    it is one JSON object otherwise, None when it is not one JSON object (not JSON, a value after it, an array, a
-    token over ``limit`` bytes, nesting past ``MAX_DEPTH``, bytes that are no text in ``encoding``). Memory
-    follows the longest token. ``encoding`` as ``array_items`` takes it. Keys written twice are not looked for.
+def top_objects(path: Path, encoding: str, limit: int) -> tuple[str, int] | None:
+    """What the whole of ``path`` is, streamed (a file too large to parse whole), as ``(kind, count)``: one JSON
+    object every value of which is an object (pandas' ``DataFrame.to_json()`` default layout) is ``("columns",
+    1)``, one other JSON object ``("object", 1)``, and ``count`` (2 or more) JSON objects one after another
+    (JSON's white space, or nothing, between them) ``("objects", count)``. None when it is none of these (not
+    JSON, a value that is no object, a token over ``limit`` bytes, nesting past ``MAX_DEPTH``, bytes that are no
+    text in ``encoding``). Memory follows the longest token. ``encoding`` as ``array_items`` takes it. Keys
+    written twice are not looked for.
 
     Raises:
         OSError: the file cannot be read.
@@ -302,22 +304,27 @@ def one_object(path: Path, encoding: str, limit: int) -> str | None:
         if encoding == "utf-8" and file.read(3) != codecs.BOM_UTF8:
             file.seek(0)
         source = _Source(file, encoding, True, limit, backend.backend_name == "python")
-        first, depth, values, columns = None, 0, 0, True
+        tops, depth, values, columns = 0, 0, 0, True
         try:
-            for event, _ in backend.basic_parse(source, use_float=True, buf_size=_CHUNK):
+            for event, _ in backend.basic_parse(source, use_float=True, buf_size=_CHUNK, multiple_values=True):
                 source.element_read()  # ``limit`` holds for what is read between two events: one token
-                first = first or event
+                if depth == 0:
+                    if event != "start_map":  # a top-level value that is no object
+                        return None
+                    tops += 1
                 if event in ("end_map", "end_array"):
                     depth -= 1
                     continue
-                if depth == 1 and event != "map_key":  # a value of the outer object
+                if tops == 1 and depth == 1 and event != "map_key":  # a value of the first object
                     values, columns = values + 1, columns and event == "start_map"
                 depth += event in ("start_map", "start_array")
         except (ijson.JSONError, UnicodeDecodeError):
             return None
-    if first != "start_map" or source.stop is not None:
+    if not tops or depth or source.stop is not None:
         return None
-    return "columns" if columns and values else "object"
+    if tops > 1:
+        return "objects", tops
+    return ("columns" if columns and values else "object"), 1
 
 
 def kept(item: object, keep: frozenset[str]) -> object:

@@ -22,7 +22,7 @@ from realunify_arena.adapters.base import (Adapter, Capability, CutReply, Genera
                                            ModelUnavailable, NotSupported)
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
-from realunify_arena.reasoning import cut_before_answer, strip_reasoning
+from realunify_arena.reasoning import cut_before_answer, cut_while_reasoning, strip_reasoning
 from realunify_arena.redaction import error_text, redact
 from realunify_arena.stopping import RunControl, RunStopped, active
 from realunify_arena.systems import MODES, Mode
@@ -109,6 +109,9 @@ def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
             if step is None:
                 break
             trace.steps.append(step)
+            note = cut_answer_note(step, options.max_new_tokens, adapter.name)
+            if note:
+                trace.notes.append(note)
             yield _snapshot(trace)
     except RunStopped as e:
         trace.status, trace.error = Status.ERROR, str(e)
@@ -167,6 +170,25 @@ def _steps(instance: AnyInstance, adapter: Adapter, mode: Mode, options: Generat
         yield refine
         prompt = refined_prompt(refine.text, cut=isinstance(replies[0], CutReply))
     yield _timed(StepRole.GENERATED_IMAGE, prompt, lambda: adapter.generate(prompt, options))
+
+
+def cut_answer_note(step: Step, max_new_tokens: int, card: str) -> str | None:
+    """The note a successful run carries (``Trace.notes``) when its GEU answer step ends inside the model's
+    reasoning (``reasoning.cut_while_reasoning``: a block opened and never closed, as a reply cut at its token
+    limit while thinking leaves it); None for any other step. The run keeps its status and official score: the
+    official extraction (``judge.extract_choice``, issue 16 keeps it exact) reads a letter from the unfinished
+    thoughts, while the strict parse finds none, so the note says where the letter came from and what to raise.
+    ``max_new_tokens``: the run's limit (``GenerationOptions.max_new_tokens``, tokens); ``card``: the model card's
+    name (its file ``models/<card>.yaml`` where it was loaded from the models folder)."""
+    if step.role is not StepRole.ANSWER or not cut_while_reasoning(step.text):
+        return None
+    return (f"{CUT_ANSWER}: the answer was cut at {max_new_tokens} tokens (max_new_tokens) while the model was "
+            "still reasoning, so its letter comes from unfinished thoughts (the strict parse finds none); raise "
+            f"defaults.max_new_tokens in models/{card}.yaml")
+
+
+# how every ``cut_answer_note`` begins: what ``report`` and ``eval`` count
+CUT_ANSWER = "answer cut while reasoning"
 
 
 def refined_prompt(reply: str, *, cut: bool = False) -> str:

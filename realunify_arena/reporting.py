@@ -32,9 +32,10 @@ from realunify_arena.judge import (ANSWER_PARSER, judge_errors, mcq_judgment, pa
 from realunify_arena.official_results import (FROM_SCORE_FIELD, RUN_FIELDS, ResultEntry, failure_notes,
                                              model_disagreements, models_named, read_result_files, reply_from_score,
                                              skipped_note, unread_notes, unseen_image_notes)
+from realunify_arena.reasoning import cut_while_reasoning
 from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
-from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, model_name_problem
+from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, System, model_name_problem
 from realunify_arena.trace import Status, StepRole
 from realunify_arena.shown import counted
 
@@ -230,9 +231,28 @@ def reports_from_store(store, *, dataset: str | None = None, judge: str | None =
             imported_in[name] = set(store.imported_models(name))
         imported = imported_in[name]
         scores = score_systems(outcome for _, outcome in scored)
-        reports.append(Report(name, judge_name, scores,
+        reports.append(Report(name, judge_name, scores, notes=cut_answer_notes(name, [o for _, o in scored]),
                               imported=list(dict.fromkeys(s.model for s in scores if s.model in imported))))
     return reports
+
+
+def cut_answer_notes(dataset: str, outcomes: list[Outcome]) -> list[str]:
+    """Per system, how many of its scored GEU answers end inside the model's reasoning (``Outcome.cut_answer``:
+    cut at max_new_tokens while it was still thinking, ``protocols.cut_answer_note``): each keeps its official
+    score, a letter read from unfinished thoughts, and counts 0 in the strict column. One line a system:
+    ``"<dataset>: <system>: 3 of 40 GEU answers cut while the model was still reasoning ..."``."""
+    cut: dict[tuple[str, str], int] = {}
+    total: dict[tuple[str, str], int] = {}
+    for o in outcomes:
+        if o.track == "GEU" and o.status is Status.OK and o.score is not None:
+            key = (o.model, o.mode)
+            total[key] = total.get(key, 0) + 1
+            cut[key] = cut.get(key, 0) + o.cut_answer
+    return [f"{dataset}: {System(model, mode)}: {n} of {total[model, mode]} GEU answers cut while the model was "
+            "still reasoning (at max_new_tokens): each keeps its official score, a letter read from unfinished "
+            "thoughts, and scores 0 in the strict column; raise the model's max_new_tokens (its card's, or the "
+            "runner's) and run them again"
+            for (model, mode), n in cut.items() if n]
 
 
 def judged_runs(store, *, dataset: str | None = None, judge: str | None = None,
@@ -325,7 +345,8 @@ def stored_outcome(run: dict, label: str, polling: dict | None, mcq: dict | None
     if run["track"] == "GEU":
         if mcq is None:
             return Outcome(**base)
-        return Outcome(**base, score=mcq["score"], strict=mcq["details"]["strict_score"])
+        return Outcome(**base, score=mcq["score"], strict=mcq["details"]["strict_score"],
+                       cut_answer=cut_while_reasoning(mcq["details"].get("reply")))
     if polling is None:
         return Outcome(**base)
     questions = polling["details"]["questions"]
@@ -486,8 +507,10 @@ def _score_files(files: list[Path], name: str, problems: list[Problem], notes: l
               for file, found in model_disagreements(read.entries, name).items()]
     notes += [skipped_note(file) for file in read.skipped]
     notes += failure_notes(read.entries) + unread_notes(read.entries) + unseen_image_notes(read.entries)
-    return [outcome for outcome in (_official_outcome(e, name, problems) for e in read.entries)
-            if outcome is not None]
+    outcomes = [outcome for outcome in (_official_outcome(e, name, problems) for e in read.entries)
+                if outcome is not None]
+    notes += cut_answer_notes(str(files[0].parent) if files else name, outcomes)
+    return outcomes
 
 
 def _official_outcome(entry: ResultEntry, model: str, problems: list[Problem]) -> Outcome | None:
@@ -504,7 +527,8 @@ def _official_outcome(entry: ResultEntry, model: str, problems: list[Problem]) -
                                                                        "reply is scored against"))
             return None
         judgment = mcq_judgment(record, entry.text)
-        return Outcome(**base, score=judgment.score, strict=judgment.details["strict_score"])
+        return Outcome(**base, score=judgment.score, strict=judgment.details["strict_score"],
+                       cut_answer=cut_while_reasoning(judgment.details["reply"]))
     if entry.judge_answers is None:
         return Outcome(**base)  # an image, not judged yet
     judgment = polling_judgment(record.question_list, entry.judge_replies, "judge_answer")

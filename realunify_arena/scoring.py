@@ -37,6 +37,7 @@ class Outcome:
     questions_right: int = 0  # UEG only: polling questions whose verdict matched the expected answer
     questions_total: int = 0  # UEG only: polling questions with a verdict
     judge_errors: int = 0  # polling questions the judge never answered yes or no
+    cut_answer: bool = False  # GEU only: the reply ends inside the model's reasoning (reasoning.cut_while_reasoning)
 
     @property
     def track(self) -> str:

@@ -64,6 +64,9 @@ class Trace:
     steps: list[Step] = field(default_factory=list)
     status: Status = Status.OK
     error: str | None = None
+    # what a reader of a successful run must know about it (``protocols.cut_answer_note``: a GEU answer cut while
+    # the model was still reasoning); kept in the stored trace only when there is one
+    notes: list[str] = field(default_factory=list)
 
     @property
     def system(self) -> str:
@@ -90,6 +93,7 @@ class Trace:
             "steps": [s.to_dict() for s in self.steps],
             "status": self.status.value,
             "error": self.error,
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
     @classmethod
@@ -102,4 +106,5 @@ class Trace:
             steps=[Step.from_dict(s) for s in d.get("steps", [])],
             status=Status(d.get("status", "ok")),
             error=d.get("error"),
+            notes=list(d.get("notes") or []),
         )

@@ -27,7 +27,8 @@ from pathlib import Path
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
-from realunify_arena.json_stream import StreamError, array_items, kept, one_object
+from realunify_arena.json_layout import pandas_columns, streamed_layout, whole_layout
+from realunify_arena.json_stream import StreamError, array_items, kept
 from realunify_arena.sizes import size_text
 from realunify_arena.text_files import (MAX_DATA_FILE_ENV, LongLine, data_file_limit, decoded_line, json_lines,
                                         line_body, not_text, open_regular, path_fault, read_json_text, utf8_lines)
@@ -214,10 +215,10 @@ def _lines(path: Path, text: str) -> list[tuple[str, object]]:
                 records.append((f"line {number}", _json(line, lambda e: where, where, "one vote object per line")))
             except VotesFileError:
                 if not records:
-                    _one_object(path, text)
+                    _not_one_a_line(path, text)
                 raise
-    if len(records) == 1 and _columns(records[0][1]):
-        _one_object(path, text)
+    if len(records) == 1 and pandas_columns(records[0][1]):
+        _not_one_a_line(path, text)
     return records
 
 
@@ -250,7 +251,7 @@ def _streamed_lines(path: Path, limit: int) -> Iterator[tuple[str, object]]:
     line read and parsed at a time, each cut to ``_FIELDS``: memory follows the longest line. Raises
     ``VotesFileError`` as the whole-file reader does (bytes that are no UTF-8, as ``not_text`` says them at the
     byte ``bytes.decode('utf-8-sig')`` counts; a line that is not JSON; a file of one object, said over the
-    data-file limit too: ``_one_object``), and for a line over ``limit`` bytes. Within the data-file limit, a line that is not JSON is refused only once the rest of
+    data-file limit too: ``_not_one_a_line``), and for a line over ``limit`` bytes. Within the data-file limit, a line that is not JSON is refused only once the rest of
     the file is found to be text, as the whole file was decoded before any line was parsed."""
     count, columns = 0, False
     with _utf8_lines(path, limit) as lines:
@@ -264,14 +265,14 @@ def _streamed_lines(path: Path, limit: int) -> Iterator[tuple[str, object]]:
             except VotesFileError:
                 _rest_is_text(path, lines, limit)
                 if not count:
-                    _one_object(path)
+                    _not_one_a_line(path)
                 raise
             count += 1
             if count == 1:
-                columns = _columns(record)
+                columns = pandas_columns(record)
             yield f"line {number}", kept(record, _FIELDS)
     if count == 1 and columns:
-        _one_object(path)
+        _not_one_a_line(path)
 
 
 def _decoded(path: Path, raw: bytes, offset: int) -> str:
@@ -298,34 +299,25 @@ def _streamed_csv(path: Path, limit: int) -> Iterator[tuple[str, object]]:
             raise
 
 
-def _columns(record: object) -> bool:
-    """Whether ``record`` is pandas' ``DataFrame.to_json()`` default layout: an object of columns, each an object
-    of row index -> value."""
-    return isinstance(record, dict) and bool(record) and all(isinstance(v, dict) for v in record.values())
-
-
-def _one_object(path: Path, text: str | None = None) -> None:
-    """Raise ``VotesFileError`` saying what the file is if the whole of it is one JSON object (a battle written
-    with ``indent``, or pandas' ``DataFrame.to_json()``, an object of columns); return if it is not (the
-    caller's error about its first line stands). ``text``: the file's text, where it was read whole; else a
-    UTF-8 file is read for this: whole within the data-file limit, streamed over it (``json_stream.one_object``,
-    the limit holding for each token)."""
+def _not_one_a_line(path: Path, text: str | None = None) -> None:
+    """Raise ``VotesFileError`` saying what the file is if it is a JSON layout other than one vote object a line
+    (``json_layout``: one object written with ``indent``, pandas' ``DataFrame.to_json()`` object of columns, or
+    several objects one after another, as ``json.dump(vote, f, indent=2)`` per vote writes them); return if it is
+    none (the caller's error about its first line stands). ``text``: the file's text, where it was read whole;
+    else a UTF-8 file is read for this: whole within the data-file limit, streamed over it
+    (``json_layout.streamed_layout``, the limit holding for each token)."""
     limit = data_file_limit()
     if text is None and path.stat().st_size > limit:
-        what = one_object(path, "utf-8", limit)
+        found = streamed_layout(path, "utf-8", limit, "vote")
     else:
         try:
-            whole = loads_json(read_json_text(path) if text is None else text)
-        except (ValueError, RecursionError):  # JSONDecodeError and RepeatedKeyError are ValueErrors
+            found = whole_layout(read_json_text(path) if text is None else text, "vote")
+        except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
             return
-        what = None if not isinstance(whole, dict) else "columns" if _columns(whole) else "object"
-    if what is None:
+    if found is None or found[0] == "list":  # a list starts with "[": read as an array, never here
         return
-    what = ("one JSON object of columns (pandas' DataFrame.to_json() default layout); write it with "
-            "to_json(orient='records'); " if what == "columns" else "one JSON object over several lines, not one a "
-            "line; ")
-    raise VotesFileError(f"{path}: {what}expected a JSON array of battle objects ([{{...}}, {{...}}]) or one vote "
-                         "object per line (JSON Lines)")
+    raise VotesFileError(f"{path}: {found[1]}; expected a JSON array of battle objects ([{{...}}, {{...}}]) or one "
+                         "vote object per line (JSON Lines)")
 
 
 def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expected: str) -> object:

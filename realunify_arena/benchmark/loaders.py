@@ -24,6 +24,7 @@ from realunify_arena.benchmark.schema import (
 )
 from realunify_arena.benchmark.result_paths import existing_file
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
+from realunify_arena.json_layout import COLUMNS, pandas_columns
 from realunify_arena.shown import brief
 from realunify_arena.text_files import FileTooLarge, data_file_limit, not_text, read_json_text
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
@@ -371,7 +372,8 @@ def read_json_list(path: Path, problems: list[Problem]) -> list:
         problems.append(Problem(path.name, None, None, f"cannot be read: {why}"))
         return []
     if not isinstance(data, list):
-        problems.append(Problem(path.name, None, None, f"expected a JSON list of entries, got {type(data).__name__}"))
+        what = f"{COLUMNS}; expected" if pandas_columns(data) else "expected"  # pandas' to_json() default
+        problems.append(Problem(path.name, None, None, f"{what} a JSON list of entries, got {type(data).__name__}"))
         return []
     return data
 

@@ -10,16 +10,15 @@ when it has one, else ``line N`` of a .jsonl file or ``position N`` of a list.
 
 from __future__ import annotations
 
-import bisect
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.schema import AnyInstance, Track
 from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
-from realunify_arena.text_files import (LINE_BREAK, data_file_limit, decoded_line, json_lines, line_body, not_text,
+from realunify_arena.json_layout import pandas_columns, whole_layout
+from realunify_arena.text_files import (data_file_limit, decoded_line, json_lines, line_body, not_text,
                                         read_json_text, utf8_file, utf8_lines)
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
@@ -85,8 +84,9 @@ def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
     read is one problem (and no entries). A UTF-8 ``.jsonl`` file is read a line at a time (``_lines``):
     memory follows its entries and its longest line, not three copies of the file beside them; the data-file
     limit holds for the whole file all the same (every entry is kept). A ``.jsonl`` file whose first line is
-    no JSON but whose whole is one JSON object or list (written with ``indent``) is one problem saying so
-    (``_one_value``), not one a line."""
+    no JSON but whose whole is one JSON object or list (written with ``indent``), or several objects not one a
+    line, or whose one line is pandas' ``DataFrame.to_json()`` object of columns, is one problem saying so
+    (``_not_one_a_line``), not one a line or one a field."""
     if file.suffix == ".json":
         entries = read_json_list(file, problems)
         return entries, [f"position {i}" for i in range(len(entries))]
@@ -102,8 +102,9 @@ def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
     except OSError as e:
         problems.append(Problem(file.name, None, None, f"cannot be read: {e.strerror or e}"))
         return [], []
-    said = _one_value(file) if first_bad else None
-    if said:  # what parsed of it was a fragment (the last entry of a list, alone on its line)
+    said = _not_one_a_line(file) if first_bad or (len(entries) == 1 and not bad and pandas_columns(entries[0])) \
+        else None
+    if said:  # what parsed of it was a fragment (the last entry of a list, alone on its line), or columns
         problems.append(Problem(file.name, None, None, said))
         return [], []
     problems.extend(bad)
@@ -154,70 +155,25 @@ def _line_entry(file: Path, number: int, line: str, entries: list, places: list[
     places.append(f"line {number}")
 
 
-def _one_value(file: Path) -> str | None:
-    """What to say of a ``.jsonl`` file whose first line is no JSON value of its own but whose whole text is one
-    JSON object or list over several lines (as ``json.dump(..., indent=4)`` writes one; the official scripts
-    write their result lists so), a JSON list on one line, or several JSON objects one after another that are not
-    one a line (a runner appending ``json.dump(entry, f, indent=2)`` for each entry, or two on one line:
-    ``_in_sequence``): None when it is none of these (each line's problem stands). The file is within the
-    data-file limit (it was read)."""
+def _not_one_a_line(file: Path) -> str | None:
+    """What to say of a ``.jsonl`` file that is a JSON layout other than one entry object a line
+    (``json_layout.whole_layout``: one object over several lines, pandas' ``DataFrame.to_json()`` object of
+    columns, a JSON list, as the official scripts write their result lists, or several objects one after another
+    that are not one a line, as a runner appending ``json.dump(entry, f, indent=2)`` for each entry writes them):
+    None when it is none of these (each line's problem stands). The file is within the data-file limit (it was
+    read)."""
     try:
-        text = read_json_text(file)
+        found = whole_layout(read_json_text(file), "entry", parse_int=parse_json_int)
     except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
-    try:
-        whole = loads_json(text, parse_int=parse_json_int)
-    except RecursionError:
+    if found is None:
         return None
-    except ValueError:  # JSONDecodeError and RepeatedKeyError are ValueErrors
-        return _in_sequence(text)
-    if isinstance(whole, dict):
-        return "one JSON object over several lines, not one a line; expected one entry object a line"
-    if isinstance(whole, list):
-        over = " over several lines" if "\n" in text.strip() or "\r" in text.strip() else ""
-        return (f"a JSON list{over}, not one entry object a line; a list of entries is read from a .json file: "
-                f"rename it {file.stem}.json")
-    return None
-
-
-_JSON_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace (RFC 8259), as json's own decoder skips it
-
-
-def _in_sequence(text: str) -> str | None:
-    """What to say of ``text`` when it is two or more JSON objects one after another (whitespace, or nothing,
-    between them) that are not one a line: the first that spans several lines (numbered as ``json_lines``
-    numbers them), else the first line holding more than one. None when ``text`` is no such sequence, or each of
-    its objects is on a line of its own."""
-    decoder, spans, at = json.JSONDecoder(), [], _JSON_SPACE.match(text).end()
-    try:
-        while at < len(text):
-            value, end = decoder.raw_decode(text, at)
-            if not isinstance(value, dict):
-                return None
-            spans.append((at, end))
-            at = _JSON_SPACE.match(text, end).end()
-    except (ValueError, RecursionError):  # no such sequence: JSONDecodeError, or an integer too long to read
-        return None
-    if len(spans) < 2:
-        return None
-
-    ends = [m.end() for m in LINE_BREAK.finditer(text)]
-
-    def line(offset: int) -> int:  # the number of the line holding text[offset], from 1
-        return 1 + bisect.bisect_right(ends, offset)
-
-    lines = [(line(start), line(end - 1)) for start, end in spans]
-    said = f"{len(spans)} JSON objects one after another, not one a line: "
-    expected = "expected one entry object a line (json.dumps(entry), no indent)"
-    spanning = next(((first, last) for first, last in lines if last > first), None)
-    if spanning is not None:
-        which = "the first" if spanning == lines[0] else f"the one at line {spanning[0]}"
-        return (f"{said}{which} spans lines {spanning[0]}-{spanning[1]} (as json.dump(entry, f, indent=...) writes "
-                f"one); {expected}")
-    shared = next((last for (_, last), (first, _) in zip(lines, lines[1:]) if first == last), None)
-    if shared is None:  # one a line after all: the first line's own problem (a key twice, say) stands
-        return None
-    return f"{said}line {shared} holds {sum(first == shared for first, _ in lines)} of them; {expected}"
+    kind, said = found
+    if kind == "list":
+        return (f"{said}, not one entry object a line; a list of entries is read from a .json file: rename it "
+                f"{file.stem}.json")
+    expected = "expected one entry object a line" + (" (json.dumps(entry), no indent)" if kind == "sequence" else "")
+    return f"{said}; {expected}"
 
 
 def parse_result_file(file: Path, problems: list[Problem], *,

@@ -49,6 +49,8 @@ def run(args) -> int:
         raise CommandError(f"{db} holds no runs" + (f" of dataset {args.dataset!r}" if args.dataset else ""),
                            PROBLEMS)
     print("\n".join(markdown(r) for r in reports))
+    for note in dict.fromkeys(note for r in reports for note in r.notes):  # GEU rows repeat in each judge's table
+        print(f"note: {note}", file=sys.stderr)
     out = Path(args.out) if args.out else db.parent / "reports"
     written = [write_csv(reports, out / "report.csv"), write_json(reports, out / "report.json")]
     if args.plot:

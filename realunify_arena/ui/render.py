@@ -241,6 +241,7 @@ def status_line(trace: Trace, expected_steps: int, *, title: str) -> str:
         lines.append(f"- step {len(trace.steps) + 1} of {expected_steps} running…")
     else:
         lines.append(f"- done in {trace.seconds:.2f} s")
+    lines += [f"- **note:** {failure_text(note)}" for note in trace.notes]  # the run stands; its reader must know
     return "\n".join(lines)
 
 

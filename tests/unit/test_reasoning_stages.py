@@ -235,3 +235,64 @@ def test_an_imported_refined_prompt_is_shown_without_its_thoughts_and_said_to_be
     assert value == shown
     for words in said:
         assert words in label, (words, label)
+
+
+class GEUThinker(Reasoning):
+    """GEU answers: ``<think>`` thoughts that name a letter early ("The answer is B because ...") then, after
+    ``</think>``, the letter the model settles on, "A"; cut by word at the request's token limit."""
+
+    def words(self, answer: str) -> list[str]:
+        return ["<think>", "The", "answer", "is", "B", "because", *THOUGHTS.split(" "), "</think>", "A"]
+
+
+def _geu():
+    return next(i for i in load("bundled").instances if i.track == "GEU")
+
+
+def test_a_geu_answer_cut_while_thinking_keeps_its_score_and_carries_a_note(tmp_path, capsys):
+    """A GEU answer cut at its token limit inside its reasoning block was stored as a plain successful run, its
+    official letter read from the unfinished thoughts (``extract_choice`` finds the "B" of "The answer is B
+    because"), nothing saying so; UEG's refine step is a failed run in that case. The headline rule stays exact
+    (issue 16): the run keeps its status and official letter, and now carries a note, shown in the page's status,
+    counted by ``eval`` and by ``report``. The strict parse finds no letter in unfinished thoughts (a wrong answer
+    in the strict column). A reply the model finished (512 tokens) carries no note."""
+    from realunify_arena.cli import main
+    from realunify_arena.evaluation import evaluate
+    from realunify_arena.judge import ANSWER_PARSER, mcq_judgment
+    from realunify_arena.store import Store
+    from realunify_arena.ui.render import status_line
+
+    instance = _geu()
+    with _thinker(GEUThinker, tmp_path, max_new_tokens=8) as (pool, server):
+        with pool.use("thinker") as adapter:
+            cut = run(instance, adapter, "direct", GenerationOptions(max_new_tokens=8))
+            whole = run(instance, adapter, "direct", GenerationOptions(max_new_tokens=512))
+        assert cut.status is Status.OK and whole.status is Status.OK, (cut.error, whole.error)
+        reply = cut.steps[-1].text
+        assert reply.startswith("<think>") and "</think>" not in reply  # 8 words: inside the thoughts
+        assert cut.notes == ["answer cut while reasoning: the answer was cut at 8 tokens (max_new_tokens) while the "
+                             "model was still reasoning, so its letter comes from unfinished thoughts (the strict "
+                             "parse finds none); raise defaults.max_new_tokens in models/thinker.yaml"]
+        assert whole.notes == [] and "notes" not in whole.to_dict()
+        details = mcq_judgment(instance, reply).details
+        assert (details["letter"], details["strict_letter"]) == ("B", None)  # official: from the thoughts
+        assert details["strict_score"] == 0  # the instance's answer is a letter: no letter is wrong
+        assert mcq_judgment(instance, whole.steps[-1].text).details["strict_letter"] == "A"  # after </think>
+        assert "- **note:** answer cut while reasoning" in status_line(cut, 1, title="A")
+
+        db = tmp_path / "arena.db"
+        store = Store.open(db)
+        runs = len({i.task_type for i in load("bundled").instances if i.track == "GEU"})
+        try:
+            summary = evaluate(load("bundled"), "thinker", AdapterJudge(pool, "thinker"), store, pool, modes=["direct"], track="GEU",
+                               limit=1, progress=False)  # one instance a GEU category
+            assert f"{runs} GEU answer(s) cut at max_new_tokens while the model was still reasoning" in summary.lines()[0]
+            run_id = store.find_run("bundled", instance.uid, "thinker", "direct", cut.settings)
+            assert store.load_trace(run_id).notes == cut.notes  # kept with the stored run
+            assert store.judgments()[0]["judge"] == ANSWER_PARSER
+        finally:
+            store.close()
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
+    err = capsys.readouterr().err
+    assert f"note: bundled: thinker:direct: {runs} of {runs} GEU answers cut while the model was still reasoning" in err, err

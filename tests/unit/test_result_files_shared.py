@@ -425,7 +425,7 @@ def test_a_store_imported_before_unasked_questions_were_marked_reports_them_as_n
 def test_a_jsonl_file_that_is_one_pretty_printed_value_is_told_so_once(whole, said, tmp_path, capsys):
     """``json.dump(results, f, indent=4)`` into a .jsonl name (the official scripts' own list layout): before, each
     of its lines was a problem of its own ("line 2: invalid JSON at column 10: Extra data", ... 30 for two
-    entries), none saying what the file is; votes files already said it (vote_files._one_object)."""
+    entries), none saying what the file is; votes files already said it (now json_layout, shared by both readers)."""
     folder = tmp_path / "res"
     folder.mkdir()
     entries = [geu(1, "A", "A"), geu(2, "B", "C")]
@@ -525,3 +525,63 @@ def test_a_jsonl_file_of_entries_not_one_a_line_is_told_so_once(text, said, tmp_
     assert main(["score-official", str(folder)]) == 1
     err = capsys.readouterr().err
     assert "GEU_direct.jsonl, line 1: key 'index' appears twice" in err and "Traceback" not in err, err
+
+
+def test_a_jsonl_file_written_by_pandas_to_json_is_told_its_layout_once(tmp_path, capsys):
+    """``pd.DataFrame(entries).to_json(path)`` writes, by default, one object of columns on one line
+    (``{"index": {"0": 1, "1": 2}, ...}``): before, that line was read as one entry and each of its fields was a
+    problem of its own ("field 'index' ...", "field 'task_type' ..."), none saying what the file is, while the votes
+    reader named this layout. Now one problem says it and how pandas writes one entry a line (``orient='records',
+    lines=True``, checked below to be read)."""
+    import pandas as pd
+
+    folder = tmp_path / "res"
+    folder.mkdir()
+    frame = pd.DataFrame([geu(1, "A", "A"), geu(2, "B", "C")])
+    frame.to_json(folder / "GEU_direct.jsonl")
+    for command in (["score-official", str(folder)],
+                    ["import-results", str(folder), "--model", "m", "--db", str(tmp_path / "a.db")]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.count("GEU_direct.jsonl") == 1 and "Traceback" not in err, err
+        assert ("GEU_direct.jsonl: one JSON object of columns (pandas' DataFrame.to_json() default layout); write it "
+                "with to_json(orient='records') as a JSON list, or to_json(orient='records', lines=True) one object "
+                "a line; expected one entry object a line") in err, err
+    frame.to_json(folder / "GEU_direct.jsonl", orient="records", lines=True)  # as the message says
+    assert main(["score-official", str(folder)]) == 0, capsys.readouterr().err
+
+
+def test_a_json_result_file_written_by_pandas_to_json_names_its_layout(tmp_path, capsys):
+    """The .json sibling of the case above: ``DataFrame.to_json()``'s object of columns was "expected a JSON list of
+    entries, got dict", not saying that pandas wrote it so or how it writes a list."""
+    import pandas as pd
+
+    folder = tmp_path / "res"
+    folder.mkdir()
+    frame = pd.DataFrame([geu(1, "A", "A"), geu(2, "B", "C")])
+    frame.to_json(folder / "GEU_direct.json")
+    assert main(["score-official", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert ("GEU_direct.json: one JSON object of columns (pandas' DataFrame.to_json() default layout); write it with "
+            "to_json(orient='records') as a JSON list") in err and "Traceback" not in err, err
+    frame.to_json(folder / "GEU_direct.json", orient="records")  # as the message says
+    assert main(["score-official", str(folder)]) == 0, capsys.readouterr().err
+
+
+def test_geu_replies_cut_while_thinking_are_counted_by_score_official_and_report(tmp_path, capsys):
+    """A third-party runner's GEU replies cut at their token limit inside ``<think>``: the official letter is read
+    from the unfinished thoughts (kept: issue 16), and both commands now say how many such answers a system has
+    (by hand: 2 of the 3 replies open a reasoning block they never close)."""
+    folder = tmp_path / "res"
+    folder.mkdir()
+    entries = [geu(1, "B", "<think>The answer is B because"), geu(2, "A", "<think>Maybe C, or"),
+               geu(3, "A", "<think>C is wrong</think>A")]
+    write(folder / "GEU_direct.json", entries)
+    assert main(["score-official", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {folder}: res:direct: 2 of 3 GEU answers cut while the model was still reasoning" in err, err
+    db = tmp_path / "a.db"
+    assert main(["import-results", str(folder), "--model", "m", "--db", str(db)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
+    assert ": m:direct: 2 of 3 GEU answers cut while the model was still reasoning" in capsys.readouterr().err

@@ -158,9 +158,13 @@ def test_a_pretty_printed_object_over_the_limit_is_told_so_too(tmp_path, capsys,
     assert path.stat().st_size > MIB
     err = refused(capsys, path)
     assert err.startswith(f"leaderboard: error: {path}: {said}"), err
-    # not one object: the first line's fault stands (a second object after the first, a cut file, an array)
-    for text in (json.dumps(whole(), indent=2) + "\n{}\n", json.dumps(whole(), indent=2)[:-2],
-                 "{\n" + json.dumps([whole()], indent=2)):
+    # a second object after the first: two objects, not one a line (the first, over the limit, has no lines named)
+    path.write_text(json.dumps(whole(), indent=2) + "\n{}\n", encoding="utf-8")
+    assert refused(capsys, path).startswith(f"leaderboard: error: {path}: 2 JSON objects one after another, not one "
+                                            "a line: the first is not on a line of its own (as json.dump(vote, f, "
+                                            "indent=...) writes one)")
+    # not one object: the first line's fault stands (a cut file, an array)
+    for text in (json.dumps(whole(), indent=2)[:-2], "{\n" + json.dumps([whole()], indent=2)):
         path.write_text(text, encoding="utf-8")
         assert f"{path} line 1: not JSON" in refused(capsys, path)
 
@@ -242,3 +246,38 @@ def test_an_export_csv_over_the_limit_is_rated_as_its_json_lines_copy(tmp_path, 
     where = 2 + len(rows) + sum(i % 11 == 4 for i in range(len(rows)))
     with pytest.raises(VotesFileError, match=rf"^{path} line {where}: track 'XYZ' is not one of"):
         read_votes(path)
+
+
+def _pretty(votes: list[dict]) -> str:
+    """What a runner writes calling ``json.dump(vote, f, indent=2)`` then ``f.write("\\n")`` for each vote."""
+    return "".join(json.dumps(v, indent=2) + "\n" for v in votes)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_votes_pretty_printed_one_after_another_are_told_so_once(tmp_path, capsys, encoding):
+    """Before, one message named line 1 ("not JSON (Expecting property name enclosed in double quotes)"), which
+    does not say that the file is votes each written with ``indent``; the result-file reader says so. Lines
+    counted by hand: a battle of 3 keys with indent=2 is 5 lines ("{", three keys, "}")."""
+    votes = [{"model_a": "a", "model_b": "b", "winner": "tie"}, {"model_a": "b", "model_b": "a", "winner": "model_a"}]
+    path = tmp_path / "battles.jsonl"
+    path.write_text(_pretty(votes), encoding=encoding)
+    err = refused(capsys, path)
+    assert err.startswith(f"leaderboard: error: {path}: 2 JSON objects one after another, not one a line: the first "
+                          "spans lines 1-5 (as json.dump(vote, f, indent=...) writes one); expected a JSON array of "
+                          "battle objects ([{...}, {...}]) or one vote object per line (JSON Lines)"), err
+
+
+def test_votes_pretty_printed_over_the_limit_are_told_so_too(tmp_path, capsys, monkeypatch):
+    """Over the data-file limit the file is streamed (``json_stream.top_objects``): the same message, the objects
+    counted and the first one's lines found in the file's start. 5,000 battles with indent=2 are over 1 MiB; the
+    first one's last line is counted in the text json.dumps wrote (its closing brace alone on its line)."""
+    monkeypatch.setenv(ENV, "1")
+    votes = [battle(k, "short") for k in range(5000)]
+    text = _pretty(votes)
+    path = tmp_path / "battles.jsonl"
+    path.write_text(text, encoding="utf-8")
+    assert path.stat().st_size > MIB
+    first = text[:text.index("\n}\n") + 2].count("\n") + 1  # the line of the first closing brace alone on its line
+    err = refused(capsys, path)
+    assert err.startswith(f"leaderboard: error: {path}: 5000 JSON objects one after another, not one a line: the "
+                          f"first spans lines 1-{first} (as json.dump(vote, f, indent=...) writes one)"), err

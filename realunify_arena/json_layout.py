@@ -1,0 +1,137 @@
+"""What a JSON Lines file that is not one JSON object a line is instead: the one diagnosis the result-file reader
+(``benchmark.result_files``) and the votes reader (``vote_files``) both give, each adding what it expects.
+
+The layouts told apart, as the tools that write them leave them: one object over several lines
+(``json.dump(x, f, indent=2)``), pandas' ``DataFrame.to_json()`` default layout (one object of columns, each an
+object of row index -> value), a JSON list (``json.dump(rows, f)``), and several objects one after another that
+are not one a line (a runner appending ``json.dump(x, f, indent=2)`` for each row, or two on one line). A file
+read whole is diagnosed from its text (``whole_layout``); one too large to read whole is streamed
+(``streamed_layout``: ``json_stream.top_objects``, the data-file limit holding for each token).
+"""
+
+from __future__ import annotations
+
+import bisect
+import codecs
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from realunify_arena.json_stream import top_objects
+from realunify_arena.text_files import LINE_BREAK, open_regular
+from realunify_arena.unique_keys import loads_json
+
+COLUMNS = ("one JSON object of columns (pandas' DataFrame.to_json() default layout); write it with "
+           "to_json(orient='records') as a JSON list, or to_json(orient='records', lines=True) one object a line")
+OBJECT = "one JSON object over several lines, not one a line"
+_FIRST_BYTES = 16 * 2**20  # of a file too large to read whole, where its first object is looked for (``_first_span``)
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace (RFC 8259), as json's own decoder skips it
+
+
+def pandas_columns(record: object) -> bool:
+    """Whether ``record`` is pandas' ``DataFrame.to_json()`` default layout: a non-empty object of columns, each
+    an object of row index -> value (no result entry or vote has only objects for values)."""
+    return isinstance(record, dict) and bool(record) and all(isinstance(v, dict) for v in record.values())
+
+
+def whole_layout(text: str, noun: str, parse_int: Callable[[str], object] | None = None) -> tuple[str, str] | None:
+    """``(kind, said)`` for the whole ``text`` of a JSON Lines file whose first line was no object of its own (or
+    whose only object is ``pandas_columns``): kind ``"columns"`` (``COLUMNS``), ``"object"`` (``OBJECT``), ``"list"``
+    (``"a JSON list over several lines"`` or ``"a JSON list"``: the reader says where a list is read) or
+    ``"sequence"`` (``sequence_said``). None when ``text`` is none of these (each line's own problem stands).
+    ``noun``: what one object of the file is (``"entry"``, ``"vote"``), as ``sequence_said`` names it;
+    ``parse_int`` as ``json.loads`` takes it (the reader's own)."""
+    try:
+        whole = loads_json(text, **({} if parse_int is None else {"parse_int": parse_int}))
+    except RecursionError:
+        return None
+    except ValueError:  # JSONDecodeError and RepeatedKeyError are ValueErrors
+        return _in_sequence(text, noun)
+    if isinstance(whole, dict):
+        return ("columns", COLUMNS) if pandas_columns(whole) else ("object", OBJECT)
+    if isinstance(whole, list):
+        over = " over several lines" if "\n" in text.strip() or "\r" in text.strip() else ""
+        return "list", f"a JSON list{over}"
+    return None
+
+
+def streamed_layout(path: Path, encoding: str, limit: int, noun: str) -> tuple[str, str] | None:
+    """``whole_layout`` of a file too large to read whole (``json_stream.top_objects``: memory follows the
+    longest token, each at most ``limit`` bytes): ``"columns"``, ``"object"`` or ``"sequence"`` (which of them
+    spans lines is found in the file's first ``limit`` bytes, at most 16 MiB, where its first object ends there),
+    else None. ``noun`` as ``whole_layout`` takes it.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    found = top_objects(path, encoding, limit)
+    if found is None:
+        return None
+    kind, count = found
+    if kind != "objects":
+        return kind, COLUMNS if kind == "columns" else OBJECT
+    if count < 2:
+        return None
+    span = _first_span(path, encoding, min(limit, _FIRST_BYTES))
+    if span is not None and span[1] > span[0]:
+        return "sequence", sequence_said(count, f"the first spans lines {span[0]}-{span[1]}", noun)
+    return "sequence", sequence_said(count, "the first is not on a line of its own", noun)
+
+
+def sequence_said(count: int, which: str, noun: str, *, spans_lines: bool = True) -> str:
+    """How ``count`` objects one after another are said, ``which`` naming the first that is not one a line;
+    ``spans_lines``: it spans several, as ``json.dump(<noun>, f, indent=...)`` writes one (said so)."""
+    how = f" (as json.dump({noun}, f, indent=...) writes one)" if spans_lines else ""
+    return f"{count} JSON objects one after another, not one a line: {which}{how}"
+
+
+def _first_span(path: Path, encoding: str, limit: int) -> tuple[int, int] | None:
+    """The lines (numbered as ``text_files.json_lines`` numbers them) the first JSON value of ``path`` spans,
+    read from its first ``limit`` bytes; None when it does not end within them."""
+    with open_regular(path) as file:
+        data = file.read(limit)
+    decoder = codecs.getincrementaldecoder("utf-8-sig" if encoding == "utf-8" else encoding)(errors="replace")
+    text = decoder.decode(data, final=False)
+    start = _JSON_SPACE.match(text).end()
+    try:
+        end = json.JSONDecoder().raw_decode(text, start)[1]
+    except (ValueError, RecursionError):
+        return None
+    return _line_of(text, start), _line_of(text, end - 1)
+
+
+def _line_of(text: str, offset: int, ends: list[int] | None = None) -> int:
+    """The number of the line holding ``text[offset]``, from 1 (``ends``: where each line break ends, if known)."""
+    ends = [m.end() for m in LINE_BREAK.finditer(text)] if ends is None else ends
+    return 1 + bisect.bisect_right(ends, offset)
+
+
+def _in_sequence(text: str, noun: str) -> tuple[str, str] | None:
+    """``("sequence", said)`` when ``text`` is two or more JSON objects one after another (whitespace, or nothing,
+    between them) that are not one a line: ``said`` names the first that spans several lines, else the first
+    line holding more than one. None when ``text`` is no such sequence, or each of its objects is on a line of its
+    own."""
+    decoder, spans, at = json.JSONDecoder(), [], _JSON_SPACE.match(text).end()
+    try:
+        while at < len(text):
+            value, end = decoder.raw_decode(text, at)
+            if not isinstance(value, dict):
+                return None
+            spans.append((at, end))
+            at = _JSON_SPACE.match(text, end).end()
+    except (ValueError, RecursionError):  # no such sequence: JSONDecodeError, or an integer too long to read
+        return None
+    if len(spans) < 2:
+        return None
+    ends = [m.end() for m in LINE_BREAK.finditer(text)]
+    lines = [(_line_of(text, start, ends), _line_of(text, end - 1, ends)) for start, end in spans]
+    spanning = next(((first, last) for first, last in lines if last > first), None)
+    if spanning is not None:
+        which = "the first" if spanning == lines[0] else f"the one at line {spanning[0]}"
+        return "sequence", sequence_said(len(spans), f"{which} spans lines {spanning[0]}-{spanning[1]}", noun)
+    shared = next((last for (_, last), (first, _) in zip(lines, lines[1:]) if first == last), None)
+    if shared is None:  # one a line after all: the first line's own problem (a key twice, say) stands
+        return None
+    return "sequence", sequence_said(len(spans), f"line {shared} holds {sum(f == shared for f, _ in lines)} of them",
+                                     noun, spans_lines=False)
