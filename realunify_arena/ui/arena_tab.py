@@ -122,7 +122,8 @@ def build(ctx: AppContext) -> None:
     instance_md = gr.Markdown(elem_id="ar-instance", latex_delimiters=[])  # instance text as written
     link = gr.Textbox(label="Link to this instance (opens it in Explore)", interactive=False, buttons=["copy"],
                       elem_id="ar-link")
-    input_image = gr.Image(label="Input image", type="pil", interactive=False, visible=False, height=280)
+    input_image = gr.Image(label="Input image", alt_text="Input image", type="pil", interactive=False, visible=False,
+                           height=280)
     views = {}
     with gr.Row(equal_height=False):
         for side in SIDES:

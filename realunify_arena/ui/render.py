@@ -155,10 +155,11 @@ class TraceView:
             status=gr.Markdown("", elem_id=f"{prefix}-status"),
             refined=gr.Textbox(label=REFINED_LABEL, lines=3, interactive=False,
                                elem_id=f"{prefix}-refined", visible=False),
-            edited=gr.Image(label="Edited image (step 1)", type="pil", format="png", interactive=False,
-                            elem_id=f"{prefix}-edited", visible=False, height=BOX_PX),
-            image=gr.Image(label="Generated image", type="pil", format="png", interactive=False,
-                           elem_id=f"{prefix}-image", height=BOX_PX),
+            # alt_text: the image (inside Gradio's frame button) is the result, named as its label says
+            edited=gr.Image(label="Edited image (step 1)", alt_text="Edited image (step 1)", type="pil", format="png",
+                            interactive=False, elem_id=f"{prefix}-edited", visible=False, height=BOX_PX),
+            image=gr.Image(label="Generated image", alt_text="Generated image", type="pil", format="png",
+                           interactive=False, elem_id=f"{prefix}-image", height=BOX_PX),
             answer=gr.Textbox(label="Answer", interactive=False, elem_id=f"{prefix}-answer", visible=False),
         )
 
