@@ -1103,6 +1103,12 @@ class Store:
             found.setdefault(row["dataset"], set()).add(row["instance_uid"])
         return found
 
+    def pinned_models(self) -> set[str]:
+        """Names of the models with a finished (ok) run pinned for the arena: the models stored-mode battles
+        can show."""
+        return {row["model"] for row in self.query(
+            "select distinct model from runs where pinned_at is not null and status = ?", (Status.OK.value,))}
+
     def battle_ready_datasets(self) -> set[str]:
         """Names of the datasets where some instance has finished (ok) pinned runs of two systems (model and mode):
         where a stored-mode battle can be drawn, were the app to serve that dataset."""

@@ -56,11 +56,34 @@ PAGE_CSS = (".md table { word-break: normal; overflow-wrap: normal; } "
             ".run-history table { font-size: var(--text-sm); } "
             ".run-history table th, .run-history table td { padding: 6px 8px; }")
 
+# Gradio draws a text box's copy button inside the box's <label>, before the field: a label names its first
+# labelable element, so it named the button (whose own aria-label "Copy" wins) and left the field with no name
+# (the Arena's link box) or its placeholder's (Explore's, "Run an instance ..." even while it held the link), as
+# a screen reader says it. Each such field is given its label's text, now and whenever Gradio draws it anew.
+NAME_FIELDS_JS = """() => {
+    const name = () => {
+        for (const info of document.querySelectorAll('label > [data-testid="block-info"]')) {
+            const label = info.parentElement, text = info.textContent.trim();
+            for (const field of label.querySelectorAll('textarea, input:not([type="file"])')) {
+                if (field.labels.length === 0 && field.getAttribute('aria-label') !== text) {  // named by none
+                    field.setAttribute('aria-label', text);
+                }
+            }
+        }
+    };
+    let pending = false;
+    new MutationObserver(() => {
+        if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; name(); }); }
+    }).observe(document.body, {childList: true, subtree: true, characterData: true});
+    name();
+}"""
+
 
 def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
-    """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme and ``PAGE_CSS`` at
-    launch, not in ``Blocks``), its upload limit (``max_file_size``: ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio
-    refuses a larger upload with a 413 before keeping it) and FastAPI middleware, outermost first:
+    """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme, ``PAGE_CSS`` and the
+    page's script ``NAME_FIELDS_JS`` at launch, not in ``Blocks``), its upload limit (``max_file_size``:
+    ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger upload with a 413 before keeping it) and FastAPI
+    middleware, outermost first:
     ``ui.sessions.HeartbeatWatch``: counts each session's open heartbeat streams, so a script's sessions go soon;
     ``stream_errors.QuietStreams``: an event stream of an unknown session ends with a clear event, no ERROR
     log; ``upload_progress.UploadProgressGuard``: an ``upload_id`` of the page's form, its progress kept
@@ -75,7 +98,7 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     off (``enable_monitoring``: its page printed the dashboard's secret URL to the log for any visitor). ``app.py``, the UI tests,
     ``scripts/screenshots.py`` and ``bench/explore.py`` all pass them, so the README's screenshots, the tests
     and the bench show the page a visitor gets."""
-    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS,
+    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS, "js": NAME_FIELDS_JS,
             "footer_links": ["api", "gradio", "settings"], "max_file_size": MAX_UPLOAD_BYTES,
             # Gradio's traffic dashboard: any visitor's GET /monitoring printed its secret URL to the server's log
             # (hunt25c); off, every /monitoring route answers 403

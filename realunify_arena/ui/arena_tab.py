@@ -116,13 +116,17 @@ def build(ctx: AppContext) -> None:
                         label="Battle", elem_id="ar-kind")
         new = gr.Button("New battle", variant="primary", elem_id="ar-new")
         stop = gr.Button("Stop", variant="stop", elem_id="ar-stop")
-    if any(card.family == "tiny" for card in ctx.cards.values()):
+    # the models a battle can show: stored battles show pinned runs only (their models need not be offered),
+    # live ones run the offered cards, which on a stored-mode Space still include the tiny ones
+    shown = ctx.store.pinned_models() if ctx.settings.arena_mode == "stored" else set(ctx.cards)
+    if any(name in ctx.pool.cards and ctx.pool.cards[name].family == "tiny" for name in shown):
         gr.Markdown("Some systems here are tiny random-weight test models: their outputs are noise.",
                     elem_id="ar-tiny-note")
     instance_md = gr.Markdown(elem_id="ar-instance", latex_delimiters=[])  # instance text as written
     link = gr.Textbox(label="Link to this instance (opens it in Explore)", interactive=False, buttons=["copy"],
                       elem_id="ar-link")
-    input_image = gr.Image(label="Input image", type="pil", interactive=False, visible=False, height=280)
+    input_image = gr.Image(label="Input image", alt_text="Input image", type="pil", interactive=False, visible=False,
+                           height=280)
     views = {}
     with gr.Row(equal_height=False):
         for side in SIDES:

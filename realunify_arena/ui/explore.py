@@ -414,7 +414,8 @@ def build(ctx: AppContext) -> ExploreTab:
     # instance text as written: the chosen instance as soon as it is chosen (before, only its cut-off menu label
     # showed until Run), then what Run ran
     instance_md = gr.Markdown(PICK_HINTS[RANDOM], elem_id="ex-instance-text", latex_delimiters=[])
-    input_image = gr.Image(label="Input image", type="pil", interactive=False, visible=False, height=280,
+    input_image = gr.Image(label="Input image", alt_text="Input image", type="pil", interactive=False, visible=False,
+                           height=280,
                            elem_id="ex-input-image")
     with gr.Row(equal_height=False):
         columns = {}

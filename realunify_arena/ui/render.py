@@ -155,10 +155,11 @@ class TraceView:
             status=gr.Markdown("", elem_id=f"{prefix}-status"),
             refined=gr.Textbox(label=REFINED_LABEL, lines=3, interactive=False,
                                elem_id=f"{prefix}-refined", visible=False),
-            edited=gr.Image(label="Edited image (step 1)", type="pil", format="png", interactive=False,
-                            elem_id=f"{prefix}-edited", visible=False, height=BOX_PX),
-            image=gr.Image(label="Generated image", type="pil", format="png", interactive=False,
-                           elem_id=f"{prefix}-image", height=BOX_PX),
+            # alt_text: the image (inside Gradio's frame button) is the result, named as its label says
+            edited=gr.Image(label="Edited image (step 1)", alt_text="Edited image (step 1)", type="pil", format="png",
+                            interactive=False, elem_id=f"{prefix}-edited", visible=False, height=BOX_PX),
+            image=gr.Image(label="Generated image", alt_text="Generated image", type="pil", format="png",
+                           interactive=False, elem_id=f"{prefix}-image", height=BOX_PX),
             answer=gr.Textbox(label="Answer", interactive=False, elem_id=f"{prefix}-answer", visible=False),
         )
 
@@ -230,15 +231,20 @@ def failure_text(text: str | None) -> str:
 
 
 def status_line(trace: Trace, expected_steps: int, *, title: str) -> str:
-    """Where the run is: each finished step with its time, the step in progress, or the failure."""
+    """Where the run is: each finished step with its time, the step in progress, or the failure. An imported
+    run's steps have no time (its result file records none: "0.00 s" would be a time it never took)."""
     lines = [f"**{title}**"]
-    lines += [f"- {step.role.value.replace('_', ' ')}: {step.seconds:.2f} s" for step in trace.steps]
+    imported = trace.settings == IMPORTED_SETTINGS
+    lines += [f"- {step.role.value.replace('_', ' ')}" + ("" if imported else f": {step.seconds:.2f} s")
+              for step in trace.steps]
     if trace.status is Status.NOT_SUPPORTED:
         lines.append(f"- not supported (the paper's \"-\"): {failure_text(trace.error)}")
     elif trace.status is Status.ERROR:
         lines.append(f"- **error:** {failure_text(trace.error)}")
     elif len(trace.steps) < expected_steps:
         lines.append(f"- step {len(trace.steps) + 1} of {expected_steps} running…")
+    elif imported:
+        lines.append("- imported from a result file, which records no timings")
     else:
         lines.append(f"- done in {trace.seconds:.2f} s")
     lines += [f"- **note:** {failure_text(note)}" for note in trace.notes]  # the run stands; its reader must know
