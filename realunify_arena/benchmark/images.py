@@ -86,6 +86,9 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
     - memory: a file whose decode is estimated from its header (format, mode, size; ``decode_budget``, a
       measured cost table) to need more than ``max_decode_bytes`` (default ``MAX_DECODE_BYTES``) is refused
       before anything decodes, the message naming format, mode, size, estimate, limit and what to do;
+    - slow decoders: a file Pillow would decode in Python (BMP RLE, QOI, RGB DDS, PGM/PPM of an odd maxval) over
+      ``MAX_PYTHON_DECODE_PIXELS`` pixels or ``MAX_PYTHON_DECODE_BYTES`` bytes, a plain (text) PBM/PGM/PPM, and a
+      PBM/PGM/PPM header over ``MAX_PNM_HEADER`` bytes are refused before anything decodes (``OverLimit``);
     - frames: the first frame of an animation (GIF, APNG, WebP) or the first page of a TIFF;
     - orientation: the EXIF orientation (tag 274, 1-8; also read from XMP by Pillow) is read from the file
       before any mode conversion and applied, as EXIF-aware viewers and Gradio show the image;
@@ -170,10 +173,12 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
                 source = files.enter_context(open(source, "rb"))
             check_scans(name, source)  # before Pillow's own walk over a JPEG's markers, which runs in Python
             check_blocks(name, source)  # likewise a PNG's chunks and a GIF's blocks
+            check_pnm_header(name, source)  # and a PBM/PGM/PPM header, read a byte at a time
             with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
                 check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None
                               else max_decode_bytes)
+                check_python_decode(name, im, source)
                 yield im
     except ImageError:
         raise
@@ -412,6 +417,95 @@ def check_blocks(name: str, fp) -> None:
          "picture is over the limit (reading them takes time that grows with their square); save it again without "
          "the comments, or as a PNG"),
     ))
+
+
+# The longest header a PBM/PGM/PPM may have (its magic number, size, maxval, the whitespace and comments among them).
+# Pillow reads it one byte at a time in Python, ~0.2 us a byte: 30 MB of spaces or of one comment took 5.8 and 6.3 s
+# (upload27b), a 64 MiB upload ~13 s holding a decode slot. Encoders write a line or two (GIMP: one comment line).
+MAX_PNM_HEADER = 2**16
+# whitespace (Pillow's ``b_whitespace``) and comments, from ``#`` to the next CR or LF, then a token
+# (possessive: nothing is tried again, so a header that never ends costs one pass)
+_PNM_TOKEN = re.compile(rb"(?:[ \t\n\x0b\f\r]|#[^\r\n]*+[\r\n])*+[^ \t\n\x0b\f\r#]++(?=[ \t\n\x0b\f\r#])")
+
+
+def pnm_header_length(data: bytes) -> int | None:
+    """Bytes of the PBM/PGM/PPM header at the start of ``data`` (netpbm's pbm(5)/pgm(5)/ppm(5), as Pillow's
+    ``PpmImageFile`` reads it: the magic (up to 6 bytes), then width, height and, but for P1/P4, maxval or scale,
+    each after whitespace and comments from ``#`` to the next CR or LF), up to the end of the last token; None when
+    ``data`` ends first."""
+    magic = re.match(rb"[^ \t\n\x0b\f\r]{0,6}", data).group()  # Pillow's: up to 6 bytes (``PyRGBA``)
+    position = len(magic)
+    for _ in range(2 if magic in (b"P1", b"P4") else 3):
+        token = _PNM_TOKEN.match(data, position)
+        if token is None:
+            return None
+        position = token.end()
+    return position
+
+
+def check_pnm_header(name: str, fp) -> None:
+    """Raises ``OverLimit`` when the file ``fp`` (a binary file object, read from its start whatever its position)
+    is a PBM/PGM/PPM (what Pillow's PPM plugin accepts: ``P`` and one of ``0123456fy``) whose header is longer than
+    ``MAX_PNM_HEADER`` bytes; leaves its position as it was. Other files pass unread but for 2 bytes."""
+    where = fp.tell()
+    try:
+        fp.seek(0)
+        head = fp.read(2)
+        if len(head) < 2 or head[:1] != b"P" or head[1] not in b"0123456fy":
+            return
+        head += fp.read(MAX_PNM_HEADER - 1)  # MAX_PNM_HEADER + 1 in all
+    finally:
+        fp.seek(where)
+    length = pnm_header_length(head)  # head: up to one byte past the limit, to see the last token end
+    if len(head) > MAX_PNM_HEADER and (length is None or length > MAX_PNM_HEADER):
+        raise OverLimit(f"{name}: a PBM/PGM/PPM whose header (size, maxval, whitespace and comments) is longer than "
+                        f"{MAX_PNM_HEADER:,} bytes is over the limit (encoders write a line or two; reading it would "
+                        "take far longer than its size says); save it again as a PPM or PNG")
+
+
+# Formats whose picture Pillow decodes in Python (its ``PyDecoder`` plugins, registered in ``Image.DECODERS``: BMP
+# RLE, QOI, uncompressed RGB DDS, PGM/PPM of a maxval other than 255 or 65535), at ~0.6-1.2 us a pixel where its C
+# decoders take ~0.01: an honest 2048x2048 QOI took 3.4 s, an RGB DDS 4.9 s, a PPM of maxval 254 6.0 s (upload27b),
+# so a 64 MP upload minutes, holding a decode slot. Such a file is held to this many pixels (1024x1024): 0.8 s for
+# a QOI, 1.6 s for a PPM of maxval 254, 1.7 s for an RGBA DDS, 1.9 s for a 16-bit PPM of maxval 4095 at the limit.
+MAX_PYTHON_DECODE_PIXELS = 2**20
+# And to this many bytes: some of their codes make no pixels (BMP RLE's end of line at a line's start, a move of
+# (0, 0)), ~0.13 us each, so 16 MB of them took 2.2 s for a 16x16 picture. The most an honest file at the pixel
+# limit holds is 6 bytes a pixel (a 16-bit RGB PPM; QOI at worst 5), 6 MiB.
+MAX_PYTHON_DECODE_BYTES = 8 * 2**20
+# Python decoders that loop only over bands, each decoded in C (SGI 16-bit: 2048x2048 in 0.05 s): not held.
+_VECTORISED_PYTHON_DECODERS = frozenset({"SGI16"})
+# Python decoders not run at all: plain (text) PBM/PGM/PPM (P1-P3). Pillow's removes each comment in its raster by
+# copying the rest of a 1 MiB block, so the cost grows with the square of their count: a 1 MB file of "#\n" took
+# 10 s for a 16x16 picture (upload27b), and its honest 2048x2048 RGB 4.6 s. Nobody shares a picture as text.
+_REFUSED_PYTHON_DECODERS = {"ppm_plain": "a plain (text) PBM/PGM/PPM (P1, P2 or P3) is not read here (its decoder "
+                            "is slow for a picture of any size); save it as a binary PPM (P4-P6) or as a PNG"}
+
+
+def check_python_decode(name: str, im: Image.Image, fp) -> None:
+    """Raises ``OverLimit`` when ``im`` (opened from the file ``fp``, not yet decoded) would be decoded by one of
+    Pillow's Python decoders (a tile's codec in ``Image.DECODERS``, bar ``_VECTORISED_PYTHON_DECODERS``) and has
+    more than ``MAX_PYTHON_DECODE_PIXELS`` pixels or its file more than ``MAX_PYTHON_DECODE_BYTES`` bytes, or by
+    one of ``_REFUSED_PYTHON_DECODERS``."""
+    codecs = {tile[0] for tile in im.tile} & set(Image.DECODERS) - _VECTORISED_PYTHON_DECODERS
+    if not codecs:
+        return
+    codec = sorted(codecs)[0]
+    if codec in _REFUSED_PYTHON_DECODERS:
+        raise OverLimit(f"{name}: {_REFUSED_PYTHON_DECODERS[codec]}")
+    width, height = im.size
+    where = fp.tell()
+    size = fp.seek(0, io.SEEK_END)
+    fp.seek(where)
+    what = f"a {im.format} image that Pillow decodes in Python ({im.mode}, codec {codec}; ~100 times slower than " \
+        "PNG or JPEG)"
+    if width * height > MAX_PYTHON_DECODE_PIXELS:
+        raise OverLimit(f"{name}: {width}x{height} = {width * height:,} pixels is over the limit of "
+                        f"{MAX_PYTHON_DECODE_PIXELS:,} (1024x1024) for {what}; save it as a PNG or JPEG, or scale it "
+                        "down")
+    if size > MAX_PYTHON_DECODE_BYTES:
+        raise OverLimit(f"{name}: a file of {size:,} bytes is over the limit of {MAX_PYTHON_DECODE_BYTES:,} bytes "
+                        f"for {what} (an honest {width}x{height} one needs far fewer); save it as a PNG or JPEG")
 
 
 def orientation(im: Image.Image) -> int:
