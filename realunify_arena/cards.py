@@ -317,6 +317,42 @@ class _CardFile(BaseModel):
             for key in self.params:
                 if key not in known:
                     raise _FieldError(f"params.{key}", f"{who} reads no such setting; expected some of {sorted(known)}")
+                rule = _PARAM_VALUES.get(key)
+                if rule is not None and not rule[0](self.params[key]):
+                    raise _FieldError(f"params.{key}", f"expected {rule[1]}, got {_show(self.params[key])}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _argument_name(value: Any) -> bool:
+    return isinstance(value, str) and value.isidentifier()
+
+
+# The value each local family's ``params`` key takes (``Family.params``; limits, variant and base are checked
+# where they are read). Without these a slip changed nothing, silently (``guidance_arg`` misspelt dropped the
+# guidance; ``fast: 'false'`` is true to ``bool``; ``edit_size: inputs`` made edits at the card's size), or
+# failed every run with an unrelated TypeError (``call_kwargs: negative_prompt``).
+_PARAM_VALUES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "memory_gb": (lambda v: _number(v) and v > 0, "a number of GB above 0"),
+    "text_top_k": (lambda v: _whole(v) and v >= 0, "a whole number >= 0"),
+    "text_top_p": (lambda v: _number(v) and 0 < v <= 1, "a number above 0 and at most 1"),
+    "fast": (lambda v: isinstance(v, bool), "true or false"),
+    "seed": (_whole, "a whole number"),
+    "positive_prompt": (lambda v: isinstance(v, str), "a string"),
+    "negative_prompt": (lambda v: isinstance(v, str), "a string"),
+    "edit_size": (lambda v: v in ("input", "card"), "'input' or 'card'"),  # keep the input's size, or the card's
+    "guidance_arg": (_argument_name, "the name of the pipeline's guidance argument (as true_cfg_scale)"),
+    "call_kwargs": (lambda v: isinstance(v, dict) and all(map(_argument_name, v)),
+                    "a map of the pipeline's argument names to values (as {negative_prompt: ' '})"),
+    "edit_call_kwargs": (lambda v: isinstance(v, dict) and all(map(_argument_name, v)),
+                         "a map of the pipeline's argument names to values (as {img_guidance_scale: 1.6})"),
+}
 
 
 def _yaml_number_hint(value: object, real: bool) -> str:
