@@ -317,9 +317,11 @@ class _CardFile(BaseModel):
             for key in self.params:
                 if key not in known:
                     raise _FieldError(f"params.{key}", f"{who} reads no such setting; expected some of {sorted(known)}")
-                rule = _PARAM_VALUES.get(key)
-                if rule is not None and not rule[0](self.params[key]):
-                    raise _FieldError(f"params.{key}", f"expected {rule[1]}, got {_show(self.params[key])}")
+        rules = _PARAM_VALUES if known is not None else _REMOTE_PARAM_VALUES
+        for key, value in self.params.items():
+            rule = rules.get(key)
+            if rule is not None and not rule[0](value):
+                raise _FieldError(f"params.{key}", f"expected {rule[1]}, got {_show(value)}")
 
 
 def _number(value: Any) -> bool:
@@ -333,6 +335,17 @@ def _whole(value: Any) -> bool:
 def _argument_name(value: Any) -> bool:
     return isinstance(value, str) and value.isidentifier()
 
+
+# The value each remote family's (openai, gemini) numeric and on/off ``params`` take; the rest are read and
+# checked by their adapter. ``timeout_s: soon`` failed each run with "could not convert string to float";
+# ``nested_extra_body: 'false'`` was true to ``bool``.
+_REMOTE_PARAM_VALUES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "timeout_s": (lambda v: _number(v) and 0 < v < float("inf"), "a number of seconds above 0"),
+    "max_retries": (lambda v: _whole(v) and v >= 0, "a whole number >= 0"),
+    "attempts": (lambda v: _whole(v) and v >= 1, "a whole number >= 1"),
+    "nested_extra_body": (lambda v: isinstance(v, bool), "true or false"),
+    "modalities": (lambda v: isinstance(v, bool), "true or false"),
+}
 
 # The value each local family's ``params`` key takes (``Family.params``; limits, variant and base are checked
 # where they are read). Without these a slip changed nothing, silently (``guidance_arg`` misspelt dropped the

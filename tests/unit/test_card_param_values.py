@@ -1,4 +1,4 @@
-"""A local card's ``params`` values are checked when the card is read, and a pair's pipeline settings against
+"""A card's ``params`` values are checked when the card is read, and a pair's pipeline settings against
 the pipeline's own call when it loads.
 
 Failing cases (hunt27d): every key of a local card's ``params`` was checked, never its value, so a researcher's
@@ -8,7 +8,8 @@ slip either changed nothing, silently, or failed every run with an unrelated Typ
 treated the card as keeping the input's size; ``fast: 'false'`` turned Janus's fast path on (``bool('false')``);
 ``call_kwargs: negative_prompt`` failed each run with "unsupported operand type(s) for |: 'str' and 'dict'";
 ``call_kwargs: {num_inference_step: 2}`` failed each run with "OmniGenPipeline.__call__() got an unexpected
-keyword argument". The expected keys below are the ones diffusers' ``OmniGenPipeline.__call__`` takes (read in
+keyword argument". Remote cards alike: ``timeout_s: soon`` failed each run with "could not convert string to
+float: 'soon'", naming neither file nor field; ``nested_extra_body: 'false'`` was on. The expected keys below are the ones diffusers' ``OmniGenPipeline.__call__`` takes (read in
 its signature by the test, not by the code under test).
 """
 
@@ -25,6 +26,8 @@ from realunify_arena.cards import CardError, load_card
 
 _PAIR = "family: pair\ndescription: d\ncapabilities: [generate, edit]\ncheckpoint: x/y\n"
 _JANUS = "family: janus\ndescription: d\ncapabilities: [understand, generate]\ncheckpoint: x/y\n"
+_GEMINI = "family: gemini\ndescription: d\ncapabilities: [understand]\ncheckpoint: g\napi_key_env: GK\n"
+_OPENAI = "family: openai\ndescription: d\ncapabilities: [understand]\ncheckpoint: m\nendpoint: http://127.0.0.1:9/v1\n"
 _EMU3 = "family: emu3\ndescription: d\ncapabilities: [understand, generate]\ncheckpoint: x/y\n"
 
 WRONG_VALUES = [
@@ -47,12 +50,20 @@ WRONG_VALUES = [
     (_EMU3, "negative_prompt: [ugly, blurry]", "params.negative_prompt", "expected a string, got ['ugly', 'blurry']"),
     ("family: tiny\ndescription: d\ncapabilities: [understand]\n", "{base: janus, seed: x}", "params.seed",
      "expected a whole number, got 'x'"),
+    # remote families: "could not convert string to float: 'soon'" at every run; bool('false') is true
+    (_GEMINI, "timeout_s: soon", "params.timeout_s", "expected a number of seconds above 0, got 'soon'"),
+    (_GEMINI, "timeout_s: .inf", "params.timeout_s", "expected a number of seconds above 0, got inf"),
+    (_GEMINI, "attempts: many", "params.attempts", "expected a whole number >= 1, got 'many'"),
+    (_OPENAI, "timeout_s: 0", "params.timeout_s", "expected a number of seconds above 0, got 0"),
+    (_OPENAI, "max_retries: '3'", "params.max_retries", "expected a whole number >= 0, got '3'"),
+    (_OPENAI, "nested_extra_body: 'false'", "params.nested_extra_body", "expected true or false, got 'false'"),
+    (_OPENAI, "modalities: 'no'", "params.modalities", "expected true or false, got 'no'"),
 ]
 
 
 @pytest.mark.parametrize(("head", "param", "field", "message"), WRONG_VALUES,
                          ids=[f"{i}-{c[2]}" for i, c in enumerate(WRONG_VALUES)])
-def test_a_local_cards_param_of_the_wrong_kind_is_refused_naming_file_and_field(tmp_path, head, param, field,
+def test_a_cards_param_of_the_wrong_kind_is_refused_naming_file_and_field(tmp_path, head, param, field,
                                                                                message):
     path = tmp_path / "broken.yaml"
     body = f"params: {param}\n" if param.startswith("{") else f"params:\n  {param}\n"
@@ -69,6 +80,8 @@ def test_a_local_cards_param_of_the_wrong_kind_is_refused_naming_file_and_field(
     _JANUS + "params: {fast: false}\n",
     _EMU3 + "params: {positive_prompt: '', negative_prompt: ugly}\n",
     "family: tiny\ndescription: d\ncapabilities: [understand]\nparams: {base: janus, seed: 3}\n",
+    _GEMINI + "params: {timeout_s: 20, attempts: 1}\n",
+    _OPENAI + "params: {timeout_s: 2.5, max_retries: 0, nested_extra_body: true, modalities: false}\n",
 ])
 def test_the_right_kinds_of_values_still_load(tmp_path, text):
     path = tmp_path / "ok.yaml"
