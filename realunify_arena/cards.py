@@ -317,6 +317,55 @@ class _CardFile(BaseModel):
             for key in self.params:
                 if key not in known:
                     raise _FieldError(f"params.{key}", f"{who} reads no such setting; expected some of {sorted(known)}")
+        rules = _PARAM_VALUES if known is not None else _REMOTE_PARAM_VALUES
+        for key, value in self.params.items():
+            rule = rules.get(key)
+            if rule is not None and not rule[0](value):
+                raise _FieldError(f"params.{key}", f"expected {rule[1]}, got {_show(value)}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _argument_name(value: Any) -> bool:
+    return isinstance(value, str) and value.isidentifier()
+
+
+# The value each remote family's (openai, gemini) numeric and on/off ``params`` take; the rest are read and
+# checked by their adapter. ``timeout_s: soon`` failed each run with "could not convert string to float";
+# ``nested_extra_body: 'false'`` was true to ``bool``.
+_REMOTE_PARAM_VALUES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "timeout_s": (lambda v: _number(v) and 0 < v < float("inf"), "a number of seconds above 0"),
+    "max_retries": (lambda v: _whole(v) and v >= 0, "a whole number >= 0"),
+    "attempts": (lambda v: _whole(v) and v >= 1, "a whole number >= 1"),
+    "nested_extra_body": (lambda v: isinstance(v, bool), "true or false"),
+    "modalities": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+# The value each local family's ``params`` key takes (``Family.params``; limits, variant and base are checked
+# where they are read). Without these a slip changed nothing, silently (``guidance_arg`` misspelt dropped the
+# guidance; ``fast: 'false'`` is true to ``bool``; ``edit_size: inputs`` made edits at the card's size), or
+# failed every run with an unrelated TypeError (``call_kwargs: negative_prompt``).
+_PARAM_VALUES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "memory_gb": (lambda v: _number(v) and v > 0, "a number of GB above 0"),
+    "text_top_k": (lambda v: _whole(v) and v >= 0, "a whole number >= 0"),
+    "text_top_p": (lambda v: _number(v) and 0 < v <= 1, "a number above 0 and at most 1"),
+    "fast": (lambda v: isinstance(v, bool), "true or false"),
+    "seed": (_whole, "a whole number"),
+    "positive_prompt": (lambda v: isinstance(v, str), "a string"),
+    "negative_prompt": (lambda v: isinstance(v, str), "a string"),
+    "edit_size": (lambda v: v in ("input", "card"), "'input' or 'card'"),  # keep the input's size, or the card's
+    "guidance_arg": (_argument_name, "the name of the pipeline's guidance argument (as true_cfg_scale)"),
+    "call_kwargs": (lambda v: isinstance(v, dict) and all(map(_argument_name, v)),
+                    "a map of the pipeline's argument names to values (as {negative_prompt: ' '})"),
+    "edit_call_kwargs": (lambda v: isinstance(v, dict) and all(map(_argument_name, v)),
+                         "a map of the pipeline's argument names to values (as {img_guidance_scale: 1.6})"),
+}
 
 
 def _yaml_number_hint(value: object, real: bool) -> str:

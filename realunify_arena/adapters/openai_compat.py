@@ -399,7 +399,30 @@ def _checked(card: ModelCard, where: str, reply: R) -> R:
         message = error.get("message", error) if isinstance(error, dict) else error
         raise RuntimeError(f"{where}: the endpoint answered HTTP 200 with an error: "
                            f"{error_line(str(message), card.api_key_env)}")
+    _check_shape(card, where, reply)
     return reply
+
+
+def _check_shape(card: ModelCard, where: str, reply) -> None:
+    """Refuse a reply whose answer fields are of another kind than the API's: a chat completion's ``choices``
+    and an images reply's ``data`` are lists of objects, each image's ``b64_json`` a base64 string (OpenAI's
+    API reference). The client builds the reply without checking, so a ``choices`` given as a map or a list of
+    strings failed later with a parser's bare exception ("KeyError: 0", "'str' object has no attribute
+    'message'"). Absent or null fields are left to the readers, which say what is missing.
+
+    Raises:
+        RuntimeError: naming the card, the endpoint and the field, quoting the start of what came."""
+    declared = getattr(type(reply), "model_fields", {})  # a reply type's own fields, not a server's extra ones
+    for field in ("choices", "data"):
+        items = getattr(reply, field, None) if field in declared else None
+        if items is not None and not (isinstance(items, list) and all(hasattr(i, "model_dump") for i in items)):
+            raise RuntimeError(f"{where}: the reply's '{field}' is not a list of objects, as the API answers; got "
+                               f"{_shown(card, reply)}")
+    for item in (getattr(reply, "data", None) if "data" in declared else None) or []:
+        data = getattr(item, "b64_json", None)
+        if data is not None and not isinstance(data, str):
+            raise RuntimeError(f"{where}: the reply's 'b64_json' is not a base64 string: "
+                               f"{error_line(repr(data), card.api_key_env, 60)}")
 
 
 def _error_of(value) -> object:

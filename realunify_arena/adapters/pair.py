@@ -46,6 +46,9 @@ class PairAdapter(LocalAdapter):
                 self._load_vlm(checkpoint)
             else:
                 self._load_pipeline(checkpoint)
+        for capability in (Capability.GENERATE, Capability.EDIT):
+            if capability in card.capabilities and capability not in self.parts:
+                self._check_pipeline_settings(self._pipeline(capability), capability)
 
     def _load_vlm(self, checkpoint: str) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -66,6 +69,35 @@ class PairAdapter(LocalAdapter):
             pipeline = DiffusionPipeline.from_pretrained(checkpoint, dtype=self.dtype, variant=self.variant)
             self.loaded[key] = pipeline.to(self.device)
             self.loaded[key].set_progress_bar_config(disable=True)
+
+    def _check_pipeline_settings(self, pipeline, capability: Capability) -> None:
+        """Refuse card settings ``pipeline`` would not take, before any run: ``params.guidance_arg`` (a name the
+        pipeline does not take was filtered out of every call, so the card's guidance silently never reached it),
+        and each ``params.call_kwargs`` (and, for an edit, ``params.edit_call_kwargs``) name the pipeline does not
+        take (every run failed with "__call__() got an unexpected keyword argument") or value of another kind
+        than the argument's default (a number, true/false, a string: the text '2.5' reached the pipeline).
+
+        Raises:
+            CardError: naming the card's file, the field, the pipeline class and what it takes."""
+        parameters = inspect.signature(pipeline.__call__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return
+        pipeline_name = type(pipeline).__name__
+        taken = ", ".join(sorted(parameters))
+        settings = [("params.guidance_arg", self.card.params["guidance_arg"], None)] \
+            if "guidance_arg" in self.card.params else []
+        fields = ("call_kwargs", "edit_call_kwargs") if capability is Capability.EDIT else ("call_kwargs",)
+        settings += [(f"params.{field}.{name}", name, value) for field in fields
+                     for name, value in self.card.params.get(field, {}).items()]
+        for field, name, value in settings:
+            if name not in parameters:
+                raise CardError(f"{self.card.path}: field '{field}': {pipeline_name} takes no argument {name!r}; "
+                                f"it takes {taken}")
+            default = parameters[name].default
+            kind = _value_kind(default)
+            if value is not None and kind is not None and _value_kind(value) != kind:
+                raise CardError(f"{self.card.path}: field '{field}': {pipeline_name} takes {kind[1]} (default "
+                                f"{default!r}), got {brief(value)}")
 
     def _pipeline(self, capability: Capability):
         return self.loaded[f"pipeline:{checkpoint_for(self.card, capability)}"]
@@ -218,6 +250,19 @@ def chat_messages(images: list[Image.Image], text: str, system_prompt: str | Non
     content.append({"type": "text", "text": text})
     system = [{"role": "system", "content": [{"type": "text", "text": system_prompt}]}] if system_prompt else []
     return [*system, {"role": "user", "content": content}]
+
+
+def _value_kind(value: object) -> tuple[str, str] | None:
+    """The kind of a pipeline argument's default as (kind, in words), for the kinds a card's YAML can give: a
+    number (int or float, a bool is not one), true/false, a string; None for any other default (None, a list,
+    a tensor), which is not checked."""
+    if isinstance(value, bool):
+        return "bool", "true or false"
+    if isinstance(value, (int, float)):
+        return "number", "a number"
+    if isinstance(value, str):
+        return "str", "a string"
+    return None
 
 
 def _text_param(card: ModelCard, key: str) -> str | None:

@@ -95,6 +95,31 @@ def _one_line_without_key(error: BaseException, *names: str) -> str:
 # --- HTTP 200 that is not an answer ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("capability, dialect, body, expected", [
+    # OpenAI's chat completion: ``choices`` is a list of choice objects; the images API: ``data`` a list of
+    # image objects whose ``b64_json`` is a base64 string. Before: KeyError: 0, "'str' object has no attribute
+    # 'message'", "'str' object has no attribute 'b64_json'", "'int' object has no attribute 'startswith'"
+    ("understand", "chat", {"choices": {"0": {"message": {"content": "yes"}}}}, "'choices' is not a list of objects"),
+    ("understand", "chat", {"choices": ["yes"]}, "'choices' is not a list of objects"),
+    ("generate", "chat", {"choices": [None]}, "'choices' is not a list of objects"),
+    ("generate", "images", {"created": 0, "data": {"b64_json": "AAAA"}}, "'data' is not a list of objects"),
+    ("generate", "images", {"created": 0, "data": ["AAAA"]}, "'data' is not a list of objects"),
+    ("edit", "images", {"created": 0, "data": [{"b64_json": 123}]}, "'b64_json' is not a base64 string: 123"),
+])
+def test_an_openai_200_of_another_shape_is_one_line_naming_the_field(tmp_path, server, capability, dialect, body,
+                                                                     expected):
+    server.answer = lambda h: h.reply(200, body)
+    adapter = _adapter(tmp_path, server, dialect=dialect, modalities=True)
+    with pytest.raises(RuntimeError) as failed:
+        if capability == "understand":
+            adapter.understand([], "What is shown?", adapter.card.defaults)
+        elif capability == "generate":
+            adapter.generate("a red cube", adapter.card.defaults)
+        else:
+            adapter.edit(Image.new("RGB", (16, 16)), "make it blue", adapter.card.defaults)
+    _one_line_without_key(failed.value, "openai-stand-in", expected)
+
+
 @pytest.mark.parametrize("body, expected", [
     (_chat(None), "no text"),                                                        # content null
     ({"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": []}, "no choices"),
