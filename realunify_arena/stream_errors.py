@@ -10,12 +10,21 @@ against the launched app; on the call route the visitor also got a broken chunke
 
 ``QuietStreams`` (ASGI middleware) keeps Gradio's answer for the page's client (200, the same event and
 ``session_not_found`` flag) but says what happened in ``NOT_FOUND``, and ends the stream cleanly instead of
-letting the re-raised 404 reach the server's log. Any other error passes unchanged.
+letting the re-raised 404 reach the server's log.
+
+A second case of the same kind: two streams open for one session (two tabs sharing a session hash, a
+reconnect, a script) and both left while they wait. Each cancelled stream's clean-up runs ``del
+pending_messages_per_session[session_hash]``; the first removes the session (and cleans its events), the
+second raises ``KeyError(session_hash)`` and uvicorn logged it at ERROR with a ~100-line traceback, once per
+extra stream, as often as a visitor liked. The visitor has gone and the session was cleaned once, so
+``QuietStreams`` ends such a stream with one INFO line. Any other error passes unchanged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from pathlib import Path
 
 from gradio.route_utils import API_PREFIX
 from starlette.exceptions import HTTPException
@@ -25,6 +34,7 @@ from realunify_arena.asgi import route_path
 NOT_FOUND = ("session not found: nothing is pending for this session_hash or event_id (it finished, was"
              f" cancelled, or never joined); join the queue first with POST {API_PREFIX}/queue/join")
 _GRADIO_404 = "404: Not Found"
+log = logging.getLogger(__name__)
 
 
 def _streams(path: str) -> bool:
@@ -64,9 +74,22 @@ def _is_stream_404(error: BaseException) -> bool:
     return isinstance(cause, HTTPException) and cause.status_code == 404
 
 
+def _is_second_cleanup(error: BaseException) -> bool:
+    """Gradio's clean-up of a left stream whose session another stream of it had already cleaned: a
+    ``KeyError`` raised by the ``del`` in ``gradio/routes.py``'s ``sse_stream`` itself (its innermost frame)."""
+    if not isinstance(error, KeyError) or error.__traceback__ is None:
+        return False
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return code.co_name == "sse_stream" and Path(code.co_filename).parts[-2:] == ("gradio", "routes.py")
+
+
 class QuietStreams:
     """ASGI middleware: on Gradio's event-stream routes, the not-found event says ``NOT_FOUND`` and the 404
-    Gradio re-raises after it ends the stream quietly; every other request and error passes unchanged."""
+    Gradio re-raises after it ends the stream quietly, as does the clean-up of a second stream of one session
+    that the visitor left (``_is_second_cleanup``); every other request and error passes unchanged."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -75,7 +98,13 @@ class QuietStreams:
         if scope["type"] != "http" or scope.get("method") != "GET" or not _streams(route_path(scope).rstrip("/")):
             await self.app(scope, receive, send)
             return
-        started = ended = False
+        started = ended = left = False
+
+        async def receiving():
+            nonlocal left
+            message = await receive()
+            left = left or message["type"] == "http.disconnect"
+            return message
 
         async def sending(message) -> None:
             nonlocal started, ended
@@ -87,8 +116,12 @@ class QuietStreams:
             await send(message)
 
         try:
-            await self.app(scope, receive, sending)
+            await self.app(scope, receiving, sending)
         except Exception as error:
+            if started and left and _is_second_cleanup(error):
+                log.info("an event stream of a session another stream had already closed was left; nothing to "
+                         "clean up")
+                return  # the visitor has gone: nothing more can be sent
             if not (started and _is_stream_404(error)):
                 raise
             if not ended:

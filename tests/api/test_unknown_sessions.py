@@ -15,9 +15,11 @@ logged a ``KeyError``, ``FnIndexInferError`` or ``TypeError`` traceback at ERROR
 from __future__ import annotations
 
 import json
+import socket
 
 import httpx
 import pytest
+from queue_calls import fn_index
 
 
 pytestmark = pytest.mark.slow
@@ -173,3 +175,47 @@ def test_gradio_s_monitoring_dashboard_is_off_and_a_visitor_prints_nothing_to_th
         assert answer.status_code in (403, 404), (path, answer.status_code, answer.text[:200])
     out, err = capfd.readouterr()
     assert "Monitoring URL" not in out + err
+
+
+
+@pytest.mark.parametrize("route", ["queue", "call"])
+def test_two_streams_of_one_session_left_together_log_no_error(app, route):
+    """Two event streams open for one session (``queue/data``: two tabs sharing a session hash, a reconnect, a
+    script; ``call/<api>/<event_id>``: the same event's stream asked for twice) and both left while they wait:
+    Gradio's clean-up of the second found the session already cleaned by the first and uvicorn logged
+    "Exception in ASGI application" with ``KeyError: '<session>'`` (measured on both routes: one ~100-line
+    traceback per extra stream, at will). Now ended quietly; the session is cleaned once."""
+    http, session = app["http"], f"twostreams27e{route}"
+    if route == "queue":
+        vote = fn_index(app["url"], "vote")
+        for _ in range(2):  # two events, read to their end below: the session stays in Gradio's pending table
+            joined = http.post("gradio_api/queue/join",
+                               json={"data": ["x", "A"], "fn_index": vote, "session_hash": session})
+            assert joined.status_code == 200, joined.text
+        path = f"/gradio_api/queue/data?session_hash={session}"
+    else:
+        called = http.post("gradio_api/call/vote", json={"data": ["x", "A"]})
+        assert called.status_code == 200, called.text
+        path = f"/gradio_api/call/vote/{called.json()['event_id']}"
+    with http.stream("GET", path) as stream:
+        assert [line for line in stream.iter_lines() if line], "the event's own stream said nothing"
+    before = len(app["errors"])
+    host, port = httpx.URL(app["url"]).host, httpx.URL(app["url"]).port
+    waiting = []
+    for _ in range(3):  # each waits for a message that never comes
+        sock = socket.create_connection((host, port))
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert sock.recv(64).startswith(b"HTTP/1.1 200"), "the stream did not start"
+        waiting.append(sock)
+    for sock in waiting:
+        sock.close()
+    for _ in range(100):  # until the server has let the session go (a stream of it then says not found)
+        try:
+            text = http.get(path.lstrip("/"), timeout=0.3).text
+            if "session_not_found" in text or "session not found" in text:
+                break
+        except httpx.ReadTimeout:  # still pending: this stream waits too, and is left like the others
+            pass
+    else:
+        pytest.fail("the left streams' session was never let go")
+    assert app["errors_since"](before) == []
