@@ -456,9 +456,9 @@ class Arena:
                 raise VoteRefused("this battle already has a vote; each battle takes one vote")
             undelivered = [s for s in ("A", "B") if battle[f"delivered_{s.lower()}_at"] is None]
             if undelivered:
-                raise VoteRefused(f"side {' and '.join(undelivered)} has not been shown: still running, or it"
-                                  " failed; a battle takes a vote once both outputs are on screen (after a"
-                                  " failed side, start a new battle)")
+                raise VoteRefused(f"{_sides(undelivered)} not been shown: still running, or it failed; a battle"
+                                  " takes a vote once both outputs are on screen (after a failed side, start a new"
+                                  " battle)")
             self._check_rate(voter, self.store.count_votes_since, self.max_votes, self.window_seconds, "votes",
                              VoteRefused)
             return (battle, *self.store.insert_vote(battle_id, voter, choice))
@@ -595,8 +595,14 @@ def _copied_vote_problem(row: Mapping, vote: Mapping) -> str | None:
         return f"vote voter {brief(vote.get('voter'))}: expected a non-empty text"
     undelivered = [s for s in ("A", "B") if row.get(f"delivered_{s.lower()}_at") is None]
     if undelivered:
-        return f"a vote, but side {' and '.join(undelivered)} was never shown (a battle takes a vote once both are)"
+        return f"a vote, but {_sides(undelivered, 'was', 'were')} never shown (a battle takes a vote once both are)"
     return timestamp_problem(vote.get("created_at"), "vote created_at")
+
+
+def _sides(sides: list[str], one: str = "has", both: str = "have") -> str:
+    """``sides`` (["A"], ["B"] or ["A", "B"]) as a sentence's subject with its verb: "side B has", "sides A and B
+    have"."""
+    return f"sides A and B {both}" if len(sides) == 2 else f"side {sides[0]} {one}"
 
 
 def _check_ids(battle_id: str, session_id: str, error: type[BattleError]) -> None:

@@ -159,7 +159,7 @@ def test_votes_before_both_outputs_were_shown_are_refused(app):
     battle_id = arena.new_battle(c.session_hash, "hf:someone", run["instance_uid"], "bundled", "tiny-pair:direct",
                                  "tiny-pair:stepwise", "direct_vs_stepwise")
     before = counts(store)
-    assert "side A and B has not been shown:" in refusal(c, battle_id, "A", api_name="/vote")
+    assert "sides A and B have not been shown:" in refusal(c, battle_id, "A", api_name="/vote")
     runs = {r["mode"]: r["id"] for r in store.runs(dataset="bundled", model="tiny-pair")
             if r["instance_uid"] == run["instance_uid"]}
     arena.deliver(battle_id, c.session_hash, "A", runs["direct"])

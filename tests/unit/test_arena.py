@@ -114,7 +114,7 @@ def test_second_vote_on_a_battle_is_refused_and_the_first_is_kept(arena, store):
 def test_vote_before_both_outputs_were_delivered_is_refused(arena, store):
     battle = arena.new_battle("s1", "hf:alice", UID, "bundled", "m1:direct", "m2:direct",
                               "model_vs_model")
-    with pytest.raises(VoteRefused, match="side A and B has not been shown"):
+    with pytest.raises(VoteRefused, match="sides A and B have not been shown"):
         arena.vote(battle, "s1", "hf:alice", "A")
     arena.deliver(battle, "s1", "A", save_run(store, "m1:direct"))
     with pytest.raises(VoteRefused, match="side B has not been shown"):
