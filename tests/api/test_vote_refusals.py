@@ -151,7 +151,7 @@ def test_vote_before_both_outputs_were_shown_is_refused(app, connect):
     voter = arena.voter_id(None, c.session_hash, {})
     battle = arena.new_battle(c.session_hash, voter, app["uid"], app["dataset"], *SYSTEMS, "model_vs_model")
     before = vote_count(app)
-    assert "has not been shown:" in refusal(c, battle)
+    assert "sides A and B have not been shown:" in refusal(c, battle)
     assert vote_count(app) == before
 
 
