@@ -62,6 +62,7 @@ import numpy as np
 
 from realunify_arena.arena import KIND_LABELS
 from realunify_arena.judge import ANSWER_PARSER
+from realunify_arena.spreadsheet import safe_row
 from realunify_arena.store import Store
 
 BASE = 1000.0
@@ -748,22 +749,12 @@ def markdown_name(name: str) -> str:
     return markdown_text(name if plain else ascii(name))
 
 
-# What a spreadsheet reads as a formula at a cell's start (OWASP, "CSV Injection"): a name from a votes file
-# ("=HYPERLINK(...)", "@SUM(1)") would run when the CSV is opened. Such a text cell gets a leading apostrophe, which
-# spreadsheets show as text; numbers (a negative rating bound) are left alone.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_TEXT_FIELDS = ("system", "note")
-
-
-def spreadsheet_safe(text: str) -> str:
-    """``text`` as a CSV text cell a spreadsheet shows as text: prefixed with ``'`` where it starts like a
-    formula (``_FORMULA_START``, OWASP's CSV injection advice), else unchanged."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+_TEXT_FIELDS = ("system", "note")  # ``spreadsheet.safe_row``'s fields of a board's CSV row
 
 
 def boards_csv(boards: list[Board]) -> str:
     """The boards as CSV (``CSV_FIELDS``, one row per system). Names are written as read, except that a text cell
-    starting like a spreadsheet formula gets a leading ``'`` (``spreadsheet_safe``); ``--format json`` keeps every
+    starting like a spreadsheet formula gets a leading ``'`` (``spreadsheet.spreadsheet_safe``); ``--format json`` keeps every
     name exactly."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
@@ -771,7 +762,7 @@ def boards_csv(boards: list[Board]) -> str:
     for board in boards:
         for r in board.rows:
             row = {"track": board.track, "kind": board.kind, **{k: r[k] for k in CSV_FIELDS[2:]}}
-            writer.writerow(row | {k: spreadsheet_safe(row[k]) for k in _TEXT_FIELDS if isinstance(row[k], str)})
+            writer.writerow(safe_row(row, _TEXT_FIELDS))
     return out.getvalue()
 
 
