@@ -42,6 +42,7 @@ from realunify_arena.benchmark.schema import CATEGORIES, UEG_TASKS
 from realunify_arena.reporting import stored_outcome, system_labels
 from realunify_arena.scoring import MODES, percent, round_half_up, score_systems
 from realunify_arena.shown import counted
+from realunify_arena.spreadsheet import safe_row
 from realunify_arena.trace import Status
 
 ALL = "all"  # the scope of a row over every UEG category
@@ -333,13 +334,18 @@ def records(comparison: Comparison) -> list[dict]:
     return out
 
 
+TEXT_FIELDS = ("dataset", "judge_a", "judge_b", "model", "judge")  # names (``spreadsheet.safe_row``)
+
+
 def write_csv(comparisons: Iterable[Comparison], path: Path) -> Path:
+    """``records`` of ``comparisons`` as CSV at ``path``; a name that starts like a spreadsheet formula is written
+    as text (``spreadsheet.safe_row``), as ``write_json`` keeps it exactly."""
     rows = [r for c in comparisons for r in records(c)]
     with durable.open_text(path) as f:  # replaces the previous file only once written whole
         writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or ["kind"],
                                 restval="")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(safe_row(r, TEXT_FIELDS) for r in rows)
     return path
 
 

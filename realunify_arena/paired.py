@@ -51,6 +51,7 @@ from realunify_arena import durable
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS
 from realunify_arena.reporting import judged_runs
 from realunify_arena.scoring import round_half_up
+from realunify_arena.spreadsheet import safe_row
 from realunify_arena.trace import Status
 
 ALPHA = 0.05  # family-wise error rate of Holm's correction, and 1 - the interval's confidence
@@ -503,12 +504,17 @@ def records(analysis: Analysis) -> list[dict]:
              "significant": r.significant, "interval": interval_label(analysis.rounds)} for r in analysis.rows]
 
 
+TEXT_FIELDS = ("dataset", "judge", "model")  # the names in a CSV row (``spreadsheet.safe_row``)
+
+
 def write_csv(analyses: Iterable[Analysis], path: Path) -> Path:
+    """``records`` of ``analyses`` as CSV at ``path``; a name that starts like a spreadsheet formula is written as
+    text (``spreadsheet.safe_row``), as ``write_json`` keeps it exactly."""
     rows = [r for a in analyses for r in records(a)]
     with durable.open_text(path) as f:  # replaces the previous file only once written whole
         writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or ["model"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(safe_row(r, TEXT_FIELDS) for r in rows)
     return path
 
 

@@ -19,14 +19,16 @@ rank must not contradict the ratings beside it); and intervals are compared only
 votes link both ways (the same strongly connected group), so parts that never met rank none of each other.
 
 Priors. A tiny ridge (``RIDGE`` on theta) keeps the fit defined; with it the point ratings match FastChat's
-and choix's maximum-likelihood fits. A system that won every vote in its fit ("never lost") or lost every
-one ("never won") has no finite maximum-likelihood rating; it is flagged and given one virtual tie against
-a 1000-rated reference (``PRIOR_TIES``), which keeps it finite: a single win over a 1000-rated system
-places it at 1191. The prior moves no other system: as in the limit of FastChat's fit, where the flagged
-systems run off to infinity, the others are fitted on the votes among themselves, then the flagged ones are
-placed against them held fixed, each flagged group as a whole (its spread from its members' votes among
-themselves; a tie per member). Where setting the flagged systems aside leaves another system never lost or
-never won (one between the two), it is flagged in turn, and its note names the ones set aside. A group of systems that met no one else ("unconnected") has a finite spread, which is
+and choix's maximum-likelihood fits (within 0.001 points where those are finite: a larger ridge, 1e-4, pulled a
+sparse board's ratings, spread over 500 points by a dozen votes, up to 0.9 points towards 1000). A system that
+won every vote in its fit ("never lost") or lost every one ("never won") has no finite maximum-likelihood
+rating; it is flagged and given one virtual tie against a 1000-rated reference (``PRIOR_TIES``), which keeps it
+finite: a single win over a 1000-rated system places it at 1191. The prior moves no other system: as in the
+limit of FastChat's fit, where the flagged systems run off to infinity, the others are fitted on the votes among
+themselves, then the flagged ones are placed against them held fixed, each flagged group as a whole (its
+spread from its members' votes among themselves; a tie per member). Where setting the flagged systems aside
+leaves another system never lost or never won (one between the two), it is flagged in turn, and its note names
+the ones set aside. A group of systems that met no one else ("unconnected") has a finite spread, which is
 kept as the votes give it (no prior); only its level is a convention: it averages 1000, where FastChat's
 unpenalised fit, started at 0, leaves each connected part.
 
@@ -62,12 +64,13 @@ import numpy as np
 
 from realunify_arena.arena import KIND_LABELS
 from realunify_arena.judge import ANSWER_PARSER
+from realunify_arena.spreadsheet import safe_row
 from realunify_arena.store import Store
 
 BASE = 1000.0
 SCALE = 400.0 / math.log(10.0)
 OUTCOME = {"A": 1.0, "B": 0.0, "tie": 0.5, "both_bad": 0.5}  # P(A wins) each choice stands for
-RIDGE = 1e-4  # on theta; twice this is choix's ``alpha`` for the same fit
+RIDGE = 1e-8  # on theta; twice this is choix's ``alpha`` for the same fit (module docstring: why this small)
 PRIOR_TIES = 1.0  # virtual ties against a 1000-rated reference for a system that never lost or never won
 PRIOR_TEXT = "one virtual tie against a 1000-rated reference"
 CONVENTION_TEXT = "its group is set to average 1000, a convention: no vote links it to the others"
@@ -315,7 +318,10 @@ class _Pairs:
                 if ok.all():
                     break
                 t = np.where(ok, t, t / 2)
+            done = f - f_new <= 1e-13 * (1.0 + np.abs(f))  # per round: no decrease left to make
             theta, f = candidate, f_new
+            if done.all():  # (steps along a flat direction, which only the tiny ridge holds, change nothing)
+                break
         return theta
 
 
@@ -748,30 +754,20 @@ def markdown_name(name: str) -> str:
     return markdown_text(name if plain else ascii(name))
 
 
-# What a spreadsheet reads as a formula at a cell's start (OWASP, "CSV Injection"): a name from a votes file
-# ("=HYPERLINK(...)", "@SUM(1)") would run when the CSV is opened. Such a text cell gets a leading apostrophe, which
-# spreadsheets show as text; numbers (a negative rating bound) are left alone.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_TEXT_FIELDS = ("system", "note")
-
-
-def spreadsheet_safe(text: str) -> str:
-    """``text`` as a CSV text cell a spreadsheet shows as text: prefixed with ``'`` where it starts like a
-    formula (``_FORMULA_START``, OWASP's CSV injection advice), else unchanged."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+_TEXT_FIELDS = ("system", "note")  # ``spreadsheet.safe_row``'s fields of a board's CSV row
 
 
 def boards_csv(boards: list[Board]) -> str:
     """The boards as CSV (``CSV_FIELDS``, one row per system). Names are written as read, except that a text cell
-    starting like a spreadsheet formula gets a leading ``'`` (``spreadsheet_safe``); ``--format json`` keeps every
-    name exactly."""
+    starting like a spreadsheet formula gets a leading ``'`` (``spreadsheet.spreadsheet_safe``); ``--format json``
+    keeps every name exactly."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for board in boards:
         for r in board.rows:
             row = {"track": board.track, "kind": board.kind, **{k: r[k] for k in CSV_FIELDS[2:]}}
-            writer.writerow(row | {k: spreadsheet_safe(row[k]) for k in _TEXT_FIELDS if isinstance(row[k], str)})
+            writer.writerow(safe_row(row, _TEXT_FIELDS))
     return out.getvalue()
 
 

@@ -35,6 +35,7 @@ from realunify_arena.official_results import (FROM_SCORE_FIELD, RUN_FIELDS, Resu
 from realunify_arena.reasoning import cut_while_reasoning
 from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
+from realunify_arena.spreadsheet import safe_row
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, System, model_name_problem
 from realunify_arena.trace import Status, StepRole
 from realunify_arena.shown import counted
@@ -159,13 +160,18 @@ def records(report: Report) -> list[dict]:
     return out
 
 
+TEXT_FIELDS = ("dataset", "judge", "model")  # the names in a CSV row (``spreadsheet.safe_row``)
+
+
 def write_csv(reports: Iterable[Report], path: Path) -> Path:
+    """``records`` of ``reports`` as CSV at ``path`` (replaced once written whole); a name that starts like a
+    spreadsheet formula is written as text (``spreadsheet.safe_row``), as ``write_json`` keeps it exactly."""
     rows = [r for report in reports for r in records(report)]
     fields = list(dict.fromkeys(k for r in rows for k in r))
     with durable.open_text(path) as f:  # replaces the previous file only once written whole
         writer = csv.DictWriter(f, fieldnames=fields, restval="")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(safe_row(r, TEXT_FIELDS) for r in rows)
     return path
 
 

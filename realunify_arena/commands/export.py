@@ -24,6 +24,7 @@ from pathlib import Path
 from realunify_arena import durable
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
+from realunify_arena.spreadsheet import safe_row
 from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged,
                                                out_file, out_folder, store_at)
 
@@ -34,6 +35,9 @@ VOTE_FIELDS = ("vote_id", "created_at", "battle_id", "kind", "track", "dataset",
                *FASTCHAT_FIELDS)
 # ``flagged``: why the battle gave a system away before the vote (null when not): kept, but not rated.
 # ``winner`` and FASTCHAT_FIELDS: FastChat's battle fields (the module docstring), so its rating reads the export.
+# The CSV's fields that carry names or text from outside (a dataset is named after the folder its results came from):
+# one starting like a spreadsheet formula is written as text (``spreadsheet.safe_row``); JSON keeps them exactly.
+CSV_TEXT_FIELDS = ("dataset", "instance_uid", "system_a", "system_b", "flagged", "model_a", "model_b")
 
 
 EXAMPLE = "python -m realunify_arena export votes --format csv --out votes.csv"
@@ -137,7 +141,7 @@ def run_votes(args) -> int:
         if args.format == "csv":
             writer = csv.DictWriter(out, fieldnames=VOTE_FIELDS)
             writer.writeheader()
-            writer.writerows(lines)
+            writer.writerows(safe_row(line, CSV_TEXT_FIELDS) for line in lines)
         elif args.format == "json":  # an array, as FastChat's clean_battle file: pd.read_json reads it
             out.write("[\n" + ",\n".join(json.dumps(line) for line in lines) + ("\n]\n" if lines else "]\n"))
         else:

@@ -12,7 +12,7 @@ from PIL import Image
 from dataclasses import astuple
 
 from realunify_arena.arena import Arena
-from realunify_arena.ratings import SCALE, board_table, judge_agreement, leaderboard, rate
+from realunify_arena.ratings import RIDGE, SCALE, board_table, judge_agreement, leaderboard, rate
 from realunify_arena.store import Store
 from realunify_arena.systems import System
 from realunify_arena.trace import Step, StepRole, Trace
@@ -53,7 +53,7 @@ def test_point_estimates_match_choix_on_the_same_data():
             data += [(b, a), (b, a)]
         else:
             data += [(a, b), (b, a)]
-    theirs = choix.opt_pairwise(len(systems), data, alpha=2e-4)  # twice our ridge, like the likelihood
+    theirs = choix.opt_pairwise(len(systems), data, alpha=2 * RIDGE)  # twice our ridge, like the likelihood
     theirs = theirs - theirs.mean()
     ours = np.array([(board[s] - 1000.0) / SCALE for s in systems])
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
@@ -877,7 +877,7 @@ def test_the_prior_of_a_never_lost_and_a_never_won_system_moves_none_of_the_othe
     to a once). The core keeps its own votes' maximum-likelihood spread (FastChat's fit on the core alone, and
     the limit of FastChat's fit on all votes); x and y are then placed against the core held fixed, under one
     virtual tie each at the reference (the core's mean, where the ridge centres it): x solves
-    sum (1 - s(x - t_k)) + (1/2 - s(x)) - 2e-4 x = 0, y likewise, by bisection."""
+    sum (1 - s(x - t_k)) + (1/2 - s(x)) - 2 RIDGE x = 0, y likewise, by bisection."""
     votes = (CORE + _votes("x:direct", "a:direct", "A", 4) + _votes("b:direct", "x:direct", "B", 1)
              + _votes("y:direct", "c:direct", "B", 3) + _votes("a:direct", "y:direct", "A", 1))
     core = ["a:direct", "b:direct", "c:direct"]
@@ -892,8 +892,8 @@ def test_the_prior_of_a_never_lost_and_a_never_won_system_moves_none_of_the_othe
     def s(z):
         return 1 / (1 + math.exp(-z))
 
-    x = _bisect(lambda z: 4 * (1 - s(z - t["a:direct"])) + (1 - s(z - t["b:direct"])) + 0.5 - s(z) - 2e-4 * z)
-    y = _bisect(lambda z: -3 * s(z - t["c:direct"]) - s(z - t["a:direct"]) + 0.5 - s(z) - 2e-4 * z)
+    x = _bisect(lambda z: 4 * (1 - s(z - t["a:direct"])) + (1 - s(z - t["b:direct"])) + 0.5 - s(z) - 2 * RIDGE * z)
+    y = _bisect(lambda z: -3 * s(z - t["c:direct"]) - s(z - t["a:direct"]) + 0.5 - s(z) - 2 * RIDGE * z)
     assert ratings["x:direct"] == pytest.approx(mean + SCALE * x, abs=0.1)
     assert ratings["y:direct"] == pytest.approx(mean + SCALE * y, abs=0.1)
     assert board["x:direct"]["flag"] == "never lost" and board["y:direct"]["flag"] == "never won"
@@ -999,3 +999,26 @@ def test_the_leaderboard_command_says_from_the_store_what_the_tab_says_of_left_o
     assert main(["leaderboard", "--db", str(db), "--track", "GEU"]) == 0
     shown = capsys.readouterr().out
     assert "no votes yet" not in shown and "**UEG · two models, same mode**: 4 votes" in shown
+
+
+# a sparse board: 7 systems, 12 votes, every system in one strongly connected group (each won or tied against
+# the others through some chain), so FastChat's unpenalised fit is finite; found by a random search (hunt27f)
+SPARSE = (_votes("s0:direct", "s2:direct", "A", 1) + _votes("s1:direct", "s3:direct", "B", 1)
+          + _votes("s4:direct", "s3:direct", "B", 2) + _votes("s4:direct", "s1:direct", "both_bad", 1)
+          + _votes("s0:direct", "s2:direct", "both_bad", 1) + _votes("s0:direct", "s5:direct", "both_bad", 1)
+          + _votes("s5:direct", "s4:direct", "A", 1) + _votes("s3:direct", "s0:direct", "B", 1)
+          + _votes("s2:direct", "s4:direct", "B", 1) + _votes("s6:direct", "s5:direct", "tie", 1)
+          + _votes("s4:direct", "s2:direct", "tie", 1))
+
+
+def test_a_sparse_board_with_a_finite_maximum_likelihood_gets_fastchat_s_ratings():
+    """Many systems, few votes each, ratings spread over 560 points: the ridge that keeps the fit defined must
+    not pull them in. FastChat's fit (``_fastchat_mle``) within 0.1 points, issue 14's figure; and s6, whose only
+    vote tied s5, is rated exactly as s5 (its likelihood equation, 1/2 - sigmoid(t6 - t5) = 0, by hand). Before,
+    the ridge moved s1 by 0.45 and s6 by 0.62 points, and s6 sat 0.2 below s5."""
+    ours = {r["system"]: r["rating"] for r in rate(SPARSE, min_votes=0, rounds=0)}
+    theirs = _fastchat_mle(SPARSE)
+    assert max(theirs.values()) - min(theirs.values()) > 500
+    for system, rating in theirs.items():
+        assert ours[system] == pytest.approx(rating, abs=0.1), system
+    assert ours["s6:direct"] == pytest.approx(ours["s5:direct"], abs=0.01)

@@ -1,0 +1,102 @@
+"""Every CSV the commands write keeps a name that starts like a spreadsheet formula as text.
+
+A dataset is named after the folder its results came from (``import-results``: a third-party runner's folder), and
+``--judge-name`` is free text, so ``=HYPERLINK("x","y")`` or ``@SUM(1)`` can reach ``report.csv``,
+``judges.csv``, ``paired.csv``, ``score-official --csv`` and ``export votes --format csv``; a spreadsheet opening the
+file runs such a cell as a formula. ``leaderboard --format csv`` already kept its names as text; the other writers did
+not (hunt27f). The rule, written here from OWASP's "CSV Injection" page: a cell starting with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return is prefixed with an apostrophe, which spreadsheets show as text and do not run.
+A number (a negative Δ) is not text and stays a number; JSON keeps every name exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+from PIL import Image
+
+from realunify_arena.arena import Arena
+from realunify_arena.benchmark import load
+from realunify_arena.cli import main
+from realunify_arena.store import Store
+
+FORMULA = '=HYPERLINK("x","y")'  # the folder, so the dataset, of the imported results
+JUDGES = ("=1+1", "@SUM(1)")
+_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+
+
+def _runs_as(cell: str) -> bool:
+    """Whether a spreadsheet reads ``cell`` as a formula (OWASP's list of starting characters); a plain number or a
+    lone ``-`` (no value) is no formula."""
+    return cell[:1] in ("=", "+", "-", "@", "\t", "\r") and cell != "-" and not _NUMBER.fullmatch(cell)
+
+
+def _formula_cells(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return [cell for row in csv.reader(f) for cell in row if _runs_as(cell)]
+
+
+def _results(folder: Path, instances, reply) -> Path:
+    """UEG_direct.json and UEG_step.json of one image per instance, ``reply(question, stem)`` the judge's reply."""
+    folder.mkdir(parents=True)
+    Image.new("RGB", (16, 12), (10, 120, 200)).save(folder / "out.png")
+    for stem in ("UEG_direct", "UEG_step"):
+        entries = [{"index": i.index, "task_type": i.task_type, "prompt": i.prompt,
+                    "question_list": [{"question": q.question, "answer": q.answer, "judge_answer": reply(q, stem)}
+                                      for q in i.question_list],
+                    "generated_image": "out.png"} for i in instances]
+        (folder / f"{stem}.json").write_text(json.dumps(entries), encoding="utf-8")
+    return folder
+
+
+def test_names_starting_like_a_formula_are_text_in_every_csv_and_exact_in_the_json(tmp_path, capsys, monkeypatch):
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:6]
+    first = _results(tmp_path / "one" / FORMULA, instances, lambda q, stem: q.answer if stem == "UEG_direct" else "no")
+    second = _results(tmp_path / "two" / FORMULA, instances, lambda q, stem: "yes")
+    db = tmp_path / "s.db"
+    for folder, judge in ((first, JUDGES[0]), (second, JUDGES[1])):
+        assert main(["import-results", str(folder), "--model", "bagel", "--judge-name", judge, "--db", str(db)]) == 0
+    store = Store.open(db)
+    arena = Arena(store, max_votes=100)
+    direct, step = ({r["mode"]: r["id"] for r in store.runs() if r["instance_uid"] == instances[0].uid}[m]
+                    for m in ("direct", "stepwise"))
+    battle = arena.new_battle("s1", "hf:rater", instances[0].uid, FORMULA, "bagel:direct", "bagel:stepwise",
+                              "direct_vs_stepwise")
+    arena.deliver(battle, "s1", "A", direct)
+    arena.deliver(battle, "s1", "B", step)
+    arena.vote(battle, "s1", "hf:rater", "A")
+    store.close()
+    capsys.readouterr()
+
+    out = tmp_path / "reports"
+    assert main(["report", "--db", str(db), "--judge", JUDGES[0], "--out", str(out)]) == 0
+    assert main(["report", "--db", str(db), "--judge", JUDGES[0], "--paired", "--judges", ",".join(JUDGES),
+                 "--out", str(out)]) == 0
+    monkeypatch.chdir(first.parent)  # the folder named as given: the dataset of its scores
+    assert main(["score-official", FORMULA, "--csv", str(tmp_path / "scored.csv")]) == 0
+    assert main(["export", "votes", "--format", "csv", "--out", str(tmp_path / "votes.csv"), "--db", str(db)]) == 0
+    written = [out / "report.csv", out / "paired.csv", out / "judges.csv", tmp_path / "scored.csv",
+               tmp_path / "votes.csv"]
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        assert "'" + FORMULA.replace('"', '""') in text, path.name  # the dataset is there, as text
+        assert _formula_cells(path) == [], path.name
+    judges_csv = {cell for row in csv.reader(io.StringIO((out / "judges.csv").read_text())) for cell in row}
+    assert {"'" + j for j in JUDGES} <= judges_csv
+    paired_rows = list(csv.DictReader(io.StringIO((out / "paired.csv").read_text())))
+    assert any(r["delta"] and float(r["delta"]) < 0 for r in paired_rows)  # a negative Δ stays a number
+
+    # JSON keeps the names exactly
+    (report,) = json.loads((out / "report.json").read_text())
+    assert report["dataset"] == FORMULA and report["judge"] == JUDGES[0]
+    judges_json = json.loads((out / "judges.json").read_text())
+    assert {(r["judge_a"], r["judge_b"]) for r in judges_json[0]["agreement"]} == {JUDGES}
+    # the export is still read back as the votes it holds
+    capsys.readouterr()
+    assert main(["leaderboard", "--votes", str(tmp_path / "votes.csv"), "--format", "json", "--min-votes", "0"]) == 0
+    boards = json.loads(capsys.readouterr().out)
+    assert {r["system"] for b in boards for r in b["rows"]} == {"bagel:direct", "bagel:stepwise"}
