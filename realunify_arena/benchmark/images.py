@@ -327,9 +327,13 @@ MAX_PNG_CHUNKS = 100_000
 # bytes), and the most comment bytes among them. Pillow reads them in Python, joining a comment's sub-blocks and a
 # frame's comments one copy at a time, so the cost grows with the square of their count: a 1 MB file of 200,000
 # one-byte comments took 4.3 s, a 2.5 MB comment of 10,000 sub-blocks 4.9 s, a 10 MB one over a minute (upload27).
-# Real files hold a few extensions (loop count, transparency, XMP as ~100 sub-blocks a 4 KB packet) and a comment of
-# a line or two; at these limits Pillow needs well under 0.1 s.
-MAX_GIF_BLOCKS = 10_000
+# Other blocks cost it a pass of a loop each, in line with their number: 1,000,000 graphic control extensions (2
+# million blocks) took 0.75 s. Real files hold a few extensions (loop count, transparency) and a comment of a line or
+# two, and XMP: its packet is written raw (XMP specification part 3, 1.1.2), each byte that lands where a sub-block's
+# length would be read as one, a block per ~80 bytes of packet; a Photoshop packet grown by its document ancestors
+# to 1.4 MB is 17,500 blocks (a limit of 10,000 refused it). At this limit the walk needs ~0.3 s, Pillow under 0.4 s,
+# and an XMP packet as large as an upload (``MAX_UPLOAD_BYTES``) passes.
+MAX_GIF_BLOCKS = 1_000_000
 MAX_GIF_COMMENT = 2**16
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -406,8 +410,8 @@ def check_blocks(name: str, fp) -> None:
         (chunks, MAX_PNG_CHUNKS, f"a PNG of more than {MAX_PNG_CHUNKS:,} chunks is over the limit (real files hold a "
          "few dozen; reading them would take far longer than its size says); save it again as a PNG or JPEG"),
         (blocks, MAX_GIF_BLOCKS, f"a GIF of more than {MAX_GIF_BLOCKS:,} blocks before its first picture is over the "
-         "limit (real files hold a few; reading them would take far longer than its size says); save it again as a "
-         "GIF or PNG"),
+         "limit (real files hold a few, or some thousands in a large XMP packet; reading them would take far longer "
+         "than its size says); save it again as a GIF or PNG"),
         (comment, MAX_GIF_COMMENT, f"a GIF of more than {MAX_GIF_COMMENT:,} bytes of comments before its first "
          "picture is over the limit (reading them takes time that grows with their square); save it again without "
          "the comments, or as a PNG"),
