@@ -2030,7 +2030,7 @@ def _is_sqlite(path: Path) -> bool:
 # (not its id, which each store numbers itself), a battle with its runs' keys. ``{db}``: the attached database.
 _RUN_KEY = "{r}.dataset, {r}.instance_uid, {r}.model, {r}.mode, {r}.settings_key"
 _MERGED_ROWS = {
-    "runs": f"select {_RUN_KEY.format(r='r')}, r.status, r.pinned_at is not null from {{db}}.runs r",
+    "runs": f"select {_RUN_KEY.format(r='r')}, r.status, r.trace, r.pinned_at is not null from {{db}}.runs r",
     "judgments": f"select {_RUN_KEY.format(r='r')}, j.judge, j.kind, j.score, j.details, j.errors"
                  " from {db}.judgments j join {db}.runs r on r.id = j.run_id",
     "human judgments": f"select {_RUN_KEY.format(r='r')}, h.voter, h.kind, h.score, h.details, h.created_at"
@@ -2050,9 +2050,9 @@ _MERGED_ROWS = {
 
 
 def rows_missing(path: Path, other: Path) -> dict[str, int]:
-    """How many rows of each kind ``evaluation.merge`` copies (runs by key, with their judgments, human
-    judgments and origins; battles shown or voted; votes; dataset sources) the database at ``path`` holds and the
-    one at ``other`` does not hold alike; only the kinds with some, so ``{}`` when ``other`` holds all of
+    """How many rows of each kind ``evaluation.merge`` copies (runs by key, with their status and trace, their
+    judgments, human judgments and origins; battles shown or voted; votes; dataset sources) the database at
+    ``path`` holds and the one at ``other`` does not hold alike; only the kinds with some, so ``{}`` when ``other`` holds all of
     ``path``'s. Both must be this version's schema and not written while read (snapshots: read as immutable).
     Rows of the same key held otherwise in both (another vote on a battle, another status) count as missing.
 
