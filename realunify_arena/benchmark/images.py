@@ -159,6 +159,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             raise ImageError(f"{name}: file not found")
         if fault is not None:
             raise ImageError(f"{name}: {fault}; expected an image file")
+    signed = None  # the format the file's first bytes name, when Pillow cannot identify it all the same
     try:
         with _decodes, warnings.catch_warnings(), contextlib.ExitStack() as files:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -170,6 +171,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
                 source = files.enter_context(open(source, "rb"))
             check_scans(name, source)  # before Pillow's own walk over a JPEG's markers, which runs in Python
             check_blocks(name, source)  # likewise a PNG's chunks and a GIF's blocks
+            signed = signature_format(source)
             with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
                 check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None
@@ -180,6 +182,9 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise OverLimit(f"{name}: over the pixel limit of {max_pixels} ({e})") from None
     except UnidentifiedImageError:
+        if signed is not None:  # a download or copy cut short: "not an image file" would send one to convert it
+            raise ImageError(f"{name}: a {signed} file cut short or damaged before its picture (its header cannot be"
+                             " read); save or download it again") from None
         raise ImageError(f"{name}: not an image file Pillow can read (formats read here: "
                          f"{', '.join(decode_budget.FORMATS)})") from None
     except (OSError, SyntaxError, ValueError) as e:
@@ -384,6 +389,22 @@ def gif_blocks(fp, *, max_blocks: int | None = None, max_comment: int | None = N
             if max_blocks is not None and blocks > max_blocks:
                 break
     return blocks, comment
+
+
+_SIGNATURES = ((_PNG_SIGNATURE, "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"\xff\xd8\xff", "JPEG"))
+
+
+def signature_format(fp) -> str | None:
+    """"PNG", "GIF" or "JPEG" when the file ``fp`` (a binary file object, read from its start, its position left as
+    it was) starts with that format's signature (ISO/IEC 15948 5.2; GIF89a 17; JPEG's SOI marker and the next
+    marker's first byte), else None."""
+    where = fp.tell()
+    try:
+        fp.seek(0)
+        head = fp.read(8)
+    finally:
+        fp.seek(where)
+    return next((kind for signature, kind in _SIGNATURES if head.startswith(signature)), None)
 
 
 def check_blocks(name: str, fp) -> None:

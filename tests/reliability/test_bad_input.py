@@ -252,7 +252,7 @@ class TestImages:
         (b"", "not an image file Pillow can read"),
         (b"<html><body>not a picture</body></html>", "not an image file Pillow can read"),
         (b"PK\x03\x04" + b"\x00" * 40, "not an image file Pillow can read"),
-        (png_header_only(0, 10), "not an image file Pillow can read"),
+        (png_header_only(0, 10), "a PNG file cut short or damaged before its picture"),  # no picture of 0 columns
         (png_header_only(9_000, 8_000), f"9000x8000 = 72000000 pixels is over the limit of {MAX_PIXELS}"),
         (png_header_only(10_000, 10_000), "over the pixel limit"),
         (png_header_only(100_000, 100_000), "over the pixel limit"),
@@ -266,6 +266,19 @@ class TestImages:
         assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
         problem = check_image_file(path, file="GEU_direct.json", label="index 1")
         assert problem is not None and problem.field == "input_image"
+
+    @pytest.mark.parametrize("fmt, cut", [("PNG", 40), ("GIF", 10), ("JPEG", 4)])
+    def test_an_image_cut_short_before_its_picture_is_named_by_its_format(self, tmp_path, fmt, cut):
+        """A download cut short: the file starts as its format says (PNG's 8-byte signature, IHDR to byte 33;
+        GIF's 6-byte header, its screen descriptor to byte 13; JPEG's SOI marker FF D8 then FF) and ends before
+        its header does. Before: "not an image file Pillow can read (formats read here: ..., PNG, ...)", which
+        sends one to convert a file that is already a PNG."""
+        path = tmp_path / f"cut.{fmt.lower()}"
+        path.write_bytes(ENCODED[fmt][:cut])
+        with pytest.raises(ImageError) as info:
+            open_checked(path)
+        assert str(info.value) == (f"{path}: a {fmt} file cut short or damaged before its picture (its header cannot"
+                                   " be read); save or download it again")
 
     def test_pixel_data_shorter_than_the_header_claims(self, tmp_path):
         """The load-time check reads headers only; the full decode at use time names the problem."""
