@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -28,6 +28,7 @@ from realunify_arena.benchmark.images import MAX_PIXELS, ImageError, open_checke
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS
 from realunify_arena.benchmark.validation import Problem, check_image_file
 from realunify_arena.benchmark.writer import write_official
+from realunify_arena.json_layout import COLUMNS
 
 # Each example is bounded: a hang or a pathological slowdown fails the example instead of stalling CI.
 BOUNDED = settings(max_examples=120, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -83,6 +84,7 @@ def assert_problems_are_specific(dataset, files: set[str]) -> None:
 class TestOfficialLoader:
     @BOUNDED
     @given(data=JSON_VALUE)
+    @example(data={"": {}})  # drawn once (verify27a): an object of objects is read as pandas' columns, and said so
     def test_any_json_document_loads_or_is_reported(self, tmp_path_factory, data):
         root = tmp_path_factory.mktemp("any")
         (root / "UEG_direct.json").write_text(json.dumps(data), encoding="utf-8")
@@ -90,6 +92,9 @@ class TestOfficialLoader:
         assert_problems_are_specific(dataset, {"UEG_direct.json"})
         if not isinstance(data, list):
             expected = f"expected a JSON list of entries, got {type(data).__name__}"
+            if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
+                # pandas' DataFrame.to_json() default layout (an object of columns, each of row -> value) is named
+                expected = f"{COLUMNS}; {expected}"
             assert [p.message for p in dataset.problems] == [expected]
         elif data:
             assert dataset.instances or dataset.problems
