@@ -111,27 +111,47 @@ def _in_sequence(text: str, noun: str) -> tuple[str, str] | None:
     """``("sequence", said)`` when ``text`` is two or more JSON objects one after another (whitespace, or nothing,
     between them) that are not one a line: ``said`` names the first that spans several lines, else the first
     line holding more than one. None when ``text`` is no such sequence, or each of its objects is on a line of its
-    own."""
-    decoder, spans, at = json.JSONDecoder(), [], _JSON_SPACE.match(text).end()
+    own. Memory follows the largest object, not their number: a line of millions of ``{}`` held a list of each
+    one's place (100 times the file)."""
+    decoder, at = json.JSONDecoder(), _JSON_SPACE.match(text).end()
+    line_of = _Lines(text)
+    count, spanning, shared, on_shared, last_line = 0, None, None, 0, None
     try:
         while at < len(text):
             value, end = decoder.raw_decode(text, at)
             if not isinstance(value, dict):
                 return None
-            spans.append((at, end))
-            at = _JSON_SPACE.match(text, end).end()
+            first, last = line_of(at), line_of(end - 1)
+            count += 1
+            if spanning is None and last > first:
+                spanning = (first, last, count == 1)
+            if shared is None and first == last_line:
+                shared, on_shared = first, 1  # the one before ends on this line
+            on_shared += shared is not None and first == shared
+            last_line, at = last, _JSON_SPACE.match(text, end).end()
     except (ValueError, RecursionError):  # no such sequence: JSONDecodeError, or an integer too long to read
         return None
-    if len(spans) < 2:
+    if count < 2:
         return None
-    ends = [m.end() for m in LINE_BREAK.finditer(text)]
-    lines = [(_line_of(text, start, ends), _line_of(text, end - 1, ends)) for start, end in spans]
-    spanning = next(((first, last) for first, last in lines if last > first), None)
     if spanning is not None:
-        which = "the first" if spanning == lines[0] else f"the one at line {spanning[0]}"
-        return "sequence", sequence_said(len(spans), f"{which} spans lines {spanning[0]}-{spanning[1]}", noun)
-    shared = next((last for (_, last), (first, _) in zip(lines, lines[1:]) if first == last), None)
+        which = "the first" if spanning[2] else f"the one at line {spanning[0]}"
+        return "sequence", sequence_said(count, f"{which} spans lines {spanning[0]}-{spanning[1]}", noun)
     if shared is None:  # one a line after all: the first line's own problem (a key twice, say) stands
         return None
-    return "sequence", sequence_said(len(spans), f"line {shared} holds {sum(f == shared for f, _ in lines)} of them",
-                                     noun, spans_lines=False)
+    return "sequence", sequence_said(count, f"line {shared} holds {on_shared} of them", noun, spans_lines=False)
+
+
+class _Lines:
+    """The line number (``_line_of``'s) of each offset asked, asked in increasing order: the line breaks are
+    counted as they are passed, none kept."""
+
+    def __init__(self, text: str):
+        self._breaks = LINE_BREAK.finditer(text)
+        self._next = next(self._breaks, None)
+        self._line = 1
+
+    def __call__(self, offset: int) -> int:
+        while self._next is not None and self._next.end() <= offset:
+            self._line += 1
+            self._next = next(self._breaks, None)
+        return self._line

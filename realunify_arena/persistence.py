@@ -10,7 +10,8 @@ pushes at exit). Each push therefore first merges the repo's snapshot into the l
 moved on since this replica restored or last pushed (``evaluation.merge``: its runs, images, judgments,
 battles and votes the store lacks), then pushes with ``parent_commit``: a push that loses the race to the
 other replica is refused by the Hub, and merges again before it retries, so neither replica's votes are
-pushed over.
+pushed over. A store that, merged, holds nothing the repo's snapshot lacks (``store.rows_missing``) uploads
+nothing: two replicas holding the same votes do not push their whole databases back and forth.
 
 The generated voter salt is removed from snapshots, so the pushed copy cannot be used to test guessed
 IPs against the voter hashes; set ``REALUNIFY_VOTER_SALT`` as a Space secret to keep voter ids stable
@@ -27,6 +28,7 @@ import shutil
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from huggingface_hub import CommitOperationAdd, CommitScheduler, HfApi
 from huggingface_hub.errors import HTTPError  # the Hub client's errors; a refused connection is not an OSError
@@ -38,7 +40,7 @@ from realunify_arena.arena import SALT_META_KEY
 from realunify_arena.settings import SettingsError, out_of_range
 from realunify_arena.shown import brief
 from realunify_arena.space_config import is_repo_id
-from realunify_arena.store import SQLITE_HEADER, Store, StoreError, left_behind
+from realunify_arena.store import SQLITE_HEADER, Store, StoreError, left_behind, rows_missing
 
 REPO_ENV = "REALUNIFY_DATASET_REPO"
 EVERY_ENV = "REALUNIFY_PUSH_MINUTES"
@@ -115,9 +117,13 @@ class SnapshotScheduler(CommitScheduler):
                 self._in_repo = {}
                 head = self.api.repo_info(self.repo_id, repo_type=self.repo_type, revision=self.revision).sha
                 if head != self._seen:  # another replica pushed since: its votes come in before ours go up
-                    for image in merge_from_repo(self.store, self.repo_id, self.api, head):
+                    merged = merge_from_repo(self.store, self.repo_id, self.api, head, snapshot_path)
+                    for image in merged.images:
                         self.last_uploaded[image.resolve()] = image.stat().st_mtime  # in the repo already
-                    self.last_uploaded.pop(snapshot_path, None)  # the repo's snapshot is theirs: ours goes up
+                    if merged.holds_all:  # ours adds nothing to the repo's: uploaded once the store changes
+                        self.last_uploaded[snapshot_path] = snapshot_path.stat().st_mtime
+                    else:  # the repo's snapshot is theirs: ours goes up
+                        self.last_uploaded.pop(snapshot_path, None)
                 snapshot(self.store, snapshot_path)
                 files = self._changed_files()
             if not files:
@@ -153,13 +159,23 @@ class SnapshotScheduler(CommitScheduler):
         return changed
 
 
-def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str) -> list[Path]:
+class Merged(NamedTuple):
+    """What ``merge_from_repo`` did."""
+
+    images: list[Path]  # the store's image files that came from the repo (in the repo already: not pushed back)
+    holds_all: bool = False  # the repo's snapshot holds every row of the store's fresh snapshot: no upload needed
+
+
+def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str, snapshot_path: Path | None = None
+                    ) -> Merged:
     """Merge dataset ``repo_id``'s snapshot at commit ``revision`` into ``store`` (``evaluation.merge``: the
     runs with their images, judgments, battles and votes the store lacks; merging again adds nothing), and
     log one line saying what came in. Only the images the store lacks are downloaded, into ``MERGE_DIR``
-    beside the database, which is removed afterwards. Returns the store's image files that came from the repo
-    (in the repo already: not to be pushed back); none when the repo holds no snapshot or it could not be
-    merged.
+    beside the database, which is removed afterwards. Returns ``Merged``: the store's image files that came
+    from the repo (none when the repo holds no snapshot or it could not be merged) and, with ``snapshot_path``,
+    whether the repo's snapshot already holds all of the store: a fresh ``snapshot`` of the merged store is
+    written there and compared with the repo's (``store.rows_missing``). Without that check two replicas
+    running at once each uploaded their whole database at every push, nothing new in either.
 
     A snapshot that cannot be merged (no sound database, runs of another dataset under one name, an image it
     names missing from the repo) is logged as one line naming the commit that keeps it, and nothing is
@@ -176,7 +192,7 @@ def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str) -> li
     shutil.rmtree(folder, ignore_errors=True)
     try:
         if not api.get_paths_info(repo_id, [SNAPSHOT], repo_type="dataset", revision=revision):
-            return []  # a repo no replica has pushed to yet
+            return Merged([])  # a repo no replica has pushed to yet
         path = Path(api.hf_hub_download(repo_id, SNAPSHOT, repo_type="dataset", revision=revision, local_dir=folder))
         problem = _snapshot_problem(path)
         if problem:
@@ -199,6 +215,12 @@ def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str) -> li
                 return _not_merged(repo_id, revision, _one_line(e))
         finally:
             source.close()
+        if snapshot_path is not None:  # taken after the merge: a vote cast meanwhile is in it, and counts
+            snapshot(store, snapshot_path)
+            try:
+                holds_all = not rows_missing(snapshot_path, path)
+            except sqlite3.Error:  # not compared: pushed, as before the check
+                holds_all = False
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     came_in = done.votes or done.battles or done.runs or done.judgments
@@ -210,14 +232,14 @@ def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str) -> li
         " %d battles, %d runs, %d judgments came in; %d battles voted otherwise here kept this store's vote%s",
         REPO_ENV, repo_id, revision[:12], store.path, done.votes, done.battles, done.runs, done.judgments,
         done.votes_differing, refused)
-    return [image for image in fetched if image.exists()]
+    return Merged([image for image in fetched if image.exists()], snapshot_path is not None and holds_all)
 
 
-def _not_merged(repo_id: str, revision: str, why: str) -> None:
+def _not_merged(repo_id: str, revision: str, why: str) -> Merged:
     log.error("%s=%s: the repo's snapshot at commit %s was not merged before pushing (%s); what it holds that this"
               " store lacks stays only in the repo's history at that commit: download it from there and add it with"
               " `python -m realunify_arena merge`", REPO_ENV, repo_id, revision, why)
-    return []
+    return Merged([])
 
 
 def _images_lacking(source: Store, target: Store) -> list[str]:

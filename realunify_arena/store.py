@@ -2026,6 +2026,52 @@ def _is_sqlite(path: Path) -> bool:
         return False
 
 
+# What ``evaluation.merge`` copies from one store into another, each row as it reads in any store: a run by its key
+# (not its id, which each store numbers itself), a battle with its runs' keys. ``{db}``: the attached database.
+_RUN_KEY = "{r}.dataset, {r}.instance_uid, {r}.model, {r}.mode, {r}.settings_key"
+_MERGED_ROWS = {
+    "runs": f"select {_RUN_KEY.format(r='r')}, r.status, r.trace, r.pinned_at is not null from {{db}}.runs r",
+    "judgments": f"select {_RUN_KEY.format(r='r')}, j.judge, j.kind, j.score, j.details, j.errors"
+                 " from {db}.judgments j join {db}.runs r on r.id = j.run_id",
+    "human judgments": f"select {_RUN_KEY.format(r='r')}, h.voter, h.kind, h.score, h.details, h.created_at"
+                       " from {db}.human_judgments h join {db}.runs r on r.id = h.run_id",
+    "run origins": f"select {_RUN_KEY.format(r='r')}, o.folder, o.file, o.entry, o.model, o.imported_at, o.digest,"
+                   " o.outputs_digest from {db}.run_origins o join {db}.runs r on r.id = o.run_id",
+    # a battle never shown and never voted is not copied (``Store.merge_battle``: "unplayed")
+    "battles": "select b.id, b.session_key, b.voter, b.dataset, b.instance_uid, b.track, b.kind, b.system_a,"
+               f" b.system_b, {_RUN_KEY.format(r='ra')}, {_RUN_KEY.format(r='rb')}, b.delivered_a_at,"
+               " b.delivered_b_at, b.created_at, b.flagged from {db}.battles b"
+               " left join {db}.runs ra on ra.id = b.run_a left join {db}.runs rb on rb.id = b.run_b"
+               " where b.delivered_a_at is not null or b.delivered_b_at is not null"
+               " or b.id in (select battle_id from {db}.votes)",
+    "votes": "select battle_id, voter, choice, created_at from {db}.votes",
+    "dataset sources": "select key, value from {db}.meta where key like 'dataset_source:%'",
+}
+
+
+def rows_missing(path: Path, other: Path) -> dict[str, int]:
+    """How many rows of each kind ``evaluation.merge`` copies (runs by key, with their status and trace, their
+    judgments, human judgments and origins; battles shown or voted; votes; dataset sources) the database at
+    ``path`` holds and the one at ``other`` does not hold alike; only the kinds with some, so ``{}`` when ``other`` holds all of
+    ``path``'s. Both must be this version's schema and not written while read (snapshots: read as immutable).
+    Rows of the same key held otherwise in both (another vote on a battle, another status) count as missing.
+
+    Raises:
+        sqlite3.Error: a file is no database of this schema.
+    """
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    try:
+        conn.execute("attach database ? as other", (f"{other.resolve().as_uri()}?mode=ro&immutable=1",))
+        missing = {}
+        for kind, rows in _MERGED_ROWS.items():
+            (n,), = conn.execute(f"select count(*) from ({rows.format(db='main')} except {rows.format(db='other')})")
+            if n:
+                missing[kind] = n
+        return missing
+    finally:
+        conn.close()
+
+
 def left_behind(path: Path) -> str | None:
     """Where no database is at ``path``: what a write-ahead log or rollback journal beside it (``<path>-wal``,
     ``<path>-journal``, not empty) says, one line, else None. Such a file belongs to a database that was moved or

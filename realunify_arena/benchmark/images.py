@@ -162,6 +162,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             raise ImageError(f"{name}: file not found")
         if fault is not None:
             raise ImageError(f"{name}: {fault}; expected an image file")
+    signed = None  # the format the file's first bytes name, when Pillow cannot identify it all the same
     try:
         with _decodes, warnings.catch_warnings(), contextlib.ExitStack() as files:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -174,6 +175,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             check_scans(name, source)  # before Pillow's own walk over a JPEG's markers, which runs in Python
             check_blocks(name, source)  # likewise a PNG's chunks and a GIF's blocks
             check_pnm_header(name, source)  # and a PBM/PGM/PPM header, read a byte at a time
+            signed = signature_format(source)
             with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
                 check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None
@@ -185,6 +187,9 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise OverLimit(f"{name}: over the pixel limit of {max_pixels} ({e})") from None
     except UnidentifiedImageError:
+        if signed is not None:  # a download or copy cut short: "not an image file" would send one to convert it
+            raise ImageError(f"{name}: a {signed} file cut short or damaged before its picture (its header cannot be"
+                             " read); save or download it again") from None
         raise ImageError(f"{name}: not an image file Pillow can read (formats read here: "
                          f"{', '.join(decode_budget.FORMATS)})") from None
     except (OSError, SyntaxError, ValueError) as e:
@@ -332,9 +337,13 @@ MAX_PNG_CHUNKS = 100_000
 # bytes), and the most comment bytes among them. Pillow reads them in Python, joining a comment's sub-blocks and a
 # frame's comments one copy at a time, so the cost grows with the square of their count: a 1 MB file of 200,000
 # one-byte comments took 4.3 s, a 2.5 MB comment of 10,000 sub-blocks 4.9 s, a 10 MB one over a minute (upload27).
-# Real files hold a few extensions (loop count, transparency, XMP as ~100 sub-blocks a 4 KB packet) and a comment of
-# a line or two; at these limits Pillow needs well under 0.1 s.
-MAX_GIF_BLOCKS = 10_000
+# Other blocks cost it a pass of a loop each, in line with their number: 1,000,000 graphic control extensions (2
+# million blocks) took 0.75 s. Real files hold a few extensions (loop count, transparency) and a comment of a line or
+# two, and XMP: its packet is written raw (XMP specification part 3, 1.1.2), each byte that lands where a sub-block's
+# length would be read as one, a block per ~80 bytes of packet; a Photoshop packet grown by its document ancestors
+# to 1.4 MB is 17,500 blocks (a limit of 10,000 refused it). At this limit the walk needs ~0.3 s, Pillow under 0.4 s,
+# and an XMP packet as large as an upload (``MAX_UPLOAD_BYTES``) passes.
+MAX_GIF_BLOCKS = 1_000_000
 MAX_GIF_COMMENT = 2**16
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -387,6 +396,22 @@ def gif_blocks(fp, *, max_blocks: int | None = None, max_comment: int | None = N
     return blocks, comment
 
 
+_SIGNATURES = ((_PNG_SIGNATURE, "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"\xff\xd8\xff", "JPEG"))
+
+
+def signature_format(fp) -> str | None:
+    """"PNG", "GIF" or "JPEG" when the file ``fp`` (a binary file object, read from its start, its position left as
+    it was) starts with that format's signature (ISO/IEC 15948 5.2; GIF89a 17; JPEG's SOI marker and the next
+    marker's first byte), else None."""
+    where = fp.tell()
+    try:
+        fp.seek(0)
+        head = fp.read(8)
+    finally:
+        fp.seek(where)
+    return next((kind for signature, kind in _SIGNATURES if head.startswith(signature)), None)
+
+
 def check_blocks(name: str, fp) -> None:
     """Raises ``OverLimit`` when the file ``fp`` (a binary file object, read from its start, whatever its position,
     as ``Image.open`` reads it) is a PNG of more than ``MAX_PNG_CHUNKS`` chunks, or a GIF of more than
@@ -411,8 +436,8 @@ def check_blocks(name: str, fp) -> None:
         (chunks, MAX_PNG_CHUNKS, f"a PNG of more than {MAX_PNG_CHUNKS:,} chunks is over the limit (real files hold a "
          "few dozen; reading them would take far longer than its size says); save it again as a PNG or JPEG"),
         (blocks, MAX_GIF_BLOCKS, f"a GIF of more than {MAX_GIF_BLOCKS:,} blocks before its first picture is over the "
-         "limit (real files hold a few; reading them would take far longer than its size says); save it again as a "
-         "GIF or PNG"),
+         "limit (real files hold a few, or some thousands in a large XMP packet; reading them would take far longer "
+         "than its size says); save it again as a GIF or PNG"),
         (comment, MAX_GIF_COMMENT, f"a GIF of more than {MAX_GIF_COMMENT:,} bytes of comments before its first "
          "picture is over the limit (reading them takes time that grows with their square); save it again without "
          "the comments, or as a PNG"),

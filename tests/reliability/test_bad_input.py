@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -28,6 +28,7 @@ from realunify_arena.benchmark.images import MAX_PIXELS, ImageError, open_checke
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS
 from realunify_arena.benchmark.validation import Problem, check_image_file
 from realunify_arena.benchmark.writer import write_official
+from realunify_arena.json_layout import COLUMNS
 
 # Each example is bounded: a hang or a pathological slowdown fails the example instead of stalling CI.
 BOUNDED = settings(max_examples=120, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -83,6 +84,7 @@ def assert_problems_are_specific(dataset, files: set[str]) -> None:
 class TestOfficialLoader:
     @BOUNDED
     @given(data=JSON_VALUE)
+    @example(data={"": {}})  # drawn once (verify27a): an object of objects is read as pandas' columns, and said so
     def test_any_json_document_loads_or_is_reported(self, tmp_path_factory, data):
         root = tmp_path_factory.mktemp("any")
         (root / "UEG_direct.json").write_text(json.dumps(data), encoding="utf-8")
@@ -90,6 +92,9 @@ class TestOfficialLoader:
         assert_problems_are_specific(dataset, {"UEG_direct.json"})
         if not isinstance(data, list):
             expected = f"expected a JSON list of entries, got {type(data).__name__}"
+            if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
+                # pandas' DataFrame.to_json() default layout (an object of columns, each of row -> value) is named
+                expected = f"{COLUMNS}; {expected}"
             assert [p.message for p in dataset.problems] == [expected]
         elif data:
             assert dataset.instances or dataset.problems
@@ -252,7 +257,7 @@ class TestImages:
         (b"", "not an image file Pillow can read"),
         (b"<html><body>not a picture</body></html>", "not an image file Pillow can read"),
         (b"PK\x03\x04" + b"\x00" * 40, "not an image file Pillow can read"),
-        (png_header_only(0, 10), "not an image file Pillow can read"),
+        (png_header_only(0, 10), "a PNG file cut short or damaged before its picture"),  # no picture of 0 columns
         (png_header_only(9_000, 8_000), f"9000x8000 = 72000000 pixels is over the limit of {MAX_PIXELS}"),
         (png_header_only(10_000, 10_000), "over the pixel limit"),
         (png_header_only(100_000, 100_000), "over the pixel limit"),
@@ -266,6 +271,19 @@ class TestImages:
         assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
         problem = check_image_file(path, file="GEU_direct.json", label="index 1")
         assert problem is not None and problem.field == "input_image"
+
+    @pytest.mark.parametrize("fmt, cut", [("PNG", 40), ("GIF", 10), ("JPEG", 4)])
+    def test_an_image_cut_short_before_its_picture_is_named_by_its_format(self, tmp_path, fmt, cut):
+        """A download cut short: the file starts as its format says (PNG's 8-byte signature, IHDR to byte 33;
+        GIF's 6-byte header, its screen descriptor to byte 13; JPEG's SOI marker FF D8 then FF) and ends before
+        its header does. Before: "not an image file Pillow can read (formats read here: ..., PNG, ...)", which
+        sends one to convert a file that is already a PNG."""
+        path = tmp_path / f"cut.{fmt.lower()}"
+        path.write_bytes(ENCODED[fmt][:cut])
+        with pytest.raises(ImageError) as info:
+            open_checked(path)
+        assert str(info.value) == (f"{path}: a {fmt} file cut short or damaged before its picture (its header cannot"
+                                   " be read); save or download it again")
 
     def test_pixel_data_shorter_than_the_header_claims(self, tmp_path):
         """The load-time check reads headers only; the full decode at use time names the problem."""

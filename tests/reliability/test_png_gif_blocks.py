@@ -92,20 +92,48 @@ def test_pngs_up_to_the_limit_are_read():
     assert open_checked(animated.getvalue()).getpixel((1, 1)) == (0, 0, 0)
 
 
+GRAPHIC_CONTROL = b"\x21\xf9\x04\x00\x00\x00\x00\x00"  # a graphic control extension: 2 blocks (GIF89a, 23)
+
+
 def test_a_gif_of_many_comments_is_refused_before_it_opens(tmp_path):
-    flooded = gif(comment(b"x") * (MAX_GIF_BLOCKS // 2 + 1))  # each an extension and one sub-block: 2 blocks
-    assert len(flooded) < 100_000
+    flooded = gif(comment(b"x") * (MAX_GIF_COMMENT // 2 + 1))  # each a byte and the line Pillow puts between two
+    assert len(flooded) < 200_000
     with pytest.raises(OverLimit) as refused:
         open_checked(flooded)
-    assert f"a GIF of more than {MAX_GIF_BLOCKS:,} blocks before its first picture" in str(refused.value)
+    assert f"a GIF of more than {MAX_GIF_COMMENT:,} bytes of comments before its first picture" in str(refused.value)
     assert upload_refusal(tmp_path / "comments.gif", flooded).startswith(
         "Your own GEU image cannot be used: comments.gif: a GIF of more than")
 
 
-@pytest.mark.parametrize("label", [b"\xfe", b"\xff", b"\x01"], ids=["comment", "application", "plain-text"])
-def test_a_gif_of_many_empty_extensions_is_refused(label):
-    with pytest.raises(OverLimit, match="more than 10,000 blocks"):
+def test_a_gif_of_many_blocks_is_refused_before_it_opens():
+    flooded = gif(GRAPHIC_CONTROL * (MAX_GIF_BLOCKS // 2 + 1))
+    with pytest.raises(OverLimit) as refused:
+        open_checked(flooded)
+    assert f"a GIF of more than {MAX_GIF_BLOCKS:,} blocks before its first picture" in str(refused.value)
+
+
+@pytest.mark.parametrize("label, over", [(b"\xfe", "bytes of comments"), (b"\xff", "blocks"), (b"\x01", "blocks")],
+                         ids=["comment", "application", "plain-text"])
+def test_a_gif_of_many_empty_extensions_is_refused(label, over):
+    with pytest.raises(OverLimit, match=f"more than [0-9,]+ {over}"):
         open_checked(gif((b"\x21" + label + b"\x00") * (MAX_GIF_BLOCKS + 1)))
+
+
+def test_a_gif_with_a_large_xmp_packet_is_read():
+    """XMP in a GIF (XMP specification part 3, 1.1.2): an application extension 'XMP DataXMP' holding the packet
+    raw, then a 258-byte magic trailer (1, 255, 254, ..., 0, 0) that brings a reader taking each byte for a
+    sub-block's length to the end. Photoshop's packet grows with the document ancestors it lists; one of 1.4 MB
+    (20,000 ids as Photoshop writes them) was refused as more than 10,000 blocks, though Pillow reads it in ms."""
+    ancestors = "".join(f"<rdf:li>xmp.did:{k:08x}-1a2b-4c3d-8e9f-{k * 7919:012x}</rdf:li>\n   " for k in range(20_000))
+    packet = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+              ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n  <rdf:Description rdf:about=""'
+              ' xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/">\n   <photoshop:DocumentAncestors><rdf:Bag>\n   '
+              f'{ancestors}</rdf:Bag></photoshop:DocumentAncestors>\n  </rdf:Description>\n </rdf:RDF>\n'
+              '</x:xmpmeta>\n<?xpacket end="w"?>').encode()
+    trailer = bytes([1, *range(255, -1, -1), 0])
+    data = b"GIF89a" + gif(b"\x21\xff\x0bXMP DataXMP" + packet + trailer)[6:]  # as a file with extensions is named
+    assert len(packet) > 1_000_000
+    assert open_checked(data).size == (16, 16)
 
 
 def test_a_gif_comment_over_the_limit_is_refused():
@@ -123,4 +151,5 @@ def test_gifs_up_to_the_limits_are_read():
     frames[0].save(ordinary, format="GIF", save_all=True, append_images=frames[1:], loop=0, comment=b"made here")
     assert open_checked(ordinary.getvalue()).size == (8, 8)
     assert open_checked(gif(comment(b"c" * (MAX_GIF_COMMENT - 1)))).size == (16, 16)
-    assert open_checked(gif(comment(b"x") * (MAX_GIF_BLOCKS // 2))).size == (16, 16)
+    assert open_checked(gif(comment(b"x") * (MAX_GIF_COMMENT // 2))).size == (16, 16)
+    assert open_checked(gif(GRAPHIC_CONTROL * (MAX_GIF_BLOCKS // 2))).size == (16, 16)

@@ -662,6 +662,18 @@ def acknowledged(*stores: Store) -> list[tuple[str, str, str, str]]:
     return sorted({(v["battle_id"], v["voter"], v["choice"], v["created_at"]) for s in stores for v in s.votes()})
 
 
+def after_restart(tmp_path, *replicas) -> list[tuple[str, str, str, str]]:
+    """Stop ``replicas`` (store, scheduler pairs), then the votes a replica restored from the repo holds."""
+    for store, scheduler in replicas:
+        scheduler.stop()
+        store.close()
+    restarted, scheduler = replica(tmp_path, "restarted")
+    scheduler.stop()
+    votes = acknowledged(restarted)
+    restarted.close()
+    return votes
+
+
 def test_two_replicas_overlapping_keep_every_acknowledged_vote(tmp_path, caplog):
     """Note 26's known fault: the old container (3 votes pushed) and a rebuilt one overlap; the old one takes 3
     votes and pushes at exit, then the new one takes 3 and pushes. Before, the new one's snapshot replaced the
@@ -720,14 +732,7 @@ def test_a_push_that_loses_the_race_to_another_replica_merges_again_and_retries(
     racing.append(lambda: other_scheduler.trigger().result())
     this_scheduler.trigger().result()
     expected = acknowledged(other, this)
-    for scheduler in (other_scheduler, this_scheduler):
-        scheduler.stop()
-    other.close()
-    this.close()
-    restarted, scheduler = replica(tmp_path, "restarted")
-    scheduler.stop()
-    assert len(expected) == 2 and acknowledged(restarted) == expected
-    restarted.close()
+    assert len(expected) == 2 and after_restart(tmp_path, (other, other_scheduler), (this, this_scheduler)) == expected
 
 
 def store_with_battle(path: Path, n: int) -> tuple[Store, str]:
@@ -909,3 +914,32 @@ def test_merge_leaves_out_human_judgments_the_app_would_not_store_and_merges_the
     merged = Store.open(target)
     assert [h["voter"] for run in merged.runs() for h in merged.human_judgments(run["id"])] == ["hf:carol"]
     merged.close()
+
+
+def test_two_replicas_holding_the_same_votes_stop_pushing_until_one_takes_a_vote(tmp_path):
+    """Two replicas at once (a rebuild overlapping the old container): once each holds the other's votes, a push
+    that finds nothing new uploads nothing. Before, each push merged the other's snapshot, then uploaded its own
+    whole database again though neither had taken a vote: a commit of the full snapshot per replica per interval,
+    for as long as both ran."""
+    first, first_scheduler = replica(tmp_path, "first")
+    second, second_scheduler = replica(tmp_path, "second")
+    hubs = (first_scheduler.api, second_scheduler.api)
+    cast_vote(first, 1)
+    cast_vote(second, 2)
+
+    def pushes() -> list[int]:
+        """How many commits each replica made in one round of pushes (first, then second)."""
+        before = [len(hub.commits) for hub in hubs]
+        for scheduler in (first_scheduler, second_scheduler):
+            scheduler.trigger().result()
+        return [len(hub.commits) - n for hub, n in zip(hubs, before)]
+
+    # first pushes its vote; second merges it and pushes both; first merges second's: it holds what the repo holds
+    assert pushes() == [1, 1]
+    assert pushes() == [0, 0] and pushes() == [0, 0]
+    cast_vote(second, 3)
+    assert pushes() == [0, 1]  # first merges it, and the repo holds all first holds
+    assert pushes() == [0, 0]
+    expected = acknowledged(first, second)
+    assert len(expected) == 3 and acknowledged(first) == acknowledged(second) == expected
+    assert after_restart(tmp_path, (first, first_scheduler), (second, second_scheduler)) == expected

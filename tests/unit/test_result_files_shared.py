@@ -585,3 +585,30 @@ def test_geu_replies_cut_while_thinking_are_counted_by_score_official_and_report
     capsys.readouterr()
     assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
     assert ": m:direct: 2 of 3 GEU answers cut while the model was still reasoning" in capsys.readouterr().err
+
+
+def test_many_objects_on_one_line_are_told_so_in_memory_that_follows_the_largest(tmp_path):
+    """A .jsonl line of 200,000 ``{}`` (400 KB) one after another: its diagnosis ("line 1 holds 200000 of them",
+    counted by hand from how the file was written) kept each object's place and line, about 100 times the file
+    (a 40 MB file of them took 4.2 GB); now what is held follows the text, read whole within the data-file limit.
+    The result-file reader and the votes reader share the diagnosis (``json_layout``)."""
+    import tracemalloc
+
+    from realunify_arena.benchmark.result_files import read_entries
+    from realunify_arena.vote_files import VotesFileError, read_votes
+
+    path = tmp_path / "GEU_direct.jsonl"
+    path.write_text("{}" * 200_000 + "\n", encoding="utf-8")
+    said = "200000 JSON objects one after another, not one a line: line 1 holds 200000 of them"
+    problems: list = []
+    tracemalloc.start()
+    try:
+        entries, _ = read_entries(path, problems)
+        with pytest.raises(VotesFileError) as refused:
+            read_votes(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert entries == [] and [said in p.message for p in problems] == [True], problems
+    assert said in str(refused.value)
+    assert peak < 10 * path.stat().st_size, (peak, path.stat().st_size)
