@@ -25,6 +25,7 @@ from realunify_arena.benchmark.images import anonymous_png
 from realunify_arena.benchmark.schema import TRACKS, AnyInstance, GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.identity import COMMON_WORDS, NameFilter
+from realunify_arena.importing import IMPORTED_SETTINGS
 from realunify_arena.judge import HUMAN, judge_name
 from realunify_arena.redaction import visitor_text
 from realunify_arena.runs import (RunUpdate, concurrently, for_visitors, interleave, judge_run, needs_device,
@@ -32,7 +33,7 @@ from realunify_arena.runs import (RunUpdate, concurrently, for_visitors, interle
 from realunify_arena.shown import brief, said
 from realunify_arena.stopping import RunControl
 from realunify_arena.systems import MODES, Mode, System
-from realunify_arena.trace import Status, StepRole
+from realunify_arena.trace import Status, StepRole, Trace
 
 SIDES = ("A", "B")
 ANY = "any"  # a track or battle kind left to chance
@@ -331,11 +332,17 @@ def judge_battle(ctx: AppContext, battle_id: str, session_id: str) -> dict:
     return _with_judgments(ctx, load_battle(ctx, battle_id, session_id), revealed, ask_model=True)
 
 
+def _seconds(seconds: float, trace: Trace) -> float | None:
+    """A time of ``trace`` as the reveal gives it (seconds, 3 decimals), or None for a run imported from published
+    result files (``importing.IMPORTED_SETTINGS``), which record no timings: 0.0 would be a time it never took."""
+    return None if trace.settings == IMPORTED_SETTINGS else round(seconds, 3)
+
+
 def _with_judgments(ctx: AppContext, battle: Battle, revealed: dict, *, ask_model: bool) -> dict:
     """``Arena.vote``/``reveal``'s record (battle_id, vote_id, choice, created_at, system_a, system_b, kind,
     instance_uid) plus ``sides``: per side the system, run id, judge, judgment and judge problem, and what
     the pre-vote view held back: the run's status, error, settings, total seconds and every step (role,
-    text, image content hash, seconds), and ``imported``: for a run imported from published result files
+    text, image content hash, seconds; the times None for an imported run, ``_seconds``), and ``imported``: for a run imported from published result files
     (``import-results``) where it came from (file, entry, imported_at; not the importing machine's folder),
     else None."""
     sides = {}
@@ -354,9 +361,10 @@ def _with_judgments(ctx: AppContext, battle: Battle, revealed: dict, *, ask_mode
                                     "status": trace.status.value if trace else None,
                                     "error": trace.error if trace else None,
                                     "settings": trace.settings if trace else None,
-                                    "seconds": round(trace.seconds, 3) if trace else None,
+                                    "seconds": _seconds(trace.seconds, trace) if trace else None,
                                     "steps": [{"role": s.role.value, "text": s.text, "image_sha": s.image_sha,
-                                               "seconds": round(s.seconds, 3)} for s in trace.steps] if trace else [],
+                                               "seconds": _seconds(s.seconds, trace)} for s in trace.steps]
+                                    if trace else [],
                                     "imported": {"file": visitor_text(origin["file"]), "entry": origin["entry"],
                                                  "imported_at": origin["imported_at"]} if origin else None})
     return {**revealed, "sides": sides}

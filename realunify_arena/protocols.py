@@ -211,19 +211,26 @@ def refined_prompt(reply: str, *, cut: bool = False) -> str:
     return prompt
 
 
-def shown_refined_prompt(reply: str | None) -> tuple[str | None, bool]:
+def shown_refined_prompt(reply: str | None) -> tuple[str | None, str]:
     """A UEG stepwise refine reply (a ``refined_prompt`` step's text: the model's whole reply, or an imported
-    ``response`` as the file gives it) as a page shows it in its refined-prompt box, and whether a leading reasoning
-    block was left out there. With reasoning and text after it: that text (``refined_prompt``'s rule, what this
-    project sends on to generation), True. Otherwise the reply as it is, False: one without reasoning, and one
-    with nothing after its reasoning (cut while thinking: its thoughts are all there is to show, and the run's
-    error says why). Display only: the stored reply is never changed."""
-    if not reply:
-        return reply, False
+    ``response`` as the file gives it) as a page shows it in its refined-prompt box, and what that shown text is:
+    ``AFTER_REASONING``: the reply had reasoning and text after it, and that text is shown (``refined_prompt``'s
+    rule, what this project sends on to generation); ``ONLY_REASONING``: the reply is reasoning and nothing after
+    it (closed or cut while thinking), so it holds no refined prompt: the reply is shown whole, its thoughts being
+    all there is to show, and the label must say so (an own run generated from "" or failed); ``AS_GIVEN``: a reply
+    without reasoning (or empty), shown as it is. Display only: the stored reply is never changed."""
+    if not reply or not reply.strip():
+        return reply, AS_GIVEN
     prompt = strip_reasoning(reply).strip()
-    if prompt and prompt != reply.strip():
-        return prompt, True
-    return reply, False
+    if not prompt:  # only white space is left when the reply was all reasoning
+        return reply, ONLY_REASONING
+    if prompt != reply.strip():
+        return prompt, AFTER_REASONING
+    return reply, AS_GIVEN
+
+
+# what ``shown_refined_prompt`` shows: the reply as given, the text after its reasoning, or reasoning only
+AS_GIVEN, AFTER_REASONING, ONLY_REASONING = "as given", "after reasoning", "only reasoning"
 
 
 def _timed(role: StepRole, prompt: str, call: Callable[[], object]) -> Step:

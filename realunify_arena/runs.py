@@ -126,15 +126,19 @@ def _stored(store: Store, dataset: str, instance: AnyInstance, model: str, mode:
 
 def for_visitors(result: dict) -> dict:
     """``run_and_judge``'s (or Explore's, or a revealed arena side's) result as a visitor may see it: its
-    ``error``, ``judge_problem``, the trace's ``error`` and every text of its ``judgment`` (a judge reply may be
-    ``"<judge call failed: ...>"``, quoting the judge's endpoint) without secrets, the server's folders or
-    endpoint addresses (``redaction.visitor_text``). Other keys are kept as they are."""
+    ``error``, ``judge_problem``, the trace's ``error`` and ``notes`` and every text of its ``judgment`` (a judge
+    reply may be ``"<judge call failed: ...>"``, quoting the judge's endpoint) without secrets, the server's
+    folders or endpoint addresses (``redaction.visitor_text``). Other keys are kept as they are."""
     shown, secrets = dict(result), secret_values()  # read once: a judgment holds dozens of texts
     for key in ("error", "judge_problem"):
         if shown.get(key):
             shown[key] = visitor_text(shown[key], secrets)
-    if isinstance(shown.get("trace"), dict) and shown["trace"].get("error"):
-        shown["trace"] = {**shown["trace"], "error": visitor_text(shown["trace"]["error"], secrets)}
+    if isinstance(shown.get("trace"), dict):
+        trace = shown["trace"] = dict(shown["trace"])
+        if trace.get("error"):
+            trace["error"] = visitor_text(trace["error"], secrets)
+        if trace.get("notes"):
+            trace["notes"] = [visitor_text(note, secrets) for note in trace["notes"]]
     if shown.get("judgment"):
         shown["judgment"] = _visible(shown["judgment"], secrets)
     return shown

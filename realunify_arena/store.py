@@ -1057,7 +1057,7 @@ class Store:
 
     def load_trace(self, run_id: int) -> Trace:
         """The stored trace of run ``run_id``; its image steps carry ``image_sha`` (read with ``get_image``).
-        Its texts (each step's prompt and reply, the error) come with secrets masked (``redaction.redact``):
+        Its texts (each step's prompt and reply, the error, the notes) come with secrets masked (``redaction.redact``):
         a run stored before replies were redacted (an endpoint that echoed its key) is shown, reused, merged
         and exported as a new one would have been stored.
 
@@ -1072,6 +1072,7 @@ class Store:
             step.prompt = redact(step.prompt, secrets)
             step.text = redact(step.text, secrets)  # None (an image step) stays None
         trace.error = redact(trace.error, secrets)
+        trace.notes = [redact(note, secrets) for note in trace.notes]
         return trace
 
     def run(self, run_id: int) -> dict:

@@ -132,7 +132,7 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
             with gr.Tab("Explore", id="explore", elem_id="tab-explore"):
                 explore_tab = explore.build(ctx)
             with gr.Tab("Arena", id="arena", elem_id="tab-arena"):
-                arena_tab.build(ctx)
+                arena_tab.build(ctx, demo)
             with gr.Tab("Leaderboard", id="leaderboard", elem_id="tab-leaderboard") as board_tab:
                 leaderboard_tab.build(ctx, board_tab)
 

@@ -105,7 +105,19 @@ def side_links(ctx: AppContext, reveal: dict) -> dict[str, str]:
     return links
 
 
-def build(ctx: AppContext) -> None:
+def shows_tiny(ctx: AppContext) -> bool:
+    """Whether a battle can show a tiny random-weight card's output now: stored battles show pinned runs only (their
+    models need not be offered; ``Store.pinned_models`` as it is at this call), live ones run the offered cards,
+    which on a stored-mode Space still include the tiny ones."""
+    shown = ctx.store.pinned_models() if ctx.settings.arena_mode == "stored" else set(ctx.cards)
+    return any(name in ctx.pool.cards and ctx.pool.cards[name].family == "tiny" for name in shown)
+
+
+TINY_NOTE = "Some systems here are tiny random-weight test models: their outputs are noise."
+
+
+def build(ctx: AppContext, demo: gr.Blocks) -> None:
+    """The Arena tab's components and events; ``demo``: the page, whose load says ``TINY_NOTE`` where it applies."""
     gr.Markdown("Two anonymous systems answer the same instance. Vote once both are done; the names are "
                 "revealed after your vote." + (STORED_NOTE if ctx.settings.arena_mode == "stored" else ""))
     with gr.Row():
@@ -116,12 +128,11 @@ def build(ctx: AppContext) -> None:
                         label="Battle", elem_id="ar-kind")
         new = gr.Button("New battle", variant="primary", elem_id="ar-new")
         stop = gr.Button("Stop", variant="stop", elem_id="ar-stop")
-    # the models a battle can show: stored battles show pinned runs only (their models need not be offered),
-    # live ones run the offered cards, which on a stored-mode Space still include the tiny ones
-    shown = ctx.store.pinned_models() if ctx.settings.arena_mode == "stored" else set(ctx.cards)
-    if any(name in ctx.pool.cards and ctx.pool.cards[name].family == "tiny" for name in shown):
-        gr.Markdown("Some systems here are tiny random-weight test models: their outputs are noise.",
-                    elem_id="ar-tiny-note")
+    # said as each page loads: runs pinned (or unpinned) while the app runs change what a battle can show
+    tiny = shows_tiny(ctx)
+    note = gr.Markdown(TINY_NOTE if tiny else "", visible=tiny, elem_id="ar-tiny-note")
+    demo.load(lambda: gr.update(value=TINY_NOTE, visible=True) if shows_tiny(ctx) else gr.update(visible=False),
+              None, note, api_visibility="private", queue=False, show_progress="hidden")
     instance_md = gr.Markdown(elem_id="ar-instance", latex_delimiters=[])  # instance text as written
     link = gr.Textbox(label="Link to this instance (opens it in Explore)", interactive=False, buttons=["copy"],
                       elem_id="ar-link")

@@ -28,7 +28,7 @@ from realunify_arena.benchmark.custom import category_label, is_own
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
 from realunify_arena.importing import IMPORTED_SETTINGS
 from realunify_arena.judge import HUMAN, STRICT_PARSE_NOTE, was_asked
-from realunify_arena.protocols import shown_refined_prompt
+from realunify_arena.protocols import AFTER_REASONING, AS_GIVEN, ONLY_REASONING, shown_refined_prompt
 from realunify_arena.redaction import shown_error, visitor_text
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
@@ -128,15 +128,20 @@ def scaled_up(image: Image.Image, box: int = BOX_PX) -> Image.Image:
 
 
 REFINED_LABEL = "Refined prompt (step 1)"
-# The refined-prompt box's label, by (imported run, reasoning left out: ``protocols.shown_refined_prompt``). An
+# The refined-prompt box's label, by (imported run, what the box shows: ``protocols.shown_refined_prompt``). An
 # imported run's image prompt is not known (what a third-party runner sent its image model is not in its files):
 # its box says that the text is the file's ``response``, and, where thoughts were left out, that this is derived.
+# A reply that is only reasoning holds no refined prompt: its thoughts are shown, never called the prompt sent on.
 REFINED_LABELS = {
-    (False, False): REFINED_LABEL,
-    (False, True): f"{REFINED_LABEL}: the model's reply after its reasoning, as sent to the image model",
-    (True, False): f"{REFINED_LABEL}: the imported response, as given",
-    (True, True): f"{REFINED_LABEL}: the imported response with its reasoning left out (derived here; the file "
-                  "keeps it whole, and what its runner sent the image model is not known)",
+    (False, AS_GIVEN): REFINED_LABEL,
+    (False, AFTER_REASONING): f"{REFINED_LABEL}: the model's reply after its reasoning, as sent to the image model",
+    (False, ONLY_REASONING): f"{REFINED_LABEL}: none, the model's reply (shown) is only its reasoning, with no "
+                             "refined prompt after it",
+    (True, AS_GIVEN): f"{REFINED_LABEL}: the imported response, as given",
+    (True, AFTER_REASONING): f"{REFINED_LABEL}: the imported response with its reasoning left out (derived here; "
+                             "the file keeps it whole, and what its runner sent the image model is not known)",
+    (True, ONLY_REASONING): f"{REFINED_LABEL}: none, the imported response (shown as given) is only its reasoning, "
+                            "with no refined prompt after it",
 }
 
 
@@ -198,8 +203,8 @@ class TraceView:
             slot = {StepRole.REFINED_PROMPT: 1, StepRole.EDITED_IMAGE: 2,
                     StepRole.GENERATED_IMAGE: 3, StepRole.ANSWER: 4}[step.role]
             if step.role is StepRole.REFINED_PROMPT:  # the refined prompt, not the thoughts before it
-                text, left_out = shown_refined_prompt(step.text)
-                label = REFINED_LABELS[trace.settings == IMPORTED_SETTINGS, left_out]
+                text, shown = shown_refined_prompt(step.text)
+                label = REFINED_LABELS[trace.settings == IMPORTED_SETTINGS, shown]
                 values[slot] = gr.update(value=output_text(text), visible=True, label=label)
                 continue
             content = output_text(step.text) if step.role is StepRole.ANSWER else scaled_up(images(step))

@@ -87,6 +87,10 @@ def test_stored_arena_battles_two_imported_models_and_takes_a_vote(tmp_path):
             origin = revealed["sides"][side]["imported"]
             assert origin["file"] == "UEG_direct.json" and origin["entry"] == f"index {ueg.index} ({ueg.task_type})"
             assert origin["imported_at"] and str(tmp_path) not in json.dumps(revealed["sides"][side])
+            # no time its result file never held (verify27b: the reveal said "seconds": 0.0, as the page's
+            # status line did before hunt27b): none for the run and none for each step
+            assert revealed["sides"][side]["seconds"] is None
+            assert [step["seconds"] for step in revealed["sides"][side]["steps"]] == [None]
         text = reveal_markdown(revealed)
         assert text.count(plain("; imported from published results: UEG_direct.json, index")) == 2, text
         (vote,) = store.votes()

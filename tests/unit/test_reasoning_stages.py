@@ -209,7 +209,9 @@ def test_the_refined_prompt_box_shows_the_prompt_sent_on_not_the_thoughts_before
 @pytest.mark.parametrize("response, shown, said", [
     (f"<think>\n{THOUGHTS}\n</think>\n\n{REFINED}", REFINED, ("imported response", "reasoning left out", "derived")),
     (REFINED, REFINED, ("imported response, as given",)),
-], ids=["with-thoughts", "without"])
+    (f"<think>\n{THOUGHTS}\n</think>", f"<think>\n{THOUGHTS}\n</think>",
+     ("imported response", "only its reasoning", "no refined prompt")),
+], ids=["with-thoughts", "without", "only-thoughts"])
 def test_an_imported_refined_prompt_is_shown_without_its_thoughts_and_said_to_be_derived(tmp_path, response, shown,
                                                                                        said):
     """An imported UEG stepwise run (a real ``UEG_step.json`` in a real store): the file's ``response`` is kept as
@@ -296,3 +298,37 @@ def test_a_geu_answer_cut_while_thinking_keeps_its_score_and_carries_a_note(tmp_
     assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
     err = capsys.readouterr().err
     assert f"note: bundled: thinker:direct: {runs} of {runs} GEU answers cut while the model was still reasoning" in err, err
+
+
+class NothingAfterThinking(Reasoning):
+    """A refine reply that closes its reasoning and writes nothing after it (finished, not cut)."""
+
+    def words(self, answer: str) -> list[str]:
+        return f"<think>\n{THOUGHTS}\n</think>\n\n{'' if answer == REFINED else answer}".split(" ")
+
+
+@pytest.mark.parametrize("reply", ["<think>\nhmm\n</think>", "hmm</think>", "<think>hmm",
+                                   "<think>a</think>\n<think>b</think>"],
+                         ids=["closed", "opened-in-prompt", "unclosed", "two-blocks"])
+def test_a_reply_that_is_only_reasoning_is_not_called_the_prompt_sent_on(reply):
+    """A refine reply with nothing after its reasoning holds no refined prompt (``refined_prompt`` gives "" or
+    raises): the box may show the thoughts, but its label must say there is no prompt after them, not present them
+    as the refined prompt (hand-read: every reply here is reasoning only)."""
+    from realunify_arena.trace import Step, Trace
+    trace = Trace(_ueg().uid, "thinker", "stepwise", {"seed": 0},
+                  steps=[Step(StepRole.REFINED_PROMPT, "refine", text=reply)])
+    value, label = _refined_box(trace)
+    assert value == reply
+    assert "only its reasoning" in label and "no refined prompt" in label, label
+
+
+def test_an_own_run_whose_reply_is_only_reasoning_says_the_image_had_no_refined_prompt(tmp_path):
+    """Our own run: the model closed its reasoning and wrote nothing after it, so the image was generated from an
+    empty prompt (``server.image_prompts``); the box labelled plain 'Refined prompt (step 1)' showed the thoughts as
+    if they were the prompt sent on."""
+    with _thinker(NothingAfterThinking, tmp_path) as (pool, server):
+        with pool.use("thinker") as adapter:
+            trace = run(_ueg(), adapter, "stepwise", GenerationOptions(max_new_tokens=512))
+    assert trace.status is Status.OK and server.image_prompts == [""], (trace.error, server.image_prompts)
+    value, label = _refined_box(trace)
+    assert "only its reasoning" in label and "no refined prompt" in label, label
