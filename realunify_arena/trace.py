@@ -106,5 +106,18 @@ class Trace:
             steps=[Step.from_dict(s) for s in d.get("steps", [])],
             status=Status(d.get("status", "ok")),
             error=d.get("error"),
-            notes=list(d.get("notes") or []),
+            notes=_notes(d.get("notes")),
         )
+
+
+def _notes(value: object) -> list[str]:
+    """A stored trace's ``notes`` as a list of texts: a list as it is (each item as text), one text as the one
+    note it is (a store merged from elsewhere may hold one: ``list`` would make each character a note), none when
+    absent or empty."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item if isinstance(item, str) else str(item) for item in value]
+    return [str(value)]

@@ -35,3 +35,13 @@ def test_a_runs_notes_are_masked_when_read_and_when_shown(tmp_path, monkeypatch)
     for text in (shown[0], page):
         assert KEY not in text and FOLDER not in text, text
         assert "answer cut while reasoning" in text, text
+
+
+def test_a_stored_notes_value_that_is_one_text_is_one_note_not_one_per_character():
+    # a trace merged in from another store (a replica's snapshot) may hold "notes" as one text; each character
+    # of it becoming a note would fill the status line with one-letter lines
+    base = Trace("GEU_1_x", "echo", "direct", {"seed": 0}).to_dict()
+    assert Trace.from_dict(base | {"notes": "cut while reasoning"}).notes == ["cut while reasoning"]
+    assert Trace.from_dict(base | {"notes": ["a", 7]}).notes == ["a", "7"]
+    assert Trace.from_dict(base | {"notes": None}).notes == []
+    assert Trace.from_dict(base).notes == []
