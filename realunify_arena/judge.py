@@ -424,7 +424,10 @@ class AdapterJudge(Judge):
 
 class NoRoomToReason(ValueError):
     """A judge's reply was cut before its verdict (``reasoning.cut_before_answer``) and its card allows no more
-    tokens than the ask that cut it, so asking again, even sampled, would be cut the same way."""
+    tokens than the ask that cut it, so asking again, even sampled, would be cut the same way. Raised by
+    ``AdapterJudge.ask``; the message quotes the cut reply (``shown.brief``), the first ask's limit (8 tokens) and
+    the card's ``defaults.max_new_tokens``, and names the card file (``ModelCard.file``). The question becomes a
+    judge error asked once (``_ask_until_parsed``), its reply that message."""
 
 
 class HumanJudge(Judge):
