@@ -1,7 +1,7 @@
 """The README is the newcomer's manual: every command and every app flag is in it (as sqlite-utils checks its
 own docs). Commands are discovered from ``realunify_arena/commands/`` through the real parser, flags from
 the app's settings, so a new one fails here until the README says what it does. The other way round too: every
-option the README writes (in code, ``--name``) is one that exists, and one written after a command is that
+option the docs write (in code, ``--name``) is one that exists, and one written after a command is that
 command's own, so a renamed or misspelled option fails here rather than in a newcomer's shell."""
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def test_readme_names_every_app_flag(flag):
     assert re.search(rf"`{re.escape(flag)}[` =]", README), f"README.md never names the app flag `{flag}`"
 
 
-@pytest.mark.parametrize("doc", ["README.md", "tests/README.md"])
+@pytest.mark.parametrize("doc", ["README.md", "tests/README.md", "RELIABILITY.md"])
 def test_every_option_a_doc_shows_exists_where_it_is_shown(doc):
     wrong = wrong_options((ROOT / doc).read_text(encoding="utf-8"))
     assert not wrong, f"{doc} shows options that do not exist there: {sorted(set(wrong))}"
