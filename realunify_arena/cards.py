@@ -71,6 +71,12 @@ class ModelCard:
     parts: dict[str, ModelCard] = field(default_factory=dict)  # capability -> card, for card:NAME checkpoints
     path: Path | None = None
 
+    @property
+    def file(self) -> str:
+        """The card's file as a message names it, for a reader to edit: ``path`` as it was read (``load_card``),
+        else ``models/<name>.yaml`` (a card built in code, named as the default models folder would hold it)."""
+        return str(self.path) if self.path is not None else f"models/{self.name}.yaml"
+
     def __post_init__(self) -> None:
         register_secret_env(self.api_key_env)  # its value is masked in every error text and log from now on
         register_endpoint(self.endpoint)  # its address is hidden in what a visitor sees (redaction.visitor_text)

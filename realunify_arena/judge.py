@@ -416,7 +416,7 @@ class AdapterJudge(Judge):
                         f"judge {self.name!r}: its reply ({brief(reply)}) was cut at {self.max_new_tokens} "
                         f"tokens while it was still reasoning or just after, before its verdict, and its card's "
                         f"defaults.max_new_tokens ({room}) leaves no room to ask again: raise it in "
-                        f"{_card_file(adapter.card, self.name)} to what the model's thinking needs")
+                        f"{adapter.card.file} to what the model's thinking needs")
                 reply = adapter.understand([image], prompt, self.options(attempt, room))
         # kept in the judgment, shown and exported: an endpoint that echoes its key must not put it there
         return redact(reply) if isinstance(reply, str) else reply
@@ -424,11 +424,10 @@ class AdapterJudge(Judge):
 
 class NoRoomToReason(ValueError):
     """A judge's reply was cut before its verdict (``reasoning.cut_before_answer``) and its card allows no more
-    tokens than the ask that cut it, so asking again, even sampled, would be cut the same way."""
-
-
-def _card_file(card, name: str) -> str:
-    return str(card.path) if getattr(card, "path", None) else f"models/{name}.yaml"
+    tokens than the ask that cut it, so asking again, even sampled, would be cut the same way. Raised by
+    ``AdapterJudge.ask``; the message quotes the cut reply (``shown.brief``), the first ask's limit (8 tokens) and
+    the card's ``defaults.max_new_tokens``, and names the card file (``ModelCard.file``). The question becomes a
+    judge error asked once (``_ask_until_parsed``), its reply that message."""
 
 
 class HumanJudge(Judge):

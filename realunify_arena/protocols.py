@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -27,6 +28,9 @@ from realunify_arena.redaction import error_text, redact
 from realunify_arena.stopping import RunControl, RunStopped, active
 from realunify_arena.systems import MODES, Mode
 from realunify_arena.trace import Status, Step, StepRole, Trace
+
+if TYPE_CHECKING:
+    from realunify_arena.cards import ModelCard
 
 
 # (track, mode) -> what the model must do, in the order the steps use it: the paper's four protocols
@@ -109,7 +113,7 @@ def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
             if step is None:
                 break
             trace.steps.append(step)
-            note = cut_answer_note(step, options.max_new_tokens, adapter.name)
+            note = cut_answer_note(step, options.max_new_tokens, adapter.card)
             if note:
                 trace.notes.append(note)
             yield _snapshot(trace)
@@ -172,19 +176,20 @@ def _steps(instance: AnyInstance, adapter: Adapter, mode: Mode, options: Generat
     yield _timed(StepRole.GENERATED_IMAGE, prompt, lambda: adapter.generate(prompt, options))
 
 
-def cut_answer_note(step: Step, max_new_tokens: int, card: str) -> str | None:
+def cut_answer_note(step: Step, max_new_tokens: int, card: ModelCard) -> str | None:
     """The note a successful run carries (``Trace.notes``) when its GEU answer step ends inside the model's
     reasoning (``reasoning.cut_while_reasoning``: a block opened and never closed, as a reply cut at its token
     limit while thinking leaves it); None for any other step. The run keeps its status and official score: the
     official extraction (``judge.extract_choice``, issue 16 keeps it exact) reads a letter from the unfinished
     thoughts, while the strict parse finds none, so the note says where the letter came from and what to raise.
-    ``max_new_tokens``: the run's limit (``GenerationOptions.max_new_tokens``, tokens); ``card``: the model card's
-    name (its file ``models/<card>.yaml`` where it was loaded from the models folder)."""
+    ``max_new_tokens``: the run's limit (``GenerationOptions.max_new_tokens``, tokens); ``card``: the model's
+    card, whose file the note names (``ModelCard.file``: the path it was read from, whatever ``--models-dir`` held
+    it; a page shows it without its server folders, ``redaction.visitor_text``)."""
     if step.role is not StepRole.ANSWER or not cut_while_reasoning(step.text):
         return None
     return (f"{CUT_ANSWER}: the answer was cut at {max_new_tokens} tokens (max_new_tokens) while the model was "
             "still reasoning, so its letter comes from unfinished thoughts (the strict parse finds none); raise "
-            f"defaults.max_new_tokens in models/{card}.yaml")
+            f"defaults.max_new_tokens in {card.file}")
 
 
 # how every ``cut_answer_note`` begins: what ``report`` and ``eval`` count

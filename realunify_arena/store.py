@@ -1697,9 +1697,14 @@ class Store:
 
     def insert_vote(self, battle_id: str, voter: str, choice: str, *, created_at: str | None = None
                     ) -> tuple[int, str]:
-        """Store a vote; returns (vote id, created_at). The unique index refuses a second vote on a battle.
+        """Store a vote; returns (vote id, created_at). ``choice``: one of ``arena.CHOICES`` (the caller checks it);
         ``created_at`` (an ISO timestamp, ``now()``'s form): when it was cast, for a vote copied from another
-        store (``merge_battle``); now when None."""
+        store (``merge_battle``); now when None.
+
+        Raises:
+            sqlite3.IntegrityError: no battle ``battle_id`` is stored, or it already holds a vote (the unique
+                index: one vote per battle).
+        """
         created_at = created_at or now()
         cursor = self._execute("insert into votes (battle_id, voter, choice, created_at) values (?, ?, ?, ?)",
                                (battle_id, voter, choice, created_at))

@@ -416,7 +416,13 @@ def check_blocks(name: str, fp) -> None:
     """Raises ``OverLimit`` when the file ``fp`` (a binary file object, read from its start, whatever its position,
     as ``Image.open`` reads it) is a PNG of more than ``MAX_PNG_CHUNKS`` chunks, or a GIF of more than
     ``MAX_GIF_BLOCKS`` blocks or ``MAX_GIF_COMMENT`` comment bytes before its first picture; leaves its position as
-    it was. Other files pass unread but for 8 bytes."""
+    it was. Other files pass unread but for 8 bytes. ``name``: the file as the message names it (``"<name>: a PNG
+    of more than 100,000 chunks ..."``).
+
+    Raises:
+        OverLimit: the first limit the file is over, as above.
+        OSError: ``fp`` cannot be read or sought.
+    """
     where = fp.tell()
     try:
         fp.seek(0)
@@ -471,7 +477,13 @@ def pnm_header_length(data: bytes) -> int | None:
 def check_pnm_header(name: str, fp) -> None:
     """Raises ``OverLimit`` when the file ``fp`` (a binary file object, read from its start whatever its position)
     is a PBM/PGM/PPM (what Pillow's PPM plugin accepts: ``P`` and one of ``0123456fy``) whose header is longer than
-    ``MAX_PNM_HEADER`` bytes; leaves its position as it was. Other files pass unread but for 2 bytes."""
+    ``MAX_PNM_HEADER`` bytes (64 KiB); leaves its position as it was. Other files pass unread but for 2 bytes.
+    ``name``: the file as the message names it.
+
+    Raises:
+        OverLimit: the header is over the limit.
+        OSError: ``fp`` cannot be read or sought.
+    """
     where = fp.tell()
     try:
         fp.seek(0)
@@ -511,7 +523,13 @@ def check_python_decode(name: str, im: Image.Image, fp) -> None:
     """Raises ``OverLimit`` when ``im`` (opened from the file ``fp``, not yet decoded) would be decoded by one of
     Pillow's Python decoders (a tile's codec in ``Image.DECODERS``, bar ``_VECTORISED_PYTHON_DECODERS``) and has
     more than ``MAX_PYTHON_DECODE_PIXELS`` pixels or its file more than ``MAX_PYTHON_DECODE_BYTES`` bytes, or by
-    one of ``_REFUSED_PYTHON_DECODERS``."""
+    one of ``_REFUSED_PYTHON_DECODERS``. ``name``: the file as the message names it (``"<name>: ..."``); ``fp``'s
+    position is left as it was.
+
+    Raises:
+        OverLimit: the message says which limit, the picture's size or the file's bytes, and to save it as a PNG
+            or JPEG.
+    """
     codecs = {tile[0] for tile in im.tile} & set(Image.DECODERS) - _VECTORISED_PYTHON_DECODERS
     if not codecs:
         return

@@ -24,8 +24,9 @@ def register(sub) -> None:
                                    "mode, settings) stored in both, a successful run replaces a failed one; "
                                    "otherwise the stored run is kept. Votes are copied with their battles, "
                                    "as cast; a battle voted otherwise in --db keeps --db's vote. A battle the arena "
-                                   "would not have recorded (an unknown choice, a vote on a side never shown, a run "
-                                   "of another system) is not copied.")
+                                   "would not have recorded (an unknown choice or kind, a vote on a side never shown, "
+                                   "a run of another system, a time not as the arena writes it) is not copied, nor a "
+                                   "human judgment the app would not have stored; the first is named.")
     p.add_argument("sources", nargs="+", type=Path, help="stores written by other nodes")
     add_db(p, "the store to merge into (created if missing)")
     p.set_defaults(func=run)

@@ -257,7 +257,9 @@ def test_a_geu_answer_cut_while_thinking_keeps_its_score_and_carries_a_note(tmp_
     because"), nothing saying so; UEG's refine step is a failed run in that case. The headline rule stays exact
     (issue 16): the run keeps its status and official letter, and now carries a note, shown in the page's status,
     counted by ``eval`` and by ``report``. The strict parse finds no letter in unfinished thoughts (a wrong answer
-    in the strict column). A reply the model finished (512 tokens) carries no note."""
+    in the strict column). A reply the model finished (512 tokens) carries no note. The note names the card's own
+    file (here outside ``models/``, as with ``--models-dir``), as the judge's no-room error does: it said
+    ``models/thinker.yaml``, a file that does not exist."""
     from realunify_arena.cli import main
     from realunify_arena.evaluation import evaluate
     from realunify_arena.judge import ANSWER_PARSER, mcq_judgment
@@ -274,7 +276,7 @@ def test_a_geu_answer_cut_while_thinking_keeps_its_score_and_carries_a_note(tmp_
         assert reply.startswith("<think>") and "</think>" not in reply  # 8 words: inside the thoughts
         assert cut.notes == ["answer cut while reasoning: the answer was cut at 8 tokens (max_new_tokens) while the "
                              "model was still reasoning, so its letter comes from unfinished thoughts (the strict "
-                             "parse finds none); raise defaults.max_new_tokens in models/thinker.yaml"]
+                             f"parse finds none); raise defaults.max_new_tokens in {tmp_path / 'thinker.yaml'}"]
         assert whole.notes == [] and "notes" not in whole.to_dict()
         details = mcq_judgment(instance, reply).details
         assert (details["letter"], details["strict_letter"]) == ("B", None)  # official: from the thoughts
