@@ -75,13 +75,15 @@ class PairAdapter(LocalAdapter):
         pipeline does not take was filtered out of every call, so the card's guidance silently never reached it),
         and each ``params.call_kwargs`` (and, for an edit, ``params.edit_call_kwargs``) name the pipeline does not
         take (every run failed with "__call__() got an unexpected keyword argument") or value of another kind
-        than the argument's default (a number, true/false, a string: the text '2.5' reached the pipeline).
+        than the argument's annotation takes (``_taken_kinds``: the text '2.5' reached the pipeline, 1.5 an
+        ``int`` argument; a list where it takes ``float | list[float]`` is fine), or without one its default's.
 
         Raises:
             CardError: naming the card's file, the field, the pipeline class and what it takes."""
         parameters = inspect.signature(pipeline.__call__).parameters
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
             return
+        hints = _type_hints(pipeline.__call__)
         pipeline_name = type(pipeline).__name__
         taken = ", ".join(sorted(parameters))
         settings = [("params.guidance_arg", self.card.params["guidance_arg"], None)] \
@@ -94,10 +96,10 @@ class PairAdapter(LocalAdapter):
                 raise CardError(f"{self.card.path}: field '{field}': {pipeline_name} takes no argument {name!r}; "
                                 f"it takes {taken}")
             default = parameters[name].default
-            kind = _value_kind(default)
-            if value is not None and kind is not None and _value_kind(value) != kind:
-                raise CardError(f"{self.card.path}: field '{field}': {pipeline_name} takes {kind[1]} (default "
-                                f"{default!r}), got {brief(value)}")
+            kinds = _taken_kinds(parameters[name], hints.get(name, parameters[name].annotation))
+            if value is not None and kinds is not None and _value_kind(value) not in kinds:
+                raise CardError(f"{self.card.path}: field '{field}': {pipeline_name} takes {_kinds_text(kinds)} "
+                                f"(default {default!r}), got {brief(value)}")
 
     def _pipeline(self, capability: Capability):
         return self.loaded[f"pipeline:{checkpoint_for(self.card, capability)}"]
@@ -252,17 +254,63 @@ def chat_messages(images: list[Image.Image], text: str, system_prompt: str | Non
     return [*system, {"role": "user", "content": content}]
 
 
-def _value_kind(value: object) -> tuple[str, str] | None:
-    """The kind of a pipeline argument's default as (kind, in words), for the kinds a card's YAML can give: a
-    number (int or float, a bool is not one), true/false, a string; None for any other default (None, a list,
-    a tensor), which is not checked."""
-    if isinstance(value, bool):
-        return "bool", "true or false"
-    if isinstance(value, (int, float)):
-        return "number", "a number"
-    if isinstance(value, str):
-        return "str", "a string"
+_KIND_WORDS = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a string",
+               "list": "a list", "dict": "a map"}
+_ANNOTATED_KINDS = {bool: {"bool"}, int: {"int"}, float: {"int", "float"}, str: {"str"}, list: {"list"},
+                    tuple: {"list"}, dict: {"dict"}}
+
+
+def _value_kind(value: object) -> str | None:
+    """The kind of a card's YAML value: a key of ``_KIND_WORDS`` (a bool is not an int); None for null."""
+    for kind, types in (("bool", bool), ("int", int), ("float", float), ("str", str), ("list", list),
+                        ("dict", dict)):
+        if isinstance(value, types):
+            return kind
     return None
+
+
+def _type_hints(function) -> dict[str, object]:
+    """``function``'s annotations evaluated (a module written with ``from __future__ import annotations`` keeps
+    them as text); {} where one names what its module cannot resolve."""
+    import typing
+
+    try:
+        return typing.get_type_hints(function)
+    except Exception:  # noqa: BLE001 - any unresolvable annotation: the texts stay unchecked
+        return {}
+
+
+def _taken_kinds(parameter: inspect.Parameter, annotation: object) -> set[str] | None:
+    """The kinds of card value (``_value_kind``) a pipeline argument takes, read from its ``annotation``
+    (``_type_hints``, else the parameter's own): each member
+    of a union (``float | list[float]``: a number or a list; an int is a number where a float is taken; ``int``: a
+    whole number; ``None`` adds nothing). An annotation of any other type (a tensor, an image, a callable, a
+    Literal) or a union holding one is not checked (None). Without an annotation, from the default's kind (a
+    number, int or float, true/false, a string); None for any other default (None, a list, a tensor)."""
+    import types
+    import typing
+
+    if annotation is inspect.Parameter.empty or isinstance(annotation, str):  # none, or not evaluated
+        default = _value_kind(parameter.default)
+        return {"int", "float"} if default in ("int", "float") else None if default in (None, "list", "dict") \
+            else {default}
+    members = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+        else (annotation,)
+    kinds: set[str] = set()
+    for member in members:
+        if member is type(None):
+            continue
+        taken = _ANNOTATED_KINDS.get(typing.get_origin(member) or member)
+        if taken is None:
+            return None
+        kinds |= taken
+    return kinds or None
+
+
+def _kinds_text(kinds: set[str]) -> str:
+    """``kinds`` in words: 'a number', 'a string or a list', ... (a number covers a whole number)."""
+    shown = [k for k in _KIND_WORDS if k in kinds and not (k == "int" and "float" in kinds)]
+    return " or ".join(_KIND_WORDS[k] for k in shown)
 
 
 def _text_param(card: ModelCard, key: str) -> str | None:

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from realunify_arena.adapters import build_adapter
+from realunify_arena.adapters.base import Capability
 from realunify_arena.cards import CardError, load_card
 
 _PAIR = "family: pair\ndescription: d\ncapabilities: [generate, edit]\ncheckpoint: x/y\n"
@@ -141,6 +142,51 @@ def test_a_pipeline_setting_of_the_wrong_type_is_refused_at_load(tmp_path, omnig
         build_adapter(card)
     assert str(info.value).startswith(f"{card.path}: field 'params.call_kwargs.guidance_scale': OmniGenPipeline "
                                       "takes a number (default 2.5), got '2.5'"), str(info.value)
+
+
+@pytest.mark.parametrize(("params", "field", "name", "value"), [
+    # OmniGenPipeline.__call__(max_input_image_size: int = 1024): a float reached the processor's crop
+    ("{edit_call_kwargs: {max_input_image_size: 384.5}}", "params.edit_call_kwargs.max_input_image_size",
+     "max_input_image_size", "384.5"),
+    # (num_images_per_prompt: int | None = 1)
+    ("{call_kwargs: {num_images_per_prompt: 1.5}}", "params.call_kwargs.num_images_per_prompt",
+     "num_images_per_prompt", "1.5"),
+    # (output_type: str | None = 'pil'): a list is no string
+    ("{call_kwargs: {output_type: [pil]}}", "params.call_kwargs.output_type", "output_type", "['pil']"),
+])
+def test_a_pipeline_setting_of_a_kind_its_annotation_refuses_is_refused_at_load(tmp_path, omnigen, params, field,
+                                                                                name, value):
+    # the independent source: diffusers' own annotations of OmniGenPipeline.__call__
+    from diffusers import OmniGenPipeline
+    annotation = str(inspect.signature(OmniGenPipeline.__call__).parameters[name].annotation)
+    assert "float" not in annotation and "list" not in annotation, annotation
+    card = _card(tmp_path, omnigen, params)
+    with pytest.raises(CardError) as info:
+        build_adapter(card)
+    message = str(info.value)
+    assert message.startswith(f"{card.path}: field '{field}': OmniGenPipeline takes "), message
+    assert message.endswith(f"got {value}"), message
+
+
+def test_a_list_where_the_annotation_takes_one_is_not_refused(tmp_path):
+    # diffusers pipelines whose argument takes a list beside a scalar default (OvisImagePipeline, ErnieImagePipeline:
+    # negative_prompt: str | list[str] = ''; ControlNet pipelines: controlnet_conditioning_scale: float |
+    # list[float] = 1.0), and a float argument whose default is written as an int (BriaFiboEditPipeline:
+    # guidance_scale: float = 5): the card's value matches the annotation, not the default's kind
+    from realunify_arena.adapters.pair import PairAdapter
+
+    class Pipeline:
+        def __call__(self, prompt: str, negative_prompt: str | list[str] = "", scale: float | list[float] = 1.0,
+                     guidance_scale: float = 5, steps: int = 4):
+            raise AssertionError("not called")
+
+    path = tmp_path / "lists.yaml"
+    path.write_text("family: pair\ndescription: d\ncapabilities: [generate]\ncheckpoint: x\n"
+                    "params: {call_kwargs: {negative_prompt: [blurry], scale: [0.5, 1.0], guidance_scale: 4.5, "
+                    "steps: 3}}\n")
+    adapter = PairAdapter.__new__(PairAdapter)
+    adapter.card = load_card(path)
+    adapter._check_pipeline_settings(Pipeline(), Capability.GENERATE)  # no CardError
 
 
 def test_settings_the_pipeline_takes_still_run_and_an_edit_keeps_the_input_size(tmp_path, omnigen):
