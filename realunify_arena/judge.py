@@ -413,13 +413,20 @@ class AdapterJudge(Judge):
                 room = adapter.card.defaults.max_new_tokens
                 if room <= self.max_new_tokens:
                     raise NoRoomToReason(
-                        f"judge {self.name!r}: its reply ({brief(reply)}) was cut at {self.max_new_tokens} "
+                        f"judge {self.name!r}: its reply ({_cut_shown(reply)}) was cut at {self.max_new_tokens} "
                         f"tokens while it was still reasoning or just after, before its verdict, and its card's "
                         f"defaults.max_new_tokens ({room}) leaves no room to ask again: raise it in "
                         f"{adapter.card.file} to what the model's thinking needs")
                 reply = adapter.understand([image], prompt, self.options(attempt, room))
         # kept in the judgment, shown and exported: an endpoint that echoes its key must not put it there
         return redact(reply) if isinstance(reply, str) else reply
+
+
+def _cut_shown(reply: str) -> str:
+    """A cut reply as ``NoRoomToReason`` quotes it (``shown.brief``); one of no text whose thoughts its server gave
+    apart (``Reply.reasoning``) as those thoughts, said to be so."""
+    reasoning = getattr(reply, "reasoning", None)
+    return f"no answer, thoughts apart: {brief(reasoning)}" if reasoning and not reply.strip() else brief(reply)
 
 
 class NoRoomToReason(ValueError):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from realunify_arena.adapters.base import (Adapter, Capability, CutReply, GenerationOptions, ModelSource,
-                                           ModelUnavailable, NotSupported)
+                                           ModelUnavailable, NotSupported, Reply)
 from realunify_arena.benchmark.images import ImageError, open_checked
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance
 from realunify_arena.reasoning import cut_before_answer, cut_while_reasoning, strip_reasoning
@@ -168,18 +168,19 @@ def _steps(instance: AnyInstance, adapter: Adapter, mode: Mode, options: Generat
         return
     prompt = instance.prompt
     if mode == "stepwise":
-        replies = []  # the reply as the adapter gave it: a ``CutReply`` says it was cut at its token limit
         refine = _timed(StepRole.REFINED_PROMPT, instance.refine_text,
-                        lambda: replies.append(adapter.understand([], instance.refine_text, options)) or replies[0])
+                        lambda: adapter.understand([], instance.refine_text, options))
         yield refine
-        prompt = refined_prompt(refine.text, cut=isinstance(replies[0], CutReply))
+        prompt = refined_prompt(refine.text, cut=isinstance(refine.text, CutReply))
     yield _timed(StepRole.GENERATED_IMAGE, prompt, lambda: adapter.generate(prompt, options))
 
 
 def cut_answer_note(step: Step, max_new_tokens: int, card: ModelCard) -> str | None:
     """The note a successful run carries (``Trace.notes``) when its GEU answer step ends inside the model's
     reasoning (``reasoning.cut_while_reasoning``: a block opened and never closed, as a reply cut at its token
-    limit while thinking leaves it); None for any other step. The run keeps its status and official score: the
+    limit while thinking leaves it, or, served with a reasoning parser, a cut reply of thoughts apart and no text:
+    that run's letter is none and it scores 0, as the official script scores an empty response); None for any
+    other step. The run keeps its status and official score: the
     official extraction (``judge.extract_choice``, issue 16 keeps it exact) reads a letter from the unfinished
     thoughts, while the strict parse finds none, so the note says where the letter came from and what to raise.
     ``max_new_tokens``: the run's limit (``GenerationOptions.max_new_tokens``, tokens); ``card``: the model's
@@ -187,6 +188,10 @@ def cut_answer_note(step: Step, max_new_tokens: int, card: ModelCard) -> str | N
     it; a page shows it without its server folders, ``redaction.visitor_text``)."""
     if step.role is not StepRole.ANSWER or not cut_while_reasoning(step.text):
         return None
+    if not step.text.strip():  # served with a reasoning parser: the thoughts came apart, no answer at all
+        return (f"{CUT_ANSWER}: the answer was cut at {max_new_tokens} tokens (max_new_tokens) while the model was "
+                "still reasoning (its server gave the thoughts apart, with no answer), so it has no letter and scores 0, "
+                f"as the official script scores an empty response; raise defaults.max_new_tokens in {card.file}")
     return (f"{CUT_ANSWER}: the answer was cut at {max_new_tokens} tokens (max_new_tokens) while the model was "
             "still reasoning, so its letter comes from unfinished thoughts (the strict parse finds none); raise "
             f"defaults.max_new_tokens in {card.file}")
@@ -209,7 +214,7 @@ def refined_prompt(reply: str, *, cut: bool = False) -> str:
             reasoning (``reasoning.cut_before_answer``), so it holds no refined prompt.
     """
     prompt = strip_reasoning(reply).strip()
-    if not prompt and cut_before_answer(CutReply(reply) if cut else reply):
+    if not prompt and cut_before_answer(CutReply(reply) if cut and not isinstance(reply, CutReply) else reply):
         raise ValueError(f"{StepRole.REFINED_PROMPT.value}: the model's reply was cut at its token limit while it "
                          "was still reasoning or just after (raise the card's max_new_tokens), so there is no refined "
                          "prompt to generate the image from")
@@ -247,7 +252,9 @@ def _timed(role: StepRole, prompt: str, call: Callable[[], object]) -> Step:
             raise TypeError(f"{role.value}: the model returned {type(output).__name__}, expected text")
         # The refined prompt is sent on as the generation prompt; surrounding whitespace is not content.
         # Secrets out (an endpoint may echo its key in a reply): the text is stored, shown and sent on.
-        text = redact(output.strip() if role is StepRole.REFINED_PROMPT else output)
+        # The adapter's kind of reply is kept (``Reply.like``): a ``CutReply`` says it was cut at its token limit,
+        # and its ``reasoning`` what a reasoning parser gave apart (``cut_answer_note``, ``refined_prompt``).
+        text = Reply.like(redact(output.strip() if role is StepRole.REFINED_PROMPT else output), output)
         return Step(role, prompt, text=text, seconds=seconds)
     if not isinstance(output, Image.Image):
         raise TypeError(f"{role.value}: the model returned {type(output).__name__}, expected a PIL image")

@@ -1,4 +1,5 @@
-"""A reasoning model's thoughts before its answer, as served without a reasoning parser: one home for the rule
+"""A reasoning model's thoughts before its answer, as served without a reasoning parser (or, cut while thinking,
+with one: ``Reply.reasoning``): one home for the rule
 that the judge (its yes/no, a GEU reply's strict letter) and the UEG stepwise protocol (the refined prompt sent on to
 generation) both apply."""
 
@@ -49,7 +50,11 @@ def strip_reasoning(reply: str | None) -> str:
 
 def cut_while_reasoning(reply: str | None) -> bool:
     """Whether the reply opens a reasoning block it never closes (after any closed ones): a reply cut at its
-    token limit while the model was still thinking, so ``strip_reasoning`` leaves nothing of it."""
+    token limit while the model was still thinking, so ``strip_reasoning`` leaves nothing of it. So is a
+    ``CutReply`` of no text whose thoughts its server gave apart (``Reply.reasoning``: vLLM with a reasoning parser
+    answers ``content`` null and ``reasoning_content`` when the limit comes before the thoughts end)."""
+    if isinstance(reply, CutReply) and reply.reasoning and not reply.strip():
+        return True
     return bool(_UNCLOSED_REASONING.match(_after_closed_blocks(reply)))
 
 

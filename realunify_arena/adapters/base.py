@@ -28,10 +28,13 @@ class Reply(str):
     ``prompt_tokens``, the ids the model read (chat template, text and every image's tokens, as its processor
     built them), and ``completion_tokens``, the new ids it generated (an end token included), each an ``int``, or
     None where an adapter does not count them (the remote families). ``serve-openai`` answers them as OpenAI's
-    ``usage``."""
+    ``usage``. ``reasoning``: the model's thoughts where its server gave them apart from the answer (vLLM or SGLang
+    with a reasoning parser: ``message.reasoning_content``, ``message.reasoning`` in newer vLLM), else None; never
+    part of the answer, never scored (``reasoning.cut_while_reasoning`` reads it)."""
 
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    reasoning: str | None = None
 
     @classmethod
     def counted(cls, text: str, prompt_tokens: int | None, completion_tokens: int | None) -> Reply:
@@ -39,6 +42,17 @@ class Reply(str):
         reply = cls(text)
         reply.prompt_tokens, reply.completion_tokens = prompt_tokens, completion_tokens
         return reply
+
+    @staticmethod
+    def like(text: str, reply: object) -> str:
+        """``text`` (``reply`` rewritten: redacted, stripped) as ``reply``'s class with its counts and reasoning, so
+        that it still says it was cut (``CutReply``) and what was thought apart; ``text`` itself when ``reply`` is
+        no ``Reply``."""
+        if not isinstance(reply, Reply):
+            return text
+        kept = type(reply).counted(text, reply.prompt_tokens, reply.completion_tokens)
+        kept.reasoning = reply.reasoning
+        return kept
 
 
 class CutReply(Reply):

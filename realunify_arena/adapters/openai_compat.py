@@ -57,7 +57,8 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
-from realunify_arena.adapters.base import Adapter, Capability, CutReply, GenerationOptions, ModelUnavailable
+from realunify_arena.adapters.base import (Adapter, Capability, CutReply, GenerationOptions, ModelUnavailable,
+                                           Reply)
 from realunify_arena.adapters.wire import (error_line, generated_image, image_from_base64, may_retry, never_sent,
                                            png_bytes, png_data_url, server_wait, shielded, unreadable_reply,
                                            within_deadline, without_key)
@@ -376,6 +377,25 @@ def _choice_text(choice) -> str:
     return "" if text == NO_IMAGE_NOTICE else text
 
 
+# Where a server with a reasoning parser puts the thoughts it splits from the answer: vLLM's and SGLang's
+# ``message.reasoning_content`` (vLLM renamed it ``message.reasoning``, vllm/entrypoints/openai/protocol.py
+# ``ChatMessage``); the answer alone is ``message.content``, null when the reply was cut before the thoughts ended.
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def _choice_reasoning(choice, fields: tuple[str, ...] = _REASONING_FIELDS) -> str | None:
+    """One choice's thoughts as its server gave them apart from the answer (the first of ``fields`` holding text),
+    stripped; None when it gave none."""
+    message = _as_dict(choice.message) if choice.message is not None else {}
+    return next((v.strip() for v in (message.get(k) for k in fields) if isinstance(v, str) and v.strip()), None)
+
+
+def _reasoned(reply: Reply, reasoning: str | None) -> Reply:
+    """``reply`` carrying ``reasoning`` (``Reply.reasoning``)."""
+    reply.reasoning = reasoning
+    return reply
+
+
 def _checked(card: ModelCard, where: str, reply: R) -> R:
     """``reply`` if it is a JSON object that is not an error; an endpoint or a proxy may answer HTTP 200
     with a page of HTML, with JSON that is no object (``[...]``, ``null``, a number), or with
@@ -446,6 +466,10 @@ def _reply_text(card: ModelCard, reply) -> str:
     never asks for) is carried: ``length`` (or another server's name for it, ``CUT_REASONS``) makes the text a
     ``CutReply`` (``serve-openai`` in front of this card then answers ``length`` too); a name known to mean a
     finished answer (``WHOLE_REASONS``), or none, a plain ``str``; any other (``finish_kind``) an error (below).
+    Thoughts a reasoning parser gave apart (``_REASONING_FIELDS``) come as the reply's ``reasoning``, never as its
+    text; a choice with thoughts and no text cut at the limit is ``CutReply("")`` with its ``reasoning``: the model was
+    cut while still thinking (``reasoning.cut_while_reasoning``), which the judge and the protocols treat as they
+    treat a reply cut inside its ``<think>`` block.
 
     Raises RuntimeError naming the card and endpoint when the reply has no choice or no text (an empty answer
     is the endpoint failing, not the model answering, and must not be scored as one), quoting what came instead
@@ -458,15 +482,21 @@ def _reply_text(card: ModelCard, reply) -> str:
         raise RuntimeError(f"{where}: the endpoint answered no choices; got {_shown(card, reply)}")
     answered = next(((c, t) for c, t in ((c, _choice_text(c)) for c in reply.choices) if t), None)
     if answered is None:
+        thought = next((c for c in reply.choices if _choice_reasoning(c) and finish_kind(c.finish_reason) == "cut"),
+                       None)
+        if thought is not None:  # cut at its token limit while thinking: no answer yet (``cut_while_reasoning``)
+            return _reasoned(CutReply(""), _choice_reasoning(thought))
         reasons = sorted({str(c.finish_reason) for c in reply.choices})
-        raise RuntimeError(f"{where}: the endpoint answered no text (finish reason: {', '.join(reasons)}); "
-                           f"the reply holds {_instead(card, reply)}")
+        thoughts = next((f" its reasoning apart (message.{k}) and no answer after it;" for c in reply.choices
+                         for k in _REASONING_FIELDS if _choice_reasoning(c, (k,))), "")
+        raise RuntimeError(f"{where}: the endpoint answered no text (finish reason: {', '.join(reasons)});"
+                           f"{thoughts} the reply holds {_instead(card, reply)}")
     choice, text = answered
     kind = finish_kind(choice.finish_reason)
     if kind == "whole":
-        return text
+        return _reasoned(Reply(text), _choice_reasoning(choice)) if _choice_reasoning(choice) else text
     if kind == "cut":
-        return CutReply(text)
+        return _reasoned(CutReply(text), _choice_reasoning(choice))
     why = UNFINISHED_REASONS.get(kind, "the endpoint gave a finish reason that does not say the model finished "
                                        "its answer")
     reason = error_line(str(choice.finish_reason), card.api_key_env, 60)

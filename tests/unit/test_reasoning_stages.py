@@ -334,3 +334,123 @@ def test_an_own_run_whose_reply_is_only_reasoning_says_the_image_had_no_refined_
     assert trace.status is Status.OK and server.image_prompts == [""], (trace.error, server.image_prompts)
     value, label = _refined_box(trace)
     assert "only its reasoning" in label and "no refined prompt" in label, label
+
+
+# -- served with a reasoning parser ------------------------------------------------------------------------------
+# vLLM started with ``--reasoning-parser`` (deepseek_r1, qwen3 ...) answers the thoughts apart from the answer:
+# ``message.reasoning_content`` (``message.reasoning`` in newer releases) and ``message.content``, which is null (or
+# "") when the reply was cut at its token limit before the thoughts ended (``finish_reason`` "length").
+
+
+class ParserReasoning(Reasoning):
+    """As ``Reasoning``, served with a reasoning parser: the thoughts in ``FIELD``, the answer alone in ``content``;
+    cut by word at the request's token limit, thoughts first. ``EMPTY``: what ``content`` is when the limit came
+    before the answer (vLLM answers null; some servers "")."""
+
+    FIELD = "reasoning_content"
+    EMPTY: str | None = None
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        if "/images/" in self.path:
+            return self._image(body)
+        text = body["messages"][0]["content"][0]["text"]
+        answer = self.answer(text).split(" ")
+        thoughts = THOUGHTS.split(" ")
+        limit = body.get("max_completion_tokens") or body.get("max_tokens") or len(thoughts) + len(answer)
+        left = limit - len(thoughts)
+        content = " ".join(answer[:left]) if left > 0 else self.EMPTY
+        self.reply(200, {"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+            {"index": 0, "finish_reason": "length" if left < len(answer) else "stop",
+             "message": {"role": "assistant", "content": content, self.FIELD: " ".join(thoughts[:limit])}}]})
+
+    def _image(self, body: dict) -> None:
+        self.server.image_prompts.append(body["prompt"])
+        self.reply(200, {"created": 0, "data": [{"b64_json": png_b64(Image.new("RGB", (32, 32), "orange"))}]})
+
+    def answer(self, text: str) -> str:
+        if text.startswith("Please answer the following question"):
+            return "Yes"
+        return "A" if "Options" in text or "(A)" in text or "A." in text else REFINED
+
+
+def _parser(field: str, empty: str | None):
+    return type("Parser", (ParserReasoning,), {"FIELD": field, "EMPTY": empty})
+
+
+PARSERS = [("reasoning_content", None), ("reasoning", None), ("reasoning_content", "")]
+PARSER_IDS = ["reasoning_content-null", "reasoning-null", "reasoning_content-empty"]
+
+
+@pytest.mark.parametrize("field, empty", PARSERS, ids=PARSER_IDS)
+def test_a_parser_served_reasoning_judge_is_given_room_to_think_before_its_verdict(tmp_path, field, empty):
+    """The judge's first ask (8 tokens) is cut inside the thoughts: the server answers ``content`` null and the
+    thoughts apart, ``finish_reason`` "length". Before, the adapter raised "the endpoint answered no text" and the
+    judge asked again with the same 8 tokens until its attempts ran out: every question a judge error. Now it is
+    asked again with the card's ``max_new_tokens`` (512), as a reasoning judge served without a parser is, and the
+    stand-in answers "Yes" after its ~70 words of thought."""
+    instance = _ueg()
+    with _thinker(_parser(field, empty), tmp_path) as (pool, server), pool.use("thinker") as adapter:
+        trace = run(instance, adapter, "direct", GenerationOptions(max_new_tokens=512))
+        assert trace.status is Status.OK, trace.error
+        judgment = judge_trace(trace, instance, AdapterJudge(pool, "thinker"), lambda step: step.image)
+    assert judgment.errors == 0, judgment.details
+    questions = judgment.details["questions"]
+    assert [q["replies"] for q in questions] == [["Yes"]] * len(instance.question_list)  # the answer, not the thoughts
+    assert judgment.score == int(all(q.answer == "yes" for q in instance.question_list))
+
+
+def test_a_parser_served_reasoning_judge_whose_card_leaves_no_room_says_so(tmp_path):
+    """As ``test_a_reasoning_judge_whose_card_leaves_no_room_to_think_says_so``, served with a reasoning parser."""
+    instance = _ueg()
+    with _thinker(ParserReasoning, tmp_path, 8) as (pool, server), pool.use("thinker") as adapter:
+        trace = run(instance, adapter, "direct", GenerationOptions(max_new_tokens=512))
+        judgment = judge_trace(trace, instance, AdapterJudge(pool, "thinker"), lambda step: step.image)
+    for item in judgment.details["questions"]:
+        assert item["verdict"] is None and len(item["replies"]) == 1, item
+        for said in ("cut at 8 tokens", "reasoning", "max_new_tokens (8)", str(tmp_path / "thinker.yaml"), "raise it"):
+            assert said in item["replies"][0], (said, item["replies"][0])
+
+
+@pytest.mark.parametrize("field, empty", PARSERS, ids=PARSER_IDS)
+def test_a_parser_served_refine_reply_cut_while_thinking_is_a_failed_run_not_a_prompt(tmp_path, field, empty):
+    """UEG stepwise, refine cut inside the thoughts: the same failed run, with the same message, as without a parser
+    (``test_a_refine_reply_cut_while_thinking_is_a_failed_run_not_a_prompt``); no image from an empty prompt."""
+    with _thinker(_parser(field, empty), tmp_path) as (pool, server), pool.use("thinker") as adapter:
+        trace = run(_ueg(), adapter, "stepwise", GenerationOptions(max_new_tokens=8))
+    assert trace.status is Status.ERROR
+    assert "refined prompt" in trace.error and "reasoning" in trace.error, trace.error
+    assert server.image_prompts == []
+
+
+@pytest.mark.parametrize("field, empty", PARSERS, ids=PARSER_IDS)
+def test_a_parser_served_geu_answer_cut_while_thinking_scores_zero_and_carries_the_note(tmp_path, field, empty):
+    """GEU, answer cut inside the thoughts: the model gave no answer (``content`` null), so there is no letter, and
+    the official rule scores an empty response 0 (``extract_characters_regex`` finds no letter: the prediction is
+    "", never the answer). The run is kept, as without a parser, with a note that says so and names the card file."""
+    from realunify_arena.judge import mcq_judgment
+    instance = _geu()
+    with _thinker(_parser(field, empty), tmp_path) as (pool, server), pool.use("thinker") as adapter:
+        trace = run(instance, adapter, "direct", GenerationOptions(max_new_tokens=8))
+    assert trace.status is Status.OK, trace.error
+    assert trace.steps[-1].text == ""
+    assert trace.notes == ["answer cut while reasoning: the answer was cut at 8 tokens (max_new_tokens) while the "
+                           "model was still reasoning (its server gave the thoughts apart, with no answer), so it has "
+                           "no letter and scores 0, as the official script scores an empty response; raise "
+                           f"defaults.max_new_tokens in {tmp_path / 'thinker.yaml'}"]
+    details = mcq_judgment(instance, trace.steps[-1].text)
+    assert (details.score, details.details["letter"], details.details["strict_letter"]) == (0, None, None)
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_a_parser_served_reasoning_model_that_finishes_answers_with_its_content_alone(tmp_path, field):
+    """Finished (``finish_reason`` "stop"): the answer is ``content`` alone, never the thoughts, and carries no note;
+    the thoughts come with the adapter's reply as its ``reasoning``, apart from the answer."""
+    instance = _geu()
+    with _thinker(_parser(field, None), tmp_path) as (pool, server), pool.use("thinker") as adapter:
+        reply = adapter.understand([], "Please answer the following question: is it a cat?",
+                                   GenerationOptions(max_new_tokens=512))
+        trace = run(instance, adapter, "direct", GenerationOptions(max_new_tokens=512))
+    assert reply == "Yes" and not isinstance(reply, CutReply)
+    assert reply.reasoning == THOUGHTS.strip()
+    assert trace.status is Status.OK and trace.steps[-1].text == "A" and trace.notes == [], trace
