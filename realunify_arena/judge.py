@@ -34,7 +34,7 @@ from realunify_arena.adapters.base import GenerationOptions, ModelSource, ModelU
 from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance, PollingQuestion
 from realunify_arena.families import Capability
-from realunify_arena.protocols import loaded
+from realunify_arena.protocols import CUT_ANSWER, loaded
 from realunify_arena.reasoning import cut_before_answer, strip_reasoning
 from realunify_arena.redaction import error_text, redact
 from realunify_arena.scoring import instance_score
@@ -493,7 +493,11 @@ def judge_trace(trace: Trace, instance: AnyInstance, judge: Judge, image_loader:
     if trace.instance_uid != instance.uid:
         raise ValueError(f"trace is for {trace.instance_uid}, instance is {instance.uid}")
     if isinstance(instance, GEUInstance):
-        return mcq_judgment(instance, trace.final.text)
+        judgment = mcq_judgment(instance, trace.final.text)
+        if any(note.startswith(CUT_ANSWER) for note in trace.notes):  # its reply alone may not say so: "" when
+            # its server gave the thoughts apart (``protocols.cut_answer_note``); ``report`` counts it from here
+            judgment.details["cut_while_reasoning"] = True
+        return judgment
     if not instance.question_list:
         raise ValueError(f"{instance.uid} has no polling questions, so there is nothing to judge it by")
     image = image_loader(trace.final)

@@ -245,7 +245,8 @@ def reports_from_store(store, *, dataset: str | None = None, judge: str | None =
 def cut_answer_notes(dataset: str, outcomes: list[Outcome]) -> list[str]:
     """Per system, how many of its scored GEU answers end inside the model's reasoning (``Outcome.cut_answer``:
     cut at max_new_tokens while it was still thinking, ``protocols.cut_answer_note``): each keeps its official
-    score, a letter read from unfinished thoughts, and counts 0 in the strict column. One line a system:
+    score (a letter read from unfinished thoughts, or none where a reasoning parser gave the thoughts apart) and
+    counts 0 in the strict column. One line a system:
     ``"<dataset>: <system>: 3 of 40 GEU answers cut while the model was still reasoning ..."``."""
     cut: dict[tuple[str, str], int] = {}
     total: dict[tuple[str, str], int] = {}
@@ -255,8 +256,8 @@ def cut_answer_notes(dataset: str, outcomes: list[Outcome]) -> list[str]:
             total[key] = total.get(key, 0) + 1
             cut[key] = cut.get(key, 0) + o.cut_answer
     return [f"{dataset}: {System(model, mode)}: {n} of {total[model, mode]} GEU answers cut while the model was "
-            "still reasoning (at max_new_tokens): each keeps its official score, a letter read from unfinished "
-            "thoughts, and scores 0 in the strict column; raise the model's max_new_tokens (its card's, or the "
+            "still reasoning (at max_new_tokens): each keeps its official score (a letter read from unfinished "
+            "thoughts, or none where its server gave the thoughts apart) and scores 0 in the strict column; raise the model's max_new_tokens (its card's, or the "
             "runner's) and run them again"
             for (model, mode), n in cut.items() if n]
 
@@ -352,7 +353,8 @@ def stored_outcome(run: dict, label: str, polling: dict | None, mcq: dict | None
         if mcq is None:
             return Outcome(**base)
         return Outcome(**base, score=mcq["score"], strict=mcq["details"]["strict_score"],
-                       cut_answer=cut_while_reasoning(mcq["details"].get("reply")))
+                       cut_answer=bool(mcq["details"].get("cut_while_reasoning"))  # set by ``judge_trace``
+                       or cut_while_reasoning(mcq["details"].get("reply")))
     if polling is None:
         return Outcome(**base)
     questions = polling["details"]["questions"]

@@ -454,3 +454,31 @@ def test_a_parser_served_reasoning_model_that_finishes_answers_with_its_content_
     assert reply == "Yes" and not isinstance(reply, CutReply)
     assert reply.reasoning == THOUGHTS.strip()
     assert trace.status is Status.OK and trace.steps[-1].text == "A" and trace.notes == [], trace
+
+
+def test_a_parser_served_geu_answer_cut_while_thinking_is_counted_by_eval_and_report(tmp_path, capsys):
+    """The cut answer's stored reply is "" (its server gave the thoughts apart), so ``report``, which counted cut
+    answers from the stored reply's text alone, missed every one of them; ``eval`` counted them from the trace's
+    note. Now the answer parser's judgment records it (``details["cut_while_reasoning"]``, from the run's note)
+    and ``report`` counts it as ``eval`` does."""
+    from realunify_arena.cli import main
+    from realunify_arena.evaluation import evaluate
+    from realunify_arena.store import Store
+
+    db = tmp_path / "arena.db"
+    runs = len({i.task_type for i in load("bundled").instances if i.track == "GEU"})
+    with _thinker(_parser("reasoning_content", None), tmp_path, max_new_tokens=8) as (pool, server):
+        store = Store.open(db)
+        try:
+            summary = evaluate(load("bundled"), "thinker", AdapterJudge(pool, "thinker"), store, pool,
+                               modes=["direct"], track="GEU", limit=1, progress=False)
+            assert f"{runs} GEU answer(s) cut at max_new_tokens while the model was still reasoning" in \
+                summary.lines()[0], summary.lines()
+            details = [j["details"] for j in store.judgments()]
+            assert len(details) == runs and all(d["reply"] == "" and d["cut_while_reasoning"] for d in details)
+        finally:
+            store.close()
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
+    err = capsys.readouterr().err
+    assert f"note: bundled: thinker:direct: {runs} of {runs} GEU answers cut while the model was still reasoning" in err, err
