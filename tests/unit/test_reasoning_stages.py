@@ -260,7 +260,6 @@ def test_a_geu_answer_cut_while_thinking_keeps_its_score_and_carries_a_note(tmp_
     in the strict column). A reply the model finished (512 tokens) carries no note. The note names the card's own
     file (here outside ``models/``, as with ``--models-dir``), as the judge's no-room error does: it said
     ``models/thinker.yaml``, a file that does not exist."""
-    from realunify_arena.cli import main
     from realunify_arena.evaluation import evaluate
     from realunify_arena.judge import ANSWER_PARSER, mcq_judgment
     from realunify_arena.store import Store
@@ -296,6 +295,13 @@ def test_a_geu_answer_cut_while_thinking_keeps_its_score_and_carries_a_note(tmp_
             assert store.judgments()[0]["judge"] == ANSWER_PARSER
         finally:
             store.close()
+    _report_counts_every_answer_cut(db, runs, tmp_path, capsys)
+
+
+def _report_counts_every_answer_cut(db, runs: int, tmp_path, capsys) -> None:
+    """``report --db db`` says that all ``runs`` GEU answers of ``thinker:direct`` were cut while reasoning."""
+    from realunify_arena.cli import main
+
     capsys.readouterr()
     assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
     err = capsys.readouterr().err
@@ -461,7 +467,6 @@ def test_a_parser_served_geu_answer_cut_while_thinking_is_counted_by_eval_and_re
     answers from the stored reply's text alone, missed every one of them; ``eval`` counted them from the trace's
     note. Now the answer parser's judgment records it (``details["cut_while_reasoning"]``, from the run's note)
     and ``report`` counts it as ``eval`` does."""
-    from realunify_arena.cli import main
     from realunify_arena.evaluation import evaluate
     from realunify_arena.store import Store
 
@@ -478,7 +483,4 @@ def test_a_parser_served_geu_answer_cut_while_thinking_is_counted_by_eval_and_re
             assert len(details) == runs and all(d["reply"] == "" and d["cut_while_reasoning"] for d in details)
         finally:
             store.close()
-    capsys.readouterr()
-    assert main(["report", "--db", str(db), "--out", str(tmp_path / "reports")]) == 0
-    err = capsys.readouterr().err
-    assert f"note: bundled: thinker:direct: {runs} of {runs} GEU answers cut while the model was still reasoning" in err, err
+    _report_counts_every_answer_cut(db, runs, tmp_path, capsys)
