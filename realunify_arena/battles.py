@@ -180,7 +180,10 @@ def _stored_candidates(ctx: AppContext, dataset: Dataset, track: str | None) -> 
 
 def play(ctx: AppContext, battle: Battle, session_id: str,
          control: RunControl | None = None) -> Iterator[tuple[str, RunUpdate]]:
-    """Yield (side, update) as both sides progress; each side is delivered once it is stored and ``ok``.
+    """Yield (side, update) as both sides progress; each side's end (its ``done`` update) is held until both
+    sides have ended, then both are delivered (those stored and ``ok``) and both ends yielded, A then B. A
+    side seen to end first, or delivered first (``/vote``'s refusal names an undelivered side), would tell
+    the faster system, and in a direct-vs-stepwise battle which side is direct, before the vote (hunt27g).
 
     A pinned run is shown from the store; otherwise the side's system runs now with the card's settings and
     a fresh seed of its own (``battle_options``), never a stored run, so its output matches nothing Explore or
@@ -207,12 +210,21 @@ def play(ctx: AppContext, battle: Battle, session_id: str,
             (here if needs_device(ctx.pool, system.model) else remote)[side] = stream
     groups = ([interleave(here)] if here else []) + [interleave({side: s}) for side, s in remote.items()]
     names = battle_names(ctx, battle)
+    ended: dict[str, RunUpdate] = {}  # each side's end, held until every side has ended
     for side, update in concurrently(groups):
-        if update.done and update.run_id is not None and update.trace.status is Status.OK:
+        if update.done:
+            ended[side] = update
+        else:
+            yield side, update
+    for side in SIDES:
+        update = ended.get(side)
+        if update is not None and update.run_id is not None and update.trace.status is Status.OK:
             ctx.arena.deliver(battle.battle_id, session_id, side, update.run_id,
                               flag=names_shown(ctx, update, names))
             battle.runs[side], battle.delivered[side] = update.run_id, True
-        yield side, update
+    for side in SIDES:
+        if side in ended:
+            yield side, ended[side]
 
 
 def battle_options(ctx: AppContext, battle: Battle, system: System) -> GenerationOptions:

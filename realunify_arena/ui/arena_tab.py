@@ -2,8 +2,8 @@
 
 What a battle does is ``realunify_arena.battles``: the browser's ``gr.State`` holds only the battle id, and
 each event reloads the battle from the store by id. No component shows a system before the vote. Outputs
-are generated live, both sides a step at a time, or, in ``stored`` arena mode, drawn from runs already in
-the store (a CPU-only Space). The vote buttons unlock only when both sides are delivered; ``arena.vote``
+are generated live, both sides a step at a time and shown together once both have ended (``battles.play``),
+or, in ``stored`` arena mode, drawn from runs already in the store (a CPU-only Space). The vote buttons unlock only when both sides are delivered; ``arena.vote``
 checks that again.
 """
 

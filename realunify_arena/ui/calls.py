@@ -21,6 +21,8 @@ script calling a private event with a made-up value filled the log; a value of t
 number, a string for an image) also reached the caller as an error with no message. ``answer_unreadable_values``
 makes each a ``Refusal`` (a message, ``BAD_INPUT``) and one WARNING log line (the event and the reason,
 clipped); any other exception there (a fault of the server, such as a full disk) keeps Gradio's traceback.
+A text field's value that is no string (a list, object, number or boolean) is refused there too, naming the
+field: Gradio's Textbox took any value as ``str(value)`` (``_text_value_problem``, the one home of that check).
 
 An event that runs only in the browser (a ``js=`` script with no Python function: the tab link's script on load)
 is in the page's config like any other, with an ``fn_index``; a script that called it (``/gradio_api/run/predict``
@@ -153,7 +155,8 @@ def answer_unreadable_values(demo: gr.Blocks) -> None:
 
     async def preprocess_data(block_fn, *args, **kwargs):
         try:
-            reason = _file_value_problem(args[0] if args else kwargs.get("inputs"))
+            inputs = args[0] if args else kwargs.get("inputs")
+            reason = _text_value_problem(block_fn, inputs) or _file_value_problem(inputs)
             if reason is None:
                 return await gradio_preprocess(block_fn, *args, **kwargs)
         except Refusal:
@@ -177,6 +180,30 @@ def answer_unreadable_values(demo: gr.Blocks) -> None:
 
 _JSON_TYPES = {str: "a string", type(None): "null", list: "an array", int: "a number", float: "a number",
                bool: "true or false"}
+
+
+# the fields whose Gradio component takes any value and passes ``str(value)`` to the handler (Textbox.preprocess)
+TEXT_FIELDS = (gr.Textbox, gr.ColorPicker)
+
+
+def _text_value_problem(block_fn, inputs: object) -> str | None:
+    """Why a value sent for a text field of ``block_fn`` (a ``TEXT_FIELDS`` input) is no text, or None: Gradio
+    hands such a field's value to the handler as ``str(value)``, so a script's ``["a red cube"]``, ``{}``, ``5``
+    or ``true`` for your own prompt became the prompt "['a red cube']" and ran (hunt27g). Only a string or null
+    (an empty field) is text; the reason names the field by its label and what was sent by its JSON type."""
+    if not isinstance(inputs, (list, tuple)):
+        return None
+    props = getattr(block_fn, "component_prop_inputs", ()) or ()
+    for i, (field, value) in enumerate(zip(block_fn.inputs, inputs)):
+        if not isinstance(field, TEXT_FIELDS):
+            continue
+        if i in props and isinstance(value, dict):  # a component's properties sent as an object: its value
+            value = value.get("value")
+        if value is not None and not isinstance(value, str):
+            name = getattr(field, "label", None) or type(field).__name__
+            sent = "an object" if isinstance(value, dict) else _JSON_TYPES.get(type(value), "no string")
+            return f"the field {name!r} takes text (a string); got {sent}"
+    return None
 
 
 def _file_value_problem(inputs: object) -> str | None:

@@ -469,3 +469,22 @@ def test_a_stopped_run_leaves_the_slot_queue_at_once_and_the_line_behind_it_keep
         order, held = thread.submit(asyncio.run, scenario()).result()
     assert order == ["stopped", "first done", "second", "third"]
     assert held == [("stopped", False), ("second", True), ("third", True), ("last", True)]
+
+
+@pytest.mark.parametrize("kind", ["direct_vs_stepwise", "model_vs_model"])
+def test_no_side_is_seen_to_end_before_the_other(store, pool, kind):
+    """hunt27g: a live direct-vs-stepwise battle showed the direct side's output (and recorded its delivery, which
+    ``/vote``'s refusal names: "side B has not been shown") while the stepwise side still worked, so which side
+    was direct was known before the vote. Now every end is held until both sides have ended: each side's
+    finished output, and its delivery, come after the last step of every side, together."""
+    ctx = _context(store, pool)
+    battle = start_battle(ctx, "bundled", "UEG", kind, SESSION, "hf:gus")
+    seen = []  # (side, done, sides the store calls delivered at that moment)
+    for side, update in play(ctx, battle, SESSION):
+        row = store.battle(battle.battle_id)
+        seen.append((side, update.done, {s for s in "AB" if row[f"delivered_{s.lower()}_at"] is not None}))
+    ended = [i for i, (_, done, _) in enumerate(seen) if done]
+    assert sorted(seen[i][0] for i in ended) == ["A", "B"] and ended == [len(seen) - 2, len(seen) - 1], seen
+    # when the first end is yielded both sides are already delivered: the other side is not still running
+    assert [delivered for _, _, delivered in seen] == [set()] * ended[0] + [{"A", "B"}] * 2, seen
+    assert load_battle(ctx, battle.battle_id, SESSION).ready
