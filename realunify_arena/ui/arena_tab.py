@@ -230,13 +230,14 @@ def build(ctx: AppContext, demo: gr.Blocks) -> None:
         for side, update in relay(play(ctx, battle, session_id, control), control):
             if control.stopped and control.reason == SUPERSEDED:
                 return  # the page shows a newer battle
+            if not update.done:  # nothing of a step is shown before the vote, and a frame per step would say
+                continue  # which side took more steps (the stepwise one): both say "working…" until both end
             shown = anonymous_side(ctx, update, names)
-            stopped = update.done and control.stopped and update.trace.error == control.reason
+            stopped = control.stopped and update.trace.error == control.reason
             status = f"**{side}**: stopped ({_USER_STOP})" if stopped and control.reason == STOPPED_BY_USER \
                 else _progress(side, update, shown)
             latest[side] = views[side].show_anonymous(shown, track, status)
-            ended |= {side} if update.done else set()
-            yield [*latest["A"], *latest["B"], *locked, gr.skip()]
+            ended.add(side)  # shown with the other side's end, in the one frame below
         if control.stopped and control.reason == SUPERSEDED:
             return
         if control.stopped and control.reason == STOPPED_BY_USER and not battle.ready:
@@ -359,11 +360,11 @@ def _needs_device(ctx: AppContext, decides):
 
 
 def _progress(side: str, update: RunUpdate, shown: dict) -> str:
-    """Neutral progress: no step names or timings, which would hint at the mode or the model; a failure
-    only as ``anonymous_side`` words it."""
+    """A side's end as said before the vote: no step names or timings, which would hint at the mode or the
+    model; a failure only as ``anonymous_side`` words it. Steps before the end are not shown (``frames``)."""
     if update.trace.status is not Status.OK:
         return f"**{side}**: failed: {failure_text(shown['error'])}"
-    return f"**{side}**: done" if update.done else f"**{side}**: working…"
+    return f"**{side}**: done"
 
 
 def _register_api(ctx: AppContext) -> None:

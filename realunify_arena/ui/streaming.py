@@ -70,6 +70,11 @@ def paced(frames: Iterator[T], gap_s: float = 0.3) -> Iterator[T]:
     in a burst may render only the last, losing what the skipped ones changed (seen as an image that never
     appears). Merging here means a burst never reaches the browser, without holding any frame back for a
     fixed time (which made a run look slower than it was).
+
+    Each frame is sent as a copy (``_sent``): Gradio takes an update's ``value`` out of the very dict it is
+    given (``blocks.postprocess_update_dict`` pops it), so a handler that yields the same update again (a
+    column it did not change) sent it without its value, and Gradio's diff said "delete value" for that
+    column alone: before a battle's vote, which side had just progressed (arena27).
     """
     pump = Pump([frames])
     pending: T | None = None
@@ -79,17 +84,24 @@ def paced(frames: Iterator[T], gap_s: float = 0.3) -> Iterator[T]:
         try:
             item = pump.get(wait)
         except queue.Empty:  # the gap is over: show the newest state
-            yield pending
+            yield _sent(pending)
             pending, last = None, time.monotonic()
             continue
         if item is FINISHED:
             if pending is not None:
-                yield pending
+                yield _sent(pending)
             return
         pending = item if pending is None else merge_frames(pending, item)
         if time.monotonic() >= last + gap_s:
-            yield pending
+            yield _sent(pending)
             pending, last = None, time.monotonic()
+
+
+def _sent(frame: T) -> T:
+    """``frame`` with each update dict copied (one level: Gradio pops only an update's top-level ``value``)."""
+    if isinstance(frame, list | tuple):
+        return [dict(value) if isinstance(value, dict) else value for value in frame]
+    return dict(frame) if isinstance(frame, dict) else frame
 
 
 def merge_frames(earlier: T, later: T) -> T:

@@ -95,3 +95,20 @@ def test_a_stopped_run_stuck_in_a_call_is_given_up_after_the_grace():
     assert list(items) == []
     assert time.monotonic() - started < 5.0  # the handler can say "stopped" long before the load ends
     release.set()
+
+
+def test_an_update_yielded_again_is_sent_again_with_its_value():
+    """arena27: Gradio takes an update's ``value`` out of the dict it is given (``postprocess_update_dict``
+    pops it), so a handler re-yielding an update it did not change (the Arena's column of the side that had
+    not progressed) sent it without its value, and the stream's diff said "delete value" for that column
+    alone. Each frame ``paced`` sends is Gradio's to change: the handler's own updates stay whole."""
+    from gradio.blocks import postprocess_update_dict
+
+    unchanged = gr.update(value="**B**: working…")
+    frames = [[gr.update(value="**A**: working…"), unchanged], [gr.update(value="**A**: done"), unchanged]]
+    box = gr.Markdown()
+    sent = [[postprocess_update_dict(box, value) for value in frame]  # as Gradio postprocesses each yield
+            for frame in paced(iter(frames), gap_s=0)]
+    assert [[value.get("value") for value in frame] for frame in sent] == [
+        ["**A**: working…", "**B**: working…"], ["**A**: done", "**B**: working…"]]
+    assert unchanged == {"__type__": "update", "value": "**B**: working…"}
