@@ -13,6 +13,8 @@ judge asked for.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -272,7 +274,8 @@ def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstan
     judgment that needs the judge model is left for a later call and the problem is ``JUDGING`` (GEU
     answers are parsed, never sent to a model, so they are judged at once). A judge card that cannot run
     here (``why_not``, as ``stream_run``) is not loaded: the problem says why (a stored judgment by it is
-    still returned).
+    still returned). The judge model runs at most once per run and judge in this process: a failed
+    judging's problem is remembered and returned again, without running the judge (``_FailedAttempts``).
     """
     name = judging.judge_name(instance, judge_name)
     stored = store.find_judgment(run_id, name)
@@ -285,10 +288,44 @@ def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstan
     refused = why_not(name) if why_not is not None else None
     if refused is not None:
         return None, f"judge {name} not run: {refused}"
+    key = (str(store.path), run_id, name)
+    failed = _FAILED_JUDGING.get(key)
+    if failed is not None:  # tried once already in this process: said again, not run again
+        return None, failed
     try:
         return judge_stored_run(store, run_id, instance, judging.build_judge(name, pool), trace=trace), None
     except Exception as e:  # noqa: BLE001 - a judge failure is shown beside the output, never fatal
-        return None, f"judge {name} failed: {error_text(e)}"
+        problem = f"judge {name} failed: {error_text(e)}"
+        _FAILED_JUDGING.put(key, problem)
+        return None, problem
+
+
+class _FailedAttempts:
+    """(store path, run id, judge) -> the problem of its failed judging, the newest ``MAX_KEPT`` kept,
+    safe across threads. A failed judgment is not stored (it is no verdict), so without this each reveal
+    of a voted battle (the page's judging event, which a visitor can send again and again) or each Explore
+    Run serving the stored run again ran the judge model anew, counted against no run limit (arena27).
+    Kept in memory only: a restarted app tries once more (a judge that was out of memory may fit now)."""
+
+    MAX_KEPT = 10_000
+
+    def __init__(self) -> None:
+        self._problems: OrderedDict[tuple[str, int, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, str]) -> str | None:
+        with self._lock:
+            return self._problems.get(key)
+
+    def put(self, key: tuple[str, int, str], problem: str) -> None:
+        with self._lock:
+            self._problems[key] = problem
+            self._problems.move_to_end(key)
+            while len(self._problems) > self.MAX_KEPT:
+                self._problems.popitem(last=False)
+
+
+_FAILED_JUDGING = _FailedAttempts()
 
 
 def prefetch_judge(pool, instance: AnyInstance, model: str, judge_name: str,

@@ -18,6 +18,7 @@ from PIL import Image, PngImagePlugin
 
 from realunify_arena import battles, ratings
 from realunify_arena.arena import Arena, BattleError, VoteRefused
+from realunify_arena.adapters import build_adapter
 from realunify_arena.adapters.base import Capability
 from realunify_arena.battles import (
     Battle, anonymise, anonymous_side, judge_battle, judging_needs_device, load_battle, play, play_needs_device,
@@ -488,3 +489,44 @@ def test_no_side_is_seen_to_end_before_the_other(store, pool, kind):
     # when the first end is yielded both sides are already delivered: the other side is not still running
     assert [delivered for _, _, delivered in seen] == [set()] * ended[0] + [{"A", "B"}] * 2, seen
     assert load_battle(ctx, battle.battle_id, SESSION).ready
+
+
+
+def test_a_failed_judging_of_a_voted_battle_is_not_run_again(store, tmp_path):
+    """arena27: a judging that fails (the judge model does not load: broken or missing weights, out of memory) is
+    not stored (it is no verdict), so each judging event of a voted battle (the page sends it after the vote; a
+    visitor can send it again and again) loaded the judge anew, counted against no run limit. Now a run's
+    judging by a judge is tried once: later reveals say the same problem and nothing is loaded again.
+
+    The judge is a local card whose checkpoint folder is empty: the real loader (``build_adapter``) fails on it
+    as it does on a broken download; the pool's loader is wrapped only to count the loads it is asked for."""
+    (tmp_path / "weights").mkdir()
+    judge = ModelCard(name="broken-judge", family="pair", description="judge with no weights (test only)",
+                      capabilities=frozenset({Capability.UNDERSTAND}),
+                      checkpoints={"understand": str(tmp_path / "weights")}, dtype="float32")
+    loads = []
+
+    def counting(card, device):
+        loads.append(card.name)
+        return build_adapter(card, device)
+
+    inst = next(i for i in load("bundled").instances if i.track == "UEG" and i.question_list)
+    for model in MODELS:  # stored UEG runs, as eval stores them
+        image = Image.new("RGB", (16, 16), (len(model) * 9, 40, 90))
+        trace = Trace(inst.uid, model, "direct", {"seed": 0},
+                      steps=[Step(StepRole.GENERATED_IMAGE, inst.prompt, image=image)])
+        store.save_trace(trace, "bundled", pin=True)
+    ctx = _context(store, ModelPool({**load_cards(), judge.name: judge}, device="cpu", loader=counting),
+                   arena_mode="stored", judge=judge.name)
+    battle = start_battle(ctx, "bundled", "UEG", "model_vs_model", SESSION, "hf:erin")
+    play_to_end(ctx, battle, SESSION)
+    voted = vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:erin", "tie")
+    assert [voted["sides"][s]["judge_problem"] for s in "AB"] == [JUDGING, JUDGING]
+    first = judge_battle(ctx, battle.battle_id, SESSION)
+    problems = [first["sides"][s]["judge_problem"] for s in "AB"]
+    assert all((p or "").startswith("judge broken-judge failed") for p in problems), problems
+    assert loads == ["broken-judge"] * 2, loads  # once per side's run
+    for _ in range(3):  # the page's judging event sent again
+        again = judge_battle(ctx, battle.battle_id, SESSION)
+        assert [again["sides"][s]["judge_problem"] for s in "AB"] == problems
+    assert loads == ["broken-judge"] * 2, f"the judge was loaded {len(loads) - 2} more times"
