@@ -68,25 +68,19 @@ def run(args) -> int:
             notes = [f"{done.runs} new runs, {done.judgments} new judgments"]
             if done.battles or done.votes:
                 notes.append(f"{done.battles} new battles, {done.votes} new votes")
-            if done.replaced:
-                notes.append(f"{done.replaced} failed run(s) in --db replaced by this store's successful run of the "
-                             "same key (the failed one is archived with its judgments)")
-            if done.failed_kept_out:
-                notes.append(f"{done.failed_kept_out} failed run(s) not copied: --db holds a successful run of the "
-                             "same key")
-            if done.differing:
-                notes.append(f"{done.differing} run(s) differ from the one stored under the same key (instance, "
-                             "model, mode, settings): the stored one is kept, and this store's judgments of them "
-                             "are not copied")
-            if done.judgments_differing:
-                notes.append(f"{done.judgments_differing} judgment(s) differ from the one --db holds for the same run "
-                             "and judge: --db's is kept, this store's is not copied")
-            if done.votes_differing:
-                notes.append(f"{done.votes_differing} battle(s) hold another vote in --db (one vote per battle): --db's "
-                             "is kept, this store's is not copied")
-            if done.sides_unlinked:
-                notes.append(f"{done.sides_unlinked} battle side(s) showed a run --db holds otherwise: copied without "
-                             "that run (the vote counts for its systems)")
+            notes += [f"{count} {says}" for count, says in (
+                (done.replaced, "failed run(s) in --db replaced by this store's successful run of the same key (the "
+                                "failed one is archived with its judgments)"),
+                (done.failed_kept_out, "failed run(s) not copied: --db holds a successful run of the same key"),
+                (done.differing, "run(s) differ from the one stored under the same key (instance, model, mode, "
+                                 "settings): the stored one is kept, and this store's judgments of them are not copied"),
+                (done.judgments_differing, "judgment(s) differ from the one --db holds for the same run and judge: "
+                                           "--db's is kept, this store's is not copied"),
+                (done.votes_differing, "battle(s) hold another vote in --db (one vote per battle): --db's is kept, "
+                                       "this store's is not copied"),
+                (done.sides_unlinked, "battle side(s) showed a run --db holds otherwise: copied without that run "
+                                      "(the vote counts for its systems)"),
+            ) if count]
             refused = [f"{done.battles_refused} battle(s) (with their votes)"] if done.battles_refused else []
             refused += [f"{done.judgments_refused} human judgment(s)"] if done.judgments_refused else []
             if refused:

@@ -60,15 +60,21 @@ def upload_refusal(path, data: bytes) -> str:
     return str(own.value)
 
 
+
+def assert_refused_both_ways(path, data: bytes, says: str) -> None:
+    """``data`` is refused by ``open_checked`` saying ``says``, and as an own-instance upload named ``path`` with
+    the page's words before the file's name."""
+    with pytest.raises(OverLimit) as refused:
+        open_checked(data)
+    assert says in str(refused.value)
+    assert upload_refusal(path, data).startswith(f"Your own GEU image cannot be used: {path.name}: {says[:16]}")
+
 def test_a_png_of_many_chunks_is_refused_before_it_opens(tmp_path):
     data = png()
     flooded = data[:PNG_PICTURE_AT] + chunk(b"prIv", b"") * MAX_PNG_CHUNKS + data[PNG_PICTURE_AT:]
     assert len(flooded) < 2_000_000  # a small file
-    with pytest.raises(OverLimit) as refused:
-        open_checked(flooded)
-    assert f"a PNG of more than {MAX_PNG_CHUNKS:,} chunks is over the limit" in str(refused.value)
-    assert upload_refusal(tmp_path / "chunks.png", flooded).startswith(
-        "Your own GEU image cannot be used: chunks.png: a PNG of more than")
+    assert_refused_both_ways(tmp_path / "chunks.png", flooded,
+                             f"a PNG of more than {MAX_PNG_CHUNKS:,} chunks is over the limit")
 
 
 def test_a_png_whose_picture_is_split_into_many_chunks_is_refused():
@@ -98,11 +104,8 @@ GRAPHIC_CONTROL = b"\x21\xf9\x04\x00\x00\x00\x00\x00"  # a graphic control exten
 def test_a_gif_of_many_comments_is_refused_before_it_opens(tmp_path):
     flooded = gif(comment(b"x") * (MAX_GIF_COMMENT // 2 + 1))  # each a byte and the line Pillow puts between two
     assert len(flooded) < 200_000
-    with pytest.raises(OverLimit) as refused:
-        open_checked(flooded)
-    assert f"a GIF of more than {MAX_GIF_COMMENT:,} bytes of comments before its first picture" in str(refused.value)
-    assert upload_refusal(tmp_path / "comments.gif", flooded).startswith(
-        "Your own GEU image cannot be used: comments.gif: a GIF of more than")
+    assert_refused_both_ways(tmp_path / "comments.gif", flooded,
+                             f"a GIF of more than {MAX_GIF_COMMENT:,} bytes of comments before its first picture")
 
 
 def test_a_gif_of_many_blocks_is_refused_before_it_opens():
