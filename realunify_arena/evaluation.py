@@ -71,8 +71,9 @@ class Summary:
 
     def lines(self) -> list[str]:
         ran = ", ".join(f"{n} {status}" for status, n in sorted(self.ran.items())) or "none"
-        cut = (f"; {self.cut_answers} GEU answer(s) cut at max_new_tokens while the model was still reasoning (their "
-               "letters come from unfinished thoughts: raise max_new_tokens in the model's card)"
+        cut = (f"; {self.cut_answers} GEU answer(s) cut at max_new_tokens while the model was still reasoning (each letter "
+               "comes from unfinished thoughts, or there is none where its server gave the thoughts apart: raise "
+               "max_new_tokens in the model's card)"
                if self.cut_answers else "")
         return [f"runs: {sum(self.ran.values())} computed ({ran}), {self.stored_runs} already stored{cut}",
                 f"judgments: {self.judged} made ({self.judge_errors} with judge errors), "

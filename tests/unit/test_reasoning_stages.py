@@ -479,6 +479,7 @@ def test_a_parser_served_geu_answer_cut_while_thinking_is_counted_by_eval_and_re
                                modes=["direct"], track="GEU", limit=1, progress=False)
             assert f"{runs} GEU answer(s) cut at max_new_tokens while the model was still reasoning" in \
                 summary.lines()[0], summary.lines()
+            assert "none where its server gave the thoughts apart" in summary.lines()[0]  # these have no letter
             details = [j["details"] for j in store.judgments()]
             assert len(details) == runs and all(d["reply"] == "" and d["cut_while_reasoning"] for d in details)
         finally:
