@@ -13,6 +13,7 @@ judge asked for.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -275,7 +276,8 @@ def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstan
     answers are parsed, never sent to a model, so they are judged at once). A judge card that cannot run
     here (``why_not``, as ``stream_run``) is not loaded: the problem says why (a stored judgment by it is
     still returned). The judge model runs at most once per run and judge in this process: a failed
-    judging's problem is remembered and returned again, without running the judge (``_FailedAttempts``).
+    judging's problem is remembered and returned again, without running the judge, and a second call made while
+    the first runs waits for its outcome (``_Judgings``).
     """
     name = judging.judge_name(instance, judge_name)
     stored = store.find_judgment(run_id, name)
@@ -289,35 +291,58 @@ def judge_run(store: Store, pool, run_id: int, trace: Trace, instance: AnyInstan
     if refused is not None:
         return None, f"judge {name} not run: {refused}"
     key = (str(store.path), run_id, name)
-    failed = _FAILED_JUDGING.get(key)
-    if failed is not None:  # tried once already in this process: said again, not run again
-        return None, failed
-    try:
-        return judge_stored_run(store, run_id, instance, judging.build_judge(name, pool), trace=trace), None
-    except Exception as e:  # noqa: BLE001 - a judge failure is shown beside the output, never fatal
-        problem = f"judge {name} failed: {error_text(e)}"
-        _FAILED_JUDGING.put(key, problem)
-        return None, problem
+    with _JUDGINGS.one_at_a_time(key):  # a second caller waits for the first's outcome instead of judging too
+        failed = _JUDGINGS.problem(key)
+        if failed is not None:  # tried once already in this process: said again, not run again
+            return None, failed
+        stored = store.find_judgment(run_id, name)  # judged by the caller this one waited for
+        if stored is not None:
+            return stored, None
+        try:
+            return judge_stored_run(store, run_id, instance, judging.build_judge(name, pool), trace=trace), None
+        except Exception as e:  # noqa: BLE001 - a judge failure is shown beside the output, never fatal
+            problem = f"judge {name} failed: {error_text(e)}"
+            _JUDGINGS.failed(key, problem)
+            return None, problem
 
 
-class _FailedAttempts:
-    """(store path, run id, judge) -> the problem of its failed judging, the newest ``MAX_KEPT`` kept,
-    safe across threads. A failed judgment is not stored (it is no verdict), so without this each reveal
-    of a voted battle (the page's judging event, which a visitor can send again and again) or each Explore
-    Run serving the stored run again ran the judge model anew, counted against no run limit (arena27).
-    Kept in memory only: a restarted app tries once more (a judge that was out of memory may fit now)."""
+class _Judgings:
+    """Per (store path, run id, judge), safe across threads: at most one judging runs at a time, and the
+    problem of a failed one, the newest ``MAX_KEPT`` kept.
+
+    A failed judgment is not stored (it is no verdict), so without the problems each reveal of a voted
+    battle (the page's judging event, which a visitor can send again and again) or each Explore Run serving
+    the stored run again ran the judge model anew, counted against no run limit (arena27); without the
+    one-at-a-time rule, two such events sent at once both ran it. Kept in memory only: a restarted app tries
+    once more (a judge that was out of memory may fit now)."""
 
     MAX_KEPT = 10_000
 
     def __init__(self) -> None:
         self._problems: OrderedDict[tuple[str, int, str], str] = OrderedDict()
+        self._running: dict[tuple[str, int, str], list] = {}  # key -> [its lock, callers holding or waiting]
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, int, str]) -> str | None:
+    @contextlib.contextmanager
+    def one_at_a_time(self, key: tuple[str, int, str]) -> Iterator[None]:
+        """Hold ``key``'s lock for the block; a key's lock is dropped once nobody holds or waits for it."""
+        with self._lock:
+            entry = self._running.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._running[key]
+
+    def problem(self, key: tuple[str, int, str]) -> str | None:
         with self._lock:
             return self._problems.get(key)
 
-    def put(self, key: tuple[str, int, str], problem: str) -> None:
+    def failed(self, key: tuple[str, int, str], problem: str) -> None:
         with self._lock:
             self._problems[key] = problem
             self._problems.move_to_end(key)
@@ -325,7 +350,7 @@ class _FailedAttempts:
                 self._problems.popitem(last=False)
 
 
-_FAILED_JUDGING = _FailedAttempts()
+_JUDGINGS = _Judgings()
 
 
 def prefetch_judge(pool, instance: AnyInstance, model: str, judge_name: str,

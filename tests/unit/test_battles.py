@@ -12,6 +12,7 @@ import io
 import json
 import random
 import threading
+import time
 
 import pytest
 from PIL import Image, PngImagePlugin
@@ -496,10 +497,46 @@ def test_a_failed_judging_of_a_voted_battle_is_not_run_again(store, tmp_path):
     """arena27: a judging that fails (the judge model does not load: broken or missing weights, out of memory) is
     not stored (it is no verdict), so each judging event of a voted battle (the page sends it after the vote; a
     visitor can send it again and again) loaded the judge anew, counted against no run limit. Now a run's
-    judging by a judge is tried once: later reveals say the same problem and nothing is loaded again.
+    judging by a judge is tried once: later reveals say the same problem and nothing is loaded again."""
+    ctx, battle, loads = _played_battle_with_a_broken_judge(store, tmp_path, hold_first_load=False)
+    voted = vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:erin", "tie")
+    assert [voted["sides"][s]["judge_problem"] for s in "AB"] == [JUDGING, JUDGING]
+    first = judge_battle(ctx, battle.battle_id, SESSION)
+    problems = [first["sides"][s]["judge_problem"] for s in "AB"]
+    assert all((p or "").startswith("judge broken-judge failed") for p in problems), problems
+    assert loads == ["broken-judge"] * 2, loads  # once per side's run
+    for _ in range(3):  # the page's judging event sent again
+        again = judge_battle(ctx, battle.battle_id, SESSION)
+        assert [again["sides"][s]["judge_problem"] for s in "AB"] == problems
+    assert loads == ["broken-judge"] * 2, f"the judge was loaded {len(loads) - 2} more times"
 
-    The judge is a local card whose checkpoint folder is empty: the real loader (``build_adapter``) fails on it
-    as it does on a broken download; the pool's loader is wrapped only to count the loads it is asked for."""
+
+def test_two_judgings_of_one_run_sent_at_once_run_the_judge_once(store, tmp_path):
+    """note27's known fault: two judging events for one voted battle sent at the same moment (two tabs, a
+    script), before either had failed, both loaded and ran the judge. Now the second waits for the first's
+    outcome and says the same problem. The first load is held a moment so the second event surely arrives
+    while it runs."""
+    ctx, battle, loads = _played_battle_with_a_broken_judge(store, tmp_path, hold_first_load=True)
+    vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:erin", "tie")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(judge_battle(ctx, battle.battle_id, SESSION)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2
+    for result in results:
+        problems = [result["sides"][s]["judge_problem"] for s in "AB"]
+        assert all((p or "").startswith("judge broken-judge failed") for p in problems), problems
+    assert loads == ["broken-judge"] * 2, f"{len(loads)} loads for two runs: the judge ran twice for a run"
+
+
+def _played_battle_with_a_broken_judge(store, tmp_path, *, hold_first_load: bool):
+    """(ctx, a played UEG battle of stored runs, the judge loads so far): the judge is a local card whose
+    checkpoint folder is empty, so the real loader (``build_adapter``) fails on it as on a broken download;
+    the pool's loader is wrapped only to count the loads it is asked for (and, with ``hold_first_load``, to
+    hold the first one half a second)."""
     (tmp_path / "weights").mkdir()
     judge = ModelCard(name="broken-judge", family="pair", description="judge with no weights (test only)",
                       capabilities=frozenset({Capability.UNDERSTAND}),
@@ -508,6 +545,8 @@ def test_a_failed_judging_of_a_voted_battle_is_not_run_again(store, tmp_path):
 
     def counting(card, device):
         loads.append(card.name)
+        if hold_first_load and len(loads) == 1:
+            time.sleep(0.5)
         return build_adapter(card, device)
 
     inst = next(i for i in load("bundled").instances if i.track == "UEG" and i.question_list)
@@ -520,13 +559,4 @@ def test_a_failed_judging_of_a_voted_battle_is_not_run_again(store, tmp_path):
                    arena_mode="stored", judge=judge.name)
     battle = start_battle(ctx, "bundled", "UEG", "model_vs_model", SESSION, "hf:erin")
     play_to_end(ctx, battle, SESSION)
-    voted = vote_and_reveal(ctx, battle.battle_id, SESSION, "hf:erin", "tie")
-    assert [voted["sides"][s]["judge_problem"] for s in "AB"] == [JUDGING, JUDGING]
-    first = judge_battle(ctx, battle.battle_id, SESSION)
-    problems = [first["sides"][s]["judge_problem"] for s in "AB"]
-    assert all((p or "").startswith("judge broken-judge failed") for p in problems), problems
-    assert loads == ["broken-judge"] * 2, loads  # once per side's run
-    for _ in range(3):  # the page's judging event sent again
-        again = judge_battle(ctx, battle.battle_id, SESSION)
-        assert [again["sides"][s]["judge_problem"] for s in "AB"] == problems
-    assert loads == ["broken-judge"] * 2, f"the judge was loaded {len(loads) - 2} more times"
+    return ctx, battle, loads
