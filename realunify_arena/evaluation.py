@@ -287,7 +287,7 @@ def merge(source, target) -> MergeCounts:
         if stored is None or (stored.status is Status.ERROR and trace.status is Status.OK):
             for step in trace.steps:
                 if step.image_sha:
-                    _copy_file(source.image_path(step.image_sha), target.image_path(step.image_sha))
+                    _copy_file(source, step.image_sha, target.image_path(step.image_sha))
         if stored is not None and stored.status is Status.ERROR and trace.status is Status.OK:
             target.replace_failed_run(existing, trace, pin=row["pinned_at"] is not None)
             counts["replaced"] += 1
@@ -378,12 +378,14 @@ def _merge_battles(source, target, target_ids: dict[int, int], counts: dict[str,
         counts["sides_unlinked"] += unlinked if done == "new" else 0
 
 
-def _copy_file(source: Path, target: Path) -> None:
-    """Byte-for-byte (the name is the hash of these bytes), durably and via a temporary file so readers never
-    see half (``durable.write_file``): the copy's name is on disk before the run's row is committed.
+def _copy_file(source, sha: str, target: Path) -> None:
+    """Copy store ``source``'s image ``sha`` to ``target`` byte-for-byte (the name is the hash of these bytes),
+    durably and via a temporary file so readers never see half (``durable.write_file``): the copy's name is on disk
+    before the run's row is committed.
 
     Raises:
-        OSError: the source image cannot be read (missing, unreadable), as it is.
+        OSError: the source image cannot be read (``Store.open_image``: missing, naming ``source``'s database, or
+            unreadable).
         StoreError: the copy could not be written or synced; nothing of the run is stored yet.
     """
     try:
@@ -392,7 +394,7 @@ def _copy_file(source: Path, target: Path) -> None:
     except OSError as e:
         raise StoreError(f"{target}: the image could not be synced ({e.strerror or e}); nothing of the run"
                          " was stored: try again") from None
-    with open(source, "rb") as src:  # a missing source raises as it is, naming the source
+    with source.open_image(sha) as src:  # a missing one raises, naming the source store
         try:
             durable.write_file(target, lambda f: shutil.copyfileobj(src, f))
         except OSError as e:  # copied before the run's row: nothing of the run is stored yet

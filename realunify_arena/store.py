@@ -37,7 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, BinaryIO, NamedTuple, TypeVar
 
 from PIL import Image
 from sqlite_utils import Database, Migrations
@@ -954,6 +954,24 @@ class Store:
         if not isinstance(sha, str) or not _SHA256.match(sha):
             raise ValueError(f"image id {sha!r}: expected 64 lowercase hex characters (a sha256)")
         return self.images_dir / sha[:2] / f"{sha}.png"
+
+    def open_image(self, sha: str) -> BinaryIO:
+        """Stored image ``sha``'s file, opened to read its bytes (a copy of it: ``evaluation.merge``, an export).
+
+        Raises:
+            ValueError: ``sha`` is no image id (``image_path``).
+            FileNotFoundError: it is not in ``images_dir``; the message names this store's database, the image
+                and the folder (a store copied without the ``images`` folder beside it).
+            OSError: it cannot be read.
+        """
+        path = self.image_path(sha)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, f"{self.path}: image {sha}, which its runs show, is not in"
+                                    f" {self.images_dir} (a store keeps its images as files in the"
+                                    f" {self.images_dir.name}/ folder beside its database: copy that folder with"
+                                    " it)") from None
 
     def put_image(self, img: Image.Image) -> str:
         """Store the image as PNG named by the sha256 of its bytes; storing it again is a no-op.
