@@ -123,7 +123,7 @@ class SnapshotScheduler(CommitScheduler):
                 if head != self._seen:  # another replica pushed since: its votes come in before ours go up
                     merged = merge_from_repo(self.store, self.repo_id, self.api, head, snapshot_path,
                                              known=self._conflicts)
-                    self._conflicts = merged.conflicts
+                    self._conflicts = merged.conflicts or self._conflicts  # None: nothing merged, nothing learnt
                     for image in merged.images:
                         self.last_uploaded[image.resolve()] = image.stat().st_mtime  # in the repo already
                     if merged.holds_all:  # ours adds nothing to the repo's: uploaded once the store changes
@@ -187,7 +187,7 @@ class Merged(NamedTuple):
 
     images: list[Path]  # the store's image files that came from the repo (in the repo already: not pushed back)
     holds_all: bool = False  # the repo's snapshot holds every row of the store's fresh snapshot: no upload needed
-    conflicts: Conflicts = Conflicts()  # held otherwise here, the store's kept (none when nothing was merged)
+    conflicts: Conflicts | None = None  # held otherwise here, the store's kept; None when nothing was merged
 
 
 def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str, snapshot_path: Path | None = None,
