@@ -1095,3 +1095,44 @@ def test_a_restored_replica_s_first_push_uploads_nothing_until_it_takes_a_vote(t
     assert push_round(scheduler) == [1]
     scheduler.stop()
     restarted.close()
+
+
+def test_rows_missing_counts_what_merge_would_add_not_what_the_other_holds_otherwise(tmp_path):
+    """``rows_missing`` is the push's test of "nothing new": it must count what ``merge`` would add, by merge's own
+    rules, and nothing the other snapshot holds otherwise (each store keeps its own). Before, every row compared by
+    value: a judge's or voter's other judgment of a run, or another time of one run key, made a snapshot 'missing'
+    rows at every push. Expected counts by hand from merge's rules; checked against a real merge."""
+    from realunify_arena.evaluation import merge
+    from realunify_arena.store import rows_missing
+
+    base = Store.open(tmp_path / "base" / "arena.db")
+    run_id = differing_run(base, 10)
+    ours = copy_of(base, tmp_path / "ours" / "arena.db")
+    theirs = copy_of(base, tmp_path / "theirs" / "arena.db")
+    judged = {"kind": "polling", "score": 1, "details": {}, "errors": 0}
+    ours.save_judgment(run_id, "judge-x", judged)
+    theirs.save_judgment(run_id, "judge-x", {**judged, "score": 0})  # judged otherwise: theirs is kept
+    ours.save_human_judgment(run_id, "hf:bob", judged)
+    theirs.save_human_judgment(run_id, "hf:bob", {**judged, "score": 0})  # one person's other judgment: theirs kept
+    for store in (ours, theirs):  # one key run again elsewhere with the same output, in another time
+        store.save_trace(Trace("UEG_2_world_knowledge", "m1", "direct", {"seed": 2}, steps=[
+            Step(StepRole.ANSWER, "p", text="B", seconds=0.5 if store is ours else 2.0)]), "bundled")
+    assert _missing(ours, theirs, rows_missing) == {}
+    ours.insert_run_starts("anon:visitor", 2)
+    ours.save_judgment(run_id, "judge-y", judged)  # a judge theirs lacks
+    ours.save_human_judgment(run_id, "hf:carol", judged)  # a person theirs lacks
+    expected = {"judgments": 1, "human judgments": 1, "run starts": 2}
+    assert _missing(ours, theirs, rows_missing) == expected
+    theirs.insert_run_starts("anon:visitor", 1)  # theirs' own start, at another time
+    done = merge(ours, theirs)
+    assert (done.judgments, done.run_starts, done.judgments_differing, done.differing) == (2, 2, 1, 0)
+    assert _missing(ours, theirs, rows_missing) == {}  # merged: nothing of ours is new to theirs
+    for store in (base, ours, theirs):
+        store.close()
+
+
+def _missing(ours: Store, theirs: Store, rows_missing) -> dict[str, int]:
+    """``rows_missing`` of fresh snapshots of ``ours`` against ``theirs``."""
+    for store in (ours, theirs):
+        snapshot(store, store.path.parent / SNAPSHOT)
+    return rows_missing(ours.path.parent / SNAPSHOT, theirs.path.parent / SNAPSHOT)
