@@ -194,9 +194,8 @@ def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str, snaps
                     known: Conflicts = Conflicts()) -> Merged:
     """Merge dataset ``repo_id``'s snapshot at commit ``revision`` into ``store`` (``evaluation.merge``: the
     runs with their images, judgments, battles, votes, run starts and replaced runs' records the store lacks;
-    merging again adds nothing), and
-    log one line saying what came in. Only the images the store lacks are downloaded, into ``MERGE_DIR``
-    beside the database, which is removed afterwards. Returns ``Merged``: the store's image files that came
+    merging again adds nothing), and log one line saying what came in. Only the images the store lacks are
+    downloaded, into ``MERGE_DIR`` beside the database, which is removed afterwards. Returns ``Merged``: the store's image files that came
     from the repo (none when the repo holds no snapshot or it could not be merged) and, with ``snapshot_path``,
     whether the repo's snapshot already holds all of the store: a fresh ``snapshot`` of the merged store is
     written there and compared with the repo's (``store.rows_missing``). Without that check two replicas
