@@ -110,10 +110,18 @@ def start_battle(ctx: AppContext, source: str, track: str, kind: str, session_id
                                              battle_kind, runs=pinned,
                                              new_runs=sum(run is None for run in pinned.values()))
             return load_battle(ctx, battle_id, session_id)
-    where = "stored runs" if ctx.settings.arena_mode == "stored" else "available models"
-    hint = _elsewhere_hint(ctx, dataset.name) if ctx.settings.arena_mode == "stored" else ""
-    raise BattleError(f"no {track or ''} instance in {ctx.source_label(source)!r} has two {where} for a "
+    stored = ctx.settings.arena_mode == "stored"
+    needs = [_NEEDS[battle_kind][stored] for battle_kind in kinds]
+    hint = _elsewhere_hint(ctx, dataset.name) if stored else ""
+    raise BattleError(f"no {track or ''} instance in {ctx.source_label(source)!r} has {' or '.join(needs)} for a "
                       f"{' or '.join(kinds)} battle{hint}".replace("  ", " "))
+
+
+# What an instance needs for a battle of each kind (``arena.KIND_LABELS``), as (live arena, stored arena) words:
+# a direct_vs_stepwise battle is one model's two modes, not two models
+_NEEDS = {"direct_vs_stepwise": ("one available model in both modes (direct and stepwise)",
+                                 "one model's stored runs in both modes (direct and stepwise)"),
+          "model_vs_model": ("two available models in one mode", "two models' stored runs in one mode")}
 
 
 def _elsewhere_hint(ctx: AppContext, served: str) -> str:

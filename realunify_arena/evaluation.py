@@ -234,6 +234,8 @@ class MergeCounts(NamedTuple):
     battles_refused: int = 0  # source battles that break the arena's rules (``arena.copied_battle_problem``): not copied
     judgments_refused: int = 0  # source human judgments the app would not have stored (``_human_judgment_problem``)
     first_refused: str = ""  # why the first refused battle or judgment was refused (names it and the field)
+    run_starts: int = 0  # run starts new to the target (``Store.merge_run_starts``: the run limit's count)
+    archived: int = 0  # replaced runs' archived rows new to the target (``Store.merge_replaced``)
 
 
 def merge(source, target) -> MergeCounts:
@@ -264,7 +266,10 @@ def merge(source, target) -> MergeCounts:
     system, a time not as the arena writes it) is not copied, with its vote, and counted (``battles_refused``,
     the first one's reason in ``first_refused``): a vote the arena would have refused never counts. So is a human
     judgment the app would not have stored (no voter, an unknown kind or score, a time not as the store writes
-    it, which would stay a person's latest for good): ``judgments_refused``.
+    it, which would stay a person's latest for good): ``judgments_refused``. The per-visitor run limit's starts
+    (``Store.merge_run_starts``: ``run_starts``) and the archive of replaced runs (``Store.merge_replaced``, of the
+    runs copied or held alike: ``archived``) are copied too, each row as many times as the most either store holds
+    it.
 
     Raises:
         dataset_names.DatasetConflict: ``source``'s runs answer, under a dataset name, other instances than
@@ -282,14 +287,14 @@ def merge(source, target) -> MergeCounts:
         if stored is None or (stored.status is Status.ERROR and trace.status is Status.OK):
             for step in trace.steps:
                 if step.image_sha:
-                    _copy_file(source.image_path(step.image_sha), target.image_path(step.image_sha))
+                    _copy_file(source, step.image_sha, target.image_path(step.image_sha))
         if stored is not None and stored.status is Status.ERROR and trace.status is Status.OK:
             target.replace_failed_run(existing, trace, pin=row["pinned_at"] is not None)
             counts["replaced"] += 1
         elif stored is not None and stored.status is Status.OK and trace.status is Status.ERROR:
             counts["failed_kept_out"] += 1
             continue
-        elif stored is not None and _output(stored) != _output(trace):
+        elif stored is not None and stored.output() != trace.output():
             counts["differing"] += 1
             continue
         counts["runs"] += stored is None
@@ -325,6 +330,12 @@ def merge(source, target) -> MergeCounts:
         location = source.dataset_source(name)
         if location is not None:
             target.remember_dataset_source(name, location)
+    archived = {}
+    for row in source.replaced_rows():  # a run's archive goes with the run, where the target holds it alike
+        if row["run_id"] in target_ids:
+            archived.setdefault(target_ids[row["run_id"]], []).append(row)
+    counts["archived"] = sum(target.merge_replaced(run_id, rows) for run_id, rows in archived.items())
+    counts["run_starts"] = target.merge_run_starts(source.run_start_rows())
     _merge_battles(source, target, target_ids, counts)
     return MergeCounts(**counts)
 
@@ -367,17 +378,14 @@ def _merge_battles(source, target, target_ids: dict[int, int], counts: dict[str,
         counts["sides_unlinked"] += unlinked if done == "new" else 0
 
 
-def _output(trace) -> tuple:
-    """What a judge saw of a run: its status and each step's text and image."""
-    return trace.status, [(step.role, step.text, step.image_sha) for step in trace.steps]
-
-
-def _copy_file(source: Path, target: Path) -> None:
-    """Byte-for-byte (the name is the hash of these bytes), durably and via a temporary file so readers never
-    see half (``durable.write_file``): the copy's name is on disk before the run's row is committed.
+def _copy_file(source, sha: str, target: Path) -> None:
+    """Copy store ``source``'s image ``sha`` to ``target`` byte-for-byte (the name is the hash of these bytes),
+    durably and via a temporary file so readers never see half (``durable.write_file``): the copy's name is on disk
+    before the run's row is committed.
 
     Raises:
-        OSError: the source image cannot be read (missing, unreadable), as it is.
+        OSError: the source image cannot be read (``Store.open_image``: missing, naming ``source``'s database, or
+            unreadable).
         StoreError: the copy could not be written or synced; nothing of the run is stored yet.
     """
     try:
@@ -386,7 +394,7 @@ def _copy_file(source: Path, target: Path) -> None:
     except OSError as e:
         raise StoreError(f"{target}: the image could not be synced ({e.strerror or e}); nothing of the run"
                          " was stored: try again") from None
-    with open(source, "rb") as src:  # a missing source raises as it is, naming the source
+    with source.open_image(sha) as src:  # a missing one raises, naming the source store
         try:
             durable.write_file(target, lambda f: shutil.copyfileobj(src, f))
         except OSError as e:  # copied before the run's row: nothing of the run is stored yet

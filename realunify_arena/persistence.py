@@ -8,10 +8,12 @@ Space restores them before opening the store. Without that variable nothing leav
 Two replicas may push to one repo (a rebuilt Space starts while the old container still takes votes and
 pushes at exit). Each push therefore first merges the repo's snapshot into the live store when the repo has
 moved on since this replica restored or last pushed (``evaluation.merge``: its runs, images, judgments,
-battles and votes the store lacks), then pushes with ``parent_commit``: a push that loses the race to the
-other replica is refused by the Hub, and merges again before it retries, so neither replica's votes are
-pushed over. A store that, merged, holds nothing the repo's snapshot lacks (``store.rows_missing``) uploads
-nothing: two replicas holding the same votes do not push their whole databases back and forth.
+battles, votes, run starts and replaced runs' records the store lacks), then pushes with ``parent_commit``: a
+push that loses the race to the other replica is refused by the Hub, and merges again before it retries, so
+neither replica's votes are pushed over. A store that, merged, holds nothing the repo's snapshot lacks
+(``store.rows_missing``; a row the repo holds otherwise, such as a battle voted otherwise on each replica, is
+nothing new) uploads nothing: two replicas holding the same votes do not push their whole databases back and
+forth. Nor does a replica's first push after a restore whose store is unchanged.
 
 The generated voter salt is removed from snapshots, so the pushed copy cannot be used to test guessed
 IPs against the voter hashes; set ``REALUNIFY_VOTER_SALT`` as a Space secret to keep voter ids stable
@@ -93,6 +95,7 @@ class SnapshotScheduler(CommitScheduler):
         self.store = store
         self._in_repo = {p.resolve(): p.stat().st_mtime for p in in_repo}
         self._seen = seen
+        self._conflicts = Conflicts()  # what the last merge found held otherwise here: warned about when it grows
         super().__init__(folder_path=store.path.parent, allow_patterns=PATTERNS, **kwargs)
 
     def push_to_hub(self):
@@ -113,17 +116,28 @@ class SnapshotScheduler(CommitScheduler):
         snapshot_path = self.folder_path / SNAPSHOT
         for attempt in range(1, PUSH_TRIES + 1):
             with self.lock:
+                restored = snapshot_path.resolve() in self._in_repo  # the file beside the store is the repo's, at seen
                 self.last_uploaded.update(self._in_repo)
                 self._in_repo = {}
                 head = self.api.repo_info(self.repo_id, repo_type=self.repo_type, revision=self.revision).sha
                 if head != self._seen:  # another replica pushed since: its votes come in before ours go up
-                    merged = merge_from_repo(self.store, self.repo_id, self.api, head, snapshot_path)
+                    merged = merge_from_repo(self.store, self.repo_id, self.api, head, snapshot_path,
+                                             known=self._conflicts)
+                    self._conflicts = merged.conflicts or self._conflicts  # None: nothing merged, nothing learnt
                     for image in merged.images:
                         self.last_uploaded[image.resolve()] = image.stat().st_mtime  # in the repo already
                     if merged.holds_all:  # ours adds nothing to the repo's: uploaded once the store changes
                         self.last_uploaded[snapshot_path] = snapshot_path.stat().st_mtime
                     else:  # the repo's snapshot is theirs: ours goes up
                         self.last_uploaded.pop(snapshot_path, None)
+                elif restored and snapshot_path.exists():  # a fresh snapshot's bytes differ, its rows need not
+                    held = snapshot_path.with_name(SNAPSHOT + ".repo")  # PATTERNS never name it: not pushed
+                    try:
+                        os.replace(snapshot_path, held)
+                        if repo_holds_all(self.store, snapshot_path, held):
+                            self.last_uploaded[snapshot_path] = snapshot_path.stat().st_mtime
+                    finally:
+                        held.unlink(missing_ok=True)
                 snapshot(self.store, snapshot_path)
                 files = self._changed_files()
             if not files:
@@ -159,23 +173,37 @@ class SnapshotScheduler(CommitScheduler):
         return changed
 
 
+class Conflicts(NamedTuple):
+    """What a merge found the store holding otherwise than the repo's snapshot, each kept as the store holds it
+    (``evaluation.MergeCounts``' counts of the same names)."""
+
+    votes_differing: int = 0  # battles voted otherwise (or another battle under the id)
+    differing: int = 0  # run keys run to other outputs
+    judgments_differing: int = 0  # runs a judge judged otherwise
+
+
 class Merged(NamedTuple):
     """What ``merge_from_repo`` did."""
 
     images: list[Path]  # the store's image files that came from the repo (in the repo already: not pushed back)
     holds_all: bool = False  # the repo's snapshot holds every row of the store's fresh snapshot: no upload needed
+    conflicts: Conflicts | None = None  # held otherwise here, the store's kept; None when nothing was merged
 
 
-def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str, snapshot_path: Path | None = None
-                    ) -> Merged:
+def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str, snapshot_path: Path | None = None,
+                    known: Conflicts = Conflicts()) -> Merged:
     """Merge dataset ``repo_id``'s snapshot at commit ``revision`` into ``store`` (``evaluation.merge``: the
-    runs with their images, judgments, battles and votes the store lacks; merging again adds nothing), and
-    log one line saying what came in. Only the images the store lacks are downloaded, into ``MERGE_DIR``
-    beside the database, which is removed afterwards. Returns ``Merged``: the store's image files that came
+    runs with their images, judgments, battles, votes, run starts and replaced runs' records the store lacks;
+    merging again adds nothing), and log one line saying what came in. Only the images the store lacks are
+    downloaded, into ``MERGE_DIR`` beside the database, which is removed afterwards. Returns ``Merged``: the store's image files that came
     from the repo (none when the repo holds no snapshot or it could not be merged) and, with ``snapshot_path``,
     whether the repo's snapshot already holds all of the store: a fresh ``snapshot`` of the merged store is
     written there and compared with the repo's (``store.rows_missing``). Without that check two replicas
-    running at once each uploaded their whole database at every push, nothing new in either.
+    running at once each uploaded their whole database at every push, nothing new in either. A row the repo holds
+    otherwise (a battle voted otherwise, a run key run to another output), where the store keeps its own, is
+    nothing new: the store's stays here, the repo's there. The log line is a warning when something came in or
+    was refused, or when the store holds more rows otherwise than ``known`` (the last merge's ``conflicts``): a
+    conflict is warned about once, not at each merge.
 
     A snapshot that cannot be merged (no sound database, runs of another dataset under one name, an image it
     names missing from the repo) is logged as one line naming the commit that keeps it, and nothing is
@@ -215,24 +243,39 @@ def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str, snaps
                 return _not_merged(repo_id, revision, _one_line(e))
         finally:
             source.close()
-        if snapshot_path is not None:  # taken after the merge: a vote cast meanwhile is in it, and counts
-            snapshot(store, snapshot_path)
-            try:
-                holds_all = not rows_missing(snapshot_path, path)
-            except sqlite3.Error:  # not compared: pushed, as before the check
-                holds_all = False
+        # taken after the merge: a vote cast meanwhile is in it, and counts
+        holds_all = snapshot_path is not None and repo_holds_all(store, snapshot_path, path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    came_in = done.votes or done.battles or done.runs or done.judgments
+    came_in = done.votes or done.battles or done.runs or done.judgments or done.run_starts or done.archived
     refused = (f"; {done.battles_refused} battles and {done.judgments_refused} human judgments not copied, breaking"
                f" the arena's rules (the first: {_one_line(done.first_refused)})"
                ) if done.battles_refused or done.judgments_refused else ""
-    (log.warning if came_in or done.votes_differing or refused else log.info)(
+    conflicts = Conflicts(*(getattr(done, name) for name in Conflicts._fields))
+    kept = ("; {} battles voted otherwise here, {} runs with other outputs here and {} runs judged otherwise here"
+            " kept as this store holds them (the repo keeps its own)".format(*conflicts)
+            ) if any(now > before for now, before in zip(conflicts, known)) else ""  # once, not at each merge
+    (log.warning if came_in or kept or refused else log.info)(
         "%s=%s: merged the repo's snapshot at %s into %s before pushing (another replica pushed it): %d votes,"
-        " %d battles, %d runs, %d judgments came in; %d battles voted otherwise here kept this store's vote%s",
-        REPO_ENV, repo_id, revision[:12], store.path, done.votes, done.battles, done.runs, done.judgments,
-        done.votes_differing, refused)
-    return Merged([image for image in fetched if image.exists()], snapshot_path is not None and holds_all)
+        " %d battles, %d runs, %d judgments, %d run starts, %d replaced runs' records came in%s%s", REPO_ENV,
+        repo_id, revision[:12], store.path, done.votes, done.battles, done.runs, done.judgments, done.run_starts,
+        done.archived, kept, refused)
+    return Merged([image for image in fetched if image.exists()], holds_all, conflicts)
+
+
+def repo_holds_all(store: Store, snapshot_path: Path, repo_snapshot: Path) -> bool:
+    """Write a fresh ``snapshot`` of ``store`` to ``snapshot_path``; whether the repo's snapshot (a downloaded
+    copy at ``repo_snapshot``) holds all of it (``store.rows_missing``): then nothing needs uploading. False when
+    they could not be compared (pushed, as before the check).
+
+    Raises:
+        OSError, sqlite3.Error: the snapshot could not be written (``snapshot``).
+    """
+    snapshot(store, snapshot_path)
+    try:
+        return not rows_missing(snapshot_path, repo_snapshot)
+    except sqlite3.Error:
+        return False
 
 
 def _not_merged(repo_id: str, revision: str, why: str) -> Merged:

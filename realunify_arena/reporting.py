@@ -711,11 +711,12 @@ def _copy_image(store, sha: str, folder: Path, relative: bool = False) -> str:
     left under the final name, which a later export would find and skip.
 
     Raises:
-        OSError: the stored image cannot be read, or the copy cannot be written (naming the file).
+        OSError: the stored image cannot be read (``Store.open_image``: a missing one names the store), or the
+            copy cannot be written (naming the file).
     """
     target = folder / "images" / f"{sha}.png"
     if not target.exists():
-        with open(store.image_path(sha), "rb") as src:
+        with store.open_image(sha) as src:  # a missing one names the store
             durable.write_file(target, lambda f: shutil.copyfileobj(src, f))
     return f"./images/{sha}.png" if relative else str(target.resolve())
 

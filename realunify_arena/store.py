@@ -37,7 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, BinaryIO, NamedTuple, TypeVar
 
 from PIL import Image
 from sqlite_utils import Database, Migrations
@@ -955,6 +955,24 @@ class Store:
             raise ValueError(f"image id {sha!r}: expected 64 lowercase hex characters (a sha256)")
         return self.images_dir / sha[:2] / f"{sha}.png"
 
+    def open_image(self, sha: str) -> BinaryIO:
+        """Stored image ``sha``'s file, opened to read its bytes (a copy of it: ``evaluation.merge``, an export).
+
+        Raises:
+            ValueError: ``sha`` is no image id (``image_path``).
+            FileNotFoundError: it is not in ``images_dir``; the message names this store's database, the image
+                and the folder (a store copied without the ``images`` folder beside it).
+            OSError: it cannot be read.
+        """
+        path = self.image_path(sha)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, f"{self.path}: image {sha}, which its runs show, is not in"
+                                    f" {self.images_dir} (a store keeps its images as files in the"
+                                    f" {self.images_dir.name}/ folder beside its database: copy that folder with"
+                                    " it)") from None
+
     def put_image(self, img: Image.Image) -> str:
         """Store the image as PNG named by the sha256 of its bytes; storing it again is a no-op.
 
@@ -1348,6 +1366,34 @@ class Store:
                           " where run_id = ? order by id", (run_id,))
         return [{**row, **{k: json.loads(row[k]) if row[k] is not None else None
                            for k in ("trace", "origin", "judgments", "human_judgments")}} for row in rows]
+
+    def replaced_rows(self) -> list[dict]:
+        """Every ``replaced_runs`` row as stored (run_id and ``_ARCHIVED``'s columns, JSON undecoded), oldest first:
+        what ``merge_replaced`` takes."""
+        return self.query(f"select run_id, {', '.join(_ARCHIVED)} from replaced_runs order by id")
+
+    def merge_replaced(self, run_id: int, rows: list[dict]) -> int:
+        """Add another store's ``replaced_runs`` rows of one run (``replaced_rows``; ``evaluation.merge``) to run
+        ``run_id`` here, so that this run holds each archived content (status, trace, origin, judgments, human
+        judgments; not the time, which each store stamps itself when a merge replaces the same failed run in
+        both) as many times as the most either store holds it. Merging again adds nothing. Returns how many rows
+        were added."""
+        content = _ARCHIVED[1:]  # all but replaced_at
+        wanted = Counter(tuple(row[c] for c in content) for row in rows)
+
+        def write(db: Database) -> int:
+            held = Counter(db.execute(f"select {', '.join(content)} from replaced_runs where run_id = ?", (run_id,)))
+            added = 0
+            for row in rows:
+                key = tuple(row[c] for c in content)
+                if held[key] < wanted[key]:
+                    held[key] += 1
+                    added += 1
+                    db.execute(f"insert into replaced_runs (run_id, {', '.join(_ARCHIVED)}) values"
+                               f" (?, {', '.join('?' * len(_ARCHIVED))})", (run_id, *(row[c] for c in _ARCHIVED)))
+            return added
+
+        return self.apply(write) if rows else 0
 
     # -- judgments ----------------------------------------------------------------------------
 
@@ -1802,6 +1848,30 @@ class Store:
         return [self._execute("insert into run_starts (voter, created_at) values (?, ?)", (voter, created_at)
                               ).lastrowid for _ in range(count)]
 
+    def run_start_rows(self) -> list[tuple[str, str]]:
+        """Every run start held, as (voter, created_at), one per row (one request's starts share a time)."""
+        return [(row["voter"], row["created_at"]) for row in self.query("select voter, created_at from run_starts")]
+
+    def merge_run_starts(self, starts: Iterable[tuple[str, str]]) -> int:
+        """Add another store's run starts (``run_start_rows``; ``evaluation.merge``) so that this store holds each
+        (voter, created_at) as many times as the most either store holds it: a start held in both (a replica
+        restored from the other's snapshot) counts once, and merging again adds nothing. A start given back in one
+        store (``delete_run_starts``) and not in the other counts: the rate limit errs toward counting. Returns how
+        many rows were added. Expired starts come in too; the next start deletes them (``insert_run_starts``)."""
+        wanted = Counter(starts)
+
+        def write(db: Database) -> int:
+            added = 0
+            for (voter, created_at), n in wanted.items():
+                (held,), = db.execute("select count(*) from run_starts where voter = ? and created_at = ?",
+                                      (voter, created_at))
+                for _ in range(n - held):
+                    db.execute("insert into run_starts (voter, created_at) values (?, ?)", (voter, created_at))
+                added += max(0, n - held)
+            return added
+
+        return self.apply(write) if wanted else 0
+
     def delete_run_starts(self, ids: Iterable[int]) -> None:
         """Delete the run_starts rows ``ids`` (``insert_run_starts``' ids): runs counted that never started."""
         for row_id in ids:
@@ -1857,6 +1927,9 @@ def _majority_item(items: list[dict]) -> dict:
 _SOURCE_KEY = "dataset_source:{}"  # meta key: dataset name -> where its instances were loaded from
 _COUNTED = ("runs", "judgments", "battles", "votes")
 # what makes a battle the one it is (``merge_battle``): another battle under its id differs in one of them
+_ARCHIVED = ("replaced_at", "status", "trace", "origin", "judgments", "human_judgments")  # a replaced_runs row
+
+
 _BATTLE_IDENTITY = ("session_key", "voter", "dataset", "instance_uid", "track", "kind", "system_a", "system_b",
                     "created_at")
 
@@ -2032,45 +2105,83 @@ def _is_sqlite(path: Path) -> bool:
         return False
 
 
-# What ``evaluation.merge`` copies from one store into another, each row as it reads in any store: a run by its key
-# (not its id, which each store numbers itself), a battle with its runs' keys. ``{db}``: the attached database.
-_RUN_KEY = "{r}.dataset, {r}.instance_uid, {r}.model, {r}.mode, {r}.settings_key"
-_MERGED_ROWS = {
-    "runs": f"select {_RUN_KEY.format(r='r')}, r.status, r.trace, r.pinned_at is not null from {{db}}.runs r",
-    "judgments": f"select {_RUN_KEY.format(r='r')}, j.judge, j.kind, j.score, j.details, j.errors"
-                 " from {db}.judgments j join {db}.runs r on r.id = j.run_id",
-    "human judgments": f"select {_RUN_KEY.format(r='r')}, h.voter, h.kind, h.score, h.details, h.created_at"
-                       " from {db}.human_judgments h join {db}.runs r on r.id = h.run_id",
-    "run origins": f"select {_RUN_KEY.format(r='r')}, o.folder, o.file, o.entry, o.model, o.imported_at, o.digest,"
-                   " o.outputs_digest from {db}.run_origins o join {db}.runs r on r.id = o.run_id",
-    # a battle never shown and never voted is not copied (``Store.merge_battle``: "unplayed")
-    "battles": "select b.id, b.session_key, b.voter, b.dataset, b.instance_uid, b.track, b.kind, b.system_a,"
-               f" b.system_b, {_RUN_KEY.format(r='ra')}, {_RUN_KEY.format(r='rb')}, b.delivered_a_at,"
-               " b.delivered_b_at, b.created_at, b.flagged from {db}.battles b"
-               " left join {db}.runs ra on ra.id = b.run_a left join {db}.runs rb on rb.id = b.run_b"
-               " where b.delivered_a_at is not null or b.delivered_b_at is not null"
-               " or b.id in (select battle_id from {db}.votes)",
-    "votes": "select battle_id, voter, choice, created_at from {db}.votes",
-    "dataset sources": "select key, value from {db}.meta where key like 'dataset_source:%'",
+# What ``evaluation.merge`` would add to the attached database ``other`` from ``main``, counted per kind: a run by its
+# key (not its id, which each store numbers itself), a battle by its id. A row ``other`` holds otherwise where the merge
+# keeps ``other``'s (another vote on a battle, another output under a run key, a judge's or voter's other judgment of
+# a run) is nothing new. ``linked``: main's runs the merge copies or finds alike (its ``target_ids``), with ``other``'s
+# run of the key (oid; null when none) and whether the merge replaces that failed run by main's successful one.
+_KEY_MATCH = " and ".join(f"o.{c} = r.{c}" for c in ("dataset", "instance_uid", "model", "mode", "settings_key"))
+_LINKED = ("with linked as (select r.id as id, o.id as oid, coalesce(o.status = 'error' and r.status = 'ok', 0)"
+           " as replaced from main.runs r left join other.runs o on " + _KEY_MATCH +
+           " where o.id is null or (o.status = 'error' and r.status = 'ok') or o.trace = r.trace"
+           " or run_output(o.trace) = run_output(r.trace)) ")
+_TAKES_ALL = "(l.oid is null or l.replaced)"  # other holds no run of the key, or its judgments go with its failed run
+_SAME_BATTLE = " and ".join(f"ob.{c} is b.{c}" for c in ("session_key", "voter", "dataset", "instance_uid", "track",
+                                                          "kind", "system_a", "system_b", "created_at"))
+_ARCHIVE_ROWS = ("select {run}, {a}.status, {a}.trace, {a}.origin, {a}.judgments, {a}.human_judgments, row_number()"
+                 " over (partition by {a}.run_id, {a}.status, {a}.trace, {a}.origin, {a}.judgments,"
+                 " {a}.human_judgments) from {source}")
+_NEW_ROWS = {
+    "schema": "select count(*) from (select * from (select type, name, sql from main.sqlite_master union all select"
+              " migration_set, name, null from main._sqlite_migrations) except select * from (select type, name, sql"
+              " from other.sqlite_master union all select migration_set, name, null from other._sqlite_migrations))",
+    "runs": _LINKED + "select count(*) from linked l join main.runs r on r.id = l.id left join other.runs o on o.id"
+                      " = l.oid where l.oid is null or l.replaced or (r.pinned_at is not null and o.pinned_at is null)",
+    "judgments": _LINKED + "select count(*) from main.judgments j join linked l on l.id = j.run_id where j.judge !="
+                           f" '{HUMAN_JUDGE}' and ({_TAKES_ALL} or not exists (select 1 from other.judgments oj"
+                           " where oj.run_id = l.oid and oj.judge = j.judge))",
+    "human judgments": _LINKED + "select count(*) from main.human_judgments h join linked l on l.id = h.run_id where"
+                                 f" {_TAKES_ALL} or not exists (select 1 from other.human_judgments oh where"
+                                 " oh.run_id = l.oid and oh.voter = h.voter)",
+    "run origins": _LINKED + "select count(*) from main.run_origins ro join linked l on l.id = ro.run_id where"
+                             f" {_TAKES_ALL} or not exists (select 1 from other.run_origins oo where oo.run_id = l.oid)",
+    "replaced runs": _LINKED + "select count(*) from (" + _ARCHIVE_ROWS.format(
+        run="l.oid", a="a", source="main.replaced_runs a join linked l on l.id = a.run_id") + " except " +
+        _ARCHIVE_ROWS.format(run="a.run_id", a="a", source="other.replaced_runs a") + ")",
+    # a battle never shown and never voted is not copied (``Store.merge_battle``: "unplayed"); one held under its id
+    # as another battle is not either; one held alike is, where it fills a side shown or the flag
+    "battles": "select count(*) from main.battles b where (b.delivered_a_at is not null or b.delivered_b_at is not"
+               " null or b.id in (select battle_id from main.votes)) and (not exists (select 1 from other.battles ob"
+               f" where ob.id = b.id) or exists (select 1 from other.battles ob where ob.id = b.id and {_SAME_BATTLE}"
+               " and ((ob.delivered_a_at is null and b.delivered_a_at is not null) or (ob.delivered_b_at is null and"
+               " b.delivered_b_at is not null) or (ob.flagged is null and b.flagged is not null))))",
+    # one vote per battle: a battle other holds voted (alike or not), or holds as another battle, takes none
+    "votes": "select count(*) from main.votes v join main.battles b on b.id = v.battle_id where not exists (select 1"
+             " from other.votes ov where ov.battle_id = v.battle_id) and not exists (select 1 from other.battles ob"
+             f" where ob.id = b.id and not ({_SAME_BATTLE}))",
+    "dataset sources": "select count(*) from main.meta m where m.key like 'dataset_source:%' and not exists (select 1"
+                       " from other.meta om where om.key = m.key)",  # the first source noted is kept
+    "run starts": "select count(*) from (select voter, created_at, row_number() over (partition by voter, created_at)"
+                  " from main.run_starts except select voter, created_at, row_number() over (partition by voter,"
+                  " created_at) from other.run_starts)",  # as many as the most either holds
 }
 
 
+def _run_output(trace: str) -> str:
+    """``Trace.output`` of a stored trace (JSON), as JSON: what ``evaluation.merge`` compares under one key."""
+    return json.dumps(Trace.from_dict(json.loads(trace)).output())
+
+
 def rows_missing(path: Path, other: Path) -> dict[str, int]:
-    """How many rows of each kind ``evaluation.merge`` copies (runs by key, with their status and trace, their
-    judgments, human judgments and origins; battles shown or voted; votes; dataset sources) the database at
-    ``path`` holds and the one at ``other`` does not hold alike; only the kinds with some, so ``{}`` when ``other`` holds all of
-    ``path``'s. Both must be this version's schema and not written while read (snapshots: read as immutable).
-    Rows of the same key held otherwise in both (another vote on a battle, another status) count as missing.
+    """How many rows of each kind ``evaluation.merge`` would add to the database at ``other`` from the one at
+    ``path``: runs by key (new, a successful one for a failed one, a pin), their judgments, human judgments,
+    origins and archived replaced runs, battles shown or voted (or a side shown, a flag, filled in), votes, dataset
+    sources, run starts, and ``schema`` (tables or migrations ``other`` lacks); only the kinds with some, so ``{}``
+    when ``other`` holds all of ``path``'s. A row ``other`` holds otherwise, where the merge keeps ``other``'s (another
+    vote on a battle, another output under a run key, a judge's other judgment of a run), is not counted: two
+    replicas that each keep their own would otherwise each find the other's snapshot lacking it at every push.
+    Both files are read as immutable (snapshots, not written while read).
 
     Raises:
         sqlite3.Error: a file is no database of this schema.
     """
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     try:
+        conn.create_function("run_output", 1, _run_output, deterministic=True)
         conn.execute("attach database ? as other", (f"{other.resolve().as_uri()}?mode=ro&immutable=1",))
         missing = {}
-        for kind, rows in _MERGED_ROWS.items():
-            (n,), = conn.execute(f"select count(*) from ({rows.format(db='main')} except {rows.format(db='other')})")
+        for kind, count in _NEW_ROWS.items():
+            (n,), = conn.execute(count)
             if n:
                 missing[kind] = n
         return missing

@@ -84,6 +84,12 @@ class Trace:
     def seconds(self) -> float:
         return sum(s.seconds for s in self.steps)
 
+    def output(self) -> tuple:
+        """What a judge (or voter) saw of the run: its status and each step's role, text and image id, as
+        ``(status, ((role, text, image_sha), ...))``. Two runs of one key with one output are one run however long
+        each took (``evaluation.merge``, ``store.rows_missing``)."""
+        return self.status.value, tuple((step.role.value, step.text, step.image_sha) for step in self.steps)
+
     def to_dict(self) -> dict:
         return {
             "instance_uid": self.instance_uid,

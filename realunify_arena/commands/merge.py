@@ -80,6 +80,9 @@ def run(args) -> int:
                                        "this store's is not copied"),
                 (done.sides_unlinked, "battle side(s) showed a run --db holds otherwise: copied without that run "
                                       "(the vote counts for its systems)"),
+                (done.run_starts, "run start(s) new to --db (the per-visitor run limit counts them)"),
+                (done.archived, "replaced run record(s) new to --db (a run's earlier output, kept with its "
+                                "judgments)"),
             ) if count]
             refused = [f"{done.battles_refused} battle(s) (with their votes)"] if done.battles_refused else []
             refused += [f"{done.judgments_refused} human judgment(s)"] if done.judgments_refused else []

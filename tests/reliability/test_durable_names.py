@@ -174,7 +174,7 @@ def test_merge_syncs_each_copied_image_and_its_name_before_the_run_row(tmp_path,
     (tmp_path / "main").mkdir()
     source, target = Store.open(tmp_path / "node.db", for_reading=True), Store.open(tmp_path / "main" / "arena.db")
     syncs = Syncs(monkeypatch)
-    assert merge(source, target) == (1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "")
+    assert merge(source, target) == (1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", 0, 0)
     image = image_of(target, target.runs()[0]["id"])
     source.close(), target.close()
     events = syncs.events
@@ -198,7 +198,7 @@ def test_a_merge_whose_copied_name_could_not_be_synced_stores_no_run_and_can_be_
         merge(source, target)
     assert rows(db) == 0
     syncs.fail_folders = 0
-    assert merge(source, target) == (1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "") and rows(db) == 1
+    assert merge(source, target) == (1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", 0, 0) and rows(db) == 1
     source.close(), target.close()
 
 
@@ -230,6 +230,6 @@ def test_merge_syncs_the_name_of_an_image_the_target_already_has_before_the_run_
     copy.parent.mkdir(parents=True)
     copy.write_bytes(image.read_bytes())
     syncs = Syncs(monkeypatch)
-    assert merge(source, target) == (1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "")
+    assert merge(source, target) == (1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", 0, 0)
     source.close(), target.close()
     assert syncs.index("folder", copy.parent) < syncs.first_wal_after(0), syncs.events

@@ -191,10 +191,34 @@ def test_a_battle_needs_two_systems(store, pool):
     ctx = _context(store, pool, arena_mode="stored")
     inst = next(i for i in load("bundled").instances if i.track == "GEU")
     _store_answers(store, inst, {"tiny-pair": "A"})
-    with pytest.raises(BattleError, match="two stored runs"):
+    with pytest.raises(BattleError, match="has two models' stored runs in one mode for a model_vs_model battle"):
         start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:erin")
     with pytest.raises(KeyError, match="not configured"):
         start_battle(ctx, "elsewhere", "GEU", "model_vs_model", SESSION, "hf:erin")
+
+
+def test_a_battle_of_one_model_s_two_modes_refused_speaks_of_modes_not_models(store, pool):
+    """verify27e: with only a one-mode GEU card (tiny-janus: direct only), a direct_vs_stepwise battle was refused
+    with "no GEU instance ... has two available models for a direct_vs_stepwise battle"; that kind pairs one model's
+    two modes (``arena.KIND_LABELS``), and two models would not make one. The stored arena said "two stored runs"
+    likewise. Each now names what the kind needs; a refusal of any kind names both needs."""
+    live = AppContext(Settings(data=("bundled",), models=("tiny-janus",), db=store.path), store, pool, Arena(store),
+                      rng=random.Random(7))
+    with pytest.raises(BattleError) as refused:
+        start_battle(live, "bundled", "GEU", "direct_vs_stepwise", SESSION, "hf:erin")
+    assert "has one available model in both modes (direct and stepwise) for a direct_vs_stepwise battle" in str(
+        refused.value) and "two available models" not in str(refused.value)
+    with pytest.raises(BattleError) as refused:
+        start_battle(live, "bundled", "GEU", "any", SESSION, "hf:erin")
+    assert {"one available model in both modes (direct and stepwise)", "two available models in one mode"} == set(
+        str(refused.value).split(" has ")[1].split(" for a ")[0].split(" or "))
+    ctx = _context(store, pool, arena_mode="stored")
+    inst = next(i for i in load("bundled").instances if i.track == "GEU")
+    _store_answers(store, inst, {"tiny-pair": "A"})
+    with pytest.raises(BattleError) as refused:
+        start_battle(ctx, "bundled", "GEU", "direct_vs_stepwise", SESSION, "hf:erin")
+    assert "has one model's stored runs in both modes (direct and stepwise) for a direct_vs_stepwise battle" in str(
+        refused.value)
 
 
 def test_a_stored_arena_says_where_the_pinned_runs_are_when_none_is_under_its_dataset(store, pool):
@@ -210,7 +234,7 @@ def test_a_stored_arena_says_where_the_pinned_runs_are_when_none_is_under_its_da
     with pytest.raises(BattleError) as refused:
         start_battle(ctx, "bundled", "GEU", "model_vs_model", SESSION, "hf:erin")
     said = str(refused.value)
-    assert "two stored runs" in said and "'ma' (3 instances), 'mb' (2 instances)" in said, said
+    assert "two models' stored runs in one mode" in said and "'ma' (3 instances), 'mb' (2 instances)" in said, said
     assert "import-results --data" in said and "serve '" not in said, said  # neither has two systems' runs
     inst = geu[0]  # 'mb' gets a second system (model-b stepwise) on one instance: serving it would draw a battle
     store.save_trace(Trace(inst.uid, "model-b", "stepwise", {"seed": 0},

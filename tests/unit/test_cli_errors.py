@@ -523,3 +523,36 @@ def test_a_votes_file_that_is_a_device_or_a_pipe_is_said_to_be_one(tmp_path, cap
         assert main(["leaderboard", "--votes", path]) == 2
         (line,) = capsys.readouterr().err.splitlines()
         assert line == f"leaderboard: error: --votes {path}: {kind}, not a file", line
+
+
+def test_a_store_copied_without_its_images_folder_is_named_by_merge_and_export(tmp_path, capsys):
+    """verify27e: ``merge`` of a source copied without its ``images/`` folder said only "<image path>: No such file or
+    directory", naming no store (with several sources, not which one to fix); ``export runs`` of such a store did
+    the same. Each now names the store's database, the image and the folder to copy; merging again once the folder
+    is back adds the rest."""
+    import shutil
+
+    from PIL import Image
+
+    from realunify_arena.trace import Step, StepRole, Trace
+
+    source = tmp_path / "node1" / "arena.db"
+    store = Store.open(source)
+    trace = Trace("UEG_1_world_knowledge", "m1", "direct", {"seed": 0},
+                  steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("L", (3, 3), 7))])
+    store.save_trace(trace, "bundled", pin=True)
+    sha = store.load_trace(store.runs()[0]["id"]).steps[0].image_sha
+    store.close()
+    shutil.move(tmp_path / "node1" / "images", tmp_path / "kept-images")  # copied without its images
+    target = tmp_path / "merged" / "arena.db"
+    for argv in (["merge", str(source), "--db", str(target)],
+                 ["export", "runs", "--format", "official", "--out", str(tmp_path / "out"), "--db", str(source)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"{argv[0]}: error: {source}: image {sha}, which its runs show, is not in"
+                              f" {tmp_path / 'node1' / 'images'}") and "Traceback" not in err, err
+    shutil.move(tmp_path / "kept-images", tmp_path / "node1" / "images")
+    assert main(["merge", str(source), "--db", str(target)]) == 0
+    merged = Store.open(target)
+    assert merged.get_image(sha).getpixel((0, 0)) == 7
+    merged.close()

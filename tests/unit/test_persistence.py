@@ -27,7 +27,7 @@ from realunify_arena.persistence import EVERY_ENV, REPO_ENV, SNAPSHOT, open_stor
 from realunify_arena.settings import SettingsError
 from realunify_arena.store import Store, StoreError
 from realunify_arena.systems import System
-from realunify_arena.trace import Step, StepRole, Trace
+from realunify_arena.trace import Status, Step, StepRole, Trace
 
 
 class FolderHub(HfApi):
@@ -662,13 +662,27 @@ def acknowledged(*stores: Store) -> list[tuple[str, str, str, str]]:
     return sorted({(v["battle_id"], v["voter"], v["choice"], v["created_at"]) for s in stores for v in s.votes()})
 
 
-def after_restart(tmp_path, *replicas) -> list[tuple[str, str, str, str]]:
-    """Stop ``replicas`` (store, scheduler pairs), then the votes a replica restored from the repo holds."""
+def push_round(*schedulers) -> list[int]:
+    """How many commits each replica made in one round of pushes (in the order given)."""
+    before = [len(scheduler.api.commits) for scheduler in schedulers]
+    for scheduler in schedulers:
+        scheduler.trigger().result()
+    return [len(scheduler.api.commits) - n for scheduler, n in zip(schedulers, before)]
+
+
+def restored_after(tmp_path, *replicas) -> Store:
+    """Stop ``replicas`` (store, scheduler pairs), then a replica restored from the repo (its scheduler stopped)."""
     for store, scheduler in replicas:
         scheduler.stop()
         store.close()
     restarted, scheduler = replica(tmp_path, "restarted")
     scheduler.stop()
+    return restarted
+
+
+def after_restart(tmp_path, *replicas) -> list[tuple[str, str, str, str]]:
+    """Stop ``replicas`` (store, scheduler pairs), then the votes a replica restored from the repo holds."""
+    restarted = restored_after(tmp_path, *replicas)
     votes = acknowledged(restarted)
     restarted.close()
     return votes
@@ -738,6 +752,11 @@ def test_a_push_that_loses_the_race_to_another_replica_merges_again_and_retries(
 def store_with_battle(path: Path, n: int) -> tuple[Store, str]:
     """A store holding one battle (run ``n`` on each side, both shown) that has no vote yet; its id."""
     store = Store.open(path)
+    return store, shown_battle(store, n)
+
+
+def shown_battle(store: Store, n: int) -> str:
+    """A new battle in ``store`` (run ``n`` on each side, both shown) that has no vote yet: its id."""
     arena = Arena(store, max_votes=10_000)
     uid = f"UEG_{n}_world_knowledge"
     battle = arena.new_battle(f"s{n}", "hf:alice", uid, "bundled", "m1:direct", "m2:direct", "model_vs_model")
@@ -746,7 +765,7 @@ def store_with_battle(path: Path, n: int) -> tuple[Store, str]:
         trace = Trace(uid, model, mode, {"seed": n},
                       steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("L", (3, 3), n % 256))])
         arena.deliver(battle, f"s{n}", side, store.save_trace(trace, "bundled"))
-    return store, battle
+    return battle
 
 
 def copy_of(store: Store, path: Path) -> Store:
@@ -923,16 +942,11 @@ def test_two_replicas_holding_the_same_votes_stop_pushing_until_one_takes_a_vote
     for as long as both ran."""
     first, first_scheduler = replica(tmp_path, "first")
     second, second_scheduler = replica(tmp_path, "second")
-    hubs = (first_scheduler.api, second_scheduler.api)
     cast_vote(first, 1)
     cast_vote(second, 2)
 
     def pushes() -> list[int]:
-        """How many commits each replica made in one round of pushes (first, then second)."""
-        before = [len(hub.commits) for hub in hubs]
-        for scheduler in (first_scheduler, second_scheduler):
-            scheduler.trigger().result()
-        return [len(hub.commits) - n for hub, n in zip(hubs, before)]
+        return push_round(first_scheduler, second_scheduler)
 
     # first pushes its vote; second merges it and pushes both; first merges second's: it holds what the repo holds
     assert pushes() == [1, 1]
@@ -943,3 +957,182 @@ def test_two_replicas_holding_the_same_votes_stop_pushing_until_one_takes_a_vote
     expected = acknowledged(first, second)
     assert len(expected) == 3 and acknowledged(first) == acknowledged(second) == expected
     assert after_restart(tmp_path, (first, first_scheduler), (second, second_scheduler)) == expected
+
+
+def failed_then_replaced(store: Store, n: int) -> int:
+    """Run ``n`` of m1:direct stored as failed, then replaced by a successful run of its key
+    (``Store.replace_failed_run``, as ``merge`` replaces it): its id; the failed one is in ``replaced_runs``."""
+    uid = f"UEG_{n}_world_knowledge"
+    run_id = store.save_trace(Trace(uid, "m1", "direct", {"seed": n}, status=Status.ERROR, error="out of memory"),
+                              "bundled")
+    done = Trace(uid, "m1", "direct", {"seed": n}, steps=[Step(StepRole.GENERATED_IMAGE, "p",
+                                                               image=Image.new("L", (3, 3), n % 256))])
+    done.steps[0].image_sha = store.put_image(done.steps[0].image)
+    assert store.replace_failed_run(run_id, done)
+    return run_id
+
+
+def run_of(store: Store, n: int) -> int:
+    """The id of ``failed_then_replaced``'s run ``n`` in ``store``."""
+    return store.find_run("bundled", f"UEG_{n}_world_knowledge", "m1", "direct", {"seed": n})
+
+
+def test_merge_copies_run_starts_and_replaced_runs_and_merging_again_adds_nothing(tmp_path, capsys):
+    """Note 27's known fault: ``merge`` (and so the push's merge of another replica's snapshot) copied neither
+    ``run_starts`` (the per-visitor run limit's count) nor ``replaced_runs`` (a failed run a successful one replaced,
+    kept with its judgments): restored from the other replica's push, a visitor who had used up the run limit could
+    start as many runs again, and the archived run was gone. Expected by hand: the visitor's 2 starts (one time) and
+    the target's own 1 are 3; a failed run archived once in either store is one archived row."""
+    from realunify_arena.cli import main
+    from realunify_arena.evaluation import merge
+
+    source = Store.open(tmp_path / "source" / "arena.db")
+    target = Store.open(tmp_path / "target" / "arena.db")
+    source.insert_run_starts("anon:visitor", 2)  # two runs started by one request: one time, two rows
+    source.insert_run_starts("anon:other", 1)
+    target.insert_run_starts("anon:visitor", 1)
+    failed_then_replaced(source, 1)
+    archived = source.replaced_runs(run_of(source, 1))
+    assert [row["status"] for row in archived] == ["error"]
+    # key 2 failed in both; the source replaced it, and the merge replaces the target's (archiving the target's own)
+    target.save_trace(Trace("UEG_2_world_knowledge", "m1", "direct", {"seed": 2}, status=Status.ERROR,
+                            error="out of memory"), "bundled")
+    failed_then_replaced(source, 2)
+    for _ in range(2):  # merging again adds nothing
+        merge(source, target)
+        assert target.count_run_starts_since("anon:visitor", "") == 3
+        assert target.count_run_starts_since("anon:other", "") == 1
+        assert target.replaced_runs(run_of(target, 1)) == archived
+        assert [row["status"] for row in target.replaced_runs(run_of(target, 2))] == ["error"]
+    source.close()
+    target.close()
+    # the merge command copies them with the same function, and says so
+    assert main(["merge", str(source.path), "--db", str(tmp_path / "fresh" / "arena.db")]) == 0
+    out = capsys.readouterr().out
+    assert "3 run start(s) new to --db" in out and "2 replaced run record(s) new to --db" in out
+
+
+def test_run_starts_and_replaced_runs_survive_a_restart_from_the_other_replica_s_push(tmp_path):
+    """The same fault through two replicas: the first counts a visitor's 3 run starts and archives a replaced run
+    and pushes; the second merges that snapshot before pushing its own over it. Restored from the second's push,
+    the starts and the archived run were gone."""
+    first, first_scheduler = replica(tmp_path, "first")
+    second, second_scheduler = replica(tmp_path, "second")
+    first.insert_run_starts("anon:visitor", 3)
+    failed_then_replaced(first, 1)
+    first_scheduler.trigger().result()
+    cast_vote(second, 2)
+    second_scheduler.trigger().result()
+    restarted = restored_after(tmp_path, (first, first_scheduler), (second, second_scheduler))
+    assert restarted.count_run_starts_since("anon:visitor", "") == 3
+    assert [row["status"] for row in restarted.replaced_runs(run_of(restarted, 1))] == ["error"]
+    restarted.close()
+
+
+def differing_run(store: Store, shade: int) -> int:
+    """Run 1 of m1:direct, pinned, whose image is all ``shade``: one key, another output per shade."""
+    trace = Trace("UEG_1_world_knowledge", "m1", "direct", {"seed": 1},
+                  steps=[Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("L", (3, 3), shade))])
+    return store.save_trace(trace, "bundled", pin=True)
+
+
+@pytest.mark.parametrize("conflict", ["vote", "run"])
+def test_replicas_holding_a_battle_or_run_otherwise_stop_pushing_and_warn_once(tmp_path, caplog, conflict):
+    """Note 27's known fault: a battle voted A on one replica and B on the other (or one run key run to other
+    outputs on each) kept both replicas pushing their whole database every interval for as long as both ran: each
+    keeps its own (one vote per battle), so each found the repo's snapshot lacking it. A row the repo holds
+    otherwise is nothing new: the first push goes up, the other replica keeps its own and pushes nothing, and the
+    conflict is warned about once. A new row (a vote, a run start) still goes up."""
+    first, first_scheduler = replica(tmp_path, "first")
+    second, second_scheduler = replica(tmp_path, "second")
+    if conflict == "vote":
+        battle = shown_battle(first, 1)
+        first_scheduler.trigger().result()
+        second_scheduler.trigger().result()  # the second merges the shown battle
+        Arena(first, max_votes=10_000).vote(battle, "s1", "hf:alice", "A")
+        Arena(second, max_votes=10_000).vote(battle, "s1", "hf:alice", "B")
+    else:
+        differing_run(first, 10)
+        differing_run(second, 20)
+    with caplog.at_level("INFO", logger="realunify_arena.persistence"):
+        before = len(second_scheduler.api.commits)
+        push_round(first_scheduler, second_scheduler)
+        assert all(SNAPSHOT not in commit for commit in second_scheduler.api.commits[before:])  # at most its image
+        assert push_round(first_scheduler, second_scheduler) == [0, 0]
+        assert push_round(first_scheduler, second_scheduler) == [0, 0]
+        cast_vote(first, 5)
+        second.insert_run_starts("anon:visitor", 1)  # the second's news: only a run start
+        assert push_round(first_scheduler, second_scheduler) == [1, 1]
+        assert push_round(first_scheduler, second_scheduler) == [0, 0]
+    kept = "1 battles voted otherwise" if conflict == "vote" else "1 runs with other outputs"
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and kept + " here" in r.getMessage()]
+    # once by each replica: the second at its first merge, the first when the second's snapshot (its own kept) came
+    assert sorted(m.split(" into ")[1].split(" before ")[0] for m in warned) == [
+        str(tmp_path / name / "arena.db") for name in ("first", "second")], warned
+    restarted = restored_after(tmp_path, (first, first_scheduler), (second, second_scheduler))
+    assert restarted.count_run_starts_since("anon:visitor", "") == 1
+    assert len(acknowledged(restarted)) == 2 - (conflict == "run")
+    # the last snapshot pushed is the second's (its run start), holding its own of the conflicting row
+    if conflict == "vote":
+        assert {v["battle_id"]: v["choice"] for v in restarted.votes()}[battle] == "B"
+    else:
+        run = restarted.load_trace(restarted.find_run("bundled", "UEG_1_world_knowledge", "m1", "direct", {"seed": 1}))
+        assert restarted.get_image(run.steps[0].image_sha).getpixel((0, 0)) == 20
+    restarted.close()
+
+
+def test_a_restored_replica_s_first_push_uploads_nothing_until_it_takes_a_vote(tmp_path):
+    """Note 27's known fault: a replica restored from the repo re-uploaded the unchanged snapshot at its first push
+    (its fresh snapshot's bytes differ from the restored file's though its rows are the same)."""
+    first, first_scheduler = replica(tmp_path, "first")
+    cast_vote(first, 1)
+    first_scheduler.trigger().result()
+    first_scheduler.stop()
+    first.close()
+    restarted, scheduler = replica(tmp_path, "restarted")  # its push at start has run
+    assert scheduler.api.commits == []
+    cast_vote(restarted, 2)
+    assert push_round(scheduler) == [1]
+    scheduler.stop()
+    restarted.close()
+
+
+def test_rows_missing_counts_what_merge_would_add_not_what_the_other_holds_otherwise(tmp_path):
+    """``rows_missing`` is the push's test of "nothing new": it must count what ``merge`` would add, by merge's own
+    rules, and nothing the other snapshot holds otherwise (each store keeps its own). Before, every row compared by
+    value: a judge's or voter's other judgment of a run, or another time of one run key, made a snapshot 'missing'
+    rows at every push. Expected counts by hand from merge's rules; checked against a real merge."""
+    from realunify_arena.evaluation import merge
+    from realunify_arena.store import rows_missing
+
+    base = Store.open(tmp_path / "base" / "arena.db")
+    run_id = differing_run(base, 10)
+    ours = copy_of(base, tmp_path / "ours" / "arena.db")
+    theirs = copy_of(base, tmp_path / "theirs" / "arena.db")
+    judged = {"kind": "polling", "score": 1, "details": {}, "errors": 0}
+    ours.save_judgment(run_id, "judge-x", judged)
+    theirs.save_judgment(run_id, "judge-x", {**judged, "score": 0})  # judged otherwise: theirs is kept
+    ours.save_human_judgment(run_id, "hf:bob", judged)
+    theirs.save_human_judgment(run_id, "hf:bob", {**judged, "score": 0})  # one person's other judgment: theirs kept
+    for store in (ours, theirs):  # one key run again elsewhere with the same output, in another time
+        store.save_trace(Trace("UEG_2_world_knowledge", "m1", "direct", {"seed": 2}, steps=[
+            Step(StepRole.ANSWER, "p", text="B", seconds=0.5 if store is ours else 2.0)]), "bundled")
+    assert _missing(ours, theirs, rows_missing) == {}
+    ours.insert_run_starts("anon:visitor", 2)
+    ours.save_judgment(run_id, "judge-y", judged)  # a judge theirs lacks
+    ours.save_human_judgment(run_id, "hf:carol", judged)  # a person theirs lacks
+    expected = {"judgments": 1, "human judgments": 1, "run starts": 2}
+    assert _missing(ours, theirs, rows_missing) == expected
+    theirs.insert_run_starts("anon:visitor", 1)  # theirs' own start, at another time
+    done = merge(ours, theirs)
+    assert (done.judgments, done.run_starts, done.judgments_differing, done.differing) == (2, 2, 1, 0)
+    assert _missing(ours, theirs, rows_missing) == {}  # merged: nothing of ours is new to theirs
+    for store in (base, ours, theirs):
+        store.close()
+
+
+def _missing(ours: Store, theirs: Store, rows_missing) -> dict[str, int]:
+    """``rows_missing`` of fresh snapshots of ``ours`` against ``theirs``."""
+    for store in (ours, theirs):
+        snapshot(store, store.path.parent / SNAPSHOT)
+    return rows_missing(ours.path.parent / SNAPSHOT, theirs.path.parent / SNAPSHOT)
