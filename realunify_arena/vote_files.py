@@ -58,7 +58,9 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     FastChat battle (a record with model_a and model_b) needs winner; its track and kind are its own fields where
     it has them, else ``board`` (track, kind); its model names are rated as written (``outside_name_problem`` says which are refused), an export's
     system names must be systems (``systems.system_problem``). Left out: votes with ``flagged`` set, battles with
-    ``anony`` false or ``dedup_tag.sampled`` false, a system or model against itself. A ``battle_id`` given twice
+    ``anony`` false or ``dedup_tag.sampled`` false, a system or model against itself. A record naming neither side
+    (no model_a, model_b, system_a or system_b: a line of FastChat's conversation log is named as one), a CSV of
+    FastChat battles (model_a and model_b columns: FastChat writes JSON), a ``battle_id`` given twice
     (else, without battle ids, a ``vote_id``: one battle would count twice), or a
     file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
@@ -107,7 +109,7 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
 # what of a record the ratings read (``_vote``, ``_once``): a streamed battle keeps these fields only (its
 # conversations, most of its bytes, go as soon as it is parsed)
 _FIELDS = frozenset({"flagged", "anony", "dedup_tag", "track", "kind", "model_a", "model_b", "system_a", "system_b",
-                     "choice", "winner", "vote_id", "battle_id"})
+                     "choice", "winner", "vote_id", "battle_id", "type"})  # type: to name a FastChat log line
 _ARRAY = "a JSON array of battle objects, as FastChat's clean_battle file"
 
 
@@ -343,6 +345,11 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
     try:
         missing = [name for name in ("track", "kind", "system_a", "system_b")
                    if reader.fieldnames is not None and name not in reader.fieldnames]
+        if missing and {"model_a", "model_b"} & set(reader.fieldnames or ()):  # a table of FastChat battles
+            raise VotesFileError(f"{path} line 1: a CSV of FastChat battles (columns model_a, model_b) is not read; "
+                                 "write them as FastChat does, a JSON array or one battle object a line (pandas: "
+                                 "to_json(orient='records', lines=True)); a CSV as `export votes` writes it has the "
+                                 "columns track, kind, system_a, system_b and choice")
         if missing:  # a file that is none of the formats is not "no votes"
             raise VotesFileError(f"{path} line 1: no column {missing[0]!r}; expected {EXPECTED}")
         twice = repeated_name(reader.fieldnames or [])
@@ -361,6 +368,25 @@ LEFT_OUT = {"flagged": "flagged", "anony": "not anonymous (anony false)",
             "itself": "a model against itself (no information: FastChat's compute_bt gives it no gradient)"}
 
 
+_SIDES = frozenset({"system_a", "system_b", "model_a", "model_b"})  # a vote names at least one of its sides
+# The ``type`` of a line of FastChat's conversation log (``<date>-conv.json``, one JSON object a line, written by its
+# gradio servers: ``{tstamp, type, models, states, ip}`` for a vote, ``{tstamp, type: "chat", model, ...}`` for a
+# reply); its ``clean_battle_data.py`` turns these logs into battles (model_a, model_b, winner).
+_FASTCHAT_LOG_TYPES = frozenset({"leftvote", "rightvote", "tievote", "bothbad_vote", "upvote", "downvote", "flag",
+                                 "share", "chat"})
+
+
+def _sideless(record: dict) -> str:
+    """What a record that names neither side of a vote is, and what was expected in its place."""
+    kind = record.get("type")
+    if isinstance(kind, str) and kind in _FASTCHAT_LOG_TYPES:
+        return (f"a line of FastChat's conversation log (type {kind!r}), not a battle: FastChat's "
+                "clean_battle_data.py turns those logs into its clean_battle file (a JSON array of battles with "
+                "model_a, model_b and winner), which is read here")
+    return ("no model_a or model_b (a FastChat battle) and no system_a or system_b (a vote `export votes` writes); "
+            f"expected {EXPECTED}")
+
+
 def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | str:
     """One record as a vote, or why it is left out (a ``LEFT_OUT`` value); raises ``VotesFileError`` (``where``:
     file and line)."""
@@ -369,6 +395,8 @@ def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | s
     if not record:
         raise VotesFileError(f"{where}: an empty object; expected a vote (track, kind, system_a, system_b, choice, "
                              "as `export votes` writes it) or a FastChat battle (model_a, model_b, winner)")
+    if not _SIDES & record.keys():  # no battle at all: its track or kind is not what is wrong with it
+        raise VotesFileError(f"{where}: {_sideless(record)}")
     battle = "system_a" not in record and "system_b" not in record and ("model_a" in record or "model_b" in record)
     if _flagged(where, record.get("flagged")):
         return LEFT_OUT["flagged"]

@@ -137,6 +137,16 @@ def test_battles_that_name_a_track_and_kind_need_no_flags_and_others_ask_for_the
     ("model_a", "expected a JSON object, got str"),
     # a model against itself is left out, not refused (test_vote_file_names), but its winner is still checked
     ({"model_a": "a", "model_b": "a", "winner": "model_c"}, "field 'winner' is 'model_c'"),
+    # Neither side named: the record is no battle, whatever --track and --kind say (hunt28b: it was refused for a
+    # missing 'track' though --track was given). A line of FastChat's conversation log (its gradio server's
+    # vote_last_response writes {tstamp, type, models, states, ip}; type leftvote, rightvote, tievote or
+    # bothbad_vote) is named as such: FastChat's clean_battle_data.py turns those logs into battles.
+    ({"winner": "model_a", "anony": True}, "no model_a or model_b (a FastChat battle) and no system_a or system_b"),
+    ({"tstamp": 1700000000.5, "type": "leftvote", "models": ["", ""], "ip": "1.2.3.4",
+      "states": [{"model_name": "a"}, {"model_name": "b"}]},
+     "a line of FastChat's conversation log (type 'leftvote'), not a battle: FastChat's clean_battle_data.py"),
+    ({"tstamp": 1700000000.5, "type": "chat", "model": "a", "gen_params": {}, "ip": "1.2.3.4"},
+     "a line of FastChat's conversation log (type 'chat'), not a battle"),
 ])
 def test_a_bad_battle_is_refused_naming_the_file_entry_and_field(tmp_path, capsys, entry, message):
     good = {"model_a": "a", "model_b": "b", "winner": "model_a", "anony": True}
@@ -151,6 +161,17 @@ def test_a_bad_battle_is_refused_naming_the_file_entry_and_field(tmp_path, capsy
     assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
     err = capsys.readouterr().err
     assert f"{path} line 3: " in err and message in err and "Traceback" not in err
+
+
+def test_a_csv_of_fastchat_battles_is_named_as_such_not_as_a_missing_track(tmp_path, capsys):
+    """A table of FastChat battles saved as CSV (pandas' to_csv of a clean_battle file) was refused for "no column
+    'track'" though --track was given (hunt28b): it is named for what it is, and the two layouts that are read."""
+    path = tmp_path / "battles.csv"
+    path.write_text("model_a,model_b,winner,anony\na,b,model_a,True\n")
+    assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} line 1: a CSV of FastChat battles (columns model_a, model_b) is not read" in err
+    assert "one battle object a line" in err and "no column 'track'" not in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("text, message", [
