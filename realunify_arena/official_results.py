@@ -298,7 +298,7 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         return entry
     if geu:
         if entry.text is None:
-            said = "null" if text is None else f"missing{_found_instead(raw, record.track)}"
+            said = _none_said(raw, text_field) if text is None else f"missing{_found_instead(raw, record.track)}"
             return _failed(entry, f"no answer ({text_field} is {said} in {file})")
         if mode == "stepwise" and located is None:
             entry.note = _not_here(image_field, image, path.parent, "the reply is scored without it", raw)
@@ -318,8 +318,8 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
                                     "which decides is unclear"))
             return None
         entry.judge_answers = answers
-        entry.note = (f"{image_field} is {_said(image, raw, record.track)}: judged by its judge_answer replies "
-                      "(the entry carries its per-item score)")
+        entry.note = (f"{image_field} is {_said(image, raw, record.track, image_field)}: judged by its judge_answer "
+                      "replies (the entry carries its per-item score)")
         return entry
     if image is _ABSENT and answers is not None:  # judged without the image named here: the replies decide
         entry.judge_answers = answers
@@ -330,8 +330,8 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         if image is _ABSENT:
             return _failed(entry, f"no generated image ({image_field} missing{_found_instead(raw, record.track)} "
                                   f"in {file}, and no judge_answer)")
-        return _failed(entry, f"no generated image ({image_field} is {'null' if image is None else 'empty'} in "
-                              f"{file})")
+        said = _said(image, raw, record.track, image_field)
+        return _failed(entry, f"no generated image ({image_field} is {said} in {file})")
     entry.judge_answers = answers
     if located is None:
         if answers is not None:
@@ -496,17 +496,24 @@ def _not_here(name: str, value: object, folder: Path, outcome: str, raw: dict | 
     if isinstance(value, str) and climbs_out(value):
         return f"{name} {shown} climbs above {folder} by '..' (a result file never reads outside it); {outcome}"
     if not isinstance(value, str) or not value.strip():  # null, "", or no path at all: nothing to look for
-        said = "null" if value is None else "empty" if isinstance(value, str) else f"{shown}, not a path"
+        said = (_none_said(raw or {}, name) if value is None else "empty" if isinstance(value, str) else
+                f"{shown}, not a path")
         return f"{name} is {said}; {outcome}"
     return f"{name} {shown}{why_not_found(value, folder)}; {outcome}"
 
 
-def _said(image: object, raw: dict, track: Track) -> str:
-    """How an image field that names no image was written: null, empty, or missing (with the fields found in
-    its place)."""
+def _said(image: object, raw: dict, track: Track, name: str | None = None) -> str:
+    """How an image field (``name``: generated_image or edit_image, for an empty list) that names no image was
+    written: null, empty, an empty list, or missing (with the fields found in its place)."""
     if image is _ABSENT:
         return f"missing{_found_instead(raw, track)}"
-    return "null" if image is None else "empty"
+    return _none_said(raw, name) if image is None else "empty"
+
+
+def _none_said(raw: dict, name: str | None) -> str:
+    """How a field ``_text`` or ``_image`` read as None was written: "an empty list" (a runner that keeps replies
+    or images as lists, one of them empty) or "null"."""
+    return "an empty list" if name is not None and raw.get(name) == [] else "null"
 
 
 def _found_instead(raw: dict, track: Track) -> str:

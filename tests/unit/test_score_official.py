@@ -209,3 +209,22 @@ def test_a_folder_name_that_is_no_model_name_is_made_one_and_said(tmp_path, caps
     assert main(["score-official", str(nested)]) == 2
     err = capsys.readouterr().err
     assert "+++" in err and "rename the folder" in err and err.count("\n") == 1, err
+
+
+def test_an_empty_list_in_a_result_field_is_named_as_one_not_as_null(tmp_path, capsys):
+    """A runner that keeps replies and images as lists (SenseNova-U1 writes ``generated_image`` as one) may leave one
+    empty: ``"response": []``. No reply or image, so a failed run (0, in run err); the official
+    eval_understanding.py takes ``response[0]`` and stops on the empty list. The note said "response is null"
+    (hunt28b), sending the reader to look for a null the file does not hold; it names the empty list."""
+    (tmp_path / "GEU_direct.json").write_text(json.dumps([
+        {"index": 1, "task_type": "mental_tracking", "answer": "B", "response": "B"},
+        {"index": 2, "task_type": "mental_tracking", "answer": "B", "response": []}]))
+    (tmp_path / "UEG_direct.json").write_text(json.dumps([
+        {"index": 1, "task_type": "world_knowledge", "generated_image": [],
+         "question_list": [{"question": "Is there a cat?", "answer": "yes"}]}]))
+    assert main(["score-official", str(tmp_path), "--json", str(tmp_path / "out.json")]) == 0
+    err = capsys.readouterr().err
+    assert "response is an empty list in GEU_direct.json" in err and "generated_image is an empty list in" in err
+    assert "is null" not in err, err
+    row = json.loads((tmp_path / "out.json").read_text())[0]["systems"][0]
+    assert (row["MT"], row["WK"], row["run_errors"]) == ("50.0", "0.0", 2)  # 1 of 2 right; 0 of 1: both failed runs
