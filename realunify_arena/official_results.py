@@ -393,6 +393,38 @@ def noted_per_file(noted: list, what: str) -> list[str]:
     return lines
 
 
+def mode_disagreement_notes(entries: list[ResultEntry]) -> list[str]:
+    """Per step file, its entries whose instance disagrees with the direct file's entry of the same (task_type,
+    index) (``loaders._disagreement``: GEU question, option or answer, UEG prompt or polling questions; image
+    paths and a prompt recovered from ``new_prompt`` aside), naming the field (an answer with both letters). Each
+    file is still scored against its own fields, as the official scorers score each file alone, but such an
+    instance's Δ compares two different items (a file of another release of the data); ``import-results``
+    refuses them. Entries without an index are matched to nothing."""
+    from types import SimpleNamespace
+
+    from realunify_arena.benchmark.loaders import _disagreement, _shared_fields
+
+    direct = {(e.record.task_type, e.record.index): e for e in entries
+              if e.mode == "direct" and e.record.index is not None}
+    noted: dict[tuple[str, str], list] = {}  # (step file, direct file) -> its disagreeing entries
+    for entry in entries:
+        other = direct.get((entry.record.task_type, entry.record.index)) if entry.mode == "stepwise" else None
+        if other is None:
+            continue
+        skip = {"input_image"} | ({"prompt"} if entry.raw.get("prompt") is None else set())
+        name = _disagreement(other.record, entry.record, skip=skip)
+        if name is not None:
+            here, there = (_shared_fields(r)[name] for r in (entry.record, other.record))
+            note = f"{name} {brief(here)} here, {brief(there)} there" if name == "answer" else f"{name} not the same"
+            noted.setdefault((entry.file, other.file), []).append(SimpleNamespace(file=entry.file, label=entry.label,
+                                                                                  note=note))
+    return [line + "; each file is scored against its own, as the official scorers score each file alone, so the Δ "
+            "of such an instance compares two different items"
+            for (_, other), some in noted.items()
+            for line in noted_per_file(some, f"{'disagrees' if len(some) == 1 else 'disagree'} with {other} on the "
+                                             "instance of the same (task_type, index)")]
+
+
 # The fields each file's scoring reads, per track and mode (``unread_notes`` names them beside the fields found).
 READ_FIELDS: dict[tuple[Track, Mode], str] = {
     ("UEG", "direct"): f"generated_image, question_list[].{JUDGE_FIELD}, score",

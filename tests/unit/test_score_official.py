@@ -228,3 +228,23 @@ def test_an_empty_list_in_a_result_field_is_named_as_one_not_as_null(tmp_path, c
     assert "is null" not in err, err
     row = json.loads((tmp_path / "out.json").read_text())[0]["systems"][0]
     assert (row["MT"], row["WK"], row["run_errors"]) == ("50.0", "0.0", 2)  # 1 of 2 right; 0 of 1: both failed runs
+
+
+def test_a_step_file_that_answers_another_question_than_the_direct_file_is_noted(tmp_path, capsys):
+    """The direct and step files of one model hold the same instances, each (task_type, index) once per file. Where
+    the step file's entry disagrees with the direct file's (another expected letter: a file of another release of
+    the data), each file is still scored against its own answers, as the official eval_understanding.py scores
+    each file alone, but the Δ then compares two different questions: import-results refuses such a folder, and
+    score-official said nothing (hunt28b). It names the instance and the field on stderr."""
+    base = {"task_type": "mental_tracking", "question": "Which digit?", "option": ["1", "2", "3", "4"]}
+    (tmp_path / "GEU_direct.json").write_text(json.dumps([
+        dict(base, index=1, answer="B", response="B"), dict(base, index=2, answer="B", response="A")]))
+    (tmp_path / "GEU_step.json").write_text(json.dumps([
+        dict(base, index=1, answer="C", response="C"), dict(base, index=2, answer="B", response="B")]))
+    assert main(["score-official", str(tmp_path), "--model", "m"]) == 0
+    captured = capsys.readouterr()
+    assert table_row(captured.out, "m")["MT"] == "50.0/100.0"  # each file against its own answers: 1/2, 2/2
+    assert ("GEU_step.json: 1 entry disagrees with GEU_direct.json on the instance of the same (task_type, index) "
+            "(index 1 (mental_tracking): answer 'C' here, 'B' there)") in captured.err, captured.err
+    said = next(line for line in captured.err.splitlines() if "disagree" in line)
+    assert "index 2" not in said and "each file is scored against its own" in said
