@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from realunify_arena.arena import KINDS, WINNER
+from realunify_arena.arena import KINDS, WINNER, pair_problem
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief
 from realunify_arena.json_layout import pandas_columns, streamed_layout, whole_layout
@@ -60,7 +60,9 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     system names must be systems (``systems.system_problem``). Left out: votes with ``flagged`` set, battles with
     ``anony`` false or ``dedup_tag.sampled`` false, a system or model against itself. A record naming neither side
     (no model_a, model_b, system_a or system_b: a line of FastChat's conversation log is named as one), a CSV of
-    FastChat battles (model_a and model_b columns: FastChat writes JSON), a ``battle_id`` given twice
+    FastChat battles (model_a and model_b columns: FastChat writes JSON), an export's vote whose two systems cannot
+    meet in its kind of battle (``arena.pair_problem``: the arena records none, ``merge`` copies none), a
+    ``battle_id`` given twice
     (else, without battle ids, a ``vote_id``: one battle would count twice), or a
     file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
@@ -432,6 +434,10 @@ def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | s
         raise VotesFileError(f"{where}: vote_id {brief(record.get('vote_id'))} is not a whole number") from None
     if vote["system_a"] == vote["system_b"]:  # no information: left out, as FastChat's compute_bt ignores it
         return LEFT_OUT["itself"]
+    if not battle:  # the arena's systems, in a battle of its kinds: who meets whom is fixed (``arena.pair_problem``)
+        mismatch = _pair_mismatch(vote["kind"], vote["system_a"], vote["system_b"])
+        if mismatch:
+            raise VotesFileError(f"{where}: {mismatch}; the arena records no such battle, and `merge` copies none")
     return vote
 
 
@@ -521,6 +527,14 @@ def _name_problem(value: str, battle: bool) -> str | None:
     from realunify_arena.systems import system_problem
 
     return outside_name_problem(value) if battle else system_problem(value)  # a newline or ':' breaks tables
+
+
+@functools.lru_cache(maxsize=4096)  # a file names a few pairs of systems, each in thousands of votes
+def _pair_mismatch(kind: str, a: str, b: str) -> str | None:
+    """``arena.pair_problem`` of two system names (each already a system: ``systems.system_problem``)."""
+    from realunify_arena.systems import System
+
+    return pair_problem(kind, System.parse(a), System.parse(b))
 
 
 def look_alikes(names: Iterable[str]) -> list[list[str]]:

@@ -43,7 +43,7 @@ def test_valid_battles_are_read_without_building_a_refusal_for_each(tmp_path, mo
     battles.write_text(json.dumps(fastchat_battles(400), indent=2))
     exported = tmp_path / "votes.jsonl"
     exported.write_text("".join(json.dumps({"vote_id": k + 1, "battle_id": f"b{k}", "track": "UEG", "kind": "model_vs_model",
-                                            "system_a": "m1:direct", "system_b": "m2:stepwise",
+                                            "system_a": "m1:direct", "system_b": "m2:direct",
                                             "choice": "AB"[k % 2]}) + "\n" for k in range(400)))
 
     assert len(read_votes(battles, BOARD)) == 400 and len(read_votes(exported)) == 400

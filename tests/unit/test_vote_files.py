@@ -208,3 +208,31 @@ def test_a_battle_file_saved_as_utf16_by_powershell_is_rated_as_its_utf8_copy(tm
     (utf16,) = json.loads(capsys.readouterr().out)
     assert utf16["votes"] == utf8["votes"] == len(rows)
     assert {r["system"]: r["rating"] for r in utf16["rows"]} == {r["system"]: r["rating"] for r in utf8["rows"]}
+
+
+@pytest.mark.parametrize("kind, a, b, rule", [
+    ("direct_vs_stepwise", "m1:direct", "m2:stepwise", "direct_vs_stepwise compares one model's two modes"),
+    ("direct_vs_stepwise", "m1:stepwise", "m2:stepwise", "direct_vs_stepwise compares one model's two modes"),
+    ("model_vs_model", "m1:direct", "m2:stepwise", "model_vs_model compares two models in the same mode"),
+    ("model_vs_model", "m1:direct", "m1:stepwise", "model_vs_model compares two models in the same mode"),
+])
+def test_a_vote_whose_systems_cannot_meet_in_its_kind_of_battle_is_refused(tmp_path, capsys, kind, a, b, rule):
+    """The arena's kinds fix who meets: direct_vs_stepwise is one model's direct against its own stepwise,
+    model_vs_model two models in one mode; ``merge`` refuses a battle that breaks this (``arena._pair_problem``).
+    A votes file holding one (an export edited by hand, votes of another tool) was rated as if the arena had
+    recorded it (hunt28b: m1:direct against m2:stepwise filled the direct-vs-stepwise board with a model-vs-model
+    comparison across modes); it is refused naming the line, the kind and the rule, in every format."""
+    good = {"track": "GEU", "kind": kind, "system_a": "m3:direct",
+            "system_b": "m3:stepwise" if kind == "direct_vs_stepwise" else "m4:direct", "choice": "A"}
+    bad = {"track": "GEU", "kind": kind, "system_a": a, "system_b": b, "choice": "B"}
+    path = tmp_path / "votes.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    assert main(["leaderboard", "--votes", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} line 2: {rule}, got {a!r} and {b!r}" in err and "Traceback" not in err, err
+
+    path = tmp_path / "votes.csv"
+    path.write_text("track,kind,system_a,system_b,choice\n" + "".join(
+        f"{v['track']},{v['kind']},{v['system_a']},{v['system_b']},{v['choice']}\n" for v in (good, bad)))
+    assert main(["leaderboard", "--votes", str(path)]) == 2
+    assert f"{path} line 3: {rule}" in capsys.readouterr().err
