@@ -26,7 +26,7 @@ from pathlib import Path
 
 from realunify_arena.arena import KINDS, WINNER, pair_problem
 from realunify_arena.benchmark.schema import TRACKS
-from realunify_arena.shown import brief
+from realunify_arena.shown import brief, json_kind
 from realunify_arena.json_layout import pandas_columns, streamed_layout, whole_layout
 from realunify_arena.json_stream import StreamError, array_items, kept
 from realunify_arena.sizes import size_text
@@ -206,7 +206,7 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
 def _array(path: Path, text: str) -> list[tuple[str, object]]:
     items = _json(text, lambda e: f"{path} line {e.lineno} column {e.colno}", f"{path}", _ARRAY)
     if not isinstance(items, list):  # e.g. '[1] x' fails above; a top-level object starts with '{'
-        raise VotesFileError(f"{path}: expected a JSON array of battle objects, got {type(items).__name__}")
+        raise VotesFileError(f"{path}: expected a JSON array of battle objects, got {json_kind(items)}")
     return [(f"entry {i + 1} (index {i})", item) for i, item in enumerate(items)]
 
 
@@ -393,7 +393,7 @@ def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | s
     """One record as a vote, or why it is left out (a ``LEFT_OUT`` value); raises ``VotesFileError`` (``where``:
     file and line)."""
     if not isinstance(record, dict):
-        raise VotesFileError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        raise VotesFileError(f"{where}: expected a JSON object, got {json_kind(record)}")
     if not record:
         raise VotesFileError(f"{where}: an empty object; expected a vote (track, kind, system_a, system_b, choice, "
                              "as `export votes` writes it) or a FastChat battle (model_a, model_b, winner)")

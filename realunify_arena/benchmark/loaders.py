@@ -25,7 +25,7 @@ from realunify_arena.benchmark.schema import (
 from realunify_arena.benchmark.result_paths import existing_file
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
 from realunify_arena.json_layout import COLUMNS, pandas_columns, wrapped_list, wrapped_said
-from realunify_arena.shown import brief
+from realunify_arena.shown import brief, json_kind
 from realunify_arena.text_files import FileTooLarge, data_file_limit, not_text, read_json_text
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
@@ -378,7 +378,7 @@ def read_json_list(path: Path, problems: list[Problem]) -> list:
                                                            "list itself, as the official scripts read it"))
             return []
         what = f"{COLUMNS}; expected" if pandas_columns(data) else "expected"  # pandas' to_json() default
-        problems.append(Problem(path.name, None, None, f"{what} a JSON list of entries, got {type(data).__name__}"))
+        problems.append(Problem(path.name, None, None, f"{what} a JSON list of entries, got {json_kind(data)}"))
         return []
     return data
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark import images
 from realunify_arena.benchmark.images import MAX_PIXELS
-from realunify_arena.shown import brief
+from realunify_arena.shown import brief, json_kind
 from realunify_arena.text_files import NO_SUCH_FILE, path_fault
 from realunify_arena.json_layout import wrapped_list, wrapped_said
 from realunify_arena.benchmark.schema import (
@@ -104,9 +104,7 @@ def entry_label(raw: object, position: int, place: str | None = None, result_ent
 def describe(value: object) -> str:
     if isinstance(value, OversizedInteger):
         return f"an integer of {len(value.lstrip('-'))} digits (over the {sys.get_int_max_str_digits()}-digit limit)"
-    name = type(value).__name__
-    return {"NoneType": "null", "str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean",
-            "list": "a list", "dict": "an object"}.get(name, name)
+    return json_kind(value)
 
 
 def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bool, problems: list[Problem],

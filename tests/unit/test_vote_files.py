@@ -134,7 +134,7 @@ def test_battles_that_name_a_track_and_kind_need_no_flags_and_others_ask_for_the
     ({"model_a": "a\nb", "model_b": "b", "winner": "tie"}, "model_a 'a\\nb'"),
     ({"model_a": "a", "model_b": "b", "winner": "tie", "anony": "yes"}, "field 'anony' is 'yes'; expected true"),
     ({"model_a": "a", "model_b": "b", "winner": "tie", "track": "XYZ"}, "track 'XYZ' is not one of UEG, GEU"),
-    ("model_a", "expected a JSON object, got str"),
+    ("model_a", "expected a JSON object, got a string"),
     # a model against itself is left out, not refused (test_vote_file_names), but its winner is still checked
     ({"model_a": "a", "model_b": "a", "winner": "model_c"}, "field 'winner' is 'model_c'"),
     # Neither side named: the record is no battle, whatever --track and --kind say (hunt28b: it was refused for a
@@ -236,3 +236,30 @@ def test_a_vote_whose_systems_cannot_meet_in_its_kind_of_battle_is_refused(tmp_p
         f"{v['track']},{v['kind']},{v['system_a']},{v['system_b']},{v['choice']}\n" for v in (good, bad)))
     assert main(["leaderboard", "--votes", str(path)]) == 2
     assert f"{path} line 3: {rule}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, said", [
+    ('[{"model_a": "a", "model_b": "b", "winner": "model_a"}, null]', "entry 2 (index 1): expected a JSON object, "
+                                                                      "got null"),
+    ('[{"model_a": "a", "model_b": "b", "winner": "model_a"}, 7]', "entry 2 (index 1): expected a JSON object, "
+                                                                   "got an integer"),
+    ('{"model_a": "a", "model_b": "b", "winner": "model_a"}\n["a", "b"]\n', "line 2: expected a JSON object, got a "
+                                                                            "list"),
+])
+def test_a_record_that_is_no_object_is_named_by_its_json_kind(tmp_path, capsys, text, said):
+    """A record that is not a JSON object was named by Python's type (hunt28b: "got NoneType" for a null, "got
+    int", "got list"): it is named as JSON names it, as the result-file reader names a field's value."""
+    path = tmp_path / "battles.json"
+    path.write_text(text)
+    assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} {said}" in err and "NoneType" not in err, err
+
+
+def test_a_result_file_that_is_no_list_is_named_by_its_json_kind(tmp_path, capsys):
+    """The result-file reader said "expected a JSON list of entries, got str" (Python's type) for a file holding
+    one JSON string (hunt28b); it says "a string"."""
+    (tmp_path / "GEU_direct.json").write_text('"B"')
+    assert main(["score-official", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "GEU_direct.json: expected a JSON list of entries, got a string" in err, err
