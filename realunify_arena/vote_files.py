@@ -95,7 +95,7 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     try:
         text = read_json_text(path)  # a byte order mark is no data; UTF-16 as Windows PowerShell writes is read
     except UnicodeDecodeError as e:
-        raise VotesFileError(f"{path}: {not_text(e)}; expected {EXPECTED}") from None
+        raise VotesFileError(f"{path}: {not_text(e, path)}; expected {EXPECTED}") from None
     start = text.lstrip()[:1]
     if not start:  # nothing but blank lines: no votes (not a CSV without its header)
         return []
@@ -285,7 +285,7 @@ def _decoded(path: Path, raw: bytes, offset: int) -> str:
     try:
         return decoded_line(raw, offset)
     except UnicodeDecodeError as e:
-        raise _NotUtf8(f"{path}: {not_text(e)}; expected {EXPECTED}") from None
+        raise _NotUtf8(f"{path}: {not_text(e, path)}; expected {EXPECTED}") from None
 
 
 def _streamed_csv(path: Path, limit: int) -> Iterator[tuple[str, object]]:

@@ -359,7 +359,7 @@ def read_json_list(path: Path, problems: list[Problem]) -> list:
         problems.append(Problem(path.name, None, None, str(e)))
         return []
     except UnicodeDecodeError as e:
-        problems.append(Problem(path.name, None, None, not_text(e)))
+        problems.append(Problem(path.name, None, None, not_text(e, path)))
         return []
     except json.JSONDecodeError as e:
         problems.append(Problem(path.name, None, None, f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"))

@@ -97,7 +97,7 @@ def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
                 _line_entry(file, number, line, entries, places, bad)
                 first_bad = bool(bad) if first_bad is None else first_bad
     except UnicodeDecodeError as e:  # the whole file is no text: nothing of it is read
-        problems.append(Problem(file.name, None, None, not_text(e)))
+        problems.append(Problem(file.name, None, None, not_text(e, file)))
         return [], []
     except OSError as e:
         problems.append(Problem(file.name, None, None, f"cannot be read: {e.strerror or e}"))
