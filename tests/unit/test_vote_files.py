@@ -218,7 +218,7 @@ def test_a_battle_file_saved_as_utf16_by_powershell_is_rated_as_its_utf8_copy(tm
 ])
 def test_a_vote_whose_systems_cannot_meet_in_its_kind_of_battle_is_refused(tmp_path, capsys, kind, a, b, rule):
     """The arena's kinds fix who meets: direct_vs_stepwise is one model's direct against its own stepwise,
-    model_vs_model two models in one mode; ``merge`` refuses a battle that breaks this (``arena._pair_problem``).
+    model_vs_model two models in one mode; ``merge`` refuses a battle that breaks this (``arena.pair_problem``).
     A votes file holding one (an export edited by hand, votes of another tool) was rated as if the arena had
     recorded it (hunt28b: m1:direct against m2:stepwise filled the direct-vs-stepwise board with a model-vs-model
     comparison across modes); it is refused naming the line, the kind and the rule, in every format."""
