@@ -66,3 +66,16 @@ def test_a_wrapped_list_on_one_line_of_a_jsonl_file_or_over_several_is_named_as_
     assert main(["leaderboard", "--votes", str(votes), "--track", "UEG", "--kind", "model_vs_model"]) == 2
     err = capsys.readouterr().err
     assert f"{votes}: a JSON object whose 'battles' holds a list of 2 objects, over several lines; expected" in err
+
+
+def test_a_result_file_written_in_another_format_is_named_with_the_two_that_are_read(tmp_path, capsys):
+    """Runners also keep results as CSV or spreadsheets (VLMEvalKit writes .xlsx and .csv) or compress them. A folder
+    whose only results were GEU_direct.csv was refused as holding "no ... .json or .jsonl result files" (hunt28b),
+    not naming the file it holds; the refusal names it and the layouts that are read, as a misnamed .json is."""
+    (tmp_path / "GEU_direct.csv").write_text("index,task_type,answer,response\n1,mental_tracking,B,B\n")
+    (tmp_path / "GEU_step.json.gz").write_bytes(b"\x1f\x8b")
+    assert main(["score-official", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert ("GEU_direct.csv (and 1 more file(s) so named) is not read: a result file is .json (a JSON list of entries) "
+            "or .jsonl (one entry object a line), as the official scripts read them; write it as GEU_direct.jsonl"
+            ) in err, err
