@@ -306,7 +306,7 @@ class Arena:
         if kind not in KINDS:
             raise BattleError(f"battle kind {brief(kind)}: expected one of {', '.join(KINDS)}")
         a, b = parse_system(system_a), parse_system(system_b)
-        mismatch = _pair_problem(kind, a, b)
+        mismatch = pair_problem(kind, a, b)
         if mismatch:
             raise BattleError(mismatch)
         try:
@@ -527,7 +527,7 @@ def _check_run(store: Store, run_id: int, instance_uid: str, system: str, side: 
                           f" of this battle is {system} on {instance_uid}")
 
 
-def _pair_problem(kind: str, a: System, b: System) -> str | None:
+def pair_problem(kind: str, a: System, b: System) -> str | None:
     """Why systems ``a`` and ``b`` cannot be the two sides of a battle of ``kind`` (one of ``KINDS``), or None."""
     if kind == "direct_vs_stepwise" and (a.model != b.model or a.mode == b.mode):
         return f"direct_vs_stepwise compares one model's two modes, got {str(a)!r} and {str(b)!r}"
@@ -567,7 +567,7 @@ def _copied_battle_fields(row: Mapping, source: Store) -> str | None:
         track, _ = split_uid(row["instance_uid"])
     except (ValueError, TypeError, AttributeError) as e:  # not text, or no system / instance id
         return str(e)
-    mismatch = _pair_problem(row["kind"], a, b)
+    mismatch = pair_problem(row["kind"], a, b)
     if mismatch:
         return mismatch
     if row.get("track") != track:

@@ -35,7 +35,7 @@ from realunify_arena.families import (
 )
 from realunify_arena.limits import OptionError, numbers_checked, size_problem
 from realunify_arena.redaction import literal_secret_options, register_endpoint, register_secret_env
-from realunify_arena.shown import brief
+from realunify_arena.shown import brief, json_kind
 from realunify_arena.systems import model_name_problem
 from realunify_arena.text_files import read_regular
 from realunify_arena.unique_keys import RepeatedKeyError, load_yaml
@@ -484,7 +484,7 @@ def load_card(path: Path | str) -> ModelCard:
         raise CardError(f"{path}: the file name (the card's name) {problem}")
     raw = _read(path)
     if not isinstance(raw, dict):
-        raise CardError(f"{path}: expected a YAML map of card fields, got {type(raw).__name__}")
+        raise CardError(f"{path}: expected a YAML map of card fields, got {json_kind(raw)}")
     try:
         parsed = _CardFile.model_validate(raw, context={"stem": path.stem})
     except ValidationError as exc:

@@ -35,6 +35,23 @@ def pandas_columns(record: object) -> bool:
     return isinstance(record, dict) and bool(record) and all(isinstance(v, dict) for v in record.values())
 
 
+def wrapped_list(record: object) -> tuple[str, int] | None:
+    """``(key, length)`` where ``record`` is an object holding a file's entries under one key, as some runners save
+    a run (``{"model": ..., "results": [{...}, ...]}``): exactly one of its values is a list, non-empty and of
+    objects only; None otherwise."""
+    if not isinstance(record, dict):
+        return None
+    lists = [(k, v) for k, v in record.items() if isinstance(v, list)]
+    if len(lists) != 1 or not lists[0][1] or not all(isinstance(x, dict) for x in lists[0][1]):
+        return None
+    return lists[0][0], len(lists[0][1])
+
+
+def wrapped_said(key: str, length: int) -> str:
+    """How a file that is ``wrapped_list`` is said; the reader adds what it expects."""
+    return f"a JSON object whose {key!r} holds a list of {length} objects"
+
+
 def whole_layout(text: str, noun: str, parse_int: Callable[[str], object] | None = None) -> tuple[str, str] | None:
     """``(kind, said)`` for the whole ``text`` of a JSON Lines file whose first line was no object of its own (or
     whose only object is ``pandas_columns``): kind ``"columns"`` (``COLUMNS``), ``"object"`` (``OBJECT``), ``"list"``
@@ -49,6 +66,9 @@ def whole_layout(text: str, noun: str, parse_int: Callable[[str], object] | None
     except ValueError:  # JSONDecodeError and RepeatedKeyError are ValueErrors
         return _in_sequence(text, noun)
     if isinstance(whole, dict):
+        wrapped = wrapped_list(whole)
+        if wrapped is not None:  # the entries are in it, one level down
+            return "object", f"{wrapped_said(*wrapped)}, over several lines"
         return ("columns", COLUMNS) if pandas_columns(whole) else ("object", OBJECT)
     if isinstance(whole, list):
         over = " over several lines" if "\n" in text.strip() or "\r" in text.strip() else ""

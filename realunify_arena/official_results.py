@@ -298,7 +298,7 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         return entry
     if geu:
         if entry.text is None:
-            said = "null" if text is None else f"missing{_found_instead(raw, record.track)}"
+            said = _none_said(raw, text_field) if text is None else f"missing{_found_instead(raw, record.track)}"
             return _failed(entry, f"no answer ({text_field} is {said} in {file})")
         if mode == "stepwise" and located is None:
             entry.note = _not_here(image_field, image, path.parent, "the reply is scored without it", raw)
@@ -318,8 +318,8 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
                                     "which decides is unclear"))
             return None
         entry.judge_answers = answers
-        entry.note = (f"{image_field} is {_said(image, raw, record.track)}: judged by its judge_answer replies "
-                      "(the entry carries its per-item score)")
+        entry.note = (f"{image_field} is {_said(image, raw, record.track, image_field)}: judged by its judge_answer "
+                      "replies (the entry carries its per-item score)")
         return entry
     if image is _ABSENT and answers is not None:  # judged without the image named here: the replies decide
         entry.judge_answers = answers
@@ -330,8 +330,8 @@ def _entry(path: Path, mode: Mode, raw: dict, record: AnyInstance, label: str,
         if image is _ABSENT:
             return _failed(entry, f"no generated image ({image_field} missing{_found_instead(raw, record.track)} "
                                   f"in {file}, and no judge_answer)")
-        return _failed(entry, f"no generated image ({image_field} is {'null' if image is None else 'empty'} in "
-                              f"{file})")
+        said = _said(image, raw, record.track, image_field)
+        return _failed(entry, f"no generated image ({image_field} is {said} in {file})")
     entry.judge_answers = answers
     if located is None:
         if answers is not None:
@@ -391,6 +391,38 @@ def noted_per_file(noted: list, what: str) -> list[str]:
         more = f"; and {len(some) - NOTED_FAILURES} more" if len(some) > NOTED_FAILURES else ""
         lines.append(f"{file}: {counted(len(some), 'entry')} {what} ({shown}{more})")
     return lines
+
+
+def mode_disagreement_notes(entries: list[ResultEntry]) -> list[str]:
+    """Per step file, its entries whose instance disagrees with the direct file's entry of the same (task_type,
+    index) (``loaders._disagreement``: GEU question, option or answer, UEG prompt or polling questions; image
+    paths and a prompt recovered from ``new_prompt`` aside), naming the field (an answer with both letters). Each
+    file is still scored against its own fields, as the official scorers score each file alone, but such an
+    instance's Δ compares two different items (a file of another release of the data); ``import-results``
+    refuses them. Entries without an index are matched to nothing."""
+    from types import SimpleNamespace
+
+    from realunify_arena.benchmark.loaders import _disagreement, _shared_fields
+
+    direct = {(e.record.task_type, e.record.index): e for e in entries
+              if e.mode == "direct" and e.record.index is not None}
+    noted: dict[tuple[str, str], list] = {}  # (step file, direct file) -> its disagreeing entries
+    for entry in entries:
+        other = direct.get((entry.record.task_type, entry.record.index)) if entry.mode == "stepwise" else None
+        if other is None:
+            continue
+        skip = {"input_image"} | ({"prompt"} if entry.raw.get("prompt") is None else set())
+        name = _disagreement(other.record, entry.record, skip=skip)
+        if name is not None:
+            here, there = (_shared_fields(r)[name] for r in (entry.record, other.record))
+            note = f"{name} {brief(here)} here, {brief(there)} there" if name == "answer" else f"{name} not the same"
+            noted.setdefault((entry.file, other.file), []).append(SimpleNamespace(file=entry.file, label=entry.label,
+                                                                                  note=note))
+    return [line + "; each file is scored against its own, as the official scorers score each file alone, so the Δ "
+            "of such an instance compares two different items"
+            for (_, other), some in noted.items()
+            for line in noted_per_file(some, f"{'disagrees' if len(some) == 1 else 'disagree'} with {other} on the "
+                                             "instance of the same (task_type, index)")]
 
 
 # The fields each file's scoring reads, per track and mode (``unread_notes`` names them beside the fields found).
@@ -496,17 +528,24 @@ def _not_here(name: str, value: object, folder: Path, outcome: str, raw: dict | 
     if isinstance(value, str) and climbs_out(value):
         return f"{name} {shown} climbs above {folder} by '..' (a result file never reads outside it); {outcome}"
     if not isinstance(value, str) or not value.strip():  # null, "", or no path at all: nothing to look for
-        said = "null" if value is None else "empty" if isinstance(value, str) else f"{shown}, not a path"
+        said = (_none_said(raw or {}, name) if value is None else "empty" if isinstance(value, str) else
+                f"{shown}, not a path")
         return f"{name} is {said}; {outcome}"
     return f"{name} {shown}{why_not_found(value, folder)}; {outcome}"
 
 
-def _said(image: object, raw: dict, track: Track) -> str:
-    """How an image field that names no image was written: null, empty, or missing (with the fields found in
-    its place)."""
+def _said(image: object, raw: dict, track: Track, name: str | None = None) -> str:
+    """How an image field (``name``: generated_image or edit_image, for an empty list) that names no image was
+    written: null, empty, an empty list, or missing (with the fields found in its place)."""
     if image is _ABSENT:
         return f"missing{_found_instead(raw, track)}"
-    return "null" if image is None else "empty"
+    return _none_said(raw, name) if image is None else "empty"
+
+
+def _none_said(raw: dict, name: str | None) -> str:
+    """How a field ``_text`` or ``_image`` read as None was written: "an empty list" (a runner that keeps replies
+    or images as lists, one of them empty) or "null"."""
+    return "an empty list" if name is not None and raw.get(name) == [] else "null"
 
 
 def _found_instead(raw: dict, track: Track) -> str:

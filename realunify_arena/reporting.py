@@ -31,7 +31,8 @@ from realunify_arena.judge import (ANSWER_PARSER, judge_errors, mcq_judgment, pa
                                    was_asked)
 from realunify_arena.official_results import (FROM_SCORE_FIELD, RUN_FIELDS, ResultEntry, failure_notes,
                                              model_disagreements, models_named, read_result_files, reply_from_score,
-                                             skipped_note, unread_notes, unseen_image_notes)
+                                             mode_disagreement_notes, skipped_note, unread_notes,
+                                             unseen_image_notes)
 from realunify_arena.reasoning import cut_while_reasoning
 from realunify_arena.redaction import redact, secret_values
 from realunify_arena.scoring import Outcome, SystemScore, difference, percent, score_systems
@@ -515,6 +516,7 @@ def _score_files(files: list[Path], name: str, problems: list[Problem], notes: l
               for file, found in model_disagreements(read.entries, name).items()]
     notes += [skipped_note(file) for file in read.skipped]
     notes += failure_notes(read.entries) + unread_notes(read.entries) + unseen_image_notes(read.entries)
+    notes += mode_disagreement_notes(read.entries)
     outcomes = [outcome for outcome in (_official_outcome(e, name, problems) for e in read.entries)
                 if outcome is not None]
     notes += cut_answer_notes(str(files[0].parent) if files else name, outcomes)

@@ -41,6 +41,16 @@ def brief(value: object) -> str:
     return _Brief(secret_values()).repr(value)
 
 
+_JSON_KINDS = {type(None): "null", str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+               list: "a list", dict: "an object"}
+
+
+def json_kind(value: object) -> str:
+    """What ``value`` (as ``json.loads`` or a YAML loader builds it) is, as JSON names it: "null", "a string", "an
+    integer", "a number", "a boolean", "a list", "an object"; another type's Python name."""
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
 def clipped(text: str, length: int) -> str:
     """``text`` if it has at most ``length`` characters (``length`` >= 3), else its first ``length - 3`` and
     '...': a message keeps its start, where what went wrong is said."""

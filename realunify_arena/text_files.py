@@ -221,10 +221,35 @@ def json_lines(text: str) -> list[str]:
     return LINE_BREAK.split(text)
 
 
-def not_text(error: UnicodeDecodeError) -> str:
-    """How a file whose bytes ``read_json_text`` could not decode is described in a refusal: ``"not UTF-16-LE
-    text (illegal UTF-16 surrogate at byte 6)"``, the encoding it was read in and where its bytes broke."""
-    return f"not {error.encoding.upper()} text ({error.reason} at byte {error.start})"
+# Files of other kinds given where text is read, told by their first bytes (each format's own signature: Apache
+# Parquet's "PAR1", gzip's RFC 1952 ID, a ZIP local file header, SQLite's header string), and what to do instead.
+# Chatbot Arena's battles on the Hugging Face Hub are Parquet; the store (``arena.db``) is SQLite.
+_SIGNATURES = (
+    (b"PAR1", "a Parquet file, not text; write it as JSON Lines first (pandas: "
+              "read_parquet(FILE).to_json(OUT, orient='records', lines=True))"),
+    (b"\x1f\x8b", "a gzip-compressed file, not text; decompress it first (gunzip)"),
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook is one too), not text; unpack it, or save the sheet as CSV"),
+    (b"SQLite format 3\x00", "a SQLite database, not text (a store: the commands read one with --db)"),
+)
+
+
+def binary_kind(path: Path) -> str | None:
+    """What ``path`` is when its first bytes are the signature of a file kind that is no text (``_SIGNATURES``),
+    with what to do instead; None otherwise, or when it cannot be read."""
+    try:
+        with open_regular(path) as file:
+            head = file.read(16)
+    except OSError:
+        return None
+    return next((said for magic, said in _SIGNATURES if head.startswith(magic)), None)
+
+
+def not_text(error: UnicodeDecodeError, path: Path | None = None) -> str:
+    """How a file whose bytes ``read_json_text`` could not decode is described in a refusal: what it is where its
+    first bytes say (``binary_kind`` of ``path``: "a Parquet file, not text; ..."), else ``"not UTF-16-LE text
+    (illegal UTF-16 surrogate at byte 6)"``, the encoding it was read in and where its bytes broke."""
+    kind = binary_kind(path) if path is not None else None
+    return kind or f"not {error.encoding.upper()} text ({error.reason} at byte {error.start})"
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # ``json_lines``' line ends, on UTF-8 bytes

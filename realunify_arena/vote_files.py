@@ -24,9 +24,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from realunify_arena.arena import KINDS, WINNER
+from realunify_arena.arena import KINDS, WINNER, pair_problem
 from realunify_arena.benchmark.schema import TRACKS
-from realunify_arena.shown import brief
+from realunify_arena.shown import brief, json_kind
 from realunify_arena.json_layout import pandas_columns, streamed_layout, whole_layout
 from realunify_arena.json_stream import StreamError, array_items, kept
 from realunify_arena.sizes import size_text
@@ -58,7 +58,11 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     FastChat battle (a record with model_a and model_b) needs winner; its track and kind are its own fields where
     it has them, else ``board`` (track, kind); its model names are rated as written (``outside_name_problem`` says which are refused), an export's
     system names must be systems (``systems.system_problem``). Left out: votes with ``flagged`` set, battles with
-    ``anony`` false or ``dedup_tag.sampled`` false, a system or model against itself. A ``battle_id`` given twice
+    ``anony`` false or ``dedup_tag.sampled`` false, a system or model against itself. A record naming neither side
+    (no model_a, model_b, system_a or system_b: a line of FastChat's conversation log is named as one), a CSV of
+    FastChat battles (model_a and model_b columns: FastChat writes JSON), an export's vote whose two systems cannot
+    meet in its kind of battle (``arena.pair_problem``: the arena records none, ``merge`` copies none), a
+    ``battle_id`` given twice
     (else, without battle ids, a ``vote_id``: one battle would count twice), or a
     file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
@@ -91,7 +95,7 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     try:
         text = read_json_text(path)  # a byte order mark is no data; UTF-16 as Windows PowerShell writes is read
     except UnicodeDecodeError as e:
-        raise VotesFileError(f"{path}: {not_text(e)}; expected {EXPECTED}") from None
+        raise VotesFileError(f"{path}: {not_text(e, path)}; expected {EXPECTED}") from None
     start = text.lstrip()[:1]
     if not start:  # nothing but blank lines: no votes (not a CSV without its header)
         return []
@@ -107,7 +111,7 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
 # what of a record the ratings read (``_vote``, ``_once``): a streamed battle keeps these fields only (its
 # conversations, most of its bytes, go as soon as it is parsed)
 _FIELDS = frozenset({"flagged", "anony", "dedup_tag", "track", "kind", "model_a", "model_b", "system_a", "system_b",
-                     "choice", "winner", "vote_id", "battle_id"})
+                     "choice", "winner", "vote_id", "battle_id", "type"})  # type: to name a FastChat log line
 _ARRAY = "a JSON array of battle objects, as FastChat's clean_battle file"
 
 
@@ -202,7 +206,7 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
 def _array(path: Path, text: str) -> list[tuple[str, object]]:
     items = _json(text, lambda e: f"{path} line {e.lineno} column {e.colno}", f"{path}", _ARRAY)
     if not isinstance(items, list):  # e.g. '[1] x' fails above; a top-level object starts with '{'
-        raise VotesFileError(f"{path}: expected a JSON array of battle objects, got {type(items).__name__}")
+        raise VotesFileError(f"{path}: expected a JSON array of battle objects, got {json_kind(items)}")
     return [(f"entry {i + 1} (index {i})", item) for i, item in enumerate(items)]
 
 
@@ -281,7 +285,7 @@ def _decoded(path: Path, raw: bytes, offset: int) -> str:
     try:
         return decoded_line(raw, offset)
     except UnicodeDecodeError as e:
-        raise _NotUtf8(f"{path}: {not_text(e)}; expected {EXPECTED}") from None
+        raise _NotUtf8(f"{path}: {not_text(e, path)}; expected {EXPECTED}") from None
 
 
 def _streamed_csv(path: Path, limit: int) -> Iterator[tuple[str, object]]:
@@ -343,6 +347,11 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
     try:
         missing = [name for name in ("track", "kind", "system_a", "system_b")
                    if reader.fieldnames is not None and name not in reader.fieldnames]
+        if missing and {"model_a", "model_b"} & set(reader.fieldnames or ()):  # a table of FastChat battles
+            raise VotesFileError(f"{path} line 1: a CSV of FastChat battles (columns model_a, model_b) is not read; "
+                                 "write them as FastChat does, a JSON array or one battle object a line (pandas: "
+                                 "to_json(orient='records', lines=True)); a CSV as `export votes` writes it has the "
+                                 "columns track, kind, system_a, system_b and choice")
         if missing:  # a file that is none of the formats is not "no votes"
             raise VotesFileError(f"{path} line 1: no column {missing[0]!r}; expected {EXPECTED}")
         twice = repeated_name(reader.fieldnames or [])
@@ -361,14 +370,35 @@ LEFT_OUT = {"flagged": "flagged", "anony": "not anonymous (anony false)",
             "itself": "a model against itself (no information: FastChat's compute_bt gives it no gradient)"}
 
 
+_SIDES = frozenset({"system_a", "system_b", "model_a", "model_b"})  # a vote names at least one of its sides
+# The ``type`` of a line of FastChat's conversation log (``<date>-conv.json``, one JSON object a line, written by its
+# gradio servers: ``{tstamp, type, models, states, ip}`` for a vote, ``{tstamp, type: "chat", model, ...}`` for a
+# reply); its ``clean_battle_data.py`` turns these logs into battles (model_a, model_b, winner).
+_FASTCHAT_LOG_TYPES = frozenset({"leftvote", "rightvote", "tievote", "bothbad_vote", "upvote", "downvote", "flag",
+                                 "share", "chat"})
+
+
+def _sideless(record: dict) -> str:
+    """What a record that names neither side of a vote is, and what was expected in its place."""
+    kind = record.get("type")
+    if isinstance(kind, str) and kind in _FASTCHAT_LOG_TYPES:
+        return (f"a line of FastChat's conversation log (type {kind!r}), not a battle: FastChat's "
+                "clean_battle_data.py turns those logs into its clean_battle file (a JSON array of battles with "
+                "model_a, model_b and winner), which is read here")
+    return ("no model_a or model_b (a FastChat battle) and no system_a or system_b (a vote `export votes` writes); "
+            f"expected {EXPECTED}")
+
+
 def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | str:
     """One record as a vote, or why it is left out (a ``LEFT_OUT`` value); raises ``VotesFileError`` (``where``:
     file and line)."""
     if not isinstance(record, dict):
-        raise VotesFileError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        raise VotesFileError(f"{where}: expected a JSON object, got {json_kind(record)}")
     if not record:
         raise VotesFileError(f"{where}: an empty object; expected a vote (track, kind, system_a, system_b, choice, "
                              "as `export votes` writes it) or a FastChat battle (model_a, model_b, winner)")
+    if not _SIDES & record.keys():  # no battle at all: its track or kind is not what is wrong with it
+        raise VotesFileError(f"{where}: {_sideless(record)}")
     battle = "system_a" not in record and "system_b" not in record and ("model_a" in record or "model_b" in record)
     if _flagged(where, record.get("flagged")):
         return LEFT_OUT["flagged"]
@@ -404,6 +434,10 @@ def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | s
         raise VotesFileError(f"{where}: vote_id {brief(record.get('vote_id'))} is not a whole number") from None
     if vote["system_a"] == vote["system_b"]:  # no information: left out, as FastChat's compute_bt ignores it
         return LEFT_OUT["itself"]
+    if not battle:  # the arena's systems, in a battle of its kinds: who meets whom is fixed (``arena.pair_problem``)
+        mismatch = _pair_mismatch(vote["kind"], vote["system_a"], vote["system_b"])
+        if mismatch:
+            raise VotesFileError(f"{where}: {mismatch}; the arena records no such battle, and `merge` copies none")
     return vote
 
 
@@ -493,6 +527,14 @@ def _name_problem(value: str, battle: bool) -> str | None:
     from realunify_arena.systems import system_problem
 
     return outside_name_problem(value) if battle else system_problem(value)  # a newline or ':' breaks tables
+
+
+@functools.lru_cache(maxsize=4096)  # a file names a few pairs of systems, each in thousands of votes
+def _pair_mismatch(kind: str, a: str, b: str) -> str | None:
+    """``arena.pair_problem`` of two system names (each already a system: ``systems.system_problem``)."""
+    from realunify_arena.systems import System
+
+    return pair_problem(kind, System.parse(a), System.parse(b))
 
 
 def look_alikes(names: Iterable[str]) -> list[list[str]]:

@@ -24,8 +24,8 @@ from realunify_arena.benchmark.schema import (
 )
 from realunify_arena.benchmark.result_paths import existing_file
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
-from realunify_arena.json_layout import COLUMNS, pandas_columns
-from realunify_arena.shown import brief
+from realunify_arena.json_layout import COLUMNS, pandas_columns, wrapped_list, wrapped_said
+from realunify_arena.shown import brief, json_kind
 from realunify_arena.text_files import FileTooLarge, data_file_limit, not_text, read_json_text
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
@@ -359,7 +359,7 @@ def read_json_list(path: Path, problems: list[Problem]) -> list:
         problems.append(Problem(path.name, None, None, str(e)))
         return []
     except UnicodeDecodeError as e:
-        problems.append(Problem(path.name, None, None, not_text(e)))
+        problems.append(Problem(path.name, None, None, not_text(e, path)))
         return []
     except json.JSONDecodeError as e:
         problems.append(Problem(path.name, None, None, f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"))
@@ -372,8 +372,13 @@ def read_json_list(path: Path, problems: list[Problem]) -> list:
         problems.append(Problem(path.name, None, None, f"cannot be read: {why}"))
         return []
     if not isinstance(data, list):
+        wrapped = wrapped_list(data)
+        if wrapped is not None:  # {"model": ..., "results": [...]}: the entries are one level down
+            problems.append(Problem(path.name, None, None, f"{wrapped_said(*wrapped)}; expected the file to be that "
+                                                           "list itself, as the official scripts read it"))
+            return []
         what = f"{COLUMNS}; expected" if pandas_columns(data) else "expected"  # pandas' to_json() default
-        problems.append(Problem(path.name, None, None, f"{what} a JSON list of entries, got {type(data).__name__}"))
+        problems.append(Problem(path.name, None, None, f"{what} a JSON list of entries, got {json_kind(data)}"))
         return []
     return data
 

@@ -63,10 +63,18 @@ def naming_hint(path: Path) -> str:
     except OSError:
         return ""
     unnamed = [f for f in files if f.suffix.lower() in SUFFIXES and result_kind(f) is None]
+    stems = {stem.lower(): stem for stem in STEMS}
+    # a result file's name in another format (a runner's .csv or .xlsx, a .json.gz): the layouts read are named
+    other = [f for f in files if f.suffix.lower() not in SUFFIXES and f.name.split(".")[0].lower() in stems]
+    if not unnamed and other:
+        more = f" (and {len(other) - 1} more file(s) so named)" if len(other) > 1 else ""
+        return (f"; {other[0].name}{more} is not read: a result file is .json (a JSON list of entries) or .jsonl (one "
+                "entry object a line), as the official scripts read them; write it as "
+                f"{stems[other[0].name.split('.')[0].lower()]}.jsonl")
     if not unnamed:
         return ""
     first = unnamed[0]
-    same = {stem.lower(): stem for stem in STEMS}.get(first.stem.lower())
+    same = stems.get(first.stem.lower())
     rename = (f"{same}{first.suffix.lower()} (the name is matched exactly)" if same else
               f"UEG_direct{first.suffix.lower()} or UEG_step{first.suffix.lower()} (the official eval_generation.py "
               "writes <model>.json) or GEU_direct/GEU_step for GEU entries")
@@ -97,7 +105,7 @@ def read_entries(file: Path, problems: list[Problem]) -> tuple[list, list[str]]:
                 _line_entry(file, number, line, entries, places, bad)
                 first_bad = bool(bad) if first_bad is None else first_bad
     except UnicodeDecodeError as e:  # the whole file is no text: nothing of it is read
-        problems.append(Problem(file.name, None, None, not_text(e)))
+        problems.append(Problem(file.name, None, None, not_text(e, file)))
         return [], []
     except OSError as e:
         problems.append(Problem(file.name, None, None, f"cannot be read: {e.strerror or e}"))

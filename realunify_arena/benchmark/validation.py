@@ -15,8 +15,9 @@ from pathlib import Path
 from realunify_arena.benchmark import prompts
 from realunify_arena.benchmark import images
 from realunify_arena.benchmark.images import MAX_PIXELS
-from realunify_arena.shown import brief
+from realunify_arena.shown import brief, json_kind
 from realunify_arena.text_files import NO_SUCH_FILE, path_fault
+from realunify_arena.json_layout import wrapped_list, wrapped_said
 from realunify_arena.benchmark.schema import (
     CATEGORIES,
     LETTERS,
@@ -103,9 +104,7 @@ def entry_label(raw: object, position: int, place: str | None = None, result_ent
 def describe(value: object) -> str:
     if isinstance(value, OversizedInteger):
         return f"an integer of {len(value.lstrip('-'))} digits (over the {sys.get_int_max_str_digits()}-digit limit)"
-    name = type(value).__name__
-    return {"NoneType": "null", "str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean",
-            "list": "a list", "dict": "an object"}.get(name, name)
+    return json_kind(value)
 
 
 def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bool, problems: list[Problem],
@@ -138,6 +137,25 @@ def parse_result_entries(raw_entries: list, *, track: Track, file: str, step: bo
         first_seen[key] = place
         parsed.append((raw, record, label))
     return parsed
+
+
+def _nested_instance(raw: dict) -> tuple[str, str] | None:
+    """``(field, message)`` for an entry without ``task_type`` that holds its instance one level down: under an
+    object-valued key (lmms-eval's samples files: ``{"doc_id", "doc": {...}, "resps", ...}``), or as a list of
+    entries under one key (``{"model": ..., "results": [...]}`` on one line of a ``.jsonl``). No official scorer
+    reads such an entry (``item["task_type"]``); None when the entry is not nested so."""
+    if "task_type" in raw:
+        return None
+    for key, value in raw.items():
+        if isinstance(value, dict) and "task_type" in value:
+            return "task_type", (f"missing; found as {key}.task_type: the entry nests its instance under {key!r} (as "
+                                 "lmms-eval's samples files do), which no official scorer reads; expected task_type "
+                                 "and the other fields at the entry's top level")
+    wrapped = wrapped_list(raw)
+    if wrapped is not None and "task_type" in raw[wrapped[0]][0]:
+        return "task_type", (f"missing; the entry is {wrapped_said(*wrapped)} (the entries, one level down); "
+                             "expected one entry object a line")
+    return None
 
 
 def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bool = False,
@@ -178,6 +196,11 @@ def parse_entry(raw: object, *, track: Track, file: str, position: int, step: bo
         raise EntryErrors(problems)
     if not _is_unicode_text(raw):
         bad(None, "contains a string that is not valid Unicode (a lone surrogate escape such as \\ud800)")
+        raise EntryErrors(problems)
+
+    nested = _nested_instance(raw)
+    if nested is not None:  # one problem for the entry, not one per field it holds one level down
+        bad(*nested)
         raise EntryErrors(problems)
 
     def req(field: str, kind: type, what: str, optional: bool = False):

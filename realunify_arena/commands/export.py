@@ -8,7 +8,8 @@ so, as FastChat leaves non-anonymous battles out, its rating leaves it out as ou
 ``elo_analysis.py`` groups battles by it (``limit_user_votes``, for ``--daily-vote-per-user``; ``outlier_detect``
 counts and drops a voter's battles by it), and FastChat's ``clean_battle_data.py`` writes it as
 ``arena_user_<id>``, an id per IP that is never the IP; here ``arena_user_<voter_hash>``, the keyed hash of the
-person (``Arena.voter_hash``: the account, or the address across sessions), never a username, an IP or a session. ``--format json`` writes the JSON array that ``--clean-battle-file`` takes.
+person (``Arena.voter_hash``: the account, or the address across sessions), never a username, an IP or a session. ``--format json`` writes the JSON array that ``--clean-battle-file`` takes; FastChat rates one such file as one
+board (it has no track or kind), so an array holding several boards' votes gets a note on stderr.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import datetime as dt
 import json
 import sqlite3
 import sys
+from collections import Counter
 from pathlib import Path
 
 from realunify_arena import durable
@@ -147,6 +149,12 @@ def run_votes(args) -> int:
         else:
             for line in lines:
                 out.write(json.dumps(line) + "\n")
+    boards = Counter((line["track"], line["kind"]) for line in lines)
+    if args.format == "json" and len(boards) > 1:  # FastChat has no boards: one battle file is rated as one
+        held = ", ".join(f"{t} {k} {boards[t, k]}" for t in TRACKS for k in KINDS if boards[t, k])
+        print(f"export: note: the array holds the votes of {len(boards)} boards ({held}); FastChat's "
+              "elo_analysis.py rates one battle file as one board, pooling them: pass --track and --kind to write "
+              "one board's battles", file=sys.stderr)
     if not lines:  # said on standard error (once written), so an empty export is never mistaken for a failed one
         only = " ".join(f"{name} {value}" for name, value in (("track", args.track), ("kind", args.kind)) if value)
         print(f"export: no votes{f' of {only}' if only else ''} in {where}: nothing to export (votes come from "

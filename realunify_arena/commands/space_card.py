@@ -10,6 +10,7 @@ from realunify_arena import durable
 from realunify_arena.cards import yaml_problem
 from realunify_arena.commands._options import PROBLEMS, USAGE, CommandError, existing_file
 from realunify_arena.space_config import space_problems
+from realunify_arena.shown import json_kind
 from realunify_arena.unique_keys import RepeatedKeyError, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +83,7 @@ def load_space(path: Path) -> dict:
     except yaml.YAMLError as e:
         raise FrontMatterError(f"{path}: not valid YAML: {yaml_problem(e)}") from None
     if not isinstance(data, dict):
-        raise FrontMatterError(f"{path}: expected a YAML mapping of Space settings, got {type(data).__name__}")
+        raise FrontMatterError(f"{path}: expected a YAML mapping of Space settings, got {json_kind(data)}")
     return data
 
 

@@ -38,7 +38,7 @@ BROKEN = {
     "bad-yaml": (b"family: [janus\ndescription: d\n", "not valid YAML"),
     "unknown-family": (b"family: dalle\ndescription: d\ncapabilities: [generate]\ncheckpoint: x\n",
                        "field 'family': expected one of"),
-    "a-list": (b"- family: janus\n- description: d\n", "expected a YAML map of card fields, got list"),
+    "a-list": (b"- family: janus\n- description: d\n", "expected a YAML map of card fields, got a list"),
     "utf16": ("family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\n".encode("utf-16"),
               "UTF-16 text; save the card as UTF-8"),
     "latin1": ("family: janus\ndescription: café\ncapabilities: [understand]\ncheckpoint: x\n".encode("latin-1"),

@@ -185,3 +185,31 @@ def test_an_anonymous_visitor_s_sessions_are_one_judge_as_fastchat_s_per_ip_id(t
     assert (battles["judge"] == "arena_user_" + battles["voter_hash"]).all()
     # limit_user_votes with --daily-vote-per-user 1: one vote a day per address
     assert len(battles.groupby("judge").head(1)) == 2
+
+
+def test_a_json_export_of_several_boards_says_that_fastchat_rates_it_as_one(tmp_path, capsys):
+    """FastChat's rating has no track or kind: ``elo_analysis.py`` rates every battle of the array together. An
+    export of all votes holding two boards (UEG and GEU here, m1 against m2 on each) was rated by FastChat as one
+    board, m1's UEG and GEU battles pooled, a rating no board of the Leaderboard tab shows, with no word (hunt28b).
+    The export says so on stderr and how to write one board's array; one board's export says nothing."""
+    db = tmp_path / "arena.db"
+    _voted_store(db)
+    store = Store.open(db)
+    arena = Arena(store, max_votes=1000)
+    for k, choice in enumerate(["B", "B"]):
+        uid, session = f"GEU_{k}_mental_tracking", f"geu-session-{k}"
+        battle_id = arena.new_battle(session, "hf:rater", uid, "bundled", "m1:direct", "m2:direct", "model_vs_model")
+        arena.deliver(battle_id, session, "A", _run(store, "m1:direct", uid))
+        arena.deliver(battle_id, session, "B", _run(store, "m2:direct", uid))
+        arena.vote(battle_id, session, "hf:rater", choice)
+    store.close()
+    out = tmp_path / "battles.json"
+    assert main(["export", "votes", "--format", "json", "--out", str(out), "--db", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert ("export: note: the array holds the votes of 2 boards (UEG model_vs_model 7, GEU model_vs_model 2); "
+            "FastChat's elo_analysis.py rates one battle file as one board, pooling them: pass --track and --kind "
+            "to write one board's battles") in err, err
+    assert len(json.loads(out.read_text())) == 9
+    assert main(["export", "votes", "--format", "json", "--out", str(out), "--db", str(db), "--track", "UEG",
+                 "--kind", "model_vs_model"]) == 0
+    assert "note" not in capsys.readouterr().err and len(json.loads(out.read_text())) == 7

@@ -89,7 +89,7 @@ def test_unknown_fields_are_kept(tmp_path):
     ("files", "expected"),
     [
         ({"UEG_direct.json": "[{not json"}, "UEG_direct.json: invalid JSON at line 1"),
-        ({"UEG_direct.json": {"index": 1}}, "UEG_direct.json: expected a JSON list of entries, got dict"),
+        ({"UEG_direct.json": {"index": 1}}, "UEG_direct.json: expected a JSON list of entries, got an object"),
         ({"UEG_direct.json": [{"index": 1, "task_type": "world_knowledge", "question_list": []}]},
          "UEG_direct.json, index 1 (world_knowledge), field 'prompt': missing; expected a string"),
         ({"UEG_direct.json": [ueg(index="7")]}, "position 0, field 'index': expected an integer, got a string"),

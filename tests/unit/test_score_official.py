@@ -209,3 +209,42 @@ def test_a_folder_name_that_is_no_model_name_is_made_one_and_said(tmp_path, caps
     assert main(["score-official", str(nested)]) == 2
     err = capsys.readouterr().err
     assert "+++" in err and "rename the folder" in err and err.count("\n") == 1, err
+
+
+def test_an_empty_list_in_a_result_field_is_named_as_one_not_as_null(tmp_path, capsys):
+    """A runner that keeps replies and images as lists (SenseNova-U1 writes ``generated_image`` as one) may leave one
+    empty: ``"response": []``. No reply or image, so a failed run (0, in run err); the official
+    eval_understanding.py takes ``response[0]`` and stops on the empty list. The note said "response is null"
+    (hunt28b), sending the reader to look for a null the file does not hold; it names the empty list."""
+    (tmp_path / "GEU_direct.json").write_text(json.dumps([
+        {"index": 1, "task_type": "mental_tracking", "answer": "B", "response": "B"},
+        {"index": 2, "task_type": "mental_tracking", "answer": "B", "response": []}]))
+    (tmp_path / "UEG_direct.json").write_text(json.dumps([
+        {"index": 1, "task_type": "world_knowledge", "generated_image": [],
+         "question_list": [{"question": "Is there a cat?", "answer": "yes"}]}]))
+    assert main(["score-official", str(tmp_path), "--json", str(tmp_path / "out.json")]) == 0
+    err = capsys.readouterr().err
+    assert "response is an empty list in GEU_direct.json" in err and "generated_image is an empty list in" in err
+    assert "is null" not in err, err
+    row = json.loads((tmp_path / "out.json").read_text())[0]["systems"][0]
+    assert (row["MT"], row["WK"], row["run_errors"]) == ("50.0", "0.0", 2)  # 1 of 2 right; 0 of 1: both failed runs
+
+
+def test_a_step_file_that_answers_another_question_than_the_direct_file_is_noted(tmp_path, capsys):
+    """The direct and step files of one model hold the same instances, each (task_type, index) once per file. Where
+    the step file's entry disagrees with the direct file's (another expected letter: a file of another release of
+    the data), each file is still scored against its own answers, as the official eval_understanding.py scores
+    each file alone, but the Δ then compares two different questions: import-results refuses such a folder, and
+    score-official said nothing (hunt28b). It names the instance and the field on stderr."""
+    base = {"task_type": "mental_tracking", "question": "Which digit?", "option": ["1", "2", "3", "4"]}
+    (tmp_path / "GEU_direct.json").write_text(json.dumps([
+        dict(base, index=1, answer="B", response="B"), dict(base, index=2, answer="B", response="A")]))
+    (tmp_path / "GEU_step.json").write_text(json.dumps([
+        dict(base, index=1, answer="C", response="C"), dict(base, index=2, answer="B", response="B")]))
+    assert main(["score-official", str(tmp_path), "--model", "m"]) == 0
+    captured = capsys.readouterr()
+    assert table_row(captured.out, "m")["MT"] == "50.0/100.0"  # each file against its own answers: 1/2, 2/2
+    assert ("GEU_step.json: 1 entry disagrees with GEU_direct.json on the instance of the same (task_type, index) "
+            "(index 1 (mental_tracking): answer 'C' here, 'B' there)") in captured.err, captured.err
+    said = next(line for line in captured.err.splitlines() if "disagree" in line)
+    assert "index 2" not in said and "each file is scored against its own" in said

@@ -43,7 +43,7 @@ def test_valid_battles_are_read_without_building_a_refusal_for_each(tmp_path, mo
     battles.write_text(json.dumps(fastchat_battles(400), indent=2))
     exported = tmp_path / "votes.jsonl"
     exported.write_text("".join(json.dumps({"vote_id": k + 1, "battle_id": f"b{k}", "track": "UEG", "kind": "model_vs_model",
-                                            "system_a": "m1:direct", "system_b": "m2:stepwise",
+                                            "system_a": "m1:direct", "system_b": "m2:direct",
                                             "choice": "AB"[k % 2]}) + "\n" for k in range(400)))
 
     assert len(read_votes(battles, BOARD)) == 400 and len(read_votes(exported)) == 400
@@ -218,10 +218,11 @@ def test_a_record_of_fields_no_vote_has_is_not_called_empty(tmp_path, text, enco
     """A record whose fields are all ones a vote does not have (a results file given to --votes by mistake) is not
     empty: it is refused for the vote field it lacks, in every encoding. Before (verify26b), the streamed readers
     (UTF-8 JSON Lines and JSON arrays) kept only the fields a vote reads before the empty-record check, so such a
-    record was refused as "an empty object", while the same file in UTF-16 (read whole) said 'track' is missing."""
+    record was refused as "an empty object", while the same file in UTF-16 (read whole) said 'track' is missing.
+    Since hunt28b it is refused for naming neither side of a vote (its track is not what it lacks first)."""
     path = tmp_path / "votes.json"
     path.write_text(text, encoding=encoding)
     with pytest.raises(ValueError) as refused:
         read_votes(path)
     said = str(refused.value)
-    assert "empty object" not in said and "field 'track' is missing" in said, said
+    assert "empty object" not in said and "no model_a or model_b (a FastChat battle) and no system_a" in said, said

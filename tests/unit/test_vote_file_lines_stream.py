@@ -209,7 +209,7 @@ def test_line_ends_and_characters_cut_by_a_chunk_end_are_read_as_the_whole_text_
 
 def _export_rows(n: int) -> list[dict]:
     """``export votes`` rows (its CSV columns), flag reasons holding a quoted line break, a comma and U+2028."""
-    systems = ["m-one:direct", "m-two:direct", "m-three:stepwise", "m-four:direct"]
+    systems = ["m-one:direct", "m-two:direct", "m-three:direct", "m-four:direct"]
     return [{"vote_id": i + 1, "created_at": "2026-12-06T08:00:00", "battle_id": f"b{i}", "kind": "model_vs_model",
              "track": "UEG", "dataset": "bundled", "instance_uid": "UEG_1_world_knowledge",
              "system_a": systems[i % 4], "system_b": systems[(i % 4 + 1 + i // 4 % 3) % 4],

@@ -134,9 +134,19 @@ def test_battles_that_name_a_track_and_kind_need_no_flags_and_others_ask_for_the
     ({"model_a": "a\nb", "model_b": "b", "winner": "tie"}, "model_a 'a\\nb'"),
     ({"model_a": "a", "model_b": "b", "winner": "tie", "anony": "yes"}, "field 'anony' is 'yes'; expected true"),
     ({"model_a": "a", "model_b": "b", "winner": "tie", "track": "XYZ"}, "track 'XYZ' is not one of UEG, GEU"),
-    ("model_a", "expected a JSON object, got str"),
+    ("model_a", "expected a JSON object, got a string"),
     # a model against itself is left out, not refused (test_vote_file_names), but its winner is still checked
     ({"model_a": "a", "model_b": "a", "winner": "model_c"}, "field 'winner' is 'model_c'"),
+    # Neither side named: the record is no battle, whatever --track and --kind say (hunt28b: it was refused for a
+    # missing 'track' though --track was given). A line of FastChat's conversation log (its gradio server's
+    # vote_last_response writes {tstamp, type, models, states, ip}; type leftvote, rightvote, tievote or
+    # bothbad_vote) is named as such: FastChat's clean_battle_data.py turns those logs into battles.
+    ({"winner": "model_a", "anony": True}, "no model_a or model_b (a FastChat battle) and no system_a or system_b"),
+    ({"tstamp": 1700000000.5, "type": "leftvote", "models": ["", ""], "ip": "1.2.3.4",
+      "states": [{"model_name": "a"}, {"model_name": "b"}]},
+     "a line of FastChat's conversation log (type 'leftvote'), not a battle: FastChat's clean_battle_data.py"),
+    ({"tstamp": 1700000000.5, "type": "chat", "model": "a", "gen_params": {}, "ip": "1.2.3.4"},
+     "a line of FastChat's conversation log (type 'chat'), not a battle"),
 ])
 def test_a_bad_battle_is_refused_naming_the_file_entry_and_field(tmp_path, capsys, entry, message):
     good = {"model_a": "a", "model_b": "b", "winner": "model_a", "anony": True}
@@ -151,6 +161,17 @@ def test_a_bad_battle_is_refused_naming_the_file_entry_and_field(tmp_path, capsy
     assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
     err = capsys.readouterr().err
     assert f"{path} line 3: " in err and message in err and "Traceback" not in err
+
+
+def test_a_csv_of_fastchat_battles_is_named_as_such_not_as_a_missing_track(tmp_path, capsys):
+    """A table of FastChat battles saved as CSV (pandas' to_csv of a clean_battle file) was refused for "no column
+    'track'" though --track was given (hunt28b): it is named for what it is, and the two layouts that are read."""
+    path = tmp_path / "battles.csv"
+    path.write_text("model_a,model_b,winner,anony\na,b,model_a,True\n")
+    assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} line 1: a CSV of FastChat battles (columns model_a, model_b) is not read" in err
+    assert "one battle object a line" in err and "no column 'track'" not in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("text, message", [
@@ -187,3 +208,58 @@ def test_a_battle_file_saved_as_utf16_by_powershell_is_rated_as_its_utf8_copy(tm
     (utf16,) = json.loads(capsys.readouterr().out)
     assert utf16["votes"] == utf8["votes"] == len(rows)
     assert {r["system"]: r["rating"] for r in utf16["rows"]} == {r["system"]: r["rating"] for r in utf8["rows"]}
+
+
+@pytest.mark.parametrize("kind, a, b, rule", [
+    ("direct_vs_stepwise", "m1:direct", "m2:stepwise", "direct_vs_stepwise compares one model's two modes"),
+    ("direct_vs_stepwise", "m1:stepwise", "m2:stepwise", "direct_vs_stepwise compares one model's two modes"),
+    ("model_vs_model", "m1:direct", "m2:stepwise", "model_vs_model compares two models in the same mode"),
+    ("model_vs_model", "m1:direct", "m1:stepwise", "model_vs_model compares two models in the same mode"),
+])
+def test_a_vote_whose_systems_cannot_meet_in_its_kind_of_battle_is_refused(tmp_path, capsys, kind, a, b, rule):
+    """The arena's kinds fix who meets: direct_vs_stepwise is one model's direct against its own stepwise,
+    model_vs_model two models in one mode; ``merge`` refuses a battle that breaks this (``arena.pair_problem``).
+    A votes file holding one (an export edited by hand, votes of another tool) was rated as if the arena had
+    recorded it (hunt28b: m1:direct against m2:stepwise filled the direct-vs-stepwise board with a model-vs-model
+    comparison across modes); it is refused naming the line, the kind and the rule, in every format."""
+    good = {"track": "GEU", "kind": kind, "system_a": "m3:direct",
+            "system_b": "m3:stepwise" if kind == "direct_vs_stepwise" else "m4:direct", "choice": "A"}
+    bad = {"track": "GEU", "kind": kind, "system_a": a, "system_b": b, "choice": "B"}
+    path = tmp_path / "votes.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    assert main(["leaderboard", "--votes", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} line 2: {rule}, got {a!r} and {b!r}" in err and "Traceback" not in err, err
+
+    path = tmp_path / "votes.csv"
+    path.write_text("track,kind,system_a,system_b,choice\n" + "".join(
+        f"{v['track']},{v['kind']},{v['system_a']},{v['system_b']},{v['choice']}\n" for v in (good, bad)))
+    assert main(["leaderboard", "--votes", str(path)]) == 2
+    assert f"{path} line 3: {rule}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, said", [
+    ('[{"model_a": "a", "model_b": "b", "winner": "model_a"}, null]', "entry 2 (index 1): expected a JSON object, "
+                                                                      "got null"),
+    ('[{"model_a": "a", "model_b": "b", "winner": "model_a"}, 7]', "entry 2 (index 1): expected a JSON object, "
+                                                                   "got an integer"),
+    ('{"model_a": "a", "model_b": "b", "winner": "model_a"}\n["a", "b"]\n', "line 2: expected a JSON object, got a "
+                                                                            "list"),
+])
+def test_a_record_that_is_no_object_is_named_by_its_json_kind(tmp_path, capsys, text, said):
+    """A record that is not a JSON object was named by Python's type (hunt28b: "got NoneType" for a null, "got
+    int", "got list"): it is named as JSON names it, as the result-file reader names a field's value."""
+    path = tmp_path / "battles.json"
+    path.write_text(text)
+    assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} {said}" in err and "NoneType" not in err, err
+
+
+def test_a_result_file_that_is_no_list_is_named_by_its_json_kind(tmp_path, capsys):
+    """The result-file reader said "expected a JSON list of entries, got str" (Python's type) for a file holding
+    one JSON string (hunt28b); it says "a string"."""
+    (tmp_path / "GEU_direct.json").write_text('"B"')
+    assert main(["score-official", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "GEU_direct.json: expected a JSON list of entries, got a string" in err, err
