@@ -46,7 +46,15 @@ OWN_HELD_BYTES = 512 * 2**20
 
 
 class QueueFull(RuntimeError):
-    """More local model runs are waiting than ``settings.queue_size`` allows."""
+    """More local model runs are waiting than ``settings.queue_size`` allows, or than one visitor may have
+    waiting (``VISITOR_WAITING``)."""
+
+
+# local model runs one visitor (one address, ``AppContext.device_slot``'s ``who``) may have waiting for the
+# accelerator at once: two Explore Runs' columns (two tabs), or one Run and a battle. Without it one script's
+# /run_instance calls (30 a minute under the run limit) took every place of the queue and every other visitor's
+# run was refused "... already waiting for the accelerator" for as long as the script kept them full (hunt28a)
+VISITOR_WAITING = 4
 
 
 @dataclass
@@ -62,6 +70,7 @@ class AppContext:
     _own: OrderedDict = field(default_factory=OrderedDict)  # uid -> your own instance, newest last
     _device_slots: asyncio.Semaphore | None = None  # made on the event loop's first use
     _waiting: int = 0
+    _waiting_by: dict[str, int] = field(default_factory=dict)  # who -> runs waiting (``device_slot``), none at 0
 
     def __post_init__(self) -> None:
         if self.runs.release is None:  # a run counted against the run limit that never started is given back
@@ -242,7 +251,8 @@ class AppContext:
     # -- models -----------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def model_slot(self, model: str, abandon: Callable[[], bool] | None = None) -> AsyncIterator[bool]:
+    async def model_slot(self, model: str, abandon: Callable[[], bool] | None = None,
+                         who: str | None = None) -> AsyncIterator[bool]:
         """Held around one model run of a handler that Gradio admits at once (``concurrency_limit=None``;
         ``ui.streaming.on_model_slot`` wraps it): a run of a local card waits here, on the event loop and
         without a thread, until fewer than ``settings.gpu_concurrency`` local runs are going; a run of a
@@ -252,22 +262,25 @@ class AppContext:
             abandon: asked first and then every ``SLOT_POLL_S`` seconds while waiting (the run's Stop was
                 pressed, or its Run was refused): once it says True the wait ends without a slot; a run abandoned
                 before it waits neither waits nor is refused by a full queue. None: wait until a slot is free.
+            who: the visitor the run is for (``store.rate_key`` of its voter id: one address, or one account),
+                who may have at most ``VISITOR_WAITING`` runs waiting; None: counted in the queue only.
 
         Yields:
             True when the block holds a slot (or needs none); False when the wait was abandoned.
 
         Raises:
-            QueueFull: ``settings.queue_size`` local runs are already waiting.
+            QueueFull: ``settings.queue_size`` local runs are already waiting, or ``VISITOR_WAITING`` of ``who``'s.
         """
-        async with self.device_slot(needs_device(self.pool, model), abandon) as held:
+        async with self.device_slot(needs_device(self.pool, model), abandon, who) as held:
             yield held
 
     @asynccontextmanager
-    async def device_slot(self, needed: bool, abandon: Callable[[], bool] | None = None) -> AsyncIterator[bool]:
+    async def device_slot(self, needed: bool, abandon: Callable[[], bool] | None = None,
+                          who: str | None = None) -> AsyncIterator[bool]:
         """``model_slot`` for work whose models are known only inside the handler (an arena battle loaded
         by its id; ``battles.play_needs_device`` decides): with ``needed`` False it passes at once, else it
-        waits for one of the ``settings.gpu_concurrency`` slots, in arrival order. ``abandon``, the value
-        yielded and ``QueueFull`` as ``model_slot``."""
+        waits for one of the ``settings.gpu_concurrency`` slots, in arrival order. ``abandon``, ``who``, the
+        value yielded and ``QueueFull`` as ``model_slot``."""
         if not needed:
             yield True
             return
@@ -278,11 +291,20 @@ class AppContext:
             self._device_slots = asyncio.Semaphore(self.settings.gpu_concurrency)
         if self._device_slots.locked() and self._waiting >= self.settings.queue_size:
             raise QueueFull(f"{self._waiting} model runs are already waiting for the accelerator; try again later")
+        if self._device_slots.locked() and who is not None and self._waiting_by.get(who, 0) >= VISITOR_WAITING:
+            raise QueueFull(f"you already have {VISITOR_WAITING} model runs waiting for the accelerator (the most "
+                            "one visitor may have waiting); wait for one to start, then try again")
         self._waiting += 1
+        if who is not None:
+            self._waiting_by[who] = self._waiting_by.get(who, 0) + 1
         try:
             held = await _acquire(self._device_slots, abandon)
         finally:
             self._waiting -= 1
+            if who is not None:
+                left = self._waiting_by.pop(who) - 1
+                if left:
+                    self._waiting_by[who] = left
         try:
             yield held
         finally:

@@ -814,7 +814,8 @@ def _register_api(ctx: AppContext) -> None:
             # queue), its run never starts and no longer counts against the run limit
             result = for_visitors(await in_device_slot(
                 ctx, needs_device(ctx.pool, model), run_and_judge, ctx.store, ctx.pool, dataset.name, inst, model,
-                mode, options, judge or ctx.judge, control, ctx.why_not, refused=lambda: ctx.runs.release(counts)))
+                mode, options, judge or ctx.judge, control, ctx.why_not, refused=lambda: ctx.runs.release(counts),
+                request=request))
         except StoreError as e:  # the run's save was refused or not confirmed on disk
             raise Refusal(_run_unsaved(e)) from None
         if counts and not control.spent:  # its model failed to load, or it was stopped before loading: nothing ran
