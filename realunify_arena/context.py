@@ -43,6 +43,10 @@ OWN_HELD = 64  # your own instances held for the sessions that ran them
 # ... and at most this many bytes of their images (PNG) in all, the newest always kept: a 64 MP photo is
 # ~70 MB as PNG (measured, decode24), so 64 large uploads held ~4.5 GB for as long as the app ran
 OWN_HELD_BYTES = 512 * 2**20
+# ... of which one visitor (``hold``'s ``who``) holds at most an eighth, its own oldest going first: with the bounds
+# for all alone, one visitor's 64 quick own prompts, or 8 large uploads, pushed every other visitor's own instance
+# out, and their Run, still waiting for the accelerator, then said "no longer held; press Run again" (hunt28a)
+OWN_SHARES = 8
 
 
 class QueueFull(RuntimeError):
@@ -68,6 +72,7 @@ class AppContext:
     _datasets: dict[str, Dataset] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _own: OrderedDict = field(default_factory=OrderedDict)  # uid -> your own instance, newest last
+    _own_by: dict[str, str | None] = field(default_factory=dict)  # uid -> who holds it (``hold``)
     _device_slots: asyncio.Semaphore | None = None  # made on the event loop's first use
     _waiting: int = 0
     _waiting_by: dict[str, int] = field(default_factory=dict)  # who -> runs waiting (``device_slot``), none at 0
@@ -214,19 +219,32 @@ class AppContext:
             self.store.note_source_with_runs(dataset.name, str(dataset.root.resolve()))
         return dataset
 
-    def hold(self, dataset: str, instance: AnyInstance) -> tuple[str, str]:
+    def hold(self, dataset: str, instance: AnyInstance, who: str | None = None) -> tuple[str, str]:
         """A small reference to ``instance`` for a session's ``gr.State``: (dataset name, uid), never the
         instance (your own GEU image would be kept per session, in every session). Your own instances are
         in no source, so the last ``OWN_HELD`` of them stay here, within ``OWN_HELD_BYTES`` of images (newest
-        kept; ``instance`` says when one has gone)."""
+        kept; ``instance`` says when one has gone). ``who`` (the visitor's ``store.rate_key``; None: no one's
+        in particular) holds at most 1/``OWN_SHARES`` of either bound: past it, its own oldest go first, so one
+        visitor cannot push out the others' (its newest is kept whatever its size)."""
         if dataset == CUSTOM_DATASET:
             with self._lock:
                 self._own[instance.uid] = instance
                 self._own.move_to_end(instance.uid)
-                while len(self._own) > 1 and (len(self._own) > OWN_HELD
-                                              or sum(map(_image_bytes, self._own.values())) > OWN_HELD_BYTES):
-                    self._own.popitem(last=False)
+                self._own_by[instance.uid] = who
+                if who is not None:
+                    self._drop_oldest([uid for uid in self._own if self._own_by.get(uid) == who],
+                                      OWN_HELD // OWN_SHARES, OWN_HELD_BYTES // OWN_SHARES)
+                self._drop_oldest(list(self._own), OWN_HELD, OWN_HELD_BYTES)
         return dataset, instance.uid
+
+    def _drop_oldest(self, uids: list[str], most: int, most_bytes: int) -> None:
+        """Drop the oldest of ``uids`` (held own instances, oldest first) until at most ``most`` of them and
+        ``most_bytes`` of their images are left, or one (the newest). Called with ``_lock`` held."""
+        held = sum(_image_bytes(self._own[uid]) for uid in uids)
+        while len(uids) > 1 and (len(uids) > most or held > most_bytes):
+            uid = uids.pop(0)
+            held -= _image_bytes(self._own.pop(uid))
+            self._own_by.pop(uid, None)
 
     def instance(self, reference: tuple[str, str]) -> AnyInstance:
         """The instance ``hold`` returned ``reference`` for; raises ``KeyError`` with a message when it is

@@ -532,7 +532,7 @@ def build(ctx: AppContext) -> ExploreTab:
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),
                                     admitted=(dataset_name, inst.uid, model_value, options),
                                     counted=dict(zip(counting, counts)))  # given back if it never starts
-        held = (*ctx.hold(dataset_name, inst), request_id)
+        held = (*ctx.hold(dataset_name, inst, rate_key(visitor(ctx, request, profile))), request_id)
         return [held, list(held), source_value, model_value, seed_value, steps_value, guidance_value, tokens_value,
                 [instance_markdown(inst, with_questions=True), gr.update(value=shown, visible=shown is not None),
                  *blank_columns(inst.track, "waiting for the model…")]]
