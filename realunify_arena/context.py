@@ -43,10 +43,22 @@ OWN_HELD = 64  # your own instances held for the sessions that ran them
 # ... and at most this many bytes of their images (PNG) in all, the newest always kept: a 64 MP photo is
 # ~70 MB as PNG (measured, decode24), so 64 large uploads held ~4.5 GB for as long as the app ran
 OWN_HELD_BYTES = 512 * 2**20
+# ... of which one visitor (``hold``'s ``who``) holds at most an eighth, its own oldest going first: with the bounds
+# for all alone, one visitor's 64 quick own prompts, or 8 large uploads, pushed every other visitor's own instance
+# out, and their Run, still waiting for the accelerator, then said "no longer held; press Run again" (hunt28a)
+OWN_SHARES = 8
 
 
 class QueueFull(RuntimeError):
-    """More local model runs are waiting than ``settings.queue_size`` allows."""
+    """More local model runs are waiting than ``settings.queue_size`` allows, or than one visitor may have
+    waiting (``VISITOR_WAITING``)."""
+
+
+# local model runs one visitor (one address, ``AppContext.device_slot``'s ``who``) may have waiting for the
+# accelerator at once: two Explore Runs' columns (two tabs), or one Run and a battle. Without it one script's
+# /run_instance calls (30 a minute under the run limit) took every place of the queue and every other visitor's
+# run was refused "... already waiting for the accelerator" for as long as the script kept them full (hunt28a)
+VISITOR_WAITING = 4
 
 
 @dataclass
@@ -60,8 +72,10 @@ class AppContext:
     _datasets: dict[str, Dataset] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _own: OrderedDict = field(default_factory=OrderedDict)  # uid -> your own instance, newest last
+    _own_by: dict[str, str | None] = field(default_factory=dict)  # uid -> who holds it (``hold``)
     _device_slots: asyncio.Semaphore | None = None  # made on the event loop's first use
     _waiting: int = 0
+    _waiting_by: dict[str, int] = field(default_factory=dict)  # who -> runs waiting (``device_slot``), none at 0
 
     def __post_init__(self) -> None:
         if self.runs.release is None:  # a run counted against the run limit that never started is given back
@@ -205,19 +219,32 @@ class AppContext:
             self.store.note_source_with_runs(dataset.name, str(dataset.root.resolve()))
         return dataset
 
-    def hold(self, dataset: str, instance: AnyInstance) -> tuple[str, str]:
+    def hold(self, dataset: str, instance: AnyInstance, who: str | None = None) -> tuple[str, str]:
         """A small reference to ``instance`` for a session's ``gr.State``: (dataset name, uid), never the
         instance (your own GEU image would be kept per session, in every session). Your own instances are
         in no source, so the last ``OWN_HELD`` of them stay here, within ``OWN_HELD_BYTES`` of images (newest
-        kept; ``instance`` says when one has gone)."""
+        kept; ``instance`` says when one has gone). ``who`` (the visitor's ``store.rate_key``; None: no one's
+        in particular) holds at most 1/``OWN_SHARES`` of either bound: past it, its own oldest go first, so one
+        visitor cannot push out the others' (its newest is kept whatever its size)."""
         if dataset == CUSTOM_DATASET:
             with self._lock:
                 self._own[instance.uid] = instance
                 self._own.move_to_end(instance.uid)
-                while len(self._own) > 1 and (len(self._own) > OWN_HELD
-                                              or sum(map(_image_bytes, self._own.values())) > OWN_HELD_BYTES):
-                    self._own.popitem(last=False)
+                self._own_by[instance.uid] = who
+                if who is not None:
+                    self._drop_oldest([uid for uid in self._own if self._own_by.get(uid) == who],
+                                      OWN_HELD // OWN_SHARES, OWN_HELD_BYTES // OWN_SHARES)
+                self._drop_oldest(list(self._own), OWN_HELD, OWN_HELD_BYTES)
         return dataset, instance.uid
+
+    def _drop_oldest(self, uids: list[str], most: int, most_bytes: int) -> None:
+        """Drop the oldest of ``uids`` (held own instances, oldest first) until at most ``most`` of them and
+        ``most_bytes`` of their images are left, or one (the newest). Called with ``_lock`` held."""
+        held = sum(_image_bytes(self._own[uid]) for uid in uids)
+        while len(uids) > 1 and (len(uids) > most or held > most_bytes):
+            uid = uids.pop(0)
+            held -= _image_bytes(self._own.pop(uid))
+            self._own_by.pop(uid, None)
 
     def instance(self, reference: tuple[str, str]) -> AnyInstance:
         """The instance ``hold`` returned ``reference`` for; raises ``KeyError`` with a message when it is
@@ -242,7 +269,8 @@ class AppContext:
     # -- models -----------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def model_slot(self, model: str, abandon: Callable[[], bool] | None = None) -> AsyncIterator[bool]:
+    async def model_slot(self, model: str, abandon: Callable[[], bool] | None = None,
+                         who: str | None = None) -> AsyncIterator[bool]:
         """Held around one model run of a handler that Gradio admits at once (``concurrency_limit=None``;
         ``ui.streaming.on_model_slot`` wraps it): a run of a local card waits here, on the event loop and
         without a thread, until fewer than ``settings.gpu_concurrency`` local runs are going; a run of a
@@ -252,22 +280,25 @@ class AppContext:
             abandon: asked first and then every ``SLOT_POLL_S`` seconds while waiting (the run's Stop was
                 pressed, or its Run was refused): once it says True the wait ends without a slot; a run abandoned
                 before it waits neither waits nor is refused by a full queue. None: wait until a slot is free.
+            who: the visitor the run is for (``store.rate_key`` of its voter id: one address, or one account),
+                who may have at most ``VISITOR_WAITING`` runs waiting; None: counted in the queue only.
 
         Yields:
             True when the block holds a slot (or needs none); False when the wait was abandoned.
 
         Raises:
-            QueueFull: ``settings.queue_size`` local runs are already waiting.
+            QueueFull: ``settings.queue_size`` local runs are already waiting, or ``VISITOR_WAITING`` of ``who``'s.
         """
-        async with self.device_slot(needs_device(self.pool, model), abandon) as held:
+        async with self.device_slot(needs_device(self.pool, model), abandon, who) as held:
             yield held
 
     @asynccontextmanager
-    async def device_slot(self, needed: bool, abandon: Callable[[], bool] | None = None) -> AsyncIterator[bool]:
+    async def device_slot(self, needed: bool, abandon: Callable[[], bool] | None = None,
+                          who: str | None = None) -> AsyncIterator[bool]:
         """``model_slot`` for work whose models are known only inside the handler (an arena battle loaded
         by its id; ``battles.play_needs_device`` decides): with ``needed`` False it passes at once, else it
-        waits for one of the ``settings.gpu_concurrency`` slots, in arrival order. ``abandon``, the value
-        yielded and ``QueueFull`` as ``model_slot``."""
+        waits for one of the ``settings.gpu_concurrency`` slots, in arrival order. ``abandon``, ``who``, the
+        value yielded and ``QueueFull`` as ``model_slot``."""
         if not needed:
             yield True
             return
@@ -278,11 +309,20 @@ class AppContext:
             self._device_slots = asyncio.Semaphore(self.settings.gpu_concurrency)
         if self._device_slots.locked() and self._waiting >= self.settings.queue_size:
             raise QueueFull(f"{self._waiting} model runs are already waiting for the accelerator; try again later")
+        if self._device_slots.locked() and who is not None and self._waiting_by.get(who, 0) >= VISITOR_WAITING:
+            raise QueueFull(f"you already have {VISITOR_WAITING} model runs waiting for the accelerator (the most "
+                            "one visitor may have waiting); wait for one to start, then try again")
         self._waiting += 1
+        if who is not None:
+            self._waiting_by[who] = self._waiting_by.get(who, 0) + 1
         try:
             held = await _acquire(self._device_slots, abandon)
         finally:
             self._waiting -= 1
+            if who is not None:
+                left = self._waiting_by.pop(who) - 1
+                if left:
+                    self._waiting_by[who] = left
         try:
             yield held
         finally:

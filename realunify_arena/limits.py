@@ -27,6 +27,10 @@ class Limits:
     steps: int = 250  # num_inference_steps of a diffusion pipeline
     side: int = 2048  # width and height in pixels
     temperature: float = 2.0
+    # classifier-free guidance scale: ComfyUI's KSampler takes cfg 0.0 to 100.0 (its node's input range). Far
+    # above, the guided logits or noise overflow: tiny-pair at 1e308 made a NaN image, stored as a good run, and
+    # Janus failed with torch's "probability tensor contains either inf, nan or element < 0" (hunt28a)
+    guidance: float = 100.0
 
 
 class CardLike(Protocol):
@@ -92,7 +96,7 @@ def check_options(card: CardLike, options: GenerationOptions) -> GenerationOptio
 
     Checked: ``max_new_tokens`` 1..limit, ``steps`` (num_inference_steps) 1..limit, ``width``/``height``
     16..limit px and a size the card's family can make (``size_problem``), ``guidance`` (classifier-free
-    guidance scale) not negative, ``seed`` 0..2**32-1,
+    guidance scale) 0..limit (a negative one said as such), ``seed`` 0..2**32-1,
     ``temperature`` 0..limit; every number finite (NaN and infinity are refused for each setting); every
     value a number (text and booleans from an API caller are refused) and the integer settings (seed, steps,
     width, height, max_new_tokens) whole: 7.0 is returned as 7, 1.5 is refused. Every setting that breaks a
@@ -128,8 +132,8 @@ def _number_problems(card: CardLike, options: GenerationOptions) -> tuple[Genera
     limits = limits_for(card)
     where = f" for {card.name}"
     problems: list[OptionError] = []
-    allowed = {"guidance": "a finite number, 0 or more", "temperature": f"a finite number from 0 to "
-               f"{_num(limits.temperature)}"}
+    allowed = {"guidance": f"a finite number from 0 to {_num(limits.guidance)}", "temperature": f"a finite number "
+               f"from 0 to {_num(limits.temperature)}"}
     whole = {}
     for field in fields(options):  # an API caller's JSON may hold anything; NaN passes every comparison below
         value, name = getattr(options, field.name), _NAMES.get(field.name, field.name)
@@ -165,6 +169,9 @@ def _number_problems(card: CardLike, options: GenerationOptions) -> tuple[Genera
     if "guidance" not in named and options.guidance is not None and options.guidance < 0:
         problems.append(OptionError("guidance", f"{_NAMES['guidance']} = {_num(options.guidance)} must not be "
                                                 f"negative{where}; 0 turns guidance off"))
+    elif "guidance" not in named and options.guidance is not None and options.guidance > limits.guidance:
+        problems.append(OptionError("guidance", f"{_NAMES['guidance']} = {_num(options.guidance)} is outside the "
+                                                f"allowed range 0 to {_num(limits.guidance)}{where}"))
     order = [f.name for f in fields(options)]
     return options, sorted(problems, key=lambda p: order.index(p.setting))
 
@@ -223,7 +230,8 @@ _WHOLE = ("seed", "steps", "width", "height", "max_new_tokens")  # integer setti
 
 def _num(value: float) -> str:
     """``value`` for a message: an int exactly (never through float, which overflows at an API caller's
-    10**400) and shortened past 40 characters; a float in %g, as an int when whole."""
+    10**400) and shortened past 40 characters; a float in %g, as an int when whole and under 1e16 (a larger one,
+    1e308, in %g: its int form spells the float's binary digits, 1000000000000000010979...)."""
     if isinstance(value, int):
         return brief(value)
-    return brief(int(value)) if value.is_integer() else f"{value:g}"
+    return brief(int(value)) if value.is_integer() and abs(value) < 1e16 else f"{value:g}"

@@ -293,7 +293,7 @@ _SPECS = (
     _Spec("torch_threads", "torch CPU threads for a model run (default: 1 for tiny models, else the physical"
           " cores)", "int", (1, 4096)),
     _Spec("queue_size", "local model runs that may wait for the accelerator (default 32); one more is refused"
-          " (\"... already waiting for the accelerator; try again later\")", "int"),
+          " (\"... already waiting for the accelerator; try again later\"), as is a fifth of one visitor's", "int"),
     _Spec("vote_limit", "votes one voter may cast per vote window (default 30)", "int"),
     _window_spec("vote"),
     _Spec("battle_limit", "new battles one voter may start per battle window (default 60)", "int"),

@@ -47,9 +47,11 @@ class Page:
         self.http.close()
 
     def join(self, fn_index: int, data: list) -> str:
-        """Queue event ``fn_index`` with ``data``; returns its event id."""
-        joined = self.http.post("/gradio_api/queue/join", json={"data": data, "fn_index": fn_index,
-                                                                "session_hash": self.session, "event_data": None})
+        """Queue event ``fn_index`` with ``data``; returns its event id. The body is written by Python's ``json``,
+        which writes NaN and the infinities as ``NaN`` and ``Infinity`` (a script can send them; Gradio's server
+        reads them), where httpx's own encoder refuses them."""
+        body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": self.session, "event_data": None})
+        joined = self.http.post("/gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
         assert joined.status_code == 200, joined.text
         event = joined.json()["event_id"]
         with self._changed:

@@ -175,6 +175,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             check_scans(name, source)  # before Pillow's own walk over a JPEG's markers, which runs in Python
             check_blocks(name, source)  # likewise a PNG's chunks and a GIF's blocks
             check_pnm_header(name, source)  # and a PBM/PGM/PPM header, read a byte at a time
+            check_tiles(name, source)  # a JPEG 2000 of many tiles, each set up by OpenJPEG as it reads the header
             signed = signature_format(source)
             with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
@@ -448,6 +449,69 @@ def check_blocks(name: str, fp) -> None:
          "picture is over the limit (reading them takes time that grows with their square); save it again without "
          "the comments, or as a PNG"),
     ))
+
+
+# The most tiles a JPEG 2000 may have. OpenJPEG sets up every tile's coding parameters while it reads the header,
+# whatever the tiles hold: ~11.5 KB a tile of 3 components, so a 2.3 MB file of a flat 1 MP picture cut into 65,280
+# tiles of 4x4 took 785 MB and 1.7 s in ``open_checked`` (hunt28a; one tile: 45 MB, 0.14 s), twice the decode
+# budget its 1 MP header is held to, and the same at any picture size (the count, not the pixels, costs). Real files
+# hold one tile, or a few hundred (GDAL's JP2OpenJPEG writes 1024x1024 tiles: 64 for 64 MP; 3,906 of 128x128 there).
+MAX_J2K_TILES = 4096
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"  # ISO/IEC 15444-1 I.5.1: the JPEG 2000 signature box
+_J2K_START = b"\xff\x4f\xff\x51"  # a codestream's SOC marker, then its SIZ marker (ISO/IEC 15444-1 A.4.1, A.5.1)
+
+
+def j2k_tiles(fp) -> int | None:
+    """The tiles of the JPEG 2000 in ``fp`` (a binary file object, read from its start, its position left as it was),
+    from its SIZ marker segment (ISO/IEC 15444-1 A.5.1: ceil((Xsiz - XTOsiz) / XTsiz) x ceil((Ysiz - YTOsiz) /
+    YTsiz)): a raw codestream, or a JP2 file's first contiguous codestream box (``jp2c``, I.5.4), found by walking
+    its top-level boxes (I.4: a 4-byte length, 1 for an 8-byte one after the type, 0 for "to the end"). None when
+    ``fp`` is no JPEG 2000 or its SIZ cannot be read (Pillow then says what is wrong), or a tile side is 0."""
+    where = fp.tell()
+    try:
+        fp.seek(0)
+        start = 0  # where the codestream starts
+        if fp.read(12) == _JP2_SIGNATURE:
+            start = 12
+            while True:
+                fp.seek(start)
+                box = fp.read(16)
+                if len(box) < 8:
+                    return None
+                length, kind = struct.unpack(">I4s", box[:8])
+                body = 8
+                if length == 1 and len(box) == 16:
+                    length, body = struct.unpack(">Q", box[8:16])[0], 16
+                if kind == b"jp2c":
+                    start += body
+                    break
+                if length < body:  # 0 ("to the end") or malformed: no codestream box after it
+                    return None
+                start += length
+        fp.seek(start)
+        siz = fp.read(40)  # SOC, SIZ, then Lsiz, Rsiz and the 8 sizes and offsets
+        if len(siz) < 40 or not siz.startswith(_J2K_START):
+            return None
+        xsiz, ysiz, _, _, xtsiz, ytsiz, xtosiz, ytosiz = struct.unpack(">8I", siz[8:40])
+        if not xtsiz or not ytsiz or xsiz <= xtosiz or ysiz <= ytosiz:
+            return None
+        return -(-(xsiz - xtosiz) // xtsiz) * -(-(ysiz - ytosiz) // ytsiz)
+    finally:
+        fp.seek(where)
+
+
+def check_tiles(name: str, fp) -> None:
+    """Raises ``OverLimit`` when the file ``fp`` is a JPEG 2000 of more than ``MAX_J2K_TILES`` tiles (``j2k_tiles``),
+    naming it as ``name``; other files pass, 12 bytes read. ``fp``'s position is left as it was.
+
+    Raises:
+        OverLimit: as above.
+        OSError: ``fp`` cannot be read or sought.
+    """
+    _refuse_first_over(name, ((j2k_tiles(fp) or 0, MAX_J2K_TILES, f"a JPEG 2000 of more than {MAX_J2K_TILES:,} tiles "
+                               "is over the limit (real files hold one or a few hundred; decoding sets up each tile, "
+                               "~12 KB of memory apiece, whatever it holds); save it again as PNG or JPEG, or as JPEG "
+                               "2000 in larger tiles"),))
 
 
 # The longest header a PBM/PGM/PPM may have (its magic number, size, maxval, the whitespace and comments among them).

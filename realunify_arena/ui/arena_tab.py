@@ -384,7 +384,8 @@ def _register_api(ctx: AppContext) -> None:
             # taken back, so it neither counts against the battle limit nor takes a vote
             return await in_device_slot(ctx, play_needs_device(ctx, battle), play_to_end, ctx, battle,
                                         request.session_hash, RunControl(ctx.settings.time_limit_s),
-                                        refused=lambda: ctx.withdraw_battle(battle.battle_id, request.session_hash))
+                                        refused=lambda: ctx.withdraw_battle(battle.battle_id, request.session_hash),
+                                        request=request)
         except StoreError as e:  # a side's delivery: this battle cannot take a vote
             raise Refusal(unsaved(e, "This battle", "please start a new battle")) from None
 

@@ -22,7 +22,11 @@ number, a string for an image) also reached the caller as an error with no messa
 makes each a ``Refusal`` (a message, ``BAD_INPUT``) and one WARNING log line (the event and the reason,
 clipped); any other exception there (a fault of the server, such as a full disk) keeps Gradio's traceback.
 A text field's value that is no string (a list, object, number or boolean) is refused there too, naming the
-field: Gradio's Textbox took any value as ``str(value)`` (``_text_value_problem``, the one home of that check).
+field: Gradio's Textbox took any value as ``str(value)``; so is a number field's value that is neither text nor a
+finite number (a list, object, boolean, NaN, an infinity, an integer past a float's range): Gradio's Number without a
+precision handed the handler anything (a list as the guidance scale, whose ``float()`` raised a ``TypeError``), and
+with ``precision=0`` turned ``Infinity`` into an ``OverflowError`` (each: no message and a traceback per call).
+``_field_value_problem`` is the one home of both checks.
 
 An event that runs only in the browser (a ``js=`` script with no Python function: the tab link's script on load)
 is in the page's config like any other, with an ``fn_index``; a script that called it (``/gradio_api/run/predict``
@@ -36,6 +40,7 @@ from __future__ import annotations
 import html
 import inspect
 import logging
+import math
 import re
 
 import gradio as gr
@@ -156,7 +161,7 @@ def answer_unreadable_values(demo: gr.Blocks) -> None:
     async def preprocess_data(block_fn, *args, **kwargs):
         try:
             inputs = args[0] if args else kwargs.get("inputs")
-            reason = _text_value_problem(block_fn, inputs) or _file_value_problem(inputs)
+            reason = _field_value_problem(block_fn, inputs) or _file_value_problem(inputs)
             if reason is None:
                 return await gradio_preprocess(block_fn, *args, **kwargs)
         except Refusal:
@@ -184,26 +189,63 @@ _JSON_TYPES = {str: "a string", type(None): "null", list: "an array", int: "a nu
 
 # the fields whose Gradio component takes any value and passes ``str(value)`` to the handler (Textbox.preprocess)
 TEXT_FIELDS = (gr.Textbox, gr.ColorPicker)
+# the fields whose Gradio component passes any value on (Number.preprocess without a precision) or raises a bare
+# OverflowError for an infinity (``int(round(inf))`` with ``precision=0``)
+NUMBER_FIELDS = (gr.Number,)
 
 
-def _text_value_problem(block_fn, inputs: object) -> str | None:
-    """Why a value sent for a text field of ``block_fn`` (a ``TEXT_FIELDS`` input) is no text, or None: Gradio
-    hands such a field's value to the handler as ``str(value)``, so a script's ``["a red cube"]``, ``{}``, ``5``
-    or ``true`` for your own prompt became the prompt "['a red cube']" and ran (hunt27g). Only a string or null
-    (an empty field) is text; the reason names the field by its label and what was sent by its JSON type."""
+def _field_value_problem(block_fn, inputs: object) -> str | None:
+    """Why a value sent for a text or number field of ``block_fn`` is not what the field holds, or None. A
+    ``TEXT_FIELDS`` input takes a string: Gradio hands such a field's value to the handler as ``str(value)``, so a
+    script's ``["a red cube"]``, ``{}``, ``5`` or ``true`` for your own prompt became the prompt "['a red cube']"
+    and ran (hunt27g). A ``NUMBER_FIELDS`` input takes a finite number (a JSON number that a float can hold; not
+    ``true``, NaN or an infinity, which Python's JSON reader takes): Gradio's Number without a precision passed a
+    list or object on to the handler, and ``Infinity`` with ``precision=0`` raised ``OverflowError`` (hunt28a).
+    Null (an empty field) is taken by both; so is a string by a number field: "" is an empty field, and other text
+    is read or refused by name as before (Gradio's rounding with ``precision=0``; ``form_settings`` otherwise). The reason names the field by its label and what was sent by its JSON
+    type (``NaN``, ``Infinity``, ``-Infinity`` or "a number past a float's range" for a number's)."""
     if not isinstance(inputs, (list, tuple)):
         return None
     props = getattr(block_fn, "component_prop_inputs", ()) or ()
     for i, (field, value) in enumerate(zip(block_fn.inputs, inputs)):
-        if not isinstance(field, TEXT_FIELDS):
+        if not isinstance(field, (*TEXT_FIELDS, *NUMBER_FIELDS)):
             continue
         if i in props and isinstance(value, dict):  # a component's properties sent as an object: its value
             value = value.get("value")
-        if value is not None and not isinstance(value, str):
-            name = getattr(field, "label", None) or type(field).__name__
-            sent = "an object" if isinstance(value, dict) else _JSON_TYPES.get(type(value), "no string")
-            return f"the field {name!r} takes text (a string); got {sent}"
+        if value is None:
+            continue
+        name = getattr(field, "label", None) or type(field).__name__
+        if isinstance(field, TEXT_FIELDS):
+            if not isinstance(value, str):
+                return f"the field {name!r} takes text (a string); got {_json_type(value)}"
+            continue
+        if isinstance(value, str):  # an empty field, or text the field (precision 0) or the handler reads or refuses
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"the field {name!r} takes a number; got {_json_type(value)}"
+        if not _finite(value):
+            return f"the field {name!r} takes a finite number; got {_non_finite(value)}"
     return None
+
+
+def _json_type(value: object) -> str:
+    """What ``value`` is as JSON, in words ("an array", "an object", "true or false" ...)."""
+    return "an object" if isinstance(value, dict) else _JSON_TYPES.get(type(value), "no string")
+
+
+def _finite(value: int | float) -> bool:
+    """Whether ``value`` is a number a float holds: not NaN, not an infinity, no integer past ~1.8e308."""
+    try:
+        return math.isfinite(value)  # an int is converted to a float here: OverflowError past its range
+    except OverflowError:
+        return False
+
+
+def _non_finite(value: int | float) -> str:
+    """A non-finite number as JSON writes it (``NaN``, ``Infinity``, ``-Infinity``), or its size in words."""
+    if isinstance(value, float):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    return "a number past a float's range"
 
 
 def _file_value_problem(inputs: object) -> str | None:

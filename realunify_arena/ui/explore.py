@@ -532,7 +532,7 @@ def build(ctx: AppContext) -> ExploreTab:
         request_id = ctx.runs.begin(request.session_hash, len(columns), keys=tuple(columns),
                                     admitted=(dataset_name, inst.uid, model_value, options),
                                     counted=dict(zip(counting, counts)))  # given back if it never starts
-        held = (*ctx.hold(dataset_name, inst), request_id)
+        held = (*ctx.hold(dataset_name, inst, rate_key(visitor(ctx, request, profile))), request_id)
         return [held, list(held), source_value, model_value, seed_value, steps_value, guidance_value, tokens_value,
                 [instance_markdown(inst, with_questions=True), gr.update(value=shown, visible=shown is not None),
                  *blank_columns(inst.track, "waiting for the model…")]]
@@ -814,7 +814,8 @@ def _register_api(ctx: AppContext) -> None:
             # queue), its run never starts and no longer counts against the run limit
             result = for_visitors(await in_device_slot(
                 ctx, needs_device(ctx.pool, model), run_and_judge, ctx.store, ctx.pool, dataset.name, inst, model,
-                mode, options, judge or ctx.judge, control, ctx.why_not, refused=lambda: ctx.runs.release(counts)))
+                mode, options, judge or ctx.judge, control, ctx.why_not, refused=lambda: ctx.runs.release(counts),
+                request=request))
         except StoreError as e:  # the run's save was refused or not confirmed on disk
             raise Refusal(_run_unsaved(e)) from None
         if counts and not control.spent:  # its model failed to load, or it was stopped before loading: nothing ran

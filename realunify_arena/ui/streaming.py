@@ -15,11 +15,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 
 import anyio.to_thread
+import gradio as gr
 
 from realunify_arena.context import AppContext, QueueFull
 from realunify_arena.pump import FINISHED, Pump
 from realunify_arena.stopping import RunControl
+from realunify_arena.store import rate_key
 from realunify_arena.ui.calls import Refusal
+from realunify_arena.ui.visitor import visitor
 
 STOP_POLL_S = 0.1  # how often a relayed run's control is looked at while no item arrives
 STOP_GRACE_S = 1.0  # how long a stopped run may take to end before its handler says "stopped" itself
@@ -142,8 +145,8 @@ def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int,
     """
     async def slot(args: tuple):
         model = args[model_arg]
-        return _Refusing(ctx.model_slot(model if isinstance(model, str) else "", _bound(abandon, args)),
-                         _bound(refused, args))
+        return _Refusing(ctx.model_slot(model if isinstance(model, str) else "", _bound(abandon, args),
+                                        waiter(ctx, args)), _bound(refused, args))
 
     return _in_slot(handler, slot)
 
@@ -161,18 +164,28 @@ def on_device_slot(ctx: AppContext, handler: Callable, needs_device: Callable[..
             if refused is not None:
                 refused(*args)
             raise
-        return _Refusing(ctx.device_slot(needed, _bound(abandon, args)), _bound(refused, args))
+        return _Refusing(ctx.device_slot(needed, _bound(abandon, args), waiter(ctx, args)), _bound(refused, args))
 
     return _in_slot(handler, slot)
 
 
 async def in_device_slot(ctx: AppContext, needed: bool, function: Callable[..., T], *args,
-                         refused: Callable[[], None] | None = None) -> T:
+                         refused: Callable[[], None] | None = None, request: gr.Request | None = None) -> T:
     """``function(*args)`` on a worker thread, inside ``ctx.device_slot(needed)``: for an async handler
     that learns what it runs part-way (``/new_battle`` draws its systems first). ``refused()`` is called when
-    ``function`` will not run (a full queue, or cancelled while waiting)."""
-    async with _Refusing(ctx.device_slot(needed), refused):
+    ``function`` will not run (a full queue, or cancelled while waiting). ``request``: the caller's, whose
+    visitor has at most ``context.VISITOR_WAITING`` runs waiting (``waiter``)."""
+    async with _Refusing(ctx.device_slot(needed, who=waiter(ctx, (request,))), refused):
         return await anyio.to_thread.run_sync(functools.partial(function, *args))
+
+
+def waiter(ctx: AppContext, args: tuple) -> str | None:
+    """Who a handler's model run waits for: the ``store.rate_key`` of the voter id of the ``gr.Request`` among
+    ``args`` (Gradio passes it positionally to a handler that asks for one), by address, as the run limit counts
+    an anonymous visitor (a login is not asked for here, so one account's runs from two addresses are two
+    visitors'); None when no request is there (the run is then counted in the queue only)."""
+    request = next((arg for arg in args if isinstance(arg, gr.Request)), None)
+    return None if request is None else rate_key(visitor(ctx, request, None))
 
 
 def _in_slot(handler: Callable, slot: Callable) -> Callable:

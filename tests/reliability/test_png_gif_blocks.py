@@ -7,6 +7,11 @@ a 10 MB GIF comment of 40,000 sub-blocks, over a minute.
 The files are made here from Pillow's own small PNG and GIF, with chunks (ISO/IEC 15948, 5.3: length, type, data,
 CRC-32) or extension blocks (GIF89a, 23-24: 0x21, a label, sub-blocks, an empty one) spliced in; the expected
 counts are those of the construction.
+
+A JPEG 2000 of many tiles (hunt28a) costs in the same way, in memory: OpenJPEG sets up each tile as it reads the
+header, ~11.5 KB apiece whatever it holds, so a 2.3 MB file of a flat 1 MP picture in 65,280 tiles of 4x4 took 785 MB
+and 1.7 s to open (one tile: 45 MB), twice the decode budget of its 1 MP header. Its files are written here by
+Pillow's own encoder in tiles of a chosen size; the expected count is ceil(width / side) x ceil(height / side).
 """
 
 from __future__ import annotations
@@ -156,3 +161,26 @@ def test_gifs_up_to_the_limits_are_read():
     assert open_checked(gif(comment(b"c" * (MAX_GIF_COMMENT - 1)))).size == (16, 16)
     assert open_checked(gif(comment(b"x") * (MAX_GIF_COMMENT // 2))).size == (16, 16)
     assert open_checked(gif(GRAPHIC_CONTROL * (MAX_GIF_BLOCKS // 2))).size == (16, 16)
+
+
+def j2k(size: tuple[int, int], side: int, codestream: bool) -> bytes:
+    """A flat picture of ``size`` in JPEG 2000 tiles of ``side`` x ``side``: a JP2 file, or a bare codestream."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buffer, format="JPEG2000", tile_size=(side, side),
+                                               no_jp2=codestream, irreversible=False)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("codestream", [False, True], ids=["jp2", "j2k"])
+def test_a_jpeg_2000_of_many_tiles_is_refused_before_it_opens(tmp_path, codestream):
+    assert 64 * 65 == 4160 > 4096  # 256 / 4 tiles across, 260 / 4 down: over the limit of 4,096
+    data = j2k((256, 260), 4, codestream)
+    assert_refused_both_ways(tmp_path / ("tiles.j2k" if codestream else "tiles.jp2"), data,
+                             "a JPEG 2000 of more than 4,096 tiles is over the limit")
+
+
+@pytest.mark.parametrize("codestream", [False, True], ids=["jp2", "j2k"])
+def test_a_jpeg_2000_at_the_tile_limit_and_an_untiled_one_still_open(codestream):
+    for size, side in (((256, 256), 4), ((250, 256), 4), ((1024, 1024), 1024)):  # 4,096, 63 x 64 = 4,032, 1 tile
+        with open_checked(j2k(size, side, codestream)) as opened:
+            assert opened.size == size and opened.getpixel((size[0] - 1, size[1] - 1)) == (200, 30, 30)

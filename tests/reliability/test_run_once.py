@@ -253,3 +253,52 @@ def test_battles_refused_by_a_full_queue_do_not_count_and_take_no_vote(busy_app)
         assert predict_call(url, fn_index(url, "stop_runs"), [], session).status_code == 200
         page.wait(holder, 120), page.wait(waiter, 120)
         page.__exit__()
+
+
+@pytest.fixture(scope="module")
+def shared_app(tmp_path_factory):
+    """One accelerator slot and 5 places to wait, more than ``VISITOR_WAITING`` (4) and fewer than two visitors'."""
+    demo, app = _launch(tmp_path_factory.mktemp("shared"), ("tiny-slow",), gpu_concurrency=1, queue_size=5)
+    yield app
+    _close(demo, app)
+
+
+def test_one_visitor_cannot_take_every_place_in_the_accelerator_s_queue(shared_app):
+    """hunt28a: the queue's places (``--queue-size``) were first come, first served, whoever asked, so one address
+    with three Runs of tiny-slow (one column running, five waiting) filled all 5 and another visitor's Run was
+    refused "5 model runs are already waiting"; a script's /run_instance calls (30 a minute under the run limit)
+    kept it so. Hand-counted now: the first visitor's 1 running + 4 waiting, its fifth column refused by name; the
+    other visitor's column then takes the fifth place and waits."""
+    url, ctx = shared_app["url"], shared_app["ctx"]
+    direct, stepwise = column_indices(url)
+    one, other = _ip(), _ip()
+    pages, events = [], []
+    try:
+        for n in range(3):  # the first visitor's three Runs, in three tabs
+            page = Page(url, secrets.token_hex(6), one)
+            pages.append(page)
+            started = _run_click(shared_app, "tiny-slow", 100 + n, page.session, one)
+            for fn in (direct, stepwise):
+                events.append((page, page.join(fn, _column("tiny-slow", 100 + n, started))))
+                if len(events) == 1:
+                    assert page.generating[events[0][1]].wait(120), "the first column never started"
+                    _wait_for_a_step()  # it holds the one slot: every column after it waits or is refused
+                else:
+                    _wait_until_queued(shared_app, min(len(events) - 1, 4))
+        fifth = events[-1][0].wait(events[-1][1], 120)  # the sixth column: a fifth waiting one of one visitor
+        assert fifth.get("success") is False, fifth
+        assert "you already have 4 model runs waiting for the accelerator" in json.dumps(fifth["output"]), fifth
+        assert ctx.waiting_runs == 4
+        page = Page(url, secrets.token_hex(6), other)  # another visitor's Run: its column waits in the fifth place
+        pages.append(page)
+        started = _run_click(shared_app, "tiny-slow", 200, page.session, other)
+        events.append((page, page.join(direct, _column("tiny-slow", 200, started))))
+        _wait_until_queued(shared_app, 5)
+    finally:
+        for page in pages:
+            assert predict_call(url, fn_index(url, "stop_runs"), [], page.session).status_code == 200
+        ended = [page.wait(event, 120) for page, event in events]
+        for page in pages:
+            page.__exit__()
+    assert all(done.get("msg") == "process_completed" for done in ended)
+    assert ctx.waiting_runs == 0

@@ -162,6 +162,41 @@ def test_a_session_s_state_holds_a_reference_not_your_own_image(tmp_path):
     store.close()
 
 
+def test_one_visitor_s_own_instances_do_not_push_out_another_s(tmp_path, monkeypatch):
+    """hunt28a: the ``OWN_HELD`` newest own instances were held whoever made them, so one visitor's 64 quick own
+    prompts (or a few large uploads, by ``OWN_HELD_BYTES``) pushed every other visitor's out, and their Run,
+    still waiting for the accelerator, said "no longer held". Hand-counted: one visitor holds at most
+    64 / 8 = 8 instances and 1/8 of the bytes, its own oldest going first, its newest kept whatever its size."""
+    from PIL import Image
+
+    from realunify_arena import context
+    from realunify_arena.arena import Arena
+    from realunify_arena.benchmark.custom import CUSTOM_DATASET, custom_instance
+
+    store = Store.open(tmp_path / "arena.db")
+    ctx = context.AppContext(Settings(data=("bundled",), db=tmp_path / "arena.db"), store,
+                             ModelPool(load_cards()), Arena(store))
+    image = Image.effect_noise((256, 256), 64).convert("RGB")
+    theirs = ctx.hold(CUSTOM_DATASET, custom_instance("GEU", "all", "", image, "their question?", "a\nb\nc\nd", ""),
+                      "anon:other")
+    mine = [ctx.hold(CUSTOM_DATASET, custom_instance("UEG", "all", f"prompt {i}", None, None, None, None), "anon:one")
+            for i in range(context.OWN_HELD + 1)]
+    assert ctx.instance(theirs).question == "their question?"
+    assert [ctx.instance(r).prompt for r in mine[-8:]] == [f"prompt {i}" for i in range(57, 65)]
+    with pytest.raises(KeyError, match="no longer held on the server; press Run again"):
+        ctx.instance(mine[-9])
+    size = len(ctx.instance(theirs).image_bytes)  # the bytes bound, with images of this size: 2.5 of them in all
+    monkeypatch.setattr(context, "OWN_HELD_BYTES", int(size * 2.5))
+    big = [ctx.hold(CUSTOM_DATASET, custom_instance("GEU", "all", "", image, f"mine {i}?", "a\nb\nc\nd", ""),
+                    "anon:one") for i in range(3)]  # one visitor's share: 2.5 / 8 images, so its newest alone
+    assert ctx.instance(theirs).question == "their question?"
+    assert ctx.instance(big[-1]).question == "mine 2?"
+    for gone in big[:-1]:
+        with pytest.raises(KeyError, match="no longer held"):
+            ctx.instance(gone)
+    store.close()
+
+
 SCRIPT_CALLS = 200  # calls with no page or client behind them, each its own session
 KEPT_FOR_SCRIPTS = 64  # sessions such calls may leave held (~30 MB); before: every one, for an hour
 

@@ -21,7 +21,7 @@ description: a tiny pair
 capabilities: [understand, generate, edit]
 dtype: float32
 defaults: {{width: 32, height: 32, steps: {steps}, guidance: {guidance}, max_new_tokens: 8}}
-params: {{base: pair, seed: 0}}
+params: {{base: pair, seed: 0, limits: {{guidance: 1000000}}}}  # above 100, the default bound: 1e5 is taken
 """
 
 

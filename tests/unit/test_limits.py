@@ -27,10 +27,17 @@ def test_every_shipped_cards_own_defaults_pass():
     ({"seed": -1}, f"seed = -1 is outside the allowed range 0 to {SEED_MAX}"),
     ({"seed": SEED_MAX + 1}, f"seed = {SEED_MAX + 1} is outside the allowed range 0 to {SEED_MAX}"),
     ({"guidance": -2.5}, "guidance (classifier-free guidance scale) = -2.5 must not be negative"),
+    # finite but far past any model's use: tiny-pair at 1e308 made a NaN image stored as a good run (hunt28a);
+    # the bound is ComfyUI's KSampler cfg input range, 0.0 to 100.0
+    ({"guidance": 100.5}, ("guidance (classifier-free guidance scale) = 100.5 is outside the allowed range 0 to 100"
+                           " for tiny-janus")),
+    ({"guidance": 1e308}, "guidance (classifier-free guidance scale) = 1e+308 is outside the allowed range 0 to 100"),
+    ({"guidance": 10**400}, "guidance (classifier-free guidance scale) = 1000000000000000000000000000000000000..."
+                            " is outside the allowed range 0 to 100"),
     ({"temperature": 3.0}, "temperature = 3 is outside the allowed range 0 to 2"),
     # NaN passes every comparison (``nan < 0`` is False), infinity passes "not negative": refused by name
     ({"guidance": float("nan")}, ("guidance (classifier-free guidance scale) = nan is not allowed for tiny-janus: "
-                                  "it must be a finite number, 0 or more")),
+                                  "it must be a finite number from 0 to 100")),
     ({"guidance": float("inf")}, "guidance (classifier-free guidance scale) = inf is not allowed"),
     ({"guidance": float("-inf")}, "guidance (classifier-free guidance scale) = -inf is not allowed"),
     ({"temperature": float("nan")}, ("temperature = nan is not allowed for tiny-janus: it must be a finite number "
@@ -67,6 +74,7 @@ def test_a_whole_number_sent_as_a_float_is_taken_as_that_integer():
 def test_the_edges_pass_and_real_cards_allow_more_than_tiny_ones():
     tiny, real = SHIPPED["tiny-pair"], SHIPPED["qwen-image"]
     check_options(tiny, tiny.options(max_new_tokens=256, steps=50, width=512, height=16, seed=SEED_MAX, guidance=0.0))
+    check_options(tiny, tiny.options(guidance=100.0))
     check_options(real, real.options(max_new_tokens=4096, steps=250, width=2048))
     with pytest.raises(ValueError, match="1 to 4096 for qwen-image"):
         check_options(real, real.options(max_new_tokens=4097))
@@ -401,3 +409,15 @@ def test_a_card_with_several_bad_defaults_names_each_field(tmp_path):
     message = str(refused.value)
     assert f"{path}: fields 'defaults.seed', 'defaults.max_new_tokens':" in message, message
     assert "seed = -5 is outside" in message and "max_new_tokens = 0 is outside" in message
+
+
+def test_the_guidance_bound_is_100_unless_a_card_raises_it(tmp_path):
+    assert limits_for(SHIPPED["janus-pro-7b"]).guidance == limits_for(SHIPPED["tiny-pair"]).guidance == 100.0
+    path = tmp_path / "raised.yaml"
+    path.write_text("family: tiny\ndescription: d\ncapabilities: [generate]\ndtype: float32\n"
+                    "defaults: {width: 32, height: 32, steps: 2, guidance: 3.0}\n"
+                    "params: {base: pair, seed: 0, limits: {guidance: 200}}\n")
+    card = load_card(path)
+    assert check_options(card, card.options(guidance=150.0)).guidance == 150.0
+    with pytest.raises(ValueError, match="outside the allowed range 0 to 200 for raised"):
+        check_options(card, card.options(guidance=200.5))
