@@ -67,8 +67,7 @@ def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
         info = reveal["sides"][side]
         judgment, score = info["judgment"], failure_text(info["judge_problem"]) or "not judged"
         if judgment is not None:
-            score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
-                     else f"judge score {judgment['score']}")
+            score = side_score(judgment)
         link = (links or {}).get(side)
         origin = info.get("imported")
         if origin:
@@ -76,6 +75,20 @@ def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
         lines.append(f"- **{side}** was **{plain(info['system'])}** ({score})"
                      + (f" · [open in Explore]({link})" if link else ""))
     return "\n".join(lines)
+
+
+def side_score(judgment: dict) -> str:
+    """A side's score as the reveal says it: a UEG run's judge score, or a GEU run's answer score, which no
+    judge model gives (``judge.mcq_judgment``: the parsed letter checked against the expected one; an import's
+    per-item score has no letter)."""
+    if judgment["kind"] != "mcq":
+        return ("undecided: the judge's replies were unparseable" if judgment["score"] is None
+                else f"judge score {judgment['score']}")
+    details = judgment["details"]
+    if "letter" not in details:
+        return f"answer score {judgment['score']}: the published per-item score"
+    return (f"answer score {judgment['score']}: letter {plain(details['letter'] or 'none')}, "
+            f"expected {plain(details['answer'])}")
 
 
 def _message(error: Exception, ctx: AppContext | None = None) -> str:
