@@ -371,7 +371,7 @@ def build(ctx: AppContext) -> ExploreTab:
         instance = gr.Dropdown(instance_choices(ctx, sources[0], "UEG", "all"), value=RANDOM, label="Instance",
                                elem_id="ex-instance", interactive=False)
     notice = gr.Markdown(source_notice(ctx, sources[0]), elem_id="ex-source-notice")
-    with gr.Accordion("Your own instance (choose 'your own' above)", open=False):
+    with gr.Accordion("Your own instance (choose 'your own' above)", open=False) as own_panel:
         with gr.Row():
             custom_prompt = gr.Textbox(label="UEG: text-to-image prompt", lines=2, max_length=MAX_TEXT_CHARS)
             with gr.Column():
@@ -444,6 +444,10 @@ def build(ctx: AppContext) -> ExploreTab:
     custom_image.upload(_image_note, custom_image, image_note, api_visibility="private", queue=False)
     custom_image.clear(lambda: "", None, image_note, api_visibility="private", queue=False)
     instance.change(partial(instance_preview, ctx), [source, instance], [instance_md, input_image],
+                    api_visibility="private", queue=False)
+    # "your own (below)" opens the fields it runs: before, they stayed closed and Run's refusal ("needs a
+    # text-to-image prompt") named a field the page did not show
+    instance.change(lambda choice: gr.update(open=True) if choice == CUSTOM else gr.skip(), instance, own_panel,
                     api_visibility="private", queue=False)
     # a model the visitor picks; a link's model comes with its settings in the load event (``settings_ready``)
     model.input(lambda m: [model_note(ctx, m), *settings_fields(ctx, m)], model,
