@@ -250,9 +250,12 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     with gr.Accordion("Paired tables (2x2 counts, p-values, Holm-adjusted)", open=False):
         tables = gr.Markdown(elem_id="lb-paired-tables")
     with gr.Row():
-        category = gr.Dropdown([], label="Model and category with discordant instances", elem_id="lb-paired-category")
+        # shown once some instance is discordant: before, an empty menu and a choice that changed nothing stood
+        # under "Nothing to pair yet"
+        category = gr.Dropdown([], label="Model and category with discordant instances", elem_id="lb-paired-category",
+                               visible=False)
         which = gr.Radio([("stepwise helped", paired.HELPED), ("stepwise hurt", paired.HURT)], value=paired.HELPED,
-                         label="List the instances where", elem_id="lb-paired-which")
+                         label="List the instances where", elem_id="lb-paired-which", visible=False)
     listing = gr.Markdown(elem_id="lb-discordant")
     gr.Markdown("## Judge agreement across judges (UEG polling questions; the paper's Table 4 layout)")
     judges = gr.Markdown(elem_id="lb-judges")
@@ -263,10 +266,11 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
         view = cache.contents()
         keys = [key for _, key in view.choices]
         return (gr.update(value=view.figure, visible=view.figure is not None), view.blurb, view.tables,
-                gr.update(choices=view.choices, value=current if current in keys else (keys[0] if keys else None)),
-                view.judges)
+                gr.update(choices=view.choices, value=current if current in keys else (keys[0] if keys else None),
+                          visible=bool(keys)),
+                gr.update(visible=bool(keys)), view.judges)
 
-    gr.on([refresh.click, tab.select], show_paired, [category], [forest, empty, tables, category, judges],
+    gr.on([refresh.click, tab.select], show_paired, [category], [forest, empty, tables, category, which, judges],
           api_visibility="private", concurrency_limit=None)
 
     def list_discordant(key, which_value):

@@ -51,3 +51,13 @@ def test_after_a_first_geu_vote_the_reveal_and_the_leaderboard_say_what_happened
     page.locator("#lb-track").get_by_label("UEG", exact=True).check()
     expect(summary).to_contain_text("UEG · one model: direct vs stepwise: 0 votes on this board yet")
     expect(board).to_be_hidden()
+
+
+def test_the_discordant_instance_menus_are_hidden_while_nothing_is_paired(page, app):
+    """Before (hunt28c): an empty "Model and category with discordant instances" menu, with nothing to choose, and
+    a "stepwise helped / hurt" choice that changed nothing, stood under "Nothing to pair yet"."""
+    page.goto(app["url"] + "?tab=leaderboard")
+    expect(page.locator("#lb-paired-empty")).to_contain_text("Nothing to pair yet")
+    expect(page.locator("#lb-discordant")).to_contain_text("No instance changed between direct and stepwise yet")
+    expect(page.locator("#lb-paired-category")).to_be_hidden()
+    expect(page.locator("#lb-paired-which")).to_be_hidden()
