@@ -761,10 +761,13 @@ def _human_judge(ctx: AppContext):
             raise Refusal(plain(e, markdown=False)) from None
         yours = verdict_markdown(judgment, inst, judge=HUMAN)
         people = verdict_markdown(ctx.store.human_verdict(run_id), inst, judge=HUMAN)
-        # with "human" as the chosen judge the column's verdict is your judgment and the people's majority:
-        # it no longer says "not judged"
-        return [(f"Saved as your judgment of run #{run_id} (one per person; saving again replaces yours).\n\n"
-                 f"{yours}\n\n{people}"), f"{yours}\n\n{people}" if judge == HUMAN else gr.skip()]
+        saved = f"Saved as your judgment of run #{run_id} (one per person; saving again replaces yours)."
+        # with "human" as the chosen judge the column's verdict is your judgment and the people's majority (it no
+        # longer says "not judged"), and the panel only says it was saved: before, it repeated the whole verdict
+        # under the column's; with a judge model the column keeps the model's verdict, the panel shows yours
+        if judge == HUMAN:
+            return [saved, f"{yours}\n\n{people}"]
+        return [f"{saved}\n\n{yours}\n\n{people}", gr.skip()]
 
     return save
 
