@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's package, as the benches import it
+sys.path.insert(0, str(ROOT / "tests"))  # what the UI tests' conftest imports beside it (unlimited.py)
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
