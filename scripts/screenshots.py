@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
                 page.get_by_role("tab", name="Leaderboard").click()
                 expect(page.locator("#lb-board")).to_contain_text("tiny-")
                 expect(page.locator("#lb-benchmark")).to_contain_text("n tiny-pair")
+                # every section of the tab drawn: before, the shot caught the paired section and the judges'
+                # text still loading (a spinner, greyed text)
+                page.wait_for_function("() => !document.querySelector('#tab-leaderboard .pending')")
                 page.screenshot(path=str(args.out / "leaderboard.png"), full_page=True)
         finally:
             demo.close()
