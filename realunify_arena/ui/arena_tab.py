@@ -148,6 +148,7 @@ def build(ctx: AppContext, demo: gr.Blocks) -> None:
               None, note, api_visibility="private", queue=False, show_progress="hidden")
     instance_md = gr.Markdown(elem_id="ar-instance", latex_delimiters=[])  # instance text as written
     link = gr.Textbox(label="Link to this instance (opens it in Explore)", interactive=False, buttons=["copy"],
+                      placeholder="Start a new battle to get the link of its instance",
                       elem_id="ar-link")
     input_image = gr.Image(label="Input image", alt_text="Input image", type="pil", interactive=False, visible=False,
                            height=280)

@@ -61,3 +61,12 @@ def test_the_discordant_instance_menus_are_hidden_while_nothing_is_paired(page, 
     expect(page.locator("#lb-discordant")).to_contain_text("No instance changed between direct and stepwise yet")
     expect(page.locator("#lb-paired-category")).to_be_hidden()
     expect(page.locator("#lb-paired-which")).to_be_hidden()
+
+
+def test_the_arena_link_box_says_how_it_fills_before_a_battle(page, app):
+    """Before (hunt28c): an empty box with a copy button and no word, where Explore's says "Run an instance of a data
+    source to get its link"."""
+    page.goto(app["url"] + "?tab=arena")
+    box = page.locator("#ar-link textarea")
+    expect(box).to_have_value("")
+    expect(box).to_have_attribute("placeholder", "Start a new battle to get the link of its instance")
