@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's package, as the benches import it
+sys.path.insert(0, str(ROOT / "tests"))  # what the UI tests' conftest imports beside it (unlimited.py)
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
                 page.get_by_role("tab", name="Leaderboard").click()
                 expect(page.locator("#lb-board")).to_contain_text("tiny-")
                 expect(page.locator("#lb-benchmark")).to_contain_text("n tiny-pair")
+                # every section of the tab drawn: before, the shot caught the paired section and the judges'
+                # text still loading (a spinner, greyed text)
+                page.wait_for_function("() => !document.querySelector('#tab-leaderboard .pending')")
                 page.screenshot(path=str(args.out / "leaderboard.png"), full_page=True)
         finally:
             demo.close()

@@ -78,11 +78,20 @@ NAME_FIELDS_JS = """() => {
     name();
 }"""
 
+# Keys Gradio 6.31's frontend translates (``i18n(`...`)`` in its bundle) that its English strings lack, so the page
+# showed the key itself: the status tracker's live region (``role="status"``) said "common.complete" to a screen
+# reader at the end of every event. Given to Gradio as custom translations (``gr.I18n``, launch's ``i18n``); a
+# browser in another language falls back to English for them, as for any key its language lacks.
+GRADIO_MISSING_ENGLISH = {"common.complete": "Complete", "common.upload": "Upload", "common.video": "Video",
+                          "common.webcam": "Webcam", "image.no_webcam_support": "Webcam is not supported here",
+                          "model3d.drop_to_upload": "Drop a 3D model file here to upload"}
+
 
 def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme, ``PAGE_CSS`` and the
     page's script ``NAME_FIELDS_JS`` at launch, not in ``Blocks``), its upload limit (``max_file_size``:
-    ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger upload with a 413 before keeping it) and FastAPI
+    ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger upload with a 413 before keeping it), the English of
+    the frontend's keys Gradio lacks (``GRADIO_MISSING_ENGLISH``) and FastAPI
     middleware, outermost first:
     ``ui.sessions.HeartbeatWatch``: counts each session's open heartbeat streams, so a script's sessions go soon;
     ``stream_errors.QuietStreams``: an event stream of an unknown session ends with a clear event, no ERROR
@@ -100,6 +109,7 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     and the bench show the page a visitor gets."""
     return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS, "js": NAME_FIELDS_JS,
             "footer_links": ["api", "gradio", "settings"], "max_file_size": MAX_UPLOAD_BYTES,
+            "i18n": gr.I18n(en=GRADIO_MISSING_ENGLISH),
             # Gradio's traffic dashboard: any visitor's GET /monitoring printed its secret URL to the server's log
             # (hunt25c); off, every /monitoring route answers 403
             "enable_monitoring": False,

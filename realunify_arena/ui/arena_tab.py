@@ -67,8 +67,7 @@ def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
         info = reveal["sides"][side]
         judgment, score = info["judgment"], failure_text(info["judge_problem"]) or "not judged"
         if judgment is not None:
-            score = ("undecided: the judge's replies were unparseable" if judgment["score"] is None
-                     else f"judge score {judgment['score']}")
+            score = side_score(judgment)
         link = (links or {}).get(side)
         origin = info.get("imported")
         if origin:
@@ -76,6 +75,20 @@ def reveal_markdown(reveal: dict, links: dict[str, str] | None = None) -> str:
         lines.append(f"- **{side}** was **{plain(info['system'])}** ({score})"
                      + (f" · [open in Explore]({link})" if link else ""))
     return "\n".join(lines)
+
+
+def side_score(judgment: dict) -> str:
+    """A side's score as the reveal says it: a UEG run's judge score, or a GEU run's answer score, which no
+    judge model gives (``judge.mcq_judgment``: the parsed letter checked against the expected one; an import's
+    per-item score has no letter)."""
+    if judgment["kind"] != "mcq":
+        return ("undecided: the judge's replies were unparseable" if judgment["score"] is None
+                else f"judge score {judgment['score']}")
+    details = judgment["details"]
+    if "letter" not in details:
+        return f"answer score {judgment['score']}: the published per-item score"
+    return (f"answer score {judgment['score']}: letter {plain(details['letter'] or 'none')}, "
+            f"expected {plain(details['answer'])}")
 
 
 def _message(error: Exception, ctx: AppContext | None = None) -> str:
@@ -135,6 +148,7 @@ def build(ctx: AppContext, demo: gr.Blocks) -> None:
               None, note, api_visibility="private", queue=False, show_progress="hidden")
     instance_md = gr.Markdown(elem_id="ar-instance", latex_delimiters=[])  # instance text as written
     link = gr.Textbox(label="Link to this instance (opens it in Explore)", interactive=False, buttons=["copy"],
+                      placeholder="Start a new battle to get the link of its instance",
                       elem_id="ar-link")
     input_image = gr.Image(label="Input image", alt_text="Input image", type="pil", interactive=False, visible=False,
                            height=280)

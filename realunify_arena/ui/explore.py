@@ -371,7 +371,7 @@ def build(ctx: AppContext) -> ExploreTab:
         instance = gr.Dropdown(instance_choices(ctx, sources[0], "UEG", "all"), value=RANDOM, label="Instance",
                                elem_id="ex-instance", interactive=False)
     notice = gr.Markdown(source_notice(ctx, sources[0]), elem_id="ex-source-notice")
-    with gr.Accordion("Your own instance (choose 'your own' above)", open=False):
+    with gr.Accordion("Your own instance (choose 'your own' above)", open=False) as own_panel:
         with gr.Row():
             custom_prompt = gr.Textbox(label="UEG: text-to-image prompt", lines=2, max_length=MAX_TEXT_CHARS)
             with gr.Column():
@@ -444,6 +444,10 @@ def build(ctx: AppContext) -> ExploreTab:
     custom_image.upload(_image_note, custom_image, image_note, api_visibility="private", queue=False)
     custom_image.clear(lambda: "", None, image_note, api_visibility="private", queue=False)
     instance.change(partial(instance_preview, ctx), [source, instance], [instance_md, input_image],
+                    api_visibility="private", queue=False)
+    # "your own (below)" opens the fields it runs: before, they stayed closed and Run's refusal ("needs a
+    # text-to-image prompt") named a field the page did not show
+    instance.change(lambda choice: gr.update(open=True) if choice == CUSTOM else gr.skip(), instance, own_panel,
                     api_visibility="private", queue=False)
     # a model the visitor picks; a link's model comes with its settings in the load event (``settings_ready``)
     model.input(lambda m: [model_note(ctx, m), *settings_fields(ctx, m)], model,
@@ -757,10 +761,13 @@ def _human_judge(ctx: AppContext):
             raise Refusal(plain(e, markdown=False)) from None
         yours = verdict_markdown(judgment, inst, judge=HUMAN)
         people = verdict_markdown(ctx.store.human_verdict(run_id), inst, judge=HUMAN)
-        # with "human" as the chosen judge the column's verdict is your judgment and the people's majority:
-        # it no longer says "not judged"
-        return [(f"Saved as your judgment of run #{run_id} (one per person; saving again replaces yours).\n\n"
-                 f"{yours}\n\n{people}"), f"{yours}\n\n{people}" if judge == HUMAN else gr.skip()]
+        saved = f"Saved as your judgment of run #{run_id} (one per person; saving again replaces yours)."
+        # with "human" as the chosen judge the column's verdict is your judgment and the people's majority (it no
+        # longer says "not judged"), and the panel only says it was saved: before, it repeated the whole verdict
+        # under the column's; with a judge model the column keeps the model's verdict, the panel shows yours
+        if judge == HUMAN:
+            return [saved, f"{yours}\n\n{people}"]
+        return [f"{saved}\n\n{yours}\n\n{people}", gr.skip()]
 
     return save
 

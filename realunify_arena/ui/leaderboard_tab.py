@@ -94,10 +94,11 @@ _one_line = functools.partial(boxed_tables, one_line=True)  # names and figures 
 
 def benchmark_markdown(ctx: AppContext) -> str:
     """Table 2 from batch evaluations only (pinned runs: ``eval``, ``import-results``), with the number of
-    items behind each cell; one-off Explore runs (any settings, any seed) are counted, never scored here."""
+    items behind each cell; one-off runs (made in Explore or for a live Arena battle: any settings, any seed) are
+    counted, never scored here."""
     reports = reporting.reports_from_store(ctx.store, pinned=True)
     one_off = sum(is_benchmark_dataset(r["dataset"]) for r in ctx.store.runs(pinned=False))
-    note = (f"\n\n*{one_off} run{'s' if one_off != 1 else ''} made in Explore "
+    note = (f"\n\n*{one_off} run{'s' if one_off != 1 else ''} made in Explore or for Arena battles "
             f"{'are' if one_off != 1 else 'is'} not in this table: a one-off run (any settings, any seed) is "
             "not a benchmark evaluation.*") if one_off else ""
     if not reports:
@@ -138,7 +139,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         text += f"\n\n{reporting.imported_line(imported)}" if imported else ""
         plot_update = (gr.update(value=interval_plot(shown.rows, shown.title), visible=True) if shown.rows
                        else gr.update(value="", visible=False))  # the empty state is the summary's text
-        return (text, gr.update(value=board_rows(shown.rows), visible=True), notes_markdown(shown.rows),
+        # an empty board is the summary's text ("0 votes on this board yet"), not a table of bare headers
+        return (text, gr.update(value=board_rows(shown.rows), visible=bool(shown.rows)), notes_markdown(shown.rows),
                 plot_update, benchmark_markdown(ctx), *agreement_updates(boards.agreement()))
 
     outputs = [summary, board, notes, plot, benchmark, agreement, agreement_empty]
@@ -177,7 +179,7 @@ def judges_markdown(ctx: AppContext) -> str:
 # modes in Explore: this section pairs batch runs only, as the benchmark table above it does.
 NOT_PAIRED_YET = ("*Nothing to pair yet: the pairs come from batch evaluations run in both modes (`python -m "
                   "realunify_arena eval --model NAME --mode both`, or `import-results` of both modes), then "
-                  "Refresh. Runs made in Explore are not paired here.*")
+                  "Refresh. Runs made in Explore or for Arena battles are not paired here.*")
 # Models are paired, but no instance is scored in both modes: the tables count what was left out, no Δ exists.
 NO_DELTA_YET = ("*No Δ to plot yet: no instance is scored in both modes (the paired tables count the instances "
                 "stored in one mode only or left undecided by the judge).*")
@@ -248,9 +250,12 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
     with gr.Accordion("Paired tables (2x2 counts, p-values, Holm-adjusted)", open=False):
         tables = gr.Markdown(elem_id="lb-paired-tables")
     with gr.Row():
-        category = gr.Dropdown([], label="Model and category with discordant instances", elem_id="lb-paired-category")
+        # shown once some instance is discordant: before, an empty menu and a choice that changed nothing stood
+        # under "Nothing to pair yet"
+        category = gr.Dropdown([], label="Model and category with discordant instances", elem_id="lb-paired-category",
+                               visible=False)
         which = gr.Radio([("stepwise helped", paired.HELPED), ("stepwise hurt", paired.HURT)], value=paired.HELPED,
-                         label="List the instances where", elem_id="lb-paired-which")
+                         label="List the instances where", elem_id="lb-paired-which", visible=False)
     listing = gr.Markdown(elem_id="lb-discordant")
     gr.Markdown("## Judge agreement across judges (UEG polling questions; the paper's Table 4 layout)")
     judges = gr.Markdown(elem_id="lb-judges")
@@ -261,10 +266,11 @@ def build_paired(ctx: AppContext, tab: gr.Tab, refresh: gr.Button) -> None:
         view = cache.contents()
         keys = [key for _, key in view.choices]
         return (gr.update(value=view.figure, visible=view.figure is not None), view.blurb, view.tables,
-                gr.update(choices=view.choices, value=current if current in keys else (keys[0] if keys else None)),
-                view.judges)
+                gr.update(choices=view.choices, value=current if current in keys else (keys[0] if keys else None),
+                          visible=bool(keys)),
+                gr.update(visible=bool(keys)), view.judges)
 
-    gr.on([refresh.click, tab.select], show_paired, [category], [forest, empty, tables, category, judges],
+    gr.on([refresh.click, tab.select], show_paired, [category], [forest, empty, tables, category, which, judges],
           api_visibility="private", concurrency_limit=None)
 
     def list_discordant(key, which_value):

@@ -6,18 +6,15 @@ judge–human agreement section, an empty table with headers only before, says w
 from __future__ import annotations
 
 import pytest
-from conftest import launch_app, vote_in_arena
+from conftest import _launched_app, vote_in_arena
 from playwright.sync_api import expect
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """An app of this file's own, on a fresh store: the session's app holds the other files' votes."""
-    root = tmp_path_factory.mktemp("ui-app-empty-board")
-    demo, url, store = launch_app(root, task_types=["mathematical_reasoning", "mental_tracking"])
-    yield {"url": url, "store": store, "demo": demo}
-    demo.close()
-    store.close()
+    with _launched_app(tmp_path_factory.mktemp("ui-app-empty-board")) as launched:
+        yield launched
 
 
 def test_an_empty_agreement_table_says_why_instead_of_showing_bare_headers(page, app):

@@ -38,3 +38,16 @@ def test_your_own_geu_fields_choose_your_own_instance_and_the_geu_track(page, ap
     page.locator("#ex-run").click()
     expect(page.locator("#ex-instance-text")).to_contain_text("Which colour fills this picture?")
     expect(page.locator("#ex-direct-verdict")).to_contain_text("Parsed letter")
+
+
+def test_choosing_your_own_in_the_menu_opens_its_fields(page, app):
+    """The other way round (hunt28c): "your own (below)" chosen in the Instance menu left "Your own instance"
+    closed, so Run's "Your own UEG instance needs a text-to-image prompt" named a field the page did not show."""
+    page.goto(app["url"] + "?tab=explore")
+    expect(page.locator("#ex-run")).to_be_enabled()
+    prompt = page.get_by_label("UEG: text-to-image prompt")
+    expect(prompt).to_be_hidden()  # closed until asked for
+    page.get_by_role("combobox", name="Instance").click()
+    page.get_by_role("option", name="your own (below)").click()
+    expect(prompt).to_be_visible()
+    expect(page.get_by_label("GEU: question")).to_be_visible()

@@ -102,6 +102,6 @@ def test_the_paired_section_says_explore_runs_are_not_paired_instead_of_an_empty
     for mode in ("direct", "stepwise"):
         expect(page.locator(f"#ex-{mode}-verdict")).to_contain_text("Instance score")
     page.goto(stored["url"] + "?tab=leaderboard")
-    expect(page.locator("#lb-paired-empty")).to_contain_text("Runs made in Explore are not paired here")
+    expect(page.locator("#lb-paired-empty")).to_contain_text("Runs made in Explore or for Arena battles are not paired here")
     expect(page.locator("#lb-paired-empty")).to_contain_text("--mode both")
     expect(page.locator("#lb-paired-plot")).to_be_hidden()

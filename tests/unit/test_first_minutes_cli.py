@@ -72,7 +72,7 @@ def test_the_benchmark_table_counts_batch_runs_only_with_the_items_behind_each_c
 
     page = benchmark_markdown(SimpleNamespace(store=mixed_store))
     assert "| n batch |" in page and "explorer" not in page
-    assert "1 run made in Explore is not in this table" in page
+    assert "1 run made in Explore or for Arena battles is not in this table" in page
     assert 'white-space: nowrap' in page  # scrolls sideways instead of breaking headers inside words
 
 

@@ -42,7 +42,7 @@ def refresh(tmp_path):
 
 
 def _texts(outputs) -> tuple[dict, str, str]:
-    plot, blurb, tables, _, _ = outputs
+    plot, blurb, tables, *_ = outputs  # then the menu, the helped/hurt choice, the judges
     return plot, blurb, tables
 
 
