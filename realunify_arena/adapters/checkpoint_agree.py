@@ -25,6 +25,10 @@ run after it fails the same way (each stored as a model error). The rules come f
   ``generation_config``'s ``bos_token_id``, ``generation_kwargs.boi_token_id`` (kept) and ``pad_token_id`` (the
   rest), which must be the ids of the tokenizer's ``bos_token``, ``boi_token`` and ``pad_token``
   (``JanusForConditionalGeneration.generate``), else guidance silently pulls against another prompt.
+- The chat template writes turn and image markers (Janus's ``<|User|>``, Qwen's ``<|im_start|>`` and
+  ``<|vision_start|>``) that the tokenizer must hold as single tokens: the tokenizer reads a marker it lacks as
+  plain text, a few byte tokens, and every prompt then runs in a format the model was never trained on, with
+  no error at all.
 - Qwen2.5-VL's processor writes ``patches // merge_size ** 2`` placeholders per image, which the vision
   tower's ``spatial_merge_size`` must match, cutting patches of the tower's ``patch_size`` and
   ``temporal_patch_size``.
@@ -40,7 +44,11 @@ class default that applies.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+from realunify_arena.adapters.checkpoint_config import tokenizer_ids
+from realunify_arena.adapters.checkpoint_files import chat_templates
 
 __all__ = ["agreement_problem"]
 
@@ -61,7 +69,7 @@ def agreement_problem(checkpoint: str, config, processor) -> str | None:
     if tokenizer is None:
         return None
     checks = [_emu3_problem] if getattr(config, "model_type", None) == "emu3" else [_token_problem]
-    checks += [_janus_problem, _qwen_vl_problem, _generation_problem]
+    checks += [_janus_problem, _qwen_vl_problem, _generation_problem, _template_tokens_problem]
     for check in checks:
         problem = check(folder, config_file, config, processor, tokenizer)
         if problem:
@@ -261,4 +269,51 @@ def _generation_problem(folder: Path, config_file: Path, config, processor, toke
                    "else classifier-free guidance's unconditional prompt is not the one Janus was trained with")
             return (f"{path}: field '{key}' is {node!r}; expected {expected}, the id {_vocabulary_file(folder)} gives "
                     f"the tokenizer's {attribute} {token!r} ({why})")
+    return None
+
+
+# A special token as chat templates write them: ``<|...|>`` (Qwen's ``<|im_start|>``, Janus's ``<|User|>``, Emu3's
+# ``<|image start|>``), or with the fullwidth bars of DeepSeek's tokens (``<｜end▁of▁sentence｜>``).
+_TEMPLATE_TOKEN = re.compile("<[|\uff5c][^<>|\uff5c\n]{1,64}[|\uff5c]>")
+# A conversation that reaches every branch the adapters use: a user turn with an image and text, the
+# assistant's reply (the end-of-turn marker), a second user turn, and the generation prompt.
+_CONVERSATION = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is it?"}]},
+                 {"role": "assistant", "content": [{"type": "text", "text": "A cube."}]},
+                 {"role": "user", "content": [{"type": "text", "text": "Draw it."}]}]
+
+
+def _template_tokens_problem(folder: Path, config_file: Path, config, processor, tokenizer) -> str | None:
+    """Each special token (``_TEMPLATE_TOKEN``) the processor's chat template writes for ``_CONVERSATION`` is read
+    as one token of ``tokenizer.json`` (a token may hold more: a tiny word-level tokenizer's ``<|User|>:``). A
+    template that cannot render the conversation, or a tokenizer without offsets, is left to the run."""
+    template = getattr(processor, "chat_template", None)
+    if not isinstance(template, str) or not getattr(tokenizer, "is_fast", False):
+        return None
+    try:
+        rendered = processor.apply_chat_template(_CONVERSATION, add_generation_prompt=True, tokenize=False)
+        read = tokenizer(rendered, add_special_tokens=False, return_offsets_mapping=True)
+    except Exception:  # noqa: BLE001 - the template's own error (a TemplateError, a KeyError) comes at the run
+        return None
+    if not isinstance(rendered, str):
+        return None
+    where = next((name for name, text in chat_templates(folder) if text == template), "the processor's chat template")
+    saved = _json(folder / "tokenizer.json")
+    held = tokenizer_ids(saved) if saved else None
+    seen = set()
+    for match in _TEMPLATE_TOKEN.finditer(rendered):
+        token = match.group()
+        if token in seen:
+            continue
+        seen.add(token)
+        covering = [i for i, (a, b) in enumerate(read["offset_mapping"]) if a < match.end() and b > match.start()]
+        pieces = tokenizer.convert_ids_to_tokens([read["input_ids"][i] for i in covering])
+        if len(covering) != 1:
+            why = f"every prompt carries it as {len(covering)} tokens of plain text"
+        elif held is not None and pieces[0] not in held:  # added at load from tokenizer_config.json, at a new id
+            why = (f"transformers adds it at load as a new token, id {read['input_ids'][covering[0]]}, whose "
+                   "embedding the model never learnt")
+        else:
+            continue
+        return (f"{where}: the chat template writes {token!r}, which the tokenizer ({_vocabulary_file(folder)}) "
+                f"lacks; expected it as one token of the tokenizer, the marker the model was trained on (else {why})")
     return None

@@ -25,7 +25,7 @@ from realunify_arena.adapters.checkpoint_config import (dtype_problem, generatio
                                                         one_of, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
 
-__all__ = ["check_checkpoint", "model_weights_problem", "weights_entry"]
+__all__ = ["chat_templates", "check_checkpoint", "model_weights_problem", "weights_entry"]
 
 MAX_JSON_BYTES = 64 * 2**20  # tokenizer.json is 5-10 MB; anything far larger is not a config
 log = logging.getLogger(__name__)
@@ -439,7 +439,7 @@ def _processor_problem(folder: Path, chat_template: bool) -> str | None:
     return None
 
 
-def _templates(folder: Path) -> list[tuple[str, str]]:
+def chat_templates(folder: Path) -> list[tuple[str, str]]:
     """(where, template) of every chat template transformers may read from ``folder``: ``chat_template.jinja``,
     ``additional_chat_templates/*.jinja``, and the ``chat_template`` field of ``chat_template.json``,
     ``processor_config.json`` and ``tokenizer_config.json`` (a string, or a list of ``{name, template}``)."""
@@ -467,7 +467,7 @@ def _templates_problem(folder: Path) -> str | None:
     import jinja2
     from transformers.utils.chat_template_utils import _compile_jinja_template
 
-    for where, template in _templates(folder):
+    for where, template in chat_templates(folder):
         if isinstance(template, OSError):
             return f"{where}: cannot be read: {template.strerror or template}"
         if isinstance(template, UnicodeDecodeError):
