@@ -29,6 +29,10 @@ run after it fails the same way (each stored as a model error). The rules come f
   ``<|vision_start|>``) that the tokenizer must hold as single tokens: the tokenizer reads a marker it lacks as
   plain text, a few byte tokens, and every prompt then runs in a format the model was never trained on, with
   no error at all.
+- The image processor normalises each of the image's channels with one ``image_mean`` and ``image_std`` value
+  (three for RGB, the vision tower's ``num_channels`` / ``in_chans``; two fail every run as "The size of tensor a
+  (3) must match the size of tensor b (2)"), and compares its sizes and pixel counts as numbers (a string
+  ``min_pixels`` fails as "'<' not supported between instances of 'int' and 'str'").
 - Qwen2.5-VL's processor writes ``patches // merge_size ** 2`` placeholders per image, which the vision
   tower's ``spatial_merge_size`` must match, cutting patches of the tower's ``patch_size`` and
   ``temporal_patch_size``.
@@ -69,7 +73,8 @@ def agreement_problem(checkpoint: str, config, processor) -> str | None:
     if tokenizer is None:
         return None
     checks = [_emu3_problem] if getattr(config, "model_type", None) == "emu3" else [_token_problem]
-    checks += [_janus_problem, _qwen_vl_problem, _generation_problem, _template_tokens_problem]
+    checks += [_image_processor_values_problem, _janus_problem, _qwen_vl_problem, _generation_problem,
+               _template_tokens_problem]
     for check in checks:
         problem = check(folder, config_file, config, processor, tokenizer)
         if problem:
@@ -202,6 +207,43 @@ def _emu3_problem(folder: Path, config_file: Path, config, processor, tokenizer)
         if name in vocab and vocab[name] != token_id:
             return (f"{config_file}: field 'vocabulary_map' gives {name!r} the id {token_id!r}; expected "
                     f"{vocab[name]}, its id in {where}")
+    return None
+
+
+# The image processors' numeric settings (Qwen2-VL's pixel bounds and patches, Janus's min_size, Emu3's factor).
+_NUMBERS = ("min_pixels", "max_pixels", "patch_size", "merge_size", "temporal_patch_size", "min_size",
+            "spatial_factor", "rescale_factor")
+
+
+def _image_processor_values_problem(folder: Path, config_file: Path, config, processor, tokenizer) -> str | None:
+    """``image_mean`` / ``image_std`` one number per channel of the vision tower, and each of ``_NUMBERS`` and of
+    the ``size`` entries the image processor's saved configuration gives a number (not a string or true/false)."""
+    image_processor = getattr(processor, "image_processor", None)
+    if image_processor is None:
+        return None
+    vision = getattr(config, "vision_config", None)
+    channels = next((value for value in (getattr(vision, key, None) for key in ("num_channels", "in_chans",
+                                                                               "in_channels"))
+                     if isinstance(value, int) and not isinstance(value, bool)), 3)
+    for key in ("image_mean", "image_std"):
+        value = getattr(image_processor, key, None)
+        if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+            continue  # one number: every channel alike
+        numbers = isinstance(value, (list, tuple)) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        if not numbers or len(value) != channels:
+            return (f"{_image_processor_said(folder, image_processor, key)}; expected {channels} numbers, one per "
+                    f"channel of the image the vision tower reads")
+    nested = _json(folder / "processor_config.json").get("image_processor")
+    path, prefix = ((folder / "processor_config.json", "image_processor.") if isinstance(nested, dict)
+                    else (folder / "preprocessor_config.json", ""))
+    saved = nested if isinstance(nested, dict) else _json(path)  # where transformers read it (_image_processor_said)
+    size = saved.get("size")
+    fields = [(key, saved.get(key)) for key in _NUMBERS]
+    fields += [(f"size.{key}", value) for key, value in size.items()] if isinstance(size, dict) else []
+    for key, value in fields:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{path}: field '{prefix}{key}' is {value!r}; expected a number"
     return None
 
 

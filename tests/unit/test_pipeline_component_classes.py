@@ -10,9 +10,7 @@ Qwen2Tokenizer``).
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,9 @@ import torch
 
 from realunify_arena.adapters import ModelUnavailable
 from realunify_arena.adapters.checkpoint_files import check_checkpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import real_format  # noqa: E402  (tests/real_format.py)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -33,14 +34,8 @@ def sound(tmp_path_factory, one_torch_thread, real_format_build) -> Path:
 
 
 def broken(sound: Path, tmp_path: Path, what: str) -> Path:
-    folder = tmp_path / sound.name
-    shutil.copytree(sound, folder, copy_function=os.link)
     name, changes = BROKEN[what]
-    path = folder / name
-    content = json.loads(path.read_text(encoding="utf-8")) | changes
-    path.unlink()  # a hard link to the shared build: write a new file
-    path.write_text(json.dumps(content), encoding="utf-8")
-    return folder
+    return real_format.edited_copy(sound, tmp_path, name, lambda content: content.update(changes))
 
 
 @pytest.mark.parametrize("what", ["scheduler", "tokenizer"])

@@ -11,9 +11,7 @@ The expected count of tokens is the tokenizer's own (``encode``), not the projec
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,29 +19,26 @@ import pytest
 from realunify_arena.adapters import ModelUnavailable, build_adapter
 from realunify_arena.cards import load_cards
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import real_format  # noqa: E402  (tests/real_format.py)
+
 CARDS = load_cards()
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def sound(tmp_path_factory, one_torch_thread, real_format_build) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("template_tokens")
-    return {"janus-pro-1b": real_format_build("build_janus_pro", root / "Janus-Pro-1B"),
-            "qwen2.5-vl-7b": real_format_build("build_qwen2_5_vl", root / "Qwen2.5-VL-7B-Instruct")}
+def sound(one_torch_thread, janus_and_qwen) -> dict[str, Path]:
+    return janus_and_qwen
 
 
 def without(sound: Path, tmp_path: Path, token: str) -> Path:
     """A copy of ``sound`` whose tokenizer.json lacks ``token`` (neither an added token nor in the vocabulary)."""
-    folder = tmp_path / sound.name
-    shutil.copytree(sound, folder, copy_function=os.link)
-    path = folder / "tokenizer.json"
-    content = json.loads(path.read_text(encoding="utf-8"))
-    content["added_tokens"] = [t for t in content["added_tokens"] if t["content"] != token]
-    content["model"]["vocab"].pop(token, None)
-    path.unlink()  # a hard link to the shared build: write a new file
-    path.write_text(json.dumps(content), encoding="utf-8")
-    return folder
+    def drop(content: dict) -> None:
+        content["added_tokens"] = [t for t in content["added_tokens"] if t["content"] != token]
+        content["model"]["vocab"].pop(token, None)
+
+    return real_format.edited_copy(sound, tmp_path, "tokenizer.json", drop)
 
 
 def pointed(name: str, folder: Path):
