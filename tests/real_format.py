@@ -67,6 +67,23 @@ def _rewrite_json(path: Path, **changes) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def edited_copy(sound: Path, under: Path, name: str, change) -> Path:
+    """A copy of the checkpoint folder ``sound`` at ``under / sound.name`` (its files hard-linked), whose JSON file
+    ``name`` (relative to the folder) is ``change(content)``'s edit of its parsed content, written as a new file
+    (the shared build's file is left as it was)."""
+    import os
+    import shutil
+
+    folder = under / sound.name
+    shutil.copytree(sound, folder, copy_function=os.link)
+    path = folder / name
+    content = json.loads(path.read_text(encoding="utf-8"))
+    change(content)
+    path.unlink()
+    path.write_text(json.dumps(content), encoding="utf-8")
+    return folder
+
+
 # ---- Janus-Pro ----------------------------------------------------------------------------------------
 
 JANUS_BOS, JANUS_EOS, JANUS_PAD = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"

@@ -25,6 +25,14 @@ run after it fails the same way (each stored as a model error). The rules come f
   ``generation_config``'s ``bos_token_id``, ``generation_kwargs.boi_token_id`` (kept) and ``pad_token_id`` (the
   rest), which must be the ids of the tokenizer's ``bos_token``, ``boi_token`` and ``pad_token``
   (``JanusForConditionalGeneration.generate``), else guidance silently pulls against another prompt.
+- The chat template writes turn and image markers (Janus's ``<|User|>``, Qwen's ``<|im_start|>`` and
+  ``<|vision_start|>``) that the tokenizer must hold as single tokens: the tokenizer reads a marker it lacks as
+  plain text, a few byte tokens, and every prompt then runs in a format the model was never trained on, with
+  no error at all.
+- The image processor normalises each of the image's channels with one ``image_mean`` and ``image_std`` value
+  (three for RGB, the vision tower's ``num_channels`` / ``in_chans``; two fail every run as "The size of tensor a
+  (3) must match the size of tensor b (2)"), and compares its sizes and pixel counts as numbers (a string
+  ``min_pixels`` fails as "'<' not supported between instances of 'int' and 'str'").
 - Qwen2.5-VL's processor writes ``patches // merge_size ** 2`` placeholders per image, which the vision
   tower's ``spatial_merge_size`` must match, cutting patches of the tower's ``patch_size`` and
   ``temporal_patch_size``.
@@ -40,7 +48,11 @@ class default that applies.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+from realunify_arena.adapters.checkpoint_config import tokenizer_ids
+from realunify_arena.adapters.checkpoint_files import chat_templates
 
 __all__ = ["agreement_problem"]
 
@@ -61,7 +73,8 @@ def agreement_problem(checkpoint: str, config, processor) -> str | None:
     if tokenizer is None:
         return None
     checks = [_emu3_problem] if getattr(config, "model_type", None) == "emu3" else [_token_problem]
-    checks += [_janus_problem, _qwen_vl_problem, _generation_problem]
+    checks += [_image_processor_values_problem, _janus_problem, _qwen_vl_problem, _generation_problem,
+               _template_tokens_problem]
     for check in checks:
         problem = check(folder, config_file, config, processor, tokenizer)
         if problem:
@@ -197,6 +210,43 @@ def _emu3_problem(folder: Path, config_file: Path, config, processor, tokenizer)
     return None
 
 
+# The image processors' numeric settings (Qwen2-VL's pixel bounds and patches, Janus's min_size, Emu3's factor).
+_NUMBERS = ("min_pixels", "max_pixels", "patch_size", "merge_size", "temporal_patch_size", "min_size",
+            "spatial_factor", "rescale_factor")
+
+
+def _image_processor_values_problem(folder: Path, config_file: Path, config, processor, tokenizer) -> str | None:
+    """``image_mean`` / ``image_std`` one number per channel of the vision tower, and each of ``_NUMBERS`` and of
+    the ``size`` entries the image processor's saved configuration gives a number (not a string or true/false)."""
+    image_processor = getattr(processor, "image_processor", None)
+    if image_processor is None:
+        return None
+    vision = getattr(config, "vision_config", None)
+    channels = next((value for value in (getattr(vision, key, None) for key in ("num_channels", "in_chans",
+                                                                               "in_channels"))
+                     if isinstance(value, int) and not isinstance(value, bool)), 3)
+    for key in ("image_mean", "image_std"):
+        value = getattr(image_processor, key, None)
+        if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+            continue  # one number: every channel alike
+        numbers = isinstance(value, (list, tuple)) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        if not numbers or len(value) != channels:
+            return (f"{_image_processor_said(folder, image_processor, key)}; expected {channels} numbers, one per "
+                    f"channel of the image the vision tower reads")
+    nested = _json(folder / "processor_config.json").get("image_processor")
+    path, prefix = ((folder / "processor_config.json", "image_processor.") if isinstance(nested, dict)
+                    else (folder / "preprocessor_config.json", ""))
+    saved = nested if isinstance(nested, dict) else _json(path)  # where transformers read it (_image_processor_said)
+    size = saved.get("size")
+    fields = [(key, saved.get(key)) for key in _NUMBERS]
+    fields += [(f"size.{key}", value) for key, value in size.items()] if isinstance(size, dict) else []
+    for key, value in fields:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{path}: field '{prefix}{key}' is {value!r}; expected a number"
+    return None
+
+
 def _janus_problem(folder: Path, config_file: Path, config, processor, tokenizer) -> str | None:
     if getattr(config, "model_type", None) != "janus":
         return None
@@ -261,4 +311,51 @@ def _generation_problem(folder: Path, config_file: Path, config, processor, toke
                    "else classifier-free guidance's unconditional prompt is not the one Janus was trained with")
             return (f"{path}: field '{key}' is {node!r}; expected {expected}, the id {_vocabulary_file(folder)} gives "
                     f"the tokenizer's {attribute} {token!r} ({why})")
+    return None
+
+
+# A special token as chat templates write them: ``<|...|>`` (Qwen's ``<|im_start|>``, Janus's ``<|User|>``, Emu3's
+# ``<|image start|>``), or with the fullwidth bars of DeepSeek's tokens (``<｜end▁of▁sentence｜>``).
+_TEMPLATE_TOKEN = re.compile("<[|\uff5c][^<>|\uff5c\n]{1,64}[|\uff5c]>")
+# A conversation that reaches every branch the adapters use: a user turn with an image and text, the
+# assistant's reply (the end-of-turn marker), a second user turn, and the generation prompt.
+_CONVERSATION = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is it?"}]},
+                 {"role": "assistant", "content": [{"type": "text", "text": "A cube."}]},
+                 {"role": "user", "content": [{"type": "text", "text": "Draw it."}]}]
+
+
+def _template_tokens_problem(folder: Path, config_file: Path, config, processor, tokenizer) -> str | None:
+    """Each special token (``_TEMPLATE_TOKEN``) the processor's chat template writes for ``_CONVERSATION`` is read
+    as one token of ``tokenizer.json`` (a token may hold more: a tiny word-level tokenizer's ``<|User|>:``). A
+    template that cannot render the conversation, or a tokenizer without offsets, is left to the run."""
+    template = getattr(processor, "chat_template", None)
+    if not isinstance(template, str) or not getattr(tokenizer, "is_fast", False):
+        return None
+    try:
+        rendered = processor.apply_chat_template(_CONVERSATION, add_generation_prompt=True, tokenize=False)
+        read = tokenizer(rendered, add_special_tokens=False, return_offsets_mapping=True)
+    except Exception:  # noqa: BLE001 - the template's own error (a TemplateError, a KeyError) comes at the run
+        return None
+    if not isinstance(rendered, str):
+        return None
+    where = next((name for name, text in chat_templates(folder) if text == template), "the processor's chat template")
+    saved = _json(folder / "tokenizer.json")
+    held = tokenizer_ids(saved) if saved else None
+    seen = set()
+    for match in _TEMPLATE_TOKEN.finditer(rendered):
+        token = match.group()
+        if token in seen:
+            continue
+        seen.add(token)
+        covering = [i for i, (a, b) in enumerate(read["offset_mapping"]) if a < match.end() and b > match.start()]
+        pieces = tokenizer.convert_ids_to_tokens([read["input_ids"][i] for i in covering])
+        if len(covering) != 1:
+            why = f"every prompt carries it as {len(covering)} tokens of plain text"
+        elif held is not None and pieces[0] not in held:  # added at load from tokenizer_config.json, at a new id
+            why = (f"transformers adds it at load as a new token, id {read['input_ids'][covering[0]]}, whose "
+                   "embedding the model never learnt")
+        else:
+            continue
+        return (f"{where}: the chat template writes {token!r}, which the tokenizer ({_vocabulary_file(folder)}) "
+                f"lacks; expected it as one token of the tokenizer, the marker the model was trained on (else {why})")
     return None

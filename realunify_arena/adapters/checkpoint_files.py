@@ -25,7 +25,7 @@ from realunify_arena.adapters.checkpoint_config import (dtype_problem, generatio
                                                         one_of, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
 
-__all__ = ["check_checkpoint", "model_weights_problem", "weights_entry"]
+__all__ = ["chat_templates", "check_checkpoint", "model_weights_problem", "weights_entry"]
 
 MAX_JSON_BYTES = 64 * 2**20  # tokenizer.json is 5-10 MB; anything far larger is not a config
 log = logging.getLogger(__name__)
@@ -439,7 +439,7 @@ def _processor_problem(folder: Path, chat_template: bool) -> str | None:
     return None
 
 
-def _templates(folder: Path) -> list[tuple[str, str]]:
+def chat_templates(folder: Path) -> list[tuple[str, str]]:
     """(where, template) of every chat template transformers may read from ``folder``: ``chat_template.jinja``,
     ``additional_chat_templates/*.jinja``, and the ``chat_template`` field of ``chat_template.json``,
     ``processor_config.json`` and ``tokenizer_config.json`` (a string, or a list of ``{name, template}``)."""
@@ -467,7 +467,7 @@ def _templates_problem(folder: Path) -> str | None:
     import jinja2
     from transformers.utils.chat_template_utils import _compile_jinja_template
 
-    for where, template in _templates(folder):
+    for where, template in chat_templates(folder):
         if isinstance(template, OSError):
             return f"{where}: cannot be read: {template.strerror or template}"
         if isinstance(template, UnicodeDecodeError):
@@ -509,7 +509,8 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
         problem = _jsons_problem(sub) or _component_problem(index, name, spec, variant)
         if problem:
             return problem
-    return None
+    # after each component's own files and weights, whose refusals name more (a T5Model's decoder left random)
+    return _component_classes_problem(index, content)
 
 
 def _components_problem(index: Path, content: dict) -> str | None:
@@ -543,6 +544,48 @@ def _components_problem(index: Path, content: dict) -> str | None:
     if missing:
         return (f"{index}: no field '{missing[0]}'; expected the {_annotation(needed[missing[0]])}component "
                 f"{pipeline.__name__} needs, as [library, class name]")
+    return None
+
+
+def _component_base(cls: type) -> type | None:
+    """The kind of component ``cls`` is (a diffusers scheduler or model, a transformers model, tokenizer or
+    processor), or None for anything else (an ``Enum`` of schedulers, ``Any``)."""
+    from diffusers import ModelMixin, SchedulerMixin
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, ProcessorMixin
+    from transformers.image_processing_utils import ImageProcessingMixin
+
+    return next((base for base in (SchedulerMixin, ModelMixin, PreTrainedModel, PreTrainedTokenizerBase,
+                                   ProcessorMixin, ImageProcessingMixin) if issubclass(cls, base)), None)
+
+
+def _component_classes_problem(index: Path, content: dict) -> str | None:
+    """Each component's class the one ``pipeline.__init__`` is annotated with (diffusers' own reading of the
+    annotations, ``DiffusionPipeline._get_signature_types``; a subclass, a generic base of it such as transformers'
+    ``TokenizersBackend`` / ``PreTrainedTokenizerFast``, or the same tokenizer in its slow or fast form). diffusers loads another class with only a logged "Expected types for ..." and the pipeline then fails
+    in its own words: a DDIMScheduler in a FLUX or Qwen-Image folder at every run ("does not support custom sigmas
+    schedules"), a CLIPTokenizer over a Qwen2 vocabulary at load ("'NoneType' object cannot be interpreted as an
+    integer"). Only annotations that are component classes are compared (Stable Diffusion's scheduler is an Enum
+    of the schedulers it takes: left alone)."""
+    import importlib
+
+    pipeline = getattr(importlib.import_module("diffusers"), content["_class_name"])
+    expected_types = pipeline._get_signature_types()
+    for name, spec in content.items():
+        if name.startswith("_") or not isinstance(spec, list) or None in spec or spec[0] not in ("diffusers",
+                                                                                                   "transformers"):
+            continue
+        cls = getattr(importlib.import_module(spec[0]), spec[1], None)
+        expected = [t for t in expected_types.get(name, ()) if isinstance(t, type)]
+        if not isinstance(cls, type) or not expected or len(expected) != len(expected_types[name]) \
+                or any(_component_base(t) is None for t in expected):
+            continue
+        plain = {t.__name__.removesuffix("Fast") for t in expected}
+        generic = any(issubclass(t, cls) for t in expected)  # a base every such class builds on: TokenizersBackend
+        if not (issubclass(cls, tuple(expected)) or generic or cls.__name__.removesuffix("Fast") in plain):
+            wanted = " or ".join(repr(t.__name__) for t in expected)
+            return (f"{index}: field '{name}' names {spec[0]} {spec[1]}; expected {wanted}, the class "
+                    f"{pipeline.__name__} takes as {name} (diffusers loads another with only a logged warning, and "
+                    "the pipeline then fails at load or at every run)")
     return None
 
 

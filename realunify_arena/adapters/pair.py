@@ -100,6 +100,13 @@ class PairAdapter(LocalAdapter):
             if value is not None and kinds is not None and _value_kind(value) not in kinds:
                 raise CardError(f"{self.card.path}: field '{field}': {pipeline_name} takes {_kinds_text(kinds)} "
                                 f"(default {default!r}), got {brief(value)}")
+        extra = self.card.params.get("call_kwargs", {})
+        if capability is Capability.EDIT:
+            extra = extra | self.card.params.get("edit_call_kwargs", {})
+        ignored = _ignored_guidance(pipeline, self._guidance_arg(), extra)
+        if self.card.defaults.guidance is not None and ignored:
+            raise CardError(f"{self.card.path}: field 'defaults.guidance' ({self.card.defaults.guidance:g}): "
+                            f"{pipeline_name} would run without it: {ignored}")
 
     def _pipeline(self, capability: Capability):
         return self.loaded[f"pipeline:{checkpoint_for(self.card, capability)}"]
@@ -163,10 +170,14 @@ class PairAdapter(LocalAdapter):
         """Call ``pipeline``: the card's ``call_kwargs`` and the call's ``extra`` first, then every option the
         user (or the card's defaults) set, so an explicit guidance or size always wins."""
         accepted = inspect.signature(pipeline.__call__).parameters
-        guidance_arg = self.card.params.get("guidance_arg", "guidance_scale")  # Qwen-Image: true_cfg_scale
+        guidance_arg = self._guidance_arg()
         wanted = {"num_inference_steps": options.steps, guidance_arg: options.guidance,
                   "width": options.width, "height": options.height}
         kwargs = self.card.params.get("call_kwargs", {}) | extra
+        ignored = _ignored_guidance(pipeline, guidance_arg, kwargs)
+        if options.guidance is not None and guidance_arg in accepted and ignored:
+            raise OptionError("guidance", f"guidance {options.guidance:g} is not allowed for {self.name}: "
+                                          f"{type(pipeline).__name__} would run without it: {ignored}")
         kwargs |= {k: v for k, v in wanted.items() if v is not None and k in accepted}
         if "max_area" in accepted and options.width and options.height:
             # FLUX.1 Kontext rescales every width x height to max_area (default 1024 x 1024) with only a logged
@@ -175,6 +186,11 @@ class PairAdapter(LocalAdapter):
         self._check_size(pipeline, kwargs.get("width"), kwargs.get("height"))
         self._check_steps(pipeline, kwargs.get("num_inference_steps"))
         return pipeline(prompt=prompt, generator=self.generator(options.seed), **kwargs).images[0]
+
+    def _guidance_arg(self) -> str:
+        """The pipeline argument the card's guidance goes to: ``params.guidance_arg`` (Qwen-Image:
+        ``true_cfg_scale``), else ``guidance_scale``."""
+        return self.card.params.get("guidance_arg", "guidance_scale")
 
     def _check_size(self, pipeline, width: int | None, height: int | None) -> None:
         """Refuse a size ``pipeline`` would round down with only a logged warning: FLUX.1 Kontext, Qwen-Image
@@ -225,6 +241,37 @@ class PairAdapter(LocalAdapter):
             part.close()
         self.parts.clear()
         super().close()
+
+
+def _ignored_guidance(pipeline, guidance_arg: str, kwargs: dict) -> str | None:
+    """Why ``pipeline`` would run without the guidance sent as ``guidance_arg`` with the other arguments
+    ``kwargs``, or None. diffusers 0.42's FLUX and Qwen-Image pipelines (``pipeline_flux*.py``,
+    ``pipeline_qwenimage*.py``) use ``guidance_scale`` only when their transformer's config has
+    ``guidance_embeds: true`` (FLUX drops it silently, Qwen-Image logs a warning), and ``true_cfg_scale`` only
+    with a negative prompt (``do_true_cfg = true_cfg_scale > 1 and has_neg_prompt``; a logged warning).
+
+    Returns:
+        ``"... guidance_embeds ...; expected ..."`` naming the transformer's config file where the pipeline
+        records one (``config._name_or_path``), or ``"... negative prompt; expected params.call_kwargs.negative_prompt
+        ..."``."""
+    accepted = inspect.signature(pipeline.__call__).parameters
+    if guidance_arg not in accepted:
+        return None
+    config = getattr(getattr(pipeline, "transformer", None), "config", None)
+    if guidance_arg == "guidance_scale" and getattr(config, "guidance_embeds", None) is False:
+        source = getattr(config, "_name_or_path", None)
+        where = f"{source}/config.json" if source else "its transformer's config.json"
+        alternative = (" and params.call_kwargs.negative_prompt (Qwen-Image's model card: \" \")"
+                       if "negative_prompt" in accepted else "")
+        instead = (f"; expected params.guidance_arg: true_cfg_scale{alternative}, the classifier-free guidance "
+                   "it runs" if "true_cfg_scale" in accepted else "; expected a guidance-distilled checkpoint")
+        return (f"it reads guidance_scale only from a guidance-distilled transformer, and {where} has "
+                f"guidance_embeds false{instead}")
+    if guidance_arg == "true_cfg_scale" and "negative_prompt" in accepted \
+            and kwargs.get("negative_prompt") is None and kwargs.get("negative_prompt_embeds") is None:
+        return ("it runs true_cfg_scale's classifier-free guidance only with a negative prompt; expected "
+                "params.call_kwargs.negative_prompt (Qwen-Image's model card: \" \")")
+    return None
 
 
 def kontext_size(image: Image.Image) -> tuple[int, int]:

@@ -127,6 +127,14 @@ def real_format_build(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def janus_and_qwen(tmp_path_factory, real_format_build) -> dict[str, Path]:
+    """Card name -> its real-format folder (tests/real_format.py), for Janus-Pro-1B and Qwen2.5-VL-7B-Instruct."""
+    root = tmp_path_factory.mktemp("janus_and_qwen")
+    return {"janus-pro-1b": real_format_build("build_janus_pro", root / "Janus-Pro-1B"),
+            "qwen2.5-vl-7b": real_format_build("build_qwen2_5_vl", root / "Qwen2.5-VL-7B-Instruct")}
+
+
+@pytest.fixture(scope="module")
 def kontext_built(tmp_path_factory, real_format_build) -> Path:
     """The real-format FLUX.1 Kontext [dev] folder (tests/real_format.py), for a test module to read."""
     return real_format_build("build_flux_kontext", tmp_path_factory.mktemp("kontext") / "FLUX.1-Kontext-dev")

@@ -1,0 +1,66 @@
+"""A tokenizer lacking a special token its chat template writes is refused at load, naming the token.
+
+The real chat templates write turn and image markers as special tokens: transformers' Janus conversion script's
+template writes ``<|User|>`` and ``<|Assistant|>`` (ids 100588 and 100589 of Janus-Pro's tokenizer), Qwen2.5-VL's
+writes ``<|im_start|>``, ``<|im_end|>`` and ``<|vision_start|><|image_pad|><|vision_end|>`` (ids 151644, 151645,
+151652, 151655, 151653). A tokenizer without one (a tokenizer.json copied from another model) read the marker as
+plain text, several byte tokens, and every prompt ran in a format the model was never trained on, without a word.
+The expected count of tokens is the tokenizer's own (``encode``), not the project's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+
+from realunify_arena.adapters import ModelUnavailable, build_adapter
+from realunify_arena.cards import load_cards
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import real_format  # noqa: E402  (tests/real_format.py)
+
+CARDS = load_cards()
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def sound(one_torch_thread, janus_and_qwen) -> dict[str, Path]:
+    return janus_and_qwen
+
+
+def without(sound: Path, tmp_path: Path, token: str) -> Path:
+    """A copy of ``sound`` whose tokenizer.json lacks ``token`` (neither an added token nor in the vocabulary)."""
+    def drop(content: dict) -> None:
+        content["added_tokens"] = [t for t in content["added_tokens"] if t["content"] != token]
+        content["model"]["vocab"].pop(token, None)
+
+    return real_format.edited_copy(sound, tmp_path, "tokenizer.json", drop)
+
+
+def pointed(name: str, folder: Path):
+    card = CARDS[name]
+    caps = [cap for cap in card.capabilities if cap.value == "understand"]
+    return dataclasses.replace(card, dtype="float32", capabilities=frozenset(caps), parts={},
+                               checkpoints={cap.value: str(folder) for cap in caps})
+
+
+@pytest.mark.parametrize(("name", "token"), [("janus-pro-1b", "<|User|>"), ("janus-pro-1b", "<|Assistant|>"),
+                                             ("qwen2.5-vl-7b", "<|vision_start|>"),
+                                             ("qwen2.5-vl-7b", "<|im_start|>")])
+def test_a_tokenizer_without_a_token_its_chat_template_writes_is_refused(sound, tmp_path, name, token):
+    folder = without(sound[name], tmp_path, token)
+    with pytest.raises(ModelUnavailable) as refused:
+        build_adapter(pointed(name, folder))
+    said = str(refused.value)
+    assert said.startswith(f"{name}: {folder / 'chat_template.jinja'}: the chat template writes {token!r}")
+    assert str(folder / "tokenizer.json") in said and "expected" in said
+
+
+@pytest.mark.parametrize("name", ["janus-pro-1b", "qwen2.5-vl-7b"])
+def test_the_real_tokenizers_hold_every_token_their_templates_write(sound, name):
+    adapter = build_adapter(pointed(name, sound[name]))
+    adapter.close()
