@@ -1800,10 +1800,11 @@ class Store:
             columns = [c for c in row if c != "voted"]
             db.execute(f"insert into battles ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
                        " on conflict (id) do nothing", tuple(row[c] for c in columns))
-            for c in "ab":  # a side shown after this store's copy was taken
+            for c in "ab":  # a side shown after this store's copy was taken; its run is the one shown there,
+                # also where a stored battle named its run before showing it (``Arena.new_battle``'s ``runs``)
                 db.execute(f"update battles set run_{c} = ?, delivered_{c}_at = ? where id = ?"
-                           f" and run_{c} is null and delivered_{c}_at is null", (row[f"run_{c}"],
-                                                                                  row[f"delivered_{c}_at"], row["id"]))
+                           f" and delivered_{c}_at is null and (run_{c} is null or ? is not null)",
+                           (row[f"run_{c}"], row[f"delivered_{c}_at"], row["id"], row[f"delivered_{c}_at"]))
             db.execute("update battles set flagged = coalesce(flagged, ?) where id = ?", (row["flagged"], row["id"]))
             stored = _dicts(db.execute("select voter, choice from votes where battle_id = ?", (row["id"],)))
             if vote is None:

@@ -1136,3 +1136,42 @@ def _missing(ours: Store, theirs: Store, rows_missing) -> dict[str, int]:
     for store in (ours, theirs):
         snapshot(store, store.path.parent / SNAPSHOT)
     return rows_missing(ours.path.parent / SNAPSHOT, theirs.path.parent / SNAPSHOT)
+
+
+def test_a_stored_battle_copied_between_its_two_deliveries_gets_the_second_side_shown_when_merged(tmp_path):
+    """A stored battle names both runs up front (``Arena.new_battle``'s ``runs``) and shows them one after the
+    other: a replica's push taken between the two deliveries gave the other replica the battle with side B's run
+    named and not shown. Merging the voted battle later added the vote but never filled side B's delivery (it filled
+    only a side with no run named): the store held a vote on a side 'never shown', ``rows_missing`` found the
+    battle new at every comparison, and a merge of that store anywhere refused the battle, its vote lost. Expected
+    by hand: the battle as it was voted, both sides shown with their runs."""
+    from realunify_arena.evaluation import merge
+    from realunify_arena.store import rows_missing
+
+    ours = Store.open(tmp_path / "ours" / "arena.db")
+    uid = "UEG_1_world_knowledge"
+    runs = {side: pinned_run_of(ours, uid, system) for side, system in (("A", "m1:direct"), ("B", "m2:direct"))}
+    arena = Arena(ours, max_votes=10_000)
+    battle = arena.new_battle("s1", "hf:alice", uid, "bundled", "m1:direct", "m2:direct", "model_vs_model", runs=runs)
+    arena.deliver(battle, "s1", "A", runs["A"])
+    theirs = copy_of(ours, tmp_path / "theirs" / "arena.db")  # the push landed between the two deliveries
+    arena.deliver(battle, "s1", "B", runs["B"])
+    arena.vote(battle, "s1", "hf:alice", "A")
+    merge(ours, theirs)
+    shown = ("run_a", "run_b", "delivered_a_at", "delivered_b_at", "voted")
+    assert {c: theirs.battle(battle)[c] for c in shown} == {c: ours.battle(battle)[c] for c in shown}
+    assert _missing(ours, theirs, rows_missing) == {}
+    third = Store.open(tmp_path / "third" / "arena.db")
+    done = merge(theirs, third)
+    assert (done.battles, done.votes, done.battles_refused) == (1, 1, 0)
+    assert acknowledged(third) == acknowledged(ours)
+    for store in (ours, theirs, third):
+        store.close()
+
+
+def pinned_run_of(store: Store, uid: str, system: str) -> int:
+    """A pinned run of ``system`` on ``uid`` in ``store`` (an image): its id."""
+    model, mode = astuple(System.parse(system))
+    trace = Trace(uid, model, mode, {"seed": 1}, steps=[Step(StepRole.GENERATED_IMAGE, "p",
+                                                             image=Image.new("L", (3, 3), 1))])
+    return store.save_trace(trace, "bundled", pin=True)
