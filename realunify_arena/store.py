@@ -1085,13 +1085,7 @@ class Store:
         rows = self.query("select trace from runs where id = ?", (run_id,))
         if not rows:
             raise NotFound(f"run {run_id} is not in {self.path}")
-        trace, secrets = Trace.from_dict(json.loads(rows[0]["trace"])), secret_values()
-        for step in trace.steps:
-            step.prompt = redact(step.prompt, secrets)
-            step.text = redact(step.text, secrets)  # None (an image step) stays None
-        trace.error = redact(trace.error, secrets)
-        trace.notes = [redact(note, secrets) for note in trace.notes]
-        return trace
+        return _loaded_trace(rows[0]["trace"])
 
     def run(self, run_id: int) -> dict:
         """One run's indexed columns (id, dataset, instance_uid, track, task_type, model, mode, status ...).
@@ -2158,9 +2152,22 @@ _NEW_ROWS = {
 }
 
 
-def _run_output(trace: str) -> str:
-    """``Trace.output`` of a stored trace (JSON), as JSON: what ``evaluation.merge`` compares under one key."""
-    return json.dumps(Trace.from_dict(json.loads(trace)).output())
+def _loaded_trace(stored: str, secrets: list[str] | None = None) -> Trace:
+    """A ``runs.trace`` value (JSON) as ``Store.load_trace`` returns it: its texts with secrets masked (``secrets``:
+    ``redaction.secret_values()`` when None)."""
+    trace, secrets = Trace.from_dict(json.loads(stored)), secret_values() if secrets is None else secrets
+    for step in trace.steps:
+        step.prompt = redact(step.prompt, secrets)
+        step.text = redact(step.text, secrets)  # None (an image step) stays None
+    trace.error = redact(trace.error, secrets)
+    trace.notes = [redact(note, secrets) for note in trace.notes]
+    return trace
+
+
+def _run_output(trace: str, secrets: list[str]) -> str:
+    """``Trace.output`` of a stored trace (JSON) as ``Store.load_trace`` returns it (secrets masked), as JSON: what
+    ``evaluation.merge`` compares under one key."""
+    return json.dumps(_loaded_trace(trace, secrets).output())
 
 
 def rows_missing(path: Path, other: Path) -> dict[str, int]:
@@ -2178,7 +2185,8 @@ def rows_missing(path: Path, other: Path) -> dict[str, int]:
     """
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     try:
-        conn.create_function("run_output", 1, _run_output, deterministic=True)
+        secrets = secret_values()
+        conn.create_function("run_output", 1, lambda trace: _run_output(trace, secrets), deterministic=True)
         conn.execute("attach database ? as other", (f"{other.resolve().as_uri()}?mode=ro&immutable=1",))
         missing = {}
         for kind, count in _NEW_ROWS.items():

@@ -1175,3 +1175,25 @@ def pinned_run_of(store: Store, uid: str, system: str) -> int:
     trace = Trace(uid, model, mode, {"seed": 1}, steps=[Step(StepRole.GENERATED_IMAGE, "p",
                                                              image=Image.new("L", (3, 3), 1))])
     return store.save_trace(trace, "bundled", pin=True)
+
+
+def test_rows_missing_compares_runs_as_merge_sees_them_with_secrets_masked(tmp_path):
+    """``merge`` compares two runs of one key as ``load_trace`` returns them, each text with secrets and key shapes
+    masked; ``rows_missing`` compared the stored text. A reply that echoed another key on each replica is one
+    output to the merge (its judgments are copied) but two to ``rows_missing``: it said nothing was new, so the
+    judgment was never pushed and was lost at the next restart. Expected by hand: 1 judgment; checked against a
+    real merge."""
+    from realunify_arena.evaluation import merge
+    from realunify_arena.store import rows_missing
+
+    ours = Store.open(tmp_path / "ours" / "arena.db")
+    theirs = Store.open(tmp_path / "theirs" / "arena.db")
+    run_id = {store: store.save_trace(Trace("GEU_1_mental_tracking", "m1", "direct", {"seed": 1}, steps=[
+        Step(StepRole.ANSWER, "p", text=f"B, as {key} says")]), "bundled")
+        for store, key in ((ours, "sk-proj-" + "a1" * 16), (theirs, "sk-proj-" + "b2" * 16))}
+    ours.save_judgment(run_id[ours], "judge-x", {"kind": "mcq", "score": 1, "details": {}, "errors": 0})
+    assert _missing(ours, theirs, rows_missing) == {"judgments": 1}
+    assert (merge(ours, theirs).judgments, merge(ours, theirs).judgments) == (1, 0)
+    assert _missing(ours, theirs, rows_missing) == {}
+    for store in (ours, theirs):
+        store.close()
