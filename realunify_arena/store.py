@@ -2144,8 +2144,10 @@ _NEW_ROWS = {
     "votes": "select count(*) from main.votes v join main.battles b on b.id = v.battle_id where not exists (select 1"
              " from other.votes ov where ov.battle_id = v.battle_id) and not exists (select 1 from other.battles ob"
              f" where ob.id = b.id and not ({_SAME_BATTLE}))",
+    # the first source noted is kept; merge notes the sources of the datasets main holds runs of
     "dataset sources": "select count(*) from main.meta m where m.key like 'dataset_source:%' and not exists (select 1"
-                       " from other.meta om where om.key = m.key)",  # the first source noted is kept
+                       " from other.meta om where om.key = m.key) and exists (select 1 from main.runs r where"
+                       " 'dataset_source:' || r.dataset = m.key)",
     "run starts": "select count(*) from (select voter, created_at, row_number() over (partition by voter, created_at)"
                   " from main.run_starts except select voter, created_at, row_number() over (partition by voter,"
                   " created_at) from other.run_starts)",  # as many as the most either holds

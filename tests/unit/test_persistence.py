@@ -1197,3 +1197,27 @@ def test_rows_missing_compares_runs_as_merge_sees_them_with_secrets_masked(tmp_p
     assert _missing(ours, theirs, rows_missing) == {}
     for store in (ours, theirs):
         store.close()
+
+
+def test_rows_missing_counts_a_dataset_source_only_where_merge_copies_it(tmp_path):
+    """``merge`` notes where a dataset came from for the datasets the source holds runs of; ``rows_missing`` counted
+    every source noted (``eval`` notes it before any run: a rank dealt no instance holds the note and no run), so
+    a store whose only news was such a note was found to hold something new at every comparison, which no merge
+    ever added. Expected by hand: the source of the dataset with a run counts, the other not; checked against a
+    real merge."""
+    from realunify_arena.evaluation import merge
+    from realunify_arena.store import rows_missing
+
+    ours = Store.open(tmp_path / "ours" / "arena.db")
+    theirs = Store.open(tmp_path / "theirs" / "arena.db")
+    ours.remember_dataset_source("dealt-nothing", "/data/official")
+    assert _missing(ours, theirs, rows_missing) == {}
+    ours.remember_dataset_source("bundled", "bundled")
+    ours.save_trace(Trace("GEU_1_mental_tracking", "m1", "direct", {"seed": 1}, steps=[
+        Step(StepRole.ANSWER, "p", text="B")]), "bundled")
+    assert _missing(ours, theirs, rows_missing) == {"runs": 1, "dataset sources": 1}
+    merge(ours, theirs)
+    assert (theirs.dataset_source("bundled"), theirs.dataset_source("dealt-nothing")) == ("bundled", None)
+    assert _missing(ours, theirs, rows_missing) == {}
+    for store in (ours, theirs):
+        store.close()
