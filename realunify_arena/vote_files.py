@@ -347,7 +347,9 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
     try:
         missing = [name for name in ("track", "kind", "system_a", "system_b")
                    if reader.fieldnames is not None and name not in reader.fieldnames]
-        if missing and {"model_a", "model_b"} & set(reader.fieldnames or ()):  # a table of FastChat battles
+        columns = set(reader.fieldnames or ())
+        # a table of FastChat battles; an export's CSV carries model_a and model_b too, beside system_a and system_b
+        if missing and {"model_a", "model_b"} & columns and not {"system_a", "system_b"} & columns:
             raise VotesFileError(f"{path} line 1: a CSV of FastChat battles (columns model_a, model_b) is not read; "
                                  "write them as FastChat does, a JSON array or one battle object a line (pandas: "
                                  "to_json(orient='records', lines=True)); a CSV as `export votes` writes it has the "
