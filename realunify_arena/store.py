@@ -1085,13 +1085,7 @@ class Store:
         rows = self.query("select trace from runs where id = ?", (run_id,))
         if not rows:
             raise NotFound(f"run {run_id} is not in {self.path}")
-        trace, secrets = Trace.from_dict(json.loads(rows[0]["trace"])), secret_values()
-        for step in trace.steps:
-            step.prompt = redact(step.prompt, secrets)
-            step.text = redact(step.text, secrets)  # None (an image step) stays None
-        trace.error = redact(trace.error, secrets)
-        trace.notes = [redact(note, secrets) for note in trace.notes]
-        return trace
+        return _loaded_trace(rows[0]["trace"])
 
     def run(self, run_id: int) -> dict:
         """One run's indexed columns (id, dataset, instance_uid, track, task_type, model, mode, status ...).
@@ -1800,10 +1794,11 @@ class Store:
             columns = [c for c in row if c != "voted"]
             db.execute(f"insert into battles ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
                        " on conflict (id) do nothing", tuple(row[c] for c in columns))
-            for c in "ab":  # a side shown after this store's copy was taken
+            for c in "ab":  # a side shown after this store's copy was taken; its run is the one shown there,
+                # also where a stored battle named its run before showing it (``Arena.new_battle``'s ``runs``)
                 db.execute(f"update battles set run_{c} = ?, delivered_{c}_at = ? where id = ?"
-                           f" and run_{c} is null and delivered_{c}_at is null", (row[f"run_{c}"],
-                                                                                  row[f"delivered_{c}_at"], row["id"]))
+                           f" and delivered_{c}_at is null and (run_{c} is null or ? is not null)",
+                           (row[f"run_{c}"], row[f"delivered_{c}_at"], row["id"], row[f"delivered_{c}_at"]))
             db.execute("update battles set flagged = coalesce(flagged, ?) where id = ?", (row["flagged"], row["id"]))
             stored = _dicts(db.execute("select voter, choice from votes where battle_id = ?", (row["id"],)))
             if vote is None:
@@ -2149,17 +2144,32 @@ _NEW_ROWS = {
     "votes": "select count(*) from main.votes v join main.battles b on b.id = v.battle_id where not exists (select 1"
              " from other.votes ov where ov.battle_id = v.battle_id) and not exists (select 1 from other.battles ob"
              f" where ob.id = b.id and not ({_SAME_BATTLE}))",
+    # the first source noted is kept; merge notes the sources of the datasets main holds runs of
     "dataset sources": "select count(*) from main.meta m where m.key like 'dataset_source:%' and not exists (select 1"
-                       " from other.meta om where om.key = m.key)",  # the first source noted is kept
+                       " from other.meta om where om.key = m.key) and exists (select 1 from main.runs r where"
+                       " 'dataset_source:' || r.dataset = m.key)",
     "run starts": "select count(*) from (select voter, created_at, row_number() over (partition by voter, created_at)"
                   " from main.run_starts except select voter, created_at, row_number() over (partition by voter,"
                   " created_at) from other.run_starts)",  # as many as the most either holds
 }
 
 
-def _run_output(trace: str) -> str:
-    """``Trace.output`` of a stored trace (JSON), as JSON: what ``evaluation.merge`` compares under one key."""
-    return json.dumps(Trace.from_dict(json.loads(trace)).output())
+def _loaded_trace(stored: str, secrets: list[str] | None = None) -> Trace:
+    """A ``runs.trace`` value (JSON) as ``Store.load_trace`` returns it: its texts with secrets masked (``secrets``:
+    ``redaction.secret_values()`` when None)."""
+    trace, secrets = Trace.from_dict(json.loads(stored)), secret_values() if secrets is None else secrets
+    for step in trace.steps:
+        step.prompt = redact(step.prompt, secrets)
+        step.text = redact(step.text, secrets)  # None (an image step) stays None
+    trace.error = redact(trace.error, secrets)
+    trace.notes = [redact(note, secrets) for note in trace.notes]
+    return trace
+
+
+def _run_output(trace: str, secrets: list[str]) -> str:
+    """``Trace.output`` of a stored trace (JSON) as ``Store.load_trace`` returns it (secrets masked), as JSON: what
+    ``evaluation.merge`` compares under one key."""
+    return json.dumps(_loaded_trace(trace, secrets).output())
 
 
 def rows_missing(path: Path, other: Path) -> dict[str, int]:
@@ -2177,7 +2187,8 @@ def rows_missing(path: Path, other: Path) -> dict[str, int]:
     """
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     try:
-        conn.create_function("run_output", 1, _run_output, deterministic=True)
+        secrets = secret_values()
+        conn.create_function("run_output", 1, lambda trace: _run_output(trace, secrets), deterministic=True)
         conn.execute("attach database ? as other", (f"{other.resolve().as_uri()}?mode=ro&immutable=1",))
         missing = {}
         for kind, count in _NEW_ROWS.items():

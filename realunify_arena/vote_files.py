@@ -27,7 +27,7 @@ from pathlib import Path
 from realunify_arena.arena import KINDS, WINNER, pair_problem
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief, json_kind
-from realunify_arena.json_layout import pandas_columns, streamed_layout, whole_layout
+from realunify_arena.json_layout import pandas_columns, streamed_layout, whole_layout, wrapped_list, wrapped_said
 from realunify_arena.json_stream import StreamError, array_items, kept
 from realunify_arena.sizes import size_text
 from realunify_arena.text_files import (MAX_DATA_FILE_ENV, LongLine, data_file_limit, decoded_line, json_lines,
@@ -216,11 +216,13 @@ def _lines(path: Path, text: str) -> list[tuple[str, object]]:
         if line.strip():
             where = f"{path} line {number}"
             try:
-                records.append((f"line {number}", _json(line, lambda e: where, where, "one vote object per line")))
+                record = _json(line, lambda e: where, where, "one vote object per line")
             except VotesFileError:
                 if not records:
                     _not_one_a_line(path, text)
                 raise
+            _wrapped_battles(where, record)
+            records.append((f"line {number}", record))
     if len(records) == 1 and pandas_columns(records[0][1]):
         _not_one_a_line(path, text)
     return records
@@ -274,6 +276,7 @@ def _streamed_lines(path: Path, limit: int) -> Iterator[tuple[str, object]]:
             count += 1
             if count == 1:
                 columns = pandas_columns(record)
+            _wrapped_battles(where, record)  # before its fields are cut to those a vote reads
             yield f"line {number}", kept(record, _FIELDS)
     if count == 1 and columns:
         _not_one_a_line(path)
@@ -347,7 +350,9 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
     try:
         missing = [name for name in ("track", "kind", "system_a", "system_b")
                    if reader.fieldnames is not None and name not in reader.fieldnames]
-        if missing and {"model_a", "model_b"} & set(reader.fieldnames or ()):  # a table of FastChat battles
+        columns = set(reader.fieldnames or ())
+        # a table of FastChat battles; an export's CSV carries model_a and model_b too, beside system_a and system_b
+        if missing and {"model_a", "model_b"} & columns and not {"system_a", "system_b"} & columns:
             raise VotesFileError(f"{path} line 1: a CSV of FastChat battles (columns model_a, model_b) is not read; "
                                  "write them as FastChat does, a JSON array or one battle object a line (pandas: "
                                  "to_json(orient='records', lines=True)); a CSV as `export votes` writes it has the "
@@ -387,6 +392,16 @@ def _sideless(record: dict) -> str:
                 "model_a, model_b and winner), which is read here")
     return ("no model_a or model_b (a FastChat battle) and no system_a or system_b (a vote `export votes` writes); "
             f"expected {EXPECTED}")
+
+
+def _wrapped_battles(where: str, record: object) -> None:
+    """Raise ``VotesFileError`` where ``record`` (a line's whole object) names no side of a vote and holds the
+    battles one level down (``json_layout.wrapped_list``: ``{"battles": [{...}, ...]}`` written on one line), as
+    the layout diagnosis says it of such an object written over several lines."""
+    wrapped = wrapped_list(record) if isinstance(record, dict) and not _SIDES & record.keys() else None
+    if wrapped is not None:
+        raise VotesFileError(f"{where}: {wrapped_said(*wrapped)} (the battles, one level down); expected a JSON "
+                             "array of battle objects ([{...}, {...}]) or one vote object per line (JSON Lines)")
 
 
 def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | str:

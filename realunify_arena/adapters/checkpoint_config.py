@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 from realunify_arena.redaction import shortened
+from realunify_arena.shown import json_kind
 
 __all__ = ["dtype_problem", "generation_config_problem", "library_refusal", "one_of", "sub_config_problem",
            "token_ids_problem", "tokenizer_ids"]
@@ -45,16 +46,12 @@ def sub_config_problem(config: Path, content: dict, sub_configs: Mapping[str, Co
             return (f"{config}: field '{field}': missing; expected the {one_of(types)} configuration (a JSON "
                     "object; without it transformers builds its full-size default)")
         if not isinstance(value, dict):
-            return (f"{config}: field '{field}': a JSON {_json_kind(value)}; expected the {one_of(types)} "
+            return (f"{config}: field '{field}': {json_kind(value)}; expected the {one_of(types)} "
                     "configuration (a JSON object)")
         kind = value.get("model_type")
         if kind is not None and kind not in types:
             return f"{config}: field '{field}.model_type' is {kind!r}; expected {one_of(types)}"
     return None
-
-
-def _json_kind(value: object) -> str:
-    return {str: "string", int: "number", float: "number", bool: "boolean", list: "array"}.get(type(value), "value")
 
 
 def _vocab_size(config: Path, content: dict) -> tuple[int | None, str]:
@@ -179,7 +176,7 @@ def generation_config_problem(path: Path, content: dict) -> str | None:
 
     extra = content.get("generation_kwargs")
     if extra is not None and not isinstance(extra, dict):
-        return (f"{path}: field 'generation_kwargs' is a JSON {_json_kind(extra)}; expected a JSON object "
+        return (f"{path}: field 'generation_kwargs' is {json_kind(extra)}; expected a JSON object "
                 "(e.g. {\"boi_token_id\": 100016})")
     try:
         GenerationConfig.from_dict(dict(content))

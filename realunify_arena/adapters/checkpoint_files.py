@@ -24,6 +24,7 @@ from realunify_arena.adapters.torch_bin import torch_bin_problem
 from realunify_arena.adapters.checkpoint_config import (dtype_problem, generation_config_problem, library_refusal,
                                                         one_of, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
+from realunify_arena.shown import json_kind
 
 __all__ = ["chat_templates", "check_checkpoint", "model_weights_problem", "weights_entry"]
 
@@ -143,7 +144,7 @@ def _jsons_problem(folder: Path) -> str | None:
             if problem:
                 return problem
             if not isinstance(content, dict):
-                return f"{path}: a JSON {type(content).__name__}; expected a JSON object"
+                return f"{path}: {json_kind(content)}; expected a JSON object"
     return None
 
 
@@ -473,7 +474,7 @@ def _templates_problem(folder: Path) -> str | None:
         if isinstance(template, UnicodeDecodeError):
             return f"{where}: not UTF-8 (byte {template.start}); expected a Jinja chat template"
         if not isinstance(template, str):
-            return f"{where}: a JSON {type(template).__name__}; expected a Jinja chat template (a string)"
+            return f"{where}: {json_kind(template)}; expected a Jinja chat template (a string)"
         try:
             _compile_jinja_template(template)
         except jinja2.TemplateSyntaxError as exc:
@@ -490,7 +491,7 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
     if problem:
         return problem
     if not isinstance(content, dict):
-        return f"{index}: a JSON {type(content).__name__}; expected a JSON object"
+        return f"{index}: {json_kind(content)}; expected a JSON object"
     pipeline = content.get("_class_name")
     if not (isinstance(pipeline, str) and _library_has("diffusers", pipeline)):
         said = "missing" if pipeline is None else f"is {pipeline!r}"

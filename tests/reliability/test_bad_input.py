@@ -85,22 +85,33 @@ class TestOfficialLoader:
     @BOUNDED
     @given(data=JSON_VALUE)
     @example(data={"": {}})  # drawn once (verify27a): an object of objects is read as pandas' columns, and said so
+    @example(data={"model": "m", "results": [{}]})  # a runner's run object, the entries one level down (hunt28b)
+    @example(data=None)
     def test_any_json_document_loads_or_is_reported(self, tmp_path_factory, data):
         root = tmp_path_factory.mktemp("any")
         (root / "UEG_direct.json").write_text(json.dumps(data), encoding="utf-8")
         dataset = load(root)
         assert_problems_are_specific(dataset, {"UEG_direct.json"})
         if not isinstance(data, list):
-            expected = f"expected a JSON list of entries, got {type(data).__name__}"
+            # each value named as JSON names it (RFC 8259's kinds), not by Python's type
+            kind = {type(None): "null", str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+                    dict: "an object"}[type(data)]
+            expected = f"expected a JSON list of entries, got {kind}"
             if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
                 # pandas' DataFrame.to_json() default layout (an object of columns, each of row -> value) is named
                 expected = f"{COLUMNS}; {expected}"
+            lists = [(k, v) for k, v in data.items() if isinstance(v, list)] if isinstance(data, dict) else []
+            if len(lists) == 1 and lists[0][1] and all(isinstance(x, dict) for x in lists[0][1]):
+                # the entries one level down, under one key: that is said, with what the official scripts read
+                expected = (f"a JSON object whose {lists[0][0]!r} holds a list of {len(lists[0][1])} objects; "
+                            "expected the file to be that list itself, as the official scripts read it")
             assert [p.message for p in dataset.problems] == [expected]
         elif data:
             assert dataset.instances or dataset.problems
 
     @BOUNDED
     @given(raw=st.binary(max_size=300) | st.text(max_size=100).map(lambda s: s.encode("utf-16")))
+    @example(raw=b"\x1f\x8b")  # drawn once (verify28a): gzip's signature, and bytes that are no UTF-8
     def test_arbitrary_bytes_are_reported_as_not_json(self, tmp_path_factory, raw):
         root = tmp_path_factory.mktemp("bytes")
         (root / "GEU_step.json").write_bytes(raw)
@@ -108,9 +119,15 @@ class TestOfficialLoader:
         assert_problems_are_specific(dataset, {"GEU_step.json"})
         try:  # UTF-8, or UTF-16/32 as Windows PowerShell writes: told apart as json.loads tells them apart
             parsed = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
             assert dataset.problems and not dataset.instances
-            assert any(p.message.startswith(("not UTF-", "invalid JSON at line", "is empty")) for p in dataset.problems)
+            said = ("not UTF-", "invalid JSON at line", "is empty")
+            if isinstance(e, UnicodeDecodeError):  # bytes that start with a format's own signature are named by it
+                said += tuple(kind for magic, kind in ((b"PAR1", "a Parquet file"), (b"\x1f\x8b", "a gzip-compressed"),
+                                                       (b"PK\x03\x04", "a ZIP archive"),
+                                                       (b"SQLite format 3\x00", "a SQLite database"))
+                              if raw.startswith(magic))
+            assert any(p.message.startswith(said) for p in dataset.problems), dataset.problems
         else:
             assert isinstance(parsed, list) or dataset.problems
 

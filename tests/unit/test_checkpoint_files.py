@@ -555,7 +555,7 @@ def test_a_config_with_torch_dtype_as_older_checkpoints_name_it_loads(sound, tmp
 
 @pytest.mark.parametrize(("edit", "said"), [
     (lambda c: c.update(generation_kwargs="boi_token_id=100016"),
-     "field 'generation_kwargs' is a JSON string; expected a JSON object"),
+     "field 'generation_kwargs' is a string; expected a JSON object"),
     (lambda c: c.update(max_new_tokens=-1), "`max_new_tokens` must be greater than 0, but is -1."),
 ], ids=["generation_kwargs-a-string", "max_new_tokens-negative"])
 def test_a_generation_config_transformers_cannot_use_is_named_before_loading(sound, tmp_path, edit, said):
@@ -662,3 +662,30 @@ def test_a_key_quoted_in_a_checkpoint_refusal_is_masked_before_the_cut(sound, tm
     _edit_nested(folder / file, edit)
     message = _load("janus-pro-1b" if sound_key == "janus" else "omnigen", folder)
     assert f"{folder / file}: " in message and "***" in message and not _leaks(message, _SECRET), message
+
+
+@pytest.mark.parametrize(("name", "content", "said"), [
+    ("config.json", None, "null"),
+    ("config.json", "janus", "a string"),
+    ("preprocessor_config.json", 7, "an integer"),
+], ids=["config-null", "config-a-string", "preprocessor-an-integer"])
+def test_a_config_file_that_is_no_object_is_named_by_its_json_kind(sound, tmp_path, name, content, said):
+    """A configuration file that is no JSON object was named by Python's type ("a JSON NoneType", "a JSON str"),
+    where the other readers name a value as JSON names it (``shown.json_kind``)."""
+    folder = _copy(sound["janus"], tmp_path)
+    (folder / name).write_text(json.dumps(content))
+    message = _load("janus-pro-1b", folder)
+    assert f"{folder / name}: {said}; expected a JSON object" in message, message
+
+
+def test_a_named_chat_template_without_its_template_is_named_by_its_json_kind(sound, tmp_path):
+    """tokenizer_config.json's chat_template may be a list of {name, template}; an entry without its template was
+    "a JSON NoneType"."""
+    folder = _copy(sound["janus"], tmp_path)
+    template = (folder / "chat_template.jinja").read_text()
+    (folder / "chat_template.jinja").unlink()
+    _edit_json(folder / "tokenizer_config.json", chat_template=[{"name": "default", "template": template},
+                                                                 {"name": "tool_use"}])
+    message = _load("janus-pro-1b", folder)
+    assert message.endswith(f"{folder / 'tokenizer_config.json'} field 'chat_template' ('tool_use'): null; expected a "
+                            "Jinja chat template (a string)"), message

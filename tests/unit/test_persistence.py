@@ -1136,3 +1136,88 @@ def _missing(ours: Store, theirs: Store, rows_missing) -> dict[str, int]:
     for store in (ours, theirs):
         snapshot(store, store.path.parent / SNAPSHOT)
     return rows_missing(ours.path.parent / SNAPSHOT, theirs.path.parent / SNAPSHOT)
+
+
+def test_a_stored_battle_copied_between_its_two_deliveries_gets_the_second_side_shown_when_merged(tmp_path):
+    """A stored battle names both runs up front (``Arena.new_battle``'s ``runs``) and shows them one after the
+    other: a replica's push taken between the two deliveries gave the other replica the battle with side B's run
+    named and not shown. Merging the voted battle later added the vote but never filled side B's delivery (it filled
+    only a side with no run named): the store held a vote on a side 'never shown', ``rows_missing`` found the
+    battle new at every comparison, and a merge of that store anywhere refused the battle, its vote lost. Expected
+    by hand: the battle as it was voted, both sides shown with their runs."""
+    from realunify_arena.evaluation import merge
+    from realunify_arena.store import rows_missing
+
+    ours = Store.open(tmp_path / "ours" / "arena.db")
+    uid = "UEG_1_world_knowledge"
+    runs = {side: pinned_run_of(ours, uid, system) for side, system in (("A", "m1:direct"), ("B", "m2:direct"))}
+    arena = Arena(ours, max_votes=10_000)
+    battle = arena.new_battle("s1", "hf:alice", uid, "bundled", "m1:direct", "m2:direct", "model_vs_model", runs=runs)
+    arena.deliver(battle, "s1", "A", runs["A"])
+    theirs = copy_of(ours, tmp_path / "theirs" / "arena.db")  # the push landed between the two deliveries
+    arena.deliver(battle, "s1", "B", runs["B"])
+    arena.vote(battle, "s1", "hf:alice", "A")
+    merge(ours, theirs)
+    shown = ("run_a", "run_b", "delivered_a_at", "delivered_b_at", "voted")
+    assert {c: theirs.battle(battle)[c] for c in shown} == {c: ours.battle(battle)[c] for c in shown}
+    assert _missing(ours, theirs, rows_missing) == {}
+    third = Store.open(tmp_path / "third" / "arena.db")
+    done = merge(theirs, third)
+    assert (done.battles, done.votes, done.battles_refused) == (1, 1, 0)
+    assert acknowledged(third) == acknowledged(ours)
+    for store in (ours, theirs, third):
+        store.close()
+
+
+def pinned_run_of(store: Store, uid: str, system: str) -> int:
+    """A pinned run of ``system`` on ``uid`` in ``store`` (an image): its id."""
+    model, mode = astuple(System.parse(system))
+    trace = Trace(uid, model, mode, {"seed": 1}, steps=[Step(StepRole.GENERATED_IMAGE, "p",
+                                                             image=Image.new("L", (3, 3), 1))])
+    return store.save_trace(trace, "bundled", pin=True)
+
+
+def test_rows_missing_compares_runs_as_merge_sees_them_with_secrets_masked(tmp_path):
+    """``merge`` compares two runs of one key as ``load_trace`` returns them, each text with secrets and key shapes
+    masked; ``rows_missing`` compared the stored text. A reply that echoed another key on each replica is one
+    output to the merge (its judgments are copied) but two to ``rows_missing``: it said nothing was new, so the
+    judgment was never pushed and was lost at the next restart. Expected by hand: 1 judgment; checked against a
+    real merge."""
+    from realunify_arena.evaluation import merge
+    from realunify_arena.store import rows_missing
+
+    ours = Store.open(tmp_path / "ours" / "arena.db")
+    theirs = Store.open(tmp_path / "theirs" / "arena.db")
+    run_id = {store: store.save_trace(Trace("GEU_1_mental_tracking", "m1", "direct", {"seed": 1}, steps=[
+        Step(StepRole.ANSWER, "p", text=f"B, as {key} says")]), "bundled")
+        for store, key in ((ours, "sk-proj-" + "a1" * 16), (theirs, "sk-proj-" + "b2" * 16))}
+    ours.save_judgment(run_id[ours], "judge-x", {"kind": "mcq", "score": 1, "details": {}, "errors": 0})
+    assert _missing(ours, theirs, rows_missing) == {"judgments": 1}
+    assert (merge(ours, theirs).judgments, merge(ours, theirs).judgments) == (1, 0)
+    assert _missing(ours, theirs, rows_missing) == {}
+    for store in (ours, theirs):
+        store.close()
+
+
+def test_rows_missing_counts_a_dataset_source_only_where_merge_copies_it(tmp_path):
+    """``merge`` notes where a dataset came from for the datasets the source holds runs of; ``rows_missing`` counted
+    every source noted (``eval`` notes it before any run: a rank dealt no instance holds the note and no run), so
+    a store whose only news was such a note was found to hold something new at every comparison, which no merge
+    ever added. Expected by hand: the source of the dataset with a run counts, the other not; checked against a
+    real merge."""
+    from realunify_arena.evaluation import merge
+    from realunify_arena.store import rows_missing
+
+    ours = Store.open(tmp_path / "ours" / "arena.db")
+    theirs = Store.open(tmp_path / "theirs" / "arena.db")
+    ours.remember_dataset_source("dealt-nothing", "/data/official")
+    assert _missing(ours, theirs, rows_missing) == {}
+    ours.remember_dataset_source("bundled", "bundled")
+    ours.save_trace(Trace("GEU_1_mental_tracking", "m1", "direct", {"seed": 1}, steps=[
+        Step(StepRole.ANSWER, "p", text="B")]), "bundled")
+    assert _missing(ours, theirs, rows_missing) == {"runs": 1, "dataset sources": 1}
+    merge(ours, theirs)
+    assert (theirs.dataset_source("bundled"), theirs.dataset_source("dealt-nothing")) == ("bundled", None)
+    assert _missing(ours, theirs, rows_missing) == {}
+    for store in (ours, theirs):
+        store.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from realunify_arena.cli import main
 
 ENTRY = {"index": 1, "task_type": "mental_tracking", "question": "Which digit?", "option": ["1", "2", "3", "4"],
@@ -79,3 +81,17 @@ def test_a_result_file_written_in_another_format_is_named_with_the_two_that_are_
     assert ("GEU_direct.csv (and 1 more file(s) so named) is not read: a result file is .json (a JSON list of entries) "
             "or .jsonl (one entry object a line), as the official scripts read them; write it as GEU_direct.jsonl"
             ) in err, err
+
+
+@pytest.mark.parametrize("name", ["battles.json", "battles.jsonl"])
+def test_battles_wrapped_in_an_object_on_one_line_are_named_as_one_level_down(tmp_path, capsys, name):
+    """``json.dump({"battles": [...]}, f)`` writes the wrapper on one line: the votes reader said "no model_a or
+    model_b ... and no system_a or system_b" of it, where the same object written with indent is named as the
+    battles one level down. Both are named so."""
+    votes = tmp_path / name
+    votes.write_text(json.dumps({"battles": [{"model_a": "a", "model_b": "b", "winner": "model_a"}] * 2}) + "\n")
+    assert main(["leaderboard", "--votes", str(votes), "--track", "UEG", "--kind", "model_vs_model"]) == 2
+    err = capsys.readouterr().err
+    assert (f"{votes} line 1: a JSON object whose 'battles' holds a list of 2 objects (the battles, one level down); "
+            "expected a JSON array of battle objects") in err and "no model_a" not in err, err
+

@@ -174,6 +174,18 @@ def test_a_csv_of_fastchat_battles_is_named_as_such_not_as_a_missing_track(tmp_p
     assert "one battle object a line" in err and "no column 'track'" not in err and "Traceback" not in err
 
 
+def test_an_export_csv_without_a_column_is_named_for_that_column_not_as_fastchat_s(tmp_path, capsys):
+    """`export votes --format csv` writes FastChat's model_a and model_b beside the export's own columns: such a
+    file that lost one of track, kind, system_a, system_b (a column deleted in a spreadsheet) was called "a CSV of
+    FastChat battles", told to be written as FastChat does. It is the export's, missing that column."""
+    path = tmp_path / "votes.csv"
+    path.write_text("vote_id,track,system_a,system_b,choice,winner,model_a,model_b\n"
+                    "1,UEG,m1:direct,m2:direct,A,model_a,m1:direct,m2:direct\n")
+    assert main(["leaderboard", "--votes", str(path), *BOARD]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} line 1: no column 'kind'" in err and "a CSV of FastChat battles" not in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("text, message", [
     ('[{"model_a": "a", "model_b": "b", "winner": "tie"},\n oops]', "line 2 column 2: not JSON"),
     ('[{"model_a": "a", "model_b": "b", "winner": "tie"}', "not JSON"),
