@@ -699,7 +699,9 @@ def summary_markdown(board: Board, votes_now: int | None = None, elsewhere: dict
     text = (f"**{board.title}**: {votes_now} vote{'s' if votes_now != 1 else ''}. Systems with fewer than "
             f"{board.min_votes} votes are *preliminary*: listed last, placed against the ranked board without "
             "moving it, and not ranked.")
-    if votes_now != board.votes:
+    if votes_now != board.votes and not board.votes:  # no board is shown yet (the tab hides one with no rows)
+        text += " *Refitting: the board shows once its first votes are counted; Refresh in a moment.*"
+    elif votes_now != board.votes:
         text += f" *Refitting: the board below counts {board.votes} of them.*"
     return text
 

@@ -466,9 +466,16 @@ def j2k_tiles(fp) -> int | None:
     from its SIZ marker segment (ISO/IEC 15444-1 A.5.1: ceil((Xsiz - XTOsiz) / XTsiz) x ceil((Ysiz - YTOsiz) /
     YTsiz)): a raw codestream, or a JP2 file's first contiguous codestream box (``jp2c``, I.5.4), found by walking
     its top-level boxes (I.4: a 4-byte length, 1 for an 8-byte one after the type, 0 for "to the end"). None when
-    ``fp`` is no JPEG 2000 or its SIZ cannot be read (Pillow then says what is wrong), or a tile side is 0."""
+    ``fp`` is no JPEG 2000 or its SIZ cannot be read (Pillow then says what is wrong), or a tile side is 0.
+
+    Raises:
+        ValueError: a JP2 box before the codestream says it runs past the end of the file (its length, up to
+            2**64 - 1 in an XLBox, is no offset a file has: seeking there raised OverflowError, here and in
+            Pillow's own box reader); the message names the box and both sizes.
+    """
     where = fp.tell()
     try:
+        end = fp.seek(0, io.SEEK_END)
         fp.seek(0)
         start = 0  # where the codestream starts
         if fp.read(12) == _JP2_SIGNATURE:
@@ -487,6 +494,9 @@ def j2k_tiles(fp) -> int | None:
                     break
                 if length < body:  # 0 ("to the end") or malformed: no codestream box after it
                     return None
+                if start + length > end:
+                    raise ValueError(f"its {kind.decode('latin-1')!r} box of {length:,} bytes at byte {start:,} runs "
+                                     f"past the end of the file ({end:,} bytes)")
                 start += length
         fp.seek(start)
         siz = fp.read(40)  # SOC, SIZ, then Lsiz, Rsiz and the 8 sizes and offsets
@@ -506,9 +516,14 @@ def check_tiles(name: str, fp) -> None:
 
     Raises:
         OverLimit: as above.
+        ImageError: a JP2 box before its codestream runs past the end of the file (``j2k_tiles``).
         OSError: ``fp`` cannot be read or sought.
     """
-    _refuse_first_over(name, ((j2k_tiles(fp) or 0, MAX_J2K_TILES, f"a JPEG 2000 of more than {MAX_J2K_TILES:,} tiles "
+    try:
+        tiles = j2k_tiles(fp)
+    except ValueError as e:
+        raise ImageError(f"{name}: a JPEG 2000 cut short or damaged: {e}; save or download it again") from None
+    _refuse_first_over(name, ((tiles or 0, MAX_J2K_TILES, f"a JPEG 2000 of more than {MAX_J2K_TILES:,} tiles "
                                "is over the limit (real files hold one or a few hundred; decoding sets up each tile, "
                                "~12 KB of memory apiece, whatever it holds); save it again as PNG or JPEG, or as JPEG "
                                "2000 in larger tiles"),))

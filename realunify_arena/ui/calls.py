@@ -201,8 +201,9 @@ def _field_value_problem(block_fn, inputs: object) -> str | None:
     and ran (hunt27g). A ``NUMBER_FIELDS`` input takes a finite number (a JSON number that a float can hold; not
     ``true``, NaN or an infinity, which Python's JSON reader takes): Gradio's Number without a precision passed a
     list or object on to the handler, and ``Infinity`` with ``precision=0`` raised ``OverflowError`` (hunt28a).
-    Null (an empty field) is taken by both; so is a string by a number field: "" is an empty field, and other text
-    is read or refused by name as before (Gradio's rounding with ``precision=0``; ``form_settings`` otherwise). The reason names the field by its label and what was sent by its JSON
+    Null (an empty field) is taken by both; so is a string by a number field without a precision ("" is an empty
+    field, other text is read or refused by name by ``form_settings``); a whole-number field (``precision=0``)
+    refuses one by name, where Gradio's rounding refused it naming the input's position (verify28b). The reason names the field by its label and what was sent by its JSON
     type (``NaN``, ``Infinity``, ``-Infinity`` or "a number past a float's range" for a number's)."""
     if not isinstance(inputs, (list, tuple)):
         return None
@@ -219,9 +220,10 @@ def _field_value_problem(block_fn, inputs: object) -> str | None:
             if not isinstance(value, str):
                 return f"the field {name!r} takes text (a string); got {_json_type(value)}"
             continue
-        if isinstance(value, str):  # an empty field, or text the field (precision 0) or the handler reads or refuses
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, str) and getattr(field, "precision", None) is None:  # "" (an empty field), or text
+            continue  # the handler reads or refuses by name (``form_settings``)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):  # text too for a whole-number field:
+            # Gradio's rounding (``round(value, 0)``) takes no string, and its refusal named the input's position
             return f"the field {name!r} takes a number; got {_json_type(value)}"
         if not _finite(value):
             return f"the field {name!r} takes a finite number; got {_non_finite(value)}"

@@ -120,3 +120,15 @@ def test_every_number_field_of_every_event_refuses_a_value_that_is_no_finite_num
     names = {dep.get("api_name") for dep, _, _ in fields}
     assert {"resolve", "run_column", "link_for"} <= names, names  # Run's form, Explore's columns, the link
     _each_refused(app, fields, NOT_A_NUMBER, "number")
+
+
+def test_every_whole_number_field_refuses_text_by_its_name(app):
+    """verify28b: a whole-number field (``precision=0``: seed, steps, max new tokens) sent text, "7" or "" (an
+    empty field is null), was refused by Gradio's rounding as "Could not preprocess input component at index 10 (a
+    `number` component) of the event handler ...": a position, not the field's name. Gradio's Number rounds a string
+    with ``round(value, 0)``, which no string takes, so text is never such a field's value."""
+    fields = [(dep, i, label) for dep, i, label in _inputs(app, "number", "Number")
+              if app["components"][dep["inputs"][i]]["props"].get("precision") == 0]
+    assert {"Seed", "Number"} <= {label.split(" (")[0] for _, _, label in fields}, fields  # Run's form, the columns
+    _each_refused(app, fields, [("7", "takes a number; got a string"), ("", "takes a number; got a string")],
+                  "whole")

@@ -24,7 +24,9 @@ import pytest
 from PIL import Image
 
 from realunify_arena.benchmark.custom import custom_instance
-from realunify_arena.benchmark.images import MAX_GIF_BLOCKS, MAX_GIF_COMMENT, MAX_PNG_CHUNKS, OverLimit, open_checked
+from realunify_arena.benchmark.images import (
+    MAX_GIF_BLOCKS, MAX_GIF_COMMENT, MAX_PNG_CHUNKS, ImageError, OverLimit, open_checked,
+)
 
 PNG_PICTURE_AT = 33  # the 8-byte signature and the 25-byte IHDR chunk of any PNG
 
@@ -184,3 +186,24 @@ def test_a_jpeg_2000_at_the_tile_limit_and_an_untiled_one_still_open(codestream)
     for size, side in (((256, 256), 4), ((250, 256), 4), ((1024, 1024), 1024)):  # 4,096, 63 x 64 = 4,032, 1 tile
         with open_checked(j2k(size, side, codestream)) as opened:
             assert opened.size == size and opened.getpixel((size[0] - 1, size[1] - 1)) == (200, 30, 30)
+
+
+@pytest.mark.parametrize("length", [2**63, 2**64 - 1, 2**40], ids=["2^63", "2^64-1", "1 TiB"])
+def test_a_jp2_box_longer_than_any_file_is_named_not_a_traceback(tmp_path, length):
+    """A JP2 whose header box (``jp2h``) says, in its 8-byte XLBox (ISO/IEC 15444-1 I.4), a length no file has:
+    seeking past it raised OverflowError ("Python int too large to convert to C ssize_t") out of ``open_checked``
+    for bytes, and Pillow's own box reader did the same ("cannot fit 'int' into an index-sized integer"); a path
+    was "unreadable image (cannot fit 'int' into an offset-sized integer)". Each is a damaged file, named as one."""
+    data = j2k((16, 16), 16, codestream=False)
+    at = data.index(b"jp2h") - 4  # the box's 4-byte length before its type
+    (old,) = struct.unpack(">I", data[at:at + 4])
+    broken = data[:at] + struct.pack(">I4sQ", 1, b"jp2h", length) + data[at + 8:]
+    assert old < len(data) < length  # the construction: only the header box's length is changed
+    path = tmp_path / "long_box.jp2"
+    path.write_bytes(broken)
+    for source in (broken, path):
+        with pytest.raises(ImageError) as refused:
+            open_checked(source)
+        said = str(refused.value)
+        assert "runs past the end of the file" in said and "jp2h" in said, said
+    assert upload_refusal(path, broken).startswith(f"Your own GEU image cannot be used: {path.name}: ")

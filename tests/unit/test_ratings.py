@@ -426,6 +426,29 @@ def test_the_app_boards_refit_in_the_background_once_per_new_vote(store, monkeyp
     assert fresh.votes == 2 and sum(r["votes"] for r in fresh.rows) == 4 and fits == [2]
 
 
+def test_a_board_refitting_its_first_votes_does_not_point_at_a_board_below(store, monkeypatch):
+    """verify28b: the Leaderboard tab hides a board with no rows (hunt28c), so while the refit of a board's first
+    votes ran past the view's wait, the summary said "Refitting: the board below counts 0 of them" over nothing."""
+    import threading
+
+    from realunify_arena import ratings
+
+    arena = Arena(store, max_votes=1000)
+    boards = ratings.Leaderboards(store, rounds=20)
+    assert boards.board("UEG", "model_vs_model", 20).votes == 0
+    release, real = threading.Event(), ratings.rate_counts
+    monkeypatch.setattr(ratings, "rate_counts", lambda *a, **k: (release.wait(30), real(*a, **k))[1])
+    battle(arena, "UEG_1_world_knowledge", "m1:direct", "m2:direct", "model_vs_model", "A")
+    shown = boards.board("UEG", "model_vs_model", 20, wait=0.05)
+    try:
+        assert shown.votes == 0 and not shown.rows and boards.votes("UEG", "model_vs_model") == 1
+        said = ratings.summary_markdown(shown, 1)
+        assert "below" not in said and "counts 0" not in said, said
+        assert "1 vote" in said and "Refitting: the board shows once its first votes are counted; Refresh" in said
+    finally:
+        release.set()
+
+
 def test_judge_agreement_leaves_out_the_votes_the_ratings_leave_out(store):
     """A flagged battle (a side named its model) is left out of the ratings, so a voter who knew the models
     must not count in the judge's agreement with humans either: before, both battles below counted (1/2)."""
