@@ -53,6 +53,22 @@ def test_generation_defaults_are_the_model_authors(name):
     assert (d.width, d.height, d.steps, d.guidance) == UPSTREAM_DEFAULTS[name]
 
 
+# The text-token limit each understanding card's authors decode with, copied from their own sources (a card that
+# sets none gets the family's 256, which cuts a long UEG stepwise refine reply the authors' code would finish):
+# Janus-Pro: deepseek-ai/Janus README inference.py and demo/app_januspro.py (max_new_tokens=512); Emu3-Chat:
+# baaivision/Emu3 multimodal_understanding.py (max_new_tokens=1024); the worker and endpoint cards: the limits
+# their descriptions and workers/*.py cite (BAGEL 1000, OmniGen2's chat pipeline 256, MIO 512, ILLUME+ 1024,
+# Show-o2 300, UniPic2 512, UniWorld-V1 128, OneCAT 1000).
+UPSTREAM_TEXT_TOKENS = {"janus-pro-1b": 512, "janus-pro-7b": 512, "emu3": 1024, "bagel": 1000, "omnigen2": 256,
+                        "mio": 512, "illume-plus": 1024, "show-o2": 300, "unipic2": 512, "uniworld-v1": 128,
+                        "onecat": 1000}
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_TEXT_TOKENS))
+def test_understanding_decodes_as_many_tokens_as_the_model_authors(name):
+    assert SHIPPED[name].defaults.max_new_tokens == UPSTREAM_TEXT_TOKENS[name]
+
+
 def _write(tmp_path: Path, text: str, name: str = "broken") -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(text)
