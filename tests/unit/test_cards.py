@@ -58,10 +58,11 @@ def test_generation_defaults_are_the_model_authors(name):
 # Janus-Pro: deepseek-ai/Janus README inference.py and demo/app_januspro.py (max_new_tokens=512); Emu3-Chat:
 # baaivision/Emu3 multimodal_understanding.py (max_new_tokens=1024); the worker and endpoint cards: the limits
 # their descriptions and workers/*.py cite (BAGEL 1000, OmniGen2's chat pipeline 256, MIO 512, ILLUME+ 1024,
-# Show-o2 300, UniPic2 512, UniWorld-V1 128, OneCAT 1000).
+# Show-o2 300, UniPic2 512, UniWorld-V1 128, OneCAT 1000, BLIP3-o 256); Ovis-U1: AIDC-AI/Ovis-U1
+# test_img_to_txt.py pipe_txt_gen (max_new_tokens=4096, fixed there, so a card saying 256 misrecorded its runs).
 UPSTREAM_TEXT_TOKENS = {"janus-pro-1b": 512, "janus-pro-7b": 512, "emu3": 1024, "bagel": 1000, "omnigen2": 256,
                         "mio": 512, "illume-plus": 1024, "show-o2": 300, "unipic2": 512, "uniworld-v1": 128,
-                        "onecat": 1000}
+                        "onecat": 1000, "blip3o": 256, "ovis-u1": 4096}
 
 
 @pytest.mark.parametrize("name", sorted(UPSTREAM_TEXT_TOKENS))
