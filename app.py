@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = choose_cards(settings)
     except ValueError as e:  # --models or --judge names a card that does not exist (or a judge that cannot judge)
         return refuse(str(e))
-    from realunify_arena.persistence import open_store
+    from realunify_arena.persistence import open_store, unstable_voters
     from realunify_arena.store import StoreError
     from realunify_arena.ui import launch_options
 
@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return refuse(str(e))
     except (ValueError, OSError) as e:  # the dataset repo could not be read (its message names the variable)
         return refuse(f"cannot open the store {settings.db} ({settings.where('db')}): {e}")
-    problem = stored_arena_problem(settings, store)
-    if problem:  # else the deployer learns it only when a visitor asks for a battle
-        print(f"app.py: warning: {redact(problem)}", file=sys.stderr)
+    for problem in (stored_arena_problem(settings, store), unstable_voters()):  # else the deployer learns it only
+        if problem:  # when a visitor asks for a battle, or never (voters counted anew after each restart)
+            print(f"app.py: warning: {redact(problem)}", file=sys.stderr)
     try:
         demo = build_app(settings, store, chosen)
     except ValueError as e:  # the page cannot be built from these settings

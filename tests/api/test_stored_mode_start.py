@@ -10,59 +10,29 @@ test environment need not have.)"""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+from app_start import ROOT, free_port, served_output
 from PIL import Image
 
 from realunify_arena.store import Store
 from realunify_arena.trace import Step, StepRole, Trace
 
-ROOT = Path(__file__).resolve().parents[2]
 WARNING = "app.py: warning: REALUNIFY_ARENA_MODE is stored, but the database"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_log(tmp_path: Path, db: Path) -> str:
-    """Start ``app.py`` as a Space does (variables only), wait until it serves, stop it; its output."""
+    """Start ``app.py`` as a Space does (variables only, a read-only HOME), wait until it serves, stop it; its
+    output."""
     home = tmp_path / "home"
     home.mkdir()
     home.chmod(0o555)
-    port = _free_port()
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-           "HF_HUB_OFFLINE": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_PORT": str(port),
+           "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_PORT": str(free_port()),
            "REALUNIFY_ARENA_MODE": "stored", "REALUNIFY_DATA": "bundled", "REALUNIFY_DB": str(db),
            "REALUNIFY_MODELS": "tiny-pair", "REALUNIFY_HOST": "127.0.0.1"}
-    log = tmp_path / "app.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        for _ in range(600):
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/gradio_api/info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(f"app.py did not serve: {log.read_text()}")
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=30)
-    return log.read_text()
+    return served_output(env, ROOT, tmp_path / "app.log")
 
 
 def _pinned_run(store: Store, model: str, uid: str) -> None:
