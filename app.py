@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = choose_cards(settings)
     except ValueError as e:  # --models or --judge names a card that does not exist (or a judge that cannot judge)
         return refuse(str(e))
-    from realunify_arena.persistence import open_store
+    from realunify_arena.persistence import open_store, unstable_voters
     from realunify_arena.store import StoreError
     from realunify_arena.ui import launch_options
 
@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return refuse(str(e))
     except (ValueError, OSError) as e:  # the dataset repo could not be read (its message names the variable)
         return refuse(f"cannot open the store {settings.db} ({settings.where('db')}): {e}")
+    for problem in (stored_arena_problem(settings, store), unstable_voters()):  # else the deployer learns it only
+        if problem:  # when a visitor asks for a battle, or never (voters counted anew after each restart)
+            print(f"app.py: warning: {redact(problem)}", file=sys.stderr)
     try:
         demo = build_app(settings, store, chosen)
     except ValueError as e:  # the page cannot be built from these settings
@@ -89,6 +92,20 @@ def address_problem(settings) -> str | None:
            if field == "host" else settings.set_by("port", "N") + " for another port, or stop what listens"
            " there")
     return f"{settings.where(field)}: {problem}; {fix}"
+
+
+def stored_arena_problem(settings, store) -> str | None:
+    """Why a stored-mode Arena (``settings.arena_mode == "stored"``) can draw no battle from ``store``: no
+    instance of any dataset has finished pinned runs of two systems (``Store.battle_ready_datasets``; pinned runs
+    are ``eval``'s and ``import-results``'s). None in live mode or when some dataset can battle. The usual cause
+    on a Space is a ``data/`` folder that never arrived: this repository's ``.gitignore`` leaves it out of a
+    ``git push``."""
+    if settings.arena_mode != "stored" or store.battle_ready_datasets():
+        return None
+    return (f"{settings.where('arena_mode')} is stored, but the database {settings.db} holds no instance with two"
+            " systems' pinned runs (eval's or import-results'), so the Arena will offer no battle: import results"
+            " into it first; on a Space, upload data/ with `hf upload USER/SPACE data data --repo-type space`"
+            " (data/ is git-ignored, so a git push leaves it out)")
 
 
 def refuse(message: str) -> int:

@@ -38,7 +38,7 @@ from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundE
 from huggingface_hub.utils import filter_repo_objects
 
 from realunify_arena import durable
-from realunify_arena.arena import SALT_META_KEY
+from realunify_arena.arena import SALT_ENV, SALT_META_KEY
 from realunify_arena.settings import SettingsError, out_of_range
 from realunify_arena.shown import brief
 from realunify_arena.space_config import is_repo_id
@@ -477,6 +477,19 @@ def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | No
     if problems:
         raise SettingsError("; ".join(problems))
     return repo_id, every
+
+
+def unstable_voters(env: Mapping[str, str] = os.environ) -> str | None:
+    """Why voter ids would change at each restart of a Space that keeps its votes in a dataset repo: a repo
+    is set in ``env`` (``repo_settings``, already checked) and ``REALUNIFY_VOTER_SALT`` is not, so the salt is
+    generated and kept only in the live database (snapshots leave it out), and each restored Space hashes every
+    visitor anew. None when no repo is set or a salt is."""
+    if not env.get(REPO_ENV, "").strip() or env.get(SALT_ENV, ""):
+        return None
+    return (f"{REPO_ENV} is set but {SALT_ENV} is not: the voter salt is generated here and never pushed, so after"
+            " each restart every visitor is a new voter (rate limits, one voter's votes and verdicts, two replicas"
+            f" telling one visitor apart); set {SALT_ENV} as a Space secret, a random text of at least 16"
+            " characters")
 
 
 def _sha256(path: Path) -> str:

@@ -38,8 +38,9 @@ _GRADIO_PIN = re.compile(r"^\s*gradio(\[[^\]]*\])?\s*==\s*([^\s;#]+)", re.MULTIL
 def space_problems(data: dict, folder: Path) -> list[str]:
     """Every field of ``data`` (a Space's front-matter, from a file in ``folder``) that the Hub would refuse
     or ignore, as ``"FIELD: expected ..., got VALUE"``; [] when all are right. ``app_file`` must exist in
-    ``folder``, and a gradio ``sdk_version`` must be the version ``folder/requirements.txt`` pins with
-    ``gradio==`` (the Space installs the former, the app was tested with the latter)."""
+    ``folder``, a gradio ``sdk_version`` must be the version ``folder/requirements.txt`` pins with
+    ``gradio==`` (the Space installs the former, the app was tested with the latter), and ``python_version``
+    one that ``folder/pyproject.toml``'s ``requires-python`` allows."""
     from realunify_arena.shown import brief
 
     problems = []
@@ -118,6 +119,11 @@ def _app_problems(data: dict, folder: Path) -> list[str]:
     app_file = data.get("app_file")
     if app_file is not None and not (isinstance(app_file, str) and (folder / app_file).is_file()):
         problems.append(f"app_file: expected a file in {folder}, got {brief(app_file)}")
+    wanted = requires_python(folder / "pyproject.toml")
+    python = data.get("python_version")
+    if wanted is not None and isinstance(python, str) and _PYTHON.fullmatch(python) and python not in wanted:
+        problems.append(f"python_version: expected a version {folder / 'pyproject.toml'}'s requires-python allows"
+                        f" ({wanted}; the Space runs the app on python_version), got {brief(python)}")
     pinned = gradio_pin(folder / "requirements.txt")
     version = data.get("sdk_version")
     if data.get("sdk") == "gradio" and pinned is not None and version != pinned:
@@ -133,6 +139,20 @@ def gradio_pin(requirements: Path) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return match.group(2) if match else None
+
+
+def requires_python(pyproject: Path):
+    """``[project] requires-python`` of ``pyproject`` as a ``packaging`` ``SpecifierSet`` (``"3.11" in it``), or
+    None (no file, no such field, or not TOML or a specifier: the file's own tools report that)."""
+    import tomllib
+
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        wanted = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("requires-python")
+        return SpecifierSet(wanted) if isinstance(wanted, str) else None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, InvalidSpecifier, AttributeError):
+        return None
 
 
 def is_repo_id(value: str, *, owner_required: bool = False) -> bool:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from app_start import served_output
 from stand_in import HubHandler, serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,3 +81,29 @@ def test_a_space_without_an_hf_token_secret_stops_with_one_line_naming_it(tmp_pa
     refused_in_one_line(done, "REALUNIFY_DATASET_REPO=me/votes is set but no Hugging Face token was found: expected"
                               " an HF_TOKEN secret")
     assert hub.seen == [] and not (tmp_path / "data").exists()
+
+
+def start_log(tmp_path: Path, endpoint: str, **env: str) -> str:
+    """``app.py`` as a Space runs it, keeping its votes in dataset ``me/votes`` on ``endpoint``, with ``env``
+    added: served (``/gradio_api/info`` answers), then stopped; its output."""
+    full = {**os.environ, "PYTHONPATH": str(ROOT), "HF_ENDPOINT": endpoint, "HF_HUB_OFFLINE": "0", "HF_TOKEN": TOKEN,
+            "REALUNIFY_DATASET_REPO": "me/votes", "REALUNIFY_DB": str(tmp_path / "data" / "arena.db"),
+            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(free_port()), "REALUNIFY_MODELS": "tiny-pair",
+            **env}
+    for name in ("REALUNIFY_PUSH_MINUTES", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "REALUNIFY_VOTER_SALT"):
+        if name not in env:
+            full.pop(name, None)
+    tmp_path.mkdir()
+    return served_output(full, tmp_path, tmp_path / "app.log")
+
+
+def test_a_space_keeping_votes_without_a_voter_salt_warns_at_start_that_voters_change_at_each_restart(tmp_path):
+    """Before: nothing said it. The salt generated when ``REALUNIFY_VOTER_SALT`` is unset is kept only in the
+    live database (snapshots leave it out), so each restored Space counted every visitor as a new voter."""
+    with serving(HubHandler, seen=[], writable=True) as hub:
+        log = start_log(tmp_path / "unsalted", hub.url)
+        salted = start_log(tmp_path / "salted", hub.url, REALUNIFY_VOTER_SALT="q" * 8 + "Zr5tLw2mXv9c")
+    warnings = [line for line in log.splitlines() if "REALUNIFY_VOTER_SALT is not" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("app.py: warning: REALUNIFY_DATASET_REPO is set but"), log
+    assert "set REALUNIFY_VOTER_SALT as a Space secret" in warnings[0] and TOKEN not in log
+    assert "REALUNIFY_VOTER_SALT is not" not in salted, salted

@@ -49,7 +49,7 @@ def _command_options() -> dict[str, set[str]]:
 # Options of other programs the README shows: pip's (PyTorch's CPU index), accelerate's, FastChat's
 # elo_analysis.py, a vLLM ``serve`` line's key, and the secret a usage error masks.
 OTHER_PROGRAMS = {"--index-url", "--multi_gpu", "--num_processes", "--clean-battle-file", "--daily-vote-per-user",
-                  "--api-key"}
+                  "--api-key", "--repo-type"}  # --repo-type: `hf upload`'s (test_the_readme_s_hf_commands_...)
 _OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9_-]*")
 
 
@@ -135,3 +135,21 @@ def test_the_blip3o_recipes_check_out_branch_main():
     worker = (ROOT / "workers" / "blip3o.py").read_text(encoding="utf-8")
     for where, text in (("README.md", readme_row), ("models/blip3o.yaml", card), ("workers/blip3o.py", worker)):
         assert "clone -b main" in text, f"{where} does not say to clone BLIP3o's branch main"
+
+
+def test_the_readme_s_hf_commands_are_ones_huggingface_hub_s_cli_takes():
+    """Each `hf ...` line of the README (the Space's upload of data/) names a command and options that the
+    installed huggingface_hub command line lists in its own help (the Hub's client is the authority)."""
+    import shutil
+    import subprocess
+    import sys
+
+    hf = shutil.which("hf", path=str(Path(sys.executable).parent)) or shutil.which("hf")
+    lines = [line.split("#")[0].split() for line in _code(README) if line.strip().startswith("hf ")]
+    assert lines, "the README shows no hf command (the Space's data/ upload)"
+    for words in lines:
+        sub = [w for w in words[1:] if not w.startswith("-")][:1]
+        shown = subprocess.run([hf, *sub, "--help"], capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        for option in (w.split("=")[0] for w in words if w.startswith("--")):
+            assert option in shown.stdout, f"`hf {sub[0]}` has no option {option}"

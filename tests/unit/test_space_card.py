@@ -91,11 +91,13 @@ GOOD_SPACE = {"title": "T", "emoji": "🧩", "colorFrom": "indigo", "colorTo": "
 
 
 def space_folder(tmp_path, **changes) -> Path:
-    """A Space's files in ``tmp_path``: app.py, requirements.txt pinning gradio 6.31.0, a README and a
+    """A Space's files in ``tmp_path``: app.py, requirements.txt pinning gradio 6.31.0, a pyproject.toml
+    requiring Python 3.11 or later, a README and a
     space.yaml that is ``GOOD_SPACE`` with ``changes`` (None removes a key)."""
     (tmp_path / "app.py").write_text("print('hi')\n", encoding="utf-8")
     (tmp_path / "requirements.txt").write_text("torch==2.14.1\ngradio[oauth] == 6.31.0  # the SDK\n",
                                                encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nrequires-python = ">=3.11"\n', encoding="utf-8")
     (tmp_path / "README.md").write_text("# body\n", encoding="utf-8")
     space = {k: v for k, v in {**GOOD_SPACE, **changes}.items() if v is not None}
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(space, allow_unicode=True, sort_keys=False),
@@ -119,6 +121,10 @@ def test_a_space_yaml_the_hub_accepts_is_written(tmp_path, capsys):
     ({"colorFrom": "orange"}, "colorFrom: expected one of red, yellow, green, blue, indigo, purple, pink, gray"),
     ({"python_version": 3.1}, "python_version: expected a quoted Python version '3.x' or '3.x.x'"),
     ({"python_version": "python3.11"}, "python_version: expected a quoted Python version"),
+    # pyproject.toml says requires-python >= 3.11: on 3.10 the app cannot run (hunt28e: space-card wrote it)
+    ({"python_version": "3.10"}, "python_version: expected a version " ),
+    ({"python_version": "3.9.18"}, "requires-python allows (>=3.11; the Space runs the app on python_version),"
+                                   " got '3.9.18'"),
     ({"sdk_version": "6.30.0"}, "sdk_version: expected '6.31.0', the gradio version"),
     ({"app_file": "main.py"}, "app_file: expected a file in"),
     ({"suggested_hardware": "zero-gpu"}, "suggested_hardware: expected a hardware flavour of the Hub"),
