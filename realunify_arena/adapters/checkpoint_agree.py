@@ -345,7 +345,7 @@ def _template_tokens_problem(folder: Path, config_file: Path, config, processor,
         return None
     where = next((name for name, text in chat_templates(folder) if text == template), "the processor's chat template")
     saved = _json(folder / "tokenizer.json")
-    held = tokenizer_ids(saved) if saved else None
+    held = tokenizer_ids(saved, _json(folder / "tokenizer_config.json")) if saved else None
     seen = set()
     for match in _TEMPLATE_TOKEN.finditer(rendered):
         token = match.group()

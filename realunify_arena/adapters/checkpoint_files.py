@@ -404,9 +404,10 @@ def _token_ids_problem(folder: Path, config: dict, names: Collection[str]) -> st
         if isinstance(token, str):
             tokens[name] = token
     generation = folder / "generation_config.json"
-    tokenizer = folder / "tokenizer.json"
+    tokenizer, tokenizer_config = folder / "tokenizer.json", folder / "tokenizer_config.json"
     return token_ids_problem(folder, config, _json(generation)[0] if generation.is_file() else None,
-                             _json(tokenizer)[0] if tokenizer.is_file() else None, tokens)
+                             _json(tokenizer)[0] if tokenizer.is_file() else None, tokens,
+                             _json(tokenizer_config)[0] if tokenizer_config.is_file() else None)
 
 
 def _special_tokens_problem(folder: Path, names: Collection[str]) -> str | None:
