@@ -217,7 +217,8 @@ _NUMBERS = ("min_pixels", "max_pixels", "patch_size", "merge_size", "temporal_pa
 
 def _image_processor_values_problem(folder: Path, config_file: Path, config, processor, tokenizer) -> str | None:
     """``image_mean`` / ``image_std`` one number per channel of the vision tower, and each of ``_NUMBERS`` and of
-    the ``size`` entries the image processor's saved configuration gives a number (not a string or true/false)."""
+    the ``size`` entries the image processor's saved configuration gives a number (not a string or true/false); a
+    dict of numbers stands for one (Pixtral's, Fuyu's and Kosmos-2.5's ``patch_size: {height, width}``)."""
     image_processor = getattr(processor, "image_processor", None)
     if image_processor is None:
         return None
@@ -238,9 +239,13 @@ def _image_processor_values_problem(folder: Path, config_file: Path, config, pro
     path, prefix = ((folder / "processor_config.json", "image_processor.") if isinstance(nested, dict)
                     else (folder / "preprocessor_config.json", ""))
     saved = nested if isinstance(nested, dict) else _json(path)  # where transformers read it (_image_processor_said)
-    size = saved.get("size")
-    fields = [(key, saved.get(key)) for key in _NUMBERS]
-    fields += [(f"size.{key}", value) for key, value in size.items()] if isinstance(size, dict) else []
+    fields = []
+    for key in ("size", *_NUMBERS):  # each a number or a dict of numbers (size; Pixtral's, Fuyu's patch_size)
+        value = saved.get(key)
+        if isinstance(value, dict):
+            fields += [(f"{key}.{entry}", number) for entry, number in value.items()]
+        elif key != "size":  # a size given otherwise (one number, a list) is left to the run, as before
+            fields.append((key, value))
     for key, value in fields:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             return f"{path}: field '{prefix}{key}' is {value!r}; expected a number"
@@ -340,7 +345,7 @@ def _template_tokens_problem(folder: Path, config_file: Path, config, processor,
         return None
     where = next((name for name, text in chat_templates(folder) if text == template), "the processor's chat template")
     saved = _json(folder / "tokenizer.json")
-    held = tokenizer_ids(saved) if saved else None
+    held = tokenizer_ids(saved, _json(folder / "tokenizer_config.json")) if saved else None
     seen = set()
     for match in _TEMPLATE_TOKEN.finditer(rendered):
         token = match.group()

@@ -10,6 +10,7 @@ wrong and what was expected, in one line.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -404,9 +405,10 @@ def _token_ids_problem(folder: Path, config: dict, names: Collection[str]) -> st
         if isinstance(token, str):
             tokens[name] = token
     generation = folder / "generation_config.json"
-    tokenizer = folder / "tokenizer.json"
+    tokenizer, tokenizer_config = folder / "tokenizer.json", folder / "tokenizer_config.json"
     return token_ids_problem(folder, config, _json(generation)[0] if generation.is_file() else None,
-                             _json(tokenizer)[0] if tokenizer.is_file() else None, tokens)
+                             _json(tokenizer)[0] if tokenizer.is_file() else None, tokens,
+                             _json(tokenizer_config)[0] if tokenizer_config.is_file() else None)
 
 
 def _special_tokens_problem(folder: Path, names: Collection[str]) -> str | None:
@@ -562,11 +564,19 @@ def _component_base(cls: type) -> type | None:
 def _component_classes_problem(index: Path, content: dict) -> str | None:
     """Each component's class the one ``pipeline.__init__`` is annotated with (diffusers' own reading of the
     annotations, ``DiffusionPipeline._get_signature_types``; a subclass, a generic base of it such as transformers'
-    ``TokenizersBackend`` / ``PreTrainedTokenizerFast``, or the same tokenizer in its slow or fast form). diffusers loads another class with only a logged "Expected types for ..." and the pipeline then fails
-    in its own words: a DDIMScheduler in a FLUX or Qwen-Image folder at every run ("does not support custom sigmas
-    schedules"), a CLIPTokenizer over a Qwen2 vocabulary at load ("'NoneType' object cannot be interpreted as an
-    integer"). Only annotations that are component classes are compared (Stable Diffusion's scheduler is an Enum
-    of the schedulers it takes: left alone)."""
+    ``TokenizersBackend`` / ``PreTrainedTokenizerFast``, or the same tokenizer in its slow or fast form). diffusers
+    loads another class with only a logged "Expected types for ..." and the pipeline then fails in its own words: a
+    DDIMScheduler in a FLUX or Qwen-Image folder at every run ("does not support custom sigmas schedules"), a
+    CLIPTokenizer over a Qwen2 vocabulary at load ("'NoneType' object cannot be interpreted as an integer"). Only
+    annotations that are component classes are compared (Stable Diffusion's scheduler is an Enum of the schedulers
+    it takes: left alone). Two kinds of other class diffusers does run are passed:
+
+    - a legacy model class diffusers remaps from the component's ``config.json`` (``_CLASS_REMAPPING_DICT``:
+      PixArt's and DiT's ``Transformer2DModel``, loaded as PixArtTransformer2DModel / DiTTransformer2DModel);
+    - a scheduler whose ``set_timesteps`` takes each of ``sigmas`` and ``mu`` the annotated one's takes (the
+      arguments the pipelines set their steps with, ``retrieve_timesteps``): FlowMatchLCMScheduler in Qwen-Image,
+      UniPCMultistepScheduler in Wan and HiDream-I1 (whose pipelines annotate FlowMatchEulerDiscreteScheduler but
+      ship or branch on UniPC)."""
     import importlib
 
     pipeline = getattr(importlib.import_module("diffusers"), content["_class_name"])
@@ -580,14 +590,44 @@ def _component_classes_problem(index: Path, content: dict) -> str | None:
         if not isinstance(cls, type) or not expected or len(expected) != len(expected_types[name]) \
                 or any(_component_base(t) is None for t in expected):
             continue
+        cls = _remapped(cls, index.parent / name)
         plain = {t.__name__.removesuffix("Fast") for t in expected}
         generic = any(issubclass(t, cls) for t in expected)  # a base every such class builds on: TokenizersBackend
-        if not (issubclass(cls, tuple(expected)) or generic or cls.__name__.removesuffix("Fast") in plain):
+        if not (issubclass(cls, tuple(expected)) or generic or cls.__name__.removesuffix("Fast") in plain
+                or any(_steps_alike(cls, t) for t in expected)):
             wanted = " or ".join(repr(t.__name__) for t in expected)
             return (f"{index}: field '{name}' names {spec[0]} {spec[1]}; expected {wanted}, the class "
                     f"{pipeline.__name__} takes as {name} (diffusers loads another with only a logged warning, and "
                     "the pipeline then fails at load or at every run)")
     return None
+
+
+def _remapped(cls: type, sub: Path) -> type:
+    """The class diffusers loads for ``cls`` from the component folder ``sub``: ``ModelMixin.from_pretrained``
+    swaps a legacy class for the one its ``config.json``'s ``norm_type`` maps to (``_CLASS_REMAPPING_DICT``,
+    diffusers' ``_fetch_remapped_cls_from_config``); else ``cls``."""
+    from diffusers.models.model_loading_utils import _CLASS_REMAPPING_DICT
+
+    remaps = _CLASS_REMAPPING_DICT.get(cls.__name__)
+    if not remaps:
+        return cls
+    import diffusers
+
+    config, _ = _json(sub / "config.json")  # read and checked by _jsons_problem before
+    target = remaps.get(config.get("norm_type")) if isinstance(config, dict) else None
+    remapped = getattr(diffusers, target, None) if isinstance(target, str) else None
+    return remapped if isinstance(remapped, type) else cls
+
+
+def _steps_alike(cls: type, expected: type) -> bool:
+    """Whether the scheduler ``cls`` sets its steps from every one of ``sigmas`` and ``mu`` the scheduler
+    ``expected`` does (``set_timesteps``'s parameters): what the pipelines pass it (``retrieve_timesteps``)."""
+    from diffusers import SchedulerMixin
+
+    if not (issubclass(cls, SchedulerMixin) and issubclass(expected, SchedulerMixin)):
+        return False
+    taken = inspect.signature(cls.set_timesteps).parameters
+    return all(key in taken for key in ("sigmas", "mu") if key in inspect.signature(expected.set_timesteps).parameters)
 
 
 def _annotation(param) -> str:

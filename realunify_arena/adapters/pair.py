@@ -15,6 +15,7 @@ the first image (``pipeline_omnigen2_chat.py`` ``_apply_chat_template``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 
 from PIL import Image
@@ -103,8 +104,9 @@ class PairAdapter(LocalAdapter):
         extra = self.card.params.get("call_kwargs", {})
         if capability is Capability.EDIT:
             extra = extra | self.card.params.get("edit_call_kwargs", {})
-        ignored = _ignored_guidance(pipeline, self._guidance_arg(), extra)
-        if self.card.defaults.guidance is not None and ignored:
+        guidance = self.card.defaults.guidance
+        ignored = _ignored_guidance(pipeline, self._guidance_arg(), guidance, extra) if guidance is not None else None
+        if ignored:
             raise CardError(f"{self.card.path}: field 'defaults.guidance' ({self.card.defaults.guidance:g}): "
                             f"{pipeline_name} would run without it: {ignored}")
 
@@ -174,8 +176,9 @@ class PairAdapter(LocalAdapter):
         wanted = {"num_inference_steps": options.steps, guidance_arg: options.guidance,
                   "width": options.width, "height": options.height}
         kwargs = self.card.params.get("call_kwargs", {}) | extra
-        ignored = _ignored_guidance(pipeline, guidance_arg, kwargs)
-        if options.guidance is not None and guidance_arg in accepted and ignored:
+        ignored = _ignored_guidance(pipeline, guidance_arg, options.guidance, kwargs) \
+            if options.guidance is not None else None
+        if ignored:
             raise OptionError("guidance", f"guidance {options.guidance:g} is not allowed for {self.name}: "
                                           f"{type(pipeline).__name__} would run without it: {ignored}")
         kwargs |= {k: v for k, v in wanted.items() if v is not None and k in accepted}
@@ -243,12 +246,15 @@ class PairAdapter(LocalAdapter):
         super().close()
 
 
-def _ignored_guidance(pipeline, guidance_arg: str, kwargs: dict) -> str | None:
-    """Why ``pipeline`` would run without the guidance sent as ``guidance_arg`` with the other arguments
-    ``kwargs``, or None. diffusers 0.42's FLUX and Qwen-Image pipelines (``pipeline_flux*.py``,
+def _ignored_guidance(pipeline, guidance_arg: str, guidance: float, kwargs: dict) -> str | None:
+    """Why ``pipeline`` would run without the guidance ``guidance`` (> 0) sent as ``guidance_arg`` with the other
+    arguments ``kwargs``, or None. diffusers 0.42's FLUX and Qwen-Image pipelines (``pipeline_flux*.py``,
     ``pipeline_qwenimage*.py``) use ``guidance_scale`` only when their transformer's config has
-    ``guidance_embeds: true`` (FLUX drops it silently, Qwen-Image logs a warning), and ``true_cfg_scale`` only
-    with a negative prompt (``do_true_cfg = true_cfg_scale > 1 and has_neg_prompt``; a logged warning).
+    ``guidance_embeds: true`` (FLUX drops it silently, Qwen-Image logs a warning); that rule holds only for a
+    pipeline whose ``__call__`` reads ``transformer.config.guidance_embeds`` (``_reads_guidance_embeds``: Sana and
+    Bria run classifier-free guidance from ``guidance_scale`` whatever the flag). ``true_cfg_scale`` runs only
+    with a negative prompt (``do_true_cfg = true_cfg_scale > 1 and has_neg_prompt``; a logged warning), so a
+    ``true_cfg_scale`` of at most 1 (no guidance asked) runs as asked without one.
 
     Returns:
         ``"... guidance_embeds ...; expected ..."`` naming the transformer's config file where the pipeline
@@ -258,7 +264,8 @@ def _ignored_guidance(pipeline, guidance_arg: str, kwargs: dict) -> str | None:
     if guidance_arg not in accepted:
         return None
     config = getattr(getattr(pipeline, "transformer", None), "config", None)
-    if guidance_arg == "guidance_scale" and getattr(config, "guidance_embeds", None) is False:
+    if guidance_arg == "guidance_scale" and getattr(config, "guidance_embeds", None) is False \
+            and _reads_guidance_embeds(type(pipeline)):
         source = getattr(config, "_name_or_path", None)
         where = f"{source}/config.json" if source else "its transformer's config.json"
         alternative = (" and params.call_kwargs.negative_prompt (Qwen-Image's model card: \" \")"
@@ -267,11 +274,21 @@ def _ignored_guidance(pipeline, guidance_arg: str, kwargs: dict) -> str | None:
                    "it runs" if "true_cfg_scale" in accepted else "; expected a guidance-distilled checkpoint")
         return (f"it reads guidance_scale only from a guidance-distilled transformer, and {where} has "
                 f"guidance_embeds false{instead}")
-    if guidance_arg == "true_cfg_scale" and "negative_prompt" in accepted \
+    if guidance_arg == "true_cfg_scale" and guidance > 1 and "negative_prompt" in accepted \
             and kwargs.get("negative_prompt") is None and kwargs.get("negative_prompt_embeds") is None:
         return ("it runs true_cfg_scale's classifier-free guidance only with a negative prompt; expected "
                 "params.call_kwargs.negative_prompt (Qwen-Image's model card: \" \")")
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def _reads_guidance_embeds(pipeline_class: type) -> bool:
+    """Whether ``pipeline_class.__call__`` reads ``transformer.config.guidance_embeds`` (its source says so;
+    False where the source cannot be read: no refusal on a guess)."""
+    try:
+        return "transformer.config.guidance_embeds" in inspect.getsource(pipeline_class.__call__)
+    except (OSError, TypeError):
+        return False
 
 
 def kontext_size(image: Image.Image) -> tuple[int, int]:

@@ -70,3 +70,26 @@ def test_the_folder_is_refused_at_load_naming_the_file_and_field(sound, tmp_path
     expected = "expected 3 numbers, one per channel" if key == "image_mean" else "expected a number"
     assert str(refused.value).startswith(
         f"{name}: {folder / 'processor_config.json'}: field 'image_processor.{key}' is {value!r}; {expected}")
+
+
+def test_a_size_setting_saved_as_a_dict_of_numbers_passes(tmp_path):
+    """Pixtral's image processor (mistral-community/pixtral-12b, Mistral-Small-3.1: a LLaVA VLM) saves
+    ``patch_size`` as ``{"height": 16, "width": 16}``, its class default, as do Fuyu's and Kosmos-2.5's: numbers,
+    only in a dict, which transformers reads (shown: it processes an image). It is not a malformed value."""
+    from transformers import AutoConfig, AutoProcessor, LlavaConfig, PixtralProcessor, PixtralVisionConfig
+    from transformers.models.pixtral.image_processing_pixtral import PixtralImageProcessor
+
+    from realunify_arena.adapters.checkpoint_agree import _image_processor_values_problem
+
+    folder = tmp_path / "pixtral"
+    tokenizer = real_format.byte_level_tokenizer(300, {10: "[IMG]", 12: "[IMG_BREAK]", 13: "[IMG_END]", 2: "</s>",
+                                                        11: "<pad>"}, eos="</s>", pad="<pad>")
+    PixtralProcessor(image_processor=PixtralImageProcessor(), tokenizer=tokenizer, patch_size=16,
+                     image_token="[IMG]", image_break_token="[IMG_BREAK]",
+                     image_end_token="[IMG_END]").save_pretrained(folder)
+    LlavaConfig(vision_config=PixtralVisionConfig(), image_token_index=10).save_pretrained(folder)
+    processor = AutoProcessor.from_pretrained(folder)
+    assert processor.image_processor.patch_size == {"height": 16, "width": 16}
+    assert processor.image_processor(Image.new("RGB", (64, 64), "red"), return_tensors="pt")["pixel_values"].shape[1] == 3
+    assert _image_processor_values_problem(folder, folder / "config.json", AutoConfig.from_pretrained(folder),
+                                           processor, processor.tokenizer) is None

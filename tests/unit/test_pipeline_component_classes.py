@@ -64,3 +64,65 @@ def test_the_folder_is_refused_before_the_load_naming_the_file_and_field(sound, 
 
 def test_the_sound_folder_passes(sound):
     check_checkpoint(str(sound), "diffusers")
+
+
+def _run_by_diffusers(folder: Path):
+    from diffusers import DiffusionPipeline
+
+    pipeline = DiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline(prompt="a red cube", width=32, height=32, num_inference_steps=2, output_type="np",
+                    generator=torch.Generator().manual_seed(0)).images
+
+
+def test_a_flow_match_scheduler_of_another_class_that_diffusers_runs_passes(sound, tmp_path):
+    """FlowMatchLCMScheduler takes the ``sigmas`` and ``mu`` QwenImagePipeline sets its steps with (its
+    ``set_timesteps``), so diffusers runs the folder; it must not be refused for not being the annotated class.
+    FlowMatchHeunDiscreteScheduler takes neither and is still refused."""
+    folder = real_format.edited_copy(sound, tmp_path, "model_index.json",
+                                     lambda content: content.update(scheduler=["diffusers", "FlowMatchLCMScheduler"]))
+    assert _run_by_diffusers(folder).shape == (1, 32, 32, 3)
+    check_checkpoint(str(folder), "diffusers")
+
+    heun = tmp_path / "heun"
+    heun.mkdir()
+    folder = real_format.edited_copy(sound, heun, "model_index.json", lambda content: content.update(
+        scheduler=["diffusers", "FlowMatchHeunDiscreteScheduler"]))
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "diffusers")
+    assert "field 'scheduler' names diffusers FlowMatchHeunDiscreteScheduler" in str(refused.value)
+
+
+def test_a_legacy_class_name_diffusers_remaps_passes(tmp_path):
+    """PixArt-alpha/PixArt-XL-2-1024-MS and PixArt-Sigma (and facebook/DiT) name their transformer
+    ``Transformer2DModel`` in model_index.json; diffusers loads it as the class its config's ``norm_type`` maps to
+    (``_CLASS_REMAPPING_DICT``: ``ada_norm_single`` -> PixArtTransformer2DModel), the class PixArtSigmaPipeline
+    takes. Shown on a tiny PixArt-Sigma folder: diffusers loads and runs it, and the check passes it."""
+    import json
+
+    from diffusers import (AutoencoderKL, DPMSolverMultistepScheduler, PixArtSigmaPipeline,
+                           PixArtTransformer2DModel)
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    folder = tmp_path / "PixArt-Sigma"
+    PixArtSigmaPipeline(
+        tokenizer=real_format.byte_level_tokenizer(300, {0: "<pad>", 1: "</s>"}, eos="</s>", pad="<pad>"),
+        text_encoder=T5EncoderModel(T5Config(vocab_size=300, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2)),
+        vae=AutoencoderKL(block_out_channels=(8,), layers_per_block=1, latent_channels=4, norm_num_groups=8,
+                          down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",)),
+        transformer=PixArtTransformer2DModel(
+            sample_size=8, num_layers=1, patch_size=2, attention_head_dim=4, num_attention_heads=2,
+            caption_channels=8, in_channels=4, cross_attention_dim=8, out_channels=8, norm_type="ada_norm_single"),
+        scheduler=DPMSolverMultistepScheduler()).save_pretrained(folder)
+    index = folder / "model_index.json"
+    index.write_text(json.dumps(json.loads(index.read_text()) | {"transformer": ["diffusers", "Transformer2DModel"]}))
+
+    from diffusers import DiffusionPipeline
+
+    pipeline = DiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
+    assert type(pipeline.transformer) is PixArtTransformer2DModel
+    assert pipeline(prompt="a red cube", width=16, height=16, num_inference_steps=2, output_type="np",
+                    max_sequence_length=8, use_resolution_binning=False).images.shape == (1, 16, 16, 3)
+    check_checkpoint(str(folder), "diffusers")

@@ -95,3 +95,47 @@ def test_a_guidance_asked_of_a_card_whose_pipeline_would_ignore_it_is_refused_at
         assert "guidance_embeds" in str(refused.value) and "qwen-image" in str(refused.value)
     finally:
         adapter.close()
+
+
+def test_a_pipeline_whose_guidance_scale_runs_classifier_free_guidance_is_not_refused():
+    """SanaPipeline (diffusers 0.42 ``pipeline_sana.py``) runs classifier-free guidance whenever
+    ``guidance_scale > 1`` (its ``do_classifier_free_guidance``), and never reads its transformer's
+    ``guidance_embeds`` (false for every non-Sprint Sana checkpoint, the class default): its guidance is used,
+    so a card's guidance must not be refused for that flag. FluxPipeline, which does read it, still is."""
+    from diffusers import (FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel, SanaPipeline,
+                           SanaTransformer2DModel)
+
+    from realunify_arena.adapters.pair import _ignored_guidance
+
+    sana = SanaPipeline(tokenizer=None, text_encoder=None, vae=None, scheduler=FlowMatchEulerDiscreteScheduler(),
+                        transformer=SanaTransformer2DModel(
+                            patch_size=1, in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=4,
+                            num_layers=1, num_cross_attention_heads=2, cross_attention_head_dim=4,
+                            cross_attention_dim=8, caption_channels=8, sample_size=8))
+    assert sana.transformer.config.guidance_embeds is False
+    sana._guidance_scale = 4.5  # the pipeline's own reading of its guidance (set by __call__)
+    assert sana.do_classifier_free_guidance
+    assert _ignored_guidance(sana, "guidance_scale", 4.5, {}) is None
+
+    flux = FluxPipeline(tokenizer=None, text_encoder=None, tokenizer_2=None, text_encoder_2=None, vae=None,
+                        scheduler=FlowMatchEulerDiscreteScheduler(), transformer=FluxTransformer2DModel(
+                            patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=4,
+                            num_attention_heads=2, joint_attention_dim=8, pooled_projection_dim=8,
+                            guidance_embeds=False, axes_dims_rope=(2, 2)))
+    assert "guidance_embeds false" in _ignored_guidance(flux, "guidance_scale", 3.5, {})
+
+
+def test_a_true_cfg_scale_of_at_most_one_without_a_negative_prompt_is_not_refused(qwen_image):
+    """``true_cfg_scale`` 1 asks for no classifier-free guidance, which is how the pipeline runs without a
+    negative prompt (``do_true_cfg = true_cfg_scale > 1 and has_neg_prompt``): nothing the user asked is lost."""
+    card = CARDS["qwen-image"]
+    params = {k: v for k, v in card.params.items() if k != "call_kwargs"}
+    card = pointed("qwen-image", qwen_image, params=params, defaults=dataclasses.replace(card.defaults, guidance=1.0))
+    adapter = build_adapter(card)
+    try:
+        options = dataclasses.replace(card.defaults, width=32, height=32, steps=2)
+        assert adapter.generate("a red cube", options).size == (32, 32)
+        with pytest.raises(OptionError):
+            adapter.generate("a red cube", dataclasses.replace(options, guidance=4.0))
+    finally:
+        adapter.close()

@@ -64,3 +64,35 @@ def test_a_tokenizer_without_a_token_its_chat_template_writes_is_refused(sound, 
 def test_the_real_tokenizers_hold_every_token_their_templates_write(sound, name):
     adapter = build_adapter(pointed(name, sound[name]))
     adapter.close()
+
+
+def test_special_tokens_declared_in_tokenizer_config_at_their_ids_pass(sound, tmp_path):
+    """A tokenizer.json holding only the base vocabulary, with the special tokens declared in tokenizer_config.json's
+    ``added_tokens_decoder`` at their ids: transformers adds them at load at exactly those ids (Qwen2.5-VL's
+    ``<|im_start|>`` 151644, ``<|vision_start|>`` 151652, ``<|image_pad|>`` 151655: the ids the model was trained
+    with), so the template's markers are the model's own tokens and the folder loads."""
+    import json
+
+    moved: dict[int, dict] = {}
+
+    def base_vocabulary_only(content: dict) -> None:
+        moved.update({token["id"]: token for token in content["added_tokens"]})
+        content["added_tokens"] = []
+        content["model"]["vocab"] = {k: v for k, v in content["model"]["vocab"].items() if v < min(moved)}
+
+    folder = real_format.edited_copy(sound["qwen2.5-vl-7b"], tmp_path, "tokenizer.json", base_vocabulary_only)
+    path = folder / "tokenizer_config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["added_tokens_decoder"] = {str(i): {key: token[key] for key in ("content", "lstrip", "rstrip", "normalized",
+                                                                         "single_word", "special")}
+                                      for i, token in sorted(moved.items())}
+    path.unlink()  # a hard link to the shared build's file
+    path.write_text(json.dumps(config), encoding="utf-8")
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|vision_start|>", "<|image_pad|>")] == \
+        [151644, 151652, 151655]
+    adapter = build_adapter(pointed("qwen2.5-vl-7b", folder))
+    adapter.close()
