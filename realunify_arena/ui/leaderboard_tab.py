@@ -210,7 +210,7 @@ def paired_texts(analyses: list[paired.Analysis], note: str) -> tuple[str, str]:
 class PairedCache:
     """The paired section's contents over the runs the benchmark table above it reads (pinned: batch
     evaluations and imports, never a one-off Explore run), recomputed only when runs, pins or judgments
-    changed: a bootstrap per model and category (and statsmodels' Holm, which runs the garbage collector) is
+    changed: a bootstrap per model and category is
     too slow for every page view. A judgment replaced in place (a model's, or a voter's own) gets a new
     ``created_at``, a pin a new ``pinned_at``, and a run replaced in place (a failed run by a successful one in
     ``merge``, keeping its id and pin; an ``import-results --replace``) leaves a ``replaced_runs`` row, so counts,

@@ -53,6 +53,22 @@ def test_holm_adjusts_step_down_and_keeps_untested_rows_out_of_the_family():
     assert paired.holm([None]) == [None]
 
 
+def test_holm_equals_statsmodels_multipletests():
+    """statsmodels' ``multipletests(method="holm")`` as the reference (paired.holm is Holm's rule in numpy:
+    statsmodels' runs a full garbage collection per call, so a few families only), with ties, zeros, ones,
+    unsorted input and gaps."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(5)
+    families = [[0.04], [0.0, 0.0, 1.0], [0.2, 0.01, 0.01, None, 0.04, 0.5, 1.0, None],
+                [0.03, 0.02, 0.011, 0.012, 0.049], rng.uniform(0, 0.3, size=13).tolist()]
+    for pvalues in families:
+        tested = [p for p in pvalues if p is not None]
+        reference = iter(multipletests(tested, method="holm")[1].tolist())
+        expected = [None if p is None else next(reference) for p in pvalues]
+        assert paired.holm(pvalues) == pytest.approx(expected, rel=1e-12, abs=0), pvalues
+
+
 # -- the bootstrap interval -------------------------------------------------------------------------
 
 
