@@ -293,7 +293,8 @@ def test_gradio_s_own_refusal_of_a_value_is_one_log_line_not_a_traceback(app, ca
     Gradio's ~30-line ``gradio.exceptions.Error`` traceback to the server log: a free flood. Queued events
     (the queue's route) and instant ones (``/run/predict``) alike: one warning line naming the event, and an
     instant call answered 422 (a value the event does not take), not 500. A value of another type than its field
-    takes ("abc" for the seed, a number field) also got a traceback, and the caller an error with no message."""
+    takes ("abc" for the seed, a number field) also got a traceback, and the caller an error with no message; it
+    is now refused before Gradio's rounding, naming the field (verify28b), with the same one log line."""
     capfd.readouterr()
     caplog.clear()
     made_up = "no source like this\nERROR a forged line"  # a visitor's value: never a log line of its own
@@ -305,10 +306,10 @@ def test_gradio_s_own_refusal_of_a_value_is_one_log_line_not_a_traceback(app, ca
     assert "Traceback" not in err and "gradio.exceptions.Error" not in err, err
     assert run["success"] is False and "is not in the list of choices" in run["output"]["error"], run
     assert menus.status_code == 422 and "is not in the list of choices" in menus.json()["error"], menus.text
-    assert typed["success"] is False and "'abc'" in (typed["output"]["error"] or ""), typed
+    assert typed["success"] is False and "the field 'Seed' takes a number" in (typed["output"]["error"] or ""), typed
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused a call of")]
     assert len(lines) == 3 and all("\n" not in line for line in lines), lines
-    assert "/resolve" in lines[0] and "/change_menus" in lines[1] and "'abc'" in lines[2], lines
+    assert "/resolve" in lines[0] and "/change_menus" in lines[1] and "the field 'Seed'" in lines[2], lines
 
 
 @pytest.fixture
