@@ -29,7 +29,7 @@ from realunify_arena.benchmark.custom import (CUSTOM_DATASET, MAX_TEXT_CHARS, cu
 from realunify_arena.benchmark.images import decode_slot, preview
 from realunify_arena.benchmark.loaders import selection_problems
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
-from realunify_arena.context import AppContext
+from realunify_arena.context import AppContext, QueueFull
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.form_settings import FORM_SETTINGS, form_number, form_options, settings_used
 from realunify_arena.limits import SEED_MAX
@@ -64,7 +64,7 @@ from realunify_arena.ui.render import (
     unsaved,
     verdict_markdown,
 )
-from realunify_arena.ui.streaming import in_device_slot, on_model_slot, paced, relay
+from realunify_arena.ui.streaming import in_device_slot, on_model_slot, paced, relay, waiter
 from realunify_arena.ui.visitor import visitor
 
 RANDOM = "random"
@@ -521,10 +521,14 @@ def build(ctx: AppContext) -> ExploreTab:
                 inst = (dataset.random(ctx.rng, track_value, category_value) if choice in (None, RANDOM)
                         else dataset.get(choice))
             shown = preview(inst.open_image()) if isinstance(inst, GEUInstance) else None  # an ImageError if it is gone
+            if dataset_name == CUSTOM_DATASET:  # a Run the queue refuses holds nothing: ``hold`` below would push
+                # out your older own instances, one of them perhaps another tab's Run not yet in the queue (fix28b)
+                ctx.check_queue(model_value, waiter(ctx, (request,)))  # who, as the columns' places count it
             # each column that runs its model now (not a stored run shown again) counts against the run limit
             counting = new_runs(ctx.store, dataset_name, inst, model_value, columns, options, ctx.why_not)
             counts = ctx.arena.admit_runs(visitor(ctx, request, profile), len(counting))
-        except (ValueError, LookupError, RunRefused) as e:  # your own instance or the settings, refused with a message
+        except (ValueError, LookupError, RunRefused, QueueFull) as e:  # your own instance, the settings or the
+            # accelerator's queue (your own instance's Run), refused with a message
             # said in place, where the run would have shown, until the next Run: a toast fades, and an
             # error here would leave each column a bare "Error" badge; no run starts (``started`` None)
             if isinstance(e, StoreError):  # the run limit's count could not be written: its message names the file

@@ -15,7 +15,7 @@ import time
 import pytest
 from gradio_client import Client
 from gradio_sessions import close_all, page_config
-from queue_calls import SLOW_CARD, Page, column_indices, fn_index, predict_call, queue_call
+from queue_calls import SLOW_CARD, Page, column_indices, drawn_index, fn_index, predict_call, queue_call
 
 from realunify_arena.arena import Arena
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -362,3 +362,44 @@ def test_your_own_run_still_waiting_runs_after_newer_uploads_push_its_instance_o
     assert all(done.get("msg") == "process_completed" and done.get("success") for done in ended), ended
     assert ctx.waiting_runs == 0
 
+
+def test_a_run_of_your_own_instance_the_queue_refuses_pushes_nothing_out(shared_app):
+    """fix28b: Run held your own instance (``ctx.hold``) before its columns asked the accelerator's queue for a
+    place, so Runs the queue then refused ("you already have 4 model runs waiting") still pushed your older own
+    instances out of the held set, another tab's Run among them. Now such a Run is refused in place and holds
+    nothing. Hand-counted: another visitor's column holds the one slot; this visitor's own prompt is held, then
+    its two bundled Runs' 4 columns wait (``VISITOR_WAITING``); 8 more Runs of its own prompts (64 /
+    ``OWN_SHARES``: enough to push the first out) are each refused, and the first is still held."""
+    from realunify_arena.benchmark.custom import CUSTOM_DATASET
+    url, ctx = shared_app["url"], shared_app["ctx"]
+    direct, stepwise = column_indices(url)
+    one, other = _ip(), _ip()
+    pages, events = [], []
+    try:
+        holder_page = Page(url, secrets.token_hex(6), other)
+        pages.append(holder_page)
+        started = _run_click(shared_app, "tiny-slow", 500, holder_page.session, other)
+        events.append((holder_page, holder_page.join(direct, _column("tiny-slow", 500, started))))
+        assert holder_page.generating[events[0][1]].wait(120), "the first column never started"
+        _wait_for_a_step()  # it holds the one slot
+        done = _own_run_click(shared_app, "a red cube on a blue cube", 501, secrets.token_hex(6), one)
+        first = done["output"]["data"][1]
+        assert done.get("success") is True and first and first[0] == CUSTOM_DATASET, done
+        for n in range(2):  # this visitor's two bundled Runs, both columns waiting: 4, the most one may have
+            page = Page(url, secrets.token_hex(6), one)
+            pages.append(page)
+            started = _run_click(shared_app, "tiny-slow", 510 + n, page.session, one)
+            for fn in (direct, stepwise):
+                events.append((page, page.join(fn, _column("tiny-slow", 510 + n, started))))
+        _wait_until_queued(shared_app, 4)
+        for n in range(8):
+            session = secrets.token_hex(6)
+            refused = _own_run_click(shared_app, f"a green sphere number {n}", 520 + n, session, one)
+            assert refused.get("success") is True and refused["output"]["data"][1] is None, refused
+            said = predict_call(url, drawn_index(url), [None], session).json()["data"][0]
+            assert "you already have 4 model runs waiting" in said, said
+        assert ctx.instance(tuple(first[:2])).prompt == "a red cube on a blue cube"
+    finally:
+        ended = _stop_and_end(url, pages, events)
+    assert all(done.get("msg") == "process_completed" for done in ended)
+    assert ctx.waiting_runs == 0
