@@ -270,7 +270,7 @@ class AppContext:
 
     @asynccontextmanager
     async def model_slot(self, model: str, abandon: Callable[[], bool] | None = None,
-                         who: str | None = None) -> AsyncIterator[bool]:
+                         who: str | None = None, admitted: Callable[[], None] | None = None) -> AsyncIterator[bool]:
         """Held around one model run of a handler that Gradio admits at once (``concurrency_limit=None``;
         ``ui.streaming.on_model_slot`` wraps it): a run of a local card waits here, on the event loop and
         without a thread, until fewer than ``settings.gpu_concurrency`` local runs are going; a run of a
@@ -282,6 +282,10 @@ class AppContext:
                 before it waits neither waits nor is refused by a full queue. None: wait until a slot is free.
             who: the visitor the run is for (``store.rate_key`` of its voter id: one address, or one account),
                 who may have at most ``VISITOR_WAITING`` runs waiting; None: counted in the queue only.
+            admitted: called once the run has its place (the queue let it in, or it needs no slot), before it
+                waits: a run takes what it reads from a bounded store there (your own instance, ``instance``),
+                so its run does not depend on that store after a wait. Not called for a run refused or
+                abandoned before it waits; an error it raises ends the call there, the run without a place.
 
         Yields:
             True when the block holds a slot (or needs none); False when the wait was abandoned.
@@ -289,17 +293,37 @@ class AppContext:
         Raises:
             QueueFull: ``settings.queue_size`` local runs are already waiting, or ``VISITOR_WAITING`` of ``who``'s.
         """
-        async with self.device_slot(needs_device(self.pool, model), abandon, who) as held:
+        async with self.device_slot(needs_device(self.pool, model), abandon, who, admitted) as held:
             yield held
+
+    def check_queue(self, model: str, who: str | None = None) -> None:
+        """Raise ``QueueFull`` (the message ``model_slot`` would raise) when a run of ``model`` for ``who``
+        would be refused a place in the accelerator's queue now; pass when it would get a place or needs none
+        (a remote card). For a handler that should keep from changing anything for a run refused (Explore's
+        Run of your own instance, which ``hold`` would otherwise make push out older ones): runs of other
+        handlers may take the places in between, so the slot itself still checks."""
+        if needs_device(self.pool, model):
+            self._refuse_a_place(who)
+
+    def _refuse_a_place(self, who: str | None) -> None:
+        if self._device_slots is None or not self._device_slots.locked():
+            return  # a slot is free: the run waits for no one
+        if self._waiting >= self.settings.queue_size:
+            raise QueueFull(f"{self._waiting} model runs are already waiting for the accelerator; try again later")
+        if who is not None and self._waiting_by.get(who, 0) >= VISITOR_WAITING:
+            raise QueueFull(f"you already have {VISITOR_WAITING} model runs waiting for the accelerator (the most "
+                            "one visitor may have waiting); wait for one to start, then try again")
 
     @asynccontextmanager
     async def device_slot(self, needed: bool, abandon: Callable[[], bool] | None = None,
-                          who: str | None = None) -> AsyncIterator[bool]:
+                          who: str | None = None, admitted: Callable[[], None] | None = None) -> AsyncIterator[bool]:
         """``model_slot`` for work whose models are known only inside the handler (an arena battle loaded
         by its id; ``battles.play_needs_device`` decides): with ``needed`` False it passes at once, else it
-        waits for one of the ``settings.gpu_concurrency`` slots, in arrival order. ``abandon``, ``who``, the
-        value yielded and ``QueueFull`` as ``model_slot``."""
+        waits for one of the ``settings.gpu_concurrency`` slots, in arrival order. ``abandon``, ``who``,
+        ``admitted``, the value yielded and ``QueueFull`` as ``model_slot``."""
         if not needed:
+            if admitted is not None:
+                admitted()
             yield True
             return
         if abandon is not None and abandon():  # it will not run its model: no place in the queue to take
@@ -307,11 +331,9 @@ class AppContext:
             return
         if self._device_slots is None:
             self._device_slots = asyncio.Semaphore(self.settings.gpu_concurrency)
-        if self._device_slots.locked() and self._waiting >= self.settings.queue_size:
-            raise QueueFull(f"{self._waiting} model runs are already waiting for the accelerator; try again later")
-        if self._device_slots.locked() and who is not None and self._waiting_by.get(who, 0) >= VISITOR_WAITING:
-            raise QueueFull(f"you already have {VISITOR_WAITING} model runs waiting for the accelerator (the most "
-                            "one visitor may have waiting); wait for one to start, then try again")
+        self._refuse_a_place(who)
+        if admitted is not None:  # before the counts: an error here leaves no place taken
+            admitted()
         self._waiting += 1
         if who is not None:
             self._waiting_by[who] = self._waiting_by.get(who, 0) + 1

@@ -110,3 +110,15 @@ def column_indices(url: str) -> list[int]:
                if str(d.get("api_name")).startswith("run_column")]
     assert len(columns) == 2
     return columns
+
+
+def drawn_index(url: str) -> int:
+    """Explore's step after Run that draws what Run decided (the instance and its image, or the refusal): called
+    with ``[None]`` in a Run's session (``predict_call``), its first value is the instance's place, where a
+    refused Run says why (Run's own reply carries no ``gr.State``)."""
+    config = page_config(url)
+    index = fn_index(url, "resolve") + 1
+    inputs = config["dependencies"][index]["inputs"]
+    types = {c["id"]: c["type"] for c in config["components"]}
+    assert len(inputs) == 1 and types[inputs[0]] == "state", config["dependencies"][index]
+    return index

@@ -29,7 +29,7 @@ from realunify_arena.benchmark.custom import (CUSTOM_DATASET, MAX_TEXT_CHARS, cu
 from realunify_arena.benchmark.images import decode_slot, preview
 from realunify_arena.benchmark.loaders import selection_problems
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
-from realunify_arena.context import AppContext
+from realunify_arena.context import AppContext, QueueFull
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.form_settings import FORM_SETTINGS, form_number, form_options, settings_used
 from realunify_arena.limits import SEED_MAX
@@ -64,7 +64,7 @@ from realunify_arena.ui.render import (
     unsaved,
     verdict_markdown,
 )
-from realunify_arena.ui.streaming import in_device_slot, on_model_slot, paced, relay
+from realunify_arena.ui.streaming import in_device_slot, on_model_slot, paced, relay, waiter
 from realunify_arena.ui.visitor import visitor
 
 RANDOM = "random"
@@ -521,10 +521,14 @@ def build(ctx: AppContext) -> ExploreTab:
                 inst = (dataset.random(ctx.rng, track_value, category_value) if choice in (None, RANDOM)
                         else dataset.get(choice))
             shown = preview(inst.open_image()) if isinstance(inst, GEUInstance) else None  # an ImageError if it is gone
+            if dataset_name == CUSTOM_DATASET:  # a Run the queue refuses holds nothing: ``hold`` below would push
+                # out your older own instances, one of them perhaps another tab's Run not yet in the queue (fix28b)
+                ctx.check_queue(model_value, waiter(ctx, (request,)))  # who, as the columns' places count it
             # each column that runs its model now (not a stored run shown again) counts against the run limit
             counting = new_runs(ctx.store, dataset_name, inst, model_value, columns, options, ctx.why_not)
             counts = ctx.arena.admit_runs(visitor(ctx, request, profile), len(counting))
-        except (ValueError, LookupError, RunRefused) as e:  # your own instance or the settings, refused with a message
+        except (ValueError, LookupError, RunRefused, QueueFull) as e:  # your own instance, the settings or the
+            # accelerator's queue (your own instance's Run), refused with a message
             # said in place, where the run would have shown, until the next Run: a toast fades, and an
             # error here would leave each column a bare "Error" badge; no run starts (``started`` None)
             if isinstance(e, StoreError):  # the run limit's count could not be written: its message names the file
@@ -577,7 +581,8 @@ def build(ctx: AppContext) -> ExploreTab:
                                                       abandon=lambda current, *_: (  # None: Run refused
                                                           current is None or ctx.runs.stopped(_request_of(current))),
                                                       refused=lambda current, *_, mode=mode: ctx.runs.close(
-                                                          None, _request_of(current), None, mode)),
+                                                          None, _request_of(current), None, mode),
+                                                      admitted=partial(_admitted_instance, ctx)),
                                         [started, run_model, judge, run_seed, run_steps, run_guidance,
                                          run_tokens, column.history],
                                         column.outputs, api_visibility="private", concurrency_limit=None,
@@ -608,7 +613,8 @@ def _column_runner(ctx: AppContext, column: Column):
     images = stored_images(ctx.store)
 
     def run_column(current, model, judge, seed, steps, guidance, max_new_tokens, history, request: gr.Request,
-                   progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's way to ask for a tracker
+                   progress=gr.Progress(track_tqdm=True), *,  # noqa: B008 - Gradio's way to ask for a tracker
+                   admitted=None):  # your own instance, taken when the column got its place (``_admitted_instance``)
         if current is None:  # Run refused (its reason is where the instance would be): this column says so
             # in a frame of its own; a column event that ended without one left its status blank now and
             # then on a loaded machine (Gradio's frontend, not the refusal's own frame)
@@ -629,12 +635,12 @@ def _column_runner(ctx: AppContext, column: Column):
                 yield _stopped_frame(column, f"{column.mode} · {model}", control)
                 return
             yield from paced(frames(current, model, judge, seed, steps, guidance, max_new_tokens, history,
-                                    control, lambda stage: progress(0.0, desc=stage)))
+                                    control, lambda stage: progress(0.0, desc=stage), admitted))
         finally:
             ctx.runs.close(session, request_id, control, column.mode)
 
-    def frames(current, model, judge, seed, steps, guidance, max_new_tokens, history, control, report):
-        dataset, inst = current[0], _held(ctx, current)
+    def frames(current, model, judge, seed, steps, guidance, max_new_tokens, history, control, report, admitted):
+        dataset, inst = current[0], admitted if admitted is not None else _held(ctx, current)
         mode = column.mode
         options = _user_options(ctx, model, seed, steps, guidance, max_new_tokens)
         expected = len(required_capabilities(inst, mode))
@@ -709,6 +715,22 @@ def _run_unsaved(error: StoreError) -> str:
     """What a run, or its count against the run limit, that the store could not confirm says (``unsaved``:
     "This run was not saved: ...; run it again.", naming no server path)."""
     return unsaved(error, "This run", "run it again")
+
+
+def _admitted_instance(ctx: AppContext, current, *_):
+    """A column's own instance (``current`` names one of ``CUSTOM_DATASET``), read from the held set when the
+    column gets its place in the accelerator's queue (``on_model_slot``'s ``admitted``) and kept by the column
+    until its run ends; None for an instance of a data source (read when it runs: a source keeps its
+    instances) or a ``current`` that is not a Run's (the column refuses it). Read after the wait, a Run of your
+    own prompt or image waiting behind others said "no longer held on the server; press Run again" once your
+    newer own instances (other tabs; ``context.OWN_SHARES``) had pushed it out of the held set (fix28b).
+
+    Raises:
+        Refusal: it is no longer held (pushed out between Run and its column's place in the queue).
+    """
+    if _request_of(current) is None or current[0] != CUSTOM_DATASET:
+        return None
+    return _held(ctx, current)
 
 
 def _held(ctx: AppContext, current: tuple[str, str, str]):

@@ -131,7 +131,8 @@ def _is_update(value) -> bool:
 
 
 def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int,
-                  abandon: Callable[..., bool] | None = None, refused: Callable[..., None] | None = None) -> Callable:
+                  abandon: Callable[..., bool] | None = None, refused: Callable[..., None] | None = None,
+                  admitted: Callable[..., object] | None = None) -> Callable:
     """``handler`` (a function or a generator function) as an async Gradio handler that runs inside
     ``ctx.model_slot(<its positional argument model_arg>)``: register it with ``concurrency_limit=None``.
 
@@ -142,11 +143,17 @@ def on_model_slot(ctx: AppContext, handler: Callable, model_arg: int,
     the handler then runs at once without the accelerator, and must touch no model (it ends as stopped).
     ``refused(*args)`` is called when the handler will not run at all (the queue is full, or the event was
     cancelled while waiting): a run registered before it was queued is closed there.
+    ``admitted(*args)`` is called once the run has its place in the queue, before it waits
+    (``AppContext.model_slot``'s ``admitted``); what it returns reaches the handler as its keyword argument
+    ``admitted`` (not passed for a run abandoned before it waits). An error it raises refuses the run
+    (``refused`` is called) and reaches the page.
     """
     async def slot(args: tuple):
         model = args[model_arg]
+        taken = _Taken(admitted, args)
         return _Refusing(ctx.model_slot(model if isinstance(model, str) else "", _bound(abandon, args),
-                                        waiter(ctx, args)), _bound(refused, args))
+                                        waiter(ctx, args), None if admitted is None else taken),
+                         _bound(refused, args), taken)
 
     return _in_slot(handler, slot)
 
@@ -193,17 +200,30 @@ def _in_slot(handler: Callable, slot: Callable) -> Callable:
     if inspect.isgeneratorfunction(handler):
         @functools.wraps(handler)
         async def stream(*args) -> AsyncIterator:
-            async with await slot(args):
-                items = handler(*args)
+            async with await slot(args) as keywords:
+                items = handler(*args, **keywords)
                 while (item := await anyio.to_thread.run_sync(next, items, _DONE)) is not _DONE:
                     yield item
         return stream
 
     @functools.wraps(handler)
     async def call(*args):
-        async with await slot(args):
-            return await anyio.to_thread.run_sync(functools.partial(handler, *args))
+        async with await slot(args) as keywords:
+            return await anyio.to_thread.run_sync(functools.partial(handler, *args, **keywords))
     return call
+
+
+class _Taken:
+    """``on_model_slot``'s ``admitted``, bound to the event's arguments: called (no arguments) where the run
+    gets its place; ``keywords`` is then ``{"admitted": <its value>}`` for the handler, else empty."""
+
+    def __init__(self, admitted: Callable[..., object] | None, args: tuple) -> None:
+        self.admitted = admitted
+        self.args = args
+        self.keywords: dict = {}
+
+    def __call__(self) -> None:
+        self.keywords = {"admitted": self.admitted(*self.args)}
 
 
 _DONE = object()
@@ -217,19 +237,22 @@ class _Refusing:
     """``ctx.model_slot`` or ``device_slot`` with ``QueueFull`` shown on the page as a ``gr.Error``, and
     ``refused()`` called when the slot is not entered (the handler will not run)."""
 
-    def __init__(self, slot, refused: Callable[[], None] | None = None) -> None:
+    def __init__(self, slot, refused: Callable[[], None] | None = None, taken: _Taken | None = None) -> None:
         self.slot = slot
         self.refused = refused
+        self.taken = taken
 
-    async def __aenter__(self) -> None:
+    async def __aenter__(self) -> dict:
+        """Enter the slot; returns the keyword arguments for the handler (``_Taken.keywords``, or none)."""
         try:
             await self.slot.__aenter__()
-        except BaseException as e:  # a full queue, or cancelled while waiting
+        except BaseException as e:  # a full queue, ``admitted`` refused it, or cancelled while waiting
             if self.refused is not None:
                 self.refused()
             if isinstance(e, QueueFull):
                 raise Refusal(str(e)) from None
             raise
+        return {} if self.taken is None else self.taken.keywords
 
     async def __aexit__(self, *exc) -> bool | None:
         return await self.slot.__aexit__(*exc)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
-from queue_calls import Page, fn_index, predict_call, queue_call
+from queue_calls import Page, drawn_index, fn_index, predict_call, queue_call
 from gradio_sessions import page_config
 
 pytestmark = pytest.mark.slow
@@ -38,21 +38,11 @@ def _run_values(app, image) -> list:
             "tiny-pair", 0, 0, 1, 0]
 
 
-def _drawn_index(url: str) -> int:
-    """The step after Run that draws what Run decided (the instance and its image, or the refusal)."""
-    config = page_config(url)
-    index = fn_index(url, "resolve") + 1
-    inputs = config["dependencies"][index]["inputs"]
-    types = {c["id"]: c["type"] for c in config["components"]}
-    assert len(inputs) == 1 and types[inputs[0]] == "state", config["dependencies"][index]
-    return index
-
-
 @pytest.mark.parametrize("name", ["secret.png", "notes.txt", "missing.png"])
 def test_a_server_path_as_your_own_image_is_refused_unread(app, name):
     path = str(app["outside"] / name)
     url = app["url"]
-    drawn = _drawn_index(url)
+    drawn = drawn_index(url)
     with Page(url) as page:
         run = page.wait(page.join(fn_index(url, "resolve"), _run_values(app, {"path": path})))
         assert run["success"] is True, run

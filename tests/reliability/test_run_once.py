@@ -15,7 +15,7 @@ import time
 import pytest
 from gradio_client import Client
 from gradio_sessions import close_all, page_config
-from queue_calls import SLOW_CARD, Page, column_indices, fn_index, predict_call, queue_call
+from queue_calls import SLOW_CARD, Page, column_indices, drawn_index, fn_index, predict_call, queue_call
 
 from realunify_arena.arena import Arena
 from realunify_arena.benchmark.generators import generate_set, write_set
@@ -255,6 +255,17 @@ def test_battles_refused_by_a_full_queue_do_not_count_and_take_no_vote(busy_app)
         page.__exit__()
 
 
+def _stop_and_end(url: str, pages: list[Page], events: list[tuple[Page, str]]) -> list[dict]:
+    """Stop every page's runs (its Stop button), wait for the events (page, event id) to end, close the pages;
+    returns the events' completed messages."""
+    for page in pages:
+        assert predict_call(url, fn_index(url, "stop_runs"), [], page.session).status_code == 200
+    ended = [page.wait(event, 120) for page, event in events]
+    for page in pages:
+        page.__exit__()
+    return ended
+
+
 @pytest.fixture(scope="module")
 def shared_app(tmp_path_factory):
     """One accelerator slot and 5 places to wait, more than ``VISITOR_WAITING`` (4) and fewer than two visitors'."""
@@ -295,10 +306,100 @@ def test_one_visitor_cannot_take_every_place_in_the_accelerator_s_queue(shared_a
         events.append((page, page.join(direct, _column("tiny-slow", 200, started))))
         _wait_until_queued(shared_app, 5)
     finally:
-        for page in pages:
-            assert predict_call(url, fn_index(url, "stop_runs"), [], page.session).status_code == 200
-        ended = [page.wait(event, 120) for page, event in events]
-        for page in pages:
-            page.__exit__()
+        ended = _stop_and_end(url, pages, events)
+    assert all(done.get("msg") == "process_completed" for done in ended)
+    assert ctx.waiting_runs == 0
+
+
+def _own_run_click(app: dict, prompt: str, seed: int, session: str, ip: str) -> dict:
+    """Explore's Run (``resolve``) of your own UEG prompt with tiny-slow; returns the completed message."""
+    return queue_call(app["url"], fn_index(app["url"], "resolve"),
+                      [app["menu_source"], "UEG", "all", "custom", prompt, None, None, None, None, "tiny-slow", seed, 0,
+                       "", 0], session, ip)
+
+
+def test_your_own_run_still_waiting_runs_after_newer_uploads_push_its_instance_out(shared_app):
+    """fix28b: a Run's column read its own instance from the held set (``ctx.instance``) only once it had the
+    accelerator, so one visitor's Run of their own prompt, waiting behind another run, said "no longer held on the
+    server; press Run again" once that visitor's newer own instances (8 = 64 / ``OWN_SHARES`` of them, in other
+    tabs) pushed it out of the held set. Now the column takes its instance when it is let into the queue, and runs
+    it. Hand-counted: Runs 2 (bundled, holding the slot) + 2 (own, its direct column waiting) + 8 x 2 (own, never
+    run) = 20 counts, under the run limit's 30."""
+    from realunify_arena.benchmark.custom import CUSTOM_DATASET
+    url, ctx = shared_app["url"], shared_app["ctx"]
+    direct, _ = column_indices(url)
+    one = _ip()
+    holder_page, own_page = Page(url, secrets.token_hex(6), one), Page(url, secrets.token_hex(6), one)
+    events = []
+    try:
+        started = _run_click(shared_app, "tiny-slow", 300, holder_page.session, one)
+        holder = holder_page.join(direct, _column("tiny-slow", 300, started))
+        events.append((holder_page, holder))
+        assert holder_page.generating[holder].wait(120), "the first column never started"
+        _wait_for_a_step()  # it holds the one slot
+        done = _own_run_click(shared_app, "a red cube on a blue cube", 301, own_page.session, one)
+        assert done.get("success") is True, done
+        own_started = done["output"]["data"][1]
+        assert own_started and own_started[0] == CUSTOM_DATASET, done["output"]["data"][8]
+        waiting = own_page.join(direct, _column("tiny-slow", 301, own_started))
+        events.append((own_page, waiting))
+        _wait_until_queued(shared_app, 1)
+        for n in range(8):  # the same visitor's newer own prompts, in other tabs: the first one's goes
+            newer = _own_run_click(shared_app, f"a green sphere number {n}", 400 + n, secrets.token_hex(6), one)
+            assert newer.get("success") is True and newer["output"]["data"][1], newer
+        with pytest.raises(KeyError, match="no longer held"):
+            ctx.instance(tuple(own_started[:2]))
+        assert predict_call(url, fn_index(url, "stop_runs"), [], holder_page.session).status_code == 200
+        holder_page.wait(holder, 120)
+        deadline = time.monotonic() + 120  # the waiting column now has the slot: it runs its model, or ends refused
+        while not own_page.generating[waiting].is_set() and waiting not in own_page.completed:
+            assert time.monotonic() < deadline, "the waiting column neither ran nor ended"
+            time.sleep(0.05)
+        assert waiting not in own_page.completed, json.dumps(own_page.completed.get(waiting, {}).get("output"))
+        assert own_page.generating[waiting].is_set()
+    finally:
+        ended = _stop_and_end(url, [holder_page, own_page], events)
+    assert all(done.get("msg") == "process_completed" and done.get("success") for done in ended), ended
+    assert ctx.waiting_runs == 0
+
+
+def test_a_run_of_your_own_instance_the_queue_refuses_pushes_nothing_out(shared_app):
+    """fix28b: Run held your own instance (``ctx.hold``) before its columns asked the accelerator's queue for a
+    place, so Runs the queue then refused ("you already have 4 model runs waiting") still pushed your older own
+    instances out of the held set, another tab's Run among them. Now such a Run is refused in place and holds
+    nothing. Hand-counted: another visitor's column holds the one slot; this visitor's own prompt is held, then
+    its two bundled Runs' 4 columns wait (``VISITOR_WAITING``); 8 more Runs of its own prompts (64 /
+    ``OWN_SHARES``: enough to push the first out) are each refused, and the first is still held."""
+    from realunify_arena.benchmark.custom import CUSTOM_DATASET
+    url, ctx = shared_app["url"], shared_app["ctx"]
+    direct, stepwise = column_indices(url)
+    one, other = _ip(), _ip()
+    pages, events = [], []
+    try:
+        holder_page = Page(url, secrets.token_hex(6), other)
+        pages.append(holder_page)
+        started = _run_click(shared_app, "tiny-slow", 500, holder_page.session, other)
+        events.append((holder_page, holder_page.join(direct, _column("tiny-slow", 500, started))))
+        assert holder_page.generating[events[0][1]].wait(120), "the first column never started"
+        _wait_for_a_step()  # it holds the one slot
+        done = _own_run_click(shared_app, "a red cube on a blue cube", 501, secrets.token_hex(6), one)
+        first = done["output"]["data"][1]
+        assert done.get("success") is True and first and first[0] == CUSTOM_DATASET, done
+        for n in range(2):  # this visitor's two bundled Runs, both columns waiting: 4, the most one may have
+            page = Page(url, secrets.token_hex(6), one)
+            pages.append(page)
+            started = _run_click(shared_app, "tiny-slow", 510 + n, page.session, one)
+            for fn in (direct, stepwise):
+                events.append((page, page.join(fn, _column("tiny-slow", 510 + n, started))))
+        _wait_until_queued(shared_app, 4)
+        for n in range(8):
+            session = secrets.token_hex(6)
+            refused = _own_run_click(shared_app, f"a green sphere number {n}", 520 + n, session, one)
+            assert refused.get("success") is True and refused["output"]["data"][1] is None, refused
+            said = predict_call(url, drawn_index(url), [None], session).json()["data"][0]
+            assert "you already have 4 model runs waiting" in said, said
+        assert ctx.instance(tuple(first[:2])).prompt == "a red cube on a blue cube"
+    finally:
+        ended = _stop_and_end(url, pages, events)
     assert all(done.get("msg") == "process_completed" for done in ended)
     assert ctx.waiting_runs == 0
