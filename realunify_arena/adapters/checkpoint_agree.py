@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import json
 import re
-import weakref
 from pathlib import Path
 
 from realunify_arena.adapters.checkpoint_config import tokenizer_ids
@@ -87,23 +86,8 @@ def _token_id(tokenizer, token: object) -> int | None:
     """The tokenizer's id of ``token``; None where it is not a token of its vocabulary."""
     if not isinstance(token, str):
         return None
-    return _vocab(tokenizer).get(token)
-
-
-_VOCABS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _vocab(tokenizer) -> dict[str, int]:
-    """``tokenizer.get_vocab()``, built once per tokenizer during its load's checks: each call builds the whole map
-    (about 0.36 s for a Qwen-size vocabulary, verify28c), and the checks look up several tokens."""
-    try:
-        return _VOCABS[tokenizer]
-    except KeyError:
-        pass
-    except TypeError:  # not weakly referable: not kept
-        return tokenizer.get_vocab()
-    vocab = _VOCABS[tokenizer] = tokenizer.get_vocab()
-    return vocab
+    vocab = tokenizer.get_vocab()
+    return vocab.get(token)
 
 
 def _json(path: Path) -> dict:
@@ -200,7 +184,7 @@ def _emu3_problem(folder: Path, config_file: Path, config, processor, tokenizer)
     if not isinstance(mapping, dict):
         return (f"{config_file}: field 'vocabulary_map' is {'missing' if mapping is None else repr(mapping)[:60]}; "
                 "expected the map token -> id of the tokenizer (Emu3 finds its image token and image codes through it)")
-    vocab = _vocab(tokenizer)
+    vocab = tokenizer.get_vocab()
     where = _vocabulary_file(folder)
     token = getattr(processor, "image_token", None)
     for needed, role in ((token, "the processor's image_token "), (EMU3_ROW_END, "")):
