@@ -39,16 +39,21 @@ import torch
 def byte_level_tokenizer(size: int, specials: dict[int, str], *, bos: str | None = None, eos: str,
                          pad: str, extra: dict[str, str] | None = None, plain: dict[int, str] | None = None,
                          add_bos: bool = False, padding_side: str = "right"):
-    """A byte-level BPE over ``size`` ids: the 256 byte symbols first, ``specials`` (id -> token, matched
-    anywhere in text) and ``plain`` (id -> vocabulary entry) at their ids, filler words everywhere else."""
+    """A byte-level BPE over ``size`` ids: ``specials`` (id -> token, matched anywhere in text) and ``plain``
+    (id -> vocabulary entry) at their ids, the 256 byte symbols at the lowest ids left free, filler words everywhere
+    else. Every id names exactly one token: two tokens on one id would make the saved ``tokenizer.json`` keep
+    whichever the tokenizers library's hash map yields first (it differs per process), so a special token could
+    come back from ``from_pretrained`` re-added at a new id past the model's embedding table."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     taken = {**(plain or {}), **specials}
-    vocab = {symbol: i for i, symbol in enumerate(alphabet)}
-    vocab.update({f"Ġw{i}": i for i in range(len(alphabet), size) if i not in taken})
+    free = iter(i for i in range(size) if i not in taken)
+    vocab = {symbol: next(free) for symbol in alphabet}
+    vocab.update({f"Ġw{i}": i for i in free})
     vocab.update({token: i for i, token in taken.items()})
+    assert len(set(vocab.values())) == len(vocab) == size, "every id in 0..size-1 names exactly one token"
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
