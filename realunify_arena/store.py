@@ -539,7 +539,12 @@ class Store:
         """Run ``operation(db)`` inside the next group commit; return its result once that commit is durable.
 
         ``operation`` gets the write connection (``db.execute``) inside a transaction and must only read
-        and write through it. If it raises, its own statements are undone (a savepoint), nothing of it
+        and write through it. It must finish each statement it runs before it returns (fetch a ``RETURNING``
+        or query cursor it keeps; a cursor returned unfinished keeps COMMIT from running, so its batch is
+        refused, as is every later write while the cursor lives), and must not go on writing after catching
+        an ``sqlite3`` error that ended the transaction (a full disk, an I/O error, a trigger's
+        ``RAISE(ROLLBACK)``): the operation is then refused, but a statement run after that error commits on
+        its own, outside any batch. No operation of this project does either. If it raises, its own statements are undone (a savepoint), nothing of it
         is written and the exception is raised here; the other operations of the batch are unaffected.
         Its result is returned only after the COMMIT that contains it returned (synced to disk with
         ``synchronous="full"``); if that COMMIT fails, the error is raised (``StoreError`` for a full disk or an
