@@ -171,3 +171,51 @@ def test_every_hardware_flavour_the_hub_names_is_accepted(tmp_path):
     assert "zero-a10g" in flavours
     for flavour in flavours:
         assert space_problems({**GOOD_SPACE, "suggested_hardware": flavour}, folder) == [], flavour
+
+
+def _declared_closure(requirements: Path) -> set[str]:
+    """The canonical names of every distribution ``requirements`` declares, with what each pulls in (its extras
+    included), read from the installed packages' metadata; a package not installed here is named, not walked."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    todo = [Requirement(line.split("#")[0].strip()) for line in requirements.read_text(encoding="utf-8").splitlines()
+            if line.split("#")[0].strip()]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while todo:
+        req = todo.pop()
+        key = (canonicalize_name(req.name), frozenset(req.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            pulled = metadata.requires(req.name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for line in pulled:
+            sub = Requirement(line)
+            if sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in (*req.extras, "")):
+                todo.append(sub)
+    return {name for name, _ in seen}
+
+
+def test_requirements_declare_what_gradios_login_needs_on_a_space():
+    """On a Space (``SPACE_ID`` set) the app adds ``gr.LoginButton`` (ui/app.py), so Gradio attaches its OAuth
+    routes at launch (gradio/oauth.py ``attach_oauth``): starlette's ``SessionMiddleware`` (which imports
+    ``itsdangerous``) and, with ``SYSTEM=spaces``, ``authlib``; without them the launch raises ImportError. A
+    gradio-SDK Space build installs ``gradio[oauth]`` itself, so only a Docker Space or a local ``SYSTEM=spaces``
+    run failed: requirements.txt (and pyproject's dependencies, read from it) named neither. What the login needs
+    is gradio's own ``oauth`` extra, read from its installed metadata."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    oauth = {canonicalize_name(Requirement(line).name) for line in metadata.requires("gradio") or []
+             if Requirement(line).marker is not None and Requirement(line).marker.evaluate({"extra": "oauth"})
+             and not Requirement(line).marker.evaluate({"extra": ""})}
+    assert {"authlib", "itsdangerous"} <= oauth, f"gradio's oauth extra changed: {sorted(oauth)}"
+    missing = oauth - _declared_closure(ROOT / "requirements.txt")
+    assert not missing, f"requirements.txt does not declare {sorted(missing)}, which Gradio's login imports on a Space"
