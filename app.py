@@ -94,6 +94,15 @@ def address_problem(settings) -> str | None:
     return f"{settings.where(field)}: {problem}; {fix}"
 
 
+# How the README's CPU Space puts a store on the Space (one source: the README shows these lines, and
+# stored_arena_problem names them): a consistent copy first (``backup`` is safe while the app runs; the store's own
+# files are not: rows of a live or abruptly stopped WAL database may still sit in arena.db-wal), into a folder of
+# its own, then only the database and its images are uploaded. Never arena.db.lock/.sync, -wal/-shm, reports/ or a
+# temporary ``*.partial``: ``--include`` is an allow-list, which huggingface_hub applies with ``filter_repo_objects``.
+SPACE_UPLOAD = ("python -m realunify_arena backup data/space/arena.db --db data/arena.db",
+                "hf upload USER/SPACE data/space data --repo-type space --include arena.db --include 'images/*/*.png'")
+
+
 def stored_arena_problem(settings, store) -> str | None:
     """Why a stored-mode Arena (``settings.arena_mode == "stored"``) can draw no battle from ``store``: no
     instance of any dataset has finished pinned runs of two systems (``Store.battle_ready_datasets``; pinned runs
@@ -104,7 +113,7 @@ def stored_arena_problem(settings, store) -> str | None:
         return None
     return (f"{settings.where('arena_mode')} is stored, but the database {settings.db} holds no instance with two"
             " systems' pinned runs (eval's or import-results'), so the Arena will offer no battle: import results"
-            " into it first; on a Space, upload data/ with `hf upload USER/SPACE data data --repo-type space`"
+            f" into it first; on a Space, upload a backup of it: `{SPACE_UPLOAD[0]}` then `{SPACE_UPLOAD[1]}`"
             " (data/ is git-ignored, so a git push leaves it out)")
 
 
