@@ -31,7 +31,8 @@ from realunify_arena.json_layout import pandas_columns, streamed_layout, whole_l
 from realunify_arena.json_stream import StreamError, array_items, kept
 from realunify_arena.sizes import size_text
 from realunify_arena.text_files import (MAX_DATA_FILE_ENV, LongLine, data_file_limit, decoded_line, json_lines,
-                                        line_body, not_text, open_regular, path_fault, read_json_text, utf8_lines)
+                                        line_body, line_bom_fault, not_text, open_regular, path_fault, read_json_text,
+                                        utf8_lines)
 from realunify_arena.unique_keys import LongIntegerError, RepeatedKeyError, loads_json, repeated_name
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
@@ -73,6 +74,9 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     if fault is not None:
         raise VotesFileError(f"{path}: {fault}; expected a votes file")
     encoding, start, array = _opening(path)
+    bom = line_bom_fault(start, first=True)
+    if bom is not None:  # else read as a CSV with no column 'track'
+        raise VotesFileError(f"{path} line 1: {bom}")
     if array:  # a JSON array (FastChat's battles): read one battle at a time
         try:
             votes, why = _rated(path, ((f"entry {i + 1} (index {i})", record) for i, record in
@@ -331,6 +335,9 @@ def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expe
     """``text`` parsed as JSON, or ``VotesFileError``: ``at(error)`` names the place of a syntax error,
     ``where`` that of JSON nested too deeply for the parser (a ``RecursionError``, not a traceback), of a key
     written twice or of an integer too long for Python to read (``LongIntegerError``)."""
+    bom = line_bom_fault(text)
+    if bom is not None:  # json's "Unexpected UTF-8 BOM (decode using utf-8-sig)" says neither why nor what to do
+        raise VotesFileError(f"{where}: {bom}")
     try:
         return loads_json(text)
     except (RepeatedKeyError, LongIntegerError) as e:  # else the last value kept silently; Python's ValueError
@@ -363,6 +370,9 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
         if twice is not None:  # csv.DictReader would keep the last column's value silently
             raise VotesFileError(f"{path} line 1: column {brief(twice)} appears twice; keep one")
         for row in reader:
+            bom = line_bom_fault(row[reader.fieldnames[0]] or "")
+            if bom is not None:  # else "track '\\ufefftrack' is not one of ...": the header of a file joined on
+                raise VotesFileError(f"{path} line {reader.line_num}: {bom}")
             yield f"line {reader.line_num}", row
     except csv.Error as e:  # a field over the csv module's size limit, ...
         raise VotesFileError(f"{path} line {reader.line_num + 1}: not CSV ({e}); expected the CSV that "

@@ -18,7 +18,7 @@ from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.schema import AnyInstance, Track
 from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
 from realunify_arena.json_layout import pandas_columns, whole_layout
-from realunify_arena.text_files import (data_file_limit, decoded_line, json_lines, line_body, not_text,
+from realunify_arena.text_files import (data_file_limit, decoded_line, json_lines, line_body, line_bom_fault, not_text,
                                         read_json_text, utf8_file, utf8_lines)
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
@@ -139,6 +139,10 @@ def _lines(file: Path) -> Iterator[tuple[int, str]]:
 def _line_entry(file: Path, number: int, line: str, entries: list, places: list[str], bad: list[Problem]) -> None:
     """Parse line ``number`` of ``file``: its entry and place appended to ``entries`` and ``places``, or its
     problem to ``bad``."""
+    bom = line_bom_fault(line, first=number == 1)
+    if bom is not None:  # json's "Unexpected UTF-8 BOM (decode using utf-8-sig)" says neither why nor what to do
+        bad.append(Problem(file.name, f"line {number}", None, bom))
+        return
     try:
         value = loads_json(line, parse_int=parse_json_int)
     except RepeatedKeyError as e:  # else the last value would be kept silently
