@@ -11,6 +11,7 @@ when it has one, else ``line N`` of a .jsonl file or ``position N`` of a list.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +54,21 @@ def result_files_in(folder: Path, problems: list[Problem] | None = None) -> list
     return [f for f in found if f.stem not in twice]
 
 
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".7z")  # a compressed file's last suffix
+
+
+# a result file's name at a name's start, then no more of a word (GEU_direct.old.json, "GEU_direct (1).json")
+_NAMED = re.compile(r"(?:UEG|GEU)_(?:direct|step)(?![A-Za-z0-9_])", re.IGNORECASE)
+
+
+def _inner_suffix(name: str) -> str | None:
+    """The layout read (".json" or ".jsonl") that a name holds right after its first part, under more suffixes
+    (``GEU_direct.json.bak`` -> ".json", ``GEU_direct.jsonl~`` -> ".jsonl"); None for none (``GEU_direct.csv``)."""
+    parts = name.split(".")
+    inner = "." + parts[1].rstrip("~").lower() if len(parts) > 1 else ""
+    return inner if inner in SUFFIXES else None
+
+
 def naming_hint(path: Path) -> str:
     """What to rename, where ``path`` (a file, or a folder's own files) holds JSON files that no result file's
     name matches: "" when there are none. The name says which track and protocol a file holds, and is matched
@@ -68,13 +84,20 @@ def naming_hint(path: Path) -> str:
     other = [f for f in files if f.suffix.lower() not in SUFFIXES and f.name.split(".")[0].lower() in stems]
     if not unnamed and other:
         more = f" (and {len(other) - 1} more file(s) so named)" if len(other) > 1 else ""
+        stem = stems[other[0].name.split(".")[0].lower()]
+        inner = _inner_suffix(other[0].name)
+        if inner is not None and other[0].suffix.lower() in COMPRESSED:
+            return f"; {other[0].name}{more} is not read, being compressed: decompress it to {stem}{inner}"
+        if inner is not None:  # GEU_direct.json.bak, .jsonl.orig, .json~: a copy kept aside, of a layout read
+            return (f"; {other[0].name}{more} is not read: only a name ending in .json or .jsonl is (a copy kept "
+                    f"aside?); if it holds the entries to read, rename it {stem}{inner}")
         return (f"; {other[0].name}{more} is not read: a result file is .json (a JSON list of entries) or .jsonl (one "
-                "entry object a line), as the official scripts read them; write it as "
-                f"{stems[other[0].name.split('.')[0].lower()]}.jsonl")
+                f"entry object a line), as the official scripts read them; write it as {stem}.jsonl")
     if not unnamed:
         return ""
     first = unnamed[0]
-    same = stems.get(first.stem.lower())
+    named = _NAMED.match(first.name)  # GEU_direct.old.json, "GEU_direct (1).json", geu_direct.json
+    same = stems.get(named.group(0).lower()) if named else None
     rename = (f"{same}{first.suffix.lower()} (the name is matched exactly)" if same else
               f"UEG_direct{first.suffix.lower()} or UEG_step{first.suffix.lower()} (the official eval_generation.py "
               "writes <model>.json) or GEU_direct/GEU_step for GEU entries")
