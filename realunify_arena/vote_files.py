@@ -68,7 +68,9 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
     record, or asking for ``board`` when a battle names no track or kind and none was given. ``left_out``, if
-    given, counts the records left out by why (``LEFT_OUT``'s values), for a caller to say so.
+    given, counts the records left out by (board, why): the (track, kind) each would have been rated on (its own,
+    or ``board`` for a battle naming neither; None where neither says) and ``LEFT_OUT``'s value, for a caller to
+    say on each board what was left out of it.
     """
     fault = path_fault(path)
     if fault is not None:
@@ -164,7 +166,8 @@ def _each(records: list[tuple[str, object]]) -> Iterator[tuple[str, object]]:
 
 def _rated(path: Path, records: Iterator[tuple[str, object]], board: tuple[str, str] | None
            ) -> tuple[list[dict], Counter]:
-    """The votes of ``records`` ((place, record) pairs, in file order), and how many were left out by why.
+    """The votes of ``records`` ((place, record) pairs, in file order), and how many were left out by (board, why)
+    (``_board_of``).
     After a bad record the rest are still read (not rated): a streamed file that breaks further on is refused
     for that, as a file parsed whole is.
 
@@ -178,7 +181,7 @@ def _rated(path: Path, records: Iterator[tuple[str, object]], board: tuple[str, 
         try:
             vote = _vote(f"{path} {where}", record, board)
             if isinstance(vote, str):  # left out, and why
-                left_out[vote] += 1
+                left_out[_board_of(record, board), vote] += 1
                 continue
             _once(f"{path} {where}", where, record, vote, seen)
         except VotesFileError as e:
@@ -188,6 +191,16 @@ def _rated(path: Path, records: Iterator[tuple[str, object]], board: tuple[str, 
     if problem is not None:
         raise problem
     return votes, left_out
+
+
+def _board_of(record: dict, board: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The (track, kind) board a left-out ``record`` would have been rated on: its own ``track`` and ``kind`` where
+    they name one, else ``board`` where it names neither (a FastChat battle: ``--track`` and ``--kind``), else
+    None (no board: its rule left it out before its track or kind was read)."""
+    track, kind = record.get("track"), record.get("kind")
+    if track in TRACKS and kind in KINDS:
+        return track, kind
+    return board if track in (None, "") and kind in (None, "") else None
 
 
 def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
@@ -379,7 +392,7 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
                              "`export votes` writes") from None
 
 
-# Why a record is left out of the ratings (``read_votes``' ``left_out`` counts them by these).
+# Why a record is left out of the ratings (``read_votes``' ``left_out`` counts them by these, per board).
 LEFT_OUT = {"flagged": "flagged", "anony": "not anonymous (anony false)",
             "sampled": "a redundant copy FastChat does not rate (dedup_tag.sampled false)",
             "itself": "a model against itself (no information: FastChat's compute_bt gives it no gradient)"}
