@@ -142,3 +142,28 @@ def test_model_names_a_spreadsheet_would_read_as_values_are_text_in_the_boards_c
                  "--min-votes", "0", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert sorted(r["system"] for r in rows) == sorted(["'1e5", "'3-4", "'12:30", "gpt-4o"])
+
+
+def test_a_voter_hash_a_spreadsheet_would_read_as_a_number_is_text_in_the_votes_csv(tmp_path, capsys):
+    """``voter_hash`` is 16 hex digits; about one voter in 700 gets one of decimal digits only, or with one ``e``
+    ("1234e56789012345": 1.234E+56789012345 overflows, "1234567890123456" loses its last digit as a number), which a
+    spreadsheet reads as a number, merging or mangling voters. Such a hash is written as text."""
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:1]
+    folder = _results(tmp_path / "runs", instances, lambda q, stem: q.answer)
+    db = tmp_path / "s.db"
+    assert main(["import-results", str(folder), "--model", "bagel", "--db", str(db)]) == 0
+    store = Store.open(db)
+    arena = Arena(store, max_votes=100)
+    voter = next(v for v in (f"hf:voter{i}" for i in range(200_000))
+                 if re.fullmatch(r"\d+(e\d+)?", arena.voter_hash(v)))  # the spreadsheet's number, by hand
+    runs = {r["mode"]: r["id"] for r in store.runs()}
+    battle = arena.new_battle("s1", voter, instances[0].uid, "runs", "bagel:direct", "bagel:stepwise",
+                              "direct_vs_stepwise")
+    arena.deliver(battle, "s1", "A", runs["direct"])
+    arena.deliver(battle, "s1", "B", runs["stepwise"])
+    arena.vote(battle, "s1", voter, "A")
+    hashed = arena.voter_hash(voter)
+    store.close()
+    assert main(["export", "votes", "--format", "csv", "--out", str(tmp_path / "votes.csv"), "--db", str(db)]) == 0
+    (row,) = list(csv.DictReader(io.StringIO((tmp_path / "votes.csv").read_text(encoding="utf-8"))))
+    assert row["voter_hash"] == "'" + hashed, row
