@@ -338,8 +338,9 @@ TEXT_FIELDS = ("dataset", "judge_a", "judge_b", "model", "judge")  # names (``sp
 
 
 def write_csv(comparisons: Iterable[Comparison], path: Path) -> Path:
-    """``records`` of ``comparisons`` as CSV at ``path``; a name that starts like a spreadsheet formula is written
-    as text (``spreadsheet.safe_row``), as ``write_json`` keeps it exactly."""
+    """``records`` of ``comparisons`` as CSV at ``path``; a name that starts like a spreadsheet formula (or reads as
+    a value, ``spreadsheet.spreadsheet_safe``) is written as text (``spreadsheet.safe_row``), as ``write_json``
+    keeps it exactly."""
     rows = [r for c in comparisons for r in records(c)]
     with durable.open_text(path) as f:  # replaces the previous file only once written whole
         writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or ["kind"],

@@ -515,8 +515,9 @@ TEXT_FIELDS = ("dataset", "judge", "model")  # the names in a CSV row (``spreads
 
 
 def write_csv(analyses: Iterable[Analysis], path: Path) -> Path:
-    """``records`` of ``analyses`` as CSV at ``path``; a name that starts like a spreadsheet formula is written as
-    text (``spreadsheet.safe_row``), as ``write_json`` keeps it exactly."""
+    """``records`` of ``analyses`` as CSV at ``path``; a name that starts like a spreadsheet formula (or reads as
+    a value, ``spreadsheet.spreadsheet_safe``) is written as text (``spreadsheet.safe_row``), as ``write_json``
+    keeps it exactly."""
     rows = [r for a in analyses for r in records(a)]
     with durable.open_text(path) as f:  # replaces the previous file only once written whole
         writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)) or ["model"])

@@ -761,8 +761,8 @@ _TEXT_FIELDS = ("system", "note")  # ``spreadsheet.safe_row``'s fields of a boar
 
 def boards_csv(boards: list[Board]) -> str:
     """The boards as CSV (``CSV_FIELDS``, one row per system). Names are written as read, except that a text cell
-    starting like a spreadsheet formula gets a leading ``'`` (``spreadsheet.spreadsheet_safe``); ``--format json``
-    keeps every name exactly."""
+    starting like a spreadsheet formula, or read as a value (``3-4``, ``1e5``), gets a leading ``'``
+    (``spreadsheet.spreadsheet_safe``); ``--format json`` keeps every name exactly."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()

@@ -164,10 +164,25 @@ def records(report: Report) -> list[dict]:
 TEXT_FIELDS = ("dataset", "judge", "model")  # the names in a CSV row (``spreadsheet.safe_row``)
 
 
+def _counts_as_numbers(record: dict) -> dict:
+    """``record`` with each count cell ("n WK": "2/4", correct/scored) as two number cells, "WK correct": 2 and
+    "WK scored": 4: a spreadsheet reads "2/4" as the 2nd of April (or 4th of February), and "1/2" likewise."""
+    out = {}
+    for key, value in record.items():
+        if key.startswith("n ") and isinstance(value, str) and "/" in value:
+            correct, scored = value.split("/")
+            out |= {f"{key[2:]} correct": int(correct), f"{key[2:]} scored": int(scored)}
+        else:
+            out[key] = value
+    return out
+
+
 def write_csv(reports: Iterable[Report], path: Path) -> Path:
-    """``records`` of ``reports`` as CSV at ``path`` (replaced once written whole); a name that starts like a
-    spreadsheet formula is written as text (``spreadsheet.safe_row``), as ``write_json`` keeps it exactly."""
-    rows = [r for report in reports for r in records(report)]
+    """``records`` of ``reports`` as CSV at ``path`` (replaced once written whole), each count cell as two numbers
+    (``_counts_as_numbers``: "WK correct", "WK scored", where ``write_json`` writes "n WK": "2/4"); a name that
+    starts like a spreadsheet formula or reads as a value (a date, a number) is written as text
+    (``spreadsheet.safe_row``), as ``write_json`` keeps it exactly."""
+    rows = [_counts_as_numbers(r) for report in reports for r in records(report)]
     fields = list(dict.fromkeys(k for r in rows for k in r))
     with durable.open_text(path) as f:  # replaces the previous file only once written whole
         writer = csv.DictWriter(f, fieldnames=fields, restval="")

@@ -221,6 +221,28 @@ def json_lines(text: str) -> list[str]:
     return LINE_BREAK.split(text)
 
 
+BOM = "\ufeff"  # the byte-order mark (U+FEFF), as text
+
+
+def line_bom_fault(line: str, *, first: bool = False) -> str | None:
+    """What is wrong with a line of a JSON Lines or CSV file that starts with a byte-order mark (U+FEFF) after the
+    one a file may start with (skipped as the file is read), as where two files each written with one were joined
+    with ``cat``; None for a line that does not. ``first``: ``line`` is the file's text after that mark (a JSON
+    file, or a file's first line), so the mark is a second one. The official scripts (``json.load`` or
+    ``json.loads`` of each line of ``open(path, encoding="utf-8")``, FrankYang-17/RealUnify
+    ``eval/eval_understanding.py``) read no mark at all, so such a line is refused, saying what to do, not in
+    ``json``'s words ("Unexpected UTF-8 BOM (decode using utf-8-sig)")."""
+    if not line.startswith(BOM):
+        return None
+    if first:
+        return ("starts with two UTF-8 byte-order marks (U+FEFF, the bytes EF BB BF), where a file holds one at "
+                "most: a tool added one to a file that had one? Remove them (sed -i '1s/^\\(\\xEF\\xBB\\xBF\\)*//' "
+                "FILE)")
+    return ("starts with a UTF-8 byte-order mark (U+FEFF, the bytes EF BB BF), which only a file's start may hold: "
+            "files each written with one joined with `cat`? Remove the mark from the line's start (sed -i "
+            "'s/^\\xEF\\xBB\\xBF//' FILE removes it from every line), or join the files with a tool that skips it")
+
+
 # Files of other kinds given where text is read, told by their first bytes (each format's own signature: Apache
 # Parquet's "PAR1", gzip's RFC 1952 ID, a ZIP local file header, SQLite's header string), and what to do instead.
 # Chatbot Arena's battles on the Hugging Face Hub are Parquet; the store (``arena.db``) is SQLite.

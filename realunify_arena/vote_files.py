@@ -31,7 +31,8 @@ from realunify_arena.json_layout import pandas_columns, streamed_layout, whole_l
 from realunify_arena.json_stream import StreamError, array_items, kept
 from realunify_arena.sizes import size_text
 from realunify_arena.text_files import (MAX_DATA_FILE_ENV, LongLine, data_file_limit, decoded_line, json_lines,
-                                        line_body, not_text, open_regular, path_fault, read_json_text, utf8_lines)
+                                        line_body, line_bom_fault, not_text, open_regular, path_fault, read_json_text,
+                                        utf8_lines)
 from realunify_arena.unique_keys import LongIntegerError, RepeatedKeyError, loads_json, repeated_name
 
 EXPECTED = ("the JSON Lines or CSV that `export votes` writes, or FastChat battles (a JSON array, or one battle "
@@ -67,12 +68,17 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
     record, or asking for ``board`` when a battle names no track or kind and none was given. ``left_out``, if
-    given, counts the records left out by why (``LEFT_OUT``'s values), for a caller to say so.
+    given, counts the records left out by (board, why): the (track, kind) each would have been rated on (its own,
+    or ``board`` for a battle naming neither; None where neither says) and ``LEFT_OUT``'s value, for a caller to
+    say on each board what was left out of it.
     """
     fault = path_fault(path)
     if fault is not None:
         raise VotesFileError(f"{path}: {fault}; expected a votes file")
     encoding, start, array = _opening(path)
+    bom = line_bom_fault(start, first=True)
+    if bom is not None:  # else read as a CSV with no column 'track'
+        raise VotesFileError(f"{path} line 1: {bom}")
     if array:  # a JSON array (FastChat's battles): read one battle at a time
         try:
             votes, why = _rated(path, ((f"entry {i + 1} (index {i})", record) for i, record in
@@ -160,7 +166,8 @@ def _each(records: list[tuple[str, object]]) -> Iterator[tuple[str, object]]:
 
 def _rated(path: Path, records: Iterator[tuple[str, object]], board: tuple[str, str] | None
            ) -> tuple[list[dict], Counter]:
-    """The votes of ``records`` ((place, record) pairs, in file order), and how many were left out by why.
+    """The votes of ``records`` ((place, record) pairs, in file order), and how many were left out by (board, why)
+    (``_board_of``).
     After a bad record the rest are still read (not rated): a streamed file that breaks further on is refused
     for that, as a file parsed whole is.
 
@@ -174,7 +181,7 @@ def _rated(path: Path, records: Iterator[tuple[str, object]], board: tuple[str, 
         try:
             vote = _vote(f"{path} {where}", record, board)
             if isinstance(vote, str):  # left out, and why
-                left_out[vote] += 1
+                left_out[_board_of(record, board), vote] += 1
                 continue
             _once(f"{path} {where}", where, record, vote, seen)
         except VotesFileError as e:
@@ -184,6 +191,16 @@ def _rated(path: Path, records: Iterator[tuple[str, object]], board: tuple[str, 
     if problem is not None:
         raise problem
     return votes, left_out
+
+
+def _board_of(record: dict, board: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The (track, kind) board a left-out ``record`` would have been rated on: its own ``track`` and ``kind`` where
+    they name one, else ``board`` where it names neither (a FastChat battle: ``--track`` and ``--kind``), else
+    None (no board: its rule left it out before its track or kind was read)."""
+    track, kind = record.get("track"), record.get("kind")
+    if track in TRACKS and kind in KINDS:
+        return track, kind
+    return board if track in (None, "") and kind in (None, "") else None
 
 
 def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
@@ -331,6 +348,9 @@ def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expe
     """``text`` parsed as JSON, or ``VotesFileError``: ``at(error)`` names the place of a syntax error,
     ``where`` that of JSON nested too deeply for the parser (a ``RecursionError``, not a traceback), of a key
     written twice or of an integer too long for Python to read (``LongIntegerError``)."""
+    bom = line_bom_fault(text)
+    if bom is not None:  # json's "Unexpected UTF-8 BOM (decode using utf-8-sig)" says neither why nor what to do
+        raise VotesFileError(f"{where}: {bom}")
     try:
         return loads_json(text)
     except (RepeatedKeyError, LongIntegerError) as e:  # else the last value kept silently; Python's ValueError
@@ -363,13 +383,16 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
         if twice is not None:  # csv.DictReader would keep the last column's value silently
             raise VotesFileError(f"{path} line 1: column {brief(twice)} appears twice; keep one")
         for row in reader:
+            bom = line_bom_fault(row[reader.fieldnames[0]] or "")
+            if bom is not None:  # else "track '\\ufefftrack' is not one of ...": the header of a file joined on
+                raise VotesFileError(f"{path} line {reader.line_num}: {bom}")
             yield f"line {reader.line_num}", row
     except csv.Error as e:  # a field over the csv module's size limit, ...
         raise VotesFileError(f"{path} line {reader.line_num + 1}: not CSV ({e}); expected the CSV that "
                              "`export votes` writes") from None
 
 
-# Why a record is left out of the ratings (``read_votes``' ``left_out`` counts them by these).
+# Why a record is left out of the ratings (``read_votes``' ``left_out`` counts them by these, per board).
 LEFT_OUT = {"flagged": "flagged", "anony": "not anonymous (anony false)",
             "sampled": "a redundant copy FastChat does not rate (dedup_tag.sampled false)",
             "itself": "a model against itself (no information: FastChat's compute_bt gives it no gradient)"}

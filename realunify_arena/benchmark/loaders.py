@@ -26,7 +26,7 @@ from realunify_arena.benchmark.result_paths import existing_file
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
 from realunify_arena.json_layout import COLUMNS, pandas_columns, wrapped_list, wrapped_said
 from realunify_arena.shown import brief, json_kind
-from realunify_arena.text_files import FileTooLarge, data_file_limit, not_text, read_json_text
+from realunify_arena.text_files import FileTooLarge, data_file_limit, line_bom_fault, not_text, read_json_text
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
 OFFICIAL_FILES: dict[str, tuple[Track, str]] = {
@@ -353,6 +353,10 @@ def read_json_list(path: Path, problems: list[Problem]) -> list:
         text = read_json_text(path)
         if not text.strip():  # a run that stopped before writing anything leaves an empty file
             problems.append(Problem(path.name, None, None, "is empty; expected a JSON list of entries"))
+            return []
+        bom = line_bom_fault(text, first=True)
+        if bom is not None:  # json's "Unexpected UTF-8 BOM (decode using utf-8-sig)" says neither why nor what to do
+            problems.append(Problem(path.name, None, None, bom))
             return []
         data = loads_json(text, parse_int=parse_json_int)  # a BOM, UTF-16 or UTF-32 is no error
     except RepeatedKeyError as e:  # else the last value would be kept silently

@@ -11,6 +11,7 @@ when it has one, else ``line N`` of a .jsonl file or ``position N`` of a list.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.schema import AnyInstance, Track
 from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
 from realunify_arena.json_layout import pandas_columns, whole_layout
-from realunify_arena.text_files import (data_file_limit, decoded_line, json_lines, line_body, not_text,
+from realunify_arena.text_files import (data_file_limit, decoded_line, json_lines, line_body, line_bom_fault, not_text,
                                         read_json_text, utf8_file, utf8_lines)
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
@@ -53,6 +54,21 @@ def result_files_in(folder: Path, problems: list[Problem] | None = None) -> list
     return [f for f in found if f.stem not in twice]
 
 
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".7z")  # a compressed file's last suffix
+
+
+# a result file's name at a name's start, then no more of a word (GEU_direct.old.json, "GEU_direct (1).json")
+_NAMED = re.compile(r"(?:UEG|GEU)_(?:direct|step)(?![A-Za-z0-9_])", re.IGNORECASE)
+
+
+def _inner_suffix(name: str) -> str | None:
+    """The layout read (".json" or ".jsonl") that a name holds right after its first part, under more suffixes
+    (``GEU_direct.json.bak`` -> ".json", ``GEU_direct.jsonl~`` -> ".jsonl"); None for none (``GEU_direct.csv``)."""
+    parts = name.split(".")
+    inner = "." + parts[1].rstrip("~").lower() if len(parts) > 1 else ""
+    return inner if inner in SUFFIXES else None
+
+
 def naming_hint(path: Path) -> str:
     """What to rename, where ``path`` (a file, or a folder's own files) holds JSON files that no result file's
     name matches: "" when there are none. The name says which track and protocol a file holds, and is matched
@@ -68,13 +84,20 @@ def naming_hint(path: Path) -> str:
     other = [f for f in files if f.suffix.lower() not in SUFFIXES and f.name.split(".")[0].lower() in stems]
     if not unnamed and other:
         more = f" (and {len(other) - 1} more file(s) so named)" if len(other) > 1 else ""
+        stem = stems[other[0].name.split(".")[0].lower()]
+        inner = _inner_suffix(other[0].name)
+        if inner is not None and other[0].suffix.lower() in COMPRESSED:
+            return f"; {other[0].name}{more} is not read, being compressed: decompress it to {stem}{inner}"
+        if inner is not None:  # GEU_direct.json.bak, .jsonl.orig, .json~: a copy kept aside, of a layout read
+            return (f"; {other[0].name}{more} is not read: only a name ending in .json or .jsonl is (a copy kept "
+                    f"aside?); if it holds the entries to read, rename it {stem}{inner}")
         return (f"; {other[0].name}{more} is not read: a result file is .json (a JSON list of entries) or .jsonl (one "
-                "entry object a line), as the official scripts read them; write it as "
-                f"{stems[other[0].name.split('.')[0].lower()]}.jsonl")
+                f"entry object a line), as the official scripts read them; write it as {stem}.jsonl")
     if not unnamed:
         return ""
     first = unnamed[0]
-    same = stems.get(first.stem.lower())
+    named = _NAMED.match(first.name)  # GEU_direct.old.json, "GEU_direct (1).json", geu_direct.json
+    same = stems.get(named.group(0).lower()) if named else None
     rename = (f"{same}{first.suffix.lower()} (the name is matched exactly)" if same else
               f"UEG_direct{first.suffix.lower()} or UEG_step{first.suffix.lower()} (the official eval_generation.py "
               "writes <model>.json) or GEU_direct/GEU_step for GEU entries")
@@ -139,6 +162,10 @@ def _lines(file: Path) -> Iterator[tuple[int, str]]:
 def _line_entry(file: Path, number: int, line: str, entries: list, places: list[str], bad: list[Problem]) -> None:
     """Parse line ``number`` of ``file``: its entry and place appended to ``entries`` and ``places``, or its
     problem to ``bad``."""
+    bom = line_bom_fault(line, first=number == 1)
+    if bom is not None:  # json's "Unexpected UTF-8 BOM (decode using utf-8-sig)" says neither why nor what to do
+        bad.append(Problem(file.name, f"line {number}", None, bom))
+        return
     try:
         value = loads_json(line, parse_int=parse_json_int)
     except RepeatedKeyError as e:  # else the last value would be kept silently

@@ -38,8 +38,9 @@ VOTE_FIELDS = ("vote_id", "created_at", "battle_id", "kind", "track", "dataset",
 # ``flagged``: why the battle gave a system away before the vote (null when not): kept, but not rated.
 # ``winner`` and FASTCHAT_FIELDS: FastChat's battle fields (the module docstring), so its rating reads the export.
 # The CSV's fields that carry names or text from outside (a dataset is named after the folder its results came from):
-# one starting like a spreadsheet formula is written as text (``spreadsheet.safe_row``); JSON keeps them exactly.
-CSV_TEXT_FIELDS = ("dataset", "instance_uid", "system_a", "system_b", "flagged", "model_a", "model_b")
+# one starting like a spreadsheet formula, or read as a value (a voter_hash of hex digits all decimal, or "12e45..."
+# as 1.2E+49), is written as text (``spreadsheet.safe_row``); JSON keeps them exactly.
+CSV_TEXT_FIELDS = ("dataset", "instance_uid", "system_a", "system_b", "flagged", "model_a", "model_b", "voter_hash")
 
 
 EXAMPLE = "python -m realunify_arena export votes --format csv --out votes.csv"

@@ -82,7 +82,8 @@ def run(args) -> int:
         return None if args.votes else ratings.elsewhere_votes(lambda t, k: tables(t, k).total, b.track, b.kind)
 
     if args.format == "markdown":
-        text = "\n\n".join(ratings.board_markdown(b, empty, elsewhere(b), flagged.get((b.track, b.kind), 0),
+        text = "\n\n".join(ratings.board_markdown(b, empty(b.track, b.kind) if empty else None, elsewhere(b),
+                                                    flagged.get((b.track, b.kind), 0),
                                                     "rate them with --track and --kind")
                              for b in boards) + "\n"
     elif args.format == "csv":
@@ -96,7 +97,7 @@ def run(args) -> int:
     if empty and args.format != "markdown":  # a CSV header or empty rows alone would say nothing of why
         for b in boards:
             if b.votes == 0:
-                print(f"note: {b.title}: {empty}", file=sys.stderr)
+                print(f"note: {b.title}: {empty(b.track, b.kind)}", file=sys.stderr)
     if args.out:
         durable.write_text(args.out, text)  # replaces the previous board only once written whole
         print(f"wrote {len(boards)} board{'s' if len(boards) != 1 else ''} to {args.out}", file=sys.stderr)
@@ -141,22 +142,35 @@ def _flagged_in_store(db: Path) -> dict[tuple[str, str], int]:
 
 
 def _tables_from_file(path: Path, board: tuple[str, str] | None):
-    """The votes of ``path`` as ``(track, kind) -> CountTable``, and what an empty board says of the file: that
-    it holds no battles, or none of that board's (how many it holds on the others), never the Arena tab's
-    advice to play one (the file, not the store, is rated). Battles left out by FastChat's rules are counted in
-    that text, or, where some were rated, in a note on stderr; so are names that differ only in white space or
+    """The votes of ``path`` as ``(track, kind) -> CountTable``, and ``(track, kind) -> str``: what an empty board
+    says of the file: that it holds no battles, or none of that board's (how many it holds on the others), never
+    the Arena tab's advice to play one (the file, not the store, is rated). Battles left out by FastChat's rules
+    are counted in that text, each board counting those left out of it (and those naming no board, where no
+    ``--track`` and ``--kind`` gave one), and, where some were rated, the file's in a note on stderr; so are names that differ only in white space or
     Unicode normalization (``vote_files.look_alikes``), each written as Python's ``ascii`` shows it."""
     from realunify_arena.ratings import CountTable
 
-    left_out: Counter = Counter()
+    left_out: Counter = Counter()  # (board, why) -> records
     votes = read_votes(existing_file(path, "--votes"), board, left_out)
-    empty = (f"{path} holds no battles to rate" if not votes else
-             f"{path} holds none of this board's battles ({len(votes)} on other boards)")
-    if left_out:  # FastChat's rules leave these out: said, not silently missing
-        said = f"{sum(left_out.values())} left out: {', '.join(f'{n} {why}' for why, n in left_out.most_common())}"
-        empty += f" ({said})"
-        if votes:  # rated boards show no empty text: the note goes to stderr, whatever the format
-            print(f"note: {path}: {said}", file=sys.stderr)
+
+    def said(on) -> str:  # "3 left out: 2 not anonymous (anony false), 1 ...", of the boards ``on`` accepts
+        whys = Counter()
+        for (where, why), n in left_out.items():
+            if on(where):
+                whys[why] += n
+        return f"{sum(whys.values())} left out: {', '.join(f'{n} {why}' for why, n in whys.most_common())}"
+
+    if left_out and votes:  # FastChat's rules leave these out: said, not silently missing; rated boards show no
+        print(f"note: {path}: {said(lambda b: True)}", file=sys.stderr)  # empty text: a note, whatever the format
+
+    def empty(track: str, kind: str) -> str:  # what an empty board says: what was left out of it, not the file's
+        text = (f"{path} holds no battles to rate" if not votes else
+                f"{path} holds none of this board's battles ({len(votes)} on other boards)")
+        if any(b == (track, kind) for b, _ in left_out):
+            text += f" ({said(lambda b: b == (track, kind))})"
+        if any(b is None for b, _ in left_out):  # left out before their board was read: of no board
+            text += f" ({said(lambda b: b is None)}, naming no track and kind)"
+        return text
     for group in look_alikes({v[side] for v in votes for side in ("system_a", "system_b")}):
         print(f"note: {path}: {' and '.join(map(ascii, group))} differ only in white space or Unicode "
               "normalization: rated as different models, as FastChat rates names as written; make them one name "

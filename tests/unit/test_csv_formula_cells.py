@@ -100,3 +100,70 @@ def test_names_starting_like_a_formula_are_text_in_every_csv_and_exact_in_the_js
     assert main(["leaderboard", "--votes", str(tmp_path / "votes.csv"), "--format", "json", "--min-votes", "0"]) == 0
     boards = json.loads(capsys.readouterr().out)
     assert {r["system"] for b in boards for r in b["rows"]} == {"bagel:direct", "bagel:stepwise"}
+
+
+def test_counts_and_names_a_spreadsheet_would_read_as_dates_or_numbers_stay_numbers_and_text(tmp_path, capsys,
+                                                                                              monkeypatch):
+    """``report.csv`` wrote each category's count as "correct/scored" ("2/3"), which Excel and LibreOffice read as a
+    date (the 2nd of March) on opening the file; a dataset named after a folder named for its date (``2024-06-01``)
+    or a model named ``1e5`` became a date or 100000. By hand: replies B, B, A to three questions answered B: MT 2
+    correct of 3 scored, written as the numbers 2 and 3; the names get the leading apostrophe a formula gets."""
+    folder = tmp_path / "2024-06-01"
+    folder.mkdir()
+    entries = [{"index": i, "task_type": "mental_tracking", "input_image": "./image/x.png", "question": "Which?",
+                "option": ["1", "2", "3", "4"], "answer": "B", "response": reply} for i, reply in enumerate("BBA")]
+    (folder / "GEU_direct.json").write_text(json.dumps(entries))
+    monkeypatch.chdir(tmp_path)  # the folder named as given: the dataset of its scores
+    for model in ("1e5", "3-4"):
+        assert main(["score-official", "2024-06-01", "--model", model, "--csv", str(tmp_path / "s.csv")]) == 0
+        (row,) = list(csv.DictReader(io.StringIO((tmp_path / "s.csv").read_text(encoding="utf-8"))))
+        assert (row["dataset"], row["model"]) == ("'2024-06-01", "'" + model), row
+        assert (row["MT correct"], row["MT scored"]) == ("2", "3"), row
+        assert not any(re.fullmatch(r"\d+/\d+", cell) for cell in row.values()), row
+    (table,) = json.loads(_json_of(tmp_path, capsys))
+    assert table["systems"][0]["n MT"] == "2/3" and table["dataset"] == "2024-06-01"  # JSON keeps both as written
+
+
+def _json_of(tmp_path: Path, capsys) -> str:
+    out = tmp_path / "s.json"
+    assert main(["score-official", "2024-06-01", "--model", "m", "--json", str(out)]) == 0, capsys.readouterr().err
+    return out.read_text(encoding="utf-8")
+
+
+def test_model_names_a_spreadsheet_would_read_as_values_are_text_in_the_boards_csv(tmp_path, capsys):
+    """FastChat rates model names as written, so ``1e5``, ``3-4`` and ``12:30`` are three models; the board's CSV
+    wrote them bare (100000, the 3rd of April, a time of day in a spreadsheet). ``gpt-4o`` is no value and stays
+    as written."""
+    names = ("1e5", "3-4", "12:30", "gpt-4o")
+    battles = [{"model_a": a, "model_b": b, "winner": "model_a"} for a in names for b in names if a != b]
+    path = tmp_path / "battles.json"
+    path.write_text(json.dumps(battles))
+    assert main(["leaderboard", "--votes", str(path), "--track", "UEG", "--kind", "model_vs_model", "--rounds", "0",
+                 "--min-votes", "0", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert sorted(r["system"] for r in rows) == sorted(["'1e5", "'3-4", "'12:30", "gpt-4o"])
+
+
+def test_a_voter_hash_a_spreadsheet_would_read_as_a_number_is_text_in_the_votes_csv(tmp_path, capsys):
+    """``voter_hash`` is 16 hex digits; about one voter in 700 gets one of decimal digits only, or with one ``e``
+    ("1234e56789012345": 1.234E+56789012345 overflows, "1234567890123456" loses its last digit as a number), which a
+    spreadsheet reads as a number, merging or mangling voters. Such a hash is written as text."""
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:1]
+    folder = _results(tmp_path / "runs", instances, lambda q, stem: q.answer)
+    db = tmp_path / "s.db"
+    assert main(["import-results", str(folder), "--model", "bagel", "--db", str(db)]) == 0
+    store = Store.open(db)
+    arena = Arena(store, max_votes=100)
+    voter = next(v for v in (f"hf:voter{i}" for i in range(200_000))
+                 if re.fullmatch(r"\d+(e\d+)?", arena.voter_hash(v)))  # the spreadsheet's number, by hand
+    runs = {r["mode"]: r["id"] for r in store.runs()}
+    battle = arena.new_battle("s1", voter, instances[0].uid, "runs", "bagel:direct", "bagel:stepwise",
+                              "direct_vs_stepwise")
+    arena.deliver(battle, "s1", "A", runs["direct"])
+    arena.deliver(battle, "s1", "B", runs["stepwise"])
+    arena.vote(battle, "s1", voter, "A")
+    hashed = arena.voter_hash(voter)
+    store.close()
+    assert main(["export", "votes", "--format", "csv", "--out", str(tmp_path / "votes.csv"), "--db", str(db)]) == 0
+    (row,) = list(csv.DictReader(io.StringIO((tmp_path / "votes.csv").read_text(encoding="utf-8"))))
+    assert row["voter_hash"] == "'" + hashed, row

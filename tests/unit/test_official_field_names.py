@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from realunify_arena.cli import main
 from tests.unit.test_failed_run_notes import geu, ueg
 from tests.unit.test_result_files_shared import stored_runs
@@ -171,6 +173,35 @@ def test_leaderboard_of_a_blank_votes_file_or_one_of_left_out_battles_says_which
         assert main(["leaderboard", "--votes", str(mixed), *board, "--format", fmt]) == 0
         err = capsys.readouterr().err
         assert f"note: {mixed}: 1 left out: 1 not anonymous (anony false)" in err, err
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "csv", "json"])
+def test_each_empty_board_of_a_votes_file_counts_what_was_left_out_of_it_not_the_whole_files(tmp_path, capsys, fmt):
+    """Each empty board said the whole file's left-out count: a file of 2 UEG model-vs-model battles not anonymous
+    and 1 GEU direct-vs-stepwise copy not sampled made all four boards say "3 left out". By hand: UEG model vs
+    model 2 (not anonymous), GEU direct vs stepwise 1 (not sampled), the two other boards none; a battle naming
+    no track or kind, read without --track and --kind, is of no board and said so."""
+    battle = {"model_a": "a", "model_b": "b", "winner": "model_a"}
+    path = tmp_path / "left.json"
+    path.write_text(json.dumps([battle | {"track": "UEG", "kind": "model_vs_model", "anony": False}] * 2 +
+                               [battle | {"track": "GEU", "kind": "direct_vs_stepwise",
+                                          "dedup_tag": {"high_freq": True, "sampled": False}}]))
+    assert main(["leaderboard", "--votes", str(path), "--rounds", "0", "--format", fmt]) == 0
+    out = capsys.readouterr()
+    said = {line.removeprefix("note: ").split(f" {path} holds", 1)[0].removesuffix(" 0 votes;").rstrip(":").strip("*"):
+            line.split(f"{path} holds no battles to rate", 1)[1].rstrip(".")
+            for line in (out.out if fmt == "markdown" else out.err).splitlines() if "holds no battles" in line}
+    assert said == {"UEG · two models, same mode": " (2 left out: 2 not anonymous (anony false))",
+                    "UEG · one model: direct vs stepwise": "",
+                    "GEU · two models, same mode": "",
+                    "GEU · one model: direct vs stepwise": " (1 left out: 1 a redundant copy FastChat does not rate "
+                                                           "(dedup_tag.sampled false))"}, said
+    nowhere = tmp_path / "nowhere.json"
+    nowhere.write_text(json.dumps([battle | {"anony": False}]))
+    assert main(["leaderboard", "--votes", str(nowhere), "--rounds", "0", "--format", fmt]) == 0
+    out = capsys.readouterr()
+    text = out.out if fmt == "markdown" else out.err
+    assert text.count("(1 left out: 1 not anonymous (anony false), naming no track and kind)") == 4, text
 
 
 def test_leaderboard_of_a_votes_file_with_battles_elsewhere_says_where(tmp_path, capsys):

@@ -83,6 +83,31 @@ def test_a_result_file_written_in_another_format_is_named_with_the_two_that_are_
             ) in err, err
 
 
+@pytest.mark.parametrize("name, rename", [
+    ("GEU_direct.json.bak", "if it holds the entries to read, rename it GEU_direct.json"),
+    ("GEU_step.jsonl.orig", "if it holds the entries to read, rename it GEU_step.jsonl"),
+    ("UEG_direct.json~", "if it holds the entries to read, rename it UEG_direct.json"),
+    ("UEG_step.jsonl.gz", "being compressed: decompress it to UEG_step.jsonl"),
+    ("GEU_direct.old.json", "rename it GEU_direct.json (the name is matched exactly)"),
+    ("GEU_direct (1).json", "rename it GEU_direct.json (the name is matched exactly)"),
+    ("GEU_direct.csv", "write it as GEU_direct.jsonl"),
+])
+@pytest.mark.parametrize("given", ["folder", "file"])
+def test_a_result_file_kept_aside_or_compressed_is_told_the_name_it_would_be_read_under(tmp_path, capsys, name,
+                                                                                          rename, given):
+    """A backup copy, an editor's ``~`` file or a compressed one hold a layout that is read (the suffix after the
+    result file's name): the hint used to say "write it as GEU_direct.jsonl" for ``GEU_direct.json.bak``, a
+    conversion it does not need; and a name with more after the result file's (a browser's " (1)") was told the four
+    names, not its own. Expected: the name the file would be read under, by hand."""
+    path = tmp_path / name
+    path.write_text("[]\n")
+    assert main(["score-official", str(tmp_path if given == "folder" else path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{name} is not read" in err and rename in err, err
+    if name != "GEU_direct.csv":
+        assert "write it as" not in err and "UEG_direct.json or UEG_step.json" not in err, err
+
+
 @pytest.mark.parametrize("name", ["battles.json", "battles.jsonl"])
 def test_battles_wrapped_in_an_object_on_one_line_are_named_as_one_level_down(tmp_path, capsys, name):
     """``json.dump({"battles": [...]}, f)`` writes the wrapper on one line: the votes reader said "no model_a or
