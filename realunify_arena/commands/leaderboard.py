@@ -146,8 +146,9 @@ def _tables_from_file(path: Path, board: tuple[str, str] | None):
     says of the file: that it holds no battles, or none of that board's (how many it holds on the others), never
     the Arena tab's advice to play one (the file, not the store, is rated). Battles left out by FastChat's rules
     are counted in that text, each board counting those left out of it (and those naming no board, where no
-    ``--track`` and ``--kind`` gave one), and, where some were rated, the file's in a note on stderr; so are names that differ only in white space or
-    Unicode normalization (``vote_files.look_alikes``), each written as Python's ``ascii`` shows it."""
+    ``--track`` and ``--kind`` gave one), and, where some were rated, the file's in a note on stderr; so are
+    names that differ only in white space or Unicode normalization (``vote_files.look_alikes``), each written as
+    Python's ``ascii`` shows it."""
     from realunify_arena.ratings import CountTable
 
     left_out: Counter = Counter()  # (board, why) -> records
