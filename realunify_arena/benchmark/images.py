@@ -89,6 +89,9 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
     - slow decoders: a file Pillow would decode in Python (BMP RLE, QOI, RGB DDS, PGM/PPM of an odd maxval) over
       ``MAX_PYTHON_DECODE_PIXELS`` pixels or ``MAX_PYTHON_DECODE_BYTES`` bytes, a plain (text) PBM/PGM/PPM, and a
       PBM/PGM/PPM header over ``MAX_PNM_HEADER`` bytes are refused before anything decodes (``OverLimit``);
+    - structure: a JPEG 2000 of more than ``MAX_J2K_TILES`` tiles or ``MAX_J2K_CODEBLOCKS`` code-blocks, and a TIFF
+      whose first picture has more than ``MAX_TIFF_BLOCKS`` strips or tiles, are refused before anything decodes
+      (``OverLimit``: each is set up or listed at a cost the picture's size does not say);
     - frames: the first frame of an animation (GIF, APNG, WebP) or the first page of a TIFF;
     - orientation: the EXIF orientation (tag 274, 1-8; also read from XMP by Pillow) is read from the file
       before any mode conversion and applied, as EXIF-aware viewers and Gradio show the image;
@@ -176,6 +179,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             check_blocks(name, source)  # likewise a PNG's chunks and a GIF's blocks
             check_pnm_header(name, source)  # and a PBM/PGM/PPM header, read a byte at a time
             check_tiles(name, source)  # a JPEG 2000 of many tiles, each set up by OpenJPEG as it reads the header
+            check_tiff_blocks(name, source)  # a TIFF of many strips or tiles, each listed by Pillow as it opens it
             signed = signature_format(source)
             with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
@@ -727,6 +731,59 @@ def check_tiles(name: str, fp) -> None:
          "it holds: encoders write 64x64 or 32x32); save it again as PNG or JPEG, or as JPEG 2000 in 64x64 "
          "code-blocks"),
     ))
+
+
+# The most strips or tiles the first picture of a TIFF may have. Pillow lists every one as it opens the file (a
+# Python tuple each) and decodes them one by one in Python's loop, ~320 bytes and ~10 us apiece, and the file says
+# how small they are: TIFF 6.0 asks tiles of a multiple of 16 samples a side, Pillow takes any, so an 8 MB file of
+# a flat 2000x2000 picture in 1,000,000 tiles of 2x2 took 9.8 s and 362 MB to open (hostile29; the same picture in
+# 16x16 tiles, 15,625 of them: 0.15 s and 46 MB), and a 64 MiB upload holds 8 million such entries. Real files hold
+# one strip of ~8 KB (libtiff's default) or one row each: ~8,000 for the 8000-row picture of the pixel limit, or
+# tiles of 256x256 or larger (~1,000 there).
+MAX_TIFF_BLOCKS = 2**16
+_TIFF_STARTS = {b"II*\x00": ("<", False), b"MM\x00*": (">", False), b"II+\x00": ("<", True), b"MM\x00+": (">", True)}
+_TIFF_OFFSETS = (273, 324)  # StripOffsets, TileOffsets (TIFF 6.0 sections 3 and 15)
+
+
+def tiff_blocks(fp) -> int:
+    """The strips or tiles of the first picture (IFD) of the TIFF in ``fp`` (a binary file object, read from its
+    start, its position left as it was): the larger count of its StripOffsets and TileOffsets fields (TIFF 6.0
+    section 2: an 8-byte header, IFD entries of 12 bytes; BigTIFF's 16-byte header and 20-byte entries). 0 when
+    ``fp`` is no TIFF or its first IFD cannot be read (Pillow then says what is wrong)."""
+    where = fp.tell()
+    try:
+        fp.seek(0)
+        head = fp.read(16)
+        order, big = _TIFF_STARTS.get(head[:4], (None, False))
+        if order is None or len(head) < (16 if big else 8):
+            return 0
+        offset, count_size, entry = (struct.unpack(order + "Q", head[8:16])[0], 8, 20) if big else \
+            (struct.unpack(order + "I", head[4:8])[0], 2, 12)
+        fp.seek(offset)
+        raw = fp.read(count_size)
+        if len(raw) < count_size:
+            return 0
+        (entries,) = struct.unpack(order + ("Q" if big else "H"), raw)
+        table = fp.read(min(entries, 2**16) * entry)
+        most = 0
+        for at in range(0, len(table) - entry + 1, entry):
+            tag = struct.unpack_from(order + "H", table, at)[0]
+            if tag in _TIFF_OFFSETS:
+                most = max(most, struct.unpack_from(order + ("Q" if big else "I"), table, at + 4)[0])
+        return most
+    finally:
+        fp.seek(where)
+
+
+def check_tiff_blocks(name: str, fp) -> None:
+    """Raises ``OverLimit`` when the file ``fp`` is a TIFF whose first picture has more than ``MAX_TIFF_BLOCKS``
+    strips or tiles (``tiff_blocks``), naming it as ``name``; other files pass, 16 bytes read. ``fp``'s position is
+    left as it was."""
+    blocks = tiff_blocks(fp)
+    _refuse_first_over(name, ((blocks, MAX_TIFF_BLOCKS, f"a TIFF of {blocks:,} strips or tiles is over the limit of "
+                               f"{MAX_TIFF_BLOCKS:,} (real files hold one strip of a few KB or one row each, or tiles "
+                               "of 256x256 or larger; each costs time and memory to open, whatever it holds); save it "
+                               "again as a PNG, or as a TIFF in larger strips or tiles"),))
 
 
 # The longest header a PBM/PGM/PPM may have (its magic number, size, maxval, the whitespace and comments among them).

@@ -17,6 +17,11 @@ So does one in tiny code-blocks (hunt28a): ~400 bytes apiece, so a 42 KB file of
 code-blocks took 1.75 GB and 3.9 s to open. Its files are Pillow's own in 64x64 code-blocks whose coding style (COD
 and COC marker segments, ISO/IEC 15444-1 A.6.1-A.6.2) is rewritten or added here; the expected counts are
 worked out by hand in each test from the subband sizes (B.5).
+
+So does a TIFF of many strips or tiles (hostile29): Pillow lists each as it opens the file and decodes each in
+Python's loop, so an 8 MB file of a flat 2000x2000 picture in 1,000,000 tiles of 2x2 took 9.8 s and 362 MB to open.
+Its files are written here field by field (TIFF 6.0 sections 2, 3 and 15), every tile or strip pointing at the
+same bytes; the expected count is the construction's.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from PIL import Image
 from realunify_arena.benchmark.custom import custom_instance
 from realunify_arena.benchmark.images import (
     MAX_GIF_BLOCKS, MAX_GIF_COMMENT, MAX_PNG_CHUNKS, ImageError, OverLimit, j2k_codeblocks, open_checked,
+    tiff_blocks,
 )
 
 PNG_PICTURE_AT = 33  # the 8-byte signature and the 25-byte IHDR chunk of any PNG
@@ -315,3 +321,50 @@ def test_a_jpeg_2000_in_small_but_ordinary_code_blocks_opens():
     assert j2k_codeblocks(buffer)[0] == 12_288
     with open_checked(buffer.getvalue()) as opened:
         assert opened.size == (512, 512) and opened.getpixel((511, 511)) == (20, 90, 160)
+
+
+def tiff(width: int, height: int, side: int | None, order: str = "<") -> tuple[bytes, int]:
+    """An uncompressed RGB TIFF of a flat picture in tiles of ``side`` x ``side`` (TileWidth, TileLength,
+    TileOffsets, TileByteCounts), or with ``side`` None in strips of one row (RowsPerStrip 1, StripOffsets,
+    StripByteCounts), every one pointing at the same bytes; ``order`` "<" little-endian ("II"), ">" big ("MM").
+    Returns the file and its count of tiles or strips."""
+    block = bytes([200, 30, 30]) * ((side * side) if side else width)
+    count = -(-width // side) * -(-height // side) if side else height
+    data_at, offsets_at = 8, 8 + len(block)
+    counts_at = offsets_at + 4 * count
+    bits_at = counts_at + 4 * count
+    ifd_at = bits_at + 6
+    fields = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, bits_at), (259, 3, 1, 1), (262, 3, 1, 2),
+              (277, 3, 1, 3), (284, 3, 1, 1)]
+    fields += ([(322, 3, 1, side), (323, 3, 1, side), (324, 4, count, offsets_at), (325, 4, count, counts_at)] if side
+               else [(273, 4, count, offsets_at), (278, 4, 1, 1), (279, 4, count, counts_at)])
+    out = (b"II*\x00" if order == "<" else b"MM\x00*") + struct.pack(order + "I", ifd_at) + block
+    out += struct.pack(f"{order}{count}I", *[data_at] * count) + struct.pack(f"{order}{count}I", *[len(block)] * count)
+    out += struct.pack(order + "3H", 8, 8, 8) + struct.pack(order + "H", len(fields))
+    for tag, kind, n, value in sorted(fields):
+        packed = struct.pack(order + "HH", value, 0) if kind == 3 and n == 1 else struct.pack(order + "I", value)
+        out += struct.pack(order + "HHI", tag, kind, n) + packed
+    return out + struct.pack(order + "I", 0), count
+
+
+@pytest.mark.parametrize("order", ["<", ">"], ids=["II", "MM"])
+def test_a_tiff_of_many_tiny_tiles_is_refused_before_it_opens(tmp_path, order):
+    data, count = tiff(600, 600, 2, order)
+    assert count == 300 * 300 == 90_000 > 65_536
+    assert_refused_both_ways(tmp_path / "tiles.tif", data,
+                             "a TIFF of 90,000 strips or tiles is over the limit of 65,536")
+
+
+def test_a_tiff_of_many_one_row_strips_is_refused_before_it_opens(tmp_path):
+    data, count = tiff(4, 70_000, None)
+    assert count == 70_000
+    assert_refused_both_ways(tmp_path / "strips.tif", data,
+                             "a TIFF of 70,000 strips or tiles is over the limit of 65,536")
+
+
+def test_tiffs_in_ordinary_strips_and_tiles_open():
+    for width, height, side in ((2048, 2048, 16), (64, 65_536, 16), (300, 2000, None)):
+        data, count = tiff(width, height, side)
+        assert tiff_blocks(io.BytesIO(data)) == count <= 65_536
+        with open_checked(data) as opened:
+            assert opened.size == (width, height) and opened.getpixel((width - 1, height - 1)) == (200, 30, 30)
