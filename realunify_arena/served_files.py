@@ -1,13 +1,14 @@
 """The files the page fetches: those the app writes for it (a run's details download, a battle's pre-vote
 images, each in a folder of its own under the system temp folder) and the copies Gradio makes of them and of every
 picture it shows (a run's output, the earlier outputs' gallery) in its own temp folder (``GRADIO_TEMP_DIR``, or
-``<temp>/gradio``, as it was when the page was built: ``serve_from``), which holds uploads too. Gradio removes none of them while the app runs, so every run and
-battle added files for good: bounded per visitor only by the run limit, and by nothing in all.
+``<temp>/gradio``, as it was when the page was built: ``serve_from``), which holds uploads too. Gradio removes none
+of them while the app runs, so every run, battle and upload added files for good: bounded per visitor only by the
+run limit, and in all by nothing.
 
-``write`` puts a file in place and first holds these folders to ``MAX_SERVED_BYTES`` in all, the least recently
-written files removed first (``sweep``): the total stays within that plus what one request adds. A page that
-still shows a removed file loses that picture or download (Gradio answers 404), which takes a visitor's page
-left open while the app wrote ``MAX_SERVED_BYTES`` of newer files."""
+Before the app writes such a file (``write``) and as an upload request starts (``make_room``), these folders are
+held to ``MAX_SERVED_BYTES`` in all, the least recently written files removed first (``sweep``): the total stays
+within that plus what the requests under way add. A page that still shows a removed file loses that picture or
+download (Gradio answers 404): a page left open while ``MAX_SERVED_BYTES`` of newer files were written."""
 
 from __future__ import annotations
 
@@ -65,6 +66,13 @@ def write(folder: str, name: str, data: bytes) -> str:
     path = staging / Path(name).name
     path.write_bytes(data)
     return str(path)
+
+
+def make_room(incoming: int) -> int:
+    """Holds the served folders to ``MAX_SERVED_BYTES`` less ``incoming`` bytes about to be written there (an
+    upload, which Gradio keeps in its temp folder: ``body_limit.BodyLimit`` calls this as an upload request
+    starts). Returns the bytes removed (``sweep``)."""
+    return sweep(served_folders(), MAX_SERVED_BYTES - incoming)
 
 
 def sweep(folders: list[Path], max_bytes: int) -> int:
