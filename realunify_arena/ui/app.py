@@ -135,7 +135,7 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
     # rewrite of the socket peer, which by default believes any X-Forwarded-For sent from loopback, is off.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     with gr.Blocks(title="RealUnify Arena") as demo:
-        served_files.serve_from(demo.GRADIO_CACHE)  # where Gradio copies what the page shows, and keeps uploads
+        served_files.serve_from(demo)  # the files Gradio keeps for the page (its copies, uploads) count as served
         with gr.Row():
             gr.Markdown(INTRO)
             if os.environ.get("SPACE_ID"):  # off Spaces a LoginButton needs an HF token to build at all
