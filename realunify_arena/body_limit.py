@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 
 from starlette.formparsers import MultiPartException
 
+from realunify_arena import served_files
 from realunify_arena.asgi import content_length, header, send_detail
 from realunify_arena.sizes import exact_size_text
 
@@ -140,6 +141,8 @@ class BodyLimit:
         if parts is not None and parts.problem:  # its Content-Type alone breaks a rule
             await self.refuse(send, *parts.problem, close=True)
             return
+        if parts is not None:  # Gradio keeps the upload in its temp folder: room for it, within the served bound
+            await asyncio.to_thread(served_files.make_room, self.uploads.max_bytes)
         announced = content_length(scope)
         # an upload's parts' headers and boundaries take a few hundred bytes each: MAX_BODY_BYTES is room enough
         most = self.limit if parts is None else self.uploads.max_bytes + self.limit

@@ -89,6 +89,9 @@ def open_checked(source: str | Path | io.BytesIO | bytes | Image.Image, *,
     - slow decoders: a file Pillow would decode in Python (BMP RLE, QOI, RGB DDS, PGM/PPM of an odd maxval) over
       ``MAX_PYTHON_DECODE_PIXELS`` pixels or ``MAX_PYTHON_DECODE_BYTES`` bytes, a plain (text) PBM/PGM/PPM, and a
       PBM/PGM/PPM header over ``MAX_PNM_HEADER`` bytes are refused before anything decodes (``OverLimit``);
+    - structure: a JPEG 2000 of more than ``MAX_J2K_TILES`` tiles or ``MAX_J2K_CODEBLOCKS`` code-blocks, and a TIFF
+      whose first picture has more than ``MAX_TIFF_BLOCKS`` strips or tiles, are refused before anything decodes
+      (``OverLimit``: each is set up or listed at a cost the picture's size does not say);
     - frames: the first frame of an animation (GIF, APNG, WebP) or the first page of a TIFF;
     - orientation: the EXIF orientation (tag 274, 1-8; also read from XMP by Pillow) is read from the file
       before any mode conversion and applied, as EXIF-aware viewers and Gradio show the image;
@@ -176,6 +179,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             check_blocks(name, source)  # likewise a PNG's chunks and a GIF's blocks
             check_pnm_header(name, source)  # and a PBM/PGM/PPM header, read a byte at a time
             check_tiles(name, source)  # a JPEG 2000 of many tiles, each set up by OpenJPEG as it reads the header
+            check_tiff_blocks(name, source)  # a TIFF of many strips or tiles, each listed by Pillow as it opens it
             signed = signature_format(source)
             with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
@@ -286,6 +290,22 @@ def _jpeg_walk(data, max_scans: int | None, max_markers: int | None,
             at = entropy_end.start()
 
 
+@contextlib.contextmanager
+def _whole(fp) -> Iterator[bytes | mmap.mmap]:
+    """The whole of the binary file object ``fp``: mapped, not copied, where it can be (a file on disk), else read
+    (a BytesIO); moves ``fp``'s position."""
+    try:
+        data = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # a BytesIO: its own buffer
+        fp.seek(0)
+        data = fp.read()
+    try:
+        yield data
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+
+
 def check_scans(name: str, fp) -> None:
     """Raises ``OverLimit`` when the file ``fp`` (a binary file object, read from its start, whatever its position,
     as ``Image.open`` reads it) is a JPEG (or MPO) of more than ``MAX_JPEG_SCANS`` scans or more than
@@ -296,16 +316,8 @@ def check_scans(name: str, fp) -> None:
         fp.seek(0)
         if fp.read(3) != b"\xff\xd8\xff":  # SOI and a marker: what Pillow's JPEG plugin accepts
             return
-        try:
-            data = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
-        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # a BytesIO: its own buffer
-            fp.seek(0)
-            data = fp.read()
-        try:
+        with _whole(fp) as data:
             scans, markers, skipped = _jpeg_walk(data, MAX_JPEG_SCANS, MAX_JPEG_MARKERS, MAX_JPEG_SKIPPED)
-        finally:
-            if isinstance(data, mmap.mmap):
-                data.close()
     finally:
         fp.seek(where)
     _refuse_first_over(name, (
@@ -461,72 +473,317 @@ _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"  # ISO/IEC 15444-1 I.5.1: the
 _J2K_START = b"\xff\x4f\xff\x51"  # a codestream's SOC marker, then its SIZ marker (ISO/IEC 15444-1 A.4.1, A.5.1)
 
 
-def j2k_tiles(fp) -> int | None:
-    """The tiles of the JPEG 2000 in ``fp`` (a binary file object, read from its start, its position left as it was),
-    from its SIZ marker segment (ISO/IEC 15444-1 A.5.1: ceil((Xsiz - XTOsiz) / XTsiz) x ceil((Ysiz - YTOsiz) /
-    YTsiz)): a raw codestream, or a JP2 file's first contiguous codestream box (``jp2c``, I.5.4), found by walking
-    its top-level boxes (I.4: a 4-byte length, 1 for an 8-byte one after the type, 0 for "to the end"). None when
-    ``fp`` is no JPEG 2000 or its SIZ cannot be read (Pillow then says what is wrong), or a tile side is 0.
+# The most code-blocks a JPEG 2000 may have. OpenJPEG sets up every code-block of a tile (its state, segment and
+# chunk records) before decoding it, ~400 bytes apiece whatever it holds, and the encoder chooses their size (ISO/IEC
+# 15444-1 A.6.1, SPcod/SPcoc: 4x4 to 1024x1024 samples, and no larger than half a precinct above the lowest
+# resolution, so small precincts make small code-blocks too): a 42 KB file of a flat 19 MP picture in 4x4 code-blocks
+# took 1.75 GB and 3.9 s to open (hunt28a), four times the decode budget its 19 MP header is held to, and a 1 MP one
+# 73 MB over the 45 MB of the same picture in 64x64 code-blocks (bench: ~390 bytes a code-block, 4x4 and 8x8 alike).
+# Encoders write 64x64 (OpenJPEG's, Kakadu's and Pillow's default) or 32x32: at the largest JPEG 2000 the decode
+# budget lets through (19 MP RGB, 64 MP greyscale), 32x32 makes ~56,000 and ~63,000; this limit (~52 MB of them)
+# lets those through and refuses 16x16 blocks from about 11 MP of RGB up.
+MAX_J2K_CODEBLOCKS = 2**17
+# The most marker segments and tile-parts of a JPEG 2000 walked for the code-block size (a coding style may be set in
+# the main header and again in any tile-part header, and OpenJPEG reads it from either): each costs a few
+# microseconds here, and real files hold a few per tile-part and one to a few dozen tile-parts a tile (one a
+# resolution level), well under this many at the tile limit.
+MAX_J2K_SEGMENTS = 2**17
+# Pillow's JPEG 2000 decoder (``Jpeg2KDecode.c``) refuses a codestream of more than 4 components once OpenJPEG has
+# read its main header, before any tile (and any code-block) is set up: the later ones cost nothing.
+_J2K_MAX_COMPONENTS = 4
+_COD, _COC, _SOT, _SOD, _EOC = 0xFF52, 0xFF53, 0xFF90, 0xFF93, 0xFFD9  # ISO/IEC 15444-1 Table A.2
+
+
+def _j2k_start(fp) -> int | None:
+    """Where the codestream of the JPEG 2000 in ``fp`` starts (its SOC marker): 0 for a raw codestream, or just inside
+    a JP2 file's first contiguous codestream box (``jp2c``, ISO/IEC 15444-1 I.5.4), found by walking its top-level
+    boxes (I.4: a 4-byte length, 1 for an 8-byte one after the type, 0 for "to the end"); None when ``fp`` holds no
+    JP2 codestream box. Moves ``fp``'s position.
 
     Raises:
         ValueError: a JP2 box before the codestream says it runs past the end of the file (its length, up to
             2**64 - 1 in an XLBox, is no offset a file has: seeking there raised OverflowError, here and in
             Pillow's own box reader); the message names the box and both sizes.
     """
+    end = fp.seek(0, io.SEEK_END)
+    fp.seek(0)
+    if fp.read(12) != _JP2_SIGNATURE:
+        return 0
+    start = 12
+    while True:
+        fp.seek(start)
+        box = fp.read(16)
+        if len(box) < 8:
+            return None
+        length, kind = struct.unpack(">I4s", box[:8])
+        body = 8
+        if length == 1 and len(box) == 16:
+            length, body = struct.unpack(">Q", box[8:16])[0], 16
+        if kind == b"jp2c":
+            return start + body
+        if length < body:  # 0 ("to the end") or malformed: no codestream box after it
+            return None
+        if start + length > end:
+            raise ValueError(f"its {kind.decode('latin-1')!r} box of {length:,} bytes at byte {start:,} runs "
+                             f"past the end of the file ({end:,} bytes)")
+        start += length
+
+
+@contextlib.contextmanager
+def _j2k_siz(fp) -> Iterator[tuple[int, bytes] | None]:
+    """The start of the codestream in ``fp`` (``_j2k_start``) and its first 42 bytes (SOC, SIZ, Lsiz, Rsiz, the 8
+    sizes and offsets, Csiz; ISO/IEC 15444-1 A.5.1), or None when it has none; ``fp``'s position is put back as it
+    was after the block.
+
+    Raises:
+        ValueError: as ``_j2k_start``.
+    """
     where = fp.tell()
     try:
-        end = fp.seek(0, io.SEEK_END)
-        fp.seek(0)
-        start = 0  # where the codestream starts
-        if fp.read(12) == _JP2_SIGNATURE:
-            start = 12
-            while True:
-                fp.seek(start)
-                box = fp.read(16)
-                if len(box) < 8:
-                    return None
-                length, kind = struct.unpack(">I4s", box[:8])
-                body = 8
-                if length == 1 and len(box) == 16:
-                    length, body = struct.unpack(">Q", box[8:16])[0], 16
-                if kind == b"jp2c":
-                    start += body
-                    break
-                if length < body:  # 0 ("to the end") or malformed: no codestream box after it
-                    return None
-                if start + length > end:
-                    raise ValueError(f"its {kind.decode('latin-1')!r} box of {length:,} bytes at byte {start:,} runs "
-                                     f"past the end of the file ({end:,} bytes)")
-                start += length
-        fp.seek(start)
-        siz = fp.read(40)  # SOC, SIZ, then Lsiz, Rsiz and the 8 sizes and offsets
-        if len(siz) < 40 or not siz.startswith(_J2K_START):
-            return None
-        xsiz, ysiz, _, _, xtsiz, ytsiz, xtosiz, ytosiz = struct.unpack(">8I", siz[8:40])
-        if not xtsiz or not ytsiz or xsiz <= xtosiz or ysiz <= ytosiz:
-            return None
-        return -(-(xsiz - xtosiz) // xtsiz) * -(-(ysiz - ytosiz) // ytsiz)
+        start = _j2k_start(fp)
+        siz = b""
+        if start is not None:
+            fp.seek(start)
+            siz = fp.read(42)
+        yield (start, siz) if len(siz) == 42 and siz.startswith(_J2K_START) else None
     finally:
         fp.seek(where)
 
 
+def j2k_tiles(fp) -> int | None:
+    """The tiles of the JPEG 2000 in ``fp`` (a binary file object, read from its start, its position left as it was),
+    from its SIZ marker segment (ISO/IEC 15444-1 A.5.1: ceil((Xsiz - XTOsiz) / XTsiz) x ceil((Ysiz - YTOsiz) /
+    YTsiz)): a raw codestream, or a JP2 file's first contiguous codestream box (``_j2k_start``). None when ``fp`` is
+    no JPEG 2000 or its SIZ cannot be read (Pillow then says what is wrong), or a tile side is 0.
+
+    Raises:
+        ValueError: a JP2 box before the codestream runs past the end of the file (``_j2k_start``).
+    """
+    with _j2k_siz(fp) as found:
+        if found is None:
+            return None
+        xsiz, ysiz, _, _, xtsiz, ytsiz, xtosiz, ytosiz = struct.unpack(">8I", found[1][8:40])
+        if not xtsiz or not ytsiz or xsiz <= xtosiz or ysiz <= ytosiz:
+            return None
+        return -(-(xsiz - xtosiz) // xtsiz) * -(-(ysiz - ytosiz) // ytsiz)
+
+
+def _coding_style(body: bytes, coc: bool, components: int) -> tuple[int, list[tuple[int, int]]] | None:
+    """A COD or COC marker segment's body (after its length; ISO/IEC 15444-1 A.6.1, A.6.2) as (decomposition levels,
+    the code-block width and height exponents at each resolution level, 0 the lowest), each exponent the smaller of
+    the code-block's (``xcb + 2``) and what the precinct allows (its own exponent at level 0, one less above: B.7);
+    None for a body too short or values the standard does not allow (OpenJPEG refuses those itself). A COC
+    (``coc``) starts with its component's index, 1 byte, or 2 for a codestream of ``components`` over 256."""
+    if coc:
+        body = body[(1 if components < 257 else 2):]
+    if len(body) < 6:
+        return None
+    scod, spcod = body[0], body[1:] if coc else body[5:]  # a COD: SGcod (progression, layers, transform) first
+    if len(spcod) < 5:
+        return None
+    levels, xcb, ycb = spcod[0], spcod[1] + 2, spcod[2] + 2
+    if levels > 32 or xcb > 10 or ycb > 10 or xcb + ycb > 12:
+        return None
+    precincts = [(15, 15)] * (levels + 1)  # no precincts given: 2**15 each way
+    if scod & 1:
+        given = spcod[5:6 + levels]
+        if len(given) < levels + 1:
+            return None
+        precincts = [(b & 0x0F, b >> 4) for b in given]
+    exponents = [(min(xcb, ppx - (r > 0)), min(ycb, ppy - (r > 0))) for r, (ppx, ppy) in enumerate(precincts)]
+    # a precinct of exponent 0 above the lowest level (A.6.1 allows it only there): OpenJPEG refuses the tile
+    return None if min(min(e) for e in exponents) < 0 else (levels, exponents)
+
+
+def _codeblocks(width: tuple[int, int], height: tuple[int, int], style) -> int:
+    """The code-blocks of one component spanning ``width`` x ``height`` (start, end on the reference grid) coded in
+    ``style`` (``_coding_style``): over each resolution level and its subbands (one at the lowest, three above, the
+    level's area less the one below: B.5), ceil(band side / code-block side) each way; tile and precinct borders,
+    which only add blocks, are left out, so this is the fewest the file can make."""
+    levels, exponents = style
+
+    def side(at: tuple[int, int], n: int) -> int:
+        return max(0, -(-at[1] >> n) - -(-at[0] >> n))  # ceil(end / 2**n) - ceil(start / 2**n)
+
+    total = 0
+    for r, (xe, ye) in enumerate(exponents):
+        n = levels - r
+        w, h = side(width, n), side(height, n)
+        if r == 0:
+            bands = ((w, h),)
+        else:
+            lw, lh = side(width, n + 1), side(height, n + 1)
+            bands = ((w - lw, lh), (lw, h - lh), (w - lw, h - lh))
+        total += sum(-(-bw >> xe) * -(-bh >> ye) for bw, bh in bands)
+    return total
+
+
+def j2k_codeblocks(fp) -> tuple[int, int, tuple[int, int]]:
+    """(code-blocks, marker segments and tile-parts walked, the smallest code-block's width and height in samples)
+    of the JPEG 2000 in ``fp`` (a binary file object, read from its start, mapped where it can be, its position left
+    as it was). The coding styles are those of every COD and COC marker segment of its main header and of each
+    tile-part header (ISO/IEC 15444-1 A.6.1, A.6.2); each of its first 4 components (``_J2K_MAX_COMPONENTS``) counts
+    the code-blocks (``_codeblocks``) of the style, given for it or for every component, that makes the most. The
+    walk follows each tile-part's Psot (A.4.2) and stops after ``MAX_J2K_SEGMENTS`` segments, at the end of the
+    codestream (EOC, a tile-part running to the end) or at anything damaged (Pillow and OpenJPEG then say what is
+    wrong). (0, 0, (0, 0)) for a file that is no JPEG 2000 or whose SIZ cannot be read.
+
+    Raises:
+        ValueError: a JP2 box before the codestream runs past the end of the file (``_j2k_start``).
+    """
+    with _j2k_siz(fp) as found:
+        if found is None:
+            return 0, 0, (0, 0)
+        start, siz = found
+        xsiz, ysiz, xosiz, yosiz = struct.unpack(">4I", siz[8:24])
+        (components,) = struct.unpack(">H", siz[40:42])
+        if xsiz <= xosiz or ysiz <= yosiz:
+            return 0, 0, (0, 0)
+        with _whole(fp) as data:
+            styles, segments = _j2k_styles(data, start, components)
+    blocks, smallest = 0, (1 << 10, 1 << 10)
+    for component in range(min(components, _J2K_MAX_COMPONENTS)):
+        ways = [(levels, exponents) for (at, levels), exponents in styles.items() if at in (None, component)]
+        if ways:
+            most, (_, exponents) = max((_codeblocks((xosiz, xsiz), (yosiz, ysiz), way), way) for way in ways)
+            blocks += most
+            xe, ye = min(exponents, key=sum)
+            smallest = min(smallest, (1 << xe, 1 << ye), key=lambda side: side[0] * side[1])
+    return blocks, segments, smallest if blocks else (0, 0)
+
+
+def _j2k_styles(data, start: int, components: int) -> tuple[dict, int]:
+    """The coding styles (``_coding_style``) of the COD and COC marker segments of the codestream at ``start`` in
+    ``data``, as {(component, decomposition levels): the smallest exponents of each level seen}, the component None
+    for a COD (every component), and the segments walked (``j2k_codeblocks``). Which segment overrides which (A.6) is
+    not followed: each style is one a tile may use."""
+    worst: dict[tuple[int | None, int], list[tuple[int, int]]] = {}
+    end = len(data)
+    segments = 0
+
+    def note(marker: int, at: int, length: int) -> None:
+        body = bytes(data[at:at + length])
+        style = _coding_style(body, marker == _COC, components)
+        if style is None:
+            return
+        component = None
+        if marker == _COC:
+            component = body[0] if components < 257 else int.from_bytes(body[:2], "big")
+            if component >= _J2K_MAX_COMPONENTS:
+                return
+        levels, exponents = style
+        kept = worst.setdefault((component, levels), exponents)
+        worst[component, levels] = [(min(a, c), min(b, d)) for (a, b), (c, d) in zip(kept, exponents)]
+
+    at = start + 2  # after SOC: SIZ, then the rest of the main header
+    while at + 4 <= end and segments < MAX_J2K_SEGMENTS:
+        marker, length = struct.unpack_from(">HH", data, at)
+        if marker < 0xFF00 or marker == _EOC or length < 2:
+            break
+        segments += 1
+        if marker != _SOT:
+            if marker in (_COD, _COC):
+                note(marker, at + 4, length - 2)
+            at += 2 + length
+            continue
+        if at + 10 > end:
+            break
+        (psot,) = struct.unpack_from(">I", data, at + 6)
+        header = at + 2 + length  # the tile-part's header, up to its SOD
+        while header + 4 <= end and segments < MAX_J2K_SEGMENTS:
+            inner, size = struct.unpack_from(">HH", data, header)
+            if inner == _SOD or inner < 0xFF00 or size < 2:
+                break
+            segments += 1
+            if inner in (_COD, _COC):
+                note(inner, header + 4, size - 2)
+            header += 2 + size
+        if psot < 14:  # 0: the last tile-part, to the end of the codestream (or no tile-part a decoder can read)
+            break
+        at += psot
+    return worst, segments
+
+
 def check_tiles(name: str, fp) -> None:
     """Raises ``OverLimit`` when the file ``fp`` is a JPEG 2000 of more than ``MAX_J2K_TILES`` tiles (``j2k_tiles``),
-    naming it as ``name``; other files pass, 12 bytes read. ``fp``'s position is left as it was.
+    more than ``MAX_J2K_CODEBLOCKS`` code-blocks or more than ``MAX_J2K_SEGMENTS`` marker segments and tile-parts
+    (``j2k_codeblocks``), naming it as ``name``; other files pass, 12 bytes read. ``fp``'s position is left as it was.
 
     Raises:
         OverLimit: as above.
-        ImageError: a JP2 box before its codestream runs past the end of the file (``j2k_tiles``).
+        ImageError: a JP2 box before its codestream runs past the end of the file (``_j2k_start``).
         OSError: ``fp`` cannot be read or sought.
     """
     try:
         tiles = j2k_tiles(fp)
+        blocks, segments, (width, height) = (j2k_codeblocks(fp) if tiles is not None and tiles <= MAX_J2K_TILES
+                                             else (0, 0, (0, 0)))
     except ValueError as e:
         raise ImageError(f"{name}: a JPEG 2000 cut short or damaged: {e}; save or download it again") from None
-    _refuse_first_over(name, ((tiles or 0, MAX_J2K_TILES, f"a JPEG 2000 of more than {MAX_J2K_TILES:,} tiles "
-                               "is over the limit (real files hold one or a few hundred; decoding sets up each tile, "
-                               "~12 KB of memory apiece, whatever it holds); save it again as PNG or JPEG, or as JPEG "
-                               "2000 in larger tiles"),))
+    _refuse_first_over(name, (
+        (tiles or 0, MAX_J2K_TILES, f"a JPEG 2000 of more than {MAX_J2K_TILES:,} tiles is over the limit (real files "
+         "hold one or a few hundred; decoding sets up each tile, ~12 KB of memory apiece, whatever it holds); save it "
+         "again as PNG or JPEG, or as JPEG 2000 in larger tiles"),
+        (segments, MAX_J2K_SEGMENTS - 1, f"a JPEG 2000 of {MAX_J2K_SEGMENTS:,} or more marker segments and tile-parts "
+         "is over the limit (real files hold a few per tile); save it again as PNG or JPEG"),
+        (blocks, MAX_J2K_CODEBLOCKS, f"a JPEG 2000 in code-blocks as small as {width}x{height} samples makes about "
+         f"{blocks:,} of them, over the limit of {MAX_J2K_CODEBLOCKS:,} (decoding sets up each code-block, ~400 bytes of memory apiece, whatever "
+         "it holds: encoders write 64x64 or 32x32); save it again as PNG or JPEG, or as JPEG 2000 in 64x64 "
+         "code-blocks"),
+    ))
+
+
+# The most strips or tiles the first picture of a TIFF may have. Pillow lists every one as it opens the file (a
+# Python tuple each) and decodes them one by one in Python's loop, ~320 bytes and ~10 us apiece, and the file says
+# how small they are: TIFF 6.0 asks tiles of a multiple of 16 samples a side, Pillow takes any, so an 8 MB file of
+# a flat 2000x2000 picture in 1,000,000 tiles of 2x2 took 9.8 s and 362 MB to open (hostile29; the same picture in
+# 16x16 tiles, 15,625 of them: 0.15 s and 46 MB), and a 64 MiB upload holds 8 million such entries. Real files hold
+# one strip of ~8 KB (libtiff's default) or one row each: ~8,000 for the 8000-row picture of the pixel limit, or
+# tiles of 256x256 or larger (~1,000 there).
+MAX_TIFF_BLOCKS = 2**16
+_TIFF_STARTS = {b"II*\x00": ("<", False), b"MM\x00*": (">", False), b"II+\x00": ("<", True), b"MM\x00+": (">", True)}
+_TIFF_OFFSETS = (273, 324)  # StripOffsets, TileOffsets (TIFF 6.0 sections 3 and 15)
+
+
+def tiff_blocks(fp) -> int:
+    """The strips or tiles of the first picture (IFD) of the TIFF in ``fp`` (a binary file object, read from its
+    start, its position left as it was): the larger count of its StripOffsets and TileOffsets fields (TIFF 6.0
+    section 2: an 8-byte header, IFD entries of 12 bytes; BigTIFF's 16-byte header and 20-byte entries). 0 when
+    ``fp`` is no TIFF or its first IFD cannot be read (Pillow then says what is wrong)."""
+    where = fp.tell()
+    try:
+        fp.seek(0)
+        head = fp.read(16)
+        order, big = _TIFF_STARTS.get(head[:4], (None, False))
+        if order is None or len(head) < (16 if big else 8):
+            return 0
+        offset, count_size, entry = (struct.unpack(order + "Q", head[8:16])[0], 8, 20) if big else \
+            (struct.unpack(order + "I", head[4:8])[0], 2, 12)
+        fp.seek(offset)
+        raw = fp.read(count_size)
+        if len(raw) < count_size:
+            return 0
+        (entries,) = struct.unpack(order + ("Q" if big else "H"), raw)
+        table = fp.read(min(entries, 2**16) * entry)
+        most = 0
+        for at in range(0, len(table) - entry + 1, entry):
+            tag = struct.unpack_from(order + "H", table, at)[0]
+            if tag in _TIFF_OFFSETS:
+                most = max(most, struct.unpack_from(order + ("Q" if big else "I"), table, at + 4)[0])
+        return most
+    finally:
+        fp.seek(where)
+
+
+def check_tiff_blocks(name: str, fp) -> None:
+    """Raises ``OverLimit`` when the file ``fp`` is a TIFF whose first picture has more than ``MAX_TIFF_BLOCKS``
+    strips or tiles (``tiff_blocks``), naming it as ``name``; other files pass, 16 bytes read. ``fp``'s position is
+    left as it was."""
+    blocks = tiff_blocks(fp)
+    _refuse_first_over(name, ((blocks, MAX_TIFF_BLOCKS, f"a TIFF of {blocks:,} strips or tiles is over the limit of "
+                               f"{MAX_TIFF_BLOCKS:,} (real files hold one strip of a few KB or one row each, or tiles "
+                               "of 256x256 or larger; each costs time and memory to open, whatever it holds); save it "
+                               "again as a PNG, or as a TIFF in larger strips or tiles"),))
 
 
 # The longest header a PBM/PGM/PPM may have (its magic number, size, maxval, the whitespace and comments among them).

@@ -13,6 +13,7 @@ import gradio as gr
 from fastapi.exceptions import RequestValidationError
 from starlette.middleware import Middleware
 
+from realunify_arena import served_files
 from realunify_arena.arena import Arena
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
 from realunify_arena.body_limit import BODY_IDLE_S, BodyLimit
@@ -134,6 +135,7 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
     # rewrite of the socket peer, which by default believes any X-Forwarded-For sent from loopback, is off.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     with gr.Blocks(title="RealUnify Arena") as demo:
+        served_files.serve_from(demo)  # the files Gradio keeps for the page (its copies, uploads) count as served
         with gr.Row():
             gr.Markdown(INTRO)
             if os.environ.get("SPACE_ID"):  # off Spaces a LoginButton needs an HF token to build at all

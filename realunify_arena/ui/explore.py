@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import anyio.to_thread
 import gradio as gr
 from gradio.utils import get_upload_folder
 from PIL import Image
 
+from realunify_arena import served_files
 from realunify_arena.arena import RunRefused, rate_key
 from realunify_arena.benchmark.custom import (CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_inline,
                                               refused_unopened, refused_unuploaded, refused_upload,
@@ -758,13 +757,10 @@ def _gallery(ctx: AppContext, history: list[dict]) -> list:
 
 
 def _write_download(details: dict, mode: str) -> str:
-    """The details as a JSON file in the system temp folder (which Gradio serves)."""
-    folder = Path(tempfile.gettempdir()) / "realunify-traces"
-    folder.mkdir(parents=True, exist_ok=True)
+    """The details as a JSON file Gradio serves (``served_files.write``)."""
     run = details["run_id"] if details["run_id"] is not None else f"unsaved-{uuid.uuid4().hex[:12]}"
-    path = folder / f"run-{run}-{mode}.json"
-    path.write_text(json.dumps(details, indent=2, ensure_ascii=False), encoding="utf-8")
-    return str(path)
+    data = json.dumps(details, indent=2, ensure_ascii=False).encode("utf-8")
+    return served_files.write("realunify-traces", f"run-{run}-{mode}.json", data)
 
 
 def _human_judge(ctx: AppContext):

@@ -11,19 +11,16 @@ import base64
 import html
 import itertools
 import logging
-import os
 import re
 import string
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlencode
 
 import gradio as gr
 from PIL import Image
 
+from realunify_arena import served_files
 from realunify_arena.benchmark.custom import category_label, is_own
 from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
 from realunify_arena.importing import IMPORTED_SETTINGS
@@ -213,20 +210,9 @@ class TraceView:
 
 
 def battle_image_file(image: dict) -> str:
-    """A pre-vote image (``{"name", "png_base64"}``) written to its own file in the system temp folder
-    (which Gradio serves); Gradio names its copy by the bytes' hash, and these bytes are unique."""
-    folder = Path(tempfile.gettempdir()) / "realunify-battles"
-    folder.mkdir(parents=True, exist_ok=True)
-    stale = time.time() - 600  # Gradio has long copied these into its cache
-    for entry in os.scandir(folder):
-        try:
-            if entry.stat().st_mtime < stale:
-                os.remove(entry.path)
-        except OSError:  # removed meanwhile by another battle
-            pass
-    path = folder / Path(image["name"]).name
-    path.write_bytes(base64.b64decode(image["png_base64"]))
-    return str(path)
+    """A pre-vote image (``{"name", "png_base64"}``) written to its own file (``served_files.write``, which Gradio
+    serves); Gradio names its copy by the bytes' hash, and these bytes are unique."""
+    return served_files.write("realunify-battles", image["name"], base64.b64decode(image["png_base64"]))
 
 
 def failure_text(text: str | None) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
 
 import httpx
@@ -189,3 +190,26 @@ def test_a_body_the_parser_cannot_read_is_a_400_that_says_so(app, body):
     _refused(response, 400, "multipart body cannot be read")
     assert _kept(app) == before
     assert app["errors_since"](errors) == []
+
+
+def test_uploads_are_held_within_the_served_bound(served_app, monkeypatch, tmp_path):
+    """Gradio keeps every upload in its temp folder until the app stops: 40 uploads of 64 KB, against a bound of
+    300 KB, leave at most the bound (each upload request first makes room for the largest upload). Before:
+    all 40 (2.6 MB) stayed."""
+    from realunify_arena import served_files
+    from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
+
+    bound = MAX_UPLOAD_BYTES + 300_000  # make_room leaves room for one largest upload below the bound
+    monkeypatch.setattr(served_files, "MAX_SERVED_BYTES", bound)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the app's own folders: this test's, not the machine's
+    uploads = served_app["uploads"]
+
+    def held() -> int:
+        return sum(f.stat().st_size for f in uploads.rglob("*") if f.is_file())
+
+    for i in range(40):
+        answer = served_app["http"].post("gradio_api/upload",
+                                         files={"files": (f"u{i}.bin", os.urandom(64_000), "application/octet-stream")})
+        assert answer.status_code == 200, answer.text
+        assert held() <= 300_000 + 64_000, (i, held())
+    assert held() >= 64_000 * 4  # the newest uploads are kept
