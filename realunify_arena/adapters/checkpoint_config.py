@@ -17,7 +17,7 @@ from pathlib import Path
 from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
-__all__ = ["config_values_problem", "dtype_problem", "generation_config_problem", "library_refusal", "one_of",
+__all__ = ["config_sizes_problem", "config_values_problem", "dtype_problem", "generation_config_problem", "library_refusal", "one_of",
            "rope_sections_problem", "sub_config_problem", "token_ids_problem", "tokenizer_ids"]
 
 
@@ -324,3 +324,60 @@ def _rope_field(path: Path) -> str:
             if isinstance(fields, dict) and isinstance(fields.get(key), dict) and "mrope_section" in fields[key]:
                 return f"{prefix}{key}.mrope_section"
     return "rope_parameters.mrope_section"
+
+
+def _settings(content: dict, cls: type) -> dict:
+    """The values ``cls.__init__`` gets from ``content``: the file's, else the signature's defaults."""
+    import inspect
+
+    init = getattr(cls.__init__, "__wrapped__", cls.__init__)
+    try:
+        params = inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return dict(content)
+    return {name: content.get(name, param.default) for name, param in params.items() if name != "self"}
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def config_sizes_problem(path: Path, content: dict, cls: type) -> str | None:
+    """Why two sizes of a diffusers component's ``config.json`` (``content``, parsed; the class ``cls``'s
+    defaults fill what it leaves out) that the model or its pipeline use together do not fit; the weights do not
+    show it (the layers hold no weight of that size), and diffusers fails at the first run in torch's words:
+
+    - ``axes_dims_rope`` (FLUX, Qwen-Image, HiDream, Chroma transformers) must add up to ``attention_head_dim``:
+      each axis's rotary frequencies are concatenated over a head (``FluxPosEmbed``, ``QwenEmbedRope``: "The size of
+      tensor a (8) must match the size of tensor b (7)");
+    - a VAE's ``latents_mean`` / ``latents_std`` hold one value per latent channel (``z_dim``, else
+      ``latent_channels``): the pipelines view them as ``(1, z_dim, 1, 1, 1)`` (pipeline_qwenimage.py) or
+      ``(1, latent_channels, 1, 1)`` (pipeline_stable_diffusion_xl.py): "shape '[1, 16, 1, 1, 1]' is invalid for
+      input of size 8".
+
+    A class whose own defaults break a rule is not checked by it.
+
+    Returns:
+        ``"{path}: field 'axes_dims_rope' is [4, 6, 4] (adding up to 14); expected sizes adding up to
+        attention_head_dim 16"``, ``"{path}: field 'latents_mean' has 8 values; expected 16, one per latent channel
+        (z_dim 16)"``, or None.
+    """
+    if _sizes_problem(path, _settings({}, cls)):
+        return None  # the class's own defaults break the rule (HiDream: axes (32, 32), head 128; Cosmos' VAE: 256
+        # latents_mean values over 16 channels): it uses these sizes another way
+    return _sizes_problem(path, _settings(content, cls))
+
+
+def _sizes_problem(path: Path, settings: dict) -> str | None:
+    """``config_sizes_problem`` over the values ``__init__`` gets."""
+    axes, head = settings.get("axes_dims_rope"), settings.get("attention_head_dim")
+    if isinstance(axes, (list, tuple)) and all(_whole(a) for a in axes) and _whole(head) and sum(axes) != head:
+        return (f"{path}: field 'axes_dims_rope' is {list(axes)} (adding up to {sum(axes)}); expected sizes adding up "
+                f"to attention_head_dim {head} (each axis's rotary frequencies are concatenated over a head)")
+    channels = next(((key, settings[key]) for key in ("z_dim", "latent_channels") if _whole(settings.get(key))), None)
+    for field in ("latents_mean", "latents_std"):
+        values = settings.get(field)
+        if channels and isinstance(values, (list, tuple)) and len(values) != channels[1]:
+            return (f"{path}: field '{field}' has {len(values)} values; expected {channels[1]}, one per latent "
+                    f"channel ({channels[0]} {channels[1]})")
+    return None

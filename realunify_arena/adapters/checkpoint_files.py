@@ -22,9 +22,9 @@ from realunify_arena.adapters.base import ModelUnavailable
 from realunify_arena.adapters.checkpoint_fit import component_fit_problem, model_fit_problem
 from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
-from realunify_arena.adapters.checkpoint_config import (config_values_problem, dtype_problem, generation_config_problem,
-                                                        library_refusal, one_of, rope_sections_problem,
-                                                        sub_config_problem, token_ids_problem)
+from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
+                                                        generation_config_problem, library_refusal, one_of,
+                                                        rope_sections_problem, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
@@ -679,14 +679,16 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
 
 
 def _values_problem(config: Path, library: str, cls: str, named: str) -> str | None:
-    """``checkpoint_config.config_values_problem`` of a diffusers component's configuration file."""
+    """``checkpoint_config.config_values_problem`` of a diffusers component's configuration file, and
+    ``config_sizes_problem`` of a model component's."""
     import importlib
 
     content, _ = _json(config)  # read and checked by _jsons_problem before
     component = getattr(importlib.import_module(library), cls, None)
     if not isinstance(content, dict) or not isinstance(component, type):
         return None
-    problem = config_values_problem(config, content, component)
+    problem = config_values_problem(config, content, component) or (
+        None if config.name == "scheduler_config.json" else config_sizes_problem(config, content, component))
     return f"{problem} {named}" if problem else None
 
 

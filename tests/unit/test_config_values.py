@@ -12,7 +12,10 @@ no file. Then ``check_checkpoint`` refuses it before anything is loaded.
 - ``rope_scaling.mrope_section`` that does not add up to half the head size: torch's "split_with_sizes expects
   split_sizes to sum exactly to 8" at the first forward pass (transformers' ``recomposition_frequencies``);
 - ``UniPCMultistepScheduler`` named over the flow-matching ``scheduler_config.json``: UniPC's ``__init__`` refuses
-  ``shift_terminal`` without ``use_flow_sigmas``.
+  ``shift_terminal`` without ``use_flow_sigmas``;
+- the transformer's ``axes_dims_rope`` not adding up to its ``attention_head_dim``, and the VAE's ``latents_mean``
+  of another length than its latent channels: torch's "The size of tensor a (8) must match the size of tensor b
+  (7)" and "shape '[1, 16, 1, 1, 1]' is invalid for input of size 8" at the first run.
 """
 
 from __future__ import annotations
@@ -44,6 +47,14 @@ BROKEN = {
                       "expected sections adding up to 8, half the head size 16"),
     "unipc": ("model_index.json", lambda c: c.update(scheduler=["diffusers", "UniPCMultistepScheduler"]),
               "scheduler/scheduler_config.json: `shift_terminal` is only supported when `use_flow_sigmas=True`."),
+    # the transformer's head is 16 wide (attention_head_dim 16), split as RoPE axes [4, 6, 6]
+    "axes_dims_rope": ("transformer/config.json", lambda c: c.update(axes_dims_rope=[4, 6, 4]),
+                       "transformer/config.json: field 'axes_dims_rope' is [4, 6, 4] (adding up to 14); expected "
+                       "sizes adding up to attention_head_dim 16"),
+    # the VAE has 16 latent channels (z_dim 16)
+    "latents_mean": ("vae/config.json", lambda c: c.update(latents_mean=[0.0] * 8),
+                     "vae/config.json: field 'latents_mean' has 8 values; expected 16, one per latent channel "
+                     "(z_dim 16)"),
 }
 
 
