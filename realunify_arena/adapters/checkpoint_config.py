@@ -236,11 +236,13 @@ def config_values_problem(path: Path, content: dict, cls: type) -> str | None:
     diffusers passes the file's values to ``__init__`` as they are (``ConfigMixin.extract_init_dict``,
     diffusers/configuration_utils.py: ``init_dict[key] = config_dict.pop(key)``), so ``shift_terminal: "0.02"``
     loads and then fails at the first run in diffusers' words ("unsupported operand type(s) for -: 'int' and
-    'str'"). Checked: no field whose annotation takes only numbers (``float``, ``int``, ``bool``, optionally
-    ``None``) holds a JSON string or object. Left alone, as the classes' code takes more than their annotations
+    'str'"); ``max_shift: null`` loads and the pipeline's ``calculate_shift`` fails with "unsupported operand
+    type(s) for -: 'NoneType' and 'float'". Checked: no field whose annotation takes only numbers (``float``,
+    ``int``, ``bool``, optionally ``None``) holds a JSON string or object, nor null where its default is a number
+    (not a boolean: null then reads as false). Left alone, as the classes' code takes more than their annotations
     say: a boolean where a number is taken or the reverse (Python reads one as the other; UniPC annotates
-    ``shift_terminal: bool | None``), a list (``AutoencoderKL`` reads ``sample_size: int`` as a list too), null;
-    and other annotations (strings, ``Literal``, tuples).
+    ``shift_terminal: bool | None``), a list (``AutoencoderKL`` reads ``sample_size: int`` as a list too), null
+    where the default is None or a boolean; and other annotations (strings, ``Literal``, tuples).
 
     Returns:
         ``"{path}: field 'shift_terminal' is a string, "0.02"; expected a number (Cls takes float | None there)"``,
@@ -264,6 +266,10 @@ def config_values_problem(path: Path, content: dict, cls: type) -> str | None:
         if isinstance(value, (str, dict)):
             shown = shortened(json.dumps(value, ensure_ascii=False), 60, "...")
             return f"{path}: field '{field}' is {json_kind(value)}, {shown}; expected {wanted} ({takes})"
+        default = params[field].default
+        if value is None and isinstance(default, (int, float)) and not isinstance(default, bool):
+            return (f"{path}: field '{field}' is null; expected {wanted} ({takes}, and computes with it: its "
+                    f"default is {default!r})")
     return None
 
 

@@ -47,6 +47,9 @@ BROKEN = {
                       "expected sections adding up to 8, half the head size 16"),
     "unipc": ("model_index.json", lambda c: c.update(scheduler=["diffusers", "UniPCMultistepScheduler"]),
               "scheduler/scheduler_config.json: `shift_terminal` is only supported when `use_flow_sigmas=True`."),
+    # FlowMatchEulerDiscreteScheduler's default max_shift is 1.15; QwenImagePipeline's calculate_shift subtracts it
+    "max_shift": ("scheduler/scheduler_config.json", lambda c: c.update(max_shift=None),
+                  "scheduler/scheduler_config.json: field 'max_shift' is null; expected a number"),
     # the transformer's head is 16 wide (attention_head_dim 16), split as RoPE axes [4, 6, 6]
     "axes_dims_rope": ("transformer/config.json", lambda c: c.update(axes_dims_rope=[4, 6, 4]),
                        "transformer/config.json: field 'axes_dims_rope' is [4, 6, 4] (adding up to 14); expected "
