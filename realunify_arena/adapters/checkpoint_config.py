@@ -359,7 +359,10 @@ def config_sizes_problem(path: Path, content: dict, cls: type) -> str | None:
     - a VAE's ``latents_mean`` / ``latents_std`` hold one value per latent channel (``z_dim``, else
       ``latent_channels``): the pipelines view them as ``(1, z_dim, 1, 1, 1)`` (pipeline_qwenimage.py) or
       ``(1, latent_channels, 1, 1)`` (pipeline_stable_diffusion_xl.py): "shape '[1, 16, 1, 1, 1]' is invalid for
-      input of size 8".
+      input of size 8";
+    - OmniGen's ``rope_scaling`` ``short_factor`` / ``long_factor`` hold one factor per rotary frequency of a head
+      (``OmniGenSuScaledRotaryEmbedding``: ``ext_factors * base ** (arange(0, dim, 2) / dim)``, Phi-3's 48 of a
+      head of 96).
 
     A class whose own defaults break a rule is not checked by it.
 
@@ -380,6 +383,15 @@ def _sizes_problem(path: Path, settings: dict) -> str | None:
     if isinstance(axes, (list, tuple)) and all(_whole(a) for a in axes) and _whole(head) and sum(axes) != head:
         return (f"{path}: field 'axes_dims_rope' is {list(axes)} (adding up to {sum(axes)}); expected sizes adding up "
                 f"to attention_head_dim {head} (each axis's rotary frequencies are concatenated over a head)")
+    rope, hidden, heads = settings.get("rope_scaling"), settings.get("hidden_size"), settings.get("num_attention_heads")
+    if isinstance(rope, dict) and _whole(hidden) and _whole(heads) and heads > 0:
+        frequencies = (hidden // heads + 1) // 2
+        for key in ("short_factor", "long_factor"):
+            factors = rope.get(key)
+            if isinstance(factors, list) and len(factors) != frequencies:
+                return (f"{path}: field 'rope_scaling.{key}' has {len(factors)} values; expected {frequencies}, one "
+                        f"per rotary frequency of a head of {hidden // heads} (hidden_size {hidden} / "
+                        f"num_attention_heads {heads})")
     channels = next(((key, settings[key]) for key in ("z_dim", "latent_channels") if _whole(settings.get(key))), None)
     for field in ("latents_mean", "latents_std"):
         values = settings.get(field)

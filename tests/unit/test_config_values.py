@@ -141,3 +141,26 @@ def test_a_whole_qwen_vl_model_with_mrope_sections_off_its_head_size_is_refused(
     assert str(refused.value) == (
         f"{folder}/config.json: field 'rope_scaling.mrope_section' is [4, 6, 6] (adding up to 16); expected "
         "sections adding up to 8, half the head size 16 (hidden_size 32 / num_attention_heads 2)")
+
+
+def test_omnigen_rope_factors_of_another_length_than_its_head_frequencies_are_refused(tmp_path, real_format_build):
+    """OmniGen-v1's transformer multiplies one ``rope_scaling`` factor into each rotary frequency of a head
+    (``OmniGenSuScaledRotaryEmbedding``); the tiny folder has heads of 32 / 4 = 8, so 4 frequencies, and 3 short
+    factors fail at the first run in torch's words."""
+    from diffusers import DiffusionPipeline
+
+    sound = real_format_build("build_omnigen", tmp_path / "sound" / "OmniGen-v1-diffusers")
+    check_checkpoint(str(sound), "diffusers")
+    (tmp_path / "broken").mkdir()
+    folder = real_format.edited_copy(sound, tmp_path / "broken", "transformer/config.json",
+                                     lambda c: c["rope_scaling"].update(short_factor=[1.0, 1.0, 1.1]))
+    with pytest.raises(Exception) as failed:  # noqa: PT011 - the library's own error, whatever its class
+        pipeline = DiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+        pipeline.set_progress_bar_config(disable=True)
+        pipeline(prompt="a red cube", width=32, height=32, num_inference_steps=2, output_type="np")
+    assert str(folder) not in str(failed.value)
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "diffusers")
+    assert str(refused.value).startswith(
+        f"{folder}/transformer/config.json: field 'rope_scaling.short_factor' has 3 values; expected 4, one per "
+        "rotary frequency of a head of 8 (hidden_size 32 / num_attention_heads 4)")
