@@ -10,14 +10,15 @@ forward pass as an index error; an ``image_token_id`` other than the processor's
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
-__all__ = ["dtype_problem", "generation_config_problem", "library_refusal", "one_of", "sub_config_problem",
-           "token_ids_problem", "tokenizer_ids"]
+__all__ = ["config_sizes_problem", "config_values_problem", "dtype_problem", "generation_config_problem", "library_refusal", "one_of",
+           "rope_sections_problem", "sub_config_problem", "token_ids_problem", "tokenizer_ids"]
 
 
 def one_of(values: Collection[str]) -> str:
@@ -208,3 +209,193 @@ def library_refusal(path: Path, error: BaseException, expected: str) -> str:
     in two (the halves would match neither its value nor its shape)."""
     said = shortened(" ".join(str(error).split()), 300, "...")
     return f"{path}: {said}; expected {expected}"
+
+
+_NUMBERS = (int, float, bool)
+
+
+def _number_kinds(annotation: object) -> set[type] | None:
+    """The number types an ``__init__`` annotation takes when it takes nothing else but None (``float``,
+    ``int | None``, ``Optional[float]``); None for any other annotation (``str``, ``Literal[...]``,
+    ``tuple[int]``, ``Any``, none at all), which is left unchecked."""
+    import types
+    import typing
+
+    members = (typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+               else (annotation,))
+    numbers = {m for m in members if m in _NUMBERS}
+    if not numbers or any(m not in _NUMBERS and m is not type(None) for m in members):
+        return None
+    return numbers
+
+
+def config_values_problem(path: Path, content: dict, cls: type) -> str | None:
+    """Why a value of a diffusers configuration file (``scheduler_config.json``, a model component's
+    ``config.json``; ``content``, parsed) cannot be the number ``cls.__init__`` takes for that field.
+
+    diffusers passes the file's values to ``__init__`` as they are (``ConfigMixin.extract_init_dict``,
+    diffusers/configuration_utils.py: ``init_dict[key] = config_dict.pop(key)``), so ``shift_terminal: "0.02"``
+    loads and then fails at the first run in diffusers' words ("unsupported operand type(s) for -: 'int' and
+    'str'"); ``max_shift: null`` loads and the pipeline's ``calculate_shift`` fails with "unsupported operand
+    type(s) for -: 'NoneType' and 'float'". Checked: no field whose annotation takes only numbers (``float``,
+    ``int``, ``bool``, optionally ``None``) holds a JSON string or object, nor null where its default is a number
+    (not a boolean: null then reads as false). Left alone, as the classes' code takes more than their annotations
+    say: a boolean where a number is taken or the reverse (Python reads one as the other; UniPC annotates
+    ``shift_terminal: bool | None``), a list (``AutoencoderKL`` reads ``sample_size: int`` as a list too), null
+    where the default is None or a boolean; and other annotations (strings, ``Literal``, tuples).
+
+    Returns:
+        ``"{path}: field 'shift_terminal' is a string, "0.02"; expected a number (Cls takes float | None there)"``,
+        or None.
+    """
+    import inspect
+    import typing
+
+    init = getattr(cls.__init__, "__wrapped__", cls.__init__)  # register_to_config wraps it
+    try:
+        hints = typing.get_type_hints(init)
+        params = inspect.signature(init).parameters
+    except Exception:  # noqa: BLE001 - annotations that cannot be resolved: nothing to check against
+        return None
+    for field, value in content.items():
+        numbers = _number_kinds(hints.get(field)) if field in params and not field.startswith("_") else None
+        if numbers is None:
+            continue
+        wanted = "true or false" if numbers == {bool} else "a whole number" if numbers == {int} else "a number"
+        takes = f"{cls.__name__} takes {_annotation_text(hints[field])} there"
+        if isinstance(value, (str, dict)):
+            shown = shortened(json.dumps(value, ensure_ascii=False), 60, "...")
+            return f"{path}: field '{field}' is {json_kind(value)}, {shown}; expected {wanted} ({takes})"
+        default = params[field].default
+        if value is None and isinstance(default, (int, float)) and not isinstance(default, bool):
+            return (f"{path}: field '{field}' is null; expected {wanted} ({takes}, and computes with it: its "
+                    f"default is {default!r})")
+    return None
+
+
+def _annotation_text(annotation: object) -> str:
+    """``float | None`` for an annotation."""
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "").replace("NoneType", "None")
+
+
+# The models that split their rotary frequencies by ``mrope_section`` (``recomposition_frequencies``:
+# ``freq.split(self.mrope_section, dim=-1)`` over the ``head_dim // 2`` frequencies of ``inv_freq``) in
+# transformers/models/{qwen2_vl,qwen2_5_vl,glm4v}/modeling_*.py. Qwen3-VL interleaves its sections instead.
+_MROPE_SPLIT = ("qwen2_vl", "qwen2_5_vl", "glm4v")
+
+
+def rope_sections_problem(path: Path, config) -> str | None:
+    """Why ``rope_parameters['mrope_section']`` of the parsed transformers configuration ``config`` (read from
+    ``path``; or of its ``text_config``) does not split the model's rotary frequencies: the sections must add up
+    to ``head_dim // 2`` (``head_dim``, else ``hidden_size // num_attention_heads``: the model's
+    ``compute_default_rope_parameters``), or every forward pass fails with torch's "split_with_sizes expects
+    split_sizes to sum exactly to ...". Only the models of ``_MROPE_SPLIT`` are checked.
+
+    Returns:
+        ``"{path}: field 'rope_scaling.mrope_section' is [2, 3, 4] (adding up to 9); expected sections adding up
+        to 8, half the head size 16 (hidden_size 32 / num_attention_heads 2)"``, or None.
+    """
+    if not str(getattr(config, "model_type", "")).startswith(_MROPE_SPLIT):
+        return None
+    text = getattr(config, "text_config", None) or config
+    rope = getattr(text, "rope_parameters", None)
+    sections = rope.get("mrope_section") if isinstance(rope, dict) else None
+    heads, hidden = getattr(text, "num_attention_heads", None), getattr(text, "hidden_size", None)
+    head_dim = getattr(text, "head_dim", None)
+    if sections is None:
+        return None
+    if not head_dim and not (isinstance(heads, int) and heads > 0 and isinstance(hidden, int)):
+        return None
+    size = head_dim or hidden // heads
+    how = f"head_dim {size}" if head_dim else f"hidden_size {hidden} / num_attention_heads {heads}"
+    field = _rope_field(path)
+    if not (isinstance(sections, list) and all(isinstance(s, int) and not isinstance(s, bool) and s > 0
+                                               for s in sections)):
+        return f"{path}: field '{field}' is {sections!r}; expected a list of whole numbers above 0"
+    if sum(sections) != size // 2:
+        return (f"{path}: field '{field}' is {sections} (adding up to {sum(sections)}); expected sections adding "
+                f"up to {size // 2}, half the head size {size} ({how})")
+    return None
+
+
+def _rope_field(path: Path) -> str:
+    """The dotted field of ``path`` (a config.json) that holds ``mrope_section`` as the file writes it: the hub's
+    flat ``rope_scaling``, or transformers 5's ``rope_parameters``, at the top level or in ``text_config``."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        content = {}
+    for prefix, fields in (("", content), ("text_config.", content.get("text_config"))):
+        for key in ("rope_scaling", "rope_parameters"):
+            if isinstance(fields, dict) and isinstance(fields.get(key), dict) and "mrope_section" in fields[key]:
+                return f"{prefix}{key}.mrope_section"
+    return "rope_parameters.mrope_section"
+
+
+def _settings(content: dict, cls: type) -> dict:
+    """The values ``cls.__init__`` gets from ``content``: the file's, else the signature's defaults."""
+    import inspect
+
+    init = getattr(cls.__init__, "__wrapped__", cls.__init__)
+    try:
+        params = inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return dict(content)
+    return {name: content.get(name, param.default) for name, param in params.items() if name != "self"}
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def config_sizes_problem(path: Path, content: dict, cls: type) -> str | None:
+    """Why two sizes of a diffusers component's ``config.json`` (``content``, parsed; the class ``cls``'s
+    defaults fill what it leaves out) that the model or its pipeline use together do not fit; the weights do not
+    show it (the layers hold no weight of that size), and diffusers fails at the first run in torch's words:
+
+    - ``axes_dims_rope`` (FLUX, Qwen-Image, HiDream, Chroma transformers) must add up to ``attention_head_dim``:
+      each axis's rotary frequencies are concatenated over a head (``FluxPosEmbed``, ``QwenEmbedRope``: "The size of
+      tensor a (8) must match the size of tensor b (7)");
+    - a VAE's ``latents_mean`` / ``latents_std`` hold one value per latent channel (``z_dim``, else
+      ``latent_channels``): the pipelines view them as ``(1, z_dim, 1, 1, 1)`` (pipeline_qwenimage.py) or
+      ``(1, latent_channels, 1, 1)`` (pipeline_stable_diffusion_xl.py): "shape '[1, 16, 1, 1, 1]' is invalid for
+      input of size 8";
+    - OmniGen's ``rope_scaling`` ``short_factor`` / ``long_factor`` hold one factor per rotary frequency of a head
+      (``OmniGenSuScaledRotaryEmbedding``: ``ext_factors * base ** (arange(0, dim, 2) / dim)``, Phi-3's 48 of a
+      head of 96).
+
+    A class whose own defaults break a rule is not checked by it.
+
+    Returns:
+        ``"{path}: field 'axes_dims_rope' is [4, 6, 4] (adding up to 14); expected sizes adding up to
+        attention_head_dim 16"``, ``"{path}: field 'latents_mean' has 8 values; expected 16, one per latent channel
+        (z_dim 16)"``, or None.
+    """
+    if _sizes_problem(path, _settings({}, cls)):
+        return None  # the class's own defaults break the rule (HiDream: axes (32, 32), head 128; Cosmos' VAE: 256
+        # latents_mean values over 16 channels): it uses these sizes another way
+    return _sizes_problem(path, _settings(content, cls))
+
+
+def _sizes_problem(path: Path, settings: dict) -> str | None:
+    """``config_sizes_problem`` over the values ``__init__`` gets."""
+    axes, head = settings.get("axes_dims_rope"), settings.get("attention_head_dim")
+    if isinstance(axes, (list, tuple)) and all(_whole(a) for a in axes) and _whole(head) and sum(axes) != head:
+        return (f"{path}: field 'axes_dims_rope' is {list(axes)} (adding up to {sum(axes)}); expected sizes adding up "
+                f"to attention_head_dim {head} (each axis's rotary frequencies are concatenated over a head)")
+    rope, hidden, heads = settings.get("rope_scaling"), settings.get("hidden_size"), settings.get("num_attention_heads")
+    if isinstance(rope, dict) and _whole(hidden) and _whole(heads) and heads > 0:
+        frequencies = (hidden // heads + 1) // 2
+        for key in ("short_factor", "long_factor"):
+            factors = rope.get(key)
+            if isinstance(factors, list) and len(factors) != frequencies:
+                return (f"{path}: field 'rope_scaling.{key}' has {len(factors)} values; expected {frequencies}, one "
+                        f"per rotary frequency of a head of {hidden // heads} (hidden_size {hidden} / "
+                        f"num_attention_heads {heads})")
+    channels = next(((key, settings[key]) for key in ("z_dim", "latent_channels") if _whole(settings.get(key))), None)
+    for field in ("latents_mean", "latents_std"):
+        values = settings.get(field)
+        if channels and isinstance(values, (list, tuple)) and len(values) != channels[1]:
+            return (f"{path}: field '{field}' has {len(values)} values; expected {channels[1]}, one per latent "
+                    f"channel ({channels[0]} {channels[1]})")
+    return None

@@ -22,8 +22,9 @@ from realunify_arena.adapters.base import ModelUnavailable
 from realunify_arena.adapters.checkpoint_fit import component_fit_problem, model_fit_problem
 from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
-from realunify_arena.adapters.checkpoint_config import (dtype_problem, generation_config_problem, library_refusal,
-                                                        one_of, sub_config_problem, token_ids_problem)
+from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
+                                                        generation_config_problem, library_refusal, one_of,
+                                                        rope_sections_problem, sub_config_problem, token_ids_problem)
 from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
@@ -341,14 +342,15 @@ def _generation_problem(folder: Path) -> str | None:
 def _config_class_problem(config: Path) -> str | None:
     """Whether transformers' configuration class accepts ``config`` (field types, nested configurations):
     it reads only that file, and its refusal (``StrictDataclassFieldValidationError`` over several lines,
-    naming neither the file) becomes one line naming it."""
+    naming neither the file) becomes one line naming it; then what the class leaves unchecked and the model
+    needs (``checkpoint_config.rope_sections_problem``)."""
     from transformers import AutoConfig
 
     try:
-        AutoConfig.from_pretrained(config.parent)
+        settings = AutoConfig.from_pretrained(config.parent)
     except Exception as exc:  # noqa: BLE001 - the class's own validation: TypeError, ValueError, its own kinds
         return library_refusal(config, exc, "the configuration as the checkpoint ships it")
-    return None
+    return rope_sections_problem(config, settings)
 
 
 def _tokenizer_problem(folder: Path, tokenizer_class: str | None = None) -> str | None:
@@ -655,7 +657,9 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
         return f"{index}: field '{name}' names {library} {cls}, which {library} lacks; expected a {library} class"
     if cls.endswith("Scheduler"):
         config = sub / "scheduler_config.json"
-        return None if config.is_file() else f"{config}: missing; expected the scheduler's configuration {named}"
+        if not config.is_file():
+            return f"{config}: missing; expected the scheduler's configuration {named}"
+        return _scheduler_problem(config, library, cls, named)
     if "Tokenizer" in cls:
         problem = _tokenizer_problem(sub, cls)
         return f"{problem} {named}" if problem else None
@@ -667,6 +671,44 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
         return f"{sub / 'config.json'}: missing; expected the model's configuration {named}"
     stem = "diffusion_pytorch_model" if library == "diffusers" else "model"
     problem = _model_problem(sub, variant, processor=False, fallback=True, stem=stem)
+    if not problem and library == "diffusers":
+        problem = _values_problem(sub / "config.json", library, cls, named)
     weights = None if problem or library not in ("diffusers", "transformers") else _weights_read(
         sub, stem, variant)
     return problem or (component_fit_problem(index, name, library, cls, *weights) if weights else None)
+
+
+def _values_problem(config: Path, library: str, cls: str, named: str) -> str | None:
+    """``checkpoint_config.config_values_problem`` of a diffusers component's configuration file, and
+    ``config_sizes_problem`` of a model component's."""
+    import importlib
+
+    content, _ = _json(config)  # read and checked by _jsons_problem before
+    component = getattr(importlib.import_module(library), cls, None)
+    if not isinstance(content, dict) or not isinstance(component, type):
+        return None
+    problem = config_values_problem(config, content, component) or (
+        None if config.name == "scheduler_config.json" else config_sizes_problem(config, content, component))
+    return f"{problem} {named}" if problem else None
+
+
+def _scheduler_problem(config: Path, library: str, cls: str, named: str) -> str | None:
+    """A scheduler's ``scheduler_config.json``: its values of the types the class takes (``_values_problem``), and
+    the class built from it, as ``from_pretrained`` builds it (``cls.from_config``: a scheduler holds no weights,
+    so this costs a few milliseconds). A scheduler refuses some configurations in its ``__init__``, in its own
+    words naming no file: UniPCMultistepScheduler on a flow-matching config ("`shift_terminal` is only supported
+    when `use_flow_sigmas=True`", diffusers/schedulers/scheduling_unipc_multistep.py)."""
+    import importlib
+
+    problem = _values_problem(config, library, cls, named) if library == "diffusers" else None
+    if problem or library != "diffusers":
+        return problem
+    scheduler = getattr(importlib.import_module(library), cls, None)
+    content, _ = _json(config)
+    if not (isinstance(scheduler, type) and hasattr(scheduler, "from_config") and isinstance(content, dict)):
+        return None
+    try:
+        scheduler.from_config(content)
+    except Exception as exc:  # noqa: BLE001 - the scheduler's own refusal: ValueError, NotImplementedError, ...
+        return library_refusal(config, exc, f"a configuration {cls} takes {named}")
+    return None

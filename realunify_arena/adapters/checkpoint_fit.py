@@ -34,7 +34,7 @@ import logging
 from pathlib import Path
 from types import SimpleNamespace
 
-from realunify_arena.adapters.checkpoint_config import library_refusal
+from realunify_arena.adapters.checkpoint_config import library_refusal, rope_sections_problem
 
 __all__ = ["component_fit_problem", "load_report_problem", "model_fit_problem"]
 
@@ -83,9 +83,14 @@ def _fit_problem(index: Path, name: str, library: str, class_name: str, weights:
     loaded = f"{index.name} loads {name} as {library} {class_name}"
     cls = getattr(importlib.import_module(library), class_name, None)
     model, problem = _meta_model(cls, library, sub, config, loaded)
-    if problem or model is None:
+    if problem:
         return problem
-    type_problem = _model_type_problem(cls, config, loaded) if library == "transformers" else None
+    type_problem = _model_type_problem(cls, config, loaded) if library == "transformers" and model is not None \
+        else None
+    if model is None:
+        # a config.json of another model_type that the class cannot even be built from fails in transformers' words
+        # at the first forward pass (qwen2 under Qwen2_5_VLForConditionalGeneration: a bare ZeroDivisionError)
+        return _unbuilt_type_problem(cls, library, config, loaded)
     found = _stored_shapes(shards)
     renamed, converted = (_transformers_keys(model, found) if library == "transformers"
                           else _diffusers_keys(model, found, sharded=len(shards) > 1 or weights not in shards))
@@ -200,6 +205,9 @@ def _meta_model(cls, library: str, sub: Path, config: Path, loaded: str):
             settings = cls.config_class.from_pretrained(sub)
         except Exception as exc:  # noqa: BLE001 - the configuration class's own validation
             return None, library_refusal(config, exc, f"the configuration of {cls.__name__} ({loaded})")
+        problem = rope_sections_problem(config, settings)
+        if problem:
+            return None, f"{problem} ({loaded})"
     else:
         from diffusers.models.modeling_utils import LegacyModelMixin, ModelMixin
 
@@ -414,6 +422,20 @@ def _model_type_problem(cls, config: Path, loaded: str) -> str | None:
     if isinstance(nested, dict) and nested.get("model_type") in (None, wanted):
         return None
     return f"{config}: field 'model_type' is {declared!r}; expected {wanted!r} ({loaded})"
+
+
+def _unbuilt_type_problem(cls, library: str, config: Path, loaded: str) -> str | None:
+    """``_model_type_problem`` for a transformers model class that could not be built from ``config`` on the meta
+    device (its weights cannot be compared): a ``model_type`` other than the class's is then refused outright,
+    where a build that succeeds is left to the weights and ``_fields_problem``. None for a model of the class's
+    type (or quantized, or of no transformers model class), whose load reports its own error."""
+    from transformers import PreTrainedModel
+
+    if library != "transformers" or not (isinstance(cls, type) and issubclass(cls, PreTrainedModel)) \
+            or cls.config_class is None or "quantization_config" in json.loads(config.read_text(encoding="utf-8")):
+        return None
+    problem = _model_type_problem(cls, config, loaded)
+    return f"{problem}; transformers cannot build the class from it" if problem else None
 
 
 def _fields_problem(cls, config: Path, loaded: str) -> str | None:

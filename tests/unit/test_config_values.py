@@ -1,0 +1,166 @@
+"""A checkpoint whose configuration files hold values the libraries take unchecked is refused at load, naming the
+file, the field and what was expected.
+
+Each broken folder below is first run through diffusers alone (``DiffusionPipeline.from_pretrained`` and a
+2-step run of the real-format Qwen-Image folder, tests/real_format.py): it fails in the library's words, naming
+no file. Then ``check_checkpoint`` refuses it before anything is loaded.
+
+- ``text_encoder/config.json`` of ``model_type: qwen2`` under ``Qwen2_5_VLForConditionalGeneration``: a bare
+  ``ZeroDivisionError`` (the class reads its text fields from a ``text_config`` the qwen2 file lacks: head size 0);
+- ``scheduler_config.json`` ``shift_terminal: "0.02"``: diffusers passes the string to ``__init__``
+  (``ConfigMixin.extract_init_dict``) and fails at the first run ("unsupported operand type(s) for -");
+- ``rope_scaling.mrope_section`` that does not add up to half the head size: torch's "split_with_sizes expects
+  split_sizes to sum exactly to 8" at the first forward pass (transformers' ``recomposition_frequencies``);
+- ``UniPCMultistepScheduler`` named over the flow-matching ``scheduler_config.json``: UniPC's ``__init__`` refuses
+  ``shift_terminal`` without ``use_flow_sigmas``;
+- the transformer's ``axes_dims_rope`` not adding up to its ``attention_head_dim``, and the VAE's ``latents_mean``
+  of another length than its latent channels: torch's "The size of tensor a (8) must match the size of tensor b
+  (7)" and "shape '[1, 16, 1, 1, 1]' is invalid for input of size 8" at the first run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from realunify_arena.adapters import ModelUnavailable
+from realunify_arena.adapters.checkpoint_files import check_checkpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import real_format  # noqa: E402  (tests/real_format.py)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# The tiny text encoder: hidden_size 32 over 2 heads, so a head of 16 and 16 / 2 = 8 rotary frequencies, which
+# the sections [2, 3, 3] (the real [16, 24, 24] of head size 128, scaled) split; [2, 3, 4] adds up to 9.
+BROKEN = {
+    "model_type": ("text_encoder/config.json", lambda c: c.update(model_type="qwen2"),
+                   "text_encoder/config.json: field 'model_type' is 'qwen2'; expected 'qwen2_5_vl'"),
+    "shift_terminal": ("scheduler/scheduler_config.json", lambda c: c.update(shift_terminal="0.02"),
+                       "scheduler/scheduler_config.json: field 'shift_terminal' is a string, \"0.02\"; expected a "
+                       "number"),
+    "mrope_section": ("text_encoder/config.json", lambda c: c["rope_scaling"].update(mrope_section=[2, 3, 4]),
+                      "text_encoder/config.json: field 'rope_scaling.mrope_section' is [2, 3, 4] (adding up to 9); "
+                      "expected sections adding up to 8, half the head size 16"),
+    "unipc": ("model_index.json", lambda c: c.update(scheduler=["diffusers", "UniPCMultistepScheduler"]),
+              "scheduler/scheduler_config.json: `shift_terminal` is only supported when `use_flow_sigmas=True`."),
+    # FlowMatchEulerDiscreteScheduler's default max_shift is 1.15; QwenImagePipeline's calculate_shift subtracts it
+    "max_shift": ("scheduler/scheduler_config.json", lambda c: c.update(max_shift=None),
+                  "scheduler/scheduler_config.json: field 'max_shift' is null; expected a number"),
+    # the transformer's head is 16 wide (attention_head_dim 16), split as RoPE axes [4, 6, 6]
+    "axes_dims_rope": ("transformer/config.json", lambda c: c.update(axes_dims_rope=[4, 6, 4]),
+                       "transformer/config.json: field 'axes_dims_rope' is [4, 6, 4] (adding up to 14); expected "
+                       "sizes adding up to attention_head_dim 16"),
+    # the VAE has 16 latent channels (z_dim 16)
+    "latents_mean": ("vae/config.json", lambda c: c.update(latents_mean=[0.0] * 8),
+                     "vae/config.json: field 'latents_mean' has 8 values; expected 16, one per latent channel "
+                     "(z_dim 16)"),
+}
+
+
+@pytest.fixture(scope="module")
+def sound(tmp_path_factory, one_torch_thread, real_format_build) -> Path:
+    return real_format_build("build_qwen_image", tmp_path_factory.mktemp("values") / "Qwen-Image")
+
+
+def _run_by_diffusers(folder: Path):
+    from diffusers import DiffusionPipeline
+
+    pipeline = DiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline(prompt="a red cube", width=32, height=32, num_inference_steps=2, output_type="np",
+                    generator=torch.Generator().manual_seed(0)).images
+
+
+@pytest.mark.parametrize("what", sorted(BROKEN))
+def test_the_libraries_fail_on_the_folder_naming_no_file(sound, tmp_path, what):
+    name, change, _ = BROKEN[what]
+    folder = real_format.edited_copy(sound, tmp_path, name, change)
+    with pytest.raises(Exception) as failed:  # noqa: PT011 - the library's own error, whatever its class
+        _run_by_diffusers(folder)
+    assert str(folder) not in str(failed.value)
+
+
+@pytest.mark.parametrize("what", sorted(BROKEN))
+def test_the_folder_is_refused_before_the_load_naming_file_field_and_expectation(sound, tmp_path, what):
+    name, change, said = BROKEN[what]
+    folder = real_format.edited_copy(sound, tmp_path, name, change)
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "diffusers")
+    assert str(refused.value).startswith(f"{folder}/{said}")
+
+
+def test_the_sound_folder_runs_and_passes(sound):
+    assert _run_by_diffusers(sound).shape == (1, 32, 32, 3)
+    check_checkpoint(str(sound), "diffusers")
+
+
+def test_values_of_the_types_diffusers_takes_pass(sound, tmp_path):
+    """An integer where a float is annotated (``shift: 1``), null where the default is None (``shift_terminal``),
+    and UniPC on flow sigmas (the configuration Wan ships: ``use_flow_sigmas: true``) are what diffusers builds and
+    runs: not refused."""
+    def change(content):
+        content.update(shift=1, shift_terminal=None)
+
+    folder = real_format.edited_copy(sound, tmp_path, "scheduler/scheduler_config.json", change)
+    check_checkpoint(str(folder), "diffusers")
+
+    unipc = tmp_path / "unipc"
+    unipc.mkdir()
+    folder = real_format.edited_copy(folder, unipc, "model_index.json",
+                                     lambda c: c.update(scheduler=["diffusers", "UniPCMultistepScheduler"]))
+    (folder / "scheduler" / "scheduler_config.json").unlink()
+    (folder / "scheduler" / "scheduler_config.json").write_text(
+        '{"_class_name": "UniPCMultistepScheduler", "use_flow_sigmas": true, "prediction_type": "flow_prediction",'
+        ' "flow_shift": 3.0}')
+    check_checkpoint(str(folder), "diffusers")
+
+
+def test_a_vae_config_value_of_the_wrong_type_is_refused(sound, tmp_path):
+    """The same rule holds for a diffusers model component's config.json: ``AutoencoderKLQwenImage`` takes
+    ``z_dim: int``; diffusers would build ``torch.nn.Conv3d`` with a string and fail in torch's words."""
+    folder = real_format.edited_copy(sound, tmp_path, "vae/config.json", lambda c: c.update(z_dim="16"))
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "diffusers")
+    assert str(refused.value).startswith(
+        f"{folder}/vae/config.json: field 'z_dim' is a string, \"16\"; expected a whole number")
+
+
+def test_a_whole_qwen_vl_model_with_mrope_sections_off_its_head_size_is_refused(tmp_path, real_format_build):
+    """Qwen2.5-VL-7B's own folder (not a pipeline component) goes through the same rule."""
+    sound = real_format_build("build_qwen2_5_vl", tmp_path / "sound" / "Qwen2.5-VL-7B-Instruct")
+    check_checkpoint(str(sound), "transformers", model_types={"qwen2_5_vl"})
+    (tmp_path / "broken").mkdir()
+    folder = real_format.edited_copy(sound, tmp_path / "broken", "config.json",
+                                     lambda c: c["rope_scaling"].update(mrope_section=[4, 6, 6]))
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "transformers", model_types={"qwen2_5_vl"})
+    assert str(refused.value) == (
+        f"{folder}/config.json: field 'rope_scaling.mrope_section' is [4, 6, 6] (adding up to 16); expected "
+        "sections adding up to 8, half the head size 16 (hidden_size 32 / num_attention_heads 2)")
+
+
+def test_omnigen_rope_factors_of_another_length_than_its_head_frequencies_are_refused(tmp_path, real_format_build):
+    """OmniGen-v1's transformer multiplies one ``rope_scaling`` factor into each rotary frequency of a head
+    (``OmniGenSuScaledRotaryEmbedding``); the tiny folder has heads of 32 / 4 = 8, so 4 frequencies, and 3 short
+    factors fail at the first run in torch's words."""
+    from diffusers import DiffusionPipeline
+
+    sound = real_format_build("build_omnigen", tmp_path / "sound" / "OmniGen-v1-diffusers")
+    check_checkpoint(str(sound), "diffusers")
+    (tmp_path / "broken").mkdir()
+    folder = real_format.edited_copy(sound, tmp_path / "broken", "transformer/config.json",
+                                     lambda c: c["rope_scaling"].update(short_factor=[1.0, 1.0, 1.1]))
+    with pytest.raises(Exception) as failed:  # noqa: PT011 - the library's own error, whatever its class
+        pipeline = DiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+        pipeline.set_progress_bar_config(disable=True)
+        pipeline(prompt="a red cube", width=32, height=32, num_inference_steps=2, output_type="np")
+    assert str(folder) not in str(failed.value)
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "diffusers")
+    assert str(refused.value).startswith(
+        f"{folder}/transformer/config.json: field 'rope_scaling.short_factor' has 3 values; expected 4, one per "
+        "rotary frequency of a head of 8 (hidden_size 32 / num_attention_heads 4)")
