@@ -17,8 +17,9 @@ from pathlib import Path
 from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
-__all__ = ["config_sizes_problem", "config_values_problem", "dtype_problem", "generation_config_problem", "library_refusal", "one_of",
-           "rope_sections_problem", "sub_config_problem", "token_ids_problem", "tokenizer_ids"]
+__all__ = ["config_sizes_problem", "config_values_problem", "dtype_problem", "generation_config_problem",
+           "library_refusal", "one_of", "rope_sections_problem", "sub_config_problem", "token_ids_problem",
+           "tokenizer_ids"]
 
 
 def one_of(values: Collection[str]) -> str:
