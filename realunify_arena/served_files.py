@@ -92,8 +92,8 @@ def make_room(incoming: int) -> int:
 def sweep(paths: Iterable[str], max_bytes: int) -> int:
     """Removes the least recently modified of the regular files ``paths`` names (a symlink, a folder or a path
     that is gone is passed over) until the rest hold at most ``max_bytes`` bytes; a folder a removal leaves empty
-    goes too (Gradio keeps each file in a folder named by its hash), but for ``OWN_FOLDERS``. Each path is looked at once (an ``lstat``:
-    ~1-2 us, so 10,000 files cost ~20 ms a write). Returns the bytes removed."""
+    goes too (Gradio keeps each file in a folder named by its hash), but for ``OWN_FOLDERS``. Each path is looked
+    at once (an ``lstat``: ~1-2 us, so 10,000 files cost ~20 ms a write). Returns the bytes removed."""
     files = []
     for path in set(paths):
         try:

@@ -309,8 +309,8 @@ def _whole(fp) -> Iterator[bytes | mmap.mmap]:
 def check_scans(name: str, fp) -> None:
     """Raises ``OverLimit`` when the file ``fp`` (a binary file object, read from its start, whatever its position,
     as ``Image.open`` reads it) is a JPEG (or MPO) of more than ``MAX_JPEG_SCANS`` scans or more than
-    ``MAX_JPEG_MARKERS`` markers, or more than ``MAX_JPEG_SKIPPED`` bytes between segments; reads it mapped, not copied, where it can, and leaves its position as it was.
-    Other files pass unread but for 3 bytes."""
+    ``MAX_JPEG_MARKERS`` markers, or more than ``MAX_JPEG_SKIPPED`` bytes between segments; reads it mapped, not
+    copied, where it can, and leaves its position as it was. Other files pass unread but for 3 bytes."""
     where = fp.tell()
     try:
         fp.seek(0)
@@ -727,8 +727,8 @@ def check_tiles(name: str, fp) -> None:
         (segments, MAX_J2K_SEGMENTS - 1, f"a JPEG 2000 of {MAX_J2K_SEGMENTS:,} or more marker segments and tile-parts "
          "is over the limit (real files hold a few per tile); save it again as PNG or JPEG"),
         (blocks, MAX_J2K_CODEBLOCKS, f"a JPEG 2000 in code-blocks as small as {width}x{height} samples makes about "
-         f"{blocks:,} of them, over the limit of {MAX_J2K_CODEBLOCKS:,} (decoding sets up each code-block, ~400 bytes of memory apiece, whatever "
-         "it holds: encoders write 64x64 or 32x32); save it again as PNG or JPEG, or as JPEG 2000 in 64x64 "
+         f"{blocks:,} of them, over the limit of {MAX_J2K_CODEBLOCKS:,} (decoding sets up each code-block, ~400 "
+         "bytes of memory apiece, whatever it holds: encoders write 64x64 or 32x32); save it again as PNG or JPEG, or as JPEG 2000 in 64x64 "
          "code-blocks"),
     ))
 
