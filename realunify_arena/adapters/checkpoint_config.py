@@ -288,9 +288,12 @@ _MROPE_SPLIT = ("qwen2_vl", "qwen2_5_vl", "glm4v")
 def rope_sections_problem(path: Path, config) -> str | None:
     """Why ``rope_parameters['mrope_section']`` of the parsed transformers configuration ``config`` (read from
     ``path``; or of its ``text_config``) does not split the model's rotary frequencies: the sections must add up
-    to ``head_dim // 2`` (``head_dim``, else ``hidden_size // num_attention_heads``: the model's
-    ``compute_default_rope_parameters``), or every forward pass fails with torch's "split_with_sizes expects
-    split_sizes to sum exactly to ...". Only the models of ``_MROPE_SPLIT`` are checked.
+    to half the rotary size, ``int(head * partial_rotary_factor) // 2`` (``head``: ``head_dim``, else
+    ``hidden_size // num_attention_heads``; the factor, 1.0 unless ``rope_parameters`` holds one, as GLM-4.1V's
+    0.5 over heads of 128 with sections [8, 12, 12]; Qwen2-VL's default RoPE reads no factor: the models'
+    ``compute_default_rope_parameters`` and transformers' ``modeling_rope_utils``), or every forward pass fails with
+    torch's "split_with_sizes expects split_sizes to sum exactly to ...". Only the models of ``_MROPE_SPLIT`` are
+    checked.
 
     Returns:
         ``"{path}: field 'rope_scaling.mrope_section' is [2, 3, 4] (adding up to 9); expected sections adding up
@@ -309,13 +312,18 @@ def rope_sections_problem(path: Path, config) -> str | None:
         return None
     size = head_dim or hidden // heads
     how = f"head_dim {size}" if head_dim else f"hidden_size {hidden} / num_attention_heads {heads}"
+    factor = rope.get("partial_rotary_factor", 1.0)
+    reads_factor = rope.get("rope_type", "default") != "default" or not str(config.model_type).startswith("qwen")
+    if reads_factor and isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 < factor < 1:
+        how = f"{size} * partial_rotary_factor {factor} of a head of {how}"
+        size = int(size * factor)
     field = _rope_field(path)
     if not (isinstance(sections, list) and all(isinstance(s, int) and not isinstance(s, bool) and s > 0
                                                for s in sections)):
         return f"{path}: field '{field}' is {sections!r}; expected a list of whole numbers above 0"
     if sum(sections) != size // 2:
         return (f"{path}: field '{field}' is {sections} (adding up to {sum(sections)}); expected sections adding "
-                f"up to {size // 2}, half the head size {size} ({how})")
+                f"up to {size // 2}, half the {'rotary' if 'partial' in how else 'head'} size {size} ({how})")
     return None
 
 

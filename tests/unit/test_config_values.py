@@ -20,6 +20,7 @@ no file. Then ``check_checkpoint`` refuses it before anything is loaded.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -141,6 +142,61 @@ def test_a_whole_qwen_vl_model_with_mrope_sections_off_its_head_size_is_refused(
     assert str(refused.value) == (
         f"{folder}/config.json: field 'rope_scaling.mrope_section' is [4, 6, 6] (adding up to 16); expected "
         "sections adding up to 8, half the head size 16 (hidden_size 32 / num_attention_heads 2)")
+
+
+def _glm4v_folder(folder: Path, sections: list[int]) -> tuple[Path, object]:
+    """A tiny GLM-4.1V (``Glm4vForConditionalGeneration``) saved with GLM-4.1V-9B's hub layout of its text RoPE:
+    ``text_config.partial_rotary_factor`` 0.5 and ``text_config.rope_scaling`` ``{"type": "default",
+    "mrope_section": ...}`` (the hub's [8, 12, 12] over heads of 4096 / 32 = 128: 64 rotary dims, 32 frequencies).
+    Here heads of 32 / 2 = 16, so 8 rotary dims and 4 frequencies. Returns (folder, the loaded model)."""
+    from transformers import (Glm4vConfig, Glm4vForConditionalGeneration, Glm4vImageProcessor, Glm4vProcessor,
+                              Glm4vVideoProcessor)
+
+    torch.manual_seed(0)
+    ids = {"image_token_id": 290, "video_token_id": 291, "image_start_token_id": 292, "image_end_token_id": 293,
+           "video_start_token_id": 294, "video_end_token_id": 295}
+    config = Glm4vConfig(text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                                      "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 300},
+                         vision_config={"hidden_size": 16, "depth": 1, "num_heads": 2, "out_hidden_size": 32,
+                                        "intermediate_size": 32, "patch_size": 2, "image_size": 8}, **ids)
+    Glm4vForConditionalGeneration(config).save_pretrained(folder)
+    specials = {i: f"<|special{i}|>" for i in range(288, 300)}
+    tokenizer = real_format.byte_level_tokenizer(300, specials, eos="<|special288|>", pad="<|special289|>")
+    Glm4vProcessor(image_processor=Glm4vImageProcessor(), tokenizer=tokenizer,
+                   video_processor=Glm4vVideoProcessor()).save_pretrained(folder)
+
+    def hub_layout(content):
+        text = content["text_config"]
+        text.pop("rope_parameters", None)
+        text.update(partial_rotary_factor=0.5, rope_theta=10000.0,
+                    rope_scaling={"type": "default", "mrope_section": sections})
+
+    content = json.loads((folder / "config.json").read_text())
+    hub_layout(content)
+    (folder / "config.json").write_text(json.dumps(content))
+    return folder, Glm4vForConditionalGeneration.from_pretrained(folder, dtype=torch.float32).eval()
+
+
+def test_glm4v_sections_split_its_partial_rotary_size_not_its_head(tmp_path):
+    """GLM-4.1V rotates only part of each head (``partial_rotary_factor`` 0.5: its
+    ``compute_default_rope_parameters`` makes ``int(head * 0.5) // 2`` frequencies), so its real sections
+    [8, 12, 12] add up to 32 over heads of 128, not 64. The tiny model with the same layout ([1, 1, 2] over heads of
+    16) runs in transformers and is accepted; [2, 3, 3], which adds up to half the whole head, fails in torch's words
+    and is refused naming the rotary size."""
+    sound, model = _glm4v_folder(tmp_path / "sound", [1, 1, 2])
+    with torch.no_grad():
+        assert model(input_ids=torch.tensor([[1, 2, 3, 4]])).logits.shape == (1, 4, 300)
+    check_checkpoint(str(sound), "transformers", model_types={"glm4v"})
+
+    broken, model = _glm4v_folder(tmp_path / "broken", [2, 3, 3])
+    with pytest.raises(RuntimeError, match="split_with_sizes"), torch.no_grad():
+        model(input_ids=torch.tensor([[1, 2, 3, 4]]))
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(broken), "transformers", model_types={"glm4v"})
+    assert str(refused.value) == (
+        f"{broken}/config.json: field 'text_config.rope_scaling.mrope_section' is [2, 3, 3] (adding up to 8); expected "
+        "sections adding up to 4, half the rotary size 8 (16 * partial_rotary_factor 0.5 of a head of hidden_size 32 "
+        "/ num_attention_heads 2)")
 
 
 def test_omnigen_rope_factors_of_another_length_than_its_head_frequencies_are_refused(tmp_path, real_format_build):
