@@ -240,10 +240,15 @@ def config_values_problem(path: Path, content: dict, cls: type) -> str | None:
     'str'"); ``max_shift: null`` loads and the pipeline's ``calculate_shift`` fails with "unsupported operand
     type(s) for -: 'NoneType' and 'float'". Checked: no field whose annotation takes only numbers (``float``,
     ``int``, ``bool``, optionally ``None``) holds a JSON string or object, nor null where its default is a number
-    (not a boolean: null then reads as false). Left alone, as the classes' code takes more than their annotations
-    say: a boolean where a number is taken or the reverse (Python reads one as the other; UniPC annotates
-    ``shift_terminal: bool | None``), a list (``AutoencoderKL`` reads ``sample_size: int`` as a list too), null
-    where the default is None or a boolean; and other annotations (strings, ``Literal``, tuples).
+    (not a boolean: null then reads as false) and either the annotation takes no None or the class is a scheduler
+    (the pipelines compute with a scheduler's values: ``max_shift``). Left alone, as the classes' code takes more
+    than their annotations say: a boolean where a number is taken or the reverse (Python reads one as the other;
+    UniPC annotates ``shift_terminal: bool | None``), a list (``AutoencoderKL`` reads ``sample_size: int`` as a list
+    too), null where the default is None or a boolean, null where a model's annotation takes None (its
+    ``__init__`` reads None its own way: google/ddpm-cat-256's ``UNet2DModel`` ``attention_head_dim: null``, one
+    head per channel block), unless the class then cannot be built (``UNet2DConditionModel``
+    ``norm_num_groups: null``: its blocks take the group count); and other annotations (strings, ``Literal``,
+    tuples).
 
     Returns:
         ``"{path}: field 'shift_terminal' is a string, "0.02"; expected a number (Cls takes float | None there)"``,
@@ -258,6 +263,7 @@ def config_values_problem(path: Path, content: dict, cls: type) -> str | None:
         params = inspect.signature(init).parameters
     except Exception:  # noqa: BLE001 - annotations that cannot be resolved: nothing to check against
         return None
+    scheduler = any(base.__name__ == "SchedulerMixin" for base in cls.__mro__)
     for field, value in content.items():
         numbers = _number_kinds(hints.get(field)) if field in params and not field.startswith("_") else None
         if numbers is None:
@@ -268,10 +274,25 @@ def config_values_problem(path: Path, content: dict, cls: type) -> str | None:
             shown = shortened(json.dumps(value, ensure_ascii=False), 60, "...")
             return f"{path}: field '{field}' is {json_kind(value)}, {shown}; expected {wanted} ({takes})"
         default = params[field].default
-        if value is None and isinstance(default, (int, float)) and not isinstance(default, bool):
+        said_none = type(None) in typing.get_args(hints[field])
+        if value is None and isinstance(default, (int, float)) and not isinstance(default, bool) and (
+                scheduler or not said_none or not _builds_from(cls, content)):
             return (f"{path}: field '{field}' is null; expected {wanted} ({takes}, and computes with it: its "
                     f"default is {default!r})")
     return None
+
+
+def _builds_from(cls: type, content: dict) -> bool:
+    """Whether the diffusers model class ``cls`` builds from the configuration ``content`` on the meta device
+    (no memory for weights: a 12B transformer in about a second)."""
+    from accelerate import init_empty_weights
+
+    try:
+        with init_empty_weights(include_buffers=True):
+            cls.from_config(content)
+    except Exception:  # noqa: BLE001 - whatever the class's __init__ raises on the configuration
+        return False
+    return True
 
 
 def _annotation_text(annotation: object) -> str:

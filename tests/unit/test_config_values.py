@@ -144,6 +144,41 @@ def test_a_whole_qwen_vl_model_with_mrope_sections_off_its_head_size_is_refused(
         "sections adding up to 8, half the head size 16 (hidden_size 32 / num_attention_heads 2)")
 
 
+def test_a_models_null_that_its_class_reads_as_its_own_setting_passes(tmp_path):
+    """google/ddpm-cat-256 ships ``UNet2DModel`` with ``"attention_head_dim": null`` (annotated ``int | None``,
+    default 8; ``UNet2DModel`` reads None as one head per channel block). A tiny DDPM folder of that layout is
+    saved, run by diffusers and accepted; a null the class cannot be built with (``UNet2DConditionModel``
+    ``norm_num_groups: null``: its blocks divide by it) is still refused, naming the field."""
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(32, 32), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                       up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=8, attention_head_dim=None, downsample_padding=0, flip_sin_to_cos=False,
+                       freq_shift=1, norm_eps=1e-6)
+    folder = tmp_path / "ddpm-cat-256"
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=10)).save_pretrained(folder)
+    assert json.loads((folder / "unet" / "config.json").read_text())["attention_head_dim"] is None
+    pipeline = DDPMPipeline.from_pretrained(folder)
+    pipeline.set_progress_bar_config(disable=True)
+    assert pipeline(num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(0)).images.shape \
+        == (1, 8, 8, 3)
+    check_checkpoint(str(folder), "diffusers")
+
+    from diffusers import UNet2DConditionModel
+
+    from realunify_arena.adapters.checkpoint_config import config_values_problem
+
+    tiny = {"sample_size": 8, "block_out_channels": [32, 64], "layers_per_block": 1, "cross_attention_dim": 16,
+            "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+            "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"]}
+    UNet2DConditionModel.from_config(tiny)  # builds with its default groups
+    with pytest.raises(TypeError):
+        UNet2DConditionModel.from_config({**tiny, "norm_num_groups": None})
+    assert config_values_problem(Path("unet/config.json"), {**tiny, "norm_num_groups": None}, UNet2DConditionModel) \
+        .startswith("unet/config.json: field 'norm_num_groups' is null; expected a whole number")
+
+
 def _glm4v_folder(folder: Path, sections: list[int]) -> tuple[Path, object]:
     """A tiny GLM-4.1V (``Glm4vForConditionalGeneration``) saved with GLM-4.1V-9B's hub layout of its text RoPE:
     ``text_config.partial_rotary_factor`` 0.5 and ``text_config.rope_scaling`` ``{"type": "default",
