@@ -154,8 +154,8 @@ def test_a_models_null_that_its_class_reads_as_its_own_setting_passes(tmp_path):
     torch.manual_seed(0)
     unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(32, 32), layers_per_block=1,
                        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-                       up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=8, attention_head_dim=None, downsample_padding=0, flip_sin_to_cos=False,
-                       freq_shift=1, norm_eps=1e-6)
+                       up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=8, attention_head_dim=None,
+                       downsample_padding=0, flip_sin_to_cos=False, freq_shift=1, norm_eps=1e-6)
     folder = tmp_path / "ddpm-cat-256"
     DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=10)).save_pretrained(folder)
     assert json.loads((folder / "unet" / "config.json").read_text())["attention_head_dim"] is None
