@@ -16,6 +16,7 @@ were written."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -45,12 +46,31 @@ def serve_from(page) -> None:
         _pages.add(page)
 
 
+def own_folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` (one of ``OWN_FOLDERS`` under the system temp folder, which other users may write to) is not
+    a folder of this app's to write and remove files in: a symlink (to anywhere: the app would write, and its
+    clean-ups remove, files there), not a folder, or another user's. None when it is this user's folder or not
+    there."""
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        return f"{folder} is a symlink"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{folder} is not a folder"
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return f"{folder} belongs to another user (uid {info.st_uid})"
+    return None
+
+
 def served_files() -> list[str]:
-    """The paths of the served files: every file in ``OWN_FOLDERS`` and every file Gradio records for the pages
-    given to ``serve_from`` (some may be gone already)."""
+    """The paths of the served files: every file in ``OWN_FOLDERS`` (not one whose ``own_folder_problem`` says it
+    is not the app's) and every file Gradio records for the pages given to ``serve_from`` (some may be gone
+    already)."""
     own = Path(tempfile.gettempdir())
-    paths = [os.path.join(root, name) for folder in OWN_FOLDERS for root, _, names in os.walk(own / folder)
-             for name in names]
+    paths = [os.path.join(root, name) for folder in OWN_FOLDERS if own_folder_problem(own / folder) is None
+             for root, _, names in os.walk(own / folder) for name in names]
     with _lock:
         pages = list(_pages)
     for page in pages:
@@ -65,10 +85,15 @@ def write(folder: str, name: str, data: bytes) -> str:
     served files are held to ``MAX_SERVED_BYTES`` less ``data``'s size (``sweep``). Returns the file's path.
 
     Raises:
-        OSError: the file cannot be written.
+        OSError: the file cannot be written, or the folder is not the app's (``own_folder_problem``: a symlink or
+            another user's folder in a shared temp folder); nothing is written or removed then.
     """
     staging = Path(tempfile.gettempdir()) / folder
-    staging.mkdir(parents=True, exist_ok=True)
+    staging.mkdir(mode=0o700, parents=True, exist_ok=True)
+    problem = own_folder_problem(staging)
+    if problem is not None:
+        raise OSError(errno.EPERM, f"{problem}; expected a folder of this app's own: remove it, or give the app a "
+                                   "private temp folder (TMPDIR)")
     stale = time.time() - STAGED_SECONDS
     for entry in os.scandir(staging):
         try:

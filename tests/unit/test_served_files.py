@@ -13,6 +13,7 @@ import base64
 import io
 import os
 import random
+import stat
 import tempfile
 from pathlib import Path
 
@@ -124,3 +125,31 @@ def test_another_apps_files_in_the_shared_gradio_folder_are_never_removed(tmp_pa
     assert other.read_bytes() == noise_png(150, 1)
     mine = [f for f in cache.rglob("*") if f.is_file() and f != other]
     assert mine and sum(f.stat().st_size for f in mine) + held(temp) <= 100_000 + 2 * 50_000
+
+
+def test_a_symlinked_or_foreign_staging_folder_is_refused_and_nothing_behind_it_is_touched(tmp_path, monkeypatch):
+    """The system temp folder is shared: another user may create ``<temp>/realunify-traces`` first, as a symlink to
+    a folder of the app user's. ``mkdir(exist_ok=True)`` accepted it, the staging clean-up removed files older than
+    ``STAGED_SECONDS`` in its target and the sweep walked into it (verify29b). Now the write is refused, naming the
+    folder, and the target's files are neither removed nor added to."""
+    temp, elsewhere = tmp_path / "temp", tmp_path / "notes"
+    temp.mkdir()
+    elsewhere.mkdir()
+    kept = elsewhere / "notes.txt"
+    kept.write_text("an hour old")
+    os.utime(kept, (1000, 1000))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    (temp / "realunify-traces").symlink_to(elsewhere, target_is_directory=True)
+    try:
+        _write_download({"run_id": 1, "trace": {}}, "direct")
+    except OSError as e:
+        assert "realunify-traces is a symlink" in str(e) and "TMPDIR" in str(e)
+    else:
+        raise AssertionError("a write through a symlinked staging folder was not refused")
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["notes.txt"] and kept.read_text() == "an hour old"
+    assert str(kept) not in served_files.served_files()
+    assert served_files.sweep(served_files.served_files(), 0) >= 0 and kept.exists()
+    # a real folder of the app's own is still written to
+    path = battle_image_file({"name": "b.png", "png_base64": base64.b64encode(noise_png(8, 0))})
+    assert Path(path).parent == temp / "realunify-battles" and Path(path).exists()
+    assert stat.S_IMODE(os.stat(temp / "realunify-battles").st_mode) == 0o700
