@@ -24,13 +24,17 @@ _MONTH = (r"(?:january|february|march|april|may|june|july|august|september|octob
           r"jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?")
 _VALUE = re.compile(rf"[\s$€£¥(]*[-+.]?\d[\d.,:/\-+%eE\s$€£¥()]*|true|false|"
                     rf"\s*\d{{1,4}}[\s\-/.]*{_MONTH}(?:[\s\-/.,]*\d{{1,4}})?\s*|"
-                    rf"\s*{_MONTH}[\s\-/.]*\d{{1,4}}(?:[\s\-/.,]+\d{{1,4}})?\s*", re.IGNORECASE)
+                    rf"\s*{_MONTH}[\s\-/.]*\d{{1,4}}(?:[\s\-/.,]+\d{{1,4}})?\s*|"
+                    # a time of day with AM/PM ("12:30 PM", "3 pm"), and the error values a cell can hold
+                    r"\s*\d{1,2}(?::\d{1,2}){0,2}\s*[ap]\.?m\.?\s*|"
+                    r"#(?:N/A|DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|SPILL!|CALC!|GETTING_DATA)", re.IGNORECASE)
 
 
 def spreadsheet_safe(text: str) -> str:
     """``text`` as a CSV text cell a spreadsheet shows as text: prefixed with ``'`` where it starts like a formula
     (``FORMULA_START``, OWASP's CSV injection advice) or would be read as a number, date, time, percentage or truth
-    value (``_VALUE``: ``1e5``, ``3-4``, ``2/4``, ``2024-06-01``, ``Mar-4``, ``12:30``, ``50%``, ``TRUE``), else
+    value (``_VALUE``: ``1e5``, ``3-4``, ``2/4``, ``2024-06-01``, ``Mar-4``, ``12:30``, ``3 PM``, ``50%``, ``TRUE``,
+    ``#N/A``), else
     unchanged."""
     return "'" + text if text.startswith(FORMULA_START) or _VALUE.fullmatch(text) else text
 

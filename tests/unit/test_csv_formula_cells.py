@@ -167,3 +167,15 @@ def test_a_voter_hash_a_spreadsheet_would_read_as_a_number_is_text_in_the_votes_
     assert main(["export", "votes", "--format", "csv", "--out", str(tmp_path / "votes.csv"), "--db", str(db)]) == 0
     (row,) = list(csv.DictReader(io.StringIO((tmp_path / "votes.csv").read_text(encoding="utf-8"))))
     assert row["voter_hash"] == "'" + hashed, row
+
+
+def test_times_of_day_with_am_or_pm_and_error_values_are_text_and_model_names_are_not_touched():
+    """A spreadsheet's CSV import reads "12:30 PM" and "3 pm" as times of day and "#N/A" or "#DIV/0!" as error
+    values (verify29b); names such as these models' stay as written."""
+    from realunify_arena.spreadsheet import spreadsheet_safe
+
+    for value in ("12:30 PM", "3 pm", "11:05:09 a.m.", "#N/A", "#DIV/0!", "#name?"):
+        assert spreadsheet_safe(value) == "'" + value, value
+    for name in ("sd-3.5", "v1.2", "qwen2.5-vl-7b", "flux.1-dev", "janus-pro-1b", "3.5-large", "SDXL 1.0", "pm-7b",
+                 "am4", "#1 model"):
+        assert spreadsheet_safe(name) == name, name
