@@ -544,8 +544,9 @@ class Store:
         refused, as is every later write while the cursor lives), and must not go on writing after catching
         an ``sqlite3`` error that ended the transaction (a full disk, an I/O error, a trigger's
         ``RAISE(ROLLBACK)``): the operation is then refused, but a statement run after that error commits on
-        its own, outside any batch. No operation of this project does either. If it raises, its own statements are undone (a savepoint), nothing of it
-        is written and the exception is raised here; the other operations of the batch are unaffected.
+        its own, outside any batch. No operation of this project does either. If it raises, its own statements
+        are undone (a savepoint), nothing of it is written and the exception is raised here; the other operations
+        of the batch are unaffected.
         Its result is returned only after the COMMIT that contains it returned (synced to disk with
         ``synchronous="full"``); if that COMMIT fails, the error is raised (``StoreError`` for a full disk or an
         I/O error) and nothing was written. In WAL mode a failed sync after the COMMIT raises too

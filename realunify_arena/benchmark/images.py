@@ -728,8 +728,8 @@ def check_tiles(name: str, fp) -> None:
          "is over the limit (real files hold a few per tile); save it again as PNG or JPEG"),
         (blocks, MAX_J2K_CODEBLOCKS, f"a JPEG 2000 in code-blocks as small as {width}x{height} samples makes about "
          f"{blocks:,} of them, over the limit of {MAX_J2K_CODEBLOCKS:,} (decoding sets up each code-block, ~400 "
-         "bytes of memory apiece, whatever it holds: encoders write 64x64 or 32x32); save it again as PNG or JPEG, or as JPEG 2000 in 64x64 "
-         "code-blocks"),
+         "bytes of memory apiece, whatever it holds: encoders write 64x64 or 32x32); save it again as PNG or JPEG, "
+         "or as JPEG 2000 in 64x64 code-blocks"),
     ))
 
 

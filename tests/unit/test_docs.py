@@ -49,7 +49,8 @@ def _command_options() -> dict[str, set[str]]:
 # Options of other programs the README shows: pip's (PyTorch's CPU index), accelerate's, FastChat's
 # elo_analysis.py, a vLLM ``serve`` line's key, and the secret a usage error masks.
 OTHER_PROGRAMS = {"--index-url", "--multi_gpu", "--num_processes", "--clean-battle-file", "--daily-vote-per-user",
-                  "--api-key", "--repo-type", "--include"}  # the last two: `hf upload`'s (test_the_readme_s_hf_commands_...)
+                  "--api-key", "--repo-type", "--include"}  # the last two: `hf upload`'s
+# (test_the_readme_s_hf_commands_...)
 _OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9_-]*")
 
 

@@ -70,7 +70,8 @@ def test_the_readme_s_deploy_uploads_only_a_consistent_database_and_its_images(t
         words = shlex.split(backup)
         assert words[:3] == ["python", "-m", "realunify_arena"]
         done = subprocess.run([sys.executable, *words[1:]], cwd=tmp_path, capture_output=True, text=True,
-                              timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+                              timeout=300,
+                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
         assert done.returncode == 0, done.stderr
         images = sorted(p.relative_to(store.images_dir).as_posix() for p in store.images_dir.rglob("*.png"))
     finally:
