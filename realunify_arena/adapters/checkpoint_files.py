@@ -678,34 +678,39 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
     return problem or (component_fit_problem(index, name, library, cls, *weights) if weights else None)
 
 
-def _values_problem(config: Path, library: str, cls: str, named: str) -> str | None:
-    """``checkpoint_config.config_values_problem`` of a diffusers component's configuration file, and
-    ``config_sizes_problem`` of a model component's."""
+def _read_component(config: Path, library: str, cls: str) -> tuple[dict, type] | None:
+    """A component's parsed configuration file (read and checked by ``_jsons_problem`` before) and its class, or
+    None where either is not there."""
     import importlib
 
-    content, _ = _json(config)  # read and checked by _jsons_problem before
+    content, _ = _json(config)
     component = getattr(importlib.import_module(library), cls, None)
-    if not isinstance(content, dict) or not isinstance(component, type):
-        return None
-    problem = config_values_problem(config, content, component) or (
-        None if config.name == "scheduler_config.json" else config_sizes_problem(config, content, component))
+    return (content, component) if isinstance(content, dict) and isinstance(component, type) else None
+
+
+def _values_problem(config: Path, library: str, cls: str, named: str) -> str | None:
+    """``checkpoint_config.config_values_problem`` and ``config_sizes_problem`` of a diffusers model component's
+    ``config.json``."""
+    read = _read_component(config, library, cls)
+    problem = read and (config_values_problem(config, *read) or config_sizes_problem(config, *read))
     return f"{problem} {named}" if problem else None
 
 
 def _scheduler_problem(config: Path, library: str, cls: str, named: str) -> str | None:
-    """A scheduler's ``scheduler_config.json``: its values of the types the class takes (``_values_problem``), and
-    the class built from it, as ``from_pretrained`` builds it (``cls.from_config``: a scheduler holds no weights,
-    so this costs a few milliseconds). A scheduler refuses some configurations in its ``__init__``, in its own
-    words naming no file: UniPCMultistepScheduler on a flow-matching config ("`shift_terminal` is only supported
-    when `use_flow_sigmas=True`", diffusers/schedulers/scheduling_unipc_multistep.py)."""
-    import importlib
-
-    problem = _values_problem(config, library, cls, named) if library == "diffusers" else None
-    if problem or library != "diffusers":
-        return problem
-    scheduler = getattr(importlib.import_module(library), cls, None)
-    content, _ = _json(config)
-    if not (isinstance(scheduler, type) and hasattr(scheduler, "from_config") and isinstance(content, dict)):
+    """A diffusers scheduler's ``scheduler_config.json``: its values of the types the class takes
+    (``config_values_problem``), and the class built from it, as ``from_pretrained`` builds it (``cls.from_config``:
+    a scheduler holds no weights, so this costs a few milliseconds). A scheduler refuses some configurations in its
+    ``__init__``, in its own words naming no file: UniPCMultistepScheduler on a flow-matching config
+    ("`shift_terminal` is only supported when `use_flow_sigmas=True`",
+    diffusers/schedulers/scheduling_unipc_multistep.py)."""
+    read = _read_component(config, library, cls) if library == "diffusers" else None
+    if read is None:
+        return None
+    problem = config_values_problem(config, *read)
+    if problem:
+        return f"{problem} {named}"
+    content, scheduler = read
+    if not hasattr(scheduler, "from_config"):
         return None
     try:
         scheduler.from_config(content)
