@@ -6,7 +6,8 @@ The layouts told apart, as the tools that write them leave them: one object over
 object of row index -> value), a JSON list (``json.dump(rows, f)``), and several objects one after another that
 are not one a line (a runner appending ``json.dump(x, f, indent=2)`` for each row, or two on one line). A file
 read whole is diagnosed from its text (``whole_layout``); one too large to read whole is streamed
-(``streamed_layout``: ``json_stream.top_objects``, the data-file limit holding for each token).
+(``streamed_layout``: ``json_stream.top_objects``, the data-file limit holding for each token). Files joined with
+``cat`` are named as such where one line (or one ``.json`` file) holds more than one value (``joined_said``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,36 @@ def whole_layout(text: str, noun: str, parse_int: Callable[[str], object] | None
         over = " over several lines" if "\n" in text.strip() or "\r" in text.strip() else ""
         return "list", f"a JSON list{over}"
     return None
+
+
+def joined_said(text: str, error: json.JSONDecodeError) -> str | None:
+    """What ``text`` (one line of a JSON Lines file, or a whole ``.json`` file) is when ``json.loads`` refused it
+    (``error``) only because whole JSON values of its first value's kind follow that value: objects on one line
+    (files joined with ``cat``, the first not ending with a line break) or lists one after another (two ``.json``
+    lists joined); the phrase names how many, where the second starts (column, and line where ``text`` has
+    several) and what to do. None for any other error (json's own message stands), for values of another kind
+    after the first, or for objects over several lines (``whole_layout`` names those)."""
+    if not error.msg.startswith("Extra data"):
+        return None
+    start = _JSON_SPACE.match(text).end()
+    kind = text[start:start + 1]
+    if kind not in ("{", "[") or (kind == "{" and LINE_BREAK.search(text)):
+        return None
+    decoder, at, count = json.JSONDecoder(), error.pos, 1
+    try:
+        while at < len(text):
+            if text[at] != kind:
+                return None
+            at = _JSON_SPACE.match(text, decoder.raw_decode(text, at)[1]).end()
+            count += 1
+    except (ValueError, RecursionError):  # the rest is no such value: json's own message stands
+        return None
+    if kind == "{":
+        return (f"{count} JSON objects on one line, the second starting at column {error.colno}: files joined "
+                "with `cat`, the first not ending with a line break? Break the line before that column")
+    return (f"{count} JSON lists one after another, the second starting at line {error.lineno} column "
+            f"{error.colno}: files joined with `cat`? A .json file holds one list: join the lists into one "
+            "(jq -s add FIRST.json SECOND.json > ALL.json)")
 
 
 def streamed_layout(path: Path, encoding: str, limit: int, noun: str) -> tuple[str, str] | None:

@@ -18,6 +18,7 @@ import csv
 import functools
 import io
 import json
+import re
 import sys
 import unicodedata
 from collections import Counter
@@ -27,7 +28,8 @@ from pathlib import Path
 from realunify_arena.arena import KINDS, WINNER, pair_problem
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief, json_kind
-from realunify_arena.json_layout import pandas_columns, streamed_layout, whole_layout, wrapped_list, wrapped_said
+from realunify_arena.json_layout import (joined_said, pandas_columns, streamed_layout, whole_layout, wrapped_list,
+                                         wrapped_said)
 from realunify_arena.json_stream import StreamError, array_items, kept
 from realunify_arena.sizes import size_text
 from realunify_arena.text_files import (MAX_DATA_FILE_ENV, LongLine, data_file_limit, decoded_line, json_lines,
@@ -144,11 +146,19 @@ def _opening(path: Path) -> tuple[str | None, str, bool]:
             data = file.read(64 * 1024)
 
 
+# what ijson says of text after the array's end: its C parser (yajl), its pure-Python one
+_AFTER_END = re.compile(r"trailing garbage|Additional data")
+
+
 def _stream_problem(path: Path, error: StreamError) -> str:
     """The message for a streamed JSON array that could not be read on (a file over the data-file limit)."""
     if error.kind == "text":  # bytes that are no text: as the whole-file reader says it
         return f"{path}: {error.reason}; expected {EXPECTED}"
     expected = f"; expected {_ARRAY}" if error.kind == "json" else ""
+    if error.kind == "json" and error.read is not None and _AFTER_END.search(error.reason):
+        return (f"{path} after entry {error.read} (index {error.read - 1}): the array ends there and more follows, "
+                "which one JSON file cannot hold: files joined with `cat`? A .json file holds one list: join the "
+                f"lists into one (jq -s add FIRST.json SECOND.json > ALL.json){expected}")
     if error.read is None:  # the reason names the place
         return f"{path}: {error.reason}{expected}"
     after = (f"after entry {error.read} (index {error.read - 1}, the last read whole)" if error.read else
@@ -347,7 +357,8 @@ def _not_one_a_line(path: Path, text: str | None = None) -> None:
 def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expected: str) -> object:
     """``text`` parsed as JSON, or ``VotesFileError``: ``at(error)`` names the place of a syntax error,
     ``where`` that of JSON nested too deeply for the parser (a ``RecursionError``, not a traceback), of a key
-    written twice or of an integer too long for Python to read (``LongIntegerError``)."""
+    written twice or of an integer too long for Python to read (``LongIntegerError``), and of values one after
+    another as files joined with ``cat`` leave them (``json_layout.joined_said``)."""
     bom = line_bom_fault(text)
     if bom is not None:  # json's "Unexpected UTF-8 BOM (decode using utf-8-sig)" says neither why nor what to do
         raise VotesFileError(f"{where}: {bom}")
@@ -356,9 +367,44 @@ def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expe
     except (RepeatedKeyError, LongIntegerError) as e:  # else the last value kept silently; Python's ValueError
         raise VotesFileError(f"{where}: {e}") from None
     except json.JSONDecodeError as e:
+        joined = joined_said(text, e)  # else "not JSON (Extra data)", which says neither why nor what to do
+        if joined is not None:
+            raise VotesFileError(f"{where}: {joined}; expected {expected}") from None
         raise VotesFileError(f"{at(e)}: not JSON ({e.msg}); expected {expected}") from None
     except RecursionError:
         raise VotesFileError(f"{where}: JSON nested too deeply to read; expected {expected}") from None
+
+
+_CSV_NEEDED = ("track", "kind", "system_a", "system_b")  # the columns a votes CSV cannot do without
+
+
+def _row_fault(names: list[str], row: dict) -> str | None:
+    """What is wrong with a votes CSV ``row`` (``csv.DictReader``'s, under the header's column ``names``) that is
+    no vote's cells: a header line again (files joined with ``cat``: ``export votes`` writes one header, and a
+    header read as a vote was left out as flagged, its ``flagged`` cell reading "flagged", or refused as "track
+    'track' is not one of ..."), a row running on into a header line (joined, the first file not ending with a
+    line break), or more cells than the header has columns, the extra ones not empty (``csv.DictReader`` keeps
+    them aside, so every cell after an unquoted comma would be read under the wrong column). The phrase says what
+    to do; None for a row of one cell per column (fewer: each missing field is named where it is read)."""
+    cells = [row[name] or "" for name in names]
+    extra = [cell for cell in row.get(None) or () if cell is not None]
+    header = cells[0].strip() in {*names, *_FIELDS}  # its first cell a column's name: no vote's first cell is
+    if any(extra) and not header and set(_CSV_NEEDED) - {names[0]} <= {cell.strip() for cell in extra}:
+        return (f"the row runs on into a header line ({len(extra)} cells past the header's {len(names)} columns, "
+                f"the last of them {brief(cells[-1])}): files joined with `cat`, the first not ending with a line "
+                "break? Break the line where the header starts, then remove the header line")
+    if header and set(_CSV_NEEDED) <= {cell.strip() for cell in cells + extra}:
+        if cells == names and not any(extra):
+            return ("the header line again, as on line 1: files joined with `cat`? Remove this line (`tail -n +2 "
+                    "SECOND.csv >> FIRST.csv` joins two exports without the second's header)")
+        return (f"a header line with other columns than line 1's ({brief(','.join(cells + extra))}): files with "
+                "different columns joined with `cat`? The rows after it would be read under line 1's columns: "
+                "join the files matching columns by name (pandas: concat of each read_csv), or export them again")
+    if not any(extra):
+        return None
+    return (f"{len(names) + len(extra)} cells where the header (line 1) has {len(names)} columns: a cell holding a "
+            "comma not in quotes? Every cell after it would be read under the wrong column; expected one cell per "
+            "column, a comma inside a cell quoted (\"a,b\")")
 
 
 def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
@@ -368,7 +414,7 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
     model's output). Raises ``VotesFileError``: a column missing or twice in the header, or no CSV."""
     reader = csv.DictReader(lines)
     try:
-        missing = [name for name in ("track", "kind", "system_a", "system_b")
+        missing = [name for name in _CSV_NEEDED
                    if reader.fieldnames is not None and name not in reader.fieldnames]
         columns = set(reader.fieldnames or ())
         # a table of FastChat battles; an export's CSV carries model_a and model_b too, beside system_a and system_b
@@ -386,6 +432,9 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
             bom = line_bom_fault(row[reader.fieldnames[0]] or "")
             if bom is not None:  # else "track '\\ufefftrack' is not one of ...": the header of a file joined on
                 raise VotesFileError(f"{path} line {reader.line_num}: {bom}")
+            fault = _row_fault(reader.fieldnames, row)
+            if fault is not None:  # a header again was left out as flagged ("flagged": a reason), or "track 'track'"
+                raise VotesFileError(f"{path} line {reader.line_num}: {fault}")
             yield f"line {reader.line_num}", row
     except csv.Error as e:  # a field over the csv module's size limit, ...
         raise VotesFileError(f"{path} line {reader.line_num + 1}: not CSV ({e}); expected the CSV that "

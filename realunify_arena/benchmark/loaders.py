@@ -24,7 +24,7 @@ from realunify_arena.benchmark.schema import (
 )
 from realunify_arena.benchmark.result_paths import existing_file
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
-from realunify_arena.json_layout import COLUMNS, pandas_columns, wrapped_list, wrapped_said
+from realunify_arena.json_layout import COLUMNS, joined_said, pandas_columns, wrapped_list, wrapped_said
 from realunify_arena.shown import brief, json_kind
 from realunify_arena.text_files import FileTooLarge, data_file_limit, line_bom_fault, not_text, read_json_text
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
@@ -365,8 +365,9 @@ def read_json_list(path: Path, problems: list[Problem]) -> list:
     except UnicodeDecodeError as e:
         problems.append(Problem(path.name, None, None, not_text(e, path)))
         return []
-    except json.JSONDecodeError as e:
-        problems.append(Problem(path.name, None, None, f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"))
+    except json.JSONDecodeError as e:  # two lists joined with `cat`: said so, not as json's "Extra data"
+        problems.append(Problem(path.name, None, None, joined_said(text, e) or
+                                f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"))
         return []
     except RecursionError:
         problems.append(Problem(path.name, None, None, "invalid entries: JSON nested too deeply to read"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.schema import AnyInstance, Track
 from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
-from realunify_arena.json_layout import pandas_columns, whole_layout
+from realunify_arena.json_layout import joined_said, pandas_columns, whole_layout
 from realunify_arena.text_files import (data_file_limit, decoded_line, json_lines, line_body, line_bom_fault, not_text,
                                         read_json_text, utf8_file, utf8_lines)
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
@@ -172,8 +172,8 @@ def _line_entry(file: Path, number: int, line: str, entries: list, places: list[
         bad.append(Problem(file.name, f"line {number}", None, str(e)))
         return
     except json.JSONDecodeError as e:
-        bad.append(Problem(file.name, f"line {number}", None, f"invalid JSON at column {e.colno}: {e.msg} "
-                                                               "(a .jsonl file holds one JSON object a line)"))
+        said = joined_said(line, e) or f"invalid JSON at column {e.colno}: {e.msg}"  # joined: not json's "Extra data"
+        bad.append(Problem(file.name, f"line {number}", None, f"{said} (a .jsonl file holds one JSON object a line)"))
         return
     except RecursionError:
         bad.append(Problem(file.name, f"line {number}", None, "JSON nested too deeply to read (past Python's "
