@@ -66,8 +66,11 @@ def read_votes(path: Path, board: tuple[str, str] | None = None, left_out: Count
     FastChat battles (model_a and model_b columns: FastChat writes JSON), an export's vote whose two systems cannot
     meet in its kind of battle (``arena.pair_problem``: the arena records none, ``merge`` copies none), a
     ``battle_id`` given twice
-    (else, without battle ids, a ``vote_id``: one battle would count twice), or a
-    file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
+    (else, without battle ids, a ``vote_id``: one battle would count twice), a ``battle_id`` that is no id
+    (``battle_id_problem``) or a ``vote_id`` that is no whole number (``_vote_id``), files joined with ``cat`` (a
+    CSV's header line again, or run on from a row missing its line break, and a row of more cells than the header
+    has columns: ``_row_fault``; two JSON objects on one line, or two arrays one after another:
+    ``json_layout.joined_said``), or a file nested too deeply to parse, is refused. Raises ``VotesFileError`` naming
     the file, the line (or array entry, counted from 1, with its 0-based index) and the field of the first bad
     record, or asking for ``board`` when a battle names no track or kind and none was given. ``left_out``, if
     given, counts the records left out by (board, why): the (track, kind) each would have been rated on (its own,
@@ -217,17 +220,66 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
     """Refuse a vote of a battle an earlier record of the file already voted: the store takes one vote per battle
     and `export votes` writes each once, so a repeat is a file joined or edited by hand, and counting it twice
     would rate one battle twice. The battle is its ``battle_id`` (unique across stores: exports of two arenas
-    joined, whose vote ids both start at 1, are distinct votes), else, in a file without battle ids, its
-    ``vote_id``. ``seen`` maps (field, value) to the first record's place."""
+    joined, whose vote ids both start at 1, are distinct votes; ``battle_id_problem`` says which are refused; a
+    whole number and its digits are one battle), else, in a file without battle ids, its ``vote_id``. ``seen``
+    maps (field, value) to the first record's place."""
     battle_id = record.get("battle_id")
+    if battle_id not in (None, ""):
+        problem = battle_id_problem(battle_id)
+        if problem is not None:
+            raise VotesFileError(f"{at}: field 'battle_id' is {problem}")
     name, value = ("battle_id", battle_id) if battle_id not in (None, "") else ("vote_id", vote["vote_id"])
     if value in (0, None, ""):  # neither given (a hand-made file, a FastChat battle)
         return
-    first = seen.setdefault((name, value if isinstance(value, (int, str)) else repr(value)), where)
+    first = seen.setdefault((name, str(value)), where)
     if first != where:
         raise VotesFileError(f"{at}: {name} {brief(value)} again (first at {first}); a battle has one vote and "
                              "`export votes` writes each once, so it would be counted twice: remove the repeated "
                              "record (the same export joined twice?)")
+
+
+# A battle id from a file is only compared (``_once``: one vote per battle), never stored or written: the arena's
+# own are 32 characters of [0-9A-Za-z_-] (``arena.new_battle_id``; older stores 32 of ``token_urlsafe(24)``, which
+# may start with '-'), another arena's may be a UUID, hex digits, a number or any other plain text. So any text a
+# table shows on one line is taken, as model names from outside are (``outside_name_problem``), and a whole number
+# (a JSON integer); what no id is (a list, an object, a fraction, true or false, text over ``BATTLE_ID_MAX``
+# characters, white space around it, a line break or control character) is refused: two ids that differ in such
+# ways would be two battles, and a repeat would be counted twice.
+BATTLE_ID_MAX = 256
+_ID_EXPECTED = (f"expected the battle's id, one line of 1 to {BATTLE_ID_MAX} characters (`export votes` writes 32 "
+                "of A-Z, a-z, 0-9, _ and -) or a whole number")
+
+
+def battle_id_problem(value: object) -> str | None:
+    """Why ``value`` (a vote record's ``battle_id``, not None or empty) is no battle id: ``"<value, shortened>:
+    ..."`` saying what is wrong and what is expected (see ``BATTLE_ID_MAX``); None when it is one."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None
+    if not isinstance(value, str):
+        return f"{brief(value)}, {json_kind(value)}; {_ID_EXPECTED}"
+    if len(value) > BATTLE_ID_MAX:
+        return f"{brief(value)} ({len(value)} characters); {_ID_EXPECTED}"
+    if value != value.strip():
+        return f"{brief(value)}: white space around it (a different id from the one without); {_ID_EXPECTED}"
+    unshown = _unshown(value)
+    return f"{brief(value)}: {unshown}; {_ID_EXPECTED}" if unshown else None
+
+
+def _vote_id(where: str, value: object) -> int:
+    """A record's ``vote_id`` (``export votes``: the store's id, from 1) as a number, 0 for none (null, empty or
+    absent); a JSON number with no fraction (12.0, as pandas writes an integer column holding a gap) is that
+    number. Raises ``VotesFileError`` for anything else: a fraction (12.7 was read as 12, and a repeat of 12),
+    true or false, a negative number, text other than ASCII digits."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise VotesFileError(f"{where}: field 'vote_id' is {brief(value)}; expected a whole number from 1 (the vote's id"
+                         " in the store that exported it), or nothing")
 
 
 def _array(path: Path, text: str) -> list[tuple[str, object]]:
@@ -515,10 +567,7 @@ def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | s
     for side in ("a", "b"):
         vote[f"system_{side}"] = _system(where, f"model_{side}" if battle else f"system_{side}", record, battle)
     vote["choice"] = _choice(where, record, battle)
-    try:
-        vote["vote_id"] = int(record.get("vote_id") or 0)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
-        raise VotesFileError(f"{where}: vote_id {brief(record.get('vote_id'))} is not a whole number") from None
+    vote["vote_id"] = _vote_id(where, record.get("vote_id"))
     if vote["system_a"] == vote["system_b"]:  # no information: left out, as FastChat's compute_bt ignores it
         return LEFT_OUT["itself"]
     if not battle:  # the arena's systems, in a battle of its kinds: who meets whom is fixed (``arena.pair_problem``)
@@ -600,10 +649,17 @@ def outside_name_problem(name: str) -> str | None:
         return f"{brief(name)} ({len(name)} characters): {expected}"
     if not name.strip():
         return f"{brief(name)}: only white space; {expected}"
-    for char in name:
+    unshown = _unshown(name)
+    return f"{brief(name)}: {unshown}; {expected}, as a table shows it" if unshown else None
+
+
+def _unshown(text: str) -> str | None:
+    """``"holds a control character (U+000A)"`` for the first character of ``text`` no table shows as one line of
+    text (``_UNSHOWN``); None when there is none."""
+    for char in text:
         what = _UNSHOWN.get(unicodedata.category(char))
         if what:
-            return f"{brief(name)}: holds {what} (U+{ord(char):04X}); {expected}, as a table shows it"
+            return f"holds {what} (U+{ord(char):04X})"
     return None
 
 
