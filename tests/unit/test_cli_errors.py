@@ -145,7 +145,7 @@ VOTE = '"track": "UEG", "kind": "model_vs_model", "system_a": "a:direct", "syste
 @pytest.mark.parametrize("line, message", [
     ('{' + VOTE + ', "winner": ["model_a"]}', "line 1: choice ['model_a'] is not one of"),
     ('{' + VOTE + ', "choice": {"A": 1}}', "line 1: choice {'A': 1} is not one of"),
-    ('{' + VOTE + ', "choice": "A", "vote_id": Infinity}', "line 1: vote_id inf is not a whole number"),
+    ('{' + VOTE + ', "choice": "A", "vote_id": Infinity}', "line 1: field 'vote_id' is inf; expected a whole number"),
 ])
 def test_a_hand_edited_votes_file_with_a_wrong_json_type_is_one_error_line(tmp_path, capsys, line, message):
     """Before: a list or object as the choice/winner, or an infinite vote_id, was a Python traceback."""
