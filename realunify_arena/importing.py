@@ -54,7 +54,7 @@ from realunify_arena.official_results import (JUDGE_FIELD, MODEL_FIELD, OFFICIAL
 from realunify_arena.store import ImportConflict, judged_otherwise_message, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
-from realunify_arena.shown import brief, counted
+from realunify_arena.shown import brief, counted, one_line_fault
 
 IMPORTED_SETTINGS = {"imported": True}  # the settings every imported run is stored under (part of its key)
 DEFAULT_JUDGE_NAME = "judge_answer"  # the judge name replies found in the files are stored under by default
@@ -147,6 +147,24 @@ def import_results(store, path: str | Path, model: str, *, modes: Iterable[Mode]
     return store_results(store, read, replace=replace)
 
 
+# The judge an import's replies are stored under (``--judge-name``): stored in every judgment and shown in the
+# report's Markdown and CSV tables (``report --judges``), so one line of text, as a model name from outside is
+# (``vote_files.outside_name_problem``); spaces and other punctuation are kept ("Gemini 2.5 Pro").
+JUDGE_NAME_MAX = 100
+
+
+def judge_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be an imported judge's name: ``"<name, shortened>: ..."`` saying what is wrong and what
+    is expected; None when it can (``shown.one_line_fault``: 1 to ``JUDGE_NAME_MAX`` characters on one line, no
+    white space around it; not ``judge.HUMAN`` or ``judge.ANSWER_PARSER``, whose judgments are the app's own)."""
+    expected = (f"expected a name of 1 to {JUDGE_NAME_MAX} characters on one line, other than {HUMAN!r} and "
+                f"{ANSWER_PARSER!r}")
+    if not isinstance(name, str) or not name.strip() or name in (HUMAN, ANSWER_PARSER):
+        return f"{brief(name)}: {expected}"
+    fault = one_line_fault(name, JUDGE_NAME_MAX, "judge")
+    return f"{brief(name)}: {fault}; {expected}" if fault else None
+
+
 def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES, data: Dataset | None = None,
                  judge_name: str = DEFAULT_JUDGE_NAME, decode: bool = False) -> ReadResults:
     """Read and check the result files at ``path`` (``import_results``'s arguments) without a store, so a
@@ -161,9 +179,9 @@ def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
     problem = model_name_problem(model)
     if problem:
         raise ImportFailed([Problem(str(path), None, None, f"model name {problem}")])
-    if not isinstance(judge_name, str) or not judge_name.strip() or judge_name in (HUMAN, ANSWER_PARSER):
-        raise ImportFailed([Problem(str(path), None, None, f"judge name {judge_name!r}: expected a non-empty name "
-                                                           f"other than {HUMAN!r} and {ANSWER_PARSER!r}")])
+    problem = judge_name_problem(judge_name)
+    if problem:
+        raise ImportFailed([Problem(str(path), None, None, f"judge name {problem}")])
     folder = path if path.is_dir() else path.parent
     dataset = data.name if data is not None else folder.resolve().name
     summary = ImportSummary(dataset, model)

@@ -2,11 +2,13 @@
 sent to a public endpoint comes back as one short line, and the message still says what was expected.
 Secrets are taken out of each string before it is cut (``redaction.redact``): a cut keeps the start and the
 end of a long value, and a key cut in two matches neither its value nor its shape any more, so redacting the
-message afterwards would leave both halves of a key pasted into the wrong setting."""
+message afterwards would leave both halves of a key pasted into the wrong setting. What keeps a name or id from
+outside from being one line of text a table can show is said here too (``unshown_character``, ``one_line_fault``)."""
 
 from __future__ import annotations
 
 import reprlib
+import unicodedata
 
 from realunify_arena.redaction import redact, secret_values
 
@@ -79,3 +81,31 @@ def plural(noun: str, count: int) -> str:
 def counted(count: int, noun: str) -> str:
     """"1 entry", "3 entries": ``count`` and ``noun`` in the number it takes (``plural``)."""
     return f"{count} {plural(noun, count)}"
+
+
+# The characters no table cell or one-line message shows as text, by Unicode general category.
+_UNSHOWN = {"Cc": "a control character", "Cf": "an invisible format character", "Cs": "a lone surrogate",
+            "Zl": "a line separator", "Zp": "a paragraph separator"}
+
+
+def unshown_character(text: str) -> str | None:
+    """``"holds a control character (U+000A)"`` for the first character of ``text`` that no table shows as one
+    line of text: a control (a line break, a tab, NUL), an invisible format character (a bidi override, a zero-width
+    space), a lone surrogate, a line or paragraph separator; None when there is none. For a name or id from outside
+    (a file's cell, a command's argument) that is compared, stored or shown."""
+    for char in text:
+        what = _UNSHOWN.get(unicodedata.category(char))
+        if what:
+            return f"holds {what} (U+{ord(char):04X})"
+    return None
+
+
+def one_line_fault(text: str, most: int, noun: str) -> str | None:
+    """What keeps ``text`` (a name or id from outside that is compared, stored or shown) from being one line of 1
+    to ``most`` characters as given: ``"300 characters"``, ``"white space around it (a different <noun> from the
+    one without)"`` or ``unshown_character``'s phrase; None when nothing does. Empty text is the caller's to say."""
+    if len(text) > most:
+        return f"{len(text)} characters"
+    if text != text.strip():
+        return f"white space around it (a different {noun} from the one without)"
+    return unshown_character(text)

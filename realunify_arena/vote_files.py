@@ -27,7 +27,7 @@ from pathlib import Path
 
 from realunify_arena.arena import KINDS, WINNER, pair_problem
 from realunify_arena.benchmark.schema import TRACKS
-from realunify_arena.shown import brief, json_kind
+from realunify_arena.shown import brief, json_kind, one_line_fault, unshown_character
 from realunify_arena.json_layout import (joined_said, pandas_columns, streamed_layout, whole_layout, wrapped_list,
                                          wrapped_said)
 from realunify_arena.json_stream import StreamError, array_items, kept
@@ -257,12 +257,8 @@ def battle_id_problem(value: object) -> str | None:
         return None
     if not isinstance(value, str):
         return f"{brief(value)}, {json_kind(value)}; {_ID_EXPECTED}"
-    if len(value) > BATTLE_ID_MAX:
-        return f"{brief(value)} ({len(value)} characters); {_ID_EXPECTED}"
-    if value != value.strip():
-        return f"{brief(value)}: white space around it (a different id from the one without); {_ID_EXPECTED}"
-    unshown = _unshown(value)
-    return f"{brief(value)}: {unshown}; {_ID_EXPECTED}" if unshown else None
+    fault = one_line_fault(value, BATTLE_ID_MAX, "id")
+    return f"{brief(value)}: {fault}; {_ID_EXPECTED}" if fault else None
 
 
 def _vote_id(where: str, value: object) -> int:
@@ -635,10 +631,9 @@ def _system(where: str, name: str, record: dict, battle: bool) -> str:
 # for a note). A name of this project's own (``<model>:<direct|stepwise>``, as ``export`` writes model_a) is
 # such a string too and keeps its meaning; ':' alone makes no system ("qwen:7b" is a model). Only what no table
 # can show as one line of text is refused: ``OUTSIDE_NAME_MAX`` characters at most, not blank, no control,
-# format (bidi overrides, zero-width), surrogate or line/paragraph separator characters.
+# format (bidi overrides, zero-width), surrogate or line/paragraph separator characters
+# (``shown.unshown_character``).
 OUTSIDE_NAME_MAX = 256
-_UNSHOWN = {"Cc": "a control character", "Cf": "an invisible format character", "Cs": "a lone surrogate",
-            "Zl": "a line separator", "Zp": "a paragraph separator"}
 
 
 def outside_name_problem(name: str) -> str | None:
@@ -649,18 +644,8 @@ def outside_name_problem(name: str) -> str | None:
         return f"{brief(name)} ({len(name)} characters): {expected}"
     if not name.strip():
         return f"{brief(name)}: only white space; {expected}"
-    unshown = _unshown(name)
+    unshown = unshown_character(name)
     return f"{brief(name)}: {unshown}; {expected}, as a table shows it" if unshown else None
-
-
-def _unshown(text: str) -> str | None:
-    """``"holds a control character (U+000A)"`` for the first character of ``text`` no table shows as one line of
-    text (``_UNSHOWN``); None when there is none."""
-    for char in text:
-        what = _UNSHOWN.get(unicodedata.category(char))
-        if what:
-            return f"holds {what} (U+{ord(char):04X})"
-    return None
 
 
 @functools.lru_cache(maxsize=4096)  # a file names a few systems, each in thousands of battles

@@ -43,7 +43,7 @@ def _write(tmp_path, fmt: str, votes: list[dict]):
     ("a\nb", "holds a control character (U+000A)"),
     ("b1\r", "white space around it"),
     (" b1", "white space around it"),
-    ("x" * 300, "(300 characters)"),
+    ("x" * 300, "300 characters;"),
     ("b\u202e1", "holds an invisible format character (U+202E)"),
     ("b\x001", "holds a control character (U+0000)"),
 ])
