@@ -25,7 +25,8 @@ from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
 from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
                                                         generation_config_problem, library_refusal, one_of,
-                                                        rope_sections_problem, sub_config_problem, token_ids_problem)
+                                                        sub_config_problem, token_ids_problem)
+from realunify_arena.adapters.checkpoint_settings import settings_problem
 from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
@@ -344,14 +345,14 @@ def _config_class_problem(config: Path) -> str | None:
     """Whether transformers' configuration class accepts ``config`` (field types, nested configurations):
     it reads only that file, and its refusal (``StrictDataclassFieldValidationError`` over several lines,
     naming neither the file) becomes one line naming it; then what the class leaves unchecked and the model
-    needs (``checkpoint_config.rope_sections_problem``)."""
+    needs (``checkpoint_settings.settings_problem``: names it looks up, multimodal RoPE sections)."""
     from transformers import AutoConfig
 
     try:
         settings = AutoConfig.from_pretrained(config.parent)
     except Exception as exc:  # noqa: BLE001 - the class's own validation: TypeError, ValueError, its own kinds
         return library_refusal(config, exc, "the configuration as the checkpoint ships it")
-    return rope_sections_problem(config, settings)
+    return settings_problem(config, settings)
 
 
 def _tokenizer_problem(folder: Path, tokenizer_class: str | None = None) -> str | None:
