@@ -18,7 +18,7 @@ from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
 __all__ = ["config_sizes_problem", "config_values_problem", "dtype_problem", "generation_config_problem",
-           "library_refusal", "one_of", "rope_sections_problem", "sub_config_problem", "token_ids_problem",
+           "library_refusal", "one_of", "sub_config_problem", "token_ids_problem",
            "tokenizer_ids"]
 
 
@@ -298,68 +298,6 @@ def _builds_from(cls: type, content: dict) -> bool:
 def _annotation_text(annotation: object) -> str:
     """``float | None`` for an annotation."""
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "").replace("NoneType", "None")
-
-
-# The models that split their rotary frequencies by ``mrope_section`` (``recomposition_frequencies``:
-# ``freq.split(self.mrope_section, dim=-1)`` over the ``head_dim // 2`` frequencies of ``inv_freq``) in
-# transformers/models/{qwen2_vl,qwen2_5_vl,glm4v}/modeling_*.py. Qwen3-VL interleaves its sections instead.
-_MROPE_SPLIT = ("qwen2_vl", "qwen2_5_vl", "glm4v")
-
-
-def rope_sections_problem(path: Path, config) -> str | None:
-    """Why ``rope_parameters['mrope_section']`` of the parsed transformers configuration ``config`` (read from
-    ``path``; or of its ``text_config``) does not split the model's rotary frequencies: the sections must add up
-    to half the rotary size, ``int(head * partial_rotary_factor) // 2`` (``head``: ``head_dim``, else
-    ``hidden_size // num_attention_heads``; the factor, 1.0 unless ``rope_parameters`` holds one, as GLM-4.1V's
-    0.5 over heads of 128 with sections [8, 12, 12]; Qwen2-VL's default RoPE reads no factor: the models'
-    ``compute_default_rope_parameters`` and transformers' ``modeling_rope_utils``), or every forward pass fails with
-    torch's "split_with_sizes expects split_sizes to sum exactly to ...". Only the models of ``_MROPE_SPLIT`` are
-    checked.
-
-    Returns:
-        ``"{path}: field 'rope_scaling.mrope_section' is [2, 3, 4] (adding up to 9); expected sections adding up
-        to 8, half the head size 16 (hidden_size 32 / num_attention_heads 2)"``, or None.
-    """
-    if not str(getattr(config, "model_type", "")).startswith(_MROPE_SPLIT):
-        return None
-    text = getattr(config, "text_config", None) or config
-    rope = getattr(text, "rope_parameters", None)
-    sections = rope.get("mrope_section") if isinstance(rope, dict) else None
-    heads, hidden = getattr(text, "num_attention_heads", None), getattr(text, "hidden_size", None)
-    head_dim = getattr(text, "head_dim", None)
-    if sections is None:
-        return None
-    if not head_dim and not (isinstance(heads, int) and heads > 0 and isinstance(hidden, int)):
-        return None
-    size = head_dim or hidden // heads
-    how = f"head_dim {size}" if head_dim else f"hidden_size {hidden} / num_attention_heads {heads}"
-    factor = rope.get("partial_rotary_factor", 1.0)
-    reads_factor = rope.get("rope_type", "default") != "default" or not str(config.model_type).startswith("qwen")
-    if reads_factor and isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 < factor < 1:
-        how = f"{size} * partial_rotary_factor {factor} of a head of {how}"
-        size = int(size * factor)
-    field = _rope_field(path)
-    if not (isinstance(sections, list) and all(isinstance(s, int) and not isinstance(s, bool) and s > 0
-                                               for s in sections)):
-        return f"{path}: field '{field}' is {sections!r}; expected a list of whole numbers above 0"
-    if sum(sections) != size // 2:
-        return (f"{path}: field '{field}' is {sections} (adding up to {sum(sections)}); expected sections adding "
-                f"up to {size // 2}, half the {'rotary' if 'partial' in how else 'head'} size {size} ({how})")
-    return None
-
-
-def _rope_field(path: Path) -> str:
-    """The dotted field of ``path`` (a config.json) that holds ``mrope_section`` as the file writes it: the hub's
-    flat ``rope_scaling``, or transformers 5's ``rope_parameters``, at the top level or in ``text_config``."""
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        content = {}
-    for prefix, fields in (("", content), ("text_config.", content.get("text_config"))):
-        for key in ("rope_scaling", "rope_parameters"):
-            if isinstance(fields, dict) and isinstance(fields.get(key), dict) and "mrope_section" in fields[key]:
-                return f"{prefix}{key}.mrope_section"
-    return "rope_parameters.mrope_section"
 
 
 def _settings(content: dict, cls: type) -> dict:

@@ -20,11 +20,13 @@ from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
 from realunify_arena.adapters.checkpoint_fit import component_fit_problem, model_fit_problem
+from realunify_arena.adapters.checkpoint_scheduler import scheduler_settings_problem
 from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
 from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
                                                         generation_config_problem, library_refusal, one_of,
-                                                        rope_sections_problem, sub_config_problem, token_ids_problem)
+                                                        sub_config_problem, token_ids_problem)
+from realunify_arena.adapters.checkpoint_settings import settings_problem
 from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
@@ -343,14 +345,14 @@ def _config_class_problem(config: Path) -> str | None:
     """Whether transformers' configuration class accepts ``config`` (field types, nested configurations):
     it reads only that file, and its refusal (``StrictDataclassFieldValidationError`` over several lines,
     naming neither the file) becomes one line naming it; then what the class leaves unchecked and the model
-    needs (``checkpoint_config.rope_sections_problem``)."""
+    needs (``checkpoint_settings.settings_problem``: names it looks up, multimodal RoPE sections)."""
     from transformers import AutoConfig
 
     try:
         settings = AutoConfig.from_pretrained(config.parent)
     except Exception as exc:  # noqa: BLE001 - the class's own validation: TypeError, ValueError, its own kinds
         return library_refusal(config, exc, "the configuration as the checkpoint ships it")
-    return rope_sections_problem(config, settings)
+    return settings_problem(config, settings)
 
 
 def _tokenizer_problem(folder: Path, tokenizer_class: str | None = None) -> str | None:
@@ -702,7 +704,9 @@ def _scheduler_problem(config: Path, library: str, cls: str, named: str) -> str 
     a scheduler holds no weights, so this costs a few milliseconds). A scheduler refuses some configurations in its
     ``__init__``, in its own words naming no file: UniPCMultistepScheduler on a flow-matching config
     ("`shift_terminal` is only supported when `use_flow_sigmas=True`",
-    diffusers/schedulers/scheduling_unipc_multistep.py)."""
+    diffusers/schedulers/scheduling_unipc_multistep.py). A refusal one string value causes, at ``__init__`` or when the
+    scheduler runs, and a ``Literal`` field's value it never refuses, are named by field first
+    (``checkpoint_scheduler.scheduler_settings_problem``)."""
     read = _read_component(config, library, cls) if library == "diffusers" else None
     if read is None:
         return None
@@ -712,6 +716,9 @@ def _scheduler_problem(config: Path, library: str, cls: str, named: str) -> str 
     content, scheduler = read
     if not hasattr(scheduler, "from_config"):
         return None
+    problem = scheduler_settings_problem(config, content, scheduler)
+    if problem:
+        return f"{problem} {named}"
     try:
         scheduler.from_config(content)
     except Exception as exc:  # noqa: BLE001 - the scheduler's own refusal: ValueError, NotImplementedError, ...

@@ -34,7 +34,8 @@ import logging
 from pathlib import Path
 from types import SimpleNamespace
 
-from realunify_arena.adapters.checkpoint_config import library_refusal, rope_sections_problem
+from realunify_arena.adapters.checkpoint_config import library_refusal
+from realunify_arena.adapters.checkpoint_settings import settings_problem
 
 __all__ = ["component_fit_problem", "load_report_problem", "model_fit_problem"]
 
@@ -205,7 +206,9 @@ def _meta_model(cls, library: str, sub: Path, config: Path, loaded: str):
             settings = cls.config_class.from_pretrained(sub)
         except Exception as exc:  # noqa: BLE001 - the configuration class's own validation
             return None, library_refusal(config, exc, f"the configuration of {cls.__name__} ({loaded})")
-        problem = rope_sections_problem(config, settings)
+        # a config.json of another model_type is judged by the type rules below (_unbuilt_type_problem), whose
+        # refusal names the cause; its settings read under this class say less
+        problem = None if _model_type_problem(cls, config, loaded) else settings_problem(config, settings)
         if problem:
             return None, f"{problem} ({loaded})"
     else:

@@ -1,0 +1,319 @@
+"""A checkpoint whose configuration files hold a misspelt name (a string the libraries look up only when they build or
+run) is refused before the load, naming the file, the field, the value and the values taken.
+
+Each folder is built from the classes' own defaults (diffusers' ``save_config``, transformers' ``save_pretrained``)
+with one field misspelt, and first given to the library alone: it fails in the library's words naming no file (or,
+for a scheduler value the class never refuses, runs with another setting than the file meant). The values expected
+in each refusal are written here from the libraries' own error messages and documentation, not read from the code
+under test.
+
+- diffusers schedulers (a tiny DDPM pipeline, whose ``scheduler`` each scheduler class can fill): DDIM's
+  ``timestep_spacing``, Euler's ``prediction_type``, DPM-Solver's ``algorithm_type``, UniPC's ``final_sigmas_type``,
+  FLUX/Qwen-Image's FlowMatchEuler ``time_shift_type``, DDPM's ``beta_schedule``, and the silent DDPM
+  ``variance_type`` and Euler ``timestep_type``;
+- transformers ``config.json`` (the real-format Qwen2.5-VL folder, tests/real_format.py): ``hidden_act`` (the hub's
+  flat layout and ``vision_config``), ``rope_scaling.rope_type``, ``attn_implementation``;
+- every transformers model whose rotary embedding splits its frequencies by ``mrope_section`` (each family's own
+  ``recomposition_frequencies`` in transformers/models/*/modeling_*.py), from its configuration class's defaults.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from realunify_arena.adapters import ModelUnavailable
+from realunify_arena.adapters.checkpoint_files import check_checkpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import real_format  # noqa: E402  (tests/real_format.py)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+# ---- diffusers schedulers -----------------------------------------------------------------------------------------
+
+# case -> (scheduler class, field, misspelt value, values diffusers takes there, whether diffusers refuses it)
+SCHEDULERS = {
+    # "... is not supported. Please make sure to choose one of 'linspace', 'leading' or 'trailing'." (set_timesteps)
+    "timestep_spacing": ("DDIMScheduler", "timestep_spacing", "linspase", ["linspace", "leading", "trailing"], True),
+    # "prediction_type given as epsilonn must be one of `epsilon`, or `v_prediction`" (step)
+    "prediction_type": ("EulerDiscreteScheduler", "prediction_type", "epsilonn", ["epsilon", "v_prediction"], True),
+    # "dpmsolver+++ is not implemented for <class ...>" (__init__); the docs list the four algorithms
+    "algorithm_type": ("DPMSolverMultistepScheduler", "algorithm_type", "dpmsolver+++",
+                       ["dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++"], True),
+    # "`final_sigmas_type` must be one of 'zero', or 'sigma_min', but got zeros" (set_timesteps)
+    "final_sigmas_type": ("UniPCMultistepScheduler", "final_sigmas_type", "zeros", ["zero", "sigma_min"], True),
+    # "`time_shift_type` must either be 'exponential' or 'linear'." (__init__): the cards' FLUX and Qwen-Image scheduler
+    "time_shift_type": ("FlowMatchEulerDiscreteScheduler", "time_shift_type", "exponentail",
+                        ["exponential", "linear"], True),
+    # "scaled_linaer is not implemented for <class ...>" (__init__); the docs list the four schedules
+    "beta_schedule": ("DDPMScheduler", "beta_schedule", "scaled_linaer",
+                      ["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"], True),
+    # never refused: DDPM's _get_variance falls through its if/elif chain and keeps the plain variance
+    "variance_type": ("DDPMScheduler", "variance_type", "fixed_smal",
+                      ["fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned",
+                       "learned_range"], False),
+    # never refused: anything but "continuous" reads as discrete timesteps
+    "timestep_type": ("EulerDiscreteScheduler", "timestep_type", "continous", ["discrete", "continuous"], False),
+}
+
+
+@pytest.fixture(scope="module")
+def ddpm(tmp_path_factory) -> Path:
+    """A tiny DDPM pipeline folder (UNet2DModel of 8x8 RGB, random weights; DDPMScheduler)."""
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(32, 32), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                       norm_num_groups=8)
+    folder = tmp_path_factory.mktemp("schedulers") / "ddpm"
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(folder)
+    return folder
+
+
+def _with_scheduler(ddpm: Path, under: Path, name: str, settings: dict) -> Path:
+    """A copy of ``ddpm`` whose scheduler is diffusers' ``name``: its own defaults saved (``save_config``), then
+    ``settings`` written over them."""
+    import diffusers
+
+    folder = real_format.edited_copy(ddpm, under, "model_index.json",
+                                     lambda content: content.update(scheduler=["diffusers", name]))
+    (folder / "scheduler" / "scheduler_config.json").unlink()
+    getattr(diffusers, name)().save_config(folder / "scheduler")
+    config = folder / "scheduler" / "scheduler_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), **settings}))
+    return folder
+
+
+def _run(folder: Path):
+    from diffusers import DDPMPipeline
+
+    pipeline = DDPMPipeline.from_pretrained(folder)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline(num_inference_steps=4, output_type="np", generator=torch.Generator().manual_seed(0)).images
+
+
+@pytest.mark.parametrize("case", sorted(SCHEDULERS))
+def test_diffusers_takes_the_misspelt_scheduler_value_until_it_runs(ddpm, tmp_path, case):
+    name, field, value, _, refused = SCHEDULERS[case]
+    folder = _with_scheduler(ddpm, tmp_path, name, {field: value})
+    if refused:
+        with pytest.raises(Exception) as failed:  # noqa: PT011 - the library's own error, whatever its class
+            _run(folder)
+        assert str(folder) not in str(failed.value)
+    else:
+        assert _run(folder).shape == (1, 8, 8, 3)
+
+
+@pytest.mark.parametrize("case", sorted(SCHEDULERS))
+def test_a_misspelt_scheduler_value_is_refused_naming_file_field_and_values(ddpm, tmp_path, case):
+    name, field, value, allowed, _ = SCHEDULERS[case]
+    folder = _with_scheduler(ddpm, tmp_path, name, {field: value})
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "diffusers")
+    said = str(refused.value)
+    assert said.startswith(f"{folder}/scheduler/scheduler_config.json: field '{field}' is \"{value}\"; expected"), said
+    for taken in allowed:
+        assert re.search(rf"[\"'`]{re.escape(taken)}[\"'`]", said), (taken, said)
+
+
+# The FlowMatchEulerDiscreteScheduler configurations the cards load: FLUX.1 Kontext's and Qwen-Image's hub files
+# (tests/real_format.py), OmniGen-v1's (the class defaults) and tiny-pair's (realunify_arena/adapters/tiny.py)
+CARD_SCHEDULERS = {"flux-kontext": real_format.KONTEXT_SCHEDULER, "qwen-image": real_format.QWEN_IMAGE_SCHEDULER,
+                   "omnigen": {}, "tiny-pair": {"invert_sigmas": True, "num_train_timesteps": 1}}
+
+
+@pytest.mark.parametrize("card", sorted(CARD_SCHEDULERS))
+def test_the_cards_scheduler_configurations_pass(ddpm, tmp_path, card):
+    folder = _with_scheduler(ddpm, tmp_path, "FlowMatchEulerDiscreteScheduler", CARD_SCHEDULERS[card])
+    check_checkpoint(str(folder), "diffusers")
+
+
+def test_every_scheduler_with_its_own_defaults_passes():
+    """No false refusal: every diffusers scheduler class that builds from its own defaults passes with them."""
+    import diffusers
+    from diffusers import SchedulerMixin
+
+    from realunify_arena.adapters.checkpoint_scheduler import scheduler_settings_problem
+
+    checked = 0
+    for name in sorted(dir(diffusers)):
+        cls = getattr(diffusers, name, None) if name.endswith("Scheduler") else None
+        if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
+            continue
+        try:
+            content = dict(cls().config)
+        except TypeError:  # a scheduler whose __init__ requires arguments (AmusedScheduler's mask_token_id)
+            continue
+        assert scheduler_settings_problem(Path("scheduler_config.json"), content, cls) is None, name
+        checked += 1
+    assert checked > 30
+
+
+def test_a_configuration_saved_for_another_scheduler_passes(ddpm, tmp_path):
+    """DDPMScheduler's configuration (``variance_type: "fixed_small"``, a value DDPM's annotation lists and
+    DPMSolverMultistepScheduler's does not) under DPMSolverMultistepScheduler, which ignores the value, runs and
+    passes."""
+    from diffusers import DDPMScheduler
+
+    settings = {key: value for key, value in DDPMScheduler().config.items() if not key.startswith("_")}
+    assert settings["variance_type"] == "fixed_small"
+    folder = _with_scheduler(ddpm, tmp_path, "DPMSolverMultistepScheduler", settings)
+    assert _run(folder).shape == (1, 8, 8, 3)
+    check_checkpoint(str(folder), "diffusers")
+
+
+# ---- transformers config.json names -------------------------------------------------------------------------------
+
+# case -> (change to the hub's flat config.json, the field as the file writes it, misspelt value, a value taken)
+NAMES = {
+    "hidden_act": (lambda c: c.update(hidden_act="siluu"), "hidden_act", "siluu", "silu"),
+    "vision_hidden_act": (lambda c: c["vision_config"].update(hidden_act="siluu"), "vision_config.hidden_act",
+                          "siluu", "silu"),
+    "rope_type": (lambda c: c["rope_scaling"].update(rope_type="defualt"), "rope_scaling.rope_type", "defualt",
+                  "default"),
+    "attn_implementation": (lambda c: c.update(attn_implementation="sdpaa"), "attn_implementation", "sdpaa", "sdpa"),
+}
+
+
+@pytest.fixture(scope="module")
+def qwen(tmp_path_factory, real_format_build) -> Path:
+    return real_format_build("build_qwen2_5_vl", tmp_path_factory.mktemp("names") / "Qwen2.5-VL-7B-Instruct")
+
+
+@pytest.mark.parametrize("case", sorted(NAMES))
+def test_transformers_fails_on_the_misspelt_name_naming_no_file(qwen, tmp_path, case):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    folder = real_format.edited_copy(qwen, tmp_path, "config.json", NAMES[case][0])
+    with pytest.raises(Exception) as failed:  # noqa: PT011 - the library's own error, whatever its class
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+        with torch.no_grad():
+            model(input_ids=torch.tensor([[1, 2, 3]]))
+    assert str(folder) not in str(failed.value)
+
+
+@pytest.mark.parametrize("case", sorted(NAMES))
+def test_a_misspelt_name_is_refused_naming_file_field_and_values(qwen, tmp_path, case):
+    change, field, value, taken = NAMES[case]
+    folder = real_format.edited_copy(qwen, tmp_path, "config.json", change)
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "transformers", model_types={"qwen2_5_vl"})
+    said = str(refused.value)
+    assert said.startswith(f"{folder}/config.json: field '{field}' is \"{value}\"; expected \"{taken}\" (the nearest)"), \
+        said
+
+
+def test_the_sound_qwen_folder_passes(qwen):
+    check_checkpoint(str(qwen), "transformers", model_types={"qwen2_5_vl"})
+
+
+# ---- mrope_section ------------------------------------------------------------------------------------------------
+
+# Every model type of transformers 5.24 whose text rotary embedding splits its frequencies by mrope_section
+# (``freq.split(self.mrope_section, dim=-1)``; HunYuan-VL by the sections doubled over the frequencies doubled),
+# found by reading models/*/modeling_*.py: model type -> its modeling module
+MROPE_FAMILIES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen2_5_omni": "qwen2_5_omni",
+                  "glm4v": "glm4v", "glm4v_moe": "glm4v_moe", "glm46v": "glm4v", "glm_image": "glm_image",
+                  "glm_ocr": "glm_ocr", "paddleocr_vl": "paddleocr_vl", "ernie4_5_vl_moe": "ernie4_5_vl_moe",
+                  "hunyuan_vl": "hunyuan_vl"}
+
+
+def _text_rotaries(config, module: str):
+    """(dotted place, nested configuration, its rotary embedding class) of each configuration in ``config`` that one
+    of the module's text rotary embeddings (a ``*RotaryEmbedding`` class, not the vision tower's, that keeps an
+    ``mrope_section``) is built from."""
+    from transformers import PreTrainedConfig
+
+    classes = [cls for name, cls in vars(importlib.import_module(f"transformers.models.{module}.modeling_{module}"))
+               .items() if name.endswith("RotaryEmbedding") and "Vision" not in name and "DiT" not in name]
+    found = []
+
+    def walk(node, prefix):
+        for cls in classes:
+            try:
+                rotary = cls(config=node)
+            except Exception:  # noqa: BLE001 - not this rotary embedding's configuration
+                continue
+            if hasattr(rotary, "mrope_section"):
+                found.append((prefix, node, cls))
+                break
+        for key, value in vars(node).items():
+            if isinstance(value, PreTrainedConfig):
+                walk(value, f"{prefix}{key}.")
+
+    walk(config, "")
+    return found
+
+
+def _frequencies(node, cls) -> int:
+    """The number of rotary frequencies ``cls`` computes for ``node`` (its ``inv_freq``), with sections that fit
+    whatever (Ernie 4.5-VL pre-rotates by them: a placeholder of the default layout)."""
+    saved = node.rope_parameters.get("mrope_section")
+    node.rope_parameters.pop("mrope_section", None)
+    try:
+        return int(cls(config=node).inv_freq.shape[-1])
+    except Exception:  # noqa: BLE001 - a rotary embedding that needs sections to build
+        node.rope_parameters["mrope_section"] = saved
+        raise
+
+
+def _sections(total: int, default: list[int] | None) -> list[int]:
+    """The family's default sections where they add up to ``total`` (Ernie 4.5-VL needs its first two equal), else
+    ``total`` split in three."""
+    if default and sum(default) == total:
+        return list(default)
+    return [total - 2 * (total // 3), total // 3, total // 3]
+
+
+def _rotary_runs(node, cls, sections: list[int]) -> bool:
+    """Whether the family's own rotary embedding, built with ``sections``, computes cos and sin for 4 positions."""
+    node.rope_parameters["mrope_section"] = sections
+    try:
+        rotary = cls(config=node)
+        rotary(torch.zeros(1, 4, 8), torch.zeros(len(sections), 1, 4, dtype=torch.long))
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("model_type", sorted(MROPE_FAMILIES))
+def test_mrope_sections_of_every_splitting_family(tmp_path, model_type):
+    """From the configuration class's own defaults, the sections set to add up to the frequency count the family's
+    rotary embedding computes (sound: it runs) and one more (broken: torch's split fails); the broken
+    ``config.json`` is refused naming the field, the sound one gets past config.json (to the missing tokenizer)."""
+    from transformers import CONFIG_MAPPING
+
+    config = CONFIG_MAPPING[model_type]()
+    rotaries = _text_rotaries(config, MROPE_FAMILIES[model_type])
+    assert rotaries, model_type
+    for case in ("sound", "broken"):
+        for _, node, cls in rotaries:
+            frequencies = _frequencies(node, cls)
+            sections = _sections(frequencies, getattr(cls(config=node), "mrope_section", None))
+            if case == "broken":
+                sections[-1] += 1
+            assert _rotary_runs(node, cls, sections) is (case == "sound")
+        folder = tmp_path / case
+        config.save_pretrained(folder)
+        with pytest.raises(ModelUnavailable) as refused:
+            check_checkpoint(str(folder), "transformers")
+        said = str(refused.value)
+        prefix, node, cls = rotaries[0]
+        if case == "sound":
+            assert not said.startswith(f"{folder}/config.json"), said
+        elif "Illegal mrope partition" in said:  # HunYuan-VL's configuration class refuses them itself
+            assert said.startswith(f"{folder}/config.json: ") and f"summing to {sum(sections) - 1}" in said, said
+        else:
+            total = sum(node.rope_parameters["mrope_section"])
+            assert re.match(rf"{re.escape(str(folder))}/config.json: field '{re.escape(prefix)}rope_parameters\."
+                            rf"mrope_section' is \[[\d, ]+\] \(adding up to {total}\); expected sections adding up "
+                            rf"to {total - 1}, ", said), said
