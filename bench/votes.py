@@ -13,9 +13,11 @@ a fresh connection checks that every acknowledged vote is stored with its choice
 
 Printed per row: battles/s, p50/p99 of one write's latency (call to acknowledgement, ms), the p99 of a
 whole battle, WAL syncs per battle (the project's ``fdatasync`` calls, counted in every writer process; the
-reference syncs inside each COMMIT, 4 per battle, which Python cannot count), errors, missing, and the ratio
-project / reference. Goal (issue 18): at 32 threads >= 4x the reference, p99 < 50 ms,
-0 missing; processes no slower than the same number of writers as threads.
+reference syncs inside each COMMIT, 4 per battle, which Python cannot count), the writing processes' CPU a
+battle, that CPU over the row's seconds ("cores": below the machine's cores, the row is bound by waiting, not by
+CPU) and their context switches a battle (``getrusage``), errors, missing, and the ratio project / reference.
+Goal (issue 18): at 32 threads >= 4x the reference, p99 < 50 ms, 0 missing; processes no slower than the same
+number of writers as threads.
 
     python bench/votes.py                      # 1, 4, 32 threads; 4 processes x 1 and x 8 threads
 
@@ -39,6 +41,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource  # POSIX: CPU and context switches of the writers (the store needs fcntl, POSIX too)
 import secrets
 import shutil
 import sqlite3
@@ -72,9 +75,13 @@ class Tally:
     errors: int = 0
     first_error: str = ""
     syncs: int = 0  # WAL fdatasync calls the project's stores made meanwhile (walsync)
+    cpu: float = 0.0  # CPU seconds (user + system) of the writing process(es) meanwhile (getrusage)
+    switches: int = 0  # their context switches meanwhile, voluntary and involuntary (getrusage)
 
     def merge(self, other: Tally) -> None:
         self.syncs += other.syncs
+        self.cpu += other.cpu
+        self.switches += other.switches
         self.acked += other.acked
         self.latencies += other.latencies
         self.steps += other.steps
@@ -250,11 +257,14 @@ def _threads(arena, name: str, threads: int, target: Target, start_barrier, seco
         t.start()
     start_barrier()
     deadline[0] = time.perf_counter() + seconds
-    syncs = _SYNCS[0]
+    syncs, before = _SYNCS[0], resource.getrusage(resource.RUSAGE_SELF)
     barrier.wait()
     for t in workers:
         t.join()
-    total = Tally(syncs=_SYNCS[0] - syncs)
+    after = resource.getrusage(resource.RUSAGE_SELF)  # the whole process: its other threads only wait meanwhile
+    total = Tally(syncs=_SYNCS[0] - syncs,
+                  cpu=after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+                  switches=after.ru_nvcsw + after.ru_nivcsw - before.ru_nvcsw - before.ru_nivcsw)
     for tally in tallies:
         total.merge(tally)
     return total
@@ -339,6 +349,9 @@ class Row:
     battle_p50_ms: float  # a whole battle, issue to acknowledged vote
     battle_p99_ms: float
     syncs_per_battle: float  # the project's WAL syncs; nan for the reference (4: one per COMMIT, in SQLite)
+    cpu_us_per_battle: float  # CPU (user + system) of the writing process(es) a battle, microseconds
+    cores_busy: float  # that CPU over the row's seconds: 2.0 is both cores of a 2-core machine
+    switches_per_battle: float  # context switches of the writing process(es) a battle
     errors: int
     missing: int
     first_error: str
@@ -364,7 +377,10 @@ def measure(tmp: Path, i: int, label: str, design: str, processes: int, threads:
     b50, b99 = (np.percentile(tally.latencies, [50, 99]) * 1000 if tally.latencies else (np.nan, np.nan))
     yield Row(label, (processes or 1) * threads, design, len(tally.acked), round(elapsed, 3),
               len(tally.acked) / elapsed, float(p50), float(p99), float(b50), float(b99),
-              tally.syncs / len(tally.acked) if tally.acked and design == "project" else float("nan"), tally.errors,
+              tally.syncs / len(tally.acked) if tally.acked and design == "project" else float("nan"),
+              tally.cpu / len(tally.acked) * 1e6 if tally.acked else float("nan"),
+              tally.cpu / elapsed if elapsed else float("nan"),
+              tally.switches / len(tally.acked) if tally.acked else float("nan"), tally.errors,
               missing_votes, tally.first_error)
 
 
@@ -480,9 +496,12 @@ def run(args: argparse.Namespace) -> None:
         print(f"SQL statements per battle (issue + deliver A + deliver B + vote, one writer):"
               f" project {statements['project']}, reference {statements['reference']}")
         print("p50/p99: one write (issue, deliver, vote) from call to acknowledgement; battle p99: issue to"
-              " acknowledged vote; ratio: battles/s against the reference of the same row")
+              " acknowledged vote; cpu us/b, cores, cs/b: the writing process(es)' CPU a battle, that CPU over the"
+              " row's seconds, context switches a battle (getrusage); ratio: battles/s against the reference of the"
+              " same row")
         print(f"{'row':<14}{'writers':>8}{'design':>10}{'battles':>9}{'battles/s':>11}{'p50 ms':>9}"
-              f"{'p99 ms':>9}{'battle p99':>11}{'syncs/b':>8}{'errors':>8}{'missing':>9}{'ratio':>8}")
+              f"{'p99 ms':>9}{'battle p99':>11}{'syncs/b':>8}{'cpu us/b':>9}{'cores':>6}{'cs/b':>6}{'errors':>8}"
+              f"{'missing':>9}{'ratio':>8}")
         for group in groups:
             runs = {(label, design): measure(Path(tmp), configs.index((label, processes, threads)), label,
                                              design, processes, threads, args.seconds / args.rounds,
@@ -497,6 +516,7 @@ def run(args: argparse.Namespace) -> None:
                 ratio = row.rate / reference.rate if reference.rate else float("nan")
                 print(f"{label:<14}{row.writers:>8}{design:>10}{row.battles:>9}{row.rate:>11.1f}"
                       f"{row.p50_ms:>9.2f}{row.p99_ms:>9.2f}{row.battle_p99_ms:>11.1f}{row.syncs_per_battle:>8.2f}"
+                      f"{row.cpu_us_per_battle:>9.0f}{row.cores_busy:>6.2f}{row.switches_per_battle:>6.1f}"
                       f"{row.errors:>8}{row.missing:>9}"
                       f"{ratio if design == 'project' else 1.0:>8.2f}")
                 if row.first_error:
