@@ -65,18 +65,24 @@ SCHEDULERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def ddpm(tmp_path_factory) -> Path:
-    """A tiny DDPM pipeline folder (UNet2DModel of 8x8 RGB, random weights; DDPMScheduler)."""
+def _ddpm_folder(tmp_path_factory, name: str, out_channels: int, settings: dict) -> Path:
+    """A tiny DDPM pipeline folder (UNet2DModel of 8x8 RGB in, ``out_channels`` out, random weights; DDPMScheduler
+    of ``settings``)."""
     from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
     torch.manual_seed(0)
-    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(32, 32), layers_per_block=1,
-                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
-                       norm_num_groups=8)
-    folder = tmp_path_factory.mktemp("schedulers") / "ddpm"
-    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(folder)
+    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=out_channels, block_out_channels=(32, 32),
+                       layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
+                       up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8)
+    folder = tmp_path_factory.mktemp("schedulers") / name
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**settings)).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def ddpm(tmp_path_factory) -> Path:
+    """A tiny DDPM pipeline folder (UNet2DModel of 8x8 RGB, random weights; DDPMScheduler)."""
+    return _ddpm_folder(tmp_path_factory, "ddpm", 3, {"num_train_timesteps": 1000})
 
 
 def _with_scheduler(ddpm: Path, under: Path, name: str, settings: dict) -> Path:
@@ -169,6 +175,38 @@ def test_a_configuration_saved_for_another_scheduler_passes(ddpm, tmp_path):
     folder = _with_scheduler(ddpm, tmp_path, "DPMSolverMultistepScheduler", settings)
     assert _run(folder).shape == (1, 8, 8, 3)
     check_checkpoint(str(folder), "diffusers")
+
+
+# DeepFloyd IF-I-XL-v1.0's scheduler/scheduler_config.json (the hub file's values): its UNet predicts the variance
+# too, 6 output channels over an RGB sample, which DDPM splits in two; DPM-Solver and UnCLIP take the same setting
+# (diffusers' docs: "learned_range" for "diffusion models that predict variance")
+IF_SCHEDULER = {"beta_end": 0.02, "beta_schedule": "squaredcos_cap_v2", "beta_start": 0.0001, "clip_sample": True,
+                "clip_sample_range": 1.0, "dynamic_thresholding_ratio": 0.95, "num_train_timesteps": 1000,
+                "prediction_type": "epsilon", "sample_max_value": 1.5, "thresholding": True, "trained_betas": None,
+                "variance_type": "learned_range"}
+
+
+@pytest.fixture(scope="module")
+def ddpm_learned_variance(tmp_path_factory) -> Path:
+    """A tiny DDPM pipeline folder whose UNet2DModel predicts the variance too (3 channels in, 6 out), as IF's."""
+    return _ddpm_folder(tmp_path_factory, "ddpm-learned-variance", 6, IF_SCHEDULER)
+
+
+@pytest.mark.parametrize("name, variance", [("DDPMScheduler", "learned_range"), ("DDPMScheduler", "learned"),
+                                            ("DPMSolverMultistepScheduler", "learned_range"),
+                                            ("UnCLIPScheduler", "learned_range")])
+def test_a_learned_variance_scheduler_runs_and_passes(ddpm_learned_variance, tmp_path, name, variance):
+    """Before, the dry run gave such a scheduler an output of the sample's shape, it failed ("unsupported operand
+    type(s) for +: 'NoneType' and 'int'"), and IF's own scheduler_config.json was refused for its variance_type."""
+    folder = _with_scheduler(ddpm_learned_variance, tmp_path, name, {**IF_SCHEDULER, "variance_type": variance})
+    assert _run(folder).shape == (1, 8, 8, 3)  # diffusers runs it
+    check_checkpoint(str(folder), "diffusers")
+
+    # a misspelling beside it is still named
+    folder = _with_scheduler(ddpm_learned_variance, tmp_path / "misspelt", name,
+                             {**IF_SCHEDULER, "variance_type": variance, "prediction_type": "epsilonn"})
+    with pytest.raises(ModelUnavailable, match=r"scheduler_config\.json: field 'prediction_type' is \"epsilonn\""):
+        check_checkpoint(str(folder), "diffusers")
 
 
 # ---- transformers config.json names -------------------------------------------------------------------------------
