@@ -254,6 +254,34 @@ def test_the_sound_qwen_folder_passes(qwen):
     check_checkpoint(str(qwen), "transformers", model_types={"qwen2_5_vl"})
 
 
+# T5's config.json writes its feed-forward as ``feed_forward_proj`` ("relu", "gated-gelu": T5Config's docs), from
+# which the class makes ``dense_act_fn``, a field the file does not hold: a misspelling is named where it is written
+# (t5-small's hub file, as older transformers saved it, holds no dense_act_fn)
+@pytest.mark.parametrize("written, activation, nearest", [("gated-gelux", "gelux", "gated-gelu"),
+                                                          ("reluu", "reluu", "relu")])
+def test_a_misspelt_activation_is_named_where_the_file_writes_it(tmp_path, written, activation, nearest):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    sound = T5Config(vocab_size=32, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2, decoder_start_token_id=0)
+    folder = tmp_path / "t5-tiny"
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(sound).save_pretrained(folder)
+
+    def change(content: dict) -> None:
+        content.update(feed_forward_proj=written)
+        del content["dense_act_fn"]
+
+    folder = real_format.edited_copy(folder, tmp_path / "misspelt", "config.json", change)
+    with pytest.raises(KeyError) as failed:  # transformers' own words: the activation, no file, no field
+        T5ForConditionalGeneration.from_pretrained(folder)
+    assert str(folder) not in str(failed.value)
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "transformers")
+    said = str(refused.value)
+    assert said.startswith(f"{folder}/config.json: field 'feed_forward_proj' is \"{written}\""), said
+    assert f'naming the activation "{activation}"; expected "{nearest}" (the nearest)' in said, said
+
+
 # ---- mrope_section ------------------------------------------------------------------------------------------------
 
 # Every model type of transformers 5.24 whose text rotary embedding splits its frequencies by mrope_section
