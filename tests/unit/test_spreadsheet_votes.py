@@ -114,3 +114,26 @@ def test_a_battle_id_of_0_is_an_id_whose_repeat_is_refused(tmp_path):
         read_votes(path)
     path.write_text("".join(json.dumps(dict(vote, battle_id=k)) + "\n" for k in (0, 1, 2)), encoding="utf-8")
     assert len(read_votes(path)) == 3
+
+
+def test_excels_sep_line_names_the_separator(tmp_path, capsys):
+    """Excel writes (and reads) a first line "sep=;" naming the separator; the header is line 2."""
+    rows = _rows(tmp_path, capsys)
+    path = tmp_path / "saved.csv"
+    _saved(path, [["sep="]] + rows, ";")  # csv writes the cell "sep=" then the line end: the line "sep="
+    path.write_bytes(path.read_bytes().replace(b"sep=\r\n", b"sep=;\r\n", 1))
+    _read_as_voted(path)
+
+    _saved(path, [["sep=;"]] + [rows[0] + ["choice"]] + rows[1:], ";")
+    path.write_bytes(path.read_bytes().replace(b'"sep=;"', b"sep=;", 1))
+    with pytest.raises(VotesFileError, match=r"line 2: column 'choice' appears twice"):
+        read_votes(path)
+
+
+def test_a_header_with_spaces_after_its_commas_is_named_as_such(tmp_path):
+    path = tmp_path / "by_hand.csv"
+    path.write_text("track, kind, system_a, system_b, choice\nUEG, model_vs_model, m1:direct, m2:direct, A\n")
+    with pytest.raises(VotesFileError) as refused:
+        read_votes(path)
+    assert str(refused.value) == (f"{path} line 1: column ' kind' has white space around its name, so there is no "
+                                  "column 'kind'; expected the names alone (remove the spaces after the separators)")
