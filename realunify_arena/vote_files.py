@@ -17,6 +17,7 @@ import contextlib
 import csv
 import functools
 import io
+import itertools
 import json
 import re
 import sys
@@ -229,7 +230,7 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
         if problem is not None:
             raise VotesFileError(f"{at}: field 'battle_id' is {problem}")
     name, value = ("battle_id", battle_id) if battle_id not in (None, "") else ("vote_id", vote["vote_id"])
-    if value in (0, None, ""):  # neither given (a hand-made file, a FastChat battle)
+    if name == "vote_id" and value == 0:  # neither given (a hand-made file, a FastChat battle); battle_id 0 is an id
         return
     first = seen.setdefault((name, str(value)), where)
     if first != where:
@@ -261,15 +262,18 @@ def battle_id_problem(value: object) -> str | None:
     return f"{brief(value)}: {fault}; {_ID_EXPECTED}" if fault else None
 
 
+_WHOLE_TEXT = re.compile(r"[0-9]+(?:\.0*)?")  # a whole number as text: "12", or "12.0" (pandas' float column)
+
+
 def _vote_id(where: str, value: object) -> int:
     """A record's ``vote_id`` (``export votes``: the store's id, from 1) as a number, 0 for none (null, empty or
-    absent); a JSON number with no fraction (12.0, as pandas writes an integer column holding a gap) is that
-    number. Raises ``VotesFileError`` for anything else: a fraction (12.7 was read as 12, and a repeat of 12),
+    absent); a number with no fraction (12.0, as pandas writes an integer column holding a gap: a JSON number, or
+    the text "12.0" in a CSV) is that number. Raises ``VotesFileError`` for anything else: a fraction (12.7 was read as 12, and a repeat of 12),
     true or false, a negative number, text other than ASCII digits."""
     if value is None or value == "":
         return 0
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value)
+    if isinstance(value, str) and _WHOLE_TEXT.fullmatch(value.strip()):  # "12", or pandas' "12.0" in a CSV
+        return int(value.strip().split(".")[0])
     if isinstance(value, float) and value.is_integer() and value >= 0:
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -426,7 +430,7 @@ def _json(text: str, at: Callable[[json.JSONDecodeError], str], where: str, expe
 _CSV_NEEDED = ("track", "kind", "system_a", "system_b")  # the columns a votes CSV cannot do without
 
 
-def _row_fault(names: list[str], row: dict) -> str | None:
+def _row_fault(names: list[str], row: dict, delimiter: str = ",", header_line: int = 1) -> str | None:
     """What is wrong with a votes CSV ``row`` (``csv.DictReader``'s, under the header's column ``names``) that is
     no vote's cells: a header line again (files joined with ``cat``: ``export votes`` writes one header, and a
     header read as a vote was left out as flagged, its ``flagged`` cell reading "flagged", or refused as "track
@@ -443,44 +447,81 @@ def _row_fault(names: list[str], row: dict) -> str | None:
                 "break? Break the line where the header starts, then remove the header line")
     if header and set(_CSV_NEEDED) <= {cell.strip() for cell in cells + extra}:
         if cells == names and not any(extra):
-            return ("the header line again, as on line 1: files joined with `cat`? Remove this line (`tail -n +2 "
+            return (f"the header line again, as on line {header_line}: files joined with `cat`? Remove this line (`tail -n +2 "
                     "SECOND.csv >> FIRST.csv` joins two exports without the second's header)")
-        return (f"a header line with other columns than line 1's ({brief(','.join(cells + extra))}): files with "
-                "different columns joined with `cat`? The rows after it would be read under line 1's columns: "
+        return (f"a header line with other columns than line {header_line}'s ({brief(','.join(cells + extra))}): files "
+                f"with different columns joined with `cat`? The rows after it would be read under line {header_line}'s columns: "
                 "join the files matching columns by name (pandas: concat of each read_csv), or export them again")
     if not any(extra):
         return None
-    return (f"{len(names) + len(extra)} cells where the header (line 1) has {len(names)} columns: a cell holding a "
-            "comma not in quotes? Every cell after it would be read under the wrong column; expected one cell per "
-            "column, a comma inside a cell quoted (\"a,b\")")
+    mark = _DELIMITERS[delimiter]
+    return (f"{len(names) + len(extra)} cells where the header (line {header_line}) has {len(names)} columns: a cell "
+            f"holding a "
+            f"{mark} not in quotes? Every cell after it would be read under the wrong column; expected one cell per "
+            f"column, a {mark} inside a cell quoted (\"a{delimiter}b\")")
+
+
+_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}  # what spreadsheets separate a CSV's cells with
+_SEP_LINE = re.compile(r"sep=([,;\t])\r?\n?")  # Excel's first line naming the separator, before the header
+
+
+def _delimiter(header: str) -> str:
+    """The character separating the cells of a votes CSV whose first line is ``header``: a comma (``export votes``),
+    or the semicolon or tab a spreadsheet writes instead (Excel and LibreOffice in a locale whose decimal mark is
+    a comma) where only that one splits the header into the columns a vote needs (``_CSV_NEEDED``)."""
+    for delimiter in _DELIMITERS:
+        names = {name.strip() for row in csv.reader([header], delimiter=delimiter) for name in row}
+        if set(_CSV_NEEDED) <= names:
+            return delimiter
+    return ","
 
 
 def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
     """The rows of a votes CSV given as ``lines`` (each with its line end) with their places ("line N").
     Rows end where the csv module ends them (lines as ``newline=""`` gives them, as its documentation asks):
     str.splitlines also cut at U+2028, U+2029 and U+0085, which csv writes unquoted (a flag reason quoting a
-    model's output). Raises ``VotesFileError``: a column missing or twice in the header, or no CSV."""
-    reader = csv.DictReader(lines)
+    model's output). Cells are separated by commas, or by the semicolons (or tabs) a spreadsheet saves in a locale
+    whose decimal mark is a comma, where the header names the columns only so or Excel's first line (``sep=;``)
+    names the separator (the header is then line 2). A row whose every cell is empty (a
+    spreadsheet saves its blank rows so) is a blank line; header cells left empty name no column (a spreadsheet
+    saves its unused columns so) and may repeat. Raises ``VotesFileError``: a column missing or twice in the
+    header, or no CSV."""
+    lines = iter(lines)
+    first = next(lines, "")
+    hint = _SEP_LINE.fullmatch(first)  # Excel's "sep=;" line, naming the separator: no header
+    delimiter = hint.group(1) if hint else _delimiter(first)
+    reader = csv.DictReader(itertools.chain((first,) if first else (), lines), delimiter=delimiter)
+    if hint:
+        next(reader.reader)
     try:
+        header_line = reader.line_num if reader.fieldnames is not None else 1  # after Excel's sep= line: 2
         missing = [name for name in _CSV_NEEDED
                    if reader.fieldnames is not None and name not in reader.fieldnames]
         columns = set(reader.fieldnames or ())
         # a table of FastChat battles; an export's CSV carries model_a and model_b too, beside system_a and system_b
         if missing and {"model_a", "model_b"} & columns and not {"system_a", "system_b"} & columns:
-            raise VotesFileError(f"{path} line 1: a CSV of FastChat battles (columns model_a, model_b) is not read; "
+            raise VotesFileError(f"{path} line {header_line}: a CSV of FastChat battles (columns model_a, model_b) is not read; "
                                  "write them as FastChat does, a JSON array or one battle object a line (pandas: "
                                  "to_json(orient='records', lines=True)); a CSV as `export votes` writes it has the "
                                  "columns track, kind, system_a, system_b and choice")
+        spaced = next((name for name in reader.fieldnames or () if missing and name != name.strip() == missing[0]),
+                      None)
+        if spaced is not None:  # "track, kind": a space after each separator is part of the next column's name
+            raise VotesFileError(f"{path} line {header_line}: column {brief(spaced)} has white space around its name, "
+                                 f"so there is no column {missing[0]!r}; expected the names alone (remove the "
+                                 "spaces after the separators)")
         if missing:  # a file that is none of the formats is not "no votes"
-            raise VotesFileError(f"{path} line 1: no column {missing[0]!r}; expected {EXPECTED}")
-        twice = repeated_name(reader.fieldnames or [])
+            raise VotesFileError(f"{path} line {header_line}: no column {missing[0]!r}; expected {EXPECTED}")
+        twice = repeated_name([name for name in reader.fieldnames or () if name.strip()])
         if twice is not None:  # csv.DictReader would keep the last column's value silently
-            raise VotesFileError(f"{path} line 1: column {brief(twice)} appears twice; keep one")
+            raise VotesFileError(f"{path} line {header_line}: column {brief(twice)} appears twice; keep one")
         for row in reader:
+            if not any(cell.strip() for cell in (*row.values(), *(row.get(None) or ())) if isinstance(cell, str)):
+                continue  # a spreadsheet's blank row (",,,,"): no vote, as a blank line is none
             bom = line_bom_fault(row[reader.fieldnames[0]] or "")
             if bom is not None:  # else "track '\\ufefftrack' is not one of ...": the header of a file joined on
                 raise VotesFileError(f"{path} line {reader.line_num}: {bom}")
-            fault = _row_fault(reader.fieldnames, row)
+            fault = _row_fault(reader.fieldnames, row, delimiter, header_line)
             if fault is not None:  # a header again was left out as flagged ("flagged": a reason), or "track 'track'"
                 raise VotesFileError(f"{path} line {reader.line_num}: {fault}")
             yield f"line {reader.line_num}", row

@@ -13,8 +13,9 @@ file nor the field. Two checks turn both into one line naming file, field, value
   that class and loaded as this one, ``from_config``'s everyday use: DDPM's ``variance_type: "fixed_small"`` under
   DPMSolverMultistepScheduler, which ignores it);
 - a dry run of the scheduler as a pipeline drives it (``set_timesteps`` for a few steps, with ``mu`` where the
-  configuration shifts by resolution, then ``step`` through them on zeros): a refusal the file's values cause is
-  traced to the one string field whose class default makes the run pass.
+  configuration shifts by resolution, then ``step`` through them on zeros; a model output of twice the sample's
+  channels where ``variance_type`` says the model predicts its variance, as DeepFloyd IF's does): a refusal the
+  file's values cause is traced to the one string field whose class default makes the run pass.
 """
 
 from __future__ import annotations
@@ -125,11 +126,37 @@ def _literal_problem(path: Path, content: dict, cls: type, built) -> str | None:
     return None
 
 
+# ``variance_type`` values of a model that predicts its variance too: its output holds twice the sample's channels
+# (DeepFloyd IF's UNet: 6 over an RGB sample), which DDPM and UnCLIP split in two and DPM-Solver cuts to its first 3
+# (``model_output[:, :3]``); with an output of the sample's shape they fail ("unsupported operand type(s) for +:
+# 'NoneType' and 'int'"), so a dry run with such an output alone would refuse IF's own scheduler_config.json.
+_LEARNED_VARIANCE = ("learned", "learned_range")
+
+
 def _dry_run(cls: type, content: dict) -> None:
+    """``_dry_run_shaped`` with a model output of the sample's shape; where the configuration's ``variance_type`` is
+    one of ``_LEARNED_VARIANCE`` and that run fails, the run again over an RGB sample (1x3x4x4) with an output of
+    twice its channels, as such a model gives it: passes where either passes, else raises the first failure."""
+    try:
+        _dry_run_shaped(cls, content, 4, 4)
+    except Exception:
+        if content.get("variance_type") not in _LEARNED_VARIANCE:
+            raise
+        try:
+            _dry_run_shaped(cls, content, 3, 6)
+        except Exception:  # noqa: BLE001 - the first failure is the one to name
+            pass
+        else:
+            return
+        raise
+
+
+def _dry_run_shaped(cls: type, content: dict, channels: int, output_channels: int) -> None:
     """Build ``cls`` from ``content`` and drive it as a pipeline does: ``set_timesteps(DRY_STEPS)`` (with ``mu`` from
     ``base_shift``, where the configuration shifts by resolution: the pipelines' ``calculate_shift`` at the base
-    sequence length), then one ``step`` per timestep of a zero model output over a zero sample of 1x4x4x4, each
-    input scaled first (``scale_model_input``). Raises whatever the scheduler raises."""
+    sequence length), then one ``step`` per timestep of a zero model output of 1 x ``output_channels`` x 4 x 4 over a
+    zero sample of 1 x ``channels`` x 4 x 4, each input scaled first (``scale_model_input``). Raises whatever the
+    scheduler raises."""
     import torch
 
     scheduler = cls.from_config(content)
@@ -140,10 +167,11 @@ def _dry_run(cls: type, content: dict) -> None:
     scheduler.set_timesteps(num_inference_steps=DRY_STEPS, **kwargs)
     takes = inspect.signature(scheduler.step).parameters
     extra = {"generator": torch.Generator().manual_seed(0)} if "generator" in takes else {}
-    sample = torch.zeros(1, 4, 4, 4)
+    sample = torch.zeros(1, channels, 4, 4)
     for timestep in scheduler.timesteps:
         scaled = scheduler.scale_model_input(sample, timestep) if hasattr(scheduler, "scale_model_input") else sample
-        out = scheduler.step(torch.zeros_like(scaled), timestep, sample, **extra)
+        output = torch.zeros(1, output_channels, 4, 4, dtype=scaled.dtype)
+        out = scheduler.step(output, timestep, sample, **extra)
         sample = out.prev_sample if hasattr(out, "prev_sample") else out[0]
 
 

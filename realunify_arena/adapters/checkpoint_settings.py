@@ -12,6 +12,7 @@ the first forward pass in torch's words. Each is one line here, naming the file,
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import json
@@ -150,7 +151,16 @@ def names_problem(path: Path, content: dict, prefix: str, node) -> str | None:
             continue  # the class reads this field another way (its own default is no activation name)
         near = _near(value, ACT2FN)
         names = sorted(ACT2FN)
-        return (f"{path}: field '{_file_field(content, prefix, (key,))}' is {_value(value)}; expected "
+        field = _file_field(content, prefix, (key,))
+        derived = None if _written(content, field) == value else _derived_from(content, prefix, value)
+        if derived is not None:  # T5's feed_forward_proj "gated-gelux": the class made dense_act_fn "gelux" of it
+            field, written = derived
+            close = difflib.get_close_matches(value, list(ACT2FN), n=1, cutoff=0.75)
+            near = f"{json.dumps(written[:-len(value)] + close[0])} (the nearest), or " if close else ""
+            return (f"{path}: field '{field}' is {_value(written)}, naming the activation {_value(value)}; expected "
+                    f"{near}a value naming one of the {len(names)} activations of transformers.activations.ACT2FN "
+                    f"({', '.join(map(json.dumps, names[:12]))}, ...)")
+        return (f"{path}: field '{field}' is {_value(value)}; expected "
                 f"{near}one of the {len(names)} activations of transformers.activations.ACT2FN "
                 f"({', '.join(map(json.dumps, names[:12]))}, ...)")
     for layer, parameters in _rope_parameter_sets(getattr(node, "rope_parameters", None)):
@@ -172,6 +182,31 @@ def names_problem(path: Path, content: dict, prefix: str, node) -> str | None:
     return None
 
 
+def _written(content: dict, field: str) -> object:
+    """The value the parsed file ``content`` writes at the dotted ``field``; None where it writes none."""
+    place: object = content
+    for part in field.split("."):
+        place = place.get(part) if isinstance(place, dict) else None
+    return place
+
+
+def _derived_from(content: dict, prefix: str, value: str) -> tuple[str, str] | None:
+    """(dotted field, its text) of the file's string field under ``prefix`` (else at the top level) whose text
+    ends with ``value`` (whole, or after a ``-`` or ``_``): where the configuration class made an activation
+    field the file does not write of another one (T5's ``feed_forward_proj: "gated-gelu"`` -> ``dense_act_fn:
+    "gelu"``); None where there is none."""
+    for start in dict.fromkeys((prefix, "")):
+        place: object = content
+        for part in start.rstrip(".").split(".") if start else ():
+            place = place.get(part) if isinstance(place, dict) else None
+        if not isinstance(place, dict):
+            continue
+        for key, text in place.items():
+            if isinstance(text, str) and re.search(rf"(?:^|[-_]){re.escape(value)}$", text):
+                return start + key, text
+    return None
+
+
 def _value(value: str) -> str:
     """The file's value as JSON writes it, cut to 60 characters and its secrets masked (``redaction.shortened``)."""
     return shortened(json.dumps(value, ensure_ascii=False), 60, "...")
@@ -179,8 +214,6 @@ def _value(value: str) -> str:
 
 def _near(value: str, names) -> str:
     """``"silu" (the nearest), or `` where one name is close to the misspelt ``value``; else nothing."""
-    import difflib
-
     close = difflib.get_close_matches(value, list(names), n=1, cutoff=0.75)
     return f"{json.dumps(close[0])} (the nearest), or " if close else ""
 

@@ -65,18 +65,24 @@ SCHEDULERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def ddpm(tmp_path_factory) -> Path:
-    """A tiny DDPM pipeline folder (UNet2DModel of 8x8 RGB, random weights; DDPMScheduler)."""
+def _ddpm_folder(tmp_path_factory, name: str, out_channels: int, settings: dict) -> Path:
+    """A tiny DDPM pipeline folder (UNet2DModel of 8x8 RGB in, ``out_channels`` out, random weights; DDPMScheduler
+    of ``settings``)."""
     from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
     torch.manual_seed(0)
-    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(32, 32), layers_per_block=1,
-                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
-                       norm_num_groups=8)
-    folder = tmp_path_factory.mktemp("schedulers") / "ddpm"
-    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(folder)
+    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=out_channels, block_out_channels=(32, 32),
+                       layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
+                       up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8)
+    folder = tmp_path_factory.mktemp("schedulers") / name
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**settings)).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def ddpm(tmp_path_factory) -> Path:
+    """A tiny DDPM pipeline folder (UNet2DModel of 8x8 RGB, random weights; DDPMScheduler)."""
+    return _ddpm_folder(tmp_path_factory, "ddpm", 3, {"num_train_timesteps": 1000})
 
 
 def _with_scheduler(ddpm: Path, under: Path, name: str, settings: dict) -> Path:
@@ -171,6 +177,38 @@ def test_a_configuration_saved_for_another_scheduler_passes(ddpm, tmp_path):
     check_checkpoint(str(folder), "diffusers")
 
 
+# DeepFloyd IF-I-XL-v1.0's scheduler/scheduler_config.json (the hub file's values): its UNet predicts the variance
+# too, 6 output channels over an RGB sample, which DDPM splits in two; DPM-Solver and UnCLIP take the same setting
+# (diffusers' docs: "learned_range" for "diffusion models that predict variance")
+IF_SCHEDULER = {"beta_end": 0.02, "beta_schedule": "squaredcos_cap_v2", "beta_start": 0.0001, "clip_sample": True,
+                "clip_sample_range": 1.0, "dynamic_thresholding_ratio": 0.95, "num_train_timesteps": 1000,
+                "prediction_type": "epsilon", "sample_max_value": 1.5, "thresholding": True, "trained_betas": None,
+                "variance_type": "learned_range"}
+
+
+@pytest.fixture(scope="module")
+def ddpm_learned_variance(tmp_path_factory) -> Path:
+    """A tiny DDPM pipeline folder whose UNet2DModel predicts the variance too (3 channels in, 6 out), as IF's."""
+    return _ddpm_folder(tmp_path_factory, "ddpm-learned-variance", 6, IF_SCHEDULER)
+
+
+@pytest.mark.parametrize("name, variance", [("DDPMScheduler", "learned_range"), ("DDPMScheduler", "learned"),
+                                            ("DPMSolverMultistepScheduler", "learned_range"),
+                                            ("UnCLIPScheduler", "learned_range")])
+def test_a_learned_variance_scheduler_runs_and_passes(ddpm_learned_variance, tmp_path, name, variance):
+    """Before, the dry run gave such a scheduler an output of the sample's shape, it failed ("unsupported operand
+    type(s) for +: 'NoneType' and 'int'"), and IF's own scheduler_config.json was refused for its variance_type."""
+    folder = _with_scheduler(ddpm_learned_variance, tmp_path, name, {**IF_SCHEDULER, "variance_type": variance})
+    assert _run(folder).shape == (1, 8, 8, 3)  # diffusers runs it
+    check_checkpoint(str(folder), "diffusers")
+
+    # a misspelling beside it is still named
+    folder = _with_scheduler(ddpm_learned_variance, tmp_path / "misspelt", name,
+                             {**IF_SCHEDULER, "variance_type": variance, "prediction_type": "epsilonn"})
+    with pytest.raises(ModelUnavailable, match=r"scheduler_config\.json: field 'prediction_type' is \"epsilonn\""):
+        check_checkpoint(str(folder), "diffusers")
+
+
 # ---- transformers config.json names -------------------------------------------------------------------------------
 
 # case -> (change to the hub's flat config.json, the field as the file writes it, misspelt value, a value taken)
@@ -214,6 +252,34 @@ def test_a_misspelt_name_is_refused_naming_file_field_and_values(qwen, tmp_path,
 
 def test_the_sound_qwen_folder_passes(qwen):
     check_checkpoint(str(qwen), "transformers", model_types={"qwen2_5_vl"})
+
+
+# T5's config.json writes its feed-forward as ``feed_forward_proj`` ("relu", "gated-gelu": T5Config's docs), from
+# which the class makes ``dense_act_fn``, a field the file does not hold: a misspelling is named where it is written
+# (t5-small's hub file, as older transformers saved it, holds no dense_act_fn)
+@pytest.mark.parametrize("written, activation, nearest", [("gated-gelux", "gelux", "gated-gelu"),
+                                                          ("reluu", "reluu", "relu")])
+def test_a_misspelt_activation_is_named_where_the_file_writes_it(tmp_path, written, activation, nearest):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    sound = T5Config(vocab_size=32, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2, decoder_start_token_id=0)
+    folder = tmp_path / "t5-tiny"
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(sound).save_pretrained(folder)
+
+    def change(content: dict) -> None:
+        content.update(feed_forward_proj=written)
+        del content["dense_act_fn"]
+
+    folder = real_format.edited_copy(folder, tmp_path / "misspelt", "config.json", change)
+    with pytest.raises(KeyError) as failed:  # transformers' own words: the activation, no file, no field
+        T5ForConditionalGeneration.from_pretrained(folder)
+    assert str(folder) not in str(failed.value)
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "transformers")
+    said = str(refused.value)
+    assert said.startswith(f"{folder}/config.json: field 'feed_forward_proj' is \"{written}\""), said
+    assert f'naming the activation "{activation}"; expected "{nearest}" (the nearest)' in said, said
 
 
 # ---- mrope_section ------------------------------------------------------------------------------------------------
