@@ -268,8 +268,8 @@ _WHOLE_TEXT = re.compile(r"[0-9]+(?:\.0*)?")  # a whole number as text: "12", or
 def _vote_id(where: str, value: object) -> int:
     """A record's ``vote_id`` (``export votes``: the store's id, from 1) as a number, 0 for none (null, empty or
     absent); a number with no fraction (12.0, as pandas writes an integer column holding a gap: a JSON number, or
-    the text "12.0" in a CSV) is that number. Raises ``VotesFileError`` for anything else: a fraction (12.7 was read as 12, and a repeat of 12),
-    true or false, a negative number, text other than ASCII digits."""
+    the text "12.0" in a CSV) is that number. Raises ``VotesFileError`` for anything else: a fraction (12.7 was
+    read as 12, and a repeat of 12), true or false, a negative number, text other than ASCII digits."""
     if value is None or value == "":
         return 0
     if isinstance(value, str) and _WHOLE_TEXT.fullmatch(value.strip()):  # "12", or pandas' "12.0" in a CSV
@@ -447,18 +447,18 @@ def _row_fault(names: list[str], row: dict, delimiter: str = ",", header_line: i
                 "break? Break the line where the header starts, then remove the header line")
     if header and set(_CSV_NEEDED) <= {cell.strip() for cell in cells + extra}:
         if cells == names and not any(extra):
-            return (f"the header line again, as on line {header_line}: files joined with `cat`? Remove this line (`tail -n +2 "
-                    "SECOND.csv >> FIRST.csv` joins two exports without the second's header)")
-        return (f"a header line with other columns than line {header_line}'s ({brief(','.join(cells + extra))}): files "
-                f"with different columns joined with `cat`? The rows after it would be read under line {header_line}'s columns: "
-                "join the files matching columns by name (pandas: concat of each read_csv), or export them again")
+            return (f"the header line again, as on line {header_line}: files joined with `cat`? Remove this line "
+                    "(`tail -n +2 SECOND.csv >> FIRST.csv` joins two exports without the second's header)")
+        return (f"a header line with other columns than line {header_line}'s ({brief(','.join(cells + extra))}): "
+                f"files with different columns joined with `cat`? The rows after it would be read under line "
+                f"{header_line}'s columns: join the files matching columns by name (pandas: concat of each read_csv), "
+                "or export them again")
     if not any(extra):
         return None
     mark = _DELIMITERS[delimiter]
     return (f"{len(names) + len(extra)} cells where the header (line {header_line}) has {len(names)} columns: a cell "
-            f"holding a "
-            f"{mark} not in quotes? Every cell after it would be read under the wrong column; expected one cell per "
-            f"column, a {mark} inside a cell quoted (\"a{delimiter}b\")")
+            f"holding a {mark} not in quotes? Every cell after it would be read under the wrong column; expected one "
+            f"cell per column, a {mark} inside a cell quoted (\"a{delimiter}b\")")
 
 
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}  # what spreadsheets separate a CSV's cells with
@@ -500,10 +500,10 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
         columns = set(reader.fieldnames or ())
         # a table of FastChat battles; an export's CSV carries model_a and model_b too, beside system_a and system_b
         if missing and {"model_a", "model_b"} & columns and not {"system_a", "system_b"} & columns:
-            raise VotesFileError(f"{path} line {header_line}: a CSV of FastChat battles (columns model_a, model_b) is not read; "
-                                 "write them as FastChat does, a JSON array or one battle object a line (pandas: "
-                                 "to_json(orient='records', lines=True)); a CSV as `export votes` writes it has the "
-                                 "columns track, kind, system_a, system_b and choice")
+            raise VotesFileError(f"{path} line {header_line}: a CSV of FastChat battles (columns model_a, model_b) is"
+                                 " not read; write them as FastChat does, a JSON array or one battle object a line"
+                                 " (pandas: to_json(orient='records', lines=True)); a CSV as `export votes` writes it"
+                                 " has the columns track, kind, system_a, system_b and choice")
         spaced = next((name for name in reader.fieldnames or () if missing and name != name.strip() == missing[0]),
                       None)
         if spaced is not None:  # "track, kind": a space after each separator is part of the next column's name

@@ -45,10 +45,11 @@ def scheduler_settings_problem(path: Path, content: dict, cls: type) -> str | No
 
     Returns:
         ``"{path}: field 'timestep_type' is "continous"; expected "discrete" or "continuous" (the values
-        EulerDiscreteScheduler's __init__ annotation lists)"``, or ``"{path}: field 'prediction_type' is "epsilonn"; expected a value
-        EulerDiscreteScheduler takes (it refuses this one: prediction_type given as epsilonn must be one of `epsilon`, or
-        `v_prediction`)"``, or None (also where a dry run cannot tell: a scheduler whose step takes
-        more than a model output and a sample, or whose defaults do not run this way either).
+        EulerDiscreteScheduler's __init__ annotation lists)"``, or ``"{path}: field 'prediction_type' is
+        "epsilonn"; expected a value EulerDiscreteScheduler takes (it refuses this one: prediction_type given as
+        epsilonn must be one of `epsilon`, or `v_prediction`)"``, or None (also where a dry run cannot tell: a
+        scheduler whose step takes more than a model output and a sample, or whose defaults do not run this way
+        either).
     """
     try:
         built = cls.from_config(content).config

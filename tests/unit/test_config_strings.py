@@ -246,7 +246,8 @@ def test_a_misspelt_name_is_refused_naming_file_field_and_values(qwen, tmp_path,
     with pytest.raises(ModelUnavailable) as refused:
         check_checkpoint(str(folder), "transformers", model_types={"qwen2_5_vl"})
     said = str(refused.value)
-    assert said.startswith(f"{folder}/config.json: field '{field}' is \"{value}\"; expected \"{taken}\" (the nearest)"), \
+    assert said.startswith(
+        f"{folder}/config.json: field '{field}' is \"{value}\"; expected \"{taken}\" (the nearest)"), \
         said
 
 
