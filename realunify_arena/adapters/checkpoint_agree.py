@@ -47,11 +47,10 @@ class default that applies.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from realunify_arena.adapters.checkpoint_config import tokenizer_ids
+from realunify_arena.adapters.checkpoint_config import json_object, tokenizer_ids
 from realunify_arena.adapters.checkpoint_files import chat_templates
 
 __all__ = ["agreement_problem"]
@@ -96,15 +95,6 @@ def _token_id(tokenizer, token: object) -> int | None:
     return tokenizer.get_vocab().get(token)
 
 
-def _json(path: Path) -> dict:
-    """``path``'s JSON object; {} where the file is absent, unreadable or no object."""
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return saved if isinstance(saved, dict) else {}
-
-
 def _said(path: Path, saved: dict, key: str, value: object, owner: object) -> str:
     """``"{path}: field '{key}' is {saved value}"`` for a dotted ``key`` of ``saved`` (``path``'s content), or
     ``"... is missing ({owner}'s default {value} applies)"`` where ``path`` lacks it and ``value`` is the
@@ -123,18 +113,18 @@ def _field_said(config_file: Path, config, field: str) -> str:
     owner, value = config, config
     for part in field.split("."):
         owner, value = value, getattr(value, part, None)
-    return _said(config_file, _json(config_file), field, value, owner)
+    return _said(config_file, json_object(config_file), field, value, owner)
 
 
 def _image_processor_said(folder: Path, image_processor, key: str) -> str:
     """Where transformers read the image processor's ``key`` and its value there: ``processor_config.json``'s
     ``image_processor`` entry where that file has one, else ``preprocessor_config.json``
     (``ImageProcessingMixin.get_image_processor_dict``)."""
-    nested = _json(folder / "processor_config.json").get("image_processor")
+    nested = json_object(folder / "processor_config.json").get("image_processor")
     if isinstance(nested, dict):
         return _said(folder / "processor_config.json", {"image_processor": nested}, f"image_processor.{key}",
                      getattr(image_processor, key, None), image_processor)
-    return _said(folder / "preprocessor_config.json", _json(folder / "preprocessor_config.json"), key,
+    return _said(folder / "preprocessor_config.json", json_object(folder / "preprocessor_config.json"), key,
                  getattr(image_processor, key, None), image_processor)
 
 
@@ -142,7 +132,7 @@ def _token_said(folder: Path, processor, attribute: str, token: str) -> str:
     """Where the processor's ``attribute`` (``image_token``) ``token`` came from: the tokenizer's
     ``tokenizer_config.json`` (a top-level key, or in ``extra_special_tokens``), else the processor's default."""
     path = folder / "tokenizer_config.json"
-    saved = _json(path)
+    saved = json_object(path)
     if saved.get(attribute) == token:
         return f"{path}: field '{attribute}' is {token!r}"
     extra = saved.get("extra_special_tokens")
@@ -241,10 +231,10 @@ def _image_processor_values_problem(folder: Path, config_file: Path, config, pro
         if not numbers or len(value) != channels:
             return (f"{_image_processor_said(folder, image_processor, key)}; expected {channels} numbers, one per "
                     f"channel of the image the vision tower reads")
-    nested = _json(folder / "processor_config.json").get("image_processor")
+    nested = json_object(folder / "processor_config.json").get("image_processor")
     path, prefix = ((folder / "processor_config.json", "image_processor.") if isinstance(nested, dict)
                     else (folder / "preprocessor_config.json", ""))
-    saved = nested if isinstance(nested, dict) else _json(path)  # where transformers read it (_image_processor_said)
+    saved = nested if isinstance(nested, dict) else json_object(path)  # where transformers read it (_image_processor_said)
     fields = []
     for key in ("size", *_NUMBERS):  # each a number or a dict of numbers (size; Pixtral's, Fuyu's patch_size)
         value = saved.get(key)
@@ -269,7 +259,7 @@ def _janus_problem(folder: Path, config_file: Path, config, processor, tokenizer
     placeholders = getattr(processor, "num_image_tokens", None)
     if placeholders != features:
         where = folder / "processor_config.json"  # ProcessorMixin.get_processor_dict: the processor's own fields
-        return (f"{_said(where, _json(where), 'num_image_tokens', placeholders, processor)}; expected "
+        return (f"{_said(where, json_object(where), 'num_image_tokens', placeholders, processor)}; expected "
                 f"{features}, the vision tower's features per image {said}")
     if vision.num_image_tokens != features:
         return (f"{_field_said(config_file, config, 'vision_config.num_image_tokens')}; expected "
@@ -302,7 +292,7 @@ def _generation_problem(folder: Path, config_file: Path, config, processor, toke
     ``generation_kwargs.boi_token_id``) against the tokenizer's ids of its ``eos_token`` (``bos_token``, ...); a key
     the file lacks, or a token the tokenizer does not name, is not compared."""
     path = folder / "generation_config.json"
-    saved = _json(path)
+    saved = json_object(path)
     checks = [("eos_token_id", "eos_token")]
     if getattr(config, "model_type", None) == "janus":
         checks += [("bos_token_id", "bos_token"), ("pad_token_id", "pad_token"),
@@ -350,8 +340,8 @@ def _template_tokens_problem(folder: Path, config_file: Path, config, processor,
     if not isinstance(rendered, str):
         return None
     where = next((name for name, text in chat_templates(folder) if text == template), "the processor's chat template")
-    saved = _json(folder / "tokenizer.json")
-    held = tokenizer_ids(saved, _json(folder / "tokenizer_config.json")) if saved else None
+    saved = json_object(folder / "tokenizer.json")
+    held = tokenizer_ids(saved, json_object(folder / "tokenizer_config.json")) if saved else None
     seen = set()
     for match in _TEMPLATE_TOKEN.finditer(rendered):
         token = match.group()

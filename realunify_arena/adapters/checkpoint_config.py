@@ -18,8 +18,18 @@ from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
 __all__ = ["config_sizes_problem", "config_values_problem", "dtype_problem", "generation_config_problem",
-           "library_refusal", "one_of", "sub_config_problem", "token_ids_problem",
+           "json_object", "library_refusal", "one_of", "sub_config_problem", "token_ids_problem",
            "tokenizer_ids"]
+
+
+def json_object(path: Path) -> dict:
+    """``path``'s JSON object, for the names and values a message quotes from the file; {} where the file is absent,
+    unreadable, no JSON or no object (whether it parses is checked, and said, elsewhere)."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
 
 
 def one_of(values: Collection[str]) -> str:

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from realunify_arena.adapters.checkpoint_config import json_object
 from realunify_arena.redaction import shortened
 
 __all__ = ["settings_problem"]
@@ -34,21 +35,12 @@ def settings_problem(path: Path, config) -> str | None:
         ``"{path}: field 'text_config.hidden_act' is "siluu"; expected "silu" (the nearest), or one of the 24
         activations of transformers.activations.ACT2FN (...)"`` and the like, or None.
     """
-    content = _content(path)
+    content = json_object(path)  # the parsed file (checked to parse before), for the names of its fields
     for prefix, node in _nodes(config):
         problem = names_problem(path, content, prefix, node) or rope_sections_problem(path, content, prefix, node)
         if problem:
             return problem
     return None
-
-
-def _content(path: Path) -> dict:
-    """The parsed file (already checked to parse), for the names of its fields."""
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return content if isinstance(content, dict) else {}
 
 
 def _nodes(config, prefix: str = "") -> Iterator[tuple[str, object]]:
