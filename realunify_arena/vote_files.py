@@ -253,31 +253,77 @@ _ID_EXPECTED = (f"expected the battle's id, one line of 1 to {BATTLE_ID_MAX} cha
 
 def battle_id_problem(value: object) -> str | None:
     """Why ``value`` (a vote record's ``battle_id``, not None or empty) is no battle id: ``"<value, shortened>:
-    ..."`` saying what is wrong and what is expected (see ``BATTLE_ID_MAX``); None when it is one."""
+    ..."`` saying what is wrong and what is expected (see ``BATTLE_ID_MAX``; a number in scientific notation,
+    ``rounded_id``); None when it is one."""
     if isinstance(value, int) and not isinstance(value, bool):
         return None
     if not isinstance(value, str):
         return f"{brief(value)}, {json_kind(value)}; {_ID_EXPECTED}"
-    fault = one_line_fault(value, BATTLE_ID_MAX, "id")
+    fault = one_line_fault(value, BATTLE_ID_MAX, "id") or rounded_id(value)
     return f"{brief(value)}: {fault}; {_ID_EXPECTED}" if fault else None
 
 
+# A number in scientific notation as spreadsheets and pandas write one ("1.23457E+31", "4.5e+18", "1,2E+15" in
+# a decimal-comma locale): Excel and LibreOffice keep 15 significant digits of a number, so an all-digit id
+# longer than that (another arena's numeric ids) read into a spreadsheet and saved again comes back so, its other
+# digits lost; a float column (pandas) keeps about 17. The sign after the E is always written by both; an id of
+# this project (32 of [A-Za-z0-9_-]: no '.', ',' or '+') or a hex id can be no such text with its exponent of 1
+# to 3 digits (E+308 at most).
+_SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]*)?[eE][+-][0-9]{1,3}")
+
+
+def rounded_id(value: str) -> str | None:
+    """What ``value`` (an id from a file: a battle id, a vote id) is when it is a number in scientific notation
+    (``_SCIENTIFIC``): a phrase saying a spreadsheet rounded it, so two ids may have become one, and to export
+    the column again as text; None for any other text."""
+    if not _SCIENTIFIC.fullmatch(value.strip()):
+        return None
+    return ("a number in scientific notation, as a spreadsheet (or pandas' float column) writes a long number it "
+            "rounded to 15-17 significant digits: the id's other digits are lost, so two ids could become one "
+            "and their votes look like repeats; export the column again as text (format it as Text before "
+            "saving, or read the file with dtype=str)")
+
+
 _WHOLE_TEXT = re.compile(r"[0-9]+(?:\.0*)?")  # a whole number as text: "12", or "12.0" (pandas' float column)
+# below this a float is one whole number (IEEE 754 double: 53-bit significand); 2**53 + 1 is read as 2**53 already
+_EXACT_FLOAT = 2**53
+
+
+_WHOLE_COMMA = re.compile(r"[0-9]+,0*")  # a whole number with a decimal comma: "12,0"
+
+
+def _decimal_comma(row: dict) -> dict:
+    """``row`` of a semicolon-separated votes CSV (a spreadsheet or pandas in a locale whose decimal mark is a
+    comma: ``to_csv(sep=";", decimal=",")`` writes an integer column holding a gap as "12,0") with a ``vote_id``
+    that is a whole number written with a decimal comma as ``_vote_id`` reads the same number written with a
+    point ("12.0"); any other row as it is ("1,5" stays, and is refused as no whole number)."""
+    value = row.get("vote_id")
+    if isinstance(value, str) and _WHOLE_COMMA.fullmatch(value.strip()):
+        return row | {"vote_id": value.replace(",", ".")}
+    return row
 
 
 def _vote_id(where: str, value: object) -> int:
     """A record's ``vote_id`` (``export votes``: the store's id, from 1) as a number, 0 for none (null, empty or
     absent); a number with no fraction (12.0, as pandas writes an integer column holding a gap: a JSON number, or
     the text "12.0" in a CSV) is that number. Raises ``VotesFileError`` for anything else: a fraction (12.7 was
-    read as 12, and a repeat of 12), true or false, a negative number, text other than ASCII digits."""
+    read as 12, and a repeat of 12), true or false, a negative number, text other than ASCII digits; a float past
+    2**53 and more or text in scientific notation (``rounded_id``: digits lost, said so)."""
     if value is None or value == "":
         return 0
     if isinstance(value, str) and _WHOLE_TEXT.fullmatch(value.strip()):  # "12", or pandas' "12.0" in a CSV
         return int(value.strip().split(".")[0])
-    if isinstance(value, float) and value.is_integer() and value >= 0:
+    if isinstance(value, float) and value.is_integer() and 0 <= value < _EXACT_FLOAT:
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
+    rounded = rounded_id(value) if isinstance(value, str) else None
+    if isinstance(value, float) and value.is_integer() and value >= _EXACT_FLOAT:
+        rounded = ("a floating-point number of 2**53 or more, where floats no longer hold every whole number "
+                   "(pandas writes an integer column holding a gap as floats): the id's last digits may be lost, so "
+                   "distinct votes could look like repeats; write the column as integers")
+    if rounded is not None:
+        raise VotesFileError(f"{where}: field 'vote_id' is {brief(value)}: {rounded}")
     raise VotesFileError(f"{where}: field 'vote_id' is {brief(value)}; expected a whole number from 1 (the vote's id"
                          " in the store that exported it), or nothing")
 
@@ -482,7 +528,8 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
     str.splitlines also cut at U+2028, U+2029 and U+0085, which csv writes unquoted (a flag reason quoting a
     model's output). Cells are separated by commas, or by the semicolons (or tabs) a spreadsheet saves in a locale
     whose decimal mark is a comma, where the header names the columns only so or Excel's first line (``sep=;``)
-    names the separator (the header is then line 2). A row whose every cell is empty (a
+    names the separator (the header is then line 2); in a semicolon-separated file a ``vote_id`` written with a
+    decimal comma ("12,0") is that number (``_decimal_comma``). A row whose every cell is empty (a
     spreadsheet saves its blank rows so) is a blank line; header cells left empty name no column (a spreadsheet
     saves its unused columns so) and may repeat. Raises ``VotesFileError``: a column missing or twice in the
     header, or no CSV."""
@@ -524,7 +571,7 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
             fault = _row_fault(reader.fieldnames, row, delimiter, header_line)
             if fault is not None:  # a header again was left out as flagged ("flagged": a reason), or "track 'track'"
                 raise VotesFileError(f"{path} line {reader.line_num}: {fault}")
-            yield f"line {reader.line_num}", row
+            yield f"line {reader.line_num}", _decimal_comma(row) if delimiter == ";" else row
     except csv.Error as e:  # a field over the csv module's size limit, ...
         raise VotesFileError(f"{path} line {reader.line_num + 1}: not CSV ({e}); expected the CSV that "
                              "`export votes` writes") from None
