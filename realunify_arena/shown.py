@@ -10,6 +10,8 @@ from __future__ import annotations
 import reprlib
 import unicodedata
 
+import regex
+
 from realunify_arena.redaction import redact, secret_values
 
 # Only this many characters at each end of a long string are redacted and kept for the cut, which shows
@@ -88,13 +90,36 @@ _UNSHOWN = {"Cc": "a control character", "Cf": "an invisible format character", 
             "Zl": "a line separator", "Zp": "a paragraph separator"}
 
 
+# Where a zero-width non-joiner (U+200C) or joiner (U+200D), invisible format characters, changes how the
+# characters around it are drawn, so two names differing by it look different: UAX #31 (Unicode Identifiers),
+# section 2.3, rules A1 (ZWNJ between an Arabic-script letter that joins the next and one that joins the previous,
+# transparent marks between: Persian "می‌خواهم"), A2 and B (ZWNJ or ZWJ after a virama, in Indic scripts; here a
+# letter must follow too), and UTS #51 (Emoji) ED-16 (ZWJ between two pictographs, each of which may carry a skin
+# tone modifier or the emoji presentation selector U+FE0F: "👩‍💻", "🏳️‍🌈"). Anywhere else (first, last, two
+# together, beside a space, between Latin letters) it draws nothing, so "a\u200db" and "ab" would be shown alike.
+_JOINED = regex.compile(
+    r"(?<=[\p{jt=D}\p{jt=L}]\p{jt=T}*)\u200C(?=\p{jt=T}*[\p{jt=D}\p{jt=R}])"
+    r"|(?<=\p{L}\p{Mn}*\p{ccc=Virama}[\p{Mn}&&\P{ccc=0}]*)[\u200C\u200D](?=\p{L})"
+    r"|(?<=\p{Extended_Pictographic}[\p{Emoji_Modifier}\uFE0F]?)\u200D(?=\p{Extended_Pictographic})",
+    regex.VERSION1)
+_JOINERS = ("\u200c", "\u200d")
+
+
 def unshown_character(text: str) -> str | None:
     """``"holds a control character (U+000A)"`` for the first character of ``text`` that no table shows as one
     line of text: a control (a line break, a tab, NUL), an invisible format character (a bidi override, a zero-width
-    space), a lone surrogate, a line or paragraph separator; None when there is none. For a name or id from outside
-    (a file's cell, a command's argument) that is compared, stored or shown."""
-    for char in text:
+    space), a lone surrogate, a line or paragraph separator; None when there is none. A zero-width joiner or
+    non-joiner (U+200D, U+200C) is taken only where it joins two characters it changes the drawing of (``_JOINED``:
+    UAX #31 section 2.3, UTS #51 ED-16), and said so elsewhere. For a name or id from outside (a file's cell, a
+    command's argument) that is compared, stored or shown."""
+    for at, char in enumerate(text):
         what = _UNSHOWN.get(unicodedata.category(char))
+        if what and char in _JOINERS:
+            if _JOINED.match(text, at):
+                continue
+            return (f"holds {what} (U+{ord(char):04X}) where it joins nothing: it is taken only between two "
+                    "characters whose drawing it changes (letters of a script that joins them, or emoji: UAX #31 "
+                    "section 2.3, UTS #51)")
         if what:
             return f"holds {what} (U+{ord(char):04X})"
     return None

@@ -715,12 +715,12 @@ def _system(where: str, name: str, record: dict, battle: bool) -> str:
 # A FastChat battle names models as the arena that wrote it does ("meta-llama/Llama-2-70b", "gpt-4o@2024",
 # "Gemini 1.5 Pro", "qwen:7b", "模型"): FastChat's ratings take model_a and model_b as plain strings
 # (``pd.factorize`` in ``rating_systems.get_matchups_models``), so they are rated as written, each exact string
-# one model: names that differ only in white space or Unicode normalization are two (``look_alikes`` finds them
-# for a note). A name of this project's own (``<model>:<direct|stepwise>``, as ``export`` writes model_a) is
+# one model: names that differ only in white space, Unicode normalization or zero-width joiners are two
+# (``look_alikes`` finds them for a note). A name of this project's own (``<model>:<direct|stepwise>``, as ``export`` writes model_a) is
 # such a string too and keeps its meaning; ':' alone makes no system ("qwen:7b" is a model). Only what no table
 # can show as one line of text is refused: ``OUTSIDE_NAME_MAX`` characters at most, not blank, no control,
-# format (bidi overrides, zero-width), surrogate or line/paragraph separator characters
-# (``shown.unshown_character``).
+# format (bidi overrides, zero-width; a zero-width joiner only where it joins two characters it changes the
+# drawing of, as in "👩‍💻" or Persian), surrogate or line/paragraph separator characters (``shown.unshown_character``).
 OUTSIDE_NAME_MAX = 256
 
 
@@ -755,11 +755,13 @@ def _pair_mismatch(kind: str, a: str, b: str) -> str | None:
 
 def look_alikes(names: Iterable[str]) -> list[list[str]]:
     """The groups (sorted, each of two or more) of ``names`` that differ only in white space (around or between
-    words) or Unicode normalization (NFC: "é" as one character or as "e" and a combining accent): shown alike,
-    rated as different models, as FastChat rates them."""
+    words), Unicode normalization (NFC: "é" as one character or as "e" and a combining accent) or zero-width
+    joiners (U+200D, U+200C: "👩‍💻" is drawn as "👩💻" where a font lacks the sequence): shown alike, rated as
+    different models, as FastChat rates them."""
     groups: dict[str, set[str]] = {}
     for name in names:
-        groups.setdefault(unicodedata.normalize("NFC", " ".join(name.split())), set()).add(name)
+        key = unicodedata.normalize("NFC", " ".join(name.split())).replace("\u200d", "").replace("\u200c", "")
+        groups.setdefault(key, set()).add(name)
     return sorted(sorted(group) for group in groups.values() if len(group) > 1)
 
 

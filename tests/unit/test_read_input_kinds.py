@@ -22,11 +22,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 
 import pandas as pd
 import pytest
 
-from realunify_arena.vote_files import VotesFileError, read_votes
+from realunify_arena.benchmark import load
+from realunify_arena.cli import main
+from realunify_arena.shown import unshown_character
+from realunify_arena.vote_files import VotesFileError, look_alikes, read_votes
+from tests.unit.test_import_second_judge import _folder
 
 VOTE = {"track": "UEG", "kind": "model_vs_model", "system_a": "m1:direct", "system_b": "m2:direct", "choice": "A"}
 BATTLE = {"model_a": "x", "model_b": "y", "winner": "model_a"}
@@ -36,6 +41,11 @@ def _refusal(path, board=None) -> str:
     with pytest.raises(VotesFileError) as refused:
         read_votes(path, board)
     return str(refused.value)
+
+
+@pytest.fixture(scope="module")
+def instances():
+    return [i for i in load("bundled").instances if i.track == "UEG"][:2]
 
 
 # 1. a vote_id with a decimal comma
@@ -110,3 +120,69 @@ def test_ids_with_an_e_that_are_no_numbers_are_still_read(tmp_path):
     path = tmp_path / "votes.jsonl"
     path.write_text("".join(json.dumps(VOTE | {"battle_id": b}) + "\n" for b in ids))
     assert len(read_votes(path)) == len(ids)
+
+
+# 3. zero-width joiners
+
+
+JOINED = ["👩\u200d💻",  # woman technologist: ZWJ between two pictographs (UTS #51)
+          "❤\ufe0f\u200d🔥",  # heart on fire: the presentation selector before the ZWJ
+          "🏃🏽\u200d♀\ufe0f",  # a skin tone modifier before the ZWJ
+          "می\u200cخواهم",  # Persian: YEH (U+06CC, dual-joining) ZWNJ KHAH (U+062E, dual-joining)
+          "क्\u200dष",  # Devanagari KA, VIRAMA (ccc 9), ZWJ, SSA: a half form
+          "ನ್\u200cನ"]  # Kannada NA, VIRAMA, ZWNJ, NA
+UNJOINED = [("a\u200db", "U+200D"),  # between Latin letters: drawn as "ab"
+            ("\u200d👩", "U+200D"), ("👩\u200d", "U+200D"), ("👩\u200d\u200d💻", "U+200D"),  # first, last, doubled
+            ("ا\u200cب", "U+200C"),  # ALEF (U+0627) joins no following letter (right-joining): ZWNJ changes nothing
+            ("می\u200c خواهم", "U+200C"), ("1\u200d2", "U+200D")]
+
+
+@pytest.mark.parametrize("name", JOINED)
+def test_a_joiner_between_two_characters_it_joins_is_taken(name):
+    assert unshown_character(name) is None
+
+
+@pytest.mark.parametrize("name, code", UNJOINED)
+def test_a_joiner_that_joins_nothing_is_refused(name, code):
+    said = unshown_character(name)
+    assert said is not None and said.startswith(f"holds an invisible format character ({code}) where it joins "
+                                                "nothing"), said
+
+
+def test_joined_names_are_read_in_fastchat_battles_and_battle_ids(tmp_path):
+    battles = [{"model_a": "👩\u200d💻-bot", "model_b": "می\u200cخواهم", "winner": "model_a",
+                "battle_id": "نبرد\u200cیک"},  # NOON-BEH-REH-DAL (DAL right-joining), ZWNJ, YEH: dal joins none
+               {"model_a": "👩\u200d💻-bot", "model_b": "می\u200cخواهم", "winner": "tie", "battle_id": "b\u200dc"}]
+    path = tmp_path / "battles.json"
+    path.write_text(json.dumps(battles))
+    said = _refusal(path, ("UEG", "model_vs_model"))
+    assert said.startswith(f"{path} entry 1 (index 0): field 'battle_id' is ") and "(U+200C) where it joins" in said
+    battles[0]["battle_id"] = "بیت\u200cیک"  # TEH (dual-joining), ZWNJ, YEH: taken
+    path.write_text(json.dumps(battles))
+    said = _refusal(path, ("UEG", "model_vs_model"))
+    assert said.startswith(f"{path} entry 2 (index 1): field 'battle_id' is 'b\\u200dc': holds an invisible format "
+                           "character (U+200D) where it joins nothing"), said
+    battles[1]["battle_id"] = "👩\u200d💻"
+    path.write_text(json.dumps(battles))
+    assert [(v["system_a"], v["system_b"]) for v in read_votes(path, ("UEG", "model_vs_model"))] == [
+        ("👩\u200d💻-bot", "می\u200cخواهم")] * 2
+
+
+def test_names_differing_only_by_a_joiner_are_said_to_look_alike():
+    """Where a font lacks the sequence, "👩‍💻" is drawn as "👩💻": two models shown alike."""
+    assert look_alikes(["👩\u200d💻 bot", "👩💻 bot", "other"]) == [["👩\u200d💻 bot", "👩💻 bot"]]
+
+
+def test_a_judge_name_with_a_joiner_is_stored_where_it_joins_and_refused_elsewhere(tmp_path, capsys, instances):
+    folder = _folder(tmp_path / "gemini", instances, lambda k, j, q: q.answer)
+    command = ["import-results", str(folder), "--model", "bagel-pub", "--data", "bundled", "--judge-name"]
+    db = tmp_path / "refused.db"
+    assert main([*command, "gem\u200dini", "--db", str(db)]) != 0
+    err = capsys.readouterr().err
+    assert f"{folder}: judge name 'gem\\u200dini': holds an invisible format character (U+200D) where it joins" in err
+    assert not db.exists()
+    for k, name in enumerate(["👩\u200d💻 judge", "می\u200cخواهم"]):
+        db = tmp_path / f"s{k}.db"
+        assert main([*command, name, "--db", str(db)]) == 0, capsys.readouterr().err
+        with sqlite3.connect(db) as conn:
+            assert {row[0] for row in conn.execute("select distinct judge from judgments")} == {name}
