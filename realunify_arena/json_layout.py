@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from realunify_arena.json_stream import top_objects
+from realunify_arena.shown import counted
 from realunify_arena.text_files import LINE_BREAK, open_regular
 from realunify_arena.unique_keys import loads_json
 
@@ -79,32 +80,66 @@ def whole_layout(text: str, noun: str, parse_int: Callable[[str], object] | None
 
 def joined_said(text: str, error: json.JSONDecodeError) -> str | None:
     """What ``text`` (one line of a JSON Lines file, or a whole ``.json`` file) is when ``json.loads`` refused it
-    (``error``) only because whole JSON values of its first value's kind follow that value: objects on one line
-    (files joined with ``cat``, the first not ending with a line break) or lists one after another (two ``.json``
-    lists joined); the phrase names how many, where the second starts (column, and line where ``text`` has
-    several) and what to do. None for any other error (json's own message stands), for values of another kind
-    after the first, or for objects over several lines (``whole_layout`` names those)."""
+    (``error``) only because whole JSON objects or lists follow its first value, itself an object or a list: files
+    joined with ``cat``. Objects on one line (the first file not ending with a line break), lists one after another
+    (two ``.json`` lists joined), or objects and lists mixed (``{...}[...]``, ``[...]{...}``: files of two layouts
+    joined, with or without white space between); the phrase names how many, where the second starts (column,
+    and line where ``text`` has several) and what to do. None for any other error (json's own message stands),
+    for a value of another kind after the first (a number, a string), or for objects only over several lines
+    (``whole_layout`` names those)."""
     if not error.msg.startswith("Extra data"):
         return None
     start = _JSON_SPACE.match(text).end()
     kind = text[start:start + 1]
-    if kind not in ("{", "[") or (kind == "{" and LINE_BREAK.search(text)):
+    if kind not in ("{", "["):
         return None
-    decoder, at, count = json.JSONDecoder(), error.pos, 1
+    decoder, at, kinds = json.JSONDecoder(), error.pos, {kind}
+    count = 1
     try:
         while at < len(text):
-            if text[at] != kind:
+            if text[at] not in ("{", "["):
                 return None
+            kinds.add(text[at])
             at = _JSON_SPACE.match(text, decoder.raw_decode(text, at)[1]).end()
             count += 1
     except (ValueError, RecursionError):  # the rest is no such value: json's own message stands
         return None
+    if kinds == {"{"} and LINE_BREAK.search(text):
+        return None
+    place = (f"line {error.lineno} column {error.colno}" if LINE_BREAK.search(text) or kind == "[" else
+             f"column {error.colno}")
+    if len(kinds) == 2:
+        first, second = ("an object", "a list") if kind == "{" else ("a list", "an object")
+        return (f"{count} JSON values one after another ({first}, then {second}), the second starting at {place}: "
+                "files of two layouts joined with `cat`? A file holds one: split it there, or write every entry "
+                "of both one a line (jq -c 'if type == \"array\" then .[] else . end' JOINED > ALL.jsonl) or as "
+                "one list (jq -s '[.[] | if type == \"array\" then .[] else . end]' JOINED > ALL.json)")
     if kind == "{":
         return (f"{count} JSON objects on one line, the second starting at column {error.colno}: files joined "
                 "with `cat`, the first not ending with a line break? Break the line before that column")
-    return (f"{count} JSON lists one after another, the second starting at line {error.lineno} column "
-            f"{error.colno}: files joined with `cat`? A .json file holds one list: join the lists into one "
-            "(jq -s add FIRST.json SECOND.json > ALL.json)")
+    return (f"{count} JSON lists one after another, the second starting at {place}: files joined with `cat`? A "
+            ".json file holds one list: join the lists into one (jq -s add FIRST.json SECOND.json > ALL.json)")
+
+
+def list_line_said(value: object) -> str | None:
+    """What a line of a JSON Lines file (not its first line: a file starting with a list is read as one) holding
+    ``value`` is where that is a non-empty JSON list of objects only: a ``.json`` list joined with ``cat`` after the
+    lines, as ``joined_said`` says it of the same files joined on one line. None for any other value."""
+    if not isinstance(value, list) or not value or not all(isinstance(item, dict) for item in value):
+        return None
+    return (f"a JSON list of {counted(len(value), 'object')} on a line of its own among JSON objects: a .json list "
+            "joined with `cat` after a JSON Lines file? A .jsonl file holds one JSON object a line: write the "
+            "list's objects one a line (jq -c 'if type == \"array\" then .[] else . end' JOINED > ALL.jsonl)")
+
+
+def joined_after_array_said(entries: int) -> str:
+    """What a JSON array streamed whole (``json_stream.array_items``) is when more follows its end after
+    ``entries`` entries (a list or an object: ijson reads no further), as ``joined_said`` says it of a file read
+    whole."""
+    return (f"after entry {entries} (index {entries - 1}): the array ends there and more follows, which one JSON "
+            "file cannot hold: files joined with `cat`? A .json file holds one list: join the lists into one (jq -s "
+            "add FIRST.json SECOND.json > ALL.json), or, where an object follows, make every entry of both one "
+            "list (jq -s '[.[] | if type == \"array\" then .[] else . end]' JOINED > ALL.json)")
 
 
 def streamed_layout(path: Path, encoding: str, limit: int, noun: str) -> tuple[str, str] | None:

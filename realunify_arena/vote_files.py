@@ -29,8 +29,8 @@ from pathlib import Path
 from realunify_arena.arena import KINDS, WINNER, pair_problem
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import brief, json_kind, one_line_fault, unshown_character
-from realunify_arena.json_layout import (joined_said, pandas_columns, streamed_layout, whole_layout, wrapped_list,
-                                         wrapped_said)
+from realunify_arena.json_layout import (joined_after_array_said, joined_said, list_line_said, pandas_columns,
+                                         streamed_layout, whole_layout, wrapped_list, wrapped_said)
 from realunify_arena.json_stream import StreamError, array_items, kept
 from realunify_arena.sizes import size_text
 from realunify_arena.text_files import (MAX_DATA_FILE_ENV, LongLine, data_file_limit, decoded_line, json_lines,
@@ -160,9 +160,7 @@ def _stream_problem(path: Path, error: StreamError) -> str:
         return f"{path}: {error.reason}; expected {EXPECTED}"
     expected = f"; expected {_ARRAY}" if error.kind == "json" else ""
     if error.kind == "json" and error.read is not None and _AFTER_END.search(error.reason):
-        return (f"{path} after entry {error.read} (index {error.read - 1}): the array ends there and more follows, "
-                "which one JSON file cannot hold: files joined with `cat`? A .json file holds one list: join the "
-                f"lists into one (jq -s add FIRST.json SECOND.json > ALL.json){expected}")
+        return f"{path} {joined_after_array_said(error.read)}{expected}"
     if error.read is None:  # the reason names the place
         return f"{path}: {error.reason}{expected}"
     after = (f"after entry {error.read} (index {error.read - 1}, the last read whole)" if error.read else
@@ -347,6 +345,7 @@ def _lines(path: Path, text: str) -> list[tuple[str, object]]:
                     _not_one_a_line(path, text)
                 raise
             _wrapped_battles(where, record)
+            _list_line(where, record, records)
             records.append((f"line {number}", record))
     if len(records) == 1 and pandas_columns(records[0][1]):
         _not_one_a_line(path, text)
@@ -402,6 +401,7 @@ def _streamed_lines(path: Path, limit: int) -> Iterator[tuple[str, object]]:
             if count == 1:
                 columns = pandas_columns(record)
             _wrapped_battles(where, record)  # before its fields are cut to those a vote reads
+            _list_line(where, record, count > 1)
             yield f"line {number}", kept(record, _FIELDS)
     if count == 1 and columns:
         _not_one_a_line(path)
@@ -610,6 +610,14 @@ def _wrapped_battles(where: str, record: object) -> None:
     if wrapped is not None:
         raise VotesFileError(f"{where}: {wrapped_said(*wrapped)} (the battles, one level down); expected a JSON "
                              "array of battle objects ([{...}, {...}]) or one vote object per line (JSON Lines)")
+
+
+def _list_line(where: str, record: object, after: object) -> None:
+    """Raise ``VotesFileError`` where ``record`` (a line's whole value, ``after`` true where lines were read
+    before it) is a JSON list of objects: a ``.json`` list joined after JSON Lines (``json_layout.list_line_said``)."""
+    said = list_line_said(record) if after else None
+    if said is not None:
+        raise VotesFileError(f"{where}: {said}; expected one vote object per line")
 
 
 def _vote(where: str, record: object, board: tuple[str, str] | None) -> dict | str:

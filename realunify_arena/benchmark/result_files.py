@@ -18,7 +18,7 @@ from pathlib import Path
 from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.schema import AnyInstance, Track
 from realunify_arena.benchmark.validation import Problem, describe, parse_json_int, parse_result_entries
-from realunify_arena.json_layout import joined_said, pandas_columns, whole_layout
+from realunify_arena.json_layout import joined_said, list_line_said, pandas_columns, whole_layout
 from realunify_arena.text_files import (data_file_limit, decoded_line, json_lines, line_body, line_bom_fault, not_text,
                                         read_json_text, utf8_file, utf8_lines)
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
@@ -183,8 +183,9 @@ def _line_entry(file: Path, number: int, line: str, entries: list, places: list[
         bad.append(Problem(file.name, f"line {number}", None, f"cannot be read: {e}"))
         return
     if not isinstance(value, dict):
-        bad.append(Problem(file.name, f"line {number}", None, f"expected one JSON object a line, got "
-                                                               f"{describe(value)}"))
+        said = list_line_said(value) if number > 1 else None
+        bad.append(Problem(file.name, f"line {number}", None, said or f"expected one JSON object a line, got "
+                                                                       f"{describe(value)}"))
         return
     entries.append(value)
     places.append(f"line {number}")

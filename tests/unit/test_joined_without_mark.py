@@ -187,9 +187,10 @@ def test_result_files_joined_with_cat_are_named_by_file_and_line(tmp_path):
         "file holds one list: join the lists into one (jq -s add FIRST.json SECOND.json > ALL.json)"]
 
 
-@pytest.mark.parametrize("tail", [" x", " {}", " 3"])
+@pytest.mark.parametrize("tail", [" x", ' "s"', " 3"])
 def test_other_text_after_a_json_value_keeps_json_s_own_message(tmp_path, tail):
-    """Only values of the first one's kind are said to be joined files; anything else is not JSON, as before."""
+    """Only objects and lists after the first value are said to be joined files (an object after a list too:
+    ``test_read_input_kinds.py``); anything else is not JSON, as before."""
     listed = tmp_path / "GEU_direct.json"
     listed.write_text(json.dumps([{"index": 1}]) + tail + "\n")
     problems = []

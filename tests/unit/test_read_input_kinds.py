@@ -28,6 +28,8 @@ import pandas as pd
 import pytest
 
 from realunify_arena.benchmark import load
+from realunify_arena.benchmark.loaders import read_json_list
+from realunify_arena.benchmark.result_files import read_entries
 from realunify_arena.cli import main
 from realunify_arena.shown import unshown_character
 from realunify_arena.vote_files import VotesFileError, look_alikes, read_votes
@@ -186,3 +188,73 @@ def test_a_judge_name_with_a_joiner_is_stored_where_it_joins_and_refused_elsewhe
         assert main([*command, name, "--db", str(db)]) == 0, capsys.readouterr().err
         with sqlite3.connect(db) as conn:
             assert {row[0] for row in conn.execute("select distinct judge from judgments")} == {name}
+
+
+# 4. an object and a list joined
+
+
+def _column_after(first: str, gap: str) -> int:
+    return len(first) + len(gap) + 1  # columns count from 1
+
+
+@pytest.mark.parametrize("gap", ["", " ", "\n"])
+def test_a_json_list_joined_after_a_vote_object_is_named(tmp_path, gap):
+    first = json.dumps(VOTE)
+    path = tmp_path / "votes.jsonl"
+    path.write_text(first + gap + json.dumps([VOTE]) + "\n")
+    said = _refusal(path)
+    if gap == "\n":  # the list on a line of its own
+        assert said.startswith(f"{path} line 2: a JSON list of 1 object on a line of its own among JSON objects: a "
+                               ".json list joined with `cat` after a JSON Lines file?"), said
+    else:
+        assert said.startswith(f"{path} line 1: 2 JSON values one after another (an object, then a list), the "
+                               f"second starting at column {_column_after(first, gap)}: files of two layouts joined "
+                               "with `cat`?"), said
+    assert "Extra data" not in said
+
+
+@pytest.mark.parametrize("gap", ["", " ", "\n"])
+def test_a_battle_object_joined_after_a_battle_array_is_named(tmp_path, gap):
+    first = json.dumps([BATTLE])
+    path = tmp_path / "battles.json"
+    path.write_text(first + gap + json.dumps(BATTLE))
+    said = _refusal(path, ("UEG", "model_vs_model"))
+    place = "line 2 column 1" if gap == "\n" else f"line 1 column {_column_after(first, gap)}"
+    assert said.startswith(f"{path}: 2 JSON values one after another (a list, then an object), the second starting "
+                           f"at {place}: files of two layouts joined with `cat`?"), said
+
+
+def test_a_streamed_battle_array_with_an_object_after_it_is_named_with_what_to_do(tmp_path, monkeypatch):
+    """Over the data-file limit (1 MB here) the array is streamed; ijson stops at the object after it."""
+    monkeypatch.setenv("REALUNIFY_MAX_DATA_FILE_MB", "1")
+    battles = [BATTLE | {"pad": "x" * 1000} for _ in range(1100)]
+    path = tmp_path / "battles.json"
+    path.write_text(json.dumps(battles) + json.dumps(BATTLE))
+    said = _refusal(path, ("UEG", "model_vs_model"))
+    assert said.startswith(f"{path} after entry 1100 (index 1099): the array ends there and more follows"), said
+    assert "jq -s '[.[] | if type == \"array\" then .[] else . end]' JOINED > ALL.json" in said
+
+
+@pytest.mark.parametrize("text, place, kinds", [
+    ('[{"index": 1}]{"index": 2}', "line 1 column 15", "a list, then an object"),
+    ('[{"index": 1}]\n{"index": 2}', "line 2 column 1", "a list, then an object"),
+    ('{"index": 1} [{"index": 2}]', "column 14", "an object, then a list"),
+    ('{"index": 1}\n[{"index": 2}]', "line 2 column 1", "an object, then a list")])
+def test_a_json_result_list_joined_with_an_object_is_named(tmp_path, text, place, kinds):
+    path = tmp_path / "GEU_direct.json"
+    path.write_text(text)
+    problems = []
+    assert read_json_list(path, problems) == []
+    assert [p.message.split(": files")[0] for p in problems] == [
+        f"2 JSON values one after another ({kinds}), the second starting at {place}"], problems
+
+
+def test_a_jsonl_result_line_of_an_object_and_a_list_is_named(tmp_path):
+    path = tmp_path / "GEU_direct.jsonl"
+    path.write_text('{"index": 1}\n{"index": 2}[{"index": 3}]\n[{"index": 4}]\n')
+    problems = []
+    read_entries(path, problems)
+    said = [(p.entry, p.message.split(": ")[0]) for p in problems]
+    assert said == [("line 2", "2 JSON values one after another (an object, then a list), the second starting at "
+                               "column 13"),
+                    ("line 3", "a JSON list of 1 object on a line of its own among JSON objects")], said
