@@ -8,7 +8,8 @@ instances under the same uids: battles and reports would show an image under ano
 
 ``eval``, ``import-results``, ``merge`` and the app's Explore runs all call ``conflicts`` (and store nothing
 when it names a problem) and then ``remember_source``. A remembered source that is gone (moved) cannot be
-checked and is not. This module imports only ``benchmark``, so every writer can import it without a cycle.
+checked and is not. What a dataset name may hold is said here too (``dataset_name_problem``). This module imports
+only ``benchmark`` and ``shown``, so every writer can import it without a cycle.
 """
 
 from __future__ import annotations
@@ -22,6 +23,24 @@ from realunify_arena.benchmark.loaders import Dataset, _disagreement, _merge_ste
 from realunify_arena.benchmark.result_files import STEMS, parse_result_file, result_files_in
 from realunify_arena.benchmark.schema import AnyInstance
 from realunify_arena.benchmark.validation import Problem
+from realunify_arena.shown import brief, one_line_fault
+
+
+# A dataset name is stored with every run and shown (the app's menus, ``report`` and ``export`` tables), and is
+# mostly a folder's name (``benchmark.load``: the folder's, or a parquet file's stem): one line of text, as a judge
+# name from outside is (``shown.one_line_fault``), of at most 255 characters (a folder name's most on ext4 and NTFS).
+DATASET_NAME_MAX = 255
+
+
+def dataset_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a dataset's name: ``"<name, shortened>: ..."`` saying what is wrong (empty,
+    ``DATASET_NAME_MAX`` characters exceeded, white space around it, a line break or other character no table shows
+    on one line: ``shown.one_line_fault``); None when it can. The caller says where the name came from and what to
+    do."""
+    if not name.strip():
+        return f"{brief(name)}: empty; expected one line of 1 to {DATASET_NAME_MAX} characters"
+    fault = one_line_fault(name, DATASET_NAME_MAX, "dataset")
+    return f"{brief(name)}: {fault}; expected one line of 1 to {DATASET_NAME_MAX} characters" if fault else None
 
 
 class Claim(NamedTuple):

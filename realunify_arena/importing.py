@@ -45,7 +45,7 @@ from realunify_arena.benchmark.result_files import (NAMES_SHOWN, STEMS, naming_h
 from realunify_arena.benchmark.result_paths import find_result_image
 from realunify_arena.benchmark.schema import AnyInstance, GEUInstance, UEGInstance
 from realunify_arena.benchmark.validation import Problem
-from realunify_arena.dataset_names import Claim, conflicts, remember_source
+from realunify_arena.dataset_names import Claim, conflicts, dataset_name_problem, remember_source
 from realunify_arena.judge import ANSWER_PARSER, HUMAN, mcq_judgment, polling_judgment
 from realunify_arena.protocols import MODES
 from realunify_arena.official_results import (JUDGE_FIELD, MODEL_FIELD, OFFICIAL_MODES, ResultEntry, failure_notes,
@@ -184,6 +184,13 @@ def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
         raise ImportFailed([Problem(str(path), None, None, f"judge name {problem}")])
     folder = path if path.is_dir() else path.parent
     dataset = data.name if data is not None else folder.resolve().name
+    problem = dataset_name_problem(dataset)
+    if problem:  # the name is stored with every run and shown: a line break in a folder's name would be too
+        raise ImportFailed([Problem(str(path), None, None, (
+            f"dataset name (the name of the folder or file --data names) {problem}: rename it" if data is not None
+            else f"dataset name (this folder's name) {problem}: pass --data with the instances the entries answer "
+                 "(\"bundled\", an official folder or parquet files: the runs are stored under its name), or rename "
+                 "the folder"))])
     summary = ImportSummary(dataset, model)
     problems: list[Problem] = []
     files = _files(path, modes, problems)

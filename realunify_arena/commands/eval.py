@@ -58,7 +58,8 @@ def run(args) -> int:
     from realunify_arena.adapters.base import ModelUnavailable
     from realunify_arena.benchmark import load
     from realunify_arena.availability import availability
-    from realunify_arena.dataset_names import DatasetConflict
+    from realunify_arena.dataset_names import DatasetConflict, dataset_name_problem
+    from realunify_arena.shown import brief
     from realunify_arena.evaluation import Shard, evaluate, select, task_counts
     from realunify_arena.judge import ATTEMPTS, DEFAULT_JUDGE, HUMAN, asks_judge, build_judge, judge_card_problem
     from realunify_arena.limits import check_options
@@ -120,6 +121,10 @@ def run(args) -> int:
     if new_store:  # every run is to do: refused before the store is created (not again before the runs)
         model_ready()
     dataset = load(args.data)
+    problem = dataset_name_problem(dataset.name)
+    if problem:  # stored with every run and shown: a line break in the folder's name would be too
+        raise CommandError(f"--data {brief(args.data)}: dataset name (the folder's or file's name) {problem}: rename "
+                           "it", USAGE)
     if dataset.problems:  # one bad entry (or track) never stops the rest: the bad entries are skipped
         print(f"eval: warning: {args.data}: {len(dataset.problems)} problem(s); these entries are skipped "
               "(see `validate`):", file=sys.stderr)

@@ -33,6 +33,8 @@ from realunify_arena.benchmark.result_files import read_entries
 from realunify_arena.cli import main
 from realunify_arena.shown import unshown_character
 from realunify_arena.vote_files import VotesFileError, look_alikes, read_votes
+from realunify_arena.store import Store
+from tests.unit.test_dataset_names import _instances_copy
 from tests.unit.test_import_second_judge import _folder
 
 VOTE = {"track": "UEG", "kind": "model_vs_model", "system_a": "m1:direct", "system_b": "m2:direct", "choice": "A"}
@@ -258,3 +260,39 @@ def test_a_jsonl_result_line_of_an_object_and_a_list_is_named(tmp_path):
     assert said == [("line 2", "2 JSON values one after another (an object, then a list), the second starting at "
                                "column 13"),
                     ("line 3", "a JSON list of 1 object on a line of its own among JSON objects")], said
+
+
+# 5. the dataset name import-results takes from the folder
+
+
+@pytest.mark.parametrize("folder_name, said", [("runs\nx", "holds a control character (U+000A)"),
+                                               ("runs\u202ex", "holds an invisible format character (U+202E)"),
+                                               ("runs ", "white space around it")])
+def test_a_folder_name_that_is_no_dataset_name_is_refused_without_data(tmp_path, capsys, instances, folder_name,
+                                                                       said):
+    folder = _folder(tmp_path / folder_name, instances, lambda k, j, q: q.answer)
+    db = tmp_path / "s.db"
+    assert main(["import-results", str(folder), "--model", "bagel-pub", "--db", str(db)]) != 0
+    err = capsys.readouterr().err
+    assert f"dataset name (this folder's name) {folder_name!r}: {said}" in err, err
+    assert "expected one line of 1 to 255 characters: pass --data with the instances the entries answer" in err
+    assert "or rename the folder" in err
+    assert not db.exists()
+    # --data gives the name: the same folder is imported under "bundled"
+    assert main(["import-results", str(folder), "--model", "bagel-pub", "--data", "bundled", "--db", str(db)]) == 0
+    with sqlite3.connect(db) as conn:
+        assert {row[0] for row in conn.execute("select dataset from runs")} == {"bundled"}
+
+
+def test_eval_of_a_folder_whose_name_is_no_dataset_name_is_refused_before_any_model_loads(tmp_path, capsys):
+    """``eval --data FOLDER`` names the dataset after the folder too (``benchmark.load``)."""
+    db = tmp_path / "arena.db"
+    Store.open(db).close()  # an existing store: the model is not checked before the data is read
+    before = db.read_bytes()
+    folder = _instances_copy(tmp_path / "set\nx")
+    code = main(["eval", "--model", "tiny-pair", "--judge", "tiny-pair", "--data", str(folder), "--track", "GEU",
+                 "--limit", "1", "--db", str(db), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "dataset name (the folder's or file's name) 'set\\nx': holds a control character (U+000A)" in err, err
+    assert "Traceback" not in err and db.read_bytes() == before
