@@ -6,9 +6,9 @@ results came from, a judge's ``--judge-name``) such as ``=HYPERLINK(...)`` or ``
 opened. Such a text cell gets a leading apostrophe, which spreadsheets show as text; numbers (a negative rating bound,
 a negative Δ) are not text and are left alone. So does a name a spreadsheet would read as a value and show changed
 (Excel's and LibreOffice's CSV import convert such a cell): a number (``1e5`` as 100000, ``007`` as 7, ``1,000``), a
-date (``3-4``, ``2/4``, ``2024-06-01``, ``4 Mar``, ``Mar-4``), a time (``12:30``), a percentage (``50%``) or a
-truth value (``TRUE``), as a folder named for its date gives a dataset such a name. JSON outputs keep every name
-exactly. A leaf module.
+date (``3-4``, ``2/4``, ``2024-06-01``, ``4 Mar``, ``Mar-4``, ``3 Dez 2026`` in a German spreadsheet), a time
+(``12:30``), a percentage (``50%``) or a truth value (``TRUE``), as a folder named for its date gives a dataset
+such a name. JSON outputs keep every name exactly. A leaf module.
 """
 
 from __future__ import annotations
@@ -19,11 +19,15 @@ import re
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # a text a spreadsheet reads as a value: digits with only number, date, time, percent or currency marks, a truth
-# value, or a day and a month's name (either way round, with or without a year); erring toward keeping text as text
+# value, or a day and a month's name (either way round, with or without a year: English names either way round, a
+# day then any word in any language); erring toward keeping text as text
 _MONTH = (r"(?:january|february|march|april|may|june|july|august|september|october|november|december|"
           r"jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?")
 _VALUE = re.compile(rf"[\s$€£¥(]*[-+.]?\d[\d.,:/\-+%eE\s$€£¥()]*|true|false|"
                     rf"\s*\d{{1,4}}[\s\-/.]*{_MONTH}(?:[\s\-/.,]*\d{{1,4}})?\s*|"
+                    # a day, then a word of letters of any language ("3 Dez 2026", "3. déc.", "3-dic-26", "3 мар"): a
+                    # spreadsheet reads a month's name of its own locale so; no list of every language's is kept
+                    r"\s*\d{1,2}\.?[\s\-/]+[^\W\d_]{3,10}\.?(?:[\s\-/.,]+\d{2,4})?\s*|"
                     rf"\s*{_MONTH}[\s\-/.]*\d{{1,4}}(?:[\s\-/.,]+\d{{1,4}})?\s*|"
                     # a time of day with AM/PM ("12:30 PM", "3 pm"), and the error values a cell can hold
                     r"\s*\d{1,2}(?::\d{1,2}){0,2}\s*[ap]\.?m\.?\s*|"
@@ -34,8 +38,7 @@ def spreadsheet_safe(text: str) -> str:
     """``text`` as a CSV text cell a spreadsheet shows as text: prefixed with ``'`` where it starts like a formula
     (``FORMULA_START``, OWASP's CSV injection advice) or would be read as a number, date, time, percentage or truth
     value (``_VALUE``: ``1e5``, ``3-4``, ``2/4``, ``2024-06-01``, ``Mar-4``, ``12:30``, ``3 PM``, ``50%``, ``TRUE``,
-    ``#N/A``), else
-    unchanged."""
+    ``#N/A``, a day and a month's name in another language: ``3 Dez 2026``, ``3 déc.``), else unchanged."""
     return "'" + text if text.startswith(FORMULA_START) or _VALUE.fullmatch(text) else text
 
 

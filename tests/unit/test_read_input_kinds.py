@@ -32,6 +32,7 @@ from realunify_arena.benchmark.loaders import read_json_list
 from realunify_arena.benchmark.result_files import read_entries
 from realunify_arena.cli import main
 from realunify_arena.shown import unshown_character
+from realunify_arena.spreadsheet import spreadsheet_safe
 from realunify_arena.vote_files import VotesFileError, look_alikes, read_votes
 from realunify_arena.store import Store
 from tests.unit.test_dataset_names import _instances_copy
@@ -296,3 +297,29 @@ def test_eval_of_a_folder_whose_name_is_no_dataset_name_is_refused_before_any_mo
     assert code == 2, err
     assert "dataset name (the folder's or file's name) 'set\\nx': holds a control character (U+000A)" in err, err
     assert "Traceback" not in err and db.read_bytes() == before
+
+
+# 6. a day and a month's name in another language, written into a CSV
+
+
+@pytest.mark.parametrize("name", ["3 Dez 2026", "3 déc. 2026", "3. Dez. 2026", "3-dic-26", "03/Dez/2026", "3 мар"])
+def test_a_day_and_a_month_name_in_another_language_is_text_in_a_csv(name):
+    assert spreadsheet_safe(name) == "'" + name
+
+
+@pytest.mark.parametrize("name", ["gpt-4o", "sd-3.5", "qwen2.5-vl-7b", "flux.1-dev", "2024 results", "3dfier",
+                                  "1st place"])
+def test_names_that_are_no_dates_stay_as_written(name):
+    assert spreadsheet_safe(name) == name
+
+
+def test_a_dataset_named_for_a_german_date_is_text_in_the_scores_csv(tmp_path, monkeypatch):
+    folder = tmp_path / "3 Dez 2026"
+    folder.mkdir()
+    entries = [{"index": 0, "task_type": "mental_tracking", "input_image": "./image/x.png", "question": "Which?",
+                "option": ["1", "2", "3", "4"], "answer": "B", "response": "B"}]
+    (folder / "GEU_direct.json").write_text(json.dumps(entries))
+    monkeypatch.chdir(tmp_path)
+    assert main(["score-official", "3 Dez 2026", "--model", "m", "--csv", str(tmp_path / "s.csv")]) == 0
+    (row,) = list(csv.DictReader(io.StringIO((tmp_path / "s.csv").read_text(encoding="utf-8"))))
+    assert row["dataset"] == "'3 Dez 2026", row
