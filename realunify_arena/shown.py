@@ -97,12 +97,21 @@ _UNSHOWN = {"Cc": "a control character", "Cf": "an invisible format character", 
 # letter must follow too), and UTS #51 (Emoji) ED-16 (ZWJ between two pictographs, each of which may carry a skin
 # tone modifier or the emoji presentation selector U+FE0F: "👩‍💻", "🏳️‍🌈"). Anywhere else (first, last, two
 # together, beside a space, between Latin letters) it draws nothing, so "a\u200db" and "ab" would be shown alike.
+_EMOJI_JOINED = r"(?<=\p{Extended_Pictographic}[\p{Emoji_Modifier}\uFE0F]?)\u200D(?=\p{Extended_Pictographic})"
 _JOINED = regex.compile(
     r"(?<=[\p{jt=D}\p{jt=L}]\p{jt=T}*)\u200C(?=\p{jt=T}*[\p{jt=D}\p{jt=R}])"
     r"|(?<=\p{L}\p{Mn}*\p{ccc=Virama}[\p{Mn}&&\P{ccc=0}]*)[\u200C\u200D](?=\p{L})"
-    r"|(?<=\p{Extended_Pictographic}[\p{Emoji_Modifier}\uFE0F]?)\u200D(?=\p{Extended_Pictographic})",
-    regex.VERSION1)
+    rf"|{_EMOJI_JOINED}", regex.VERSION1)
 _JOINERS = ("\u200c", "\u200d")
+_EMOJI_JOINER = regex.compile(_EMOJI_JOINED, regex.VERSION1)
+
+
+def font_joined(text: str) -> bool:
+    """Whether ``text`` holds a zero-width joiner between two emoji (UTS #51 ED-16: "👩‍💻"): drawn as one picture
+    where the font has that sequence, else as the two emoji, just as the text without the joiner is drawn. A
+    table showing such a text as written may show two names alike (Persian and Indic joiners change the letters'
+    forms in any font of their script)."""
+    return bool(_EMOJI_JOINER.search(text))
 
 
 def unshown_character(text: str) -> str | None:

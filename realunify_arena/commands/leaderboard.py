@@ -147,8 +147,8 @@ def _tables_from_file(path: Path, board: tuple[str, str] | None):
     the Arena tab's advice to play one (the file, not the store, is rated). Battles left out by FastChat's rules
     are counted in that text, each board counting those left out of it (and those naming no board, where no
     ``--track`` and ``--kind`` gave one), and, where some were rated, the file's in a note on stderr; so are
-    names that differ only in white space or Unicode normalization (``vote_files.look_alikes``), each written as
-    Python's ``ascii`` shows it."""
+    names that differ only in white space, Unicode normalization or zero-width joiners (``vote_files.look_alikes``),
+    each written as Python's ``ascii`` shows it."""
     from realunify_arena.ratings import CountTable
 
     left_out: Counter = Counter()  # (board, why) -> records
@@ -174,7 +174,7 @@ def _tables_from_file(path: Path, board: tuple[str, str] | None):
         return text
     for group in look_alikes({v[side] for v in votes for side in ("system_a", "system_b")}):
         print(f"note: {path}: {' and '.join(map(ascii, group))} differ only in white space or Unicode "
-              "normalization: rated as different models, as FastChat rates names as written; make them one name "
-              "in the file to rate them as one", file=sys.stderr)
+              "normalization, or in zero-width joiners: rated as different models, as FastChat rates names as "
+              "written; make them one name in the file to rate them as one", file=sys.stderr)
     return (lambda track, kind: CountTable.from_votes(v for v in votes if v["track"] == track and v["kind"] == kind),
             empty)

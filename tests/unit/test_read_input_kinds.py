@@ -37,6 +37,7 @@ from realunify_arena.vote_files import VotesFileError, look_alikes, read_votes
 from realunify_arena.store import Store
 from tests.unit.test_dataset_names import _instances_copy
 from tests.unit.test_import_second_judge import _folder
+from tests.unit.test_vote_file_names import BOARD, markdown_rows, plan_battles
 
 VOTE = {"track": "UEG", "kind": "model_vs_model", "system_a": "m1:direct", "system_b": "m2:direct", "choice": "A"}
 BATTLE = {"model_a": "x", "model_b": "y", "winner": "model_a"}
@@ -173,9 +174,21 @@ def test_joined_names_are_read_in_fastchat_battles_and_battle_ids(tmp_path):
         ("👩\u200d💻-bot", "می\u200cخواهم")] * 2
 
 
-def test_names_differing_only_by_a_joiner_are_said_to_look_alike():
-    """Where a font lacks the sequence, "👩‍💻" is drawn as "👩💻": two models shown alike."""
-    assert look_alikes(["👩\u200d💻 bot", "👩💻 bot", "other"]) == [["👩\u200d💻 bot", "👩💻 bot"]]
+def test_names_differing_only_by_a_joiner_are_said_to_look_alike_and_shown_apart(tmp_path, capsys):
+    """Where a font lacks the sequence, "👩‍💻" is drawn as "👩💻": two models shown alike. The note names them, and
+    the Markdown board writes the emoji-joined name as Python's ascii does; a Persian ZWNJ changes the letters'
+    forms in any Persian font, and is shown as written."""
+    joined, apart, persian = "👩\u200d💻 bot", "👩💻 bot", "می\u200cخواهم"
+    assert look_alikes([joined, apart, "other"]) == [[joined, apart]]
+    path = tmp_path / "battles.json"
+    path.write_text(json.dumps(plan_battles([joined, apart, persian, "m4"]), ensure_ascii=False), encoding="utf-8")
+    assert main(["leaderboard", "--votes", str(path), "--format", "markdown", "--rounds", "0", "--min-votes", "0",
+                 *BOARD]) == 0
+    out, err = capsys.readouterr()
+    assert (f"note: {path}: '\\U0001f469\\u200d\\U0001f4bb bot' and '\\U0001f469\\U0001f4bb bot' differ only in white "
+            "space or Unicode normalization, or in zero-width joiners") in err, err
+    shown = sorted(row[1] for row in markdown_rows(out))
+    assert shown == sorted(["'\\U0001f469\\u200d\\U0001f4bb bot'", apart, persian, "m4"]), shown
 
 
 def test_a_judge_name_with_a_joiner_is_stored_where_it_joins_and_refused_elsewhere(tmp_path, capsys, instances):
