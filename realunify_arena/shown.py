@@ -7,6 +7,7 @@ outside from being one line of text a table can show is said here too (``unshown
 
 from __future__ import annotations
 
+import re
 import reprlib
 import unicodedata
 
@@ -109,3 +110,27 @@ def one_line_fault(text: str, most: int, noun: str) -> str | None:
     if text != text.strip():
         return f"white space around it (a different {noun} from the one without)"
     return unshown_character(text)
+
+
+# CommonMark's (and GitHub's table) inline syntax: code, emphasis, links and images, raw HTML and entities (an entity
+# such as "&#47;" spells a character a folder name cannot hold), table cells, strikethrough and math; each
+# backslash-escaped shows as itself (CommonMark 0.31, 2.4 "Backslash escapes").
+_MARKDOWN = {ord(c): "\\" + c for c in "\\`*[]<>&|~$"}
+# A run of "_" opens or closes emphasis only at a word's edge (CommonMark 0.31, 6.2: a run between two letters or
+# digits, "judge_answer", "m__seed_0", never does): escaped there only, so such a name reads the same in a terminal.
+_UNDERSCORES = re.compile(r"_+")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` (one line: a name from outside, such as a dataset named after a published folder, a judge name, a
+    model label) as Markdown that shows as itself, in a heading, a paragraph or a table cell: a name with ``|``,
+    a backtick, ``<img src=...>``, ``[a](b)`` or ``**b**`` in it breaks no table and makes no element. Letters,
+    digits, spaces and other punctuation are left as they are, so a plain name reads unchanged."""
+    text = text.translate(_MARKDOWN)
+
+    def underscores(run: re.Match) -> str:
+        start, end = run.span()
+        inside = 0 < start and end < len(text) and text[start - 1].isalnum() and text[end].isalnum()
+        return run.group() if inside else run.group().replace("_", "\\_")
+
+    return _UNDERSCORES.sub(underscores, text)
