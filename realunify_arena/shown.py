@@ -3,7 +3,8 @@ sent to a public endpoint comes back as one short line, and the message still sa
 Secrets are taken out of each string before it is cut (``redaction.redact``): a cut keeps the start and the
 end of a long value, and a key cut in two matches neither its value nor its shape any more, so redacting the
 message afterwards would leave both halves of a key pasted into the wrong setting. What keeps a name or id from
-outside from being one line of text a table can show is said here too (``unshown_character``, ``one_line_fault``)."""
+outside from being one line of text a table can show is said here too (``unshown_character``, ``one_line_fault``),
+and such a name is written as Markdown that shows as itself (``markdown_text``)."""
 
 from __future__ import annotations
 
