@@ -308,15 +308,17 @@ def one_mode_systems(store, *, dataset: str | None = None, judge: str | None = N
     return out
 
 
-def one_mode_list(systems: Iterable[tuple[str, str, str]]) -> str:
-    """``one_mode_systems``' entries as one phrase, ``"solo on set (direct only); ..."``; "" for none."""
-    return "; ".join(f"{label} on {name} ({mode} only)" for name, label, mode in systems)
+def one_mode_list(systems: Iterable[tuple[str, str, str]], name: Callable[[str], str] = str) -> str:
+    """``one_mode_systems``' entries as one phrase, ``"solo on set (direct only); ..."``; "" for none. ``name``
+    writes each model label and dataset name (``shown.markdown_text`` in Markdown)."""
+    return "; ".join(f"{name(label)} on {name(dataset)} ({mode} only)" for dataset, label, mode in systems)
 
 
 def one_mode_note(systems: Iterable[tuple[str, str, str]]) -> str:
-    """The note under the paired tables (``report --paired``, the Leaderboard): ``"Not paired, stored in one
-    mode only: solo on set (direct only)"``; "" when every model is paired."""
-    listed = one_mode_list(systems)
+    """The note under the paired tables (``report --paired``, the Leaderboard), Markdown: ``"Not paired, stored
+    in one mode only: solo on set (direct only)"``, each name as text (an imported dataset is named after its
+    folder, which its publisher named); "" when every model is paired."""
+    listed = one_mode_list(systems, markdown_text)
     return f"Not paired, stored in one mode only: {listed}" if listed else ""
 
 
@@ -492,7 +494,7 @@ def unjudged_note(paired: PairedSet) -> str:
     """Why instances of ``paired`` were left out as undecided although a run may have verdicts: its run in one
     mode has none from this table's judge (only another judge's, or none yet), e.g. "3 instances have a stepwise
     run judge-A never judged"; a table pairs one judge's verdicts on both modes, never two judges'."""
-    who = paired.judge or "no judge"
+    who = markdown_text(paired.judge) if paired.judge else "no judge"  # Markdown: a judge name as text
     counted = "; ".join(f"{n} instance{'s have' if n != 1 else ' has'} a {mode} run {who} never judged"
                         for mode, n in sorted(paired.unjudged.items()))
     return (f"Left out as undecided: {counted}. A table pairs one judge's verdicts on both modes (two judges' "

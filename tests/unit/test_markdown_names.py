@@ -128,3 +128,34 @@ def test_the_judge_agreement_section_shows_the_names_as_text(store_path, capsys,
     parts = shown(capsys.readouterr().out)
     assert element_free(parts, f"Judges on {FOLDER}: {JUDGE}, {other}")
     assert element_free(parts, JUDGE) and element_free(parts, other) and element_free(parts, MODEL)
+
+
+def test_the_notes_under_the_paired_tables_show_the_names_as_text(store_path, tmp_path, capsys):
+    from realunify_arena import paired
+    from realunify_arena.ui.leaderboard_tab import paired_texts
+
+    folder = tmp_path / "published" / FOLDER
+    assert main(["import-results", str(folder), "--model", "solo", "--mode", "direct", "--db", str(store_path),
+                 "--judge-name", JUDGE]) == 0
+    store = Store.open(store_path)
+    try:
+        analyses = paired.analyses_from_store(store, pinned=True)
+        note = paired.one_mode_note(paired.one_mode_systems(store, pinned=True))
+    finally:
+        store.close()
+    _, tables = paired_texts(analyses, note)  # what the Leaderboard tab shows
+    parts = shown(tables, within="p")
+    assert element_free(parts, f"Not paired, stored in one mode only: solo on {FOLDER} (direct only)")
+    # a stepwise run the table's judge never judged: the note under the table names that judge
+    for entry in (entries := json.loads((folder / "UEG_step.json").read_text(encoding="utf-8"))):
+        for question in entry["question_list"]:
+            del question["judge_answer"]
+    (folder / "UEG_step.json").write_text(json.dumps(entries), encoding="utf-8")
+    fresh = tmp_path / "fresh.db"
+    assert main(["import-results", str(folder), "--model", MODEL, "--db", str(fresh), "--judge-name", JUDGE]) == 0
+    capsys.readouterr()
+    assert main(["report", "--paired", "--db", str(fresh), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    (said,) = [text for text, tags in shown(out[out.index("### Paired"):], within="p") if "never judged" in text]
+    assert f"4 instances have a stepwise run {JUDGE} never judged" in said and f"judge those runs with {JUDGE}" in said
+    assert [tags for text, tags in shown(out[out.index("### Paired"):], within="p") if "never judged" in text] == [[]]
