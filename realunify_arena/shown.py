@@ -120,14 +120,19 @@ _MARKDOWN = {ord(c): "\\" + c for c in "\\`*[]<>&|~$"}
 # A run of "_" opens or closes emphasis only at a word's edge (CommonMark 0.31, 6.2: a run between two letters or
 # digits, "judge_answer", "m__seed_0", never does): escaped there only, so such a name reads the same in a terminal.
 _UNDERSCORES = re.compile(r"_+")
+# What starts a link with no markup at all in GitHub's Markdown and Gradio's (GFM 0.29, 6.9 "Autolinks (extension)";
+# marked's gfm rules): "www.", a scheme's "://" and an address's "@" ("www.x.org", "https://x", "a@x.org"). One of
+# their marks escaped, the text is no link and shows the same.
+_AUTOLINK_MARKS = re.compile(r"(?i)(?<=www)\.|:(?=//)|@")
 
 
 def markdown_text(text: str) -> str:
     """``text`` (one line: a name from outside, such as a dataset named after a published folder, a judge name, a
     model label) as Markdown that shows as itself, in a heading, a paragraph or a table cell: a name with ``|``,
-    a backtick, ``<img src=...>``, ``[a](b)`` or ``**b**`` in it breaks no table and makes no element. Letters,
-    digits, spaces and other punctuation are left as they are, so a plain name reads unchanged."""
-    text = text.translate(_MARKDOWN)
+    a backtick, ``<img src=...>``, ``[a](b)``, ``**b**`` or ``www.x.org`` in it breaks no table and makes no element
+    (no link either: GFM links a bare web or mail address). Letters, digits, spaces and other punctuation are left
+    as they are, so a plain name reads unchanged."""
+    text = _AUTOLINK_MARKS.sub(lambda mark: "\\" + mark.group(), text.translate(_MARKDOWN))
 
     def underscores(run: re.Match) -> str:
         start, end = run.span()

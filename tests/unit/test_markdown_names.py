@@ -159,3 +159,25 @@ def test_the_notes_under_the_paired_tables_show_the_names_as_text(store_path, tm
     (said,) = [text for text, tags in shown(out[out.index("### Paired"):], within="p") if "never judged" in text]
     assert f"4 instances have a stepwise run {JUDGE} never judged" in said and f"judge those runs with {JUDGE}" in said
     assert [tags for text, tags in shown(out[out.index("### Paired"):], within="p") if "never judged" in text] == [[]]
+
+
+# GFM's extended autolinks (GitHub Flavored Markdown 0.29-gfm, 6.9 "Autolinks (extension)"), which Gradio's Markdown
+# (marked, gfm) and GitHub make links of with no markup: a www autolink, a URL autolink, an email autolink. CommonMark
+# (the renderer above) has none, so the Markdown source is checked against the spec's own triggers.
+GFM_AUTOLINKS = (re.compile(r"(?:^|[\s*_~(])www\.", re.I), re.compile(r"(?:^|[\s*_~(])(?:https?|ftp)://", re.I),
+                 re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9_-]+\.[A-Za-z0-9._-]*[A-Za-z0-9]"))
+
+
+def test_a_bare_web_or_mail_address_in_a_name_is_no_link(tmp_path, capsys):
+    folder, judge = "see www.evil.example or mail a@evil.example", "j https://evil.example/x"
+    published_folder = tmp_path / "published" / folder
+    published_folder.parent.mkdir()
+    published(tmp_path / "made").rename(published_folder)
+    db = tmp_path / "arena.db"
+    assert main(["import-results", str(published_folder), "--model", MODEL, "--db", str(db), "--judge-name", judge]) == 0
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    heading = out.splitlines()[0]
+    assert element_free(shown(out), f"{folder}, UEG judged by {judge}")
+    assert [p.pattern for p in GFM_AUTOLINKS if p.search(heading)] == [], heading
