@@ -174,7 +174,8 @@ def test_a_bare_web_or_mail_address_in_a_name_is_no_link(tmp_path, capsys):
     published_folder.parent.mkdir()
     published(tmp_path / "made").rename(published_folder)
     db = tmp_path / "arena.db"
-    assert main(["import-results", str(published_folder), "--model", MODEL, "--db", str(db), "--judge-name", judge]) == 0
+    imported = ["import-results", str(published_folder), "--model", MODEL, "--db", str(db), "--judge-name", judge]
+    assert main(imported) == 0
     capsys.readouterr()
     assert main(["report", "--db", str(db), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
