@@ -92,3 +92,26 @@ def test_merge_refuses_a_store_holding_such_a_name(tmp_path, capsys):
     err = capsys.readouterr().err
     assert said(name) in err and "older.db" in err, err
     assert stored_datasets(target) == []
+
+
+def test_the_app_serves_no_instance_of_a_source_so_named_and_says_why(tmp_path):
+    import random
+
+    from realunify_arena.arena import Arena
+    from realunify_arena.cards import load_cards
+    from realunify_arena.context import AppContext
+    from realunify_arena.runtime import ModelPool
+    from realunify_arena.settings import Settings
+    from realunify_arena.store import Store
+
+    name = BAD["right-to-left override"]
+    source = str(published(tmp_path, name))
+    store = Store.open(tmp_path / "arena.db")
+    try:
+        ctx = AppContext(Settings(data=(source,), models=("tiny-pair",), db=store.path), store,
+                         ModelPool(load_cards()), Arena(store), rng=random.Random(7))
+        served = ctx.dataset(source)
+        assert served.instances == []  # nothing runs, so nothing is stored under the name
+        assert any(said(name) in str(p) for p in served.problems), served.problems
+    finally:
+        store.close()
