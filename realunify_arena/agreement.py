@@ -41,7 +41,7 @@ from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, UEG_TASKS
 from realunify_arena.reporting import stored_outcome, system_labels
 from realunify_arena.scoring import MODES, percent, round_half_up, score_systems
-from realunify_arena.shown import counted
+from realunify_arena.shown import counted, markdown_text
 from realunify_arena.spreadsheet import safe_row
 from realunify_arena.trace import Status
 
@@ -291,10 +291,10 @@ def score_rows(comparison: Comparison) -> list[tuple[str, list[list[str]]]]:
 
 
 def markdown(comparison: Comparison) -> str:
-    def row(cells):
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+    def row(cells):  # every cell shows as itself: judge names come from outside (import-results --judge-name)
+        return "| " + " | ".join(markdown_text(str(c)) for c in cells) + " |"
 
-    lines = [f"### Judges on {comparison.dataset}: {', '.join(comparison.judges)}", "",
+    lines = [f"### Judges on {markdown_text(comparison.dataset)}: {markdown_text(', '.join(comparison.judges))}", "",
              "Agreement per polling question and per instance (all-or-nothing score), with Cohen's κ:", "",
              row(AGREEMENT_HEADER), row(["---"] * len(AGREEMENT_HEADER))]
     for r in comparison.agreement:
@@ -316,7 +316,7 @@ def markdown(comparison: Comparison) -> str:
     lines += ["", f"Scores each judge gives (direct/stepwise, %), on the {comparison.common_runs} runs every "
                   f"judge decided over the same polling questions{left_out} (the layout of the paper's Table 4):"]
     for model, rows in score_rows(comparison):
-        lines += ["", f"**{model}**", "", row(header), row(["---"] * len(header)), *map(row, rows)]
+        lines += ["", f"**{markdown_text(model)}**", "", row(header), row(["---"] * len(header)), *map(row, rows)]
     return "\n".join(lines) + "\n"
 
 

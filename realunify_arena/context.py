@@ -189,7 +189,8 @@ class AppContext:
         Runs are stored under the dataset's name, so one name answers one set of instances
         (``dataset_names``): an instance that is not the one the store keeps under that name from another
         place, or that an earlier configured source of the same name states otherwise, is left out and
-        named among the dataset's problems (Explore shows them; nothing runs or battles under it)."""
+        named among the dataset's problems (Explore shows them; nothing runs or battles under it); every
+        instance is, where the name itself is none to store runs under (``dataset_names.name_problem``)."""
         source = self.configured_source(source)
         with self._lock:
             if source not in self._datasets:
@@ -206,8 +207,8 @@ class AppContext:
                 problems += other_source_conflicts(other, dataset)
         if not problems:
             return dataset
-        refused = {p.entry for p in problems}
-        kept = [i for i in dataset.instances if f"instance {i.uid}" not in refused]
+        refused = {p.entry for p in problems}  # None: the whole source (its name is none to store runs under)
+        kept = [] if None in refused else [i for i in dataset.instances if f"instance {i.uid}" not in refused]
         return Dataset(dataset.name, kept, dataset.problems + problems, dataset.root)
 
     def dataset_for_runs(self, source: str) -> Dataset:

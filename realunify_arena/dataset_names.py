@@ -8,8 +8,9 @@ instances under the same uids: battles and reports would show an image under ano
 
 ``eval``, ``import-results``, ``merge`` and the app's Explore runs all call ``conflicts`` (and store nothing
 when it names a problem) and then ``remember_source``. A remembered source that is gone (moved) cannot be
-checked and is not. What a dataset name may hold is said here too (``dataset_name_problem``). This module imports
-only ``benchmark`` and ``shown``, so every writer can import it without a cycle.
+checked and is not. The name itself must be one line of text (``name_problem``): it comes from a folder's or
+file's name, which whoever published the folder chose, and every table, page and export shows it. This module
+imports only ``benchmark`` and ``shown``, so every writer can import it without a cycle.
 """
 
 from __future__ import annotations
@@ -23,24 +24,9 @@ from realunify_arena.benchmark.loaders import Dataset, _disagreement, _merge_ste
 from realunify_arena.benchmark.result_files import STEMS, parse_result_file, result_files_in
 from realunify_arena.benchmark.schema import AnyInstance
 from realunify_arena.benchmark.validation import Problem
-from realunify_arena.shown import brief, one_line_fault
+from realunify_arena.shown import brief, one_line_fault, unshown_character
 
-
-# A dataset name is stored with every run and shown (the app's menus, ``report`` and ``export`` tables), and is
-# mostly a folder's name (``benchmark.load``: the folder's, or a parquet file's stem): one line of text, as a judge
-# name from outside is (``shown.one_line_fault``), of at most 255 characters (a folder name's most on ext4 and NTFS).
-DATASET_NAME_MAX = 255
-
-
-def dataset_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a dataset's name: ``"<name, shortened>: ..."`` saying what is wrong (empty,
-    ``DATASET_NAME_MAX`` characters exceeded, white space around it, a line break or other character no table shows
-    on one line: ``shown.one_line_fault``); None when it can. The caller says where the name came from and what to
-    do."""
-    if not name.strip():
-        return f"{brief(name)}: empty; expected one line of 1 to {DATASET_NAME_MAX} characters"
-    fault = one_line_fault(name, DATASET_NAME_MAX, "dataset")
-    return f"{brief(name)}: {fault}; expected one line of 1 to {DATASET_NAME_MAX} characters" if fault else None
+DATASET_NAME_MAX = 255  # characters: a folder's or file's name (NAME_MAX, 255 bytes on common file systems)
 
 
 class Claim(NamedTuple):
@@ -72,12 +58,16 @@ def conflicts(store, name: str, root: Path | str | None, claims: Iterable[Claim]
         claims: the instances to be stored, each named by file and entry for the message.
 
     Returns:
-        One ``Problem`` per claim whose uid is not an instance of the remembered source (field ``index``;
-        where part of that source cannot be read now, the message says so and names its first problem
+        ``name_problem``'s one problem when ``name`` is no name to store runs under (then nothing else is
+        checked). Else one ``Problem`` per claim whose uid is not an instance of the remembered source (field
+        ``index``; where part of that source cannot be read now, the message says so and names its first problem
         instead of calling the instance foreign) or whose fields differ from it (the first such field;
         ``input_image`` is never compared, result files hold none). Empty when nothing is remembered, the
         source is this one, or it is gone.
     """
+    refused = name_problem(name, root)
+    if refused is not None:
+        return [refused]
     location = store.dataset_source(name)
     if location is None or _same_place(location, root):
         return []
@@ -98,6 +88,37 @@ def conflicts(store, name: str, root: Path | str | None, claims: Iterable[Claim]
         elif field:
             problems.append(_problem(claim, field, name, f"its runs in this store answer the instances at {location}"))
     return problems
+
+
+RENAME = "rename the folder or file it is named after (or give the instances' source with --data)"
+
+
+def name_fault(name: str) -> str | None:
+    """What is wrong with ``name`` as a dataset's name (``"empty"``, or ``shown.one_line_fault``'s words: too long,
+    white space around it, a line break or other character no table shows on one line), or None."""
+    return one_line_fault(name, DATASET_NAME_MAX, "dataset") if name.strip() else "empty"
+
+
+def dataset_name_problem(name: str) -> str | None:
+    """``"<name, shortened>: <name_fault>; expected one line of 1 to 255 characters"``, or None: for a command that
+    refuses a name before anything else, saying itself where the name came from and what to do."""
+    fault = name_fault(name)
+    return f"{brief(name)}: {fault}; expected one line of 1 to {DATASET_NAME_MAX} characters" if fault else None
+
+
+def name_problem(name: str, root: Path | str | None = None, advice: str = RENAME) -> Problem | None:
+    """Why runs cannot be stored under dataset ``name`` (read from ``root``), or None: it must be one line of 1 to
+    ``DATASET_NAME_MAX`` characters with no white space around it and no control or invisible character
+    (``shown.one_line_fault``), as a judge name or a battle id from outside must. A folder named with a line
+    break or a right-to-left override (U+202E) was stored as such and shown reordered in every table and page.
+    ``advice``: what to do, as the problem ends."""
+    fault = name_fault(name)
+    if fault is None:
+        return None
+    where = str(root) if root is not None else name
+    return Problem(ascii(where) if unshown_character(where) else where, None, None, (  # the problem on one line
+        f"dataset name {name!r}: {fault}; runs are stored, listed and shown under it, which needs one line of 1 to "
+        f"{DATASET_NAME_MAX} characters with nothing invisible in it: {advice}"))
 
 
 def _differing(kept: dict[str, AnyInstance], claim: Claim) -> str | None:
@@ -151,10 +172,18 @@ def other_source_conflicts(first: Dataset, second: Dataset) -> list[Problem]:
 def store_conflicts(source, target) -> list[Problem]:
     """``conflicts`` for merging store ``source`` into ``target``: for each dataset name of ``source``'s runs
     that ``target`` remembers at another place, the instances those runs answer (as ``source``'s remembered
-    place states them; one that is unknown or gone cannot be checked), each named by that place and uid."""
+    place states them; one that is unknown or gone cannot be checked), each named by that place and uid; and a
+    dataset name that is no name to store runs under (``name_problem``: one an older version stored), wherever
+    its instances are."""
     problems = []
     for name in sorted({row["dataset"] for row in source.runs()}):
         location = source.dataset_source(name)
+        refused = name_problem(name, f"{source.path}: dataset from {location}" if location else source.path,
+                               "this store cannot take its runs; evaluate or import them again from a folder so "
+                               "renamed")
+        if refused is not None:
+            problems.append(refused)
+            continue
         stated = instances_at(location, name) if location is not None else None
         if stated is None:
             continue

@@ -10,7 +10,8 @@ battle the same way: they keep the vote but leave it out of the ratings (LMSYS C
 
 Matching ignores case and treats spaces, hyphens, underscores, dots and slashes between a name's parts
 alike ("Janus-Pro-7B", "janus pro 7b", "models--deepseek-community--Janus-Pro-7B"). In outputs a name
-must stand on its own (not inside a longer word: "emulate" is not "Emu"); in failure text any
+must stand on its own (not inside a longer word: "emulate" is not "Emu", "EMULATE" neither), where a capital
+after a small letter starts a word of its own ("JanusPro", "DeepSeekVL": joined CamelCase); in failure text any
 occurrence counts ("OpenAIError"). A name counts as it displays: the text is matched after NFKC
 normalisation (fullwidth "Ｑｗｅｎ"), without invisible format characters (a zero-width space), with every
 Unicode dash read as "-" and Cyrillic and Greek letters that look Latin read as those (``LOOKALIKES``); what
@@ -36,6 +37,10 @@ ALIASES: tuple[str, ...] = (
     "Ovis", "UniPic", "UniWorld", "OneCAT", "ILLUME", "MIO", "Transfusion", "Lumina", "Seedream",
     "Seed-X", "ByteDance", "Alibaba", "Tencent", "Hunyuan", "BAAI", "Salesforce", "Skywork", "Meta AI",
     "Microsoft", "InternVL", "MiniCPM", "GLM", "Zhipu", "Kimi", "Moonshot", "xAI",
+    # the same models and makers as they name themselves in Chinese ("我是通义千问", Qwen's usual self-introduction);
+    # not those that are also ordinary words (豆包 a bun, 书生 a scholar, 月之暗面 the moon's far side)
+    "通义千问", "通义", "阿里巴巴", "阿里云", "深度求索", "字节跳动", "腾讯", "腾讯混元", "智谱", "智谱清言",
+    "谷歌", "微软", "百度", "文心一言",
 )
 # Family names that are ordinary words ("a pair of shoes", "a tiny house") are not names.
 COMMON_WORDS = frozenset({"pair", "tiny", "openai_compat", "local", "remote", "model", "chat"})
@@ -83,7 +88,9 @@ class NameFilter:
 
     @cached_property
     def _in_words(self) -> re.Pattern:
-        return re.compile(rf"(?<![A-Za-z])(?:{self._pattern})(?![A-Za-z])", re.IGNORECASE)
+        # the end: no letter follows, or a capital follows a small letter or digit (a CamelCase join, "JanusPro")
+        return re.compile(rf"(?<![A-Za-z])(?:{self._pattern})(?-i:(?![A-Za-z])|(?<=[a-z0-9])(?=[A-Z]))",
+                          re.IGNORECASE)
 
     @cached_property
     def _anywhere(self) -> re.Pattern:

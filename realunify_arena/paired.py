@@ -51,6 +51,7 @@ from realunify_arena import durable
 from realunify_arena.benchmark.schema import CATEGORIES, GEU_TASKS, UEG_TASKS
 from realunify_arena.reporting import judged_runs
 from realunify_arena.scoring import round_half_up
+from realunify_arena.shown import markdown_text
 from realunify_arena.spreadsheet import safe_row
 from realunify_arena.trace import Status
 
@@ -307,15 +308,17 @@ def one_mode_systems(store, *, dataset: str | None = None, judge: str | None = N
     return out
 
 
-def one_mode_list(systems: Iterable[tuple[str, str, str]]) -> str:
-    """``one_mode_systems``' entries as one phrase, ``"solo on set (direct only); ..."``; "" for none."""
-    return "; ".join(f"{label} on {name} ({mode} only)" for name, label, mode in systems)
+def one_mode_list(systems: Iterable[tuple[str, str, str]], name: Callable[[str], str] = str) -> str:
+    """``one_mode_systems``' entries as one phrase, ``"solo on set (direct only); ..."``; "" for none. ``name``
+    writes each model label and dataset name (``shown.markdown_text`` in Markdown)."""
+    return "; ".join(f"{name(label)} on {name(dataset)} ({mode} only)" for dataset, label, mode in systems)
 
 
 def one_mode_note(systems: Iterable[tuple[str, str, str]]) -> str:
-    """The note under the paired tables (``report --paired``, the Leaderboard): ``"Not paired, stored in one
-    mode only: solo on set (direct only)"``; "" when every model is paired."""
-    listed = one_mode_list(systems)
+    """The note under the paired tables (``report --paired``, the Leaderboard), Markdown: ``"Not paired, stored
+    in one mode only: solo on set (direct only)"``, each name as text (an imported dataset is named after its
+    folder, which its publisher named); "" when every model is paired."""
+    listed = one_mode_list(systems, markdown_text)
     return f"Not paired, stored in one mode only: {listed}" if listed else ""
 
 
@@ -469,7 +472,7 @@ def row_cells(row: Row) -> list[str]:
 def markdown(analysis: Analysis) -> str:
     sampled = (f", estimated from {FLIPS} random flips where enumerating every one would take too long"
                if any(r.test == SAMPLED for r in analysis.rows) else "")
-    lines = [f"### Paired: {analysis.title}", "",
+    lines = [f"### Paired: {markdown_text(analysis.title)}", "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row_cells(r)) + " |" for r in analysis.rows]
     lines += ["", f"Δ = stepwise − direct over instances scored in both modes (n pairs); {interval_label(analysis.rounds)},"
@@ -491,7 +494,7 @@ def unjudged_note(paired: PairedSet) -> str:
     """Why instances of ``paired`` were left out as undecided although a run may have verdicts: its run in one
     mode has none from this table's judge (only another judge's, or none yet), e.g. "3 instances have a stepwise
     run judge-A never judged"; a table pairs one judge's verdicts on both modes, never two judges'."""
-    who = paired.judge or "no judge"
+    who = markdown_text(paired.judge) if paired.judge else "no judge"  # Markdown: a judge name as text
     counted = "; ".join(f"{n} instance{'s have' if n != 1 else ' has'} a {mode} run {who} never judged"
                         for mode, n in sorted(paired.unjudged.items()))
     return (f"Left out as undecided: {counted}. A table pairs one judge's verdicts on both modes (two judges' "
@@ -641,17 +644,18 @@ def discordant_markdown(store, key: str, which: str, sources: Iterable[str] = ()
     match = [p for p in paired_sets(store, dataset=dataset, judge=judge, pinned=pinned)
              if p.label == label and p.judge == judge]
     if not match:
-        return f"*{label} has no paired runs on {dataset} any more.*"
+        return f"*{markdown_text(label)} has no paired runs on {markdown_text(dataset)} any more.*"
     paired = match[0]
     pairs = discordant(paired, scope, which)
     name = scope if scope in SCOPES else CATEGORIES[scope].abbreviation
     verb = "right only stepwise" if which == HELPED else "right only direct"
+    shown_label = markdown_text(label)  # a name from outside (an imported dataset's folder): text, never markup
     if not pairs:
-        return f"*{label}, {name}: no instance was {verb}.*"
+        return f"*{shown_label}, {name}: no instance was {verb}.*"
     source = app_source(sources, paired.dataset, paired.source)
     if source is not None and shown is not None:
         source = shown(source)
-    lines = [f"**{label}, {name}: {len(pairs)} instance{'s' if len(pairs) != 1 else ''} {verb}** "
+    lines = [f"**{shown_label}, {name}: {len(pairs)} instance{'s' if len(pairs) != 1 else ''} {verb}** "
              f"(stepwise {which})", ""]
     if source is None:  # a link without its source opens the app's first source's instance of the same uid
         lines += [f"*This app does not serve dataset `{paired.dataset.replace('`', '')}`, so these instances have no "

@@ -64,7 +64,7 @@ import numpy as np
 
 from realunify_arena.arena import KIND_LABELS
 from realunify_arena.judge import ANSWER_PARSER
-from realunify_arena.shown import font_joined
+from realunify_arena.shown import font_joined, markdown_text
 from realunify_arena.spreadsheet import safe_row
 from realunify_arena.store import Store
 
@@ -736,17 +736,6 @@ def board_markdown(board: Board, empty: str | None = None, elsewhere: dict[str, 
                   + " |" for row in board_table(board.rows)]
         lines += ["", COLUMNS_MARKDOWN]
     return "\n".join(lines)
-
-
-# CommonMark's (and GitHub's table) inline syntax: code, emphasis, links, raw HTML and entities, table cells,
-# strikethrough and math; each backslash-escaped shows as itself (CommonMark 0.31, 2.4 "Backslash escapes")
-_MARKDOWN = {ord(c): "\\" + c for c in "\\`*_[]<>&|~$"}
-
-
-def markdown_text(text: str) -> str:
-    """``text`` (one line) as Markdown that shows as itself in a table cell: a name from a votes file with
-    ``|``, a backtick or ``<script>`` in it breaks no table and makes no element."""
-    return text.translate(_MARKDOWN)
 
 
 def markdown_name(name: str) -> str:

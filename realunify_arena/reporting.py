@@ -39,7 +39,7 @@ from realunify_arena.scoring import Outcome, SystemScore, difference, percent, s
 from realunify_arena.spreadsheet import safe_row
 from realunify_arena.systems import MODEL_NAME_MAX, MODEL_NAME_RULE, MODES, System, model_name_problem
 from realunify_arena.trace import Status, StepRole
-from realunify_arena.shown import counted
+from realunify_arena.shown import counted, markdown_text
 
 
 
@@ -117,7 +117,7 @@ def markdown(report: Report, *, items: bool = False) -> str:
     ``items``: under each model a row "n <model>" with the number of scored items behind each cell
     (direct/stepwise; Q-acc counts polling questions)."""
     header = ["Model", *(c.name for c in SCORE_COLUMNS), *COUNT_COLUMNS, COVERAGE_COLUMN]
-    lines = [f"### {report.title}", "", _md_row(header), _md_row(["---"] * len(header))]
+    lines = [f"### {markdown_text(report.title)}", "", _md_row(header), _md_row(["---"] * len(header))]
     for model, by_mode in _by_model(report.scores).items():
         def cell(get):
             return "/".join(get(by_mode[m]) if m in by_mode else "-" for m in MODES)
@@ -235,7 +235,9 @@ def _by_model(scores: list[SystemScore]) -> dict[str, dict[str, SystemScore]]:
 
 
 def _md_row(cells: list[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    """One table row; each cell shows as itself (``shown.markdown_text``): a model label or name from outside
+    makes no markup, and figures ("50.0/-", "+5.0") are left as they are."""
+    return "| " + " | ".join(markdown_text(c) for c in cells) + " |"
 
 
 # -- from the store ------------------------------------------------------------------------------

@@ -3,10 +3,12 @@ sent to a public endpoint comes back as one short line, and the message still sa
 Secrets are taken out of each string before it is cut (``redaction.redact``): a cut keeps the start and the
 end of a long value, and a key cut in two matches neither its value nor its shape any more, so redacting the
 message afterwards would leave both halves of a key pasted into the wrong setting. What keeps a name or id from
-outside from being one line of text a table can show is said here too (``unshown_character``, ``one_line_fault``)."""
+outside from being one line of text a table can show is said here too (``unshown_character``, ``one_line_fault``),
+and such a name is written as Markdown that shows as itself (``markdown_text``)."""
 
 from __future__ import annotations
 
+import re
 import reprlib
 import unicodedata
 
@@ -143,3 +145,32 @@ def one_line_fault(text: str, most: int, noun: str) -> str | None:
     if text != text.strip():
         return f"white space around it (a different {noun} from the one without)"
     return unshown_character(text)
+
+
+# CommonMark's (and GitHub's table) inline syntax: code, emphasis, links and images, raw HTML and entities (an entity
+# such as "&#47;" spells a character a folder name cannot hold), table cells, strikethrough and math; each
+# backslash-escaped shows as itself (CommonMark 0.31, 2.4 "Backslash escapes").
+_MARKDOWN = {ord(c): "\\" + c for c in "\\`*[]<>&|~$"}
+# A run of "_" opens or closes emphasis only at a word's edge (CommonMark 0.31, 6.2: a run between two letters or
+# digits, "judge_answer", "m__seed_0", never does): escaped there only, so such a name reads the same in a terminal.
+_UNDERSCORES = re.compile(r"_+")
+# What starts a link with no markup at all in GitHub's Markdown and Gradio's (GFM 0.29, 6.9 "Autolinks (extension)";
+# marked's gfm rules): "www.", a scheme's "://" and an address's "@" ("www.x.org", "https://x", "a@x.org"). One of
+# their marks escaped, the text is no link and shows the same.
+_AUTOLINK_MARKS = re.compile(r"(?i)(?<=www)\.|:(?=//)|@")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` (one line: a name from outside, such as a dataset named after a published folder, a judge name, a
+    model label) as Markdown that shows as itself, in a heading, a paragraph or a table cell: a name with ``|``,
+    a backtick, ``<img src=...>``, ``[a](b)``, ``**b**`` or ``www.x.org`` in it breaks no table and makes no element
+    (no link either: GFM links a bare web or mail address). Letters, digits, spaces and other punctuation are left
+    as they are, so a plain name reads unchanged."""
+    text = _AUTOLINK_MARKS.sub(lambda mark: "\\" + mark.group(), text.translate(_MARKDOWN))
+
+    def underscores(run: re.Match) -> str:
+        start, end = run.span()
+        inside = 0 < start and end < len(text) and text[start - 1].isalnum() and text[end].isalnum()
+        return run.group() if inside else run.group().replace("_", "\\_")
+
+    return _UNDERSCORES.sub(underscores, text)
