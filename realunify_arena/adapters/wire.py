@@ -249,7 +249,7 @@ def within_deadline(attempt: Callable[[float], T], *, timeout_s: float, retries:
             try:
                 return attempt(left)
             except Exception as exc:
-                _stopped(control, late=deadline.expired and limit < timeout_s)
+                _stopped(control, late=limit < timeout_s and (deadline.expired or is_timeout(exc)))
                 if deadline.expired or is_timeout(exc):  # a socket shut at the deadline fails in any way
                     raise _late(where, start, tries, timeout_s) from exc
                 delay = max(min(0.5 * 2 ** (tries - 1), 4.0), retry_after(exc) or 0.0)
