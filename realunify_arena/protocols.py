@@ -176,22 +176,28 @@ def _steps(instance: AnyInstance, adapter: Adapter, mode: Mode, options: Generat
 
 
 def cut_answer_note(step: Step, max_new_tokens: int, card: ModelCard) -> str | None:
-    """The note a successful run carries (``Trace.notes``) when its GEU answer step ends inside the model's
-    reasoning (``reasoning.cut_while_reasoning``: a block opened and never closed, as a reply cut at its token
-    limit while thinking leaves it, or, served with a reasoning parser, a cut reply of thoughts apart and no text:
-    that run's letter is none and it scores 0, as the official script scores an empty response); None for any
-    other step. The run keeps its status and official score: the
-    official extraction (``judge.extract_choice``, issue 16 keeps it exact) reads a letter from the unfinished
+    """The note a successful run carries (``Trace.notes``) when its GEU answer step was cut at its token limit before
+    any answer (``reasoning.cut_before_answer``): inside the model's reasoning (``reasoning.cut_while_reasoning``: a
+    block opened and never closed, as a reply cut at its token limit while thinking leaves it, or, served with a
+    reasoning parser, a cut reply of thoughts apart and no text: that run's letter is none and it scores 0, as the
+    official script scores an empty response), or just after it (a ``CutReply``, ``finish_reason`` "length", whose
+    reasoning closed with nothing after it: by its text alone such a reply looks finished, so before, it carried no
+    note); None for any other step. The run keeps its status and official score: the
+    official extraction (``judge.extract_choice``, issue 16 keeps it exact) reads a letter from the
     thoughts, while the strict parse finds none, so the note says where the letter came from and what to raise.
     ``max_new_tokens``: the run's limit (``GenerationOptions.max_new_tokens``, tokens); ``card``: the model's
     card, whose file the note names (``ModelCard.file``: the path it was read from, whatever ``--models-dir`` held
     it; a page shows it without its server folders, ``redaction.visitor_text``)."""
-    if step.role is not StepRole.ANSWER or not cut_while_reasoning(step.text):
+    if step.role is not StepRole.ANSWER or not cut_before_answer(step.text):
         return None
     if not step.text.strip():  # served with a reasoning parser: the thoughts came apart, no answer at all
         return (f"{CUT_ANSWER}: the answer was cut at {max_new_tokens} tokens (max_new_tokens) while the model was "
                 "still reasoning (its server gave the thoughts apart, with no answer), so it has no letter and scores 0, "
                 f"as the official script scores an empty response; raise defaults.max_new_tokens in {card.file}")
+    if not cut_while_reasoning(step.text):  # its reasoning closed just before the limit, nothing after it
+        return (f"{CUT_ANSWER}: the answer was cut at {max_new_tokens} tokens (max_new_tokens) just after the model's "
+                "reasoning ended, before any answer, so its letter comes from its thoughts (the strict parse finds "
+                f"none); raise defaults.max_new_tokens in {card.file}")
     return (f"{CUT_ANSWER}: the answer was cut at {max_new_tokens} tokens (max_new_tokens) while the model was "
             "still reasoning, so its letter comes from unfinished thoughts (the strict parse finds none); raise "
             f"defaults.max_new_tokens in {card.file}")
@@ -255,7 +261,10 @@ def _timed(role: StepRole, prompt: str, call: Callable[[], object]) -> Step:
         # The adapter's kind of reply is kept (``Reply.like``): a ``CutReply`` says it was cut at its token limit,
         # and its ``reasoning`` what a reasoning parser gave apart (``cut_answer_note``, ``refined_prompt``).
         text = Reply.like(redact(output.strip() if role is StepRole.REFINED_PROMPT else output), output)
-        return Step(role, prompt, text=text, seconds=seconds)
+        thoughts = getattr(text, "reasoning", None)
+        if thoughts:  # stored with the run (``Step.reasoning``), secrets out as from the text
+            text.reasoning = redact(thoughts)
+        return Step(role, prompt, text=text, seconds=seconds, reasoning=text.reasoning if thoughts else None)
     if not isinstance(output, Image.Image):
         raise TypeError(f"{role.value}: the model returned {type(output).__name__}, expected a PIL image")
     # The one path every image takes (``open_checked``): a 0x0 image or one over the pixel limit is this

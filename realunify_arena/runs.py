@@ -402,5 +402,5 @@ def run_and_judge(store: Store, pool, dataset: str, instance: AnyInstance, model
                                    why_not=why_not)
                          if update.run_id is not None else (None, None))
     return {"run_id": update.run_id, "reused": update.reused, "status": update.trace.status.value,
-            "error": update.trace.error, "trace": update.trace.to_dict(), "judgment": judgment,
+            "error": update.trace.error, "trace": update.trace.to_dict(thoughts=False), "judgment": judgment,
             "judge_problem": problem}

@@ -11,6 +11,7 @@ of one browser session, so a Stop button can stop them.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -27,6 +28,36 @@ class RunStopped(Exception):
     """A run was stopped before it finished; the message says why (shown as the run's error)."""
 
 
+class _StopEvent(threading.Event):
+    """A stop signal (shared by a control and its ``fork``s) that also calls back whoever waits on something
+    ``check()`` cannot reach: a remote request blocked in a socket read (``RunControl.on_stop``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._keys = itertools.count()
+        self._lock = threading.Lock()
+
+    def set(self) -> None:
+        super().set()
+        with self._lock:
+            callbacks = list(self._callbacks.values())
+        for callback in callbacks:
+            callback()
+
+    def subscribe(self, callback: Callable[[], None]) -> int:
+        with self._lock:
+            key = next(self._keys)
+            self._callbacks[key] = callback
+        if self.is_set():
+            callback()
+        return key
+
+    def unsubscribe(self, key: int) -> None:
+        with self._lock:
+            self._callbacks.pop(key, None)
+
+
 class RunControl:
     """Stop signal and deadline of one run.
 
@@ -35,9 +66,9 @@ class RunControl:
         event: a stop signal shared with other controls (``fork``): stopping one stops all.
     """
 
-    def __init__(self, time_limit_s: float | None = None, event: threading.Event | None = None) -> None:
+    def __init__(self, time_limit_s: float | None = None, event: _StopEvent | None = None) -> None:
         self.time_limit_s = time_limit_s
-        self._event = event or threading.Event()
+        self._event = event or _StopEvent()
         self._deadline: float | None = None
         self._started = False
         self._loading = False
@@ -91,8 +122,29 @@ class RunControl:
         if self._event.is_set():
             raise RunStopped(self.reason)
         if self._deadline is not None and time.monotonic() > self._deadline:
-            raise RunStopped(f"stopped: the run took longer than the {self.time_limit_s:g} s time limit "
-                             "(--run-time-limit / REALUNIFY_RUN_TIME_LIMIT)")
+            raise RunStopped(self.late_message())
+
+    def late_message(self) -> str:
+        """What a run stopped at its time limit says (``check``)."""
+        return (f"stopped: the run took longer than the {self.time_limit_s:g} s time limit "
+                "(--run-time-limit / REALUNIFY_RUN_TIME_LIMIT)")
+
+    def seconds_left(self) -> float | None:
+        """Seconds until the time limit stops the run (0 or less once past it); None before ``start_clock`` or
+        without a limit."""
+        return None if self._deadline is None else self._deadline - time.monotonic()
+
+    @contextmanager
+    def on_stop(self, callback: Callable[[], None]) -> Iterator[None]:
+        """Call ``callback()`` (on the stopping thread, at once if stopped already) if this control, or one it
+        shares its signal with (``fork``), is stopped while the block runs: for a wait ``check()`` cannot
+        interrupt, such as a remote request blocked in a socket read (``adapters.wire.within_deadline`` shuts
+        its sockets). The time limit calls nothing: ``seconds_left`` bounds such a wait instead."""
+        key = self._event.subscribe(callback)
+        try:
+            yield
+        finally:
+            self._event.unsubscribe(key)
 
     @contextmanager
     def active(self) -> Iterator[RunControl]:
@@ -136,6 +188,11 @@ def wait_until_idle(timeout_s: float) -> bool:
     whether none is (a stopped run leaves at its model's next step)."""
     with _running_changed:
         return _running_changed.wait_for(lambda: not _running, timeout_s)
+
+
+def current() -> RunControl | None:
+    """The thread's active control (``RunControl.active``), or None when no run is active on this thread."""
+    return getattr(_local, "control", None)
 
 
 def check() -> None:

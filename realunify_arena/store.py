@@ -2184,6 +2184,7 @@ def _loaded_trace(stored: str, secrets: list[str] | None = None) -> Trace:
     for step in trace.steps:
         step.prompt = redact(step.prompt, secrets)
         step.text = redact(step.text, secrets)  # None (an image step) stays None
+        step.reasoning = redact(step.reasoning, secrets)
     trace.error = redact(trace.error, secrets)
     trace.notes = [redact(note, secrets) for note in trace.notes]
     return trace

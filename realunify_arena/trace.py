@@ -34,24 +34,33 @@ class Step:
     image: Image.Image | None = None
     image_sha: str | None = None  # set once the image is in the store
     seconds: float = 0.0
+    # the model's thoughts where its server gave them apart from the answer (``adapters.base.Reply.reasoning``: vLLM
+    # or SGLang with a reasoning parser), else None; never part of ``text``, never judged or scored (``Trace.output``
+    # leaves them out), kept in the stored trace only when there are some
+    reasoning: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self, *, thoughts: bool = True) -> dict:
+        """The step as stored; ``thoughts`` False leaves ``reasoning`` out (what a page or an API reply shows: a
+        parser-served model's thoughts are not shown, as they were not before they were kept)."""
         return {
             "role": self.role.value,
             "prompt": self.prompt,
             "text": self.text,
             "image_sha": self.image_sha,
             "seconds": round(self.seconds, 4),
+            **({"reasoning": self.reasoning} if thoughts and self.reasoning else {}),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> Step:
+        reasoning = d.get("reasoning")
         return cls(
             role=StepRole(d["role"]),
             prompt=d["prompt"],
             text=d.get("text"),
             image_sha=d.get("image_sha"),
             seconds=d.get("seconds", 0.0),
+            reasoning=reasoning if isinstance(reasoning, str) and reasoning else None,
         )
 
 
@@ -90,13 +99,15 @@ class Trace:
         each took (``evaluation.merge``, ``store.rows_missing``)."""
         return self.status.value, tuple((step.role.value, step.text, step.image_sha) for step in self.steps)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, *, thoughts: bool = True) -> dict:
+        """The trace as stored (JSON-ready); ``thoughts`` False leaves each step's ``reasoning`` out
+        (``Step.to_dict``): what a page or an API reply shows."""
         return {
             "instance_uid": self.instance_uid,
             "model": self.model,
             "mode": self.mode,
             "settings": self.settings,
-            "steps": [s.to_dict() for s in self.steps],
+            "steps": [s.to_dict(thoughts=thoughts) for s in self.steps],
             "status": self.status.value,
             "error": self.error,
             **({"notes": list(self.notes)} if self.notes else {}),

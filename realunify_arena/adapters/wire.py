@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import email.utils
 import json
 import os
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
+from realunify_arena import stopping
 from realunify_arena.benchmark.images import ImageError, open_checked, png_bytes
 from realunify_arena.http_deadline import total_deadline
 from realunify_arena.redaction import redact, shortened
@@ -218,29 +220,54 @@ def within_deadline(attempt: Callable[[float], T], *, timeout_s: float, retries:
     seconds, from its ``Retry-After``) when longer, while time is left; a failure whose wait would end past
     the deadline is raised at once, and anything else is raised as it is.
 
+    Inside a run (the thread's active ``stopping.RunControl``: the app's Explore and Arena runs, a
+    ``serve-openai`` request) the request stops as a local model's loop does: when the run is stopped (Stop,
+    ``serve-openai``'s client disconnecting, the app shutting down) its sockets are shut at once, and the
+    deadline is at most the run's time left (``--run-time-limit``); either way ``RunStopped`` says why, and the
+    endpoint sees its connection closed. Before, the request went on to the card's own deadline (300 s by
+    default) after its visitor had pressed Stop or closed the connection.
+
     Raises:
         TimeoutError: the deadline passed; the message names ``where``, the measured seconds, the
             attempts made and the deadline, e.g. ``"x at http://h/v1: no answer after 10.0 s (1 attempt;
             deadline 10 s)"``.
+        stopping.RunStopped: the run was stopped, or reached its time limit, before the answer came.
     """
     start = time.monotonic()
     tries = 0
-    with total_deadline(timeout_s) as deadline:
+    control = stopping.current()
+    run_left = control.seconds_left() if control is not None else None
+    limit = timeout_s if run_left is None else max(0.0, min(timeout_s, run_left))
+    with total_deadline(limit) as deadline, (control.on_stop(deadline.expire) if control is not None
+                                             else contextlib.nullcontext()):
         while True:
-            left = timeout_s - (time.monotonic() - start)
+            _stopped(control)
+            left = limit - (time.monotonic() - start)
             if left <= 0:
                 break
             tries += 1
             try:
                 return attempt(left)
             except Exception as exc:
+                _stopped(control, late=limit < timeout_s and (deadline.expired or is_timeout(exc)))
                 if deadline.expired or is_timeout(exc):  # a socket shut at the deadline fails in any way
                     raise _late(where, start, tries, timeout_s) from exc
                 delay = max(min(0.5 * 2 ** (tries - 1), 4.0), retry_after(exc) or 0.0)
-                if tries > retries or not is_retryable(exc) or time.monotonic() - start + delay >= timeout_s:
+                if tries > retries or not is_retryable(exc) or time.monotonic() - start + delay >= limit:
                     raise
                 time.sleep(delay)
+    _stopped(control, late=limit < timeout_s)
     raise _late(where, start, tries, timeout_s)
+
+
+def _stopped(control: stopping.RunControl | None, *, late: bool = False) -> None:
+    """Raise ``RunStopped`` when ``control``'s run was stopped or, ``late``, its time left bounded the deadline
+    that passed; nothing for None."""
+    if control is None:
+        return
+    control.check()
+    if late:
+        raise stopping.RunStopped(control.late_message())
 
 
 def _late(where: str, start: float, tries: int, timeout_s: float) -> TimeoutError:

@@ -675,7 +675,7 @@ def _column_runner(ctx: AppContext, column: Column):
         human = isinstance(inst, UEGInstance) and bool(inst.question_list) and trace.final is not None \
             and run_id is not None
         details = for_visitors({"run_id": run_id, "reused_from_store": update.reused, "dataset": dataset,
-                                "trace": trace.to_dict(), "judgment": judgment, "judge_problem": problem})
+                                "trace": trace.to_dict(thoughts=False), "judgment": judgment, "judge_problem": problem})
         verdict = f"**Judge problem:** {failure_text(details['judge_problem'])}" if problem else verdict_markdown(
             details["judgment"], inst, judge=judge, judge_here=human, has_output=trace.final is not None)
         history = [*history, _history_row(run_id, options.seed, trace, judgment, update.reused)]

@@ -362,7 +362,7 @@ class ParserReasoning(Reasoning):
             return self._image(body)
         text = body["messages"][0]["content"][0]["text"]
         answer = self.answer(text).split(" ")
-        thoughts = THOUGHTS.split(" ")
+        thoughts = self.thoughts().split(" ")
         limit = body.get("max_completion_tokens") or body.get("max_tokens") or len(thoughts) + len(answer)
         left = limit - len(thoughts)
         content = " ".join(answer[:left]) if left > 0 else self.EMPTY
@@ -373,6 +373,9 @@ class ParserReasoning(Reasoning):
     def _image(self, body: dict) -> None:
         self.server.image_prompts.append(body["prompt"])
         self.reply(200, {"created": 0, "data": [{"b64_json": png_b64(Image.new("RGB", (32, 32), "orange"))}]})
+
+    def thoughts(self) -> str:
+        return THOUGHTS
 
     def answer(self, text: str) -> str:
         if text.startswith("Please answer the following question"):
@@ -485,3 +488,75 @@ def test_a_parser_served_geu_answer_cut_while_thinking_is_counted_by_eval_and_re
         finally:
             store.close()
     _report_counts_every_answer_cut(db, runs, tmp_path, capsys)
+
+
+# -- cut just after its thoughts; a parser-served model's thoughts kept with the run ------------------------------
+
+
+def test_a_geu_answer_cut_just_after_its_thoughts_carries_a_note(tmp_path):
+    """Cut at its token limit right after ``</think>`` (``finish_reason`` "length", nothing after the thoughts):
+    by its text alone the reply looks finished, so it was stored with no note, its official letter ("B", from
+    "The answer is B because") read from the thoughts while the strict parse found none. Now it carries a note
+    saying so. The same text finished by the model (``finish_reason`` "stop") carries none: the model chose to
+    say nothing after its thoughts. The limit is the stand-in's word count up to and with ``</think>``."""
+    from realunify_arena.judge import mcq_judgment
+
+    instance = _geu()
+    thought_words = len(GEUThinker.words(None, "")) - 1  # every word but the answer "A" after </think>
+    with _thinker(GEUThinker, tmp_path) as (pool, server), pool.use("thinker") as adapter:
+        trace = run(instance, adapter, "direct", GenerationOptions(max_new_tokens=thought_words))
+    assert trace.status is Status.OK, trace.error
+    reply = trace.steps[-1].text
+    assert reply.rstrip().endswith("</think>") and isinstance(reply, CutReply)
+    assert trace.notes == [f"answer cut while reasoning: the answer was cut at {thought_words} tokens (max_new_tokens) "
+                           "just after the model's reasoning ended, before any answer, so its letter comes from its "
+                           f"thoughts (the strict parse finds none); raise defaults.max_new_tokens in "
+                           f"{tmp_path / 'thinker.yaml'}"]
+    details = mcq_judgment(instance, reply).details
+    assert (details["letter"], details["strict_letter"]) == ("B", None)
+
+    class FinishedAfterThinking(GEUThinker):
+        def words(self, answer: str) -> list[str]:
+            return super().words(answer)[:-1]  # the model itself ends after </think>: "stop"
+
+    with _thinker(FinishedAfterThinking, tmp_path) as (pool, server), pool.use("thinker") as adapter:
+        finished = run(instance, adapter, "direct", GenerationOptions(max_new_tokens=512))
+    assert finished.status is Status.OK and finished.notes == [], finished
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_a_parser_served_models_thoughts_are_stored_with_its_run_not_shown(tmp_path, field, monkeypatch):
+    """A reasoning parser gives the thoughts apart (``message.reasoning_content``, or ``message.reasoning``); the
+    answer step kept them only in memory (``Reply.reasoning``), so the stored run lost them. Now the step carries
+    them (``Step.reasoning``) into the stored trace, read back by ``load_trace``, secrets masked as in the answer;
+    what ``/run_instance`` and Explore's details show (``Trace.to_dict(thoughts=False)``) still leaves them out.
+    A model served without a parser (its thoughts inside its text) stores no separate thoughts."""
+    from realunify_arena.runs import run_and_judge
+    from realunify_arena.store import Store
+
+    key = "sk-stand-in-secret-0123456789abcdef"
+    monkeypatch.setenv("STAND_IN_API_KEY", key)
+
+    class KeyInThoughts(_parser(field, None)):
+        def thoughts(self) -> str:  # the thoughts quote the key, as a model echoing its prompt might
+            return f"{THOUGHTS}The key is {key} ."
+
+    instance = _geu()
+    store = Store.open(tmp_path / "arena.db")
+    try:
+        with _thinker(KeyInThoughts, tmp_path) as (pool, server):
+            result = run_and_judge(store, pool, "bundled", instance, "thinker", "direct",
+                                   GenerationOptions(max_new_tokens=512), "human")
+            assert result["status"] == "ok", result
+            stored = store.load_trace(result["run_id"])
+            assert stored.steps[-1].text == "A"
+            assert stored.steps[-1].reasoning == f"{THOUGHTS}The key is *** ."
+            raw = store.db.execute("select trace from runs where id = ?", [result["run_id"]]).fetchone()[0]
+            assert key not in raw and json.loads(raw)["steps"][-1]["reasoning"].startswith(THOUGHTS.strip()[:40])
+            assert all("reasoning" not in step for step in result["trace"]["steps"]), result["trace"]
+        with _thinker(GEUThinker, tmp_path) as (pool, server):
+            plain = run_and_judge(store, pool, "bundled", instance, "thinker", "direct",
+                                  GenerationOptions(max_new_tokens=511), "human")
+        assert store.load_trace(plain["run_id"]).steps[-1].reasoning is None
+    finally:
+        store.close()
