@@ -17,7 +17,11 @@ is in use while
   it: the latest value an event of that session sent to, or took from, a component (a page left open keeps its
   picture and download; the outputs it has replaced are no longer in use);
 - or it is an upload no event has taken yet, written within ``UPLOAD_HOLD_S`` (one waiting in Gradio's queue, or
-  in a page's form before Run).
+  in a page's form before Run);
+- or it was written since the oldest event still under way began: it may be that event's answer (Gradio copies
+  and records an answer's files while it makes the answer, and which they are is known once it is made; ``write``'s
+  own file is needed until Gradio has copied it). Without this, once files in use held ``MAX_SERVED_BYTES``, an
+  answer's files were the first that another request's sweep removed, before the answer was sent.
 
 Gradio's temp folder may be shared with other Gradio apps on the machine, so of its files only those Gradio
 records as this app's are counted and removed: the ``temp_file_sets`` of each page given to ``serve_from``, the
@@ -74,6 +78,8 @@ REFRESH_S = 60.0
 # A folder changed this recently may change again within the same tick of the file system's clock (Linux
 # updates a folder's modification time from a clock of a few ms): its names are read again at the next write.
 _RACY_S = 1.0
+# How far a file's modification time may lag the clock (Linux stamps files from a clock that ticks every 1-10 ms).
+_CLOCK_LAG_S = 0.1
 # The folders under the system temp folder the app writes served files to (``write``'s ``folder``).
 OWN_FOLDERS = ("realunify-traces", "realunify-battles")
 
@@ -235,7 +241,8 @@ def paths_in(value) -> frozenset[str] | None:
 
 def _note_events(page) -> None:
     """Wraps ``page.process_api`` (what Gradio's queue and routes call for every event) so that each event's
-    session is noted as showing its inputs' and outputs' files, per component (``ServedIndex.shown``)."""
+    session is noted as showing its inputs' and outputs' files, per component (``ServedIndex.shown``), and each
+    event is noted as under way while it is made (``ServedIndex.under_way``)."""
     process_api = page.process_api
     ref = weakref.ref(page)
     names = ("block_fn", "inputs", "state", "request", "iterator", "session_hash")
@@ -247,9 +254,14 @@ def _note_events(page) -> None:
             fn = page.fns.get(fn)
         if session and fn is not None:  # the inputs as the event starts: an upload it takes is in use from now
             _index.shown(ref, session, [block._id for block in fn.inputs], given.get("inputs"))
-        result = await process_api(*args, **kwargs)
-        if session and fn is not None and isinstance(result, dict):
-            _index.shown(ref, session, [block._id for block in fn.outputs], result.get("data"))
+        token = object()
+        _index.under_way[token] = time.time()
+        try:
+            result = await process_api(*args, **kwargs)
+            if session and fn is not None and isinstance(result, dict):
+                _index.shown(ref, session, [block._id for block in fn.outputs], result.get("data"))
+        finally:  # after the answer's files are noted as shown: no moment when they are in use by neither rule
+            del _index.under_way[token]
         return result
 
     page.process_api = process_api_noting_files
@@ -376,6 +388,7 @@ class ServedIndex:
         self._shown: dict[str, tuple[weakref.ref, dict[int, frozenset[str]]]] = {}  # session -> (page, id -> paths)
         self._events: collections.deque = collections.deque()  # (page, session, [(component id, paths)], time)
         self._refreshed = -math.inf
+        self.under_way: dict[object, float] = {}  # an event being made -> when it began (s since the epoch)
 
     # reading
     def update(self, pages: list, now: float) -> None:
@@ -579,6 +592,8 @@ class ServedIndex:
             return removed
         in_use: set[str] | None = None
         held: list[tuple[float, str]] = []
+        # files written since the oldest event under way began (less the file clock's lag) may be its answer
+        since = min(list(self.under_way.values()), default=math.inf) - _CLOCK_LAG_S
         while self.total > max_bytes and self._heap:
             recency, path = heapq.heappop(self._heap)
             entry = self.files.get(path)
@@ -587,7 +602,7 @@ class ServedIndex:
             if in_use is None:
                 in_use = self._in_use()
             waiting = entry.upload and not entry.used and now - entry.mtime < UPLOAD_HOLD_S
-            if waiting or path in in_use:
+            if waiting or entry.mtime >= since or path in in_use:
                 held.append((recency, path))
                 continue
             freed = self._delete(path)

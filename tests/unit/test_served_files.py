@@ -180,6 +180,15 @@ def _tiny_page(tmp_path, monkeypatch):
             return Image.open(io.BytesIO(noise_png(128, int(seed)))), path
 
         gr.Button().click(run, seed, [picture, details], api_name="run")
+
+        def stage(seed):
+            """A details download whose file another request's sweep (an upload starting) meets before Gradio has
+            copied it for the answer."""
+            path = served_files.write("realunify-traces", f"staged-{seed}.json", b"s" * 1000)
+            served_files.make_room(0)
+            return path
+
+        gr.Button().click(stage, seed, details, api_name="stage")
         sessions.release_sessions(demo)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     return demo, url, temp, cache
@@ -317,3 +326,27 @@ def test_the_index_sees_files_added_and_removed_behind_its_back(tmp_path, monkey
     rendered.discard(str(extra))
     extra.unlink()
     check()
+
+
+def test_an_answer_being_made_keeps_its_files_when_files_in_use_fill_the_bound(tmp_path, monkeypatch):
+    """Files in use (here uploads no event has taken yet) hold more than ``MAX_SERVED_BYTES``: every other file is
+    swept first, and a file an event has just written for its answer is the newest of those. With the in-use rule
+    alone, another request's sweep meeting that file before Gradio had copied it removed it, and the event failed
+    (Gradio could not copy its answer). Now a file written since an event under way began is in use too."""
+    import httpx
+    from gradio_client import Client
+
+    monkeypatch.setattr(served_files, "MAX_SERVED_BYTES", 150_000)
+    monkeypatch.setattr(served_files, "MAX_IN_USE_BYTES", 1_000_000, raising=False)
+    demo, url, temp, cache = _tiny_page(tmp_path, monkeypatch)
+    client = Client(url, verbose=False, download_files=False)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            for i in range(3):  # 192 KB of uploads waiting for their events: in use, over the bound
+                assert http.post("gradio_api/upload", files={"files": (f"w{i}.bin", os.urandom(64_000))}).is_success
+            answer = client.predict(1, api_name="/stage")
+            assert http.get(f"gradio_api/file={answer['path']}").status_code == 200
+        assert Path(answer["path"]).read_bytes() == b"s" * 1000
+    finally:
+        close_all([client])
+        demo.close()
