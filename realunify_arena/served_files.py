@@ -386,7 +386,9 @@ class ServedIndex:
         # id -> (Gradio's record, None when it is a _Record, else its paths as last read)
         self._records: dict[int, tuple[set, set[str] | None]] = {}
         self._shown: dict[str, tuple[weakref.ref, dict[int, frozenset[str]]]] = {}  # session -> (page, id -> paths)
-        self._events: collections.deque = collections.deque()  # (page, session, [(component id, paths)], time)
+        # (session, component id) -> (page, paths, when) noted by ``shown`` and not read yet
+        self._pending: dict[tuple[str, int], tuple[weakref.ref, frozenset[str], float]] = {}
+        self._holding: set[str] = set()  # sessions that have shown a file, until they are forgotten
         self._refreshed = -math.inf
         self.under_way: dict[object, float] = {}  # an event being made -> when it began (s since the epoch)
 
@@ -408,6 +410,9 @@ class ServedIndex:
                     entry.used, entry.upload = before.used, before.upload
             self._heap = [(entry.recency, path) for path, entry in self.files.items()]
             heapq.heapify(self._heap)
+            self._read_events()
+            self._in_use()  # forgets the sessions Gradio no longer keeps, whether or not a sweep comes
+            return
         else:
             self._read_folders(now)
             self._read_records(pages)
@@ -422,25 +427,31 @@ class ServedIndex:
     def shown(self, page: weakref.ref, session: str, components: list[int], values) -> None:
         """Notes that ``session`` of ``page`` now shows ``values`` (an event's inputs or outputs as Gradio carries
         them, one per component of ``components``): the files each names (``paths_in``) replace that
-        component's earlier ones. Safe from any thread (read at the next ``update``)."""
+        component's earlier ones. Safe from any thread (read at the next ``update``); what waits to be read is
+        the last value per session and component, and nothing for a session that never showed a file (a
+        script's votes): at most one entry per component of each session that showed a file since then."""
         if not isinstance(values, (list, tuple)):
             return
-        pairs = [(component, paths_in(value)) for component, value in zip(components, values)]
-        self._events.append((page, session, pairs, time.time()))
+        when = time.time()
+        for component, value in zip(components, values):
+            paths = paths_in(value)
+            if paths is None or (not paths and session not in self._holding):  # nothing shown changes
+                continue
+            self._holding.add(session)
+            self._pending[(session, component)] = (page, paths, when)
 
     def _read_events(self) -> None:
-        while self._events:
-            page, session, pairs, when = self._events.popleft()
-            shown = self._shown.setdefault(session, (page, {}))[1]
-            for component, paths in pairs:
-                if paths is None:  # left as it was
-                    continue
-                shown[component] = paths
-                for path in paths:
-                    entry = self.files.get(path)
-                    if entry is not None:
-                        entry.used = max(entry.used, when)
-                        self._push(path, entry)
+        while self._pending:
+            try:
+                (session, component), (page, paths, when) = self._pending.popitem()
+            except KeyError:  # emptied meanwhile
+                break
+            self._shown.setdefault(session, (page, {}))[1][component] = paths
+            for path in paths:
+                entry = self.files.get(path)
+                if entry is not None:
+                    entry.used = max(entry.used, when)
+                    self._push(path, entry)
 
     def _read_folders(self, now: float) -> None:
         base = Path(tempfile.gettempdir())
@@ -554,6 +565,7 @@ class ServedIndex:
             holder = getattr(page(), "state_holder", None)
             if holder is None or session not in holder:
                 del self._shown[session]
+                self._holding.discard(session)
                 continue
             for paths in shown.values():
                 held |= paths

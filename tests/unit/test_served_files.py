@@ -350,3 +350,29 @@ def test_an_answer_being_made_keeps_its_files_when_files_in_use_fill_the_bound(t
     finally:
         close_all([client])
         demo.close()
+
+
+def test_events_without_files_leave_nothing_behind_between_writes():
+    """Every event's inputs and outputs are noted (``ServedIndex.shown``) and read at the next write or upload.
+    Before, each note was queued, so a run of events with no write between them (votes: 10,000 here) grew the
+    queue by ~300 bytes an event; now a note that changes nothing shown is not kept, and a session's repeated
+    notes keep only the last per component."""
+    import gc
+    import tracemalloc
+    import weakref
+
+    index = served_files.ServedIndex()
+    page = weakref.ref(gr.Blocks())
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for i in range(10_000):
+            index.shown(page, f"voter-{i}", [1, 2], ["A", {"battle_id": str(i)}])  # a script's votes
+            index.shown(page, "page", [3], [{"path": "/tmp/shown.webp", "meta": {"_type": "gradio.FileData"}}])
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    growth = sum(d.size_diff for d in after.compare_to(before, "filename"))
+    assert growth < 64 * 1024, f"{growth} bytes kept for 20,000 notes"
