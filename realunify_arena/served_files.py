@@ -375,7 +375,8 @@ class ServedIndex:
     """The served files' sizes and times, kept in memory between writes (see the module's docstring for what it
     reads per write and how stale it may be). ``update(pages, now)`` reads what changed; ``sweep(max_bytes,
     hard_bytes, now)`` removes files; ``total`` is the bytes it counts. Not thread-safe: the module's functions
-    call it under one lock; ``shown`` only appends to a queue and may be called from any thread."""
+    call it under one lock; ``shown`` and ``under_way`` (each event being made, noted by ``serve_from``'s
+    wrapper) are only written with single dict and set operations and may be used from any thread."""
 
     def __init__(self, refresh_s: float | None = None) -> None:
         self.refresh_s = refresh_s
@@ -413,9 +414,8 @@ class ServedIndex:
             self._read_events()
             self._in_use()  # forgets the sessions Gradio no longer keeps, whether or not a sweep comes
             return
-        else:
-            self._read_folders(now)
-            self._read_records(pages)
+        self._read_folders(now)
+        self._read_records(pages)
         self._read_events()
 
     def note(self, path: str) -> None:
@@ -574,6 +574,8 @@ class ServedIndex:
     def _delete(self, path: str) -> int | None:
         """Removes ``path`` (``_remove``) and drops it from the index and from Gradio's records. Returns the bytes
         freed (0 when it was gone already), or None when it could not be removed."""
+        if path not in self.files:  # removed already (a second pair of it in the heap)
+            return 0
         done = _remove(path)
         if done is None:
             return None
@@ -604,6 +606,7 @@ class ServedIndex:
             return removed
         in_use: set[str] | None = None
         held: list[tuple[float, str]] = []
+        held_paths: set[str] = set()
         # files written since the oldest event under way began (less the file clock's lag) may be its answer
         since = min(list(self.under_way.values()), default=math.inf) - _CLOCK_LAG_S
         while self.total > max_bytes and self._heap:
@@ -615,7 +618,9 @@ class ServedIndex:
                 in_use = self._in_use()
             waiting = entry.upload and not entry.used and now - entry.mtime < UPLOAD_HOLD_S
             if waiting or entry.mtime >= since or path in in_use:
-                held.append((recency, path))
+                if path not in held_paths:  # (a path may have two equal pairs)
+                    held.append((recency, path))
+                    held_paths.add(path)
                 continue
             freed = self._delete(path)
             if freed is None:

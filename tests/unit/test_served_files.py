@@ -376,3 +376,26 @@ def test_events_without_files_leave_nothing_behind_between_writes():
         tracemalloc.stop()
     growth = sum(d.size_diff for d in after.compare_to(before, "filename"))
     assert growth < 64 * 1024, f"{growth} bytes kept for 20,000 notes"
+
+
+def test_a_file_shown_twice_in_one_event_is_swept_once_past_the_hard_bound(tmp_path, monkeypatch):
+    """One file shown by two components of one event is noted twice at the same time: two equal places in the
+    sweep's order. Past the hard bound, the second removal of the same file raised KeyError (found in review)."""
+    import weakref
+
+    (tmp_path / "realunify-traces").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    path, later = (tmp_path / "realunify-traces" / f"run-{i}-direct.json" for i in (1, 2))
+    path.write_bytes(b"d" * 100)
+    later.write_bytes(b"d" * 50)
+    index = served_files.ServedIndex(refresh_s=math.inf)
+    index.update([], time.time())
+    page = weakref.ref(gr.Blocks())
+    value = {"path": str(path), "meta": {"_type": "gradio.FileData"}}
+    index.shown(page, "page", [1, 2], [value, value])
+    time.sleep(0.01)  # (not a timing check: the later file's note is later)
+    index.shown(page, "page", [3], [{"path": str(later)}])
+    index.update([], time.time())
+    index.under_way[object()] = 0.0  # an event under way since 1970: every file is in use
+    assert index.sweep(0, 0, time.time()) == 150 and index.total == 0
+    assert not path.exists() and not later.exists()
