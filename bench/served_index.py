@@ -8,8 +8,9 @@ folder (``OWN_FOLDERS``), all under a temp folder of the bench's own (removed at
 one new file (a run's picture), then sweeps, in two settings: ``MAX_SERVED_BYTES`` set to what the files hold
 (the app's steady state: each sweep removes the oldest file, a removal both ways pay alike), and set far above
 (nothing removed: the bookkeeping alone). ``--writes`` such writes are timed per way, the old way first, then
-the index (after one untimed full look); the median of each and their ratio are printed. The index also looks at every file again once every ``REFRESH_S`` (60 s): that full look costs about
-one old walk a minute, whatever the write rate; it is not in the medians (the runs are shorter than a minute).
+the index (after one untimed full look); the median of each and their ratio are printed. The index also looks
+at every file again once every ``REFRESH_S`` (60 s): that full look costs about one old walk a minute, whatever
+the write rate; it is not in the medians (the index's timed writes take well under a minute).
 
     python bench/served_index.py [--files 10000,100000] [--writes 25]
 
