@@ -156,3 +156,31 @@ def test_a_file_marker_that_is_not_an_object_is_refused_with_one_message_and_one
     assert "Traceback" not in err, err
     refused = [r.getMessage() for r in caplog.records if "refused a call" in r.getMessage()]
     assert len(refused) == 1, refused
+
+
+def test_an_upload_waiting_behind_newer_uploads_is_still_taken(app, monkeypatch, tmp_path):
+    """An upload no event has taken yet (one in a page's form before Run, or queued behind a long run) while
+    another visitor uploads more than ``MAX_SERVED_BYTES``: before, each of those upload requests made room by
+    removing the oldest files, this upload among them, so Run refused the file as gone. Now it is in use for
+    ``UPLOAD_HOLD_S`` (swept only past ``MAX_IN_USE_BYTES`` more), and Run takes it."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from realunify_arena import served_files
+    from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(app["uploads"]))  # as in test_an_uploaded_image_is_still_taken
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the app's own folders: this test's
+    monkeypatch.setattr(served_files, "MAX_SERVED_BYTES", MAX_UPLOAD_BYTES + 200_000)  # room for 200 KB more
+    monkeypatch.setattr(served_files, "MAX_IN_USE_BYTES", 2_000_000, raising=False)
+    with open(app["outside"] / "secret.png", "rb") as f:
+        uploaded = app["http"].post("gradio_api/upload", files={"files": ("mine.png", f, "image/png")})
+    assert uploaded.status_code == 200, uploaded.text
+    (path,) = uploaded.json()
+    for i in range(6):  # another visitor's 384 KB of uploads, each request making room first
+        other = app["http"].post("gradio_api/upload", files={"files": (f"o{i}.bin", os.urandom(64_000))})
+        assert other.status_code == 200, other.text
+    assert Path(path).exists(), "the waiting upload was removed"
+    done = queue_call(app["url"], fn_index(app["url"], "resolve"), _run_values(app, {"path": path, "meta": MARKER}))
+    assert done["success"] is True and done["output"]["data"][1] is not None, done["output"]
