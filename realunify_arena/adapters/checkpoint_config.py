@@ -174,12 +174,19 @@ def token_ids_problem(folder: Path, config: dict, generation: dict | None, token
 
 
 def dtype_problem(config: Path, content: dict) -> str | None:
-    """Why a ``dtype`` / ``torch_dtype`` field of ``config.json`` (or of a nested ``*_config``) names no torch
-    dtype: transformers reports ``module 'torch' has no attribute 'bf16'``, naming neither file nor field."""
+    """Why a ``dtype`` / ``torch_dtype`` field of ``config.json`` (``content``, parsed), at the top level or in a
+    nested configuration at any depth (``text_config``, Qwen2.5-Omni's ``thinker_config.text_config``, an
+    encoder-decoder's ``encoder``), names no torch dtype: transformers builds each nested configuration with
+    ``getattr(torch, dtype)`` (``PreTrainedConfig.__init__``) and reports ``module 'torch' has no attribute
+    'bf16'``, naming neither file nor field.
+
+    Returns:
+        ``"{config}: field 'thinker_config.text_config.dtype' is 'bf16'; expected a torch dtype name ('bfloat16',
+        'float16' or 'float32')"`` for the first such field, or None.
+    """
     import torch
 
-    places = [("", content)] + [(f"{key}.", value) for key, value in content.items() if _is_sub_config(key, value)]
-    for prefix, fields in places:
+    for prefix, fields in _sub_configs(content):
         for key in ("dtype", "torch_dtype"):
             value = fields.get(key)
             named = isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype)
@@ -189,11 +196,22 @@ def dtype_problem(config: Path, content: dict) -> str | None:
     return None
 
 
+def _sub_configs(content: dict, prefix: str = "") -> Iterator[tuple[str, dict]]:
+    """(dotted prefix, fields) of ``content`` and of every configuration nested in it, at any depth
+    (``_is_sub_config``)."""
+    yield prefix, content
+    for key, value in content.items():
+        if _is_sub_config(key, value):
+            yield from _sub_configs(value, f"{prefix}{key}.")
+
+
 def _is_sub_config(key: str, value: object) -> bool:
-    """Whether ``config.json``'s field ``key`` holds a nested model configuration (``text_config``,
-    ``vq_config``), not data that merely is a JSON object: Emu3's ``vocabulary_map`` (token -> id, where a
-    BPE vocabulary has a token ``dtype``), ``id2label``, ``rope_scaling``, or a ``quantization_config``."""
-    return isinstance(value, dict) and key.endswith("_config") and key != "quantization_config"
+    """Whether a configuration's field ``key`` holds a nested model configuration (``text_config``, ``vq_config``,
+    an encoder-decoder's ``encoder`` with its ``model_type``), not data that merely is a JSON object: Emu3's
+    ``vocabulary_map`` (token -> id, where a BPE vocabulary has a token ``dtype``), ``id2label``, ``rope_scaling``,
+    or a ``quantization_config``."""
+    return isinstance(value, dict) and key != "quantization_config" and (
+        key.endswith("_config") or isinstance(value.get("model_type"), str))
 
 
 def generation_config_problem(path: Path, content: dict) -> str | None:
