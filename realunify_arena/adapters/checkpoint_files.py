@@ -513,7 +513,7 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
         sub = folder / name
         if not sub.is_dir():
             return f"{index}: field '{name}' names the sub-folder {sub}, which does not exist"
-        problem = _jsons_problem(sub) or _component_problem(index, name, spec, variant)
+        problem = _jsons_problem(sub) or _component_problem(index, name, spec, variant, pipeline)
         if problem:
             return problem
     # after each component's own files and weights, whose refusals name more (a T5Model's decoder left random)
@@ -650,8 +650,9 @@ def _library_has(library: str, name: str) -> bool:
         return False
 
 
-def _component_problem(index: Path, name: str, spec: list, variant: str | None) -> str | None:
-    """The files the component ``name`` (``[library, class]`` in ``model_index.json``) is loaded from."""
+def _component_problem(index: Path, name: str, spec: list, variant: str | None, pipeline: str) -> str | None:
+    """The files the component ``name`` (``[library, class]`` in ``model_index.json``, whose pipeline class is
+    ``pipeline``) is loaded from."""
     library, cls = str(spec[0]), str(spec[1])
     sub = index.parent / name
     named = f"({index} names it as {library} {cls})"
@@ -661,7 +662,7 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
         config = sub / "scheduler_config.json"
         if not config.is_file():
             return f"{config}: missing; expected the scheduler's configuration {named}"
-        return _scheduler_problem(config, library, cls, named)
+        return _scheduler_problem(config, library, cls, named, pipeline, name)
     if "Tokenizer" in cls:
         problem = _tokenizer_problem(sub, cls)
         return f"{problem} {named}" if problem else None
@@ -698,7 +699,7 @@ def _values_problem(config: Path, library: str, cls: str, named: str) -> str | N
     return f"{problem} {named}" if problem else None
 
 
-def _scheduler_problem(config: Path, library: str, cls: str, named: str) -> str | None:
+def _scheduler_problem(config: Path, library: str, cls: str, named: str, pipeline: str, name: str) -> str | None:
     """A diffusers scheduler's ``scheduler_config.json``: its values of the types the class takes
     (``config_values_problem``), and the class built from it, as ``from_pretrained`` builds it (``cls.from_config``:
     a scheduler holds no weights, so this costs a few milliseconds). A scheduler refuses some configurations in its
@@ -706,7 +707,10 @@ def _scheduler_problem(config: Path, library: str, cls: str, named: str) -> str 
     ("`shift_terminal` is only supported when `use_flow_sigmas=True`",
     diffusers/schedulers/scheduling_unipc_multistep.py). A refusal one string value causes, at ``__init__`` or when the
     scheduler runs, and a ``Literal`` field's value it never refuses, are named by field first
-    (``checkpoint_scheduler.scheduler_settings_problem``)."""
+    (``checkpoint_scheduler.scheduler_settings_problem``), run the way the pipeline class ``pipeline`` calls its
+    component ``name``'s ``set_timesteps``."""
+    import importlib
+
     read = _read_component(config, library, cls) if library == "diffusers" else None
     if read is None:
         return None
@@ -716,7 +720,8 @@ def _scheduler_problem(config: Path, library: str, cls: str, named: str) -> str 
     content, scheduler = read
     if not hasattr(scheduler, "from_config"):
         return None
-    problem = scheduler_settings_problem(config, content, scheduler)
+    problem = scheduler_settings_problem(config, content, scheduler,
+                                         getattr(importlib.import_module("diffusers"), pipeline, None), name)
     if problem:
         return f"{problem} {named}"
     try:
