@@ -520,3 +520,66 @@ def test_mrope_sections_of_every_splitting_family(tmp_path, model_type):
             assert re.match(rf"{re.escape(str(folder))}/config.json: field '{re.escape(prefix)}rope_parameters\."
                             rf"mrope_section' is \[[\d, ]+\] \(adding up to {total}\); expected sections adding up "
                             rf"to {total - 1}, ", said), said
+
+
+# GLM families whose configuration class's defaults give a rotary embedding the default sections [8, 12, 12] do not
+# split: a tiny model of the defaults' head size (GLM-4.1V and GLM-Image: 4096 / 32 = 128, no partial_rotary_factor;
+# GLM-4.5V: 4096 / 96 = 42 with factor 0.5), and what the hub files add (GLM-4.1V-9B-Thinking's and GLM-Image's
+# text_config "partial_rotary_factor": 0.5; GLM-4.5V's "head_dim": 128), each run by transformers itself
+GLM_DEFAULTS = {
+    "glm4v": ("Glm4vConfig", {"hidden_size": 256, "num_attention_heads": 2, "vocab_size": 1000},
+              {"out_hidden_size": 256}, "partial_rotary_factor", 0.5),
+    "glm_image": ("GlmImageConfig", {"hidden_size": 256, "num_attention_heads": 2}, {}, "partial_rotary_factor", 0.5),
+    "glm4v_moe": ("Glm4vMoeConfig", {"hidden_size": 168, "num_attention_heads": 4, "vocab_size": 1000,
+                                     "moe_intermediate_size": 32, "n_routed_experts": 4, "num_experts_per_tok": 2,
+                                     "n_shared_experts": 1, "first_k_dense_replace": 1},
+                  {"out_hidden_size": 168}, "head_dim", 128),
+}
+
+
+def _glm_runs(folder: Path) -> bool:
+    """Whether transformers builds the model of ``folder``'s config.json and runs a text-only forward pass."""
+    import transformers
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(folder)
+    model = getattr(transformers, type(config).__name__.replace("Config", "ForConditionalGeneration"))(config).eval()
+    try:
+        with torch.no_grad():
+            model(input_ids=torch.tensor([[1, 2, 3, 4]]))
+    except RuntimeError as exc:
+        assert "split_with_sizes expects split_sizes to sum exactly" in str(exc)
+        return False
+    return True
+
+
+@pytest.mark.parametrize("family", sorted(GLM_DEFAULTS))
+def test_a_glm_default_rotary_that_transformers_cannot_run_says_what_to_add(tmp_path, family):
+    """The class defaults were refused (rightly: transformers fails at the first forward pass) with sections
+    "expected adding up to 64", never naming the field the hub files add instead."""
+    import transformers
+    from transformers import AutoConfig
+
+    from realunify_arena.adapters.checkpoint_settings import settings_problem
+
+    name, text, vision, key, value = GLM_DEFAULTS[family]
+    cls = getattr(transformers, name)
+    torch.manual_seed(0)
+    defaults = cls()
+    text_config = {**defaults.text_config.to_dict(), "num_key_value_heads": text["num_attention_heads"],
+                   "num_hidden_layers": 1, "intermediate_size": 64, **text}
+    vision_config = {**defaults.vision_config.to_dict(), "depth": 1, "hidden_size": 32, "intermediate_size": 32,
+                     "num_heads": 2, **vision}
+    content = cls(text_config=text_config, vision_config=vision_config).to_dict()
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(content))
+    assert not _glm_runs(tmp_path)
+    said = settings_problem(config, AutoConfig.from_pretrained(tmp_path))
+    assert said is not None and said.startswith(f"{config}: field 'text_config.rope_scaling.mrope_section' is "
+                                                "missing"), said
+    assert f"or add 'text_config.{key}': {value} (" in said, said
+
+    content["text_config"][key] = value  # what the message says to add, as the hub file writes it
+    config.write_text(json.dumps(content))
+    assert _glm_runs(tmp_path)
+    assert settings_problem(config, AutoConfig.from_pretrained(tmp_path)) is None
