@@ -19,7 +19,7 @@ from realunify_arena.shown import json_kind
 
 __all__ = ["config_sizes_problem", "config_values_problem", "dtype_problem", "generation_config_problem",
            "json_object", "library_refusal", "one_of", "sub_config_problem", "token_ids_problem",
-           "tokenizer_ids"]
+           "declared_ids", "tokenizer_ids", "vocabulary_ids"]
 
 
 def json_object(path: Path) -> dict:
@@ -76,13 +76,14 @@ def _vocab_size(config: Path, content: dict) -> tuple[int | None, str]:
 
 
 def tokenizer_ids(tokenizer: dict, tokenizer_config: dict | None = None) -> dict[str, int]:
-    """token -> id of a parsed ``tokenizer.json``: its model's vocabulary (a BPE/WordPiece map, or a Unigram
-    list of [piece, score]) and its added tokens; with the parsed ``tokenizer_config.json``, also each token its
-    ``added_tokens_decoder`` declares that tokenizer.json lacks, where transformers adds it at load at the id
-    declared. transformers (5.x) adds such tokens in the order of their ids, each at the tokenizer's size so far
-    (``add_tokens``), whatever id the file declares: a Qwen tokenizer.json of the 151643 base tokens with
-    ``<|endoftext|>`` ... ``<|video_pad|>`` declared at 151643 ... 151656 loads them at those ids; a token
-    declared elsewhere lands at a new id and is left out."""
+    """token -> id of a parsed ``tokenizer.json`` (``vocabulary_ids``), with the tokens the parsed
+    ``tokenizer_config.json`` declares added as transformers adds them at load (``declared_ids``)."""
+    return declared_ids(vocabulary_ids(tokenizer), tokenizer_config)
+
+
+def vocabulary_ids(tokenizer: dict) -> dict[str, int]:
+    """token -> id of a parsed ``tokenizer.json``: its model's vocabulary (a BPE/WordPiece map, or a Unigram list of
+    [piece, score]) and its added tokens."""
     model = tokenizer.get("model")
     vocab = model.get("vocab") if isinstance(model, dict) else None
     ids: dict[str, int] = {}
@@ -93,17 +94,29 @@ def tokenizer_ids(tokenizer: dict, tokenizer_config: dict | None = None) -> dict
     for added in tokenizer.get("added_tokens") or ():
         if isinstance(added, dict) and isinstance(added.get("content"), str) and isinstance(added.get("id"), int):
             ids[added["content"]] = added["id"]
-    declared = tokenizer_config.get("added_tokens_decoder") if isinstance(tokenizer_config, dict) else None
-    if isinstance(declared, dict):
-        size = len(set(ids.values()))
-        entries = sorted((int(key), value.get("content")) for key, value in declared.items()
-                         if isinstance(key, str) and key.isdigit() and isinstance(value, dict))
-        for declared_id, content in entries:
-            if isinstance(content, str) and content not in ids:
-                if declared_id == size:
-                    ids[content] = declared_id
-                size += 1
     return ids
+
+
+def declared_ids(ids: dict[str, int], tokenizer_config: dict | None) -> dict[str, int]:
+    """``ids`` (``vocabulary_ids`` of tokenizer.json, left unchanged) with each token the parsed
+    ``tokenizer_config.json``'s ``added_tokens_decoder`` declares that tokenizer.json lacks, where transformers adds
+    it at load at the id declared. transformers (5.x) adds such tokens in the order of their ids, each at the
+    tokenizer's size so far (``add_tokens``), whatever id the file declares: a Qwen tokenizer.json of the 151643 base
+    tokens with ``<|endoftext|>`` ... ``<|video_pad|>`` declared at 151643 ... 151656 loads them at those ids; a
+    token declared elsewhere lands at a new id and is left out."""
+    declared = tokenizer_config.get("added_tokens_decoder") if isinstance(tokenizer_config, dict) else None
+    if not isinstance(declared, dict):
+        return ids
+    added: dict[str, int] = {}
+    size = len(set(ids.values()))
+    entries = sorted((int(key), value.get("content")) for key, value in declared.items()
+                     if isinstance(key, str) and key.isdigit() and isinstance(value, dict))
+    for declared_id, content in entries:
+        if isinstance(content, str) and content not in ids and content not in added:
+            if declared_id == size:
+                added[content] = declared_id
+            size += 1
+    return {**ids, **added} if added else ids
 
 
 def _id_fields(folder: Path, config: dict, generation: dict | None) -> Iterator[tuple[Path, str, object]]:
@@ -122,15 +135,16 @@ def _id_fields(folder: Path, config: dict, generation: dict | None) -> Iterator[
                 yield path, prefix + key, value
 
 
-def token_ids_problem(folder: Path, config: dict, generation: dict | None, tokenizer: dict | None,
+def token_ids_problem(folder: Path, config: dict, generation: dict | None, vocabulary: dict[str, int] | None,
                       special_tokens: Mapping[str, str], tokenizer_config: dict | None = None) -> str | None:
     """Why the token ids a checkpoint declares cannot be used together.
 
     Args:
         folder: the checkpoint folder (for the file names in the message).
-        config, generation, tokenizer, tokenizer_config: the parsed ``config.json``,
-            ``generation_config.json``, ``tokenizer.json`` and ``tokenizer_config.json`` (None: the folder has
-            none; the last adds the tokens its ``added_tokens_decoder`` declares, ``tokenizer_ids``).
+        config, generation, tokenizer_config: the parsed ``config.json``, ``generation_config.json`` and
+            ``tokenizer_config.json`` (None: the folder has none; the last adds the tokens its
+            ``added_tokens_decoder`` declares, ``declared_ids``).
+        vocabulary: token -> id of ``tokenizer.json`` (``vocabulary_ids``; None: the folder has none).
         special_tokens: field of ``tokenizer_config.json`` -> its token (``{"boi_token": "<begin_of_image>"}``).
 
     Checked: each special token is in the tokenizer's vocabulary at an id below the model's ``vocab_size``;
@@ -142,7 +156,7 @@ def token_ids_problem(folder: Path, config: dict, generation: dict | None, token
         ``"{file}: field '{field}' ...; expected ..."`` for the first problem, or None.
     """
     vocab_size, where = _vocab_size(folder / "config.json", config)
-    ids = tokenizer_ids(tokenizer, tokenizer_config) if tokenizer is not None else None
+    ids = declared_ids(vocabulary, tokenizer_config) if vocabulary is not None else None
     tokenizer_file, tokenizer_config = folder / "tokenizer.json", folder / "tokenizer_config.json"
     named: dict[str, int] = {}
     for name, token in special_tokens.items():
