@@ -10,6 +10,7 @@ forward pass as an index error; an ``image_token_id`` other than the processor's
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
@@ -17,9 +18,9 @@ from pathlib import Path
 from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
-__all__ = ["config_sizes_problem", "config_values_problem", "dtype_problem", "generation_config_problem",
-           "json_object", "library_refusal", "one_of", "sub_config_problem", "token_ids_problem",
-           "declared_ids", "tokenizer_ids", "vocabulary_ids"]
+__all__ = ["config_sizes_problem", "config_values_problem", "declared_ids", "dtype_problem",
+           "generation_config_problem", "json_object", "library_refusal", "null_build_problem", "one_of",
+           "pipeline_null_problem", "sub_config_problem", "token_ids_problem", "tokenizer_ids", "vocabulary_ids"]
 
 
 def json_object(path: Path) -> dict:
@@ -321,6 +322,97 @@ def config_values_problem(path: Path, content: dict, cls: type) -> str | None:
                 scheduler or not said_none or not _builds_from(cls, content)):
             return (f"{path}: field '{field}' is null; expected {wanted} ({takes}, and computes with it: its "
                     f"default is {default!r})")
+    return None
+
+
+@functools.cache
+def _pipeline_source(pipeline: type) -> str:
+    """The source of a diffusers pipeline class (its methods: ``__call__``, ``_unpack_latents``, ...); empty where
+    it cannot be read."""
+    import inspect
+
+    try:
+        return inspect.getsource(pipeline)
+    except (OSError, TypeError):
+        return ""
+
+
+def pipeline_null_problem(path: Path, content: dict, pipeline: type | None, component: str, cls: type) -> str | None:
+    """Why a field of the component ``component``'s configuration file (``content``, parsed, at ``path``; its class
+    ``cls``) is null where the pipeline class ``pipeline`` computes with it: a class default of None lets the file's
+    null load (``config_values_problem`` leaves such nulls alone), and the first run fails in Python's words naming
+    neither file nor field: AutoencoderKL's ``shift_factor: null`` under FLUX (``latents = (latents /
+    self.vae.config.scaling_factor) + self.vae.config.shift_factor``: "unsupported operand type(s) for -: 'Tensor' and
+    'NoneType'"). "Computes with": the pipeline's source uses ``self.{component}.config.{field}`` as an operand of
+    arithmetic or a comparison, or passes it to ``len``, ``range``, ``int``, ``float`` or ``torch.tensor``, and
+    nowhere tests it for None (``is None``, ``is not None``, ``if``/``and``/``or`` of it, ``getattr``): a
+    pipeline that reads the field another way, or handles None (SDXL's ``latents_mean``), is left alone.
+
+    Returns:
+        ``"{path}: field 'shift_factor' is null; expected a number (FluxPipeline computes with vae.config.shift_factor:
+        latents = (latents / self.vae.config.scaling_factor) + self.vae.config.shift_factor)"``, or None.
+    """
+    import inspect
+    import re
+    import typing
+
+    source = _pipeline_source(pipeline) if pipeline is not None else ""
+    if not source:
+        return None
+    init = getattr(cls.__init__, "__wrapped__", cls.__init__)
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception:  # noqa: BLE001 - annotations that cannot be resolved: said without them
+        hints = {}
+    for field, value in content.items():
+        if value is not None or field.startswith("_"):
+            continue
+        ref = rf"self\.{re.escape(component)}\.config\.{re.escape(field)}\b"
+        computes = re.search(rf"(?:(?:[-+*/%<>]|\*\*)\s*\(*\s*|\b(?:len|range|int|float|torch\.tensor)\(\s*){ref}"
+                             rf"|{ref}\s*\)*\s*(?:\*\*|//|[-+*/%<>])", source)
+        guarded = re.search(rf"{ref}\s+is\s+(?:not\s+)?None|\b(?:if|elif|and|or|not)\s+{ref}(?!\s*(?:[-+*/%<>=]|\.))"
+                            rf"|{ref}\s+(?:and|or)\b|getattr\(\s*self\.{re.escape(component)}\.config\s*,\s*"
+                            rf"[\"']{re.escape(field)}[\"']", source)
+        if not computes or guarded:
+            continue
+        line = source[source.rfind("\n", 0, computes.start()) + 1:source.find("\n", computes.end())].strip()
+        numbers = _number_kinds(hints.get(field)) if field in inspect.signature(init).parameters else None
+        wanted = ("a value" if not numbers else "a whole number" if numbers == {int} else "a number")
+        return (f"{path}: field '{field}' is null; expected {wanted} ({pipeline.__name__} computes with "
+                f"{component}.config.{field}: {shortened(line, 120, '...')})")
+    return None
+
+
+def null_build_problem(path: Path, content: dict, cls: type) -> str | None:
+    """Why the diffusers model class ``cls`` cannot be built from its configuration file (``content``, parsed, at
+    ``path``) with a field of it null: its ``__init__`` computes with the value where the class default is None too,
+    and ``from_pretrained`` fails in Python's words naming neither file nor field (OmniGen's transformer
+    ``rope_scaling: null``: ``rope_scaling["short_factor"]``, "'NoneType' object is not subscriptable"). Built on
+    the meta device (``_builds_from``) only where the file holds a null; the field named is the null one the failing
+    lines of ``__init__``'s traceback name.
+
+    Returns:
+        ``"{path}: field 'rope_scaling' is null; expected a value (OmniGenTransformer2DModel cannot be built without
+        one: 'NoneType' object is not subscriptable)"``, or None.
+    """
+    import re
+    import traceback
+
+    from accelerate import init_empty_weights
+
+    nulls = [field for field, value in content.items() if value is None and not field.startswith("_")]
+    if not nulls:
+        return None
+    try:
+        with init_empty_weights(include_buffers=True):
+            cls.from_config(content)
+    except Exception as exc:  # noqa: BLE001 - whatever the class's __init__ raises on the configuration
+        lines = [frame.line or "" for frame in traceback.extract_tb(exc.__traceback__)]
+        for field in nulls:
+            if any(re.search(rf"\b{re.escape(field)}\b", line) for line in lines):
+                said = shortened(" ".join(str(exc).split()), 160, "...")
+                return (f"{path}: field '{field}' is null; expected a value ({cls.__name__} cannot be built without "
+                        f"one: {said})")
     return None
 
 

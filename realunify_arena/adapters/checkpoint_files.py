@@ -26,7 +26,8 @@ from realunify_arena.adapters.checkpoint_scheduler import scheduler_settings_pro
 from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
 from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
-                                                        generation_config_problem, library_refusal, one_of,
+                                                        generation_config_problem, library_refusal,
+                                                        null_build_problem, one_of, pipeline_null_problem,
                                                         sub_config_problem, token_ids_problem, vocabulary_ids)
 from realunify_arena.adapters.checkpoint_settings import settings_problem
 from realunify_arena.redaction import shortened
@@ -722,7 +723,7 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None, 
     stem = "diffusion_pytorch_model" if library == "diffusers" else "model"
     problem = _model_problem(sub, variant, processor=False, fallback=True, stem=stem)
     if not problem and library == "diffusers":
-        problem = _values_problem(sub / "config.json", library, cls, named)
+        problem = _values_problem(sub / "config.json", library, cls, named, pipeline, name)
     weights = None if problem or library not in ("diffusers", "transformers") else _weights_read(
         sub, stem, variant)
     return problem or (component_fit_problem(index, name, library, cls, *weights) if weights else None)
@@ -738,11 +739,17 @@ def _read_component(config: Path, library: str, cls: str) -> tuple[dict, type] |
     return (content, component) if isinstance(content, dict) and isinstance(component, type) else None
 
 
-def _values_problem(config: Path, library: str, cls: str, named: str) -> str | None:
-    """``checkpoint_config.config_values_problem`` and ``config_sizes_problem`` of a diffusers model component's
-    ``config.json``."""
+def _values_problem(config: Path, library: str, cls: str, named: str, pipeline: str, name: str) -> str | None:
+    """``checkpoint_config.config_values_problem``, ``config_sizes_problem``, ``null_build_problem`` and
+    ``pipeline_null_problem`` (the pipeline class ``pipeline``, the component ``name``) of a diffusers model
+    component's ``config.json``."""
+    import importlib
+
     read = _read_component(config, library, cls)
-    problem = read and (config_values_problem(config, *read) or config_sizes_problem(config, *read))
+    owner = getattr(importlib.import_module("diffusers"), pipeline, None)
+    problem = read and (config_values_problem(config, *read) or config_sizes_problem(config, *read)
+                        or null_build_problem(config, *read)
+                        or pipeline_null_problem(config, read[0], owner, name, read[1]))
     return f"{problem} {named}" if problem else None
 
 
@@ -761,14 +768,14 @@ def _scheduler_problem(config: Path, library: str, cls: str, named: str, pipelin
     read = _read_component(config, library, cls) if library == "diffusers" else None
     if read is None:
         return None
-    problem = config_values_problem(config, *read)
+    owner = getattr(importlib.import_module("diffusers"), pipeline, None)
+    problem = config_values_problem(config, *read) or pipeline_null_problem(config, read[0], owner, name, read[1])
     if problem:
         return f"{problem} {named}"
     content, scheduler = read
     if not hasattr(scheduler, "from_config"):
         return None
-    problem = scheduler_settings_problem(config, content, scheduler,
-                                         getattr(importlib.import_module("diffusers"), pipeline, None), name)
+    problem = scheduler_settings_problem(config, content, scheduler, owner, name)
     if problem:
         return f"{problem} {named}"
     try:

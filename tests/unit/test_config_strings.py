@@ -287,17 +287,6 @@ def _pipeline_scheduler(sound: Path, under: Path, name: str, settings: dict) -> 
     return folder
 
 
-def _run_pipeline(folder: Path):
-    from diffusers import DiffusionPipeline
-    from PIL import Image
-
-    pipeline = DiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
-    pipeline.set_progress_bar_config(disable=True)
-    extra = {"image": Image.new("RGB", (32, 32))} if type(pipeline).__name__ == "FluxKontextPipeline" else {}
-    return pipeline(prompt="a red cube", width=32, height=32, num_inference_steps=2, output_type="np",
-                    generator=torch.Generator().manual_seed(0), **extra).images
-
-
 @pytest.mark.parametrize("case", sorted(PIPELINE_SCHEDULERS))
 def test_a_scheduler_is_judged_the_way_its_pipeline_calls_set_timesteps(pipelines, tmp_path, case):
     """The dry run called ``set_timesteps(4)`` (with ``mu`` where dynamic shifting is on) whatever the pipeline:
@@ -307,13 +296,13 @@ def test_a_scheduler_is_judged_the_way_its_pipeline_calls_set_timesteps(pipeline
     folder = _pipeline_scheduler(pipelines[builder], tmp_path, name, settings)
     if fails:
         with pytest.raises(ValueError) as failed:
-            _run_pipeline(folder)
+            real_format.run_pipeline(folder)
         assert fails in str(failed.value) and str(folder) not in str(failed.value)
         with pytest.raises(ModelUnavailable) as refused:
             check_checkpoint(str(folder), "diffusers")
         assert str(refused.value).startswith(f"{folder}/{said}"), str(refused.value)
     else:
-        assert _run_pipeline(folder).shape[-1] == 3
+        assert real_format.run_pipeline(folder).shape[-1] == 3
         check_checkpoint(str(folder), "diffusers")
 
 
