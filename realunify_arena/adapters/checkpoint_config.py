@@ -325,62 +325,100 @@ def config_values_problem(path: Path, content: dict, cls: type) -> str | None:
     return None
 
 
+_COMPUTING_CALLS = {"len", "range", "int", "float", "torch.tensor"}
+
+
 @functools.cache
-def _pipeline_source(pipeline: type) -> str:
-    """The source of a diffusers pipeline class (its methods: ``__call__``, ``_unpack_latents``, ...); empty where
-    it cannot be read."""
+def _computed_fields(pipeline: type, component: str) -> dict[str, str]:
+    """field -> the source line of the first place ``pipeline``'s own code (its class's methods, parsed with
+    ``ast``: docstrings and comments are no code) computes with ``self.{component}.config.{field}`` unconditionally:
+    an operand of arithmetic or of ``<``/``>`` (``==`` takes None), or the argument of ``len``, ``range``, ``int``,
+    ``float`` or ``torch.tensor``; not where the expression evaluates it only on a condition (a later operand of
+    ``and``/``or``: SD's ``height or self.unet.config.sample_size * ...``; a branch of ``x if c else y``), though
+    inside an ``if`` statement it counts (FLUX decodes in the ``else`` of ``output_type == "latent"``). A field the
+    code anywhere tests for None (``is None``, ``is not None``, ``if``/``and``/``or``/``not`` of it,
+    ``getattr``/``hasattr``) is left out."""
+    import ast
     import inspect
+    import textwrap
 
     try:
-        return inspect.getsource(pipeline)
-    except (OSError, TypeError):
-        return ""
+        source = textwrap.dedent(inspect.getsource(pipeline))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+    def config_of(node) -> bool:  # self.{component}.config
+        return (isinstance(node, ast.Attribute) and node.attr == "config" and isinstance(node.value, ast.Attribute)
+                and node.value.attr == component and isinstance(node.value.value, ast.Name)
+                and node.value.value.id == "self")
+
+    def conditional(node) -> bool:
+        child, parent = node, parents.get(node)
+        while parent is not None and not isinstance(parent, ast.stmt):
+            if isinstance(parent, ast.BoolOp) and child is not parent.values[0]:
+                return True
+            if isinstance(parent, ast.IfExp) and child is not parent.test:
+                return True
+            child, parent = parent, parents.get(parent)
+        return False
+
+    computed: dict[str, str] = {}
+    tested: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr") \
+                and len(node.args) >= 2 and config_of(node.args[0]) and isinstance(node.args[1], ast.Constant):
+            tested.add(str(node.args[1].value))
+        if not (isinstance(node, ast.Attribute) and config_of(node.value)):
+            continue
+        field, parent = node.attr, parents.get(node)
+        if isinstance(parent, ast.Compare) and any(isinstance(c, ast.Constant) and c.value is None
+                                                   for c in (parent.left, *parent.comparators)):
+            tested.add(field)
+        elif isinstance(parent, (ast.BoolOp, ast.If, ast.While)) or (isinstance(parent, ast.IfExp)
+                                                                     and node is parent.test) \
+                or (isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not)):
+            tested.add(field)
+        elif (isinstance(parent, ast.BinOp) or (isinstance(parent, ast.Compare) and any(
+                isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)) for op in parent.ops)) or (
+                isinstance(parent, ast.Call) and node in parent.args
+                and ast.unparse(parent.func) in _COMPUTING_CALLS)) and not conditional(node):
+            computed.setdefault(field, source.splitlines()[node.lineno - 1].strip())
+    return {field: line for field, line in computed.items() if field not in tested}
 
 
 def pipeline_null_problem(path: Path, content: dict, pipeline: type | None, component: str, cls: type) -> str | None:
     """Why a field of the component ``component``'s configuration file (``content``, parsed, at ``path``; its class
-    ``cls``) is null where the pipeline class ``pipeline`` computes with it: a class default of None lets the file's
-    null load (``config_values_problem`` leaves such nulls alone), and the first run fails in Python's words naming
-    neither file nor field: AutoencoderKL's ``shift_factor: null`` under FLUX (``latents = (latents /
-    self.vae.config.scaling_factor) + self.vae.config.shift_factor``: "unsupported operand type(s) for -: 'Tensor' and
-    'NoneType'"). "Computes with": the pipeline's source uses ``self.{component}.config.{field}`` as an operand of
-    arithmetic or a comparison, or passes it to ``len``, ``range``, ``int``, ``float`` or ``torch.tensor``, and
-    nowhere tests it for None (``is None``, ``is not None``, ``if``/``and``/``or`` of it, ``getattr``): a
-    pipeline that reads the field another way, or handles None (SDXL's ``latents_mean``), is left alone.
+    ``cls``) is null where the pipeline class ``pipeline`` computes with it (``_computed_fields``): a class default
+    of None lets the file's null load (``config_values_problem`` leaves such nulls alone), and the first run fails
+    in Python's words naming neither file nor field: AutoencoderKL's ``shift_factor: null`` under FLUX (``latents =
+    (latents / self.vae.config.scaling_factor) + self.vae.config.shift_factor``: "unsupported operand type(s) for
+    -: 'Tensor' and 'NoneType'"). A pipeline that reads the field another way, only on a condition, or tests it for
+    None (SDXL's ``latents_mean``) is left alone.
 
     Returns:
         ``"{path}: field 'shift_factor' is null; expected a number (FluxPipeline computes with vae.config.shift_factor:
         latents = (latents / self.vae.config.scaling_factor) + self.vae.config.shift_factor)"``, or None.
     """
     import inspect
-    import re
     import typing
 
-    source = _pipeline_source(pipeline) if pipeline is not None else ""
-    if not source:
+    computed = _computed_fields(pipeline, component) if pipeline is not None else {}
+    fields = [field for field, value in content.items() if value is None and field in computed]
+    if not fields:
         return None
     init = getattr(cls.__init__, "__wrapped__", cls.__init__)
     try:
         hints = typing.get_type_hints(init)
+        params = inspect.signature(init).parameters
     except Exception:  # noqa: BLE001 - annotations that cannot be resolved: said without them
-        hints = {}
-    for field, value in content.items():
-        if value is not None or field.startswith("_"):
-            continue
-        ref = rf"self\.{re.escape(component)}\.config\.{re.escape(field)}\b"
-        computes = re.search(rf"(?:(?:[-+*/%<>]|\*\*)\s*\(*\s*|\b(?:len|range|int|float|torch\.tensor)\(\s*){ref}"
-                             rf"|{ref}\s*\)*\s*(?:\*\*|//|[-+*/%<>])", source)
-        guarded = re.search(rf"{ref}\s+is\s+(?:not\s+)?None|\b(?:if|elif|and|or|not)\s+{ref}(?!\s*(?:[-+*/%<>=]|\.))"
-                            rf"|{ref}\s+(?:and|or)\b|getattr\(\s*self\.{re.escape(component)}\.config\s*,\s*"
-                            rf"[\"']{re.escape(field)}[\"']", source)
-        if not computes or guarded:
-            continue
-        line = source[source.rfind("\n", 0, computes.start()) + 1:source.find("\n", computes.end())].strip()
-        numbers = _number_kinds(hints.get(field)) if field in inspect.signature(init).parameters else None
-        wanted = ("a value" if not numbers else "a whole number" if numbers == {int} else "a number")
-        return (f"{path}: field '{field}' is null; expected {wanted} ({pipeline.__name__} computes with "
-                f"{component}.config.{field}: {shortened(line, 120, '...')})")
-    return None
+        hints, params = {}, {}
+    field = fields[0]
+    numbers = _number_kinds(hints.get(field)) if field in params else None
+    wanted = "a value" if not numbers else "a whole number" if numbers == {int} else "a number"
+    return (f"{path}: field '{field}' is null; expected {wanted} ({pipeline.__name__} computes with "
+            f"{component}.config.{field}: {shortened(computed[field], 120, '...')})")
 
 
 def null_build_problem(path: Path, content: dict, cls: type) -> str | None:

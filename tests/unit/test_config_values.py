@@ -320,3 +320,14 @@ def test_which_nulls_each_pipeline_computes_with():
                             "StableDiffusionPipeline", "OmniGenPipeline")}
     assert {name for name, said in refused.items() if said} == {"FluxPipeline", "StableDiffusion3Pipeline"}
     assert all("field 'shift_factor' is null" in said for said in refused.values() if said)
+
+    # SD reads the UNet's sample_size only as ``height or self.unet.config.sample_size * self.vae_scale_factor`` (a
+    # caller's height skips it; its docstring says the same in words), SDXL's addition_time_embed_dim always
+    from diffusers import UNet2DConditionModel
+
+    unet = {"sample_size": None, "addition_time_embed_dim": None}
+    assert pipeline_null_problem(Path("unet/config.json"), {"sample_size": None}, diffusers.StableDiffusionPipeline,
+                                 "unet", UNet2DConditionModel) is None
+    assert pipeline_null_problem(Path("unet/config.json"), unet, diffusers.StableDiffusionXLPipeline, "unet",
+                                 UNet2DConditionModel).startswith(
+        "unet/config.json: field 'addition_time_embed_dim' is null; expected a whole number")
