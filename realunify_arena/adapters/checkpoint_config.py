@@ -421,13 +421,25 @@ def pipeline_null_problem(path: Path, content: dict, pipeline: type | None, comp
             f"{component}.config.{field}: {shortened(computed[field], 120, '...')})")
 
 
+@functools.cache
+def _module_source(cls: type) -> str:
+    """The source of the module that defines ``cls``; empty where it cannot be read."""
+    import inspect
+
+    try:
+        return inspect.getsource(inspect.getmodule(cls))
+    except (OSError, TypeError):
+        return ""
+
+
 def null_build_problem(path: Path, content: dict, cls: type) -> str | None:
     """Why the diffusers model class ``cls`` cannot be built from its configuration file (``content``, parsed, at
     ``path``) with a field of it null: its ``__init__`` computes with the value where the class default is None too,
     and ``from_pretrained`` fails in Python's words naming neither file nor field (OmniGen's transformer
     ``rope_scaling: null``: ``rope_scaling["short_factor"]``, "'NoneType' object is not subscriptable"). Built on
-    the meta device (``_builds_from``) only where the file holds a null; the field named is the null one the failing
-    lines of ``__init__``'s traceback name.
+    the meta device only where the file holds a null that the class's module subscripts or computes with somewhere
+    (``rope_scaling[``, ``out_channels *``: a cheap filter, so FLUX's ``out_channels: null`` costs no build); the
+    field named is the null one the failing lines of ``__init__``'s traceback name.
 
     Returns:
         ``"{path}: field 'rope_scaling' is null; expected a value (OmniGenTransformer2DModel cannot be built without
@@ -438,8 +450,10 @@ def null_build_problem(path: Path, content: dict, cls: type) -> str | None:
 
     from accelerate import init_empty_weights
 
-    nulls = [field for field, value in content.items() if value is None and not field.startswith("_")]
-    if not nulls:
+    source = _module_source(cls)
+    nulls = [field for field, value in content.items() if value is None and not field.startswith("_")
+             and re.search(rf"\b{re.escape(field)}\s*(?:\[|\*\*|//|[-+*/%](?!=))", source)]
+    if not nulls:  # no null the class's module subscripts or computes with: no build (a 12B model's takes ~1 s)
         return None
     try:
         with init_empty_weights(include_buffers=True):
