@@ -501,3 +501,16 @@ def build_omnigen(folder: Path, *, seed: int = 0) -> Path:
     _rewrite_json(folder / "tokenizer" / "tokenizer_config.json", tokenizer_class="LlamaTokenizer")
     _rewrite_json(folder / "model_index.json", tokenizer=["transformers", "LlamaTokenizer"])
     return folder
+
+
+def run_pipeline(folder: Path):
+    """A 2-step 32x32 run of the pipeline folder by diffusers alone (FLUX Kontext given a blank 32x32 image to
+    edit): its images, or the library's own error."""
+    from diffusers import DiffusionPipeline
+    from PIL import Image
+
+    pipeline = DiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
+    extra = {"image": Image.new("RGB", (32, 32))} if type(pipeline).__name__ == "FluxKontextPipeline" else {}
+    return pipeline(prompt="a red cube", width=32, height=32, num_inference_steps=2, output_type="np",
+                    generator=torch.Generator().manual_seed(0), **extra).images

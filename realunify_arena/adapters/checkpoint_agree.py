@@ -50,8 +50,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from realunify_arena.adapters.checkpoint_config import json_object, tokenizer_ids
-from realunify_arena.adapters.checkpoint_files import chat_templates
+from realunify_arena.adapters.checkpoint_config import declared_ids, json_object
+from realunify_arena.adapters.checkpoint_files import chat_templates, tokenizer_vocabulary
 
 __all__ = ["agreement_problem"]
 
@@ -340,8 +340,8 @@ def _template_tokens_problem(folder: Path, config_file: Path, config, processor,
     if not isinstance(rendered, str):
         return None
     where = next((name for name, text in chat_templates(folder) if text == template), "the processor's chat template")
-    saved = json_object(folder / "tokenizer.json")
-    held = tokenizer_ids(saved, json_object(folder / "tokenizer_config.json")) if saved else None
+    saved = tokenizer_vocabulary(folder)  # the checks before the load parsed it; not parsed again while unchanged
+    held = declared_ids(saved, json_object(folder / "tokenizer_config.json")) if saved else None
     seen = set()
     for match in _TEMPLATE_TOKEN.finditer(rendered):
         token = match.group()

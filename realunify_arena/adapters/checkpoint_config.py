@@ -10,6 +10,7 @@ forward pass as an index error; an ``image_token_id`` other than the processor's
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
@@ -17,9 +18,9 @@ from pathlib import Path
 from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
-__all__ = ["config_sizes_problem", "config_values_problem", "dtype_problem", "generation_config_problem",
-           "json_object", "library_refusal", "one_of", "sub_config_problem", "token_ids_problem",
-           "tokenizer_ids"]
+__all__ = ["config_sizes_problem", "config_values_problem", "declared_ids", "dtype_problem",
+           "generation_config_problem", "json_object", "library_refusal", "null_build_problem", "one_of",
+           "pipeline_null_problem", "sub_config_problem", "token_ids_problem", "tokenizer_ids", "vocabulary_ids"]
 
 
 def json_object(path: Path) -> dict:
@@ -76,13 +77,14 @@ def _vocab_size(config: Path, content: dict) -> tuple[int | None, str]:
 
 
 def tokenizer_ids(tokenizer: dict, tokenizer_config: dict | None = None) -> dict[str, int]:
-    """token -> id of a parsed ``tokenizer.json``: its model's vocabulary (a BPE/WordPiece map, or a Unigram
-    list of [piece, score]) and its added tokens; with the parsed ``tokenizer_config.json``, also each token its
-    ``added_tokens_decoder`` declares that tokenizer.json lacks, where transformers adds it at load at the id
-    declared. transformers (5.x) adds such tokens in the order of their ids, each at the tokenizer's size so far
-    (``add_tokens``), whatever id the file declares: a Qwen tokenizer.json of the 151643 base tokens with
-    ``<|endoftext|>`` ... ``<|video_pad|>`` declared at 151643 ... 151656 loads them at those ids; a token
-    declared elsewhere lands at a new id and is left out."""
+    """token -> id of a parsed ``tokenizer.json`` (``vocabulary_ids``), with the tokens the parsed
+    ``tokenizer_config.json`` declares added as transformers adds them at load (``declared_ids``)."""
+    return declared_ids(vocabulary_ids(tokenizer), tokenizer_config)
+
+
+def vocabulary_ids(tokenizer: dict) -> dict[str, int]:
+    """token -> id of a parsed ``tokenizer.json``: its model's vocabulary (a BPE/WordPiece map, or a Unigram list of
+    [piece, score]) and its added tokens."""
     model = tokenizer.get("model")
     vocab = model.get("vocab") if isinstance(model, dict) else None
     ids: dict[str, int] = {}
@@ -93,17 +95,29 @@ def tokenizer_ids(tokenizer: dict, tokenizer_config: dict | None = None) -> dict
     for added in tokenizer.get("added_tokens") or ():
         if isinstance(added, dict) and isinstance(added.get("content"), str) and isinstance(added.get("id"), int):
             ids[added["content"]] = added["id"]
-    declared = tokenizer_config.get("added_tokens_decoder") if isinstance(tokenizer_config, dict) else None
-    if isinstance(declared, dict):
-        size = len(set(ids.values()))
-        entries = sorted((int(key), value.get("content")) for key, value in declared.items()
-                         if isinstance(key, str) and key.isdigit() and isinstance(value, dict))
-        for declared_id, content in entries:
-            if isinstance(content, str) and content not in ids:
-                if declared_id == size:
-                    ids[content] = declared_id
-                size += 1
     return ids
+
+
+def declared_ids(ids: dict[str, int], tokenizer_config: dict | None) -> dict[str, int]:
+    """``ids`` (``vocabulary_ids`` of tokenizer.json, left unchanged) with each token the parsed
+    ``tokenizer_config.json``'s ``added_tokens_decoder`` declares that tokenizer.json lacks, where transformers adds
+    it at load at the id declared. transformers (5.x) adds such tokens in the order of their ids, each at the
+    tokenizer's size so far (``add_tokens``), whatever id the file declares: a Qwen tokenizer.json of the 151643 base
+    tokens with ``<|endoftext|>`` ... ``<|video_pad|>`` declared at 151643 ... 151656 loads them at those ids; a
+    token declared elsewhere lands at a new id and is left out."""
+    declared = tokenizer_config.get("added_tokens_decoder") if isinstance(tokenizer_config, dict) else None
+    if not isinstance(declared, dict):
+        return ids
+    added: dict[str, int] = {}
+    size = len(set(ids.values()))
+    entries = sorted((int(key), value.get("content")) for key, value in declared.items()
+                     if isinstance(key, str) and key.isdigit() and isinstance(value, dict))
+    for declared_id, content in entries:
+        if isinstance(content, str) and content not in ids and content not in added:
+            if declared_id == size:
+                added[content] = declared_id
+            size += 1
+    return {**ids, **added} if added else ids
 
 
 def _id_fields(folder: Path, config: dict, generation: dict | None) -> Iterator[tuple[Path, str, object]]:
@@ -122,15 +136,16 @@ def _id_fields(folder: Path, config: dict, generation: dict | None) -> Iterator[
                 yield path, prefix + key, value
 
 
-def token_ids_problem(folder: Path, config: dict, generation: dict | None, tokenizer: dict | None,
+def token_ids_problem(folder: Path, config: dict, generation: dict | None, vocabulary: dict[str, int] | None,
                       special_tokens: Mapping[str, str], tokenizer_config: dict | None = None) -> str | None:
     """Why the token ids a checkpoint declares cannot be used together.
 
     Args:
         folder: the checkpoint folder (for the file names in the message).
-        config, generation, tokenizer, tokenizer_config: the parsed ``config.json``,
-            ``generation_config.json``, ``tokenizer.json`` and ``tokenizer_config.json`` (None: the folder has
-            none; the last adds the tokens its ``added_tokens_decoder`` declares, ``tokenizer_ids``).
+        config, generation, tokenizer_config: the parsed ``config.json``, ``generation_config.json`` and
+            ``tokenizer_config.json`` (None: the folder has none; the last adds the tokens its
+            ``added_tokens_decoder`` declares, ``declared_ids``).
+        vocabulary: token -> id of ``tokenizer.json`` (``vocabulary_ids``; None: the folder has none).
         special_tokens: field of ``tokenizer_config.json`` -> its token (``{"boi_token": "<begin_of_image>"}``).
 
     Checked: each special token is in the tokenizer's vocabulary at an id below the model's ``vocab_size``;
@@ -142,7 +157,7 @@ def token_ids_problem(folder: Path, config: dict, generation: dict | None, token
         ``"{file}: field '{field}' ...; expected ..."`` for the first problem, or None.
     """
     vocab_size, where = _vocab_size(folder / "config.json", config)
-    ids = tokenizer_ids(tokenizer, tokenizer_config) if tokenizer is not None else None
+    ids = declared_ids(vocabulary, tokenizer_config) if vocabulary is not None else None
     tokenizer_file, tokenizer_config = folder / "tokenizer.json", folder / "tokenizer_config.json"
     named: dict[str, int] = {}
     for name, token in special_tokens.items():
@@ -174,12 +189,19 @@ def token_ids_problem(folder: Path, config: dict, generation: dict | None, token
 
 
 def dtype_problem(config: Path, content: dict) -> str | None:
-    """Why a ``dtype`` / ``torch_dtype`` field of ``config.json`` (or of a nested ``*_config``) names no torch
-    dtype: transformers reports ``module 'torch' has no attribute 'bf16'``, naming neither file nor field."""
+    """Why a ``dtype`` / ``torch_dtype`` field of ``config.json`` (``content``, parsed), at the top level or in a
+    nested configuration at any depth (``text_config``, Qwen2.5-Omni's ``thinker_config.text_config``, an
+    encoder-decoder's ``encoder``), names no torch dtype: transformers builds each nested configuration with
+    ``getattr(torch, dtype)`` (``PreTrainedConfig.__init__``) and reports ``module 'torch' has no attribute
+    'bf16'``, naming neither file nor field.
+
+    Returns:
+        ``"{config}: field 'thinker_config.text_config.dtype' is 'bf16'; expected a torch dtype name ('bfloat16',
+        'float16' or 'float32')"`` for the first such field, or None.
+    """
     import torch
 
-    places = [("", content)] + [(f"{key}.", value) for key, value in content.items() if _is_sub_config(key, value)]
-    for prefix, fields in places:
+    for prefix, fields in _sub_configs(content):
         for key in ("dtype", "torch_dtype"):
             value = fields.get(key)
             named = isinstance(value, str) and isinstance(getattr(torch, value, None), torch.dtype)
@@ -189,11 +211,22 @@ def dtype_problem(config: Path, content: dict) -> str | None:
     return None
 
 
+def _sub_configs(content: dict, prefix: str = "") -> Iterator[tuple[str, dict]]:
+    """(dotted prefix, fields) of ``content`` and of every configuration nested in it, at any depth
+    (``_is_sub_config``)."""
+    yield prefix, content
+    for key, value in content.items():
+        if _is_sub_config(key, value):
+            yield from _sub_configs(value, f"{prefix}{key}.")
+
+
 def _is_sub_config(key: str, value: object) -> bool:
-    """Whether ``config.json``'s field ``key`` holds a nested model configuration (``text_config``,
-    ``vq_config``), not data that merely is a JSON object: Emu3's ``vocabulary_map`` (token -> id, where a
-    BPE vocabulary has a token ``dtype``), ``id2label``, ``rope_scaling``, or a ``quantization_config``."""
-    return isinstance(value, dict) and key.endswith("_config") and key != "quantization_config"
+    """Whether a configuration's field ``key`` holds a nested model configuration (``text_config``, ``vq_config``,
+    an encoder-decoder's ``encoder`` with its ``model_type``), not data that merely is a JSON object: Emu3's
+    ``vocabulary_map`` (token -> id, where a BPE vocabulary has a token ``dtype``), ``id2label``, ``rope_scaling``,
+    or a ``quantization_config``."""
+    return isinstance(value, dict) and key != "quantization_config" and (
+        key.endswith("_config") or isinstance(value.get("model_type"), str))
 
 
 def generation_config_problem(path: Path, content: dict) -> str | None:
@@ -289,6 +322,149 @@ def config_values_problem(path: Path, content: dict, cls: type) -> str | None:
                 scheduler or not said_none or not _builds_from(cls, content)):
             return (f"{path}: field '{field}' is null; expected {wanted} ({takes}, and computes with it: its "
                     f"default is {default!r})")
+    return None
+
+
+_COMPUTING_CALLS = {"len", "range", "int", "float", "torch.tensor"}
+
+
+@functools.cache
+def _computed_fields(pipeline: type, component: str) -> dict[str, str]:
+    """field -> the source line of the first place ``pipeline``'s own code (its class's methods, parsed with
+    ``ast``: docstrings and comments are no code) computes with ``self.{component}.config.{field}`` unconditionally:
+    an operand of arithmetic or of ``<``/``>`` (``==`` takes None), or the argument of ``len``, ``range``, ``int``,
+    ``float`` or ``torch.tensor``; not where the expression evaluates it only on a condition (a later operand of
+    ``and``/``or``: SD's ``height or self.unet.config.sample_size * ...``; a branch of ``x if c else y``), though
+    inside an ``if`` statement it counts (FLUX decodes in the ``else`` of ``output_type == "latent"``). A field the
+    code anywhere tests for None (``is None``, ``is not None``, ``if``/``and``/``or``/``not`` of it,
+    ``getattr``/``hasattr``) is left out."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        source = textwrap.dedent(inspect.getsource(pipeline))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+    def config_of(node) -> bool:  # self.{component}.config
+        return (isinstance(node, ast.Attribute) and node.attr == "config" and isinstance(node.value, ast.Attribute)
+                and node.value.attr == component and isinstance(node.value.value, ast.Name)
+                and node.value.value.id == "self")
+
+    def conditional(node) -> bool:
+        child, parent = node, parents.get(node)
+        while parent is not None and not isinstance(parent, ast.stmt):
+            if isinstance(parent, ast.BoolOp) and child is not parent.values[0]:
+                return True
+            if isinstance(parent, ast.IfExp) and child is not parent.test:
+                return True
+            child, parent = parent, parents.get(parent)
+        return False
+
+    computed: dict[str, str] = {}
+    tested: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr") \
+                and len(node.args) >= 2 and config_of(node.args[0]) and isinstance(node.args[1], ast.Constant):
+            tested.add(str(node.args[1].value))
+        if not (isinstance(node, ast.Attribute) and config_of(node.value)):
+            continue
+        field, parent = node.attr, parents.get(node)
+        if isinstance(parent, ast.Compare) and any(isinstance(c, ast.Constant) and c.value is None
+                                                   for c in (parent.left, *parent.comparators)):
+            tested.add(field)
+        elif isinstance(parent, (ast.BoolOp, ast.If, ast.While)) or (isinstance(parent, ast.IfExp)
+                                                                     and node is parent.test) \
+                or (isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not)):
+            tested.add(field)
+        elif (isinstance(parent, ast.BinOp) or (isinstance(parent, ast.Compare) and any(
+                isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)) for op in parent.ops)) or (
+                isinstance(parent, ast.Call) and node in parent.args
+                and ast.unparse(parent.func) in _COMPUTING_CALLS)) and not conditional(node):
+            computed.setdefault(field, source.splitlines()[node.lineno - 1].strip())
+    return {field: line for field, line in computed.items() if field not in tested}
+
+
+def pipeline_null_problem(path: Path, content: dict, pipeline: type | None, component: str, cls: type) -> str | None:
+    """Why a field of the component ``component``'s configuration file (``content``, parsed, at ``path``; its class
+    ``cls``) is null where the pipeline class ``pipeline`` computes with it (``_computed_fields``): a class default
+    of None lets the file's null load (``config_values_problem`` leaves such nulls alone), and the first run fails
+    in Python's words naming neither file nor field: AutoencoderKL's ``shift_factor: null`` under FLUX (``latents =
+    (latents / self.vae.config.scaling_factor) + self.vae.config.shift_factor``: "unsupported operand type(s) for
+    -: 'Tensor' and 'NoneType'"). A pipeline that reads the field another way, only on a condition, or tests it for
+    None (SDXL's ``latents_mean``) is left alone.
+
+    Returns:
+        ``"{path}: field 'shift_factor' is null; expected a number (FluxPipeline computes with vae.config.shift_factor:
+        latents = (latents / self.vae.config.scaling_factor) + self.vae.config.shift_factor)"``, or None.
+    """
+    import inspect
+    import typing
+
+    computed = _computed_fields(pipeline, component) if pipeline is not None else {}
+    fields = [field for field, value in content.items() if value is None and field in computed]
+    if not fields:
+        return None
+    init = getattr(cls.__init__, "__wrapped__", cls.__init__)
+    try:
+        hints = typing.get_type_hints(init)
+        params = inspect.signature(init).parameters
+    except Exception:  # noqa: BLE001 - annotations that cannot be resolved: said without them
+        hints, params = {}, {}
+    field = fields[0]
+    numbers = _number_kinds(hints.get(field)) if field in params else None
+    wanted = "a value" if not numbers else "a whole number" if numbers == {int} else "a number"
+    return (f"{path}: field '{field}' is null; expected {wanted} ({pipeline.__name__} computes with "
+            f"{component}.config.{field}: {shortened(computed[field], 120, '...')})")
+
+
+@functools.cache
+def _module_source(cls: type) -> str:
+    """The source of the module that defines ``cls``; empty where it cannot be read."""
+    import inspect
+
+    try:
+        return inspect.getsource(inspect.getmodule(cls))
+    except (OSError, TypeError):
+        return ""
+
+
+def null_build_problem(path: Path, content: dict, cls: type) -> str | None:
+    """Why the diffusers model class ``cls`` cannot be built from its configuration file (``content``, parsed, at
+    ``path``) with a field of it null: its ``__init__`` computes with the value where the class default is None too,
+    and ``from_pretrained`` fails in Python's words naming neither file nor field (OmniGen's transformer
+    ``rope_scaling: null``: ``rope_scaling["short_factor"]``, "'NoneType' object is not subscriptable"). Built on
+    the meta device only where the file holds a null that the class's module subscripts or computes with somewhere
+    (``rope_scaling[``, ``out_channels *``: a cheap filter, so FLUX's ``out_channels: null`` costs no build); the
+    field named is the null one the failing lines of ``__init__``'s traceback name.
+
+    Returns:
+        ``"{path}: field 'rope_scaling' is null; expected a value (OmniGenTransformer2DModel cannot be built without
+        one: 'NoneType' object is not subscriptable)"``, or None.
+    """
+    import re
+    import traceback
+
+    from accelerate import init_empty_weights
+
+    source = _module_source(cls)
+    nulls = [field for field, value in content.items() if value is None and not field.startswith("_")
+             and re.search(rf"\b{re.escape(field)}\s*(?:\[|\*\*|//|[-+*/%](?!=))", source)]
+    if not nulls:  # no null the class's module subscripts or computes with: no build (a 12B model's takes ~1 s)
+        return None
+    try:
+        with init_empty_weights(include_buffers=True):
+            cls.from_config(content)
+    except Exception as exc:  # noqa: BLE001 - whatever the class's __init__ raises on the configuration
+        lines = [frame.line or "" for frame in traceback.extract_tb(exc.__traceback__)]
+        for field in nulls:
+            if any(re.search(rf"\b{re.escape(field)}\b", line) for line in lines):
+                said = shortened(" ".join(str(exc).split()), 160, "...")
+                return (f"{path}: field '{field}' is null; expected a value ({cls.__name__} cannot be built without "
+                        f"one: {said})")
     return None
 
 

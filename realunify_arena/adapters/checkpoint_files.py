@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
@@ -24,13 +26,14 @@ from realunify_arena.adapters.checkpoint_scheduler import scheduler_settings_pro
 from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
 from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
-                                                        generation_config_problem, library_refusal, one_of,
-                                                        sub_config_problem, token_ids_problem)
+                                                        generation_config_problem, library_refusal,
+                                                        null_build_problem, one_of, pipeline_null_problem,
+                                                        sub_config_problem, token_ids_problem, vocabulary_ids)
 from realunify_arena.adapters.checkpoint_settings import settings_problem
 from realunify_arena.redaction import shortened
 from realunify_arena.shown import json_kind
 
-__all__ = ["chat_templates", "check_checkpoint", "model_weights_problem", "weights_entry"]
+__all__ = ["chat_templates", "check_checkpoint", "model_weights_problem", "tokenizer_vocabulary", "weights_entry"]
 
 MAX_JSON_BYTES = 64 * 2**20  # tokenizer.json is 5-10 MB; anything far larger is not a config
 log = logging.getLogger(__name__)
@@ -128,6 +131,47 @@ def _json(path: Path) -> tuple[object, str | None]:
                       "expected the file as the checkpoint ships it (an interrupted download?)")
 
 
+# (tokenizer.json's resolved path, inode, size, mtime) -> (problem, vocabulary_ids): a Qwen-size tokenizer.json (12 MB,
+# 151,643 entries and as many merges) takes 0.2-0.35 s to parse on this project's 2-core machine (77 MiB at the peak)
+# and its ids keep 20 MiB; the checks before a load (that it parses, the token ids) and the chat-template check after
+# the processor loaded (checkpoint_agree, right after) read one parse of it
+_PARSED: OrderedDict[tuple, tuple[str | None, dict[str, int] | None]] = OrderedDict()
+_PARSED_KEPT = 1  # a model's checks, its processor and its agreement check come one after another
+_PARSED_LOCK = threading.Lock()
+
+
+def _vocabulary(path: Path) -> tuple[str | None, dict[str, int] | None]:
+    """(problem, token -> id) of the ``tokenizer.json`` at ``path`` (``_json``'s problem, or that it holds no JSON
+    object; ``checkpoint_config.vocabulary_ids`` of it), parsed once while the file stays the same (its resolved
+    path, inode, size and modification time), the last ``_PARSED_KEPT`` files kept."""
+    try:
+        info = path.stat()
+        key = (str(path.resolve()), info.st_ino, info.st_size, info.st_mtime_ns)
+    except OSError:
+        return _json(path)[1] or f"{path}: cannot be read", None
+    with _PARSED_LOCK:
+        if key in _PARSED:
+            _PARSED.move_to_end(key)
+            return _PARSED[key]
+    content, problem = _json(path)
+    if problem is None and not isinstance(content, dict):
+        problem = f"{path}: {json_kind(content)}; expected a JSON object"
+    read = (problem, None) if problem else (None, vocabulary_ids(content))
+    del content
+    with _PARSED_LOCK:
+        _PARSED[key] = read
+        while len(_PARSED) > _PARSED_KEPT:
+            _PARSED.popitem(last=False)
+    return read
+
+
+def tokenizer_vocabulary(folder: Path) -> dict[str, int] | None:
+    """token -> id of ``folder``'s ``tokenizer.json`` (``_vocabulary``: the parse the checks before the load made,
+    where the file is unchanged); None where the folder has none or it is no JSON object."""
+    path = folder / "tokenizer.json"
+    return _vocabulary(path)[1] if path.is_file() else None
+
+
 def _links_problem(folder: Path) -> str | None:
     """A link whose target is gone: a hub cache snapshot whose blob was never (fully) downloaded."""
     for path in sorted(folder.iterdir()):
@@ -143,7 +187,11 @@ def _jsons_problem(folder: Path) -> str | None:
         return problem
     for name in _CONFIGS:
         path = folder / name
-        if path.is_file():
+        if path.is_file() and name == "tokenizer.json":
+            problem = _vocabulary(path)[0]
+            if problem:
+                return problem
+        elif path.is_file():
             content, problem = _json(path)
             if problem:
                 return problem
@@ -411,7 +459,7 @@ def _token_ids_problem(folder: Path, config: dict, names: Collection[str]) -> st
     generation = folder / "generation_config.json"
     tokenizer, tokenizer_config = folder / "tokenizer.json", folder / "tokenizer_config.json"
     return token_ids_problem(folder, config, _json(generation)[0] if generation.is_file() else None,
-                             _json(tokenizer)[0] if tokenizer.is_file() else None, tokens,
+                             _vocabulary(tokenizer)[1] if tokenizer.is_file() else None, tokens,
                              _json(tokenizer_config)[0] if tokenizer_config.is_file() else None)
 
 
@@ -513,7 +561,7 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
         sub = folder / name
         if not sub.is_dir():
             return f"{index}: field '{name}' names the sub-folder {sub}, which does not exist"
-        problem = _jsons_problem(sub) or _component_problem(index, name, spec, variant)
+        problem = _jsons_problem(sub) or _component_problem(index, name, spec, variant, pipeline)
         if problem:
             return problem
     # after each component's own files and weights, whose refusals name more (a T5Model's decoder left random)
@@ -650,8 +698,9 @@ def _library_has(library: str, name: str) -> bool:
         return False
 
 
-def _component_problem(index: Path, name: str, spec: list, variant: str | None) -> str | None:
-    """The files the component ``name`` (``[library, class]`` in ``model_index.json``) is loaded from."""
+def _component_problem(index: Path, name: str, spec: list, variant: str | None, pipeline: str) -> str | None:
+    """The files the component ``name`` (``[library, class]`` in ``model_index.json``, whose pipeline class is
+    ``pipeline``) is loaded from."""
     library, cls = str(spec[0]), str(spec[1])
     sub = index.parent / name
     named = f"({index} names it as {library} {cls})"
@@ -661,7 +710,7 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
         config = sub / "scheduler_config.json"
         if not config.is_file():
             return f"{config}: missing; expected the scheduler's configuration {named}"
-        return _scheduler_problem(config, library, cls, named)
+        return _scheduler_problem(config, library, cls, named, pipeline, name)
     if "Tokenizer" in cls:
         problem = _tokenizer_problem(sub, cls)
         return f"{problem} {named}" if problem else None
@@ -674,7 +723,7 @@ def _component_problem(index: Path, name: str, spec: list, variant: str | None) 
     stem = "diffusion_pytorch_model" if library == "diffusers" else "model"
     problem = _model_problem(sub, variant, processor=False, fallback=True, stem=stem)
     if not problem and library == "diffusers":
-        problem = _values_problem(sub / "config.json", library, cls, named)
+        problem = _values_problem(sub / "config.json", library, cls, named, pipeline, name)
     weights = None if problem or library not in ("diffusers", "transformers") else _weights_read(
         sub, stem, variant)
     return problem or (component_fit_problem(index, name, library, cls, *weights) if weights else None)
@@ -690,15 +739,21 @@ def _read_component(config: Path, library: str, cls: str) -> tuple[dict, type] |
     return (content, component) if isinstance(content, dict) and isinstance(component, type) else None
 
 
-def _values_problem(config: Path, library: str, cls: str, named: str) -> str | None:
-    """``checkpoint_config.config_values_problem`` and ``config_sizes_problem`` of a diffusers model component's
-    ``config.json``."""
+def _values_problem(config: Path, library: str, cls: str, named: str, pipeline: str, name: str) -> str | None:
+    """``checkpoint_config.config_values_problem``, ``config_sizes_problem``, ``null_build_problem`` and
+    ``pipeline_null_problem`` (the pipeline class ``pipeline``, the component ``name``) of a diffusers model
+    component's ``config.json``."""
+    import importlib
+
     read = _read_component(config, library, cls)
-    problem = read and (config_values_problem(config, *read) or config_sizes_problem(config, *read))
+    owner = getattr(importlib.import_module("diffusers"), pipeline, None)
+    problem = read and (config_values_problem(config, *read) or config_sizes_problem(config, *read)
+                        or null_build_problem(config, *read)
+                        or pipeline_null_problem(config, read[0], owner, name, read[1]))
     return f"{problem} {named}" if problem else None
 
 
-def _scheduler_problem(config: Path, library: str, cls: str, named: str) -> str | None:
+def _scheduler_problem(config: Path, library: str, cls: str, named: str, pipeline: str, name: str) -> str | None:
     """A diffusers scheduler's ``scheduler_config.json``: its values of the types the class takes
     (``config_values_problem``), and the class built from it, as ``from_pretrained`` builds it (``cls.from_config``:
     a scheduler holds no weights, so this costs a few milliseconds). A scheduler refuses some configurations in its
@@ -706,17 +761,21 @@ def _scheduler_problem(config: Path, library: str, cls: str, named: str) -> str 
     ("`shift_terminal` is only supported when `use_flow_sigmas=True`",
     diffusers/schedulers/scheduling_unipc_multistep.py). A refusal one string value causes, at ``__init__`` or when the
     scheduler runs, and a ``Literal`` field's value it never refuses, are named by field first
-    (``checkpoint_scheduler.scheduler_settings_problem``)."""
+    (``checkpoint_scheduler.scheduler_settings_problem``), run the way the pipeline class ``pipeline`` calls its
+    component ``name``'s ``set_timesteps``."""
+    import importlib
+
     read = _read_component(config, library, cls) if library == "diffusers" else None
     if read is None:
         return None
-    problem = config_values_problem(config, *read)
+    owner = getattr(importlib.import_module("diffusers"), pipeline, None)
+    problem = config_values_problem(config, *read) or pipeline_null_problem(config, read[0], owner, name, read[1])
     if problem:
         return f"{problem} {named}"
     content, scheduler = read
     if not hasattr(scheduler, "from_config"):
         return None
-    problem = scheduler_settings_problem(config, content, scheduler)
+    problem = scheduler_settings_problem(config, content, scheduler, owner, name)
     if problem:
         return f"{problem} {named}"
     try:

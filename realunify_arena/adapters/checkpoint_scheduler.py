@@ -12,10 +12,14 @@ file nor the field. Two checks turn both into one line naming file, field, value
   "deis"``), unless another diffusers scheduler's annotation of the same field lists it (a configuration saved for
   that class and loaded as this one, ``from_config``'s everyday use: DDPM's ``variance_type: "fixed_small"`` under
   DPMSolverMultistepScheduler, which ignores it);
-- a dry run of the scheduler as a pipeline drives it (``set_timesteps`` for a few steps, with ``mu`` where the
-  configuration shifts by resolution, then ``step`` through them on zeros; a model output of twice the sample's
-  channels where ``variance_type`` says the model predicts its variance, as DeepFloyd IF's does): a refusal the
-  file's values cause is traced to the one string field whose class default makes the run pass.
+- a dry run of the scheduler as the pipeline that loads it drives it (``set_timesteps`` for a few steps, called the
+  way that pipeline's ``__call__`` calls it, ``timestep_call``: FLUX, Qwen-Image, LTX and Z-Image pass their own
+  ``sigmas`` and a ``mu``, OmniGen and HunyuanVideo ``sigmas`` and no ``mu``, SD3 ``mu`` only where the
+  configuration shifts by resolution, DDPM/SD1.x the step count alone; then ``step`` through them on zeros; a model
+  output of twice the sample's channels where ``variance_type`` says the model predicts its variance, as DeepFloyd
+  IF's does): a refusal the file's values cause is traced to the one string field whose class default (or boolean
+  field whose other value) makes the run pass; a refusal of ``set_timesteps`` as the pipeline calls it that no such
+  field explains is named in the scheduler's words.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ import functools
 import inspect
 import json
 import logging
+import re
 import types
 import typing
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 from realunify_arena.redaction import shortened
 
@@ -38,24 +44,36 @@ log = logging.getLogger(__name__)
 DRY_STEPS = 4
 
 
-def scheduler_settings_problem(path: Path, content: dict, cls: type) -> str | None:
+def scheduler_settings_problem(path: Path, content: dict, cls: type, pipeline: type | None = None,
+                               component: str = "scheduler") -> str | None:
     """Why the scheduler class ``cls`` (a ``diffusers.SchedulerMixin``), built from ``content`` (the parsed
     ``scheduler_config.json`` at ``path``; ``cls.from_config(content)`` already succeeded), would refuse a string
-    value of it when it runs, or read it as another setting.
+    or boolean value of it when it runs, or read a string as another setting; ``pipeline`` (a ``DiffusionPipeline``
+    class, None where unknown) is the one that loads it as its ``component``, whose way of calling ``set_timesteps``
+    the dry run follows (``timestep_call``).
 
     Returns:
         ``"{path}: field 'timestep_type' is "continous"; expected "discrete" or "continuous" (the values
         EulerDiscreteScheduler's __init__ annotation lists)"``, or ``"{path}: field 'prediction_type' is
         "epsilonn"; expected a value EulerDiscreteScheduler takes (it refuses this one: prediction_type given as
-        epsilonn must be one of `epsilon`, or `v_prediction`)"``, or None (also where a dry run cannot tell: a
-        scheduler whose step takes more than a model output and a sample, or whose defaults do not run this way
-        either).
+        epsilonn must be one of `epsilon`, or `v_prediction`)"``, ``"{path}: field 'use_dynamic_shifting' is true;
+        expected false (it refuses this one as OmniGenPipeline calls set_timesteps(sigmas=np.linspace(1, 0,
+        steps + 1)[:-1]), without mu: `mu` must be passed when `use_dynamic_shifting` is set to be `True`)"``,
+        ``"{path}: UniPCMultistepScheduler cannot set its steps as FluxPipeline calls set_timesteps(...): Passing
+        `sigmas` is only supported when ...; expected a configuration of it that takes that call"``, or None (also
+        where a dry run cannot tell: a scheduler whose step takes more than a model output and a sample, or whose
+        defaults do not run this way either).
     """
     try:
         built = cls.from_config(content).config
     except Exception as exc:  # noqa: BLE001 - the scheduler's own refusal at __init__: ValueError, NotImplementedError
         return _traced(path, content, cls, exc, cls.from_config)
-    return _literal_problem(path, content, cls, built) or _run_problem(path, content, cls)
+    call = timestep_call(pipeline, component)
+    takes = inspect.signature(cls.set_timesteps).parameters
+    if call is not None and ((call.sigmas is not None and "sigmas" not in takes)
+                             or (call.mu == "always" and "mu" not in takes)):
+        call = None  # a class that cannot take the call at all is named as such by the pipeline's class check
+    return _literal_problem(path, content, cls, built) or _run_problem(path, content, cls, call)
 
 
 def _literal_values(annotation: object) -> tuple | None:
@@ -134,17 +152,138 @@ def _literal_problem(path: Path, content: dict, cls: type, built) -> str | None:
 _LEARNED_VARIANCE = ("learned", "learned_range")
 
 
-def _dry_run(cls: type, content: dict) -> None:
+class TimestepCall(NamedTuple):
+    """How a pipeline's ``__call__`` sets its scheduler's steps (``timestep_call``).
+
+    ``sigmas(steps)``: the schedule it passes by default (None: it passes none, only the step count); ``mu``:
+    ``"always"`` (FLUX: ``mu=mu`` from ``calculate_shift``), ``"dynamic"`` (SD3: only where the configuration's
+    ``use_dynamic_shifting`` is on) or ``"never"``; ``retrieve``: the pipeline module's own ``retrieve_timesteps``
+    (None where ``__call__`` calls ``set_timesteps`` itself); ``said``: the call as a message shows it."""
+
+    sigmas: Callable[[int], object] | None
+    mu: str
+    retrieve: Callable | None
+    said: str
+
+
+# ``sigmas = np.linspace(1.0, 1 / num_inference_steps, num_inference_steps)`` (FLUX, Qwen-Image, LTX, Z-Image's
+# helper), ``np.linspace(1, 0, num_inference_steps + 1)[:num_inference_steps]`` (OmniGen), ``np.linspace(1.0, 0.0,
+# num_inference_steps + 1)[:-1]`` (HunyuanVideo), ``torch.linspace(1.0, 0.0, num_inference_steps + 1)`` passed as
+# ``sigmas[:-1]`` (ERNIE-Image): a schedule of ``steps + 1`` points is always passed without its last one.
+_LINSPACE = re.compile(r"\b(np|torch)\.linspace\(\s*([\d.]+)\s*,\s*(1(?:\.0)?\s*/\s*num_inference_steps|[\d.]+)\s*,"
+                       r"\s*num_inference_steps\s*(\+\s*1\s*)?[,)]")
+_SIGMAS_SET = re.compile(r"^\s*sigmas = (.+)$", re.M)  # an assignment; a keyword argument is written sigmas=sigmas
+
+
+def _call_args(source: str, component: str) -> list[str]:
+    """The argument text of each call in ``source`` that sets ``component``'s steps: ``retrieve_timesteps(
+    self.scheduler, ...)`` / ``retrieve_timesteps(audio_scheduler, ...)`` and ``self.scheduler.set_timesteps(...)``
+    (as "set_timesteps:" and its arguments)."""
+    found = []
+    pattern = re.compile(rf"\bretrieve_timesteps\(\s*(?:self\.)?{component}\b|\bself\.{component}\.set_timesteps\(")
+    for match in pattern.finditer(source):
+        start = source.index("(", match.start())
+        depth, end = 0, start
+        for end in range(start, len(source)):
+            depth += {"(": 1, ")": -1}.get(source[end], 0)
+            if depth == 0:
+                break
+        text = " ".join(source[start + 1:end].split())
+        found.append(("set_timesteps:" if "set_timesteps" in match.group() else "") + text)
+    return found
+
+
+def _default_sigmas(source: str, module) -> tuple[Callable[[int], object], str] | None | bool:
+    """(steps -> the schedule, its text) of the ``sigmas = ...linspace(...)`` default in ``source`` (a pipeline's
+    ``__call__``), looked for in a helper of ``module`` it calls (Z-Image's ``get_default_z_image_sigmas``); None
+    where ``source`` sets no ``sigmas`` (they come from the caller only, None by default); False where it sets them
+    in a way not recognised here."""
+    import numpy as np
+    import torch
+
+    settings = _SIGMAS_SET.findall(source)
+    if not settings:
+        return None
+    for text in settings:
+        match = _LINSPACE.search(text)
+        helper = re.match(r"(\w+)\(", text.strip())
+        if match is None and helper and callable(getattr(module, helper.group(1), None)):
+            try:
+                match = _LINSPACE.search(inspect.getsource(getattr(module, helper.group(1))))
+            except (OSError, TypeError):
+                match = None
+        if match is None or not 0.9 <= float(match.group(2)) <= 1:  # Cosmos 2's linspace(0, 1, ...) is reshaped after
+            continue
+        library, first, last, extra = match.groups()
+        closing = match.string.find(")", match.end() - 1)
+        as_list = match.string[closing + 1:].lstrip().startswith(".tolist()")
+
+        def schedule(steps, library=library, first=float(first), last=last, extra=bool(extra), as_list=as_list):
+            end = 1 / steps if "num_inference_steps" in last else float(last)
+            points = steps + 1 if extra else steps
+            values = (np.linspace(first, end, points) if library == "np"
+                      else torch.linspace(first, end, points, dtype=torch.float32))
+            values = values[:steps]
+            return values.tolist() if as_list else values
+
+        return schedule, match.group().rstrip(",)") + ")" + ("[:-1]" if extra else "")
+    return False
+
+
+@functools.cache
+def timestep_call(pipeline: type | None, component: str = "scheduler") -> TimestepCall | None:
+    """How ``pipeline``'s ``__call__`` (diffusers' own source, read with ``inspect``) sets ``component``'s steps
+    when its caller gives no ``sigmas`` or ``timesteps`` of its own; None where it cannot be told (no pipeline, no
+    call found, calls of more than one shape, a default schedule not recognised): then the dry run calls
+    ``set_timesteps(steps)`` with ``mu`` where the configuration shifts by resolution."""
+    if pipeline is None:
+        return None
+    try:
+        source = inspect.getsource(pipeline.__call__)
+    except (OSError, TypeError):
+        return None
+    shapes = set(_call_args(source, component))
+    if len(shapes) != 1:
+        return None
+    args = shapes.pop()
+    module = inspect.getmodule(pipeline)
+    sigmas = None
+    if re.search(r"\bsigmas\b", args):
+        sigmas = _default_sigmas(source, module)
+        if sigmas is False:
+            return None
+    if re.search(r"\bmu\s*=", args) or re.search(r"scheduler_kwargs\s*=\s*\{\s*[\"']mu[\"']", source):
+        mu = "always"
+    elif "**scheduler_kwargs" in args and re.search(r"scheduler_kwargs\[[\"']mu[\"']\]", source):
+        mu = "dynamic"
+    else:
+        mu = "never"
+    retrieve = None if args.startswith("set_timesteps:") else getattr(module, "retrieve_timesteps", None)
+    if not args.startswith("set_timesteps:") and not callable(retrieve):
+        return None
+    passed = [f"sigmas={sigmas[1]}" if sigmas else "steps",
+              *(["mu=calculate_shift(...)"] if mu == "always" else ["mu where use_dynamic_shifting"]
+                if mu == "dynamic" else [])]
+    said = f"{pipeline.__name__} calls set_timesteps({', '.join(passed)})" + (", without mu" if mu == "never" else "")
+    said = said.replace("num_inference_steps", "steps")
+    return TimestepCall(sigmas[0] if sigmas else None, mu, retrieve, said)
+
+
+class _StepsRefused(Exception):
+    """The scheduler's own refusal of ``set_timesteps`` as the pipeline calls it (``__cause__``: its error)."""
+
+
+def _dry_run(cls: type, content: dict, call: TimestepCall | None = None) -> None:
     """``_dry_run_shaped`` with a model output of the sample's shape; where the configuration's ``variance_type`` is
     one of ``_LEARNED_VARIANCE`` and that run fails, the run again over an RGB sample (1x3x4x4) with an output of
     twice its channels, as such a model gives it: passes where either passes, else raises the first failure."""
     try:
-        _dry_run_shaped(cls, content, 4, 4)
+        _dry_run_shaped(cls, content, 4, 4, call)
     except Exception:
         if content.get("variance_type") not in _LEARNED_VARIANCE:
             raise
         try:
-            _dry_run_shaped(cls, content, 3, 6)
+            _dry_run_shaped(cls, content, 3, 6, call)
         except Exception:  # noqa: BLE001 - the first failure is the one to name
             pass
         else:
@@ -152,20 +291,40 @@ def _dry_run(cls: type, content: dict) -> None:
         raise
 
 
-def _dry_run_shaped(cls: type, content: dict, channels: int, output_channels: int) -> None:
-    """Build ``cls`` from ``content`` and drive it as a pipeline does: ``set_timesteps(DRY_STEPS)`` (with ``mu`` from
-    ``base_shift``, where the configuration shifts by resolution: the pipelines' ``calculate_shift`` at the base
-    sequence length), then one ``step`` per timestep of a zero model output of 1 x ``output_channels`` x 4 x 4 over a
-    zero sample of 1 x ``channels`` x 4 x 4, each input scaled first (``scale_model_input``). Raises whatever the
-    scheduler raises."""
+def _mu(config) -> float:
+    """The ``mu`` the pipelines' ``calculate_shift`` gives at the configuration's base sequence length: its
+    ``base_shift`` (0.5, their default, where it holds no number)."""
+    base = config.get("base_shift")
+    return base if isinstance(base, (int, float)) and not isinstance(base, bool) else 0.5
+
+
+def _dry_run_shaped(cls: type, content: dict, channels: int, output_channels: int,
+                    call: TimestepCall | None = None) -> None:
+    """Build ``cls`` from ``content`` and drive it as a pipeline does: ``set_timesteps`` for ``DRY_STEPS`` steps as
+    ``call`` says (through the pipeline's own ``retrieve_timesteps`` where it uses one; ``mu`` from ``_mu``), or,
+    with no ``call``, ``set_timesteps(DRY_STEPS)`` with ``mu`` where the configuration shifts by resolution; then one
+    ``step`` per timestep of a zero model output of 1 x ``output_channels`` x 4 x 4 over a zero sample of 1 x
+    ``channels`` x 4 x 4, each input scaled first (``scale_model_input``). Raises whatever the scheduler raises,
+    ``_StepsRefused`` from its error where ``set_timesteps`` as ``call`` says refuses."""
     import torch
 
     scheduler = cls.from_config(content)
-    kwargs = {}
-    if "mu" in inspect.signature(scheduler.set_timesteps).parameters and scheduler.config.get("use_dynamic_shifting"):
-        base = scheduler.config.get("base_shift")
-        kwargs["mu"] = base if isinstance(base, (int, float)) and not isinstance(base, bool) else 0.5
-    scheduler.set_timesteps(num_inference_steps=DRY_STEPS, **kwargs)
+    dynamic = scheduler.config.get("use_dynamic_shifting")
+    if call is None:
+        kwargs = {"mu": _mu(scheduler.config)} if dynamic and "mu" in inspect.signature(
+            scheduler.set_timesteps).parameters else {}
+        scheduler.set_timesteps(num_inference_steps=DRY_STEPS, **kwargs)
+    else:
+        kwargs = {"mu": _mu(scheduler.config)} if call.mu == "always" or (call.mu == "dynamic" and dynamic) else {}
+        if call.sigmas is not None:
+            kwargs["sigmas"] = call.sigmas(DRY_STEPS)
+        try:
+            if call.retrieve is not None:
+                call.retrieve(scheduler, DRY_STEPS, None, **kwargs)
+            else:
+                scheduler.set_timesteps(DRY_STEPS, **kwargs)
+        except Exception as exc:
+            raise _StepsRefused(str(exc)) from exc
     takes = inspect.signature(scheduler.step).parameters
     extra = {"generator": torch.Generator().manual_seed(0)} if "generator" in takes else {}
     sample = torch.zeros(1, channels, 4, 4)
@@ -176,35 +335,50 @@ def _dry_run_shaped(cls: type, content: dict, channels: int, output_channels: in
         sample = out.prev_sample if hasattr(out, "prev_sample") else out[0]
 
 
-def _run_problem(path: Path, content: dict, cls: type) -> str | None:
-    """The dry run's refusal, traced to the string field whose class default makes it pass."""
+def _run_problem(path: Path, content: dict, cls: type, call: TimestepCall | None = None) -> str | None:
+    """The dry run's refusal, traced to the string or boolean field that makes it pass; else, where
+    ``set_timesteps`` as the pipeline calls it refuses, that refusal in the scheduler's words."""
     try:
-        _dry_run(cls, content)
+        _dry_run(cls, content, call)
     except Exception as exc:  # noqa: BLE001 - the scheduler's own refusal, whatever its class
-        return _traced(path, content, cls, exc, functools.partial(_dry_run, cls))
+        problem = _traced(path, content, cls, exc, functools.partial(_dry_run, cls, call=call), call)
+        if problem or not isinstance(exc, _StepsRefused):
+            return problem
+        said = shortened(" ".join(str(exc).split()), 200, "...")
+        return (f"{path}: {cls.__name__} cannot set its steps as {call.said}: {said}; expected a configuration of "
+                "it that takes that call")
     return None
 
 
-def _traced(path: Path, content: dict, cls: type, failure: BaseException, probe) -> str | None:
+def _traced(path: Path, content: dict, cls: type, failure: BaseException, probe,
+            call: TimestepCall | None = None) -> str | None:
     """``failure`` of ``probe(content)`` (``cls.from_config`` or ``_dry_run``), traced to the one string field of
-    ``content`` whose class default makes ``probe`` pass; None where no such field is found (the caller reports a
-    failure to build in the scheduler's words; a dry run's failure is then left to the real run)."""
+    ``content`` whose class default makes ``probe`` pass, or the one boolean field whose other value does; None
+    where no such field is found (the caller reports a failure to build in the scheduler's words; a dry run's
+    failure is then left to the real run, unless ``set_timesteps`` refused the pipeline's ``call``)."""
     init = getattr(cls.__init__, "__wrapped__", cls.__init__)
     params = inspect.signature(init).parameters
     hints = _hints(cls)
     for field, value in content.items():
-        if field.startswith("_") or field not in params or not isinstance(value, str) \
-                or value == params[field].default:
+        if field.startswith("_") or field not in params:
+            continue
+        if isinstance(value, bool):
+            other = not value
+        elif isinstance(value, str) and value != params[field].default:
+            other = params[field].default
+        else:
             continue
         try:
-            probe({**content, field: params[field].default})
+            probe({**content, field: other})
         except Exception:  # noqa: BLE001 - still refused: not this field
             continue
         allowed = _literal_values(hints.get(field))
         said = shortened(" ".join(str(failure).split()), 200, "...")
-        wanted = _values_text(allowed) if allowed else f"a value {cls.__name__} takes"
+        wanted = (json.dumps(other) if isinstance(value, bool) else _values_text(allowed) if allowed
+                  else f"a value {cls.__name__} takes")
+        how = f" as {call.said}" if call is not None and isinstance(failure, _StepsRefused) else ""
         shown = shortened(json.dumps(value, ensure_ascii=False), 60, "...")
-        return f"{path}: field '{field}' is {shown}; expected {wanted} (it refuses this one: {said})"
-    log.debug("%s: %s failed, not traced to a string field (%s: %s)", path, cls.__name__, type(failure).__name__,
-              failure)
+        return f"{path}: field '{field}' is {shown}; expected {wanted} (it refuses this one{how}: {said})"
+    log.debug("%s: %s failed, not traced to a string or boolean field (%s: %s)", path, cls.__name__,
+              type(failure).__name__, failure)
     return None

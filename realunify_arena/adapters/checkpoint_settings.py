@@ -278,6 +278,7 @@ def rope_sections_problem(path: Path, content: dict, prefix: str, node) -> str |
         said = f"missing, so {type(rotary).__name__} splits by its default {sections}"
     else:
         said = f"{sections}"
+    defaulted = said != f"{sections}"
     if sum(sections) == frequencies:
         return None
     factor = rope.get("partial_rotary_factor")
@@ -288,4 +289,34 @@ def rope_sections_problem(path: Path, content: dict, prefix: str, node) -> str |
     else:
         why = f"the rotary frequencies {type(rotary).__name__} makes ({how})"
     return (f"{path}: field '{field}' is {said} (adding up to {sum(sections)}); expected sections adding up to "
-            f"{frequencies}, {why}")
+            f"{frequencies}, {why}{_rotary_fix(content, prefix, node, size, factor, sum(sections), defaulted)}")
+
+
+def _rotary_fix(content: dict, prefix: str, node, size: int, factor: object, total: int, defaulted: bool) -> str:
+    """What the file can add instead for the model's own rotary embedding (``_rotary``, built again with it) to make
+    ``total`` frequencies, the sum of its sections: ``partial_rotary_factor`` where the model reads none (GLM-4.1V's
+    and GLM-Image's class defaults carry none, their hub files 0.5: a rotary part of 64 of a head of 128, the 32
+    frequencies [8, 12, 12] splits), or, where the sections are the rotary embedding's own default (``defaulted``:
+    the file writes none, so the head was not sized for sections of its own), ``head_dim`` where a factor is read
+    and no ``head_dim`` given (GLM-4.5V's default heads of 4096 / 96 = 42, its hub file's 128). Nothing where
+    neither makes it (Qwen2-VL's rotary embedding reads no factor)."""
+    import copy
+
+    if factor is None and 0 < 2 * total < size:
+        key, value = "partial_rotary_factor", 2 * total / size
+        said = f"a rotary part of {2 * total} of the head's {size} dimensions"
+    elif defaulted and isinstance(factor, (int, float)) and 0 < factor <= 1 and not getattr(node, "head_dim", None):
+        key, value = "head_dim", round(2 * total / factor)
+        said = f"with partial_rotary_factor {factor:g}"
+    else:
+        return ""
+    changed = copy.deepcopy(node)
+    if key == "head_dim":
+        changed.head_dim = value
+    else:
+        changed.rope_parameters = {**(changed.rope_parameters or {}), key: value}
+    inv_freq = getattr(_rotary(changed), "inv_freq", None)
+    if inv_freq is None or int(inv_freq.shape[-1]) != total:
+        return ""
+    return (f", or add '{_file_field(content, prefix, (key,))}': {value:g} ({said}: the {total} frequencies the "
+            "sections split)")

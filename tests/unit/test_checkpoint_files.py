@@ -689,3 +689,54 @@ def test_a_named_chat_template_without_its_template_is_named_by_its_json_kind(so
     message = _load("janus-pro-1b", folder)
     assert message.endswith(f"{folder / 'tokenizer_config.json'} field 'chat_template' ('tool_use'): null; expected a "
                             "Jinja chat template (a string)"), message
+
+
+def _omni_and_encoder_decoder() -> dict[str, dict]:
+    """config.json as transformers' own classes write it (``to_dict``): Qwen2.5-Omni's three levels
+    (``thinker_config.text_config``, ``token2wav_config.dit_config``) and an encoder-decoder's ``encoder`` /
+    ``decoder`` (nested configurations named by their ``model_type``, not by a ``_config`` suffix)."""
+    from transformers import BertConfig, EncoderDecoderConfig, Qwen2_5OmniConfig
+
+    return {"omni": Qwen2_5OmniConfig().to_dict(),
+            "encoder-decoder": EncoderDecoderConfig.from_encoder_decoder_configs(BertConfig(), BertConfig()).to_dict()}
+
+
+@pytest.mark.parametrize(("model", "field"), [
+    ("omni", "thinker_config.text_config.dtype"),
+    ("omni", "thinker_config.vision_config.torch_dtype"),
+    ("omni", "token2wav_config.dit_config.dtype"),
+    ("encoder-decoder", "decoder.torch_dtype"),
+], ids=["omni-thinker-text", "omni-thinker-vision", "omni-token2wav-dit", "encoder-decoder-decoder"])
+def test_a_dtype_nested_at_any_depth_that_names_no_torch_dtype_is_named(tmp_path, model, field):
+    """Only the top level and its ``*_config`` children were checked: a nested configuration's "bf16" loaded the
+    check and failed at AutoConfig as "module 'torch' has no attribute 'bf16'", naming neither file nor field."""
+    from transformers import AutoConfig
+
+    from realunify_arena.adapters.checkpoint_config import dtype_problem
+
+    content = _omni_and_encoder_decoder()[model]
+    place = content
+    *parents, key = field.split(".")
+    for part in parents:
+        place = place[part]
+    place[key] = "bf16"
+    (tmp_path / "config.json").write_text(json.dumps(content))
+    with pytest.raises(AttributeError, match="has no attribute 'bf16'"):  # transformers itself cannot read it
+        AutoConfig.from_pretrained(tmp_path)
+    assert dtype_problem(tmp_path / "config.json", content) == (
+        f"{tmp_path / 'config.json'}: field '{field}' is 'bf16'; expected a torch dtype name ('bfloat16', "
+        "'float16' or 'float32')")
+
+
+@pytest.mark.parametrize("model", ["omni", "encoder-decoder"])
+def test_nested_configs_as_transformers_writes_them_pass_the_dtype_check(tmp_path, model):
+    from transformers import AutoConfig
+
+    from realunify_arena.adapters.checkpoint_config import dtype_problem
+
+    content = _omni_and_encoder_decoder()[model]
+    for fields in [content, *(v for v in content.values() if isinstance(v, dict) and "model_type" in v)]:
+        fields["dtype"] = "bfloat16"
+    (tmp_path / "config.json").write_text(json.dumps(content))
+    AutoConfig.from_pretrained(tmp_path)
+    assert dtype_problem(tmp_path / "config.json", content) is None

@@ -131,15 +131,21 @@ def test_a_misspelt_scheduler_value_is_refused_naming_file_field_and_values(ddpm
         assert re.search(rf"[\"'`]{re.escape(taken)}[\"'`]", said), (taken, said)
 
 
-# The FlowMatchEulerDiscreteScheduler configurations the cards load: FLUX.1 Kontext's and Qwen-Image's hub files
-# (tests/real_format.py), OmniGen-v1's (the class defaults) and tiny-pair's (realunify_arena/adapters/tiny.py)
-CARD_SCHEDULERS = {"flux-kontext": real_format.KONTEXT_SCHEDULER, "qwen-image": real_format.QWEN_IMAGE_SCHEDULER,
-                   "omnigen": {}, "tiny-pair": {"invert_sigmas": True, "num_train_timesteps": 1}}
+# The FlowMatchEulerDiscreteScheduler configurations the cards load, each in its card's pipeline (the dry run calls
+# set_timesteps as that pipeline does): FLUX.1 Kontext's and Qwen-Image's hub files (tests/real_format.py),
+# OmniGen-v1's (the class defaults) and tiny-pair's (realunify_arena/adapters/tiny.py, an OmniGen pipeline)
+CARD_SCHEDULERS = {"flux-kontext": ("build_flux_kontext", real_format.KONTEXT_SCHEDULER),
+                   "qwen-image": ("build_qwen_image", real_format.QWEN_IMAGE_SCHEDULER),
+                   "omnigen": ("build_omnigen", {}),
+                   "tiny-pair": ("build_omnigen", {"invert_sigmas": True, "num_train_timesteps": 1})}
 
 
 @pytest.mark.parametrize("card", sorted(CARD_SCHEDULERS))
-def test_the_cards_scheduler_configurations_pass(ddpm, tmp_path, card):
-    folder = _with_scheduler(ddpm, tmp_path, "FlowMatchEulerDiscreteScheduler", CARD_SCHEDULERS[card])
+def test_the_cards_scheduler_configurations_pass(real_format_build, tmp_path, card):
+    builder, settings = CARD_SCHEDULERS[card]
+    sound = real_format_build(builder, tmp_path / "sound" / builder)
+    (tmp_path / "edited").mkdir()
+    folder = _pipeline_scheduler(sound, tmp_path / "edited", "FlowMatchEulerDiscreteScheduler", settings)
     check_checkpoint(str(folder), "diffusers")
 
 
@@ -207,6 +213,125 @@ def test_a_learned_variance_scheduler_runs_and_passes(ddpm_learned_variance, tmp
                              {**IF_SCHEDULER, "variance_type": variance, "prediction_type": "epsilonn"})
     with pytest.raises(ModelUnavailable, match=r"scheduler_config\.json: field 'prediction_type' is \"epsilonn\""):
         check_checkpoint(str(folder), "diffusers")
+
+
+# ---- schedulers driven the way the pipeline that loads them calls set_timesteps ------------------------------------
+
+# Hub-format scheduler configurations (the files' values): FLUX.1-dev's and Kontext's scheduler/scheduler_config.json
+# (tests/real_format.py KONTEXT_SCHEDULER); Wan2.1-T2V-1.3B-Diffusers' scheduler/scheduler_config.json
+# (UniPCMultistepScheduler, flow sigmas, flow_shift 3.0, as diffusers' Wan docs load it); the FLUX configuration
+# under UniPCMultistepScheduler as diffusers' docs swap a scheduler (``UniPCMultistepScheduler.from_config(
+# pipe.scheduler.config)``, "Schedulers" usage guide), saved by ``save_config``; tiny-pair's FlowMatchEuler
+# (realunify_arena/adapters/tiny.py: OmniGen pipeline, invert_sigmas, one training timestep).
+WAN_SCHEDULER = {"beta_end": 0.02, "beta_schedule": "linear", "beta_start": 0.0001, "disable_corrector": [],
+                 "dynamic_thresholding_ratio": 0.995, "final_sigmas_type": "zero", "flow_shift": 3.0,
+                 "lower_order_final": True, "num_train_timesteps": 1000, "predict_x0": True,
+                 "prediction_type": "flow_prediction", "rescale_betas_zero_snr": False, "sample_max_value": 1.0,
+                 "solver_order": 2, "solver_p": None, "solver_type": "bh2", "steps_offset": 0,
+                 "thresholding": False, "timestep_spacing": "linspace", "trained_betas": None,
+                 "use_beta_sigmas": False, "use_exponential_sigmas": False, "use_flow_sigmas": True,
+                 "use_karras_sigmas": False}
+
+
+def _swapped_unipc(settings: dict) -> dict:
+    from diffusers import UniPCMultistepScheduler
+
+    return {k: v for k, v in UniPCMultistepScheduler.from_config(settings).config.items() if not k.startswith("_")}
+
+
+# case -> (pipeline builder, scheduler class, its configuration, what diffusers' pipeline says / None where it runs,
+#          the check's refusal after the folder's path / None where it passes)
+PIPELINE_SCHEDULERS = {
+    # OmniGenPipeline passes sigmas and no mu: FLUX's dynamic shifting then fails at its first call
+    "flux-config-in-omnigen": (
+        "build_omnigen", "FlowMatchEulerDiscreteScheduler", real_format.KONTEXT_SCHEDULER,
+        "`mu` must be passed when `use_dynamic_shifting` is set to be `True`",
+        "scheduler/scheduler_config.json: field 'use_dynamic_shifting' is true; expected false (it refuses this one as "
+        "OmniGenPipeline calls set_timesteps(sigmas=np.linspace(1, 0, steps + 1)[:-1]), without mu: `mu` must be "
+        "passed when `use_dynamic_shifting` is set to be `True`)"),
+    # FluxKontextPipeline passes its own sigmas: UniPC takes them only with flow sigmas
+    "unipc-swapped-in-kontext": (
+        "build_flux_kontext", "UniPCMultistepScheduler", _swapped_unipc(real_format.KONTEXT_SCHEDULER),
+        "Passing `sigmas` is only supported when `use_flow_sigmas=True`",
+        "scheduler/scheduler_config.json: field 'use_flow_sigmas' is false; expected true (it refuses this one as "
+        "FluxKontextPipeline calls set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=calculate_shift(...)): "
+        "Passing `sigmas` is only supported when `use_flow_sigmas=True`."),
+    # ... and runs it once flow sigmas are on, as the refusal says
+    "unipc-swapped-flow-sigmas-in-kontext": (
+        "build_flux_kontext", "UniPCMultistepScheduler",
+        {**_swapped_unipc(real_format.KONTEXT_SCHEDULER), "use_flow_sigmas": True}, None, None),
+    "wan-unipc-in-kontext": ("build_flux_kontext", "UniPCMultistepScheduler", WAN_SCHEDULER, None, None),
+    "kontext-own": ("build_flux_kontext", "FlowMatchEulerDiscreteScheduler", real_format.KONTEXT_SCHEDULER, None, None),
+    # set_timesteps(4) alone fails on it (IndexError), OmniGenPipeline's sigmas run it
+    "tiny-pair-in-omnigen": ("build_omnigen", "FlowMatchEulerDiscreteScheduler",
+                             {"invert_sigmas": True, "num_train_timesteps": 1}, None, None),
+}
+
+
+@pytest.fixture(scope="module")
+def pipelines(tmp_path_factory, real_format_build, one_torch_thread) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("pipelines")
+    return {name: real_format_build(name, root / name) for name in ("build_omnigen", "build_flux_kontext")}
+
+
+def _pipeline_scheduler(sound: Path, under: Path, name: str, settings: dict) -> Path:
+    """A copy of the pipeline folder ``sound`` whose scheduler is diffusers' ``name`` with ``settings`` (the whole
+    scheduler_config.json but its ``_class_name`` / ``_diffusers_version``)."""
+    import diffusers
+
+    folder = real_format.edited_copy(sound, under, "model_index.json",
+                                     lambda content: content.update(scheduler=["diffusers", name]))
+    config = folder / "scheduler" / "scheduler_config.json"
+    config.unlink()  # a hard link into the shared build: written anew, not in place
+    config.write_text(json.dumps({"_class_name": name, "_diffusers_version": diffusers.__version__, **settings}))
+    return folder
+
+
+@pytest.mark.parametrize("case", sorted(PIPELINE_SCHEDULERS))
+def test_a_scheduler_is_judged_the_way_its_pipeline_calls_set_timesteps(pipelines, tmp_path, case):
+    """The dry run called ``set_timesteps(4)`` (with ``mu`` where dynamic shifting is on) whatever the pipeline:
+    FLUX's configuration under OmniGen and a swapped-in UniPC under FLUX Kontext passed the check, then failed at
+    the first run in diffusers' words, naming no file."""
+    builder, name, settings, fails, said = PIPELINE_SCHEDULERS[case]
+    folder = _pipeline_scheduler(pipelines[builder], tmp_path, name, settings)
+    if fails:
+        with pytest.raises(ValueError) as failed:
+            real_format.run_pipeline(folder)
+        assert fails in str(failed.value) and str(folder) not in str(failed.value)
+        with pytest.raises(ModelUnavailable) as refused:
+            check_checkpoint(str(folder), "diffusers")
+        assert str(refused.value).startswith(f"{folder}/{said}"), str(refused.value)
+    else:
+        assert real_format.run_pipeline(folder).shape[-1] == 3
+        check_checkpoint(str(folder), "diffusers")
+
+
+def test_how_each_pipeline_family_calls_set_timesteps():
+    """What diffusers' own ``__call__`` passes (read in diffusers 0.42's pipelines/*/pipeline_*.py): FLUX, Kontext,
+    Qwen-Image(-Edit), LTX, Z-Image: ``retrieve_timesteps(..., sigmas=np.linspace(1.0, 1 / n, n), mu=mu)``;
+    OmniGen ``sigmas=np.linspace(1, 0, n + 1)[:n]``, HunyuanVideo ``np.linspace(1.0, 0.0, n + 1)[:-1]``, no mu;
+    SD3 ``mu`` only under ``use_dynamic_shifting``; DDPM and SD the step count alone."""
+    import diffusers
+    import numpy as np
+
+    from realunify_arena.adapters.checkpoint_scheduler import timestep_call
+
+    expected = {  # pipeline -> (sigmas for 4 steps or None, mu)
+        "FluxPipeline": ([1.0, 0.75, 0.5, 0.25], "always"), "FluxKontextPipeline": ([1.0, 0.75, 0.5, 0.25], "always"),
+        "QwenImagePipeline": ([1.0, 0.75, 0.5, 0.25], "always"),
+        "QwenImageEditPipeline": ([1.0, 0.75, 0.5, 0.25], "always"),
+        "ZImagePipeline": ([1.0, 0.75, 0.5, 0.25], "always"), "LTXPipeline": ([1.0, 0.75, 0.5, 0.25], "always"),
+        "OmniGenPipeline": ([1.0, 0.75, 0.5, 0.25], "never"), "HunyuanVideoPipeline": ([1.0, 0.75, 0.5, 0.25], "never"),
+        "StableDiffusion3Pipeline": (None, "dynamic"), "SanaPipeline": (None, "never"),
+        "DDPMPipeline": (None, "never"), "StableDiffusionPipeline": (None, "never"),
+    }
+    for pipeline, (sigmas, mu) in expected.items():
+        call = timestep_call(getattr(diffusers, pipeline))
+        assert call is not None and call.mu == mu, pipeline
+        if sigmas is None:
+            assert call.sigmas is None, pipeline
+        else:
+            assert np.allclose(np.asarray(call.sigmas(4), dtype=float), sigmas), pipeline
 
 
 # ---- transformers config.json names -------------------------------------------------------------------------------
@@ -384,3 +509,66 @@ def test_mrope_sections_of_every_splitting_family(tmp_path, model_type):
             assert re.match(rf"{re.escape(str(folder))}/config.json: field '{re.escape(prefix)}rope_parameters\."
                             rf"mrope_section' is \[[\d, ]+\] \(adding up to {total}\); expected sections adding up "
                             rf"to {total - 1}, ", said), said
+
+
+# GLM families whose configuration class's defaults give a rotary embedding the default sections [8, 12, 12] do not
+# split: a tiny model of the defaults' head size (GLM-4.1V and GLM-Image: 4096 / 32 = 128, no partial_rotary_factor;
+# GLM-4.5V: 4096 / 96 = 42 with factor 0.5), and what the hub files add (GLM-4.1V-9B-Thinking's and GLM-Image's
+# text_config "partial_rotary_factor": 0.5; GLM-4.5V's "head_dim": 128), each run by transformers itself
+GLM_DEFAULTS = {
+    "glm4v": ("Glm4vConfig", {"hidden_size": 256, "num_attention_heads": 2, "vocab_size": 1000},
+              {"out_hidden_size": 256}, "partial_rotary_factor", 0.5),
+    "glm_image": ("GlmImageConfig", {"hidden_size": 256, "num_attention_heads": 2}, {}, "partial_rotary_factor", 0.5),
+    "glm4v_moe": ("Glm4vMoeConfig", {"hidden_size": 168, "num_attention_heads": 4, "vocab_size": 1000,
+                                     "moe_intermediate_size": 32, "n_routed_experts": 4, "num_experts_per_tok": 2,
+                                     "n_shared_experts": 1, "first_k_dense_replace": 1},
+                  {"out_hidden_size": 168}, "head_dim", 128),
+}
+
+
+def _glm_runs(folder: Path) -> bool:
+    """Whether transformers builds the model of ``folder``'s config.json and runs a text-only forward pass."""
+    import transformers
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(folder)
+    model = getattr(transformers, type(config).__name__.replace("Config", "ForConditionalGeneration"))(config).eval()
+    try:
+        with torch.no_grad():
+            model(input_ids=torch.tensor([[1, 2, 3, 4]]))
+    except RuntimeError as exc:
+        assert "split_with_sizes expects split_sizes to sum exactly" in str(exc)
+        return False
+    return True
+
+
+@pytest.mark.parametrize("family", sorted(GLM_DEFAULTS))
+def test_a_glm_default_rotary_that_transformers_cannot_run_says_what_to_add(tmp_path, family):
+    """The class defaults were refused (rightly: transformers fails at the first forward pass) with sections
+    "expected adding up to 64", never naming the field the hub files add instead."""
+    import transformers
+    from transformers import AutoConfig
+
+    from realunify_arena.adapters.checkpoint_settings import settings_problem
+
+    name, text, vision, key, value = GLM_DEFAULTS[family]
+    cls = getattr(transformers, name)
+    torch.manual_seed(0)
+    defaults = cls()
+    text_config = {**defaults.text_config.to_dict(), "num_key_value_heads": text["num_attention_heads"],
+                   "num_hidden_layers": 1, "intermediate_size": 64, **text}
+    vision_config = {**defaults.vision_config.to_dict(), "depth": 1, "hidden_size": 32, "intermediate_size": 32,
+                     "num_heads": 2, **vision}
+    content = cls(text_config=text_config, vision_config=vision_config).to_dict()
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(content))
+    assert not _glm_runs(tmp_path)
+    said = settings_problem(config, AutoConfig.from_pretrained(tmp_path))
+    assert said is not None and said.startswith(f"{config}: field 'text_config.rope_scaling.mrope_section' is "
+                                                "missing"), said
+    assert f"or add 'text_config.{key}': {value} (" in said, said
+
+    content["text_config"][key] = value  # what the message says to add, as the hub file writes it
+    config.write_text(json.dumps(content))
+    assert _glm_runs(tmp_path)
+    assert settings_problem(config, AutoConfig.from_pretrained(tmp_path)) is None

@@ -21,6 +21,7 @@ no file. Then ``check_checkpoint`` refuses it before anything is loaded.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -51,6 +52,11 @@ BROKEN = {
     # FlowMatchEulerDiscreteScheduler's default max_shift is 1.15; QwenImagePipeline's calculate_shift subtracts it
     "max_shift": ("scheduler/scheduler_config.json", lambda c: c.update(max_shift=None),
                   "scheduler/scheduler_config.json: field 'max_shift' is null; expected a number"),
+    # AutoencoderKLQwenImage's default latents_mean is a list; QwenImagePipeline computes
+    # torch.tensor(self.vae.config.latents_mean), which a null fails ("Could not infer dtype of NoneType")
+    "latents_mean-null": ("vae/config.json", lambda c: c.update(latents_mean=None),
+                          "vae/config.json: field 'latents_mean' is null; expected a value (QwenImagePipeline computes "
+                          "with vae.config.latents_mean: "),
     # the transformer's head is 16 wide (attention_head_dim 16), split as RoPE axes [4, 6, 6]
     "axes_dims_rope": ("transformer/config.json", lambda c: c.update(axes_dims_rope=[4, 6, 4]),
                        "transformer/config.json: field 'axes_dims_rope' is [4, 6, 4] (adding up to 14); expected "
@@ -255,3 +261,73 @@ def test_omnigen_rope_factors_of_another_length_than_its_head_frequencies_are_re
     assert str(refused.value).startswith(
         f"{folder}/transformer/config.json: field 'rope_scaling.short_factor' has 3 values; expected 4, one per "
         "rotary frequency of a head of 8 (hidden_size 32 / num_attention_heads 4)")
+
+
+# A null where the class default is None too, in real-format folders (tests/real_format.py): FLUX.1 Kontext's VAE
+# ``shift_factor`` (the hub file's 0.1159; FluxKontextPipeline computes ``(latents - shift_factor) * scaling_factor``)
+# and OmniGen's transformer ``rope_scaling`` (the hub file's Phi-3 "su" factors; its rotary embedding's __init__
+# reads ``rope_scaling["short_factor"]``): both loaded the check, then diffusers failed with a bare TypeError
+NULLS = {
+    "kontext-vae-shift_factor": ("build_flux_kontext", "vae/config.json", "shift_factor",
+                                 "unsupported operand type(s)",
+                                 "vae/config.json: field 'shift_factor' is null; expected a number "
+                                 "(FluxKontextPipeline computes with vae.config.shift_factor: "),
+    "omnigen-transformer-rope_scaling": ("build_omnigen", "transformer/config.json", "rope_scaling",
+                                         "'NoneType' object is not subscriptable",
+                                         "transformer/config.json: field 'rope_scaling' is null; expected a value "
+                                         "(OmniGenTransformer2DModel cannot be built without one: 'NoneType' object "
+                                         "is not subscriptable)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NULLS))
+def test_a_null_the_pipeline_or_model_computes_with_is_refused(real_format_build, tmp_path, case):
+    builder, name, field, fails, said = NULLS[case]
+    sound = real_format_build(builder, tmp_path / "sound" / builder)
+    (tmp_path / "broken").mkdir()
+    folder = real_format.edited_copy(sound, tmp_path / "broken", name, lambda c: c.update({field: None}))
+    with pytest.raises(TypeError, match=re.escape(fails)) as failed:
+        real_format.run_pipeline(folder)
+    assert str(folder) not in str(failed.value)
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "diffusers")
+    assert str(refused.value).startswith(f"{folder}/{said}"), str(refused.value)
+
+
+def test_a_null_the_pipeline_never_reads_or_handles_passes(real_format_build, tmp_path):
+    """OmniGen's VAE (AutoencoderKL) as diffusers saves it writes ``shift_factor: null`` and ``latents_mean: null``
+    (their defaults): OmniGenPipeline never reads them; StableDiffusionXLPipeline, which tests ``latents_mean`` for
+    None, is not that pipeline's reader. The folder runs and passes."""
+    sound = real_format_build("build_omnigen", tmp_path / "OmniGen")
+    vae = json.loads((sound / "vae" / "config.json").read_text())
+    assert vae["shift_factor"] is None and vae["latents_mean"] is None
+    assert real_format.run_pipeline(sound).shape[-1] == 3
+    check_checkpoint(str(sound), "diffusers")
+
+
+def test_which_nulls_each_pipeline_computes_with():
+    """Read from diffusers' own pipelines: FLUX and SD3 add the VAE's shift_factor unguarded; SDXL tests
+    latents_mean for None; SD 1.x and OmniGen read neither."""
+    import diffusers
+    from diffusers import AutoencoderKL
+
+    from realunify_arena.adapters.checkpoint_config import pipeline_null_problem
+
+    nulls = {"shift_factor": None, "latents_mean": None, "latents_std": None}
+    refused = {name: pipeline_null_problem(Path("vae/config.json"), nulls, getattr(diffusers, name), "vae",
+                                           AutoencoderKL)
+               for name in ("FluxPipeline", "StableDiffusion3Pipeline", "StableDiffusionXLPipeline",
+                            "StableDiffusionPipeline", "OmniGenPipeline")}
+    assert {name for name, said in refused.items() if said} == {"FluxPipeline", "StableDiffusion3Pipeline"}
+    assert all("field 'shift_factor' is null" in said for said in refused.values() if said)
+
+    # SD reads the UNet's sample_size only as ``height or self.unet.config.sample_size * self.vae_scale_factor`` (a
+    # caller's height skips it; its docstring says the same in words), SDXL's addition_time_embed_dim always
+    from diffusers import UNet2DConditionModel
+
+    unet = {"sample_size": None, "addition_time_embed_dim": None}
+    assert pipeline_null_problem(Path("unet/config.json"), {"sample_size": None}, diffusers.StableDiffusionPipeline,
+                                 "unet", UNet2DConditionModel) is None
+    assert pipeline_null_problem(Path("unet/config.json"), unet, diffusers.StableDiffusionXLPipeline, "unet",
+                                 UNet2DConditionModel).startswith(
+        "unet/config.json: field 'addition_time_embed_dim' is null; expected a whole number")

@@ -96,3 +96,38 @@ def test_special_tokens_declared_in_tokenizer_config_at_their_ids_pass(sound, tm
         [151644, 151652, 151655]
     adapter = build_adapter(pointed("qwen2.5-vl-7b", folder))
     adapter.close()
+
+
+def test_the_checks_parse_tokenizer_json_once(sound, tmp_path):
+    """The checks before the load parsed tokenizer.json twice (that it parses; the token ids) and the chat-template
+    check after the processor had loaded it parsed it a third time: each parse of a Qwen-size tokenizer.json
+    (12 MB) takes about 0.35 s here. Counted: the project's own opens of the file (an audit hook, the first frame
+    outside the standard library being the project's), across a whole adapter build; transformers' own reads of
+    the file are not the project's."""
+    import os
+    import shutil
+    import sysconfig
+
+    folder = Path(shutil.copytree(sound["qwen2.5-vl-7b"], tmp_path / "qwen", copy_function=os.link))
+    target = str(folder / "tokenizer.json")
+    library = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
+    reads: list[str] = []
+    counting = [True]
+
+    def hook(event: str, args: tuple) -> None:
+        if not counting[0] or event != "open" or not args or str(args[0]) != target:
+            return
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename.startswith(library) \
+                and "site-packages" not in frame.f_code.co_filename:
+            frame = frame.f_back
+        if frame is not None and f"{os.sep}realunify_arena{os.sep}" in frame.f_code.co_filename:
+            reads.append(f"{frame.f_code.co_filename}:{frame.f_lineno}")
+
+    sys.addaudithook(hook)  # an audit hook cannot be removed: it stops counting below
+    try:
+        adapter = build_adapter(pointed("qwen2.5-vl-7b", folder))
+        adapter.close()
+    finally:
+        counting[0] = False
+    assert len(reads) == 1, reads
