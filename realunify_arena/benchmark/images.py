@@ -151,6 +151,12 @@ def check_header(path: str | Path, *, max_pixels: int = MAX_PIXELS, name: str | 
                 raise ImageError(f"{name}: unreadable image ({e})") from None
 
 
+# what Pillow's readers raise, beside OSError, SyntaxError and ValueError, on bytes that break their format while
+# opening or decoding: its decoders written in Python (QOI, BMP RLE, DDS, PPM) index and unpack past a cut-off or
+# damaged stream (IndexError, struct.error, EOFError), and its AVIF reader reports libavif's failures as RuntimeError
+_DECODER_FAILURES = (IndexError, struct.error, EOFError, RuntimeError)
+
+
 @contextlib.contextmanager
 def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             max_decode_bytes: int | None) -> Iterator[Image.Image]:
@@ -205,7 +211,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
                              f"{', '.join(decode_budget.FORMATS)}); save it as PNG or JPEG") from None
         raise ImageError(f"{name}: not an image file Pillow can read (formats read here: "
                          f"{', '.join(decode_budget.FORMATS)})") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, *_DECODER_FAILURES) as e:
         raise ImageError(f"{name}: unreadable image ({e})") from None
 
 
