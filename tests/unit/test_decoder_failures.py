@@ -24,6 +24,7 @@ from PIL import Image
 
 from realunify_arena.benchmark.custom import RefusedUpload, checked_image, upload_refusal
 from realunify_arena.benchmark.images import ImageError, open_checked
+from realunify_arena.benchmark.validation import check_image_file
 from realunify_arena.ui.explore import explained_refusals
 
 QOI_CUT = b"qoif" + struct.pack(">IIBB", 4, 4, 3, 0) + b"\xfe\x10\x20\x30"
@@ -59,13 +60,17 @@ def test_a_qoi_cut_short_is_refused_as_unreadable(tmp_path):
     assert upload_refusal(str(path)).startswith(f"Your own GEU image cannot be used: {path.name}: unreadable image")
 
 
-def test_a_damaged_avif_is_refused_as_unreadable_at_open_and_at_decode():
+def test_a_damaged_avif_is_refused_as_unreadable_at_open_and_at_decode(tmp_path):
     damaged = _damaged_avifs()
     assert damaged, "no inverted byte makes Pillow raise RuntimeError: the case is gone"
-    for data in damaged:
+    for n, data in enumerate(damaged):
         with pytest.raises(ImageError) as refused:
             open_checked(data)
         assert str(refused.value).startswith("<image bytes>: unreadable image (")
+        path = tmp_path / f"{n}.avif"  # a dataset's image, checked at load (header and integrity)
+        path.write_bytes(data)
+        problem = check_image_file(path, file="GEU_direct.json", label="index 1")
+        assert problem is None or (problem.field == "input_image" and path.name in problem.message), problem
 
 
 @pytest.fixture
