@@ -151,10 +151,10 @@ def check_header(path: str | Path, *, max_pixels: int = MAX_PIXELS, name: str | 
                 raise ImageError(f"{name}: unreadable image ({e})") from None
 
 
-# what Pillow's readers raise, beside OSError, SyntaxError and ValueError, on bytes that break their format while
-# opening or decoding: its decoders written in Python (QOI, BMP RLE, DDS, PPM) index and unpack past a cut-off or
+# what Pillow's readers raise on bytes that break their format while opening or decoding: OSError, SyntaxError and
+# ValueError, and more: its decoders written in Python (QOI, BMP RLE, DDS, PPM) index and unpack past a cut-off or
 # damaged stream (IndexError, struct.error, EOFError), and its AVIF reader reports libavif's failures as RuntimeError
-_DECODER_FAILURES = (IndexError, struct.error, EOFError, RuntimeError)
+READ_FAILURES = (OSError, SyntaxError, ValueError, IndexError, struct.error, EOFError, RuntimeError)
 
 
 @contextlib.contextmanager
@@ -211,7 +211,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
                              f"{', '.join(decode_budget.FORMATS)}); save it as PNG or JPEG") from None
         raise ImageError(f"{name}: not an image file Pillow can read (formats read here: "
                          f"{', '.join(decode_budget.FORMATS)})") from None
-    except (OSError, SyntaxError, ValueError, *_DECODER_FAILURES) as e:
+    except READ_FAILURES as e:
         raise ImageError(f"{name}: unreadable image ({e})") from None
 
 
