@@ -206,9 +206,9 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
         if signed is not None:  # a download or copy cut short: "not an image file" would send one to convert it
             raise ImageError(f"{name}: a {signed} file cut short or damaged before its picture (its header cannot be"
                              " read); save or download it again") from None
-        if unread is not None:  # "not an image file" would be untrue: Pillow reads it, this app does not
-            raise ImageError(f"{name}: an image in {unread} format, which is not read here (formats read here: "
-                             f"{', '.join(decode_budget.FORMATS)}); save it as PNG or JPEG") from None
+        if unread is not None:  # "not an image file" would be untrue: Pillow reads the format, this app does not
+            raise ImageError(f"{name}: {unread} files are not read here (formats read here: "
+                             f"{', '.join(decode_budget.FORMATS)}); save the image as PNG or JPEG") from None
         raise ImageError(f"{name}: not an image file Pillow can read (formats read here: "
                          f"{', '.join(decode_budget.FORMATS)})") from None
     except READ_FAILURES as e:

@@ -41,12 +41,12 @@ def test_a_format_not_read_here_is_named_by_its_format(tmp_path, fmt):
     with pytest.raises(ImageError) as refused:
         open_checked(path)
     said = str(refused.value)
-    assert said.startswith(f"{path}: an image in {fmt} format, which is not read here (formats read here: "), said
-    assert "not an image file" not in said and "PNG" in said and "save it as PNG or JPEG" in said
+    assert said.startswith(f"{path}: {fmt} files are not read here (formats read here: "), said
+    assert "not an image file" not in said and "PNG" in said and "save the image as PNG or JPEG" in said
     for refuse in (refused_unopened, refused_upload):  # the upload's header check and Run's, by the visitor's name
         reason = refuse(str(path), shown_name=f"mine.{fmt.lower()}").reason
-        assert reason.startswith(f"Your own GEU image cannot be used: mine.{fmt.lower()}: an image in {fmt} "
-                                 "format, which is not read here"), reason
+        assert reason.startswith(f"Your own GEU image cannot be used: mine.{fmt.lower()}: {fmt} files are not "
+                                 "read here"), reason
 
 
 @pytest.mark.parametrize("data", [b"", b"x", b"just text", b"<html><body>not a picture</body></html>",
