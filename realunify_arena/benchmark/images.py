@@ -151,6 +151,12 @@ def check_header(path: str | Path, *, max_pixels: int = MAX_PIXELS, name: str | 
                 raise ImageError(f"{name}: unreadable image ({e})") from None
 
 
+# what Pillow's readers raise on bytes that break their format while opening or decoding: OSError, SyntaxError and
+# ValueError, and more: its decoders written in Python (QOI, BMP RLE, DDS, PPM) index and unpack past a cut-off or
+# damaged stream (IndexError, struct.error, EOFError), and its AVIF reader reports libavif's failures as RuntimeError
+READ_FAILURES = (OSError, SyntaxError, ValueError, IndexError, struct.error, EOFError, RuntimeError)
+
+
 @contextlib.contextmanager
 def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             max_decode_bytes: int | None) -> Iterator[Image.Image]:
@@ -166,6 +172,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
         if fault is not None:
             raise ImageError(f"{name}: {fault}; expected an image file")
     signed = None  # the format the file's first bytes name, when Pillow cannot identify it all the same
+    unread = None  # a format Pillow identifies from those bytes that is not read here (``unread_format``)
     try:
         with _decodes, warnings.catch_warnings(), contextlib.ExitStack() as files:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -181,6 +188,7 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
             check_tiles(name, source)  # a JPEG 2000 of many tiles, each set up by OpenJPEG as it reads the header
             check_tiff_blocks(name, source)  # a TIFF of many strips or tiles, each listed by Pillow as it opens it
             signed = signature_format(source)
+            unread = unread_format(source)
             with Image.open(source, formats=decode_budget.FORMATS) as im:
                 _check_size(name, im, max_pixels)
                 check_budget(name, im, max_pixels, MAX_DECODE_BYTES if max_decode_bytes is None
@@ -190,14 +198,20 @@ def _headed(source: str | Path | io.BytesIO, name: str, max_pixels: int,
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise OverLimit(f"{name}: over the pixel limit of {max_pixels} ({e})") from None
+        # Pillow's own words name its own limit (89 or 179 MP), not this one: only its count of pixels is kept
+        counted = re.match(r"Image size \((\d+) pixels\)", str(e))
+        said = f"{int(counted.group(1))} pixels" if counted else "a size Pillow refuses to open"
+        raise OverLimit(f"{name}: over the pixel limit of {max_pixels} ({said})") from None
     except UnidentifiedImageError:
         if signed is not None:  # a download or copy cut short: "not an image file" would send one to convert it
             raise ImageError(f"{name}: a {signed} file cut short or damaged before its picture (its header cannot be"
                              " read); save or download it again") from None
+        if unread is not None:  # "not an image file" would be untrue: Pillow reads the format, this app does not
+            raise ImageError(f"{name}: {unread} files are not read here (formats read here: "
+                             f"{', '.join(decode_budget.FORMATS)}); save the image as PNG or JPEG") from None
         raise ImageError(f"{name}: not an image file Pillow can read (formats read here: "
                          f"{', '.join(decode_budget.FORMATS)})") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except READ_FAILURES as e:
         raise ImageError(f"{name}: unreadable image ({e})") from None
 
 
@@ -409,6 +423,16 @@ def gif_blocks(fp, *, max_blocks: int | None = None, max_comment: int | None = N
     return blocks, comment
 
 
+def _head(fp, size: int) -> bytes:
+    """The first ``size`` bytes of the file ``fp`` (fewer for a shorter file), its position left as it was."""
+    where = fp.tell()
+    try:
+        fp.seek(0)
+        return fp.read(size)
+    finally:
+        fp.seek(where)
+
+
 _SIGNATURES = ((_PNG_SIGNATURE, "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"\xff\xd8\xff", "JPEG"))
 
 
@@ -416,13 +440,30 @@ def signature_format(fp) -> str | None:
     """"PNG", "GIF" or "JPEG" when the file ``fp`` (a binary file object, read from its start, its position left as
     it was) starts with that format's signature (ISO/IEC 15948 5.2; GIF89a 17; JPEG's SOI marker and the next
     marker's first byte), else None."""
-    where = fp.tell()
-    try:
-        fp.seek(0)
-        head = fp.read(8)
-    finally:
-        fp.seek(where)
+    head = _head(fp, 8)
     return next((kind for signature, kind in _SIGNATURES if head.startswith(signature)), None)
+
+
+def unread_format(fp) -> str | None:
+    """The format of a file ``fp`` (a binary file object, read from its start, its position left as it was) that
+    Pillow would identify as one not read here (not in ``decode_budget.FORMATS``: an ICO, a PSD, an EPS), else None.
+    Nothing is opened: each of Pillow's plugins' own identification test (``Image.OPEN``'s accept functions, on the
+    file's first 16 bytes, as ``Image.open`` tries them in ``Image.ID``'s order) is asked; a plugin with no such
+    test (it identifies a file only by parsing it) is not, and a test that fails on a short file counts as a no,
+    as ``Image.open`` takes it."""
+    prefix = _head(fp, 16)
+    Image.init()
+    for fmt in Image.ID:
+        accept = Image.OPEN[fmt][1]
+        if fmt in decode_budget.FORMATS or accept is None:
+            continue
+        try:
+            said = accept(prefix)
+        except (SyntaxError, IndexError, TypeError, struct.error):  # what Image.open's own tries catch
+            continue
+        if said and not isinstance(said, str):  # a text is Pillow's "this variant is not supported": no answer
+            return fmt
+    return None
 
 
 def check_blocks(name: str, fp) -> None:

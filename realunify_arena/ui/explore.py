@@ -25,7 +25,7 @@ from realunify_arena.arena import RunRefused, rate_key
 from realunify_arena.benchmark.custom import (CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_inline,
                                               refused_unopened, refused_unuploaded, refused_upload,
                                               upload_refusal, uploaded_in)
-from realunify_arena.benchmark.images import decode_slot, preview
+from realunify_arena.benchmark.images import READ_FAILURES, decode_slot, preview
 from realunify_arena.benchmark.loaders import selection_problems
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext, QueueFull
@@ -100,7 +100,7 @@ def explained_refusals(upload: gr.Image) -> gr.Image:
         try:
             with decode_slot():  # Gradio opens the file with Pillow, which reads its whole header: bounded alike
                 return preprocess(payload)
-        except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        except (Image.DecompressionBombError, *READ_FAILURES):  # what Pillow raises on a file it cannot read
             if payload is None or payload.path is None:
                 raise
             # names the problem (by the name the file had on the visitor's machine)

@@ -159,7 +159,7 @@ def test_a_format_whose_cost_is_not_measured_is_not_opened(tmp_path, fmt):
         assert im.format == fmt
     with pytest.raises(ImageError) as refused:
         open_checked(path)
-    assert str(refused.value).startswith(f"{path}: not an image file Pillow can read (formats read here: ")
+    assert str(refused.value).startswith(f"{path}: {fmt} files are not read here (formats read here: ")
     assert "PNG" in str(refused.value) and "JPEG" in str(refused.value)
     problem = check_image_file(path, file="set.json", label="index 1")
     assert problem is not None and path.name in problem.message, problem

@@ -39,8 +39,8 @@ def test_an_icon_upload_is_refused_by_its_header_naming_the_visitor_s_file(tmp_p
     Image.new("RGB", (32, 32), "red").save(path, "ICO")
     got = _upload().preprocess(ImageData(path=str(path), orig_name="favicon.ico"))
     assert isinstance(got, RefusedUpload), got  # before: the path, as Gradio's preprocessing returned it
-    assert got.reason.startswith("Your own GEU image cannot be used: favicon.ico: not an image file Pillow can "
-                                 "read (formats read here: "), got.reason
+    assert got.reason.startswith("Your own GEU image cannot be used: favicon.ico: ICO files are not read here "
+                                 "(formats read here: "), got.reason
     assert str(tmp_path) not in got.reason  # never a server path
 
 
