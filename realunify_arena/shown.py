@@ -136,6 +136,18 @@ def unshown_character(text: str) -> str | None:
     return None
 
 
+def visible(text: str) -> str:
+    """``text`` as one line that shows as what it is, for a plain-text label (a menu's choice, a heading built from
+    a folder's name): each character ``unshown_character`` would name written as ``[U+202E]``, so a right-to-left
+    override (U+202E) no longer reverses what follows it ("evil\u202egnp.exe" drawn as "evilexe.png"), nor a
+    zero-width space hides in a name; every other character is kept. A joiner where it joins (``_JOINED``) stays."""
+    shown = []
+    for at, char in enumerate(text):
+        unseen = unicodedata.category(char) in _UNSHOWN and not (char in _JOINERS and _JOINED.match(text, at))
+        shown.append(f"[U+{ord(char):04X}]" if unseen else char)
+    return "".join(shown)
+
+
 def one_line_fault(text: str, most: int, noun: str) -> str | None:
     """What keeps ``text`` (a name or id from outside that is compared, stored or shown) from being one line of 1
     to ``most`` characters as given: ``"300 characters"``, ``"white space around it (a different <noun> from the

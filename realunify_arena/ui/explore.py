@@ -44,7 +44,7 @@ from realunify_arena.runs import (
     run_and_judge,
     stream_run,
 )
-from realunify_arena.shown import brief, said
+from realunify_arena.shown import brief, said, visible
 from realunify_arena.stopping import RunControl
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, System
@@ -258,7 +258,7 @@ def source_notice(ctx: AppContext, source: str) -> str:
         return ""
     shown = "\n".join(f"- {plain(ctx.public_text(str(p)))}" for p in dataset.problems[:5])  # no server folder
     more = f"\n- … and {len(dataset.problems) - 5} more" if len(dataset.problems) > 5 else ""
-    return (f"**{len(dataset.problems)} problem(s) in {plain(ctx.source_label(source))}** ({len(dataset)} instances usable; "
+    return (f"**{len(dataset.problems)} problem(s) in {plain(visible(ctx.source_label(source)))}** ({len(dataset)} instances usable; "
             f"`python -m realunify_arena validate` on it lists them all):\n{shown}{more}")
 
 

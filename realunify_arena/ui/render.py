@@ -27,6 +27,7 @@ from realunify_arena.importing import IMPORTED_SETTINGS
 from realunify_arena.judge import HUMAN, STRICT_PARSE_NOTE, was_asked
 from realunify_arena.protocols import AFTER_REASONING, AS_GIVEN, ONLY_REASONING, shown_refined_prompt
 from realunify_arena.redaction import shown_error, visitor_text
+from realunify_arena.shown import visible
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
 ImageLoader = Callable[[Step], Image.Image]
@@ -332,8 +333,8 @@ def instance_label(instance: AnyInstance, width: int = 70) -> str:
     if instance.task_type in CODE_TASKS:
         code = [p for p in re.split(r"\n[ \t]*\n", text) if _looks_like_code(p.split("\n"))]
         text = "\n".join(code) or text
-    text = " ".join(text.split())
-    return f"{instance.uid}: {text[:width]}{'…' if len(text) > width else ''}"
+    text = visible(" ".join(text.split()))  # a right-to-left override in a prompt reversed the menu's label
+    return f"{visible(instance.uid)}: {text[:width]}{'…' if len(text) > width else ''}"
 
 
 def explore_query(source: str | None, instance_uid: str, *, model: str | None = None, seed: int | None = None,
