@@ -29,6 +29,7 @@ from realunify_arena.upload_parts import UploadRules
 from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.validation_answers import answer_refused_request
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
+from realunify_arena.ui.render import SHOW_EXPLORE_JS
 from realunify_arena.ui.calls import (answer_browser_only_events, answer_miscounted_calls, answer_refusal_status,
                                       answer_unreadable_values)
 
@@ -41,6 +42,29 @@ TABS = ("explore", "arena", "leaderboard")
 TAB_FROM_LINK_JS = ("() => { const tab = new URLSearchParams(window.location.search).get('tab'); "
                     f"if ({json.dumps(list(TABS))}.includes(tab)) "
                     "document.querySelector(`[role=tab][data-tab-id=\"${tab}\"]`)?.click(); }")
+# The address bar says what the page shows, so that a reload or a copied address opens it: the open tab
+# (``?tab=arena``), and on Explore the link of what Explore shows (``ExploreTab.shown_query``, handed over by
+# ``render.SHOW_EXPLORE_JS``). Before, the link the page was opened with stayed in it: a visitor who opened
+# ``?tab=arena`` and moved to the Leaderboard reloaded into the Arena. Replaced, not pushed: Back leaves the page.
+PAGE_URL_JS = ("() => { const tabs = " + json.dumps(list(TABS)) + """;
+    const link = new URLSearchParams(window.location.search);
+    link.set('tab', 'explore');
+    let explore = '?' + link;  // the page's link, until the load event has filled Explore's form in
+    const show = () => {
+        const tab = document.querySelector('[role=tab][aria-selected="true"][data-tab-id]')?.dataset.tabId;
+        if (!tabs.includes(tab)) return;
+        const query = tab === 'explore' ? explore : `?tab=${tab}`;
+        if (window.location.search !== query) {
+            window.history.replaceState(window.history.state, '', window.location.pathname + query + window.location.hash);
+        }
+    };
+    window.realunifyShowExplore = (query) => {
+        if (!query) return;
+        explore = new URL(query, window.location.href).search || '?tab=explore';
+        show();
+    };
+    new MutationObserver(show).observe(document.body, {subtree: true, attributes: true, attributeFilter: ['aria-selected']});
+}""")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
          "instance *direct* and *stepwise* side by side; the **Arena** asks you which of two anonymous "
          "outputs is better; the **Leaderboard** ranks systems by those votes.")
@@ -90,7 +114,7 @@ GRADIO_MISSING_ENGLISH = {"common.complete": "Complete", "common.upload": "Uploa
 
 def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme, ``PAGE_CSS`` and the
-    page's script ``NAME_FIELDS_JS`` at launch, not in ``Blocks``), its upload limit (``max_file_size``:
+    page's scripts ``NAME_FIELDS_JS`` and ``PAGE_URL_JS`` at launch, not in ``Blocks``), its upload limit (``max_file_size``:
     ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger upload with a 413 before keeping it), the English of
     the frontend's keys Gradio lacks (``GRADIO_MISSING_ENGLISH``) and FastAPI
     middleware, outermost first:
@@ -108,7 +132,8 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     off (``enable_monitoring``: its page printed the dashboard's secret URL to the log for any visitor). ``app.py``, the UI tests,
     ``scripts/screenshots.py`` and ``bench/explore.py`` all pass them, so the README's screenshots, the tests
     and the bench show the page a visitor gets."""
-    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS, "js": NAME_FIELDS_JS,
+    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS,
+            "js": f"() => {{ ({NAME_FIELDS_JS})(); ({PAGE_URL_JS})(); }}",
             "footer_links": ["api", "gradio", "settings"], "max_file_size": MAX_UPLOAD_BYTES,
             "i18n": gr.I18n(en=GRADIO_MISSING_ENGLISH),
             # Gradio's traffic dashboard: any visitor's GET /monitoring printed its secret URL to the server's log
@@ -164,7 +189,10 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
 
         demo.load(None, None, None, js=TAB_FROM_LINK_JS, api_visibility="private")
         demo.load(open_from_url, None, [*explore_tab.url_outputs, explore_tab.run, *explore_tab.settings_outputs],
-                  api_visibility="private", concurrency_limit=None)
+                  api_visibility="private", concurrency_limit=None).then(
+            explore_tab.form_query, explore_tab.query_inputs, explore_tab.shown_query, api_visibility="private",
+            queue=False).then(None, explore_tab.shown_query, None, js=SHOW_EXPLORE_JS, api_visibility="private",
+                              queue=False)  # the address bar names the form as filled in, not a refused value
         sessions.release_sessions(demo)  # a visit's server state goes when the visit does
     # Model events are admitted at once and a local model's run waits in ctx.model_slot/device_slot (a
     # remote one does not), where settings.queue_size caps how many wait; everything else only reads or
