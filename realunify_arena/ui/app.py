@@ -77,7 +77,14 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
 # An Explore column's earlier runs (``render.history_markdown``, class ``run-history``): seven columns in half the
 # page, so smaller text and cells than a prose table's (14 px, 10px 14px): at 1400 px the table was 662 px in a
 # 576 px box, and its last columns were hidden past the box's edge.
-PAGE_CSS = (".md table { word-break: normal; overflow-wrap: normal; } "
+# Where the keyboard's focus is, drawn plainly: Gradio's theme draws no focus marker on its text fields and menus
+# (``outline: none``, a border one shade darker) nor on a radio button, so a visitor moving with Tab could not see
+# where they were. A 3 px ring in the accent colour around whatever has the keyboard's focus (a radio: its label).
+FOCUS_CSS = (":is(input, textarea, button, select, a, [tabindex]):focus-visible, "
+             "label:has(> input[type=radio]:focus-visible) "
+             "{ outline: 3px solid var(--color-accent) !important; outline-offset: 2px !important; } "
+             "label > input[type=radio]:focus-visible { outline: none !important; } ")
+PAGE_CSS = (FOCUS_CSS + ".md table { word-break: normal; overflow-wrap: normal; } "
             ".run-history table { font-size: var(--text-sm); } "
             ".run-history table th, .run-history table td { padding: 6px 8px; }")
 
@@ -101,6 +108,32 @@ NAME_FIELDS_JS = """() => {
         if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; name(); }); }
     }).observe(document.body, {childList: true, subtree: true, characterData: true});
     name();
+}"""
+
+# Keyboard use Gradio 6.31 leaves out. Its radio buttons each carry a name of their own ("radio-3", "radio-4"), so
+# a group was a row of unrelated buttons: the arrow keys did not move the choice, as in any radio group (WAI-ARIA
+# Authoring Practices, "Radio Group"), and nothing said they were one group. Each group's buttons are given one name
+# and the group the role and name of a radio group.
+KEYBOARD_JS = """() => {
+    let groups = 0;
+    const group = () => {
+        for (const wrap of document.querySelectorAll('.block:has(> .wrap > label > input[type="radio"])')) {
+            const radios = wrap.querySelector(':scope > .wrap:has(> label > input[type="radio"])');
+            const buttons = radios.querySelectorAll(':scope > label > input[type="radio"]');
+            wrap.dataset.radioGroup ||= `radio-group-${++groups}`;  // one name per group, a group's own
+            const name = wrap.dataset.radioGroup, info = wrap.querySelector('[data-testid="block-info"]');
+            buttons.forEach(b => { if (b.name !== name) b.name = name; });
+            if (radios.getAttribute('role') !== 'radiogroup') radios.setAttribute('role', 'radiogroup');
+            if (info && radios.getAttribute('aria-label') !== info.textContent.trim()) {
+                radios.setAttribute('aria-label', info.textContent.trim());
+            }
+        }
+    };
+    let pending = false;
+    new MutationObserver(() => {
+        if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; group(); }); }
+    }).observe(document.body, {childList: true, subtree: true});
+    group();
 }"""
 
 # Keys Gradio 6.31's frontend translates (``i18n(`...`)`` in its bundle) that its English strings lack, so the page
@@ -133,7 +166,7 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     ``scripts/screenshots.py`` and ``bench/explore.py`` all pass them, so the README's screenshots, the tests
     and the bench show the page a visitor gets."""
     return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS,
-            "js": f"() => {{ ({NAME_FIELDS_JS})(); ({PAGE_URL_JS})(); }}",
+            "js": f"() => {{ ({NAME_FIELDS_JS})(); ({PAGE_URL_JS})(); ({KEYBOARD_JS})(); }}",
             "footer_links": ["api", "gradio", "settings"], "max_file_size": MAX_UPLOAD_BYTES,
             "i18n": gr.I18n(en=GRADIO_MISSING_ENGLISH),
             # Gradio's traffic dashboard: any visitor's GET /monitoring printed its secret URL to the server's log
