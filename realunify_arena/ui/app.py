@@ -84,7 +84,13 @@ FOCUS_CSS = (":is(input, textarea, button, select, a, [tabindex]):focus-visible,
              "label:has(> input[type=radio]:focus-visible) "
              "{ outline: 3px solid var(--color-accent) !important; outline-offset: 2px !important; } "
              "label > input[type=radio]:focus-visible { outline: none !important; } ")
-PAGE_CSS = (FOCUS_CSS + ".md table { word-break: normal; overflow-wrap: normal; } "
+# A battle side's image is its file as stored (a tiny model's is 32x32), and Gradio draws an image no larger than
+# itself (``object-fit: scale-down``): a tiny side was a 32 px speck in a 320 px box, on a phone as on a desktop,
+# where Explore's columns show the same output scaled up (``render.scaled_up``). The Arena's side images fill
+# their box, with sharp pixels (nearest neighbour, as ``scaled_up``).
+SIDE_IMAGE_CSS = ("#ar-a-image img, #ar-b-image img { width: 100%; height: 100%; object-fit: contain; "
+                  "image-rendering: pixelated; } ")
+PAGE_CSS = (FOCUS_CSS + SIDE_IMAGE_CSS + ".md table { word-break: normal; overflow-wrap: normal; } "
             ".run-history table { font-size: var(--text-sm); } "
             ".run-history table th, .run-history table td { padding: 6px 8px; }")
 
