@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 
+from conftest import start_battle
 from playwright.sync_api import expect
 from PIL import Image
 
@@ -19,11 +20,7 @@ def test_a_tiny_side_s_image_fills_its_box_on_a_phone(browser, app):
     page = context.new_page()
     page.set_default_timeout(60_000)
     try:
-        page.goto(app["url"] + "?tab=arena")
-        page.locator("#ar-track").get_by_label("UEG", exact=True).check()
-        page.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
-        page.locator("#ar-new").click()
-        expect(page.locator("#ar-vote-A")).to_be_enabled()
+        start_battle(page, app["url"], "UEG", "two models, same mode")
         for side in ("a", "b"):
             image = page.locator(f"#ar-{side}-image img")
             image.scroll_into_view_if_needed()
