@@ -33,7 +33,7 @@ from realunify_arena.protocols import required_capabilities
 from realunify_arena.redaction import visitor_text
 from realunify_arena.runs import needs_device
 from realunify_arena.settings import AUTO_JUDGE, Settings
-from realunify_arena.shown import brief
+from realunify_arena.shown import brief, visible
 from realunify_arena.stopping import RunRegistry
 from realunify_arena.store import Store, StoreError
 from realunify_arena.systems import MODES, System
@@ -136,9 +136,10 @@ class AppContext:
         return list(self._public)
 
     def source_choices(self) -> list[tuple[str, str]]:
-        """The data source menu: (public name, public name); a full path would leak the server's layout (the
-        page's config publishes every choice's value)."""
-        return [(name, name) for name in self._public]
+        """The data source menu: (label, public name); a full path would leak the server's layout (the page's
+        config publishes every choice's value). The label is the name as it is (``shown.visible``): a folder
+        named with a right-to-left override (U+202E) showed reversed in the menu."""
+        return [(visible(name), name) for name in self._public]
 
     def configured_source(self, source: object) -> str:
         """The configured source a visitor's or script's ``source`` names: a public name (``source_names``),

@@ -11,7 +11,8 @@ battle the same way: they keep the vote but leave it out of the ratings (LMSYS C
 Matching ignores case and treats spaces, hyphens, underscores, dots and slashes between a name's parts
 alike ("Janus-Pro-7B", "janus pro 7b", "models--deepseek-community--Janus-Pro-7B"). In outputs a name
 must stand on its own (not inside a longer word: "emulate" is not "Emu", "EMULATE" neither), where a capital
-after a small letter starts a word of its own ("JanusPro", "DeepSeekVL": joined CamelCase); in failure text any
+after a small letter starts a word of its own ("JanusPro", "DeepSeekVL": joined CamelCase, redacted as the
+whole joined word, since its rest names the model too); in failure text any
 occurrence counts ("OpenAIError"). A name counts as it displays: the text is matched after NFKC
 normalisation (fullwidth "Ｑｗｅｎ"), without invisible format characters (a zero-width space), with every
 Unicode dash read as "-" and Cyrillic and Greek letters that look Latin read as those (``LOOKALIKES``); what
@@ -88,8 +89,9 @@ class NameFilter:
 
     @cached_property
     def _in_words(self) -> re.Pattern:
-        # the end: no letter follows, or a capital follows a small letter or digit (a CamelCase join, "JanusPro")
-        return re.compile(rf"(?<![A-Za-z])(?:{self._pattern})(?-i:(?![A-Za-z])|(?<=[a-z0-9])(?=[A-Z]))",
+        # the end: no letter follows, or a capital follows a small letter or digit (a CamelCase join, "JanusPro"),
+        # and then the whole joined word is the name: "JanusPro" was redacted as "[model]Pro", which still named it
+        return re.compile(rf"(?<![A-Za-z])(?:{self._pattern})(?-i:(?![A-Za-z])|(?<=[a-z0-9])[A-Z][A-Za-z0-9]*)",
                           re.IGNORECASE)
 
     @cached_property

@@ -136,6 +136,18 @@ def unshown_character(text: str) -> str | None:
     return None
 
 
+def visible(text: str) -> str:
+    """``text`` as one line that shows as what it is, for a plain-text label (a menu's choice, a heading built from
+    a folder's name): each character ``unshown_character`` would name written as ``[U+202E]``, so a right-to-left
+    override (U+202E) no longer reverses what follows it ("evil\u202egnp.exe" drawn as "evilexe.png"), nor a
+    zero-width space hides in a name; every other character is kept. A joiner where it joins (``_JOINED``) stays."""
+    shown = []
+    for at, char in enumerate(text):
+        unseen = unicodedata.category(char) in _UNSHOWN and not (char in _JOINERS and _JOINED.match(text, at))
+        shown.append(f"[U+{ord(char):04X}]" if unseen else char)
+    return "".join(shown)
+
+
 def one_line_fault(text: str, most: int, noun: str) -> str | None:
     """What keeps ``text`` (a name or id from outside that is compared, stored or shown) from being one line of 1
     to ``most`` characters as given: ``"300 characters"``, ``"white space around it (a different <noun> from the
@@ -158,15 +170,21 @@ _UNDERSCORES = re.compile(r"_+")
 # marked's gfm rules): "www.", a scheme's "://" and an address's "@" ("www.x.org", "https://x", "a@x.org"). One of
 # their marks escaped, the text is no link and shows the same.
 _AUTOLINK_MARKS = re.compile(r"(?i)(?<=www)\.|:(?=//)|@")
+# A run of "#" standing as a word of its own: at a line's start it opens a heading, and at the end of a heading it is
+# the heading's closing sequence, which is not shown (CommonMark 0.31, 4.2 "ATX headings": a judge "judge #" named
+# last in a report's heading showed as "judge"). Escaped, it shows as itself; "C#" or "#3" are left as they are.
+_HASHES = re.compile(r"(?<!\S)#+(?!\S)")
 
 
 def markdown_text(text: str) -> str:
     """``text`` (one line: a name from outside, such as a dataset named after a published folder, a judge name, a
     model label) as Markdown that shows as itself, in a heading, a paragraph or a table cell: a name with ``|``,
     a backtick, ``<img src=...>``, ``[a](b)``, ``**b**`` or ``www.x.org`` in it breaks no table and makes no element
-    (no link either: GFM links a bare web or mail address). Letters, digits, spaces and other punctuation are left
+    (no link either: GFM links a bare web or mail address), and a "#" standing alone neither opens nor closes a
+    heading ("judge #" last in a heading). Letters, digits, spaces and other punctuation are left
     as they are, so a plain name reads unchanged."""
     text = _AUTOLINK_MARKS.sub(lambda mark: "\\" + mark.group(), text.translate(_MARKDOWN))
+    text = _HASHES.sub(lambda run: run.group().replace("#", "\\#"), text)
 
     def underscores(run: re.Match) -> str:
         start, end = run.span()

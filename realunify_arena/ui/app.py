@@ -29,6 +29,7 @@ from realunify_arena.upload_parts import UploadRules
 from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.validation_answers import answer_refused_request
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
+from realunify_arena.ui.render import SHOW_EXPLORE_JS
 from realunify_arena.ui.calls import (answer_browser_only_events, answer_miscounted_calls, answer_refusal_status,
                                       answer_unreadable_values)
 
@@ -41,6 +42,29 @@ TABS = ("explore", "arena", "leaderboard")
 TAB_FROM_LINK_JS = ("() => { const tab = new URLSearchParams(window.location.search).get('tab'); "
                     f"if ({json.dumps(list(TABS))}.includes(tab)) "
                     "document.querySelector(`[role=tab][data-tab-id=\"${tab}\"]`)?.click(); }")
+# The address bar says what the page shows, so that a reload or a copied address opens it: the open tab
+# (``?tab=arena``), and on Explore the link of what Explore shows (``ExploreTab.shown_query``, handed over by
+# ``render.SHOW_EXPLORE_JS``). Before, the link the page was opened with stayed in it: a visitor who opened
+# ``?tab=arena`` and moved to the Leaderboard reloaded into the Arena. Replaced, not pushed: Back leaves the page.
+PAGE_URL_JS = ("() => { const tabs = " + json.dumps(list(TABS)) + """;
+    const link = new URLSearchParams(window.location.search);
+    link.set('tab', 'explore');
+    let explore = '?' + link;  // the page's link, until the load event has filled Explore's form in
+    const show = () => {
+        const tab = document.querySelector('[role=tab][aria-selected="true"][data-tab-id]')?.dataset.tabId;
+        if (!tabs.includes(tab)) return;
+        const query = tab === 'explore' ? explore : `?tab=${tab}`;
+        if (window.location.search !== query) {
+            window.history.replaceState(window.history.state, '', window.location.pathname + query + window.location.hash);
+        }
+    };
+    window.realunifyShowExplore = (query) => {
+        if (!query) return;
+        explore = new URL(query, window.location.href).search || '?tab=explore';
+        show();
+    };
+    new MutationObserver(show).observe(document.body, {subtree: true, attributes: true, attributeFilter: ['aria-selected']});
+}""")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
          "instance *direct* and *stepwise* side by side; the **Arena** asks you which of two anonymous "
          "outputs is better; the **Leaderboard** ranks systems by those votes.")
@@ -53,7 +77,20 @@ INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification?
 # An Explore column's earlier runs (``render.history_markdown``, class ``run-history``): seven columns in half the
 # page, so smaller text and cells than a prose table's (14 px, 10px 14px): at 1400 px the table was 662 px in a
 # 576 px box, and its last columns were hidden past the box's edge.
-PAGE_CSS = (".md table { word-break: normal; overflow-wrap: normal; } "
+# Where the keyboard's focus is, drawn plainly: Gradio's theme draws no focus marker on its text fields and menus
+# (``outline: none``, a border one shade darker) nor on a radio button, so a visitor moving with Tab could not see
+# where they were. A 3 px ring in the accent colour around whatever has the keyboard's focus (a radio: its label).
+FOCUS_CSS = (":is(input, textarea, button, select, a, [tabindex]):focus-visible, "
+             "label:has(> input[type=radio]:focus-visible) "
+             "{ outline: 3px solid var(--color-accent) !important; outline-offset: 2px !important; } "
+             "label > input[type=radio]:focus-visible { outline: none !important; } ")
+# A battle side's image is its file as stored (a tiny model's is 32x32), and Gradio draws an image no larger than
+# itself (``object-fit: scale-down``): a tiny side was a 32 px speck in a 320 px box, on a phone as on a desktop,
+# where Explore's columns show the same output scaled up (``render.scaled_up``). The Arena's side images fill
+# their box, with sharp pixels (nearest neighbour, as ``scaled_up``).
+SIDE_IMAGE_CSS = ("#ar-a-image img, #ar-b-image img { width: 100%; height: 100%; object-fit: contain; "
+                  "image-rendering: pixelated; } ")
+PAGE_CSS = (FOCUS_CSS + SIDE_IMAGE_CSS + ".md table { word-break: normal; overflow-wrap: normal; } "
             ".run-history table { font-size: var(--text-sm); } "
             ".run-history table th, .run-history table td { padding: 6px 8px; }")
 
@@ -79,6 +116,32 @@ NAME_FIELDS_JS = """() => {
     name();
 }"""
 
+# Keyboard use Gradio 6.31 leaves out. Its radio buttons each carry a name of their own ("radio-3", "radio-4"), so
+# a group was a row of unrelated buttons: the arrow keys did not move the choice, as in any radio group (WAI-ARIA
+# Authoring Practices, "Radio Group"), and nothing said they were one group. Each group's buttons are given one name
+# and the group the role and name of a radio group.
+KEYBOARD_JS = """() => {
+    let groups = 0;
+    const group = () => {
+        for (const wrap of document.querySelectorAll('.block:has(> .wrap > label > input[type="radio"])')) {
+            const radios = wrap.querySelector(':scope > .wrap:has(> label > input[type="radio"])');
+            const buttons = radios.querySelectorAll(':scope > label > input[type="radio"]');
+            wrap.dataset.radioGroup ||= `radio-group-${++groups}`;  // one name per group, a group's own
+            const name = wrap.dataset.radioGroup, info = wrap.querySelector('[data-testid="block-info"]');
+            buttons.forEach(b => { if (b.name !== name) b.name = name; });
+            if (radios.getAttribute('role') !== 'radiogroup') radios.setAttribute('role', 'radiogroup');
+            if (info && radios.getAttribute('aria-label') !== info.textContent.trim()) {
+                radios.setAttribute('aria-label', info.textContent.trim());
+            }
+        }
+    };
+    let pending = false;
+    new MutationObserver(() => {
+        if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; group(); }); }
+    }).observe(document.body, {childList: true, subtree: true});
+    group();
+}"""
+
 # Keys Gradio 6.31's frontend translates (``i18n(`...`)`` in its bundle) that its English strings lack, so the page
 # showed the key itself: the status tracker's live region (``role="status"``) said "common.complete" to a screen
 # reader at the end of every event. Given to Gradio as custom translations (``gr.I18n``, launch's ``i18n``); a
@@ -90,7 +153,7 @@ GRADIO_MISSING_ENGLISH = {"common.complete": "Complete", "common.upload": "Uploa
 
 def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme, ``PAGE_CSS`` and the
-    page's script ``NAME_FIELDS_JS`` at launch, not in ``Blocks``), its upload limit (``max_file_size``:
+    page's scripts ``NAME_FIELDS_JS`` and ``PAGE_URL_JS`` at launch, not in ``Blocks``), its upload limit (``max_file_size``:
     ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger upload with a 413 before keeping it), the English of
     the frontend's keys Gradio lacks (``GRADIO_MISSING_ENGLISH``) and FastAPI
     middleware, outermost first:
@@ -108,7 +171,8 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     off (``enable_monitoring``: its page printed the dashboard's secret URL to the log for any visitor). ``app.py``, the UI tests,
     ``scripts/screenshots.py`` and ``bench/explore.py`` all pass them, so the README's screenshots, the tests
     and the bench show the page a visitor gets."""
-    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS, "js": NAME_FIELDS_JS,
+    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": PAGE_CSS,
+            "js": f"() => {{ ({NAME_FIELDS_JS})(); ({PAGE_URL_JS})(); ({KEYBOARD_JS})(); }}",
             "footer_links": ["api", "gradio", "settings"], "max_file_size": MAX_UPLOAD_BYTES,
             "i18n": gr.I18n(en=GRADIO_MISSING_ENGLISH),
             # Gradio's traffic dashboard: any visitor's GET /monitoring printed its secret URL to the server's log
@@ -164,7 +228,10 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
 
         demo.load(None, None, None, js=TAB_FROM_LINK_JS, api_visibility="private")
         demo.load(open_from_url, None, [*explore_tab.url_outputs, explore_tab.run, *explore_tab.settings_outputs],
-                  api_visibility="private", concurrency_limit=None)
+                  api_visibility="private", concurrency_limit=None).then(
+            explore_tab.form_query, explore_tab.query_inputs, explore_tab.shown_query, api_visibility="private",
+            queue=False).then(None, explore_tab.shown_query, None, js=SHOW_EXPLORE_JS, api_visibility="private",
+                              queue=False)  # the address bar names the form as filled in, not a refused value
         sessions.release_sessions(demo)  # a visit's server state goes when the visit does
     # Model events are admitted at once and a local model's run waits in ctx.model_slot/device_slot (a
     # remote one does not), where settings.queue_size caps how many wait; everything else only reads or

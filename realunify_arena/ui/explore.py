@@ -44,13 +44,14 @@ from realunify_arena.runs import (
     run_and_judge,
     stream_run,
 )
-from realunify_arena.shown import brief, said
+from realunify_arena.shown import brief, said, visible
 from realunify_arena.stopping import RunControl
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, System
 from realunify_arena.ui.calls import Refusal, show_drawn
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
+    SHOW_EXPLORE_JS,
     TraceView,
     history_markdown,
     explore_query,
@@ -200,6 +201,15 @@ class ExploreTab:
     steps: gr.Number  # the generation settings: disabled, as the link's fields, until the load event answered
     guidance: gr.Number
     max_new_tokens: gr.Number
+    # what Explore shows, as the query of a link to it (``form_query``; a Run's link after a Run): the page's URL
+    # says it while the Explore tab is open (``app.PAGE_URL_JS``)
+    shown_query: gr.Textbox
+    form_query: Callable[..., str]  # the query of ``query_inputs``' values
+
+    @property
+    def query_inputs(self) -> list:
+        """The fields ``form_query`` reads: source, instance, model, judge and seed."""
+        return [self.source, self.instance, self.model, self.judge, self.seed]
 
     @property
     def url_outputs(self) -> list:
@@ -258,7 +268,7 @@ def source_notice(ctx: AppContext, source: str) -> str:
         return ""
     shown = "\n".join(f"- {plain(ctx.public_text(str(p)))}" for p in dataset.problems[:5])  # no server folder
     more = f"\n- … and {len(dataset.problems) - 5} more" if len(dataset.problems) > 5 else ""
-    return (f"**{len(dataset.problems)} problem(s) in {plain(ctx.source_label(source))}** ({len(dataset)} instances usable; "
+    return (f"**{len(dataset.problems)} problem(s) in {plain(visible(ctx.source_label(source)))}** ({len(dataset)} instances usable; "
             f"`python -m realunify_arena validate` on it lists them all):\n{shown}{more}")
 
 
@@ -573,7 +583,22 @@ def build(ctx: AppContext) -> ExploreTab:
     # the link names the source, model and seed Run read (its columns run them), not the fields read again:
     # one changed while Run's event was on its way made a link to a run that was never made
     resolved.success(link_for, [run_source, current, run_model, judge, run_seed], link, api_visibility="private",
-                     queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False)
+                     queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False
+                                       ).then(None, link, None, js=SHOW_EXPLORE_JS, api_visibility="private", queue=False)
+
+    def form_query(source_value, instance_value, model_value, judge_value, seed_value) -> str:
+        """The query of a link to the form as it is (no instance while it says "random" or "your own")."""
+        public = ctx.source_label(source_value)
+        uid = None if instance_value in (RANDOM, CUSTOM) else instance_value
+        return explore_query(None if public == sources[0] else public, uid, model=model_value, judge=judge_value,
+                             seed=form_number(seed_value) or 0)
+
+    # the page's URL follows the form (a menu changed, or a link's values filled in): a reload or a copied address
+    # opens what the visitor sees, not the link the page was opened with
+    shown_query = gr.Textbox(visible="hidden", interactive=False, elem_id="ex-shown-query")
+    gr.on([source.change, instance.change, model.change, judge.change, seed.change], form_query,
+          [source, instance, model, judge, seed], shown_query, api_visibility="private", queue=False).then(
+        None, shown_query, None, js=SHOW_EXPLORE_JS, api_visibility="private", queue=False)
     running = []
     for mode, column in columns.items():
         running.append(resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1,
@@ -605,7 +630,7 @@ def build(ctx: AppContext) -> ExploreTab:
     stop.click(stop_runs, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     _register_api(ctx)
     return ExploreTab(source, track, category, instance, model, judge, seed, run, note, steps, guidance,
-                      max_new_tokens)
+                      max_new_tokens, shown_query, form_query)
 
 
 def _column_runner(ctx: AppContext, column: Column):

@@ -27,12 +27,16 @@ from realunify_arena.importing import IMPORTED_SETTINGS
 from realunify_arena.judge import HUMAN, STRICT_PARSE_NOTE, was_asked
 from realunify_arena.protocols import AFTER_REASONING, AS_GIVEN, ONLY_REASONING, shown_refined_prompt
 from realunify_arena.redaction import shown_error, visitor_text
+from realunify_arena.shown import visible
 from realunify_arena.trace import Status, Step, StepRole, Trace
 
 ImageLoader = Callable[[Step], Image.Image]
 # Turns the query a handler returns ("?tab=explore&…") into the page's own absolute URL, in the browser
 # (behind a proxy such as a Space only the page knows its public address).
 ABSOLUTE_LINK_JS = "(query) => query && query.startsWith('?') ? window.location.origin + window.location.pathname + query : query"
+# Hands what Explore shows (a link or its query, ``explore_query``) to the page's script that keeps the URL
+# (``app.PAGE_URL_JS``), which writes it into the address bar while the Explore tab is open.
+SHOW_EXPLORE_JS = "(query) => { window.realunifyShowExplore?.(query); }"
 
 # Every ASCII punctuation mark as a numeric character reference: CommonMark never reads a character
 # reference as structure (spec 0.31, "Entity and numeric character references"), so no link, image,
@@ -332,11 +336,11 @@ def instance_label(instance: AnyInstance, width: int = 70) -> str:
     if instance.task_type in CODE_TASKS:
         code = [p for p in re.split(r"\n[ \t]*\n", text) if _looks_like_code(p.split("\n"))]
         text = "\n".join(code) or text
-    text = " ".join(text.split())
-    return f"{instance.uid}: {text[:width]}{'…' if len(text) > width else ''}"
+    text = visible(" ".join(text.split()))  # a right-to-left override in a prompt reversed the menu's label
+    return f"{visible(instance.uid)}: {text[:width]}{'…' if len(text) > width else ''}"
 
 
-def explore_query(source: str | None, instance_uid: str, *, model: str | None = None, seed: int | None = None,
+def explore_query(source: str | None, instance_uid: str | None, *, model: str | None = None, seed: int | None = None,
                   judge: str | None = None) -> str:
     """The query string of an Explore link (``?tab=explore&data=…&instance=…&model=…&seed=…``), which
     ``explore.updates_from_url`` opens; parameters left None are left out (no ``data``: the app's first

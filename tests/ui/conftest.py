@@ -151,15 +151,24 @@ def page(browser, app):
         yield page
 
 
+def start_battle(page, url: str, track: str, kind_label: str) -> None:
+    """Open the Arena of the app at ``url`` and start one battle of ``track`` and ``kind_label`` (as the Battle
+    radio shows it); returns once both sides are delivered (the vote buttons are enabled)."""
+    from playwright.sync_api import expect
+
+    page.goto(url + "?tab=arena")
+    page.locator("#ar-track").get_by_label(track, exact=True).check()
+    page.locator("#ar-kind").get_by_label(kind_label, exact=True).check()
+    page.locator("#ar-new").click()
+    expect(page.locator("#ar-vote-A")).to_be_enabled()
+
+
 def vote_in_arena(page, app: dict, track: str, kind_label: str, choice: str) -> None:
     """Open the Arena, play one battle of ``track`` and ``kind_label`` (as the Battle radio shows it) and vote
     ``choice`` (A, B, tie, both_bad) once both sides are delivered; returns when the reveal shows."""
     from playwright.sync_api import expect
 
-    page.goto(app["url"] + "?tab=arena")
-    page.locator("#ar-track").get_by_label(track, exact=True).check()
-    page.locator("#ar-kind").get_by_label(kind_label, exact=True).check()
-    page.locator("#ar-new").click()
+    start_battle(page, app["url"], track, kind_label)
     expect(page.locator(f"#ar-vote-{choice}")).to_be_enabled()
     page.locator(f"#ar-vote-{choice}").click()
     expect(page.locator("#ar-reveal")).to_contain_text("You voted")

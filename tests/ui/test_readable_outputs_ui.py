@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import MODELS, desktop_page
+from conftest import MODELS, desktop_page, start_battle
 from playwright.sync_api import expect
 
 from realunify_arena.benchmark import load
@@ -53,11 +53,7 @@ def page(browser, stored):
 def test_an_empty_answer_says_so_before_the_vote(page, stored):
     """Before: a battle side whose answer was empty (or white space) showed a blank box, as a side still
     waiting does, while Explore and the reveal showed "(empty output)" for the same run."""
-    page.goto(stored["url"] + "?tab=arena")
-    page.locator("#ar-track").get_by_label("GEU", exact=True).check()
-    page.locator("#ar-kind").get_by_label("two models, same mode", exact=True).check()
-    page.locator("#ar-new").click()
-    expect(page.locator("#ar-vote-A")).to_be_enabled()
+    start_battle(page, stored["url"], "GEU", "two models, same mode")
     for side in ("a", "b"):
         expect(page.locator(f"#ar-{side}-answer textarea")).to_have_value(SHOWN_EMPTY)
 

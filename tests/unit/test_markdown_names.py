@@ -182,3 +182,19 @@ def test_a_bare_web_or_mail_address_in_a_name_is_no_link(tmp_path, capsys):
     heading = out.splitlines()[0]
     assert element_free(shown(out), f"{folder}, UEG judged by {judge}")
     assert [p.pattern for p in GFM_AUTOLINKS if p.search(heading)] == [], heading
+
+
+def test_a_name_ending_in_a_hash_keeps_it_in_a_heading(tmp_path, capsys):
+    """A judge named "judge #" closes the report's heading: CommonMark (0.31, 4.2 "ATX headings") reads a last run of
+    "#" after a space as the heading's optional closing sequence, so the heading showed "judge", not "judge #"; a
+    folder named "# notes #" also. Expected from the renderer: the heading shows both names as written."""
+    folder, judge = "# notes #", "judge #"
+    published_folder = tmp_path / "published" / folder
+    published_folder.parent.mkdir()
+    published(tmp_path / "made").rename(published_folder)
+    db = tmp_path / "arena.db"
+    assert main(["import-results", str(published_folder), "--model", MODEL, "--db", str(db),
+                 "--judge-name", judge]) == 0
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "out")]) == 0
+    assert element_free(shown(capsys.readouterr().out, within="h3"), f"{folder}, UEG judged by {judge}")

@@ -44,3 +44,15 @@ def test_a_self_name_joined_or_in_chinese_is_redacted_and_found(names, text, nam
 ])
 def test_ordinary_words_in_any_case_are_left_alone(names, text):
     assert names.redact(text) == text and names.found(text) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("I am JanusPro, answer B", f"I am {REDACTED}, answer B"),
+    ("As DeepSeekVL I pick C", f"As {REDACTED} I pick C"),
+    ("GeminiProVision says A", f"{REDACTED} says A"),
+    ("The QwenChat model answers D", f"The {REDACTED} model answers D"),
+])
+def test_a_name_joined_in_camel_case_is_redacted_with_the_word_it_is_joined_to(names, text, expected):
+    """Before: "JanusPro" was shown as "[model]Pro" (its rest, "Pro", still named Janus-Pro to the voter). Expected
+    by hand: the whole joined word is the name."""
+    assert names.redact(text) == expected
