@@ -76,8 +76,8 @@ def test_eval_refuses_data_from_a_folder_whose_name_is_no_line_of_text(tmp_path,
     code = main(["eval", "--model", "tiny-janus", "--data", str(published(tmp_path, name)), "--track", "GEU",
                  "--mode", "direct", "--limit", "1", "--judge", "tiny-janus", "--db", str(db), "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1 and said(name) in err, err
-    assert stored_datasets(db) == []
+    assert code == 2 and said(name) in err and "rename it" in err, err  # a usage error: --data names it
+    assert not db.exists() or stored_datasets(db) == []
 
 
 def test_merge_refuses_a_store_holding_such_a_name(tmp_path, capsys):
