@@ -724,8 +724,9 @@ def _system(where: str, name: str, record: dict, battle: bool) -> str:
 # "Gemini 1.5 Pro", "qwen:7b", "模型"): FastChat's ratings take model_a and model_b as plain strings
 # (``pd.factorize`` in ``rating_systems.get_matchups_models``), so they are rated as written, each exact string
 # one model: names that differ only in white space, Unicode normalization or zero-width joiners are two
-# (``look_alikes`` finds them for a note). A name of this project's own (``<model>:<direct|stepwise>``, as ``export`` writes model_a) is
-# such a string too and keeps its meaning; ':' alone makes no system ("qwen:7b" is a model). Only what no table
+# (``look_alikes`` finds them for a note). A name of this project's own (``<model>:<direct|stepwise>``, as
+# ``export`` writes model_a) is such a string too and keeps its meaning;
+# ':' alone makes no system ("qwen:7b" is a model). Only what no table
 # can show as one line of text is refused: ``OUTSIDE_NAME_MAX`` characters at most, not blank, no control,
 # format (bidi overrides, zero-width; a zero-width joiner only where it joins two characters it changes the
 # drawing of, as in "👩‍💻" or Persian), surrogate or line/paragraph separator characters (``shown.unshown_character``).

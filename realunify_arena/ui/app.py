@@ -55,7 +55,8 @@ PAGE_URL_JS = ("() => { const tabs = " + json.dumps(list(TABS)) + """;
         if (!tabs.includes(tab)) return;
         const query = tab === 'explore' ? explore : `?tab=${tab}`;
         if (window.location.search !== query) {
-            window.history.replaceState(window.history.state, '', window.location.pathname + query + window.location.hash);
+            window.history.replaceState(window.history.state, '',
+                                        window.location.pathname + query + window.location.hash);
         }
     };
     window.realunifyShowExplore = (query) => {
@@ -63,7 +64,8 @@ PAGE_URL_JS = ("() => { const tabs = " + json.dumps(list(TABS)) + """;
         explore = new URL(query, window.location.href).search || '?tab=explore';
         show();
     };
-    new MutationObserver(show).observe(document.body, {subtree: true, attributes: true, attributeFilter: ['aria-selected']});
+    new MutationObserver(show).observe(document.body,
+                                       {subtree: true, attributes: true, attributeFilter: ['aria-selected']});
 }""")
 INTRO = ("# RealUnify Arena\nDo unified multimodal models gain from unification? **Explore** runs a RealUnify "
          "instance *direct* and *stepwise* side by side; the **Arena** asks you which of two anonymous "
@@ -153,7 +155,8 @@ GRADIO_MISSING_ENGLISH = {"common.complete": "Complete", "common.upload": "Uploa
 
 def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     """``Blocks.launch`` keyword arguments for the page's look (Gradio 6 takes the theme, ``PAGE_CSS`` and the
-    page's scripts ``NAME_FIELDS_JS`` and ``PAGE_URL_JS`` at launch, not in ``Blocks``), its upload limit (``max_file_size``:
+    page's scripts ``NAME_FIELDS_JS`` and ``PAGE_URL_JS`` at launch, not in ``Blocks``), its upload limit
+    (``max_file_size``:
     ``MAX_UPLOAD_BYTES``, 64 MiB; Gradio refuses a larger upload with a 413 before keeping it), the English of
     the frontend's keys Gradio lacks (``GRADIO_MISSING_ENGLISH``) and FastAPI
     middleware, outermost first:

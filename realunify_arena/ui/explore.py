@@ -268,7 +268,8 @@ def source_notice(ctx: AppContext, source: str) -> str:
         return ""
     shown = "\n".join(f"- {plain(ctx.public_text(str(p)))}" for p in dataset.problems[:5])  # no server folder
     more = f"\n- … and {len(dataset.problems) - 5} more" if len(dataset.problems) > 5 else ""
-    return (f"**{len(dataset.problems)} problem(s) in {plain(visible(ctx.source_label(source)))}** ({len(dataset)} instances usable; "
+    label = plain(visible(ctx.source_label(source)))
+    return (f"**{len(dataset.problems)} problem(s) in {label}** ({len(dataset)} instances usable; "
             f"`python -m realunify_arena validate` on it lists them all):\n{shown}{more}")
 
 
@@ -584,7 +585,8 @@ def build(ctx: AppContext) -> ExploreTab:
     # one changed while Run's event was on its way made a link to a run that was never made
     resolved.success(link_for, [run_source, current, run_model, judge, run_seed], link, api_visibility="private",
                      queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False
-                                       ).then(None, link, None, js=SHOW_EXPLORE_JS, api_visibility="private", queue=False)
+                                       ).then(None, link, None, js=SHOW_EXPLORE_JS, api_visibility="private",
+                                              queue=False)
 
     def form_query(source_value, instance_value, model_value, judge_value, seed_value) -> str:
         """The query of a link to the form as it is (no instance while it says "random" or "your own")."""
