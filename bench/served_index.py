@@ -24,7 +24,6 @@ a rmdir in a folder of 100,000 hash folders) varies with the disk's load: an ear
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import shutil
@@ -92,14 +91,20 @@ def measure(files: int, writes: int, base: Path, at_bound: bool = True) -> tuple
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from realunify_arena.redaction import RedactingParser  # one-line usage errors, keys masked, as the other benches
+
+    parser = RedactingParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", default="10000,100000", help="served file counts, comma-separated")
     parser.add_argument("--writes", type=int, default=25, help="timed writes per way, count and bound")
     args = parser.parse_args()
+    counts = [n.strip() for n in args.files.split(",")]
+    if not all(n.isdigit() and int(n) > 0 for n in counts) or args.writes < 1:
+        parser.error(f"--files {args.files!r} / --writes {args.writes}: expected positive whole numbers"
+                     " (--files comma-separated)")
     base = Path(tempfile.mkdtemp(prefix="served-index-bench-"))
     try:
         print(f"{'files':>8} {'sweep':>14} {'old walk ms':>12} {'index ms':>10} {'ratio':>8}")
-        for files in (int(n) for n in args.files.split(",")):
+        for files in map(int, counts):
             for at_bound in (True, False):
                 old, new = measure(files, args.writes, base, at_bound)
                 sweep = "removes 1" if at_bound else "removes none"
