@@ -124,10 +124,8 @@ def unshown_character(text: str) -> str | None:
     UAX #31 section 2.3, UTS #51 ED-16), and said so elsewhere. For a name or id from outside (a file's cell, a
     command's argument) that is compared, stored or shown."""
     for at, char in enumerate(text):
-        what = _UNSHOWN.get(unicodedata.category(char))
+        what = _unseen(text, at)
         if what and char in _JOINERS:
-            if _JOINED.match(text, at):
-                continue
             return (f"holds {what} (U+{ord(char):04X}) where it joins nothing: it is taken only between two "
                     "characters whose drawing it changes (letters of a script that joins them, or emoji: UAX #31 "
                     "section 2.3, UTS #51)")
@@ -141,11 +139,18 @@ def visible(text: str) -> str:
     a folder's name): each character ``unshown_character`` would name written as ``[U+202E]``, so a right-to-left
     override (U+202E) no longer reverses what follows it ("evil\u202egnp.exe" drawn as "evilexe.png"), nor a
     zero-width space hides in a name; every other character is kept. A joiner where it joins (``_JOINED``) stays."""
-    shown = []
-    for at, char in enumerate(text):
-        unseen = unicodedata.category(char) in _UNSHOWN and not (char in _JOINERS and _JOINED.match(text, at))
-        shown.append(f"[U+{ord(char):04X}]" if unseen else char)
-    return "".join(shown)
+    return "".join(f"[U+{ord(char):04X}]" if _unseen(text, at) else char for at, char in enumerate(text))
+
+
+def _unseen(text: str, at: int) -> str | None:
+    """What kind of character ``text[at]`` is when no table shows it as one line of text (``_UNSHOWN``'s words), or
+    None: a visible character, or a zero-width joiner where it joins (``_JOINED``). The one rule of
+    ``unshown_character`` and ``visible``."""
+    char = text[at]
+    what = _UNSHOWN.get(unicodedata.category(char))
+    if what and char in _JOINERS and _JOINED.match(text, at):
+        return None
+    return what
 
 
 def one_line_fault(text: str, most: int, noun: str) -> str | None:
