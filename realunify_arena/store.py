@@ -789,13 +789,11 @@ class Store:
         would sync the WAL behind WalSync's back and ignore a failure). Call after acknowledging, without the
         write locks; a failure is not raised (what was acknowledged is synced already) but leaves the lost
         range marked, so the next write heals first."""
-        if self._wal_sync is None:
+        wal_sync = self._wal_sync
+        if wal_sync is None:  # closed
             return
-        try:
-            size = os.stat(f"{self.path}-wal").st_size
-        except OSError:
-            return
-        if size < self._checkpoint_at:
+        size = wal_sync.wal_size()
+        if size is None or size < self._checkpoint_at:
             return
         wait = size >= CHECKPOINT_WAIT_BYTES
         mode = "TRUNCATE" if wait or size >= 2 * CHECKPOINT_BYTES else "RESTART"

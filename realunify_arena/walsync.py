@@ -77,6 +77,8 @@ class WalSync:
         self._local = bytearray(_WORDS * _WORD.size)
         self._counters: mmap.mmap | bytearray = self._local
         self._sync_fd: int | None = None
+        # the WAL, opened at the first sync and kept (``_wal_descriptor``): an open and a close a sync fewer
+        self._wal_fd: int | None = None
         self._closed = False
         if write_lock_fd is None or fcntl is None:
             return
@@ -112,6 +114,9 @@ class WalSync:
             if self._sync_fd is not None:
                 os.close(self._sync_fd)
                 self._sync_fd = None
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
+                self._wal_fd = None
 
     def committed(self) -> int:
         """Count one COMMIT that just returned; returns its number. Call with the write lock held, after the
@@ -281,16 +286,40 @@ class WalSync:
         """
         synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
         covered = _WORD.unpack_from(self._counters, _MADE)[0]  # all written before the sync starts
-        try:
-            fd = os.open(self._wal, os.O_RDONLY)
-        except FileNotFoundError:  # removed after a full checkpoint, which synced the database file
-            pass
-        else:
+        fd = self._wal_descriptor()
+        if fd is not None:  # else removed after a full checkpoint, which synced the database file
             try:
                 _sync_file(fd)
             except OSError:
                 self._mark_lost()
                 raise
-            finally:
-                os.close(fd)
         _WORD.pack_into(self._counters, _SYNCED, max(synced, covered))
+
+    def _wal_descriptor(self) -> int | None:
+        """The WAL's descriptor, opened at the first sync and kept until ``close``; None while there is no WAL
+        file. Call under ``_thread_lock``.
+
+        One descriptor serves every sync: ``fdatasync`` flushes the file whoever wrote it, and Linux reports a
+        write-back error to every descriptor open when it happened, this one included. It stays the file
+        SQLite writes: SQLite deletes the WAL only when the last connection to the database closes (it must
+        first take an exclusive lock on the database file, which every connection in WAL mode holds shared;
+        https://www.sqlite.org/walformat.html), a TRUNCATE checkpoint truncates it in place, and SQLite's own
+        connections keep the descriptor they opened, so were the path ever removed under them, theirs and this
+        one would still name the same file.
+        """
+        if self._wal_fd is None:
+            try:
+                self._wal_fd = os.open(self._wal, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except FileNotFoundError:
+                return None
+        return self._wal_fd
+
+    def wal_size(self) -> int | None:
+        """The WAL file's size in bytes, None where there is none (or this object was closed meanwhile). Read
+        without a lock (a running sync is not waited for): through the kept descriptor (one ``fstat``, no path
+        look-up) once a sync has opened it, else at the path."""
+        fd = self._wal_fd
+        try:
+            return os.fstat(fd).st_size if fd is not None else os.stat(self._wal).st_size
+        except OSError:  # no WAL file yet, or closed by ``close`` meanwhile
+            return None

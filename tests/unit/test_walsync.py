@@ -6,6 +6,7 @@ The syncs are real (``fdatasync`` of the WAL); a spy around them counts them or 
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
@@ -363,3 +364,36 @@ def test_a_forced_sync_after_a_failed_one_refuses_and_never_counts_lost_commits_
         other.make_durable(lost)
     here.close()
     other.close()
+
+
+def test_every_sync_flushes_the_file_sqlite_writes_through_checkpoints_and_other_stores_closing(tmp_path, monkeypatch):
+    """The WAL descriptor is kept from one sync to the next: each sync must still flush the file at the WAL's
+    path, the one SQLite writes, after TRUNCATE and RESTART checkpoints and after another store on the file
+    (another process's, here a second ``Store``) opens and closes. Its size (``wal_size``) is the path's."""
+    real, seen = walsync._sync_file, []
+
+    def spy(fd):
+        here = os.stat(f"{tmp_path / 'arena.db'}-wal")
+        kept = os.fstat(fd)
+        seen.append(((kept.st_dev, kept.st_ino), (here.st_dev, here.st_ino), kept.st_nlink))
+        real(fd)
+
+    monkeypatch.setattr(walsync, "_sync_file", spy)
+    store = Store.open(tmp_path / "arena.db")
+    try:
+        for step in range(6):
+            store.remember_dataset_source(f"d{step}", "before")
+            if step == 1:
+                store._checkpoint_wal("TRUNCATE", wait=True)
+            elif step == 2:
+                store._checkpoint_wal("RESTART", wait=True)
+            elif step == 3:
+                other = Store.open(tmp_path / "arena.db")
+                other.remember_dataset_source("other", "x")
+                other.close()
+            store.remember_dataset_source(f"d{step}", "after")
+            assert store._wal_sync.wal_size() == os.stat(f"{tmp_path / 'arena.db'}-wal").st_size
+    finally:
+        store.close()
+    assert len(seen) >= 12
+    assert all(kept == here and links == 1 for kept, here, links in seen), seen
