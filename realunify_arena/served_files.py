@@ -18,6 +18,9 @@ is in use while
   picture and download; the outputs it has replaced are no longer in use);
 - or it is an upload no event has taken yet, written within ``UPLOAD_HOLD_S`` (one waiting in Gradio's queue, or
   in a page's form before Run);
+- or a request of Gradio's file route is sending it (``serving``, which ``file_urls.FileRoute`` holds from before
+  Gradio checks that the file exists until the answer is sent): without this, a sweep between that check and
+  Starlette's look at the file made the request a 500;
 - or it was written since the oldest event still under way began: it may be that event's answer (Gradio copies
   and records an answer's files while it makes the answer, and which they are is known once it is made; ``write``'s
   own file is needed until Gradio has copied it). Without this, once files in use held ``MAX_SERVED_BYTES``, an
@@ -51,6 +54,7 @@ file in use older than the last it removes. How stale it may be:
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import heapq
 import math
@@ -219,6 +223,20 @@ def _remove(path: str) -> bool | None:
     return True
 
 
+@contextlib.contextmanager
+def serving(path: str):
+    """Marks ``path`` (absolute, as Gradio records it) as in use while the ``with`` block runs: a file route
+    request sending it. Call from one thread (the server's event loop); a sweep in any thread reads it."""
+    counts = _index.serving
+    counts[path] = counts.get(path, 0) + 1
+    try:
+        yield
+    finally:
+        counts[path] -= 1
+        if not counts[path]:
+            del counts[path]
+
+
 def paths_in(value) -> frozenset[str] | None:
     """The file paths a component's value as Gradio's events carry it names (each ``"path"`` string of a dict at
     any depth: ``FileData``, a gallery's items, an update's value), or None for an update that leaves the value
@@ -375,8 +393,9 @@ class ServedIndex:
     """The served files' sizes and times, kept in memory between writes (see the module's docstring for what it
     reads per write and how stale it may be). ``update(pages, now)`` reads what changed; ``sweep(max_bytes,
     hard_bytes, now)`` removes files; ``total`` is the bytes it counts. Not thread-safe: the module's functions
-    call it under one lock; ``shown`` and ``under_way`` (each event being made, noted by ``serve_from``'s
-    wrapper) are only written with single dict and set operations and may be used from any thread."""
+    call it under one lock; ``shown``, ``under_way`` (each event being made, noted by ``serve_from``'s
+    wrapper) and ``serving`` (each file a file route request sends, ``serving()``) are only written with single
+    dict and set operations and may be used from any thread."""
 
     def __init__(self, refresh_s: float | None = None) -> None:
         self.refresh_s = refresh_s
@@ -392,6 +411,7 @@ class ServedIndex:
         self._holding: set[str] = set()  # sessions that have shown a file, until they are forgotten
         self._refreshed = -math.inf
         self.under_way: dict[object, float] = {}  # an event being made -> when it began (s since the epoch)
+        self.serving: dict[str, int] = {}  # a file a file route request is sending -> how many such requests
 
     # reading
     def update(self, pages: list, now: float) -> None:
@@ -617,7 +637,7 @@ class ServedIndex:
             if in_use is None:
                 in_use = self._in_use()
             waiting = entry.upload and not entry.used and now - entry.mtime < UPLOAD_HOLD_S
-            if waiting or entry.mtime >= since or path in in_use:
+            if waiting or entry.mtime >= since or path in in_use or path in self.serving:
                 if path not in held_paths:  # (a path may have two equal pairs)
                     held.append((recency, path))
                     held_paths.add(path)
