@@ -5,6 +5,7 @@ Nothing here loads a model; the pool does on first use, so the page is up within
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from realunify_arena.stream_errors import QuietStreams
 from realunify_arena.upload_parts import UploadRules
 from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.validation_answers import answer_refused_request
-from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
+from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions, visitor
 from realunify_arena.ui.render import SHOW_EXPLORE_JS
 from realunify_arena.ui.calls import (answer_browser_only_events, answer_miscounted_calls, answer_refusal_status,
                                       answer_unreadable_values)
@@ -202,7 +203,8 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
     # rewrite of the socket peer, which by default believes any X-Forwarded-For sent from loopback, is off.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     with gr.Blocks(title="RealUnify Arena") as demo:
-        served_files.serve_from(demo)  # the files Gradio keeps for the page (its copies, uploads) count as served
+        # the files Gradio keeps for the page (its copies, uploads) count as served; uploads held per visitor
+        served_files.serve_from(demo, visitor=functools.partial(visitor.address, ctx))
         with gr.Row():
             gr.Markdown(INTRO)
             if os.environ.get("SPACE_ID"):  # off Spaces a LoginButton needs an HF token to build at all
