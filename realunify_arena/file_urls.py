@@ -18,8 +18,9 @@ leaves to Starlette's ``FileResponse``, which reads ranges as RFC 9110 section 1
 RFC asks (section 14.1). So ``FileRoute`` writes a ``Range``'s unit ``Bytes``: the same request, which Gradio
 passes on (it looks for ``bytes=``) and Starlette reads.
 
-A file the route sends is in use (``served_files.serving``) from before Gradio checks that it exists until the
-answer is sent, so no sweep removes it in between (before, a sweep there made the request a 500 logging the
+A file the route sends is in use (``served_files.serving``) from before Gradio checks that it exists until it is
+open and its first bytes go out (a slow reader holds nothing in use: the open file stays readable if removed), so
+no sweep removes it in between (before, a sweep there made the request a 500 logging the
 server's path). One removed all the same (past the bound on files in use, or by a person) gets a 404 saying the
 file is no longer kept (``FILE_GONE``).
 """
@@ -94,9 +95,13 @@ class FileRoute:
             return
         scope = {**scope, "headers": ranges_for_starlette(scope.get("headers", ()))}
         started = unsatisfiable = False
+        path = os.path.abspath(asked)  # as Gradio's utils.abspath makes it
+        release = served_files.serving(path)
 
         async def sending(message) -> None:
             nonlocal started, unsatisfiable
+            if message["type"] == "http.response.body":
+                release()  # the file is open (its bytes are read from it): a sweep may remove it now
             if message["type"] == "http.response.start":
                 started, unsatisfiable = True, message["status"] == 416
                 if unsatisfiable:  # Starlette's 416 has no body: one that says why, with its Content-Range
@@ -108,11 +113,11 @@ class FileRoute:
                 return  # sent with the start
             await send(message)
 
-        path = os.path.abspath(asked)  # as Gradio's utils.abspath makes it
-        with served_files.serving(path):
-            try:
-                await self.app(scope, receive, sending)
-            except (RuntimeError, OSError):  # Starlette's FileResponse: "File at path ... does not exist."
-                if started or os.path.lexists(path):
-                    raise
-                await send_detail(send, 404, FILE_GONE, close=False)
+        try:
+            await self.app(scope, receive, sending)
+        except (RuntimeError, OSError):  # Starlette's FileResponse: "File at path ... does not exist."
+            if started or os.path.lexists(path):
+                raise
+            await send_detail(send, 404, FILE_GONE, close=False)
+        finally:
+            release()

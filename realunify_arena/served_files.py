@@ -21,9 +21,9 @@ is in use while
   (``uploaded``: the visitor as ``serve_from``'s ``visitor`` names the request's sender; an upload of no known
   visitor is held as before). Without this, one client's uploads alone used up ``MAX_IN_USE_BYTES``, and the
   sweep then removed every visitor's files in use, oldest first;
-- or a request of Gradio's file route is sending it (``serving``, which ``file_urls.FileRoute`` holds from before
-  Gradio checks that the file exists until the answer is sent): without this, a sweep between that check and
-  Starlette's look at the file made the request a 500;
+- or a request of Gradio's file route is about to send it (``serving``, which ``file_urls.FileRoute`` holds from
+  before Gradio checks that the file exists until the file is open and its first bytes go out): without this, a
+  sweep between that check and Starlette's look at the file made the request a 500;
 - or it was written since the oldest event still under way began: it may be that event's answer (Gradio copies
   and records an answer's files while it makes the answer, and which they are is known once it is made; ``write``'s
   own file is needed until Gradio has copied it). Without this, once files in use held ``MAX_SERVED_BYTES``, an
@@ -57,7 +57,6 @@ file in use older than the last it removes. How stale it may be:
 from __future__ import annotations
 
 import collections
-import contextlib
 import errno
 import heapq
 import math
@@ -246,18 +245,24 @@ def _remove(path: str) -> bool | None:
     return True
 
 
-@contextlib.contextmanager
-def serving(path: str):
-    """Marks ``path`` (absolute, as Gradio records it) as in use while the ``with`` block runs: a file route
-    request sending it. Call from one thread (the server's event loop); a sweep in any thread reads it."""
+def serving(path: str) -> Callable[[], None]:
+    """Marks ``path`` (absolute, as Gradio records it) as in use for a file route request about to send it, and
+    returns what ends that (once; later calls do nothing): call it once the file is open (its first bytes are
+    being sent; the open file stays readable when removed) or the request is over, so a client that reads
+    slowly holds no file in use. Call both from one thread (the server's event loop); a sweep in any thread
+    reads the mark."""
     counts = _index.serving
     counts[path] = counts.get(path, 0) + 1
-    try:
-        yield
-    finally:
-        counts[path] -= 1
-        if not counts[path]:
-            del counts[path]
+    done = []
+
+    def release() -> None:
+        if not done:
+            done.append(True)
+            counts[path] -= 1
+            if not counts[path]:
+                del counts[path]
+
+    return release
 
 
 def paths_in(value) -> frozenset[str] | None:

@@ -142,3 +142,25 @@ def test_a_file_removed_under_its_request_is_a_404_that_says_so(app, uploaded, m
     detail = answer.json()["detail"]
     assert "no longer kept" in detail and "/" not in detail, detail
     assert app["errors_since"](errors) == []
+
+
+def test_a_file_swept_mid_download_arrives_whole_and_is_not_held_by_its_reader(app, monkeypatch):
+    """A client that has begun a download and reads no further holds no file in use (else any client could keep
+    its own uploads past the per-visitor hold by reading them slowly): a sweep then removes the file, and the
+    download, whose file is open, still arrives whole (Linux keeps an open file's bytes after its name goes)."""
+    from realunify_arena import served_files
+
+    monkeypatch.setattr(served_files, "UPLOAD_HOLD_S", 0.0)
+    big = os.urandom(8 * 2**20)  # past what the sockets' buffers hold: the server is mid-file while the test waits
+    answer = app["http"].post("gradio_api/upload", files={"files": ("big.bin", big, "application/octet-stream")})
+    assert answer.status_code == 200, answer.text
+    path = answer.json()[0]
+    errors = len(app["errors"])
+    with app["http"].stream("GET", f"gradio_api/file={path}") as download:
+        chunks = download.iter_bytes()
+        got = [next(chunks)]
+        served_files.make_room(served_files.MAX_SERVED_BYTES)
+        assert not os.path.exists(path)
+        got.extend(chunks)
+    assert b"".join(got) == big
+    assert app["errors_since"](errors) == []
