@@ -21,8 +21,9 @@ passes on (it looks for ``bytes=``) and Starlette reads.
 A file the route sends is in use (``served_files.serving``) from before Gradio checks that it exists until it is
 open and its first bytes go out (a slow reader holds nothing in use: the open file stays readable if removed), so
 no sweep removes it in between (before, a sweep there made the request a 500 logging the
-server's path). One removed all the same (past the bound on files in use, or by a person) gets a 404 saying the
-file is no longer kept (``FILE_GONE``).
+server's path). One removed all the same (past the bound on files in use, or by a person), or before the request
+(a page's picture swept while the page stayed open, which Gradio answered 403 "File not allowed"), gets a 404
+saying the file is no longer kept (``FILE_GONE``); a path outside Gradio's folder keeps Gradio's 403.
 """
 
 from __future__ import annotations
@@ -76,11 +77,27 @@ def ranges_for_starlette(headers) -> list:
     return out
 
 
+def _gone_from(path: str, scope) -> bool:
+    """Whether ``path`` (absolute) names nothing now inside the folder where Gradio keeps uploads and its copies
+    of the files the app shows (``uploaded_file_dir`` of the scope's app, ``GRADIO_TEMP_DIR``): a file the sweep
+    removed, there as Gradio would have served it. Gradio answers 403 "File not allowed" for it, as for any path
+    that is not there; a path elsewhere is left to that answer (no word on the server's other files)."""
+    folder = getattr(scope.get("app"), "uploaded_file_dir", None)
+    if not folder or os.path.lexists(path):
+        return False
+    folder = os.path.abspath(folder)
+    try:
+        return os.path.commonpath([folder, path]) == folder and path != folder
+    except ValueError:  # another drive, on Windows
+        return False
+
+
 class FileRoute:
     """ASGI middleware of Gradio's file route (see the module's docstring): a request naming an http(s) URL is
     answered 403 (``URL_ROUTE_REFUSED``); one naming a path goes on with its ``Range`` for Starlette
-    (``ranges_for_starlette``), its file in use while it is sent, and a 404 (``FILE_GONE``) when the file went
-    before the answer began; every other request goes on unchanged."""
+    (``ranges_for_starlette``), its file in use until it is open, and a 404 (``FILE_GONE``) when the file went
+    before the answer began (a file of Gradio's folder not there, which Gradio answers 403); every other request
+    goes on unchanged."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -94,23 +111,28 @@ class FileRoute:
             await send_detail(send, 403, URL_ROUTE_REFUSED, close=False)  # GET and HEAD carry no body to drain
             return
         scope = {**scope, "headers": ranges_for_starlette(scope.get("headers", ()))}
-        started = unsatisfiable = False
+        started = replaced = False
         path = os.path.abspath(asked)  # as Gradio's utils.abspath makes it
         release = served_files.serving(path)
 
         async def sending(message) -> None:
-            nonlocal started, unsatisfiable
+            nonlocal started, replaced
             if message["type"] == "http.response.body":
                 release()  # the file is open (its bytes are read from it): a sweep may remove it now
+                if replaced:
+                    return  # the answer that replaced this one is sent whole
             if message["type"] == "http.response.start":
-                started, unsatisfiable = True, message["status"] == 416
-                if unsatisfiable:  # Starlette's 416 has no body: one that says why, with its Content-Range
+                started = True
+                if message["status"] == 416:  # Starlette's 416 has no body: one that says why, its Content-Range kept
+                    replaced = True
                     size = dict(message.get("headers", ())).get(b"content-range", b"").rpartition(b"/")[2]
                     text = RANGE_UNSATISFIABLE.format(size=size.decode("latin-1") or "?")
                     await send_detail(send, 416, text, close=False, extra=[(b"content-range", b"bytes */" + size)])
                     return
-            elif unsatisfiable and message["type"] == "http.response.body":
-                return  # sent with the start
+                if message["status"] == 403 and _gone_from(path, scope):
+                    replaced = True
+                    await send_detail(send, 404, FILE_GONE, close=False)
+                    return
             await send(message)
 
         try:

@@ -164,3 +164,17 @@ def test_a_file_swept_mid_download_arrives_whole_and_is_not_held_by_its_reader(a
         got.extend(chunks)
     assert b"".join(got) == big
     assert app["errors_since"](errors) == []
+
+
+def test_a_file_swept_before_its_request_is_a_404_that_says_so(app, uploaded):
+    """A page's picture swept before the page asked for it (the sweep removes the oldest files to make room):
+    before, Gradio's 403 "File not allowed: <path>.", which says the visitor asked for something forbidden. A
+    path outside Gradio's folder that is not there stays Gradio's 403: no new answer about the server's files."""
+    os.remove(uploaded)
+    answer = _get(app, uploaded)
+    assert answer.status_code == 404, (answer.status_code, answer.text[:300])
+    assert "no longer kept" in answer.json()["detail"]
+    head = app["http"].head(f"gradio_api/file={uploaded}")
+    assert head.status_code == 404 and head.content == b""
+    outside = _get(app, "/etc/realunify-serve32-nothing-here")
+    assert outside.status_code == 403, (outside.status_code, outside.text[:300])
