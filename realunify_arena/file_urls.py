@@ -6,7 +6,7 @@ older spelling, by the same handler); given an http(s) URL
 (``gradio_client.utils.is_http_url_like``: it starts with ``http://`` or ``https://``) it fetches the URL itself
 and streams the answer back (``route_utils.secure_url_stream_response``, which refuses only private hosts), so
 any visitor could make the server download any public URL. The page never asks for one: a file the app shows is
-served from its own cache, by path. ``NoUrlFiles`` (ASGI middleware, ``ui.launch_options``) answers such a
+served from its own cache, by path. ``FileRoute`` (ASGI middleware, ``ui.launch_options``) answers such a
 request itself with a 403 ``{"detail": ...}``, as Gradio answers its own refusals there, the URL not echoed.
 
 Gradio's own answer to a ``Range: bytes=<first>-<last>`` header (``route_utils.file_fetch``'s ``RangedFileResponse``)
@@ -54,13 +54,6 @@ def asked_file(path: str) -> str | None:
         if path.startswith(route):
             return path[len(route):]
     return None
-
-
-def fetches_url(path: str) -> bool:
-    """Whether a request to ``path`` (the app's route path, ``asgi.route_path``) would make Gradio's file route
-    fetch a URL: ``/gradio_api/file=<URL>`` or ``/gradio_api/file/<URL>``."""
-    asked = asked_file(path)
-    return asked is not None and is_http_url_like(asked)
 
 
 def ranges_for_starlette(headers) -> list:
