@@ -51,20 +51,23 @@ def media_type(scope) -> str | None:
 
 
 async def send_plain(send, status: int, text: str, *, close: bool,
-                     content_type: str = "text/plain; charset=utf-8") -> None:
+                     content_type: str = "text/plain; charset=utf-8", extra=()) -> None:
     """Answers with ``status`` and ``text`` (UTF-8) as the whole body, with its ``Content-Type`` and
-    ``Content-Length``; ``close``: adds ``Connection: close``, which an answer sent before the request's body
+    ``Content-Length`` and the headers ``extra`` (``(name, value)`` byte pairs); ``close``: adds
+    ``Connection: close``, which an answer sent before the request's body
     was read whole must carry (else the unread rest of the body would be read as the connection's next
     request)."""
     body = text.encode()
     headers = [(b"content-type", content_type.encode("latin-1")), (b"content-length", str(len(body)).encode())]
+    headers.extend(extra)
     if close:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_detail(send, status: int, message: str, *, close: bool) -> None:
+async def send_detail(send, status: int, message: str, *, close: bool, extra=()) -> None:
     """Answers ``{"detail": message}`` as JSON with ``status``, as FastAPI answers an ``HTTPException``
-    (``send_plain``'s ``close``)."""
-    await send_plain(send, status, json.dumps({"detail": message}), close=close, content_type="application/json")
+    (``send_plain``'s ``close`` and ``extra``)."""
+    await send_plain(send, status, json.dumps({"detail": message}), close=close, content_type="application/json",
+                     extra=extra)

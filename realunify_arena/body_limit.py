@@ -18,7 +18,8 @@ form fields kept whole in memory; on it ``BodyLimit`` (given ``uploads``) reads 
 (``upload_parts.UploadParts``, with ``python_multipart``, the parser Gradio uses) and refuses a request at the
 part or byte that breaks its rules (a few files, one file's bytes in all, files only), before Gradio sees it.
 A refusal reaches Gradio's parser as starlette's ``MultiPartException``, which makes it delete the files it
-had begun writing (any other exception left them in its upload folder).
+had begun writing (any other exception left them in its upload folder). An upload Gradio answers (200, the JSON list
+of the paths it wrote) is told to ``served_files.uploaded``, which holds each visitor's waiting uploads apart.
 
 A body that stalls is cut too: uvicorn has no timeout on reading a request body (its ``timeout_keep_alive``
 runs only between requests), so a client sending a byte now and then, or nothing after half its body, held
@@ -40,6 +41,7 @@ This module imports no Gradio (``serve-openai`` starts without it); the upload r
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -199,11 +201,19 @@ class BodyLimit:
                 raise _Refused
             return message
 
+        answer: list[bytes] | None = None  # an upload's answer as sent (Gradio's JSON list of the paths it wrote)
+
         async def guarded(message) -> None:
-            nonlocal started
+            nonlocal started, answer
             if problem:  # whatever the app makes of the interrupted read; the refusal goes instead
                 return
             started = started or message["type"] == "http.response.start"
+            if parts is not None and message["type"] == "http.response.start":
+                answer = [] if message["status"] == 200 else None
+            elif answer is not None and message["type"] == "http.response.body":
+                answer.append(message.get("body", b""))
+                if sum(map(len, answer)) > self.limit:  # not Gradio's list of paths
+                    answer = None
             await send(message)
 
         try:
@@ -213,9 +223,22 @@ class BodyLimit:
                 raise
         if problem and not started and not gone:
             await self.refuse(send, *problem, close=True)  # the body was not read whole
+        elif answer is not None and not problem:
+            _note_uploaded(scope, b"".join(answer))
 
     def _too_large(self, parts: UploadParts | None) -> tuple[int, str]:
         """The refusal of a body over its byte limit: the upload rules' words on the upload route."""
         if parts is None or self.uploads is None:
             return 413, too_large_message(self.limit, self.uploads.route if self.uploads is not None else None)
         return self.uploads.too_large()
+
+
+def _note_uploaded(scope, answer: bytes) -> None:
+    """Tells ``served_files`` which files the upload request ``scope`` wrote: ``answer``, Gradio's 200 answer,
+    a JSON list of their paths (anything else is passed over)."""
+    try:
+        paths = json.loads(answer)
+    except ValueError:
+        return
+    if isinstance(paths, list):
+        served_files.uploaded(scope, paths)

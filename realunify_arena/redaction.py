@@ -14,7 +14,8 @@ What is taken out (each replaced by ``***``):
   ``SALT``, ``CREDENTIAL`` or ``AUTH``), when the value is at least ``MIN_SECRET_CHARS`` long (shorter
   values are settings such as ``1``, not keys, and would blank ordinary words);
 - common key shapes: OpenAI ``sk-...``, Google ``AIza...``, Hugging Face ``hf_...``, the credentials after
-  ``Bearer`` and after an ``Authorization``, ``x-goog-api-key``, ``x-api-key`` or ``api_key`` field when
+  ``Bearer``, after any other scheme of an ``Authorization`` field (``Basic``, ``Token``, ...) and after an
+  ``Authorization``, ``x-goog-api-key``, ``x-api-key`` or ``api_key`` field when
   they look like one (6+ characters with a digit or an inner ``.``, ``/``, ``+``, ``=``, ..., or 20+: model
   replies are redacted too, and in "a torch bearer running" the word after "bearer" is no key), and
   ``key=`` in URLs;
@@ -86,6 +87,10 @@ def literal_secret_options(command: str) -> list[str]:
 _SHAPES = (
     (_SECRET_OPTION, r"\1" + MASK),
     (re.compile(r"(\bBearer\s+)" + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
+    # after an Authorization header's scheme other than Bearer (RFC 9110 section 11.4, ``auth-scheme 1*SP token68``):
+    # ``Basic base64(user:password)`` (RFC 7617), which a card's ``https://user:password@host`` endpoint sends
+    (re.compile(r"""(\b(?:proxy-)?authorization\b["']?\s*[:=]\s*["']?(?!Bearer\b)[A-Za-z][A-Za-z0-9!#$%&*+.^_`|~-]*"""
+                r"""[ \t]+)""" + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"""(\b(?:authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key)\b["']?\s*[:=]\s*["']?)"""
                 r"""(?!Bearer\b)""" + _credential(r"""[^\s"',;&)}\]]"""), re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"([?&](?:key|api_key|token|access_token)=)[^\s&#\"']+", re.IGNORECASE), r"\1" + MASK),

@@ -17,7 +17,13 @@ is in use while
   it: the latest value an event of that session sent to, or took from, a component (a page left open keeps its
   picture and download; the outputs it has replaced are no longer in use);
 - or it is an upload no event has taken yet, written within ``UPLOAD_HOLD_S`` (one waiting in Gradio's queue, or
-  in a page's form before Run);
+  in a page's form before Run), and among its visitor's newest ``MAX_WAITING_BYTES_PER_VISITOR`` of such uploads
+  (``uploaded``: the visitor as ``serve_from``'s ``visitor`` names the request's sender; an upload of no known
+  visitor is held as before). Without this, one client's uploads alone used up ``MAX_IN_USE_BYTES``, and the
+  sweep then removed every visitor's files in use, oldest first;
+- or a request of Gradio's file route is about to send it (``serving``, which ``file_urls.FileRoute`` holds from
+  before Gradio checks that the file exists until the file is open and its first bytes go out): without this, a
+  sweep between that check and Starlette's look at the file made the request a 500;
 - or it was written since the oldest event still under way began: it may be that event's answer (Gradio copies
   and records an answer's files while it makes the answer, and which they are is known once it is made; ``write``'s
   own file is needed until Gradio has copied it). Without this, once files in use held ``MAX_SERVED_BYTES``, an
@@ -60,7 +66,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 # The most bytes the served files hold before a write (the largest upload, 64 MiB, fits 16 times over; a run's
@@ -70,6 +76,9 @@ MAX_SERVED_BYTES = 2**30
 MAX_IN_USE_BYTES = 2**30
 # How long a file the app writes is kept for Gradio to copy (it copies it as the answer is sent).
 STAGED_SECONDS = 600
+# The most bytes of one visitor's uploads no event has taken yet that are held as in use, newest first: four of the
+# largest uploads (a page's form holds one or two pictures; a run takes them within seconds).
+MAX_WAITING_BYTES_PER_VISITOR = 4 * 64 * 2**20
 # How long an upload no event has taken yet is in use: as long as an idle page keeps its state (ui.sessions
 # IDLE_S), so a file picked in a page's form, or queued behind a long run, is still there when its event runs.
 UPLOAD_HOLD_S = 3600.0
@@ -84,15 +93,19 @@ _CLOCK_LAG_S = 0.1
 OWN_FOLDERS = ("realunify-traces", "realunify-battles")
 
 _pages: weakref.WeakSet = weakref.WeakSet()  # serve_from's gr.Blocks, while they live
+_visitor: list = []  # serve_from's ``visitor``, the last one given
 _lock = threading.Lock()  # _pages and _index
 
 
-def serve_from(page) -> None:
+def serve_from(page, visitor: Callable[[dict], str] | None = None) -> None:
     """Counts the files Gradio keeps for ``page`` (a ``gr.Blocks`` built in this process: its ``temp_file_sets``,
     uploads included) among the served files from now on, and notes which files each of its sessions shows (its
     ``process_api``'s inputs and outputs, wrapped once). A process that built no page sweeps only its own
-    files."""
+    files. ``visitor``: who sent an HTTP request (its ASGI scope), as the app's rate limits count visitors; an
+    upload's files are then held per visitor (``uploaded``)."""
     with _lock:
+        if visitor is not None:
+            _visitor[:] = [visitor]
         if page in _pages:
             return
         _pages.add(page)
@@ -160,6 +173,19 @@ def write(folder: str, name: str, data: bytes) -> str:
     return str(path)
 
 
+def uploaded(scope: dict, paths: Iterable[str]) -> None:
+    """Notes that the upload request ``scope`` (an ASGI scope) wrote ``paths`` (Gradio's answer): held as in use,
+    while no event has taken them, only among its visitor's newest ``MAX_WAITING_BYTES_PER_VISITOR`` (see the
+    module's docstring). Nothing is noted when ``serve_from`` was given no ``visitor``."""
+    if not _visitor:
+        return
+    key = _visitor[0](scope)
+    with _lock:
+        for path in paths:
+            if isinstance(path, str):
+                _index.uploader[path] = key
+
+
 def make_room(incoming: int) -> int:
     """Holds the served files to ``MAX_SERVED_BYTES`` less ``incoming`` bytes about to be written (an upload, which
     Gradio keeps in its temp folder: ``body_limit.BodyLimit`` calls this as an upload request starts), files in
@@ -217,6 +243,26 @@ def _remove(path: str) -> bool | None:
         except OSError:
             pass
     return True
+
+
+def serving(path: str) -> Callable[[], None]:
+    """Marks ``path`` (absolute, as Gradio records it) as in use for a file route request about to send it, and
+    returns what ends that (once; later calls do nothing): call it once the file is open (its first bytes are
+    being sent; the open file stays readable when removed) or the request is over, so a client that reads
+    slowly holds no file in use. Call both from one thread (the server's event loop); a sweep in any thread
+    reads the mark."""
+    counts = _index.serving
+    counts[path] = counts.get(path, 0) + 1
+    done = []
+
+    def release() -> None:
+        if not done:
+            done.append(True)
+            counts[path] -= 1
+            if not counts[path]:
+                del counts[path]
+
+    return release
 
 
 def paths_in(value) -> frozenset[str] | None:
@@ -375,8 +421,9 @@ class ServedIndex:
     """The served files' sizes and times, kept in memory between writes (see the module's docstring for what it
     reads per write and how stale it may be). ``update(pages, now)`` reads what changed; ``sweep(max_bytes,
     hard_bytes, now)`` removes files; ``total`` is the bytes it counts. Not thread-safe: the module's functions
-    call it under one lock; ``shown`` and ``under_way`` (each event being made, noted by ``serve_from``'s
-    wrapper) are only written with single dict and set operations and may be used from any thread."""
+    call it under one lock; ``shown``, ``under_way`` (each event being made, noted by ``serve_from``'s
+    wrapper) and ``serving`` (each file a file route request sends, ``serving()``) are only written with single
+    dict and set operations and may be used from any thread."""
 
     def __init__(self, refresh_s: float | None = None) -> None:
         self.refresh_s = refresh_s
@@ -392,6 +439,8 @@ class ServedIndex:
         self._holding: set[str] = set()  # sessions that have shown a file, until they are forgotten
         self._refreshed = -math.inf
         self.under_way: dict[object, float] = {}  # an event being made -> when it began (s since the epoch)
+        self.serving: dict[str, int] = {}  # a file a file route request is sending -> how many such requests
+        self.uploader: dict[str, str] = {}  # an upload's path -> its visitor (``uploaded``), while it is known
 
     # reading
     def update(self, pages: list, now: float) -> None:
@@ -540,13 +589,17 @@ class ServedIndex:
         info = _regular(path)
         if info is None:
             return False
+        visitor = self.uploader.get(path)  # noted (``uploaded``) before the index read the file, or read again
         self._forget(path)
+        if visitor is not None:
+            self.uploader[path] = visitor
         entry = self.files[path] = _Entry(info, record, upload)
         self.total += entry.size
         self._push(path, entry)
         return True
 
     def _forget(self, path: str) -> None:
+        self.uploader.pop(path, None)
         entry = self.files.pop(path, None)
         if entry is not None:
             self.total -= entry.size
@@ -571,6 +624,32 @@ class ServedIndex:
                 held |= paths
         return held
 
+    def _waiting(self, path: str, entry: _Entry, now: float, over: set[str] | None) -> bool:
+        """Whether ``path`` is an upload no event has taken yet, held as in use: written within
+        ``UPLOAD_HOLD_S`` and not past its visitor's ``MAX_WAITING_BYTES_PER_VISITOR`` (``over``: those that
+        are, ``_past_visitor_hold``)."""
+        return (entry.upload and not entry.used and now - entry.mtime < UPLOAD_HOLD_S
+                and not (over and path in over))
+
+    def _past_visitor_hold(self, now: float) -> set[str]:
+        """The uploads no event has taken yet past their visitor's newest ``MAX_WAITING_BYTES_PER_VISITOR``; the
+        visitors of uploads no longer waiting are forgotten."""
+        mine: dict[str, list[tuple[float, int, str]]] = collections.defaultdict(list)
+        for path, key in list(self.uploader.items()):
+            entry = self.files.get(path)
+            if entry is None or not self._waiting(path, entry, now, None):
+                del self.uploader[path]
+            else:
+                mine[key].append((entry.mtime, entry.size, path))
+        over = set()
+        for uploads in mine.values():
+            held = 0
+            for _, size, path in sorted(uploads, reverse=True):  # newest first
+                held += size
+                if held > MAX_WAITING_BYTES_PER_VISITOR:
+                    over.add(path)
+        return over
+
     def _delete(self, path: str) -> int | None:
         """Removes ``path`` (``_remove``) and drops it from the index and from Gradio's records. Returns the bytes
         freed (0 when it was gone already), or None when it could not be removed."""
@@ -579,6 +658,7 @@ class ServedIndex:
         done = _remove(path)
         if done is None:
             return None
+        self.uploader.pop(path, None)
         entry = self.files.pop(path)
         self.total -= entry.size
         for kept, known in self._records.values():
@@ -605,6 +685,7 @@ class ServedIndex:
         if self.total <= max_bytes:
             return removed
         in_use: set[str] | None = None
+        over: set[str] | None = None
         held: list[tuple[float, str]] = []
         held_paths: set[str] = set()
         # files written since the oldest event under way began (less the file clock's lag) may be its answer
@@ -615,9 +696,9 @@ class ServedIndex:
             if entry is None or entry.recency != recency:  # stale pair
                 continue
             if in_use is None:
-                in_use = self._in_use()
-            waiting = entry.upload and not entry.used and now - entry.mtime < UPLOAD_HOLD_S
-            if waiting or entry.mtime >= since or path in in_use:
+                in_use, over = self._in_use(), self._past_visitor_hold(now)
+            waiting = self._waiting(path, entry, now, over)
+            if waiting or entry.mtime >= since or path in in_use or path in self.serving:
                 if path not in held_paths:  # (a path may have two equal pairs)
                     held.append((recency, path))
                     held_paths.add(path)

@@ -5,6 +5,7 @@ Nothing here loads a model; the pool does on first use, so the page is up within
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
 from realunify_arena.body_limit import BODY_IDLE_S, BodyLimit
 from realunify_arena.call_targets import CallTargets
 from realunify_arena.context import AppContext
-from realunify_arena.file_urls import NoUrlFiles
+from realunify_arena.file_urls import FileRoute
 from realunify_arena.redaction import install_log_redaction
 from realunify_arena.refusal_status import RefusalStatus
 from realunify_arena.settings import Settings
@@ -28,7 +29,7 @@ from realunify_arena.stream_errors import QuietStreams
 from realunify_arena.upload_parts import UploadRules
 from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.validation_answers import answer_refused_request
-from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
+from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions, visitor
 from realunify_arena.ui.render import SHOW_EXPLORE_JS
 from realunify_arena.ui.calls import (answer_browser_only_events, answer_miscounted_calls, answer_refusal_status,
                                       answer_unreadable_values)
@@ -163,7 +164,7 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
     ``ui.sessions.HeartbeatWatch``: counts each session's open heartbeat streams, so a script's sessions go soon;
     ``stream_errors.QuietStreams``: an event stream of an unknown session ends with a clear event, no ERROR
     log; ``upload_progress.UploadProgressGuard``: an ``upload_id`` of the page's form, its progress kept
-    bounded; ``file_urls.NoUrlFiles``: Gradio's file route given a URL answers 403, fetching nothing for a
+    bounded; ``file_urls.FileRoute``: Gradio's file route given a URL answers 403, fetching nothing for a
     visitor; ``body_limit.BodyLimit``: 1 MiB on every other request body, and on the upload route a few files
     (``upload_parts``), 64 MiB in all, files only; a body that stalls ``body_idle_s`` seconds (tests pass a
     short one) is a 408; ``call_targets.CallTargets`` innermost (the body it reads
@@ -182,7 +183,7 @@ def launch_options(body_idle_s: float = BODY_IDLE_S) -> dict:
             # (hunt25c); off, every /monitoring route answers 403
             "enable_monitoring": False,
             "app_kwargs": {"middleware": [Middleware(sessions.HeartbeatWatch), Middleware(QuietStreams),
-                                          Middleware(UploadProgressGuard), Middleware(NoUrlFiles),
+                                          Middleware(UploadProgressGuard), Middleware(FileRoute),
                                           Middleware(BodyLimit, body_idle_s=body_idle_s, uploads=UploadRules()), Middleware(CallTargets),
                                           Middleware(RefusalStatus)],
                            "exception_handlers": {RequestValidationError: answer_refused_request}}}
@@ -202,7 +203,8 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
     # rewrite of the socket peer, which by default believes any X-Forwarded-For sent from loopback, is off.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     with gr.Blocks(title="RealUnify Arena") as demo:
-        served_files.serve_from(demo)  # the files Gradio keeps for the page (its copies, uploads) count as served
+        # the files Gradio keeps for the page (its copies, uploads) count as served; uploads held per visitor
+        served_files.serve_from(demo, visitor=functools.partial(visitor.address, ctx))
         with gr.Row():
             gr.Markdown(INTRO)
             if os.environ.get("SPACE_ID"):  # off Spaces a LoginButton needs an HF token to build at all

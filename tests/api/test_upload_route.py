@@ -220,3 +220,33 @@ def test_uploads_are_held_within_the_served_bound(served_app, monkeypatch, tmp_p
         assert answer.status_code == 200, answer.text
         assert held() <= most, (i, held())
     assert held() >= most - 64_000 * 2  # the newest uploads are kept
+
+
+def test_one_visitors_uploads_do_not_push_out_anothers(served_app, monkeypatch, tmp_path):
+    """Uploads no event has taken are held as in use, but only each visitor's newest few (note 31 section 3: the
+    files in use were not counted per visitor, so one client's uploads used up the bound on them and the sweep then
+    removed everyone's, oldest first). Visitor B (a client from 127.0.0.2: the app trusts no proxy, so the socket
+    peer is the visitor) uploads one file; visitor A (127.0.0.1) uploads 40 files of 64 KB against a bound of
+    300 KB and 200 KB more for files in use. B's file stays; of A's, the oldest go first and the newest stay.
+    Before: B's file, the oldest, was removed once A's uploads passed the bound on files in use."""
+    from realunify_arena import served_files
+    from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
+
+    monkeypatch.setattr(served_files, "MAX_SERVED_BYTES", MAX_UPLOAD_BYTES + 300_000)  # room for one largest upload
+    monkeypatch.setattr(served_files, "MAX_IN_USE_BYTES", 200_000)
+    # two of one visitor's uploads (raising=False: the old code, which the test must fail on, had no such bound)
+    monkeypatch.setattr(served_files, "MAX_WAITING_BYTES_PER_VISITOR", 150_000, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the app's own folders: this test's, not the machine's
+
+    def upload(http, name: str) -> str:
+        answer = http.post("gradio_api/upload", files={"files": (name, os.urandom(64_000), "application/octet-stream")})
+        assert answer.status_code == 200, answer.text
+        return answer.json()[0]
+
+    other = httpx.Client(base_url=served_app["url"], timeout=60,
+                         transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    with other:
+        kept = upload(other, "b.bin")
+    mine = [upload(served_app["http"], f"a{i}.bin") for i in range(40)]
+    assert os.path.exists(kept)
+    assert all(os.path.exists(path) for path in mine[-2:]) and not os.path.exists(mine[0])

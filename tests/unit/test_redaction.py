@@ -48,6 +48,12 @@ def test_short_values_and_ordinary_words_stay(monkeypatch):
     ("bearer Q7rT2mX9pL4v", "bearer ***"),
     ("Bearer abcdefghijklmnopqrstuvwxyz", "Bearer ***"),
     ("Authorization: Zm9vOmJhcg==", "Authorization: ***"),
+    # after any other scheme (RFC 9110 section 11.4): Basic's base64 of "alice:pw-s3cret-77" (RFC 7617), others
+    ("Authorization: Basic YWxpY2U6cHctczNjcmV0LTc3", "Authorization: Basic ***"),
+    ("proxy-authorization: Basic YWxpY2U6cHctczNjcmV0LTc3", "proxy-authorization: Basic ***"),
+    ('{"Authorization": "Basic YWxpY2U6cHctczNjcmV0LTc3"}', '{"Authorization": "Basic ***"}'),
+    ("Authorization: Token 9f8e7d6c5b4a39281706", "Authorization: Token ***"),
+    ("authorization=ApiKey abc123def456ghi", "authorization=ApiKey ***"),
 ])
 def test_key_shapes_are_masked(text, expected):
     assert redact(text) == expected
@@ -57,6 +63,8 @@ def test_key_shapes_are_masked(text, expected):
     "The flag bearer leads the parade, then B.",
     "a bearer bond, a standard bearer well-dressed",
     "Authorization: pending; api-key: none",
+    "Authorization: Basic auth is required",
+    "Missing authorization: please sign in",
 ])
 def test_ordinary_words_after_a_key_word_stay(text):
     """Model replies are redacted too: a word after "bearer" or a header name that looks like no credential
