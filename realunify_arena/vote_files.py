@@ -305,12 +305,19 @@ def _vote_id(where: str, value: object) -> int:
     """A record's ``vote_id`` (``export votes``: the store's id, from 1) as a number, 0 for none (null, empty or
     absent); a number with no fraction (12.0, as pandas writes an integer column holding a gap: a JSON number, or
     the text "12.0" in a CSV) is that number. Raises ``VotesFileError`` for anything else: a fraction (12.7 was
-    read as 12, and a repeat of 12), true or false, a negative number, text other than ASCII digits; a float past
-    2**53 and more or text in scientific notation (``rounded_id``: digits lost, said so)."""
+    read as 12, and a repeat of 12), true or false, a negative number, text other than ASCII digits, digits past
+    the 4,300 Python reads as a number (``unique_keys.LongIntegerError``, as of a JSON integer); a float of 2**53
+    and more or text in scientific notation (``rounded_id``: digits lost, said so)."""
     if value is None or value == "":
         return 0
     if isinstance(value, str) and _WHOLE_TEXT.fullmatch(value.strip()):  # "12", or pandas' "12.0" in a CSV
-        return int(value.strip().split(".")[0])
+        digits = value.strip().split(".")[0]
+        try:
+            return int(digits)
+        except ValueError:  # over sys.get_int_max_str_digits(): said as of a JSON integer of as many digits
+            raise VotesFileError(f"{where}: field 'vote_id' is {brief(value)}: {LongIntegerError(len(digits))}; "
+                                 "expected a whole number from 1 (the vote's id in the store that exported it), or "
+                                 "nothing") from None
     if isinstance(value, float) and value.is_integer() and 0 <= value < _EXACT_FLOAT:
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
