@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from realunify_arena.benchmark.images import ImageError, open_checked
-from realunify_arena.benchmark.loaders import Dataset, _disagreement, _merge_step_fields
+from realunify_arena.benchmark.loaders import Dataset, _disagreement, _merge_step_fields, named_after
 from realunify_arena.benchmark.result_files import (NAMES_SHOWN, STEMS, naming_hint, result_files_in,
                                                    result_folders_under, result_kind)
 from realunify_arena.benchmark.result_paths import find_result_image
@@ -183,7 +183,7 @@ def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
     if problem:
         raise ImportFailed([Problem(str(path), None, None, f"judge name {problem}")])
     folder = path if path.is_dir() else path.parent
-    dataset = data.name if data is not None else folder.resolve().name
+    dataset = data.name if data is not None else named_after(folder.resolve())
     problem = dataset_name_problem(dataset)
     if problem:  # the name is stored with every run and shown: a line break in a folder's name would be too
         raise ImportFailed([Problem(str(path), None, None, (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,19 +101,28 @@ class Dataset:
         return out
 
 
+def named_after(path: Path) -> str:
+    """The dataset name a folder or file gives: ``path.name`` (a parquet file's ``stem``) in Unicode Normalization
+    Form C (UAX #15). macOS writes a file's name decomposed ("Cafe" and U+0301), other systems keep it as typed
+    (U+00E9), and canonically equivalent texts are one text (The Unicode Standard, conformance clause C6): the same
+    folder copied from a Mac and named again here stores its runs under one dataset, not two shown alike."""
+    return unicodedata.normalize("NFC", path.stem if path.is_file() and path.suffix == ".parquet" else path.name)
+
+
 def load(source: str | Path, *, name: str | None = None) -> Dataset:
-    """``"bundled"``, a folder in the official layout, a parquet file, or a folder of parquet files."""
+    """``"bundled"``, a folder in the official layout, a parquet file, or a folder of parquet files; the dataset is
+    named ``name``, else after the folder or file (``named_after``)."""
     if str(source) == "bundled":
         return load_official(BUNDLED_DIR, name=name or "bundled")
     path = Path(source).expanduser()
     if not path.exists():
         return Dataset(name or str(path), problems=[Problem(str(path), None, None, "no such file or folder")])
     if path.is_file() and path.suffix == ".parquet":
-        return load_parquet([path], name=name or path.stem)
+        return load_parquet([path], name=name or named_after(path))
     if path.is_dir() and any((path / f).exists() for f in OFFICIAL_FILES):
-        return load_official(path, name=name or path.name)
+        return load_official(path, name=name or named_after(path))
     if path.is_dir() and sorted(path.glob("**/*.parquet")):
-        return load_parquet(sorted(path.glob("**/*.parquet")), name=name or path.name)
+        return load_parquet(sorted(path.glob("**/*.parquet")), name=name or named_after(path))
     return Dataset(name or str(path), problems=[Problem(
         str(path), None, None,
         f"not a RealUnify source: expected a folder with any of {sorted(OFFICIAL_FILES)}, or parquet files")])

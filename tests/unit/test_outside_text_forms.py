@@ -4,6 +4,10 @@
    ``sys.get_int_max_str_digits()``, 4300 by default: the guard against CVE-2020-10735) in a CSV, a JSON Lines
    string or a FastChat battle's string reached ``int()`` and ended ``leaderboard --votes`` with a traceback; now
    refused as the same digits written as a JSON integer are (file, line, field, how many digits).
+2. A result folder's name decomposed (NFD: "Cafe" and U+0301, as macOS writes file names) and the same name typed
+   here (NFC: U+00E9) gave two datasets that every table and note shows alike, and the arena pairs no runs across
+   them; canonically equivalent texts are one text (The Unicode Standard, conformance clause C6), so the dataset
+   named after a folder is its name in NFC (UAX #15), for ``import-results`` and for every loaded source.
 
 Expected values are written by hand here, from the rule each case cites.
 """
@@ -11,10 +15,12 @@ Expected values are written by hand here, from the rule each case cites.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 
 import pytest
 
+from realunify_arena.benchmark import load
 from realunify_arena.cli import main
 from realunify_arena.vote_files import VotesFileError, read_votes
 
@@ -58,3 +64,37 @@ def test_a_vote_id_of_4300_digits_is_still_read_as_its_number(tmp_path):
     path.write_text("track,kind,system_a,system_b,choice,vote_id\n"
                     f"UEG,model_vs_model,m1:direct,m2:direct,A,{'7' * 4300}\n")
     assert [v["vote_id"] for v in read_votes(path)] == [int("7" * 4300)]
+
+
+# 2. a folder's name in either normalization form
+
+
+NFC, NFD = "Caf\u00e9", "Cafe\u0301"  # UnicodeData.txt: U+00E9 decomposes canonically to U+0065 U+0301
+
+
+def test_runs_from_folders_named_alike_in_nfc_and_nfd_are_one_dataset(tmp_path, capsys):
+    from tests.unit.test_import_second_judge import _folder
+
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    db = tmp_path / "s.db"
+    for model, name in (("m1", NFD), ("m2", NFC)):  # a Mac's copy and a folder named here
+        (tmp_path / model).mkdir()
+        folder = _folder(tmp_path / model / name, instances, lambda k, j, q: q.answer)
+        assert main(["import-results", str(folder), "--model", model, "--db", str(db)]) == 0
+    assert NFC.encode() == b"Caf\xc3\xa9"
+    capsys.readouterr()
+    with sqlite3.connect(db) as connection:  # the store as SQLite holds it
+        stored = set(connection.execute("SELECT DISTINCT model, dataset FROM runs"))
+    assert stored == {("m1", NFC), ("m2", NFC)}
+
+
+def test_a_source_folder_is_named_in_nfc_whatever_form_its_name_is_in(tmp_path):
+    import shutil
+
+    from realunify_arena.benchmark.loaders import BUNDLED_DIR
+
+    for name in (NFD, NFC):
+        shutil.copytree(BUNDLED_DIR, tmp_path / name, ignore=shutil.ignore_patterns("image"))
+        assert load(tmp_path / name).name == NFC
+        shutil.rmtree(tmp_path / name)
+    assert load(tmp_path / "x", name=NFD).name == NFD  # a name given (a store's own) is kept as it is
