@@ -220,8 +220,9 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
     and `export votes` writes each once, so a repeat is a file joined or edited by hand, and counting it twice
     would rate one battle twice. The battle is its ``battle_id`` (unique across stores: exports of two arenas
     joined, whose vote ids both start at 1, are distinct votes; ``battle_id_problem`` says which are refused; a
-    whole number and its digits are one battle), else, in a file without battle ids, its ``vote_id``. ``seen``
-    maps (field, value) to the first record's place."""
+    whole number and its digits are one battle, and so are two ids that differ only in Unicode normalization), else,
+    in a file without battle ids, its ``vote_id``. ``seen``
+    maps (field, value in NFC) to the first record's place and value as written."""
     battle_id = record.get("battle_id")
     if battle_id not in (None, ""):
         problem = battle_id_problem(battle_id)
@@ -230,9 +231,12 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
     name, value = ("battle_id", battle_id) if battle_id not in (None, "") else ("vote_id", vote["vote_id"])
     if name == "vote_id" and value == 0:  # neither given (a hand-made file, a FastChat battle); battle_id 0 is an id
         return
-    first = seen.setdefault((name, str(value)), where)
+    # canonically equivalent ids are one id (The Unicode Standard, conformance clause C6): "caf\u00e9" and "cafe\u0301"
+    first, written = seen.setdefault((name, unicodedata.normalize("NFC", str(value))), (where, str(value)))
     if first != where:
-        raise VotesFileError(f"{at}: {name} {brief(value)} again (first at {first}); a battle has one vote and "
+        form = (f", written there as {ascii(written)}, the same text in another Unicode normalization form"
+                if written != str(value) else "")
+        raise VotesFileError(f"{at}: {name} {brief(value)} again (first at {first}{form}); a battle has one vote and "
                              "`export votes` writes each once, so it would be counted twice: remove the repeated "
                              "record (the same export joined twice?)")
 

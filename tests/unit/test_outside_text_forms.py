@@ -8,6 +8,8 @@
    here (NFC: U+00E9) gave two datasets that every table and note shows alike, and the arena pairs no runs across
    them; canonically equivalent texts are one text (The Unicode Standard, conformance clause C6), so the dataset
    named after a folder is its name in NFC (UAX #15), for ``import-results`` and for every loaded source.
+3. By the same rule two votes whose ``battle_id`` differ only in normalization are one battle voted twice: they
+   were both rated; now the second is refused as a repeat, as an id written twice alike is.
 
 Expected values are written by hand here, from the rule each case cites.
 """
@@ -98,3 +100,14 @@ def test_a_source_folder_is_named_in_nfc_whatever_form_its_name_is_in(tmp_path):
         assert load(tmp_path / name).name == NFC
         shutil.rmtree(tmp_path / name)
     assert load(tmp_path / "x", name=NFD).name == NFD  # a name given (a store's own) is kept as it is
+
+
+def test_battle_ids_differing_only_in_normalization_are_one_battle(tmp_path):
+    path = tmp_path / "votes.jsonl"
+    path.write_text(json.dumps(VOTE | {"battle_id": NFC}) + "\n" + json.dumps(VOTE | {"battle_id": NFD}) + "\n")
+    with pytest.raises(VotesFileError) as refused:
+        read_votes(path)
+    assert str(refused.value).startswith(f"{path} line 2: battle_id 'Cafe\u0301' again (first at line 1, written there "
+                                         "as 'Caf\\xe9', the same text in another Unicode normalization form); ")
+    path.write_text(json.dumps(VOTE | {"battle_id": NFC}) + "\n" + json.dumps(VOTE | {"battle_id": "Cafe"}) + "\n")
+    assert len(read_votes(path)) == 2  # another id: another battle
