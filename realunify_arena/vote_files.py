@@ -292,17 +292,26 @@ _EXACT_FLOAT = 2**53
 
 
 _WHOLE_COMMA = re.compile(r"[0-9]+,0*")  # a whole number with a decimal comma: "12,0"
+# a comma before exactly three digits, which groups thousands where the decimal mark is a point ("1,000": 1000)
+_GROUPED = re.compile(r"[0-9]{1,3},[0-9]{3}")
 
 
-def _decimal_comma(row: dict) -> dict:
-    """``row`` of a semicolon-separated votes CSV (a spreadsheet or pandas in a locale whose decimal mark is a
-    comma: ``to_csv(sep=";", decimal=",")`` writes an integer column holding a gap as "12,0") with a ``vote_id``
-    that is a whole number written with a decimal comma as ``_vote_id`` reads the same number written with a
-    point ("12.0"); any other row as it is ("1,5" stays, and is refused as no whole number)."""
+def _decimal_comma(where: str, row: dict, delimiter: str) -> dict:
+    """``row`` of a votes CSV separated by ``delimiter``, with a ``vote_id`` that is a whole number written with a
+    decimal comma read as ``_vote_id`` reads the same number written with a point ("12.0"). A spreadsheet or pandas
+    in a locale whose decimal mark is a comma writes an integer column holding a gap as "12,0"
+    (``to_csv(sep=";", decimal=",")``, or ``sep="\t"``): in a semicolon-separated file the comma is that locale's
+    decimal mark; a tab-separated file is written so in either locale, so there a comma before exactly three
+    digits ("1,000": 1000 with a point for decimals, 1 with a comma) is refused as ambiguous, naming ``where``. Any
+    other row as it is ("1,5" stays, and is refused as no whole number; a comma-separated file's cell too)."""
     value = row.get("vote_id")
-    if isinstance(value, str) and _WHOLE_COMMA.fullmatch(value.strip()):
-        return row | {"vote_id": value.replace(",", ".")}
-    return row
+    if delimiter not in (";", "\t") or not isinstance(value, str) or not _WHOLE_COMMA.fullmatch(value.strip()):
+        return row
+    if delimiter == "\t" and _GROUPED.fullmatch(value.strip()):
+        raise VotesFileError(f"{where}: field 'vote_id' is {brief(value)}: in a tab-separated file its comma may "
+                             "group thousands (1000) or mark decimals (1); write the id with no separator, as "
+                             "`export votes` does")
+    return row | {"vote_id": value.replace(",", ".")}
 
 
 def _vote_id(where: str, value: object) -> int:
@@ -539,8 +548,8 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
     str.splitlines also cut at U+2028, U+2029 and U+0085, which csv writes unquoted (a flag reason quoting a
     model's output). Cells are separated by commas, or by the semicolons (or tabs) a spreadsheet saves in a locale
     whose decimal mark is a comma, where the header names the columns only so or Excel's first line (``sep=;``)
-    names the separator (the header is then line 2); in a semicolon-separated file a ``vote_id`` written with a
-    decimal comma ("12,0") is that number (``_decimal_comma``). A row whose every cell is empty (a
+    names the separator (the header is then line 2); in a semicolon- or tab-separated file a ``vote_id`` written
+    with a decimal comma ("12,0") is that number (``_decimal_comma``). A row whose every cell is empty (a
     spreadsheet saves its blank rows so) is a blank line; header cells left empty name no column (a spreadsheet
     saves its unused columns so) and may repeat. Raises ``VotesFileError``: a column missing or twice in the
     header, or no CSV."""
@@ -582,7 +591,7 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
             fault = _row_fault(reader.fieldnames, row, delimiter, header_line)
             if fault is not None:  # a header again was left out as flagged ("flagged": a reason), or "track 'track'"
                 raise VotesFileError(f"{path} line {reader.line_num}: {fault}")
-            yield f"line {reader.line_num}", _decimal_comma(row) if delimiter == ";" else row
+            yield f"line {reader.line_num}", _decimal_comma(f"{path} line {reader.line_num}", row, delimiter)
     except csv.Error as e:  # a field over the csv module's size limit, ...
         raise VotesFileError(f"{path} line {reader.line_num + 1}: not CSV ({e}); expected the CSV that "
                              "`export votes` writes") from None

@@ -10,6 +10,9 @@
    named after a folder is its name in NFC (UAX #15), for ``import-results`` and for every loaded source.
 3. By the same rule two votes whose ``battle_id`` differ only in normalization are one battle voted twice: they
    were both rated; now the second is refused as a repeat, as an id written twice alike is.
+4. pandas' ``to_csv(sep="\\t", decimal=",")`` writes an integer ``vote_id`` column holding a gap as "1,0", as it
+   does with ``sep=";"`` (read since session 31): refused in a tab-separated file; now read as 1. A comma before
+   exactly three digits ("1,000") is refused there as ambiguous (1000 where the decimal mark is a point).
 
 Expected values are written by hand here, from the rule each case cites.
 """
@@ -20,6 +23,7 @@ import json
 import sqlite3
 import sys
 
+import pandas as pd
 import pytest
 
 from realunify_arena.benchmark import load
@@ -111,3 +115,30 @@ def test_battle_ids_differing_only_in_normalization_are_one_battle(tmp_path):
                                          "as 'Caf\\xe9', the same text in another Unicode normalization form); ")
     path.write_text(json.dumps(VOTE | {"battle_id": NFC}) + "\n" + json.dumps(VOTE | {"battle_id": "Cafe"}) + "\n")
     assert len(read_votes(path)) == 2  # another id: another battle
+
+
+# 4. a decimal comma in a tab-separated file
+
+
+def test_pandas_decimal_comma_vote_ids_in_a_tab_separated_file_are_read_as_whole_numbers(tmp_path):
+    frame = pd.DataFrame([VOTE | {"vote_id": 1}, VOTE | {"vote_id": None}, VOTE | {"vote_id": 12}])
+    path = tmp_path / "votes.tsv"
+    frame.to_csv(path, sep="\t", decimal=",", index=False)
+    assert path.read_text().splitlines()[1].endswith("\t1,0")  # what pandas wrote
+    assert [v["vote_id"] for v in read_votes(path)] == [1, 0, 12]
+    pd.DataFrame([VOTE | {"vote_id": 1.0}, VOTE | {"vote_id": 1.5}]).to_csv(path, sep="\t", decimal=",", index=False)
+    with pytest.raises(VotesFileError, match=r"line 3: field 'vote_id' is '1,5'; expected a whole number"):
+        read_votes(path)
+
+
+def test_a_comma_before_three_digits_in_a_tab_separated_file_is_refused_as_ambiguous(tmp_path):
+    path = tmp_path / "votes.tsv"
+    path.write_text("track\tkind\tsystem_a\tsystem_b\tchoice\tvote_id\n"
+                    "UEG\tmodel_vs_model\tm1:direct\tm2:direct\tA\t1,000\n")
+    with pytest.raises(VotesFileError) as refused:
+        read_votes(path)
+    assert str(refused.value) == (f"{path} line 2: field 'vote_id' is '1,000': in a tab-separated file its comma may "
+                                  "group thousands (1000) or mark decimals (1); write the id with no separator, as "
+                                  "`export votes` does")
+    path.write_text(path.read_text().replace("\t", ";"))  # where ";" separates cells the comma marks decimals
+    assert [v["vote_id"] for v in read_votes(path)] == [1]
