@@ -221,8 +221,9 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
     would rate one battle twice. The battle is its ``battle_id`` (unique across stores: exports of two arenas
     joined, whose vote ids both start at 1, are distinct votes; ``battle_id_problem`` says which are refused; a
     whole number and its digits are one battle, and so are two ids that differ only in Unicode normalization), else,
-    in a file without battle ids, its ``vote_id``. ``seen``
-    maps (field, value in NFC) to the first record's place and value as written."""
+    in a file without battle ids, its ``vote_id``. ``seen`` maps (field, value in NFC) to the first record's place
+    and value as written. A repeated long number ending in zeros is said to be what a spreadsheet leaves
+    (``_rounded_digits``)."""
     battle_id = record.get("battle_id")
     if battle_id not in (None, ""):
         problem = battle_id_problem(battle_id)
@@ -236,9 +237,27 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
     if first != where:
         form = (f", written there as {ascii(written)}, the same text in another Unicode normalization form"
                 if written != str(value) else "")
+        cause = (_ROUNDED_AWAY if _rounded_digits(str(value)) else
+                 "remove the repeated record (the same export joined twice?)")
         raise VotesFileError(f"{at}: {name} {brief(value)} again (first at {first}{form}); a battle has one vote and "
-                             "`export votes` writes each once, so it would be counted twice: remove the repeated "
-                             "record (the same export joined twice?)")
+                             f"`export votes` writes each once, so it would be counted twice: {cause}")
+
+
+# Excel and LibreOffice keep 15 significant digits of a number (Microsoft, "Excel specifications and limits": number
+# precision 15 digits) and write the rest of a longer whole number as zeros: 12345678901234567 is saved back as
+# 12345678901234500. Such an id alone cannot be told from one that ends in zeros; two ids that became one can.
+_SPREADSHEET_DIGITS = 15
+_ROUNDED_AWAY = ("its digits past the 15th are zeros, as a spreadsheet writes back a long number it kept to 15 "
+                 "significant digits, so two ids may have become one: export the column again as text (format it "
+                 "as Text before saving, or read the file with dtype=str), else remove the repeated record")
+
+
+def _rounded_digits(text: str) -> bool:
+    """Whether ``text`` (an id as written) is an all-digit number of more than 15 significant digits whose digits
+    past the 15th are all zeros (``_SPREADSHEET_DIGITS``)."""
+    digits = text.strip().lstrip("0")
+    return (digits.isascii() and digits.isdigit() and len(digits) > _SPREADSHEET_DIGITS
+            and not digits[_SPREADSHEET_DIGITS:].strip("0"))
 
 
 # A battle id from a file is only compared (``_once``: one vote per battle), never stored or written: the arena's

@@ -13,6 +13,9 @@
 4. pandas' ``to_csv(sep="\\t", decimal=",")`` writes an integer ``vote_id`` column holding a gap as "1,0", as it
    does with ``sep=";"`` (read since session 31): refused in a tab-separated file; now read as 1. A comma before
    exactly three digits ("1,000") is refused there as ambiguous (1000 where the decimal mark is a point).
+5. Excel and LibreOffice keep 15 significant digits of a number (Microsoft, "Excel specifications and limits") and
+   save the rest of a long id as zeros: two ids became one, and the repeat was said to be "the same export joined
+   twice?"; now the message says the spreadsheet rounded them and to export the column as text.
 
 Expected values are written by hand here, from the rule each case cites.
 """
@@ -142,3 +145,41 @@ def test_a_comma_before_three_digits_in_a_tab_separated_file_is_refused_as_ambig
                                   "`export votes` does")
     path.write_text(path.read_text().replace("\t", ";"))  # where ";" separates cells the comma marks decimals
     assert [v["vote_id"] for v in read_votes(path)] == [1]
+
+
+# 5. long ids a spreadsheet kept to 15 digits
+
+
+@pytest.mark.parametrize("field, first, second", [
+    ("vote_id", "12345678901234567", "12345678901234589"),  # 17 digits: both kept as 123456789012345 and 2 zeros
+    ("battle_id", "123456789012345678901", "123456789012345000001"),
+])
+def test_ids_a_spreadsheet_rounded_into_one_are_said_to_be_rounded(tmp_path, field, first, second):
+    def excel(digits: str) -> str:  # 15 significant digits kept, the rest written as zeros (by hand, not the code)
+        return digits[:15] + "0" * (len(digits) - 15)
+
+    assert excel(first) == excel(second)
+    path = tmp_path / "votes.csv"
+    path.write_text(f"track,kind,system_a,system_b,choice,{field}\n"
+                    f"UEG,model_vs_model,m1:direct,m2:direct,A,{excel(first)}\n"
+                    f"UEG,model_vs_model,m1:direct,m2:direct,B,{excel(second)}\n")
+    with pytest.raises(VotesFileError) as refused:
+        read_votes(path)
+    said = str(refused.value)
+    shown = excel(second) if field == "battle_id" else int(excel(second))
+    assert said.startswith(f"{path} line 3: {field} {shown!r} again (first at line 2); "), said
+    assert said.endswith("its digits past the 15th are zeros, as a spreadsheet writes back a long number it kept to "
+                         "15 significant digits, so two ids may have become one: export the column again as text "
+                         "(format it as Text before saving, or read the file with dtype=str), else remove the "
+                         "repeated record"), said
+
+
+@pytest.mark.parametrize("repeated", ["12345678901234567", "000123456789012345", "123456789012340"])
+def test_other_repeats_keep_the_joined_export_advice(tmp_path, repeated):
+    # a digit past the 15th that is no zero, 15 significant digits after leading zeros, 15 digits: kept whole
+    path = tmp_path / "votes.csv"
+    path.write_text("track,kind,system_a,system_b,choice,battle_id\n"
+                    + f"UEG,model_vs_model,m1:direct,m2:direct,A,{repeated}\n" * 2)
+    with pytest.raises(VotesFileError) as refused:
+        read_votes(path)
+    assert str(refused.value).endswith("remove the repeated record (the same export joined twice?)")
