@@ -153,6 +153,15 @@ def _unseen(text: str, at: int) -> str | None:
     return what
 
 
+def canonical(text: str) -> str:
+    """``text`` in Unicode Normalization Form C (UAX #15), for a name from outside that is stored or compared (a
+    dataset named after a folder, a judge's or dataset's name on the command line): canonically equivalent texts
+    are one text (The Unicode Standard, conformance clause C6), and "G\u00e9mini" arrives as "Ge" and U+0301 from
+    a Mac's file name or a terminal's completion of one. Two names that differ only so were stored apart and shown
+    alike ("judged by G\u00e9mini" twice)."""
+    return unicodedata.normalize("NFC", text)
+
+
 def one_line_fault(text: str, most: int, noun: str) -> str | None:
     """What keeps ``text`` (a name or id from outside that is compared, stored or shown) from being one line of 1
     to ``most`` characters as given: ``"300 characters"``, ``"white space around it (a different <noun> from the

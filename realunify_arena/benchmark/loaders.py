@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from realunify_arena.benchmark.schema import (
 from realunify_arena.benchmark.result_paths import existing_file
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
 from realunify_arena.json_layout import COLUMNS, joined_said, pandas_columns, wrapped_list, wrapped_said
-from realunify_arena.shown import brief, json_kind
+from realunify_arena.shown import brief, canonical, json_kind
 from realunify_arena.text_files import FileTooLarge, data_file_limit, line_bom_fault, not_text, read_json_text
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
@@ -103,10 +102,10 @@ class Dataset:
 
 def named_after(path: Path) -> str:
     """The dataset name a folder or file gives: ``path.name`` (a parquet file's ``stem``) in Unicode Normalization
-    Form C (UAX #15). macOS writes a file's name decomposed ("Cafe" and U+0301), other systems keep it as typed
-    (U+00E9), and canonically equivalent texts are one text (The Unicode Standard, conformance clause C6): the same
-    folder copied from a Mac and named again here stores its runs under one dataset, not two shown alike."""
-    return unicodedata.normalize("NFC", path.stem if path.is_file() and path.suffix == ".parquet" else path.name)
+    Form C (``shown.canonical``). macOS writes a file's name decomposed ("Cafe" and U+0301), other systems keep it
+    as typed (U+00E9): the same folder copied from a Mac and named again here stores its runs under one dataset,
+    not two shown alike."""
+    return canonical(path.stem if path.is_file() and path.suffix == ".parquet" else path.name)
 
 
 def load(source: str | Path, *, name: str | None = None) -> Dataset:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged,
                                                out_file, out_folder, store_at)
+from realunify_arena.shown import canonical
 
 
 EXAMPLE = "python -m realunify_arena report --paired --plot forest.png"
@@ -15,15 +16,15 @@ EXAMPLE = "python -m realunify_arena report --paired --plot forest.png"
 def register(sub) -> None:
     p = sub.add_parser("report", help="print Table 2 (Markdown) for every stored system; write CSV and JSON")
     add_db(p)
-    p.add_argument("--dataset", help="only this dataset (default: one table per dataset)")
-    p.add_argument("--judge", help="UEG judge (default: one table per judge that judged UEG runs)")
+    p.add_argument("--dataset", type=canonical, help="only this dataset (default: one table per dataset)")
+    p.add_argument("--judge", type=canonical, help="UEG judge (default: one table per judge that judged UEG runs)")
     p.add_argument("--out", help="folder for report.csv and report.json (default: reports/ beside the db)")
     p.add_argument("--plot", metavar="FILE", help="also draw per-category direct-vs-stepwise bars (PNG, SVG, PDF)")
     p.add_argument("--paired", action="store_true",
                    help="instead: does stepwise help? per model and category the paired 2x2 table, Δ with a "
                         "95%% bootstrap interval, a p-value (McNemar per category, stratified over categories per track) and Holm p; writes paired.csv/.json "
                         "(with --plot: a forest plot of Δ)")
-    p.add_argument("--judges", metavar="A,B,...",
+    p.add_argument("--judges", metavar="A,B,...", type=canonical,
                    help="instead (or as well as --paired): agreement between these UEG judges per polling "
                         "question and instance (Cohen's κ) and the scores each gives; writes judges.csv/.json")
     p.set_defaults(func=run)

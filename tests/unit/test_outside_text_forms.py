@@ -16,6 +16,9 @@
 5. Excel and LibreOffice keep 15 significant digits of a number (Microsoft, "Excel specifications and limits") and
    save the rest of a long id as zeros: two ids became one, and the repeat was said to be "the same export joined
    twice?"; now the message says the spreadsheet rounded them and to export the column as text.
+6. By rule 2's reason, ``--judge-name "G\u00e9mini"`` and ``--judge-name "Ge\u0301mini"`` (a terminal completing a
+   Mac's file name) stored two judges, and ``report`` printed two tables headed "judged by Gémini"; ``report`` and
+   ``export``'s ``--dataset``, ``--judge`` and ``--judges`` found nothing for a name written in the other form.
 
 Expected values are written by hand here, from the rule each case cites.
 """
@@ -183,3 +186,43 @@ def test_other_repeats_keep_the_joined_export_advice(tmp_path, repeated):
     with pytest.raises(VotesFileError) as refused:
         read_votes(path)
     assert str(refused.value).endswith("remove the repeated record (the same export joined twice?)")
+
+
+# 6. a judge's and a dataset's name on the command line in either form
+
+
+def test_a_judge_name_in_either_form_is_one_judge_and_the_report_finds_it_either_way(tmp_path, capsys):
+    from tests.unit.test_import_second_judge import _folder
+
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    db = tmp_path / "s.db"
+    first = _folder(tmp_path / "first", instances, lambda k, j, q: q.answer)
+    second = _folder(tmp_path / "second", instances, lambda k, j, q: "yes")
+    gemini_nfc, gemini_nfd = "G\u00e9mini", "Ge\u0301mini"
+    assert main(["import-results", str(first), "--model", "m1", "--data", "bundled", "--judge-name", gemini_nfc,
+                 "--db", str(db)]) == 0
+    assert main(["import-results", str(second), "--model", "m1", "--data", "bundled", "--judge-name", gemini_nfd,
+                 "--db", str(db), "--replace"]) == 0
+    with sqlite3.connect(db) as connection:
+        judges = {judge for (judge,) in connection.execute("SELECT DISTINCT judge FROM judgments")}
+    assert judges == {gemini_nfc}
+    capsys.readouterr()
+    out = tmp_path / "reports"
+    assert main(["report", "--db", str(db), "--judge", gemini_nfd, "--dataset", "bundled", "--out", str(out)]) == 0
+    headings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("#")]
+    assert headings == [f"### bundled, UEG judged by {gemini_nfc}"], headings
+
+
+def test_a_dataset_named_on_the_command_line_in_the_other_form_is_found(tmp_path, capsys):
+    from tests.unit.test_import_second_judge import _folder
+
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    db = tmp_path / "s.db"
+    (tmp_path / "m").mkdir()
+    folder = _folder(tmp_path / "m" / NFC, instances, lambda k, j, q: q.answer)
+    assert main(["import-results", str(folder), "--model", "m1", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--dataset", NFD, "--out", str(tmp_path / "r")]) == 0
+    assert f"### {NFC}, UEG judged by judge_answer" in capsys.readouterr().out
+    assert main(["export", "runs", "--db", str(db), "--dataset", NFD, "--out", str(tmp_path / "e")]) == 0
+    assert [f.name for f in (tmp_path / "e").rglob("*.json")] == ["UEG_direct.json"]
