@@ -162,6 +162,47 @@ def canonical(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+# UTS #39 (Unicode Security Mechanisms) section 5.1: a character's Script_Extensions, Common (Zyyy) and Inherited
+# (Zinh) standing for every script, and Han, Hiragana, Katakana, Hangul and Bopomofo augmented with the writing
+# systems that mix them (Jpan: Japanese, Kore: Korean, Hanb: Han with Bopomofo).
+_ANY_SCRIPT = frozenset({"Zyyy", "Zinh"})
+_AUGMENTED = {"Hani": {"Hanb", "Jpan", "Kore"}, "Hira": {"Jpan"}, "Kana": {"Jpan"}, "Hang": {"Kore"}, "Bopo": {"Hanb"}}
+_LOOK_LATIN = frozenset({"Cyrl", "Grek"})  # the scripts section 5.2's Moderately Restrictive level keeps from Latin
+
+
+def _resolved_scripts(text: str) -> set[str] | None:
+    """UTS #39 section 5.1's resolved script set of ``text`` (None: every script, as for "4-_" or "")."""
+    from fontTools.unicodedata import script_extension
+
+    resolved: set[str] | None = None
+    for char in text:
+        scripts = set(script_extension(char))
+        if scripts & _ANY_SCRIPT:
+            continue
+        for script in list(scripts):
+            scripts |= _AUGMENTED.get(script, set())
+        resolved = scripts if resolved is None else resolved & scripts
+    return resolved
+
+
+def mixed_script(text: str) -> bool:
+    """Whether ``text`` mixes scripts as a name passing for another does: below UTS #39 section 5.2's Moderately
+    Restrictive level, which takes a single script (section 5.1's resolved script set not empty: "Сірсӏе" all
+    Cyrillic, "Circ1e", "〆切", "ねガ"), or Latin with Han and Japanese kana, Han and Bopomofo, Han and Hangul, or one
+    other script but Cyrillic or Greek ("Qwen 通义千问", "Jais عربي"). "gpt-4" written with a Cyrillic "р"
+    (U+0440) is below it, as UTS #39's "Сirсlе" is: a table shows such a name as Python's ``ascii`` writes it. Each
+    character's Script_Extensions are read from fontTools' copy of the Unicode Character Database."""
+    if text.isascii():  # Latin and Common only
+        return False
+    resolved = _resolved_scripts(text)
+    if resolved is None or resolved:
+        return False
+    from fontTools.unicodedata import script_extension
+
+    rest = _resolved_scripts("".join(c for c in text if "Latn" not in script_extension(c)))
+    return not (rest is None or rest & {"Jpan", "Kore", "Hanb"} or (rest and not rest & _LOOK_LATIN))
+
+
 def one_line_fault(text: str, most: int, noun: str) -> str | None:
     """What keeps ``text`` (a name or id from outside that is compared, stored or shown) from being one line of 1
     to ``most`` characters as given: ``"300 characters"``, ``"white space around it (a different <noun> from the

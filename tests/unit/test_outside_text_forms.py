@@ -19,6 +19,10 @@
 6. By rule 2's reason, ``--judge-name "G\u00e9mini"`` and ``--judge-name "Ge\u0301mini"`` (a terminal completing a
    Mac's file name) stored two judges, and ``report`` printed two tables headed "judged by Gémini"; ``report`` and
    ``export``'s ``--dataset``, ``--judge`` and ``--judges`` found nothing for a name written in the other form.
+7. A FastChat battle naming "gpt-4" with a Cyrillic "р" (U+0440) was rated and shown as a second "gpt-4", with no
+   note (only white space, normalization and joiners were looked for); now a name that mixes scripts below UTS
+   #39's Moderately Restrictive level is written in the Markdown table as Python's ``ascii`` writes it, and named
+   in a note. Expected sets from UTS #39 section 5.1's own table of examples.
 
 Expected values are written by hand here, from the rule each case cites.
 """
@@ -226,3 +230,58 @@ def test_a_dataset_named_on_the_command_line_in_the_other_form_is_found(tmp_path
     assert f"### {NFC}, UEG judged by judge_answer" in capsys.readouterr().out
     assert main(["export", "runs", "--db", str(db), "--dataset", NFD, "--out", str(tmp_path / "e")]) == 0
     assert [f.name for f in (tmp_path / "e").rglob("*.json")] == ["UEG_direct.json"]
+
+
+# 7. names that mix scripts (UTS #39)
+
+
+# UTS #39 section 5.1, "Resolved script set" examples: the string and its resolved set (None: ALL)
+UTS39_TABLE = [
+    ("Circle", {"Latn"}),
+    ("\u0421ir\u0441l\u0435", set()),  # Cyrillic С, с, е among Latin i, r, l
+    ("\u0421\u0456\u0440\u0441\u04cf\u0435", {"Cyrl"}),  # all Cyrillic
+    ("Circ1e", {"Latn"}),
+    ("C\U0001d5c2\U0001d5cb\U0001d5bc\U0001d5c5\U0001d5be", {"Latn"}),  # C and mathematical sans-serif letters
+    ("\U0001d5a2\U0001d5c2\U0001d5cb\U0001d5bc\U0001d5c5\U0001d5be", None),  # all mathematical: ALL
+    ("\u3006\u5207", {"Hani", "Hanb", "Jpan", "Kore"}),
+    ("\u306d\u30ac", {"Jpan"}),
+]
+
+
+@pytest.mark.parametrize("text, resolved", UTS39_TABLE)
+def test_the_resolved_script_set_is_uts39s(text, resolved):
+    from realunify_arena.shown import _resolved_scripts, mixed_script
+
+    found = _resolved_scripts(text)
+    assert (found if found is None else found & {"Latn", "Cyrl", "Hani", "Hanb", "Jpan", "Kore"}) == resolved
+    assert mixed_script(text) == (resolved == set())
+
+
+@pytest.mark.parametrize("name, mixed", [
+    ("g\u0440t-4", True),  # Cyrillic er among Latin letters
+    ("GPT-4 \u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac", True),  # Latin and Greek: below Moderately Restrictive
+    ("Qwen \u901a\u4e49\u5343\u95ee", False),  # Latin and Han: Highly Restrictive
+    ("\ud55c\uad6d\uc5b4 \ubaa8\ub378 7B", False),  # Hangul and Latin: Highly Restrictive
+    ("Jais \u0639\u0631\u0628\u064a", False),  # Latin and one other script but Cyrillic or Greek
+    ("ab\u3042\ud55c", True),  # Latin, Hiragana and Hangul: no combination UTS #39 allows
+    ("Caf\u00e9", False),
+])
+def test_latin_mixed_with_cyrillic_or_greek_is_found_and_cjk_names_are_not(name, mixed):
+    from realunify_arena.shown import mixed_script
+
+    assert mixed_script(name) is mixed
+
+
+def test_a_fastchat_name_passing_for_another_is_shown_apart_and_named(tmp_path, capsys):
+    spoof, cjk = "g\u0440t-4", "Qwen \u901a\u4e49\u5343\u95ee"
+    path = tmp_path / "clean_battle.json"
+    path.write_text(json.dumps([{"model_a": "gpt-4", "model_b": "claude", "winner": "model_a"},
+                                {"model_a": spoof, "model_b": "claude", "winner": "model_a"},
+                                {"model_a": cjk, "model_b": "claude", "winner": "model_b"}]))
+    assert main(["leaderboard", "--votes", str(path), "--track", "UEG", "--kind", "model_vs_model", "--rounds", "0",
+                 "--min-votes", "1"]) == 0
+    out, err = capsys.readouterr()
+    cells = {line.split(" | ")[1] for line in out.splitlines() if line.startswith("| ") and " | " in line}
+    assert {"gpt-4", "'g\\\\u0440t-4'", cjk, "claude"} <= cells, cells  # the spoof as ascii writes it, escaped
+    assert f"note: {path}: 'g\\u0440t-4' mixes a Cyrillic or Greek letter with Latin ones" in err, err
+    assert ascii(cjk) not in err
