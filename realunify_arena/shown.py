@@ -206,12 +206,18 @@ def mixed_script(text: str) -> bool:
 def one_line_fault(text: str, most: int, noun: str) -> str | None:
     """What keeps ``text`` (a name or id from outside that is compared, stored or shown) from being one line of 1
     to ``most`` characters as given: ``"300 characters"``, ``"white space around it (a different <noun> from the
-    one without)"`` or ``unshown_character``'s phrase; None when nothing does. Empty text is the caller's to say."""
+    one without)"``, ``unshown_character``'s phrase, or scripts mixed as a name passing for another's are
+    (``mixed_script``: "bundled" with a Cyrillic "е" would be stored and shown as a second "bundled"); None when
+    nothing does. Empty text is the caller's to say."""
     if len(text) > most:
         return f"{len(text)} characters"
     if text != text.strip():
         return f"white space around it (a different {noun} from the one without)"
-    return unshown_character(text)
+    unshown = unshown_character(text)
+    if unshown is None and mixed_script(text):
+        return (f"{ascii(text)} mixes a Cyrillic or Greek letter with Latin ones (or scripts no language writes "
+                f"together: UTS #39), so it would be shown as another {noun}'s name")
+    return unshown
 
 
 # CommonMark's (and GitHub's table) inline syntax: code, emphasis, links and images, raw HTML and entities (an entity

@@ -23,6 +23,8 @@
    note (only white space, normalization and joiners were looked for); now a name that mixes scripts below UTS
    #39's Moderately Restrictive level is written in the Markdown table as Python's ``ascii`` writes it, and named
    in a note. Expected sets from UTS #39 section 5.1's own table of examples.
+8. The names this project stores from outside (a dataset named after a folder, ``--judge-name``) are refused by the
+   same rule: "bundled" with a Cyrillic "е" was stored and headed a second "bundled" table in ``report``.
 
 Expected values are written by hand here, from the rule each case cites.
 """
@@ -285,3 +287,25 @@ def test_a_fastchat_name_passing_for_another_is_shown_apart_and_named(tmp_path, 
     assert {"gpt-4", "'g\\\\u0440t-4'", cjk, "claude"} <= cells, cells  # the spoof as ascii writes it, escaped
     assert f"note: {path}: 'g\\u0440t-4' mixes a Cyrillic or Greek letter with Latin ones" in err, err
     assert ascii(cjk) not in err
+
+
+@pytest.mark.parametrize("option", ["folder", "--judge-name"])
+def test_a_stored_name_passing_for_another_is_refused_before_anything_is_written(tmp_path, capsys, option):
+    from tests.unit.test_import_second_judge import _folder
+
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:1]
+    spoof = "bundl\u0435d" if option == "folder" else "G\u0435mini"  # a Cyrillic ie (U+0435) for the Latin e
+    (tmp_path / "r").mkdir()
+    folder = _folder(tmp_path / "r" / (spoof if option == "folder" else "gem"), instances, lambda k, j, q: q.answer)
+    db = tmp_path / "s.db"
+    args = ["import-results", str(folder), "--model", "m1", "--db", str(db)]
+    assert main(args + (["--judge-name", spoof] if option == "--judge-name" else [])) == 1
+    err = capsys.readouterr().err
+    noun = "dataset" if option == "folder" else "judge"
+    said = (f"{ascii(spoof)} mixes a Cyrillic or Greek letter with Latin ones (or scripts no language writes "
+            f"together: UTS #39), so it would be shown as another {noun}'s name")
+    assert said in err, err
+    assert not db.exists()
+    # as the refusal advises: --data names the dataset; a judge name of Latin and Han is taken
+    taken = ["--judge-name", "Gemini \u901a\u4e49"] if option == "--judge-name" else ["--data", "bundled"]
+    assert main(args + taken) == 0
