@@ -290,11 +290,25 @@ def score_rows(comparison: Comparison) -> list[tuple[str, list[list[str]]]]:
     return out
 
 
+def judge_names(text: str) -> list[str]:
+    """``report --judges``' names: one CSV row (RFC 4180, as the csv module reads it, spaces after a comma skipped),
+    so a judge name holding a comma, which ``import-results --judge-name`` takes ("Gemini, 2.5"), is written in
+    double quotes; each name without white space around it, empty ones dropped. ``judges_text`` writes them so."""
+    row = next(csv.reader([text], skipinitialspace=True), [])
+    return [name.strip() for name in row if name.strip()]
+
+
+def judges_text(judges: Iterable[str]) -> str:
+    """Judge names as one line that ``judge_names`` reads back: separated by ", ", a name holding a comma or a double
+    quote in double quotes ("Gemini, 2.5" and "qwen" -> '"Gemini, 2.5", qwen'; joined bare they read as three)."""
+    return ", ".join('"' + name.replace('"', '""') + '"' if "," in name or '"' in name else name for name in judges)
+
+
 def markdown(comparison: Comparison) -> str:
     def row(cells):  # every cell shows as itself: judge names come from outside (import-results --judge-name)
         return "| " + " | ".join(markdown_text(str(c)) for c in cells) + " |"
 
-    lines = [f"### Judges on {markdown_text(comparison.dataset)}: {markdown_text(', '.join(comparison.judges))}", "",
+    lines = [f"### Judges on {markdown_text(comparison.dataset)}: {markdown_text(judges_text(comparison.judges))}", "",
              "Agreement per polling question and per instance (all-or-nothing score), with Cohen's κ:", "",
              row(AGREEMENT_HEADER), row(["---"] * len(AGREEMENT_HEADER))]
     for r in comparison.agreement:

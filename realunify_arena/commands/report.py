@@ -26,7 +26,9 @@ def register(sub) -> None:
                         "(with --plot: a forest plot of Δ)")
     p.add_argument("--judges", metavar="A,B,...", type=canonical,
                    help="instead (or as well as --paired): agreement between these UEG judges per polling "
-                        "question and instance (Cohen's κ) and the scores each gives; writes judges.csv/.json")
+                        "question and instance (Cohen's κ) and the scores each gives; writes judges.csv/.json. "
+                        'The names are separated by commas, as a CSV row: a name holding a comma is written in '
+                        'double quotes (--judges \'"Gemini, 2.5",qwen\')')
     p.set_defaults(func=run)
 
 
@@ -78,7 +80,7 @@ def run_analyses(args, db: Path) -> int:
     """``report --paired`` and/or ``report --judges A,B,...`` on the store at ``db``."""
     from realunify_arena import agreement, paired
 
-    judges = [j.strip() for j in args.judges.split(",") if j.strip()] if args.judges else None
+    judges = agreement.judge_names(args.judges) if args.judges else None
     with store_at(db, for_reading=True) as store:
         if args.paired:  # a misspelt --judge would give a table of blanks, every UEG instance "undecided"
             check_judge_judged(store, args.judge, args.dataset, db)
@@ -87,7 +89,9 @@ def run_analyses(args, db: Path) -> int:
         try:
             comparisons = agreement.compare_judges(store, judges, dataset=args.dataset) if judges is not None else []
         except agreement.JudgeSelectionError as e:
-            raise CommandError(f"--judges {args.judges}: {e}", USAGE) from None
+            quoting = ("; a name holding a comma is written in double quotes, as in a CSV row (--judges "
+                       "'\"Gemini, 2.5\",qwen')" if any("," in j for j in agreement.polling_judges(store)) else "")
+            raise CommandError(f"--judges {args.judges}: {e}{quoting}", USAGE) from None
     out = Path(args.out) if args.out else Path(db).parent / "reports"
     written, missing = [], []
     left = paired.one_mode_list(one_mode)
@@ -109,7 +113,7 @@ def run_analyses(args, db: Path) -> int:
             written += [agreement.write_csv(comparisons, out / "judges.csv"),
                         agreement.write_json(comparisons, out / "judges.json")]
         else:
-            missing.append(f"judges {', '.join(judges)} never judged the same dataset's runs")
+            missing.append(f"judges {agreement.judges_text(judges)} never judged the same dataset's runs")
     if written:
         print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
     if missing:

@@ -25,6 +25,10 @@
    in a note. Expected sets from UTS #39 section 5.1's own table of examples.
 8. The names this project stores from outside (a dataset named after a folder, ``--judge-name``) are refused by the
    same rule: "bundled" with a Cyrillic "е" was stored and headed a second "bundled" table in ``report``.
+9. ``--judge-name "Gemini, 2.5"`` is taken (a comma is text), but ``report --judges A,B`` split it in two: such a
+   judge could never be compared. ``--judges`` is now one CSV row (RFC 4180: a field holding a comma in double
+   quotes), the refusal of the bare form says so, and the heading writes the names the same way (bare, "Gemini,
+   2.5, qwen" read as three judges).
 
 Expected values are written by hand here, from the rule each case cites.
 """
@@ -309,3 +313,27 @@ def test_a_stored_name_passing_for_another_is_refused_before_anything_is_written
     # as the refusal advises: --data names the dataset; a judge name of Latin and Han is taken
     taken = ["--judge-name", "Gemini \u901a\u4e49"] if option == "--judge-name" else ["--data", "bundled"]
     assert main(args + taken) == 0
+
+
+# 9. a judge name holding a comma in report --judges
+
+
+def test_a_judge_name_holding_a_comma_can_be_compared_quoted_as_in_a_csv_row(tmp_path, capsys):
+    from tests.unit.test_import_second_judge import _folder
+
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    db = tmp_path / "s.db"
+    for judge, reply in (("Gemini, 2.5", lambda k, j, q: q.answer), ("qwen", lambda k, j, q: "yes")):
+        folder = _folder(tmp_path / judge.replace(",", ""), instances, reply)
+        assert main(["import-results", str(folder), "--model", "m1", "--data", "bundled", "--judge-name", judge,
+                     "--db", str(db)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "reports"
+    assert main(["report", "--db", str(db), "--judges", '"Gemini, 2.5", qwen', "--out", str(out)]) == 0
+    heading = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("### Judges"))
+    assert heading == '### Judges on bundled: "Gemini, 2.5", qwen', heading
+    assert main(["report", "--db", str(db), "--judges", "Gemini, 2.5,qwen", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("report: error: --judges Gemini, 2.5,qwen: judge(s) ['Gemini', '2.5'] judged no UEG runs")
+    assert err.rstrip().endswith("a name holding a comma is written in double quotes, as in a CSV row (--judges "
+                                 "'\"Gemini, 2.5\",qwen')"), err
