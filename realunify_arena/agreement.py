@@ -41,6 +41,7 @@ from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, UEG_TASKS
 from realunify_arena.reporting import stored_outcome, system_labels
 from realunify_arena.scoring import MODES, percent, round_half_up, score_systems
+from realunify_arena.settings import comma_items
 from realunify_arena.shown import counted, markdown_text
 from realunify_arena.spreadsheet import safe_row
 from realunify_arena.trace import Status
@@ -291,11 +292,9 @@ def score_rows(comparison: Comparison) -> list[tuple[str, list[list[str]]]]:
 
 
 def judge_names(text: str) -> list[str]:
-    """``report --judges``' names: one CSV row (RFC 4180, as the csv module reads it, spaces after a comma skipped),
-    so a judge name holding a comma, which ``import-results --judge-name`` takes ("Gemini, 2.5"), is written in
-    double quotes; each name without white space around it, empty ones dropped. ``judges_text`` writes them so."""
-    row = next(csv.reader([text], skipinitialspace=True), [])
-    return [name.strip() for name in row if name.strip()]
+    """``report --judges``' names (``settings.comma_items``: a judge name holding a comma, which ``import-results
+    --judge-name`` takes, "Gemini, 2.5", is written in double quotes). ``judges_text`` writes them so."""
+    return list(comma_items(text))
 
 
 def judges_text(judges: Iterable[str]) -> str:

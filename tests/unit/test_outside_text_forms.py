@@ -28,7 +28,8 @@
 9. ``--judge-name "Gemini, 2.5"`` is taken (a comma is text), but ``report --judges A,B`` split it in two: such a
    judge could never be compared. ``--judges`` is now one CSV row (RFC 4180: a field holding a comma in double
    quotes), the refusal of the bare form says so, and the heading writes the names the same way (bare, "Gemini,
-   2.5, qwen" read as three judges).
+   2.5, qwen" read as three judges). The app's ``--data`` (and ``REALUNIFY_DATA``) split the same way: a folder
+   "RealUnify, v2" could not be served; its list is read by the same rule (``settings.comma_items``).
 
 Expected values are written by hand here, from the rule each case cites.
 """
@@ -337,3 +338,22 @@ def test_a_judge_name_holding_a_comma_can_be_compared_quoted_as_in_a_csv_row(tmp
     assert err.startswith("report: error: --judges Gemini, 2.5,qwen: judge(s) ['Gemini', '2.5'] judged no UEG runs")
     assert err.rstrip().endswith("a name holding a comma is written in double quotes, as in a CSV row (--judges "
                                  "'\"Gemini, 2.5\",qwen')"), err
+
+
+@pytest.mark.parametrize("given", ["flag", "environment"])
+def test_a_data_folder_holding_a_comma_is_one_source_when_quoted(tmp_path, monkeypatch, given):
+    import shutil
+
+    from realunify_arena.benchmark.loaders import BUNDLED_DIR
+    from realunify_arena.settings import Settings
+
+    folder = tmp_path / "RealUnify, v2"
+    shutil.copytree(BUNDLED_DIR, folder)
+    raw = f'bundled, "{folder}"'
+    if given == "flag":
+        settings = Settings.from_cli(["--data", raw])
+    else:
+        monkeypatch.setenv("REALUNIFY_DATA", raw)
+        settings = Settings.from_cli([])
+    assert settings.data == ("bundled", str(folder))
+    assert load(settings.data[1]).name == "RealUnify, v2" and len(load(settings.data[1]).instances) == 120
