@@ -7,7 +7,8 @@
 2. A result folder's name decomposed (NFD: "Cafe" and U+0301, as macOS writes file names) and the same name typed
    here (NFC: U+00E9) gave two datasets that every table and note shows alike, and the arena pairs no runs across
    them; canonically equivalent texts are one text (The Unicode Standard, conformance clause C6), so the dataset
-   named after a folder is its name in NFC (UAX #15), for ``import-results`` and for every loaded source.
+   named after a folder is its name in NFC (UAX #15), for ``import-results`` and for every loaded source; so is
+   the app's public name of a source folder, and a link's ``source`` finds it in either form.
 3. By the same rule two votes whose ``battle_id`` differ only in normalization are one battle voted twice: they
    were both rated; now the second is refused as a repeat, as an id written twice alike is.
 4. pandas' ``to_csv(sep="\\t", decimal=",")`` writes an integer ``vote_id`` column holding a gap as "1,0", as it
@@ -357,3 +358,24 @@ def test_a_data_folder_holding_a_comma_is_one_source_when_quoted(tmp_path, monke
         settings = Settings.from_cli([])
     assert settings.data == ("bundled", str(folder))
     assert load(settings.data[1]).name == "RealUnify, v2" and len(load(settings.data[1]).instances) == 120
+
+
+def test_the_apps_public_source_name_is_the_dataset_name_and_a_link_finds_it_in_either_form(tmp_path):
+    import shutil
+
+    from realunify_arena.arena import Arena
+    from realunify_arena.benchmark.loaders import BUNDLED_DIR
+    from realunify_arena.cards import load_cards
+    from realunify_arena.context import AppContext
+    from realunify_arena.runtime import ModelPool
+    from realunify_arena.settings import Settings
+    from realunify_arena.store import Store as RealStore
+
+    folder = tmp_path / NFD  # a Mac's copy
+    shutil.copytree(BUNDLED_DIR, folder)
+    store = RealStore.open(tmp_path / "arena.db")
+    ctx = AppContext(Settings(data=(str(folder),), judge="human", db=tmp_path / "arena.db"), store,
+                     ModelPool(load_cards()), Arena(store))
+    assert ctx.source_names() == [NFC]
+    assert ctx.configured_source(NFC) == ctx.configured_source(NFD) == str(folder)
+    assert ctx.dataset(NFD).name == NFC and len(ctx.dataset(NFC).instances) == 120
