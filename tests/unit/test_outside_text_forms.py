@@ -31,6 +31,9 @@
    quotes), the refusal of the bare form says so, and the heading writes the names the same way (bare, "Gemini,
    2.5, qwen" read as three judges). The app's ``--data`` (and ``REALUNIFY_DATA``) split the same way: a folder
    "RealUnify, v2" could not be served; its list is read by the same rule (``settings.comma_items``).
+10. A checkpoint's shard names come from outside too: an index naming ``model-00001-of-99999999999.safetensors``
+    made the load list every number up to the count to find the shards left out (a hang, memory growing without
+    bound); now only the first one left out is looked for.
 
 Expected values are written by hand here, from the rule each case cites.
 """
@@ -379,3 +382,25 @@ def test_the_apps_public_source_name_is_the_dataset_name_and_a_link_finds_it_in_
     assert ctx.source_names() == [NFC]
     assert ctx.configured_source(NFC) == ctx.configured_source(NFD) == str(folder)
     assert ctx.dataset(NFD).name == NFC and len(ctx.dataset(NFC).instances) == 120
+
+
+# 10. a shard count from a file's name
+
+
+def test_a_huge_shard_count_in_a_file_name_names_the_first_shard_left_out(tmp_path):
+    from realunify_arena.adapters.checkpoint_files import _index_problem
+
+    shard = "model-00001-of-99999999999.safetensors"
+    (tmp_path / shard).write_bytes(b"")  # its content is read only after the index's names are checked
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text(json.dumps({"weight_map": {"a.weight": shard}}))
+    shards, problem = _index_problem(index)
+    assert shards == []
+    assert problem == (f"{index}: field 'weight_map' names no tensor of model-00000000002-of-99999999999.safetensors "
+                       f"(and {tmp_path} lacks it); expected every shard of the numbered set its shard names count "
+                       "(their tensors would be left at random values)")
+    # a whole set named: no problem from the names (two shards of two)
+    for i in (1, 2):
+        (tmp_path / f"m-{i}-of-2.bin").write_bytes(b"")
+    index.write_text(json.dumps({"weight_map": {"a": "m-1-of-2.bin", "b": "m-2-of-2.bin"}}))
+    assert _index_problem(index) == ([tmp_path / "m-1-of-2.bin", tmp_path / "m-2-of-2.bin"], None)
