@@ -34,6 +34,11 @@
 10. A checkpoint's shard names come from outside too: an index naming ``model-00001-of-99999999999.safetensors``
     made the load list every number up to the count to find the shards left out (a hang, memory growing without
     bound); now only the first one left out is looked for.
+11. Note 31 left "a month name written first in other languages (Dez 3)" unguarded in CSVs. LibreOffice Calc 7.4,
+    importing a CSV in German, French, Spanish, Italian, Portuguese and Dutch (locales 1031, 1036, 1034, 1040,
+    2070, 1043), was run on these names (session 32): each name below it turned into a date or a truth value,
+    while "Llama 3", "Qwen 2", "Phi 4" and "Gemini 2.5" stayed text in every one. Those results are the expected
+    values here.
 
 Expected values are written by hand here, from the rule each case cites.
 """
@@ -404,3 +409,32 @@ def test_a_huge_shard_count_in_a_file_name_names_the_first_shard_left_out(tmp_pa
         (tmp_path / f"m-{i}-of-2.bin").write_bytes(b"")
     index.write_text(json.dumps({"weight_map": {"a": "m-1-of-2.bin", "b": "m-2-of-2.bin"}}))
     assert _index_problem(index) == ([tmp_path / "m-1-of-2.bin", tmp_path / "m-2-of-2.bin"], None)
+
+
+# 11. names a spreadsheet in another language reads as a date or a truth value
+
+
+# (name, the LibreOffice locale that converted it, what it showed): observed with LibreOffice Calc 7.4
+CONVERTED = [("Dez 3", 1031, "12/01/2003"), ("Dez. 3", 1031, "12/01/2003"), ("Mai 3", 1031, "05/01/2003"),
+             ("Dez 2026", 1031, "12/01/2026"), ("Okt 12", 1031, "10/01/2012"), ("M\u00e4rz 3", 1031, "03/01/2003"),
+             ("WAHR", 1031, "TRUE"), ("FALSCH", 1031, "FALSE"), ("d\u00e9c. 3", 1036, "12/01/2003"),
+             ("VRAI", 1036, "TRUE"), ("dic 3", 1034, "12/01/2003"), ("gen 3", 1040, "01/01/2003"),
+             ("set 3", 1040, "09/01/2003"), ("mag 3", 1040, "05/01/2003"), ("ott 3", 1040, "10/01/2003"),
+             ("VERO", 1040, "TRUE"), ("FALSO", 1040, "FALSE"), ("fev 3", 2070, "02/01/2003"),
+             ("out 3", 2070, "10/01/2003"), ("maio 3", 2070, "05/01/2003"), ("VERDADEIRO", 2070, "TRUE"),
+             ("mrt 3", 1043, "03/01/2003"), ("mei 3", 1043, "05/01/2003"), ("maart 3", 1043, "03/01/2003"),
+             ("okt 3", 1043, "10/01/2003"), ("WAAR", 1043, "TRUE"), ("ONWAAR", 1043, "FALSE")]
+
+
+@pytest.mark.parametrize("name, locale, shown", CONVERTED)
+def test_a_name_a_spreadsheet_in_another_language_converts_is_text_in_a_csv(name, locale, shown):
+    from realunify_arena.spreadsheet import spreadsheet_safe
+
+    assert spreadsheet_safe(name) == "'" + name
+
+
+@pytest.mark.parametrize("name", ["Llama 3", "Qwen 2", "Phi 4", "Gemini 2.5", "Janus Pro", "Mars 7B"])
+def test_names_every_one_of_those_spreadsheets_kept_as_text_stay_as_written(name):
+    from realunify_arena.spreadsheet import spreadsheet_safe
+
+    assert spreadsheet_safe(name) == name
