@@ -185,21 +185,34 @@ def _resolved_scripts(text: str) -> set[str] | None:
     return resolved
 
 
+# what parts a name into words, each checked on its own (``mixed_script``): white space, "_", ".", "/" and "\\"
+_WORD_BREAKS = re.compile(r"[\s_./\\]+")
+
+
 def mixed_script(text: str) -> bool:
-    """Whether ``text`` mixes scripts as a name passing for another does: below UTS #39 section 5.2's Moderately
-    Restrictive level, which takes a single script (section 5.1's resolved script set not empty: "Сірсӏе" all
-    Cyrillic, "Circ1e", "〆切", "ねガ"), or Latin with Han and Japanese kana, Han and Bopomofo, Han and Hangul, or one
-    other script but Cyrillic or Greek ("Qwen 通义千问", "Jais عربي"). "gpt-4" written with a Cyrillic "р"
-    (U+0440) is below it, as UTS #39's "Сirсlе" is: a table shows such a name as Python's ``ascii`` writes it. Each
+    """Whether a word of ``text`` mixes scripts as a name passing for another does: below UTS #39 section 5.2's
+    Moderately Restrictive level, which takes a single script (section 5.1's resolved script set not empty: "Сірсӏе"
+    all Cyrillic, "Circ1e", "〆切", "ねガ"), or Latin with Han and Japanese kana, Han and Bopomofo, Han and Hangul, or
+    one other script but Cyrillic or Greek ("Qwen通义千问", "Jaisعربي"). "gpt-4" written with a Cyrillic "р"
+    (U+0440) is below it, as UTS #39's "Сirсlе" is: a table shows such a name as Python's ``ascii`` writes it.
+
+    Each word is checked on its own (the parts between white space, "_", ".", "/" and "\\"), as browsers check
+    each label of an internationalized domain name: "RealUnify_данные" and "GPT-4 Ελληνικά" name a thing in two
+    languages, word by word, and pass; a letter of another script inside a word ("bundlеd") does not. Each
     character's Script_Extensions are read from fontTools' copy of the Unicode Character Database."""
     if text.isascii():  # Latin and Common only
         return False
-    resolved = _resolved_scripts(text)
+    return any(_mixed_word(word) for word in _WORD_BREAKS.split(text) if word)
+
+
+def _mixed_word(word: str) -> bool:
+    """``mixed_script`` for one word."""
+    resolved = _resolved_scripts(word)
     if resolved is None or resolved:
         return False
     from fontTools.unicodedata import script_extension
 
-    rest = _resolved_scripts("".join(c for c in text if "Latn" not in script_extension(c)))
+    rest = _resolved_scripts("".join(c for c in word if "Latn" not in script_extension(c)))
     return not (rest is None or rest & {"Jpan", "Kore", "Hanb"} or (rest and not rest & _LOOK_LATIN))
 
 

@@ -275,7 +275,10 @@ def test_the_resolved_script_set_is_uts39s(text, resolved):
 
 @pytest.mark.parametrize("name, mixed", [
     ("g\u0440t-4", True),  # Cyrillic er among Latin letters
-    ("GPT-4 \u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac", True),  # Latin and Greek: below Moderately Restrictive
+    ("GPT-4\u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac", True),  # Latin and Greek: below Moderately Restrictive
+    ("GPT-4 \u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac", False),  # each word one script: two languages
+    ("RealUnify_\u0434\u0430\u043d\u043d\u044b\u0435", False),  # a Latin word and a Cyrillic word
+    ("RealUnify_\u0434\u0430\u043d\u043d\u044b\u0435.bundl\u0435d", True),  # a Cyrillic "е" inside a Latin word
     ("Qwen \u901a\u4e49\u5343\u95ee", False),  # Latin and Han: Highly Restrictive
     ("\ud55c\uad6d\uc5b4 \ubaa8\ub378 7B", False),  # Hangul and Latin: Highly Restrictive
     ("Jais \u0639\u0631\u0628\u064a", False),  # Latin and one other script but Cyrillic or Greek
