@@ -41,6 +41,7 @@ from realunify_arena.benchmark.custom import is_benchmark_dataset
 from realunify_arena.benchmark.schema import CATEGORIES, UEG_TASKS
 from realunify_arena.reporting import stored_outcome, system_labels
 from realunify_arena.scoring import MODES, percent, round_half_up, score_systems
+from realunify_arena.settings import comma_items
 from realunify_arena.shown import counted, markdown_text
 from realunify_arena.spreadsheet import safe_row
 from realunify_arena.trace import Status
@@ -290,11 +291,23 @@ def score_rows(comparison: Comparison) -> list[tuple[str, list[list[str]]]]:
     return out
 
 
+def judge_names(text: str) -> list[str]:
+    """``report --judges``' names (``settings.comma_items``: a judge name holding a comma, which ``import-results
+    --judge-name`` takes, "Gemini, 2.5", is written in double quotes). ``judges_text`` writes them so."""
+    return list(comma_items(text))
+
+
+def judges_text(judges: Iterable[str]) -> str:
+    """Judge names as one line that ``judge_names`` reads back: separated by ", ", a name holding a comma or a double
+    quote in double quotes ("Gemini, 2.5" and "qwen" -> '"Gemini, 2.5", qwen'; joined bare they read as three)."""
+    return ", ".join('"' + name.replace('"', '""') + '"' if "," in name or '"' in name else name for name in judges)
+
+
 def markdown(comparison: Comparison) -> str:
     def row(cells):  # every cell shows as itself: judge names come from outside (import-results --judge-name)
         return "| " + " | ".join(markdown_text(str(c)) for c in cells) + " |"
 
-    lines = [f"### Judges on {markdown_text(comparison.dataset)}: {markdown_text(', '.join(comparison.judges))}", "",
+    lines = [f"### Judges on {markdown_text(comparison.dataset)}: {markdown_text(judges_text(comparison.judges))}", "",
              "Agreement per polling question and per instance (all-or-nothing score), with Cohen's κ:", "",
              row(AGREEMENT_HEADER), row(["---"] * len(AGREEMENT_HEADER))]
     for r in comparison.agreement:

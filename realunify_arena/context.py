@@ -33,7 +33,7 @@ from realunify_arena.protocols import required_capabilities
 from realunify_arena.redaction import visitor_text
 from realunify_arena.runs import needs_device
 from realunify_arena.settings import AUTO_JUDGE, Settings
-from realunify_arena.shown import brief, visible
+from realunify_arena.shown import brief, canonical, visible
 from realunify_arena.stopping import RunRegistry
 from realunify_arena.store import Store, StoreError
 from realunify_arena.systems import MODES, System
@@ -114,15 +114,16 @@ class AppContext:
     @cached_property
     def _public(self) -> dict[str, str]:
         """Public name -> configured source, in ``settings.data`` order: "bundled" (always that name), or the
-        folder or file name; a name taken by an earlier source (or "bundled") gets the first free `` (2)``,
-        `` (3)``, … after it."""
+        folder or file name (in NFC: ``shown.canonical``); a name taken by an earlier source (or "bundled") gets
+        the first free `` (2)``, `` (3)``, … after it."""
         taken = {"bundled"} if "bundled" in self.sources else set()
         named: dict[str, str] = {}
         for source in self.sources:
             if source == "bundled":
                 named[source] = source
                 continue
-            label = Path(source).name or Path(source).resolve().name or "data"  # "." or "/": no name of its own
+            # "." or "/": no name of its own; in NFC as the dataset is named (``loaders.named_after``)
+            label = canonical(Path(source).name or Path(source).resolve().name or "data")
             name, n = label, 1
             while name in taken:
                 n += 1
@@ -150,8 +151,8 @@ class AppContext:
             KeyError: ``source`` names no configured source (the message lists the public names only).
         """
         if isinstance(source, str):
-            if source in self._public:
-                return self._public[source]
+            if canonical(source) in self._public:  # a link's name in either normalization form (``shown.canonical``)
+                return self._public[canonical(source)]
             if source in self.settings.data:
                 return source
         raise KeyError(f"data source {brief(source)} is not configured; choose one of: {self._offered_sources()}")

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from realunify_arena.benchmark.images import ImageError, open_checked
-from realunify_arena.benchmark.loaders import Dataset, _disagreement, _merge_step_fields
+from realunify_arena.benchmark.loaders import Dataset, _disagreement, _merge_step_fields, named_after
 from realunify_arena.benchmark.result_files import (NAMES_SHOWN, STEMS, naming_hint, result_files_in,
                                                    result_folders_under, result_kind)
 from realunify_arena.benchmark.result_paths import find_result_image
@@ -54,7 +54,7 @@ from realunify_arena.official_results import (JUDGE_FIELD, MODEL_FIELD, OFFICIAL
 from realunify_arena.store import ImportConflict, judged_otherwise_message, now, settings_key
 from realunify_arena.systems import model_name_problem
 from realunify_arena.trace import Mode, Status, Step, StepRole, Trace
-from realunify_arena.shown import brief, counted, one_line_fault
+from realunify_arena.shown import brief, canonical, counted, one_line_fault
 
 IMPORTED_SETTINGS = {"imported": True}  # the settings every imported run is stored under (part of its key)
 DEFAULT_JUDGE_NAME = "judge_answer"  # the judge name replies found in the files are stored under by default
@@ -182,8 +182,9 @@ def read_results(path: str | Path, model: str, *, modes: Iterable[Mode] = MODES,
     problem = judge_name_problem(judge_name)
     if problem:
         raise ImportFailed([Problem(str(path), None, None, f"judge name {problem}")])
+    judge_name = canonical(judge_name)  # one judge whatever form its name was written in, as `report --judge` reads it
     folder = path if path.is_dir() else path.parent
-    dataset = data.name if data is not None else folder.resolve().name
+    dataset = data.name if data is not None else named_after(folder.resolve())
     problem = dataset_name_problem(dataset)
     if problem:  # the name is stored with every run and shown: a line break in a folder's name would be too
         raise ImportFailed([Problem(str(path), None, None, (

@@ -64,7 +64,7 @@ import numpy as np
 
 from realunify_arena.arena import KIND_LABELS
 from realunify_arena.judge import ANSWER_PARSER
-from realunify_arena.shown import font_joined, markdown_text
+from realunify_arena.shown import font_joined, markdown_text, mixed_script
 from realunify_arena.spreadsheet import safe_row
 from realunify_arena.store import Store
 
@@ -741,9 +741,11 @@ def board_markdown(board: Board, empty: str | None = None, elsewhere: dict[str, 
 def markdown_name(name: str) -> str:
     """A system or model name as a Markdown cell: ``markdown_text``, and as Python's ``ascii`` writes it (quoted,
     escapes visible) where a table would show it like another name (white space around or doubled inside,
-    which Markdown drops, not in Unicode NFC form, or a zero-width joiner between emoji, drawn as the two emoji
-    where a font lacks the sequence: ``vote_files.look_alikes``, ``shown.font_joined``)."""
-    plain = name == unicodedata.normalize("NFC", " ".join(name.split())) and not font_joined(name)
+    which Markdown drops, not in Unicode NFC form, a zero-width joiner between emoji, drawn as the two emoji
+    where a font lacks the sequence: ``vote_files.look_alikes``, ``shown.font_joined``; or a letter of Cyrillic or
+    Greek among Latin ones, "gpt-4" with a Cyrillic "р": ``shown.mixed_script``)."""
+    plain = (name == unicodedata.normalize("NFC", " ".join(name.split())) and not font_joined(name)
+             and not mixed_script(name))
     return markdown_text(name if plain else ascii(name))
 
 

@@ -7,6 +7,7 @@ deployment choice must be reachable through the environment (the Space's "Variab
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -217,6 +218,15 @@ class Settings:
         return cls(**values, sources=tuple(sources))
 
 
+def comma_items(raw: str) -> tuple[str, ...]:
+    """The items of a comma-separated list of names or paths (``--data``, ``--models``, ``report --judges``), read
+    as one CSV row (RFC 4180, as the csv module reads it, spaces after a comma skipped): an item holding a comma, a
+    folder "/data/RealUnify, v2" or a judge "Gemini, 2.5", is written in double quotes; each item without white
+    space around it, empty ones dropped."""
+    row = next(csv.reader([raw], skipinitialspace=True), [])
+    return tuple(item.strip() for item in row if item.strip())
+
+
 @dataclass(frozen=True)
 class _Spec:
     name: str
@@ -236,7 +246,7 @@ class _Spec:
     def convert(self, raw: str, source: str):
         raw = raw.strip()
         if self.kind == "list":
-            items = tuple(x.strip() for x in raw.split(",") if x.strip())
+            items = comma_items(raw)
             if self.name == "data" and not items:
                 raise SettingsError(f"{source}: expected at least one data source, got {raw!r}")
             return items
@@ -277,8 +287,8 @@ def _window_spec(limit: str) -> _Spec:
 
 
 _SPECS = (
-    _Spec("data", 'instance sources, comma-separated: "bundled", official folders, parquet files (default'
-          ' bundled)', "list"),
+    _Spec("data", 'instance sources, comma-separated: "bundled", official folders, parquet files; a path holding a'
+          ' comma in double quotes, as in a CSV row (default bundled)', "list"),
     _Spec("models", "model cards to offer, comma-separated (default: every card)", "list"),
     _Spec("models_dir", "folder of model cards (default: the project's models/)", "folder"),
     _Spec("judge", 'judge card, "human", or "auto" (default: the paper\'s judge gemini-2.5-pro when $GEMINI_API_KEY'

@@ -153,15 +153,84 @@ def _unseen(text: str, at: int) -> str | None:
     return what
 
 
+def canonical(text: str) -> str:
+    """``text`` in Unicode Normalization Form C (UAX #15), for a name from outside that is stored or compared (a
+    dataset named after a folder, a judge's or dataset's name on the command line): canonically equivalent texts
+    are one text (The Unicode Standard, conformance clause C6), and "G\u00e9mini" arrives as "Ge" and U+0301 from
+    a Mac's file name or a terminal's completion of one. Two names that differ only so were stored apart and shown
+    alike ("judged by G\u00e9mini" twice)."""
+    return unicodedata.normalize("NFC", text)
+
+
+# UTS #39 (Unicode Security Mechanisms) section 5.1: a character's Script_Extensions, Common (Zyyy) and Inherited
+# (Zinh) standing for every script, and Han, Hiragana, Katakana, Hangul and Bopomofo augmented with the writing
+# systems that mix them (Jpan: Japanese, Kore: Korean, Hanb: Han with Bopomofo).
+_ANY_SCRIPT = frozenset({"Zyyy", "Zinh"})
+_AUGMENTED = {"Hani": {"Hanb", "Jpan", "Kore"}, "Hira": {"Jpan"}, "Kana": {"Jpan"}, "Hang": {"Kore"}, "Bopo": {"Hanb"}}
+_LOOK_LATIN = frozenset({"Cyrl", "Grek"})  # the scripts section 5.2's Moderately Restrictive level keeps from Latin
+
+
+def _resolved_scripts(text: str) -> set[str] | None:
+    """UTS #39 section 5.1's resolved script set of ``text`` (None: every script, as for "4-_" or "")."""
+    from fontTools.unicodedata import script_extension
+
+    resolved: set[str] | None = None
+    for char in text:
+        scripts = set(script_extension(char))
+        if scripts & _ANY_SCRIPT:
+            continue
+        for script in list(scripts):
+            scripts |= _AUGMENTED.get(script, set())
+        resolved = scripts if resolved is None else resolved & scripts
+    return resolved
+
+
+# what parts a name into words, each checked on its own (``mixed_script``): white space, "_", ".", "/" and "\\"
+_WORD_BREAKS = re.compile(r"[\s_./\\]+")
+
+
+def mixed_script(text: str) -> bool:
+    """Whether a word of ``text`` mixes scripts as a name passing for another does: below UTS #39 section 5.2's
+    Moderately Restrictive level, which takes a single script (section 5.1's resolved script set not empty: "Сірсӏе"
+    all Cyrillic, "Circ1e", "〆切", "ねガ"), or Latin with Han and Japanese kana, Han and Bopomofo, Han and Hangul, or
+    one other script but Cyrillic or Greek ("Qwen通义千问", "Jaisعربي"). "gpt-4" written with a Cyrillic "р"
+    (U+0440) is below it, as UTS #39's "Сirсlе" is: a table shows such a name as Python's ``ascii`` writes it.
+
+    Each word is checked on its own (the parts between white space, "_", ".", "/" and "\\"), as browsers check
+    each label of an internationalized domain name: "RealUnify_данные" and "GPT-4 Ελληνικά" name a thing in two
+    languages, word by word, and pass; a letter of another script inside a word ("bundlеd") does not. Each
+    character's Script_Extensions are read from fontTools' copy of the Unicode Character Database."""
+    if text.isascii():  # Latin and Common only
+        return False
+    return any(_mixed_word(word) for word in _WORD_BREAKS.split(text) if word)
+
+
+def _mixed_word(word: str) -> bool:
+    """``mixed_script`` for one word."""
+    resolved = _resolved_scripts(word)
+    if resolved is None or resolved:
+        return False
+    from fontTools.unicodedata import script_extension
+
+    rest = _resolved_scripts("".join(c for c in word if "Latn" not in script_extension(c)))
+    return not (rest is None or rest & {"Jpan", "Kore", "Hanb"} or (rest and not rest & _LOOK_LATIN))
+
+
 def one_line_fault(text: str, most: int, noun: str) -> str | None:
     """What keeps ``text`` (a name or id from outside that is compared, stored or shown) from being one line of 1
     to ``most`` characters as given: ``"300 characters"``, ``"white space around it (a different <noun> from the
-    one without)"`` or ``unshown_character``'s phrase; None when nothing does. Empty text is the caller's to say."""
+    one without)"``, ``unshown_character``'s phrase, or scripts mixed as a name passing for another's are
+    (``mixed_script``: "bundled" with a Cyrillic "е" would be stored and shown as a second "bundled"); None when
+    nothing does. Empty text is the caller's to say."""
     if len(text) > most:
         return f"{len(text)} characters"
     if text != text.strip():
         return f"white space around it (a different {noun} from the one without)"
-    return unshown_character(text)
+    unshown = unshown_character(text)
+    if unshown is None and mixed_script(text):
+        return (f"{ascii(text)} mixes a Cyrillic or Greek letter with Latin ones (or scripts no language writes "
+                f"together: UTS #39), so it would be shown as another {noun}'s name")
+    return unshown
 
 
 # CommonMark's (and GitHub's table) inline syntax: code, emphasis, links and images, raw HTML and entities (an entity

@@ -7,8 +7,10 @@ opened. Such a text cell gets a leading apostrophe, which spreadsheets show as t
 a negative Δ) are not text and are left alone. So does a name a spreadsheet would read as a value and show changed
 (Excel's and LibreOffice's CSV import convert such a cell): a number (``1e5`` as 100000, ``007`` as 7, ``1,000``), a
 date (``3-4``, ``2/4``, ``2024-06-01``, ``4 Mar``, ``Mar-4``, ``3 Dez 2026`` in a German spreadsheet), a time
-(``12:30``), a percentage (``50%``) or a truth value (``TRUE``), as a folder named for its date gives a dataset
-such a name. JSON outputs keep every name exactly. A leaf module.
+(``12:30``), a percentage (``50%``) or a truth value (``TRUE``, ``WAHR``), as a folder named for its date gives a
+dataset such a name; a month's name first in German, French, Spanish, Italian, Portuguese or Dutch too (``Dez 3``,
+``déc. 3``, ``set 3``), which LibreOffice in that language reads as a date. JSON outputs keep every name exactly.
+A leaf module.
 """
 
 from __future__ import annotations
@@ -19,11 +21,24 @@ import re
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # a text a spreadsheet reads as a value: digits with only number, date, time, percent or currency marks, a truth
-# value, or a day and a month's name (either way round, with or without a year: English names either way round, a
+# value, or a day and a month's name (either way round, with or without a year: the listed names either way round, a
 # day then any word in any language); erring toward keeping text as text
 _MONTH = (r"(?:january|february|march|april|may|june|july|august|september|october|november|december|"
-          r"jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?")
-_VALUE = re.compile(rf"[\s$€£¥(]*[-+.]?\d[\d.,:/\-+%eE\s$€£¥()]*|true|false|"
+          r"jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec|"
+          # a month's name first is read as a date in the spreadsheet's own language too ("Dez 3": December 2003 in
+          # a German LibreOffice): the full names and abbreviations of German, French, Spanish, Italian,
+          # Portuguese and Dutch (CLDR), the locales whose decimal comma makes a spreadsheet save ";" CSVs
+          r"januar|jänner|jän|februar|märz|mär|mrz|mai|juni|juli|oktober|okt|dezember|dez|"
+          r"janvier|janv|février|fevrier|févr|fevr|mars|avril|avr|juin|juillet|juil|août|aout|septembre|octobre|"
+          r"novembre|décembre|decembre|déc|"
+          r"enero|ene|febrero|marzo|abril|abr|mayo|junio|julio|agosto|ago|setiembre|set|octubre|noviembre|"
+          r"diciembre|dic|"
+          r"gennaio|gen|febbraio|aprile|maggio|mag|giugno|giu|luglio|lug|settembre|ottobre|ott|dicembre|"
+          r"janeiro|fevereiro|fev|março|marco|maio|junho|julho|setembro|outubro|out|dezembro|"
+          r"januari|februari|maart|mrt|mei|augustus)\.?")
+# a truth value in those languages' spreadsheets ("WAHR" is TRUE in a German one)
+_TRUTH = r"true|false|wahr|falsch|vrai|faux|verdadero|falso|vero|verdadeiro|waar|onwaar"
+_VALUE = re.compile(rf"[\s$€£¥(]*[-+.]?\d[\d.,:/\-+%eE\s$€£¥()]*|{_TRUTH}|"
                     rf"\s*\d{{1,4}}[\s\-/.]*{_MONTH}(?:[\s\-/.,]*\d{{1,4}})?\s*|"
                     # a day, then a word of letters of any language ("3 Dez 2026", "3. déc.", "3-dic-26", "3 мар"): a
                     # spreadsheet reads a month's name of its own locale so; no list of every language's is kept

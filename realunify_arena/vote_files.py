@@ -220,8 +220,10 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
     and `export votes` writes each once, so a repeat is a file joined or edited by hand, and counting it twice
     would rate one battle twice. The battle is its ``battle_id`` (unique across stores: exports of two arenas
     joined, whose vote ids both start at 1, are distinct votes; ``battle_id_problem`` says which are refused; a
-    whole number and its digits are one battle), else, in a file without battle ids, its ``vote_id``. ``seen``
-    maps (field, value) to the first record's place."""
+    whole number and its digits are one battle, and so are two ids that differ only in Unicode normalization), else,
+    in a file without battle ids, its ``vote_id``. ``seen`` maps (field, value in NFC) to the first record's place
+    and value as written. A repeated long number ending in zeros is said to be what a spreadsheet leaves
+    (``_rounded_digits``)."""
     battle_id = record.get("battle_id")
     if battle_id not in (None, ""):
         problem = battle_id_problem(battle_id)
@@ -230,11 +232,32 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
     name, value = ("battle_id", battle_id) if battle_id not in (None, "") else ("vote_id", vote["vote_id"])
     if name == "vote_id" and value == 0:  # neither given (a hand-made file, a FastChat battle); battle_id 0 is an id
         return
-    first = seen.setdefault((name, str(value)), where)
+    # canonically equivalent ids are one id (The Unicode Standard, conformance clause C6): "caf\u00e9" and "cafe\u0301"
+    first, written = seen.setdefault((name, unicodedata.normalize("NFC", str(value))), (where, str(value)))
     if first != where:
-        raise VotesFileError(f"{at}: {name} {brief(value)} again (first at {first}); a battle has one vote and "
-                             "`export votes` writes each once, so it would be counted twice: remove the repeated "
-                             "record (the same export joined twice?)")
+        form = (f", written there as {ascii(written)}, the same text in another Unicode normalization form"
+                if written != str(value) else "")
+        cause = (_ROUNDED_AWAY if _rounded_digits(str(value)) else
+                 "remove the repeated record (the same export joined twice?)")
+        raise VotesFileError(f"{at}: {name} {brief(value)} again (first at {first}{form}); a battle has one vote and "
+                             f"`export votes` writes each once, so it would be counted twice: {cause}")
+
+
+# Excel and LibreOffice keep 15 significant digits of a number (Microsoft, "Excel specifications and limits": number
+# precision 15 digits) and write the rest of a longer whole number as zeros: 12345678901234567 is saved back as
+# 12345678901234500. Such an id alone cannot be told from one that ends in zeros; two ids that became one can.
+_SPREADSHEET_DIGITS = 15
+_ROUNDED_AWAY = ("its digits past the 15th are zeros, as a spreadsheet writes back a long number it kept to 15 "
+                 "significant digits, so two ids may have become one: export the column again as text (format it "
+                 "as Text before saving, or read the file with dtype=str), else remove the repeated record")
+
+
+def _rounded_digits(text: str) -> bool:
+    """Whether ``text`` (an id as written) is an all-digit number of more than 15 significant digits whose digits
+    past the 15th are all zeros (``_SPREADSHEET_DIGITS``)."""
+    digits = text.strip().lstrip("0")
+    return (digits.isascii() and digits.isdigit() and len(digits) > _SPREADSHEET_DIGITS
+            and not digits[_SPREADSHEET_DIGITS:].strip("0"))
 
 
 # A battle id from a file is only compared (``_once``: one vote per battle), never stored or written: the arena's
@@ -288,29 +311,45 @@ _EXACT_FLOAT = 2**53
 
 
 _WHOLE_COMMA = re.compile(r"[0-9]+,0*")  # a whole number with a decimal comma: "12,0"
+# a comma before exactly three digits, which groups thousands where the decimal mark is a point ("1,000": 1000)
+_GROUPED = re.compile(r"[0-9]{1,3},[0-9]{3}")
 
 
-def _decimal_comma(row: dict) -> dict:
-    """``row`` of a semicolon-separated votes CSV (a spreadsheet or pandas in a locale whose decimal mark is a
-    comma: ``to_csv(sep=";", decimal=",")`` writes an integer column holding a gap as "12,0") with a ``vote_id``
-    that is a whole number written with a decimal comma as ``_vote_id`` reads the same number written with a
-    point ("12.0"); any other row as it is ("1,5" stays, and is refused as no whole number)."""
+def _decimal_comma(where: str, row: dict, delimiter: str) -> dict:
+    """``row`` of a votes CSV separated by ``delimiter``, with a ``vote_id`` that is a whole number written with a
+    decimal comma read as ``_vote_id`` reads the same number written with a point ("12.0"). A spreadsheet or pandas
+    in a locale whose decimal mark is a comma writes an integer column holding a gap as "12,0"
+    (``to_csv(sep=";", decimal=",")``, or ``sep="\t"``): in a semicolon-separated file the comma is that locale's
+    decimal mark; a tab-separated file is written so in either locale, so there a comma before exactly three
+    digits ("1,000": 1000 with a point for decimals, 1 with a comma) is refused as ambiguous, naming ``where``. Any
+    other row as it is ("1,5" stays, and is refused as no whole number; a comma-separated file's cell too)."""
     value = row.get("vote_id")
-    if isinstance(value, str) and _WHOLE_COMMA.fullmatch(value.strip()):
-        return row | {"vote_id": value.replace(",", ".")}
-    return row
+    if delimiter not in (";", "\t") or not isinstance(value, str) or not _WHOLE_COMMA.fullmatch(value.strip()):
+        return row
+    if delimiter == "\t" and _GROUPED.fullmatch(value.strip()):
+        raise VotesFileError(f"{where}: field 'vote_id' is {brief(value)}: in a tab-separated file its comma may "
+                             "group thousands (1000) or mark decimals (1); write the id with no separator, as "
+                             "`export votes` does")
+    return row | {"vote_id": value.replace(",", ".")}
 
 
 def _vote_id(where: str, value: object) -> int:
     """A record's ``vote_id`` (``export votes``: the store's id, from 1) as a number, 0 for none (null, empty or
     absent); a number with no fraction (12.0, as pandas writes an integer column holding a gap: a JSON number, or
     the text "12.0" in a CSV) is that number. Raises ``VotesFileError`` for anything else: a fraction (12.7 was
-    read as 12, and a repeat of 12), true or false, a negative number, text other than ASCII digits; a float past
-    2**53 and more or text in scientific notation (``rounded_id``: digits lost, said so)."""
+    read as 12, and a repeat of 12), true or false, a negative number, text other than ASCII digits, digits past
+    the 4,300 Python reads as a number (``unique_keys.LongIntegerError``, as of a JSON integer); a float of 2**53
+    and more or text in scientific notation (``rounded_id``: digits lost, said so)."""
     if value is None or value == "":
         return 0
     if isinstance(value, str) and _WHOLE_TEXT.fullmatch(value.strip()):  # "12", or pandas' "12.0" in a CSV
-        return int(value.strip().split(".")[0])
+        digits = value.strip().split(".")[0]
+        try:
+            return int(digits)
+        except ValueError:  # over sys.get_int_max_str_digits(): said as of a JSON integer of as many digits
+            raise VotesFileError(f"{where}: field 'vote_id' is {brief(value)}: {LongIntegerError(len(digits))}; "
+                                 "expected a whole number from 1 (the vote's id in the store that exported it), or "
+                                 "nothing") from None
     if isinstance(value, float) and value.is_integer() and 0 <= value < _EXACT_FLOAT:
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -528,8 +567,8 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
     str.splitlines also cut at U+2028, U+2029 and U+0085, which csv writes unquoted (a flag reason quoting a
     model's output). Cells are separated by commas, or by the semicolons (or tabs) a spreadsheet saves in a locale
     whose decimal mark is a comma, where the header names the columns only so or Excel's first line (``sep=;``)
-    names the separator (the header is then line 2); in a semicolon-separated file a ``vote_id`` written with a
-    decimal comma ("12,0") is that number (``_decimal_comma``). A row whose every cell is empty (a
+    names the separator (the header is then line 2); in a semicolon- or tab-separated file a ``vote_id`` written
+    with a decimal comma ("12,0") is that number (``_decimal_comma``). A row whose every cell is empty (a
     spreadsheet saves its blank rows so) is a blank line; header cells left empty name no column (a spreadsheet
     saves its unused columns so) and may repeat. Raises ``VotesFileError``: a column missing or twice in the
     header, or no CSV."""
@@ -571,7 +610,7 @@ def _csv(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
             fault = _row_fault(reader.fieldnames, row, delimiter, header_line)
             if fault is not None:  # a header again was left out as flagged ("flagged": a reason), or "track 'track'"
                 raise VotesFileError(f"{path} line {reader.line_num}: {fault}")
-            yield f"line {reader.line_num}", _decimal_comma(row) if delimiter == ";" else row
+            yield f"line {reader.line_num}", _decimal_comma(f"{path} line {reader.line_num}", row, delimiter)
     except csv.Error as e:  # a field over the csv module's size limit, ...
         raise VotesFileError(f"{path} line {reader.line_num + 1}: not CSV ({e}); expected the CSV that "
                              "`export votes` writes") from None

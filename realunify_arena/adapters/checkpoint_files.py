@@ -11,6 +11,7 @@ wrong and what was expected, in one line.
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import logging
 import os
@@ -237,10 +238,10 @@ def _index_problem(index: Path) -> tuple[list[Path], str | None]:
     missing = [f for f in files if not (index.parent / f).is_file()]
     if missing:
         return [], f"{index}: field 'weight_map' names {', '.join(missing)}, which {index.parent} lacks"
-    unnamed = _unnamed_shards(files)
+    unnamed = _unnamed_shard(files)
     if unnamed:
-        held = "" if (index.parent / unnamed[0]).is_file() else f" (and {index.parent} lacks it)"
-        return [], (f"{index}: field 'weight_map' names no tensor of {unnamed[0]}{held}; expected every shard of "
+        held = "" if (index.parent / unnamed).is_file() else f" (and {index.parent} lacks it)"
+        return [], (f"{index}: field 'weight_map' names no tensor of {unnamed}{held}; expected every shard of "
                     "the numbered set its shard names count (their tensors would be left at random values)")
     return [index.parent / f for f in files], None
 
@@ -248,16 +249,21 @@ def _index_problem(index: Path) -> tuple[list[Path], str | None]:
 _SHARD = re.compile(r"(?P<stem>.+)-(?P<i>\d+)-of-(?P<n>\d+)(?P<ext>\.[^/]+)")
 
 
-def _unnamed_shards(files: list[str]) -> list[str]:
-    """The shards of a numbered set (``model-00002-of-00004.safetensors``, as save_pretrained names them) that
-    ``files`` (the shards an index names) leave out."""
+def _unnamed_shard(files: list[str]) -> str | None:
+    """The first shard of a numbered set (``model-00002-of-00004.safetensors``, as save_pretrained names them) that
+    ``files`` (the shards an index names) leave out, or None. The count is part of a file's name from outside: only
+    the smallest number from 1 not named is looked for, so "-of-99999999999" costs what the names do (every
+    number up to it was listed: the load hung, its memory growing)."""
     sets: dict[tuple[str, str, str], set[int]] = {}
     for name in files:
         match = _SHARD.fullmatch(name)
         if match:
             sets.setdefault((match["stem"], match["n"], match["ext"]), set()).add(int(match["i"]))
-    return [f"{stem}-{i:0{len(n)}d}-of-{n}{ext}" for (stem, n, ext), named in sorted(sets.items())
-            for i in range(1, int(n) + 1) if i not in named]
+    for (stem, n, ext), named in sorted(sets.items()):
+        first = next(i for i in itertools.count(1) if i not in named)  # at most len(named) + 1 tries
+        if first <= int(n):
+            return f"{stem}-{first:0{len(n)}d}-of-{n}{ext}"
+    return None
 
 
 def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: bool = False) -> str | None:

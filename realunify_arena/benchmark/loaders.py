@@ -25,7 +25,7 @@ from realunify_arena.benchmark.schema import (
 from realunify_arena.benchmark.result_paths import existing_file
 from realunify_arena.benchmark.validation import EntryErrors, Problem, check_image_file, parse_entry, parse_json_int
 from realunify_arena.json_layout import COLUMNS, joined_said, pandas_columns, wrapped_list, wrapped_said
-from realunify_arena.shown import brief, json_kind
+from realunify_arena.shown import brief, canonical, json_kind
 from realunify_arena.text_files import FileTooLarge, data_file_limit, line_bom_fault, not_text, read_json_text
 from realunify_arena.unique_keys import RepeatedKeyError, loads_json
 
@@ -100,19 +100,28 @@ class Dataset:
         return out
 
 
+def named_after(path: Path) -> str:
+    """The dataset name a folder or file gives: ``path.name`` (a parquet file's ``stem``) in Unicode Normalization
+    Form C (``shown.canonical``). macOS writes a file's name decomposed ("Cafe" and U+0301), other systems keep it
+    as typed (U+00E9): the same folder copied from a Mac and named again here stores its runs under one dataset,
+    not two shown alike."""
+    return canonical(path.stem if path.is_file() and path.suffix == ".parquet" else path.name)
+
+
 def load(source: str | Path, *, name: str | None = None) -> Dataset:
-    """``"bundled"``, a folder in the official layout, a parquet file, or a folder of parquet files."""
+    """``"bundled"``, a folder in the official layout, a parquet file, or a folder of parquet files; the dataset is
+    named ``name``, else after the folder or file (``named_after``)."""
     if str(source) == "bundled":
         return load_official(BUNDLED_DIR, name=name or "bundled")
     path = Path(source).expanduser()
     if not path.exists():
         return Dataset(name or str(path), problems=[Problem(str(path), None, None, "no such file or folder")])
     if path.is_file() and path.suffix == ".parquet":
-        return load_parquet([path], name=name or path.stem)
+        return load_parquet([path], name=name or named_after(path))
     if path.is_dir() and any((path / f).exists() for f in OFFICIAL_FILES):
-        return load_official(path, name=name or path.name)
+        return load_official(path, name=name or named_after(path))
     if path.is_dir() and sorted(path.glob("**/*.parquet")):
-        return load_parquet(sorted(path.glob("**/*.parquet")), name=name or path.name)
+        return load_parquet(sorted(path.glob("**/*.parquet")), name=name or named_after(path))
     return Dataset(name or str(path), problems=[Problem(
         str(path), None, None,
         f"not a RealUnify source: expected a folder with any of {sorted(OFFICIAL_FILES)}, or parquet files")])

@@ -26,6 +26,7 @@ from pathlib import Path
 from realunify_arena import durable
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
+from realunify_arena.shown import canonical
 from realunify_arena.spreadsheet import safe_row
 from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged,
                                                out_file, out_folder, store_at)
@@ -58,9 +59,9 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, help="votes: file to write (default: standard output); runs: folder")
     p.add_argument("--track", choices=TRACKS, help="votes: only this track")
     p.add_argument("--kind", choices=KINDS, help="votes: only this kind")
-    p.add_argument("--dataset", help="runs: only runs of this dataset")
+    p.add_argument("--dataset", type=canonical, help="runs: only runs of this dataset")
     p.add_argument("--model", help="runs: only runs of this model card")
-    p.add_argument("--judge", help="runs: also record this judge's replies to the polling questions")
+    p.add_argument("--judge", type=canonical, help="runs: also record this judge's replies to the polling questions")
     p.add_argument("--relative-paths", action="store_true",
                    help="runs: write image paths as ./images/<file> (the folder can be moved, but the official "
                         "scorer must run from inside it); default: absolute paths, found from any directory")

@@ -21,6 +21,7 @@ from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.commands._options import (USAGE, CommandError, add_db, existing_file, no_database, out_file,
                                                store_at)
 from realunify_arena.text_files import MAX_DATA_FILE_ENV
+from realunify_arena.shown import mixed_script
 from realunify_arena.vote_files import VotesFileError, look_alikes, read_votes
 
 FORMATS = ("markdown", "csv", "json")
@@ -176,5 +177,11 @@ def _tables_from_file(path: Path, board: tuple[str, str] | None):
         print(f"note: {path}: {' and '.join(map(ascii, group))} differ only in white space or Unicode "
               "normalization, or in zero-width joiners: rated as different models, as FastChat rates names as "
               "written; make them one name in the file to rate them as one", file=sys.stderr)
+    mixed = sorted(name for name in {v[side] for v in votes for side in ("system_a", "system_b")} if mixed_script(name))
+    if mixed:  # "gpt-4" with a Cyrillic "р" is drawn as "gpt-4"
+        print(f"note: {path}: {', '.join(map(ascii, mixed))} {'mixes' if len(mixed) == 1 else 'mix'} a Cyrillic or "
+              "Greek letter with Latin ones (or scripts no language writes together: UTS #39), as a name passing "
+              "for another does: rated as written, and shown in the Markdown table as Python writes it",
+              file=sys.stderr)
     return (lambda track, kind: CountTable.from_votes(v for v in votes if v["track"] == track and v["kind"] == kind),
             empty)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged,
                                                out_file, out_folder, store_at)
+from realunify_arena.shown import canonical
 
 
 EXAMPLE = "python -m realunify_arena report --paired --plot forest.png"
@@ -15,17 +16,19 @@ EXAMPLE = "python -m realunify_arena report --paired --plot forest.png"
 def register(sub) -> None:
     p = sub.add_parser("report", help="print Table 2 (Markdown) for every stored system; write CSV and JSON")
     add_db(p)
-    p.add_argument("--dataset", help="only this dataset (default: one table per dataset)")
-    p.add_argument("--judge", help="UEG judge (default: one table per judge that judged UEG runs)")
+    p.add_argument("--dataset", type=canonical, help="only this dataset (default: one table per dataset)")
+    p.add_argument("--judge", type=canonical, help="UEG judge (default: one table per judge that judged UEG runs)")
     p.add_argument("--out", help="folder for report.csv and report.json (default: reports/ beside the db)")
     p.add_argument("--plot", metavar="FILE", help="also draw per-category direct-vs-stepwise bars (PNG, SVG, PDF)")
     p.add_argument("--paired", action="store_true",
                    help="instead: does stepwise help? per model and category the paired 2x2 table, Δ with a "
                         "95%% bootstrap interval, a p-value (McNemar per category, stratified over categories per track) and Holm p; writes paired.csv/.json "
                         "(with --plot: a forest plot of Δ)")
-    p.add_argument("--judges", metavar="A,B,...",
+    p.add_argument("--judges", metavar="A,B,...", type=canonical,
                    help="instead (or as well as --paired): agreement between these UEG judges per polling "
-                        "question and instance (Cohen's κ) and the scores each gives; writes judges.csv/.json")
+                        "question and instance (Cohen's κ) and the scores each gives; writes judges.csv/.json. "
+                        'The names are separated by commas, as a CSV row: a name holding a comma is written in '
+                        'double quotes (--judges \'"Gemini, 2.5",qwen\')')
     p.set_defaults(func=run)
 
 
@@ -77,7 +80,7 @@ def run_analyses(args, db: Path) -> int:
     """``report --paired`` and/or ``report --judges A,B,...`` on the store at ``db``."""
     from realunify_arena import agreement, paired
 
-    judges = [j.strip() for j in args.judges.split(",") if j.strip()] if args.judges else None
+    judges = agreement.judge_names(args.judges) if args.judges else None
     with store_at(db, for_reading=True) as store:
         if args.paired:  # a misspelt --judge would give a table of blanks, every UEG instance "undecided"
             check_judge_judged(store, args.judge, args.dataset, db)
@@ -86,7 +89,9 @@ def run_analyses(args, db: Path) -> int:
         try:
             comparisons = agreement.compare_judges(store, judges, dataset=args.dataset) if judges is not None else []
         except agreement.JudgeSelectionError as e:
-            raise CommandError(f"--judges {args.judges}: {e}", USAGE) from None
+            quoting = ("; a name holding a comma is written in double quotes, as in a CSV row (--judges "
+                       "'\"Gemini, 2.5\",qwen')" if any("," in j for j in agreement.polling_judges(store)) else "")
+            raise CommandError(f"--judges {args.judges}: {e}{quoting}", USAGE) from None
     out = Path(args.out) if args.out else Path(db).parent / "reports"
     written, missing = [], []
     left = paired.one_mode_list(one_mode)
@@ -108,7 +113,7 @@ def run_analyses(args, db: Path) -> int:
             written += [agreement.write_csv(comparisons, out / "judges.csv"),
                         agreement.write_json(comparisons, out / "judges.json")]
         else:
-            missing.append(f"judges {', '.join(judges)} never judged the same dataset's runs")
+            missing.append(f"judges {agreement.judges_text(judges)} never judged the same dataset's runs")
     if written:
         print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
     if missing:
