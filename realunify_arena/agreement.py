@@ -298,9 +298,12 @@ def judge_names(text: str) -> list[str]:
 
 
 def judges_text(judges: Iterable[str]) -> str:
-    """Judge names as one line that ``judge_names`` reads back: separated by ", ", a name holding a comma or a double
-    quote in double quotes ("Gemini, 2.5" and "qwen" -> '"Gemini, 2.5", qwen'; joined bare they read as three)."""
-    return ", ".join('"' + name.replace('"', '""') + '"' if "," in name or '"' in name else name for name in judges)
+    """Judge names as one line that ``judge_names`` reads back: separated by ", ", a name holding a comma or starting
+    with a double quote in double quotes, its quotes doubled ("Gemini, 2.5" and "qwen" -> '"Gemini, 2.5", qwen';
+    joined bare they read as three). A double quote inside an unquoted name is read as itself (RFC 4180 as the csv
+    module reads it), so such a name is written as it is."""
+    return ", ".join('"' + name.replace('"', '""') + '"' if "," in name or name.startswith('"') else name
+                     for name in judges)
 
 
 def markdown(comparison: Comparison) -> str:
