@@ -39,6 +39,7 @@ from realunify_arena.shown import brief, json_kind
 from realunify_arena.systems import model_name_problem
 from realunify_arena.text_files import read_regular
 from realunify_arena.unique_keys import RepeatedKeyError, load_yaml
+from realunify_arena.url_credentials import userinfo_problem
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CARD_REF = "card:"  # a pair's checkpoint may name another card instead of weights
@@ -78,7 +79,7 @@ class ModelCard:
         return str(self.path) if self.path is not None else f"models/{self.name}.yaml"
 
     def __post_init__(self) -> None:
-        problem = userinfo_problem(self.endpoint, self.api_key_env)
+        problem = userinfo_problem(self.endpoint, _key_goes_to(self.api_key_env))
         if problem:  # a card built in code (or replaced) too: every HTTP client of a card starts from one
             raise CardError(f"{self.file}: field 'endpoint': {problem}")
         register_secret_env(self.api_key_env)  # its value is masked in every error text and log from now on
@@ -155,26 +156,11 @@ def looks_like_variable_name(text: str) -> bool:
             and not any(_random_looking(part) for part in text.split("_")))
 
 
-_AUTHORITY = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9+.-]*:)?//([^/?#]*)")  # RFC 3986 section 3.2
-
-
-def userinfo_problem(url: str | None, key_env: str | None = None) -> str | None:
-    """Why ``url`` (a base URL an HTTP client is pointed at: a card's ``endpoint``) must not be used, or None:
-    it carries user information before ``@`` (``http://alice:PASSWORD@host/v1``, or a user name alone).
-    RFC 3986 section 3.2.1 deprecates ``user:password`` there, and the HTTP clients (httpx, under the openai and
-    google-genai SDKs) turn it into ``Authorization: Basic ...`` (RFC 7617) that replaces the card's
-    ``Bearer`` key, so the key is never sent and the password travels in every request. The message shows
-    where the secret goes (``key_env``: the card's ``api_key_env``, when known); it quotes no part of the URL (the
-    card's problems reach the page, and the password is in it)."""
-    authority = _AUTHORITY.match(url or "")
-    if authority is None or "@" not in authority.group(1):
-        return None
-    where = (f"the environment variable ${key_env} (the card's api_key_env)" if key_env
-             else "the environment variable named by the card's api_key_env (add that field if the card has none)")
-    return ("the URL carries user information before '@' (a user name or password; RFC 3986 section 3.2.1 "
-            "deprecates it), which the HTTP client would send as Basic auth in every request in place of the "
-            f"API key; remove it (the URL becomes scheme://host/path) and put the secret in {where}; "
-            "the value is not shown")
+def _key_goes_to(key_env: str | None) -> str:
+    """Where a card's secret belongs instead of its endpoint's URL (``url_credentials.userinfo_problem``)."""
+    if key_env:
+        return f"the environment variable ${key_env} (the card's api_key_env)"
+    return "the environment variable named by the card's api_key_env (add that field if the card has none)"
 
 
 class _FieldError(ValueError):
@@ -224,7 +210,7 @@ class _CardFile(BaseModel):
     @field_validator("endpoint")
     @classmethod
     def _no_userinfo(cls, value: str | None) -> str | None:
-        problem = userinfo_problem(value)  # api_key_env comes after endpoint: not validated yet
+        problem = userinfo_problem(value, _key_goes_to(None))  # api_key_env comes after: not validated yet
         if problem:  # never quoted: a card's problem reaches the page, and the password is in it
             raise _FieldError("endpoint", problem)
         return value

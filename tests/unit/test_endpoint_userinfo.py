@@ -5,6 +5,9 @@ and ``api_key_env`` loaded, and its run sent ``Authorization: Basic base64(alice
 place of ``Bearer <key>``: the key never reached the endpoint and the password travelled in every request (the
 HTTP client, httpx, turns a URL's user information into Basic auth). RFC 3986 section 3.2.1 deprecates
 ``user:password`` in a URL; the key belongs in the environment variable the card's ``api_key_env`` names.
+The same held for the base URLs the clients read from the environment: ``$GOOGLE_GEMINI_BASE_URL`` (a gemini
+card without ``endpoint``) and ``$HF_ENDPOINT`` (the hub probe and huggingface_hub, whose ``Bearer $HF_TOKEN``
+the Basic credential replaced).
 
 Expected values come from the server's side (what it received) and from RFC 7617's rule for the Basic
 credential, computed here; the adapters, their SDK clients and the server are real.
@@ -14,11 +17,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from realunify_arena.adapters import build_adapter
+from realunify_arena.adapters import ModelUnavailable, build_adapter
 from realunify_arena.adapters.base import Capability, GenerationOptions
 from realunify_arena.cards import CardError, ModelCard, load_card, load_cards
 from tests.stand_in import JSONHandler, serving
@@ -28,6 +35,7 @@ BASIC = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()  # RFC 7617 sect
 KEY = "sk-cred32-key-0123456789"
 KEY_ENV = "CRED32_ENDPOINT_KEY"
 FAMILIES = ["openai", "gemini"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Recorder(JSONHandler):
@@ -126,3 +134,54 @@ def test_the_fix_the_message_names_sends_the_key_and_no_basic_credential(tmp_pat
         assert seen["authorization"] == f"Bearer {KEY}"
     else:
         assert seen["goog"] == KEY and seen["authorization"] is None
+
+
+def test_a_gemini_card_without_endpoint_refuses_a_password_in_its_base_url_variable(monkeypatch):
+    """Without ``endpoint`` google-genai takes its base URL from ``$GOOGLE_GEMINI_BASE_URL``: the same Basic
+    credential went out from there (measured before cred32: ``Basic BASIC`` beside the key)."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    with serving(Recorder, seen=[]) as server:
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.url.replace("http://", f"http://alice:{PASSWORD}@"))
+        card = ModelCard(name="env-gemini", family="gemini", description="d", api_key_env=KEY_ENV,
+                         capabilities=frozenset({Capability.UNDERSTAND}), checkpoints={"understand": "m"},
+                         params={"timeout_s": 30, "attempts": 1})
+        try:
+            _ask(card)
+            refused = None
+        except ModelUnavailable as exc:
+            refused = exc
+    assert server.seen == [], f"sent {server.seen}; Basic of alice:PASSWORD (RFC 7617) is {BASIC}"
+    assert refused is not None
+    message = str(refused)
+    assert message.startswith("env-gemini: $GOOGLE_GEMINI_BASE_URL: ") and "user information" in message, message
+    _unquoted(message)
+
+
+class HubRecorder(JSONHandler):
+    """A hub that records each request's method, path and Authorization, and knows no model (404)."""
+
+    def _record(self) -> None:
+        self.server.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        self.reply(404, {"error": "not found"})
+
+    do_GET = do_HEAD = do_POST = _record
+
+
+def test_the_models_command_refuses_hf_endpoint_with_a_password_before_asking_the_hub(tmp_path):
+    """``$HF_ENDPOINT`` is read by huggingface_hub at import, so the command runs in its own process, as a user
+    runs it. Before cred32 its hub probe sent ``Basic BASIC`` in place of ``Bearer $HF_TOKEN``."""
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "far-janus.yaml").write_text("family: janus\ndescription: d\ncapabilities: [understand]\n"
+                                          "checkpoint: someone/not-cached-janus\n")
+    with serving(HubRecorder, seen=[]) as server:
+        env = {**os.environ, "HF_ENDPOINT": server.url.replace("http://", f"http://alice:{PASSWORD}@"),
+               "HF_HUB_OFFLINE": "0", "HF_TOKEN": "hf_cred32token0123456789", "HF_HOME": str(tmp_path / "hf"),
+               "PYTHONPATH": str(ROOT)}
+        done = subprocess.run([sys.executable, "-m", "realunify_arena", "models", "--models-dir", str(cards)],
+                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert server.seen == [], f"sent {server.seen}; Basic of alice:PASSWORD (RFC 7617) is {BASIC}"
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("models: error: $HF_ENDPOINT: ") and "HF_TOKEN" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    _unquoted(done.stdout + done.stderr)
