@@ -18,12 +18,14 @@ from realunify_arena.settings import Settings, SettingsError, check_gradio_varia
 
 def main(argv: list[str] | None = None) -> int:
     from realunify_arena.tls import tls_context
+    from realunify_arena.url_credentials import check_url_variables
 
     try:
         settings = Settings.from_cli(argv)
         janus_fast_switch()  # read only when a Janus model loads: a bad value would fail a visitor's first run
         check_gradio_variables()  # else Gradio's own int() of one is a traceback, at its import or launch
         tls_context()  # a CA variable naming no CA file is refused here, not at each remote model's request
+        check_url_variables()  # $HF_ENDPOINT with a password would replace HF_TOKEN in every hub request
     except SettingsError as e:
         return refuse(str(e))
     from realunify_arena.arena import salt_problem

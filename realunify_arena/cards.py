@@ -39,6 +39,7 @@ from realunify_arena.shown import brief, json_kind
 from realunify_arena.systems import model_name_problem
 from realunify_arena.text_files import read_regular
 from realunify_arena.unique_keys import RepeatedKeyError, load_yaml
+from realunify_arena.url_credentials import userinfo_problem
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CARD_REF = "card:"  # a pair's checkpoint may name another card instead of weights
@@ -78,6 +79,9 @@ class ModelCard:
         return str(self.path) if self.path is not None else f"models/{self.name}.yaml"
 
     def __post_init__(self) -> None:
+        problem = userinfo_problem(self.endpoint, _key_goes_to(self.api_key_env))
+        if problem:  # a card built in code (or replaced) too: every HTTP client of a card starts from one
+            raise CardError(f"{self.file}: field 'endpoint': {problem}")
         register_secret_env(self.api_key_env)  # its value is masked in every error text and log from now on
         register_endpoint(self.endpoint)  # its address is hidden in what a visitor sees (redaction.visitor_text)
 
@@ -152,6 +156,13 @@ def looks_like_variable_name(text: str) -> bool:
             and not any(_random_looking(part) for part in text.split("_")))
 
 
+def _key_goes_to(key_env: str | None) -> str:
+    """Where a card's secret belongs instead of its endpoint's URL (``url_credentials.userinfo_problem``)."""
+    if key_env:
+        return f"the environment variable ${key_env} (the card's api_key_env)"
+    return "the environment variable named by the card's api_key_env (add that field if the card has none)"
+
+
 class _FieldError(ValueError):
     """Raised inside a validator: ``field`` is the dotted field the message is about."""
 
@@ -194,6 +205,14 @@ class _CardFile(BaseModel):
     def _not_blank(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.strip():
             raise _FieldError(info.field_name, f"expected a non-empty string, got {value!r}")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _no_userinfo(cls, value: str | None) -> str | None:
+        problem = userinfo_problem(value, _key_goes_to(None))  # api_key_env comes after: not validated yet
+        if problem:  # never quoted: a card's problem reaches the page, and the password is in it
+            raise _FieldError("endpoint", problem)
         return value
 
     @field_validator("api_key_env")

@@ -25,8 +25,9 @@ What is taken out (each replaced by ``***``):
   a mistake argparse's "unrecognized arguments" error would echo;
 - each secret value also in the forms it takes on the wire: percent-encoded (``quote``, ``quote_plus``) and
   base64 (standard and URL-safe, with or without padding);
-- the password of a URL's user information (``https://user:password@host``), such as a card's ``endpoint``
-  behind a basic-auth proxy: the user name stays.
+- the password of a URL's user information (``https://user:password@host``), such as a proxy variable's URL
+  quoted in an error: the user name stays. (A card's ``endpoint`` or a base URL variable with user information
+  is refused before any client sees it: ``url_credentials``.)
 
 What the public app shows a visitor (a run's error, a judge problem or failed reply, an availability
 reason, a refusal) goes through ``visitor_text``: also no endpoint address of a card (``register_endpoint``),
@@ -88,7 +89,7 @@ _SHAPES = (
     (_SECRET_OPTION, r"\1" + MASK),
     (re.compile(r"(\bBearer\s+)" + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
     # after an Authorization header's scheme other than Bearer (RFC 9110 section 11.4, ``auth-scheme 1*SP token68``):
-    # ``Basic base64(user:password)`` (RFC 7617), which a card's ``https://user:password@host`` endpoint sends
+    # ``Basic base64(user:password)`` (RFC 7617), which a proxy in front of an endpoint may add and echo back
     (re.compile(r"""(\b(?:proxy-)?authorization\b["']?\s*[:=]\s*["']?(?!Bearer\b)[A-Za-z][A-Za-z0-9!#$%&*+.^_`|~-]*"""
                 r"""[ \t]+)""" + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"""(\b(?:authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key)\b["']?\s*[:=]\s*["']?)"""

@@ -2,7 +2,8 @@
 generates and edits.
 
 No output-token cap is sent: 2.5 Pro thinks before answering and the cap counts thinking tokens, so a
-short cap returns an empty answer. ``endpoint`` overrides the API base URL (a proxy or a local stand-in).
+short cap returns an empty answer. ``endpoint`` overrides the API base URL (a proxy or a local stand-in); without
+it google-genai reads ``$GOOGLE_GEMINI_BASE_URL``, refused when it carries a password (``url_credentials``).
 Card params: ``timeout_s`` (one deadline in seconds for a whole request, retries included; default 300) and
 ``attempts`` (tries of a request within that deadline, retrying a dropped connection or HTTP
 408/429/5xx, after the wait the server asks for: ``Retry-After``, or the ``google.rpc.RetryInfo`` of its 429's
@@ -24,8 +25,10 @@ from realunify_arena.cards import ModelCard
 from realunify_arena.http_deadline import ReplyTooLarge, deadline_client_args
 from realunify_arena.redaction import shortened
 from realunify_arena.tls import certificate_problem
+from realunify_arena.url_credentials import variable_problem
 
 DEFAULT_TIMEOUT_S = 300.0
+GEMINI_URL_VARIABLE = "GOOGLE_GEMINI_BASE_URL"  # google-genai's base URL when the card names no endpoint
 GENAI_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # google-genai's own (_api_client._RETRY_HTTP_STATUS_CODES)
 # Gemini's finish reasons (google-genai ``types.FinishReason``; the Gemini API reference's ``FinishReason``) after
 # which the text is the model's whole answer: ``STOP``, "natural stop point of the model or provided stop
@@ -47,6 +50,9 @@ class GeminiAdapter(Adapter):
         key = os.environ.get(card.api_key_env or "", "")
         if not key:
             raise ModelUnavailable(f"{card.name}: API key variable {card.api_key_env} is unset")
+        problem = variable_problem(GEMINI_URL_VARIABLE) if card.endpoint is None else None
+        if problem:  # without an endpoint, google-genai takes its base URL from this variable
+            raise ModelUnavailable(f"{card.name}: {problem}")
         self.timeout_s = float(card.params.get("timeout_s", DEFAULT_TIMEOUT_S))
         self.attempts = max(1, int(card.params.get("attempts", 3)))
         # The client makes one attempt; ``_call`` retries within one deadline (its own retries would each

@@ -170,22 +170,25 @@ def model_cards(models_dir: Path | str | None, problems: list[CardError] | None 
     """The cards in ``models_dir`` (None: the project's ``models/``), as ``cards.load_cards`` reads them.
 
     With ``problems`` given, broken cards are recorded there and left out; without it the first one raises.
-    The commands that read cards may reach a card's HTTPS endpoint, so a CA variable naming no CA file
-    (``tls.tls_context``) is refused here, once, as ``app.py`` refuses it at start-up.
+    The commands that read cards may reach a card's HTTPS endpoint or the hub, so a CA variable naming no CA
+    file (``tls.tls_context``) and a base URL variable with a password (``url_credentials.check_url_variables``)
+    are refused here, once, as ``app.py`` refuses them at start-up.
 
     Raises:
-        CommandError: a broken card (exit 1) when ``problems`` is None, no such folder or a bad CA
-            variable (exit 2).
+        CommandError: a broken card (exit 1) when ``problems`` is None, no such folder, a bad CA variable
+            or a base URL variable with user information (exit 2).
     """
     from realunify_arena.cards import MODELS_DIR, CardError, load_cards
     from realunify_arena.settings import SettingsError
     from realunify_arena.tls import tls_context
+    from realunify_arena.url_credentials import check_url_variables
 
     folder = Path(models_dir) if models_dir is not None else MODELS_DIR
     if not folder.is_dir():
         raise CommandError(f"--models-dir {folder}: no such folder", USAGE)
     try:
         tls_context()
+        check_url_variables()  # $HF_ENDPOINT or $GOOGLE_GEMINI_BASE_URL with a password (the hub, Gemini)
     except SettingsError as exc:
         raise CommandError(str(exc), USAGE) from None
     try:

@@ -92,6 +92,8 @@ BAD_CARDS = [
     ("name: other\nfamily: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: x\n", "name",
      "must match the file name"),
     ("family: openai\ndescription: d\ncapabilities: [understand]\ncheckpoint: gpt\n", "endpoint", "base URL"),
+    ("family: openai\ndescription: d\ncapabilities: [understand]\ncheckpoint: gpt\n"
+     "endpoint: http://alice:pw@127.0.0.1:8091/v1\napi_key_env: VLLM_API_KEY\n", "endpoint", "user information"),
     ("family: tiny\ndescription: d\ncapabilities: [understand]\nparams: {base: chameleon}\n", "params.base",
      "one of"),
     ("family: tiny\ndescription: d\ncapabilities: [edit]\nparams: {base: janus}\n", "capabilities",

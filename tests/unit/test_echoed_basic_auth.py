@@ -7,9 +7,11 @@ endpoint answering 401 with the request's headers quoted made the run's error, a
 (``visitor_text``), carry that base64 whole: the password, one decode away. Only ``Bearer`` credentials and a
 credential right after the header name were masked.
 
-The base64 is computed here from RFC 7617's rule (``user-id ":" password``), not by the code under test; the
-adapter, its client and the server are real (a loopback ``http.server``). The shapes alone (``Basic``, ``Token``,
-prose that stays) are cases of ``test_redaction.py``.
+Since cred32 such a card is refused when read (``test_endpoint_userinfo.py``: the password is never sent), so the
+``Basic`` credential here is a proxy's own, the one it adds for the server behind it, quoted back with the
+request's headers. The base64 is computed here from RFC 7617's rule (``user-id ":" password``), not by the code
+under test; the adapter, its client and the server are real (a loopback ``http.server``). The shapes alone
+(``Basic``, ``Token``, prose that stays) are cases of ``test_redaction.py``.
 """
 
 from __future__ import annotations
@@ -30,20 +32,22 @@ BASIC = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()  # RFC 7617 sect
 
 
 class HeaderEcho(JSONHandler):
-    """Every POST answers 401 quoting the request's headers, as some proxies' error pages and debug servers do."""
+    """Every POST answers 401 quoting the headers it sent on (the request's, with the proxy's own Basic credential
+    for the server behind it), as some proxies' error pages and debug servers do."""
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        quoted = "; ".join(f"{name}: {value}" for name, value in self.headers.items() if name.lower() != "host")
+        sent_on = [("Authorization", f"Basic {BASIC}")]  # first: the error shown is shortened after a while
+        sent_on += [(k, v) for k, v in self.headers.items() if k.lower() not in ("host", "authorization")]
+        quoted = "; ".join(f"{name}: {value}" for name, value in sent_on)
         self.reply(401, {"error": {"message": f"not allowed; you sent {quoted}"}})
 
 
 def test_a_basic_auth_password_echoed_by_the_endpoint_reaches_no_message():
     with serving(HeaderEcho) as server:
-        host = server.url.removeprefix("http://")
         card = ModelCard(name="echo-basic", family="openai", description="echoes headers",
                          capabilities=frozenset({Capability.UNDERSTAND}), checkpoints={"understand": "m"},
-                         endpoint=f"http://alice:{PASSWORD}@{host}/v1", params={"timeout_s": 30, "max_retries": 0})
+                         endpoint=f"{server.url}/v1", params={"timeout_s": 30, "max_retries": 0})
         with pytest.raises(Exception) as caught:
             build_adapter(card, "cpu").understand([Image.new("RGB", (16, 16))], "hi", GenerationOptions())
     for shown in (error_text(caught.value), visitor_text(str(caught.value))):
