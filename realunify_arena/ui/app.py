@@ -142,6 +142,25 @@ KEYBOARD_JS = """() => {
         if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; group(); }); }
     }).observe(document.body, {childList: true, subtree: true});
     group();
+    // Tab on a menu's field: the focus goes on, the option list closes (WAI-ARIA Authoring Practices, "Combobox":
+    // Tab closes the popup and moves focus to the next focusable element). Gradio 6.31's keydown handler runs a
+    // tick later and opens the list for any key but Escape, Tab and Shift+Tab's Shift included, after its blur
+    // handler closed it: each menu tabbed through stayed open over the fields below. And Chromium lets Tab stop
+    // on the open list, a scrollable box, which the blur then removes: the focus fell to the page's body. Tab and a
+    // modifier key alone (which change nothing in a menu) are kept from Gradio's handler (the browser still moves
+    // the focus), and the list is taken out of the Tab order first.
+    const passing = new Set(['Tab', 'Shift', 'Control', 'Alt', 'Meta']);
+    window.addEventListener('keydown', (event) => {
+        const field = event.target;
+        if (!passing.has(event.key) || !(field instanceof HTMLInputElement)
+            || field.getAttribute('role') !== 'combobox') {
+            return;
+        }
+        if (event.key === 'Tab') {
+            document.getElementById(field.getAttribute('aria-controls'))?.setAttribute('tabindex', '-1');
+        }
+        event.stopPropagation();
+    }, true);
 }"""
 
 # Keys Gradio 6.31's frontend translates (``i18n(`...`)`` in its bundle) that its English strings lack, so the page
