@@ -208,8 +208,8 @@ class ExploreTab:
 
     @property
     def query_inputs(self) -> list:
-        """The fields ``form_query`` reads: source, instance, model, judge and seed."""
-        return [self.source, self.instance, self.model, self.judge, self.seed]
+        """The fields ``form_query`` reads: source, track, category, instance, model, judge and seed."""
+        return [self.source, self.track, self.category, self.instance, self.model, self.judge, self.seed]
 
     @property
     def url_outputs(self) -> list:
@@ -286,17 +286,20 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
                              "the data source chosen below.", markdown=False))
     updates = [gr.update(value=source) if source else gr.skip(), gr.skip(), gr.skip(), gr.skip()]
     uid = params.get("instance")
+    inst = None
     if uid:
         try:
             inst = ctx.dataset(source or ctx.source_names()[0]).get(uid)
         except KeyError:
             gr.Warning(plain(f"The link names instance {brief(uid)}, which is not in "
                              f"{brief(source or ctx.source_names()[0])}.", markdown=False))
-        else:
-            updates[1:] = [gr.update(value=inst.track), gr.update(choices=category_choices(inst.track),
-                                                                   value=inst.task_type),
-                           gr.update(choices=instance_choices(ctx, source or ctx.source_names()[0], inst.track,
-                                                              inst.task_type), value=uid)]
+    if inst is not None:
+        updates[1:] = [gr.update(value=inst.track), gr.update(choices=category_choices(inst.track),
+                                                               value=inst.task_type),
+                       gr.update(choices=instance_choices(ctx, source or ctx.source_names()[0], inst.track,
+                                                          inst.task_type), value=uid)]
+    elif params.get("track") or params.get("category"):  # where Run draws a random instance (``form_query``)
+        updates[1:] = _drawn_from(ctx, source or ctx.source_names()[0], params.get("track"), params.get("category"))
     model = params.get("model")
     if model and model not in ctx.cards:  # e.g. an arena side whose runs were imported: nothing here runs it
         gr.Warning(plain(f"The link names model {brief(model)}, which this app does not offer (its runs may have "
@@ -320,6 +323,31 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
                              "the seed below.", markdown=False))
         updates.append(gr.skip())
     return updates
+
+
+def _drawn_from(ctx: AppContext, source: str, track: str | None, category: str | None) -> list:
+    """Updates of (track, category, instance) for a link's ``track`` and ``category`` (a task type of that track,
+    or "all"): the instance menu offers that track's and category's instances, "random" chosen. A value the
+    menus do not offer is said (``gr.Warning``) and left out: an unknown track keeps the form's; an unknown
+    category is "all"."""
+    if track and track not in TRACKS:
+        gr.Warning(plain(f"The link's track {brief(track)} is not one of {', '.join(TRACKS)}; Run uses the track "
+                         "chosen below.", markdown=False))
+        track = None
+    if track is None:  # a category alone names its track
+        track = CATEGORIES[category].track if category in CATEGORIES else None
+    if track is None:
+        if category:
+            gr.Warning(plain(f"The link's category {brief(category)} is not one this app offers; Run uses the "
+                             "category chosen below.", markdown=False))
+        return [gr.skip(), gr.skip(), gr.skip()]
+    offered = {value for _, value in category_choices(track)}
+    if category and category not in offered:
+        gr.Warning(plain(f"The link's category {brief(category)} is not one of track {track}'s; Run draws from "
+                         "all of them.", markdown=False))
+    category = category if category in offered else "all"
+    return [gr.update(value=track), gr.update(choices=category_choices(track), value=category),
+            gr.update(choices=instance_choices(ctx, source, track, category), value=RANDOM)]
 
 
 def model_note(ctx: AppContext, model: str | None) -> str:
@@ -588,18 +616,23 @@ def build(ctx: AppContext) -> ExploreTab:
                                        ).then(None, link, None, js=SHOW_EXPLORE_JS, api_visibility="private",
                                               queue=False)
 
-    def form_query(source_value, instance_value, model_value, judge_value, seed_value) -> str:
-        """The query of a link to the form as it is (no instance while it says "random" or "your own")."""
+    def form_query(source_value, track_value, category_value, instance_value, model_value, judge_value,
+                   seed_value) -> str:
+        """The query of a link to the form as it is: no instance while it says "random" or "your own", and then
+        the track and category (but "all") Run draws from; a named instance implies them."""
         public = ctx.source_label(source_value)
         uid = None if instance_value in (RANDOM, CUSTOM) else instance_value
+        drawn_from = {} if uid else {"track": track_value,
+                                     "category": None if category_value == "all" else category_value}
         return explore_query(None if public == sources[0] else public, uid, model=model_value, judge=judge_value,
-                             seed=form_number(seed_value) or 0)
+                             seed=form_number(seed_value) or 0, **drawn_from)
 
     # the page's URL follows the form (a menu changed, or a link's values filled in): a reload or a copied address
     # opens what the visitor sees, not the link the page was opened with
     shown_query = gr.Textbox(visible="hidden", interactive=False, elem_id="ex-shown-query")
-    gr.on([source.change, instance.change, model.change, judge.change, seed.change], form_query,
-          [source, instance, model, judge, seed], shown_query, api_visibility="private", queue=False).then(
+    gr.on([source.change, track.change, category.change, instance.change, model.change, judge.change, seed.change],
+          form_query, [source, track, category, instance, model, judge, seed], shown_query, api_visibility="private",
+          queue=False).then(
         None, shown_query, None, js=SHOW_EXPLORE_JS, api_visibility="private", queue=False)
     running = []
     for mode, column in columns.items():

@@ -341,12 +341,13 @@ def instance_label(instance: AnyInstance, width: int = 70) -> str:
 
 
 def explore_query(source: str | None, instance_uid: str | None, *, model: str | None = None, seed: int | None = None,
-                  judge: str | None = None) -> str:
+                  judge: str | None = None, track: str | None = None, category: str | None = None) -> str:
     """The query string of an Explore link (``?tab=explore&data=…&instance=…&model=…&seed=…``), which
     ``explore.updates_from_url`` opens; parameters left None are left out (no ``data``: the app's first
-    source, so a link does not show the server's path to it)."""
-    params = {"tab": "explore", "data": source, "instance": instance_uid, "model": model, "seed": seed,
-              "judge": judge}
+    source, so a link does not show the server's path to it). ``track`` ("UEG"/"GEU") and ``category`` (a task
+    type) say where Run draws a random instance: a link to a named instance leaves them out (it implies both)."""
+    params = {"tab": "explore", "data": source, "track": track, "category": category, "instance": instance_uid,
+              "model": model, "seed": seed, "judge": judge}
     return "?" + urlencode({k: v for k, v in params.items() if v is not None})
 
 
