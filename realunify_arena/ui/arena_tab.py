@@ -156,7 +156,7 @@ def build(ctx: AppContext, demo: gr.Blocks) -> None:
     with gr.Row(equal_height=False):
         for side in SIDES:
             with gr.Column():
-                gr.Markdown(f"### {side}")
+                gr.Markdown(f"## {side}")  # under the page's h1, as Explore's columns
                 views[side] = TraceView.create(f"ar-{side.lower()}")
     with gr.Row():
         buttons = {choice: gr.Button(label, interactive=False, elem_id=f"ar-vote-{choice}")

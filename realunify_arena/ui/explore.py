@@ -155,7 +155,7 @@ class Column:
 
     @classmethod
     def create(cls, mode: str) -> Column:
-        gr.Markdown(f"### {mode.capitalize()}")
+        gr.Markdown(f"## {mode.capitalize()}")  # under the page's h1: a screen reader's outline skips no level
         view = TraceView.create(f"ex-{mode}")
         verdict = gr.Markdown(elem_id=f"ex-{mode}-verdict")
         # The panels below have nothing to show before this column's first run, so they and their components
