@@ -29,7 +29,7 @@ from realunify_arena.upload_parts import UploadRules
 from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.validation_answers import answer_refused_request
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions
-from realunify_arena.ui.render import SHOW_EXPLORE_JS
+from realunify_arena.ui.render import LIVE_STATUS, SHOW_EXPLORE_JS
 from realunify_arena.ui.calls import (answer_browser_only_events, answer_miscounted_calls, answer_refusal_status,
                                       answer_unreadable_values)
 
@@ -100,8 +100,15 @@ PAGE_CSS = (FOCUS_CSS + SIDE_IMAGE_CSS + ".md table { word-break: normal; overfl
 # labelable element, so it named the button (whose own aria-label "Copy" wins) and left the field with no name
 # (the Arena's link box) or its placeholder's (Explore's, "Run an instance ..." even while it held the link), as
 # a screen reader says it. Each such field is given its label's text, now and whenever Gradio draws it anew.
+# And what the page says of a run (``render.LIVE_STATUS``: a column's or side's status, the Arena's reveal) is a
+# polite live region (role status; WCAG 2.2, 4.1.3 "Status Messages"): Gradio's Markdown is none, so a screen
+# reader heard only its status tracker's "Loading" and "Complete", never a run's stages, end or failure, nor the
+# vote's reveal.
 NAME_FIELDS_JS = """() => {
     const name = () => {
+        for (const live of document.querySelectorAll('.""" + LIVE_STATUS + """')) {
+            if (live.getAttribute('role') !== 'status') live.setAttribute('role', 'status');
+        }
         for (const info of document.querySelectorAll('label > [data-testid="block-info"]')) {
             const label = info.parentElement, text = info.textContent.trim();
             for (const field of label.querySelectorAll('textarea, input:not([type="file"])')) {

@@ -36,6 +36,9 @@ ImageLoader = Callable[[Step], Image.Image]
 ABSOLUTE_LINK_JS = "(query) => query && query.startsWith('?') ? window.location.origin + window.location.pathname + query : query"
 # Hands what Explore shows (a link or its query, ``explore_query``) to the page's script that keeps the URL
 # (``app.PAGE_URL_JS``), which writes it into the address bar while the Explore tab is open.
+# The class of what the page says of a run as it goes and ends (an Explore column's or Arena side's status, the
+# Arena's reveal after a vote): the page's script makes each a polite live region (``app.NAME_FIELDS_JS``).
+LIVE_STATUS = "live-status"
 SHOW_EXPLORE_JS = "(query) => { window.realunifyShowExplore?.(query); }"
 
 # Every ASCII punctuation mark as a numeric character reference: CommonMark never reads a character
@@ -158,7 +161,7 @@ class TraceView:
     def create(cls, prefix: str) -> TraceView:
         """Components with ``elem_id``s ``<prefix>-status``, ``-refined``, ``-edited``, ``-image``, ``-answer``."""
         return cls(
-            status=gr.Markdown("", elem_id=f"{prefix}-status"),
+            status=gr.Markdown("", elem_id=f"{prefix}-status", elem_classes=[LIVE_STATUS]),
             refined=gr.Textbox(label=REFINED_LABEL, lines=3, interactive=False,
                                elem_id=f"{prefix}-refined", visible=False),
             # alt_text: the image (inside Gradio's frame button) is the result, named as its label says
