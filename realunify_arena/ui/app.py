@@ -103,12 +103,19 @@ PAGE_CSS = (FOCUS_CSS + SIDE_IMAGE_CSS + ".md table { word-break: normal; overfl
 # And what the page says of a run (``render.LIVE_STATUS``: a column's or side's status, the Arena's reveal) is a
 # polite live region (role status; WCAG 2.2, 4.1.3 "Status Messages"): Gradio's Markdown is none, so a screen
 # reader heard only its status tracker's "Loading" and "Complete", never a run's stages, end or failure, nor the
-# vote's reveal.
+# vote's reveal. Gradio's icons (a menu's arrow, a box label's and an empty image's pictogram, those inside a
+# named button or link) are drawn as unnamed SVGs, each an "image" with no name to a screen reader; they repeat
+# what their text or button says, so they are hidden from it (WAI-ARIA 1.2, role img: an image has a name;
+# WCAG 2.2, 1.1.1: decoration is implemented so assistive technology can ignore it).
 NAME_FIELDS_JS = """() => {
+    const DECORATIVE = [
+        '.icon-wrap svg', '[data-testid="block-label"] svg', '.empty svg', 'button svg', 'a svg',
+    ].map(s => `${s}:not([aria-hidden]):not([aria-label]):not([aria-labelledby])`).join(', ');
     const name = () => {
         for (const live of document.querySelectorAll('.""" + LIVE_STATUS + """')) {
             if (live.getAttribute('role') !== 'status') live.setAttribute('role', 'status');
         }
+        for (const icon of document.querySelectorAll(DECORATIVE)) icon.setAttribute('aria-hidden', 'true');
         for (const info of document.querySelectorAll('label > [data-testid="block-info"]')) {
             const label = info.parentElement, text = info.textContent.trim();
             for (const field of label.querySelectorAll('textarea, input:not([type="file"])')) {

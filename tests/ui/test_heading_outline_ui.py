@@ -12,7 +12,7 @@ more than one level deeper than the one before.
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect
+from conftest import TABS, open_tab, run_in_explore
 
 # the visible headings, in document order, as (level, text)
 _HEADINGS = """() => [...document.querySelectorAll('h1, h2, h3, h4, h5, h6, [role=heading]')]
@@ -29,11 +29,9 @@ def _skips(headings: list) -> list[str]:
     return skips
 
 
-@pytest.mark.parametrize("tab, ready", [("explore", "#ex-run"), ("arena", "#ar-new"), ("leaderboard", "#lb-refresh")])
-def test_the_headings_of_each_tab_skip_no_level(page, app, tab, ready):
-    page.goto(f"{app['url']}?tab={tab}")
-    expect(page.locator(ready)).to_be_visible()
-    expect(page.locator(f"[role=tab][data-tab-id={tab}]")).to_have_attribute("aria-selected", "true")
+@pytest.mark.parametrize("tab", TABS)
+def test_the_headings_of_each_tab_skip_no_level(page, app, tab):
+    open_tab(page, app["url"], tab)
     headings = page.evaluate(_HEADINGS)
     assert headings and headings[0][0] == 1, headings
     assert len(headings) > 1, headings  # the tab's own headings were found, not the page's title alone
@@ -41,10 +39,6 @@ def test_the_headings_of_each_tab_skip_no_level(page, app, tab, ready):
 
 
 def test_explore_s_headings_skip_no_level_after_a_run(page, app):
-    page.goto(app["url"] + "?tab=explore")
-    expect(page.locator("#ex-run")).to_be_enabled()
-    page.locator("#ex-run").click()
-    expect(page.locator("#ex-stepwise-status")).to_contain_text("done in")
-    expect(page.locator("#ex-direct-status")).to_contain_text("done in")
+    run_in_explore(page, app["url"])
     headings = page.evaluate(_HEADINGS)
     assert not _skips(headings), (_skips(headings), headings)
