@@ -51,7 +51,7 @@ from realunify_arena.systems import MODES, System
 from realunify_arena.ui.calls import Refusal, show_drawn
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
-    SHOW_EXPLORE_JS,
+    SHOW_QUERY_JS,
     TraceView,
     history_markdown,
     explore_query,
@@ -298,7 +298,8 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
                                                                value=inst.task_type),
                        gr.update(choices=instance_choices(ctx, source or ctx.source_names()[0], inst.track,
                                                           inst.task_type), value=uid)]
-    elif params.get("track") or params.get("category"):  # where Run draws a random instance (``form_query``)
+    elif params.get("tab", "explore") == "explore" and (params.get("track") or params.get("category")):
+        # where Run draws a random instance (``form_query``); a Leaderboard link's track names its board
         updates[1:] = _drawn_from(ctx, source or ctx.source_names()[0], params.get("track"), params.get("category"))
     model = params.get("model")
     if model and model not in ctx.cards:  # e.g. an arena side whose runs were imported: nothing here runs it
@@ -613,7 +614,7 @@ def build(ctx: AppContext) -> ExploreTab:
     # one changed while Run's event was on its way made a link to a run that was never made
     resolved.success(link_for, [run_source, current, run_model, judge, run_seed], link, api_visibility="private",
                      queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False
-                                       ).then(None, link, None, js=SHOW_EXPLORE_JS, api_visibility="private",
+                                       ).then(None, link, None, js=SHOW_QUERY_JS, api_visibility="private",
                                               queue=False)
 
     def form_query(source_value, track_value, category_value, instance_value, model_value, judge_value,
@@ -633,7 +634,7 @@ def build(ctx: AppContext) -> ExploreTab:
     gr.on([source.change, track.change, category.change, instance.change, model.change, judge.change, seed.change],
           form_query, [source, track, category, instance, model, judge, seed], shown_query, api_visibility="private",
           queue=False).then(
-        None, shown_query, None, js=SHOW_EXPLORE_JS, api_visibility="private", queue=False)
+        None, shown_query, None, js=SHOW_QUERY_JS, api_visibility="private", queue=False)
     running = []
     for mode, column in columns.items():
         running.append(resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1,

@@ -93,3 +93,36 @@ def test_a_shared_link_s_category_of_another_track_is_said_and_left_out(browser,
         expect(page).not_to_have_url(re.compile(r"[?&]category="))
     finally:
         context.close()
+
+
+def test_the_address_names_the_leaderboard_s_board_and_a_reload_opens_it(page, app):
+    """Track GEU, battles "one model: direct vs stepwise": the board shown. Before, the address stayed
+    ``?tab=leaderboard`` and a reload (or the address shared) showed UEG's two-model board."""
+    page.goto(app["url"] + "?tab=leaderboard")
+    expect(page.locator("#lb-summary")).to_contain_text("UEG · two models, same mode")
+    page.locator("#lb-track").get_by_label("GEU", exact=True).check()
+    page.locator("#lb-kind").get_by_label("one model: direct vs stepwise", exact=True).check()
+    expect(page.locator("#lb-summary")).to_contain_text("GEU · one model: direct vs stepwise")
+    expect(page).to_have_url(app["url"] + "?tab=leaderboard&track=GEU&battles=direct_vs_stepwise")
+    _tab(page, "explore").click()  # Explore's own track is not the board's
+    expect(page).not_to_have_url(re.compile(r"[?&]battles="))
+    _tab(page, "leaderboard").click()
+    expect(page).to_have_url(app["url"] + "?tab=leaderboard&track=GEU&battles=direct_vs_stepwise")
+    page.reload()
+    expect(page.locator("#lb-track input[value=GEU]")).to_be_checked()
+    expect(page.locator("#lb-summary")).to_contain_text("GEU · one model: direct vs stepwise")
+    _tab(page, "explore").click()
+    expect(page.locator("#ex-run")).to_be_enabled()
+    expect(page.locator("#ex-track input[value=UEG]")).to_be_checked()  # the board's track is not Explore's
+
+
+def test_a_shared_leaderboard_link_s_unknown_value_is_said_and_left_out(browser, app):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(app["url"] + "?tab=leaderboard&track=GEU&battles=nope")
+        expect(page.locator("#lb-summary")).to_contain_text("GEU · two models, same mode")
+        expect(page.get_by_text("The link's battles 'nope' is not one of")).to_be_visible()
+        expect(page).to_have_url(app["url"] + "?tab=leaderboard&track=GEU")
+    finally:
+        context.close()
