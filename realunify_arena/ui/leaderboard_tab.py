@@ -113,16 +113,15 @@ def updates_from_url(params: dict[str, str]) -> list:
     """Updates of the board's (track, kind) radios for a link's ``track`` and ``battles`` (``render.
     leaderboard_query``), read only from a Leaderboard link (``tab=leaderboard``: Explore's links name a track of
     their own); an absent value changes nothing, one the radios do not offer is said (``gr.Warning``) and left
-    out."""
-    if params.get("tab") != "leaderboard":
-        return [gr.skip(), gr.skip()]
+    out. Each update also enables its radio: they start disabled, as Explore's form does, so that a choice made
+    before the page's load event answered (a slow network) is never overwritten by the link's."""
     updates = []
     for name, offered in (("track", TRACKS), ("battles", KINDS)):
-        value = params.get(name)
+        value = params.get(name) if params.get("tab") == "leaderboard" else None
         if value and value not in offered:
             gr.Warning(plain(f"The link's {name} {brief(value)} is not one of {', '.join(offered)}; the board "
                              "shown is the one chosen below.", markdown=False))
-        updates.append(gr.update(value=value) if value in offered else gr.skip())
+        updates.append(gr.update(value=value, interactive=True) if value in offered else gr.update(interactive=True))
     return updates
 
 
@@ -130,9 +129,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> tuple[gr.Radio, gr.Radio]:
     """The Leaderboard tab; returns its (track, kind) radios, which a link fills in (``updates_from_url``)."""
     boards = ratings.Leaderboards(ctx.store)
     with gr.Row():
-        track = gr.Radio(["UEG", "GEU"], value="UEG", label="Track", elem_id="lb-track")
+        # both enabled by the page's load event, with a link's board (``updates_from_url``)
+        track = gr.Radio(["UEG", "GEU"], value="UEG", label="Track", elem_id="lb-track", interactive=False)
         kind = gr.Radio([(label, k) for k, label in KIND_LABELS.items()], value=KINDS[0], label="Battles",
-                        elem_id="lb-kind")
+                        elem_id="lb-kind", interactive=False)
         refresh = gr.Button("Refresh", size="sm", elem_id="lb-refresh")
     summary = gr.Markdown(elem_id="lb-summary")
     # Tables and plots start hidden and ``show`` (on selecting this tab) fills and shows them: the browser
