@@ -30,7 +30,7 @@ from realunify_arena.upload_parts import UploadRules
 from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.validation_answers import answer_refused_request
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions, visitor
-from realunify_arena.ui.render import SHOW_EXPLORE_JS
+from realunify_arena.ui.render import LIVE_STATUS, SHOW_QUERY_JS
 from realunify_arena.ui.calls import (answer_browser_only_events, answer_miscounted_calls, answer_refusal_status,
                                       answer_unreadable_values)
 
@@ -44,25 +44,29 @@ TAB_FROM_LINK_JS = ("() => { const tab = new URLSearchParams(window.location.sea
                     f"if ({json.dumps(list(TABS))}.includes(tab)) "
                     "document.querySelector(`[role=tab][data-tab-id=\"${tab}\"]`)?.click(); }")
 # The address bar says what the page shows, so that a reload or a copied address opens it: the open tab
-# (``?tab=arena``), and on Explore the link of what Explore shows (``ExploreTab.shown_query``, handed over by
-# ``render.SHOW_EXPLORE_JS``). Before, the link the page was opened with stayed in it: a visitor who opened
-# ``?tab=arena`` and moved to the Leaderboard reloaded into the Arena. Replaced, not pushed: Back leaves the page.
+# (``?tab=arena``), on Explore the link of what Explore shows (``ExploreTab.shown_query``) and on the Leaderboard
+# its board's (``render.leaderboard_query``), each handed over by ``render.SHOW_QUERY_JS``. Before, the link the
+# page was opened with stayed in it: a visitor who opened ``?tab=arena`` and moved to the Leaderboard reloaded into
+# the Arena. Replaced, not pushed: Back leaves the page.
 PAGE_URL_JS = ("() => { const tabs = " + json.dumps(list(TABS)) + """;
     const link = new URLSearchParams(window.location.search);
     link.set('tab', 'explore');
-    let explore = '?' + link;  // the page's link, until the load event has filled Explore's form in
+    // each tab's query; Explore's the page's link until the load event has filled Explore's form in
+    const queries = Object.fromEntries(tabs.map(tab => [tab, tab === 'explore' ? '?' + link : `?tab=${tab}`]));
     const show = () => {
         const tab = document.querySelector('[role=tab][aria-selected="true"][data-tab-id]')?.dataset.tabId;
         if (!tabs.includes(tab)) return;
-        const query = tab === 'explore' ? explore : `?tab=${tab}`;
-        if (window.location.search !== query) {
+        if (window.location.search !== queries[tab]) {
             window.history.replaceState(window.history.state, '',
-                                        window.location.pathname + query + window.location.hash);
+                                        window.location.pathname + queries[tab] + window.location.hash);
         }
     };
-    window.realunifyShowExplore = (query) => {
+    window.realunifyShowQuery = (query) => {
         if (!query) return;
-        explore = new URL(query, window.location.href).search || '?tab=explore';
+        const search = new URL(query, window.location.href).search;
+        const tab = new URLSearchParams(search).get('tab');
+        if (!tabs.includes(tab)) return;
+        queries[tab] = search;
         show();
     };
     new MutationObserver(show).observe(document.body,
@@ -101,8 +105,22 @@ PAGE_CSS = (FOCUS_CSS + SIDE_IMAGE_CSS + ".md table { word-break: normal; overfl
 # labelable element, so it named the button (whose own aria-label "Copy" wins) and left the field with no name
 # (the Arena's link box) or its placeholder's (Explore's, "Run an instance ..." even while it held the link), as
 # a screen reader says it. Each such field is given its label's text, now and whenever Gradio draws it anew.
+# And what the page says of a run (``render.LIVE_STATUS``: a column's or side's status, the Arena's reveal) is a
+# polite live region (role status; WCAG 2.2, 4.1.3 "Status Messages"): Gradio's Markdown is none, so a screen
+# reader heard only its status tracker's "Loading" and "Complete", never a run's stages, end or failure, nor the
+# vote's reveal. Gradio's icons (a menu's arrow, a box label's and an empty image's pictogram, those inside a
+# named button or link) are drawn as unnamed SVGs, each an "image" with no name to a screen reader; they repeat
+# what their text or button says, so they are hidden from it (WAI-ARIA 1.2, role img: an image has a name;
+# WCAG 2.2, 1.1.1: decoration is implemented so assistive technology can ignore it).
 NAME_FIELDS_JS = """() => {
+    const DECORATIVE = [
+        '.icon-wrap svg', '[data-testid="block-label"] svg', '.empty svg', 'button svg', 'a svg',
+    ].map(s => `${s}:not([aria-hidden]):not([aria-label]):not([aria-labelledby])`).join(', ');
     const name = () => {
+        for (const live of document.querySelectorAll('.""" + LIVE_STATUS + """')) {
+            if (live.getAttribute('role') !== 'status') live.setAttribute('role', 'status');
+        }
+        for (const icon of document.querySelectorAll(DECORATIVE)) icon.setAttribute('aria-hidden', 'true');
         for (const info of document.querySelectorAll('label > [data-testid="block-info"]')) {
             const label = info.parentElement, text = info.textContent.trim();
             for (const field of label.querySelectorAll('textarea, input:not([type="file"])')) {
@@ -143,6 +161,25 @@ KEYBOARD_JS = """() => {
         if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; group(); }); }
     }).observe(document.body, {childList: true, subtree: true});
     group();
+    // Tab on a menu's field: the focus goes on, the option list closes (WAI-ARIA Authoring Practices, "Combobox":
+    // Tab closes the popup and moves focus to the next focusable element). Gradio 6.31's keydown handler runs a
+    // tick later and opens the list for any key but Escape, Tab and Shift+Tab's Shift included, after its blur
+    // handler closed it: each menu tabbed through stayed open over the fields below. And Chromium lets Tab stop
+    // on the open list, a scrollable box, which the blur then removes: the focus fell to the page's body. Tab and a
+    // modifier key alone (which change nothing in a menu) are kept from Gradio's handler (the browser still moves
+    // the focus), and the list is taken out of the Tab order first.
+    const passing = new Set(['Tab', 'Shift', 'Control', 'Alt', 'Meta']);
+    window.addEventListener('keydown', (event) => {
+        const field = event.target;
+        if (!passing.has(event.key) || !(field instanceof HTMLInputElement)
+            || field.getAttribute('role') !== 'combobox') {
+            return;
+        }
+        if (event.key === 'Tab') {
+            document.getElementById(field.getAttribute('aria-controls'))?.setAttribute('tabindex', '-1');
+        }
+        event.stopPropagation();
+    }, true);
 }"""
 
 # Keys Gradio 6.31's frontend translates (``i18n(`...`)`` in its bundle) that its English strings lack, so the page
@@ -215,13 +252,14 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
             with gr.Tab("Arena", id="arena", elem_id="tab-arena"):
                 arena_tab.build(ctx, demo)
             with gr.Tab("Leaderboard", id="leaderboard", elem_id="tab-leaderboard") as board_tab:
-                leaderboard_tab.build(ctx, board_tab)
+                board_radios = leaderboard_tab.build(ctx, board_tab)
 
         def open_from_url(request: gr.Request):
             """``?tab=explore&data=bundled&instance=UEG_3_world_knowledge&model=tiny-janus&judge=human&seed=2``
-            (its tab is opened in the browser: ``TAB_FROM_LINK_JS``); last, Explore's form fields and Run are enabled (they start disabled, so that Run never runs the
-            form's defaults instead of the link's, and the link's values never overwrite a choice made
-            meanwhile), also when the link could not be read."""
+            or ``?tab=leaderboard&track=GEU&battles=direct_vs_stepwise`` (its tab is opened in the browser:
+            ``TAB_FROM_LINK_JS``); last, Explore's form fields and Run are enabled (they start disabled, so that
+            Run never runs the form's defaults instead of the link's, and the link's values never overwrite a
+            choice made meanwhile), also when the link could not be read."""
             params = dict(request.query_params) if request else {}
             try:
                 updates = explore.updates_from_url(ctx, params)
@@ -229,13 +267,15 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
                 log.exception("the page's link could not be read; the form keeps its defaults")
                 updates = [gr.skip()] * len(explore_tab.url_outputs)
             return [*explore_tab.ready(updates), gr.update(interactive=True),
-                    *explore_tab.settings_ready(ctx, updates[explore_tab.url_outputs.index(explore_tab.model)])]
+                    *explore_tab.settings_ready(ctx, updates[explore_tab.url_outputs.index(explore_tab.model)]),
+                    *leaderboard_tab.updates_from_url(params)]
 
         demo.load(None, None, None, js=TAB_FROM_LINK_JS, api_visibility="private")
-        demo.load(open_from_url, None, [*explore_tab.url_outputs, explore_tab.run, *explore_tab.settings_outputs],
+        demo.load(open_from_url, None, [*explore_tab.url_outputs, explore_tab.run, *explore_tab.settings_outputs,
+                                        *board_radios],
                   api_visibility="private", concurrency_limit=None).then(
             explore_tab.form_query, explore_tab.query_inputs, explore_tab.shown_query, api_visibility="private",
-            queue=False).then(None, explore_tab.shown_query, None, js=SHOW_EXPLORE_JS, api_visibility="private",
+            queue=False).then(None, explore_tab.shown_query, None, js=SHOW_QUERY_JS, api_visibility="private",
                               queue=False)  # the address bar names the form as filled in, not a refused value
         sessions.release_sessions(demo)  # a visit's server state goes when the visit does
     # Model events are admitted at once and a local model's run waits in ctx.model_slot/device_slot (a

@@ -40,6 +40,7 @@ from realunify_arena.trace import Status
 from realunify_arena.ui.calls import Refusal, show_drawn
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
+    LIVE_STATUS,
     TraceView,
     explore_query,
     failure_text,
@@ -156,12 +157,12 @@ def build(ctx: AppContext, demo: gr.Blocks) -> None:
     with gr.Row(equal_height=False):
         for side in SIDES:
             with gr.Column():
-                gr.Markdown(f"### {side}")
+                gr.Markdown(f"## {side}")  # under the page's h1, as Explore's columns
                 views[side] = TraceView.create(f"ar-{side.lower()}")
     with gr.Row():
         buttons = {choice: gr.Button(label, interactive=False, elem_id=f"ar-vote-{choice}")
                    for choice, label in VOTES.items()}
-    reveal = gr.Markdown(elem_id="ar-reveal")
+    reveal = gr.Markdown(elem_id="ar-reveal", elem_classes=[LIVE_STATUS])  # announced: the vote is taken
     next_battle = gr.Button("Next battle", visible=False, elem_id="ar-next")
     state = gr.State(None)  # the battle id only; the battle itself lives in the store
     # the id of the battle a click started, for that click's own generate event. Not ``state``: an event

@@ -51,7 +51,7 @@ from realunify_arena.systems import MODES, System
 from realunify_arena.ui.calls import Refusal, show_drawn
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
-    SHOW_EXPLORE_JS,
+    SHOW_QUERY_JS,
     TraceView,
     history_markdown,
     explore_query,
@@ -155,7 +155,7 @@ class Column:
 
     @classmethod
     def create(cls, mode: str) -> Column:
-        gr.Markdown(f"### {mode.capitalize()}")
+        gr.Markdown(f"## {mode.capitalize()}")  # under the page's h1: a screen reader's outline skips no level
         view = TraceView.create(f"ex-{mode}")
         verdict = gr.Markdown(elem_id=f"ex-{mode}-verdict")
         # The panels below have nothing to show before this column's first run, so they and their components
@@ -208,8 +208,8 @@ class ExploreTab:
 
     @property
     def query_inputs(self) -> list:
-        """The fields ``form_query`` reads: source, instance, model, judge and seed."""
-        return [self.source, self.instance, self.model, self.judge, self.seed]
+        """The fields ``form_query`` reads: source, track, category, instance, model, judge and seed."""
+        return [self.source, self.track, self.category, self.instance, self.model, self.judge, self.seed]
 
     @property
     def url_outputs(self) -> list:
@@ -286,17 +286,21 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
                              "the data source chosen below.", markdown=False))
     updates = [gr.update(value=source) if source else gr.skip(), gr.skip(), gr.skip(), gr.skip()]
     uid = params.get("instance")
+    inst = None
     if uid:
         try:
             inst = ctx.dataset(source or ctx.source_names()[0]).get(uid)
         except KeyError:
             gr.Warning(plain(f"The link names instance {brief(uid)}, which is not in "
                              f"{brief(source or ctx.source_names()[0])}.", markdown=False))
-        else:
-            updates[1:] = [gr.update(value=inst.track), gr.update(choices=category_choices(inst.track),
-                                                                   value=inst.task_type),
-                           gr.update(choices=instance_choices(ctx, source or ctx.source_names()[0], inst.track,
-                                                              inst.task_type), value=uid)]
+    if inst is not None:
+        updates[1:] = [gr.update(value=inst.track), gr.update(choices=category_choices(inst.track),
+                                                               value=inst.task_type),
+                       gr.update(choices=instance_choices(ctx, source or ctx.source_names()[0], inst.track,
+                                                          inst.task_type), value=uid)]
+    elif params.get("tab", "explore") == "explore" and (params.get("track") or params.get("category")):
+        # where Run draws a random instance (``form_query``); a Leaderboard link's track names its board
+        updates[1:] = _drawn_from(ctx, source or ctx.source_names()[0], params.get("track"), params.get("category"))
     model = params.get("model")
     if model and model not in ctx.cards:  # e.g. an arena side whose runs were imported: nothing here runs it
         gr.Warning(plain(f"The link names model {brief(model)}, which this app does not offer (its runs may have "
@@ -320,6 +324,31 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
                              "the seed below.", markdown=False))
         updates.append(gr.skip())
     return updates
+
+
+def _drawn_from(ctx: AppContext, source: str, track: str | None, category: str | None) -> list:
+    """Updates of (track, category, instance) for a link's ``track`` and ``category`` (a task type of that track,
+    or "all"): the instance menu offers that track's and category's instances, "random" chosen. A value the
+    menus do not offer is said (``gr.Warning``) and left out: an unknown track keeps the form's; an unknown
+    category is "all"."""
+    if track and track not in TRACKS:
+        gr.Warning(plain(f"The link's track {brief(track)} is not one of {', '.join(TRACKS)}; Run uses the track "
+                         "chosen below.", markdown=False))
+        track = None
+    if track is None:  # a category alone names its track
+        track = CATEGORIES[category].track if category in CATEGORIES else None
+    if track is None:
+        if category:
+            gr.Warning(plain(f"The link's category {brief(category)} is not one this app offers; Run uses the "
+                             "category chosen below.", markdown=False))
+        return [gr.skip(), gr.skip(), gr.skip()]
+    offered = {value for _, value in category_choices(track)}
+    if category and category not in offered:
+        gr.Warning(plain(f"The link's category {brief(category)} is not one of track {track}'s; Run draws from "
+                         "all of them.", markdown=False))
+    category = category if category in offered else "all"
+    return [gr.update(value=track), gr.update(choices=category_choices(track), value=category),
+            gr.update(choices=instance_choices(ctx, source, track, category), value=RANDOM)]
 
 
 def model_note(ctx: AppContext, model: str | None) -> str:
@@ -585,22 +614,27 @@ def build(ctx: AppContext) -> ExploreTab:
     # one changed while Run's event was on its way made a link to a run that was never made
     resolved.success(link_for, [run_source, current, run_model, judge, run_seed], link, api_visibility="private",
                      queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False
-                                       ).then(None, link, None, js=SHOW_EXPLORE_JS, api_visibility="private",
+                                       ).then(None, link, None, js=SHOW_QUERY_JS, api_visibility="private",
                                               queue=False)
 
-    def form_query(source_value, instance_value, model_value, judge_value, seed_value) -> str:
-        """The query of a link to the form as it is (no instance while it says "random" or "your own")."""
+    def form_query(source_value, track_value, category_value, instance_value, model_value, judge_value,
+                   seed_value) -> str:
+        """The query of a link to the form as it is: no instance while it says "random" or "your own", and then
+        the track and category (but "all") Run draws from; a named instance implies them."""
         public = ctx.source_label(source_value)
         uid = None if instance_value in (RANDOM, CUSTOM) else instance_value
+        drawn_from = {} if uid else {"track": track_value,
+                                     "category": None if category_value == "all" else category_value}
         return explore_query(None if public == sources[0] else public, uid, model=model_value, judge=judge_value,
-                             seed=form_number(seed_value) or 0)
+                             seed=form_number(seed_value) or 0, **drawn_from)
 
     # the page's URL follows the form (a menu changed, or a link's values filled in): a reload or a copied address
     # opens what the visitor sees, not the link the page was opened with
     shown_query = gr.Textbox(visible="hidden", interactive=False, elem_id="ex-shown-query")
-    gr.on([source.change, instance.change, model.change, judge.change, seed.change], form_query,
-          [source, instance, model, judge, seed], shown_query, api_visibility="private", queue=False).then(
-        None, shown_query, None, js=SHOW_EXPLORE_JS, api_visibility="private", queue=False)
+    gr.on([source.change, track.change, category.change, instance.change, model.change, judge.change, seed.change],
+          form_query, [source, track, category, instance, model, judge, seed], shown_query, api_visibility="private",
+          queue=False).then(
+        None, shown_query, None, js=SHOW_QUERY_JS, api_visibility="private", queue=False)
     running = []
     for mode, column in columns.items():
         running.append(resolved.success(on_model_slot(ctx, _column_runner(ctx, column), model_arg=1,

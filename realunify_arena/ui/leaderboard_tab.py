@@ -18,10 +18,11 @@ from realunify_arena import agreement as judge_comparison
 from realunify_arena import paired, ratings, reporting
 from realunify_arena.arena import KIND_LABELS, KINDS
 from realunify_arena.benchmark.custom import is_benchmark_dataset
+from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.context import AppContext
 from realunify_arena.shown import brief
 from realunify_arena.ui.calls import Refusal
-from realunify_arena.ui.render import boxed_tables, notes_markdown, plain
+from realunify_arena.ui.render import SHOW_QUERY_JS, boxed_tables, leaderboard_query, notes_markdown, plain
 
 BOARD_HEADERS = ratings.BOARD_HEADERS
 
@@ -108,12 +109,30 @@ def benchmark_markdown(ctx: AppContext) -> str:
             + "\n\n".join(_one_line(reporting.markdown(r, items=True)) for r in reports) + note)
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
+def updates_from_url(params: dict[str, str]) -> list:
+    """Updates of the board's (track, kind) radios for a link's ``track`` and ``battles`` (``render.
+    leaderboard_query``), read only from a Leaderboard link (``tab=leaderboard``: Explore's links name a track of
+    their own); an absent value changes nothing, one the radios do not offer is said (``gr.Warning``) and left
+    out. Each update also enables its radio: they start disabled, as Explore's form does, so that a choice made
+    before the page's load event answered (a slow network) is never overwritten by the link's."""
+    updates = []
+    for name, offered in (("track", TRACKS), ("battles", KINDS)):
+        value = params.get(name) if params.get("tab") == "leaderboard" else None
+        if value and value not in offered:
+            gr.Warning(plain(f"The link's {name} {brief(value)} is not one of {', '.join(offered)}; the board "
+                             "shown is the one chosen below.", markdown=False))
+        updates.append(gr.update(value=value, interactive=True) if value in offered else gr.update(interactive=True))
+    return updates
+
+
+def build(ctx: AppContext, tab: gr.Tab) -> tuple[gr.Radio, gr.Radio]:
+    """The Leaderboard tab; returns its (track, kind) radios, which a link fills in (``updates_from_url``)."""
     boards = ratings.Leaderboards(ctx.store)
     with gr.Row():
-        track = gr.Radio(["UEG", "GEU"], value="UEG", label="Track", elem_id="lb-track")
+        # both enabled by the page's load event, with a link's board (``updates_from_url``)
+        track = gr.Radio(["UEG", "GEU"], value="UEG", label="Track", elem_id="lb-track", interactive=False)
         kind = gr.Radio([(label, k) for k, label in KIND_LABELS.items()], value=KINDS[0], label="Battles",
-                        elem_id="lb-kind")
+                        elem_id="lb-kind", interactive=False)
         refresh = gr.Button("Refresh", size="sm", elem_id="lb-refresh")
     summary = gr.Markdown(elem_id="lb-summary")
     # Tables and plots start hidden and ``show`` (on selecting this tab) fills and shows them: the browser
@@ -160,6 +179,12 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     gr.api(leaderboard, api_name="leaderboard", concurrency_limit=None)
     build_paired(ctx, tab, refresh)
+    # the page's URL names the board shown (a radio changed, or a link's values filled in): a reload or a copied
+    # address opens it, not the default board
+    shown_query = gr.Textbox(visible="hidden", interactive=False, elem_id="lb-shown-query")
+    gr.on([track.change, kind.change], leaderboard_query, [track, kind], shown_query, api_visibility="private",
+          queue=False).then(None, shown_query, None, js=SHOW_QUERY_JS, api_visibility="private", queue=False)
+    return track, kind
 
 
 def imported_rows(ctx: AppContext, rows: list[dict]) -> list[dict]:

@@ -22,7 +22,8 @@ from PIL import Image
 
 from realunify_arena import served_files
 from realunify_arena.benchmark.custom import category_label, is_own
-from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
+from realunify_arena.arena import KINDS
+from realunify_arena.benchmark.schema import LETTERS, TRACKS, AnyInstance, GEUInstance
 from realunify_arena.importing import IMPORTED_SETTINGS
 from realunify_arena.judge import HUMAN, STRICT_PARSE_NOTE, was_asked
 from realunify_arena.protocols import AFTER_REASONING, AS_GIVEN, ONLY_REASONING, shown_refined_prompt
@@ -34,9 +35,12 @@ ImageLoader = Callable[[Step], Image.Image]
 # Turns the query a handler returns ("?tab=explore&…") into the page's own absolute URL, in the browser
 # (behind a proxy such as a Space only the page knows its public address).
 ABSOLUTE_LINK_JS = "(query) => query && query.startsWith('?') ? window.location.origin + window.location.pathname + query : query"
-# Hands what Explore shows (a link or its query, ``explore_query``) to the page's script that keeps the URL
-# (``app.PAGE_URL_JS``), which writes it into the address bar while the Explore tab is open.
-SHOW_EXPLORE_JS = "(query) => { window.realunifyShowExplore?.(query); }"
+# The class of what the page says of a run as it goes and ends (an Explore column's or Arena side's status, the
+# Arena's reveal after a vote): the page's script makes each a polite live region (``app.NAME_FIELDS_JS``).
+LIVE_STATUS = "live-status"
+# Hands what a tab shows (a link or its query naming the tab: ``explore_query``, ``leaderboard_query``) to the
+# page's script that keeps the URL (``app.PAGE_URL_JS``), which writes it into the address bar while that tab is open.
+SHOW_QUERY_JS = "(query) => { window.realunifyShowQuery?.(query); }"
 
 # Every ASCII punctuation mark as a numeric character reference: CommonMark never reads a character
 # reference as structure (spec 0.31, "Entity and numeric character references"), so no link, image,
@@ -158,7 +162,7 @@ class TraceView:
     def create(cls, prefix: str) -> TraceView:
         """Components with ``elem_id``s ``<prefix>-status``, ``-refined``, ``-edited``, ``-image``, ``-answer``."""
         return cls(
-            status=gr.Markdown("", elem_id=f"{prefix}-status"),
+            status=gr.Markdown("", elem_id=f"{prefix}-status", elem_classes=[LIVE_STATUS]),
             refined=gr.Textbox(label=REFINED_LABEL, lines=3, interactive=False,
                                elem_id=f"{prefix}-refined", visible=False),
             # alt_text: the image (inside Gradio's frame button) is the result, named as its label says
@@ -340,13 +344,24 @@ def instance_label(instance: AnyInstance, width: int = 70) -> str:
     return f"{visible(instance.uid)}: {text[:width]}{'…' if len(text) > width else ''}"
 
 
+def leaderboard_query(track: str, kind: str) -> str:
+    """The query string of a link to the Leaderboard's board of ``track`` ("UEG"/"GEU") and battle ``kind``
+    (``arena.KINDS``), which ``leaderboard_tab.updates_from_url`` opens: ``?tab=leaderboard&track=GEU&battles=…``,
+    each left out while it is the board's default (UEG, the first kind), so the default board's link is
+    ``?tab=leaderboard``."""
+    params = {"tab": "leaderboard", "track": None if track == TRACKS[0] else track,
+              "battles": None if kind == KINDS[0] else kind}
+    return "?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
 def explore_query(source: str | None, instance_uid: str | None, *, model: str | None = None, seed: int | None = None,
-                  judge: str | None = None) -> str:
+                  judge: str | None = None, track: str | None = None, category: str | None = None) -> str:
     """The query string of an Explore link (``?tab=explore&data=…&instance=…&model=…&seed=…``), which
     ``explore.updates_from_url`` opens; parameters left None are left out (no ``data``: the app's first
-    source, so a link does not show the server's path to it)."""
-    params = {"tab": "explore", "data": source, "instance": instance_uid, "model": model, "seed": seed,
-              "judge": judge}
+    source, so a link does not show the server's path to it). ``track`` ("UEG"/"GEU") and ``category`` (a task
+    type) say where Run draws a random instance: a link to a named instance leaves them out (it implies both)."""
+    params = {"tab": "explore", "data": source, "track": track, "category": category, "instance": instance_uid,
+              "model": model, "seed": seed, "judge": judge}
     return "?" + urlencode({k: v for k, v in params.items() if v is not None})
 
 

@@ -151,6 +151,31 @@ def page(browser, app):
         yield page
 
 
+TABS = ("explore", "arena", "leaderboard")
+_TAB_SHOWN = {"explore": "#ex-run", "arena": "#ar-new", "leaderboard": "#lb-refresh"}  # a control each tab draws
+
+
+def open_tab(page, url: str, tab: str) -> None:
+    """Open the app at ``url`` on ``tab`` (one of ``TABS``, by its link ``?tab=``); returns once the tab is
+    selected and drawn."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}?tab={tab}")
+    expect(page.locator(_TAB_SHOWN[tab])).to_be_visible()
+    expect(page.locator(f"[role=tab][data-tab-id={tab}]")).to_have_attribute("aria-selected", "true")
+
+
+def run_in_explore(page, url: str) -> None:
+    """Open Explore of the app at ``url`` on its defaults and Run; returns once both columns say "done in"."""
+    from playwright.sync_api import expect
+
+    page.goto(url + "?tab=explore")
+    expect(page.locator("#ex-run")).to_be_enabled()
+    page.locator("#ex-run").click()
+    for mode in ("direct", "stepwise"):
+        expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in")
+
+
 def start_battle(page, url: str, track: str, kind_label: str) -> None:
     """Open the Arena of the app at ``url`` and start one battle of ``track`` and ``kind_label`` (as the Battle
     radio shows it); returns once both sides are delivered (the vote buttons are enabled)."""

@@ -76,3 +76,21 @@ def test_a_link_s_tab_opens_at_once_and_a_tab_chosen_then_stands(browser, app):
         expect(page.locator("#ex-run")).to_be_enabled()  # the load event has answered
         expect(page.get_by_role("tab", name="Arena")).to_have_attribute("aria-selected", "true")
         expect(page.locator("#ar-new")).to_be_visible()
+
+
+def test_the_leaderboard_s_board_waits_for_its_link_and_a_choice_made_then_stands(browser, app):
+    """The same for a Leaderboard link's board (``track``, ``battles``): its radios wait for the load event."""
+    with desktop_page(browser) as page:
+        held = open_with_load_held(page, app, "tab=leaderboard&track=GEU&battles=direct_vs_stepwise")
+        for selector in ("#lb-track input", "#lb-kind input"):
+            expect(page.locator(selector).first).to_be_visible()
+            for i in range(page.locator(selector).count()):
+                expect(page.locator(selector).nth(i), f"{selector} could be changed before the link's board arrived"
+                       ).to_be_disabled()
+        release(page, held)
+        expect(page.locator("#ex-run")).to_be_enabled()  # the load event has answered
+        expect(page.locator("#lb-track input[value=GEU]")).to_be_checked()
+        expect(page.locator("#lb-kind input[value=direct_vs_stepwise]")).to_be_checked()
+        page.locator("#lb-track").get_by_label("UEG", exact=True).check()  # chosen now: nothing arrives to undo it
+        expect(page.locator("#lb-summary")).to_contain_text("UEG · one model: direct vs stepwise")
+        expect(page).to_have_url(app["url"] + "?tab=leaderboard&battles=direct_vs_stepwise")

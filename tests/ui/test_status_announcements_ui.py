@@ -33,3 +33,41 @@ def test_a_finished_run_is_announced_in_words_not_as_a_translation_key(page, app
     announced = page.evaluate("() => window.__announced")
     assert not [text for text in announced if RAW_KEY.match(text)], announced
     assert "Complete" in announced, announced
+
+
+# every text a live region holds, in order: a region with aria-live, or one of the roles WAI-ARIA 1.2 gives an
+# implicit aria-live (status and log: polite; alert: assertive), the way a screen reader follows them
+_RECORD_LIVE = """window.__live = [];
+new MutationObserver(() => document.querySelectorAll('[aria-live], [role=status], [role=alert], [role=log]')
+    .forEach(e => {
+        const text = e.textContent.replace(/\\s+/g, ' ').trim();
+        if (text && !window.__live.includes(text)) window.__live.push(text);
+    })).observe(document, {subtree: true, childList: true, characterData: true, attributes: true});"""
+
+
+def _heard(page, fragment: str) -> bool:
+    return any(fragment in text for text in page.evaluate("() => window.__live"))
+
+
+def test_a_run_s_end_is_announced_with_what_each_column_says(page, app):
+    """Before, the live regions said only "Loading" and "Complete": whether a column was done, and in how long
+    (or failed, and why), was on the screen only (WCAG 2.2, 4.1.3 "Status Messages")."""
+    page.add_init_script(_RECORD_LIVE)
+    page.goto(app["url"] + "?tab=explore")
+    expect(page.locator("#ex-run")).to_be_enabled()
+    page.locator("#ex-run").click()
+    for mode in ("direct", "stepwise"):
+        expect(page.locator(f"#ex-{mode}-status")).to_contain_text("done in")
+        page.wait_for_function("m => window.__live.some(t => t.startsWith(m + ' ·') && t.includes('done in'))",
+                               arg=mode)
+
+
+def test_a_vote_s_reveal_is_announced(page, app):
+    """The reveal after a vote (which system each side was) and each side's end are announced."""
+    from conftest import vote_in_arena
+
+    page.add_init_script(_RECORD_LIVE)
+    vote_in_arena(page, app, "UEG", "two models, same mode", "A")
+    page.wait_for_function("() => window.__live.some(t => t.includes('You voted'))")
+    assert _heard(page, "A: "), page.evaluate("() => window.__live")
+
