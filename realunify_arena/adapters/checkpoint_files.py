@@ -22,7 +22,7 @@ from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
 from realunify_arena.adapters.checkpoint_fit import component_fit_problem, model_fit_problem
-from realunify_arena.adapters.checkpoint_scheduler import scheduler_settings_problem
+from realunify_arena.adapters.checkpoint_scheduler import scheduler_settings_problem, timestep_call
 from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
 from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
@@ -625,10 +625,11 @@ def _component_classes_problem(index: Path, content: dict) -> str | None:
 
     - a legacy model class diffusers remaps from the component's ``config.json`` (``_CLASS_REMAPPING_DICT``:
       PixArt's and DiT's ``Transformer2DModel``, loaded as PixArtTransformer2DModel / DiTTransformer2DModel);
-    - a scheduler whose ``set_timesteps`` takes each of ``sigmas`` and ``mu`` the annotated one's takes (the
-      arguments the pipelines set their steps with, ``retrieve_timesteps``): FlowMatchLCMScheduler in Qwen-Image,
-      UniPCMultistepScheduler in Wan and HiDream-I1 (whose pipelines annotate FlowMatchEulerDiscreteScheduler but
-      ship or branch on UniPC)."""
+    - a scheduler whose ``set_timesteps`` takes each of ``sigmas`` and ``mu`` the pipeline's ``__call__`` passes
+      (``checkpoint_scheduler.timestep_call``; where that cannot be read, each the annotated one's takes):
+      FlowMatchLCMScheduler in Qwen-Image, UniPCMultistepScheduler in Wan and HiDream-I1 (whose pipelines annotate
+      FlowMatchEulerDiscreteScheduler but ship or branch on UniPC), EulerDiscreteScheduler in OmniGen (which passes
+      ``sigmas`` and no ``mu``); whether it then runs that call is the scheduler check's dry run."""
     import importlib
 
     pipeline = getattr(importlib.import_module("diffusers"), content["_class_name"])
@@ -646,7 +647,7 @@ def _component_classes_problem(index: Path, content: dict) -> str | None:
         plain = {t.__name__.removesuffix("Fast") for t in expected}
         generic = any(issubclass(t, cls) for t in expected)  # a base every such class builds on: TokenizersBackend
         if not (issubclass(cls, tuple(expected)) or generic or cls.__name__.removesuffix("Fast") in plain
-                or any(_steps_alike(cls, t) for t in expected)):
+                or any(_steps_alike(cls, t, pipeline, name) for t in expected)):
             wanted = " or ".join(repr(t.__name__) for t in expected)
             return (f"{index}: field '{name}' names {spec[0]} {spec[1]}; expected {wanted}, the class "
                     f"{pipeline.__name__} takes as {name} (diffusers loads another with only a logged warning, and "
@@ -671,14 +672,19 @@ def _remapped(cls: type, sub: Path) -> type:
     return remapped if isinstance(remapped, type) else cls
 
 
-def _steps_alike(cls: type, expected: type) -> bool:
-    """Whether the scheduler ``cls`` sets its steps from every one of ``sigmas`` and ``mu`` the scheduler
-    ``expected`` does (``set_timesteps``'s parameters): what the pipelines pass it (``retrieve_timesteps``)."""
+def _steps_alike(cls: type, expected: type, pipeline: type, component: str) -> bool:
+    """Whether the scheduler ``cls`` takes every one of ``sigmas`` and ``mu`` that ``pipeline`` passes its
+    ``component``'s ``set_timesteps`` (``timestep_call``: OmniGen passes ``sigmas`` and no ``mu``, FLUX both); where
+    that call cannot be read, every one of them the scheduler ``expected`` (the annotated class) takes."""
     from diffusers import SchedulerMixin
 
     if not (issubclass(cls, SchedulerMixin) and issubclass(expected, SchedulerMixin)):
         return False
     taken = inspect.signature(cls.set_timesteps).parameters
+    call = timestep_call(pipeline, component)
+    if call is not None:
+        passed = (["sigmas"] if call.sigmas is not None else []) + (["mu"] if call.mu == "always" else [])
+        return all(key in taken for key in passed)
     return all(key in taken for key in ("sigmas", "mu") if key in inspect.signature(expected.set_timesteps).parameters)
 
 

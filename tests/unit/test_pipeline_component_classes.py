@@ -126,3 +126,75 @@ def test_a_legacy_class_name_diffusers_remaps_passes(tmp_path):
     assert pipeline(prompt="a red cube", width=16, height=16, num_inference_steps=2, output_type="np",
                     max_sequence_length=8, use_resolution_binning=False).images.shape == (1, 16, 16, 3)
     check_checkpoint(str(folder), "diffusers")
+
+
+def _shipped_schedulers() -> list[type]:
+    """Every scheduler class diffusers exports (``SchedulerMixin`` subclasses; not the Flax ones)."""
+    import diffusers
+    from diffusers import SchedulerMixin
+
+    found = []
+    for name in sorted(dir(diffusers)):
+        if name.endswith("Scheduler") and not name.startswith("Flax"):
+            cls = getattr(diffusers, name, None)
+            if isinstance(cls, type) and issubclass(cls, SchedulerMixin):
+                found.append(cls)
+    return found
+
+
+@pytest.mark.parametrize("builder", ["build_omnigen", "build_flux_kontext"])
+def test_every_scheduler_swapped_in_is_refused_exactly_where_diffusers_fails_to_run_it(real_format_build, tmp_path,
+                                                                                       builder):
+    """Each scheduler class diffusers ships, built from the pipeline's own scheduler configuration as diffusers'
+    docs swap one in (``Cls.from_config(pipe.scheduler.config)``) and saved into the folder with model_index.json
+    naming it, is refused by the check exactly where diffusers then fails to run the pipeline (2 steps at 32x32; the
+    scheduler loaded from the folder with ``Cls.from_pretrained``, as ``DiffusionPipeline.from_pretrained`` loads
+    the component). OmniGenPipeline passes ``sigmas`` and no ``mu`` (``retrieve_timesteps``), so
+    EulerDiscreteScheduler and FlowMapEulerDiscreteScheduler run under it; the check refused them for lacking the
+    ``mu`` that the annotated FlowMatchEulerDiscreteScheduler takes."""
+    import json
+    import os
+    import shutil
+
+    from diffusers import DiffusionPipeline
+    from PIL import Image
+
+    sound = real_format_build(builder, tmp_path / "sound" / builder)
+    pipeline = DiffusionPipeline.from_pretrained(sound, dtype=torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
+    own = dict(pipeline.scheduler.config)
+    extra = {"image": Image.new("RGB", (32, 32))} if builder == "build_flux_kontext" else {}
+    wrong, ran = [], []
+    for cls in _shipped_schedulers():
+        try:
+            scheduler = cls.from_config(own)
+        except Exception:  # noqa: BLE001, S112 - a class that cannot be built from it at all (required arguments)
+            continue
+        folder = tmp_path / cls.__name__
+        shutil.copytree(sound, folder, copy_function=os.link)
+        (folder / "scheduler" / "scheduler_config.json").unlink()
+        scheduler.save_config(folder / "scheduler")
+        index = folder / "model_index.json"
+        content = json.loads(index.read_text()) | {"scheduler": ["diffusers", cls.__name__]}
+        index.unlink()
+        index.write_text(json.dumps(content))
+        try:
+            pipeline.scheduler = cls.from_pretrained(folder / "scheduler")
+            pipeline(prompt="a red cube", width=32, height=32, num_inference_steps=2, output_type="np",
+                     generator=torch.Generator().manual_seed(0), **extra)
+            runs = True
+        except Exception:  # noqa: BLE001 - diffusers' own failure, whatever its class
+            runs = False
+        try:
+            check_checkpoint(str(folder), "diffusers")
+            passes = True
+        except ModelUnavailable as refused:
+            passes = False
+            assert str(refused).startswith(str(folder)), str(refused)
+        if runs != passes:
+            wrong.append(f"{cls.__name__}: diffusers {'runs' if runs else 'fails'}, the check "
+                         f"{'passes' if passes else 'refuses'}")
+        ran += [cls.__name__] if runs else []
+        shutil.rmtree(folder)
+    assert not wrong, wrong
+    assert "FlowMatchEulerDiscreteScheduler" in ran
