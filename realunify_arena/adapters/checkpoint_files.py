@@ -181,8 +181,37 @@ def _links_problem(folder: Path) -> str | None:
     return None
 
 
+# A Git LFS pointer file: what a clone without git-lfs (or with GIT_LFS_SKIP_SMUDGE=1) leaves in place of each file
+# the repository tracks with LFS (the hub tracks weights, tokenizer.json, *.model, large files). Its form, from the
+# Git LFS specification (github.com/git-lfs/git-lfs, docs/spec.md): at most 1024 bytes of UTF-8 "key value" lines,
+# the first "version https://git-lfs.github.com/spec/v1", then "oid sha256:<hex>" and "size <bytes>".
+_LFS_POINTER_MAX = 1024
+_LFS_VERSION = b"version https://git-lfs.github.com/spec/"
+
+
+def _pointers_problem(folder: Path) -> str | None:
+    """A file of ``folder`` that is a Git LFS pointer, not the file it points to: the libraries read it as the file
+    and fail in their own words naming no file ("header too large", "Error while initializing BPE: expected value at
+    line 1 column 1"), or take it as it is (a ``chat_template.jinja`` pointer renders every prompt as the pointer's
+    three lines)."""
+    for path in sorted(folder.iterdir()):
+        try:
+            if not path.is_file() or path.stat().st_size > _LFS_POINTER_MAX:
+                continue
+            with path.open("rb") as f:
+                head = f.read(_LFS_POINTER_MAX)
+        except OSError:
+            continue  # an unreadable file is named by the check that reads it
+        if head.startswith(_LFS_VERSION):
+            size = re.search(rb"^size (\d+)$", head, re.M)
+            of = f" ({int(size.group(1))} bytes)" if size else ""
+            return (f"{path}: a Git LFS pointer ({len(head)} bytes), not the file it points to{of}; expected the file "
+                    "itself (fetch it with git lfs pull in the clone, or download the checkpoint from the hub)")
+    return None
+
+
 def _jsons_problem(folder: Path) -> str | None:
-    problem = _links_problem(folder)
+    problem = _links_problem(folder) or _pointers_problem(folder)
     if problem:
         return problem
     for name in _CONFIGS:
@@ -538,6 +567,9 @@ def _templates_problem(folder: Path) -> str | None:
 
 
 def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
+    problem = _links_problem(folder) or _pointers_problem(folder)
+    if problem:
+        return problem
     index = folder / "model_index.json"
     if not index.is_file():
         return f"{index}: missing; expected a diffusers pipeline folder (model_index.json)"
