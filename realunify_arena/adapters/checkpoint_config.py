@@ -394,8 +394,9 @@ def pipeline_null_problem(path: Path, content: dict, pipeline: type | None, comp
     of None lets the file's null load (``config_values_problem`` leaves such nulls alone), and the first run fails
     in Python's words naming neither file nor field: AutoencoderKL's ``shift_factor: null`` under FLUX (``latents =
     (latents / self.vae.config.scaling_factor) + self.vae.config.shift_factor``: "unsupported operand type(s) for
-    -: 'Tensor' and 'NoneType'"). A pipeline that reads the field another way, only on a condition, or tests it for
-    None (SDXL's ``latents_mean``) is left alone.
+    -: 'Tensor' and 'NoneType'"). A field the file leaves out whose class default is None is the same null
+    (``_left_out_nulls``). A pipeline that reads the field another way, only on a condition, or tests it for None
+    (SDXL's ``latents_mean``) is left alone.
 
     Returns:
         ``"{path}: field 'shift_factor' is null; expected a number (FluxPipeline computes with vae.config.shift_factor:
@@ -406,6 +407,7 @@ def pipeline_null_problem(path: Path, content: dict, pipeline: type | None, comp
 
     computed = _computed_fields(pipeline, component) if pipeline is not None else {}
     fields = [field for field, value in content.items() if value is None and field in computed]
+    fields += [field for field in _left_out_nulls(content, cls) if field in computed]
     if not fields:
         return None
     init = getattr(cls.__init__, "__wrapped__", cls.__init__)
@@ -417,8 +419,30 @@ def pipeline_null_problem(path: Path, content: dict, pipeline: type | None, comp
     field = fields[0]
     numbers = _number_kinds(hints.get(field)) if field in params else None
     wanted = "a value" if not numbers else "a whole number" if numbers == {int} else "a number"
-    return (f"{path}: field '{field}' is null; expected {wanted} ({pipeline.__name__} computes with "
+    return (f"{path}: {_null_said(content, field, cls)}; expected {wanted} ({pipeline.__name__} computes with "
             f"{component}.config.{field}: {shortened(computed[field], 120, '...')})")
+
+
+def _left_out_nulls(content: dict, cls: type) -> list[str]:
+    """The fields ``cls.__init__`` takes with a default of None that the configuration ``content`` leaves out: the
+    class then holds None there, as where the file writes null (a file written by hand, or by a diffusers release
+    before the field existed)."""
+    import inspect
+
+    init = getattr(cls.__init__, "__wrapped__", cls.__init__)
+    try:
+        params = inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return []
+    return [name for name, param in params.items() if name != "self" and not name.startswith("_")
+            and param.kind is param.POSITIONAL_OR_KEYWORD and param.default is None and name not in content]
+
+
+def _null_said(content: dict, field: str, cls: type) -> str:
+    """``field 'x' is null``, or, for a field the file leaves out, ``field 'x': missing (Cls's default is null)``."""
+    if field in content:
+        return f"field '{field}' is null"
+    return f"field '{field}': missing ({cls.__name__}'s default is null)"
 
 
 @functools.cache
@@ -439,7 +463,8 @@ def null_build_problem(path: Path, content: dict, cls: type) -> str | None:
     ``rope_scaling: null``: ``rope_scaling["short_factor"]``, "'NoneType' object is not subscriptable"). Built on
     the meta device only where the file holds a null that the class's module subscripts or computes with somewhere
     (``rope_scaling[``, ``out_channels *``: a cheap filter, so FLUX's ``out_channels: null`` costs no build); the
-    field named is the null one the failing lines of ``__init__``'s traceback name.
+    field named is the null one the failing lines of ``__init__``'s traceback name. A field the file leaves out whose
+    class default is None counts as null (``_left_out_nulls``: OmniGen's ``rope_scaling`` left out fails the same).
 
     Returns:
         ``"{path}: field 'rope_scaling' is null; expected a value (OmniGenTransformer2DModel cannot be built without
@@ -451,8 +476,8 @@ def null_build_problem(path: Path, content: dict, cls: type) -> str | None:
     from accelerate import init_empty_weights
 
     source = _module_source(cls)
-    nulls = [field for field, value in content.items() if value is None and not field.startswith("_")
-             and re.search(rf"\b{re.escape(field)}\s*(?:\[|\*\*|//|[-+*/%](?!=))", source)]
+    nulls = [field for field in [*(f for f, v in content.items() if v is None), *_left_out_nulls(content, cls)]
+             if not field.startswith("_") and re.search(rf"\b{re.escape(field)}\s*(?:\[|\*\*|//|[-+*/%](?!=))", source)]
     if not nulls:  # no null the class's module subscripts or computes with: no build (a 12B model's takes ~1 s)
         return None
     try:
@@ -463,8 +488,8 @@ def null_build_problem(path: Path, content: dict, cls: type) -> str | None:
         for field in nulls:
             if any(re.search(rf"\b{re.escape(field)}\b", line) for line in lines):
                 said = shortened(" ".join(str(exc).split()), 160, "...")
-                return (f"{path}: field '{field}' is null; expected a value ({cls.__name__} cannot be built without "
-                        f"one: {said})")
+                return (f"{path}: {_null_said(content, field, cls)}; expected a value ({cls.__name__} cannot be built "
+                        f"without one: {said})")
     return None
 
 
