@@ -553,15 +553,19 @@ def config_sizes_problem(path: Path, content: dict, cls: type) -> str | None:
     if _sizes_problem(path, _settings({}, cls)):
         return None  # the class's own defaults break the rule (HiDream: axes (32, 32), head 128; Cosmos' VAE: 256
         # latents_mean values over 16 channels): it uses these sizes another way
-    return _sizes_problem(path, _settings(content, cls))
+    return _sizes_problem(path, _settings(content, cls), content)
 
 
-def _sizes_problem(path: Path, settings: dict) -> str | None:
-    """``config_sizes_problem`` over the values ``__init__`` gets."""
+def _sizes_problem(path: Path, settings: dict, written: Collection[str] = ()) -> str | None:
+    """``config_sizes_problem`` over the values ``__init__`` gets (``settings``); a field outside ``written`` (the
+    fields the file holds) is said to be missing, its value the class default."""
+
+    def said(field: str, what: str) -> str:  # "field 'f' is [..]" / "field 'f': missing (the class default is [..])"
+        return f"field '{field}' {what}" if field in written else f"field '{field}': missing (the class default {what})"
     axes, head = settings.get("axes_dims_rope"), settings.get("attention_head_dim")
     if isinstance(axes, (list, tuple)) and all(_whole(a) for a in axes) and _whole(head) and sum(axes) != head:
-        return (f"{path}: field 'axes_dims_rope' is {list(axes)} (adding up to {sum(axes)}); expected sizes adding up "
-                f"to attention_head_dim {head} (each axis's rotary frequencies are concatenated over a head)")
+        return (f"{path}: {said('axes_dims_rope', f'is {list(axes)}')} (adding up to {sum(axes)}); expected sizes "
+                f"adding up to attention_head_dim {head} (each axis's rotary frequencies are concatenated over a head)")
     rope, hidden, heads = settings.get("rope_scaling"), settings.get("hidden_size"), settings.get("num_attention_heads")
     if isinstance(rope, dict) and _whole(hidden) and _whole(heads) and heads > 0:
         frequencies = (hidden // heads + 1) // 2
@@ -575,6 +579,6 @@ def _sizes_problem(path: Path, settings: dict) -> str | None:
     for field in ("latents_mean", "latents_std"):
         values = settings.get(field)
         if channels and isinstance(values, (list, tuple)) and len(values) != channels[1]:
-            return (f"{path}: field '{field}' has {len(values)} values; expected {channels[1]}, one per latent "
+            return (f"{path}: {said(field, f'has {len(values)} values')}; expected {channels[1]}, one per latent "
                     f"channel ({channels[0]} {channels[1]})")
     return None

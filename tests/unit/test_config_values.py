@@ -350,3 +350,26 @@ def test_which_nulls_each_pipeline_computes_with():
     assert pipeline_null_problem(Path("unet/config.json"), unet, diffusers.StableDiffusionXLPipeline, "unet",
                                  UNet2DConditionModel).startswith(
         "unet/config.json: field 'addition_time_embed_dim' is null; expected a whole number")
+
+
+def test_a_size_left_out_is_said_to_be_missing_not_quoted_as_the_files(real_format_build, tmp_path):
+    """FLUX Kontext's transformer config.json without ``axes_dims_rope`` (tiny heads of 16) builds the class default,
+    which diffusers' rotary embedding then fails on at the first run; the refusal quoted that default as the file's
+    value ("field 'axes_dims_rope' is [16, 56, 56]"), a field the file does not hold."""
+    import inspect
+
+    from diffusers import FluxTransformer2DModel
+
+    sound = real_format_build("build_flux_kontext", tmp_path / "sound" / "FLUX.1-Kontext-dev")
+    (tmp_path / "broken").mkdir()
+    folder = real_format.edited_copy(sound, tmp_path / "broken", "transformer/config.json",
+                                     lambda c: c.pop("axes_dims_rope"))
+    with pytest.raises(RuntimeError, match="must match the size of tensor"):
+        real_format.run_pipeline(folder)
+    default = list(inspect.signature(FluxTransformer2DModel.__init__).parameters["axes_dims_rope"].default)
+    head = json.loads((sound / "transformer" / "config.json").read_text())["attention_head_dim"]
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "diffusers")
+    assert str(refused.value).startswith(
+        f"{folder}/transformer/config.json: field 'axes_dims_rope': missing (the class default is {default}) (adding "
+        f"up to {sum(default)}); expected sizes adding up to attention_head_dim {head}"), str(refused.value)
