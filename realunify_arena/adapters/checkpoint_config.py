@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 from realunify_arena.redaction import shortened
-from realunify_arena.shown import json_kind
+from realunify_arena.shown import error_line, json_kind
 
 __all__ = ["config_sizes_problem", "config_values_problem", "declared_ids", "dtype_problem",
            "generation_config_problem", "json_object", "library_refusal", "null_build_problem", "one_of",
@@ -251,7 +251,7 @@ def library_refusal(path: Path, error: BaseException, expected: str) -> str:
     line, its message's white space runs joined and its secrets masked (``redaction.shortened``) before it is
     cut to 300 characters, so a key a field's value holds and the message quotes is masked whole, never cut
     in two (the halves would match neither its value nor its shape)."""
-    said = shortened(" ".join(str(error).split()), 300, "...")
+    said = shortened(error_line(error), 300, "...")
     return f"{path}: {said}; expected {expected}"
 
 
@@ -487,7 +487,7 @@ def null_build_problem(path: Path, content: dict, cls: type) -> str | None:
         lines = [frame.line or "" for frame in traceback.extract_tb(exc.__traceback__)]
         for field in nulls:
             if any(re.search(rf"\b{re.escape(field)}\b", line) for line in lines):
-                said = shortened(" ".join(str(exc).split()), 160, "...")
+                said = shortened(error_line(exc), 160, "...")
                 return (f"{path}: {_null_said(content, field, cls)}; expected a value ({cls.__name__} cannot be built "
                         f"without one: {said})")
     return None

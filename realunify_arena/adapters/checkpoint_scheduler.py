@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from realunify_arena.redaction import shortened
+from realunify_arena.shown import error_line
 
 __all__ = ["scheduler_settings_problem"]
 
@@ -324,7 +325,7 @@ def _dry_run_shaped(cls: type, content: dict, channels: int, output_channels: in
             else:
                 scheduler.set_timesteps(DRY_STEPS, **kwargs)
         except Exception as exc:
-            raise _StepsRefused(str(exc)) from exc
+            raise _StepsRefused(error_line(exc)) from exc
     takes = inspect.signature(scheduler.step).parameters
     extra = {"generator": torch.Generator().manual_seed(0)} if "generator" in takes else {}
     sample = torch.zeros(1, channels, 4, 4)
@@ -344,7 +345,7 @@ def _run_problem(path: Path, content: dict, cls: type, call: TimestepCall | None
         problem = _traced(path, content, cls, exc, functools.partial(_dry_run, cls, call=call), call)
         if problem or not isinstance(exc, _StepsRefused):
             return problem
-        said = shortened(" ".join(str(exc).split()), 200, "...")
+        said = shortened(error_line(exc), 200, "...")
         return (f"{path}: {cls.__name__} cannot set its steps as {call.said}: {said}; expected a configuration of "
                 "it that takes that call")
     return None
@@ -373,7 +374,7 @@ def _traced(path: Path, content: dict, cls: type, failure: BaseException, probe,
         except Exception:  # noqa: BLE001 - still refused: not this field
             continue
         allowed = _literal_values(hints.get(field))
-        said = shortened(" ".join(str(failure).split()), 200, "...")
+        said = shortened(error_line(failure), 200, "...")
         wanted = (json.dumps(other) if isinstance(value, bool) else _values_text(allowed) if allowed
                   else f"a value {cls.__name__} takes")
         how = f" as {call.said}" if call is not None and isinstance(failure, _StepsRefused) else ""
