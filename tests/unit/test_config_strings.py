@@ -352,6 +352,15 @@ def test_how_each_pipeline_family_calls_set_timesteps():
         else:
             assert np.allclose(np.asarray(call.sigmas(4), dtype=float), sigmas), pipeline
 
+    # CogView4Pipeline: timesteps = np.linspace(num_train_timesteps, 1.0, n) cast to whole numbers, sigmas = timesteps /
+    # num_train_timesteps, mu from calculate_shift (diffusers 0.42's pipelines/cogview4/pipeline_cogview4.py);
+    # by hand for 4 steps of 1000: 1000, 667, 334, 1
+    call = timestep_call(diffusers.CogView4Pipeline)
+    assert call is not None and call.mu == "always" and call.sigmas is None
+    schedule = call.timesteps(4, {"num_train_timesteps": 1000})
+    assert schedule["timesteps"].tolist() == [1000.0, 667.0, 334.0, 1.0]
+    assert np.allclose(schedule["sigmas"], [1.0, 0.667, 0.334, 0.001])
+
 
 # ---- transformers config.json names -------------------------------------------------------------------------------
 

@@ -142,7 +142,37 @@ def _shipped_schedulers() -> list[type]:
     return found
 
 
-@pytest.mark.parametrize("builder", ["build_omnigen", "build_flux_kontext"])
+# THUDM/CogView4-6B's scheduler/scheduler_config.json
+COGVIEW4_SCHEDULER = {"base_image_seq_len": 256, "base_shift": 0.25, "invert_sigmas": False, "max_image_seq_len": 4096,
+                      "max_shift": 0.75, "num_train_timesteps": 1000, "shift": 1.0, "shift_terminal": None,
+                      "time_shift_type": "linear", "use_beta_sigmas": False, "use_dynamic_shifting": True,
+                      "use_exponential_sigmas": False, "use_karras_sigmas": False}
+
+
+def _tiny_cogview4(folder: Path) -> Path:
+    """A CogView4 pipeline folder at one layer of width 16 with CogView4-6B's scheduler configuration. CogView4Pipeline
+    passes set_timesteps its own ``timesteps``, ``sigmas`` and ``mu``; its tokenizer here adds a BOS, as GLM's adds
+    ``[gMASK]<sop>``, so the empty negative prompt is not zero tokens."""
+    from diffusers import AutoencoderKL, CogView4Pipeline, CogView4Transformer2DModel, FlowMatchEulerDiscreteScheduler
+    from transformers import GlmConfig, GlmModel
+
+    torch.manual_seed(0)
+    CogView4Pipeline(
+        tokenizer=real_format.byte_level_tokenizer(300, {0: "<pad>", 1: "</s>", 2: "<s>"}, bos="<s>", eos="</s>",
+                                                   pad="<pad>", add_bos=True),
+        text_encoder=GlmModel(GlmConfig(vocab_size=300, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=2, head_dim=8, pad_token_id=0)),
+        vae=AutoencoderKL(block_out_channels=(8,), layers_per_block=1, latent_channels=4, norm_num_groups=8,
+                          down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",)),
+        transformer=CogView4Transformer2DModel(
+            patch_size=2, in_channels=4, out_channels=4, num_layers=1, attention_head_dim=8, num_attention_heads=2,
+            text_embed_dim=16, time_embed_dim=8, condition_dim=4, pos_embed_max_size=32, sample_size=16,
+            rope_axes_dim=(4, 4)),
+        scheduler=FlowMatchEulerDiscreteScheduler.from_config(COGVIEW4_SCHEDULER)).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("builder", ["build_omnigen", "build_flux_kontext", "cogview4"])
 def test_every_scheduler_swapped_in_is_refused_exactly_where_diffusers_fails_to_run_it(real_format_build, tmp_path,
                                                                                        builder):
     """Each scheduler class diffusers ships, built from the pipeline's own scheduler configuration as diffusers'
@@ -151,7 +181,9 @@ def test_every_scheduler_swapped_in_is_refused_exactly_where_diffusers_fails_to_
     scheduler loaded from the folder with ``Cls.from_pretrained``, as ``DiffusionPipeline.from_pretrained`` loads
     the component). OmniGenPipeline passes ``sigmas`` and no ``mu`` (``retrieve_timesteps``), so
     EulerDiscreteScheduler and FlowMapEulerDiscreteScheduler run under it; the check refused them for lacking the
-    ``mu`` that the annotated FlowMatchEulerDiscreteScheduler takes."""
+    ``mu`` that the annotated FlowMatchEulerDiscreteScheduler takes. CogView4Pipeline passes ``timesteps`` too:
+    UniPCMultistepScheduler, which takes ``sigmas`` and ``mu`` but no ``timesteps``, passed the check and failed at
+    the first run ("got an unexpected keyword argument 'timesteps'")."""
     import json
     import os
     import shutil
@@ -159,11 +191,13 @@ def test_every_scheduler_swapped_in_is_refused_exactly_where_diffusers_fails_to_
     from diffusers import DiffusionPipeline
     from PIL import Image
 
-    sound = real_format_build(builder, tmp_path / "sound" / builder)
+    sound = (_tiny_cogview4(tmp_path / "sound" / builder) if builder == "cogview4"
+             else real_format_build(builder, tmp_path / "sound" / builder))
     pipeline = DiffusionPipeline.from_pretrained(sound, dtype=torch.float32)
     pipeline.set_progress_bar_config(disable=True)
     own = dict(pipeline.scheduler.config)
-    extra = {"image": Image.new("RGB", (32, 32))} if builder == "build_flux_kontext" else {}
+    extra = ({"image": Image.new("RGB", (32, 32))} if builder == "build_flux_kontext"
+             else {"max_sequence_length": 16} if builder == "cogview4" else {})
     wrong, ran = [], []
     for cls in _shipped_schedulers():
         try:
