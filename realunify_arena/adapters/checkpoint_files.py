@@ -586,9 +586,15 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
     problem = _components_problem(index, content)
     if problem:
         return problem
+    import diffusers
+
+    owner = getattr(diffusers, pipeline)
+    taken = {name for names in owner._get_signature_keys(owner) for name in names}
     for name, spec in content.items():
-        # [null, null]: an optional component left out; a bool or number: a pipeline setting (register_to_config)
-        if name.startswith("_") or not isinstance(spec, list) or None in spec:
+        # [null, null]: an optional component left out; a bool or number: a pipeline setting (register_to_config); a
+        # component the pipeline's __init__ does not take (one a newer diffusers added): diffusers leaves it unread
+        # (DiffusionPipeline.from_pretrained keeps only __init__'s own names, extract_init_dict), its folder too
+        if name.startswith("_") or name not in taken or not isinstance(spec, list) or None in spec:
             continue
         sub = folder / name
         if not sub.is_dir():

@@ -232,3 +232,20 @@ def test_every_scheduler_swapped_in_is_refused_exactly_where_diffusers_fails_to_
         shutil.rmtree(folder)
     assert not wrong, wrong
     assert "FlowMatchEulerDiscreteScheduler" in ran
+
+
+def test_a_component_the_pipeline_does_not_take_is_left_unread_as_diffusers_leaves_it(sound, tmp_path):
+    """model_index.json naming a component the pipeline's ``__init__`` does not take (one a newer diffusers release
+    added, or another family's) without its folder: diffusers keeps only ``__init__``'s own names
+    (``extract_init_dict``), never opens that folder, and runs; the check refused it ("names the sub-folder ...,
+    which does not exist")."""
+    import inspect
+
+    from diffusers import QwenImagePipeline
+
+    assert "refiner" not in inspect.signature(QwenImagePipeline.__init__).parameters
+    folder = real_format.edited_copy(sound, tmp_path, "model_index.json",
+                                     lambda content: content.update(refiner=["transformers", "CLIPVisionModel"]))
+    assert not (folder / "refiner").exists()
+    assert _run_by_diffusers(folder).shape == (1, 32, 32, 3)
+    check_checkpoint(str(folder), "diffusers")
