@@ -22,7 +22,8 @@ from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
 from realunify_arena.adapters.checkpoint_fit import component_fit_problem, model_fit_problem
-from realunify_arena.adapters.checkpoint_scheduler import passed_arguments, scheduler_settings_problem
+from realunify_arena.adapters.checkpoint_scheduler import (passed_arguments, scheduler_settings_problem,
+                                                           timestep_call)
 from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
 from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
@@ -664,8 +665,8 @@ def _component_classes_problem(index: Path, content: dict) -> str | None:
     - a legacy model class diffusers remaps from the component's ``config.json`` (``_CLASS_REMAPPING_DICT``:
       PixArt's and DiT's ``Transformer2DModel``, loaded as PixArtTransformer2DModel / DiTTransformer2DModel);
     - a scheduler whose ``set_timesteps`` takes each of ``timesteps``, ``sigmas`` and ``mu`` the pipeline's
-      ``__call__`` passes (``checkpoint_scheduler.passed_arguments``; where that cannot be read, each of ``sigmas``
-      and ``mu`` the annotated one's takes):
+      ``__call__`` passes (``_steps_alike``; where the call cannot be read in full, also each of ``sigmas`` and
+      ``mu`` the annotated one's takes):
       FlowMatchLCMScheduler in Qwen-Image, UniPCMultistepScheduler in Wan and HiDream-I1 (whose pipelines annotate
       FlowMatchEulerDiscreteScheduler but ship or branch on UniPC), EulerDiscreteScheduler in OmniGen (which passes
       ``sigmas`` and no ``mu``); whether it then runs that call is the scheduler check's dry run."""
@@ -713,18 +714,19 @@ def _remapped(cls: type, sub: Path) -> type:
 
 def _steps_alike(cls: type, expected: type, pipeline: type, component: str) -> bool:
     """Whether the scheduler ``cls`` takes every one of ``timesteps``, ``sigmas`` and ``mu`` that ``pipeline`` passes
-    its ``component``'s ``set_timesteps`` (``passed_arguments``: OmniGen passes ``sigmas`` and no ``mu``, FLUX both,
-    CogView4 all three); where that cannot be told, every one of ``sigmas`` and ``mu`` the scheduler ``expected``
-    (the annotated class) takes."""
+    its ``component``'s ``set_timesteps``: exactly those where ``timestep_call`` reads the call (OmniGen passes
+    ``sigmas`` and no ``mu``, FLUX both, CogView4 all three); where it cannot, each of ``sigmas`` and ``mu`` the
+    scheduler ``expected`` (the annotated class) takes, and each schedule ``passed_arguments`` still finds passed
+    (GLM-Image's ``timesteps``)."""
     from diffusers import SchedulerMixin
 
     if not (issubclass(cls, SchedulerMixin) and issubclass(expected, SchedulerMixin)):
         return False
     taken = inspect.signature(cls.set_timesteps).parameters
-    passed = passed_arguments(pipeline, component)
-    if passed is not None:
-        return all(key in taken for key in passed)
-    return all(key in taken for key in ("sigmas", "mu") if key in inspect.signature(expected.set_timesteps).parameters)
+    needed = set(passed_arguments(pipeline, component) or ())
+    if timestep_call(pipeline, component) is None:
+        needed |= {key for key in ("sigmas", "mu") if key in inspect.signature(expected.set_timesteps).parameters}
+    return all(key in taken for key in needed)
 
 
 def _annotation(param) -> str:
