@@ -40,7 +40,7 @@ from huggingface_hub.utils import filter_repo_objects
 from realunify_arena import durable
 from realunify_arena.arena import SALT_ENV, SALT_META_KEY
 from realunify_arena.settings import SettingsError, out_of_range
-from realunify_arena.shown import brief
+from realunify_arena.shown import brief, error_line
 from realunify_arena.space_config import is_repo_id
 from realunify_arena.store import SQLITE_HEADER, Store, StoreError, left_behind, rows_missing
 
@@ -109,7 +109,7 @@ class SnapshotScheduler(CommitScheduler):
             return self._push()
         except (OSError, HTTPError, sqlite3.Error, StoreError) as e:  # the Hub refused or is unreachable; a full disk
             log.error("%s=%s: the votes since the last push are only in %s until a push succeeds (%s)",
-                      REPO_ENV, self.repo_id, self.store.path, _one_line(e))
+                      REPO_ENV, self.repo_id, self.store.path, error_line(e))
             return None
 
     def _push(self):
@@ -228,7 +228,7 @@ def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str, snaps
         try:
             source = Store.open(path, journal_mode="delete")
         except (StoreError, sqlite3.Error) as e:
-            return _not_merged(repo_id, revision, _one_line(e))
+            return _not_merged(repo_id, revision, error_line(e))
         try:
             fetched = [store.image_path(sha) for sha in _images_lacking(source, store)]
             for image in fetched:
@@ -240,7 +240,7 @@ def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str, snaps
             try:
                 done = merge(source, store)
             except (ValueError, OSError, sqlite3.Error) as e:  # DatasetConflict, StoreError: a one-line message
-                return _not_merged(repo_id, revision, _one_line(e))
+                return _not_merged(repo_id, revision, error_line(e))
         finally:
             source.close()
         # taken after the merge: a vote cast meanwhile is in it, and counts
@@ -249,7 +249,7 @@ def merge_from_repo(store: Store, repo_id: str, api: HfApi, revision: str, snaps
         shutil.rmtree(folder, ignore_errors=True)
     came_in = done.votes or done.battles or done.runs or done.judgments or done.run_starts or done.archived
     refused = (f"; {done.battles_refused} battles and {done.judgments_refused} human judgments not copied, breaking"
-               f" the arena's rules (the first: {_one_line(done.first_refused)})"
+               f" the arena's rules (the first: {error_line(done.first_refused)})"
                ) if done.battles_refused or done.judgments_refused else ""
     conflicts = Conflicts(*(getattr(done, name) for name in Conflicts._fields))
     kept = ("; {} battles voted otherwise here, {} runs with other outputs here and {} runs judged otherwise here"
@@ -386,12 +386,12 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     except RestoreRefused as e:  # the repo id, token and network are not what to check
         raise OSError(f"{REPO_ENV}={repo_id}: {e}; nothing was started") from None
     except (OSError, HTTPError) as e:  # the repo could not be read: starting empty would later push over the votes
-        raise OSError(f"{REPO_ENV}={repo_id}: restoring the store from this dataset repo failed ({_one_line(e)});"
+        raise OSError(f"{REPO_ENV}={repo_id}: restoring the store from this dataset repo failed ({error_line(e)});"
                       " nothing was started; check the repo id, the HF_TOKEN secret and the network") from None
     try:
         writable(repo_id, api)
     except (OSError, HTTPError) as e:  # a read token: every push would fail, and the votes die with the Space
-        raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or written ({_one_line(e)});"
+        raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or written ({error_line(e)});"
                       " nothing was started; check the HF_TOKEN secret (it needs write access) and the network"
                       ) from None
     store = Store.open(db_path, journal_mode=journal_mode)
@@ -401,7 +401,7 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
                                       repo_type="dataset", private=True, every=every, hf_api=api)
     except (OSError, HTTPError) as e:  # creating the repo failed (no token, no write access): votes would never leave
         store.close()
-        raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or reached ({_one_line(e)});"
+        raise OSError(f"{REPO_ENV}={repo_id}: the dataset repo could not be created or reached ({error_line(e)});"
                       " check the HF_TOKEN secret (it needs write access) and the network") from None
     return store, scheduler
 
@@ -443,9 +443,6 @@ def _token(api: HfApi) -> str | None:
     return api.token or get_token() or None
 
 
-def _one_line(error: BaseException) -> str:
-    """The error's message as one line (the Hub's HTTP errors run over several); its type's name if empty."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def repo_settings(env: Mapping[str, str] = os.environ) -> tuple[str, float] | None:

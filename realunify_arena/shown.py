@@ -70,6 +70,13 @@ def said(error: BaseException) -> str:
     return str(error.args[0]) if error.args else str(error)
 
 
+def error_line(error: BaseException) -> str:
+    """``error``'s message as one line (its white space runs joined: the Hub's HTTP errors run over several); its
+    type's name where the message is empty (a bare ``assert`` in a library: diffusers' DPMSolverMultistepScheduler
+    ``set_timesteps`` raises ``AssertionError()``), so a message quoting it never ends in an empty quote."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def plural(noun: str, count: int) -> str:
     """``noun`` in the plural unless ``count`` is 1 (English rules for regular nouns: "box" -> "boxes",
     "entry" -> "entries", "day" -> "days")."""

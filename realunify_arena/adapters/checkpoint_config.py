@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 from realunify_arena.redaction import shortened
-from realunify_arena.shown import json_kind
+from realunify_arena.shown import error_line, json_kind
 
 __all__ = ["config_sizes_problem", "config_values_problem", "declared_ids", "dtype_problem",
            "generation_config_problem", "json_object", "library_refusal", "null_build_problem", "one_of",
@@ -251,7 +251,7 @@ def library_refusal(path: Path, error: BaseException, expected: str) -> str:
     line, its message's white space runs joined and its secrets masked (``redaction.shortened``) before it is
     cut to 300 characters, so a key a field's value holds and the message quotes is masked whole, never cut
     in two (the halves would match neither its value nor its shape)."""
-    said = shortened(" ".join(str(error).split()), 300, "...")
+    said = shortened(error_line(error), 300, "...")
     return f"{path}: {said}; expected {expected}"
 
 
@@ -394,8 +394,9 @@ def pipeline_null_problem(path: Path, content: dict, pipeline: type | None, comp
     of None lets the file's null load (``config_values_problem`` leaves such nulls alone), and the first run fails
     in Python's words naming neither file nor field: AutoencoderKL's ``shift_factor: null`` under FLUX (``latents =
     (latents / self.vae.config.scaling_factor) + self.vae.config.shift_factor``: "unsupported operand type(s) for
-    -: 'Tensor' and 'NoneType'"). A pipeline that reads the field another way, only on a condition, or tests it for
-    None (SDXL's ``latents_mean``) is left alone.
+    -: 'Tensor' and 'NoneType'"). A field the file leaves out whose class default is None is the same null
+    (``_left_out_nulls``). A pipeline that reads the field another way, only on a condition, or tests it for None
+    (SDXL's ``latents_mean``) is left alone.
 
     Returns:
         ``"{path}: field 'shift_factor' is null; expected a number (FluxPipeline computes with vae.config.shift_factor:
@@ -406,6 +407,7 @@ def pipeline_null_problem(path: Path, content: dict, pipeline: type | None, comp
 
     computed = _computed_fields(pipeline, component) if pipeline is not None else {}
     fields = [field for field, value in content.items() if value is None and field in computed]
+    fields += [field for field in _left_out_nulls(content, cls) if field in computed]
     if not fields:
         return None
     init = getattr(cls.__init__, "__wrapped__", cls.__init__)
@@ -417,8 +419,30 @@ def pipeline_null_problem(path: Path, content: dict, pipeline: type | None, comp
     field = fields[0]
     numbers = _number_kinds(hints.get(field)) if field in params else None
     wanted = "a value" if not numbers else "a whole number" if numbers == {int} else "a number"
-    return (f"{path}: field '{field}' is null; expected {wanted} ({pipeline.__name__} computes with "
+    return (f"{path}: {_null_said(content, field, cls)}; expected {wanted} ({pipeline.__name__} computes with "
             f"{component}.config.{field}: {shortened(computed[field], 120, '...')})")
+
+
+def _left_out_nulls(content: dict, cls: type) -> list[str]:
+    """The fields ``cls.__init__`` takes with a default of None that the configuration ``content`` leaves out: the
+    class then holds None there, as where the file writes null (a file written by hand, or by a diffusers release
+    before the field existed)."""
+    import inspect
+
+    init = getattr(cls.__init__, "__wrapped__", cls.__init__)
+    try:
+        params = inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return []
+    return [name for name, param in params.items() if name != "self" and not name.startswith("_")
+            and param.kind is param.POSITIONAL_OR_KEYWORD and param.default is None and name not in content]
+
+
+def _null_said(content: dict, field: str, cls: type) -> str:
+    """``field 'x' is null``, or, for a field the file leaves out, ``field 'x': missing (Cls's default is null)``."""
+    if field in content:
+        return f"field '{field}' is null"
+    return f"field '{field}': missing ({cls.__name__}'s default is null)"
 
 
 @functools.cache
@@ -439,7 +463,8 @@ def null_build_problem(path: Path, content: dict, cls: type) -> str | None:
     ``rope_scaling: null``: ``rope_scaling["short_factor"]``, "'NoneType' object is not subscriptable"). Built on
     the meta device only where the file holds a null that the class's module subscripts or computes with somewhere
     (``rope_scaling[``, ``out_channels *``: a cheap filter, so FLUX's ``out_channels: null`` costs no build); the
-    field named is the null one the failing lines of ``__init__``'s traceback name.
+    field named is the null one the failing lines of ``__init__``'s traceback name. A field the file leaves out whose
+    class default is None counts as null (``_left_out_nulls``: OmniGen's ``rope_scaling`` left out fails the same).
 
     Returns:
         ``"{path}: field 'rope_scaling' is null; expected a value (OmniGenTransformer2DModel cannot be built without
@@ -451,8 +476,8 @@ def null_build_problem(path: Path, content: dict, cls: type) -> str | None:
     from accelerate import init_empty_weights
 
     source = _module_source(cls)
-    nulls = [field for field, value in content.items() if value is None and not field.startswith("_")
-             and re.search(rf"\b{re.escape(field)}\s*(?:\[|\*\*|//|[-+*/%](?!=))", source)]
+    nulls = [field for field in [*(f for f, v in content.items() if v is None), *_left_out_nulls(content, cls)]
+             if not field.startswith("_") and re.search(rf"\b{re.escape(field)}\s*(?:\[|\*\*|//|[-+*/%](?!=))", source)]
     if not nulls:  # no null the class's module subscripts or computes with: no build (a 12B model's takes ~1 s)
         return None
     try:
@@ -462,9 +487,9 @@ def null_build_problem(path: Path, content: dict, cls: type) -> str | None:
         lines = [frame.line or "" for frame in traceback.extract_tb(exc.__traceback__)]
         for field in nulls:
             if any(re.search(rf"\b{re.escape(field)}\b", line) for line in lines):
-                said = shortened(" ".join(str(exc).split()), 160, "...")
-                return (f"{path}: field '{field}' is null; expected a value ({cls.__name__} cannot be built without "
-                        f"one: {said})")
+                said = shortened(error_line(exc), 160, "...")
+                return (f"{path}: {_null_said(content, field, cls)}; expected a value ({cls.__name__} cannot be built "
+                        f"without one: {said})")
     return None
 
 
@@ -528,15 +553,19 @@ def config_sizes_problem(path: Path, content: dict, cls: type) -> str | None:
     if _sizes_problem(path, _settings({}, cls)):
         return None  # the class's own defaults break the rule (HiDream: axes (32, 32), head 128; Cosmos' VAE: 256
         # latents_mean values over 16 channels): it uses these sizes another way
-    return _sizes_problem(path, _settings(content, cls))
+    return _sizes_problem(path, _settings(content, cls), content)
 
 
-def _sizes_problem(path: Path, settings: dict) -> str | None:
-    """``config_sizes_problem`` over the values ``__init__`` gets."""
+def _sizes_problem(path: Path, settings: dict, written: Collection[str] = ()) -> str | None:
+    """``config_sizes_problem`` over the values ``__init__`` gets (``settings``); a field outside ``written`` (the
+    fields the file holds) is said to be missing, its value the class default."""
+
+    def said(field: str, what: str) -> str:  # "field 'f' is [..]" / "field 'f': missing (the class default is [..])"
+        return f"field '{field}' {what}" if field in written else f"field '{field}': missing (the class default {what})"
     axes, head = settings.get("axes_dims_rope"), settings.get("attention_head_dim")
     if isinstance(axes, (list, tuple)) and all(_whole(a) for a in axes) and _whole(head) and sum(axes) != head:
-        return (f"{path}: field 'axes_dims_rope' is {list(axes)} (adding up to {sum(axes)}); expected sizes adding up "
-                f"to attention_head_dim {head} (each axis's rotary frequencies are concatenated over a head)")
+        return (f"{path}: {said('axes_dims_rope', f'is {list(axes)}')} (adding up to {sum(axes)}); expected sizes "
+                f"adding up to attention_head_dim {head} (each axis's rotary frequencies are concatenated over a head)")
     rope, hidden, heads = settings.get("rope_scaling"), settings.get("hidden_size"), settings.get("num_attention_heads")
     if isinstance(rope, dict) and _whole(hidden) and _whole(heads) and heads > 0:
         frequencies = (hidden // heads + 1) // 2
@@ -550,6 +579,6 @@ def _sizes_problem(path: Path, settings: dict) -> str | None:
     for field in ("latents_mean", "latents_std"):
         values = settings.get(field)
         if channels and isinstance(values, (list, tuple)) and len(values) != channels[1]:
-            return (f"{path}: field '{field}' has {len(values)} values; expected {channels[1]}, one per latent "
+            return (f"{path}: {said(field, f'has {len(values)} values')}; expected {channels[1]}, one per latent "
                     f"channel ({channels[0]} {channels[1]})")
     return None

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from realunify_arena.adapters.base import ModelUnavailable
 from realunify_arena.adapters.checkpoint_fit import component_fit_problem, model_fit_problem
-from realunify_arena.adapters.checkpoint_scheduler import scheduler_settings_problem
+from realunify_arena.adapters.checkpoint_scheduler import (passed_arguments, scheduler_settings_problem,
+                                                           timestep_call)
 from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
 from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
@@ -182,8 +183,37 @@ def _links_problem(folder: Path) -> str | None:
     return None
 
 
+# A Git LFS pointer file: what a clone without git-lfs (or with GIT_LFS_SKIP_SMUDGE=1) leaves in place of each file
+# the repository tracks with LFS (the hub tracks weights, tokenizer.json, *.model, large files). Its form, from the
+# Git LFS specification (github.com/git-lfs/git-lfs, docs/spec.md): at most 1024 bytes of UTF-8 "key value" lines,
+# the first "version https://git-lfs.github.com/spec/v1", then "oid sha256:<hex>" and "size <bytes>".
+_LFS_POINTER_MAX = 1024
+_LFS_VERSION = b"version https://git-lfs.github.com/spec/"
+
+
+def _pointers_problem(folder: Path) -> str | None:
+    """A file of ``folder`` that is a Git LFS pointer, not the file it points to: the libraries read it as the file
+    and fail in their own words naming no file ("header too large", "Error while initializing BPE: expected value at
+    line 1 column 1"), or take it as it is (a ``chat_template.jinja`` pointer renders every prompt as the pointer's
+    three lines)."""
+    for path in sorted(folder.iterdir()):
+        try:
+            if not path.is_file() or path.stat().st_size > _LFS_POINTER_MAX:
+                continue
+            with path.open("rb") as f:
+                head = f.read(_LFS_POINTER_MAX)
+        except OSError:
+            continue  # an unreadable file is named by the check that reads it
+        if head.startswith(_LFS_VERSION):
+            size = re.search(rb"^size (\d+)$", head, re.M)
+            of = f" ({int(size.group(1))} bytes)" if size else ""
+            return (f"{path}: a Git LFS pointer ({len(head)} bytes), not the file it points to{of}; expected the file "
+                    "itself (fetch it with git lfs pull in the clone, or download the checkpoint from the hub)")
+    return None
+
+
 def _jsons_problem(folder: Path) -> str | None:
-    problem = _links_problem(folder)
+    problem = _links_problem(folder) or _pointers_problem(folder)
     if problem:
         return problem
     for name in _CONFIGS:
@@ -544,6 +574,9 @@ def _templates_problem(folder: Path) -> str | None:
 
 
 def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
+    problem = _links_problem(folder) or _pointers_problem(folder)
+    if problem:
+        return problem
     index = folder / "model_index.json"
     if not index.is_file():
         return f"{index}: missing; expected a diffusers pipeline folder (model_index.json)"
@@ -560,9 +593,15 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
     problem = _components_problem(index, content)
     if problem:
         return problem
+    import diffusers
+
+    owner = getattr(diffusers, pipeline)
+    taken = {name for names in owner._get_signature_keys(owner) for name in names}
     for name, spec in content.items():
-        # [null, null]: an optional component left out; a bool or number: a pipeline setting (register_to_config)
-        if name.startswith("_") or not isinstance(spec, list) or None in spec:
+        # [null, null]: an optional component left out; a bool or number: a pipeline setting (register_to_config); a
+        # component the pipeline's __init__ does not take (one a newer diffusers added): diffusers leaves it unread
+        # (DiffusionPipeline.from_pretrained keeps only __init__'s own names, extract_init_dict), its folder too
+        if name.startswith("_") or name not in taken or not isinstance(spec, list) or None in spec:
             continue
         sub = folder / name
         if not sub.is_dir():
@@ -631,10 +670,12 @@ def _component_classes_problem(index: Path, content: dict) -> str | None:
 
     - a legacy model class diffusers remaps from the component's ``config.json`` (``_CLASS_REMAPPING_DICT``:
       PixArt's and DiT's ``Transformer2DModel``, loaded as PixArtTransformer2DModel / DiTTransformer2DModel);
-    - a scheduler whose ``set_timesteps`` takes each of ``sigmas`` and ``mu`` the annotated one's takes (the
-      arguments the pipelines set their steps with, ``retrieve_timesteps``): FlowMatchLCMScheduler in Qwen-Image,
-      UniPCMultistepScheduler in Wan and HiDream-I1 (whose pipelines annotate FlowMatchEulerDiscreteScheduler but
-      ship or branch on UniPC)."""
+    - a scheduler whose ``set_timesteps`` takes each of ``timesteps``, ``sigmas`` and ``mu`` the pipeline's
+      ``__call__`` passes (``_steps_alike``; where the call cannot be read in full, also each of ``sigmas`` and
+      ``mu`` the annotated one's takes):
+      FlowMatchLCMScheduler in Qwen-Image, UniPCMultistepScheduler in Wan and HiDream-I1 (whose pipelines annotate
+      FlowMatchEulerDiscreteScheduler but ship or branch on UniPC), EulerDiscreteScheduler in OmniGen (which passes
+      ``sigmas`` and no ``mu``); whether it then runs that call is the scheduler check's dry run."""
     import importlib
 
     pipeline = getattr(importlib.import_module("diffusers"), content["_class_name"])
@@ -652,7 +693,7 @@ def _component_classes_problem(index: Path, content: dict) -> str | None:
         plain = {t.__name__.removesuffix("Fast") for t in expected}
         generic = any(issubclass(t, cls) for t in expected)  # a base every such class builds on: TokenizersBackend
         if not (issubclass(cls, tuple(expected)) or generic or cls.__name__.removesuffix("Fast") in plain
-                or any(_steps_alike(cls, t) for t in expected)):
+                or any(_steps_alike(cls, t, pipeline, name) for t in expected)):
             wanted = " or ".join(repr(t.__name__) for t in expected)
             return (f"{index}: field '{name}' names {spec[0]} {spec[1]}; expected {wanted}, the class "
                     f"{pipeline.__name__} takes as {name} (diffusers loads another with only a logged warning, and "
@@ -677,15 +718,21 @@ def _remapped(cls: type, sub: Path) -> type:
     return remapped if isinstance(remapped, type) else cls
 
 
-def _steps_alike(cls: type, expected: type) -> bool:
-    """Whether the scheduler ``cls`` sets its steps from every one of ``sigmas`` and ``mu`` the scheduler
-    ``expected`` does (``set_timesteps``'s parameters): what the pipelines pass it (``retrieve_timesteps``)."""
+def _steps_alike(cls: type, expected: type, pipeline: type, component: str) -> bool:
+    """Whether the scheduler ``cls`` takes every one of ``timesteps``, ``sigmas`` and ``mu`` that ``pipeline`` passes
+    its ``component``'s ``set_timesteps``: exactly those where ``timestep_call`` reads the call (OmniGen passes
+    ``sigmas`` and no ``mu``, FLUX both, CogView4 all three); where it cannot, each of ``sigmas`` and ``mu`` the
+    scheduler ``expected`` (the annotated class) takes, and each schedule ``passed_arguments`` still finds passed
+    (GLM-Image's ``timesteps``)."""
     from diffusers import SchedulerMixin
 
     if not (issubclass(cls, SchedulerMixin) and issubclass(expected, SchedulerMixin)):
         return False
     taken = inspect.signature(cls.set_timesteps).parameters
-    return all(key in taken for key in ("sigmas", "mu") if key in inspect.signature(expected.set_timesteps).parameters)
+    needed = set(passed_arguments(pipeline, component) or ())
+    if timestep_call(pipeline, component) is None:
+        needed |= {key for key in ("sigmas", "mu") if key in inspect.signature(expected.set_timesteps).parameters}
+    return all(key in taken for key in needed)
 
 
 def _annotation(param) -> str:

@@ -14,8 +14,9 @@ file nor the field. Two checks turn both into one line naming file, field, value
   DPMSolverMultistepScheduler, which ignores it);
 - a dry run of the scheduler as the pipeline that loads it drives it (``set_timesteps`` for a few steps, called the
   way that pipeline's ``__call__`` calls it, ``timestep_call``: FLUX, Qwen-Image, LTX and Z-Image pass their own
-  ``sigmas`` and a ``mu``, OmniGen and HunyuanVideo ``sigmas`` and no ``mu``, SD3 ``mu`` only where the
-  configuration shifts by resolution, DDPM/SD1.x the step count alone; then ``step`` through them on zeros; a model
+  ``sigmas`` and a ``mu``, OmniGen and HunyuanVideo ``sigmas`` and no ``mu``, CogView4 ``timesteps`` and ``sigmas``
+  from the configuration's ``num_train_timesteps`` and a ``mu``, SD3 ``mu`` only where the configuration shifts by
+  resolution, DDPM/SD1.x the step count alone; then ``step`` through them on zeros; a model
   output of twice the sample's channels where ``variance_type`` says the model predicts its variance, as DeepFloyd
   IF's does): a refusal the file's values cause is traced to the one string field whose class default (or boolean
   field whose other value) makes the run pass; a refusal of ``set_timesteps`` as the pipeline calls it that no such
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from realunify_arena.redaction import shortened
+from realunify_arena.shown import error_line
 
 __all__ = ["scheduler_settings_problem"]
 
@@ -71,6 +73,7 @@ def scheduler_settings_problem(path: Path, content: dict, cls: type, pipeline: t
     call = timestep_call(pipeline, component)
     takes = inspect.signature(cls.set_timesteps).parameters
     if call is not None and ((call.sigmas is not None and "sigmas" not in takes)
+                             or (call.timesteps is not None and not {"timesteps", "sigmas"} <= set(takes))
                              or (call.mu == "always" and "mu" not in takes)):
         call = None  # a class that cannot take the call at all is named as such by the pipeline's class check
     return _literal_problem(path, content, cls, built) or _run_problem(path, content, cls, call)
@@ -158,12 +161,15 @@ class TimestepCall(NamedTuple):
     ``sigmas(steps)``: the schedule it passes by default (None: it passes none, only the step count); ``mu``:
     ``"always"`` (FLUX: ``mu=mu`` from ``calculate_shift``), ``"dynamic"`` (SD3: only where the configuration's
     ``use_dynamic_shifting`` is on) or ``"never"``; ``retrieve``: the pipeline module's own ``retrieve_timesteps``
-    (None where ``__call__`` calls ``set_timesteps`` itself); ``said``: the call as a message shows it."""
+    (None where ``__call__`` calls ``set_timesteps`` itself); ``said``: the call as a message shows it;
+    ``timesteps(steps, config)``: the ``timesteps`` and ``sigmas`` it passes by default where both follow from the
+    scheduler's configuration (CogView4: ``_derived_timesteps``), as keyword arguments; None elsewhere."""
 
     sigmas: Callable[[int], object] | None
     mu: str
     retrieve: Callable | None
     said: str
+    timesteps: Callable[[int, object], dict] | None = None
 
 
 # ``sigmas = np.linspace(1.0, 1 / num_inference_steps, num_inference_steps)`` (FLUX, Qwen-Image, LTX, Z-Image's
@@ -230,12 +236,10 @@ def _default_sigmas(source: str, module) -> tuple[Callable[[int], object], str] 
     return False
 
 
-@functools.cache
-def timestep_call(pipeline: type | None, component: str = "scheduler") -> TimestepCall | None:
-    """How ``pipeline``'s ``__call__`` (diffusers' own source, read with ``inspect``) sets ``component``'s steps
-    when its caller gives no ``sigmas`` or ``timesteps`` of its own; None where it cannot be told (no pipeline, no
-    call found, calls of more than one shape, a default schedule not recognised): then the dry run calls
-    ``set_timesteps(steps)`` with ``mu`` where the configuration shifts by resolution."""
+def _one_call(pipeline: type | None, component: str) -> tuple[str, str] | None:
+    """(``pipeline.__call__``'s source, the argument text of its one way of setting ``component``'s steps,
+    ``_call_args``); None where there is no pipeline, its source cannot be read, or it sets them in more than one
+    way."""
     if pipeline is None:
         return None
     try:
@@ -243,12 +247,23 @@ def timestep_call(pipeline: type | None, component: str = "scheduler") -> Timest
     except (OSError, TypeError):
         return None
     shapes = set(_call_args(source, component))
-    if len(shapes) != 1:
+    return (source, shapes.pop()) if len(shapes) == 1 else None
+
+
+@functools.cache
+def timestep_call(pipeline: type | None, component: str = "scheduler") -> TimestepCall | None:
+    """How ``pipeline``'s ``__call__`` (diffusers' own source, read with ``inspect``) sets ``component``'s steps
+    when its caller gives no ``sigmas`` or ``timesteps`` of its own; None where it cannot be told (no pipeline, no
+    call found, calls of more than one shape, a default schedule not recognised): then the dry run calls
+    ``set_timesteps(steps)`` with ``mu`` where the configuration shifts by resolution."""
+    read = _one_call(pipeline, component)
+    if read is None:
         return None
-    args = shapes.pop()
+    source, args = read
     module = inspect.getmodule(pipeline)
     sigmas = None
-    if re.search(r"\bsigmas\b", args):
+    derived = _derived_timesteps(source, component) if re.search(r"\btimesteps\b.*\bsigmas\b", args) else None
+    if derived is None and re.search(r"\bsigmas\b", args):
         sigmas = _default_sigmas(source, module)
         if sigmas is False:
             return None
@@ -261,12 +276,74 @@ def timestep_call(pipeline: type | None, component: str = "scheduler") -> Timest
     retrieve = None if args.startswith("set_timesteps:") else getattr(module, "retrieve_timesteps", None)
     if not args.startswith("set_timesteps:") and not callable(retrieve):
         return None
-    passed = [f"sigmas={sigmas[1]}" if sigmas else "steps",
+    passed = [derived[1] if derived else f"sigmas={sigmas[1]}" if sigmas else "steps",
               *(["mu=calculate_shift(...)"] if mu == "always" else ["mu where use_dynamic_shifting"]
                 if mu == "dynamic" else [])]
     said = f"{pipeline.__name__} calls set_timesteps({', '.join(passed)})" + (", without mu" if mu == "never" else "")
     said = said.replace("num_inference_steps", "steps")
-    return TimestepCall(sigmas[0] if sigmas else None, mu, retrieve, said)
+    return TimestepCall(sigmas[0] if sigmas else None, mu, retrieve, said, derived[0] if derived else None)
+
+
+# CogView4 (and GLM-Image): ``timesteps = (np.linspace(self.scheduler.config.num_train_timesteps, 1.0,
+# num_inference_steps) if timesteps is None else np.array(timesteps))``, ``timesteps =
+# timesteps.astype(np.int64).astype(np.float32)``, ``sigmas = timesteps / self.scheduler.config.num_train_timesteps if
+# sigmas is None else sigmas``: both passed to retrieve_timesteps
+def _derived_timesteps(source: str, component: str) -> tuple[Callable[[int, object], dict], str] | None:
+    """((steps, the scheduler's config) -> {"timesteps": ..., "sigmas": ...}, its text) where ``source`` (a
+    pipeline's ``__call__``) sets both the CogView4 way; else None."""
+    import numpy as np
+
+    config = rf"self\.{component}\.config\.num_train_timesteps"
+    linspace = rf"^\s*timesteps = \(?\s*np\.linspace\(\s*{config},\s*1\.0,\s*num_inference_steps\s*\)"
+    if not (re.search(linspace, source, re.M)
+            and re.search(r"^\s*timesteps = timesteps\.astype\(np\.int64\)\.astype\(np\.float32\)", source, re.M)
+            and re.search(rf"^\s*sigmas = timesteps / {config} if sigmas is None", source, re.M)):
+        return None
+
+    def schedule(steps: int, settings) -> dict:
+        total = settings.get("num_train_timesteps", 1000)
+        timesteps = np.linspace(total, 1.0, steps).astype(np.int64).astype(np.float32)
+        return {"timesteps": timesteps, "sigmas": timesteps / total}
+
+    return schedule, ("timesteps=np.linspace(num_train_timesteps, 1.0, steps), sigmas=timesteps / "
+                      "num_train_timesteps")
+
+
+_RETRIEVE_POSITIONS = {3: "timesteps", 4: "sigmas"}  # retrieve_timesteps(scheduler, steps, device, timesteps, sigmas)
+
+
+@functools.cache
+def passed_arguments(pipeline: type | None, component: str = "scheduler") -> frozenset[str] | None:
+    """Which of ``timesteps``, ``sigmas`` and ``mu`` ``pipeline``'s ``__call__`` passes its ``component``'s
+    ``set_timesteps`` whatever its caller gives: from ``timestep_call`` where that reads the call; else, where
+    ``__call__`` sets the steps in one way only, each schedule it passes (by keyword, or in ``retrieve_timesteps``'
+    places) and gives a value of its own (an assignment in ``__call__``: CogView4's ``timesteps = (np.linspace(...)
+    if timesteps is None else ...)`` and ``sigmas = timesteps / ... if sigmas is None else sigmas``), and ``mu``
+    where it passes ``mu=``. None where it cannot be told (no pipeline, calls of more than one shape: HiDream-I1,
+    IF, EasyAnimate)."""
+    import ast
+
+    call = timestep_call(pipeline, component)
+    if call is not None:
+        return frozenset((["sigmas"] if call.sigmas is not None else []) + (["mu"] if call.mu == "always" else [])
+                         + (["timesteps", "sigmas"] if call.timesteps is not None else []))
+    read = _one_call(pipeline, component)
+    if read is None:
+        return None
+    source, args = read
+    try:
+        parsed = ast.parse(f"f({args.removeprefix('set_timesteps:')})", mode="eval").body
+    except SyntaxError:
+        return None
+    given = {keyword.arg: keyword.value for keyword in parsed.keywords if keyword.arg}
+    if not args.startswith("set_timesteps:"):
+        given.update({name: parsed.args[at] for at, name in _RETRIEVE_POSITIONS.items() if at < len(parsed.args)})
+    passed = {"mu"} if "mu" in given else set()
+    for name in ("timesteps", "sigmas"):
+        value = given.get(name)
+        if isinstance(value, ast.Name) and re.search(rf"^\s*{value.id} = ", source, re.M):
+            passed.add(name)
+    return frozenset(passed)
 
 
 class _StepsRefused(Exception):
@@ -318,13 +395,15 @@ def _dry_run_shaped(cls: type, content: dict, channels: int, output_channels: in
         kwargs = {"mu": _mu(scheduler.config)} if call.mu == "always" or (call.mu == "dynamic" and dynamic) else {}
         if call.sigmas is not None:
             kwargs["sigmas"] = call.sigmas(DRY_STEPS)
+        if call.timesteps is not None:
+            kwargs.update(call.timesteps(DRY_STEPS, scheduler.config))
         try:
             if call.retrieve is not None:
                 call.retrieve(scheduler, DRY_STEPS, None, **kwargs)
             else:
                 scheduler.set_timesteps(DRY_STEPS, **kwargs)
         except Exception as exc:
-            raise _StepsRefused(str(exc)) from exc
+            raise _StepsRefused(error_line(exc)) from exc
     takes = inspect.signature(scheduler.step).parameters
     extra = {"generator": torch.Generator().manual_seed(0)} if "generator" in takes else {}
     sample = torch.zeros(1, channels, 4, 4)
@@ -344,7 +423,7 @@ def _run_problem(path: Path, content: dict, cls: type, call: TimestepCall | None
         problem = _traced(path, content, cls, exc, functools.partial(_dry_run, cls, call=call), call)
         if problem or not isinstance(exc, _StepsRefused):
             return problem
-        said = shortened(" ".join(str(exc).split()), 200, "...")
+        said = shortened(error_line(exc), 200, "...")
         return (f"{path}: {cls.__name__} cannot set its steps as {call.said}: {said}; expected a configuration of "
                 "it that takes that call")
     return None
@@ -373,7 +452,7 @@ def _traced(path: Path, content: dict, cls: type, failure: BaseException, probe,
         except Exception:  # noqa: BLE001 - still refused: not this field
             continue
         allowed = _literal_values(hints.get(field))
-        said = shortened(" ".join(str(failure).split()), 200, "...")
+        said = shortened(error_line(failure), 200, "...")
         wanted = (json.dumps(other) if isinstance(value, bool) else _values_text(allowed) if allowed
                   else f"a value {cls.__name__} takes")
         how = f" as {call.said}" if call is not None and isinstance(failure, _StepsRefused) else ""

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from realunify_arena.adapters import ModelUnavailable
+from realunify_arena.adapters.checkpoint_files import check_checkpoint
 from realunify_arena.adapters.tiny import TINY_BUILDERS
 from realunify_arena.cards import load_cards
 from realunify_arena.protocols import loaded
@@ -740,3 +741,56 @@ def test_nested_configs_as_transformers_writes_them_pass_the_dtype_check(tmp_pat
     (tmp_path / "config.json").write_text(json.dumps(content))
     AutoConfig.from_pretrained(tmp_path)
     assert dtype_problem(tmp_path / "config.json", content) is None
+
+
+# A Git LFS pointer as a clone without git-lfs leaves it (the Git LFS specification, docs/spec.md of
+# github.com/git-lfs/git-lfs: "version https://git-lfs.github.com/spec/v1", "oid sha256:<hex>", "size <bytes>").
+LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"
+               "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 7031\n")
+
+
+def _pointer_in_place_of(folder: Path, name: str) -> Path:
+    path = folder / name
+    path.unlink()
+    path.write_text(LFS_POINTER)
+    return path
+
+
+def test_a_chat_template_left_as_a_git_lfs_pointer_is_named_where_transformers_renders_the_pointer(sound, tmp_path):
+    """transformers takes a ``chat_template.jinja`` pointer as the template: every prompt becomes the pointer's
+    lines, silently. The check passed it."""
+    from transformers import AutoProcessor
+
+    folder = _copy(sound["janus"], tmp_path)
+    path = _pointer_in_place_of(folder, "chat_template.jinja")
+    rendered = AutoProcessor.from_pretrained(folder).apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": "Which cube is red?"}]}], add_generation_prompt=True)
+    assert "git-lfs.github.com" in rendered and "Which cube is red?" not in rendered
+    assert _load("janus-pro-1b", folder) == (
+        f"janus-pro-1b: {path}: a Git LFS pointer ({len(LFS_POINTER)} bytes), not the file it points to (7031 bytes); "
+        "expected the file itself (fetch it with git lfs pull in the clone, or download the checkpoint from the hub)")
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "tokenizer.json", "config.json"])
+def test_a_janus_file_left_as_a_git_lfs_pointer_is_named_as_one(sound, tmp_path, name):
+    """The check said "truncated or not safetensors ... download it again" or "not valid JSON (line 1 column 1)
+    ... (an interrupted download?)": true of the bytes, not of what happened."""
+    folder = _copy(sound["janus"], tmp_path)
+    path = _pointer_in_place_of(folder, name)
+    assert _load("janus-pro-1b", folder).startswith(f"janus-pro-1b: {path}: a Git LFS pointer ")
+
+
+def test_a_pipeline_tokenizer_vocabulary_left_as_a_git_lfs_pointer_is_named_where_transformers_fails(kontext_built,
+                                                                                                    tmp_path):
+    """FLUX's CLIP tokenizer reads ``tokenizer/vocab.json``; a pointer there passed the check and transformers then
+    failed to load it naming no file."""
+    from transformers import CLIPTokenizer
+
+    folder = Path(shutil.copytree(kontext_built, tmp_path / kontext_built.name))
+    path = _pointer_in_place_of(folder, "tokenizer/vocab.json")
+    with pytest.raises(Exception) as failed:  # noqa: PT011 - the library's own error, whatever its class
+        CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    assert str(path) not in str(failed.value)
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "diffusers")
+    assert str(refused.value).startswith(f"{path}: a Git LFS pointer ")

@@ -234,9 +234,21 @@ WAN_SCHEDULER = {"beta_end": 0.02, "beta_schedule": "linear", "beta_start": 0.00
 
 
 def _swapped_unipc(settings: dict) -> dict:
-    from diffusers import UniPCMultistepScheduler
+    return _swapped("UniPCMultistepScheduler", settings)
 
-    return {k: v for k, v in UniPCMultistepScheduler.from_config(settings).config.items() if not k.startswith("_")}
+
+def _swapped(name: str, settings: dict) -> dict:
+    """diffusers' scheduler ``name`` built from another's ``settings`` (``Cls.from_config``), as its configuration."""
+    import diffusers
+
+    return {k: v for k, v in getattr(diffusers, name).from_config(settings).config.items() if not k.startswith("_")}
+
+
+# THUDM/CogView4-6B's scheduler/scheduler_config.json: dynamic shifting with the linear time shift
+COGVIEW4_SCHEDULER = {"base_image_seq_len": 256, "base_shift": 0.25, "invert_sigmas": False, "max_image_seq_len": 4096,
+                      "max_shift": 0.75, "num_train_timesteps": 1000, "shift": 1.0, "shift_terminal": None,
+                      "time_shift_type": "linear", "use_beta_sigmas": False, "use_dynamic_shifting": True,
+                      "use_exponential_sigmas": False, "use_karras_sigmas": False}
 
 
 # case -> (pipeline builder, scheduler class, its configuration, what diffusers' pipeline says / None where it runs,
@@ -261,6 +273,13 @@ PIPELINE_SCHEDULERS = {
         "build_flux_kontext", "UniPCMultistepScheduler",
         {**_swapped_unipc(real_format.KONTEXT_SCHEDULER), "use_flow_sigmas": True}, None, None),
     "wan-unipc-in-kontext": ("build_flux_kontext", "UniPCMultistepScheduler", WAN_SCHEDULER, None, None),
+    # DPMSolverMultistepScheduler refuses dynamic shifting with the linear time shift in a bare ``assert``
+    # (AssertionError(), no message): the refusal ended "(it refuses this one: )"
+    "dpmsolver-from-cogview4-in-kontext": (
+        "build_flux_kontext", "DPMSolverMultistepScheduler",
+        _swapped("DPMSolverMultistepScheduler", COGVIEW4_SCHEDULER), "does not support custom sigmas schedules",
+        "scheduler/scheduler_config.json: field 'use_dynamic_shifting' is true; expected false (it refuses this one: "
+        "AssertionError)"),
     "kontext-own": ("build_flux_kontext", "FlowMatchEulerDiscreteScheduler", real_format.KONTEXT_SCHEDULER, None, None),
     # set_timesteps(4) alone fails on it (IndexError), OmniGenPipeline's sigmas run it
     "tiny-pair-in-omnigen": ("build_omnigen", "FlowMatchEulerDiscreteScheduler",
@@ -332,6 +351,15 @@ def test_how_each_pipeline_family_calls_set_timesteps():
             assert call.sigmas is None, pipeline
         else:
             assert np.allclose(np.asarray(call.sigmas(4), dtype=float), sigmas), pipeline
+
+    # CogView4Pipeline: timesteps = np.linspace(num_train_timesteps, 1.0, n) cast to whole numbers, sigmas = timesteps /
+    # num_train_timesteps, mu from calculate_shift (diffusers 0.42's pipelines/cogview4/pipeline_cogview4.py);
+    # by hand for 4 steps of 1000: 1000, 667, 334, 1
+    call = timestep_call(diffusers.CogView4Pipeline)
+    assert call is not None and call.mu == "always" and call.sigmas is None
+    schedule = call.timesteps(4, {"num_train_timesteps": 1000})
+    assert schedule["timesteps"].tolist() == [1000.0, 667.0, 334.0, 1.0]
+    assert np.allclose(schedule["sigmas"], [1.0, 0.667, 0.334, 0.001])
 
 
 # ---- transformers config.json names -------------------------------------------------------------------------------
@@ -572,3 +600,13 @@ def test_a_glm_default_rotary_that_transformers_cannot_run_says_what_to_add(tmp_
     config.write_text(json.dumps(content))
     assert _glm_runs(tmp_path)
     assert settings_problem(config, AutoConfig.from_pretrained(tmp_path)) is None
+
+
+def test_diffusers_refuses_a_linear_time_shift_in_dpmsolver_without_words():
+    """What the refusal above names: DPMSolverMultistepScheduler's ``set_timesteps`` checks dynamic shifting with a
+    bare ``assert`` (an AssertionError with no message), so its words alone would say nothing."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    with pytest.raises(AssertionError) as refused:
+        DPMSolverMultistepScheduler.from_config(COGVIEW4_SCHEDULER).set_timesteps(4, mu=0.5)
+    assert str(refused.value) == ""

@@ -294,6 +294,25 @@ def test_a_null_the_pipeline_or_model_computes_with_is_refused(real_format_build
     assert str(refused.value).startswith(f"{folder}/{said}"), str(refused.value)
 
 
+@pytest.mark.parametrize("case", sorted(NULLS))
+def test_a_field_left_out_whose_class_default_is_null_is_refused_as_the_null_is(real_format_build, tmp_path, case):
+    """A configuration that leaves the field out (written by hand, or by a diffusers release before the field
+    existed) builds the class with its default, None, exactly as the null does, and diffusers fails the same way;
+    the check looked only at the nulls the file writes and passed it."""
+    builder, name, field, fails, said = NULLS[case]
+    sound = real_format_build(builder, tmp_path / "sound" / builder)
+    (tmp_path / "broken").mkdir()
+    folder = real_format.edited_copy(sound, tmp_path / "broken", name, lambda c: c.pop(field))
+    with pytest.raises(TypeError, match=re.escape(fails)) as failed:
+        real_format.run_pipeline(folder)
+    assert str(folder) not in str(failed.value)
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "diffusers")
+    cls = json.loads((sound / name).read_text())["_class_name"]
+    left_out = said.replace(f"field '{field}' is null", f"field '{field}': missing ({cls}'s default is null)")
+    assert str(refused.value).startswith(f"{folder}/{left_out}"), str(refused.value)
+
+
 def test_a_null_the_pipeline_never_reads_or_handles_passes(real_format_build, tmp_path):
     """OmniGen's VAE (AutoencoderKL) as diffusers saves it writes ``shift_factor: null`` and ``latents_mean: null``
     (their defaults): OmniGenPipeline never reads them; StableDiffusionXLPipeline, which tests ``latents_mean`` for
@@ -331,3 +350,26 @@ def test_which_nulls_each_pipeline_computes_with():
     assert pipeline_null_problem(Path("unet/config.json"), unet, diffusers.StableDiffusionXLPipeline, "unet",
                                  UNet2DConditionModel).startswith(
         "unet/config.json: field 'addition_time_embed_dim' is null; expected a whole number")
+
+
+def test_a_size_left_out_is_said_to_be_missing_not_quoted_as_the_files(real_format_build, tmp_path):
+    """FLUX Kontext's transformer config.json without ``axes_dims_rope`` (tiny heads of 16) builds the class default,
+    which diffusers' rotary embedding then fails on at the first run; the refusal quoted that default as the file's
+    value ("field 'axes_dims_rope' is [16, 56, 56]"), a field the file does not hold."""
+    import inspect
+
+    from diffusers import FluxTransformer2DModel
+
+    sound = real_format_build("build_flux_kontext", tmp_path / "sound" / "FLUX.1-Kontext-dev")
+    (tmp_path / "broken").mkdir()
+    folder = real_format.edited_copy(sound, tmp_path / "broken", "transformer/config.json",
+                                     lambda c: c.pop("axes_dims_rope"))
+    with pytest.raises(RuntimeError, match="must match the size of tensor"):
+        real_format.run_pipeline(folder)
+    default = list(inspect.signature(FluxTransformer2DModel.__init__).parameters["axes_dims_rope"].default)
+    head = json.loads((sound / "transformer" / "config.json").read_text())["attention_head_dim"]
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "diffusers")
+    assert str(refused.value).startswith(
+        f"{folder}/transformer/config.json: field 'axes_dims_rope': missing (the class default is {default}) (adding "
+        f"up to {sum(default)}); expected sizes adding up to attention_head_dim {head}"), str(refused.value)

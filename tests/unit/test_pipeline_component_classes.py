@@ -126,3 +126,126 @@ def test_a_legacy_class_name_diffusers_remaps_passes(tmp_path):
     assert pipeline(prompt="a red cube", width=16, height=16, num_inference_steps=2, output_type="np",
                     max_sequence_length=8, use_resolution_binning=False).images.shape == (1, 16, 16, 3)
     check_checkpoint(str(folder), "diffusers")
+
+
+def _shipped_schedulers() -> list[type]:
+    """Every scheduler class diffusers exports (``SchedulerMixin`` subclasses; not the Flax ones)."""
+    import diffusers
+    from diffusers import SchedulerMixin
+
+    found = []
+    for name in sorted(dir(diffusers)):
+        if name.endswith("Scheduler") and not name.startswith("Flax"):
+            cls = getattr(diffusers, name, None)
+            if isinstance(cls, type) and issubclass(cls, SchedulerMixin):
+                found.append(cls)
+    return found
+
+
+# THUDM/CogView4-6B's scheduler/scheduler_config.json
+COGVIEW4_SCHEDULER = {"base_image_seq_len": 256, "base_shift": 0.25, "invert_sigmas": False, "max_image_seq_len": 4096,
+                      "max_shift": 0.75, "num_train_timesteps": 1000, "shift": 1.0, "shift_terminal": None,
+                      "time_shift_type": "linear", "use_beta_sigmas": False, "use_dynamic_shifting": True,
+                      "use_exponential_sigmas": False, "use_karras_sigmas": False}
+
+
+def _tiny_cogview4(folder: Path) -> Path:
+    """A CogView4 pipeline folder at one layer of width 16 with CogView4-6B's scheduler configuration. CogView4Pipeline
+    passes set_timesteps its own ``timesteps``, ``sigmas`` and ``mu``; its tokenizer here adds a BOS, as GLM's adds
+    ``[gMASK]<sop>``, so the empty negative prompt is not zero tokens."""
+    from diffusers import AutoencoderKL, CogView4Pipeline, CogView4Transformer2DModel, FlowMatchEulerDiscreteScheduler
+    from transformers import GlmConfig, GlmModel
+
+    torch.manual_seed(0)
+    CogView4Pipeline(
+        tokenizer=real_format.byte_level_tokenizer(300, {0: "<pad>", 1: "</s>", 2: "<s>"}, bos="<s>", eos="</s>",
+                                                   pad="<pad>", add_bos=True),
+        text_encoder=GlmModel(GlmConfig(vocab_size=300, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=2, head_dim=8, pad_token_id=0)),
+        vae=AutoencoderKL(block_out_channels=(8,), layers_per_block=1, latent_channels=4, norm_num_groups=8,
+                          down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",)),
+        transformer=CogView4Transformer2DModel(
+            patch_size=2, in_channels=4, out_channels=4, num_layers=1, attention_head_dim=8, num_attention_heads=2,
+            text_embed_dim=16, time_embed_dim=8, condition_dim=4, pos_embed_max_size=32, sample_size=16,
+            rope_axes_dim=(4, 4)),
+        scheduler=FlowMatchEulerDiscreteScheduler.from_config(COGVIEW4_SCHEDULER)).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("builder", ["build_omnigen", "build_flux_kontext", "cogview4"])
+def test_every_scheduler_swapped_in_is_refused_exactly_where_diffusers_fails_to_run_it(real_format_build, tmp_path,
+                                                                                       builder):
+    """Each scheduler class diffusers ships, built from the pipeline's own scheduler configuration as diffusers'
+    docs swap one in (``Cls.from_config(pipe.scheduler.config)``) and saved into the folder with model_index.json
+    naming it, is refused by the check exactly where diffusers then fails to run the pipeline (2 steps at 32x32; the
+    scheduler loaded from the folder with ``Cls.from_pretrained``, as ``DiffusionPipeline.from_pretrained`` loads
+    the component). OmniGenPipeline passes ``sigmas`` and no ``mu`` (``retrieve_timesteps``), so
+    EulerDiscreteScheduler and FlowMapEulerDiscreteScheduler run under it; the check refused them for lacking the
+    ``mu`` that the annotated FlowMatchEulerDiscreteScheduler takes. CogView4Pipeline passes ``timesteps`` too:
+    UniPCMultistepScheduler, which takes ``sigmas`` and ``mu`` but no ``timesteps``, passed the check and failed at
+    the first run ("got an unexpected keyword argument 'timesteps'")."""
+    import json
+    import os
+    import shutil
+
+    from diffusers import DiffusionPipeline
+    from PIL import Image
+
+    sound = (_tiny_cogview4(tmp_path / "sound" / builder) if builder == "cogview4"
+             else real_format_build(builder, tmp_path / "sound" / builder))
+    pipeline = DiffusionPipeline.from_pretrained(sound, dtype=torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
+    own = dict(pipeline.scheduler.config)
+    extra = ({"image": Image.new("RGB", (32, 32))} if builder == "build_flux_kontext"
+             else {"max_sequence_length": 16} if builder == "cogview4" else {})
+    wrong, ran = [], []
+    for cls in _shipped_schedulers():
+        try:
+            scheduler = cls.from_config(own)
+        except Exception:  # noqa: BLE001, S112 - a class that cannot be built from it at all (required arguments)
+            continue
+        folder = tmp_path / cls.__name__
+        shutil.copytree(sound, folder, copy_function=os.link)
+        (folder / "scheduler" / "scheduler_config.json").unlink()
+        scheduler.save_config(folder / "scheduler")
+        index = folder / "model_index.json"
+        content = json.loads(index.read_text()) | {"scheduler": ["diffusers", cls.__name__]}
+        index.unlink()
+        index.write_text(json.dumps(content))
+        try:
+            pipeline.scheduler = cls.from_pretrained(folder / "scheduler")
+            pipeline(prompt="a red cube", width=32, height=32, num_inference_steps=2, output_type="np",
+                     generator=torch.Generator().manual_seed(0), **extra)
+            runs = True
+        except Exception:  # noqa: BLE001 - diffusers' own failure, whatever its class
+            runs = False
+        try:
+            check_checkpoint(str(folder), "diffusers")
+            passes = True
+        except ModelUnavailable as refused:
+            passes = False
+            assert str(refused).startswith(str(folder)), str(refused)
+        if runs != passes:
+            wrong.append(f"{cls.__name__}: diffusers {'runs' if runs else 'fails'}, the check "
+                         f"{'passes' if passes else 'refuses'}")
+        ran += [cls.__name__] if runs else []
+        shutil.rmtree(folder)
+    assert not wrong, wrong
+    assert "FlowMatchEulerDiscreteScheduler" in ran
+
+
+def test_a_component_the_pipeline_does_not_take_is_left_unread_as_diffusers_leaves_it(sound, tmp_path):
+    """model_index.json naming a component the pipeline's ``__init__`` does not take (one a newer diffusers release
+    added, or another family's) without its folder: diffusers keeps only ``__init__``'s own names
+    (``extract_init_dict``), never opens that folder, and runs; the check refused it ("names the sub-folder ...,
+    which does not exist")."""
+    import inspect
+
+    from diffusers import QwenImagePipeline
+
+    assert "refiner" not in inspect.signature(QwenImagePipeline.__init__).parameters
+    folder = real_format.edited_copy(sound, tmp_path, "model_index.json",
+                                     lambda content: content.update(refiner=["transformers", "CLIPVisionModel"]))
+    assert not (folder / "refiner").exists()
+    assert _run_by_diffusers(folder).shape == (1, 32, 32, 3)
+    check_checkpoint(str(folder), "diffusers")
