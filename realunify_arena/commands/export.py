@@ -170,7 +170,7 @@ def run_runs(args) -> int:
     from realunify_arena.reporting import export_official
 
     with store_at(args.db, for_reading=True) as store:
-        check_judge_judged(store, args.judge, args.dataset, args.db)
+        args.judge = check_judge_judged(store, args.judge, args.dataset, args.db)
         try:
             paths = export_official(store, args.out, dataset=args.dataset, model=args.model,
                                     judge=args.judge, relative_paths=args.relative_paths)
