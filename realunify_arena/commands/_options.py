@@ -317,6 +317,17 @@ def warn(command: str, message: str) -> None:
     print(f"{command}: warning: {message}", file=sys.stderr)
 
 
+def stored_dataset(store: Store, dataset: str | None) -> str | None:
+    """The stored dataset ``--dataset`` names (None for None): the same text, else the one stored in another
+    Unicode normalization form (``shown.as_stored``: a store written before names were put in NFC holds a folder's
+    name as macOS wrote it, "Cafe" + U+0301), else ``dataset`` as given."""
+    if dataset is None:
+        return None
+    from realunify_arena.shown import as_stored
+
+    return as_stored(dataset, [row["dataset"] for row in store.query("select distinct dataset from runs")])
+
+
 def check_judge_judged(store: Store, judge: str | None, dataset: str | None, db: Path) -> str | None:
     """The stored judge ``--judge`` names (None for None): the same text, else the one stored in another Unicode
     normalization form (``shown.as_stored``: a store written before names were put in NFC holds a name as it was

@@ -470,3 +470,28 @@ def test_a_judge_stored_decomposed_by_an_earlier_version_is_found_in_either_form
     capsys.readouterr()
     assert main(["report", "--db", str(db), "--judges", f"{gemini_nfc},other", "--out", str(tmp_path / "j")]) == 0
     assert gemini_nfd in capsys.readouterr().out
+
+
+def test_a_dataset_stored_decomposed_by_an_earlier_version_is_found_in_either_form(tmp_path, capsys):
+    """A store written before folder names were put in NFC holds a dataset named as macOS wrote the folder
+    ('Cafe'+U+0301): report and export --dataset in that form or in NFC name it. Before, --dataset was put in NFC
+    and compared with the stored text, so no form found it ("holds no runs of dataset 'Caf\u00e9'")."""
+    from tests.unit.test_import_second_judge import _folder
+
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    db = tmp_path / "s.db"
+    (tmp_path / "m").mkdir()
+    folder = _folder(tmp_path / "m" / NFC, instances, lambda k, j, q: q.answer)
+    assert main(["import-results", str(folder), "--model", "m1", "--db", str(db)]) == 0
+    with sqlite3.connect(db) as connection:  # as an earlier version stored it
+        for table in ("runs", "judgments"):
+            if "dataset" in {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}:
+                connection.execute(f"UPDATE {table} SET dataset = ?", (NFD,))
+        connection.execute("UPDATE meta SET key = ? WHERE key = ?", (f"dataset_source:{NFD}", f"dataset_source:{NFC}"))
+    for asked in (NFD, NFC):
+        capsys.readouterr()
+        assert main(["report", "--db", str(db), "--dataset", asked, "--out", str(tmp_path / "r")]) == 0
+        assert f"### {NFD}, UEG judged by judge_answer" in capsys.readouterr().out
+        out = tmp_path / f"e{len(asked)}"
+        assert main(["export", "runs", "--db", str(db), "--dataset", asked, "--out", str(out)]) == 0
+        assert [f.name for f in out.rglob("*.json")] == ["UEG_direct.json"]
