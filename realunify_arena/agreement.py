@@ -42,7 +42,7 @@ from realunify_arena.benchmark.schema import CATEGORIES, UEG_TASKS
 from realunify_arena.reporting import stored_outcome, system_labels
 from realunify_arena.scoring import MODES, percent, round_half_up, score_systems
 from realunify_arena.settings import comma_items
-from realunify_arena.shown import counted, markdown_text
+from realunify_arena.shown import as_stored, counted, markdown_text
 from realunify_arena.spreadsheet import safe_row
 from realunify_arena.trace import Status
 
@@ -139,8 +139,9 @@ def compare_judges(store, judges: list[str] | None = None, *, dataset: str | Non
     known = polling_judges(store, dataset)
     if judges is None:
         judges = known
-    elif len(set(judges)) < 2:
+    elif len({as_stored(j, known) for j in judges}) < 2:
         raise JudgeSelectionError(f"judges {judges}: name two or more judges to compare; stored: {known or 'none'}")
+    judges = [as_stored(j, known) for j in judges]  # one stored in another normalization form by an earlier version
     unknown = [j for j in judges if j not in known]
     if unknown:
         raise JudgeSelectionError(f"judge(s) {unknown} judged no UEG runs{f' of {dataset!r}' if dataset else ''}"

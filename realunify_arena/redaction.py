@@ -14,7 +14,8 @@ What is taken out (each replaced by ``***``):
   ``SALT``, ``CREDENTIAL`` or ``AUTH``), when the value is at least ``MIN_SECRET_CHARS`` long (shorter
   values are settings such as ``1``, not keys, and would blank ordinary words);
 - common key shapes: OpenAI ``sk-...``, Google ``AIza...``, Hugging Face ``hf_...``, the credentials after
-  ``Bearer``, after any other scheme of an ``Authorization`` field (``Basic``, ``Token``, ...) and after an
+  ``Bearer``, after a known scheme of an ``Authorization`` field (``Basic``, ``Token``, ...: ``_AUTH_SCHEMES``) or
+  after any other where the credential ends the field (not in a sentence: "see RFC7617 for ...") and after an
   ``Authorization``, ``x-goog-api-key``, ``x-api-key`` or ``api_key`` field when
   they look like one (6+ characters with a digit or an inner ``.``, ``/``, ``+``, ``=``, ..., or 20+: model
   replies are redacted too, and in "a torch bearer running" the word after "bearer" is no key), and
@@ -71,6 +72,13 @@ def _credential(chars: str) -> str:
     return (rf"(?={chars}{{6}})(?={chars}*?(?:[0-9]|[._~+/=][A-Za-z0-9])|{chars}{{20}}){chars}+")
 
 
+# schemes of an Authorization field (other than Bearer) whose next word is its credential wherever it stands: IANA's
+# HTTP Authentication Scheme Registry (https://www.iana.org/assignments/http-authschemes) and schemes APIs use
+# unregistered (Token: GitHub, Django REST framework; ApiKey, Api-Key, Key: fal.ai; NTLM; AWS4-HMAC-SHA256)
+_AUTH_SCHEMES = (r"(?:Basic|Concealed|Digest|DPoP|GNAP|HOBA|Mutual|Negotiate|OAuth|PrivateToken|SCRAM-SHA-1"
+                 r"|SCRAM-SHA-256|vapid|Token|Api-?Key|Key|NTLM|AWS4-HMAC-SHA256)\b")
+
+
 # the last word of an option name that says its value is a secret ("--api-key", "--hf-token", "--db-password"); an
 # option that only mentions one ("--max-new-tokens", "--key-file") is not one, and a value taken from a variable
 # ("--api-key $VLLM_API_KEY") is no secret
@@ -89,9 +97,15 @@ _SHAPES = (
     (_SECRET_OPTION, r"\1" + MASK),
     (re.compile(r"(\bBearer\s+)" + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
     # after an Authorization header's scheme other than Bearer (RFC 9110 section 11.4, ``auth-scheme 1*SP token68``):
-    # ``Basic base64(user:password)`` (RFC 7617), which a proxy in front of an endpoint may add and echo back
+    # ``Basic base64(user:password)`` (RFC 7617), which a proxy in front of an endpoint may add and echo back. After
+    # a known scheme (_AUTH_SCHEMES) wherever the credential stands; after any other word only where the credential
+    # ends the field (the line, a quote, a comma, a bracket): "Authorization: see RFC7617 for Basic" and
+    # "authorization: requires gpt-4o access" are prose, whose second word is no credential
+    (re.compile(r"""(\b(?:proxy-)?authorization\b["']?\s*[:=]\s*["']?""" + _AUTH_SCHEMES + r"""[ \t]+)"""
+                + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"""(\b(?:proxy-)?authorization\b["']?\s*[:=]\s*["']?(?!Bearer\b)[A-Za-z][A-Za-z0-9!#$%&*+.^_`|~-]*"""
-                r"""[ \t]+)""" + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
+                r"""[ \t]+)""" + _credential("[A-Za-z0-9._~+/=-]") + r"""(?<!\.)(?=[ \t]*(?:$|[\r\n"'`,;)}\]>]))""",
+                re.IGNORECASE | re.MULTILINE), r"\1" + MASK),
     (re.compile(r"""(\b(?:authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key)\b["']?\s*[:=]\s*["']?)"""
                 r"""(?!Bearer\b)""" + _credential(r"""[^\s"',;&)}\]]"""), re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"([?&](?:key|api_key|token|access_token)=)[^\s&#\"']+", re.IGNORECASE), r"\1" + MASK),

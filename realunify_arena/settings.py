@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -222,9 +223,10 @@ def comma_items(raw: str) -> tuple[str, ...]:
     """The items of a comma-separated list of names or paths (``--data``, ``--models``, ``report --judges``), read
     as one CSV row (RFC 4180, as the csv module reads it, spaces after a comma skipped): an item holding a comma, a
     folder "/data/RealUnify, v2" or a judge "Gemini, 2.5", is written in double quotes; each item without white
-    space around it, empty ones dropped."""
-    row = next(csv.reader([raw], skipinitialspace=True), [])
-    return tuple(item.strip() for item in row if item.strip())
+    space around it, empty ones dropped. A line break outside double quotes separates items as a comma does (a
+    variable written over several lines, ``REALUNIFY_MODELS="a,\n  b"``, as splitting on commas read it)."""
+    rows = csv.reader(io.StringIO(raw, newline=""), skipinitialspace=True)
+    return tuple(item.strip() for row in rows for item in row if item.strip())
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,16 @@ def canonical(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def as_stored(asked: str, stored) -> str:
+    """The name among ``stored`` (names a store holds) that ``asked`` (a name on the command line) names: itself
+    when stored so, else the stored name that is the same text in another normalization form (``canonical``: a
+    store written before names were put in NFC holds one as it was typed), else ``asked`` (stored nowhere)."""
+    stored = list(stored)
+    if asked in stored:
+        return asked
+    return next((name for name in stored if canonical(name) == canonical(asked)), asked)
+
+
 # UTS #39 (Unicode Security Mechanisms) section 5.1: a character's Script_Extensions, Common (Zyyy) and Inherited
 # (Zinh) standing for every script, and Han, Hiragana, Katakana, Hangul and Bopomofo augmented with the writing
 # systems that mix them (Jpan: Japanese, Kore: Korean, Hanb: Han with Bopomofo).

@@ -317,15 +317,31 @@ def warn(command: str, message: str) -> None:
     print(f"{command}: warning: {message}", file=sys.stderr)
 
 
-def check_judge_judged(store: Store, judge: str | None, dataset: str | None, db: Path) -> None:
-    """Refuse ``--judge`` naming a judge that judged no UEG run (of ``dataset``) in the store: a typo, which
-    would otherwise give a table of blanks or result files with no ``judge_answer``. Raises ``CommandError``
-    (``USAGE``) listing the stored judges; None (no ``--judge``) passes."""
+def stored_dataset(store: Store, dataset: str | None) -> str | None:
+    """The stored dataset ``--dataset`` names (None for None): the same text, else the one stored in another
+    Unicode normalization form (``shown.as_stored``: a store written before names were put in NFC holds a folder's
+    name as macOS wrote it, "Cafe" + U+0301), else ``dataset`` as given."""
+    if dataset is None:
+        return None
+    from realunify_arena.shown import as_stored
+
+    return as_stored(dataset, [row["dataset"] for row in store.query("select distinct dataset from runs")])
+
+
+def check_judge_judged(store: Store, judge: str | None, dataset: str | None, db: Path) -> str | None:
+    """The stored judge ``--judge`` names (None for None): the same text, else the one stored in another Unicode
+    normalization form (``shown.as_stored``: a store written before names were put in NFC holds a name as it was
+    typed, "Ge" + U+0301 + "mini"). Refuses a judge that judged no UEG run (of ``dataset``) in the store: a typo,
+    which would otherwise give a table of blanks or result files with no ``judge_answer``. Raises
+    ``CommandError`` (``USAGE``) listing the stored judges."""
     if judge is None:
-        return
+        return None
     from realunify_arena.agreement import polling_judges
+    from realunify_arena.shown import as_stored
 
     known = polling_judges(store, dataset)
+    judge = as_stored(judge, known)
     if judge not in known:
         raise CommandError(f"--judge {judge}: judged no UEG runs{f' of dataset {dataset!r}' if dataset else ''} in"
                            f" {db}; stored judges: {', '.join(known) or 'none'}", USAGE)
+    return judge

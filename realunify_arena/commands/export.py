@@ -28,8 +28,8 @@ from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.shown import canonical
 from realunify_arena.spreadsheet import safe_row
-from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged,
-                                               out_file, out_folder, store_at)
+from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged, out_file,
+                                               out_folder, store_at, stored_dataset)
 
 FASTCHAT_FIELDS = ("model_a", "model_b", "tstamp", "anony", "judge")
 FASTCHAT_VOTER = "arena_user_"  # FastChat's ``judge`` is this and a voter id (its clean_battle_data.py)
@@ -170,7 +170,8 @@ def run_runs(args) -> int:
     from realunify_arena.reporting import export_official
 
     with store_at(args.db, for_reading=True) as store:
-        check_judge_judged(store, args.judge, args.dataset, args.db)
+        args.dataset = stored_dataset(store, args.dataset)
+        args.judge = check_judge_judged(store, args.judge, args.dataset, args.db)
         try:
             paths = export_official(store, args.out, dataset=args.dataset, model=args.model,
                                     judge=args.judge, relative_paths=args.relative_paths)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged,
-                                               out_file, out_folder, store_at)
+from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged, out_file,
+                                               out_folder, store_at, stored_dataset)
 from realunify_arena.shown import canonical
 
 
@@ -46,7 +46,8 @@ def run(args) -> int:
     if args.paired or args.judges:
         return run_analyses(args, db)
     with store_at(db, for_reading=True) as store:
-        check_judge_judged(store, args.judge, args.dataset, db)
+        args.dataset = stored_dataset(store, args.dataset)
+        args.judge = check_judge_judged(store, args.judge, args.dataset, db)
         reports = reports_from_store(store, dataset=args.dataset, judge=args.judge)
     if not reports:
         raise CommandError(f"{db} holds no runs" + (f" of dataset {args.dataset!r}" if args.dataset else ""),
@@ -82,8 +83,9 @@ def run_analyses(args, db: Path) -> int:
 
     judges = agreement.judge_names(args.judges) if args.judges else None
     with store_at(db, for_reading=True) as store:
+        args.dataset = stored_dataset(store, args.dataset)
         if args.paired:  # a misspelt --judge would give a table of blanks, every UEG instance "undecided"
-            check_judge_judged(store, args.judge, args.dataset, db)
+            args.judge = check_judge_judged(store, args.judge, args.dataset, db)
         analyses = paired.analyses_from_store(store, dataset=args.dataset, judge=args.judge) if args.paired else []
         one_mode = paired.one_mode_systems(store, dataset=args.dataset, judge=args.judge) if args.paired else []
         try:

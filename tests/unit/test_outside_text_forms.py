@@ -441,3 +441,57 @@ def test_names_every_one_of_those_spreadsheets_kept_as_text_stay_as_written(name
     from realunify_arena.spreadsheet import spreadsheet_safe
 
     assert spreadsheet_safe(name) == name
+
+
+def test_a_judge_stored_decomposed_by_an_earlier_version_is_found_in_either_form(tmp_path, capsys):
+    """A store written before names were put in NFC holds a judge as it was typed ('Ge'+U+0301 'mini'): --judge
+    in that form or in NFC names it, as import-results now stores either form as one judge. Before, --judge was
+    put in NFC and compared with the stored text, so no form found it ("judged no UEG runs; stored judges:
+    G\u00e9mini", headed alike)."""
+    from tests.unit.test_import_second_judge import _folder
+
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    db = tmp_path / "s.db"
+    folder = _folder(tmp_path / "first", instances, lambda k, j, q: q.answer)
+    gemini_nfc, gemini_nfd = "G\u00e9mini", "Ge\u0301mini"
+    assert main(["import-results", str(folder), "--model", "m1", "--data", "bundled", "--judge-name", gemini_nfc,
+                 "--db", str(db)]) == 0
+    with sqlite3.connect(db) as connection:  # as an earlier version stored it
+        connection.execute("UPDATE judgments SET judge = ?", (gemini_nfd,))
+    for asked in (gemini_nfd, gemini_nfc):
+        capsys.readouterr()
+        out = tmp_path / "reports"
+        assert main(["report", "--db", str(db), "--judge", asked, "--dataset", "bundled", "--out", str(out)]) == 0
+        headings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("#")]
+        assert headings == [f"### bundled, UEG judged by {gemini_nfd}"], headings
+        assert main(["export", "runs", "--db", str(db), "--judge", asked, "--out", str(tmp_path / asked)]) == 0
+    assert main(["import-results", str(folder), "--model", "m1", "--data", "bundled", "--judge-name", "other",
+                 "--db", str(db), "--replace"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--judges", f"{gemini_nfc},other", "--out", str(tmp_path / "j")]) == 0
+    assert gemini_nfd in capsys.readouterr().out
+
+
+def test_a_dataset_stored_decomposed_by_an_earlier_version_is_found_in_either_form(tmp_path, capsys):
+    """A store written before folder names were put in NFC holds a dataset named as macOS wrote the folder
+    ('Cafe'+U+0301): report and export --dataset in that form or in NFC name it. Before, --dataset was put in NFC
+    and compared with the stored text, so no form found it ("holds no runs of dataset 'Caf\u00e9'")."""
+    from tests.unit.test_import_second_judge import _folder
+
+    instances = [i for i in load("bundled").instances if i.track == "UEG"][:2]
+    db = tmp_path / "s.db"
+    (tmp_path / "m").mkdir()
+    folder = _folder(tmp_path / "m" / NFC, instances, lambda k, j, q: q.answer)
+    assert main(["import-results", str(folder), "--model", "m1", "--db", str(db)]) == 0
+    with sqlite3.connect(db) as connection:  # as an earlier version stored it
+        for table in ("runs", "judgments"):
+            if "dataset" in {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}:
+                connection.execute(f"UPDATE {table} SET dataset = ?", (NFD,))
+        connection.execute("UPDATE meta SET key = ? WHERE key = ?", (f"dataset_source:{NFD}", f"dataset_source:{NFC}"))
+    for asked in (NFD, NFC):
+        capsys.readouterr()
+        assert main(["report", "--db", str(db), "--dataset", asked, "--out", str(tmp_path / "r")]) == 0
+        assert f"### {NFD}, UEG judged by judge_answer" in capsys.readouterr().out
+        out = tmp_path / f"e{len(asked)}"
+        assert main(["export", "runs", "--db", str(db), "--dataset", asked, "--out", str(out)]) == 0
+        assert [f.name for f in out.rglob("*.json")] == ["UEG_direct.json"]

@@ -54,6 +54,11 @@ def test_short_values_and_ordinary_words_stay(monkeypatch):
     ('{"Authorization": "Basic YWxpY2U6cHctczNjcmV0LTc3"}', '{"Authorization": "Basic ***"}'),
     ("Authorization: Token 9f8e7d6c5b4a39281706", "Authorization: Token ***"),
     ("authorization=ApiKey abc123def456ghi", "authorization=ApiKey ***"),
+    # a known scheme's credential inside prose; an unknown scheme's where it ends the field
+    ("proxy said Authorization: Basic YWxpY2U6cHctczNjcmV0LTc3 was refused",
+     "proxy said Authorization: Basic *** was refused"),
+    ("Authorization: Custom abc123def\nnext", "Authorization: Custom ***\nnext"),
+    ("{'Authorization': 'Custom abc123def', 'x': 1}", "{'Authorization': 'Custom ***', 'x': 1}"),
 ])
 def test_key_shapes_are_masked(text, expected):
     assert redact(text) == expected
@@ -65,6 +70,11 @@ def test_key_shapes_are_masked(text, expected):
     "Authorization: pending; api-key: none",
     "Authorization: Basic auth is required",
     "Missing authorization: please sign in",
+    # a word after "Authorization:" that is no scheme, then one shaped like a credential, in a sentence (a model's
+    # reply; the serve32 rule masked "RFC7617" and "gpt-4o")
+    "Authorization: see RFC7617 for the Basic scheme.",
+    "authorization: requires gpt-4o access",
+    "Authorization: see RFC7617.",
 ])
 def test_ordinary_words_after_a_key_word_stay(text):
     """Model replies are redacted too: a word after "bearer" or a header name that looks like no credential

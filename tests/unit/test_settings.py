@@ -30,6 +30,15 @@ def test_a_flag_wins_over_its_variable_and_lists_split_on_commas():
     assert s.db == Path("~/votes.db").expanduser()
 
 
+def test_a_list_written_over_several_lines_splits_at_each_line_break():
+    # a variable written over lines (docker-compose "|", a .env value in quotes) was split on commas before
+    # the CSV reading; the csv module then raised "new-line character seen in unquoted field" as a traceback
+    env = {"REALUNIFY_MODELS": "tiny-a,\n  tiny-b\n", "REALUNIFY_DATA": "bundled\r\n/x/RealUnify"}
+    s = Settings.from_cli([], env)
+    assert s.models == ("tiny-a", "tiny-b") and s.data == ("bundled", "/x/RealUnify")
+    assert Settings.from_cli(["--data", '"/x/Real\nUnify", bundled'], {}).data == ("/x/Real\nUnify", "bundled")
+
+
 def test_the_models_folder_is_a_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     for name in ("cards", "x", "y"):
