@@ -93,8 +93,22 @@ def literal_secret_options(command: str) -> list[str]:
     return [match.group(1).rstrip("=\"' \t\n") for match in _SECRET_OPTION.finditer(command)]
 
 
+def _basic_credential(match: re.Match) -> str:
+    """``Authorization: Basic <token>``'s token masked when it is what RFC 7617 makes it, base64 of ``user:password``
+    (text holding a colon): the shape rule (``_credential``) lets a short one pass ("dXNlcjpwYXNz", ``user:pass``),
+    while "Basic authentication is required" is prose and stays."""
+    token = match.group(2)
+    try:
+        decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return match.group(0)
+    return match.group(1) + MASK if ":" in decoded and decoded.isprintable() else match.group(0)
+
+
 _SHAPES = (
     (_SECRET_OPTION, r"\1" + MASK),
+    (re.compile(r"""(\b(?:proxy-)?authorization\b["']?\s*[:=]\s*["']?Basic[ \t]+)"""
+                r"""([A-Za-z0-9+/]{4,}=*)(?![A-Za-z0-9+/=])""", re.IGNORECASE), _basic_credential),
     (re.compile(r"(\bBearer\s+)" + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
     # after an Authorization header's scheme other than Bearer (RFC 9110 section 11.4, ``auth-scheme 1*SP token68``):
     # ``Basic base64(user:password)`` (RFC 7617), which a proxy in front of an endpoint may add and echo back. After

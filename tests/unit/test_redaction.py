@@ -381,3 +381,20 @@ def test_an_unavailable_endpoints_reason_reads_as_a_sentence_without_its_address
                            (f"the proxy {url} refused", "the proxy refused"),
                            (f"d at {url}: HTTP 500", "d at its endpoint: HTTP 500")):
         assert visitor_text(text) == expected
+
+
+@pytest.mark.parametrize("user_password", ["user:pass", "alice:secret", "a:b"])
+def test_a_short_basic_credential_is_masked_however_it_looks(user_password):
+    """RFC 7617: Basic's credential is base64 of ``user:password``. A short one has neither digit nor inner mark
+    ("dXNlcjpwYXNz" is ``user:pass``), so the shape rule alone let it pass; the prose after "Basic" stays."""
+    import base64
+
+    from realunify_arena.redaction import redact
+
+    token = base64.b64encode(user_password.encode()).decode()
+    for text in (f"Authorization: Basic {token}", f'{{"Authorization": "Basic {token}"}}',
+                 f"proxy-authorization: basic {token}"):
+        masked = redact(text)
+        assert token not in masked and "***" in masked, masked
+    assert redact("Authorization: Basic authentication is required") == \
+        "Authorization: Basic authentication is required"
