@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from conftest import vote_in_arena
 from playwright.sync_api import expect
 
 # every text the page's live regions hold, in order, from before the page's own script runs
@@ -64,8 +65,6 @@ def test_a_run_s_end_is_announced_with_what_each_column_says(page, app):
 
 def test_a_vote_s_reveal_is_announced(page, app):
     """The reveal after a vote (which system each side was) and each side's end are announced."""
-    from conftest import vote_in_arena
-
     page.add_init_script(_RECORD_LIVE)
     vote_in_arena(page, app, "UEG", "two models, same mode", "A")
     page.wait_for_function("() => window.__live.some(t => t.includes('You voted'))")
