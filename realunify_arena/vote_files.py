@@ -28,7 +28,7 @@ from pathlib import Path
 
 from realunify_arena.arena import KINDS, WINNER, pair_problem
 from realunify_arena.benchmark.schema import TRACKS
-from realunify_arena.shown import brief, json_kind, one_line_fault, unshown_character
+from realunify_arena.shown import brief, canonical, json_kind, one_line_fault, unshown_character
 from realunify_arena.json_layout import (joined_after_array_said, joined_said, list_line_said, pandas_columns,
                                          streamed_layout, whole_layout, wrapped_list, wrapped_said)
 from realunify_arena.json_stream import StreamError, array_items, kept
@@ -233,7 +233,7 @@ def _once(at: str, where: str, record: dict, vote: dict, seen: dict) -> None:
     if name == "vote_id" and value == 0:  # neither given (a hand-made file, a FastChat battle); battle_id 0 is an id
         return
     # canonically equivalent ids are one id (The Unicode Standard, conformance clause C6): "caf\u00e9" and "cafe\u0301"
-    first, written = seen.setdefault((name, unicodedata.normalize("NFC", str(value))), (where, str(value)))
+    first, written = seen.setdefault((name, canonical(str(value))), (where, str(value)))
     if first != where:
         form = (f", written there as {ascii(written)}, the same text in another Unicode normalization form"
                 if written != str(value) else "")
