@@ -24,8 +24,12 @@ What is taken out (each replaced by ``***``):
   ``--hf-token=VALUE``, ``--voter-salt VALUE``: ``_SECRET_OPTION``), whatever its length: no command takes a
   secret as an option (they come from environment variables, which ``ps`` does not show), so such an option is
   a mistake argparse's "unrecognized arguments" error would echo;
-- each secret value also in the forms it takes on the wire: percent-encoded (``quote``, ``quote_plus``) and
-  base64 (standard and URL-safe, with or without padding);
+- each secret value also in the forms an echo gives it (``_secret_pattern``): each character as itself in either
+  case or escaped as percent-encoding (either case of hex, ``+`` for a space), a JSON or JavaScript string writes
+  it (``\\u0026``, ``\\/``), a Python repr (``\\x26``, ``\\'``) or HTML (``&amp;``, ``&#38;``, ``&#x26;``), with
+  white space or HTML tags between characters (a line wrapped, ``<wbr>``); its base64 (standard and
+  URL-safe) where it starts at any of the three byte offsets inside a longer text (``user:KEY`` of a Basic
+  credential, ``Bearer KEY``), and its hex;
 - the password of a URL's user information (``https://user:password@host``), such as a proxy variable's URL
   quoted in an error: the user name stays. (A card's ``endpoint`` or a base URL variable with user information
   is refused before any client sees it: ``url_credentials``.)
@@ -53,7 +57,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 MASK = "***"
 MIN_SECRET_CHARS = 8
@@ -150,8 +154,8 @@ def register_endpoint(url: str | None) -> None:
 
 
 def secret_values() -> list[str]:
-    """The current values of every secret variable (registered or secret by name), longest first, so a
-    key that contains another is masked whole."""
+    """The current values of every secret variable (registered or secret by name) and their encoded forms
+    (``_wire_forms``), longest first, so a key that contains another is masked whole."""
     with _lock:
         names = set(_registered)
     values = {value for name, value in os.environ.items()
@@ -159,11 +163,65 @@ def secret_values() -> list[str]:
     return sorted({form for value in values for form in _wire_forms(value)}, key=len, reverse=True)
 
 
-def _wire_forms(value: str) -> set[str]:
-    """``value`` and the forms a URL, a form body or an auth header give it (percent-encoded, base64)."""
+@functools.lru_cache(maxsize=64)
+def _wire_forms(value: str) -> frozenset[str]:
+    """``value`` and the encodings of it that are other text (each character's escapes are ``_secret_pattern``'s):
+    base64, standard and URL-safe, of ``value`` standing at each of the three byte offsets of a longer text (the
+    characters that depend on its bytes alone: ``base64("user:" + value)`` holds one of them, whatever the user
+    name), and its hex."""
     raw = value.encode("utf-8", "surrogatepass")
-    encoded = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
-    return {value, quote(value, safe=""), quote(value), quote_plus(value)} | encoded | {e.rstrip("=") for e in encoded}
+    forms = {value, raw.hex()}
+    for offset in range(3):  # base64 turns 3 bytes into 4 characters; a character holds 6 bits
+        encoded = base64.b64encode(bytes(offset) + raw + bytes(2)).decode()
+        middle = encoded[-(-8 * offset // 6):8 * (offset + len(raw)) // 6]
+        whole = base64.b64encode(raw).decode() if offset == 0 else ""  # with its padding, when it stands alone
+        forms |= {middle, middle.replace("+", "-").replace("/", "_"), whole, whole.replace("+", "-").replace("/", "_")}
+    return frozenset(form for form in forms if form)
+
+
+# the named HTML character references (HTML Living Standard section 13.5) of the characters a secret may hold
+_HTML_NAMES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos", " ": "nbsp"}
+# what may stand between two characters of an echoed secret: white space (a wrapped line; an HTML page's tags taken
+# out, as ``wire.error_line`` takes them out), a JSON string's escaped line break, an HTML tag (``<wbr>``, where a
+# page lets a long word wrap, or a key written in two elements)
+_GAP = r"(?:\s|\\[nrt]|<[^<>]{0,200}>)*"
+
+
+def _escaped_char(char: str) -> str:
+    """A regex (to compile ignoring case) for ``char`` as itself or as an encoding writes it: percent-encoded (RFC 3986
+    section 2.1, its UTF-8 bytes), ``+`` for a space (a form body), a JSON or JavaScript string's ``\\uXXXX`` (RFC 8259
+    section 7; two of them for a character past U+FFFF) and backslash before a mark (``\\/``, ``\\"``; a repr's
+    ``\\'``), a Python repr's ``\\xXX``, and HTML's numeric and named character references."""
+    code = ord(char)
+    data = char.encode("utf-8", "surrogatepass")
+    units = [code] if code < 0x10000 else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
+    forms = [re.escape(char), "".join(f"%{byte:02x}" for byte in data), "".join(rf"\\u{unit:04x}" for unit in units),
+             rf"&\#0*{code};", rf"&\#x0*{code:x};"]
+    if code < 0x100:
+        forms.append(rf"\\x{code:02x}")
+    if not char.isalnum():
+        forms.append(r"\\" + re.escape(char))
+    if char == " ":
+        forms.append(r"\+")
+    if char in _HTML_NAMES:
+        forms.append(f"&{_HTML_NAMES[char]};")
+    return f"(?:{'|'.join(forms)})"
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern | None:
+    """One regex for every text of ``secrets`` (``secret_values()``, longest first) in any of its characters'
+    escaped forms (``_escaped_char``), ignoring case, white space allowed between characters (``_GAP``); None for
+    no secrets."""
+    if not secrets:
+        return None
+    return re.compile("|".join(_GAP.join(map(_escaped_char, secret)) for secret in secrets), re.IGNORECASE)
+
+
+def holds_secret(text: str, secrets: list[str] | None = None) -> bool:
+    """Whether ``text`` holds a secret's value in any form ``redact`` masks (``secrets``: as for ``redact``)."""
+    pattern = _secret_pattern(tuple(secret_values() if secrets is None else secrets))
+    return bool(text and pattern and pattern.search(text))
 
 
 def shortened(text: str, limit: int, mark: str = "…") -> str:
@@ -179,8 +237,9 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
     most of a call's cost, ~50 us)."""
     if not text:
         return text
-    for value in secret_values() if secrets is None else secrets:
-        text = text.replace(value, MASK)
+    pattern = _secret_pattern(tuple(secret_values() if secrets is None else secrets))
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
     for pattern, replacement in _SHAPES:
         text = pattern.sub(replacement, text)
     return text

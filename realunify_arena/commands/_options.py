@@ -301,12 +301,13 @@ def check_model_name(name: str, flag: str = "--model") -> str:
 
 def check_not_secret(name: str, flag: str) -> str:
     """``name``, or a ``CommandError`` (exit 2) when it holds the value of a secret in the environment
-    (``redaction.secret_values``): a name is stored and shown (the store, exports, the Leaderboard), so a key
-    pasted as one would be published; the value is masked in the message."""
-    from realunify_arena.redaction import secret_values
+    in any form ``redaction.redact`` masks (``redaction.holds_secret``: another case, percent-encoded, ...): a name
+    is stored and shown (the store, exports, the Leaderboard), so a key pasted as one would be published; the value
+    is masked in the message."""
+    from realunify_arena.redaction import holds_secret
     from realunify_arena.shown import brief
 
-    if isinstance(name, str) and any(value in name for value in secret_values()):
+    if isinstance(name, str) and holds_secret(name):
         raise CommandError(f"{flag} {brief(name)}: holds the value of a secret (a key or token set in the "
                            "environment); expected a name, which is stored and shown", USAGE)
     return name
