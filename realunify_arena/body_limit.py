@@ -144,7 +144,7 @@ class BodyLimit:
             await self.refuse(send, *parts.problem, close=True)
             return
         if parts is not None:  # Gradio keeps the upload in its temp folder: room for it, within the served bound
-            await asyncio.to_thread(served_files.make_room, self.uploads.max_bytes)
+            await asyncio.to_thread(served_files.make_room, self.uploads.max_bytes, self.uploads.max_files)
         announced = content_length(scope)
         # an upload's parts' headers and boundaries take a few hundred bytes each: MAX_BODY_BYTES is room enough
         most = self.limit if parts is None else self.uploads.max_bytes + self.limit

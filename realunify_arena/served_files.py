@@ -9,16 +9,19 @@ Before the app writes such a file (``write``) and as an upload request starts (`
 held to ``MAX_SERVED_BYTES`` in all, the least recently written or shown removed first; files still in use are
 removed last, only while the files in all hold more than ``MAX_SERVED_BYTES + MAX_IN_USE_BYTES``. So the total
 stays within ``MAX_SERVED_BYTES`` plus what the requests under way add, and within ``MAX_SERVED_BYTES +
-MAX_IN_USE_BYTES`` (2 GiB) plus those when files in use hold more than ``MAX_SERVED_BYTES`` on their own. A file
-is in use while
+MAX_IN_USE_BYTES`` (2 GiB) plus those when files in use hold more than ``MAX_SERVED_BYTES`` on their own. Their
+number is held the same way, to ``MAX_SERVED_FILES`` and ``MAX_SERVED_FILES + MAX_IN_USE_FILES``: a file of no
+bytes costs a folder entry, an inode (Gradio's hash folder another), an entry of the index below and an ``lstat``
+of each full look, and before, a script's uploads of a few bytes each (4 a request) were never removed (1,000
+requests kept 4,000 files of 12 KB in all). A file is in use while
 
 - a session Gradio still keeps (its ``state_holder``: a page's until its tab closes, ``ui.sessions`` drops it when
   the heartbeat ends, or after an idle hour; a script's until ``ui.sessions.release_unwatched`` drops it) shows
   it: the latest value an event of that session sent to, or took from, a component (a page left open keeps its
   picture and download; the outputs it has replaced are no longer in use);
 - or it is an upload no event has taken yet, written within ``UPLOAD_HOLD_S`` (one waiting in Gradio's queue, or
-  in a page's form before Run), and among its visitor's newest ``MAX_WAITING_BYTES_PER_VISITOR`` of such uploads
-  (``uploaded``: the visitor as ``serve_from``'s ``visitor`` names the request's sender; an upload of no known
+  in a page's form before Run), and among its visitor's newest ``MAX_WAITING_BYTES_PER_VISITOR`` and newest
+  ``MAX_WAITING_FILES_PER_VISITOR`` of such uploads (``uploaded``: the visitor as ``serve_from``'s ``visitor`` names the request's sender; an upload of no known
   visitor is held as before). Without this, one client's uploads alone used up ``MAX_IN_USE_BYTES``, and the
   sweep then removed every visitor's files in use, oldest first;
 - or a request of Gradio's file route is about to send it (``serving``, which ``file_urls.FileRoute`` holds from
@@ -79,6 +82,13 @@ STAGED_SECONDS = 600
 # The most bytes of one visitor's uploads no event has taken yet that are held as in use, newest first: four of the
 # largest uploads (a page's form holds one or two pictures; a run takes them within seconds).
 MAX_WAITING_BYTES_PER_VISITOR = 4 * 64 * 2**20
+# The most files the served files hold before a write (MAX_SERVED_BYTES holds ~200-10,000 run outputs of 0.1-5 MB),
+# and how many more files in use may be, past it, before they too are removed, oldest first.
+MAX_SERVED_FILES = 20_000
+MAX_IN_USE_FILES = 20_000
+# The most files of one visitor's uploads no event has taken yet that are held as in use, newest first: four
+# requests of the most files one takes (upload_parts.MAX_UPLOAD_FILES).
+MAX_WAITING_FILES_PER_VISITOR = 16
 # How long an upload no event has taken yet is in use: as long as an idle page keeps its state (ui.sessions
 # IDLE_S), so a file picked in a page's form, or queued behind a long run, is still there when its event runs.
 UPLOAD_HOLD_S = 3600.0
@@ -165,7 +175,8 @@ def write(folder: str, name: str, data: bytes) -> str:
         now = time.time()
         _index.update(list(_pages), now)
         _index.remove_older(str(staging), now - STAGED_SECONDS)
-        _index.sweep(MAX_SERVED_BYTES - len(data), MAX_SERVED_BYTES + MAX_IN_USE_BYTES - len(data), now)
+        _index.sweep(MAX_SERVED_BYTES - len(data), MAX_SERVED_BYTES + MAX_IN_USE_BYTES - len(data), now,
+                     MAX_SERVED_FILES - 1, MAX_SERVED_FILES + MAX_IN_USE_FILES - 1)
     path = staging / Path(name).name
     path.write_bytes(data)
     with _lock:
@@ -186,14 +197,16 @@ def uploaded(scope: dict, paths: Iterable[str]) -> None:
                 _index.uploader[path] = key
 
 
-def make_room(incoming: int) -> int:
-    """Holds the served files to ``MAX_SERVED_BYTES`` less ``incoming`` bytes about to be written (an upload, which
-    Gradio keeps in its temp folder: ``body_limit.BodyLimit`` calls this as an upload request starts), files in
-    use to ``MAX_IN_USE_BYTES`` more (see the module's docstring). Returns the bytes removed."""
+def make_room(incoming: int, files: int = 1) -> int:
+    """Holds the served files to ``MAX_SERVED_BYTES`` less ``incoming`` bytes and to ``MAX_SERVED_FILES`` less
+    ``files`` files about to be written (an upload, which Gradio keeps in its temp folder: ``body_limit.BodyLimit``
+    calls this as an upload request starts), files in use to ``MAX_IN_USE_BYTES`` and ``MAX_IN_USE_FILES`` more
+    (see the module's docstring). Returns the bytes removed."""
     with _lock:
         now = time.time()
         _index.update(list(_pages), now)
-        return _index.sweep(MAX_SERVED_BYTES - incoming, MAX_SERVED_BYTES + MAX_IN_USE_BYTES - incoming, now)
+        return _index.sweep(MAX_SERVED_BYTES - incoming, MAX_SERVED_BYTES + MAX_IN_USE_BYTES - incoming, now,
+                            MAX_SERVED_FILES - files, MAX_SERVED_FILES + MAX_IN_USE_FILES - files)
 
 
 def sweep(paths: Iterable[str], max_bytes: int) -> int:
@@ -626,14 +639,14 @@ class ServedIndex:
 
     def _waiting(self, path: str, entry: _Entry, now: float, over: set[str] | None) -> bool:
         """Whether ``path`` is an upload no event has taken yet, held as in use: written within
-        ``UPLOAD_HOLD_S`` and not past its visitor's ``MAX_WAITING_BYTES_PER_VISITOR`` (``over``: those that
-        are, ``_past_visitor_hold``)."""
+        ``UPLOAD_HOLD_S`` and not past its visitor's ``MAX_WAITING_BYTES_PER_VISITOR`` or
+        ``MAX_WAITING_FILES_PER_VISITOR`` (``over``: those that are, ``_past_visitor_hold``)."""
         return (entry.upload and not entry.used and now - entry.mtime < UPLOAD_HOLD_S
                 and not (over and path in over))
 
     def _past_visitor_hold(self, now: float) -> set[str]:
-        """The uploads no event has taken yet past their visitor's newest ``MAX_WAITING_BYTES_PER_VISITOR``; the
-        visitors of uploads no longer waiting are forgotten."""
+        """The uploads no event has taken yet past their visitor's newest ``MAX_WAITING_BYTES_PER_VISITOR`` or newest
+        ``MAX_WAITING_FILES_PER_VISITOR``; the visitors of uploads no longer waiting are forgotten."""
         mine: dict[str, list[tuple[float, int, str]]] = collections.defaultdict(list)
         for path, key in list(self.uploader.items()):
             entry = self.files.get(path)
@@ -644,9 +657,9 @@ class ServedIndex:
         over = set()
         for uploads in mine.values():
             held = 0
-            for _, size, path in sorted(uploads, reverse=True):  # newest first
+            for count, (_, size, path) in enumerate(sorted(uploads, reverse=True), 1):  # newest first
                 held += size
-                if held > MAX_WAITING_BYTES_PER_VISITOR:
+                if held > MAX_WAITING_BYTES_PER_VISITOR or count > MAX_WAITING_FILES_PER_VISITOR:
                     over.add(path)
         return over
 
@@ -677,12 +690,13 @@ class ServedIndex:
         old = [path for path in paths if path in self.files and self.files[path].mtime < before]
         return sum(self._delete(path) or 0 for path in old)
 
-    def sweep(self, max_bytes: int, hard_bytes: int, now: float) -> int:
+    def sweep(self, max_bytes: int, hard_bytes: int, now: float, max_files: float = math.inf,
+              hard_files: float = math.inf) -> int:
         """Removes the files not in use, least recently written or shown first, until the index counts at most
-        ``max_bytes``; then, only while it counts over ``hard_bytes``, the files in use in the same order.
-        Returns the bytes removed."""
+        ``max_bytes`` in at most ``max_files`` files; then, only while it counts over ``hard_bytes`` or
+        ``hard_files``, the files in use in the same order. Returns the bytes removed."""
         removed = 0
-        if self.total <= max_bytes:
+        if self.total <= max_bytes and len(self.files) <= max_files:
             return removed
         in_use: set[str] | None = None
         over: set[str] | None = None
@@ -690,7 +704,7 @@ class ServedIndex:
         held_paths: set[str] = set()
         # files written since the oldest event under way began (less the file clock's lag) may be its answer
         since = min(list(self.under_way.values()), default=math.inf) - _CLOCK_LAG_S
-        while self.total > max_bytes and self._heap:
+        while (self.total > max_bytes or len(self.files) > max_files) and self._heap:
             recency, path = heapq.heappop(self._heap)
             entry = self.files.get(path)
             if entry is None or entry.recency != recency:  # stale pair
@@ -710,7 +724,7 @@ class ServedIndex:
                 removed += freed
         kept = []
         for recency, path in held:  # oldest first
-            freed = self._delete(path) if self.total > hard_bytes else None
+            freed = self._delete(path) if self.total > hard_bytes or len(self.files) > hard_files else None
             if freed is None:
                 kept.append((recency, path))
             else:

@@ -250,3 +250,36 @@ def test_one_visitors_uploads_do_not_push_out_anothers(served_app, monkeypatch, 
     mine = [upload(served_app["http"], f"a{i}.bin") for i in range(40)]
     assert os.path.exists(kept)
     assert all(os.path.exists(path) for path in mine[-2:]) and not os.path.exists(mine[0])
+
+
+def test_many_tiny_uploads_are_held_to_a_number_of_files(served_app, monkeypatch, tmp_path):
+    """A file costs a folder entry, an inode (and Gradio's hash folder another) and an entry of the app's index of
+    served files whatever its size, but the served files were held only by their bytes: a script's uploads of a
+    few bytes each were never removed (before: all 160 of 40 requests stayed, and 1,000 requests of the app as a
+    process kept 4,000). Visitor B (127.0.0.2) uploads one file; visitor A sends 40 requests of 4 files of 5 bytes
+    against a bound of 30 files, 10 more in use, and 4 of one visitor's uploads held. At no point do Gradio's
+    folder's files pass the bound; A's newest request's files and B's file stay, A's first go."""
+    from realunify_arena import served_files
+
+    bound = 30
+    # raising=False: the old code, which the test must fail on, had no such bounds
+    monkeypatch.setattr(served_files, "MAX_SERVED_FILES", bound, raising=False)
+    monkeypatch.setattr(served_files, "MAX_IN_USE_FILES", 10, raising=False)
+    monkeypatch.setattr(served_files, "MAX_WAITING_FILES_PER_VISITOR", 4, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the app's own folders: this test's, not the machine's
+
+    def upload(http, names: list[str]) -> list[str]:
+        answer = http.post("gradio_api/upload", files=[("files", (name, os.urandom(5), "image/png")) for name in names])
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    other = httpx.Client(base_url=served_app["url"], timeout=60,
+                         transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    with other:
+        kept = upload(other, ["b.png"])[0]
+    mine = []
+    for i in range(40):
+        mine.append(upload(served_app["http"], [f"a{i}-{j}.png" for j in range(MAX_FILES)]))
+        assert len(_kept(served_app)) <= bound, (i, len(_kept(served_app)))
+    assert os.path.exists(kept)
+    assert all(os.path.exists(path) for path in mine[-1]) and not any(os.path.exists(path) for path in mine[0])
