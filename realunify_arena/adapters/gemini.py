@@ -142,7 +142,9 @@ def _error_in_answer(response) -> None:
     JSON or not, is left to the client.
 
     Raises:
-        ErrorInAnswer: the error's status and message (not yet shortened or redacted: ``_translated`` does).
+        ErrorInAnswer: the error's status and message (not yet shortened or redacted: ``_translated`` does), or,
+            without them, the error object's JSON, redacted before it is cut (a key across the cut would no longer
+            match).
     """
     if response.status_code >= 300:
         return
@@ -156,7 +158,8 @@ def _error_in_answer(response) -> None:
     if error is not None:
         said = error if not isinstance(error, dict) else \
             ": ".join(str(error[k]) for k in ("status", "message") if error.get(k) not in (None, ""))
-        raise ErrorInAnswer(f"the endpoint answered HTTP 200 with an error: {said or json.dumps(error)[:200]}")
+        said = said or shortened(json.dumps(error), 200)
+        raise ErrorInAnswer(f"the endpoint answered HTTP 200 with an error: {said}")
 
 
 def _retryable(exc: Exception) -> bool:

@@ -268,6 +268,23 @@ def test_a_200_error_object_wrapped_in_a_list_is_that_error(tmp_path, server):
     assert KEY not in said
 
 
+def test_a_gemini_200_error_object_without_a_message_never_shows_part_of_a_key(tmp_path, server, monkeypatch):
+    """A 200 whose error object has no ``status`` or ``message`` is quoted as its JSON, which was cut at 200
+    characters before the redaction: a key across the cut no longer matched and its first 25 characters were
+    shown (a key of no shape the redaction knows by itself, as a self-chosen proxy key is)."""
+    key = "Zq8Lw3PnXv5TrKb2Hy7Md4GcQ1"
+    monkeypatch.setenv(KEY_ENV, key)
+    error = {"code": 403, "details": "x" * 149 + key}  # '{"code": 403, "details": "' is 26 characters
+    assert json.dumps(error).index(key) == 175  # 25 of its characters before the cut
+    server.answer = lambda h: h.reply(200, {"error": error})
+    adapter = _adapter(tmp_path, server, family="gemini", attempts=1)
+    with pytest.raises(RuntimeError) as failed:
+        adapter.understand([], "q", adapter.card.defaults)
+    said = str(failed.value)
+    assert "answered HTTP 200 with an error" in said and "***" in said, said
+    assert not any(key[i:i + 12] in said for i in range(len(key) - 11)), said
+
+
 # --- error pages ----------------------------------------------------------------------------------------
 
 
