@@ -433,7 +433,7 @@ class _Entry:
 class ServedIndex:
     """The served files' sizes and times, kept in memory between writes (see the module's docstring for what it
     reads per write and how stale it may be). ``update(pages, now)`` reads what changed; ``sweep(max_bytes,
-    hard_bytes, now)`` removes files; ``total`` is the bytes it counts. Not thread-safe: the module's functions
+    hard_bytes, now, max_files, hard_files)`` removes files; ``total`` is the bytes it counts, ``files`` its files. Not thread-safe: the module's functions
     call it under one lock; ``shown``, ``under_way`` (each event being made, noted by ``serve_from``'s
     wrapper) and ``serving`` (each file a file route request sends, ``serving()``) are only written with single
     dict and set operations and may be used from any thread."""
