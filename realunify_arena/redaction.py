@@ -83,6 +83,14 @@ _AUTH_SCHEMES = (r"(?:Basic|Concealed|Digest|DPoP|GNAP|HOBA|Mutual|Negotiate|OAu
                  r"|SCRAM-SHA-256|vapid|Token|Api-?Key|Key|NTLM|AWS4-HMAC-SHA256)\b")
 
 
+# an Authorization field's name, and those of the fields that carry a key, as HTTP writes them and as a CGI or WSGI
+# environment (RFC 3875 section 4.1.18) and the debug pages and dumps that list one write them (``HTTP_AUTHORIZATION``,
+# ``HTTP_X_API_KEY``: Django's 500 page, PHP's ``$_SERVER``), or a program's keyword (``x_api_key=``): "_" may
+# come before the name and join its words, a letter or digit may not come before it
+_AUTH_FIELD = r"(?<![A-Za-z0-9])(?:proxy[-_])?authorization\b"
+_KEY_FIELD = r"(?<![A-Za-z0-9])(?:(?:proxy[-_])?authorization|x[-_]goog[-_]api[-_]key|x[-_]api[-_]key|api[-_]?key)\b"
+
+
 # the last word of an option name that says its value is a secret ("--api-key", "--hf-token", "--db-password"); an
 # option that only mentions one ("--max-new-tokens", "--key-file") is not one, and a value taken from a variable
 # ("--api-key $VLLM_API_KEY") is no secret
@@ -111,7 +119,7 @@ def _basic_credential(match: re.Match) -> str:
 
 _SHAPES = (
     (_SECRET_OPTION, r"\1" + MASK),
-    (re.compile(r"""(\b(?:proxy-)?authorization\b["']?\s*[:=]\s*["']?Basic[ \t]+)"""
+    (re.compile(r"""(""" + _AUTH_FIELD + r"""["']?\s*[:=]\s*["']?Basic[ \t]+)"""
                 r"""([A-Za-z0-9+/]{4,}=*)(?![A-Za-z0-9+/=])""", re.IGNORECASE), _basic_credential),
     (re.compile(r"(\bBearer\s+)" + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
     # after an Authorization header's scheme other than Bearer (RFC 9110 section 11.4, ``auth-scheme 1*SP token68``):
@@ -119,12 +127,12 @@ _SHAPES = (
     # a known scheme (_AUTH_SCHEMES) wherever the credential stands; after any other word only where the credential
     # ends the field (the line, a quote, a comma, a bracket): "Authorization: see RFC7617 for Basic" and
     # "authorization: requires gpt-4o access" are prose, whose second word is no credential
-    (re.compile(r"""(\b(?:proxy-)?authorization\b["']?\s*[:=]\s*["']?""" + _AUTH_SCHEMES + r"""[ \t]+)"""
+    (re.compile(r"""(""" + _AUTH_FIELD + r"""["']?\s*[:=]\s*["']?""" + _AUTH_SCHEMES + r"""[ \t]+)"""
                 + _credential("[A-Za-z0-9._~+/=-]"), re.IGNORECASE), r"\1" + MASK),
-    (re.compile(r"""(\b(?:proxy-)?authorization\b["']?\s*[:=]\s*["']?(?!Bearer\b)[A-Za-z][A-Za-z0-9!#$%&*+.^_`|~-]*"""
+    (re.compile(r"""(""" + _AUTH_FIELD + r"""["']?\s*[:=]\s*["']?(?!Bearer\b)[A-Za-z][A-Za-z0-9!#$%&*+.^_`|~-]*"""
                 r"""[ \t]+)""" + _credential("[A-Za-z0-9._~+/=-]") + r"""(?<!\.)(?=[ \t]*(?:$|[\r\n"'`,;)}\]>]))""",
                 re.IGNORECASE | re.MULTILINE), r"\1" + MASK),
-    (re.compile(r"""(\b(?:authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key)\b["']?\s*[:=]\s*["']?)"""
+    (re.compile(r"""(""" + _KEY_FIELD + r"""["']?\s*[:=]\s*["']?)"""
                 r"""(?!Bearer\b)""" + _credential(r"""[^\s"',;&)}\]]"""), re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"([?&](?:key|api_key|token|access_token)=)[^\s&#\"']+", re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)"), r"\1" + MASK),

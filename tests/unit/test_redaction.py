@@ -398,3 +398,28 @@ def test_a_short_basic_credential_is_masked_however_it_looks(user_password):
         assert token not in masked and "***" in masked, masked
     assert redact("Authorization: Basic authentication is required") == \
         "Authorization: Basic authentication is required"
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a CGI/WSGI environment's names for request headers (RFC 3875 section 4.1.18), as Django's 500 page, a PHP
+    # $_SERVER dump or a WSGI app's debug answer list them when a proxy echoes the request
+    ("HTTP_AUTHORIZATION: 'Basic dXNlcjpwYXNz'", "HTTP_AUTHORIZATION: 'Basic ***'"),
+    ("{'HTTP_AUTHORIZATION': 'Token 9f8e7d6c5b4a'}", "{'HTTP_AUTHORIZATION': 'Token ***'}"),
+    ("HTTP_PROXY_AUTHORIZATION=Basic YWxpY2U6cHctczNjcmV0LTc3", "HTTP_PROXY_AUTHORIZATION=Basic ***"),
+    ("{'HTTP_X_API_KEY': 'q1w2e3r4t5'}", "{'HTTP_X_API_KEY': '***'}"),
+    ("HTTP_X_GOOG_API_KEY = AIzaShort123", "HTTP_X_GOOG_API_KEY = ***"),
+    # a program's keyword for the same fields
+    ("Client(x_api_key='q1w2e3r4t5')", "Client(x_api_key='***')"),
+    ("openai_api_key=zz9yy8xx7", "openai_api_key=***"),
+])
+def test_a_header_named_as_a_cgi_environment_names_it_is_masked(text, expected):
+    """Before: ``\\b`` before the field's name needs a non-word character, and ``_`` is a word character, so
+    ``HTTP_AUTHORIZATION`` and ``HTTP_X_API_KEY`` were not seen as the fields they are: a Basic credential or a
+    key a proxy's debug page echoed stayed whole."""
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", ["api_key_env: KEY_NAME", "OPENAI_API_KEY is unset", "requires_authorization: true",
+                                  "mapi_key: q1w2e3r4t5 is a map's field"])
+def test_a_word_that_only_ends_in_a_field_name_stays(text):
+    assert redact(text) == text
