@@ -57,7 +57,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MASK = "***"
 MIN_SECRET_CHARS = 8
@@ -368,6 +368,8 @@ ENDPOINT = "[endpoint]"
 _ADDRESS_ENV = ("HF_ENDPOINT", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 # a URL, its host an IPv6 literal in brackets too ("http://[::1]:8000/v1")
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s'\"<>()\[\]{}`|]|\[[0-9A-Za-z:.%]*\])+")
+# a URL percent-encoded whole, as another URL's query holds one ("?next=http%3A%2F%2F10.0.0.5%3A8000%2Fv1")
+_ENCODED_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*%3A%2F%2F[^\s&'\"<>()\[\]{}`|]+", re.IGNORECASE)
 
 
 # hosts that name no server of their own: a bare mention is ordinary prose ("runs on localhost", "bind
@@ -429,7 +431,8 @@ def without_endpoints(text: str) -> str:
     such a host (``"10.0.0.5:8000"``, ``"hostname '10.0.0.5'"``) replaced by ``ENDPOINT``: a visitor learns no
     internal address. A generic host (``localhost``) is hidden only with the endpoint's port (``"localhost:8000"``,
     ``"http://127.0.0.1:8000/v1"``, ``"host='localhost', port=8000"``): ``"http://localhost:7860"`` and the word
-    ``localhost`` stay. Other URLs (``https://huggingface.co/...``) stay."""
+    ``localhost`` stay. Other URLs (``https://huggingface.co/...``) stay. A URL percent-encoded whole (another URL's
+    query: ``"?next=http%3A%2F%2F10.0.0.5%3A8000%2Fv1"``) is read as its decoded text."""
     hosts, generic = hidden_addresses() if text else (set(), set())
     if not hosts and not generic:
         return text
@@ -442,7 +445,12 @@ def without_endpoints(text: str) -> str:
         core = whole.rstrip(".,:;!?")  # the sentence's punctuation after a URL is not part of it
         return ENDPOINT + whole[len(core):] if hidden(_address(core)) else whole
 
-    text = _URL.sub(url, text)
+    def encoded(match: re.Match) -> str:  # a URL inside another's query, percent-encoded (RFC 3986 section 2.1)
+        whole = match.group(0)
+        core = whole.rstrip(".,:;!?")
+        return ENDPOINT + whole[len(core):] if hidden(_address(unquote(core))) else whole
+
+    text = _ENCODED_URL.sub(encoded, _URL.sub(url, text))
     # a host named alone, with any port; a generic host only with its endpoint's port; either also with its port
     # written apart, as urllib3 and asyncio write it ("host='localhost', port=8000", "('127.0.0.1', 8000)")
     local = [(h, port) for h, port in sorted(generic, key=str) if port]

@@ -279,9 +279,13 @@ ENDPOINT_CARD = "http://10.0.0.5:8000/v1"  # with user information a card is ref
      "its endpoint is not answering (ConnectError: [endpoint] refused)"),
     ("hostname '10.0.0.5' doesn't match", "hostname '[endpoint]' doesn't match"),
     ("HTTPConnectionPool(host='10.0.0.5', port=8000): x", "HTTPConnectionPool(host=[endpoint]): x"),
+    # percent-encoded whole, as another URL's query holds it (a proxy's or a login page's link); before: shown
+    ("502: retry at /login?next=http%3A%2F%2F10.0.0.5%3A8000%2Fv1%2Fchat", "502: retry at /login?next=[endpoint]"),
+    ("redirect_uri=http%3a%2f%2f10.0.0.5%3a8000%2fv1&state=x.", "redirect_uri=[endpoint]&state=x."),
     # other hosts, URLs and a visitor's text stay
     ("see https://huggingface.co/org/m and 10.0.0.55 or 110.0.0.5; </b> A/B 1/2",
      "see https://huggingface.co/org/m and 10.0.0.55 or 110.0.0.5; </b> A/B 1/2"),
+    ("next=https%3A%2F%2Fhuggingface.co%2Forg%2Fm", "next=https%3A%2F%2Fhuggingface.co%2Forg%2Fm"),
 ])
 def test_visitor_text_hides_a_cards_endpoint_and_error_text_keeps_it(text, shown):
     from realunify_arena.redaction import visitor_text
