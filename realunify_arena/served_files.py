@@ -22,8 +22,9 @@ requests kept 4,000 files of 12 KB in all). A file is in use while
 - or it is an upload no event has taken yet, written within ``UPLOAD_HOLD_S`` (one waiting in Gradio's queue, or
   in a page's form before Run), and among its visitor's newest ``MAX_WAITING_BYTES_PER_VISITOR`` and newest
   ``MAX_WAITING_FILES_PER_VISITOR`` of such uploads (``uploaded``: the visitor as ``serve_from``'s ``visitor``
-  names the request's sender; an upload of no known visitor is held as before). Without this, one client's uploads alone used up ``MAX_IN_USE_BYTES``, and the
-  sweep then removed every visitor's files in use, oldest first;
+  names the request's sender; an upload of no known visitor is held as before). Without this, one client's
+  uploads alone used up ``MAX_IN_USE_BYTES``, and the sweep then removed every visitor's files in use, oldest
+  first;
 - or a request of Gradio's file route is about to send it (``serving``, which ``file_urls.FileRoute`` holds from
   before Gradio checks that the file exists until the file is open and its first bytes go out): without this, a
   sweep between that check and Starlette's look at the file made the request a 500;
@@ -434,9 +435,9 @@ class ServedIndex:
     """The served files' sizes and times, kept in memory between writes (see the module's docstring for what it
     reads per write and how stale it may be). ``update(pages, now)`` reads what changed; ``sweep(max_bytes,
     hard_bytes, now, max_files, hard_files)`` removes files; ``total`` is the bytes it counts, ``files`` the files.
-    Not thread-safe: the module's functions call it under one lock; ``shown``, ``under_way`` (each event being made, noted by ``serve_from``'s
-    wrapper) and ``serving`` (each file a file route request sends, ``serving()``) are only written with single
-    dict and set operations and may be used from any thread."""
+    Not thread-safe: the module's functions call it under one lock; ``shown``, ``under_way`` (each event being
+    made, noted by ``serve_from``'s wrapper) and ``serving`` (each file a file route request sends,
+    ``serving()``) are only written with single dict and set operations and may be used from any thread."""
 
     def __init__(self, refresh_s: float | None = None) -> None:
         self.refresh_s = refresh_s
