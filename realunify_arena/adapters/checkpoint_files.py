@@ -27,6 +27,7 @@ from realunify_arena.adapters.checkpoint_scheduler import (passed_arguments, sch
                                                            timestep_call)
 from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
+from realunify_arena.adapters.weight_layout import chosen, weight_entries
 from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
                                                         generation_config_problem, library_refusal,
                                                         null_build_problem, one_of, pipeline_null_problem,
@@ -85,7 +86,7 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
             folder named by a path does not exist; weights present only as another variant name the
             ``params.variant`` to set.
     """
-    folder = _folder(checkpoint)
+    folder = _folder(checkpoint, variant)
     if folder is None:
         return
     problem = (_diffusers_problem(folder, variant) if kind == "diffusers"
@@ -96,7 +97,7 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
         raise ModelUnavailable(problem)
 
 
-def _folder(checkpoint: str) -> Path | None:
+def _folder(checkpoint: str, variant: str | None) -> Path | None:
     path = Path(checkpoint).expanduser()
     if path.is_dir():
         return path
@@ -106,7 +107,7 @@ def _folder(checkpoint: str) -> Path | None:
         raise ModelUnavailable(f"checkpoint folder {checkpoint} does not exist")
     from realunify_arena.availability import cached_folder, cached_snapshot, hub_offline, probe_hub
 
-    folder, _ = cached_folder(checkpoint)
+    folder, _ = cached_folder(checkpoint, variant=variant)
     if folder is not None:
         return folder
     # only partly cached: the library fetches the missing files when it can reach the hub; when it cannot,
@@ -231,31 +232,6 @@ def _jsons_problem(folder: Path) -> str | None:
     return None
 
 
-# The weight files from_pretrained reads, as transformers and diffusers name them (``_add_variant``): one file
-# or a sharded index, safetensors or torch ``.bin``, each optionally with a variant (``fp16``) inserted.
-_LAYOUTS = (  # (pattern with {stem}/{bin}, kind) in the libraries' order of preference
-    (r"{stem}\.safetensors\.index(?:\.(?P<v>[^.]+))?\.json", "index"),
-    (r"{stem}(?:\.(?P<v>[^.]+))?\.safetensors", "safetensors"),
-    (r"{bin}\.bin\.index(?:\.(?P<v>[^.]+))?\.json", "index"),
-    (r"{bin}(?:\.(?P<v>[^.]+))?\.bin", "bin"),
-)
-
-
-def _weight_files(folder: Path, stem: str) -> dict[str | None, list[tuple[Path, str]]]:
-    """variant (None: none) -> its weight entry files (path, kind), in the libraries' order of preference.
-    ``stem`` is ``model`` (transformers; torch files are ``pytorch_model.bin``) or ``diffusion_pytorch_model``."""
-    names = sorted(p.name for p in folder.iterdir() if p.is_file())
-    found: dict[str | None, list[tuple[Path, str]]] = {}
-    for pattern, kind in _LAYOUTS:
-        regex = re.compile(pattern.format(stem=re.escape(stem),
-                                          bin=re.escape("pytorch_model" if stem == "model" else stem)))
-        for name in names:
-            match = regex.fullmatch(name)
-            if match:
-                found.setdefault(match["v"], []).append((folder / name, kind))
-    return found
-
-
 def _index_problem(index: Path) -> tuple[list[Path], str | None]:
     """(shard files, problem) of one sharded-checkpoint index."""
     content, problem = _json(index)
@@ -302,8 +278,8 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
     inserted (``model.fp16.safetensors``, ``diffusion_pytorch_model.fp16.bin``,
     ``model.safetensors.index.fp16.json``). ``fallback``: the variant may be missing where unvarianted
     weights exist (a diffusers pipeline loads such a component without it)."""
-    found = _weight_files(folder, stem)
-    entries = _chosen(found, variant, fallback)
+    found = weight_entries(folder, stem)
+    entries = chosen(found, variant, fallback)
     if not entries:
         others = sorted(v for v in found if v is not None)
         if variant is None and others:
@@ -330,18 +306,12 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
     return None
 
 
-def _chosen(found: dict[str | None, list[tuple[Path, str]]], variant: str | None,
-            fallback: bool) -> list[tuple[Path, str]]:
-    """The weight entry files from_pretrained(variant=variant) reads, of those ``_weight_files`` found."""
-    return found.get(variant) or (found.get(None) if fallback and variant else None) or []
-
-
 def _weights_read(folder: Path, stem: str, variant: str | None, *,
                   fallback: bool = True) -> tuple[Path, list[Path]] | None:
     """(entry file, the safetensors or torch ``.bin`` files holding its weights) from_pretrained reads from a
     folder (a diffusers component's: ``fallback``; already checked by ``_weights_problem``); None where there are
     none, or a sharded index names no readable shard set."""
-    entries = _chosen(_weight_files(folder, stem), variant, fallback)
+    entries = chosen(weight_entries(folder, stem), variant, fallback)
     if not entries:
         return None
     path, kind = entries[0]
@@ -349,20 +319,20 @@ def _weights_read(folder: Path, stem: str, variant: str | None, *,
     return (path, shards) if shards else None
 
 
-def _local_folder(checkpoint: str) -> Path | None:
-    """The folder ``checkpoint`` names, or its complete hub snapshot in the local cache; None (never an error, never
-    the network) otherwise."""
+def _local_folder(checkpoint: str, variant: str | None) -> Path | None:
+    """The folder ``checkpoint`` names, or its hub snapshot in the local cache, complete in ``variant``; None (never an
+    error, never the network) otherwise."""
     from realunify_arena.availability import cached_folder
 
-    return cached_folder(checkpoint)[0]
+    return cached_folder(checkpoint, variant=variant)[0]
 
 
 def weights_entry(checkpoint: str, variant: str | None) -> str:
     """The name of the weight entry file ``from_pretrained(checkpoint, variant=variant)`` reads from a checkpoint
     folder or cached hub snapshot (``model.safetensors``, ``model.safetensors.index.json``, ``pytorch_model.bin``);
     for a hub id not cached, or a folder without one, words naming its weight files."""
-    folder = _local_folder(checkpoint)
-    entries = _chosen(_weight_files(folder, "model"), variant, False) if folder is not None else []
+    folder = _local_folder(checkpoint, variant)
+    entries = chosen(weight_entries(folder, "model"), variant, False) if folder is not None else []
     return entries[0][0].name if entries else "its weight files"
 
 
@@ -378,7 +348,7 @@ def model_weights_problem(checkpoint: str, cls, variant: str | None) -> str | No
         ``check_checkpoint`` refuses), or whenever the check cannot tell (the load's own report then decides).
     """
     try:
-        folder = _local_folder(checkpoint)
+        folder = _local_folder(checkpoint, variant)
         weights = _weights_read(folder, "model", variant, fallback=False) if folder is not None else None
     except Exception as exc:  # noqa: BLE001 - an unreadable folder: the library reports it on load
         log.debug("%s: weight-fit check skipped (%s: %s)", checkpoint, type(exc).__name__, exc)

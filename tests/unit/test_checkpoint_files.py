@@ -189,6 +189,32 @@ def test_weights_only_as_a_variant_name_the_variant_to_set_and_load_with_it(soun
     _loads("janus-pro-1b", folder, variant="fp16")
 
 
+@pytest.mark.parametrize("card", ["janus-pro-1b", "omnigen"])
+def test_weights_sharded_as_a_variant_name_the_one_variant_and_load_with_it(sound, tmp_path, card):
+    """save_pretrained(variant="fp16", max_shard_size=...) writes model.safetensors.index.fp16.json and its shards
+    model.fp16-00001-of-0000N.safetensors (transformers and diffusers alike): one variant, fp16, not a variant per
+    shard ("'fp16' or 'fp16-00001-of-00004' or ...")."""
+    if card == "omnigen":
+        from diffusers import OmniGenTransformer2DModel
+
+        folder = _copy(sound["pipeline"], tmp_path)
+        where, stem = folder / "transformer", "diffusion_pytorch_model"
+        model, size = OmniGenTransformer2DModel.from_pretrained(where), "200KB"
+    else:
+        from transformers import JanusForConditionalGeneration
+
+        folder = where = _copy(sound["janus"], tmp_path)
+        model, size, stem = JanusForConditionalGeneration.from_pretrained(sound["janus"]), "4MB", "model"
+    for old in where.glob("*.safetensors"):
+        old.unlink()
+    model.save_pretrained(where, variant="fp16", max_shard_size=size)
+    shards = sorted(p.name for p in where.glob(f"{stem}.fp16-*-of-*.safetensors"))
+    assert len(shards) > 1 and (where / f"{stem}.safetensors.index.fp16.json").is_file()
+    assert _load(card, folder) == (f"{card}: {where}: weights only as variant 'fp16' ({stem}.safetensors.index.fp16.json)"
+                                   "; set the card's params.variant: fp16 (from_pretrained(variant='fp16') loads them)")
+    _loads(card, folder, variant="fp16")
+
+
 def test_a_pipeline_component_only_as_a_variant_bin_names_the_variant_and_loads_with_it(sound, tmp_path):
     """diffusers' save_pretrained(variant="fp16", safe_serialization=False) writes diffusion_pytorch_model.fp16.bin."""
     from diffusers import OmniGenTransformer2DModel
