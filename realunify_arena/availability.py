@@ -142,6 +142,26 @@ def complete_snapshot(folder: Path, variant: str | None = None) -> tuple[bool, s
     return True, ""
 
 
+def cache_folder_problem(folder: Path) -> str | None:
+    """Why ``folder``, named as a checkpoint, is a Hugging Face cache folder and not a checkpoint: a repository's
+    (``models--ORG--NAME``, holding ``blobs``, ``refs`` and ``snapshots``) or its ``snapshots`` folder, where
+    transformers and diffusers find no ``config.json`` or ``model_index.json``; the message names the hub id to give
+    instead (its cached snapshot is then read) and the snapshot folder ``refs/main`` points to. None otherwise."""
+    repo = folder if folder.name.startswith("models--") else folder.parent if folder.name == "snapshots" else None
+    if repo is None or not repo.name.startswith("models--") or not (repo / "snapshots").is_dir():
+        return None
+    hub_id = repo.name.removeprefix("models--").replace("--", "/")
+    try:
+        revision = (repo / "refs" / "main").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        revision = ""
+    snapshot = repo / "snapshots" / revision
+    where = (f"its snapshot folder {snapshot}" if revision and snapshot.is_dir()
+             else f"a snapshot folder under {repo / 'snapshots'}")
+    return (f"{folder}: a Hugging Face cache folder of {hub_id}, not a checkpoint folder; expected the hub id "
+            f"{hub_id} as the checkpoint (its cached snapshot is read) or {where}")
+
+
 def cached_snapshot(checkpoint: str, cache_dir: str | Path | None = None) -> Path | None:
     """The local folder ``checkpoint`` names, else its hub snapshot in the local cache (complete or not:
     ``models--ORG--NAME/snapshots/REVISION``, files linked into ``blobs``), else None."""
@@ -286,7 +306,8 @@ def _default_device() -> str:
 def _checkpoint_status(checkpoint: str, variant: str | None = None) -> tuple[bool, bool, str]:
     """(usable, cached, reason) for one local checkpoint whose weights are read as ``variant``."""
     if Path(checkpoint).expanduser().is_dir():
-        return True, True, f"local folder {checkpoint}"
+        problem = cache_folder_problem(Path(checkpoint).expanduser())
+        return (False, True, problem) if problem else (True, True, f"local folder {checkpoint}")
     folder, problem = cached_folder(checkpoint, variant=variant)
     if folder is not None:
         return True, True, f"{checkpoint} in the local cache"

@@ -98,15 +98,19 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
 
 
 def _folder(checkpoint: str, variant: str | None) -> Path | None:
+    from realunify_arena.availability import (cache_folder_problem, cached_folder, cached_snapshot, hub_offline,
+                                              probe_hub)
+
     path = Path(checkpoint).expanduser()
     if path.is_dir():
+        problem = cache_folder_problem(path)
+        if problem:
+            raise ModelUnavailable(problem)
         return path
     if path.exists():
         raise ModelUnavailable(f"checkpoint {checkpoint}: a file, expected a checkpoint folder (or a hub id)")
     if checkpoint.startswith(("/", ".", "~")) or checkpoint.count("/") > 1 or "\\" in checkpoint:
         raise ModelUnavailable(f"checkpoint folder {checkpoint} does not exist")
-    from realunify_arena.availability import cached_folder, cached_snapshot, hub_offline, probe_hub
-
     folder, _ = cached_folder(checkpoint, variant=variant)
     if folder is not None:
         return folder

@@ -374,6 +374,27 @@ def test_a_hub_cache_snapshot_of_links_into_blobs_loads(sound, hub_cache):
     _loads("janus-pro-1b", "deepseek-community/Janus-Pro-1B")
 
 
+@pytest.mark.parametrize(("card", "source"), [("janus-pro-1b", "janus"), ("omnigen", "pipeline")])
+@pytest.mark.parametrize("named", ["repository", "snapshots"])
+def test_a_hub_cache_folder_named_as_the_checkpoint_names_the_hub_id_and_the_snapshot(sound, hub_cache, card, source,
+                                                                                      named):
+    """``checkpoint: ~/.cache/huggingface/hub/models--deepseek-community--Janus-Pro-1B`` (or its ``snapshots``):
+    transformers and diffusers find no config.json or model_index.json there. The refusal says what the folder is and
+    what to give instead, in ``models`` as at the load."""
+    from realunify_arena.availability import availability
+
+    snapshot = _hub_cache(sound[source], hub_cache, "deepseek-community/Janus-Pro-1B")
+    repository = snapshot.parent.parent
+    folder = repository if named == "repository" else repository / "snapshots"
+    expected = (f"{folder}: a Hugging Face cache folder of deepseek-community/Janus-Pro-1B, not a checkpoint folder; "
+                f"expected the hub id deepseek-community/Janus-Pro-1B as the checkpoint (its cached snapshot is read) "
+                f"or its snapshot folder {snapshot}")
+    assert _load(card, folder) == f"{card}: {expected}"
+    shown = dataclasses.replace(CARDS[card], checkpoints={c: str(folder) for c in CARDS[card].checkpoints})
+    assert availability(shown, device="cpu") == (False, expected)
+    _loads(card, snapshot)  # the snapshot folder it names loads
+
+
 @pytest.mark.parametrize("lost", ["model.safetensors", "config.json"])
 def test_a_hub_cache_link_to_a_missing_blob_is_named(sound, hub_cache, lost):
     snapshot = _hub_cache(sound["janus"], hub_cache, "deepseek-community/Janus-Pro-1B", lost=lost)
