@@ -375,7 +375,10 @@ def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: 
     if stem == "model" and not isinstance(model_type, str):
         return f"{config}: field 'model_type': missing; expected the architecture name (e.g. 'janus')"
     if model_types is not None and model_type not in model_types:
-        return f"{config}: field 'model_type' is {model_type!r}; expected {one_of(model_types)}"
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+        unknown = "" if model_type in CONFIG_MAPPING_NAMES else _newer_library("transformers", config, content)
+        return f"{config}: field 'model_type' is {model_type!r}{unknown}; expected {one_of(model_types)}"
     problem = dtype_problem(config, content)
     if problem:
         return problem
@@ -561,7 +564,7 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
         return f"{index}: {json_kind(content)}; expected a JSON object"
     pipeline = content.get("_class_name")
     if not (isinstance(pipeline, str) and _library_has("diffusers", pipeline)):
-        said = "missing" if pipeline is None else f"is {pipeline!r}"
+        said = "missing" if pipeline is None else f"is {pipeline!r}{_newer_library('diffusers', index, content)}"
         return (f"{index}: field '_class_name' {said}; expected the name of a diffusers pipeline class "
                 "(e.g. 'OmniGenPipeline')")
     problem = _components_problem(index, content)
@@ -658,7 +661,7 @@ def _component_classes_problem(index: Path, content: dict) -> str | None:
         if name.startswith("_") or not isinstance(spec, list) or None in spec or spec[0] not in ("diffusers",
                                                                                                    "transformers"):
             continue
-        cls = getattr(importlib.import_module(spec[0]), spec[1], None)
+        cls = getattr(importlib.import_module(spec[0]), _loaded_name(spec[0], spec[1]), None)
         expected = [t for t in expected_types.get(name, ()) if isinstance(t, type)]
         if not isinstance(cls, type) or not expected or len(expected) != len(expected_types[name]) \
                 or any(_component_base(t) is None for t in expected):
@@ -725,14 +728,49 @@ def _library_has(library: str, name: str) -> bool:
         return False
 
 
+def _newer_library(library: str, path: Path, content: object) -> str:
+    """``" (model_index.json was written by diffusers 0.50.0, newer than this diffusers 0.42.1, which may not know
+    it)"`` where the file ``path``'s ``content`` records (``_diffusers_version`` of ``model_index.json``,
+    ``transformers_version`` of ``config.json``) a release of ``library`` (diffusers or transformers) newer than the
+    one installed: a class or model type it names may be one that release added. Else ""."""
+    from importlib.metadata import version
+
+    from packaging.version import InvalidVersion, Version
+
+    written = content.get("_diffusers_version" if library == "diffusers" else "transformers_version") \
+        if isinstance(content, dict) else None
+    try:
+        newer = isinstance(written, str) and Version(written) > Version(version(library))
+    except (InvalidVersion, ValueError):
+        return ""
+    return (f" ({path.name} was written by {library} {written}, newer than this {library} {version(library)}, which "
+            "may not know it)") if newer else ""
+
+
+def _loaded_name(library: str, name: str) -> str:
+    """The class name diffusers loads for a ``model_index.json`` component ``[library, name]``: for a transformers
+    class this transformers no longer exports, the one diffusers puts in its place (diffusers'
+    ``_maybe_remap_transformers_class``, utils/deprecation_utils.py: ``CLIPFeatureExtractor``, which Stable Diffusion
+    1.x folders name, loads as ``CLIPImageProcessor`` since transformers 5); else ``name``."""
+    if library != "transformers" or _library_has(library, name):
+        return name
+    from diffusers.utils import _maybe_remap_transformers_class
+
+    return _maybe_remap_transformers_class(name) or name
+
+
 def _component_problem(index: Path, name: str, spec: list, variant: str | None, pipeline: str) -> str | None:
     """The files the component ``name`` (``[library, class]`` in ``model_index.json``, whose pipeline class is
     ``pipeline``) is loaded from."""
     library, cls = str(spec[0]), str(spec[1])
     sub = index.parent / name
     named = f"({index} names it as {library} {cls})"
+    cls = _loaded_name(library, cls)
     if library in ("diffusers", "transformers") and not _library_has(library, cls):
-        return f"{index}: field '{name}' names {library} {cls}, which {library} lacks; expected a {library} class"
+        source = index if library == "diffusers" else sub / "config.json"
+        newer = _newer_library(library, source, _json(source)[0] if source.is_file() else None)
+        return (f"{index}: field '{name}' names {library} {spec[1]}, which {library} lacks{newer}; expected a "
+                f"{library} class")
     if cls.endswith("Scheduler"):
         config = sub / "scheduler_config.json"
         if not config.is_file():

@@ -686,6 +686,63 @@ def test_a_pipeline_setting_in_model_index_is_no_malformed_component(tmp_path):
         check_checkpoint(str(folder), "diffusers")
 
 
+def test_a_component_class_transformers_renamed_is_read_as_diffusers_loads_it(tmp_path):
+    """Stable Diffusion 1.x folders name their feature extractor ["transformers", "CLIPFeatureExtractor"], a class
+    transformers 5 no longer exports; diffusers loads it as CLIPImageProcessor (its _TRANSFORMERS_CLASS_REMAPPING).
+    The check refused it ("which transformers lacks"). A class no release has is still refused."""
+    from diffusers import DiffusionPipeline
+    from transformers import CLIPImageProcessor
+
+    folder = _tiny_stable_diffusion(tmp_path / "sd")
+    CLIPImageProcessor().save_pretrained(folder / "feature_extractor")
+    _edit_nested(folder / "model_index.json", lambda c: c.update(feature_extractor=["transformers",
+                                                                                    "CLIPFeatureExtractor"]))
+    assert isinstance(DiffusionPipeline.from_pretrained(folder).feature_extractor, CLIPImageProcessor)
+    check_checkpoint(str(folder), "diffusers")
+    _edit_nested(folder / "model_index.json", lambda c: c.update(feature_extractor=["transformers",
+                                                                                    "CLIPFeatureExtracter"]))
+    with pytest.raises(ModelUnavailable, match="names transformers CLIPFeatureExtracter, which transformers lacks;"):
+        check_checkpoint(str(folder), "diffusers")
+
+
+def _newer(library: str) -> str:
+    """A release of ``library`` newer than the one installed."""
+    from importlib.metadata import version
+
+    major, minor, *_ = version(library).split(".")
+    return f"{major}.{int(minor) + 1}.0"
+
+
+@pytest.mark.parametrize(("where", "file", "edit", "said"), [
+    ("pipeline", "model_index.json", lambda c, v: c.update(_class_name="OmniGen3Pipeline", _diffusers_version=v),
+     "field '_class_name' is 'OmniGen3Pipeline' (model_index.json was written by diffusers {v}, newer than this "
+     "diffusers {installed}, which may not know it); expected the name of a diffusers pipeline class (e.g. "
+     "'OmniGenPipeline')"),
+    ("pipeline", "model_index.json", lambda c, v: c.update(transformer=["diffusers", "OmniGen3Transformer2DModel"],
+                                                          _diffusers_version=v),
+     "field 'transformer' names diffusers OmniGen3Transformer2DModel, which diffusers lacks (model_index.json was "
+     "written by diffusers {v}, newer than this diffusers {installed}, which may not know it); expected a diffusers "
+     "class"),
+    ("janus", "config.json", lambda c, v: c.update(model_type="janus3", transformers_version=v),
+     "field 'model_type' is 'janus3' (config.json was written by transformers {v}, newer than this transformers "
+     "{installed}, which may not know it); expected 'janus'"),
+], ids=["pipeline class", "component class", "model type"])
+def test_a_class_or_model_type_of_a_newer_library_release_is_said_to_be_one(sound, tmp_path, where, file, edit,
+                                                                             said):
+    """A folder saved by a newer diffusers or transformers may name what this release lacks; the refusal says so
+    (the release is the file's own _diffusers_version / transformers_version). Written by this release, it does not."""
+    from importlib.metadata import version
+
+    library = "diffusers" if file == "model_index.json" else "transformers"
+    card = "omnigen" if where == "pipeline" else "janus-pro-1b"
+    folder = _copy(sound[where], tmp_path)
+    _edit_nested(folder / file, lambda c: edit(c, _newer(library)))
+    assert _load(card, folder) == f"{card}: {folder / file}: " + said.format(v=_newer(library),
+                                                                            installed=version(library))
+    _edit_nested(folder / file, lambda c: edit(c, version(library)))
+    assert "newer than" not in _load(card, folder)
+
+
 # a key in the environment (masked by its value, not by a shape) and a field value that holds it past the
 # first ~30 characters of the quoted text, so that a 100- or 300-character cut falls inside the key
 _SECRET = "zz" + "Abc9" * 30 + "Tail"
