@@ -423,9 +423,50 @@ def _tokenizer_problem(folder: Path, tokenizer_class: str | None = None) -> str 
         return None
     if (folder / "tokenizer_config.json").is_file() and (
             any((folder / n).is_file() for n in _VOCABULARIES) or any(folder.glob("*.tiktoken"))):
-        return _vocabulary_files_problem(folder, tokenizer_class or _field(folder / "tokenizer_config.json",
-                                                                           "tokenizer_class"))
+        return _converter_problem(folder) or _vocabulary_files_problem(
+            folder, tokenizer_class or _field(folder / "tokenizer_config.json", "tokenizer_class"))
     return f"{folder}: no tokenizer; expected {_TOKENIZER_EXPECTED}"
+
+
+_MODEL_VOCABULARIES = ("tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
+_TIKTOKEN_LINE = re.compile(rb"[A-Za-z0-9+/]+={0,2} \d+\r?\n")  # "<base64 of the token's bytes> <rank>"
+
+
+def _converter_problem(folder: Path) -> str | None:
+    """A vocabulary transformers cannot read here. With no ``tokenizer.json`` (and no ``vocab.json``/``vocab.txt``),
+    transformers 5 builds the tokenizer from a SentencePiece model (``tokenizer.model``, ``spiece.model``: its
+    SentencePieceExtractor, which needs the sentencepiece and protobuf packages) or, failing that, reads it as a
+    tiktoken file (``<base64> <rank>`` lines: the tiktoken package). This project installs none of them, and without
+    them a SentencePiece model is refused as "`tiktoken` is required to read a `tiktoken` file", naming neither the
+    file nor what it needs (checked with transformers 5.24: a Llama tokenizer.model loads once both are installed)."""
+    for path in [folder / name for name in _MODEL_VOCABULARIES] + sorted(folder.glob("*.tiktoken")):
+        if any((folder / name).is_file() for name in ("vocab.json", "vocab.txt")):
+            return None
+        try:
+            with path.open("rb") as f:
+                tiktoken = bool(_TIKTOKEN_LINE.match(f.read(256)))
+        except OSError:
+            continue
+        kind, needed = ("a tiktoken file", {"tiktoken": "tiktoken"}) if tiktoken else (
+            "a SentencePiece model", {"sentencepiece": "sentencepiece", "protobuf": "google.protobuf"})
+        missing = [package for package, module in needed.items() if not _importable(module)]
+        if missing:
+            return (f"{path}: {kind} and no tokenizer.json beside it; transformers reads it only with the "
+                    f"{' and '.join(needed)} package{'s' * (len(needed) > 1)}, and {' and '.join(missing)} "
+                    f"{'is' if len(missing) == 1 else 'are'} not installed here (pip install {' '.join(missing)}, or "
+                    "add the checkpoint's tokenizer.json)")
+        return None
+    return None
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` (dotted) can be imported, without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # its parent package is missing
+        return False
 
 
 def _vocabulary_files_problem(folder: Path, tokenizer_class: object) -> str | None:

@@ -705,6 +705,44 @@ def test_a_component_class_transformers_renamed_is_read_as_diffusers_loads_it(tm
         check_checkpoint(str(folder), "diffusers")
 
 
+# the wire bytes of a SentencePiece ModelProto holding one piece, "<unk>" (score 0, type UNKNOWN): how every
+# tokenizer.model of Llama, T5 (spiece.model) and their kin begins
+_SENTENCEPIECE = b"\n\x0e\n\x05<unk>\x15\x00\x00\x00\x00\x18\x02"
+_TIKTOKEN = b"IQ== 0\nIg== 1\nIw== 2\n"  # "<base64 of the token's bytes> <rank>" lines
+
+
+@pytest.mark.parametrize(("content", "kind", "needed"), [
+    (_SENTENCEPIECE, "a SentencePiece model", {"sentencepiece": "sentencepiece", "protobuf": "google.protobuf"}),
+    (_TIKTOKEN, "a tiktoken file", {"tiktoken": "tiktoken"}),
+], ids=["sentencepiece", "tiktoken"])
+def test_a_tokenizer_model_without_tokenizer_json_names_the_packages_transformers_reads_it_with(sound, tmp_path,
+                                                                                              content, kind, needed):
+    """A checkpoint whose tokenizer is only tokenizer.model (a Llama or T5 saved before tokenizer.json). transformers
+    5.24 converts a SentencePiece model only with sentencepiece and protobuf (SentencePieceExtractor), else falls back
+    to reading it as tiktoken; without them the load failed as "`tiktoken` is required to read a `tiktoken` file",
+    naming neither the file nor sentencepiece. Checked by hand: with both installed a Llama tokenizer.model loads."""
+    import importlib.util
+
+    def importable(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ImportError:
+            return False
+
+    missing = [package for package, module in needed.items() if not importable(module)]
+    if not missing:
+        pytest.skip(f"{', '.join(needed)} installed: transformers reads the file")
+    folder = _copy(sound["janus"], tmp_path)
+    (folder / "tokenizer.json").unlink()
+    (folder / "tokenizer.model").write_bytes(content)
+    _edit_nested(folder / "tokenizer_config.json", lambda c: c.update(tokenizer_class="LlamaTokenizer"))
+    verb = "is" if len(missing) == 1 else "are"
+    assert _load("janus-pro-1b", folder) == (
+        f"janus-pro-1b: {folder / 'tokenizer.model'}: {kind} and no tokenizer.json beside it; transformers reads it "
+        f"only with the {' and '.join(needed)} package{'s' * (len(needed) > 1)}, and {' and '.join(missing)} {verb} "
+        f"not installed here (pip install {' '.join(missing)}, or add the checkpoint's tokenizer.json)")
+
+
 def _newer(library: str) -> str:
     """A release of ``library`` newer than the one installed."""
     from importlib.metadata import version
