@@ -210,8 +210,9 @@ def test_weights_sharded_as_a_variant_name_the_one_variant_and_load_with_it(soun
     model.save_pretrained(where, variant="fp16", max_shard_size=size)
     shards = sorted(p.name for p in where.glob(f"{stem}.fp16-*-of-*.safetensors"))
     assert len(shards) > 1 and (where / f"{stem}.safetensors.index.fp16.json").is_file()
-    assert _load(card, folder) == (f"{card}: {where}: weights only as variant 'fp16' ({stem}.safetensors.index.fp16.json)"
-                                   "; set the card's params.variant: fp16 (from_pretrained(variant='fp16') loads them)")
+    assert _load(card, folder) == (f"{card}: {where}: weights only as variant 'fp16' "
+                                   f"({stem}.safetensors.index.fp16.json); set the card's params.variant: fp16 "
+                                   "(from_pretrained(variant='fp16') loads them)")
     _loads(card, folder, variant="fp16")
 
 
