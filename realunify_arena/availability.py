@@ -19,7 +19,6 @@ Nothing here raises: a broken environment is a reason, not a crash.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 import threading
@@ -127,20 +126,40 @@ def _weight_files(folder: Path) -> list[Path]:
     return [f for f in folder.rglob("*") if f.name.endswith(WEIGHT_SUFFIXES) and f.is_file()]
 
 
-def complete_snapshot(folder: Path) -> tuple[bool, str]:
-    """Whether ``folder`` holds a complete set of weights: every shard a ``*.index.json`` names is there,
-    and at least one weight file exists. The reason names what is missing."""
-    for index in folder.rglob("*.index.json"):
-        try:
-            shards = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
-        except (OSError, ValueError, AttributeError):
-            return False, f"{index.name} cannot be read"
-        missing = sorted(s for s in shards if not (index.parent / s).is_file())
-        if missing:
-            return False, f"{len(missing)} of {len(shards)} weight files named by {index.name} are missing"
-    if not _weight_files(folder):
+def complete_snapshot(folder: Path, variant: str | None = None) -> tuple[bool, str]:
+    """Whether ``folder`` holds the whole of the weights ``from_pretrained(folder, variant=variant)`` reads
+    (``weight_layout.files_read``: each model's or pipeline component's entry file, every shard its index names),
+    and, in none of the libraries' layouts, at least one weight file (what it lacks is the load's check to say).
+    Files no from_pretrained reads (a ``pytorch_model.bin.index.json`` beside safetensors weights, whose shards a
+    download of ``*.safetensors`` left out) are no part of it. The reason names what is missing."""
+    from realunify_arena.adapters.weight_layout import files_read
+
+    files, problem = files_read(folder, variant)
+    if problem:
+        return False, problem
+    if not files and not _weight_files(folder):
         return False, "no weight files"
     return True, ""
+
+
+def cache_folder_problem(folder: Path) -> str | None:
+    """Why ``folder``, named as a checkpoint, is a Hugging Face cache folder and not a checkpoint: a repository's
+    (``models--ORG--NAME``, holding ``blobs``, ``refs`` and ``snapshots``) or its ``snapshots`` folder, where
+    transformers and diffusers find no ``config.json`` or ``model_index.json``; the message names the hub id to give
+    instead (its cached snapshot is then read) and the snapshot folder ``refs/main`` points to. None otherwise."""
+    repo = folder if folder.name.startswith("models--") else folder.parent if folder.name == "snapshots" else None
+    if repo is None or not repo.name.startswith("models--") or not (repo / "snapshots").is_dir():
+        return None
+    hub_id = repo.name.removeprefix("models--").replace("--", "/")
+    try:
+        revision = (repo / "refs" / "main").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        revision = ""
+    snapshot = repo / "snapshots" / revision
+    where = (f"its snapshot folder {snapshot}" if revision and snapshot.is_dir()
+             else f"a snapshot folder under {repo / 'snapshots'}")
+    return (f"{folder}: a Hugging Face cache folder of {hub_id}, not a checkpoint folder; expected the hub id "
+            f"{hub_id} as the checkpoint (its cached snapshot is read) or {where}")
 
 
 def cached_snapshot(checkpoint: str, cache_dir: str | Path | None = None) -> Path | None:
@@ -157,25 +176,29 @@ def cached_snapshot(checkpoint: str, cache_dir: str | Path | None = None) -> Pat
         return None
 
 
-def cached_folder(checkpoint: str, cache_dir: str | Path | None = None) -> tuple[Path | None, str]:
+def cached_folder(checkpoint: str, cache_dir: str | Path | None = None, *,
+                  variant: str | None = None) -> tuple[Path | None, str]:
     """(folder, problem): the local folder or cached hub snapshot holding ``checkpoint``'s complete
-    weights, or None with why not (not cached, or only partly)."""
+    weights (of ``variant``: ``complete_snapshot``), or None with why not (not cached, or only partly)."""
     folder = cached_snapshot(checkpoint, cache_dir)
     if folder is None:
         return None, "not in the local cache"
-    ok, problem = complete_snapshot(folder)
+    ok, problem = complete_snapshot(folder, variant)
     return (folder, "") if ok else (None, f"only partly in the local cache ({problem})")
 
 
-def _hub_size(checkpoint: str) -> int | None:
-    """The summed size of the repo's weight files as the hub lists them (safetensors when there are any),
-    or None when the hub does not say within ``HUB_PROBE_TIMEOUT_S`` in all; cached with the probes.
+def _hub_size(checkpoint: str, variant: str | None = None) -> int | None:
+    """The summed size of the repo's weight files that ``from_pretrained(variant=variant)`` reads as the hub lists
+    them (``weight_layout.names_read``; in none of the libraries' layouts, its safetensors when there are any, else
+    every weight file), or None when the hub does not say within ``HUB_PROBE_TIMEOUT_S`` in all; cached with the
+    probes.
 
     huggingface_hub's timeouts bound each read, not the call (and it may ask the hub other things first),
     so a hub that drips bytes would hold the listing: the question runs on a daemon thread and an answer
     later than the limit counts as none."""
-    if checkpoint in _hub_sizes:
-        return _hub_sizes[checkpoint]
+    key = checkpoint if variant is None else f"{checkpoint}@{variant}"
+    if key in _hub_sizes:
+        return _hub_sizes[key]
     answer: list[int | None] = []
 
     def ask() -> None:
@@ -184,9 +207,13 @@ def _hub_size(checkpoint: str) -> int | None:
 
             info = HfApi(endpoint=hub_endpoint()).model_info(checkpoint, files_metadata=True,
                                                              timeout=HUB_PROBE_TIMEOUT_S)
-            files = [(s.rfilename, s.size or 0) for s in info.siblings or []
-                     if s.rfilename.endswith(WEIGHT_SUFFIXES)]
-            preferred = [f for f in files if f[0].endswith(".safetensors")] or files
+            from realunify_arena.adapters.weight_layout import names_read
+
+            listed = {s.rfilename: s.size or 0 for s in info.siblings or []}
+            read = names_read(listed, variant)
+            files = [(name, size) for name, size in listed.items() if name.endswith(WEIGHT_SUFFIXES)]
+            preferred = ([f for f in files if f[0] in read] or [f for f in files if f[0].endswith(".safetensors")]
+                         or files)
             answer.append(sum(n for _, n in preferred) or None)
         except Exception:  # noqa: BLE001 - gated, missing, timed out: unknown
             answer.append(None)
@@ -196,7 +223,7 @@ def _hub_size(checkpoint: str) -> int | None:
     asking.join(HUB_PROBE_TIMEOUT_S)
     size = answer[0] if answer else None
     with _probe_lock:
-        _hub_sizes[checkpoint] = size
+        _hub_sizes[key] = size
     return size
 
 
@@ -207,19 +234,25 @@ def _size_from_name(checkpoint: str, dtype: str) -> int | None:
 
 def estimate_bytes(card: ModelCard, *, ask_hub: bool = False) -> int | None:
     """The card's weights in bytes, or None when nothing says: ``params.memory_gb``, else per checkpoint the
-    cached or local files, else (``ask_hub``) the hub's file sizes, else a size in its name (``7B``) times
-    the dtype's bytes per parameter. Remote cards and card:NAME references count 0."""
+    cached or local files ``from_pretrained`` reads (``weight_layout.files_read``, of the card's ``params.variant``;
+    in none of the libraries' layouts, every weight file), else (``ask_hub``) the hub's file sizes (``_hub_size``),
+    else a size in its name (``7B``) times the dtype's bytes per parameter. Remote cards and card:NAME references
+    count 0."""
     if "memory_gb" in card.params:
         return int(float(card.params["memory_gb"]) * 2**30)
     if card.remote or card.family == "tiny":
         return 0
+    from realunify_arena.adapters.weight_layout import files_read
+
+    variant = card.params.get("variant")
     total = 0
     for checkpoint in dict.fromkeys(v for v in card.checkpoints.values() if not v.startswith(CARD_REF)):
-        folder, _ = cached_folder(checkpoint)
+        folder, _ = cached_folder(checkpoint, variant=variant)
         if folder is not None:
-            size = sum(f.stat().st_size for f in _weight_files(folder))
+            size = sum(f.stat().st_size for f in files_read(folder, variant)[0] or _weight_files(folder))
         else:
-            size = (_hub_size(checkpoint) if ask_hub else None) or _size_from_name(checkpoint, card.dtype)
+            size = ((_hub_size(checkpoint, variant) if ask_hub else None)
+                    or _size_from_name(checkpoint, card.dtype))
         if size is None:
             return None
         total += size
@@ -270,11 +303,12 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _checkpoint_status(checkpoint: str) -> tuple[bool, bool, str]:
-    """(usable, cached, reason) for one local checkpoint."""
+def _checkpoint_status(checkpoint: str, variant: str | None = None) -> tuple[bool, bool, str]:
+    """(usable, cached, reason) for one local checkpoint whose weights are read as ``variant``."""
     if Path(checkpoint).expanduser().is_dir():
-        return True, True, f"local folder {checkpoint}"
-    folder, problem = cached_folder(checkpoint)
+        problem = cache_folder_problem(Path(checkpoint).expanduser())
+        return (False, True, problem) if problem else (True, True, f"local folder {checkpoint}")
+    folder, problem = cached_folder(checkpoint, variant=variant)
     if folder is not None:
         return True, True, f"{checkpoint} in the local cache"
     if hub_offline():
@@ -341,7 +375,7 @@ def _check(card: ModelCard, device: str | None, allow_large: str | None) -> tupl
         return True, "built offline from configs (random weights: outputs are noise)"
     downloads = False
     for checkpoint in dict.fromkeys(v for v in card.checkpoints.values() if not v.startswith(CARD_REF)):
-        ok, cached, reason = _checkpoint_status(checkpoint)
+        ok, cached, reason = _checkpoint_status(checkpoint, card.params.get("variant"))
         if not ok:
             return False, reason
         downloads |= not cached
@@ -364,7 +398,7 @@ def _own_weights_missing(card: ModelCard) -> list[str]:
     found = []
     for cap, checkpoint in sorted(card.checkpoints.items()):
         if card.family == "pair" and not checkpoint.startswith(CARD_REF):
-            ok, _, reason = _checkpoint_status(checkpoint)
+            ok, _, reason = _checkpoint_status(checkpoint, card.params.get("variant"))
             if not ok:
                 found.append(f"{cap}: {reason}")
     return found

@@ -419,7 +419,7 @@ def loading_stage(card: ModelCard, device: str) -> str:
     if card.family == "tiny":
         return f"building {card.name} (random weights) and loading it onto {device}"
     missing = [c for c in dict.fromkeys(card.checkpoints.values()) if not c.startswith("card:")
-               and cached_folder(c)[0] is None]
+               and cached_folder(c, variant=card.params.get("variant"))[0] is None]
     if not missing:
         return f"loading {card.name} onto {device}"
     size = estimate_bytes(card)

@@ -27,6 +27,7 @@ from realunify_arena.adapters.checkpoint_scheduler import (passed_arguments, sch
                                                            timestep_call)
 from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
+from realunify_arena.adapters.weight_layout import chosen, weight_entries
 from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
                                                         generation_config_problem, library_refusal,
                                                         null_build_problem, one_of, pipeline_null_problem,
@@ -85,7 +86,7 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
             folder named by a path does not exist; weights present only as another variant name the
             ``params.variant`` to set.
     """
-    folder = _folder(checkpoint)
+    folder = _folder(checkpoint, variant)
     if folder is None:
         return
     problem = (_diffusers_problem(folder, variant) if kind == "diffusers"
@@ -96,17 +97,21 @@ def check_checkpoint(checkpoint: str, kind: str, variant: str | None = None, *,
         raise ModelUnavailable(problem)
 
 
-def _folder(checkpoint: str) -> Path | None:
+def _folder(checkpoint: str, variant: str | None) -> Path | None:
+    from realunify_arena.availability import (cache_folder_problem, cached_folder, cached_snapshot, hub_offline,
+                                              probe_hub)
+
     path = Path(checkpoint).expanduser()
     if path.is_dir():
+        problem = cache_folder_problem(path)
+        if problem:
+            raise ModelUnavailable(problem)
         return path
     if path.exists():
         raise ModelUnavailable(f"checkpoint {checkpoint}: a file, expected a checkpoint folder (or a hub id)")
     if checkpoint.startswith(("/", ".", "~")) or checkpoint.count("/") > 1 or "\\" in checkpoint:
         raise ModelUnavailable(f"checkpoint folder {checkpoint} does not exist")
-    from realunify_arena.availability import cached_folder, cached_snapshot, hub_offline, probe_hub
-
-    folder, _ = cached_folder(checkpoint)
+    folder, _ = cached_folder(checkpoint, variant=variant)
     if folder is not None:
         return folder
     # only partly cached: the library fetches the missing files when it can reach the hub; when it cannot,
@@ -231,31 +236,6 @@ def _jsons_problem(folder: Path) -> str | None:
     return None
 
 
-# The weight files from_pretrained reads, as transformers and diffusers name them (``_add_variant``): one file
-# or a sharded index, safetensors or torch ``.bin``, each optionally with a variant (``fp16``) inserted.
-_LAYOUTS = (  # (pattern with {stem}/{bin}, kind) in the libraries' order of preference
-    (r"{stem}\.safetensors\.index(?:\.(?P<v>[^.]+))?\.json", "index"),
-    (r"{stem}(?:\.(?P<v>[^.]+))?\.safetensors", "safetensors"),
-    (r"{bin}\.bin\.index(?:\.(?P<v>[^.]+))?\.json", "index"),
-    (r"{bin}(?:\.(?P<v>[^.]+))?\.bin", "bin"),
-)
-
-
-def _weight_files(folder: Path, stem: str) -> dict[str | None, list[tuple[Path, str]]]:
-    """variant (None: none) -> its weight entry files (path, kind), in the libraries' order of preference.
-    ``stem`` is ``model`` (transformers; torch files are ``pytorch_model.bin``) or ``diffusion_pytorch_model``."""
-    names = sorted(p.name for p in folder.iterdir() if p.is_file())
-    found: dict[str | None, list[tuple[Path, str]]] = {}
-    for pattern, kind in _LAYOUTS:
-        regex = re.compile(pattern.format(stem=re.escape(stem),
-                                          bin=re.escape("pytorch_model" if stem == "model" else stem)))
-        for name in names:
-            match = regex.fullmatch(name)
-            if match:
-                found.setdefault(match["v"], []).append((folder / name, kind))
-    return found
-
-
 def _index_problem(index: Path) -> tuple[list[Path], str | None]:
     """(shard files, problem) of one sharded-checkpoint index."""
     content, problem = _json(index)
@@ -302,8 +282,8 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
     inserted (``model.fp16.safetensors``, ``diffusion_pytorch_model.fp16.bin``,
     ``model.safetensors.index.fp16.json``). ``fallback``: the variant may be missing where unvarianted
     weights exist (a diffusers pipeline loads such a component without it)."""
-    found = _weight_files(folder, stem)
-    entries = _chosen(found, variant, fallback)
+    found = weight_entries(folder, stem)
+    entries = chosen(found, variant, fallback)
     if not entries:
         others = sorted(v for v in found if v is not None)
         if variant is None and others:
@@ -330,18 +310,12 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
     return None
 
 
-def _chosen(found: dict[str | None, list[tuple[Path, str]]], variant: str | None,
-            fallback: bool) -> list[tuple[Path, str]]:
-    """The weight entry files from_pretrained(variant=variant) reads, of those ``_weight_files`` found."""
-    return found.get(variant) or (found.get(None) if fallback and variant else None) or []
-
-
 def _weights_read(folder: Path, stem: str, variant: str | None, *,
                   fallback: bool = True) -> tuple[Path, list[Path]] | None:
     """(entry file, the safetensors or torch ``.bin`` files holding its weights) from_pretrained reads from a
     folder (a diffusers component's: ``fallback``; already checked by ``_weights_problem``); None where there are
     none, or a sharded index names no readable shard set."""
-    entries = _chosen(_weight_files(folder, stem), variant, fallback)
+    entries = chosen(weight_entries(folder, stem), variant, fallback)
     if not entries:
         return None
     path, kind = entries[0]
@@ -349,20 +323,20 @@ def _weights_read(folder: Path, stem: str, variant: str | None, *,
     return (path, shards) if shards else None
 
 
-def _local_folder(checkpoint: str) -> Path | None:
-    """The folder ``checkpoint`` names, or its complete hub snapshot in the local cache; None (never an error, never
-    the network) otherwise."""
+def _local_folder(checkpoint: str, variant: str | None) -> Path | None:
+    """The folder ``checkpoint`` names, or its hub snapshot in the local cache, complete in ``variant``; None (never an
+    error, never the network) otherwise."""
     from realunify_arena.availability import cached_folder
 
-    return cached_folder(checkpoint)[0]
+    return cached_folder(checkpoint, variant=variant)[0]
 
 
 def weights_entry(checkpoint: str, variant: str | None) -> str:
     """The name of the weight entry file ``from_pretrained(checkpoint, variant=variant)`` reads from a checkpoint
     folder or cached hub snapshot (``model.safetensors``, ``model.safetensors.index.json``, ``pytorch_model.bin``);
     for a hub id not cached, or a folder without one, words naming its weight files."""
-    folder = _local_folder(checkpoint)
-    entries = _chosen(_weight_files(folder, "model"), variant, False) if folder is not None else []
+    folder = _local_folder(checkpoint, variant)
+    entries = chosen(weight_entries(folder, "model"), variant, False) if folder is not None else []
     return entries[0][0].name if entries else "its weight files"
 
 
@@ -378,7 +352,7 @@ def model_weights_problem(checkpoint: str, cls, variant: str | None) -> str | No
         ``check_checkpoint`` refuses), or whenever the check cannot tell (the load's own report then decides).
     """
     try:
-        folder = _local_folder(checkpoint)
+        folder = _local_folder(checkpoint, variant)
         weights = _weights_read(folder, "model", variant, fallback=False) if folder is not None else None
     except Exception as exc:  # noqa: BLE001 - an unreadable folder: the library reports it on load
         log.debug("%s: weight-fit check skipped (%s: %s)", checkpoint, type(exc).__name__, exc)
@@ -401,7 +375,10 @@ def _model_problem(folder: Path, variant: str | None, *, processor: bool, stem: 
     if stem == "model" and not isinstance(model_type, str):
         return f"{config}: field 'model_type': missing; expected the architecture name (e.g. 'janus')"
     if model_types is not None and model_type not in model_types:
-        return f"{config}: field 'model_type' is {model_type!r}; expected {one_of(model_types)}"
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+        unknown = "" if model_type in CONFIG_MAPPING_NAMES else _newer_library("transformers", config, content)
+        return f"{config}: field 'model_type' is {model_type!r}{unknown}; expected {one_of(model_types)}"
     problem = dtype_problem(config, content)
     if problem:
         return problem
@@ -446,9 +423,50 @@ def _tokenizer_problem(folder: Path, tokenizer_class: str | None = None) -> str 
         return None
     if (folder / "tokenizer_config.json").is_file() and (
             any((folder / n).is_file() for n in _VOCABULARIES) or any(folder.glob("*.tiktoken"))):
-        return _vocabulary_files_problem(folder, tokenizer_class or _field(folder / "tokenizer_config.json",
-                                                                           "tokenizer_class"))
+        return _converter_problem(folder) or _vocabulary_files_problem(
+            folder, tokenizer_class or _field(folder / "tokenizer_config.json", "tokenizer_class"))
     return f"{folder}: no tokenizer; expected {_TOKENIZER_EXPECTED}"
+
+
+_MODEL_VOCABULARIES = ("tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
+_TIKTOKEN_LINE = re.compile(rb"[A-Za-z0-9+/]+={0,2} \d+\r?\n")  # "<base64 of the token's bytes> <rank>"
+
+
+def _converter_problem(folder: Path) -> str | None:
+    """A vocabulary transformers cannot read here. With no ``tokenizer.json`` (and no ``vocab.json``/``vocab.txt``),
+    transformers 5 builds the tokenizer from a SentencePiece model (``tokenizer.model``, ``spiece.model``: its
+    SentencePieceExtractor, which needs the sentencepiece and protobuf packages) or, failing that, reads it as a
+    tiktoken file (``<base64> <rank>`` lines: the tiktoken package). This project installs none of them, and without
+    them a SentencePiece model is refused as "`tiktoken` is required to read a `tiktoken` file", naming neither the
+    file nor what it needs (checked with transformers 5.24: a Llama tokenizer.model loads once both are installed)."""
+    for path in [folder / name for name in _MODEL_VOCABULARIES] + sorted(folder.glob("*.tiktoken")):
+        if any((folder / name).is_file() for name in ("vocab.json", "vocab.txt")):
+            return None
+        try:
+            with path.open("rb") as f:
+                tiktoken = bool(_TIKTOKEN_LINE.match(f.read(256)))
+        except OSError:
+            continue
+        kind, needed = ("a tiktoken file", {"tiktoken": "tiktoken"}) if tiktoken else (
+            "a SentencePiece model", {"sentencepiece": "sentencepiece", "protobuf": "google.protobuf"})
+        missing = [package for package, module in needed.items() if not _importable(module)]
+        if missing:
+            return (f"{path}: {kind} and no tokenizer.json beside it; transformers reads it only with the "
+                    f"{' and '.join(needed)} package{'s' * (len(needed) > 1)}, and {' and '.join(missing)} "
+                    f"{'is' if len(missing) == 1 else 'are'} not installed here (pip install {' '.join(missing)}, or "
+                    "add the checkpoint's tokenizer.json)")
+        return None
+    return None
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` (dotted) can be imported, without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # its parent package is missing
+        return False
 
 
 def _vocabulary_files_problem(folder: Path, tokenizer_class: object) -> str | None:
@@ -587,7 +605,7 @@ def _diffusers_problem(folder: Path, variant: str | None) -> str | None:
         return f"{index}: {json_kind(content)}; expected a JSON object"
     pipeline = content.get("_class_name")
     if not (isinstance(pipeline, str) and _library_has("diffusers", pipeline)):
-        said = "missing" if pipeline is None else f"is {pipeline!r}"
+        said = "missing" if pipeline is None else f"is {pipeline!r}{_newer_library('diffusers', index, content)}"
         return (f"{index}: field '_class_name' {said}; expected the name of a diffusers pipeline class "
                 "(e.g. 'OmniGenPipeline')")
     problem = _components_problem(index, content)
@@ -684,7 +702,7 @@ def _component_classes_problem(index: Path, content: dict) -> str | None:
         if name.startswith("_") or not isinstance(spec, list) or None in spec or spec[0] not in ("diffusers",
                                                                                                    "transformers"):
             continue
-        cls = getattr(importlib.import_module(spec[0]), spec[1], None)
+        cls = getattr(importlib.import_module(spec[0]), _loaded_name(spec[0], spec[1]), None)
         expected = [t for t in expected_types.get(name, ()) if isinstance(t, type)]
         if not isinstance(cls, type) or not expected or len(expected) != len(expected_types[name]) \
                 or any(_component_base(t) is None for t in expected):
@@ -751,14 +769,49 @@ def _library_has(library: str, name: str) -> bool:
         return False
 
 
+def _newer_library(library: str, path: Path, content: object) -> str:
+    """``" (model_index.json was written by diffusers 0.50.0, newer than this diffusers 0.42.1, which may not know
+    it)"`` where the file ``path``'s ``content`` records (``_diffusers_version`` of ``model_index.json``,
+    ``transformers_version`` of ``config.json``) a release of ``library`` (diffusers or transformers) newer than the
+    one installed: a class or model type it names may be one that release added. Else ""."""
+    from importlib.metadata import version
+
+    from packaging.version import InvalidVersion, Version
+
+    written = content.get("_diffusers_version" if library == "diffusers" else "transformers_version") \
+        if isinstance(content, dict) else None
+    try:
+        newer = isinstance(written, str) and Version(written) > Version(version(library))
+    except (InvalidVersion, ValueError):
+        return ""
+    return (f" ({path.name} was written by {library} {written}, newer than this {library} {version(library)}, which "
+            "may not know it)") if newer else ""
+
+
+def _loaded_name(library: str, name: str) -> str:
+    """The class name diffusers loads for a ``model_index.json`` component ``[library, name]``: for a transformers
+    class this transformers no longer exports, the one diffusers puts in its place (diffusers'
+    ``_maybe_remap_transformers_class``, utils/deprecation_utils.py: ``CLIPFeatureExtractor``, which Stable Diffusion
+    1.x folders name, loads as ``CLIPImageProcessor`` since transformers 5); else ``name``."""
+    if library != "transformers" or _library_has(library, name):
+        return name
+    from diffusers.utils import _maybe_remap_transformers_class
+
+    return _maybe_remap_transformers_class(name) or name
+
+
 def _component_problem(index: Path, name: str, spec: list, variant: str | None, pipeline: str) -> str | None:
     """The files the component ``name`` (``[library, class]`` in ``model_index.json``, whose pipeline class is
     ``pipeline``) is loaded from."""
     library, cls = str(spec[0]), str(spec[1])
     sub = index.parent / name
     named = f"({index} names it as {library} {cls})"
+    cls = _loaded_name(library, cls)
     if library in ("diffusers", "transformers") and not _library_has(library, cls):
-        return f"{index}: field '{name}' names {library} {cls}, which {library} lacks; expected a {library} class"
+        source = index if library == "diffusers" else sub / "config.json"
+        newer = _newer_library(library, source, _json(source)[0] if source.is_file() else None)
+        return (f"{index}: field '{name}' names {library} {spec[1]}, which {library} lacks{newer}; expected a "
+                f"{library} class")
     if cls.endswith("Scheduler"):
         config = sub / "scheduler_config.json"
         if not config.is_file():

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from realunify_arena.adapters.base import Capability, GenerationOptions
-from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, reply_text
+from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, checkpoint_guidance, reply_text
 from realunify_arena.cards import ModelCard
 from realunify_arena.limits import size_refusal
 
@@ -77,7 +77,8 @@ class Emu3Adapter(LocalAdapter):
             raise refusal
         negative = processor(text=[self.card.params.get("negative_prompt", "")], **header).to(self.device)
         negative.pop("image_sizes")
-        guidance = options.guidance if options.guidance is not None else DEFAULT_GUIDANCE
+        guidance = options.guidance if options.guidance is not None else checkpoint_guidance(
+            model.generation_config, DEFAULT_GUIDANCE)  # the checkpoint's own, else BAAI's reference value
         self.generator(options.seed)
         with torch.inference_mode():
             ids = model.generate(

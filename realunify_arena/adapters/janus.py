@@ -12,8 +12,8 @@ from transformers import LogitsProcessorList
 
 from realunify_arena.adapters.base import Capability, GenerationOptions, ModelUnavailable
 from realunify_arena.adapters.janus_fast import JanusFastGenerator, fast_path_wanted, guidance_processor
-from realunify_arena.adapters.local import (LocalAdapter, checkpoint_for, pixels_to_pil, reply_text,
-                                           with_chat_template)
+from realunify_arena.adapters.local import (LocalAdapter, checkpoint_for, checkpoint_guidance, pixels_to_pil,
+                                           reply_text, with_chat_template)
 from realunify_arena.cards import ModelCard
 from realunify_arena.limits import size_refusal
 
@@ -117,8 +117,11 @@ class JanusAdapter(LocalAdapter):
 
     def generate_image_ids(self, inputs, options: GenerationOptions) -> torch.Tensor:
         """(1, 576) VQ token ids for one image: the one place image decoding happens. A guidance of 1 or
-        less turns classifier-free guidance off (the conditional logits alone)."""
-        guidance = options.guidance if options.guidance is not None else DEFAULT_GUIDANCE
+        less turns classifier-free guidance off (the conditional logits alone); None: the checkpoint's own
+        (``generation_config.json``'s ``guidance_scale``, 5 in Janus-Pro's, as transformers' Janus ``generate``
+        reads it), else ``DEFAULT_GUIDANCE``."""
+        guidance = options.guidance if options.guidance is not None else checkpoint_guidance(
+            self.model.generation_config, DEFAULT_GUIDANCE)
         with torch.inference_mode():
             if self.fast is not None:
                 return self.fast.generate_images(**inputs, guidance_scale=guidance, **IMAGE_SAMPLING)

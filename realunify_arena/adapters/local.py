@@ -205,6 +205,14 @@ def with_chat_template(processor):
     return processor
 
 
+def checkpoint_guidance(generation_config, default: float) -> float:
+    """The classifier-free guidance the checkpoint's authors ship in its ``generation_config.json``
+    (``guidance_scale``, a number above 0), else ``default``: a card that sets no ``defaults.guidance`` runs a
+    checkpoint at its own value, as ``generate`` in transformers would, not at the family's constant."""
+    value = getattr(generation_config, "guidance_scale", None)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else default
+
+
 def checkpoint_for(card: ModelCard, capability: Capability) -> str:
     return card.checkpoints[capability.value]
 

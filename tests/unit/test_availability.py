@@ -156,7 +156,7 @@ def test_a_probe_past_its_ttl_asks_again(hub):
 
 def test_an_uncached_model_too_large_for_a_cpu_host_is_refused_unless_forced(hub, tmp_path):
     _Hub.sizes = {"model-00001-of-00002.safetensors": 9 * 10**9, "model-00002-of-00002.safetensors": 7 * 10**9,
-                  "pytorch_model.bin": 32 * 10**9, "README.md": 5}
+                  "model.safetensors.index.json": 30_000, "pytorch_model.bin": 32 * 10**9, "README.md": 5}
     card = _card(tmp_path, "org/Model-8B")
     ok, reason = av.availability(card, device="cpu", allow_large=False)
     assert not ok and "too large for this machine" in reason
@@ -167,7 +167,7 @@ def test_an_uncached_model_too_large_for_a_cpu_host_is_refused_unless_forced(hub
 
 
 def test_the_size_in_a_checkpoint_name_is_the_last_resort(tmp_path, monkeypatch):
-    monkeypatch.setattr(av, "_hub_size", lambda checkpoint: None)
+    monkeypatch.setattr(av, "_hub_size", lambda checkpoint, variant=None: None)
     assert av.estimate_bytes(_card(tmp_path, "org/Model-7B"), ask_hub=True) == 7 * 10**9 * 2  # bfloat16
     assert av.estimate_bytes(_card(tmp_path, "org/Model"), ask_hub=True) is None
     assert av.estimate_bytes(_card(tmp_path, "org/Model", "hinted", "params: {memory_gb: 3}\n")) == 3 * 2**30
@@ -233,3 +233,102 @@ def test_a_cached_local_vlm_is_the_judge_without_a_key(isolated_hub, tmp_path, s
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     _snapshot(isolated_hub, "Qwen/Qwen2.5-VL-7B-Instruct", {"model.safetensors": b"x" * 64})
     assert _context(tmp_path, store, ("tiny-janus",)).judge == "qwen2.5-vl-7b"
+
+
+# ---- the weights counted are the files from_pretrained reads ------------------------------------------------------
+
+# FLUX.1 Kontext [dev]'s hub repository: the diffusers folders, and beside them BFL's single-file checkpoint and
+# autoencoder, which no from_pretrained reads (sizes rounded, in GB)
+KONTEXT_LISTING = {
+    "model_index.json": 0, "flux1-kontext-dev.safetensors": 23.8, "ae.safetensors": 0.3,
+    "transformer/config.json": 0, "transformer/diffusion_pytorch_model.safetensors.index.json": 0,
+    "transformer/diffusion_pytorch_model-00001-of-00003.safetensors": 10.0,
+    "transformer/diffusion_pytorch_model-00002-of-00003.safetensors": 10.0,
+    "transformer/diffusion_pytorch_model-00003-of-00003.safetensors": 3.8,
+    "text_encoder/model.safetensors": 0.2, "text_encoder_2/model.safetensors.index.json": 0,
+    "text_encoder_2/model-00001-of-00002.safetensors": 5.0, "text_encoder_2/model-00002-of-00002.safetensors": 4.5,
+    "vae/diffusion_pytorch_model.safetensors": 0.2, "scheduler/scheduler_config.json": 0,
+    "tokenizer/vocab.json": 0, "tokenizer_2/spiece.model": 0,
+}
+KONTEXT_READ_GB = 10.0 + 10.0 + 3.8 + 0.2 + 5.0 + 4.5 + 0.2  # the components' weights: 33.7
+
+
+def test_an_uncached_pipeline_counts_its_components_weights_not_the_single_file_copy_beside_them(hub, tmp_path):
+    _Hub.sizes = {name: int(gb * 10**9) for name, gb in KONTEXT_LISTING.items()}
+    ok, reason = av.availability(SHIPPED["flux-kontext"], device="cpu", allow_large=True)
+    assert ok and f"about {KONTEXT_READ_GB:.1f} GB" in reason, reason  # not 57.8 GB
+
+
+def test_an_uncached_model_counts_the_variant_the_card_reads(hub, tmp_path):
+    _Hub.sizes = {"config.json": 5, "model.safetensors": 8 * 10**9, "model.fp16.safetensors": 4 * 10**9,
+                  "pytorch_model.bin": 8 * 10**9}
+    reason = av.availability(_card(tmp_path, "org/Model"), device="cpu", allow_large=True)[1]
+    assert "about 8.0 GB" in reason, reason
+    reason = av.availability(_card(tmp_path, "org/Model", "half", "params: {variant: fp16}\n"), device="cpu",
+                             allow_large=True)[1]
+    assert "about 4.0 GB" in reason, reason
+
+
+def _kontext_snapshot(cache: Path) -> int:
+    """KONTEXT_LISTING's layout cached (a byte per 0.1 GB); returns the bytes of the components' weights."""
+    index = {"_class_name": "FluxKontextPipeline", "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+             "text_encoder": ["transformers", "CLIPTextModel"], "text_encoder_2": ["transformers", "T5EncoderModel"],
+             "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "T5TokenizerFast"],
+             "transformer": ["diffusers", "FluxTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]}
+    files = {name: b"x" * round(gb * 10) for name, gb in KONTEXT_LISTING.items()}
+    files["model_index.json"] = json.dumps(index).encode()
+    for index_name in ("transformer/diffusion_pytorch_model.safetensors.index.json",
+                       "text_encoder_2/model.safetensors.index.json"):
+        folder, _, _ = index_name.rpartition("/")
+        shards = [n.rpartition("/")[2] for n in KONTEXT_LISTING if n.startswith(folder + "/") and "-of-" in n]
+        files[index_name] = json.dumps({"weight_map": {f"w{i}": s for i, s in enumerate(shards)}}).encode()
+    _snapshot(cache, "black-forest-labs/FLUX.1-Kontext-dev", files)
+    return round(KONTEXT_READ_GB * 10)
+
+
+def test_a_cached_pipeline_counts_its_components_weights_not_the_single_file_copy_beside_them(isolated_hub, tmp_path,
+                                                                                                monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    read = _kontext_snapshot(isolated_hub)
+    card = SHIPPED["flux-kontext"]
+    assert av.estimate_bytes(card) == read
+    monkeypatch.setattr(av, "CPU_MAX_BYTES", read + 1)  # the components fit; with the single-file copy they did not
+    ok, reason = av.availability(card, device="cpu")
+    assert ok and "in the local cache" in reason, reason
+
+
+def test_files_beside_a_model_that_no_from_pretrained_reads_are_not_its_weights(isolated_hub, tmp_path, monkeypatch):
+    """A Trainer's checkpoint folder (optimizer.pt twice the model, training_args.bin, rng_state.pth), a
+    pytorch_model.bin copy of the safetensors weights, and an fp16 variant beside them."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = _snapshot(isolated_hub, "org/finetuned", {
+        "config.json": b"{}", "model.safetensors": b"x" * 1000, "model.fp16.safetensors": b"x" * 500,
+        "pytorch_model.bin": b"x" * 1000, "optimizer.pt": b"x" * 2000, "training_args.bin": b"x" * 50,
+        "rng_state.pth": b"x" * 20, "scheduler.pt": b"x" * 10})
+    assert av.estimate_bytes(_card(tmp_path, "org/finetuned")) == 1000
+    assert av.estimate_bytes(_card(tmp_path, "org/finetuned", "half", "params: {variant: fp16}\n")) == 500
+    assert av.estimate_bytes(_card(tmp_path, str(folder), "folder")) == 1000  # the folder named by its path
+    monkeypatch.setattr(av, "CPU_MAX_BYTES", 1500)
+    ok, reason = av.availability(_card(tmp_path, str(folder), "folder"), device="cpu")
+    assert ok and "too large" not in reason, reason
+
+
+def test_an_index_of_weights_the_library_does_not_read_leaves_the_snapshot_complete(isolated_hub, tmp_path,
+                                                                                    monkeypatch):
+    """A repository shipping model.safetensors and a sharded pytorch_model.bin, downloaded with
+    ``--include "*.safetensors" "*.json"``: the .bin index came, its shards did not. from_pretrained reads the
+    safetensors (transformers prefers them); the snapshot is whole. An index it does read, whose shards are missing,
+    still makes it partial."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    bin_index = {"weight_map": {"a": "pytorch_model-00001-of-00002.bin", "b": "pytorch_model-00002-of-00002.bin"}}
+    _snapshot(isolated_hub, "org/both", {"config.json": b"{}", "model.safetensors": b"x" * 64,
+                                         "pytorch_model.bin.index.json": json.dumps(bin_index).encode()})
+    ok, reason = av.availability(_card(tmp_path, "org/both"), device="cpu")
+    assert ok and "org/both in the local cache" in reason, reason
+
+    safe_index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    _snapshot(isolated_hub, "org/torn", {"config.json": b"{}", "pytorch_model.bin": b"x" * 64,
+                                         "model.safetensors.index.json": json.dumps(safe_index).encode(),
+                                         "model-00001-of-00002.safetensors": b"x" * 64})
+    ok, reason = av.availability(_card(tmp_path, "org/torn", "torn"), device="cpu")
+    assert not ok and "1 of 2 weight files named by model.safetensors.index.json are missing" in reason, reason

@@ -189,6 +189,33 @@ def test_weights_only_as_a_variant_name_the_variant_to_set_and_load_with_it(soun
     _loads("janus-pro-1b", folder, variant="fp16")
 
 
+@pytest.mark.parametrize("card", ["janus-pro-1b", "omnigen"])
+def test_weights_sharded_as_a_variant_name_the_one_variant_and_load_with_it(sound, tmp_path, card):
+    """save_pretrained(variant="fp16", max_shard_size=...) writes model.safetensors.index.fp16.json and its shards
+    model.fp16-00001-of-0000N.safetensors (transformers and diffusers alike): one variant, fp16, not a variant per
+    shard ("'fp16' or 'fp16-00001-of-00004' or ...")."""
+    if card == "omnigen":
+        from diffusers import OmniGenTransformer2DModel
+
+        folder = _copy(sound["pipeline"], tmp_path)
+        where, stem = folder / "transformer", "diffusion_pytorch_model"
+        model, size = OmniGenTransformer2DModel.from_pretrained(where), "200KB"
+    else:
+        from transformers import JanusForConditionalGeneration
+
+        folder = where = _copy(sound["janus"], tmp_path)
+        model, size, stem = JanusForConditionalGeneration.from_pretrained(sound["janus"]), "4MB", "model"
+    for old in where.glob("*.safetensors"):
+        old.unlink()
+    model.save_pretrained(where, variant="fp16", max_shard_size=size)
+    shards = sorted(p.name for p in where.glob(f"{stem}.fp16-*-of-*.safetensors"))
+    assert len(shards) > 1 and (where / f"{stem}.safetensors.index.fp16.json").is_file()
+    assert _load(card, folder) == (f"{card}: {where}: weights only as variant 'fp16' "
+                                   f"({stem}.safetensors.index.fp16.json); set the card's params.variant: fp16 "
+                                   "(from_pretrained(variant='fp16') loads them)")
+    _loads(card, folder, variant="fp16")
+
+
 def test_a_pipeline_component_only_as_a_variant_bin_names_the_variant_and_loads_with_it(sound, tmp_path):
     """diffusers' save_pretrained(variant="fp16", safe_serialization=False) writes diffusion_pytorch_model.fp16.bin."""
     from diffusers import OmniGenTransformer2DModel
@@ -346,6 +373,27 @@ def hub_cache(tmp_path, monkeypatch):
 def test_a_hub_cache_snapshot_of_links_into_blobs_loads(sound, hub_cache):
     _hub_cache(sound["janus"], hub_cache, "deepseek-community/Janus-Pro-1B")
     _loads("janus-pro-1b", "deepseek-community/Janus-Pro-1B")
+
+
+@pytest.mark.parametrize(("card", "source"), [("janus-pro-1b", "janus"), ("omnigen", "pipeline")])
+@pytest.mark.parametrize("named", ["repository", "snapshots"])
+def test_a_hub_cache_folder_named_as_the_checkpoint_names_the_hub_id_and_the_snapshot(sound, hub_cache, card, source,
+                                                                                      named):
+    """``checkpoint: ~/.cache/huggingface/hub/models--deepseek-community--Janus-Pro-1B`` (or its ``snapshots``):
+    transformers and diffusers find no config.json or model_index.json there. The refusal says what the folder is and
+    what to give instead, in ``models`` as at the load."""
+    from realunify_arena.availability import availability
+
+    snapshot = _hub_cache(sound[source], hub_cache, "deepseek-community/Janus-Pro-1B")
+    repository = snapshot.parent.parent
+    folder = repository if named == "repository" else repository / "snapshots"
+    expected = (f"{folder}: a Hugging Face cache folder of deepseek-community/Janus-Pro-1B, not a checkpoint folder; "
+                f"expected the hub id deepseek-community/Janus-Pro-1B as the checkpoint (its cached snapshot is read) "
+                f"or its snapshot folder {snapshot}")
+    assert _load(card, folder) == f"{card}: {expected}"
+    shown = dataclasses.replace(CARDS[card], checkpoints={c: str(folder) for c in CARDS[card].checkpoints})
+    assert availability(shown, device="cpu") == (False, expected)
+    _loads(card, snapshot)  # the snapshot folder it names loads
 
 
 @pytest.mark.parametrize("lost", ["model.safetensors", "config.json"])
@@ -637,6 +685,101 @@ def test_a_pipeline_setting_in_model_index_is_no_malformed_component(tmp_path):
     _edit_nested(folder / "model_index.json", lambda c: c.update(vae=True))
     with pytest.raises(ModelUnavailable, match=r"field 'vae' is true; expected \[library, class name\]"):
         check_checkpoint(str(folder), "diffusers")
+
+
+def test_a_component_class_transformers_renamed_is_read_as_diffusers_loads_it(tmp_path):
+    """Stable Diffusion 1.x folders name their feature extractor ["transformers", "CLIPFeatureExtractor"], a class
+    transformers 5 no longer exports; diffusers loads it as CLIPImageProcessor (its _TRANSFORMERS_CLASS_REMAPPING).
+    The check refused it ("which transformers lacks"). A class no release has is still refused."""
+    from diffusers import DiffusionPipeline
+    from transformers import CLIPImageProcessor
+
+    folder = _tiny_stable_diffusion(tmp_path / "sd")
+    CLIPImageProcessor().save_pretrained(folder / "feature_extractor")
+    _edit_nested(folder / "model_index.json", lambda c: c.update(feature_extractor=["transformers",
+                                                                                    "CLIPFeatureExtractor"]))
+    assert isinstance(DiffusionPipeline.from_pretrained(folder).feature_extractor, CLIPImageProcessor)
+    check_checkpoint(str(folder), "diffusers")
+    _edit_nested(folder / "model_index.json", lambda c: c.update(feature_extractor=["transformers",
+                                                                                    "CLIPFeatureExtracter"]))
+    with pytest.raises(ModelUnavailable, match="names transformers CLIPFeatureExtracter, which transformers lacks;"):
+        check_checkpoint(str(folder), "diffusers")
+
+
+# the wire bytes of a SentencePiece ModelProto holding one piece, "<unk>" (score 0, type UNKNOWN): how every
+# tokenizer.model of Llama, T5 (spiece.model) and their kin begins
+_SENTENCEPIECE = b"\n\x0e\n\x05<unk>\x15\x00\x00\x00\x00\x18\x02"
+_TIKTOKEN = b"IQ== 0\nIg== 1\nIw== 2\n"  # "<base64 of the token's bytes> <rank>" lines
+
+
+@pytest.mark.parametrize(("content", "kind", "needed"), [
+    (_SENTENCEPIECE, "a SentencePiece model", {"sentencepiece": "sentencepiece", "protobuf": "google.protobuf"}),
+    (_TIKTOKEN, "a tiktoken file", {"tiktoken": "tiktoken"}),
+], ids=["sentencepiece", "tiktoken"])
+def test_a_tokenizer_model_without_tokenizer_json_names_the_packages_transformers_reads_it_with(sound, tmp_path,
+                                                                                              content, kind, needed):
+    """A checkpoint whose tokenizer is only tokenizer.model (a Llama or T5 saved before tokenizer.json). transformers
+    5.24 converts a SentencePiece model only with sentencepiece and protobuf (SentencePieceExtractor), else falls back
+    to reading it as tiktoken; without them the load failed as "`tiktoken` is required to read a `tiktoken` file",
+    naming neither the file nor sentencepiece. Checked by hand: with both installed a Llama tokenizer.model loads."""
+    import importlib.util
+
+    def importable(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ImportError:
+            return False
+
+    missing = [package for package, module in needed.items() if not importable(module)]
+    if not missing:
+        pytest.skip(f"{', '.join(needed)} installed: transformers reads the file")
+    folder = _copy(sound["janus"], tmp_path)
+    (folder / "tokenizer.json").unlink()
+    (folder / "tokenizer.model").write_bytes(content)
+    _edit_nested(folder / "tokenizer_config.json", lambda c: c.update(tokenizer_class="LlamaTokenizer"))
+    verb = "is" if len(missing) == 1 else "are"
+    assert _load("janus-pro-1b", folder) == (
+        f"janus-pro-1b: {folder / 'tokenizer.model'}: {kind} and no tokenizer.json beside it; transformers reads it "
+        f"only with the {' and '.join(needed)} package{'s' * (len(needed) > 1)}, and {' and '.join(missing)} {verb} "
+        f"not installed here (pip install {' '.join(missing)}, or add the checkpoint's tokenizer.json)")
+
+
+def _newer(library: str) -> str:
+    """A release of ``library`` newer than the one installed."""
+    from importlib.metadata import version
+
+    major, minor, *_ = version(library).split(".")
+    return f"{major}.{int(minor) + 1}.0"
+
+
+@pytest.mark.parametrize(("where", "file", "edit", "said"), [
+    ("pipeline", "model_index.json", lambda c, v: c.update(_class_name="OmniGen3Pipeline", _diffusers_version=v),
+     "field '_class_name' is 'OmniGen3Pipeline' (model_index.json was written by diffusers {v}, newer than this "
+     "diffusers {installed}, which may not know it); expected the name of a diffusers pipeline class (e.g. "
+     "'OmniGenPipeline')"),
+    ("pipeline", "model_index.json", lambda c, v: c.update(transformer=["diffusers", "OmniGen3Transformer2DModel"],
+                                                          _diffusers_version=v),
+     "field 'transformer' names diffusers OmniGen3Transformer2DModel, which diffusers lacks (model_index.json was "
+     "written by diffusers {v}, newer than this diffusers {installed}, which may not know it); expected a diffusers "
+     "class"),
+    ("janus", "config.json", lambda c, v: c.update(model_type="janus3", transformers_version=v),
+     "field 'model_type' is 'janus3' (config.json was written by transformers {v}, newer than this transformers "
+     "{installed}, which may not know it); expected 'janus'"),
+], ids=["pipeline class", "component class", "model type"])
+def test_a_class_or_model_type_of_a_newer_library_release_is_said_to_be_one(sound, tmp_path, where, file, edit,
+                                                                             said):
+    """A folder saved by a newer diffusers or transformers may name what this release lacks; the refusal says so
+    (the release is the file's own _diffusers_version / transformers_version). Written by this release, it does not."""
+    from importlib.metadata import version
+
+    library = "diffusers" if file == "model_index.json" else "transformers"
+    card = "omnigen" if where == "pipeline" else "janus-pro-1b"
+    folder = _copy(sound[where], tmp_path)
+    _edit_nested(folder / file, lambda c: edit(c, _newer(library)))
+    assert _load(card, folder) == f"{card}: {folder / file}: " + said.format(v=_newer(library),
+                                                                            installed=version(library))
+    _edit_nested(folder / file, lambda c: edit(c, version(library)))
+    assert "newer than" not in _load(card, folder)
 
 
 # a key in the environment (masked by its value, not by a shape) and a field value that holds it past the

@@ -1,0 +1,87 @@
+"""A card that sets no guidance runs a checkpoint at the classifier-free guidance its authors ship in
+``generation_config.json`` (``guidance_scale``: 5 in Janus-Pro's, as transformers' conversion script writes it), as
+transformers' own ``generate`` would; not at the family's constant. A card's or a run's guidance still wins.
+
+The checkpoint is the tiny Janus (``adapters/tiny.py``: the real classes, from_pretrained, 16 image tokens) with its
+generation config given ``guidance_scale: 40`` (its random logits are nearly flat: a large guidance shows in the
+tokens); which guidance ran is read from the image tokens drawn at one seed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from realunify_arena.adapters import build_adapter
+from realunify_arena.adapters.tiny import TINY_BUILDERS
+from realunify_arena.cards import load_cards
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+OWN = 40.0  # the checkpoint's guidance_scale
+
+
+def _loaded(under, base: str):
+    """(card, adapter): the tiny ``base`` model whose generation_config.json ships guidance_scale ``OWN``, loaded by
+    its tiny card with no guidance of its own."""
+    folder = under.mktemp("guidance") / base
+    torch.manual_seed(0)
+    TINY_BUILDERS[base](folder)
+    generation = json.loads((folder / "generation_config.json").read_text())
+    generation["guidance_scale"] = OWN
+    (folder / "generation_config.json").write_text(json.dumps(generation))
+    card = load_cards()[f"tiny-{base}"]
+    card = dataclasses.replace(card, family=base, checkpoints={c.value: str(folder) for c in card.capabilities},
+                               defaults=dataclasses.replace(card.defaults, guidance=None))
+    return card, build_adapter(card)
+
+
+@pytest.fixture(scope="module")
+def janus(tmp_path_factory, one_torch_thread):
+    card, adapter = _loaded(tmp_path_factory, "janus")
+    yield card, adapter
+    adapter.close()
+
+
+@pytest.fixture(scope="module")
+def emu3(tmp_path_factory, one_torch_thread):
+    card, adapter = _loaded(tmp_path_factory, "emu3")
+    yield card, adapter
+    adapter.close()
+
+
+def _tokens(card, adapter, guidance: float | None) -> torch.Tensor:
+    prompt = adapter.processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": "a cat"}]}],
+                                                   add_generation_prompt=True)
+    inputs = adapter.processor(text=prompt, generation_mode="image", return_tensors="pt")
+    adapter.generator(7)
+    return adapter.generate_image_ids(inputs, dataclasses.replace(card.defaults, guidance=guidance, seed=7))
+
+
+def test_a_card_without_guidance_runs_the_checkpoints_own(janus):
+    card, adapter = janus
+    assert adapter.model.generation_config.guidance_scale == OWN
+    own, five = _tokens(card, adapter, OWN), _tokens(card, adapter, 5.0)
+    assert not torch.equal(own, five)  # the guidance acts on what is drawn at this seed
+    assert torch.equal(_tokens(card, adapter, None), own)  # before: the family's 5
+
+
+def test_a_generation_config_without_guidance_leaves_the_familys_default(janus, tmp_path):
+    card, adapter = janus
+    adapter.model.generation_config.guidance_scale = None  # as Emu3-Gen's and many copies ship it
+    try:
+        assert torch.equal(_tokens(card, adapter, None), _tokens(card, adapter, 5.0))  # janus.DEFAULT_GUIDANCE
+    finally:
+        adapter.model.generation_config.guidance_scale = OWN
+
+
+def test_an_emu3_card_without_guidance_runs_the_checkpoints_own(emu3):
+    card, adapter = emu3
+
+    def image(guidance: float | None):
+        return adapter.generate("a cat", dataclasses.replace(card.defaults, guidance=guidance, seed=7)).tobytes()
+
+    own = image(OWN)
+    assert own != image(3.0)  # emu3.DEFAULT_GUIDANCE, BAAI's reference value
+    assert image(None) == own
