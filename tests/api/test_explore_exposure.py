@@ -48,6 +48,21 @@ def apps(tmp_path):
         store.close()
 
 
+@pytest.fixture(scope="module")
+def one_app(tmp_path_factory):
+    """One launched app over the same layout, for the module's tests that only read (an unknown source's refusal
+    changes nothing, so its two endpoints ask the same app): as ``apps``, with one client."""
+    root = tmp_path_factory.mktemp("one-app")
+    data = root / "srv-secret-layout" / "data"
+    write_set(generate_set(1, seed=3, task_types=["mathematical_reasoning", "mental_tracking"]), data)
+    demo, store, client = _launch(root, data)
+    uid = next(i.uid for i in load(str(data)).instances if i.track == "UEG")
+    yield {"clients": [client], "source": str(data), "uid": uid, "db": root / "arena.db", "root": root}
+    demo.close()  # the server first: the client's close then need not wait out its heartbeat read (1 s)
+    client.close()
+    store.close()
+
+
 def _run(app, client, seed):
     return client.predict(app["source"], app["uid"], "tiny-pair", "direct", seed, "", api_name="/run_instance")
 
@@ -90,8 +105,9 @@ def test_concurrent_new_runs_cannot_all_pass_the_limit(apps):
 
 
 @pytest.mark.parametrize("endpoint", ["/instances", "/run_instance"])
-def test_an_unknown_data_source_is_refused_without_the_servers_paths(apps, endpoint):
+def test_an_unknown_data_source_is_refused_without_the_servers_paths(one_app, endpoint):
     """Before: "data source 'nope' is not configured; choose one of ['/tmp/.../srv-secret-layout/data']"."""
+    apps = one_app
     client = apps["clients"][0]
     args = ("nope", "all", "all") if endpoint == "/instances" else ("nope", apps["uid"], "tiny-pair", "direct", 0, "")
     with pytest.raises(Exception) as refused:

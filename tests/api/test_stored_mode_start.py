@@ -10,6 +10,7 @@ test environment need not have.)"""
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -41,24 +42,37 @@ def _pinned_run(store: Store, model: str, uid: str) -> None:
     store.save_trace(trace, "bundled", pin=True)
 
 
-@pytest.mark.slow
-def test_a_stored_arena_with_no_battle_to_offer_is_named_in_the_log_at_start(tmp_path):
-    empty = tmp_path / "empty" / "arena.db"
+@pytest.fixture(scope="module")
+def start_logs(tmp_path_factory):
+    """Each test's ``app.py`` start (its own folder and database), both started at once in threads: each is
+    mostly its start (importing Gradio and the app), which need not take turns; a test reads its own
+    (``.result()``, which raises what its start raised)."""
+    root = tmp_path_factory.mktemp("stored-start")
+    empty = root / "empty" / "arena.db"
     Store.open(empty).close()
-    (tmp_path / "a").mkdir()
-    log = _start_log(tmp_path / "a", empty)
+    ready = root / "ready" / "arena.db"
+    store = Store.open(ready)
+    _pinned_run(store, "alpha", "UEG_0_world_knowledge")
+    _pinned_run(store, "beta", "UEG_0_world_knowledge")
+    store.close()
+    for name in ("a", "b"):
+        (root / name).mkdir()
+    with ThreadPoolExecutor(2) as starts:
+        yield {"empty": (empty, starts.submit(_start_log, root / "a", empty)),
+               "ready": (ready, starts.submit(_start_log, root / "b", ready))}
+
+
+@pytest.mark.slow
+def test_a_stored_arena_with_no_battle_to_offer_is_named_in_the_log_at_start(start_logs):
+    empty, started = start_logs["empty"]
+    log = started.result()
     warnings = [line for line in log.splitlines() if line.startswith(WARNING)]
     assert len(warnings) == 1, log
     assert str(empty) in warnings[0] and "data/ is git-ignored" in warnings[0] and "--repo-type space" in warnings[0]
 
 
 @pytest.mark.slow
-def test_a_stored_arena_with_two_systems_on_one_instance_starts_without_the_warning(tmp_path):
-    db = tmp_path / "ready" / "arena.db"
-    store = Store.open(db)
-    _pinned_run(store, "alpha", "UEG_0_world_knowledge")
-    _pinned_run(store, "beta", "UEG_0_world_knowledge")
-    store.close()
-    (tmp_path / "b").mkdir()
-    log = _start_log(tmp_path / "b", db)
+def test_a_stored_arena_with_two_systems_on_one_instance_starts_without_the_warning(start_logs):
+    _, started = start_logs["ready"]
+    log = started.result()
     assert WARNING not in log, log

@@ -158,6 +158,24 @@ def test_app_refuses_a_models_folder_that_is_not_one_instead_of_serving_no_model
     assert not (tmp_path / "a.db").exists()
 
 
+def _run_at_once(*commands: list[str]) -> list[subprocess.CompletedProcess]:
+    """Each of ``commands`` run as ``subprocess.run(..., cwd=ROOT, env=_env(), capture_output=True, text=True,
+    timeout=120)`` would run it, all started at once; their results in order (``TimeoutExpired`` past 120 s)."""
+    started = [subprocess.Popen(args, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for args in commands]
+    done = []
+    try:
+        for args, process in zip(commands, started):
+            out, err = process.communicate(timeout=120)
+            done.append(subprocess.CompletedProcess(args, process.returncode, out, err))
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return done
+
+
 def test_a_yaml_error_is_one_line_naming_the_file_line_and_column(tmp_path):
     """PyYAML's error text spans four lines ("  in "<unicode string>", line 2, column 14" ...): a card or
     space.yaml with an unclosed ``[`` gave a message whose lines after the first look like other messages
@@ -170,22 +188,21 @@ def test_a_yaml_error_is_one_line_naming_the_file_line_and_column(tmp_path):
     card.write_text("family: tiny\ndescription: [1, 2\n", encoding="utf-8")
     # libyaml (where installed) and pure-Python PyYAML word the problem differently; the places are the same
     where = r"line 3, column 1: [^\n]*expected ',' or '\]'[^\n]* \(while parsing a flow sequence at line 2, column 14\)"
-    listing = subprocess.run([sys.executable, "-m", "realunify_arena", "models", "--models-dir", str(models)],
-                             cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    space = tmp_path / "space.yaml"
+    space.write_text("title: x\nsdk: gradio\ntags: [a, b\n", encoding="utf-8")
+    # the three commands at once: each is mostly its start (the interpreter's imports), which need not take turns
+    listing, chosen, card_done = _run_at_once(
+        [sys.executable, "-m", "realunify_arena", "models", "--models-dir", str(models)],
+        [sys.executable, "-m", "realunify_arena", "eval", "--model", "unclosed", "--models-dir", str(models),
+         "--judge", "tiny-pair", "--limit", "1"],
+        [sys.executable, "-m", "realunify_arena", "space-card", "--space", str(space), "--readme",
+         str(tmp_path / "README.md")])
     assert re.fullmatch(f"broken card left out: {re.escape(str(card))}: not valid YAML: {where}\n", listing.stderr), \
         listing.stderr
-    chosen = subprocess.run([sys.executable, "-m", "realunify_arena", "eval", "--model", "unclosed", "--models-dir",
-                             str(models), "--judge", "tiny-pair", "--limit", "1"],
-                            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
     assert chosen.returncode == 1
     assert re.fullmatch(f"eval: error: {re.escape(str(card))}: not valid YAML: {where}", chosen.stderr.splitlines()[-1]), \
         chosen.stderr
     assert all(not line.startswith(" ") for line in chosen.stderr.splitlines()), chosen.stderr
-    space = tmp_path / "space.yaml"
-    space.write_text("title: x\nsdk: gradio\ntags: [a, b\n", encoding="utf-8")
-    card_done = subprocess.run([sys.executable, "-m", "realunify_arena", "space-card", "--space", str(space),
-                                "--readme", str(tmp_path / "README.md")],
-                               cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
     assert card_done.returncode == 1
     where = r"line 4, column 1: [^\n]*expected ',' or '\]'[^\n]* \(while parsing a flow sequence at line 3, column 7\)"
     assert re.fullmatch(f"space-card: error: {re.escape(str(space))}: not valid YAML: {where}\n", card_done.stderr), \

@@ -172,6 +172,25 @@ def _tiny_cogview4(folder: Path) -> Path:
     return folder
 
 
+def _encode_each_image_once(pipeline) -> None:
+    """``pipeline._encode_vae_image`` (FluxKontextPipeline's VAE encoding of its input image, resized to about one
+    megapixel) computed once per input: its ``sample_mode="argmax"`` latents depend on the image alone (neither the
+    scheduler nor the generator, which it does not draw from), and every scheduler of the sweep runs the same input.
+    The encoding came before the scheduler's first call in each run, so it took most of the sweep (84 s of 186 s);
+    an input unlike the one encoded is encoded again."""
+    encode, seen = pipeline._encode_vae_image, []
+
+    def encode_once(image, generator):
+        for earlier, latents in seen:
+            if earlier.shape == image.shape and torch.equal(earlier, image):
+                return latents.clone()
+        latents = encode(image=image, generator=generator)
+        seen.append((image.clone(), latents.clone()))
+        return latents
+
+    pipeline._encode_vae_image = encode_once
+
+
 @pytest.mark.parametrize("builder", ["build_omnigen", "build_flux_kontext", "cogview4"])
 def test_every_scheduler_swapped_in_is_refused_exactly_where_diffusers_fails_to_run_it(real_format_build, tmp_path,
                                                                                        builder):
@@ -198,6 +217,8 @@ def test_every_scheduler_swapped_in_is_refused_exactly_where_diffusers_fails_to_
     own = dict(pipeline.scheduler.config)
     extra = ({"image": Image.new("RGB", (32, 32))} if builder == "build_flux_kontext"
              else {"max_sequence_length": 16} if builder == "cogview4" else {})
+    if builder == "build_flux_kontext":
+        _encode_each_image_once(pipeline)
     wrong, ran = [], []
     for cls in _shipped_schedulers():
         try:
