@@ -11,7 +11,8 @@ the same interpreter with the same launch call), and times from process start:
 Prints per-repeat figures, the medians and the ratios app / bare. Goal: <= 1.25x on both. With
 ``--reference REF`` (a commit, e.g. ``cef94c5``, the code before issue 18) that commit's ``app.py`` is timed
 too, from a temporary ``git worktree``, so the before/after figures come from the same run. Also prints
-which heavy libraries the app process had imported once it served its page (none of torch, scipy, spaces).
+which heavy libraries the app process had imported once it served its page (none of torch, scipy, spaces,
+matplotlib).
 
     python bench/startup.py [--repeat 3] [--reference cef94c5] [--chromium /usr/bin/chromium]
 """
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # runnable from a checkout right after `pip install -r requirements.txt`
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-HEAVY = ("torch", "scipy", "spaces", "transformers", "diffusers")
+HEAVY = ("torch", "scipy", "spaces", "transformers", "diffusers", "matplotlib")
 
 # The bare app: the same launch call as app.py (theme and footer included), one button and one output.
 BARE_APP = '''

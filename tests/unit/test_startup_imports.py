@@ -1,6 +1,7 @@
 """Start-up imports nothing heavy (issue 18): building the app with its model pool loads no model library.
 
-Torch comes in when a model is first needed, ``spaces`` only on ZeroGPU. Checked in a fresh interpreter
+Torch comes in when a model is first needed, ``spaces`` only on ZeroGPU, and the page's first event imports no
+matplotlib (Gradio's per-event backend switch did). Checked in a fresh interpreter
 (``sys.modules`` after the build), since this test process has long imported everything.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +30,34 @@ demo = app.build_app(settings, Store.open(settings.db))
 assert "ex-run" in str(demo.config), "the Explore tab was built"
 print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))
 """.replace("{HEAVY!r}", repr(HEAVY))
+
+
+# The page's first events as a browser sends them (the Arena's load event, queue=False, through /run/predict):
+# Gradio's MatplotlibBackendMananger imported matplotlib and pyplot in the first one, on the server's event loop
+# (about 0.6 s before any of the page's answers, fonts or queue joins went out; the page never plots).
+BUILT = BUILD.split("print(json.dumps")[0]  # the app built, nothing printed yet
+SERVE = BUILT + f"""import httpx
+from realunify_arena.ui import launch_options
+demo.launch(server_name="127.0.0.1", server_port=int(sys.argv[2]), prevent_thread_lock=True, **launch_options())
+load = next(i for i, fn in demo.fns.items() if fn.fn is not None and not fn.inputs and fn.queue is False
+            and any(event == "load" for _, event in fn.targets))
+answer = httpx.post(f"http://127.0.0.1:{{sys.argv[2]}}/gradio_api/run/predict",
+                    json={{"fn_index": load, "data": [], "session_hash": "startup-imports"}}, timeout=60)
+assert answer.status_code == 200, answer.text
+demo.close()
+print(json.dumps([m for m in {HEAVY + ['matplotlib']!r} if m in sys.modules]))"""
+# Where matplotlib is imported, an event still draws with Agg, as Gradio's own manager makes it, and the backend
+# chosen before comes back after it.
+BACKEND = "import matplotlib\nmatplotlib.use('svg')\n" + BUILT + """from gradio import utils
+with utils.MatplotlibBackendMananger():
+    inside = matplotlib.get_backend()
+print(json.dumps([inside, matplotlib.get_backend()]))"""
+
+
+def _free_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
 
 
 def _start(code: str, *args: str, env: dict | None = None, keep_zero_gpu: bool = False) -> subprocess.Popen:
@@ -51,6 +81,8 @@ def probes(tmp_path_factory):
     zero_gpu = {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9"}
     started = {
         "build": _start(BUILD, str(tmp_path_factory.mktemp("startup") / "arena.db")),
+        "serve": _start(SERVE, str(tmp_path_factory.mktemp("serve") / "arena.db"), _free_port()),
+        "backend": _start(BACKEND, str(tmp_path_factory.mktemp("backend") / "arena.db")),
         "scipy": _start("import json, sys\nimport scipy.optimize\n"
                         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"),
         "spaces_off": _start(spaces_off),
@@ -77,6 +109,15 @@ def _heavy_after(process: subprocess.Popen) -> list:
 
 def test_building_the_app_with_tiny_cards_imports_no_model_library(probes):
     assert _heavy_after(probes["build"]) == []
+
+
+def test_the_page_s_first_event_imports_neither_matplotlib_nor_a_model_library(probes):
+    """Before: Gradio's per-event backend switch imported matplotlib and pyplot in the first event."""
+    assert _heavy_after(probes["serve"]) == []
+
+
+def test_an_event_still_draws_with_agg_where_matplotlib_is_imported(probes):
+    assert _heavy_after(probes["backend"]) == ["agg", "svg"]
 
 
 def test_serve_openai_s_app_imports_neither_gradio_nor_a_model_library(probes):
