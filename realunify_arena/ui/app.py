@@ -290,6 +290,7 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
     # a Space (api_open is False there), made the same everywhere; the page's queue=False events keep /run.
     demo.api_open = False
     _pace_progress(demo)
+    _summaries_only_when_monitored(demo)
     _matplotlib_when_imported()
     answer_miscounted_calls(demo)  # a script's call with too few or too many values
     answer_unreadable_values(demo)  # a value its field refuses: one log line, not Gradio's traceback
@@ -312,6 +313,27 @@ def _pace_progress(demo: gr.Blocks) -> None:
         queue.progress_update_sleep_when_free = PROGRESS_INTERVAL_S
 
 
+
+
+def _summaries_only_when_monitored(demo: gr.Blocks) -> None:
+    """Gradio's traffic summary (a pandas DataFrame of up to 10,000 recorded events, grouped per function, for
+    ``/monitoring``) computed only where monitoring is on. Gradio 6.31 computes it after every queued event, in a
+    worker thread: 8-20 ms with a few records and 30-100 ms at 10,000 on a loaded 2-core machine, each vote and
+    the page's own load event included (the first also imports pyarrow's pandas layer), while the app turns
+    ``/monitoring`` off (``launch_options``), so nothing ever reads it. If a later Gradio drops the method, the
+    app starts as before."""
+    queue = getattr(demo, "_queue", None)
+    summarise = getattr(queue, "compute_analytics_summary", None)
+    if summarise is None or getattr(summarise, "only_when_monitored", False):
+        return
+
+    def summary_when_monitored(records):
+        if getattr(demo, "enable_monitoring", None) is False:  # launch(enable_monitoring=False)
+            return getattr(queue, "cached_event_analytics_summary", None)
+        return summarise(records)
+
+    summary_when_monitored.only_when_monitored = True
+    queue.compute_analytics_summary = summary_when_monitored
 
 class _BackendWhenImported:
     """Gradio's ``utils.MatplotlibBackendMananger`` (Agg for the length of each event, so that a function plotting

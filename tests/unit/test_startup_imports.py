@@ -53,6 +53,33 @@ with utils.MatplotlibBackendMananger():
     inside = matplotlib.get_backend()
 print(json.dumps([inside, matplotlib.get_backend()]))"""
 
+# One queued event (the page's load event, as the page sends it: queue/join, then its answer on queue/data) in
+# the app as launched (``launch_options``: /monitoring off) and in the same app with Gradio's default monitoring:
+# the number of events recorded and whether the traffic summary (pandas, after every queued event) was computed.
+SUMMARY = BUILT + """import time, httpx
+from realunify_arena.ui import launch_options
+
+def summarised_after_one_event(demo, options, session):
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, **options)
+    load = next(i for i, fn in demo.fns.items() if fn.name == "open_from_url")
+    with httpx.Client(base_url=demo.local_url.rstrip("/"), timeout=60) as http:
+        joined = http.post("/gradio_api/queue/join", json={"fn_index": load, "data": [], "session_hash": session})
+        assert joined.status_code == 200, joined.text
+        with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
+            answer = next(line for line in stream.iter_lines() if "process_completed" in line)
+    assert '"success":true' in answer.replace(' ', ''), answer
+    deadline = time.monotonic() + 120
+    while demo._queue.event_ids_to_events:  # the queue's own end of the event, its summary included, comes last
+        assert time.monotonic() < deadline, "the event never ended in the queue"
+        time.sleep(0.05)
+    summary = demo._queue.cached_event_analytics_summary["functions"]
+    demo.close()
+    return [len(demo._queue.event_analytics), bool(summary)]
+
+monitored = app.build_app(settings, Store.open(Path(sys.argv[1] + "-monitored")))
+print(json.dumps([summarised_after_one_event(demo, launch_options(), "plain"),
+                  summarised_after_one_event(monitored, {**launch_options(), "enable_monitoring": None}, "on")]))"""
+
 
 def _free_port() -> str:
     with socket.socket() as s:
@@ -82,6 +109,7 @@ def probes(tmp_path_factory):
     started = {
         "build": _start(BUILD, str(tmp_path_factory.mktemp("startup") / "arena.db")),
         "serve": _start(SERVE, str(tmp_path_factory.mktemp("serve") / "arena.db"), _free_port()),
+        "summary": _start(SUMMARY, str(tmp_path_factory.mktemp("summary") / "arena.db")),
         "backend": _start(BACKEND, str(tmp_path_factory.mktemp("backend") / "arena.db")),
         "scipy": _start("import json, sys\nimport scipy.optimize\n"
                         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"),
@@ -114,6 +142,13 @@ def test_building_the_app_with_tiny_cards_imports_no_model_library(probes):
 def test_the_page_s_first_event_imports_neither_matplotlib_nor_a_model_library(probes):
     """Before: Gradio's per-event backend switch imported matplotlib and pyplot in the first event."""
     assert _heavy_after(probes["serve"]) == []
+
+
+def test_no_traffic_summary_is_computed_after_each_event_while_monitoring_is_off(probes):
+    """Before: Gradio built its /monitoring summary (a pandas DataFrame of up to 10,000 events) after every queued
+    event, the page's load event and each vote included, though the app turns /monitoring off. With Gradio's
+    default (monitoring on) the summary is still computed."""
+    assert _heavy_after(probes["summary"]) == [[1, False], [1, True]]
 
 
 def test_an_event_still_draws_with_agg_where_matplotlib_is_imported(probes):
