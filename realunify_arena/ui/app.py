@@ -313,8 +313,6 @@ def _pace_progress(demo: gr.Blocks) -> None:
         queue.progress_update_sleep_when_free = PROGRESS_INTERVAL_S
 
 
-
-
 def _summaries_only_when_monitored(demo: gr.Blocks) -> None:
     """Gradio's traffic summary (a pandas DataFrame of up to 10,000 recorded events, grouped per function, for
     ``/monitoring``) computed only where monitoring is on. Gradio 6.31 computes it after every queued event, in a
@@ -334,6 +332,7 @@ def _summaries_only_when_monitored(demo: gr.Blocks) -> None:
 
     summary_when_monitored.only_when_monitored = True
     queue.compute_analytics_summary = summary_when_monitored
+
 
 class _BackendWhenImported:
     """Gradio's ``utils.MatplotlibBackendMananger`` (Agg for the length of each event, so that a function plotting
