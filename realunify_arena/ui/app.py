@@ -9,6 +9,7 @@ import functools
 import json
 import logging
 import os
+import sys
 
 import gradio as gr
 from fastapi.exceptions import RequestValidationError
@@ -289,6 +290,8 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
     # a Space (api_open is False there), made the same everywhere; the page's queue=False events keep /run.
     demo.api_open = False
     _pace_progress(demo)
+    _summaries_only_when_monitored(demo)
+    _matplotlib_when_imported()
     answer_miscounted_calls(demo)  # a script's call with too few or too many values
     answer_unreadable_values(demo)  # a value its field refuses: one log line, not Gradio's traceback
     answer_browser_only_events(demo)  # a call of an event with no server function: a 404 saying so
@@ -308,3 +311,57 @@ def _pace_progress(demo: gr.Blocks) -> None:
     queue = getattr(demo, "_queue", None)
     if queue is not None and hasattr(queue, "progress_update_sleep_when_free"):
         queue.progress_update_sleep_when_free = PROGRESS_INTERVAL_S
+
+
+def _summaries_only_when_monitored(demo: gr.Blocks) -> None:
+    """Gradio's traffic summary (a pandas DataFrame of up to 10,000 recorded events, grouped per function, for
+    ``/monitoring``) computed only where monitoring is on. Gradio 6.31 computes it after every queued event, in a
+    worker thread: 8-20 ms with a few records and 30-100 ms at 10,000 on a loaded 2-core machine, each vote and
+    the page's own load event included (the first also imports pyarrow's pandas layer), while the app turns
+    ``/monitoring`` off (``launch_options``), so nothing ever reads it. If a later Gradio drops the method, the
+    app starts as before."""
+    queue = getattr(demo, "_queue", None)
+    summarise = getattr(queue, "compute_analytics_summary", None)
+    if summarise is None or getattr(summarise, "only_when_monitored", False):
+        return
+
+    def summary_when_monitored(records):
+        if getattr(demo, "enable_monitoring", None) is False:  # launch(enable_monitoring=False)
+            return getattr(queue, "cached_event_analytics_summary", None)
+        return summarise(records)
+
+    summary_when_monitored.only_when_monitored = True
+    queue.compute_analytics_summary = summary_when_monitored
+
+
+class _BackendWhenImported:
+    """Gradio's ``utils.MatplotlibBackendMananger`` (Agg for the length of each event, so that a function plotting
+    with pyplot draws off-screen) where matplotlib is already imported, and nothing where it is not. Gradio's
+    imports matplotlib, and pyplot to resolve its backend, in each process's first event, on the server's event
+    loop: about 0.6 s on a loaded 2-core machine, during which the page's load events, fonts and queue join all
+    waited, and Run was enabled 1.36x as late as in a bare Gradio app (issue 18). The page never plots; the app's
+    plots (``paired``, ``reporting``) choose Agg themselves."""
+
+    gradio_manager: type | None = None  # Gradio's own, set by ``_matplotlib_when_imported``
+
+    def __init__(self):
+        imported = "matplotlib" in sys.modules and self.gradio_manager is not None
+        self._inner = self.gradio_manager() if imported else None
+
+    def __enter__(self):
+        return self._inner.__enter__() if self._inner is not None else None
+
+    def __exit__(self, *exc):
+        return self._inner.__exit__(*exc) if self._inner is not None else None
+
+
+def _matplotlib_when_imported() -> None:
+    """Gradio's per-event matplotlib backend switch only where matplotlib is already imported
+    (``_BackendWhenImported``); if a later Gradio drops ``utils.MatplotlibBackendMananger``, nothing changes."""
+    from gradio import utils as gradio_utils
+
+    original = getattr(gradio_utils, "MatplotlibBackendMananger", None)
+    if original is None or original is _BackendWhenImported:
+        return
+    _BackendWhenImported.gradio_manager = original
+    gradio_utils.MatplotlibBackendMananger = _BackendWhenImported
