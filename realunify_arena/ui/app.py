@@ -109,7 +109,11 @@ FOCUS_CSS = (":is(input, textarea, button, select, a, [tabindex]):focus-visible,
 # their box, with sharp pixels (nearest neighbour, as ``scaled_up``).
 SIDE_IMAGE_CSS = ("#ar-a-image img, #ar-b-image img { width: 100%; height: 100%; object-fit: contain; "
                   "image-rendering: pixelated; } ")
-PAGE_CSS = (FOCUS_CSS + SIDE_IMAGE_CSS + ".md table { word-break: normal; overflow-wrap: normal; } "
+# A text box's copy button (``buttons=["copy"]``: the link boxes) is drawn over the box's top right corner, and its
+# label ran under it: on a 390 px phone "Link to this run (instance, model, seed)" ended under the button. The label
+# keeps clear of the corner (the button, 23 px, 6 px from the edge) and wraps before it.
+ICON_CORNER_CSS = 'label > .icon-button-wrapper ~ [data-testid="block-info"] { margin-right: 2rem; } '
+PAGE_CSS = (FOCUS_CSS + SIDE_IMAGE_CSS + ICON_CORNER_CSS + ".md table { word-break: normal; overflow-wrap: normal; } "
             ".run-history table { font-size: var(--text-sm); } "
             ".run-history table th, .run-history table td { padding: 6px 8px; }")
 
