@@ -15,7 +15,7 @@ import gradio as gr
 from fastapi.exceptions import RequestValidationError
 from starlette.middleware import Middleware
 
-from realunify_arena import served_files
+from realunify_arena import page_links, served_files
 from realunify_arena.arena import Arena
 from realunify_arena.benchmark.images import MAX_UPLOAD_BYTES
 from realunify_arena.body_limit import BODY_IDLE_S, BodyLimit
@@ -31,13 +31,13 @@ from realunify_arena.upload_parts import UploadRules
 from realunify_arena.upload_progress import UploadProgressGuard
 from realunify_arena.validation_answers import answer_refused_request
 from realunify_arena.ui import arena_tab, explore, leaderboard_tab, sessions, visitor
-from realunify_arena.ui.render import LIVE_STATUS, SHOW_QUERY_JS
+from realunify_arena.ui.render import LIVE_STATUS, SHOW_QUERY_JS, plain
 from realunify_arena.ui.calls import (answer_browser_only_events, answer_miscounted_calls, answer_refusal_status,
                                       answer_unreadable_values)
 
 log = logging.getLogger(__name__)
 
-TABS = ("explore", "arena", "leaderboard")
+TABS = page_links.TABS
 # A link's tab (``?tab=arena``) is opened in the browser as the page starts, by a click on its button (so its
 # select event runs, as a visitor's click would). Chosen by the load event's answer, it came after a tab the
 # visitor had clicked meanwhile (a loaded machine, a slow network) and moved the visitor back to the link's.
@@ -45,21 +45,33 @@ TAB_FROM_LINK_JS = ("() => { const tab = new URLSearchParams(window.location.sea
                     f"if ({json.dumps(list(TABS))}.includes(tab)) "
                     "document.querySelector(`[role=tab][data-tab-id=\"${tab}\"]`)?.click(); }")
 # The address bar says what the page shows, so that a reload or a copied address opens it: the open tab
-# (``?tab=arena``), on Explore the link of what Explore shows (``ExploreTab.shown_query``) and on the Leaderboard
-# its board's (``render.leaderboard_query``), each handed over by ``render.SHOW_QUERY_JS``. Before, the link the
-# page was opened with stayed in it: a visitor who opened ``?tab=arena`` and moved to the Leaderboard reloaded into
-# the Arena. Replaced, not pushed: Back leaves the page.
+# (``?tab=arena``) and its link (``page_links``): on Explore the link of what Explore shows
+# (``ExploreTab.shown_query``), on the Arena its choices', on the Leaderboard its board's, each handed over by
+# ``render.SHOW_QUERY_JS``. Before, the link the page was opened with stayed in it: a visitor who opened
+# ``?tab=arena`` and moved to the Leaderboard reloaded into the Arena. Replaced, not pushed: Back leaves the page.
 PAGE_URL_JS = ("() => { const tabs = " + json.dumps(list(TABS)) + """;
     const link = new URLSearchParams(window.location.search);
-    link.set('tab', 'explore');
-    // each tab's query; Explore's the page's link until the load event has filled Explore's form in
-    const queries = Object.fromEntries(tabs.map(tab => [tab, tab === 'explore' ? '?' + link : `?tab=${tab}`]));
+    const linked = tabs.includes(link.get('tab')) ? link.get('tab') : tabs[0];  // as TAB_FROM_LINK_JS reads it
+    link.set('tab', linked);
+    // each tab's query; the link's tab's the page's link until the load event has filled that tab in (a reload
+    // meanwhile opens the link again, not the tab's defaults)
+    const queries = Object.fromEntries(tabs.map(tab => [tab, tab === linked ? '?' + link : `?tab=${tab}`]));
+    // the keys no link of the page uses are someone else's (Gradio's ``__theme`` and ``view``, a host's) and stay
+    const own = new Set(""" + json.dumps(list(page_links.LINK_KEYS)) + """);
+    const shown = (search) => {
+        const query = new URLSearchParams(search);
+        for (const [key, value] of new URLSearchParams(window.location.search)) {
+            if (!own.has(key) && !query.has(key)) query.append(key, value);
+        }
+        return '?' + query;
+    };
     const show = () => {
         const tab = document.querySelector('[role=tab][aria-selected="true"][data-tab-id]')?.dataset.tabId;
         if (!tabs.includes(tab)) return;
-        if (window.location.search !== queries[tab]) {
+        const search = shown(queries[tab]);
+        if (window.location.search !== search) {
             window.history.replaceState(window.history.state, '',
-                                        window.location.pathname + queries[tab] + window.location.hash);
+                                        window.location.pathname + search + window.location.hash);
         }
     };
     window.realunifyShowQuery = (query) => {
@@ -98,7 +110,11 @@ FOCUS_CSS = (":is(input, textarea, button, select, a, [tabindex]):focus-visible,
 # their box, with sharp pixels (nearest neighbour, as ``scaled_up``).
 SIDE_IMAGE_CSS = ("#ar-a-image img, #ar-b-image img { width: 100%; height: 100%; object-fit: contain; "
                   "image-rendering: pixelated; } ")
-PAGE_CSS = (FOCUS_CSS + SIDE_IMAGE_CSS + ".md table { word-break: normal; overflow-wrap: normal; } "
+# A text box's copy button (``buttons=["copy"]``: the link boxes) is drawn over the box's top right corner, and its
+# label ran under it: on a 390 px phone "Link to this run (instance, model, seed)" ended under the button. The label
+# keeps clear of the corner (the button, 23 px, 6 px from the edge) and wraps before it.
+ICON_CORNER_CSS = 'label > .icon-button-wrapper ~ [data-testid="block-info"] { margin-right: 2rem; } '
+PAGE_CSS = (FOCUS_CSS + SIDE_IMAGE_CSS + ICON_CORNER_CSS + ".md table { word-break: normal; overflow-wrap: normal; } "
             ".run-history table { font-size: var(--text-sm); } "
             ".run-history table th, .run-history table td { padding: 6px 8px; }")
 
@@ -251,17 +267,20 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
             with gr.Tab("Explore", id="explore", elem_id="tab-explore"):
                 explore_tab = explore.build(ctx)
             with gr.Tab("Arena", id="arena", elem_id="tab-arena"):
-                arena_tab.build(ctx, demo)
+                arena_link = arena_tab.build(ctx, demo)
             with gr.Tab("Leaderboard", id="leaderboard", elem_id="tab-leaderboard") as board_tab:
-                board_radios = leaderboard_tab.build(ctx, board_tab)
+                *board_radios, board_query = leaderboard_tab.build(ctx, board_tab)
 
         def open_from_url(request: gr.Request):
-            """``?tab=explore&data=bundled&instance=UEG_3_world_knowledge&model=tiny-janus&judge=human&seed=2``
-            or ``?tab=leaderboard&track=GEU&battles=direct_vs_stepwise`` (its tab is opened in the browser:
-            ``TAB_FROM_LINK_JS``); last, Explore's form fields and Run are enabled (they start disabled, so that
-            Run never runs the form's defaults instead of the link's, and the link's values never overwrite a
-            choice made meanwhile), also when the link could not be read."""
-            params = dict(request.query_params) if request else {}
+            """``?tab=explore&data=bundled&instance=UEG_3_world_knowledge&model=tiny-janus&judge=human&seed=2``,
+            ``?tab=arena&track=GEU`` or ``?tab=leaderboard&track=GEU&battles=direct_vs_stepwise``
+            (``page_links``; its tab is opened in the browser: ``TAB_FROM_LINK_JS``); last, the fields a link
+            fills in and Explore's Run and the Arena's New battle are enabled (they start disabled, so that Run
+            never runs the form's defaults instead of the link's, and the link's values never overwrite a choice
+            made meanwhile), also when the link could not be read."""
+            params = page_links.link_params(request.query_params.multi_items()) if request else {}
+            for problem in page_links.tab_problems(params):
+                gr.Warning(plain(problem, markdown=False))
             try:
                 updates = explore.updates_from_url(ctx, params)
             except Exception:  # noqa: BLE001 - the page stays usable on its defaults
@@ -269,15 +288,18 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
                 updates = [gr.skip()] * len(explore_tab.url_outputs)
             return [*explore_tab.ready(updates), gr.update(interactive=True),
                     *explore_tab.settings_ready(ctx, updates[explore_tab.url_outputs.index(explore_tab.model)]),
-                    *leaderboard_tab.updates_from_url(params)]
+                    *arena_tab.updates_from_url(ctx, params), *leaderboard_tab.updates_from_url(params)]
 
         demo.load(None, None, None, js=TAB_FROM_LINK_JS, api_visibility="private")
-        demo.load(open_from_url, None, [*explore_tab.url_outputs, explore_tab.run, *explore_tab.settings_outputs,
-                                        *board_radios],
-                  api_visibility="private", concurrency_limit=None).then(
-            explore_tab.form_query, explore_tab.query_inputs, explore_tab.shown_query, api_visibility="private",
-            queue=False).then(None, explore_tab.shown_query, None, js=SHOW_QUERY_JS, api_visibility="private",
-                              queue=False)  # the address bar names the form as filled in, not a refused value
+        opened = demo.load(open_from_url, None, [*explore_tab.url_outputs, explore_tab.run,
+                                                 *explore_tab.settings_outputs, *arena_link.url_outputs,
+                                                 *board_radios], api_visibility="private", concurrency_limit=None)
+        # the address bar names each tab as filled in, not a refused value of the link
+        for query, inputs, shown in ((explore_tab.form_query, explore_tab.query_inputs, explore_tab.shown_query),
+                                     (arena_link.query, arena_link.url_outputs[:3], arena_link.shown_query),
+                                     (page_links.leaderboard_query, board_radios, board_query)):
+            opened.then(query, inputs, shown, api_visibility="private", queue=False).then(
+                None, shown, None, js=SHOW_QUERY_JS, api_visibility="private", queue=False)
         sessions.release_sessions(demo)  # a visit's server state goes when the visit does
     # Model events are admitted at once and a local model's run waits in ctx.model_slot/device_slot (a
     # remote one does not), where settings.queue_size caps how many wait; everything else only reads or

@@ -9,6 +9,9 @@ checks that again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import anyio.to_thread
 import gradio as gr
 
@@ -32,6 +35,8 @@ from realunify_arena.benchmark.images import preview
 from realunify_arena.benchmark.schema import TRACKS, GEUInstance
 from realunify_arena.context import AppContext
 from realunify_arena.judge import HUMAN, stored_images
+from realunify_arena import page_links
+from realunify_arena.page_links import explore_query
 from realunify_arena.runs import RunUpdate
 from realunify_arena.shown import said
 from realunify_arena.stopping import STOPPED_BY_USER, RunControl
@@ -41,9 +46,10 @@ from realunify_arena.ui.calls import Refusal, show_drawn
 from realunify_arena.ui.render import (
     ABSOLUTE_LINK_JS,
     LIVE_STATUS,
+    SHOW_QUERY_JS,
     TraceView,
-    explore_query,
     failure_text,
+    filled_in,
     instance_markdown,
     plain,
     status_line,
@@ -130,17 +136,21 @@ def shows_tiny(ctx: AppContext) -> bool:
 TINY_NOTE = "Some systems here are tiny random-weight test models: their outputs are noise."
 
 
-def build(ctx: AppContext, demo: gr.Blocks) -> None:
-    """The Arena tab's components and events; ``demo``: the page, whose load says ``TINY_NOTE`` where it applies."""
+def build(ctx: AppContext, demo: gr.Blocks) -> ArenaLink:
+    """The Arena tab's components and events; ``demo``: the page, whose load says ``TINY_NOTE`` where it applies.
+    Returns what a link to the Arena fills in."""
     gr.Markdown("Two anonymous systems answer the same instance. Vote once both are done; the names are "
                 "revealed after your vote." + (STORED_NOTE if ctx.settings.arena_mode == "stored" else ""))
     with gr.Row():
+        # the choices and New battle start disabled, as Explore's form and Run: the page's load event fills in a
+        # link's choices (``updates_from_url``) and enables them, so a battle never starts from the defaults in
+        # place of the link's, and a choice made before the load answered (a slow network) is never overwritten
         source = gr.Dropdown(ctx.source_choices(), value=ctx.source_names()[0], label="Data source",
-                             elem_id="ar-source")  # public names: the menu's values are published in the config
-        track = gr.Radio([ANY, "UEG", "GEU"], value=ANY, label="Track", elem_id="ar-track")
+                             elem_id="ar-source", interactive=False)  # public names: published in the config
+        track = gr.Radio([ANY, "UEG", "GEU"], value=ANY, label="Track", elem_id="ar-track", interactive=False)
         kind = gr.Radio([("any", ANY), *[(label, k) for k, label in KIND_LABELS.items()]], value=ANY,
-                        label="Battle", elem_id="ar-kind")
-        new = gr.Button("New battle", variant="primary", elem_id="ar-new")
+                        label="Battle", elem_id="ar-kind", interactive=False)
+        new = gr.Button("New battle", variant="primary", elem_id="ar-new", interactive=False)
         stop = gr.Button("Stop", variant="stop", elem_id="ar-stop")
     # said as each page loads: runs pinned (or unpinned) while the app runs change what a battle can show
     tiny = shows_tiny(ctx)
@@ -343,6 +353,38 @@ def build(ctx: AppContext, demo: gr.Blocks) -> None:
 
     stop.click(stop_battle, None, None, api_visibility="private", concurrency_limit=None, queue=False)
     _register_api(ctx)
+    # the page's URL names the choices a new battle is drawn from (never a battle or its systems): a reload or a
+    # copied address opens the Arena with them
+    shown_query = gr.Textbox(visible="hidden", interactive=False, elem_id="ar-shown-query")
+    first = ctx.source_names()[0]
+
+    def arena_query(source_value, track_value, kind_value) -> str:
+        return page_links.arena_query(None if source_value == first else source_value, track_value, kind_value)
+
+    gr.on([source.change, track.change, kind.change], arena_query, [source, track, kind], shown_query,
+          api_visibility="private", queue=False).then(None, shown_query, None, js=SHOW_QUERY_JS,
+                                                      api_visibility="private", queue=False)
+    return ArenaLink([source, track, kind, new], shown_query, arena_query)
+
+
+@dataclass
+class ArenaLink:
+    """What a link to the Arena fills in (``url_outputs``: its data source, track and battle kind, then New
+    battle, each disabled until the page's load event answered) and the query naming them (``query``, of
+    ``url_outputs``' first three values) that ``shown_query`` hands to the address bar."""
+
+    url_outputs: list
+    shown_query: gr.Textbox
+    query: Callable[[str, str, str], str]
+
+
+def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
+    """Updates of ``ArenaLink.url_outputs`` for a link's choices (``page_links.read_arena``), each enabling its
+    field; a value the Arena does not offer is said (``gr.Warning``) and left out."""
+    link = page_links.read_arena(params, ctx.source_names())
+    for problem in link.problems:
+        gr.Warning(plain(problem, markdown=False))
+    return [*filled_in((link.source, link.track, link.kind)), gr.update(interactive=True)]
 
 
 BATTLE_RUN = "battle"  # the run-registry key of a battle (ctx.runs): the Arena's Stop stops only these

@@ -9,7 +9,6 @@ a stored run id.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from realunify_arena import served_files
+from realunify_arena import page_links, served_files
 from realunify_arena.arena import RunRefused, rate_key
 from realunify_arena.benchmark.custom import (CUSTOM_DATASET, MAX_TEXT_CHARS, custom_instance, refused_inline,
                                               refused_unopened, refused_unuploaded, refused_upload,
@@ -30,8 +29,8 @@ from realunify_arena.benchmark.loaders import selection_problems
 from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUInstance, UEGInstance
 from realunify_arena.context import AppContext, QueueFull
 from realunify_arena.judge import HUMAN, stored_images
+from realunify_arena.page_links import explore_query
 from realunify_arena.form_settings import FORM_SETTINGS, form_number, form_options, settings_used
-from realunify_arena.limits import SEED_MAX
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.redaction import visitor_text
 from realunify_arena.runs import (
@@ -44,7 +43,7 @@ from realunify_arena.runs import (
     run_and_judge,
     stream_run,
 )
-from realunify_arena.shown import brief, said, visible
+from realunify_arena.shown import said, visible
 from realunify_arena.stopping import RunControl
 from realunify_arena.store import StoreError
 from realunify_arena.systems import MODES, System
@@ -54,7 +53,6 @@ from realunify_arena.ui.render import (
     SHOW_QUERY_JS,
     TraceView,
     history_markdown,
-    explore_query,
     failure_text,
     instance_label,
     instance_markdown,
@@ -274,81 +272,26 @@ def source_notice(ctx: AppContext, source: str) -> str:
 
 
 def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
-    """Values for ``ExploreTab.url_outputs`` from query parameters; unknown or absent ones change nothing.
-    ``data`` (or ``source``) names a source by its public name (an older link's configured path still opens it)."""
-    try:
-        source = ctx.source_label(ctx.configured_source(params.get("data") or params.get("source")))
-    except KeyError:
-        source = None
-        named = params.get("data") or params.get("source")
-        if named:
-            gr.Warning(plain(f"The link names data source {brief(named)}, which this app does not serve; Run uses "
-                             "the data source chosen below.", markdown=False))
-    updates = [gr.update(value=source) if source else gr.skip(), gr.skip(), gr.skip(), gr.skip()]
-    uid = params.get("instance")
-    inst = None
-    if uid:
-        try:
-            inst = ctx.dataset(source or ctx.source_names()[0]).get(uid)
-        except KeyError:
-            gr.Warning(plain(f"The link names instance {brief(uid)}, which is not in "
-                             f"{brief(source or ctx.source_names()[0])}.", markdown=False))
-    if inst is not None:
-        updates[1:] = [gr.update(value=inst.track), gr.update(choices=category_choices(inst.track),
-                                                               value=inst.task_type),
-                       gr.update(choices=instance_choices(ctx, source or ctx.source_names()[0], inst.track,
-                                                          inst.task_type), value=uid)]
-    elif params.get("tab", "explore") == "explore" and (params.get("track") or params.get("category")):
-        # where Run draws a random instance (``form_query``); a Leaderboard link's track names its board
-        updates[1:] = _drawn_from(ctx, source or ctx.source_names()[0], params.get("track"), params.get("category"))
-    model = params.get("model")
-    if model and model not in ctx.cards:  # e.g. an arena side whose runs were imported: nothing here runs it
-        gr.Warning(plain(f"The link names model {brief(model)}, which this app does not offer (its runs may have "
-                         "been imported, or the card is not in --models); Run uses the model chosen below.",
-                         markdown=False))
-    updates.append(gr.update(value=model) if model in ctx.cards else gr.skip())
-    judge = params.get("judge")
-    offered = judge in dict(map(reversed, ctx.judge_choices()))
-    if judge and not offered:
-        gr.Warning(plain(f"The link names judge {brief(judge)}, which this app does not offer; Run uses the judge "
-                         "chosen below.", markdown=False))
-    updates.append(gr.update(value=judge) if offered else gr.skip())
-    seed = params.get("seed", "")
-    # ASCII digits only ("--5", "²" and 5000 digits passed isdigit(), then int() raised), and a seed Run takes:
-    # a 20-digit one reached the page as a number over 64 bits, and every field of the form showed "Error"
-    if re.fullmatch(r"[0-9]{1,10}", seed) and int(seed) <= SEED_MAX:
-        updates.append(gr.update(value=int(seed)))
+    """Updates of ``ExploreTab.url_outputs`` for a link's query parameters (``page_links.read_explore``): what it
+    names that the form offers is filled in, the rest changes nothing and is said (``gr.Warning``)."""
+    link = page_links.read_explore(params, sources=ctx.source_names(),
+                                   find_source=lambda name: ctx.source_label(ctx.configured_source(name)),
+                                   find_instance=lambda source, uid: ctx.dataset(source).get(uid),
+                                   models=ctx.cards, judges=[name for _, name in ctx.judge_choices()])
+    for problem in link.problems:
+        gr.Warning(plain(problem, markdown=False))
+    source = link.source or ctx.source_names()[0]
+    inst = link.instance
+    if inst is not None:  # its track and category, the menus offering them
+        drawn = [gr.update(value=inst.track), gr.update(choices=category_choices(inst.track), value=inst.task_type),
+                 gr.update(choices=instance_choices(ctx, source, inst.track, inst.task_type), value=inst.uid)]
+    elif link.track is not None:  # where Run draws a random instance (``form_query``)
+        drawn = [gr.update(value=link.track), gr.update(choices=category_choices(link.track), value=link.category),
+                 gr.update(choices=instance_choices(ctx, source, link.track, link.category), value=RANDOM)]
     else:
-        if seed:
-            gr.Warning(plain(f"The link's seed {brief(seed)} is not a whole number from 0 to {SEED_MAX}; Run uses "
-                             "the seed below.", markdown=False))
-        updates.append(gr.skip())
-    return updates
-
-
-def _drawn_from(ctx: AppContext, source: str, track: str | None, category: str | None) -> list:
-    """Updates of (track, category, instance) for a link's ``track`` and ``category`` (a task type of that track,
-    or "all"): the instance menu offers that track's and category's instances, "random" chosen. A value the
-    menus do not offer is said (``gr.Warning``) and left out: an unknown track keeps the form's; an unknown
-    category is "all"."""
-    if track and track not in TRACKS:
-        gr.Warning(plain(f"The link's track {brief(track)} is not one of {', '.join(TRACKS)}; Run uses the track "
-                         "chosen below.", markdown=False))
-        track = None
-    if track is None:  # a category alone names its track
-        track = CATEGORIES[category].track if category in CATEGORIES else None
-    if track is None:
-        if category:
-            gr.Warning(plain(f"The link's category {brief(category)} is not one this app offers; Run uses the "
-                             "category chosen below.", markdown=False))
-        return [gr.skip(), gr.skip(), gr.skip()]
-    offered = {value for _, value in category_choices(track)}
-    if category and category not in offered:
-        gr.Warning(plain(f"The link's category {brief(category)} is not one of track {track}'s; Run draws from "
-                         "all of them.", markdown=False))
-    category = category if category in offered else "all"
-    return [gr.update(value=track), gr.update(choices=category_choices(track), value=category),
-            gr.update(choices=instance_choices(ctx, source, track, category), value=RANDOM)]
+        drawn = [gr.skip()] * 3
+    return [gr.update(value=link.source) if link.source else gr.skip(), *drawn,
+            *(gr.skip() if value is None else gr.update(value=value) for value in (link.model, link.judge, link.seed))]
 
 
 def model_note(ctx: AppContext, model: str | None) -> str:

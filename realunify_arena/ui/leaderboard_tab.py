@@ -15,14 +15,13 @@ from typing import NamedTuple
 import gradio as gr
 
 from realunify_arena import agreement as judge_comparison
-from realunify_arena import paired, ratings, reporting
+from realunify_arena import page_links, paired, ratings, reporting
 from realunify_arena.arena import KIND_LABELS, KINDS
 from realunify_arena.benchmark.custom import is_benchmark_dataset
-from realunify_arena.benchmark.schema import TRACKS
 from realunify_arena.context import AppContext
 from realunify_arena.shown import brief
 from realunify_arena.ui.calls import Refusal
-from realunify_arena.ui.render import SHOW_QUERY_JS, boxed_tables, leaderboard_query, notes_markdown, plain
+from realunify_arena.ui.render import SHOW_QUERY_JS, boxed_tables, filled_in, notes_markdown, plain
 
 BOARD_HEADERS = ratings.BOARD_HEADERS
 
@@ -110,23 +109,19 @@ def benchmark_markdown(ctx: AppContext) -> str:
 
 
 def updates_from_url(params: dict[str, str]) -> list:
-    """Updates of the board's (track, kind) radios for a link's ``track`` and ``battles`` (``render.
-    leaderboard_query``), read only from a Leaderboard link (``tab=leaderboard``: Explore's links name a track of
-    their own); an absent value changes nothing, one the radios do not offer is said (``gr.Warning``) and left
-    out. Each update also enables its radio: they start disabled, as Explore's form does, so that a choice made
-    before the page's load event answered (a slow network) is never overwritten by the link's."""
-    updates = []
-    for name, offered in (("track", TRACKS), ("battles", KINDS)):
-        value = params.get(name) if params.get("tab") == "leaderboard" else None
-        if value and value not in offered:
-            gr.Warning(plain(f"The link's {name} {brief(value)} is not one of {', '.join(offered)}; the board "
-                             "shown is the one chosen below.", markdown=False))
-        updates.append(gr.update(value=value, interactive=True) if value in offered else gr.update(interactive=True))
-    return updates
+    """Updates of the board's (track, kind) radios for a link's board (``page_links.read_board``); a value the
+    radios do not offer is said (``gr.Warning``) and left out. Each update also enables its radio: they start
+    disabled, as Explore's form does, so that a choice made before the page's load event answered (a slow
+    network) is never overwritten by the link's."""
+    link = page_links.read_board(params)
+    for problem in link.problems:
+        gr.Warning(plain(problem, markdown=False))
+    return filled_in((link.track, link.kind))
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> tuple[gr.Radio, gr.Radio]:
-    """The Leaderboard tab; returns its (track, kind) radios, which a link fills in (``updates_from_url``)."""
+def build(ctx: AppContext, tab: gr.Tab) -> tuple[gr.Radio, gr.Radio, gr.Textbox]:
+    """The Leaderboard tab; returns its (track, kind) radios, which a link fills in (``updates_from_url``), and
+    the hidden box whose value (``page_links.leaderboard_query`` of them) the address bar shows."""
     boards = ratings.Leaderboards(ctx.store)
     with gr.Row():
         # both enabled by the page's load event, with a link's board (``updates_from_url``)
@@ -182,9 +177,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> tuple[gr.Radio, gr.Radio]:
     # the page's URL names the board shown (a radio changed, or a link's values filled in): a reload or a copied
     # address opens it, not the default board
     shown_query = gr.Textbox(visible="hidden", interactive=False, elem_id="lb-shown-query")
-    gr.on([track.change, kind.change], leaderboard_query, [track, kind], shown_query, api_visibility="private",
-          queue=False).then(None, shown_query, None, js=SHOW_QUERY_JS, api_visibility="private", queue=False)
-    return track, kind
+    gr.on([track.change, kind.change], page_links.leaderboard_query, [track, kind], shown_query,
+          api_visibility="private", queue=False).then(None, shown_query, None, js=SHOW_QUERY_JS,
+                                                      api_visibility="private", queue=False)
+    return track, kind, shown_query
 
 
 def imported_rows(ctx: AppContext, rows: list[dict]) -> list[dict]:

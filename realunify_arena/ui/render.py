@@ -15,15 +15,13 @@ import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 import gradio as gr
 from PIL import Image
 
 from realunify_arena import served_files
 from realunify_arena.benchmark.custom import category_label, is_own
-from realunify_arena.arena import KINDS
-from realunify_arena.benchmark.schema import LETTERS, TRACKS, AnyInstance, GEUInstance
+from realunify_arena.benchmark.schema import LETTERS, AnyInstance, GEUInstance
 from realunify_arena.importing import IMPORTED_SETTINGS
 from realunify_arena.judge import HUMAN, STRICT_PARSE_NOTE, was_asked
 from realunify_arena.protocols import AFTER_REASONING, AS_GIVEN, ONLY_REASONING, shown_refined_prompt
@@ -344,25 +342,11 @@ def instance_label(instance: AnyInstance, width: int = 70) -> str:
     return f"{visible(instance.uid)}: {text[:width]}{'…' if len(text) > width else ''}"
 
 
-def leaderboard_query(track: str, kind: str) -> str:
-    """The query string of a link to the Leaderboard's board of ``track`` ("UEG"/"GEU") and battle ``kind``
-    (``arena.KINDS``), which ``leaderboard_tab.updates_from_url`` opens: ``?tab=leaderboard&track=GEU&battles=…``,
-    each left out while it is the board's default (UEG, the first kind), so the default board's link is
-    ``?tab=leaderboard``."""
-    params = {"tab": "leaderboard", "track": None if track == TRACKS[0] else track,
-              "battles": None if kind == KINDS[0] else kind}
-    return "?" + urlencode({k: v for k, v in params.items() if v is not None})
-
-
-def explore_query(source: str | None, instance_uid: str | None, *, model: str | None = None, seed: int | None = None,
-                  judge: str | None = None, track: str | None = None, category: str | None = None) -> str:
-    """The query string of an Explore link (``?tab=explore&data=…&instance=…&model=…&seed=…``), which
-    ``explore.updates_from_url`` opens; parameters left None are left out (no ``data``: the app's first
-    source, so a link does not show the server's path to it). ``track`` ("UEG"/"GEU") and ``category`` (a task
-    type) say where Run draws a random instance: a link to a named instance leaves them out (it implies both)."""
-    params = {"tab": "explore", "data": source, "track": track, "category": category, "instance": instance_uid,
-              "model": model, "seed": seed, "judge": judge}
-    return "?" + urlencode({k: v for k, v in params.items() if v is not None})
+def filled_in(values) -> list:
+    """Updates that enable fields (which start disabled until the page's load event answered) and give each the
+    value a link names, None leaving its value as it is."""
+    return [gr.update(interactive=True) if value is None else gr.update(value=value, interactive=True)
+            for value in values]
 
 
 def instance_markdown(instance: AnyInstance, *, with_questions: bool) -> str:

@@ -47,6 +47,7 @@ def test_the_arrow_keys_move_the_arena_s_battle_kind(page, app):
     page.goto(app["url"] + "?tab=arena")
     first = page.locator("#ar-kind input[type=radio]").first
     expect(first).to_be_checked()
+    expect(first).to_be_enabled()  # the Arena's choices wait for the page's load event, as Explore's form does
     _tab_to(page, "#ar-kind input[type=radio]:checked")
     page.keyboard.press("ArrowRight")
     expect(page.locator("#ar-kind input[type=radio]").nth(1)).to_be_checked()

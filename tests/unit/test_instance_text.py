@@ -15,8 +15,9 @@ from markdown_it import MarkdownIt
 
 from realunify_arena.benchmark import load
 from realunify_arena.benchmark.schema import GEUInstance, PollingQuestion, UEGInstance
+from realunify_arena.page_links import explore_query
 from realunify_arena.ui.render import (
-    code_block, explore_query, instance_label, instance_markdown, instance_text_markdown, verdict_markdown,
+    code_block, instance_label, instance_markdown, instance_text_markdown, verdict_markdown,
 )
 
 MD = MarkdownIt("commonmark", {"html": True}).enable("table")

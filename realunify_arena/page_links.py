@@ -1,0 +1,228 @@
+"""Links to the app's page: the query string that says what a tab shows, and what a link's query asks a tab to show.
+
+The page writes the first into its address bar (``ui.app.PAGE_URL_JS``), so that a reload or a copied address opens
+what the visitor saw; its load event reads the second (``ui.app``'s ``open_from_url``). Each tab's link:
+
+- Explore: ``?tab=explore&data=NAME&instance=UID&model=CARD&seed=N&judge=NAME``, or, with no instance (Run
+  draws one), ``&track=GEU&category=TASK_TYPE`` (``explore_query``, ``read_explore``);
+- Arena: ``?tab=arena&data=NAME&track=GEU&battles=KIND``, the battles a "New battle" draws, never a battle or
+  its systems (``arena_query``, ``read_arena``);
+- Leaderboard: ``?tab=leaderboard&track=GEU&battles=KIND``, the board shown (``leaderboard_query``,
+  ``read_board``).
+
+A value a link's tab does not offer is left out and said, in one plain-text sentence (each reader's ``problems``;
+the page shows them as warnings, escaped). A key given twice counts by its first value (``link_params``), as the
+browser's ``URLSearchParams.get`` reads it: the page opens a link's tab in the browser that way
+(``ui.app.TAB_FROM_LINK_JS``), and a server reading the last value filled in the tabs of another.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from realunify_arena.arena import KINDS
+from realunify_arena.benchmark.schema import CATEGORIES, TRACKS, AnyInstance
+from realunify_arena.limits import SEED_MAX
+from realunify_arena.shown import brief, canonical
+
+TABS = ("explore", "arena", "leaderboard")  # the page's tabs, in order: a link with no known tab opens the first
+ANY = "any"  # the Arena's "any track" and "any kind of battle" (``battles.ANY``)
+# every key the page's links use (``source``: an older link's ``data``); the page's address leaves any other as it is
+LINK_KEYS = ("tab", "data", "source", "track", "category", "instance", "model", "seed", "judge", "battles")
+
+
+def link_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """A query's (key, value) pairs (``starlette``'s ``QueryParams.multi_items()``, ``urllib.parse.parse_qsl``)
+    as one value per key: its first, as ``URLSearchParams.get`` (WHATWG URL Standard) reads it in the browser."""
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        params.setdefault(key, value)
+    return params
+
+
+def link_tab(params: dict[str, str]) -> str:
+    """The tab a link opens (one of ``TABS``): its ``tab``, or the first tab when that is absent or unknown."""
+    tab = params.get("tab")
+    return tab if tab in TABS else TABS[0]
+
+
+def tab_problems(params: dict[str, str]) -> list[str]:
+    """What the page says of a link's ``tab`` that names none of ``TABS`` (it opens the first tab)."""
+    tab = params.get("tab")
+    if tab is None or tab in TABS:
+        return []
+    return [f"The link's tab {brief(tab)} is not one of {', '.join(TABS)}; the page opens {TABS[0]}."]
+
+
+def _query(params: dict[str, object]) -> str:
+    return "?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
+def explore_query(source: str | None, instance_uid: str | None, *, model: str | None = None, seed: int | None = None,
+                  judge: str | None = None, track: str | None = None, category: str | None = None) -> str:
+    """The query string of an Explore link (``?tab=explore&data=…&instance=…&model=…&seed=…``), which
+    ``read_explore`` reads; parameters left None are left out (no ``data``: the app's first source, so a link
+    does not show the server's path to it). ``track`` ("UEG"/"GEU") and ``category`` (a task type) say where Run
+    draws a random instance: a link to a named instance leaves them out (it implies both)."""
+    return _query({"tab": "explore", "data": source, "track": track, "category": category, "instance": instance_uid,
+                   "model": model, "seed": seed, "judge": judge})
+
+
+def leaderboard_query(track: str, kind: str) -> str:
+    """The query string of a link to the Leaderboard's board of ``track`` ("UEG"/"GEU") and battle ``kind``
+    (``arena.KINDS``), which ``read_board`` reads: ``?tab=leaderboard&track=GEU&battles=…``, each left out while it
+    is the board's default (UEG, the first kind), so the default board's link is ``?tab=leaderboard``."""
+    return _query({"tab": "leaderboard", "track": None if track == TRACKS[0] else track,
+                   "battles": None if kind == KINDS[0] else kind})
+
+
+def arena_query(source: str | None, track: str, kind: str) -> str:
+    """The query string of a link to the Arena with its choices: the data ``source`` (a public name; None for the
+    app's first), ``track`` ("any", "UEG", "GEU") and battle ``kind`` ("any" or one of ``arena.KINDS``), each left
+    out at its default (the first source, "any"), so the default Arena's link is ``?tab=arena``. Only what the
+    next battle is drawn from: never a battle's id or its systems, which the vote reveals."""
+    return _query({"tab": "arena", "data": source, "track": None if track == ANY else track,
+                   "battles": None if kind == ANY else kind})
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What a link asks one tab's menus to hold (None: the link says nothing, the menu keeps its value) and the
+    sentences naming what it asked that the tab does not offer (left out)."""
+
+    source: str | None = None
+    track: str | None = None
+    kind: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+def read_board(params: dict[str, str]) -> Choices:
+    """The Leaderboard's board a link names (``leaderboard_query``): its ``track`` and ``battles``, read only from
+    a Leaderboard link (``tab=leaderboard``: Explore's and the Arena's links name a track of their own)."""
+    if params.get("tab") != "leaderboard":
+        return Choices()
+    track, problems = _offered(params, "track", TRACKS, "the board shown is the one chosen below")
+    kind, more = _offered(params, "battles", KINDS, "the board shown is the one chosen below")
+    return Choices(track=track, kind=kind, problems=(*problems, *more))
+
+
+def read_arena(params: dict[str, str], sources: Sequence[str]) -> Choices:
+    """The Arena's choices a link names (``arena_query``): its ``data`` (one of ``sources``, the public names, in
+    either normalization form: ``shown.canonical``), ``track`` and ``battles``, read only from an Arena link."""
+    if params.get("tab") != "arena":
+        return Choices()
+    named = params.get("data")
+    source = next((s for s in sources if named and canonical(named) == canonical(s)), None)
+    problems = [] if source or not named else [
+        f"The link names data source {brief(named)}, which this app does not serve; a new battle uses the data "
+        "source chosen below."]
+    track, more = _offered(params, "track", (ANY, *TRACKS), "a new battle uses the track chosen below")
+    kind, most = _offered(params, "battles", (ANY, *KINDS), "a new battle uses the battles chosen below")
+    return Choices(source=source, track=track, kind=kind, problems=(*problems, *more, *most))
+
+
+def _offered(params: dict[str, str], name: str, offered: Sequence[str], otherwise: str) -> tuple[str | None, list[str]]:
+    value = params.get(name)
+    if not value:
+        return None, []
+    if value not in offered:
+        return None, [f"The link's {name} {brief(value)} is not one of {', '.join(offered)}; {otherwise}."]
+    return value, []
+
+
+@dataclass(frozen=True)
+class ExploreChoices:
+    """What an Explore link asks the form to hold (None: the link says nothing of it, or names what the app does
+    not offer, and the field keeps its value): ``source`` a public name; ``instance`` the named instance, which
+    implies its track and category; else ``track`` and ``category`` (a task type or "all") where Run draws one;
+    ``model``, ``judge``, ``seed``; and ``problems``, the sentences naming each value left out."""
+
+    source: str | None = None
+    instance: AnyInstance | None = None
+    track: str | None = None
+    category: str | None = None
+    model: str | None = None
+    judge: str | None = None
+    seed: int | None = None
+    problems: tuple[str, ...] = ()
+
+
+def read_explore(params: dict[str, str], *, sources: Sequence[str], find_source, find_instance,
+                 models: Iterable[str], judges: Iterable[str]) -> ExploreChoices:
+    """What an Explore link (``explore_query``) asks for. ``data`` (or, in older links, ``source``) names a data
+    source that ``find_source(name)`` turns into a public name (``AppContext.configured_source`` then
+    ``source_label``; raises ``KeyError`` for one not served); ``find_instance(source, uid)`` is the instance
+    ``uid`` of that source (``KeyError`` if none), the first of ``sources`` when the link names none; ``models``
+    and ``judges`` are what the form's menus offer. Read from a link that opens Explore only (``link_tab``):
+    the other tabs' links name a track and a data source of their own. ``seed``: ASCII digits, 0 to
+    ``limits.SEED_MAX``."""
+    if link_tab(params) != "explore":
+        return ExploreChoices()
+    problems: list[str] = []
+    named = params.get("data") or params.get("source")
+    source = None
+    if named:
+        try:
+            source = find_source(named)
+        except KeyError:
+            problems.append(f"The link names data source {brief(named)}, which this app does not serve; Run uses "
+                            "the data source chosen below.")
+    instance = track = category = None
+    uid = params.get("instance")
+    if uid:
+        try:
+            instance = find_instance(source or sources[0], uid)
+        except KeyError:
+            problems.append(f"The link names instance {brief(uid)}, which is not in {brief(source or sources[0])}.")
+    if instance is None:
+        track, category = _drawn_from(params.get("track"), params.get("category"), problems)
+    model = params.get("model")
+    if model and model not in set(models):  # e.g. an arena side whose runs were imported: nothing here runs it
+        problems.append(f"The link names model {brief(model)}, which this app does not offer (its runs may have "
+                        "been imported, or the card is not in --models); Run uses the model chosen below.")
+        model = None
+    judge = params.get("judge")
+    if judge and judge not in set(judges):
+        problems.append(f"The link names judge {brief(judge)}, which this app does not offer; Run uses the judge "
+                        "chosen below.")
+        judge = None
+    return ExploreChoices(source, instance, track, category, model or None, judge or None,
+                          _seed(params.get("seed", ""), problems), tuple(problems))
+
+
+def _seed(seed: str, problems: list[str]) -> int | None:
+    # ASCII digits only ("--5", "²" and 5000 digits passed isdigit(), then int() raised), and a seed Run takes:
+    # a 20-digit one reached the page as a number over 64 bits, and every field of the form showed "Error"
+    if re.fullmatch(r"[0-9]{1,10}", seed) and int(seed) <= SEED_MAX:
+        return int(seed)
+    if seed:
+        problems.append(f"The link's seed {brief(seed)} is not a whole number from 0 to {SEED_MAX}; Run uses the "
+                        "seed below.")
+    return None
+
+
+def _drawn_from(track: str | None, category: str | None, problems: list[str]) -> tuple[str | None, str | None]:
+    """(track, category) for a link's ``track`` and ``category`` (a task type of that track, or "all"): an unknown
+    track keeps the form's, and a category alone names its track; an unknown category is "all" when a track is
+    known, else kept as the form's (None)."""
+    if not track and not category:
+        return None, None
+    if track and track not in TRACKS:
+        problems.append(f"The link's track {brief(track)} is not one of {', '.join(TRACKS)}; Run uses the track "
+                        "chosen below.")
+        track = None
+    if track is None:  # a category alone names its track
+        track = CATEGORIES[category].track if category in CATEGORIES else None
+    if track is None:
+        if category:
+            problems.append(f"The link's category {brief(category)} is not one this app offers; Run uses the "
+                            "category chosen below.")
+        return None, None
+    offered = {task for task, c in CATEGORIES.items() if c.track == track}
+    if category and category != "all" and category not in offered:
+        problems.append(f"The link's category {brief(category)} is not one of track {track}'s; Run draws from "
+                        "all of them.")
+    return track, category if category in offered else "all"
