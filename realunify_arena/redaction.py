@@ -205,13 +205,16 @@ _GAP = r"(?:\s|\\[nrt]|<[^<>]{0,200}>)*+"
 
 def _escaped_char(char: str) -> str:
     """A regex (to compile ignoring case) for ``char`` as itself or as an encoding writes it: percent-encoded (RFC 3986
-    section 2.1, its UTF-8 bytes), ``+`` for a space (a form body), a JSON or JavaScript string's ``\\uXXXX`` (RFC 8259
-    section 7; two of them for a character past U+FFFF) and backslash before a mark (``\\/``, ``\\"``; a repr's
-    ``\\'``), a Python repr's ``\\xXX``, and HTML's numeric and named character references."""
+    section 2.1, its UTF-8 bytes; twice too), ``+`` for a space (a form body), a JSON or JavaScript string's
+    ``\\uXXXX`` (RFC 8259 section 7; two of them for a character past U+FFFF) and backslash before a mark (``\\/``,
+    ``\\"``; a repr's ``\\'``), a Python repr's ``\\xXX``, and HTML's numeric and named character references."""
     code = ord(char)
     data = char.encode("utf-8", "surrogatepass")
     units = [code] if code < 0x10000 else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
-    forms = [re.escape(char), "".join(f"%{byte:02x}" for byte in data), "".join(rf"\\u{unit:04x}" for unit in units),
+    # percent-encoded once, or twice ("%252F": a URL quoting the key in its query, quoted whole inside another's,
+    # as a login page's ``?next=`` or a proxy's redirect holds it)
+    forms = [re.escape(char), "".join(f"%(?:25)?{byte:02x}" for byte in data),
+             "".join(rf"\\u{unit:04x}" for unit in units),
              rf"&\#0*{code};", rf"&\#x0*{code:x};"]
     if code < 0x100:
         forms.append(rf"\\x{code:02x}")

@@ -163,3 +163,14 @@ def test_a_key_after_an_escaped_line_break_is_masked(monkeypatch):
 def test_a_short_value_padded_with_spaces_is_no_secret(monkeypatch):
     monkeypatch.setenv("MY_SERVICE_KEY", "       a")  # 8 characters, one of them the value's
     assert redact("a cat and a hat") == "a cat and a hat"
+
+
+def test_a_key_in_a_url_quoted_inside_another_url_is_masked(monkeypatch):
+    # a login page or a proxy's redirect quotes the URL asked for whole in its own query: the key's "/", "+", "="
+    # ... are percent-encoded twice ("%252F"), its letters not at all
+    monkeypatch.setenv("MY_SERVICE_KEY", KEY)
+    asked = "https://proxy.example/v1/models?api_key=" + quote(KEY, safe="")
+    echo = "302 Found: Location: /login?next=" + quote(asked, safe="")
+    assert unquote(unquote(echo)).endswith(KEY)  # the echo holds the key, encoded twice
+    shown = redact(echo)
+    assert not survivors(shown) and not survivors(unquote(shown)) and "***" in shown, shown
