@@ -11,9 +11,12 @@ with the square of n (8,000 spaces: ~3 s on a shared 2-core machine).
 
     python bench/redact_cost.py [--n 25000]
 
-A few seconds. On 2026-12-07, 2 cores shared with other work, one run: 100,000 characters cost ~45 ms with no
-secret, ~100 ms with 1 and ~270 ms with 5 (the secrets' one regex: ~11 us per 1,000 characters per secret); every
-growth ratio 3-5.
+A few seconds. On 2026-12-07, 2 cores shared with other work, one run each: 100,000 characters cost
+~45 ms with no secret (the key shapes); with 5 secrets, ~150 ms at 1b8fa87 (the secrets' one regex tried at every
+position) and ~70 ms since the regex first looks at whether a position's character can start a form (5 secrets:
+~13 ms of it against ~95 ms); every growth ratio 3-9 at n = 25,000 and 50,000 (the times are a few tens of ms, so
+the ratio is noisy). Before: the passphrase case ~6x per 2x of n (4,000 spaces 0.42 s, 8,000 2.7 s), the
+JSON line breaks 1.8 s at 10,000 characters and 16 s at 40,000.
 """
 
 from __future__ import annotations
