@@ -11,6 +11,10 @@ with the square of n (8,000 spaces: ~3 s on a shared 2-core machine).
 
     python bench/redact_cost.py [--n 25000]
 
+Part 3, compiling: the first call's cost with one key and with a PEM private key in a variable (~1,700 characters):
+a text longer than ``redaction.MAX_ESCAPED_CHARS`` is matched as written, so its regex stays small (before: ~4-9 s
+for the PEM key, paid by every process, each command of the CLI included).
+
 A few seconds. On 2026-12-07, 2 cores shared with other work, one run each: 100,000 characters cost
 ~45 ms with no secret (the key shapes); with 5 secrets, ~150 ms at 1b8fa87 (the secrets' one regex tried at every
 position) and ~70 ms since the regex first looks at whether a position's character can start a form (5 secrets:
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import string
 import sys
@@ -80,6 +85,20 @@ def main() -> None:
         "a key's first character, then tags": (key, lambda n: keys[0][0] + "<b>" * (n // 3) + "x"),
         "a key's first character, then JSON line breaks": (key, lambda n: keys[0][0] + "\\n" * (n // 2) + "x"),
     }
+    pem = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(
+        "".join(rnd.choice(string.ascii_letters + string.digits + "+/") for _ in range(64)) for _ in range(25))
+    print("part 3: compiling the secrets' regex (first call), ms (ratio to one key)")
+    took = {}
+    for name, value in (("one 56-character key", keys[0]),
+                        ("a 1,700-character PEM key", pem + "\n-----END PRIVATE KEY-----")):
+        secrets = sorted(redaction._wire_forms(value), key=len, reverse=True)
+        redaction._secret_pattern.cache_clear()
+        re.purge()  # re's own cache of compiled patterns
+        start = time.perf_counter()
+        redaction.redact("x", secrets)
+        took[name] = (time.perf_counter() - start) * 1e3
+    base = took["one 56-character key"]
+    print("; ".join(f"{name} {ms:.1f} ({ms / base:.1f}x)" for name, ms in took.items()), flush=True)
     print(f"part 2: seconds at {args.n} and {4 * args.n} characters (ratio; linear ~4, quadratic ~16)")
     for name, (secrets, make) in cases.items():
         small, large = (_median_us(make(size), secrets, 3) / 1e6 for size in (args.n, 4 * args.n))

@@ -247,8 +247,20 @@ def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern | None:
     # position that cannot start one is passed over without trying each form (5 keys, 100,000 characters: ~13 ms
     # against ~95 ms)
     first = "".join(sorted({form[0] for form in forms} | {"%", "\\", "&"}))
-    return re.compile(rf"(?=[{re.escape(first)}])(?<!\\)(?:"
-                      + "|".join(_GAP.join(map(_escaped_char, form)) for form in forms) + ")", re.IGNORECASE)
+    return re.compile(rf"(?=[{re.escape(first)}])(?<!\\)(?:" + "|".join(map(_form_pattern, forms)) + ")", re.IGNORECASE)
+
+
+# the longest text of a secret matched in its echoes' forms (``_secret_pattern``); a longer one (a PEM private key or a
+# service account's JSON in a variable: no endpoint is sent one, so none echoes it escaped) is matched as written, in
+# either case: its forms' regex, ~70 characters a character, took ~9 s to compile for a 1,700-character PEM key (and
+# each command of the CLI compiles it once)
+MAX_ESCAPED_CHARS = 256
+
+
+def _form_pattern(form: str) -> str:
+    """The regex of one text of a secret (``_secret_pattern``): each character in its forms, gaps between them, up to
+    ``MAX_ESCAPED_CHARS``; as written past it."""
+    return _GAP.join(map(_escaped_char, form)) if len(form) <= MAX_ESCAPED_CHARS else re.escape(form)
 
 
 def holds_secret(text: str, secrets: list[str] | None = None) -> bool:

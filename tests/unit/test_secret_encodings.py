@@ -174,3 +174,13 @@ def test_a_key_in_a_url_quoted_inside_another_url_is_masked(monkeypatch):
     assert unquote(unquote(echo)).endswith(KEY)  # the echo holds the key, encoded twice
     shown = redact(echo)
     assert not survivors(shown) and not survivors(unquote(shown)) and "***" in shown, shown
+
+
+def test_a_long_secret_is_masked_as_written_in_either_case(monkeypatch):
+    # past redaction.MAX_ESCAPED_CHARS (a PEM key in a variable) a secret is matched as written, in either case: its
+    # forms' regex took seconds to compile; a key sent to endpoints is far shorter
+    body = "\n".join(base64.b64encode(bytes((i + j) % 256 for j in range(48))).decode() for i in range(0, 1200, 48))
+    pem = f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----"
+    monkeypatch.setenv("JWT_PRIVATE_KEY", pem + "\n")
+    assert redact(f"x {pem} y") == "x *** y"
+    assert redact(f"x {pem.upper()} y") == "x *** y"
