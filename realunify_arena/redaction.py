@@ -29,7 +29,8 @@ What is taken out (each replaced by ``***``):
   it (``\\u0026``, ``\\/``), a Python repr (``\\x26``, ``\\'``) or HTML (``&amp;``, ``&#38;``, ``&#x26;``), with
   white space or HTML tags between characters (a line wrapped, ``<wbr>``); its base64 (standard and
   URL-safe) where it starts at any of the three byte offsets inside a longer text (``user:KEY`` of a Basic
-  credential, ``Bearer KEY``), and its hex;
+  credential, ``Bearer KEY``), and its hex; a text of a secret longer than ``MAX_ESCAPED_CHARS`` (a PEM key) as
+  written, in either case;
 - the password of a URL's user information (``https://user:password@host``), such as a proxy variable's URL
   quoted in an error: the user name stays. (A card's ``endpoint`` or a base URL variable with user information
   is refused before any client sees it: ``url_credentials``.)
