@@ -11,7 +11,7 @@ What is taken out (each replaced by ``***``):
 
 - the value of every environment variable named by a loaded card's ``api_key_env`` (``register_secret_env``)
   or whose name says it holds a secret (contains ``KEY``, ``TOKEN``, ``SECRET``, ``PASSWORD``, ``PASSWD``,
-  ``SALT``, ``CREDENTIAL`` or ``AUTH``), when the value is at least ``MIN_SECRET_CHARS`` long (shorter
+  ``SALT``, ``CREDENTIAL`` or ``AUTH``, not ``AUTHOR``), when the value is at least ``MIN_SECRET_CHARS`` long (shorter
   values are settings such as ``1``, not keys, and would blank ordinary words);
 - common key shapes: OpenAI ``sk-...``, Google ``AIza...``, Hugging Face ``hf_...``, the credentials after
   ``Bearer``, after a known scheme of an ``Authorization`` field (``Basic``, ``Token``, ...: ``_AUTH_SCHEMES``) or
@@ -29,7 +29,8 @@ What is taken out (each replaced by ``***``):
   it (``\\u0026``, ``\\/``), a Python repr (``\\x26``, ``\\'``) or HTML (``&amp;``, ``&#38;``, ``&#x26;``), with
   white space or HTML tags between characters (a line wrapped, ``<wbr>``); its base64 (standard and
   URL-safe) where it starts at any of the three byte offsets inside a longer text (``user:KEY`` of a Basic
-  credential, ``Bearer KEY``), and its hex;
+  credential, ``Bearer KEY``), and its hex; a text of a secret longer than ``MAX_ESCAPED_CHARS`` (a PEM key) as
+  written, in either case;
 - the password of a URL's user information (``https://user:password@host``), such as a proxy variable's URL
   quoted in an error: the user name stays. (A card's ``endpoint`` or a base URL variable with user information
   is refused before any client sees it: ``url_credentials``.)
@@ -65,7 +66,10 @@ MIN_SECRET_CHARS = 8
 SECRETS_FROM_ENV = ("Secrets come from environment variables only (a card's api_key_env such as OPENAI_API_KEY, "
                     "HF_TOKEN, REALUNIFY_VOTER_SALT): no option takes one, as a command line is visible to every "
                     "user of the machine (ps) and kept in shell history.")
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW(?:OR)?D|SALT|CREDENTIAL|AUTH", re.IGNORECASE)
+# "AUTH" but not "AUTHOR" ("AUTHORIZATION" is): a Hugging Face Space is given its owner's name as SPACE_AUTHOR_NAME,
+# git a commit's author as GIT_AUTHOR_NAME; masked as a secret, the owner's name went out of every repo id
+# ("owner/model"), Hub URL and message, in any case
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW(?:OR)?D|SALT|CREDENTIAL|AUTH(?!OR(?!I[SZ]))", re.IGNORECASE)
 
 
 def _credential(chars: str) -> str:
@@ -166,8 +170,9 @@ def secret_values() -> list[str]:
     (``_wire_forms``), longest first, so a key that contains another is masked whole."""
     with _lock:
         names = set(_registered)
-    values = {value for name, value in os.environ.items()
-              if (name in names or _SECRET_NAME.search(name)) and len(value) >= MIN_SECRET_CHARS}
+    # white space around a value is not the secret's (a value pasted with its line break; a client strips it)
+    values = {value.strip() for name, value in os.environ.items()
+              if (name in names or _SECRET_NAME.search(name)) and len(value.strip()) >= MIN_SECRET_CHARS}
     return sorted({form for value in values for form in _wire_forms(value)}, key=len, reverse=True)
 
 
@@ -191,19 +196,26 @@ def _wire_forms(value: str) -> frozenset[str]:
 _HTML_NAMES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos", " ": "nbsp"}
 # what may stand between two characters of an echoed secret: white space (a wrapped line; an HTML page's tags taken
 # out, as ``wire.error_line`` takes them out), a JSON string's escaped line break, an HTML tag (``<wbr>``, where a
-# page lets a long word wrap, or a key written in two elements)
-_GAP = r"(?:\s|\\[nrt]|<[^<>]{0,200}>)*"
+# page lets a long word wrap, or a key written in two elements). Possessive (``*+``): a gap, once taken, is never
+# given back, so a failed match costs one pass over it; before, a secret holding a space ("correct horse ...")
+# tried every split of a run of white space after its first word between the gap and the space, and a text of
+# "correct" and 8,000 spaces took ~3 s (100,000: ~10 minutes). A white-space character of the secret is therefore
+# matched by the gap and its other forms are optional (``_escaped_char``).
+_GAP = r"(?:\s|\\[nrt]|<[^<>]{0,200}>)*+"
 
 
 def _escaped_char(char: str) -> str:
     """A regex (to compile ignoring case) for ``char`` as itself or as an encoding writes it: percent-encoded (RFC 3986
-    section 2.1, its UTF-8 bytes), ``+`` for a space (a form body), a JSON or JavaScript string's ``\\uXXXX`` (RFC 8259
-    section 7; two of them for a character past U+FFFF) and backslash before a mark (``\\/``, ``\\"``; a repr's
-    ``\\'``), a Python repr's ``\\xXX``, and HTML's numeric and named character references."""
+    section 2.1, its UTF-8 bytes; twice too), ``+`` for a space (a form body), a JSON or JavaScript string's
+    ``\\uXXXX`` (RFC 8259 section 7; two of them for a character past U+FFFF) and backslash before a mark (``\\/``,
+    ``\\"``; a repr's ``\\'``), a Python repr's ``\\xXX``, and HTML's numeric and named character references."""
     code = ord(char)
     data = char.encode("utf-8", "surrogatepass")
     units = [code] if code < 0x10000 else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
-    forms = [re.escape(char), "".join(f"%{byte:02x}" for byte in data), "".join(rf"\\u{unit:04x}" for unit in units),
+    # percent-encoded once, or twice ("%252F": a URL quoting the key in its query, quoted whole inside another's,
+    # as a login page's ``?next=`` or a proxy's redirect holds it)
+    forms = [re.escape(char), "".join(f"%(?:25)?{byte:02x}" for byte in data),
+             "".join(rf"\\u{unit:04x}" for unit in units),
              rf"&\#0*{code};", rf"&\#x0*{code:x};"]
     if code < 0x100:
         forms.append(rf"\\x{code:02x}")
@@ -213,6 +225,8 @@ def _escaped_char(char: str) -> str:
         forms.append(r"\+")
     if char in _HTML_NAMES:
         forms.append(f"&{_HTML_NAMES[char]};")
+    if char.isspace():  # as itself it is the gap's (``_GAP``, possessive): only an escaped form is left to match
+        return f"(?:{'|'.join(forms[1:])})?"
     return f"(?:{'|'.join(forms)})"
 
 
@@ -220,10 +234,34 @@ def _escaped_char(char: str) -> str:
 def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern | None:
     """One regex for every text of ``secrets`` (``secret_values()``, longest first) in any of its characters'
     escaped forms (``_escaped_char``), ignoring case, white space allowed between characters (``_GAP``); None for
-    no secrets."""
-    if not secrets:
+    no secrets. A secret's white space at either end is not part of it (a value pasted with a line break after it).
+
+    No match starts inside a gap, so a failed try costs one pass over the gap after its start, once per gap: not
+    after a backslash (the ``n`` of an escaped line break ``\\n``, which a form of a key may start with: a JSON
+    text of 50,000 ``\\n`` in a row cost ~1 minute, each ``n`` a start whose gap ran to the end), and not with
+    white space."""
+    forms = [secret.strip() for secret in secrets]
+    forms = [form for form in forms if form]
+    if not forms:
         return None
-    return re.compile("|".join(_GAP.join(map(_escaped_char, secret)) for secret in secrets), re.IGNORECASE)
+    # what a match can start with (a form's first character, or an escape's "%", "\\" or "&"), looked at first: a
+    # position that cannot start one is passed over without trying each form (5 keys, 100,000 characters: ~13 ms
+    # against ~95 ms)
+    first = "".join(sorted({form[0] for form in forms} | {"%", "\\", "&"}))
+    return re.compile(rf"(?=[{re.escape(first)}])(?<!\\)(?:" + "|".join(map(_form_pattern, forms)) + ")", re.IGNORECASE)
+
+
+# the longest text of a secret matched in its echoes' forms (``_secret_pattern``); a longer one (a PEM private key or a
+# service account's JSON in a variable: no endpoint is sent one, so none echoes it escaped) is matched as written, in
+# either case: its forms' regex, ~70 characters a character, took ~9 s to compile for a 1,700-character PEM key (and
+# each command of the CLI compiles it once)
+MAX_ESCAPED_CHARS = 256
+
+
+def _form_pattern(form: str) -> str:
+    """The regex of one text of a secret (``_secret_pattern``): each character in its forms, gaps between them, up to
+    ``MAX_ESCAPED_CHARS``; as written past it."""
+    return _GAP.join(map(_escaped_char, form)) if len(form) <= MAX_ESCAPED_CHARS else re.escape(form)
 
 
 def holds_secret(text: str, secrets: list[str] | None = None) -> bool:

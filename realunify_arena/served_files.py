@@ -28,10 +28,14 @@ requests kept 4,000 files of 12 KB in all). A file is in use while
 - or a request of Gradio's file route is about to send it (``serving``, which ``file_urls.FileRoute`` holds from
   before Gradio checks that the file exists until the file is open and its first bytes go out): without this, a
   sweep between that check and Starlette's look at the file made the request a 500;
-- or it was written since the oldest event still under way began: it may be that event's answer (Gradio copies
-  and records an answer's files while it makes the answer, and which they are is known once it is made; ``write``'s
-  own file is needed until Gradio has copied it). Without this, once files in use held ``MAX_SERVED_BYTES``, an
-  answer's files were the first that another request's sweep removed, before the answer was sent.
+- or it was written since the oldest event still under way began, and is no upload: it may be that event's answer
+  (Gradio copies and records an answer's files while it makes the answer, and which they are is known once it is
+  made; ``write``'s own file is needed until Gradio has copied it). Without this, once files in use held
+  ``MAX_SERVED_BYTES``, an answer's files were the first that another request's sweep removed, before the answer
+  was sent. An upload is never an answer (Gradio records those among a block's files): before, while any event
+  was under way (a run of a minute; on a busy arena nearly always), every upload was in use, past its visitor's
+  ``MAX_WAITING_FILES_PER_VISITOR`` too, so one client's tiny uploads filled the files in use, and each write and
+  upload then set aside and put back every one of them (~190 ms a sweep at 20,000 files).
 
 Gradio's temp folder may be shared with other Gradio apps on the machine, so of its files only those Gradio
 records as this app's are counted and removed: the ``temp_file_sets`` of each page given to ``serve_from``, the
@@ -713,7 +717,9 @@ class ServedIndex:
             if in_use is None:
                 in_use, over = self._in_use(), self._past_visitor_hold(now)
             waiting = self._waiting(path, entry, now, over)
-            if waiting or entry.mtime >= since or path in in_use or path in self.serving:
+            # an upload is no event's answer (Gradio records answers in a block's files): held only as ``waiting``
+            answer = entry.mtime >= since and not entry.upload
+            if waiting or answer or path in in_use or path in self.serving:
                 if path not in held_paths:  # (a path may have two equal pairs)
                     held.append((recency, path))
                     held_paths.add(path)

@@ -256,9 +256,31 @@ def test_many_tiny_uploads_are_held_to_a_number_of_files(served_app, monkeypatch
     """A file costs a folder entry, an inode (and Gradio's hash folder another) and an entry of the app's index of
     served files whatever its size, but the served files were held only by their bytes: a script's uploads of a
     few bytes each were never removed (before: all 160 of 40 requests stayed, and 1,000 requests of the app as a
-    process kept 4,000). Visitor B (127.0.0.2) uploads one file; visitor A sends 40 requests of 4 files of 5 bytes
-    against a bound of 30 files, 10 more in use, and 4 of one visitor's uploads held. At no point do Gradio's
-    folder's files pass the bound; A's newest request's files and B's file stay, A's first go."""
+    process kept 4,000)."""
+    _tiny_uploads_held_to_30_files(served_app, monkeypatch, tmp_path)
+
+
+def test_a_visitors_uploads_past_its_hold_go_while_an_event_is_under_way(served_app, monkeypatch, tmp_path):
+    """A file written since an event under way began is held as in use (it may be that event's answer), and every
+    upload counted as one: while any run was being made, one visitor's uploads were all held, past its newest
+    ``MAX_WAITING_FILES_PER_VISITOR`` too, so they filled the bound (before: 33 files against 30 after 8
+    requests), and each request's sweep then set aside every one of them. An upload is never an event's answer:
+    A's uploads past its newest 4 go as without an event under way; B's one file stays."""
+    from realunify_arena import served_files
+
+    # an event being made since before the uploads (a long run), as the page's event wrapper notes one
+    token = object()
+    served_files._index.under_way[token] = time.time() - 1
+    try:
+        _tiny_uploads_held_to_30_files(served_app, monkeypatch, tmp_path)
+    finally:
+        del served_files._index.under_way[token]
+
+
+def _tiny_uploads_held_to_30_files(served_app, monkeypatch, tmp_path) -> None:
+    """Visitor B (127.0.0.2) uploads one file; visitor A sends 40 requests of 4 files of 5 bytes against a bound of
+    30 files, 10 more in use, and 4 of one visitor's uploads held: at no point do Gradio's folder's files pass the
+    bound; A's newest request's files and B's file stay, A's first go."""
     from realunify_arena import served_files
 
     bound = 30

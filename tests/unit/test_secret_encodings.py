@@ -94,3 +94,93 @@ def test_a_name_holding_a_secret_in_another_form_is_refused(monkeypatch, name):
     with pytest.raises(CommandError, match="holds the value of a secret"):
         check_not_secret(name, "--judge-name")
     assert check_not_secret("gemini-2.5-pro", "--judge-name") == "gemini-2.5-pro"
+
+
+# a passphrase (a database password, a voter salt) holds spaces; an echo writes each space its own way
+PASSPHRASE = "correct horse battery staple"
+PASSPHRASE_ECHOES = {
+    "as it stands": f"login failed for {PASSPHRASE}.",
+    "a form body": "pw=" + PASSPHRASE.replace(" ", "+"),
+    "percent-encoded": "GET /?pw=" + quote(PASSPHRASE, safe=""),
+    "a line wrapped at a space": "password:\n    " + "\n    ".join(textwrap.wrap(PASSPHRASE, 12)),
+    "two spaces": PASSPHRASE.replace(" ", "  "),
+    "HTML's no-break space": PASSPHRASE.replace(" ", "&nbsp;"),
+    "JSON's \\u0020": PASSPHRASE.replace(" ", "\\u0020"),
+    "upper case": PASSPHRASE.upper(),
+}
+
+
+@pytest.mark.parametrize("echo", PASSPHRASE_ECHOES.values(), ids=PASSPHRASE_ECHOES.keys())
+def test_a_secret_holding_spaces_is_masked_however_they_are_written(monkeypatch, echo):
+    # the gap between characters is taken whole (possessive: a run of white space is not tried split every way,
+    # whose cost grew with the square of its length), so a space of the secret is matched by the gap itself
+    monkeypatch.setenv("DB_PASSWORD", PASSPHRASE)
+    shown = redact(echo)
+    assert "***" in shown and not survivors(shown, PASSPHRASE), shown
+
+
+def test_a_secret_holding_spaces_leaves_its_words_alone(monkeypatch):
+    monkeypatch.setenv("DB_PASSWORD", PASSPHRASE)
+    text = "the correct horse    won; a battery staple" + " " * 500 + "correct horse battery"
+    assert redact(text) == text
+
+
+# names of variables a platform sets that are no secret though they hold AUTH: Hugging Face Spaces give a Space its
+# owner's name (SPACE_AUTHOR_NAME, huggingface.co/docs/hub/spaces-overview, "Helper environment variables"), git
+# a commit's author
+@pytest.mark.parametrize("name", ["SPACE_AUTHOR_NAME", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL"])
+def test_an_authors_name_in_the_environment_is_no_secret(monkeypatch, name):
+    monkeypatch.setenv(name, "arena-owner-lab")
+    text = "model arena-owner-lab/janus-ft at https://huggingface.co/spaces/Arena-Owner-Lab/realunify"
+    assert redact(text) == text
+    assert check_not_secret("arena-owner-lab/janus-ft", "--model") == "arena-owner-lab/janus-ft"
+
+
+@pytest.mark.parametrize("name", ["GRADIO_AUTH", "AUTH_TOKEN", "PROXY_AUTHORIZATION", "HTTP_AUTHORISATION",
+                                  "OAUTH_CLIENT_SECRET"])
+def test_a_variable_named_for_authorization_is_still_a_secret(monkeypatch, name):
+    monkeypatch.setenv(name, "Zq7-credential-Xv4")
+    assert redact("denied: Zq7-credential-Xv4") == "denied: ***"
+
+
+@pytest.mark.parametrize("value", ["Zq7credentialXv4\n", "Zq7credentialXv4\r\n", "  Zq7credentialXv4 "])
+def test_a_secret_set_with_white_space_around_it_is_masked_without_it(monkeypatch, value):
+    # a Space secret or an .env value pasted with its line break: clients strip it (huggingface_hub's token, a
+    # header value), so an echo holds the key alone
+    monkeypatch.setenv("MY_SERVICE_KEY", value)
+    assert redact("invalid key Zq7credentialXv4.") == "invalid key ***."
+    assert redact('{"detail": "bad key \\"Zq7credentialXv4\\"\\n"}') == '{"detail": "bad key \\"***\\"\\n"}'
+
+
+def test_a_key_after_an_escaped_line_break_is_masked(monkeypatch):
+    # no match starts right after a backslash (a run of escaped line breaks is a gap, tried once), yet a key
+    # after one is still seen from its own first character
+    monkeypatch.setenv("MY_SERVICE_KEY", "Zq7credentialXv4")
+    assert redact('"error:\\nZq7credentialXv4\\n\\n"') == '"error:\\n***\\n\\n"'
+    assert redact("n" + "\\n" * 300 + "x") == "n" + "\\n" * 300 + "x"
+
+
+def test_a_short_value_padded_with_spaces_is_no_secret(monkeypatch):
+    monkeypatch.setenv("MY_SERVICE_KEY", "       a")  # 8 characters, one of them the value's
+    assert redact("a cat and a hat") == "a cat and a hat"
+
+
+def test_a_key_in_a_url_quoted_inside_another_url_is_masked(monkeypatch):
+    # a login page or a proxy's redirect quotes the URL asked for whole in its own query: the key's "/", "+", "="
+    # ... are percent-encoded twice ("%252F"), its letters not at all
+    monkeypatch.setenv("MY_SERVICE_KEY", KEY)
+    asked = "https://proxy.example/v1/models?api_key=" + quote(KEY, safe="")
+    echo = "302 Found: Location: /login?next=" + quote(asked, safe="")
+    assert unquote(unquote(echo)).endswith(KEY)  # the echo holds the key, encoded twice
+    shown = redact(echo)
+    assert not survivors(shown) and not survivors(unquote(shown)) and "***" in shown, shown
+
+
+def test_a_long_secret_is_masked_as_written_in_either_case(monkeypatch):
+    # past redaction.MAX_ESCAPED_CHARS (a PEM key in a variable) a secret is matched as written, in either case: its
+    # forms' regex took seconds to compile; a key sent to endpoints is far shorter
+    body = "\n".join(base64.b64encode(bytes((i + j) % 256 for j in range(48))).decode() for i in range(0, 1200, 48))
+    pem = f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----"
+    monkeypatch.setenv("JWT_PRIVATE_KEY", pem + "\n")
+    assert redact(f"x {pem} y") == "x *** y"
+    assert redact(f"x {pem.upper()} y") == "x *** y"
