@@ -207,10 +207,15 @@ def with_chat_template(processor):
 
 def checkpoint_guidance(generation_config, default: float) -> float:
     """The classifier-free guidance the checkpoint's authors ship in its ``generation_config.json``
-    (``guidance_scale``, a number above 0), else ``default``: a card that sets no ``defaults.guidance`` runs a
-    checkpoint at its own value, as ``generate`` in transformers would, not at the family's constant."""
+    (``guidance_scale``, a finite number 0 or more: ``checkpoint_config.generation_config_problem`` refuses any
+    other before the load), else ``default``: a card that sets no ``defaults.guidance`` runs a checkpoint at its own
+    value, as ``generate`` in transformers would, not at the family's constant. 0 is guidance off, as there (Janus'
+    ``generate`` adds its guidance processor only for a scale above 1), not ``default``."""
+    import math
+
     value = getattr(generation_config, "guidance_scale", None)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else default
+    usable = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return float(value) if usable else default
 
 
 def checkpoint_for(card: ModelCard, capability: Capability) -> str:
