@@ -118,3 +118,21 @@ def test_a_guidance_scale_that_is_no_finite_number_0_or_more_is_refused_naming_t
         check_checkpoint(str(folder), "transformers")
     assert str(refused.value).startswith(f"{folder / 'generation_config.json'}: field 'guidance_scale' is {said}; "
                                          "expected a finite number, 0 or more")
+
+
+def test_a_checkpoint_guidance_above_the_cards_limit_is_refused_as_a_runs_would_be(janus):
+    # limits.Limits.guidance: 100 (ComfyUI's cfg range); far above it the guided logits overflow (1e308: torch's
+    # "probability tensor contains either inf, nan or element < 0"); a run asking 500 is refused, so is the checkpoint's
+    from realunify_arena.limits import OptionError
+
+    card, adapter = janus
+    adapter.model.generation_config.guidance_scale = 500
+    try:
+        with pytest.raises(OptionError) as refused:
+            _tokens(card, adapter, None)
+        assert "= 500, the guidance_scale of the checkpoint's generation_config.json, is outside the allowed range " \
+               "0 to 100" in str(refused.value)
+        assert refused.value.setting == "guidance"
+        _tokens(card, adapter, 100.0)  # a card's or a run's own guidance is what its limit checked
+    finally:
+        adapter.model.generation_config.guidance_scale = OWN
