@@ -232,13 +232,26 @@ def _is_sub_config(key: str, value: object) -> bool:
 def generation_config_problem(path: Path, content: dict) -> str | None:
     """Why transformers' ``GenerationConfig`` refuses ``generation_config.json`` (``content``, parsed), or why a
     field it passes on unread is unusable: ``generation_kwargs`` must be a JSON object (Janus reads its
-    ``boi_token_id`` there; a string fails only at generation, as a bare ``ValueError``)."""
+    ``boi_token_id`` there; a string fails only at generation, as a bare ``ValueError``), and ``guidance_scale``,
+    when not null, must be a finite number 0 or more: GenerationConfig keeps a string, ``true``, ``-2`` or
+    ``Infinity`` as it is, and a card without a guidance runs Janus and Emu3 at this one
+    (``local.checkpoint_guidance``), where a string would be skipped unsaid and an infinite one make every logit
+    infinite."""
+    import math
+
     from transformers import GenerationConfig
 
     extra = content.get("generation_kwargs")
     if extra is not None and not isinstance(extra, dict):
         return (f"{path}: field 'generation_kwargs' is {json_kind(extra)}; expected a JSON object "
                 "(e.g. {\"boi_token_id\": 100016})")
+    guidance = content.get("guidance_scale")
+    if guidance is not None and not (isinstance(guidance, (int, float)) and not isinstance(guidance, bool)
+                                     and math.isfinite(guidance) and guidance >= 0):
+        said = json_kind(guidance) if not isinstance(guidance, (int, float)) or isinstance(guidance, bool) \
+            else repr(guidance)
+        return (f"{path}: field 'guidance_scale' is {said}; expected a finite number, 0 or more (the classifier-free "
+                "guidance scale; 0 or 1 turns it off), or null")
     try:
         GenerationConfig.from_dict(dict(content))
     except Exception as exc:  # noqa: BLE001 - the class's own validation: ValueError, TypeError

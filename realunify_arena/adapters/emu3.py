@@ -78,7 +78,7 @@ class Emu3Adapter(LocalAdapter):
         negative = processor(text=[self.card.params.get("negative_prompt", "")], **header).to(self.device)
         negative.pop("image_sizes")
         guidance = options.guidance if options.guidance is not None else checkpoint_guidance(
-            model.generation_config, DEFAULT_GUIDANCE)  # the checkpoint's own, else BAAI's reference value
+            model.generation_config, DEFAULT_GUIDANCE, self.card)  # the checkpoint's own, else BAAI's reference value
         self.generator(options.seed)
         with torch.inference_mode():
             ids = model.generate(

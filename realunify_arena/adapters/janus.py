@@ -121,7 +121,7 @@ class JanusAdapter(LocalAdapter):
         (``generation_config.json``'s ``guidance_scale``, 5 in Janus-Pro's, as transformers' Janus ``generate``
         reads it), else ``DEFAULT_GUIDANCE``."""
         guidance = options.guidance if options.guidance is not None else checkpoint_guidance(
-            self.model.generation_config, DEFAULT_GUIDANCE)
+            self.model.generation_config, DEFAULT_GUIDANCE, self.card)
         with torch.inference_mode():
             if self.fast is not None:
                 return self.fast.generate_images(**inputs, guidance_scale=guidance, **IMAGE_SAMPLING)

@@ -19,6 +19,7 @@ from realunify_arena.adapters.checkpoint_files import check_checkpoint, model_we
 from realunify_arena.adapters.checkpoint_fit import load_report_problem
 from realunify_arena.adapters.determinism import leave_out_cudnn_attention
 from realunify_arena.cards import ModelCard
+from realunify_arena.limits import OptionError
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -205,12 +206,32 @@ def with_chat_template(processor):
     return processor
 
 
-def checkpoint_guidance(generation_config, default: float) -> float:
+def checkpoint_guidance(generation_config, default: float, card: ModelCard) -> float:
     """The classifier-free guidance the checkpoint's authors ship in its ``generation_config.json``
-    (``guidance_scale``, a number above 0), else ``default``: a card that sets no ``defaults.guidance`` runs a
-    checkpoint at its own value, as ``generate`` in transformers would, not at the family's constant."""
+    (``guidance_scale``, a finite number 0 or more: ``checkpoint_config.generation_config_problem`` refuses any
+    other before the load), else ``default``: a card that sets no ``defaults.guidance`` runs a checkpoint at its own
+    value, as ``generate`` in transformers would, not at the family's constant. 0 is guidance off, as there (Janus'
+    ``generate`` adds its guidance processor only for a scale above 1), not ``default``.
+
+    Raises:
+        limits.OptionError: the checkpoint's value is above the card's guidance limit (``limits_for``: 100 unless
+            ``params.limits`` says), as a run's guidance would be: far above it the guided logits overflow.
+    """
+    import math
+
+    from realunify_arena.limits import limits_for
+
     value = getattr(generation_config, "guidance_scale", None)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else default
+    usable = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    if not usable:
+        return default
+    limit = limits_for(card).guidance
+    if value > limit:
+        raise OptionError("guidance", f"guidance (classifier-free guidance scale) = {float(value):g}, the "
+                                      f"guidance_scale of the checkpoint's generation_config.json, is outside the "
+                                      f"allowed range 0 to {limit:g} of {card.name}; set the card's "
+                                      "defaults.guidance or ask for a guidance")
+    return float(value)
 
 
 def checkpoint_for(card: ModelCard, capability: Capability) -> str:

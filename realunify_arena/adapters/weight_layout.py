@@ -24,7 +24,8 @@ from pathlib import Path
 
 __all__ = ["LAYOUTS", "chosen", "files_read", "names_read", "weight_entries"]
 
-# (pattern with {stem}/{bin}, kind) in the libraries' order of preference; a variant never ends in a shard's number
+# (pattern with {stem}/{bin}, kind) in diffusers' order of preference (ModelMixin.from_pretrained: the index
+# ``_fetch_index_file`` finds, else the single file); a variant never ends in a shard's number
 # (``model.fp16-00001-of-00002.safetensors`` is a shard of the fp16 index, not a variant "fp16-00001-of-00002")
 _VARIANT = r"(?P<v>(?![^.]*-\d+-of-\d+\.)[^.]+)"
 LAYOUTS = (
@@ -33,17 +34,20 @@ LAYOUTS = (
     (r"{bin}\.bin\.index(?:\." + _VARIANT + r")?\.json", "index"),
     (r"{bin}(?:\." + _VARIANT + r")?\.bin", "bin"),
 )
+# transformers' order (modeling_utils ``_get_resolved_checkpoint_files``: model.safetensors, then its index, then
+# pytorch_model.bin, then its index): a folder holding both a single file and a sharded index loads the single file
+_TRANSFORMERS_LAYOUTS = (LAYOUTS[1], LAYOUTS[0], LAYOUTS[3], LAYOUTS[2])
 _MODEL_STEMS = ("model",)  # a transformers model, or a transformers component of a pipeline
 _COMPONENT_STEMS = ("diffusion_pytorch_model", "model")  # a diffusers component (or one of another library)
 
 
 def _entries(names: Iterable[str], stem: str) -> dict[str | None, list[tuple[str, str]]]:
     """variant (None: none) -> the weight entry files among ``names`` (file names of one folder), as (name, kind), in
-    the libraries' order of preference. ``stem``: ``model`` (whose torch files are ``pytorch_model.bin``) or
-    ``diffusion_pytorch_model``."""
+    the libraries' order of preference. ``stem``: ``model`` (transformers' names and order; torch files are
+    ``pytorch_model.bin``) or ``diffusion_pytorch_model`` (diffusers')."""
     names = sorted(names)
     found: dict[str | None, list[tuple[str, str]]] = {}
-    for pattern, kind in LAYOUTS:
+    for pattern, kind in _TRANSFORMERS_LAYOUTS if stem == "model" else LAYOUTS:
         regex = re.compile(pattern.format(stem=re.escape(stem),
                                           bin=re.escape("pytorch_model" if stem == "model" else stem)))
         for name in names:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 import torch
@@ -51,12 +52,12 @@ def emu3(tmp_path_factory, one_torch_thread):
     adapter.close()
 
 
-def _tokens(card, adapter, guidance: float | None) -> torch.Tensor:
+def _tokens(card, adapter, guidance: float | None, seed: int = 7) -> torch.Tensor:
     prompt = adapter.processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": "a cat"}]}],
                                                    add_generation_prompt=True)
     inputs = adapter.processor(text=prompt, generation_mode="image", return_tensors="pt")
-    adapter.generator(7)
-    return adapter.generate_image_ids(inputs, dataclasses.replace(card.defaults, guidance=guidance, seed=7))
+    adapter.generator(seed)
+    return adapter.generate_image_ids(inputs, dataclasses.replace(card.defaults, guidance=guidance, seed=seed))
 
 
 def test_a_card_without_guidance_runs_the_checkpoints_own(janus):
@@ -85,3 +86,53 @@ def test_an_emu3_card_without_guidance_runs_the_checkpoints_own(emu3):
     own = image(OWN)
     assert own != image(3.0)  # emu3.DEFAULT_GUIDANCE, BAAI's reference value
     assert image(None) == own
+
+
+def test_a_checkpoint_guidance_of_0_turns_guidance_off_as_transformers_does(janus):
+    # transformers' Janus generate adds its guidance processor only for a guidance_scale above 1 (0 is falsy there),
+    # so 0 draws the conditional logits alone: the same tokens as 1; before, 0 ran at the family's 5
+    card, adapter = janus
+    adapter.model.generation_config.guidance_scale = 0
+    try:
+        off = _tokens(card, adapter, 1.0, seed=3)
+        assert not torch.equal(off, _tokens(card, adapter, 5.0, seed=3))  # at seed 3 the guidance shows
+        assert torch.equal(_tokens(card, adapter, None, seed=3), off)
+    finally:
+        adapter.model.generation_config.guidance_scale = OWN
+
+
+@pytest.mark.parametrize("value, said", [("5", "a string"), (True, "a boolean"), (-2, "-2"), (float("inf"), "inf"),
+                                         (float("nan"), "nan"), ([5], "a list")])
+def test_a_guidance_scale_that_is_no_finite_number_0_or_more_is_refused_naming_the_file(janus, tmp_path, value, said):
+    # transformers' GenerationConfig keeps each of these as it is (checked: from_pretrained raises nothing), and a card
+    # without guidance ran the family's default unsaid (a string, -2) or an infinite scale
+    from realunify_arena.adapters.base import ModelUnavailable
+    from realunify_arena.adapters.checkpoint_files import check_checkpoint
+
+    card, _ = janus
+    folder = tmp_path / "copy"
+    shutil.copytree(card.checkpoints["generate"], folder)
+    generation = json.loads((folder / "generation_config.json").read_text())
+    (folder / "generation_config.json").write_text(json.dumps({**generation, "guidance_scale": value}))
+    with pytest.raises(ModelUnavailable) as refused:
+        check_checkpoint(str(folder), "transformers")
+    assert str(refused.value).startswith(f"{folder / 'generation_config.json'}: field 'guidance_scale' is {said}; "
+                                         "expected a finite number, 0 or more")
+
+
+def test_a_checkpoint_guidance_above_the_cards_limit_is_refused_as_a_runs_would_be(janus):
+    # limits.Limits.guidance: 100 (ComfyUI's cfg range); far above it the guided logits overflow (1e308: torch's
+    # "probability tensor contains either inf, nan or element < 0"); a run asking 500 is refused, so is the checkpoint's
+    from realunify_arena.limits import OptionError
+
+    card, adapter = janus
+    adapter.model.generation_config.guidance_scale = 500
+    try:
+        with pytest.raises(OptionError) as refused:
+            _tokens(card, adapter, None)
+        assert "= 500, the guidance_scale of the checkpoint's generation_config.json, is outside the allowed range " \
+               "0 to 100" in str(refused.value)
+        assert refused.value.setting == "guidance"
+        _tokens(card, adapter, 100.0)  # a card's or a run's own guidance is what its limit checked
+    finally:
+        adapter.model.generation_config.guidance_scale = OWN
