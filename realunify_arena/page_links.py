@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from realunify_arena.arena import KINDS
+from realunify_arena.battles import ANY  # the Arena's "any track" and "any kind of battle"
 from realunify_arena.benchmark.schema import CATEGORIES, TRACKS, AnyInstance
 from realunify_arena.limits import SEED_MAX
 from realunify_arena.shown import brief, canonical
 
 TABS = ("explore", "arena", "leaderboard")  # the page's tabs, in order: a link with no known tab opens the first
-ANY = "any"  # the Arena's "any track" and "any kind of battle" (``battles.ANY``)
 # every key the page's links use (``source``: an older link's ``data``); the page's address leaves any other as it is
 LINK_KEYS = ("tab", "data", "source", "track", "category", "instance", "model", "seed", "judge", "battles")
 
