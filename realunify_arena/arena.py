@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from realunify_arena.settings import Settings
+from realunify_arena.settings import PROXY_HEADERS, Settings
 from realunify_arena.shown import brief
 from realunify_arena.store import (
     NotFound,
@@ -120,16 +120,24 @@ def parse_system(system: str) -> System:
         raise BattleError(str(e)) from None
 
 
-def client_address(headers: Mapping[str, str], peer: str | None, trusted_proxies: int = 0) -> str:
+def client_address(headers: Mapping[str, str], peer: str | None, trusted_proxies: int = 0,
+                   header: str = PROXY_HEADERS[0]) -> str:
     """The visitor's address, as far as ``trusted_proxies`` proxy hops in front of the app can vouch.
 
-    The hops are the ``X-Forwarded-For`` entries (every such header, in order) followed by ``peer``, the
-    socket peer. Each trusted proxy appends the address it received the request from, so the visitor
-    is ``trusted_proxies`` hops left of the peer: with 0 the peer itself (an app reached directly; the
-    header, which any client can write, is ignored), with 1 the right-most forwarded entry (one proxy,
-    as on a Hugging Face Space), and so on. Entries further left were written by the client and are
+    The hops are the entries of ``header`` (every such header line, in order) followed by ``peer``, the
+    socket peer. ``header`` is one of ``PROXY_HEADERS``: ``"x-forwarded-for"`` (each comma-separated entry
+    one hop) or RFC 7239's ``"forwarded"`` (each comma-separated element one hop, its ``for=`` parameter the
+    address: ``forwarded_hops``); the other header is never read, since with proxies that append to one a
+    client writes the other unchecked. Each trusted proxy appends the address it received the request from,
+    so the visitor is ``trusted_proxies`` hops left of the peer: with 0 the peer itself (an app reached
+    directly; the header, which any client can write, is ignored), with 1 the right-most forwarded entry (one
+    proxy, as on a Hugging Face Space), and so on. Entries further left were written by the client and are
     never used. A chain shorter than that (a request that bypassed the proxies) gives its left-most hop.
-    "unknown" only when there is no peer and no header at all (a call from inside the process).
+    ``UNDISCLOSED`` ("unknown") when there is no peer and no header at all (a call from inside the process),
+    or when the hop is a ``Forwarded`` element without ``for=`` or a line that breaks its grammar.
+
+    Raises:
+        ValueError: ``trusted_proxies`` below 0, or ``header`` not one of ``PROXY_HEADERS``.
 
     The address is normalised (``_address_key``): a port or IPv6 zone is dropped; an IPv6 address that
     carries one IPv4 host's address is that IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``; 6to4
@@ -140,12 +148,64 @@ def client_address(headers: Mapping[str, str], peer: str | None, trusted_proxies
     """
     if trusted_proxies < 0:
         raise ValueError(f"trusted_proxies: expected 0 or more, got {trusted_proxies}")
-    forwarded = [entry.strip() for key, value in headers.items() if key.lower() == "x-forwarded-for"
-                 for entry in str(value).split(",")] if trusted_proxies else []
+    if header not in PROXY_HEADERS:
+        raise ValueError(f"header: expected one of {', '.join(PROXY_HEADERS)}, got {header!r}")
+    lines = [str(value) for key, value in headers.items() if key.lower() == header] if trusted_proxies else []
+    if header == "forwarded":
+        forwarded = [hop for line in lines for hop in forwarded_hops(line)]
+    else:
+        forwarded = [entry.strip() for line in lines for entry in line.split(",")]
     hops = [entry for entry in forwarded if entry] + ([peer] if peer else [])
     if not hops:
-        return "unknown"
+        return UNDISCLOSED
     return _address_key(hops[max(0, len(hops) - 1 - trusted_proxies)])
+
+
+# RFC 7239 section 4: forwarded-element = [ forwarded-pair ] *( ";" [ forwarded-pair ] ), forwarded-pair = token
+# "=" value, value = token / quoted-string (RFC 7230 section 3.2.6); elements separated by "," with optional space
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_PAIR = re.compile(rf"[ \t]*({_TOKEN})=({_TOKEN}|{_QUOTED})[ \t]*")
+_BLANK = re.compile(r"[ \t]*")
+UNDISCLOSED = "unknown"  # RFC 7239 section 6.2: a hop whose address is not disclosed or cannot be read
+
+
+def forwarded_hops(line: str) -> list[str]:
+    """The ``for=`` address of each element of one RFC 7239 ``Forwarded`` header line, left to right, with
+    ``UNDISCLOSED`` for an element without one (section 5.2: a proxy may leave it out) and quotes and
+    backslash escapes removed (``for="[2001:db8::17]:4711"`` gives ``[2001:db8::17]:4711``). Empty list
+    elements (``a, , b``) are skipped, as RFC 9110 section 5.6.1 asks of a recipient. A line that does not
+    follow the grammar (section 4), e.g. a client's unterminated quote that swallowed what a proxy appended
+    to the same line, gives one ``UNDISCLOSED`` hop: no address it holds can be told from the client's writing.
+
+    Source: RFC 7239, "Forwarded HTTP Extension", sections 4-6 (https://www.rfc-editor.org/rfc/rfc7239).
+    """
+    hops: list[str] = []
+    at = 0
+    while True:
+        element: dict[str, str] = {}
+        empty = True
+        while True:
+            pair = _PAIR.match(line, at)
+            if pair is not None:
+                value = pair.group(2)
+                if value.startswith('"'):
+                    value = re.sub(r"\\(.)", r"\1", value[1:-1])
+                element.setdefault(pair.group(1).lower(), value)
+                at, empty = pair.end(), False
+            else:
+                at = _BLANK.match(line, at).end()
+            if at < len(line) and line[at] == ";":
+                at += 1
+                continue
+            break
+        if not empty:
+            hops.append(element.get("for", UNDISCLOSED))
+        if at == len(line):
+            return hops
+        if line[at] != ",":
+            return [UNDISCLOSED]
+        at += 1
 
 
 def _address_key(address: str) -> str:
@@ -168,7 +228,8 @@ def _address_key(address: str) -> str:
 
 
 def voter_id(profile_username: str | None, session_hash: str, headers: Mapping[str, str],
-             *, salt: str | None = None, peer: str | None = None, trusted_proxies: int = 0) -> str:
+             *, salt: str | None = None, peer: str | None = None, trusted_proxies: int = 0,
+             proxy_header: str = PROXY_HEADERS[0]) -> str:
     """Who is voting: the Hugging Face username when logged in, else salted hashes of the client's
     address (``client_address``: the socket ``peer`` unless ``trusted_proxies`` proxies vouch for a
     forwarded one) and of the session. The raw address never leaves this function. ``salt`` defaults to
@@ -178,7 +239,7 @@ def voter_id(profile_username: str | None, session_hash: str, headers: Mapping[s
     salt = salt or env_salt()
     if not salt:
         raise ValueError(f"no voter salt: set ${SALT_ENV} or call Arena.voter_id")
-    ip = client_address(headers, peer, trusted_proxies)
+    ip = client_address(headers, peer, trusted_proxies, proxy_header)
     return f"anon:{_keyed_hash(salt, 'ip', ip, 16)}:{_keyed_hash(salt, 'session', session_hash, 12)}"
 
 
@@ -231,7 +292,8 @@ class Arena:
 
     def __init__(self, store: Store, *, max_votes: int = Settings.vote_limit,
                  window_seconds: float = Settings.vote_window, trusted_proxies: int = 0,
-                 max_battles: int = Settings.battle_limit, battle_window_seconds: float = Settings.battle_window,
+                 proxy_header: str = Settings.proxy_header, max_battles: int = Settings.battle_limit,
+                 battle_window_seconds: float = Settings.battle_window,
                  max_runs: int = Settings.run_limit, run_window_seconds: float = Settings.run_window):
         """The limits default to ``Settings``' (their one home; ``from_settings`` takes an app's own).
 
@@ -239,7 +301,8 @@ class Arena:
             SaltError: ``$REALUNIFY_VOTER_SALT`` is set but too short (``env_salt``).
         """
         self.store = store
-        self.trusted_proxies = trusted_proxies  # proxy hops whose X-Forwarded-For entries are believed
+        self.trusted_proxies = trusted_proxies  # proxy hops whose entries of proxy_header are believed
+        self.proxy_header = proxy_header  # one of PROXY_HEADERS (``client_address``)
         self.max_votes = max_votes
         self.window_seconds = window_seconds
         # battles one voter (account, or address across sessions) may start per battle_window_seconds: each
@@ -263,7 +326,8 @@ class Arena:
     def from_settings(cls, store: Store, settings: Settings) -> Arena:
         """The arena of an app run with ``settings``: its vote, battle and run limits and trusted proxy hops."""
         return cls(store, max_votes=settings.vote_limit, window_seconds=settings.vote_window,
-                   trusted_proxies=settings.proxy_hops, max_battles=settings.battle_limit,
+                   trusted_proxies=settings.proxy_hops, proxy_header=settings.proxy_header,
+                   max_battles=settings.battle_limit,
                    battle_window_seconds=settings.battle_window, max_runs=settings.run_limit,
                    run_window_seconds=settings.run_window)
 
@@ -272,7 +336,7 @@ class Arena:
         """``voter_id`` with this arena's salt and trusted proxy hops; ``peer`` is the socket peer's
         address (``request.client.host``)."""
         return voter_id(profile_username, session_hash, headers, salt=self.salt, peer=peer,
-                        trusted_proxies=self.trusted_proxies)
+                        trusted_proxies=self.trusted_proxies, proxy_header=self.proxy_header)
 
     def voter_hash(self, voter: str) -> str:
         """A stable pseudonym for exports, one per person: the ``rate_key`` of ``voter`` (the account, or an

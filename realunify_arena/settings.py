@@ -25,6 +25,9 @@ DEFAULT_DATA_DIR = Path("data")
 AUTO_JUDGE = "auto"  # the judge setting's default: chosen by what can run here (``AppContext.judge``)
 SPACE_RUN_TIME_LIMIT_S = 180  # the per-run time limit on a Hugging Face Space (``$SPACE_ID`` set)
 SPACE_PROXY_HOPS = 1  # Hugging Face's proxy in front of a Space: its X-Forwarded-For entry is the visitor's
+# the header the trusted proxies append each hop's address to: the de-facto X-Forwarded-For (the default; Hugging
+# Face's proxy, nginx, most load balancers) or RFC 7239's Forwarded ("for=" of each element)
+PROXY_HEADERS: tuple[str, ...] = ("x-forwarded-for", "forwarded")
 LOCAL_RUN_TIME_LIMIT_S = 900  # ... and elsewhere
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -143,7 +146,8 @@ class Settings:
     battle_window: int = 60  # seconds
     run_limit: int = 30  # new model runs (Explore, /run_instance) one voter may start per run_window
     run_window: int = 60  # seconds
-    trusted_proxies: int | None = None  # proxy hops whose X-Forwarded-For entries are believed; None: proxy_hops
+    trusted_proxies: int | None = None  # proxy hops whose proxy_header entries are believed; None: proxy_hops
+    proxy_header: str = PROXY_HEADERS[0]  # the header those proxies append to: one of PROXY_HEADERS
     journal_mode: str = "wal"  # SQLite journal: "wal" (local disks), "delete" (network and FUSE mounts)
     allow_large_models: bool = False  # offer cards too large for this machine (an 8B model on a CPU host)
     run_time_limit: int | None = None  # seconds a run may generate for; 0: no limit; None: the default below
@@ -313,10 +317,14 @@ _SPECS = (
     _Spec("run_limit", "new model runs one visitor may start per run window, from Explore, /run_instance or"
           " a live battle (two per battle); a stored run shown again is not counted (default 30)", "int"),
     _window_spec("run"),
-    _Spec("trusted_proxies", "proxy hops in front of the app whose X-Forwarded-For entries are believed; the "
+    _Spec("trusted_proxies", "proxy hops in front of the app whose X-Forwarded-For (or --proxy-header) entries"
+          " are believed; the "
           "voter is the right-most address they did not write (default 1 on a Space, for Hugging Face's proxy;"
           " else 0: the socket peer)",
           "int", (0, 16)),
+    _Spec("proxy_header", "the header those proxies append each hop's address to: x-forwarded-for (default)"
+          " or forwarded (RFC 7239's for=); the other one, which a client can write, is ignored", "choice",
+          choices=PROXY_HEADERS),
     _Spec("journal_mode", "SQLite journal mode: wal (default; local disks) or delete (network and FUSE"
           " mounts, where WAL is unsafe)", "choice", choices=JOURNAL_MODES),
     _Spec("allow_large_models", "offer models too large for this machine (an 8B model on a CPU host); as a bare"

@@ -20,4 +20,5 @@ def address(ctx: AppContext, scope: dict) -> str:
     """The address an HTTP request (its ASGI ``scope``) comes from, as the rate limits count visitors
     (``arena.client_address`` with the arena's trusted proxy hops): for what the app holds per visitor."""
     peer = scope.get("client")
-    return client_address(Headers(scope=scope), peer[0] if peer else None, ctx.arena.trusted_proxies)
+    return client_address(Headers(scope=scope), peer[0] if peer else None, ctx.arena.trusted_proxies,
+                          ctx.arena.proxy_header)

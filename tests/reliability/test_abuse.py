@@ -285,12 +285,14 @@ def assert_marker_absent(store: Store) -> None:
 # -- one machine posing as many voters ------------------------------------------------------------------
 
 
-def xff_votes(url: str, forwarded: list[str]) -> list[str]:
-    """The case vote-xff-ratelimit: one machine, a session per ``X-Forwarded-For`` value, one vote each."""
+def xff_votes(url: str, forwarded: list[str], header: str = "X-Forwarded-For",
+              also: dict[str, str] | None = None) -> list[str]:
+    """The case vote-xff-ratelimit: one machine, a session per ``header`` value (and the headers ``also``),
+    one vote each."""
     outcomes = []
     with sessions() as opened:  # each stays open until the end (closed together: a close costs a second)
-        for xff in forwarded:
-            c = Client(url, verbose=False, headers={"X-Forwarded-For": xff}, download_files=False)
+        for value in forwarded:
+            c = Client(url, verbose=False, headers={header: value, **(also or {})}, download_files=False)
             opened.append(c)
             try:
                 b = c.predict(source="bundled", track="any", kind="any", api_name="/new_battle")
@@ -319,6 +321,28 @@ def test_a_client_rotating_x_forwarded_for_cannot_exceed_the_vote_limit(seeded_d
         expected = Arena(store, trusted_proxies=proxies).voter_id(None, "s", {}, peer=address).split(":")[1]
         assert voters == {expected}  # keyed on the socket peer (or the proxy's entry), not a shared "unknown"
         assert expected != Arena(store).voter_id(None, "s", {}).split(":")[1]
+    finally:
+        store.close()
+
+
+def test_behind_an_rfc_7239_proxy_the_forwarded_header_tells_visitors_apart(seeded_db, start_app):
+    """A proxy that appends only RFC 7239's ``Forwarded: for=...`` (``--proxy-header forwarded``): one machine
+    rotating what it writes itself (the left elements, and an ``X-Forwarded-For`` the proxy never writes) stays
+    one voter at the limit, while visitors the proxy saw at different addresses are told apart (before, every
+    such visitor was the proxy's own address: one voter and one vote limit for the whole audience)."""
+    app = start_app(seeded_db, "--vote-limit", "3", "--vote-window", str(VOTE_WINDOW_S), "--proxy-header",
+                    "forwarded", trusted_proxies=1)
+    machine = xff_votes(app.url, [f'for="198.51.100.{i}";proto=https, for=203.0.113.7' for i in range(1, 7)],
+                        header="Forwarded", also={"X-Forwarded-For": "192.0.2.99"})
+    assert machine.count("accepted") == 3, machine
+    others = xff_votes(app.url, [f"for=203.0.113.{i}" for i in (20, 21, 22)], header="Forwarded")
+    assert others == ["accepted"] * 3, others
+    store = Store.open(seeded_db)
+    try:
+        voters = {v["voter"].split(":")[1] for v in store.votes()}
+        arena = Arena(store, trusted_proxies=1)  # each address as the socket peer: no header parsed
+        expected = {arena.voter_id(None, "s", {}, peer=f"203.0.113.{i}").split(":")[1] for i in (7, 20, 21, 22)}
+        assert voters == expected
     finally:
         store.close()
 

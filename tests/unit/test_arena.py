@@ -522,8 +522,10 @@ def test_an_arena_s_limits_default_to_the_settings_defaults(store):
     """One home for the defaults: an Arena built without limits has the app's (Settings') own."""
     from realunify_arena.settings import Settings
     default, app = Arena(store), Arena.from_settings(store, Settings())
-    for name in ("max_votes", "window_seconds", "trusted_proxies", "max_battles", "battle_window_seconds",
-                 "max_runs", "run_window_seconds"):
+    for name in ("max_votes", "window_seconds", "trusted_proxies", "proxy_header", "max_battles",
+                 "battle_window_seconds", "max_runs", "run_window_seconds"):
         assert getattr(default, name) == getattr(app, name), name
-    custom = Arena.from_settings(store, Settings(vote_limit=2, vote_window=7, run_limit=4, run_window=9))
+    custom = Arena.from_settings(store, Settings(vote_limit=2, vote_window=7, run_limit=4, run_window=9,
+                                                 proxy_header="forwarded"))
+    assert custom.proxy_header == "forwarded"
     assert (custom.max_votes, custom.window_seconds, custom.max_runs, custom.run_window_seconds) == (2, 7, 4, 9)
