@@ -455,7 +455,10 @@ class Store:
         lock_file = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            lock_file = _open_lock_file(path, pointer)  # first: it also finds a read-only folder
+            # SQLite follows a symbolic link and keeps its WAL beside the file it names: so do ours, else the
+            # WAL synced is missing (no sync at all) and a process naming the file itself has other counters
+            beside = Path(os.path.realpath(path))
+            lock_file = _open_lock_file(beside, pointer)  # first: it also finds a read-only folder
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=0)
             db = Database(conn)
             conn.execute("PRAGMA foreign_keys=ON")
@@ -477,7 +480,7 @@ class Store:
                 c.execute("PRAGMA wal_autocheckpoint=0")  # ignores a failed sync (without WalSync it is the only one)
             store = cls(db, path, reader, lock_file)
             if wal_sync:
-                store._wal_sync, store._wal_synced = WalSync(path, lock_file), True
+                store._wal_sync, store._wal_synced = WalSync(beside, lock_file), True
                 if switch_failed:  # still WAL: nothing more acknowledged until a checkpoint has worked
                     store._wal_sync.mark_lost()
             store._check_integrity()

@@ -397,3 +397,39 @@ def test_every_sync_flushes_the_file_sqlite_writes_through_checkpoints_and_other
         store.close()
     assert len(seen) >= 12
     assert all(kept == here and links == 1 for kept, here, links in seen), seen
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_a_store_opened_through_a_link_syncs_the_wal_sqlite_writes_and_shares_its_counters(tmp_path, monkeypatch):
+    """SQLite follows a database path that is a symbolic link and keeps its WAL beside the file it names
+    (``PRAGMA database_list`` names that file). The WAL beside the link does not exist: each sync was skipped as
+    if a checkpoint had removed the WAL, so every write was acknowledged unsynced; and ``<db>.lock`` beside the
+    link gave a process opening the file by its own name other counters and another write lock."""
+    real_db = tmp_path / "volume" / "arena.db"
+    real_db.parent.mkdir()
+    link = tmp_path / "app" / "arena.db"
+    link.parent.mkdir()
+    link.symlink_to(real_db)
+    seen = []
+    real_sync = walsync._sync_file
+
+    def spy(fd):
+        kept = os.fstat(fd)
+        seen.append((kept.st_dev, kept.st_ino))
+        real_sync(fd)
+
+    monkeypatch.setattr(walsync, "_sync_file", spy)
+    store = Store.open(link)
+    try:
+        (sqlite_file,), = store.db.execute("select file from pragma_database_list where name = 'main'")
+        assert Path(sqlite_file) == real_db.resolve()  # where SQLite keeps its files: beside the linked file
+        seen.clear()
+        store.remember_dataset_source("d", "x")
+        wal = os.stat(f"{real_db}-wal")
+        assert seen == [(wal.st_dev, wal.st_ino)]  # one sync, of the WAL SQLite wrote
+        made = store._wal_sync.made()
+        theirs = int(subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(real_db)], cwd=ROOT, check=True,
+                                    capture_output=True, text=True).stdout)
+        assert theirs == made + 1  # the same counters for a process that names the file itself
+    finally:
+        store.close()
