@@ -290,6 +290,11 @@ class WalSync:
         if fd is not None:  # else removed after a full checkpoint, which synced the database file
             try:
                 _sync_file(fd)
+                if os.fstat(fd).st_nlink == 0:  # synced, but under no name: a crash takes it with it
+                    raise OSError(errno.EIO, f"{self._wal} was removed while the database was open (another"
+                                             " program deleted it, or a process lost its SQLite locks on the"
+                                             " file): the commits SQLite writes to it are on disk under no"
+                                             " name")
             except OSError:
                 self._mark_lost()
                 raise
@@ -305,7 +310,11 @@ class WalSync:
         first take an exclusive lock on the database file, which every connection in WAL mode holds shared;
         https://www.sqlite.org/walformat.html), a TRUNCATE checkpoint truncates it in place, and SQLite's own
         connections keep the descriptor they opened, so were the path ever removed under them, theirs and this
-        one would still name the same file.
+        one would still name the same file. That file then has no name, and a crash drops it whatever was synced:
+        ``_sync`` refuses (and marks the lost range) once it finds no link left to it. It happens when another
+        program deletes the WAL, or when a process loses its locks on the database (POSIX drops every lock a
+        process holds on a file when it closes any descriptor of it) and another process's last connection,
+        closing, deletes the WAL.
         """
         if self._wal_fd is None:
             try:

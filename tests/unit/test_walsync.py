@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from realunify_arena import walsync
-from realunify_arena.store import Store, _open_lock_file
+from realunify_arena.store import Store, StoreError, _open_lock_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -431,5 +431,22 @@ def test_a_store_opened_through_a_link_syncs_the_wal_sqlite_writes_and_shares_it
         theirs = int(subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(real_db)], cwd=ROOT, check=True,
                                     capture_output=True, text=True).stdout)
         assert theirs == made + 1  # the same counters for a process that names the file itself
+    finally:
+        store.close()
+
+
+def test_a_write_to_a_wal_removed_from_its_folder_is_refused_not_acknowledged(tmp_path):
+    """The WAL descriptor is kept from one sync to the next, as SQLite keeps its own: once the WAL is removed
+    from the folder while the store has it open (another program deletes it; another process, whose last
+    connection closed, deleted it after this process lost its locks), SQLite goes on writing the file, which
+    has no name any more. Syncing it made nothing durable: a crash drops it (the write was lost after a
+    kill -9 of the process that acknowledged it). Such a write is refused."""
+    path = tmp_path / "arena.db"
+    store = Store.open(path)
+    try:
+        store.remember_dataset_source("before", "x")
+        os.unlink(f"{path}-wal")
+        with pytest.raises(StoreError, match="removed while the database was open"):
+            store.remember_dataset_source("after", "x")
     finally:
         store.close()
