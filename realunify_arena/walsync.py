@@ -282,7 +282,8 @@ class WalSync:
         sync lock.
 
         Raises:
-            OSError: the sync failed; the lost range is marked.
+            OSError: the sync failed, or the WAL has no name any more (``_wal_descriptor``); the lost range is
+                marked.
         """
         synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
         covered = _WORD.unpack_from(self._counters, _MADE)[0]  # all written before the sync starts

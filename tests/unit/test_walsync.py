@@ -450,3 +450,37 @@ def test_a_write_to_a_wal_removed_from_its_folder_is_refused_not_acknowledged(tm
             store.remember_dataset_source("after", "x")
     finally:
         store.close()
+
+
+CLOSE_A_CONNECTION = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('select count(*) from meta')"
+                      ".fetchall(); c.close()")
+
+
+@pytest.mark.parametrize("look", ["a second store", "store_file_of"])
+def test_opening_the_file_again_in_this_process_keeps_its_locks_and_the_wal_other_processes_see(tmp_path, look):
+    """POSIX drops every lock a process holds on a file when the process closes any descriptor of it
+    (https://www.sqlite.org/howtocorrupt.html, 2.2). ``Store.open``'s checks of the file (``_check_file``) and
+    ``store_file_of`` read its header by path: in a process that held a store on it, SQLite's shared lock on the
+    database was gone, so another process's last connection, closing, took the exclusive lock, checkpointed and
+    deleted the WAL and its index under the open store (which then wrote to a file with no name)."""
+    from realunify_arena.store import store_file_of
+
+    path = tmp_path / "arena.db"
+    store = Store.open(path)
+    try:
+        store.remember_dataset_source("before", "x")
+        wal = os.stat(f"{path}-wal")
+        if look == "a second store":
+            Store.open(path).close()
+        else:
+            assert store_file_of(Path(f"{path}-wal")) == path
+        subprocess.run([sys.executable, "-c", CLOSE_A_CONNECTION, str(path)], check=True)
+        now = os.stat(f"{path}-wal")  # still there: this process's store holds it
+        assert (now.st_dev, now.st_ino) == (wal.st_dev, wal.st_ino)
+        store.remember_dataset_source("after", "x")
+        seen = subprocess.run([sys.executable, "-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("
+                               "\"select value from meta where key = 'dataset_source:after'\").fetchone())", str(path)],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        assert seen == "('x',)"  # acknowledged, and in the file every other process reads
+    finally:
+        store.close()
