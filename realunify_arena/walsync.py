@@ -287,23 +287,24 @@ class WalSync:
         """
         synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
         covered = _WORD.unpack_from(self._counters, _MADE)[0]  # all written before the sync starts
-        fd = self._wal_descriptor()
-        if fd is not None:  # else removed after a full checkpoint, which synced the database file
-            try:
-                _sync_file(fd)
-                if os.fstat(fd).st_nlink == 0:  # synced, but under no name: a crash takes it with it
-                    raise OSError(errno.EIO, f"{self._wal} was removed while the database was open (another"
-                                             " program deleted it, or a process lost its SQLite locks on the"
-                                             " file): the commits SQLite writes to it are on disk under no"
-                                             " name")
-            except OSError:
-                self._mark_lost()
-                raise
+        try:
+            fd = self._wal_descriptor()
+            _sync_file(fd)
+            if os.fstat(fd).st_nlink == 0:  # synced, but under no name: a crash takes it with it
+                raise FileNotFoundError(errno.ENOENT, "")
+        except OSError as e:
+            self._mark_lost()
+            if isinstance(e, FileNotFoundError):
+                raise OSError(errno.EIO, f"{self._wal} was removed while the database was open (another program"
+                                         " deleted it, or a process lost its SQLite locks on the file): the commits"
+                                         " SQLite writes to it are on disk under no name") from None
+            raise
         _WORD.pack_into(self._counters, _SYNCED, max(synced, covered))
 
-    def _wal_descriptor(self) -> int | None:
-        """The WAL's descriptor, opened at the first sync and kept until ``close``; None while there is no WAL
-        file. Call under ``_thread_lock``.
+    def _wal_descriptor(self) -> int:
+        """The WAL's descriptor, opened at the first sync and kept until ``close``. Call under ``_thread_lock``.
+        While a connection has the database open SQLite keeps its WAL, so a sync that finds none was preceded
+        by the removal described below.
 
         One descriptor serves every sync: ``fdatasync`` flushes the file whoever wrote it, and Linux reports a
         write-back error to every descriptor open when it happened, this one included. It stays the file
@@ -316,12 +317,12 @@ class WalSync:
         program deletes the WAL, or when a process loses its locks on the database (POSIX drops every lock a
         process holds on a file when it closes any descriptor of it) and another process's last connection,
         closing, deletes the WAL.
+
+        Raises:
+            FileNotFoundError: there is no WAL file.
         """
         if self._wal_fd is None:
-            try:
-                self._wal_fd = os.open(self._wal, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            except FileNotFoundError:
-                return None
+            self._wal_fd = os.open(self._wal, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         return self._wal_fd
 
     def wal_size(self) -> int | None:

@@ -484,3 +484,19 @@ def test_opening_the_file_again_in_this_process_keeps_its_locks_and_the_wal_othe
         assert seen == "('x',)"  # acknowledged, and in the file every other process reads
     finally:
         store.close()
+
+
+def test_a_first_sync_that_finds_no_wal_refuses_rather_than_counting_the_commits_synced(tmp_path):
+    """A store opened for reading syncs nothing at open, so its first sync opens the WAL at its first write.
+    While any store has the database open SQLite keeps its WAL (it deletes it only when the last connection
+    closes): a WAL missing then was removed under the store, which writes to a file with no name. That sync
+    was skipped as after a checkpoint that removed the WAL, and the write acknowledged."""
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    store = Store.open(path, for_reading=True)
+    try:
+        os.unlink(f"{path}-wal")
+        with pytest.raises(StoreError, match="removed while the database was open"):
+            store.remember_dataset_source("after", "x")
+    finally:
+        store.close()
