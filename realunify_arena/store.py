@@ -2323,6 +2323,9 @@ def _explain(path: Path, error: Exception, pointer: _Pointer = _DB) -> str:
     """One line for a database SQLite could not use: what, which file, what to do."""
     if isinstance(error, StoreError):
         return str(error)
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:  # e.g. the counters in <db>.lock (``walsync``)
+        return (f"{path}: its disk is full ({error.strerror}); free space on that disk and try again (the store"
+                " needs room beside the file even to read it)")
     if isinstance(error, OSError):
         # mkdir's "File exists" / open's "Not a directory" when a folder on the way is a file
         blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)

@@ -82,20 +82,35 @@ class WalSync:
         self._closed = False
         if write_lock_fd is None or fcntl is None:
             return
-        if os.fstat(write_lock_fd).st_size < len(self._local):
-            os.ftruncate(write_lock_fd, len(self._local))  # a new lock file, or an older version's (empty): zeros
-        self._counters = mmap.mmap(write_lock_fd, len(self._local))
         self._sync_fd = os.open(f"{db_path}.sync", os.O_RDWR | os.O_CREAT, 0o644)
-        self._repair(write_lock_fd)
+        try:
+            self._map(write_lock_fd)
+        except OSError:
+            os.close(self._sync_fd)
+            raise
 
-    def _repair(self, write_lock_fd: int) -> None:
-        """Counters that say more was synced than was ever made (the lock file's page torn by a power cut,
+    def _map(self, write_lock_fd: int) -> None:
+        """Map the counters of ``<db>.lock``, then repair them, under both locks (no counter changes meanwhile).
+
+        Their bytes are first written back as read, zeros past the end (a new lock file, or an older version's,
+        empty): the mapped page then has its block on the disk. A page of a hole (an ``ftruncate`` that grew the
+        file) is allocated when first touched, and on a full disk that ends the process with SIGBUS (a read of it
+        already on tmpfs) rather than raising an error.
+
+        Counters that say more was synced than was ever made (the lock file's page torn by a power cut,
         or edited) would let a new commit pass as already durable: count on from the higher number. A lost
         range, garbage included, is left as it is: it only asks for a checkpoint (``healed``) before the next
-        acknowledgement, which is always safe."""
+        acknowledgement, which is always safe.
+
+        Raises:
+            OSError: the counters could not be written (a full disk: ENOSPC).
+        """
         fcntl.flock(write_lock_fd, fcntl.LOCK_EX)
         fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
         try:
+            held = os.pread(write_lock_fd, len(self._local), 0)
+            os.pwrite(write_lock_fd, held + bytes(len(self._local) - len(held)), 0)
+            self._counters = mmap.mmap(write_lock_fd, len(self._local))
             made, synced = (_WORD.unpack_from(self._counters, at)[0] for at in (_MADE, _SYNCED))
             if synced > made:
                 _WORD.pack_into(self._counters, _MADE, synced)
