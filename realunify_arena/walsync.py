@@ -60,6 +60,16 @@ _WORDS = 4
 _sync_file = getattr(os, "fdatasync", os.fsync)
 
 
+def _names(path: str, kept: os.stat_result) -> bool:
+    """Whether ``path`` names the file ``kept`` (``os.fstat``) describes: asked where a file system reports no
+    link to a file still in its folder."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (found.st_dev, found.st_ino) == (kept.st_dev, kept.st_ino)
+
+
 class WalSync:
     """The commit counter and the shared WAL sync of one database file.
 
@@ -305,7 +315,8 @@ class WalSync:
         try:
             fd = self._wal_descriptor()
             _sync_file(fd)
-            if os.fstat(fd).st_nlink == 0:  # synced, but under no name: a crash takes it with it
+            kept = os.fstat(fd)
+            if kept.st_nlink == 0 and not _names(self._wal, kept):  # synced, but under no name: a crash drops it
                 raise FileNotFoundError(errno.ENOENT, "")
         except OSError as e:
             self._mark_lost()
