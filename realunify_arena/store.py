@@ -75,6 +75,13 @@ BUSY_SECONDS = 30.0  # how long a writer retries a database another process hold
 CHECKPOINT_BYTES = 4 * 2**20
 CHECKPOINT_WAIT_BYTES = 64 * 2**20
 _BACKOFF = (0.0002, 0.005)  # first and longest pause between retries, seconds (jittered)
+# The database files (device, inode) an open store of this process holds, with how many stores hold each. Such
+# a file is never opened by path here to read its header (``_check_file``, ``_is_sqlite``): POSIX drops every lock
+# a process holds on a file when it closes any descriptor of it, SQLite's shared lock included, and another
+# process's last connection, closing, would then delete the WAL under this one (https://www.sqlite.org/
+# howtocorrupt.html, 2.2). SQLite's own connections share their descriptors and never do that.
+_OPEN_HERE: Counter = Counter()
+_OPEN_HERE_LOCK = threading.Lock()
 
 
 class NotFound(LookupError):
@@ -410,6 +417,7 @@ class Store:
         self._wal_synced = False  # whether ``open`` set it: a write after ``close`` is refused, never acknowledged
         self._checkpoint_at = CHECKPOINT_BYTES  # the WAL file size from which ``_tidy_wal`` checkpoints
         self._for_reading = False  # opened for a caller that only reads (``open``): a found row is not waited on
+        self._file_id: tuple[int, int] | None = None  # the database file's key in ``_OPEN_HERE`` while open
 
     @classmethod
     def open(cls, db_path: str | Path, *, journal_mode: str = "wal", synchronous: str = "full",
@@ -451,11 +459,14 @@ class Store:
         path = Path(db_path)
         pointer = _Pointer(named_by, source)
         _check_file(path, pointer)
-        conn = reader = None
+        conn = reader = store = None
         lock_file = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            lock_file = _open_lock_file(path, pointer)  # first: it also finds a read-only folder
+            # SQLite follows a symbolic link and keeps its WAL beside the file it names: so do ours, else the
+            # WAL synced is missing (no sync at all) and a process naming the file itself has other counters
+            beside = Path(os.path.realpath(path))
+            lock_file = _open_lock_file(beside, pointer)  # first: it also finds a read-only folder
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=0)
             db = Database(conn)
             conn.execute("PRAGMA foreign_keys=ON")
@@ -476,8 +487,9 @@ class Store:
             for c in (conn, reader) if wal_sync else ():  # no checkpoint behind WalSync's back: SQLite's
                 c.execute("PRAGMA wal_autocheckpoint=0")  # ignores a failed sync (without WalSync it is the only one)
             store = cls(db, path, reader, lock_file)
+            store._held_here()
             if wal_sync:
-                store._wal_sync, store._wal_synced = WalSync(path, lock_file), True
+                store._wal_sync, store._wal_synced = WalSync(beside, lock_file), True
                 if switch_failed:  # still WAL: nothing more acknowledged until a checkpoint has worked
                     store._wal_sync.mark_lost()
             store._check_integrity()
@@ -492,8 +504,26 @@ class Store:
                     c.close()
             if lock_file is not None:
                 os.close(lock_file)
+            if store is not None:
+                store._let_go_here()
             raise StoreError(_explain(path, e, pointer)) from None
         return store
+
+    def _held_here(self) -> None:
+        """Count the database file in ``_OPEN_HERE`` (by its device and inode, whatever path names it)."""
+        found = os.stat(self.path)
+        self._file_id = (found.st_dev, found.st_ino)
+        with _OPEN_HERE_LOCK:
+            _OPEN_HERE[self._file_id] += 1
+
+    def _let_go_here(self) -> None:
+        """Undo ``_held_here`` (once), after the connections are closed."""
+        file_id, self._file_id = self._file_id, None
+        if file_id is not None:
+            with _OPEN_HERE_LOCK:
+                _OPEN_HERE[file_id] -= 1
+                if _OPEN_HERE[file_id] <= 0:
+                    del _OPEN_HERE[file_id]
 
     def close(self) -> None:
         """Close both connections and the lock files. In WAL mode the WAL is checkpointed first, through
@@ -515,6 +545,7 @@ class Store:
             if self._lock_file is not None:
                 os.close(self._lock_file)
                 self._lock_file = None
+            self._let_go_here()
 
     def _check_integrity(self) -> None:
         problems = [row[0] for row in self._reader.execute("PRAGMA quick_check(3)")]
@@ -2115,10 +2146,23 @@ def _is_sqlite(path: Path) -> bool:
     try:
         if not path.is_file():
             return False
+        if _held_here(path):  # a database; opened and closed by path it would lose this process's locks
+            return True
         with open(path, "rb") as f:
             return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
     except OSError:
         return False
+
+
+def _held_here(path: Path) -> bool:
+    """Whether an open store of this process holds the file at ``path`` (``_OPEN_HERE``).
+
+    Raises:
+        OSError: ``path`` cannot be looked up.
+    """
+    found = os.stat(path)
+    with _OPEN_HERE_LOCK:
+        return (found.st_dev, found.st_ino) in _OPEN_HERE
 
 
 # What ``evaluation.merge`` would add to the attached database ``other`` from ``main``, counted per kind: a run by its
@@ -2255,6 +2299,8 @@ def _check_file(path: Path, pointer: _Pointer = _DB) -> None:
         missing = "" if pointer.source else " (it is created if missing)"
         raise StoreError(f"{path}: not a file; {pointer.point('an SQLite file')}{missing}")
     try:
+        if _held_here(path):  # a store of this process uses it: read by path, it would lose that store's locks
+            return
         size = path.stat().st_size
         with open(path, "rb") as f:
             header = f.read(len(SQLITE_HEADER))
@@ -2277,6 +2323,9 @@ def _explain(path: Path, error: Exception, pointer: _Pointer = _DB) -> str:
     """One line for a database SQLite could not use: what, which file, what to do."""
     if isinstance(error, StoreError):
         return str(error)
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:  # e.g. the counters in <db>.lock (``walsync``)
+        return (f"{path}: its disk is full ({error.strerror}); free space on that disk and try again (the store"
+                " needs room beside the file even to read it)")
     if isinstance(error, OSError):
         # mkdir's "File exists" / open's "Not a directory" when a folder on the way is a file
         blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)

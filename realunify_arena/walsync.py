@@ -60,6 +60,16 @@ _WORDS = 4
 _sync_file = getattr(os, "fdatasync", os.fsync)
 
 
+def _names(path: str, kept: os.stat_result) -> bool:
+    """Whether ``path`` names the file ``kept`` (``os.fstat``) describes: asked where a file system reports no
+    link to a file still in its folder."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (found.st_dev, found.st_ino) == (kept.st_dev, kept.st_ino)
+
+
 class WalSync:
     """The commit counter and the shared WAL sync of one database file.
 
@@ -82,20 +92,35 @@ class WalSync:
         self._closed = False
         if write_lock_fd is None or fcntl is None:
             return
-        if os.fstat(write_lock_fd).st_size < len(self._local):
-            os.ftruncate(write_lock_fd, len(self._local))  # a new lock file, or an older version's (empty): zeros
-        self._counters = mmap.mmap(write_lock_fd, len(self._local))
         self._sync_fd = os.open(f"{db_path}.sync", os.O_RDWR | os.O_CREAT, 0o644)
-        self._repair(write_lock_fd)
+        try:
+            self._map(write_lock_fd)
+        except OSError:
+            os.close(self._sync_fd)
+            raise
 
-    def _repair(self, write_lock_fd: int) -> None:
-        """Counters that say more was synced than was ever made (the lock file's page torn by a power cut,
+    def _map(self, write_lock_fd: int) -> None:
+        """Map the counters of ``<db>.lock``, then repair them, under both locks (no counter changes meanwhile).
+
+        Their bytes are first written back as read, zeros past the end (a new lock file, or an older version's,
+        empty): the mapped page then has its block on the disk. A page of a hole (an ``ftruncate`` that grew the
+        file) is allocated when first touched, and on a full disk that ends the process with SIGBUS (a read of it
+        already on tmpfs) rather than raising an error.
+
+        Counters that say more was synced than was ever made (the lock file's page torn by a power cut,
         or edited) would let a new commit pass as already durable: count on from the higher number. A lost
         range, garbage included, is left as it is: it only asks for a checkpoint (``healed``) before the next
-        acknowledgement, which is always safe."""
+        acknowledgement, which is always safe.
+
+        Raises:
+            OSError: the counters could not be written (a full disk: ENOSPC).
+        """
         fcntl.flock(write_lock_fd, fcntl.LOCK_EX)
         fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
         try:
+            held = os.pread(write_lock_fd, len(self._local), 0)
+            os.pwrite(write_lock_fd, held + bytes(len(self._local) - len(held)), 0)
+            self._counters = mmap.mmap(write_lock_fd, len(self._local))
             made, synced = (_WORD.unpack_from(self._counters, at)[0] for at in (_MADE, _SYNCED))
             if synced > made:
                 _WORD.pack_into(self._counters, _MADE, synced)
@@ -282,22 +307,30 @@ class WalSync:
         sync lock.
 
         Raises:
-            OSError: the sync failed; the lost range is marked.
+            OSError: the sync failed, or the WAL has no name any more (``_wal_descriptor``); the lost range is
+                marked.
         """
         synced = _WORD.unpack_from(self._counters, _SYNCED)[0]
         covered = _WORD.unpack_from(self._counters, _MADE)[0]  # all written before the sync starts
-        fd = self._wal_descriptor()
-        if fd is not None:  # else removed after a full checkpoint, which synced the database file
-            try:
-                _sync_file(fd)
-            except OSError:
-                self._mark_lost()
-                raise
+        try:
+            fd = self._wal_descriptor()
+            _sync_file(fd)
+            kept = os.fstat(fd)
+            if kept.st_nlink == 0 and not _names(self._wal, kept):  # synced, but under no name: a crash drops it
+                raise FileNotFoundError(errno.ENOENT, "")
+        except OSError as e:
+            self._mark_lost()
+            if isinstance(e, FileNotFoundError):
+                raise OSError(errno.EIO, f"{self._wal} was removed while the database was open (another program"
+                                         " deleted it, or a process lost its SQLite locks on the file): the commits"
+                                         " SQLite writes to it are on disk under no name") from None
+            raise
         _WORD.pack_into(self._counters, _SYNCED, max(synced, covered))
 
-    def _wal_descriptor(self) -> int | None:
-        """The WAL's descriptor, opened at the first sync and kept until ``close``; None while there is no WAL
-        file. Call under ``_thread_lock``.
+    def _wal_descriptor(self) -> int:
+        """The WAL's descriptor, opened at the first sync and kept until ``close``. Call under ``_thread_lock``.
+        While a connection has the database open SQLite keeps its WAL, so a sync that finds none was preceded
+        by the removal described below.
 
         One descriptor serves every sync: ``fdatasync`` flushes the file whoever wrote it, and Linux reports a
         write-back error to every descriptor open when it happened, this one included. It stays the file
@@ -305,13 +338,17 @@ class WalSync:
         first take an exclusive lock on the database file, which every connection in WAL mode holds shared;
         https://www.sqlite.org/walformat.html), a TRUNCATE checkpoint truncates it in place, and SQLite's own
         connections keep the descriptor they opened, so were the path ever removed under them, theirs and this
-        one would still name the same file.
+        one would still name the same file. That file then has no name, and a crash drops it whatever was synced:
+        ``_sync`` refuses (and marks the lost range) once it finds no link left to it. It happens when another
+        program deletes the WAL, or when a process loses its locks on the database (POSIX drops every lock a
+        process holds on a file when it closes any descriptor of it) and another process's last connection,
+        closing, deletes the WAL.
+
+        Raises:
+            FileNotFoundError: there is no WAL file.
         """
         if self._wal_fd is None:
-            try:
-                self._wal_fd = os.open(self._wal, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            except FileNotFoundError:
-                return None
+            self._wal_fd = os.open(self._wal, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         return self._wal_fd
 
     def wal_size(self) -> int | None:

@@ -421,3 +421,28 @@ def test_a_write_block_whose_statement_the_full_disk_refuses_is_a_store_error(tm
         assert store.meta("big", lambda: value) == value
     finally:
         store.close()
+
+
+def test_a_lock_file_without_counters_on_a_full_disk_is_refused_in_one_line_not_a_bus_error(small_disk, tmp_path):
+    """``<db>.lock`` empty (an older version's, which kept no counters there) while another program holds the
+    database (its shared memory exists): the counters were added by growing the file (``ftruncate``, a hole) and
+    mapped, and the first touch of that page on the full disk ended ``backup`` with SIGBUS, no message. It is
+    now written before it is mapped: a full disk refuses that write, and the command says so in one line."""
+    db = small_disk / "arena.db"
+    Store.open(db).close()
+    Path(f"{db}.lock").write_bytes(b"")
+    older = sqlite3.connect(db)  # another program's connection, kept open: the WAL and its index stay
+    try:
+        older.execute("insert into meta (key, value) values ('older', 'version')")
+        older.commit()
+        fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):  # ENOSPC: the disk is full
+            while True:
+                os.write(fd, bytes(4096))
+        os.close(fd)
+        # run from the checkout: it imports this package, not an installed copy's
+        done = run_cli(["backup", "--db", str(db), str(tmp_path / "copy.db")], 2**40, Path(__file__).parents[2])
+        assert done.returncode == 1, (done.returncode, done.stderr[-2000:])  # -7 was SIGBUS
+        assert done.stderr.count("\n") == 1 and "disk is full" in done.stderr and "Traceback" not in done.stderr
+    finally:
+        older.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from realunify_arena import walsync
-from realunify_arena.store import Store, _open_lock_file
+from realunify_arena.store import Store, StoreError, _open_lock_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -397,3 +397,106 @@ def test_every_sync_flushes_the_file_sqlite_writes_through_checkpoints_and_other
         store.close()
     assert len(seen) >= 12
     assert all(kept == here and links == 1 for kept, here, links in seen), seen
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_a_store_opened_through_a_link_syncs_the_wal_sqlite_writes_and_shares_its_counters(tmp_path, monkeypatch):
+    """SQLite follows a database path that is a symbolic link and keeps its WAL beside the file it names
+    (``PRAGMA database_list`` names that file). The WAL beside the link does not exist: each sync was skipped as
+    if a checkpoint had removed the WAL, so every write was acknowledged unsynced; and ``<db>.lock`` beside the
+    link gave a process opening the file by its own name other counters and another write lock."""
+    real_db = tmp_path / "volume" / "arena.db"
+    real_db.parent.mkdir()
+    link = tmp_path / "app" / "arena.db"
+    link.parent.mkdir()
+    link.symlink_to(real_db)
+    seen = []
+    real_sync = walsync._sync_file
+
+    def spy(fd):
+        kept = os.fstat(fd)
+        seen.append((kept.st_dev, kept.st_ino))
+        real_sync(fd)
+
+    monkeypatch.setattr(walsync, "_sync_file", spy)
+    store = Store.open(link)
+    try:
+        (sqlite_file,), = store.db.execute("select file from pragma_database_list where name = 'main'")
+        assert Path(sqlite_file) == real_db.resolve()  # where SQLite keeps its files: beside the linked file
+        seen.clear()
+        store.remember_dataset_source("d", "x")
+        wal = os.stat(f"{real_db}-wal")
+        assert seen == [(wal.st_dev, wal.st_ino)]  # one sync, of the WAL SQLite wrote
+        made = store._wal_sync.made()
+        theirs = int(subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(real_db)], cwd=ROOT, check=True,
+                                    capture_output=True, text=True).stdout)
+        assert theirs == made + 1  # the same counters for a process that names the file itself
+    finally:
+        store.close()
+
+
+def test_a_write_to_a_wal_removed_from_its_folder_is_refused_not_acknowledged(tmp_path):
+    """The WAL descriptor is kept from one sync to the next, as SQLite keeps its own: once the WAL is removed
+    from the folder while the store has it open (another program deletes it; another process, whose last
+    connection closed, deleted it after this process lost its locks), SQLite goes on writing the file, which
+    has no name any more. Syncing it made nothing durable: a crash drops it (the write was lost after a
+    kill -9 of the process that acknowledged it). Such a write is refused."""
+    path = tmp_path / "arena.db"
+    store = Store.open(path)
+    try:
+        store.remember_dataset_source("before", "x")
+        os.unlink(f"{path}-wal")
+        with pytest.raises(StoreError, match="removed while the database was open"):
+            store.remember_dataset_source("after", "x")
+    finally:
+        store.close()
+
+
+CLOSE_A_CONNECTION = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('select count(*) from meta')"
+                      ".fetchall(); c.close()")
+
+
+@pytest.mark.parametrize("look", ["a second store", "store_file_of"])
+def test_opening_the_file_again_in_this_process_keeps_its_locks_and_the_wal_other_processes_see(tmp_path, look):
+    """POSIX drops every lock a process holds on a file when the process closes any descriptor of it
+    (https://www.sqlite.org/howtocorrupt.html, 2.2). ``Store.open``'s checks of the file (``_check_file``) and
+    ``store_file_of`` read its header by path: in a process that held a store on it, SQLite's shared lock on the
+    database was gone, so another process's last connection, closing, took the exclusive lock, checkpointed and
+    deleted the WAL and its index under the open store (which then wrote to a file with no name)."""
+    from realunify_arena.store import store_file_of
+
+    path = tmp_path / "arena.db"
+    store = Store.open(path)
+    try:
+        store.remember_dataset_source("before", "x")
+        wal = os.stat(f"{path}-wal")
+        if look == "a second store":
+            Store.open(path).close()
+        else:
+            assert store_file_of(Path(f"{path}-wal")) == path
+        subprocess.run([sys.executable, "-c", CLOSE_A_CONNECTION, str(path)], check=True)
+        now = os.stat(f"{path}-wal")  # still there: this process's store holds it
+        assert (now.st_dev, now.st_ino) == (wal.st_dev, wal.st_ino)
+        store.remember_dataset_source("after", "x")
+        seen = subprocess.run([sys.executable, "-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("
+                               "\"select value from meta where key = 'dataset_source:after'\").fetchone())", str(path)],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        assert seen == "('x',)"  # acknowledged, and in the file every other process reads
+    finally:
+        store.close()
+
+
+def test_a_first_sync_that_finds_no_wal_refuses_rather_than_counting_the_commits_synced(tmp_path):
+    """A store opened for reading syncs nothing at open, so its first sync opens the WAL at its first write.
+    While any store has the database open SQLite keeps its WAL (it deletes it only when the last connection
+    closes): a WAL missing then was removed under the store, which writes to a file with no name. That sync
+    was skipped as after a checkpoint that removed the WAL, and the write acknowledged."""
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    store = Store.open(path, for_reading=True)
+    try:
+        os.unlink(f"{path}-wal")
+        with pytest.raises(StoreError, match="removed while the database was open"):
+            store.remember_dataset_source("after", "x")
+    finally:
+        store.close()
