@@ -207,7 +207,7 @@ def _seed(seed: str, problems: list[str]) -> int | None:
 def _drawn_from(track: str | None, category: str | None, problems: list[str]) -> tuple[str | None, str | None]:
     """(track, category) for a link's ``track`` and ``category`` (a task type of that track, or "all"): an unknown
     track keeps the form's, and a category alone names its track; an unknown category is "all" when a track is
-    known, else kept as the form's (None)."""
+    known, else kept as the form's (None) and said, but for "all" (either track offers it)."""
     if not track and not category:
         return None, None
     if track and track not in TRACKS:
@@ -217,7 +217,7 @@ def _drawn_from(track: str | None, category: str | None, problems: list[str]) ->
     if track is None:  # a category alone names its track
         track = CATEGORIES[category].track if category in CATEGORIES else None
     if track is None:
-        if category:
+        if category and category != "all":  # "all" is offered on either track: the form keeps its own
             problems.append(f"The link's category {brief(category)} is not one this app offers; Run uses the "
                             "category chosen below.")
         return None, None

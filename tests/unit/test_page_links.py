@@ -72,3 +72,14 @@ def test_one_tab_s_link_fills_in_no_other_tab():
 
 def _no_instance(source, uid):
     raise KeyError(uid)
+
+
+def test_an_explore_link_s_category_all_alone_is_offered_and_said_nothing_of():
+    """Before: ``?tab=explore&category=all`` (Explore's category menu offers "all" on either track) was said to
+    name "a category this app does not offer". Expected from the menu (``ui.explore.category_choices``: "all"
+    first on each track): no problem, and the form keeps its track (a link naming none) and its category."""
+    explore = dict(sources=SOURCES, find_source=lambda name: name, find_instance=_no_instance, models=[], judges=[])
+    link = read_explore({"tab": "explore", "category": "all"}, **explore)
+    assert (link.track, link.category, link.problems) == (None, None, ())
+    unknown = read_explore({"tab": "explore", "category": "nope"}, **explore)  # still said
+    assert len(unknown.problems) == 1 and "'nope'" in unknown.problems[0]
