@@ -60,8 +60,9 @@ PAGE_URL_JS = ("() => { const tabs = " + json.dumps(list(TABS)) + """;
     const own = new Set(""" + json.dumps(list(page_links.LINK_KEYS)) + """);
     const shown = (search) => {
         const query = new URLSearchParams(search);
+        const named = new Set(query.keys());  // each other key with all its values (``?ref=a&ref=b``), once
         for (const [key, value] of new URLSearchParams(window.location.search)) {
-            if (!own.has(key) && !query.has(key)) query.append(key, value);
+            if (!own.has(key) && !named.has(key)) query.append(key, value);
         }
         return '?' + query;
     };

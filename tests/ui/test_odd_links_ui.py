@@ -66,3 +66,15 @@ def test_the_address_keeps_what_is_not_the_page_s_own_as_gradio_s_dark_theme(pag
     page.reload()
     expect(page.locator("#lb-track input[value=GEU]")).to_be_enabled()
     assert page.evaluate("() => [document.documentElement, document.body].some(e => e.classList.contains('dark'))")
+
+
+def test_the_address_keeps_every_value_of_a_key_that_is_not_the_page_s_own(page, app):
+    """A host's or another script's key given twice (``?ref=a&ref=b``: ``URLSearchParams.getAll`` reads both) kept
+    only its first value once the page named its tab in the address: a reload or the address shared lost the
+    second. Expected: every value of every key the page's links do not use, in their order."""
+    page.goto(app["url"] + "?tab=leaderboard&ref=a&track=GEU&ref=b")
+    expect(page.locator("#lb-track input[value=GEU]")).to_be_enabled()
+    page.locator("#lb-kind").get_by_label("one model: direct vs stepwise", exact=True).check()
+    expect(page).to_have_url(re.compile(r"[?&]battles=direct_vs_stepwise(&|$)"))
+    assert parse_qs(urlsplit(page.url).query) == {"tab": ["leaderboard"], "track": ["GEU"],
+                                                  "battles": ["direct_vs_stepwise"], "ref": ["a", "b"]}
