@@ -283,12 +283,13 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
             for problem in page_links.tab_problems(params):
                 gr.Warning(plain(problem, markdown=False))
             try:
-                updates = explore.updates_from_url(ctx, params)
+                updates, settings = explore.link_updates(ctx, params)
             except Exception:  # noqa: BLE001 - the page stays usable on its defaults
                 log.exception("the page's link could not be read; the form keeps its defaults")
-                updates = [gr.skip()] * len(explore_tab.url_outputs)
+                updates, settings = [gr.skip()] * len(explore_tab.url_outputs), {}
             return [*explore_tab.ready(updates), gr.update(interactive=True),
-                    *explore_tab.settings_ready(ctx, updates[explore_tab.url_outputs.index(explore_tab.model)]),
+                    *explore_tab.settings_ready(ctx, updates[explore_tab.url_outputs.index(explore_tab.model)],
+                                                settings),
                     *arena_tab.updates_from_url(ctx, params), *leaderboard_tab.updates_from_url(params)]
 
         demo.load(None, None, None, js=TAB_FROM_LINK_JS, api_visibility="private")

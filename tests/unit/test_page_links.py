@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from realunify_arena.page_links import (arena_query, explore_query, leaderboard_query, link_params, link_tab,
-                                        read_arena, read_board, read_explore, tab_problems)
+from realunify_arena.page_links import (arena_query, changed_settings, explore_query, leaderboard_query, link_params,
+                                        link_tab, read_arena, read_board, read_explore, tab_problems)
 
 SOURCES = ["bundled", "Café"]  # public names; the second in NFC
 
@@ -83,3 +83,40 @@ def test_an_explore_link_s_category_all_alone_is_offered_and_said_nothing_of():
     assert (link.track, link.category, link.problems) == (None, None, ())
     unknown = read_explore({"tab": "explore", "category": "nope"}, **explore)  # still said
     assert len(unknown.problems) == 1 and "'nope'" in unknown.problems[0]
+
+
+def test_an_explore_link_s_generation_settings_are_written_and_read_back_checked():
+    """Expected from the link grammar written here (ASCII digits for steps and max new tokens, a plain decimal for
+    guidance) and from what the checker (the model card's limits, in the app) says: taken values come back as
+    numbers; one not a number, not finite, or refused is said and left out."""
+    query = explore_query(None, "UEG_1", model="m", seed=3, settings={"steps": 5, "guidance": 2.5,
+                                                                      "max_new_tokens": 16.0})
+    assert query == "?tab=explore&instance=UEG_1&model=m&seed=3&steps=5&guidance=2.5&max_new_tokens=16"
+    asked = []
+
+    def check(model, name, value):
+        asked.append((model, name, value))
+        return "max_new_tokens = 999 is outside the allowed range 1 to 256 for m." if value == 999 else None
+
+    explore = dict(sources=SOURCES, find_source=lambda name: name, find_instance=lambda source, uid: None,
+                   models=["m"], judges=[], check_setting=check)
+    link = read_explore(_params(query), **explore)
+    assert dict(link.settings) == {"steps": 5, "guidance": 2.5, "max_new_tokens": 16} and link.problems == ()
+    assert asked == [("m", "steps", 5), ("m", "guidance", 2.5), ("m", "max_new_tokens", 16)]
+    for name, bad in (("steps", "-1"), ("steps", "2.5"), ("steps", "５"), ("guidance", "nan"), ("guidance", "1e999"),
+                      ("guidance", "-2"), ("guidance", "0x10"), ("max_new_tokens", "999"), ("steps", "9" * 11)):
+        link = read_explore({"tab": "explore", name: bad}, **explore)
+        assert link.settings == () and len(link.problems) == 1, (name, bad)
+        assert link.problems[0].startswith(f"The link's {name} "), link.problems
+    assert "outside the allowed range" in read_explore({"tab": "explore", "max_new_tokens": "999"}, **explore).problems[0]
+    without = {k: v for k, v in explore.items() if k != "check_setting"}  # a caller that checks none takes none
+    assert read_explore(_params(query), **without).settings == ()
+
+
+def test_a_link_names_only_the_settings_that_differ_from_the_card_s_defaults():
+    defaults = {"steps": 2, "guidance": 3.0, "max_new_tokens": 8}
+    assert changed_settings({"steps": 2.0, "guidance": 3, "max_new_tokens": 8}, defaults) == {}
+    assert changed_settings({"steps": 0, "guidance": "", "max_new_tokens": None}, defaults) == {}  # empty/0: default
+    assert changed_settings({"steps": 5.0, "guidance": 0, "max_new_tokens": 16}, defaults) == {
+        "steps": 5, "guidance": 0.0, "max_new_tokens": 16}
+    assert changed_settings({"steps": 5, "guidance": 7.5}, {"guidance": 5.0}) == {"guidance": 7.5}  # steps unused
