@@ -232,7 +232,7 @@ def read_explore(params: dict[str, str], *, sources: Sequence[str], find_source,
 
 
 _WHOLE_SETTING = re.compile(r"[0-9]{1,10}")
-_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_DECIMAL = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")  # as float() reads one, no sign
 
 
 def _settings(params: dict[str, str], model: str | None, check_setting,

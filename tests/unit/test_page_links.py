@@ -109,6 +109,8 @@ def test_an_explore_link_s_generation_settings_are_written_and_read_back_checked
         assert link.settings == () and len(link.problems) == 1, (name, bad)
         assert link.problems[0].startswith(f"The link's {name} "), link.problems
     assert "outside the allowed range" in read_explore({"tab": "explore", "max_new_tokens": "999"}, **explore).problems[0]
+    for written, number in ((".5", 0.5), ("5.", 5.0), ("0.25e1", 2.5), ("007", 7.0)):  # decimals as written by hand
+        assert read_explore({"tab": "explore", "guidance": written}, **explore).settings == (("guidance", number),)
     without = {k: v for k, v in explore.items() if k != "check_setting"}  # a caller that checks none takes none
     assert read_explore(_params(query), **without).settings == ()
 
