@@ -61,6 +61,15 @@ def tab_problems(params: dict[str, str]) -> list[str]:
     return [f"The link's tab {brief(tab)} is not one of {', '.join(TABS)}; the page opens {TABS[0]}."]
 
 
+def key_problems(params: dict[str, str]) -> list[str]:
+    """What the page says of a link's key that is one of ``LINK_KEYS`` but for its letters' case (``?Tab=arena``,
+    ``?TRACK=GEU``): a query's names are case-sensitive (WHATWG URL Standard, ``URLSearchParams.get``), so the page
+    reads it as no key of its own, leaves it out and keeps it in the address, as any key it does not use."""
+    own = {key.casefold(): key for key in LINK_KEYS}
+    return [f"The link's key {brief(key)} is read only as {own[key.casefold()]!r} (a link's keys are case-sensitive); "
+            "the page leaves it out." for key in params if key not in LINK_KEYS and key.casefold() in own]
+
+
 def _query(params: dict[str, object]) -> str:
     return "?" + urlencode({k: v for k, v in params.items() if v is not None})
 

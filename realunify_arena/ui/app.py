@@ -280,7 +280,7 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
             never runs the form's defaults instead of the link's, and the link's values never overwrite a choice
             made meanwhile), also when the link could not be read."""
             params = page_links.link_params(request.query_params.multi_items()) if request else {}
-            for problem in page_links.tab_problems(params):
+            for problem in (*page_links.tab_problems(params), *page_links.key_problems(params)):
                 gr.Warning(plain(problem, markdown=False))
             try:
                 updates, settings = explore.link_updates(ctx, params)

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from realunify_arena.page_links import (arena_query, changed_settings, explore_query, leaderboard_query, link_params,
-                                        link_tab, read_arena, read_board, read_explore, tab_problems)
+                                        key_problems, link_tab, read_arena, read_board, read_explore, tab_problems)
 
 SOURCES = ["bundled", "Café"]  # public names; the second in NFC
 
@@ -122,3 +122,13 @@ def test_a_link_names_only_the_settings_that_differ_from_the_card_s_defaults():
     assert changed_settings({"steps": 5.0, "guidance": 0, "max_new_tokens": 16}, defaults) == {
         "steps": 5, "guidance": 0.0, "max_new_tokens": 16}
     assert changed_settings({"steps": 5, "guidance": 7.5}, {"guidance": 5.0}) == {"guidance": 7.5}  # steps unused
+
+
+def test_a_link_s_key_differing_only_in_case_from_the_page_s_own_is_said():
+    """Before: ``?TAB=arena&Track=GEU`` opened Explore on its defaults without a word. A query's names are
+    case-sensitive (WHATWG URL Standard), so they stay unread; each is now named. Gradio's ``__theme`` and a key
+    that is no near-miss of the page's own are said nothing of."""
+    said = key_problems(_params("?TAB=arena&Track=GEU&tab=arena&__theme=dark&ref=x"))
+    assert [p.split(" ")[3] for p in said] == ["'TAB'", "'Track'"]
+    assert "'tab'" in said[0] and "'track'" in said[1]
+    assert key_problems(_params("?tab=arena&track=GEU&__theme=dark&view=api")) == []
