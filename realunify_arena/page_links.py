@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 from realunify_arena.arena import KINDS
 from realunify_arena.battles import ANY  # the Arena's "any track" and "any kind of battle"
 from realunify_arena.benchmark.schema import CATEGORIES, TRACKS, AnyInstance
-from realunify_arena.form_settings import FORM_SETTINGS
+from realunify_arena.form_settings import FORM_SETTINGS, settings_used
 from realunify_arena.limits import SEED_MAX
 from realunify_arena.shown import brief, canonical
 
@@ -102,6 +102,20 @@ def changed_settings(values: dict[str, object], defaults: dict[str, int | float 
         if (number != 0 or name == "guidance") and number != default:
             changed[name] = number
     return changed
+
+
+def card_settings(card, values: dict[str, object]) -> dict[str, int | float]:
+    """``changed_settings`` of ``values`` (a form's fields or a run's settings, by ``FORM_SETTINGS`` name) for the
+    model card ``card`` (a ``cards.ModelCard``; None: none): those it uses that differ from its defaults; none
+    where a value is not a number."""
+    if card is None:
+        return {}
+    used = settings_used(card)
+    try:
+        return changed_settings({name: values.get(name) for name in FORM_SETTINGS},
+                                {name: getattr(card.defaults, name) for name in FORM_SETTINGS if used[name]})
+    except (TypeError, ValueError):
+        return {}
 
 
 def _number_text(value: int | float) -> str:

@@ -352,18 +352,9 @@ def settings_fields(ctx: AppContext, model: str | None) -> list:
 
 
 def _changed(ctx: AppContext, model: str | None, values) -> dict:
-    """The settings fields' ``values`` (steps, guidance, max new tokens) a link to the form names: those
-    ``model``'s card uses that differ from its defaults (``page_links.changed_settings``); none for an unknown
-    model or a field that is not a number."""
-    card = ctx.cards.get(model)
-    if card is None:
-        return {}
-    used = settings_used(card)
-    try:
-        return page_links.changed_settings(dict(zip(FORM_SETTINGS, values)),
-                                           {name: getattr(card.defaults, name) for name in FORM_SETTINGS if used[name]})
-    except (TypeError, ValueError):
-        return {}
+    """The settings fields' ``values`` (steps, guidance, max new tokens) a link to the form names
+    (``page_links.card_settings`` of ``model``'s card)."""
+    return page_links.card_settings(ctx.cards.get(model), dict(zip(FORM_SETTINGS, values)))
 
 
 def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens):

@@ -8,8 +8,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from realunify_arena.page_links import (arena_query, changed_settings, explore_query, leaderboard_query, link_params,
-                                        key_problems, link_tab, read_arena, read_board, read_explore, tab_problems)
+from realunify_arena.page_links import (arena_query, card_settings, changed_settings, explore_query, key_problems,
+                                        leaderboard_query, link_params, link_tab, read_arena, read_board, read_explore,
+                                        tab_problems)
 
 SOURCES = ["bundled", "Café"]  # public names; the second in NFC
 
@@ -132,3 +133,12 @@ def test_a_link_s_key_differing_only_in_case_from_the_page_s_own_is_said():
     assert [p.split(" ")[3] for p in said] == ["'TAB'", "'Track'"]
     assert "'tab'" in said[0] and "'track'" in said[1]
     assert key_problems(_params("?tab=arena&track=GEU&__theme=dark&view=api")) == []
+
+
+def test_a_card_s_settings_in_a_link_are_those_it_uses_that_differ_from_its_defaults():
+    from realunify_arena.cards import load_cards
+
+    cards = load_cards()  # tiny-pair: 2 steps, guidance 3, 8 new tokens; tiny-janus: guidance 5, no steps
+    assert card_settings(cards["tiny-pair"], {"steps": 5, "guidance": 3.0, "max_new_tokens": 8}) == {"steps": 5}
+    assert card_settings(cards["tiny-janus"], {"steps": 5, "guidance": 1.0}) == {"guidance": 1.0}
+    assert card_settings(None, {"steps": 5}) == {} and card_settings(cards["tiny-pair"], {"steps": "x"}) == {}
