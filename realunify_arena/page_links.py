@@ -108,7 +108,7 @@ def card_settings(card, values: dict[str, object]) -> dict[str, int | float]:
     """``changed_settings`` of ``values`` (a form's fields or a run's settings, by ``FORM_SETTINGS`` name) for the
     model card ``card`` (a ``cards.ModelCard``; None: none): those it uses that differ from its defaults; none
     where a value is not a number."""
-    if card is None:
+    if card is None or not isinstance(values, dict):
         return {}
     used = settings_used(card)
     try:

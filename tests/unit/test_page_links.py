@@ -142,3 +142,4 @@ def test_a_card_s_settings_in_a_link_are_those_it_uses_that_differ_from_its_defa
     assert card_settings(cards["tiny-pair"], {"steps": 5, "guidance": 3.0, "max_new_tokens": 8}) == {"steps": 5}
     assert card_settings(cards["tiny-janus"], {"steps": 5, "guidance": 1.0}) == {"guidance": 1.0}
     assert card_settings(None, {"steps": 5}) == {} and card_settings(cards["tiny-pair"], {"steps": "x"}) == {}
+    assert card_settings(cards["tiny-pair"], ["steps", 5]) == {}  # a stored settings_key that is no JSON object
