@@ -12,7 +12,7 @@ what the visitor saw; its load event reads the second (``ui.app``'s ``open_from_
   ``read_board``).
 
 A value a link's tab does not offer is left out and said, in one plain-text sentence (each reader's ``problems``;
-the page shows them as warnings, escaped). A key given twice counts by its first value (``link_params``), as the
+the page shows them as warnings, escaped), as is a key of ``LINK_KEYS`` in other letters' case (``key_problems``). A key given twice counts by its first value (``link_params``), as the
 browser's ``URLSearchParams.get`` reads it: the page opens a link's tab in the browser that way
 (``ui.app.TAB_FROM_LINK_JS``), and a server reading the last value filled in the tabs of another.
 """
