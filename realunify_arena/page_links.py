@@ -4,20 +4,22 @@ The page writes the first into its address bar (``ui.app.PAGE_URL_JS``), so that
 what the visitor saw; its load event reads the second (``ui.app``'s ``open_from_url``). Each tab's link:
 
 - Explore: ``?tab=explore&data=NAME&instance=UID&model=CARD&seed=N&judge=NAME``, or, with no instance (Run
-  draws one), ``&track=GEU&category=TASK_TYPE`` (``explore_query``, ``read_explore``);
+  draws one), ``&track=GEU&category=TASK_TYPE``, and the generation settings that differ from the model card's
+  defaults, ``&steps=N&guidance=X&max_new_tokens=N`` (``explore_query``, ``read_explore``, ``changed_settings``);
 - Arena: ``?tab=arena&data=NAME&track=GEU&battles=KIND``, the battles a "New battle" draws, never a battle or
   its systems (``arena_query``, ``read_arena``);
 - Leaderboard: ``?tab=leaderboard&track=GEU&battles=KIND``, the board shown (``leaderboard_query``,
   ``read_board``).
 
 A value a link's tab does not offer is left out and said, in one plain-text sentence (each reader's ``problems``;
-the page shows them as warnings, escaped). A key given twice counts by its first value (``link_params``), as the
+the page shows them as warnings, escaped), as is a key of ``LINK_KEYS`` in other letters' case (``key_problems``). A key given twice counts by its first value (``link_params``), as the
 browser's ``URLSearchParams.get`` reads it: the page opens a link's tab in the browser that way
 (``ui.app.TAB_FROM_LINK_JS``), and a server reading the last value filled in the tabs of another.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,12 +28,14 @@ from urllib.parse import urlencode
 from realunify_arena.arena import KINDS
 from realunify_arena.battles import ANY  # the Arena's "any track" and "any kind of battle"
 from realunify_arena.benchmark.schema import CATEGORIES, TRACKS, AnyInstance
+from realunify_arena.form_settings import FORM_SETTINGS, settings_used
 from realunify_arena.limits import SEED_MAX
 from realunify_arena.shown import brief, canonical
 
 TABS = ("explore", "arena", "leaderboard")  # the page's tabs, in order: a link with no known tab opens the first
 # every key the page's links use (``source``: an older link's ``data``); the page's address leaves any other as it is
-LINK_KEYS = ("tab", "data", "source", "track", "category", "instance", "model", "seed", "judge", "battles")
+LINK_KEYS = ("tab", "data", "source", "track", "category", "instance", "model", "seed", "judge", "battles",
+             *FORM_SETTINGS)
 
 
 def link_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -57,18 +61,66 @@ def tab_problems(params: dict[str, str]) -> list[str]:
     return [f"The link's tab {brief(tab)} is not one of {', '.join(TABS)}; the page opens {TABS[0]}."]
 
 
+def key_problems(params: dict[str, str]) -> list[str]:
+    """What the page says of a link's key that is one of ``LINK_KEYS`` but for its letters' case (``?Tab=arena``,
+    ``?TRACK=GEU``): a query's names are case-sensitive (WHATWG URL Standard, ``URLSearchParams.get``), so the page
+    reads it as no key of its own, leaves it out and keeps it in the address, as any key it does not use."""
+    own = {key.casefold(): key for key in LINK_KEYS}
+    return [f"The link's key {brief(key)} is read only as {own[key.casefold()]!r} (a link's keys are case-sensitive); "
+            "the page leaves it out." for key in params if key not in LINK_KEYS and key.casefold() in own]
+
+
 def _query(params: dict[str, object]) -> str:
     return "?" + urlencode({k: v for k, v in params.items() if v is not None})
 
 
 def explore_query(source: str | None, instance_uid: str | None, *, model: str | None = None, seed: int | None = None,
-                  judge: str | None = None, track: str | None = None, category: str | None = None) -> str:
+                  judge: str | None = None, track: str | None = None, category: str | None = None,
+                  settings: dict[str, int | float] | None = None) -> str:
     """The query string of an Explore link (``?tab=explore&data=…&instance=…&model=…&seed=…``), which
     ``read_explore`` reads; parameters left None are left out (no ``data``: the app's first source, so a link
     does not show the server's path to it). ``track`` ("UEG"/"GEU") and ``category`` (a task type) say where Run
-    draws a random instance: a link to a named instance leaves them out (it implies both)."""
+    draws a random instance: a link to a named instance leaves them out (it implies both). ``settings``: the
+    generation settings (``form_settings.FORM_SETTINGS`` names) the link sets (``changed_settings``), after the
+    rest."""
+    written = {name: _number_text(value) for name, value in (settings or {}).items() if name in FORM_SETTINGS}
     return _query({"tab": "explore", "data": source, "track": track, "category": category, "instance": instance_uid,
-                   "model": model, "seed": seed, "judge": judge})
+                   "model": model, "seed": seed, "judge": judge, **written})
+
+
+def changed_settings(values: dict[str, object], defaults: dict[str, int | float | None]) -> dict[str, int | float]:
+    """The generation settings a link to a form names: each of ``values`` (a form's fields by
+    ``FORM_SETTINGS`` name: a number, or None/"" for empty) that the model card uses (a name in ``defaults``,
+    its default there) and that differs from its default; an empty field, or 0 steps or max new tokens, is the
+    card's default (``form_settings.form_options``). Steps and max new tokens as integers, guidance a float."""
+    changed: dict[str, int | float] = {}
+    for name, default in defaults.items():
+        value = values.get(name)
+        if name not in FORM_SETTINGS or value in (None, ""):
+            continue
+        number = float(value) if name == "guidance" else int(value)
+        if (number != 0 or name == "guidance") and number != default:
+            changed[name] = number
+    return changed
+
+
+def card_settings(card, values: dict[str, object]) -> dict[str, int | float]:
+    """``changed_settings`` of ``values`` (a form's fields or a run's settings, by ``FORM_SETTINGS`` name) for the
+    model card ``card`` (a ``cards.ModelCard``; None: none): those it uses that differ from its defaults; none
+    where a value is not a number."""
+    if card is None or not isinstance(values, dict):
+        return {}
+    used = settings_used(card)
+    try:
+        return changed_settings({name: values.get(name) for name in FORM_SETTINGS},
+                                {name: getattr(card.defaults, name) for name in FORM_SETTINGS if used[name]})
+    except (TypeError, ValueError):
+        return {}
+
+
+def _number_text(value: int | float) -> str:
+    """A setting as a link writes it: an integer's digits ("7.0" as "7"), else the float's shortest repr."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def leaderboard_query(track: str, kind: str) -> str:
@@ -138,7 +190,9 @@ class ExploreChoices:
     """What an Explore link asks the form to hold (None: the link says nothing of it, or names what the app does
     not offer, and the field keeps its value): ``source`` a public name; ``instance`` the named instance, which
     implies its track and category; else ``track`` and ``category`` (a task type or "all") where Run draws one;
-    ``model``, ``judge``, ``seed``; and ``problems``, the sentences naming each value left out."""
+    ``model``, ``judge``, ``seed``; ``settings``, the generation settings it sets (``FORM_SETTINGS`` name ->
+    int, or float for guidance), each checked against the model card's limits; and ``problems``, the sentences
+    naming each value left out."""
 
     source: str | None = None
     instance: AnyInstance | None = None
@@ -148,17 +202,22 @@ class ExploreChoices:
     judge: str | None = None
     seed: int | None = None
     problems: tuple[str, ...] = ()
+    settings: tuple[tuple[str, int | float], ...] = ()
 
 
 def read_explore(params: dict[str, str], *, sources: Sequence[str], find_source, find_instance,
-                 models: Iterable[str], judges: Iterable[str]) -> ExploreChoices:
+                 models: Iterable[str], judges: Iterable[str], check_setting=None) -> ExploreChoices:
     """What an Explore link (``explore_query``) asks for. ``data`` (or, in older links, ``source``) names a data
     source that ``find_source(name)`` turns into a public name (``AppContext.configured_source`` then
     ``source_label``; raises ``KeyError`` for one not served); ``find_instance(source, uid)`` is the instance
     ``uid`` of that source (``KeyError`` if none), the first of ``sources`` when the link names none; ``models``
     and ``judges`` are what the form's menus offer. Read from a link that opens Explore only (``link_tab``):
     the other tabs' links name a track and a data source of their own. ``seed``: ASCII digits, 0 to
-    ``limits.SEED_MAX``."""
+    ``limits.SEED_MAX``. ``steps`` and ``max_new_tokens``: ASCII digits (1 to 10 of them); ``guidance``: a plain
+    decimal number (digits, an optional fraction and exponent, at most 24 characters, finite); each then passed to
+    ``check_setting(model, name, value)`` (``model``: the link's, None for the form's), which returns None where
+    the model card takes the value and otherwise the plain-text sentence saying why not (its limit; a setting the
+    card does not use). No ``check_setting``: the settings are left out."""
     if link_tab(params) != "explore":
         return ExploreChoices()
     problems: list[str] = []
@@ -189,8 +248,41 @@ def read_explore(params: dict[str, str], *, sources: Sequence[str], find_source,
         problems.append(f"The link names judge {brief(judge)}, which this app does not offer; Run uses the judge "
                         "chosen below.")
         judge = None
-    return ExploreChoices(source, instance, track, category, model or None, judge or None,
-                          _seed(params.get("seed", ""), problems), tuple(problems))
+    seed = _seed(params.get("seed", ""), problems)
+    settings = _settings(params, model or None, check_setting, problems) if check_setting is not None else ()
+    return ExploreChoices(source, instance, track, category, model or None, judge or None, seed, tuple(problems),
+                          settings)
+
+
+_WHOLE_SETTING = re.compile(r"[0-9]{1,10}")
+_DECIMAL = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")  # as float() reads one, no sign
+
+
+def _settings(params: dict[str, str], model: str | None, check_setting,
+              problems: list[str]) -> tuple[tuple[str, int | float], ...]:
+    """The link's generation settings its model card takes (``read_explore``), the others said in ``problems``."""
+    taken: list[tuple[str, int | float]] = []
+    for name in FORM_SETTINGS:
+        text = params.get(name, "")
+        if not text:
+            continue
+        if name == "guidance":
+            number = float(text) if len(text) <= 24 and _DECIMAL.fullmatch(text) else None
+            if number is not None and not math.isfinite(number):
+                number = None
+            expected = "a number of 0 or more"
+        else:
+            number = int(text) if _WHOLE_SETTING.fullmatch(text) else None
+            expected = "a whole number"
+        if number is None:
+            problems.append(f"The link's {name} {brief(text)} is not {expected}; Run uses the {name} below.")
+            continue
+        refused = check_setting(model, name, number)
+        if refused:
+            problems.append(f"The link's {name} {brief(text)} is not taken: {refused} Run uses the {name} below.")
+            continue
+        taken.append((name, number))
+    return tuple(taken)
 
 
 def _seed(seed: str, problems: list[str]) -> int | None:
@@ -207,7 +299,7 @@ def _seed(seed: str, problems: list[str]) -> int | None:
 def _drawn_from(track: str | None, category: str | None, problems: list[str]) -> tuple[str | None, str | None]:
     """(track, category) for a link's ``track`` and ``category`` (a task type of that track, or "all"): an unknown
     track keeps the form's, and a category alone names its track; an unknown category is "all" when a track is
-    known, else kept as the form's (None)."""
+    known, else kept as the form's (None) and said, but for "all" (either track offers it)."""
     if not track and not category:
         return None, None
     if track and track not in TRACKS:
@@ -217,7 +309,7 @@ def _drawn_from(track: str | None, category: str | None, problems: list[str]) ->
     if track is None:  # a category alone names its track
         track = CATEGORIES[category].track if category in CATEGORIES else None
     if track is None:
-        if category:
+        if category and category != "all":  # "all" is offered on either track: the form keeps its own
             problems.append(f"The link's category {brief(category)} is not one this app offers; Run uses the "
                             "category chosen below.")
         return None, None

@@ -60,8 +60,9 @@ PAGE_URL_JS = ("() => { const tabs = " + json.dumps(list(TABS)) + """;
     const own = new Set(""" + json.dumps(list(page_links.LINK_KEYS)) + """);
     const shown = (search) => {
         const query = new URLSearchParams(search);
+        const named = new Set(query.keys());  // each other key with all its values (``?ref=a&ref=b``), once
         for (const [key, value] of new URLSearchParams(window.location.search)) {
-            if (!own.has(key) && !query.has(key)) query.append(key, value);
+            if (!own.has(key) && !named.has(key)) query.append(key, value);
         }
         return '?' + query;
     };
@@ -279,15 +280,16 @@ def demo_for(ctx: AppContext) -> gr.Blocks:
             never runs the form's defaults instead of the link's, and the link's values never overwrite a choice
             made meanwhile), also when the link could not be read."""
             params = page_links.link_params(request.query_params.multi_items()) if request else {}
-            for problem in page_links.tab_problems(params):
+            for problem in (*page_links.tab_problems(params), *page_links.key_problems(params)):
                 gr.Warning(plain(problem, markdown=False))
             try:
-                updates = explore.updates_from_url(ctx, params)
+                updates, settings = explore.link_updates(ctx, params)
             except Exception:  # noqa: BLE001 - the page stays usable on its defaults
                 log.exception("the page's link could not be read; the form keeps its defaults")
-                updates = [gr.skip()] * len(explore_tab.url_outputs)
+                updates, settings = [gr.skip()] * len(explore_tab.url_outputs), {}
             return [*explore_tab.ready(updates), gr.update(interactive=True),
-                    *explore_tab.settings_ready(ctx, updates[explore_tab.url_outputs.index(explore_tab.model)]),
+                    *explore_tab.settings_ready(ctx, updates[explore_tab.url_outputs.index(explore_tab.model)],
+                                                settings),
                     *arena_tab.updates_from_url(ctx, params), *leaderboard_tab.updates_from_url(params)]
 
         demo.load(None, None, None, js=TAB_FROM_LINK_JS, api_visibility="private")

@@ -9,6 +9,7 @@ checks that again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,15 +114,17 @@ def _source_of(ctx: AppContext, dataset: str) -> str | None:
 
 
 def side_links(ctx: AppContext, reveal: dict) -> dict[str, str]:
-    """Side -> the Explore query of this battle's instance with that side's model and the seed of its run."""
+    """Side -> the Explore query of this battle's instance with that side's model, the seed of its run and its
+    generation settings that differ from the card's defaults (``page_links.card_settings``)."""
     links = {}
     for side in SIDES:
         run_id = reveal["sides"][side]["run_id"]
         run = ctx.store.run(run_id) if run_id is not None else None
         source = _source_of(ctx, run["dataset"]) if run is not None else None
         if source is not None:
+            settings = page_links.card_settings(ctx.cards.get(run["model"]), json.loads(run["settings_key"]))
             links[side] = explore_query(source or None, run["instance_uid"], model=run["model"],
-                                        seed=run["seed"])
+                                        seed=run["seed"], settings=settings)
     return links
 
 

@@ -30,7 +30,7 @@ from realunify_arena.benchmark.schema import CATEGORIES, LETTERS, TRACKS, GEUIns
 from realunify_arena.context import AppContext, QueueFull
 from realunify_arena.judge import HUMAN, stored_images
 from realunify_arena.page_links import explore_query
-from realunify_arena.form_settings import FORM_SETTINGS, form_number, form_options, settings_used
+from realunify_arena.form_settings import FORM_SETTINGS, form_number, form_options, setting_refusal, settings_used
 from realunify_arena.protocols import required_capabilities
 from realunify_arena.redaction import visitor_text
 from realunify_arena.runs import (
@@ -206,8 +206,10 @@ class ExploreTab:
 
     @property
     def query_inputs(self) -> list:
-        """The fields ``form_query`` reads: source, track, category, instance, model, judge and seed."""
-        return [self.source, self.track, self.category, self.instance, self.model, self.judge, self.seed]
+        """The fields ``form_query`` reads: source, track, category, instance, model, judge, seed and the
+        generation settings."""
+        return [self.source, self.track, self.category, self.instance, self.model, self.judge, self.seed,
+                self.steps, self.guidance, self.max_new_tokens]
 
     @property
     def url_outputs(self) -> list:
@@ -228,17 +230,22 @@ class ExploreTab:
         return [self.note, self.steps, self.guidance, self.max_new_tokens]
 
     @staticmethod
-    def settings_ready(ctx: AppContext, model_update: dict) -> list:
+    def settings_ready(ctx: AppContext, model_update: dict, linked: dict | None = None) -> list:
         """Updates of ``settings_outputs`` for the load event, ``model_update`` being the model menu's (a
-        link's model, or ``gr.skip()``): a linked model's note and defaults, and every settings field enabled.
+        link's model, or ``gr.skip()``): a linked model's note and defaults, the link's settings (``linked``:
+        ``FORM_SETTINGS`` name -> value, ``link_updates``) over them, and every settings field enabled.
 
         The settings fields start disabled and follow the model menu only when a visitor picks a model
         (``.input``): a link's model set by the load event made a second round trip (``.change``) whose
         answer replaced a value typed in the moment before it arrived."""
+        linked = linked or {}
         model = model_update.get("value") if model_update.get("__type__") == "update" else None
         if model is None:
-            return [gr.skip(), *(gr.update(interactive=True) for _ in FORM_SETTINGS)]
-        return [model_note(ctx, model), *({**update, "interactive": True} for update in settings_fields(ctx, model))]
+            return [gr.skip(), *(gr.update(interactive=True, **({"value": linked[name]} if name in linked else {}))
+                                 for name in FORM_SETTINGS)]
+        fields = zip(FORM_SETTINGS, settings_fields(ctx, model))
+        return [model_note(ctx, model), *({**update, "interactive": True, **({"value": linked[name]} if name in linked
+                                                                               else {})} for name, update in fields)]
 
 
 def category_choices(track: str) -> list[tuple[str, str]]:
@@ -272,12 +279,22 @@ def source_notice(ctx: AppContext, source: str) -> str:
 
 
 def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
+    """Updates of ``ExploreTab.url_outputs`` for a link's query parameters (``link_updates``' first)."""
+    return link_updates(ctx, params)[0]
+
+
+def link_updates(ctx: AppContext, params: dict[str, str]) -> tuple[list, dict]:
     """Updates of ``ExploreTab.url_outputs`` for a link's query parameters (``page_links.read_explore``): what it
-    names that the form offers is filled in, the rest changes nothing and is said (``gr.Warning``)."""
+    names that the form offers is filled in, the rest changes nothing and is said (``gr.Warning``); and the
+    generation settings it sets (``FORM_SETTINGS`` name -> value, for ``ExploreTab.settings_ready``)."""
+    models = ctx.model_choices()
+    default = models[0][1] if models else None  # the model menu's (``build``) when the link names none
     link = page_links.read_explore(params, sources=ctx.source_names(),
                                    find_source=lambda name: ctx.source_label(ctx.configured_source(name)),
                                    find_instance=lambda source, uid: ctx.dataset(source).get(uid),
-                                   models=ctx.cards, judges=[name for _, name in ctx.judge_choices()])
+                                   models=ctx.cards, judges=[name for _, name in ctx.judge_choices()],
+                                   check_setting=lambda model, name, value: setting_refusal(
+                                       ctx.cards, model or default, name, value))
     for problem in link.problems:
         gr.Warning(plain(problem, markdown=False))
     source = link.source or ctx.source_names()[0]
@@ -290,8 +307,8 @@ def updates_from_url(ctx: AppContext, params: dict[str, str]) -> list:
                  gr.update(choices=instance_choices(ctx, source, link.track, link.category), value=RANDOM)]
     else:
         drawn = [gr.skip()] * 3
-    return [gr.update(value=link.source) if link.source else gr.skip(), *drawn,
-            *(gr.skip() if value is None else gr.update(value=value) for value in (link.model, link.judge, link.seed))]
+    named = [gr.skip() if value is None else gr.update(value=value) for value in (link.model, link.judge, link.seed)]
+    return [gr.update(value=link.source) if link.source else gr.skip(), *drawn, *named], dict(link.settings)
 
 
 def model_note(ctx: AppContext, model: str | None) -> str:
@@ -332,6 +349,12 @@ def settings_fields(ctx: AppContext, model: str | None) -> list:
     used = settings_used(card) if card is not None else dict.fromkeys(FORM_SETTINGS, False)
     return [gr.update(value=getattr(card.defaults, name) if used[name] else None, visible=used[name])
             for name in FORM_SETTINGS]
+
+
+def _changed(ctx: AppContext, model: str | None, values) -> dict:
+    """The settings fields' ``values`` (steps, guidance, max new tokens) a link to the form names
+    (``page_links.card_settings`` of ``model``'s card)."""
+    return page_links.card_settings(ctx.cards.get(model), dict(zip(FORM_SETTINGS, values)))
 
 
 def _user_options(ctx: AppContext, model, seed, steps, guidance, max_new_tokens):
@@ -545,23 +568,24 @@ def build(ctx: AppContext) -> ExploreTab:
                                                      *columns["stepwise"].outputs],
                                 api_visibility="private", queue=False)  # drawn before the columns' own frames
 
-    def link_for(source_value, current_value, model_value, judge_value, seed_value):
+    def link_for(source_value, current_value, model_value, judge_value, seed_value, *settings_values):
         if current_value is None or current_value[0] == CUSTOM_DATASET:
             return ""  # your own instance is not in a data source a link could name
         public = ctx.source_label(source_value)  # the menu's public name; never a configured path
         return explore_query(None if public == sources[0] else public, current_value[1],
                              model=model_value, judge=judge_value,
-                             seed=form_number(seed_value) or 0)
+                             seed=form_number(seed_value) or 0, settings=_changed(ctx, model_value, settings_values))
 
     # the link names the source, model and seed Run read (its columns run them), not the fields read again:
     # one changed while Run's event was on its way made a link to a run that was never made
-    resolved.success(link_for, [run_source, current, run_model, judge, run_seed], link, api_visibility="private",
+    resolved.success(link_for, [run_source, current, run_model, judge, run_seed, run_steps, run_guidance, run_tokens],
+                     link, api_visibility="private",
                      queue=False).then(None, link, link, js=ABSOLUTE_LINK_JS, api_visibility="private", queue=False
                                        ).then(None, link, None, js=SHOW_QUERY_JS, api_visibility="private",
                                               queue=False)
 
     def form_query(source_value, track_value, category_value, instance_value, model_value, judge_value,
-                   seed_value) -> str:
+                   seed_value, *settings_values) -> str:
         """The query of a link to the form as it is: no instance while it says "random" or "your own", and then
         the track and category (but "all") Run draws from; a named instance implies them."""
         public = ctx.source_label(source_value)
@@ -569,13 +593,16 @@ def build(ctx: AppContext) -> ExploreTab:
         drawn_from = {} if uid else {"track": track_value,
                                      "category": None if category_value == "all" else category_value}
         return explore_query(None if public == sources[0] else public, uid, model=model_value, judge=judge_value,
-                             seed=form_number(seed_value) or 0, **drawn_from)
+                             seed=form_number(seed_value) or 0, settings=_changed(ctx, model_value, settings_values),
+                             **drawn_from)
 
     # the page's URL follows the form (a menu changed, or a link's values filled in): a reload or a copied address
     # opens what the visitor sees, not the link the page was opened with
     shown_query = gr.Textbox(visible="hidden", interactive=False, elem_id="ex-shown-query")
-    gr.on([source.change, track.change, category.change, instance.change, model.change, judge.change, seed.change],
-          form_query, [source, track, category, instance, model, judge, seed], shown_query, api_visibility="private",
+    gr.on([source.change, track.change, category.change, instance.change, model.change, judge.change, seed.change,
+           steps.change, guidance.change, max_new_tokens.change],
+          form_query, [source, track, category, instance, model, judge, seed, steps, guidance, max_new_tokens],
+          shown_query, api_visibility="private",
           queue=False).then(
         None, shown_query, None, js=SHOW_QUERY_JS, api_visibility="private", queue=False)
     running = []

@@ -66,3 +66,24 @@ def test_the_address_keeps_what_is_not_the_page_s_own_as_gradio_s_dark_theme(pag
     page.reload()
     expect(page.locator("#lb-track input[value=GEU]")).to_be_enabled()
     assert page.evaluate("() => [document.documentElement, document.body].some(e => e.classList.contains('dark'))")
+
+
+def test_the_address_keeps_every_value_of_a_key_that_is_not_the_page_s_own(page, app):
+    """A host's or another script's key given twice (``?ref=a&ref=b``: ``URLSearchParams.getAll`` reads both) kept
+    only its first value once the page named its tab in the address: a reload or the address shared lost the
+    second. Expected: every value of every key the page's links do not use, in their order."""
+    page.goto(app["url"] + "?tab=leaderboard&ref=a&track=GEU&ref=b")
+    expect(page.locator("#lb-track input[value=GEU]")).to_be_enabled()
+    page.locator("#lb-kind").get_by_label("one model: direct vs stepwise", exact=True).check()
+    expect(page).to_have_url(re.compile(r"[?&]battles=direct_vs_stepwise(&|$)"))
+    assert parse_qs(urlsplit(page.url).query) == {"tab": ["leaderboard"], "track": ["GEU"],
+                                                  "battles": ["direct_vs_stepwise"], "ref": ["a", "b"]}
+
+
+def test_a_link_s_key_in_other_letters_case_is_said(page, app):
+    """Before: ``?TAB=arena`` (the browser reads ``tab`` only, case-sensitive as the WHATWG URL Standard's
+    ``URLSearchParams.get``) opened Explore without a word on why the link's Arena was not shown."""
+    page.goto(app["url"] + "?TAB=arena")
+    expect(page.locator("#ex-run")).to_be_enabled()
+    expect(page.get_by_text("The link's key 'TAB' is read only as 'tab'")).to_be_visible()
+    expect(page.get_by_role("tab", name="Explore")).to_have_attribute("aria-selected", "true")

@@ -8,8 +8,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from realunify_arena.page_links import (arena_query, explore_query, leaderboard_query, link_params, link_tab,
-                                        read_arena, read_board, read_explore, tab_problems)
+from realunify_arena.page_links import (arena_query, card_settings, changed_settings, explore_query, key_problems,
+                                        leaderboard_query, link_params, link_tab, read_arena, read_board, read_explore,
+                                        tab_problems)
 
 SOURCES = ["bundled", "Café"]  # public names; the second in NFC
 
@@ -72,3 +73,73 @@ def test_one_tab_s_link_fills_in_no_other_tab():
 
 def _no_instance(source, uid):
     raise KeyError(uid)
+
+
+def test_an_explore_link_s_category_all_alone_is_offered_and_said_nothing_of():
+    """Before: ``?tab=explore&category=all`` (Explore's category menu offers "all" on either track) was said to
+    name "a category this app does not offer". Expected from the menu (``ui.explore.category_choices``: "all"
+    first on each track): no problem, and the form keeps its track (a link naming none) and its category."""
+    explore = dict(sources=SOURCES, find_source=lambda name: name, find_instance=_no_instance, models=[], judges=[])
+    link = read_explore({"tab": "explore", "category": "all"}, **explore)
+    assert (link.track, link.category, link.problems) == (None, None, ())
+    unknown = read_explore({"tab": "explore", "category": "nope"}, **explore)  # still said
+    assert len(unknown.problems) == 1 and "'nope'" in unknown.problems[0]
+
+
+def test_an_explore_link_s_generation_settings_are_written_and_read_back_checked():
+    """Expected from the link grammar written here (ASCII digits for steps and max new tokens, a plain decimal for
+    guidance) and from what the checker (the model card's limits, in the app) says: taken values come back as
+    numbers; one not a number, not finite, or refused is said and left out."""
+    query = explore_query(None, "UEG_1", model="m", seed=3, settings={"steps": 5, "guidance": 2.5,
+                                                                      "max_new_tokens": 16.0})
+    assert query == "?tab=explore&instance=UEG_1&model=m&seed=3&steps=5&guidance=2.5&max_new_tokens=16"
+    asked = []
+
+    def check(model, name, value):
+        asked.append((model, name, value))
+        return "max_new_tokens = 999 is outside the allowed range 1 to 256 for m." if value == 999 else None
+
+    explore = dict(sources=SOURCES, find_source=lambda name: name, find_instance=lambda source, uid: None,
+                   models=["m"], judges=[], check_setting=check)
+    link = read_explore(_params(query), **explore)
+    assert dict(link.settings) == {"steps": 5, "guidance": 2.5, "max_new_tokens": 16} and link.problems == ()
+    assert asked == [("m", "steps", 5), ("m", "guidance", 2.5), ("m", "max_new_tokens", 16)]
+    for name, bad in (("steps", "-1"), ("steps", "2.5"), ("steps", "５"), ("guidance", "nan"), ("guidance", "1e999"),
+                      ("guidance", "-2"), ("guidance", "0x10"), ("max_new_tokens", "999"), ("steps", "9" * 11)):
+        link = read_explore({"tab": "explore", name: bad}, **explore)
+        assert link.settings == () and len(link.problems) == 1, (name, bad)
+        assert link.problems[0].startswith(f"The link's {name} "), link.problems
+    assert "outside the allowed range" in read_explore({"tab": "explore", "max_new_tokens": "999"}, **explore).problems[0]
+    for written, number in ((".5", 0.5), ("5.", 5.0), ("0.25e1", 2.5), ("007", 7.0)):  # decimals as written by hand
+        assert read_explore({"tab": "explore", "guidance": written}, **explore).settings == (("guidance", number),)
+    without = {k: v for k, v in explore.items() if k != "check_setting"}  # a caller that checks none takes none
+    assert read_explore(_params(query), **without).settings == ()
+
+
+def test_a_link_names_only_the_settings_that_differ_from_the_card_s_defaults():
+    defaults = {"steps": 2, "guidance": 3.0, "max_new_tokens": 8}
+    assert changed_settings({"steps": 2.0, "guidance": 3, "max_new_tokens": 8}, defaults) == {}
+    assert changed_settings({"steps": 0, "guidance": "", "max_new_tokens": None}, defaults) == {}  # empty/0: default
+    assert changed_settings({"steps": 5.0, "guidance": 0, "max_new_tokens": 16}, defaults) == {
+        "steps": 5, "guidance": 0.0, "max_new_tokens": 16}
+    assert changed_settings({"steps": 5, "guidance": 7.5}, {"guidance": 5.0}) == {"guidance": 7.5}  # steps unused
+
+
+def test_a_link_s_key_differing_only_in_case_from_the_page_s_own_is_said():
+    """Before: ``?TAB=arena&Track=GEU`` opened Explore on its defaults without a word. A query's names are
+    case-sensitive (WHATWG URL Standard), so they stay unread; each is now named. Gradio's ``__theme`` and a key
+    that is no near-miss of the page's own are said nothing of."""
+    said = key_problems(_params("?TAB=arena&Track=GEU&tab=arena&__theme=dark&ref=x"))
+    assert [p.split(" ")[3] for p in said] == ["'TAB'", "'Track'"]
+    assert "'tab'" in said[0] and "'track'" in said[1]
+    assert key_problems(_params("?tab=arena&track=GEU&__theme=dark&view=api")) == []
+
+
+def test_a_card_s_settings_in_a_link_are_those_it_uses_that_differ_from_its_defaults():
+    from realunify_arena.cards import load_cards
+
+    cards = load_cards()  # tiny-pair: 2 steps, guidance 3, 8 new tokens; tiny-janus: guidance 5, no steps
+    assert card_settings(cards["tiny-pair"], {"steps": 5, "guidance": 3.0, "max_new_tokens": 8}) == {"steps": 5}
+    assert card_settings(cards["tiny-janus"], {"steps": 5, "guidance": 1.0}) == {"guidance": 1.0}
+    assert card_settings(None, {"steps": 5}) == {} and card_settings(cards["tiny-pair"], {"steps": "x"}) == {}
+    assert card_settings(cards["tiny-pair"], ["steps", 5]) == {}  # a stored settings_key that is no JSON object

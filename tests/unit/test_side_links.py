@@ -1,0 +1,49 @@
+"""The Arena's reveal links each side to Explore with its run's model and seed (``arena_tab.side_links``), and now
+its generation settings: before, a stored side made with 5 diffusion steps (tiny-pair's default is 2) linked to
+Explore on the default 2, so the link's Run made another image than the one voted on.
+
+Expected, written out from tiny-pair's card (``models/``: 2 steps, guidance 3, 8 new tokens) and the link grammar
+(``page_links``): the settings that differ from the card's defaults, none where the run used the defaults."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from PIL import Image
+
+from realunify_arena.arena import Arena
+from realunify_arena.benchmark.generators import generate_set, write_set
+from realunify_arena.cards import load_cards
+from realunify_arena.context import AppContext
+from realunify_arena.runtime import ModelPool
+from realunify_arena.settings import Settings
+from realunify_arena.store import Store
+from realunify_arena.trace import Step, StepRole, Trace
+from realunify_arena.ui.arena_tab import side_links
+
+
+def test_a_revealed_side_links_to_explore_with_its_run_s_settings(tmp_path):
+    write_set(generate_set(1, seed=5, task_types=["world_knowledge"]), tmp_path / "data")
+    settings = Settings(data=(str(tmp_path / "data"),), models=("tiny-pair",), judge="human", db=tmp_path / "a.db")
+    store = Store.open(settings.db)
+    ctx = AppContext(settings, store, ModelPool(load_cards()), Arena(store))
+    dataset = ctx.dataset(ctx.source_names()[0])
+    inst = next(i for i in dataset.instances if i.track == "UEG")
+    card = ctx.cards["tiny-pair"]
+
+    def stored(**options) -> int:
+        step = Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (16, 16), (options.get("steps", 2), 0, 0)),
+                    seconds=1.0)
+        return store.save_trace(Trace(inst.uid, "tiny-pair", "direct", card.options(seed=4, **options).to_dict(),
+                                      steps=[step]), dataset.name, pin=True)
+
+    links = side_links(ctx, {"sides": {"A": {"run_id": stored(steps=5, guidance=2.5)},
+                                       "B": {"run_id": stored()}}})
+    try:
+        assert parse_qs(links["A"].lstrip("?")) == {"tab": ["explore"], "instance": [inst.uid],
+                                                    "model": ["tiny-pair"], "seed": ["4"], "steps": ["5"],
+                                                    "guidance": ["2.5"]}
+        assert parse_qs(links["B"].lstrip("?")) == {"tab": ["explore"], "instance": [inst.uid],
+                                                    "model": ["tiny-pair"], "seed": ["4"]}
+    finally:
+        store.close()
