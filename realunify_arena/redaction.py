@@ -201,7 +201,8 @@ _HTML_NAMES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos", " ": 
 # tried every split of a run of white space after its first word between the gap and the space, and a text of
 # "correct" and 8,000 spaces took ~3 s (100,000: ~10 minutes). A white-space character of the secret is therefore
 # matched by the gap and its other forms are optional (``_escaped_char``).
-_GAP = r"(?:\s|\\[nrt]|<[^<>]{0,200}>)*+"
+_GAP_STEP = r"(?:\s|\\[nrt]|<[^<>]{0,200}>)"
+_GAP = _GAP_STEP + "*+"
 
 
 def _escaped_char(char: str) -> str:
@@ -237,9 +238,13 @@ def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern | None:
     no secrets. A secret's white space at either end is not part of it (a value pasted with a line break after it).
 
     No match starts inside a gap, so a failed try costs one pass over the gap after its start, once per gap: not
-    after a backslash (the ``n`` of an escaped line break ``\\n``, which a form of a key may start with: a JSON
-    text of 50,000 ``\\n`` in a row cost ~1 minute, each ``n`` a start whose gap ran to the end), and not with
-    white space."""
+    at the ``n``, ``r`` or ``t`` of an escaped line break or tab (``\\n``) that a gap goes on after (another
+    escape, white space, a tag: a JSON text of 50,000 ``\\n`` in a row cost ~1 minute when each ``n`` was a start
+    whose gap ran to the end), and not with white space. Any other character after a backslash may start one: a
+    key in a Windows path (``C:\\keys\\KEY``), after an escaped backslash (``"\\\\KEY"``) or after an escaped
+    line break (``\\nKEY``) is masked from its first character, one starting with ``n`` (``nvapi-...``) too
+    unless white space, a tag or an escape comes right after that ``n``. (Since break33 to session 34 no match
+    started after any backslash, and such a key was not masked at all.)"""
     forms = [secret.strip() for secret in secrets]
     forms = [form for form in forms if form]
     if not forms:
@@ -248,7 +253,9 @@ def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern | None:
     # position that cannot start one is passed over without trying each form (5 keys, 100,000 characters: ~13 ms
     # against ~95 ms)
     first = "".join(sorted({form[0] for form in forms} | {"%", "\\", "&"}))
-    return re.compile(rf"(?=[{re.escape(first)}])(?<!\\)(?:" + "|".join(map(_form_pattern, forms)) + ")", re.IGNORECASE)
+    inside_gap = rf"(?<=\\)[nrt]{_GAP_STEP}"  # the "n" of "\\n" with more gap after it (see above)
+    return re.compile(rf"(?=[{re.escape(first)}])(?!{inside_gap})(?:" + "|".join(map(_form_pattern, forms)) + ")",
+                      re.IGNORECASE)
 
 
 # the longest text of a secret matched in its echoes' forms (``_secret_pattern``); a longer one (a PEM private key or a
