@@ -19,7 +19,8 @@ What is taken out (each replaced by ``***``):
   ``Authorization``, ``x-goog-api-key``, ``x-api-key`` or ``api_key`` field when
   they look like one (6+ characters with a digit or an inner ``.``, ``/``, ``+``, ``=``, ..., or 20+: model
   replies are redacted too, and in "a torch bearer running" the word after "bearer" is no key), and
-  ``key=`` in URLs;
+  ``key=``, ``token=`` and a signed URL's signature and credential in URLs (``X-Amz-Signature=``, ``sig=``, ...:
+  ``_CREDENTIAL_QUERY``; the host, path and other parameters stay);
 - the value after a command-line option whose name ends in a secret's word (``--api-key VALUE``,
   ``--hf-token=VALUE``, ``--voter-salt VALUE``: ``_SECRET_OPTION``), whatever its length: no command takes a
   secret as an option (they come from environment variables, which ``ps`` does not show), so such an option is
@@ -109,6 +110,19 @@ def literal_secret_options(command: str) -> list[str]:
     return [match.group(1).rstrip("=\"' \t\n") for match in _SECRET_OPTION.finditer(command)]
 
 
+# the query parameters of a URL whose value is a key or a signature: a key (``key=``, ``api_key=``), a token
+# (``token=``, ``access_token=``; OAuth's ``id_token=``, ``refresh_token=``, ``client_secret=``), a password, and
+# those of a signed URL (an image or file a model or storage answers with; its host and path are kept): AWS Signature
+# Version 4 (Amazon S3 API Reference, "Authenticating Requests: Using Query Parameters": ``X-Amz-Credential``,
+# ``X-Amz-Signature``, ``X-Amz-Security-Token``) and version 2 (``AWSAccessKeyId``, ``Signature``), Google Cloud
+# Storage's V4 signing (``X-Goog-Credential``, ``X-Goog-Signature``) and V2 (``GoogleAccessId``, ``Signature``), Azure
+# Storage's shared access signature (``sig``: "Create a service SAS"), CloudFront's signed URLs (``Signature``). A
+# signature is a credential though no variable holds it: anyone with the URL may read the object until it expires.
+# After ``?``, ``&``, ``;`` (HTML's ``&amp;``) or a JSON string's ``\\u0026``
+_CREDENTIAL_QUERY = (r"(?:key|api_?key|(?:access_|id_|refresh_)?token|client_secret|password|sig|signature"
+                     r"|x-(?:amz|goog)-(?:credential|signature)|x-amz-security-token|awsaccesskeyid|googleaccessid)")
+
+
 def _basic_credential(match: re.Match) -> str:
     """``Authorization: Basic <token>``'s token masked when it is what RFC 7617 makes it, base64 of ``user:password``
     (text holding a colon): the shape rule (``_credential``) lets a short one pass ("dXNlcjpwYXNz", ``user:pass``),
@@ -138,7 +152,8 @@ _SHAPES = (
                 re.IGNORECASE | re.MULTILINE), r"\1" + MASK),
     (re.compile(r"""(""" + _KEY_FIELD + r"""["']?\s*[:=]\s*["']?)"""
                 r"""(?!Bearer\b)""" + _credential(r"""[^\s"',;&)}\]]"""), re.IGNORECASE), r"\1" + MASK),
-    (re.compile(r"([?&](?:key|api_key|token|access_token)=)[^\s&#\"']+", re.IGNORECASE), r"\1" + MASK),
+    (re.compile(r"((?:[?&;]|\\u0026)" + _CREDENTIAL_QUERY + r"=)(?:(?!\\u0026)[^\s&#\"'<>])+", re.IGNORECASE),
+     r"\1" + MASK),
     (re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)"), r"\1" + MASK),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), MASK),
