@@ -11,8 +11,9 @@ What is taken out (each replaced by ``***``):
 
 - the value of every environment variable named by a loaded card's ``api_key_env`` (``register_secret_env``)
   or whose name says it holds a secret (contains ``KEY``, ``TOKEN``, ``SECRET``, ``PASSWORD``, ``PASSWD``,
-  ``SALT``, ``CREDENTIAL`` or ``AUTH``, not ``AUTHOR``), when the value is at least ``MIN_SECRET_CHARS`` long (shorter
-  values are settings such as ``1``, not keys, and would blank ordinary words);
+  ``SALT``, ``CREDENTIAL`` or ``AUTH``, not ``AUTHOR``; not one ending in ``CLIENT_ID`` or ``SCOPES``, an OAuth
+  app's public identifier and scopes: ``_secret_by_name``), when the value is at least ``MIN_SECRET_CHARS`` long
+  (shorter values are settings such as ``1``, not keys, and would blank ordinary words);
 - common key shapes: OpenAI ``sk-...``, Google ``AIza...``, Hugging Face ``hf_...``, the credentials after
   ``Bearer``, after a known scheme of an ``Authorization`` field (``Basic``, ``Token``, ...: ``_AUTH_SCHEMES``) or
   after any other where the credential ends the field (not in a sentence: "see RFC7617 for ...") and after an
@@ -71,6 +72,20 @@ SECRETS_FROM_ENV = ("Secrets come from environment variables only (a card's api_
 # git a commit's author as GIT_AUTHOR_NAME; masked as a secret, the owner's name went out of every repo id
 # ("owner/model"), Hub URL and message, in any case
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW(?:OR)?D|SALT|CREDENTIAL|AUTH(?!OR(?!I[SZ]))", re.IGNORECASE)
+# ... but not a name whose last words say it holds an OAuth client's identifier or its scopes, which are no secret:
+# RFC 6749 section 2.2 ("The client identifier is not a secret; it is exposed to the resource owner") and section 3.3
+# (scopes go in the authorization request's URL), and the Hugging Face Spaces OAuth guide
+# (huggingface.co/docs/hub/spaces-oauth): a Space with ``hf_oauth: true`` is given OAUTH_CLIENT_ID ("the client ID
+# of your OAuth app (public)", in every visitor's sign-in URL), OAUTH_SCOPES ("openid profile": masked as a secret,
+# those two words went out of every text), OPENID_PROVIDER_URL (no secret word) and OAUTH_CLIENT_SECRET, which stays one
+_PUBLIC_SETTING_NAME = re.compile(r"(?:^|_)(?:CLIENT_ID|SCOPES?)$", re.IGNORECASE)
+
+
+def _secret_by_name(name: str) -> bool:
+    """Whether the environment variable ``name`` holds a secret by its name alone (``_SECRET_NAME``, not
+    ``_PUBLIC_SETTING_NAME``): ``OPENAI_API_KEY``, ``HF_TOKEN``, ``OAUTH_CLIENT_SECRET`` do; ``SPACE_AUTHOR_NAME``,
+    ``OAUTH_CLIENT_ID``, ``OAUTH_SCOPES`` do not."""
+    return bool(_SECRET_NAME.search(name)) and not _PUBLIC_SETTING_NAME.search(name)
 
 
 def _credential(chars: str) -> str:
@@ -187,7 +202,7 @@ def secret_values() -> list[str]:
         names = set(_registered)
     # white space around a value is not the secret's (a value pasted with its line break; a client strips it)
     values = {value.strip() for name, value in os.environ.items()
-              if (name in names or _SECRET_NAME.search(name)) and len(value.strip()) >= MIN_SECRET_CHARS}
+              if (name in names or _secret_by_name(name)) and len(value.strip()) >= MIN_SECRET_CHARS}
     return sorted({form for value in values for form in _wire_forms(value)}, key=len, reverse=True)
 
 

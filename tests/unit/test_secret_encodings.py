@@ -137,6 +137,32 @@ def test_an_authors_name_in_the_environment_is_no_secret(monkeypatch, name):
     assert check_not_secret("arena-owner-lab/janus-ft", "--model") == "arena-owner-lab/janus-ft"
 
 
+# what a Space with "hf_oauth: true" (this one's README) is given besides its client secret
+# (huggingface.co/docs/hub/spaces-oauth): OAUTH_SCOPES, "openid profile" and the scopes its README asks for, and
+# OAUTH_CLIENT_ID, "the client ID of your OAuth app (public)", which every visitor's sign-in URL carries (RFC 6749
+# section 2.2: "The client identifier is not a secret")
+SIGN_IN = "https://huggingface.co/oauth/authorize?client_id=3f1c9a2e-7b4d-4e8a-9c61-2d5b8e0f4a17&scope=openid%20profile"
+
+
+@pytest.mark.parametrize("name, value", [("OAUTH_SCOPES", "openid profile"),
+                                         ("OAUTH_SCOPES", "openid profile inference-api"),
+                                         ("OAUTH_CLIENT_ID", "3f1c9a2e-7b4d-4e8a-9c61-2d5b8e0f4a17")])
+def test_a_spaces_public_oauth_settings_are_no_secret(monkeypatch, name, value):
+    # before: AUTH in the name made each a secret, so "openid profile" was masked in every text, and a name holding
+    # it was refused as holding a secret
+    monkeypatch.setenv(name, value)
+    text = f"sign in at {SIGN_IN} (scopes: openid profile inference-api)"
+    assert redact(text) == text
+    assert check_not_secret(value, "--judge-name") == value
+
+
+def test_a_spaces_oauth_client_secret_stays_a_secret_beside_its_public_settings(monkeypatch):
+    monkeypatch.setenv("OAUTH_SCOPES", "openid profile")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "3f1c9a2e-7b4d-4e8a-9c61-2d5b8e0f4a17")
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "9d2b7c4e-1a6f-4b3e-8c5d-0e7f2a9b6c31")
+    assert redact(f"{SIGN_IN} secret 9d2b7c4e-1a6f-4b3e-8c5d-0e7f2a9b6c31") == f"{SIGN_IN} secret ***"
+
+
 @pytest.mark.parametrize("name", ["GRADIO_AUTH", "AUTH_TOKEN", "PROXY_AUTHORIZATION", "HTTP_AUTHORISATION",
                                   "OAUTH_CLIENT_SECRET"])
 def test_a_variable_named_for_authorization_is_still_a_secret(monkeypatch, name):
