@@ -11,15 +11,17 @@ What is taken out (each replaced by ``***``):
 
 - the value of every environment variable named by a loaded card's ``api_key_env`` (``register_secret_env``)
   or whose name says it holds a secret (contains ``KEY``, ``TOKEN``, ``SECRET``, ``PASSWORD``, ``PASSWD``,
-  ``SALT``, ``CREDENTIAL`` or ``AUTH``, not ``AUTHOR``), when the value is at least ``MIN_SECRET_CHARS`` long (shorter
-  values are settings such as ``1``, not keys, and would blank ordinary words);
+  ``SALT``, ``CREDENTIAL`` or ``AUTH``, not ``AUTHOR``; not one ending in ``CLIENT_ID`` or ``SCOPES``, an OAuth
+  app's public identifier and scopes: ``_secret_by_name``), when the value is at least ``MIN_SECRET_CHARS`` long
+  (shorter values are settings such as ``1``, not keys, and would blank ordinary words);
 - common key shapes: OpenAI ``sk-...``, Google ``AIza...``, Hugging Face ``hf_...``, the credentials after
   ``Bearer``, after a known scheme of an ``Authorization`` field (``Basic``, ``Token``, ...: ``_AUTH_SCHEMES``) or
   after any other where the credential ends the field (not in a sentence: "see RFC7617 for ...") and after an
   ``Authorization``, ``x-goog-api-key``, ``x-api-key`` or ``api_key`` field when
   they look like one (6+ characters with a digit or an inner ``.``, ``/``, ``+``, ``=``, ..., or 20+: model
   replies are redacted too, and in "a torch bearer running" the word after "bearer" is no key), and
-  ``key=`` in URLs;
+  ``key=``, ``token=`` and a signed URL's signature and credential in URLs (``X-Amz-Signature=``, ``sig=``, ...:
+  ``_CREDENTIAL_QUERY``; the host, path and other parameters stay);
 - the value after a command-line option whose name ends in a secret's word (``--api-key VALUE``,
   ``--hf-token=VALUE``, ``--voter-salt VALUE``: ``_SECRET_OPTION``), whatever its length: no command takes a
   secret as an option (they come from environment variables, which ``ps`` does not show), so such an option is
@@ -70,6 +72,20 @@ SECRETS_FROM_ENV = ("Secrets come from environment variables only (a card's api_
 # git a commit's author as GIT_AUTHOR_NAME; masked as a secret, the owner's name went out of every repo id
 # ("owner/model"), Hub URL and message, in any case
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW(?:OR)?D|SALT|CREDENTIAL|AUTH(?!OR(?!I[SZ]))", re.IGNORECASE)
+# ... but not a name whose last words say it holds an OAuth client's identifier or its scopes, which are no secret:
+# RFC 6749 section 2.2 ("The client identifier is not a secret; it is exposed to the resource owner") and section 3.3
+# (scopes go in the authorization request's URL), and the Hugging Face Spaces OAuth guide
+# (huggingface.co/docs/hub/spaces-oauth): a Space with ``hf_oauth: true`` is given OAUTH_CLIENT_ID ("the client ID
+# of your OAuth app (public)", in every visitor's sign-in URL), OAUTH_SCOPES ("openid profile": masked as a secret,
+# those two words went out of every text), OPENID_PROVIDER_URL (no secret word) and OAUTH_CLIENT_SECRET, which stays one
+_PUBLIC_SETTING_NAME = re.compile(r"(?:^|_)(?:CLIENT_ID|SCOPES?)$", re.IGNORECASE)
+
+
+def _secret_by_name(name: str) -> bool:
+    """Whether the environment variable ``name`` holds a secret by its name alone (``_SECRET_NAME``, not
+    ``_PUBLIC_SETTING_NAME``): ``OPENAI_API_KEY``, ``HF_TOKEN``, ``OAUTH_CLIENT_SECRET`` do; ``SPACE_AUTHOR_NAME``,
+    ``OAUTH_CLIENT_ID``, ``OAUTH_SCOPES`` do not."""
+    return bool(_SECRET_NAME.search(name)) and not _PUBLIC_SETTING_NAME.search(name)
 
 
 def _credential(chars: str) -> str:
@@ -109,6 +125,19 @@ def literal_secret_options(command: str) -> list[str]:
     return [match.group(1).rstrip("=\"' \t\n") for match in _SECRET_OPTION.finditer(command)]
 
 
+# the query parameters of a URL whose value is a key or a signature: a key (``key=``, ``api_key=``), a token
+# (``token=``, ``access_token=``; OAuth's ``id_token=``, ``refresh_token=``, ``client_secret=``), a password, and
+# those of a signed URL (an image or file a model or storage answers with; its host and path are kept): AWS Signature
+# Version 4 (Amazon S3 API Reference, "Authenticating Requests: Using Query Parameters": ``X-Amz-Credential``,
+# ``X-Amz-Signature``, ``X-Amz-Security-Token``) and version 2 (``AWSAccessKeyId``, ``Signature``), Google Cloud
+# Storage's V4 signing (``X-Goog-Credential``, ``X-Goog-Signature``) and V2 (``GoogleAccessId``, ``Signature``), Azure
+# Storage's shared access signature (``sig``: "Create a service SAS"), CloudFront's signed URLs (``Signature``). A
+# signature is a credential though no variable holds it: anyone with the URL may read the object until it expires.
+# After ``?``, ``&``, ``;`` (HTML's ``&amp;``) or a JSON string's ``\\u0026``
+_CREDENTIAL_QUERY = (r"(?:key|api_?key|(?:access_|id_|refresh_)?token|client_secret|password|sig|signature"
+                     r"|x-(?:amz|goog)-(?:credential|signature)|x-amz-security-token|awsaccesskeyid|googleaccessid)")
+
+
 def _basic_credential(match: re.Match) -> str:
     """``Authorization: Basic <token>``'s token masked when it is what RFC 7617 makes it, base64 of ``user:password``
     (text holding a colon): the shape rule (``_credential``) lets a short one pass ("dXNlcjpwYXNz", ``user:pass``),
@@ -138,7 +167,8 @@ _SHAPES = (
                 re.IGNORECASE | re.MULTILINE), r"\1" + MASK),
     (re.compile(r"""(""" + _KEY_FIELD + r"""["']?\s*[:=]\s*["']?)"""
                 r"""(?!Bearer\b)""" + _credential(r"""[^\s"',;&)}\]]"""), re.IGNORECASE), r"\1" + MASK),
-    (re.compile(r"([?&](?:key|api_key|token|access_token)=)[^\s&#\"']+", re.IGNORECASE), r"\1" + MASK),
+    (re.compile(r"((?:[?&;]|\\u0026)" + _CREDENTIAL_QUERY + r"=)(?:(?!\\u0026)[^\s&#\"'<>])+", re.IGNORECASE),
+     r"\1" + MASK),
     (re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)"), r"\1" + MASK),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), MASK),
@@ -172,7 +202,7 @@ def secret_values() -> list[str]:
         names = set(_registered)
     # white space around a value is not the secret's (a value pasted with its line break; a client strips it)
     values = {value.strip() for name, value in os.environ.items()
-              if (name in names or _SECRET_NAME.search(name)) and len(value.strip()) >= MIN_SECRET_CHARS}
+              if (name in names or _secret_by_name(name)) and len(value.strip()) >= MIN_SECRET_CHARS}
     return sorted({form for value in values for form in _wire_forms(value)}, key=len, reverse=True)
 
 
@@ -201,7 +231,8 @@ _HTML_NAMES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos", " ": 
 # tried every split of a run of white space after its first word between the gap and the space, and a text of
 # "correct" and 8,000 spaces took ~3 s (100,000: ~10 minutes). A white-space character of the secret is therefore
 # matched by the gap and its other forms are optional (``_escaped_char``).
-_GAP = r"(?:\s|\\[nrt]|<[^<>]{0,200}>)*+"
+_GAP_STEP = r"(?:\s|\\[nrt]|<[^<>]{0,200}>)"
+_GAP = _GAP_STEP + "*+"
 
 
 def _escaped_char(char: str) -> str:
@@ -237,9 +268,13 @@ def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern | None:
     no secrets. A secret's white space at either end is not part of it (a value pasted with a line break after it).
 
     No match starts inside a gap, so a failed try costs one pass over the gap after its start, once per gap: not
-    after a backslash (the ``n`` of an escaped line break ``\\n``, which a form of a key may start with: a JSON
-    text of 50,000 ``\\n`` in a row cost ~1 minute, each ``n`` a start whose gap ran to the end), and not with
-    white space."""
+    at the ``n``, ``r`` or ``t`` of an escaped line break or tab (``\\n``) that a gap goes on after (another
+    escape, white space, a tag: a JSON text of 50,000 ``\\n`` in a row cost ~1 minute when each ``n`` was a start
+    whose gap ran to the end), and not with white space. Any other character after a backslash may start one: a
+    key in a Windows path (``C:\\keys\\KEY``), after an escaped backslash (``"\\\\KEY"``) or after an escaped
+    line break (``\\nKEY``) is masked from its first character, one starting with ``n`` (``nvapi-...``) too
+    unless white space, a tag or an escape comes right after that ``n``. (Since break33 to session 34 no match
+    started after any backslash, and such a key was not masked at all.)"""
     forms = [secret.strip() for secret in secrets]
     forms = [form for form in forms if form]
     if not forms:
@@ -248,7 +283,9 @@ def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern | None:
     # position that cannot start one is passed over without trying each form (5 keys, 100,000 characters: ~13 ms
     # against ~95 ms)
     first = "".join(sorted({form[0] for form in forms} | {"%", "\\", "&"}))
-    return re.compile(rf"(?=[{re.escape(first)}])(?<!\\)(?:" + "|".join(map(_form_pattern, forms)) + ")", re.IGNORECASE)
+    inside_gap = rf"(?<=\\)[nrt]{_GAP_STEP}"  # the "n" of "\\n" with more gap after it (see above)
+    return re.compile(rf"(?=[{re.escape(first)}])(?!{inside_gap})(?:" + "|".join(map(_form_pattern, forms)) + ")",
+                      re.IGNORECASE)
 
 
 # the longest text of a secret matched in its echoes' forms (``_secret_pattern``); a longer one (a PEM private key or a

@@ -9,6 +9,8 @@ its variable's name says nothing secret, so only the card's ``api_key_env`` name
 (its whole output captured), ``/run_instance`` for each card; the database file and its journal are read whole.
 Before: the run's error quoted most of the key in every form but its own (``error_line`` takes the key out as
 written, and the redaction matched only the key, its percent-encoding in capitals and its base64 standing alone).
+Before session 34 the ``winpath`` form (a key file's Windows path, the key right after a backslash) showed the
+whole key: no match started after a backslash.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ FORMS = {  # mode -> (content type, body quoting the key ``k``)
     "wrapped": lambda k: ("text/plain", "invalid key:\n" + "\n".join(textwrap.wrap(k, 10))),
     "basic": lambda k: ("text/plain", "credential " + base64.b64encode(f"u:{k}".encode()).decode() + " refused"),
     "gojson": lambda k: ("text/plain", '{"error": "invalid key ' + go_json(k) + '"'),
+    # a key file's Windows path in Go's JSON: the key after an escaped backslash (``C:\\keys\\mk\/9Qz...``)
+    "winpath": lambda k: ("text/plain", '{"error": "cannot open ' + go_json("C:\\keys\\" + k) + '"'),
 }
 
 

@@ -64,6 +64,32 @@ def test_key_shapes_are_masked(text, expected):
     assert redact(text) == expected
 
 
+# signed URLs with the services' own parameter names (values made up): AWS Signature Version 4 (S3 API Reference,
+# "Authenticating Requests: Using Query Parameters", with a session's X-Amz-Security-Token), Google Cloud Storage's
+# V4 signing, an Azure shared access signature in an HTML attribute (``&amp;``) and in Go's JSON (``\\u0026``)
+@pytest.mark.parametrize("text, expected", [
+    ("https://b.s3.us-east-1.amazonaws.com/o.png?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE"
+     "%2F20261207%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261207T000000Z&X-Amz-Expires=3600&X-Amz-Security-Token="
+     "IQoJb3JpZ2luX2VjEXAMPLE&X-Amz-SignedHeaders=host&X-Amz-Signature=9f3b2c7d1e0a4b5c6d7e8f9a0b1c2d3e",
+     "https://b.s3.us-east-1.amazonaws.com/o.png?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***"
+     "&X-Amz-Date=20261207T000000Z&X-Amz-Expires=3600&X-Amz-Security-Token=***&X-Amz-SignedHeaders=host"
+     "&X-Amz-Signature=***"),
+    ("https://storage.googleapis.com/b/o.png?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=sa%40p.iam."
+     "gserviceaccount.com%2F20261207%2Fauto%2Fstorage%2Fgoog4_request&X-Goog-Date=20261207T000000Z&X-Goog-Expires=900"
+     "&X-Goog-SignedHeaders=host&X-Goog-Signature=5a6b7c8d9e0f1a2b3c4d",
+     "https://storage.googleapis.com/b/o.png?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=***"
+     "&X-Goog-Date=20261207T000000Z&X-Goog-Expires=900&X-Goog-SignedHeaders=host&X-Goog-Signature=***"),
+    ('<img src="https://a.blob.core.windows.net/c/o.png?sv=2024-08-04&amp;sp=r&amp;sig=c2lnbmF0dXJl%3D&amp;se=x">',
+     '<img src="https://a.blob.core.windows.net/c/o.png?sv=2024-08-04&amp;sp=r&amp;sig=***&amp;se=x">'),
+    ('{"url": "https://a.blob.core.windows.net/c/o.png?sv=2024-08-04\\u0026sig=c2lnbmF0dXJl%3D\\u0026sp=r"}',
+     '{"url": "https://a.blob.core.windows.net/c/o.png?sv=2024-08-04\\u0026sig=***\\u0026sp=r"}'),
+])
+def test_a_signed_urls_signature_and_credential_are_masked_and_the_rest_stays(text, expected):
+    # before: only key=, api_key=, token= and access_token= were masked; a signature is a credential (anyone with
+    # the URL may read the object until it expires) though no variable holds it
+    assert redact(text) == expected
+
+
 @pytest.mark.parametrize("text", [
     "The flag bearer leads the parade, then B.",
     "a bearer bond, a standard bearer well-dressed",

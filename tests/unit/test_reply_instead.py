@@ -152,6 +152,50 @@ def test_an_images_api_reply_with_a_url_instead_of_base64_says_so(tmp_path, serv
     assert "an image URL instead ('https://cdn.example/out.png')" in text, text
 
 
+# signed URLs as storage services write them (the parameter names and their order are the services' own, the values
+# made up): an Azure Storage shared access signature ("Create a service SAS": ``sv``, ``sp``, ``sig``), a CloudFront
+# signed URL with a canned policy (``Expires``, ``Signature``, ``Key-Pair-Id``), an S3 URL signed with AWS Signature
+# Version 2 as boto3 presigns one (``AWSAccessKeyId``, ``Signature``, ``Expires``); each with the credential values
+# that must not be shown and the URL with them masked by hand
+SIGNED_URLS = {
+    "azure sas": ("https://acct.blob.core.windows.net/c/out.png?sv=2024-08-04&sp=r&sig=Q2xvdWRTaWduYXR1cmVWYWx1ZTA5"
+                  "ODc2%3D",
+                  ["Q2xvdWRTaWduYXR1cmVWYWx1ZTA5ODc2"],
+                  "https://acct.blob.core.windows.net/c/out.png?sv=2024-08-04&sp=r&sig=***"),
+    "cloudfront": ("https://d111111abcdef8.cloudfront.net/o.png?Expires=1765065600&Signature=Nf3kQ9zX~Lm2Pq7Rt5Vw8Yb1"
+                   "&Key-Pair-Id=K2JCJMDEHXQW5F",
+                   ["Nf3kQ9zX~Lm2Pq7Rt5Vw8Yb1"],
+                   "https://d111111abcdef8.cloudfront.net/o.png?Expires=1765065600&Signature=***"
+                   "&Key-Pair-Id=K2JCJMDEHXQW5F"),
+    "s3 sigv2": ("https://b.s3.amazonaws.com/o.png?AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Signature=dGhpc2lzYXNpZ25hdH"
+                 "VyZQ%3D%3D&Expires=1765065600",
+                 ["AKIAIOSFODNN7EXAMPLE", "dGhpc2lzYXNpZ25hdHVyZQ"],
+                 "https://b.s3.amazonaws.com/o.png?AWSAccessKeyId=***&Signature=***&Expires=1765065600"),
+}
+
+
+@pytest.mark.parametrize("url, credentials, masked", SIGNED_URLS.values(), ids=SIGNED_URLS.keys())
+def test_a_signed_image_url_is_shown_without_its_signature(tmp_path, server, url, credentials, masked):
+    """An image URL that came instead of an image is named by its host and path, cut at 80 characters; a signed
+    URL's signature and credential are masked before the cut (``redaction._CREDENTIAL_QUERY``). Before: the first 80
+    characters were shown as they came, with up to 12 characters of the signature or the whole access key ID."""
+    shown = masked if len(masked) <= 80 else masked[:79] + "…"  # ``error_line``'s cut, on the masked URL
+    path = tmp_path / "omni-images.yaml"
+    path.write_text(json.dumps({"family": "openai", "description": "images stand-in (test only)",
+                                "capabilities": ["generate"], "endpoint": f"{server.url}/v1", "api_key_env": KEY_ENV,
+                                "checkpoint": "m", "params": {"timeout_s": 5, "max_retries": 0}}))
+    images = build_adapter(load_card(path))
+    server.answer = (200, {"created": 0, "data": [{"url": url, "b64_json": None}]})
+    texts = [_failure(lambda: images.generate("a cat", images.card.defaults))]
+    assert f"an image URL instead ({shown!r})" in texts[0], texts[0]
+    server.answer = (200, _chat(content=[{"type": "image_url", "image_url": {"url": url}}]))
+    bagel = _bagel(tmp_path, server)
+    texts.append(_failure(lambda: bagel.generate("a cat", bagel.card.defaults)))
+    assert f"that is not inline ({shown!r})" in texts[1], texts[1]
+    for text in texts:
+        assert not [c[i:i + 6] for c in credentials for i in range(len(c) - 5) if c[i:i + 6] in text], text
+
+
 @pytest.mark.parametrize("status, body, expected", [
     (400, {"object": "error", "message": "Diffusion request parameters were not valid", "type": "BadRequestError",
            "param": None, "code": 400}, "HTTP 400: Diffusion request parameters were not valid"),

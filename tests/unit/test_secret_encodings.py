@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import ntpath
 import re
 import textwrap
 from urllib.parse import quote, unquote
@@ -136,6 +137,32 @@ def test_an_authors_name_in_the_environment_is_no_secret(monkeypatch, name):
     assert check_not_secret("arena-owner-lab/janus-ft", "--model") == "arena-owner-lab/janus-ft"
 
 
+# what a Space with "hf_oauth: true" (this one's README) is given besides its client secret
+# (huggingface.co/docs/hub/spaces-oauth): OAUTH_SCOPES, "openid profile" and the scopes its README asks for, and
+# OAUTH_CLIENT_ID, "the client ID of your OAuth app (public)", which every visitor's sign-in URL carries (RFC 6749
+# section 2.2: "The client identifier is not a secret")
+SIGN_IN = "https://huggingface.co/oauth/authorize?client_id=3f1c9a2e-7b4d-4e8a-9c61-2d5b8e0f4a17&scope=openid%20profile"
+
+
+@pytest.mark.parametrize("name, value", [("OAUTH_SCOPES", "openid profile"),
+                                         ("OAUTH_SCOPES", "openid profile inference-api"),
+                                         ("OAUTH_CLIENT_ID", "3f1c9a2e-7b4d-4e8a-9c61-2d5b8e0f4a17")])
+def test_a_spaces_public_oauth_settings_are_no_secret(monkeypatch, name, value):
+    # before: AUTH in the name made each a secret, so "openid profile" was masked in every text, and a name holding
+    # it was refused as holding a secret
+    monkeypatch.setenv(name, value)
+    text = f"sign in at {SIGN_IN} (scopes: openid profile inference-api)"
+    assert redact(text) == text
+    assert check_not_secret(value, "--judge-name") == value
+
+
+def test_a_spaces_oauth_client_secret_stays_a_secret_beside_its_public_settings(monkeypatch):
+    monkeypatch.setenv("OAUTH_SCOPES", "openid profile")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "3f1c9a2e-7b4d-4e8a-9c61-2d5b8e0f4a17")
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "9d2b7c4e-1a6f-4b3e-8c5d-0e7f2a9b6c31")
+    assert redact(f"{SIGN_IN} secret 9d2b7c4e-1a6f-4b3e-8c5d-0e7f2a9b6c31") == f"{SIGN_IN} secret ***"
+
+
 @pytest.mark.parametrize("name", ["GRADIO_AUTH", "AUTH_TOKEN", "PROXY_AUTHORIZATION", "HTTP_AUTHORISATION",
                                   "OAUTH_CLIENT_SECRET"])
 def test_a_variable_named_for_authorization_is_still_a_secret(monkeypatch, name):
@@ -153,11 +180,48 @@ def test_a_secret_set_with_white_space_around_it_is_masked_without_it(monkeypatc
 
 
 def test_a_key_after_an_escaped_line_break_is_masked(monkeypatch):
-    # no match starts right after a backslash (a run of escaped line breaks is a gap, tried once), yet a key
-    # after one is still seen from its own first character
+    # no match starts at the "n" of an escaped line break that more gap follows (a run of escaped line breaks is a
+    # gap, tried once), yet a key after one is still seen from its own first character
     monkeypatch.setenv("MY_SERVICE_KEY", "Zq7credentialXv4")
     assert redact('"error:\\nZq7credentialXv4\\n\\n"') == '"error:\\n***\\n\\n"'
     assert redact("n" + "\\n" * 300 + "x") == "n" + "\\n" * 300 + "x"
+
+
+# keys that stand after a backslash: one of self-chosen characters, NVIDIA's "nvapi-" shape, one starting with "t"
+# ("n", "r" and "t" after a backslash also read as an escaped line break or tab)
+BACKSLASH_KEYS = {"self-chosen": KEY, "nvapi": "nvapi-Q7rT2mX9pL4vW8yZk3Hc8J", "t": "tQ7rT2mX9pL4vW8yZk3Hc8Jd"}
+
+
+def _key_path(key: str) -> str:
+    """A key file named by the key in a Windows folder, joined by Windows' own rule (``ntpath``)."""
+    return ntpath.join("C:\\", "Users", "me", "keys", key)
+
+
+# a tool's error naming a key file in a Windows folder, and that text as a JSON string, a Python repr and Go's JSON
+# write it (each backslash escaped: the key then stands after "\\"), and a key after a lone backslash: each made
+# by the encoder; (echo, the echo's text of the key) -> the key's text replaced by the mask is what must be shown
+BACKSLASH_ECHOES = {
+    "a Windows path": lambda k: (f"cannot open {_key_path(k)}: permission denied", k),
+    "a Windows path with a suffix": lambda k: (f"OSError: cannot open {_key_path(k)}.txt", k),
+    "the path in JSON": lambda k: (json.dumps({"error": f"cannot open {_key_path(k)}"}), k),
+    "the path in a Python repr": lambda k: (repr(f"cannot open {_key_path(k)}"), k),
+    "the path in Go's JSON": lambda k: ('{"error": "' + go_json(f"cannot open {_key_path(k)}") + '"}', go_json(k)),
+    "the path upper-cased": lambda k: (f"CANNOT OPEN {_key_path(k).upper()}", k.upper()),
+    "a lone backslash": lambda k: (f"bad key \\{k}", k),
+}
+
+
+@pytest.mark.parametrize("key", BACKSLASH_KEYS.values(), ids=BACKSLASH_KEYS.keys())
+@pytest.mark.parametrize("form", BACKSLASH_ECHOES.values(), ids=BACKSLASH_ECHOES.keys())
+def test_a_key_after_a_backslash_is_masked_from_its_first_character(monkeypatch, form, key):
+    # before (break33 to session 34): no match started right after a backslash, so each of these showed the whole
+    # key, as a key variable's name says nothing of the key's shape
+    echo, written = form(key)
+    assert echo.count(written) == 1 and survivors(echo, key)  # the echo holds the key, as the encoder wrote it
+    monkeypatch.setenv("MY_SERVICE_KEY", key)
+    assert redact(echo) == echo.replace(written, "***")
+    shown = visitor_text(echo)
+    assert "***" in shown and not survivors(shown, key), shown
 
 
 def test_a_short_value_padded_with_spaces_is_no_secret(monkeypatch):
