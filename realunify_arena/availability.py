@@ -3,7 +3,9 @@
 A local card is runnable only when all of these hold:
 
 - its weights are here: a local folder, or every weight file of a hub snapshot in the local cache (an
-  interrupted download counts as not cached); or, if not, the hub can be asked for them: huggingface_hub's
+  interrupted download counts as not cached), of the card's ``params.variant`` (a folder holding only
+  ``model.fp16.safetensors`` is refused by from_pretrained without ``variant="fp16"``: the reason names the file
+  and the card field to set); or, if not, the hub can be asked for them: huggingface_hub's
   offline flag (``HF_HUB_OFFLINE``) is off and the hub answers a quick probe (``HUB_PROBE_TIMEOUT_S``, the
   answer kept for ``HUB_PROBE_TTL_S``);
 - it fits this machine: its weights (``params.memory_gb``, else the cached files, else the hub's file list,
@@ -129,13 +131,17 @@ def _weight_files(folder: Path) -> list[Path]:
 def complete_snapshot(folder: Path, variant: str | None = None) -> tuple[bool, str]:
     """Whether ``folder`` holds the whole of the weights ``from_pretrained(folder, variant=variant)`` reads
     (``weight_layout.files_read``: each model's or pipeline component's entry file, every shard its index names),
-    and, in none of the libraries' layouts, at least one weight file (what it lacks is the load's check to say).
+    and, in none of the libraries' layouts, at least one weight file (what it lacks is the load's check to say); not
+    weights of another variant only (``weight_layout.variant_problem``: from_pretrained refuses them).
     Files no from_pretrained reads (a ``pytorch_model.bin.index.json`` beside safetensors weights, whose shards a
     download of ``*.safetensors`` left out) are no part of it. The reason names what is missing."""
-    from realunify_arena.adapters.weight_layout import files_read
+    from realunify_arena.adapters.weight_layout import files_read, variant_problem
 
     files, problem = files_read(folder, variant)
     if problem:
+        return False, problem
+    problem = variant_problem(folder, variant)
+    if problem:  # weights of another variant only: from_pretrained refuses them
         return False, problem
     if not files and not _weight_files(folder):
         return False, "no weight files"
@@ -306,7 +312,10 @@ def _default_device() -> str:
 def _checkpoint_status(checkpoint: str, variant: str | None = None) -> tuple[bool, bool, str]:
     """(usable, cached, reason) for one local checkpoint whose weights are read as ``variant``."""
     if Path(checkpoint).expanduser().is_dir():
-        problem = cache_folder_problem(Path(checkpoint).expanduser())
+        from realunify_arena.adapters.weight_layout import variant_problem
+
+        folder = Path(checkpoint).expanduser()
+        problem = cache_folder_problem(folder) or variant_problem(folder, variant)
         return (False, True, problem) if problem else (True, True, f"local folder {checkpoint}")
     folder, problem = cached_folder(checkpoint, variant=variant)
     if folder is not None:

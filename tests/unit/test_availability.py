@@ -332,3 +332,48 @@ def test_an_index_of_weights_the_library_does_not_read_leaves_the_snapshot_compl
                                          "model-00001-of-00002.safetensors": b"x" * 64})
     ok, reason = av.availability(_card(tmp_path, "org/torn", "torn"), device="cpu")
     assert not ok and "1 of 2 weight files named by model.safetensors.index.json are missing" in reason, reason
+
+
+def _fp16_only(folder: Path) -> Path:
+    """A tiny real transformers model saved as ``save_pretrained(variant="fp16")`` writes it: config.json and
+    model.fp16.safetensors, no unvarianted weights."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=32, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=16)
+    LlamaForCausalLM(config).save_pretrained(folder, variant="fp16")
+    return folder
+
+
+def test_a_folder_with_weights_of_another_variant_only_is_unavailable_naming_the_file_and_the_field(tmp_path):
+    # before: "local folder ..." runnable, and the load then refused it
+    from transformers import AutoModelForCausalLM
+
+    folder = _fp16_only(tmp_path / "fp16")
+    assert sorted(p.name for p in folder.glob("*.safetensors")) == ["model.fp16.safetensors"]
+    with pytest.raises(OSError):  # the reference: transformers refuses it without the variant
+        AutoModelForCausalLM.from_pretrained(folder)
+    AutoModelForCausalLM.from_pretrained(folder, variant="fp16")  # and loads it with the variant
+    ok, reason = av.availability(_card(tmp_path, str(folder)), device="cpu")
+    assert not ok
+    assert "model.fp16.safetensors" in reason and "set the card's params.variant: fp16" in reason
+    ok, reason = av.availability(_card(tmp_path, str(folder), "with", "params: {variant: fp16}\n"), device="cpu")
+    assert ok, reason
+    with pytest.raises(OSError):  # the other way round: a variant the folder lacks
+        AutoModelForCausalLM.from_pretrained(folder, variant="bf16")
+    ok, reason = av.availability(_card(tmp_path, str(folder), "other", "params: {variant: bf16}\n"), device="cpu")
+    assert not ok and "no weights of variant 'bf16'" in reason and "set params.variant: fp16" in reason
+
+
+def test_a_cached_snapshot_with_weights_of_another_variant_only_is_not_runnable_offline(isolated_hub, tmp_path,
+                                                                                        monkeypatch):
+    # before: "in the local cache", runnable offline, and from_pretrained(variant=None) then failed
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    built = _fp16_only(tmp_path / "built")
+    _snapshot(isolated_hub, "org/fp16", {p.name: p.read_bytes() for p in built.iterdir() if p.is_file()})
+    ok, reason = av.availability(_card(tmp_path, "org/fp16"), device="cpu")
+    assert not ok and "model.fp16.safetensors" in reason and "params.variant: fp16" in reason, reason
+    ok, reason = av.availability(_card(tmp_path, "org/fp16", "with", "params: {variant: fp16}\n"), device="cpu")
+    assert ok, reason
