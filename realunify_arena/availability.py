@@ -241,9 +241,10 @@ def _size_from_name(checkpoint: str, dtype: str) -> int | None:
 def estimate_bytes(card: ModelCard, *, ask_hub: bool = False) -> int | None:
     """The card's weights in bytes, or None when nothing says: ``params.memory_gb``, else per checkpoint the
     cached or local files ``from_pretrained`` reads (``weight_layout.files_read``, of the card's ``params.variant``;
-    in none of the libraries' layouts, every weight file), else (``ask_hub``) the hub's file sizes (``_hub_size``),
-    else a size in its name (``7B``) times the dtype's bytes per parameter. Remote cards and card:NAME references
-    count 0."""
+    in none of the libraries' layouts, every weight file), each as it takes memory loaded in the card's ``dtype``
+    (``_loaded_size``), else (``ask_hub``) the hub's file sizes (``_hub_size``, as stored: the hub's list says no
+    dtype), else a size in its name (``7B``) times the dtype's bytes per parameter. Remote cards and card:NAME
+    references count 0."""
     if "memory_gb" in card.params:
         return int(float(card.params["memory_gb"]) * 2**30)
     if card.remote or card.family == "tiny":
@@ -255,7 +256,7 @@ def estimate_bytes(card: ModelCard, *, ask_hub: bool = False) -> int | None:
     for checkpoint in dict.fromkeys(v for v in card.checkpoints.values() if not v.startswith(CARD_REF)):
         folder, _ = cached_folder(checkpoint, variant=variant)
         if folder is not None:
-            size = sum(f.stat().st_size for f in files_read(folder, variant)[0] or _weight_files(folder))
+            size = sum(_loaded_size(f, card.dtype) for f in files_read(folder, variant)[0] or _weight_files(folder))
         else:
             size = ((_hub_size(checkpoint, variant) if ask_hub else None)
                     or _size_from_name(checkpoint, card.dtype))
@@ -263,6 +264,20 @@ def estimate_bytes(card: ModelCard, *, ask_hub: bool = False) -> int | None:
             return None
         total += size
     return total
+
+
+def _loaded_size(path: Path, dtype: str) -> int:
+    """The bytes weight file ``path`` takes loaded in the card's ``dtype`` (``from_pretrained(dtype=...)`` casts
+    every floating tensor): a ``.safetensors`` file's tensors as its header says (``safetensors_header.loaded_bytes``:
+    float32 weights loaded as bfloat16 take half their file, bfloat16 ones loaded as float32 double); any other file,
+    or one whose header cannot be read, its size on disk."""
+    if path.name.endswith(".safetensors"):
+        from realunify_arena.adapters.safetensors_header import loaded_bytes
+
+        loaded = loaded_bytes(path, _BYTES_PER_PARAM[dtype])
+        if loaded is not None:
+            return loaded
+    return path.stat().st_size
 
 
 def device_capacity(device: str | None = None) -> tuple[int, str]:

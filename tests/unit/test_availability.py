@@ -4,6 +4,7 @@ model too large for the machine, and the app's default model and judge chosen fr
 from __future__ import annotations
 
 import json
+import math
 import socket
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -377,3 +378,39 @@ def test_a_cached_snapshot_with_weights_of_another_variant_only_is_not_runnable_
     assert not ok and "model.fp16.safetensors" in reason and "params.variant: fp16" in reason, reason
     ok, reason = av.availability(_card(tmp_path, "org/fp16", "with", "params: {variant: fp16}\n"), device="cpu")
     assert ok, reason
+
+
+def _saved(folder: Path, dtype) -> tuple[Path, int]:
+    """(folder, element count): a tiny real transformers model saved by save_pretrained in torch ``dtype``; the count
+    of its saved tensors' elements as the safetensors library reads them (the reference)."""
+    import torch
+    from safetensors import safe_open
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=16)
+    LlamaForCausalLM(config).to(dtype).save_pretrained(folder)
+    with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+        count = sum(math.prod(weights.get_slice(k).get_shape()) for k in weights.keys())
+    return folder, count
+
+
+def test_weights_are_counted_in_the_dtype_the_card_loads_them_in(tmp_path, monkeypatch):
+    # from_pretrained(dtype=card.dtype) casts every floating tensor: float32 files loaded as bfloat16 take half their
+    # size, bfloat16 ones loaded as float32 double; before, the files' size on disk was the estimate either way
+    import torch
+
+    fp32, count = _saved(tmp_path / "fp32", torch.float32)
+    bf16, same = _saved(tmp_path / "bf16", torch.bfloat16)
+    assert count == same
+    assert av.estimate_bytes(_card(tmp_path, str(fp32), "a", "dtype: bfloat16\n")) == 2 * count
+    assert av.estimate_bytes(_card(tmp_path, str(fp32), "b", "dtype: float32\n")) == 4 * count
+    assert av.estimate_bytes(_card(tmp_path, str(bf16), "c", "dtype: float32\n")) == 4 * count
+    assert av.estimate_bytes(_card(tmp_path, str(bf16), "d", "dtype: float16\n")) == 2 * count
+    monkeypatch.setattr(av, "_host_available_bytes", lambda: None)
+    monkeypatch.setattr(av, "CPU_MAX_BYTES", 3 * count)  # between the two
+    ok, reason = av.availability(_card(tmp_path, str(fp32), "half", "dtype: bfloat16\n"), device="cpu")
+    assert ok, reason
+    ok, reason = av.availability(_card(tmp_path, str(bf16), "double", "dtype: float32\n"), device="cpu")
+    assert not ok and "too large for this machine" in reason
