@@ -195,8 +195,9 @@ def cached_folder(checkpoint: str, cache_dir: str | Path | None = None, *,
 
 def _hub_size(checkpoint: str, variant: str | None = None) -> int | None:
     """The summed size of the repo's weight files that ``from_pretrained(variant=variant)`` reads as the hub lists
-    them (``weight_layout.names_read``; in none of the libraries' layouts, its safetensors when there are any, else
-    every weight file), or None when the hub does not say within ``HUB_PROBE_TIMEOUT_S`` in all; cached with the
+    them (``weight_layout.names_read``, a pipeline's components those of its ``model_index.json`` where the local
+    cache holds it: ``_cached_components``; in none of the libraries' layouts, its safetensors when there are any,
+    else every weight file), or None when the hub does not say within ``HUB_PROBE_TIMEOUT_S`` in all; cached with the
     probes.
 
     huggingface_hub's timeouts bound each read, not the call (and it may ask the hub other things first),
@@ -216,7 +217,8 @@ def _hub_size(checkpoint: str, variant: str | None = None) -> int | None:
             from realunify_arena.adapters.weight_layout import names_read
 
             listed = {s.rfilename: s.size or 0 for s in info.siblings or []}
-            read = names_read(listed, variant)
+            read = names_read(listed, variant, _cached_components(checkpoint) if "model_index.json" in listed
+                              else None)
             files = [(name, size) for name, size in listed.items() if name.endswith(WEIGHT_SUFFIXES)]
             preferred = ([f for f in files if f[0] in read] or [f for f in files if f[0].endswith(".safetensors")]
                          or files)
@@ -231,6 +233,21 @@ def _hub_size(checkpoint: str, variant: str | None = None) -> int | None:
     with _probe_lock:
         _hub_sizes[key] = size
     return size
+
+
+def _cached_components(checkpoint: str) -> dict[str, tuple[str, ...]] | None:
+    """The components (``weight_layout.pipeline_components``) the ``model_index.json`` of hub repository
+    ``checkpoint`` names, where that file is in the local cache (``huggingface_hub.try_to_load_from_cache``, read
+    offline: a snapshot whose weights are not all there yet); None where it is not, or names none."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from realunify_arena.adapters.weight_layout import pipeline_components
+
+    try:
+        found = try_to_load_from_cache(checkpoint, "model_index.json")
+    except Exception:  # noqa: BLE001 - not a valid repo id: nothing cached
+        return None
+    return (pipeline_components(Path(found)) or None) if isinstance(found, str) else None
 
 
 def _size_from_name(checkpoint: str, dtype: str) -> int | None:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["LAYOUTS", "chosen", "files_read", "names_read", "variant_message", "variant_problem",
+__all__ = ["LAYOUTS", "chosen", "files_read", "names_read", "pipeline_components", "variant_message", "variant_problem",
            "weight_entries"]
 
 # (pattern with {stem}/{bin}, kind) in diffusers' order of preference (ModelMixin.from_pretrained: the index
@@ -170,20 +170,30 @@ def files_read(folder: Path, variant: str | None) -> tuple[list[Path], str]:
     return files, ""
 
 
-def names_read(names: Collection[str], variant: str | None) -> set[str]:
+def pipeline_components(index: Path) -> dict[str, tuple[str, ...]]:
+    """Sub-folder -> weight file stems of each component a pipeline's ``model_index.json`` (at ``index``) names as
+    ``[library, class]``; empty where it names none or cannot be read."""
+    return dict(_pipeline_components(index))
+
+
+def names_read(names: Collection[str], variant: str | None,
+               components: dict[str, tuple[str, ...]] | None = None) -> set[str]:
     """The files of a repository's list (paths from its top, ``/``-separated, as the hub lists them) that
     ``from_pretrained(variant=variant)`` reads, by their names alone: ``files_read``'s rule, where a sharded index
     (whose content the list does not hold) stands for every numbered shard of its name and variant beside it, and a
-    pipeline's components are its sub-folders holding weights. Empty where none of the names is such a layout."""
+    pipeline's components are those ``components`` names (``pipeline_components`` of its ``model_index.json``, where
+    that file is at hand), else its sub-folders holding weights. Empty where none of the names is such a layout."""
     pipeline = "model_index.json" in names
     folders: dict[str, list[str]] = {}
     for name in names:
         folder, _, base = name.rpartition("/")
-        if (bool(folder) and "/" not in folder) if pipeline else not folder:
+        named = components is None or folder in components
+        if (bool(folder) and "/" not in folder and named) if pipeline else not folder:
             folders.setdefault(folder, []).append(base)
     read: set[str] = set()
     for folder, bases in folders.items():
-        for stem in _COMPONENT_STEMS if pipeline else _MODEL_STEMS:
+        stems = (components or {}).get(folder, _COMPONENT_STEMS) if pipeline else _MODEL_STEMS
+        for stem in stems:
             found = _entries(bases, stem)
             entries = chosen(found, variant, pipeline)
             if entries:

@@ -252,6 +252,11 @@ KONTEXT_LISTING = {
     "tokenizer/vocab.json": 0, "tokenizer_2/spiece.model": 0,
 }
 KONTEXT_READ_GB = 10.0 + 10.0 + 3.8 + 0.2 + 5.0 + 4.5 + 0.2  # the components' weights: 33.7
+KONTEXT_INDEX = {"_class_name": "FluxKontextPipeline", "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+                 "text_encoder": ["transformers", "CLIPTextModel"],
+                 "text_encoder_2": ["transformers", "T5EncoderModel"],
+                 "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "T5TokenizerFast"],
+                 "transformer": ["diffusers", "FluxTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]}
 
 
 def test_an_uncached_pipeline_counts_its_components_weights_not_the_single_file_copy_beside_them(hub, tmp_path):
@@ -272,12 +277,8 @@ def test_an_uncached_model_counts_the_variant_the_card_reads(hub, tmp_path):
 
 def _kontext_snapshot(cache: Path) -> int:
     """KONTEXT_LISTING's layout cached (a byte per 0.1 GB); returns the bytes of the components' weights."""
-    index = {"_class_name": "FluxKontextPipeline", "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
-             "text_encoder": ["transformers", "CLIPTextModel"], "text_encoder_2": ["transformers", "T5EncoderModel"],
-             "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "T5TokenizerFast"],
-             "transformer": ["diffusers", "FluxTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]}
     files = {name: b"x" * round(gb * 10) for name, gb in KONTEXT_LISTING.items()}
-    files["model_index.json"] = json.dumps(index).encode()
+    files["model_index.json"] = json.dumps(KONTEXT_INDEX).encode()
     for index_name in ("transformer/diffusion_pytorch_model.safetensors.index.json",
                        "text_encoder_2/model.safetensors.index.json"):
         folder, _, _ = index_name.rpartition("/")
@@ -414,3 +415,15 @@ def test_weights_are_counted_in_the_dtype_the_card_loads_them_in(tmp_path, monke
     assert ok, reason
     ok, reason = av.availability(_card(tmp_path, str(bf16), "double", "dtype: float32\n"), device="cpu")
     assert not ok and "too large for this machine" in reason
+
+
+def test_an_uncached_pipeline_whose_model_index_is_cached_counts_only_the_components_it_names(hub, isolated_hub):
+    # a sub-folder with weights that model_index.json does not name (an extra transformer) is no part of what
+    # DiffusionPipeline.from_pretrained reads; the hub's list alone cannot tell (every sub-folder with weights counts),
+    # the cached model_index.json can (before: it was not read, 40.7 GB)
+    listing = {**KONTEXT_LISTING, "transformer_extra/diffusion_pytorch_model.safetensors": 7.0}
+    _Hub.sizes = {name: int(gb * 10**9) for name, gb in listing.items()}
+    _snapshot(isolated_hub, "black-forest-labs/FLUX.1-Kontext-dev",
+              {"model_index.json": json.dumps(KONTEXT_INDEX).encode()})  # an interrupted download's first file
+    ok, reason = av.availability(SHIPPED["flux-kontext"], device="cpu", allow_large=True)
+    assert ok and f"about {KONTEXT_READ_GB:.1f} GB" in reason, reason
