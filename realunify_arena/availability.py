@@ -3,7 +3,9 @@
 A local card is runnable only when all of these hold:
 
 - its weights are here: a local folder, or every weight file of a hub snapshot in the local cache (an
-  interrupted download counts as not cached); or, if not, the hub can be asked for them: huggingface_hub's
+  interrupted download counts as not cached), of the card's ``params.variant`` (a folder holding only
+  ``model.fp16.safetensors`` is refused by from_pretrained without ``variant="fp16"``: the reason names the file
+  and the card field to set); or, if not, the hub can be asked for them: huggingface_hub's
   offline flag (``HF_HUB_OFFLINE``) is off and the hub answers a quick probe (``HUB_PROBE_TIMEOUT_S``, the
   answer kept for ``HUB_PROBE_TTL_S``);
 - it fits this machine: its weights (``params.memory_gb``, else the cached files, else the hub's file list,
@@ -129,13 +131,17 @@ def _weight_files(folder: Path) -> list[Path]:
 def complete_snapshot(folder: Path, variant: str | None = None) -> tuple[bool, str]:
     """Whether ``folder`` holds the whole of the weights ``from_pretrained(folder, variant=variant)`` reads
     (``weight_layout.files_read``: each model's or pipeline component's entry file, every shard its index names),
-    and, in none of the libraries' layouts, at least one weight file (what it lacks is the load's check to say).
+    and, in none of the libraries' layouts, at least one weight file (what it lacks is the load's check to say); not
+    weights of another variant only (``weight_layout.variant_problem``: from_pretrained refuses them).
     Files no from_pretrained reads (a ``pytorch_model.bin.index.json`` beside safetensors weights, whose shards a
     download of ``*.safetensors`` left out) are no part of it. The reason names what is missing."""
-    from realunify_arena.adapters.weight_layout import files_read
+    from realunify_arena.adapters.weight_layout import files_read, variant_problem
 
     files, problem = files_read(folder, variant)
     if problem:
+        return False, problem
+    problem = variant_problem(folder, variant)
+    if problem:  # weights of another variant only: from_pretrained refuses them
         return False, problem
     if not files and not _weight_files(folder):
         return False, "no weight files"
@@ -189,8 +195,9 @@ def cached_folder(checkpoint: str, cache_dir: str | Path | None = None, *,
 
 def _hub_size(checkpoint: str, variant: str | None = None) -> int | None:
     """The summed size of the repo's weight files that ``from_pretrained(variant=variant)`` reads as the hub lists
-    them (``weight_layout.names_read``; in none of the libraries' layouts, its safetensors when there are any, else
-    every weight file), or None when the hub does not say within ``HUB_PROBE_TIMEOUT_S`` in all; cached with the
+    them (``weight_layout.names_read``, a pipeline's components those of its ``model_index.json`` where the local
+    cache holds it: ``_cached_components``; in none of the libraries' layouts, its safetensors when there are any,
+    else every weight file), or None when the hub does not say within ``HUB_PROBE_TIMEOUT_S`` in all; cached with the
     probes.
 
     huggingface_hub's timeouts bound each read, not the call (and it may ask the hub other things first),
@@ -210,7 +217,8 @@ def _hub_size(checkpoint: str, variant: str | None = None) -> int | None:
             from realunify_arena.adapters.weight_layout import names_read
 
             listed = {s.rfilename: s.size or 0 for s in info.siblings or []}
-            read = names_read(listed, variant)
+            read = names_read(listed, variant, _cached_components(checkpoint) if "model_index.json" in listed
+                              else None)
             files = [(name, size) for name, size in listed.items() if name.endswith(WEIGHT_SUFFIXES)]
             preferred = ([f for f in files if f[0] in read] or [f for f in files if f[0].endswith(".safetensors")]
                          or files)
@@ -227,6 +235,21 @@ def _hub_size(checkpoint: str, variant: str | None = None) -> int | None:
     return size
 
 
+def _cached_components(checkpoint: str) -> dict[str, tuple[str, ...]] | None:
+    """The components (``weight_layout.pipeline_components``) the ``model_index.json`` of hub repository
+    ``checkpoint`` names, where that file is in the local cache (``huggingface_hub.try_to_load_from_cache``, read
+    offline: a snapshot whose weights are not all there yet); None where it is not, or names none."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from realunify_arena.adapters.weight_layout import pipeline_components
+
+    try:
+        found = try_to_load_from_cache(checkpoint, "model_index.json")
+    except Exception:  # noqa: BLE001 - not a valid repo id: nothing cached
+        return None
+    return (pipeline_components(Path(found)) or None) if isinstance(found, str) else None
+
+
 def _size_from_name(checkpoint: str, dtype: str) -> int | None:
     match = _SIZE_IN_NAME.search(checkpoint.rsplit("/", 1)[-1])
     return int(float(match.group(1)) * 1e9 * _BYTES_PER_PARAM[dtype]) if match else None
@@ -235,9 +258,10 @@ def _size_from_name(checkpoint: str, dtype: str) -> int | None:
 def estimate_bytes(card: ModelCard, *, ask_hub: bool = False) -> int | None:
     """The card's weights in bytes, or None when nothing says: ``params.memory_gb``, else per checkpoint the
     cached or local files ``from_pretrained`` reads (``weight_layout.files_read``, of the card's ``params.variant``;
-    in none of the libraries' layouts, every weight file), else (``ask_hub``) the hub's file sizes (``_hub_size``),
-    else a size in its name (``7B``) times the dtype's bytes per parameter. Remote cards and card:NAME references
-    count 0."""
+    in none of the libraries' layouts, every weight file), each as it takes memory loaded in the card's ``dtype``
+    (``_loaded_size``), else (``ask_hub``) the hub's file sizes (``_hub_size``, as stored: the hub's list says no
+    dtype), else a size in its name (``7B``) times the dtype's bytes per parameter. Remote cards and card:NAME
+    references count 0."""
     if "memory_gb" in card.params:
         return int(float(card.params["memory_gb"]) * 2**30)
     if card.remote or card.family == "tiny":
@@ -249,7 +273,7 @@ def estimate_bytes(card: ModelCard, *, ask_hub: bool = False) -> int | None:
     for checkpoint in dict.fromkeys(v for v in card.checkpoints.values() if not v.startswith(CARD_REF)):
         folder, _ = cached_folder(checkpoint, variant=variant)
         if folder is not None:
-            size = sum(f.stat().st_size for f in files_read(folder, variant)[0] or _weight_files(folder))
+            size = sum(_loaded_size(f, card.dtype) for f in files_read(folder, variant)[0] or _weight_files(folder))
         else:
             size = ((_hub_size(checkpoint, variant) if ask_hub else None)
                     or _size_from_name(checkpoint, card.dtype))
@@ -257,6 +281,20 @@ def estimate_bytes(card: ModelCard, *, ask_hub: bool = False) -> int | None:
             return None
         total += size
     return total
+
+
+def _loaded_size(path: Path, dtype: str) -> int:
+    """The bytes weight file ``path`` takes loaded in the card's ``dtype`` (``from_pretrained(dtype=...)`` casts
+    every floating tensor): a ``.safetensors`` file's tensors as its header says (``safetensors_header.loaded_bytes``:
+    float32 weights loaded as bfloat16 take half their file, bfloat16 ones loaded as float32 double); any other file,
+    or one whose header cannot be read, its size on disk."""
+    if path.name.endswith(".safetensors"):
+        from realunify_arena.adapters.safetensors_header import loaded_bytes
+
+        loaded = loaded_bytes(path, _BYTES_PER_PARAM[dtype])
+        if loaded is not None:
+            return loaded
+    return path.stat().st_size
 
 
 def device_capacity(device: str | None = None) -> tuple[int, str]:
@@ -306,7 +344,10 @@ def _default_device() -> str:
 def _checkpoint_status(checkpoint: str, variant: str | None = None) -> tuple[bool, bool, str]:
     """(usable, cached, reason) for one local checkpoint whose weights are read as ``variant``."""
     if Path(checkpoint).expanduser().is_dir():
-        problem = cache_folder_problem(Path(checkpoint).expanduser())
+        from realunify_arena.adapters.weight_layout import variant_problem
+
+        folder = Path(checkpoint).expanduser()
+        problem = cache_folder_problem(folder) or variant_problem(folder, variant)
         return (False, True, problem) if problem else (True, True, f"local folder {checkpoint}")
     folder, problem = cached_folder(checkpoint, variant=variant)
     if folder is not None:

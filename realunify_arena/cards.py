@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import re
 import typing
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from realunify_arena.families import (
     GenerationOptions,
     family_of,
 )
-from realunify_arena.limits import OptionError, numbers_checked, size_problem
+from realunify_arena.limits import OptionError, numbers_checked, shipped_guidance, size_problem
 from realunify_arena.redaction import literal_secret_options, register_endpoint, register_secret_env
 from realunify_arena.shown import brief, json_kind
 from realunify_arena.systems import model_name_problem
@@ -93,12 +94,59 @@ class ModelCard:
         return FAMILIES[self.family].remote
 
     def options(self, **overrides: Any) -> GenerationOptions:
-        """The card's defaults with the given fields replaced (names of ``GenerationOptions`` fields).
+        """The card's defaults with the given fields replaced (names of ``GenerationOptions`` fields); where neither
+        sets a guidance, the one a run uses (``guidance_used``) where it is known: what is stored with a run
+        (part of its key) says what it ran with, so two checkpoints shipping other guidance scales are two systems.
 
         Raises:
             TypeError: an override is not a ``GenerationOptions`` field.
         """
-        return dataclasses.replace(self.defaults, **overrides)
+        options = dataclasses.replace(self.defaults, **overrides)
+        if options.guidance is None:
+            used = self.guidance_used()
+            if used is not None:
+                options = dataclasses.replace(options, guidance=used)
+        return options
+
+    def guidance_used(self) -> float | None:
+        """The classifier-free guidance a run of this card that asks none generates with, as its adapter reads it
+        (``adapters.local.checkpoint_guidance``): for a family with a ``Family.default_guidance`` (Janus, Emu3), the
+        ``guidance_scale`` of the generating checkpoint's ``generation_config.json`` (``limits.shipped_guidance``),
+        else the family's default. None where it is not known before the model loads: another family, a checkpoint
+        neither a local folder nor in the hub's local cache (its run records the value once loaded:
+        ``adapters.base.Adapter.run_options``), a file that does not parse or a value above the card's limit (the
+        load or the run refuses it, naming the file). Reads no network."""
+        default = FAMILIES[self.family].default_guidance
+        checkpoint = self.checkpoints.get(Capability.GENERATE.value)
+        if default is None or checkpoint is None:
+            return None
+        found = _checkpoint_file(checkpoint, "generation_config.json")
+        if found is None or found is False:
+            return default if found is False else None
+        try:
+            content = json.loads(found.read_text(encoding="utf-8"))
+            shipped = shipped_guidance(content.get("guidance_scale") if isinstance(content, dict) else None, self)
+        except (OSError, ValueError):  # unreadable, not JSON (the load refuses it), above the limit (the run does)
+            return None
+        return default if shipped is None else shipped
+
+
+def _checkpoint_file(checkpoint: str, name: str) -> Path | bool | None:
+    """The file ``name`` of ``checkpoint``: in the local folder it names, else in its hub snapshot in the local cache
+    (``huggingface_hub.try_to_load_from_cache``, offline); False where that folder, or the cache, says it has none;
+    None where it is not known here (not cached, not a hub id)."""
+    folder = Path(checkpoint).expanduser()
+    if folder.is_dir():
+        return folder / name if (folder / name).is_file() else False
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(checkpoint, name)
+    except Exception:  # noqa: BLE001 - not a hub id (a card:NAME reference, a missing folder)
+        return None
+    if isinstance(found, str):
+        return Path(found)
+    return None if found is None else False
 
 
 # -- validation: pydantic checks the types, these messages say what was expected ------------------------

@@ -76,6 +76,10 @@ class Family:
     fixed_size: bool = False
     # sides rounded down to whole ``size_step`` (diffusers' pipelines) rather than to the nearest (Emu3's tokens)
     size_floor: bool = False
+    # The classifier-free guidance a run without one uses where its checkpoint's generation_config.json ships no
+    # ``guidance_scale`` (a family whose adapter reads that file's value first: Janus, Emu3); None: the family
+    # reads no guidance from its checkpoint (``cards.ModelCard.options`` records the value a run uses).
+    default_guidance: float | None = None
 
     def produced_size(self, width: int, height: int, native: tuple[int | None, int | None]) -> tuple[int, int]:
         """The (width, height) in pixels this family makes when asked for ``width`` x ``height``: the request
@@ -123,12 +127,15 @@ _LOCAL_PARAMS = frozenset({"limits", "memory_gb", "text_top_k", "text_top_p", "v
 _NO_STEPS = frozenset({"steps"})
 
 FAMILIES: dict[str, Family] = {
-    # Janus decodes a fixed grid of image tokens (24x24 of 16 px: 384x384 for Janus-Pro)
+    # Janus decodes a fixed grid of image tokens (24x24 of 16 px: 384x384 for Janus-Pro); guidance 5: the Janus-Pro
+    # paper's CFG weight (cfg_weight=5 in DeepSeek's generation_inference.py)
     "janus": Family("janus", _UNDERSTAND_GENERATE, False, ("torch", "transformers"),
-                    _LOCAL_PARAMS | {"fast"}, _NO_STEPS, fixed_size=True),
-    # Emu3 takes any grid of 8-px image tokens (the processor's spatial_factor); the card's size is its default
+                    _LOCAL_PARAMS | {"fast"}, _NO_STEPS, fixed_size=True, default_guidance=5.0),
+    # Emu3 takes any grid of 8-px image tokens (the processor's spatial_factor); the card's size is its default;
+    # guidance 3: classifier_free_guidance = 3.0 in BAAI's reference (baaivision/Emu3, image_generation.py)
     "emu3": Family("emu3", _UNDERSTAND_GENERATE, False, ("torch", "transformers"),
-                   _LOCAL_PARAMS | {"positive_prompt", "negative_prompt"}, _NO_STEPS, size_step=8),
+                   _LOCAL_PARAMS | {"positive_prompt", "negative_prompt"}, _NO_STEPS, size_step=8,
+                   default_guidance=3.0),
     # FLUX.1 Kontext, Qwen-Image and OmniGen pack 8x-downsampled VAE latents in 2x2 patches: any other side is
     # rounded down to a multiple of 16 px with only a logged warning (diffusers' ``prepare_latents``)
     "pair": Family("pair", _ALL, False, ("torch", "transformers", "diffusers"),

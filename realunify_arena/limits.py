@@ -90,6 +90,30 @@ def limits_for(card: CardLike) -> Limits:
     return replace(base, **given)
 
 
+def shipped_guidance(value: object, card: CardLike) -> float | None:
+    """The classifier-free guidance a run of ``card`` without one takes from its checkpoint: ``value``, the
+    ``guidance_scale`` of the checkpoint's ``generation_config.json`` (as transformers' ``GenerationConfig`` read
+    it), where it is a finite number 0 or more (0 turns guidance off, as in transformers' ``generate``); None where
+    the file ships none or no such number (``checkpoint_config.generation_config_problem`` refuses the latter before
+    a load), so the family's ``Family.default_guidance`` applies.
+
+    Raises:
+        OptionError: ``value`` is above the card's guidance limit (``limits_for``: 100 unless ``params.limits``
+            says), as a run's guidance would be: far above it the guided logits overflow.
+    """
+    usable = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+              and value >= 0)
+    if not usable:
+        return None
+    limit = limits_for(card).guidance
+    if value > limit:
+        raise OptionError("guidance", f"guidance (classifier-free guidance scale) = {float(value):g}, the "
+                                      f"guidance_scale of the checkpoint's generation_config.json, is outside the "
+                                      f"allowed range 0 to {limit:g} of {card.name}; set the card's "
+                                      "defaults.guidance or ask for a guidance")
+    return float(value)
+
+
 def check_options(card: CardLike, options: GenerationOptions) -> GenerationOptions:
     """``options`` if ``card`` accepts them; else ``OptionError`` (a ``ValueError``) naming the setting, its
     value and the limit.

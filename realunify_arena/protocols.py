@@ -87,7 +87,8 @@ def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
         instance: the UEG or GEU instance to run.
         adapter: a loaded adapter (from ``loaded`` or ``ModelSource.use``).
         mode: ``"direct"`` (1 step) or ``"stepwise"`` (2 steps).
-        options: the generation options, recorded in ``Trace.settings``.
+        options: the generation options, recorded in ``Trace.settings`` as the adapter runs them
+            (``Adapter.run_options``: Janus' and Emu3's guidance of the checkpoint, where they set none).
         control: checked before each step and the active control while a step runs (the model's loop
             checks it); a stopped run or one past its time limit ends as an ``error`` trace with the reason.
 
@@ -96,6 +97,12 @@ def run_stream(instance: AnyInstance, adapter: Adapter, mode: Mode,
         has ``status`` ok, ``not_supported`` (a capability the card lacks: the paper's "-") or ``error``
         (``Trace.error`` says why). Never raises for a model failure.
     """
+    try:
+        options = adapter.run_options(options)  # the settings it runs with are those the trace records
+    except Exception as e:  # noqa: BLE001 - a checkpoint value the card refuses: an error trace, as a step's
+        trace = Trace(instance.uid, adapter.name, mode, options.to_dict(), status=Status.ERROR, error=error_text(e))
+        yield _snapshot(trace)
+        return
     trace = Trace(instance.uid, adapter.name, mode, options.to_dict())
     missing = [c.value for c in required_capabilities(instance, mode) if not adapter.supports(c)]
     if missing:

@@ -97,6 +97,17 @@ class Adapter:
         if not self.supports(capability):
             raise NotSupported(f"{self.name} cannot {capability.value} images")
 
+    def run_options(self, options: GenerationOptions) -> GenerationOptions:
+        """``options`` as this adapter runs them, recorded with the run (``protocols.run_stream``): a setting left
+        None that the adapter fills from its loaded checkpoint given the value it uses (Janus, Emu3: the guidance of
+        the checkpoint's ``generation_config.json``, ``adapters.local.with_checkpoint_guidance``). This base returns
+        ``options``.
+
+        Raises:
+            limits.OptionError: a value the checkpoint ships that the card's limits refuse.
+        """
+        return options
+
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
         """Answer ``text`` about ``images`` (0 or more, in order; 0 for a text-only turn such as prompt refinement).
 

@@ -27,7 +27,7 @@ from realunify_arena.adapters.checkpoint_scheduler import (passed_arguments, sch
                                                            timestep_call)
 from realunify_arena.adapters.safetensors_header import safetensors_problem
 from realunify_arena.adapters.torch_bin import torch_bin_problem
-from realunify_arena.adapters.weight_layout import chosen, weight_entries
+from realunify_arena.adapters.weight_layout import chosen, variant_message, weight_entries
 from realunify_arena.adapters.checkpoint_config import (config_sizes_problem, config_values_problem, dtype_problem,
                                                         generation_config_problem, library_refusal,
                                                         null_build_problem, one_of, pipeline_null_problem,
@@ -285,16 +285,9 @@ def _weights_problem(folder: Path, stem: str, variant: str | None, *, fallback: 
     found = weight_entries(folder, stem)
     entries = chosen(found, variant, fallback)
     if not entries:
-        others = sorted(v for v in found if v is not None)
-        if variant is None and others:
-            files = ", ".join(p.name for p, _ in found[others[0]])
-            return (f"{folder}: weights only as variant {' or '.join(map(repr, others))} ({files}); set the card's "
-                    f"params.variant: {others[0]} (from_pretrained(variant='{others[0]}') loads them)")
-        if variant is not None and found:
-            has = ", ".join(p.name for files in found.values() for p, _ in files)
-            kept = "remove the card's params.variant" if None in found else f"set params.variant: {sorted(others)[0]}"
-            return (f"{folder}: no weights of variant '{variant}' (expected {stem}.{variant}.safetensors or its "
-                    f"sharded index, or a .{variant}.bin); it has {has}: {kept}")
+        problem = variant_message(folder, stem, variant, found, fallback)
+        if problem:
+            return problem
         return (f"{folder}: no weights; expected {stem}.safetensors (or its sharded index), "
                 f"{'pytorch_model' if stem == 'model' else stem}.bin, or a variant of them ({stem}.fp16.safetensors)")
     path, kind = entries[0]

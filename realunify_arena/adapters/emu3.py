@@ -11,11 +11,13 @@ import torch
 from PIL import Image
 
 from realunify_arena.adapters.base import Capability, GenerationOptions
-from realunify_arena.adapters.local import LocalAdapter, checkpoint_for, checkpoint_guidance, reply_text
+from realunify_arena.adapters.local import (LocalAdapter, checkpoint_for, checkpoint_guidance, reply_text,
+                                           with_checkpoint_guidance)
 from realunify_arena.cards import ModelCard
+from realunify_arena.families import FAMILIES
 from realunify_arena.limits import size_refusal
 
-DEFAULT_GUIDANCE = 3.0  # classifier_free_guidance = 3.0 in BAAI's reference (baaivision/Emu3, image_generation.py)
+DEFAULT_GUIDANCE = FAMILIES["emu3"].default_guidance  # 3, BAAI's reference (baaivision/Emu3, image_generation.py)
 DEFAULT_SIDE = 720  # the Gen checkpoint's native 720x720 (image_area 518400)
 # BAAI's reference samples image tokens with GenerationConfig(do_sample=True, top_k=2048) (image_generation.py);
 # the Gen checkpoint's generation config sets no top_k, so transformers' global top_k=50 would apply.
@@ -41,6 +43,12 @@ class Emu3Adapter(LocalAdapter):
     def _pick(self, capability: Capability):
         checkpoint = checkpoint_for(self.card, capability)
         return self.loaded[f"model:{checkpoint}"], self.loaded[f"processor:{checkpoint}"]
+
+    def run_options(self, options: GenerationOptions) -> GenerationOptions:
+        """``options`` with the guidance ``generate`` uses where they set none (``with_checkpoint_guidance``)."""
+        if Capability.GENERATE not in self.card.capabilities:
+            return options
+        return with_checkpoint_guidance(options, self._pick(Capability.GENERATE)[0].generation_config, self.card)
 
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
         model, processor = self._pick(Capability.UNDERSTAND)

@@ -13,11 +13,12 @@ from transformers import LogitsProcessorList
 from realunify_arena.adapters.base import Capability, GenerationOptions, ModelUnavailable
 from realunify_arena.adapters.janus_fast import JanusFastGenerator, fast_path_wanted, guidance_processor
 from realunify_arena.adapters.local import (LocalAdapter, checkpoint_for, checkpoint_guidance, pixels_to_pil,
-                                           reply_text, with_chat_template)
+                                           reply_text, with_chat_template, with_checkpoint_guidance)
 from realunify_arena.cards import ModelCard
+from realunify_arena.families import FAMILIES
 from realunify_arena.limits import size_refusal
 
-DEFAULT_GUIDANCE = 5.0  # the Janus-Pro paper's CFG weight (cfg_weight=5 in DeepSeek's generation_inference.py)
+DEFAULT_GUIDANCE = FAMILIES["janus"].default_guidance  # 5, the Janus-Pro paper's CFG weight
 # How DeepSeek's reference (deepseek-ai/Janus, generation_inference.py) draws each image token:
 # ``torch.multinomial(softmax(logits / temperature))`` with temperature 1 over the whole 16384-entry
 # codebook. Neither public generation config sets top_k, so without these transformers would apply its
@@ -73,6 +74,11 @@ class JanusAdapter(LocalAdapter):
         if "fast" not in self.loaded:
             self.loaded["fast"] = JanusFastGenerator(self.model)
         return self.loaded["fast"]
+
+    def run_options(self, options: GenerationOptions) -> GenerationOptions:
+        """``options`` with the guidance ``generate_image_ids`` uses where they set none
+        (``with_checkpoint_guidance``)."""
+        return with_checkpoint_guidance(options, self.model.generation_config, self.card)
 
     def understand(self, images: list[Image.Image], text: str, options: GenerationOptions) -> str:
         content = [{"type": "image", "image": image} for image in images] + [{"type": "text", "text": text}]

@@ -3,6 +3,7 @@ attention, PIL output."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 from collections.abc import Callable, Iterator
@@ -19,7 +20,8 @@ from realunify_arena.adapters.checkpoint_files import check_checkpoint, model_we
 from realunify_arena.adapters.checkpoint_fit import load_report_problem
 from realunify_arena.adapters.determinism import leave_out_cudnn_attention
 from realunify_arena.cards import ModelCard
-from realunify_arena.limits import OptionError
+from realunify_arena.families import FAMILIES, GenerationOptions
+from realunify_arena.limits import shipped_guidance
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -208,30 +210,31 @@ def with_chat_template(processor):
 
 def checkpoint_guidance(generation_config, default: float, card: ModelCard) -> float:
     """The classifier-free guidance the checkpoint's authors ship in its ``generation_config.json``
-    (``guidance_scale``, a finite number 0 or more: ``checkpoint_config.generation_config_problem`` refuses any
-    other before the load), else ``default``: a card that sets no ``defaults.guidance`` runs a checkpoint at its own
-    value, as ``generate`` in transformers would, not at the family's constant. 0 is guidance off, as there (Janus'
-    ``generate`` adds its guidance processor only for a scale above 1), not ``default``.
+    (``guidance_scale``, read by ``limits.shipped_guidance``'s rule), else ``default``: a card that sets no
+    ``defaults.guidance`` runs a checkpoint at its own value, as ``generate`` in transformers would, not at the
+    family's constant. 0 is guidance off, as there (Janus' ``generate`` adds its guidance processor only for a scale
+    above 1), not ``default``.
 
     Raises:
-        limits.OptionError: the checkpoint's value is above the card's guidance limit (``limits_for``: 100 unless
-            ``params.limits`` says), as a run's guidance would be: far above it the guided logits overflow.
+        limits.OptionError: the checkpoint's value is above the card's guidance limit (``limits.shipped_guidance``).
     """
-    import math
+    value = shipped_guidance(getattr(generation_config, "guidance_scale", None), card)
+    return default if value is None else value
 
-    from realunify_arena.limits import limits_for
 
-    value = getattr(generation_config, "guidance_scale", None)
-    usable = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-    if not usable:
-        return default
-    limit = limits_for(card).guidance
-    if value > limit:
-        raise OptionError("guidance", f"guidance (classifier-free guidance scale) = {float(value):g}, the "
-                                      f"guidance_scale of the checkpoint's generation_config.json, is outside the "
-                                      f"allowed range 0 to {limit:g} of {card.name}; set the card's "
-                                      "defaults.guidance or ask for a guidance")
-    return float(value)
+def with_checkpoint_guidance(options: GenerationOptions, generation_config, card: ModelCard) -> GenerationOptions:
+    """``options`` with the guidance a run that asks none generates with (``checkpoint_guidance`` of the loaded
+    generating model's ``generation_config``, else the family's ``Family.default_guidance``), so the run records the
+    value it used, as ``cards.ModelCard.options`` does where the file is on disk before the load. ``options`` as they
+    are where they set a guidance, the family has no default, or the card does not generate.
+
+    Raises:
+        limits.OptionError: as ``checkpoint_guidance``.
+    """
+    default = FAMILIES[card.family].default_guidance
+    if options.guidance is not None or default is None or Capability.GENERATE not in card.capabilities:
+        return options
+    return dataclasses.replace(options, guidance=checkpoint_guidance(generation_config, default, card))
 
 
 def checkpoint_for(card: ModelCard, capability: Capability) -> str:

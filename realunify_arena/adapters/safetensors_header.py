@@ -20,7 +20,7 @@ from pathlib import Path
 from realunify_arena.adapters.checkpoint_config import library_refusal
 from realunify_arena.unique_keys import LongIntegerError, RepeatedKeyError, loads_json
 
-__all__ = ["DTYPE_BITS", "safetensors_problem"]
+__all__ = ["DTYPE_BITS", "loaded_bytes", "safetensors_problem"]
 
 # each dtype the safetensors library (0.8) reads, with its size in bits (``Dtype::bitsize``)
 DTYPE_BITS = {"BOOL": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8,
@@ -28,6 +28,33 @@ DTYPE_BITS = {"BOOL": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "U8": 8, "I8": 8, 
               "I32": 32, "U32": 32, "F32": 32, "C64": 64, "F64": 64, "I64": 64, "U64": 64}
 _AGAIN = "download it again"
 MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own cap (``MAX_HEADER_SIZE``): a longer one it refuses
+
+
+# the floating dtypes from_pretrained(dtype=...) casts to the asked dtype (torch float16, bfloat16, float32, float64)
+_CAST = frozenset({"F16", "BF16", "F32", "F64"})
+
+
+def loaded_bytes(path: Path, float_bytes: int) -> int | None:
+    """The bytes the tensors of the ``.safetensors`` file ``path`` take in memory once loaded as
+    ``from_pretrained(dtype=...)`` loads them: each floating tensor (F16, BF16, F32, F64) as its element count times
+    ``float_bytes`` (2 for bfloat16 or float16, 4 for float32), any other (integer, 8-bit float) as stored (its
+    ``data_offsets`` span). Read from the header alone. None where the header cannot be read as the format says
+    (the file's size is then all that is known)."""
+    try:
+        with path.open("rb") as file:
+            (length,) = struct.unpack("<Q", file.read(8))
+            if length > MAX_HEADER_BYTES:
+                return None
+            header = json.loads(file.read(length))
+        total = 0
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            begin, end = entry["data_offsets"]
+            total += math.prod(entry["shape"]) * float_bytes if entry["dtype"] in _CAST else end - begin
+        return int(total)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error):
+        return None
 
 
 def safetensors_problem(path: Path) -> str | None:

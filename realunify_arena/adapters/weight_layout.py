@@ -22,7 +22,8 @@ import re
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["LAYOUTS", "chosen", "files_read", "names_read", "weight_entries"]
+__all__ = ["LAYOUTS", "chosen", "files_read", "names_read", "pipeline_components", "variant_message", "variant_problem",
+           "weight_entries"]
 
 # (pattern with {stem}/{bin}, kind) in diffusers' order of preference (ModelMixin.from_pretrained: the index
 # ``_fetch_index_file`` finds, else the single file); a variant never ends in a shard's number
@@ -67,6 +68,47 @@ def chosen(found: dict, variant: str | None, fallback: bool) -> list:
     """The weight entry files from_pretrained(variant=variant) reads, of those ``weight_entries`` found; ``fallback``:
     unvarianted ones where the variant is missing (a diffusers pipeline loads such a component without it)."""
     return found.get(variant) or (found.get(None) if fallback and variant else None) or []
+
+
+def variant_message(folder: Path, stem: str, variant: str | None, found: dict, fallback: bool) -> str | None:
+    """Why ``from_pretrained(folder, variant=variant)`` finds none of the weights ``found`` (``weight_entries`` of
+    ``folder``) though it holds weights of another variant: transformers refuses a folder holding only
+    ``model.fp16.safetensors`` without ``variant="fp16"`` (an ``OSError`` naming the variant), and one without
+    ``model.fp16.*`` with it. None where ``chosen`` finds weights, or there are none (``fallback``: as ``chosen``).
+
+    Returns:
+        ``"{folder}: weights only as variant 'fp16' (model.fp16.safetensors); set the card's params.variant: fp16
+        (from_pretrained(variant='fp16') loads them)"``, or ``"{folder}: no weights of variant 'fp16' (expected
+        ...); it has model.safetensors: remove the card's params.variant"``, or None.
+    """
+    if chosen(found, variant, fallback) or not found:
+        return None
+    others = sorted(v for v in found if v is not None)
+    if variant is None:
+        files = ", ".join(Path(p).name for p, _ in found[others[0]])
+        return (f"{folder}: weights only as variant {' or '.join(map(repr, others))} ({files}); set the card's "
+                f"params.variant: {others[0]} (from_pretrained(variant='{others[0]}') loads them)")
+    has = ", ".join(Path(p).name for files in found.values() for p, _ in files)
+    kept = "remove the card's params.variant" if None in found else f"set params.variant: {others[0]}"
+    return (f"{folder}: no weights of variant '{variant}' (expected {stem}.{variant}.safetensors or its "
+            f"sharded index, or a .{variant}.bin); it has {has}: {kept}")
+
+
+def variant_problem(folder: Path, variant: str | None) -> str | None:
+    """``variant_message`` of the weights ``files_read`` looks for in ``folder``: a transformers model's at its top,
+    or each component's a pipeline's ``model_index.json`` names (where diffusers falls back to unvarianted weights).
+    None where each finds its variant's weights, or none of any (what it lacks is ``check_checkpoint``'s to say)."""
+    index = folder / "model_index.json"
+    parts = ([(folder / name, stems, True) for name, stems in _pipeline_components(index)] if index.is_file()
+             else [(folder, _MODEL_STEMS, False)])
+    for sub, stems, fallback in parts:
+        if not sub.is_dir():
+            continue
+        stem, found = next(((stem, f) for stem in stems if (f := weight_entries(sub, stem))), (stems[0], {}))
+        problem = variant_message(sub, stem, variant, found, fallback)
+        if problem:
+            return problem
+    return None
 
 
 def _shard_pattern(entry: str, variant: str | None) -> re.Pattern:
@@ -128,20 +170,30 @@ def files_read(folder: Path, variant: str | None) -> tuple[list[Path], str]:
     return files, ""
 
 
-def names_read(names: Collection[str], variant: str | None) -> set[str]:
+def pipeline_components(index: Path) -> dict[str, tuple[str, ...]]:
+    """Sub-folder -> weight file stems of each component a pipeline's ``model_index.json`` (at ``index``) names as
+    ``[library, class]``; empty where it names none or cannot be read."""
+    return dict(_pipeline_components(index))
+
+
+def names_read(names: Collection[str], variant: str | None,
+               components: dict[str, tuple[str, ...]] | None = None) -> set[str]:
     """The files of a repository's list (paths from its top, ``/``-separated, as the hub lists them) that
     ``from_pretrained(variant=variant)`` reads, by their names alone: ``files_read``'s rule, where a sharded index
     (whose content the list does not hold) stands for every numbered shard of its name and variant beside it, and a
-    pipeline's components are its sub-folders holding weights. Empty where none of the names is such a layout."""
+    pipeline's components are those ``components`` names (``pipeline_components`` of its ``model_index.json``, where
+    that file is at hand), else its sub-folders holding weights. Empty where none of the names is such a layout."""
     pipeline = "model_index.json" in names
     folders: dict[str, list[str]] = {}
     for name in names:
         folder, _, base = name.rpartition("/")
-        if (bool(folder) and "/" not in folder) if pipeline else not folder:
+        named = components is None or folder in components
+        if (bool(folder) and "/" not in folder and named) if pipeline else not folder:
             folders.setdefault(folder, []).append(base)
     read: set[str] = set()
     for folder, bases in folders.items():
-        for stem in _COMPONENT_STEMS if pipeline else _MODEL_STEMS:
+        stems = (components or {}).get(folder, _COMPONENT_STEMS) if pipeline else _MODEL_STEMS
+        for stem in stems:
             found = _entries(bases, stem)
             entries = chosen(found, variant, pipeline)
             if entries:

@@ -4,6 +4,7 @@ model too large for the machine, and the app's default model and judge chosen fr
 from __future__ import annotations
 
 import json
+import math
 import socket
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -251,6 +252,11 @@ KONTEXT_LISTING = {
     "tokenizer/vocab.json": 0, "tokenizer_2/spiece.model": 0,
 }
 KONTEXT_READ_GB = 10.0 + 10.0 + 3.8 + 0.2 + 5.0 + 4.5 + 0.2  # the components' weights: 33.7
+KONTEXT_INDEX = {"_class_name": "FluxKontextPipeline", "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+                 "text_encoder": ["transformers", "CLIPTextModel"],
+                 "text_encoder_2": ["transformers", "T5EncoderModel"],
+                 "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "T5TokenizerFast"],
+                 "transformer": ["diffusers", "FluxTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]}
 
 
 def test_an_uncached_pipeline_counts_its_components_weights_not_the_single_file_copy_beside_them(hub, tmp_path):
@@ -271,12 +277,8 @@ def test_an_uncached_model_counts_the_variant_the_card_reads(hub, tmp_path):
 
 def _kontext_snapshot(cache: Path) -> int:
     """KONTEXT_LISTING's layout cached (a byte per 0.1 GB); returns the bytes of the components' weights."""
-    index = {"_class_name": "FluxKontextPipeline", "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
-             "text_encoder": ["transformers", "CLIPTextModel"], "text_encoder_2": ["transformers", "T5EncoderModel"],
-             "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "T5TokenizerFast"],
-             "transformer": ["diffusers", "FluxTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]}
     files = {name: b"x" * round(gb * 10) for name, gb in KONTEXT_LISTING.items()}
-    files["model_index.json"] = json.dumps(index).encode()
+    files["model_index.json"] = json.dumps(KONTEXT_INDEX).encode()
     for index_name in ("transformer/diffusion_pytorch_model.safetensors.index.json",
                        "text_encoder_2/model.safetensors.index.json"):
         folder, _, _ = index_name.rpartition("/")
@@ -332,3 +334,96 @@ def test_an_index_of_weights_the_library_does_not_read_leaves_the_snapshot_compl
                                          "model-00001-of-00002.safetensors": b"x" * 64})
     ok, reason = av.availability(_card(tmp_path, "org/torn", "torn"), device="cpu")
     assert not ok and "1 of 2 weight files named by model.safetensors.index.json are missing" in reason, reason
+
+
+def _fp16_only(folder: Path) -> Path:
+    """A tiny real transformers model saved as ``save_pretrained(variant="fp16")`` writes it: config.json and
+    model.fp16.safetensors, no unvarianted weights."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=32, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=16)
+    LlamaForCausalLM(config).save_pretrained(folder, variant="fp16")
+    return folder
+
+
+def test_a_folder_with_weights_of_another_variant_only_is_unavailable_naming_the_file_and_the_field(tmp_path):
+    # before: "local folder ..." runnable, and the load then refused it
+    from transformers import AutoModelForCausalLM
+
+    folder = _fp16_only(tmp_path / "fp16")
+    assert sorted(p.name for p in folder.glob("*.safetensors")) == ["model.fp16.safetensors"]
+    with pytest.raises(OSError):  # the reference: transformers refuses it without the variant
+        AutoModelForCausalLM.from_pretrained(folder)
+    AutoModelForCausalLM.from_pretrained(folder, variant="fp16")  # and loads it with the variant
+    ok, reason = av.availability(_card(tmp_path, str(folder)), device="cpu")
+    assert not ok
+    assert "model.fp16.safetensors" in reason and "set the card's params.variant: fp16" in reason
+    ok, reason = av.availability(_card(tmp_path, str(folder), "with", "params: {variant: fp16}\n"), device="cpu")
+    assert ok, reason
+    with pytest.raises(OSError):  # the other way round: a variant the folder lacks
+        AutoModelForCausalLM.from_pretrained(folder, variant="bf16")
+    ok, reason = av.availability(_card(tmp_path, str(folder), "other", "params: {variant: bf16}\n"), device="cpu")
+    assert not ok and "no weights of variant 'bf16'" in reason and "set params.variant: fp16" in reason
+
+
+def test_a_cached_snapshot_with_weights_of_another_variant_only_is_not_runnable_offline(isolated_hub, tmp_path,
+                                                                                        monkeypatch):
+    # before: "in the local cache", runnable offline, and from_pretrained(variant=None) then failed
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    built = _fp16_only(tmp_path / "built")
+    _snapshot(isolated_hub, "org/fp16", {p.name: p.read_bytes() for p in built.iterdir() if p.is_file()})
+    ok, reason = av.availability(_card(tmp_path, "org/fp16"), device="cpu")
+    assert not ok and "model.fp16.safetensors" in reason and "params.variant: fp16" in reason, reason
+    ok, reason = av.availability(_card(tmp_path, "org/fp16", "with", "params: {variant: fp16}\n"), device="cpu")
+    assert ok, reason
+
+
+def _saved(folder: Path, dtype) -> tuple[Path, int]:
+    """(folder, element count): a tiny real transformers model saved by save_pretrained in torch ``dtype``; the count
+    of its saved tensors' elements as the safetensors library reads them (the reference)."""
+    import torch
+    from safetensors import safe_open
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=16)
+    LlamaForCausalLM(config).to(dtype).save_pretrained(folder)
+    with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+        count = sum(math.prod(weights.get_slice(k).get_shape()) for k in weights.keys())
+    return folder, count
+
+
+def test_weights_are_counted_in_the_dtype_the_card_loads_them_in(tmp_path, monkeypatch):
+    # from_pretrained(dtype=card.dtype) casts every floating tensor: float32 files loaded as bfloat16 take half their
+    # size, bfloat16 ones loaded as float32 double; before, the files' size on disk was the estimate either way
+    import torch
+
+    fp32, count = _saved(tmp_path / "fp32", torch.float32)
+    bf16, same = _saved(tmp_path / "bf16", torch.bfloat16)
+    assert count == same
+    assert av.estimate_bytes(_card(tmp_path, str(fp32), "a", "dtype: bfloat16\n")) == 2 * count
+    assert av.estimate_bytes(_card(tmp_path, str(fp32), "b", "dtype: float32\n")) == 4 * count
+    assert av.estimate_bytes(_card(tmp_path, str(bf16), "c", "dtype: float32\n")) == 4 * count
+    assert av.estimate_bytes(_card(tmp_path, str(bf16), "d", "dtype: float16\n")) == 2 * count
+    monkeypatch.setattr(av, "_host_available_bytes", lambda: None)
+    monkeypatch.setattr(av, "CPU_MAX_BYTES", 3 * count)  # between the two
+    ok, reason = av.availability(_card(tmp_path, str(fp32), "half", "dtype: bfloat16\n"), device="cpu")
+    assert ok, reason
+    ok, reason = av.availability(_card(tmp_path, str(bf16), "double", "dtype: float32\n"), device="cpu")
+    assert not ok and "too large for this machine" in reason
+
+
+def test_an_uncached_pipeline_whose_model_index_is_cached_counts_only_the_components_it_names(hub, isolated_hub):
+    # a sub-folder with weights that model_index.json does not name (an extra transformer) is no part of what
+    # DiffusionPipeline.from_pretrained reads; the hub's list alone cannot tell (every sub-folder with weights counts),
+    # the cached model_index.json can (before: it was not read, 40.7 GB)
+    listing = {**KONTEXT_LISTING, "transformer_extra/diffusion_pytorch_model.safetensors": 7.0}
+    _Hub.sizes = {name: int(gb * 10**9) for name, gb in listing.items()}
+    _snapshot(isolated_hub, "black-forest-labs/FLUX.1-Kontext-dev",
+              {"model_index.json": json.dumps(KONTEXT_INDEX).encode()})  # an interrupted download's first file
+    ok, reason = av.availability(SHIPPED["flux-kontext"], device="cpu", allow_large=True)
+    assert ok and f"about {KONTEXT_READ_GB:.1f} GB" in reason, reason

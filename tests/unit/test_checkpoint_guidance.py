@@ -136,3 +136,88 @@ def test_a_checkpoint_guidance_above_the_cards_limit_is_refused_as_a_runs_would_
         _tokens(card, adapter, 100.0)  # a card's or a run's own guidance is what its limit checked
     finally:
         adapter.model.generation_config.guidance_scale = OWN
+
+
+# -- what a run records: the guidance it ran with, not None ------------------------------------------------------
+
+def _ueg():
+    from realunify_arena.benchmark.schema import UEGInstance
+
+    return UEGInstance(index=4, task_type="world_knowledge", prompt="a cat", question_list=[])
+
+
+def _revision(card, tmp_path, name: str, **generation):
+    """``card`` reading a copy of its checkpoint whose generation_config.json is changed by ``generation`` (a None
+    value removes the field)."""
+    folder = tmp_path / name
+    shutil.copytree(card.checkpoints["generate"], folder)
+    content = json.loads((folder / "generation_config.json").read_text())
+    content.update(generation)
+    content = {k: v for k, v in content.items() if v is not None}
+    (folder / "generation_config.json").write_text(json.dumps(content))
+    return dataclasses.replace(card, checkpoints={c: str(folder) for c in card.checkpoints})
+
+
+def test_a_run_without_guidance_records_the_checkpoints_own_and_is_found_again(janus, store):
+    # before: the card's options and the stored run said guidance None while the run drew at the file's 40
+    from realunify_arena.protocols import run
+
+    card, adapter = janus
+    options = card.options(seed=7)
+    assert options.guidance == OWN  # the guidance_scale written into the file above
+    trace = run(_ueg(), adapter, "direct", dataclasses.replace(card.defaults, seed=7))  # as an uncached hub id's
+    assert trace.status.value == "ok", trace.error
+    assert trace.settings["guidance"] == OWN
+    run_id = store.save_trace(trace, "d")
+    assert store.find_run("d", trace.instance_uid, card.name, "direct", options.to_dict()) == run_id
+    set_card = dataclasses.replace(card, defaults=dataclasses.replace(card.defaults, guidance=2.0))
+    assert set_card.options(seed=7).guidance == 2.0  # a card's own guidance still wins, recorded as it was
+    assert run(_ueg(), adapter, "direct", set_card.options(seed=7)).settings["guidance"] == 2.0
+
+
+def test_two_revisions_shipping_other_guidance_scales_are_two_systems(janus, tmp_path):
+    from realunify_arena.store import settings_key
+
+    card, _ = janus
+    other = _revision(card, tmp_path, "other", guidance_scale=7)
+    assert other.options().guidance == 7.0
+    assert settings_key(other.options().to_dict()) != settings_key(card.options().to_dict())
+    pair = load_cards()["tiny-pair"]  # a family that reads no guidance of its checkpoint keeps None
+    assert dataclasses.replace(pair, defaults=dataclasses.replace(pair.defaults, guidance=None)).options().guidance \
+        is None
+
+
+def test_a_checkpoint_without_guidance_records_the_familys_default(janus, emu3, tmp_path):
+    janus_card, _ = janus
+    emu3_card, _ = emu3
+    # the Janus-Pro paper's cfg_weight 5; BAAI's reference classifier_free_guidance 3 (baaivision/Emu3)
+    assert _revision(janus_card, tmp_path, "j", guidance_scale=None).options().guidance == 5.0
+    assert _revision(emu3_card, tmp_path, "e", guidance_scale=None).options().guidance == 3.0
+    gone = _revision(janus_card, tmp_path, "none", guidance_scale=None)
+    (tmp_path / "none" / "generation_config.json").unlink()  # transformers then builds one without guidance_scale
+    assert gone.options().guidance == 5.0
+
+
+def test_an_emu3_run_without_guidance_records_the_checkpoints_own(emu3):
+    card, adapter = emu3
+    assert card.options().guidance == OWN
+    assert adapter.run_options(dataclasses.replace(card.defaults, guidance=None)).guidance == OWN
+
+
+def test_a_hub_checkpoint_in_the_local_cache_is_read_offline(janus, tmp_path, monkeypatch):
+    # a snapshot laid out as huggingface_hub writes one: refs/main -> snapshots/<commit>/files
+    from huggingface_hub import constants
+
+    card, _ = janus
+    cache, commit = tmp_path / "hub", "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / "models--org--janus-tiny"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    shutil.copy(f"{card.checkpoints['generate']}/generation_config.json", repo / "snapshots" / commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = dataclasses.replace(card, checkpoints={c: "org/janus-tiny" for c in card.checkpoints})
+    assert hub.options().guidance == OWN
+    uncached = dataclasses.replace(card, checkpoints={c: "org/not-cached" for c in card.checkpoints})
+    assert uncached.options().guidance is None  # not known before its run loads it (the run records it)

@@ -94,9 +94,18 @@ def test_room_is_made_before_a_first_load_from_the_cards_memory_hint(sizes):
 
 
 def test_first_load_estimate_reads_the_weight_files_of_a_local_folder():
+    # the weights as the card loads them: from_pretrained(dtype=bfloat16) casts the float32 files' tensors to 2 bytes
+    # an element (counted by the safetensors library)
+    import torch
+    from safetensors.torch import load_file
+
     folder = Path(resolve(CARDS["tiny-pair"]).checkpoints["understand"])
     card = dataclasses.replace(CARDS["qwen2.5-vl-7b"], checkpoints={"understand": str(folder)})
-    assert estimate_bytes(card) == sum(f.stat().st_size for f in folder.glob("*.safetensors")) > 0
+    assert card.dtype == "bfloat16"
+    loaded = sum(t.numel() * 2 if t.is_floating_point() else t.numel() * t.element_size()
+                 for f in folder.glob("*.safetensors") for t in load_file(f).values())
+    assert {t.dtype for f in folder.glob("*.safetensors") for t in load_file(f).values()} >= {torch.float32}
+    assert estimate_bytes(card) == loaded > 0
 
 
 def test_a_model_in_use_is_never_moved_out(sizes):
