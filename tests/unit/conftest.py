@@ -151,10 +151,12 @@ def whole_models(tmp_path_factory, one_torch_thread, real_format_build) -> dict[
     """Whole transformers checkpoint folders for a test module to read: tests/real_format.py's Janus-Pro-1B
     (``janus``), Qwen2.5-VL-7B-Instruct (``qwen``) and -3B (``qwen-3b``: tied output embedding), and tiny-emu3's
     (``emu3``: a 60-word vocabulary; the real-format one's 184622 costs ten seconds)."""
+    from realunify_arena.adapters import LOADING
     from realunify_arena.adapters.tiny import TINY_BUILDERS
 
     root = tmp_path_factory.mktemp("whole_models")
-    TINY_BUILDERS["emu3"](root / "emu3")
+    with LOADING:  # no load of an earlier module's pool meanwhile: see real_format_build
+        TINY_BUILDERS["emu3"](root / "emu3")
     return {"janus": real_format_build("build_janus_pro", root / "Janus-Pro-1B"),
             "qwen": real_format_build("build_qwen2_5_vl", root / "Qwen2.5-VL-7B-Instruct"),
             "qwen-3b": real_format_build("build_qwen2_5_vl", root / "Qwen2.5-VL-3B-Instruct", size="3b"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from realunify_arena.adapters import ModelUnavailable
+from realunify_arena.adapters import LOADING, ModelUnavailable
 from realunify_arena.adapters.checkpoint_files import check_checkpoint
 from realunify_arena.adapters.tiny import TINY_BUILDERS
 from realunify_arena.cards import load_cards
@@ -29,7 +29,8 @@ def sound(tmp_path_factory, real_format_build) -> dict[str, Path]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("sound")
-    TINY_BUILDERS["pair"](root / "pair")
+    with LOADING:  # no load of an earlier module's pool meanwhile: see conftest's real_format_build
+        TINY_BUILDERS["pair"](root / "pair")
     yield {"janus": real_format_build("build_janus_pro", root / "janus"), "pipeline": root / "pair" / "pipeline"}
     torch.set_num_threads(threads)
 
