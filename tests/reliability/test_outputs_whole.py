@@ -12,6 +12,7 @@ and the command's read of the store needs no room.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import resource
 import shutil
@@ -148,17 +149,38 @@ def _files(folder: Path) -> dict[Path, bytes]:
     return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+SWAP_ARGS = ["generate-instances", "--per-category", "1", "--categories", "mental_tracking,world_knowledge"]
+UEG_ARGS = ["generate-instances", "--per-category", "1", "--categories", "world_knowledge", "--seed", "2"]
+
+
+@pytest.fixture(scope="module")
+def instance_sets(tmp_path_factory) -> dict[str, Path]:
+    """The instance sets the swap tests start from and compare with, each made the ordinary way once for the
+    module (all at once: a process each) and only read: ``old`` and ``new`` (``SWAP_ARGS``, seeds 1 and 2),
+    ``ueg`` (``UEG_ARGS``) and ``full`` (``SWAP_ARGS``' default seed). A test writes into its own copy
+    (``shutil.copytree``: every file and folder, hidden ones included). Before, each of the 9 cases made its
+    own with 2-3 runs of the command (the same bytes: the sets are seeded)."""
+    root = tmp_path_factory.mktemp("instance_sets")
+    made = {"old": [*SWAP_ARGS, "--seed", "1"], "new": [*SWAP_ARGS, "--seed", "2"], "ueg": UEG_ARGS,
+            "full": SWAP_ARGS}
+    with concurrent.futures.ThreadPoolExecutor(len(made)) as pool:
+        done = {name: pool.submit(run_cli, [*args, "--out", str(root / name)], root, 2**40)
+                for name, args in made.items()}
+        for name, future in done.items():
+            assert future.result().returncode == 0, (name, future.result().stderr)
+    return {name: root / name for name in made}
+
+
 @pytest.mark.parametrize("point", ["replaced", "1", "6", "10"])
-def test_a_generate_instances_run_killed_mid_swap_is_finished_by_the_next_run(tmp_path, point):
+def test_a_generate_instances_run_killed_mid_swap_is_finished_by_the_next_run(tmp_path, instance_sets, point):
     """A run killed while it swapped the new set in (kill -9 between two moves) left hidden ``.partial`` folders in
     ``--out`` for good, and a set of some old and some new files; killed before the swap, the new set's folder
     stayed. Now the next run finishes a swap that had begun (the new set is whole: it was written before), drops a
     set the swap had not begun with, and leaves no hidden folder."""
-    args = ["generate-instances", "--per-category", "1", "--categories", "mental_tracking,world_knowledge"]
-    old, new, out = tmp_path / "old", tmp_path / "new", tmp_path / "set"
-    for folder, seed in ((old, "1"), (new, "2"), (out, "1")):  # the expected sets, made the ordinary way
-        assert run_cli([*args, "--out", str(folder), "--seed", seed], tmp_path, limit=2**40).returncode == 0
-    assert _files(old) != _files(new)
+    args = SWAP_ARGS
+    old, new, out = instance_sets["old"], instance_sets["new"], tmp_path / "set"
+    shutil.copytree(old, out)  # the set made with seed 1, the ordinary way
+    assert _files(old) != _files(new) and _files(out) == _files(old)
 
     killed = subprocess.run([sys.executable, "-c", KILLED_AT, point, *args, "--out", str(out), "--seed", "2",
                              "--overwrite"], capture_output=True, text=True, cwd=tmp_path)
@@ -172,15 +194,13 @@ def test_a_generate_instances_run_killed_mid_swap_is_finished_by_the_next_run(tm
 
 
 @pytest.mark.parametrize("point", [None, "1", "3", "5", "6"])
-def test_an_overwriting_set_with_fewer_files_leaves_none_of_the_previous_set(tmp_path, point):
+def test_an_overwriting_set_with_fewer_files_leaves_none_of_the_previous_set(tmp_path, instance_sets, point):
     """A UEG-only set written with ``--overwrite`` over a full set swapped in only the files it has: the previous
     set's GEU files and ``image/`` stayed, so the folder loaded as a mix of both sets. Killed or not, the folder
     ends holding exactly what the new set's run writes into an empty folder."""
-    full = ["generate-instances", "--per-category", "1", "--categories", "mental_tracking,world_knowledge"]
-    ueg = ["generate-instances", "--per-category", "1", "--categories", "world_knowledge", "--seed", "2"]
-    new, out = tmp_path / "new", tmp_path / "set"
-    assert run_cli([*ueg, "--out", str(new)], tmp_path, limit=2**40).returncode == 0
-    assert run_cli([*full, "--out", str(out)], tmp_path, limit=2**40).returncode == 0
+    ueg = UEG_ARGS
+    new, out = instance_sets["ueg"], tmp_path / "set"
+    shutil.copytree(instance_sets["full"], out)  # the full set, made the ordinary way
     assert (out / "image").is_dir() and not (new / "image").exists()
 
     if point is None:

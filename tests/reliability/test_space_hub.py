@@ -7,6 +7,8 @@ or a loopback stand-in of its repo API (``stand_in.HubHandler``). The client is 
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import os
 import socket
 import subprocess
@@ -53,19 +55,39 @@ def refused_in_one_line(done: subprocess.CompletedProcess, says: str) -> str:
     return lines[0]
 
 
-def test_a_hub_that_cannot_be_reached_stops_the_space_with_one_line(tmp_path):
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory):
+    """The refusal tests' ``start_space`` runs, all started at once (each its own folder, port and Hub; the
+    second core starts one): name -> (the run's future, its folder, its Hub stand-in or None). A test reads its
+    own (``future.result()``: its ``CompletedProcess``, or the failure ``start_space`` raised)."""
+    with contextlib.ExitStack() as stack:
+        read_only = stack.enter_context(serving(HubHandler, seen=[], writable=False))
+        tokenless_hub = stack.enter_context(serving(HubHandler, seen=[], writable=True))
+        pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(3))
+        runs = {"unreachable": ("http://127.0.0.1:9", None, {}),
+                "read_only": (read_only.url, read_only, {}),
+                "no_token": (tokenless_hub.url, tokenless_hub, {"token": None})}
+        started = {}
+        for name, (endpoint, hub, kwargs) in runs.items():
+            folder = tmp_path_factory.mktemp(name)
+            started[name] = (pool.submit(start_space, folder, endpoint, **kwargs), folder, hub)
+        yield started
+
+
+def test_a_hub_that_cannot_be_reached_stops_the_space_with_one_line(refusals):
     """Before: the client's ``httpx2.ConnectError`` (not an ``OSError``) was a traceback, exit status 1."""
-    done = start_space(tmp_path, "http://127.0.0.1:9")
+    running, tmp_path, _ = refusals["unreachable"]
+    done = running.result()
     line = refused_in_one_line(done, "REALUNIFY_DATASET_REPO=me/votes: restoring the store from this dataset"
                                      " repo failed (")
     assert "Connection refused" in line
     assert not (tmp_path / "data" / "arena.db").exists()
 
 
-def test_a_read_only_token_stops_the_space_before_any_vote_is_taken(tmp_path):
+def test_a_read_only_token_stops_the_space_before_any_vote_is_taken(refusals):
     """Before: the Space ran; each push was refused in the background, and its votes were lost at restart."""
-    with serving(HubHandler, seen=[], writable=False) as hub:
-        done = start_space(tmp_path, hub.url)
+    running, tmp_path, hub = refusals["read_only"]
+    done = running.result()
     line = refused_in_one_line(done, "REALUNIFY_DATASET_REPO=me/votes: the dataset repo could not be created"
                                      " or written (403")
     assert "it needs write access" in line
@@ -73,11 +95,11 @@ def test_a_read_only_token_stops_the_space_before_any_vote_is_taken(tmp_path):
     assert not (tmp_path / "data" / "arena.db").exists()
 
 
-def test_a_space_without_an_hf_token_secret_stops_with_one_line_naming_it(tmp_path):
+def test_a_space_without_an_hf_token_secret_stops_with_one_line_naming_it(refusals):
     """Before: with no token the Space started against a Hub that let it (and on the real Hub a private repo
     read as missing, then the write check's 401 named no setting)."""
-    with serving(HubHandler, seen=[], writable=True) as hub:
-        done = start_space(tmp_path, hub.url, token=None)
+    running, tmp_path, hub = refusals["no_token"]
+    done = running.result()
     refused_in_one_line(done, "REALUNIFY_DATASET_REPO=me/votes is set but no Hugging Face token was found: expected"
                               " an HF_TOKEN secret")
     assert hub.seen == [] and not (tmp_path / "data").exists()
@@ -100,9 +122,11 @@ def start_log(tmp_path: Path, endpoint: str, **env: str) -> str:
 def test_a_space_keeping_votes_without_a_voter_salt_warns_at_start_that_voters_change_at_each_restart(tmp_path):
     """Before: nothing said it. The salt generated when ``REALUNIFY_VOTER_SALT`` is unset is kept only in the
     live database (snapshots leave it out), so each restored Space counted every visitor as a new voter."""
-    with serving(HubHandler, seen=[], writable=True) as hub:
-        log = start_log(tmp_path / "unsalted", hub.url)
-        salted = start_log(tmp_path / "salted", hub.url, REALUNIFY_VOTER_SALT="q" * 8 + "Zr5tLw2mXv9c")
+    with serving(HubHandler, seen=[], writable=True) as hub, concurrent.futures.ThreadPoolExecutor(2) as both:
+        # the two apps start at once (the second core starts one; each has its own folder and port)
+        unsalted = both.submit(start_log, tmp_path / "unsalted", hub.url)
+        salted = both.submit(start_log, tmp_path / "salted", hub.url, REALUNIFY_VOTER_SALT="q" * 8 + "Zr5tLw2mXv9c")
+        log, salted = unsalted.result(), salted.result()
     warnings = [line for line in log.splitlines() if "REALUNIFY_VOTER_SALT is not" in line]
     assert len(warnings) == 1 and warnings[0].startswith("app.py: warning: REALUNIFY_DATASET_REPO is set but"), log
     assert "set REALUNIFY_VOTER_SALT as a Space secret" in warnings[0] and TOKEN not in log

@@ -132,12 +132,15 @@ def _files(sound: Path, tmp_path: Path, layout: str) -> Path:
     return folder
 
 
-def _problem(folder: Path) -> str | None:
+def _problem(folder: Path, processor=None) -> str | None:
+    """``agreement_problem`` for ``folder`` as read by ``AutoConfig`` and ``AutoProcessor`` (``processor``: one
+    already read from a folder whose processor and tokenizer files ``folder``'s are copies of)."""
     from transformers import AutoConfig, AutoProcessor
 
     from realunify_arena.adapters.checkpoint_agree import agreement_problem
 
-    return agreement_problem(str(folder), AutoConfig.from_pretrained(folder), AutoProcessor.from_pretrained(folder))
+    return agreement_problem(str(folder), AutoConfig.from_pretrained(folder),
+                             processor if processor is not None else AutoProcessor.from_pretrained(folder))
 
 
 def _image_processor_key(folder: Path, layout: str, key: str) -> tuple[Path, str, dict]:
@@ -296,6 +299,16 @@ def emu3_sound(tmp_path_factory, one_torch_thread, real_format_build) -> Path:
     return real_format_build("build_emu3", tmp_path_factory.mktemp("agree") / "emu3")
 
 
+@pytest.fixture(scope="module")
+def emu3_processor(emu3_sound):
+    """``emu3_sound``'s processor, read once for the tests that change only its ``config.json``: what
+    ``AutoProcessor`` reads from their copies is the same files (its 184,622-word tokenizer took 2-3 s a read
+    on 2 shared cores). The check only reads it."""
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(emu3_sound)
+
+
 def _tokenizer_ids(folder: Path) -> dict[str, int]:
     """token -> id as tokenizer.json gives them (read here, by hand)."""
     tokenizer = json.loads((folder / "tokenizer.json").read_text())
@@ -330,21 +343,21 @@ def _edit_map(folder: Path, change) -> None:
 ], ids=["image-token-another-id", "image-token-missing", "row-end-missing", "row-end-another-id",
         "visual-token-missing"])
 def test_an_emu3_vocabulary_map_that_disagrees_with_the_tokenizer_names_config_and_the_token(
-        emu3_sound, tmp_path, token, change, said):
+        emu3_sound, emu3_processor, tmp_path, token, change, said):
     folder = _files(emu3_sound, tmp_path, "processor")
     ids = _tokenizer_ids(folder)
     _edit_map(folder, lambda m: change(m, ids))
     wrong = json.loads((folder / "config.json").read_text())["vocabulary_map"].get(token)
-    message = _problem(folder)
+    message = _problem(folder, emu3_processor)
     assert message is not None, "the load was not refused"
     assert message.startswith(f"{folder / 'config.json'}: field 'vocabulary_map' "
                               f"{said.format(wrong=wrong, id=ids[token])}"), message
 
 
-def test_an_emu3_vocabulary_map_missing_visual_tokens_names_the_codebook_size(emu3_sound, tmp_path):
+def test_an_emu3_vocabulary_map_missing_visual_tokens_names_the_codebook_size(emu3_sound, emu3_processor, tmp_path):
     folder = _files(emu3_sound, tmp_path, "processor")
     _edit_map(folder, lambda m: [m.pop(_visual(code)) for code in (7, 32767)])
-    message = _problem(folder)
+    message = _problem(folder, emu3_processor)
     assert message.startswith(f"{folder / 'config.json'}: field 'vocabulary_map' lacks 2 of the 32768 visual tokens, "
                               "the first '<|visual token000007|>'; expected one per code of the VQ codebook "
                               f"({folder / 'config.json'}: field 'vq_config.codebook_size' is 32768)"), message

@@ -56,18 +56,29 @@ def test_the_time_limit_ends_a_denoising_loop_that_would_run_for_hours(store, po
 
 
 def test_stop_ends_a_text_generate_loop_from_another_thread(store, pool):
-    with pool.use("tiny-janus"):
+    with pool.use("tiny-janus") as adapter:
         pass  # loaded beforehand, so the stop lands inside generation
     control = RunControl()
     finished = []
+    steps, generating = [], threading.Event()
+
+    def step(*_):  # each forward pass of the model: one token of the reply
+        steps.append(None)
+        if len(steps) >= 20:
+            generating.set()
 
     def run():
         finished.append(run_to_end(store, pool, BUNDLED.name, UEG, "tiny-janus", "stepwise",
                                    GenerationOptions(max_new_tokens=10**6), control=control))
 
-    worker = threading.Thread(target=run)
-    worker.start()
-    time.sleep(3)
+    hook = adapter.model.register_forward_hook(step)
+    try:
+        worker = threading.Thread(target=run)
+        worker.start()
+        # 20 tokens into the reply, not a fixed 3 s: the stop lands inside generation however loaded the machine
+        assert generating.wait(60), "the run never reached its 20th token"
+    finally:
+        hook.remove()
     assert worker.is_alive()  # a million tokens: still generating
     stopped_at = time.monotonic()
     control.stop()
