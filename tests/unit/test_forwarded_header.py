@@ -88,3 +88,12 @@ def test_a_line_left_of_a_broken_one_is_never_the_visitor():
     # a proxy that adds a line of its own after the client's broken one is still read
     headers.append(("forwarded", "for=192.0.2.7"))
     assert client_address(Lines(), "10.0.0.1", 1, "forwarded") == "192.0.2.7"
+
+
+@pytest.mark.parametrize("node", ['"[2001:db8:cafe::17]:_hidden"', '"[2001:db8:cafe::99]:_hidden"',
+                                  '"[2001:db8:cafe::17]:_p.2-x"', '"[2001:db8:cafe::17]:4711"'])
+def test_an_obfuscated_port_is_dropped_like_a_number(node):
+    # RFC 7239 section 6: node = nodename [ ":" node-port ], node-port = port / obfport, obfport = "_" 1*(ALPHA /
+    # DIGIT / "." / "_" / "-"); an IPv6 visitor counts by its /64 (RFC 6177), whatever port the proxy wrote: with the
+    # port kept, each address of the /64 (or each obfuscated port) was a voter of its own
+    assert client_address({"forwarded": f"for={node}"}, "10.0.0.1", 1, "forwarded") == "2001:db8:cafe::/64"
