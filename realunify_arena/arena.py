@@ -227,9 +227,9 @@ def _forwarded_line(line: str) -> list[str] | None:
 
 
 def _address_key(address: str) -> str:
-    """One spelling per visitor: no port ("[v6]:p", "v4:p", a number or RFC 7239's obfuscated "_name") or zone ("%eth0"); IPv6 that carries an IPv4
-    host (IPv4-mapped, 6to4, Teredo: see ``client_address``) as that IPv4 address, other IPv6 as its /64
-    network; something that is not an address is kept as written."""
+    """One spelling per visitor: no port ("[v6]:p", "v4:p", a number or RFC 7239's obfuscated "_name") or zone
+    ("%eth0"); IPv6 that carries an IPv4 host (IPv4-mapped, 6to4, Teredo: see ``client_address``) as that IPv4
+    address, other IPv6 as its /64 network; something that is not an address is kept as written."""
     text = address.strip().strip('"')
     if bracketed := re.fullmatch(r"\[([^\]]+)\](?::(?:\d+|_[A-Za-z0-9._-]+))?", text):  # RFC 7239's obfport too
         text = bracketed.group(1)
