@@ -134,7 +134,9 @@ def client_address(headers: Mapping[str, str], peer: str | None, trusted_proxies
     proxy, as on a Hugging Face Space), and so on. Entries further left were written by the client and are
     never used. A chain shorter than that (a request that bypassed the proxies) gives its left-most hop.
     ``UNDISCLOSED`` ("unknown") when there is no peer and no header at all (a call from inside the process),
-    or when the hop is a ``Forwarded`` element without ``for=`` or a line that breaks its grammar.
+    or when the hop is a ``Forwarded`` element without ``for=``, a line that breaks its grammar, or any hop left
+    of such a line (it may hold several proxies' elements, each appended to the last line: what stands left of it
+    may be a line the client wrote, RFC 9110 section 5.3 making all lines one list).
 
     Raises:
         ValueError: ``trusted_proxies`` below 0, or ``header`` not one of ``PROXY_HEADERS``.
@@ -151,14 +153,24 @@ def client_address(headers: Mapping[str, str], peer: str | None, trusted_proxies
     if header not in PROXY_HEADERS:
         raise ValueError(f"header: expected one of {', '.join(PROXY_HEADERS)}, got {header!r}")
     lines = [str(value) for key, value in headers.items() if key.lower() == header] if trusted_proxies else []
-    if header == "forwarded":
-        forwarded = [hop for line in lines for hop in forwarded_hops(line)]
-    else:
-        forwarded = [entry.strip() for line in lines for entry in line.split(",")]
-    hops = [entry for entry in forwarded if entry] + ([peer] if peer else [])
+    broken = -1  # the right-most hop that stands for a whole line breaking the Forwarded grammar
+    forwarded: list[str] = []
+    for line in lines:
+        if header == "forwarded":
+            line_hops = _forwarded_line(line)
+            if line_hops is None:
+                broken, line_hops = len(forwarded), [UNDISCLOSED]
+            forwarded += [hop for hop in line_hops if hop]  # an empty for="" is passed over, as before
+        else:
+            forwarded += [entry for entry in (part.strip() for part in line.split(",")) if entry]
+    hops = forwarded + ([peer] if peer else [])
     if not hops:
         return UNDISCLOSED
-    return _address_key(hops[max(0, len(hops) - 1 - trusted_proxies)])
+    at = max(0, len(hops) - 1 - trusted_proxies)
+    # a broken line may hold any number of the proxies' elements (each appends to the last line), so a hop left
+    # of it is not known to be a proxy's: it may be a line the client wrote before (RFC 9110 section 5.3: the
+    # lines are one list, and that list breaks the grammar as a whole)
+    return UNDISCLOSED if at <= broken else _address_key(hops[at])
 
 
 # RFC 7239 section 4: forwarded-element = [ forwarded-pair ] *( ";" [ forwarded-pair ] ), forwarded-pair = token
@@ -180,6 +192,12 @@ def forwarded_hops(line: str) -> list[str]:
 
     Source: RFC 7239, "Forwarded HTTP Extension", sections 4-6 (https://www.rfc-editor.org/rfc/rfc7239).
     """
+    hops = _forwarded_line(line)
+    return [UNDISCLOSED] if hops is None else hops
+
+
+def _forwarded_line(line: str) -> list[str] | None:
+    """``forwarded_hops`` of ``line``, None for a line that breaks the grammar."""
     hops: list[str] = []
     at = 0
     while True:
@@ -204,16 +222,16 @@ def forwarded_hops(line: str) -> list[str]:
         if at == len(line):
             return hops
         if line[at] != ",":
-            return [UNDISCLOSED]
+            return None
         at += 1
 
 
 def _address_key(address: str) -> str:
-    """One spelling per visitor: no port ("[v6]:p", "v4:p") or zone ("%eth0"); IPv6 that carries an IPv4
-    host (IPv4-mapped, 6to4, Teredo: see ``client_address``) as that IPv4 address, other IPv6 as its /64
-    network; something that is not an address is kept as written."""
+    """One spelling per visitor: no port ("[v6]:p", "v4:p", a number or RFC 7239's obfuscated "_name") or zone
+    ("%eth0"); IPv6 that carries an IPv4 host (IPv4-mapped, 6to4, Teredo: see ``client_address``) as that IPv4
+    address, other IPv6 as its /64 network; something that is not an address is kept as written."""
     text = address.strip().strip('"')
-    if bracketed := re.fullmatch(r"\[([^\]]+)\](?::\d+)?", text):
+    if bracketed := re.fullmatch(r"\[([^\]]+)\](?::(?:\d+|_[A-Za-z0-9._-]+))?", text):  # RFC 7239's obfport too
         text = bracketed.group(1)
     elif text.count(":") == 1:
         text = text.split(":")[0]

@@ -133,7 +133,10 @@ def literal_secret_options(command: str) -> list[str]:
 # Storage's V4 signing (``X-Goog-Credential``, ``X-Goog-Signature``) and V2 (``GoogleAccessId``, ``Signature``), Azure
 # Storage's shared access signature (``sig``: "Create a service SAS"), CloudFront's signed URLs (``Signature``). A
 # signature is a credential though no variable holds it: anyone with the URL may read the object until it expires.
-# After ``?``, ``&``, ``;`` (HTML's ``&amp;``) or a JSON string's ``\\u0026``
+# After ``?``, ``&``, ``;`` (HTML's ``&amp;``), ``#`` (an OAuth implicit grant's redirect carries its access_token
+# and OpenID Connect's id_token in the fragment: RFC 6749 section 4.2.2, OIDC Core 1.0 section 3.2.2.5) or a JSON
+# string's ``\\u0026``; and percent-encoded once or twice (``%3Fsig%3D``, ``%2526sig%253D``: a signed URL quoted
+# whole in another URL's query, as an image proxy's ``?url=`` or a sign-in page's ``?next=`` holds it)
 _CREDENTIAL_QUERY = (r"(?:key|api_?key|(?:access_|id_|refresh_)?token|client_secret|password|sig|signature"
                      r"|x-(?:amz|goog)-(?:credential|signature)|x-amz-security-token|awsaccesskeyid|googleaccessid)")
 
@@ -167,8 +170,11 @@ _SHAPES = (
                 re.IGNORECASE | re.MULTILINE), r"\1" + MASK),
     (re.compile(r"""(""" + _KEY_FIELD + r"""["']?\s*[:=]\s*["']?)"""
                 r"""(?!Bearer\b)""" + _credential(r"""[^\s"',;&)}\]]"""), re.IGNORECASE), r"\1" + MASK),
-    (re.compile(r"((?:[?&;]|\\u0026)" + _CREDENTIAL_QUERY + r"=)(?:(?!\\u0026)[^\s&#\"'<>])+", re.IGNORECASE),
+    (re.compile(r"((?:[?&;#]|\\u0026)" + _CREDENTIAL_QUERY + r"=)(?:(?!\\u0026)[^\s&#\"'<>])+", re.IGNORECASE),
      r"\1" + MASK),
+    # the same in a URL quoted whole in another's query, its "?", "&" and "=" percent-encoded once or twice
+    (re.compile(r"(%(?:25)?(?:3F|26)" + _CREDENTIAL_QUERY + r"%(?:25)?3D)(?:(?!%(?:25)?26|\\u0026)[^\s&#\"'<>])+",
+                re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)"), r"\1" + MASK),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), MASK),

@@ -69,3 +69,31 @@ def test_the_header_is_a_setting_of_its_own():
         Settings.from_cli([], {"REALUNIFY_PROXY_HEADER": "via"})
     with pytest.raises(ValueError, match="header: expected one of"):
         client_address({}, "10.0.0.1", 1, "via")
+
+
+def test_a_line_left_of_a_broken_one_is_never_the_visitor():
+    # RFC 9110 section 5.3: several Forwarded lines are one list, as if joined with ", "; a client sends its own
+    # first line and an open quote in a second, to which two trusted proxies each append their element: the
+    # joined list breaks the grammar (RFC 7239 section 4), so no hop in it can be told from the client's writing
+    headers = [("forwarded", "for=198.51.100.9"),
+               ("forwarded", 'for="203.0.113.5, for=192.0.2.1, for=192.0.2.2')]
+
+    class Lines(dict):  # a multi-line header, as starlette's Headers.items() gives it
+        def items(self):
+            return headers
+    joined = ", ".join(value for _, value in headers)
+    assert client_address({"forwarded": joined}, "10.0.0.1", 2, "forwarded") == UNDISCLOSED
+    assert client_address(Lines(), "10.0.0.1", 2, "forwarded") == UNDISCLOSED  # not the client's 198.51.100.9
+    assert client_address(Lines(), "10.0.0.1", 1, "forwarded") == UNDISCLOSED
+    # a proxy that adds a line of its own after the client's broken one is still read
+    headers.append(("forwarded", "for=192.0.2.7"))
+    assert client_address(Lines(), "10.0.0.1", 1, "forwarded") == "192.0.2.7"
+
+
+@pytest.mark.parametrize("node", ['"[2001:db8:cafe::17]:_hidden"', '"[2001:db8:cafe::99]:_hidden"',
+                                  '"[2001:db8:cafe::17]:_p.2-x"', '"[2001:db8:cafe::17]:4711"'])
+def test_an_obfuscated_port_is_dropped_like_a_number(node):
+    # RFC 7239 section 6: node = nodename [ ":" node-port ], node-port = port / obfport, obfport = "_" 1*(ALPHA /
+    # DIGIT / "." / "_" / "-"); an IPv6 visitor counts by its /64 (RFC 6177), whatever port the proxy wrote: with the
+    # port kept, each address of the /64 (or each obfuscated port) was a voter of its own
+    assert client_address({"forwarded": f"for={node}"}, "10.0.0.1", 1, "forwarded") == "2001:db8:cafe::/64"

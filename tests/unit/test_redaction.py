@@ -90,6 +90,29 @@ def test_a_signed_urls_signature_and_credential_are_masked_and_the_rest_stays(te
     assert redact(text) == expected
 
 
+# the same credentials where the query rule did not look: an OAuth implicit grant's redirect, whose access token
+# (RFC 6749 section 4.2.2's own example) and OpenID Connect's id_token (Core 1.0 section 3.2.2.5) come in the
+# fragment after "#"; a signed URL quoted whole in another URL's query (an image proxy's ``?url=``, a sign-in
+# page's ``?next=``), its "?", "&" and "=" percent-encoded (RFC 3986 section 2.1), once or twice ("%253F"); the outer
+# URL's own parameters stay
+@pytest.mark.parametrize("text, expected", [
+    ("http://example.com/cb#access_token=2YotnFZFEjr1zCsicMWpAA&state=xyz&token_type=example&expires_in=3600",
+     "http://example.com/cb#access_token=***&state=xyz&token_type=example&expires_in=3600"),
+    ("https://app.example/cb#id_token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl&state=af0ifjsldkj",
+     "https://app.example/cb#id_token=***&state=af0ifjsldkj"),
+    ("https://img.example/_next/image?url=https%3A%2F%2Fb.s3.amazonaws.com%2Fo.png%3FX-Amz-Credential%3DAKIAIOSFODNN7"
+     "EXAMPLE%252F20261207%26X-Amz-Signature%3D9f3b2c7d1e0a4b5c%26X-Amz-Expires%3D3600&w=64",
+     "https://img.example/_next/image?url=https%3A%2F%2Fb.s3.amazonaws.com%2Fo.png%3FX-Amz-Credential%3D***"
+     "%26X-Amz-Signature%3D***%26X-Amz-Expires%3D3600&w=64"),
+    ("https://sso.example/login?next=https%253A%252F%252Fa.blob.core.windows.net%252Fc%252Fo.png%253Fsv%253D2024"
+     "%2526sig%253Dc2lnbmF0dXJl%25253D%2526sp%253Dr&lang=en",
+     "https://sso.example/login?next=https%253A%252F%252Fa.blob.core.windows.net%252Fc%252Fo.png%253Fsv%253D2024"
+     "%2526sig%253D***%2526sp%253Dr&lang=en"),
+])
+def test_a_credential_in_a_fragment_or_in_a_quoted_url_is_masked(text, expected):
+    assert redact(text) == expected
+
+
 @pytest.mark.parametrize("text", [
     "The flag bearer leads the parade, then B.",
     "a bearer bond, a standard bearer well-dressed",
