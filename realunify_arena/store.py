@@ -450,7 +450,7 @@ class Store:
             ValueError: an unknown ``journal_mode`` or ``synchronous``.
             StoreError: one line (what, which file, what to do) for a file that is not an SQLite database,
                 is truncated or fails its integrity check, is another program's database (tables but none of
-                this schema), is read-only, or was written by a newer version
+                this schema), is read-only, has other names (hard links), or was written by a newer version
                 of this code.
         """
         if journal_mode not in JOURNAL_MODES or synchronous not in SYNCHRONOUS:
@@ -2299,9 +2299,18 @@ def _check_file(path: Path, pointer: _Pointer = _DB) -> None:
         missing = "" if pointer.source else " (it is created if missing)"
         raise StoreError(f"{path}: not a file; {pointer.point('an SQLite file')}{missing}")
     try:
+        found = path.stat()
+    except OSError as e:
+        raise StoreError(f"{path}: cannot be read ({e.strerror}); check its permissions") from None
+    if found.st_nlink > 1:  # SQLite names its WAL, index and journal after the name used (howtocorrupt.html, 2.5)
+        raise StoreError(f"{path}: the file has {found.st_nlink} names (hard links); SQLite keeps its write-ahead"
+                         " log beside the name a database is opened by, so a store opened by another name would"
+                         " miss this one's last commits and lose its own; remove the other names (find them with"
+                         f" `find <its file system> -samefile {path}`) or {pointer.point('a copy')}")
+    try:
         if _held_here(path):  # a store of this process uses it: read by path, it would lose that store's locks
             return
-        size = path.stat().st_size
+        size = found.st_size
         with open(path, "rb") as f:
             header = f.read(len(SQLITE_HEADER))
     except OSError as e:

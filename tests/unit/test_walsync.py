@@ -7,6 +7,7 @@ The syncs are real (``fdatasync`` of the WAL); a spy around them counts them or 
 from __future__ import annotations
 
 import os
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -500,3 +501,37 @@ def test_a_first_sync_that_finds_no_wal_refuses_rather_than_counting_the_commits
             store.remember_dataset_source("after", "x")
     finally:
         store.close()
+
+
+WRITE_BY_NAME = ("import sys; from realunify_arena.store import Store, StoreError\n"
+                 "try:\n    s = Store.open(sys.argv[1])\nexcept StoreError as e:\n    print('refused:', e)\n"
+                 "else:\n    s.remember_dataset_source('theirs', 'x'); print('acknowledged'); s.close()")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="hard links")
+def test_a_database_file_with_another_name_is_refused_rather_than_given_a_second_wal(tmp_path):
+    """SQLite names its WAL, its index and its journal after the name a database is opened by, and cannot tell
+    hard links apart (https://www.sqlite.org/howtocorrupt.html, 2.5): a process opening the file by another name
+    read and wrote ``<other>-wal`` beside ``<db>-wal``, saw none of the store's last commits, and the write it
+    acknowledged was gone once both had closed (the store's checkpoint wrote its own pages over it)."""
+    path = tmp_path / "arena.db"
+    Store.open(path).close()
+    other = tmp_path / "copy.db"
+    os.link(path, other)  # `cp -l`, or a backup tool's snapshot of the folder
+    with pytest.raises(StoreError, match="2 names") as refused:
+        Store.open(path)
+    assert str(path) in str(refused.value) and "hard link" in str(refused.value)
+    os.unlink(other)
+    store = Store.open(path)
+    try:
+        store.remember_dataset_source("ours", "x")
+        os.link(path, other)  # made while the store is open: the other process is refused all the same
+        said = subprocess.run([sys.executable, "-c", WRITE_BY_NAME, str(other)], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout
+    finally:
+        store.close()
+    kept = [key for (key,) in sqlite3.connect(path).execute("select key from meta where key like 'dataset_source:%'")]
+    assert "dataset_source:ours" in kept
+    if "acknowledged" in said:  # every write acknowledged is in the file
+        assert "dataset_source:theirs" in kept
+    assert said.startswith("refused:") and "hard link" in said
