@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -641,6 +642,24 @@ def test_a_database_at_the_snapshots_own_place_is_refused_before_anything_is_wri
     message = str(caught.value)
     assert "\n" not in message and name in message and REPO_ENV in message
     assert not (tmp_path / "data").exists() and hub.commits == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+@pytest.mark.parametrize("name", [SNAPSHOT, SNAPSHOT + ".new"])
+def test_a_database_linked_to_the_snapshots_own_place_is_refused_before_anything_is_written(tmp_path, name):
+    """``REALUNIFY_DB=data/arena.db``, a symbolic link to ``snapshot.sqlite`` beside it (a database of that name
+    renamed by a link, as the refusal above advises): the store, SQLite and each push (``durable.replace`` keeps
+    a link and replaces the file it names) all write the file the link names. Before: only the link's name was
+    compared, and every push replaced the live database with its snapshot."""
+    hub = FolderHub(tmp_path / "hub")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "arena.db").symlink_to(name)
+    with pytest.raises(SettingsError) as caught:
+        open_store(data / "arena.db", env={REPO_ENV: "me/repo"}, api=hub)
+    message = str(caught.value)
+    assert "\n" not in message and name in message and REPO_ENV in message
+    assert sorted(os.listdir(data)) == ["arena.db"] and hub.commits == []
 
 
 # -- two replicas pushing to one repo (a rebuilt Space overlapping the old container) ---------------------------
