@@ -2270,18 +2270,20 @@ def left_behind(path: Path) -> str | None:
     """Where no database is at ``path``: what a write-ahead log or rollback journal beside it (``<path>-wal``,
     ``<path>-journal``, not empty) says, one line, else None. Such a file belongs to a database that was moved or
     deleted without it; SQLite would replay it into a new or restored file at ``path`` (mixing two databases)
-    or discard it (losing that database's last commits, which may be acknowledged votes)."""
+    or discard it (losing that database's last commits, which may be acknowledged votes). A ``path`` that is a
+    symbolic link is looked beside the file it names, where SQLite keeps its logs."""
     if path.exists():
         return None
+    real = Path(os.path.realpath(path))
     for suffix in ("-wal", "-journal"):
-        left = Path(f"{path}{suffix}")
+        left = Path(f"{real}{suffix}")
         try:
             size = left.stat().st_size
         except OSError:
             continue
         if size:
             kind = "write-ahead log" if suffix == "-wal" else "rollback journal"
-            return (f"{left}: a {kind} with no {path.name} beside it (that database was moved or deleted"
+            return (f"{left}: a {kind} with no {real.name} beside it (that database was moved or deleted"
                     f" without it, and it may hold the database's last commits); move it beside that database,"
                     f" named as that file + {suffix}, or delete it; nothing was created")
     return None
