@@ -2330,6 +2330,24 @@ def _check_file(path: Path, pointer: _Pointer = _DB) -> None:
                          f" {pointer.point('a writable copy')}") from None
 
 
+def _wal_removed_under(path: Path) -> bool:
+    """Whether SQLite's index beside the file ``path`` names (``<db>-shm``, https://www.sqlite.org/walformat.html)
+    is there but its write-ahead log is missing or empty: the WAL was removed while a connection, which goes on
+    writing to it under no name, had the database open (``walsync.WalSync._sync``)."""
+    real = os.path.realpath(path)
+    try:
+        if not os.stat(f"{real}-shm").st_size:
+            return False
+    except OSError:
+        return False
+    try:
+        return not os.stat(f"{real}-wal").st_size
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def _explain(path: Path, error: Exception, pointer: _Pointer = _DB) -> str:
     """One line for a database SQLite could not use: what, which file, what to do."""
     if isinstance(error, StoreError):
@@ -2355,6 +2373,11 @@ def _explain(path: Path, error: Exception, pointer: _Pointer = _DB) -> str:
             or "integrity check" in text or "not a database" in text:
         return (f"{path}: damaged or truncated ({text}); restore it from a backup (`backup`, or the"
                 f" dataset repo's snapshot){pointer.start_empty('it')}")
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_IOERR_SHORT_READ and _wal_removed_under(path):
+        return (f"{path}: its write-ahead log was removed while another process had the database open (SQLite's"
+                " index beside it names commits that no write-ahead log there holds); restart the app or command"
+                " that has it open, whose next start copies those commits into the database, then try again;"
+                " delete no file beside it")
     no_room_for_shm = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_IOERR_SHMSIZE
     if code == sqlite3.SQLITE_FULL or no_room_for_shm:
         return (f"{path}: its disk is full ({text}); free space on that disk and try again (SQLite needs room"

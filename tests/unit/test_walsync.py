@@ -535,3 +535,30 @@ def test_a_database_file_with_another_name_is_refused_rather_than_given_a_second
     if "acknowledged" in said:  # every write acknowledged is in the file
         assert "dataset_source:theirs" in kept
     assert said.startswith("refused:") and "hard link" in said
+
+
+OPEN_AND_READ = ("import sys; from realunify_arena.store import Store, StoreError\n"
+                 "try:\n    s = Store.open(sys.argv[1], for_reading=True)\nexcept StoreError as e:\n"
+                 "    print('refused:', e)\nelse:\n    print(sorted(r['key'] for r in s.query(\"select key from meta where"
+                 " key like 'dataset_source:%'\"))); s.close()")
+
+
+def test_another_process_told_the_wal_was_removed_under_an_open_store_and_the_next_start_heals(tmp_path):
+    """While the store writes to a WAL removed from its folder (``test_a_write_to_a_wal_removed_...``), SQLite's
+    index (``-shm``) names commits that no WAL at the path holds, and every other process's open failed with "disk
+    I/O error; restore it from a backup": a backup would drop every vote since it, and the store's own next start
+    copies those commits into the database. The message says what happened and what to do."""
+    path = tmp_path / "arena.db"
+    store = Store.open(path)
+    try:
+        store.remember_dataset_source("before", "x")
+        os.unlink(f"{path}-wal")
+        said = subprocess.run([sys.executable, "-c", OPEN_AND_READ, str(path)], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        assert said.startswith(f"refused: {path}:") and "\n" not in said
+        assert "removed" in said and "restart" in said and "backup" not in said
+    finally:
+        store.close()
+    said = subprocess.run([sys.executable, "-c", OPEN_AND_READ, str(path)], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    assert said == "['dataset_source:before']"  # the store's next start: the acknowledged write is there
