@@ -498,7 +498,9 @@ class Store:
             if not for_reading or migrations.pending(db):
                 with store.write():  # also proves the file writable, and heals a failed sync first
                     migrations.apply(db)
-        except (sqlite3.Error, StoreError, OSError) as e:
+        except BaseException as e:  # Ctrl-C too: nothing made here stays open or counted in ``_OPEN_HERE``
+            if store is not None and store._wal_sync is not None:
+                store._wal_sync.close()
             for c in (conn, reader):
                 if c is not None:
                     c.close()
@@ -506,6 +508,8 @@ class Store:
                 os.close(lock_file)
             if store is not None:
                 store._let_go_here()
+            if not isinstance(e, (sqlite3.Error, StoreError, OSError)):
+                raise
             raise StoreError(_explain(path, e, pointer)) from None
         return store
 
