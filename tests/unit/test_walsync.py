@@ -593,3 +593,32 @@ def test_an_open_refused_or_interrupted_leaves_no_descriptor_and_no_claim_on_the
     assert not store_module._held_here(path)
     if before is not None:
         assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_refusal_over_a_removed_wal_says_to_restart_and_a_restart_takes_every_write_again(tmp_path):
+    """After the WAL was removed under the store, SQLite writes to a file with no name until its last connection
+    closes, so a write is refused again and again (every other one: the next heals the last into the database
+    file) while the message only said "try again". It names the way out: restarting the process."""
+    path = tmp_path / "arena.db"
+    store = Store.open(path)
+    try:
+        store.remember_dataset_source("before", "x")
+        os.unlink(f"{path}-wal")
+        refusals = []
+        for n in range(4):
+            try:
+                store.remember_dataset_source(f"while{n}", "x")
+            except StoreError as e:
+                refusals.append(str(e))
+        assert len(refusals) >= 2  # not once: again after a retry that worked
+        assert all("restart" in said and "\n" not in said for said in refusals)
+    finally:
+        store.close()
+    store = Store.open(path)  # the restart
+    try:
+        for n in range(4):
+            store.remember_dataset_source(f"after{n}", "x")
+        kept = {r["key"] for r in store.query("select key from meta where key like 'dataset_source:%'")}
+        assert {"dataset_source:before"} | {f"dataset_source:after{n}" for n in range(4)} <= kept
+    finally:
+        store.close()
