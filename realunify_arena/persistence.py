@@ -359,8 +359,8 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
 
     Raises:
         SettingsError: a bad ``REALUNIFY_DATASET_REPO`` or ``REALUNIFY_PUSH_MINUTES`` (``repo_settings``), a
-            database named as the snapshot (``SNAPSHOT``, or its temporary ``.new``), or a repo set with no
-            token (``HF_TOKEN`` unset, no login, or ``api`` made with ``token=False``); nothing was created.
+            database named as the snapshot (``SNAPSHOT``, or its temporary ``.new``, or a link to such a file
+            beside it), or a repo set with no token (``HF_TOKEN`` unset, no login, or ``api`` made with ``token=False``); nothing was created.
         OSError: the repo could not be read or created; the message starts ``REALUNIFY_DATASET_REPO=<id>:``
             and no store was opened.
         StoreError: the database cannot be used (``Store.open``).
@@ -370,10 +370,14 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     if synced is None:
         return Store.open(db_path, journal_mode=journal_mode), None
     repo_id, every = synced
-    if db_path.name in (SNAPSHOT, SNAPSHOT + ".new"):  # each push would write its snapshot over the live file
-        raise SettingsError(f"{REPO_ENV}={repo_id} is set and the database is {db_path}: each push writes"
+    real = Path(os.path.realpath(db_path))  # a link: the file it names is the one written (SQLite, durable.replace)
+    if db_path.name in (SNAPSHOT, SNAPSHOT + ".new") or real in (
+            Path(os.path.realpath(db_path.parent / name)) for name in (SNAPSHOT, SNAPSHOT + ".new")):
+        linked = "" if real.name == db_path.name else f" (a link to {real})"
+        # each push would write its snapshot over the live file
+        raise SettingsError(f"{REPO_ENV}={repo_id} is set and the database is {db_path}{linked}: each push writes"
                             f" {SNAPSHOT} (through {SNAPSHOT}.new) beside the database, which would replace it;"
-                            " give the database another name (REALUNIFY_DB=data/arena.db); nothing was started")
+                            " give the database file itself another name (REALUNIFY_DB=data/arena.db); nothing was started")
     api = api or HfApi()
     if not _token(api):  # else a private repo reads as missing, and the Hub's 401 names no setting
         raise SettingsError(f"{REPO_ENV}={repo_id} is set but no Hugging Face token was found: expected an"

@@ -450,7 +450,7 @@ class Store:
             ValueError: an unknown ``journal_mode`` or ``synchronous``.
             StoreError: one line (what, which file, what to do) for a file that is not an SQLite database,
                 is truncated or fails its integrity check, is another program's database (tables but none of
-                this schema), is read-only, or was written by a newer version
+                this schema), is read-only, has other names (hard links), or was written by a newer version
                 of this code.
         """
         if journal_mode not in JOURNAL_MODES or synchronous not in SYNCHRONOUS:
@@ -498,7 +498,9 @@ class Store:
             if not for_reading or migrations.pending(db):
                 with store.write():  # also proves the file writable, and heals a failed sync first
                     migrations.apply(db)
-        except (sqlite3.Error, StoreError, OSError) as e:
+        except BaseException as e:  # Ctrl-C too: nothing made here stays open or counted in ``_OPEN_HERE``
+            if store is not None and store._wal_sync is not None:
+                store._wal_sync.close()
             for c in (conn, reader):
                 if c is not None:
                     c.close()
@@ -506,6 +508,8 @@ class Store:
                 os.close(lock_file)
             if store is not None:
                 store._let_go_here()
+            if not isinstance(e, (sqlite3.Error, StoreError, OSError)):
+                raise
             raise StoreError(_explain(path, e, pointer)) from None
         return store
 
@@ -2270,18 +2274,20 @@ def left_behind(path: Path) -> str | None:
     """Where no database is at ``path``: what a write-ahead log or rollback journal beside it (``<path>-wal``,
     ``<path>-journal``, not empty) says, one line, else None. Such a file belongs to a database that was moved or
     deleted without it; SQLite would replay it into a new or restored file at ``path`` (mixing two databases)
-    or discard it (losing that database's last commits, which may be acknowledged votes)."""
+    or discard it (losing that database's last commits, which may be acknowledged votes). A ``path`` that is a
+    symbolic link is looked beside the file it names, where SQLite keeps its logs."""
     if path.exists():
         return None
+    real = Path(os.path.realpath(path))
     for suffix in ("-wal", "-journal"):
-        left = Path(f"{path}{suffix}")
+        left = Path(f"{real}{suffix}")
         try:
             size = left.stat().st_size
         except OSError:
             continue
         if size:
             kind = "write-ahead log" if suffix == "-wal" else "rollback journal"
-            return (f"{left}: a {kind} with no {path.name} beside it (that database was moved or deleted"
+            return (f"{left}: a {kind} with no {real.name} beside it (that database was moved or deleted"
                     f" without it, and it may hold the database's last commits); move it beside that database,"
                     f" named as that file + {suffix}, or delete it; nothing was created")
     return None
@@ -2299,9 +2305,18 @@ def _check_file(path: Path, pointer: _Pointer = _DB) -> None:
         missing = "" if pointer.source else " (it is created if missing)"
         raise StoreError(f"{path}: not a file; {pointer.point('an SQLite file')}{missing}")
     try:
+        found = path.stat()
+    except OSError as e:
+        raise StoreError(f"{path}: cannot be read ({e.strerror}); check its permissions") from None
+    if found.st_nlink > 1:  # SQLite names its WAL, index and journal after the name used (howtocorrupt.html, 2.5)
+        raise StoreError(f"{path}: the file has {found.st_nlink} names (hard links); SQLite keeps its write-ahead"
+                         " log beside the name a database is opened by, so a store opened by another name would"
+                         " miss this one's last commits and lose its own; remove the other names (find them with"
+                         f" `find <its file system> -samefile {path}`) or {pointer.point('a copy')}")
+    try:
         if _held_here(path):  # a store of this process uses it: read by path, it would lose that store's locks
             return
-        size = path.stat().st_size
+        size = found.st_size
         with open(path, "rb") as f:
             header = f.read(len(SQLITE_HEADER))
     except OSError as e:
@@ -2317,6 +2332,24 @@ def _check_file(path: Path, pointer: _Pointer = _DB) -> None:
     except OSError as e:
         raise StoreError(f"{path}: read-only ({e.strerror}); make it writable, or"
                          f" {pointer.point('a writable copy')}") from None
+
+
+def _wal_removed_under(path: Path) -> bool:
+    """Whether SQLite's index beside the file ``path`` names (``<db>-shm``, https://www.sqlite.org/walformat.html)
+    is there but its write-ahead log is missing or empty: the WAL was removed while a connection, which goes on
+    writing to it under no name, had the database open (``walsync.WalSync._sync``)."""
+    real = os.path.realpath(path)
+    try:
+        if not os.stat(f"{real}-shm").st_size:
+            return False
+    except OSError:
+        return False
+    try:
+        return not os.stat(f"{real}-wal").st_size
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def _explain(path: Path, error: Exception, pointer: _Pointer = _DB) -> str:
@@ -2344,6 +2377,11 @@ def _explain(path: Path, error: Exception, pointer: _Pointer = _DB) -> str:
             or "integrity check" in text or "not a database" in text:
         return (f"{path}: damaged or truncated ({text}); restore it from a backup (`backup`, or the"
                 f" dataset repo's snapshot){pointer.start_empty('it')}")
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_IOERR_SHORT_READ and _wal_removed_under(path):
+        return (f"{path}: its write-ahead log was removed while another process had the database open (SQLite's"
+                " index beside it names commits that no write-ahead log there holds); restart the app or command"
+                " that has it open, whose next start copies those commits into the database, then try again;"
+                " delete no file beside it")
     no_room_for_shm = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_IOERR_SHMSIZE
     if code == sqlite3.SQLITE_FULL or no_room_for_shm:
         return (f"{path}: its disk is full ({text}); free space on that disk and try again (SQLite needs room"

@@ -323,7 +323,9 @@ class WalSync:
             if isinstance(e, FileNotFoundError):
                 raise OSError(errno.EIO, f"{self._wal} was removed while the database was open (another program"
                                          " deleted it, or a process lost its SQLite locks on the file): the commits"
-                                         " SQLite writes to it are on disk under no name") from None
+                                         " SQLite writes to it are on disk under no name until its last"
+                                         " connection closes: restart the app or command that has the database"
+                                         " open") from None
             raise
         _WORD.pack_into(self._counters, _SYNCED, max(synced, covered))
 

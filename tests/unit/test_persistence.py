@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -641,6 +642,49 @@ def test_a_database_at_the_snapshots_own_place_is_refused_before_anything_is_wri
     message = str(caught.value)
     assert "\n" not in message and name in message and REPO_ENV in message
     assert not (tmp_path / "data").exists() and hub.commits == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_a_new_store_through_a_link_beside_whose_file_a_write_ahead_log_was_left_is_refused(tmp_path):
+    """``--db app/arena.db``, a symbolic link to ``volume/arena.db``, moved away without its log: SQLite creates the
+    file the link names and finds the log beside it, not beside the link. Before: only ``app/arena.db-wal`` was
+    looked for, and the new store's SQLite discarded the log it found: the moved database's last 10 votes were
+    gone."""
+    volume = tmp_path / "volume"
+    _wal_left_behind(volume)
+    wal = (volume / "arena.db-wal").read_bytes()
+    link = tmp_path / "app" / "arena.db"
+    link.parent.mkdir()
+    link.symlink_to(volume / "arena.db")
+    with pytest.raises(StoreError) as caught:
+        Store.open(link)
+    assert str(volume / "arena.db-wal") in str(caught.value) and "\n" not in str(caught.value)
+    assert not (volume / "arena.db").exists() and (volume / "arena.db-wal").read_bytes() == wal
+    (volume / "arena.db-wal").rename(volume / "moved-away.db-wal")  # as the message advises
+    store = Store.open(link)
+    assert store.votes() == []
+    store.close()
+    moved = Store.open(volume / "moved-away.db")  # its log went with it: none of its votes were lost
+    assert len(moved.votes()) == 10
+    moved.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+@pytest.mark.parametrize("name", [SNAPSHOT, SNAPSHOT + ".new"])
+def test_a_database_linked_to_the_snapshots_own_place_is_refused_before_anything_is_written(tmp_path, name):
+    """``REALUNIFY_DB=data/arena.db``, a symbolic link to ``snapshot.sqlite`` beside it (a database of that name
+    renamed by a link, as the refusal above advises): the store, SQLite and each push (``durable.replace`` keeps
+    a link and replaces the file it names) all write the file the link names. Before: only the link's name was
+    compared, and every push replaced the live database with its snapshot."""
+    hub = FolderHub(tmp_path / "hub")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "arena.db").symlink_to(name)
+    with pytest.raises(SettingsError) as caught:
+        open_store(data / "arena.db", env={REPO_ENV: "me/repo"}, api=hub)
+    message = str(caught.value)
+    assert "\n" not in message and name in message and REPO_ENV in message
+    assert sorted(os.listdir(data)) == ["arena.db"] and hub.commits == []
 
 
 # -- two replicas pushing to one repo (a rebuilt Space overlapping the old container) ---------------------------
