@@ -360,7 +360,8 @@ def open_store(db_path: str | Path, env: Mapping[str, str] = os.environ,
     Raises:
         SettingsError: a bad ``REALUNIFY_DATASET_REPO`` or ``REALUNIFY_PUSH_MINUTES`` (``repo_settings``), a
             database named as the snapshot (``SNAPSHOT``, or its temporary ``.new``, or a link to such a file
-            beside it), or a repo set with no token (``HF_TOKEN`` unset, no login, or ``api`` made with ``token=False``); nothing was created.
+            beside it), or a repo set with no token (``HF_TOKEN`` unset, no login, or ``api`` made with
+            ``token=False``); nothing was created.
         OSError: the repo could not be read or created; the message starts ``REALUNIFY_DATASET_REPO=<id>:``
             and no store was opened.
         StoreError: the database cannot be used (``Store.open``).
