@@ -107,15 +107,17 @@ def changed_settings(values: dict[str, object], defaults: dict[str, int | float 
 def card_settings(card, values: dict[str, object]) -> dict[str, int | float]:
     """``changed_settings`` of ``values`` (a form's fields or a run's settings, by ``FORM_SETTINGS`` name) for the
     model card ``card`` (a ``cards.ModelCard``; None: none): those it uses that differ from its defaults; none
-    where a value is not a number."""
+    where a value is not a finite number (text, infinity or NaN: a stored run's settings are read back as stored,
+    e.g. a merged store's, and ``json`` reads ``Infinity`` and ``1e999`` as infinity)."""
     if card is None or not isinstance(values, dict):
         return {}
     used = settings_used(card)
     try:
-        return changed_settings({name: values.get(name) for name in FORM_SETTINGS},
-                                {name: getattr(card.defaults, name) for name in FORM_SETTINGS if used[name]})
-    except (TypeError, ValueError):
+        changed = changed_settings({name: values.get(name) for name in FORM_SETTINGS},
+                                   {name: getattr(card.defaults, name) for name in FORM_SETTINGS if used[name]})
+    except (TypeError, ValueError, OverflowError):  # int() of infinity raises OverflowError
         return {}
+    return changed if all(math.isfinite(value) for value in changed.values()) else {}
 
 
 def _number_text(value: int | float) -> str:

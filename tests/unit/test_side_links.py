@@ -22,14 +22,18 @@ from realunify_arena.trace import Step, StepRole, Trace
 from realunify_arena.ui.arena_tab import side_links
 
 
-def test_a_revealed_side_links_to_explore_with_its_run_s_settings(tmp_path):
+def _arena(tmp_path):
+    """A context over one generated UEG instance and tiny-pair, its store, the data set, the instance, the card."""
     write_set(generate_set(1, seed=5, task_types=["world_knowledge"]), tmp_path / "data")
     settings = Settings(data=(str(tmp_path / "data"),), models=("tiny-pair",), judge="human", db=tmp_path / "a.db")
     store = Store.open(settings.db)
     ctx = AppContext(settings, store, ModelPool(load_cards()), Arena(store))
     dataset = ctx.dataset(ctx.source_names()[0])
-    inst = next(i for i in dataset.instances if i.track == "UEG")
-    card = ctx.cards["tiny-pair"]
+    return ctx, store, dataset, next(i for i in dataset.instances if i.track == "UEG"), ctx.cards["tiny-pair"]
+
+
+def test_a_revealed_side_links_to_explore_with_its_run_s_settings(tmp_path):
+    ctx, store, dataset, inst, card = _arena(tmp_path)
 
     def stored(**options) -> int:
         step = Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (16, 16), (options.get("steps", 2), 0, 0)),
@@ -45,5 +49,28 @@ def test_a_revealed_side_links_to_explore_with_its_run_s_settings(tmp_path):
                                                     "guidance": ["2.5"]}
         assert parse_qs(links["B"].lstrip("?")) == {"tab": ["explore"], "instance": [inst.uid],
                                                     "model": ["tiny-pair"], "seed": ["4"]}
+    finally:
+        store.close()
+
+
+def test_a_revealed_side_whose_stored_settings_hold_an_infinite_number_still_links_and_never_raises(tmp_path):
+    """A run's settings come back from the store as stored (a merged store's run, ``evaluation.merge``, keeps the
+    other store's JSON; ``json`` reads ``Infinity`` and ``1e999`` as float infinity, ``NaN`` as NaN). Before, ``int(inf)``
+    raised OverflowError out of ``side_links``, so the vote was counted and its reveal ended in an error instead of
+    who was who; a NaN guidance was linked as ``guidance=nan``, which Explore refuses. Expected: the side's link without settings (none is a number a link can carry), the other side's
+    link as before."""
+    ctx, store, dataset, inst, card = _arena(tmp_path)
+
+    def stored(seed: int, **odd) -> int:
+        step = Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (16, 16), (seed, 0, 0)), seconds=1.0)
+        return store.save_trace(Trace(inst.uid, "tiny-pair", "direct", {**card.options(seed=seed).to_dict(), **odd},
+                                      steps=[step]), dataset.name, pin=True)
+
+    try:
+        links = side_links(ctx, {"sides": {"A": {"run_id": stored(4, steps=float("inf"))},
+                                           "B": {"run_id": stored(5, guidance=float("nan"))}}})
+        for side, seed in (("A", "4"), ("B", "5")):
+            assert parse_qs(links[side].lstrip("?")) == {"tab": ["explore"], "instance": [inst.uid],
+                                                         "model": ["tiny-pair"], "seed": [seed]}
     finally:
         store.close()
