@@ -219,7 +219,8 @@ def read_explore(params: dict[str, str], *, sources: Sequence[str], find_source,
     decimal number (digits, an optional fraction and exponent, at most 24 characters, finite); each then passed to
     ``check_setting(model, name, value)`` (``model``: the link's, None for the form's), which returns None where
     the model card takes the value and otherwise the plain-text sentence saying why not (its limit; a setting the
-    card does not use). No ``check_setting``: the settings are left out."""
+    card does not use). No ``check_setting``: the settings are left out. A link whose ``model`` this app does not
+    offer has its settings said and left out, unchecked: they are that card's, not the form's model's."""
     if link_tab(params) != "explore":
         return ExploreChoices()
     problems: list[str] = []
@@ -241,17 +242,19 @@ def read_explore(params: dict[str, str], *, sources: Sequence[str], find_source,
     if instance is None:
         track, category = _drawn_from(params.get("track"), params.get("category"), problems)
     model = params.get("model")
+    unoffered = None  # the model the link names that this app does not offer: its settings are that card's
     if model and model not in set(models):  # e.g. an arena side whose runs were imported: nothing here runs it
         problems.append(f"The link names model {brief(model)}, which this app does not offer (its runs may have "
                         "been imported, or the card is not in --models); Run uses the model chosen below.")
-        model = None
+        unoffered, model = model, None
     judge = params.get("judge")
     if judge and judge not in set(judges):
         problems.append(f"The link names judge {brief(judge)}, which this app does not offer; Run uses the judge "
                         "chosen below.")
         judge = None
     seed = _seed(params.get("seed", ""), problems)
-    settings = _settings(params, model or None, check_setting, problems) if check_setting is not None else ()
+    settings = _settings(params, model or None, check_setting, problems,
+                         unoffered) if check_setting is not None else ()
     return ExploreChoices(source, instance, track, category, model or None, judge or None, seed, tuple(problems),
                           settings)
 
@@ -260,13 +263,18 @@ _WHOLE_SETTING = re.compile(r"[0-9]{1,10}")
 _DECIMAL = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")  # as float() reads one, no sign
 
 
-def _settings(params: dict[str, str], model: str | None, check_setting,
-              problems: list[str]) -> tuple[tuple[str, int | float], ...]:
-    """The link's generation settings its model card takes (``read_explore``), the others said in ``problems``."""
+def _settings(params: dict[str, str], model: str | None, check_setting, problems: list[str],
+              unoffered: str | None = None) -> tuple[tuple[str, int | float], ...]:
+    """The link's generation settings its model card takes (``read_explore``), the others said in ``problems``;
+    ``unoffered``: the model the link names that the app does not offer, whose settings are all said."""
     taken: list[tuple[str, int | float]] = []
     for name in FORM_SETTINGS:
         text = params.get(name, "")
         if not text:
+            continue
+        if unoffered is not None:
+            problems.append(f"The link's {name} {brief(text)} is not taken: it is set for model {brief(unoffered)}, "
+                            f"which this app does not offer. Run uses the {name} below.")
             continue
         if name == "guidance":
             number = float(text) if len(text) <= 24 and _DECIMAL.fullmatch(text) else None

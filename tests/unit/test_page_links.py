@@ -116,6 +116,29 @@ def test_an_explore_link_s_generation_settings_are_written_and_read_back_checked
     assert read_explore(_params(query), **without).settings == ()
 
 
+def test_an_explore_link_s_settings_for_a_model_this_app_does_not_offer_are_not_put_on_the_form_s_model():
+    """A link's settings are its model's (Run's link, the Arena's side link, a link from another app naming a card
+    not in --models). Before, with its model left out (not offered), they were checked against the form's model
+    instead and filled in without a word: Run made the form's model run with another card's settings (40 steps
+    meant for a large model, on tiny-pair). Expected: each is said and left out, naming the model, and the checker
+    is never asked of another card's settings; the same settings with an offered model are taken."""
+    asked = []
+
+    def check(model, name, value):
+        asked.append((model, name, value))
+        return None
+
+    explore = dict(sources=SOURCES, find_source=lambda name: name, find_instance=lambda source, uid: None,
+                   models=["m"], judges=[], check_setting=check)
+    link = read_explore({"tab": "explore", "model": "gone", "steps": "40", "guidance": "7.5"}, **explore)
+    assert (link.model, link.settings, asked) == (None, (), [])
+    assert [p.split(" ")[:3] for p in link.problems] == [["The", "link", "names"], ["The", "link's", "steps"],
+                                                        ["The", "link's", "guidance"]]
+    assert all("'gone'" in p for p in link.problems[1:]), link.problems
+    taken = read_explore({"tab": "explore", "model": "m", "steps": "40", "guidance": "7.5"}, **explore)
+    assert (taken.settings, taken.problems) == ((("steps", 40), ("guidance", 7.5)), ())
+
+
 def test_a_link_names_only_the_settings_that_differ_from_the_card_s_defaults():
     defaults = {"steps": 2, "guidance": 3.0, "max_new_tokens": 8}
     assert changed_settings({"steps": 2.0, "guidance": 3, "max_new_tokens": 8}, defaults) == {}
