@@ -19,6 +19,7 @@ browser's ``URLSearchParams.get`` reads it: the page opens a link's tab in the b
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -108,16 +109,28 @@ def card_settings(card, values: dict[str, object]) -> dict[str, int | float]:
     """``changed_settings`` of ``values`` (a form's fields or a run's settings, by ``FORM_SETTINGS`` name) for the
     model card ``card`` (a ``cards.ModelCard``; None: none): those it uses that differ from its defaults; none
     where a value is not a finite number (text, infinity or NaN: a stored run's settings are read back as stored,
-    e.g. a merged store's, and ``json`` reads ``Infinity`` and ``1e999`` as infinity)."""
+    e.g. a merged store's, and ``json`` reads ``Infinity`` and ``1e999`` as infinity), or an integer past a float's
+    range."""
     if card is None or not isinstance(values, dict):
         return {}
     used = settings_used(card)
     try:
         changed = changed_settings({name: values.get(name) for name in FORM_SETTINGS},
                                    {name: getattr(card.defaults, name) for name in FORM_SETTINGS if used[name]})
-    except (TypeError, ValueError, OverflowError):  # int() of infinity raises OverflowError
+        # int() of infinity, and isfinite of an integer past a float's range, raise OverflowError
+        return changed if all(math.isfinite(value) for value in changed.values()) else {}
+    except (TypeError, ValueError, OverflowError):
         return {}
-    return changed if all(math.isfinite(value) for value in changed.values()) else {}
+
+
+def stored_card_settings(card, settings_key: str) -> dict[str, int | float]:
+    """``card_settings`` of a stored run's settings (``store.settings_key``'s JSON text, as ``Store.run`` returns
+    it): none where the text is no JSON ``json`` reads (a store edited or written by another program)."""
+    try:
+        values = json.loads(settings_key)
+    except (TypeError, ValueError):  # json.JSONDecodeError is a ValueError, as is an integer of over 4300 digits
+        return {}
+    return card_settings(card, values)
 
 
 def _number_text(value: int | float) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
+import pytest
+
 from PIL import Image
 
 from realunify_arena.arena import Arena
@@ -53,24 +55,26 @@ def test_a_revealed_side_links_to_explore_with_its_run_s_settings(tmp_path):
         store.close()
 
 
-def test_a_revealed_side_whose_stored_settings_hold_an_infinite_number_still_links_and_never_raises(tmp_path):
-    """A run's settings come back from the store as stored (a merged store's run, ``evaluation.merge``, keeps the
-    other store's JSON; ``json`` reads ``Infinity`` and ``1e999`` as float infinity, ``NaN`` as NaN). Before, ``int(inf)``
-    raised OverflowError out of ``side_links``, so the vote was counted and its reveal ended in an error instead of
-    who was who; a NaN guidance was linked as ``guidance=nan``, which Explore refuses. Expected: the side's link without settings (none is a number a link can carry), the other side's
-    link as before."""
+@pytest.mark.parametrize("odd, key", [({"steps": float("inf")}, None), ({"guidance": float("nan")}, None),
+                                      ({"steps": 10**400}, None), ({}, '{"steps": 5, "guidance":'), ({}, "null")])
+def test_a_revealed_side_whose_stored_settings_are_odd_still_links_and_never_raises(tmp_path, odd, key):
+    """A run's settings come back from the store as stored: a merged store's run (``evaluation.merge``) keeps the
+    other store's JSON, where ``json`` reads ``Infinity`` and ``1e999`` as float infinity, ``NaN`` as NaN and an
+    integer of any length as it is; a store edited by hand may hold no JSON at all. Before, ``int(inf)`` and the
+    float of a 400-digit integer raised OverflowError, and unreadable JSON a JSONDecodeError, out of
+    ``side_links``: the vote was counted and its reveal ended in an error instead of who was who; a NaN guidance
+    was linked as ``guidance=nan``, which Explore refuses. Expected: the side's link without settings (none a
+    link can carry), its instance, model and seed as stored."""
     ctx, store, dataset, inst, card = _arena(tmp_path)
-
-    def stored(seed: int, **odd) -> int:
-        step = Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (16, 16), (seed, 0, 0)), seconds=1.0)
-        return store.save_trace(Trace(inst.uid, "tiny-pair", "direct", {**card.options(seed=seed).to_dict(), **odd},
-                                      steps=[step]), dataset.name, pin=True)
-
+    step = Step(StepRole.GENERATED_IMAGE, "p", image=Image.new("RGB", (16, 16), (4, 0, 0)), seconds=1.0)
+    run_id = store.save_trace(Trace(inst.uid, "tiny-pair", "direct", {**card.options(seed=4).to_dict(), **odd},
+                                    steps=[step]), dataset.name, pin=True)
     try:
-        links = side_links(ctx, {"sides": {"A": {"run_id": stored(4, steps=float("inf"))},
-                                           "B": {"run_id": stored(5, guidance=float("nan"))}}})
-        for side, seed in (("A", "4"), ("B", "5")):
-            assert parse_qs(links[side].lstrip("?")) == {"tab": ["explore"], "instance": [inst.uid],
-                                                         "model": ["tiny-pair"], "seed": [seed]}
+        if key is not None:  # written by another program: the column's text as it is
+            store.db.execute("update runs set settings_key = ? where id = ?", (key, run_id))
+            store.db.conn.commit()
+        links = side_links(ctx, {"sides": {"A": {"run_id": run_id}, "B": {"run_id": None}}})
+        assert parse_qs(links["A"].lstrip("?")) == {"tab": ["explore"], "instance": [inst.uid],
+                                                    "model": ["tiny-pair"], "seed": ["4"]}
     finally:
         store.close()
