@@ -293,10 +293,11 @@ def _settings(params: dict[str, str], model: str | None, check_setting, problems
             number = float(text) if len(text) <= 24 and _DECIMAL.fullmatch(text) else None
             if number is not None and not math.isfinite(number):
                 number = None
-            expected = "a number of 0 or more"
+            expected = ("a number as a link writes one: 0 or more, finite, in digits with an optional point and "
+                        "exponent, no sign, at most 24 characters (e.g. 2.5)")
         else:
             number = int(text) if _WHOLE_SETTING.fullmatch(text) else None
-            expected = "a whole number"
+            expected = "a whole number as a link writes one: 1 to 10 ASCII digits, no sign (e.g. 5)"
         if number is None:
             problems.append(f"The link's {name} {brief(text)} is not {expected}; Run uses the {name} below.")
             continue
