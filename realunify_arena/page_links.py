@@ -19,6 +19,7 @@ browser's ``URLSearchParams.get`` reads it: the page opens a link's tab in the b
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -107,15 +108,29 @@ def changed_settings(values: dict[str, object], defaults: dict[str, int | float 
 def card_settings(card, values: dict[str, object]) -> dict[str, int | float]:
     """``changed_settings`` of ``values`` (a form's fields or a run's settings, by ``FORM_SETTINGS`` name) for the
     model card ``card`` (a ``cards.ModelCard``; None: none): those it uses that differ from its defaults; none
-    where a value is not a number."""
+    where a value is not a finite number (text, infinity or NaN: a stored run's settings are read back as stored,
+    e.g. a merged store's, and ``json`` reads ``Infinity`` and ``1e999`` as infinity), or an integer past a float's
+    range."""
     if card is None or not isinstance(values, dict):
         return {}
     used = settings_used(card)
     try:
-        return changed_settings({name: values.get(name) for name in FORM_SETTINGS},
-                                {name: getattr(card.defaults, name) for name in FORM_SETTINGS if used[name]})
-    except (TypeError, ValueError):
+        changed = changed_settings({name: values.get(name) for name in FORM_SETTINGS},
+                                   {name: getattr(card.defaults, name) for name in FORM_SETTINGS if used[name]})
+        # int() of infinity, and isfinite of an integer past a float's range, raise OverflowError
+        return changed if all(math.isfinite(value) for value in changed.values()) else {}
+    except (TypeError, ValueError, OverflowError):
         return {}
+
+
+def stored_card_settings(card, settings_key: str) -> dict[str, int | float]:
+    """``card_settings`` of a stored run's settings (``store.settings_key``'s JSON text, as ``Store.run`` returns
+    it): none where the text is no JSON ``json`` reads (a store edited or written by another program)."""
+    try:
+        values = json.loads(settings_key)
+    except (TypeError, ValueError):  # json.JSONDecodeError is a ValueError, as is an integer of over 4300 digits
+        return {}
+    return card_settings(card, values)
 
 
 def _number_text(value: int | float) -> str:
@@ -217,7 +232,8 @@ def read_explore(params: dict[str, str], *, sources: Sequence[str], find_source,
     decimal number (digits, an optional fraction and exponent, at most 24 characters, finite); each then passed to
     ``check_setting(model, name, value)`` (``model``: the link's, None for the form's), which returns None where
     the model card takes the value and otherwise the plain-text sentence saying why not (its limit; a setting the
-    card does not use). No ``check_setting``: the settings are left out."""
+    card does not use). No ``check_setting``: the settings are left out. A link whose ``model`` this app does not
+    offer has its settings said and left out, unchecked: they are that card's, not the form's model's."""
     if link_tab(params) != "explore":
         return ExploreChoices()
     problems: list[str] = []
@@ -239,17 +255,19 @@ def read_explore(params: dict[str, str], *, sources: Sequence[str], find_source,
     if instance is None:
         track, category = _drawn_from(params.get("track"), params.get("category"), problems)
     model = params.get("model")
+    unoffered = None  # the model the link names that this app does not offer: its settings are that card's
     if model and model not in set(models):  # e.g. an arena side whose runs were imported: nothing here runs it
         problems.append(f"The link names model {brief(model)}, which this app does not offer (its runs may have "
                         "been imported, or the card is not in --models); Run uses the model chosen below.")
-        model = None
+        unoffered, model = model, None
     judge = params.get("judge")
     if judge and judge not in set(judges):
         problems.append(f"The link names judge {brief(judge)}, which this app does not offer; Run uses the judge "
                         "chosen below.")
         judge = None
     seed = _seed(params.get("seed", ""), problems)
-    settings = _settings(params, model or None, check_setting, problems) if check_setting is not None else ()
+    settings = _settings(params, model or None, check_setting, problems,
+                         unoffered) if check_setting is not None else ()
     return ExploreChoices(source, instance, track, category, model or None, judge or None, seed, tuple(problems),
                           settings)
 
@@ -258,22 +276,28 @@ _WHOLE_SETTING = re.compile(r"[0-9]{1,10}")
 _DECIMAL = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")  # as float() reads one, no sign
 
 
-def _settings(params: dict[str, str], model: str | None, check_setting,
-              problems: list[str]) -> tuple[tuple[str, int | float], ...]:
-    """The link's generation settings its model card takes (``read_explore``), the others said in ``problems``."""
+def _settings(params: dict[str, str], model: str | None, check_setting, problems: list[str],
+              unoffered: str | None = None) -> tuple[tuple[str, int | float], ...]:
+    """The link's generation settings its model card takes (``read_explore``), the others said in ``problems``;
+    ``unoffered``: the model the link names that the app does not offer, whose settings are all said."""
     taken: list[tuple[str, int | float]] = []
     for name in FORM_SETTINGS:
         text = params.get(name, "")
         if not text:
             continue
+        if unoffered is not None:
+            problems.append(f"The link's {name} {brief(text)} is not taken: it is set for model {brief(unoffered)}, "
+                            f"which this app does not offer. Run uses the {name} below.")
+            continue
         if name == "guidance":
             number = float(text) if len(text) <= 24 and _DECIMAL.fullmatch(text) else None
             if number is not None and not math.isfinite(number):
                 number = None
-            expected = "a number of 0 or more"
+            expected = ("a number as a link writes one: 0 or more, finite, in digits with an optional point and "
+                        "exponent, no sign, at most 24 characters (e.g. 2.5)")
         else:
             number = int(text) if _WHOLE_SETTING.fullmatch(text) else None
-            expected = "a whole number"
+            expected = "a whole number as a link writes one: 1 to 10 ASCII digits, no sign (e.g. 5)"
         if number is None:
             problems.append(f"The link's {name} {brief(text)} is not {expected}; Run uses the {name} below.")
             continue

@@ -9,7 +9,6 @@ checks that again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -122,7 +121,7 @@ def side_links(ctx: AppContext, reveal: dict) -> dict[str, str]:
         run = ctx.store.run(run_id) if run_id is not None else None
         source = _source_of(ctx, run["dataset"]) if run is not None else None
         if source is not None:
-            settings = page_links.card_settings(ctx.cards.get(run["model"]), json.loads(run["settings_key"]))
+            settings = page_links.stored_card_settings(ctx.cards.get(run["model"]), run["settings_key"])
             links[side] = explore_query(source or None, run["instance_uid"], model=run["model"],
                                         seed=run["seed"], settings=settings)
     return links

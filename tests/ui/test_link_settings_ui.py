@@ -58,3 +58,21 @@ def test_a_link_s_setting_the_card_does_not_take_is_said_and_the_default_kept(pa
     expect(page.locator("#ex-steps")).to_be_hidden()
     expect(page).to_have_url(re.compile(r"[?&]model=tiny-janus(&|$)"))
     assert not {"steps", "guidance", "max_new_tokens"} & set(_query(page.url))
+
+
+def test_a_link_s_settings_for_a_model_this_app_does_not_offer_stay_off_the_form_s_model(page, app):
+    """A link's settings are its model's: before, with ``model=`` a card this app does not offer (a link from an
+    app with other --models), they were checked against the form's model, tiny-pair, filled in and run with it,
+    without a word. Expected: each is said, naming that model, and the fields keep tiny-pair's defaults (2 steps,
+    guidance 3), which the address leaves out."""
+    page.goto(app["url"] + "?tab=explore&model=janus-pro-7b&steps=40&guidance=7.5")
+    expect(page.locator("#ex-run")).to_be_enabled()
+    expect(page.get_by_text("The link's steps '40' is not taken: it is set for model 'janus-pro-7b'")).to_be_visible()
+    expect(page.get_by_text("The link's guidance '7.5' is not taken: it is set for model 'janus-pro-7b'")
+           ).to_be_visible()
+    page.get_by_text(SETTINGS).click()
+    expect(page.locator("#ex-model input")).to_have_value("tiny-pair")
+    expect(page.locator("#ex-steps input")).to_have_value("2")
+    expect(page.locator("#ex-guidance input")).to_have_value("3")
+    expect(page).to_have_url(re.compile(r"[?&]model=tiny-pair(&|$)"))
+    assert not {"steps", "guidance"} & set(_query(page.url))

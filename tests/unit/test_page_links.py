@@ -116,6 +116,43 @@ def test_an_explore_link_s_generation_settings_are_written_and_read_back_checked
     assert read_explore(_params(query), **without).settings == ()
 
 
+def test_an_explore_link_s_settings_for_a_model_this_app_does_not_offer_are_not_put_on_the_form_s_model():
+    """A link's settings are its model's (Run's link, the Arena's side link, a link from another app naming a card
+    not in --models). Before, with its model left out (not offered), they were checked against the form's model
+    instead and filled in without a word: Run made the form's model run with another card's settings (40 steps
+    meant for a large model, on tiny-pair). Expected: each is said and left out, naming the model, and the checker
+    is never asked of another card's settings; the same settings with an offered model are taken."""
+    asked = []
+
+    def check(model, name, value):
+        asked.append((model, name, value))
+        return None
+
+    explore = dict(sources=SOURCES, find_source=lambda name: name, find_instance=lambda source, uid: None,
+                   models=["m"], judges=[], check_setting=check)
+    link = read_explore({"tab": "explore", "model": "gone", "steps": "40", "guidance": "7.5"}, **explore)
+    assert (link.model, link.settings, asked) == (None, (), [])
+    assert [p.split(" ")[:3] for p in link.problems] == [["The", "link", "names"], ["The", "link's", "steps"],
+                                                        ["The", "link's", "guidance"]]
+    assert all("'gone'" in p for p in link.problems[1:]), link.problems
+    taken = read_explore({"tab": "explore", "model": "m", "steps": "40", "guidance": "7.5"}, **explore)
+    assert (taken.settings, taken.problems) == ((("steps", 40), ("guidance", 7.5)), ())
+
+
+@pytest.mark.parametrize("name, text, said", [("guidance", "+2.5", "no sign"), ("guidance", "1e309", "finite"),
+                                               ("guidance", "2.5 ", "no sign"), ("steps", "00000000005", "1 to 10"),
+                                               ("steps", "+5", "ASCII digits")])
+def test_a_link_s_setting_written_otherwise_than_a_link_writes_it_is_said_by_the_rule_it_breaks(name, text, said):
+    """Before, ``guidance=%2B2.5`` and ``guidance=1e309`` were said to be "not a number of 0 or more" and
+    ``steps=00000000005`` "not a whole number": each is one, so the sentence was false and named no rule. Expected,
+    from the link grammar (``read_explore``: 1 to 10 ASCII digits; a decimal with no sign, finite): the rule."""
+    link = read_explore({"tab": "explore", name: text}, sources=SOURCES, find_source=lambda n: n,
+                        find_instance=lambda source, uid: None, models=[], judges=[],
+                        check_setting=lambda model, n, value: None)
+    assert link.settings == () and len(link.problems) == 1
+    assert link.problems[0].startswith(f"The link's {name} {text!r} is not a ") and said in link.problems[0], link.problems
+
+
 def test_a_link_names_only_the_settings_that_differ_from_the_card_s_defaults():
     defaults = {"steps": 2, "guidance": 3.0, "max_new_tokens": 8}
     assert changed_settings({"steps": 2.0, "guidance": 3, "max_new_tokens": 8}, defaults) == {}
