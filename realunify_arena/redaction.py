@@ -133,12 +133,14 @@ def literal_secret_options(command: str) -> list[str]:
 # Storage's V4 signing (``X-Goog-Credential``, ``X-Goog-Signature``) and V2 (``GoogleAccessId``, ``Signature``), Azure
 # Storage's shared access signature (``sig``: "Create a service SAS"), CloudFront's signed URLs (``Signature``). A
 # signature is a credential though no variable holds it: anyone with the URL may read the object until it expires.
+# Also a private Hugging Face Space's ``__sign=`` (the signed token its embed URL carries, which opens the Space).
 # After ``?``, ``&``, ``;`` (HTML's ``&amp;``), ``#`` (an OAuth implicit grant's redirect carries its access_token
 # and OpenID Connect's id_token in the fragment: RFC 6749 section 4.2.2, OIDC Core 1.0 section 3.2.2.5) or a JSON
 # string's ``\\u0026``; and percent-encoded once or twice (``%3Fsig%3D``, ``%2526sig%253D``: a signed URL quoted
 # whole in another URL's query, as an image proxy's ``?url=`` or a sign-in page's ``?next=`` holds it)
 _CREDENTIAL_QUERY = (r"(?:key|api_?key|(?:access_|id_|refresh_)?token|client_secret|password|sig|signature"
-                     r"|x-(?:amz|goog)-(?:credential|signature)|x-amz-security-token|awsaccesskeyid|googleaccessid)")
+                     r"|x-(?:amz|goog)-(?:credential|signature)|x-amz-security-token|awsaccesskeyid|googleaccessid"
+                     r"|__sign)")
 
 
 def _basic_credential(match: re.Match) -> str:

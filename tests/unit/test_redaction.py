@@ -113,6 +113,14 @@ def test_a_credential_in_a_fragment_or_in_a_quoted_url_is_masked(text, expected)
     assert redact(text) == expected
 
 
+def test_a_private_space_s_signed_url_is_masked_and_its_other_parameters_stay():
+    # a private Space opened from the Hub is served at its hf.space address with ``__sign=<JWT>``, which opens it to
+    # whoever holds the URL; Gradio's own ``__theme`` beside it is no credential
+    url = ("https://org-private-arena.hf.space/?__sign=eyJhbGciOiJFZERTQSJ9.eyJyZWFkIjp0cnVlLCJzdWIiOiIvc3BhY2VzIn0"
+           ".c2lnbmF0dXJlX2J5dGVz&__theme=dark")
+    assert redact(url) == "https://org-private-arena.hf.space/?__sign=***&__theme=dark"
+
+
 @pytest.mark.parametrize("text", [
     "The flag bearer leads the parade, then B.",
     "a bearer bond, a standard bearer well-dressed",
