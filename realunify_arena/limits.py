@@ -107,9 +107,9 @@ def shipped_guidance(value: object, card: CardLike) -> float | None:
         return None
     limit = limits_for(card).guidance
     if value > limit:
-        raise OptionError("guidance", f"guidance (classifier-free guidance scale) = {float(value):g}, the "
+        raise OptionError("guidance", f"guidance (classifier-free guidance scale) = {_num(float(value))}, the "
                                       f"guidance_scale of the checkpoint's generation_config.json, is outside the "
-                                      f"allowed range 0 to {limit:g} of {card.name}; set the card's "
+                                      f"allowed range 0 to {_num(limit)} of {card.name}; set the card's "
                                       "defaults.guidance or ask for a guidance")
     return float(value)
 
@@ -171,7 +171,7 @@ def _number_problems(card: CardLike, options: GenerationOptions) -> tuple[Genera
                                                     f"{allowed.get(field.name, 'a finite number')}"))
         elif field.name in _WHOLE and isinstance(value, float):
             if not value.is_integer():
-                problems.append(OptionError(field.name, f"{name} = {value:g} is not allowed{where}: it must be a"
+                problems.append(OptionError(field.name, f"{name} = {_num(value)} is not allowed{where}: it must be a"
                                                         " whole number"))
             else:
                 whole[field.name] = int(value)
@@ -255,7 +255,11 @@ _WHOLE = ("seed", "steps", "width", "height", "max_new_tokens")  # integer setti
 def _num(value: float) -> str:
     """``value`` for a message: an int exactly (never through float, which overflows at an API caller's
     10**400) and shortened past 40 characters; a float in %g, as an int when whole and under 1e16 (a larger one,
-    1e308, in %g: its int form spells the float's binary digits, 1000000000000000010979...)."""
+    1e308, in %g: its int form spells the float's binary digits, 1000000000000000010979...), and in its shortest
+    exact form where %g would round it (100.0000000000001, not 100, past a limit of 100)."""
     if isinstance(value, int):
         return brief(value)
-    return brief(int(value)) if value.is_integer() and abs(value) < 1e16 else f"{value:g}"
+    if value.is_integer() and abs(value) < 1e16:
+        return brief(int(value))
+    text = f"{value:g}"
+    return text if float(text) == value else repr(value)  # %g's 6 digits would round 100.0000000000001 onto 100

@@ -64,6 +64,19 @@ def test_a_setting_past_its_limit_is_refused_naming_the_limit(overrides, message
     assert message in str(refused.value)
 
 
+@pytest.mark.parametrize("overrides, said", [
+    # %g keeps 6 significant digits: 100.0000000000001 read "= 100 is outside the allowed range 0 to 100"
+    ({"guidance": 100.0000000000001}, "= 100.0000000000001 is outside the allowed range 0 to 100"),
+    ({"temperature": 2.0000001}, "= 2.0000001 is outside the allowed range 0 to 2"),
+    ({"steps": 5.0000001}, "= 5.0000001 is not allowed for tiny-janus: it must be a whole number"),
+])
+def test_a_value_just_past_a_limit_is_shown_as_written_not_rounded_onto_it(overrides, said):
+    card = SHIPPED["tiny-janus"]
+    with pytest.raises(ValueError) as refused:
+        check_options(card, card.options(**overrides))
+    assert said in str(refused.value)
+
+
 def test_a_whole_number_sent_as_a_float_is_taken_as_that_integer():
     card = SHIPPED["tiny-janus"]
     options = check_options(card, card.options(seed=7.0, steps=3.0, width=32.0))
