@@ -110,8 +110,10 @@ def card_settings(card, values: dict[str, object]) -> dict[str, int | float]:
     model card ``card`` (a ``cards.ModelCard``; None: none): those it uses that differ from its defaults; none
     where a value is not a finite number (text, infinity or NaN: a stored run's settings are read back as stored,
     e.g. a merged store's, and ``json`` reads ``Infinity`` and ``1e999`` as infinity), or an integer past a float's
-    range."""
+    range, or a boolean (JSON's ``true``, which ``int()`` reads as 1)."""
     if card is None or not isinstance(values, dict):
+        return {}
+    if any(isinstance(values.get(name), bool) for name in FORM_SETTINGS):
         return {}
     used = settings_used(card)
     try:

@@ -56,7 +56,8 @@ def test_a_revealed_side_links_to_explore_with_its_run_s_settings(tmp_path):
 
 
 @pytest.mark.parametrize("odd, key", [({"steps": float("inf")}, None), ({"guidance": float("nan")}, None),
-                                      ({"steps": 10**400}, None), ({}, '{"steps": 5, "guidance":'), ({}, "null")])
+                                      ({"steps": 10**400}, None), ({}, '{"steps": 5, "guidance":'), ({}, "null"),
+                                      ({"steps": True}, None)])  # JSON's true is no number: was linked as steps=1
 def test_a_revealed_side_whose_stored_settings_are_odd_still_links_and_never_raises(tmp_path, odd, key):
     """A run's settings come back from the store as stored: a merged store's run (``evaluation.merge``) keeps the
     other store's JSON, where ``json`` reads ``Infinity`` and ``1e999`` as float infinity, ``NaN`` as NaN and an
