@@ -123,10 +123,11 @@ def _shard_pattern(entry: str, variant: str | None) -> re.Pattern:
 
 
 def _pipeline_components(index: Path) -> Iterator[tuple[str, tuple[str, ...]]]:
-    """(sub-folder, stems) of each component a ``model_index.json`` names as ``[library, class]``."""
+    """(sub-folder, stems) of each component a ``model_index.json`` names as ``[library, class]``; none where it
+    cannot be read (nor one nested too deeply for Python's JSON reader: a RecursionError)."""
     try:
         content = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return
     for name, spec in content.items() if isinstance(content, dict) else ():
         if not name.startswith("_") and isinstance(spec, list) and len(spec) == 2 and all(isinstance(v, str)

@@ -38,7 +38,7 @@ def _file(folder: Path, header: dict | bytes) -> Path:
 
 
 def _card(tmp_path: Path, folder: Path):
-    path = tmp_path / "c.yaml"
+    path = tmp_path / f"{folder.name}.yaml"
     path.write_text(f"family: janus\ndescription: d\ncapabilities: [understand]\ncheckpoint: {folder}\n"
                     "dtype: bfloat16\n")
     return load_card(path)
@@ -54,3 +54,18 @@ def test_a_header_that_lies_is_counted_as_stored(tmp_path, case):
             pass
     assert av.estimate_bytes(_card(tmp_path, tmp_path / "m")) == path.stat().st_size
 
+
+
+@pytest.mark.parametrize("nested", ["[" * 200_000 + "]" * 200_000, "{\"unet\": " * 200_000 + "1" + "}" * 200_000],
+                         ids=["array", "object"])
+def test_a_model_index_nested_too_deeply_is_read_as_any_unreadable_one(tmp_path, nested):
+    # before: estimate_bytes raised RecursionError and availability said only "availability check failed:
+    # RecursionError: maximum recursion depth exceeded ..."; the reference is a model_index.json that is not JSON
+    for name, text in (("deep", nested), ("bad", "{bad")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model_index.json").write_text(text)
+    deep, bad = (_card(tmp_path, tmp_path / name) for name in ("deep", "bad"))
+    assert av.estimate_bytes(deep) == av.estimate_bytes(bad)
+    ok, reason = av.availability(deep, device="cpu")
+    assert (ok, reason.replace(str(tmp_path / "deep"), "X")) == tuple(
+        v.replace(str(tmp_path / "bad"), "X") if isinstance(v, str) else v for v in av.availability(bad, device="cpu"))
