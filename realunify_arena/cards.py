@@ -111,25 +111,33 @@ class ModelCard:
     def guidance_used(self) -> float | None:
         """The classifier-free guidance a run of this card that asks none generates with, as its adapter reads it
         (``adapters.local.checkpoint_guidance``): for a family with a ``Family.default_guidance`` (Janus, Emu3), the
-        ``guidance_scale`` of the generating checkpoint's ``generation_config.json`` (``limits.shipped_guidance``),
-        else the family's default. None where it is not known before the model loads: another family, a checkpoint
-        neither a local folder nor in the hub's local cache (its run records the value once loaded:
-        ``adapters.base.Adapter.run_options``), a file that does not parse or a value above the card's limit (the
-        load or the run refuses it, naming the file). Reads no network."""
+        ``guidance_scale`` of the generating checkpoint's ``generation_config.json`` (``limits.shipped_guidance``);
+        without that file, that of its ``config.json`` (at its top, else in its ``decoder``, ``generator`` or
+        ``text_config``: transformers' ``GenerationConfig.from_model_config``, which from_pretrained builds the model's
+        generation config with then); else the family's default. None where it is not known before the model loads:
+        another family, a checkpoint neither a local folder nor in the hub's local cache (its run records the value
+        once loaded: ``adapters.base.Adapter.run_options``), a file that does not parse (or nests too deeply) or a
+        value above the card's limit (the load or the run refuses it, naming the file). Reads no network."""
         default = FAMILIES[self.family].default_guidance
         checkpoint = self.checkpoints.get(Capability.GENERATE.value)
         if default is None or checkpoint is None:
             return None
         found = _checkpoint_file(checkpoint, "generation_config.json")
+        legacy = found is False  # no generation_config.json: transformers builds one from config.json
+        if legacy:
+            found = _checkpoint_file(checkpoint, "config.json")
         if found is None or found is False:
             return default if found is False else None
         try:
             content = json.loads(found.read_text(encoding="utf-8"))
-            shipped = shipped_guidance(content.get("guidance_scale") if isinstance(content, dict) else None, self)
-        except (OSError, ValueError):  # unreadable, not JSON (the load refuses it), above the limit (the run does)
+            value = content.get("guidance_scale") if isinstance(content, dict) else None
+            if legacy and value is None and isinstance(content, dict):
+                inner = next((content[k] for k in ("decoder", "generator", "text_config") if content.get(k)), None)
+                value = inner.get("guidance_scale") if isinstance(inner, dict) else None
+            shipped = shipped_guidance(value, self)
+        except (OSError, ValueError, RecursionError):  # unreadable, not JSON (the load refuses it), above the limit
             return None
         return default if shipped is None else shipped
-
 
 def _checkpoint_file(checkpoint: str, name: str) -> Path | bool | None:
     """The file ``name`` of ``checkpoint``: in the local folder it names, else in its hub snapshot in the local cache

@@ -39,21 +39,28 @@ def loaded_bytes(path: Path, float_bytes: int) -> int | None:
     ``from_pretrained(dtype=...)`` loads them: each floating tensor (F16, BF16, F32, F64) as its element count times
     ``float_bytes`` (2 for bfloat16 or float16, 4 for float32), any other (integer, 8-bit float) as stored (its
     ``data_offsets`` span). Read from the header alone. None where the header cannot be read as the format says
-    (the file's size is then all that is known)."""
+    (the file's size is then all that is known): not a JSON object, an unknown dtype, a shape or offsets that are not
+    whole numbers, a shape whose bytes are not its offsets' span, or spans past the file's end (a header that lies:
+    the safetensors library refuses each, and its shapes say nothing of what a load would take)."""
     try:
+        size = path.stat().st_size
         with path.open("rb") as file:
             (length,) = struct.unpack("<Q", file.read(8))
-            if length > MAX_HEADER_BYTES:
+            if length > min(MAX_HEADER_BYTES, size - 8):
                 return None
             header = json.loads(file.read(length))
-        total = 0
+        total = stored = 0
         for name, entry in header.items():
             if name == "__metadata__":
                 continue
-            begin, end = entry["data_offsets"]
-            total += math.prod(entry["shape"]) * float_bytes if entry["dtype"] in _CAST else end - begin
-        return int(total)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error):
+            dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+            if not (dtype in DTYPE_BITS and isinstance(shape, list) and all(_whole(n) for n in (*shape, begin, end))
+                    and math.prod(shape) * DTYPE_BITS[dtype] == 8 * (end - begin)):
+                return None
+            stored += end - begin
+            total += math.prod(shape) * float_bytes if dtype in _CAST else end - begin
+        return total if 8 + length + stored <= size else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error, RecursionError):
         return None
 
 

@@ -96,19 +96,32 @@ def variant_message(folder: Path, stem: str, variant: str | None, found: dict, f
 
 def variant_problem(folder: Path, variant: str | None) -> str | None:
     """``variant_message`` of the weights ``files_read`` looks for in ``folder``: a transformers model's at its top,
-    or each component's a pipeline's ``model_index.json`` names (where diffusers falls back to unvarianted weights).
+    or each component's a pipeline's ``model_index.json`` names (where diffusers falls back to unvarianted weights,
+    unless no component holds a file of the variant: ``_diffusers_variant_file``).
     None where each finds its variant's weights, or none of any (what it lacks is ``check_checkpoint``'s to say)."""
     index = folder / "model_index.json"
     parts = ([(folder / name, stems, True) for name, stems in _pipeline_components(index)] if index.is_file()
              else [(folder, _MODEL_STEMS, False)])
+    pipeline_lacks_variant = variant is not None and index.is_file() and not any(
+        sub.is_dir() and any(_diffusers_variant_file(p.name, variant) for p in sub.iterdir()) for sub, _, _ in parts)
     for sub, stems, fallback in parts:
         if not sub.is_dir():
             continue
         stem, found = next(((stem, f) for stem in stems if (f := weight_entries(sub, stem))), (stems[0], {}))
-        problem = variant_message(sub, stem, variant, found, fallback)
+        problem = variant_message(sub, stem, variant, found, fallback and not pipeline_lacks_variant)
         if problem:
             return problem
     return None
+
+
+def _diffusers_variant_file(name: str, variant: str) -> bool:
+    """diffusers' test that a component's file is of ``variant`` (``pipeline_loading_utils._identify_model_variants``:
+    the part after the name's first dot starts with it). A pipeline none of whose components holds such a file is
+    refused by ``DiffusionPipeline.from_pretrained(variant=...)`` ("You are trying to load the model files of the
+    `variant=fp16`, but no such modeling files are available."): the fall back to unvarianted weights is per
+    component only where another component has the variant."""
+    parts = name.split(".")
+    return len(parts) > 1 and parts[1].startswith(variant)
 
 
 def _shard_pattern(entry: str, variant: str | None) -> re.Pattern:
@@ -123,10 +136,11 @@ def _shard_pattern(entry: str, variant: str | None) -> re.Pattern:
 
 
 def _pipeline_components(index: Path) -> Iterator[tuple[str, tuple[str, ...]]]:
-    """(sub-folder, stems) of each component a ``model_index.json`` names as ``[library, class]``."""
+    """(sub-folder, stems) of each component a ``model_index.json`` names as ``[library, class]``; none where it
+    cannot be read (nor one nested too deeply for Python's JSON reader: a RecursionError)."""
     try:
         content = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return
     for name, spec in content.items() if isinstance(content, dict) else ():
         if not name.startswith("_") and isinstance(spec, list) and len(spec) == 2 and all(isinstance(v, str)
