@@ -213,3 +213,18 @@ def test_a_json_export_of_several_boards_says_that_fastchat_rates_it_as_one(tmp_
     assert main(["export", "votes", "--format", "json", "--out", str(out), "--db", str(db), "--track", "UEG",
                  "--kind", "model_vs_model"]) == 0
     assert "note" not in capsys.readouterr().err and len(json.loads(out.read_text())) == 7
+
+
+def test_a_store_with_one_vote_is_counted_in_the_singular_by_export_and_backup(tmp_path, capsys):
+    """Found by a newcomer after one Arena vote: `export votes --out` said "wrote 1 votes" and `backup` "1 battles,
+    1 votes". Expected (English number agreement): "1 vote", "1 battle"; two stay plural."""
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    arena = Arena(store, max_votes=1000)
+    _vote(arena, 0, "m1:direct", "m2:direct", "A")
+    store.close()
+    assert main(["export", "votes", "--format", "csv", "--out", str(tmp_path / "v.csv"), "--db", str(db)]) == 0
+    assert f"wrote 1 vote to {tmp_path / 'v.csv'}" in capsys.readouterr().err
+    assert main(["backup", str(tmp_path / "bk" / "arena.db"), "--db", str(db)]) == 0
+    said = capsys.readouterr().out
+    assert "2 runs, 0 judgments, 1 battle, 1 vote;" in said, said
