@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import textwrap
@@ -73,6 +74,10 @@ def run_command(args: argparse.Namespace) -> int:
     except CommandError as e:
         print(f"{args.command}: error: {redact(str(e))}", file=sys.stderr)
         return e.code
+    except BrokenPipeError:
+        if _stdout_closed():  # its reader stopped early (`| head`): exit quietly, as Python's docs advise
+            return PROBLEMS
+        raise  # another pipe's (never expected here): the OSError line below would not say which
     except OSError as e:  # a path the command cannot read or write (a folder where a file goes, ...)
         path = e.filename2 or e.filename  # a rename's target is the path the user named
         where = f"{path}: " if path else ""
@@ -81,3 +86,22 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"{args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output's reader has gone (a pipe whose reader closed it, as ``head`` does once it has its
+    lines: poll(2) reports POLLERR on such a pipe's write end); then standard output is pointed at the null device,
+    so the interpreter's flush at exit raises no second BrokenPipeError (Python's docs, "Note on SIGPIPE" in the
+    ``signal`` module). False where standard output is no file descriptor or cannot be polled."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+        gone = any(events & select.POLLERR for _, events in poll.poll(0))  # a pipe without reader: POLLERR
+    except (AttributeError, OSError, ValueError):  # no real file (a test's capture), or no poll on this system
+        return False
+    if gone:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    return gone

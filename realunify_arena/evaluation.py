@@ -68,6 +68,7 @@ class Summary:
     stored_judgments: int = 0
     judge_errors: int = 0  # runs whose judgment has at least one unanswered polling question
     cut_answers: int = 0  # GEU runs computed now whose answer was cut while reasoning (``protocols.cut_answer_note``)
+    judge_unready: str = ""  # the judge that could not run here, its judging left to a rerun ("": it judged)
 
     def lines(self) -> list[str]:
         ran = ", ".join(f"{n} {status}" for status, n in sorted(self.ran.items())) or "none"
@@ -76,6 +77,8 @@ class Summary:
                "max_new_tokens in the model's card)"
                if self.cut_answers else "")
         return [f"runs: {sum(self.ran.values())} computed ({ran}), {self.stored_runs} already stored{cut}",
+                f"judgments: none made: judge {self.judge_unready} cannot run here; rerun the same command where "
+                "it can to judge the stored runs" if self.judge_unready else
                 f"judgments: {self.judged} made ({self.judge_errors} with judge errors), "
                 f"{self.stored_judgments} already stored"]
 
@@ -107,7 +110,9 @@ def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: 
     it raises propagates. ``before_judging`` is called once, before that and before anything is run or
     forgotten, only when the judge model will be asked: some UEG run is still to do, or a stored successful
     UEG run has no judgment by ``judge`` yet (GEU answers are parsed, never sent to the judge; a rerun whose
-    judgments are all stored needs no judge): the caller's chance to refuse a judge that cannot run here.
+    judgments are all stored needs no judge): the caller's chance to refuse a judge that cannot run here, or,
+    returning False, to leave the judging to a rerun (the runs are made and stored, nothing is judged, and
+    ``Summary.judge_unready`` names the judge).
 
     Raises:
         dataset_names.DatasetConflict: the store keeps runs of another place's instances under
@@ -127,11 +132,15 @@ def evaluate(dataset: Dataset, model: str, judge: Judge, store, pool, *, modes: 
     remember_source(store, dataset)
     summary = Summary()
     stored, todo, to_retry = _plan(work, dataset.name, model, store, options, retry_errors)
+    judge_here = True
     if before_judging is not None and _judge_needed(stored, todo, judge, store):
-        before_judging()
+        judge_here = before_judging() is not False
     run_ids = _run_pass(stored, todo, to_retry, dataset.name, model, store, pool, options, shard, progress,
                         summary, before_runs)
-    _judge_pass(run_ids, judge, judge_attempts, store, shard, progress, summary)
+    if judge_here:
+        _judge_pass(run_ids, judge, judge_attempts, store, shard, progress, summary)
+    else:
+        summary.judge_unready = judge.name
     return summary
 
 

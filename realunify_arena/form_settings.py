@@ -59,16 +59,17 @@ def form_options(cards: dict[str, ModelCard], model, seed, steps, guidance, max_
 
 def setting_refusal(cards: dict[str, ModelCard], model, name: str, value: int | float) -> str | None:
     """Why ``model``'s form would not run with the generation setting ``name`` (one of ``FORM_SETTINGS``) at
-    ``value`` (a link's, ``page_links.read_explore``), as a plain-text sentence ending in "."; None where it
-    would: a setting the card does not use (``settings_used``) is said, a limit it breaks named as Run names it
-    (``form_options``). A ``model`` not in ``cards`` is said by whoever reads the model."""
+    ``value`` (a link's, ``page_links.read_explore``), as plain-text sentences ending in "." that also say what
+    Run uses instead; None where it would: a setting the card does not use (``settings_used``: the form hides its
+    field) is said as such, a limit it breaks named as Run names it (``form_options``), then "Run uses the NAME
+    below." (the field the form shows). A ``model`` not in ``cards`` is said by whoever reads the model."""
     card = cards.get(model)
     if card is None:
         return None
     if not settings_used(card)[name]:
-        return f"{brief(model)} does not use it."
+        return f"{brief(model)} does not use it, so its runs are made without one."
     try:
         form_options(cards, model, 0, **{setting: value if setting == name else None for setting in FORM_SETTINGS})
     except ValueError as e:
-        return str(e)
+        return f"{e} Run uses the {name} below."
     return None

@@ -233,9 +233,10 @@ def read_explore(params: dict[str, str], *, sources: Sequence[str], find_source,
     ``limits.SEED_MAX``. ``steps`` and ``max_new_tokens``: ASCII digits (1 to 10 of them); ``guidance``: a plain
     decimal number (digits, an optional fraction and exponent, at most 24 characters, finite); each then passed to
     ``check_setting(model, name, value)`` (``model``: the link's, None for the form's), which returns None where
-    the model card takes the value and otherwise the plain-text sentence saying why not (its limit; a setting the
-    card does not use). No ``check_setting``: the settings are left out. A link whose ``model`` this app does not
-    offer has its settings said and left out, unchecked: they are that card's, not the form's model's."""
+    the model card takes the value and otherwise the plain-text sentences saying why not (its limit; a setting the
+    card does not use, whose field the form hides) and what Run uses instead. No ``check_setting``: the settings
+    are left out. A link whose ``model`` this app does not offer has its settings said and left out, unchecked:
+    they are that card's, not the form's model's."""
     if link_tab(params) != "explore":
         return ExploreChoices()
     problems: list[str] = []
@@ -305,7 +306,7 @@ def _settings(params: dict[str, str], model: str | None, check_setting, problems
             continue
         refused = check_setting(model, name, number)
         if refused:
-            problems.append(f"The link's {name} {brief(text)} is not taken: {refused} Run uses the {name} below.")
+            problems.append(f"The link's {name} {brief(text)} is not taken: {refused}")  # it says what Run uses
             continue
         taken.append((name, number))
     return tuple(taken)

@@ -563,7 +563,10 @@ def _row(system: str, rating: float, ends: np.ndarray, results: Counter, rounds:
     within = None, None  # the interval its rank uses where none is shown: an unconnected group's, see below
     members = f" (its group: {', '.join(group)})" if group else ""
     if flag == "unconnected":
-        notes.append(f"unconnected: never met the other systems{members}; {CONVENTION_TEXT}")
+        # its group's members are the systems it did meet: named as its group, never beside "never met"
+        whom = f"it and its group ({', '.join(group)}) never met the systems outside it" if group else \
+            "never met the other systems"
+        notes.append(f"unconnected: {whom}; {CONVENTION_TEXT}")
     elif flag:
         outside = (" to" if flag == "never lost" else " against") + " a system outside its group" if group else ""
         aside = (f" once {', '.join(beyond)}, unbounded {'itself' if len(beyond) == 1 else 'themselves'},"

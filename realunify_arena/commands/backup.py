@@ -8,6 +8,7 @@ from pathlib import Path
 
 from realunify_arena import durable
 from realunify_arena.commands._options import USAGE, CommandError, add_db, out_file, store_at
+from realunify_arena.shown import counted
 from realunify_arena.store import Store
 
 
@@ -30,7 +31,9 @@ def run(args) -> int:
         store.backup(args.out)  # the database first: images it names already exist, never the reverse
         copied = copy_images(store.images_dir, args.out.parent / "images")
     counts = Store.file_counts(args.out)
-    print(f"{args.out}: " + ", ".join(f"{n} {t}" for t, n in counts.items()) + f"; {copied} new images")
+    # table names are plural nouns ("runs", "votes"): each count in the number it takes ("1 vote")
+    print(f"{args.out}: " + ", ".join(counted(n, t.removesuffix("s")) for t, n in counts.items())
+          + f"; {counted(copied, 'new image')}")
     return 0
 
 

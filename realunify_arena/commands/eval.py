@@ -102,10 +102,11 @@ def run(args) -> int:
             raise CommandError(f"--model {args.model} cannot run here: {why}. `python -m realunify_arena models` "
                                "lists the cards that can", PROBLEMS)
 
-    def judge_ready() -> None:
+    def judge_ready() -> bool:
         """Refuse the default judge that cannot run here, warn of a chosen one, before anything loads (no minutes
         of hub retries first); called only when a judgment by it will be made (a rerun whose UEG judgments are
-        all stored needs no judge)."""
+        all stored needs no judge). False: the chosen judge cannot run here, so the runs are stored unjudged
+        (``evaluate``'s ``before_judging``), as the warning says."""
         judge_card()
         ready, why = availability(cards[args.judge], **allow_large)
         if not ready and not judge_chosen:
@@ -116,6 +117,7 @@ def run(args) -> int:
         if not ready:
             warn("eval", f"judge {args.judge} cannot run here ({why}); runs will be stored and judged "
                          "when the same command is rerun where it can")
+        return ready
 
     new_store = not args.db.exists()
     if new_store:  # every run is to do: refused before the store is created (not again before the runs)
@@ -150,8 +152,9 @@ def run(args) -> int:
     except ValueError as e:  # the card's own settings, not this command line: fix the card
         raise CommandError(f"{card.path or '--model ' + args.model}: its settings cannot run: {e}", PROBLEMS) from e
     instances = select(dataset, args.track, args.limit)
+    judge_here = True
     if new_store and any(map(asks_judge, instances)):
-        judge_ready()  # every UEG run is to do and judged: checked before the store is created
+        judge_here = judge_ready()  # every UEG run is to do and judged: checked before the store is created
     modes = MODE_CHOICES[args.mode]
     plan = ", ".join(f"{k} {v}" for k, v in task_counts(instances).items()) or "none"
     print(f"eval {args.model} on {dataset.name}: {len(instances)} instances ({plan}) x {'+'.join(modes)}, "
@@ -174,7 +177,8 @@ def run(args) -> int:
                                        progress=not args.no_progress, judge_attempts=args.judge_attempts or ATTEMPTS,
                                        retry_errors=args.retry_errors,
                                        before_runs=None if new_store else model_ready,
-                                       before_judging=None if new_store else judge_ready)
+                                       before_judging=judge_ready if not new_store else
+                                       None if judge_here else lambda: False)
                 except KeyboardInterrupt:
                     raise CommandError(f"interrupted; everything finished so far is in {store.path}: rerun the same "
                                        "command to resume", INTERRUPTED) from None

@@ -26,7 +26,7 @@ from pathlib import Path
 from realunify_arena import durable
 from realunify_arena.arena import KINDS, WINNER
 from realunify_arena.benchmark.schema import TRACKS
-from realunify_arena.shown import canonical
+from realunify_arena.shown import canonical, counted
 from realunify_arena.spreadsheet import safe_row
 from realunify_arena.commands._options import (PROBLEMS, USAGE, CommandError, add_db, check_judge_judged, out_file,
                                                out_folder, store_at, stored_dataset)
@@ -162,7 +162,7 @@ def run_votes(args) -> int:
         print(f"export: no votes{f' of {only}' if only else ''} in {where}: nothing to export (votes come from "
               "Arena battles)", file=sys.stderr)
     if args.out:
-        print(f"wrote {len(lines)} votes to {args.out}", file=sys.stderr)
+        print(f"wrote {counted(len(lines), 'vote')} to {args.out}", file=sys.stderr)
     return 0
 
 

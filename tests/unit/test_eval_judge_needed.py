@@ -149,3 +149,29 @@ def test_ueg_work_without_a_card_of_the_default_judge_is_refused_before_anything
     err = capsys.readouterr().err
     assert f"default judge '{DEFAULT_JUDGE}' is no model card in {cards}" in err and "--judge CARD" in err
     assert not db.exists()
+
+
+def test_a_chosen_judge_that_cannot_run_here_leaves_the_runs_stored_and_unjudged_as_its_warning_says(
+        tmp_path, monkeypatch, capsys):
+    """Found by a newcomer running the README's `eval ... --judge qwen2.5-vl-7b --limit 1` offline: eval warned
+    "judge qwen2.5-vl-7b cannot run here (...); runs will be stored and judged when the same command is rerun
+    where it can", ran the model, then tried to load that judge anyway (minutes of hub retries online) and
+    stopped with "could not be loaded ... OSError" (exit 1). Expected (the README: only the *default* judge stops
+    eval at once; the warning's own promise): the runs are stored, no judgment is made, exit 0, and the summary
+    says the judging is left to a rerun."""
+    _offline(monkeypatch, tmp_path)
+    db = tmp_path / "arena.db"
+    assert main([*ARGS, "--judge", DEFAULT_JUDGE, "--db", str(db)]) == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert f"judge {DEFAULT_JUDGE} cannot run here" in captured.err
+    assert "could not be loaded" not in captured.err
+    ueg_categories = 6  # the paper's UEG track: WK, CR, MR-I, LR, SR, C2I; --limit 1 picks one each
+    with opened(db) as store:
+        assert store.query("select count(*) as n from runs")[0]["n"] == ueg_categories
+        assert store.query("select count(*) as n from judgments")[0]["n"] == 0
+    assert f"judgments: none made: judge {DEFAULT_JUDGE} cannot run here" in captured.out, captured.out
+    # the rerun where it still cannot run: nothing to run, the judging still left, still exit 0
+    assert main([*ARGS, "--judge", DEFAULT_JUDGE, "--db", str(db)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert f"runs: 0 computed (none), {ueg_categories} already stored" in out
+    assert f"judgments: none made: judge {DEFAULT_JUDGE} cannot run here" in out, out

@@ -213,3 +213,42 @@ def test_a_json_export_of_several_boards_says_that_fastchat_rates_it_as_one(tmp_
     assert main(["export", "votes", "--format", "json", "--out", str(out), "--db", str(db), "--track", "UEG",
                  "--kind", "model_vs_model"]) == 0
     assert "note" not in capsys.readouterr().err and len(json.loads(out.read_text())) == 7
+
+
+def test_a_store_with_one_vote_is_counted_in_the_singular_by_export_and_backup(tmp_path, capsys):
+    """Found by a newcomer after one Arena vote: `export votes --out` said "wrote 1 votes" and `backup` "1 battles,
+    1 votes". Expected (English number agreement): "1 vote", "1 battle"; two stay plural."""
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    arena = Arena(store, max_votes=1000)
+    _vote(arena, 0, "m1:direct", "m2:direct", "A")
+    store.close()
+    assert main(["export", "votes", "--format", "csv", "--out", str(tmp_path / "v.csv"), "--db", str(db)]) == 0
+    assert f"wrote 1 vote to {tmp_path / 'v.csv'}" in capsys.readouterr().err
+    assert main(["backup", str(tmp_path / "bk" / "arena.db"), "--db", str(db)]) == 0
+    said = capsys.readouterr().out
+    assert "2 runs, 0 judgments, 1 battle, 1 vote;" in said, said
+
+
+def test_a_reader_that_stops_early_gets_no_error_line(tmp_path):
+    """Found by a newcomer: `python -m realunify_arena export votes | head -c 300` printed "export: error: Broken
+    pipe" after the lines head wanted. A reader closing the pipe early is the shell's usual way to take the first
+    lines (Python's docs, "Note on SIGPIPE": such a program should exit quietly); expected: no error line."""
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "arena.db"
+    store = Store.open(db)
+    arena = Arena(store, max_votes=100000)
+    for k in range(300):  # ~300 lines of JSON, well over a pipe's 64 KiB buffer
+        _vote(arena, k % 12, "m1:direct", "m2:direct", "A", voter=f"hf:rater{k}")
+    store.close()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "realunify_arena", "export", "votes", "--db", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout.read(300).startswith(b'{"vote_id"')
+    proc.stdout.close()  # as `head -c 300` does once it has its bytes
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "error" not in err.lower() and "Traceback" not in err, err

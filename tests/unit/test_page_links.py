@@ -180,3 +180,22 @@ def test_a_card_s_settings_in_a_link_are_those_it_uses_that_differ_from_its_defa
     assert card_settings(cards["tiny-janus"], {"steps": 5, "guidance": 1.0}) == {"guidance": 1.0}
     assert card_settings(None, {"steps": 5}) == {} and card_settings(cards["tiny-pair"], {"steps": "x"}) == {}
     assert card_settings(cards["tiny-pair"], ["steps", 5]) == {}  # a stored settings_key that is no JSON object
+
+
+def test_a_link_s_setting_the_model_does_not_use_is_not_said_to_be_replaced_by_a_field_the_form_hides():
+    """Found by a newcomer following the README's link (``model=tiny-janus`` with ``steps=5``): the warning said
+    "'tiny-janus' does not use it. Run uses the steps below.", but the form shows no steps field for that card
+    (Janus generates image tokens autoregressively: it has no diffusion steps; the page hides the field). Expected:
+    the unused setting is said without pointing at a field that is not there; a setting refused by its limit (the
+    tiny cards allow 50 steps, README "params.limits") still points at the field below, which the form shows."""
+    from realunify_arena.cards import load_cards
+    from realunify_arena.form_settings import setting_refusal
+    cards = load_cards()
+    explore = dict(sources=SOURCES, find_source=lambda name: name, find_instance=lambda source, uid: None,
+                   models=["tiny-janus", "tiny-pair"], judges=[],
+                   check_setting=lambda model, name, value: setting_refusal(cards, model, name, value))
+    unused = read_explore({"tab": "explore", "model": "tiny-janus", "steps": "5"}, **explore).problems
+    assert len(unused) == 1 and "'tiny-janus' does not use it" in unused[0], unused
+    assert "below" not in unused[0], unused
+    limited = read_explore({"tab": "explore", "model": "tiny-pair", "steps": "999"}, **explore).problems
+    assert len(limited) == 1 and limited[0].endswith("Run uses the steps below."), limited

@@ -1045,3 +1045,17 @@ def test_a_sparse_board_with_a_finite_maximum_likelihood_gets_fastchat_s_ratings
     for system, rating in theirs.items():
         assert ours[system] == pytest.approx(rating, abs=0.1), system
     assert ours["s6:direct"] == pytest.approx(ours["s5:direct"], abs=0.01)
+
+
+def test_an_unconnected_system_s_note_does_not_name_its_own_group_as_the_systems_it_never_met():
+    """Found by a newcomer on the Leaderboard tab: m1's note read "unconnected: never met the other systems (its
+    group: m2:direct)", which reads as if m2 were a system m1 never met, when m1 and m2 met three times (the votes
+    below). Expected: the note says that m1 and its group (m2) never met the systems outside it (m3, m4), and
+    names no system of its own group as unmet."""
+    votes = (_votes("m1:direct", "m2:direct", "A", 2) + _votes("m1:direct", "m2:direct", "B", 1)
+             + _votes("m3:direct", "m4:direct", "A", 1) + _votes("m3:direct", "m4:direct", "B", 2))
+    rows = {row["system"]: row for row in rate(votes, min_votes=0, rounds=0)}
+    note = rows["m1:direct"]["note"]
+    assert rows["m1:direct"]["flag"] == "unconnected", rows["m1:direct"]
+    assert "never met the other systems (its group" not in note, note
+    assert note.startswith("unconnected: it and its group (m2:direct) never met the systems outside it"), note
