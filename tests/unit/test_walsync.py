@@ -436,16 +436,25 @@ def test_a_store_opened_through_a_link_syncs_the_wal_sqlite_writes_and_shares_it
         store.close()
 
 
-def test_a_write_to_a_wal_removed_from_its_folder_is_refused_not_acknowledged(tmp_path):
+@pytest.mark.parametrize("opened", ["written", "for reading"])
+def test_a_write_to_a_wal_removed_from_its_folder_is_refused_not_acknowledged(tmp_path, opened):
     """The WAL descriptor is kept from one sync to the next, as SQLite keeps its own: once the WAL is removed
     from the folder while the store has it open (another program deletes it; another process, whose last
     connection closed, deleted it after this process lost its locks), SQLite goes on writing the file, which
     has no name any more. Syncing it made nothing durable: a crash drops it (the write was lost after a
-    kill -9 of the process that acknowledged it). Such a write is refused."""
+    kill -9 of the process that acknowledged it). Such a write is refused.
+
+    ``for reading``: a store opened for reading syncs nothing at open, so its first sync opens the WAL at its first
+    write. While any store has the database open SQLite keeps its WAL (it deletes it only when the last connection
+    closes): a WAL missing then was removed under the store. That sync was skipped as after a checkpoint that
+    removed the WAL, and the write acknowledged."""
     path = tmp_path / "arena.db"
-    store = Store.open(path)
+    if opened == "for reading":
+        Store.open(path).close()
+    store = Store.open(path, for_reading=opened == "for reading")
     try:
-        store.remember_dataset_source("before", "x")
+        if opened == "written":
+            store.remember_dataset_source("before", "x")
         os.unlink(f"{path}-wal")
         with pytest.raises(StoreError, match="removed while the database was open"):
             store.remember_dataset_source("after", "x")
@@ -483,22 +492,6 @@ def test_opening_the_file_again_in_this_process_keeps_its_locks_and_the_wal_othe
                                "\"select value from meta where key = 'dataset_source:after'\").fetchone())", str(path)],
                               check=True, capture_output=True, text=True).stdout.strip()
         assert seen == "('x',)"  # acknowledged, and in the file every other process reads
-    finally:
-        store.close()
-
-
-def test_a_first_sync_that_finds_no_wal_refuses_rather_than_counting_the_commits_synced(tmp_path):
-    """A store opened for reading syncs nothing at open, so its first sync opens the WAL at its first write.
-    While any store has the database open SQLite keeps its WAL (it deletes it only when the last connection
-    closes): a WAL missing then was removed under the store, which writes to a file with no name. That sync
-    was skipped as after a checkpoint that removed the WAL, and the write acknowledged."""
-    path = tmp_path / "arena.db"
-    Store.open(path).close()
-    store = Store.open(path, for_reading=True)
-    try:
-        os.unlink(f"{path}-wal")
-        with pytest.raises(StoreError, match="removed while the database was open"):
-            store.remember_dataset_source("after", "x")
     finally:
         store.close()
 
