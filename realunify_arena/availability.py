@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from realunify_arena.cards import CARD_REF, ModelCard, transformers_problem
+from realunify_arena.cards import CARD_REF, ModelCard, checkpoint_file, transformers_problem
 from realunify_arena.families import FAMILIES
 from realunify_arena.redaction import error_text, redact
 from realunify_arena.settings import SettingsError
@@ -238,16 +238,12 @@ def _hub_size(checkpoint: str, variant: str | None = None) -> int | None:
 def _cached_components(checkpoint: str) -> dict[str, tuple[str, ...]] | None:
     """The components (``weight_layout.pipeline_components``) the ``model_index.json`` of hub repository
     ``checkpoint`` names, where that file is in the local cache (``huggingface_hub.try_to_load_from_cache``, read
-    offline: a snapshot whose weights are not all there yet); None where it is not, or names none."""
-    from huggingface_hub import try_to_load_from_cache
-
+    offline, through ``cards.checkpoint_file``: a snapshot whose weights are not all there yet); None where it is
+    not, or names none."""
     from realunify_arena.adapters.weight_layout import pipeline_components
 
-    try:
-        found = try_to_load_from_cache(checkpoint, "model_index.json")
-    except Exception:  # noqa: BLE001 - not a valid repo id: nothing cached
-        return None
-    return (pipeline_components(Path(found)) or None) if isinstance(found, str) else None
+    found = checkpoint_file(checkpoint, "model_index.json")
+    return (pipeline_components(found) or None) if isinstance(found, Path) else None
 
 
 def _size_from_name(checkpoint: str, dtype: str) -> int | None:

@@ -122,10 +122,10 @@ class ModelCard:
         checkpoint = self.checkpoints.get(Capability.GENERATE.value)
         if default is None or checkpoint is None:
             return None
-        found = _checkpoint_file(checkpoint, "generation_config.json")
+        found = checkpoint_file(checkpoint, "generation_config.json")
         legacy = found is False  # no generation_config.json: transformers builds one from config.json
         if legacy:
-            found = _checkpoint_file(checkpoint, "config.json")
+            found = checkpoint_file(checkpoint, "config.json")
         if found is None or found is False:
             return default if found is False else None
         try:
@@ -139,7 +139,7 @@ class ModelCard:
             return None
         return default if shipped is None else shipped
 
-def _checkpoint_file(checkpoint: str, name: str) -> Path | bool | None:
+def checkpoint_file(checkpoint: str, name: str) -> Path | bool | None:
     """The file ``name`` of ``checkpoint``: in the local folder it names, else in its hub snapshot in the local cache
     (``huggingface_hub.try_to_load_from_cache``, offline); False where that folder, or the cache, says it has none;
     None where it is not known here (not cached, not a hub id)."""
