@@ -275,7 +275,7 @@ def read_explore(params: dict[str, str], *, sources: Sequence[str], find_source,
                           settings)
 
 
-_WHOLE_SETTING = re.compile(r"[0-9]{1,10}")
+_WHOLE_SETTING = re.compile(r"[0-9]{1,10}")  # a whole number a link writes: the seed and the integer settings
 _DECIMAL = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")  # as float() reads one, no sign
 
 
@@ -315,7 +315,7 @@ def _settings(params: dict[str, str], model: str | None, check_setting, problems
 def _seed(seed: str, problems: list[str]) -> int | None:
     # ASCII digits only ("--5", "²" and 5000 digits passed isdigit(), then int() raised), and a seed Run takes:
     # a 20-digit one reached the page as a number over 64 bits, and every field of the form showed "Error"
-    if re.fullmatch(r"[0-9]{1,10}", seed) and int(seed) <= SEED_MAX:
+    if _WHOLE_SETTING.fullmatch(seed) and int(seed) <= SEED_MAX:
         return int(seed)
     if seed:
         problems.append(f"The link's seed {brief(seed)} is not a whole number from 0 to {SEED_MAX}; Run uses the "
